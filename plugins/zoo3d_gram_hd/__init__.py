@@ -1,0 +1,1 @@
+"""zoo3d built-in plugin: gram_hd."""

@@ -1,0 +1,3 @@
+"""Registers the gram_inverter model with zoo3d (kept import-light: no torch here)."""
+
+from zoo3d import hookimpl  # noqa: F401

@@ -1,0 +1,1 @@
+"""Benchmark suites for ``zoo3d bench``: each module has ``run(device, quick) -> list[dict]``."""

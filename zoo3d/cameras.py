@@ -1,0 +1,375 @@
+"""Batched pinhole cameras and the conversions between the conventions zoo3d reads.
+
+Canonical record (the EG3D 25-vector): an OpenCV ``cam2world`` 4x4 matrix (columns are
+the camera's right, down and forward axes and its centre, in world units) and a 3x3
+intrinsics matrix normalised by the image size (``fx``/``cx`` divided by the width,
+``fy``/``cy`` by the height; a pixel centre sits at ``(j + 0.5) / W``).
+
+World frame: ``y`` up, the subject at the origin facing ``+z``, so the frontal camera sits
+at ``+z`` and looks down ``-z``.
+
+Angles (the user-facing convention, radians unless stated):
+
+* ``yaw`` 0 is frontal; positive means the subject turns to its own left, which puts the
+  camera on the world's ``-x`` side: ``eye = r * (-cos(pitch) sin(yaw), sin(pitch),
+  cos(pitch) cos(yaw))``.
+* ``pitch`` 0 is level; positive raises the camera above the subject.
+* ``radius`` is the distance from the look-at target; ``fov`` is the full vertical field
+  of view in degrees, measured to the image edges.
+
+GRAM and pi-GAN use ``(phi, theta)`` = ``(pi/2 - pitch, pi/2 + yaw)``; their ray grid puts the
+edge *pixel centres* at ``tan(fov/2)``, a half-pixel difference that zoo3d does not copy.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, replace
+from typing import Iterable, Literal, Sequence
+
+import torch
+from pydantic import BaseModel, ConfigDict, Field
+from torch import Tensor
+
+__all__ = ["Camera", "CameraPrior", "look_at", "yaw_sweep", "orbit"]
+
+_FLIP_X = (-1.0, 1.0, 1.0, 1.0)
+
+
+def _as_batch(x, device=None, dtype=None) -> Tensor:
+    t = torch.as_tensor(x, device=device, dtype=dtype if dtype is not None else torch.get_default_dtype())
+    return t.reshape(-1) if t.ndim <= 1 else t
+
+
+def look_at(eye: Tensor, target: Tensor, up: Sequence[float] = (0.0, 1.0, 0.0)) -> Tensor:
+    """OpenCV cam2world matrices (B, 4, 4) for cameras at ``eye`` (B, 3) looking at ``target``."""
+    eye = torch.as_tensor(eye)
+    target = torch.as_tensor(target, dtype=eye.dtype, device=eye.device).expand_as(eye)
+    up_v = torch.tensor(up, dtype=eye.dtype, device=eye.device).expand_as(eye)
+    forward = torch.nn.functional.normalize(target - eye, dim=-1)
+    right = torch.nn.functional.normalize(torch.linalg.cross(forward, up_v, dim=-1), dim=-1)
+    down = torch.linalg.cross(forward, right, dim=-1)
+    c2w = torch.zeros(eye.shape[0], 4, 4, dtype=eye.dtype, device=eye.device)
+    c2w[:, :3, 0] = right
+    c2w[:, :3, 1] = down
+    c2w[:, :3, 2] = forward
+    c2w[:, :3, 3] = eye
+    c2w[:, 3, 3] = 1.0
+    return c2w
+
+
+def _normalised_intrinsics(fov_deg: Tensor, cx: float = 0.5, cy: float = 0.5) -> Tensor:
+    focal = 0.5 / torch.tan(torch.deg2rad(fov_deg) / 2)
+    k = torch.zeros(fov_deg.shape[0], 3, 3, dtype=fov_deg.dtype, device=fov_deg.device)
+    k[:, 0, 0] = focal
+    k[:, 1, 1] = focal
+    k[:, 0, 2] = cx
+    k[:, 1, 2] = cy
+    k[:, 2, 2] = 1.0
+    return k
+
+
+@dataclass
+class Camera:
+    """A batch of pinhole cameras.
+
+    Attributes:
+        cam2world: (B, 4, 4) OpenCV camera-to-world transforms, world units.
+        intrinsics: (B, 3, 3) intrinsics normalised by image size (``cx = 0.5`` is centred).
+        resolution: optional default image size ``(H, W)`` in pixels for :meth:`rays`.
+    """
+
+    cam2world: Tensor
+    intrinsics: Tensor
+    resolution: tuple[int, int] | None = None
+
+    def __post_init__(self) -> None:
+        if self.cam2world.ndim == 2:
+            self.cam2world = self.cam2world[None]
+        if self.intrinsics.ndim == 2:
+            self.intrinsics = self.intrinsics[None]
+        if self.cam2world.shape[-2:] != (4, 4) or self.intrinsics.shape[-2:] != (3, 3):
+            raise ValueError("Camera needs cam2world of shape (B, 4, 4) and intrinsics of shape (B, 3, 3)")
+        if self.intrinsics.shape[0] != self.cam2world.shape[0]:
+            self.intrinsics = self.intrinsics.expand(self.cam2world.shape[0], 3, 3)
+
+    # ------------------------------------------------------------------ construction
+    @classmethod
+    def from_angles(
+        cls,
+        yaw,
+        pitch,
+        radius=1.0,
+        fov: float | Tensor = 12.0,
+        target: Sequence[float] | Tensor = (0.0, 0.0, 0.0),
+        resolution: tuple[int, int] | None = None,
+        device=None,
+        dtype=None,
+    ) -> "Camera":
+        """Look-at cameras on a sphere around ``target`` (see the module doc for the angles)."""
+        yaw = _as_batch(yaw, device, dtype)
+        pitch = _as_batch(pitch, device=yaw.device, dtype=yaw.dtype)
+        radius = _as_batch(radius, device=yaw.device, dtype=yaw.dtype)
+        fov_t = _as_batch(fov, device=yaw.device, dtype=yaw.dtype)
+        yaw, pitch, radius, fov_t = torch.broadcast_tensors(yaw, pitch, radius, fov_t)
+        tgt = torch.as_tensor(target, device=yaw.device, dtype=yaw.dtype).reshape(-1, 3).expand(yaw.shape[0], 3)
+        direction = torch.stack(
+            [-torch.cos(pitch) * torch.sin(yaw), torch.sin(pitch), torch.cos(pitch) * torch.cos(yaw)], dim=-1
+        )
+        eye = tgt + radius[:, None] * direction
+        return cls(look_at(eye, tgt), _normalised_intrinsics(fov_t), resolution)
+
+    @classmethod
+    def from_eg3d(cls, vec: Tensor, resolution: tuple[int, int] | None = None) -> "Camera":
+        """From EG3D labels (B, 25): row-major OpenCV cam2world 4x4 then normalised 3x3 intrinsics."""
+        vec = torch.as_tensor(vec)
+        vec = vec.reshape(-1, 25)
+        return cls(vec[:, :16].reshape(-1, 4, 4).clone(), vec[:, 16:].reshape(-1, 3, 3).clone(), resolution)
+
+    @classmethod
+    def from_gram(cls, phi, theta, radius=1.0, fov=12.0, **kw) -> "Camera":
+        """From GRAM/pi-GAN ``(phi, theta)``: phi is the polar angle from +y, theta the azimuth; frontal is (pi/2, pi/2)."""
+        phi = _as_batch(phi, kw.get("device"), kw.get("dtype"))
+        theta = _as_batch(theta, phi.device, phi.dtype)
+        return cls.from_angles(theta - math.pi / 2, math.pi / 2 - phi, radius, fov, **kw)
+
+    @classmethod
+    def from_gram_mat_angle(cls, angle, radius=1.0, fov=12.0, **kw) -> "Camera":
+        """From a GRAM FFHQ ``poses/<name>.mat`` ``angle`` = [pitch, yaw, roll] (Deep3DFaceRecon, radians).
+
+        GRAM's loader maps it to ``phi = pi/2 - (angle[0] - 0.1)`` and ``theta = pi/2 + angle[1]``; roll is dropped.
+        """
+        angle = torch.as_tensor(angle, dtype=kw.get("dtype") or torch.get_default_dtype()).reshape(-1, 3)
+        return cls.from_angles(angle[:, 1], angle[:, 0] - 0.1, radius, fov, **kw)
+
+    @classmethod
+    def from_gram_pose_npy(cls, pose, radius=1.0, fov=12.0, **kw) -> "Camera":
+        """From a GRAM cats ``poses/<name>_pose.npy`` = [pitch, yaw] (pi/2-centred); the loader uses ``phi = pitch + 0.14``."""
+        pose = torch.as_tensor(pose, dtype=kw.get("dtype") or torch.get_default_dtype()).reshape(-1, 2)
+        return cls.from_gram(pose[:, 0] + 0.14, pose[:, 1], radius, fov, **kw)
+
+    @classmethod
+    def from_neus(
+        cls, world_mat: Tensor, scale_mat: Tensor | None = None, resolution: tuple[int, int] | None = None,
+        normalized: bool = False,
+    ) -> "Camera":
+        """From NeuS ``world_mat_i`` (= K_pixels @ world2cam, 4x4) and ``scale_mat_i``.
+
+        ``resolution`` (H, W) is required to normalise the pixel intrinsics. NeuS puts pixel
+        centres at integer coordinates, zoo3d at ``j + 0.5``; the half pixel is accounted for.
+        With ``normalized=True`` the camera is returned in NeuS's unit-sphere frame
+        (``P = world_mat @ scale_mat``), otherwise in the world frame.
+        """
+        if resolution is None:
+            raise ValueError("Camera.from_neus needs the image resolution (H, W) to normalise the intrinsics")
+        world_mat = torch.as_tensor(world_mat).reshape(-1, 4, 4).to(torch.float64)
+        P = world_mat
+        if normalized:
+            if scale_mat is None:
+                raise ValueError("normalized=True needs scale_mat")
+            P = world_mat @ torch.as_tensor(scale_mat, dtype=torch.float64).reshape(-1, 4, 4)
+        K, R, centre = _decompose_projection(P[:, :3, :4])
+        H, W = resolution
+        Kn = K.clone()
+        Kn[:, 0, :] /= W
+        Kn[:, 1, :] /= H
+        Kn[:, 0, 2] = (K[:, 0, 2] + 0.5) / W
+        Kn[:, 1, 2] = (K[:, 1, 2] + 0.5) / H
+        c2w = torch.eye(4, dtype=torch.float64).repeat(P.shape[0], 1, 1)
+        c2w[:, :3, :3] = R.transpose(1, 2)
+        c2w[:, :3, 3] = centre
+        dtype = torch.get_default_dtype()
+        return cls(c2w.to(dtype), Kn.to(dtype), resolution)
+
+    # ------------------------------------------------------------------ export
+    def to_eg3d(self) -> Tensor:
+        """EG3D label vectors (B, 25)."""
+        return torch.cat([self.cam2world.reshape(-1, 16), self.intrinsics.reshape(-1, 9)], dim=1)
+
+    def to_angles(self, target: Sequence[float] | Tensor = (0.0, 0.0, 0.0)) -> dict[str, Tensor]:
+        """``yaw``, ``pitch``, ``radius`` of the camera centres about ``target`` and the vertical ``fov`` (deg)."""
+        tgt = torch.as_tensor(target, dtype=self.dtype, device=self.device)
+        d = self.origins - tgt
+        radius = d.norm(dim=-1)
+        pitch = torch.asin((d[:, 1] / radius).clamp(-1.0, 1.0))
+        yaw = torch.atan2(-d[:, 0], d[:, 2])
+        return {"yaw": yaw, "pitch": pitch, "radius": radius, "fov": self.fov}
+
+    def to_gram(self) -> tuple[Tensor, Tensor]:
+        """GRAM/pi-GAN ``(phi, theta)``."""
+        a = self.to_angles()
+        return math.pi / 2 - a["pitch"], math.pi / 2 + a["yaw"]
+
+    def to_gram_mat_angle(self) -> Tensor:
+        """GRAM FFHQ ``angle`` (B, 3) = [pitch, yaw, 0] that :meth:`from_gram_mat_angle` reads back."""
+        a = self.to_angles()
+        return torch.stack([a["pitch"] + 0.1, a["yaw"], torch.zeros_like(a["yaw"])], dim=-1)
+
+    def to_gram_pose_npy(self) -> Tensor:
+        """GRAM cats ``[pitch, yaw]`` (B, 2) that :meth:`from_gram_pose_npy` reads back."""
+        phi, theta = self.to_gram()
+        return torch.stack([phi - 0.14, theta], dim=-1)
+
+    def to_neus(self, resolution: tuple[int, int] | None = None, scale_mat: Tensor | None = None) -> tuple[Tensor, Tensor]:
+        """NeuS ``(world_mat, scale_mat)`` (B, 4, 4) each; ``scale_mat`` defaults to identity."""
+        H, W = resolution or self.resolution or (None, None)
+        if H is None:
+            raise ValueError("Camera.to_neus needs a resolution (H, W)")
+        K = self.intrinsics.to(torch.float64)
+        Kp = torch.eye(4, dtype=torch.float64, device=K.device).repeat(len(self), 1, 1)
+        Kp[:, 0, :3] = K[:, 0] * W
+        Kp[:, 1, :3] = K[:, 1] * H
+        Kp[:, 0, 2] = K[:, 0, 2] * W - 0.5
+        Kp[:, 1, 2] = K[:, 1, 2] * H - 0.5
+        world_mat = Kp @ torch.linalg.inv(self.cam2world.to(torch.float64))
+        if scale_mat is None:
+            scale_mat = torch.eye(4, dtype=torch.float64, device=K.device).repeat(len(self), 1, 1)
+        return world_mat, torch.as_tensor(scale_mat, dtype=torch.float64).reshape(-1, 4, 4)
+
+    # ------------------------------------------------------------------ geometry
+    @property
+    def device(self) -> torch.device:
+        return self.cam2world.device
+
+    @property
+    def dtype(self) -> torch.dtype:
+        return self.cam2world.dtype
+
+    @property
+    def origins(self) -> Tensor:
+        """Camera centres (B, 3)."""
+        return self.cam2world[:, :3, 3]
+
+    @property
+    def fov(self) -> Tensor:
+        """Full vertical field of view in degrees (B,)."""
+        return torch.rad2deg(2 * torch.atan(0.5 / self.intrinsics[:, 1, 1]))
+
+    def __len__(self) -> int:
+        return self.cam2world.shape[0]
+
+    def __getitem__(self, idx) -> "Camera":
+        if isinstance(idx, int):
+            idx = slice(idx, idx + 1)
+        return Camera(self.cam2world[idx], self.intrinsics[idx], self.resolution)
+
+    def to(self, device=None, dtype=None) -> "Camera":
+        return Camera(self.cam2world.to(device=device, dtype=dtype), self.intrinsics.to(device=device, dtype=dtype),
+                      self.resolution)
+
+    def with_resolution(self, resolution: tuple[int, int] | int) -> "Camera":
+        if isinstance(resolution, int):
+            resolution = (resolution, resolution)
+        return replace(self, resolution=tuple(resolution))
+
+    @staticmethod
+    def cat(cameras: Iterable["Camera"]) -> "Camera":
+        cams = list(cameras)
+        return Camera(torch.cat([c.cam2world for c in cams]), torch.cat([c.intrinsics for c in cams]),
+                      cams[0].resolution)
+
+    def mirror(self) -> "Camera":
+        """The camera that sees the horizontally flipped image of the world mirrored in x = 0 (yaw -> -yaw)."""
+        f = torch.tensor(_FLIP_X, dtype=self.dtype, device=self.device).diag()
+        k = self.intrinsics.clone()
+        k[:, 0, 2] = 1.0 - k[:, 0, 2]
+        return Camera(f @ self.cam2world @ f, k, self.resolution)
+
+    def pixel_grid(self, height: int, width: int) -> Tensor:
+        """Normalised pixel-centre coordinates (H*W, 2) as (u, v) in [0, 1], row-major from the top left."""
+        v = (torch.arange(height, device=self.device, dtype=self.dtype) + 0.5) / height
+        u = (torch.arange(width, device=self.device, dtype=self.dtype) + 0.5) / width
+        vv, uu = torch.meshgrid(v, u, indexing="ij")
+        return torch.stack([uu.reshape(-1), vv.reshape(-1)], dim=-1)
+
+    def rays(self, height: int | None = None, width: int | None = None) -> tuple[Tensor, Tensor]:
+        """World-space rays through pixel centres: origins and unit directions, each (B, H*W, 3), row-major."""
+        if height is None:
+            if self.resolution is None:
+                raise ValueError("Camera.rays needs a resolution: pass height/width or set Camera.resolution")
+            height, width = self.resolution
+        width = width if width is not None else height
+        uv = self.pixel_grid(height, width)
+        k = self.intrinsics
+        x = (uv[None, :, 0] - k[:, None, 0, 2]) / k[:, None, 0, 0]
+        y = (uv[None, :, 1] - k[:, None, 1, 2]) / k[:, None, 1, 1]
+        d_cam = torch.stack([x, y, torch.ones_like(x)], dim=-1)
+        dirs = torch.nn.functional.normalize(d_cam @ self.cam2world[:, :3, :3].transpose(1, 2), dim=-1)
+        origins = self.origins[:, None, :].expand_as(dirs)
+        return origins, dirs
+
+    def project(self, points: Tensor) -> tuple[Tensor, Tensor]:
+        """Project world points (B, P, 3): normalised image coords (B, P, 2) in [0, 1] and camera-space depth (B, P)."""
+        w2c = torch.linalg.inv(self.cam2world)
+        p = points @ w2c[:, :3, :3].transpose(1, 2) + w2c[:, None, :3, 3]
+        z = p[..., 2]
+        k = self.intrinsics
+        u = k[:, None, 0, 0] * p[..., 0] / z + k[:, None, 0, 2]
+        v = k[:, None, 1, 1] * p[..., 1] / z + k[:, None, 1, 2]
+        return torch.stack([u, v], dim=-1), z
+
+
+def _decompose_projection(P: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    """Split P (B, 3, 4) = K [R | t] into upper-triangular K (K[2,2] = 1), rotation R and camera centre."""
+    M = P[:, :, :3]
+    # RQ decomposition of M through a QR decomposition of its row-reversed transpose.
+    flip = torch.eye(3, dtype=M.dtype, device=M.device).flip(0)
+    q, r = torch.linalg.qr((flip @ M).transpose(1, 2))
+    K = flip @ r.transpose(1, 2) @ flip
+    R = flip @ q.transpose(1, 2)
+    signs = torch.sign(torch.diagonal(K, dim1=1, dim2=2))
+    signs[signs == 0] = 1
+    S = torch.diag_embed(signs)
+    K = K @ S
+    R = S @ R
+    centre = -torch.linalg.solve(M, P[:, :, 3:]).squeeze(-1)
+    det = torch.linalg.det(R)
+    R = R * det.sign()[:, None, None]  # P is defined up to scale; a negative scale flips R
+    K = K / K[:, 2:3, 2:3]
+    return K, R, centre
+
+
+def yaw_sweep(n: int, yaw_range: float = 0.4, pitch: float = 0.0, radius: float = 1.0, fov: float = 12.0,
+              **kw) -> Camera:
+    """``n`` cameras with yaw evenly spaced in [-yaw_range, yaw_range] (the NeuS-consistency protocol)."""
+    yaw = torch.linspace(-yaw_range, yaw_range, n, dtype=kw.get("dtype") or torch.get_default_dtype())
+    return Camera.from_angles(yaw, pitch, radius, fov, **kw)
+
+
+def orbit(n: int, yaw_amplitude: float = 0.3, pitch_amplitude: float = 0.15, radius: float = 1.0,
+          fov: float = 12.0, **kw) -> Camera:
+    """``n`` cameras on a closed elliptical path around the frontal view (a turntable for face models)."""
+    phase = torch.arange(n, dtype=kw.get("dtype") or torch.get_default_dtype()) * (2 * math.pi / n)
+    return Camera.from_angles(yaw_amplitude * torch.sin(phase), pitch_amplitude * torch.cos(phase), radius, fov, **kw)
+
+
+class CameraPrior(BaseModel):
+    """The distribution cameras are drawn from when a generator samples images (its pose prior).
+
+    Defaults are the FFHQ-like prior of GRAM: yaw ~ N(0, 0.3), pitch ~ N(0, 0.155), fov 12 deg, radius 1.
+    ``uniform`` draws yaw and pitch uniformly in ``mean +- std``.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    distribution: Literal["gaussian", "uniform"] = "gaussian"
+    yaw_mean: float = 0.0
+    yaw_std: float = Field(0.3, ge=0)
+    pitch_mean: float = 0.0
+    pitch_std: float = Field(0.155, ge=0)
+    radius: float = Field(1.0, gt=0)
+    fov: float = Field(12.0, gt=0, lt=180)
+
+    def sample(self, n: int, generator: torch.Generator | None = None, device=None, dtype=None) -> Camera:
+        dtype = dtype or torch.get_default_dtype()
+        if self.distribution == "gaussian":
+            r = torch.randn(2, n, generator=generator, dtype=dtype)
+        else:
+            r = torch.rand(2, n, generator=generator, dtype=dtype) * 2 - 1
+        yaw = self.yaw_mean + self.yaw_std * r[0]
+        pitch = self.pitch_mean + self.pitch_std * r[1]
+        return Camera.from_angles(yaw, pitch, self.radius, self.fov).to(device=device)
+
+    def frontal(self, n: int = 1, device=None, dtype=None) -> Camera:
+        return Camera.from_angles([self.yaw_mean] * n, self.pitch_mean, self.radius, self.fov,
+                                  device=device, dtype=dtype)

@@ -1,0 +1,62 @@
+"""``zoo3d bench``: run benchmark suites and write their records as JSON.
+
+A suite is a module ``zoo3d.benchmarks.<name>`` with ``run(device: str, quick: bool) -> list[dict]``.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import pkgutil
+from pathlib import Path
+
+import click
+
+from zoo3d.errors import UserError
+
+
+def available_suites() -> list[str]:
+    import zoo3d.benchmarks as pkg
+
+    return sorted(m.name for m in pkgutil.iter_modules(pkg.__path__) if not m.name.startswith("_"))
+
+
+@click.command()
+@click.argument("suites", nargs=-1)
+@click.option("--device", default="auto", show_default=True, help="cpu, cuda, cuda:1 or auto.")
+@click.option("--quick", is_flag=True, help="Fewer repetitions and sizes (a smoke run, not for the record).")
+@click.option("--json", "json_out", type=click.Path(dir_okay=False), help="Write the records here.")
+def bench(suites, device, quick, json_out):
+    """Benchmark SUITES (default: all of them) and print a table of the records."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from zoo3d.devices import resolve_device
+
+    known = available_suites()
+    for s in suites:
+        if s not in known:
+            raise UserError(f"Unknown benchmark suite '{s}'; available: {', '.join(known) or 'none'}.")
+    dev = str(resolve_device(device))
+    records: list[dict] = []
+    for name in suites or known:
+        module = importlib.import_module(f"zoo3d.benchmarks.{name}")
+        for rec in module.run(dev, quick):
+            records.append({"suite": name, **rec})
+    console = Console()
+    if records:
+        keys = list(dict.fromkeys(k for r in records for k in r))
+        table = Table(*keys)
+        for r in records:
+            table.add_row(*[_fmt(r.get(k)) for k in keys])
+        console.print(table)
+    if json_out:
+        Path(json_out).parent.mkdir(parents=True, exist_ok=True)
+        Path(json_out).write_text(json.dumps(records, indent=2))
+        console.print(f"wrote {len(records)} records to {json_out}")
+
+
+def _fmt(v) -> str:
+    if isinstance(v, float):
+        return f"{v:.4g}"
+    return "" if v is None else str(v)

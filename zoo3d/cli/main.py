@@ -1,0 +1,89 @@
+"""The ``zoo3d`` command: a click group whose subcommands are imported only when used.
+
+Built-in commands live in ``zoo3d/cli/<name>.py``; plugins add theirs through the
+``zoo3d_register_commands(cli)`` hook. ``zoo3d --help`` imports neither torch nor any model.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import sys
+
+import click
+
+from zoo3d import __version__
+from zoo3d.errors import UserError
+
+#: command name -> "module:attribute"; a command whose module is absent is not listed.
+BUILTIN_COMMANDS = {
+    "train": "zoo3d.cli.train:train",
+    "sample": "zoo3d.cli.sample:sample",
+    "render": "zoo3d.cli.render:render",
+    "invert": "zoo3d.cli.invert:invert",
+    "compare": "zoo3d.cli.compare:compare",
+    "data": "zoo3d.cli.data:data",
+    "bench": "zoo3d.cli.bench:bench",
+    "export": "zoo3d.cli.export:export",
+    "demo": "zoo3d.cli.demo:demo",
+    "plugins": "zoo3d.cli.plugins:plugins",
+    "models": "zoo3d.cli.plugins:models",
+}
+
+
+def _module_exists(name: str) -> bool:
+    try:
+        return importlib.util.find_spec(name) is not None
+    except (ImportError, ValueError):
+        return False
+
+
+class LazyGroup(click.Group):
+    """A group that imports a built-in command's module only when that command runs."""
+
+    def list_commands(self, ctx):
+        builtin = [n for n, target in BUILTIN_COMMANDS.items() if _module_exists(target.split(":")[0])]
+        return sorted(set(builtin) | set(self.commands))
+
+    def get_command(self, ctx, name):
+        if name in self.commands:
+            return self.commands[name]
+        target = BUILTIN_COMMANDS.get(name)
+        if target is None or not _module_exists(target.split(":")[0]):
+            return None
+        module, _, attr = target.partition(":")
+        return getattr(importlib.import_module(module), attr)
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="zoo3d")
+def cli():
+    """zoo3d: train, sample, invert and compare 3D-aware GANs (GRAM, GRAM-HD, GRAMInverter, baselines)."""
+
+
+def _add_plugin_commands() -> None:
+    from zoo3d.plugins import get_host
+
+    get_host().add_commands(cli)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Console entry point: user mistakes become one line on stderr and exit status 2."""
+    _add_plugin_commands()
+    try:
+        cli.main(args=argv, prog_name="zoo3d", standalone_mode=False)
+    except UserError as exc:
+        click.secho(f"Error: {exc}", fg="red", err=True)
+        sys.exit(2)
+    except click.exceptions.Abort:
+        click.echo("Aborted.", err=True)
+        sys.exit(130)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

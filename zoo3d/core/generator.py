@@ -1,0 +1,56 @@
+"""The generator interface: latents + cameras -> RenderOutput, split into represent and render."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+
+import torch
+from torch import Tensor
+
+from zoo3d.cameras import Camera, CameraPrior
+from zoo3d.core.outputs import RenderOutput
+
+
+class Generator(torch.nn.Module, ABC):
+    """A 3D-aware generator.
+
+    Contract:
+        z_dim: latent size; latents are (B, z_dim) standard normal.
+        resolution: default output (H, W).
+        camera_prior: where training and sampling draw cameras from.
+        represent(z, psi): z (B, z_dim) -> the scene of each instance (a representation);
+            ``psi`` < 1 applies the truncation trick towards the average latent/style.
+        render(rep, cameras, resolution): -> RenderOutput with rgb (B, 3, H, W) in [-1, 1].
+        strictly_3d_consistent: False for models that add a 2D upsampler after rendering.
+    """
+
+    z_dim: int
+    resolution: tuple[int, int]
+    camera_prior: CameraPrior
+    strictly_3d_consistent: bool = True
+
+    def sample_z(self, n: int, generator: torch.Generator | None = None, device=None) -> Tensor:
+        device = device if device is not None else self.device
+        return torch.randn(n, self.z_dim, generator=generator).to(device)
+
+    def sample_cameras(self, n: int, generator: torch.Generator | None = None, device=None) -> Camera:
+        device = device if device is not None else self.device
+        return self.camera_prior.sample(n, generator=generator, device=device)
+
+    @abstractmethod
+    def represent(self, z: Tensor, psi: float = 1.0): ...
+
+    @abstractmethod
+    def render(self, representation, cameras: Camera, resolution: tuple[int, int] | None = None) -> RenderOutput: ...
+
+    def forward(self, z: Tensor, cameras: Camera, psi: float = 1.0,
+                resolution: tuple[int, int] | None = None) -> RenderOutput:
+        return self.render(self.represent(z, psi), cameras, resolution)
+
+    @property
+    def device(self) -> torch.device:
+        for p in self.parameters():
+            return p.device
+        for b in self.buffers():
+            return b.device
+        return torch.device("cpu")

@@ -1,0 +1,45 @@
+"""The inverter interface: images (+ cameras) -> a representation the shared renderers can draw."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from zoo3d.cameras import Camera
+from zoo3d.core.outputs import RenderOutput
+
+
+@dataclass
+class InversionResult:
+    """The inverted scene of B images.
+
+    Attributes:
+        representation: renderable by the generator's renderer (``render(rep, cameras)``).
+        cameras: the input-view cameras used (given, or estimated when none was given).
+        latent: the latent code found (W or W+), when the method has one.
+        extras: method-specific tensors.
+    """
+
+    representation: Any
+    cameras: Camera
+    latent: Tensor | None = None
+    extras: dict[str, Any] = field(default_factory=dict)
+
+
+class Inverter(torch.nn.Module, ABC):
+    """Inverts images (B, 3, H, W) in [-1, 1] into 3D.
+
+    ``cameras`` may be None when the inverter can estimate the pose; otherwise it must say so
+    with a clear error. ``render`` draws the result from any cameras.
+    """
+
+    @abstractmethod
+    def invert(self, images: Tensor, cameras: Camera | None = None) -> InversionResult: ...
+
+    @abstractmethod
+    def render(self, result: InversionResult, cameras: Camera,
+               resolution: tuple[int, int] | None = None) -> RenderOutput: ...

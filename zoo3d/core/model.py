@@ -1,0 +1,163 @@
+"""The model plugin interface and its training recipe, which the shared engine runs.
+
+A model plugin (what a :class:`zoo3d.specs.ModelSpec` factory resolves to) says how to
+build its modules from a config and how to train them: a list of :class:`Stage` objects,
+each a number of steps of one or more :class:`Phase` (e.g. a discriminator phase then a
+generator phase), each phase computing a loss that one optimiser minimises. The engine
+owns everything generic: devices, mixed precision, EMA, gradient clipping, checkpoints,
+resume, NaN rollback, logging and sample grids.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from contextlib import AbstractContextManager, nullcontext
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import torch
+from torch import Tensor
+
+from zoo3d.cameras import Camera
+from zoo3d.config import RunConfig
+
+
+@dataclass
+class OptimizerSpec:
+    """An Adam optimiser over the parameters of named modules.
+
+    ``modules`` are keys of the model's module dict, optionally dotted into sub-modules
+    (``"generator.sr_net"``). ``grad_clip`` is a max global norm (None: no clipping).
+    """
+
+    modules: list[str]
+    lr: float
+    betas: tuple[float, float] = (0.0, 0.9)
+    eps: float = 1e-8
+    weight_decay: float = 0.0
+    grad_clip: float | None = None
+
+
+@dataclass
+class LossResult:
+    """A phase's loss: ``loss`` is minimised; ``logs`` are scalars shown and written to metrics.jsonl."""
+
+    loss: Tensor
+    logs: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass
+class Phase:
+    """One optimisation step inside a training step: ``loss(ctx)`` minimised by ``optimizer``.
+
+    ``every`` runs the phase only on steps divisible by it (e.g. lazy regularisation phases).
+    """
+
+    name: str
+    optimizer: str
+    loss: Callable[["StepContext"], LossResult]
+    every: int = 1
+
+
+@dataclass
+class Stage:
+    """A contiguous part of training.
+
+    Attributes:
+        name: shown in the progress display and stored in checkpoints.
+        steps: number of training steps.
+        phases: run in order at every step.
+        optimizers: by name; phases refer to them.
+        resolution: real-image resolution for this stage (None: the stage uses no real data).
+        batch_size: real and fake images per step.
+        frozen: module names (dotted allowed) whose parameters get no gradient in this stage.
+        on_start: called once with the :class:`StepContext` before the first step of the stage
+            (load a previous stage's weights, a sphere initialisation, ...). Not called again
+            when a run resumes in the middle of the stage.
+        ema: keep an EMA of the generator during this stage.
+    """
+
+    name: str
+    steps: int
+    phases: list[Phase]
+    optimizers: dict[str, OptimizerSpec]
+    resolution: int | None = None
+    batch_size: int = 8
+    frozen: list[str] = field(default_factory=list)
+    on_start: Callable[["StepContext"], None] | None = None
+    ema: bool = True
+
+
+@dataclass
+class RealBatch:
+    """Real training images: images (B, 3, H, W) in [-1, 1] and their cameras (when the data has poses)."""
+
+    images: Tensor
+    cameras: Camera | None = None
+    extras: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class StepContext:
+    """What a phase's loss function gets from the engine.
+
+    Attributes:
+        modules: the model's modules by name (``generator`` always; discriminators, encoders ...).
+        ema: the EMA copy of the generator (for sampling and for losses that need it), or None.
+        config: the run config.
+        stage: the current stage; ``stage_step`` counts from 0 inside it, ``step`` globally.
+        real: the real batch for this step (None when the stage uses no real data).
+        rng: a torch.Generator (on the CPU) for latents and cameras, checkpointed with the run.
+        device: where the modules live.
+        autocast: a context manager enabling mixed precision where the engine allows it.
+        state: a dict the plugin may use for values that persist across steps (saved in checkpoints
+            when they are tensors or plain numbers).
+    """
+
+    modules: dict[str, torch.nn.Module]
+    config: RunConfig
+    stage: Stage
+    step: int
+    stage_step: int
+    device: torch.device
+    real: RealBatch | None = None
+    ema: torch.nn.Module | None = None
+    rng: torch.Generator | None = None
+    autocast: Callable[[], AbstractContextManager] = nullcontext
+    state: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def generator(self) -> torch.nn.Module:
+        return self.modules["generator"]
+
+    def sample_z(self, n: int) -> Tensor:
+        return self.generator.sample_z(n, generator=self.rng, device=self.device)
+
+    def sample_cameras(self, n: int) -> Camera:
+        return self.generator.sample_cameras(n, generator=self.rng, device=self.device)
+
+
+class ModelPlugin(ABC):
+    """What a registered model provides. Subclass it in your plugin (see docs/plugins.md).
+
+    Attributes:
+        config_class: the model's :class:`RunConfig` subclass.
+        requires_checkpoint: see below.
+    """
+
+    config_class: type[RunConfig] = RunConfig
+    #: False for models that are fully defined by their config (the procedural ``oracle``):
+    #: commands then build them instead of asking for a checkpoint.
+    requires_checkpoint: bool = True
+
+    @abstractmethod
+    def build(self, config: RunConfig) -> dict[str, torch.nn.Module]:
+        """All modules of the model by name; ``"generator"`` (a :class:`zoo3d.core.Generator`) is required."""
+
+    @abstractmethod
+    def stages(self, config: RunConfig) -> list[Stage]:
+        """The training recipe."""
+
+    def build_inverter(self, config: RunConfig, modules: dict[str, torch.nn.Module]):
+        """An :class:`zoo3d.core.Inverter` for single-pass inversion, or None if the model has none."""
+        return None

@@ -1,0 +1,74 @@
+"""Typed results shared by renderers, generators and discriminators."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, fields, replace
+from typing import Any
+
+from torch import Tensor
+
+
+@dataclass
+class RenderOutput:
+    """What a renderer (and so a generator) returns for a batch of B cameras at H x W.
+
+    Attributes:
+        rgb: (B, 3, H, W) image in [-1, 1] (the dataset convention). Composited colour c in
+            [0, 1] is mapped as ``2c - 1``; where nothing is hit and no background is given
+            the colour is black (-1).
+        depth: (B, 1, H, W) expected distance along the ray from the camera centre, world units
+            (rays are unit length, so this is Euclidean distance, not camera-space z).
+        alpha: (B, 1, H, W) accumulated opacity in [0, 1] of the foreground (background excluded).
+        features: (B, C, H, W) composited features, when the representation has them.
+        weights: (B, N, H, W) compositing weight of each of N layers/samples, sorted by depth.
+        points: (B, N, H, W, 3) world positions of those layers/samples (manifold intersections).
+        normals: (B, 3, H, W) expected unit normal in world space, when asked for.
+        raw: a lower-resolution render from before a 2D upsampler, for models that have one
+            (their ``rgb`` is then *not* strictly 3D-consistent).
+        extras: anything model-specific (textures, LR images, ...).
+    """
+
+    rgb: Tensor
+    depth: Tensor | None = None
+    alpha: Tensor | None = None
+    features: Tensor | None = None
+    weights: Tensor | None = None
+    points: Tensor | None = None
+    normals: Tensor | None = None
+    raw: "RenderOutput | None" = None
+    extras: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def resolution(self) -> tuple[int, int]:
+        return tuple(self.rgb.shape[-2:])
+
+    def detach(self) -> "RenderOutput":
+        """A copy with every tensor detached (for logging and evaluation)."""
+        out = {}
+        for f in fields(self):
+            v = getattr(self, f.name)
+            if isinstance(v, Tensor):
+                v = v.detach()
+            elif isinstance(v, RenderOutput):
+                v = v.detach()
+            elif isinstance(v, dict):
+                v = {k: (x.detach() if isinstance(x, Tensor) else x) for k, x in v.items()}
+            out[f.name] = v
+        return replace(self, **out)
+
+
+@dataclass
+class DiscriminatorOutput:
+    """A discriminator's answer for B images.
+
+    Attributes:
+        logit: (B, 1) realness logit (non-saturating loss convention: higher = more real).
+        pose: (B, 2) predicted (yaw, pitch) in radians (zoo3d convention), for pose heads.
+        patch: (B, 1, h, w) patch logits, for patch discriminators.
+        extras: model-specific outputs.
+    """
+
+    logit: Tensor
+    pose: Tensor | None = None
+    patch: Tensor | None = None
+    extras: dict[str, Any] = field(default_factory=dict)

@@ -1,0 +1,40 @@
+"""Device and dtype resolution: nothing in zoo3d hard-codes either."""
+
+from __future__ import annotations
+
+import torch
+
+from zoo3d.errors import UserError
+
+
+def resolve_device(spec: str | torch.device | None = "auto") -> torch.device:
+    """``auto`` picks CUDA when present, else CPU; anything else must name an available device."""
+    if isinstance(spec, torch.device):
+        return spec
+    if spec in (None, "", "auto"):
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        dev = torch.device(spec)
+    except RuntimeError:
+        raise UserError(f"Unknown device '{spec}'; use cpu, cuda, cuda:N or auto.") from None
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise UserError(f"Device '{spec}' was asked for but CUDA is not available on this machine.")
+    return dev
+
+
+def synchronize(device: torch.device) -> None:
+    """Wait for queued kernels (for honest timings)."""
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def reset_peak_memory(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
+
+
+def peak_memory_mb(device: torch.device) -> float | None:
+    """Peak allocated memory in MiB on CUDA; None on CPU (use tracemalloc-free RSS estimates there)."""
+    if device.type == "cuda":
+        return torch.cuda.max_memory_allocated(device) / 2**20
+    return None

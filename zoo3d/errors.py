@@ -1,0 +1,25 @@
+"""User-facing errors: the CLI prints their message as one sentence, never a traceback."""
+
+
+class UserError(Exception):
+    """A mistake in what the user asked for (a name, a file, a key, a value)."""
+
+
+class ConfigError(UserError):
+    """A config key or value that does not validate."""
+
+
+class PluginError(UserError):
+    """A plugin that cannot be used (broken import, duplicate name)."""
+
+
+class DuplicateNameError(PluginError):
+    """Two plugins registered the same (normalised) name."""
+
+
+def closest(word: str, candidates, n: int = 3) -> list[str]:
+    """The candidates closest to ``word`` (for 'did you mean' hints)."""
+    import difflib
+
+    cands = [str(c) for c in candidates]
+    return difflib.get_close_matches(str(word), cands, n=n, cutoff=0.5)

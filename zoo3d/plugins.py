@@ -1,0 +1,278 @@
+"""The plugin system: pluggy hook specs, guarded loading, and the registries they fill.
+
+Plugins are modules registered through the ``zoo3d`` entry-point group (built-ins too) or
+named in ``ZOO3D_PLUGINS=module,...``. Each may implement any of the hooks below with
+:data:`zoo3d.hookimpl`. Loading is lazy (on first registry access) and guarded: a plugin
+that fails to import or to register is recorded with its error and everything else keeps
+working. ``ZOO3D_DISABLE_PLUGINS=name,...`` skips plugins by entry-point or package name.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import traceback
+from dataclasses import dataclass, field
+from importlib import metadata
+from typing import Any, Callable, Generic, Iterator, TypeVar
+
+import pluggy
+
+from zoo3d.errors import DuplicateNameError, UserError, closest
+from zoo3d.specs import DatasetSpec, MetricSpec, ModelSpec, _Spec, normalize_name
+
+PROJECT = "zoo3d"
+ENTRY_POINT_GROUP = "zoo3d"
+hookspec = pluggy.HookspecMarker(PROJECT)
+
+
+class Hookspecs:
+    """The hooks a zoo3d plugin may implement (all take one register callback or the CLI group)."""
+
+    @hookspec
+    def zoo3d_register_models(self, register: Callable[[ModelSpec], None]) -> None:
+        """Call ``register(ModelSpec(...))`` once per model the plugin provides."""
+
+    @hookspec
+    def zoo3d_register_metrics(self, register: Callable[[MetricSpec], None]) -> None:
+        """Call ``register(MetricSpec(...))`` once per metric the plugin provides."""
+
+    @hookspec
+    def zoo3d_register_datasets(self, register: Callable[[DatasetSpec], None]) -> None:
+        """Call ``register(DatasetSpec(...))`` once per dataset scheme the plugin provides."""
+
+    @hookspec
+    def zoo3d_register_commands(self, cli: Any) -> None:
+        """Add click commands to the ``zoo3d`` group with ``cli.add_command(...)``."""
+
+
+REGISTER_HOOKS = {
+    "zoo3d_register_models": ("models", ModelSpec),
+    "zoo3d_register_metrics": ("metrics", MetricSpec),
+    "zoo3d_register_datasets": ("datasets", DatasetSpec),
+}
+
+T = TypeVar("T", bound=_Spec)
+
+
+class Registry(Generic[T]):
+    """Specs of one kind, looked up by normalised name or alias."""
+
+    def __init__(self, kind: str):
+        self.kind = kind
+        self._specs: dict[str, T] = {}
+        self._aliases: dict[str, str] = {}
+
+    def owner(self, name: str) -> T | None:
+        key = normalize_name(name)
+        key = self._aliases.get(key, key)
+        return self._specs.get(key)
+
+    def check(self, spec: T) -> None:
+        """Raise :class:`DuplicateNameError` if any of the spec's names is taken."""
+        for n in (spec.name, *spec.aliases):
+            other = self.owner(n)
+            if other is not None:
+                raise DuplicateNameError(
+                    f"{self.kind} name '{n}' is registered twice: by {other.source} (plugin '{other.plugin}') "
+                    f"and by {spec.source} (plugin '{spec.plugin}')"
+                )
+
+    def add(self, spec: T) -> None:
+        self.check(spec)
+        self._specs[spec.key] = spec
+        for a in spec.aliases:
+            self._aliases[normalize_name(a)] = spec.key
+
+    def get(self, name: str) -> T:
+        spec = self.owner(name)
+        if spec is None:
+            known = sorted(s.name for s in self._specs.values())
+            hint = closest(normalize_name(name), [*self._specs, *self._aliases])
+            did = f" Did you mean '{self.owner(hint[0]).name}'?" if hint else ""
+            listed = ", ".join(known) if known else "none registered"
+            raise UserError(f"Unknown {self.kind} '{name}'.{did} Known {self.kind}s: {listed}.")
+        return spec
+
+    def __contains__(self, name: str) -> bool:
+        return self.owner(name) is not None
+
+    def __iter__(self) -> Iterator[T]:
+        return iter(sorted(self._specs.values(), key=lambda s: s.key))
+
+    def __len__(self) -> int:
+        return len(self._specs)
+
+
+@dataclass
+class PluginInfo:
+    """What ``zoo3d plugins`` reports about one plugin."""
+
+    name: str
+    source: str
+    version: str
+    module: str = ""
+    status: str = "ok"  # ok | error | disabled
+    error: str = ""
+    hooks: list[str] = field(default_factory=list)
+    registered: dict[str, list[str]] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name, "source": self.source, "version": self.version, "module": self.module,
+            "status": self.status, "error": self.error or None, "hooks": self.hooks, "registered": self.registered,
+        }
+
+
+def _env_list(var: str) -> list[str]:
+    return [x.strip() for x in os.environ.get(var, "").split(",") if x.strip()]
+
+
+def _short_error(exc: BaseException) -> str:
+    frames = traceback.extract_tb(exc.__traceback__)
+    where = f" ({frames[-1].filename}:{frames[-1].lineno})" if frames else ""
+    return f"{type(exc).__name__}: {exc}{where}"
+
+
+class PluginHost:
+    """Owns the pluggy manager, the plugin records and the three registries."""
+
+    def __init__(self) -> None:
+        self.pm = pluggy.PluginManager(PROJECT)
+        self.pm.add_hookspecs(Hookspecs)
+        self.plugins: dict[str, PluginInfo] = {}
+        self.models: Registry[ModelSpec] = Registry("model")
+        self.metrics: Registry[MetricSpec] = Registry("metric")
+        self.datasets: Registry[DatasetSpec] = Registry("dataset")
+        self._loaded = False
+        self._commands_added: set[int] = set()
+
+    # ------------------------------------------------------------------ loading
+    def load(self) -> "PluginHost":
+        if self._loaded:
+            return self
+        self._loaded = True
+        disabled = {normalize_name(x) for x in _env_list("ZOO3D_DISABLE_PLUGINS")}
+        for ep, dist_name, version in self._entry_points():
+            if normalize_name(ep.name) in disabled or normalize_name(dist_name) in disabled:
+                self.plugins[ep.name] = PluginInfo(ep.name, dist_name, version, ep.value, status="disabled")
+                continue
+            self._register_module(ep.name, dist_name, version, ep.value, ep.load)
+        for module_name in _env_list("ZOO3D_PLUGINS"):
+            if normalize_name(module_name) in disabled:
+                self.plugins[module_name] = PluginInfo(module_name, "ZOO3D_PLUGINS", "", module_name, status="disabled")
+                continue
+            self._register_module(module_name, "ZOO3D_PLUGINS", "", module_name,
+                                  lambda m=module_name: importlib.import_module(m))
+        for info in self.plugins.values():
+            if info.status == "ok":
+                self._collect_specs(info)
+        return self
+
+    @staticmethod
+    def _entry_points():
+        found = []
+        for ep in metadata.entry_points(group=ENTRY_POINT_GROUP):
+            dist = getattr(ep, "dist", None)
+            dist_name = dist.metadata["Name"] if dist is not None else "unknown"
+            version = dist.version if dist is not None else ""
+            found.append((ep, dist_name, version))
+        # The project's own plugins first, then third parties, each in name order: the first registrant of a name wins.
+        found.sort(key=lambda t: (normalize_name(t[1]) != PROJECT, normalize_name(t[1]), t[0].name))
+        seen, unique = set(), []
+        for item in found:  # the same distribution can be visible twice on sys.path
+            if (item[0].name, item[0].value) not in seen:
+                seen.add((item[0].name, item[0].value))
+                unique.append(item)
+        return unique
+
+    def _register_module(self, name: str, source: str, version: str, module: str, loader: Callable[[], Any]) -> None:
+        if name in self.plugins:
+            name = f"{name} ({source})"
+        info = PluginInfo(name, source, version, module)
+        self.plugins[name] = info
+        try:
+            obj = loader()
+            if not version:
+                info.version = str(getattr(obj, "__version__", ""))
+            self.pm.register(obj, name=name)
+            info.hooks = sorted(h.name for h in (self.pm.get_hookcallers(obj) or []))
+        except Exception as exc:  # a broken plugin must not break the others
+            info.status, info.error = "error", _short_error(exc)
+
+    def _impls(self, hook_name: str, plugin_name: str):
+        plugin = self.pm.get_plugin(plugin_name)
+        return [i for i in getattr(self.pm.hook, hook_name).get_hookimpls() if i.plugin is plugin]
+
+    def _collect_specs(self, info: PluginInfo) -> None:
+        """Call the plugin's register hooks; commit its specs only if all of them are valid."""
+        pending: list[tuple[Registry, _Spec]] = []
+        try:
+            for hook_name, (attr, spec_type) in REGISTER_HOOKS.items():
+                registry: Registry = getattr(self, attr)
+
+                def register(spec, _registry=registry, _type=spec_type):
+                    if not isinstance(spec, _type):
+                        raise TypeError(f"{hook_name} expects {_type.__name__}, got {type(spec).__name__}")
+                    spec.plugin, spec.source, spec.version = info.name, info.source, info.version
+                    _registry.check(spec)
+                    for other_registry, other in pending:
+                        if other_registry is _registry and {other.key, *map(normalize_name, other.aliases)} & {
+                                spec.key, *map(normalize_name, spec.aliases)}:
+                            raise DuplicateNameError(
+                                f"{_registry.kind} name '{spec.name}' is registered twice by {info.source}")
+                    pending.append((_registry, spec))
+
+                for impl in self._impls(hook_name, info.name):
+                    impl.function(register=register)
+        except Exception as exc:
+            info.status = "error"
+            info.error = str(exc) if isinstance(exc, UserError) else _short_error(exc)
+            return
+        for registry, spec in pending:
+            registry.add(spec)
+            info.registered.setdefault(registry.kind + "s", []).append(spec.name)
+
+    def add_commands(self, cli: Any) -> None:
+        """Let every loaded plugin add its click commands (guarded, once per group)."""
+        self.load()
+        if id(cli) in self._commands_added:
+            return
+        self._commands_added.add(id(cli))
+        for info in self.plugins.values():
+            if info.status != "ok":
+                continue
+            for impl in self._impls("zoo3d_register_commands", info.name):
+                try:
+                    impl.function(cli=cli)
+                except Exception as exc:
+                    info.status, info.error = "error", _short_error(exc)
+
+
+_HOST: PluginHost | None = None
+
+
+def get_host() -> PluginHost:
+    """The process-wide plugin host, loaded on first use."""
+    global _HOST
+    if _HOST is None:
+        _HOST = PluginHost()
+    return _HOST.load()
+
+
+def reset_host() -> None:
+    """Forget loaded plugins (tests, or after changing the ZOO3D_* variables)."""
+    global _HOST
+    _HOST = None
+
+
+def get_model_spec(name: str) -> ModelSpec:
+    return get_host().models.get(name)
+
+
+def get_metric_spec(name: str) -> MetricSpec:
+    return get_host().metrics.get(name)
+
+
+def get_dataset_spec(name: str) -> DatasetSpec:
+    return get_host().datasets.get(name)
