@@ -1,0 +1,46 @@
+"""Shared test set-up: small, deterministic, CPU unless a test is marked ``cuda``."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
+
+
+def pytest_collection_modifyitems(config, items):
+    try:
+        import torch
+
+        has_cuda = torch.cuda.is_available()
+    except Exception:  # pragma: no cover
+        has_cuda = False
+    skip = pytest.mark.skip(reason="needs a CUDA device")
+    for item in items:
+        if "cuda" in item.keywords and not has_cuda:
+            item.add_marker(skip)
+
+
+@pytest.fixture(autouse=True)
+def _fresh_plugin_host(monkeypatch):
+    """Every test sees plugins loaded from scratch, without the caller's ZOO3D_* variables."""
+    monkeypatch.delenv("ZOO3D_PLUGINS", raising=False)
+    monkeypatch.delenv("ZOO3D_DISABLE_PLUGINS", raising=False)
+    from zoo3d.plugins import reset_host
+
+    reset_host()
+    yield
+    reset_host()
+
+
+def run_cli(*args: str, env: dict | None = None, cwd: str | Path | None = None, timeout: int = 300):
+    """Run the real ``zoo3d`` console entry point in a subprocess (as a user would)."""
+    full_env = {k: v for k, v in os.environ.items() if not k.startswith("ZOO3D_")}
+    full_env.update(env or {})
+    return subprocess.run([sys.executable, "-m", "zoo3d.cli.main", *args], capture_output=True, text=True,
+                          env=full_env, cwd=cwd, timeout=timeout)

@@ -1,0 +1,140 @@
+"""Camera conventions and round trips between every format zoo3d reads."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from zoo3d.cameras import Camera, CameraPrior, orbit, yaw_sweep
+
+angles = st.floats(-1.2, 1.2)
+pitches = st.floats(-1.0, 1.0)
+radii = st.floats(0.5, 3.0)
+fovs = st.floats(5.0, 60.0)
+SETTINGS = settings(max_examples=40, deadline=None)
+
+
+def _cam(yaw, pitch, radius=1.0, fov=12.0):
+    return Camera.from_angles(torch.tensor([yaw], dtype=torch.float64), pitch, radius, fov, dtype=torch.float64)
+
+
+@SETTINGS
+@given(angles, pitches, radii, fovs)
+def test_angles_to_eg3d_vector_and_back(yaw, pitch, radius, fov):
+    cam = Camera.from_eg3d(_cam(yaw, pitch, radius, fov).to_eg3d())
+    a = cam.to_angles()
+    assert a["yaw"].item() == pytest.approx(yaw, abs=1e-9)
+    assert a["pitch"].item() == pytest.approx(pitch, abs=1e-9)
+    assert a["radius"].item() == pytest.approx(radius, abs=1e-9)
+    assert a["fov"].item() == pytest.approx(fov, abs=1e-9)
+
+
+@SETTINGS
+@given(st.floats(0.6, 2.5), st.floats(0.4, 2.7))
+def test_gram_angles_round_trip_through_cam2world(phi, theta):
+    cam = Camera.from_gram(torch.tensor([phi], dtype=torch.float64), theta, dtype=torch.float64)
+    phi2, theta2 = cam.to_gram()
+    assert phi2.item() == pytest.approx(phi, abs=1e-9) and theta2.item() == pytest.approx(theta, abs=1e-9)
+    # GRAM's own formula for the camera origin: r (sin phi cos theta, cos phi, sin phi sin theta).
+    expected = torch.tensor([math.sin(phi) * math.cos(theta), math.cos(phi), math.sin(phi) * math.sin(theta)],
+                            dtype=torch.float64)
+    assert torch.allclose(cam.origins[0], expected, atol=1e-12)
+
+
+def test_frontal_camera_matches_the_documented_frame():
+    cam = Camera.from_gram(math.pi / 2, math.pi / 2, dtype=torch.float64)
+    expected = torch.tensor([[1, 0, 0, 0], [0, -1, 0, 0], [0, 0, -1, 1], [0, 0, 0, 1]], dtype=torch.float64)
+    assert torch.allclose(cam.cam2world[0], expected, atol=1e-12)
+    # Positive yaw puts the camera on world -x: the subject has turned to its own left.
+    assert _cam(0.3, 0.0).origins[0, 0] < 0
+    assert _cam(0.0, 0.3).origins[0, 1] > 0
+
+
+@SETTINGS
+@given(angles, pitches)
+def test_gram_pose_files_round_trip(yaw, pitch):
+    cam = _cam(yaw, pitch)
+    again = Camera.from_gram_mat_angle(cam.to_gram_mat_angle(), dtype=torch.float64)
+    assert torch.allclose(again.cam2world, cam.cam2world, atol=1e-9)
+    again = Camera.from_gram_pose_npy(cam.to_gram_pose_npy(), dtype=torch.float64)
+    assert torch.allclose(again.cam2world, cam.cam2world, atol=1e-9)
+    # GRAM's FFHQ loader: phi = -(angle0 - 0.1) + pi/2, theta = angle1 + pi/2.
+    angle = cam.to_gram_mat_angle()[0]
+    phi, theta = cam.to_gram()
+    assert phi.item() == pytest.approx(-(angle[0].item() - 0.1) + math.pi / 2, abs=1e-9)
+    assert theta.item() == pytest.approx(angle[1].item() + math.pi / 2, abs=1e-9)
+
+
+@SETTINGS
+@given(angles, pitches, radii, st.sampled_from([(32, 32), (48, 64), (256, 256)]))
+def test_neus_world_and_scale_mats_round_trip(yaw, pitch, radius, res):
+    cam = _cam(yaw, pitch, radius)
+    world_mat, scale_mat = cam.to_neus(res)
+    back = Camera.from_neus(world_mat, scale_mat, res)
+    assert torch.allclose(back.cam2world.double(), cam.cam2world, atol=1e-6)
+    assert torch.allclose(back.intrinsics.double(), cam.intrinsics, atol=1e-6)
+    # In NeuS's unit-sphere frame (x_world = S x_norm) the camera centre is S^-1 times the world one.
+    S = torch.diag(torch.tensor([0.2, 0.2, 0.2, 1.0], dtype=torch.float64))[None]
+    w, s = cam.to_neus(res, S)
+    norm = Camera.from_neus(w, s, res, normalized=True)
+    assert torch.allclose(norm.origins.double(), cam.origins / 0.2, atol=1e-5)
+
+
+@SETTINGS
+@given(angles, pitches, fovs)
+def test_mirror_twice_is_identity_and_flips_yaw(yaw, pitch, fov):
+    cam = _cam(yaw, pitch, 1.0, fov)
+    assert torch.allclose(cam.mirror().mirror().cam2world, cam.cam2world, atol=1e-12)
+    a = cam.mirror().to_angles()
+    assert a["yaw"].item() == pytest.approx(-yaw, abs=1e-9) and a["pitch"].item() == pytest.approx(pitch, abs=1e-9)
+
+
+def test_mirror_flips_projected_image_horizontally():
+    cam = _cam(0.25, 0.1)
+    points = torch.tensor([[[0.03, 0.02, 0.05], [-0.04, -0.01, 0.0]]], dtype=torch.float64)
+    uv, _ = cam.project(points)
+    mirrored_points = points * torch.tensor([-1.0, 1.0, 1.0], dtype=torch.float64)
+    uv_m, _ = cam.mirror().project(mirrored_points)
+    assert torch.allclose(uv_m[..., 0], 1 - uv[..., 0], atol=1e-12)
+    assert torch.allclose(uv_m[..., 1], uv[..., 1], atol=1e-12)
+
+
+@SETTINGS
+@given(angles, pitches, radii, st.tuples(st.floats(-0.2, 0.2), st.floats(-0.2, 0.2), st.floats(-0.2, 0.2)))
+def test_central_ray_of_look_at_camera_passes_through_target(yaw, pitch, radius, target):
+    cam = Camera.from_angles(torch.tensor([yaw], dtype=torch.float64), pitch, radius, 12.0, target=target,
+                             dtype=torch.float64)
+    origins, dirs = cam.rays(1, 1)
+    t = torch.tensor(target, dtype=torch.float64)
+    closest = origins[0, 0] + ((t - origins[0, 0]) @ dirs[0, 0]) * dirs[0, 0]
+    assert torch.allclose(closest, t, atol=1e-9)
+
+
+def test_rays_reproject_to_their_pixel_centres():
+    cam = Camera.cat([_cam(0.2, -0.1, 1.3, 20.0), _cam(-0.4, 0.3, 0.9, 8.0)])
+    origins, dirs = cam.rays(6, 8)
+    uv, z = cam.project(origins + 0.7 * dirs)
+    assert torch.allclose(uv, cam.pixel_grid(6, 8).expand_as(uv), atol=1e-9)
+    assert (z > 0).all()
+    # The corner ray sits half a pixel inside the image edge of a fov-degree frustum.
+    half = math.tan(math.radians(20.0) / 2)
+    corner = dirs[0, 0] @ cam.cam2world[0, :3, :3]
+    assert (corner[1] / corner[2]).item() == pytest.approx(-half * (1 - 1 / 6), abs=1e-9)
+
+
+def test_prior_and_trajectories():
+    prior = CameraPrior()
+    cams = prior.sample(4000, generator=torch.Generator().manual_seed(0))
+    a = cams.to_angles()
+    assert a["yaw"].std().item() == pytest.approx(0.3, rel=0.06)
+    assert a["pitch"].std().item() == pytest.approx(0.155, rel=0.06)
+    assert a["yaw"].mean().abs().item() < 0.02 and torch.allclose(a["radius"], torch.ones(4000), atol=1e-5)
+    sweep = yaw_sweep(30, 0.4).to_angles()["yaw"]
+    assert torch.allclose(sweep, torch.linspace(-0.4, 0.4, 30), atol=1e-6)
+    ring = orbit(16).to_angles()
+    assert ring["yaw"].abs().max().item() == pytest.approx(0.3, abs=1e-3)
+    assert ring["pitch"].max().item() == pytest.approx(0.15, abs=1e-3)

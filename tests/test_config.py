@@ -1,0 +1,74 @@
+"""Config validation: presets, files, --set overrides, and one-sentence errors naming the key."""
+
+from __future__ import annotations
+
+import pytest
+from pydantic import Field
+
+from zoo3d.config import Config, RunConfig, apply_overrides, dump_config, load_run_config
+from zoo3d.errors import ConfigError
+
+
+class NetConfig(Config):
+    hidden: int = 64
+    layers: int = Field(3, ge=1)
+
+
+class ToyRunConfig(RunConfig):
+    net: NetConfig = Field(default_factory=NetConfig)
+
+
+@pytest.fixture
+def presets(tmp_path):
+    (tmp_path / "tiny.yaml").write_text("train:\n  steps: 5\n  batch_size: 2\nnet:\n  hidden: 16\n")
+    (tmp_path / "paper.yaml").write_text("net:\n  hidden: 256\n")
+    return tmp_path
+
+
+def test_preset_then_overrides_with_types(presets):
+    cfg = load_run_config(ToyRunConfig, "toy", presets, preset="tiny",
+                          overrides=["net.layers=5", "train.amp=false", "camera.fov=18", "data.spec=synthetic:heads"])
+    assert (cfg.train.steps, cfg.train.batch_size, cfg.net.hidden, cfg.net.layers) == (5, 2, 16, 5)
+    assert cfg.train.amp is False and cfg.camera.fov == 18.0 and cfg.model == "toy"
+    default = load_run_config(ToyRunConfig, "toy", presets)  # tiny is the default preset
+    assert default.net.hidden == 16
+
+
+def test_unknown_key_names_it_and_the_closest_valid_keys(presets):
+    with pytest.raises(ConfigError) as err:
+        load_run_config(ToyRunConfig, "toy", presets, overrides=["train.stesp=3"])
+    msg = str(err.value)
+    assert "'train.stesp'" in msg and "'train.steps'" in msg
+    assert msg.count(".") <= 8 and "\n" not in msg and "Traceback" not in msg
+
+
+def test_wrong_type_names_key_and_value(presets):
+    with pytest.raises(ConfigError) as err:
+        load_run_config(ToyRunConfig, "toy", presets, overrides=["net.layers=many"])
+    assert "'net.layers'" in str(err.value) and "'many'" in str(err.value) and "integer" in str(err.value)
+    with pytest.raises(ConfigError, match="net.layers"):
+        load_run_config(ToyRunConfig, "toy", presets, overrides=["net.layers=0"])
+
+
+def test_bad_preset_and_bad_file_are_one_sentence(presets, tmp_path):
+    with pytest.raises(ConfigError, match="Unknown preset 'tinny'.*Did you mean 'tiny'"):
+        load_run_config(ToyRunConfig, "toy", presets, preset="tinny")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("net: [1, 2\n")
+    with pytest.raises(ConfigError, match="not valid YAML"):
+        load_run_config(ToyRunConfig, "toy", presets, config_file=bad)
+    other = tmp_path / "other.yaml"
+    other.write_text("nte:\n  hidden: 3\n")
+    with pytest.raises(ConfigError, match=r"Unknown config key 'nte' in .*other.yaml; did you mean 'net'"):
+        load_run_config(ToyRunConfig, "toy", presets, config_file=other)
+    with pytest.raises(ConfigError, match="key.sub=value"):
+        apply_overrides({}, ["novalue"])
+
+
+def test_dumped_config_reloads_identically(presets, tmp_path):
+    cfg = load_run_config(ToyRunConfig, "toy", presets, preset="paper", overrides=["train.sample_seeds=[3, 4]"])
+    path = tmp_path / "config.yaml"
+    path.write_text(dump_config(cfg))
+    assert "!!python" not in path.read_text()
+    again = load_run_config(ToyRunConfig, "toy", None, config_file=path, default_preset=None)
+    assert again == cfg

@@ -1,0 +1,126 @@
+"""Plugin discovery, isolation of broken plugins, duplicate names, name normalisation and aliases."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from conftest import FIXTURES, run_cli
+from zoo3d.errors import DuplicateNameError, UserError
+from zoo3d.plugins import PluginHost, Registry, get_host
+from zoo3d.specs import ModelSpec, normalize_name
+
+PLUGIN_DIR = str(FIXTURES / "plugins")
+
+
+def _env(**extra):
+    env = {"PYTHONPATH": os.pathsep.join([PLUGIN_DIR, os.environ.get("PYTHONPATH", "")])}
+    env.update(extra)
+    return env
+
+
+@pytest.fixture(scope="module")
+def installed_fixture(tmp_path_factory):
+    """pip-install the fixture plugin package into a private folder, as a user would install a plugin."""
+    target = tmp_path_factory.mktemp("site")
+    subprocess.run(
+        [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation", "--no-index",
+         "--target", str(target), str(FIXTURES / "plugins" / "zoo3d_fixture_pkg")],
+        check=True, capture_output=True, text=True, timeout=240,
+    )
+    return target
+
+
+def test_installed_package_is_discovered_through_its_entry_point(installed_fixture):
+    env = {"PYTHONPATH": str(installed_fixture)}
+    plugins = json.loads(run_cli("plugins", "--json", env=env).stdout)
+    fixture = next(p for p in plugins if p["name"] == "fixture")
+    assert fixture["status"] == "ok" and fixture["error"] is None
+    assert fixture["source"] == "zoo3d-fixture-plugin" and fixture["version"] == "1.2.3"
+    models = json.loads(run_cli("models", "--json", env=env).stdout)
+    model = next(m for m in models if m["name"] == "Fixture-Model")
+    assert model["aliases"] == ["fixmod"] and model["source"] == "zoo3d-fixture-plugin"
+    hello = run_cli("fixture-hello", env=env)
+    assert hello.returncode == 0 and "hello from the fixture plugin" in hello.stdout
+    # Disabling it by name removes its model and its command, and says so.
+    env["ZOO3D_DISABLE_PLUGINS"] = "fixture"
+    plugins = json.loads(run_cli("plugins", "--json", env=env).stdout)
+    assert next(p for p in plugins if p["name"] == "fixture")["status"] == "disabled"
+    assert all(m["name"] != "Fixture-Model" for m in json.loads(run_cli("models", "--json", env=env).stdout))
+
+
+def test_zoo3d_plugins_env_loads_an_uninstalled_module(monkeypatch):
+    monkeypatch.syspath_prepend(PLUGIN_DIR)
+    monkeypatch.setenv("ZOO3D_PLUGINS", "zoo3d_env_plugin")
+    host = get_host()
+    info = host.plugins["zoo3d_env_plugin"]
+    assert info.status == "ok" and info.source == "ZOO3D_PLUGINS"
+    assert host.models.get("env-model").name == "env_model"
+    assert host.models.get("ENV_ALIAS").name == "env_model"
+    assert host.metrics.get("Env-Metric").higher_is_better is True
+
+
+def test_broken_plugin_is_reported_and_everything_else_works():
+    env = _env(ZOO3D_PLUGINS="zoo3d_broken_plugin,zoo3d_env_plugin")
+    help_run = run_cli("--help", env=env)
+    assert help_run.returncode == 0 and "Commands" in help_run.stdout
+    models = run_cli("models", "--json", env=env)
+    assert models.returncode == 0
+    assert any(m["name"] == "env_model" for m in json.loads(models.stdout))
+    plugins = {p["name"]: p for p in json.loads(run_cli("plugins", "--json", env=env).stdout)}
+    broken = plugins["zoo3d_broken_plugin"]
+    assert broken["status"] == "error"
+    assert "RuntimeError" in broken["error"] and "broken on purpose" in broken["error"]
+    assert plugins["zoo3d_env_plugin"]["status"] == "ok"
+
+
+def test_plugin_whose_hook_raises_is_isolated(monkeypatch):
+    monkeypatch.syspath_prepend(PLUGIN_DIR)
+    monkeypatch.setenv("ZOO3D_PLUGINS", "zoo3d_badhook_plugin,zoo3d_env_plugin")
+    host = get_host()
+    assert host.plugins["zoo3d_badhook_plugin"].status == "error"
+    assert "registration failed on purpose" in host.plugins["zoo3d_badhook_plugin"].error
+    assert "env_model" in host.models
+
+
+def test_duplicate_model_names_fail_naming_both_sources(monkeypatch):
+    monkeypatch.syspath_prepend(PLUGIN_DIR)
+    monkeypatch.setenv("ZOO3D_PLUGINS", "zoo3d_env_plugin,zoo3d_dup_plugin")
+    host = get_host()
+    dup = host.plugins["zoo3d_dup_plugin"]
+    assert dup.status == "error"
+    assert "ENV-MODEL" in dup.error and "zoo3d_env_plugin" in dup.error and "zoo3d_dup_plugin" in dup.error
+    assert host.models.get("env_model").plugin == "zoo3d_env_plugin"
+
+
+def test_registry_normalises_names_and_resolves_aliases():
+    reg: Registry[ModelSpec] = Registry("model")
+    reg.add(ModelSpec(name="GRAM-HD", factory="x:y", aliases=("gramhd",), plugin="a", source="pkg-a"))
+    reg.add(ModelSpec(name="styleSDF", factory="x:y", plugin="b", source="pkg-b"))
+    for name in ("gram-hd", "gram_hd", "GRAM_HD", " Gram-Hd ", "GramHD"):
+        assert reg.get(name).name == "GRAM-HD"
+    assert reg.get("stylesdf").name == reg.get("STYLE_SDF".replace("_", "")).name == "styleSDF"
+    with pytest.raises(DuplicateNameError, match="pkg-a.*pkg-c"):
+        reg.add(ModelSpec(name="other", aliases=("Gram_HD",), factory="x:y", plugin="c", source="pkg-c"))
+    with pytest.raises(UserError, match="Did you mean 'styleSDF'"):
+        reg.get("stylesfd")
+    assert normalize_name("Pi-GAN") == "pi_gan"
+
+
+def test_help_does_not_import_torch_or_model_code():
+    code = ("import sys; from zoo3d.cli.main import main\n"
+            "try:\n    main(['--help'])\nexcept SystemExit:\n    pass\n"
+            "heavy = [m for m in sys.modules if m == 'torch' or m.startswith('zoo3d_') and not m.endswith('.plugin')"
+            " and '.' in m]\nprint('HEAVY', heavy)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert "HEAVY []" in out.stdout, out.stdout + out.stderr
+
+
+def test_host_can_be_built_twice_without_side_effects():
+    a = PluginHost().load()
+    b = PluginHost().load()
+    assert [s.name for s in a.models] == [s.name for s in b.models]

@@ -1,0 +1,62 @@
+"""Model cards: machine-readable YAML in ``registry/<model>.yaml``, validated on load.
+
+A card says what a model is (name, aliases, kind, paper) and what its paper reports, each
+number tied to the table it comes from, so ``zoo3d models`` and comparisons can show the
+published figure beside the measured one.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import Field, ValidationError
+
+from zoo3d.config import Config, format_validation_error
+from zoo3d.errors import ConfigError
+
+
+class Paper(Config):
+    title: str
+    authors: list[str] = Field(default_factory=list)
+    venue: str = ""
+    year: int | None = None
+    url: str = ""
+
+
+class ReportedResult(Config):
+    """One number from a paper: ``table`` names where it is printed (e.g. "GRAM-HD Table 1")."""
+
+    table: str
+    dataset: str
+    metric: str
+    value: float | str
+    resolution: int | None = None
+    notes: str = ""
+
+
+class ModelCard(Config):
+    name: str
+    aliases: list[str] = Field(default_factory=list)
+    kind: Literal["generator", "inverter", "calibration"] = "generator"
+    summary: str = ""
+    paper: Paper | None = None
+    results: list[ReportedResult] = Field(default_factory=list)
+    presets: list[str] = Field(default_factory=list)
+    notes: str = ""
+
+
+def load_card(path: str | Path) -> ModelCard:
+    """Read and validate a card; a bad card raises :class:`ConfigError` naming the file and key."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"Model card '{path}' does not exist.")
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError:
+        raise ConfigError(f"Model card '{path}' is not valid YAML.") from None
+    try:
+        return ModelCard.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(format_validation_error(exc, ModelCard, data, origin=str(path))) from None
