@@ -9,7 +9,7 @@ with one sentence that names the key and the closest valid ones.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Literal, TypeVar
+from typing import Any, Literal, TypeVar, get_args
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -116,26 +116,39 @@ def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any
     return data
 
 
+def _model_in(annotation) -> type[BaseModel] | None:
+    """The config class inside an annotation such as ``Sub``, ``Sub | None`` or ``list[Sub]``."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for arg in get_args(annotation):
+        found = _model_in(arg)
+        if found is not None:
+            return found
+    return None
+
+
 def _fields_at(model_cls: type[BaseModel], loc: tuple) -> tuple[type[BaseModel] | None, list[str]]:
-    """The config class reached by following ``loc`` from ``model_cls`` and its field names."""
-    cls = model_cls
+    """The config class reached by following ``loc`` from ``model_cls`` and its field names.
+
+    List indices and dict keys in ``loc`` are stepped over (they select an item, not a field).
+    """
+    cls: type[BaseModel] | None = model_cls
     for part in loc:
-        if not (isinstance(cls, type) and issubclass(cls, BaseModel)):
+        if cls is None:
             return None, []
         field_info = cls.model_fields.get(str(part))
         if field_info is None:
-            break
-        ann = field_info.annotation
-        cls = ann if isinstance(ann, type) and issubclass(ann, BaseModel) else None
-    if isinstance(cls, type) and issubclass(cls, BaseModel):
-        return cls, list(cls.model_fields)
-    return None, []
+            continue
+        cls = _model_in(field_info.annotation)
+    return (cls, list(cls.model_fields)) if cls is not None else (None, [])
 
 
 def format_validation_error(exc: ValidationError, model_cls: type[BaseModel], data: dict[str, Any],
                             origin: str = "") -> str:
     """One sentence about the first problem: the key, the bad value, and the closest valid keys."""
-    err = exc.errors()[0]
+    errors = exc.errors()
+    # A misspelt key usually also leaves a required key missing: name the misspelling first.
+    err = next((e for e in errors if e["type"] == "extra_forbidden"), errors[0])
     loc = tuple(str(p) for p in err["loc"])
     dotted = ".".join(loc)
     where = f" in {origin}" if origin else ""
