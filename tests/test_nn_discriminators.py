@@ -1,0 +1,129 @@
+"""CoordConv, pose-head, progressive, patch and StyleGAN2 discriminators behave as upstream."""
+
+import math
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from zoo3d.cameras import Camera
+from zoo3d.nn.discriminators import (
+    CoordConv2d, CoordConvDiscriminator, PatchDiscriminator, ProgressiveCoordConvDiscriminator,
+    ResidualCoordConvBlock, StyleGAN2Discriminator, coordconv_channels, minibatch_stddev,
+)
+
+@pytest.fixture(autouse=True)
+def _single_thread():
+    """These tensors are tiny: one intra-op thread avoids thread hand-off dominating the run time."""
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)
+
+
+
+def test_coordconv_channels_hold_exact_coordinates():
+    out = CoordConv2d.add_coords(torch.zeros(2, 1, 3, 5))
+    expected_x = torch.tensor([-1.0, -0.5, 0.0, 0.5, 1.0])
+    expected_y = torch.tensor([-1.0, 0.0, 1.0])
+    assert torch.equal(out[:, 1], expected_x.expand(2, 3, 5))
+    assert torch.equal(out[:, 2], expected_y[:, None].expand(2, 3, 5))
+    # A 1x1 CoordConv that reads only the y channel returns y itself.
+    conv = CoordConv2d(1, 1, 1)
+    with torch.no_grad():
+        conv.conv.weight.copy_(torch.tensor([0.0, 0.0, 1.0]).view(1, 3, 1, 1))
+        conv.conv.bias.zero_()
+    assert torch.equal(conv(torch.randn(1, 1, 3, 5))[0, 0], expected_y[:, None].expand(3, 5))
+
+
+def test_residual_block_averages_branches():
+    torch.manual_seed(0)
+    block = ResidualCoordConvBlock(4, 4)
+    x = torch.randn(1, 4, 8, 8)
+    y = F.avg_pool2d(block.network(x), 2)
+    torch.testing.assert_close(block(x), (y + F.avg_pool2d(x, 2)) / math.sqrt(2))
+    assert ResidualCoordConvBlock(4, 6).proj is not None and block.proj is None
+
+
+def test_gram_channel_schedule():
+    widths = [coordconv_channels(2 ** r) for r in range(8, 0, -1)]
+    assert widths == [32, 64, 128, 256, 400, 400, 400, 400]
+    d = CoordConvDiscriminator(256)
+    assert len(d.blocks) == 7 and d.final.out_channels == 3 and d.final.in_channels == 400
+
+
+def test_pose_head_fits_a_toy_target():
+    """Images with a blob whose position encodes (yaw, pitch): the pose head learns it quickly."""
+    torch.manual_seed(0)
+    n, res = 16, 16
+    pose = torch.rand(n, 2) * 2 - 1
+    ys, xs = torch.meshgrid(torch.linspace(-1, 1, res), torch.linspace(-1, 1, res), indexing="ij")
+    blob = torch.exp(-((xs - 0.6 * pose[:, 0, None, None]) ** 2 + (ys - 0.6 * pose[:, 1, None, None]) ** 2) / 0.05)
+    images = (blob * 2 - 1)[:, None].expand(n, 3, res, res)
+    d = CoordConvDiscriminator(res, max_channels=32, channel_scale=1 / 16)
+    opt = torch.optim.Adam(d.parameters(), lr=2e-3, betas=(0.0, 0.9))
+    losses = []
+    for _ in range(40):
+        loss = F.mse_loss(d(images).pose, pose)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        losses.append(loss.item())
+    assert losses[-1] < 0.1 * losses[0]
+
+
+def test_progressive_fade_in_endpoints():
+    torch.manual_seed(0)
+    d = ProgressiveCoordConvDiscriminator(32, channel_scale=1 / 32)
+    images = torch.randn(2, 3, 16, 16)
+    full = d(images, alpha=1.0)
+    faded = d(images, alpha=0.0)
+    half = d(F.interpolate(images, scale_factor=0.5, mode="nearest"))
+    torch.testing.assert_close(faded.logit, half.logit)
+    torch.testing.assert_close(faded.pose, half.pose)
+    mid = d(images, alpha=0.5)
+    assert not torch.allclose(mid.logit, full.logit) and not torch.allclose(mid.logit, half.logit)
+
+
+def test_patch_discriminator_output_size_and_receptive_field():
+    torch.manual_seed(0)
+    d = PatchDiscriminator(ndf=4, n_layers=3)
+    assert PatchDiscriminator.output_size(64) == 6 and PatchDiscriminator.output_size(256) == 30
+    assert d(torch.randn(1, 3, 64, 64)).patch.shape[-2:] == (6, 6)
+    images = torch.randn(1, 3, 256, 256)
+    out = d(images)
+    assert out.patch.shape[-2:] == (30, 30)
+    torch.testing.assert_close(out.logit, out.patch.mean(dim=(2, 3)))
+    poked = images.clone()
+    poked[..., 0, 0] += 10.0
+    diff = (d(poked).patch - out.patch).abs()[0, 0]
+    # The 70x70 receptive field of the 3-layer PatchGAN: the corner pixel reaches only nearby patches.
+    assert diff[0, 0] > 0 and diff[10:, :].max() == 0 and diff[:, 10:].max() == 0
+    assert all(m.bias is None for m in list(d.model)[2:-1] if isinstance(m, torch.nn.Conv2d))
+
+
+def test_minibatch_stddev_sees_sample_diversity():
+    same = torch.ones(3, 2, 4, 4)
+    assert minibatch_stddev(same)[:, -1].max() < 1e-3  # odd batch: groups of 3
+    varied = torch.randn(4, 2, 4, 4)
+    assert minibatch_stddev(varied, group_size=2)[:, -1].min() > 0.1
+
+
+def test_stylegan2_discriminator_camera_conditioning():
+    torch.manual_seed(0)
+    d = StyleGAN2Discriminator(16, in_channels=6, channel_base=256, max_channels=16, c_dim=25, mapping_layers=2)
+    images = torch.randn(2, 6, 16, 16)
+    cams = Camera.from_angles(torch.tensor([0.3, -0.3]), torch.tensor([0.1, 0.0]), 1.0, 12.0)
+    from_cams = d(images, cams).logit
+    torch.testing.assert_close(from_cams, d(images, c=cams.to_eg3d()).logit)
+    # Same image, mirrored camera: the projection output changes.
+    assert (d(images, cams.mirror()).logit - from_cams).abs().max() > 1e-4
+    # Learnable: the conditioned D separates the same images by camera alone.
+    opt = torch.optim.Adam(d.parameters(), lr=1e-2, betas=(0.0, 0.99))
+    c_real, c_fake = cams.to_eg3d(), cams.mirror().to_eg3d()
+    for _ in range(30):
+        loss = F.softplus(-d(images, c=c_real).logit).mean() + F.softplus(d(images, c=c_fake).logit).mean()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    assert (d(images, c=c_real).logit - d(images, c=c_fake).logit).min() > 1.0

@@ -1,0 +1,314 @@
+"""Image discriminators shared by the models; all return :class:`zoo3d.core.DiscriminatorOutput`.
+
+* :class:`CoordConvDiscriminator` — GRAM's fixed-resolution CoordConv residual encoder with a
+  pose head (logit + (yaw, pitch)).
+* :class:`ProgressiveCoordConvDiscriminator` — pi-GAN's progressive variant (fromRGB per
+  resolution, fade-in alpha).
+* :class:`PatchDiscriminator` — pix2pix NLayerDiscriminator without normalisation (GRAM-HD).
+* :class:`StyleGAN2Discriminator` — residual StyleGAN2 discriminator with FIR down-sampling,
+  minibatch-stddev and EG3D's camera-conditioned projection output.
+
+Inputs are images (B, C, H, W) in [-1, 1].
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from zoo3d.cameras import Camera
+from zoo3d.core.discriminator import Discriminator
+from zoo3d.core.outputs import DiscriminatorOutput
+from zoo3d.nn.equalized import BiasLeakyReLU, EqualConv2d, EqualLinear
+from zoo3d.nn.fir import DEFAULT_KERNEL, Blur
+from zoo3d.nn.mapping import MappingNetwork
+
+__all__ = [
+    "CoordConv2d", "CoordConvDiscriminator", "PatchDiscriminator", "ProgressiveCoordConvDiscriminator",
+    "ResidualCoordConvBlock", "StyleGAN2Discriminator", "coordconv_channels", "minibatch_stddev",
+]
+
+
+def _log2_resolution(resolution: int) -> int:
+    log2 = int(round(math.log2(resolution)))
+    if resolution < 4 or 2 ** log2 != resolution:
+        raise ValueError(f"discriminator resolution must be a power of two >= 4, got {resolution}")
+    return log2
+
+
+def _kaiming_leaky_init(module: nn.Module) -> None:
+    if isinstance(module, (nn.Linear, nn.Conv2d)):
+        nn.init.kaiming_normal_(module.weight, a=0.2, mode="fan_in", nonlinearity="leaky_relu")
+
+
+# --------------------------------------------------------------------------- CoordConv (pi-GAN / GRAM)
+class CoordConv2d(nn.Module):
+    """Conv2d on the input plus two coordinate channels: x (varies along width) and y (along height), both linspace(-1, 1).
+
+    (B, C, H, W) -> conv over (B, C + 2, H, W); the coordinates are appended after the input channels.
+    """
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: int, **conv_kwargs):
+        super().__init__()
+        self.conv = nn.Conv2d(in_channels + 2, out_channels, kernel_size, **conv_kwargs)
+
+    @staticmethod
+    def add_coords(x: Tensor) -> Tensor:
+        """(B, C, H, W) -> (B, C + 2, H, W) with channel C = x coordinate, C + 1 = y coordinate."""
+        b, _, h, w = x.shape
+        xs = torch.linspace(-1.0, 1.0, w, device=x.device, dtype=x.dtype).view(1, 1, 1, w).expand(b, 1, h, w)
+        ys = torch.linspace(-1.0, 1.0, h, device=x.device, dtype=x.dtype).view(1, 1, h, 1).expand(b, 1, h, w)
+        return torch.cat([x, xs, ys], dim=1)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.conv(self.add_coords(x))
+
+
+class ResidualCoordConvBlock(nn.Module):
+    """Two 3x3 CoordConv + LReLU(0.2); avg-pool x2 on both branches; 1x1 skip projection if channels change; (y + skip)/sqrt(2).
+
+    (B, in, H, W) -> (B, out, H/2, W/2) (or H, W when ``downsample=False``).
+    """
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: int = 3, downsample: bool = True):
+        super().__init__()
+        p = kernel_size // 2
+        self.network = nn.Sequential(
+            CoordConv2d(in_channels, out_channels, kernel_size, padding=p), nn.LeakyReLU(0.2),
+            CoordConv2d(out_channels, out_channels, kernel_size, padding=p), nn.LeakyReLU(0.2),
+        )
+        self.network.apply(_kaiming_leaky_init)
+        self.proj = nn.Conv2d(in_channels, out_channels, 1) if in_channels != out_channels else None
+        self.downsample = downsample
+
+    def forward(self, x: Tensor) -> Tensor:
+        y = self.network(x)
+        if self.downsample:
+            y = F.avg_pool2d(y, 2)
+            x = F.avg_pool2d(x, 2)
+        if self.proj is not None:
+            x = self.proj(x)
+        return (y + x) * (1.0 / math.sqrt(2.0))
+
+
+def coordconv_channels(resolution: int, max_channels: int = 400, channel_scale: float = 1.0) -> int:
+    """Channels of the CoordConv encoder at a feature resolution: min(max_channels, scale * 2^(13 - log2 R)), at least 1."""
+    log2 = int(round(math.log2(resolution)))
+    return max(1, min(max_channels, int(round(channel_scale * 2 ** (13 - log2)))))
+
+
+class _FromRGB(nn.Sequential):
+    def __init__(self, in_channels: int, out_channels: int):
+        super().__init__(nn.Conv2d(in_channels, out_channels, 1), nn.LeakyReLU(0.2))
+
+
+def _split_logit_pose(out: Tensor, pose_dim: int) -> DiscriminatorOutput:
+    out = out.flatten(1)
+    return DiscriminatorOutput(logit=out[:, :1], pose=out[:, 1:1 + pose_dim] if pose_dim > 0 else None)
+
+
+class CoordConvDiscriminator(Discriminator):
+    """GRAM's GramDiscriminator: fixed-resolution CoordConv residual encoder with a pose head.
+
+    fromRGB 1x1 conv to ``coordconv_channels(R)`` + LReLU, log2(R) - 1 residual blocks down to 2x2
+    (channels ``coordconv_channels`` of each level, i.e. 2^(13 - log2 r) capped at ``max_channels``),
+    then Conv2d(C, 1 + pose_dim, k=2). ``pose`` is (B, pose_dim) = (yaw, pitch) in radians in the zoo3d
+    convention (GRAM regresses (phi, theta); the training recipe supplies targets in zoo3d's order).
+
+    Args:
+        resolution: input side R (power of two). max_channels: cap (400 upstream).
+        pose_dim: pose outputs (2; 0 = logit only). channel_scale: multiplies every width (tiny presets).
+        in_channels: image channels (3).
+    """
+
+    def __init__(self, resolution: int, max_channels: int = 400, pose_dim: int = 2, channel_scale: float = 1.0,
+                 in_channels: int = 3):
+        super().__init__()
+        log2 = _log2_resolution(resolution)
+        ch = [coordconv_channels(2 ** r, max_channels, channel_scale) for r in range(log2, 0, -1)]
+        self.from_rgb = _FromRGB(in_channels, ch[0])
+        self.blocks = nn.Sequential(*[ResidualCoordConvBlock(ch[i], ch[i + 1]) for i in range(len(ch) - 1)])
+        self.final = nn.Conv2d(ch[-1], 1 + pose_dim, 2)
+        self.resolution, self.pose_dim = resolution, pose_dim
+
+    def forward(self, images: Tensor, cameras: Camera | None = None) -> DiscriminatorOutput:
+        if images.shape[-1] != self.resolution or images.shape[-2] != self.resolution:
+            raise ValueError(f"expected {self.resolution}x{self.resolution} images, got {tuple(images.shape[-2:])}")
+        return _split_logit_pose(self.final(self.blocks(self.from_rgb(images))), self.pose_dim)
+
+
+class ProgressiveCoordConvDiscriminator(Discriminator):
+    """pi-GAN's progressive CoordConv encoder: one fromRGB adapter per resolution and a fade-in.
+
+    Blocks go from ``max_resolution`` down to 2x2 with the same widths as
+    :class:`CoordConvDiscriminator`; an image of side r enters at the block for r. While a new
+    resolution fades in (``alpha`` < 1), the output of the first block is blended with the
+    fromRGB of the nearest-neighbour half-size image: ``alpha * x + (1 - alpha) * fromRGB(down(img))``,
+    as pi-GAN does.
+
+    forward(images (B, C, r, r), cameras=None, alpha=1.0) for any power of two 4 <= r <= max_resolution.
+    """
+
+    def __init__(self, max_resolution: int, max_channels: int = 400, pose_dim: int = 2, channel_scale: float = 1.0,
+                 in_channels: int = 3):
+        super().__init__()
+        log2 = _log2_resolution(max_resolution)
+        self.resolutions = [2 ** r for r in range(log2, 0, -1)]
+        ch = [coordconv_channels(r, max_channels, channel_scale) for r in self.resolutions]
+        self.blocks = nn.ModuleList([ResidualCoordConvBlock(ch[i], ch[i + 1]) for i in range(len(ch) - 1)])
+        self.from_rgb = nn.ModuleList([_FromRGB(in_channels, c) for c in ch[:-1]])
+        self.final = nn.Conv2d(ch[-1], 1 + pose_dim, 2)
+        self.max_resolution, self.pose_dim = max_resolution, pose_dim
+
+    def forward(self, images: Tensor, cameras: Camera | None = None, alpha: float = 1.0) -> DiscriminatorOutput:
+        r = images.shape[-1]
+        if r not in self.resolutions[:-1] or images.shape[-2] != r:
+            raise ValueError(f"image side must be a power of two in [4, {self.max_resolution}], got {tuple(images.shape[-2:])}")
+        start = self.resolutions.index(r)
+        x = self.from_rgb[start](images)
+        for i, block in enumerate(self.blocks[start:]):
+            if i == 1 and alpha < 1.0:
+                skip = self.from_rgb[start + 1](F.interpolate(images, scale_factor=0.5, mode="nearest"))
+                x = alpha * x + (1.0 - alpha) * skip
+            x = block(x)
+        return _split_logit_pose(self.final(x), self.pose_dim)
+
+
+# --------------------------------------------------------------------------- PatchGAN (pix2pix, GRAM-HD)
+class PatchDiscriminator(Discriminator):
+    """pix2pix NLayerDiscriminator with ``norm_layer = Identity`` (GRAM-HD's patch discriminator).
+
+    4x4 convs: Conv(in, ndf, s2) + LReLU 0.2; n_layers - 1 x Conv(s2, no bias) + LReLU; Conv(s1, no bias) + LReLU;
+    Conv(s1) -> 1 channel. For an R x R input the patch map is (R / 2^n_layers - 2)^2 (30 x 30 at 256, n_layers 3).
+
+    Returns ``patch`` (B, 1, h, w) and ``logit`` (B, 1) = the patch mean.
+    """
+
+    def __init__(self, in_channels: int = 3, ndf: int = 64, n_layers: int = 3):
+        super().__init__()
+        layers: list[nn.Module] = [nn.Conv2d(in_channels, ndf, 4, stride=2, padding=1), nn.LeakyReLU(0.2)]
+        mult = 1
+        for n in range(1, n_layers):
+            prev, mult = mult, min(2 ** n, 8)
+            layers += [nn.Conv2d(ndf * prev, ndf * mult, 4, stride=2, padding=1, bias=False), nn.LeakyReLU(0.2)]
+        prev, mult = mult, min(2 ** n_layers, 8)
+        layers += [nn.Conv2d(ndf * prev, ndf * mult, 4, stride=1, padding=1, bias=False), nn.LeakyReLU(0.2)]
+        layers += [nn.Conv2d(ndf * mult, 1, 4, stride=1, padding=1)]
+        self.model = nn.Sequential(*layers)
+        self.n_layers = n_layers
+
+    @staticmethod
+    def output_size(resolution: int, n_layers: int = 3) -> int:
+        """Side of the patch map for a square input: n_layers stride-2 4x4 convs (pad 1), then two stride-1 ones."""
+        side = resolution
+        for _ in range(n_layers):
+            side = (side + 2 - 4) // 2 + 1
+        return side - 2
+
+    def forward(self, images: Tensor, cameras: Camera | None = None) -> DiscriminatorOutput:
+        patch = self.model(images)
+        return DiscriminatorOutput(logit=patch.mean(dim=(2, 3)), patch=patch)
+
+
+# --------------------------------------------------------------------------- StyleGAN2 (EG3D / StyleSDF)
+def minibatch_stddev(x: Tensor, group_size: int = 4, num_channels: int = 1, eps: float = 1e-8) -> Tensor:
+    """Append the mean std over groups of samples as ``num_channels`` extra feature maps; (B, C, H, W) -> (B, C + F, H, W).
+
+    The group is the largest divisor of B not above ``group_size`` (so odd batches still work).
+    """
+    b, c, h, w = x.shape
+    g = max(d for d in range(1, min(group_size, b) + 1) if b % d == 0)
+    f = num_channels
+    y = x.reshape(g, -1, f, c // f, h, w)
+    y = (y - y.mean(dim=0)).square().mean(dim=0)
+    y = (y + eps).sqrt().mean(dim=(2, 3, 4))  # (B/g, F)
+    y = y.reshape(-1, f, 1, 1).repeat(g, 1, h, w)
+    return torch.cat([x, y], dim=1)
+
+
+class _ConvLayer(nn.Sequential):
+    """Equalised conv, optionally FIR-blurred and stride-2 down-sampled, optionally bias + scaled LReLU."""
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: int, downsample: bool = False,
+                 activate: bool = True, bias: bool = True, blur_kernel: Sequence[float] = DEFAULT_KERNEL):
+        layers: list[nn.Module] = []
+        if downsample:
+            p = (len(blur_kernel) - 2) + (kernel_size - 1)
+            layers.append(Blur(blur_kernel, pad=((p + 1) // 2, p // 2)))
+            stride, padding = 2, 0
+        else:
+            stride, padding = 1, kernel_size // 2
+        layers.append(EqualConv2d(in_channels, out_channels, kernel_size, stride, padding, bias=bias and not activate))
+        if activate:
+            layers.append(BiasLeakyReLU(out_channels))
+        super().__init__(*layers)
+
+
+class _ResBlock(nn.Module):
+    """StyleGAN2 residual D block: conv3x3, conv3x3 with FIR down-sampling; 1x1 down-sampled skip; sum / sqrt(2)."""
+
+    def __init__(self, in_channels: int, out_channels: int, blur_kernel: Sequence[float] = DEFAULT_KERNEL):
+        super().__init__()
+        self.conv1 = _ConvLayer(in_channels, in_channels, 3)
+        self.conv2 = _ConvLayer(in_channels, out_channels, 3, downsample=True, blur_kernel=blur_kernel)
+        self.skip = _ConvLayer(in_channels, out_channels, 1, downsample=True, activate=False, bias=False,
+                               blur_kernel=blur_kernel)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return (self.conv2(self.conv1(x)) + self.skip(x)) * (1.0 / math.sqrt(2.0))
+
+
+class StyleGAN2Discriminator(Discriminator):
+    """Residual StyleGAN2 discriminator; with ``c_dim`` > 0, EG3D's camera-conditioned projection output.
+
+    fromRGB 1x1 -> residual blocks R -> 4 (widths min(channel_base / r, max_channels)) -> minibatch
+    stddev -> conv3x3 -> FC(C*16, C) -> FC(C, cmap_dim or 1). Conditioned: the camera vector c (B, c_dim)
+    goes through a mapping network (no z) to ``cmap`` (B, cmap_dim) and
+    ``logit = (features * cmap).sum(1) / sqrt(cmap_dim)``.
+
+    Args:
+        resolution: input side (power of two). in_channels: 3, or 6 for EG3D's image + upsampled raw render.
+        channel_base, max_channels: widths (32768 and 512 upstream). c_dim: 25 for EG3D cameras, 0 = none.
+        cmap_dim: projection size (defaults to the 4x4 width). mapping_layers: layers of the c mapping (8).
+        mbstd_group_size, mbstd_num_channels: minibatch-stddev grouping (4, 1).
+
+    forward(images, cameras=None, c=None): c defaults to ``cameras.to_eg3d()`` when the D is conditioned.
+    """
+
+    def __init__(self, resolution: int, in_channels: int = 3, channel_base: int = 32768, max_channels: int = 512,
+                 c_dim: int = 0, cmap_dim: int | None = None, mapping_layers: int = 8, mbstd_group_size: int = 4,
+                 mbstd_num_channels: int = 1, blur_kernel: Sequence[float] = DEFAULT_KERNEL):
+        super().__init__()
+        log2 = _log2_resolution(resolution)
+        ch = {2 ** r: max(1, min(channel_base // 2 ** r, max_channels)) for r in range(2, log2 + 1)}
+        self.from_rgb = _ConvLayer(in_channels, ch[resolution], 1)
+        self.blocks = nn.Sequential(*[_ResBlock(ch[2 ** r], ch[2 ** (r - 1)], blur_kernel) for r in range(log2, 2, -1)])
+        c4 = ch[4]
+        self.mbstd_group_size, self.mbstd_num_channels = mbstd_group_size, mbstd_num_channels
+        self.final_conv = _ConvLayer(c4 + mbstd_num_channels, c4, 3)
+        self.final_fc = EqualLinear(c4 * 16, c4, activation="lrelu")
+        self.c_dim = c_dim
+        self.cmap_dim = (cmap_dim or c4) if c_dim > 0 else 0
+        self.out = EqualLinear(c4, self.cmap_dim if c_dim > 0 else 1)
+        self.mapping = (MappingNetwork(0, self.cmap_dim, num_layers=mapping_layers, c_dim=c_dim, w_avg_beta=None)
+                        if c_dim > 0 else None)
+        self.resolution = resolution
+
+    def forward(self, images: Tensor, cameras: Camera | None = None, c: Tensor | None = None) -> DiscriminatorOutput:
+        x = self.blocks(self.from_rgb(images))
+        x = minibatch_stddev(x, self.mbstd_group_size, self.mbstd_num_channels)
+        x = self.final_fc(self.final_conv(x).flatten(1))
+        x = self.out(x)
+        if self.mapping is None:
+            return DiscriminatorOutput(logit=x)
+        if c is None:
+            if cameras is None:
+                raise ValueError("this discriminator is camera-conditioned: pass cameras or c")
+            c = cameras.to_eg3d()
+        cmap = self.mapping(None, c.to(x))
+        logit = (x * cmap).sum(dim=1, keepdim=True) * (1.0 / math.sqrt(self.cmap_dim))
+        return DiscriminatorOutput(logit=logit)
