@@ -1,0 +1,86 @@
+"""Modulated convolution, FIR resampling and the StyleGAN2 synthesis network."""
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from zoo3d.nn.fir import Downsample, Upsample
+from zoo3d.nn.modconv import ModulatedConv2d, StyledConv, StyleSynthesis, ToRGB
+
+
+@pytest.fixture(autouse=True)
+def _single_thread():
+    """These tensors are tiny: one intra-op thread avoids thread hand-off dominating the run time."""
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)
+
+
+def test_demodulation_keeps_unit_variance():
+    torch.manual_seed(0)
+    x, style = torch.randn(8, 64, 12, 12), 5.0 * torch.randn(8, 16)
+    demod = ModulatedConv2d(64, 64, 3, 16)
+    plain = ModulatedConv2d(64, 64, 3, 16, demodulate=False)
+    plain.load_state_dict(demod.state_dict())
+    inner = (slice(None), slice(None), slice(1, -1), slice(1, -1))  # away from zero padding
+    assert abs(demod(x, style)[inner].var().item() - 1.0) < 0.1
+    assert abs(plain(x, style)[inner].var().item() - 1.0) > 1.0  # the style scale leaks through without it
+
+
+def test_grouped_conv_matches_per_sample_convolution():
+    torch.manual_seed(0)
+    conv = ModulatedConv2d(4, 5, 3, 6)
+    x, style = torch.randn(3, 4, 7, 7), torch.randn(3, 6)
+    w = conv.modulated_weight(style)
+    expected = torch.cat([F.conv2d(x[i:i + 1], w[i], padding=1) for i in range(3)])
+    torch.testing.assert_close(conv(x, style), expected)
+    assert (conv(x, style)[0] - conv(x, style.flip(0))[0]).abs().max() > 1e-3
+
+
+def test_upsampling_conv_has_no_checkerboard():
+    torch.manual_seed(0)
+    conv = ModulatedConv2d(3, 2, 3, 4, up=True)
+    out = conv(torch.ones(2, 3, 8, 8), torch.randn(2, 4))
+    assert out.shape[-2:] == (16, 16)
+    inner = out[:, :, 3:-3, 3:-3]
+    torch.testing.assert_close(inner, inner[:, :, :1, :1].expand_as(inner))
+
+
+def test_fir_resampling_of_a_ramp():
+    ramp = torch.arange(16.0).view(1, 1, 1, 16).expand(1, 1, 16, 16)
+    up = Upsample()(ramp)[0, 0, 8]
+    torch.testing.assert_close(up[2:-2], torch.arange(32.0)[2:-2] / 2 - 0.25)  # pixel centres of the finer grid
+    down = Downsample()(ramp)[0, 0, 4]
+    torch.testing.assert_close(down[1:-1], 2 * torch.arange(8.0)[1:-1] + 0.5)
+
+
+def test_torgb_adds_upsampled_skip_and_noise_is_optional():
+    torch.manual_seed(0)
+    to_rgb = ToRGB(8, 4, out_channels=3)
+    x, s, skip = torch.randn(2, 8, 8, 8), torch.randn(2, 4), torch.randn(2, 3, 4, 4)
+    torch.testing.assert_close(to_rgb(x, s, skip) - to_rgb(x, s), Upsample()(skip))
+    conv = StyledConv(8, 8, 3, 4)
+    with torch.no_grad():
+        conv.noise.weight.fill_(1.0)
+    torch.testing.assert_close(conv(x, s, noise_mode="none"), conv(x, s, noise_mode="none"))
+    assert (conv(x, s) - conv(x, s)).abs().max() > 1e-3
+
+
+def test_synthesis_consumes_every_style():
+    torch.manual_seed(0)
+    net = StyleSynthesis(8, 6, 16, {4: 8, 8: 8, 16: 4}, noise=False)
+    assert net.num_ws == 6
+    ws = torch.randn(2, 6, 8)
+    base = net(ws)
+    assert base.shape == (2, 6, 16, 16)
+    for k in range(6):
+        changed = ws.clone()
+        changed[:, k] += 1.0
+        assert (net(changed) - base).abs().max() > 1e-4, f"style {k} unused"
+    torch.testing.assert_close(net(ws[:, 0]), net(ws[:, :1].expand(-1, 6, -1)))
+    fed = StyleSynthesis(8, 3, 8, lambda r: 8, start_res=4, in_channels=5, noise=False)
+    with pytest.raises(ValueError):
+        fed(ws[:, :4])
+    feats = torch.randn(2, 5, 4, 4)
+    assert (fed(ws[:, :4], feats) - fed(ws[:, :4], -feats)).abs().max() > 1e-4
