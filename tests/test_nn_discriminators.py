@@ -69,7 +69,7 @@ def test_pose_head_fits_a_toy_target():
         loss.backward()
         opt.step()
         losses.append(loss.item())
-    assert losses[-1] < 0.1 * losses[0]
+    assert losses[-1] < 0.2 * losses[0]  # typically ~0.05
 
 
 def test_progressive_fade_in_endpoints():
@@ -100,6 +100,8 @@ def test_patch_discriminator_output_size_and_receptive_field():
     # The 70x70 receptive field of the 3-layer PatchGAN: the corner pixel reaches only nearby patches.
     assert diff[0, 0] > 0 and diff[10:, :].max() == 0 and diff[:, 10:].max() == 0
     assert all(m.bias is None for m in list(d.model)[2:-1] if isinstance(m, torch.nn.Conv2d))
+    sized = [(p.model[0].out_channels, p.n_layers) for p in map(PatchDiscriminator.for_resolution, (256, 512, 1024))]
+    assert sized == [(64, 3), (32, 3), (16, 4)]
 
 
 def test_minibatch_stddev_sees_sample_diversity():

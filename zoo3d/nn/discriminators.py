@@ -201,6 +201,12 @@ class PatchDiscriminator(Discriminator):
         self.model = nn.Sequential(*layers)
         self.n_layers = n_layers
 
+    @classmethod
+    def for_resolution(cls, resolution: int, in_channels: int = 3) -> "PatchDiscriminator":
+        """GRAM-HD's sizing: ndf = min(64, 2^(14 - log2 R)), n_layers = max(3, log2 R - 6) (64/3, 32/3, 16/4 at 256/512/1024)."""
+        log2 = _log2_resolution(resolution)
+        return cls(in_channels, ndf=min(64, 2 ** (14 - log2)), n_layers=max(3, log2 - 6))
+
     @staticmethod
     def output_size(resolution: int, n_layers: int = 3) -> int:
         """Side of the patch map for a square input: n_layers stride-2 4x4 convs (pad 1), then two stride-1 ones."""

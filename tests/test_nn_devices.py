@@ -1,0 +1,88 @@
+"""Every shared layer follows the device and dtype of its module and inputs (nothing hard-coded)."""
+
+import pytest
+import torch
+
+from zoo3d.core.outputs import DiscriminatorOutput
+from zoo3d.nn.discriminators import (
+    CoordConvDiscriminator, PatchDiscriminator, ProgressiveCoordConvDiscriminator, StyleGAN2Discriminator,
+)
+from zoo3d.nn.mapping import MappingNetwork
+from zoo3d.nn.modconv import StyleSynthesis
+from zoo3d.nn.resample import bicubic_downsample
+from zoo3d.nn.rrdb import RRDBNet, StyleRRDBNet
+from zoo3d.nn.siren import ColorFiLMLayer, FiLMSirenTrunk, PiGanMappingNetwork
+
+
+@pytest.fixture(autouse=True)
+def _single_thread():
+    """These tensors are tiny: one intra-op thread avoids thread hand-off dominating the run time."""
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)
+
+
+def _cases():
+    """(name, module, inputs builder) for a tiny instance of each layer."""
+    return [
+        ("siren", lambda: _SirenStack(), lambda d, t: (torch.rand(2, 5, 3, device=d, dtype=t), torch.randn(2, 4, device=d, dtype=t))),
+        ("mapping", lambda: MappingNetwork(4, 4, num_layers=2, c_dim=3).eval(),
+         lambda d, t: (torch.randn(2, 4, device=d, dtype=t), torch.randn(2, 3, device=d, dtype=t))),
+        ("coordconv_d", lambda: CoordConvDiscriminator(8, channel_scale=1 / 256), lambda d, t: (torch.randn(2, 3, 8, 8, device=d, dtype=t),)),
+        ("progressive_d", lambda: ProgressiveCoordConvDiscriminator(8, channel_scale=1 / 256),
+         lambda d, t: (torch.randn(2, 3, 8, 8, device=d, dtype=t), None, 0.5)),
+        ("patch_d", lambda: PatchDiscriminator(ndf=2), lambda d, t: (torch.randn(2, 3, 32, 32, device=d, dtype=t),)),
+        ("stylegan2_d", lambda: StyleGAN2Discriminator(8, channel_base=32, max_channels=4, c_dim=25, mapping_layers=1),
+         lambda d, t: (torch.randn(2, 3, 8, 8, device=d, dtype=t), None, torch.randn(2, 25, device=d, dtype=t))),
+        ("synthesis", lambda: StyleSynthesis(4, 3, 8, lambda r: 4, noise=False),
+         lambda d, t: (torch.randn(2, 4, 4, device=d, dtype=t),)),
+        ("style_rrdb", lambda: StyleRRDBNet(in_ch=5, out_ch=4, nf=4, nb=1, gc=2, scale=2, z_dim=4, up_channels=[4], style_hidden=4),
+         lambda d, t: (torch.randn(2, 5, 4, 4, device=d, dtype=t), torch.randn(1, 4, device=d, dtype=t))),
+        ("rrdb", lambda: RRDBNet(nf=4, nb=1, gc=2, scale=2, up_channels=[4]), lambda d, t: (torch.randn(1, 3, 4, 4, device=d, dtype=t),)),
+    ]
+
+
+class _SirenStack(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.mapping = PiGanMappingNetwork(4, 8, num_film_layers=3, film_dim=8)
+        self.trunk = FiLMSirenTrunk(3, 8, num_layers=2)
+        self.color = ColorFiLMLayer(8, 8)
+
+    def forward(self, x, z):
+        freq, phase = self.mapping(z)
+        h = self.trunk(x, freq, phase)[-1]
+        return self.color(h, torch.nn.functional.normalize(x, dim=-1), freq[:, 2], phase[:, 2])
+
+
+def _first_tensor(out):
+    return out.logit if isinstance(out, DiscriminatorOutput) else out
+
+
+@pytest.mark.parametrize("case", range(len(_cases())), ids=[c[0] for c in _cases()])
+def test_float64_follows_the_module(case):
+    _, build, inputs = _cases()[case]
+    torch.manual_seed(0)
+    module = build().double()
+    out = _first_tensor(module(*inputs("cpu", torch.float64)))
+    assert out.dtype == torch.float64 and torch.isfinite(out).all()
+
+
+def test_bicubic_downsample_keeps_dtype():
+    x = torch.rand(1, 2, 8, 8, dtype=torch.float64)
+    assert bicubic_downsample(x, 2).dtype == torch.float64
+
+
+@pytest.mark.cuda
+@pytest.mark.parametrize("case", range(len(_cases())), ids=[c[0] for c in _cases()])
+def test_cuda_matches_cpu(case):
+    _, build, inputs = _cases()[case]
+    torch.manual_seed(0)
+    module = build().eval()
+    cpu_in = inputs("cpu", torch.float32)
+    expected = _first_tensor(module(*cpu_in))
+    gpu_in = tuple(a.cuda() if isinstance(a, torch.Tensor) else a for a in cpu_in)
+    got = _first_tensor(module.cuda()(*gpu_in))
+    assert got.is_cuda
+    torch.testing.assert_close(got.cpu(), expected, atol=1e-3, rtol=1e-3)
