@@ -60,10 +60,12 @@ def test_torgb_adds_upsampled_skip_and_noise_is_optional():
     to_rgb = ToRGB(8, 4, out_channels=3)
     x, s, skip = torch.randn(2, 8, 8, 8), torch.randn(2, 4), torch.randn(2, 3, 4, 4)
     torch.testing.assert_close(to_rgb(x, s, skip) - to_rgb(x, s), Upsample()(skip))
-    conv = StyledConv(8, 8, 3, 4)
+    conv = StyledConv(8, 8, 3, 4, resolution=8)
     with torch.no_grad():
         conv.noise.weight.fill_(1.0)
-    torch.testing.assert_close(conv(x, s, noise_mode="none"), conv(x, s, noise_mode="none"))
+    for mode in ("none", "const"):
+        torch.testing.assert_close(conv(x, s, noise_mode=mode), conv(x, s, noise_mode=mode))
+    assert (conv(x, s, noise_mode="const") - conv(x, s, noise_mode="none")).abs().max() > 1e-3
     assert (conv(x, s) - conv(x, s)).abs().max() > 1e-3
 
 

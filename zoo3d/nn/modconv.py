@@ -77,36 +77,54 @@ class ModulatedConv2d(nn.Module):
 
 
 class NoiseInjection(nn.Module):
-    """Adds learned-strength (init 0) per-pixel Gaussian noise, shared across channels; (B, C, H, W) -> same."""
+    """Adds learned-strength (init 0) per-pixel Gaussian noise, shared across channels; (B, C, H, W) -> same.
 
-    def __init__(self):
+    Modes: "random" draws fresh noise, "const" uses a fixed buffer drawn at construction (needs ``resolution``;
+    the same z then always gives the same output), "none" adds nothing. An explicit ``noise`` tensor wins.
+    """
+
+    def __init__(self, resolution: int | None = None):
         super().__init__()
         self.weight = nn.Parameter(torch.zeros(1))
+        if resolution is not None:
+            self.register_buffer("noise_const", torch.randn(1, 1, resolution, resolution))
+        else:
+            self.noise_const = None
 
-    def forward(self, x: Tensor, noise: Tensor | None = None) -> Tensor:
+    def forward(self, x: Tensor, noise: Tensor | None = None, mode: str = "random") -> Tensor:
         if noise is None:
-            noise = torch.randn(x.shape[0], 1, x.shape[2], x.shape[3], device=x.device, dtype=x.dtype)
-        return x + self.weight * noise
+            if mode == "none":
+                return x
+            if mode == "const":
+                if self.noise_const is None or self.noise_const.shape[-2:] != x.shape[-2:]:
+                    raise ValueError(f"no constant noise for {tuple(x.shape[-2:])} maps: build the layer with that resolution")
+                noise = self.noise_const
+            elif mode == "random":
+                noise = torch.randn(x.shape[0], 1, x.shape[2], x.shape[3], device=x.device, dtype=x.dtype)
+            else:
+                raise ValueError(f"noise mode must be 'random', 'const' or 'none', got {mode!r}")
+        return x + self.weight * noise.to(x.dtype)
 
 
 class StyledConv(nn.Module):
     """ModulatedConv2d -> optional noise injection -> bias + leaky ReLU 0.2 x sqrt(2).
 
-    forward(x, style, noise=None, noise_mode="random"|"none"); "none" skips the noise (3D-consistent renders).
+    forward(x, style, noise=None, noise_mode="random"|"const"|"none"); "const" needs ``resolution`` (the output side).
     """
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size: int, style_dim: int, up: bool = False,
-                 demodulate: bool = True, noise: bool = True, blur_kernel: Sequence[float] = DEFAULT_KERNEL):
+                 demodulate: bool = True, noise: bool = True, resolution: int | None = None,
+                 blur_kernel: Sequence[float] = DEFAULT_KERNEL):
         super().__init__()
         self.conv = ModulatedConv2d(in_channels, out_channels, kernel_size, style_dim, demodulate=demodulate,
                                     up=up, blur_kernel=blur_kernel)
-        self.noise = NoiseInjection() if noise else None
+        self.noise = NoiseInjection(resolution) if noise else None
         self.activate = BiasLeakyReLU(out_channels)
 
     def forward(self, x: Tensor, style: Tensor, noise: Tensor | None = None, noise_mode: str = "random") -> Tensor:
         out = self.conv(x, style)
-        if self.noise is not None and noise_mode != "none":
-            out = self.noise(out, noise)
+        if self.noise is not None:
+            out = self.noise(out, noise, noise_mode)
         return self.activate(out)
 
 
@@ -143,7 +161,7 @@ class StyleSynthesis(nn.Module):
         in_channels: input feature channels, or None for a learned constant.
         noise: include noise injection layers.
 
-    ``num_ws`` = 2 + 2n styles; forward(ws (B, num_ws, w_dim) or (B, w_dim), x=None, noise_mode="random")
+    ``num_ws`` = 2 + 2n styles; forward(ws (B, num_ws, w_dim) or (B, w_dim), x=None, noise_mode="random"|"const"|"none")
     -> (B, out_channels, resolution, resolution), linear (no output activation).
     """
 
@@ -157,15 +175,17 @@ class StyleSynthesis(nn.Module):
         ch = channels if callable(channels) else channels.__getitem__
         c0 = ch(start_res)
         self.const = nn.Parameter(torch.randn(1, c0, start_res, start_res)) if in_channels is None else None
-        self.conv1 = StyledConv(in_channels or c0, c0, 3, w_dim, noise=noise, blur_kernel=blur_kernel)
+        self.conv1 = StyledConv(in_channels or c0, c0, 3, w_dim, noise=noise, resolution=start_res,
+                                blur_kernel=blur_kernel)
         self.to_rgb1 = ToRGB(c0, w_dim, out_channels, upsample=False, blur_kernel=blur_kernel)
         self.convs = nn.ModuleList()
         self.to_rgbs = nn.ModuleList()
         prev = c0
         for i in range(1, n + 1):
-            c = ch(start_res * 2 ** i)
-            self.convs.append(StyledConv(prev, c, 3, w_dim, up=True, noise=noise, blur_kernel=blur_kernel))
-            self.convs.append(StyledConv(c, c, 3, w_dim, noise=noise, blur_kernel=blur_kernel))
+            res = start_res * 2 ** i
+            c = ch(res)
+            self.convs.append(StyledConv(prev, c, 3, w_dim, up=True, noise=noise, resolution=res, blur_kernel=blur_kernel))
+            self.convs.append(StyledConv(c, c, 3, w_dim, noise=noise, resolution=res, blur_kernel=blur_kernel))
             self.to_rgbs.append(ToRGB(c, w_dim, out_channels, blur_kernel=blur_kernel))
             prev = c
         self.num_ws = 2 + 2 * n
