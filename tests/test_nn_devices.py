@@ -24,22 +24,28 @@ def _single_thread():
 
 
 def _cases():
-    """(name, module, inputs builder) for a tiny instance of each layer."""
+    """(name, module builder, inputs builder(device, dtype)) for a tiny instance of each layer."""
+
+    def randn(*shape):
+        return lambda d, t: torch.randn(*shape, device=d, dtype=t)
+
+    def inputs(*makers):
+        return lambda d, t: tuple(m(d, t) if callable(m) else m for m in makers)
+
     return [
-        ("siren", lambda: _SirenStack(), lambda d, t: (torch.rand(2, 5, 3, device=d, dtype=t), torch.randn(2, 4, device=d, dtype=t))),
-        ("mapping", lambda: MappingNetwork(4, 4, num_layers=2, c_dim=3).eval(),
-         lambda d, t: (torch.randn(2, 4, device=d, dtype=t), torch.randn(2, 3, device=d, dtype=t))),
-        ("coordconv_d", lambda: CoordConvDiscriminator(8, channel_scale=1 / 256), lambda d, t: (torch.randn(2, 3, 8, 8, device=d, dtype=t),)),
+        ("siren", _SirenStack, inputs(randn(2, 5, 3), randn(2, 4))),
+        ("mapping", lambda: MappingNetwork(4, 4, num_layers=2, c_dim=3).eval(), inputs(randn(2, 4), randn(2, 3))),
+        ("coordconv_d", lambda: CoordConvDiscriminator(8, channel_scale=1 / 256), inputs(randn(2, 3, 8, 8))),
         ("progressive_d", lambda: ProgressiveCoordConvDiscriminator(8, channel_scale=1 / 256),
-         lambda d, t: (torch.randn(2, 3, 8, 8, device=d, dtype=t), None, 0.5)),
-        ("patch_d", lambda: PatchDiscriminator(ndf=2), lambda d, t: (torch.randn(2, 3, 32, 32, device=d, dtype=t),)),
+         inputs(randn(2, 3, 8, 8), None, 0.5)),
+        ("patch_d", lambda: PatchDiscriminator(ndf=2), inputs(randn(2, 3, 32, 32))),
         ("stylegan2_d", lambda: StyleGAN2Discriminator(8, channel_base=32, max_channels=4, c_dim=25, mapping_layers=1),
-         lambda d, t: (torch.randn(2, 3, 8, 8, device=d, dtype=t), None, torch.randn(2, 25, device=d, dtype=t))),
-        ("synthesis", lambda: StyleSynthesis(4, 3, 8, lambda r: 4, noise=False),
-         lambda d, t: (torch.randn(2, 4, 4, device=d, dtype=t),)),
-        ("style_rrdb", lambda: StyleRRDBNet(in_ch=5, out_ch=4, nf=4, nb=1, gc=2, scale=2, z_dim=4, up_channels=[4], style_hidden=4),
-         lambda d, t: (torch.randn(2, 5, 4, 4, device=d, dtype=t), torch.randn(1, 4, device=d, dtype=t))),
-        ("rrdb", lambda: RRDBNet(nf=4, nb=1, gc=2, scale=2, up_channels=[4]), lambda d, t: (torch.randn(1, 3, 4, 4, device=d, dtype=t),)),
+         inputs(randn(2, 3, 8, 8), None, randn(2, 25))),
+        ("synthesis", lambda: StyleSynthesis(4, 3, 8, lambda r: 4, noise=False), inputs(randn(2, 4, 4))),
+        ("style_rrdb", lambda: StyleRRDBNet(in_ch=5, out_ch=4, nf=4, nb=1, gc=2, scale=2, z_dim=4, up_channels=[4],
+                                            style_hidden=4),
+         inputs(randn(2, 5, 4, 4), randn(1, 4))),
+        ("rrdb", lambda: RRDBNet(nf=4, nb=1, gc=2, scale=2, up_channels=[4]), inputs(randn(1, 3, 4, 4))),
     ]
 
 

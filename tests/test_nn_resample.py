@@ -29,7 +29,8 @@ def test_linear_ramp_is_sampled_at_output_pixel_centres(factor):
     out = bicubic_downsample(x, factor)[0, 0]
     centres = (torch.arange(8) + 0.5) * factor - 0.5
     expected = centres[None, :] + 2 * centres[:, None]
-    torch.testing.assert_close(out[2:-2, 2:-2], expected[2:-2, 2:-2])  # the 4s-tap window reaches the padding near borders
+    # Near the borders the 4s-tap window reaches the replicate padding.
+    torch.testing.assert_close(out[2:-2, 2:-2], expected[2:-2, 2:-2])
 
 
 def test_rejects_odd_factor():

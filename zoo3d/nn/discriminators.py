@@ -167,7 +167,8 @@ class ProgressiveCoordConvDiscriminator(Discriminator):
     def forward(self, images: Tensor, cameras: Camera | None = None, alpha: float = 1.0) -> DiscriminatorOutput:
         r = images.shape[-1]
         if r not in self.resolutions[:-1] or images.shape[-2] != r:
-            raise ValueError(f"image side must be a power of two in [4, {self.max_resolution}], got {tuple(images.shape[-2:])}")
+            raise ValueError(f"image side must be a power of two in [4, {self.max_resolution}], "
+                             f"got {tuple(images.shape[-2:])}")
         start = self.resolutions.index(r)
         x = self.from_rgb[start](images)
         for i, block in enumerate(self.blocks[start:]):

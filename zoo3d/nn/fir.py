@@ -45,9 +45,10 @@ def upfirdn2d(x: Tensor, kernel: Tensor, up: int = 1, down: int = 1, pad: tuple[
 
 
 class Blur(nn.Module):
-    """FIR low-pass with explicit padding; ``upsample_factor`` rescales the kernel so zero-inserted maps keep their mean."""
+    """FIR low-pass with explicit padding; ``upsample_factor`` scales the kernel so zero-inserted maps keep their mean."""
 
-    def __init__(self, kernel: Sequence[float] = DEFAULT_KERNEL, pad: tuple[int, int] = (1, 1), upsample_factor: int = 1):
+    def __init__(self, kernel: Sequence[float] = DEFAULT_KERNEL, pad: tuple[int, int] = (1, 1),
+                 upsample_factor: int = 1):
         super().__init__()
         k = make_kernel(kernel) * upsample_factor ** 2
         self.register_buffer("kernel", k, persistent=False)

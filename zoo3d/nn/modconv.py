@@ -97,7 +97,8 @@ class NoiseInjection(nn.Module):
                 return x
             if mode == "const":
                 if self.noise_const is None or self.noise_const.shape[-2:] != x.shape[-2:]:
-                    raise ValueError(f"no constant noise for {tuple(x.shape[-2:])} maps: build the layer with that resolution")
+                    raise ValueError(f"no constant noise for {tuple(x.shape[-2:])} maps: "
+                                     "build the layer with that resolution")
                 noise = self.noise_const
             elif mode == "random":
                 noise = torch.randn(x.shape[0], 1, x.shape[2], x.shape[3], device=x.device, dtype=x.dtype)
@@ -165,8 +166,8 @@ class StyleSynthesis(nn.Module):
     -> (B, out_channels, resolution, resolution), linear (no output activation).
     """
 
-    def __init__(self, w_dim: int, out_channels: int, resolution: int, channels: Mapping[int, int] | Callable[[int], int],
-                 start_res: int = 4, in_channels: int | None = None, noise: bool = True,
+    def __init__(self, w_dim: int, out_channels: int, resolution: int,
+                 channels: Mapping[int, int] | Callable[[int], int], start_res: int = 4, in_channels: int | None = None, noise: bool = True,
                  blur_kernel: Sequence[float] = DEFAULT_KERNEL):
         super().__init__()
         n = int(round(math.log2(resolution / start_res)))
@@ -184,8 +185,9 @@ class StyleSynthesis(nn.Module):
         for i in range(1, n + 1):
             res = start_res * 2 ** i
             c = ch(res)
-            self.convs.append(StyledConv(prev, c, 3, w_dim, up=True, noise=noise, resolution=res, blur_kernel=blur_kernel))
-            self.convs.append(StyledConv(c, c, 3, w_dim, noise=noise, resolution=res, blur_kernel=blur_kernel))
+            styled = dict(noise=noise, resolution=res, blur_kernel=blur_kernel)
+            self.convs.append(StyledConv(prev, c, 3, w_dim, up=True, **styled))
+            self.convs.append(StyledConv(c, c, 3, w_dim, **styled))
             self.to_rgbs.append(ToRGB(c, w_dim, out_channels, blur_kernel=blur_kernel))
             prev = c
         self.num_ws = 2 + 2 * n

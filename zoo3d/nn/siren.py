@@ -13,7 +13,6 @@ import math
 from typing import Callable
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
 __all__ = [
@@ -136,7 +135,8 @@ class PiGanMappingNetwork(nn.Module):
         return total_f / num_samples, total_p / num_samples
 
 
-def truncate_film(freq: Tensor, phase: Tensor, avg_freq: Tensor, avg_phase: Tensor, psi: float) -> tuple[Tensor, Tensor]:
+def truncate_film(freq: Tensor, phase: Tensor, avg_freq: Tensor, avg_phase: Tensor,
+                  psi: float) -> tuple[Tensor, Tensor]:
     """Truncation trick on FiLM parameters: ``avg + psi * (x - avg)`` (psi=1 is a no-op, 0 the average instance)."""
     if psi == 1.0:
         return freq, phase
