@@ -26,12 +26,12 @@ def test_coordconv_channels_hold_exact_coordinates():
     out = CoordConv2d.add_coords(torch.zeros(2, 1, 3, 5))
     expected_x = torch.tensor([-1.0, -0.5, 0.0, 0.5, 1.0])
     expected_y = torch.tensor([-1.0, 0.0, 1.0])
-    assert torch.equal(out[:, 1], expected_x.expand(2, 3, 5))
-    assert torch.equal(out[:, 2], expected_y[:, None].expand(2, 3, 5))
-    # A 1x1 CoordConv that reads only the y channel returns y itself.
+    assert torch.equal(out[:, 1], expected_y[:, None].expand(2, 3, 5))
+    assert torch.equal(out[:, 2], expected_x.expand(2, 3, 5))
+    # A 1x1 CoordConv that reads only the row-coordinate channel returns y itself.
     conv = CoordConv2d(1, 1, 1)
     with torch.no_grad():
-        conv.conv.weight.copy_(torch.tensor([0.0, 0.0, 1.0]).view(1, 3, 1, 1))
+        conv.conv.weight.copy_(torch.tensor([0.0, 1.0, 0.0]).view(1, 3, 1, 1))
         conv.conv.bias.zero_()
     assert torch.equal(conv(torch.randn(1, 1, 3, 5))[0, 0], expected_y[:, None].expand(3, 5))
 

@@ -40,16 +40,12 @@ def _log2_resolution(resolution: int) -> int:
     return log2
 
 
-def _kaiming_leaky_init(module: nn.Module) -> None:
-    if isinstance(module, (nn.Linear, nn.Conv2d)):
-        nn.init.kaiming_normal_(module.weight, a=0.2, mode="fan_in", nonlinearity="leaky_relu")
-
-
 # --------------------------------------------------------------------------- CoordConv (pi-GAN / GRAM)
 class CoordConv2d(nn.Module):
-    """Conv2d on the input plus two coordinate channels: x (varies along width) and y (along height), both linspace(-1, 1).
+    """Conv2d on the input plus two coordinate channels, both linspace(-1, 1): y (down the rows), then x (across columns).
 
-    (B, C, H, W) -> conv over (B, C + 2, H, W); the coordinates are appended after the input channels.
+    (B, C, H, W) -> conv over (B, C + 2, H, W). The order matches pi-GAN/GRAM/StyleSDF (their ``xx`` channel
+    runs along the first spatial axis), so upstream weights map one-to-one. PyTorch's default conv init, as upstream.
     """
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size: int, **conv_kwargs):
@@ -58,11 +54,11 @@ class CoordConv2d(nn.Module):
 
     @staticmethod
     def add_coords(x: Tensor) -> Tensor:
-        """(B, C, H, W) -> (B, C + 2, H, W) with channel C = x coordinate, C + 1 = y coordinate."""
+        """(B, C, H, W) -> (B, C + 2, H, W) with channel C = row coordinate y, C + 1 = column coordinate x."""
         b, _, h, w = x.shape
-        xs = torch.linspace(-1.0, 1.0, w, device=x.device, dtype=x.dtype).view(1, 1, 1, w).expand(b, 1, h, w)
         ys = torch.linspace(-1.0, 1.0, h, device=x.device, dtype=x.dtype).view(1, 1, h, 1).expand(b, 1, h, w)
-        return torch.cat([x, xs, ys], dim=1)
+        xs = torch.linspace(-1.0, 1.0, w, device=x.device, dtype=x.dtype).view(1, 1, 1, w).expand(b, 1, h, w)
+        return torch.cat([x, ys, xs], dim=1)
 
     def forward(self, x: Tensor) -> Tensor:
         return self.conv(self.add_coords(x))
@@ -81,7 +77,6 @@ class ResidualCoordConvBlock(nn.Module):
             CoordConv2d(in_channels, out_channels, kernel_size, padding=p), nn.LeakyReLU(0.2),
             CoordConv2d(out_channels, out_channels, kernel_size, padding=p), nn.LeakyReLU(0.2),
         )
-        self.network.apply(_kaiming_leaky_init)
         self.proj = nn.Conv2d(in_channels, out_channels, 1) if in_channels != out_channels else None
         self.downsample = downsample
 

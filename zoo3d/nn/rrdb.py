@@ -21,17 +21,6 @@ from zoo3d.nn.modconv import ModulatedConv2d
 __all__ = ["RRDB", "RRDBNet", "ResidualDenseBlock", "StyleRRDBNet", "default_up_channels"]
 
 
-def _scaled_kaiming_init(modules: Sequence[nn.Module], scale: float) -> None:
-    """ESRGAN's init: Kaiming-normal (fan_in) weights times ``scale``, zero biases (small residual branches)."""
-    for m in modules:
-        if isinstance(m, nn.Conv2d):
-            nn.init.kaiming_normal_(m.weight, a=0, mode="fan_in")
-            with torch.no_grad():
-                m.weight.mul_(scale)
-            if m.bias is not None:
-                nn.init.zeros_(m.bias)
-
-
 def _num_stages(scale: int) -> int:
     stages = int(round(math.log2(scale)))
     if scale < 2 or 2 ** stages != scale:
@@ -51,8 +40,8 @@ class ResidualDenseBlock(nn.Module):
 
     def __init__(self, nf: int = 64, gc: int = 32):
         super().__init__()
+        # PyTorch's default init, as GRAM-HD (it drops ESRGAN's 0.1-scaled Kaiming init).
         self.convs = nn.ModuleList([nn.Conv2d(nf + i * gc, gc if i < 4 else nf, 3, padding=1) for i in range(5)])
-        _scaled_kaiming_init(self.convs, 0.1)
 
     def forward(self, x: Tensor) -> Tensor:
         feats = [x]
@@ -90,9 +79,9 @@ class StyleRRDBNet(nn.Module):
     """GRAM-HD's foreground super-resolution network (styleesrgan).
 
     RRDB trunk, then log2(scale) stages of (modulated 3x3 conv to 4c channels -> pixel shuffle x2 -> LReLU 0.2),
-    a modulated 3x3 HR conv + LReLU and a modulated 1x1 last conv (no demodulation). The per-input-channel
-    styles of all modulated convs come from one mapping MLP z -> style_hidden x3 (LReLU 0.2) -> sum of their
-    input widths; its last bias starts at 1 so every modulation starts near identity.
+    a modulated 3x3 HR conv + LReLU and a modulated ``last_kernel`` x ``last_kernel`` last conv; every modulated
+    conv demodulates and adds a bias, as upstream. The per-input-channel styles of all of them come from one
+    mapping MLP z -> style_hidden x3 (LReLU 0.2) -> sum of their input widths (Kaiming-normal a=0.2 init).
 
     Output channels: the first ``out_ch - 1`` are linear (rgb, unclamped); the last is alpha = sigmoid(logit).
 
@@ -101,7 +90,8 @@ class StyleRRDBNet(nn.Module):
     """
 
     def __init__(self, in_ch: int = 36, out_ch: int = 4, nf: int = 64, nb: int = 8, gc: int = 32, scale: int = 4,
-                 z_dim: int = 256, up_channels: Sequence[int] | None = None, style_hidden: int = 256):
+                 z_dim: int = 256, up_channels: Sequence[int] | None = None, style_hidden: int = 256,
+                 last_kernel: int = 1):
         super().__init__()
         up_channels = list(up_channels) if up_channels is not None else default_up_channels(scale, style=True)
         if len(up_channels) != _num_stages(scale):
@@ -113,7 +103,7 @@ class StyleRRDBNet(nn.Module):
             self.up_convs.append(ModulatedConv2d(prev, 4 * c, 3, None, bias=True))
             prev = c
         self.hr_conv = ModulatedConv2d(prev, prev, 3, None, bias=True)
-        self.conv_last = ModulatedConv2d(prev, out_ch, 1, None, demodulate=False, bias=True)
+        self.conv_last = ModulatedConv2d(prev, out_ch, last_kernel, None, bias=True)
         self.style_split = [nf, *up_channels[:-1], prev, prev]
         layers: list[nn.Module] = []
         width = z_dim
@@ -121,8 +111,10 @@ class StyleRRDBNet(nn.Module):
             layers += [nn.Linear(width, style_hidden), nn.LeakyReLU(0.2)]
             width = style_hidden
         self.mapping = nn.Sequential(*layers, nn.Linear(width, sum(self.style_split)))
-        nn.init.ones_(self.mapping[-1].bias)
-        self.register_buffer("style_avg", torch.ones(sum(self.style_split)))
+        for m in self.mapping:
+            if isinstance(m, nn.Linear):
+                nn.init.kaiming_normal_(m.weight, a=0.2, mode="fan_in", nonlinearity="leaky_relu")
+        self.register_buffer("style_avg", torch.zeros(sum(self.style_split)))
         self.z_dim, self.scale, self.out_ch = z_dim, scale, out_ch
 
     def styles(self, z: Tensor, psi: float = 1.0) -> Tensor:
@@ -156,7 +148,7 @@ class StyleRRDBNet(nn.Module):
 class RRDBNet(nn.Module):
     """GRAM-HD's background super-resolution network (esrgan with a global bicubic residual).
 
-    RRDB trunk, log2(scale) stages of (bilinear x2 -> 3x3 conv -> LReLU 0.2), HR conv + LReLU, zero-initialised
+    RRDB trunk, log2(scale) stages of (3x3 conv -> LReLU 0.2 -> bilinear x2), HR conv + LReLU, zero-initialised
     last conv; out = bicubic_up(x) + 0.2 * net(x), so at init it is exactly bicubic up-sampling.
 
     forward(x (B, in_ch, H, W)) -> (B, out_ch, H*scale, W*scale); the residual needs in_ch == out_ch.
@@ -185,7 +177,7 @@ class RRDBNet(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         fea = self.body(x)
         for conv in self.up_convs:
-            fea = F.leaky_relu(conv(F.interpolate(fea, scale_factor=2, mode="bilinear", align_corners=False)), 0.2)
+            fea = F.interpolate(F.leaky_relu(conv(fea), 0.2), scale_factor=2, mode="bilinear", align_corners=False)
         fea = F.leaky_relu(self.hr_conv(fea), 0.2)
         base = F.interpolate(x, scale_factor=self.scale, mode="bicubic", align_corners=False)
         return base + 0.2 * self.conv_last(fea)
