@@ -45,6 +45,13 @@ def test_upsampling_conv_has_no_checkerboard():
     assert out.shape[-2:] == (16, 16)
     inner = out[:, :, 3:-3, 3:-3]
     torch.testing.assert_close(inner, inner[:, :, :1, :1].expand_as(inner))
+    # A box kernel on a ramp: the x2 output is the ramp at the finer pixel centres (no half-pixel shift).
+    box = ModulatedConv2d(1, 1, 3, None, demodulate=False, up=True)
+    with torch.no_grad():
+        box.weight.fill_(1.0)
+    ramp = torch.arange(16.0).view(1, 1, 1, 16).expand(1, 1, 16, 16)
+    row = box(ramp, torch.ones(1, 1))[0, 0, 16] / (9 * box.scale)
+    torch.testing.assert_close(row[4:-4], (torch.arange(32.0) / 2 - 0.25)[4:-4])
 
 
 def test_fir_resampling_of_a_ramp():
