@@ -55,7 +55,9 @@ def test_style_net_alpha_and_styles():
     # Manifolds of one instance share its z.
     torch.testing.assert_close(out[:2], net(x[:2], z[:1]))
     assert (net(x[:2], z[1:]) - out[:2]).abs().max() > 1e-4
-    # psi = 0 replaces every z by the style average.
+    # psi = 0 replaces every z by the style average (which must be computed first).
+    with pytest.raises(ValueError):
+        net(x[:2], z[:1], psi=0.5)
     net.compute_style_average(500, generator=torch.Generator().manual_seed(0))
     torch.testing.assert_close(net(x[:2], z[:1], psi=0.0), net(x[:2], z[1:], psi=0.0))
 

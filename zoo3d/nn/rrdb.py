@@ -120,7 +120,11 @@ class StyleRRDBNet(nn.Module):
     def styles(self, z: Tensor, psi: float = 1.0) -> Tensor:
         """z (B, z_dim) -> concatenated styles (B, sum(style_split)), truncated towards ``style_avg`` by psi."""
         s = self.mapping(z)
-        return s if psi == 1.0 else torch.lerp(self.style_avg.to(s), s, psi)
+        if psi == 1.0:
+            return s
+        if not bool(self.style_avg.any()):
+            raise ValueError("truncation needs the style average: call compute_style_average() first")
+        return torch.lerp(self.style_avg.to(s), s, psi)
 
     @torch.no_grad()
     def compute_style_average(self, num_samples: int = 10000, generator: torch.Generator | None = None) -> Tensor:
@@ -135,8 +139,7 @@ class StyleRRDBNet(nn.Module):
         if x.shape[0] % z.shape[0]:
             raise ValueError(f"batch of textures ({x.shape[0]}) is not a multiple of the batch of z ({z.shape[0]})")
         styles = self.styles(z, psi).repeat_interleave(x.shape[0] // z.shape[0], dim=0)
-        s_up, s_hr, s_last = (list(styles.split(self.style_split, dim=1)[:-2]),
-                              *styles.split(self.style_split, dim=1)[-2:])
+        *s_up, s_hr, s_last = styles.split(self.style_split, dim=1)
         fea = self.body(x)
         for conv, s in zip(self.up_convs, s_up):
             fea = F.leaky_relu(F.pixel_shuffle(conv(fea, s), 2), 0.2)
