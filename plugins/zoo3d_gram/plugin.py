@@ -1,3 +1,20 @@
 """Registers the gram model with zoo3d (kept import-light: no torch here)."""
 
-from zoo3d import hookimpl  # noqa: F401
+from pathlib import Path
+
+from zoo3d import hookimpl
+from zoo3d.specs import ModelSpec
+
+_REPO = Path(__file__).resolve().parents[2]
+
+
+@hookimpl
+def zoo3d_register_models(register):
+    register(ModelSpec(
+        name="gram",
+        factory="zoo3d_gram.model:GramModel",
+        kind="generator",
+        summary="GRAM: generative radiance manifolds (shared scalar-field manifolds + FiLM-SIREN radiance), CVPR 2022.",
+        presets_dir=_REPO / "configs" / "gram",
+        card=_REPO / "registry" / "gram.yaml",
+    ))

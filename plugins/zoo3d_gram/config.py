@@ -1,0 +1,101 @@
+"""GRAM's configuration sections (defaults are the upstream FFHQ values, gram_family.md §1-§5).
+
+Importable by other plugins (GRAM-HD's stage 1 is this generator at 64²).
+"""
+
+from __future__ import annotations
+
+from pydantic import Field
+
+from zoo3d.config import Config, RunConfig
+
+
+class ManifoldConfig(Config):
+    """The shared manifold predictor s(x) and its level sets.
+
+    Points are warped as ``x = p * 2 / box_size - center`` (UniformBoxWarp), so ``center`` is in
+    warped units ((0, 0, -1.5) = world (0, 0, -0.18)). The MLP is ``layers`` ReLU Linear layers of
+    width ``hidden`` then Linear(hidden, 1); the geometric init sets every output weight to
+    ``init_scale * sqrt(pi / hidden)`` so that s ~ init_scale * |x| (concentric spheres).
+    Levels are ``linspace(level_start, level_end, num_levels)``; ``background_z`` is the world z of
+    the opaque background plane (None: no plane).
+    """
+
+    hidden: int = Field(128, ge=1)
+    layers: int = Field(3, ge=1)
+    box_size: float = Field(0.24, gt=0)
+    center: tuple[float, float, float] = (0.0, 0.0, -1.5)
+    init_scale: float = 10.0
+    init_radius: float = 0.0
+    num_levels: int = Field(23, ge=1)
+    level_start: float = 23.0
+    level_end: float = 8.0
+    background_z: float | None = -0.12
+
+
+class RadianceConfig(Config):
+    """The FiLM-SIREN radiance generator and its pi-GAN mapping network.
+
+    ``feature_dim`` > 0 adds summed per-layer feature heads (GRAM-HD uses 32). ``delta_alpha`` is
+    the constant interval of ``alpha = 1 - exp(-delta_alpha * sigma)``. ``truncation_samples``
+    latents are averaged for the truncation trick (GRAM's get_avg_w).
+    """
+
+    z_dim: int = Field(256, ge=1)
+    mapping_hidden: int = Field(256, ge=1)
+    mapping_layers: int = Field(3, ge=1)
+    hidden: int = Field(256, ge=1)
+    num_layers: int = Field(8, ge=2)
+    feature_dim: int = Field(0, ge=0)
+    freq_scale: float = 15.0
+    freq_bias: float = 30.0
+    delta_alpha: float = Field(0.04, gt=0)
+    truncation_samples: int = Field(10000, ge=1)
+
+
+class RenderConfig(Config):
+    """Ray sampling for the level-crossing search (ManifoldRenderer)."""
+
+    num_samples: int = Field(64, ge=2)
+    near: float = Field(0.88, gt=0)
+    far: float = Field(1.12, gt=0)
+    chunk: int = Field(65536, ge=1)
+
+
+class GeneratorConfig(Config):
+    resolution: int = Field(256, ge=4)
+    manifold: ManifoldConfig = Field(default_factory=ManifoldConfig)
+    radiance: RadianceConfig = Field(default_factory=RadianceConfig)
+    render: RenderConfig = Field(default_factory=RenderConfig)
+
+
+class DiscriminatorConfig(Config):
+    """GRAM's CoordConv residual discriminator; ``channel_scale`` < 1 narrows it (tiny presets only)."""
+
+    max_channels: int = Field(400, ge=1)
+    channel_scale: float = Field(1.0, gt=0)
+
+
+class LossConfig(Config):
+    """Non-saturating GAN + R1 (every step) + pose MSE on fakes (lambda_pos) and reals (lambda_realpos)."""
+
+    r1_gamma: float = Field(1.0, ge=0)
+    lambda_pos: float = Field(15.0, ge=0)
+    lambda_realpos: float = Field(15.0, ge=0)
+
+
+class OptimConfig(Config):
+    """Adam for G and D; ``grad_clip`` is the max global gradient norm."""
+
+    g_lr: float = Field(2e-5, gt=0)
+    d_lr: float = Field(2e-4, gt=0)
+    betas: tuple[float, float] = (0.0, 0.9)
+    grad_clip: float | None = 1.0
+
+
+class GramConfig(RunConfig):
+    model: str = "gram"
+    generator: GeneratorConfig = Field(default_factory=GeneratorConfig)
+    discriminator: DiscriminatorConfig = Field(default_factory=DiscriminatorConfig)
+    loss: LossConfig = Field(default_factory=LossConfig)
+    optim: OptimConfig = Field(default_factory=OptimConfig)

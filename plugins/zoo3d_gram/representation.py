@@ -1,0 +1,57 @@
+"""GramRepresentation: the radiance manifolds of B generated instances, queryable at any point."""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+from zoo3d.core.representation import Radiance
+
+from zoo3d_gram.networks import ManifoldPredictor, RadianceNetwork
+
+__all__ = ["GramRepresentation"]
+
+
+class GramRepresentation:
+    """Implements :class:`zoo3d.core.ManifoldRepresentation` for GRAM.
+
+    The scalar field is shared by every instance (category-level manifolds); only the radiance is
+    per instance, through FiLM parameters ``freq``/``phase`` (B, L, hidden). Colours are in [0, 1];
+    ``alpha = 1 - exp(-delta_alpha * sigma)``.
+
+    Attributes:
+        levels: (N,) descending levels. background_z: world z of the opaque plane, or None.
+    """
+
+    def __init__(self, manifold: ManifoldPredictor, radiance_net: RadianceNetwork, freq: Tensor, phase: Tensor,
+                 levels: Tensor, background_z: float | None, delta_alpha: float = 0.04):
+        self.manifold, self.radiance_net = manifold, radiance_net
+        self.freq, self.phase = freq, phase
+        self.levels, self.background_z, self.delta_alpha = levels, background_z, delta_alpha
+
+    @property
+    def batch_size(self) -> int:
+        return self.freq.shape[0]
+
+    def scalar(self, x: Tensor) -> Tensor:
+        """x (B, P, 3) world -> s (B, P) (the same field for every instance)."""
+        return self.manifold(x)
+
+    def query(self, points: Tensor, dirs: Tensor) -> Radiance:
+        """Radiance at arbitrary points (B, Q, 3) seen along unit dirs (B, Q, 3): rgb, sigma, alpha, features."""
+        rgb, sigma, features = self.radiance_net(points, dirs, self.freq, self.phase)
+        alpha = 1.0 - torch.exp(-self.delta_alpha * sigma)
+        return Radiance(rgb=rgb, alpha=alpha, sigma=sigma, features=features)
+
+    def radiance(self, points: Tensor, dirs: Tensor) -> Radiance:
+        """points (B, N, P, 3) on the N manifolds, dirs (B, P, 3) -> rgb (B, N, P, 3), alpha (B, N, P, 1), features."""
+        B, N, P, _ = points.shape
+        d = dirs.unsqueeze(1).expand(B, N, P, 3).reshape(B, N * P, 3)
+        r = self.query(points.reshape(B, N * P, 3), d)
+        shape = lambda x: None if x is None else x.reshape(B, N, P, x.shape[-1])  # noqa: E731
+        return Radiance(rgb=shape(r.rgb), alpha=shape(r.alpha), sigma=shape(r.sigma), features=shape(r.features))
+
+    def background_radiance(self, points: Tensor, dirs: Tensor) -> Radiance:
+        """The same radiance network on the background plane: points, dirs (B, P, 3) -> rgb (B, P, 3), features."""
+        r = self.query(points, dirs)
+        return Radiance(rgb=r.rgb, features=r.features)
