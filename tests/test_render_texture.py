@@ -1,0 +1,141 @@
+"""Texture mode and manifold gridding: texel-centre convention, known textures read back where projection says."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from zoo3d.cameras import Camera
+from zoo3d.core.representation import ManifoldRepresentation
+from zoo3d.render import (ManifoldRenderer, TexturedManifolds, background_grid, bg_invmap, bg_map, grid_manifolds,
+                          texel_coordinates)
+
+DEVICES = ["cpu", pytest.param("cuda", marks=pytest.mark.cuda)]
+EXTENT = 0.12
+K = 80.0  # slope of s = K z (GRAM-like, so every interval is interpolated)
+
+
+def _device(name: str) -> torch.device:
+    if name == "cuda" and not torch.cuda.is_available():
+        pytest.skip("CUDA is not available")
+    return torch.device(name)
+
+
+def plane_field(x):
+    return K * x[..., 2]
+
+
+def coord_maps(points: torch.Tensor, alpha: float = 1.0) -> torch.Tensor:
+    """Maps (B, N, 4, H, W) whose rgb encodes world (x, y) linearly: r = (x/e + 1)/2, g = (y/e + 1)/2."""
+    x, y = points[..., 0] / EXTENT, points[..., 1] / EXTENT
+    rgb = torch.stack([(x + 1) / 2, (y + 1) / 2, torch.full_like(x, 0.25)], dim=2)
+    return torch.cat([rgb, torch.full_like(rgb[:, :, :1], alpha)], dim=2)
+
+
+def test_bg_map_values_and_inverse():
+    u = torch.linspace(-1, 1, 201, dtype=torch.float64)
+    x = bg_map(u)
+    torch.testing.assert_close(bg_map(torch.tensor([0.25, 0.5, 1.0], dtype=torch.float64)),
+                               torch.tensor([0.06, 0.12, 0.24 * math.tan(0.5) + 0.12], dtype=torch.float64))
+    assert (x[1:] > x[:-1]).all()  # monotone, so invertible
+    torch.testing.assert_close(bg_invmap(x), u, atol=1e-12, rtol=0)
+    # centre-dense: a texel covers less world near the centre than at the border
+    assert (x[101] - x[100]) < (x[-1] - x[-2])
+
+
+@pytest.mark.parametrize("device", DEVICES)
+def test_gridding_puts_texels_on_the_manifolds(device):
+    dev = _device(device)
+    planes = torch.tensor([0.05, -0.03], dtype=torch.float64, device=dev)
+    geometry = TexturedManifolds(plane_field, torch.zeros(2, 2, 4, 3, 3, dtype=torch.float64, device=dev),
+                                 levels=planes * K)
+    pts, valid = grid_manifolds(geometry, (5, 7), extent=EXTENT)
+    assert pts.shape == (2, 2, 5, 7, 3) and valid.all()
+    x, y = texel_coordinates((5, 7), EXTENT, device=dev, dtype=torch.float64)
+    torch.testing.assert_close(pts[..., 0], x.expand_as(pts[..., 0]))
+    torch.testing.assert_close(pts[..., 1], y.expand_as(pts[..., 1]))
+    torch.testing.assert_close(pts[..., 2], planes[None, :, None, None].expand_as(pts[..., 2]), atol=1e-12, rtol=0)
+    assert x[0, 0] == -EXTENT and x[0, -1] == EXTENT and y[0, 0] == -EXTENT  # corner-aligned, row 0 is y = -e
+    bg = background_grid(5, dtype=torch.float64)
+    assert (bg[..., 2] == -0.12).all() and torch.isclose(bg[2, 2, :2], torch.zeros(2, dtype=torch.float64)).all()
+
+
+@pytest.mark.parametrize("device", DEVICES)
+def test_gridded_maps_read_back_exactly_at_texel_centres(device):
+    """The round trip grid -> texture -> sample returns each texel's own value (no half-texel shift)."""
+    dev = _device(device)
+    planes = torch.tensor([0.04, 0.0], dtype=torch.float64, device=dev)
+    probe = TexturedManifolds(plane_field, torch.zeros(1, 2, 4, 1, 1, dtype=torch.float64, device=dev),
+                              levels=planes * K)
+    pts, _ = grid_manifolds(probe, 9, extent=EXTENT)
+    g = torch.Generator().manual_seed(1)
+    maps = torch.rand(1, 2, 6, 9, 9, generator=g, dtype=torch.float64).to(dev)
+    rep = TexturedManifolds(plane_field, maps, levels=planes * K)
+    rad = rep.radiance(pts.reshape(1, 2, 81, 3), torch.zeros(1, 81, 3, dtype=torch.float64, device=dev))
+    expected = maps.reshape(1, 2, 6, 81).transpose(-1, -2)
+    torch.testing.assert_close(rad.rgb, expected[..., :3])
+    torch.testing.assert_close(rad.alpha, expected[..., 3:4])
+    torch.testing.assert_close(rad.features, expected[..., 4:])
+
+
+@pytest.mark.parametrize("device", DEVICES)
+def test_known_texture_appears_where_the_camera_projects_it(device):
+    dev = _device(device)
+    level = torch.tensor([0.0], dtype=torch.float64, device=dev)
+    cams = Camera.from_angles([0.3, -0.2], [0.1, -0.2], 1.0, 12.0, device=dev, dtype=torch.float64)
+    probe = TexturedManifolds(plane_field, torch.zeros(2, 1, 4, 1, 1, dtype=torch.float64, device=dev), levels=level * K)
+    texel_points, _ = grid_manifolds(probe, 17, extent=EXTENT)
+    rep = TexturedManifolds(plane_field, coord_maps(texel_points), levels=level * K, background_z=None)
+    H = W = 24
+    out = ManifoldRenderer().render(rep, cams, (H, W))
+    rgb = (out.rgb + 1) / 2
+    # every pixel decodes to the world point where its ray meets the textured plane z = 0
+    o, d = cams.rays(H, W)
+    hit = o + (-o[..., 2:] / d[..., 2:]) * d
+    decoded = torch.stack([rgb[:, 0] * 2 - 1, rgb[:, 1] * 2 - 1], -1).reshape(2, H * W, 2) * EXTENT
+    torch.testing.assert_close(decoded, hit[..., :2], atol=1e-9, rtol=0)
+    # and texel centres project (analytically) to the image positions that show their colour
+    uv, _ = cams.project(texel_points.reshape(2, -1, 3))
+    grid = (uv * 2 - 1).reshape(2, -1, 1, 2)
+    shown = torch.nn.functional.grid_sample(rgb, grid, mode="bilinear", align_corners=False).squeeze(-1)
+    inside = ((uv > 2 / W) & (uv < 1 - 2 / W)).all(-1)
+    texel_rgb = coord_maps(texel_points)[:, 0, :3].reshape(2, 3, -1)
+    assert inside.sum() > 50
+    # (1e-4: bilinear resampling of a perspective image; a half-texel slip would be ~3e-2)
+    torch.testing.assert_close(shown.transpose(1, 2)[inside], texel_rgb.transpose(1, 2)[inside], atol=1e-4, rtol=0)
+
+
+def test_background_map_is_read_through_the_inverse_mapping():
+    level = torch.tensor([0.0], dtype=torch.float64)
+    maps = torch.zeros(1, 1, 4, 4, 4, dtype=torch.float64)  # transparent foreground
+    u = torch.linspace(-1, 1, 33, dtype=torch.float64)
+    uu, vv = torch.meshgrid(u, u, indexing="xy")
+    bg_map_tex = torch.stack([(uu + 1) / 2, (vv + 1) / 2, torch.zeros_like(uu)])[None]  # encodes (u, v) linearly
+    rep = TexturedManifolds(plane_field, maps, background_map=bg_map_tex, levels=level * K)
+    assert isinstance(rep, ManifoldRepresentation) and rep.background_z == -0.12
+    cams = Camera.from_angles([0.35], [0.0], 1.0, 20.0, dtype=torch.float64)
+    out = ManifoldRenderer().render(rep, cams, (16, 16))
+    o, d = cams.rays(16, 16)
+    hit = o + ((-0.12 - o[..., 2:]) / d[..., 2:]) * d
+    decoded_u = ((out.rgb[:, 0] + 1) / 2 * 2 - 1).reshape(1, -1)
+    u_hit = bg_invmap(hit[..., 0])
+    reflected = torch.where(u_hit.abs() > 1, torch.sign(u_hit) * (2 - u_hit.abs()), u_hit)  # reflection padding
+    torch.testing.assert_close(decoded_u, reflected, atol=1e-9, rtol=0)
+    assert ((u_hit.abs() > 0.5) & (u_hit.abs() < 1)).any() and (u_hit.abs() > 1).any()  # tan part and padding used
+    torch.testing.assert_close(out.depth[0, 0].reshape(-1), (hit - o).norm(dim=-1)[0], atol=1e-9, rtol=0)
+    assert (out.alpha == 0).all()
+
+
+def test_textured_hr_render_uses_lr_intersections():
+    """GRAM-HD HR rendering: LR intersections, HR texture lookups; matches a full-res render away from the border."""
+    level = torch.tensor([0.02], dtype=torch.float64)
+    probe = TexturedManifolds(plane_field, torch.zeros(1, 1, 4, 1, 1, dtype=torch.float64), levels=level * K)
+    pts, _ = grid_manifolds(probe, 33, extent=EXTENT)
+    rep = TexturedManifolds(plane_field, coord_maps(pts), levels=level * K, background_z=None)
+    cams = Camera.from_angles([0.2], [0.1], 1.0, 12.0, dtype=torch.float64)
+    full = ManifoldRenderer().render(rep, cams, (32, 32))
+    hr = ManifoldRenderer().render(rep, cams, (32, 32), intersection_resolution=(8, 8))
+    err = (hr.rgb - full.rgb)[..., 2:-2, 2:-2].abs().max()
+    assert err < 1e-3

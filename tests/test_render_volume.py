@@ -1,0 +1,157 @@
+"""VolumeRenderer against analytic fields: uniform media, SDF spheres (StyleSDF and NeuS), backgrounds, sampling."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from zoo3d.cameras import Camera
+from zoo3d.core.representation import FieldRepresentation, Radiance
+from zoo3d.render import VolumeRenderer, neus_alpha_from_ends, sample_pdf, section_edges
+
+NEAR, FAR = 0.88, 1.12
+DEVICES = ["cpu", pytest.param("cuda", marks=pytest.mark.cuda)]
+
+
+def _device(name: str) -> torch.device:
+    if name == "cuda" and not torch.cuda.is_available():
+        pytest.skip("CUDA is not available")
+    return torch.device(name)
+
+
+class SphereSDF(torch.nn.Module):
+    """d(x) = |x - c| - r with a learnable sharpness; colour (0.2, 0.6, 0.9), 2 feature channels = (x, y)."""
+
+    kind = "sdf"
+    bounds = 0.12
+
+    def __init__(self, radius=0.08, centre=(0.0, 0.0, 0.0), sharpness=1e-3, device="cpu", dtype=torch.float64):
+        super().__init__()
+        kw = dict(device=device, dtype=dtype)
+        self.radius, self.centre = radius, torch.tensor(centre, **kw)
+        self.sdf_sharpness = torch.nn.Parameter(torch.tensor(sharpness, **kw))
+        self.colour = torch.tensor([0.2, 0.6, 0.9], **kw)
+
+    def query(self, points, dirs):
+        d = (points - self.centre).norm(dim=-1, keepdim=True) - self.radius
+        return Radiance(rgb=self.colour.expand_as(points), sigma=d, features=points[..., :2])
+
+
+class UniformMedium:
+    """Constant raw density everywhere (so alpha over [near, far] is 1 - exp(-sigma (far - near)))."""
+
+    kind = "density"
+    bounds = 1.0
+
+    def __init__(self, raw: float, background_z=None):
+        self.raw, self.background_z = raw, background_z
+
+    def query(self, points, dirs):
+        return Radiance(rgb=torch.full_like(points, 0.5), sigma=torch.full_like(points[..., :1], self.raw))
+
+    def background_radiance(self, points, dirs):
+        return Radiance(rgb=torch.tensor([1.0, 0.0, 0.0], dtype=points.dtype).expand_as(points))
+
+
+def _sphere_truth(cams, H, W, radius):
+    o, d = cams.rays(H, W)
+    b = (o * d).sum(-1)
+    impact = ((o * o).sum(-1) - b ** 2).clamp_min(0).sqrt()
+    t = -b - (radius ** 2 - impact ** 2).clamp_min(0).sqrt()
+    return impact.reshape(-1, 1, H, W), t.reshape(-1, 1, H, W)
+
+
+def test_sphere_and_medium_follow_the_protocol():
+    assert isinstance(SphereSDF(), FieldRepresentation) and isinstance(UniformMedium(0.0), FieldRepresentation)
+
+
+@pytest.mark.parametrize("activation", ["softplus", "relu"])
+def test_uniform_medium_alpha_is_exact(activation):
+    sigma = 6.0
+    raw = math.log(math.expm1(sigma)) if activation == "softplus" else sigma
+    cams = Camera.from_angles([0.0, 0.4], [0.0, -0.3], dtype=torch.float64)
+    renderer = VolumeRenderer(32, near=NEAR, far=FAR, density_activation=activation)
+    for mode in (renderer.eval(), renderer.train()):  # jittered samples still tile [near, far]
+        out = mode.render(UniformMedium(raw), cams, (4, 4), generator=torch.Generator().manual_seed(0))
+        L = FAR - NEAR
+        torch.testing.assert_close(out.alpha, torch.full_like(out.alpha, 1 - math.exp(-sigma * L)), atol=1e-9, rtol=0)
+        torch.testing.assert_close(out.rgb, torch.full_like(out.rgb, 2 * 0.5 * (1 - math.exp(-sigma * L)) - 1),
+                                   atol=1e-9, rtol=0)
+    renderer.eval()
+    depth = renderer.render(UniformMedium(raw), cams, (4, 4)).depth
+    e = math.exp(-sigma * L)
+    exact = NEAR * (1 - e) + (1 - e) / sigma - L * e  # int_near^far t sigma exp(-sigma (t - near)) dt
+    torch.testing.assert_close(depth, torch.full_like(depth, exact), atol=1e-4, rtol=0)
+
+
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("sdf_mode,sharpness", [("stylesdf", 2e-4), ("neus", 2000.0)])
+def test_sdf_sphere_silhouette_and_depth(device, sdf_mode, sharpness):
+    dev = _device(device)
+    H = W = 32
+    rep = SphereSDF(0.08, sharpness=sharpness, device=dev)
+    cams = Camera.from_angles([0.0, 0.5], [0.0, 0.2], 1.0, 12.0, device=dev, dtype=torch.float64)
+    renderer = VolumeRenderer(32, 32, NEAR, FAR, sdf_mode=sdf_mode).eval()
+    out = renderer.render(rep, cams, (H, W))
+    impact, t_true = _sphere_truth(cams, H, W, 0.08)
+    pixel = 2 * math.tan(math.radians(6)) / H
+    inside, outside = impact < 0.08 - pixel, impact > 0.08 + pixel
+    assert inside.float().mean() > 0.3 and outside.float().mean() > 0.2
+    assert (out.alpha[inside] > 0.99).all() and (out.alpha[outside] < 1e-3).all()
+    assert (out.depth[inside] - t_true[inside]).abs().max() < 2e-3  # ~ half a coarse section (3.75e-3)
+    rgb = (out.rgb + 1) / 2
+    torch.testing.assert_close(rgb[:, 2][inside[:, 0]], torch.full_like(rgb[:, 2][inside[:, 0]], 0.9), atol=1e-2, rtol=0)
+    assert out.features.shape == (2, 2, H, W) and out.weights.shape[1] == 64
+
+
+def test_sdf_sharpness_receives_gradient():
+    rep = SphereSDF(0.08, sharpness=5e-3)
+    cams = Camera.from_angles([0.1], [0.0], dtype=torch.float64)
+    out = VolumeRenderer(16, 8, NEAR, FAR).eval().render(rep, cams, (6, 6))
+    out.rgb.sum().backward()
+    assert rep.sdf_sharpness.grad is not None and rep.sdf_sharpness.grad.abs() > 0
+
+
+def test_backgrounds_white_colour_and_plane():
+    cams = Camera.from_angles([0.3], [0.1], dtype=torch.float64)
+    empty = UniformMedium(-30.0, background_z=-0.12)  # softplus(-30) ~ 1e-13: nothing in front
+    white = VolumeRenderer(8, near=NEAR, far=FAR, background="white").eval().render(empty, cams, (4, 4))
+    torch.testing.assert_close(white.rgb, torch.ones_like(white.rgb), atol=1e-9, rtol=0)
+    grey = VolumeRenderer(8, near=NEAR, far=FAR, background=(0.25, 0.5, 0.75)).eval().render(empty, cams, (4, 4))
+    torch.testing.assert_close(grey.rgb[0, :, 0, 0], torch.tensor([-0.5, 0.0, 0.5], dtype=torch.float64))
+    plane = VolumeRenderer(8, near=NEAR, far=FAR, background="plane").eval().render(empty, cams, (4, 4))
+    o, d = cams.rays(4, 4)
+    t_plane = ((-0.12 - o[..., 2]) / d[..., 2]).reshape(1, 1, 4, 4)
+    torch.testing.assert_close(plane.depth, t_plane, atol=1e-9, rtol=0)
+    torch.testing.assert_close(plane.rgb[0, :, 1, 1], torch.tensor([1.0, -1.0, -1.0], dtype=torch.float64))
+    assert plane.alpha.abs().max() < 1e-9
+    # an opaque medium hides the plane completely
+    fog = VolumeRenderer(8, near=NEAR, far=FAR, background="plane").eval().render(
+        UniformMedium(2000.0, background_z=-0.12), cams, (4, 4))
+    torch.testing.assert_close(fog.rgb, torch.zeros_like(fog.rgb), atol=1e-9, rtol=0)
+
+
+def test_importance_samples_follow_the_pdf():
+    edges = torch.tensor([0.0, 1.0, 2.0, 3.0, 4.0], dtype=torch.float64).expand(2, 5)
+    weights = torch.tensor([[0.0, 1.0, 3.0, 0.0], [0.0, 0.0, 0.0, 1.0]], dtype=torch.float64)
+    t = sample_pdf(edges, weights, 400, eps=0.0)
+    frac_in_2nd = ((t[0] >= 1) & (t[0] < 2)).double().mean()
+    assert abs(frac_in_2nd - 0.25) < 0.01 and ((t[0] >= 1) & (t[0] <= 3)).all()
+    assert ((t[1] >= 3) & (t[1] <= 4)).all()
+    assert (t[:, 1:] >= t[:, :-1]).all()
+    t_rand = sample_pdf(edges, weights, 4000, deterministic=False, generator=torch.Generator().manual_seed(0), eps=0.0)
+    assert abs(((t_rand[0] >= 1) & (t_rand[0] < 2)).double().mean() - 0.25) < 0.03
+    s = torch.tensor([[0.1, 0.5, 0.6]])
+    torch.testing.assert_close(section_edges(s, 0.0, 1.0), torch.tensor([[0.0, 0.3, 0.55, 1.0]]))
+
+
+def test_neus_opacity_closed_form():
+    prev = torch.tensor([0.0, 0.01, -0.01, 0.02], dtype=torch.float64)
+    nxt = torch.tensor([-0.01, -0.01, 0.01, 0.03], dtype=torch.float64)
+    s = 100.0
+    phi = lambda x: 1 / (1 + torch.exp(-s * x))  # noqa: E731
+    expected = ((phi(prev) - phi(nxt)) / phi(prev)).clamp_min(0)
+    torch.testing.assert_close(neus_alpha_from_ends(prev, nxt, s), expected, atol=1e-4, rtol=0)
+    assert neus_alpha_from_ends(prev, nxt, s)[2] < 1e-3  # leaving the surface is transparent

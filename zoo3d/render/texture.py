@@ -1,0 +1,77 @@
+"""Texture mode: a ManifoldRepresentation whose radiance is read from per-manifold 2D maps.
+
+GRAM-HD, Efficient GRAM and GRAMInverter answer radiance this way: geometry stays the scalar field,
+and a point on manifold n is coloured by sampling map n at its orthographic (x, y) position.
+
+Texel-centre convention (the same as :mod:`zoo3d.render.gridding`): texel (i, j) of an H x W map is
+centred at world ``x = linspace(-e, e, W)[j]``, ``y = linspace(-e, e, H)[i]``, so sampling uses
+``grid_sample(..., align_corners=True)`` at (x / e, y / e) and a gridded map is read back exactly at
+its texel centres. (Upstream grids with linspace but samples with align_corners=False, half a texel
+off; zoo3d does not copy that.) Outside the square the foreground reads zeros (alpha 0).
+The background map is sampled at ``bg_invmap(x, y)`` with reflection padding, also corner-aligned.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from zoo3d.core.representation import Radiance
+from zoo3d.render.gridding import BACKGROUND_Z, bg_invmap
+
+
+class TexturedManifolds:
+    """Manifolds with radiance from textures.
+
+    Args:
+        geometry: the scalar field: a callable ``s(x (B, P, 3)) -> (B, P)``, or an object with
+            ``scalar`` and ``levels`` (e.g. another ManifoldRepresentation).
+        maps: (B, N, C, Ht, Wt) per-manifold maps; channels = rgb (3, [0, 1]), alpha (1, [0, 1]),
+            features (C - 4).
+        background_map: (B, Cb, Hb, Wb) with rgb first and optional features after, or None.
+        levels: (N,) descending levels (taken from ``geometry.levels`` when omitted).
+        extent: half-width of the square the maps cover (GRAM-HD: 0.12).
+        background_z: world z of the opaque background plane (None without a background map).
+    """
+
+    def __init__(self, geometry, maps: Tensor, background_map: Tensor | None = None, levels: Tensor | None = None,
+                 extent: float = 0.12, background_z: float | None = BACKGROUND_Z):
+        self._scalar: Callable[[Tensor], Tensor] = getattr(geometry, "scalar", geometry)
+        if levels is None:
+            levels = getattr(geometry, "levels", None)
+        if levels is None:
+            raise ValueError("TexturedManifolds needs levels (pass them or a geometry with .levels)")
+        if maps.dim() != 5 or maps.shape[1] != len(levels) or maps.shape[2] < 4:
+            raise ValueError(f"maps must be (B, N={len(levels)}, C>=4, H, W); got {tuple(maps.shape)}")
+        self.levels = levels.to(device=maps.device)
+        self.maps, self.background_map, self.extent = maps, background_map, extent
+        self.background_z = background_z if background_map is not None else None
+
+    @property
+    def batch_size(self) -> int:
+        return self.maps.shape[0]
+
+    def scalar(self, x: Tensor) -> Tensor:
+        return self._scalar(x)
+
+    def radiance(self, points: Tensor, dirs: Tensor) -> Radiance:
+        """Sample map n at (x / extent, y / extent) of points (B, N, P, 3) on manifold n."""
+        B, N, P, _ = points.shape
+        C, Ht, Wt = self.maps.shape[2:]
+        grid = (points[..., :2] / self.extent).reshape(B * N, P, 1, 2).to(self.maps.dtype)
+        texels = F.grid_sample(self.maps.reshape(B * N, C, Ht, Wt), grid, mode="bilinear",
+                               padding_mode="zeros", align_corners=True)  # (B*N, C, P, 1)
+        texels = texels.reshape(B, N, C, P).transpose(-1, -2)  # (B, N, P, C)
+        return Radiance(rgb=texels[..., :3], alpha=texels[..., 3:4], features=texels[..., 4:] if C > 4 else None)
+
+    def background_radiance(self, points: Tensor, dirs: Tensor) -> Radiance:
+        """Sample the background map at bg_invmap(x, y) of plane points (B, P, 3) (reflection padding)."""
+        B, P, _ = points.shape
+        grid = bg_invmap(points[..., :2]).reshape(B, P, 1, 2).to(self.background_map.dtype)
+        texels = F.grid_sample(self.background_map, grid, mode="bilinear", padding_mode="reflection",
+                               align_corners=True)
+        texels = texels.squeeze(-1).transpose(1, 2)  # (B, P, Cb)
+        return Radiance(rgb=texels[..., :3], features=texels[..., 3:] if texels.shape[-1] > 3 else None)
