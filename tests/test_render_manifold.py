@@ -225,3 +225,16 @@ def test_hr_rendering_from_upsampled_intersections_follows_the_rays():
     pixel = 2 * math.tan(math.radians(6)) / 32  # world size of one HR pixel at distance 1
     assert errors[False] < 0.05 * pixel  # planes are nearly linear in pixel coordinates
     assert errors[True] > 10 * errors[False]  # corner alignment shifts points off zoo3d's pixel-centre rays
+
+
+def test_hits_with_and_without_graph_agree():
+    """With grad on, s is re-evaluated only at the bracketing samples; the hits must not change."""
+    rep = Spheres([0.09, 0.06, 0.03])
+    cams = _cameras("cpu")
+    o, d = cams.rays(12, 12)
+    with torch.no_grad():
+        p0, v0, t0 = intersect_manifolds(rep, o, d, NEAR, FAR, SAMPLES)
+    p1, v1, t1 = intersect_manifolds(rep, o, d, NEAR, FAR, SAMPLES)
+    assert t1.requires_grad and not t0.requires_grad
+    assert torch.equal(v0, v1)
+    torch.testing.assert_close(t1.detach(), t0, atol=1e-12, rtol=0)

@@ -20,6 +20,20 @@ def sample_depths(near: float, far: float, num_samples: int, like: Tensor) -> Te
     return torch.linspace(near, far, num_samples, device=like.device, dtype=like.dtype)
 
 
+def first_crossing(s: Tensor, levels: Tensor) -> tuple[Tensor, Tensor]:
+    """Index k (B, P, N) of the nearest interval [k, k+1] where s (B, P, S) goes down through each level, and valid.
+
+    Rays without a crossing get k = S - 2 (GRAM: they land on the last interval). No gradient.
+    """
+    S = s.shape[-1]
+    with torch.no_grad():
+        crossing = (s[..., 1:].unsqueeze(-1) <= levels) & (s[..., :-1].unsqueeze(-1) >= levels)  # (B, P, S-1, N)
+        valid = crossing.any(dim=-2)
+        first = torch.argmax(crossing.to(torch.uint8), dim=-2)  # argmax returns the first maximum
+        first = torch.where(valid, first, torch.full_like(first, S - 2))
+    return first, valid
+
+
 def find_level_crossings(s: Tensor, t: Tensor, levels: Tensor,
                          flat_eps: float = FLAT_SEGMENT_EPS) -> tuple[Tensor, Tensor]:
     """Nearest downward crossing of every level along every ray.
@@ -32,23 +46,12 @@ def find_level_crossings(s: Tensor, t: Tensor, levels: Tensor,
         t_hit (B, P, N): interpolated crossing distance (the far sample where there is none);
         valid (B, P, N) bool.
     """
-    S = s.shape[-1]
     t = t.expand_as(s)
     lv = levels.to(s.dtype)
-    s_l, s_h = s[..., :-1].unsqueeze(-1), s[..., 1:].unsqueeze(-1)  # (B, P, S-1, 1)
-    with torch.no_grad():
-        crossing = (s_h <= lv) & (s_l >= lv)  # (B, P, S-1, N)
-        valid = crossing.any(dim=-2)  # (B, P, N)
-        first = torch.argmax(crossing.to(torch.uint8), dim=-2)  # first True (argmax returns the first max)
-        first = torch.where(valid, first, torch.full_like(first, S - 2))  # GRAM: misses land on the last interval
+    first, valid = first_crossing(s, lv)
     s_lo, s_hi = s.gather(-1, first), s.gather(-1, first + 1)
     t_lo, t_hi = t.gather(-1, first), t.gather(-1, first + 1)
-    ds = s_hi - s_lo
-    steep = ds.abs() > flat_eps
-    safe = torch.where(steep, ds, torch.ones_like(ds))
-    t_interp = ((s_hi - lv) * t_lo + (lv - s_lo) * t_hi) / safe
-    t_hit = torch.where(steep, t_interp, t_hi)
-    return t_hit, valid
+    return _interpolate_hit(s_lo, s_hi, t_lo, t_hi, lv, flat_eps), valid
 
 
 def intersect_manifolds(rep, origins: Tensor, dirs: Tensor, near: float = 0.88, far: float = 1.12,
@@ -61,16 +64,36 @@ def intersect_manifolds(rep, origins: Tensor, dirs: Tensor, near: float = 0.88, 
     Returns:
         points (B, N, P, 3) on manifold n (index = level index), valid (B, N, P) bool,
         t (B, N, P) distance from the origin. Sample positions are built without grad; gradients
-        reach s only through the interpolation.
+        reach s only through the interpolation (when grad is enabled, s is re-evaluated with a graph
+        at just the two samples bracketing each hit).
     """
     B, P, _ = origins.shape
+    lv = rep.levels
     with torch.no_grad():
         t_samples = sample_depths(near, far, num_samples, origins)
         x = origins.unsqueeze(-2) + t_samples[:, None] * dirs.unsqueeze(-2)  # (B, P, S, 3)
-    s = rep.scalar(x.reshape(B, P * num_samples, 3)).reshape(B, P, num_samples)
-    t_hit, valid = find_level_crossings(s, t_samples, rep.levels)
+        s = rep.scalar(x.reshape(B, P * num_samples, 3)).reshape(B, P, num_samples)
+        lv = lv.to(s.dtype)
+        first, valid = first_crossing(s, lv)
+        bracket = torch.cat([first, first + 1], dim=-1)  # (B, P, 2N): the samples each hit depends on
+        t_br = t_samples.expand(B, P, num_samples).gather(-1, bracket)
+        s_br = s.gather(-1, bracket)
+    if torch.is_grad_enabled():
+        # the search ran without a graph over all S samples; build it for the 2N bracketing points only
+        x_br = origins.unsqueeze(-2) + t_br.unsqueeze(-1) * dirs.unsqueeze(-2)
+        s_br = rep.scalar(x_br.reshape(B, -1, 3)).reshape(B, P, -1)
+    N = lv.shape[0]
+    t_hit = _interpolate_hit(s_br[..., :N], s_br[..., N:], t_br[..., :N], t_br[..., N:], lv, FLAT_SEGMENT_EPS)
     points = origins.unsqueeze(-2) + t_hit.unsqueeze(-1) * dirs.unsqueeze(-2)  # (B, P, N, 3)
     return points.transpose(1, 2), valid.transpose(1, 2), t_hit.transpose(1, 2)
+
+
+def _interpolate_hit(s_lo: Tensor, s_hi: Tensor, t_lo: Tensor, t_hi: Tensor, lv: Tensor, flat_eps: float) -> Tensor:
+    """GRAM's x* = ((s_h - l) x_l + (l - s_l) x_h) / (s_h - s_l) in t; the far sample where |s_h - s_l| <= flat_eps."""
+    ds = s_hi - s_lo
+    steep = ds.abs() > flat_eps
+    safe = torch.where(steep, ds, torch.ones_like(ds))
+    return torch.where(steep, ((s_hi - lv) * t_lo + (lv - s_lo) * t_hi) / safe, t_hi)
 
 
 def intersect_plane_z(origins: Tensor, dirs: Tensor, z: float) -> tuple[Tensor, Tensor]:
