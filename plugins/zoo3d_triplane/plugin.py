@@ -1,3 +1,21 @@
 """Registers the triplane model with zoo3d (kept import-light: no torch here)."""
 
-from zoo3d import hookimpl  # noqa: F401
+from pathlib import Path
+
+from zoo3d import hookimpl
+from zoo3d.specs import ModelSpec
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@hookimpl
+def zoo3d_register_models(register):
+    register(ModelSpec(
+        name="triplane",
+        factory="zoo3d_triplane.model:TriplaneModel",
+        aliases=("eg3d",),
+        kind="generator",
+        summary="EG3D-style tri-plane GAN: StyleGAN2 tri-planes, volume rendering, 2D super-resolution, dual D",
+        presets_dir=ROOT / "configs" / "triplane",
+        card=ROOT / "registry" / "triplane.yaml",
+    ))

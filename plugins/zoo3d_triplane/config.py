@@ -1,0 +1,135 @@
+"""The tri-plane model's configuration (defaults = EG3D's FFHQ 512 config, rescaled to zoo3d's scene).
+
+Scene scale. EG3D puts cameras at radius 2.7 with a ~13.4 deg fov and the tri-plane cube at
+[-0.5, 0.5]^3 (``box_warp`` = 1), marching rays over [2.25, 3.3]. zoo3d trains every model on
+the same cameras (radius 1, fov 12 deg, the head inside [-0.12, 0.12]^3, a background plane at
+z = -0.12), so the cube becomes [-0.125, 0.125]^3 (``box_warp`` = 0.25, i.e. every length x 0.25)
+and the rays run over zoo3d's shared interval [0.88, 1.12], which spans the cube as upstream's
+[2.25, 3.3] spans its cube. Densities are per world unit, so the decoder's density is multiplied
+by ``UPSTREAM_BOX_WARP / box_warp`` to keep the opacity of a given ray segment what it is upstream.
+Every network hyperparameter is EG3D's.
+"""
+
+from __future__ import annotations
+
+from pydantic import Field, model_validator
+
+from zoo3d.config import Config, RunConfig
+
+UPSTREAM_BOX_WARP = 1.0  # EG3D FFHQ/AFHQ: tri-plane cube [-0.5, 0.5]^3 in EG3D units
+CAMERA_DIM = 25  # the EG3D camera label: flattened OpenCV cam2world 4x4 + normalised intrinsics 3x3
+
+
+class TriplaneGeneratorConfig(Config):
+    """Generator: mapping -> StyleGAN2 backbone -> 3 planes -> decoder -> volume rendering -> SR.
+
+    Attributes:
+        z_dim, w_dim: latent and style sizes (512). mapping_layers: 2 (EG3D ``--map-depth``).
+        gen_pose_cond: condition the mapping on the camera (GPC); without it upstream feeds zeros.
+        c_scale: multiplier of the conditioning camera vector (1).
+        plane_resolution, plane_channels: each plane is plane_channels x R x R (32 x 256 x 256);
+            the backbone outputs 3 * plane_channels channels.
+        channel_base, channel_max: StyleGAN2 widths min(channel_base / res, channel_max).
+        decoder_hidden: the decoder's hidden width (64); decoder_lr_mul (1).
+        box_warp: side of the tri-plane cube in world units (see the module doc).
+        num_samples, num_importance: stratified + importance samples per ray (48 + 48).
+        near, far: ray interval in world units.
+        neural_resolution: resolution of the volume-rendered feature image (64; EG3D fine-tunes at 128).
+        resolution: output resolution of the super-resolution module (512).
+        sr_input_resolution: the SR module first resizes the neural render to this (128 for 512 output).
+        sr_channels: widths of the two SR synthesis blocks ((256, 128) for 512; (128, 64) for 128/256).
+    """
+
+    z_dim: int = Field(512, ge=1)
+    w_dim: int = Field(512, ge=1)
+    mapping_layers: int = Field(2, ge=1)
+    gen_pose_cond: bool = True
+    c_scale: float = 1.0
+    plane_resolution: int = Field(256, ge=4)
+    plane_channels: int = Field(32, ge=3)
+    channel_base: int = Field(32768, ge=1)
+    channel_max: int = Field(512, ge=1)
+    decoder_hidden: int = Field(64, ge=1)
+    decoder_lr_mul: float = Field(1.0, gt=0)
+    box_warp: float = Field(0.25, gt=0)
+    num_samples: int = Field(48, ge=2)
+    num_importance: int = Field(48, ge=0)
+    near: float = Field(0.88, gt=0)
+    far: float = Field(1.12, gt=0)
+    neural_resolution: int = Field(64, ge=4)
+    resolution: int = Field(512, ge=4)
+    sr_input_resolution: int = Field(128, ge=4)
+    sr_channels: tuple[int, int] = (256, 128)
+
+    @model_validator(mode="after")
+    def _check(self) -> "TriplaneGeneratorConfig":
+        if self.far <= self.near:
+            raise ValueError(f"far ({self.far}) must be larger than near ({self.near})")
+        factor = self.resolution / self.sr_input_resolution
+        if factor not in (2, 4):
+            raise ValueError(f"resolution / sr_input_resolution must be 2 or 4 (EG3D's SR modules), "
+                             f"got {self.resolution} / {self.sr_input_resolution}")
+        return self
+
+
+class TriplaneDiscriminatorConfig(Config):
+    """EG3D's dual discriminator: a StyleGAN2 residual D on 6 channels with camera-conditioned projection.
+
+    Attributes:
+        channel_base, channel_max: widths (32768, 512). mapping_layers: layers of the camera mapping (8).
+        mbstd_group_size: minibatch-stddev group (4). c_noise: Gaussian corruption of the camera label
+            in units of its per-dimension batch std (``disc_c_noise``, 0 for FFHQ).
+    """
+
+    channel_base: int = Field(32768, ge=1)
+    channel_max: int = Field(512, ge=1)
+    mapping_layers: int = Field(8, ge=1)
+    mbstd_group_size: int = Field(4, ge=1)
+    c_noise: float = Field(0.0, ge=0)
+
+
+class TriplaneLossConfig(Config):
+    """EG3D's training recipe.
+
+    Attributes:
+        g_lr, d_lr: Adam learning rates (0.0025, 0.002); betas (0, 0.99), eps 1e-8, both scaled for lazy
+            regularisation as StyleGAN2 does (lr * c, beta ** c with c = every / (every + 1)).
+        r1_gamma: R1 weight (1 for FFHQ 512; upstream advises larger for small batches).
+        r1_every: lazy R1 interval (16).
+        density_reg: weight of the density smoothness L1 (0.25); density_reg_every: lazy interval (4).
+        density_reg_points: points per instance (1000). density_reg_perturb: std of the perturbation,
+            in units of ``box_warp`` (0.004 with EG3D's box_warp 1).
+        gpc_prob: probability of swapping the conditioning camera with another sample's (0.5 for FFHQ).
+        gpc_fade_steps: steps over which the swap probability fades from 1 to ``gpc_prob``
+            (EG3D: 1000 kimg at batch 32 = 31250 steps).
+        blur_sigma: initial Gaussian blur of D's image input in pixels (10);
+        blur_fade_steps: steps over which it fades to 0 (EG3D: 200 kimg x batch/32 = 6250 steps).
+        finetune_steps: a second stage at ``finetune_neural_resolution`` (0 = none); the neural
+            rendering resolution fades linearly over ``neural_resolution_fade_steps``.
+    """
+
+    g_lr: float = Field(0.0025, gt=0)
+    d_lr: float = Field(0.002, gt=0)
+    betas: tuple[float, float] = (0.0, 0.99)
+    r1_gamma: float = Field(1.0, ge=0)
+    r1_every: int = Field(16, ge=1)
+    density_reg: float = Field(0.25, ge=0)
+    density_reg_every: int = Field(4, ge=1)
+    density_reg_points: int = Field(1000, ge=1)
+    density_reg_perturb: float = Field(0.004, ge=0)
+    gpc_prob: float = Field(0.5, ge=0, le=1)
+    gpc_fade_steps: int = Field(31250, ge=0)
+    blur_sigma: float = Field(10.0, ge=0)
+    blur_fade_steps: int = Field(6250, ge=0)
+    finetune_steps: int = Field(0, ge=0)
+    finetune_neural_resolution: int = Field(128, ge=4)
+    neural_resolution_fade_steps: int = Field(31250, ge=0)
+
+
+class TriplaneRunConfig(RunConfig):
+    """A tri-plane run: the shared sections plus ``generator``, ``discriminator`` and ``loss``."""
+
+    model: str = "triplane"
+    generator: TriplaneGeneratorConfig = Field(default_factory=TriplaneGeneratorConfig)
+    discriminator: TriplaneDiscriminatorConfig = Field(default_factory=TriplaneDiscriminatorConfig)
+    loss: TriplaneLossConfig = Field(default_factory=TriplaneLossConfig)

@@ -1,0 +1,64 @@
+"""EG3D's regularisers and schedules: density smoothness, dual R1, pose-conditioning swaps, blur and resolution fades."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from zoo3d_triplane.field import TriplaneScene
+
+
+def density_regularization(scene: TriplaneScene, num_points: int, perturb: float,
+                           generator: torch.Generator | None = None) -> Tensor:
+    """EG3D's density smoothness: mean |raw sigma(x) - raw sigma(x + eps)| (a scalar, before the weight).
+
+    x ~ U([-box_warp, box_warp]^3) (EG3D: U([-1, 1]^3) with box_warp 1, so 1/8 of the points fall in
+    the cube), eps ~ N(0, (perturb * box_warp)^2) per coordinate; sigma is the decoder's raw density.
+    """
+    planes = scene.planes
+    B = planes.shape[0]
+    shape = (B, num_points, 3)
+    u = torch.rand(shape, generator=generator, dtype=torch.float32)
+    e = torch.randn(shape, generator=generator, dtype=torch.float32)
+    x = ((u * 2 - 1) * scene.box_warp).to(planes.device, planes.dtype)
+    eps = (e * perturb * scene.box_warp).to(planes.device, planes.dtype)
+    raw, _ = scene.decode(torch.cat([x, x + eps], dim=1))
+    return F.l1_loss(raw[:, :num_points].float(), raw[:, num_points:].float())
+
+
+def dual_r1_penalty(real_logits: Tensor, images: Tensor, raw: Tensor, gamma: float, interval: int = 1) -> Tensor:
+    """R1 on both halves of the dual input: 0.5 gamma E(||dD/d image||^2 + ||dD/d raw||^2), times the lazy interval."""
+    g_img, g_raw = torch.autograd.grad(real_logits.float().sum(), [images, raw], create_graph=True)
+    norm = g_img.float().square().flatten(1).sum(1) + g_raw.float().square().flatten(1).sum(1)
+    return 0.5 * gamma * norm.mean() * interval
+
+
+def linear_fade(step: int, fade_steps: int) -> float:
+    """0 -> 1 linearly over ``fade_steps`` steps (1 at once when fade_steps is 0)."""
+    return 1.0 if fade_steps <= 0 else min(max(step / fade_steps, 0.0), 1.0)
+
+
+def swap_probability(step: int, target: float, fade_steps: int) -> float:
+    """EG3D's GPC schedule: the swap probability fades from 1 to ``target`` over ``fade_steps``."""
+    a = linear_fade(step, fade_steps)
+    return (1 - a) * 1.0 + a * target
+
+
+def blur_sigma(step: int, initial: float, fade_steps: int) -> float:
+    """D-input blur in pixels: ``initial`` fading linearly to 0 over ``fade_steps`` (0 fade: no blur)."""
+    if fade_steps <= 0:
+        return 0.0
+    return max(1.0 - step / fade_steps, 0.0) * initial
+
+
+def conditioning_labels(c: Tensor, swap_prob: float, generator: torch.Generator | None = None) -> Tensor:
+    """Generator pose conditioning: each row of c (B, 25) is replaced by its neighbour's (roll by 1) with prob ``swap_prob``."""
+    swap = torch.rand(c.shape[0], 1, generator=generator).to(c.device) < swap_prob
+    return torch.where(swap, torch.roll(c, 1, dims=0), c)
+
+
+def neural_resolution_at(step: int, initial: int, final: int, fade_steps: int) -> int:
+    """EG3D's neural-rendering-resolution fade: round(initial (1 - a) + final a), a = step / fade_steps."""
+    a = linear_fade(step, fade_steps)
+    return int(round(initial * (1 - a) + final * a))

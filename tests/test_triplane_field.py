@@ -1,0 +1,92 @@
+"""Tri-plane sampling and the decoder as a FieldRepresentation."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+from zoo3d_triplane.field import TriplaneDecoder, TriplaneScene, inverse_softplus
+from zoo3d_triplane.planes import aggregate, sample_planes, texel_centre
+
+R, C, BOX = 8, 4, 0.25
+
+
+def _planted_planes(index: tuple[int, int, int], features: torch.Tensor) -> torch.Tensor:
+    """Zero planes (1, 3, C, R, R) with features[k] written at the texel of the 3D point with texel indices ``index``.
+
+    The layout is written out here (not taken from the module) so a wrong axis order fails:
+    XY has x along the width and y along the height, XZ has x and z, YZ has y and z.
+    """
+    x, y, z = index
+    planes = torch.zeros(1, 3, C, R, R)
+    planes[0, 0, :, y, x] = features[0]
+    planes[0, 1, :, z, x] = features[1]
+    planes[0, 2, :, z, y] = features[2]
+    return planes
+
+
+def test_a_feature_planted_at_a_point_is_read_back_from_all_three_planes():
+    index = (1, 4, 6)  # distinct texel indices along x, y, z, so swapped axes look elsewhere
+    point = torch.tensor([[[texel_centre(i, R, BOX) for i in index]]])
+    features = torch.arange(1.0, 1.0 + 3 * C).reshape(3, C)
+    out = sample_planes(_planted_planes(index, features), point, BOX)  # (1, 3, 1, C)
+    for k in range(3):
+        torch.testing.assert_close(out[0, k, 0], features[k])
+    torch.testing.assert_close(aggregate(out)[0, 0], features.mean(0))
+
+
+def test_the_third_plane_is_yz_not_the_upstream_zx():
+    index = (1, 4, 6)
+    features = torch.ones(3, C)
+    planes = _planted_planes(index, features)
+    # only the YZ plane holds the feature: (y, z) = (4, 6) must read it; a point whose (z, x) lands there must not
+    only_yz = planes.clone()
+    only_yz[:, :2] = 0
+    at_point = torch.tensor([[[texel_centre(i, R, BOX) for i in index]]])
+    zx_slip = torch.tensor([[[texel_centre(6, R, BOX), texel_centre(0, R, BOX), texel_centre(4, R, BOX)]]])
+    assert sample_planes(only_yz, at_point, BOX)[0, 2, 0].sum() == C
+    assert sample_planes(only_yz, zx_slip, BOX)[0, 2, 0].abs().sum() == 0
+
+
+def test_a_point_elsewhere_on_the_planes_does_not_read_the_planted_feature():
+    index = (1, 4, 6)
+    planes = _planted_planes(index, torch.ones(3, C))
+    other = torch.tensor([[[texel_centre(i, R, BOX) for i in (5, 0, 2)]]])
+    outside = torch.tensor([[[0.3, 0.0, 0.0]]])  # beyond the cube (half-side 0.125): zeros on XY and XZ
+    assert sample_planes(planes, other, BOX).abs().sum() == 0
+    far = sample_planes(torch.ones(1, 3, C, R, R), outside, BOX)
+    assert far[0, 0].abs().sum() == 0 and far[0, 1].abs().sum() == 0 and far[0, 2].sum() == C
+
+
+def test_bilinear_reading_between_two_texels_is_their_average():
+    planes = torch.zeros(1, 3, 1, R, R)
+    planes[0, 0, 0, 3, 2] = 1.0  # XY plane, x texel 2, y texel 3
+    planes[0, 0, 0, 3, 3] = 3.0  # x texel 3
+    x = 0.5 * (texel_centre(2, R, BOX) + texel_centre(3, R, BOX))
+    p = torch.tensor([[[x, texel_centre(3, R, BOX), 0.5]]])  # z outside the cube: other planes read zeros
+    assert sample_planes(planes, p, BOX)[0, 0, 0, 0].item() == 2.0
+
+
+def _scene(density_scale: float) -> TriplaneScene:
+    torch.manual_seed(0)
+    return TriplaneScene(planes=torch.randn(2, 3, C, R, R), decoder=TriplaneDecoder(C, 16), box_warp=BOX,
+                         density_scale=density_scale)
+
+
+def test_query_answers_any_points_without_a_camera_and_the_renderer_softplus_gives_the_density():
+    for scale in (1.0, 4.0):
+        scene = _scene(scale)
+        points = (torch.rand(2, 500, 3) - 0.5) * 0.3
+        rad = scene.query(points, None)
+        assert scene.kind == "density" and scene.bounds == BOX / 2
+        torch.testing.assert_close(F.softplus(rad.sigma), scene.density(points), rtol=1e-4, atol=1e-6)
+        assert rad.rgb.min() >= 0 and rad.rgb.max() <= 1
+        torch.testing.assert_close(rad.rgb, rad.features[..., :3].clamp(0, 1))
+    # the density per world unit is EG3D's softplus(raw - 1) times the scale
+    points = torch.zeros(2, 1, 3)
+    torch.testing.assert_close(_scene(4.0).density(points), 4.0 * _scene(1.0).density(points))
+
+
+def test_inverse_softplus_round_trips():
+    y = torch.tensor([1e-6, 0.01, 0.5, 3.0, 50.0])
+    torch.testing.assert_close(F.softplus(inverse_softplus(y)), y, rtol=1e-5, atol=0)

@@ -1,0 +1,107 @@
+"""EG3D's regularisers, schedules and the dual discriminator."""
+
+from __future__ import annotations
+
+import torch
+
+from zoo3d.cameras import Camera
+from zoo3d_triplane.discriminator import DualDiscriminator, blur_images, dual_input
+from zoo3d_triplane.field import TriplaneDecoder, TriplaneScene
+from zoo3d_triplane.regularizers import (blur_sigma, conditioning_labels, density_regularization, dual_r1_penalty,
+                                         neural_resolution_at, swap_probability)
+
+
+def _scene(planes: torch.Tensor) -> TriplaneScene:
+    torch.manual_seed(0)
+    return TriplaneScene(planes=planes, decoder=TriplaneDecoder(planes.shape[2], 16), box_warp=0.25)
+
+
+def test_density_regularisation_is_near_zero_for_a_smooth_field_and_large_for_a_noisy_one():
+    g = torch.Generator().manual_seed(0)
+    res = 128  # a texel is 0.25 / 128 world units, about twice the perturbation std (0.004 * 0.25)
+    coords = torch.linspace(-1, 1, res)
+    yy, xx = torch.meshgrid(coords, coords, indexing="ij")
+    smooth = torch.stack([torch.sin(xx + c) * torch.cos(yy - c) for c in range(8)])  # (8, R, R), low frequency
+    smooth_planes = smooth.expand(1, 3, 8, res, res).contiguous()
+    noisy_planes = torch.randn(1, 3, 8, res, res, generator=torch.Generator().manual_seed(1)) * smooth.std()
+    smooth_tv = density_regularization(_scene(smooth_planes), 2000, 0.004, generator=g)
+    noisy_tv = density_regularization(_scene(noisy_planes), 2000, 0.004, generator=torch.Generator().manual_seed(0))
+    constant_tv = density_regularization(_scene(torch.ones(1, 3, 8, res, res)), 2000, 0.004, generator=g)
+    assert noisy_tv > 10 * smooth_tv
+    assert noisy_tv > 5e-3
+    # inside the cube a constant field is perfectly smooth; only points straddling the cube's faces differ
+    assert constant_tv < 0.2 * noisy_tv
+
+
+def test_density_regularisation_gives_gradients_to_the_planes():
+    planes = torch.randn(1, 3, 4, 16, 16, requires_grad=True)
+    density_regularization(_scene(planes), 500, 0.004, generator=torch.Generator().manual_seed(0)).backward()
+    assert planes.grad.abs().sum() > 0
+
+
+def test_dual_input_is_the_image_and_the_upsampled_raw_render():
+    image = torch.rand(2, 3, 32, 32) * 2 - 1
+    raw = torch.zeros(2, 3, 16, 16)
+    raw[:, 0] = 1.0  # a constant raw render stays constant when upsampled
+    x = dual_input(image, raw)
+    assert x.shape == (2, 6, 32, 32)
+    torch.testing.assert_close(x[:, :3], image)
+    torch.testing.assert_close(x[:, 3:], torch.cat([torch.ones(2, 1, 32, 32), torch.zeros(2, 2, 32, 32)], 1))
+
+
+def test_the_camera_label_changes_the_dual_discriminators_logit_and_the_raw_half_is_seen():
+    torch.manual_seed(0)
+    D = DualDiscriminator(32, 16, channel_base=512, channel_max=32, mapping_layers=2).eval()
+    image = torch.rand(2, 3, 32, 32) * 2 - 1
+    raw = torch.rand(2, 3, 16, 16) * 2 - 1
+    front = Camera.from_angles([0.0, 0.0], 0.0)
+    side = Camera.from_angles([0.5, 0.5], 0.2)
+    a = D(image, front, raw=raw).logit
+    b = D(image, side, raw=raw).logit
+    c = D(image, front, raw=-raw).logit
+    assert a.shape == (2, 1)
+    assert (a - b).abs().min() > 1e-4
+    assert (a - c).abs().min() > 1e-4
+    torch.testing.assert_close(D(image, front, raw=raw).logit, a)  # deterministic in eval mode
+
+
+def test_dual_r1_penalises_both_halves():
+    torch.manual_seed(0)
+    D = DualDiscriminator(16, 8, channel_base=256, channel_max=16, mapping_layers=2)
+    image = torch.rand(2, 3, 16, 16, requires_grad=True)
+    raw = torch.rand(2, 3, 8, 8, requires_grad=True)
+    c = Camera.from_angles([0.0, 0.1], 0.0).to_eg3d()
+    logits = D(image, raw=raw, c=c).logit
+    both = dual_r1_penalty(logits, image, raw, gamma=2.0)
+    (g_img,) = torch.autograd.grad(D(image, raw=raw, c=c).logit.sum(), [image])
+    image_only = g_img.square().flatten(1).sum(1).mean()
+    assert both > image_only  # 0.5 * gamma = 1: the raw half's gradient adds to the image half's
+    assert dual_r1_penalty(D(image, raw=raw, c=c).logit, image, raw, 2.0, interval=16) == 16 * both
+
+
+def test_blur_keeps_the_mean_and_removes_high_frequencies():
+    checker = (torch.arange(16)[:, None] + torch.arange(16)[None, :]) % 2 * 2.0 - 1.0
+    img = checker.expand(1, 3, 16, 16)
+    blurred = blur_images(img, 2.0)
+    assert blurred.shape == img.shape
+    assert blurred[..., 6:10, 6:10].abs().max() < 0.05  # interior: the checkerboard averages out
+    assert torch.equal(blur_images(img, 0.0), img)
+    flat = torch.full((1, 1, 16, 16), 0.7)
+    torch.testing.assert_close(blur_images(flat, 1.0)[..., 4:12, 4:12], flat[..., 4:12, 4:12])
+
+
+def test_schedules_fade_as_upstream():
+    assert swap_probability(0, 0.5, 100) == 1.0
+    assert swap_probability(50, 0.5, 100) == 0.75
+    assert swap_probability(1000, 0.5, 100) == 0.5
+    assert blur_sigma(0, 10.0, 100) == 10.0 and blur_sigma(50, 10.0, 100) == 5.0 and blur_sigma(200, 10.0, 100) == 0
+    assert neural_resolution_at(0, 64, 128, 100) == 64
+    assert neural_resolution_at(50, 64, 128, 100) == 96
+    assert neural_resolution_at(500, 64, 128, 100) == 128
+
+
+def test_pose_conditioning_swaps_labels_with_a_neighbour():
+    c = torch.arange(4.0)[:, None].expand(4, 25)
+    g = torch.Generator().manual_seed(0)
+    assert torch.equal(conditioning_labels(c, 0.0, g), c)
+    torch.testing.assert_close(conditioning_labels(c, 1.0, g), torch.roll(c, 1, 0))
