@@ -1,0 +1,62 @@
+"""Resolving RUN|CKPT|MODEL and loading trained (or checkpoint-free) models."""
+
+import os
+import time
+
+import pytest
+import torch
+
+from toy_model import one_thread, use_toy
+from zoo3d.errors import UserError
+from zoo3d.runs import find_runs, load_model, resolve_checkpoint
+from zoo3d.train.launch import train_model
+
+
+@pytest.fixture
+def toy(monkeypatch, tmp_path):
+    use_toy(monkeypatch, tmp_path / "runs")
+    with one_thread():
+        yield tmp_path
+
+
+def test_a_model_name_resolves_to_its_newest_run(toy):
+    older = train_model("toy", steps=1, progress=False).run_dir
+    newer = train_model("toy", steps=2, progress=False).run_dir
+    train_model("toy_other", steps=1, progress=False)
+    past = time.time() - 100
+    os.utime(resolve_checkpoint(str(older)), (past, past))
+    assert older.parent == newer.parent == toy / "runs"
+    assert find_runs("TOY") == [newer, older]  # names match case-insensitively
+    assert resolve_checkpoint("toy") == resolve_checkpoint(str(newer))
+    assert resolve_checkpoint("toy").name == "step_000000002.safetensors"
+    assert load_model("toy").step == 2
+    # --resume without --out continues the newest run of the model.
+    assert train_model("toy", resume=True, steps=3, progress=False).run_dir == newer
+
+
+def test_missing_runs_name_the_command_that_creates_one(toy):
+    with pytest.raises(UserError) as err:
+        resolve_checkpoint("toy")
+    assert str(err.value) == f"No run of model 'toy' found under {toy / 'runs'}/; train one with `zoo3d train toy`."
+    (toy / "empty").mkdir()
+    with pytest.raises(UserError, match="has no checkpoint yet"):
+        resolve_checkpoint(str(toy / "empty"))
+
+
+def test_load_model_gives_the_ema_generator_in_eval_mode(toy):
+    run = train_model("toy", progress=False).run_dir
+    ema, raw = load_model(str(run)), load_model(str(run), ema=False)
+    assert not ema.generator.training and ema.checkpoint == resolve_checkpoint(str(run))
+    assert ema.sha256 == raw.sha256 and len(ema.sha256) == 64 and ema.step == 6
+    z = torch.randn(2, 8)
+    diff = (ema.generator.represent(z)["colour"] - raw.generator.represent(z)["colour"]).abs().max()
+    assert diff > 0  # the average lags behind the trained weights
+    assert raw.generator is raw.modules["generator"] and set(raw.modules) == {"generator", "disc"}
+
+
+def test_checkpoint_free_models_build_without_a_run(toy):
+    loaded = load_model(None, model="toy_procedural")
+    assert loaded.checkpoint is None and loaded.sha256 is None and loaded.step == 0
+    assert loaded.config.toy.z_dim == 8
+    # the same through RUN = the model name
+    assert load_model("toy_procedural").checkpoint is None

@@ -1,0 +1,165 @@
+"""The training engine on the test stand-in model: resume, rollback, stages, signals, learning."""
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from toy_model import REAL_COLOUR, one_thread, use_toy
+from zoo3d.train.launch import train_model
+
+TESTS = Path(__file__).resolve().parent
+REPO = TESTS.parent
+
+
+@pytest.fixture
+def toy(monkeypatch, tmp_path):
+    use_toy(monkeypatch, tmp_path / "runs")
+    with one_thread():
+        yield tmp_path
+
+
+def losses_by_step(run_dir: Path) -> dict[int, dict]:
+    out = {}
+    for line in (run_dir / "metrics.jsonl").read_text().splitlines():
+        rec = json.loads(line)
+        if "event" not in rec:
+            out[rec["step"]] = {k: v for k, v in rec.items() if k not in ("time_s", "images_per_s")}
+    return out
+
+
+def test_resume_continues_exactly_like_an_uninterrupted_run(toy):
+    straight = train_model("toy", out=toy / "a", progress=False)
+    assert straight.step == 6
+    first = train_model("toy", out=toy / "b", steps=3, progress=False)
+    assert first.step == 3
+    resumed = train_model("toy", out=toy / "b", resume=True, progress=False)
+    assert resumed.step == 6
+    a, b = losses_by_step(toy / "a"), losses_by_step(toy / "b")
+    assert sorted(b) == [1, 2, 3, 4, 5, 6]
+    for step in (4, 5, 6):
+        assert a[step] == b[step], step
+    assert a[4]["loss.D"] != a[5]["loss.D"]  # the comparison is not between constants
+
+
+def test_resume_across_a_stage_boundary_calls_on_start_once(toy):
+    from safetensors import safe_open
+
+    train_model("toy", out=toy / "a", overrides=["toy.stages=2"], progress=False)
+    # Resume a copy from the checkpoint that ended stage one (step 3).
+    shutil.copytree(toy / "a", toy / "b")
+    (toy / "b" / "checkpoints" / "step_000000006.safetensors").unlink()
+    (toy / "b" / "latest").write_text("checkpoints/step_000000003.safetensors\n")
+    train_model("toy", out=toy / "b", resume=True, progress=False)
+    a, b = losses_by_step(toy / "a"), losses_by_step(toy / "b")
+    assert [a[s] for s in (4, 5, 6)] == [b[s] for s in (4, 5, 6)]
+    assert a[4]["stage"] == "second"
+    for run in ("a", "b"):
+        with safe_open(str(toy / run / "checkpoints" / "step_000000006.safetensors"), "pt") as fh:
+            assert json.loads(fh.metadata()["zoo3d.state"])["stage_starts"] == 2
+
+
+def test_frozen_modules_do_not_move_in_their_stage(toy):
+    from zoo3d.runs import load_model
+
+    train_model("toy", out=toy / "a", overrides=["toy.stages=2"], progress=False)
+    end_of_first = load_model(str(toy / "a" / "checkpoints" / "step_000000003.safetensors"), ema=False)
+    final = load_model(str(toy / "a"), ema=False)
+    g0, g1 = end_of_first.modules["generator"].net, final.modules["generator"].net
+    assert torch.equal(g0[0].weight, g1[0].weight)  # frozen in stage two
+    assert not torch.equal(g0[2].weight, g1[2].weight)  # trained in stage two
+
+
+def test_transient_nan_is_rolled_back_and_logged(toy):
+    for kind in ("loss", "grad"):
+        run = toy / kind
+        result = train_model("toy", out=run, overrides=["toy.nan_at_step=4", f"toy.nan_kind={kind}"],
+                             progress=False)
+        assert result.status == "done" and result.step == 6
+        events = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()
+                  if "event" in json.loads(line)]
+        assert len(events) == 1
+        assert events[0]["event"] == "nan_rollback" and events[0]["what"] == ("loss" if kind == "loss" else "gradient")
+        assert events[0]["step"] == 5 and events[0]["restored_step"] == 3  # toy.nan_at_step counts from 0
+        final = losses_by_step(run)[6]
+        assert all(v == v and abs(v) != float("inf") for k, v in final.items() if isinstance(v, float))
+
+
+def test_repeated_nan_stops_with_a_clear_message(toy):
+    from zoo3d.train.engine import TrainingDiverged
+
+    with pytest.raises(TrainingDiverged) as err:
+        train_model("toy", out=toy / "a", overrides=["toy.nan_at_step=4", "toy.nan_times=100",
+                                                     "train.max_nan_rollbacks=2"],
+                    progress=False)
+    message = str(err.value)
+    assert "step 5" in message and "2 rollbacks" in message and "step_000000003" in message
+    events = [line for line in (toy / "a" / "metrics.jsonl").read_text().splitlines() if "nan_rollback" in line]
+    assert len(events) == 3
+
+
+def test_the_toy_gan_learns_the_real_colour(toy):
+    """The generator's mean colour moves towards the reddish real data."""
+    from zoo3d.runs import load_model
+    from zoo3d.train.sampling import seed_latents
+
+    result = train_model("toy", out=toy / "a", overrides=["train.steps=60", "train.checkpoint_every=0"],
+                         progress=False)
+    target = torch.tensor(REAL_COLOUR)
+
+    def colour_error(model):
+        z = seed_latents(range(64), 8)
+        return (model.generator.represent(z)["colour"].mean(0) - target).norm().item()
+
+    from toy_model import ToyModel
+
+    untrained = ToyModel().build(load_model(str(result.checkpoint)).config)["generator"]
+    torch.manual_seed(0)
+    before = colour_error(type("M", (), {"generator": untrained}))
+    after = colour_error(load_model(str(result.checkpoint), ema=False))
+    assert after < 0.6 * before, (before, after)
+    d_losses = [rec["loss.D"] for rec in losses_by_step(toy / "a").values()]
+    assert max(d_losses) - min(d_losses) > 0.05
+
+
+def test_sigterm_saves_a_checkpoint_and_exits_cleanly(tmp_path):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ZOO3D_")}
+    env.update(ZOO3D_PLUGINS="toy_model", OMP_NUM_THREADS="1", PYTHONPATH=f"{TESTS}{os.pathsep}{env.get('PYTHONPATH', '')}")
+    run = tmp_path / "run"
+    proc = subprocess.Popen([sys.executable, "-m", "zoo3d.cli.main", "train", "toy", "--out", str(run), "--quiet",
+                             "--set", "train.steps=100000", "--set", "train.checkpoint_every=0"],
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.time() + 60
+        while time.time() < deadline and not (run / "metrics.jsonl").exists():
+            time.sleep(0.1)
+        assert (run / "metrics.jsonl").exists(), proc.stderr.read() if proc.poll() is not None else "no progress"
+        proc.send_signal(signal.SIGTERM)
+        _, stderr = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 128 + signal.SIGTERM, stderr
+    assert "Stopped by SIGTERM" in stderr and "Traceback" not in stderr
+    latest = (run / (run / "latest").read_text().strip())
+    assert latest.is_file()
+    from zoo3d.train.checkpoint import read_metadata
+
+    assert int(read_metadata(latest)["zoo3d.step"]) >= 1
+
+
+@pytest.mark.cuda
+def test_cuda_training_with_mixed_precision_and_resume(toy):
+    result = train_model("toy", out=toy / "gpu", steps=3, device="cuda", progress=False)
+    resumed = train_model("toy", out=toy / "gpu", resume=True, device="cuda", progress=False)
+    assert result.step == 3 and resumed.step == 6
+    records = losses_by_step(toy / "gpu")
+    assert sorted(records) == [1, 2, 3, 4, 5, 6]
+    assert all(torch.isfinite(torch.tensor(r["loss.D"])) for r in records.values())

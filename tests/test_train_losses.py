@@ -1,0 +1,69 @@
+"""Shared GAN losses, EMA and the step split: checked against analytic answers."""
+
+import math
+
+import pytest
+import torch
+
+from zoo3d.train import losses
+from zoo3d.train.ema import copy_into_ema, make_ema, update_ema
+from zoo3d.train.engine import split_steps
+
+
+def test_nonsaturating_losses_match_softplus_formulas():
+    real, fake = torch.tensor([[2.0], [0.0]]), torch.tensor([[-1.0], [0.0]])
+    assert losses.generator_loss(torch.zeros(3, 1)).item() == pytest.approx(math.log(2))
+    expected_d = (math.log1p(math.exp(-1)) + math.log(2)) / 2 + (math.log1p(math.exp(-2)) + math.log(2)) / 2
+    assert losses.discriminator_loss(real, fake).item() == pytest.approx(expected_d)
+    # G wants D(fake) high: its loss falls as the logit rises.
+    assert losses.generator_loss(torch.full((1, 1), 3.0)) < losses.generator_loss(torch.full((1, 1), -3.0))
+
+
+def test_r1_of_a_linear_discriminator_is_half_gamma_squared_weight_norm():
+    w = torch.tensor([1.0, -2.0, 0.5, 3.0])
+    x = torch.randn(5, 1, 2, 2, requires_grad=True)
+    logits = (x.flatten(1) * w).sum(1, keepdim=True)
+    gamma = 10.0
+    assert losses.r1_penalty(logits, x, gamma).item() == pytest.approx(0.5 * gamma * w.pow(2).sum().item())
+    lazy = losses.r1_penalty((x.flatten(1) * w).sum(1, keepdim=True), x, gamma, interval=16)
+    assert lazy.item() == pytest.approx(16 * 0.5 * gamma * w.pow(2).sum().item())
+
+
+def test_r1_is_differentiable_for_the_discriminator():
+    w = torch.tensor([1.0, 2.0], requires_grad=True)
+    x = torch.randn(3, 2, requires_grad=True)
+    losses.r1_penalty((x * w).sum(1), x, gamma=2.0).backward()
+    assert torch.allclose(w.grad, 2.0 * w.detach())  # d/dw of 0.5*2*|w|^2
+
+
+def test_pose_loss_is_mse():
+    assert losses.pose_loss(torch.tensor([[0.1, 0.2]]), torch.tensor([[0.3, -0.2]])).item() == pytest.approx(0.1)
+
+
+def test_ema_averages_trained_weights_and_copies_frozen_ones():
+    net = torch.nn.Sequential(torch.nn.Linear(1, 1, bias=False), torch.nn.Linear(1, 1, bias=False))
+    with torch.no_grad():
+        net[0].weight.fill_(0.0)
+        net[1].weight.fill_(0.0)
+    ema = make_ema(net)
+    with torch.no_grad():
+        net[0].weight.fill_(1.0)
+        net[1].weight.fill_(1.0)
+    net[1].requires_grad_(False)
+    update_ema(ema, net, decay=0.9)
+    assert ema[0].weight.item() == pytest.approx(0.1)
+    assert ema[1].weight.item() == 1.0
+    update_ema(ema, net, decay=0.9)
+    assert ema[0].weight.item() == pytest.approx(0.19)
+    copy_into_ema(ema, net)
+    assert ema[0].weight.item() == 1.0
+
+
+@pytest.mark.parametrize("lengths,cap,expected", [
+    ([10], None, [10]), ([10], 3, [3]), ([10, 90], 100, [10, 90]), ([10, 90], 3, [1, 2]),
+    ([10, 90], 12, [2, 10]), ([5, 5, 0], 2, [1, 1, 0]), ([5, 5], 1, [1, 0]),
+])
+def test_split_steps_caps_the_total_and_keeps_every_stage(lengths, cap, expected):
+    out = split_steps(lengths, cap)
+    assert out == expected
+    assert sum(out) == (sum(lengths) if cap is None else min(cap, sum(lengths)))

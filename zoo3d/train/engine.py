@@ -1,0 +1,465 @@
+"""The shared training engine: runs any model plugin's recipe (stages of phases).
+
+The engine owns everything generic (devices, mixed precision, Adam, gradient clipping,
+EMA, real batches, logging, sample grids, checkpoints, resume, NaN rollback, signals);
+the plugin's :class:`zoo3d.core.Phase` loss functions own the maths. See docs/training.md.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from contextlib import nullcontext
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from zoo3d.config import RunConfig
+from zoo3d.core.model import ModelPlugin, Stage, StepContext
+from zoo3d.devices import resolve_device
+from zoo3d.errors import UserError
+from zoo3d.train import checkpoint as ckpt
+from zoo3d.train.data import BatchStream, build_dataset
+from zoo3d.train.ema import copy_into_ema, make_ema, update_ema
+from zoo3d.train.progress import TrainProgress
+from zoo3d.train.sampling import sample_grid_images, yaw_rows
+from zoo3d.train.signals import StopRequest
+
+METRICS_FILE = "metrics.jsonl"
+SAMPLES_DIR = "samples"
+
+
+class TrainingDiverged(UserError):
+    """Losses or gradients stayed non-finite after the allowed number of rollbacks."""
+
+
+class _NonFinite(Exception):
+    def __init__(self, phase: str, what: str):
+        super().__init__(f"non-finite {what} in phase '{phase}'")
+        self.phase, self.what = phase, what
+
+
+@dataclass
+class TrainResult:
+    """How a run ended: ``status`` is ``done`` or ``interrupted`` (then ``signal`` names it)."""
+
+    run_dir: Path
+    step: int
+    status: str
+    checkpoint: Path | None
+    signal: str = ""
+
+
+def split_steps(lengths: list[int], cap: int | None) -> list[int]:
+    """Stage lengths under a cap on the total (``--steps N``).
+
+    Below the full length every non-empty stage keeps at least one step (while N allows, in
+    stage order) and the rest is shared in proportion to the stages' own lengths (largest
+    remainders first), so a short smoke run still passes through every stage.
+    """
+    total = sum(lengths)
+    if cap is None or cap >= total:
+        return list(lengths)
+    out = [0] * len(lengths)
+    live = [i for i, n in enumerate(lengths) if n > 0]
+    if cap <= len(live):
+        for i in live[:cap]:
+            out[i] = 1
+        return out
+    for i in live:
+        out[i] = 1
+    spare = cap - len(live)
+    weights = {i: lengths[i] - 1 for i in live}
+    wsum = sum(weights.values())
+    shares = {i: spare * weights[i] / wsum for i in live}
+    for i in live:
+        out[i] += int(math.floor(shares[i]))
+    left = cap - sum(out)
+    for i in sorted(live, key=lambda i: shares[i] - math.floor(shares[i]), reverse=True)[:left]:
+        out[i] += 1
+    return out
+
+
+def _resolve_module(modules: dict[str, torch.nn.Module], dotted: str) -> torch.nn.Module:
+    head, _, rest = dotted.partition(".")
+    if head not in modules:
+        raise ValueError(f"The recipe names module '{dotted}', but the model has only: {', '.join(modules)}.")
+    return modules[head].get_submodule(rest) if rest else modules[head]
+
+
+class Trainer:
+    """Trains one run of one model in ``run_dir``.
+
+    Args:
+        plugin: the model's :class:`ModelPlugin`.
+        config: its validated run config.
+        run_dir: the run folder (``config.yaml``, ``checkpoints/``, ``samples/``, ``metrics.jsonl``).
+        model_name / plugin_version: written into checkpoint metadata.
+        device: overrides ``config.train.device``.
+        max_steps: cap on the total steps of the run (see :func:`split_steps`).
+        progress: show the rich progress bar.
+    """
+
+    def __init__(self, plugin: ModelPlugin, config: RunConfig, run_dir: str | Path, *, model_name: str,
+                 plugin_version: str = "", device: str | torch.device | None = None, max_steps: int | None = None,
+                 progress: bool = True):
+        self.plugin, self.config, self.run_dir = plugin, config, Path(run_dir)
+        self.model_name, self.plugin_version = model_name, plugin_version
+        self.device = resolve_device(device if device is not None else config.train.device)
+        self.show_progress = progress
+        self.stages: list[Stage] = list(plugin.stages(config))
+        if not self.stages or sum(s.steps for s in self.stages) == 0:
+            raise UserError(f"Model '{model_name}' has nothing to train (its recipe has no steps).")
+        self._check_recipe()
+        self.lengths = split_steps([s.steps for s in self.stages], max_steps)
+        self.total_steps = sum(self.lengths)
+        self._setup_precision()
+
+        torch.manual_seed(config.train.seed)
+        self.modules: dict[str, torch.nn.Module] = plugin.build(config)
+        if "generator" not in self.modules:
+            raise ValueError(f"Model '{model_name}': build() must return a 'generator' module.")
+        for m in self.modules.values():
+            m.to(self.device).train()
+        self.ema = make_ema(self.modules["generator"])
+        self._wanted_grad = {id(p): p.requires_grad for m in self.modules.values() for p in m.parameters()}
+        self.rng = torch.Generator().manual_seed(config.train.seed + 1)
+        self.state: dict[str, Any] = {}
+        self.step = self.stage_index = self.stage_step = self.data_cursor = 0
+        self.optimizers: dict[str, torch.optim.Optimizer] = {}
+        self.scalers: dict[str, torch.amp.GradScaler] = {}
+        self._params: dict[str, list[torch.nn.Parameter]] = {}
+        self._trainable: set[int] = set()
+        self._streams: dict[tuple[int, int], BatchStream] = {}
+        self._datasets: dict[int, Any] = {}
+        self._pending_optim: tuple[dict[str, Tensor], dict[str, Any]] | None = None
+        self._snapshot: tuple[dict[str, Tensor], dict[str, str]] | None = None
+        self._rollbacks = self._total_rollbacks = 0
+        self._log_sums: dict[str, list] = {}
+        self._t_start = time.perf_counter()
+        self.last_checkpoint: Path | None = None
+
+    # ------------------------------------------------------------------ set-up
+    def _check_recipe(self) -> None:
+        for s in self.stages:
+            for ph in s.phases:
+                if ph.optimizer not in s.optimizers:
+                    raise ValueError(f"Stage '{s.name}', phase '{ph.name}' uses optimizer '{ph.optimizer}', "
+                                     f"which the stage does not define ({', '.join(s.optimizers) or 'none'}).")
+
+    def _setup_precision(self) -> None:
+        """bf16 autocast on CUDA when supported: fp32's exponent range, so no loss scaling, no skipped
+        steps and R1's double backward stays stable; fp16 + GradScaler only on GPUs without bf16."""
+        self.amp_dtype = None
+        if self.device.type == "cuda" and self.config.train.amp:
+            self.amp_dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+
+    def autocast(self):
+        if self.amp_dtype is None:
+            return nullcontext()
+        return torch.autocast(self.device.type, dtype=self.amp_dtype)
+
+    # ------------------------------------------------------------------ stages
+    def _set_trainable(self, stage: Stage) -> None:
+        frozen = {id(p) for name in stage.frozen for p in _resolve_module(self.modules, name).parameters()}
+        self._trainable = set()
+        for m in self.modules.values():
+            for p in m.parameters():
+                p.requires_grad_(self._wanted_grad.get(id(p), True) and id(p) not in frozen)
+                if p.requires_grad:
+                    self._trainable.add(id(p))
+
+    def _begin_stage(self, stage: Stage, fresh: bool) -> None:
+        self._set_trainable(stage)
+        if fresh and stage.on_start is not None:
+            stage.on_start(self._context(stage, real=None))
+            self._set_trainable(stage)
+            copy_into_ema(self.ema, self.modules["generator"])
+        self.optimizers, self._params, self.scalers = {}, {}, {}
+        for name, spec in stage.optimizers.items():
+            params, seen = [], set()
+            for mod in spec.modules:
+                for p in _resolve_module(self.modules, mod).parameters():
+                    if id(p) in self._trainable and id(p) not in seen:
+                        seen.add(id(p))
+                        params.append(p)
+            if not params:
+                raise ValueError(f"Optimizer '{name}' of stage '{stage.name}' has no trainable parameters "
+                                 f"(modules {spec.modules}, frozen {stage.frozen}).")
+            self._params[name] = params
+            self.optimizers[name] = torch.optim.Adam(params, lr=spec.lr, betas=tuple(spec.betas), eps=spec.eps,
+                                                     weight_decay=spec.weight_decay)
+            if self.amp_dtype == torch.float16:
+                self.scalers[name] = torch.amp.GradScaler(self.device.type)
+        self._generator_optimizers = {n for n, s in stage.optimizers.items()
+                                      if any(m.split(".")[0] == "generator" for m in s.modules)}
+        if self._pending_optim is not None:
+            tensors, extra = self._pending_optim
+            self._pending_optim = None
+            for name, opt in self.optimizers.items():
+                if name in extra.get("optim", {}):
+                    opt.load_state_dict(ckpt.unflatten_optimizer(name, tensors, extra["optim"][name]))
+            for name, sc in self.scalers.items():
+                if name in extra.get("scaler", {}):
+                    sc.load_state_dict(extra["scaler"][name])
+
+    def _context(self, stage: Stage, real) -> StepContext:
+        return StepContext(modules=self.modules, config=self.config, stage=stage, step=self.step,
+                           stage_step=self.stage_step, device=self.device, real=real, ema=self.ema, rng=self.rng,
+                           autocast=self.autocast, state=self.state)
+
+    def _real_batch(self, stage: Stage):
+        if stage.resolution is None:
+            return None
+        res = int(stage.resolution)
+        if res not in self._datasets:
+            self._datasets[res] = build_dataset(self.config.data, res)
+        key = (res, stage.batch_size)
+        stream = self._streams.get(key)
+        if stream is None or stream.cursor != self.data_cursor:
+            stream = BatchStream(self._datasets[res], stage.batch_size, self.config.train.seed, self.data_cursor,
+                                 self.config.data.num_workers)
+            self._streams = {key: stream}
+        batch = stream.next(self.device)
+        self.data_cursor = stream.cursor
+        return batch
+
+    # ------------------------------------------------------------------ one step
+    def _train_step(self, stage: Stage) -> dict[str, Tensor | float]:
+        real = self._real_batch(stage)
+        ctx = self._context(stage, real)
+        logs: dict[str, Tensor | float] = {}
+        all_params = [p for m in self.modules.values() for p in m.parameters()]
+        generator_stepped = False
+        try:
+            for phase in stage.phases:
+                if self.step % phase.every:
+                    continue
+                spec = stage.optimizers[phase.optimizer]
+                opt, params = self.optimizers[phase.optimizer], self._params[phase.optimizer]
+                mine = {id(p) for p in params}
+                for p in all_params:  # only this phase's parameters collect gradients
+                    p.requires_grad_(id(p) in mine)
+                    p.grad = None
+                with self.autocast():
+                    result = phase.loss(ctx)
+                loss = result.loss.float()
+                scaler = self.scalers.get(phase.optimizer)
+                (scaler.scale(loss) if scaler is not None else loss).backward()
+                if scaler is not None:
+                    scaler.unscale_(opt)
+                grads = [p.grad for p in params if p.grad is not None]
+                norm = torch.nn.utils.get_total_norm(grads) if grads else loss.new_zeros(())
+                loss_ok, grad_ok = torch.stack([loss.detach().isfinite(), norm.isfinite()]).tolist()
+                if not loss_ok:
+                    raise _NonFinite(phase.name, "loss")
+                if not grad_ok and scaler is None:  # with a GradScaler, inf grads just skip the step
+                    raise _NonFinite(phase.name, "gradient")
+                if spec.grad_clip is not None and grads:
+                    torch.nn.utils.clip_grads_with_norm_(params, spec.grad_clip, norm)
+                if scaler is not None:
+                    scaler.step(opt)
+                    scaler.update()
+                else:
+                    opt.step()
+                generator_stepped |= phase.optimizer in self._generator_optimizers
+                logs[f"loss.{phase.name}"] = loss.detach()
+                logs[f"grad_norm.{phase.name}"] = norm.detach()
+                logs.update(result.logs)
+        finally:
+            for p in all_params:
+                p.requires_grad_(id(p) in self._trainable)
+                p.grad = None
+        if generator_stepped:
+            if stage.ema:
+                update_ema(self.ema, self.modules["generator"], self.config.train.ema_decay)
+            else:
+                copy_into_ema(self.ema, self.modules["generator"])
+        return logs
+
+    # ------------------------------------------------------------------ state
+    def state_tensors(self) -> tuple[dict[str, Tensor], dict[str, str]]:
+        """Everything needed to continue the run, as CPU tensors + flat string metadata."""
+        tensors: dict[str, Tensor] = {}
+        tensors.update(ckpt.prefixed("generator", self.modules["generator"].state_dict()))
+        tensors.update(ckpt.prefixed("ema", self.ema.state_dict()))
+        for name, m in self.modules.items():
+            if name != "generator":
+                tensors.update(ckpt.prefixed(f"disc.{name}", m.state_dict()))
+        optim_extra = {}
+        for name, opt in self.optimizers.items():
+            t, extra = ckpt.flatten_optimizer(name, opt)
+            tensors.update(t)
+            optim_extra[name] = extra
+        tensors.update(ckpt.rng_tensors(self.device))
+        tensors["rng.train"] = self.rng.get_state()
+        plain_state = {}
+        for k, v in self.state.items():
+            if isinstance(v, Tensor):
+                tensors[f"state.{k}"] = v
+            elif isinstance(v, (int, float, str, bool)) or v is None:
+                plain_state[k] = v
+        tensors = {k: ckpt._cpu_copy(v) for k, v in tensors.items()}
+        stage = self.stages[min(self.stage_index, len(self.stages) - 1)]
+        meta = {
+            "zoo3d.format_version": ckpt.FORMAT_VERSION,
+            "zoo3d.model": self.model_name,
+            "zoo3d.plugin_version": self.plugin_version,
+            "zoo3d.config": self.config.model_dump_json(),
+            "zoo3d.step": str(self.step),
+            "zoo3d.stage": stage.name,
+            "zoo3d.stage_index": str(self.stage_index),
+            "zoo3d.stage_step": str(self.stage_step),
+            "zoo3d.data_cursor": str(self.data_cursor),
+            "zoo3d.ema": "1",
+            "zoo3d.optim": json.dumps(optim_extra),
+            "zoo3d.scaler": json.dumps({n: s.state_dict() for n, s in self.scalers.items()}),
+            "zoo3d.state": json.dumps(plain_state),
+        }
+        return tensors, meta
+
+    def load_state(self, tensors: dict[str, Tensor], meta: dict[str, str], source: str = "snapshot") -> None:
+        """Restore :meth:`state_tensors` output; optimisers are restored when their stage begins."""
+        ckpt.restore_modules(self.modules, self.ema, tensors, source)
+        ckpt.restore_rng(tensors, self.device)
+        if "rng.train" in tensors:
+            self.rng.set_state(tensors["rng.train"].to(torch.uint8))
+        self.state.clear()
+        self.state.update({k: v.to(self.device) for k, v in ckpt.unprefixed("state", tensors).items()})
+        self.state.update(json.loads(meta.get("zoo3d.state", "{}")))
+        self.step = int(meta["zoo3d.step"])
+        self.stage_index = int(meta.get("zoo3d.stage_index", 0))
+        self.stage_step = int(meta.get("zoo3d.stage_step", 0))
+        self.data_cursor = int(meta.get("zoo3d.data_cursor", 0))
+        self._streams = {}
+        self._pending_optim = (tensors, {"optim": json.loads(meta.get("zoo3d.optim", "{}")),
+                                         "scaler": json.loads(meta.get("zoo3d.scaler", "{}"))})
+
+    def save_checkpoint(self) -> Path:
+        """Write ``checkpoints/step_<N>.safetensors`` atomically, move ``latest``, prune old ones."""
+        tensors, meta = self.state_tensors()
+        path = self.run_dir / ckpt.CHECKPOINT_DIR / ckpt.checkpoint_name(self.step)
+        ckpt.write_safetensors(tensors, meta, path)
+        ckpt.set_latest(self.run_dir, path)
+        ckpt.prune_checkpoints(self.run_dir, self.config.train.keep_checkpoints)
+        self._snapshot, self._rollbacks = (tensors, meta), 0
+        self.last_checkpoint = path
+        return path
+
+    def _rollback(self, err: _NonFinite, progress: TrainProgress) -> None:
+        """Return to the last good state; stop after ``max_nan_rollbacks`` failures without progress."""
+        failed_step = self.step + 1  # numbered like metrics records: the step that would have completed
+        self._rollbacks += 1
+        self._total_rollbacks += 1
+        limit = self.config.train.max_nan_rollbacks
+        tensors, meta = self._snapshot
+        restored = int(meta["zoo3d.step"])
+        self._write_metrics({"event": "nan_rollback", "step": failed_step, "phase": err.phase, "what": err.what,
+                             "restored_step": restored, "rollback": self._rollbacks})
+        if self._rollbacks > limit:
+            where = (f"; the last good checkpoint is {self.last_checkpoint}" if self.last_checkpoint
+                     else "; no checkpoint had been written yet")
+            raise TrainingDiverged(
+                f"Training diverged: {err} at step {failed_step} kept coming back after {limit} rollbacks{where} "
+                f"(try a lower learning rate, a smaller R1 gamma or stronger gradient clipping).")
+        stage_before = self.stage_index
+        self.load_state(tensors, meta)
+        if self.stage_index != stage_before:  # snapshots are taken inside the current stage
+            raise RuntimeError("NaN rollback crossed a stage boundary")
+        self._begin_stage(self.stages[self.stage_index], fresh=False)
+        # A different latent/camera stream, so the same failing batch is not replayed verbatim.
+        self.rng.manual_seed(self.config.train.seed + 1 + 7919 * self._total_rollbacks)
+        self._log_sums.clear()
+        progress.log(f"[yellow]Non-finite {err.what} in phase '{err.phase}' at step {failed_step}: "
+                     f"rolled back to step {restored} ({self._rollbacks}/{limit}).")
+
+    # ------------------------------------------------------------------ logging
+    def _write_metrics(self, record: dict[str, Any]) -> None:
+        with open(self.run_dir / METRICS_FILE, "a") as fh:
+            fh.write(json.dumps(record) + "\n")
+
+    def _accumulate(self, logs: dict[str, Tensor | float]) -> None:
+        for k, v in logs.items():
+            acc = self._log_sums.setdefault(k, [0.0, 0])
+            acc[0] = acc[0] + (v.detach().float() if isinstance(v, Tensor) else float(v))
+            acc[1] += 1
+
+    def _flush_logs(self, stage: Stage, progress: TrainProgress) -> dict[str, float]:
+        means = {k: float(s) / n for k, (s, n) in self._log_sums.items()}
+        self._log_sums.clear()
+        self._write_metrics({"step": self.step, "stage": stage.name,
+                             "time_s": round(time.perf_counter() - self._t_start, 3),
+                             "images_per_s": round(progress.images_per_second(), 3), **means})
+        return means
+
+    def _truncate_metrics(self) -> None:
+        """On resume, drop records written after the checkpoint (they will be written again)."""
+        path = self.run_dir / METRICS_FILE
+        if not path.is_file():
+            return
+        kept = [line for line in path.read_text().splitlines()
+                if line.strip() and json.loads(line).get("step", 0) <= self.step]
+        ckpt.write_text_atomic(path, "".join(line + "\n" for line in kept))
+
+    def write_samples(self) -> Path:
+        """``samples/step_<N>.png``: EMA generator, fixed seeds, rows at -yaw, frontal, +yaw."""
+        gen = self.ema
+        yaws = yaw_rows(gen.camera_prior)
+        images = sample_grid_images(gen, self.config.train.sample_seeds, self.config.train.sample_truncation, yaws)
+        from zoo3d.imageio import save_grid
+
+        return save_grid(images, self.run_dir / SAMPLES_DIR / f"step_{self.step:09d}.png",
+                         nrow=len(self.config.train.sample_seeds))
+
+    # ------------------------------------------------------------------ the loop
+    def run(self, resume_from: str | Path | None = None) -> TrainResult:
+        """Train to the end of the last stage (or until SIGINT/SIGTERM) and return how it ended."""
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        if resume_from is not None:
+            tensors, meta = ckpt.read_checkpoint(resume_from, device="cpu")
+            self.load_state(tensors, meta, source=str(resume_from))
+            self.last_checkpoint = Path(resume_from)
+            self._snapshot = (tensors, meta)
+            self._truncate_metrics()
+        cfg = self.config.train
+        with StopRequest() as stop, TrainProgress(self.total_steps, self.step, self.show_progress) as progress:
+            while self.stage_index < len(self.stages):
+                stage, length = self.stages[self.stage_index], self.lengths[self.stage_index]
+                if self.stage_step >= length:  # resumed from the checkpoint that ended this stage
+                    self.stage_index, self.stage_step = self.stage_index + 1, 0
+                    self._pending_optim = None
+                    continue
+                self._begin_stage(stage, fresh=self.stage_step == 0)
+                if self._snapshot is None or int(self._snapshot[1]["zoo3d.stage_index"]) != self.stage_index:
+                    self._snapshot, self._rollbacks = self.state_tensors(), 0
+                while self.stage_step < length:
+                    try:
+                        logs = self._train_step(stage)
+                    except _NonFinite as err:
+                        self._rollback(err, progress)
+                        continue
+                    self.step += 1
+                    self.stage_step += 1
+                    self._accumulate(logs)
+                    shown = None
+                    if self.step % cfg.log_every == 0 or self.stage_step == length:
+                        shown = self._flush_logs(stage, progress)
+                    progress.advance(self.step, stage.name, stage.batch_size, shown)
+                    if stop.requested:
+                        path = self.save_checkpoint()
+                        progress.log(f"Received {stop.name}: saved {path} at step {self.step}.")
+                        return TrainResult(self.run_dir, self.step, "interrupted", path, stop.name)
+                    if cfg.sample_every and self.step % cfg.sample_every == 0:
+                        self.write_samples()
+                    if cfg.checkpoint_every and self.step % cfg.checkpoint_every == 0:
+                        self.save_checkpoint()
+                if self.last_checkpoint is None or self.last_checkpoint.name != ckpt.checkpoint_name(self.step):
+                    self.save_checkpoint()  # every stage ends with a checkpoint
+                self.stage_index, self.stage_step = self.stage_index + 1, 0
+            if not (cfg.sample_every and self.step % cfg.sample_every == 0):
+                self.write_samples()
+        return TrainResult(self.run_dir, self.step, "done", self.last_checkpoint)
