@@ -1,0 +1,152 @@
+"""``zoo3d data check``: what a dataset folder or zip holds and every problem in it, by file.
+
+``check_dataset(path, full=False)`` reads only image headers (fast: what training runs at
+start-up); ``full=True`` decodes every image, which also finds truncated files.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from zoo3d.data.formats import Problem, Source, duplicate_problems, list_dataset
+from zoo3d.errors import UserError
+
+_GREY = {"1", "L", "LA", "I", "I;16", "I;16B", "I;16L", "F"}
+_ALPHA = {"RGBA", "LA", "PA", "RGBa", "La"}
+
+
+@dataclass
+class CheckReport:
+    """The result of a dataset check. ``ok``: no problems. ``usable``: at least one posed, readable image."""
+
+    path: str
+    format: str
+    count: int
+    resolutions: dict[str, int]
+    yaw: dict[str, float | None]
+    pitch: dict[str, float | None]
+    problems: list[Problem] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    usable_count: int = 0
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+    @property
+    def usable(self) -> bool:
+        return self.usable_count > 0
+
+    @property
+    def resolution(self) -> list[int] | None:
+        """[H, W] of the most common image size."""
+        if not self.resolutions:
+            return None
+        w, h = max(self.resolutions.items(), key=lambda kv: kv[1])[0].split("x")
+        return [int(h), int(w)]
+
+    def to_json(self) -> dict:
+        return {"count": self.count, "format": self.format, "resolution": self.resolution,
+                "resolutions": self.resolutions, "yaw": self.yaw, "pitch": self.pitch,
+                "problems": [p.as_dict() for p in self.problems], "notes": self.notes,
+                "usable": self.usable_count, "path": self.path}
+
+    def summary(self, max_problems: int = 20) -> str:
+        """Plain-text report (the CLI's output and the message training refuses a dataset with)."""
+        def stat(s):
+            return "n/a" if s["mean"] is None else f"mean {s['mean']:+.3f} rad, std {s['std']:.3f} rad"
+        res = ", ".join(f"{k} ({v})" for k, v in sorted(self.resolutions.items(), key=lambda kv: -kv[1])) or "none"
+        lines = [f"{self.path}: {self.format} format, {self.count} images ({self.usable_count} usable)",
+                 f"  resolutions: {res}", f"  yaw:   {stat(self.yaw)}", f"  pitch: {stat(self.pitch)}"]
+        lines += [f"  note: {n}" for n in self.notes]
+        if self.problems:
+            lines.append(f"  {len(self.problems)} problem(s):")
+            lines += [f"    {p.file}: {p.problem}" for p in self.problems[:max_problems]]
+            if len(self.problems) > max_problems:
+                lines.append(f"    ... and {len(self.problems) - max_problems} more (zoo3d data check --json lists all)")
+        else:
+            lines.append("  no problems")
+        return "\n".join(lines)
+
+
+def _stats(values: np.ndarray) -> dict[str, float | None]:
+    if values.size == 0:
+        return {"mean": None, "std": None}
+    return {"mean": float(values.mean()), "std": float(values.std())}
+
+
+def _angles(cameras: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Yaw and pitch (radians, zoo3d convention) of camera centres about the origin; cameras (N, 25)."""
+    centres = cameras[:, :16].reshape(-1, 4, 4)[:, :3, 3]
+    radius = np.linalg.norm(centres, axis=1)
+    pitch = np.arcsin(np.clip(centres[:, 1] / radius, -1, 1))
+    yaw = np.arctan2(-centres[:, 0], centres[:, 2])
+    return yaw, pitch
+
+
+def check_dataset(path: str | Path, full: bool = False) -> CheckReport:
+    """Check a dataset folder or zip (EG3D, GRAM-style or zoo3d format); never raises on bad content."""
+    try:
+        source = Source(path)
+    except FileNotFoundError:
+        raise UserError(f"Dataset path '{path}' is neither a folder nor a zip file.") from None
+    listing = list_dataset(source)
+    problems = list(listing.problems) + duplicate_problems(listing.records)
+    notes = list(listing.notes)
+    sizes: dict[str, tuple[int, int]] = {}
+    grey, alpha = [], []
+    for rec in listing.records:
+        if rec.name in sizes:
+            continue
+        if not source.exists(rec.name):
+            problems.append(Problem(rec.name, "missing image file"))
+            continue
+        try:
+            with source.open(rec.name) as fp, Image.open(fp) as img:
+                size, mode = img.size, img.mode
+                if full:
+                    img.load()
+            sizes[rec.name] = size
+            if mode in _GREY:
+                grey.append(rec.name)
+            elif mode in _ALPHA or (mode == "P" and "transparency" in img.info):
+                alpha.append(rec.name)
+        except Exception as exc:  # noqa: BLE001 - every decoding failure is a reported problem
+            text = str(exc)
+            kind = "truncated image" if "truncated" in text.lower() else "unreadable image"
+            problems.append(Problem(rec.name, f"{kind}: {type(exc).__name__}: {text}"[:200]))
+    counts = Counter(f"{w}x{h}" for w, h in sizes.values())
+    if len(counts) > 1:
+        common = counts.most_common(1)[0][0]
+        for name, (w, h) in sizes.items():
+            if f"{w}x{h}" != common:
+                problems.append(Problem(name, f"size mismatch: {w}x{h}, while most images are {common}"))
+    if any(w != h for w, h in sizes.values()):
+        notes.append("non-square images are centre-cropped to a square (data.crop = center)")
+    if grey:
+        notes.append(f"{len(grey)} grey image(s) are converted to RGB (first: {grey[0]})")
+    if alpha:
+        notes.append(f"{len(alpha)} image(s) with an alpha channel: alpha is dropped (first: {alpha[0]})")
+    bad = {p.file for p in problems}
+    posed = [r for r in listing.records if r.camera is not None and r.name not in bad and r.name in sizes]
+    cams = np.stack([r.camera for r in posed]) if posed else np.zeros((0, 25))
+    yaw, pitch = _angles(cams) if len(cams) else (np.zeros(0), np.zeros(0))
+    problems.sort(key=lambda p: p.file)
+    return CheckReport(str(path), listing.format, len(listing.records), dict(counts), _stats(yaw), _stats(pitch),
+                       problems, notes, usable_count=len(posed))
+
+
+def ensure_usable(path: str | Path) -> CheckReport:
+    """The start-up check training runs (headers only): the report, or UserError when nothing is usable."""
+    report = check_dataset(path, full=False)
+    if not report.usable:
+        raise UserError(f"Dataset '{path}' cannot be used for training:\n{report.summary()}")
+    return report
+
+
+__all__ = ["CheckReport", "check_dataset", "ensure_usable"]

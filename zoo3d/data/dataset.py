@@ -1,0 +1,41 @@
+"""``build_dataset``: a DataConfig and a resolution -> a torch Dataset of posed images."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from torch.utils.data import Dataset
+
+from zoo3d.errors import UserError
+
+
+def parse_spec(spec: str) -> tuple[str, str]:
+    """``"synthetic:heads?count=100"`` -> (``"synthetic:heads"``, ``"count=100"``)."""
+    name, _, query = spec.partition("?")
+    return name.strip(), query
+
+
+def build_dataset(cfg, resolution: int, camera_prior=None, seed: int = 0) -> Dataset:
+    """The dataset named by ``cfg.spec``: a registered dataset (``synthetic:heads``) or a folder/zip path.
+
+    Items are dicts: ``image`` (3, R, R) float in [-1, 1], ``camera`` (25,) EG3D vector, ``index``
+    (int) and ``mirrored`` (bool); synthetic items also ``depth`` (1, R, R) (distance along the
+    ray) and ``mask`` (1, R, R). With ``cfg.mirror`` an item is flipped together with its camera
+    with probability 1/2, reproducibly per (seed, index, epoch); call ``dataset.set_epoch(e)``.
+    """
+    from zoo3d.plugins import get_host
+
+    name, query = parse_spec(cfg.spec)
+    host = get_host()
+    if name in host.datasets:
+        factory = host.datasets.get(name).load()
+        return factory(cfg, resolution, query=query, camera_prior=camera_prior, seed=seed)
+    path = Path(name).expanduser()
+    if path.exists():
+        if query:
+            raise UserError(f"Options after '?' are only for registered datasets, not for the path '{name}'.")
+        from zoo3d.data.folder import FolderDataset
+
+        return FolderDataset(path, resolution, crop=cfg.crop, resize=cfg.resize, mirror=cfg.mirror, seed=seed)
+    known = ", ".join(s.name for s in host.datasets) or "none"
+    raise UserError(f"Dataset '{cfg.spec}' is neither a registered dataset ({known}) nor an existing folder or zip.")

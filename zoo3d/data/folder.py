@@ -1,0 +1,76 @@
+"""Datasets read from disk: EG3D, GRAM-style and zoo3d folders (or zips), one item per posed image."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import torch
+from torch.utils.data import Dataset
+
+from zoo3d.data.augment import mirror_flag, mirror_item
+from zoo3d.data.formats import Source, list_dataset
+from zoo3d.data.images import crop_camera, decode_image
+from zoo3d.errors import UserError
+
+log = logging.getLogger(__name__)
+
+
+class FolderDataset(Dataset):
+    """Posed images from a folder or zip; items are ``{"image", "camera", "index", "mirrored"}``.
+
+    Only records with a valid pose are served. A file that cannot be decoded when an item is
+    read is logged, counted in :attr:`skipped`, and replaced by the next readable item, so a
+    file that goes bad mid-run never stops training.
+    """
+
+    def __init__(self, path: str | Path, resolution: int, crop: str = "center", resize: str = "lanczos",
+                 mirror: bool = False, seed: int = 0):
+        try:
+            self.source = Source(path)
+        except FileNotFoundError:
+            raise UserError(f"Dataset path '{path}' is neither a folder nor a zip file.") from None
+        listing = list_dataset(self.source)
+        self.format = listing.format
+        bad = {p.file for p in listing.problems}
+        self.records = [r for r in listing.records if r.camera is not None and r.name not in bad]
+        if not self.records:
+            raise UserError(f"Dataset '{path}' ({listing.format} format) has no image with a valid pose; "
+                            f"run 'zoo3d data check {path}' for the list of problems.")
+        self.resolution, self.crop, self.resize = int(resolution), crop, resize
+        self.mirror, self.seed, self.epoch = bool(mirror), int(seed), 0
+        self.skipped: dict[str, str] = {}
+
+    def __len__(self) -> int:
+        return len(self.records)
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = int(epoch)
+
+    def _load(self, index: int) -> dict:
+        rec = self.records[index]
+        with self.source.open(rec.name) as fp:
+            image, size, box = decode_image(fp, self.resolution, self.crop, self.resize)
+        camera = crop_camera(rec.camera, *size, box)
+        return {"image": image, "camera": torch.from_numpy(camera).to(torch.get_default_dtype()), "index": index}
+
+    def __getitem__(self, index: int) -> dict:
+        index = int(index)
+        n = len(self.records)
+        for attempt in range(min(n, 16)):
+            i = (index + attempt) % n
+            try:
+                item = self._load(i)
+                break
+            except Exception as exc:  # noqa: BLE001 - any decoding failure: skip the file, never crash
+                name = self.records[i].name
+                if name not in self.skipped:
+                    self.skipped[name] = f"{type(exc).__name__}: {exc}"
+                    log.warning("skipping unreadable image %s (%s); %d skipped so far", name, exc, len(self.skipped))
+        else:
+            raise RuntimeError(f"16 consecutive images could not be read, starting at '{self.records[index].name}'")
+        item["mirrored"] = False
+        if self.mirror and mirror_flag(self.seed, index, self.epoch):
+            item = mirror_item(item)
+            item["mirrored"] = True
+        return item

@@ -1,0 +1,338 @@
+"""Folder and zip dataset formats: detection, pose parsing into EG3D vectors, and writers.
+
+Three layouts are read (see docs/data.md):
+
+* ``eg3d``: ``dataset.json`` = ``{"labels": [[relpath, [25 floats]], ...]}`` in a folder or zip.
+* ``gram``: images plus ``poses/<stem>.mat`` (key ``angle`` = [pitch, yaw, roll]) or
+  ``poses/<stem>_pose.npy`` (= [pitch, yaw], pi/2-centred), as GRAM/GRAM-HD use.
+* ``zoo3d``: images plus ``poses.json`` = ``{"version": 1, "frames": [{"file": relpath,
+  "camera": [25 floats]} | {"file", "yaw", "pitch", "radius"?, "fov"?}, ...]}``.
+
+Parsing never raises on bad content: each problem becomes a :class:`Problem` attached to
+the file, so ``zoo3d data check`` can list them all and readers can skip bad entries.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import math
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+
+import numpy as np
+
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".bmp"}
+
+
+@dataclass
+class Problem:
+    file: str
+    problem: str
+
+    def as_dict(self) -> dict:
+        return {"file": self.file, "problem": self.problem}
+
+
+@dataclass
+class Record:
+    """One image of a dataset: its path inside the source and its EG3D camera (25 floats) or None."""
+
+    name: str
+    camera: np.ndarray | None
+
+
+@dataclass
+class Listing:
+    """What a dataset folder or zip holds: its format, the records and the problems found while parsing poses."""
+
+    format: str
+    records: list[Record]
+    problems: list[Problem] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+
+class Source:
+    """Read-only access to the files of a folder or a zip archive by relative POSIX path."""
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        self._zip: zipfile.ZipFile | None = None
+        if self.path.is_file() and zipfile.is_zipfile(self.path):
+            self._zip = zipfile.ZipFile(self.path)
+            self._names = {i.filename: i for i in self._zip.infolist() if not i.is_dir()}
+        elif not self.path.is_dir():
+            raise FileNotFoundError(str(self.path))
+
+    @property
+    def is_zip(self) -> bool:
+        return self._zip is not None
+
+    def compressed(self) -> bool:
+        return self._zip is not None and any(i.compress_type != zipfile.ZIP_STORED for i in self._names.values())
+
+    def exists(self, name: str) -> bool:
+        if self._zip is not None:
+            return name in self._names
+        return (self.path / name).is_file()
+
+    def read(self, name: str) -> bytes:
+        if self._zip is not None:
+            return self._zip.read(name)
+        return (self.path / name).read_bytes()
+
+    def open(self, name: str):
+        return io.BytesIO(self.read(name)) if self._zip is not None else open(self.path / name, "rb")
+
+    def files(self) -> list[str]:
+        if self._zip is not None:
+            return sorted(self._names)
+        return sorted(p.relative_to(self.path).as_posix() for p in self.path.rglob("*") if p.is_file())
+
+    def __getstate__(self):  # zip handles do not pickle (DataLoader workers): reopen lazily
+        return {"path": self.path}
+
+    def __setstate__(self, state):
+        self.__init__(state["path"])
+
+
+def _finite_vector(value, n: int) -> np.ndarray | None:
+    try:
+        arr = np.asarray(value, dtype=np.float64).reshape(-1)
+    except (TypeError, ValueError):
+        return None
+    return arr if arr.size == n else None
+
+
+def camera_problem(vec: np.ndarray) -> str | None:
+    """Why an EG3D 25-vector cannot be a camera (non-finite, not a rigid pose, bad intrinsics), or None."""
+    if not np.all(np.isfinite(vec)):
+        return "pose has NaN or infinite values"
+    m = vec[:16].reshape(4, 4)
+    r = m[:3, :3]
+    if not np.allclose(m[3], [0, 0, 0, 1], atol=1e-4):
+        return "pose out of range: last row of cam2world is not [0, 0, 0, 1]"
+    if not np.allclose(r.T @ r, np.eye(3), atol=2e-3) or np.linalg.det(r) < 0:
+        return "pose out of range: cam2world rotation is not orthonormal"
+    k = vec[16:].reshape(3, 3)
+    if k[0, 0] <= 0 or k[1, 1] <= 0 or not np.allclose(k[2], [0, 0, 1], atol=1e-6):
+        return "pose out of range: intrinsics need positive focal lengths and last row [0, 0, 1]"
+    if not (-1.0 <= k[0, 2] <= 2.0 and -1.0 <= k[1, 2] <= 2.0):
+        return "pose out of range: principal point far outside the image (intrinsics must be normalised)"
+    if np.linalg.norm(m[:3, 3]) < 1e-6:
+        return "pose out of range: camera centre at the origin"
+    return None
+
+
+def _angles_to_eg3d(yaw: float, pitch: float, radius: float = 1.0, fov: float = 12.0) -> np.ndarray:
+    import torch
+
+    from zoo3d.cameras import Camera
+
+    cam = Camera.from_angles(torch.tensor([yaw], dtype=torch.float64), pitch, radius, fov)
+    return cam.to_eg3d()[0].numpy()
+
+
+# ------------------------------------------------------------------------------------ detection
+
+def detect_format(source: Source) -> str:
+    """``eg3d``, ``zoo3d`` or ``gram`` from the marker files, ``images`` for a plain image folder."""
+    if source.exists("dataset.json"):
+        return "eg3d"
+    if source.exists("poses.json"):
+        return "zoo3d"
+    files = source.files()
+    if any(f.startswith("poses/") for f in files):
+        return "gram"
+    return "images"
+
+
+def list_dataset(source: Source) -> Listing:
+    """Records and pose problems of a dataset, whatever its format."""
+    fmt = detect_format(source)
+    listing = {"eg3d": _list_eg3d, "zoo3d": _list_zoo3d, "gram": _list_gram, "images": _list_images}[fmt](source)
+    if source.is_zip and source.compressed():
+        listing.notes.append("zip members are compressed: reading is slower than with an uncompressed zip (zip -0)")
+    return listing
+
+
+def _json(source: Source, name: str, listing: Listing):
+    try:
+        return json.loads(source.read(name))
+    except (ValueError, UnicodeDecodeError) as exc:
+        listing.problems.append(Problem(name, f"unreadable JSON: {exc}"))
+        return None
+
+
+def _list_eg3d(source: Source) -> Listing:
+    listing = Listing("eg3d", [])
+    data = _json(source, "dataset.json", listing)
+    labels = data.get("labels") if isinstance(data, dict) else None
+    if data is not None and not isinstance(data, dict):
+        listing.problems.append(Problem("dataset.json", "must hold an object with a 'labels' list"))
+    if labels is None:  # unconditional EG3D data: every image, no poses
+        listing.records = [Record(n, None) for n in source.files() if PurePosixPath(n).suffix.lower() in IMAGE_SUFFIXES]
+        for r in listing.records:
+            listing.problems.append(Problem(r.name, "missing pose (dataset.json has no labels)"))
+        return listing
+    if not isinstance(labels, list):
+        listing.problems.append(Problem("dataset.json", "'labels' must be a list of [file, 25 numbers]"))
+        return listing
+    for i, entry in enumerate(labels):
+        if not (isinstance(entry, (list, tuple)) and len(entry) == 2 and isinstance(entry[0], str)):
+            listing.problems.append(Problem(f"dataset.json#{i}", "label entry must be [file, 25 numbers]"))
+            continue
+        vec = _finite_vector(entry[1], 25)
+        listing.records.append(Record(entry[0], vec))
+        if vec is None:
+            listing.problems.append(Problem(entry[0], "missing pose (label is not 25 numbers)"))
+        elif (why := camera_problem(vec)) is not None:
+            listing.problems.append(Problem(entry[0], why))
+    return listing
+
+
+def _frame_camera(frame: dict) -> tuple[np.ndarray | None, str | None]:
+    if "camera" in frame:
+        vec = _finite_vector(frame["camera"], 25)
+        if vec is None:
+            return None, "missing pose ('camera' is not 25 numbers)"
+        return vec, camera_problem(vec)
+    if "yaw" in frame and "pitch" in frame:
+        values = {}
+        for key, default in (("yaw", None), ("pitch", None), ("radius", 1.0), ("fov", 12.0)):
+            v = frame.get(key, default)
+            if isinstance(v, bool) or not isinstance(v, (int, float)):
+                return None, f"missing pose ('{key}' is not a number)"
+            values[key] = float(v)
+        if not all(math.isfinite(v) for v in values.values()):
+            return None, "pose has NaN or infinite values"
+        if abs(values["yaw"]) > math.pi or abs(values["pitch"]) >= math.pi / 2:
+            return None, "pose out of range: |yaw| must be <= pi and |pitch| < pi/2"
+        if not (values["radius"] > 0 and 0 < values["fov"] < 180):
+            return None, "pose out of range: radius must be > 0 and fov in (0, 180) degrees"
+        return _angles_to_eg3d(**values), None
+    return None, "missing pose (frame has neither 'camera' nor 'yaw'/'pitch')"
+
+
+def _list_zoo3d(source: Source) -> Listing:
+    listing = Listing("zoo3d", [])
+    data = _json(source, "poses.json", listing)
+    if data is None:
+        return listing
+    frames = data.get("frames") if isinstance(data, dict) else None
+    if not isinstance(frames, list):
+        listing.problems.append(Problem("poses.json", "must hold an object with a 'frames' list"))
+        return listing
+    for i, frame in enumerate(frames):
+        if not isinstance(frame, dict) or not isinstance(frame.get("file"), str) or not frame["file"]:
+            listing.problems.append(Problem(f"poses.json#{i}", "frame must be an object with a 'file' string"))
+            continue
+        vec, why = _frame_camera(frame)
+        listing.records.append(Record(frame["file"], vec if why is None else None))
+        if why is not None:
+            listing.problems.append(Problem(frame["file"], why))
+    return listing
+
+
+def _gram_pose(source: Source, name: str) -> tuple[np.ndarray | None, str | None]:
+    """EG3D vector from a GRAM pose file (``.mat`` angle or ``_pose.npy``), radius 1 and fov 12."""
+    import torch
+
+    from zoo3d.cameras import Camera
+
+    try:
+        if name.endswith(".mat"):
+            from scipy.io import loadmat
+
+            mat = loadmat(source.open(name))
+            if "angle" not in mat:
+                return None, "missing pose ('angle' not in the .mat file)"
+            angle = _finite_vector(mat["angle"], 3)
+            if angle is None:
+                return None, "missing pose ('angle' must hold 3 numbers)"
+            if not np.all(np.isfinite(angle)):
+                return None, "pose has NaN or infinite values"
+            if np.any(np.abs(angle) > math.pi):
+                return None, "pose out of range: angle components must be within [-pi, pi]"
+            cam = Camera.from_gram_mat_angle(torch.tensor(angle, dtype=torch.float64), dtype=torch.float64)
+        else:
+            pose = _finite_vector(np.load(source.open(name), allow_pickle=False), 2)
+            if pose is None:
+                return None, "missing pose (the _pose.npy file must hold 2 numbers)"
+            if not np.all(np.isfinite(pose)):
+                return None, "pose has NaN or infinite values"
+            if not (0 < pose[0] + 0.14 < math.pi) or abs(pose[1] - math.pi / 2) > math.pi:
+                return None, "pose out of range: [pitch, yaw] must be pi/2-centred radians"
+            cam = Camera.from_gram_pose_npy(torch.tensor(pose, dtype=torch.float64), dtype=torch.float64)
+    except Exception as exc:  # a corrupt pose file is a problem to report, not a crash
+        return None, f"unreadable pose file: {type(exc).__name__}"
+    return cam.to_eg3d()[0].numpy(), None
+
+
+def _list_gram(source: Source) -> Listing:
+    listing = Listing("gram", [])
+    files = source.files()
+    poses = {f for f in files if f.startswith("poses/")}
+    images = [f for f in files if not f.startswith("poses/") and PurePosixPath(f).suffix.lower() in IMAGE_SUFFIXES]
+    seen: dict[str, str] = {}
+    for name in images:
+        stem = PurePosixPath(name).stem
+        if stem in seen:
+            listing.problems.append(Problem(name, f"duplicate name: '{seen[stem]}' has the same stem and pose file"))
+            continue
+        seen[stem] = name
+        candidates = [f"poses/{stem}.mat", f"poses/{stem}_pose.npy"]
+        pose_file = next((c for c in candidates if c in poses), None)
+        if pose_file is None:
+            listing.records.append(Record(name, None))
+            listing.problems.append(Problem(name, f"missing pose (no poses/{stem}.mat or poses/{stem}_pose.npy)"))
+            continue
+        vec, why = _gram_pose(source, pose_file)
+        listing.records.append(Record(name, vec))
+        if why is not None:
+            listing.problems.append(Problem(pose_file, why))
+    return listing
+
+
+def _list_images(source: Source) -> Listing:
+    listing = Listing("images", [])
+    listing.records = [Record(n, None) for n in source.files() if PurePosixPath(n).suffix.lower() in IMAGE_SUFFIXES]
+    listing.notes.append("no pose files found (dataset.json, poses.json or poses/): images only, cameras unknown")
+    return listing
+
+
+def duplicate_problems(records: list[Record]) -> list[Problem]:
+    """A problem for every record whose file name was already listed."""
+    seen, out = set(), []
+    for r in records:
+        if r.name in seen:
+            out.append(Problem(r.name, "duplicate name: the file is listed more than once"))
+        seen.add(r.name)
+    return out
+
+
+# ------------------------------------------------------------------------------------ writers
+
+def write_zoo3d_poses(folder: str | Path, files: list[str], cameras: np.ndarray, extra: list[dict] | None = None,
+                      resolution: int | None = None) -> Path:
+    """Write ``poses.json`` for images already in ``folder``; cameras (N, 25) EG3D vectors."""
+    frames = []
+    for i, (f, cam) in enumerate(zip(files, np.asarray(cameras, dtype=np.float64))):
+        frame = {"file": f, "camera": [float(v) for v in cam]}
+        if extra is not None:
+            frame.update(extra[i])
+        frames.append(frame)
+    doc = {"version": 1, "camera": "opencv_cam2world_4x4+normalized_intrinsics_3x3 (EG3D 25-vector)",
+           "resolution": resolution, "frames": frames}
+    path = Path(folder) / "poses.json"
+    path.write_text(json.dumps(doc, indent=1))
+    return path
+
+
+def write_eg3d_labels(folder: str | Path, files: list[str], cameras: np.ndarray) -> Path:
+    """Write EG3D ``dataset.json`` for images already in ``folder``; cameras (N, 25)."""
+    labels = [[f, [float(v) for v in cam]] for f, cam in zip(files, np.asarray(cameras, dtype=np.float64))]
+    path = Path(folder) / "dataset.json"
+    path.write_text(json.dumps({"labels": labels}))
+    return path

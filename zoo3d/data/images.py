@@ -1,0 +1,65 @@
+"""Decoding dataset images into float CHW tensors in [-1, 1] with an explicit crop and resize policy.
+
+``crop="center"`` takes the centred square of a non-square image (and moves the principal
+point of its camera accordingly); ``crop="none"`` keeps the whole image and needs it square.
+``resize`` then resamples to the training resolution (``area`` is PIL's box filter).
+Grey and palette images become RGB; an alpha channel is dropped (``data check`` notes both).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from PIL import Image
+from torch import Tensor
+
+_RESAMPLE = {"lanczos": Image.LANCZOS, "bicubic": Image.BICUBIC, "bilinear": Image.BILINEAR, "area": Image.BOX}
+
+
+def crop_box(width: int, height: int, crop: str) -> tuple[int, int, int, int]:
+    """(left, top, right, bottom) of the region kept by the crop policy."""
+    if crop == "none":
+        if width != height:
+            raise ValueError(f"image is {width}x{height}; crop 'none' needs square images (use crop 'center')")
+        return 0, 0, width, height
+    side = min(width, height)
+    left, top = (width - side) // 2, (height - side) // 2
+    return left, top, left + side, top + side
+
+
+def crop_camera(camera: np.ndarray, width: int, height: int, box: tuple[int, int, int, int]) -> np.ndarray:
+    """The EG3D 25-vector of the cropped image: normalised intrinsics re-expressed in the crop's frame."""
+    out = np.array(camera, dtype=np.float64, copy=True)
+    left, top, right, bottom = box
+    cw, ch = right - left, bottom - top
+    k = out[16:].reshape(3, 3)
+    k[0, 0] *= width / cw
+    k[0, 1] *= width / cw
+    k[0, 2] = (k[0, 2] * width - left) / cw
+    k[1, 1] *= height / ch
+    k[1, 2] = (k[1, 2] * height - top) / ch
+    out[16:] = k.reshape(-1)
+    return out
+
+
+def to_rgb(img: Image.Image) -> Image.Image:
+    """Any PIL mode -> RGB (grey repeated, alpha dropped, 16-bit scaled to 8-bit)."""
+    if img.mode in ("I;16", "I;16B", "I;16L", "I"):
+        arr = np.asarray(img, dtype=np.float64)
+        img = Image.fromarray(np.clip(arr / (257.0 if arr.max() > 255 else 1.0), 0, 255).astype(np.uint8))
+    return img if img.mode == "RGB" else img.convert("RGB")
+
+
+def decode_image(fp, resolution: int, crop: str = "center", resize: str = "lanczos") -> tuple[Tensor, tuple, tuple]:
+    """Image file -> (3, R, R) float in [-1, 1], the original (width, height) and the crop box used."""
+    with Image.open(fp) as img:
+        img.load()
+        width, height = img.size
+        box = crop_box(width, height, crop)
+        rgb = to_rgb(img)
+    if box != (0, 0, width, height):
+        rgb = rgb.crop(box)
+    if rgb.size != (resolution, resolution):
+        rgb = rgb.resize((resolution, resolution), _RESAMPLE[resize])
+    arr = torch.from_numpy(np.asarray(rgb, dtype=np.uint8).copy()).permute(2, 0, 1)
+    return arr.float() / 127.5 - 1.0, (width, height), box

@@ -1,0 +1,213 @@
+"""``synthetic:heads``: procedural heads with ground-truth camera, depth and mask, rendered on the fly.
+
+:func:`render_heads` sphere-traces a batch of heads (:mod:`zoo3d.data.head_model`) at any
+cameras and resolution. :class:`SyntheticHeads` is the finite dataset: instance ``i`` uses a
+head and a camera drawn from the FFHQ-like prior with a generator seeded by ``(seed, i)``,
+so an item is the same on every machine and in every order. Rendering happens in blocks of
+``block`` instances; with ``cache`` the blocks are kept (8-bit colour, 16-bit depth).
+"""
+
+from __future__ import annotations
+
+import math
+from contextlib import contextmanager
+from urllib.parse import parse_qsl
+
+import torch
+from torch import Tensor
+from torch.utils.data import Dataset
+
+from zoo3d.cameras import Camera, CameraPrior
+from zoo3d.data.augment import mirror_flag, mirror_item, quantize_8bit, stable_hash
+from zoo3d.data.head_model import (BACKGROUND_Z, HEAD_BOUNDS, HEAD_LATENT_DIM, HeadParams, background_radiance,
+                                   head_parts_packed, head_radiance, pack_rows, head_sdf, params_from_latent, sample_head_params)
+from zoo3d.data.sphere_trace import ray_box, sdf_normals, sphere_trace
+from zoo3d.errors import UserError
+
+__all__ = ["render_heads", "sample_head_params", "head_sdf", "HeadParams", "SyntheticHeads", "build_synthetic_heads",
+           "instance_params_and_camera", "HEAD_LATENT_DIM"]
+
+#: rays traced together: small enough that the working set stays in cache.
+RAYS_PER_CHUNK = 32768
+
+
+@contextmanager
+def _single_threaded(device: torch.device):
+    """On the CPU, run the tracer's many small ops on one thread.
+
+    Intra-op threads gain nothing on chunks this small, and on a loaded machine their
+    synchronisation makes every op many times slower; parallelism comes from DataLoader
+    workers instead. The previous thread count is restored afterwards.
+    """
+    if device.type != "cpu":
+        yield
+        return
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+def _packed_sdf(points: Tensor, rows: Tensor) -> Tensor:
+    return head_parts_packed(rows, points)["head"]
+
+
+def render_heads(params: HeadParams, cameras: Camera, resolution: int | tuple[int, int],
+                 steps: int = 64) -> dict[str, Tensor]:
+    """Render B heads, one per camera.
+
+    Args:
+        params: B heads; cameras: B cameras (any radius and fov); resolution: R or (H, W).
+    Returns:
+        ``rgb`` (B, 3, H, W) in [-1, 1]; ``depth`` (B, 1, H, W) distance along the unit ray to the
+        head or the background plane (world units); ``mask`` (B, 1, H, W) 1 on the head, 0 elsewhere.
+    """
+    with torch.no_grad(), _single_threaded(cameras.device):
+        return _render_heads(params, cameras, resolution, steps)
+
+
+def _render_heads(params: HeadParams, cameras: Camera, resolution, steps: int) -> dict[str, Tensor]:
+    h, w = (resolution, resolution) if isinstance(resolution, int) else tuple(resolution)
+    b = len(cameras)
+    if len(params) != b:
+        raise ValueError(f"render_heads got {len(params)} heads for {b} cameras")
+    params = params.to(device=cameras.device, dtype=cameras.dtype)
+    origins, dirs = cameras.rays(h, w)
+    origins, dirs = origins.reshape(-1, 3), dirs.reshape(-1, 3)
+    bidx = torch.arange(b, device=cameras.device).repeat_interleave(h * w)
+    # a cone of half a pixel is enough for the hit test; refinement then makes depth exact
+    pixel = 2 * math.tan(math.radians(float(cameras.fov.max())) / 2) / h
+    eps = min(0.5 * pixel, 1e-3)
+    sdf = _packed_sdf
+
+    rgb = torch.empty_like(origins)
+    depth = torch.empty_like(origins[:, 0])
+    mask = torch.zeros_like(origins[:, 0])
+    for start in range(0, origins.shape[0], RAYS_PER_CHUNK):
+        sl = slice(start, start + RAYS_PER_CHUNK)
+        o, d, bi = origins[sl], dirs[sl], bidx[sl]
+        dz = d[:, 2]
+        t_bg = torch.where(dz < -1e-6, (o[:, 2] - BACKGROUND_Z) / (-dz).clamp_min(1e-6), torch.full_like(dz, 1e3))
+        near, far = ray_box(o, d, *HEAD_BOUNDS)
+        t, hit = sphere_trace(sdf, o, d, pack_rows(params, bi), near, torch.minimum(far, t_bg), eps, steps=steps)
+        t = torch.where(hit, t, t_bg)
+        depth[sl] = t
+        mask[sl] = hit.to(mask.dtype)
+        points = torch.addcmul(o, d, t[:, None])
+        colour = torch.empty_like(o)
+        idx = torch.nonzero(hit).squeeze(-1)
+        if idx.numel():
+            normals = sdf_normals(sdf, points[idx], pack_rows(params, bi[idx]))
+            colour[idx] = head_radiance(params, bi[idx], points[idx], normals)
+        miss = torch.nonzero(~hit).squeeze(-1)
+        if miss.numel():
+            colour[miss] = background_radiance(params, bi[miss], points[miss])
+        rgb[sl] = colour
+    return {
+        "rgb": (rgb.reshape(b, h, w, 3).permute(0, 3, 1, 2) * 2 - 1).contiguous(),
+        "depth": depth.reshape(b, 1, h, w),
+        "mask": mask.reshape(b, 1, h, w),
+    }
+
+
+def instance_params_and_camera(seed: int, indices, prior: CameraPrior | None = None) -> tuple[HeadParams, Camera]:
+    """The head and camera of dataset instances ``indices`` (deterministic in ``(seed, index)``)."""
+    prior = prior or CameraPrior()
+    latents, cams = [], []
+    for i in indices:
+        g = torch.Generator().manual_seed(stable_hash(seed, int(i)))
+        latents.append(torch.randn(1, HEAD_LATENT_DIM, generator=g))
+        cams.append(prior.sample(1, generator=g))
+    return params_from_latent(torch.cat(latents)), Camera.cat(cams)
+
+
+class SyntheticHeads(Dataset):
+    """A finite, seeded set of synthetic heads; items are dicts (see :func:`zoo3d.data.build_dataset`).
+
+    Item keys: ``image`` (3, R, R) in [-1, 1] (8-bit levels), ``camera`` (25,) EG3D vector,
+    ``depth`` (1, R, R) distance along the ray, ``mask`` (1, R, R), ``index``, ``mirrored``.
+    """
+
+    def __init__(self, resolution: int, count: int = 10_000, seed: int = 0, mirror: bool = False,
+                 camera_prior: CameraPrior | None = None, cache: bool = True, block: int = 32,
+                 device: str | torch.device = "cpu"):
+        if not 8 <= resolution <= 4096:
+            raise UserError(f"Synthetic heads resolution must be between 8 and 4096, got {resolution}.")
+        if count < 1:
+            raise UserError(f"Synthetic heads count must be at least 1, got {count}.")
+        self.resolution, self.count, self.seed, self.mirror = int(resolution), int(count), int(seed), bool(mirror)
+        self.camera_prior = camera_prior or CameraPrior()
+        self.cache, self.block, self.device = cache, max(1, int(block)), torch.device(device)
+        self.epoch = 0
+        self._blocks: dict[int, dict[str, Tensor]] = {}
+
+    def __len__(self) -> int:
+        return self.count
+
+    def set_epoch(self, epoch: int) -> None:
+        """Choose which items are mirrored (reproducible per (seed, index, epoch))."""
+        self.epoch = int(epoch)
+
+    def render(self, indices) -> dict[str, Tensor]:
+        """Render instances ``indices`` in one batch: rgb (quantised to 8 bits), depth, mask, camera (B, 25)."""
+        params, cams = instance_params_and_camera(self.seed, indices, self.camera_prior)
+        cams = cams.to(device=self.device)
+        out = render_heads(params.to(device=self.device), cams, self.resolution)
+        return {"image": quantize_8bit(out["rgb"]).cpu(), "depth": out["depth"].cpu(), "mask": out["mask"].cpu(),
+                "camera": cams.to_eg3d().cpu()}
+
+    def _block(self, k: int) -> dict[str, Tensor]:
+        if k not in self._blocks:
+            idx = range(k * self.block, min(self.count, (k + 1) * self.block))
+            out = self.render(idx)
+            self._blocks[k] = {
+                "image": ((out["image"] + 1) * 127.5).round().to(torch.uint8),
+                "depth": out["depth"].to(torch.float16) if self.resolution > 256 else out["depth"],
+                "mask": out["mask"].to(torch.uint8), "camera": out["camera"],
+            }
+        return self._blocks[k]
+
+    def __getitem__(self, index: int) -> dict:
+        index = int(index)
+        if not 0 <= index < self.count:
+            raise IndexError(index)
+        if self.cache:
+            k, j = divmod(index, self.block)
+            blk = self._block(k)
+            item = {"image": blk["image"][j].float() / 127.5 - 1, "depth": blk["depth"][j].float(),
+                    "mask": blk["mask"][j].float(), "camera": blk["camera"][j].clone()}
+        else:
+            out = self.render([index])
+            item = {key: v[0] for key, v in out.items()}
+        item["index"] = index
+        item["mirrored"] = False
+        if self.mirror and mirror_flag(self.seed, index, self.epoch):
+            item = mirror_item(item)
+            item["mirrored"] = True
+        return item
+
+
+def parse_options(options: dict[str, str]) -> dict:
+    """``synthetic:heads?count=1000&seed=3&cache=0`` options -> typed keyword arguments."""
+    typed = {"count": int, "seed": int, "block": int,
+             "cache": lambda v: str(v).lower() not in ("0", "false", "no", "off"), "device": str}
+    out = {}
+    for key, value in options.items():
+        if key not in typed:
+            raise UserError(f"Unknown option '{key}' for synthetic:heads; valid options: {', '.join(typed)}.")
+        try:
+            out[key] = typed[key](value)
+        except ValueError:
+            raise UserError(f"Option '{key}={value}' for synthetic:heads is not a valid {typed[key].__name__}.") from None
+    return out
+
+
+def build_synthetic_heads(cfg, resolution: int, query: str = "", camera_prior: CameraPrior | None = None,
+                          seed: int = 0) -> SyntheticHeads:
+    """The ``synthetic:heads`` dataset factory: ``cfg`` is a DataConfig, ``query`` the part after '?'."""
+    options = parse_options(dict(parse_qsl(query, keep_blank_values=True)))
+    options.setdefault("seed", seed)
+    options.setdefault("cache", getattr(cfg, "cache", True))
+    return SyntheticHeads(resolution, mirror=getattr(cfg, "mirror", False), camera_prior=camera_prior, **options)
