@@ -23,7 +23,7 @@ MICRO = ["generator.z_dim=16", "generator.w_dim=16", "generator.plane_resolution
          "train.batch_size=4", "loss.density_reg_points=100"]
 
 
-STEPS = 4
+STEPS = 3
 
 
 def _config(extra=()) -> TriplaneRunConfig:
@@ -94,6 +94,22 @@ def test_discriminator_and_generator_phases_move_their_losses():
     r1 = phases["D_r1"].loss(ctx)
     r1.loss.backward()
     assert r1.loss.item() > 0 and any(p.grad is not None and p.grad.abs().sum() > 0 for p in D.parameters())
+
+
+def test_the_finetune_stage_fades_the_neural_rendering_resolution_of_generator_and_discriminator():
+    cfg = _config(["loss.finetune_steps=10", "loss.finetune_neural_resolution=16",
+                   "loss.neural_resolution_fade_steps=8"])
+    model = TriplaneModel()
+    modules = model.build(cfg)
+    gan, finetune = model.stages(cfg)
+    seen = []
+    for stage_step in (0, 4, 8, 9):
+        ctx = StepContext(modules=modules, config=cfg, stage=finetune, step=100 + stage_step, stage_step=stage_step,
+                          device=torch.device("cpu"))
+        finetune.phases[0].loss.__self__._prepare(ctx)
+        seen.append((modules["generator"].neural_resolution, modules["discriminator"].raw_resolution))
+    assert seen == [(8, 8), (12, 12), (16, 16), (16, 16)]
+    assert gan.steps == cfg.train.steps and finetune.steps == 10
 
 
 def test_generator_renders_raw_and_super_resolved_images():

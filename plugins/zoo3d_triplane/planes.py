@@ -34,11 +34,14 @@ def sample_planes(planes: Tensor, points: Tensor, box_warp: float) -> Tensor:
         planes: (B, 3, C, R, R) in the order of :data:`PLANE_AXES`.
         points: (B, P, 3) world coordinates.
     Returns:
-        (B, 3, P, C): the features plane k holds at the projection of each point (zeros outside).
+        (B, 3, P, C): the features plane k holds at the projection of each point (zeros outside),
+        computed in (at least) float32.
     """
     B, n, C, H, W = planes.shape
-    grid = project_onto_planes(points, box_warp).to(planes.dtype)  # (B, 3, P, 2)
-    out = F.grid_sample(planes.reshape(B * n, C, H, W), grid.reshape(B * n, 1, -1, 2),
+    # at least float32: under bf16 autocast, bf16 plane coordinates would be off by about a texel at R = 256
+    dtype = torch.promote_types(planes.dtype, torch.float32)
+    grid = project_onto_planes(points.to(dtype), box_warp)  # (B, 3, P, 2)
+    out = F.grid_sample(planes.to(dtype).reshape(B * n, C, H, W), grid.reshape(B * n, 1, -1, 2),
                         mode="bilinear", padding_mode="zeros", align_corners=False)  # (B*3, C, 1, P)
     return out.reshape(B, n, C, -1).transpose(-1, -2)
 
