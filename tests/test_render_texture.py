@@ -87,7 +87,9 @@ def test_known_texture_appears_where_the_camera_projects_it(device):
     cams = Camera.from_angles([0.3, -0.2], [0.1, -0.2], 1.0, 12.0, device=dev, dtype=torch.float64)
     probe = TexturedManifolds(plane_field, torch.zeros(2, 1, 4, 1, 1, dtype=torch.float64, device=dev), levels=level * K)
     texel_points, _ = grid_manifolds(probe, 17, extent=EXTENT)
-    rep = TexturedManifolds(plane_field, coord_maps(texel_points), levels=level * K, background_z=None)
+    maps = coord_maps(texel_points)
+    maps = torch.cat([maps, texel_points[..., :2].permute(0, 1, 4, 2, 3) / EXTENT], dim=2)  # + 2 feature channels
+    rep = TexturedManifolds(plane_field, maps, levels=level * K, background_z=None)
     H = W = 24
     out = ManifoldRenderer().render(rep, cams, (H, W))
     rgb = (out.rgb + 1) / 2
@@ -96,6 +98,8 @@ def test_known_texture_appears_where_the_camera_projects_it(device):
     hit = o + (-o[..., 2:] / d[..., 2:]) * d
     decoded = torch.stack([rgb[:, 0] * 2 - 1, rgb[:, 1] * 2 - 1], -1).reshape(2, H * W, 2) * EXTENT
     torch.testing.assert_close(decoded, hit[..., :2], atol=1e-9, rtol=0)
+    features = out.features.reshape(2, 2, H * W).transpose(1, 2) * EXTENT  # composited with alpha 1
+    torch.testing.assert_close(features, hit[..., :2], atol=1e-9, rtol=0)
     # and texel centres project (analytically) to the image positions that show their colour
     uv, _ = cams.project(texel_points.reshape(2, -1, 3))
     grid = (uv * 2 - 1).reshape(2, -1, 1, 2)

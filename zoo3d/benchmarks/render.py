@@ -10,7 +10,8 @@ and 7 summed rgb heads (the last on the view-dependent colour FiLM layer).
   through the *same* radiance network (density = softplus sigma); ``speedup_vs_naive`` on the
   manifold record is volume total / manifold total at the same resolution and device.
 
-Method: inference (no graph), batch 1, median of ``repeats`` renders after one warm-up.
+Method: inference (no graph), batch 1, median of ``repeats`` renders after one warm-up render
+(at 16^2 on CPU, full size on CUDA).
 ``network_s`` is the summed wall time of the network forward calls, each bracketed by a device
 synchronise (so CUDA work is attributed to the call that queued it); ``overhead_fraction`` =
 (total - network) / total is everything the renderer does around the networks. ``peak_mem_mb``:
@@ -160,19 +161,20 @@ def measure(renderer_name: str, resolution: int, device: str, repeats: int) -> d
             rep = BenchField(radiance_net, freq, phase, timer)
             renderer = VolumeRenderer(24, 24, 0.88, 1.12, stratified=True, density_activation="softplus").train()
 
-        def run_once():
+        def run_once(res):
             timer.seconds = 0.0
             _sync(dev)
             t0 = time.perf_counter()
-            renderer.render(rep, cams, (resolution, resolution))
+            renderer.render(rep, cams, (res, res))
             _sync(dev)
             return time.perf_counter() - t0, timer.seconds
 
+        # warm-up (lazy kernel selection, thread pools); small on CPU where a full render takes minutes
+        run_once(resolution if dev.type == "cuda" else min(resolution, 16))
         rss_before = _peak_rss_mb()
         if dev.type == "cuda":
-            run_once()
             torch.cuda.reset_peak_memory_stats(dev)
-        runs = [run_once() for _ in range(repeats)]
+        runs = [run_once(resolution) for _ in range(repeats)]
         peak = torch.cuda.max_memory_allocated(dev) / 2**20 if dev.type == "cuda" else _peak_rss_mb() - rss_before
     total = statistics.median(r[0] for r in runs)
     network = statistics.median(r[1] for r in runs)
