@@ -1,3 +1,21 @@
 """Registers the built-in metrics through the same hooks a third party uses."""
 
-from zoo3d import hookimpl  # noqa: F401
+from zoo3d import hookimpl
+from zoo3d.specs import MetricSpec
+
+_BUILTIN = [
+    ("neus", "zoo3d.eval.neus.metric:NeusMetric", True,
+     "PSNR/SSIM of a NeuS fitted to 30 yaw-swept views (GRAM-HD Table 2)"),
+    ("epi", "zoo3d.eval.epi:EpiMetric", False, "epipolar-image roughness of a yaw sweep (GRAM-HD Fig. 5)"),
+    ("depth", "zoo3d.eval.depth:DepthMetric", False, "modified Chamfer between back-projected depth maps (StyleSDF)"),
+    ("swd", "zoo3d.eval.swd:SwdMetric", False, "sliced Wasserstein distance on Laplacian-pyramid patches"),
+    ("fid", "zoo3d.eval.fid:FidMetric", False, "Frechet Inception distance (clean-fid) against the dataset"),
+    ("kid", "zoo3d.eval.fid:KidMetric", False, "kernel Inception distance (clean-fid) against the dataset"),
+    ("speed", "zoo3d.eval.speed:SpeedMetric", False, "seconds and peak memory per generated image"),
+]
+
+
+@hookimpl
+def zoo3d_register_metrics(register):
+    for name, factory, higher, summary in _BUILTIN:
+        register(MetricSpec(name=name, factory=factory, higher_is_better=higher, summary=summary))

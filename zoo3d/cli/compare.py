@@ -1,0 +1,112 @@
+"""``zoo3d compare``: score several models under one evaluation protocol."""
+
+from __future__ import annotations
+
+import shlex
+import sys
+
+import click
+
+from zoo3d.errors import UserError
+
+
+def _split(value: str) -> list[str]:
+    return [v.strip() for v in value.split(",") if v.strip()]
+
+
+def _parse_ckpts(items: tuple[str, ...]) -> dict[str, str]:
+    from zoo3d.specs import normalize_name
+
+    out = {}
+    for item in items:
+        name, sep, path = item.partition("=")
+        if not sep or not name or not path:
+            raise UserError(f"--ckpt '{item}' must look like NAME=PATH.")
+        out[normalize_name(name)] = path
+    return out
+
+
+@click.command()
+@click.option("--models", required=True, help="Comma-separated model names, e.g. gram_hd,styleSDF.")
+@click.option("--metric", "metrics", default="neus", show_default=True,
+              help="Comma-separated metrics: neus, epi, depth, swd, fid, kid, speed (or any plugin's).")
+@click.option("--ckpt", "ckpts", multiple=True, help="NAME=PATH: checkpoint or run folder for a model (repeatable).")
+@click.option("--instances", type=int, default=None, help="Instances per model (default: the protocol's).")
+@click.option("--protocol", "protocol_name", type=click.Choice(["small", "paper"]), default="small", show_default=True,
+              help="small: honest CPU settings (2 instances, 64 px); paper: GRAM-HD Table 2 (50, model resolution).")
+@click.option("--resolution", type=int, default=None, help="Override the protocol's image resolution.")
+@click.option("--neus-iterations", type=int, default=None, help="Override the NeuS iteration budget.")
+@click.option("--data", default="synthetic:heads", show_default=True, help="Reference dataset for fid/kid/swd.")
+@click.option("--inception", type=click.Path(dir_okay=True), default=None,
+              help="Inception TorchScript file for fid/kid (or set ZOO3D_INCEPTION).")
+@click.option("--device", default="auto", show_default=True)
+@click.option("--json", "json_out", type=click.Path(dir_okay=False), default=None, help="Write the results as JSON.")
+@click.option("--markdown", "md_out", type=click.Path(dir_okay=False), default=None,
+              help="Write a Markdown report, with an images folder next to it.")
+def compare(models, metrics, ckpts, instances, protocol_name, resolution, neus_iterations, data, inception, device,
+            json_out, md_out):
+    """Compare MODELS on METRICs with the same seeds and cameras; print a table, write JSON/Markdown."""
+    from pathlib import Path
+
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, \
+        TimeRemainingColumn
+    from rich.table import Table
+
+    from zoo3d.devices import resolve_device
+    from zoo3d.eval.harness import (compare_models, format_value, load_eval_model, load_metrics, total_work,
+                                    write_json, write_markdown)
+    from zoo3d.eval.metric import EvalContext
+    from zoo3d.eval.protocol import make_protocol
+    from zoo3d.specs import normalize_name
+
+    model_names, metric_names = _split(models), _split(metrics)
+    if not model_names:
+        raise UserError("--models needs at least one model name.")
+    if not metric_names:
+        raise UserError("--metric needs at least one metric name.")
+    ckpt_map = _parse_ckpts(ckpts)
+    unknown = set(ckpt_map) - {normalize_name(m) for m in model_names}
+    if unknown:
+        raise UserError(f"--ckpt names model '{sorted(unknown)[0]}', which is not in --models.")
+    overrides = {"neus": {"iterations": neus_iterations}} if neus_iterations else {}
+    protocol = make_protocol(protocol_name, instances=instances, resolution=resolution, **overrides)
+    dev = resolve_device(device)
+    metric_objs = load_metrics(metric_names)
+    if {"fid", "kid"} & set(metric_objs):
+        from zoo3d.eval.fid import inception_path
+
+        inception_path(inception)  # fail before any long work
+    loaded = [load_eval_model(name, ckpt_map.get(normalize_name(name)), dev) for name in model_names]
+
+    console = Console(stderr=True)
+    out_dir = None
+    if md_out:
+        out_dir = Path(md_out).with_suffix("").with_name(Path(md_out).stem + "_images")
+    options = {"data": data, "inception": inception}
+    probe = EvalContext(protocol=protocol, device=dev, seeds=protocol.seeds)
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                  TimeRemainingColumn(), console=console, transient=False) as bar:
+        task = bar.add_task("compare", total=total_work(loaded, metric_objs, probe))
+        result = compare_models(
+            loaded, metric_objs, protocol, dev, out_dir=out_dir, options=options,
+            progress=lambda n: bar.advance(task, n),
+            on_model=lambda m, k: bar.update(task, description=f"{m} · {k}"))
+
+    table = Table(title=f"zoo3d compare ({protocol.name} protocol, {protocol.instances} instances)")
+    keys = list(dict.fromkeys(k for r in result["models"].values() for k in r))
+    table.add_column("model")
+    for k in keys:
+        table.add_column(k + (" ↑" if result["higher_is_better"].get(k) else " ↓"))
+    for name, row in result["models"].items():
+        table.add_row(name, *[format_value(row[k]) if k in row else "-" for k in keys])
+    Console().print(table)
+    for note in result["notes"]:
+        console.print(f"note: {note}")
+    command = "zoo3d " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+    if json_out:
+        write_json(result, json_out)
+        console.print(f"wrote {json_out}")
+    if md_out:
+        write_markdown(result, md_out, command=command)
+        console.print(f"wrote {md_out}")

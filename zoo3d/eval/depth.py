@@ -1,0 +1,97 @@
+"""The ``depth`` metric: do the depth maps of different views describe one surface? (StyleSDF)
+
+Per instance: render ``depth_views`` views (yaw evenly in [-r, r], pitch 0); back-project each
+view's depth (distance along the unit ray) to a world point cloud of its foreground
+(alpha > 0.5); for every pair of views, the modified Chamfer distance is the mean, over the
+points of each cloud that project inside the other view's foreground, of the distance to the
+nearest point of the other cloud, averaged over both directions. Reported in units of the
+camera radius x 1e3, averaged over pairs (lower = more consistent).
+"""
+
+from __future__ import annotations
+
+from itertools import combinations
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from zoo3d.cameras import Camera
+from zoo3d.eval.metric import (EvalContext, EvalModel, Metric, NotApplicable, instance_latent,
+                               model_resolution, render_instance)
+
+MAX_POINTS = 2048
+
+
+def backproject(depth: Tensor, alpha: Tensor, cameras: Camera) -> list[Tensor]:
+    """Foreground world points per view: list of (P_v, 3) from depth/alpha (V, 1, H, W)."""
+    v, _, h, w = depth.shape
+    origins, dirs = cameras.rays(h, w)
+    points = origins + dirs * depth.reshape(v, -1, 1)
+    mask = alpha.reshape(v, -1) > 0.5
+    return [points[i][mask[i]] for i in range(v)]
+
+
+def _subsample(points: Tensor, n: int, seed: int) -> Tensor:
+    if points.shape[0] <= n:
+        return points
+    idx = torch.randperm(points.shape[0], generator=torch.Generator().manual_seed(seed))[:n]
+    return points[idx.to(points.device)]
+
+
+def _covisible(points: Tensor, camera: Camera, alpha: Tensor) -> Tensor:
+    """Mask of points (P, 3) that land on the foreground (alpha (1, H, W) > 0.5) of ``camera``."""
+    uv, z = camera.project(points[None])
+    h, w = alpha.shape[-2:]
+    col = (uv[0, :, 0] * w).floor().long()
+    row = (uv[0, :, 1] * h).floor().long()
+    inside = (z[0] > 0) & (col >= 0) & (col < w) & (row >= 0) & (row < h)
+    fg = torch.zeros_like(inside)
+    fg[inside] = alpha[0, row[inside], col[inside]] > 0.5
+    return fg
+
+
+def modified_chamfer(a: Tensor, b: Tensor, cam_a: Camera, cam_b: Camera, alpha_a: Tensor, alpha_b: Tensor) -> Tensor:
+    """Symmetric mean nearest-neighbour distance over co-visible points of two clouds (P, 3)."""
+    a_vis, b_vis = a[_covisible(a, cam_b, alpha_b)], b[_covisible(b, cam_a, alpha_a)]
+    if a_vis.shape[0] == 0 or b_vis.shape[0] == 0:
+        return torch.tensor(float("nan"), device=a.device)
+    d_ab = torch.cdist(a_vis, b).min(dim=1).values.mean()
+    d_ba = torch.cdist(b_vis, a).min(dim=1).values.mean()
+    return 0.5 * (d_ab + d_ba)
+
+
+def depth_consistency(depth: Tensor, alpha: Tensor, cameras: Camera, seed: int = 0) -> Tensor:
+    """Mean modified Chamfer over all view pairs, in units of the mean camera distance x 1e3."""
+    clouds = [_subsample(p, MAX_POINTS, seed + i) for i, p in enumerate(backproject(depth, alpha, cameras))]
+    scores = [modified_chamfer(clouds[i], clouds[j], cameras[i], cameras[j], alpha[i], alpha[j])
+              for i, j in combinations(range(len(clouds)), 2)]
+    scores = torch.stack(scores)
+    scale = cameras.origins.norm(dim=-1).mean()
+    return scores[torch.isfinite(scores)].mean() / scale * 1e3
+
+
+class DepthMetric(Metric):
+    name = "depth"
+    higher_is_better = False
+    requires = ("depth",)
+
+    def evaluate(self, model: EvalModel, ctx: EvalContext) -> dict[str, list[float]]:
+        from zoo3d.eval.neus.metric import protocol_cameras
+
+        gen, proto = model.generator, ctx.protocol
+        res = model_resolution(gen, proto.resolution)
+        cameras = protocol_cameras(gen, proto, proto.depth_views, proto.depth_yaw_range).to(device=ctx.device)
+        values = []
+        for seed in ctx.seeds:
+            out = render_instance(gen, instance_latent(gen, seed, ctx.device), cameras, res, psi=proto.psi_consistency)
+            if out["depth"] is None or out["alpha"] is None:
+                raise NotApplicable(f"{model.name} renders no depth/alpha")
+            values.append(float(depth_consistency(out["depth"], out["alpha"], cameras, seed)))
+            ctx.advance(1)
+        return {"depth": values}
+
+    def protocol_info(self, ctx: EvalContext) -> dict[str, Any]:
+        p = ctx.protocol
+        return {"views": p.depth_views, "yaw_range": p.depth_yaw_range, "foreground": "alpha > 0.5",
+                "max_points": MAX_POINTS, "units": "camera radius x 1e3 (lower is better)"}

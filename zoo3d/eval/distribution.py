@@ -1,0 +1,42 @@
+"""Image sets for distribution metrics (fid, kid, swd): generated from the prior, real from the dataset.
+
+Generated images use latents and cameras drawn from one CPU generator seeded with the
+protocol's ``seed_start`` (the same draws for every model with the same z_dim and prior),
+truncation ``psi_distribution`` (1 = none, as upstream). Real images come from
+``zoo3d.data.build_dataset`` at the same resolution (``--data``, default ``synthetic:heads``).
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+from zoo3d.errors import UserError
+
+
+@torch.no_grad()
+def generated_images(generator, n: int, resolution: int, psi: float, seed: int, device, batch: int = 16) -> Tensor:
+    """(n, 3, R, R) images in [-1, 1] on the CPU, cameras from the generator's prior."""
+    rng = torch.Generator().manual_seed(int(seed))
+    out = []
+    for start in range(0, n, batch):
+        b = min(batch, n - start)
+        z = generator.sample_z(b, generator=rng, device=device)
+        cams = generator.camera_prior.sample(b, generator=rng).to(device=device)
+        out.append(generator(z, cams, psi=psi, resolution=(resolution, resolution)).rgb.float().cpu())
+    return torch.cat(out)
+
+
+def real_images(data_spec: str, n: int, resolution: int, seed: int = 0) -> Tensor:
+    """(n, 3, R, R) dataset images in [-1, 1]: a seeded random subset (all of them when fewer)."""
+    try:
+        from zoo3d.config import DataConfig
+        from zoo3d.data import build_dataset
+    except ImportError:
+        raise UserError("Distribution metrics need zoo3d.data.build_dataset, which this installation lacks.") from None
+    dataset = build_dataset(DataConfig(spec=data_spec, mirror=False), resolution)
+    total = len(dataset)
+    if total == 0:
+        raise UserError(f"Dataset '{data_spec}' is empty.")
+    order = torch.randperm(total, generator=torch.Generator().manual_seed(int(seed)))[:n]
+    return torch.stack([torch.as_tensor(dataset[int(i)]["image"]).float() for i in order])

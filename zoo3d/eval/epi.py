@@ -1,0 +1,81 @@
+"""The ``epi`` metric: how smoothly image rows move in a yaw sweep (GRAM-HD Fig. 5 as a number).
+
+For a sweep of F frames with yaw evenly in [-r, r] and pitch 0, one image row stacked over
+the frames gives an epipolar-plane image (EPI) (F, W, 3): for a 3D-consistent model every
+point traces a smooth line. Score (lower = more consistent): each EPI row is predicted from
+the previous one shifted by the best sub-pixel offset (searched in [-max_shift, max_shift]
+px, steps of 1/8 px, linear interpolation, edge pixels excluded); the mean squared error of
+that prediction on [0, 1] colours, averaged over frame pairs and over three rows (at 40 %,
+50 % and 60 % of the height), times 1e3.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from zoo3d.eval.metric import (EvalContext, EvalModel, Metric, instance_latent, model_resolution,
+                               render_instance)
+
+ROW_FRACTIONS = (0.4, 0.5, 0.6)
+
+
+def epi_image(frames: Tensor, row: int) -> Tensor:
+    """(F, 3, H, W) frames -> (3, F, W) EPI of image row ``row`` (time runs downwards)."""
+    return frames[:, :, row, :].permute(1, 0, 2)
+
+
+def shift_rows(rows: Tensor, shifts: Tensor) -> Tensor:
+    """Shift each row of (N, C, W) by each of S sub-pixel offsets (px, positive = right): (S, N, C, W)."""
+    n, c, w = rows.shape
+    x = torch.arange(w, device=rows.device, dtype=rows.dtype)
+    src = x[None, :] - shifts[:, None]                                      # (S, W) source coordinates
+    grid_x = (2 * src + 1) / w - 1                                          # align_corners=False
+    grid = torch.stack([grid_x, torch.zeros_like(grid_x)], dim=-1)         # (S, W, 2)
+    grid = grid[:, None].expand(-1, n, -1, -1).reshape(-1, 1, w, 2)
+    img = rows[None].expand(len(shifts), -1, -1, -1).reshape(-1, c, 1, w)
+    out = F.grid_sample(img, grid, mode="bilinear", padding_mode="border", align_corners=False)
+    return out.reshape(len(shifts), n, c, w)
+
+
+def epi_roughness(epi: Tensor, max_shift: float = 3.0, step: float = 0.125) -> Tensor:
+    """Mean over frame pairs of the best-shift prediction MSE of an EPI (C, F, W) in [-1, 1]; x 1e3."""
+    rows = ((epi.float() + 1) / 2).clamp(0, 1).permute(1, 0, 2)            # (F, C, W)
+    shifts = torch.arange(-max_shift, max_shift + step / 2, step, device=rows.device, dtype=rows.dtype)
+    predicted = shift_rows(rows[:-1], shifts)                               # (S, F-1, C, W)
+    margin = int(max_shift) + 1
+    err = (predicted - rows[None, 1:]).pow(2)[..., margin:-margin].mean(dim=(2, 3))   # (S, F-1)
+    return err.min(dim=0).values.mean() * 1e3
+
+
+class EpiMetric(Metric):
+    name = "epi"
+    higher_is_better = False
+    requires = ("images",)
+
+    def evaluate(self, model: EvalModel, ctx: EvalContext) -> dict[str, list[float]]:
+        from zoo3d.eval.neus.metric import protocol_cameras
+        from zoo3d.imageio import save_image
+
+        gen, proto = model.generator, ctx.protocol
+        res = model_resolution(gen, proto.resolution)
+        cameras = protocol_cameras(gen, proto, proto.epi_frames, proto.epi_yaw_range).to(device=ctx.device)
+        values = []
+        for i, seed in enumerate(ctx.seeds):
+            frames = render_instance(gen, instance_latent(gen, seed, ctx.device), cameras, res,
+                                     psi=proto.psi_consistency)["rgb"]
+            rows = [min(res - 1, int(f * res)) for f in ROW_FRACTIONS]
+            values.append(float(torch.stack([epi_roughness(epi_image(frames, r)) for r in rows]).mean()))
+            path = ctx.evidence_path(model.name, "epi", f"seed{seed}_epi.png") if i < 2 else None
+            if path is not None:
+                save_image(epi_image(frames, rows[1]).cpu(), path)
+            ctx.advance(1)
+        return {"epi": values}
+
+    def protocol_info(self, ctx: EvalContext) -> dict[str, Any]:
+        p = ctx.protocol
+        return {"frames": p.epi_frames, "yaw_range": p.epi_yaw_range, "rows": list(ROW_FRACTIONS),
+                "score": "x1e3 MSE of best-shift row prediction, [0,1] colours (lower is better)"}

@@ -1,0 +1,171 @@
+"""The compare harness: load models, run metrics under one protocol, write JSON and Markdown.
+
+Every model sees the same seeds, cameras and protocol; the run is seeded and uses
+deterministic algorithms, so a CPU run gives the same numbers twice.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Callable
+
+import torch
+
+from zoo3d.errors import UserError
+from zoo3d.eval.metric import EvalContext, EvalModel, Metric, NotApplicable, model_resolution, summarize
+from zoo3d.eval.protocol import Protocol
+
+
+def load_eval_model(name: str, checkpoint: str | None, device) -> EvalModel:
+    """A model from ``--ckpt`` / its newest run, or built directly when it needs no checkpoint.
+
+    A model with neither raises the UserError of :func:`zoo3d.runs.resolve_checkpoint`, which
+    names the ``zoo3d train`` command that would create the run.
+    """
+    from zoo3d.runs import load_model
+
+    loaded = load_model(checkpoint, model=name, device=str(device))
+    gen = loaded.generator.eval()
+    gen.requires_grad_(False)
+    return EvalModel(name=loaded.spec.name, generator=gen,
+                     checkpoint=str(loaded.checkpoint) if loaded.checkpoint else None, sha256=loaded.sha256)
+
+
+def load_metrics(names: list[str]) -> dict[str, Metric]:
+    from zoo3d.plugins import get_metric_spec
+
+    metrics = {}
+    for n in names:
+        spec = get_metric_spec(n)
+        metric = spec.load()
+        if not getattr(metric, "name", ""):
+            metric.name = spec.name
+        metrics[spec.name] = metric
+    return metrics
+
+
+@contextmanager
+def reproducible(seed: int):
+    """Seed torch and make CPU kernels deterministic for the duration of a compare run."""
+    previous = torch.are_deterministic_algorithms_enabled()
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        torch.use_deterministic_algorithms(True, warn_only=True)
+        try:
+            yield
+        finally:
+            torch.use_deterministic_algorithms(previous)
+
+
+def total_work(models: list[EvalModel], metrics: dict[str, Metric], ctx: EvalContext) -> int:
+    return len(models) * sum(m.work_units(ctx) for m in metrics.values())
+
+
+def compare_models(models: list[EvalModel], metrics: dict[str, Metric], protocol: Protocol, device,
+                   out_dir: str | Path | None = None, options: dict[str, Any] | None = None,
+                   progress: Callable[[int], None] | None = None,
+                   on_model: Callable[[str, str], None] | None = None) -> dict[str, Any]:
+    """Run every metric on every model; returns the JSON-ready result (see docs/metrics.md)."""
+    ctx = EvalContext(protocol=protocol, device=torch.device(device), seeds=protocol.seeds,
+                      out_dir=Path(out_dir) if out_dir else None, progress=progress, options=dict(options or {}))
+    results: dict[str, dict[str, Any]] = {}
+    provenance: dict[str, dict[str, Any]] = {}
+    with reproducible(protocol.seed_start):
+        for model in models:
+            gen = model.generator
+            results[model.name] = {}
+            provenance[model.name] = {
+                "checkpoint": model.checkpoint, "sha256": model.sha256,
+                "resolution": model_resolution(gen, protocol.resolution), "seeds": protocol.seeds,
+                "strictly_3d_consistent": bool(getattr(gen, "strictly_3d_consistent", True)),
+            }
+            for metric_name, metric in metrics.items():
+                if on_model is not None:
+                    on_model(model.name, metric_name)
+                try:
+                    raw = metric.evaluate(model, ctx)
+                except NotApplicable as exc:
+                    for key in metric.result_keys():
+                        results[model.name][key] = {**summarize([]), "not_applicable": str(exc)}
+                    ctx.advance(metric.work_units(ctx))
+                    continue
+                meta = raw.pop("_meta", {})
+                for key, values in raw.items():
+                    results[model.name][key] = {**summarize(values), **meta}
+    proto_block = protocol.model_dump()
+    proto_block["seeds"] = protocol.seeds
+    proto_block["device"] = str(device)
+    proto_block["torch"] = torch.__version__
+    proto_block["metrics"] = {n: m.protocol_info(ctx) for n, m in metrics.items()}
+    return {"models": results, "protocol": proto_block, "provenance": provenance,
+            "higher_is_better": _directions(metrics, results), "notes": sorted(set(ctx.notes)),
+            "evidence": ctx.evidence}
+
+
+def _directions(metrics: dict[str, Metric], results: dict[str, dict[str, Any]]) -> dict[str, bool]:
+    keys = {k for r in results.values() for k in r}
+    out = {}
+    for m in metrics.values():
+        for k in keys:
+            if k in m.result_keys() or k.startswith(m.name):
+                out[k] = m.better(k) if k in m.result_keys() else False
+    return out
+
+
+def format_value(entry: dict[str, Any]) -> str:
+    if entry.get("not_applicable"):
+        return "n/a"
+    if entry.get("mean") is None:
+        return "-"
+    text = f"{entry['mean']:.4g} ± {entry['std']:.2g}"
+    if entry.get("comparable") is False:
+        text += " (not comparable)"
+    return f"{text} (n={entry['n']})"
+
+
+def write_json(result: dict[str, Any], path: str | Path) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(json.dumps(result, indent=2))
+    os.replace(tmp, path)
+    return path
+
+
+def write_markdown(result: dict[str, Any], path: str | Path, command: str = "") -> Path:
+    """A report: the table, the protocol, notes, and per model the evidence images (paths relative)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    models = result["models"]
+    keys = list(dict.fromkeys(k for r in models.values() for k in r))
+    arrows = {k: (" ↑" if result["higher_is_better"].get(k, False) else " ↓") for k in keys}
+    lines = ["# zoo3d compare", ""]
+    if command:
+        lines += ["```", command, "```", ""]
+    lines += ["| model | " + " | ".join(k + arrows[k] for k in keys) + " |",
+              "|---" * (len(keys) + 1) + "|"]
+    for name, row in models.items():
+        lines.append(f"| {name} | " + " | ".join(format_value(row[k]) if k in row else "-" for k in keys) + " |")
+    lines += ["", "Values are mean ± standard deviation over instances (n).", ""]
+    if result.get("notes"):
+        lines += ["## Notes", ""] + [f"- {n}" for n in result["notes"]] + [""]
+    proto = {k: v for k, v in result["protocol"].items() if k not in ("metrics", "neus")}
+    lines += ["## Protocol", "", "```json", json.dumps(proto, indent=1), "```", ""]
+    lines += ["## Provenance", ""]
+    for name, prov in result["provenance"].items():
+        lines.append(f"- **{name}**: checkpoint `{prov['checkpoint']}`, sha256 `{prov['sha256']}`, "
+                     f"resolution {prov['resolution']}, seeds {prov['seeds']}")
+    lines.append("")
+    if result.get("evidence"):
+        lines += ["## Evidence", ""]
+        for group, files in result["evidence"].items():
+            lines += [f"### {group}", ""]
+            for f in files:
+                rel = os.path.relpath(f, path.parent)
+                lines.append(f"![{Path(f).stem}]({rel})")
+            lines.append("")
+    path.write_text("\n".join(lines))
+    return path

@@ -1,0 +1,169 @@
+"""The metric plugin API: what a metric is given, what it returns.
+
+A metric is a class registered through ``zoo3d_register_metrics`` with a
+:class:`zoo3d.specs.MetricSpec` whose factory names it. The harness instantiates it
+once per ``compare`` run and calls :meth:`Metric.evaluate` once per model with the
+same :class:`EvalContext` (same seeds, cameras and protocol for every model).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import torch
+from torch import Tensor
+
+from zoo3d.cameras import Camera
+
+
+@dataclass
+class EvalModel:
+    """A model under evaluation (a ``zoo3d.runs.LoadedModel`` has the same attributes).
+
+    Attributes:
+        name: the model's registered name (or the name given on the command line).
+        generator: a :class:`zoo3d.core.Generator` in eval mode.
+        checkpoint: path of the weights, or None for models that need none.
+        sha256: hash of the checkpoint file, or None.
+    """
+
+    name: str
+    generator: Any
+    checkpoint: str | None = None
+    sha256: str | None = None
+
+
+class NotApplicable(Exception):
+    """Raised by a metric for a model it cannot score (e.g. depth for a model without depth)."""
+
+
+@dataclass
+class EvalContext:
+    """Everything a metric may use besides the model; identical for every model of a run.
+
+    Attributes:
+        protocol: the protocol settings (``zoo3d.eval.protocol.Protocol``), recorded in the JSON.
+        device: where to run.
+        seeds: one integer per instance; instance ``i`` uses ``torch.Generator().manual_seed(seeds[i])``.
+        out_dir: where to save evidence images (None: save nothing).
+        progress: call with the number of finished work units (instances) to advance the bar.
+        options: free-form switches from the CLI (``inception`` path, ``data`` spec, ...).
+        notes: metrics append human-readable caveats here (shown in the report).
+    """
+
+    protocol: Any
+    device: torch.device
+    seeds: list[int]
+    out_dir: Path | None = None
+    progress: Callable[[int], None] | None = None
+    options: dict[str, Any] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+    evidence: dict[str, list[str]] = field(default_factory=dict)
+
+    def advance(self, n: int = 1) -> None:
+        if self.progress is not None:
+            self.progress(n)
+
+    def evidence_path(self, model: str, metric: str, name: str) -> Path | None:
+        """A file path for an evidence image, registered for the Markdown report (None when not saving)."""
+        if self.out_dir is None:
+            return None
+        path = Path(self.out_dir) / model / metric / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.evidence.setdefault(f"{model}/{metric}", []).append(str(path))
+        return path
+
+
+class Metric:
+    """Base class of a metric plugin.
+
+    Class attributes:
+        name: registered name (``neus``).
+        keys: result keys it produces (``("neus_psnr", "neus_ssim")``); default ``(name,)``.
+        higher_is_better: per key; a bool applies to every key.
+        requires: what the model must provide: ``"images"`` (rgb), ``"depth"``, ``"dataset"``.
+        units: per-instance work units for the progress bar (``"instances"`` or ``"one"``).
+    """
+
+    name: str = ""
+    keys: tuple[str, ...] = ()
+    higher_is_better: bool | dict[str, bool] = True
+    requires: tuple[str, ...] = ("images",)
+    units: str = "instances"
+
+    def result_keys(self) -> tuple[str, ...]:
+        return self.keys or (self.name,)
+
+    def better(self, key: str) -> bool:
+        h = self.higher_is_better
+        return h[key] if isinstance(h, dict) else bool(h)
+
+    def work_units(self, ctx: EvalContext) -> int:
+        return len(ctx.seeds) if self.units == "instances" else 1
+
+    def evaluate(self, model: EvalModel, ctx: EvalContext) -> dict[str, list[float]]:
+        """Score ``model``: each key maps to one value per instance (or one value overall)."""
+        raise NotImplementedError
+
+    def protocol_info(self, ctx: EvalContext) -> dict[str, Any]:
+        """Settings this metric adds to the JSON ``protocol`` block."""
+        return {}
+
+
+def summarize(values: list[float]) -> dict[str, Any]:
+    """Mean, sample standard deviation (0 for n = 1), n and the values, NaN-free."""
+    vals = [float(v) for v in values if v is not None and math.isfinite(float(v))]
+    n = len(vals)
+    if n == 0:
+        return {"mean": None, "std": None, "n": 0, "values": [float(v) if v is not None else None for v in values]}
+    mean = sum(vals) / n
+    std = math.sqrt(sum((v - mean) ** 2 for v in vals) / (n - 1)) if n > 1 else 0.0
+    return {"mean": mean, "std": std, "n": n, "values": vals}
+
+
+# ------------------------------------------------------------------------------------- generation
+
+def instance_generator(seed: int) -> torch.Generator:
+    """The CPU random generator of one instance: the same latents on every device and every model."""
+    return torch.Generator().manual_seed(int(seed))
+
+
+def instance_latent(generator, seed: int, device) -> Tensor:
+    """z (1, z_dim) of the instance with this seed."""
+    return generator.sample_z(1, generator=instance_generator(seed), device=device)
+
+
+@torch.no_grad()
+def render_instance(generator, z: Tensor, cameras: Camera, resolution: int, psi: float = 1.0,
+                    chunk: int = 8) -> dict[str, Tensor | None]:
+    """Render one latent ``z`` (1, z_dim) under every camera, ``chunk`` views at a time.
+
+    The latent is repeated per view (``represent(z.expand(B, -1))``) so any generator works
+    without knowing how its representation batches.
+    Returns ``{"rgb": (V, 3, R, R) in [-1, 1], "depth": (V, 1, R, R) distance along the ray or None,
+    "alpha": (V, 1, R, R) in [0, 1] or None}``.
+    """
+    outs: dict[str, list] = {"rgb": [], "depth": [], "alpha": []}
+    for start in range(0, len(cameras), chunk):
+        cams = cameras[start:start + chunk].to(device=z.device)
+        rep = generator.represent(z.expand(len(cams), -1), psi)
+        out = generator.render(rep, cams, (resolution, resolution))
+        for k in outs:
+            v = getattr(out, k, None)
+            outs[k].append(None if v is None else v.float())
+    return {k: (None if any(x is None for x in v) else torch.cat(v)) for k, v in outs.items()}
+
+
+def model_resolution(generator, protocol_resolution: int | None) -> int:
+    """The protocol's resolution, or the generator's own when the protocol says ``None``."""
+    if protocol_resolution:
+        return int(protocol_resolution)
+    res = getattr(generator, "resolution", 64)
+    return int(res[0] if isinstance(res, (tuple, list)) else res)
+
+
+def strictly_consistent(generator) -> bool:
+    return bool(getattr(generator, "strictly_3d_consistent", True))

@@ -1,0 +1,129 @@
+"""NeuS networks: SDF MLP (positional encoding, geometric init, Softplus beta=100, skip),
+colour MLP (position, view direction, normal, feature), learned variance, background.
+
+All networks take points in the normalised scene (the subject inside the unit sphere).
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from torch import Tensor
+from torch.nn.utils.parametrizations import weight_norm
+
+
+def positional_encoding(x: Tensor, multires: int) -> Tensor:
+    """[x, sin(2^k x), cos(2^k x)] for k < multires: (..., 3) -> (..., 3 (1 + 2 multires))."""
+    if multires == 0:
+        return x
+    freqs = 2.0 ** torch.arange(multires, device=x.device, dtype=x.dtype)
+    xf = x[..., None, :] * freqs[:, None]                       # (..., K, 3)
+    enc = torch.stack([torch.sin(xf), torch.cos(xf)], dim=-2)   # (..., K, 2, 3)
+    return torch.cat([x, enc.flatten(-3)], dim=-1)
+
+
+class SDFNetwork(nn.Module):
+    """f(x) -> (sdf (N, 1), feature (N, F)); IDR/NeuS geometric init so f ~ |x| - 0.5 at start.
+
+    ``layers`` hidden layers of ``hidden`` units; the input is re-injected half way (concat / sqrt 2).
+    """
+
+    def __init__(self, layers: int = 8, hidden: int = 256, feature_dim: int = 256, multires: int = 6,
+                 init_radius: float = 0.5):
+        super().__init__()
+        self.multires = multires
+        in_dim = 3 * (1 + 2 * multires)
+        self.skip = layers // 2 if layers >= 4 and hidden > in_dim else None  # skip needs room for the input
+        dims = [in_dim] + [hidden] * layers + [1 + feature_dim]
+        self.linears = nn.ModuleList()
+        for i in range(len(dims) - 1):
+            out = dims[i + 1] - in_dim if self.skip is not None and i + 1 == self.skip else dims[i + 1]
+            lin = nn.Linear(dims[i], out)
+            self._geometric_init(lin, i, len(dims) - 2, in_dim, init_radius)
+            self.linears.append(weight_norm(lin))
+        self.act = nn.Softplus(beta=100)
+
+    def _geometric_init(self, lin: nn.Linear, i: int, last: int, in_dim: int, radius: float) -> None:
+        with torch.no_grad():
+            out_dim = lin.out_features
+            if i == last:
+                nn.init.normal_(lin.weight, mean=math.sqrt(math.pi) / math.sqrt(lin.in_features), std=1e-4)
+                nn.init.constant_(lin.bias, -radius)
+                return
+            nn.init.constant_(lin.bias, 0.0)
+            nn.init.normal_(lin.weight, 0.0, math.sqrt(2) / math.sqrt(out_dim))
+            if i == 0 and self.multires > 0:
+                lin.weight[:, 3:] = 0.0
+            elif self.skip is not None and i == self.skip and self.multires > 0:
+                lin.weight[:, -(in_dim - 3):] = 0.0
+
+    def forward(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        inp = positional_encoding(x, self.multires)
+        h = inp
+        for i, lin in enumerate(self.linears):
+            if self.skip is not None and i == self.skip:
+                h = torch.cat([h, inp], dim=-1) / math.sqrt(2)
+            h = lin(h)
+            if i < len(self.linears) - 1:
+                h = self.act(h)
+        return h[..., :1], h[..., 1:]
+
+    def sdf(self, x: Tensor) -> Tensor:
+        return self.forward(x)[0]
+
+    def sdf_and_gradient(self, x: Tensor, create_graph: bool) -> tuple[Tensor, Tensor, Tensor]:
+        """sdf (N, 1), feature (N, F) and the spatial gradient (N, 3) (the unnormalised normal)."""
+        with torch.enable_grad():
+            x = x.detach().requires_grad_(True)
+            sdf, feature = self.forward(x)
+            (grad,) = torch.autograd.grad(sdf, x, torch.ones_like(sdf), create_graph=create_graph)
+        return sdf, feature, grad
+
+
+class ColorNetwork(nn.Module):
+    """c(x, v, n, feature) -> rgb (N, 3) in [0, 1] (NeuS 'idr' mode: view direction is encoded)."""
+
+    def __init__(self, feature_dim: int = 256, layers: int = 4, hidden: int = 256, view_multires: int = 4):
+        super().__init__()
+        self.view_multires = view_multires
+        in_dim = 3 + 3 * (1 + 2 * view_multires) + 3 + feature_dim
+        dims = [in_dim] + [hidden] * layers + [3]
+        self.linears = nn.ModuleList(weight_norm(nn.Linear(a, b)) for a, b in zip(dims[:-1], dims[1:]))
+
+    def forward(self, x: Tensor, view_dirs: Tensor, normals: Tensor, feature: Tensor) -> Tensor:
+        h = torch.cat([x, positional_encoding(view_dirs, self.view_multires), normals, feature], dim=-1)
+        for i, lin in enumerate(self.linears):
+            h = lin(h)
+            if i < len(self.linears) - 1:
+                h = F.relu(h)
+        return torch.sigmoid(h)
+
+
+class Variance(nn.Module):
+    """The learned inverse standard deviation s = exp(10 v) of the logistic density (v init 0.3 -> s ~ 20)."""
+
+    def __init__(self, init: float = 0.3):
+        super().__init__()
+        self.variance = nn.Parameter(torch.tensor(float(init)))
+
+    def inv_s(self) -> Tensor:
+        return torch.exp(self.variance * 10.0).clamp(1e-6, 1e6)
+
+
+class DirectionalBackground(nn.Module):
+    """A simple background model: colour (N, 3) in [0, 1] as a function of the ray direction only.
+
+    Stands in for NeuS's NeRF++ outside field: the generators' backgrounds are far or planar,
+    and a direction-only model cannot explain foreground inconsistency, so it does not inflate scores.
+    """
+
+    def __init__(self, hidden: int = 32, multires: int = 4):
+        super().__init__()
+        self.multires = multires
+        self.net = nn.Sequential(nn.Linear(3 * (1 + 2 * multires), hidden), nn.ReLU(), nn.Linear(hidden, 3))
+
+    def forward(self, dirs: Tensor) -> Tensor:
+        return torch.sigmoid(self.net(positional_encoding(dirs, self.multires)))
