@@ -143,3 +143,15 @@ def test_textured_hr_render_uses_lr_intersections():
     hr = ManifoldRenderer().render(rep, cams, (32, 32), intersection_resolution=(8, 8))
     err = (hr.rgb - full.rgb)[..., 2:-2, 2:-2].abs().max()
     assert err < 1e-3
+
+
+def test_cell_centred_maps_are_read_at_cell_centres():
+    """align_corners=False: texel j of W covers [-e + 2e j/W, -e + 2e (j+1)/W] and is read exactly at its centre."""
+    W = 6
+    maps = torch.zeros(1, 1, 4, W, W, dtype=torch.float64)
+    maps[:, :, 0] = torch.arange(W, dtype=torch.float64)  # red = column index
+    rep = TexturedManifolds(plane_field, maps, levels=torch.tensor([0.0], dtype=torch.float64), align_corners=False)
+    centres = -EXTENT + 2 * EXTENT * (torch.arange(W, dtype=torch.float64) + 0.5) / W
+    pts = torch.stack([centres, torch.zeros_like(centres), torch.zeros_like(centres)], -1).reshape(1, 1, W, 3)
+    red = rep.radiance(pts, torch.zeros(1, W, 3, dtype=torch.float64)).rgb[0, 0, :, 0]
+    torch.testing.assert_close(red, torch.arange(W, dtype=torch.float64))

@@ -35,10 +35,13 @@ class TexturedManifolds:
         levels: (N,) descending levels (taken from ``geometry.levels`` when omitted).
         extent: half-width of the square the maps cover (GRAM-HD: 0.12).
         background_z: world z of the opaque background plane (None without a background map).
+        align_corners: True (default) = texel centres at linspace(-extent, extent), as
+            :func:`grid_manifolds` lays them out; False = cell-centred maps whose outer texel *edges*
+            are at +-extent (e.g. maps made on a pixel grid). Applies to the background map too.
     """
 
     def __init__(self, geometry, maps: Tensor, background_map: Tensor | None = None, levels: Tensor | None = None,
-                 extent: float = 0.12, background_z: float | None = BACKGROUND_Z):
+                 extent: float = 0.12, background_z: float | None = BACKGROUND_Z, align_corners: bool = True):
         self._scalar: Callable[[Tensor], Tensor] = getattr(geometry, "scalar", geometry)
         if levels is None:
             levels = getattr(geometry, "levels", None)
@@ -48,6 +51,7 @@ class TexturedManifolds:
             raise ValueError(f"maps must be (B, N={len(levels)}, C>=4, H, W); got {tuple(maps.shape)}")
         self.levels = levels.to(device=maps.device)
         self.maps, self.background_map, self.extent = maps, background_map, extent
+        self.align_corners = align_corners
         self.background_z = background_z if background_map is not None else None
 
     @property
@@ -63,7 +67,7 @@ class TexturedManifolds:
         C, Ht, Wt = self.maps.shape[2:]
         grid = (points[..., :2] / self.extent).reshape(B * N, P, 1, 2).to(self.maps.dtype)
         texels = F.grid_sample(self.maps.reshape(B * N, C, Ht, Wt), grid, mode="bilinear",
-                               padding_mode="zeros", align_corners=True)  # (B*N, C, P, 1)
+                               padding_mode="zeros", align_corners=self.align_corners)  # (B*N, C, P, 1)
         texels = texels.reshape(B, N, C, P).transpose(-1, -2)  # (B, N, P, C)
         return Radiance(rgb=texels[..., :3], alpha=texels[..., 3:4], features=texels[..., 4:] if C > 4 else None)
 
@@ -72,6 +76,6 @@ class TexturedManifolds:
         B, P, _ = points.shape
         grid = bg_invmap(points[..., :2]).reshape(B, P, 1, 2).to(self.background_map.dtype)
         texels = F.grid_sample(self.background_map, grid, mode="bilinear", padding_mode="reflection",
-                               align_corners=True)
+                               align_corners=self.align_corners)
         texels = texels.squeeze(-1).transpose(1, 2)  # (B, P, Cb)
         return Radiance(rgb=texels[..., :3], features=texels[..., 3:] if texels.shape[-1] > 3 else None)
