@@ -78,6 +78,9 @@ def test_items_are_deterministic_and_cached_equals_uncached():
         assert torch.equal(a["camera"], b["camera"])
         assert torch.allclose(a["depth"], b["depth"], atol=1e-4)
     assert not torch.equal(cached[0]["image"], cached[1]["image"])
+    bounded = SyntheticHeads(32, count=8, seed=5, block=2, cache_mb=0)  # keeps only the latest block
+    assert torch.equal(bounded[6]["image"], cached[6]["image"]) and torch.equal(bounded[0]["image"], cached[0]["image"])
+    assert list(bounded._blocks) == [0]
     other_seed = SyntheticHeads(32, count=8, seed=6, cache=False)
     assert not torch.equal(other_seed[0]["camera"], fresh[0]["camera"])
 

@@ -31,13 +31,12 @@ def ray_box(origins: Tensor, dirs: Tensor, lo, hi) -> tuple[Tensor, Tensor]:
 
 
 def sphere_trace(sdf: SDFn, origins: Tensor, dirs: Tensor, params: Tensor, t_near: Tensor, t_far: Tensor,
-                 eps: float, steps: int = 64, relax: float = 0.9, compact_every: int = 2,
-                 refine: int = 2) -> tuple[Tensor, Tensor]:
+                 eps: float, steps: int = 64, relax: float = 0.9, compact_every: int = 2) -> tuple[Tensor, Tensor]:
     """March rays (N, 3) from ``t_near`` until the field is below ``eps * t`` or ``t`` passes ``t_far``.
 
     Returns ``t`` (N,) distances along the (unit) rays and ``hit`` (N,) booleans. ``relax`` < 1
-    under-steps, which keeps approximate (non-Lipschitz-exact) fields from tunnelling. Hits get
-    ``refine`` Newton steps along the ray, so depth is accurate far below ``eps`` even for grazing rays.
+    under-steps, which keeps approximate (non-Lipschitz-exact) fields from tunnelling; polish
+    the hits with :func:`newton_refine`.
     """
     n = origins.shape[0]
     t_out = t_near.clone()
@@ -61,23 +60,29 @@ def sphere_trace(sdf: SDFn, origins: Tensor, dirs: Tensor, params: Tensor, t_nea
                 keep = torch.nonzero(~done).squeeze(-1)
                 live, o, d, t, tf = live[keep], o[keep], d[keep], t[keep], tf[keep]
                 p = p.index_select(1, keep)
-    if refine and bool(hit_out.any()):
-        idx = torch.nonzero(hit_out).squeeze(-1)
-        o, d, p, t = origins[idx], dirs[idx], params[:, idx], t_out[idx]
-        h = 1e-4
-        for _ in range(refine):  # Newton steps on f(t) = sdf(o + t d), slope by a forward difference
-            both = sdf(torch.addcmul(o, d, torch.stack([t, t + h])[..., None]).reshape(-1, 3), p.repeat(1, 2))
-            f, f_h = both.reshape(2, -1)
-            slope = ((f_h - f) / h).clamp(max=-0.05)  # grazing rays: bounded step
-            t = t - f / slope
-        t_out[idx] = t
     return t_out, hit_out
 
 
-def sdf_normals(sdf: SDFn, points: Tensor, params: Tensor, h: float = 1e-4) -> Tensor:
-    """Unit normals (M, 3) at ``points`` (M, 3) with parameter rows (K, M), by forward differences (4 evaluations)."""
-    m = points.shape[0]
-    steps = torch.cat([torch.zeros(1, 3, dtype=points.dtype, device=points.device),
-                       h * torch.eye(3, dtype=points.dtype, device=points.device)])
-    vals = sdf((points[None] + steps[:, None, :]).reshape(4 * m, 3), params.repeat(1, 4)).reshape(4, m)
-    return torch.nn.functional.normalize((vals[1:] - vals[:1]).t(), dim=-1)
+def newton_refine(sdf: SDFn, origins: Tensor, dirs: Tensor, params: Tensor, t: Tensor, iters: int = 2,
+                  h: float = 1e-4) -> tuple[Tensor, Tensor]:
+    """Polish hits: Newton steps on f(t) = sdf(o + t d), and the surface normal, from central differences.
+
+    Each iteration evaluates the field at the six points ``x +- h e_i``: their mean is the value
+    (to O(h^2)) and their differences the gradient; the slope along the ray is ``grad . d``
+    (bounded away from 0 for grazing rays). The symmetric stencil keeps a mirrored scene's
+    render the exact mirror image. Returns the refined ``t`` (M,) and unit normals (M, 3).
+    """
+    m = origins.shape[0]
+    eye = h * torch.eye(3, dtype=origins.dtype, device=origins.device)
+    stencil = torch.cat([eye, -eye])
+    params6 = params.repeat(1, 6)
+    normals = dirs
+    for _ in range(iters):
+        points = torch.addcmul(origins, dirs, t[:, None])
+        vals = sdf((points[None] + stencil[:, None, :]).reshape(6 * m, 3), params6).reshape(6, m)
+        grad = ((vals[:3] - vals[3:]) / (2 * h)).t()
+        value = vals.mean(0)
+        slope = (grad * dirs).sum(-1).clamp(max=-0.05)
+        t = t - value / slope
+        normals = torch.nn.functional.normalize(grad, dim=-1)
+    return t, normals

@@ -10,6 +10,7 @@ so an item is the same on every machine and in every order. Rendering happens in
 from __future__ import annotations
 
 import math
+from collections import OrderedDict
 from contextlib import contextmanager
 from urllib.parse import parse_qsl
 
@@ -21,7 +22,7 @@ from zoo3d.cameras import Camera, CameraPrior
 from zoo3d.data.augment import mirror_flag, mirror_item, quantize_8bit, stable_hash
 from zoo3d.data.head_model import (BACKGROUND_Z, HEAD_BOUNDS, HEAD_LATENT_DIM, HeadParams, background_radiance,
                                    head_parts_packed, head_radiance, pack_rows, head_sdf, params_from_latent, sample_head_params)
-from zoo3d.data.sphere_trace import ray_box, sdf_normals, sphere_trace
+from zoo3d.data.sphere_trace import newton_refine, ray_box, sphere_trace
 from zoo3d.errors import UserError
 
 __all__ = ["render_heads", "sample_head_params", "head_sdf", "HeadParams", "SyntheticHeads", "build_synthetic_heads",
@@ -55,7 +56,7 @@ def _packed_sdf(points: Tensor, rows: Tensor) -> Tensor:
 
 
 def render_heads(params: HeadParams, cameras: Camera, resolution: int | tuple[int, int],
-                 steps: int = 64) -> dict[str, Tensor]:
+                 steps: int = 64, refine: int = 2) -> dict[str, Tensor]:
     """Render B heads, one per camera.
 
     Args:
@@ -65,10 +66,10 @@ def render_heads(params: HeadParams, cameras: Camera, resolution: int | tuple[in
         head or the background plane (world units); ``mask`` (B, 1, H, W) 1 on the head, 0 elsewhere.
     """
     with torch.no_grad(), _single_threaded(cameras.device):
-        return _render_heads(params, cameras, resolution, steps)
+        return _render_heads(params, cameras, resolution, steps, refine)
 
 
-def _render_heads(params: HeadParams, cameras: Camera, resolution, steps: int) -> dict[str, Tensor]:
+def _render_heads(params: HeadParams, cameras: Camera, resolution, steps: int, refine: int) -> dict[str, Tensor]:
     h, w = (resolution, resolution) if isinstance(resolution, int) else tuple(resolution)
     b = len(cameras)
     if len(params) != b:
@@ -92,14 +93,17 @@ def _render_heads(params: HeadParams, cameras: Camera, resolution, steps: int) -
         t_bg = torch.where(dz < -1e-6, (o[:, 2] - BACKGROUND_Z) / (-dz).clamp_min(1e-6), torch.full_like(dz, 1e3))
         near, far = ray_box(o, d, *HEAD_BOUNDS)
         t, hit = sphere_trace(sdf, o, d, pack_rows(params, bi), near, torch.minimum(far, t_bg), eps, steps=steps)
+        idx = torch.nonzero(hit).squeeze(-1)
+        normals = None
+        if idx.numel():
+            t_hit, normals = newton_refine(sdf, o[idx], d[idx], pack_rows(params, bi[idx]), t[idx], iters=refine)
+            t = t.index_put((idx,), t_hit)
         t = torch.where(hit, t, t_bg)
         depth[sl] = t
         mask[sl] = hit.to(mask.dtype)
         points = torch.addcmul(o, d, t[:, None])
         colour = torch.empty_like(o)
-        idx = torch.nonzero(hit).squeeze(-1)
-        if idx.numel():
-            normals = sdf_normals(sdf, points[idx], pack_rows(params, bi[idx]))
+        if normals is not None:
             colour[idx] = head_radiance(params, bi[idx], points[idx], normals)
         miss = torch.nonzero(~hit).squeeze(-1)
         if miss.numel():
@@ -132,7 +136,7 @@ class SyntheticHeads(Dataset):
 
     def __init__(self, resolution: int, count: int = 10_000, seed: int = 0, mirror: bool = False,
                  camera_prior: CameraPrior | None = None, cache: bool = True, block: int = 32,
-                 device: str | torch.device = "cpu"):
+                 device: str | torch.device = "cpu", cache_mb: int = 1024):
         if not 8 <= resolution <= 4096:
             raise UserError(f"Synthetic heads resolution must be between 8 and 4096, got {resolution}.")
         if count < 1:
@@ -141,7 +145,8 @@ class SyntheticHeads(Dataset):
         self.camera_prior = camera_prior or CameraPrior()
         self.cache, self.block, self.device = cache, max(1, int(block)), torch.device(device)
         self.epoch = 0
-        self._blocks: dict[int, dict[str, Tensor]] = {}
+        self.cache_bytes = int(cache_mb) * 2**20
+        self._blocks: OrderedDict[int, dict[str, Tensor]] = OrderedDict()
 
     def __len__(self) -> int:
         return self.count
@@ -159,15 +164,19 @@ class SyntheticHeads(Dataset):
                 "camera": cams.to_eg3d().cpu()}
 
     def _block(self, k: int) -> dict[str, Tensor]:
-        if k not in self._blocks:
-            idx = range(k * self.block, min(self.count, (k + 1) * self.block))
-            out = self.render(idx)
-            self._blocks[k] = {
-                "image": ((out["image"] + 1) * 127.5).round().to(torch.uint8),
-                "depth": out["depth"].to(torch.float16) if self.resolution > 256 else out["depth"],
-                "mask": out["mask"].to(torch.uint8), "camera": out["camera"],
-            }
-        return self._blocks[k]
+        """Instances of block ``k``, rendered once and kept (least recently used blocks leave past ``cache_mb``)."""
+        if k in self._blocks:
+            self._blocks.move_to_end(k)
+            return self._blocks[k]
+        idx = range(k * self.block, min(self.count, (k + 1) * self.block))
+        out = self.render(idx)
+        blk = {"image": ((out["image"] + 1) * 127.5).round().to(torch.uint8),
+               "depth": out["depth"], "mask": out["mask"].to(torch.uint8), "camera": out["camera"]}
+        self._blocks[k] = blk
+        per_block = sum(v.numel() * v.element_size() for v in blk.values())
+        while len(self._blocks) > 1 and len(self._blocks) * per_block > self.cache_bytes:
+            self._blocks.popitem(last=False)
+        return blk
 
     def __getitem__(self, index: int) -> dict:
         index = int(index)
@@ -191,7 +200,7 @@ class SyntheticHeads(Dataset):
 
 def parse_options(options: dict[str, str]) -> dict:
     """``synthetic:heads?count=1000&seed=3&cache=0`` options -> typed keyword arguments."""
-    typed = {"count": int, "seed": int, "block": int,
+    typed = {"count": int, "seed": int, "block": int, "cache_mb": int,
              "cache": lambda v: str(v).lower() not in ("0", "false", "no", "off"), "device": str}
     out = {}
     for key, value in options.items():
