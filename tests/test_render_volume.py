@@ -87,20 +87,23 @@ def test_uniform_medium_alpha_is_exact(activation):
 
 
 @pytest.mark.parametrize("device", DEVICES)
-@pytest.mark.parametrize("sdf_mode,sharpness", [("stylesdf", 2e-4), ("neus", 2000.0)])
-def test_sdf_sphere_silhouette_and_depth(device, sdf_mode, sharpness):
+@pytest.mark.parametrize("sdf_mode,sharpness,slope", [("stylesdf", 2e-4, "finite"), ("neus", 2000.0, "finite"),
+                                                      ("neus", 2000.0, "gradient")])
+def test_sdf_sphere_silhouette_and_depth(device, sdf_mode, sharpness, slope):
     dev = _device(device)
-    H = W = 32
+    H = W = 24
     rep = SphereSDF(0.08, sharpness=sharpness, device=dev)
     cams = Camera.from_angles([0.0, 0.5], [0.0, 0.2], 1.0, 12.0, device=dev, dtype=torch.float64)
-    renderer = VolumeRenderer(32, 32, NEAR, FAR, sdf_mode=sdf_mode).eval()
+    renderer = VolumeRenderer(32, 32, NEAR, FAR, sdf_mode=sdf_mode, neus_slope=slope).eval()
     out = renderer.render(rep, cams, (H, W))
     impact, t_true = _sphere_truth(cams, H, W, 0.08)
     pixel = 2 * math.tan(math.radians(6)) / H
     inside, outside = impact < 0.08 - pixel, impact > 0.08 + pixel
     assert inside.float().mean() > 0.3 and outside.float().mean() > 0.2
     assert (out.alpha[inside] > 0.99).all() and (out.alpha[outside] < 1e-3).all()
-    assert (out.depth[inside] - t_true[inside]).abs().max() < 2e-3  # ~ half a coarse section (3.75e-3)
+    err = (out.depth[inside] - t_true[inside]).abs()
+    coarse_section = (FAR - NEAR) / 32
+    assert err.median() < 0.2 * coarse_section and err.max() < 0.5 * coarse_section  # oblique rays near the rim
     rgb = (out.rgb + 1) / 2
     torch.testing.assert_close(rgb[:, 2][inside[:, 0]], torch.full_like(rgb[:, 2][inside[:, 0]], 0.9), atol=1e-2, rtol=0)
     assert out.features.shape == (2, 2, H, W) and out.weights.shape[1] == 64

@@ -79,11 +79,14 @@ class VolumeRenderer(Renderer):
             z = ``rep.background_z`` (default -0.12) coloured by ``rep.background_radiance`` if present,
             else by ``rep.query``; samples behind it are dropped).
         chunk: rays (summed over the batch) per pass; cos_anneal_ratio: NeuS's r (1 = no annealing).
+        neus_slope: how NeuS mode gets the SDF slope along the ray: "finite" (central differences
+            of neighbouring samples, no extra pass) or "gradient" (d . grad f by autograd, as upstream).
     """
 
     def __init__(self, num_samples: int = 24, num_importance: int = 0, near: float = 0.88, far: float = 1.12,
                  stratified: bool = True, density_activation: str = "softplus", sdf_mode: str = "stylesdf",
-                 background: None | str | Sequence[float] = None, chunk: int = 16384, cos_anneal_ratio: float = 1.0):
+                 background: None | str | Sequence[float] = None, chunk: int = 16384, cos_anneal_ratio: float = 1.0,
+                 neus_slope: str = "finite"):
         super().__init__()
         if density_activation not in ("softplus", "relu"):
             raise ValueError(f"density_activation must be 'softplus' or 'relu', not {density_activation!r}")
@@ -93,7 +96,10 @@ class VolumeRenderer(Renderer):
             raise ValueError(f"background must be None, 'white', 'plane' or an RGB colour, not {background!r}")
         self.num_samples, self.num_importance, self.near, self.far = num_samples, num_importance, near, far
         self.stratified, self.density_activation, self.sdf_mode = stratified, density_activation, sdf_mode
+        if neus_slope not in ("finite", "gradient"):
+            raise ValueError(f"neus_slope must be 'finite' or 'gradient', not {neus_slope!r}")
         self.background, self.chunk, self.cos_anneal_ratio = background, chunk, cos_anneal_ratio
+        self.neus_slope = neus_slope
 
     def render(self, rep, cameras: Camera, resolution=None, generator: torch.Generator | None = None) -> RenderOutput:
         """Render B instances (one camera each) at (H, W); ``generator`` seeds the sample jitter."""
@@ -119,20 +125,23 @@ class VolumeRenderer(Renderer):
         B, p, _ = origins.shape
         random = self.stratified and self.training
         t = bin_centres(self.near, self.far, self.num_samples, (B, p), origins, jitter=random, generator=generator)
-        rgb, raw, feats = self._query(rep, origins, dirs, t)
+        rgb, raw, feats, slope = self._query(rep, origins, dirs, t)
         if self.num_importance > 0:
             with torch.no_grad():
-                w = composite(self._alpha(rep, raw.detach(), t), rgb.detach()).weights
+                coarse_slope = None if slope is None else slope.detach()
+                w = composite(self._alpha(rep, raw.detach(), t, coarse_slope), rgb.detach()).weights
                 t_fine = sample_pdf(section_edges(t, self.near, self.far), w, self.num_importance,
                                     deterministic=not random, generator=generator)
-            rgb_f, raw_f, feats_f = self._query(rep, origins, dirs, t_fine)
+            rgb_f, raw_f, feats_f, slope_f = self._query(rep, origins, dirs, t_fine)
             t, order = torch.sort(torch.cat([t, t_fine], -1), dim=-1)
             raw = torch.cat([raw, raw_f], -1).gather(-1, order)
+            if slope is not None:
+                slope = torch.cat([slope, slope_f], -1).gather(-1, order)
             rgb = torch.cat([rgb, rgb_f], -2).gather(-2, order.unsqueeze(-1).expand(*order.shape, 3))
             if feats is not None:
                 feats = torch.cat([feats, feats_f], -2)
                 feats = feats.gather(-2, order.unsqueeze(-1).expand(*order.shape, feats.shape[-1]))
-        alpha = self._alpha(rep, raw, t)
+        alpha = self._alpha(rep, raw, t, slope)
 
         if self.background == "plane":
             return self._with_plane(rep, origins, dirs, t, alpha, rgb, feats)
@@ -146,15 +155,31 @@ class VolumeRenderer(Renderer):
                 "weights": comp.weights, "t": t}
 
     def _query(self, rep, origins, dirs, t):
+        """Field at the samples: rgb (B, p, S, 3), raw (B, p, S), features (B, p, S, C) or None, and the SDF
+        slope along the ray d . grad f (B, p, S) when NeuS uses gradients (else None)."""
         B, p, S = t.shape
         pts = origins.unsqueeze(-2) + t.unsqueeze(-1) * dirs.unsqueeze(-2)  # (B, p, S, 3)
-        d = dirs.unsqueeze(-2).expand_as(pts)
-        rad = rep.query(pts.reshape(B, p * S, 3), d.reshape(B, p * S, 3))
+        d = dirs.unsqueeze(-2).expand_as(pts).reshape(B, p * S, 3)
+        pts = pts.reshape(B, p * S, 3)
+        slope = None
+        if self._wants_gradient(rep):
+            create_graph = torch.is_grad_enabled()
+            with torch.enable_grad():
+                pts = pts.detach().requires_grad_(True)
+                rad = rep.query(pts, d)
+                (grad,) = torch.autograd.grad(rad.sigma.sum(), pts, create_graph=create_graph)
+            slope = (grad * d).sum(-1).reshape(B, p, S)
+        else:
+            rad = rep.query(pts, d)
         feats = None if rad.features is None else rad.features.reshape(B, p, S, -1)
-        return rad.rgb.reshape(B, p, S, 3), rad.sigma.reshape(B, p, S), feats
+        return rad.rgb.reshape(B, p, S, 3), rad.sigma.reshape(B, p, S), feats, slope
 
-    def _alpha(self, rep, raw: Tensor, t: Tensor) -> Tensor:
-        """Opacity of each sample's section from the raw field value (density or SDF) (B, p, S)."""
+    def _wants_gradient(self, rep) -> bool:
+        return rep.kind == "sdf" and self.sdf_mode == "neus" and self.neus_slope == "gradient"
+
+    def _alpha(self, rep, raw: Tensor, t: Tensor, slope: Tensor | None = None) -> Tensor:
+        """Opacity of each sample's section from the raw field value (density or SDF) (B, p, S);
+        ``slope`` = d . grad f for NeuS (finite differences along the ray when None)."""
         edges = section_edges(t, self.near, self.far)
         delta = edges[..., 1:] - edges[..., :-1]
         if rep.kind == "density":
@@ -163,8 +188,8 @@ class VolumeRenderer(Renderer):
         sharp = rep.sdf_sharpness
         if self.sdf_mode == "stylesdf":
             return 1 - torch.exp(-stylesdf_density(raw, sharp) * delta)
-        return neus_alpha(raw, ray_slope(raw, t), t - edges[..., :-1], edges[..., 1:] - t, sharp,
-                          self.cos_anneal_ratio)
+        slope = ray_slope(raw, t) if slope is None else slope
+        return neus_alpha(raw, slope, t - edges[..., :-1], edges[..., 1:] - t, sharp, self.cos_anneal_ratio)
 
     def _with_plane(self, rep, origins, dirs, t, alpha, rgb, feats) -> dict:
         z = getattr(rep, "background_z", None)
