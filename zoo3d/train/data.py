@@ -18,37 +18,47 @@ from zoo3d.core.model import RealBatch
 from zoo3d.errors import UserError
 
 
-def build_dataset(data: DataConfig, resolution: int):
+def build_dataset(data: DataConfig, resolution: int, camera_prior=None, seed: int = 0):
     """The dataset for ``data.spec`` at ``resolution`` (zoo3d.data when installed, else the registry)."""
     try:
         from zoo3d.data import build_dataset as data_build
     except ImportError:
         data_build = None
     if data_build is not None:
-        return data_build(data, resolution)
+        return data_build(data, resolution, camera_prior=camera_prior, seed=seed)
     from zoo3d.plugins import get_dataset_spec
 
     if Path(data.spec).exists():
         raise UserError(f"Cannot read dataset folder '{data.spec}': the zoo3d.data readers are not installed.")
-    return get_dataset_spec(data.spec).load()(data, resolution)
+    return get_dataset_spec(data.spec).load()(data, resolution, camera_prior=camera_prior, seed=seed)
 
 
-def check_folder_dataset(data: DataConfig) -> None:
-    """Refuse an unusable dataset folder at start-up with the data checker's report (headers only)."""
+def _problem_text(problem) -> str:
+    file, what = getattr(problem, "file", ""), getattr(problem, "problem", str(problem))
+    return f"{file}: {what}" if file else what
+
+
+def check_folder_dataset(data: DataConfig) -> list[str]:
+    """Check a dataset folder at start-up (headers only); refuse it when no image is usable.
+
+    Returns the problems of a usable folder (the caller shows them); registered datasets
+    such as ``synthetic:heads`` are not checked.
+    """
     path = Path(data.spec)
     if not path.exists():
-        return
+        return []
     try:
         from zoo3d.data.check import check_dataset
     except ImportError:
-        return
+        return []
     report = check_dataset(path, full=False)
-    if not getattr(report, "ok", True):
-        problems = getattr(report, "problems", None) or []
+    problems = [_problem_text(p) for p in getattr(report, "problems", [])]
+    if not getattr(report, "usable", getattr(report, "ok", True)):
         first = f": {problems[0]}" if problems else ""
         more = f" (and {len(problems) - 1} more problems)" if len(problems) > 1 else ""
-        raise UserError(f"Dataset '{path}' is not usable{first}{more}; run `zoo3d data check {path}` for the "
-                        f"full report.")
+        raise UserError(f"Dataset '{path}' has no usable posed image{first}{more}; run `zoo3d data check {path}` "
+                        f"for the full report.")
+    return problems
 
 
 class BatchStream:
@@ -66,29 +76,38 @@ class BatchStream:
         g = torch.Generator().manual_seed(self.seed * 1_000_003 + epoch)
         return torch.randperm(len(self.dataset), generator=g)
 
-    def _index_batches(self, start: int) -> Iterator[list[int]]:
+    def _epoch_batches(self, start: int) -> list[list[int]]:
+        """The index batches that begin in ``start``'s epoch (the last may run into the next epoch)."""
         n = len(self.dataset)
-        pos = start
-        order_epoch, order = -1, None
-        while True:
+        epoch = start // n
+        orders = {epoch: self._epoch_order(epoch)}
+        batches, pos = [], start
+        while pos // n == epoch:
             batch = []
             for c in range(pos, pos + self.batch_size):
-                epoch = c // n
-                if epoch != order_epoch:
-                    order_epoch, order = epoch, self._epoch_order(epoch)
-                batch.append(int(order[c % n]))
-            if hasattr(self.dataset, "set_epoch") and self.num_workers == 0:
-                self.dataset.set_epoch(pos // n)
+                e = c // n
+                if e not in orders:
+                    orders[e] = self._epoch_order(e)
+                batch.append(int(orders[e][c % n]))
+            batches.append(batch)
             pos += self.batch_size
-            yield batch
+        return batches
 
     def next(self, device: torch.device) -> RealBatch:
+        """The next batch on ``device``: images (B, 3, R, R) in [-1, 1] and their cameras."""
         if self._iter is None:
+            # One loader per epoch, so set_epoch (mirroring) reaches worker processes too.
+            if hasattr(self.dataset, "set_epoch"):
+                self.dataset.set_epoch(self.cursor // len(self.dataset))
             loader = torch.utils.data.DataLoader(
-                self.dataset, batch_sampler=self._index_batches(self.cursor), num_workers=self.num_workers,
+                self.dataset, batch_sampler=self._epoch_batches(self.cursor), num_workers=self.num_workers,
                 pin_memory=device.type == "cuda")
             self._iter = iter(loader)
-        items = next(self._iter)
+        try:
+            items = next(self._iter)
+        except StopIteration:
+            self._iter = None
+            return self.next(device)
         self.cursor += self.batch_size
         images = items["image"].to(device, non_blocking=True).float()
         cameras = None

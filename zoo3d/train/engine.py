@@ -217,7 +217,8 @@ class Trainer:
             return None
         res = int(stage.resolution)
         if res not in self._datasets:
-            self._datasets[res] = build_dataset(self.config.data, res)
+            self._datasets[res] = build_dataset(self.config.data, res, camera_prior=self.config.camera,
+                                                 seed=self.config.train.seed)
         key = (res, stage.batch_size)
         stream = self._streams.get(key)
         if stream is None or stream.cursor != self.data_cursor:

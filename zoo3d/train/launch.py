@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 from zoo3d.errors import UserError
@@ -61,7 +62,8 @@ def train_model(model: str, *, data: str | None = None, preset: str | None = Non
             run_dir.mkdir(parents=True, exist_ok=True)
         else:
             run_dir = new_run_dir(spec.name)
-        check_folder_dataset(config.data)
+        for problem in check_folder_dataset(config.data)[:5]:
+            print(f"warning: dataset problem: {problem}", file=sys.stderr)
         (run_dir / CONFIG_FILE).write_text(dump_config(config))
     trainer = Trainer(plugin, config, run_dir, model_name=spec.name, plugin_version=spec.version,
                       device=device, max_steps=steps, progress=progress)
