@@ -136,7 +136,7 @@ class SyntheticHeads(Dataset):
 
     def __init__(self, resolution: int, count: int = 10_000, seed: int = 0, mirror: bool = False,
                  camera_prior: CameraPrior | None = None, cache: bool = True, block: int = 32,
-                 device: str | torch.device = "cpu", cache_mb: int = 1024):
+                 device: str | torch.device = "cpu", cache_mb: int = 1024, mirror_seed: int | None = None):
         if not 8 <= resolution <= 4096:
             raise UserError(f"Synthetic heads resolution must be between 8 and 4096, got {resolution}.")
         if count < 1:
@@ -144,6 +144,7 @@ class SyntheticHeads(Dataset):
         self.resolution, self.count, self.seed, self.mirror = int(resolution), int(count), int(seed), bool(mirror)
         self.camera_prior = camera_prior or CameraPrior()
         self.cache, self.block, self.device = cache, max(1, int(block)), torch.device(device)
+        self.mirror_seed = self.seed if mirror_seed is None else int(mirror_seed)
         self.epoch = 0
         self.cache_bytes = int(cache_mb) * 2**20
         self._blocks: OrderedDict[int, dict[str, Tensor]] = OrderedDict()
@@ -192,7 +193,7 @@ class SyntheticHeads(Dataset):
             item = {key: v[0] for key, v in out.items()}
         item["index"] = index
         item["mirrored"] = False
-        if self.mirror and mirror_flag(self.seed, index, self.epoch):
+        if self.mirror and mirror_flag(self.mirror_seed, index, self.epoch):
             item = mirror_item(item)
             item["mirrored"] = True
         return item
@@ -200,7 +201,7 @@ class SyntheticHeads(Dataset):
 
 def parse_options(options: dict[str, str]) -> dict:
     """``synthetic:heads?count=1000&seed=3&cache=0`` options -> typed keyword arguments."""
-    typed = {"count": int, "seed": int, "block": int, "cache_mb": int,
+    typed = {"count": int, "seed": int, "block": int, "cache_mb": int, "yaw_std": float, "pitch_std": float,
              "cache": lambda v: str(v).lower() not in ("0", "false", "no", "off"), "device": str}
     out = {}
     for key, value in options.items():
@@ -215,8 +216,14 @@ def parse_options(options: dict[str, str]) -> dict:
 
 def build_synthetic_heads(cfg, resolution: int, query: str = "", camera_prior: CameraPrior | None = None,
                           seed: int = 0) -> SyntheticHeads:
-    """The ``synthetic:heads`` dataset factory: ``cfg`` is a DataConfig, ``query`` the part after '?'."""
+    """The ``synthetic:heads`` dataset factory: ``cfg`` is a DataConfig, ``query`` the part after '?'.
+
+    The data is the same whatever the run: instance seeds come from ``?seed=`` (default 0) and
+    poses from the FFHQ-like prior (``?yaw_std=&pitch_std=`` change it), not from the model's
+    ``camera_prior``. The run's ``seed`` only decides which items are mirrored.
+    """
     options = parse_options(dict(parse_qsl(query, keep_blank_values=True)))
-    options.setdefault("seed", seed)
+    prior = CameraPrior(**{k: options.pop(k) for k in ("yaw_std", "pitch_std") if k in options})
     options.setdefault("cache", getattr(cfg, "cache", True))
-    return SyntheticHeads(resolution, mirror=getattr(cfg, "mirror", False), camera_prior=camera_prior, **options)
+    return SyntheticHeads(resolution, mirror=getattr(cfg, "mirror", False), camera_prior=prior, mirror_seed=seed,
+                          **options)
