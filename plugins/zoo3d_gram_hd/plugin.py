@@ -1,3 +1,22 @@
 """Registers the gram_hd model with zoo3d (kept import-light: no torch here)."""
 
-from zoo3d import hookimpl  # noqa: F401
+from pathlib import Path
+
+from zoo3d import hookimpl
+from zoo3d.specs import ModelSpec
+
+_REPO = Path(__file__).resolve().parents[2]
+
+
+@hookimpl
+def zoo3d_register_models(register):
+    register(ModelSpec(
+        name="gram_hd",
+        factory="zoo3d_gram_hd.model:GramHDModel",
+        aliases=["gramhd"],
+        kind="generator",
+        summary="GRAM-HD: super-resolution on GRAM's radiance manifolds, strictly 3D-consistent HR images, ICCV 2023.",
+        presets_dir=_REPO / "configs" / "gram_hd",
+        card=_REPO / "registry" / "gram_hd.yaml",
+        default_preset="tiny",
+    ))

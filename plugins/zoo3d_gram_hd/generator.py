@@ -1,0 +1,188 @@
+"""GramHDGenerator: GRAM at low resolution, manifold gridding, super-resolution of every manifold's
+radiance map, and HR rendering by sampling the HR maps at the ray-manifold intersections.
+
+Because the super-resolution happens on the manifolds' textures (a 3D representation), the HR image
+of every camera is a view of the same textured surfaces: strictly 3D-consistent.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from zoo3d.cameras import Camera, CameraPrior
+from zoo3d.core.generator import Generator
+from zoo3d.core.outputs import RenderOutput
+from zoo3d.nn.rrdb import RRDBNet, StyleRRDBNet
+from zoo3d.render.gridding import background_grid, grid_manifolds
+from zoo3d.render.manifold import ManifoldRenderer, resolve_resolution
+from zoo3d.render.texture import TexturedManifolds
+
+from zoo3d_gram.generator import GramGenerator
+from zoo3d_gram.representation import GramRepresentation
+from zoo3d_gram_hd.config import GeneratorConfig
+
+__all__ = ["GramHDGenerator", "GramHDRepresentation", "ManifoldTextures"]
+
+_STYLE_AVERAGE_SEED = 0x4844
+
+
+@dataclass
+class GramHDRepresentation:
+    """The scene of B instances: the LR GRAM representation (geometry + radiance MLP) and the latents
+    that drive the super-resolution net. Textures depend on the camera (view-dependent colour), so they
+    are made at render time (:meth:`GramHDGenerator.textures`)."""
+
+    lowres: GramRepresentation
+    z: Tensor
+    psi: float = 1.0
+
+    @property
+    def batch_size(self) -> int:
+        return self.z.shape[0]
+
+    @property
+    def levels(self) -> Tensor:
+        return self.lowres.levels
+
+
+@dataclass
+class ManifoldTextures:
+    """LR and HR radiance maps of the N foreground manifolds and the background plane.
+
+    lr_maps (B, N, 4 + F, h, w): rgb in [0, 1], alpha, F features (the SR net's input);
+    hr_maps (B, N, 4, H, W): rgb (linear, unclamped), alpha in [0, 1];
+    lr_background (B, 3, h, w), hr_background (B, 3, H, W): background rgb.
+    """
+
+    lr_maps: Tensor
+    lr_background: Tensor
+    hr_maps: Tensor
+    hr_background: Tensor
+
+    def rgba(self, hr: bool) -> Tensor:
+        """(B, N + 1, 4, R, R): foreground rgba then the background's rgb with alpha 0 (loss (12)'s layout)."""
+        maps, bg = (self.hr_maps, self.hr_background) if hr else (self.lr_maps[:, :, :4], self.lr_background)
+        bg = torch.cat([bg, torch.zeros_like(bg[:, :1])], dim=1).unsqueeze(1)
+        return torch.cat([maps, bg], dim=1)
+
+
+class GramHDGenerator(Generator):
+    """GRAM-HD (Xiang et al., ICCV 2023).
+
+    ``lowres`` is a :class:`GramGenerator` with feature heads (the stage-1 model). With the buffer
+    ``super_resolve`` False (before stage 2 begins) render() is GRAM's LR render, so training samples of
+    stage 1 show GRAM; once stage 2 begins it is True and render() gives the HR image:
+
+    render(rep, cameras, resolution=None) -> RenderOutput with rgb (B, 3, H, W) in [-1, 1] the HR image
+    (H = W = ``config.resolution`` unless given), depth/alpha/weights/points from the HR render (its
+    intersections are the LR ones upsampled), ``raw`` = the LR GRAM render (B, 3, h, w), and
+    ``extras["textures"]`` = the :class:`ManifoldTextures`.
+    """
+
+    strictly_3d_consistent = True
+
+    def __init__(self, config: GeneratorConfig | None = None, camera_prior: CameraPrior | None = None):
+        super().__init__()
+        cfg = config or GeneratorConfig()
+        self.config = cfg
+        self.camera_prior = camera_prior or CameraPrior()
+        self.lowres = GramGenerator(cfg.lowres, self.camera_prior)
+        lr = cfg.lowres
+        fg, bg = cfg.foreground_sr, cfg.background_sr
+        self.foreground_sr = StyleRRDBNet(in_ch=4 + lr.radiance.feature_dim, out_ch=4, nf=fg.nf, nb=fg.nb, gc=fg.gc,
+                                          scale=cfg.scale, z_dim=lr.radiance.z_dim, up_channels=fg.up_channels,
+                                          style_hidden=fg.style_hidden, last_kernel=fg.last_kernel)
+        self.background_sr = RRDBNet(3, 3, nf=bg.nf, nb=bg.nb, gc=bg.gc, scale=cfg.scale, up_channels=bg.up_channels)
+        rc = lr.render
+        self.renderer = ManifoldRenderer(rc.num_samples, rc.near, rc.far, rc.chunk)
+        self.register_buffer("super_resolve", torch.tensor(False))
+        self.z_dim = lr.radiance.z_dim
+        self.resolution = (cfg.resolution, cfg.resolution)
+        self.lr_resolution = (lr.resolution, lr.resolution)
+        self.extent = cfg.extent
+        self._style_average_key: tuple | None = None
+
+    # ------------------------------------------------------------------ latents
+    def represent(self, z: Tensor, psi: float = 1.0) -> GramHDRepresentation:
+        return GramHDRepresentation(self.lowres.represent(z, psi), z, psi)
+
+    def _ensure_style_average(self) -> None:
+        """The SR net's own mean style for truncation, recomputed whenever its mapping weights change."""
+        key = tuple((p.data_ptr(), p._version, p.device) for p in self.foreground_sr.mapping.parameters())
+        if key != self._style_average_key:
+            rng = torch.Generator().manual_seed(_STYLE_AVERAGE_SEED)
+            self.foreground_sr.compute_style_average(self.config.lowres.radiance.truncation_samples, generator=rng)
+            self._style_average_key = key
+
+    # ------------------------------------------------------------------ gridding + SR
+    def lowres_textures(self, rep: GramHDRepresentation, cameras: Camera) -> tuple[Tensor, Tensor]:
+        """Manifold gridding at the LR side h: maps (B, N, 4 + F, h, h) and background rgb (B, 3, h, h).
+
+        Geometry is shared by all instances, so it is gridded once (batch 1) without grad (frozen in
+        stage 2). Texels are coloured by the radiance MLP + feature heads seen from the camera centre
+        (or along -z when ``view_dependent_textures`` is off); alpha is zero where a level is not crossed.
+        """
+        lr = rep.lowres
+        B, h = rep.batch_size, self.lr_resolution[0]
+        rc = self.config.lowres.render
+        with torch.no_grad():
+            points, valid = grid_manifolds(lr, h, self.extent, rc.near, rc.far, rc.num_samples, batch_size=1)
+        N = points.shape[1]
+        pts = points.reshape(1, N * h * h, 3).expand(B, -1, -1)
+        bg_pts = background_grid(h, lr.background_z, device=pts.device, dtype=pts.dtype).reshape(1, h * h, 3)
+        bg_pts = bg_pts.expand(B, -1, -1)
+        fg_dirs, bg_dirs = self._view_dirs(pts, cameras), self._view_dirs(bg_pts, cameras)
+        fg = lr.query(pts, fg_dirs)
+        alpha = fg.alpha * valid.reshape(1, N * h * h, 1).to(fg.alpha.dtype)
+        texels = torch.cat([fg.rgb, alpha, fg.features], dim=-1)  # (B, N*h*h, 4 + F)
+        maps = texels.reshape(B, N, h, h, -1).permute(0, 1, 4, 2, 3)
+        bg = lr.query(bg_pts, bg_dirs).rgb.reshape(B, h, h, 3).permute(0, 3, 1, 2)
+        return maps, bg
+
+    def _view_dirs(self, points: Tensor, cameras: Camera) -> Tensor:
+        """Unit directions (B, P, 3) from each instance's camera centre to the points (B, P, 3)."""
+        if not self.config.view_dependent_textures:
+            d = torch.zeros_like(points)
+            d[..., 2] = -1.0
+            return d
+        origins = cameras.cam2world[:, :3, 3].to(points).unsqueeze(1)
+        return F.normalize(points - origins, dim=-1)
+
+    def textures(self, rep: GramHDRepresentation, cameras: Camera) -> ManifoldTextures:
+        """LR maps by gridding, then HR maps: the style RRDB net on each manifold (weights shared across
+        manifolds, styles from z) and the background RRDB net on the background rgb."""
+        maps, bg = self.lowres_textures(rep, cameras)
+        B, N, C, h, w = maps.shape
+        if rep.psi != 1.0:
+            self._ensure_style_average()
+        hr = self.foreground_sr(maps.reshape(B * N, C, h, w), rep.z, rep.psi)
+        hr = hr.reshape(B, N, hr.shape[1], hr.shape[2], hr.shape[3])
+        return ManifoldTextures(lr_maps=maps, lr_background=bg, hr_maps=hr, hr_background=self.background_sr(bg))
+
+    def hr_representation(self, rep: GramHDRepresentation, textures: ManifoldTextures) -> TexturedManifolds:
+        """The HR scene: the LR geometry with the HR maps (a ManifoldRepresentation in texture mode)."""
+        return TexturedManifolds(rep.lowres, textures.hr_maps, textures.hr_background, extent=self.extent,
+                                 background_z=rep.lowres.background_z)
+
+    # ------------------------------------------------------------------ rendering
+    def render(self, representation: GramHDRepresentation, cameras: Camera,
+               resolution: tuple[int, int] | int | None = None) -> RenderOutput:
+        rep = representation
+        if not bool(self.super_resolve):
+            return self.lowres.render(rep.lowres, cameras, resolution or self.lr_resolution)
+        if resolution is None and cameras.resolution is None:
+            resolution = self.resolution
+        H, W = resolve_resolution(resolution, cameras)
+        cameras = cameras.to(device=rep.z.device)
+        with torch.no_grad():
+            low = self.lowres.render(rep.lowres, cameras, self.lr_resolution)
+        textures = self.textures(rep, cameras)
+        out = self.renderer.render(self.hr_representation(rep, textures), cameras, (H, W),
+                                   intersection_resolution=self.lr_resolution)
+        out.raw = low
+        out.extras["textures"] = textures
+        return out
