@@ -67,13 +67,16 @@ def test_three_step_train_then_sample_and_render(toy, capsys):
 
 def test_cli_errors_are_one_line_without_traceback(toy, capsys):
     (toy / "weights.pt").write_bytes(b"\x80\x04K\x01.")
+    (toy / "no_images").mkdir()
     for args, phrase in [
         (("sample", "weights.pt", "--out", "g.png"), "pickle"),
         (("sample", "toy", "--out", "g.png"), "No run of model 'toy' found"),
         (("render", "nowhere", "--out", "a.gif"), "neither a run folder"),
         (("sample", "toy", "--seeds", "5-2", "--out", "g.png"), "Cannot read seeds"),
         (("train", "toy", "--set", "toy.z_dimm=3", "--quiet"), "toy.z_dim"),
+        (("train", "toy", "--data", "no_images", "--quiet"), "no usable posed image"),
     ]:
         code, _, err = zoo3d(capsys, *args)
         assert code == 2, (args, err)
         assert phrase in err and "Traceback" not in err and len(err.strip().splitlines()) == 1, err
+    assert not (toy / "runs").exists()  # a refused run leaves no folder behind

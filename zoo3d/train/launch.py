@@ -45,15 +45,21 @@ def train_model(model: str, *, data: str | None = None, preset: str | None = Non
         if resume_from is None:
             raise UserError(f"Cannot resume '{run_dir}': it has no checkpoint (no valid 'latest' pointer).")
         meta = read_metadata(resume_from)
-        config = plugin.config_class.model_validate(json.loads(meta["zoo3d.config"]))
         if meta["zoo3d.model"] != spec.name:
             raise UserError(f"'{run_dir}' is a run of model '{meta['zoo3d.model']}', not '{spec.name}'.")
+        config = plugin.config_class.model_validate(json.loads(meta["zoo3d.config"]))
+        trainer = Trainer(plugin, config, run_dir, model_name=spec.name, plugin_version=spec.version,
+                          device=device, max_steps=steps, progress=progress)
     else:
         extra = list(overrides)
         if data:
             extra.append(f"data.spec={data}")
         config = load_run_config(plugin.config_class, spec.name, spec.presets_dir, preset, config_file, extra,
                                  default_preset=spec.default_preset)
+        for problem in check_folder_dataset(config.data)[:5]:  # before any folder is made
+            print(f"warning: dataset problem: {problem}", file=sys.stderr)
+        trainer = Trainer(plugin, config, out or ".", model_name=spec.name, plugin_version=spec.version,
+                          device=device, max_steps=steps, progress=progress)
         if out is not None:
             run_dir = Path(out)
             if run_dir.exists() and read_latest(run_dir) is not None:
@@ -62,9 +68,6 @@ def train_model(model: str, *, data: str | None = None, preset: str | None = Non
             run_dir.mkdir(parents=True, exist_ok=True)
         else:
             run_dir = new_run_dir(spec.name)
-        for problem in check_folder_dataset(config.data)[:5]:
-            print(f"warning: dataset problem: {problem}", file=sys.stderr)
         (run_dir / CONFIG_FILE).write_text(dump_config(config))
-    trainer = Trainer(plugin, config, run_dir, model_name=spec.name, plugin_version=spec.version,
-                      device=device, max_steps=steps, progress=progress)
+        trainer.run_dir = run_dir
     return trainer.run(resume_from=resume_from)
