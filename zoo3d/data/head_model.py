@@ -25,6 +25,10 @@ from torch import Tensor
 BACKGROUND_Z = -0.12
 #: axis-aligned box (min, max) that contains every head of the family (the neck is cut at its bottom).
 HEAD_BOUNDS = ((-0.105, -0.32, -0.115), (0.105, 0.125, 0.125))
+#: two volumes that together contain every head of the family: an ellipsoid (centre, radii)
+#: around skull, face and hair, and a box (lo, hi) around the neck. Rays that miss both see the background.
+HEAD_BOUND_ELLIPSOID = ((0.0, 0.012, -0.004), (0.094, 0.12, 0.12))
+NECK_BOUND_BOX = ((-0.058, -0.32, -0.088), (0.058, -0.02, 0.038))
 N_NOISE = 4
 #: (name, mean, spread) of the scalar shape/layout parameters, one latent dimension each.
 _SCALARS = (

@@ -30,6 +30,21 @@ def ray_box(origins: Tensor, dirs: Tensor, lo, hi) -> tuple[Tensor, Tensor]:
     return near, far
 
 
+def ray_ellipsoid(origins: Tensor, dirs: Tensor, centre, radii) -> tuple[Tensor, Tensor]:
+    """Entry and exit distances (N,) of rays against an axis-aligned ellipsoid; entry > exit when missed."""
+    inv_r = 1.0 / origins.new_tensor(radii)
+    o = (origins - origins.new_tensor(centre)) * inv_r
+    d = dirs * inv_r
+    a = (d * d).sum(-1)
+    b = (o * d).sum(-1)
+    c = (o * o).sum(-1) - 1.0
+    disc = b * b - a * c
+    root = torch.sqrt(disc.clamp_min(0.0))
+    near = ((-b - root) / a).clamp_min(0.0)
+    far = torch.where(disc > 0, (-b + root) / a, torch.full_like(a, -1.0))
+    return near, far
+
+
 def sphere_trace(sdf: SDFn, origins: Tensor, dirs: Tensor, params: Tensor, t_near: Tensor, t_far: Tensor,
                  eps: float, steps: int = 64, relax: float = 0.9, compact_every: int = 2) -> tuple[Tensor, Tensor]:
     """March rays (N, 3) from ``t_near`` until the field is below ``eps * t`` or ``t`` passes ``t_far``.

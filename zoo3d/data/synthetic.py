@@ -20,9 +20,9 @@ from torch.utils.data import Dataset
 
 from zoo3d.cameras import Camera, CameraPrior
 from zoo3d.data.augment import mirror_flag, mirror_item, quantize_8bit, stable_hash
-from zoo3d.data.head_model import (BACKGROUND_Z, HEAD_BOUNDS, HEAD_LATENT_DIM, HeadParams, background_radiance,
+from zoo3d.data.head_model import (BACKGROUND_Z, HEAD_BOUND_ELLIPSOID, HEAD_LATENT_DIM, NECK_BOUND_BOX, HeadParams, background_radiance,
                                    head_parts_packed, head_radiance, pack_rows, head_sdf, params_from_latent, sample_head_params)
-from zoo3d.data.sphere_trace import newton_refine, ray_box, sphere_trace
+from zoo3d.data.sphere_trace import newton_refine, ray_box, ray_ellipsoid, sphere_trace
 from zoo3d.errors import UserError
 
 __all__ = ["render_heads", "sample_head_params", "head_sdf", "HeadParams", "SyntheticHeads", "build_synthetic_heads",
@@ -91,7 +91,7 @@ def _render_heads(params: HeadParams, cameras: Camera, resolution, steps: int, r
         o, d, bi = origins[sl], dirs[sl], bidx[sl]
         dz = d[:, 2]
         t_bg = torch.where(dz < -1e-6, (o[:, 2] - BACKGROUND_Z) / (-dz).clamp_min(1e-6), torch.full_like(dz, 1e3))
-        near, far = ray_box(o, d, *HEAD_BOUNDS)
+        near, far = _bounds(o, d)
         t, hit = sphere_trace(sdf, o, d, pack_rows(params, bi), near, torch.minimum(far, t_bg), eps, steps=steps)
         idx = torch.nonzero(hit).squeeze(-1)
         normals = None
@@ -114,6 +114,17 @@ def _render_heads(params: HeadParams, cameras: Camera, resolution, steps: int, r
         "depth": depth.reshape(b, 1, h, w),
         "mask": mask.reshape(b, 1, h, w),
     }
+
+
+def _bounds(o: Tensor, d: Tensor) -> tuple[Tensor, Tensor]:
+    """The ray interval (N,) that can contain a head: the hull of the head ellipsoid and neck box intervals."""
+    near_e, far_e = ray_ellipsoid(o, d, *HEAD_BOUND_ELLIPSOID)
+    near_b, far_b = ray_box(o, d, *NECK_BOUND_BOX)
+    hit_e, hit_b = near_e < far_e, near_b < far_b
+    big = torch.full_like(near_e, 1e3)
+    near = torch.minimum(torch.where(hit_e, near_e, big), torch.where(hit_b, near_b, big))
+    far = torch.maximum(torch.where(hit_e, far_e, -big), torch.where(hit_b, far_b, -big))
+    return near, far
 
 
 def instance_params_and_camera(seed: int, indices, prior: CameraPrior | None = None) -> tuple[HeadParams, Camera]:
