@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from pydantic import Field
 
-from zoo3d.config import Config, RunConfig, apply_overrides, dump_config, load_run_config
+from zoo3d.config import Config, RunConfig, TrainConfig, apply_overrides, dump_config, load_run_config
 from zoo3d.errors import ConfigError
 
 
@@ -72,3 +72,15 @@ def test_dumped_config_reloads_identically(presets, tmp_path):
     assert "!!python" not in path.read_text()
     again = load_run_config(ToyRunConfig, "toy", None, config_file=path, default_preset=None)
     assert again == cfg
+
+
+
+class SectionWithModelDefaults(RunConfig):
+    """A model whose config class changes the engine section's defaults."""
+
+    train: TrainConfig = Field(default_factory=lambda: TrainConfig(batch_size=3, steps=7))
+
+
+def test_override_keeps_the_model_defaults_of_its_section():
+    cfg = load_run_config(SectionWithModelDefaults, "m", None, overrides=["train.seed=5"], default_preset=None)
+    assert (cfg.train.seed, cfg.train.batch_size, cfg.train.steps) == (5, 3, 7)

@@ -213,9 +213,19 @@ def load_run_config(
             if name:
                 path = Path(presets_dir) / f"{name}.yaml"
                 data, origin = read_yaml(path), str(path)
+    # Overrides land on the model's full defaults, so `--set train.steps=3` keeps the rest of a
+    # section whose defaults the model's config class sets.
+    data = deep_merge(_defaults(config_cls), data)
     data = apply_overrides(data, list(overrides or []))
-    data.setdefault("model", model_name)
+    data["model"] = data.get("model") or model_name
     return validate(config_cls, data, origin if not overrides else "")
+
+
+def _defaults(config_cls: type[BaseModel]) -> dict[str, Any]:
+    try:
+        return config_cls().model_dump(mode="json")
+    except ValidationError:  # a config with required keys has no complete defaults
+        return {}
 
 
 def dump_config(cfg: BaseModel) -> str:
