@@ -1,0 +1,152 @@
+"""``zoo3d bench models``: GRAM against GRAM-HD at the same output resolution, paper-size networks.
+
+GRAM = the ffhq256 architecture (manifold MLP 128, radiance 256 x 8, 23 levels + background, 64
+samples) rendered directly at R². GRAM-HD = that GRAM at 64² + manifold gridding + the style RRDB
+(nf 64, 8 RRDBs) and background RRDB (4 RRDBs) nets at x R/64 + HR texture rendering (upstream sizes,
+gram_family.md §6). Weights are random: time and memory do not depend on them.
+
+Records: ``model``, ``resolution``, ``device``, ``mode``, ``time_s`` (per image, batch 1, median of
+``repeats``), ``peak_mem_mb``, ``status`` (``ok`` / ``OOM``), ``note``.
+Modes: ``nograd`` (inference) and ``graph`` (a forward pass with the computational graph retained as in
+training: every GRAM parameter requires grad; for GRAM-HD the stage-2 trainables, i.e. feature heads
+and SR nets, with the frozen stage-1 LR render under no_grad — paper Table 4's setting).
+
+Each record runs in a fresh child process. ``peak_mem_mb``: CUDA max allocated; on CPU the rise of the
+child's peak RSS over its post-set-up peak. On CPU the child's address space is capped at set-up +
+``ZOO3D_BENCH_CPU_MEM_GB`` (default 12) so a run that would exhaust the machine fails with an
+allocation error, reported as OOM (as the paper reports GRAM at 512² on a 16 GB V100).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import time
+
+import torch
+
+MODELS = ("gram", "gram_hd")
+_HD_LOW_RESOLUTION = 64
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def _peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # Linux: KiB
+
+
+def build(model: str, resolution: int):
+    """A paper-size generator of ``model`` whose default output is ``resolution``² (random weights)."""
+    if model == "gram":
+        from zoo3d_gram.config import GeneratorConfig
+        from zoo3d_gram.generator import GramGenerator
+
+        return GramGenerator(GeneratorConfig(resolution=resolution))
+    if model == "gram_hd":
+        from zoo3d_gram_hd.config import GeneratorConfig
+        from zoo3d_gram_hd.generator import GramHDGenerator
+        from zoo3d_gram_hd.model import STAGE1_FROZEN_IN_STAGE2
+
+        gen = GramHDGenerator(GeneratorConfig(resolution=resolution))
+        gen.super_resolve.fill_(True)
+        for name in STAGE1_FROZEN_IN_STAGE2:  # the training-time trainables of stage 2
+            gen.get_submodule(name.removeprefix("generator.")).requires_grad_(False)
+        return gen
+    raise ValueError(f"unknown model {model!r}; choose from {MODELS}")
+
+
+def _cap_address_space(gigabytes: float) -> None:
+    with open("/proc/self/status") as fh:
+        vm = next(int(line.split()[1]) * 1024 for line in fh if line.startswith("VmSize:"))
+    limit = vm + int(gigabytes * 2**30)
+    resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+
+
+def measure(model: str, resolution: int, device: str, mode: str, repeats: int) -> dict:
+    """Time (s per image) and peak memory of one batch-1 render; OOM is caught and reported."""
+    dev = torch.device(device)
+    record = {"model": model, "resolution": resolution, "device": dev.type, "mode": mode}
+    torch.manual_seed(0)
+    gen = build(model, resolution).to(dev).eval()
+    if model == "gram":
+        gen.requires_grad_(mode == "graph")
+    z = gen.sample_z(1, generator=torch.Generator().manual_seed(0), device=dev)
+    cams = gen.sample_cameras(1, generator=torch.Generator().manual_seed(1), device=dev)
+    if dev.type == "cpu":
+        _cap_address_space(float(os.environ.get("ZOO3D_BENCH_CPU_MEM_GB", "12")))
+    else:
+        torch.cuda.reset_peak_memory_stats(dev)
+    rss_before = _peak_rss_mb()
+    times = []
+    try:
+        for i in range(repeats + (dev.type == "cuda")):  # one warm-up on CUDA
+            _sync(dev)
+            t0 = time.perf_counter()
+            with torch.set_grad_enabled(mode == "graph"):
+                out = gen(z, cams, resolution=(resolution, resolution))
+            _sync(dev)
+            if i or dev.type != "cuda":
+                times.append(time.perf_counter() - t0)
+            del out
+    except (torch.OutOfMemoryError, MemoryError, RuntimeError) as exc:
+        if isinstance(exc, RuntimeError) and "alloc" not in str(exc).lower() and "memory" not in str(exc).lower():
+            raise
+        return {**record, "time_s": None, "peak_mem_mb": None, "status": "OOM",
+                "note": str(exc).strip().splitlines()[0][:160]}
+    peak = torch.cuda.max_memory_allocated(dev) / 2**20 if dev.type == "cuda" else _peak_rss_mb() - rss_before
+    return {**record, "time_s": round(statistics.median(times), 4), "peak_mem_mb": round(peak, 1), "status": "ok",
+            "note": f"median of {len(times)}"}
+
+
+def _measure_isolated(model: str, resolution: int, device: str, mode: str, repeats: int) -> dict:
+    code = ("import json; from zoo3d.benchmarks.models import measure; "
+            f"print(json.dumps(measure({model!r}, {resolution}, {device!r}, {mode!r}, {repeats})))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
+    if done.returncode == 0:
+        return json.loads(done.stdout.strip().splitlines()[-1])
+    status = "OOM" if done.returncode in (-9, 137) else "error"
+    tail = (done.stderr.strip().splitlines() or ["no output"])[-1][:160]
+    return {"model": model, "resolution": resolution, "device": torch.device(device).type, "mode": mode,
+            "time_s": None, "peak_mem_mb": None, "status": status, "note": f"exit {done.returncode}: {tail}"}
+
+
+def plan(device: str, quick: bool) -> list[tuple[str, int, str]]:
+    """(model, resolution, mode) to measure: both models at 128² and 256², GRAM-HD alone at 512² and 1024²
+    (CUDA; on CPU only with ``ZOO3D_BENCH_CPU_HIGHRES=1``, as they take many minutes there)."""
+    sizes = [128] if quick else [128, 256]
+    jobs = [(m, r, mode) for r in sizes for m in MODELS for mode in ("nograd", "graph")]
+    if not quick and (device.startswith("cuda") or os.environ.get("ZOO3D_BENCH_CPU_HIGHRES") == "1"):
+        jobs += [("gram_hd", r, mode) for r in (512, 1024) for mode in ("nograd", "graph")]
+    return jobs
+
+
+def ratios(records: list[dict]) -> list[dict]:
+    """GRAM-HD vs GRAM at each (resolution, device, mode) where both ran: fractions of time/memory saved."""
+    out = []
+    index = {(r["model"], r["resolution"], r["device"], r["mode"]): r for r in records}
+    for (model, res, dev, mode), hd in index.items():
+        gram = index.get(("gram", res, dev, mode))
+        if model != "gram_hd" or gram is None or hd["status"] != "ok":
+            continue
+        row = {"model": "gram_hd_vs_gram", "resolution": res, "device": dev, "mode": mode}
+        if gram["status"] == "ok":
+            row["time_saved"] = round(1 - hd["time_s"] / gram["time_s"], 3)
+            if gram["peak_mem_mb"] and hd["peak_mem_mb"] is not None:
+                row["memory_saved"] = round(1 - hd["peak_mem_mb"] / gram["peak_mem_mb"], 3)
+        else:
+            row["note"] = "GRAM OOM"
+        out.append(row)
+    return out
+
+
+def run(device: str, quick: bool) -> list[dict]:
+    repeats = 1 if quick or device == "cpu" else 5
+    records = [_measure_isolated(m, r, device, mode, repeats) for m, r, mode in plan(device, quick)]
+    return records + ratios(records)
