@@ -68,7 +68,7 @@ def sphere_trace(sdf: SDFn, origins: Tensor, dirs: Tensor, params: Tensor, t_nea
             done = converged | (t > tf)
             n_done = int(done.sum())
             # compacting costs a gather of every per-ray tensor: only worth it when many rays finished
-            if n_done and (n_done * 4 >= live.numel() or step == steps - 1):
+            if n_done and (n_done * 16 >= live.numel() or step == steps - 1):
                 finished = live[done]
                 t_out[finished] = t[done]
                 hit_out[finished] = converged[done] & (t[done] <= tf[done])
