@@ -1,3 +1,21 @@
 """Registers the pigan model with zoo3d (kept import-light: no torch here)."""
 
-from zoo3d import hookimpl  # noqa: F401
+from pathlib import Path
+
+from zoo3d import hookimpl
+from zoo3d.specs import ModelSpec
+
+_ROOT = Path(__file__).resolve().parents[2]
+
+
+@hookimpl
+def zoo3d_register_models(register):
+    register(ModelSpec(
+        name="pigan",
+        factory="zoo3d_pigan.model:PiGanPlugin",
+        aliases=("pi-gan",),
+        summary="pi-GAN-style: FiLM-SIREN NeRF with mapping network, hierarchical sampling, pose-regressing D",
+        kind="generator",
+        presets_dir=_ROOT / "configs" / "pigan",
+        card=_ROOT / "registry" / "pigan.yaml",
+    ))

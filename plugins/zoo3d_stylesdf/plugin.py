@@ -1,3 +1,21 @@
 """Registers the stylesdf model with zoo3d (kept import-light: no torch here)."""
 
-from zoo3d import hookimpl  # noqa: F401
+from pathlib import Path
+
+from zoo3d import hookimpl
+from zoo3d.specs import ModelSpec
+
+_ROOT = Path(__file__).resolve().parents[2]
+
+
+@hookimpl
+def zoo3d_register_models(register):
+    register(ModelSpec(
+        name="stylesdf",
+        factory="zoo3d_stylesdf.model:StyleSDFPlugin",
+        aliases=("style_sdf",),  # "styleSDF" already matches "stylesdf" after normalisation
+        summary="StyleSDF-style: FiLM-SIREN SDF volume renderer (sigmoid SDF->density) + StyleGAN2 2D decoder",
+        kind="generator",
+        presets_dir=_ROOT / "configs" / "stylesdf",
+        card=_ROOT / "registry" / "stylesdf.yaml",
+    ))

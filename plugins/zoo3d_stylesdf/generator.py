@@ -1,0 +1,87 @@
+"""StyleSDF generator: SDF volume rendering at 64^2 (stage 1), then an optional 2D decoder (stage 2)."""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+
+from zoo3d.cameras import Camera, CameraPrior
+from zoo3d.core.generator import Generator
+from zoo3d.core.outputs import RenderOutput
+from zoo3d.render.volume import VolumeRenderer
+
+from .config import StyleSDFConfig
+from .network import StyleSDFField, StyleSDFMapping, StyleSDFNetwork
+
+
+class StyleSDFVolume(nn.Module):
+    """The stage-1 trainable parts: mapping, SDF/colour network and the learnable sharpness alpha."""
+
+    def __init__(self, z_dim: int, mapping_layers: int, depth: int, width: int, input_scale: float,
+                 sharpness_init: float):
+        super().__init__()
+        self.mapping = StyleSDFMapping(z_dim, mapping_layers)
+        self.network = StyleSDFNetwork(z_dim, depth, width, input_scale=input_scale)
+        self.sdf_sharpness = nn.Parameter(torch.tensor(float(sharpness_init)))
+
+
+class StyleSDFGenerator(Generator):
+    """z (B, z_dim) -> StyleSDFField -> VolumeRenderer (sdf_mode "stylesdf") [-> decoder].
+
+    Stage 1 renders rgb/features at ``renderer.resolution``. Once stage 2 has started
+    (``decoder_active`` is set; it is saved with checkpoints), ``render`` feeds the rendered
+    feature map and the style to the decoder and returns its high-resolution image with the raw
+    volume render in ``RenderOutput.raw``; the model is then not strictly 3D-consistent.
+    """
+
+    def __init__(self, cfg: StyleSDFConfig):
+        super().__init__()
+        m = cfg.stylesdf
+        r = m.renderer
+        self.z_dim = r.z_dim
+        self.camera_prior: CameraPrior = cfg.camera
+        self.render_resolution = (r.resolution, r.resolution)
+        self.bounds = (r.far - r.near) / 2.0
+        self.volume = StyleSDFVolume(r.z_dim, r.mapping_layers, r.depth, r.width, 1.0 / self.bounds,
+                                     r.sdf_sharpness_init)
+        # StyleSDF's "offset sampling" (one jitter per ray) is not offered by the shared renderer; its
+        # per-bin stratified jitter is the upstream alternative (--no_offset_sampling).
+        self.renderer = VolumeRenderer(num_samples=r.num_samples, num_importance=0, near=r.near, far=r.far,
+                                       stratified=True, sdf_mode="stylesdf")
+        self.decoder = None
+        if m.decoder.enabled:
+            from .decoder import StyleSDFDecoder
+
+            self.decoder = StyleSDFDecoder(r.width, r.z_dim, r.resolution, m.decoder)
+        self.register_buffer("decoder_active", torch.zeros((), dtype=torch.bool))
+
+    @property
+    def resolution(self) -> tuple[int, int]:  # type: ignore[override]
+        if self.decoder is not None and bool(self.decoder_active):
+            return (self.decoder.output_resolution,) * 2
+        return self.render_resolution
+
+    @property
+    def strictly_3d_consistent(self) -> bool:  # type: ignore[override]
+        return not (self.decoder is not None and bool(self.decoder_active))
+
+    def represent(self, z: Tensor, psi: float = 1.0) -> StyleSDFField:
+        w = self.volume.mapping(z)
+        if psi != 1.0:
+            w = torch.lerp(self.volume.mapping.average(), w, psi)
+        return StyleSDFField(self.volume.network, w, self.volume.sdf_sharpness, self.bounds)
+
+    def render_volume(self, rep: StyleSDFField, cameras: Camera, resolution=None) -> RenderOutput:
+        """The stage-1 render: rgb in [-1, 1], depth, alpha and the (B, width, h, w) feature map."""
+        return self.renderer.render(rep, cameras, resolution or self.render_resolution)
+
+    def render(self, rep: StyleSDFField, cameras: Camera, resolution: tuple[int, int] | None = None) -> RenderOutput:
+        if self.decoder is None or not bool(self.decoder_active):
+            return self.render_volume(rep, cameras, resolution)
+        raw = self.render_volume(rep, cameras)
+        # fresh noise while training; the fixed per-layer noise maps otherwise, so a seed renders the same every time
+        rgb = self.decoder(raw.features, rep.w, noise_mode="random" if self.training else "const")
+        if resolution is not None and tuple(resolution) != tuple(rgb.shape[-2:]):
+            rgb = nn.functional.interpolate(rgb, size=tuple(resolution), mode="bilinear", align_corners=False,
+                                            antialias=True)
+        return RenderOutput(rgb=rgb, raw=raw)

@@ -1,0 +1,117 @@
+"""Marching cubes on analytic fields, mesh orientation and colours, and PLY/OBJ files that read back."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from zoo3d.core.representation import Radiance
+from zoo3d.errors import UserError
+from zoo3d.mesh import (Mesh, extract_mesh, marching_cubes, read_obj, read_ply, sample_grid, write_mesh, write_obj,
+                        write_ply)
+
+RADIUS = 0.07
+
+
+class SphereSDF:
+    """An exact sphere SDF, coloured red above y = 0 and blue below."""
+
+    kind = "sdf"
+    bounds = 0.12
+
+    def query(self, points, dirs):
+        rgb = torch.where(points[..., 1:2] > 0, torch.tensor([1.0, 0.0, 0.0]), torch.tensor([0.0, 0.0, 1.0]))
+        return Radiance(rgb=rgb, sigma=points.norm(dim=-1, keepdim=True) - RADIUS)
+
+
+class GaussianDensity:
+    """sigma = A exp(-|p|^2 / (2 s^2)): the level L surface is the sphere of radius s sqrt(2 ln(A / L))."""
+
+    kind = "density"
+    bounds = 0.12
+    amplitude, scale = 100.0, 0.04
+
+    def query(self, points, dirs):
+        sigma = self.amplitude * torch.exp(-points.pow(2).sum(-1, keepdim=True) / (2 * self.scale ** 2))
+        return Radiance(rgb=torch.full_like(points, 0.5), sigma=sigma)
+
+
+class ManifoldLike:
+    """No SDF or density: offers its own meshing field (a cube of half-side 0.05, inside above level 0.5)."""
+
+    bounds = 0.1
+
+    def mesh_field(self, points):
+        return (points.abs().amax(-1) < 0.05).float(), 0.5
+
+
+def _radii(mesh: Mesh) -> np.ndarray:
+    return np.linalg.norm(mesh.vertices, axis=1)
+
+
+def test_sdf_sphere_mesh_has_the_sphere_radius_outward_faces_and_the_field_colours():
+    mesh = extract_mesh(SphereSDF(), resolution=40)
+    r = _radii(mesh)
+    assert mesh.num_faces > 500
+    assert np.abs(r - RADIUS).max() < 0.01 * RADIUS
+    v, f = mesh.vertices, mesh.faces
+    normals = np.cross(v[f[:, 1]] - v[f[:, 0]], v[f[:, 2]] - v[f[:, 0]])
+    assert (np.einsum("ij,ij->i", normals, v[f].mean(1)) > 0).all()  # counter-clockwise seen from outside
+    top = mesh.vertices[:, 1] > 0.01
+    assert (mesh.colors[top] == [255, 0, 0]).all() and (mesh.colors[mesh.vertices[:, 1] < -0.01] == [0, 0, 255]).all()
+
+
+@pytest.mark.parametrize("level", [10.0, 50.0])
+def test_density_mesh_sits_where_the_density_equals_the_level(level):
+    rep = GaussianDensity()
+    mesh = extract_mesh(rep, resolution=48, level=level, colors=False)
+    expected = rep.scale * math.sqrt(2 * math.log(rep.amplitude / level))
+    assert abs(np.median(_radii(mesh)) - expected) < 0.02 * expected
+    assert mesh.colors is None
+
+
+def test_density_default_level_is_documented_value():
+    from zoo3d.mesh import DEFAULT_DENSITY_LEVEL
+
+    rep = GaussianDensity()
+    default = np.median(_radii(extract_mesh(rep, resolution=32, colors=False)))
+    explicit = np.median(_radii(extract_mesh(rep, resolution=32, level=DEFAULT_DENSITY_LEVEL, colors=False)))
+    assert default == pytest.approx(explicit)
+
+
+def test_a_representation_can_offer_its_own_meshing_field():
+    mesh = extract_mesh(ManifoldLike(), resolution=41, colors=False)
+    assert np.abs(mesh.vertices).max() == pytest.approx(0.05, abs=0.006)
+
+
+def test_no_surface_is_a_clear_error():
+    with pytest.raises(UserError, match="no surface at level 5"):
+        marching_cubes(sample_grid(lambda p: p.norm(dim=-1), 0.1, 8), 5.0, 0.1)
+    with pytest.raises(UserError, match="cannot be meshed"):
+        extract_mesh(type("Opaque", (), {"bounds": 1.0})(), resolution=8)
+
+
+@pytest.mark.parametrize("writer", ["ply_binary", "ply_ascii", "obj"])
+def test_mesh_files_read_back_with_the_same_vertices_faces_and_colours(tmp_path, writer):
+    mesh = extract_mesh(SphereSDF(), resolution=16)
+    if writer == "ply_binary":
+        back = read_ply(write_ply(mesh, tmp_path / "m.ply"))
+    elif writer == "ply_ascii":
+        back = read_ply(write_ply(mesh, tmp_path / "m.ply", binary=False))
+    else:
+        back = read_obj(write_obj(mesh, tmp_path / "m.obj"))
+    assert back.num_vertices == mesh.num_vertices and back.num_faces == mesh.num_faces
+    np.testing.assert_allclose(back.vertices, mesh.vertices, atol=1e-6)
+    np.testing.assert_array_equal(back.faces, mesh.faces)
+    np.testing.assert_array_equal(back.colors, mesh.colors)
+
+
+def test_write_mesh_picks_the_format_from_the_suffix_and_rejects_others(tmp_path):
+    mesh = Mesh(np.eye(3, dtype=np.float32), np.array([[0, 1, 2]]))
+    assert read_obj(write_mesh(mesh, tmp_path / "a.obj")).num_faces == 1
+    assert read_ply(write_mesh(mesh, tmp_path / "a.ply")).num_faces == 1
+    with pytest.raises(UserError, match="ply or obj"):
+        write_mesh(mesh, tmp_path / "a.stl")
