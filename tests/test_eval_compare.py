@@ -97,3 +97,47 @@ def test_missing_checkpoint_names_the_training_command(tmp_path, monkeypatch):
         load_eval_model("needs_weights_test", None, torch.device("cpu"))
     res = CliRunner().invoke(cli, ["compare", "--models", "needs_weights_test", "--metric", "epi", "--device", "cpu"])
     assert res.exit_code != 0 and "zoo3d train needs_weights_test" in str(res.exception)
+
+
+def _oracle_pair():
+    from zoo3d.plugins import get_host
+
+    if "oracle" not in get_host().models or "oracle_inconsistent" not in get_host().models:
+        pytest.skip("the oracle models are not installed")
+    from zoo3d.eval.harness import load_eval_model
+
+    return [load_eval_model(n, None, torch.device("cpu")) for n in ("oracle", "oracle_inconsistent")]
+
+
+def test_calibration_oracle_beats_inconsistent_oracle_on_epi_and_depth(monkeypatch, tmp_path):
+    monkeypatch.setenv("ZOO3D_RUNS", str(tmp_path / "runs"))
+    protocol = make_protocol("small", instances=1, resolution=48, epi_frames=16, depth_views=3)
+    result = compare_models(_oracle_pair(), load_metrics(["epi", "depth"]), protocol, "cpu")
+    good, bad = result["models"]["oracle"], result["models"]["oracle_inconsistent"]
+    assert good["epi"]["mean"] < 0.5 * bad["epi"]["mean"]      # measured at 64 px: 10.0 vs 49.9
+    assert good["depth"]["mean"] < bad["depth"]["mean"]        # measured at 64 px: 2.8 vs 4.4
+    assert result["provenance"]["oracle_inconsistent"]["strictly_3d_consistent"] is False
+
+
+def test_distribution_metrics_through_the_harness_with_stand_in_features():
+    from zoo3d.eval.distribution import generated_images
+
+    protocol = make_protocol("small", instances=1, resolution=16, distribution_images=12, swd_patches_per_image=16)
+    reference = generated_images(TexturedSphereGenerator(True), 12, 16, 1.0, protocol.seed_start, "cpu")
+    options = {"standin_features": True, "real_images": {16: reference}}
+    result = compare_models(_models(), load_metrics(["fid", "kid", "swd"]), protocol, "cpu", options=options)
+    same, other = result["models"]["sphere"], result["models"]["sphere_jitter"]
+    for entry in (same["fid"], same["kid"]):
+        assert entry["comparable"] is False and entry["backbone"].startswith("standin") and entry["n"] == 1
+    assert abs(same["fid"]["mean"]) < 1e-6 and same["swd"]["mean"] < 1e-6
+    assert other["fid"]["mean"] > 0 and other["swd"]["mean"] > 0
+    assert result["protocol"]["metrics"]["fid"]["comparable"] is False
+
+
+def test_speed_reports_time_per_image_and_honest_cpu_memory():
+    protocol = make_protocol("small", speed_resolutions=[8, 16], speed_repeats=2)
+    result = compare_models(_models()[:1], load_metrics(["speed"]), protocol, "cpu")
+    row = result["models"]["sphere"]
+    assert set(row) == {"speed_ms_8", "speed_ms_8_grad", "speed_ms_16", "speed_ms_16_grad"}
+    assert all(v > 0 for v in row["speed_ms_16"]["values"]) and row["speed_ms_16"]["n"] == 2
+    assert row["speed_ms_16"]["peak_mb"] is None and "CPU" in row["speed_ms_16"]["peak_mb_reason"]

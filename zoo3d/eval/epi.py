@@ -4,9 +4,10 @@ For a sweep of F frames with yaw evenly in [-r, r] and pitch 0, one image row st
 the frames gives an epipolar-plane image (EPI) (F, W, 3): for a 3D-consistent model every
 point traces a smooth line. Score (lower = more consistent): each EPI row is predicted from
 the previous one shifted by the best sub-pixel offset (searched in [-max_shift, max_shift]
-px, steps of 1/8 px, linear interpolation, edge pixels excluded); the mean squared error of
-that prediction on [0, 1] colours, averaged over frame pairs and over three rows (at 40 %,
-50 % and 60 % of the height), times 1e3.
+px, steps of 1/8 px, linear interpolation, edge pixels excluded). The mean squared error of
+that prediction is divided by the EPI's horizontal detail energy (mean squared difference of
+neighbouring pixels), so blurring an image does not make it look consistent; the ratio is
+reported in percent, averaged over frame pairs and three rows (40 %, 50 %, 60 % of the height).
 """
 
 from __future__ import annotations
@@ -42,13 +43,14 @@ def shift_rows(rows: Tensor, shifts: Tensor) -> Tensor:
 
 
 def epi_roughness(epi: Tensor, max_shift: float = 3.0, step: float = 0.125) -> Tensor:
-    """Mean over frame pairs of the best-shift prediction MSE of an EPI (C, F, W) in [-1, 1]; x 1e3."""
+    """Best-shift row-prediction MSE of an EPI (C, F, W) in [-1, 1] over its detail energy, in percent."""
     rows = ((epi.float() + 1) / 2).clamp(0, 1).permute(1, 0, 2)            # (F, C, W)
     shifts = torch.arange(-max_shift, max_shift + step / 2, step, device=rows.device, dtype=rows.dtype)
     predicted = shift_rows(rows[:-1], shifts)                               # (S, F-1, C, W)
     margin = int(max_shift) + 1
     err = (predicted - rows[None, 1:]).pow(2)[..., margin:-margin].mean(dim=(2, 3))   # (S, F-1)
-    return err.min(dim=0).values.mean() * 1e3
+    detail = (rows[..., 1:] - rows[..., :-1]).pow(2).mean().clamp_min(1e-8)
+    return err.min(dim=0).values.mean() / detail * 100
 
 
 class EpiMetric(Metric):
@@ -78,4 +80,4 @@ class EpiMetric(Metric):
     def protocol_info(self, ctx: EvalContext) -> dict[str, Any]:
         p = ctx.protocol
         return {"frames": p.epi_frames, "yaw_range": p.epi_yaw_range, "rows": list(ROW_FRACTIONS),
-                "score": "x1e3 MSE of best-shift row prediction, [0,1] colours (lower is better)"}
+                "score": "best-shift row-prediction MSE / horizontal detail energy, percent (lower is better)"}

@@ -48,16 +48,23 @@ def load_metrics(names: list[str]) -> dict[str, Metric]:
 
 
 @contextmanager
-def reproducible(seed: int):
-    """Seed torch and make CPU kernels deterministic for the duration of a compare run."""
+def reproducible(seed: int, device: torch.device):
+    """Seed torch for a compare run; on CUDA also ask for deterministic kernels (warn-only).
+
+    CPU kernels used here are deterministic already; the switch is not touched there because it
+    imports torch's compiler stack (seconds of start-up) for nothing.
+    """
+    cuda = device.type == "cuda"
     previous = torch.are_deterministic_algorithms_enabled()
-    with torch.random.fork_rng(devices=[]):
+    with torch.random.fork_rng(devices=[device] if cuda else []):
         torch.manual_seed(seed)
-        torch.use_deterministic_algorithms(True, warn_only=True)
+        if cuda:
+            torch.use_deterministic_algorithms(True, warn_only=True)
         try:
             yield
         finally:
-            torch.use_deterministic_algorithms(previous)
+            if cuda:
+                torch.use_deterministic_algorithms(previous)
 
 
 def total_work(models: list[EvalModel], metrics: dict[str, Metric], ctx: EvalContext) -> int:
@@ -73,7 +80,7 @@ def compare_models(models: list[EvalModel], metrics: dict[str, Metric], protocol
                       out_dir=Path(out_dir) if out_dir else None, progress=progress, options=dict(options or {}))
     results: dict[str, dict[str, Any]] = {}
     provenance: dict[str, dict[str, Any]] = {}
-    with reproducible(protocol.seed_start):
+    with reproducible(protocol.seed_start, ctx.device):
         for model in models:
             gen = model.generator
             results[model.name] = {}
