@@ -90,3 +90,42 @@ def test_query_answers_any_points_without_a_camera_and_the_renderer_softplus_giv
 def test_inverse_softplus_round_trips():
     y = torch.tensor([1e-6, 0.01, 0.5, 3.0, 50.0])
     torch.testing.assert_close(F.softplus(inverse_softplus(y)), y, rtol=1e-5, atol=0)
+
+
+class _PeakDecoder(torch.nn.Module):
+    """Dense only where all three planes carry channel 0 (their mean is 1 there, at most 2/3 elsewhere)."""
+
+    def forward(self, features):
+        raw = 400.0 * (features[..., :1] - 0.8)
+        return raw, torch.ones_like(features)
+
+
+def test_a_point_planted_on_all_three_planes_renders_where_the_camera_projects_it():
+    from zoo3d.cameras import Camera
+    from zoo3d.render.volume import VolumeRenderer
+
+    res = 8  # coarse texels (0.03 world units), so the dense core (mean > 0.8) spans a few pixels
+    index = (5, 2, 6)  # x, y, z texels: the point (0.047, -0.047, 0.078), all three coordinates distinct
+    planes = _planted_planes_at(index, res)
+    scene = TriplaneScene(planes=planes, decoder=_PeakDecoder(), box_warp=BOX)
+    point = torch.tensor([[texel_centre(i, res, BOX) for i in index]])
+    renderer = VolumeRenderer(num_samples=96, num_importance=32, near=0.88, far=1.12).eval()
+    for yaw in (0.0, 0.3):
+        cam = Camera.from_angles([yaw], 0.1)
+        out = renderer.render(scene, cam, (48, 48))
+        alpha = out.alpha[0, 0]
+        assert alpha.max() > 0.3
+        row, col = divmod(int(alpha.argmax()), 48)
+        uv, _ = cam.project(point[None])
+        assert abs((col + 0.5) / 48 - uv[0, 0, 0]) <= 1.5 / 48 and abs((row + 0.5) / 48 - uv[0, 0, 1]) <= 1.5 / 48
+        distance = (point[0] - cam.origins[0]).norm()
+        assert abs(out.depth[0, 0, row, col] / alpha[row, col] - distance) < 0.01
+
+
+def _planted_planes_at(index, res):
+    x, y, z = index
+    planes = torch.zeros(1, 3, 4, res, res)
+    planes[0, 0, 0, y, x] = 1.0
+    planes[0, 1, 0, z, x] = 1.0
+    planes[0, 2, 0, z, y] = 1.0
+    return planes
