@@ -47,7 +47,7 @@ def sample_planes(planes: Tensor, points: Tensor, box_warp: float) -> Tensor:
 
 
 def aggregate(features: Tensor) -> Tensor:
-    """EG3D's aggregation: the mean over the three planes (the paper says sum; they differ by 3). (B, 3, P, C) -> (B, P, C)."""
+    """EG3D's aggregation, the mean over the planes (the paper says sum; a factor 3): (B, 3, P, C) -> (B, P, C)."""
     return features.mean(dim=1)
 
 

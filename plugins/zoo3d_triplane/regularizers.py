@@ -1,4 +1,4 @@
-"""EG3D's regularisers and schedules: density smoothness, dual R1, pose-conditioning swaps, blur and resolution fades."""
+"""EG3D's regularisers and schedules: density smoothness, dual R1, pose-conditioning swaps, blur and resolution fade."""
 
 from __future__ import annotations
 
@@ -53,7 +53,7 @@ def blur_sigma(step: int, initial: float, fade_steps: int) -> float:
 
 
 def conditioning_labels(c: Tensor, swap_prob: float, generator: torch.Generator | None = None) -> Tensor:
-    """Generator pose conditioning: each row of c (B, 25) is replaced by its neighbour's (roll by 1) with prob ``swap_prob``."""
+    """GPC: each row of the camera labels c (B, 25) becomes its neighbour's (roll by 1) with prob ``swap_prob``."""
     swap = torch.rand(c.shape[0], 1, generator=generator).to(c.device) < swap_prob
     return torch.where(swap, torch.roll(c, 1, dims=0), c)
 
