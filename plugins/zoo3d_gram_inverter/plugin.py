@@ -1,3 +1,22 @@
 """Registers the gram_inverter model with zoo3d (kept import-light: no torch here)."""
 
-from zoo3d import hookimpl  # noqa: F401
+from pathlib import Path
+
+from zoo3d import hookimpl
+from zoo3d.specs import ModelSpec
+
+_REPO = Path(__file__).resolve().parents[2]
+
+
+@hookimpl
+def zoo3d_register_models(register):
+    register(ModelSpec(
+        name="gram_inverter",
+        aliases=("graminverter",),
+        factory="zoo3d_gram_inverter.model:GramInverterModel",
+        kind="inverter",
+        summary="GRAMInverter: single-pass portrait inversion into Efficient GRAM's radiance manifolds plus "
+                "detail manifolds, CVPR 2023.",
+        presets_dir=_REPO / "configs" / "gram_inverter",
+        card=_REPO / "registry" / "gram_inverter.yaml",
+    ))

@@ -1,0 +1,113 @@
+"""``zoo3d invert IMAGE… --model gram_inverter [--ckpt …] [--method single|optimize] [--pose yaw,pitch] --out DIR``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from zoo3d.errors import UserError
+
+
+def _load_images(paths: tuple[str, ...], resolution: int):
+    from zoo3d.data.images import decode_image
+
+    images = []
+    for p in paths:
+        try:
+            img, _, _ = decode_image(p, resolution)
+        except (OSError, ValueError) as exc:
+            raise UserError(f"Cannot read image '{p}' ({str(exc).splitlines()[0]}).") from None
+        images.append(img)
+    return images
+
+
+def _out_dirs(paths: tuple[str, ...], out: Path) -> list[Path]:
+    """out/<image stem>, made unique when two inputs share a stem."""
+    seen: dict[str, int] = {}
+    dirs = []
+    for p in paths:
+        stem = Path(p).stem
+        seen[stem] = seen.get(stem, 0) + 1
+        dirs.append(out / (stem if seen[stem] == 1 else f"{stem}-{seen[stem]}"))
+    return dirs
+
+
+@click.command()
+@click.argument("images", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False))
+@click.option("--model", required=True, help="The model to invert into (e.g. gram_inverter, or any generator with --method optimize).")
+@click.option("--ckpt", help="Run folder or checkpoint (default: the model's newest run).")
+@click.option("--method", type=click.Choice(["single", "optimize"]), default=None,
+              help="single: the model's single-pass inverter (default when it has one); optimize: latent optimisation.")
+@click.option("--pose", help="Input pose 'yaw,pitch' in radians (default: the model's pose estimate).")
+@click.option("--out", required=True, type=click.Path(file_okay=False), help="Output folder (one sub-folder per image).")
+@click.option("--steps", type=click.IntRange(min=0), default=450, show_default=True, help="optimize: latent steps.")
+@click.option("--tune-steps", type=click.IntRange(min=0), default=0, show_default=True,
+              help="optimize: PTI generator fine-tuning steps after the latent (0: none).")
+@click.option("--space", type=click.Choice(["auto", "z", "w", "w+"]), default="auto", show_default=True,
+              help="optimize: latent space (auto: W+ where the generator has one).")
+@click.option("--frames", type=click.IntRange(min=1), default=30, show_default=True, help="Turntable frames.")
+@click.option("--yaw-range", type=float, default=0.5, show_default=True, help="Turntable yaw half range (radians).")
+@click.option("--device", default="auto", show_default=True, help="cpu, cuda, cuda:N or auto.")
+@click.option("--no-ema", is_flag=True, help="Use the raw generator instead of its EMA.")
+def invert(images, model, ckpt, method, pose, out, steps, tune_steps, space, frames, yaw_range, device, no_ema):
+    """Invert portrait IMAGES into 3D: reconstruction, turntable, depth and metrics.json per image."""
+    import time
+
+    import torch
+
+    from zoo3d.cameras import Camera
+    from zoo3d.invert import OptimizationInverter, OptimizeSettings
+    from zoo3d.invert.outputs import load_lpips_or_reason, parse_pose, write_inversion_outputs
+    from zoo3d.runs import load_model
+
+    angles = parse_pose(pose)
+    loaded = load_model(ckpt, model=model, device=device, ema=not no_ema)
+    gen = loaded.generator
+    single = loaded.plugin.build_inverter(loaded.config, {**loaded.modules, "generator": gen})
+    method = method or ("single" if single is not None else "optimize")
+    if method == "single" and single is None:
+        raise UserError(f"Model '{loaded.spec.name}' has no single-pass inverter; use --method optimize.")
+    if single is not None:
+        single = single.to(gen.device).eval()
+    if method == "single":
+        inverter = single
+    else:
+        estimator = single.estimate_cameras if single is not None and getattr(single, "has_pose_head", False) else None
+        inverter = OptimizationInverter(gen, OptimizeSettings(space=space, steps=steps, tune_steps=tune_steps),
+                                        pose_estimator=estimator)
+    if angles is None and method == "single" and not getattr(inverter, "has_pose_head", True):
+        raise UserError(f"Model '{loaded.spec.name}' has no pose head, so the input pose must be given "
+                        f"(--pose yaw,pitch).")
+    if angles is None and method == "optimize" and inverter.pose_estimator is None:
+        raise UserError(f"Model '{loaded.spec.name}' has no pose estimator, so the input pose must be given "
+                        f"(--pose yaw,pitch).")
+    res = gen.resolution[0]
+    tensors = _load_images(images, res)
+    lpips_model, lpips_reason = load_lpips_or_reason(gen.device)
+    prior = gen.camera_prior
+    out_path = Path(out)
+    for path, image, folder in zip(images, tensors, _out_dirs(images, out_path)):
+        x = image.unsqueeze(0).to(gen.device)
+        cams = None
+        if angles is not None:
+            cams = Camera.from_angles(angles[0], angles[1], prior.radius, prior.fov, device=gen.device)
+        t0 = time.perf_counter()
+        if method == "single":
+            with torch.no_grad():
+                result = inverter.invert(x, cams)
+        else:
+            result = inverter.invert(x, cams)
+        if gen.device.type == "cuda":
+            torch.cuda.synchronize(gen.device)
+        seconds = time.perf_counter() - t0
+        extra = {"method": method, "model": loaded.spec.name, "checkpoint": str(loaded.checkpoint),
+                 "pose_source": "given" if angles is not None else "estimated", "invert_seconds": seconds,
+                 "image": str(path)}
+        metrics = write_inversion_outputs(inverter, result, x, folder, frames=frames, yaw_range=yaw_range,
+                                          lpips_model=lpips_model, lpips_reason=lpips_reason, extra=extra)
+        lp = "n/a" if metrics["lpips"] is None else f"{metrics['lpips']:.3f}"
+        click.echo(f"{path}: PSNR {metrics['psnr']:.2f} dB, SSIM {metrics['ssim']:.3f}, LPIPS {lp} "
+                   f"({method}, {seconds:.2f}s) -> {folder}")
+    if lpips_reason:
+        click.echo(f"LPIPS not computed: {lpips_reason}")

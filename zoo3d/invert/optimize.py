@@ -1,0 +1,147 @@
+"""The optimisation inverter: latent optimisation (z, W or W+) with pixel + perceptual losses, then
+optional PTI-style generator fine-tuning, for any registered generator.
+
+Per image batch: (1) Adam on the latent for ``steps`` with the generator frozen, loss
+``pixel(render, image) + perceptual_weight * perceptual(render, image)`` rendered at the given
+cameras; (2) with ``tune_steps`` > 0, a *copy* of the generator is fine-tuned for ``tune_steps`` with
+the latent fixed (Roich et al.'s pivotal tuning; the copy is what renders the result, the caller's
+generator is never changed). The tuned copy is shared by the batch given: pass one image at a time
+for per-image PTI (as ``zoo3d invert`` and the invert benchmark do). Losses are summed over the batch,
+so with the per-element Adam each image's latent evolves as if optimised alone.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+from typing import Callable
+
+import torch
+from torch import Tensor
+
+from zoo3d.cameras import Camera
+from zoo3d.core.inverter import InversionResult, Inverter
+from zoo3d.core.outputs import RenderOutput
+from zoo3d.errors import UserError
+from zoo3d.invert.latent import LatentSpace
+from zoo3d.invert.losses import PerceptualLoss, reconstruction_loss
+
+__all__ = ["OptimizeSettings", "OptimizationInverter"]
+
+
+@dataclass
+class OptimizeSettings:
+    """Settings of :class:`OptimizationInverter` (defaults follow PTI: 450 latent steps, 350 tuning steps).
+
+    space: ``auto`` (W+ where the generator exposes it, else z), ``z``, ``w``, ``w+``.
+    lr: Adam step size of the latent. tune_lr: of the generator in PTI tuning (PTI: 3e-4).
+    pixel: ``l1`` or ``l2``. perceptual_weight: weight of the perceptual term (0 disables it).
+    psi: truncation when the space is z.
+    """
+
+    space: str = "auto"
+    steps: int = 450
+    lr: float = 0.01
+    tune_steps: int = 0
+    tune_lr: float = 3e-4
+    pixel: str = "l1"
+    perceptual_weight: float = 1.0
+    psi: float = 1.0
+
+
+class OptimizationInverter(Inverter):
+    """Inverts images by optimisation through ``generator.represent``/``render`` (any zoo3d Generator).
+
+    Args:
+        generator: the generator to invert (not modified).
+        settings: :class:`OptimizeSettings`.
+        perceptual: the perceptual loss (None: built on first use, LPIPS or its substitute).
+        pose_estimator: images (B, 3, H, W) -> Camera, used when ``invert`` gets no cameras
+            (e.g. GRAMInverter's pose head); without one a missing camera is a UserError.
+    """
+
+    def __init__(self, generator, settings: OptimizeSettings | None = None, perceptual: PerceptualLoss | None = None,
+                 pose_estimator: Callable[[Tensor], Camera] | None = None):
+        super().__init__()
+        self.generator = generator
+        self.settings = settings or OptimizeSettings()
+        self._perceptual = perceptual
+        self.pose_estimator = pose_estimator
+
+    @property
+    def perceptual(self) -> PerceptualLoss | None:
+        if self.settings.perceptual_weight <= 0:
+            return None
+        if self._perceptual is None:
+            from zoo3d.invert.losses import perceptual_for
+
+            self._perceptual = perceptual_for(self.generator.device)
+        return self._perceptual
+
+    def _loss(self, out: RenderOutput, images: Tensor) -> Tensor:
+        return reconstruction_loss(out.rgb, images, self.perceptual, self.settings.perceptual_weight,
+                                   self.settings.pixel).sum()
+
+    def resolve_cameras(self, images: Tensor, cameras: Camera | None) -> Camera:
+        if cameras is not None:
+            return cameras
+        if self.pose_estimator is None:
+            raise UserError("This model has no pose estimator, so the input pose must be given (--pose yaw,pitch).")
+        with torch.no_grad():
+            return self.pose_estimator(images)
+
+    def invert(self, images: Tensor, cameras: Camera | None = None) -> InversionResult:
+        s = self.settings
+        gen = self.generator
+        device = gen.device
+        images = images.to(device)
+        cameras = self.resolve_cameras(images, cameras).to(device=device)
+        res = tuple(images.shape[-2:])
+        latent = LatentSpace(gen, s.space, images.shape[0], s.psi)
+        was_training = gen.training
+        gen.eval()
+        grad_state = [(p, p.requires_grad) for p in gen.parameters()]
+        history = []
+        try:
+            for p, _ in grad_state:
+                p.requires_grad_(False)
+            opt = torch.optim.Adam([latent.param], lr=s.lr, betas=(0.9, 0.999))
+            for _ in range(s.steps):
+                opt.zero_grad(set_to_none=True)
+                loss = self._loss(gen.render(latent.represent(gen), cameras, res), images)
+                loss.backward()
+                opt.step()
+                history.append(loss.item())
+        finally:
+            for p, flag in grad_state:
+                p.requires_grad_(flag)
+            gen.train(was_training)
+        latent.param.requires_grad_(False)
+        used = gen
+        if s.tune_steps > 0:
+            used = self._tune(latent, images, cameras, res, history)
+        with torch.no_grad():
+            rep = latent.represent(used)
+        return InversionResult(representation=rep, cameras=cameras, latent=latent.codes(used).detach(),
+                               extras={"generator": used, "space": latent.space, "losses": history})
+
+    def _tune(self, latent: LatentSpace, images: Tensor, cameras: Camera, res, history: list) -> torch.nn.Module:
+        """PTI: a copy of the generator trained to reproduce the images from the fixed pivot latent."""
+        tuned = copy.deepcopy(self.generator).eval()
+        params = [p for p in tuned.parameters() if p.is_floating_point()]
+        for p in params:
+            p.requires_grad_(True)
+        opt = torch.optim.Adam(params, lr=self.settings.tune_lr)
+        for _ in range(self.settings.tune_steps):
+            opt.zero_grad(set_to_none=True)
+            loss = self._loss(tuned.render(latent.represent(tuned), cameras, res), images)
+            loss.backward()
+            opt.step()
+            history.append(loss.item())
+        for p in params:
+            p.requires_grad_(False)
+        return tuned
+
+    def render(self, result: InversionResult, cameras: Camera, resolution: tuple[int, int] | None = None) -> RenderOutput:
+        gen = result.extras.get("generator", self.generator)
+        return gen.render(result.representation, cameras.to(device=gen.device), resolution)

@@ -1,0 +1,96 @@
+"""What ``zoo3d invert`` writes per image: reconstruction.png, turntable.gif, depth.png, metrics.json.
+
+Everything is rendered from one :class:`zoo3d.core.InversionResult` (for single-pass inverters, one
+forward pass of their networks); the turntable sweeps the yaw around the input pose at its pitch.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import torch
+from torch import Tensor
+
+from zoo3d.cameras import Camera
+from zoo3d.core.inverter import InversionResult
+from zoo3d.errors import UserError
+
+__all__ = ["image_metrics", "load_lpips_or_reason", "parse_pose", "write_inversion_outputs"]
+
+
+def parse_pose(text: str | None) -> tuple[float, float] | None:
+    """``"yaw,pitch"`` (radians) -> (yaw, pitch); None stays None."""
+    if text is None:
+        return None
+    parts = [p.strip() for p in text.split(",")]
+    try:
+        yaw, pitch = (float(p) for p in parts)
+    except ValueError:
+        raise UserError(f"Cannot read --pose '{text}': give yaw,pitch in radians, e.g. --pose 0.2,-0.05.") from None
+    if not (abs(yaw) <= math.pi and abs(pitch) <= math.pi / 2):
+        raise UserError(f"--pose '{text}' is out of range: |yaw| <= pi and |pitch| <= pi/2 (radians).")
+    return yaw, pitch
+
+
+def load_lpips_or_reason(device) -> tuple[object | None, str | None]:
+    """The LPIPS model, or None and the one-sentence reason it is unavailable (missing backbone weights)."""
+    from zoo3d.eval.image_metrics import load_lpips
+
+    try:
+        return load_lpips(device), None
+    except UserError as exc:
+        return None, str(exc)
+
+
+def image_metrics(pred: Tensor, target: Tensor, lpips_model=None, lpips_reason: str | None = None) -> dict:
+    """PSNR (dB), SSIM and LPIPS of one reconstruction (1, 3, H, W) against its input, in [-1, 1].
+
+    ``lpips`` is None when no LPIPS model is given; ``lpips_unavailable`` then says why.
+    """
+    from zoo3d.eval.image_metrics import lpips_distance, psnr, ssim
+
+    pred, target = pred.float(), target.float().to(pred.device)
+    out = {"psnr": float(psnr(pred, target).mean()), "ssim": float(ssim(pred, target).mean()), "lpips": None}
+    if lpips_model is not None:
+        with torch.no_grad():
+            out["lpips"] = float(lpips_distance(lpips_model, pred, target).mean())
+    else:
+        out["lpips_unavailable"] = lpips_reason or "no LPIPS model was given"
+    return out
+
+
+def turntable_cameras(camera: Camera, frames: int, yaw_range: float) -> Camera:
+    """``frames`` cameras sweeping yaw over input yaw +- yaw_range (there and back) at the input pitch/radius/fov."""
+    angles = camera.to_angles()
+    phase = torch.linspace(0, 2 * math.pi, frames + 1, device=camera.device)[:-1]
+    yaw = angles["yaw"][0] + yaw_range * torch.sin(phase)
+    return Camera.from_angles(yaw, angles["pitch"][0].expand(frames), angles["radius"][0].expand(frames),
+                              angles["fov"][0].expand(frames))
+
+
+@torch.no_grad()
+def write_inversion_outputs(inverter, result: InversionResult, image: Tensor, out_dir: str | Path, *,
+                            frames: int = 30, yaw_range: float = 0.5, fps: int = 15, lpips_model=None,
+                            lpips_reason: str | None = None, extra: dict | None = None) -> dict:
+    """Render and write the four outputs of one inverted image (1, 3, H, W); returns the metrics dict."""
+    from zoo3d.imageio import depth_to_image, save_animation, save_image
+
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    res = tuple(image.shape[-2:])
+    recon = inverter.render(result, result.cameras, res)
+    save_image(recon.rgb[0], out_dir / "reconstruction.png")
+    if recon.depth is not None:
+        save_image(depth_to_image(recon.depth)[0].expand(3, -1, -1), out_dir / "depth.png")
+    cams = turntable_cameras(result.cameras[0], frames, yaw_range)
+    views = [inverter.render(result, cams[i], res).rgb[0] for i in range(frames)]  # one at a time: bounded memory
+    save_animation(views, out_dir / "turntable.gif", fps=fps)
+    metrics = image_metrics(recon.rgb, image, lpips_model, lpips_reason)
+    angles = result.cameras.to_angles()
+    metrics["pose"] = {"yaw": float(angles["yaw"][0]), "pitch": float(angles["pitch"][0])}
+    metrics.update(extra or {})
+    (out_dir / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
+    return metrics
+
