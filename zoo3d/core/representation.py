@@ -55,10 +55,11 @@ class FieldRepresentation(Protocol):
     """A neural field queried anywhere (tri-plane, SDF, NeRF).
 
     Contract:
-        kind: ``"density"`` (query returns sigma >= 0, per world unit) or ``"sdf"`` (query
-            returns a signed distance in world units, negative inside).
+        kind: ``"density"`` (query returns the *raw* density, which the renderer's
+            ``density_activation`` (softplus or ReLU) turns into sigma >= 0 per world unit) or
+            ``"sdf"`` (query returns a signed distance in world units, negative inside).
         query(points, dirs): points (B, P, 3), dirs (B, P, 3) unit -> Radiance with rgb
-            (B, P, 3) in [0, 1], ``sigma`` (B, P, 1) holding the density or the SDF value, and
+            (B, P, 3) in [0, 1], ``sigma`` (B, P, 1) holding the raw density or the SDF value, and
             optional features (B, P, C).
         bounds: half-extent of the axis-aligned box [-b, b]^3 outside which the field is empty.
     """
