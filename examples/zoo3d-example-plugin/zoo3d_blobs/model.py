@@ -38,7 +38,8 @@ class BlobsConfig(RunConfig):
 
 @dataclass
 class BlobField:
-    """A density field: sum of isotropic Gaussians; colour is their density-weighted mean.
+    """A density field: sum of isotropic Gaussians (non-negative, so rendered with ReLU activation);
+    colour is their density-weighted mean.
 
     centres (B, K, 3), radii (B, K), densities (B, K) per world unit, colours (B, K, 3) in [0, 1].
     """
@@ -70,7 +71,7 @@ class BlobsGenerator(Generator):
                                  nn.LeakyReLU(0.2), nn.Linear(b.hidden, b.num_blobs * 8))
         self.register_buffer("z_mean", torch.zeros(b.z_dim))
         near, far = cfg.camera.radius - 0.12, cfg.camera.radius + 0.12
-        self.renderer = VolumeRenderer(num_samples=b.num_samples, num_importance=0, near=near, far=far,
+        self.renderer = VolumeRenderer(num_samples=b.num_samples, num_importance=0, near=near, far=far, density_activation="relu",
                                        background=(0.5, 0.5, 0.5))
 
     def represent(self, z: Tensor, psi: float = 1.0) -> BlobField:
