@@ -71,8 +71,8 @@ class BlobsGenerator(Generator):
                                  nn.LeakyReLU(0.2), nn.Linear(b.hidden, b.num_blobs * 8))
         self.register_buffer("z_mean", torch.zeros(b.z_dim))
         near, far = cfg.camera.radius - 0.12, cfg.camera.radius + 0.12
-        self.renderer = VolumeRenderer(num_samples=b.num_samples, num_importance=0, near=near, far=far, density_activation="relu",
-                                       background=(0.5, 0.5, 0.5))
+        self.renderer = VolumeRenderer(num_samples=b.num_samples, num_importance=0, near=near, far=far,
+                                       density_activation="relu", background=(0.5, 0.5, 0.5))
 
     def represent(self, z: Tensor, psi: float = 1.0) -> BlobField:
         z = self.z_mean + psi * (z - self.z_mean)
