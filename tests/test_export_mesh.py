@@ -73,6 +73,11 @@ def test_density_mesh_sits_where_the_density_equals_the_level(level):
     assert mesh.colors is None
 
 
+def test_an_sdf_level_is_in_sdf_units():
+    mesh = extract_mesh(SphereSDF(), resolution=40, level=0.02, colors=False)
+    assert np.abs(_radii(mesh) - (RADIUS + 0.02)).max() < 0.01 * RADIUS
+
+
 def test_density_default_level_is_documented_value():
     from zoo3d.mesh import DEFAULT_DENSITY_LEVEL
 

@@ -31,7 +31,7 @@ from zoo3d.errors import UserError
 
 __all__ = [
     "DEFAULT_DENSITY_LEVEL", "Mesh", "MeshFieldProvider", "extract_mesh", "grid_points", "marching_cubes",
-    "mesh_field_of", "read_obj", "read_ply", "sample_grid", "write_mesh", "write_obj", "write_ply",
+    "mesh_field_of", "read_obj", "read_ply", "sample_grid", "vertex_colors", "write_mesh", "write_obj", "write_ply",
 ]
 
 #: Density (per world unit) at which density fields are meshed by default. With pi-GAN's ray
@@ -89,37 +89,42 @@ def sample_grid(field: Callable[[Tensor], Tensor], bounds: float, resolution: in
     return torch.cat(values).reshape(resolution, resolution, resolution)
 
 
-def mesh_field_of(rep, density_level: float = DEFAULT_DENSITY_LEVEL) -> tuple[Callable[[Tensor], Tensor], float]:
-    """The scalar field (points (1, P, 3) -> (1, P), inside above the level) and level to mesh ``rep`` by."""
+def mesh_field_of(rep, density_level: float = DEFAULT_DENSITY_LEVEL,
+                  device=None) -> tuple[Callable[[Tensor], Tensor], float]:
+    """The scalar field (points (1, P, 3) -> (1, P), inside above the level) and the level to mesh ``rep`` at.
+
+    ``density_level`` is used for density fields only; a ``mesh_field`` provider's level is read by
+    one query at the origin.
+    """
     provider = getattr(rep, "mesh_field", None)
     if callable(provider):
         def field(points: Tensor) -> Tensor:
             return provider(points)[0]
-        probe = torch.zeros(1, 1, 3, device=_rep_device(rep))
-        return field, float(provider(probe)[1])
+
+        return field, float(provider(torch.zeros(1, 1, 3, device=device or _rep_device(rep)))[1])
     kind = getattr(rep, "kind", None)
     if kind not in ("sdf", "density"):
         raise UserError(f"This model's representation ({type(rep).__name__}) cannot be meshed: it is neither an SDF "
                         "nor a density field and offers no mesh_field(points).")
 
     def query(points: Tensor) -> Tensor:
-        dirs = torch.zeros_like(points)
-        dirs[..., 2] = -1.0
-        sigma = rep.query(points, dirs).sigma[..., 0]
+        sigma = rep.query(points, _frontal_dirs(points)).sigma[..., 0]
         return -sigma if kind == "sdf" else sigma
 
     return query, (0.0 if kind == "sdf" else float(density_level))
 
 
+def _frontal_dirs(points: Tensor) -> Tensor:
+    """View directions (..., 3) of the frontal camera, -z, for fields that want one."""
+    dirs = torch.zeros_like(points)
+    dirs[..., 2] = -1.0
+    return dirs
+
+
 def _rep_device(rep) -> torch.device:
-    for attr in ("device",):
-        dev = getattr(rep, attr, None)
-        if isinstance(dev, torch.device):
-            return dev
-    for value in vars(rep).values() if hasattr(rep, "__dict__") else []:
-        if isinstance(value, Tensor):
-            return value.device
-    return torch.device("cpu")
+    """Where to put query points: ``rep.device`` when the representation says, else the CPU."""
+    dev = getattr(rep, "device", None)
+    return dev if isinstance(dev, torch.device) else torch.device("cpu")
 
 
 # ------------------------------------------------------------------------------------- marching cubes
@@ -153,16 +158,20 @@ def extract_mesh(rep, resolution: int = 128, level: float | None = None, bounds:
 
     Args:
         rep: a FieldRepresentation or a representation offering ``mesh_field``; batch size 1.
-        resolution: grid points per axis. level: overrides the field's level (in the units of the
-            meshing field: -SDF for SDF fields, sigma for density fields). bounds: half-extent of the
+        resolution: grid points per axis. level: overrides the default level, in the field's own units
+            (the SDF value for SDF fields, density for density fields, the provider's values for
+            ``mesh_field``). bounds: half-extent of the
             cube in world units (default: ``rep.bounds``). colors: add vertex colours from ``rep.query``.
     """
     bounds = bounds if bounds is not None else getattr(rep, "bounds", None)
     if bounds is None:
         raise UserError(f"{type(rep).__name__} has no bounds; pass the half-extent of the cube to mesh.")
-    field, default_level = mesh_field_of(rep, DEFAULT_DENSITY_LEVEL if level is None else level)
-    level = default_level if level is None else float(level)
     device = device or _rep_device(rep)
+    field, default_level = mesh_field_of(rep, device=device)
+    if level is None:
+        level = default_level
+    elif not callable(getattr(rep, "mesh_field", None)) and rep.kind == "sdf":
+        level = -float(level)  # the meshing field of an SDF is -SDF (inside above the level)
     volume = sample_grid(field, float(bounds), resolution, chunk=chunk, device=device)
     mesh = marching_cubes(volume, level, float(bounds))
     if colors and hasattr(rep, "query"):
@@ -177,9 +186,7 @@ def vertex_colors(rep, vertices: np.ndarray, chunk: int = 65536, device=None) ->
     out = []
     for s in range(0, pts.shape[0], chunk):
         p = pts[s:s + chunk].unsqueeze(0)
-        d = torch.zeros_like(p)
-        d[..., 2] = -1.0
-        out.append(rep.query(p, d).rgb[0].float().clamp(0, 1).cpu())
+        out.append(rep.query(p, _frontal_dirs(p)).rgb[0].float().clamp(0, 1).cpu())
     rgb = torch.cat(out) if out else torch.zeros(0, 3)
     return (rgb * 255).round().to(torch.uint8).numpy()
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Literal
-
 from pydantic import Field
 
 from zoo3d.cameras import CameraPrior
@@ -14,7 +12,8 @@ class StyleSDFRendererConfig(Config):
     """The SDF volume renderer (stage 1): mapping network + FiLM-SIREN SDF/colour MLP.
 
     ``near``/``far`` bound the rays (camera radius 1); the network sees ``p * 2 / (far - near)``
-    so the box of half-size (far - near) / 2 = 0.12 maps to [-1, 1]^3.
+    so the box of half-size (far - near) / 2 = 0.12 maps to [-1, 1]^3. Samples are jittered per bin
+    (StyleSDF's ``--no_offset_sampling``): the shared renderer has no single per-ray offset yet.
     """
 
     z_dim: int = Field(256, ge=1)
@@ -25,7 +24,6 @@ class StyleSDFRendererConfig(Config):
     num_samples: int = Field(24, ge=2)
     near: float = 0.88
     far: float = 1.12
-    sampling: Literal["offset", "stratified"] = "offset"
     sdf_sharpness_init: float = Field(0.1, gt=0, description="alpha of sigma = sigmoid(-d/alpha)/alpha")
 
 

@@ -11,6 +11,7 @@ from zoo3d.core.outputs import RenderOutput
 from zoo3d.render.volume import VolumeRenderer
 
 from .config import StyleSDFConfig
+from .decoder import StyleSDFDecoder
 from .network import StyleSDFField, StyleSDFMapping, StyleSDFNetwork
 
 
@@ -48,10 +49,8 @@ class StyleSDFGenerator(Generator):
         # per-bin stratified jitter is the upstream alternative (--no_offset_sampling).
         self.renderer = VolumeRenderer(num_samples=r.num_samples, num_importance=0, near=r.near, far=r.far,
                                        stratified=True, sdf_mode="stylesdf")
-        self.decoder = None
+        self.decoder: StyleSDFDecoder | None = None
         if m.decoder.enabled:
-            from .decoder import StyleSDFDecoder
-
             self.decoder = StyleSDFDecoder(r.width, r.z_dim, r.resolution, m.decoder)
         self.register_buffer("decoder_active", torch.zeros((), dtype=torch.bool))
 
