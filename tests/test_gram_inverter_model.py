@@ -1,0 +1,129 @@
+"""GRAMInverter's parts: exact coarse fallback of the detail branch, the pose error, the regularisers."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from zoo3d.cameras import Camera
+from zoo3d.config import load_run_config
+from zoo3d.core.outputs import RenderOutput
+from zoo3d.errors import UserError
+from zoo3d.plugins import get_model_spec
+
+#: A micro version of the tiny preset (seconds on 2 CPU cores): 6 levels, 16 px, narrow nets.
+MICRO = ["data.spec=synthetic:heads?count=4", "train.batch_size=2", "encoder_stage.batch_size=2",
+         "detail_stage.batch_size=2", "generator.resolution=16", "generator.texture_resolution=16",
+         "generator.manifold.num_levels=6", "generator.render.num_samples=12", "generator.feature_dim=4",
+         "generator.channel_max=16", "generator.channel_base=128", "generator.truncation_samples=200",
+         "detail.voxel_resolution=4", "detail.voxel_depth=4", "detail.lr_resolution=4", "detail.unet_depth=2",
+         "detail.unet_channels=4", "detail.sr_channels=8", "encoder.channels=8", "encoder.max_channels=16",
+         "train.sample_seeds=[0,1]", "train.sample_every=0", "train.checkpoint_every=0"]
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    """Small convolutions run fastest single-threaded (and do not fight other processes for cores)."""
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)
+
+
+def micro_config(*extra: str):
+    spec = get_model_spec("graminverter")
+    plugin = spec.load()
+    return plugin, load_run_config(plugin.config_class, spec.name, spec.presets_dir, "tiny", None, MICRO + list(extra))
+
+
+def _inverter(*extra: str):
+    plugin, cfg = micro_config(*extra)
+    torch.manual_seed(0)
+    modules = plugin.build(cfg)
+    inv = plugin.build_inverter(cfg, modules).eval()
+    return inv, modules
+
+
+def _images(n: int = 2, res: int = 16) -> torch.Tensor:
+    g = torch.Generator().manual_seed(3)
+    return torch.rand(n, 3, res, res, generator=g) * 2 - 1
+
+
+@torch.no_grad()
+def test_zeroed_detail_branch_renders_exactly_the_coarse_inversion():
+    inv, modules = _inverter()
+    images = _images()
+    cams = Camera.from_angles([0.2, -0.3], [0.05, -0.1], 1.0, 12.0)
+    last = modules["detail"].sr.conv_last
+    last.weight.normal_(0, 0.5)
+    last.bias.normal_(0, 0.5)
+    detailed = inv.render(inv.invert(images, cams), cams).rgb
+    ws, _ = inv.encode(images)
+    gen = modules["generator"]
+    coarse = gen.render(gen.represent_ws(ws), cams).rgb
+    assert (detailed - coarse).abs().max() > 1e-3  # the branch does act when it is not zero
+
+    last.weight.zero_()
+    last.bias.zero_()
+    assert torch.equal(inv.render(inv.invert(images, cams), cams).rgb, coarse)
+    assert torch.equal(inv.render(inv.invert(images, cams, use_detail=False), cams).rgb, coarse)
+
+
+def test_missing_pose_without_pose_head_is_a_clear_error():
+    inv, _ = _inverter("encoder.pose_head=false")
+    with pytest.raises(UserError, match="pose"):
+        inv.invert(_images(1))
+    with torch.no_grad():  # with a camera it inverts
+        result = inv.invert(_images(1), Camera.from_angles(0.1, 0.0, 1.0, 12.0))
+    assert torch.isfinite(inv.render(result, result.cameras).rgb).all()
+
+
+def test_pose_head_gives_cameras_at_the_prior_radius_and_fov():
+    inv, modules = _inverter()
+    enc = modules["encoder"]
+    with torch.no_grad():
+        enc.pose_head.bias.copy_(torch.tensor([0.25, -0.1]))
+        result = inv.invert(_images(1))
+    angles = result.cameras.to_angles()
+    assert angles["yaw"].item() == pytest.approx(0.25, abs=1e-5)
+    assert angles["pitch"].item() == pytest.approx(-0.1, abs=1e-5)
+    assert angles["radius"].item() == pytest.approx(1.0, abs=1e-5)
+    assert angles["fov"].item() == pytest.approx(12.0, abs=1e-4)
+
+
+def _plane_view(H: int = 8):
+    """A frontal camera at radius 1 seeing the plane z = 0 (normal +z): rays, depth and RenderOutput."""
+    cam = Camera.from_angles(0.0, 0.0, 1.0, 30.0)
+    o, d = cam.rays(H, H)
+    t = (o[..., 2] / -d[..., 2]).reshape(1, 1, H, H)
+    normals = torch.zeros(1, 3, H, H)
+    normals[:, 2] = 1
+    out = RenderOutput(rgb=torch.zeros(1, 3, H, H), depth=t, normals=normals)
+    return cam, d, t, out
+
+
+def test_visibility_is_the_cosine_to_the_input_camera_and_zero_where_occluded():
+    from zoo3d_gram_inverter.losses import visibility
+
+    cam, d, t, out = _plane_view()
+    v = visibility(out, cam, cam, t)
+    expected = (-d[..., 2]).reshape(1, 1, 8, 8)  # -n . d_in with n = +z and d_in the ray itself
+    assert torch.allclose(v, expected, atol=1e-5)
+    assert v.min() > math.cos(math.radians(30)) - 1e-3
+    occluder = t - 0.05  # something 5 cm in front of the plane in the input view
+    assert visibility(out, cam, cam, occluder).abs().max() == 0
+
+
+def test_surface_spread_is_the_weighted_distance_to_the_reference_depth():
+    from zoo3d_gram_inverter.losses import surface_spread
+
+    cam = Camera.from_angles(0.0, 0.0, 1.0, 12.0)
+    o, d = cam.rays(2, 2)
+    ts = torch.tensor([0.9, 1.0, 1.1])
+    points = (o[:, None] + ts[None, :, None, None] * d[:, None]).reshape(1, 3, 2, 2, 3)
+    weights = torch.tensor([0.25, 0.5, 0.25]).reshape(1, 3, 1, 1).expand(1, 3, 2, 2)
+    out = RenderOutput(rgb=torch.zeros(1, 3, 2, 2), weights=weights, points=points)
+    spread = surface_spread(out, cam, torch.full((1, 1, 2, 2), 1.0), scale=0.5)
+    assert torch.allclose(spread, torch.full_like(spread, (0.25 * 0.1 + 0.25 * 0.1) / 0.5), atol=1e-5)
