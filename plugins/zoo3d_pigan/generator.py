@@ -78,7 +78,7 @@ class PiGanGenerator(Generator):
         self.camera_prior: CameraPrior = cfg.camera
         final = cfg.pigan.training.curriculum[-1].resolution
         self.resolution = (final, final)
-        self.bounds = n.box_size / 2.0
+        self.bounds = (r.far - r.near) / 2.0  # the cube the rays of radius-1 cameras sample (meshing grid)
         self.mapping = PiGanMappingNetwork(n.z_dim, n.mapping_hidden, n.depth + 1, n.width, n.mapping_layers)
         self.siren = PiGanSiren(n.depth, n.width, 2.0 / n.box_size)
         self.renderer = VolumeRenderer(num_samples=r.num_steps, num_importance=r.num_steps if r.hierarchical else 0,
