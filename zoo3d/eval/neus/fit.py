@@ -23,7 +23,7 @@ from zoo3d.eval.neus.render import render_rays
 class NeusFit:
     """renders (V, 3, H, W) in [-1, 1]; seconds of fitting; final training loss; the learned s."""
 
-    renders: Tensor
+    renders: Tensor | None
     seconds: float
     final_loss: float
     inv_s: float
@@ -44,11 +44,12 @@ def normalised_rays(cameras: Camera, resolution: int, scale: float) -> tuple[Ten
     return (origins / scale).reshape(-1, 3), dirs.reshape(-1, 3)
 
 
-def fit_neus(images: Tensor, cameras: Camera, settings, seed: int = 0) -> NeusFit:
+def fit_neus(images: Tensor, cameras: Camera, settings, seed: int = 0, rerender: bool = True) -> NeusFit:
     """Fit NeuS to ``images`` (V, 3, H, W) in [-1, 1] seen by ``cameras`` (V views); re-render them.
 
     ``settings`` is a :class:`zoo3d.eval.protocol.NeusSettings`. The scene is scaled by
     ``settings.scene_radius`` x the mean camera distance. Deterministic for a given seed on CPU.
+    ``rerender=False`` skips the final re-render (timing runs); ``renders`` is then None.
     """
     device, dtype = images.device, torch.float32
     views, _, height, width = images.shape
@@ -98,6 +99,8 @@ def fit_neus(images: Tensor, cameras: Camera, settings, seed: int = 0) -> NeusFi
     seconds = time.perf_counter() - start
 
     modules.eval()
+    if not rerender:
+        return NeusFit(None, seconds, loss_value, float(variance.inv_s().detach()), total)
     chunks = []
     for s in range(0, n_rays, settings.eval_chunk):
         out = render_rays(sdf_net, color_net, variance, background, origins[s:s + settings.eval_chunk],
