@@ -28,7 +28,7 @@ def test_geometric_init_is_a_sphere_of_radius_half():
     dirs = torch.nn.functional.normalize(torch.randn(256, 3), dim=-1)
     means = []
     for r in (0.2, 0.5, 0.9):
-        sdf = net.sdf(dirs * r).squeeze(-1)
+        sdf = net.sdf(dirs * r).squeeze(-1).detach()
         assert (sdf - (r - 0.5)).abs().mean() < 0.1
         means.append(float(sdf.mean()))
     assert means[0] < 0 < means[2]  # inside negative, outside positive
