@@ -158,3 +158,19 @@ def test_neus_opacity_closed_form():
     expected = ((phi(prev) - phi(nxt)) / phi(prev)).clamp_min(0)
     torch.testing.assert_close(neus_alpha_from_ends(prev, nxt, s), expected, atol=1e-4, rtol=0)
     assert neus_alpha_from_ends(prev, nxt, s)[2] < 1e-3  # leaving the surface is transparent
+
+
+def test_offset_jitter_keeps_samples_evenly_spaced_and_stratified_does_not():
+    from zoo3d.render.samples import bin_centres
+
+    like = torch.zeros(1)
+    g = torch.Generator().manual_seed(0)
+    offset = bin_centres(0.88, 1.12, 16, (4, 5), like, jitter="offset", generator=g)
+    strat = bin_centres(0.88, 1.12, 16, (4, 5), like, jitter="stratified", generator=g)
+    step = 0.24 / 16
+    assert torch.allclose(offset.diff(dim=-1), torch.full_like(offset[..., 1:], step), atol=1e-6)
+    assert (strat.diff(dim=-1) - step).abs().max() > 0.1 * step
+    for t in (offset, strat):  # each sample stays inside its own bin
+        lo = 0.88 + step * torch.arange(16)
+        assert ((t >= lo - 1e-7) & (t <= lo + step + 1e-7)).all()
+    assert offset[..., 0].std() > 0  # the offset differs from ray to ray

@@ -12,8 +12,8 @@ class StyleSDFRendererConfig(Config):
     """The SDF volume renderer (stage 1): mapping network + FiLM-SIREN SDF/colour MLP.
 
     ``near``/``far`` bound the rays (camera radius 1); the network sees ``p * 2 / (far - near)``
-    so the box of half-size (far - near) / 2 = 0.12 maps to [-1, 1]^3. Samples are jittered per bin
-    (StyleSDF's ``--no_offset_sampling``): the shared renderer has no single per-ray offset yet.
+    so the box of half-size (far - near) / 2 = 0.12 maps to [-1, 1]^3. While training, samples move by one
+    random offset per ray (StyleSDF's offset sampling, paper eq. 3).
     """
 
     z_dim: int = Field(256, ge=1)

@@ -45,10 +45,9 @@ class StyleSDFGenerator(Generator):
         self.bounds = (r.far - r.near) / 2.0
         self.volume = StyleSDFVolume(r.z_dim, r.mapping_layers, r.depth, r.width, 1.0 / self.bounds,
                                      r.sdf_sharpness_init)
-        # StyleSDF's "offset sampling" (one jitter per ray) is not offered by the shared renderer; its
-        # per-bin stratified jitter is the upstream alternative (--no_offset_sampling).
+        # StyleSDF's offset sampling: one random offset per ray while training, evenly spaced samples.
         self.renderer = VolumeRenderer(num_samples=r.num_samples, num_importance=0, near=r.near, far=r.far,
-                                       stratified=True, sdf_mode="stylesdf")
+                                       stratified=True, jitter="offset", sdf_mode="stylesdf")
         self.decoder: StyleSDFDecoder | None = None
         if m.decoder.enabled:
             self.decoder = StyleSDFDecoder(r.width, r.z_dim, r.resolution, m.decoder)

@@ -13,14 +13,21 @@ from torch import Tensor
 
 
 def bin_centres(near: float, far: float, num: int, shape: tuple[int, ...], like: Tensor,
-                jitter: bool = False, generator: torch.Generator | None = None) -> Tensor:
-    """(shape..., num) depths: the centres of ``num`` equal bins of [near, far], or with ``jitter`` one
-    uniform draw inside each bin (stratified sampling, NeRF/pi-GAN)."""
+                jitter: bool | str = False, generator: torch.Generator | None = None) -> Tensor:
+    """(shape..., num) depths in [near, far]: the centres of ``num`` equal bins, or jittered.
+
+    ``jitter``: False (bin centres); True or ``"stratified"`` (one uniform draw inside each bin,
+    NeRF/pi-GAN); ``"offset"`` (one uniform offset per ray shared by all its bins, StyleSDF's
+    offset sampling, which keeps samples evenly spaced).
+    """
     step = (far - near) / num
     base = near + step * torch.arange(num, device=like.device, dtype=like.dtype)
     if not jitter:
         return (base + 0.5 * step).expand(*shape, num).contiguous()
-    u = torch.rand(*shape, num, generator=generator, device=like.device if generator is None else generator.device,
+    if jitter not in (True, "stratified", "offset"):
+        raise ValueError(f"jitter must be False, True, 'stratified' or 'offset', not {jitter!r}")
+    draws = 1 if jitter == "offset" else num
+    u = torch.rand(*shape, draws, generator=generator, device=like.device if generator is None else generator.device,
                    dtype=like.dtype).to(like.device)
     return base + u * step
 

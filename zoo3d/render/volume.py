@@ -81,13 +81,18 @@ class VolumeRenderer(Renderer):
         chunk: rays (summed over the batch) per pass; cos_anneal_ratio: NeuS's r (1 = no annealing).
         neus_slope: how NeuS mode gets the SDF slope along the ray: "finite" (central differences
             of neighbouring samples, no extra pass) or "gradient" (d . grad f by autograd, as upstream).
+        jitter: how training-mode samples are jittered: "stratified" (one draw per bin, NeRF/pi-GAN)
+            or "offset" (one offset per ray, samples stay evenly spaced: StyleSDF's offset sampling).
     """
 
     def __init__(self, num_samples: int = 24, num_importance: int = 0, near: float = 0.88, far: float = 1.12,
                  stratified: bool = True, density_activation: str = "softplus", sdf_mode: str = "stylesdf",
                  background: None | str | Sequence[float] = None, chunk: int = 16384, cos_anneal_ratio: float = 1.0,
-                 neus_slope: str = "finite"):
+                 neus_slope: str = "finite", jitter: str = "stratified"):
         super().__init__()
+        if jitter not in ("stratified", "offset"):
+            raise ValueError(f"jitter must be 'stratified' or 'offset', not {jitter!r}")
+        self.jitter = jitter
         if density_activation not in ("softplus", "relu"):
             raise ValueError(f"density_activation must be 'softplus' or 'relu', not {density_activation!r}")
         if sdf_mode not in ("stylesdf", "neus"):
@@ -124,7 +129,8 @@ class VolumeRenderer(Renderer):
         """Render rays (B, p, 3): rgb (B, p, 3) in [0, 1], depth/alpha (B, p, 1), features, weights/t (B, p, K)."""
         B, p, _ = origins.shape
         random = self.stratified and self.training
-        t = bin_centres(self.near, self.far, self.num_samples, (B, p), origins, jitter=random, generator=generator)
+        t = bin_centres(self.near, self.far, self.num_samples, (B, p), origins, jitter=random and self.jitter,
+                        generator=generator)
         rgb, raw, feats, slope = self._query(rep, origins, dirs, t)
         if self.num_importance > 0:
             with torch.no_grad():
