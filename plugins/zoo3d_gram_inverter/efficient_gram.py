@@ -118,6 +118,7 @@ class EfficientGramGenerator(Generator):
         self.resolution = (cfg.resolution, cfg.resolution)
         self.texture_resolution, self.extent = R, cfg.extent
         self._mean_cache: tuple[tuple, Tensor] | None = None
+        self._grid_cache: dict[int, tuple[tuple, tuple[Tensor, Tensor]]] = {}
 
     # ------------------------------------------------------------------ latent spaces
     def mean_latent(self) -> Tensor:
@@ -155,11 +156,21 @@ class EfficientGramGenerator(Generator):
 
     def gridded(self, resolution: int) -> tuple[Tensor, Tensor]:
         """The manifolds gridded at ``resolution``²: points (1, N, R, R, 3) and valid (1, N, R, R) (no grad:
-        only their (x, y) and validity are used, and (x, y) are the fixed texel centres)."""
+        only their (x, y) and validity are used, and (x, y) are the fixed texel centres).
+
+        Cached per resolution until the manifold predictor's weights change (they are frozen once the
+        inversion stages start, so inversion and turntables grid once)."""
+        key = (resolution, self.levels.device,
+               tuple((p.data_ptr(), p._version) for p in self.manifold.parameters()))
+        hit = self._grid_cache.get(resolution)
+        if hit is not None and hit[0] == key:
+            return hit[1]
         rc = self.config.render
         with torch.no_grad():
-            return grid_manifolds(self.geometry(1), resolution, self.extent, rc.near, rc.far, rc.num_samples,
+            grid = grid_manifolds(self.geometry(1), resolution, self.extent, rc.near, rc.far, rc.num_samples,
                                   batch_size=1)
+        self._grid_cache[resolution] = (key, grid)
+        return grid
 
     # ------------------------------------------------------------------ radiance + rendering
     def radiance_maps(self, features: FeatureManifolds) -> tuple[Tensor, Tensor]:

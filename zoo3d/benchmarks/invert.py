@@ -8,6 +8,7 @@ warm-up). The pose head's error is reported separately (the single pass does not
 
 The model: ``$ZOO3D_BENCH_INVERT_CKPT`` (a gram_inverter run or checkpoint) when set; otherwise the
 ``tiny`` preset is trained here first (all three stages; ``--quick``: 6 steps, a smoke run only).
+:func:`measure` takes the number of heads and optimisation steps (for runs that must fit a time budget).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ HELD_OUT_SEED = 9001
 
 
 def _trained_model(device: str, quick: bool, tmp: str):
+    """The model to measure and where it came from (a given checkpoint, or the tiny preset trained now)."""
     from zoo3d.runs import load_model
 
     ref = os.environ.get("ZOO3D_BENCH_INVERT_CKPT")
@@ -86,21 +88,33 @@ def _evaluate(name: str, invert_one, render, views, n: int, device) -> dict:
 
 
 def run(device: str, quick: bool) -> list[dict]:
+    """8 held-out heads, W+ optimisation with 450 steps and PTI with 450 + 350 (``quick``: 2 heads, 30 steps)."""
+    if quick:
+        return measure(device, images=2, steps=30, pti_steps=0, quick_train=True)
+    return measure(device, images=8, steps=450, pti_steps=350)
+
+
+def measure(device: str, images: int = 8, steps: int = 450, pti_steps: int = 350, checkpoint: str | None = None,
+            quick_train: bool = False) -> list[dict]:
+    """The records of one comparison: ``images`` held-out heads; the optimisation inverter with ``steps`` W+ steps,
+    and with ``pti_steps`` of PTI tuning after them when > 0. ``checkpoint`` overrides $ZOO3D_BENCH_INVERT_CKPT."""
     import torch
 
     from zoo3d.data.synthetic import instance_params_and_camera
     from zoo3d.invert import OptimizationInverter, OptimizeSettings
 
-    n = 2 if quick else 8
+    n = images
+    if checkpoint is not None:
+        os.environ["ZOO3D_BENCH_INVERT_CKPT"] = checkpoint
     with tempfile.TemporaryDirectory() as tmp:
-        loaded, source = _trained_model(device, quick, tmp)
+        loaded, source = _trained_model(device, quick_train, tmp)
         gen = loaded.generator
         dev = gen.device
         single = loaded.plugin.build_inverter(loaded.config, {**loaded.modules, "generator": gen}).to(dev).eval()
         res = gen.resolution[0]
         params, cams = instance_params_and_camera(HELD_OUT_SEED, range(n), loaded.config.camera)
         views = _views(params, cams, res, dev)
-        common = {"device": str(dev), "resolution": res, "model": source,
+        common = {"device": str(dev), "resolution": res, "model": source, "train_step": loaded.step,
                   "checkpoint_sha256": (loaded.sha256 or "")[:12], "pose": "true input camera given"}
         records = []
 
@@ -114,9 +128,9 @@ def run(device: str, quick: bool) -> list[dict]:
         truth = torch.stack([cams.to_angles()["yaw"], cams.to_angles()["pitch"]], -1).to(dev)
         records[-1]["pose_head_mae_rad"] = float((pose - truth).abs().mean()) if pose is not None else None
 
-        variants = [("optimize_wplus", OptimizeSettings(steps=30 if quick else 450))]
-        if not quick:
-            variants.append(("optimize_wplus_pti", OptimizeSettings(steps=450, tune_steps=350)))
+        variants = [("optimize_wplus", OptimizeSettings(steps=steps))]
+        if pti_steps > 0:
+            variants.append(("optimize_wplus_pti", OptimizeSettings(steps=steps, tune_steps=pti_steps)))
         for name, settings in variants:
             opt = OptimizationInverter(gen, settings)
             rec = _evaluate(name, opt.invert, opt.render, views, n, dev)
