@@ -68,6 +68,20 @@ def test_invert_writes_reconstruction_turntable_depth_and_finite_metrics(trained
         assert metrics["pose_source"] == "estimated"
 
 
+def test_invert_by_optimisation_uses_the_pose_head_and_writes_the_same_outputs(trained_run, portrait, tmp_path):
+    from zoo3d.cli.main import cli
+
+    torch.set_num_threads(1)
+    res = CliRunner().invoke(cli, ["invert", str(portrait), "--model", "graminverter", "--ckpt", str(trained_run),
+                                   "--method", "optimize", "--steps", "3", "--out", str(tmp_path), "--frames", "2",
+                                   "--device", "cpu"])
+    assert res.exit_code == 0, res.output
+    metrics = json.loads((tmp_path / "held_out" / "metrics.json").read_text())
+    assert metrics["method"] == "optimize" and metrics["pose_source"] == "estimated"
+    assert math.isfinite(metrics["psnr"])
+    assert (tmp_path / "held_out" / "turntable.gif").is_file()
+
+
 def test_invert_rejects_a_malformed_pose(trained_run, portrait, tmp_path):
     from zoo3d.cli.main import cli
 

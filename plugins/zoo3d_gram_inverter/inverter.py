@@ -8,7 +8,6 @@ the generator's renderer from any camera.
 
 from __future__ import annotations
 
-import torch
 from torch import Tensor
 
 from zoo3d.cameras import Camera, CameraPrior
@@ -17,7 +16,7 @@ from zoo3d.core.outputs import RenderOutput
 from zoo3d.errors import UserError
 
 from zoo3d_gram_inverter.detail import DetailReconstructor
-from zoo3d_gram_inverter.efficient_gram import EfficientGramGenerator, FeatureManifolds
+from zoo3d_gram_inverter.efficient_gram import EfficientGramGenerator
 from zoo3d_gram_inverter.encoders import CoarseEncoder
 
 __all__ = ["GramInverter", "camera_from_pose"]
@@ -47,18 +46,21 @@ class GramInverter(Inverter):
         """W+ (B, num_ws, w_dim) and pose (B, 2) or None."""
         return self.encoder(images, self.generator.mean_latent().detach())
 
-    def estimate_cameras(self, images: Tensor) -> Camera:
-        """The encoder's pose estimate as cameras (UserError when the encoder has no pose head)."""
+    def _require_pose_head(self) -> None:
         if not self.has_pose_head:
             raise UserError("This GRAMInverter was trained without a pose head, so the input pose must be given "
                             "(--pose yaw,pitch).")
+
+    def estimate_cameras(self, images: Tensor) -> Camera:
+        """The encoder's pose estimate as cameras (UserError when the encoder has no pose head)."""
+        self._require_pose_head()
         _, pose = self.encode(images)
         return camera_from_pose(pose, self.generator.camera_prior).to(device=images.device)
 
     def invert(self, images: Tensor, cameras: Camera | None = None, use_detail: bool = True) -> InversionResult:
         images = images.to(self.generator.levels.device)
-        if cameras is None and not self.has_pose_head:
-            self.estimate_cameras(images)  # raises the clear error
+        if cameras is None:
+            self._require_pose_head()
         ws, pose = self.encode(images)
         if cameras is None:
             cameras = camera_from_pose(pose, self.generator.camera_prior)
@@ -74,7 +76,3 @@ class GramInverter(Inverter):
     def render(self, result: InversionResult, cameras: Camera, resolution: tuple[int, int] | None = None,
                normals: bool = False) -> RenderOutput:
         return self.generator.render(result.representation, cameras, resolution, normals=normals)
-
-    @staticmethod
-    def combine(coarse: FeatureManifolds, detail: FeatureManifolds | None) -> FeatureManifolds:
-        return coarse + detail

@@ -44,12 +44,12 @@ def _views(params, cameras, resolution, device):
     angles = cameras.to_angles()
     views = {"input": (cameras, render_heads(params, cameras, resolution)["rgb"])}
     for yaw in NOVEL_YAWS:
-        cams = Camera.from_angles(torch_full(len(cameras), yaw), angles["pitch"], angles["radius"], angles["fov"])
+        cams = Camera.from_angles(_full(len(cameras), yaw), angles["pitch"], angles["radius"], angles["fov"])
         views[yaw] = (cams, render_heads(params, cams, resolution)["rgb"])
     return {k: (c.to(device=device), img.to(device)) for k, (c, img) in views.items()}
 
 
-def torch_full(n: int, value: float):
+def _full(n: int, value: float):
     import torch
 
     return torch.full((n,), float(value))

@@ -35,10 +35,12 @@ def _out_dirs(paths: tuple[str, ...], out: Path) -> list[Path]:
 
 @click.command()
 @click.argument("images", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False))
-@click.option("--model", required=True, help="The model to invert into (e.g. gram_inverter, or any generator with --method optimize).")
+@click.option("--model", required=True,
+              help="The model to invert into (gram_inverter, or any generator with --method optimize).")
 @click.option("--ckpt", help="Run folder or checkpoint (default: the model's newest run).")
 @click.option("--method", type=click.Choice(["single", "optimize"]), default=None,
-              help="single: the model's single-pass inverter (default when it has one); optimize: latent optimisation.")
+              help="single: the model's single-pass inverter (default when it has one); "
+                   "optimize: latent optimisation.")
 @click.option("--pose", help="Input pose 'yaw,pitch' in radians (default: the model's pose estimate).")
 @click.option("--out", required=True, type=click.Path(file_okay=False), help="Output folder (one sub-folder per image).")
 @click.option("--steps", type=click.IntRange(min=0), default=450, show_default=True, help="optimize: latent steps.")

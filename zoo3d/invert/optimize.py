@@ -142,6 +142,7 @@ class OptimizationInverter(Inverter):
             p.requires_grad_(False)
         return tuned
 
-    def render(self, result: InversionResult, cameras: Camera, resolution: tuple[int, int] | None = None) -> RenderOutput:
+    def render(self, result: InversionResult, cameras: Camera,
+               resolution: tuple[int, int] | None = None) -> RenderOutput:
         gen = result.extras.get("generator", self.generator)
         return gen.render(result.representation, cameras.to(device=gen.device), resolution)
