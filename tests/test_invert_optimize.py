@@ -53,7 +53,7 @@ def test_z_space_inversion_recovers_an_analytic_colour():
     with pytest.raises(UserError, match="w\\+"):
         resolve_space(gen, "w+")
     target = torch.tensor([0.5, -0.25, 0.1])[None, :, None, None].expand(1, 3, 8, 8)
-    inv = OptimizationInverter(gen, OptimizeSettings(steps=200, lr=0.05, pixel="l2", perceptual_weight=0))
+    inv = OptimizationInverter(gen, OptimizeSettings(steps=80, lr=0.1, pixel="l2", perceptual_weight=0))
     result = inv.invert(target, Camera.from_angles(0.0, 0.0))
     assert torch.allclose(torch.tanh(result.latent[0, :3]), torch.tensor([0.5, -0.25, 0.1]), atol=1e-2)
     assert result.extras["losses"][-1] < 1e-3 * result.extras["losses"][0]
