@@ -1,9 +1,9 @@
 """Strict 3D consistency of GRAM-HD: super-resolution on the manifolds, not on the image.
 
-One generated representation is rendered from two cameras. Points on the front manifold seen by camera A
+One generated representation is rendered from two cameras. Manifold points that camera A sees
 are projected into camera B; where B sees the same point, B's rendered colour there must equal A's. An HR
-image made by a 2D super-resolution CNN on the LR render (what tri-plane/SDF baselines do) fails the same
-check, because its detail is laid out on the pixel grid of each view, not on the surface.
+image made by the same super-resolution network applied to the LR *render* (a 2D upsampler, as tri-plane/SDF
+baselines have) fails the same check, because its detail is laid out on each view's pixel grid, not on the surface.
 """
 
 from __future__ import annotations
@@ -44,7 +44,7 @@ def _sample(image: torch.Tensor, uv: torch.Tensor) -> torch.Tensor:
 
 
 def _visible_points(out) -> tuple[torch.Tensor, torch.Tensor]:
-    """World points (1, 3, H, W) of the layer each pixel shows, and a mask (H*W,) of pixels showing one opaque manifold."""
+    """World points (1, 3, H, W) of the layer each pixel shows; mask (H*W,) of pixels showing one opaque manifold."""
     w, k = out.weights.max(dim=1)  # (1, H, W)
     pts = out.points.gather(1, k[:, None, :, :, None].expand(-1, -1, -1, -1, 3))[:, 0]  # (1, H, W, 3)
     layer = out.extras["layer_index"].gather(1, k[:, None])[:, 0]
@@ -54,7 +54,7 @@ def _visible_points(out) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 def cross_view_error(images: dict, renders: dict, cams: dict) -> tuple[float, int]:
-    """Mean |colour_A(p) - colour_B(p)| over front-manifold points p of view A that view B also sees."""
+    """Mean |colour_A(p) - colour_B(p)| over manifold points p shown by view A that view B also shows."""
     pts_a, mask = _visible_points(renders["a"])
     p = pts_a.reshape(1, 3, -1)[:, :, mask].transpose(1, 2)
     uv, depth = cams["b"].project(p)

@@ -41,8 +41,8 @@ def _lowres_frozen(tensors: dict, prefix: str) -> dict:
 @pytest.fixture(scope="module")
 def hd_run(tmp_path_factory):
     run = tmp_path_factory.mktemp("hd") / "run"
-    _train(["train", "gram-hd", "--steps", "4", "--out", str(run), "--quiet", "--device", "cpu",
-            "--set", "stage1.steps=2", "--set", "stage2.steps=2"], list(HD_SHRINK))
+    _train(["train", "gram-hd", "--steps", "2", "--out", str(run), "--quiet", "--device", "cpu",
+            "--set", "stage1.steps=1", "--set", "stage2.steps=1"], list(HD_SHRINK))
     return run
 
 
@@ -50,8 +50,8 @@ def test_both_stages_run_and_stage_two_keeps_stage_one_fixed(hd_run):
     records = [line for line in (hd_run / "metrics.jsonl").read_text().splitlines() if '"stage"' in line]
     assert any("gram_hd.stage1" in r and "d_pose_real" in r for r in records)
     assert any("gram_hd.stage2" in r and "cons_maps" in r and "d_patch" in r for r in records)
-    end1, _ = read_checkpoint(hd_run / "checkpoints" / "step_000000002.safetensors")
-    end2, meta = read_checkpoint(hd_run / "checkpoints" / "step_000000004.safetensors")
+    end1, _ = read_checkpoint(hd_run / "checkpoints" / "step_000000001.safetensors")
+    end2, meta = read_checkpoint(hd_run / "checkpoints" / "step_000000002.safetensors")
     assert meta["zoo3d.stage"] == "gram_hd.stage2"
     stage1_ema = _lowres_frozen(end1, "ema.lowres.")
     after = _lowres_frozen(end2, "generator.lowres.")
