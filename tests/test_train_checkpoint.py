@@ -145,3 +145,25 @@ def test_a_checkpoint_that_does_not_fit_the_config_is_refused(trained, tmp_path)
     save_file(tensors, str(tmp_path / "edited.safetensors"), metadata=meta)
     with pytest.raises(UserError, match="missing net.2.bias"):
         load_model(str(tmp_path / "edited.safetensors"))
+
+
+def test_safetensors_whose_header_length_starts_with_0x80_is_not_taken_for_a_pickle(tmp_path):
+    import pickle
+
+    from safetensors.torch import save_file
+
+    from zoo3d.train.checkpoint import CheckpointError, check_checkpoint_file
+
+    # Pad the metadata until the little-endian header length's first byte is 0x80 (a pickle PROTO opcode).
+    for pad in range(256):
+        path = tmp_path / "ok.safetensors"
+        save_file({"x": torch.zeros(2)}, str(path), metadata={"pad": "p" * pad})
+        if path.read_bytes()[0] == 0x80:
+            break
+    else:
+        raise AssertionError("no padding gave a 0x80 first byte")
+    assert check_checkpoint_file(path) == path
+    bad = tmp_path / "disguised.safetensors"
+    bad.write_bytes(pickle.dumps({"x": 1}, protocol=4))
+    with pytest.raises(CheckpointError, match="pickle"):
+        check_checkpoint_file(bad)

@@ -165,8 +165,14 @@ def restore_rng(tensors: dict[str, Tensor], device: torch.device) -> None:
 # ------------------------------------------------------------------------------- reading
 
 def _looks_pickled(head: bytes) -> bool:
-    """torch.save zip archives start with 'PK'; raw pickles with the PROTO opcode 0x80."""
-    return head[:2] == b"PK" or head[:1] == b"\x80"
+    """torch.save zip archives start with 'PK'; raw pickles with PROTO (0x80) then a protocol number.
+
+    A safetensors file starts with its 8-byte little-endian header length followed by '{', so its
+    first byte may be anything (0x80 included): it is recognised by the '{' at offset 8 instead.
+    """
+    if len(head) > 8 and head[8:9] == b"{":
+        return False
+    return head[:2] == b"PK" or (head[:1] == b"\x80" and head[1:2] in (b"\x02", b"\x03", b"\x04", b"\x05"))
 
 
 def check_checkpoint_file(path: str | Path) -> Path:
@@ -178,7 +184,7 @@ def check_checkpoint_file(path: str | Path) -> Path:
         raise CheckpointError(f"'{path}' is a folder, not a checkpoint file (give a run folder with a 'latest' "
                               f"pointer or a .safetensors file).")
     with open(path, "rb") as fh:
-        head = fh.read(8)
+        head = fh.read(9)
     if path.suffix.lower() in PICKLE_SUFFIXES or _looks_pickled(head):
         raise CheckpointError(f"'{path}' is a pickle-based file; zoo3d loads only .safetensors checkpoints, "
                               f"because unpickling a file can run arbitrary code.")
