@@ -168,3 +168,30 @@ def test_model_card_and_registration():
     assert card.name == "gram" and set(card.presets) == set(spec.presets())
     fid = {(r.dataset, r.resolution): r.value for r in card.results if r.metric == "FID" and "README" in r.table}
     assert fid[("FFHQ", 256)] == 14.5 and fid[("Cats", 256)] == 14.6 and fid[("CARLA", 128)] == 26.3
+
+
+def test_scalar_field_stays_fp32_under_mixed_precision():
+    torch.manual_seed(0)
+    m = ManifoldPredictor(hidden=32)
+    x = torch.rand(1, 200, 3) * 0.24 - 0.12
+    net = RadianceNetwork(z_dim=16, mapping_hidden=32, hidden=32, autocast=False)
+    freq, phase = net.style(torch.randn(1, 16))
+    d = torch.nn.functional.normalize(torch.randn(1, 200, 3), dim=-1)
+    with torch.no_grad():
+        exact, (rgb, sigma, _) = m(x), net(x, d, freq, phase)
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            mixed, (rgb_mixed, sigma_mixed, _) = m(x), net(x, d, freq, phase)
+    assert mixed.dtype == torch.float32 and rgb_mixed.dtype == torch.float32
+    torch.testing.assert_close(mixed, exact)
+    torch.testing.assert_close(rgb_mixed, rgb)
+
+
+@pytest.mark.cuda
+def test_cuda_render_matches_cpu():
+    gen = small_generator()
+    z, cam = gen.sample_z(2, generator=torch.Generator().manual_seed(3)), Camera.from_angles([0.2, -0.1], 0.05)
+    with torch.no_grad():
+        cpu = gen(z, cam, psi=0.7)
+        gpu = gen.cuda()(z.cuda(), cam.to("cuda"), psi=0.7)
+    torch.testing.assert_close(gpu.rgb.cpu(), cpu.rgb, atol=2e-3, rtol=0)
+    torch.testing.assert_close(gpu.depth.cpu(), cpu.depth, atol=2e-3, rtol=0)

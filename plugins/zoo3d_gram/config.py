@@ -38,7 +38,9 @@ class RadianceConfig(Config):
 
     ``feature_dim`` > 0 adds summed per-layer feature heads (GRAM-HD uses 32). ``delta_alpha`` is
     the constant interval of ``alpha = 1 - exp(-delta_alpha * sigma)``. ``truncation_samples``
-    latents are averaged for the truncation trick (GRAM's get_avg_w).
+    latents are averaged for the truncation trick (GRAM's get_avg_w). ``autocast`` False keeps the
+    network in fp32 under the engine's mixed precision (upstream trained in fp16; bf16 rounds SIREN
+    arguments by ~0.1 rad).
     """
 
     z_dim: int = Field(256, ge=1)
@@ -51,6 +53,7 @@ class RadianceConfig(Config):
     freq_bias: float = 30.0
     delta_alpha: float = Field(0.04, gt=0)
     truncation_samples: int = Field(10000, ge=1)
+    autocast: bool = True
 
 
 class RenderConfig(Config):

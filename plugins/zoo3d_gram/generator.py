@@ -35,7 +35,7 @@ class GramGenerator(Generator):
         self.config = cfg
         self.manifold = ManifoldPredictor(m.hidden, m.layers, m.box_size, m.center, m.init_scale, m.init_radius)
         self.radiance_net = RadianceNetwork(r.z_dim, r.mapping_hidden, r.mapping_layers, r.hidden, r.num_layers,
-                                            r.feature_dim, m.box_size, r.freq_scale, r.freq_bias)
+                                            r.feature_dim, m.box_size, r.freq_scale, r.freq_bias, r.autocast)
         self.renderer = ManifoldRenderer(rc.num_samples, rc.near, rc.far, rc.chunk)
         self.register_buffer("levels", torch.linspace(m.level_start, m.level_end, m.num_levels))
         self.background_z = m.background_z

@@ -29,7 +29,9 @@ class ManifoldPredictor(nn.Module):
     weights all ``init_scale * sqrt(pi / hidden)``, output bias ``-init_radius``. With zero biases the
     net is positively homogeneous and s ~ init_scale * |x_warped| (concentric spheres about the centre).
 
-    forward(p (..., 3) world) -> s (...).
+    forward(p (..., 3) world) -> s (...), always computed in fp32 (autocast off): the level crossings
+    are found from differences of s between neighbouring samples (~0.3 apart at 64 samples), which
+    bf16's 8-bit mantissa (steps of 0.125 at s ~ 20) would quantise. The MLP is small, so this is cheap.
     """
 
     def __init__(self, hidden: int = 128, layers: int = 3, box_size: float = 0.24,
@@ -53,10 +55,11 @@ class ManifoldPredictor(nn.Module):
         return p * self.warp_scale - self.center.to(p)
 
     def forward(self, p: Tensor) -> Tensor:
-        h = self.warp(p)
-        for layer in self.hidden:
-            h = F.relu(layer(h))
-        return self.out(h).squeeze(-1)
+        with torch.autocast(p.device.type, enabled=False):
+            h = self.warp(p.float())
+            for layer in self.hidden:
+                h = F.relu(layer(h))
+            return self.out(h).squeeze(-1)
 
 
 class RadianceNetwork(nn.Module):
@@ -68,6 +71,9 @@ class RadianceNetwork(nn.Module):
     ``feature_dim`` > 0 adds summed heads Linear(hidden, feature_dim) on x_1 .. x_last (GRAM-HD).
     The mapping network drives ``num_layers + 1`` FiLM layers (trunk + colour).
 
+    ``autocast`` False runs the network in fp32 even under mixed precision (bf16 rounds each SIREN
+    argument ``freq * (Wx + b)`` by ~0.1 rad at freq ~30).
+
     style(z (B, z_dim)) -> (freq, phase), each (B, num_layers + 1, hidden).
     forward(p (B, Q, 3) world, dirs (B, Q, 3) unit, freq, phase) -> (rgb (B, Q, 3) in [0, 1],
         sigma (B, Q, 1) >= 0, features (B, Q, feature_dim) or None).
@@ -75,8 +81,9 @@ class RadianceNetwork(nn.Module):
 
     def __init__(self, z_dim: int = 256, mapping_hidden: int = 256, mapping_layers: int = 3, hidden: int = 256,
                  num_layers: int = 8, feature_dim: int = 0, box_size: float = 0.24, freq_scale: float = 15.0,
-                 freq_bias: float = 30.0):
+                 freq_bias: float = 30.0, autocast: bool = True):
         super().__init__()
+        self.autocast = autocast
         self.num_film = num_layers + 1
         self.mapping = PiGanMappingNetwork(z_dim, mapping_hidden, self.num_film, hidden, mapping_layers,
                                            freq_scale=freq_scale, freq_bias=freq_bias)
@@ -96,6 +103,12 @@ class RadianceNetwork(nn.Module):
         return self.mapping(z)
 
     def forward(self, p: Tensor, dirs: Tensor, freq: Tensor, phase: Tensor) -> tuple[Tensor, Tensor, Tensor | None]:
+        if not self.autocast and torch.is_autocast_enabled(p.device.type):
+            with torch.autocast(p.device.type, enabled=False):
+                return self._forward(p.float(), dirs.float(), freq.float(), phase.float())
+        return self._forward(p, dirs, freq, phase)
+
+    def _forward(self, p: Tensor, dirs: Tensor, freq: Tensor, phase: Tensor) -> tuple[Tensor, Tensor, Tensor | None]:
         xs = self.trunk(p * self.warp_scale, freq, phase)[1:]  # x_1 .. x_last
         sigma = sum(head(x) for head, x in zip(self.sigma_heads, xs))
         rgb = sum(head(x) for head, x in zip(self.rgb_heads[:-1], xs[:-1]))
