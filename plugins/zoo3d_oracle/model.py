@@ -24,12 +24,13 @@ from zoo3d.data.synthetic import render_heads
 
 
 class OracleSection(Config):
-    """Oracle settings. ``downscale``, ``warp_px`` and ``noise`` only affect ``oracle_inconsistent``."""
+    """Oracle settings. ``downscale``, ``warp_px``, ``noise`` and ``low_noise`` only affect ``oracle_inconsistent``."""
 
     resolution: int = Field(64, ge=8, le=4096)
     downscale: int = Field(4, ge=1)
     warp_px: float = Field(1.5, ge=0)
     noise: float = Field(0.03, ge=0)
+    low_noise: float = Field(0.1, ge=0)
 
 
 class OracleConfig(RunConfig):
@@ -93,10 +94,13 @@ class OracleGenerator(Generator):
 class InconsistentOracleGenerator(OracleGenerator):
     """The oracle rendered at ``1/downscale`` resolution and upsampled by a view-dependent 2D operation.
 
-    Upsampling is bilinear, then a smooth warp whose displacement field (up to ``warp_px``
-    output pixels) has a phase set by the camera's yaw and pitch, then Gaussian noise
-    (std ``noise``) seeded by the camera: each image alone looks plausible, but the views of
-    one head no longer agree with a single 3D scene.
+    Noise seeded by the camera is added to the low-resolution render (std ``low_noise``: after
+    upsampling it is a soft, view-dependent mottling, like the colour flicker of a 2D upsampler);
+    upsampling is bilinear, then a smooth warp whose displacement field (up to ``warp_px``
+    output pixels) has a phase set by the camera's yaw and pitch, then fine Gaussian noise
+    (std ``noise``) seeded by the camera. Each image alone looks plausible, but the views of one
+    head no longer agree with a single 3D scene. (Without the low-resolution noise, a short NeuS
+    fit rewards the blur of the upsampled render about as much as it punishes the warp.)
     """
 
     strictly_3d_consistent = False
@@ -105,7 +109,9 @@ class InconsistentOracleGenerator(OracleGenerator):
         h, w = self._size(resolution)
         k = self.config.oracle.downscale
         low = render_heads(representation.params, cameras, (max(8, h // k), max(8, w // k)))
-        stack = torch.cat([low["rgb"], low["depth"], low["mask"]], dim=1)
+        lh, lw = low["rgb"].shape[-2:]
+        low_rgb = low["rgb"] + self.config.oracle.low_noise * self._view_noise(cameras, lh, lw)
+        stack = torch.cat([low_rgb, low["depth"], low["mask"]], dim=1)
         up = F.interpolate(stack, size=(h, w), mode="bilinear", align_corners=False)
         up = F.grid_sample(up, self._warp_grid(cameras, h, w), mode="bilinear", padding_mode="border",
                            align_corners=False)
