@@ -16,7 +16,8 @@ GRAM_SHRINK = ["resolution=8", "manifold.hidden=16", "manifold.num_levels=6", "r
 HD_SHRINK = ([f"generator.lowres.{s}" for s in GRAM_SHRINK] + [
     "generator.resolution=16", "generator.lowres.radiance.feature_dim=4", "generator.foreground_sr.nf=8",
     "generator.foreground_sr.nb=1", "generator.foreground_sr.gc=4", "generator.foreground_sr.up_channels=[8]",
-    "generator.foreground_sr.style_hidden=16", "generator.background_sr.nf=8", "generator.background_sr.nb=1",
+    "generator.foreground_sr.style_hidden=16", "generator.foreground_sr.residual=false",  # upstream SR net
+    "generator.background_sr.nf=8", "generator.background_sr.nb=1",
     "generator.background_sr.gc=4", "generator.background_sr.up_channels=[8]",
     "stage1.batch_size=2", "stage1.discriminator.channel_scale=0.03125", "stage2.batch_size=2",
     "stage2.discriminator.channel_scale=0.03125", "stage2.discriminator.patch_ndf=4",

@@ -7,13 +7,7 @@ import torch.nn.functional as F
 from zoo3d.nn.rrdb import RRDB, RRDBNet, ResidualDenseBlock, StyleRRDBNet, default_up_channels
 
 
-@pytest.fixture(autouse=True)
-def _single_thread():
-    """These tensors are tiny: one intra-op thread avoids thread hand-off dominating the run time."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+pytestmark = pytest.mark.usefixtures("single_thread")
 
 
 def test_residual_scaling_of_dense_blocks():
@@ -68,3 +62,19 @@ def test_up_channel_defaults_follow_gram_hd():
     assert default_up_channels(8, style=False) == [64, 32, 16]
     with pytest.raises(ValueError):
         default_up_channels(3, style=False)
+
+
+def test_style_net_residual_starts_as_bicubic_and_learns_detail():
+    torch.manual_seed(0)
+    net = StyleRRDBNet(in_ch=6, out_ch=4, nf=8, nb=1, gc=4, scale=2, z_dim=8, up_channels=[8], style_hidden=8,
+                       residual=True)
+    x = torch.rand(2, 6, 5, 5)
+    z = torch.randn(1, 8)
+    base = F.interpolate(x[:, :4], scale_factor=2, mode="bicubic", align_corners=False)
+    out = net(x, z)
+    torch.testing.assert_close(out[:, :3], base[:, :3])
+    torch.testing.assert_close(out[:, 3], base[:, 3].clamp(0, 1))
+    # The zero gain still receives a gradient, so the learned detail can grow.
+    target = base.detach() + 0.1 * torch.randn_like(base)
+    F.mse_loss(net(x, z), target).backward()
+    assert net.residual_gain.grad is not None and net.residual_gain.grad.abs() > 0

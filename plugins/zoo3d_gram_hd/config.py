@@ -25,6 +25,8 @@ class ForegroundSRConfig(Config):
     """The style-modulated RRDB net shared by all foreground manifolds (36 -> 4 channels).
 
     ``up_channels`` None: [64, 64] / [64, 64, 32] / [64, 64, 32, 16] for x4 / x8 / x16 (upstream).
+    ``residual`` (off upstream and in the paper presets) starts the net as bicubic up-sampling of the LR
+    rgba maps plus a zero-gain learned detail, so a run of a few dozen stage-2 steps keeps the LR colours.
     """
 
     nf: int = Field(64, ge=1)
@@ -33,6 +35,7 @@ class ForegroundSRConfig(Config):
     up_channels: list[int] | None = None
     style_hidden: int = Field(256, ge=1)
     last_kernel: int = Field(1, ge=1)
+    residual: bool = False
 
 
 class BackgroundSRConfig(Config):

@@ -85,14 +85,21 @@ class StyleRRDBNet(nn.Module):
 
     Output channels: the first ``out_ch - 1`` are linear (rgb, unclamped); the last is alpha = sigmoid(logit).
 
+    ``residual=True`` (not upstream; for short CPU runs) adds a global bicubic skip from the first ``out_ch``
+    input channels: out = bicubic_up(x[:, :out_ch]) + gain * net, alpha clamped to [0, 1], with a learnable
+    scalar ``gain`` starting at 0 — so the untrained net is exactly bicubic up-sampling of the LR rgba maps
+    and training only has to learn the detail.
+
     forward(x (B*M, in_ch, H, W), z (B, z_dim), psi=1.0) -> (B*M, out_ch, H*scale, W*scale), where the M
     manifolds of instance b are contiguous in x (instance-major) and share z[b].
     """
 
     def __init__(self, in_ch: int = 36, out_ch: int = 4, nf: int = 64, nb: int = 8, gc: int = 32, scale: int = 4,
                  z_dim: int = 256, up_channels: Sequence[int] | None = None, style_hidden: int = 256,
-                 last_kernel: int = 1):
+                 last_kernel: int = 1, residual: bool = False):
         super().__init__()
+        if residual and in_ch < out_ch:
+            raise ValueError("StyleRRDBNet's residual needs in_ch >= out_ch")
         up_channels = list(up_channels) if up_channels is not None else default_up_channels(scale, style=True)
         if len(up_channels) != _num_stages(scale):
             raise ValueError(f"up_channels needs {_num_stages(scale)} entries for scale {scale}, got {up_channels}")
@@ -116,6 +123,7 @@ class StyleRRDBNet(nn.Module):
                 nn.init.kaiming_normal_(m.weight, a=0.2, mode="fan_in", nonlinearity="leaky_relu")
         self.register_buffer("style_avg", torch.zeros(sum(self.style_split)))
         self.z_dim, self.scale, self.out_ch = z_dim, scale, out_ch
+        self.residual_gain = nn.Parameter(torch.zeros(())) if residual else None
 
     def styles(self, z: Tensor, psi: float = 1.0) -> Tensor:
         """z (B, z_dim) -> concatenated styles (B, sum(style_split)), truncated towards ``style_avg`` by psi."""
@@ -145,7 +153,11 @@ class StyleRRDBNet(nn.Module):
             fea = F.leaky_relu(F.pixel_shuffle(conv(fea, s), 2), 0.2)
         fea = F.leaky_relu(self.hr_conv(fea, s_hr), 0.2)
         out = self.conv_last(fea, s_last)
-        return torch.cat([out[:, :-1], torch.sigmoid(out[:, -1:])], dim=1)
+        if self.residual_gain is None:
+            return torch.cat([out[:, :-1], torch.sigmoid(out[:, -1:])], dim=1)
+        base = F.interpolate(x[:, :self.out_ch], scale_factor=self.scale, mode="bicubic", align_corners=False)
+        out = base + self.residual_gain * out
+        return torch.cat([out[:, :-1], out[:, -1:].clamp(0, 1)], dim=1)
 
 
 class RRDBNet(nn.Module):
