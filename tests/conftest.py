@@ -38,6 +38,17 @@ def _fresh_plugin_host(monkeypatch):
     reset_host()
 
 
+@pytest.fixture
+def single_thread():
+    """One intra-op thread for tests on tiny tensors, where thread hand-off would dominate the run time."""
+    import torch
+
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)
+
+
 def run_cli(*args: str, env: dict | None = None, cwd: str | Path | None = None, timeout: int = 300):
     """Run the real ``zoo3d`` console entry point in a subprocess (as a user would)."""
     full_env = {k: v for k, v in os.environ.items() if not k.startswith("ZOO3D_")}

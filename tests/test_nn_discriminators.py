@@ -12,13 +12,7 @@ from zoo3d.nn.discriminators import (
     ResidualCoordConvBlock, StyleGAN2Discriminator, coordconv_channels, minibatch_stddev,
 )
 
-@pytest.fixture(autouse=True)
-def _single_thread():
-    """These tensors are tiny: one intra-op thread avoids thread hand-off dominating the run time."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+pytestmark = pytest.mark.usefixtures("single_thread")
 
 
 

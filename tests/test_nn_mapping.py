@@ -5,13 +5,7 @@ import torch
 
 from zoo3d.nn.mapping import EqualLinear, MappingNetwork, pixel_norm
 
-@pytest.fixture(autouse=True)
-def _single_thread():
-    """These tensors are tiny: one intra-op thread avoids thread hand-off dominating the run time."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+pytestmark = pytest.mark.usefixtures("single_thread")
 
 
 

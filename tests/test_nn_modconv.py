@@ -8,13 +8,7 @@ from zoo3d.nn.fir import Downsample, Upsample
 from zoo3d.nn.modconv import ModulatedConv2d, StyledConv, StyleSynthesis, ToRGB
 
 
-@pytest.fixture(autouse=True)
-def _single_thread():
-    """These tensors are tiny: one intra-op thread avoids thread hand-off dominating the run time."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+pytestmark = pytest.mark.usefixtures("single_thread")
 
 
 def test_demodulation_keeps_unit_variance():

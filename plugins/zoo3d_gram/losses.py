@@ -16,7 +16,10 @@ from zoo3d.cameras import Camera
 from zoo3d.core.model import LossResult, StepContext
 from zoo3d.train.losses import discriminator_loss, generator_loss, pose_loss, r1_penalty
 
-__all__ = ["camera_pose", "discriminator_step_loss", "generator_step_loss", "generate_fakes", "resize_images"]
+__all__ = [
+    "camera_pose", "discriminator_pose_terms", "discriminator_step_loss", "generator_step_loss", "generate_fakes",
+    "resize_images",
+]
 
 
 def camera_pose(cameras: Camera) -> Tensor:
@@ -43,6 +46,22 @@ def generate_fakes(ctx: StepContext, batch_size: int, resolution: int,
     return images, cameras
 
 
+def discriminator_pose_terms(ctx: StepContext, real_out, fake_out, fake_cams: Camera, lambda_pos: float,
+                             lambda_realpos: float, logs: dict) -> Tensor | float:
+    """The D's pose regression: lambda_pos * MSE on fakes (sampled poses) + lambda_realpos * MSE on reals
+    (dataset poses, when the batch has cameras); each term's value is logged."""
+    total: Tensor | float = 0.0
+    if lambda_pos > 0 and fake_out.pose is not None:
+        pos = pose_loss(fake_out.pose, camera_pose(fake_cams))
+        total = total + lambda_pos * pos
+        logs["d_pose_fake"] = pos.item()
+    if lambda_realpos > 0 and real_out.pose is not None and ctx.real.cameras is not None:
+        real_pos = pose_loss(real_out.pose, camera_pose(ctx.real.cameras.to(device=ctx.device)))
+        total = total + lambda_realpos * real_pos
+        logs["d_pose_real"] = real_pos.item()
+    return total
+
+
 def _batch_size(ctx: StepContext) -> int:
     return ctx.real.images.shape[0] if ctx.real is not None else ctx.stage.batch_size
 
@@ -66,14 +85,7 @@ def discriminator_step_loss(ctx: StepContext, resolution: int, r1_gamma: float =
         r1 = r1_penalty(real_out.logit, real, r1_gamma)
         loss = loss + r1
         logs["r1"] = r1.item()
-    if lambda_pos > 0 and fake_out.pose is not None:
-        pos = pose_loss(fake_out.pose, camera_pose(fake_cams))
-        loss = loss + lambda_pos * pos
-        logs["d_pose_fake"] = pos.item()
-    if lambda_realpos > 0 and real_out.pose is not None and ctx.real.cameras is not None:
-        real_pos = pose_loss(real_out.pose, camera_pose(ctx.real.cameras.to(device=ctx.device)))
-        loss = loss + lambda_realpos * real_pos
-        logs["d_pose_real"] = real_pos.item()
+    loss = loss + discriminator_pose_terms(ctx, real_out, fake_out, fake_cams, lambda_pos, lambda_realpos, logs)
     logs["d_loss"] = loss.item()
     return LossResult(loss=loss, logs=logs)
 

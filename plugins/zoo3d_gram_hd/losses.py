@@ -18,7 +18,7 @@ from zoo3d.core.model import LossResult, StepContext
 from zoo3d.nn.resample import bicubic_downsample
 from zoo3d.train.losses import discriminator_loss, generator_loss, pose_loss, r1_penalty
 
-from zoo3d_gram.losses import camera_pose, resize_images
+from zoo3d_gram.losses import camera_pose, discriminator_pose_terms, resize_images
 from zoo3d_gram_hd.generator import ManifoldTextures
 
 __all__ = ["consistency_loss", "hr_discriminator_loss", "hr_generator_loss"]
@@ -66,14 +66,7 @@ def hr_discriminator_loss(ctx: StepContext, resolution: int, r1_gamma: float = 3
         r1 = r1_penalty(real_out.logit + patch_lambda * real_patch.logit, real, r1_gamma)
         loss = loss + r1
         logs["r1"] = r1.item()
-    if lambda_pos > 0 and fake_out.pose is not None:
-        pos = pose_loss(fake_out.pose, camera_pose(cams))
-        loss = loss + lambda_pos * pos
-        logs["d_pose_fake"] = pos.item()
-    if lambda_realpos > 0 and real_out.pose is not None and ctx.real.cameras is not None:
-        real_pos = pose_loss(real_out.pose, camera_pose(ctx.real.cameras.to(device=ctx.device)))
-        loss = loss + lambda_realpos * real_pos
-        logs["d_pose_real"] = real_pos.item()
+    loss = loss + discriminator_pose_terms(ctx, real_out, fake_out, cams, lambda_pos, lambda_realpos, logs)
     logs["d_loss"] = loss.item()
     return LossResult(loss=loss, logs=logs)
 
