@@ -1,13 +1,14 @@
 """Benchmark suite ``data``: synthetic-heads rendering throughput (images/s) per resolution.
 
 Also reports images per CPU-second of this process, which is less disturbed than wall time
-when other work shares the machine. On the CPU one render call uses one thread, so on an idle
-machine ``images_per_cpu_s`` times the number of DataLoader workers (up to the core count) is
-the throughput training sees.
+when other work shares the machine. On the CPU one render call uses one thread and parallelism
+comes from DataLoader workers, so the CPU suite also renders 64² batches in one worker process
+per core at once (``workers`` records): that is the throughput training sees on the machine.
 """
 
 from __future__ import annotations
 
+import os
 import time
 
 import torch
@@ -35,9 +36,37 @@ def _measure(resolution: int, batch: int, repeats: int, device: torch.device) ->
             "render_threads": 1 if device.type == "cpu" else None}
 
 
+def _render_job(job: tuple[int, int, int]) -> int:
+    """Worker process: render ``batch`` heads of seed ``seed`` at ``resolution``; returns the image count."""
+    from zoo3d.data.synthetic import render_heads, sample_head_params
+
+    resolution, batch, seed = job
+    params = sample_head_params(batch, seed=seed)
+    cams = CameraPrior().sample(batch, generator=torch.Generator().manual_seed(seed))
+    render_heads(params, cams, resolution)
+    return batch
+
+
+def _measure_workers(resolution: int, batch: int, repeats: int, workers: int) -> dict:
+    """Images/s with ``workers`` processes rendering batches side by side (after one warm-up batch each)."""
+    import multiprocessing as mp
+    from concurrent.futures import ProcessPoolExecutor
+
+    with ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn")) as pool:
+        list(pool.map(_render_job, [(resolution, 4, 100 + i) for i in range(workers)]))  # imports and warm-up
+        wall = time.perf_counter()
+        n = sum(pool.map(_render_job, [(resolution, batch, 200 + i) for i in range(workers * repeats)]))
+        wall = time.perf_counter() - wall
+    return {"dataset": "synthetic:heads", "resolution": resolution, "device": "cpu", "batch": batch, "images": n,
+            "images_per_s": n / wall, "images_per_cpu_s": None, "render_threads": 1, "workers": workers}
+
+
 def run(device: str, quick: bool) -> list[dict]:
     dev = torch.device(device)
     sizes = [(64, 16, 1)] if quick else [(64, 64, 3), (128, 32, 2), (256, 8, 2)]
     if dev.type == "cuda" and not quick:
         sizes = [(64, 256, 5), (128, 128, 5), (256, 64, 5), (512, 16, 3), (1024, 4, 3)]
-    return [_measure(r, b, n, dev) for r, b, n in sizes]
+    records = [_measure(r, b, n, dev) for r, b, n in sizes]
+    if dev.type == "cpu":
+        records.append(_measure_workers(64, 16 if quick else 64, 1 if quick else 3, max(1, os.cpu_count() or 1)))
+    return records
