@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import pytest
 from click.testing import CliRunner
 
 
-@pytest.mark.slow
 def test_demo_trains_both_stages_and_prints_where_the_images_are(tmp_path):
     from PIL import Image
 

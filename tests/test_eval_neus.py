@@ -61,7 +61,6 @@ def test_learning_rate_schedule_warms_up_then_decays_to_alpha():
     assert abs(learning_rate_factor(100, 100, 10, 0.05) - 0.05) < 1e-9
 
 
-@pytest.mark.slow
 def test_calibration_neus_ranks_consistent_scene_above_inconsistent():
     """One small instance: NeuS explains the consistent sphere better than the per-view re-textured one."""
     settings = make_protocol("small", neus={"iterations": 300, "batch_rays": 256, "n_coarse": 8, "n_importance": 8,

@@ -109,7 +109,7 @@ def test_sphere_initialisation_moves_the_sdf_towards_the_sphere():
     assert np.mean(losses[-5:]) < 0.7 * np.mean(losses[:5])
 
 
-@pytest.mark.slow
+@pytest.mark.usefixtures("single_thread")
 def test_after_sphere_initialisation_the_extracted_mesh_is_a_sphere_of_the_configured_radius():
     from zoo3d.mesh import extract_mesh
 
