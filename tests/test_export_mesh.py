@@ -120,3 +120,36 @@ def test_write_mesh_picks_the_format_from_the_suffix_and_rejects_others(tmp_path
     assert read_ply(write_mesh(mesh, tmp_path / "a.ply")).num_faces == 1
     with pytest.raises(UserError, match="ply or obj"):
         write_mesh(mesh, tmp_path / "a.stl")
+
+
+class _ConcentricManifolds(torch.nn.Module):
+    """GRAM's scalar field as concentric spheres: s = 100 |x| (levels 23 .. 8 -> radii 0.23 .. 0.08)."""
+
+    def forward(self, x):
+        return 100 * x.norm(dim=-1)
+
+
+class _BallRadiance(torch.nn.Module):
+    """A radiance network whose sigma is 50 inside |x| < 0.1 and 0 outside (alpha 1 - e^-2 = 0.86 inside)."""
+
+    def forward(self, points, dirs, freq, phase):
+        sigma = 50.0 * (points.norm(dim=-1, keepdim=True) < 0.1).float()
+        return torch.full_like(points, 0.25), sigma, None
+
+
+def test_gram_meshes_thresholded_alpha_inside_the_band_of_manifolds():
+    """GRAM's authors mesh the radiance generator's alpha on a grid; space no manifold reaches is empty."""
+    from zoo3d_gram.representation import GramRepresentation
+    from zoo3d_gram_hd.generator import GramHDRepresentation
+
+    rep = GramRepresentation(_ConcentricManifolds(), _BallRadiance(), torch.zeros(1, 1, 1), torch.zeros(1, 1, 1),
+                             torch.linspace(23.0, 8.0, 12), -0.12, bounds=0.12)
+    mesh = extract_mesh(rep, resolution=64)
+    r = np.linalg.norm(mesh.vertices, axis=1)
+    # The ball's surface (r = 0.1) and the inner edge of the band (r = 0.08), nothing else.
+    outer, inner = np.abs(r - 0.1) < 0.006, np.abs(r - 0.08) < 0.006
+    assert (outer | inner).all() and outer.sum() > 500 and inner.sum() > 300
+    assert (mesh.colors == 64).all()  # rgb 0.25 -> 64
+    # GRAM-HD meshes its LR GRAM: the super-resolution never changes the geometry.
+    hd = extract_mesh(GramHDRepresentation(lowres=rep, z=torch.zeros(1, 4)), resolution=64)
+    np.testing.assert_array_equal(hd.vertices, mesh.vertices)

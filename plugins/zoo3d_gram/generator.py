@@ -72,8 +72,9 @@ class GramGenerator(Generator):
 
     def representation_from_style(self, freq: Tensor, phase: Tensor) -> GramRepresentation:
         """The scene of given FiLM parameters (B, L, hidden) (for inverters and style mixing)."""
+        rc = self.config.render
         return GramRepresentation(self.manifold, self.radiance_net, freq, phase, self.levels,
-                                  self.background_z, self.delta_alpha)
+                                  self.background_z, self.delta_alpha, bounds=(rc.far - rc.near) / 2)
 
     def render(self, representation: GramRepresentation, cameras: Camera,
                resolution: tuple[int, int] | int | None = None) -> RenderOutput:

@@ -19,15 +19,26 @@ class GramRepresentation:
     per instance, through FiLM parameters ``freq``/``phase`` (B, L, hidden). Colours are in [0, 1];
     ``alpha = 1 - exp(-delta_alpha * sigma)``.
 
+    Meshes (:mod:`zoo3d.mesh`, ``zoo3d export``) follow the GRAM authors' recipe: not the manifolds'
+    iso-surfaces but the radiance generator's alpha sampled on a dense grid and thresholded at an
+    empirical level (:attr:`MESH_ALPHA_LEVEL`; ``--level`` overrides it). Points outside the band of
+    manifolds (s beyond the first or last level), which no ray ever shades, count as empty.
+
     Attributes:
         levels: (N,) descending levels. background_z: world z of the opaque plane, or None.
+        bounds: half-extent (world units) of the cube meshed around the origin.
     """
 
+    #: Alpha at which meshes are extracted. No value is published; 0.2 gave closed head-and-neck
+    #: surfaces on a trained tiny model (0.1-0.3 all do, lower levels keep more of the hair fringe).
+    MESH_ALPHA_LEVEL = 0.2
+
     def __init__(self, manifold: ManifoldPredictor, radiance_net: RadianceNetwork, freq: Tensor, phase: Tensor,
-                 levels: Tensor, background_z: float | None, delta_alpha: float = 0.04):
+                 levels: Tensor, background_z: float | None, delta_alpha: float = 0.04, bounds: float = 0.12):
         self.manifold, self.radiance_net = manifold, radiance_net
         self.freq, self.phase = freq, phase
         self.levels, self.background_z, self.delta_alpha = levels, background_z, delta_alpha
+        self.bounds = bounds
 
     @property
     def batch_size(self) -> int:
@@ -50,6 +61,15 @@ class GramRepresentation:
         r = self.query(points.reshape(B, N * P, 3), d)
         shape = lambda x: None if x is None else x.reshape(B, N, P, x.shape[-1])  # noqa: E731
         return Radiance(rgb=shape(r.rgb), alpha=shape(r.alpha), sigma=shape(r.sigma), features=shape(r.features))
+
+    def mesh_field(self, points: Tensor) -> tuple[Tensor, float]:
+        """points (B, P, 3) -> (alpha seen from the front (B, P), zero outside the manifolds' band; the level)."""
+        dirs = torch.zeros_like(points)
+        dirs[..., 2] = -1.0
+        alpha = self.query(points, dirs).alpha[..., 0].float()
+        s = self.scalar(points)
+        in_band = (s <= self.levels.max()) & (s >= self.levels.min())
+        return alpha * in_band, self.MESH_ALPHA_LEVEL
 
     def background_radiance(self, points: Tensor, dirs: Tensor) -> Radiance:
         """The same radiance network on the background plane: points, dirs (B, P, 3) -> rgb (B, P, 3), features."""

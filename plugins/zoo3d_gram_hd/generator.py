@@ -48,6 +48,18 @@ class GramHDRepresentation:
     def levels(self) -> Tensor:
         return self.lowres.levels
 
+    @property
+    def bounds(self) -> float:
+        return self.lowres.bounds
+
+    def mesh_field(self, points: Tensor) -> tuple[Tensor, float]:
+        """The LR GRAM's meshing field: super-resolution changes textures, never the geometry."""
+        return self.lowres.mesh_field(points)
+
+    def query(self, points: Tensor, dirs: Tensor):
+        """The LR radiance at any point (mesh vertex colours; the HR textures exist only on the manifolds)."""
+        return self.lowres.query(points, dirs)
+
 
 @dataclass
 class ManifoldTextures:

@@ -25,7 +25,8 @@ FORMATS = ("ply", "obj")
 @click.option("--resolution", type=click.IntRange(min=8, max=1024), default=128, show_default=True,
               help="Grid points per axis.")
 @click.option("--level", type=float, default=None,
-              help="Iso-level in the field's units: SDF value (default 0) or density (default 10).")
+              help="Iso-level in the field's units: SDF value (default 0), density (default 10), or the "
+                   "model's own meshing field (GRAM/GRAM-HD: radiance alpha, default 0.2).")
 @click.option("--psi", type=click.FloatRange(0, 1), default=0.5, show_default=True, help="Truncation.")
 @click.option("--no-colors", is_flag=True, help="Write geometry only (no vertex colours).")
 @click.option("--chunk", type=click.IntRange(min=1), default=65536, show_default=True, help="Grid points per query.")
