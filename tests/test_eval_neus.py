@@ -13,13 +13,7 @@ from zoo3d.eval.neus.render import sample_pdf, section_alpha, transmittance_weig
 from zoo3d.eval.protocol import make_protocol
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny batches run fastest single-threaded (and do not fight other CPU work)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("single_thread")
 
 
 def test_geometric_init_is_a_sphere_of_radius_half():

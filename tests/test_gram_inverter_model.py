@@ -23,13 +23,7 @@ MICRO = ["data.spec=synthetic:heads?count=4", "train.batch_size=2", "encoder_sta
          "train.sample_seeds=[0,1]", "train.sample_every=0", "train.checkpoint_every=0"]
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Small convolutions run fastest single-threaded (and do not fight other processes for cores)."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+pytestmark = pytest.mark.usefixtures("single_thread")
 
 
 def micro_config(*extra: str):

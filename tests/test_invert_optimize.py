@@ -15,12 +15,7 @@ from zoo3d.invert import (OptimizationInverter, OptimizeSettings, PerceptualLoss
 from zoo3d.invert.outputs import parse_pose
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+pytestmark = pytest.mark.usefixtures("single_thread")
 
 
 class FlatColour(Generator):
