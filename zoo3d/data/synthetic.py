@@ -28,8 +28,10 @@ from zoo3d.errors import UserError
 __all__ = ["render_heads", "sample_head_params", "head_sdf", "HeadParams", "SyntheticHeads", "build_synthetic_heads",
            "instance_params_and_camera", "HEAD_LATENT_DIM"]
 
-#: rays traced together: small enough that the working set stays in cache.
-RAYS_PER_CHUNK = 32768
+#: rays traced together. Each sphere-tracing step costs ~150 small elementwise ops whatever the
+#: chunk size, so larger chunks pay that per-op overhead less often: at 64² on a 2-core CPU,
+#: 65536-131072 rays ran ~25 % faster than 32768 in alternating runs (the working set stays ~20 MB).
+RAYS_PER_CHUNK = 131072
 
 
 @contextmanager
