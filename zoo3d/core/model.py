@@ -161,3 +161,14 @@ class ModelPlugin(ABC):
     def build_inverter(self, config: RunConfig, modules: dict[str, torch.nn.Module]):
         """An :class:`zoo3d.core.Inverter` for single-pass inversion, or None if the model has none."""
         return None
+
+    #: True when :meth:`import_release` reads the authors' released checkpoints (``zoo3d import``).
+    imports_releases: bool = False
+
+    def import_release(self, release: Any, config: RunConfig):
+        """Turn an authors' release, loaded by :func:`zoo3d.upstream.load_release`, into a
+        :class:`zoo3d.upstream.ImportedRelease` for ``config`` (the chosen preset).
+
+        Raise :class:`zoo3d.errors.UserError` in one sentence when the file is not this model's.
+        """
+        raise NotImplementedError

@@ -1,0 +1,71 @@
+"""Reading the authors' released checkpoints without running any code from them.
+
+The five upstream codebases publish weights as pickles: plain state dicts (GRAM ``generator.pth``,
+GRAM-HD ``ckpts/*.pt``, StyleSDF ``.pt``), whole pickled objects (pi-GAN's modules, GRAM's
+``torch_ema`` object) and StyleGAN-style persistence pickles with embedded source (EG3D ``.pkl``).
+:func:`load_release` opens all of them with an unpickler that maps every class the file names to
+an inert :class:`InertObject` record and keeps only tensors and plain containers, so nothing the
+file asks for is ever executed. A model plugin turns the loaded tree into its generator's state
+dict in :meth:`zoo3d.core.ModelPlugin.import_release`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from torch import Tensor
+
+__all__ = ["ImportedRelease", "InertObject", "load_release", "module_state_dict"]
+
+
+@dataclass
+class InertObject:
+    """Stands for an instance of a class named by a release file; the class itself is never imported.
+
+    Attributes:
+        qualname: ``"module.Class"`` as written in the file (e.g. ``"generators.generators.ImplicitGenerator3d"``).
+        state: what the file would have passed to ``__setstate__`` / put in ``__dict__`` (plain
+            containers, tensors and further records).
+        args: constructor arguments recorded by the pickle, if any.
+    """
+
+    qualname: str
+    state: Any = None
+    args: tuple = ()
+
+
+@dataclass
+class ImportedRelease:
+    """What a model plugin makes of a release file.
+
+    Attributes:
+        state: the generator's state dict in zoo3d's names (loads with ``strict=True``).
+        config: the run config the generator must be built with (the preset, plus any flag the
+            import sets so that the converted model reproduces upstream behaviour).
+        notes: one-line remarks shown to the user (e.g. "EMA weights taken from ema.pth").
+    """
+
+    state: dict[str, Tensor]
+    config: Any
+    notes: list[str] = field(default_factory=list)
+
+
+def load_release(path: str | Path) -> Any:
+    """Load a release file safely: plain containers, tensors and :class:`InertObject` records.
+
+    Raises :class:`zoo3d.errors.UserError` (one sentence naming the file) for a truncated or
+    unknown file, or one that needs anything beyond tensors, containers and class records.
+    """
+    from zoo3d.upstream.unpickle import load_release as _load
+
+    return _load(path)
+
+
+def module_state_dict(obj: Any, prefix: str = "") -> dict[str, Tensor]:
+    """The ``state_dict()`` an ``nn.Module`` record would have: its parameters and buffers, recursively,
+    named as torch names them (``block.0.weight``); a plain dict of tensors is returned as is."""
+    from zoo3d.upstream.unpickle import module_state_dict as _flatten
+
+    return _flatten(obj, prefix)
