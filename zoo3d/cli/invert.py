@@ -63,9 +63,12 @@ def invert(images, model, ckpt, method, pose, out, steps, tune_steps, space, fra
     from zoo3d.invert.outputs import load_lpips_or_reason, parse_pose, write_inversion_outputs
     from zoo3d.runs import load_model
 
+    from zoo3d.limits import check_images
+
     angles = parse_pose(pose)
     loaded = load_model(ckpt, model=model, device=device, ema=not no_ema)
     gen = loaded.generator
+    check_images(f"--frames {frames}", frames, *gen.resolution, "frames")
     single = loaded.plugin.build_inverter(loaded.config, {**loaded.modules, "generator": gen})
     method = method or ("single" if single is not None else "optimize")
     if method == "single" and single is None:
