@@ -54,6 +54,8 @@ def test_every_count_is_bounded_before_any_work(toy, capsys, monkeypatch):
                      "--out", "g.png"), "above the largest zoo3d renders")
     refused(capsys, ("render", *m, "--frames", "20000", "--out", "t.gif"), "--frames 20000 asks for 20,000")
     refused(capsys, ("render", *m, "--seed", "-1", "--out", "t.gif"), "--seed")
+    refused(capsys, ("sample", *m, "--yaw", "nan", "--out", "g.png"), "'nan' is not a finite number")
+    refused(capsys, ("render", *m, "--yaw-range", "inf", "--out", "t.gif"), "'inf' is not a finite number")
     refused(capsys, ("export", *m, "--chunk", "999999999999", "--out", "m.ply"), "--chunk")
     refused(capsys, ("compare", "--models", "toy_procedural", "--instances", "0"), "--instances")
     refused(capsys, ("data", "synth", "--out", "d", "--count", "100000000"), "--count")

@@ -137,15 +137,18 @@ def make_parent(path: str | Path, what: str = "") -> None:
 
 
 @contextmanager
-def atomic_path(path: str | Path, what: str = "") -> Iterator[Path]:
+def atomic_path(path: str | Path, what: str = "", clean: bool = True) -> Iterator[Path]:
     """Yield a temporary path to write ``path``'s content to; it replaces ``path`` when the block succeeds.
 
     On any failure the temporary file is removed and a storage failure becomes a
-    :class:`WriteError` naming ``path`` (other exceptions pass through unchanged).
+    :class:`WriteError` naming ``path`` (other exceptions pass through unchanged). ``clean``
+    first removes the target's temporary files left by killed processes (one folder listing;
+    a caller writing many files into one folder cleans it once instead).
     """
     path = Path(path)
     make_parent(path, what)
-    clean_stale_temps(path.parent, path.name)
+    if clean:
+        clean_stale_temps(path.parent, path.name)
     tmp = temp_path(path)
     try:
         yield tmp

@@ -173,11 +173,14 @@ def _save_frames_folder(arrays: list[np.ndarray], path: Path) -> Path:
             shutil.rmtree(staging, ignore_errors=True)
             raise
         return path
+    from zoo3d.fileio import clean_stale_temps
+
+    clean_stale_temps(path)
     written = []
     try:
         for i, a in enumerate(arrays):
             target = path / f"frame_{i:04d}.png"
-            with atomic_path(target, "frame") as tmp:
+            with atomic_path(target, "frame", clean=False) as tmp:
                 Image.fromarray(a).save(tmp, format="PNG")
             written.append(target)
     except BaseException:

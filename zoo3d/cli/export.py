@@ -11,7 +11,7 @@ from pathlib import Path
 
 import click
 
-from zoo3d.cli.sample import load_for_cli, model_options
+from zoo3d.cli.sample import FINITE, load_for_cli, model_options
 from zoo3d.errors import UserError
 
 FORMATS = ("ply", "obj")
@@ -25,7 +25,7 @@ FORMATS = ("ply", "obj")
               help="Mesh format (default: from the --out suffix).")
 @click.option("--resolution", type=click.IntRange(min=8, max=1024), default=128, show_default=True,
               help="Grid points per axis.")
-@click.option("--level", type=float, default=None,
+@click.option("--level", type=FINITE, default=None,
               help="Iso-level in the field's units: SDF value (default 0), density (default 10), or the "
                    "model's own meshing field (GRAM/GRAM-HD: radiance alpha, default 0.2).")
 @click.option("--psi", type=click.FloatRange(0, 1), default=0.5, show_default=True, help="Truncation.")

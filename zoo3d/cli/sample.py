@@ -7,6 +7,26 @@ import click
 from zoo3d.errors import UserError
 
 
+class FiniteFloat(click.ParamType):
+    """A float that is not NaN or infinite (a NaN angle renders garbage with exit status 0)."""
+
+    name = "float"
+
+    def convert(self, value, param, ctx):
+        import math
+
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            self.fail(f"{value!r} is not a number.", param, ctx)
+        if not math.isfinite(number):
+            self.fail(f"{value!r} is not a finite number.", param, ctx)
+        return number
+
+
+FINITE = FiniteFloat()
+
+
 def parse_seeds(text: str, limit: int | None = None) -> list[int]:
     """``"0-3,7"`` -> [0, 1, 2, 3, 7]; seeds are 0 to 2^63 - 1, and more than ``limit`` of them are refused
     before the list is built."""
@@ -53,8 +73,8 @@ def load_for_cli(run: str | None, model: str | None, device: str, no_ema: bool):
 @click.command()
 @model_options
 @click.option("--seeds", default="0-15", show_default=True, help="Seeds: ranges and lists, e.g. 0-15 or 1,4,7-9.")
-@click.option("--yaw", "yaws", type=float, multiple=True, help="Yaw in radians, one grid row each (default: 0).")
-@click.option("--pitch", type=float, default=None, help="Pitch in radians (default: the prior's mean).")
+@click.option("--yaw", "yaws", type=FINITE, multiple=True, help="Yaw in radians, one grid row each (default: 0).")
+@click.option("--pitch", type=FINITE, default=None, help="Pitch in radians (default: the prior's mean).")
 @click.option("--psi", type=click.FloatRange(0, 1), default=0.7, show_default=True, help="Truncation.")
 @click.option("--resolution", type=click.IntRange(min=1), help="Output size (default: the generator's).")
 @click.option("--depth", is_flag=True, help="Add a depth row under every image row.")
@@ -64,11 +84,9 @@ def sample(run, model, no_ema, device, seeds, yaws, pitch, psi, resolution, dept
     import torch
 
     from zoo3d.cameras import Camera
-    from zoo3d.imageio import depth_to_image, save_grid
-    from zoo3d.train.sampling import render_views, seed_latents
-
-    from zoo3d.imageio import check_image_target
+    from zoo3d.imageio import check_image_target, depth_to_image, save_grid
     from zoo3d.limits import MAX_IMAGES, check_images
+    from zoo3d.train.sampling import render_views, seed_latents
 
     check_image_target(out)
     seed_list = parse_seeds(seeds, limit=MAX_IMAGES)
