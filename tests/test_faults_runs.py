@@ -58,27 +58,34 @@ def one_line_error(code, err, *phrases):
 
 def test_a_run_folder_is_locked_while_its_process_lives_and_free_once_it_is_killed(toy):
     run = toy / "run"
-    holder = subprocess.Popen(
+    holder = subprocess.Popen(  # takes the lock, then forks a child (as data loader workers are) and waits
         [sys.executable, "-c", textwrap.dedent(f"""
-            import sys, time
+            import os, time
             from zoo3d.runs import RunLock
             RunLock({str(run)!r}).acquire()
-            print("locked", flush=True)
+            child = os.fork()
+            if child == 0:
+                time.sleep(60)
+                os._exit(0)
+            print(child, flush=True)
             time.sleep(120)
         """)], stdout=subprocess.PIPE, text=True, env={**os.environ, "PYTHONPATH": str(REPO)})
+    child = None
     try:
-        assert holder.stdout.readline().strip() == "locked"
+        child = int(holder.stdout.readline())
         with pytest.raises(UserError, match=f"in use by another zoo3d process \\(pid {holder.pid} "):
             train_model("toy", out=run, steps=1, progress=False)
         assert not (run / "config.yaml").exists()  # the refused run wrote nothing
         holder.send_signal(signal.SIGKILL)
         holder.wait(timeout=30)
+        assert (run / ".lock").exists()  # left behind by the killed process: stale, so it does not block,
+        assert train_model("toy", out=run, steps=1, progress=False).step == 1  # even with its child alive
+        assert not (run / ".lock").exists()
     finally:
         if holder.poll() is None:
             holder.kill()
-    assert (run / ".lock").exists()  # left behind by the killed process: stale, so it does not block
-    assert train_model("toy", out=run, steps=1, progress=False).step == 1
-    assert not (run / ".lock").exists()
+        if child:
+            os.kill(child, signal.SIGKILL)
 
 
 def test_two_runs_in_one_folder_at_once_are_refused(toy):

@@ -134,6 +134,7 @@ class RunLock:
         except OSError as exc:
             self.release()
             raise UserError(f"Cannot create or lock run folder '{self.run_dir}': {storage_reason(exc)}.") from None
+        _HELD_FDS.add(self._fd)
         return self
 
     def _lock_flock(self) -> int:
@@ -183,6 +184,7 @@ class RunLock:
             self.path.unlink(missing_ok=True)  # unlinked while still locked, so no one can lock the old file
         except OSError:
             pass
+        _HELD_FDS.discard(self._fd)
         os.close(self._fd)
         self._fd = None
 
@@ -199,6 +201,24 @@ try:
     _HAVE_FLOCK = True
 except ImportError:  # pragma: no cover - Windows
     _HAVE_FLOCK = False
+
+#: Descriptors of the run locks this process holds. A forked child (a data loader worker) closes its
+#: copies at once, so a killed run's lock is not kept alive by children that outlive it for a moment;
+#: closing a copy leaves the parent's lock in place.
+_HELD_FDS: set[int] = set()
+
+
+def _close_held_in_child() -> None:
+    for fd in list(_HELD_FDS):
+        try:
+            os.close(fd)
+        except OSError:
+            pass
+    _HELD_FDS.clear()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_close_held_in_child)
 
 
 def _run_model(run_dir: Path) -> str | None:
