@@ -163,7 +163,7 @@ def _check_blur(state: dict[str, Tensor], name: str, gain: float, source: str) -
     kernel = state.get(name)
     if kernel is None:
         return
-    taps = torch.tensor(_BLUR)
+    taps = torch.tensor(_BLUR, dtype=torch.float32)
     expected = taps[:, None] * taps[None, :]
     expected = expected / expected.sum() * gain
     if kernel.shape != expected.shape or not torch.allclose(kernel.float(), expected, atol=1e-6):

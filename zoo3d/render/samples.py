@@ -43,11 +43,17 @@ def place_samples(near: float, far: float, num: int, shape: tuple[int, ...], lik
     """
     if spacing not in SPACINGS:
         raise ValueError(f"spacing must be one of {SPACINGS}, not {spacing!r}")
+    kw = dict(device=like.device, dtype=like.dtype)
     if spacing == "linspace":
         step = (far - near) / max(num - 1, 1)
+        base = torch.linspace(near, far, num, **kw)
+    elif spacing == "edges":
+        step = (far - near) / num
+        s = torch.linspace(0.0, 1.0 - 1.0 / num, num, **kw)
+        base = near * (1 - s) + far * s
     else:
         step = (far - near) / num
-    base = near + step * torch.arange(num, device=like.device, dtype=like.dtype)
+        base = near + step * torch.arange(num, **kw)
     if not jitter:
         return (base + 0.5 * step if spacing == "bins" else base).expand(*shape, num).contiguous()
     if jitter not in (True, "stratified", "offset"):

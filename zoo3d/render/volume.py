@@ -168,14 +168,17 @@ class VolumeRenderer(Renderer):
         H, W = resolve_resolution(resolution, cameras)
         origins, dirs = cameras.rays(H, W)
         B, P = origins.shape[:2]
-        axes = cameras.cam2world[:, None, :3, :3].to(dirs)  # camera right, down, forward (OpenCV) in world
+        local = _camera_frame_directions(cameras, H, W).to(dirs)  # (x, y, 1): OpenCV camera frame, unit depth
         stretch = None
-        if self.depth_along == "axis":  # distance along the unit ray per unit of depth along the viewing axis
-            stretch = 1.0 / (dirs * axes[..., 2]).sum(-1, keepdim=True)
+        if self.depth_along == "axis":
+            # rays of unit depth along the viewing axis, computed as the authors do (R (x, y, 1), unnormalised):
+            # points o + z d then round exactly as theirs; the length is the distance per unit of depth
+            dirs = local @ cameras.cam2world[:, :3, :3].transpose(1, 2).to(dirs)
+            stretch = dirs.norm(dim=-1, keepdim=True)
         view = None
         if self.eval_view_dirs == "camera" and not self.training:
-            local = (dirs.unsqueeze(-1) * axes).sum(-2)  # (d . right, d . down, d . forward)
-            view = local * torch.tensor([1.0, -1.0, -1.0], dtype=dirs.dtype, device=dirs.device)
+            view = local * torch.tensor([1.0, -1.0, -1.0], dtype=dirs.dtype, device=dirs.device)  # x right, y up
+            view = view / view.norm(dim=-1, keepdim=True)
         per_chunk = max(1, self.chunk // B)
 
         def part(s: int):
@@ -203,8 +206,8 @@ class VolumeRenderer(Renderer):
                     view_dirs: Tensor | None = None) -> dict:
         """Render rays (B, p, 3): rgb (B, p, 3) in [0, 1], depth/alpha (B, p, 1), features, weights/t/raw (B, p, K).
 
-        ``stretch`` (B, p, 1): distance along the unit ray per unit of the depths near/far and the
-        samples are laid out in (``depth_along="axis"``); ``view_dirs`` (B, p, 3): the directions the
+        ``stretch`` (B, p, 1): the length of ``dirs`` when they are not unit vectors but have unit depth
+        along the viewing axis (``depth_along="axis"``: near/far and samples are depths); ``view_dirs`` (B, p, 3): the directions the
         field sees instead of ``dirs``; ``draws``: see :class:`SampleDraws`. ``raw`` is the field's
         raw density or SDF value at each sample.
         """
@@ -215,10 +218,11 @@ class VolumeRenderer(Renderer):
         t = place_samples(self.near, self.far, self.num_samples, (B, p), origins, self.spacing, jitter,
                           generator, u=draws.jitter)
         near, far = self.near, self.far
-        if stretch is not None:
+        rgb, raw, feats, slope = self._query(rep, origins, dirs, t, view_dirs)
+        if stretch is not None:  # from depths to distances along the ray
+            dirs = dirs / stretch
             t = t * stretch
             near, far = near * stretch, far * stretch
-        rgb, raw, feats, slope = self._query(rep, origins, dirs, t, view_dirs)
         if self.num_importance > 0:
             with torch.no_grad():
                 coarse_slope = None if slope is None else slope.detach()
@@ -229,7 +233,7 @@ class VolumeRenderer(Renderer):
                     edges = _section_edges(t, near, far)
                 t_fine = sample_pdf(edges, w, self.num_importance, deterministic=not random,
                                     generator=generator, u=draws.importance)
-            rgb_f, raw_f, feats_f, slope_f = self._query(rep, origins, dirs, t_fine, view_dirs)
+            rgb_f, raw_f, feats_f, slope_f = self._query(rep, origins, dirs, t_fine, view_dirs)  # t_fine: distances
             t, order = torch.sort(torch.cat([t, t_fine], -1), dim=-1)
             raw = torch.cat([raw, raw_f], -1).gather(-1, order)
             if slope is not None:
@@ -326,3 +330,13 @@ def _section_edges(t: Tensor, near, far) -> Tensor:
         return section_edges(t, near, far)
     mid = 0.5 * (t[..., 1:] + t[..., :-1])
     return torch.cat([near.expand_as(t[..., :1]), mid, far.expand_as(t[..., :1])], dim=-1)
+
+
+def _camera_frame_directions(cameras: Camera, H: int, W: int) -> Tensor:
+    """(B, H*W, 3) ray directions ``(x, y, 1)`` through the pixel centres in the OpenCV camera frame
+    (unit depth, not unit length), as :meth:`Camera.rays` computes them before rotating and normalising."""
+    uv = cameras.pixel_grid(H, W)
+    k = cameras.intrinsics
+    x = (uv[None, :, 0] - k[:, None, 0, 2]) / k[:, None, 0, 0]
+    y = (uv[None, :, 1] - k[:, None, 1, 2]) / k[:, None, 1, 1]
+    return torch.stack([x, y, torch.ones_like(x)], dim=-1)
