@@ -45,6 +45,47 @@ def _poses(cameras) -> torch.Tensor:
 
 class PiGanPlugin(ModelPlugin):
     config_class = PiGanConfig
+    imports_releases = True
+
+    def import_release(self, release, config: PiGanConfig, preset: str | None = None):
+        """The authors' ``generator.pth`` and/or ``ema.pth`` as a zoo3d generator state (see ``upstream.py``).
+
+        ``release`` is the generator record, the ``torch_ema`` record, or ``{"generator": ..., "ema": ...}``;
+        with an EMA its averages are the weights (what the authors render with). Sets
+        ``pigan.rendering.convention = "upstream"``.
+        """
+        from zoo3d.errors import UserError
+        from zoo3d.upstream import ImportedRelease, module_state_dict
+
+        from . import upstream as up
+
+        parts = dict(release) if isinstance(release, dict) and set(release) <= {"generator", "ema"} else {}
+        if not parts:
+            kind = up.qualname(release)
+            parts = {"generator" if kind == up.GENERATOR_CLASS else "ema" if kind == up.EMA_CLASS else "?": release}
+        if "?" in parts:
+            raise UserError("The file is not a pi-GAN release: pi-GAN's generator.pth holds an "
+                            f"{up.GENERATOR_CLASS} and ema.pth a torch_ema ExponentialMovingAverage, "
+                            f"this holds {up.qualname(release) or type(release).__name__}.")
+        name = preset or "this preset"
+        notes = []
+        generator = parts.get("generator")
+        if generator is not None:
+            up.check_siren(generator, config, name, "the generator")
+            z_dim = up.z_dim_of(generator)
+            if z_dim is not None and z_dim != config.pigan.network.z_dim:
+                raise UserError(f"The generator has z_dim {z_dim}; preset '{name}' has "
+                                f"{config.pigan.network.z_dim}.")
+        if parts.get("ema") is not None:
+            weights = up.shadow_state(parts["ema"], config)
+            notes.append("weights from ema.pth (the averages the authors render with)")
+        else:
+            weights = module_state_dict(generator)
+            notes.append("raw generator weights: the authors render with ema.pth's averages; import ema.pth for those")
+        state = up.convert_state(weights, config, "the generator" if parts.get("ema") is None else "ema.pth")
+        config = config.model_copy(deep=True)
+        config.pigan.rendering.convention = "upstream"
+        return ImportedRelease(state=state, config=config, notes=notes)
 
     def build(self, config: PiGanConfig) -> dict[str, torch.nn.Module]:
         t = config.pigan.training
