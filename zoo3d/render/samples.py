@@ -45,8 +45,8 @@ def place_samples(near: float, far: float, num: int, shape: tuple[int, ...], lik
         raise ValueError(f"spacing must be one of {SPACINGS}, not {spacing!r}")
     kw = dict(device=like.device, dtype=like.dtype)
     if spacing == "linspace":
-        step = (far - near) / max(num - 1, 1)
         base = torch.linspace(near, far, num, **kw)
+        step = base[1] - base[0] if num > 1 else far - near  # as pi-GAN's perturb_points computes it
     elif spacing == "edges":
         step = (far - near) / num
         s = torch.linspace(0.0, 1.0 - 1.0 / num, num, **kw)
