@@ -17,7 +17,7 @@ from typing import Any
 
 from torch import Tensor
 
-__all__ = ["ImportedRelease", "InertObject", "load_release", "module_state_dict"]
+__all__ = ["RELEASE_FILE", "ImportedRelease", "InertObject", "load_release", "module_state_dict"]
 
 
 @dataclass
@@ -75,11 +75,18 @@ class ImportedRelease:
         config: the run config the generator must be built with (the preset, plus any flag the
             import sets so that the converted model reproduces upstream behaviour).
         notes: one-line remarks shown to the user (e.g. "EMA weights taken from ema.pth").
+        sources: for each zoo3d tensor name, the name it has in the release file (so that a shape
+            mismatch can be reported in the file's own terms); optional.
     """
 
     state: dict[str, Tensor]
     config: Any
     notes: list[str] = field(default_factory=list)
+    sources: dict[str, str] = field(default_factory=dict)
+
+#: How a plugin's :meth:`~zoo3d.core.ModelPlugin.import_release` may call the file in its error
+#: messages; ``zoo3d import`` replaces it with the file's path.
+RELEASE_FILE = "the release file"
 
 
 def load_release(path: str | Path) -> Any:
