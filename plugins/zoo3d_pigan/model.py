@@ -47,7 +47,7 @@ class PiGanPlugin(ModelPlugin):
     config_class = PiGanConfig
     imports_releases = True
 
-    def import_release(self, release, config: PiGanConfig, preset: str | None = None):
+    def import_release(self, release, config: PiGanConfig):
         """The authors' ``generator.pth`` and/or ``ema.pth`` as a zoo3d generator state (see ``upstream.py``).
 
         ``release`` is the generator record, the ``torch_ema`` record, or ``{"generator": ..., "ema": ...}``;
@@ -55,7 +55,7 @@ class PiGanPlugin(ModelPlugin):
         ``pigan.rendering.convention = "upstream"``.
         """
         from zoo3d.errors import UserError
-        from zoo3d.upstream import ImportedRelease, module_state_dict
+        from zoo3d.upstream import RELEASE_FILE, ImportedRelease, module_state_dict
 
         from . import upstream as up
 
@@ -64,28 +64,32 @@ class PiGanPlugin(ModelPlugin):
             kind = up.qualname(release)
             parts = {"generator" if kind == up.GENERATOR_CLASS else "ema" if kind == up.EMA_CLASS else "?": release}
         if "?" in parts:
-            raise UserError("The file is not a pi-GAN release: pi-GAN's generator.pth holds an "
-                            f"{up.GENERATOR_CLASS} and ema.pth a torch_ema ExponentialMovingAverage, "
-                            f"this holds {up.qualname(release) or type(release).__name__}.")
-        name = preset or "this preset"
+            raise UserError(f"{RELEASE_FILE} is not a pi-GAN release: pi-GAN's generator.pth holds an "
+                            f"{up.GENERATOR_CLASS} and ema.pth a torch_ema ExponentialMovingAverage, this holds "
+                            f"{up.qualname(release) or type(release).__name__}.")
         notes = []
         generator = parts.get("generator")
         if generator is not None:
-            up.check_siren(generator, config, name, "the generator")
+            up.check_siren(generator, config, RELEASE_FILE)
             z_dim = up.z_dim_of(generator)
             if z_dim is not None and z_dim != config.pigan.network.z_dim:
-                raise UserError(f"The generator has z_dim {z_dim}; preset '{name}' has "
+                raise UserError(f"{RELEASE_FILE} holds a generator with z_dim {z_dim}, the preset has "
                                 f"{config.pigan.network.z_dim}.")
         if parts.get("ema") is not None:
-            weights = up.shadow_state(parts["ema"], config)
-            notes.append("weights from ema.pth (the averages the authors render with)")
+            weights = up.shadow_state(parts["ema"], config, RELEASE_FILE)
+            notes.append(f"weights: the EMA averages in {RELEASE_FILE} (what the authors render with)")
         else:
             weights = module_state_dict(generator)
-            notes.append("raw generator weights: the authors render with ema.pth's averages; import ema.pth for those")
-        state = up.convert_state(weights, config, "the generator" if parts.get("ema") is None else "ema.pth")
+            notes.append(f"weights: the raw generator in {RELEASE_FILE}; the authors render with the averages in "
+                         "ema.pth beside it: import that file for those")
+        sources: dict[str, str] = {}
+        state = up.convert_state(weights, config, RELEASE_FILE, sources)
+        if parts.get("ema") is not None:
+            names = up.upstream_parameter_names(config)
+            sources = {k: f"shadow_params[{names.index(v)}] ({v})" for k, v in sources.items()}
         config = config.model_copy(deep=True)
         config.pigan.rendering.convention = "upstream"
-        return ImportedRelease(state=state, config=config, notes=notes)
+        return ImportedRelease(state=state, config=config, notes=notes, sources=sources)
 
     def build(self, config: PiGanConfig) -> dict[str, torch.nn.Module]:
         t = config.pigan.training

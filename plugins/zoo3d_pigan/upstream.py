@@ -70,17 +70,22 @@ def _zoo3d_name(name: str, mapping_layers: int) -> str:
     return f"{_RENAMED[module]}.{leaf}"
 
 
-def convert_state(state: dict[str, Tensor], cfg: PiGanConfig, source: str = "the file") -> dict[str, Tensor]:
+def convert_state(state: dict[str, Tensor], cfg: PiGanConfig, source: str = "the release file",
+                  sources: dict[str, str] | None = None) -> dict[str, Tensor]:
     """zoo3d's generator state dict from the upstream generator's (``module_state_dict`` names).
 
     Raises :class:`UserError` naming the first tensor the preset's layout needs and the file lacks.
-    Shapes are checked when the result is loaded into the preset's generator.
+    Shapes are checked when the result is loaded into the preset's generator. ``sources``, when
+    given, receives each zoo3d name's upstream name.
     """
     out: dict[str, Tensor] = {}
     for name in upstream_parameter_names(cfg):
         if name not in state:
             raise UserError(f"{source} does not fit pi-GAN's layout for this preset: it has no tensor '{name}'.")
-        out[_zoo3d_name(name, cfg.pigan.network.mapping_layers)] = state[name].detach().clone().float()
+        ours = _zoo3d_name(name, cfg.pigan.network.mapping_layers)
+        out[ours] = state[name].detach().clone().float()
+        if sources is not None:
+            sources[ours] = name
     extra = sorted(set(state) - set(upstream_parameter_names(cfg)))
     if extra:
         raise UserError(f"{source} has tensors this preset's pi-GAN does not ('{extra[0]}'): it is a different "
@@ -88,14 +93,14 @@ def convert_state(state: dict[str, Tensor], cfg: PiGanConfig, source: str = "the
     return out
 
 
-def shadow_state(ema: Any, cfg: PiGanConfig, source: str = "ema.pth") -> dict[str, Tensor]:
+def shadow_state(ema: Any, cfg: PiGanConfig, source: str = "the release file") -> dict[str, Tensor]:
     """The EMA weights of an ``ema.pth`` record, named as the upstream generator's parameters."""
     shadow = _state_of(ema).get("shadow_params")
     names = upstream_parameter_names(cfg)
     if not isinstance(shadow, list) or not all(isinstance(t, Tensor) for t in shadow):
         raise UserError(f"{source} is not a torch_ema object: it has no list of shadow parameters.")
     if len(shadow) != len(names):
-        raise UserError(f"{source} holds {len(shadow)} averaged parameters; pi-GAN with this preset has "
+        raise UserError(f"{source} holds {len(shadow)} averaged parameters where pi-GAN with this preset has "
                         f"{len(names)}.")
     return dict(zip(names, shadow))
 
@@ -109,8 +114,8 @@ def qualname(record: Any) -> str | None:
     return getattr(record, "qualname", None)
 
 
-def check_siren(generator: Any, cfg: PiGanConfig, preset: str, source: str) -> None:
-    """Refuse a generator whose siren class does not match the preset's box warp, naming the fitting preset."""
+def check_siren(generator: Any, cfg: PiGanConfig, source: str) -> None:
+    """Refuse a generator whose siren class does not match the preset's box warp (CARLA's TALLSIREN has none)."""
     siren = (_state_of(generator).get("_modules") or {}).get("siren")
     name = qualname(siren)
     if name not in SIREN_CLASSES:
@@ -118,11 +123,11 @@ def check_siren(generator: Any, cfg: PiGanConfig, preset: str, source: str) -> N
                         f"(it reads {', '.join(sorted(SIREN_CLASSES))}).")
     box = SIREN_CLASSES[name]
     want = cfg.pigan.network.box_size
-    if (box is None) != (abs(want - 2.0) < 1e-9) or (box is not None and abs(box - want) > 1e-9):
-        fits = "carla" if box is None else "celeba or cats"
-        raise UserError(f"{source} holds a {name.rsplit('.', 1)[-1]} network "
-                        f"({'no box warp' if box is None else f'box {box}'}), but preset '{preset}' expects "
-                        f"box_size {want}: use --preset {fits}.")
+    fits = abs(want - 2.0) < 1e-9 if box is None else abs(box - want) < 1e-9
+    if not fits:
+        warp = "no box warp" if box is None else f"box {box}"
+        raise UserError(f"{source} holds a {name.rsplit('.', 1)[-1]} network ({warp}), but the preset's "
+                        f"pigan.network.box_size is {want}.")
 
 
 def z_dim_of(generator: Any) -> int | None:

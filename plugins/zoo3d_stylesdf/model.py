@@ -63,24 +63,25 @@ class StyleSDFPlugin(ModelPlugin):
         Sets ``stylesdf.renderer.convention = "upstream"``; a file without the 2D decoder (a pretrained
         volume renderer, ``sphere_init.pt``) turns the decoder off.
         """
-        from zoo3d.upstream import ImportedRelease
+        from zoo3d.upstream import RELEASE_FILE, ImportedRelease
 
         from .upstream import convert_g_ema, has_decoder, release_state
 
-        g_ema = release_state(release)
-        state = convert_g_ema(g_ema)
+        g_ema = release_state(release, RELEASE_FILE)
+        sources: dict[str, str] = {}
+        state = convert_g_ema(g_ema, RELEASE_FILE, sources)
         config = config.model_copy(deep=True)
         config.stylesdf.renderer.convention = "upstream"
         notes = ["weights from 'g_ema' (the EMA generator upstream renders with)"]
         full = has_decoder(g_ema)
         if not full and config.stylesdf.decoder.enabled:
             config.stylesdf.decoder.enabled = False
-            notes.append("the file holds only the volume renderer: the 2D decoder is off, images are "
+            notes.append(f"{RELEASE_FILE} holds only the volume renderer: the 2D decoder is off, images are "
                          f"{config.stylesdf.renderer.resolution}x{config.stylesdf.renderer.resolution} volume renders")
         state["decoder_active"] = torch.tensor(full and config.stylesdf.decoder.enabled)
         if config.stylesdf.decoder.enabled and full:
             state["decoder.mapping.w_avg"] = _decoder_w_avg(config, state)
-        return ImportedRelease(state=state, config=config, notes=notes)
+        return ImportedRelease(state=state, config=config, notes=notes, sources=sources)
 
     def build(self, config: StyleSDFConfig) -> dict[str, torch.nn.Module]:
         m = config.stylesdf

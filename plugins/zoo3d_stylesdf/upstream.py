@@ -48,7 +48,7 @@ def stylesdf_cameras(azim, elev, fov_half_deg: float = 6.0, dist: float = 1.0, *
     return Camera.from_angles(-azim, elev, dist, 2.0 * fov_half_deg, **kw)
 
 
-def release_state(release: Any, source: str = "the file") -> dict[str, Tensor]:
+def release_state(release: Any, source: str = "the release file") -> dict[str, Tensor]:
     """The ``g_ema`` state dict of a loaded StyleSDF release (a dict with ``g_ema``, or a bare state dict)."""
     if isinstance(release, dict) and "g_ema" in release:
         state = release["g_ema"]
@@ -82,15 +82,18 @@ def _count(state: dict[str, Tensor], prefix: str) -> int:
     return n
 
 
-def convert_g_ema(state: dict[str, Tensor], source: str = "the file") -> dict[str, Tensor]:
+def convert_g_ema(state: dict[str, Tensor], source: str = "the release file",
+                  sources: dict[str, str] | None = None) -> dict[str, Tensor]:
     """zoo3d's generator state dict (without ``decoder_active``) from upstream's ``g_ema`` state dict.
 
     Converts what the file holds; shapes are checked when the result is loaded into a generator of
     the chosen preset. Raises :class:`UserError` naming the first tensor the layout needs and the file
-    lacks.
+    lacks. ``sources``, when given, receives each zoo3d name's upstream name (``g_ema.<name>``).
     """
+    taken: list[str] = []
 
     def get(name: str) -> Tensor:
+        taken.append(name)
         return _take(state, name, source).detach().clone().float()
 
     out: dict[str, Tensor] = {}
@@ -124,6 +127,8 @@ def convert_g_ema(state: dict[str, Tensor], source: str = "the file") -> dict[st
         out[f"volume.network.{ours}.bias"] = get(f"{net}{theirs}.bias")
     if has_decoder(state):
         out.update(_convert_decoder(state, get, source))
+    if sources is not None:  # every output took exactly one input, in order (noise maps and heads alike)
+        sources.update({ours: f"g_ema.{theirs}" for ours, theirs in zip(out, taken)})
     return out
 
 

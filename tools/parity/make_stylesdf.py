@@ -2,6 +2,7 @@
 
     ZOO3D_UPSTREAM_STYLESDF=/path/to/StyleSDF python tools/parity/make_stylesdf.py
     ZOO3D_UPSTREAM_STYLESDF=/path/to/StyleSDF python tools/parity/make_stylesdf.py --full-width
+    ZOO3D_UPSTREAM_STYLESDF=/path/to/StyleSDF python tools/parity/make_stylesdf.py --release-file FILE
 
 Runs the authors' ``model.Generator`` (royorel/StyleSDF) on the CPU with their inference settings
 (``generate_shapes_and_images.py``: no jitter, offset sampling, ``static_viewdirs``,
@@ -14,7 +15,9 @@ the outputs: final images, 64^2 volume renders (thumbnails), surface points, bac
 every 4th pixel the 64-channel pre-decoder features and the SDF at all 24 samples; plus a truncated
 render with the recorded truncation means. ``--full-width`` builds the ffhq1024 architecture instead
 (style 256, 8 x 256 MLP, decoder to 1024^2), converts it with zoo3d's importer, renders the same
-cameras in zoo3d and prints the largest differences (nothing is written).
+cameras in zoo3d and prints the largest differences (nothing is written). ``--release-file FILE``
+writes a tiny full model (volume renderer + decoder) as ``train_full_pipeline.py`` saves its final
+model, ``torch.save({"g", "d", "g_ema"})`` less ``d``, for the import tests.
 
 StyleSDF's ``op`` package compiles CUDA kernels at import; see ``_shims.py`` for how it is made to
 import on a CPU-only machine (its own pure-torch code paths then run).
@@ -49,16 +52,17 @@ class CappedMultiplier:
         return min(self.cap, k * self.factor)
 
 
-def options(full: bool):
+def options(full: bool, tiny: bool = False):
     O = _shims.Options
-    style, width, size, cap = (256, 256, 1024, 512) if full else (64, 64, 128, 32)
+    style, width, size, cap = (256, 256, 1024, 512) if full else (16, 16, 128, 16) if tiny else (64, 64, 128, 32)
+    depth = 3 if tiny else 8
     model = O(size=size, style_dim=style, channel_multiplier=2 if full else CappedMultiplier(2, cap),
               n_mlp=8, lr_mapping=0.01, renderer_spatial_output_dim=64, project_noise=False,
               freeze_renderer=False, is_test=True)
-    rendering = O(depth=8, width=width, no_sdf=False, no_z_normalize=False, static_viewdirs=True, N_samples=24,
+    rendering = O(depth=depth, width=width, no_sdf=False, no_z_normalize=False, static_viewdirs=True, N_samples=24,
                   no_offset_sampling=False, perturb=0.0, raw_noise_std=0.0, force_background=True, return_xyz=True,
                   return_sdf=True)
-    zoo3d = {"stylesdf.renderer.z_dim": style, "stylesdf.renderer.width": width, "stylesdf.renderer.depth": 8,
+    zoo3d = {"stylesdf.renderer.z_dim": style, "stylesdf.renderer.width": width, "stylesdf.renderer.depth": depth,
              "stylesdf.renderer.resolution": 64, "stylesdf.renderer.num_samples": 24,
              "stylesdf.decoder.output_resolution": size, "stylesdf.decoder.w_dim": 2 * style,
              "stylesdf.decoder.channel_multiplier": 2, "stylesdf.decoder.max_channels": cap}
@@ -92,12 +96,24 @@ def run_upstream(g, utils, z, locations, psi=1.0, means=None) -> dict:
             "sdf": sdf[..., 0], "cam2world": cams}
 
 
-def build(full: bool):
+def build(full: bool, tiny: bool = False, ema: bool = True):
     path, upstream_model, utils = load_upstream()
-    model_opt, render_opt, zoo3d = options(full)
+    model_opt, render_opt, zoo3d = options(full, tiny)
     torch.manual_seed(0)
-    g = upstream_model.Generator(model_opt, render_opt, ema=True).eval()
+    g = upstream_model.Generator(model_opt, render_opt, ema=ema).eval()
     return path, g, utils, zoo3d
+
+
+def write_release_file(out: Path) -> None:
+    """A tiny final model as ``train_full_pipeline.py`` saves it (``d`` left out for size)."""
+    path, g, _, zoo3d = build(full=False, tiny=True, ema=False)
+    _, g_ema, _, _ = build(full=False, tiny=True)
+    with torch.no_grad():  # the EMA differs from the raw generator, as after training
+        for p in g_ema.parameters():
+            p.add_(0.01 * torch.randn_like(p))
+    out.parent.mkdir(parents=True, exist_ok=True)
+    torch.save({"g": g.state_dict(), "g_ema": g_ema.state_dict()}, out)
+    print(f"wrote {out} from royorel/StyleSDF {_shims.upstream_commit(path)}; zoo3d preset ffhq1024 with {zoo3d}")
 
 
 def inputs(style_dim: int):
@@ -161,10 +177,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", type=Path, default=FIXTURE, help="fixture path (default: %(default)s)")
     parser.add_argument("--full-width", action="store_true", help="compare the ffhq1024 architecture; write nothing")
+    parser.add_argument("--release-file", type=Path, help="write a tiny full-model release file here instead")
     args = parser.parse_args()
     torch.set_default_dtype(torch.float32)
     if args.full_width:
         compare_full_width()
+    elif args.release_file:
+        write_release_file(args.release_file)
     else:
         make_fixture(args.out)
 
