@@ -139,3 +139,15 @@ def test_without_the_draws_zoo3d_renders_deterministically_close_to_upstream(par
                        (32, 32))
     torch.testing.assert_close(a.rgb, b.rgb, rtol=0, atol=0)
     assert (a.rgb - data["view1.image"]).abs().mean() < 0.05
+
+
+@pytest.mark.parametrize("preset", ["celeba", "cats", "carla"])
+def test_release_presets_have_the_released_architecture(preset):
+    """The authors' ImplicitGenerator3d(SPATIALSIRENBASELINE or TALLSIREN, 256) has 1,910,788
+    parameters, in the order upstream_parameter_names gives (checked against their builder)."""
+    from zoo3d_pigan import upstream as up
+
+    cfg = load_run_config(PiGanConfig, "pigan", REPO / "configs" / "pigan", preset)
+    gen = PiGanPlugin().build(cfg)["generator"]
+    assert sum(p.numel() for p in gen.parameters()) == 1_910_788
+    assert len(up.upstream_parameter_names(cfg)) == len(list(gen.parameters())) == 2 * (8 + 3 + 4)

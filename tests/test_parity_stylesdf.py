@@ -103,3 +103,13 @@ def test_truncated_images_match_given_the_same_truncation_means(parity, monkeypa
         out = gen.render(gen.represent(data["input.z"][2:], psi=float(meta["psi"])), cams[2:])
     assert (out.raw.rgb - data["truncation.thumb"]).abs().max() <= TOL
     assert (out.rgb - data["truncation.image"]).abs().max() <= TOL
+
+
+@pytest.mark.parametrize("preset,count", [("ffhq1024", 8_006_141), ("afhq512", 7_912_664)])
+def test_release_presets_have_the_released_architecture(preset, count):
+    """Counted on the authors' builder (model.Generator with the release options: ffhq1024x1024 and
+    afhq512x512): 8,007,613 and 7,914,072 parameters, of which each StyledConv's unused ``bias``
+    (1,472 and 1,408) has no counterpart here; their g_ema loads into these presets strictly."""
+    cfg = load_run_config(StyleSDFConfig, "stylesdf", REPO / "configs" / "stylesdf", preset)
+    gen = StyleSDFPlugin().build(cfg)["generator"]
+    assert sum(p.numel() for p in gen.parameters()) == count

@@ -158,6 +158,15 @@ def compare_full_width(size: int = 64) -> None:
     print(f"  max |zoo3d - upstream| sample depths: {(t - ref['t']).abs().max().item():.3g}")
     print(f"  max |zoo3d - upstream| raw density: {(raw - ref['raw']).abs().max().item():.3g} "
           f"(range {ref['raw'].min().item():.3g} to {ref['raw'].max().item():.3g})")
+    # zoo3d's own inference draws nothing (unjittered samples, deterministic importance samples); upstream
+    # draws anew on every call: compare zoo3d's render with upstream's and upstream's with itself
+    again = run_upstream(gens, g, z[rows], phi, theta, psi, size)
+    with torch.no_grad():
+        plain = gen.render(gen.represent(z[rows]), pigan_cameras(phi, theta), (size, size))
+    for name, a, b in (("upstream vs upstream (new draws)", again["image"], ref["image"]),
+                       ("zoo3d without draws vs upstream", plain.rgb, ref["image"])):
+        d = (a - b).abs()
+        print(f"  {name}: mean |diff| {d.mean().item():.3g}, max {d.max().item():.3g}")
 
 
 def _record(module):
