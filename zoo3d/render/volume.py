@@ -168,7 +168,10 @@ class VolumeRenderer(Renderer):
         H, W = resolve_resolution(resolution, cameras)
         origins, dirs = cameras.rays(H, W)
         B, P = origins.shape[:2]
-        local = _camera_frame_directions(cameras, H, W).to(dirs)  # (x, y, 1): OpenCV camera frame, unit depth
+        camera_view = self.eval_view_dirs == "camera" and not self.training
+        local = None  # (x, y, 1): the rays in the OpenCV camera frame, unit depth
+        if self.depth_along == "axis" or camera_view:
+            local = _camera_frame_directions(cameras, H, W).to(dirs)
         stretch = None
         if self.depth_along == "axis":
             # rays of unit depth along the viewing axis, computed as the authors do (R (x, y, 1), unnormalised):
@@ -176,7 +179,7 @@ class VolumeRenderer(Renderer):
             dirs = local @ cameras.cam2world[:, :3, :3].transpose(1, 2).to(dirs)
             stretch = dirs.norm(dim=-1, keepdim=True)
         view = None
-        if self.eval_view_dirs == "camera" and not self.training:
+        if camera_view:
             view = local * torch.tensor([1.0, -1.0, -1.0], dtype=dirs.dtype, device=dirs.device)  # x right, y up
             view = view / view.norm(dim=-1, keepdim=True)
         per_chunk = max(1, self.chunk // B)
