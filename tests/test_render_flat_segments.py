@@ -56,7 +56,9 @@ def test_gram_level_spacings_keep_upstreams_rule_bit_for_bit(num_levels, dtype):
     t_lo = torch.rand(n, num_levels, generator=g, dtype=dtype)
     t_hi = t_lo + 0.01
     lv = levels.expand(n, -1)
-    ours = _interpolate_hit(s_lo, s_hi, t_lo, t_hi, lv, *flat_segment_thresholds(levels))
+    eps, rel_eps = flat_segment_thresholds(levels)
+    crossed = torch.ones_like(s_lo, dtype=torch.bool)
+    ours = _interpolate_hit(s_lo, s_hi, t_lo, t_hi, lv, eps, crossed, rel_eps)
     d = s_hi - s_lo
     steep = d.abs() > 0.05
     upstream = torch.where(steep, ((s_hi - lv) * t_lo + (lv - s_lo) * t_hi) / torch.where(steep, d, torch.ones_like(d)),

@@ -4,7 +4,9 @@ Rays come as origins/dirs (B, P, 3) with unit dirs, so ``t`` is a world distance
 sets of s are found from ``num_samples`` deterministic samples along [near, far]: for level l the
 nearest interval where s goes *down* through l, ``(s_h - l <= 0) & (l - s_l <= 0)``, is picked and
 the point placed by linear interpolation of s (differentiable w.r.t. s_l and s_h, which is how the
-scalar field learns). Rays without a crossing are invalid and sit at the far end.
+scalar field learns). Rays without a crossing are invalid and sit at the far sample, as in GRAM
+(their radiance is still evaluated there, e.g. by GRAM-HD's gridding, whose super-resolution
+network sees those texels).
 
 Flat segments: where ``|s_h - s_l| <= eps`` the interpolation is skipped and the far sample
 taken (GRAM does this with eps = 0.05 so the division by ``s_h - s_l`` cannot blow up). GRAM's
@@ -85,7 +87,8 @@ def find_level_crossings(s: Tensor, t: Tensor, levels: Tensor,
     first, valid = first_crossing(s, lv)
     s_lo, s_hi = s.gather(-1, first), s.gather(-1, first + 1)
     t_lo, t_hi = t.gather(-1, first), t.gather(-1, first + 1)
-    return _interpolate_hit(s_lo, s_hi, t_lo, t_hi, lv, *flat_segment_thresholds(lv, None, flat_eps)), valid
+    eps, rel_eps = flat_segment_thresholds(lv, None, flat_eps)
+    return _interpolate_hit(s_lo, s_hi, t_lo, t_hi, lv, eps, valid, rel_eps), valid
 
 
 def intersect_manifolds(rep, origins: Tensor, dirs: Tensor, near: float = 0.88, far: float = 1.12,
@@ -120,15 +123,16 @@ def intersect_manifolds(rep, origins: Tensor, dirs: Tensor, near: float = 0.88, 
         s_br = rep.scalar(x_br.reshape(B, -1, 3)).reshape(B, P, -1)
     N = lv.shape[0]
     eps, rel_eps = flat_segment_thresholds(lv, rep, flat_eps)
-    t_hit = _interpolate_hit(s_br[..., :N], s_br[..., N:], t_br[..., :N], t_br[..., N:], lv, eps, rel_eps)
+    t_hit = _interpolate_hit(s_br[..., :N], s_br[..., N:], t_br[..., :N], t_br[..., N:], lv, eps, valid, rel_eps)
     points = origins.unsqueeze(-2) + t_hit.unsqueeze(-1) * dirs.unsqueeze(-2)  # (B, P, N, 3)
     return points.transpose(1, 2), valid.transpose(1, 2), t_hit.transpose(1, 2)
 
 
 def _interpolate_hit(s_lo: Tensor, s_hi: Tensor, t_lo: Tensor, t_hi: Tensor, lv: Tensor, flat_eps: float,
-                     rel_eps: Tensor | None = None) -> Tensor:
-    """GRAM's x* = ((s_h - l) x_l + (l - s_l) x_h) / (s_h - s_l) in t; the far sample where |s_h - s_l| is at
-    most min(flat_eps, rel_eps).
+                     valid: Tensor, rel_eps: Tensor | None = None) -> Tensor:
+    """GRAM's x* = ((s_h - l) x_l + (l - s_l) x_h) / (s_h - s_l) in t; the far sample of the interval where
+    |s_h - s_l| is at most min(flat_eps, rel_eps) or where the level is not crossed (GRAM's
+    ``calculate_intersection``).
 
     ``|ds| > min(a, b)`` is computed as ``|ds| > a or |ds| > b``: where ``b >= a`` (GRAM-like level
     spacings) the second test adds nothing, so the result is GRAM's own comparison, bit for bit.
@@ -137,6 +141,7 @@ def _interpolate_hit(s_lo: Tensor, s_hi: Tensor, t_lo: Tensor, t_hi: Tensor, lv:
     steep = ds.abs() > flat_eps
     if rel_eps is not None:
         steep = steep | (ds.abs() > rel_eps.to(ds.dtype))
+    steep = steep & valid
     safe = torch.where(steep, ds, torch.ones_like(ds))
     return torch.where(steep, ((s_hi - lv) * t_lo + (lv - s_lo) * t_hi) / safe, t_hi)
 

@@ -20,15 +20,51 @@ def bin_centres(near: float, far: float, num: int, shape: tuple[int, ...], like:
     NeRF/pi-GAN); ``"offset"`` (one uniform offset per ray shared by all its bins, StyleSDF's
     offset sampling, which keeps samples evenly spaced).
     """
-    step = (far - near) / num
-    base = near + step * torch.arange(num, device=like.device, dtype=like.dtype)
+    return place_samples(near, far, num, shape, like, "bins", jitter, generator)
+
+
+#: Where the ``num`` samples of a ray sit before any jitter (Δ is the spacing):
+#: ``"bins"``: the centres of ``num`` equal bins of [near, far], Δ = (far - near) / num (zoo3d);
+#: ``"edges"``: the bins' near edges ``near + kΔ``, same Δ (StyleSDF's ``t_vals``);
+#: ``"linspace"``: ``near`` to ``far`` inclusive, Δ = (far - near) / (num - 1) (pi-GAN).
+SPACINGS = ("bins", "edges", "linspace")
+
+
+def place_samples(near: float, far: float, num: int, shape: tuple[int, ...], like: Tensor,
+                  spacing: str = "bins", jitter: bool | str = False, generator: torch.Generator | None = None,
+                  u: Tensor | None = None) -> Tensor:
+    """(shape..., num) sample depths along rays laid out by ``spacing`` (see :data:`SPACINGS`).
+
+    ``jitter`` False: the layout itself. Otherwise each sample moves by ``u * Δ`` (``"bins"``,
+    ``"edges"``: inside its bin) or ``(u - 1/2) * Δ`` (``"linspace"``: around its position, pi-GAN's
+    ``perturb_points``), with ``u`` one uniform draw per sample (True / ``"stratified"``) or per ray
+    (``"offset"``). ``u`` (shape..., num) or (shape..., 1) replaces the random draws (to reproduce
+    another implementation's samples exactly).
+    """
+    if spacing not in SPACINGS:
+        raise ValueError(f"spacing must be one of {SPACINGS}, not {spacing!r}")
+    kw = dict(device=like.device, dtype=like.dtype)
+    if spacing == "linspace":
+        base = torch.linspace(near, far, num, **kw)
+        step = base[1] - base[0] if num > 1 else far - near  # as pi-GAN's perturb_points computes it
+    elif spacing == "edges":
+        step = (far - near) / num
+        s = torch.linspace(0.0, 1.0 - 1.0 / num, num, **kw)
+        base = near * (1 - s) + far * s
+    else:
+        step = (far - near) / num
+        base = near + step * torch.arange(num, **kw)
     if not jitter:
-        return (base + 0.5 * step).expand(*shape, num).contiguous()
+        return (base + 0.5 * step if spacing == "bins" else base).expand(*shape, num).contiguous()
     if jitter not in (True, "stratified", "offset"):
         raise ValueError(f"jitter must be False, True, 'stratified' or 'offset', not {jitter!r}")
-    draws = 1 if jitter == "offset" else num
-    u = torch.rand(*shape, draws, generator=generator, device=like.device if generator is None else generator.device,
-                   dtype=like.dtype).to(like.device)
+    if u is None:
+        draws = 1 if jitter == "offset" else num
+        u = torch.rand(*shape, draws, generator=generator,
+                       device=like.device if generator is None else generator.device, dtype=like.dtype)
+    u = u.to(device=like.device, dtype=like.dtype)
+    if spacing == "linspace":
+        return base + (u - 0.5) * step
     return base + u * step
 
 
@@ -39,12 +75,13 @@ def section_edges(t: Tensor, near: float, far: float) -> Tensor:
 
 
 def sample_pdf(edges: Tensor, weights: Tensor, num: int, deterministic: bool = True,
-               generator: torch.Generator | None = None, eps: float = 1e-5) -> Tensor:
+               generator: torch.Generator | None = None, eps: float = 1e-5, u: Tensor | None = None) -> Tensor:
     """Inverse-CDF sampling of a piecewise-constant pdf over sections.
 
     Args:
         edges: (..., K + 1) increasing section edges; weights: (..., K) non-negative (not normalised).
         num: samples per ray; deterministic: u = (i + 0.5) / num instead of uniform draws.
+        u: (..., num) draws in [0, 1) to use instead (to reproduce another implementation's samples).
     Returns:
         (..., num) depths, sorted when deterministic. No gradient flows (sample positions).
     """
@@ -53,7 +90,9 @@ def sample_pdf(edges: Tensor, weights: Tensor, num: int, deterministic: bool = T
         pdf = w / w.sum(-1, keepdim=True)
         cdf = torch.cat([torch.zeros_like(pdf[..., :1]), torch.cumsum(pdf, -1)], dim=-1).clamp(max=1.0)
         shape = (*cdf.shape[:-1], num)
-        if deterministic:
+        if u is not None:
+            u = u.to(device=cdf.device, dtype=cdf.dtype).expand(shape).contiguous()
+        elif deterministic:
             u = ((torch.arange(num, device=cdf.device, dtype=cdf.dtype) + 0.5) / num).expand(shape).contiguous()
         else:
             u = torch.rand(shape, generator=generator, dtype=cdf.dtype,
