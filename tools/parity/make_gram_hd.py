@@ -2,7 +2,7 @@
 
 Runs JeffreyXiang/GRAM-HD from a local checkout (``ZOO3D_UPSTREAM_GRAM_HD``) on the CPU in fp32:
 builds the official ``GramHDGenerator`` from ``configs.GRAMHD256_FFHQ`` (narrowed and at a smaller
-image size unless ``--full``), perturbs its initial weights (GRAM's zero biases and constant output
+image size, 48 px, unless ``--full``), perturbs its initial weights (GRAM's zero biases and constant output
 layer, the background net's zero-initialised last conv), and renders one latent at a frontal and
 one at a non-frontal pose (GRAM's ``(phi, theta)``) through the generator's own renderer call
 (``renderer.render`` with the generator's closures, as ``GramHDGenerator.forward`` makes it), with
@@ -132,7 +132,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--full", action="store_true", help="paper widths (GRAMHD256_FFHQ) instead of the narrow net")
     parser.add_argument("--out", type=Path, help=f"fixture path (default {DEFAULT_OUT.relative_to(REPO)})")
-    parser.add_argument("--resolution", type=int, default=None, help="HR side (default 64; 256 with --full)")
+    parser.add_argument("--resolution", type=int, default=None, help="HR side (default 48; 256 with --full)")
     parser.add_argument("--check", action="store_true", help="replay in zoo3d and print the differences")
     args = parser.parse_args()
     checkout = os.environ.get("ZOO3D_UPSTREAM_GRAM_HD")
@@ -142,7 +142,7 @@ def main() -> None:
     if out is None:
         sys.exit("--full writes a large file: give --out")
     torch.set_grad_enabled(False)
-    tensors, meta = record(Path(checkout), args.full, args.resolution or (256 if args.full else 64))
+    tensors, meta = record(Path(checkout), args.full, args.resolution or (256 if args.full else 48))
     save(tensors, meta, out)
     print(f"wrote {out} ({out.stat().st_size / 1e6:.2f} MB)")
     if args.check:
