@@ -113,7 +113,8 @@ class GramHDGenerator(Generator):
         rc = lr.render
         self.renderer = ManifoldRenderer(rc.num_samples, rc.near, rc.far, rc.chunk, align_corners=rc.align_corners,
                                          upsample_align_corners=rc.align_corners,
-                                         white_background=rc.white_background)
+                                         white_background=rc.white_background,
+                                         upsample_background=cfg.upsample_background_hits)
         self.register_buffer("super_resolve", torch.tensor(False))
         self.z_dim = lr.radiance.z_dim
         self.resolution = (cfg.resolution, cfg.resolution)

@@ -82,6 +82,7 @@ def import_gram_hd_release(release: Any, config: GramHDConfig, source: str = REL
     g = config.generator
     g.lowres.render.align_corners = True  # the authors' pixel grid; LR hits upsample corner-aligned too
     g.texture_align_corners = False  # grid_sample(align_corners=False) on the corner-aligned gridding
+    g.upsample_background_hits = True  # HR background hits interpolated from the LR ones
     state, sources = {}, {}
     lowres, lowres_sources = lowres_state_from_upstream(release, g.lowres, source)
     state.update({f"lowres.{k}": v for k, v in lowres.items()})
@@ -99,6 +100,7 @@ def import_gram_hd_release(release: Any, config: GramHDConfig, source: str = REL
     ups = g.foreground_sr.up_channels or default_up_channels(g.scale, style=True)
     state["foreground_sr.style_avg"] = torch.zeros(g.foreground_sr.nf + sum(ups[:-1]) + 2 * ups[-1])
     notes = [f"read the GRAM-HD generator state dict from {source}",
-             "rays are cast on GRAM-HD's pixel grid and its textures sampled as it samples them "
-             "(generator.lowres.render.align_corners: true, generator.texture_align_corners: false)"]
+             "rays are cast on GRAM-HD's pixel grid, its textures sampled and its background hits upsampled as it "
+             "does (generator.lowres.render.align_corners: true, generator.texture_align_corners: false, "
+             "generator.upsample_background_hits: true)"]
     return ImportedRelease(state=state, config=config, notes=notes, sources=sources)
