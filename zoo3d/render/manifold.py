@@ -349,7 +349,13 @@ class ManifoldRenderer(Renderer):
     def _assemble(parts: list[dict], B: int, H: int, W: int) -> RenderOutput:
         def cat(key):
             vals = [p[key] for p in parts]
-            return None if vals[0] is None else torch.cat(vals, dim=1)
+            known = next((v for v in vals if v is not None), None)
+            if known is None:
+                return None
+            # a sparse chunk that queried nothing has no features: zeros, as the dense path composites them
+            vals = [v if v is not None else known.new_zeros(known.shape[0], p["rgb"].shape[1], known.shape[-1])
+                    for v, p in zip(vals, parts)]
+            return torch.cat(vals, dim=1)
 
         def image(x):  # (B, P, C) -> (B, C, H, W)
             return None if x is None else x.transpose(1, 2).reshape(B, -1, H, W)
