@@ -61,35 +61,35 @@ def _median(values: list[float]) -> float | None:
 
 
 def summarise(record: Record, runs: dict[str, list[dict]], device: str) -> dict:
-    """The record's row: medians, every repeat, ratios and targets."""
-    row: dict = {"record": record.name, "work": record.title or record.work, "device": device,
-                 "batch": record.batch, "split": record.split}
+    """The record's row: medians, ratios zoo3d / authors, targets; every repeat under ``detail``."""
+    row: dict = {"record": record.name}
+    detail: dict = {"work": record.title or record.work, "device": device, "batch": record.batch,
+                    "split": record.split}
     medians = {}
     for side in SIDES:
         ok = [r for r in runs[side] if r.get("status") == "ok"]
         times, peaks = [r["time_s"] for r in ok], [r["peak_mb"] for r in ok]
         medians[side] = (_median(times), _median(peaks))
-        row[f"{side}_time_s"], row[f"{side}_peak_mb"] = medians[side]
-        row[f"{side}_times"], row[f"{side}_peaks"] = times, peaks
+        detail[side] = {"time_s": times, "peak_mb": peaks,
+                        "load_avg_1min": [r["load_avg_1min"] for r in ok if "load_avg_1min" in r]}
         bad = [r for r in runs[side] if r.get("status") != "ok"]
         if bad:
-            row[f"{side}_status"] = f"{bad[0].get('status')}: {bad[0].get('note', '')}"
-        loads = [r["load_avg_1min"] for r in ok if "load_avg_1min" in r]
-        if loads:
-            row[f"{side}_load"] = [min(loads), max(loads)]
+            detail[side]["failed"] = [f"{r.get('status')}: {r.get('note', '')}" for r in bad]
     (ta, ma), (tz, mz) = medians["authors"], medians["zoo3d"]
-    if ta and tz:
-        row["time_ratio"] = round(tz / ta, 3)
-        if record.time_target is not None:
-            row["time_target"], row["time_met"] = record.time_target, row["time_ratio"] <= record.time_target
-    if ma and mz:
-        row["memory_ratio"] = round(mz / ma, 3)
-        if record.memory_target is not None:
-            row["memory_target"] = record.memory_target
-            row["memory_met"] = row["memory_ratio"] <= record.memory_target
+    row.update({"authors_s": ta, "zoo3d_s": tz})
+    row["time_ratio"] = round(tz / ta, 3) if ta and tz else None
+    row["time_target"] = record.time_target
+    row.update({"authors_mib": ma, "zoo3d_mib": mz})
+    row["memory_ratio"] = round(mz / ma, 3) if ma and mz else None
+    row["memory_target"] = record.memory_target
+    verdicts = []
+    for ratio, target in ((row["time_ratio"], record.time_target), (row["memory_ratio"], record.memory_target)):
+        if target is not None:
+            verdicts.append(None if ratio is None else ratio <= target)
+    row["met"] = None if not verdicts or None in verdicts else all(verdicts)
     diffs = [r["image_max_abs_diff"] for r in runs["zoo3d"] if "image_max_abs_diff" in r]
-    if diffs:
-        row["image_max_abs_diff"] = max(diffs)
+    row["image_max_abs_diff"] = max(diffs) if diffs else None
+    row["detail"] = detail
     return row
 
 
@@ -104,16 +104,13 @@ def table4(rows: list[dict]) -> list[dict]:
         if gram is None:
             continue
         for side in SIDES:
-            row = {"record": name.replace("gram_hd.graph", "gram_hd_over_gram.graph"), "work": f"{side}'s code",
-                   "device": hd["device"]}
-            th, mh, tg, mg = (hd.get(f"{side}_time_s"), hd.get(f"{side}_peak_mb"), gram.get(f"{side}_time_s"),
-                              gram.get(f"{side}_peak_mb"))
-            if th and tg:
-                row["time_ratio"] = round(th / tg, 3)
-            if mh and mg:
-                row["memory_ratio"] = round(mh / mg, 3)
-            if "time_ratio" not in row:
-                row["note"] = gram.get(f"{side}_status") or hd.get(f"{side}_status") or "not measured"
+            row = {"record": name.replace("gram_hd.graph", f"gram_hd_over_gram.graph.{side}")}
+            th, mh, tg, mg = (hd[f"{side}_s"], hd[f"{side}_mib"], gram[f"{side}_s"], gram[f"{side}_mib"])
+            row["time_ratio"] = round(th / tg, 3) if th and tg else None
+            row["memory_ratio"] = round(mh / mg, 3) if mh and mg else None
+            if row["time_ratio"] is None:
+                failed = gram["detail"][side].get("failed") or hd["detail"][side].get("failed") or ["not measured"]
+                row["detail"] = {"note": failed[0]}
             out.append(row)
     return out
 
@@ -144,6 +141,6 @@ def run(device: str, quick: bool) -> list[dict]:
                     _note(f"{record.name} {side} #{i + 1}: {result.get('status')} "
                           f"{result.get('time_s', '')} s {result.get('peak_mb', '')} MiB {result.get('note', '')}")
             row = summarise(record, runs, device)
-            row["authors_commit"] = commits[record.model]
+            row["detail"]["authors_commit"] = commits[record.model]
             rows.append(row)
     return rows + table4(rows)
