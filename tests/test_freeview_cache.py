@@ -163,3 +163,18 @@ def test_gl_rasterizer_agrees_with_the_torch_rasterizer(shells):
             assert (gl.alpha[0] - alpha).abs().mean() < 1e-3
     finally:
         renderer.close()
+
+
+def test_a_process_with_a_gl_context_can_still_load_pytorchs_compiler():
+    """Mesa's llvmpipe and triton each load an LLVM; triton loaded after Mesa's crashed the process."""
+    import importlib.util
+    import subprocess
+    import sys
+
+    from zoo3d.freeview.gl import gl_available
+
+    if importlib.util.find_spec("triton") is None or not gl_available():
+        pytest.skip("needs triton and a headless GL context")
+    code = "from zoo3d.freeview.gl import gl_available; assert gl_available(); import triton; print('ok')"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0 and done.stdout.strip() == "ok", done.stderr[-2000:]

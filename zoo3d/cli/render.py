@@ -54,7 +54,7 @@ def render(run, model, no_ema, device, seed, frames, trajectory, yaw_range, pitc
     if cached:
         from zoo3d.freeview.commands import render_cached
 
-        views, note = render_cached(gen, seed, cams.to(gen.device), psi, res, rasterizer)
+        views, note = render_cached(gen, seed, cams.to(gen.device), psi, res, rasterizer, depth != "none")
         note = f" ({note})"
     else:
         views = render_views(gen, z, cams.to(gen.device), psi=psi, resolution=res)

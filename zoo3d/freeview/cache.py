@@ -24,10 +24,12 @@ manifold from (the renderer's "s goes down" crossing rule is back-face culling).
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from torch import Tensor
 
 from zoo3d.cameras import Camera
@@ -40,9 +42,12 @@ __all__ = ["ManifoldCache", "MeshLayer", "build_cache", "cache_instance", "grid_
 #: Background plane texture coordinates covered by its mesh: |u| <= 1 is the texture, 1 < |u| <= 1.25
 #: its mirror image (world half-width 0.24 tan(0.75) + 0.12 = 0.34, past every view of the camera prior).
 BACKGROUND_EXTENT = 1.25
-#: Background grid segments per 0.25 of texture coordinate (vertices land on |u| = 0.5, where bg_map's
-#: linear centre ends, and on |u| = 1, where the mirror starts).
-BACKGROUND_SEGMENTS_PER_QUARTER = 8
+#: Background grid segments per 0.25 of texture coordinate where bg_map is not linear (|u| > 0.5); its linear
+#: centre |u| <= 0.5 is one quad (UVs are affine in the world there, which a rasterizer interpolates exactly).
+BACKGROUND_SEGMENTS_PER_QUARTER = 6
+#: Quads whose texels are all at most this opaque are left out of a manifold's mesh: drawn, they would not
+#: change an 8-bit image (1/510 is half a step of 8 bits).
+TRANSPARENT_ALPHA = 1.0 / 510
 
 
 @dataclass
@@ -53,7 +58,8 @@ class MeshLayer:
         name: ``manifold_00`` ... or ``background``.
         vertices: (V, 3) float32 world points.
         uvs: (V, 2) float32 texture coordinates (glTF convention, see the module doc).
-        faces: (F, 3) int64 vertex indices, counter-clockwise seen from +z.
+        faces: (F, 3) int64 vertex indices, counter-clockwise seen from +z; a manifold's faces are sorted by
+            descending height (nearest first for the cameras of a face model).
         texture: (4, R, R) float32 rgba; rgb as the model made it (GRAM-HD's HR rgb is linear and may
             leave [0, 1] slightly), alpha in [0, 1] (1 for the background); row 0 at the top.
         opaque: True for the background.
@@ -99,14 +105,16 @@ class ManifoldCache:
 
 
 # ------------------------------------------------------------------------------------- pieces
-def grid_faces(valid: Tensor) -> Tensor:
+def grid_faces(valid: Tensor, keep: Tensor | None = None) -> Tensor:
     """Triangles (F, 3) of a G x G vertex grid (vertex i * G + j: row i grows with y, column j with x).
 
-    Every quad whose four corners are valid gives (a, b, c) and (a, c, d), a = (i, j), b = (i, j + 1),
-    c = (i + 1, j + 1), d = (i + 1, j): counter-clockwise seen from +z.
+    Every quad whose four corners are valid (and that ``keep`` (G - 1, G - 1) keeps) gives (a, b, c) and
+    (a, c, d), a = (i, j), b = (i, j + 1), c = (i + 1, j + 1), d = (i + 1, j): counter-clockwise seen from +z.
     """
     H, W = valid.shape
     quad = valid[:-1, :-1] & valid[:-1, 1:] & valid[1:, :-1] & valid[1:, 1:]
+    if keep is not None:
+        quad = quad & keep
     i, j = torch.nonzero(quad, as_tuple=True)
     a = i * W + j
     b, c, d = a + 1, a + W + 1, a + W
@@ -129,6 +137,20 @@ def _compact(vertices: Tensor, uvs: Tensor, faces: Tensor) -> tuple[Tensor, Tens
     return vertices[used], uvs[used], inverse.reshape(faces.shape)
 
 
+def _visible_quads(points: Tensor, alpha: Tensor, extent: float, align_corners: bool) -> Tensor:
+    """(G - 1, G - 1) bool: quads of the grid whose texture footprint (with the bilinear filter's support) holds a
+    texel more opaque than :data:`TRANSPARENT_ALPHA` (conservative: the alpha map max-pooled around each corner
+    over more than a quad's width)."""
+    Ht, Wt = alpha.shape
+    cx = texture_uv(points[0, :, 0] / extent, Wt, align_corners) * Wt - 0.5  # texel-centre coordinates of the
+    cy = texture_uv(points[:, 0, 1] / extent, Ht, align_corners) * Ht - 0.5  # grid's columns and rows
+    step = max(float((cx[1:] - cx[:-1]).abs().max()), float((cy[1:] - cy[:-1]).abs().max()))
+    r = int(math.ceil(step)) + 2
+    dilated = F.max_pool2d(alpha[None, None].float(), 2 * r + 1, stride=1, padding=r)[0, 0]
+    corner = dilated[cy.round().long().clamp(0, Ht - 1)][:, cx.round().long().clamp(0, Wt - 1)] > TRANSPARENT_ALPHA
+    return corner[:-1, :-1] | corner[:-1, 1:] | corner[1:, :-1] | corner[1:, 1:]
+
+
 def _manifold_layer(n: int, points: Tensor, valid: Tensor, maps: Tensor, extent: float,
                     align_corners: bool) -> MeshLayer:
     """Layer of manifold n from its gridded points (G, G, 3), valid (G, G) and rgba map (4, Ht, Wt) (row 0 at
@@ -139,9 +161,13 @@ def _manifold_layer(n: int, points: Tensor, valid: Tensor, maps: Tensor, extent:
     verts = points.reshape(G * G, 3).float()
     u = texture_uv(verts[:, 0] / extent, Wt, align_corners, pad=1)
     v = 1.0 - texture_uv(verts[:, 1] / extent, Ht, align_corners, pad=1)
-    faces = grid_faces(valid)
+    faces = grid_faces(valid, _visible_quads(points, maps[3], extent, align_corners))
+    # nearest first for every camera that looks down -z: along such a ray z falls, so of two triangles of this
+    # layer that cover a pixel the higher one is hit first; drawn in this order with depth writes, a GL
+    # rasterizer (or viewer) blends only the first crossing, as the renderer does
+    faces = faces[torch.argsort(verts[faces][..., 2].mean(-1), descending=True, stable=True)]
     verts, uvs, faces = _compact(verts, torch.stack([u, v], -1), faces)
-    texture = torch.nn.functional.pad(maps.float(), (1, 1, 1, 1)).flip(-2).contiguous()
+    texture = F.pad(maps.float(), (1, 1, 1, 1)).flip(-2).contiguous()
     return MeshLayer(f"manifold_{n:02d}", verts.contiguous(), uvs.contiguous(), faces, texture)
 
 
@@ -151,8 +177,9 @@ def background_layer(background_map: Tensor, z: float, align_corners: bool = Tru
     """The background plane: a grid over texture coordinates [-extent, extent]² with vertices at
     (bg_map(u), bg_map(v), z); beyond |u| = 1 the UVs mirror back (reflection padding)."""
     device = background_map.device
-    steps = int(round(extent * 4 * per_quarter)) * 2 + 1
-    coord = torch.linspace(-extent, extent, steps, device=device, dtype=torch.float32)
+    outer = torch.linspace(0.5, extent, int(round((extent - 0.5) * 4 * per_quarter)) + 1, dtype=torch.float32)
+    coord = torch.cat([-outer.flip(0), outer]).to(device)  # the centre [-0.5, 0.5] is one segment
+    steps = coord.numel()
     uu, vv = torch.meshgrid(coord, coord, indexing="xy")  # row i: v (world y), column j: u (world x)
     verts = torch.stack([bg_map(uu), bg_map(vv), torch.full_like(uu, z)], -1).reshape(-1, 3)
     mirror = lambda c: torch.where(c.abs() > 1, torch.sign(c) * (2 - c.abs()), c)  # noqa: E731

@@ -20,9 +20,10 @@ def export_gltf(generator, model: str, seed: int, psi: float, out: str | Path, t
     return f"Wrote {cache_summary(cache)} (seed {seed}) to {path}."
 
 
-def render_cached(generator, seed: int, cameras, psi: float, resolution, rasterizer: str = "auto"):
-    """Frames of seed ``seed`` from its cache: (RenderOutput with rgb/depth in the generator's conventions,
-    a note for the summary line: the rasterizer and its time per frame)."""
+def render_cached(generator, seed: int, cameras, psi: float, resolution, rasterizer: str = "auto",
+                  depth: bool = False):
+    """Frames of seed ``seed`` from its cache: (RenderOutput with rgb (and depth when asked) in the generator's
+    conventions, a note for the summary line: the rasterizer and its time per frame)."""
     from zoo3d.freeview.cache import cache_instance, cache_summary
     from zoo3d.freeview.render import CachedRenderer
 
@@ -31,7 +32,7 @@ def render_cached(generator, seed: int, cameras, psi: float, resolution, rasteri
     res = resolution or generator.resolution
     try:
         start = time.perf_counter()
-        out = renderer.render(cameras, res)
+        out = renderer.render(cameras, res, depth=depth)
         per_frame = (time.perf_counter() - start) / max(1, len(cameras))
     finally:
         renderer.close()
@@ -52,7 +53,7 @@ def viewer_source(run: str | None, loaded_factory, seed: int, psi: float):
     if not isinstance(gen, SupportsManifoldCache):
         raise UserError(f"Model '{loaded.spec.name}' has no radiance manifolds to cache, so it cannot be viewed; "
                         "zoo3d view takes gram, gram_hd and gram_inverter runs (or a .glb file).")
-    label = f"{loaded.spec.name}" + (f" step {loaded.step}" if getattr(loaded, "step", 0) else "")
+    label = f"step {loaded.step}" if getattr(loaded, "step", 0) else "untrained weights"
     source = GeneratorSource(gen, seed=seed, psi=psi, label=label, model=loaded.spec.name)
     source.glb(seed)  # the first scene before serving: a failure is reported now, not in the browser
     return source

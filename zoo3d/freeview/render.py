@@ -32,9 +32,9 @@ def resolve_backend(backend: str = "auto", device: torch.device | str = "cpu") -
 class CachedRenderer:
     """Renders one cache; ``backend`` is ``auto``, ``gl`` or ``torch`` (see :func:`resolve_backend`).
 
-    render(cameras (B), resolution) -> RenderOutput with rgb (B, 3, H, W) in [-1, 1] (like every zoo3d
-    renderer; not clamped), depth (B, 1, H, W) = sum w t and alpha (B, 1, H, W) of the foreground, on the
-    cache's device. ``order`` (torch only): ``depth`` sorts layers by distance per pixel as the generator's
+    render(cameras (B), resolution, depth=True) -> RenderOutput with rgb (B, 3, H, W) in [-1, 1] (like every
+    zoo3d renderer; not clamped), and with ``depth`` also depth (B, 1, H, W) = sum w t and alpha (B, 1, H, W) of
+    the foreground (GL skips their target when not asked for), on the cache's device. ``order`` (torch only): ``depth`` sorts layers by distance per pixel as the generator's
     renderer does; ``layer`` blends in the cache's order as GL and glTF viewers do.
     """
 
@@ -49,24 +49,24 @@ class CachedRenderer:
             self._gl = GLRenderer(cache)
 
     @torch.no_grad()
-    def render(self, cameras: Camera, resolution=None) -> RenderOutput:
+    def render(self, cameras: Camera, resolution=None, depth: bool = True) -> RenderOutput:
         from zoo3d.freeview.raster import render_torch
 
         H, W = resolve_resolution(resolution, cameras)
-        rgbs, depths, alphas = [], [], []
-        for i in range(len(cameras)):
-            cam = cameras[i]
-            if self._gl is not None:
-                rgb, depth, alpha = self._gl.render(cam, H, W)
-            else:
-                rgb, depth, alpha = render_torch(self.cache, cam, H, W, self.order)
-            rgbs.append(rgb)
-            depths.append(depth)
-            alphas.append(alpha)
+        B = len(cameras)
         dev = self.cache.device
-        stack = lambda xs: torch.stack(xs).to(dev)  # noqa: E731
-        return RenderOutput(rgb=stack(rgbs) * 2 - 1, depth=stack(depths), alpha=stack(alphas),
-                            extras={"rasterizer": self.backend})
+        rgb = torch.empty(B, 3, H, W, device=dev)
+        depth_map = torch.empty(B, 1, H, W, device=dev) if depth else None
+        alpha = torch.empty(B, 1, H, W, device=dev) if depth else None
+        for i in range(B):
+            if self._gl is not None:
+                c, d, a = self._gl.render(cameras[i], H, W, depth)
+            else:
+                c, d, a = render_torch(self.cache, cameras[i], H, W, self.order)
+            rgb[i] = c
+            if depth:
+                depth_map[i], alpha[i] = d, a
+        return RenderOutput(rgb=rgb.mul_(2).sub_(1), depth=depth_map, alpha=alpha, extras={"rasterizer": self.backend})
 
     def close(self) -> None:
         if self._gl is not None:

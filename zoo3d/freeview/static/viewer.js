@@ -68,7 +68,8 @@ function prepare(root) {
     for (const m of materials) {
       if (m.map) { m.map.colorSpace = THREE.NoColorSpace; m.map.needsUpdate = true; }
       m.side = THREE.FrontSide;
-      if (m.transparent) m.depthWrite = false;
+      // depth writes on: a layer's triangles come nearest first, so where it folds only its first surface blends
+      m.depthWrite = true;
       m.needsUpdate = true;
     }
   });
