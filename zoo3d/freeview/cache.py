@@ -27,7 +27,6 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor
@@ -37,7 +36,8 @@ from zoo3d.errors import UserError
 from zoo3d.freeview.protocol import SupportsManifoldCache, TexturedLayers
 from zoo3d.render.gridding import bg_map, grid_manifolds
 
-__all__ = ["ManifoldCache", "MeshLayer", "build_cache", "cache_instance", "grid_faces", "texture_uv"]
+__all__ = ["ManifoldCache", "MeshLayer", "build_cache", "cache_instance", "cache_summary", "grid_faces",
+           "texture_uv"]
 
 #: Background plane texture coordinates covered by its mesh: |u| <= 1 is the texture, 1 < |u| <= 1.25
 #: its mirror image (world half-width 0.24 tan(0.75) + 0.12 = 0.34, past every view of the camera prior).
@@ -243,7 +243,3 @@ def cache_summary(cache: ManifoldCache) -> str:
     sizes = sorted({tuple(lay.texture.shape[-2:]) for lay in cache.layers})
     tex = ", ".join(f"{h}x{w}" for h, w in sizes)
     return f"{len(fg)} manifold layers + background, {cache.num_faces} triangles, textures {tex}"
-
-
-def as_numpy(t: Tensor) -> np.ndarray:
-    return t.detach().cpu().numpy()
