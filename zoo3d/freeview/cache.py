@@ -226,8 +226,8 @@ def cache_instance(generator, seed: int, psi: float = 0.7, camera: Camera | None
 
     if not isinstance(generator, SupportsManifoldCache):
         raise UserError(f"{type(generator).__name__} cannot be cached as textured layers: only radiance-manifold "
-                        "models (gram, gram_hd, gram_inverter) implement textured_layers(); use --format ply|obj "
-                        "for a mesh of any model.")
+                        "models (gram, gram_hd, gram_inverter) implement textured_layers() (zoo3d render without "
+                        "--cached, and zoo3d export --format ply|obj, work for every model).")
     device = generator.device
     prior = generator.camera_prior
     camera = (camera or prior.frontal()).to(device=device)
