@@ -15,6 +15,7 @@ nothing is hit and no background is given).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Sequence
 
 import torch
@@ -24,10 +25,28 @@ from torch import Tensor
 from zoo3d.cameras import Camera
 from zoo3d.core.outputs import RenderOutput
 from zoo3d.core.renderer import Renderer
-from zoo3d.render.composite import composite
+from zoo3d.render.composite import composite, compositing_weights
 from zoo3d.render.intersect import intersect_plane_z
 from zoo3d.render.manifold import resolve_resolution
-from zoo3d.render.samples import bin_centres, sample_pdf, section_edges
+from zoo3d.render.samples import (bin_centres, interval_midpoints, linspace_samples, sample_pdf, section_edges,
+                                  smoothed_interval_weights)
+
+
+
+@dataclass
+class SampleDraws:
+    """Uniform draws in [0, 1) used instead of random ones (to reproduce another implementation's samples).
+
+    jitter: (B, H*W, S) per-sample or (B, H*W, 1) per-ray coarse jitter; importance: (B, H*W, num_importance)
+    inverse-CDF draws. Either may be None. Rays are row-major. Given draws are used in eval mode too.
+    """
+
+    jitter: Tensor | None = None
+    importance: Tensor | None = None
+
+    def rays(self, start: int, stop: int) -> "SampleDraws":
+        """The draws of rays [start, stop)."""
+        return SampleDraws(*(None if x is None else x[:, start:stop] for x in (self.jitter, self.importance)))
 
 
 def stylesdf_density(sdf: Tensor, sharpness: Tensor) -> Tensor:
@@ -83,13 +102,24 @@ class VolumeRenderer(Renderer):
             of neighbouring samples, no extra pass) or "gradient" (d . grad f by autograd, as upstream).
         jitter: how training-mode samples are jittered: "stratified" (one draw per bin, NeRF/pi-GAN)
             or "offset" (one offset per ray, samples stay evenly spaced: StyleSDF's offset sampling).
+        sampling: "sections" (all of the above) or "eg3d": EG3D's ImportanceRenderer + MipRayMarcher2,
+            i.e. samples at ``linspace(near, far, S)`` jittered by up to one spacing, the S - 1
+            intervals between neighbours integrated with the raw field and colour averaged at their
+            ends, importance samples from the smoothed interval weights (:mod:`zoo3d.render.samples`);
+            depth and weights then refer to the interval midpoints. In eval mode its jitter is the
+            middle of each range and its importance draws ``(i + 0.5) / N`` (upstream always draws).
     """
 
     def __init__(self, num_samples: int = 24, num_importance: int = 0, near: float = 0.88, far: float = 1.12,
                  stratified: bool = True, density_activation: str = "softplus", sdf_mode: str = "stylesdf",
                  background: None | str | Sequence[float] = None, chunk: int = 16384, cos_anneal_ratio: float = 1.0,
-                 neus_slope: str = "finite", jitter: str = "stratified"):
+                 neus_slope: str = "finite", jitter: str = "stratified", sampling: str = "sections"):
         super().__init__()
+        if sampling not in ("sections", "eg3d"):
+            raise ValueError(f"sampling must be 'sections' or 'eg3d', not {sampling!r}")
+        if sampling == "eg3d" and (background == "plane" or num_samples < 3):
+            raise ValueError("sampling='eg3d' needs num_samples >= 3 and no background plane")
+        self.sampling = sampling
         if jitter not in ("stratified", "offset"):
             raise ValueError(f"jitter must be 'stratified' or 'offset', not {jitter!r}")
         self.jitter = jitter
@@ -106,13 +136,16 @@ class VolumeRenderer(Renderer):
         self.background, self.chunk, self.cos_anneal_ratio = background, chunk, cos_anneal_ratio
         self.neus_slope = neus_slope
 
-    def render(self, rep, cameras: Camera, resolution=None, generator: torch.Generator | None = None) -> RenderOutput:
-        """Render B instances (one camera each) at (H, W); ``generator`` seeds the sample jitter."""
+    def render(self, rep, cameras: Camera, resolution=None, generator: torch.Generator | None = None,
+               draws: SampleDraws | None = None) -> RenderOutput:
+        """Render B instances (one camera each) at (H, W); ``generator`` seeds the sample jitter,
+        ``draws`` (``sampling="eg3d"``) replaces the random draws altogether."""
         H, W = resolve_resolution(resolution, cameras)
         origins, dirs = cameras.rays(H, W)
         B, P = origins.shape[:2]
         per_chunk = max(1, self.chunk // B)
-        parts = [self.render_rays(rep, origins[:, s:s + per_chunk], dirs[:, s:s + per_chunk], generator)
+        parts = [self.render_rays(rep, origins[:, s:s + per_chunk], dirs[:, s:s + per_chunk], generator,
+                                  None if draws is None else draws.rays(s, s + per_chunk))
                  for s in range(0, P, per_chunk)]
 
         def image(key):
@@ -125,8 +158,13 @@ class VolumeRenderer(Renderer):
                             extras={"t": t.transpose(1, 2).reshape(B, -1, H, W)})
 
     # ------------------------------------------------------------------ per ray chunk
-    def render_rays(self, rep, origins: Tensor, dirs: Tensor, generator: torch.Generator | None = None) -> dict:
+    def render_rays(self, rep, origins: Tensor, dirs: Tensor, generator: torch.Generator | None = None,
+                    draws: SampleDraws | None = None) -> dict:
         """Render rays (B, p, 3): rgb (B, p, 3) in [0, 1], depth/alpha (B, p, 1), features, weights/t (B, p, K)."""
+        if self.sampling == "eg3d":
+            return self._render_rays_eg3d(rep, origins, dirs, generator, draws or SampleDraws())
+        if draws is not None:
+            raise ValueError("this renderer takes draws with sampling='eg3d' only")
         B, p, _ = origins.shape
         random = self.stratified and self.training
         t = bin_centres(self.near, self.far, self.num_samples, (B, p), origins, jitter=random and self.jitter,
@@ -159,6 +197,55 @@ class VolumeRenderer(Renderer):
             out_rgb = out_rgb + (1 - comp.acc) * colour
         return {"rgb": out_rgb, "depth": comp.depth, "alpha": comp.acc, "features": comp.features,
                 "weights": comp.weights, "t": t}
+
+    def _render_rays_eg3d(self, rep, origins: Tensor, dirs: Tensor, generator: torch.Generator | None,
+                          draws: SampleDraws) -> dict:
+        """EG3D's ImportanceRenderer + MipRayMarcher2 on rays (B, p, 3); the outputs of :meth:`render_rays`."""
+        B, p, _ = origins.shape
+        S, N = self.num_samples, self.num_importance
+        random = self.stratified and self.training
+
+        def uniform(given: Tensor | None, n: int) -> Tensor | None:
+            if given is not None or not random:
+                return given
+            return torch.rand(B, p, n, generator=generator, dtype=origins.dtype,
+                              device=origins.device if generator is None else generator.device).to(origins.device)
+
+        u = uniform(draws.jitter, S)
+        t = linspace_samples(self.near, self.far, S, (B, p), origins, 0.5 if u is None else u)
+        rgb, raw, feats, _ = self._query(rep, origins, dirs, t)
+        if N > 0:
+            with torch.no_grad():
+                delta, mids, raw_mid = interval_midpoints(t, raw.detach())
+                w = smoothed_interval_weights(compositing_weights(self._interval_alpha(rep, raw_mid, delta)))
+                # upstream's pdf: the S - 3 inner smoothed weights over the segments between the first S - 2 mids
+                t_fine = sample_pdf(mids[..., :S - 2], w[..., 1:-1], N, u=uniform(draws.importance, N))
+            rgb_f, raw_f, feats_f, _ = self._query(rep, origins, dirs, t_fine)
+            t, order = torch.sort(torch.cat([t, t_fine], -1), dim=-1)
+            raw = torch.cat([raw, raw_f], -1).gather(-1, order)
+            rgb = torch.cat([rgb, rgb_f], -2).gather(-2, order.unsqueeze(-1).expand(*order.shape, 3))
+            if feats is not None:
+                feats = torch.cat([feats, feats_f], -2)
+                feats = feats.gather(-2, order.unsqueeze(-1).expand(*order.shape, feats.shape[-1]))
+        delta, t_mid, raw_mid, rgb_mid, feats_mid = interval_midpoints(t, raw, rgb, feats)
+        comp = composite(self._interval_alpha(rep, raw_mid, delta), rgb_mid, t_mid, feats_mid)
+        out_rgb = comp.rgb
+        if self.background is not None:
+            colour = torch.ones(3, device=rgb.device, dtype=rgb.dtype) if self.background == "white" else \
+                torch.as_tensor(self.background, device=rgb.device, dtype=rgb.dtype)
+            out_rgb = out_rgb + (1 - comp.acc) * colour
+        return {"rgb": out_rgb, "depth": comp.depth, "alpha": comp.acc, "features": comp.features,
+                "weights": comp.weights, "t": t_mid}
+
+    def _interval_alpha(self, rep, raw: Tensor, delta: Tensor) -> Tensor:
+        """Opacity of intervals of length ``delta`` from the raw field averaged over each (density or StyleSDF)."""
+        if rep.kind == "density":
+            sigma = F.softplus(raw) if self.density_activation == "softplus" else F.relu(raw)
+        elif self.sdf_mode == "stylesdf":
+            sigma = stylesdf_density(raw, rep.sdf_sharpness)
+        else:
+            raise ValueError("sampling='eg3d' renders density and StyleSDF fields, not NeuS opacities")
+        return 1 - torch.exp(-sigma * delta)
 
     def _query(self, rep, origins, dirs, t):
         """Field at the samples: rgb (B, p, S, 3), raw (B, p, S), features (B, p, S, C) or None, and the SDF
