@@ -4,7 +4,9 @@ Rays come as origins/dirs (B, P, 3) with unit dirs, so ``t`` is a world distance
 sets of s are found from ``num_samples`` deterministic samples along [near, far]: for level l the
 nearest interval where s goes *down* through l, ``(s_h - l <= 0) & (l - s_l <= 0)``, is picked and
 the point placed by linear interpolation of s (differentiable w.r.t. s_l and s_h, which is how the
-scalar field learns). Rays without a crossing are invalid and sit at the far end.
+scalar field learns). Rays without a crossing are invalid and sit at the far sample, as in GRAM
+(their radiance is still evaluated there, e.g. by GRAM-HD's gridding, whose super-resolution
+network sees those texels).
 """
 
 from __future__ import annotations
@@ -51,7 +53,7 @@ def find_level_crossings(s: Tensor, t: Tensor, levels: Tensor,
     first, valid = first_crossing(s, lv)
     s_lo, s_hi = s.gather(-1, first), s.gather(-1, first + 1)
     t_lo, t_hi = t.gather(-1, first), t.gather(-1, first + 1)
-    return _interpolate_hit(s_lo, s_hi, t_lo, t_hi, lv, flat_eps), valid
+    return _interpolate_hit(s_lo, s_hi, t_lo, t_hi, lv, flat_eps, valid), valid
 
 
 def intersect_manifolds(rep, origins: Tensor, dirs: Tensor, near: float = 0.88, far: float = 1.12,
@@ -83,15 +85,17 @@ def intersect_manifolds(rep, origins: Tensor, dirs: Tensor, near: float = 0.88, 
         x_br = origins.unsqueeze(-2) + t_br.unsqueeze(-1) * dirs.unsqueeze(-2)
         s_br = rep.scalar(x_br.reshape(B, -1, 3)).reshape(B, P, -1)
     N = lv.shape[0]
-    t_hit = _interpolate_hit(s_br[..., :N], s_br[..., N:], t_br[..., :N], t_br[..., N:], lv, FLAT_SEGMENT_EPS)
+    t_hit = _interpolate_hit(s_br[..., :N], s_br[..., N:], t_br[..., :N], t_br[..., N:], lv, FLAT_SEGMENT_EPS, valid)
     points = origins.unsqueeze(-2) + t_hit.unsqueeze(-1) * dirs.unsqueeze(-2)  # (B, P, N, 3)
     return points.transpose(1, 2), valid.transpose(1, 2), t_hit.transpose(1, 2)
 
 
-def _interpolate_hit(s_lo: Tensor, s_hi: Tensor, t_lo: Tensor, t_hi: Tensor, lv: Tensor, flat_eps: float) -> Tensor:
-    """GRAM's x* = ((s_h - l) x_l + (l - s_l) x_h) / (s_h - s_l) in t; the far sample where |s_h - s_l| <= flat_eps."""
+def _interpolate_hit(s_lo: Tensor, s_hi: Tensor, t_lo: Tensor, t_hi: Tensor, lv: Tensor, flat_eps: float,
+                     valid: Tensor) -> Tensor:
+    """GRAM's x* = ((s_h - l) x_l + (l - s_l) x_h) / (s_h - s_l) in t; the far sample of the interval where
+    |s_h - s_l| <= flat_eps or where the level is not crossed (GRAM's ``calculate_intersection``)."""
     ds = s_hi - s_lo
-    steep = ds.abs() > flat_eps
+    steep = (ds.abs() > flat_eps) & valid
     safe = torch.where(steep, ds, torch.ones_like(ds))
     return torch.where(steep, ((s_hi - lv) * t_lo + (lv - s_lo) * t_hi) / safe, t_hi)
 

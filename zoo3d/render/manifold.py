@@ -46,16 +46,22 @@ class ManifoldRenderer(Renderer):
         upsample_align_corners: how LR intersections are bilinearly upsampled for HR rendering.
             False (default) matches zoo3d's pixel-centre rays at ``(j + 0.5) / W``; GRAM-HD used
             True because its ray grid puts the edge pixel centres at the image borders.
+        align_corners: cast rays on GRAM's pixel grid (edge pixel centres on the image borders,
+            :meth:`zoo3d.cameras.Camera.rays`) instead of pixel centres; set for imported releases.
+        white_background: add ``1 - sum(weights)`` to the colour (GRAM's CARLA setting, which has no
+            background plane).
     """
 
     def __init__(self, num_samples: int = 64, near: float = 0.88, far: float = 1.12, chunk: int = 16384,
-                 compute_normals: bool = False, upsample_align_corners: bool = False):
+                 compute_normals: bool = False, upsample_align_corners: bool = False, align_corners: bool = False,
+                 white_background: bool = False):
         super().__init__()
         if num_samples < 2:
             raise ValueError("ManifoldRenderer needs at least 2 samples per ray")
         self.num_samples, self.near, self.far = num_samples, near, far
         self.chunk, self.compute_normals = chunk, compute_normals
         self.upsample_align_corners = upsample_align_corners
+        self.align_corners, self.white_background = align_corners, white_background
 
     # ------------------------------------------------------------------ public
     def render(self, rep, cameras: Camera, resolution=None, intersection_resolution=None) -> RenderOutput:
@@ -68,7 +74,7 @@ class ManifoldRenderer(Renderer):
         H, W = resolve_resolution(resolution, cameras)
         ref = rep.levels
         cameras = cameras.to(device=ref.device, dtype=ref.dtype if ref.is_floating_point() else None)
-        origins, dirs = cameras.rays(H, W)
+        origins, dirs = cameras.rays(H, W, align_corners=self.align_corners)
         B, P = origins.shape[:2]
         per_chunk = max(1, self.chunk // B)
 
@@ -92,7 +98,7 @@ class ManifoldRenderer(Renderer):
     # ------------------------------------------------------------------ steps
     def _upsampled_intersections(self, rep, cameras, low, high):
         (h, w), (H, W) = low, high
-        o, d = cameras.rays(h, w)
+        o, d = cameras.rays(h, w, align_corners=self.align_corners)
         B = o.shape[0]
         per_chunk = max(1, self.chunk // B)
         pts, valid = [], []
@@ -156,8 +162,9 @@ class ManifoldRenderer(Renderer):
         t_finite = torch.where(torch.isfinite(t_sorted), t_sorted, torch.zeros_like(t_sorted))
         comp = composite(layers["alpha"], layers["rgb"], t_finite, layers.get("features"))
         fg_mask = layers["layer"] < N
+        rgb = comp.rgb + (1.0 - comp.acc) if self.white_background else comp.rgb
         out = {
-            "rgb": comp.rgb, "depth": comp.depth, "features": comp.features, "weights": comp.weights,
+            "rgb": rgb, "depth": comp.depth, "features": comp.features, "weights": comp.weights,
             "alpha": (comp.weights * fg_mask).sum(-1, keepdim=True),
             "points": layers["points"], "valid": layers["valid"], "layer": layers["layer"],
         }
