@@ -54,11 +54,12 @@ def make_gram(out: Path) -> None:
     from generators import generators
     from torch_ema import ExponentialMovingAverage
 
+    # The widths of zoo3d's gram `tiny` preset, so that `zoo3d import gram ... --preset tiny` takes it.
     mapping = representation.CustomMappingNetwork
-    representation.CustomMappingNetwork = lambda z_dim, hidden, out_dim: mapping(z_dim, 16, out_dim)
+    representation.CustomMappingNetwork = lambda z_dim, hidden, out_dim: mapping(z_dim, 64, out_dim)
     cfg = copy.deepcopy(configs.FFHQ_default)["generator"]
-    cfg["representation"]["kwargs"].update(hidden_dim=16, hidden_dim_sample=8)
-    cfg["kwargs"]["z_dim"] = 8
+    cfg["representation"]["kwargs"].update(hidden_dim=32, hidden_dim_sample=64)
+    cfg["kwargs"]["z_dim"] = 64
     torch.manual_seed(0)
     G = generators.GramGenerator(representation_kwargs=cfg["representation"]["kwargs"],
                                  renderer_kwargs=cfg["renderer"]["kwargs"], **cfg["kwargs"])
