@@ -105,6 +105,24 @@ def compare_network(rec: dict[str, torch.Tensor], g: TriplaneGenerator, settings
     return diffs
 
 
+def sampling_spread(rec: dict[str, torch.Tensor], g: TriplaneGenerator, settings: dict, r: int = 0) -> dict:
+    """How far zoo3d's deterministic eval render and a render with other random draws lie from EG3D's
+    render with its recorded draws: {"deterministic"|"redrawn": (max, mean) abs image difference}."""
+    gen = torch.Generator().manual_seed(5 + r)
+    with torch.no_grad():
+        scene = g.represent(rec["input.z"], psi=settings["psi"], c=rec["input.c_cond"])
+        cams = Camera.from_eg3d(rec[f"input.c_render.{r}"])
+        recorded = draws(rec, r)
+        reference = g.render(scene, cams, draws=recorded).rgb
+        other = SampleDraws(torch.rand(recorded.jitter.shape, generator=gen),
+                            torch.rand(recorded.importance.shape, generator=gen))
+        spread = {}
+        for name, d in (("deterministic", None), ("redrawn", other)):
+            diff = (g.render(scene, cams, draws=d).rgb - reference).abs()
+            spread[name] = (float(diff.max()), float(diff.mean()))
+    return spread
+
+
 @pytest.mark.parametrize("network", ["ffhq", "shapenet"])
 def test_the_imported_model_renders_what_eg3d_renders(network):
     rec, meta = read_fixture(network)
@@ -117,6 +135,20 @@ def test_the_imported_model_renders_what_eg3d_renders(network):
     for name in ("ws", "planes", "point_features", "point_sigma", "point_rgb", "features", "weight_sum"):
         assert diffs[name] <= 1e-5, (name, diffs)
     assert diffs["depth"] <= 1e-4, diffs
+
+
+@pytest.mark.parametrize("network", ["ffhq", "shapenet"])
+def test_deterministic_eval_renders_stay_within_the_spread_of_eg3ds_random_ray_samples(network):
+    """zoo3d's eval mode fixes the ray samples EG3D draws at random: its image is as close to EG3D's as
+    two EG3D renders are to each other (the model card's figures)."""
+    rec, meta = read_fixture(network)
+    settings = json.loads(meta[f"{network}.settings"])
+    upstream = {k[len("upstream."):]: v.float() for k, v in rec.items() if k.startswith("upstream.")}
+    g = imported_generator(upstream, json.loads(meta[f"{network}.rendering_kwargs"]), settings)
+    spread = sampling_spread(rec, g, settings)
+    print(network, spread)
+    assert 1e-3 < spread["deterministic"][0] <= 1.5 * spread["redrawn"][0], spread
+    assert spread["deterministic"][1] <= 1.5 * spread["redrawn"][1], spread
 
 
 def test_the_fixture_records_its_upstream_commit():
@@ -150,5 +182,6 @@ def test_at_paper_width_the_imported_model_renders_what_eg3d_renders():
     settings = make.settings(make.FULL)
     g = imported_generator(make.upstream_state(G), G.rendering_kwargs, settings)
     diffs = compare_network(rec, g, settings, planes_subsampled=False)
-    print(json.dumps(diffs))
+    spread = {r: sampling_spread(rec, g, settings, r) for r in range(len(make.FULL["poses"]))}
+    print(json.dumps({"max_abs_diff": diffs, "sampling_spread": spread}))
     assert diffs["image"] <= IMAGE_TOL, diffs
