@@ -236,6 +236,8 @@ def import_eg3d(release: Any, config) -> ImportedRelease:
              f"cameras at radius {cfg.camera.radius:g} with a {cfg.camera.fov:.2f} deg field of view",
              "EG3D's ray sampling and tri-plane projection (third plane read as ZX), fixed backbone noise; "
              "eval renders use the middle of each jitter range where EG3D draws at random"]
+    if rendering.get("superresolution_noise_mode", "none") != "none":
+        notes.append(f"{RELEASE_FILE} injects random noise in its super-resolution layers; zoo3d's have none")
     if neural is not None and neural != config.generator.neural_resolution:
         notes.append(f"neural rendering resolution {neural} from the file (the preset says "
                      f"{config.generator.neural_resolution})")
