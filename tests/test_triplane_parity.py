@@ -137,10 +137,10 @@ def test_the_imported_model_renders_what_eg3d_renders(network):
     assert diffs["depth"] <= 1e-4, diffs
 
 
-@pytest.mark.parametrize("network", ["ffhq", "shapenet"])
-def test_deterministic_eval_renders_stay_within_the_spread_of_eg3ds_random_ray_samples(network):
+def test_deterministic_eval_renders_stay_within_the_spread_of_eg3ds_random_ray_samples():
     """zoo3d's eval mode fixes the ray samples EG3D draws at random: its image is as close to EG3D's as
-    two EG3D renders are to each other (the model card's figures)."""
+    two EG3D renders are to each other (the paper-width figures of the model card come from the slow test)."""
+    network = "shapenet"  # the 128 px network: three renders stay cheap
     rec, meta = read_fixture(network)
     settings = json.loads(meta[f"{network}.settings"])
     upstream = {k[len("upstream."):]: v.float() for k, v in rec.items() if k.startswith("upstream.")}
