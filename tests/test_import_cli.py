@@ -79,11 +79,13 @@ def test_wrong_preset_names_the_first_mismatching_tensor_and_the_preset_that_fit
     assert "needs (128, 3)" in line and "preset 'tiny' fits it" in line
 
 
-def test_a_file_of_another_model_is_refused_in_one_sentence(in_tmp, capsys):
-    code, _, err = zoo3d(capsys, "import", "gram", RELEASES / "eg3d_snapshot.pkl", "--preset", "tiny",
-                         "--out", "run")
+@pytest.mark.parametrize("model, name, says", [("gram", "eg3d_snapshot.pkl", "GRAM"),
+                                               ("gram", "gram_hd_ffhq256.pt", "import it as model gram_hd"),
+                                               ("gram_hd", "gram_generator.pth", "not a GRAM-HD generator")])
+def test_a_file_of_another_model_is_refused_in_one_sentence(in_tmp, capsys, model, name, says):
+    code, _, err = zoo3d(capsys, "import", model, RELEASES / name, "--preset", "tiny", "--out", "run")
     line = _one_line_error(err)
-    assert code == 2 and "eg3d_snapshot.pkl" in line and "GRAM" in line
+    assert code == 2 and name in line and says in line
 
 
 class _Evil:

@@ -1,6 +1,7 @@
 """zoo3d's GRAM against the authors' code: the official network's weights (tests/fixtures/parity/
-gram.safetensors, made by tools/parity/make_gram.py from microsoft/GRAM) converted by `zoo3d import`'s
-code, rendered at the same poses; compared with the authors' recorded outputs."""
+gram.safetensors and gram_carla.safetensors, made by tools/parity/make_gram.py from microsoft/GRAM's
+FFHQ_default and CARLA_default) converted by `zoo3d import`'s code, rendered at the same poses;
+compared with the authors' recorded outputs."""
 
 from __future__ import annotations
 
@@ -11,11 +12,12 @@ from conftest import FIXTURES
 from parity_replay import build_imported_gram, load_fixture, replay_gram
 
 FIXTURE = FIXTURES / "parity" / "gram.safetensors"
+CARLA_FIXTURE = FIXTURES / "parity" / "gram_carla.safetensors"
 
 
-@pytest.fixture(scope="module")
-def fixture():
-    return load_fixture(FIXTURE)
+@pytest.fixture(scope="module", params=[FIXTURE, CARLA_FIXTURE], ids=["ffhq", "carla"])
+def fixture(request):
+    return load_fixture(request.param)
 
 
 @pytest.fixture(scope="module")
@@ -25,7 +27,10 @@ def diffs(fixture):
 
 def test_fixture_records_the_authors_code(fixture):
     tensors, meta = fixture
+    # the import casts rays on the authors' pixel grid; without it the images differ by > 1e-3
+    assert build_imported_gram(tensors, meta)[1].config.generator.render.align_corners
     assert meta["upstream"] == "microsoft/GRAM" and meta["upstream_commit"].startswith("5a5ac8e")
+    assert meta["config"] in ("FFHQ_default", "CARLA_default")
     assert tensors["inputs.camera_pos"].shape == (2, 2)
     assert not torch.allclose(tensors["inputs.camera_pos"][0], tensors["inputs.camera_pos"][1])
 
@@ -48,18 +53,3 @@ def test_only_rays_at_grams_flat_segment_threshold_may_snap_differently(diffs):
     assert diffs["snap_ambiguous_rays"] <= 0.01 * diffs["rays"]
     assert diffs["points_snap_ambiguous"] <= 0.24 / 63
     assert diffs["image_snap_ambiguous"] <= 1e-2
-
-
-def test_zoo3ds_own_pixel_grid_is_what_the_import_flag_changes(fixture):
-    tensors, meta = fixture
-    from zoo3d.cameras import Camera
-
-    generator, imported = build_imported_gram(tensors, meta)
-    assert imported.config.generator.render.align_corners
-    pose = tensors["inputs.camera_pos"]
-    cams = Camera.from_gram(pose[:, 0], pose[:, 1], fov=meta["camera"]["fov"])
-    with torch.no_grad():
-        rep = generator.represent(tensors["inputs.z"])
-        generator.renderer.align_corners = False  # zoo3d's pixel centres: half a pixel off the authors'
-        off = generator.render(rep, cams, meta["intersection_resolution"]).rgb
-    assert (off - tensors["image_r"]).abs().max() > 1e-3

@@ -126,8 +126,8 @@ def _named_shadow_params(ema: InertObject, config: GeneratorConfig, source: str)
         raise UserError(f"{source} is a torch_ema object without a list of shadow parameters.")
     names = upstream_parameter_names(config)
     if len(shadow) != len(names):
-        raise UserError(f"{source} averages {len(shadow)} parameters but a GRAM generator of this preset has "
-                        f"{len(names)}; pass the generator.pth of the same release or another --preset.")
+        raise UserError(f"{source} averages {len(shadow)} parameters where a GRAM generator of this preset has "
+                        f"{len(names)}.")
     return {name: t for (name, _), t in zip(names, shadow)}
 
 
@@ -138,6 +138,9 @@ def convert_generator_state(release: Any, config: GeneratorConfig, source: str) 
         kind = "EMA weights (torch_ema shadow parameters, named in GRAM's parameter order)"
     elif isinstance(release, dict) and release and all(isinstance(v, Tensor) for v in release.values()):
         state, kind = release, "generator state dict"
+        if any(k.startswith("super_resolution") for k in state):
+            raise UserError(f"{source} is a GRAM-HD generator (it has super-resolution networks): import it as "
+                            f"model gram_hd.")
     else:
         raise UserError(f"{source} is neither a GRAM generator.pth (a state dict) nor an ema.pth (a torch_ema "
                         f"object).")

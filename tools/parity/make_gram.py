@@ -1,13 +1,14 @@
 """Record what the authors' GRAM computes, for zoo3d's parity test (tests/test_parity_gram.py).
 
 Runs microsoft/GRAM from a local checkout (``ZOO3D_UPSTREAM_GRAM``) on the CPU in fp32: builds the
-official ``GramGenerator`` from ``configs.FFHQ_default`` (narrowed unless ``--full``), perturbs its
-initial weights (so that biases, which GRAM initialises to zero, and the constant output layer of
-the manifold predictor take generic values), and records for two latents, one at a frontal and one
-at a non-frontal pose (in GRAM's ``(phi, theta)``):
+official ``GramGenerator`` from ``configs.FFHQ_default`` (or ``--config CARLA_default``: no background
+plane, white background; narrowed unless ``--full``), perturbs its initial weights (so that biases,
+which GRAM initialises to zero, and the constant output layer of the manifold predictor take generic
+values), and records for two latents, one at a frontal and one at a non-frontal pose (in GRAM's
+``(phi, theta)``; CARLA: two views from above, front and rear-side):
 
 * ``image`` (B, 3, R, R): ``generator(z, fov, ray_start, ray_end, img_size=R, camera_pos=...)``;
-* at the intersection resolution r: ``points`` (B, r*r, 23, 3), ``valid`` (B, r*r, 23) and
+* at the intersection resolution r (default R): ``points`` (B, r*r, 23, 3), ``valid`` (B, r*r, 23) and
   ``s`` (B, r*r, 64) from the generator's own ``get_intersections`` on the renderer's ray samples,
   and ``image_r`` plus the sorted ``weights`` (B, r, r, 24) from ``generator.experiment``.
 
@@ -15,7 +16,8 @@ The fixture (safetensors) holds the official weights under ``weights.<upstream n
 and these outputs; its metadata holds the upstream commit and the settings (JSON). No sampling
 noise: GRAM's renderer samples deterministically at inference (``randomize=False``).
 
-    ZOO3D_UPSTREAM_GRAM=/path/to/GRAM python tools/parity/make_gram.py [--full] [--out FILE] [--check]
+    ZOO3D_UPSTREAM_GRAM=/path/to/GRAM python tools/parity/make_gram.py [--config CARLA_default] [--full]
+        [--out FILE] [--resolution R] [--check]
 
 ``--check`` then replays the fixture in zoo3d (as the test does) and prints the differences.
 """
@@ -40,6 +42,8 @@ DEFAULT_OUT = REPO / "tests" / "fixtures" / "parity" / "gram.safetensors"
 NARROW = dict(hidden_dim=64, hidden_dim_sample=32, z_dim=64, mapping_hidden=64)
 #: (phi, theta): frontal, and pitch +0.2 / yaw +0.35 (the subject turned to its left, seen from above).
 POSES = [(math.pi / 2, math.pi / 2), (math.pi / 2 - 0.2, math.pi / 2 + 0.35)]
+#: CARLA_default's cameras look down on the car from all around: 30° and 45° above it, front and rear-side.
+CARLA_POSES = [(math.pi / 3, math.pi / 2), (math.pi / 4, math.pi / 2 + 2.0)]
 
 
 def upstream_commit(checkout: Path) -> str:
@@ -62,15 +66,18 @@ def perturb_(module: torch.nn.Module, generator: torch.Generator, scale: float =
             p.add_(torch.randn(p.shape, generator=generator) * scale * spread)
 
 
-def build_upstream(checkout: Path, full: bool):
+def build_upstream(checkout: Path, full: bool, config: str = "FFHQ_default"):
     sys.path.insert(0, str(checkout))
     import configs
     import generators.representations.gram as representation
     from generators import generators
 
-    cfg = copy.deepcopy(configs.FFHQ_default)
+    cfg = copy.deepcopy(getattr(configs, config))
     gen = cfg["generator"]
-    widths = dict(hidden_dim=256, hidden_dim_sample=128, z_dim=256, mapping_hidden=256) if full else NARROW
+    paper = dict(hidden_dim=gen["representation"]["kwargs"]["hidden_dim"],
+                 hidden_dim_sample=gen["representation"]["kwargs"]["hidden_dim_sample"], z_dim=gen["kwargs"]["z_dim"],
+                 mapping_hidden=256)
+    widths = paper if full else NARROW
     gen["representation"]["kwargs"].update(hidden_dim=widths["hidden_dim"], hidden_dim_sample=widths["hidden_dim_sample"])
     gen["kwargs"]["z_dim"] = widths["z_dim"]
     mapping = representation.CustomMappingNetwork
@@ -86,20 +93,23 @@ def build_upstream(checkout: Path, full: bool):
 
 
 @torch.no_grad()
-def record(checkout: Path, full: bool, resolution: int, inter_resolution: int) -> tuple[dict, dict]:
-    G, cfg, widths, generators = build_upstream(checkout, full)
+def record(checkout: Path, full: bool, resolution: int, inter_resolution: int,
+           config: str = "FFHQ_default") -> tuple[dict, dict]:
+    G, cfg, widths, generators = build_upstream(checkout, full, config)
+    poses = CARLA_POSES if config == "CARLA_default" else POSES
     from generators.renderers.manifold_renderer import get_initial_rays_trig, transform_sampled_points
 
     cam = cfg["camera"]
     render = cfg["generator"]["renderer"]["kwargs"]
-    z = torch.randn(len(POSES), widths["z_dim"], generator=torch.Generator().manual_seed(2))
-    pose = torch.tensor(POSES, dtype=torch.float32)
+    z = torch.randn(len(poses), widths["z_dim"], generator=torch.Generator().manual_seed(2))
+    pose = torch.tensor(poses, dtype=torch.float32)
     out = {"inputs.z": z, "inputs.camera_pos": pose}
     # One instance per call: upstream's camera_pos path (get_camera_origins) only broadcasts for B = 1.
     rows: dict[str, list] = {}
-    levels = torch.linspace(render["levels_start"], render["levels_end"], render["num_manifolds"] - 1)
+    num_levels = render["num_manifolds"] - 1 if render.get("background", True) else render["num_manifolds"]
+    levels = torch.linspace(render["levels_start"], render["levels_end"], num_levels)
     r = inter_resolution
-    for i in range(len(POSES)):
+    for i in range(len(poses)):
         zi, pi = z[i:i + 1], pose[i:i + 1]
         image, _ = G(zi, cam["fov"], cam["ray_start"], cam["ray_end"], img_size=resolution, camera_pos=pi)
         image_r, _, detail = G.experiment(zi, cam["fov"], cam["ray_start"], cam["ray_end"], img_size=r, camera_pos=pi)
@@ -117,8 +127,9 @@ def record(checkout: Path, full: bool, resolution: int, inter_resolution: int) -
     for name, value in G.state_dict().items():
         out[f"weights.{name}"] = value
     meta = {
-        "upstream": "microsoft/GRAM", "upstream_commit": upstream_commit(checkout), "config": "FFHQ_default",
-        "full_width": full, "widths": widths, "camera": cam, "renderer": render, "resolution": resolution,
+        "upstream": "microsoft/GRAM", "upstream_commit": upstream_commit(checkout), "config": config,
+        "full_width": full, "widths": widths, "camera": cam, "renderer": render,
+        "representation": cfg["generator"]["representation"]["kwargs"], "resolution": resolution,
         "intersection_resolution": inter_resolution, "truncation_psi": 1.0,
         "weights": "random init (seed 0) perturbed by 0.1 x each tensor's spread (seed 1)",
     }
@@ -135,20 +146,27 @@ def save(tensors: dict, meta: dict, path: Path) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--full", action="store_true", help="paper widths (FFHQ_default) instead of the narrow net")
-    parser.add_argument("--out", type=Path, help=f"fixture path (default {DEFAULT_OUT.relative_to(REPO)})")
-    parser.add_argument("--resolution", type=int, default=64)
-    parser.add_argument("--intersection-resolution", type=int, default=32)
+    parser.add_argument("--full", action="store_true", help="paper widths instead of the narrow net")
+    parser.add_argument("--config", default="FFHQ_default", choices=["FFHQ_default", "CATS_default", "CARLA_default"],
+                        help="the upstream config (CARLA_default: no background plane, white background)")
+    parser.add_argument("--out", type=Path, help=f"fixture path (default {DEFAULT_OUT.relative_to(REPO)}; "
+                                                 "gram_carla.safetensors for CARLA_default)")
+    parser.add_argument("--resolution", type=int, default=None, help="image side (default 32; CARLA 16)")
+    parser.add_argument("--intersection-resolution", type=int, default=None, help="default: the image side")
     parser.add_argument("--check", action="store_true", help="replay in zoo3d and print the differences")
     args = parser.parse_args()
     checkout = os.environ.get("ZOO3D_UPSTREAM_GRAM")
     if not checkout or not Path(checkout).is_dir():
         sys.exit("set ZOO3D_UPSTREAM_GRAM to a checkout of microsoft/GRAM")
-    out = args.out or (None if args.full else DEFAULT_OUT)
+    carla = args.config == "CARLA_default"
+    default_out = DEFAULT_OUT.with_name("gram_carla.safetensors") if carla else DEFAULT_OUT
+    out = args.out or (None if args.full or args.config == "CATS_default" else default_out)
     if out is None:
-        sys.exit("--full writes a large file: give --out")
+        sys.exit("give --out (the default fixtures are the narrow FFHQ_default and CARLA_default nets)")
     torch.set_grad_enabled(False)
-    tensors, meta = record(Path(checkout), args.full, args.resolution, args.intersection_resolution)
+    resolution = args.resolution or (16 if carla else 32)
+    tensors, meta = record(Path(checkout), args.full, resolution, args.intersection_resolution or resolution,
+                           args.config)
     save(tensors, meta, out)
     print(f"wrote {out} ({out.stat().st_size / 1e6:.2f} MB)")
     if args.check:

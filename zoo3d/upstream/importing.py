@@ -59,11 +59,20 @@ def _convert(plugin, release, config, path: Path) -> ImportedRelease:
     return imported
 
 
-def _fit(plugin, release, config, path: Path) -> tuple[ImportedRelease | None, str | None, dict | None]:
-    """(imported, mismatch, built modules) for one preset's config."""
+def _generator_shapes(plugin, config) -> dict[str, Tensor]:
+    """The generator's state dict for ``config``, built on the meta device when the plugin allows it
+    (shapes only: no memory, no initialisation cost, even for 1024² discriminators)."""
+    try:
+        with torch.device("meta"):
+            return plugin.build(config)["generator"].state_dict()
+    except Exception:  # a builder that needs real data at construction
+        return plugin.build(config)["generator"].state_dict()
+
+
+def _fit(plugin, release, config, path: Path) -> tuple[ImportedRelease, str | None]:
+    """(imported, mismatch) for one preset's config."""
     imported = _convert(plugin, release, config, path)
-    modules = plugin.build(imported.config)
-    return imported, first_mismatch(modules["generator"].state_dict(), imported), modules
+    return imported, first_mismatch(_generator_shapes(plugin, imported.config), imported)
 
 
 def _fitting_preset(spec, plugin, release, path: Path, skip: str) -> str | None:
@@ -99,7 +108,7 @@ def import_to_run(model: str, file: str | Path, preset: str, out: str | Path) ->
     config = load_run_config(plugin.config_class, spec.name, spec.presets_dir, preset)
     release = load_release(path)
     try:
-        imported, mismatch, modules = _fit(plugin, release, config, path)
+        imported, mismatch = _fit(plugin, release, config, path)
     except UserError as exc:
         other = _fitting_preset(spec, plugin, release, path, preset)
         if other is None:
@@ -110,6 +119,7 @@ def import_to_run(model: str, file: str | Path, preset: str, out: str | Path) ->
         hint = f"preset '{other}' fits it" if other else f"no other {spec.name} preset fits it either"
         raise UserError(f"{path} does not fit {spec.name} preset '{preset}': {mismatch}; {hint}.")
 
+    modules = plugin.build(imported.config)
     generator = modules["generator"]
     with torch.no_grad():
         generator.load_state_dict(imported.state, strict=True)
