@@ -246,3 +246,32 @@ def test_camera_frame_view_directions_lock_view_dependence_to_the_image():
     torch.testing.assert_close(a, b)  # same image-space directions whatever the pose
     torch.testing.assert_close(a, world.render(DirectionColour(), frontal, (4, 4)).rgb)  # frontal: world = camera
     assert (world.render(DirectionColour(), turned, (4, 4)).rgb - b).abs().max() > 0.1
+
+
+def test_eg3d_sampling_integrates_a_uniform_medium_over_its_jittered_span_and_centres_it_in_eval():
+    """EG3D's intervals run from the first to the last (jittered) sample: linspace(near, far, S) + u (far - near)/(S - 1)."""
+    from zoo3d.render.volume import SampleDraws
+
+    cams = Camera.from_angles([0.0, 0.3], [0.0, -0.1])
+    renderer = VolumeRenderer(num_samples=8, num_importance=6, near=NEAR, far=FAR, sampling="eg3d").eval()
+    sigma = math.log1p(math.exp(3.0))  # softplus(3)
+    out = renderer.render(UniformMedium(3.0), cams, (4, 4))
+    torch.testing.assert_close(out.alpha, torch.full_like(out.alpha, 1 - math.exp(-sigma * (FAR - NEAR))))
+    # given draws are taken as they are (any jitter: the span, and so the opacity, is the same)
+    u = torch.full((2, 16, 8), 0.25)
+    jittered = renderer.render(UniformMedium(3.0), cams, (4, 4), draws=SampleDraws(u, torch.rand(2, 16, 6)))
+    torch.testing.assert_close(jittered.alpha, out.alpha)
+    # without importance samples the interval midpoints are linspace + (u + 1/2) step, u = 1/2 in eval mode
+    coarse = VolumeRenderer(num_samples=8, near=NEAR, far=FAR, sampling="eg3d").eval()
+    step = (FAR - NEAR) / 7
+    for draws, u0 in ((None, 0.5), (SampleDraws(u), 0.25)):
+        t = coarse.render(UniformMedium(3.0), cams, (4, 4), draws=draws).extras["t"]
+        expected = NEAR + (u0 + 0.5 + torch.arange(7.0)) * step
+        torch.testing.assert_close(t, expected.view(1, 7, 1, 1).expand_as(t))
+
+
+def test_eg3d_importance_weights_are_max_then_mean_smoothed_with_a_floor():
+    from zoo3d.render.samples import smoothed_interval_weights
+
+    w = torch.tensor([[0.0, 1.0, 0.0, 0.0, 0.4]])
+    torch.testing.assert_close(smoothed_interval_weights(w), torch.tensor([[0.5, 1.0, 0.5, 0.2, 0.4]]) + 0.01)
