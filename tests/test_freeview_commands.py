@@ -127,7 +127,7 @@ def test_models_without_manifolds_and_unknown_suffixes_are_refused_in_one_senten
     err = capsys.readouterr().err
     assert exit_info.value.code == 2 and "cannot be cached as textured layers" in err and "Traceback" not in err
     with pytest.raises(SystemExit):
-        main(["export", "--model", "oracle", "--format", "glb", "--out", str(tmp_path / "o.ply")])
+        main(["export", "--model", "oracle", "--format", "glb", "--out", str(tmp_path / "head")])
     assert "needs an --out file named *.glb" in capsys.readouterr().err
 
 

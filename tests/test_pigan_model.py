@@ -118,7 +118,7 @@ def test_progressive_discriminator_fades_in_the_new_resolution():
 
 
 def test_celeba_preset_is_upstreams_curriculum():
-    cfg = load_run_config(PiGanConfig, "pigan", REPO / "configs" / "pigan", "celeba64")
+    cfg = load_run_config(PiGanConfig, "pigan", REPO / "configs" / "pigan", "celeba")
     (stage,) = PiGanPlugin().stages(cfg)
     assert (stage.resolution, stage.batch_size) == (64, 56)
     assert stage.optimizers["generator"].lr == 6e-5 and stage.optimizers["discriminator"].lr == 2e-4

@@ -174,3 +174,104 @@ def test_offset_jitter_keeps_samples_evenly_spaced_and_stratified_does_not():
         lo = 0.88 + step * torch.arange(16)
         assert ((t >= lo - 1e-7) & (t <= lo + step + 1e-7)).all()
     assert offset[..., 0].std() > 0  # the offset differs from ray to ray
+
+
+# ---------------------------------------------------------------- the authors' sampling conventions
+
+
+def test_sample_layouts_and_given_draws():
+    from zoo3d.render.samples import place_samples
+
+    like = torch.zeros(1, dtype=torch.float64)
+    edges = place_samples(0.0, 1.0, 4, (1,), like, "edges")
+    torch.testing.assert_close(edges, torch.tensor([[0.0, 0.25, 0.5, 0.75]], dtype=torch.float64))
+    lin = place_samples(0.0, 1.0, 5, (1,), like, "linspace")
+    torch.testing.assert_close(lin, torch.tensor([[0.0, 0.25, 0.5, 0.75, 1.0]], dtype=torch.float64))
+    u = torch.tensor([[0.0, 0.5, 1.0, 0.25, 0.75]], dtype=torch.float64)
+    # pi-GAN: +-half a step around each position; StyleSDF offset: one u per ray, inside the bin
+    torch.testing.assert_close(place_samples(0.0, 1.0, 5, (1,), like, "linspace", "stratified", u=u),
+                               lin + (u - 0.5) * 0.25)
+    torch.testing.assert_close(place_samples(0.0, 1.0, 4, (1,), like, "edges", "offset", u=u[:, 3:4]),
+                               edges + 0.25 * 0.25)
+
+
+def test_differences_integration_gives_nerf_weights_and_the_last_sample_absorbs_the_rest():
+    cams = Camera.from_angles(0.0, 0.0, fov=12.0, dtype=torch.float64)
+    sigma, S = 5.0, 8
+    r = VolumeRenderer(S, near=NEAR, far=FAR, density_activation="relu", spacing="linspace",
+                       intervals="differences").eval()
+    w = r.render(UniformMedium(sigma), cams, (2, 2)).weights[0, :, 0, 0]
+    step = (FAR - NEAR) / (S - 1)
+    k = torch.arange(S, dtype=torch.float64)
+    expected = torch.exp(-sigma * step * k) * (1 - math.exp(-sigma * step))
+    expected[-1] = math.exp(-sigma * step * (S - 1))  # 1e10 interval: all that is left
+    torch.testing.assert_close(w, expected, atol=1e-9, rtol=0)
+
+
+def test_fill_last_makes_empty_rays_take_the_last_sample_at_inference_only():
+    cams = Camera.from_angles(0.0, 0.0, fov=12.0, dtype=torch.float64)
+    r = VolumeRenderer(6, near=NEAR, far=FAR, density_activation="relu", eval_fill_last=True)
+    empty = UniformMedium(-1.0)  # ReLU density 0 everywhere
+    out = r.eval().render(empty, cams, (2, 2))
+    torch.testing.assert_close(out.rgb, torch.zeros_like(out.rgb))  # the last sample's grey 0.5 -> 0
+    assert out.weights[:, -1].eq(1).all() and out.alpha.eq(0).all()  # alpha: opacity before filling
+    assert r.train().render(empty, cams, (2, 2)).rgb.eq(-1).all()
+
+
+def test_depth_along_the_axis_puts_samples_on_planes_facing_the_camera():
+    cams = Camera.from_angles(0.3, -0.1, fov=12.0, dtype=torch.float64)
+    r = VolumeRenderer(4, near=NEAR, far=FAR, spacing="edges", depth_along="axis").eval()
+    out = r.render(UniformMedium(1.0), cams, (5, 5))
+    o, d = cams.rays(5, 5)
+    t = out.extras["t"].flatten(2).transpose(1, 2)  # distances along the unit rays
+    depth = t * (d * cams.cam2world[:, None, :3, 2]).sum(-1, keepdim=True)  # along the viewing axis
+    torch.testing.assert_close(depth, (NEAR + 0.06 * torch.arange(4, dtype=torch.float64)).expand_as(depth))
+
+
+class DirectionColour:
+    """rgb = (dir + 1) / 2, density 0: shows which directions the field was asked about."""
+
+    kind = "density"
+
+    def query(self, points, dirs):
+        return Radiance(rgb=(dirs + 1) / 2, sigma=torch.zeros_like(points[..., :1]))
+
+
+def test_camera_frame_view_directions_lock_view_dependence_to_the_image():
+    frontal = Camera.from_angles(0.0, 0.0, fov=12.0, dtype=torch.float64)
+    turned = Camera.from_angles(0.4, 0.2, fov=12.0, dtype=torch.float64)
+    locked = VolumeRenderer(3, near=NEAR, far=FAR, eval_fill_last=True, eval_view_dirs="camera").eval()
+    world = VolumeRenderer(3, near=NEAR, far=FAR, eval_fill_last=True).eval()
+    a, b = (locked.render(DirectionColour(), c, (4, 4)).rgb for c in (frontal, turned))
+    torch.testing.assert_close(a, b)  # same image-space directions whatever the pose
+    torch.testing.assert_close(a, world.render(DirectionColour(), frontal, (4, 4)).rgb)  # frontal: world = camera
+    assert (world.render(DirectionColour(), turned, (4, 4)).rgb - b).abs().max() > 0.1
+
+
+def test_eg3d_sampling_integrates_a_uniform_medium_over_its_jittered_span_and_centres_it_in_eval():
+    """EG3D's intervals run from the first to the last (jittered) sample: linspace(near, far, S) + u (far - near)/(S - 1)."""
+    from zoo3d.render.volume import SampleDraws
+
+    cams = Camera.from_angles([0.0, 0.3], [0.0, -0.1])
+    renderer = VolumeRenderer(num_samples=8, num_importance=6, near=NEAR, far=FAR, sampling="eg3d").eval()
+    sigma = math.log1p(math.exp(3.0))  # softplus(3)
+    out = renderer.render(UniformMedium(3.0), cams, (4, 4))
+    torch.testing.assert_close(out.alpha, torch.full_like(out.alpha, 1 - math.exp(-sigma * (FAR - NEAR))))
+    # given draws are taken as they are (any jitter: the span, and so the opacity, is the same)
+    u = torch.full((2, 16, 8), 0.25)
+    jittered = renderer.render(UniformMedium(3.0), cams, (4, 4), draws=SampleDraws(u, torch.rand(2, 16, 6)))
+    torch.testing.assert_close(jittered.alpha, out.alpha)
+    # without importance samples the interval midpoints are linspace + (u + 1/2) step, u = 1/2 in eval mode
+    coarse = VolumeRenderer(num_samples=8, near=NEAR, far=FAR, sampling="eg3d").eval()
+    step = (FAR - NEAR) / 7
+    for draws, u0 in ((None, 0.5), (SampleDraws(u), 0.25)):
+        t = coarse.render(UniformMedium(3.0), cams, (4, 4), draws=draws).extras["t"]
+        expected = NEAR + (u0 + 0.5 + torch.arange(7.0)) * step
+        torch.testing.assert_close(t, expected.view(1, 7, 1, 1).expand_as(t))
+
+
+def test_eg3d_importance_weights_are_max_then_mean_smoothed_with_a_floor():
+    from zoo3d.render.samples import smoothed_interval_weights
+
+    w = torch.tensor([[0.0, 1.0, 0.0, 0.0, 0.4]])
+    torch.testing.assert_close(smoothed_interval_weights(w), torch.tensor([[0.5, 1.0, 0.5, 0.2, 0.4]]) + 0.01)

@@ -18,7 +18,9 @@ Angles (the user-facing convention, radians unless stated):
   of view in degrees, measured to the image edges.
 
 GRAM and pi-GAN use ``(phi, theta)`` = ``(pi/2 - pitch, pi/2 + yaw)``; their ray grid puts the
-edge *pixel centres* at ``tan(fov/2)``, a half-pixel difference that zoo3d does not copy.
+edge *pixel centres* at ``tan(fov/2)`` (``linspace(-1, 1, W)``), half a pixel off zoo3d's. zoo3d's
+own models use pixel centres; ``rays(..., align_corners=True)`` gives the authors' grid, which
+models imported from their releases use to render what the authors' code renders.
 """
 
 from __future__ import annotations
@@ -275,21 +277,29 @@ class Camera:
         k[:, 0, 2] = 1.0 - k[:, 0, 2]
         return Camera(f @ self.cam2world @ f, k, self.resolution)
 
-    def pixel_grid(self, height: int, width: int) -> Tensor:
-        """Normalised pixel-centre coordinates (H*W, 2) as (u, v) in [0, 1], row-major from the top left."""
-        v = (torch.arange(height, device=self.device, dtype=self.dtype) + 0.5) / height
-        u = (torch.arange(width, device=self.device, dtype=self.dtype) + 0.5) / width
+    def pixel_grid(self, height: int, width: int, align_corners: bool = False) -> Tensor:
+        """Normalised pixel-centre coordinates (H*W, 2) as (u, v) in [0, 1], row-major from the top left.
+
+        ``align_corners`` puts the first and last pixel centres on the image borders (``j / (W - 1)``),
+        the grid of GRAM and pi-GAN (``linspace(-1, 1, W)`` in their NDC); otherwise ``(j + 0.5) / W``.
+        """
+        v = _grid_axis(height, align_corners, self.device, self.dtype)
+        u = _grid_axis(width, align_corners, self.device, self.dtype)
         vv, uu = torch.meshgrid(v, u, indexing="ij")
         return torch.stack([uu.reshape(-1), vv.reshape(-1)], dim=-1)
 
-    def rays(self, height: int | None = None, width: int | None = None) -> tuple[Tensor, Tensor]:
-        """World-space rays through pixel centres: origins and unit directions, each (B, H*W, 3), row-major."""
+    def rays(self, height: int | None = None, width: int | None = None,
+             align_corners: bool = False) -> tuple[Tensor, Tensor]:
+        """World-space rays through pixel centres: origins and unit directions, each (B, H*W, 3), row-major.
+
+        ``align_corners``: the GRAM/pi-GAN pixel grid (see :meth:`pixel_grid`).
+        """
         if height is None:
             if self.resolution is None:
                 raise ValueError("Camera.rays needs a resolution: pass height/width or set Camera.resolution")
             height, width = self.resolution
         width = width if width is not None else height
-        uv = self.pixel_grid(height, width)
+        uv = self.pixel_grid(height, width, align_corners)
         k = self.intrinsics
         x = (uv[None, :, 0] - k[:, None, 0, 2]) / k[:, None, 0, 0]
         y = (uv[None, :, 1] - k[:, None, 1, 2]) / k[:, None, 1, 1]
@@ -307,6 +317,15 @@ class Camera:
         u = k[:, None, 0, 0] * p[..., 0] / z + k[:, None, 0, 2]
         v = k[:, None, 1, 1] * p[..., 1] / z + k[:, None, 1, 2]
         return torch.stack([u, v], dim=-1), z
+
+
+def _grid_axis(n: int, align_corners: bool, device, dtype) -> Tensor:
+    """Pixel-centre positions along one image axis in [0, 1] (see :meth:`Camera.pixel_grid`)."""
+    if align_corners:
+        if n == 1:
+            return torch.full((1,), 0.5, device=device, dtype=dtype)
+        return torch.linspace(0.0, 1.0, n, device=device, dtype=dtype)
+    return (torch.arange(n, device=device, dtype=dtype) + 0.5) / n
 
 
 def _decompose_projection(P: Tensor) -> tuple[Tensor, Tensor, Tensor]:
@@ -347,12 +366,15 @@ class CameraPrior(BaseModel):
     """The distribution cameras are drawn from when a generator samples images (its pose prior).
 
     Defaults are the FFHQ-like prior of GRAM: yaw ~ N(0, 0.3), pitch ~ N(0, 0.155), fov 12 deg, radius 1.
-    ``uniform`` draws yaw and pitch uniformly in ``mean +- std``.
+    ``uniform`` draws yaw and pitch uniformly in ``mean +- std``. ``spherical_uniform`` (GRAM's and
+    pi-GAN's CARLA prior) draws yaw uniformly in ``yaw_mean +- yaw_std`` and the camera uniformly over
+    the sphere's area between the pitches ``pitch_mean -+ pitch_std``: with ``v = (pi/2 - pitch) / pi``,
+    v uniform over that range and ``pitch = pi/2 - arccos(1 - 2 v)`` (v clamped to [1e-5, 1 - 1e-5]).
     """
 
     model_config = ConfigDict(extra="forbid")
 
-    distribution: Literal["gaussian", "uniform"] = "gaussian"
+    distribution: Literal["gaussian", "uniform", "spherical_uniform"] = "gaussian"
     yaw_mean: float = 0.0
     yaw_std: float = Field(0.3, ge=0)
     pitch_mean: float = 0.0
@@ -368,6 +390,9 @@ class CameraPrior(BaseModel):
             r = torch.rand(2, n, generator=generator, dtype=dtype) * 2 - 1
         yaw = self.yaw_mean + self.yaw_std * r[0]
         pitch = self.pitch_mean + self.pitch_std * r[1]
+        if self.distribution == "spherical_uniform":
+            v = ((math.pi / 2 - pitch) / math.pi).clamp(1e-5, 1 - 1e-5)
+            pitch = math.pi / 2 - torch.arccos(1 - 2 * v)
         return Camera.from_angles(yaw, pitch, self.radius, self.fov).to(device=device)
 
     def frontal(self, n: int = 1, device=None, dtype=None) -> Camera:

@@ -2,7 +2,8 @@
 
 A card says what a model is (name, aliases, kind, paper) and what its paper reports, each
 number tied to the table it comes from, so ``zoo3d models`` and comparisons can show the
-published figure beside the measured one.
+published figure beside the measured one; ``parity`` records how closely zoo3d reproduces the
+authors' code on their weights (docs/pretrained.md).
 """
 
 from __future__ import annotations
@@ -36,6 +37,23 @@ class ReportedResult(Config):
     notes: str = ""
 
 
+class ParityRecord(Config):
+    """A measured difference between zoo3d's model and the authors' code on the same weights and inputs.
+
+    ``upstream`` is ``owner/repo@commit``; ``setting`` the network and inputs compared (e.g. "FFHQ_default
+    at paper width, 64², frontal + non-frontal pose, fp32 CPU"); ``what`` the output compared (e.g.
+    "image", "manifold intersections"); ``max_abs`` its largest absolute difference; ``command`` how to
+    reproduce it.
+    """
+
+    upstream: str
+    setting: str
+    what: str
+    max_abs: float
+    command: str = ""
+    notes: str = ""
+
+
 class ModelCard(Config):
     name: str
     aliases: list[str] = Field(default_factory=list)
@@ -44,6 +62,7 @@ class ModelCard(Config):
     paper: Paper | None = None
     results: list[ReportedResult] = Field(default_factory=list)
     presets: list[str] = Field(default_factory=list)
+    parity: list[ParityRecord] = Field(default_factory=list)
     notes: str = ""
 
 

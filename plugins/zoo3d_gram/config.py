@@ -40,7 +40,8 @@ class RadianceConfig(Config):
     the constant interval of ``alpha = 1 - exp(-delta_alpha * sigma)``. ``truncation_samples``
     latents are averaged for the truncation trick (GRAM's get_avg_w). ``autocast`` False keeps the
     network in fp32 under the engine's mixed precision (upstream trained in fp16; bf16 rounds SIREN
-    arguments by ~0.1 rad).
+    arguments by ~0.1 rad). ``box_size`` is the radiance network's own UniformBoxWarp side (points are
+    scaled by 2 / box_size); None uses the manifold predictor's (GRAM's CARLA setting uses 2).
     """
 
     z_dim: int = Field(256, ge=1)
@@ -54,15 +55,23 @@ class RadianceConfig(Config):
     delta_alpha: float = Field(0.04, gt=0)
     truncation_samples: int = Field(10000, ge=1)
     autocast: bool = True
+    box_size: float | None = Field(None, gt=0)
 
 
 class RenderConfig(Config):
-    """Ray sampling for the level-crossing search (ManifoldRenderer)."""
+    """Ray sampling for the level-crossing search (ManifoldRenderer).
+
+    ``align_corners`` casts rays on the authors' pixel grid (edge pixel centres on the image borders)
+    instead of zoo3d's pixel centres; ``zoo3d import`` sets it so a converted release renders the
+    authors' images. ``white_background`` adds 1 - (accumulated alpha) to the colour (GRAM's CARLA).
+    """
 
     num_samples: int = Field(64, ge=2)
     near: float = Field(0.88, gt=0)
     far: float = Field(1.12, gt=0)
     chunk: int = Field(65536, ge=1)
+    align_corners: bool = False
+    white_background: bool = False
 
 
 class GeneratorConfig(Config):

@@ -45,8 +45,10 @@ class GramGenerator(Generator):
         self.config = cfg
         self.manifold = ManifoldPredictor(m.hidden, m.layers, m.box_size, m.center, m.init_scale, m.init_radius)
         self.radiance_net = RadianceNetwork(r.z_dim, r.mapping_hidden, r.mapping_layers, r.hidden, r.num_layers,
-                                            r.feature_dim, m.box_size, r.freq_scale, r.freq_bias, r.autocast)
-        self.renderer = ManifoldRenderer(rc.num_samples, rc.near, rc.far, rc.chunk)
+                                            r.feature_dim, r.box_size or m.box_size, r.freq_scale, r.freq_bias,
+                                            r.autocast)
+        self.renderer = ManifoldRenderer(rc.num_samples, rc.near, rc.far, rc.chunk, align_corners=rc.align_corners,
+                                         white_background=rc.white_background)
         self.register_buffer("levels", torch.linspace(m.level_start, m.level_end, m.num_levels))
         self.background_z = m.background_z
         self.delta_alpha = r.delta_alpha

@@ -46,6 +46,14 @@ class GramModel(ModelPlugin):
     """GRAM (Deng et al., CVPR 2022): radiance manifolds trained adversarially with a pose-aware D."""
 
     config_class = GramConfig
+    imports_releases = True
+
+    def import_release(self, release, config: GramConfig):
+        """microsoft/GRAM ``generator.pth`` (state dict) or ``ema.pth`` (torch_ema object); see
+        :mod:`zoo3d_gram.upstream`."""
+        from zoo3d_gram.upstream import import_gram_release
+
+        return import_gram_release(release, config)
 
     def build(self, config: GramConfig) -> dict[str, torch.nn.Module]:
         return {"generator": GramGenerator(config.generator, config.camera),

@@ -53,12 +53,19 @@ class GeneratorConfig(Config):
     ``extent`` is the half-width of the gridded square (GRAM-HD ties it to the fov: fov / 100 = 0.12).
     ``view_dependent_textures``: texels are coloured with the view direction from the current camera
     (upstream); False uses the frontal direction (0, 0, -1) for every texel.
+    ``texture_align_corners``: how the HR maps are sampled. True (zoo3d) reads them at the texel centres
+    where gridding placed them; False samples as GRAM-HD does (``grid_sample(align_corners=False)`` over
+    corner-aligned gridding, half a texel off), which ``zoo3d import`` sets for the authors' weights.
+    ``upsample_background_hits``: at HR, take the background-plane hits by upsampling the LR ones as
+    GRAM-HD does (set by ``zoo3d import``), instead of intersecting each HR ray with the plane.
     """
 
     resolution: int = Field(256, ge=8)
     lowres: GramGeneratorConfig = Field(default_factory=_lowres_default)
     extent: float = Field(0.12, gt=0)
     view_dependent_textures: bool = True
+    texture_align_corners: bool = True
+    upsample_background_hits: bool = False
     foreground_sr: ForegroundSRConfig = Field(default_factory=ForegroundSRConfig)
     background_sr: BackgroundSRConfig = Field(default_factory=BackgroundSRConfig)
 

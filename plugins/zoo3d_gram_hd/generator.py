@@ -111,7 +111,10 @@ class GramHDGenerator(Generator):
                                           residual=fg.residual)
         self.background_sr = RRDBNet(3, 3, nf=bg.nf, nb=bg.nb, gc=bg.gc, scale=cfg.scale, up_channels=bg.up_channels)
         rc = lr.render
-        self.renderer = ManifoldRenderer(rc.num_samples, rc.near, rc.far, rc.chunk)
+        self.renderer = ManifoldRenderer(rc.num_samples, rc.near, rc.far, rc.chunk, align_corners=rc.align_corners,
+                                         upsample_align_corners=rc.align_corners,
+                                         white_background=rc.white_background,
+                                         upsample_background=cfg.upsample_background_hits)
         self.register_buffer("super_resolve", torch.tensor(False))
         self.z_dim = lr.radiance.z_dim
         self.resolution = (cfg.resolution, cfg.resolution)
@@ -179,7 +182,8 @@ class GramHDGenerator(Generator):
     def hr_representation(self, rep: GramHDRepresentation, textures: ManifoldTextures) -> TexturedManifolds:
         """The HR scene: the LR geometry with the HR maps (a ManifoldRepresentation in texture mode)."""
         return TexturedManifolds(rep.lowres, textures.hr_maps, textures.hr_background, extent=self.extent,
-                                 background_z=rep.lowres.background_z)
+                                 background_z=rep.lowres.background_z,
+                                 align_corners=self.config.texture_align_corners)
 
     # ------------------------------------------------------------------ rendering
     def render(self, representation: GramHDRepresentation, cameras: Camera,

@@ -91,6 +91,13 @@ class GramHDModel(ModelPlugin):
     """GRAM-HD (Xiang et al., ICCV 2023): super-resolution of GRAM's radiance manifolds."""
 
     config_class = GramHDConfig
+    imports_releases = True
+
+    def import_release(self, release, config: GramHDConfig):
+        """JeffreyXiang/GRAM-HD ``ckpts/*.pt`` (generator state dicts); see :mod:`zoo3d_gram_hd.upstream`."""
+        from zoo3d_gram_hd.upstream import import_gram_hd_release
+
+        return import_gram_hd_release(release, config)
 
     def build(self, config: GramHDConfig) -> dict[str, torch.nn.Module]:
         g, d2 = config.generator, config.stage2.discriminator

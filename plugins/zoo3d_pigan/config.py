@@ -22,7 +22,17 @@ class PiGanNetworkConfig(Config):
 
 
 class PiGanRenderingConfig(Config):
-    """Hierarchical volume rendering: ``num_steps`` stratified + ``num_steps`` importance samples."""
+    """Hierarchical volume rendering: ``num_steps`` stratified + ``num_steps`` importance samples.
+
+    ``convention``: "zoo3d" samples bins of [near, far] (their centres at inference), integrates over
+    midpoint sections and puts the pixel centres of an image of field of view ``fov`` at
+    ``(j + 0.5) / W``; "upstream" does what the authors' code does (and what imported checkpoints were
+    trained with): ``linspace(near, far)`` samples jittered by +-half a step, NeRF differences with a
+    1e10 last interval, importance samples from the pdf between the coarse midpoints, and the NDC pixel
+    grid whose *edge pixel centres* sit at the field of view. Upstream also jitters at inference;
+    zoo3d renders its samples unjittered (and its importance samples deterministically) unless given
+    draws, so a seed always gives the same image.
+    """
 
     num_steps: int = Field(12, ge=2)
     hierarchical: bool = True
@@ -31,6 +41,10 @@ class PiGanRenderingConfig(Config):
     density_activation: Literal["relu", "softplus"] = "relu"
     white_background: bool = False
     nerf_noise_steps: int = Field(5000, ge=0, description="density noise std max(0, 1 - step / N) while training")
+    eval_last_back: bool = Field(False, description="at inference the last sample takes the weight left over "
+                                                    "(the CelebA and Cats curricula's eval_last_back)")
+    convention: Literal["zoo3d", "upstream"] = Field(
+        "zoo3d", description="sample placement, integration and pixel grid: zoo3d's, or the authors' code's")
 
 
 class PiGanStageConfig(Config):

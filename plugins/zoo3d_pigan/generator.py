@@ -17,7 +17,7 @@ from zoo3d.core.generator import Generator
 from zoo3d.core.outputs import RenderOutput
 from zoo3d.core.representation import Radiance
 from zoo3d.nn.siren import ColorFiLMLayer, FiLMSirenTrunk, PiGanMappingNetwork, frequency_init, truncate_film
-from zoo3d.render.volume import VolumeRenderer
+from zoo3d.render.volume import SampleDraws, VolumeRenderer
 
 from .config import PiGanConfig
 
@@ -81,19 +81,52 @@ class PiGanGenerator(Generator):
         self.bounds = (r.far - r.near) / 2.0  # the cube the rays of radius-1 cameras sample (meshing grid)
         self.mapping = PiGanMappingNetwork(n.z_dim, n.mapping_hidden, n.depth + 1, n.width, n.mapping_layers)
         self.siren = PiGanSiren(n.depth, n.width, 2.0 / n.box_size)
+        self.upstream_grid = r.convention == "upstream"
+        upstream = dict(spacing="linspace", intervals="differences", importance_bins="midpoints") \
+            if self.upstream_grid else {}
         self.renderer = VolumeRenderer(num_samples=r.num_steps, num_importance=r.num_steps if r.hierarchical else 0,
                                        near=r.near, far=r.far, stratified=True,
                                        density_activation=r.density_activation,
-                                       background="white" if r.white_background else None)
+                                       background="white" if r.white_background else None,
+                                       eval_fill_last=r.eval_last_back, **upstream)
         self.density_noise = 0.0  # set by the training recipe (nerf_noise schedule); 0 for sampling
+        self._centre: tuple | None = None
+
+    @torch.no_grad()
+    def truncation_centre(self, num_samples: int = 10000, seed: int = 0) -> tuple[Tensor, Tensor]:
+        """Mean (freq, phase), each (1, depth + 1, width), over ``num_samples`` fixed latents (upstream's
+        ``generate_avg_frequencies`` draws fresh ones). Cached until the mapping weights change."""
+        params = list(self.mapping.parameters())
+        key = (params[0].device, params[0].dtype, num_samples, seed, tuple(p._version for p in params))
+        if self._centre is None or self._centre[0] != key:
+            self._centre = (key, self.mapping.average(num_samples, generator=torch.Generator().manual_seed(seed)))
+        return self._centre[1]
 
     def represent(self, z: Tensor, psi: float = 1.0) -> PiGanField:
         freq, phase = self.mapping(z)
         if psi != 1.0:
-            avg_freq, avg_phase = self.mapping.average(generator=torch.Generator().manual_seed(0))
+            avg_freq, avg_phase = self.truncation_centre()
             freq, phase = truncate_film(freq, phase, avg_freq, avg_phase, psi)
         noise = self.density_noise if self.training else 0.0
         return PiGanField(self.siren, freq, phase, self.bounds, noise)
 
-    def render(self, rep: PiGanField, cameras: Camera, resolution: tuple[int, int] | None = None) -> RenderOutput:
-        return self.renderer.render(rep, cameras, resolution or self.resolution)
+    def render(self, rep: PiGanField, cameras: Camera, resolution: tuple[int, int] | None = None,
+               draws: SampleDraws | None = None) -> RenderOutput:
+        """``draws`` replaces the renderer's random draws (see :class:`zoo3d.render.volume.SampleDraws`)."""
+        H, W = resolution or self.resolution
+        if self.upstream_grid:
+            cameras = ndc_grid_cameras(cameras, H, W)
+        return self.renderer.render(rep, cameras, (H, W), draws=draws)
+
+
+def ndc_grid_cameras(cameras: Camera, height: int, width: int) -> Camera:
+    """The cameras whose pixel centres at (H, W) fall where pi-GAN's rays do for the same field of view.
+
+    pi-GAN's ray grid is ``linspace(-1, 1, W)`` x ``tan(fov / 2)``: its *edge pixel centres*, not the
+    image edges, sit at the field of view. zoo3d's pixel ``j`` is at ``(j + 0.5) / W``, so the focal
+    length (in image widths) shrinks by ``(W - 1) / W``: the same rays, a slightly wider image.
+    """
+    k = cameras.intrinsics.clone()
+    k[:, 0, 0] *= (width - 1) / width
+    k[:, 1, 1] *= (height - 1) / height
+    return Camera(cameras.cam2world, k, cameras.resolution)

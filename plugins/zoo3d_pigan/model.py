@@ -45,6 +45,51 @@ def _poses(cameras) -> torch.Tensor:
 
 class PiGanPlugin(ModelPlugin):
     config_class = PiGanConfig
+    imports_releases = True
+
+    def import_release(self, release, config: PiGanConfig):
+        """The authors' ``generator.pth`` and/or ``ema.pth`` as a zoo3d generator state (see ``upstream.py``).
+
+        ``release`` is the generator record, the ``torch_ema`` record, or ``{"generator": ..., "ema": ...}``;
+        with an EMA its averages are the weights (what the authors render with). Sets
+        ``pigan.rendering.convention = "upstream"``.
+        """
+        from zoo3d.errors import UserError
+        from zoo3d.upstream import RELEASE_FILE, ImportedRelease, module_state_dict
+
+        from . import upstream as up
+
+        parts = dict(release) if isinstance(release, dict) and set(release) <= {"generator", "ema"} else {}
+        if not parts:
+            kind = up.qualname(release)
+            parts = {"generator" if kind == up.GENERATOR_CLASS else "ema" if kind == up.EMA_CLASS else "?": release}
+        if "?" in parts:
+            raise UserError(f"{RELEASE_FILE} is not a pi-GAN release: pi-GAN's generator.pth holds an "
+                            f"{up.GENERATOR_CLASS} and ema.pth a torch_ema ExponentialMovingAverage, this holds "
+                            f"{up.qualname(release) or type(release).__name__}.")
+        notes = []
+        generator = parts.get("generator")
+        if generator is not None:
+            up.check_siren(generator, config, RELEASE_FILE)
+            z_dim = up.z_dim_of(generator)
+            if z_dim is not None and z_dim != config.pigan.network.z_dim:
+                raise UserError(f"{RELEASE_FILE} holds a generator with z_dim {z_dim}, the preset has "
+                                f"{config.pigan.network.z_dim}.")
+        if parts.get("ema") is not None:
+            weights = up.shadow_state(parts["ema"], config, RELEASE_FILE)
+            notes.append(f"weights: the EMA averages in {RELEASE_FILE} (what the authors render with)")
+        else:
+            weights = module_state_dict(generator)
+            notes.append(f"weights: the raw generator in {RELEASE_FILE}; the authors render with the averages in "
+                         "ema.pth beside it: import that file for those")
+        sources: dict[str, str] = {}
+        state = up.convert_state(weights, config, RELEASE_FILE, sources)
+        if parts.get("ema") is not None:
+            names = up.upstream_parameter_names(config)
+            sources = {k: f"shadow_params[{names.index(v)}] ({v})" for k, v in sources.items()}
+        config = config.model_copy(deep=True)
+        config.pigan.rendering.convention = "upstream"
+        return ImportedRelease(state=state, config=config, notes=notes, sources=sources)
 
     def build(self, config: PiGanConfig) -> dict[str, torch.nn.Module]:
         t = config.pigan.training

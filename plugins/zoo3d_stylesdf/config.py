@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import Field
 
 from zoo3d.cameras import CameraPrior
@@ -14,6 +16,13 @@ class StyleSDFRendererConfig(Config):
     ``near``/``far`` bound the rays (camera radius 1); the network sees ``p * 2 / (far - near)``
     so the box of half-size (far - near) / 2 = 0.12 maps to [-1, 1]^3. While training, samples move by one
     random offset per ray (StyleSDF's offset sampling, paper eq. 3).
+
+    ``convention``: "zoo3d" samples bin centres along the unit ray and integrates over midpoint
+    sections, with world-space view directions; "upstream" does what the authors' code does (and what
+    imported checkpoints were trained with): samples at the bins' near edges on planes of constant
+    camera depth, NeRF differences with a 1e10 last interval, and at inference the last sample
+    taking the weight left over (``force_background``) and view directions in the camera frame
+    (``static_viewdirs``).
     """
 
     z_dim: int = Field(256, ge=1)
@@ -25,6 +34,8 @@ class StyleSDFRendererConfig(Config):
     near: float = 0.88
     far: float = 1.12
     sdf_sharpness_init: float = Field(0.1, gt=0, description="alpha of sigma = sigmoid(-d/alpha)/alpha")
+    convention: Literal["zoo3d", "upstream"] = Field(
+        "zoo3d", description="sample placement and integration: zoo3d's, or the authors' code's (imports)")
 
 
 class StyleSDFDecoderConfig(Config):

@@ -4,11 +4,13 @@ Upstream (``model.py::Decoder``): the renderer's w goes through PixelNorm + Line
 Linear(512 -> 512) (lr_mul 0.01); synthesis = StyledConv(feature channels -> C(64)) + ToRGB at the
 render resolution, then per octave [StyledConv up, StyledConv, ToRGB with skip-upsampled rgb];
 channels {64: 512, 128: 256, 256: 128, 512: 64, 1024: 32}, noise injection, blur [1, 3, 3, 1].
-The low-resolution rgb is not fed in.
+The low-resolution rgb is not fed in. With truncation, upstream truncates the renderer's w and then,
+again, the decoder's w (towards the mean decoder w of untruncated renderer ws).
 """
 
 from __future__ import annotations
 
+import torch
 from torch import Tensor, nn
 
 from zoo3d.nn.mapping import MappingNetwork
@@ -36,5 +38,11 @@ class StyleSDFDecoder(nn.Module):
             start_res=render_resolution, in_channels=feature_dim)
         self.output_resolution = cfg.output_resolution
 
-    def forward(self, features: Tensor, renderer_w: Tensor, noise_mode: str = "random") -> Tensor:
-        return self.synthesis(self.mapping(renderer_w), features, noise_mode=noise_mode)
+    def forward(self, features: Tensor, renderer_w: Tensor, noise_mode: str = "random", psi: float = 1.0,
+                centre: Tensor | None = None) -> Tensor:
+        """``psi`` < 1 truncates the decoder's w towards ``centre`` (1, w_dim) as upstream does, on top of
+        the renderer's own truncation."""
+        w = self.mapping(renderer_w)
+        if psi != 1.0:
+            w = torch.lerp(centre.to(w), w, psi)
+        return self.synthesis(w, features, noise_mode=noise_mode)

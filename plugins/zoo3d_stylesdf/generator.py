@@ -46,12 +46,18 @@ class StyleSDFGenerator(Generator):
         self.volume = StyleSDFVolume(r.z_dim, r.mapping_layers, r.depth, r.width, 1.0 / self.bounds,
                                      r.sdf_sharpness_init)
         # StyleSDF's offset sampling: one random offset per ray while training, evenly spaced samples.
+        upstream = r.convention == "upstream"
         self.renderer = VolumeRenderer(num_samples=r.num_samples, num_importance=0, near=r.near, far=r.far,
-                                       stratified=True, jitter="offset", sdf_mode="stylesdf")
+                                       stratified=True, jitter="offset", sdf_mode="stylesdf",
+                                       spacing="edges" if upstream else "bins",
+                                       intervals="differences" if upstream else "sections",
+                                       depth_along="axis" if upstream else "ray", eval_fill_last=upstream,
+                                       eval_view_dirs="camera" if upstream else "world")
         self.decoder: StyleSDFDecoder | None = None
         if m.decoder.enabled:
             self.decoder = StyleSDFDecoder(r.width, r.z_dim, r.resolution, m.decoder)
         self.register_buffer("decoder_active", torch.zeros((), dtype=torch.bool))
+        self._centres: tuple | None = None
 
     @property
     def resolution(self) -> tuple[int, int]:  # type: ignore[override]
@@ -63,11 +69,27 @@ class StyleSDFGenerator(Generator):
     def strictly_3d_consistent(self) -> bool:  # type: ignore[override]
         return not (self.decoder is not None and bool(self.decoder_active))
 
+    @torch.no_grad()
+    def truncation_centres(self, num_samples: int = 10000, seed: int = 0) -> tuple[Tensor, Tensor | None]:
+        """The truncation centres: mean renderer w (1, z_dim) and mean decoder w (1, w_dim) (None without a
+        decoder) over ``num_samples`` fixed latents, as upstream's ``mean_latent`` (which draws fresh ones).
+        Cached until the mapping weights change."""
+        params = list(self.volume.mapping.parameters())
+        if self.decoder is not None:
+            params += list(self.decoder.mapping.parameters())
+        key = (params[0].device, params[0].dtype, num_samples, seed, tuple(p._version for p in params))
+        if self._centres is None or self._centres[0] != key:
+            z = torch.randn(num_samples, self.z_dim, generator=torch.Generator().manual_seed(seed)).to(params[0])
+            w = self.volume.mapping(z)
+            dec = self.decoder.mapping(w).mean(0, keepdim=True) if self.decoder is not None else None
+            self._centres = (key, (w.mean(0, keepdim=True), dec))
+        return self._centres[1]
+
     def represent(self, z: Tensor, psi: float = 1.0) -> StyleSDFField:
         w = self.volume.mapping(z)
         if psi != 1.0:
-            w = torch.lerp(self.volume.mapping.average(), w, psi)
-        return StyleSDFField(self.volume.network, w, self.volume.sdf_sharpness, self.bounds)
+            w = torch.lerp(self.truncation_centres()[0], w, psi)
+        return StyleSDFField(self.volume.network, w, self.volume.sdf_sharpness, self.bounds, psi=psi)
 
     def render_volume(self, rep: StyleSDFField, cameras: Camera, resolution=None) -> RenderOutput:
         """The stage-1 render: rgb in [-1, 1], depth, alpha and the (B, width, h, w) feature map."""
@@ -78,7 +100,9 @@ class StyleSDFGenerator(Generator):
             return self.render_volume(rep, cameras, resolution)
         raw = self.render_volume(rep, cameras)
         # fresh noise while training; the fixed per-layer noise maps otherwise, so a seed renders the same every time
-        rgb = self.decoder(raw.features, rep.w, noise_mode="random" if self.training else "const")
+        centre = self.truncation_centres()[1] if rep.psi != 1.0 else None
+        rgb = self.decoder(raw.features, rep.w, noise_mode="random" if self.training else "const", psi=rep.psi,
+                           centre=centre)
         if resolution is not None and tuple(resolution) != tuple(rgb.shape[-2:]):
             rgb = nn.functional.interpolate(rgb, size=tuple(resolution), mode="bilinear", align_corners=False,
                                             antialias=True)

@@ -40,8 +40,48 @@ def sphere_init_points(gen: StyleSDFGenerator, cameras, resolution: int, generat
     return pts.reshape(origins.shape[0], -1, 3)
 
 
+def _decoder_w_avg(config: StyleSDFConfig, state: dict) -> torch.Tensor:
+    """The decoder mapping's ``w_avg``: its mean output over the renderer ws of 10000 fixed latents
+    (upstream's ``mean_latent``; zoo3d tracks it while training stage 2)."""
+    gen = StyleSDFGenerator(config)
+    try:
+        result = gen.load_state_dict(state, strict=False)
+    except RuntimeError:  # shapes differ: the caller's strict load names the tensor
+        return torch.zeros_like(gen.decoder.mapping.w_avg)
+    if result.missing_keys != ["decoder.mapping.w_avg"] or result.unexpected_keys:
+        return torch.zeros_like(gen.decoder.mapping.w_avg)
+    return gen.truncation_centres()[1].reshape(-1)
+
+
 class StyleSDFPlugin(ModelPlugin):
     config_class = StyleSDFConfig
+    imports_releases = True
+
+    def import_release(self, release, config: StyleSDFConfig):
+        """The authors' ``.pt`` (``g_ema``) as a zoo3d generator state for ``config`` (see ``upstream.py``).
+
+        Sets ``stylesdf.renderer.convention = "upstream"``; a file without the 2D decoder (a pretrained
+        volume renderer, ``sphere_init.pt``) turns the decoder off.
+        """
+        from zoo3d.upstream import RELEASE_FILE, ImportedRelease
+
+        from .upstream import convert_g_ema, has_decoder, release_state
+
+        g_ema = release_state(release, RELEASE_FILE)
+        sources: dict[str, str] = {}
+        state = convert_g_ema(g_ema, RELEASE_FILE, sources)
+        config = config.model_copy(deep=True)
+        config.stylesdf.renderer.convention = "upstream"
+        notes = ["weights from 'g_ema' (the EMA generator upstream renders with)"]
+        full = has_decoder(g_ema)
+        if not full and config.stylesdf.decoder.enabled:
+            config.stylesdf.decoder.enabled = False
+            notes.append(f"{RELEASE_FILE} holds only the volume renderer: the 2D decoder is off, images are "
+                         f"{config.stylesdf.renderer.resolution}x{config.stylesdf.renderer.resolution} volume renders")
+        state["decoder_active"] = torch.tensor(full and config.stylesdf.decoder.enabled)
+        if config.stylesdf.decoder.enabled and full:
+            state["decoder.mapping.w_avg"] = _decoder_w_avg(config, state)
+        return ImportedRelease(state=state, config=config, notes=notes, sources=sources)
 
     def build(self, config: StyleSDFConfig) -> dict[str, torch.nn.Module]:
         m = config.stylesdf

@@ -1,10 +1,12 @@
 """StyleSDF's volume renderer network: mapping z -> w, FiLM-SIREN SDF trunk, view-dependent colour and features.
 
-Upstream facts (royorel/StyleSDF ``volume_renderer.py``): w = 3 x [Linear + leaky-ReLU 0.2 x sqrt(2)]
-(no PixelNorm); each FiLM-SIREN layer gets its own ``freq = 15 * Linear(w) + 30`` and
-``phase = 0.25 * Linear(w)``; the trunk sees ``p * 2 / (far - near)``; the SDF is a linear head on the
-last hidden layer; a FiLM-SIREN view layer on (dir, hidden) gives the feature vector that is volume
-rendered for the 2D decoder, and a linear head + sigmoid on it gives rgb.
+Upstream facts (royorel/StyleSDF ``volume_renderer.py``, ``model.py``): w = 3 x [Linear + leaky-ReLU 0.2]
+(``MappingLinear`` calls ``fused_leaky_relu`` with ``scale=1``: no sqrt(2) gain; no PixelNorm); each
+FiLM-SIREN layer gets its own ``freq = 15 * Linear(w) + 30`` and ``phase = 0.25 * Linear(w)``; the
+trunk sees ``p * 2 / (far - near)``; the SDF is a linear head on the last hidden layer; a FiLM-SIREN
+view layer on (hidden, dir) gives the feature vector that is volume rendered for the 2D decoder, and a
+linear head + sigmoid on it gives rgb. zoo3d's view layer takes (dir, hidden), as pi-GAN's does; the
+importer permutes the weight's columns.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from zoo3d.nn.siren import ColorFiLMLayer, FiLMSirenTrunk, frequency_init
 
 
 class _FusedLeakyLinear(nn.Linear):
-    """Linear + leaky-ReLU(0.2) scaled by sqrt(2); Kaiming-normal (a=0.2) weights, bias U(+-sqrt(1/in))."""
+    """Linear + leaky-ReLU(0.2) (unscaled, as upstream); Kaiming-normal (a=0.2) weights, bias U(+-sqrt(1/in))."""
 
     def __init__(self, in_dim: int, out_dim: int):
         super().__init__(in_dim, out_dim)
@@ -29,11 +31,11 @@ class _FusedLeakyLinear(nn.Linear):
         nn.init.uniform_(self.bias, -bound, bound)
 
     def forward(self, x: Tensor) -> Tensor:
-        return F.leaky_relu(super().forward(x), 0.2) * math.sqrt(2.0)
+        return F.leaky_relu(super().forward(x), 0.2)
 
 
 class StyleSDFMapping(nn.Module):
-    """z (B, z_dim) -> w (B, z_dim): ``num_layers`` fused leaky linear layers."""
+    """z (B, z_dim) -> w (B, z_dim): ``num_layers`` linear + leaky-ReLU layers."""
 
     def __init__(self, z_dim: int, num_layers: int = 3):
         super().__init__()
@@ -44,7 +46,7 @@ class StyleSDFMapping(nn.Module):
         return self.net(z)
 
     @torch.no_grad()
-    def average(self, num_samples: int = 10000, seed: int = 0) -> Tensor:
+    def average(self, num_samples: int = 10000, seed: int = 0) -> Tensor:  # noqa: D401
         """Mean w (1, z_dim) over ``num_samples`` fixed latents (the truncation centre)."""
         p = self.net[0].weight
         z = torch.randn(num_samples, self.z_dim, generator=torch.Generator().manual_seed(seed)).to(p)
@@ -109,8 +111,9 @@ class StyleSDFField:
     kind = "sdf"
 
     def __init__(self, network: StyleSDFNetwork, w: Tensor, sdf_sharpness: Tensor, bounds: float,
-                 record: bool = False):
+                 record: bool = False, psi: float = 1.0):
         self.network, self.w, self.sdf_sharpness, self.bounds = network, w, sdf_sharpness, bounds
+        self.psi = psi  # the truncation w was made with (the decoder truncates its own w by it too)
         self.freq, self.phase = network.film(w)
         self.record = record
         self.recorded: list[tuple[Tensor, Tensor]] = []

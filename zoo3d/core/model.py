@@ -169,6 +169,9 @@ class ModelPlugin(ABC):
         """Turn an authors' release, loaded by :func:`zoo3d.upstream.load_release`, into a
         :class:`zoo3d.upstream.ImportedRelease` for ``config`` (the chosen preset).
 
-        Raise :class:`zoo3d.errors.UserError` in one sentence when the file is not this model's.
+        Raise :class:`zoo3d.errors.UserError` in one sentence when the file is not this model's;
+        call the file :data:`zoo3d.upstream.RELEASE_FILE` ("the release file") and ``zoo3d import``
+        puts its path in its place. Shapes need not be checked here: ``zoo3d import`` compares the
+        state with the generator built from the returned config.
         """
         raise NotImplementedError

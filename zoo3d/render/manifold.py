@@ -46,16 +46,26 @@ class ManifoldRenderer(Renderer):
         upsample_align_corners: how LR intersections are bilinearly upsampled for HR rendering.
             False (default) matches zoo3d's pixel-centre rays at ``(j + 0.5) / W``; GRAM-HD used
             True because its ray grid puts the edge pixel centres at the image borders.
+        align_corners: cast rays on GRAM's pixel grid (edge pixel centres on the image borders,
+            :meth:`zoo3d.cameras.Camera.rays`) instead of pixel centres; set for imported releases.
+        white_background: add ``1 - sum(weights)`` to the colour (GRAM's CARLA setting, which has no
+            background plane).
+        upsample_background: with ``intersection_resolution``, also take the background-plane hits by
+            bilinear upsampling of the LR ones, as GRAM-HD does, instead of intersecting every HR ray
+            with the plane (exact; the default).
     """
 
     def __init__(self, num_samples: int = 64, near: float = 0.88, far: float = 1.12, chunk: int = 16384,
-                 compute_normals: bool = False, upsample_align_corners: bool = False):
+                 compute_normals: bool = False, upsample_align_corners: bool = False, align_corners: bool = False,
+                 white_background: bool = False, upsample_background: bool = False):
         super().__init__()
         if num_samples < 2:
             raise ValueError("ManifoldRenderer needs at least 2 samples per ray")
         self.num_samples, self.near, self.far = num_samples, near, far
         self.chunk, self.compute_normals = chunk, compute_normals
         self.upsample_align_corners = upsample_align_corners
+        self.align_corners, self.white_background = align_corners, white_background
+        self.upsample_background = upsample_background
 
     # ------------------------------------------------------------------ public
     def render(self, rep, cameras: Camera, resolution=None, intersection_resolution=None) -> RenderOutput:
@@ -68,15 +78,17 @@ class ManifoldRenderer(Renderer):
         H, W = resolve_resolution(resolution, cameras)
         ref = rep.levels
         cameras = cameras.to(device=ref.device, dtype=ref.dtype if ref.is_floating_point() else None)
-        origins, dirs = cameras.rays(H, W)
+        origins, dirs = cameras.rays(H, W, align_corners=self.align_corners)
         B, P = origins.shape[:2]
         per_chunk = max(1, self.chunk // B)
 
-        hr_points = hr_valid = None
+        hr_points = hr_valid = hr_background = None
         if intersection_resolution is not None:
             h, w = resolve_resolution(intersection_resolution, cameras)
             if (h, w) != (H, W):
                 hr_points, hr_valid = self._upsampled_intersections(rep, cameras, (h, w), (H, W))
+                if self.upsample_background and getattr(rep, "background_z", None) is not None:
+                    hr_background = self._upsampled_background_hits(rep, cameras, (h, w), (H, W))
 
         parts = []
         for start in range(0, P, per_chunk):
@@ -86,13 +98,14 @@ class ManifoldRenderer(Renderer):
                 pts, valid, _ = intersect_manifolds(rep, o, d, self.near, self.far, self.num_samples)
             else:
                 pts, valid = hr_points[:, :, sl], hr_valid[:, :, sl]
-            parts.append(self._shade(rep, o, d, pts, valid))
+            bg = None if hr_background is None else hr_background[:, sl]
+            parts.append(self._shade(rep, o, d, pts, valid, bg))
         return self._assemble(parts, B, H, W)
 
     # ------------------------------------------------------------------ steps
     def _upsampled_intersections(self, rep, cameras, low, high):
         (h, w), (H, W) = low, high
-        o, d = cameras.rays(h, w)
+        o, d = cameras.rays(h, w, align_corners=self.align_corners)
         B = o.shape[0]
         per_chunk = max(1, self.chunk // B)
         pts, valid = [], []
@@ -110,8 +123,20 @@ class ManifoldRenderer(Renderer):
                           align_corners=self.upsample_align_corners)
         return up, v.reshape(B, N, H * W) > 0.99
 
-    def _shade(self, rep, origins: Tensor, dirs: Tensor, points: Tensor, valid: Tensor) -> dict:
-        """Radiance at the hits of one ray chunk, sorted and composited; everything in (B, p, K, ...) layout."""
+    def _upsampled_background_hits(self, rep, cameras, low, high) -> Tensor:
+        """Background-plane hits of the (h, w) rays, bilinearly upsampled to (B, H*W, 3) (GRAM-HD)."""
+        (h, w), (H, W) = low, high
+        o, d = cameras.rays(h, w, align_corners=self.align_corners)
+        t, _ = intersect_plane_z(o, d, rep.background_z)
+        hits = (o + t.unsqueeze(-1) * d).transpose(1, 2).reshape(o.shape[0], 3, h, w)
+        up = F.interpolate(hits, size=(H, W), mode="bilinear", align_corners=self.upsample_align_corners)
+        return up.reshape(o.shape[0], 3, H * W).transpose(1, 2)
+
+    def _shade(self, rep, origins: Tensor, dirs: Tensor, points: Tensor, valid: Tensor,
+               background_hits: Tensor | None = None) -> dict:
+        """Radiance at the hits of one ray chunk, sorted and composited; everything in (B, p, K, ...) layout.
+
+        ``background_hits`` (B, p, 3): given plane points instead of the rays' own hits (upsampled, GRAM-HD)."""
         B, N, p, _ = points.shape
         rad = rep.radiance(points, dirs)
         t = (points - origins.unsqueeze(1)).norm(dim=-1)  # (B, N, p)
@@ -129,6 +154,9 @@ class ManifoldRenderer(Renderer):
         if bg_z is not None:
             t_bg, hit = intersect_plane_z(origins, dirs, bg_z)
             p_bg = origins + t_bg.unsqueeze(-1) * dirs
+            if background_hits is not None:
+                p_bg = background_hits.to(p_bg)
+                t_bg = (p_bg - origins).norm(dim=-1)
             bg = rep.background_radiance(p_bg, dirs)
             extra = {
                 "alpha": hit.to(alpha.dtype), "t": torch.where(hit, t_bg, torch.full_like(t_bg, float("inf"))),
@@ -156,8 +184,9 @@ class ManifoldRenderer(Renderer):
         t_finite = torch.where(torch.isfinite(t_sorted), t_sorted, torch.zeros_like(t_sorted))
         comp = composite(layers["alpha"], layers["rgb"], t_finite, layers.get("features"))
         fg_mask = layers["layer"] < N
+        rgb = comp.rgb + (1.0 - comp.acc) if self.white_background else comp.rgb
         out = {
-            "rgb": comp.rgb, "depth": comp.depth, "features": comp.features, "weights": comp.weights,
+            "rgb": rgb, "depth": comp.depth, "features": comp.features, "weights": comp.weights,
             "alpha": (comp.weights * fg_mask).sum(-1, keepdim=True),
             "points": layers["points"], "valid": layers["valid"], "layer": layers["layer"],
         }

@@ -22,6 +22,7 @@ from zoo3d.config import RunConfig
 from zoo3d.core.model import ModelPlugin, Stage, StepContext
 from zoo3d.devices import resolve_device
 from zoo3d.errors import UserError
+from zoo3d.fileio import append_line
 from zoo3d.train import checkpoint as ckpt
 from zoo3d.train.data import BatchStream, build_dataset
 from zoo3d.train.ema import copy_into_ema, make_ema, update_ema
@@ -89,6 +90,15 @@ def _resolve_module(modules: dict[str, torch.nn.Module], dotted: str) -> torch.n
     if head not in modules:
         raise ValueError(f"The recipe names module '{dotted}', but the model has only: {', '.join(modules)}.")
     return modules[head].get_submodule(rest) if rest else modules[head]
+
+
+def _record_step(line: str) -> float:
+    """The step of a metrics.jsonl line; +inf for a blank or cut-off line (dropped on resume)."""
+    try:
+        record = json.loads(line)
+        return float(record.get("step", 0)) if isinstance(record, dict) else math.inf
+    except (ValueError, TypeError):
+        return math.inf
 
 
 class Trainer:
@@ -380,8 +390,7 @@ class Trainer:
 
     # ------------------------------------------------------------------ logging
     def _write_metrics(self, record: dict[str, Any]) -> None:
-        with open(self.run_dir / METRICS_FILE, "a") as fh:
-            fh.write(json.dumps(record) + "\n")
+        append_line(self.run_dir / METRICS_FILE, json.dumps(record), "metrics")
 
     def _accumulate(self, logs: dict[str, Tensor | float]) -> None:
         for k, v in logs.items():
@@ -402,8 +411,7 @@ class Trainer:
         path = self.run_dir / METRICS_FILE
         if not path.is_file():
             return
-        kept = [line for line in path.read_text().splitlines()
-                if line.strip() and json.loads(line).get("step", 0) <= self.step]
+        kept = [line for line in path.read_text(errors="replace").splitlines() if _record_step(line) <= self.step]
         ckpt.write_text_atomic(path, "".join(line + "\n" for line in kept))
 
     def write_samples(self) -> Path:

@@ -17,7 +17,7 @@ from typing import Any
 
 from torch import Tensor
 
-__all__ = ["ImportedRelease", "InertObject", "load_release", "module_state_dict"]
+__all__ = ["RELEASE_FILE", "ImportedRelease", "InertObject", "load_release", "module_state_dict"]
 
 
 @dataclass
@@ -29,11 +29,41 @@ class InertObject:
         state: what the file would have passed to ``__setstate__`` / put in ``__dict__`` (plain
             containers, tensors and further records).
         args: constructor arguments recorded by the pickle, if any.
+        kwargs: keyword constructor arguments (``NEWOBJ_EX``), if any.
+        items: entries the pickle stored into the object as a mapping (a ``dict`` subclass such as
+            ``dnnlib.EasyDict``).
+        listitems: entries the pickle appended to it (a ``list`` subclass).
     """
 
     qualname: str
     state: Any = None
     args: tuple = ()
+    kwargs: dict = field(default_factory=dict)
+    items: dict = field(default_factory=dict)
+    listitems: list = field(default_factory=list)
+
+    def get(self, key: str, default: Any = None) -> Any:
+        """An attribute from the recorded state (``__dict__``), or a mapping entry."""
+        if isinstance(self.state, dict) and key in self.state:
+            return self.state[key]
+        return self.items.get(key, default)
+
+    # What the unpickler calls on a record while filling it in (BUILD, SETITEMS, APPENDS).
+    def __setstate__(self, state: Any) -> None:
+        if isinstance(state, tuple) and len(state) == 2 and (state[1] is None or isinstance(state[1], dict)):
+            state, slots = state  # (__dict__, __slots__ values)
+            if slots:
+                state = {**(state or {}), **slots}
+        self.state = state
+
+    def __setitem__(self, key: Any, value: Any) -> None:
+        self.items[key] = value
+
+    def append(self, value: Any) -> None:
+        self.listitems.append(value)
+
+    def extend(self, values: Any) -> None:
+        self.listitems.extend(values)
 
 
 @dataclass
@@ -45,11 +75,18 @@ class ImportedRelease:
         config: the run config the generator must be built with (the preset, plus any flag the
             import sets so that the converted model reproduces upstream behaviour).
         notes: one-line remarks shown to the user (e.g. "EMA weights taken from ema.pth").
+        sources: for each zoo3d tensor name, the name it has in the release file (so that a shape
+            mismatch can be reported in the file's own terms); optional.
     """
 
     state: dict[str, Tensor]
     config: Any
     notes: list[str] = field(default_factory=list)
+    sources: dict[str, str] = field(default_factory=dict)
+
+#: How a plugin's :meth:`~zoo3d.core.ModelPlugin.import_release` may call the file in its error
+#: messages; ``zoo3d import`` replaces it with the file's path.
+RELEASE_FILE = "the release file"
 
 
 def load_release(path: str | Path) -> Any:

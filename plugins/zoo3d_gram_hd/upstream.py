@@ -1,0 +1,106 @@
+"""GRAM-HD's released checkpoints (JeffreyXiang/GRAM-HD ``ckpts/<name>.pt``) in zoo3d's names.
+
+Each file is ``GramHDGenerator.state_dict()``: ``representation.*`` is the stage-1 GRAM with its
+feature heads (converted by :func:`zoo3d_gram.upstream.lowres_state_from_upstream`, under
+``lowres.``), ``super_resolution.*`` the style RRDB net and ``super_resolution_bg.*`` the background
+RRDB net:
+
+==============================================  ============================================
+``conv_first`` / ``trunk_conv``                 ``body.conv_first`` / ``body.trunk_conv``
+``RRDB_trunk.{i}.RDB{j}.conv{k}``               ``body.trunk.{i}.blocks.{j-1}.convs.{k-1}``
+``upconvs.{i}`` / ``HRconv`` / ``conv_last``    ``up_convs.{i}`` / ``hr_conv`` / ``conv_last``
+``mapping_network.network.{0,2,4,6}``           ``mapping.{0,2,4,6}``
+==============================================  ============================================
+
+The style net's modulated convolutions keep their kernels unscaled upstream; zoo3d's
+:class:`~zoo3d.nn.modconv.ModulatedConv2d` multiplies by ``1 / sqrt(fan_in)`` before modulating,
+so those kernels are divided by that factor (which makes the two identical, epsilon included).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from zoo3d.errors import UserError
+from zoo3d.nn.rrdb import default_up_channels
+from zoo3d.upstream import RELEASE_FILE, ImportedRelease
+from zoo3d_gram.upstream import lowres_state_from_upstream
+
+from zoo3d_gram_hd.config import GramHDConfig
+
+__all__ = ["import_gram_hd_release", "sr_state_from_upstream"]
+
+_SR_RULES = [
+    (r"conv_first\.(weight|bias)$", lambda g: f"body.conv_first.{g[0]}"),
+    (r"trunk_conv\.(weight|bias)$", lambda g: f"body.trunk_conv.{g[0]}"),
+    (r"RRDB_trunk\.(\d+)\.RDB(\d)\.conv(\d)\.(weight|bias)$",
+     lambda g: f"body.trunk.{g[0]}.blocks.{int(g[1]) - 1}.convs.{int(g[2]) - 1}.{g[3]}"),
+    (r"upconvs\.(\d+)\.(weight|bias)$", lambda g: f"up_convs.{g[0]}.{g[1]}"),
+    (r"HRconv\.(weight|bias)$", lambda g: f"hr_conv.{g[0]}"),
+    (r"conv_last\.(weight|bias)$", lambda g: f"conv_last.{g[0]}"),
+    (r"mapping_network\.network\.(\d+)\.(weight|bias)$", lambda g: f"mapping.{g[0]}.{g[1]}"),
+]
+
+
+def sr_state_from_upstream(state: dict[str, Tensor], upstream_prefix: str, prefix: str, modulated: bool,
+                           source: str) -> tuple[dict[str, Tensor], dict[str, str]]:
+    """Rename one upstream (Style)RRDBNet's tensors; ``modulated`` rescales the modulated conv kernels."""
+    out: dict[str, Tensor] = {}
+    sources: dict[str, str] = {}
+    for key, value in state.items():
+        if not key.startswith(upstream_prefix):
+            continue
+        name = key[len(upstream_prefix):]
+        target = None
+        for pattern, rename in _SR_RULES:
+            found = re.match(pattern, name)
+            if found:
+                target = rename(found.groups())
+                break
+        if target is None:
+            raise UserError(f"{source} has a tensor '{key}' that GRAM-HD's super-resolution nets do not have.")
+        if modulated and value.dim() == 4 and name.split(".")[0] in ("upconvs", "HRconv", "conv_last"):
+            fan_in = value.shape[1] * value.shape[2] * value.shape[3]
+            value = value * math.sqrt(fan_in)
+        out[prefix + target], sources[prefix + target] = value, key
+    return out, sources
+
+
+def import_gram_hd_release(release: Any, config: GramHDConfig, source: str = RELEASE_FILE) -> ImportedRelease:
+    """See :meth:`zoo3d_gram_hd.model.GramHDModel.import_release`."""
+    if not (isinstance(release, dict) and release and all(isinstance(v, Tensor) for v in release.values())):
+        raise UserError(f"{source} is not a GRAM-HD checkpoint (ckpts/*.pt hold a generator state dict).")
+    if not any(k.startswith("super_resolution.") for k in release):
+        raise UserError(f"{source} has no super-resolution network, so it is not a GRAM-HD generator "
+                        f"(a GRAM generator.pth imports as model gram).")
+    config = config.model_copy(deep=True)
+    g = config.generator
+    g.lowres.render.align_corners = True  # the authors' pixel grid; LR hits upsample corner-aligned too
+    g.texture_align_corners = False  # grid_sample(align_corners=False) on the corner-aligned gridding
+    g.upsample_background_hits = True  # HR background hits interpolated from the LR ones
+    state, sources = {}, {}
+    lowres, lowres_sources = lowres_state_from_upstream(release, g.lowres, source)
+    state.update({f"lowres.{k}": v for k, v in lowres.items()})
+    sources.update({f"lowres.{k}": v for k, v in lowres_sources.items()})
+    for upstream_prefix, prefix, modulated in [("super_resolution.", "foreground_sr.", True),
+                                               ("super_resolution_bg.", "background_sr.", False)]:
+        part, part_sources = sr_state_from_upstream(release, upstream_prefix, prefix, modulated, source)
+        state.update(part)
+        sources.update(part_sources)
+    unknown = [k for k in release if not k.startswith(("representation.", "super_resolution.", "super_resolution_bg."))]
+    if unknown:
+        raise UserError(f"{source} has a tensor '{unknown[0]}' that GRAM-HD's generator does not have.")
+    state["super_resolve"] = torch.tensor(True)
+    # The SR net's mean style for truncation is not in the file; it is recomputed when first needed.
+    ups = g.foreground_sr.up_channels or default_up_channels(g.scale, style=True)
+    state["foreground_sr.style_avg"] = torch.zeros(g.foreground_sr.nf + sum(ups[:-1]) + 2 * ups[-1])
+    notes = [f"read the GRAM-HD generator state dict from {source}",
+             "rays are cast on GRAM-HD's pixel grid, its textures sampled and its background hits upsampled as it "
+             "does (generator.lowres.render.align_corners: true, generator.texture_align_corners: false, "
+             "generator.upsample_background_hits: true)"]
+    return ImportedRelease(state=state, config=config, notes=notes, sources=sources)

@@ -1,0 +1,129 @@
+"""``zoo3d import`` through the real CLI: an authors' GRAM release (written by microsoft/GRAM's code,
+tests/fixtures/releases) becomes a run that ``sample`` and ``render`` use like any other."""
+
+from __future__ import annotations
+
+import json
+import pickle
+
+import pytest
+import torch
+from PIL import Image
+from safetensors import safe_open
+
+from conftest import FIXTURES
+from zoo3d.cli.main import main
+from zoo3d.upstream import load_release
+
+RELEASES = FIXTURES / "releases"
+
+
+def zoo3d(capsys, *args):
+    try:
+        main([str(a) for a in args])
+        code = 0
+    except SystemExit as exc:
+        code = exc.code or 0
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+def _one_line_error(err: str) -> str:
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("Error: ") and "Traceback" not in err, err
+    return lines[0]
+
+
+@pytest.fixture
+def in_tmp(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("ZOO3D_RUNS", str(tmp_path / "runs"))
+    return tmp_path
+
+
+def test_import_ema_then_sample_and_render(in_tmp, capsys):
+    code, out, err = zoo3d(capsys, "import", "gram", RELEASES / "gram_ema.pth", "--preset", "tiny", "--out", "run")
+    assert code == 0, err
+    run = in_tmp / "run"
+    assert {p.name for p in run.iterdir()} == {"config.yaml", "checkpoints", "latest"}
+    assert "gram_ema.pth" in out and "the release file" not in out
+    checkpoint = run / "checkpoints" / "step_000000000.safetensors"
+    with safe_open(str(checkpoint), "pt") as fh:
+        meta = fh.metadata()
+        tensors = {k: fh.get_tensor(k) for k in fh.keys()}
+    assert meta["zoo3d.model"] == "gram" and meta["zoo3d.imported_from"] == "gram_ema.pth"
+    assert json.loads(meta["zoo3d.config"])["generator"]["render"]["align_corners"] is True
+    # generator and EMA both hold the release's averaged weights, exactly
+    shadow = load_release(RELEASES / "gram_ema.pth").get("shadow_params")
+    assert torch.equal(tensors["generator.manifold.hidden.0.weight"], shadow[0])
+    assert torch.equal(tensors["ema.radiance_net.mapping.out.bias"], shadow[-1])
+    assert torch.equal(tensors["ema.levels"], torch.linspace(23, 8, 23))
+
+    code, out, err = zoo3d(capsys, "sample", run, "--seeds", "0-1", "--resolution", "16", "--out", "grid.png")
+    assert code == 0, err
+    grid = Image.open(in_tmp / "grid.png").convert("RGB")
+    assert grid.size == (2 * 18 + 2, 18 + 2) and len(set(grid.tobytes())) > 10
+    code, out, err = zoo3d(capsys, "render", run, "--seed", "1", "--frames", "3", "--resolution", "16",
+                           "--trajectory", "yaw-sweep", "--out", "turn.gif")
+    assert code == 0, err
+    gif = Image.open(in_tmp / "turn.gif")
+    assert gif.n_frames == 3
+
+
+def test_wrong_preset_names_the_first_mismatching_tensor_and_the_preset_that_fits(in_tmp, capsys):
+    code, _, err = zoo3d(capsys, "import", "gram", RELEASES / "gram_generator.pth", "--preset", "ffhq256",
+                         "--out", "run")
+    line = _one_line_error(err)
+    assert code == 2 and not (in_tmp / "run").exists()
+    assert "'representation.sample_network.network.0.weight' has shape (64, 3)" in line
+    assert "needs (128, 3)" in line and "preset 'tiny' fits it" in line
+
+
+@pytest.mark.parametrize("model, name, says", [("gram", "eg3d_snapshot.pkl", "GRAM"),
+                                               ("gram", "gram_hd_ffhq256.pt", "import it as model gram_hd"),
+                                               ("gram_hd", "gram_generator.pth", "not a GRAM-HD generator")])
+def test_a_file_of_another_model_is_refused_in_one_sentence(in_tmp, capsys, model, name, says):
+    code, _, err = zoo3d(capsys, "import", model, RELEASES / name, "--preset", "tiny", "--out", "run")
+    line = _one_line_error(err)
+    assert code == 2 and name in line and says in line
+
+
+class _Evil:
+    def __init__(self, target):
+        self.target = str(target)
+
+    def __reduce__(self):
+        return open, (self.target, "w")
+
+
+def test_hostile_truncated_and_unknown_files_are_refused(in_tmp, capsys):
+    target = in_tmp / "pwned"
+    hostile = in_tmp / "generator.pth"
+    torch.save({"representation.x": _Evil(target)}, hostile)
+    truncated = in_tmp / "cut.pth"
+    truncated.write_bytes((RELEASES / "gram_generator.pth").read_bytes()[:5000])
+    unknown = in_tmp / "notes.pth"
+    unknown.write_text("not a checkpoint\n")
+    for path in (hostile, truncated, unknown):
+        code, _, err = zoo3d(capsys, "import", "gram", path, "--preset", "tiny", "--out", "run")
+        line = _one_line_error(err)
+        assert code == 2 and str(path) in line
+    assert not target.exists() and not (in_tmp / "run").exists()
+
+
+def test_models_without_an_importer_and_existing_folders(in_tmp, capsys):
+    code, _, err = zoo3d(capsys, "import", "oracle", RELEASES / "gram_generator.pth", "--preset", "tiny",
+                         "--out", "run")
+    assert code == 2 and "has no importer" in _one_line_error(err)
+    (in_tmp / "taken").mkdir()
+    (in_tmp / "taken" / "config.yaml").write_text("model: gram\n")
+    code, _, err = zoo3d(capsys, "import", "gram", RELEASES / "gram_generator.pth", "--preset", "tiny",
+                         "--out", "taken")
+    assert code == 2 and "already exists" in _one_line_error(err)
+
+
+def test_pickle_of_a_payload_was_really_dangerous(tmp_path):
+    # the payload above does write with the standard unpickler: the refusal is not vacuous
+    target = tmp_path / "written"
+    pickle.loads(pickle.dumps(_Evil(target))).close()
+    assert target.exists()

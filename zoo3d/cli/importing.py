@@ -1,0 +1,24 @@
+"""``zoo3d import MODEL FILE --preset PRESET --out RUN_DIR``: an authors' released checkpoint as a zoo3d run.
+
+Nothing in the file is executed (see :mod:`zoo3d.upstream`); the run it writes is used like any
+other: ``zoo3d sample RUN_DIR``, ``render``, ``export``, ``compare --ckpt NAME=RUN_DIR``, ``invert``.
+"""
+
+from __future__ import annotations
+
+import click
+
+
+@click.command("import")
+@click.argument("model")
+@click.argument("file", type=click.Path(dir_okay=False))
+@click.option("--preset", required=True, help="The preset matching the release (see docs/pretrained.md).")
+@click.option("--out", required=True, type=click.Path(file_okay=False), help="The run folder to create.")
+def import_command(model, file, preset, out):
+    """Turn an authors' released checkpoint FILE of MODEL into a zoo3d run folder."""
+    from zoo3d.upstream.importing import import_to_run
+
+    result = import_to_run(model, file, preset, out)
+    for note in result.imported.notes:
+        click.echo(f"  {note}")
+    click.echo(f"Wrote {result.run_dir} (checkpoint {result.checkpoint.name}); try `zoo3d sample {result.run_dir}`.")

@@ -1,0 +1,155 @@
+"""``zoo3d import``: an authors' release file -> a zoo3d run folder every command accepts.
+
+The file is read by :func:`zoo3d.upstream.load_release` (nothing in it runs), turned into the
+generator's state dict by the model plugin's ``import_release``, checked tensor by tensor against
+the generator built from the returned config, and written as a run: ``config.yaml``,
+``checkpoints/step_000000000.safetensors`` (the generator and its EMA both hold the imported
+weights; discriminators, which releases do not carry, keep their initialisation) and ``latest``.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torch import Tensor
+
+from zoo3d.errors import UserError
+from zoo3d.upstream import RELEASE_FILE, ImportedRelease, load_release
+
+__all__ = ["ImportResult", "first_mismatch", "import_to_run"]
+
+
+@dataclass
+class ImportResult:
+    run_dir: Path
+    checkpoint: Path
+    imported: ImportedRelease
+
+
+def _shape(t: Tensor | tuple) -> str:
+    dims = tuple(t.shape) if isinstance(t, Tensor) else tuple(t)
+    return "(" + ", ".join(str(d) for d in dims) + ")"
+
+
+def first_mismatch(expected: dict[str, Tensor], imported: ImportedRelease) -> str | None:
+    """What first keeps ``imported.state`` from loading into a module whose state dict is ``expected``
+    (a clause naming the tensor, as the file names it, and both shapes), or None when it fits."""
+    state, sources = imported.state, imported.sources
+    for name, target in expected.items():
+        label = f"'{sources.get(name, name)}'"
+        if name not in state:
+            return f"it has no tensor for the generator's '{name}'"
+        if tuple(state[name].shape) != tuple(target.shape):
+            return f"its tensor {label} has shape {_shape(state[name])} where the preset needs {_shape(target)}"
+    extra = [k for k in state if k not in expected]
+    if extra:
+        return f"its tensor '{sources.get(extra[0], extra[0])}' has no place in the preset's generator"
+    return None
+
+
+def _convert(plugin, release, config, path: Path) -> ImportedRelease:
+    try:
+        imported = plugin.import_release(release, config)
+    except UserError as exc:
+        raise UserError(str(exc).replace(RELEASE_FILE, str(path))) from None
+    imported.notes = [note.replace(RELEASE_FILE, path.name) for note in imported.notes]
+    return imported
+
+
+def _generator_shapes(plugin, config) -> dict[str, Tensor]:
+    """The generator's state dict for ``config``, built on the meta device when the plugin allows it
+    (shapes only: no memory, no initialisation cost, even for 1024² discriminators)."""
+    try:
+        with torch.device("meta"):
+            return plugin.build(config)["generator"].state_dict()
+    except Exception:  # a builder that needs real data at construction
+        return plugin.build(config)["generator"].state_dict()
+
+
+def _fit(plugin, release, config, path: Path) -> tuple[ImportedRelease, str | None]:
+    """(imported, mismatch) for one preset's config."""
+    imported = _convert(plugin, release, config, path)
+    return imported, first_mismatch(_generator_shapes(plugin, imported.config), imported)
+
+
+def _fitting_preset(spec, plugin, release, path: Path, skip: str) -> str | None:
+    from zoo3d.config import load_run_config
+
+    for name in spec.presets():
+        if name == skip:
+            continue
+        try:
+            config = load_run_config(plugin.config_class, spec.name, spec.presets_dir, name)
+            if _fit(plugin, release, config, path)[1] is None:
+                return name
+        except UserError:
+            continue
+    return None
+
+
+def import_to_run(model: str, file: str | Path, preset: str, out: str | Path) -> ImportResult:
+    """Import ``file`` (an authors' release) as ``model`` with ``preset`` into the run folder ``out``."""
+    from zoo3d.config import dump_config, load_run_config
+    from zoo3d.plugins import get_model_spec
+    from zoo3d.runs import CONFIG_FILE, file_sha256
+    from zoo3d.train.checkpoint import (CHECKPOINT_DIR, FORMAT_VERSION, checkpoint_name, prefixed, set_latest,
+                                        write_safetensors, write_text_atomic)
+
+    spec = get_model_spec(model)
+    plugin = spec.load()
+    if not getattr(plugin, "imports_releases", False):
+        raise UserError(f"Model '{spec.name}' has no importer for its authors' released checkpoints.")
+    path, run_dir = Path(file), Path(out)
+    if run_dir.exists() and (not run_dir.is_dir() or any(run_dir.iterdir())):
+        raise UserError(f"'{run_dir}' already exists and is not an empty folder; choose a new --out.")
+    config = load_run_config(plugin.config_class, spec.name, spec.presets_dir, preset)
+    release = load_release(path)
+    try:
+        imported, mismatch = _fit(plugin, release, config, path)
+    except UserError as exc:
+        other = _fitting_preset(spec, plugin, release, path, preset)
+        if other is None:
+            raise
+        raise UserError(f"{str(exc).rstrip('.')}; preset '{other}' fits it.") from None
+    if mismatch is not None:
+        other = _fitting_preset(spec, plugin, release, path, preset)
+        hint = f"preset '{other}' fits it" if other else f"no other {spec.name} preset fits it either"
+        raise UserError(f"{path} does not fit {spec.name} preset '{preset}': {mismatch}; {hint}.")
+
+    modules = plugin.build(imported.config)
+    generator = modules["generator"]
+    with torch.no_grad():
+        generator.load_state_dict(imported.state, strict=True)
+    tensors = prefixed("generator", generator.state_dict())
+    tensors.update(prefixed("ema", generator.state_dict()))
+    for name, module in modules.items():
+        if name != "generator":
+            tensors.update(prefixed(f"disc.{name}", module.state_dict()))
+    stages = plugin.stages(imported.config)
+    meta = {
+        "zoo3d.format_version": FORMAT_VERSION,
+        "zoo3d.model": spec.name,
+        "zoo3d.plugin_version": spec.version,
+        "zoo3d.config": imported.config.model_dump_json(),
+        "zoo3d.step": "0",
+        "zoo3d.stage": stages[-1].name if stages else "",
+        "zoo3d.stage_index": str(max(len(stages) - 1, 0)),
+        "zoo3d.stage_step": "0",
+        "zoo3d.data_cursor": "0",
+        "zoo3d.ema": "1",
+        "zoo3d.optim": "{}",
+        "zoo3d.scaler": "{}",
+        "zoo3d.state": "{}",
+        "zoo3d.imported_from": path.name,
+        "zoo3d.imported_sha256": file_sha256(path),
+        "zoo3d.imported_preset": preset,
+        "zoo3d.import_notes": json.dumps(imported.notes),
+    }
+    run_dir.mkdir(parents=True, exist_ok=True)
+    write_text_atomic(run_dir / CONFIG_FILE, dump_config(imported.config))
+    checkpoint = write_safetensors(tensors, meta, run_dir / CHECKPOINT_DIR / checkpoint_name(0))
+    set_latest(run_dir, checkpoint)
+    return ImportResult(run_dir, checkpoint, imported)
