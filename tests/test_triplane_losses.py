@@ -73,10 +73,27 @@ def test_dual_r1_penalises_both_halves():
     c = Camera.from_angles([0.0, 0.1], 0.0).to_eg3d()
     logits = D(image, raw=raw, c=c).logit
     both = dual_r1_penalty(logits, image, raw, gamma=2.0)
-    (g_img,) = torch.autograd.grad(D(image, raw=raw, c=c).logit.sum(), [image])
-    image_only = g_img.square().flatten(1).sum(1).mean()
-    assert both > image_only  # 0.5 * gamma = 1: the raw half's gradient adds to the image half's
+    g_img, g_raw = torch.autograd.grad(D(image, raw=raw, c=c).logit.sum(), [image, raw])
+    expected = (g_img.square().flatten(1).sum(1) + g_raw.square().flatten(1).sum(1)).mean()  # 0.5 * gamma = 1
+    torch.testing.assert_close(both, expected, rtol=1e-5, atol=0)
     assert dual_r1_penalty(D(image, raw=raw, c=c).logit, image, raw, 2.0, interval=16) == 16 * both
+
+
+def test_dual_r1_of_a_linear_discriminator_weighs_both_halves_equally():
+    """D = <w_img, image> + <w_raw, raw>: the penalty is 0.5 gamma (|w_img|^2 + |w_raw|^2) x interval exactly."""
+    g = torch.Generator().manual_seed(0)
+    w_img, w_raw = torch.randn(3, 16, 16, generator=g), torch.randn(3, 8, 8, generator=g)
+    image = torch.rand(4, 3, 16, 16, generator=g).requires_grad_(True)
+    raw = torch.rand(4, 3, 8, 8, generator=g).requires_grad_(True)
+
+    def logits():
+        return (image * w_img).flatten(1).sum(1, keepdim=True) + (raw * w_raw).flatten(1).sum(1, keepdim=True)
+
+    gamma = 5.0
+    expected = 0.5 * gamma * (w_img.square().sum() + w_raw.square().sum())
+    torch.testing.assert_close(dual_r1_penalty(logits(), image, raw, gamma), expected, rtol=1e-6, atol=0)
+    torch.testing.assert_close(dual_r1_penalty(logits(), image, raw, gamma, interval=4), 4 * expected,
+                               rtol=1e-6, atol=0)
 
 
 def test_blur_keeps_the_mean_and_removes_high_frequencies():
