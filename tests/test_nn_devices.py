@@ -76,9 +76,13 @@ def test_float64_follows_the_module_and_agrees_with_float32(case):
     torch.testing.assert_close(out.float(), out32, rtol=1e-4, atol=1e-5)
 
 
-def test_bicubic_downsample_keeps_dtype():
-    x = torch.rand(1, 2, 8, 8, dtype=torch.float64)
-    assert bicubic_downsample(x, 2).dtype == torch.float64
+def test_bicubic_downsample_keeps_dtype_and_agrees_with_float32():
+    x = torch.rand(1, 2, 8, 8, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
+    out = bicubic_downsample(x, 2)
+    assert out.dtype == torch.float64
+    torch.testing.assert_close(out.float(), bicubic_downsample(x.float(), 2), rtol=1e-6, atol=1e-6)
+    assert torch.allclose(bicubic_downsample(torch.full_like(x, 0.3), 2), torch.full((1, 2, 4, 4), 0.3,
+                                                                                   dtype=torch.float64))
 
 
 @pytest.mark.cuda
