@@ -159,21 +159,29 @@ def test_kid_uses_clean_fids_protocol_and_leaves_numpys_global_rng_alone():
 
 
 # ---------------------------------------------------------------------------------------- LPIPS
-def test_lpips_maps_torchvision_alexnet_into_the_lpips_package_layer_by_layer(tmp_path):
-    """The same random AlexNet weights: load_lpips (torchvision state dict -> lpips slices) against the lpips
-    package running torchvision's own feature layers (ReLU outputs 1, 4, 7, 9, 11) with its shipped heads."""
-    import lpips
+@pytest.fixture(scope="module")
+def random_alexnet(tmp_path_factory):
+    """torchvision's AlexNet with random weights (scaled so every layer's activations are O(1)), and its file."""
     import torchvision
 
     torch.manual_seed(0)
     alex = torchvision.models.alexnet(weights=None).eval()
-    with torch.no_grad():  # scale the random convs so every layer's activations are O(1)
+    with torch.no_grad():
         for layer in alex.features:
             if isinstance(layer, torch.nn.Conv2d):
                 layer.weight.mul_(3.0)
                 layer.bias.normal_(0, 0.1)
-    path = tmp_path / "alexnet-owt-7be5be79.pth"
+    path = tmp_path_factory.mktemp("alexnet") / "alexnet-owt-7be5be79.pth"
     torch.save(alex.state_dict(), path)
+    return alex, path
+
+
+def test_lpips_maps_torchvision_alexnet_into_the_lpips_package_layer_by_layer(random_alexnet):
+    """The same random AlexNet weights: load_lpips (torchvision state dict -> lpips slices) against the lpips
+    package running torchvision's own feature layers (ReLU outputs 1, 4, 7, 9, 11) with its shipped heads."""
+    import lpips
+
+    alex, path = random_alexnet
     ours = load_lpips(weights=path)
 
     class TorchvisionTaps(torch.nn.Module):
@@ -215,3 +223,30 @@ def test_psnr_is_ten_log10_of_one_over_the_mse_per_image():
     # out-of-range values are clamped to [-1, 1] first: white against 2 is 0 dB away from nothing
     assert psnr(torch.full((1, 3, 4, 4), 2.0), torch.ones(1, 3, 4, 4)).item() == pytest.approx(100.0)
     assert psnr(torch.ones(1, 3, 4, 4), -torch.ones(1, 3, 4, 4)).item() == pytest.approx(-10 * math.log10(1.0))
+
+
+def test_lpips_reads_the_backbone_from_torchs_cache_and_refuses_a_file_that_is_not_alexnet(random_alexnet, tmp_path,
+                                                                                           monkeypatch):
+    import shutil
+
+    from zoo3d.errors import UserError
+    from zoo3d.eval.image_metrics import ALEXNET_FILE, torch_hub_checkpoints
+
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+    cache = torch_hub_checkpoints()
+    assert cache == tmp_path / "torch" / "hub" / "checkpoints"
+    with pytest.raises(UserError) as err:
+        load_lpips()
+    assert ALEXNET_FILE in str(err.value) and str(cache) in str(err.value)
+    state = random_alexnet[0].state_dict()
+    cache.mkdir(parents=True)
+    shutil.copy(random_alexnet[1], cache / ALEXNET_FILE)
+    model = load_lpips()
+    assert not model.training and not any(p.requires_grad for p in model.parameters())
+    params = dict(model.net.named_parameters())
+    torch.testing.assert_close(params["slice5.10.weight"], state["features.10.weight"], rtol=0, atol=0)
+    torch.testing.assert_close(params["slice1.0.bias"], state["features.0.bias"], rtol=0, atol=0)
+    truncated = {k: v for k, v in state.items() if not k.startswith("features.10.")}
+    torch.save(truncated, tmp_path / "cut.pth")
+    with pytest.raises(UserError, match=r"'.*cut\.pth' is not a torchvision AlexNet checkpoint \(missing features\.10"):
+        load_lpips(weights=tmp_path / "cut.pth")
