@@ -37,7 +37,7 @@ TARGETS: dict[str, list[str]] = {
     "zoo3d/train/data.py": ["tests/test_train_data.py", "tests/test_train_engine_wiring.py"],
     "zoo3d/train/checkpoint.py": ["tests/test_train_checkpoint.py", "tests/test_train_engine.py"],
     "zoo3d/train/sampling.py": ["tests/test_train_engine.py", "tests/test_cli_sample_render.py"],
-    "zoo3d/eval/fid.py": ["tests/test_eval_metrics.py", "tests/test_eval_references.py"],
+    "zoo3d/eval/fid.py": ["tests/test_eval_metrics.py", "tests/test_eval_references.py", "tests/test_eval_compare.py"],
     "zoo3d/eval/image_metrics.py": ["tests/test_eval_metrics.py", "tests/test_eval_references.py"],
     "zoo3d/eval/swd.py": ["tests/test_eval_metrics.py"],
     "zoo3d/eval/epi.py": ["tests/test_eval_metrics.py"],

@@ -132,6 +132,17 @@ def test_distribution_metrics_through_the_harness_with_stand_in_features():
     assert abs(same["fid"]["mean"]) < 1e-6 and same["swd"]["mean"] < 1e-6
     assert other["fid"]["mean"] > 0 and other["swd"]["mean"] > 0
     assert result["protocol"]["metrics"]["fid"]["comparable"] is False
+    # the harness's numbers are the metric functions on the protocol's images: recomputed independently
+    from zoo3d.eval.fid import StandInExtractor, features, fid_from_features, kid_from_features
+
+    ext = StandInExtractor()
+    fake = features(ext, generated_images(TexturedSphereGenerator(False), 12, 16, protocol.psi_distribution,
+                                          protocol.seed_start, "cpu"))
+    real = features(ext, reference)
+    assert other["fid"]["values"] == [pytest.approx(fid_from_features(fake, real), rel=1e-9)]
+    assert other["kid"]["values"] == [pytest.approx(kid_from_features(fake, real, protocol.seed_start), rel=1e-9)]
+    info = result["protocol"]["metrics"]["fid"]
+    assert info["images"] == 12 and info["psi"] == protocol.psi_distribution and info["backbone"] == ext.backbone
 
 
 def test_speed_reports_time_per_image_and_honest_cpu_memory():

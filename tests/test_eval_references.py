@@ -250,3 +250,38 @@ def test_lpips_reads_the_backbone_from_torchs_cache_and_refuses_a_file_that_is_n
     torch.save(truncated, tmp_path / "cut.pth")
     with pytest.raises(UserError, match=r"'.*cut\.pth' is not a torchvision AlexNet checkpoint \(missing features\.10"):
         load_lpips(weights=tmp_path / "cut.pth")
+
+
+def test_the_inception_extractor_feeds_clean_fids_clean_mode_input_to_the_network(tmp_path):
+    """A TorchScript stand-in for the Inception file whose ``layers`` return the first 2048 input values: the
+    extractor must hand it clean-fid's "clean" resize (PIL bicubic to 299 on float [0, 255]) scaled to
+    (x - 128) / 128, as clean-fid's own feature extractor does."""
+    from cleanfid.resize import build_resizer
+
+    from zoo3d.eval.fid import InceptionExtractor
+
+    class Layers(torch.nn.Module):
+        def forward(self, x):
+            return x.flatten(1)[:, :2048].reshape(x.shape[0], 2048, 1, 1)
+
+    class Base(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.layers = Layers()
+            self.anchor = torch.nn.Parameter(torch.zeros(1))
+
+        def forward(self, x):
+            return self.layers(x)
+
+    path = tmp_path / "inception-2015-12-05.pt"
+    torch.jit.script(Base()).save(str(path))
+    extractor = InceptionExtractor(path)
+    g = torch.Generator().manual_seed(0)
+    images = torch.rand(2, 3, 20, 24, generator=g) * 255
+    got = extractor(images)
+    resize = build_resizer("clean")
+    arrays = images.permute(0, 2, 3, 1).numpy().astype(np.float32)
+    resized = torch.from_numpy(np.stack([resize(a) for a in arrays])).permute(0, 3, 1, 2)
+    assert resized.shape == (2, 3, 299, 299)
+    expected = ((resized - 128) / 128).flatten(1)[:, :2048]
+    torch.testing.assert_close(got, expected, rtol=0, atol=1e-6)
