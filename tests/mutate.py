@@ -157,6 +157,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--max-children", type=int, default=1, help="parallel mutants (default 1: shared machines)")
     ap.add_argument("--list", action="store_true", help="list the known modules and their tests")
     ap.add_argument("--tests-from", metavar="REV", help="run the tests of this git revision (scores before/after)")
+    ap.add_argument("--only", metavar="GLOB", help="mutants whose names match, e.g. 'zoo3d.train.engine.xǁTrainerǁ_train_step*'")
+    ap.add_argument("--tests", nargs="+", metavar="FILE", help="these test files instead of the module's list")
     args = ap.parse_args(argv)
     if args.list:
         for module, tests in TARGETS.items():
@@ -177,18 +179,19 @@ def main(argv: list[str] | None = None) -> int:
     env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
     env.pop("ZOO3D_PLUGINS", None)
     for module in modules:
-        work, tests = lay_out(module, TARGETS[module], args.tests_from)
+        work, tests = lay_out(module, args.tests or TARGETS[module], args.tests_from)
         t0 = time.time()
         print(f"== {module}: mutmut run in {work.relative_to(REPO)} (log: mutmut.log there)", flush=True)
         if tests:
             with open(work / "mutmut.log", "w") as log:
-                subprocess.run([mutmut, "run", "--max-children", str(args.max_children)], cwd=work, env=env,
-                               stdout=log, stderr=subprocess.STDOUT)
+                subprocess.run([mutmut, "run", "--max-children", str(args.max_children), *([args.only] if args.only else [])],
+                               cwd=work, env=env, stdout=log, stderr=subprocess.STDOUT)
             result = score(work, mutmut)
         else:  # none of its test files exist at that revision: every mutant survives
             result = {"counts": {}, "killed": 0, "total": None, "score": 0.0, "survivors": ["no test files"]}
         result["seconds"] = round(time.time() - t0)
-        scores[module] = result
+        key = module + (f" [{args.only}]" if args.only else "") + (" [" + " ".join(tests) + "]" if args.tests else "")
+        scores[key] = result
         BUILD.mkdir(parents=True, exist_ok=True)
         scores_path.write_text(json.dumps(scores, indent=1, sort_keys=True))
         print(f"== {module}: {result['killed']}/{result['total']} killed, score {result['score']}, "
@@ -197,7 +200,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"   survived: {s}")
     print("\n| module | killed / mutants | score |\n| --- | --- | --- |")
     for module in modules:
-        r = scores[module]
+        key = module + (f" [{args.only}]" if args.only else "") + (" [" + " ".join(args.tests) + "]" if args.tests else "")
+        r = scores[key]
         print(f"| {module} | {r['killed']} / {r['total']} | {r['score']:.0%} |" if r["score"] is not None
               else f"| {module} | 0 / 0 | - |")
     return 0

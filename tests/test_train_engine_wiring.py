@@ -24,9 +24,11 @@ def _flat(module: torch.nn.Module) -> torch.Tensor:
 class WiredToy(ToyModel):
     """The stand-in with a separate lazy R1 phase, optional G clipping and records of every phase call."""
 
-    def __init__(self, r1_every: int = 3, g_clip: float | None = None, ema: bool = True, g_lr: float | None = None):
+    def __init__(self, r1_every: int = 3, g_clip: float | None = None, ema: bool = True, g_lr: float | None = None,
+                 g_every: int = 1):
         super().__init__()
-        self.r1_every, self.g_clip, self.ema, self.g_lr = r1_every, g_clip, ema, g_lr
+        self.r1_every, self.g_clip, self.ema, self.g_lr, self.g_every = r1_every, g_clip, ema, g_lr, g_every
+        self.contexts: list[tuple[str, int, int]] = []  # (stage name, step, stage_step) seen by the D phase
         self.calls: list[tuple[str, int]] = []
         self.generator_before_g: list[torch.Tensor] = []
 
@@ -38,6 +40,7 @@ class WiredToy(ToyModel):
 
         def d_loss(ctx):
             self.calls.append(("D", ctx.step))
+            self.contexts.append((ctx.stage.name, ctx.step, ctx.stage_step))
             with torch.no_grad():
                 fakes = fake(ctx)
             disc = ctx.modules["disc"]
@@ -56,7 +59,8 @@ class WiredToy(ToyModel):
 
         optim = {"G": OptimizerSpec(["generator"], self.g_lr or t.lr_g, grad_clip=self.g_clip),
                  "D": OptimizerSpec(["disc"], t.lr_d)}
-        phases = [Phase("D", "D", d_loss), Phase("R1", "D", r1_loss, every=self.r1_every), Phase("G", "G", g_loss)]
+        phases = [Phase("D", "D", d_loss), Phase("R1", "D", r1_loss, every=self.r1_every),
+                  Phase("G", "G", g_loss, every=self.g_every)]
         return [Stage("main", config.train.steps, phases, optim, t.resolution, t.batch_size, ema=self.ema)]
 
 
@@ -88,6 +92,21 @@ def test_ema_after_n_steps_equals_its_closed_form(toy, decay):
     got = _flat(trainer.ema)
     assert (weights[-1] - weights[0]).abs().max() > 1e-3  # the generator moved: the check has teeth
     torch.testing.assert_close(got, expected, rtol=0, atol=2e-6)
+
+
+def test_the_ema_moves_only_on_steps_where_the_generator_stepped(toy):
+    """G every 2 steps: the average takes one term per generator update, none for D-only steps."""
+    decay = 0.7
+    plugin = WiredToy(g_every=2)
+    trainer = _train(plugin, toy / "run", steps=5, decay=decay)
+    weights = plugin.generator_before_g + [_flat(trainer.modules["generator"])]  # w_0 .. w_3 (G at steps 0, 2, 4)
+    assert [s for name, s in plugin.calls if name == "G"] == [0, 2, 4]
+    n = len(weights) - 1
+    expected = decay ** n * weights[0]
+    for k in range(1, n + 1):
+        expected = expected + (1 - decay) * decay ** (n - k) * weights[k]
+    torch.testing.assert_close(_flat(trainer.ema), expected, rtol=0, atol=2e-6)
+    assert plugin.contexts == [("main", s, s) for s in range(5)]  # the phases see their stage and step
 
 
 def test_a_stage_without_ema_keeps_the_ema_equal_to_the_generator(toy):
