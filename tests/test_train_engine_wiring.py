@@ -25,8 +25,9 @@ class WiredToy(ToyModel):
     """The stand-in with a separate lazy R1 phase, optional G clipping and records of every phase call."""
 
     def __init__(self, r1_every: int = 3, g_clip: float | None = None, ema: bool = True, g_lr: float | None = None,
-                 g_every: int = 1):
+                 g_every: int = 1, g_first: bool = False):
         super().__init__()
+        self.g_first = g_first
         self.r1_every, self.g_clip, self.ema, self.g_lr, self.g_every = r1_every, g_clip, ema, g_lr, g_every
         self.contexts: list[tuple[str, int, int]] = []  # (stage name, step, stage_step) seen by the D phase
         self.calls: list[tuple[str, int]] = []
@@ -59,8 +60,9 @@ class WiredToy(ToyModel):
 
         optim = {"G": OptimizerSpec(["generator"], self.g_lr or t.lr_g, grad_clip=self.g_clip),
                  "D": OptimizerSpec(["disc"], t.lr_d)}
-        phases = [Phase("D", "D", d_loss), Phase("R1", "D", r1_loss, every=self.r1_every),
-                  Phase("G", "G", g_loss, every=self.g_every)]
+        phases = [Phase("D", "D", d_loss), Phase("R1", "D", r1_loss, every=self.r1_every)]
+        g_phase = Phase("G", "G", g_loss, every=self.g_every)
+        phases = [g_phase, *phases] if self.g_first else [*phases, g_phase]
         return [Stage("main", config.train.steps, phases, optim, t.resolution, t.batch_size, ema=self.ema)]
 
 
@@ -95,9 +97,9 @@ def test_ema_after_n_steps_equals_its_closed_form(toy, decay):
 
 
 def test_the_ema_moves_only_on_steps_where_the_generator_stepped(toy):
-    """G every 2 steps: the average takes one term per generator update, none for D-only steps."""
+    """G every 2 steps, before D: the average takes one term per generator update, none for D-only steps."""
     decay = 0.7
-    plugin = WiredToy(g_every=2)
+    plugin = WiredToy(g_every=2, g_first=True)
     trainer = _train(plugin, toy / "run", steps=5, decay=decay)
     weights = plugin.generator_before_g + [_flat(trainer.modules["generator"])]  # w_0 .. w_3 (G at steps 0, 2, 4)
     assert [s for name, s in plugin.calls if name == "G"] == [0, 2, 4]
