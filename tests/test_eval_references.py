@@ -59,6 +59,14 @@ def test_ssim_matches_scikit_image_on_random_images():
     assert ref[0] > 0.9 and ref[-1] < 0.6  # the pairs span a wide range, so the comparison has teeth
 
 
+@pytest.mark.parametrize("size", [(7, 30), (30, 7), (5, 5)])
+def test_ssim_shrinks_its_window_to_the_smaller_side_of_tiny_images(size):
+    g = torch.Generator().manual_seed(4)
+    a = torch.rand(2, 3, *size, generator=g) * 2 - 1
+    b = (a + 0.3 * torch.randn(2, 3, *size, generator=g)).clamp(-1, 1)
+    torch.testing.assert_close(ssim(a, b), ssim(a, b, window=min(size)), rtol=0, atol=0)
+
+
 def test_ssim_of_a_constant_pair_is_the_luminance_term():
     """Constant images x = a, y = b on [0, 1]: SSIM = (2ab + C1) / (a^2 + b^2 + C1), C1 = (0.01)^2 (no variance)."""
     a, b = 0.6, 0.3
@@ -222,6 +230,7 @@ def test_psnr_is_ten_log10_of_one_over_the_mse_per_image():
     assert psnr(a, a).tolist() == pytest.approx([100.0] * 3)  # identical images: the 1e-10 MSE floor
     # out-of-range values are clamped to [-1, 1] first: white against 2 is 0 dB away from nothing
     assert psnr(torch.full((1, 3, 4, 4), 2.0), torch.ones(1, 3, 4, 4)).item() == pytest.approx(100.0)
+    assert psnr(torch.full((1, 3, 4, 4), -3.0), -torch.ones(1, 3, 4, 4)).item() == pytest.approx(100.0)
     assert psnr(torch.ones(1, 3, 4, 4), -torch.ones(1, 3, 4, 4)).item() == pytest.approx(-10 * math.log10(1.0))
 
 
@@ -248,8 +257,9 @@ def test_lpips_reads_the_backbone_from_torchs_cache_and_refuses_a_file_that_is_n
     torch.testing.assert_close(params["slice1.0.bias"], state["features.0.bias"], rtol=0, atol=0)
     truncated = {k: v for k, v in state.items() if not k.startswith("features.10.")}
     torch.save(truncated, tmp_path / "cut.pth")
-    with pytest.raises(UserError, match=r"'.*cut\.pth' is not a torchvision AlexNet checkpoint \(missing features\.10"):
+    with pytest.raises(UserError, match=r"'.*cut\.pth' is not a torchvision AlexNet checkpoint \(missing features\.10\.weight\)"):
         load_lpips(weights=tmp_path / "cut.pth")
+    assert next(load_lpips(device="meta").parameters()).device.type == "meta"  # moved where it is asked
 
 
 def test_the_inception_extractor_feeds_clean_fids_clean_mode_input_to_the_network(tmp_path):
