@@ -92,6 +92,12 @@ def test_dual_r1_of_a_linear_discriminator_weighs_both_halves_equally():
 
     gamma = 5.0
     expected = 0.5 * gamma * (w_img.square().sum() + w_raw.square().sum())
+    # the penalty is a loss for D: its gradient reaches D's weights (d/dw 0.5 gamma |w|^2 = gamma w)
+    w_img.requires_grad_(True), w_raw.requires_grad_(True)
+    dual_r1_penalty(logits(), image, raw, gamma).backward()
+    torch.testing.assert_close(w_img.grad, gamma * w_img.detach(), rtol=1e-6, atol=1e-6)
+    torch.testing.assert_close(w_raw.grad, gamma * w_raw.detach(), rtol=1e-6, atol=1e-6)
+    w_img, w_raw = w_img.detach(), w_raw.detach()
     torch.testing.assert_close(dual_r1_penalty(logits(), image, raw, gamma), expected, rtol=1e-6, atol=0)
     torch.testing.assert_close(dual_r1_penalty(logits(), image, raw, gamma, interval=4), 4 * expected,
                                rtol=1e-6, atol=0)
@@ -155,6 +161,10 @@ def test_density_regularisation_samples_the_cube_and_perturbs_by_perturb_box_war
     again = density_regularization(_LinearField([1.0, -2.0, 0.5]), n, perturb, torch.Generator().manual_seed(0))
     other = density_regularization(_LinearField([1.0, -2.0, 0.5]), n, perturb, torch.Generator().manual_seed(1))
     assert again.item() == pytest.approx(loss.item(), rel=1e-6) and other.item() != again.item()
+    first, second = _LinearField([1.0, 0.0, 0.0]), _LinearField([1.0, 0.0, 0.0])
+    density_regularization(first, 64, perturb, torch.Generator().manual_seed(2))
+    density_regularization(second, 64, perturb, torch.Generator().manual_seed(2))
+    assert torch.equal(first.points[0], second.points[0])  # the points themselves come from the generator
 
 
 def test_schedules_at_their_edges():
