@@ -28,10 +28,20 @@ class WiredToy(ToyModel):
                  g_every: int = 1, g_first: bool = False):
         super().__init__()
         self.g_first = g_first
+        self.faults: dict[tuple[str, int], str] = {}  # (phase, step) -> "loss" or "grad", injected once
         self.r1_every, self.g_clip, self.ema, self.g_lr, self.g_every = r1_every, g_clip, ema, g_lr, g_every
         self.contexts: list[tuple[str, int, int]] = []  # (stage name, step, stage_step) seen by the D phase
         self.calls: list[tuple[str, int]] = []
         self.generator_before_g: list[torch.Tensor] = []
+
+    def _fault(self, phase, ctx, loss):
+        kind = self.faults.pop((phase, ctx.step), None)
+        if kind == "loss":
+            return loss * float("nan")
+        if kind == "grad":
+            p = next(ctx.modules["disc" if phase == "D" else "generator"].parameters())
+            return loss + 0.0 * torch.sqrt(p - p.detach()).sum()  # finite loss, NaN gradient
+        return loss
 
     def stages(self, config):
         t = config.toy
@@ -45,7 +55,8 @@ class WiredToy(ToyModel):
             with torch.no_grad():
                 fakes = fake(ctx)
             disc = ctx.modules["disc"]
-            return LossResult(losses.discriminator_loss(disc(ctx.real.images).logit, disc(fakes).logit))
+            return LossResult(self._fault("D", ctx, losses.discriminator_loss(disc(ctx.real.images).logit,
+                                                                              disc(fakes).logit)))
 
         def r1_loss(ctx):
             self.calls.append(("R1", ctx.step))
@@ -56,7 +67,7 @@ class WiredToy(ToyModel):
             self.calls.append(("G", ctx.step))
             self.generator_before_g.append(_flat(ctx.generator))
             # scaled up so the raw gradient norm is far above any clip used here
-            return LossResult(100.0 * losses.generator_loss(ctx.modules["disc"](fake(ctx)).logit))
+            return LossResult(self._fault("G", ctx, 100.0 * losses.generator_loss(ctx.modules["disc"](fake(ctx)).logit)))
 
         optim = {"G": OptimizerSpec(["generator"], self.g_lr or t.lr_g, grad_clip=self.g_clip),
                  "D": OptimizerSpec(["disc"], t.lr_d)}
@@ -200,3 +211,17 @@ def test_loading_real_batches_leaves_the_process_rng_alone():
     assert torch.equal(torch.get_rng_state(), before)
     again = BatchStream(data, 2, seed=0, cursor=3)
     assert [again.next(torch.device("cpu")).images[:, 0, 0, 0].tolist() for _ in range(4)] == batches
+
+
+@pytest.mark.parametrize("phase,kind,what", [("G", "loss", "loss"), ("D", "grad", "gradient")])
+def test_a_non_finite_loss_or_gradient_is_rolled_back_and_named(toy, phase, kind, what):
+    import json
+
+    plugin = WiredToy()
+    plugin.faults[(phase, 2)] = kind
+    cfg = ToyConfig.model_validate({"train": {"steps": 4, "checkpoint_every": 2}})
+    trainer = Trainer(plugin, cfg, toy / "run", model_name="toy", device="cpu", progress=False)
+    assert trainer.run().status == "done"
+    events = [r for r in map(json.loads, (toy / "run" / "metrics.jsonl").read_text().splitlines()) if "event" in r]
+    assert events == [{"event": "nan_rollback", "step": 3, "phase": phase, "what": what, "restored_step": 2,
+                       "rollback": 1}]
