@@ -262,30 +262,37 @@ def test_lpips_reads_the_backbone_from_torchs_cache_and_refuses_a_file_that_is_n
     assert next(load_lpips(device="meta").parameters()).device.type == "meta"  # moved where it is asked
 
 
+class _FirstValues(torch.nn.Module):
+    def forward(self, x):
+        return x.flatten(1)[:, :2048].reshape(x.shape[0], 2048, 1, 1)
+
+
+class _InceptionStandIn(torch.nn.Module):
+    """Scripted like clean-fid's Inception file: ``layers`` maps the network input to (B, 2048, 1, 1)."""
+
+    def __init__(self):
+        super().__init__()
+        self.layers = _FirstValues()
+        self.anchor = torch.nn.Parameter(torch.zeros(1))
+
+    def forward(self, x):
+        return self.layers(x)
+
+
+def save_inception_stand_in(path):
+    """A TorchScript file in the Inception file's shape whose features are the first 2048 input values."""
+    torch.jit.script(_InceptionStandIn()).save(str(path))
+    return path
+
+
 def test_the_inception_extractor_feeds_clean_fids_clean_mode_input_to_the_network(tmp_path):
-    """A TorchScript stand-in for the Inception file whose ``layers`` return the first 2048 input values: the
-    extractor must hand it clean-fid's "clean" resize (PIL bicubic to 299 on float [0, 255]) scaled to
-    (x - 128) / 128, as clean-fid's own feature extractor does."""
+    """The extractor must hand the network clean-fid's "clean" resize (PIL bicubic to 299 on float [0, 255])
+    scaled to (x - 128) / 128, as clean-fid's own feature extractor does."""
     from cleanfid.resize import build_resizer
 
     from zoo3d.eval.fid import InceptionExtractor
 
-    class Layers(torch.nn.Module):
-        def forward(self, x):
-            return x.flatten(1)[:, :2048].reshape(x.shape[0], 2048, 1, 1)
-
-    class Base(torch.nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.layers = Layers()
-            self.anchor = torch.nn.Parameter(torch.zeros(1))
-
-        def forward(self, x):
-            return self.layers(x)
-
-    path = tmp_path / "inception-2015-12-05.pt"
-    torch.jit.script(Base()).save(str(path))
-    extractor = InceptionExtractor(path)
+    extractor = InceptionExtractor(save_inception_stand_in(tmp_path / "inception-2015-12-05.pt"))
     g = torch.Generator().manual_seed(0)
     images = torch.rand(2, 3, 20, 24, generator=g) * 255
     got = extractor(images)
