@@ -112,11 +112,16 @@ class BatchStream:
         """The next batch on ``device``: images (B, 3, R, R) in [-1, 1] and their cameras."""
         if self._iter is None:
             # One loader per epoch, so set_epoch (mirroring) reaches worker processes too.
+            epoch = self.cursor // len(self.dataset)
             if hasattr(self.dataset, "set_epoch"):
-                self.dataset.set_epoch(self.cursor // len(self.dataset))
+                self.dataset.set_epoch(epoch)
+            # The loader draws its workers' base seed from its own generator, not the process RNG: a
+            # resumed run opens its loader mid-epoch, and a draw from the process RNG there would change
+            # every later random number the model takes from it (noise, stratified samples).
             loader = torch.utils.data.DataLoader(
                 self.dataset, batch_sampler=self._epoch_batches(self.cursor), num_workers=self.num_workers,
-                pin_memory=device.type == "cuda")
+                pin_memory=device.type == "cuda",
+                generator=torch.Generator().manual_seed(self.seed * 1_000_003 + epoch + 500_009))
             self._iter = iter(loader)
         try:
             items = next(self._iter)
