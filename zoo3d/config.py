@@ -9,7 +9,7 @@ with one sentence that names the key and the closest valid ones.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Literal, TypeVar, get_args
+from typing import Annotated, Any, Literal, TypeVar, get_args
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -18,6 +18,9 @@ from zoo3d.cameras import CameraPrior
 from zoo3d.errors import ConfigError, closest
 
 C = TypeVar("C", bound="Config")
+
+#: The largest seed a torch.Generator takes (seeds are non-negative everywhere in zoo3d).
+MAX_SEED = 2**63 - 1
 
 
 class Config(BaseModel):
@@ -55,7 +58,7 @@ class TrainConfig(Config):
     steps: int = Field(1000, ge=0)
     batch_size: int = Field(8, ge=1)
     batch_scope: Literal["global", "per_process"] = "global"
-    seed: int = 0
+    seed: int = Field(0, ge=0, lt=2**32)
     device: str = "auto"
     amp: bool = True
     ema_decay: float = Field(0.999, ge=0, lt=1)
@@ -64,7 +67,9 @@ class TrainConfig(Config):
     checkpoint_every: int = Field(500, ge=0)
     keep_checkpoints: int = Field(3, ge=1)
     max_nan_rollbacks: int = Field(3, ge=0)
-    sample_seeds: list[int] = Field(default_factory=lambda: list(range(8)))
+    #: the seeds of the sample grids: at least one (the run ends with a grid), at most 256 (one image)
+    sample_seeds: list[Annotated[int, Field(ge=0, le=MAX_SEED)]] = Field(default_factory=lambda: list(range(8)),
+                                                                        min_length=1, max_length=256)
     sample_truncation: float = Field(0.7, ge=0, le=1)
 
 

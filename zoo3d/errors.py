@@ -23,3 +23,10 @@ def closest(word: str, candidates, n: int = 3) -> list[str]:
 
     cands = [str(c) for c in candidates]
     return difflib.get_close_matches(str(word), cands, n=n, cutoff=0.5)
+
+
+def tell(message: str, kind: str = "note") -> None:
+    """Print ``note: ...`` or ``warning: ...`` on stderr: something the user should know that is not an error."""
+    import sys
+
+    print(f"{kind}: {message}", file=sys.stderr)

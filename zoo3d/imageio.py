@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import math
+import os
+import shutil
 from pathlib import Path
 from typing import Sequence
 
@@ -49,10 +51,71 @@ def make_grid(images: Tensor, nrow: int | None = None, pad: int = 2, pad_value: 
     return grid
 
 
-def save_image(image: Tensor, path: str | Path, value_range: tuple[float, float] = (-1.0, 1.0)) -> Path:
+def _pil_format(suffix: str) -> str | None:
+    """The PIL format that writes files with ``suffix`` (e.g. '.png' -> 'PNG'), or None."""
+    Image.init()
+    fmt = Image.registered_extensions().get(suffix.lower())
+    return fmt if fmt in Image.SAVE else None
+
+
+def check_image_target(path: str | Path) -> Path:
+    """Refuse an image output path PIL cannot write (before any work is done)."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    Image.fromarray(to_uint8(image, value_range)).save(path)
+    if path.is_dir():
+        raise UserError(f"Cannot write an image to '{path}': it is a folder.")
+    if _format_of(path) is None:
+        raise UserError(f"Cannot write an image to '{path}': use .png, .jpg, .webp or another image suffix.")
+    return path
+
+
+def _format_of(path: Path) -> str | None:
+    return _pil_format(path.suffix) if path.suffix else None
+
+
+def mp4_encoder_problem() -> str | None:
+    """Why MP4 cannot be written here (no imageio, or no ffmpeg/PyAV plugin for it), or None."""
+    import importlib.util
+
+    def has(module: str) -> bool:
+        try:
+            return importlib.util.find_spec(module) is not None
+        except (ImportError, ValueError):
+            return False
+
+    if not has("imageio"):
+        return ("Writing MP4 needs an encoder: pip install imageio imageio-ffmpeg (or write .gif, .webp, .png or a "
+                "frames folder).")
+    if not (has("imageio_ffmpeg") or has("av")):
+        return ("Writing MP4 needs an encoder: imageio is installed but has no video plugin; pip install imageio-ffmpeg "
+                "(or av), or write .gif, .webp, .png or a frames folder.")
+    return None
+
+
+def check_animation_target(path: str | Path) -> Path:
+    """Refuse an animation output that cannot be written (suffix, missing MP4 encoder) before any work is done."""
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix == "":
+        if path.exists() and not path.is_dir():
+            raise UserError(f"Cannot write frames to '{path}': it is a file, not a folder.")
+        return path
+    if suffix not in ANIMATION_SUFFIXES:
+        raise UserError(f"Cannot write an animation to '{path}': use .gif, .png/.apng, .webp, .mp4 or a folder.")
+    if path.is_dir():
+        raise UserError(f"Cannot write an animation to '{path}': it is a folder.")
+    if suffix == ".mp4" and (problem := mp4_encoder_problem()) is not None:
+        raise UserError(problem)
+    return path
+
+
+def save_image(image: Tensor, path: str | Path, value_range: tuple[float, float] = (-1.0, 1.0)) -> Path:
+    """Write one image atomically (nothing half-written is left if the write fails)."""
+    from zoo3d.fileio import atomic_path
+
+    path = check_image_target(path)
+    array = to_uint8(image, value_range)
+    with atomic_path(path, "image") as tmp:
+        Image.fromarray(array).save(tmp, format=_pil_format(path.suffix))
     return path
 
 
@@ -63,30 +126,65 @@ def save_grid(images: Tensor, path: str | Path, nrow: int | None = None,
 
 def save_animation(frames: Sequence[Tensor] | Tensor, path: str | Path, fps: int = 24,
                    value_range: tuple[float, float] = (-1.0, 1.0)) -> Path:
-    """Frames (each (C, H, W)) -> GIF, APNG (.png/.apng), WebP, MP4, or a folder of PNGs (a path without suffix)."""
-    path = Path(path)
+    """Frames (each (C, H, W)) -> GIF, APNG (.png/.apng), WebP, MP4, or a folder of PNGs (a path without suffix).
+
+    Files are written atomically; a frames folder that did not exist is filled under a temporary
+    name and renamed when complete, so a failed write leaves no partial output.
+    """
+    from zoo3d.fileio import atomic_path
+
+    path = check_animation_target(path)
     arrays = [to_uint8(f, value_range) for f in frames]
     suffix = path.suffix.lower()
     if suffix == "":
-        path.mkdir(parents=True, exist_ok=True)
-        for i, a in enumerate(arrays):
-            Image.fromarray(a).save(path / f"frame_{i:04d}.png")
-        return path
-    if suffix not in ANIMATION_SUFFIXES:
-        raise UserError(f"Cannot write an animation to '{path}': use .gif, .png/.apng, .webp, .mp4 or a folder.")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    if suffix == ".mp4":
+        return _save_frames_folder(arrays, path)
+    with atomic_path(path, "animation") as tmp:
+        if suffix == ".mp4":
+            import imageio.v3 as iio
+
+            iio.imwrite(tmp, np.stack(arrays), fps=fps, codec="libx264", extension=".mp4")
+        else:
+            images = [Image.fromarray(a) for a in arrays]
+            duration = max(1, int(round(1000 / fps)))
+            kwargs = {"save_all": True, "append_images": images[1:], "duration": duration, "loop": 0}
+            if suffix == ".webp":
+                kwargs["lossless"] = True
+            images[0].save(tmp, format={".gif": "GIF", ".webp": "WEBP"}.get(suffix, "PNG"), **kwargs)
+    return path
+
+
+def _save_frames_folder(arrays: list[np.ndarray], path: Path) -> Path:
+    """``frame_0000.png`` ... into ``path``: a new folder appears complete or not at all; in an existing
+    folder each frame is replaced atomically and the frames of a failed call are removed."""
+    from zoo3d.fileio import atomic_path, make_parent, temp_path, write_error
+
+    if not path.exists():
+        make_parent(path, "frames")
+        staging = temp_path(path)
         try:
-            import imageio.v3 as iio  # optional: needs imageio and imageio-ffmpeg
-        except ImportError:
-            raise UserError("Writing MP4 needs an encoder: pip install imageio imageio-ffmpeg "
-                            "(or write .gif, .webp, .png or a frames folder).") from None
-        iio.imwrite(path, np.stack(arrays), fps=fps, codec="libx264")
+            staging.mkdir()
+            for i, a in enumerate(arrays):
+                Image.fromarray(a).save(staging / f"frame_{i:04d}.png", format="PNG")
+            os.replace(staging, path)
+        except OSError as exc:
+            shutil.rmtree(staging, ignore_errors=True)
+            raise write_error(path, exc, "frames") from None
+        except BaseException:
+            shutil.rmtree(staging, ignore_errors=True)
+            raise
         return path
-    images = [Image.fromarray(a) for a in arrays]
-    duration = max(1, int(round(1000 / fps)))
-    kwargs = {"save_all": True, "append_images": images[1:], "duration": duration, "loop": 0}
-    if suffix == ".webp":
-        kwargs["lossless"] = True
-    images[0].save(path, format={".gif": "GIF", ".webp": "WEBP"}.get(suffix, "PNG"), **kwargs)
+    from zoo3d.fileio import clean_stale_temps
+
+    clean_stale_temps(path)
+    written = []
+    try:
+        for i, a in enumerate(arrays):
+            target = path / f"frame_{i:04d}.png"
+            with atomic_path(target, "frame", clean=False) as tmp:
+                Image.fromarray(a).save(tmp, format="PNG")
+            written.append(target)
+    except BaseException:
+        for p in written:
+            p.unlink(missing_ok=True)
+        raise
     return path

@@ -105,7 +105,7 @@ def mesh_field_of(rep, density_level: float = DEFAULT_DENSITY_LEVEL,
     kind = getattr(rep, "kind", None)
     if kind not in ("sdf", "density"):
         raise UserError(f"This model's representation ({type(rep).__name__}) cannot be meshed: it is neither an SDF "
-                        "nor a density field and offers no mesh_field(points).")
+                        "nor a density field and offers no mesh_field(points) (docs/plugins.md, Mesh export).")
 
     def query(points: Tensor) -> Tensor:
         sigma = rep.query(points, _frontal_dirs(points)).sigma[..., 0]
@@ -163,11 +163,13 @@ def extract_mesh(rep, resolution: int = 128, level: float | None = None, bounds:
             ``mesh_field``). bounds: half-extent of the
             cube in world units (default: ``rep.bounds``). colors: add vertex colours from ``rep.query``.
     """
-    bounds = bounds if bounds is not None else getattr(rep, "bounds", None)
-    if bounds is None:
-        raise UserError(f"{type(rep).__name__} has no bounds; pass the half-extent of the cube to mesh.")
     device = device or _rep_device(rep)
     field, default_level = mesh_field_of(rep, device=device)
+    bounds = bounds if bounds is not None else getattr(rep, "bounds", None)
+    if bounds is None:
+        raise UserError(f"This model's representation ({type(rep).__name__}) cannot be meshed: it has no 'bounds' "
+                        "attribute (the world half-extent of the cube to grid), which its plugin must set "
+                        "(docs/plugins.md, Mesh export).")
     if level is None:
         level = default_level
     elif not callable(getattr(rep, "mesh_field", None)) and rep.kind == "sdf":
@@ -204,8 +206,9 @@ def write_ply(mesh: Mesh, path: str | Path, binary: bool = True) -> Path:
         header += ["property uchar red", "property uchar green", "property uchar blue"]
     header += [f"element face {len(f)}", "property list uchar int vertex_indices", "end_header"]
     head = ("\n".join(header) + "\n").encode("ascii")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "wb") as fh:
+    from zoo3d.fileio import atomic_path
+
+    with atomic_path(path, "mesh") as tmp, open(tmp, "wb") as fh:
         fh.write(head)
         if binary:
             if c is None:
@@ -256,9 +259,10 @@ def read_ply(path: str | Path) -> Mesh:
 def write_obj(mesh: Mesh, path: str | Path) -> Path:
     """Write a Wavefront OBJ (``v x y z [r g b]`` with colours in [0, 1], 1-based ``f`` lines)."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    from zoo3d.fileio import atomic_path
+
     v = mesh.vertices.astype(np.float64)
-    with open(path, "w") as fh:
+    with atomic_path(path, "mesh") as tmp, open(tmp, "w") as fh:
         fh.write("# zoo3d mesh\n")
         if mesh.colors is not None:
             np.savetxt(fh, np.concatenate([v, mesh.colors.astype(np.float64) / 255.0], axis=1),

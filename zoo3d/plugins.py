@@ -18,7 +18,7 @@ from typing import Any, Callable, Generic, Iterator, TypeVar
 
 import pluggy
 
-from zoo3d.errors import DuplicateNameError, UserError, closest
+from zoo3d.errors import DuplicateNameError, PluginError, UserError, closest
 from zoo3d.specs import DatasetSpec, MetricSpec, ModelSpec, _Spec, normalize_name
 
 PROJECT = "zoo3d"
@@ -58,10 +58,11 @@ T = TypeVar("T", bound=_Spec)
 class Registry(Generic[T]):
     """Specs of one kind, looked up by normalised name or alias."""
 
-    def __init__(self, kind: str):
+    def __init__(self, kind: str, failed: Callable[[], list[str]] | None = None):
         self.kind = kind
         self._specs: dict[str, T] = {}
         self._aliases: dict[str, str] = {}
+        self._failed = failed  # names of plugins that failed to load: they may have provided the name asked for
 
     def owner(self, name: str) -> T | None:
         key = normalize_name(name)
@@ -91,7 +92,10 @@ class Registry(Generic[T]):
             hint = closest(normalize_name(name), [*self._specs, *self._aliases])
             did = f" Did you mean '{self.owner(hint[0]).name}'?" if hint else ""
             listed = ", ".join(known) if known else "none registered"
-            raise UserError(f"Unknown {self.kind} '{name}'.{did} Known {self.kind}s: {listed}.")
+            failed = self._failed() if self._failed is not None else []
+            broken = (f" Plugins that failed to load, which may provide it: {', '.join(failed)} (see `zoo3d plugins`)."
+                      if failed else "")
+            raise UserError(f"Unknown {self.kind} '{name}'.{did} Known {self.kind}s: {listed}.{broken}")
         return spec
 
     def __contains__(self, name: str) -> bool:
@@ -129,9 +133,17 @@ def _env_list(var: str) -> list[str]:
 
 
 def _short_error(exc: BaseException) -> str:
-    frames = traceback.extract_tb(exc.__traceback__)
+    frames = [f for f in traceback.extract_tb(exc.__traceback__) if not f.filename.startswith("<frozen")]
     where = f" ({frames[-1].filename}:{frames[-1].lineno})" if frames else ""
     return f"{type(exc).__name__}: {exc}{where}"
+
+
+def _no_return(hook: str, result: Any, instead: str) -> None:
+    """Register hooks return nothing; a returned value (a spec, a list of specs) would be silently lost."""
+    if result is not None:
+        what = type(result).__name__
+        raise PluginError(f"{hook} returned a {what} instead of nothing; {instead} (a returned value is not "
+                          f"registered)")
 
 
 class PluginHost:
@@ -141,9 +153,10 @@ class PluginHost:
         self.pm = pluggy.PluginManager(PROJECT)
         self.pm.add_hookspecs(Hookspecs)
         self.plugins: dict[str, PluginInfo] = {}
-        self.models: Registry[ModelSpec] = Registry("model")
-        self.metrics: Registry[MetricSpec] = Registry("metric")
-        self.datasets: Registry[DatasetSpec] = Registry("dataset")
+        self.models: Registry[ModelSpec] = Registry("model", self.failed_plugins)
+        self.metrics: Registry[MetricSpec] = Registry("metric", self.failed_plugins)
+        self.datasets: Registry[DatasetSpec] = Registry("dataset", self.failed_plugins)
+        self.warnings: list[str] = []
         self._loaded = False
         self._commands_added: set[int] = set()
 
@@ -167,7 +180,40 @@ class PluginHost:
         for info in self.plugins.values():
             if info.status == "ok":
                 self._collect_specs(info)
+        self._warn_unmatched_disabled(disabled)
         return self
+
+    def failed_plugins(self) -> list[str]:
+        """Plugins with status ``error``, each as ``name (its error)``."""
+        return [f"{i.name} ({i.error})" for i in self.plugins.values() if i.status == "error"]
+
+    def _warn_unmatched_disabled(self, disabled: set[str]) -> None:
+        """Warn about ZOO3D_DISABLE_PLUGINS names that match no plugin (a typo disables nothing)."""
+        known = set()
+        for info in self.plugins.values():
+            known |= {normalize_name(info.name), normalize_name(info.source), normalize_name(info.module)}
+        for name in sorted(disabled - known):
+            names = ", ".join(sorted(i.name for i in self.plugins.values())) or "none"
+            message = f"ZOO3D_DISABLE_PLUGINS names '{name}', which matches no plugin (plugins: {names})."
+            self.warnings.append(message)
+            from zoo3d.errors import tell
+
+            tell(message, "warning")
+
+    def check_factories(self) -> list[dict[str, Any]]:
+        """Import every registered model, metric and dataset factory; one row per spec with its status."""
+        rows = []
+        for registry in (self.models, self.metrics, self.datasets):
+            for spec in registry:
+                row = {"plugin": spec.plugin, "kind": registry.kind, "name": spec.name,
+                       "factory": spec.factory if isinstance(spec.factory, str) else repr(spec.factory),
+                       "status": "ok", "error": None}
+                try:
+                    spec.load()
+                except UserError as exc:
+                    row["status"], row["error"] = "error", str(exc)
+                rows.append(row)
+        return rows
 
     @staticmethod
     def _entry_points():
@@ -224,7 +270,7 @@ class PluginHost:
                     pending.append((_registry, spec))
 
                 for impl in self._impls(hook_name, info.name):
-                    impl.function(register=register)
+                    _no_return(hook_name, impl.function(register=register), "call register(spec) for each")
         except Exception as exc:
             info.status = "error"
             info.error = str(exc) if isinstance(exc, UserError) else _short_error(exc)
@@ -244,9 +290,9 @@ class PluginHost:
                 continue
             for impl in self._impls("zoo3d_register_commands", info.name):
                 try:
-                    impl.function(cli=cli)
+                    _no_return("zoo3d_register_commands", impl.function(cli=cli), "call cli.add_command(command)")
                 except Exception as exc:
-                    info.status, info.error = "error", _short_error(exc)
+                    info.status, info.error = "error", str(exc) if isinstance(exc, UserError) else _short_error(exc)
 
 
 _HOST: PluginHost | None = None

@@ -28,15 +28,197 @@ def runs_root() -> Path:
 
 
 def new_run_dir(model: str, root: Path | None = None) -> Path:
-    """A fresh ``<root>/<model>-<YYYYmmdd-HHMMSS>`` folder (``-2``, ``-3``... if taken)."""
+    """A fresh ``<root>/<model>-<YYYYmmdd-HHMMSS>`` folder (``-2``, ``-3``... if taken, also by a run starting now)."""
+    from zoo3d.fileio import storage_reason
+
     root = Path(root) if root is not None else runs_root()
     base = f"{model}-{time.strftime('%Y%m%d-%H%M%S')}"
     path, n = root / base, 1
-    while path.exists():
-        n += 1
-        path = root / f"{base}-{n}"
-    path.mkdir(parents=True)
-    return path
+    while True:
+        try:
+            path.mkdir(parents=True)
+            return path
+        except FileExistsError:
+            if root.exists() and not root.is_dir():
+                raise UserError(f"Runs root '{root}' is a file, not a folder (set ZOO3D_RUNS or give --out).") \
+                    from None
+            n += 1
+            path = root / f"{base}-{n}"
+        except OSError as exc:
+            raise UserError(f"Cannot create run folder '{path}' under the runs root '{root}': "
+                            f"{storage_reason(exc)}.") from None
+
+
+#: What a run folder holds; any of it means the folder already holds a run.
+RUN_ARTEFACTS = (CONFIG_FILE, "checkpoints", "metrics.jsonl", LATEST, "samples")
+
+
+def run_contents(run_dir: Path) -> list[str]:
+    """The run artefacts present in ``run_dir`` (config, checkpoints, metrics, latest, samples), as short labels."""
+    run_dir = Path(run_dir)
+    found = []
+    for name in RUN_ARTEFACTS:
+        p = run_dir / name
+        if not (p.exists() or p.is_symlink()):
+            continue
+        if p.is_dir():
+            n = sum(1 for _ in p.iterdir())
+            if n == 0:
+                continue
+            found.append(f"{name}/ ({n} file{'s' if n != 1 else ''})")
+        else:
+            found.append(name)
+    return found
+
+
+def holds_run(run_dir: Path) -> bool:
+    """Whether ``run_dir`` already holds (part of) a run, judged by what is there, not only by ``latest``."""
+    return bool(run_contents(run_dir))
+
+
+class RunLockedError(UserError):
+    """Another process is writing to the run folder."""
+
+
+LOCK_FILE = ".lock"
+
+
+class RunLock:
+    """An exclusive lock on a run folder: one process trains (or resumes) a run at a time.
+
+    The lock is ``flock`` on ``<run>/.lock``, which the kernel releases when the process ends in
+    any way (kill -9 included), so a lock whose process is gone never blocks: the next run simply
+    takes it. The file records who holds it (pid, host, command, start time) for the message a
+    refused run prints. Where ``flock`` does not exist the file is created exclusively and a lock
+    whose pid is no longer running on this host is treated as stale.
+    """
+
+    def __init__(self, run_dir: str | Path):
+        self.run_dir = Path(run_dir)
+        self.path = self.run_dir / LOCK_FILE
+        self._fd: int | None = None
+
+    def _holder(self) -> str:
+        try:
+            info = json.loads(self.path.read_text() or "{}")
+        except (OSError, ValueError):
+            info = {}
+        if not isinstance(info, dict) or not info.get("pid"):
+            return "another zoo3d process"
+        cmd = f", `{info['command']}`" if info.get("command") else ""
+        since = f" since {info['started']}" if info.get("started") else ""
+        return f"another zoo3d process (pid {info['pid']} on {info.get('host', '?')}{cmd}{since})"
+
+    def _refuse(self) -> RunLockedError:
+        return RunLockedError(f"Run folder '{self.run_dir}' is in use by {self._holder()}; wait for it to finish "
+                              f"or choose another --out.")
+
+    def _record(self) -> bytes:
+        import socket
+        import sys
+
+        return json.dumps({"pid": os.getpid(), "host": socket.gethostname(),
+                           "command": " ".join(["zoo3d", *sys.argv[1:]])[:200],
+                           "started": time.strftime("%Y-%m-%d %H:%M:%S")}).encode()
+
+    def acquire(self) -> "RunLock":
+        from zoo3d.fileio import storage_reason
+
+        try:
+            self.run_dir.mkdir(parents=True, exist_ok=True)
+            self._fd = self._lock_flock() if _HAVE_FLOCK else self._lock_exclusive()
+            os.ftruncate(self._fd, 0)
+            os.write(self._fd, self._record())
+        except RunLockedError:
+            raise
+        except OSError as exc:
+            self.release()
+            raise UserError(f"Cannot create or lock run folder '{self.run_dir}': {storage_reason(exc)}.") from None
+        _HELD_FDS.add(self._fd)
+        return self
+
+    def _lock_flock(self) -> int:
+        import fcntl
+
+        while True:
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                os.close(fd)
+                raise self._refuse() from None
+            except BaseException:
+                os.close(fd)
+                raise
+            try:  # the holder may have removed the file between our open and flock: lock the current one
+                if os.stat(self.path).st_ino == os.fstat(fd).st_ino:
+                    return fd
+            except FileNotFoundError:
+                pass
+            os.close(fd)
+
+    def _lock_exclusive(self) -> int:
+        from zoo3d.fileio import _pid_alive
+
+        for _ in range(3):
+            try:
+                return os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o644)
+            except FileExistsError:
+                try:
+                    info = json.loads(self.path.read_text() or "{}")
+                except (OSError, ValueError):
+                    info = {}
+                import socket
+
+                pid = info.get("pid") if isinstance(info, dict) else None
+                if pid and info.get("host") == socket.gethostname() and not _pid_alive(int(pid)):
+                    self.path.unlink(missing_ok=True)  # stale: its process is gone
+                    continue
+                raise self._refuse() from None
+        raise self._refuse()
+
+    def release(self) -> None:
+        if self._fd is None:
+            return
+        try:
+            self.path.unlink(missing_ok=True)  # unlinked while still locked, so no one can lock the old file
+        except OSError:
+            pass
+        _HELD_FDS.discard(self._fd)
+        os.close(self._fd)
+        self._fd = None
+
+    def __enter__(self) -> "RunLock":
+        return self.acquire()
+
+    def __exit__(self, *exc) -> None:
+        self.release()
+
+
+try:
+    import fcntl as _fcntl  # noqa: F401
+
+    _HAVE_FLOCK = True
+except ImportError:  # pragma: no cover - Windows
+    _HAVE_FLOCK = False
+
+#: Descriptors of the run locks this process holds. A forked child (a data loader worker) closes its
+#: copies at once, so a killed run's lock is not kept alive by children that outlive it for a moment;
+#: closing a copy leaves the parent's lock in place.
+_HELD_FDS: set[int] = set()
+
+
+def _close_held_in_child() -> None:
+    for fd in list(_HELD_FDS):
+        try:
+            os.close(fd)
+        except OSError:
+            pass
+    _HELD_FDS.clear()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_close_held_in_child)
 
 
 def _run_model(run_dir: Path) -> str | None:
@@ -50,7 +232,7 @@ def _run_model(run_dir: Path) -> str | None:
 
 def find_runs(model: str, root: Path | None = None) -> list[Path]:
     """Runs of ``model`` (any spelling or alias) under the root that have a checkpoint, newest first."""
-    from zoo3d.train.checkpoint import read_latest
+    from zoo3d.train.checkpoint import list_checkpoints, read_latest
 
     root = Path(root) if root is not None else runs_root()
     if not root.is_dir():
@@ -61,9 +243,9 @@ def find_runs(model: str, root: Path | None = None) -> list[Path]:
         name = _run_model(d) if d.is_dir() else None
         if name is None or _canonical(name) != wanted:
             continue
-        latest = read_latest(d)
-        if latest is not None:
-            found.append((latest.stat().st_mtime, d))
+        newest = read_latest(d) or next(iter(list_checkpoints(d)), None)  # a dangling 'latest' still counts
+        if newest is not None:
+            found.append((newest.stat().st_mtime, d))
     return [d for _, d in sorted(found, key=lambda t: t[0], reverse=True)]
 
 
@@ -83,14 +265,11 @@ def _is_model_name(ref: str) -> bool:
 
 def resolve_checkpoint(ref: str) -> Path:
     """A checkpoint file from a run folder (its ``latest``), a ``.safetensors`` file, or a model name (its newest run)."""
-    from zoo3d.train.checkpoint import check_checkpoint_file, read_latest
+    from zoo3d.train.checkpoint import check_checkpoint_file
 
     path = Path(ref)
     if path.is_dir():
-        latest = read_latest(path)
-        if latest is None:
-            raise UserError(f"Run folder '{path}' has no checkpoint yet (no valid 'latest' pointer).")
-        return latest
+        return run_checkpoint(path)
     if path.exists():
         return check_checkpoint_file(path)
     if _is_model_name(ref):
@@ -101,8 +280,22 @@ def resolve_checkpoint(ref: str) -> Path:
             name = get_model_spec(ref).name
             raise UserError(f"No run of model '{name}' found under {runs_root()}/; train one with "
                             f"`zoo3d train {name}`.")
-        return read_latest(runs[0])
+        return run_checkpoint(runs[0])
     raise UserError(f"'{ref}' is neither a run folder, a checkpoint file nor a registered model name.")
+
+
+def run_checkpoint(run_dir: Path) -> Path:
+    """The checkpoint of a run folder: its ``latest``, or (with a note on stderr) its newest loadable one."""
+    from zoo3d.errors import tell
+    from zoo3d.train.checkpoint import find_checkpoint
+
+    path, note = find_checkpoint(run_dir)
+    if path is None:
+        what = ", ".join(run_contents(run_dir)) or "nothing"
+        raise UserError(f"Run folder '{run_dir}' has no checkpoint yet (none that loads; it holds: {what}).")
+    if note:
+        tell(f"{run_dir}: {note}")
+    return path
 
 
 def file_sha256(path: Path) -> str:
@@ -137,7 +330,7 @@ def load_model(ref: str | None, model: str | None = None, device: str = "auto", 
     from zoo3d.config import load_run_config
     from zoo3d.devices import resolve_device
     from zoo3d.plugins import get_model_spec
-    from zoo3d.train.checkpoint import CheckpointError, read_checkpoint, read_metadata, restore_modules
+    from zoo3d.train.checkpoint import CheckpointError, metadata_int, read_checkpoint, read_metadata, restore_modules
     from zoo3d.train.ema import make_ema
 
     if ref is None and model is None:
@@ -165,11 +358,7 @@ def load_model(ref: str | None, model: str | None = None, device: str = "auto", 
     if model is not None and _canonical(model) != spec.key:
         raise CheckpointError(f"Checkpoint '{path}' holds model '{spec.name}', not '{model}'.")
     plugin = spec.load()
-    try:
-        config = plugin.config_class.model_validate(json.loads(meta["zoo3d.config"]))
-    except Exception as exc:
-        raise CheckpointError(f"Checkpoint '{path}' has a config that model '{spec.name}' no longer accepts "
-                              f"({str(exc).splitlines()[0]}).") from None
+    config = config_from_checkpoint(plugin, spec.name, meta, path)
     tensors, meta = read_checkpoint(path, device="cpu")
     modules = plugin.build(config)
     restore_modules(modules, None, tensors, str(path))
@@ -186,4 +375,19 @@ def load_model(ref: str | None, model: str | None = None, device: str = "auto", 
     modules = {k: m.to(dev).eval() for k, m in modules.items()}
     generator = ema_module.to(dev).eval() if ema_module is not None else modules["generator"]
     return LoadedModel(spec, plugin, config, modules, generator, path, file_sha256(path),
-                       int(meta.get("zoo3d.step", 0)))
+                       metadata_int(meta, "zoo3d.step"))
+
+
+def config_from_checkpoint(plugin, model_name: str, meta: dict[str, str], path: Path):
+    """The run config stored in a checkpoint, validated by the model's config class (one-sentence errors)."""
+    from zoo3d.config import format_validation_error
+    from zoo3d.train.checkpoint import CheckpointError
+
+    data = json.loads(meta.get("zoo3d.config", "{}"))  # read_metadata checked it is a JSON object
+    try:
+        return plugin.config_class.model_validate(data)
+    except Exception as exc:  # noqa: BLE001 - pydantic or the model's own validators
+        detail = (format_validation_error(exc, plugin.config_class, data) if hasattr(exc, "errors")
+                  else str(exc).splitlines()[0])
+        raise CheckpointError(f"Checkpoint '{path}' has a config that model '{model_name}' no longer accepts "
+                              f"({detail.rstrip('.')}).") from None

@@ -29,6 +29,17 @@ def import_object(target: str | Callable | Any) -> Any:
     return obj
 
 
+def _describe(exc: BaseException) -> str:
+    """``ImportError: No module named 'x'`` (first line only; the file and line of a raise inside plugin code)."""
+    import traceback
+
+    first = (str(exc).strip().splitlines() or [""])[0]
+    frames = traceback.extract_tb(exc.__traceback__)
+    inner = [f for f in frames if "importlib" not in f.filename and not f.filename.endswith("specs.py")]
+    where = f" ({inner[-1].filename}:{inner[-1].lineno})" if inner else ""
+    return f"{type(exc).__name__}: {first}{where}" if first else f"{type(exc).__name__}{where}"
+
+
 @dataclass
 class _Spec:
     name: str
@@ -39,10 +50,34 @@ class _Spec:
     source: str = ""
     version: str = ""
 
+    #: what the kind of spec is called in messages, and the type its factory must give (checked lazily)
+    kind_label = "implementation"
+
+    def expected_type(self) -> type | None:
+        return None
+
     def load(self) -> Any:
-        """Import the implementation; a class is instantiated without arguments."""
-        obj = import_object(self.factory)
-        return obj() if isinstance(obj, type) else obj
+        """Import the implementation; a class is instantiated without arguments.
+
+        The import is lazy but guarded: a module that fails to import, a missing attribute, a
+        constructor that raises or an object of the wrong type becomes one :class:`PluginError`
+        sentence naming the plugin, the spec and the error.
+        """
+        from zoo3d.errors import PluginError
+
+        where = f"plugin '{self.plugin}'" if self.plugin else "its plugin"
+        target = self.factory if isinstance(self.factory, str) else repr(self.factory)
+        try:
+            obj = import_object(self.factory)
+            obj = obj() if isinstance(obj, type) else obj
+        except Exception as exc:  # noqa: BLE001 - any failure of third-party code is reported, not raised raw
+            raise PluginError(f"{self.kind_label.capitalize()} '{self.name}' from {where} cannot be loaded from "
+                              f"'{target}': {_describe(exc)}.") from None
+        expected = self.expected_type()
+        if expected is not None and not isinstance(obj, expected):
+            raise PluginError(f"{self.kind_label.capitalize()} '{self.name}' from {where}: '{target}' gives a "
+                              f"{type(obj).__name__}, not a {expected.__name__}.")
+        return obj
 
     @property
     def key(self) -> str:
@@ -62,6 +97,13 @@ class ModelSpec(_Spec):
     card: str | Path | None = None
     default_preset: str = "tiny"
 
+    kind_label = "model"
+
+    def expected_type(self) -> type | None:
+        from zoo3d.core.model import ModelPlugin
+
+        return ModelPlugin
+
     def presets(self) -> list[str]:
         if self.presets_dir is None or not Path(self.presets_dir).is_dir():
             return []
@@ -74,9 +116,27 @@ class MetricSpec(_Spec):
 
     higher_is_better: bool | None = None
 
+    kind_label = "metric"
+
+    def expected_type(self) -> type | None:
+        from zoo3d.eval.metric import Metric
+
+        return Metric
+
 
 @dataclass
 class DatasetSpec(_Spec):
     """A dataset scheme, e.g. ``synthetic:heads``; ``factory`` builds it from a config."""
 
     extras: dict[str, Any] = field(default_factory=dict)
+
+    kind_label = "dataset"
+
+    def load(self) -> Any:
+        from zoo3d.errors import PluginError
+
+        obj = super().load()
+        if not callable(obj):
+            raise PluginError(f"Dataset '{self.name}' from plugin '{self.plugin}': its factory gives a "
+                              f"{type(obj).__name__}, which cannot be called to build the dataset.")
+        return obj

@@ -51,8 +51,9 @@ def bench(suites, device, quick, json_out):
             table.add_row(*[_fmt(r.get(k)) for k in keys])
         console.print(table)
     if json_out:
-        Path(json_out).parent.mkdir(parents=True, exist_ok=True)
-        Path(json_out).write_text(json.dumps(records, indent=2))
+        from zoo3d.fileio import write_text_atomic
+
+        write_text_atomic(json_out, json.dumps(records, indent=2), "benchmark records")
         console.print(f"wrote {len(records)} records to {json_out}")
 
 

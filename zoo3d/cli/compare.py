@@ -31,11 +31,14 @@ def _parse_ckpts(items: tuple[str, ...]) -> dict[str, str]:
 @click.option("--metric", "metrics", default="neus", show_default=True,
               help="Comma-separated metrics: neus, epi, depth, swd, fid, kid, speed (or any plugin's).")
 @click.option("--ckpt", "ckpts", multiple=True, help="NAME=PATH: checkpoint or run folder for a model (repeatable).")
-@click.option("--instances", type=int, default=None, help="Instances per model (default: the protocol's).")
+@click.option("--instances", type=click.IntRange(1, 10_000), default=None,
+              help="Instances per model (default: the protocol's).")
 @click.option("--protocol", "protocol_name", type=click.Choice(["small", "paper"]), default="small", show_default=True,
               help="small: honest CPU settings (2 instances, 64 px); paper: GRAM-HD Table 2 (50, model resolution).")
-@click.option("--resolution", type=int, default=None, help="Override the protocol's image resolution.")
-@click.option("--neus-iterations", type=int, default=None, help="Override the NeuS iteration budget.")
+@click.option("--resolution", type=click.IntRange(8, 4096), default=None,
+              help="Override the protocol's image resolution.")
+@click.option("--neus-iterations", type=click.IntRange(1, 1_000_000), default=None,
+              help="Override the NeuS iteration budget.")
 @click.option("--data", default="synthetic:heads", show_default=True, help="Reference dataset for fid/kid/swd.")
 @click.option("--inception", type=click.Path(dir_okay=True), default=None,
               help="Inception TorchScript file for fid/kid (or set ZOO3D_INCEPTION).")
@@ -74,9 +77,9 @@ def compare(models, metrics, ckpts, instances, protocol_name, resolution, neus_i
     dev = resolve_device(device)
     metric_objs = load_metrics(metric_names)
     if {"fid", "kid"} & set(metric_objs):
-        from zoo3d.eval.fid import inception_path
+        from zoo3d.eval.fid import check_inception
 
-        inception_path(inception)  # fail before any long work
+        check_inception(inception)  # fail before any long work
     loaded = [load_eval_model(name, ckpt_map.get(normalize_name(name)), dev) for name in model_names]
 
     console = Console(stderr=True)

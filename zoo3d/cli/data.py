@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -20,15 +22,57 @@ def data():
 @data.command()
 @click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False), help="Folder to write.")
 @click.option("--kind", type=click.Choice(["heads"]), default="heads", show_default=True)
-@click.option("--count", type=click.IntRange(min=1), default=1000, show_default=True)
+@click.option("--count", type=click.IntRange(1, 1_000_000), default=1000, show_default=True)
 @click.option("--resolution", type=click.IntRange(32, 1024), default=64, show_default=True)
-@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--seed", type=click.IntRange(0, 2**32 - 1), default=0, show_default=True)
 @click.option("--format", "fmt", type=click.Choice(["zoo3d", "eg3d"]), default="zoo3d", show_default=True,
               help="zoo3d: images + poses.json; eg3d: images + dataset.json.")
 @click.option("--depth/--no-depth", default=True, show_default=True, help="Also write depth/*.npy and mask/*.png.")
 @click.option("--batch", type=click.IntRange(min=1), default=32, show_default=True, help="Images rendered at once.")
 def synth(out_dir, kind, count, resolution, seed, fmt, depth, batch):
     """Render COUNT synthetic heads (image, camera, depth, mask) into OUT."""
+    from zoo3d.fileio import WriteError, is_storage_error, make_parent, storage_reason, temp_path
+    from zoo3d.limits import check_images
+
+    out = Path(out_dir)
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+        raise UserError(f"Output folder '{out}' is not empty; choose a new folder.")
+    check_images("--batch", batch, resolution, resolution)
+    _check_free_space(out, count, resolution, depth)
+    make_parent(out, "dataset")
+    staging = temp_path(out)  # filled, then renamed to OUT: a failed run leaves no half-written dataset
+    try:
+        _synth_into(staging, kind, count, resolution, seed, fmt, depth, batch)
+        os.replace(staging, out)
+    except (OSError, WriteError) as exc:
+        shutil.rmtree(staging, ignore_errors=True)
+        if isinstance(exc, OSError) and not is_storage_error(exc):
+            raise
+        reason = exc.reason if isinstance(exc, WriteError) else storage_reason(exc)
+        raise WriteError(f"Cannot write dataset '{out}': {reason}; nothing was left behind.", reason) from None
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    click.echo(f"wrote {count} synthetic heads at {resolution}x{resolution} to {out} ({fmt} format)")
+
+
+def _check_free_space(out: Path, count: int, resolution: int, depth: bool) -> None:
+    """Refuse a dataset that cannot fit on the disk: depth maps need exactly 4 bytes a pixel, images
+    (PNG) at least about half a byte a pixel."""
+    probe = out
+    while not probe.exists() and probe != probe.parent:
+        probe = probe.parent
+    try:
+        free = shutil.disk_usage(probe).free
+    except OSError:
+        return
+    need = count * (resolution * resolution * ((4.0 if depth else 0.0) + 0.5) + 256)
+    if need > free:
+        raise UserError(f"--count {count} at {resolution}x{resolution} needs at least {need / 2**30:.1f} GiB in "
+                        f"'{out}', but only {free / 2**30:.1f} GiB are free.")
+
+
+def _synth_into(out: Path, kind, count, resolution, seed, fmt, depth, batch) -> None:
     import numpy as np
     from PIL import Image
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn, TextColumn
@@ -37,10 +81,7 @@ def synth(out_dir, kind, count, resolution, seed, fmt, depth, batch):
     from zoo3d.data.synthetic import SyntheticHeads
     from zoo3d.imageio import to_uint8
 
-    out = Path(out_dir)
-    if out.exists() and any(out.iterdir()):
-        raise UserError(f"Output folder '{out}' is not empty; choose a new folder.")
-    (out / "images").mkdir(parents=True, exist_ok=True)
+    (out / "images").mkdir(parents=True)
     if depth:
         (out / "depth").mkdir(exist_ok=True)
         (out / "mask").mkdir(exist_ok=True)
@@ -72,7 +113,6 @@ def synth(out_dir, kind, count, resolution, seed, fmt, depth, batch):
         write_eg3d_labels(out, files, cams_arr)
     else:
         write_zoo3d_poses(out, files, cams_arr, extra if depth else None, resolution)
-    click.echo(f"wrote {count} synthetic heads at {resolution}x{resolution} to {out} ({fmt} format)")
 
 
 @data.command()

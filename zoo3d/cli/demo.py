@@ -20,16 +20,16 @@ DEMO_MODEL = "gram_hd"
               help="Run folder of the demo.")
 @click.option("--device", default="auto", show_default=True, help="cpu, cuda, cuda:N or auto.")
 @click.option("--steps", type=click.IntRange(min=1), help="Cap the training steps (default: the tiny preset's).")
-@click.option("--frames", type=click.IntRange(min=2), default=24, show_default=True, help="Turntable frames.")
-@click.option("--seed", type=int, default=0, show_default=True, help="The instance of the turntable.")
+@click.option("--frames", type=click.IntRange(2, 10_000), default=24, show_default=True, help="Turntable frames.")
+@click.option("--seed", type=click.IntRange(0, 2**63 - 1), default=0, show_default=True, help="The instance of the turntable.")
 def demo(out, device, steps, frames, seed):
     """Train gram-hd (tiny preset, synthetic heads) and render a turntable GIF and a sample grid."""
-    from zoo3d.train.checkpoint import read_latest
+    from zoo3d.runs import holds_run
     from zoo3d.train.launch import train_model
 
     run_dir = Path(out)
     started = time.perf_counter()
-    resume = run_dir.is_dir() and read_latest(run_dir) is not None
+    resume = run_dir.is_dir() and holds_run(run_dir)
     if resume:
         click.echo(f"Continuing the demo run in {run_dir} (delete it to start over).")
     result = train_model(DEMO_MODEL, out=run_dir, steps=steps, device=device, resume=resume)

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import click
 
-from zoo3d.cli.sample import load_for_cli, model_options
+from zoo3d.cli.sample import FINITE, load_for_cli, model_options
 from zoo3d.errors import UserError
 
 FORMATS = ("ply", "obj")
@@ -19,17 +19,18 @@ FORMATS = ("ply", "obj")
 
 @click.command()
 @model_options
-@click.option("--seed", type=int, default=0, show_default=True, help="The instance's seed (as in zoo3d sample).")
+@click.option("--seed", type=click.IntRange(0, 2**63 - 1), default=0, show_default=True,
+              help="The instance's seed (as in zoo3d sample).")
 @click.option("--format", "fmt", type=click.Choice(FORMATS, case_sensitive=False),
               help="Mesh format (default: from the --out suffix).")
 @click.option("--resolution", type=click.IntRange(min=8, max=1024), default=128, show_default=True,
               help="Grid points per axis.")
-@click.option("--level", type=float, default=None,
+@click.option("--level", type=FINITE, default=None,
               help="Iso-level in the field's units: SDF value (default 0), density (default 10), or the "
                    "model's own meshing field (GRAM/GRAM-HD: radiance alpha, default 0.2).")
 @click.option("--psi", type=click.FloatRange(0, 1), default=0.5, show_default=True, help="Truncation.")
 @click.option("--no-colors", is_flag=True, help="Write geometry only (no vertex colours).")
-@click.option("--chunk", type=click.IntRange(min=1), default=65536, show_default=True, help="Grid points per query.")
+@click.option("--chunk", type=click.IntRange(1, 2**22), default=65536, show_default=True, help="Grid points per query.")
 @click.option("--out", required=True, type=click.Path(dir_okay=False), help="The mesh file (.ply or .obj).")
 def export(run, model, no_ema, device, seed, fmt, resolution, level, psi, no_colors, chunk, out):
     """Extract a mesh of one generated instance by marching cubes."""
@@ -39,6 +40,9 @@ def export(run, model, no_ema, device, seed, fmt, resolution, level, psi, no_col
     from zoo3d.train.sampling import seed_latents
 
     suffix = Path(out).suffix.lstrip(".").lower()
+    if fmt and suffix and fmt.lower() != suffix:
+        raise UserError(f"--format {fmt.lower()} disagrees with the suffix of '{out}'; name the file "
+                        f"'{Path(out).with_suffix('.' + fmt.lower())}' or give --format {suffix}.")
     fmt = (fmt or suffix).lower()
     if fmt not in FORMATS:
         raise UserError(f"Cannot tell the mesh format of '{out}': give --format ply or obj, or a .ply/.obj name.")

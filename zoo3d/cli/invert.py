@@ -6,6 +6,7 @@ from pathlib import Path
 
 import click
 
+from zoo3d.cli.sample import FINITE
 from zoo3d.errors import UserError
 
 
@@ -49,7 +50,7 @@ def _out_dirs(paths: tuple[str, ...], out: Path) -> list[Path]:
 @click.option("--space", type=click.Choice(["auto", "z", "w", "w+"]), default="auto", show_default=True,
               help="optimize: latent space (auto: W+ where the generator has one).")
 @click.option("--frames", type=click.IntRange(min=1), default=30, show_default=True, help="Turntable frames.")
-@click.option("--yaw-range", type=float, default=0.5, show_default=True, help="Turntable yaw half range (radians).")
+@click.option("--yaw-range", type=FINITE, default=0.5, show_default=True, help="Turntable yaw half range (radians).")
 @click.option("--device", default="auto", show_default=True, help="cpu, cuda, cuda:N or auto.")
 @click.option("--no-ema", is_flag=True, help="Use the raw generator instead of its EMA.")
 def invert(images, model, ckpt, method, pose, out, steps, tune_steps, space, frames, yaw_range, device, no_ema):
@@ -63,9 +64,12 @@ def invert(images, model, ckpt, method, pose, out, steps, tune_steps, space, fra
     from zoo3d.invert.outputs import load_lpips_or_reason, parse_pose, write_inversion_outputs
     from zoo3d.runs import load_model
 
+    from zoo3d.limits import check_images
+
     angles = parse_pose(pose)
     loaded = load_model(ckpt, model=model, device=device, ema=not no_ema)
     gen = loaded.generator
+    check_images(f"--frames {frames}", frames, *gen.resolution, "frames")
     single = loaded.plugin.build_inverter(loaded.config, {**loaded.modules, "generator": gen})
     method = method or ("single" if single is not None else "optimize")
     if method == "single" and single is None:

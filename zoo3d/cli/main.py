@@ -75,9 +75,22 @@ def main(argv: list[str] | None = None) -> None:
     except UserError as exc:
         click.secho(f"Error: {exc}", fg="red", err=True)
         sys.exit(2)
+    except OSError as exc:
+        from zoo3d.fileio import is_storage_error, storage_reason
+
+        if not is_storage_error(exc):
+            raise
+        where = f" ('{exc.filename}')" if exc.filename else ""
+        reason = storage_reason(exc)
+        click.secho(f"Error: {reason[0].upper() + reason[1:]}{where}.", fg="red", err=True)
+        sys.exit(2)
     except click.exceptions.Abort:
         click.echo("Aborted.", err=True)
         sys.exit(130)
+    except click.UsageError as exc:  # one line too: the bad option or value, and where the help is
+        command = exc.ctx.command_path if exc.ctx is not None else "zoo3d"
+        click.secho(f"Error: {exc.format_message()} (see `{command} --help`)", fg="red", err=True)
+        sys.exit(exc.exit_code)
     except click.ClickException as exc:
         exc.show()
         sys.exit(exc.exit_code)

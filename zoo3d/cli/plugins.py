@@ -41,8 +41,13 @@ def _model_rows() -> list[dict]:
 
 @click.command()
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
-def plugins(as_json):
+@click.option("--check", is_flag=True,
+              help="Also import every model, metric and dataset factory and report each; exit status 1 if any fails.")
+def plugins(as_json, check):
     """List plugins: name, source package, version, status and error."""
+    if check:
+        _check(as_json)
+        return
     rows = _plugin_rows()
     if as_json:
         click.echo(json.dumps(rows, indent=2))
@@ -56,6 +61,37 @@ def plugins(as_json):
         status = {"ok": "[green]ok[/]", "error": "[red]error[/]"}.get(r["status"], r["status"])
         table.add_row(r["name"], r["source"], r["version"], status, registered, r["error"] or "")
     Console().print(table)
+
+
+def _check(as_json: bool) -> None:
+    """``zoo3d plugins --check``: every plugin's load status and every factory's import, exit 1 on any failure."""
+    import sys
+
+    from zoo3d.plugins import get_host
+
+    host = get_host()
+    rows = host.check_factories()
+    broken = [info for info in host.plugins.values() if info.status == "error"]
+    failed = [r for r in rows if r["status"] != "ok"]
+    if as_json:
+        click.echo(json.dumps({"plugins": _plugin_rows(), "factories": rows}, indent=2))
+    else:
+        from rich.console import Console
+        from rich.table import Table
+
+        table = Table("plugin", "kind", "name", "factory", "status", "error", title="zoo3d plugins --check")
+        for r in rows:
+            status = "[green]ok[/]" if r["status"] == "ok" else "[red]error[/]"
+            table.add_row(r["plugin"], r["kind"], r["name"], r["factory"], status, r["error"] or "")
+        Console().print(table)
+        for r in failed:
+            click.echo(f"error: {r['error']}", err=True)
+        for info in broken:
+            click.echo(f"plugin {info.name} ({info.source}) failed to load: {info.error}", err=True)
+        click.echo(f"{len(rows) - len(failed)} of {len(rows)} factories import; "
+                   f"{len(broken)} plugin(s) failed to load.", err=True)
+    if failed or broken:
+        sys.exit(1)
 
 
 @click.command()

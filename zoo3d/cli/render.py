@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from zoo3d.cli.sample import load_for_cli, model_options
+from zoo3d.cli.sample import FINITE, load_for_cli, model_options
 from zoo3d.errors import UserError
 
 
@@ -16,12 +16,12 @@ def _depth_path(out: Path) -> Path:
 
 @click.command()
 @model_options
-@click.option("--seed", type=int, default=0, show_default=True, help="The instance to render.")
+@click.option("--seed", type=click.IntRange(0, 2**63 - 1), default=0, show_default=True, help="The instance to render.")
 @click.option("--frames", type=click.IntRange(min=1), default=60, show_default=True)
 @click.option("--trajectory", type=click.Choice(["orbit", "yaw-sweep"]), default="orbit", show_default=True)
-@click.option("--yaw-range", type=float, default=0.4, show_default=True,
+@click.option("--yaw-range", type=FINITE, default=0.4, show_default=True,
               help="Radians: the sweep's half range, or the orbit's yaw amplitude.")
-@click.option("--pitch-range", type=float, default=0.15, show_default=True, help="Radians: the orbit's pitch amplitude.")
+@click.option("--pitch-range", type=FINITE, default=0.15, show_default=True, help="Radians: the orbit's pitch amplitude.")
 @click.option("--fps", type=click.IntRange(min=1), default=24, show_default=True)
 @click.option("--psi", type=click.FloatRange(0, 1), default=0.7, show_default=True, help="Truncation.")
 @click.option("--resolution", type=click.IntRange(min=1), help="Frame size (default: the generator's).")
@@ -34,11 +34,18 @@ def render(run, model, no_ema, device, seed, frames, trajectory, yaw_range, pitc
     import torch
 
     from zoo3d.cameras import orbit, yaw_sweep
-    from zoo3d.imageio import depth_to_image, save_animation
+    from zoo3d.imageio import check_animation_target, depth_to_image, save_animation
+    from zoo3d.limits import check_images
     from zoo3d.train.sampling import render_views, seed_latents
 
+    check_animation_target(out)
+    if depth == "separate":
+        check_animation_target(_depth_path(Path(out)))
     loaded = load_for_cli(run, model, device, no_ema)
     gen = loaded.generator
+    h, w = (resolution, resolution) if resolution else tuple(gen.resolution)
+    check_images(f"--frames {frames}", frames * (2 if depth == "separate" else 1), h, w * (2 if depth == "side" else 1),
+                 "frames")
     prior = gen.camera_prior
     if trajectory == "orbit":
         cams = orbit(frames, yaw_amplitude=yaw_range, pitch_amplitude=pitch_range, radius=prior.radius, fov=prior.fov)

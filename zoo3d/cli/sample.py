@@ -7,24 +7,51 @@ import click
 from zoo3d.errors import UserError
 
 
-def parse_seeds(text: str) -> list[int]:
-    """``"0-3,7"`` -> [0, 1, 2, 3, 7]."""
-    seeds: list[int] = []
+class FiniteFloat(click.ParamType):
+    """A float that is not NaN or infinite (a NaN angle renders garbage with exit status 0)."""
+
+    name = "float"
+
+    def convert(self, value, param, ctx):
+        import math
+
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            self.fail(f"{value!r} is not a number.", param, ctx)
+        if not math.isfinite(number):
+            self.fail(f"{value!r} is not a finite number.", param, ctx)
+        return number
+
+
+FINITE = FiniteFloat()
+
+
+def parse_seeds(text: str, limit: int | None = None) -> list[int]:
+    """``"0-3,7"`` -> [0, 1, 2, 3, 7]; seeds are 0 to 2^63 - 1, and more than ``limit`` of them are refused
+    before the list is built."""
+    from zoo3d.config import MAX_SEED
+
+    ranges: list[tuple[int, int]] = []
     for part in filter(None, (p.strip() for p in text.split(","))):
         lo, sep, hi = part.partition("-")
         try:
-            if sep:
-                a, b = int(lo), int(hi)
-                if b < a:
-                    raise ValueError
-                seeds.extend(range(a, b + 1))
-            else:
-                seeds.append(int(part))
+            a, b = (int(lo), int(hi)) if sep else (int(part), int(part))
+            if b < a or a < 0:
+                raise ValueError
         except ValueError:
             raise UserError(f"Cannot read seeds '{text}': use numbers and ranges such as 0-15 or 1,4,7-9.") from None
-    if not seeds:
+        if b > MAX_SEED:
+            raise UserError(f"Seed {b} in '{text}' is too large: seeds go from 0 to {MAX_SEED}.")
+        ranges.append((a, b))
+    if not ranges:
         raise UserError(f"Cannot read seeds '{text}': no seed given.")
-    return seeds
+    if limit is not None:
+        from zoo3d.limits import check_count
+
+        check_count(f"--seeds {text}", sum(b - a + 1 for a, b in ranges), limit,
+                    "seeds fit in one grid (split them over several commands)")
+    return [s for a, b in ranges for s in range(a, b + 1)]
 
 
 def model_options(f):
@@ -46,8 +73,8 @@ def load_for_cli(run: str | None, model: str | None, device: str, no_ema: bool):
 @click.command()
 @model_options
 @click.option("--seeds", default="0-15", show_default=True, help="Seeds: ranges and lists, e.g. 0-15 or 1,4,7-9.")
-@click.option("--yaw", "yaws", type=float, multiple=True, help="Yaw in radians, one grid row each (default: 0).")
-@click.option("--pitch", type=float, default=None, help="Pitch in radians (default: the prior's mean).")
+@click.option("--yaw", "yaws", type=FINITE, multiple=True, help="Yaw in radians, one grid row each (default: 0).")
+@click.option("--pitch", type=FINITE, default=None, help="Pitch in radians (default: the prior's mean).")
 @click.option("--psi", type=click.FloatRange(0, 1), default=0.7, show_default=True, help="Truncation.")
 @click.option("--resolution", type=click.IntRange(min=1), help="Output size (default: the generator's).")
 @click.option("--depth", is_flag=True, help="Add a depth row under every image row.")
@@ -57,15 +84,20 @@ def sample(run, model, no_ema, device, seeds, yaws, pitch, psi, resolution, dept
     import torch
 
     from zoo3d.cameras import Camera
-    from zoo3d.imageio import depth_to_image, save_grid
+    from zoo3d.imageio import check_image_target, depth_to_image, save_grid
+    from zoo3d.limits import MAX_IMAGES, check_images
     from zoo3d.train.sampling import render_views, seed_latents
 
-    seed_list = parse_seeds(seeds)
+    check_image_target(out)
+    seed_list = parse_seeds(seeds, limit=MAX_IMAGES)
     loaded = load_for_cli(run, model, device, no_ema)
     gen = loaded.generator
     prior = gen.camera_prior
     yaw_list = list(yaws) or [prior.yaw_mean]
     n = len(seed_list)
+    h, w = (resolution, resolution) if resolution else tuple(gen.resolution)
+    check_images(f"--seeds {seeds} with {len(yaw_list)} view(s){' and depth' if depth else ''}",
+                 n * len(yaw_list) * (2 if depth else 1), h, w)
     z = seed_latents(seed_list, gen.z_dim, gen.device).repeat(len(yaw_list), 1)
     yaw_t = torch.tensor([y for y in yaw_list for _ in range(n)], dtype=torch.float32)
     cams = Camera.from_angles(yaw_t, prior.pitch_mean if pitch is None else pitch, prior.radius, prior.fov,

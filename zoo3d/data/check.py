@@ -136,6 +136,9 @@ def check_dataset(path: str | Path, full: bool = False) -> CheckReport:
     posed = [r for r in listing.records if r.camera is not None and r.name not in bad and r.name in sizes]
     cams = np.stack([r.camera for r in posed]) if posed else np.zeros((0, 25))
     yaw, pitch = _angles(cams) if len(cams) else (np.zeros(0), np.zeros(0))
+    if not posed and not problems:  # nothing to train on is a problem, even when nothing is wrong with a file
+        what = "no images found" if not listing.records else "no image with a usable pose"
+        problems.append(Problem(str(path), f"{what} ({listing.format} format)"))
     problems.sort(key=lambda p: p.file)
     return CheckReport(str(path), listing.format, len(listing.records), dict(counts), _stats(yaw), _stats(pitch),
                        problems, notes, usable_count=len(posed))

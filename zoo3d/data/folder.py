@@ -16,6 +16,15 @@ from zoo3d.errors import UserError
 log = logging.getLogger(__name__)
 
 
+class UnreadableDataError(UserError):
+    """The dataset's images cannot be decoded (all of those tried)."""
+
+    def __init__(self, *args, message: str | None = None):
+        if message is not None:  # re-raised by a DataLoader worker with its traceback: keep our sentence
+            args = (message.strip().splitlines()[-1].split(": ", 1)[-1],)
+        super().__init__(*args)
+
+
 class FolderDataset(Dataset):
     """Posed images from a folder or zip; items are ``{"image", "camera", "index", "mirrored"}``.
 
@@ -40,6 +49,27 @@ class FolderDataset(Dataset):
         self.resolution, self.crop, self.resize = int(resolution), crop, resize
         self.mirror, self.seed, self.epoch = bool(mirror), int(seed), 0
         self.skipped: dict[str, str] = {}
+
+    def _unreadable_message(self, what: str) -> str:
+        first, why = next(iter(self.skipped.items()), ("?", "?"))
+        return (f"{what} (first: '{first}', {why}); run `zoo3d data check {self.source.path}`, which decodes every "
+                f"image, for the list.")
+
+    def check_readable(self, probes: int = 8) -> None:
+        """Decode up to ``probes`` images spread over the dataset; UserError when none of them decodes."""
+        n = len(self.records)
+        k = min(n, probes)
+        picks = sorted({round(i * (n - 1) / max(1, k - 1)) for i in range(k)})
+        for i in picks:
+            try:
+                self._load(i)
+                return
+            except Exception as exc:  # noqa: BLE001 - any decoding failure counts
+                self.skipped.setdefault(self.records[i].name, f"{type(exc).__name__}: {exc}")
+        message = self._unreadable_message(f"Dataset '{self.source.path}' cannot be used: none of the {len(picks)} "
+                                           f"images tried could be decoded")
+        self.skipped.clear()
+        raise UnreadableDataError(message)
 
     def __len__(self) -> int:
         return len(self.records)
@@ -68,7 +98,8 @@ class FolderDataset(Dataset):
                     self.skipped[name] = f"{type(exc).__name__}: {exc}"
                     log.warning("skipping unreadable image %s (%s); %d skipped so far", name, exc, len(self.skipped))
         else:
-            raise RuntimeError(f"16 consecutive images could not be read, starting at '{self.records[index].name}'")
+            raise UnreadableDataError(self._unreadable_message(
+                f"Stopped: {min(n, 16)} images in a row of dataset '{self.source.path}' could not be decoded"))
         item["mirrored"] = False
         if self.mirror and mirror_flag(self.seed, index, self.epoch):
             item = mirror_item(item)

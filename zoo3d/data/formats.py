@@ -19,11 +19,25 @@ import json
 import math
 import zipfile
 from dataclasses import dataclass, field
-from pathlib import Path, PurePosixPath
+from pathlib import Path, PurePosixPath, PureWindowsPath
 
 import numpy as np
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".bmp"}
+#: Top-level folders of auxiliary images (masks, depth) that are not dataset images and need no pose.
+AUX_FOLDERS = {"mask", "masks", "depth"}
+
+
+def unsafe_name(name: str) -> str | None:
+    """Why a file name from dataset.json / poses.json cannot be used (it leaves the dataset folder), or None."""
+    if "\\" in name:
+        return "file name uses '\\'; dataset file names are relative POSIX paths such as images/0001.png"
+    p = PurePosixPath(name)
+    if p.is_absolute() or PureWindowsPath(name).drive:
+        return "file name is an absolute path; it must be relative to the dataset folder"
+    if ".." in p.parts:
+        return "file name escapes the dataset folder ('..'); it must stay inside it"
+    return None
 
 
 @dataclass
@@ -73,17 +87,27 @@ class Source:
         return self._zip is not None and any(i.compress_type != zipfile.ZIP_STORED for i in self._names.values())
 
     def exists(self, name: str) -> bool:
+        if unsafe_name(name) is not None:
+            return False
         if self._zip is not None:
             return name in self._names
         return (self.path / name).is_file()
 
+    def _inside(self, name: str) -> str:
+        """``name`` itself; FileNotFoundError for a name that would leave the dataset folder."""
+        if unsafe_name(name) is not None:
+            raise FileNotFoundError(f"'{name}' is outside the dataset")
+        return name
+
     def read(self, name: str) -> bytes:
         if self._zip is not None:
-            return self._zip.read(name)
-        return (self.path / name).read_bytes()
+            return self._zip.read(self._inside(name))
+        return (self.path / self._inside(name)).read_bytes()
 
     def open(self, name: str):
-        return io.BytesIO(self.read(name)) if self._zip is not None else open(self.path / name, "rb")
+        if self._zip is not None:
+            return io.BytesIO(self.read(name))
+        return open(self.path / self._inside(name), "rb")
 
     def files(self) -> list[str]:
         if self._zip is not None:
@@ -183,13 +207,28 @@ def _list_eg3d(source: Source) -> Listing:
         if not (isinstance(entry, (list, tuple)) and len(entry) == 2 and isinstance(entry[0], str)):
             listing.problems.append(Problem(f"dataset.json#{i}", "label entry must be [file, 25 numbers]"))
             continue
+        if (why := unsafe_name(entry[0])) is not None:
+            listing.problems.append(Problem(entry[0], f"{why} (dataset.json#{i})"))
+            continue
         vec = _finite_vector(entry[1], 25)
         listing.records.append(Record(entry[0], vec))
         if vec is None:
             listing.problems.append(Problem(entry[0], "missing pose (label is not 25 numbers)"))
         elif (why := camera_problem(vec)) is not None:
             listing.problems.append(Problem(entry[0], why))
+    _unlisted_images(source, listing, "dataset.json")
     return listing
+
+
+def _unlisted_images(source: Source, listing: Listing, index_file: str, referenced: set[str] = frozenset()) -> None:
+    """Images in the folder that the index file does not list: each is a record without a pose."""
+    listed = {r.name for r in listing.records} | {p.file for p in listing.problems} | set(referenced)
+    for name in source.files():
+        p = PurePosixPath(name)
+        if p.suffix.lower() not in IMAGE_SUFFIXES or name in listed or p.parts[0] in AUX_FOLDERS:
+            continue
+        listing.records.append(Record(name, None))
+        listing.problems.append(Problem(name, f"missing pose (the image is not listed in {index_file})"))
 
 
 def _frame_camera(frame: dict) -> tuple[np.ndarray | None, str | None]:
@@ -224,14 +263,20 @@ def _list_zoo3d(source: Source) -> Listing:
     if not isinstance(frames, list):
         listing.problems.append(Problem("poses.json", "must hold an object with a 'frames' list"))
         return listing
+    referenced = set()
     for i, frame in enumerate(frames):
         if not isinstance(frame, dict) or not isinstance(frame.get("file"), str) or not frame["file"]:
             listing.problems.append(Problem(f"poses.json#{i}", "frame must be an object with a 'file' string"))
             continue
+        if (why := unsafe_name(frame["file"])) is not None:
+            listing.problems.append(Problem(frame["file"], f"{why} (poses.json#{i})"))
+            continue
+        referenced |= {v for k, v in frame.items() if k != "file" and isinstance(v, str)}  # its depth, mask, ...
         vec, why = _frame_camera(frame)
         listing.records.append(Record(frame["file"], vec if why is None else None))
         if why is not None:
             listing.problems.append(Problem(frame["file"], why))
+    _unlisted_images(source, listing, "poses.json", referenced)
     return listing
 
 
@@ -298,7 +343,8 @@ def _list_gram(source: Source) -> Listing:
 def _list_images(source: Source) -> Listing:
     listing = Listing("images", [])
     listing.records = [Record(n, None) for n in source.files() if PurePosixPath(n).suffix.lower() in IMAGE_SUFFIXES]
-    listing.notes.append("no pose files found (dataset.json, poses.json or poses/): images only, cameras unknown")
+    for r in listing.records:  # training needs a camera for every image
+        listing.problems.append(Problem(r.name, "missing pose (no dataset.json, poses.json or poses/ folder)"))
     return listing
 
 
@@ -325,14 +371,14 @@ def write_zoo3d_poses(folder: str | Path, files: list[str], cameras: np.ndarray,
         frames.append(frame)
     doc = {"version": 1, "camera": "opencv_cam2world_4x4+normalized_intrinsics_3x3 (EG3D 25-vector)",
            "resolution": resolution, "frames": frames}
-    path = Path(folder) / "poses.json"
-    path.write_text(json.dumps(doc, indent=1))
-    return path
+    from zoo3d.fileio import write_text_atomic
+
+    return write_text_atomic(Path(folder) / "poses.json", json.dumps(doc, indent=1), "poses")
 
 
 def write_eg3d_labels(folder: str | Path, files: list[str], cameras: np.ndarray) -> Path:
     """Write EG3D ``dataset.json`` for images already in ``folder``; cameras (N, 25)."""
     labels = [[f, [float(v) for v in cam]] for f, cam in zip(files, np.asarray(cameras, dtype=np.float64))]
-    path = Path(folder) / "dataset.json"
-    path.write_text(json.dumps({"labels": labels}))
-    return path
+    from zoo3d.fileio import write_text_atomic
+
+    return write_text_atomic(Path(folder) / "dataset.json", json.dumps({"labels": labels}), "labels")

@@ -69,6 +69,38 @@ def inception_path(explicit: str | Path | None = None) -> Path:
     return Path(candidate)
 
 
+def load_inception(path: str | Path) -> torch.jit.ScriptModule:
+    """Load and check the TorchScript Inception; a file that is not it is refused in one sentence.
+
+    Checked: it loads as TorchScript, has the ``layers`` pool-feature stack clean-fid calls, and
+    maps one 299x299 image to 2048 features.
+    """
+    path = Path(path)
+    how = f"download {INCEPTION_URL} and pass its path with --inception PATH or ZOO3D_INCEPTION=PATH"
+    try:
+        base = torch.jit.load(str(path), map_location="cpu").eval()
+    except Exception as exc:  # noqa: BLE001 - torch raises RuntimeError/ValueError/... for non-TorchScript files
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:120]
+        raise UserError(f"Inception file '{path}' is not a TorchScript model ({first}); {how}.") from None
+    try:
+        with torch.no_grad():
+            out = base.layers.forward(torch.zeros(1, 3, 299, 299))
+        ok = out.numel() == 2048
+    except Exception:  # noqa: BLE001 - another TorchScript model: no .layers, wrong shapes
+        ok = False
+    if not ok:
+        raise UserError(f"Inception file '{path}' is a TorchScript model but not clean-fid's "
+                        f"{INCEPTION_FILE} (it does not give 2048 pool features); {how}.")
+    return base
+
+
+def check_inception(explicit: str | Path | None = None) -> Path:
+    """The Inception file's path after loading and checking it (what ``compare`` runs before any work)."""
+    path = inception_path(explicit)
+    load_inception(path)
+    return path
+
+
 class InceptionExtractor(nn.Module):
     """clean-fid's TorchScript Inception-v3 pool features (B, 2048) from images (B, 3, H, W) in [0, 255]."""
 
@@ -78,7 +110,7 @@ class InceptionExtractor(nn.Module):
         super().__init__()
         from cleanfid.resize import make_resizer
 
-        self.base = torch.jit.load(str(path), map_location="cpu").eval()
+        self.base = load_inception(path)
         self.resize = make_resizer("PIL", False, "bicubic", (299, 299))
 
     @torch.no_grad()

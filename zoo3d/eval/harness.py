@@ -134,12 +134,9 @@ def format_value(entry: dict[str, Any]) -> str:
 
 
 def write_json(result: dict[str, Any], path: str | Path) -> Path:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(json.dumps(result, indent=2))
-    os.replace(tmp, path)
-    return path
+    from zoo3d.fileio import write_text_atomic
+
+    return write_text_atomic(path, json.dumps(result, indent=2), "results")
 
 
 def write_markdown(result: dict[str, Any], path: str | Path, command: str = "") -> Path:
@@ -174,5 +171,6 @@ def write_markdown(result: dict[str, Any], path: str | Path, command: str = "") 
                 rel = os.path.relpath(f, path.parent)
                 lines.append(f"![{Path(f).stem}]({rel})")
             lines.append("")
-    path.write_text("\n".join(lines))
-    return path
+    from zoo3d.fileio import write_text_atomic
+
+    return write_text_atomic(path, "\n".join(lines), "report")

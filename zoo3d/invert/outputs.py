@@ -91,6 +91,8 @@ def write_inversion_outputs(inverter, result: InversionResult, image: Tensor, ou
     angles = result.cameras.to_angles()
     metrics["pose"] = {"yaw": float(angles["yaw"][0]), "pitch": float(angles["pitch"][0])}
     metrics.update(extra or {})
-    (out_dir / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
+    from zoo3d.fileio import write_text_atomic
+
+    write_text_atomic(out_dir / "metrics.json", json.dumps(metrics, indent=2) + "\n", "metrics")
     return metrics
 

@@ -5,6 +5,19 @@ sets of s are found from ``num_samples`` deterministic samples along [near, far]
 nearest interval where s goes *down* through l, ``(s_h - l <= 0) & (l - s_l <= 0)``, is picked and
 the point placed by linear interpolation of s (differentiable w.r.t. s_l and s_h, which is how the
 scalar field learns). Rays without a crossing are invalid and sit at the far end.
+
+Flat segments: where ``|s_h - s_l| <= eps`` the interpolation is skipped and the far sample
+taken (GRAM does this with eps = 0.05 so the division by ``s_h - s_l`` cannot blow up). GRAM's
+0.05 is in the units of its field, whose levels are ~0.68 apart; a field in other units (e.g.
+world units, levels 0.01 apart) would have every hit snapped by up to a sample's width. So eps
+is bounded by the level spacing Δ (the mean gap between levels):
+
+    eps = min(FLAT_SEGMENT_EPS, FLAT_SEGMENT_FRACTION * Δ)
+
+For level spacings of 0.5 and above (GRAM, GRAM-HD, GRAMInverter: 23 -> 8 with 12 or 23 levels)
+this is exactly GRAM's 0.05, bit for bit; below, it scales with the field. A representation
+with a single level has no spacing and keeps 0.05. A representation may state its own threshold
+in its units as ``flat_segment_eps``; ``flat_eps=`` of :func:`intersect_manifolds` overrides both.
 """
 
 from __future__ import annotations
@@ -13,6 +26,26 @@ import torch
 from torch import Tensor
 
 FLAT_SEGMENT_EPS = 0.05  # GRAM: |s_h - s_l| <= 0.05 -> take x_h, no interpolation
+FLAT_SEGMENT_FRACTION = 0.1  # ... but never more than a tenth of the level spacing (scale-free below 0.5)
+
+
+def flat_segment_thresholds(levels: Tensor, rep=None, flat_eps: float | None = None) -> tuple[float, Tensor | None]:
+    """The flat-segment rule in the field's units (see the module doc) as (absolute eps, spacing-relative eps).
+
+    A segment is flat when ``|s_h - s_l|`` is at most both: ``eps = min(absolute, relative)``. The
+    relative part is a tensor (no host-device sync); None when it does not apply: ``flat_eps``
+    given, ``rep.flat_segment_eps`` set, or a single level.
+    """
+    if flat_eps is not None:
+        return float(flat_eps), None
+    own = getattr(rep, "flat_segment_eps", None) if rep is not None else None
+    if own is not None:
+        return float(own), None
+    n = levels.numel()
+    if n < 2:
+        return FLAT_SEGMENT_EPS, None
+    spacing = (levels.max() - levels.min()) / (n - 1)
+    return FLAT_SEGMENT_EPS, FLAT_SEGMENT_FRACTION * spacing
 
 
 def sample_depths(near: float, far: float, num_samples: int, like: Tensor) -> Tensor:
@@ -35,13 +68,14 @@ def first_crossing(s: Tensor, levels: Tensor) -> tuple[Tensor, Tensor]:
 
 
 def find_level_crossings(s: Tensor, t: Tensor, levels: Tensor,
-                         flat_eps: float = FLAT_SEGMENT_EPS) -> tuple[Tensor, Tensor]:
+                         flat_eps: float | None = None) -> tuple[Tensor, Tensor]:
     """Nearest downward crossing of every level along every ray.
 
     Args:
         s: (B, P, S) scalar field at the samples (may carry grad).
         t: (S,) or (B, P, S) sample distances, increasing.
         levels: (N,) level values.
+        flat_eps: flat-segment threshold in s's units (default: the rule of :func:`flat_segment_thresholds`).
     Returns:
         t_hit (B, P, N): interpolated crossing distance (the far sample where there is none);
         valid (B, P, N) bool.
@@ -51,16 +85,18 @@ def find_level_crossings(s: Tensor, t: Tensor, levels: Tensor,
     first, valid = first_crossing(s, lv)
     s_lo, s_hi = s.gather(-1, first), s.gather(-1, first + 1)
     t_lo, t_hi = t.gather(-1, first), t.gather(-1, first + 1)
-    return _interpolate_hit(s_lo, s_hi, t_lo, t_hi, lv, flat_eps), valid
+    return _interpolate_hit(s_lo, s_hi, t_lo, t_hi, lv, *flat_segment_thresholds(lv, None, flat_eps)), valid
 
 
 def intersect_manifolds(rep, origins: Tensor, dirs: Tensor, near: float = 0.88, far: float = 1.12,
-                        num_samples: int = 64) -> tuple[Tensor, Tensor, Tensor]:
+                        num_samples: int = 64, flat_eps: float | None = None) -> tuple[Tensor, Tensor, Tensor]:
     """Intersect rays with every level set of ``rep.scalar``.
 
     Args:
         rep: a ManifoldRepresentation (``scalar(x (B, P, 3)) -> (B, P)``, ``levels`` (N,)).
         origins, dirs: (B, P, 3) world rays, dirs unit length.
+        flat_eps: the flat-segment threshold in the field's units (default: :func:`flat_segment_thresholds`;
+            0.05 reproduces upstream GRAM exactly for any level spacing).
     Returns:
         points (B, N, P, 3) on manifold n (index = level index), valid (B, N, P) bool,
         t (B, N, P) distance from the origin. Sample positions are built without grad; gradients
@@ -83,15 +119,24 @@ def intersect_manifolds(rep, origins: Tensor, dirs: Tensor, near: float = 0.88, 
         x_br = origins.unsqueeze(-2) + t_br.unsqueeze(-1) * dirs.unsqueeze(-2)
         s_br = rep.scalar(x_br.reshape(B, -1, 3)).reshape(B, P, -1)
     N = lv.shape[0]
-    t_hit = _interpolate_hit(s_br[..., :N], s_br[..., N:], t_br[..., :N], t_br[..., N:], lv, FLAT_SEGMENT_EPS)
+    eps, rel_eps = flat_segment_thresholds(lv, rep, flat_eps)
+    t_hit = _interpolate_hit(s_br[..., :N], s_br[..., N:], t_br[..., :N], t_br[..., N:], lv, eps, rel_eps)
     points = origins.unsqueeze(-2) + t_hit.unsqueeze(-1) * dirs.unsqueeze(-2)  # (B, P, N, 3)
     return points.transpose(1, 2), valid.transpose(1, 2), t_hit.transpose(1, 2)
 
 
-def _interpolate_hit(s_lo: Tensor, s_hi: Tensor, t_lo: Tensor, t_hi: Tensor, lv: Tensor, flat_eps: float) -> Tensor:
-    """GRAM's x* = ((s_h - l) x_l + (l - s_l) x_h) / (s_h - s_l) in t; the far sample where |s_h - s_l| <= flat_eps."""
+def _interpolate_hit(s_lo: Tensor, s_hi: Tensor, t_lo: Tensor, t_hi: Tensor, lv: Tensor, flat_eps: float,
+                     rel_eps: Tensor | None = None) -> Tensor:
+    """GRAM's x* = ((s_h - l) x_l + (l - s_l) x_h) / (s_h - s_l) in t; the far sample where |s_h - s_l| is at
+    most min(flat_eps, rel_eps).
+
+    ``|ds| > min(a, b)`` is computed as ``|ds| > a or |ds| > b``: where ``b >= a`` (GRAM-like level
+    spacings) the second test adds nothing, so the result is GRAM's own comparison, bit for bit.
+    """
     ds = s_hi - s_lo
     steep = ds.abs() > flat_eps
+    if rel_eps is not None:
+        steep = steep | (ds.abs() > rel_eps.to(ds.dtype))
     safe = torch.where(steep, ds, torch.ones_like(ds))
     return torch.where(steep, ((s_hi - lv) * t_lo + (lv - s_lo) * t_hi) / safe, t_hi)
 

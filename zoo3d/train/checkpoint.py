@@ -44,34 +44,20 @@ def _cpu_copy(t: Tensor) -> Tensor:
 
 
 def write_safetensors(tensors: dict[str, Tensor], metadata: dict[str, str], path: Path) -> Path:
-    """Write ``tensors`` + ``metadata`` to ``path`` atomically (temp file, fsync, rename)."""
+    """Write ``tensors`` + ``metadata`` to ``path`` atomically (temp file, fsync, rename; see zoo3d.fileio)."""
     from safetensors.torch import save_file
 
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    try:
+    from zoo3d.fileio import atomic_path
+
+    with atomic_path(path, "checkpoint") as tmp:
         save_file({k: _cpu_copy(v) for k, v in tensors.items()}, str(tmp), metadata=metadata)
-        with open(tmp, "rb") as fh:
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
-    return path
+    return Path(path)
 
 
 def write_text_atomic(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    try:
-        with open(tmp, "w") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
+    from zoo3d.fileio import write_text_atomic as write
+
+    write(path, text)
 
 
 def checkpoint_name(step: int) -> str:
@@ -83,12 +69,70 @@ def set_latest(run_dir: Path, checkpoint: Path) -> None:
     write_text_atomic(Path(run_dir) / LATEST, os.path.relpath(checkpoint, run_dir) + "\n")
 
 
-def read_latest(run_dir: Path) -> Path | None:
+def latest_pointer(run_dir: Path) -> Path | None:
+    """The file ``run_dir/latest`` names (whether or not it exists), or None without a readable pointer."""
     pointer = Path(run_dir) / LATEST
-    if not pointer.is_file():
+    try:
+        text = pointer.read_text().strip()
+    except (OSError, UnicodeDecodeError):
         return None
-    target = (Path(run_dir) / pointer.read_text().strip()).resolve()
-    return target if target.is_file() else None
+    return (Path(run_dir) / text).resolve() if text else None
+
+
+def read_latest(run_dir: Path) -> Path | None:
+    target = latest_pointer(run_dir)
+    return target if target is not None and target.is_file() else None
+
+
+def list_checkpoints(run_dir: Path) -> list[Path]:
+    """The run's ``checkpoints/step_<N>.safetensors`` files, newest (highest step) first."""
+    folder = Path(run_dir) / CHECKPOINT_DIR
+    if not folder.is_dir():
+        return []
+    found = [(int(m.group(1)), p) for p in folder.iterdir() if (m := _STEP_NAME.match(p.name)) and p.is_file()]
+    return [p for _, p in sorted(found, reverse=True)]
+
+
+def find_checkpoint(run_dir: Path) -> tuple[Path | None, str | None]:
+    """The checkpoint a run continues from or is sampled from, and a note when it is not ``latest``'s.
+
+    ``latest`` wins when it names a loadable checkpoint. When it is missing, dangling or names a
+    truncated file, the newest loadable ``checkpoints/step_<N>.safetensors`` is used instead and
+    the note says so. (None, None) when the run has no checkpoint at all; when its only
+    checkpoints cannot be loaded, the error of the one ``latest`` names.
+    """
+    run_dir = Path(run_dir)
+    named = latest_pointer(run_dir)
+    why, latest_error = None, None
+    if named is not None:
+        try:
+            read_metadata(named)
+            return named, None
+        except CheckpointError as exc:
+            latest_error = exc if named.exists() else None
+            why = f"'latest' names {_rel(named, run_dir)}, which " + (
+                "does not exist" if not named.exists() else "cannot be loaded")
+    elif (run_dir / LATEST).exists():
+        why = "'latest' cannot be read"
+    for candidate in list_checkpoints(run_dir):
+        if named is not None and candidate.resolve() == named:
+            continue
+        try:
+            read_metadata(candidate)
+        except CheckpointError:
+            continue
+        lead = why or "the run has no 'latest' pointer"
+        return candidate, f"{lead}; using the newest loadable checkpoint {_rel(candidate, run_dir)} instead."
+    if latest_error is not None:  # nothing to fall back to: say what is wrong with the one there is
+        raise latest_error
+    return None, None
+
+
+def _rel(path: Path, run_dir: Path) -> str:
+    try:
+        return f"'{Path(path).resolve().relative_to(Path(run_dir).resolve())}'"
+    except ValueError:
+        return f"'{path}'"
 
 
 def prune_checkpoints(run_dir: Path, keep: int) -> list[Path]:
@@ -208,7 +252,50 @@ def read_metadata(path: str | Path) -> dict[str, str]:
     size = path.stat().st_size
     if keys and size < _expected_size(path):
         raise CheckpointError(f"Checkpoint '{path}' is truncated ({size} bytes on disk).")
+    _check_metadata(path, meta)
     return meta
+
+
+#: Metadata keys holding whole numbers >= 0, and keys holding JSON (the config: a JSON object).
+INT_KEYS = ("zoo3d.step", "zoo3d.stage_index", "zoo3d.stage_step", "zoo3d.data_cursor", "zoo3d.world_size")
+JSON_KEYS = ("zoo3d.config", "zoo3d.optim", "zoo3d.scaler", "zoo3d.state")
+
+
+def _check_metadata(path: Path, meta: dict[str, str]) -> None:
+    """Refuse metadata that the loaders would choke on, naming the key and its value."""
+    for key in INT_KEYS:
+        if key in meta:
+            value = meta[key]
+            if not (value.strip().isdigit() and value.strip().isascii()):
+                raise CheckpointError(f"Checkpoint '{path}' has metadata {key} = {value[:40]!r}, which is not a "
+                                      f"whole number >= 0; the file was not written by zoo3d or was edited.")
+    for key in JSON_KEYS:
+        if key in meta:
+            try:
+                value = json.loads(meta[key])
+            except ValueError:
+                value = None
+            if not isinstance(value, dict):
+                raise CheckpointError(f"Checkpoint '{path}' has metadata {key} that is not a JSON object; the file "
+                                      f"was not written by zoo3d or was edited.")
+
+
+def metadata_int(meta: dict[str, str], key: str, default: int = 0) -> int:
+    """An integer metadata field (already checked by :func:`read_metadata`)."""
+    return int(meta.get(key, default))
+
+
+#: Tensors that must be finite: module weights, the EMA and optimiser state (rng.* and state.* may be anything).
+FINITE_PREFIXES = ("generator.", "ema.", "disc.", "optim.")
+
+
+def check_finite(tensors: dict[str, Tensor], source: str) -> None:
+    """Refuse a checkpoint with NaN or Inf in a weight, naming the first such tensor."""
+    for name, t in tensors.items():
+        if name.startswith(FINITE_PREFIXES) and t.is_floating_point() and not bool(torch.isfinite(t).all()):
+            bad = int((~torch.isfinite(t)).sum())
+            raise CheckpointError(f"Checkpoint '{source}' holds non-finite values (NaN or Inf) in tensor '{name}' "
+                                  f"({bad} of {t.numel()} values); it cannot be used, take an earlier checkpoint.")
 
 
 def _expected_size(path: Path) -> int:
@@ -231,6 +318,7 @@ def read_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> tup
         tensors = load_file(str(path), device=str(device))
     except Exception as exc:
         raise CheckpointError(f"Checkpoint '{path}' is truncated or corrupt ({_first_line(exc)}).") from None
+    check_finite(tensors, str(path))
     return tensors, meta
 
 

@@ -66,6 +66,21 @@ def check_folder_dataset(data: DataConfig) -> list[str]:
     return problems
 
 
+def check_stage_data(config, stages) -> None:
+    """Build the dataset at every stage's resolution once, so a bad ``--data`` fails before a run folder exists.
+
+    A folder dataset also decodes a few images: a dataset whose every image is cut off behind an
+    intact header passes the headers-only check, and is refused here instead of at the first batch.
+    """
+    resolutions = sorted({int(s.resolution) for s in stages if s.resolution is not None})
+    for i, res in enumerate(resolutions):
+        dataset = build_dataset(config.data, res, camera_prior=config.camera, seed=config.train.seed)
+        if len(dataset) == 0:
+            raise UserError(f"Dataset '{config.data.spec}' is empty.")
+        if i == 0 and hasattr(dataset, "check_readable"):
+            dataset.check_readable()
+
+
 class BatchStream:
     """Batches of ``batch_size`` items starting at item ``cursor`` of the shuffled stream.
 

@@ -27,6 +27,7 @@ from zoo3d.config import RunConfig
 from zoo3d.core.model import ModelPlugin, Stage, StepContext
 from zoo3d.devices import resolve_device
 from zoo3d.errors import UserError
+from zoo3d.fileio import append_line
 from zoo3d.train import checkpoint as ckpt
 from zoo3d.train.data import BatchStream, build_dataset
 from zoo3d.train.distributed import (BufferSync, GradientSync, World, process_batch, stop_on_lost_peers,
@@ -98,6 +99,15 @@ def _resolve_module(modules: dict[str, torch.nn.Module], dotted: str) -> torch.n
     if head not in modules:
         raise ValueError(f"The recipe names module '{dotted}', but the model has only: {', '.join(modules)}.")
     return modules[head].get_submodule(rest) if rest else modules[head]
+
+
+def _record_step(line: str) -> float:
+    """The step of a metrics.jsonl line; +inf for a blank or cut-off line (dropped on resume)."""
+    try:
+        record = json.loads(line)
+        return float(record.get("step", 0)) if isinstance(record, dict) else math.inf
+    except (ValueError, TypeError):
+        return math.inf
 
 
 class Trainer:
@@ -448,10 +458,8 @@ class Trainer:
 
     # ------------------------------------------------------------------ logging
     def _write_metrics(self, record: dict[str, Any]) -> None:
-        if not self.world.is_main:
-            return
-        with open(self.run_dir / METRICS_FILE, "a") as fh:
-            fh.write(json.dumps(record) + "\n")
+        if self.world.is_main:
+            append_line(self.run_dir / METRICS_FILE, json.dumps(record), "metrics")
 
     def _accumulate(self, logs: dict[str, Tensor | float]) -> None:
         for k, v in logs.items():
@@ -473,8 +481,7 @@ class Trainer:
         path = self.run_dir / METRICS_FILE
         if not path.is_file() or not self.world.is_main:
             return
-        kept = [line for line in path.read_text().splitlines()
-                if line.strip() and json.loads(line).get("step", 0) <= self.step]
+        kept = [line for line in path.read_text(errors="replace").splitlines() if _record_step(line) <= self.step]
         ckpt.write_text_atomic(path, "".join(line + "\n" for line in kept))
 
     def write_samples(self) -> Path:

@@ -1,13 +1,16 @@
-"""Starting and resuming a training run: config, run folder, data check, then the engine.
+"""Starting and resuming a training run: config, data check, run folder and its lock, then the engine.
+
+Everything a user can get wrong (the model, the config, ``--steps``, the data) is checked before
+the run folder or ``config.yaml`` exists. The run folder is then locked (:class:`zoo3d.runs.RunLock`)
+for as long as the engine writes to it, so two runs can never share one folder.
 
 One process or many: under torchrun (``torchrun --nproc-per-node N -m zoo3d train ...``, or
 ``zoo3d train ... --nproc N``, which starts the same torchrun agent from Python) every process
-calls :func:`train_model`; rank 0 makes the run folder and the others follow it.
+calls :func:`train_model`; rank 0 makes and locks the run folder for all, and the others follow it.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import sys
@@ -20,27 +23,28 @@ from zoo3d.errors import UserError
 
 @dataclass
 class RunPlan:
-    """What a ``zoo3d train`` call will do, decided before anything is built or written."""
+    """What a ``zoo3d train`` call will do, decided before anything is built, locked or written."""
 
     spec: Any
     plugin: Any
-    config: Any
+    config: Any  # None for a resume: the config comes from the checkpoint (see :func:`_resume_point`)
     run_dir: Path | None  # None: a new run folder under the runs root
-    resume_from: Path | None
+    resume: bool
 
 
 def plan_run(model: str, *, data: str | None = None, preset: str | None = None, config_file: str | None = None,
-             overrides: list[str] | tuple[str, ...] = (), out: str | Path | None = None,
-             resume: bool = False) -> RunPlan:
-    """Resolve the model, its config and the run folder; raises UserError for every user mistake.
+             overrides: list[str] | tuple[str, ...] = (), out: str | Path | None = None, resume: bool = False,
+             steps: int | None = None) -> RunPlan:
+    """Resolve the model, a new run's config and the run folder; raises UserError for every user mistake.
 
     Reads only (the same answer in every process of a run); nothing is created.
     """
     from zoo3d.config import load_run_config
     from zoo3d.plugins import get_model_spec
-    from zoo3d.runs import find_runs, runs_root
-    from zoo3d.train.checkpoint import read_latest, read_metadata
+    from zoo3d.runs import find_runs, holds_run, run_contents, runs_root
 
+    if steps is not None and steps < 1:
+        raise UserError(f"--steps must be at least 1 (got {steps}): a run of 0 steps trains nothing.")
     spec = get_model_spec(model)
     plugin = spec.load()
     if resume:
@@ -49,34 +53,27 @@ def plan_run(model: str, *, data: str | None = None, preset: str | None = None, 
                             "and --set (or start a new run).")
         if out is not None:
             run_dir = Path(out)
+            if not run_dir.is_dir():
+                raise UserError(f"Cannot resume '{run_dir}': there is no such run folder.")
         else:
             runs = find_runs(spec.name)
             if not runs:
                 raise UserError(f"No run of model '{spec.name}' to resume under {runs_root()}/; start one with "
                                 f"`zoo3d train {spec.name}`.")
             run_dir = runs[0]
-        resume_from = read_latest(run_dir)
-        if resume_from is None:
-            raise UserError(f"Cannot resume '{run_dir}': it has no checkpoint (no valid 'latest' pointer).")
-        meta = read_metadata(resume_from)
-        if meta["zoo3d.model"] != spec.name:
-            raise UserError(f"'{run_dir}' is a run of model '{meta['zoo3d.model']}', not '{spec.name}'.")
-        config = plugin.config_class.model_validate(json.loads(meta["zoo3d.config"]))
-        return RunPlan(spec, plugin, config, run_dir, resume_from)
+        return RunPlan(spec, plugin, None, run_dir, resume=True)
     extra = list(overrides)
     if data:
         extra.append(f"data.spec={data}")
     config = load_run_config(plugin.config_class, spec.name, spec.presets_dir, preset, config_file, extra,
                              default_preset=spec.default_preset)
-    if out is not None and _holds_run(Path(out)):
-        raise UserError(f"'{out}' already holds a run; add --resume to continue it or choose another --out.")
-    return RunPlan(spec, plugin, config, Path(out) if out is not None else None, None)
-
-
-def _holds_run(run_dir: Path) -> bool:
-    from zoo3d.train.checkpoint import read_latest
-
-    return run_dir.exists() and read_latest(run_dir) is not None
+    if out is not None:
+        run_dir = Path(out)
+        if run_dir.exists() and not run_dir.is_dir():
+            raise UserError(f"--out '{run_dir}' is a file, not a folder.")
+        if holds_run(run_dir):  # checked again under the lock: this early check only spares work
+            raise _holds_run_error(run_dir, run_contents(run_dir))
+    return RunPlan(spec, plugin, config, Path(out) if out is not None else None, resume=False)
 
 
 def train_model(model: str, *, data: str | None = None, preset: str | None = None, config_file: str | None = None,
@@ -85,56 +82,118 @@ def train_model(model: str, *, data: str | None = None, preset: str | None = Non
     """What ``zoo3d train`` does; returns the engine's :class:`TrainResult`.
 
     A new run gets a fresh folder (``out`` or ``<runs root>/<model>-<timestamp>``) with its
-    ``config.yaml``. ``resume=True`` continues the run in ``out`` (or the model's newest run)
-    from its ``latest`` checkpoint with the config stored there; only ``steps`` and ``device``
-    may change then (and the number of processes, see docs/training.md).
+    ``config.yaml``; an ``out`` that already holds a run (config, checkpoints, metrics, samples or
+    ``latest``) is refused. ``resume=True`` continues the run in ``out`` (or the model's newest run)
+    from its ``latest`` checkpoint (or, when that is missing, its newest loadable one) with the
+    config stored there; only ``steps`` and ``device`` may change then (and the number of processes,
+    see docs/training.md).
     """
-    from zoo3d.train.data import check_folder_dataset
+    from zoo3d.fileio import WriteError, clean_stale_temps
+    from zoo3d.runs import RunLock
+    from zoo3d.train.checkpoint import CHECKPOINT_DIR
+    from zoo3d.train.data import check_folder_dataset, check_stage_data
     from zoo3d.train.distributed import env_world, init_world, shutdown_world
     from zoo3d.train.engine import Trainer
 
     plan = plan_run(model, data=data, preset=preset, config_file=config_file, overrides=overrides, out=out,
-                    resume=resume)
-    spec, config = plan.spec, plan.config
-    if plan.resume_from is None and env_world().is_main:
-        for problem in check_folder_dataset(config.data)[:5]:  # before any folder is made
-            print(f"warning: dataset problem: {problem}", file=sys.stderr)
-    world, process_device = init_world(device if device is not None else config.train.device)
+                    resume=resume, steps=steps)
+    spec = plan.spec
+    lead = env_world().is_main  # rank 0 holds the run folder's lock for every process
+    lock = None
     try:
-        trainer = Trainer(plan.plugin, config, plan.run_dir or ".", model_name=spec.name,
-                          plugin_version=spec.version, device=process_device if world.is_distributed else device,
-                          max_steps=steps, progress=progress, world=world)
-        if plan.resume_from is None:
-            trainer.run_dir = _make_run_dir(plan, world)
-        return trainer.run(resume_from=plan.resume_from)
+        if plan.resume:
+            lock = RunLock(plan.run_dir).acquire() if lead else None
+            resume_from, config = _resume_point(plan.plugin, spec.name, plan.run_dir, lead=lead)
+        else:
+            resume_from, config = None, plan.config
+            if lead:  # before any folder is made: a refused run leaves nothing behind
+                for problem in check_folder_dataset(config.data)[:5]:
+                    print(f"warning: dataset problem: {problem}", file=sys.stderr)
+        world, process_device = init_world(device if device is not None else config.train.device)
+        try:
+            trainer = Trainer(plan.plugin, config, plan.run_dir or ".", model_name=spec.name,
+                              plugin_version=spec.version, device=process_device if world.is_distributed else device,
+                              max_steps=steps, progress=progress, world=world)
+            if not plan.resume:
+                check_stage_data(config, trainer.stages)
+                trainer.run_dir, lock = _make_run_dir(plan, config, world)
+            run_dir = trainer.run_dir
+            if lead:
+                for folder in (run_dir, run_dir / CHECKPOINT_DIR, run_dir / "samples"):
+                    clean_stale_temps(folder)  # left by a process that was killed mid-write
+            try:
+                return trainer.run(resume_from=resume_from)
+            except WriteError as exc:
+                last = trainer.last_checkpoint
+                kept = (f"the last checkpoint, '{last}', is intact; free some space and continue with "
+                        f"`zoo3d train {spec.name} --out {run_dir} --resume`" if last
+                        else "no checkpoint had been written")
+                what = str(exc).rstrip(".")
+                raise WriteError(f"Training stopped at step {trainer.step}: {what[:1].lower() + what[1:]} "
+                                 f"({kept}).", exc.reason) from None
+        finally:
+            shutdown_world(world)
     finally:
-        shutdown_world(world)
+        if lock is not None:
+            lock.release()
 
 
-def _make_run_dir(plan: RunPlan, world) -> Path:
-    """Rank 0 makes the new run folder and writes ``config.yaml``; every process gets its path (or the error)."""
+def _make_run_dir(plan: RunPlan, config, world):
+    """Rank 0 makes the new run folder, locks it and writes ``config.yaml``; every process gets its path
+    (or the error). Returns (run folder, rank 0's lock or None)."""
     from zoo3d.config import dump_config
-    from zoo3d.runs import CONFIG_FILE, new_run_dir
+    from zoo3d.fileio import write_text_atomic
+    from zoo3d.runs import CONFIG_FILE, RunLock, holds_run, new_run_dir, run_contents
 
-    made: tuple[str, str] = ("", "")
+    made, lock = ("", ""), None
     if world.is_main:
         try:
-            if plan.run_dir is not None:
-                if _holds_run(plan.run_dir):  # checked again: another run may have started meanwhile
-                    raise UserError(f"'{plan.run_dir}' already holds a run; add --resume to continue it or choose "
-                                    f"another --out.")
-                plan.run_dir.mkdir(parents=True, exist_ok=True)
-                run_dir = plan.run_dir
-            else:
-                run_dir = new_run_dir(plan.spec.name)
-            (run_dir / CONFIG_FILE).write_text(dump_config(plan.config))
+            run_dir = plan.run_dir if plan.run_dir is not None else new_run_dir(plan.spec.name)
+            lock = RunLock(run_dir).acquire()
+            if plan.run_dir is not None and holds_run(run_dir):  # another run may have started meanwhile
+                raise _holds_run_error(run_dir, run_contents(run_dir))
+            write_text_atomic(run_dir / CONFIG_FILE, dump_config(config), "run config")
             made = (str(run_dir), "")
         except UserError as exc:
+            if lock is not None:
+                lock.release()
+                lock = None
+            if not world.is_distributed:
+                raise
             made = ("", str(exc))
     path, error = world.broadcast_from_main(made)
     if error:
         raise UserError(error)
-    return Path(path)
+    return Path(path), lock
+
+
+def _holds_run_error(run_dir: Path, contents: list[str]) -> UserError:
+    return UserError(f"'{run_dir}' already holds a run ({', '.join(contents)}); add --resume to continue it or "
+                     f"choose another --out.")
+
+
+def _resume_point(plugin, model_name: str, run_dir: Path, lead: bool = True):
+    """The checkpoint to resume ``run_dir`` from (with a note when ``latest`` is unusable) and its config.
+
+    Only the lead process (rank 0) says the note and repoints ``latest``; the others find the same file.
+    """
+    from zoo3d.errors import tell
+    from zoo3d.runs import config_from_checkpoint, run_contents
+    from zoo3d.train.checkpoint import find_checkpoint, read_metadata, set_latest
+
+    resume_from, note = find_checkpoint(run_dir)
+    if resume_from is None:
+        what = ", ".join(run_contents(run_dir)) or "nothing"
+        raise UserError(f"Cannot resume '{run_dir}': it has no loadable checkpoint (it holds: {what}); start a new "
+                        f"run in another folder.")
+    meta = read_metadata(resume_from)
+    if meta["zoo3d.model"] != model_name:
+        raise UserError(f"'{run_dir}' is a run of model '{meta['zoo3d.model']}', not '{model_name}'.")
+    if note and lead:
+        tell(f"{run_dir}: {note}")
+        set_latest(run_dir, resume_from)
+    config = config_from_checkpoint(plugin, model_name, meta, resume_from)
+    return resume_from, config
 
 
 # ---------------------------------------------------------------------- zoo3d train --nproc N
@@ -154,15 +213,16 @@ def check_launch(nproc: int, model: str, *, device: str | None = None, steps: in
     if int(os.environ.get("WORLD_SIZE", "1") or 1) > 1:
         raise UserError("--nproc starts its own processes; under torchrun leave it out (torchrun's "
                         "--nproc-per-node sets the count).")
-    plan = plan_run(model, **plan_args)
+    plan = plan_run(model, steps=steps, **plan_args)
     config = plan.config
     world = World(size=nproc, local_size=nproc)
-    if plan.resume_from is not None and config.train.batch_scope == "per_process":
+    if plan.resume:
         from zoo3d.train.checkpoint import read_metadata
 
-        written_by = int(read_metadata(plan.resume_from).get("zoo3d.world_size", "1"))
-        if written_by != nproc:
-            raise UserError(f"'{plan.resume_from}' was written by {written_by} process(es) with "
+        resume_from, config = _resume_point(plan.plugin, plan.spec.name, plan.run_dir, lead=False)
+        written_by = int(read_metadata(resume_from).get("zoo3d.world_size", "1"))
+        if config.train.batch_scope == "per_process" and written_by != nproc:
+            raise UserError(f"'{resume_from}' was written by {written_by} process(es) with "
                             f"train.batch_scope=per_process; resume it with --nproc {written_by} so the global "
                             f"batch stays the same.")
     stages = list(plan.plugin.stages(config))

@@ -1,0 +1,125 @@
+"""Bad counts, output names and auxiliary files on the commands that render or write: refused in one
+sentence before any work, with nothing written. In-process on the checkpoint-free test stand-in."""
+
+from __future__ import annotations
+
+import errno
+import importlib.util
+
+import pytest
+import torch
+
+from toy_model import one_thread, use_toy
+from zoo3d.cli.main import main
+from zoo3d.errors import UserError
+
+
+@pytest.fixture
+def toy(monkeypatch, tmp_path):
+    use_toy(monkeypatch, tmp_path / "runs")
+    monkeypatch.chdir(tmp_path)
+    with one_thread():
+        yield tmp_path
+
+
+def zoo3d(capsys, *args):
+    try:
+        main(list(args))
+        code = 0
+    except SystemExit as exc:
+        code = exc.code or 0
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+def refused(capsys, args, *phrases):
+    code, _, err = zoo3d(capsys, *args)
+    assert code == 2, (args, err)
+    assert "Traceback" not in err and len(err.strip().splitlines()) == 1, err
+    for phrase in phrases:
+        assert phrase in err, (phrase, err)
+
+
+def test_every_count_is_bounded_before_any_work(toy, capsys, monkeypatch):
+    import zoo3d.train.sampling as sampling
+
+    rendered = []
+    real = sampling.render_views
+    monkeypatch.setattr(sampling, "render_views", lambda *a, **k: rendered.append(1) or real(*a, **k))
+    m = ("--model", "toy_procedural")
+    refused(capsys, ("sample", *m, "--seeds", "0-100000000", "--out", "g.png"),
+            "--seeds 0-100000000 asks for 100,000,001; at most 10,000 seeds fit in one grid")
+    refused(capsys, ("sample", *m, "--seeds", "18446744073709551616", "--out", "g.png"), "too large")
+    refused(capsys, ("sample", *m, "--seeds", "0-9", "--yaw", "0", "--yaw", "0.1", "--resolution", "5000",
+                     "--out", "g.png"), "above the largest zoo3d renders")
+    refused(capsys, ("render", *m, "--frames", "20000", "--out", "t.gif"), "--frames 20000 asks for 20,000")
+    refused(capsys, ("render", *m, "--seed", "-1", "--out", "t.gif"), "--seed")
+    refused(capsys, ("sample", *m, "--yaw", "nan", "--out", "g.png"), "'nan' is not a finite number")
+    refused(capsys, ("render", *m, "--yaw-range", "inf", "--out", "t.gif"), "'inf' is not a finite number")
+    refused(capsys, ("export", *m, "--chunk", "999999999999", "--out", "m.ply"), "--chunk")
+    refused(capsys, ("compare", "--models", "toy_procedural", "--instances", "0"), "--instances")
+    refused(capsys, ("data", "synth", "--out", "d", "--count", "100000000"), "--count")
+    monkeypatch.setattr("zoo3d.limits.memory_budget", lambda: 2**19)  # 512 KiB to hold images in
+    refused(capsys, ("sample", *m, "--seeds", "0-99", "--out", "g.png"),
+            "100 images of 16x16, which need about", "ask for fewer or smaller images")
+    refused(capsys, ("render", *m, "--frames", "200", "--depth", "side", "--out", "t.gif"), "200 frames of 16x32")
+    assert not rendered and not list(toy.glob("g.png*")) and not list(toy.glob("t.gif*"))
+
+
+def test_output_names_that_cannot_be_written_are_refused_before_any_work(toy, capsys, monkeypatch):
+    m = ("--model", "toy_procedural")
+    refused(capsys, ("sample", *m, "--seeds", "0", "--out", "grid.txt"), "Cannot write an image to 'grid.txt'")
+    refused(capsys, ("render", *m, "--frames", "2", "--out", "t.avi"), "Cannot write an animation to 't.avi'")
+    refused(capsys, ("export", *m, "--format", "obj", "--out", "x.ply"),
+            "--format obj disagrees with the suffix of 'x.ply'", "'x.obj'")
+    real_find_spec = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *a: None if name in ("imageio_ffmpeg", "av") else real_find_spec(name, *a))
+    refused(capsys, ("render", *m, "--frames", "2", "--out", "t.mp4"), "pip install imageio-ffmpeg")
+    assert not [p for p in toy.iterdir() if p.name != "runs"]  # no stray file of any of them
+
+
+def test_a_representation_without_bounds_says_what_it_lacks():
+    from zoo3d.mesh import extract_mesh
+
+    class Blob:  # a meshing field, but nothing saying how far it extends
+        def mesh_field(self, points):
+            return 0.3 - points.norm(dim=-1), 0.0
+
+    with pytest.raises(UserError, match="has no 'bounds' attribute") as err:
+        extract_mesh(Blob(), resolution=8, device="cpu")
+    assert "pass the half-extent" not in str(err.value)
+    Blob.bounds = 0.5
+    assert extract_mesh(Blob(), resolution=16, colors=False, device="cpu").num_faces > 0
+
+
+def test_a_bad_inception_file_is_refused_before_the_models_load(toy, capsys):
+    from zoo3d.eval.fid import check_inception
+
+    (toy / "garbage.pt").write_bytes(b"not a model at all")
+    refused(capsys, ("compare", "--models", "toy_procedural", "--metric", "fid", "--inception", "garbage.pt"),
+            "Inception file 'garbage.pt' is not a TorchScript model", "--inception PATH")
+    torch.jit.script(torch.nn.Linear(3, 2)).save(str(toy / "other.pt"))
+    with pytest.raises(UserError, match="is a TorchScript model but not clean-fid's inception"):
+        check_inception(toy / "other.pt")
+
+
+def test_a_full_disk_during_data_synth_leaves_no_half_written_dataset(toy, capsys, monkeypatch):
+    import shutil
+
+    import numpy as np
+
+    real_save, calls = np.save, []
+
+    def full(path, *a, **k):
+        calls.append(path)
+        if len(calls) > 2:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real_save(path, *a, **k)
+
+    monkeypatch.setattr(np, "save", full)
+    refused(capsys, ("data", "synth", "--out", "d", "--count", "4", "--resolution", "32", "--batch", "2"),
+            "Cannot write dataset 'd': the disk is full")
+    assert not [p for p in toy.iterdir() if p.name != "runs"]
+    monkeypatch.setattr(shutil, "disk_usage", lambda p: shutil._ntuple_diskusage(10, 10, 10))
+    refused(capsys, ("data", "synth", "--out", "d", "--count", "4"), "needs at least", "are free")

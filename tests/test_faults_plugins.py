@@ -1,0 +1,112 @@
+"""Plugins written the way a third party gets them wrong: each mistake is one sentence naming the plugin."""
+
+from __future__ import annotations
+
+import json
+import textwrap
+
+import pytest
+from click.testing import CliRunner
+
+from zoo3d.cli.main import cli, main
+from zoo3d.errors import UserError
+from zoo3d.plugins import get_host, reset_host
+
+LAZY = '''
+from zoo3d import hookimpl
+from zoo3d.specs import ModelSpec
+
+
+class NotAModel:
+    pass
+
+
+@hookimpl
+def zoo3d_register_models(register):
+    register(ModelSpec(name="no_module", factory="lazy_no_such_module_xyz:Model"))
+    register(ModelSpec(name="no_attr", factory="lazy_plugin:Missing"))
+    register(ModelSpec(name="not_a_model", factory="lazy_plugin:NotAModel"))
+'''
+
+RETURNS = '''
+from zoo3d import hookimpl
+from zoo3d.specs import ModelSpec
+
+
+@hookimpl
+def zoo3d_register_models(register):
+    return ModelSpec(name="returned", factory="x:y")
+'''
+
+BROKEN = '''
+raise ImportError("cannot import name 'Thing' from 'somewhere'")
+'''
+
+
+@pytest.fixture
+def plugin_dir(tmp_path, monkeypatch):
+    for name, text in (("lazy_plugin", LAZY), ("returns_plugin", RETURNS), ("broken_import_plugin", BROKEN)):
+        (tmp_path / f"{name}.py").write_text(textwrap.dedent(text))
+    monkeypatch.syspath_prepend(str(tmp_path))
+    return tmp_path
+
+
+def use(monkeypatch, *modules, disabled=None):
+    monkeypatch.setenv("ZOO3D_PLUGINS", ",".join(modules))
+    if disabled is not None:
+        monkeypatch.setenv("ZOO3D_DISABLE_PLUGINS", disabled)
+    reset_host()
+    return get_host()
+
+
+def test_failures_of_lazily_imported_model_code_name_the_plugin(plugin_dir, monkeypatch, capsys):
+    host = use(monkeypatch, "lazy_plugin")
+    assert host.plugins["lazy_plugin"].status == "ok"  # listing stays cheap: nothing imported yet
+    for name, phrase in [("no_module", "ModuleNotFoundError: No module named 'lazy_no_such_module_xyz'"),
+                         ("no_attr", "AttributeError"),
+                         ("not_a_model", "'lazy_plugin:NotAModel' gives a NotAModel, not a ModelPlugin")]:
+        with pytest.raises(UserError, match="from plugin 'lazy_plugin'") as err:
+            host.models.get(name).load()
+        assert phrase in str(err.value) and "\n" not in str(err.value)
+        try:
+            main(["train", name, "--steps", "1", "--quiet"])
+        except SystemExit as exc:
+            assert exc.code == 2
+        err_text = capsys.readouterr().err
+        assert "lazy_plugin" in err_text and "Traceback" not in err_text and len(err_text.strip().splitlines()) == 1
+
+
+def test_plugins_check_imports_every_factory_and_reports_each(plugin_dir, monkeypatch):
+    use(monkeypatch, "lazy_plugin", "broken_import_plugin")
+    result = CliRunner().invoke(cli, ["plugins", "--check", "--json"])
+    assert result.exit_code == 1
+    report = json.loads(result.output)
+    mine = {r["name"]: r for r in report["factories"] if r["plugin"] == "lazy_plugin"}
+    assert {n: r["status"] for n, r in mine.items()} == {"no_attr": "error", "no_module": "error",
+                                                         "not_a_model": "error"}
+    builtin = [r for r in report["factories"] if r["plugin"] != "lazy_plugin"]
+    assert builtin and all(r["status"] == "ok" for r in builtin), [r for r in builtin if r["status"] != "ok"]
+    broken = next(p for p in report["plugins"] if p["name"] == "broken_import_plugin")
+    assert broken["status"] == "error"
+
+
+def test_an_unknown_model_mentions_the_plugins_that_failed_to_load(plugin_dir, monkeypatch):
+    host = use(monkeypatch, "broken_import_plugin")
+    with pytest.raises(UserError, match="Unknown model 'fancy'") as err:
+        host.models.get("fancy")
+    assert "Plugins that failed to load, which may provide it: broken_import_plugin (ImportError" in str(err.value)
+
+
+def test_a_hook_that_returns_a_spec_instead_of_registering_it_is_reported(plugin_dir, monkeypatch):
+    host = use(monkeypatch, "returns_plugin")
+    info = host.plugins["returns_plugin"]
+    assert info.status == "error"
+    assert "zoo3d_register_models returned a ModelSpec instead of nothing" in info.error
+    assert "returned" not in host.models
+
+
+def test_disabling_a_plugin_name_that_matches_nothing_warns(plugin_dir, monkeypatch, capsys):
+    host = use(monkeypatch, "lazy_plugin", disabled="lazy-plugin,no_such_plugin")
+    assert host.plugins["lazy_plugin"].status == "disabled"
+    assert host.warnings == [w for w in host.warnings if "'no_such_plugin'" in w] and len(host.warnings) == 1
+    assert "warning: ZOO3D_DISABLE_PLUGINS names 'no_such_plugin', which matches no plugin" in capsys.readouterr().err

@@ -1,0 +1,204 @@
+"""Writing files so that a failure leaves nothing half-written, and says in one sentence what failed.
+
+Every file zoo3d writes (checkpoints, ``latest``, ``config.yaml``, images, animations, meshes,
+JSON reports, dataset labels) goes through :func:`atomic_path`: the content is written to a
+hidden temporary file next to the target (``.<name>.tmp-<pid>``), fsynced, then renamed over
+the target. A full disk, a read-only folder or a crash therefore leaves either the old file or
+the new one, never a cut-off one; the temporary file is removed on failure, and temporary files
+left by a process that was killed (its pid is gone) are removed by the next write of the same
+target or by :func:`clean_stale_temps`.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import re
+import shutil
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator
+
+from zoo3d.errors import UserError
+
+_TEMP = re.compile(r"^\.(?P<name>.+)\.tmp-(?P<pid>\d+)$")
+
+#: errno values that mean "the storage refused the write", with what the user is told.
+_STORAGE_ERRORS = {
+    errno.ENOSPC: "the disk is full",
+    errno.EDQUOT: "the disk quota is exceeded",
+    errno.EROFS: "the file system is read-only",
+    errno.EACCES: "permission denied",
+    errno.EPERM: "permission denied",
+    errno.EFBIG: "the file is too large for the file system",
+}
+
+
+class WriteError(UserError):
+    """A file could not be written (disk full, read-only folder, no permission, ...); ``reason`` says why."""
+
+    def __init__(self, message: str, reason: str = ""):
+        super().__init__(message)
+        self.reason = reason or message
+
+
+def storage_reason(exc: OSError) -> str:
+    """A short lower-case reason for an OSError, e.g. 'the disk is full'."""
+    return _STORAGE_ERRORS.get(exc.errno, (exc.strerror or type(exc).__name__).lower())
+
+
+def is_storage_error(exc: BaseException) -> bool:
+    return isinstance(exc, OSError) and exc.errno in _STORAGE_ERRORS
+
+
+def write_error(path: str | Path, exc: OSError, what: str = "") -> WriteError:
+    """The one-sentence error for a failed write of ``path`` (``what``: e.g. 'checkpoint')."""
+    label = f"{what} " if what else ""
+    reason = storage_reason(exc)
+    return WriteError(f"Cannot write {label}'{path}': {reason}; nothing was half-written.", reason)
+
+
+def temp_path(path: str | Path) -> Path:
+    """The hidden temporary name this process uses while writing ``path``."""
+    path = Path(path)
+    return path.with_name(f".{path.name}.tmp-{os.getpid()}")
+
+
+def _pid_alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # exists, owned by someone else
+        return True
+    except OSError:
+        return True
+    return True
+
+
+def clean_stale_temps(folder: str | Path, name: str | None = None) -> list[Path]:
+    """Remove ``.<name>.tmp-<pid>`` files (and folders) in ``folder`` whose process is gone.
+
+    With ``name``, only the temporary files of that target. Returns what was removed.
+    """
+    folder = Path(folder)
+    removed: list[Path] = []
+    try:
+        entries = list(folder.iterdir())
+    except OSError:
+        return removed
+    for entry in entries:
+        m = _TEMP.match(entry.name)
+        if m is None or (name is not None and m.group("name") != name) or _pid_alive(int(m.group("pid"))):
+            continue
+        try:
+            if entry.is_dir() and not entry.is_symlink():
+                shutil.rmtree(entry)
+            else:
+                entry.unlink()
+            removed.append(entry)
+        except OSError:
+            pass
+    return removed
+
+
+def _remove(path: Path) -> None:
+    try:
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path)
+        elif path.exists() or path.is_symlink():
+            path.unlink()
+    except OSError:
+        pass
+
+
+def _fsync(path: Path) -> None:
+    if path.is_dir():
+        return
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def make_parent(path: str | Path, what: str = "") -> None:
+    """``mkdir -p`` of ``path``'s folder, with a one-sentence error when the storage refuses."""
+    parent = Path(path).parent
+    try:
+        parent.mkdir(parents=True, exist_ok=True)
+    except FileExistsError:
+        raise WriteError(f"Cannot write {what + ' ' if what else ''}'{path}': '{parent}' is a file, not a folder.") \
+            from None
+    except OSError as exc:
+        raise write_error(path, exc, what) from None
+
+
+@contextmanager
+def atomic_path(path: str | Path, what: str = "", clean: bool = True) -> Iterator[Path]:
+    """Yield a temporary path to write ``path``'s content to; it replaces ``path`` when the block succeeds.
+
+    On any failure the temporary file is removed and a storage failure becomes a
+    :class:`WriteError` naming ``path`` (other exceptions pass through unchanged). ``clean``
+    first removes the target's temporary files left by killed processes (one folder listing;
+    a caller writing many files into one folder cleans it once instead).
+    """
+    path = Path(path)
+    make_parent(path, what)
+    if clean:
+        clean_stale_temps(path.parent, path.name)
+    tmp = temp_path(path)
+    try:
+        yield tmp
+        _fsync(tmp)
+        os.replace(tmp, path)
+    except OSError as exc:
+        _remove(tmp)
+        if is_storage_error(exc):
+            raise write_error(path, exc, what) from None
+        raise
+    except BaseException:
+        _remove(tmp)
+        raise
+
+
+def write_bytes_atomic(path: str | Path, data: bytes, what: str = "") -> Path:
+    with atomic_path(path, what) as tmp:
+        with open(tmp, "wb") as fh:
+            fh.write(data)
+    return Path(path)
+
+
+def write_text_atomic(path: str | Path, text: str, what: str = "") -> Path:
+    return write_bytes_atomic(path, text.encode("utf-8"), what)
+
+
+def append_line(path: str | Path, line: str, what: str = "") -> None:
+    """Append one line; on a storage failure the file is cut back to its previous length."""
+    path = Path(path)
+    data = memoryview(line.encode("utf-8") + b"\n")
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o666)
+        try:
+            start = os.lseek(fd, 0, os.SEEK_END)
+            try:
+                while data:
+                    data = data[os.write(fd, data):]
+            except OSError:
+                try:
+                    os.ftruncate(fd, start)
+                except OSError:
+                    pass
+                raise
+        finally:
+            os.close(fd)
+    except OSError as exc:
+        if is_storage_error(exc):
+            raise write_error(path, exc, what) from None
+        raise
+
+
+__all__ = ["WriteError", "append_line", "atomic_path", "clean_stale_temps", "is_storage_error", "make_parent",
+           "storage_reason", "temp_path", "write_bytes_atomic", "write_error", "write_text_atomic"]

@@ -1,0 +1,52 @@
+"""Bounds on the counts a user gives (seeds, frames, instances, resolutions), checked before any work.
+
+A command that holds its images in memory (a sample grid, an animation) is refused in one
+sentence when what it is asked for cannot fit: more images than :data:`MAX_IMAGES`, a side
+above :data:`MAX_RESOLUTION`, or more bytes than :func:`memory_budget` allows. Nothing is
+rendered first and killed by the kernel later.
+"""
+
+from __future__ import annotations
+
+import os
+
+from zoo3d.errors import UserError
+
+#: Images in one grid or animation (a 100 x 100 grid; an animation of over 6 minutes at 24 fps).
+MAX_IMAGES = 10_000
+#: Side of a rendered image in pixels.
+MAX_RESOLUTION = 4096
+#: Bytes held per output pixel while rendering a grid or an animation: float32 RGB and depth from the
+#: renderer, the float grid / frame copy and its 8-bit version.
+BYTES_PER_PIXEL = 4 * (3 + 1) + 4 * 3 + 3
+
+
+def memory_budget() -> int:
+    """Bytes a command may hold in images: half the memory available now (8 GiB where that is unknown)."""
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE") // 2
+    except (ValueError, OSError, AttributeError):
+        return 8 * 2**30
+
+
+def _gib(n: float) -> str:
+    return f"{n / 2**30:.1f} GiB"
+
+
+def check_count(option: str, value: int, maximum: int, why: str) -> int:
+    """Refuse ``value`` above ``maximum`` (``why``: what the bound protects, ending the sentence)."""
+    if value > maximum:
+        raise UserError(f"{option} asks for {value:,}; at most {maximum:,} {why}.")
+    return value
+
+
+def check_images(option: str, count: int, height: int, width: int, what: str = "images") -> None:
+    """Refuse ``count`` images of ``height`` x ``width`` held at once when they exceed the bounds above."""
+    check_count(option, count, MAX_IMAGES, f"{what} fit in one output (split the work over several commands)")
+    if max(height, width) > MAX_RESOLUTION:
+        raise UserError(f"A resolution of {height}x{width} is above the largest zoo3d renders, "
+                        f"{MAX_RESOLUTION}x{MAX_RESOLUTION}.")
+    need, budget = count * height * width * BYTES_PER_PIXEL, memory_budget()
+    if need > budget:
+        raise UserError(f"{option} asks for {count:,} {what} of {height}x{width}, which need about {_gib(need)} of "
+                        f"memory while {_gib(budget)} is available; ask for fewer or smaller {what}.")
