@@ -5,7 +5,12 @@ PY := $(VENV)/bin/python
 ZOO3D := $(VENV)/bin/zoo3d
 STAMP := $(VENV)/.installed
 
-.PHONY: venv demo test test-slow bench clean browser
+DEV_STAMP := $(VENV)/.installed-dev
+# make mutate MODULES="zoo3d/train/ema.py zoo3d/eval/fid.py" (default: every module tests/mutate.py knows)
+MODULES ?=
+MUTATE_JOBS ?= 1
+
+.PHONY: venv demo test test-slow test-cuda mutate mutate-named bench clean browser
 
 venv: $(STAMP)
 
@@ -30,8 +35,27 @@ browser:
 	  fi; \
 	fi
 
+# pytest exits 5 when it selects no test: that is not a failure here.
 test-slow: $(STAMP)
-	$(PY) -m pytest -q -m slow
+	@$(PY) -m pytest -q -m slow; rc=$$?; \
+	if [ $$rc -eq 5 ]; then echo "No test is marked slow: nothing to run."; rc=0; fi; exit $$rc
+
+# on a machine with a GPU: the cuda tests compare against the CPU (skipped without a device)
+test-cuda: $(STAMP)
+	@$(PY) -m pytest -q -m cuda; rc=$$?; \
+	if [ $$rc -eq 5 ]; then echo "No test is marked cuda: nothing to run."; rc=0; fi; exit $$rc
+
+$(DEV_STAMP): pyproject.toml $(STAMP)
+	$(PY) -m pip install --quiet -e '.[dev]'
+	touch $(DEV_STAMP)
+
+# mutation testing, module by module (not part of `make test`; see docs/testing.md)
+mutate: $(DEV_STAMP)
+	$(PY) tests/mutate.py $(MODULES) --max-children $(MUTATE_JOBS)
+
+# the hand-written mutants that must die
+mutate-named: $(STAMP)
+	$(PY) tests/named_mutants.py
 
 demo: $(STAMP)
 	$(ZOO3D) demo
