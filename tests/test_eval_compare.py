@@ -132,6 +132,17 @@ def test_distribution_metrics_through_the_harness_with_stand_in_features():
     assert abs(same["fid"]["mean"]) < 1e-6 and same["swd"]["mean"] < 1e-6
     assert other["fid"]["mean"] > 0 and other["swd"]["mean"] > 0
     assert result["protocol"]["metrics"]["fid"]["comparable"] is False
+    # the harness's numbers are the metric functions on the protocol's images: recomputed independently
+    from zoo3d.eval.fid import StandInExtractor, features, fid_from_features, kid_from_features
+
+    ext = StandInExtractor()
+    fake = features(ext, generated_images(TexturedSphereGenerator(False), 12, 16, protocol.psi_distribution,
+                                          protocol.seed_start, "cpu"))
+    real = features(ext, reference)
+    assert other["fid"]["values"] == [pytest.approx(fid_from_features(fake, real), rel=1e-9)]
+    assert other["kid"]["values"] == [pytest.approx(kid_from_features(fake, real, protocol.seed_start), rel=1e-9)]
+    info = result["protocol"]["metrics"]["fid"]
+    assert info["images"] == 12 and info["psi"] == protocol.psi_distribution and info["backbone"] == ext.backbone
 
 
 def test_speed_reports_time_per_image_and_honest_cpu_memory():
@@ -141,3 +152,29 @@ def test_speed_reports_time_per_image_and_honest_cpu_memory():
     assert set(row) == {"speed_ms_8", "speed_ms_8_grad", "speed_ms_16", "speed_ms_16_grad"}
     assert all(v > 0 for v in row["speed_ms_16"]["values"]) and row["speed_ms_16"]["n"] == 2
     assert row["speed_ms_16"]["peak_mb"] is None and "CPU" in row["speed_ms_16"]["peak_mb_reason"]
+
+
+@pytest.mark.slow  # 2048-dim features: two 2048 x 2048 matrix square roots and the dataset's sphere tracing
+def test_fid_with_an_inception_file_reads_the_dataset_and_records_the_weights(tmp_path):
+    """The comparable path: the Inception file given by option, real images read from ``data``. The result is the
+    metric functions on the extractor's features of the protocol's generated images and of the dataset."""
+    from test_eval_references import save_inception_stand_in
+
+    from zoo3d.eval.distribution import generated_images, real_images
+    from zoo3d.eval.fid import InceptionExtractor, features, fid_from_features
+    from zoo3d.runs import file_sha256
+
+    weights = save_inception_stand_in(tmp_path / "inception-2015-12-05.pt")
+    protocol = make_protocol("small", instances=1, resolution=16, distribution_images=6)
+    data = "synthetic:heads?count=6"
+    result = compare_models(_models()[1:], load_metrics(["fid"]), protocol, "cpu",
+                            options={"inception": str(weights), "data": data})
+    entry = result["models"]["sphere_jitter"]["fid"]
+    assert entry["comparable"] is True and entry["backbone"] == InceptionExtractor.backbone
+    ext = InceptionExtractor(weights)
+    fake = features(ext, generated_images(TexturedSphereGenerator(False), 6, 16, protocol.psi_distribution,
+                                          protocol.seed_start, "cpu"))
+    real = features(ext, real_images(data, 6, 16))
+    assert entry["values"] == [pytest.approx(fid_from_features(fake, real), rel=1e-9)]
+    info = result["protocol"]["metrics"]["fid"]
+    assert info["comparable"] is True and info["data"] == data and info["weights_sha256"] == file_sha256(weights)

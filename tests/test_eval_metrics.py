@@ -116,3 +116,45 @@ def test_depth_consistency_is_near_zero_for_exact_depth_and_ranks_geometry_noise
     wobble = depth + 0.01 * torch.randn(len(cams), 1, 1, 1, generator=g)  # each view's surface moved along rays
     assert exact < 4.0  # half the ~6e-3 pixel footprint of a 32 px view of the sphere, x 1e3
     assert depth_consistency(wobble, alpha, cams) > 2 * exact
+
+
+def test_features_feed_the_extractor_0_255_images_in_batches():
+    seen = []
+
+    def extractor(x):
+        seen.append(x.clone())
+        return x.flatten(1)[:, :2] * 2
+
+    images = torch.linspace(-1.5, 1.5, 5 * 3 * 2 * 2).reshape(5, 3, 2, 2)
+    out = features(extractor, images, batch=2)
+    assert [len(x) for x in seen] == [2, 2, 1]
+    expected = ((images + 1) * 127.5).clamp(0, 255)
+    torch.testing.assert_close(torch.cat(seen), expected)
+    assert out.dtype == np.float64 and out.shape == (5, 2)
+    np.testing.assert_allclose(out, expected.flatten(1)[:, :2].double().numpy() * 2)
+
+
+def test_the_stand_in_extractor_is_fixed_by_its_seed_and_frozen():
+    a, b = StandInExtractor(), StandInExtractor()
+    assert all(torch.equal(p, q) for p, q in zip(a.parameters(), b.parameters()))
+    assert not any(p.requires_grad for p in a.parameters())
+    assert not torch.equal(StandInExtractor(seed=1).convs[0].weight, a.convs[0].weight)
+    x = torch.rand(2, 3, 16, 16, generator=torch.Generator().manual_seed(0)) * 255
+    torch.testing.assert_close(a(x), b(x), rtol=0, atol=0)
+    assert a(x).shape == (2, 64)
+
+
+def test_inception_weights_come_from_the_argument_or_the_environment(monkeypatch, tmp_path):
+    weights = tmp_path / "inception-2015-12-05.pt"
+    weights.write_bytes(b"x")
+    monkeypatch.delenv("ZOO3D_INCEPTION", raising=False)
+    assert inception_path(weights) == weights
+    assert inception_path(tmp_path) == weights  # a folder holding the file
+    monkeypatch.setenv("ZOO3D_INCEPTION", str(tmp_path))
+    assert inception_path(None) == weights
+    monkeypatch.setenv("ZOO3D_INCEPTION", str(weights))
+    assert inception_path(None) == weights
+    monkeypatch.delenv("ZOO3D_INCEPTION")
+    with pytest.raises(UserError) as err:
+        inception_path(None)
+    assert "does not exist" not in str(err.value) and str(err.value).startswith("FID/KID need the Inception weights: download")

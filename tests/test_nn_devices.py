@@ -61,17 +61,28 @@ def _first_tensor(out):
 
 
 @pytest.mark.parametrize("case", range(len(_cases())), ids=[c[0] for c in _cases()])
-def test_float64_follows_the_module(case):
+def test_float64_follows_the_module_and_agrees_with_float32(case):
+    """The same weights and inputs in float64 and float32 give the same output to float32 precision."""
     _, build, inputs = _cases()[case]
     torch.manual_seed(0)
-    module = build().double()
-    out = _first_tensor(module(*inputs("cpu", torch.float64)))
-    assert out.dtype == torch.float64 and torch.isfinite(out).all()
+    module = build().eval()
+    torch.manual_seed(1)
+    x64 = inputs("cpu", torch.float64)
+    x32 = tuple(a.float() if isinstance(a, torch.Tensor) else a for a in x64)
+    out32 = _first_tensor(module(*x32))
+    out = _first_tensor(module.double()(*x64))
+    assert out.dtype == torch.float64 and out32.dtype == torch.float32
+    assert out.abs().max() > 1e-3  # a non-trivial output
+    torch.testing.assert_close(out.float(), out32, rtol=1e-4, atol=1e-5)
 
 
-def test_bicubic_downsample_keeps_dtype():
-    x = torch.rand(1, 2, 8, 8, dtype=torch.float64)
-    assert bicubic_downsample(x, 2).dtype == torch.float64
+def test_bicubic_downsample_keeps_dtype_and_agrees_with_float32():
+    x = torch.rand(1, 2, 8, 8, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
+    out = bicubic_downsample(x, 2)
+    assert out.dtype == torch.float64
+    torch.testing.assert_close(out.float(), bicubic_downsample(x.float(), 2), rtol=1e-6, atol=1e-6)
+    assert torch.allclose(bicubic_downsample(torch.full_like(x, 0.3), 2), torch.full((1, 2, 4, 4), 0.3,
+                                                                                   dtype=torch.float64))
 
 
 @pytest.mark.cuda

@@ -87,3 +87,18 @@ def test_synthesis_consumes_every_style():
         fed(ws[:, :4])
     feats = torch.randn(2, 5, 4, 4)
     assert (fed(ws[:, :4], feats) - fed(ws[:, :4], -feats)).abs().max() > 1e-4
+
+
+def test_conv_clamp_bounds_activations_and_torgb_outputs_only_when_set():
+    torch.manual_seed(0)
+    x, s = torch.randn(1, 4, 8, 8), torch.randn(1, 4)
+    conv, clamped = StyledConv(4, 4, 3, 4, noise=False), StyledConv(4, 4, 3, 4, noise=False, clamp=1.0)
+    clamped.load_state_dict(conv.state_dict())
+    with torch.no_grad():
+        conv.activate.bias.fill_(3.0), clamped.activate.bias.fill_(3.0)
+    assert conv(x, s).max() > 1.5
+    torch.testing.assert_close(clamped(x, s), conv(x, s).clamp(-1.0, 1.0))
+    rgb, rgb_clamped = ToRGB(4, 4, upsample=False), ToRGB(4, 4, upsample=False, clamp=0.5)
+    rgb_clamped.load_state_dict(rgb.state_dict())
+    skip = torch.full((1, 3, 8, 8), 2.0)
+    torch.testing.assert_close(rgb_clamped(x, s, skip), rgb(x, s).clamp(-0.5, 0.5) + skip)  # the skip is not clamped

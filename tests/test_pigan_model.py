@@ -77,14 +77,46 @@ def test_truncation_psi_zero_gives_the_average_instance():
 def test_density_noise_follows_the_schedule_and_only_while_training():
     assert density_noise_std(0, 5000) == 1.0 and density_noise_std(2500, 5000) == 0.5
     assert density_noise_std(6000, 5000) == 0.0
+    torch.manual_seed(0)
+    gen = PiGanPlugin().build(_config())["generator"]
+    g = torch.Generator().manual_seed(1)
+    z = torch.randn(1, 16, generator=g)
+    p = (torch.rand(1, 64, 3, generator=g) * 2 - 1) * 0.1
+    d = torch.nn.functional.normalize(torch.randn(1, 64, 3, generator=g), dim=-1)
+    gen.train()
+    gen.density_noise = 0.0
+    clean = gen.represent(z).query(p, d).sigma
+    gen.density_noise = 1.0
+    noisy = gen.represent(z)
+    assert noisy.density_noise == 1.0
+    a, b = noisy.query(p, d).sigma, noisy.query(p, d).sigma
+    assert (a - b).abs().mean() > 0.3  # fresh N(0, 1) noise on the raw density at every query
+    gen.eval()  # density_noise is still 1.0: eval mode alone must switch it off
+    rep = gen.represent(z)
+    assert rep.density_noise == 0.0
+    torch.testing.assert_close(rep.query(p, d).sigma, clean, rtol=0, atol=0)
+
+
+def test_the_eval_path_renders_the_same_image_whatever_the_process_rng():
+    """In eval mode neither density noise nor stratified jitter is drawn: a seed renders one image."""
+    from zoo3d.cameras import Camera
+
+    torch.manual_seed(0)
     gen = PiGanPlugin().build(_config())["generator"]
     gen.density_noise = 1.0
-    z, p = torch.randn(1, 16), torch.zeros(1, 5, 3)
-    gen.train()
-    assert gen.represent(z).density_noise == 1.0
-    gen.eval()
-    rep = gen.represent(z)
-    torch.testing.assert_close(rep.query(p, p).sigma, rep.query(p, p).sigma)
+    z = torch.randn(2, 16, generator=torch.Generator().manual_seed(2))
+    cams = Camera.from_angles([0.0, 0.3], [0.0, -0.1])
+    renders = {}
+    for mode in ("train", "eval"):
+        getattr(gen, mode)()
+        with torch.no_grad():
+            torch.manual_seed(10)
+            first = gen(z, cams).rgb
+            torch.manual_seed(11)
+            second = gen(z, cams).rgb
+        renders[mode] = (first, second)
+    assert not torch.allclose(*renders["train"], atol=1e-3)  # training renders are random: the check has teeth
+    assert torch.equal(*renders["eval"])
 
 
 def test_topk_schedule_and_loss_use_the_most_realistic_fakes():

@@ -115,6 +115,20 @@ def test_sdf_sharpness_receives_gradient():
     out = VolumeRenderer(16, 8, NEAR, FAR).eval().render(rep, cams, (6, 6))
     out.rgb.sum().backward()
     assert rep.sdf_sharpness.grad is not None and rep.sdf_sharpness.grad.abs() > 0
+    # the gradient is the derivative: a central difference of the float64 render agrees (without importance
+    # samples, whose positions move with the sharpness but carry no gradient, by design)
+    fixed = VolumeRenderer(16, 0, NEAR, FAR).eval()
+    rep.sdf_sharpness.grad = None
+    fixed.render(rep, cams, (6, 6)).rgb.sum().backward()
+    h = 1e-7
+    with torch.no_grad():
+        base = rep.sdf_sharpness.detach().clone()
+        values = []
+        for delta in (h, -h):
+            rep.sdf_sharpness.copy_(base + delta)
+            values.append(fixed.render(rep, cams, (6, 6)).rgb.sum())
+        rep.sdf_sharpness.copy_(base)
+    assert rep.sdf_sharpness.grad.item() == pytest.approx(((values[0] - values[1]) / (2 * h)).item(), rel=1e-5)
 
 
 def test_backgrounds_white_colour_and_plane():
@@ -246,3 +260,32 @@ def test_camera_frame_view_directions_lock_view_dependence_to_the_image():
     torch.testing.assert_close(a, b)  # same image-space directions whatever the pose
     torch.testing.assert_close(a, world.render(DirectionColour(), frontal, (4, 4)).rgb)  # frontal: world = camera
     assert (world.render(DirectionColour(), turned, (4, 4)).rgb - b).abs().max() > 0.1
+
+
+def test_eg3d_sampling_integrates_a_uniform_medium_over_its_jittered_span_and_centres_it_in_eval():
+    """EG3D's intervals run from the first to the last (jittered) sample: linspace(near, far, S) + u (far - near)/(S - 1)."""
+    from zoo3d.render.volume import SampleDraws
+
+    cams = Camera.from_angles([0.0, 0.3], [0.0, -0.1])
+    renderer = VolumeRenderer(num_samples=8, num_importance=6, near=NEAR, far=FAR, sampling="eg3d").eval()
+    sigma = math.log1p(math.exp(3.0))  # softplus(3)
+    out = renderer.render(UniformMedium(3.0), cams, (4, 4))
+    torch.testing.assert_close(out.alpha, torch.full_like(out.alpha, 1 - math.exp(-sigma * (FAR - NEAR))))
+    # given draws are taken as they are (any jitter: the span, and so the opacity, is the same)
+    u = torch.full((2, 16, 8), 0.25)
+    jittered = renderer.render(UniformMedium(3.0), cams, (4, 4), draws=SampleDraws(u, torch.rand(2, 16, 6)))
+    torch.testing.assert_close(jittered.alpha, out.alpha)
+    # without importance samples the interval midpoints are linspace + (u + 1/2) step, u = 1/2 in eval mode
+    coarse = VolumeRenderer(num_samples=8, near=NEAR, far=FAR, sampling="eg3d").eval()
+    step = (FAR - NEAR) / 7
+    for draws, u0 in ((None, 0.5), (SampleDraws(u), 0.25)):
+        t = coarse.render(UniformMedium(3.0), cams, (4, 4), draws=draws).extras["t"]
+        expected = NEAR + (u0 + 0.5 + torch.arange(7.0)) * step
+        torch.testing.assert_close(t, expected.view(1, 7, 1, 1).expand_as(t))
+
+
+def test_eg3d_importance_weights_are_max_then_mean_smoothed_with_a_floor():
+    from zoo3d.render.samples import smoothed_interval_weights
+
+    w = torch.tensor([[0.0, 1.0, 0.0, 0.0, 0.4]])
+    torch.testing.assert_close(smoothed_interval_weights(w), torch.tensor([[0.5, 1.0, 0.5, 0.2, 0.4]]) + 0.01)

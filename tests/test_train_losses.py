@@ -67,3 +67,16 @@ def test_split_steps_caps_the_total_and_keeps_every_stage(lengths, cap, expected
     out = split_steps(lengths, cap)
     assert out == expected
     assert sum(out) == (sum(lengths) if cap is None else min(cap, sum(lengths)))
+
+
+def test_the_ema_is_a_frozen_eval_copy_and_follows_the_generators_buffers():
+    net = torch.nn.Sequential(torch.nn.Linear(2, 2), torch.nn.BatchNorm1d(2))
+    ema = make_ema(net.train())
+    assert not ema.training and all(not p.requires_grad for p in ema.parameters())
+    assert all(p.requires_grad for p in net.parameters())  # the generator itself is untouched
+    with torch.no_grad():
+        net(torch.randn(8, 2) * 3 + 1)  # moves BatchNorm's running statistics (buffers)
+    update_ema(ema, net, decay=0.9)
+    assert not torch.equal(net[1].running_mean, torch.zeros(2))
+    assert torch.equal(ema[1].running_mean, net[1].running_mean)  # buffers are copied, not averaged
+    assert torch.equal(ema[1].num_batches_tracked, net[1].num_batches_tracked)

@@ -129,3 +129,13 @@ def _planted_planes_at(index, res):
     planes[0, 1, 0, z, x] = 1.0
     planes[0, 2, 0, z, y] = 1.0
     return planes
+
+
+def test_an_imported_eg3d_model_reads_its_third_plane_as_zx():
+    """EG3D's projection puts z along the third plane's width and x along its height."""
+    index = (1, 4, 6)
+    planes = torch.zeros(1, 3, C, R, R)
+    planes[0, 2, :, 1, 6] = 1.0  # height = x texel 1, width = z texel 6
+    point = torch.tensor([[[texel_centre(i, R, BOX) for i in index]]])
+    assert sample_planes(planes, point, BOX, third_plane="zx")[0, 2, 0].sum() == C
+    assert sample_planes(planes, point, BOX)[0, 2, 0].abs().sum() == 0

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 import torch
 
 from zoo3d.cameras import Camera
@@ -73,10 +74,33 @@ def test_dual_r1_penalises_both_halves():
     c = Camera.from_angles([0.0, 0.1], 0.0).to_eg3d()
     logits = D(image, raw=raw, c=c).logit
     both = dual_r1_penalty(logits, image, raw, gamma=2.0)
-    (g_img,) = torch.autograd.grad(D(image, raw=raw, c=c).logit.sum(), [image])
-    image_only = g_img.square().flatten(1).sum(1).mean()
-    assert both > image_only  # 0.5 * gamma = 1: the raw half's gradient adds to the image half's
+    g_img, g_raw = torch.autograd.grad(D(image, raw=raw, c=c).logit.sum(), [image, raw])
+    expected = (g_img.square().flatten(1).sum(1) + g_raw.square().flatten(1).sum(1)).mean()  # 0.5 * gamma = 1
+    torch.testing.assert_close(both, expected, rtol=1e-5, atol=0)
     assert dual_r1_penalty(D(image, raw=raw, c=c).logit, image, raw, 2.0, interval=16) == 16 * both
+
+
+def test_dual_r1_of_a_linear_discriminator_weighs_both_halves_equally():
+    """D = <w_img, image> + <w_raw, raw>: the penalty is 0.5 gamma (|w_img|^2 + |w_raw|^2) x interval exactly."""
+    g = torch.Generator().manual_seed(0)
+    w_img, w_raw = torch.randn(3, 16, 16, generator=g), torch.randn(3, 8, 8, generator=g)
+    image = torch.rand(4, 3, 16, 16, generator=g).requires_grad_(True)
+    raw = torch.rand(4, 3, 8, 8, generator=g).requires_grad_(True)
+
+    def logits():
+        return (image * w_img).flatten(1).sum(1, keepdim=True) + (raw * w_raw).flatten(1).sum(1, keepdim=True)
+
+    gamma = 5.0
+    expected = 0.5 * gamma * (w_img.square().sum() + w_raw.square().sum())
+    # the penalty is a loss for D: its gradient reaches D's weights (d/dw 0.5 gamma |w|^2 = gamma w)
+    w_img.requires_grad_(True), w_raw.requires_grad_(True)
+    dual_r1_penalty(logits(), image, raw, gamma).backward()
+    torch.testing.assert_close(w_img.grad, gamma * w_img.detach(), rtol=1e-6, atol=1e-6)
+    torch.testing.assert_close(w_raw.grad, gamma * w_raw.detach(), rtol=1e-6, atol=1e-6)
+    w_img, w_raw = w_img.detach(), w_raw.detach()
+    torch.testing.assert_close(dual_r1_penalty(logits(), image, raw, gamma), expected, rtol=1e-6, atol=0)
+    torch.testing.assert_close(dual_r1_penalty(logits(), image, raw, gamma, interval=4), 4 * expected,
+                               rtol=1e-6, atol=0)
 
 
 def test_blur_keeps_the_mean_and_removes_high_frequencies():
@@ -105,3 +129,62 @@ def test_pose_conditioning_swaps_labels_with_a_neighbour():
     g = torch.Generator().manual_seed(0)
     assert torch.equal(conditioning_labels(c, 0.0, g), c)
     torch.testing.assert_close(conditioning_labels(c, 1.0, g), torch.roll(c, 1, 0))
+
+
+class _LinearField:
+    """A stand-in scene: raw density w . x (so the regulariser has a closed form); records the points asked."""
+
+    def __init__(self, w, box_warp=0.25, dtype=torch.float32, batch=2):
+        self.planes = torch.zeros(batch, 3, 1, 2, 2, dtype=dtype)
+        self.box_warp, self.w, self.points = box_warp, torch.tensor(w, dtype=dtype), []
+
+    def decode(self, points):
+        self.points.append(points)
+        return (points * self.w).sum(-1, keepdim=True), None
+
+
+def test_density_regularisation_samples_the_cube_and_perturbs_by_perturb_box_warp():
+    """x ~ U([-bw, bw]^3), eps ~ N(0, (perturb bw)^2): for raw = w.x the loss is E|w.eps| = |w| perturb bw sqrt(2/pi)."""
+    n, perturb = 100_000, 0.004
+    field = _LinearField([1.0, -2.0, 0.5], dtype=torch.float64)
+    loss = density_regularization(field, n, perturb, generator=torch.Generator().manual_seed(0))
+    (points,) = field.points
+    assert points.dtype == torch.float64 and points.shape == (2, 2 * n, 3)
+    x, moved = points[:, :n], points[:, n:]
+    assert x.min() >= -0.25 and x.max() <= 0.25 and x.min() < -0.249 and x.max() > 0.249
+    assert x.mean().abs() < 2e-3 and x.std().item() == pytest.approx(0.5 / 12 ** 0.5, rel=5e-3)  # uniform on the cube
+    eps = moved - x
+    assert eps.mean().abs() < 1e-5 and eps.std().item() == pytest.approx(perturb * 0.25, rel=5e-3)
+    expected = torch.linalg.norm(field.w).item() * perturb * 0.25 * (2 / torch.pi) ** 0.5
+    assert loss.item() == pytest.approx(expected, rel=5e-3)
+    # drawn from the given generator, so the same seed gives the same value and another seed another one
+    again = density_regularization(_LinearField([1.0, -2.0, 0.5]), n, perturb, torch.Generator().manual_seed(0))
+    other = density_regularization(_LinearField([1.0, -2.0, 0.5]), n, perturb, torch.Generator().manual_seed(1))
+    assert again.item() == pytest.approx(loss.item(), rel=1e-6) and other.item() != again.item()
+    first, second = _LinearField([1.0, 0.0, 0.0]), _LinearField([1.0, 0.0, 0.0])
+    density_regularization(first, 64, perturb, torch.Generator().manual_seed(2))
+    density_regularization(second, 64, perturb, torch.Generator().manual_seed(2))
+    assert torch.equal(first.points[0], second.points[0])  # the points themselves come from the generator
+
+
+def test_schedules_at_their_edges():
+    from zoo3d_triplane.regularizers import linear_fade
+
+    assert linear_fade(0, 0) == 1.0 and linear_fade(5, 0) == 1.0 and linear_fade(-3, 0) == 1.0
+    assert linear_fade(0, 1) == 0.0 and linear_fade(1, 1) == 1.0 and linear_fade(-1, 4) == 0.0
+    assert linear_fade(9, 4) == 1.0 and linear_fade(1, 4) == 0.25
+    assert blur_sigma(0, 10.0, 0) == 0.0 and blur_sigma(7, 10.0, 0) == 0.0  # no fade: no blur at all
+    assert blur_sigma(0, 10.0, 1) == 10.0 and blur_sigma(1, 10.0, 1) == 0.0
+    assert swap_probability(0, 0.2, 0) == 0.2 and swap_probability(1, 0.2, 2) == pytest.approx(0.6)
+
+
+def test_pose_conditioning_swaps_each_row_independently_with_the_given_generator():
+    c = torch.arange(64.0)[:, None].expand(64, 25)
+    rolled = torch.roll(c, 1, 0)
+    out = conditioning_labels(c, 0.5, torch.Generator().manual_seed(3))
+    swapped = (out == rolled).all(1)
+    assert torch.equal(swapped | (out == c).all(1), torch.ones(64, dtype=torch.bool))  # each row: itself or its neighbour
+    assert 16 < int(swapped.sum()) < 48
+    assert torch.equal(conditioning_labels(c, 0.5, torch.Generator().manual_seed(3)), out)
+    draws = torch.rand(64, 1, generator=torch.Generator().manual_seed(3))
+    assert torch.equal(swapped, (draws < 0.5)[:, 0])

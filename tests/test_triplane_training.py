@@ -90,10 +90,16 @@ def test_discriminator_and_generator_phases_move_their_losses():
     tv = phases["G_density"].loss(ctx)
     tv.loss.backward()
     assert tv.loss.item() > 0 and G.backbone.const.grad.abs().sum() > 0
+    # the lazy phase's loss is the smoothness weighted by density_reg and multiplied by its interval
+    lc = cfg.loss
+    assert lc.density_reg_every > 1
+    assert tv.loss.item() == pytest.approx(tv.logs["G/density_tv"].item() * lc.density_reg * lc.density_reg_every,
+                                           rel=1e-6)
     D.requires_grad_(True)
     r1 = phases["D_r1"].loss(ctx)
     r1.loss.backward()
     assert r1.loss.item() > 0 and any(p.grad is not None and p.grad.abs().sum() > 0 for p in D.parameters())
+    assert lc.r1_every > 1 and r1.loss.item() == pytest.approx(r1.logs["D/r1"].item() * lc.r1_every, rel=1e-6)
 
 
 def test_the_finetune_stage_fades_the_neural_rendering_resolution_of_generator_and_discriminator():

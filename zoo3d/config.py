@@ -47,10 +47,17 @@ class DataConfig(Config):
 
 
 class TrainConfig(Config):
-    """What the shared engine needs for any model (model-specific losses live in the model's config)."""
+    """What the shared engine needs for any model (model-specific losses live in the model's config).
+
+    ``batch_scope`` says how every batch size of the run (``batch_size`` and a model's per-stage
+    batch keys) is read when several processes train together (torchrun / ``--nproc``): ``global``
+    (the default, and how every preset states its batch) is the total over all processes, split
+    evenly among them; ``per_process`` is each process's own batch, so the total grows with them.
+    """
 
     steps: int = Field(1000, ge=0)
     batch_size: int = Field(8, ge=1)
+    batch_scope: Literal["global", "per_process"] = "global"
     seed: int = Field(0, ge=0, lt=2**32)
     device: str = "auto"
     amp: bool = True

@@ -327,6 +327,8 @@ def load_model(ref: str | None, model: str | None = None, device: str = "auto", 
     model, which is built from its default preset when its plugin has ``requires_checkpoint=False``
     and otherwise loaded from its newest run.
     """
+    import torch
+
     from zoo3d.config import load_run_config
     from zoo3d.devices import resolve_device
     from zoo3d.plugins import get_model_spec
@@ -344,7 +346,12 @@ def load_model(ref: str | None, model: str | None = None, device: str = "auto", 
             if not find_runs(spec.name):
                 config = load_run_config(plugin.config_class, spec.name, spec.presets_dir,
                                          default_preset=spec.default_preset)
-                modules = {k: m.to(dev).eval() for k, m in plugin.build(config).items()}
+                # "fully defined by its config": any random initialisation comes from the run seed,
+                # not from whatever the process drew before
+                with torch.random.fork_rng(devices=[]):
+                    torch.manual_seed(config.train.seed)
+                    built = plugin.build(config)
+                modules = {k: m.to(dev).eval() for k, m in built.items()}
                 return LoadedModel(spec, plugin, config, modules, modules["generator"], None, None, 0)
         ref = ref or spec.name
     path = resolve_checkpoint(ref)

@@ -195,12 +195,15 @@ class StyleSDFPlugin(ModelPlugin):
             ctx.generator.decoder_active.fill_(True)
 
         b = tuple(s.decoder_betas)
+        # StyleGAN2's lazy-regularisation correction of the D optimiser (upstream's d_reg_ratio)
+        c = loss_cfg.decoder_r1_every / (loss_cfg.decoder_r1_every + 1) if loss_cfg.decoder_r1 > 0 else 1.0
         phases = [Phase("decoder_discriminator", "decoder_discriminator", d_step)]
         if loss_cfg.decoder_r1 > 0:
             phases.append(Phase("decoder_r1", "decoder_discriminator", r1_step, every=loss_cfg.decoder_r1_every))
         phases.append(Phase("decoder_generator", "decoder", g_step))
         return Stage("decoder", s.decoder_steps, phases,
-                     {"decoder_discriminator": OptimizerSpec(["decoder_discriminator"], lr=s.decoder_lr, betas=b),
+                     {"decoder_discriminator": OptimizerSpec(["decoder_discriminator"], lr=s.decoder_lr * c,
+                                                             betas=(b[0] ** c, b[1] ** c)),
                       "decoder": OptimizerSpec(["generator.decoder"], lr=s.decoder_lr, betas=b)},
                      resolution=m.decoder.output_resolution, batch_size=s.decoder_batch,
                      frozen=["generator.volume"], on_start=activate_decoder)

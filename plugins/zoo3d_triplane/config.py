@@ -12,6 +12,8 @@ Every network hyperparameter is EG3D's.
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import Field, model_validator
 
 from zoo3d.config import Config, RunConfig
@@ -38,6 +40,17 @@ class TriplaneGeneratorConfig(Config):
         resolution: output resolution of the super-resolution module (512).
         sr_input_resolution: the SR module first resizes the neural render to this (128 for 512 output).
         sr_channels: widths of the two SR synthesis blocks ((256, 128) for 512; (128, 64) for 128/256).
+        sr_conv_clamp: EG3D's ``conv_clamp`` in the SR layers (256; it comes with their fp16 training).
+
+    Upstream compatibility (defaults are zoo3d's; ``zoo3d import`` sets EG3D's for an imported model):
+        third_plane: "yz" (the axis-aligned plane) or "zx" (EG3D's projection slip).
+        sampling: "sections" (zoo3d's VolumeRenderer) or "eg3d" (EG3D's sample placement, interval
+            quadrature and smoothed importance pdf).
+        density_scale: multiplies the decoder's density to express it per world unit; None =
+            ``UPSTREAM_BOX_WARP / box_warp`` (zoo3d's scaled scene), 1 for a model in EG3D's own units.
+        white_background: composite the feature image over 1 (EG3D's ShapeNet ``white_back``).
+        eval_noise: backbone noise in eval mode: "none" or "const" (the fixed noise buffers; EG3D's
+            ``noise_mode='const'``).
     """
 
     z_dim: int = Field(512, ge=1)
@@ -60,6 +73,12 @@ class TriplaneGeneratorConfig(Config):
     resolution: int = Field(512, ge=4)
     sr_input_resolution: int = Field(128, ge=4)
     sr_channels: tuple[int, int] = (256, 128)
+    sr_conv_clamp: float | None = Field(256.0, gt=0)
+    third_plane: Literal["yz", "zx"] = "yz"
+    sampling: Literal["sections", "eg3d"] = "sections"
+    density_scale: float | None = Field(None, gt=0)
+    white_background: bool = False
+    eval_noise: Literal["none", "const"] = "none"
 
     @model_validator(mode="after")
     def _check(self) -> "TriplaneGeneratorConfig":

@@ -64,6 +64,7 @@ class TriplaneScene:
         box_warp: side of the cube the planes span (world units); ``bounds`` = box_warp / 2.
         density_scale: multiplies upstream's density to express it per world unit.
         sr_w: (B, w_dim) the style the super-resolution module is modulated with (EG3D: the last w).
+        third_plane: "yz" (zoo3d) or "zx" (EG3D's projection, for imported models); see planes.py.
     """
 
     planes: Tensor
@@ -71,6 +72,7 @@ class TriplaneScene:
     box_warp: float
     density_scale: float = 1.0
     sr_w: Tensor | None = None
+    third_plane: str = "yz"
     kind: Literal["density"] = "density"
 
     @property
@@ -79,7 +81,7 @@ class TriplaneScene:
 
     def decode(self, points: Tensor) -> tuple[Tensor, Tensor]:
         """points (B, P, 3) -> (raw decoder density (B, P, 1), features (B, P, C)); EG3D's ``run_model``."""
-        return self.decoder(aggregate(sample_planes(self.planes, points, self.box_warp)))
+        return self.decoder(aggregate(sample_planes(self.planes, points, self.box_warp, self.third_plane)))
 
     def density(self, points: Tensor) -> Tensor:
         """Volume density (B, P, 1) >= 0 per world unit at points (B, P, 3)."""

@@ -17,7 +17,7 @@ from zoo3d.core.generator import Generator
 from zoo3d.core.outputs import RenderOutput
 from zoo3d.nn.mapping import MappingNetwork
 from zoo3d.nn.modconv import StyleSynthesis
-from zoo3d.render.volume import VolumeRenderer
+from zoo3d.render.volume import SampleDraws, VolumeRenderer
 
 from zoo3d_triplane.config import CAMERA_DIM, UPSTREAM_BOX_WARP, TriplaneGeneratorConfig
 from zoo3d_triplane.discriminator import resize
@@ -33,9 +33,9 @@ class TriplaneGenerator(Generator):
             camera that conditions the mapping at inference when ``gen_pose_cond`` is on).
 
     ``neural_resolution`` may be changed between steps (EG3D's 64 -> 128 fade). Noise: random while
-    training; none in eval mode, so an instance is a deterministic function of z (EG3D uses fixed noise).
-    Truncation applies to the backbone's style only; the super-resolution style is the untruncated w
-    (EG3D's ``truncation_cutoff`` = the backbone's number of styles).
+    training; in eval mode ``cfg.eval_noise`` ("none", so an instance is a deterministic function of z, or
+    "const", the fixed noise buffers as EG3D's ``noise_mode='const'``). Truncation applies to every style,
+    the super-resolution's included (EG3D's inference scripts truncate all 14 ws; the SR reads the last).
     """
 
     strictly_3d_consistent = False
@@ -48,7 +48,8 @@ class TriplaneGenerator(Generator):
         self.camera_prior = camera_prior or CameraPrior()
         # a buffer so checkpoints remember a fine-tuned (faded) neural rendering resolution
         self.register_buffer("_neural_resolution", torch.tensor(cfg.neural_resolution))
-        self.mapping = MappingNetwork(cfg.z_dim, cfg.w_dim, num_layers=cfg.mapping_layers, c_dim=CAMERA_DIM)
+        self.mapping = MappingNetwork(cfg.z_dim, cfg.w_dim, num_layers=cfg.mapping_layers, c_dim=CAMERA_DIM,
+                                      w_avg_beta=0.998)  # StyleGAN2-ADA's (EG3D's) w_avg decay
 
         def width(res: int) -> int:
             return max(1, min(cfg.channel_base // res, cfg.channel_max))
@@ -57,10 +58,10 @@ class TriplaneGenerator(Generator):
         self.decoder = TriplaneDecoder(cfg.plane_channels, cfg.decoder_hidden, cfg.decoder_lr_mul)
         self.renderer = VolumeRenderer(num_samples=cfg.num_samples, num_importance=cfg.num_importance,
                                        near=cfg.near, far=cfg.far, stratified=True, density_activation="softplus",
-                                       background=None)
+                                       background=None, sampling=cfg.sampling)
         self.superresolution = SuperResolution(cfg.plane_channels, cfg.w_dim, cfg.sr_input_resolution,
-                                               cfg.resolution, tuple(cfg.sr_channels))
-        self.density_scale = UPSTREAM_BOX_WARP / cfg.box_warp
+                                               cfg.resolution, tuple(cfg.sr_channels), clamp=cfg.sr_conv_clamp)
+        self.density_scale = UPSTREAM_BOX_WARP / cfg.box_warp if cfg.density_scale is None else cfg.density_scale
 
     @property
     def neural_resolution(self) -> int:
@@ -84,25 +85,29 @@ class TriplaneGenerator(Generator):
 
     def represent(self, z: Tensor, psi: float = 1.0, c: Tensor | None = None) -> TriplaneScene:
         """z (B, z_dim) [, conditioning camera labels c (B, 25)] -> the tri-planes of B instances."""
-        w = self.mapping(z, self.conditioning(z.shape[0], c))
-        planes = self.backbone(self.mapping.truncate(w, psi), noise_mode="random" if self.training else "none")
+        w = self.mapping.truncate(self.mapping(z, self.conditioning(z.shape[0], c)), psi)
+        planes = self.backbone(w, noise_mode="random" if self.training else self.cfg.eval_noise)
         B, _, R, _ = planes.shape
         planes = planes.reshape(B, 3, self.cfg.plane_channels, R, R)
         return TriplaneScene(planes=planes, decoder=self.decoder, box_warp=self.cfg.box_warp,
-                             density_scale=self.density_scale, sr_w=w)
+                             density_scale=self.density_scale, sr_w=w, third_plane=self.cfg.third_plane)
 
     # ------------------------------------------------------------------ scene -> images
     def render(self, representation: TriplaneScene, cameras: Camera,
-               resolution: tuple[int, int] | None = None) -> RenderOutput:
+               resolution: tuple[int, int] | None = None, draws: SampleDraws | None = None) -> RenderOutput:
         """Neural render at ``neural_resolution`` then super-resolution to ``cfg.resolution``.
 
         rgb (B, 3, H, W) in about [-1, 1] (the SR output, linear); raw: the neural render with rgb =
         its first 3 feature channels and features (B, C, h, h) mapped to [-1, 1], depth and alpha.
         A ``resolution`` other than the native one resizes the SR output (antialiased bilinear).
+        ``draws``: the ray-sampling random numbers to use (``sampling="eg3d"``; see VolumeRenderer.render).
         """
         nr = self.neural_resolution
-        out = self.renderer.render(representation, cameras.to(self.device), (nr, nr))
-        features = out.features * 2 - 1
+        out = self.renderer.render(representation, cameras.to(self.device), (nr, nr), draws=draws)
+        features = out.features
+        if self.cfg.white_background:  # EG3D adds the white to every composited feature channel
+            features = features + (1 - out.alpha)
+        features = features * 2 - 1
         raw = RenderOutput(rgb=features[:, :3], depth=out.depth, alpha=out.alpha, features=features,
                            weights=out.weights, extras=out.extras)
         rgb = self.superresolution(features, representation.sr_w)

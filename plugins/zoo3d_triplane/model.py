@@ -111,6 +111,13 @@ class TriplaneModel(ModelPlugin):
     """EG3D-style tri-plane GAN (registered as ``triplane``, alias ``eg3d``)."""
 
     config_class = TriplaneRunConfig
+    imports_releases = True
+
+    def import_release(self, release, config: TriplaneRunConfig):
+        """EG3D's network snapshots (``G_ema`` of a ``.pkl``); see :mod:`zoo3d_triplane.upstream`."""
+        from zoo3d_triplane.upstream import import_eg3d
+
+        return import_eg3d(release, config)
 
     def build(self, config: TriplaneRunConfig) -> dict[str, torch.nn.Module]:
         g, d = config.generator, config.discriminator

@@ -15,15 +15,33 @@ import click
 @click.option("--steps", type=click.IntRange(min=0), help="Cap the run at N steps in total (smoke runs).")
 @click.option("--device", help="cpu, cuda, cuda:N or auto (default: the config's train.device).")
 @click.option("--resume", is_flag=True, help="Continue the run in --out (or the model's newest run).")
+@click.option("--nproc", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Train with N processes on this machine (torchrun's agent; one GPU each on CUDA).")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
-def train(model, data, preset, config_file, overrides, out, steps, device, resume, quiet):
+def train(model, data, preset, config_file, overrides, out, steps, device, resume, nproc, quiet):
     """Train MODEL; SIGINT/SIGTERM save a checkpoint and stop (resume with --resume)."""
     import sys
 
+    from zoo3d.errors import UserError
+    from zoo3d.train.distributed import RankError, env_world
     from zoo3d.train.launch import train_model
 
-    result = train_model(model, data=data, preset=preset, config_file=config_file, overrides=list(overrides),
-                         out=out, steps=steps, device=device, resume=resume, progress=not quiet)
+    if nproc > 1:
+        sys.exit(_launch(nproc, model, data, preset, config_file, overrides, out, steps, device, resume, quiet))
+    world = env_world()
+    try:
+        result = train_model(model, data=data, preset=preset, config_file=config_file, overrides=list(overrides),
+                             out=out, steps=steps, device=device, resume=resume, progress=not quiet)
+    except UserError as exc:
+        if world.rank and not isinstance(exc, RankError):
+            sys.exit(2)  # the same mistake stops every process; rank 0 says it once
+        raise
+    if not world.is_main:
+        if result.status == "interrupted":
+            import signal
+
+            sys.exit(128 + int(getattr(signal, result.signal)))
+        return
     if result.status == "interrupted":
         click.echo(f"Stopped by {result.signal} at step {result.step}; checkpoint {result.checkpoint}. "
                    f"Continue with: zoo3d train {model} --out {result.run_dir} --resume", err=True)
@@ -31,3 +49,20 @@ def train(model, data, preset, config_file, overrides, out, steps, device, resum
 
         sys.exit(128 + int(getattr(signal, result.signal)))
     click.echo(f"Trained {result.step} steps; run folder {result.run_dir}, checkpoint {result.checkpoint}.")
+
+
+def _launch(nproc, model, data, preset, config_file, overrides, out, steps, device, resume, quiet) -> int:
+    """``--nproc N``: check what every process would refuse, then run ``zoo3d train`` N times under torchrun."""
+    from zoo3d.train.launch import check_launch, launch_processes
+
+    check_launch(nproc, model, device=device, steps=steps, data=data, preset=preset, config_file=config_file,
+                 overrides=list(overrides), out=out, resume=resume)
+    args = ["train", model]
+    for flag, value in (("--data", data), ("--preset", preset), ("--config", config_file), ("--out", out),
+                        ("--steps", steps), ("--device", device)):
+        if value is not None:
+            args += [flag, str(value)]
+    for item in overrides:
+        args += ["--set", item]
+    args += ["--resume"] * resume + ["--quiet"] * quiet
+    return launch_processes(nproc, args)

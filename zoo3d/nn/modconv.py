@@ -108,42 +108,50 @@ class NoiseInjection(nn.Module):
 
 
 class StyledConv(nn.Module):
-    """ModulatedConv2d -> optional noise injection -> bias + leaky ReLU 0.2 x sqrt(2).
+    """ModulatedConv2d -> optional noise injection -> bias + leaky ReLU 0.2 x sqrt(2) [-> clamp to +-``clamp``].
 
     forward(x, style, noise=None, noise_mode="random"|"const"|"none"); "const" needs ``resolution`` (the output side).
+    ``clamp``: StyleGAN2-ADA's ``conv_clamp`` (e.g. 256 in EG3D's super-resolution layers), applied after the
+    activation; None = no clamping.
     """
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size: int, style_dim: int, up: bool = False,
                  demodulate: bool = True, noise: bool = True, resolution: int | None = None,
-                 blur_kernel: Sequence[float] = DEFAULT_KERNEL):
+                 blur_kernel: Sequence[float] = DEFAULT_KERNEL, clamp: float | None = None):
         super().__init__()
         self.conv = ModulatedConv2d(in_channels, out_channels, kernel_size, style_dim, demodulate=demodulate,
                                     up=up, blur_kernel=blur_kernel)
         self.noise = NoiseInjection(resolution) if noise else None
         self.activate = BiasLeakyReLU(out_channels)
+        self.clamp = clamp
 
     def forward(self, x: Tensor, style: Tensor, noise: Tensor | None = None, noise_mode: str = "random") -> Tensor:
         out = self.conv(x, style)
         if self.noise is not None:
             out = self.noise(out, noise, noise_mode)
-        return self.activate(out)
+        out = self.activate(out)
+        return out if self.clamp is None else out.clamp(-self.clamp, self.clamp)
 
 
 class ToRGB(nn.Module):
     """1x1 modulated conv without demodulation + bias, plus the FIR-upsampled skip from the previous resolution.
 
     forward(x (B, in, H, W), style, skip (B, out, H/2, W/2) or None) -> (B, out, H, W).
+    ``clamp``: StyleGAN2-ADA's ``conv_clamp`` on this layer's own output (before the skip is added); None = none.
     """
 
     def __init__(self, in_channels: int, style_dim: int, out_channels: int = 3, upsample: bool = True,
-                 blur_kernel: Sequence[float] = DEFAULT_KERNEL):
+                 blur_kernel: Sequence[float] = DEFAULT_KERNEL, clamp: float | None = None):
         super().__init__()
         self.conv = ModulatedConv2d(in_channels, out_channels, 1, style_dim, demodulate=False)
         self.bias = nn.Parameter(torch.zeros(1, out_channels, 1, 1))
         self.upsample = Upsample(blur_kernel) if upsample else None
+        self.clamp = clamp
 
     def forward(self, x: Tensor, style: Tensor, skip: Tensor | None = None) -> Tensor:
         out = self.conv(x, style) + self.bias
+        if self.clamp is not None:
+            out = out.clamp(-self.clamp, self.clamp)
         if skip is not None:
             out = out + (self.upsample(skip) if self.upsample is not None else skip)
         return out

@@ -4,6 +4,11 @@ All depths are distances along unit rays. A sorted set of S samples t (..., S) i
 the *sections* whose edges are near, the midpoints between neighbours, and far (:func:`section_edges`):
 each sample is evaluated for the piece of ray around it (midpoint quadrature) and the sections tile
 [near, far] exactly, so no 1e10 "last delta" is needed.
+
+EG3D's ray marcher instead places S samples at ``linspace(near, far, S)`` plus a jitter of up to one
+spacing (:func:`linspace_samples`), integrates over the S - 1 *intervals* between neighbours with the
+field averaged at their ends (:func:`interval_midpoints`), and draws importance samples from the
+interval weights smoothed by a 2-tap max then a 2-tap mean (:func:`smoothed_interval_weights`).
 """
 
 from __future__ import annotations
@@ -104,3 +109,40 @@ def sample_pdf(edges: Tensor, weights: Tensor, num: int, deterministic: bool = T
         e_lo, e_hi = edges.gather(-1, lo), edges.gather(-1, lo + 1)
         frac = ((u - cdf_lo) / (cdf_hi - cdf_lo).clamp_min(1e-12)).clamp(0, 1)
         return e_lo + frac * (e_hi - e_lo)
+
+
+def linspace_samples(near: float, far: float, num: int, shape: tuple[int, ...], like: Tensor,
+                     u: Tensor | float = 0.0) -> Tensor:
+    """(shape..., num) depths ``linspace(near, far, num) + u (far - near) / (num - 1)`` (EG3D's stratified samples).
+
+    ``u`` in [0, 1): (shape..., num) uniform draws, or one number for every sample (0.5 = the middle of each
+    jitter range). The last sample may lie up to one spacing beyond ``far``, as upstream's do.
+    """
+    base = torch.linspace(near, far, num, device=like.device, dtype=like.dtype)
+    delta = (far - near) / (num - 1)
+    if not torch.is_tensor(u):
+        return (base + u * delta).expand(*shape, num).contiguous()
+    return base + u.to(device=like.device, dtype=like.dtype) * delta
+
+
+def interval_midpoints(t: Tensor, *values: Tensor | None) -> tuple[Tensor | None, ...]:
+    """EG3D/MipNeRF intervals between neighbouring samples t (..., S): their lengths (..., S - 1), their
+    midpoints (..., S - 1), then each value averaged over the interval's two ends (values (..., S) or
+    (..., S, C); None stays None)."""
+    out = [t[..., 1:] - t[..., :-1], (t[..., 1:] + t[..., :-1]) / 2]
+    for v in values:
+        if v is None:
+            out.append(None)
+        elif v.dim() == t.dim():
+            out.append((v[..., :-1] + v[..., 1:]) / 2)
+        else:
+            out.append((v[..., :-1, :] + v[..., 1:, :]) / 2)
+    return tuple(out)
+
+
+def smoothed_interval_weights(weights: Tensor, floor: float = 0.01) -> Tensor:
+    """EG3D's importance weights: (..., K) -> 2-tap max (edge-padded) -> 2-tap mean -> + ``floor``, (..., K)."""
+    shape = weights.shape
+    w = weights.reshape(-1, 1, shape[-1])
+    w = torch.nn.functional.avg_pool1d(torch.nn.functional.max_pool1d(w, 2, 1, padding=1), 2, 1)
+    return w.reshape(shape) + floor

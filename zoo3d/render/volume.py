@@ -19,7 +19,9 @@ a 1e10 last interval), ``depth_along="axis"`` (near/far and samples measured alo
 viewing axis, StyleSDF), ``importance_bins="midpoints"`` (pi-GAN's pdf over the midpoints of the
 coarse samples), ``eval_fill_last`` (the last sample takes the weight the others leave, StyleSDF's
 ``force_background`` / pi-GAN's ``last_back``) and ``eval_view_dirs="camera"`` (view directions in
-the camera frame, StyleSDF's ``static_viewdirs``). :class:`SampleDraws` replaces the random draws.
+the camera frame, StyleSDF's ``static_viewdirs``); ``sampling="eg3d"`` is EG3D's own sampler and
+ray marcher (linspace samples, integration over the intervals between them). :class:`SampleDraws`
+replaces the random draws.
 """
 
 from __future__ import annotations
@@ -37,7 +39,8 @@ from zoo3d.core.renderer import Renderer
 from zoo3d.render.composite import composite, compositing_weights, weighted_sum
 from zoo3d.render.intersect import intersect_plane_z
 from zoo3d.render.manifold import resolve_resolution
-from zoo3d.render.samples import SPACINGS, place_samples, sample_pdf, section_edges
+from zoo3d.render.samples import (SPACINGS, interval_midpoints, linspace_samples, place_samples, sample_pdf,
+                                  section_edges, smoothed_interval_weights)
 
 #: NeRF's length of the last interval ("differences" integration): the last sample absorbs what is left.
 LAST_INTERVAL = 1e10
@@ -129,6 +132,12 @@ class VolumeRenderer(Renderer):
         eval_view_dirs: the directions the field sees in eval mode: "world" (the rays') or "camera"
             (the ray in the camera frame, x right, y up, looking down -z: view dependence locked to
             the image, StyleSDF ``static_viewdirs``).
+        sampling: "sections" (all of the above) or "eg3d": EG3D's ImportanceRenderer + MipRayMarcher2,
+            i.e. samples at ``linspace(near, far, S)`` jittered by up to one spacing, the S - 1
+            intervals between neighbours integrated with the raw field and colour averaged at their
+            ends, importance samples from the smoothed interval weights (:mod:`zoo3d.render.samples`);
+            depth and weights then refer to the interval midpoints. In eval mode its jitter is the
+            middle of each range and its importance draws ``(i + 0.5) / N`` (upstream always draws).
     """
 
     def __init__(self, num_samples: int = 24, num_importance: int = 0, near: float = 0.88, far: float = 1.12,
@@ -136,8 +145,13 @@ class VolumeRenderer(Renderer):
                  background: None | str | Sequence[float] = None, chunk: int = 16384, cos_anneal_ratio: float = 1.0,
                  neus_slope: str = "finite", jitter: str = "stratified", spacing: str = "bins",
                  intervals: str = "sections", depth_along: str = "ray", importance_bins: str = "sections",
-                 eval_fill_last: bool = False, eval_view_dirs: str = "world"):
+                 eval_fill_last: bool = False, eval_view_dirs: str = "world", sampling: str = "sections"):
         super().__init__()
+        if sampling not in ("sections", "eg3d"):
+            raise ValueError(f"sampling must be 'sections' or 'eg3d', not {sampling!r}")
+        if sampling == "eg3d" and (background == "plane" or num_samples < 3):
+            raise ValueError("sampling='eg3d' needs num_samples >= 3 and no background plane")
+        self.sampling = sampling
         if jitter not in ("stratified", "offset"):
             raise ValueError(f"jitter must be 'stratified' or 'offset', not {jitter!r}")
         for name, value, allowed in (("spacing", spacing, SPACINGS), ("intervals", intervals, ("sections", "differences")),
@@ -214,6 +228,8 @@ class VolumeRenderer(Renderer):
         field sees instead of ``dirs``; ``draws``: see :class:`SampleDraws`. ``raw`` is the field's
         raw density or SDF value at each sample.
         """
+        if self.sampling == "eg3d":
+            return self._render_rays_eg3d(rep, origins, dirs, generator, draws or SampleDraws())
         B, p, _ = origins.shape
         random = self.stratified and self.training
         draws = draws or SampleDraws()
@@ -260,6 +276,55 @@ class VolumeRenderer(Renderer):
             out_rgb = out_rgb + (1 - w.sum(-1, keepdim=True)) * colour
         return {"rgb": out_rgb, "depth": (w * t).sum(-1, keepdim=True), "alpha": acc,
                 "features": None if feats is None else weighted_sum(w, feats), "weights": w, "t": t, "raw": raw}
+
+    def _render_rays_eg3d(self, rep, origins: Tensor, dirs: Tensor, generator: torch.Generator | None,
+                          draws: SampleDraws) -> dict:
+        """EG3D's ImportanceRenderer + MipRayMarcher2 on rays (B, p, 3); the outputs of :meth:`render_rays`."""
+        B, p, _ = origins.shape
+        S, N = self.num_samples, self.num_importance
+        random = self.stratified and self.training
+
+        def uniform(given: Tensor | None, n: int) -> Tensor | None:
+            if given is not None or not random:
+                return given
+            return torch.rand(B, p, n, generator=generator, dtype=origins.dtype,
+                              device=origins.device if generator is None else generator.device).to(origins.device)
+
+        u = uniform(draws.jitter, S)
+        t = linspace_samples(self.near, self.far, S, (B, p), origins, 0.5 if u is None else u)
+        rgb, raw, feats, _ = self._query(rep, origins, dirs, t)
+        if N > 0:
+            with torch.no_grad():
+                delta, mids, raw_mid = interval_midpoints(t, raw.detach())
+                w = smoothed_interval_weights(compositing_weights(self._interval_alpha(rep, raw_mid, delta)))
+                # upstream's pdf: the S - 3 inner smoothed weights over the segments between the first S - 2 mids
+                t_fine = sample_pdf(mids[..., :S - 2], w[..., 1:-1], N, u=uniform(draws.importance, N))
+            rgb_f, raw_f, feats_f, _ = self._query(rep, origins, dirs, t_fine)
+            t, order = torch.sort(torch.cat([t, t_fine], -1), dim=-1)
+            raw = torch.cat([raw, raw_f], -1).gather(-1, order)
+            rgb = torch.cat([rgb, rgb_f], -2).gather(-2, order.unsqueeze(-1).expand(*order.shape, 3))
+            if feats is not None:
+                feats = torch.cat([feats, feats_f], -2)
+                feats = feats.gather(-2, order.unsqueeze(-1).expand(*order.shape, feats.shape[-1]))
+        delta, t_mid, raw_mid, rgb_mid, feats_mid = interval_midpoints(t, raw, rgb, feats)
+        comp = composite(self._interval_alpha(rep, raw_mid, delta), rgb_mid, t_mid, feats_mid)
+        out_rgb = comp.rgb
+        if self.background is not None:
+            colour = torch.ones(3, device=rgb.device, dtype=rgb.dtype) if self.background == "white" else \
+                torch.as_tensor(self.background, device=rgb.device, dtype=rgb.dtype)
+            out_rgb = out_rgb + (1 - comp.acc) * colour
+        return {"rgb": out_rgb, "depth": comp.depth, "alpha": comp.acc, "features": comp.features,
+                "weights": comp.weights, "t": t_mid, "raw": raw_mid}
+
+    def _interval_alpha(self, rep, raw: Tensor, delta: Tensor) -> Tensor:
+        """Opacity of intervals of length ``delta`` from the raw field averaged over each (density or StyleSDF)."""
+        if rep.kind == "density":
+            sigma = F.softplus(raw) if self.density_activation == "softplus" else F.relu(raw)
+        elif self.sdf_mode == "stylesdf":
+            sigma = stylesdf_density(raw, rep.sdf_sharpness)
+        else:
+            raise ValueError("sampling='eg3d' renders density and StyleSDF fields, not NeuS opacities")
+        return 1 - torch.exp(-sigma * delta)
 
     def _query(self, rep, origins, dirs, t, view_dirs=None):
         """Field at the samples: rgb (B, p, S, 3), raw (B, p, S), features (B, p, S, C) or None, and the SDF

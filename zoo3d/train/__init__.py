@@ -1,6 +1,7 @@
 """The shared training engine: loop, losses, EMA, checkpoints, resume, NaN rollback, signals.
 
-Submodules: ``engine`` (Trainer), ``launch`` (train_model, what ``zoo3d train`` runs),
+Submodules: ``engine`` (Trainer), ``launch`` (train_model, what ``zoo3d train`` runs, and the
+``--nproc`` launcher), ``distributed`` (torchrun processes: batch shares, DDP gradient averaging),
 ``losses`` (shared GAN losses), ``checkpoint`` (safetensors files), ``ema``, ``data``
 (resumable real batches), ``sampling`` (seeded renders), ``progress``, ``signals``.
 Importing this package is cheap; the submodules import torch.

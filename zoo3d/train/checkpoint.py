@@ -257,7 +257,7 @@ def read_metadata(path: str | Path) -> dict[str, str]:
 
 
 #: Metadata keys holding whole numbers >= 0, and keys holding JSON (the config: a JSON object).
-INT_KEYS = ("zoo3d.step", "zoo3d.stage_index", "zoo3d.stage_step", "zoo3d.data_cursor")
+INT_KEYS = ("zoo3d.step", "zoo3d.stage_index", "zoo3d.stage_step", "zoo3d.data_cursor", "zoo3d.world_size")
 JSON_KEYS = ("zoo3d.config", "zoo3d.optim", "zoo3d.scaler", "zoo3d.state")
 
 

@@ -3,6 +3,11 @@
 The order is a fresh permutation of the dataset per epoch, drawn from ``(seed, epoch)``;
 the only state is a cursor (items consumed so far), so a resumed run sees exactly the
 batches an uninterrupted run would have seen.
+
+With several processes the permutation and the cursor are global: each global batch of B items
+is cut into equal consecutive shares, process r taking share r. Processes therefore see disjoint
+items within every epoch, together exactly the items one process would see, and a run resumed
+with another number of processes (same global batch) continues the same order.
 """
 
 from __future__ import annotations
@@ -77,14 +82,23 @@ def check_stage_data(config, stages) -> None:
 
 
 class BatchStream:
-    """Batches of ``batch_size`` items starting at item ``cursor`` of the shuffled stream."""
+    """Batches of ``batch_size`` items starting at item ``cursor`` of the shuffled stream.
 
-    def __init__(self, dataset, batch_size: int, seed: int, cursor: int = 0, num_workers: int = 0):
+    ``batch_size`` and ``cursor`` count the global batch; process ``rank`` of ``world_size`` loads
+    only its share, items ``[rank * b, (rank + 1) * b)`` of each batch (b = batch_size / world_size).
+    """
+
+    def __init__(self, dataset, batch_size: int, seed: int, cursor: int = 0, num_workers: int = 0,
+                 rank: int = 0, world_size: int = 1):
         if len(dataset) == 0:
             raise UserError("The training dataset is empty.")
+        if batch_size % world_size:
+            raise ValueError(f"A batch of {batch_size} cannot be shared by {world_size} processes.")
         self.dataset, self.batch_size, self.seed = dataset, batch_size, seed
         self.cursor = cursor
         self.num_workers = num_workers
+        share = batch_size // world_size
+        self._share = slice(rank * share, (rank + 1) * share)
         self._iter: Iterator | None = None
 
     def _epoch_order(self, epoch: int) -> torch.Tensor:
@@ -104,19 +118,24 @@ class BatchStream:
                 if e not in orders:
                     orders[e] = self._epoch_order(e)
                 batch.append(int(orders[e][c % n]))
-            batches.append(batch)
+            batches.append(batch[self._share])
             pos += self.batch_size
         return batches
 
     def next(self, device: torch.device) -> RealBatch:
-        """The next batch on ``device``: images (B, 3, R, R) in [-1, 1] and their cameras."""
+        """This process's share of the next batch on ``device``: images (b, 3, R, R) in [-1, 1] and cameras."""
         if self._iter is None:
             # One loader per epoch, so set_epoch (mirroring) reaches worker processes too.
+            epoch = self.cursor // len(self.dataset)
             if hasattr(self.dataset, "set_epoch"):
-                self.dataset.set_epoch(self.cursor // len(self.dataset))
+                self.dataset.set_epoch(epoch)
+            # The loader draws its workers' base seed from its own generator, not the process RNG: a
+            # resumed run opens its loader mid-epoch, and a draw from the process RNG there would change
+            # every later random number the model takes from it (noise, stratified samples).
             loader = torch.utils.data.DataLoader(
                 self.dataset, batch_sampler=self._epoch_batches(self.cursor), num_workers=self.num_workers,
-                pin_memory=device.type == "cuda")
+                pin_memory=device.type == "cuda",
+                generator=torch.Generator().manual_seed(self.seed * 1_000_003 + epoch + 500_009))
             self._iter = iter(loader)
         try:
             items = next(self._iter)

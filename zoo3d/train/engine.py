@@ -3,12 +3,17 @@
 The engine owns everything generic (devices, mixed precision, Adam, gradient clipping,
 EMA, real batches, logging, sample grids, checkpoints, resume, NaN rollback, signals);
 the plugin's :class:`zoo3d.core.Phase` loss functions own the maths. See docs/training.md.
+Under torchrun the same loop runs in every process; what that changes (batch shares, gradient
+averaging, rank-0 writes) lives in :mod:`zoo3d.train.distributed`.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
+import signal
+import sys
 import time
 from contextlib import nullcontext
 from dataclasses import dataclass
@@ -25,6 +30,8 @@ from zoo3d.errors import UserError
 from zoo3d.fileio import append_line
 from zoo3d.train import checkpoint as ckpt
 from zoo3d.train.data import BatchStream, build_dataset
+from zoo3d.train.distributed import (BufferSync, GradientSync, World, process_batch, stop_on_lost_peers,
+                                     stream_seed)
 from zoo3d.train.ema import copy_into_ema, make_ema, update_ema
 from zoo3d.train.progress import TrainProgress
 from zoo3d.train.sampling import sample_grid_images, yaw_rows
@@ -53,6 +60,8 @@ class TrainResult:
     status: str
     checkpoint: Path | None
     signal: str = ""
+    rank: int = 0
+    world_size: int = 1
 
 
 def split_steps(lengths: list[int], cap: int | None) -> list[int]:
@@ -112,21 +121,27 @@ class Trainer:
         device: overrides ``config.train.device``.
         max_steps: cap on the total steps of the run (see :func:`split_steps`).
         progress: show the rich progress bar.
+        world: this process's place in a multi-process run (:func:`zoo3d.train.distributed.init_world`);
+            default: a one-process run.
     """
 
     def __init__(self, plugin: ModelPlugin, config: RunConfig, run_dir: str | Path, *, model_name: str,
                  plugin_version: str = "", device: str | torch.device | None = None, max_steps: int | None = None,
-                 progress: bool = True):
+                 progress: bool = True, world: World | None = None):
         self.plugin, self.config, self.run_dir = plugin, config, Path(run_dir)
         self.model_name, self.plugin_version = model_name, plugin_version
+        self.world = world or World()
         self.device = resolve_device(device if device is not None else config.train.device)
-        self.show_progress = progress
+        self.show_progress = progress and self.world.is_main
         self.stages: list[Stage] = list(plugin.stages(config))
         if not self.stages or sum(s.steps for s in self.stages) == 0:
             raise UserError(f"Model '{model_name}' has nothing to train (its recipe has no steps).")
         self._check_recipe()
         self.lengths = split_steps([s.steps for s in self.stages], max_steps)
         self.total_steps = sum(self.lengths)
+        for s, n in zip(self.stages, self.lengths):  # refuse a batch the processes cannot share before any work
+            if n:
+                process_batch(s.batch_size, self.world, config.train.batch_scope, f"Stage '{s.name}'")
         self._setup_precision()
 
         torch.manual_seed(config.train.seed)
@@ -137,7 +152,14 @@ class Trainer:
             m.to(self.device).train()
         self.ema = make_ema(self.modules["generator"])
         self._wanted_grad = {id(p): p.requires_grad for m in self.modules.values() for p in m.parameters()}
-        self.rng = torch.Generator().manual_seed(config.train.seed + 1)
+        rank = self.world.rank
+        if rank:  # every process starts from the same weights, then draws its own noise
+            torch.manual_seed(stream_seed(config.train.seed, rank))
+        self.rng = torch.Generator().manual_seed(stream_seed(config.train.seed + 1, rank))
+        self.sync = GradientSync(self.world)
+        self._buffers = BufferSync(self.world, {})
+        self._stage_view: tuple[Stage | None, Stage | None] = (None, None)  # (stage, what its phases see)
+        self._batch = (0, 0)  # (per process, global) of the current stage
         self.state: dict[str, Any] = {}
         self.step = self.stage_index = self.stage_step = self.data_cursor = 0
         self.optimizers: dict[str, torch.optim.Optimizer] = {}
@@ -184,6 +206,11 @@ class Trainer:
                     self._trainable.add(id(p))
 
     def _begin_stage(self, stage: Stage, fresh: bool) -> None:
+        self._batch = process_batch(stage.batch_size, self.world, self.config.train.batch_scope,
+                                    f"Stage '{stage.name}'")
+        # Phases see their process's share as ctx.stage.batch_size.
+        view = stage if self._batch[0] == stage.batch_size else dataclasses.replace(stage, batch_size=self._batch[0])
+        self._stage_view = (stage, view)
         self._set_trainable(stage)
         if fresh and stage.on_start is not None:
             stage.on_start(self._context(stage, real=None))
@@ -207,6 +234,8 @@ class Trainer:
                 self.scalers[name] = torch.amp.GradScaler(self.device.type)
         self._generator_optimizers = {n for n, s in stage.optimizers.items()
                                       if any(m.split(".")[0] == "generator" for m in s.modules)}
+        self.sync.prepare(self._params)
+        self._buffers = BufferSync(self.world, self.modules)
         if self._pending_optim is not None:
             tensors, extra = self._pending_optim
             self._pending_optim = None
@@ -218,6 +247,8 @@ class Trainer:
                     sc.load_state_dict(extra["scaler"][name])
 
     def _context(self, stage: Stage, real) -> StepContext:
+        if self._stage_view[0] is stage:
+            stage = self._stage_view[1]
         return StepContext(modules=self.modules, config=self.config, stage=stage, step=self.step,
                            stage_step=self.stage_step, device=self.device, real=real, ema=self.ema, rng=self.rng,
                            autocast=self.autocast, state=self.state)
@@ -229,11 +260,12 @@ class Trainer:
         if res not in self._datasets:
             self._datasets[res] = build_dataset(self.config.data, res, camera_prior=self.config.camera,
                                                  seed=self.config.train.seed)
-        key = (res, stage.batch_size)
+        batch = self._batch[1] or stage.batch_size
+        key = (res, batch)
         stream = self._streams.get(key)
         if stream is None or stream.cursor != self.data_cursor:
-            stream = BatchStream(self._datasets[res], stage.batch_size, self.config.train.seed, self.data_cursor,
-                                 self.config.data.num_workers)
+            stream = BatchStream(self._datasets[res], batch, self.config.train.seed, self.data_cursor,
+                                 self.config.data.num_workers, rank=self.world.rank, world_size=self.world.size)
             self._streams = {key: stream}
         batch = stream.next(self.device)
         self.data_cursor = stream.cursor
@@ -246,6 +278,7 @@ class Trainer:
         logs: dict[str, Tensor | float] = {}
         all_params = [p for m in self.modules.values() for p in m.parameters()]
         generator_stepped = False
+        self._buffers.begin()
         try:
             for phase in stage.phases:
                 if self.step % phase.every:
@@ -257,7 +290,7 @@ class Trainer:
                     p.requires_grad_(id(p) in mine)
                     p.grad = None
                 with self.autocast():
-                    result = phase.loss(ctx)
+                    result = self.sync.loss(phase.optimizer, phase.loss, ctx)  # gradients averaged over processes
                 loss = result.loss.float()
                 scaler = self.scalers.get(phase.optimizer)
                 (scaler.scale(loss) if scaler is not None else loss).backward()
@@ -265,7 +298,8 @@ class Trainer:
                     scaler.unscale_(opt)
                 grads = [p.grad for p in params if p.grad is not None]
                 norm = torch.nn.utils.get_total_norm(grads) if grads else loss.new_zeros(())
-                loss_ok, grad_ok = torch.stack([loss.detach().isfinite(), norm.isfinite()]).tolist()
+                finite = torch.stack([loss.detach().isfinite(), norm.isfinite()])
+                loss_ok, grad_ok = self.world.all_true(finite).tolist()  # every process rolls back, or none
                 if not loss_ok:
                     raise _NonFinite(phase.name, "loss")
                 if not grad_ok and scaler is None:  # with a GradScaler, inf grads just skip the step
@@ -285,6 +319,7 @@ class Trainer:
             for p in all_params:
                 p.requires_grad_(id(p) in self._trainable)
                 p.grad = None
+        self._buffers.end()
         if generator_stepped:
             if stage.ema:
                 update_ema(self.ema, self.modules["generator"], self.config.train.ema_decay)
@@ -326,6 +361,7 @@ class Trainer:
             "zoo3d.stage_index": str(self.stage_index),
             "zoo3d.stage_step": str(self.stage_step),
             "zoo3d.data_cursor": str(self.data_cursor),
+            "zoo3d.world_size": str(self.world.size),
             "zoo3d.ema": "1",
             "zoo3d.optim": json.dumps(optim_extra),
             "zoo3d.scaler": json.dumps({n: s.state_dict() for n, s in self.scalers.items()}),
@@ -333,12 +369,23 @@ class Trainer:
         }
         return tensors, meta
 
-    def load_state(self, tensors: dict[str, Tensor], meta: dict[str, str], source: str = "snapshot") -> None:
-        """Restore :meth:`state_tensors` output; optimisers are restored when their stage begins."""
+    def load_state(self, tensors: dict[str, Tensor], meta: dict[str, str], source: str = "snapshot", *,
+                   from_file: bool = False) -> None:
+        """Restore :meth:`state_tensors` output; optimisers are restored when their stage begins.
+
+        ``from_file``: the state is a checkpoint (rank 0's streams under ``rng.*``, rank r's under
+        ``rng.rank<r>.*``) rather than this process's own snapshot.
+        """
         ckpt.restore_modules(self.modules, self.ema, tensors, source)
-        ckpt.restore_rng(tensors, self.device)
-        if "rng.train" in tensors:
-            self.rng.set_state(tensors["rng.train"].to(torch.uint8))
+        streams = self._own_streams(tensors, meta) if from_file else tensors
+        if streams is None:  # a rank the checkpoint's run did not have: fresh streams, salted by the step
+            step = int(meta["zoo3d.step"])
+            torch.manual_seed(stream_seed(self.config.train.seed, self.world.rank, step))
+            self.rng.manual_seed(stream_seed(self.config.train.seed + 1, self.world.rank, step))
+        else:
+            ckpt.restore_rng(streams, self.device)
+            if "rng.train" in streams:
+                self.rng.set_state(streams["rng.train"].to(torch.uint8))
         self.state.clear()
         self.state.update({k: v.to(self.device) for k, v in ckpt.unprefixed("state", tensors).items()})
         self.state.update(json.loads(meta.get("zoo3d.state", "{}")))
@@ -350,13 +397,34 @@ class Trainer:
         self._pending_optim = (tensors, {"optim": json.loads(meta.get("zoo3d.optim", "{}")),
                                          "scaler": json.loads(meta.get("zoo3d.scaler", "{}"))})
 
+    def _own_streams(self, tensors: dict[str, Tensor], meta: dict[str, str]) -> dict[str, Tensor] | None:
+        """This process's RNG states in a checkpoint, as ``rng.*``; None if it has none for this rank."""
+        rank = self.world.rank
+        if rank == 0:
+            return tensors
+        if int(meta.get("zoo3d.world_size", "1")) != self.world.size:
+            return None
+        head = f"rng.rank{rank}."
+        own = {"rng." + k[len(head):]: v for k, v in tensors.items() if k.startswith(head)}
+        return own or None
+
     def save_checkpoint(self) -> Path:
-        """Write ``checkpoints/step_<N>.safetensors`` atomically, move ``latest``, prune old ones."""
+        """Write ``checkpoints/step_<N>.safetensors`` atomically, move ``latest``, prune old ones.
+
+        Every process takes part: rank 0 gathers the others' RNG states (``rng.rank<r>.*``) and writes
+        the file; all wait at a barrier until it is in place.
+        """
         tensors, meta = self.state_tensors()
         path = self.run_dir / ckpt.CHECKPOINT_DIR / ckpt.checkpoint_name(self.step)
-        ckpt.write_safetensors(tensors, meta, path)
-        ckpt.set_latest(self.run_dir, path)
-        ckpt.prune_checkpoints(self.run_dir, self.config.train.keep_checkpoints)
+        streams = self.world.gather_to_main({k: v for k, v in tensors.items() if k.startswith("rng.")})
+        if self.world.is_main:
+            written = dict(tensors)
+            for rank, own in enumerate(streams[1:], start=1):
+                written.update({f"rng.rank{rank}.{k[len('rng.'):]}": v for k, v in own.items()})
+            ckpt.write_safetensors(written, meta, path)
+            ckpt.set_latest(self.run_dir, path)
+            ckpt.prune_checkpoints(self.run_dir, self.config.train.keep_checkpoints)
+        self.world.barrier()
         self._snapshot, self._rollbacks = (tensors, meta), 0
         self.last_checkpoint = path
         return path
@@ -383,14 +451,15 @@ class Trainer:
             raise RuntimeError("NaN rollback crossed a stage boundary")
         self._begin_stage(self.stages[self.stage_index], fresh=False)
         # A different latent/camera stream, so the same failing batch is not replayed verbatim.
-        self.rng.manual_seed(self.config.train.seed + 1 + 7919 * self._total_rollbacks)
+        self.rng.manual_seed(stream_seed(self.config.train.seed + 1 + 7919 * self._total_rollbacks, self.world.rank))
         self._log_sums.clear()
         progress.log(f"[yellow]Non-finite {err.what} in phase '{err.phase}' at step {failed_step}: "
                      f"rolled back to step {restored} ({self._rollbacks}/{limit}).")
 
     # ------------------------------------------------------------------ logging
     def _write_metrics(self, record: dict[str, Any]) -> None:
-        append_line(self.run_dir / METRICS_FILE, json.dumps(record), "metrics")
+        if self.world.is_main:
+            append_line(self.run_dir / METRICS_FILE, json.dumps(record), "metrics")
 
     def _accumulate(self, logs: dict[str, Tensor | float]) -> None:
         for k, v in logs.items():
@@ -399,7 +468,8 @@ class Trainer:
             acc[1] += 1
 
     def _flush_logs(self, stage: Stage, progress: TrainProgress) -> dict[str, float]:
-        means = {k: float(s) / n for k, (s, n) in self._log_sums.items()}
+        """Means since the last flush (over the processes too: the global batch's losses), to metrics.jsonl."""
+        means = self.world.mean_over_ranks({k: float(s) / n for k, (s, n) in self._log_sums.items()})
         self._log_sums.clear()
         self._write_metrics({"step": self.step, "stage": stage.name,
                              "time_s": round(time.perf_counter() - self._t_start, 3),
@@ -409,7 +479,7 @@ class Trainer:
     def _truncate_metrics(self) -> None:
         """On resume, drop records written after the checkpoint (they will be written again)."""
         path = self.run_dir / METRICS_FILE
-        if not path.is_file():
+        if not path.is_file() or not self.world.is_main:
             return
         kept = [line for line in path.read_text(errors="replace").splitlines() if _record_step(line) <= self.step]
         ckpt.write_text_atomic(path, "".join(line + "\n" for line in kept))
@@ -425,17 +495,41 @@ class Trainer:
                          nrow=len(self.config.train.sample_seeds))
 
     # ------------------------------------------------------------------ the loop
+    def _resume(self, path: str | Path) -> None:
+        tensors, meta = ckpt.read_checkpoint(path, device="cpu")
+        self.load_state(tensors, meta, source=str(path), from_file=True)
+        written_by = int(meta.get("zoo3d.world_size", "1"))
+        if written_by != self.world.size:
+            self._check_world_change(path, written_by)
+        self.last_checkpoint = Path(path)
+        # The rollback point: the checkpoint, with this process's own streams as they now stand.
+        own_streams = {**ckpt.rng_tensors(self.device), "rng.train": self.rng.get_state()}
+        self._snapshot = ({**tensors, **own_streams}, meta)
+        self._truncate_metrics()
+
+    def _check_world_change(self, path: str | Path, written_by: int) -> None:
+        """Resuming with another number of processes: allowed when the global batch stays, and said."""
+        many = lambda n: f"{n} process" + ("es" if n != 1 else "")
+        if self.config.train.batch_scope == "per_process":
+            raise UserError(f"'{path}' was written by {many(written_by)} with train.batch_scope=per_process; "
+                            f"resuming with {many(self.world.size)} would change the global batch, so resume "
+                            f"with {many(written_by)}.")
+        if self.world.is_main:
+            stage = self.stages[min(self.stage_index, len(self.stages) - 1)]
+            share, total = process_batch(stage.batch_size, self.world, "global", f"Stage '{stage.name}'")
+            print(f"Resuming a run written by {many(written_by)} with {many(self.world.size)}: the global batch "
+                  f"stays {total} ({share} per process) and the data order continues; latent and camera noise "
+                  f"come from per-process streams of the new layout, so later steps differ from a "
+                  f"continuation with {many(written_by)}.", file=sys.stderr)
+
     def run(self, resume_from: str | Path | None = None) -> TrainResult:
         """Train to the end of the last stage (or until SIGINT/SIGTERM) and return how it ended."""
         self.run_dir.mkdir(parents=True, exist_ok=True)
         if resume_from is not None:
-            tensors, meta = ckpt.read_checkpoint(resume_from, device="cpu")
-            self.load_state(tensors, meta, source=str(resume_from))
-            self.last_checkpoint = Path(resume_from)
-            self._snapshot = (tensors, meta)
-            self._truncate_metrics()
-        cfg = self.config.train
-        with StopRequest() as stop, TrainProgress(self.total_steps, self.step, self.show_progress) as progress:
+            self._resume(resume_from)
+        cfg, main = self.config.train, self.world.is_main
+        with StopRequest() as stop, TrainProgress(self.total_steps, self.step, self.show_progress) as progress, \
+                stop_on_lost_peers(self.world):
             while self.stage_index < len(self.stages):
                 stage, length = self.stages[self.stage_index], self.lengths[self.stage_index]
                 if self.stage_step >= length:  # resumed from the checkpoint that ended this stage
@@ -457,18 +551,23 @@ class Trainer:
                     shown = None
                     if self.step % cfg.log_every == 0 or self.stage_step == length:
                         shown = self._flush_logs(stage, progress)
-                    progress.advance(self.step, stage.name, stage.batch_size, shown)
-                    if stop.requested:
-                        path = self.save_checkpoint()
-                        progress.log(f"Received {stop.name}: saved {path} at step {self.step}.")
-                        return TrainResult(self.run_dir, self.step, "interrupted", path, stop.name)
-                    if cfg.sample_every and self.step % cfg.sample_every == 0:
+                    progress.advance(self.step, stage.name, self._batch[1], shown)
+                    signum = self.world.agreed_signal(stop.signum)  # a signal to any process stops them all
+                    if signum:
+                        path, name = self.save_checkpoint(), signal.Signals(signum).name
+                        progress.log(f"Received {name}: saved {path} at step {self.step}.")
+                        return self._result("interrupted", name)
+                    if main and cfg.sample_every and self.step % cfg.sample_every == 0:
                         self.write_samples()
                     if cfg.checkpoint_every and self.step % cfg.checkpoint_every == 0:
                         self.save_checkpoint()
                 if self.last_checkpoint is None or self.last_checkpoint.name != ckpt.checkpoint_name(self.step):
                     self.save_checkpoint()  # every stage ends with a checkpoint
                 self.stage_index, self.stage_step = self.stage_index + 1, 0
-            if not (cfg.sample_every and self.step % cfg.sample_every == 0):
+            if main and not (cfg.sample_every and self.step % cfg.sample_every == 0):
                 self.write_samples()
-        return TrainResult(self.run_dir, self.step, "done", self.last_checkpoint)
+        return self._result("done")
+
+    def _result(self, status: str, signal_name: str = "") -> TrainResult:
+        return TrainResult(self.run_dir, self.step, status, self.last_checkpoint, signal_name, rank=self.world.rank,
+                           world_size=self.world.size)

@@ -3,50 +3,50 @@
 Everything a user can get wrong (the model, the config, ``--steps``, the data) is checked before
 the run folder or ``config.yaml`` exists. The run folder is then locked (:class:`zoo3d.runs.RunLock`)
 for as long as the engine writes to it, so two runs can never share one folder.
+
+One process or many: under torchrun (``torchrun --nproc-per-node N -m zoo3d train ...``, or
+``zoo3d train ... --nproc N``, which starts the same torchrun agent from Python) every process
+calls :func:`train_model`; rank 0 makes and locks the run folder for all, and the others follow it.
 """
 
 from __future__ import annotations
 
 import os
+import signal
 import sys
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from zoo3d.errors import UserError
 
 
-def _is_lead_process() -> bool:
-    """False on the non-zero ranks of a distributed launch: rank 0 holds the run folder's lock for all."""
-    try:
-        return int(os.environ.get("RANK", "0")) == 0
-    except ValueError:
-        return True
+@dataclass
+class RunPlan:
+    """What a ``zoo3d train`` call will do, decided before anything is built, locked or written."""
+
+    spec: Any
+    plugin: Any
+    config: Any  # None for a resume: the config comes from the checkpoint (see :func:`_resume_point`)
+    run_dir: Path | None  # None: a new run folder under the runs root
+    resume: bool
 
 
-def train_model(model: str, *, data: str | None = None, preset: str | None = None, config_file: str | None = None,
-                overrides: list[str] | tuple[str, ...] = (), out: str | Path | None = None, steps: int | None = None,
-                device: str | None = None, resume: bool = False, progress: bool = True):
-    """What ``zoo3d train`` does; returns the engine's :class:`TrainResult`.
+def plan_run(model: str, *, data: str | None = None, preset: str | None = None, config_file: str | None = None,
+             overrides: list[str] | tuple[str, ...] = (), out: str | Path | None = None, resume: bool = False,
+             steps: int | None = None) -> RunPlan:
+    """Resolve the model, a new run's config and the run folder; raises UserError for every user mistake.
 
-    A new run gets a fresh folder (``out`` or ``<runs root>/<model>-<timestamp>``) with its
-    ``config.yaml``; an ``out`` that already holds a run (config, checkpoints, metrics, samples or
-    ``latest``) is refused. ``resume=True`` continues the run in ``out`` (or the model's newest run)
-    from its ``latest`` checkpoint (or, when that is missing, its newest loadable one) with the
-    config stored there; only ``steps`` and ``device`` may change then.
+    Reads only (the same answer in every process of a run); nothing is created.
     """
-    from zoo3d.config import dump_config, load_run_config
-    from zoo3d.fileio import WriteError, clean_stale_temps, write_text_atomic
+    from zoo3d.config import load_run_config
     from zoo3d.plugins import get_model_spec
-    from zoo3d.runs import CONFIG_FILE, RunLock, find_runs, holds_run, new_run_dir, run_contents, runs_root
-    from zoo3d.train.checkpoint import CHECKPOINT_DIR
-    from zoo3d.train.data import check_folder_dataset, check_stage_data
-    from zoo3d.train.engine import Trainer
+    from zoo3d.runs import find_runs, holds_run, run_contents, runs_root
 
     if steps is not None and steps < 1:
         raise UserError(f"--steps must be at least 1 (got {steps}): a run of 0 steps trains nothing.")
     spec = get_model_spec(model)
     plugin = spec.load()
-    lead = _is_lead_process()
-    lock = None
     if resume:
         if data or preset or config_file or overrides:
             raise UserError("--resume continues a run with its stored config; drop --data, --preset, --config "
@@ -61,61 +61,110 @@ def train_model(model: str, *, data: str | None = None, preset: str | None = Non
                 raise UserError(f"No run of model '{spec.name}' to resume under {runs_root()}/; start one with "
                                 f"`zoo3d train {spec.name}`.")
             run_dir = runs[0]
-        lock = RunLock(run_dir).acquire() if lead else None
-        try:
-            resume_from, config = _resume_point(plugin, spec.name, run_dir)
-            trainer = Trainer(plugin, config, run_dir, model_name=spec.name, plugin_version=spec.version,
-                              device=device, max_steps=steps, progress=progress)
-        except BaseException:
-            if lock is not None:
-                lock.release()
-            raise
-    else:
-        extra = list(overrides)
-        if data:
-            extra.append(f"data.spec={data}")
-        config = load_run_config(plugin.config_class, spec.name, spec.presets_dir, preset, config_file, extra,
-                                 default_preset=spec.default_preset)
-        # Everything below runs before any folder is made: a refused run leaves nothing behind.
-        for problem in check_folder_dataset(config.data)[:5]:
-            print(f"warning: dataset problem: {problem}", file=sys.stderr)
-        trainer = Trainer(plugin, config, out or ".", model_name=spec.name, plugin_version=spec.version,
-                          device=device, max_steps=steps, progress=progress)
-        check_stage_data(config, trainer.stages)
-        if out is not None:
-            run_dir = Path(out)
-            if run_dir.exists() and not run_dir.is_dir():
-                raise UserError(f"--out '{run_dir}' is a file, not a folder.")
-            if holds_run(run_dir):  # checked again under the lock: this early check only spares work
-                raise _holds_run_error(run_dir, run_contents(run_dir))
-        else:
-            run_dir = new_run_dir(spec.name)
-        lock = RunLock(run_dir).acquire() if lead else None
-        try:
-            if out is not None and holds_run(run_dir):
-                raise _holds_run_error(run_dir, run_contents(run_dir))
-            write_text_atomic(run_dir / CONFIG_FILE, dump_config(config), "run config")
-        except BaseException:
-            if lock is not None:
-                lock.release()
-            raise
-        trainer.run_dir = run_dir
-        resume_from = None
+        return RunPlan(spec, plugin, None, run_dir, resume=True)
+    extra = list(overrides)
+    if data:
+        extra.append(f"data.spec={data}")
+    config = load_run_config(plugin.config_class, spec.name, spec.presets_dir, preset, config_file, extra,
+                             default_preset=spec.default_preset)
+    if out is not None:
+        run_dir = Path(out)
+        if run_dir.exists() and not run_dir.is_dir():
+            raise UserError(f"--out '{run_dir}' is a file, not a folder.")
+        if holds_run(run_dir):  # checked again under the lock: this early check only spares work
+            raise _holds_run_error(run_dir, run_contents(run_dir))
+    return RunPlan(spec, plugin, config, Path(out) if out is not None else None, resume=False)
+
+
+def train_model(model: str, *, data: str | None = None, preset: str | None = None, config_file: str | None = None,
+                overrides: list[str] | tuple[str, ...] = (), out: str | Path | None = None, steps: int | None = None,
+                device: str | None = None, resume: bool = False, progress: bool = True):
+    """What ``zoo3d train`` does; returns the engine's :class:`TrainResult`.
+
+    A new run gets a fresh folder (``out`` or ``<runs root>/<model>-<timestamp>``) with its
+    ``config.yaml``; an ``out`` that already holds a run (config, checkpoints, metrics, samples or
+    ``latest``) is refused. ``resume=True`` continues the run in ``out`` (or the model's newest run)
+    from its ``latest`` checkpoint (or, when that is missing, its newest loadable one) with the
+    config stored there; only ``steps`` and ``device`` may change then (and the number of processes,
+    see docs/training.md).
+    """
+    from zoo3d.fileio import WriteError, clean_stale_temps
+    from zoo3d.runs import RunLock
+    from zoo3d.train.checkpoint import CHECKPOINT_DIR
+    from zoo3d.train.data import check_folder_dataset, check_stage_data
+    from zoo3d.train.distributed import env_world, init_world, shutdown_world
+    from zoo3d.train.engine import Trainer
+
+    plan = plan_run(model, data=data, preset=preset, config_file=config_file, overrides=overrides, out=out,
+                    resume=resume, steps=steps)
+    spec = plan.spec
+    lead = env_world().is_main  # rank 0 holds the run folder's lock for every process
+    lock = None
     try:
-        for folder in (run_dir, run_dir / CHECKPOINT_DIR, run_dir / "samples"):
-            clean_stale_temps(folder)  # left by a process that was killed mid-write
+        if plan.resume:
+            lock = RunLock(plan.run_dir).acquire() if lead else None
+            resume_from, config = _resume_point(plan.plugin, spec.name, plan.run_dir, lead=lead)
+        else:
+            resume_from, config = None, plan.config
+            if lead:  # before any folder is made: a refused run leaves nothing behind
+                for problem in check_folder_dataset(config.data)[:5]:
+                    print(f"warning: dataset problem: {problem}", file=sys.stderr)
+        world, process_device = init_world(device if device is not None else config.train.device)
         try:
-            return trainer.run(resume_from=resume_from)
-        except WriteError as exc:
-            last = trainer.last_checkpoint
-            kept = (f"the last checkpoint, '{last}', is intact; free some space and continue with "
-                    f"`zoo3d train {spec.name} --out {run_dir} --resume`" if last else "no checkpoint had been written")
-            what = str(exc).rstrip(".")
-            raise WriteError(f"Training stopped at step {trainer.step}: {what[:1].lower() + what[1:]} ({kept}).",
-                             exc.reason) from None
+            trainer = Trainer(plan.plugin, config, plan.run_dir or ".", model_name=spec.name,
+                              plugin_version=spec.version, device=process_device if world.is_distributed else device,
+                              max_steps=steps, progress=progress, world=world)
+            if not plan.resume:
+                check_stage_data(config, trainer.stages)
+                trainer.run_dir, lock = _make_run_dir(plan, config, world)
+            run_dir = trainer.run_dir
+            if lead:
+                for folder in (run_dir, run_dir / CHECKPOINT_DIR, run_dir / "samples"):
+                    clean_stale_temps(folder)  # left by a process that was killed mid-write
+            try:
+                return trainer.run(resume_from=resume_from)
+            except WriteError as exc:
+                last = trainer.last_checkpoint
+                kept = (f"the last checkpoint, '{last}', is intact; free some space and continue with "
+                        f"`zoo3d train {spec.name} --out {run_dir} --resume`" if last
+                        else "no checkpoint had been written")
+                what = str(exc).rstrip(".")
+                raise WriteError(f"Training stopped at step {trainer.step}: {what[:1].lower() + what[1:]} "
+                                 f"({kept}).", exc.reason) from None
+        finally:
+            shutdown_world(world)
     finally:
         if lock is not None:
             lock.release()
+
+
+def _make_run_dir(plan: RunPlan, config, world):
+    """Rank 0 makes the new run folder, locks it and writes ``config.yaml``; every process gets its path
+    (or the error). Returns (run folder, rank 0's lock or None)."""
+    from zoo3d.config import dump_config
+    from zoo3d.fileio import write_text_atomic
+    from zoo3d.runs import CONFIG_FILE, RunLock, holds_run, new_run_dir, run_contents
+
+    made, lock = ("", ""), None
+    if world.is_main:
+        try:
+            run_dir = plan.run_dir if plan.run_dir is not None else new_run_dir(plan.spec.name)
+            lock = RunLock(run_dir).acquire()
+            if plan.run_dir is not None and holds_run(run_dir):  # another run may have started meanwhile
+                raise _holds_run_error(run_dir, run_contents(run_dir))
+            write_text_atomic(run_dir / CONFIG_FILE, dump_config(config), "run config")
+            made = (str(run_dir), "")
+        except UserError as exc:
+            if lock is not None:
+                lock.release()
+                lock = None
+            if not world.is_distributed:
+                raise
+            made = ("", str(exc))
+    path, error = world.broadcast_from_main(made)
+    if error:
+        raise UserError(error)
+    return Path(path), lock
 
 
 def _holds_run_error(run_dir: Path, contents: list[str]) -> UserError:
@@ -123,8 +172,11 @@ def _holds_run_error(run_dir: Path, contents: list[str]) -> UserError:
                      f"choose another --out.")
 
 
-def _resume_point(plugin, model_name: str, run_dir: Path):
-    """The checkpoint to resume ``run_dir`` from (with a note when ``latest`` is unusable) and its config."""
+def _resume_point(plugin, model_name: str, run_dir: Path, lead: bool = True):
+    """The checkpoint to resume ``run_dir`` from (with a note when ``latest`` is unusable) and its config.
+
+    Only the lead process (rank 0) says the note and repoints ``latest``; the others find the same file.
+    """
     from zoo3d.errors import tell
     from zoo3d.runs import config_from_checkpoint, run_contents
     from zoo3d.train.checkpoint import find_checkpoint, read_metadata, set_latest
@@ -137,8 +189,96 @@ def _resume_point(plugin, model_name: str, run_dir: Path):
     meta = read_metadata(resume_from)
     if meta["zoo3d.model"] != model_name:
         raise UserError(f"'{run_dir}' is a run of model '{meta['zoo3d.model']}', not '{model_name}'.")
-    if note:
+    if note and lead:
         tell(f"{run_dir}: {note}")
         set_latest(run_dir, resume_from)
     config = config_from_checkpoint(plugin, model_name, meta, resume_from)
     return resume_from, config
+
+
+# ---------------------------------------------------------------------- zoo3d train --nproc N
+
+class LaunchFailed(UserError):
+    """A process of a multi-process run failed; the message names it."""
+
+
+def check_launch(nproc: int, model: str, *, device: str | None = None, steps: int | None = None, **plan_args) -> None:
+    """Before ``--nproc`` starts any process: the user mistakes every worker would hit, reported once."""
+    import torch
+
+    from zoo3d.devices import resolve_device
+    from zoo3d.train.distributed import World, process_batch
+    from zoo3d.train.engine import split_steps
+
+    if int(os.environ.get("WORLD_SIZE", "1") or 1) > 1:
+        raise UserError("--nproc starts its own processes; under torchrun leave it out (torchrun's "
+                        "--nproc-per-node sets the count).")
+    plan = plan_run(model, steps=steps, **plan_args)
+    config = plan.config
+    world = World(size=nproc, local_size=nproc)
+    if plan.resume:
+        from zoo3d.train.checkpoint import read_metadata
+
+        resume_from, config = _resume_point(plan.plugin, plan.spec.name, plan.run_dir, lead=False)
+        written_by = int(read_metadata(resume_from).get("zoo3d.world_size", "1"))
+        if config.train.batch_scope == "per_process" and written_by != nproc:
+            raise UserError(f"'{resume_from}' was written by {written_by} process(es) with "
+                            f"train.batch_scope=per_process; resume it with --nproc {written_by} so the global "
+                            f"batch stays the same.")
+    stages = list(plan.plugin.stages(config))
+    for stage, n in zip(stages, split_steps([s.steps for s in stages], steps)):
+        if n:
+            process_batch(stage.batch_size, world, config.train.batch_scope, f"Stage '{stage.name}'")
+    dev = resolve_device(device if device is not None else config.train.device)
+    if dev.type == "cuda":
+        if dev.index is not None:
+            raise UserError(f"With --nproc each process takes one GPU; give --device cuda, not {dev} "
+                            f"(CUDA_VISIBLE_DEVICES chooses the GPUs).")
+        if torch.cuda.device_count() < nproc:
+            raise UserError(f"--nproc {nproc} needs {nproc} GPUs (one per process); this machine shows "
+                            f"{torch.cuda.device_count()}.")
+
+
+def launch_processes(nproc: int, args: list[str], *, script: str | None = None) -> int:
+    """Run ``python -m zoo3d ARGS`` (or ``python SCRIPT ARGS``) in ``nproc`` processes on this machine under
+    torchrun's elastic agent, as ``torchrun --standalone --nproc-per-node N -m zoo3d ARGS`` would, and wait.
+
+    Returns 0, or 128 + signal when the processes stopped on SIGINT/SIGTERM after their checkpoint
+    (they print how to resume). A process that fails makes the agent stop the others; that raises
+    :class:`LaunchFailed` naming it.
+    """
+    from torch.distributed import run as torchrun
+    from torch.distributed.elastic.multiprocessing.api import SignalException
+    from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
+
+    if "OMP_NUM_THREADS" not in os.environ:  # the CPU's threads shared out, instead of torchrun's banner and 1
+        os.environ["OMP_NUM_THREADS"] = str(max(1, (os.cpu_count() or 1) // nproc))
+    target = [script] if script is not None else ["-m", "zoo3d"]
+    argv = ["--standalone", "--nproc-per-node", str(nproc), "--max-restarts", "0", *target, *args]
+    try:
+        torchrun.run(torchrun.parse_args(argv))
+    except SignalException as exc:  # this process was signalled; the agent passed it on to the workers
+        return 128 + int(exc.sigval)
+    except ChildFailedError as exc:
+        return _failed(exc, nproc)
+    return 0
+
+
+def _failed(exc, nproc: int) -> int:
+    codes = {f.exitcode for f in exc.failures.values()}
+    stopped = {128 + int(signal.SIGINT), 128 + int(signal.SIGTERM)}
+    # Every process stopped on a signal after the run's checkpoint: the first to exit with 128 + signal
+    # makes the agent send SIGTERM to the others, which may land while they are already exiting.
+    if codes & stopped and codes <= stopped | {-int(signal.SIGINT), -int(signal.SIGTERM)}:
+        return max(codes & stopped)
+    rank, failure = exc.get_first_failure()
+    if failure.exitcode == 2:  # a user error, which that process has already printed in one sentence
+        return 2
+    how = (f"was killed by {failure.signal_name()}" if failure.exitcode < 0
+           else f"exited with status {failure.exitcode}")
+    message = str(getattr(failure, "message", "") or "").strip()
+    useful = failure.exitcode >= 0 and message and "<N/A>" not in message and "pytorch.org" not in message
+    detail = f" ({message.splitlines()[0][:300]})" if useful else ""
+    others = f"; the launcher stopped the other {nproc - 1}" if nproc > 1 else ""
+    raise LaunchFailed(f"Training process rank {rank} (local rank {failure.local_rank}, pid {failure.pid}) "
+                       f"{how}{detail}{others}.")

@@ -1,0 +1,425 @@
+"""The whole GPU path in one run, in under 10 minutes on one CUDA machine; started by ``gpu_check.sh``.
+
+Parts, each timed and recorded (a part that fails or runs out of time is recorded as such; the rest go on):
+
+1. ``tests``: the ``cuda``-marked tests (``pytest -m cuda``).
+2. ``bench_render``, ``bench_models``: ``zoo3d bench render`` and ``zoo3d bench models`` on the GPU — the
+   renderers at 64/128/256², GRAM vs GRAM-HD at paper sizes, GRAM-HD alone at 512² and 1024², with and
+   without the graph retained (GRAM-HD Table 4's setting: V100 0.18/0.22/0.36 s and 5.4/6.3/9.0 GB).
+3. ``train``: 50 steps each of ``gram --preset ffhq256``, ``gram_hd --preset ffhq256`` (its 64² stage 1 and
+   256² stage 2 share the 50 steps) and ``triplane --preset ffhq512`` at 256² output, on ``synthetic:heads``
+   (64 heads rendered once on the GPU) with the paper's batch per GPU (GRAM 4, GRAM-HD 8 then 4, EG3D 4):
+   ms per step after the first logging interval, images/s, peak GPU memory, whether every loss stayed finite.
+4. ``two_gpus`` (two or more GPUs): GRAM ffhq256 for 20 steps with ``torchrun --nproc-per-node 2`` at
+   4 images per GPU (global batch 8), its images/s against one GPU's, then a resume of that run in one
+   process for 2 more steps (the world-size change must be reported).
+5. ``amp``: one batch of GRAM ffhq256 (4 images at 256², the D phase with R1 and the G phase) under fp32,
+   bf16 and fp16 autocast (fp16 with a loss scale that starts at 2^16 and halves while the gradient
+   overflows, as the engine's GradScaler does): time, peak memory, the loss and the gradient against
+   fp32 (relative error, cosine).
+
+``--dry-run`` prints the plan and runs nothing. ``--device cpu --small`` runs every part at toy sizes
+on the CPU (tiny presets, a few steps; the benchmark suites, which have no toy size, are skipped): it
+checks this script, its figures mean nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import re
+import shlex
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+BUDGET_S = 570  # the whole run, leaving a margin under 10 minutes
+SMALL_SLACK = 6  # --small on a CPU: every cap x 6 and no overall budget (it checks the script, not speed)
+PAPER_TABLE4 = {"source": "GRAM-HD Table 4, V100, batch 1, graph retained",
+                "time_s": {256: 0.18, 512: 0.22, 1024: 0.36}, "memory_gb": {256: 5.4, 512: 6.3, 1024: 9.0}}
+
+
+class Check:
+    """Runs the parts within the budget and collects one JSON document."""
+
+    def __init__(self, out: Path, device: str, small: bool, dry_run: bool):
+        self.out, self.device, self.small, self.dry_run = out.resolve(), device, small, dry_run
+        self.t0 = time.perf_counter()
+        self.budget_s = BUDGET_S * (SMALL_SLACK if small else 1)
+        self.doc: dict = {"device": device, "small": small, "parts": {}}
+
+    # ---------------------------------------------------------------- plumbing
+    def left(self) -> float:
+        return self.budget_s - (time.perf_counter() - self.t0)
+
+    def run(self, name: str, cap_s: float, fn) -> None:
+        budget = min(cap_s * (SMALL_SLACK if self.small else 1), self.left() - 5)
+        if budget < 20 and not self.dry_run:
+            self.doc["parts"][name] = {"status": "skipped", "reason": f"time budget ({self.left():.0f} s left)"}
+            return
+        t = time.perf_counter()
+        try:
+            result = fn(budget)
+        except subprocess.TimeoutExpired as exc:
+            result = {"status": "timeout", "reason": f"over {budget:.0f} s", "command": _cmd(exc.cmd)}
+        except Exception as exc:  # a part's failure is a result, not the end of the check
+            result = {"status": "error", "error": f"{type(exc).__name__}: {exc}"[:2000]}
+        result.setdefault("status", "planned" if self.dry_run else "ok")
+        result["wall_s"] = round(time.perf_counter() - t, 1)
+        self.doc["parts"][name] = result
+        print(f"[{time.perf_counter() - self.t0:5.0f} s] {name}: {result['status']} ({result['wall_s']} s)", flush=True)
+
+    def sh(self, args: list[str], timeout: float, env: dict | None = None) -> subprocess.CompletedProcess:
+        if self.dry_run:
+            print("would run:", _cmd(args))
+            return subprocess.CompletedProcess(args, 0, "", "")
+        full = {**os.environ, **(env or {})}
+        return subprocess.run(args, capture_output=True, text=True, timeout=timeout, env=full, cwd=REPO)
+
+    # ---------------------------------------------------------------- parts
+    def environment(self) -> dict:
+        import torch
+
+        info = {"python": sys.version.split()[0], "torch": torch.__version__, "cuda": torch.version.cuda,
+                "gpus": [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())],
+                "bf16": bool(torch.cuda.is_available() and torch.cuda.is_bf16_supported())}
+        try:
+            info["commit"] = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True,
+                                            cwd=REPO).stdout.strip()
+        except OSError:
+            pass
+        return info
+
+    def tests(self, budget: float) -> dict:
+        done = self.sh([sys.executable, "-m", "pytest", "-m", "cuda", "-q", "-p", "no:cacheprovider", "tests"],
+                       budget)
+        counts = {k: int(n) for n, k in re.findall(r"(\d+) (passed|failed|skipped|error|errors|deselected)",
+                                                    done.stdout)}
+        ok = done.returncode in (0, 5) and not counts.get("failed") and not counts.get("error")
+        return {"status": "ok" if ok else "failed", "counts": counts, "returncode": done.returncode,
+                "tail": done.stdout.strip().splitlines()[-15:] if not ok else []}
+
+    def bench(self, suite: str):
+        def part(budget: float) -> dict:
+            if self.small:
+                return {"status": "skipped", "reason": "--small: the suite has no toy size"}
+            path = self.out / f"bench_{suite}.json"
+            done = self.sh([sys.executable, "-m", "zoo3d", "bench", suite, "--device", self.device, "--json",
+                            str(path)], budget)
+            if done.returncode or self.dry_run:
+                return {"status": "failed" if done.returncode else "ok", "returncode": done.returncode,
+                        "tail": done.stderr.strip().splitlines()[-5:]}
+            records = json.loads(path.read_text())
+            out = {"records": records}
+            if suite == "models":
+                out["table4"] = _table4(records)
+            return out
+        return part
+
+    def train_jobs(self) -> list[dict]:
+        if self.small:
+            data = "synthetic:heads?count=8&block=8"
+            common = ["train.batch_size=2", "train.log_every=1"]
+            return [dict(model="gram", preset="tiny", steps=4, sets=common, data=data),
+                    dict(model="gram_hd", preset="tiny", steps=4, data=data,
+                         sets=common + ["stage1.batch_size=2", "stage2.batch_size=2"]),
+                    dict(model="triplane", preset="tiny", steps=4, sets=common, data=data)]
+        data = "synthetic:heads?count=64&device=cuda"
+        common = ["train.log_every=5"]
+        return [dict(model="gram", preset="ffhq256", steps=50, data=data, sets=common + ["train.batch_size=4"]),
+                dict(model="gram_hd", preset="ffhq256", steps=50, data=data,
+                     sets=common + ["stage1.batch_size=8", "stage2.batch_size=4"]),
+                dict(model="triplane", preset="ffhq512", steps=50, data=data,
+                     sets=common + ["train.batch_size=4", "generator.resolution=256",
+                                    "generator.sr_input_resolution=128"])]
+
+    def train(self, job: dict):
+        def part(budget: float) -> dict:
+            run = self.out / "train" / job["model"]
+            sets = job["sets"] + ["train.sample_every=0", "train.checkpoint_every=0"]
+            args = dict(model=job["model"], preset=job["preset"], steps=job["steps"], data=job["data"],
+                        overrides=sets, device=self.device, out=str(run), progress=False)
+            done = self.sh([sys.executable, __file__, "--train-child", json.dumps(args)], budget)
+            if self.dry_run:
+                return {"job": job}
+            if done.returncode:
+                return {"status": "failed", "job": job, "tail": done.stderr.strip().splitlines()[-8:]}
+            child = json.loads(done.stdout.strip().splitlines()[-1])
+            return {"job": job, **child, **_step_times(run / "metrics.jsonl")}
+        return part
+
+    def two_gpus(self, budget: float) -> dict:
+        import torch
+
+        if not self.small and torch.cuda.device_count() < 2 and not self.dry_run:
+            return {"status": "skipped", "reason": f"{torch.cuda.device_count()} GPU(s) on this machine"}
+        run = self.out / "train" / "gram_2proc"
+        preset, steps, per = ("tiny", 3, 2) if self.small else ("ffhq256", 20, 4)
+        data = "synthetic:heads?count=8&block=8" if self.small else "synthetic:heads?count=64&device=cuda"
+        env = {"OMP_NUM_THREADS": "1"} if self.small else {}
+        done = self.sh([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2",
+                        "-m", "zoo3d", "train", "gram", "--preset", preset, "--steps", str(steps), "--device",
+                        self.device, "--data", data, "--out", str(run), "--quiet",
+                        "--set", f"train.batch_size={2 * per}", "--set", "train.log_every=1",
+                        "--set", "train.sample_every=0", "--set", "train.checkpoint_every=0"],
+                       budget * 0.75, env)
+        if self.dry_run:
+            return {}
+        if done.returncode:
+            return {"status": "failed", "tail": done.stderr.strip().splitlines()[-8:]}
+        times = _step_times(run / "metrics.jsonl")
+        result = {"processes": 2, "global_batch": 2 * per, **times}
+        one = self.doc["parts"].get("train_gram", {})
+        if one.get("images_per_s") and times.get("images_per_s"):
+            result["scaling_efficiency"] = round(times["images_per_s"] / (2 * one["images_per_s"]), 3)
+        resumed = self.sh([sys.executable, "-m", "zoo3d", "train", "gram", "--out", str(run), "--resume",
+                           "--steps", str(steps + 2), "--device", self.device, "--quiet"],
+                          max(20.0, self.left() - 5), env)
+        result["resume_one_process"] = {
+            "returncode": resumed.returncode,
+            "reported": "written by 2 processes with 1 process" in resumed.stderr,
+            "step": _last_step(run / "metrics.jsonl")}
+        if resumed.returncode or not result["resume_one_process"]["reported"] or \
+                result["resume_one_process"]["step"] != steps + 2:
+            result["status"] = "failed"
+            result["resume_one_process"]["tail"] = resumed.stderr.strip().splitlines()[-5:]
+        return result
+
+    def amp(self, budget: float) -> dict:
+        args = {"device": self.device, "small": self.small}
+        done = self.sh([sys.executable, __file__, "--amp-child", json.dumps(args)], budget)
+        if self.dry_run:
+            return {}
+        if done.returncode:
+            return {"status": "failed", "tail": done.stderr.strip().splitlines()[-8:]}
+        return json.loads(done.stdout.strip().splitlines()[-1])
+
+    # ---------------------------------------------------------------- all
+    def main(self) -> dict:
+        self.out.mkdir(parents=True, exist_ok=True)
+        self.doc["environment"] = self.environment()
+        self.run("tests", 150, self.tests)
+        self.run("bench_render", 100, self.bench("render"))
+        self.run("bench_models", 170, self.bench("models"))
+        for job in self.train_jobs():
+            self.run(f"train_{job['model']}", 110, self.train(job))
+        self.run("two_gpus", 100, self.two_gpus)
+        self.run("amp", 80, self.amp)
+        self.doc["wall_s"] = round(time.perf_counter() - self.t0, 1)
+        self.doc["summary"] = summary(self.doc)
+        path = self.out / "gpu_check.json"
+        path.write_text(json.dumps(_finite(self.doc), indent=2, default=str))
+        print(json.dumps(self.doc["summary"], indent=2))
+        print(f"wrote {path}")
+        return self.doc
+
+
+def _finite(value):
+    """JSON-safe: non-finite floats (a diverged comparison) become None."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite(v) for v in value]
+    return value
+
+
+def _cmd(args) -> str:
+    return " ".join(shlex.quote(str(a)) for a in args) if isinstance(args, (list, tuple)) else str(args)
+
+
+def _records(metrics: Path) -> list[dict]:
+    if not metrics.is_file():
+        return []
+    return [r for r in map(json.loads, metrics.read_text().splitlines()) if "event" not in r]
+
+
+def _last_step(metrics: Path) -> int | None:
+    records = _records(metrics)
+    return records[-1]["step"] if records else None
+
+
+def _step_times(metrics: Path) -> dict:
+    """ms per step per stage from consecutive metrics records (the first interval, with warm-up, left out)."""
+    records = _records(metrics)
+    stages: dict[str, dict] = {}
+    for stage in dict.fromkeys(r["stage"] for r in records):
+        own = [r for r in records if r["stage"] == stage]
+        if len(own) >= 2:
+            ms = 1000 * (own[-1]["time_s"] - own[0]["time_s"]) / (own[-1]["step"] - own[0]["step"])
+            stages[stage] = {"ms_per_step": round(ms, 1), "steps_timed": own[-1]["step"] - own[0]["step"]}
+    losses = [v for r in records for k, v in r.items() if k.startswith("loss.")]
+    out = {"stages": stages, "losses_finite": bool(losses) and all(math.isfinite(v) for v in losses),
+           "steps": records[-1]["step"] if records else 0}
+    if records:
+        out["images_per_s"] = records[-1].get("images_per_s")
+    return out
+
+
+def _table4(records: list[dict]) -> list[dict]:
+    rows = []
+    for r in records:
+        if r.get("model") == "gram_hd" and r.get("mode") == "graph" and r.get("resolution") in PAPER_TABLE4["time_s"]:
+            res = r["resolution"]
+            rows.append({"resolution": res, "time_s": r.get("time_s"), "paper_v100_time_s": PAPER_TABLE4["time_s"][res],
+                         "peak_mem_gb": round(r["peak_mem_mb"] / 1024, 2) if r.get("peak_mem_mb") else None,
+                         "paper_v100_memory_gb": PAPER_TABLE4["memory_gb"][res], "status": r.get("status")})
+    return rows
+
+
+def summary(doc: dict) -> dict:
+    parts = doc["parts"]
+    s: dict = {"wall_s": doc["wall_s"], "under_10_minutes": doc["wall_s"] < 600,
+               "parts": {k: v.get("status") for k, v in parts.items()},
+               "gpus": doc["environment"].get("gpus")}
+    if "counts" in parts.get("tests", {}):
+        s["cuda_tests"] = parts["tests"]["counts"]
+    if parts.get("bench_models", {}).get("table4"):
+        s["table4_graph"] = parts["bench_models"]["table4"]
+    render = parts.get("bench_render", {}).get("records", [])
+    s["render_256_s"] = {r.get("renderer"): r.get("total_s") for r in render if r.get("resolution") == 256}
+    s["train"] = {k[len("train_"):]: {"ms_per_step": {st: v["ms_per_step"] for st, v in p.get("stages", {}).items()},
+                                      "images_per_s": p.get("images_per_s"), "peak_mem_mb": p.get("peak_mem_mb"),
+                                      "losses_finite": p.get("losses_finite"), "status": p.get("status")}
+                  for k, p in parts.items() if k.startswith("train_")}
+    two = parts.get("two_gpus", {})
+    if two.get("status") == "ok":
+        s["two_gpus"] = {"images_per_s": two.get("images_per_s"), "scaling_efficiency": two.get("scaling_efficiency"),
+                         "resume_in_one_process": two.get("resume_one_process")}
+    amp = parts.get("amp", {})
+    if amp.get("modes"):
+        s["amp_vs_fp32"] = {m: {ph: {k: v[k] for k in ("loss_rel_err", "grad_cosine", "ms") if k in v}
+                                for ph, v in r.items()} for m, r in amp["modes"].items()}
+    return s
+
+
+# ------------------------------------------------------------------------- children (fresh processes)
+
+def train_child(args: dict) -> None:
+    """One training run through the same function as ``zoo3d train``; prints its figures as JSON."""
+    import torch
+
+    from zoo3d.train.launch import train_model
+
+    dev = torch.device(args["device"])
+    if dev.type == "cuda":
+        torch.cuda.reset_peak_memory_stats()
+    t = time.perf_counter()
+    result = train_model(args["model"], preset=args["preset"], steps=args["steps"], data=args["data"],
+                         overrides=args["overrides"], device=args["device"], out=args["out"], progress=False)
+    out = {"step": result.step, "status": "ok" if result.status == "done" else result.status,
+           "train_wall_s": round(time.perf_counter() - t, 1)}
+    if dev.type == "cuda":
+        out["peak_mem_mb"] = round(torch.cuda.max_memory_allocated() / 2**20, 1)
+    print(json.dumps(out))
+
+
+def amp_child(args: dict) -> None:
+    """GRAM's D and G phases on one batch under fp32, bf16 and fp16 autocast: time, memory, agreement."""
+    import torch
+
+    from zoo3d.train.engine import Trainer
+    from zoo3d.train.launch import plan_run
+
+    small = args["small"]
+    sets = (["train.batch_size=2", "data.spec=synthetic:heads?count=8&block=8"] if small else
+            ["train.batch_size=4", "data.spec=synthetic:heads?count=64&device=cuda"])
+    plan = plan_run("gram", preset="tiny" if small else "ffhq256", overrides=sets)
+    dev = torch.device(args["device"])
+    with tempfile.TemporaryDirectory() as tmp:
+        trainer = Trainer(plan.plugin, plan.config, tmp, model_name="gram", device=dev, progress=False)
+        stage = trainer.stages[0]
+        trainer._begin_stage(stage, fresh=True)
+        real = trainer._real_batch(stage)
+        every = [p for m in trainer.modules.values() for p in m.parameters()]
+        modes = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
+        results: dict = {}
+        reference: dict = {}
+        def once(phase, mine: set, scale: float):
+            """One forward + backward of ``phase`` on the fixed batch and noise: (loss, seconds, peak MiB)."""
+            for p in every:
+                p.requires_grad_(id(p) in mine)
+                p.grad = None
+            trainer.rng.manual_seed(1234)
+            torch.manual_seed(1234)
+            if dev.type == "cuda":
+                torch.cuda.synchronize()
+                torch.cuda.reset_peak_memory_stats()
+            t = time.perf_counter()
+            with trainer.autocast():
+                loss = phase.loss(trainer._context(stage, real)).loss.float()
+            (loss * scale).backward()
+            if dev.type == "cuda":
+                torch.cuda.synchronize()
+            peak = torch.cuda.max_memory_allocated() / 2**20 if dev.type == "cuda" else None
+            return loss, time.perf_counter() - t, peak
+
+        for mode, dtype in modes.items():
+            trainer.amp_dtype = dtype
+            results[mode] = {}
+            for phase in stage.phases:
+                params = trainer._params[phase.optimizer]
+                mine = {id(p) for p in params}
+                scale = 2.0 ** 16 if dtype == torch.float16 else 1.0
+                times = []
+                for repeat in range(3 if small else 4):  # the first is a warm-up
+                    loss, seconds, peak = once(phase, mine, scale)
+                    while dtype == torch.float16 and scale > 1 and not all(
+                            p.grad.isfinite().all() for p in params if p.grad is not None):
+                        scale /= 2  # GradScaler's back-off
+                        loss, seconds, peak = once(phase, mine, scale)
+                    if repeat:
+                        times.append(seconds)
+                grad = torch.cat([p.grad.float().flatten() / scale for p in params if p.grad is not None])
+                row = {"loss": loss.item(), "ms": round(1000 * statistics.median(times), 1),
+                       "peak_mem_mb": round(peak, 1) if peak is not None else None,
+                       "grad_finite": bool(grad.isfinite().all()), "loss_scale": scale}
+                if mode == "fp32":
+                    reference[phase.name] = (loss.item(), grad)
+                else:
+                    ref_loss, ref_grad = reference[phase.name]
+                    row["loss_rel_err"] = abs(loss.item() - ref_loss) / max(abs(ref_loss), 1e-12)
+                    row["grad_cosine"] = torch.nn.functional.cosine_similarity(grad, ref_grad, dim=0).item()
+                    row["grad_rel_err"] = ((grad - ref_grad).norm() / ref_grad.norm().clamp_min(1e-30)).item()
+                results[mode][phase.name] = row
+        for p in every:
+            p.grad = None
+    print(json.dumps(_finite({"model": "gram", "preset": "tiny" if small else "ffhq256",
+                              "batch": 2 if small else 4, "modes": results})))
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--out", default="gpu_check_out", help="folder for the JSON and the runs")
+    parser.add_argument("--device", default="cuda", help="cuda (default) or cpu (with --small)")
+    parser.add_argument("--small", action="store_true", help="toy sizes: checks the script, not the GPU")
+    parser.add_argument("--dry-run", action="store_true", help="print the plan, run nothing")
+    parser.add_argument("--train-child", help=argparse.SUPPRESS)
+    parser.add_argument("--amp-child", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.train_child:
+        train_child(json.loads(args.train_child))
+        return 0
+    if args.amp_child:
+        amp_child(json.loads(args.amp_child))
+        return 0
+    import torch
+
+    if args.device.startswith("cuda") and not torch.cuda.is_available() and not args.dry_run:
+        print("No CUDA device: this check is for a GPU machine (use --device cpu --small to test the script).",
+              file=sys.stderr)
+        return 2
+    doc = Check(Path(args.out), args.device, args.small, args.dry_run).main()
+    failed = [k for k, v in doc["parts"].items() if v.get("status") not in ("ok", "skipped", "planned")]
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,101 @@
+"""TEST HARNESS for multi-process training: runs the real engine with noise made world-size independent.
+
+Every latent and camera a phase draws comes from a generator seeded by (step, draw number) that
+always draws the *global* batch; process r keeps rows [r*n, (r+1)*n) of it. One process with batch
+B and two processes with B/2 each therefore see the same latents, cameras and (through the engine's
+global data order) the same real images, so their steps must agree up to float rounding. Models
+whose renderers add their own random jitter have it switched off (``quiet_noise``).
+
+Run as a script under the launcher (``launch_processes(2, [...], script=__file__)``) it trains the
+jobs named on the command line, each ``MODEL:OUT:STEPS``, with the overrides of :data:`OVERRIDES`.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import torch
+
+#: Tiny, fast, deterministic settings per model (real data: one block of 8 synthetic heads).
+DATA = ["data.spec=synthetic:heads?count=8&block=8", "data.mirror=false", "train.batch_size=4",
+        "train.log_every=1", "train.sample_every=0", "train.checkpoint_every=1", "train.keep_checkpoints=8",
+        "train.device=cpu", "train.amp=false"]
+OVERRIDES = {
+    "gram": DATA + ["generator.resolution=16", "generator.render.num_samples=6", "generator.manifold.hidden=16",
+                    "generator.radiance.hidden=16", "generator.radiance.num_layers=3",
+                    "generator.radiance.mapping_hidden=16", "generator.radiance.z_dim=16",
+                    "generator.radiance.truncation_samples=16", "generator.manifold.num_levels=6",
+                    "generator.manifold.level_start=23", "generator.manifold.level_end=8",
+                    "discriminator.channel_scale=0.03125"],
+    "pigan": DATA + ["pigan.training.curriculum=[{resolution: 16, steps: 100, batch_size: 4, generator_lr: 2.0e-4}]",
+                     "pigan.training.progressive_discriminator=false", "pigan.rendering.nerf_noise_steps=0",
+                     "pigan.rendering.num_steps=4", "pigan.network.width=16", "pigan.network.depth=2",
+                     "pigan.network.mapping_hidden=16", "pigan.network.z_dim=16"],
+}
+
+
+def quiet_noise(trainer) -> None:
+    """Latents and cameras keyed by (step, draw) over the global batch; no renderer jitter."""
+    gen = trainer.modules["generator"]
+    world, batch = trainer.world, trainer.config.train.batch_size
+    draws = {"step": -1, "n": 0}
+
+    def source() -> torch.Generator:
+        if draws["step"] != trainer.step:
+            draws.update(step=trainer.step, n=0)
+        draws["n"] += 1
+        return torch.Generator().manual_seed(1000 * trainer.step + draws["n"])
+
+    def mine(n: int) -> slice:
+        assert n * world.size == batch, (n, world.size, batch)
+        return slice(world.rank * n, (world.rank + 1) * n)
+
+    def sample_z(n, generator=None, device=None):
+        return torch.randn(batch, gen.z_dim, generator=source())[mine(n)].to(device)
+
+    def sample_cameras(n, generator=None, device=None):
+        return gen.camera_prior.sample(batch, generator=source())[mine(n)].to(device)
+
+    gen.sample_z, gen.sample_cameras = sample_z, sample_cameras
+    renderer = getattr(gen, "renderer", None)
+    if renderer is not None and hasattr(renderer, "stratified"):
+        renderer.stratified = False
+
+
+def _trainer(model: str, out: str | Path, steps: int | None = None, world=None):
+    from zoo3d.train.engine import Trainer
+    from zoo3d.train.launch import plan_run
+
+    plan = plan_run(model, overrides=OVERRIDES[model])
+    trainer = Trainer(plan.plugin, plan.config, out, model_name=plan.spec.name, max_steps=steps, progress=False,
+                      world=world, device="cpu")
+    quiet_noise(trainer)
+    return trainer
+
+
+def train(model: str, out: str | Path, steps: int, world=None, resume_from: str | Path | None = None):
+    """Train ``model`` with :data:`OVERRIDES` and shared noise in this process; returns the TrainResult."""
+    return _trainer(model, out, steps, world).run(resume_from=resume_from)
+
+
+def initial_state(model: str) -> dict[str, torch.Tensor]:
+    """The checkpoint tensors of ``model`` as built, before any step (every process starts from these)."""
+    return _trainer(model, ".").state_tensors()[0]
+
+
+def main(jobs: list[str]) -> None:
+    from zoo3d.train.distributed import init_world, shutdown_world
+
+    torch.set_num_threads(1)
+    world, _ = init_world("cpu")
+    try:
+        for job in jobs:
+            model, out, steps = job.split(":")
+            train(model, out, int(steps), world=world)
+    finally:
+        shutdown_world(world)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

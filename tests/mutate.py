@@ -1,0 +1,211 @@
+"""Mutation testing of chosen modules with mutmut, one module at a time, each against its own tests.
+
+    python tests/mutate.py zoo3d/train/ema.py plugins/zoo3d_triplane/regularizers.py [--max-children 2]
+    python tests/mutate.py --list          # the modules this script knows and the tests each one runs
+    python tests/mutate.py                 # every known module (hours on two cores)
+
+For each module a work tree is laid out under ``build/mutate/<module>/``: ``zoo3d`` and each
+plugin package side by side (so mutmut's file-derived module names match the import names),
+``tests``, ``configs``, ``registry`` and a ``pyproject.toml`` whose ``[tool.mutmut]`` mutates
+only that module and selects only its test files. mutmut 3 then records which tests reach each
+mutated function and runs only those for each of its mutants. The per-module counts are written
+to ``build/mutate/scores.json`` and printed as a Markdown table; ``mutmut results`` / ``mutmut
+show NAME`` in a work tree list and show the survivors. See docs/testing.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+BUILD = REPO / "build" / "mutate"
+
+#: module -> the test files that exercise it (mutmut narrows them further, per mutated function).
+TARGETS: dict[str, list[str]] = {
+    "zoo3d/train/ema.py": ["tests/test_train_losses.py", "tests/test_train_engine_wiring.py"],
+    "zoo3d/train/losses.py": ["tests/test_train_losses.py", "tests/test_train_engine_wiring.py"],
+    "zoo3d/train/engine.py": ["tests/test_train_losses.py", "tests/test_train_engine_wiring.py",
+                              "tests/test_train_engine.py", "tests/test_train_checkpoint.py"],
+    "zoo3d/train/data.py": ["tests/test_train_data.py", "tests/test_train_engine_wiring.py"],
+    "zoo3d/train/checkpoint.py": ["tests/test_train_checkpoint.py", "tests/test_train_engine.py"],
+    "zoo3d/train/sampling.py": ["tests/test_train_engine.py", "tests/test_cli_sample_render.py"],
+    "zoo3d/eval/fid.py": ["tests/test_eval_metrics.py", "tests/test_eval_references.py", "tests/test_eval_compare.py"],
+    "zoo3d/eval/image_metrics.py": ["tests/test_eval_metrics.py", "tests/test_eval_references.py"],
+    "zoo3d/eval/swd.py": ["tests/test_eval_metrics.py"],
+    "zoo3d/eval/epi.py": ["tests/test_eval_metrics.py"],
+    "zoo3d/eval/depth.py": ["tests/test_eval_metrics.py"],
+    "zoo3d/render/composite.py": ["tests/test_render_manifold.py", "tests/test_render_volume.py"],
+    "zoo3d/render/samples.py": ["tests/test_render_volume.py"],
+    "zoo3d/render/intersect.py": ["tests/test_render_manifold.py"],
+    "zoo3d/render/gridding.py": ["tests/test_render_texture.py", "tests/test_render_manifold.py"],
+    "zoo3d/render/texture.py": ["tests/test_render_texture.py"],
+    "zoo3d/render/manifold.py": ["tests/test_render_manifold.py"],
+    "zoo3d/render/volume.py": ["tests/test_render_volume.py"],
+    "plugins/zoo3d_triplane/regularizers.py": ["tests/test_triplane_losses.py"],
+    "plugins/zoo3d_stylesdf/losses.py": ["tests/test_stylesdf_model.py"],
+    "plugins/zoo3d_gram/losses.py": ["tests/test_gram_training.py"],
+    "plugins/zoo3d_gram_hd/losses.py": ["tests/test_gram_hd_losses.py", "tests/test_gram_hd_consistency.py"],
+    "plugins/zoo3d_gram_inverter/losses.py": ["tests/test_gram_inverter_model.py"],
+}
+
+COPIED = ["tests", "configs", "registry", "examples"]
+
+
+def _packages() -> list[str]:
+    return ["zoo3d"] + sorted(p.name for p in (REPO / "plugins").iterdir() if (p / "__init__.py").is_file())
+
+
+def _flat(module: str) -> str:
+    """plugins/zoo3d_x/y.py -> zoo3d_x/y.py (the import layout)."""
+    return module[len("plugins/"):] if module.startswith("plugins/") else module
+
+
+def _slug(module: str) -> str:
+    return _flat(module).removesuffix(".py").replace("/", ".")
+
+
+def lay_out(module: str, tests: list[str], tests_from: str | None = None) -> tuple[Path, list[str]]:
+    work = BUILD / (_slug(module) + (f"@{tests_from}" if tests_from else ""))
+    if work.exists():
+        shutil.rmtree(work)
+    work.mkdir(parents=True)
+    ignore = shutil.ignore_patterns("__pycache__", "*.pyc", ".hypothesis")
+    shutil.copytree(REPO / "zoo3d", work / "zoo3d", ignore=ignore)
+    for pkg in _packages()[1:]:
+        shutil.copytree(REPO / "plugins" / pkg, work / pkg, ignore=ignore)
+    for name in COPIED:
+        if (REPO / name).exists():
+            shutil.copytree(REPO / name, work / name, ignore=ignore)
+    if tests_from:  # the tests of another revision (e.g. a score before new tests were written)
+        shutil.rmtree(work / "tests")
+        archive = subprocess.run(["git", "archive", tests_from, "tests"], cwd=REPO, capture_output=True, check=True)
+        subprocess.run(["tar", "-x", "-C", str(work)], input=archive.stdout, check=True)
+        shutil.copy2(REPO / "tests" / "mutate.py", work / "tests" / "mutate.py")
+    tests = [t for t in tests if (work / t).is_file()]
+    quoted = lambda xs: "[" + ", ".join(json.dumps(x) for x in xs) + "]"  # noqa: E731
+    config = (REPO / "pyproject.toml").read_text() + f"""
+
+[tool.mutmut]
+source_paths = {quoted(_packages())}
+only_mutate = {quoted([_flat(module)])}
+also_copy = {quoted([c for c in COPIED if c != "tests"])}
+pytest_add_cli_args_test_selection = {quoted(tests)}
+pytest_add_cli_args = ["-p", "no:cacheprovider"]
+use_git_change_detection = false
+"""
+    (work / "pyproject.toml").write_text(config)
+    target = work / _flat(module)
+    target.write_text(unwrap_no_grad(target.read_text()))
+    return work, tests
+
+
+def unwrap_no_grad(source: str) -> str:
+    """``@torch.no_grad()`` on a function -> ``with torch.no_grad():`` around its body (same behaviour).
+
+    mutmut does not mutate decorated functions; most of the numeric code here carries this decorator.
+    """
+    import libcst as cst
+    import libcst.matchers as m
+
+    no_grad = m.Call(func=m.Attribute(value=m.Name("torch"), attr=m.Name("no_grad")))
+    docstring = m.SimpleStatementLine(body=[m.Expr(value=m.SimpleString() | m.ConcatenatedString())])
+
+    class Unwrap(cst.CSTTransformer):
+        def leave_FunctionDef(self, original, node):
+            keep = [d for d in node.decorators if not m.matches(d.decorator, no_grad)]
+            if len(keep) == len(node.decorators):
+                return node
+            body = list(node.body.body)
+            head = [body.pop(0)] if body and m.matches(body[0], docstring) else []
+            block = cst.With(items=[cst.WithItem(cst.parse_expression("torch.no_grad()"))],
+                             body=cst.IndentedBlock(body=body))
+            return node.with_changes(decorators=keep, body=node.body.with_changes(body=head + [block]))
+
+    return cst.parse_module(source).visit(Unwrap()).code
+
+
+STATUS = re.compile(r"^\s+(\S+): (.+)$")
+
+
+def score(work: Path, mutmut: str) -> dict:
+    out = subprocess.run([mutmut, "results", "--all", "true"], cwd=work, capture_output=True, text=True).stdout
+    counts: dict[str, int] = {}
+    survivors = []
+    for line in out.splitlines():
+        m = STATUS.match(line)
+        if m:
+            counts[m.group(2)] = counts.get(m.group(2), 0) + 1
+            if m.group(2) in ("survived", "no tests"):
+                survivors.append(f"{m.group(1)} ({m.group(2)})")
+    killed = counts.get("killed", 0) + counts.get("timeout", 0)
+    judged = sum(v for k, v in counts.items() if k not in ("not checked", "skipped"))
+    return {"counts": counts, "killed": killed, "total": judged,
+            "score": round(killed / judged, 4) if judged else None, "survivors": survivors}
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("modules", nargs="*", help="repository paths of the modules to mutate (default: all known)")
+    ap.add_argument("--max-children", type=int, default=1, help="parallel mutants (default 1: shared machines)")
+    ap.add_argument("--list", action="store_true", help="list the known modules and their tests")
+    ap.add_argument("--tests-from", metavar="REV", help="run the tests of this git revision (scores before/after)")
+    ap.add_argument("--only", metavar="GLOB", help="mutants whose names match, e.g. 'zoo3d.train.engine.xǁTrainerǁ_train_step*'")
+    ap.add_argument("--tests", nargs="+", metavar="FILE", help="these test files instead of the module's list")
+    args = ap.parse_args(argv)
+    if args.list:
+        for module, tests in TARGETS.items():
+            print(f"{module}: {' '.join(tests)}")
+        return 0
+    mutmut = str(Path(sys.executable).with_name("mutmut"))
+    if not Path(mutmut).is_file():
+        print("mutmut is not installed: pip install -e '.[dev]'", file=sys.stderr)
+        return 2
+    modules = args.modules or list(TARGETS)
+    unknown = [m for m in modules if m not in TARGETS]
+    if unknown:
+        print(f"Unknown module '{unknown[0]}'; known: see --list (add it to TARGETS in tests/mutate.py).",
+              file=sys.stderr)
+        return 2
+    scores_path = BUILD / (f"scores@{args.tests_from}.json" if args.tests_from else "scores.json")
+    scores = json.loads(scores_path.read_text()) if scores_path.is_file() else {}
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+    env.pop("ZOO3D_PLUGINS", None)
+    for module in modules:
+        work, tests = lay_out(module, args.tests or TARGETS[module], args.tests_from)
+        t0 = time.time()
+        print(f"== {module}: mutmut run in {work.relative_to(REPO)} (log: mutmut.log there)", flush=True)
+        if tests:
+            with open(work / "mutmut.log", "w") as log:
+                subprocess.run([mutmut, "run", "--max-children", str(args.max_children), *([args.only] if args.only else [])],
+                               cwd=work, env=env, stdout=log, stderr=subprocess.STDOUT)
+            result = score(work, mutmut)
+        else:  # none of its test files exist at that revision: every mutant survives
+            result = {"counts": {}, "killed": 0, "total": None, "score": 0.0, "survivors": ["no test files"]}
+        result["seconds"] = round(time.time() - t0)
+        key = module + (f" [{args.only}]" if args.only else "") + (" [" + " ".join(tests) + "]" if args.tests else "")
+        scores[key] = result
+        BUILD.mkdir(parents=True, exist_ok=True)
+        scores_path.write_text(json.dumps(scores, indent=1, sort_keys=True))
+        print(f"== {module}: {result['killed']}/{result['total']} killed, score {result['score']}, "
+              f"{result['seconds']} s", flush=True)
+        for s in result["survivors"]:
+            print(f"   survived: {s}")
+    print("\n| module | killed / mutants | score |\n| --- | --- | --- |")
+    for module in modules:
+        key = module + (f" [{args.only}]" if args.only else "") + (" [" + " ".join(args.tests) + "]" if args.tests else "")
+        r = scores[key]
+        print(f"| {module} | {r['killed']} / {r['total']} | {r['score']:.0%} |" if r["score"] is not None
+              else f"| {module} | 0 / 0 | - |")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,64 @@
+"""Lazy regularisation (StyleGAN2): a phase every k steps, its loss x k, and its optimiser's lr x c, betas ** c
+with c = k / (k + 1). Checked on every built-in recipe that has a lazy phase, and on the Adam the engine builds."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from zoo3d.config import load_run_config
+from zoo3d.plugins import get_model_spec
+from zoo3d.train.engine import Trainer
+
+
+def _recipe(name: str, preset: str, overrides=()):
+    spec = get_model_spec(name)
+    plugin = spec.load()
+    cfg = load_run_config(plugin.config_class, spec.name, spec.presets_dir, preset, None, list(overrides))
+    return plugin, cfg, plugin.stages(cfg)
+
+
+# (model, preset, stage, optimiser, base lr, base betas, interval): the paper-scale values
+LAZY = [
+    ("triplane", "ffhq512", "gan", "D", 0.002, (0.0, 0.99), 16),
+    ("triplane", "ffhq512", "gan", "G", 0.0025, (0.0, 0.99), 4),
+    ("stylesdf", "ffhq1024", "decoder", "decoder_discriminator", 0.002, (0.0, 0.99), 16),
+]
+
+
+@pytest.mark.parametrize("model,preset,stage_name,opt,lr,betas,k", LAZY,
+                         ids=[f"{m}-{o}" for m, _, _, o, *_ in LAZY])
+def test_lazy_phases_run_every_k_steps_with_the_stylegan2_optimiser_correction(model, preset, stage_name, opt,
+                                                                                lr, betas, k):
+    _, _, stages = _recipe(model, preset)
+    stage = next(s for s in stages if s.name == stage_name)
+    lazy = [p for p in stage.phases if p.optimizer == opt and p.every > 1]
+    assert [p.every for p in lazy] == [k]
+    c = k / (k + 1)
+    spec = stage.optimizers[opt]
+    assert spec.lr == pytest.approx(lr * c, rel=1e-12)
+    assert tuple(spec.betas) == pytest.approx((betas[0] ** c, betas[1] ** c), rel=1e-12)
+
+
+def test_optimisers_without_a_lazy_phase_keep_their_configured_settings():
+    _, cfg, stages = _recipe("stylesdf", "ffhq1024")
+    decoder = next(s for s in stages if s.name == "decoder")
+    assert decoder.optimizers["decoder"].lr == cfg.stylesdf.schedule.decoder_lr
+    assert tuple(decoder.optimizers["decoder"].betas) == tuple(cfg.stylesdf.schedule.decoder_betas)
+
+
+def test_the_engine_builds_adam_with_the_recipes_corrected_settings(tmp_path, single_thread):
+    from test_resume_every_model import CASES, ENGINE
+
+    spec = get_model_spec("triplane")
+    plugin = spec.load()
+    overrides = ENGINE + CASES["triplane"][0] + ["loss.finetune_steps=0", "train.steps=1", "loss.r1_every=16",
+                                                 "loss.density_reg_every=4"]
+    cfg = load_run_config(plugin.config_class, spec.name, spec.presets_dir, "tiny", None, overrides)
+    trainer = Trainer(plugin, cfg, tmp_path, model_name="triplane", device="cpu", progress=False)
+    trainer.run()
+    for name, k, lr in (("D", 16, cfg.loss.d_lr), ("G", 4, cfg.loss.g_lr)):
+        group = trainer.optimizers[name].param_groups[0]
+        c = k / (k + 1)
+        assert group["lr"] == pytest.approx(lr * c, rel=1e-12)
+        assert group["betas"] == pytest.approx(tuple(b ** c for b in cfg.loss.betas), rel=1e-12)
