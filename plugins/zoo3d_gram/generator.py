@@ -89,10 +89,13 @@ class GramGenerator(Generator):
                                   self.background_z, self.delta_alpha, bounds=(rc.far - rc.near) / 2)
 
     def render(self, representation: GramRepresentation, cameras: Camera,
-               resolution: tuple[int, int] | int | None = None) -> RenderOutput:
+               resolution: tuple[int, int] | int | None = None,
+               intersections: tuple[Tensor, Tensor] | None = None) -> RenderOutput:
+        """``intersections``: the hits of these cameras' rays at ``resolution`` from ``self.renderer.intersect``,
+        to render from instead of intersecting again (GRAM-HD reuses its LR hits for the HR image)."""
         if resolution is None and cameras.resolution is None:
             resolution = self.resolution
-        return self.renderer.render(representation, cameras, resolution)
+        return self.renderer.render(representation, cameras, resolution, intersections=intersections)
 
     # ------------------------------------------------------------------ free-view cache
     @torch.no_grad()

@@ -6,14 +6,16 @@ Both take world points; each applies GRAM's UniformBoxWarp (scale 2 / 0.24) itse
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from zoo3d.nn.siren import ColorFiLMLayer, FiLMSirenTrunk, PiGanMappingNetwork, frequency_init
+from zoo3d.nn.siren import (ColorFiLMLayer, FiLMSirenTrunk, PiGanMappingNetwork, film_affine, film_sine,
+                            frequency_init, linear)
 
-__all__ = ["ManifoldPredictor", "RadianceNetwork", "widened_sigmoid"]
+__all__ = ["FoldedRadiance", "ManifoldPredictor", "RadianceNetwork", "widened_sigmoid"]
 
 
 def widened_sigmoid(x: Tensor, eps: float = 1e-3) -> Tensor:
@@ -58,7 +60,7 @@ class ManifoldPredictor(nn.Module):
         with torch.autocast(p.device.type, enabled=False):
             h = self.warp(p.float())
             for layer in self.hidden:
-                h = F.relu(layer(h))
+                h = linear(h, layer.weight, layer.bias, relu=True)
             return self.out(h).squeeze(-1)
 
 
@@ -103,18 +105,98 @@ class RadianceNetwork(nn.Module):
         return self.mapping(z)
 
     def forward(self, p: Tensor, dirs: Tensor, freq: Tensor, phase: Tensor) -> tuple[Tensor, Tensor, Tensor | None]:
+        return self.forward_folded(p, dirs, self.fold(freq, phase))
+
+    def fold(self, freq: Tensor, phase: Tensor) -> FoldedRadiance:
+        """This network's weights with the FiLM parameters (B, L, hidden) folded in (:class:`FoldedRadiance`)."""
+        if not self.autocast and torch.is_autocast_enabled(freq.device.type):
+            with torch.autocast(freq.device.type, enabled=False):
+                return self.fold(freq.float(), phase.float())
+        layers = self.trunk.layers
+        trunk = [film_affine(f.layer, freq[:, i], phase[:, i], self.warp_scale if i == 0 else 1.0)
+                 for i, f in enumerate(layers)]
+        a, c = film_affine(self.color_layer.layer, freq[:, -1], phase[:, -1])
+        d = self.color_layer.dir_dim
+        heads, head_bias, color_head = self._stacked_heads(freq.dtype)
+        return FoldedRadiance(trunk, a[:, :, d:].contiguous(), a[:, :, :d].contiguous(), c, heads, head_bias,
+                              color_head)
+
+    def forward_folded(self, p: Tensor, dirs: Tensor, folded: FoldedRadiance) -> tuple[Tensor, Tensor, Tensor | None]:
+        """The forward pass from :meth:`fold`'s weights (the same FiLM parameters for any number of queries)."""
         if not self.autocast and torch.is_autocast_enabled(p.device.type):
             with torch.autocast(p.device.type, enabled=False):
-                return self._forward(p.float(), dirs.float(), freq.float(), phase.float())
-        return self._forward(p, dirs, freq, phase)
+                return self._forward(p.float(), dirs.float(), folded)
+        return self._forward(p, dirs, folded)
 
-    def _forward(self, p: Tensor, dirs: Tensor, freq: Tensor, phase: Tensor) -> tuple[Tensor, Tensor, Tensor | None]:
-        xs = self.trunk(p * self.warp_scale, freq, phase)[1:]  # x_1 .. x_last
-        sigma = sum(head(x) for head, x in zip(self.sigma_heads, xs))
-        rgb = sum(head(x) for head, x in zip(self.rgb_heads[:-1], xs[:-1]))
-        color = self.color_layer(xs[-1], dirs, freq[:, -1], phase[:, -1])
-        rgb = rgb + self.rgb_heads[-1](color)
-        features = None
-        if self.feature_heads is not None:
-            features = sum(head(x) for head, x in zip(self.feature_heads, xs))
+    def _forward(self, p: Tensor, dirs: Tensor, f: FoldedRadiance) -> tuple[Tensor, Tensor, Tensor | None]:
+        """Every FiLM layer one GEMM + sine (:func:`~zoo3d.nn.siren.film_sine`); each layer's heads one
+        (hidden -> 1 + 3 + F) GEMM accumulated as the trunk goes, so only two activations are ever alive."""
+        B, Q, _ = p.shape
+        graph = torch.is_grad_enabled()
+        x = p
+        acc = None
+        for i, (a, c) in enumerate(f.trunk):
+            x = film_sine(x, a, c)
+            if i == 0:
+                continue
+            flat = x.reshape(B * Q, -1)
+            if acc is None:
+                acc = linear(flat, f.heads[i - 1], f.head_bias)
+            elif graph:
+                acc = torch.addmm(acc, flat, f.heads[i - 1].t().to(flat.dtype))
+            else:
+                acc.addmm_(flat, f.heads[i - 1].t().to(flat.dtype))
+        # the view-dependent colour layer on concat(dir, x_last): its weight split by input rows, no concat
+        if graph:
+            h = torch.baddbmm(f.color_bias.unsqueeze(1).to(x.dtype), x, f.color_x.transpose(1, 2).to(x.dtype))
+            color = torch.sin(torch.baddbmm(h, dirs.to(h.dtype), f.color_dir.transpose(1, 2).to(h.dtype)))
+            acc = torch.addmm(acc, color.reshape(B * Q, -1), f.color_head.t().to(acc.dtype))
+        else:
+            for b in range(B):
+                h = linear(x[b], f.color_x[b], f.color_bias[b])
+                color = h.addmm_(dirs[b].to(h.dtype), f.color_dir[b].t().to(h.dtype)).sin_()
+                acc[b * Q:(b + 1) * Q].addmm_(color, f.color_head.t().to(color.dtype))
+        acc = acc.reshape(B, Q, -1)
+        sigma, rgb = acc[..., :1], acc[..., 1:4]
+        features = acc[..., 4:] if self.feature_heads is not None else None
         return widened_sigmoid(rgb), F.softplus(sigma), features
+
+    def _stacked_heads(self, dtype: torch.dtype) -> tuple[list[Tensor], Tensor, Tensor]:
+        """Per trunk layer x_1 .. x_last a (1 + 3 + F, hidden) matrix [sigma; rgb; features] (x_last's rgb rows
+        zero: its rgb head reads the colour layer), the colour layer's matrix (rgb rows only) and the sum of
+        every head's bias."""
+        n = len(self.sigma_heads)
+        hidden = self.hidden_dim
+        zeros_rgb = self.rgb_heads[0].weight.new_zeros(3, hidden)
+        heads = []
+        for j in range(n):
+            rows = [self.sigma_heads[j].weight, self.rgb_heads[j].weight if j < n - 1 else zeros_rgb]
+            if self.feature_heads is not None:
+                rows.append(self.feature_heads[j].weight)
+            heads.append(torch.cat(rows).to(dtype))
+        color = torch.cat([self.sigma_heads[0].weight.new_zeros(1, hidden), self.rgb_heads[-1].weight,
+                           *([zeros_rgb.new_zeros(self.feature_dim, hidden)] if self.feature_heads is not None
+                             else [])]).to(dtype)
+        bias = [sum(h.bias for h in self.sigma_heads), sum(h.bias for h in self.rgb_heads)]
+        if self.feature_heads is not None:
+            bias.append(sum(h.bias for h in self.feature_heads))
+        return heads, torch.cat(bias).to(dtype), color
+
+
+@dataclass
+class FoldedRadiance:
+    """:class:`RadianceNetwork` for fixed FiLM parameters of B instances, as plain GEMM weights.
+
+    trunk: per FiLM layer (A (B, hidden, in), c (B, hidden)) from :func:`~zoo3d.nn.siren.film_affine` (the
+    warp folded into the first); color_x (B, hidden, hidden), color_dir (B, hidden, 3), color_bias (B, hidden):
+    the colour layer split by input rows; heads: per trunk layer x_1 .. x_last a (1 + 3 + F, hidden) matrix
+    [sigma; rgb; features]; head_bias (1 + 3 + F,) the sum of every head's bias; color_head (1 + 3 + F, hidden).
+    """
+
+    trunk: list[tuple[Tensor, Tensor]]
+    color_x: Tensor
+    color_dir: Tensor
+    color_bias: Tensor
+    heads: list[Tensor]
+    head_bias: Tensor
+    color_head: Tensor

@@ -7,7 +7,7 @@ from torch import Tensor
 
 from zoo3d.core.representation import Radiance
 
-from zoo3d_gram.networks import ManifoldPredictor, RadianceNetwork
+from zoo3d_gram.networks import FoldedRadiance, ManifoldPredictor, RadianceNetwork
 
 __all__ = ["GramRepresentation"]
 
@@ -39,6 +39,7 @@ class GramRepresentation:
         self.freq, self.phase = freq, phase
         self.levels, self.background_z, self.delta_alpha = levels, background_z, delta_alpha
         self.bounds = bounds
+        self._folded: tuple[tuple, FoldedRadiance] | None = None
 
     @property
     def batch_size(self) -> int:
@@ -50,9 +51,21 @@ class GramRepresentation:
 
     def query(self, points: Tensor, dirs: Tensor) -> Radiance:
         """Radiance at arbitrary points (B, Q, 3) seen along unit dirs (B, Q, 3): rgb, sigma, alpha, features."""
-        rgb, sigma, features = self.radiance_net(points, dirs, self.freq, self.phase)
+        rgb, sigma, features = self.radiance_net.forward_folded(points, dirs, self._folded_network())
         alpha = 1.0 - torch.exp(-self.delta_alpha * sigma)
         return Radiance(rgb=rgb, alpha=alpha, sigma=sigma, features=features)
+
+    def _folded_network(self) -> FoldedRadiance:
+        """The radiance network with this scene's FiLM parameters folded in; kept between queries only when no
+        graph is recorded (a graph must be built afresh each time) and while no weight has changed."""
+        if torch.is_grad_enabled():
+            self._folded = None
+            return self.radiance_net.fold(self.freq, self.phase)
+        tensors = (self.freq, self.phase, *self.radiance_net.parameters())
+        key = tuple((t.data_ptr(), t._version) for t in tensors) + (torch.is_autocast_enabled(self.freq.device.type),)
+        if self._folded is None or self._folded[0] != key:
+            self._folded = (key, self.radiance_net.fold(self.freq, self.phase))
+        return self._folded[1]
 
     def radiance(self, points: Tensor, dirs: Tensor) -> Radiance:
         """points (B, N, P, 3) on the N manifolds, dirs (B, P, 3) -> rgb (B, N, P, 3), alpha (B, N, P, 1), features."""
@@ -61,6 +74,12 @@ class GramRepresentation:
         r = self.query(points.reshape(B, N * P, 3), d)
         shape = lambda x: None if x is None else x.reshape(B, N, P, x.shape[-1])  # noqa: E731
         return Radiance(rgb=shape(r.rgb), alpha=shape(r.alpha), sigma=shape(r.sigma), features=shape(r.features))
+
+    def radiance_at(self, points: Tensor, dirs: Tensor, layers: Tensor) -> Radiance:
+        """Radiance at any points (B, Q, 3) seen along dirs (B, Q, 3), whichever manifold ``layers`` (B, Q) names
+        (the background plane included: GRAM colours every layer with the same network). It lets
+        :class:`~zoo3d.render.ManifoldRenderer` query only the hits that can contribute."""
+        return self.query(points, dirs)
 
     def mesh_field(self, points: Tensor) -> tuple[Tensor, float]:
         """points (B, P, 3) -> (alpha seen from the front (B, P), zero outside the manifolds' band; the level)."""

@@ -195,11 +195,12 @@ class GramHDGenerator(Generator):
             resolution = self.resolution
         H, W = resolve_resolution(resolution, cameras)
         cameras = cameras.to(device=rep.z.device)
-        with torch.no_grad():
-            low = self.lowres.render(rep.lowres, cameras, self.lr_resolution)
+        with torch.no_grad():  # the LR rays are intersected once: for the LR image and, upsampled, for the HR one
+            hits = self.renderer.intersect(rep.lowres, cameras, self.lr_resolution)
+            low = self.lowres.render(rep.lowres, cameras, self.lr_resolution, intersections=hits)
         textures = self.textures(rep, cameras)
         out = self.renderer.render(self.hr_representation(rep, textures), cameras, (H, W),
-                                   intersection_resolution=self.lr_resolution)
+                                   intersection_resolution=self.lr_resolution, intersections=hits)
         out.raw = low
         out.extras["textures"] = textures
         return out

@@ -5,6 +5,11 @@
   driven by its own mapping MLP of the generator's z.
 * :class:`RRDBNet` — the background net: plain RRDBs, bilinear+conv upsampling and a global
   bicubic residual, starting as exactly bicubic up-sampling (zero-initialised last conv).
+
+Speed (same results up to fp32 rounding): on CPU the activations run channels-last (oneDNN's direct
+NHWC convolutions; outputs are returned contiguous), leaky ReLUs act in place, residual sums are one
+``add`` each, and the style net's modulated convolutions run as one plain convolution per instance
+over its manifolds (they share the instance's style) instead of a grouped convolution over all maps.
 """
 
 from __future__ import annotations
@@ -18,7 +23,7 @@ from torch import Tensor, nn
 
 from zoo3d.nn.modconv import ModulatedConv2d
 
-__all__ = ["RRDB", "RRDBNet", "ResidualDenseBlock", "StyleRRDBNet", "default_up_channels"]
+__all__ = ["RRDB", "RRDBNet", "ResidualDenseBlock", "SharedStyleModulatedConv2d", "StyleRRDBNet", "default_up_channels"]
 
 
 def _num_stages(scale: int) -> int:
@@ -35,6 +40,37 @@ def default_up_channels(scale: int, style: bool) -> list[int]:
     return (base + [base[-1]] * n)[:n]
 
 
+def _fast_layout(x: Tensor) -> Tensor:
+    """Channels-last activations on CPU (oneDNN's NHWC convolutions are the fastest there); elsewhere unchanged."""
+    return x.contiguous(memory_format=torch.channels_last) if x.device.type == "cpu" else x
+
+
+def _cat(feats: list[Tensor]) -> Tensor:
+    return feats[0] if len(feats) == 1 else torch.cat(feats, dim=1)
+
+
+class SharedStyleModulatedConv2d(ModulatedConv2d):
+    """A :class:`ModulatedConv2d` whose styles may be one per *group* of consecutive maps.
+
+    forward(x (B*per, in, H, W), style (B, in)) -> (B*per, out, H, W): the ``per`` maps of group b share
+    style[b], so each group's modulated kernel is applied as one plain convolution over its maps (GRAM-HD's
+    manifolds of one instance) instead of a grouped convolution with a kernel per map. With one style per
+    map it computes exactly what ModulatedConv2d does.
+    """
+
+    def forward(self, x: Tensor, style: Tensor) -> Tensor:
+        if x.shape[0] % style.shape[0]:
+            raise ValueError(f"{x.shape[0]} maps cannot share {style.shape[0]} styles in equal groups")
+        per = x.shape[0] // style.shape[0]
+        if self.up:
+            return super().forward(x, style.repeat_interleave(per, dim=0))
+        w = self.modulated_weight(style).to(x.dtype)  # (B, out, in, k, k)
+        bias = None if self.bias is None else self.bias.to(x.dtype)
+        outs = [F.conv2d(x[b * per:(b + 1) * per], w[b], bias, padding=self.kernel_size // 2)
+                for b in range(w.shape[0])]
+        return outs[0] if len(outs) == 1 else torch.cat(outs)
+
+
 class ResidualDenseBlock(nn.Module):
     """Five 3x3 convs with dense connections (growth ``gc``), LReLU 0.2; out = x + 0.2 * conv5; (B, nf, H, W) -> same."""
 
@@ -46,8 +82,8 @@ class ResidualDenseBlock(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         feats = [x]
         for conv in self.convs[:4]:
-            feats.append(F.leaky_relu(conv(torch.cat(feats, dim=1)), 0.2))
-        return x + 0.2 * self.convs[4](torch.cat(feats, dim=1))
+            feats.append(F.leaky_relu(conv(_cat(feats)), 0.2, inplace=True))
+        return torch.add(x, self.convs[4](_cat(feats)), alpha=0.2)
 
 
 class RRDB(nn.Module):
@@ -58,7 +94,7 @@ class RRDB(nn.Module):
         self.blocks = nn.Sequential(*[ResidualDenseBlock(nf, gc) for _ in range(3)])
 
     def forward(self, x: Tensor) -> Tensor:
-        return x + 0.2 * self.blocks(x)
+        return torch.add(x, self.blocks(x), alpha=0.2)
 
 
 class _RRDBTrunk(nn.Module):
@@ -71,7 +107,7 @@ class _RRDBTrunk(nn.Module):
         self.trunk_conv = nn.Conv2d(nf, nf, 3, padding=1)
 
     def forward(self, x: Tensor) -> Tensor:
-        fea = self.conv_first(x)
+        fea = self.conv_first(_fast_layout(x))
         return fea + self.trunk_conv(self.trunk(fea))
 
 
@@ -107,10 +143,10 @@ class StyleRRDBNet(nn.Module):
         self.up_convs = nn.ModuleList()
         prev = nf
         for c in up_channels:
-            self.up_convs.append(ModulatedConv2d(prev, 4 * c, 3, None, bias=True))
+            self.up_convs.append(SharedStyleModulatedConv2d(prev, 4 * c, 3, None, bias=True))
             prev = c
-        self.hr_conv = ModulatedConv2d(prev, prev, 3, None, bias=True)
-        self.conv_last = ModulatedConv2d(prev, out_ch, last_kernel, None, bias=True)
+        self.hr_conv = SharedStyleModulatedConv2d(prev, prev, 3, None, bias=True)
+        self.conv_last = SharedStyleModulatedConv2d(prev, out_ch, last_kernel, None, bias=True)
         self.style_split = [nf, *up_channels[:-1], prev, prev]
         layers: list[nn.Module] = []
         width = z_dim
@@ -146,13 +182,12 @@ class StyleRRDBNet(nn.Module):
     def forward(self, x: Tensor, z: Tensor, psi: float = 1.0) -> Tensor:
         if x.shape[0] % z.shape[0]:
             raise ValueError(f"batch of textures ({x.shape[0]}) is not a multiple of the batch of z ({z.shape[0]})")
-        styles = self.styles(z, psi).repeat_interleave(x.shape[0] // z.shape[0], dim=0)
-        *s_up, s_hr, s_last = styles.split(self.style_split, dim=1)
+        *s_up, s_hr, s_last = self.styles(z, psi).split(self.style_split, dim=1)
         fea = self.body(x)
         for conv, s in zip(self.up_convs, s_up):
-            fea = F.leaky_relu(F.pixel_shuffle(conv(fea, s), 2), 0.2)
-        fea = F.leaky_relu(self.hr_conv(fea, s_hr), 0.2)
-        out = self.conv_last(fea, s_last)
+            fea = F.leaky_relu(F.pixel_shuffle(conv(fea, s), 2), 0.2, inplace=True)
+        fea = F.leaky_relu(self.hr_conv(fea, s_hr), 0.2, inplace=True)
+        out = self.conv_last(fea, s_last).contiguous()
         if self.residual_gain is None:
             return torch.cat([out[:, :-1], torch.sigmoid(out[:, -1:])], dim=1)
         base = F.interpolate(x[:, :self.out_ch], scale_factor=self.scale, mode="bicubic", align_corners=False)
@@ -192,7 +227,8 @@ class RRDBNet(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         fea = self.body(x)
         for conv in self.up_convs:
-            fea = F.interpolate(F.leaky_relu(conv(fea), 0.2), scale_factor=2, mode="bilinear", align_corners=False)
-        fea = F.leaky_relu(self.hr_conv(fea), 0.2)
+            fea = F.interpolate(F.leaky_relu(conv(fea), 0.2, inplace=True), scale_factor=2, mode="bilinear",
+                                align_corners=False)
+        fea = F.leaky_relu(self.hr_conv(fea), 0.2, inplace=True)
         base = F.interpolate(x, scale_factor=self.scale, mode="bicubic", align_corners=False)
-        return base + 0.2 * self.conv_last(fea)
+        return torch.add(base, self.conv_last(fea).contiguous(), alpha=0.2)

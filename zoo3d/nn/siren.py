@@ -13,10 +13,11 @@ import math
 from typing import Callable
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 __all__ = [
-    "ColorFiLMLayer", "FiLMSirenLayer", "FiLMSirenTrunk", "PiGanMappingNetwork",
+    "ColorFiLMLayer", "FiLMSirenLayer", "FiLMSirenTrunk", "PiGanMappingNetwork", "film_affine", "film_sine", "linear",
     "first_layer_film_sine_init", "frequency_init", "truncate_film",
 ]
 
@@ -46,6 +47,71 @@ def _broadcast_over_points(film: Tensor, x: Tensor) -> Tensor:
     if film.dim() == x.dim():
         return film
     return film.reshape(film.shape[0], *([1] * (x.dim() - 2)), film.shape[-1])
+
+
+def film_affine(layer: nn.Linear, freq: Tensor, phase: Tensor, in_scale: float = 1.0) -> tuple[Tensor, Tensor]:
+    """A FiLM-SIREN layer's sine argument as one affine map per instance.
+
+    ``freq * (W (in_scale x) + b) + phase = x A^T + c`` with ``A = diag(freq) W in_scale`` (B, out, in)
+    and ``c = freq * b + phase`` (B, out), for ``layer`` = Linear(in, out) and freq/phase (B, out).
+    Folding the FiLM parameters into the weights turns the layer into one GEMM per instance plus the
+    sine (:func:`film_sine`): no per-point products or sums, equal to the unfolded layer up to fp32 rounding.
+    """
+    a = layer.weight.unsqueeze(0) * (freq.unsqueeze(-1) * in_scale)
+    c = torch.addcmul(phase, freq, layer.bias.to(freq.dtype))
+    return a.to(freq.dtype), c
+
+
+def film_sine(x: Tensor, a: Tensor, c: Tensor) -> Tensor:
+    """``sin(x A^T + c)`` for x (B, Q, in) and :func:`film_affine`'s A (B, out, in), c (B, out) -> (B, Q, out).
+
+    Without a graph: per instance :func:`linear` (bias inside the GEMM) and the sine in place, so a layer
+    costs one GEMM and one pass over its output. With a graph: one batched GEMM.
+    """
+    if not torch.is_grad_enabled():
+        if x.shape[0] == 1:
+            return linear(x[0], a[0], c[0]).sin_().unsqueeze(0)
+        return torch.stack([linear(x[b], a[b], c[b]) for b in range(x.shape[0])]).sin_()
+    return torch.sin(torch.baddbmm(c.unsqueeze(1).to(x.dtype), x, a.transpose(1, 2).to(x.dtype)))
+
+
+def _onednn_linear_usable(x: Tensor) -> bool:
+    return (_ONEDNN_LINEAR is not None and x.device.type == "cpu" and x.dtype == torch.float32
+            and not torch.is_grad_enabled() and not torch.is_autocast_enabled("cpu"))
+
+
+def _find_onednn_linear():
+    """oneDNN's fused linear (bias and activation inside the GEMM), if this build has it and it computes
+    ``x W^T + b``; checked once on a tiny input."""
+    try:
+        op = torch.ops.mkldnn._linear_pointwise
+        if not torch.backends.mkldnn.is_available():
+            return None
+        g = torch.Generator().manual_seed(0)
+        x, w, b = (torch.randn(*shape, generator=g) for shape in [(5, 7), (3, 7), (3,)])
+        with torch.no_grad():
+            ok = torch.allclose(op(x, w, b, "relu", [], ""), torch.relu(x @ w.t() + b), atol=1e-5)
+        return op if ok else None
+    except Exception:  # an older or CPU-only-without-oneDNN build: plain addmm
+        return None
+
+
+_ONEDNN_LINEAR = _find_onednn_linear()
+
+
+def linear(x: Tensor, weight: Tensor, bias: Tensor | None, relu: bool = False) -> Tensor:
+    """``x W^T + b`` (then ReLU) for x (..., in), weight (out, in).
+
+    On CPU in fp32 without a graph this is oneDNN's fused kernel: bias and ReLU are applied inside the
+    GEMM instead of in extra passes over the output (equal to addmm up to fp32 rounding). Elsewhere:
+    ``F.linear`` and an in-place ReLU when no graph is recorded.
+    """
+    if bias is not None and _onednn_linear_usable(x):
+        return _ONEDNN_LINEAR(x, weight, bias, "relu" if relu else "none", [], "")
+    y = F.linear(x, weight.to(x.dtype), None if bias is None else bias.to(x.dtype))
+    if relu:
+        y = torch.relu(y) if y.requires_grad else y.relu_()
+    return y
 
 
 class FiLMSirenLayer(nn.Module):

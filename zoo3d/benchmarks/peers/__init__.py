@@ -1,0 +1,146 @@
+"""``zoo3d bench peers``: zoo3d against the authors' code (GRAM, GRAM-HD), side by side in one run.
+
+Needs local checkouts of microsoft/GRAM and JeffreyXiang/GRAM-HD, named by ``ZOO3D_UPSTREAM_GRAM`` and
+``ZOO3D_UPSTREAM_GRAM_HD``; a model whose checkout is absent is skipped with a one-line note.
+The records (:mod:`zoo3d.benchmarks.peers.records`) are measured in turn; each one ``repeats`` times as
+an alternating pair, the authors' code then zoo3d, every measurement in a fresh process
+(:mod:`zoo3d.benchmarks.peers.worker`), so both see the same machine load.
+
+One row per record: medians and every repeat of time (s) and peak memory (MiB) for both sides, the
+ratios zoo3d / authors of the medians, the targets and whether they are met, and for inference the
+largest |difference| between the two images (same weights, latents and cameras). Then, per side, the
+GRAM-HD / GRAM ratios of the ``graph`` records at one resolution (GRAM-HD's Table 4), where both ran.
+
+Environment: ``ZOO3D_PEERS_REPEATS`` (default 3; 1 with ``--quick``), ``ZOO3D_PEERS_LONG_REPEATS``
+(records at 256² and above, default 2), ``ZOO3D_PEERS_ONLY`` (comma-separated record names),
+``ZOO3D_BENCH_THREADS`` (intra-op threads of every child, default torch's), ``ZOO3D_BENCH_CPU_MEM_GB``
+(the per-child memory cap on CPU, default 14).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+from zoo3d.benchmarks.peers.authors import ENV, checkout, commit
+from zoo3d.benchmarks.peers.records import QUICK_RECORDS, RECORDS, Record
+
+SIDES = ("authors", "zoo3d")
+
+
+def _note(text: str) -> None:
+    print(f"peers: {text}", file=sys.stderr, flush=True)
+
+
+def _child(record: Record, side: str, workdir: Path, device: str) -> dict:
+    cmd = [sys.executable, "-m", "zoo3d.benchmarks.peers.worker", record.name, side, str(workdir), device]
+    done = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    lines = done.stdout.strip().splitlines()
+    if done.returncode == 0 and lines:
+        return json.loads(lines[-1])
+    status = "OOM" if done.returncode in (-9, 137) else "error"
+    tail = (done.stderr.strip().splitlines() or ["no output"])[-1][:200]
+    return {"record": record.name, "side": side, "status": status, "note": f"exit {done.returncode}: {tail}"}
+
+
+def _repeats(record: Record, quick: bool) -> int:
+    if quick:
+        return int(os.environ.get("ZOO3D_PEERS_REPEATS", "1"))
+    if record.resolution >= 256:
+        return int(os.environ.get("ZOO3D_PEERS_LONG_REPEATS", "2"))
+    return int(os.environ.get("ZOO3D_PEERS_REPEATS", "3"))
+
+
+def _median(values: list[float]) -> float | None:
+    return round(statistics.median(values), 3) if values else None
+
+
+def summarise(record: Record, runs: dict[str, list[dict]], device: str) -> dict:
+    """The record's row: medians, ratios zoo3d / authors, targets; every repeat under ``detail``."""
+    row: dict = {"record": record.name}
+    detail: dict = {"work": record.title or record.work, "device": device, "batch": record.batch,
+                    "split": record.split}
+    medians = {}
+    for side in SIDES:
+        ok = [r for r in runs[side] if r.get("status") == "ok"]
+        times, peaks = [r["time_s"] for r in ok], [r["peak_mb"] for r in ok]
+        medians[side] = (_median(times), _median(peaks))
+        detail[side] = {"time_s": times, "peak_mb": peaks,
+                        "load_avg_1min": [r["load_avg_1min"] for r in ok if "load_avg_1min" in r]}
+        bad = [r for r in runs[side] if r.get("status") != "ok"]
+        if bad:
+            detail[side]["failed"] = [f"{r.get('status')}: {r.get('note', '')}" for r in bad]
+    (ta, ma), (tz, mz) = medians["authors"], medians["zoo3d"]
+    row.update({"authors_s": ta, "zoo3d_s": tz})
+    row["time_ratio"] = round(tz / ta, 3) if ta and tz else None
+    row["time_target"] = record.time_target
+    row.update({"authors_mib": ma, "zoo3d_mib": mz})
+    row["memory_ratio"] = round(mz / ma, 3) if ma and mz else None
+    row["memory_target"] = record.memory_target
+    verdicts = []
+    for ratio, target in ((row["time_ratio"], record.time_target), (row["memory_ratio"], record.memory_target)):
+        if target is not None:
+            verdicts.append(None if ratio is None else ratio <= target)
+    row["met"] = None if not verdicts or None in verdicts else all(verdicts)
+    diffs = [r["image_max_abs_diff"] for r in runs["zoo3d"] if "image_max_abs_diff" in r]
+    row["image_max_abs_diff"] = max(diffs) if diffs else None
+    row["detail"] = detail
+    return row
+
+
+def table4(rows: list[dict]) -> list[dict]:
+    """Per side, GRAM-HD / GRAM time and memory of the ``graph`` records at the same resolution."""
+    out = []
+    by_name = {r["record"]: r for r in rows}
+    for name, hd in by_name.items():
+        if not name.startswith("gram_hd.graph."):
+            continue
+        gram = by_name.get(name.replace("gram_hd.", "gram.", 1))
+        if gram is None:
+            continue
+        for side in SIDES:
+            row = {"record": name.replace("gram_hd.graph", f"gram_hd_over_gram.graph.{side}")}
+            th, mh, tg, mg = (hd[f"{side}_s"], hd[f"{side}_mib"], gram[f"{side}_s"], gram[f"{side}_mib"])
+            row["time_ratio"] = round(th / tg, 3) if th and tg else None
+            row["memory_ratio"] = round(mh / mg, 3) if mh and mg else None
+            if row["time_ratio"] is None:
+                failed = gram["detail"][side].get("failed") or hd["detail"][side].get("failed") or ["not measured"]
+                row["detail"] = {"note": failed[0]}
+            out.append(row)
+    return out
+
+
+def run(device: str, quick: bool) -> list[dict]:
+    records = QUICK_RECORDS if quick else RECORDS
+    only = [n for n in os.environ.get("ZOO3D_PEERS_ONLY", "").split(",") if n]
+    if only:
+        records = [r for r in records if r.name in only]
+    rows: list[dict] = []
+    commits = {}
+    for model, env in ENV.items():
+        path = checkout(model)
+        if path is None:
+            _note(f"{env} does not name a checkout of the authors' {model.replace('_', '-').upper()}: "
+                  f"its records are skipped.")
+            records = [r for r in records if r.model != model]
+        else:
+            commits[model] = commit(path)
+    with tempfile.TemporaryDirectory(prefix="zoo3d-peers-") as tmp:
+        for record in records:
+            workdir = Path(tmp) / record.name
+            runs: dict[str, list[dict]] = {side: [] for side in SIDES}
+            for i in range(_repeats(record, quick)):
+                for side in SIDES:
+                    result = _child(record, side, workdir, device)
+                    runs[side].append(result)
+                    _note(f"{record.name} {side} #{i + 1}: {result.get('status')} "
+                          f"{result.get('time_s', '')} s {result.get('peak_mb', '')} MiB {result.get('note', '')}")
+            row = summarise(record, runs, device)
+            row["detail"]["authors_commit"] = commits[record.model]
+            rows.append(row)
+    return rows + table4(rows)

@@ -1,0 +1,88 @@
+"""One record, one side, in this (fresh) process: ``python -m zoo3d.benchmarks.peers.worker NAME SIDE DIR DEVICE``.
+
+Prints one JSON line: ``time_s`` (wall time of the work, device synchronised) and ``peak_mb``: on CPU the
+rise of peak RSS over the RSS just before the work (the kernel's high-water mark is reset first, so
+set-up cannot mask it), on CUDA ``torch.cuda.max_memory_allocated`` during the work. On CPU the address
+space is capped at the set-up's plus ``ZOO3D_BENCH_CPU_MEM_GB`` (default 14) GiB: work that would exhaust
+the machine fails with an allocation error and is reported as ``OOM``.
+"""
+
+from __future__ import annotations
+
+import gc
+import json
+import os
+import resource
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+
+def _status_mb(field: str) -> float:
+    with open("/proc/self/status") as fh:
+        return next(int(line.split()[1]) for line in fh if line.startswith(field + ":")) / 1024.0
+
+
+def _reset_peak_rss() -> bool:
+    try:
+        with open("/proc/self/clear_refs", "w") as fh:
+            fh.write("5")
+        return True
+    except OSError:
+        return False
+
+
+def _cap_address_space(gigabytes: float) -> None:
+    vm = int(_status_mb("VmSize") * 2**20)
+    limit = vm + int(gigabytes * 2**30)
+    resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+
+
+def measure(name: str, side: str, workdir: Path, device: str) -> dict:
+    from zoo3d.benchmarks.peers import authors, ours
+    from zoo3d.benchmarks.peers.records import by_name
+
+    record = by_name(name)
+    dev = torch.device(device)
+    threads = os.environ.get("ZOO3D_BENCH_THREADS")
+    if threads:
+        torch.set_num_threads(int(threads))
+    work, finish = (authors if side == "authors" else ours).prepare(record, workdir, dev)
+    gc.collect()
+    out = {"record": name, "side": side, "device": dev.type, "threads": torch.get_num_threads()}
+    if dev.type == "cuda":
+        torch.cuda.synchronize(dev)
+        torch.cuda.reset_peak_memory_stats(dev)
+    else:
+        _cap_address_space(float(os.environ.get("ZOO3D_BENCH_CPU_MEM_GB", "14")))
+        exact = _reset_peak_rss()
+        base = _status_mb("VmRSS") if exact else _status_mb("VmHWM")
+    load = os.getloadavg()[0]
+    try:
+        t0 = time.perf_counter()
+        result = work()
+        if dev.type == "cuda":
+            torch.cuda.synchronize(dev)
+        seconds = time.perf_counter() - t0
+    except (torch.OutOfMemoryError, MemoryError, RuntimeError) as exc:
+        text = str(exc).lower()
+        if isinstance(exc, RuntimeError) and "alloc" not in text and "memory" not in text:
+            raise
+        return {**out, "status": "OOM", "note": str(exc).strip().splitlines()[0][:160]}
+    peak = (torch.cuda.max_memory_allocated(dev) / 2**20 if dev.type == "cuda"
+            else _status_mb("VmHWM") - base)
+    out.update({"status": "ok", "time_s": round(seconds, 3), "peak_mb": round(peak, 1),
+                "load_avg_1min": round(load, 2)})
+    out.update(finish(result))
+    return out
+
+
+def main(argv: list[str]) -> None:
+    name, side, workdir, device = argv
+    print(json.dumps(measure(name, side, Path(workdir), device)), flush=True)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
