@@ -3,7 +3,8 @@
 Generated images use latents and cameras drawn from one CPU generator seeded with the
 protocol's ``seed_start`` (the same draws for every model with the same z_dim and prior),
 truncation ``psi_distribution`` (1 = none, as upstream). Real images come from
-``zoo3d.data.build_dataset`` at the same resolution (``--data``, default ``synthetic:heads``).
+``zoo3d.data.build_dataset`` at the same resolution (``--data``, default ``synthetic:heads``),
+read item by item without the dataset's block cache.
 """
 
 from __future__ import annotations
@@ -34,7 +35,8 @@ def real_images(data_spec: str, n: int, resolution: int, seed: int = 0) -> Tenso
         from zoo3d.data import build_dataset
     except ImportError:
         raise UserError("Distribution metrics need zoo3d.data.build_dataset, which this installation lacks.") from None
-    dataset = build_dataset(DataConfig(spec=data_spec, mirror=False), resolution)
+    # no block cache: a random subset read once would render (or decode) whole blocks around every item
+    dataset = build_dataset(DataConfig(spec=data_spec, mirror=False, cache=False), resolution)
     total = len(dataset)
     if total == 0:
         raise UserError(f"Dataset '{data_spec}' is empty.")

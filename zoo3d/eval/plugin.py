@@ -9,6 +9,8 @@ _BUILTIN = [
     ("epi", "zoo3d.eval.epi:EpiMetric", False, "epipolar-image roughness of a yaw sweep (GRAM-HD Fig. 5)"),
     ("depth", "zoo3d.eval.depth:DepthMetric", False, "modified Chamfer between back-projected depth maps (StyleSDF)"),
     ("swd", "zoo3d.eval.swd:SwdMetric", False, "sliced Wasserstein distance on Laplacian-pyramid patches"),
+    ("diversity", "zoo3d.eval.diversity:DiversityMetric", True,
+     "variety of samples relative to the dataset (network-free features; 1 = as varied)"),
     ("fid", "zoo3d.eval.fid:FidMetric", False, "Frechet Inception distance (clean-fid) against the dataset"),
     ("kid", "zoo3d.eval.fid:KidMetric", False, "kernel Inception distance (clean-fid) against the dataset"),
     ("speed", "zoo3d.eval.speed:SpeedMetric", False, "seconds and peak memory per generated image"),
