@@ -1,6 +1,7 @@
 """``zoo3d bench``: run benchmark suites and write their records as JSON.
 
-A suite is a module ``zoo3d.benchmarks.<name>`` with ``run(device: str, quick: bool) -> list[dict]``.
+A suite is a module ``zoo3d.benchmarks.<name>`` with ``run(device: str, quick: bool) -> list[dict]``;
+one with ``RUN_BY_DEFAULT = False`` (hours of work) runs only when named.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ def available_suites() -> list[str]:
 @click.option("--quick", is_flag=True, help="Fewer repetitions and sizes (a smoke run, not for the record).")
 @click.option("--json", "json_out", type=click.Path(dir_okay=False), help="Write the records here.")
 def bench(suites, device, quick, json_out):
-    """Benchmark SUITES (default: all of them) and print a table of the records."""
+    """Benchmark SUITES (default: all but the long ones, e.g. zoo) and print a table of the records."""
     from rich.console import Console
     from rich.table import Table
 
@@ -41,6 +42,8 @@ def bench(suites, device, quick, json_out):
     records: list[dict] = []
     for name in suites or known:
         module = importlib.import_module(f"zoo3d.benchmarks.{name}")
+        if not suites and not getattr(module, "RUN_BY_DEFAULT", True):
+            continue
         for rec in module.run(dev, quick):
             records.append({"suite": name, **rec})
     console = Console()

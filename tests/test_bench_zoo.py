@@ -1,0 +1,85 @@
+"""``zoo3d bench zoo``: settings from the environment, training stopped by its budget, the table."""
+
+from __future__ import annotations
+
+import pytest
+
+from zoo3d.benchmarks import zoo
+from zoo3d.errors import UserError
+
+
+def test_settings_read_the_environment_and_refuse_an_endless_run(tmp_path):
+    s = zoo.settings_from_env(False, {"ZOO3D_ZOO_MODELS": "gram, pigan", "ZOO3D_ZOO_MINUTES": "12",
+                                      "ZOO3D_ZOO_PRESETS": "gram=ffhq256", "ZOO3D_ZOO_OUT": str(tmp_path)})
+    assert s.models == ["gram", "pigan"] and s.minutes == 12 and s.steps is None
+    assert (s.preset("gram"), s.preset("pigan")) == ("ffhq256", "tiny")
+    assert list(s.metrics) == list(zoo.DEFAULT_METRICS)
+    quick = zoo.settings_from_env(True, {})
+    assert (quick.steps, quick.instances, quick.minutes) == (2, 1, 0)
+    with pytest.raises(UserError, match="never stop"):
+        zoo.settings_from_env(False, {"ZOO3D_ZOO_MINUTES": "0"})
+    with pytest.raises(UserError, match="MODEL=PRESET"):
+        zoo.settings_from_env(False, {"ZOO3D_ZOO_PRESETS": "gram"})
+
+
+def test_the_budget_stops_training_with_a_checkpoint(tmp_path):
+    """No step cap: only SIGINT at the budget can end this run (tiny pi-GAN has thousands of steps)."""
+    s = zoo.ZooSettings(models=["pigan"], out=tmp_path, minutes=0.4, steps=None)
+    (tmp_path / "runs").mkdir()
+    got = zoo.train_for_budget("pigan", tmp_path / "runs" / "pigan", s, "cpu")
+    assert got["ended"] == "budget"
+    assert 24 <= got["train_s"] < 24 + 120
+    from zoo3d.runs import load_model
+
+    assert load_model(str(tmp_path / "runs" / "pigan"), device="cpu").step == got["step"] >= 1
+
+
+def _entry(mean, std=0.1, n=2):
+    return {"mean": mean, "std": std, "n": n}
+
+
+def test_table_has_one_row_per_model_with_consistency_budget_and_images(tmp_path):
+    result = {"models": {"oracle": {"epi": _entry(10.0), "neus_seconds": _entry(3.0)},
+                         "oracle_inconsistent": {"epi": _entry(140.0)},
+                         "gram_hd": {"epi": _entry(30.0)}},
+              "provenance": {"oracle": {"strictly_3d_consistent": True},
+                             "oracle_inconsistent": {"strictly_3d_consistent": False},
+                             "gram_hd": {"strictly_3d_consistent": False}},
+              "higher_is_better": {"epi": False}, "notes": ["gram_hd: a note"]}
+    trained = {"gram_hd": {"preset": "tiny", "step": 812, "train_s": 600.0}}
+    images = {"gram_hd": {"samples": "gram_hd_samples.png", "yaw_sweep": "gram_hd_yaw_sweep.png"}}
+    s = zoo.ZooSettings(models=["gram_hd"], out=tmp_path, minutes=10)
+    text = zoo.zoo_table(result, trained, images, s, 900.0, "cpu", "zoo3d bench zoo")
+    rows = {line.split(" | ")[0].strip("| "): line for line in text.splitlines() if line.startswith("| ")}
+    assert set(rows) == {"model", "oracle", "oracle_inconsistent", "gram_hd"}
+    assert "| epi ↓ |" in rows["model"] and "neus_seconds" not in rows["model"]
+    assert "| no (2D upsampler) | tiny | 812 | 10.0 | 30 ± 0.1 (2) |" in rows["gram_hd"]
+    assert "| yes | - | - | - | 10 ± 0.1 (2) |" in rows["oracle"]
+    assert "images/gram_hd_yaw_sweep.png" in text and "- gram_hd: a note" in text
+    assert "budget 10 min per model; whole run 15.0 min" in text
+
+
+def test_bench_without_names_skips_the_zoo(monkeypatch):
+    from click.testing import CliRunner
+
+    from zoo3d.cli import bench as bench_cli
+
+    ran = []
+    monkeypatch.setattr(bench_cli, "available_suites", lambda: ["zoo"])
+    monkeypatch.setattr(zoo, "run", lambda device, quick: ran.append(device) or [])
+    assert CliRunner().invoke(bench_cli.bench, ["--device", "cpu"]).exit_code == 0
+    assert ran == []
+    assert CliRunner().invoke(bench_cli.bench, ["zoo", "--device", "cpu"]).exit_code == 0
+    assert ran == ["cpu"]
+
+
+@pytest.mark.slow
+def test_quick_zoo_run_writes_the_table(tmp_path, monkeypatch):
+    monkeypatch.setenv("ZOO3D_ZOO_MODELS", "pigan")
+    monkeypatch.setenv("ZOO3D_ZOO_METRICS", "epi")
+    monkeypatch.setenv("ZOO3D_ZOO_OUT", str(tmp_path / "zoo"))
+    records = {r["model"]: r for r in zoo.run("cpu", quick=True)}
+    assert set(records) == {"oracle", "oracle_inconsistent", "pigan"}
+    assert records["pigan"]["step"] == 2 and records["oracle"]["epi"] < records["oracle_inconsistent"]["epi"]
+    assert (tmp_path / "zoo" / "images" / "pigan_yaw_sweep.png").stat().st_size > 0
+    assert "| pigan | yes | tiny | 2 |" in (tmp_path / "zoo" / "zoo.md").read_text()

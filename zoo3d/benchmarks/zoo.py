@@ -1,0 +1,241 @@
+"""``zoo3d bench zoo``: the zoo's own table. Every model trained for the same budget, then compared on one protocol.
+
+Each step is the command a user would type, run in a fresh process:
+
+1. ``zoo3d train MODEL --preset P --data D --out OUT/runs/MODEL --quiet`` for every model, stopped by
+   SIGINT when its wall-clock budget is spent (the engine finishes the step, saves a checkpoint and
+   exits; see docs/training.md) or at ``--steps`` when a step cap is set;
+2. ``zoo3d sample`` for a sample row (seeds 0-7, psi 1, frontal) and a yaw sweep (seeds 0-3, five yaws);
+3. ``zoo3d compare --models oracle,oracle_inconsistent,MODELS --ckpt ...`` on the metrics, one protocol;
+4. ``OUT/zoo.md``: the table (mean ± std over instances), steps and training time reached by each
+   model, whether it is strictly 3D-consistent, and the images.
+
+Configured through the environment (``zoo3d bench`` passes only ``--device`` and ``--quick``):
+
+``ZOO3D_ZOO_MODELS``      models to train (default ``gram,gram_hd,triplane,stylesdf,pigan``)
+``ZOO3D_ZOO_MINUTES``     training budget per model in minutes of wall time (default 30; 0 = no budget)
+``ZOO3D_ZOO_STEPS``       step cap per model (default none)
+``ZOO3D_ZOO_PRESETS``     ``MODEL=PRESET,...`` (default ``tiny`` for every model; on a GPU name the paper presets)
+``ZOO3D_ZOO_DATA``        training and reference data (default ``synthetic:heads``)
+``ZOO3D_ZOO_METRICS``     default ``neus,epi,depth,swd,diversity,speed``
+``ZOO3D_ZOO_PROTOCOL``    ``small`` (default) or ``paper``; ``ZOO3D_ZOO_INSTANCES`` overrides its instance count
+``ZOO3D_ZOO_OUT``         output folder (default ``runs/zoo-<time>``); must not hold a previous table
+
+``--quick`` (a smoke run of the harness, not a record): 2 steps per model, 1 instance, NeuS 20 iterations.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from zoo3d.errors import UserError
+
+DEFAULT_MODELS = ("gram", "gram_hd", "triplane", "stylesdf", "pigan")
+DEFAULT_METRICS = ("neus", "epi", "depth", "swd", "diversity", "speed")
+CONTROLS = ("oracle", "oracle_inconsistent")
+SWEEP_YAWS = (-0.5, -0.25, 0.0, 0.25, 0.5)
+#: How long a stopped run may take to finish its step and write its checkpoint.
+STOP_GRACE_S = 900
+#: ``zoo3d bench`` without suite names skips this one (hours by default); name it to run it.
+RUN_BY_DEFAULT = False
+
+
+@dataclass
+class ZooSettings:
+    """What one ``zoo3d bench zoo`` run does (see the module docstring for the environment variables)."""
+
+    models: list[str]
+    out: Path
+    minutes: float = 30.0
+    steps: int | None = None
+    presets: dict[str, str] = field(default_factory=dict)
+    data: str = "synthetic:heads"
+    metrics: list[str] = field(default_factory=lambda: list(DEFAULT_METRICS))
+    protocol: str = "small"
+    instances: int | None = None
+    neus_iterations: int | None = None
+
+    def preset(self, model: str) -> str:
+        return self.presets.get(model, "tiny")
+
+
+def _list(text: str) -> list[str]:
+    return [t.strip() for t in text.split(",") if t.strip()]
+
+
+def settings_from_env(quick: bool, env: dict[str, str] | None = None) -> ZooSettings:
+    """Read the ``ZOO3D_ZOO_*`` variables; ``quick`` changes only the defaults."""
+    env = dict(os.environ if env is None else env)
+    presets = {}
+    for item in _list(env.get("ZOO3D_ZOO_PRESETS", "")):
+        name, sep, preset = item.partition("=")
+        if not sep or not name or not preset:
+            raise UserError(f"ZOO3D_ZOO_PRESETS entry '{item}' must look like MODEL=PRESET.")
+        presets[name] = preset
+    try:
+        minutes = float(env.get("ZOO3D_ZOO_MINUTES", "0" if quick else "30"))
+        steps = env.get("ZOO3D_ZOO_STEPS", "2" if quick else "")
+        steps_cap = int(steps) if steps else None
+        instances = env.get("ZOO3D_ZOO_INSTANCES", "1" if quick else "")
+    except ValueError as exc:
+        raise UserError(f"ZOO3D_ZOO_MINUTES / ZOO3D_ZOO_STEPS must be numbers ({exc}).") from None
+    if minutes <= 0 and steps_cap is None:
+        raise UserError("ZOO3D_ZOO_MINUTES is 0 and ZOO3D_ZOO_STEPS is unset: the training would never stop.")
+    out = Path(env.get("ZOO3D_ZOO_OUT") or Path("runs") / time.strftime("zoo-%Y%m%d-%H%M%S"))
+    return ZooSettings(models=_list(env.get("ZOO3D_ZOO_MODELS", ",".join(DEFAULT_MODELS))), out=out,
+                       minutes=minutes, steps=steps_cap, presets=presets,
+                       data=env.get("ZOO3D_ZOO_DATA", "synthetic:heads"),
+                       metrics=_list(env.get("ZOO3D_ZOO_METRICS", ",".join(DEFAULT_METRICS))),
+                       protocol=env.get("ZOO3D_ZOO_PROTOCOL", "small"),
+                       instances=int(instances) if instances else None,
+                       neus_iterations=20 if quick else None)
+
+
+def _zoo3d(*args: str) -> list[str]:
+    return [sys.executable, "-m", "zoo3d", *args]
+
+
+def _run(cmd: list[str], what: str) -> None:
+    done = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        tail = (done.stderr.strip().splitlines() or ["no output"])[-1]
+        raise UserError(f"{what} failed (exit {done.returncode}): {tail}")
+
+
+def train_for_budget(model: str, run_dir: Path, s: ZooSettings, device: str) -> dict:
+    """Train ``model`` until its budget or step cap; returns how far it got and how it ended."""
+    cmd = _zoo3d("train", model, "--preset", s.preset(model), "--data", s.data, "--out", str(run_dir),
+                 "--device", device, "--quiet")
+    if s.steps is not None:
+        cmd += ["--steps", str(s.steps)]
+    log = open(run_dir.parent / f"{model}.log", "w")
+    t0 = time.monotonic()
+    proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)
+    ended = "finished"
+    try:
+        proc.wait(timeout=s.minutes * 60 if s.minutes > 0 else None)
+    except subprocess.TimeoutExpired:
+        proc.send_signal(signal.SIGINT)
+        ended = "budget"
+        proc.wait(timeout=STOP_GRACE_S)
+    finally:
+        log.close()
+    seconds = time.monotonic() - t0
+    if proc.returncode not in (0, 128 + int(signal.SIGINT)):
+        raise UserError(f"zoo3d train {model} failed (exit {proc.returncode}); see {log.name}.")
+    from zoo3d.runs import run_checkpoint
+    from zoo3d.train.checkpoint import read_metadata
+
+    meta = read_metadata(run_checkpoint(run_dir))
+    return {"model": model, "preset": s.preset(model), "ended": ended, "train_s": round(seconds, 1),
+            "step": int(meta.get("zoo3d.step", 0)), "stage": meta.get("zoo3d.stage", "")}
+
+
+def draw_samples(model: str, run_dir: Path, images: Path, device: str) -> dict[str, str]:
+    """A sample row (seeds 0-7, psi 1, frontal) and a yaw sweep (seeds 0-3 as columns, one row per yaw)."""
+    row, sweep = images / f"{model}_samples.png", images / f"{model}_yaw_sweep.png"
+    _run(_zoo3d("sample", str(run_dir), "--seeds", "0-7", "--psi", "1", "--device", device, "--out", str(row)),
+         f"zoo3d sample {model}")
+    yaws = [a for y in SWEEP_YAWS for a in ("--yaw", str(y))]
+    _run(_zoo3d("sample", str(run_dir), "--seeds", "0-3", "--psi", "1", *yaws, "--device", device, "--out",
+                str(sweep)), f"zoo3d sample {model} (yaw sweep)")
+    return {"samples": row.name, "yaw_sweep": sweep.name}
+
+
+def compare_all(runs: dict[str, Path], s: ZooSettings, device: str) -> dict:
+    """``zoo3d compare`` over the controls and the trained models; returns its JSON result."""
+    out_json = s.out / "compare.json"
+    cmd = _zoo3d("compare", "--models", ",".join([*CONTROLS, *runs]), "--metric", ",".join(s.metrics),
+                 "--protocol", s.protocol, "--data", s.data, "--device", device, "--json", str(out_json),
+                 "--markdown", str(s.out / "compare.md"))
+    for name, run_dir in runs.items():
+        cmd += ["--ckpt", f"{name}={run_dir}"]
+    if s.instances:
+        cmd += ["--instances", str(s.instances)]
+    if s.neus_iterations:
+        cmd += ["--neus-iterations", str(s.neus_iterations)]
+    _run(cmd, "zoo3d compare")
+    return json.loads(out_json.read_text())
+
+
+def _cell(entry: dict | None) -> str:
+    from zoo3d.eval.harness import format_value
+
+    return "-" if entry is None else format_value(entry).replace(" (n=", " (")
+
+
+def _budget(s: ZooSettings) -> str:
+    parts = ([f"{s.minutes:g} min"] if s.minutes > 0 else []) + ([f"{s.steps} steps"] if s.steps else [])
+    return " or ".join(parts)
+
+
+def zoo_table(result: dict, trained: dict[str, dict], images: dict[str, dict[str, str]], s: ZooSettings,
+              wall_s: float, device: str, command: str) -> str:
+    """The Markdown of ``zoo.md``: one row per model, one column per metric key, then the images."""
+    models = result["models"]
+    keys = list(dict.fromkeys(k for r in models.values() for k in r if not k.endswith("_seconds")))
+    arrow = {k: " ↑" if result["higher_is_better"].get(k) else " ↓" for k in keys}
+    lines = ["# The zoo on one protocol", "", "```", command, "```", "",
+             f"Device `{device}`, data `{s.data}`, protocol `{s.protocol}`, training budget {_budget(s)} per "
+             f"model; whole run {wall_s / 60:.1f} min.", "",
+             "| model | 3D-consistent | preset | steps | train min | " + " | ".join(k + arrow[k] for k in keys) + " |",
+             "|---" * (5 + len(keys)) + "|"]
+    for name, row in models.items():
+        t = trained.get(name, {})
+        strict = "yes" if result["provenance"][name]["strictly_3d_consistent"] else "no (2D upsampler)"
+        cells = [name, strict, t.get("preset", "-"), str(t.get("step", "-")),
+                 f"{t['train_s'] / 60:.1f}" if t else "-"]
+        lines.append("| " + " | ".join(cells + [_cell(row.get(k)) for k in keys]) + " |")
+    lines += ["", "Mean ± standard deviation over instances (count in brackets). `oracle` and "
+              "`oracle_inconsistent` are the calibration pair (docs/metrics.md).", ""]
+    for name, files in images.items():
+        lines += [f"## {name}", "", f"Samples (seeds 0-7, ψ = 1): ![{name} samples](images/{files['samples']})", "",
+                  f"Yaw sweep ({', '.join(f'{y:g}' for y in SWEEP_YAWS)} rad, one row each; seeds 0-3): "
+                  f"![{name} yaw sweep](images/{files['yaw_sweep']})", ""]
+    if result.get("notes"):
+        lines += ["## Notes", ""] + [f"- {n}" for n in result["notes"]] + [""]
+    return "\n".join(lines)
+
+
+def run(device: str, quick: bool) -> list[dict]:
+    s = settings_from_env(quick)
+    if (s.out / "zoo.md").exists():
+        raise UserError(f"{s.out} already holds a zoo table; set ZOO3D_ZOO_OUT to a new folder.")
+    images = s.out / "images"
+    images.mkdir(parents=True, exist_ok=True)
+    (s.out / "runs").mkdir(exist_ok=True)
+    t0 = time.monotonic()
+    trained: dict[str, dict] = {}
+    runs: dict[str, Path] = {}
+    pictures: dict[str, dict[str, str]] = {}
+    for model in s.models:
+        run_dir = s.out / "runs" / model
+        print(f"zoo: training {model} ({s.preset(model)})", file=sys.stderr, flush=True)
+        trained[model] = train_for_budget(model, run_dir, s, device)
+        runs[model] = run_dir
+        pictures[model] = draw_samples(model, run_dir, images, device)
+    print("zoo: comparing", file=sys.stderr, flush=True)
+    result = compare_all(runs, s, device)
+    wall = time.monotonic() - t0
+    from zoo3d.fileio import write_text_atomic
+
+    env = " ".join(f"{k}={v}" for k, v in sorted(os.environ.items()) if k.startswith("ZOO3D_ZOO_"))
+    command = (env + " " if env else "") + "zoo3d bench zoo" + (" --quick" if quick else "") + f" --device {device}"
+    write_text_atomic(s.out / "zoo.md", zoo_table(result, trained, pictures, s, wall, device, command), "zoo table")
+    records = []
+    for name, row in result["models"].items():
+        rec = {"model": name, **{k: v for k, v in trained.get(name, {}).items() if k != "model"}}
+        for key, entry in row.items():
+            if entry.get("mean") is not None:
+                rec[key] = entry["mean"]
+                rec[key + "_std"] = entry["std"]
+        records.append(rec)
+    print(f"zoo: wrote {s.out / 'zoo.md'} ({wall / 60:.1f} min)", file=sys.stderr, flush=True)
+    return records
