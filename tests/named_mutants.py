@@ -85,7 +85,7 @@ def lay_out(work: Path) -> None:
         shutil.rmtree(work)
     work.mkdir(parents=True)
     ignore = shutil.ignore_patterns("__pycache__", "*.pyc", ".hypothesis")
-    # packages side by side one level down, so plugins find configs/ and registry/ two levels up
+    # packages side by side one level down (each plugin carries its presets and model card)
     shutil.copytree(REPO / "zoo3d", work / "pkgs" / "zoo3d", ignore=ignore)
     for pkg in _packages()[1:]:
         shutil.copytree(REPO / "plugins" / pkg, work / "pkgs" / pkg, ignore=ignore)

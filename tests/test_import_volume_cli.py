@@ -61,7 +61,7 @@ def in_tmp(tmp_path, monkeypatch):
     for model in ("stylesdf", "pigan"):
         spec = get_model_spec(model)
         presets = tmp_path / "presets" / model
-        shutil.copytree(REPO / "configs" / model, presets)
+        shutil.copytree(spec.presets_dir, presets)
         for (name, preset), narrow in NARROW.items():
             if name == model:
                 path = presets / f"{preset}.yaml"

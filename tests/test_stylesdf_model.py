@@ -25,7 +25,7 @@ MICRO = ["stylesdf.renderer.z_dim=16", "stylesdf.renderer.depth=2", "stylesdf.re
 
 
 def _config(extra=(), preset="tiny") -> StyleSDFConfig:
-    return load_run_config(StyleSDFConfig, "stylesdf", REPO / "configs" / "stylesdf", preset,
+    return load_run_config(StyleSDFConfig, "stylesdf", REPO / "plugins" / "zoo3d_stylesdf" / "presets", preset,
                            overrides=MICRO + list(extra))
 
 

@@ -27,7 +27,7 @@ STEPS = 3
 
 
 def _config(extra=()) -> TriplaneRunConfig:
-    return load_run_config(TriplaneRunConfig, "triplane", REPO / "configs" / "triplane", "tiny",
+    return load_run_config(TriplaneRunConfig, "triplane", REPO / "plugins" / "zoo3d_triplane" / "presets", "tiny",
                            overrides=MICRO + list(extra))
 
 
@@ -38,7 +38,7 @@ def _context(model, cfg, modules, step: int, real: RealBatch, rng: torch.Generat
 
 
 def test_the_recipe_has_eg3ds_phases_and_lazy_optimiser_settings():
-    cfg = load_run_config(TriplaneRunConfig, "triplane", REPO / "configs" / "triplane", "ffhq512")
+    cfg = load_run_config(TriplaneRunConfig, "triplane", REPO / "plugins" / "zoo3d_triplane" / "presets", "ffhq512")
     (stage,) = TriplaneModel().stages(cfg)
     assert [(p.name, p.optimizer, p.every) for p in stage.phases] == [
         ("G", "G", 1), ("G_density", "G", 4), ("D", "D", 1), ("D_r1", "D", 16)]
@@ -46,7 +46,7 @@ def test_the_recipe_has_eg3ds_phases_and_lazy_optimiser_settings():
     assert stage.optimizers["D"].lr == pytest.approx(0.002 * 16 / 17)
     assert stage.optimizers["D"].betas[1] == pytest.approx(0.99 ** (16 / 17))
     assert stage.resolution == 512 and stage.batch_size == 32
-    stages = TriplaneModel().stages(load_run_config(TriplaneRunConfig, "triplane", REPO / "configs" / "triplane",
+    stages = TriplaneModel().stages(load_run_config(TriplaneRunConfig, "triplane", REPO / "plugins" / "zoo3d_triplane" / "presets",
                                                     "ffhq512_128"))
     assert [s.name for s in stages] == ["gan", "finetune128"]
 

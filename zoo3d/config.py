@@ -1,7 +1,7 @@
 """Run configuration: strict pydantic models, YAML presets and ``--set a.b=value`` overrides.
 
 Every model's config is a :class:`RunConfig` subclass. A run's config is built from, in
-order: the model's defaults, a preset (``configs/<model>/<preset>.yaml``) or a ``--config``
+order: the model's defaults, a preset (``<preset>.yaml`` in the spec's ``presets_dir``) or a ``--config``
 file, then ``--set`` overrides. Unknown keys and wrong types raise :class:`ConfigError`
 with one sentence that names the key and the closest valid ones.
 """

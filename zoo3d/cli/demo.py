@@ -22,8 +22,11 @@ DEMO_MODEL = "gram_hd"
 @click.option("--steps", type=click.IntRange(min=1), help="Cap the training steps (default: the tiny preset's).")
 @click.option("--frames", type=click.IntRange(2, 10_000), default=24, show_default=True, help="Turntable frames.")
 @click.option("--seed", type=click.IntRange(0, 2**63 - 1), default=0, show_default=True, help="The instance of the turntable.")
-def demo(out, device, steps, frames, seed):
+@click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
+              help="Override a key of the demo's config, as `zoo3d train --set` does (a new demo run only).")
+def demo(out, device, steps, frames, seed, overrides):
     """Train gram-hd (tiny preset, synthetic heads) and render a turntable GIF and a sample grid."""
+    from zoo3d.errors import UserError
     from zoo3d.runs import holds_run
     from zoo3d.train.launch import train_model
 
@@ -31,8 +34,12 @@ def demo(out, device, steps, frames, seed):
     started = time.perf_counter()
     resume = run_dir.is_dir() and holds_run(run_dir)
     if resume:
+        if overrides:
+            raise UserError(f"--set configures a new demo run, but '{run_dir}' already holds one; delete it or "
+                            f"choose another --out.")
         click.echo(f"Continuing the demo run in {run_dir} (delete it to start over).")
-    result = train_model(DEMO_MODEL, out=run_dir, steps=steps, device=device, resume=resume)
+    result = train_model(DEMO_MODEL, out=run_dir, steps=steps, device=device, resume=resume,
+                         overrides=list(overrides))
     if result.status != "done":
         click.echo(f"Stopped by {result.signal}; run `zoo3d demo --out {run_dir}` again to continue.", err=True)
         raise SystemExit(1)
