@@ -90,12 +90,15 @@ class ModelSpec(_Spec):
 
     ``kind`` is ``generator``, ``inverter`` or ``calibration`` (reference models for metrics).
     ``presets_dir`` holds ``<preset>.yaml`` files; ``card`` is the model card YAML.
+    ``requires`` names the models this one builds on (GRAM-HD: ``("gram",)``): it is registered only
+    when they are, else its plugin is reported as failed with a sentence saying what is missing.
     """
 
     kind: str = "generator"
     presets_dir: str | Path | None = None
     card: str | Path | None = None
     default_preset: str = "tiny"
+    requires: tuple[str, ...] = ()
 
     kind_label = "model"
 

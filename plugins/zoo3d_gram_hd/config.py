@@ -1,6 +1,6 @@
 """GRAM-HD's configuration (defaults are the upstream FFHQ-256 values, gram_family.md §6).
 
-The stage-1 generator is GRAM's own :class:`zoo3d_gram.config.GeneratorConfig` at low resolution
+The stage-1 generator is GRAM's own :class:`zoo3d_gram.GeneratorConfig` at low resolution
 (64² upstream) with 32-channel feature heads; stage 1 trains it with GRAM's recipe, stage 2 freezes
 it and trains the feature heads and the two super-resolution networks.
 """
@@ -10,11 +10,11 @@ from __future__ import annotations
 from pydantic import Field, model_validator
 
 from zoo3d.config import Config, RunConfig
-from zoo3d_gram.config import DiscriminatorConfig as GramDiscriminatorConfig
-from zoo3d_gram.config import GeneratorConfig as GramGeneratorConfig
-from zoo3d_gram.config import LossConfig as GramLossConfig
-from zoo3d_gram.config import OptimConfig as GramOptimConfig
-from zoo3d_gram.config import RadianceConfig
+from zoo3d_gram import DiscriminatorConfig as GramDiscriminatorConfig
+from zoo3d_gram import GeneratorConfig as GramGeneratorConfig
+from zoo3d_gram import LossConfig as GramLossConfig
+from zoo3d_gram import OptimConfig as GramOptimConfig
+from zoo3d_gram import RadianceConfig
 
 
 def _lowres_default() -> GramGeneratorConfig:

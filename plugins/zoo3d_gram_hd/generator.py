@@ -21,8 +21,7 @@ from zoo3d.render.gridding import background_grid, grid_manifolds
 from zoo3d.render.manifold import ManifoldRenderer, resolve_resolution
 from zoo3d.render.texture import TexturedManifolds
 
-from zoo3d_gram.generator import GramGenerator
-from zoo3d_gram.representation import GramRepresentation
+from zoo3d_gram import GramGenerator, GramRepresentation
 from zoo3d_gram_hd.config import GeneratorConfig
 
 __all__ = ["GramHDGenerator", "GramHDRepresentation", "ManifoldTextures"]

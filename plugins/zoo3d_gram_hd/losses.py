@@ -18,7 +18,7 @@ from zoo3d.core.model import LossResult, StepContext
 from zoo3d.nn.resample import bicubic_downsample
 from zoo3d.train.losses import discriminator_loss, generator_loss, pose_loss, r1_penalty
 
-from zoo3d_gram.losses import camera_pose, discriminator_pose_terms, resize_images
+from zoo3d_gram import camera_pose, discriminator_pose_terms, resize_images
 from zoo3d_gram_hd.generator import ManifoldTextures
 
 __all__ = ["consistency_loss", "hr_discriminator_loss", "hr_generator_loss"]

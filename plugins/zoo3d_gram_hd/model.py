@@ -19,7 +19,7 @@ from zoo3d.core.model import LossResult, ModelPlugin, OptimizerSpec, Phase, Stag
 from zoo3d.errors import UserError
 from zoo3d.nn.discriminators import CoordConvDiscriminator, PatchDiscriminator
 
-from zoo3d_gram.losses import discriminator_step_loss, generator_step_loss
+from zoo3d_gram import discriminator_step_loss, generator_step_loss
 from zoo3d_gram_hd.config import GramHDConfig
 from zoo3d_gram_hd.generator import GramHDGenerator
 from zoo3d_gram_hd.losses import hr_discriminator_loss, hr_generator_loss

@@ -18,5 +18,6 @@ def zoo3d_register_models(register):
         summary="GRAM-HD: super-resolution on GRAM's radiance manifolds, strictly 3D-consistent HR images, ICCV 2023.",
         presets_dir=HERE / "presets",
         card=HERE / "card.yaml",
+        requires=("gram",),  # builds on zoo3d_gram's public API
         default_preset="tiny",
     ))

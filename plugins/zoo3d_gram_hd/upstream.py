@@ -1,7 +1,7 @@
 """GRAM-HD's released checkpoints (JeffreyXiang/GRAM-HD ``ckpts/<name>.pt``) in zoo3d's names.
 
 Each file is ``GramHDGenerator.state_dict()``: ``representation.*`` is the stage-1 GRAM with its
-feature heads (converted by :func:`zoo3d_gram.upstream.lowres_state_from_upstream`, under
+feature heads (converted by :func:`zoo3d_gram.lowres_state_from_upstream`, under
 ``lowres.``), ``super_resolution.*`` the style RRDB net and ``super_resolution_bg.*`` the background
 RRDB net:
 
@@ -29,7 +29,7 @@ from torch import Tensor
 from zoo3d.errors import UserError
 from zoo3d.nn.rrdb import default_up_channels
 from zoo3d.upstream import RELEASE_FILE, ImportedRelease
-from zoo3d_gram.upstream import lowres_state_from_upstream
+from zoo3d_gram import lowres_state_from_upstream
 
 from zoo3d_gram_hd.config import GramHDConfig
 

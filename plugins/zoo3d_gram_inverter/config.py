@@ -13,7 +13,7 @@ from pydantic import Field
 
 from zoo3d.config import Config, RunConfig
 
-from zoo3d_gram.config import DiscriminatorConfig, LossConfig, ManifoldConfig, OptimConfig, RenderConfig
+from zoo3d_gram import DiscriminatorConfig, LossConfig, ManifoldConfig, OptimConfig, RenderConfig
 
 
 class EfficientGramConfig(Config):

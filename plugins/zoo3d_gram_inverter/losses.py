@@ -27,7 +27,7 @@ from zoo3d.core.model import LossResult, StepContext
 from zoo3d.core.outputs import RenderOutput
 from zoo3d.invert.losses import perceptual_for, pixel_loss
 
-from zoo3d_gram.losses import camera_pose, resize_images
+from zoo3d_gram import camera_pose, resize_images
 from zoo3d_gram_inverter.config import GramInverterConfig
 from zoo3d_gram_inverter.inverter import camera_from_pose
 

@@ -16,7 +16,7 @@ import torch
 from zoo3d.core.model import ModelPlugin, OptimizerSpec, Phase, Stage, StepContext
 from zoo3d.nn.discriminators import CoordConvDiscriminator
 
-from zoo3d_gram.losses import discriminator_step_loss, generator_step_loss
+from zoo3d_gram import discriminator_step_loss, generator_step_loss
 from zoo3d_gram_inverter.config import GramInverterConfig
 from zoo3d_gram_inverter.detail import DetailReconstructor
 from zoo3d_gram_inverter.efficient_gram import EfficientGramGenerator

@@ -19,4 +19,5 @@ def zoo3d_register_models(register):
                 "detail manifolds, CVPR 2023.",
         presets_dir=HERE / "presets",
         card=HERE / "card.yaml",
+        requires=("gram",),  # builds on zoo3d_gram's public API
     ))
