@@ -12,8 +12,9 @@ from zoo3d.config import load_run_config
 from zoo3d.core.model import RealBatch, StepContext
 from zoo3d.core.representation import Radiance
 from zoo3d.errors import ConfigError
+from zoo3d.train.losses import topk_fraction, topk_generator_loss
 from zoo3d_pigan.config import PiGanConfig
-from zoo3d_pigan.model import PiGanPlugin, density_noise_std, topk_fraction, topk_generator_loss
+from zoo3d_pigan.model import PiGanPlugin, density_noise_std
 
 from conftest import REPO
 

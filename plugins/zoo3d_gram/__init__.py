@@ -9,8 +9,8 @@ Configuration: :class:`GramConfig` (a run), :class:`GeneratorConfig` with its :c
 :class:`OptimConfig`.
 Networks: :class:`GramGenerator` (``represent`` -> :class:`GramRepresentation` -> ``render``),
 :class:`ManifoldPredictor` (the shared scalar field s(x)), :func:`widened_sigmoid` (GRAM's colour activation).
-Training: :func:`gram_phases` and :func:`gram_optimizers` (GRAM's adversarial recipe, for any generator
-under a given module name), :func:`build_discriminator`.
+Training: :func:`gram_phases` (GRAM's adversarial phases for any GRAM-like generator and discriminator),
+:func:`gram_optimizers`, :func:`render_fakes`, :func:`build_discriminator`.
 Releases: :func:`lowres_state_from_upstream` (an upstream GRAM representation's tensors in zoo3d's names).
 """
 
@@ -31,11 +31,7 @@ _API = {
     "gram_phases": "zoo3d_gram.model",
     "gram_optimizers": "zoo3d_gram.model",
     "lowres_state_from_upstream": "zoo3d_gram.upstream",
-    "discriminator_step_loss": "zoo3d_gram.losses",
-    "generator_step_loss": "zoo3d_gram.losses",
-    "discriminator_pose_terms": "zoo3d_gram.losses",
-    "camera_pose": "zoo3d_gram.losses",
-    "resize_images": "zoo3d_gram.losses",
+    "render_fakes": "zoo3d_gram.model",
 }
 
 

@@ -130,6 +130,14 @@ class StepContext:
     def generator(self) -> torch.nn.Module:
         return self.modules["generator"]
 
+    def module(self, name: str) -> torch.nn.Module:
+        """The model's module ``name`` (a key of :meth:`ModelPlugin.build`'s dict); a clear error otherwise."""
+        try:
+            return self.modules[name]
+        except KeyError:
+            raise KeyError(f"The recipe asks for module '{name}', but the model has only: "
+                           f"{', '.join(self.modules)}.") from None
+
     def sample_z(self, n: int) -> Tensor:
         return self.generator.sample_z(n, generator=self.rng, device=self.device)
 
