@@ -9,7 +9,9 @@ from zoo3d.cameras import Camera, CameraPrior
 from zoo3d.core.generator import Generator
 from zoo3d.core.outputs import RenderOutput
 from zoo3d.nn.siren import truncate_film
+from zoo3d.render.gridding import background_grid, grid_manifolds
 from zoo3d.render.manifold import ManifoldRenderer
+from zoo3d.render.texture import TexturedManifolds
 
 from zoo3d_gram.config import GeneratorConfig
 from zoo3d_gram.networks import ManifoldPredictor, RadianceNetwork
@@ -26,7 +28,15 @@ class GramGenerator(Generator):
     represent(z (B, z_dim), psi) -> GramRepresentation; psi < 1 lerps the FiLM parameters towards
     their mean over ``truncation_samples`` latents (recomputed whenever the mapping weights change).
     render(rep, cameras, resolution) -> RenderOutput (rgb in [-1, 1], depth = distance along the ray).
+    textured_layers(rep, camera, texture_resolution) -> the free-view cache's input
+    (:class:`zoo3d.freeview.SupportsManifoldCache`): the radiance baked into maps.
     """
+
+    #: Half-width of the square the free-view cache grids (world units). Wider than GRAM-HD's 0.12
+    #: (fov / 100), which covers the frontal view only: yawed views within the prior see to |x| ~ 0.16.
+    CACHE_EXTENT = 0.18
+    #: Largest grid the cache meshes GRAM's manifolds on (textures may be finer).
+    CACHE_MESH_RESOLUTION = 128
 
     def __init__(self, config: GeneratorConfig | None = None, camera_prior: CameraPrior | None = None):
         super().__init__()
@@ -83,3 +93,40 @@ class GramGenerator(Generator):
         if resolution is None and cameras.resolution is None:
             resolution = self.resolution
         return self.renderer.render(representation, cameras, resolution)
+
+    # ------------------------------------------------------------------ free-view cache
+    @torch.no_grad()
+    def textured_layers(self, representation: GramRepresentation, camera: Camera,
+                        texture_resolution: int | None = None, chunk: int = 65536):
+        """Bake one instance's radiance into maps on the orthographic grid (GRAM-HD's manifold gridding over
+        [-CACHE_EXTENT, CACHE_EXTENT]², ``texture_resolution`` texels a side, default the generator's resolution):
+        rgb and alpha of every manifold (alpha 0 where a level is not crossed) and the background plane's rgb,
+        each seen from ``camera``'s centre. Returns :class:`zoo3d.freeview.TexturedLayers`."""
+        from zoo3d.freeview.protocol import TexturedLayers
+
+        rep = representation
+        if rep.batch_size != 1:
+            raise ValueError(f"textured_layers takes one instance, got {rep.batch_size}")
+        R = int(texture_resolution or self.resolution[0])
+        rc, e = self.config.render, self.CACHE_EXTENT
+        points, valid = grid_manifolds(rep, R, e, rc.near, rc.far, rc.num_samples, batch_size=1)
+        N = points.shape[1]
+        origin = camera.cam2world[:1, :3, 3].to(points)
+
+        def bake(pts: Tensor, answer) -> list[Tensor]:
+            outs = []
+            for s in range(0, pts.shape[1], chunk):
+                p = pts[:, s:s + chunk]
+                r = answer(p, torch.nn.functional.normalize(p - origin[:, None], dim=-1))
+                outs.append(torch.cat([r.rgb, r.alpha if r.alpha is not None else torch.ones_like(r.rgb[..., :1])], -1))
+            return torch.cat(outs, 1)
+
+        fg = bake(points.reshape(1, N * R * R, 3), rep.query)
+        fg[..., 3] = fg[..., 3] * valid.reshape(1, -1).to(fg.dtype)
+        maps = fg.reshape(1, N, R, R, 4).permute(0, 1, 4, 2, 3)
+        bg_map = None
+        if rep.background_z is not None:
+            bg_pts = background_grid(R, rep.background_z, device=points.device, dtype=points.dtype).reshape(1, R * R, 3)
+            bg_map = bake(bg_pts, rep.background_radiance)[..., :3].reshape(1, R, R, 3).permute(0, 3, 1, 2)
+        textured = TexturedManifolds(rep, maps, bg_map, extent=e, background_z=rep.background_z)
+        return TexturedLayers(textured, min(R, self.CACHE_MESH_RESOLUTION), rc.near, rc.far, rc.num_samples)

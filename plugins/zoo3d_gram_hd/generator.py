@@ -202,3 +202,21 @@ class GramHDGenerator(Generator):
         out.raw = low
         out.extras["textures"] = textures
         return out
+
+    # ------------------------------------------------------------------ free-view cache
+    @torch.no_grad()
+    def textured_layers(self, representation: GramHDRepresentation, camera: Camera,
+                        texture_resolution: int | None = None):
+        """The free-view cache's input (:class:`zoo3d.freeview.SupportsManifoldCache`): the HR maps made for
+        ``camera`` on the LR geometry, meshed on the LR grid the super-resolution starts from (the paper's
+        cached textured meshes). Before stage 2 (``super_resolve`` off) it is the LR GRAM's bake.
+        ``texture_resolution`` applies to that GRAM bake only."""
+        from zoo3d.freeview.protocol import TexturedLayers
+
+        rep = representation
+        if not bool(self.super_resolve):
+            return self.lowres.textured_layers(rep.lowres, camera, texture_resolution or self.lr_resolution[0])
+        textures = self.textures(rep, camera.to(device=rep.z.device))
+        rc = self.config.lowres.render
+        return TexturedLayers(self.hr_representation(rep, textures), self.lr_resolution[0], rc.near, rc.far,
+                              rc.num_samples)

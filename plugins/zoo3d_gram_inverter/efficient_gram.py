@@ -197,3 +197,15 @@ class EfficientGramGenerator(Generator):
         cameras = cameras.to(device=self.levels.device)
         renderer = self.normal_renderer if normals else self.renderer
         return renderer.render(self.textured(representation), cameras, resolution)
+
+    # ------------------------------------------------------------------ free-view cache
+    @torch.no_grad()
+    def textured_layers(self, representation: FeatureManifolds, camera: Camera,
+                        texture_resolution: int | None = None):
+        """The free-view cache's input (:class:`zoo3d.freeview.SupportsManifoldCache`): the decoded radiance maps
+        (view-independent, so ``camera`` is not used), meshed on the texture grid."""
+        from zoo3d.freeview.protocol import TexturedLayers
+
+        rc = self.config.render
+        return TexturedLayers(self.textured(representation), self.texture_resolution, rc.near, rc.far,
+                              rc.num_samples)

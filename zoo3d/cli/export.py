@@ -1,8 +1,10 @@
-"""``zoo3d export RUN|CKPT --seed S --format ply|obj --out FILE``: a mesh of one generated instance.
+"""``zoo3d export RUN|CKPT --seed S --format ply|obj|glb|gltf --out FILE``: a mesh of one generated instance.
 
-Marching cubes on a dense grid over the representation's bounds (see :mod:`zoo3d.mesh`): SDF
+ply/obj: marching cubes on a dense grid over the representation's bounds (see :mod:`zoo3d.mesh`): SDF
 fields at level 0, density fields at a density level (default ``zoo3d.mesh.DEFAULT_DENSITY_LEVEL``),
 representations offering ``mesh_field`` at their own level.
+glb/gltf: the radiance manifolds as textured layered meshes (:mod:`zoo3d.freeview`), for models that
+implement ``textured_layers`` (GRAM, GRAM-HD, GRAMInverter).
 """
 
 from __future__ import annotations
@@ -14,7 +16,8 @@ import click
 from zoo3d.cli.sample import FINITE, load_for_cli, model_options
 from zoo3d.errors import UserError
 
-FORMATS = ("ply", "obj")
+FORMATS = ("ply", "obj", "glb", "gltf")
+LAYERED_FORMATS = ("glb", "gltf")
 
 
 @click.command()
@@ -22,18 +25,21 @@ FORMATS = ("ply", "obj")
 @click.option("--seed", type=click.IntRange(0, 2**63 - 1), default=0, show_default=True,
               help="The instance's seed (as in zoo3d sample).")
 @click.option("--format", "fmt", type=click.Choice(FORMATS, case_sensitive=False),
-              help="Mesh format (default: from the --out suffix).")
+              help="Mesh format (default: from the --out suffix); glb/gltf: textured manifold layers.")
 @click.option("--resolution", type=click.IntRange(min=8, max=1024), default=128, show_default=True,
               help="Grid points per axis.")
 @click.option("--level", type=FINITE, default=None,
               help="Iso-level in the field's units: SDF value (default 0), density (default 10), or the "
                    "model's own meshing field (GRAM/GRAM-HD: radiance alpha, default 0.2).")
-@click.option("--psi", type=click.FloatRange(0, 1), default=0.5, show_default=True, help="Truncation.")
+@click.option("--psi", type=click.FloatRange(0, 1), default=None,
+              help="Truncation (default: 0.5 for ply/obj, 0.7 for glb/gltf as in zoo3d render and zoo3d view).")
 @click.option("--no-colors", is_flag=True, help="Write geometry only (no vertex colours).")
 @click.option("--chunk", type=click.IntRange(1, 2**22), default=65536, show_default=True, help="Grid points per query.")
-@click.option("--out", required=True, type=click.Path(dir_okay=False), help="The mesh file (.ply or .obj).")
-def export(run, model, no_ema, device, seed, fmt, resolution, level, psi, no_colors, chunk, out):
-    """Extract a mesh of one generated instance by marching cubes."""
+@click.option("--texture-resolution", type=click.IntRange(min=8, max=4096),
+              help="glb/gltf of GRAM: side of the baked textures (default: the generator's resolution).")
+@click.option("--out", required=True, type=click.Path(dir_okay=False), help="The mesh file (.ply, .obj, .glb, .gltf).")
+def export(run, model, no_ema, device, seed, fmt, resolution, level, psi, no_colors, chunk, texture_resolution, out):
+    """Extract a mesh of one generated instance: marching cubes (ply, obj) or textured manifold layers (glb, gltf)."""
     import torch
 
     from zoo3d.mesh import extract_mesh, write_mesh
@@ -45,9 +51,18 @@ def export(run, model, no_ema, device, seed, fmt, resolution, level, psi, no_col
                         f"'{Path(out).with_suffix('.' + fmt.lower())}' or give --format {suffix}.")
     fmt = (fmt or suffix).lower()
     if fmt not in FORMATS:
-        raise UserError(f"Cannot tell the mesh format of '{out}': give --format ply or obj, or a .ply/.obj name.")
+        raise UserError(f"Cannot tell the mesh format of '{out}': give --format ply, obj, glb or gltf, or a file "
+                        "name with one of those suffixes.")
     loaded = load_for_cli(run, model, device, no_ema)
     gen = loaded.generator
+    if fmt in LAYERED_FORMATS:
+        from zoo3d.freeview.commands import export_gltf
+
+        if suffix != fmt:
+            raise UserError(f"--format {fmt} needs an --out file named *.{fmt}, not '{out}'.")
+        click.echo(export_gltf(gen, loaded.spec.name, seed, 0.7 if psi is None else psi, out, texture_resolution))
+        return
+    psi = 0.5 if psi is None else psi
     with torch.no_grad():
         rep = gen.represent(seed_latents([seed], gen.z_dim, gen.device), psi=psi)
         mesh = extract_mesh(rep, resolution=resolution, level=level, chunk=chunk, colors=not no_colors,

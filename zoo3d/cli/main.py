@@ -25,6 +25,7 @@ BUILTIN_COMMANDS = {
     "data": "zoo3d.cli.data:data",
     "bench": "zoo3d.cli.bench:bench",
     "export": "zoo3d.cli.export:export",
+    "view": "zoo3d.cli.view:view",
     "import": "zoo3d.cli.importing:import_command",
     "demo": "zoo3d.cli.demo:demo",
     "plugins": "zoo3d.cli.plugins:plugins",

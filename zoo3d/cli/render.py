@@ -27,9 +27,13 @@ def _depth_path(out: Path) -> Path:
 @click.option("--resolution", type=click.IntRange(min=1), help="Frame size (default: the generator's).")
 @click.option("--depth", type=click.Choice(["none", "side", "separate"]), default="none", show_default=True,
               help="Depth view: next to the colour frames, or as its own animation (<out>_depth).")
+@click.option("--cached", is_flag=True,
+              help="Render from the seed's textured-mesh cache with a rasterizer (GRAM, GRAM-HD, GRAMInverter).")
+@click.option("--rasterizer", type=click.Choice(["auto", "gl", "torch"]), default="auto", show_default=True,
+              help="With --cached: GL (moderngl, headless EGL), pure torch, or GL when available.")
 @click.option("--out", required=True, type=click.Path(), help=".gif, .png (APNG), .webp, .mp4, or a folder.")
 def render(run, model, no_ema, device, seed, frames, trajectory, yaw_range, pitch_range, fps, psi, resolution,
-           depth, out):
+           depth, cached, rasterizer, out):
     """Render a free-view animation of one seed of a trained (or checkpoint-free) generator."""
     import torch
 
@@ -53,7 +57,14 @@ def render(run, model, no_ema, device, seed, frames, trajectory, yaw_range, pitc
         cams = yaw_sweep(frames, yaw_range=yaw_range, pitch=prior.pitch_mean, radius=prior.radius, fov=prior.fov)
     z = seed_latents([seed], gen.z_dim, gen.device).expand(frames, -1)
     res = (resolution, resolution) if resolution else None
-    views = render_views(gen, z, cams.to(gen.device), psi=psi, resolution=res)
+    note = ""
+    if cached:
+        from zoo3d.freeview.commands import render_cached
+
+        views, note = render_cached(gen, seed, cams.to(gen.device), psi, res, rasterizer, depth != "none")
+        note = f" ({note})"
+    else:
+        views = render_views(gen, z, cams.to(gen.device), psi=psi, resolution=res)
     rgb = views.rgb
     out_path = Path(out)
     written = []
@@ -66,4 +77,4 @@ def render(run, model, no_ema, device, seed, frames, trajectory, yaw_range, pitc
         else:
             written.append(save_animation(list(d), _depth_path(out_path), fps=fps))
     written.insert(0, save_animation(list(rgb), out_path, fps=fps))
-    click.echo(f"Wrote {frames} frames of seed {seed} ({trajectory}) to {', '.join(map(str, written))}.")
+    click.echo(f"Wrote {frames} frames of seed {seed} ({trajectory}) to {', '.join(map(str, written))}.{note}")

@@ -1,0 +1,309 @@
+"""zoo3d export --format glb|gltf, zoo3d render --cached and zoo3d view on a small trained GRAM-HD run.
+
+The glTF files are checked with two maintained glTF readers (pygltflib's validator and trimesh's loader);
+the viewer's server is checked over HTTP, and the page in a real headless Chromium when one is installed.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+import shutil
+import tempfile
+import threading
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from click.testing import CliRunner
+from PIL import Image
+
+from zoo3d.cli.main import cli, main
+from zoo3d.freeview.cache import cache_instance
+from zoo3d.freeview.render import CachedRenderer
+from zoo3d.runs import load_model
+
+# A GRAM-HD small enough to train two steps (one per stage) in seconds.
+SHRINK = ["generator.lowres.resolution=8", "generator.lowres.manifold.hidden=16", "generator.lowres.manifold.num_levels=6",
+          "generator.lowres.radiance.z_dim=8", "generator.lowres.radiance.mapping_hidden=16",
+          "generator.lowres.radiance.hidden=16", "generator.lowres.radiance.truncation_samples=16",
+          "generator.lowres.render.num_samples=8", "generator.resolution=16", "generator.lowres.radiance.feature_dim=4",
+          "generator.foreground_sr.nf=8", "generator.foreground_sr.nb=1", "generator.foreground_sr.gc=4",
+          "generator.foreground_sr.up_channels=[8]", "generator.foreground_sr.style_hidden=16",
+          "generator.background_sr.nf=8", "generator.background_sr.nb=1", "generator.background_sr.gc=4",
+          "generator.background_sr.up_channels=[8]", "stage1.steps=1", "stage2.steps=1", "stage1.batch_size=2",
+          "stage2.batch_size=2", "stage1.discriminator.channel_scale=0.03125",
+          "stage2.discriminator.channel_scale=0.03125", "stage2.discriminator.patch_ndf=4",
+          "stage2.discriminator.patch_layers=1", "train.sample_every=0", "train.sample_seeds=[0]"]
+SEED = 1
+
+
+def invoke(*args: str):
+    result = CliRunner().invoke(cli, list(args), catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    return result
+
+
+def psnr(a: torch.Tensor, b: torch.Tensor) -> float:
+    mse = ((a.float() - b.float()) / 2).pow(2).mean()
+    return float(-10 * torch.log10(mse))
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("freeview") / "run"
+    args = ["train", "gram-hd", "--steps", "2", "--out", str(out), "--quiet", "--device", "cpu"]
+    for s in SHRINK:
+        args += ["--set", s]
+    invoke(*args)
+    return out
+
+
+@pytest.fixture(scope="module")
+def cache(run):
+    loaded = load_model(str(run), device="cpu")
+    assert bool(loaded.generator.super_resolve)  # stage 2 ran: the cache holds the HR maps
+    return cache_instance(loaded.generator, SEED, psi=0.7)
+
+
+@pytest.fixture(scope="module")
+def glb(run, tmp_path_factory):
+    path = tmp_path_factory.mktemp("glb") / "head.glb"
+    result = invoke("export", str(run), "--seed", str(SEED), "--out", str(path))
+    assert "manifold layers + background" in result.output
+    return path
+
+
+# ------------------------------------------------------------------------------------- export
+@pytest.mark.filterwarnings("ignore:pygltf.utils.validator is a provisional function")
+def test_glb_validates_and_holds_the_cache_layers_back_to_front(glb, cache):
+    import trimesh
+    from pygltflib import GLTF2
+    from pygltflib.validator import validate
+
+    doc = GLTF2().load(str(glb))
+    validate(doc)  # raises on an invalid document
+    names = [n.name for n in doc.nodes if n.mesh is not None]
+    assert names == [lay.name for lay in reversed(cache.layers)]  # background first: the order to blend in
+    assert [doc.nodes[i].extras["zoo3d"]["draw_order"] for i in range(len(names))] == list(range(len(names)))
+    modes = {m.name: m.alphaMode for m in doc.materials}
+    assert modes.pop("background") == "OPAQUE" and set(modes.values()) == {"BLEND"}
+    assert all(not m.doubleSided and "KHR_materials_unlit" in m.extensions for m in doc.materials)
+    assert doc.asset.extras["zoo3d"]["seed"] == SEED and doc.asset.extras["zoo3d"]["model"] == "gram_hd"
+    assert doc.cameras[0].perspective.yfov == pytest.approx(np.radians(12.0))
+
+    scene = trimesh.load(str(glb), force="scene", process=False)
+    for lay in cache.layers:
+        mesh = scene.geometry[lay.name]
+        assert np.allclose(mesh.vertices, lay.vertices.numpy(), atol=1e-7)
+        assert np.array_equal(mesh.faces, lay.faces.numpy())
+        image = np.asarray(mesh.visual.material.baseColorTexture)
+        expected = (lay.texture.clamp(0, 1) * 255).round().byte().permute(1, 2, 0).numpy()
+        assert np.array_equal(image, expected[..., :image.shape[-1]])
+        assert np.allclose(mesh.visual.uv[:, 0], lay.uvs[:, 0].numpy(), atol=1e-6)
+
+
+def test_gltf_text_file_holds_the_same_document(run, glb, tmp_path):
+    import trimesh
+
+    path = tmp_path / "head.gltf"
+    invoke("export", str(run), "--seed", str(SEED), "--out", str(path))
+    doc = json.loads(path.read_text())
+    assert doc["asset"]["version"] == "2.0" and doc["buffers"][0]["uri"].startswith("data:application/octet-stream")
+    a = trimesh.load(str(path), force="scene", process=False)
+    b = trimesh.load(str(glb), force="scene", process=False)
+    assert sorted(a.geometry) == sorted(b.geometry)
+    assert all(np.array_equal(a.geometry[k].vertices, b.geometry[k].vertices) for k in a.geometry)
+
+
+def test_models_without_manifolds_and_unknown_suffixes_are_refused_in_one_sentence(capsys, tmp_path):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["export", "--model", "oracle", "--out", str(tmp_path / "o.glb")])
+    err = capsys.readouterr().err
+    assert exit_info.value.code == 2 and "cannot be cached as textured layers" in err and "Traceback" not in err
+    with pytest.raises(SystemExit):
+        main(["export", "--model", "oracle", "--format", "glb", "--out", str(tmp_path / "head")])
+    assert "needs an --out file named *.glb" in capsys.readouterr().err
+
+
+# ------------------------------------------------------------------------------------- render --cached
+def test_render_cached_writes_the_frames_the_cache_renders(run, cache, tmp_path):
+    from zoo3d.cameras import yaw_sweep
+
+    out = tmp_path / "frames"
+    result = invoke("render", str(run), "--seed", str(SEED), "--cached", "--rasterizer", "torch", "--frames", "3",
+                    "--trajectory", "yaw-sweep", "--yaw-range", "0.3", "--resolution", "32", "--out", str(out))
+    assert "torch rasterizer" in result.output and "ms per frame" in result.output
+    frames = sorted(out.glob("*.png"))
+    assert len(frames) == 3
+    cams = yaw_sweep(3, yaw_range=0.3, pitch=0.0)
+    expected = CachedRenderer(cache, "torch").render(cams[2], 32).rgb[0]
+    written = torch.from_numpy(np.array(Image.open(frames[2]).convert("RGB"))).permute(2, 0, 1) / 127.5 - 1
+    assert psnr(written, expected.clamp(-1, 1)) > 45  # the same image, rounded to 8 bits
+
+
+# ------------------------------------------------------------------------------------- viewer server
+def _serve(source):
+    from zoo3d.freeview.server import make_server, url_of
+
+    server = make_server(source)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server, url_of(server)
+
+
+def _get(url: str) -> tuple[int, bytes]:
+    try:
+        with urllib.request.urlopen(url, timeout=60) as response:
+            return response.status, response.read()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read()
+
+
+def test_server_serves_the_page_three_js_and_the_file_and_nothing_else(glb):
+    from zoo3d.freeview.server import FileSource
+
+    server, url = _serve(FileSource(glb))
+    try:
+        status, page = _get(url)
+        assert status == 200 and b"importmap" in page and b"three.module.js" in page
+        status, js = _get(url + "static/vendor/three/build/three.module.js")
+        assert status == 200 and b"REVISION" in js or b"three.core.js" in js
+        status, licence = _get(url + "static/vendor/three/LICENSE")
+        assert status == 200 and b"MIT License" in licence
+        status, info = _get(url + "api/info")
+        info = json.loads(info)
+        assert status == 200 and info["camera_prior"]["yaw_std"] == 0.3 and info["can_generate"] is False
+        assert _get(url + "scene.glb") == (200, glb.read_bytes())
+        status, body = _get(url + "scene.glb?seed=99")
+        assert status == 400 and "cannot make other seeds" in json.loads(body)["error"]
+        for escape in ("static/../server.py", "static/..%2f..%2fcache.py", "static/%2e%2e/%2e%2e/freeview/gltf.py",
+                       "static//etc/passwd", "static/%2Fetc%2Fpasswd", "../../../../etc/passwd", "etc/passwd",
+                       "static/vendor/three/../../../__init__.py"):
+            assert _get(url + escape)[0] == 404, escape
+        request = urllib.request.Request(url + "scene.glb", data=b"x", method="POST")
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            urllib.request.urlopen(request, timeout=30)
+        assert refused.value.code == 405
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_server_makes_any_seed_of_a_run(run):
+    from zoo3d.freeview.commands import viewer_source
+    from zoo3d.freeview.gltf import read_glb_json
+
+    source = viewer_source(str(run), lambda: load_model(str(run), device="cpu"), SEED, 0.7)
+    server, url = _serve(source)
+    try:
+        status, data = _get(url + "scene.glb?seed=5")
+        assert status == 200 and read_glb_json(data)["asset"]["extras"]["zoo3d"]["seed"] == 5
+        assert json.loads(_get(url + "api/info")[1])["can_generate"] is True
+        status, body = _get(url + "scene.glb?seed=five")
+        assert status == 400 and "whole number" in json.loads(body)["error"]
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+# ------------------------------------------------------------------------------------- viewer in a browser
+def _chromium() -> tuple[str, str] | None:
+    browser = shutil.which("chromium") or shutil.which("chromium-browser")
+    driver = shutil.which("chromedriver")
+    return (browser, driver) if browser and driver else None
+
+
+@pytest.fixture(scope="module")
+def browser():
+    found = _chromium()
+    if found is None:
+        pytest.skip("the viewer's browser test needs Chromium and ChromeDriver on PATH (Debian: apt-get install "
+                    "chromium chromium-driver; `make test` installs them where apt-get is usable)")
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    for flag in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                 "--enable-unsafe-swiftshader", "--window-size=800,900"):
+        options.add_argument(flag)
+    profile = tempfile.mkdtemp(prefix="zoo3d-chromium-")
+    options.add_argument(f"--user-data-dir={profile}")
+    options.binary_location = found[0]
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    driver = webdriver.Chrome(service=Service(found[1]), options=options)
+    try:
+        yield driver
+    finally:
+        driver.quit()
+        shutil.rmtree(profile, ignore_errors=True)
+
+
+def _wait(driver, script: str, timeout: float = 120.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = driver.execute_script(script)
+        if value:
+            return value
+        time.sleep(0.2)
+    raise AssertionError(f"timed out waiting for: {script}; viewer state "
+                         f"{driver.execute_script('return window.zoo3dViewer')}")
+
+
+def _severe(driver) -> list[str]:
+    return [e["message"] for e in driver.get_log("browser") if e["level"] == "SEVERE"]
+
+
+def test_viewer_page_draws_the_glb_as_zoo3d_renders_the_cache(browser, glb, cache):
+    from zoo3d.cameras import Camera
+    from zoo3d.freeview.server import FileSource
+
+    server, url = _serve(FileSource(glb))
+    try:
+        browser.get(url + "?yaw=0&pitch=0&size=128")
+        _wait(browser, "return document.body.dataset.state === 'ready'")
+        state = browser.execute_script("return window.zoo3dViewer")
+        assert state["errors"] == [] and _severe(browser) == []
+        data = browser.execute_script("return document.getElementById('canvas').toDataURL('image/png')")
+        shot = Image.open(io.BytesIO(base64.b64decode(data.split(",", 1)[1]))).convert("RGB")
+        shot = torch.from_numpy(np.asarray(shot.resize((64, 64), Image.BILINEAR)).copy()).permute(2, 0, 1)
+        frontal = Camera.from_angles(0.0, 0.0, 1.0, 12.0)
+        ours = (CachedRenderer(cache, "torch", order="layer").render(frontal, 128).rgb[0].clamp(-1, 1) + 1) * 127.5
+        ours = torch.nn.functional.interpolate(ours[None], size=(64, 64), mode="bilinear", antialias=True)[0]
+        assert psnr(shot / 127.5 - 1, ours / 127.5 - 1) >= 25
+        _wait(browser, "return /^\\d+ fps$/.test(document.getElementById('fps').textContent)")
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_viewer_orbits_within_the_prior_and_the_seed_box_fetches_another_instance(browser, run):
+    from selenium.webdriver.common.action_chains import ActionChains
+    from selenium.webdriver.common.by import By
+
+    from zoo3d.freeview.commands import viewer_source
+
+    source = viewer_source(str(run), lambda: load_model(str(run), device="cpu"), SEED, 0.7)
+    server, url = _serve(source)
+    try:
+        browser.get(url + "?size=128")
+        _wait(browser, "return document.body.dataset.state === 'ready'")
+        assert browser.execute_script("return window.zoo3dViewer.seed") == SEED
+        canvas = browser.find_element(By.ID, "canvas")
+        ActionChains(browser).move_to_element(canvas).click_and_hold().move_by_offset(60, 0).release().perform()
+        yaw = browser.execute_script("return window.zoo3dViewer.yaw")
+        assert 0.5 < yaw <= 0.6 + 1e-9  # dragged far right: stopped at mean + 2 std of the prior's yaw
+        box = browser.find_element(By.ID, "seed")
+        box.clear()
+        box.send_keys("7")
+        browser.find_element(By.ID, "go").click()
+        _wait(browser, "return window.zoo3dViewer.seed === 7")
+        assert browser.execute_script("return window.zoo3dViewer.errors") == [] and _severe(browser) == []
+    finally:
+        server.shutdown()
+        server.server_close()

@@ -1,0 +1,37 @@
+"""``zoo3d view RUN|FILE.glb [--seed S]``: a local browser viewer of one instance's cached manifolds."""
+
+from __future__ import annotations
+
+import click
+
+from zoo3d.cli.sample import load_for_cli, model_options
+from zoo3d.errors import UserError
+
+
+@click.command()
+@model_options
+@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True, help="The first instance shown.")
+@click.option("--psi", type=click.FloatRange(0, 1), default=0.7, show_default=True, help="Truncation.")
+@click.option("--port", type=click.IntRange(0, 65535), default=0, show_default=True,
+              help="Port on 127.0.0.1 (0: any free port).")
+def view(run, model, no_ema, device, seed, psi, port):
+    """Serve a viewer of RUN's seed (or of a .glb written by zoo3d export) on 127.0.0.1 and print its URL.
+
+    Drag (or use the arrow keys) to orbit within the camera prior's range; the seed box asks the
+    server for another instance. Everything, three.js included, is served from the package.
+    """
+    from zoo3d.freeview.commands import viewer_source
+    from zoo3d.freeview.server import make_server, url_of
+
+    source = viewer_source(run, lambda: load_for_cli(run, model, device, no_ema), seed, psi)
+    try:
+        server = make_server(source, port)
+    except OSError as exc:
+        raise UserError(f"Cannot listen on 127.0.0.1:{port} ({exc.strerror}); pass another --port, or 0.") from None
+    click.echo(f"zoo3d viewer at {url_of(server)} (Ctrl-C to stop)", nl=True)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        click.echo("Stopped.")
+    finally:
+        server.server_close()

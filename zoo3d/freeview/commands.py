@@ -1,0 +1,59 @@
+"""What ``zoo3d export --format glb|gltf``, ``zoo3d render --cached`` and ``zoo3d view`` do, kept out of the
+click modules so they stay small (and importable without torch)."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from zoo3d.errors import UserError
+
+
+def export_gltf(generator, model: str, seed: int, psi: float, out: str | Path, texture_resolution=None) -> str:
+    """Cache seed ``seed`` and write it to ``out`` (.glb or .gltf); returns the line to print."""
+    from zoo3d.freeview.cache import cache_instance, cache_summary
+    from zoo3d.freeview.gltf import write_gltf
+
+    cache = cache_instance(generator, seed, psi=psi, texture_resolution=texture_resolution)
+    cache.meta["model"] = model
+    path = write_gltf(cache, out)
+    return f"Wrote {cache_summary(cache)} (seed {seed}) to {path}."
+
+
+def render_cached(generator, seed: int, cameras, psi: float, resolution, rasterizer: str = "auto",
+                  depth: bool = False):
+    """Frames of seed ``seed`` from its cache: (RenderOutput with rgb (and depth when asked) in the generator's
+    conventions, a note for the summary line: the rasterizer and its time per frame)."""
+    from zoo3d.freeview.cache import cache_instance, cache_summary
+    from zoo3d.freeview.render import CachedRenderer
+
+    cache = cache_instance(generator, seed, psi=psi)
+    renderer = CachedRenderer(cache, rasterizer)
+    res = resolution or generator.resolution
+    try:
+        start = time.perf_counter()
+        out = renderer.render(cameras, res, depth=depth)
+        per_frame = (time.perf_counter() - start) / max(1, len(cameras))
+    finally:
+        renderer.close()
+    return out, f"cached: {cache_summary(cache)}; {renderer.backend} rasterizer, {per_frame * 1000:.1f} ms per frame"
+
+
+def viewer_source(run: str | None, loaded_factory, seed: int, psi: float):
+    """The viewer's scene source: a ``.glb`` file, or the model ``loaded_factory()`` loads."""
+    from zoo3d.freeview.protocol import SupportsManifoldCache
+    from zoo3d.freeview.server import FileSource, GeneratorSource
+
+    if run is not None and run.lower().endswith(".glb"):
+        if not Path(run).is_file():
+            raise UserError(f"No such file: '{run}'.")
+        return FileSource(run)
+    loaded = loaded_factory()
+    gen = loaded.generator
+    if not isinstance(gen, SupportsManifoldCache):
+        raise UserError(f"Model '{loaded.spec.name}' has no radiance manifolds to cache, so it cannot be viewed; "
+                        "zoo3d view takes gram, gram_hd and gram_inverter runs (or a .glb file).")
+    label = f"step {loaded.step}" if getattr(loaded, "step", 0) else "untrained weights"
+    source = GeneratorSource(gen, seed=seed, psi=psi, label=label, model=loaded.spec.name)
+    source.glb(seed)  # the first scene before serving: a failure is reported now, not in the browser
+    return source

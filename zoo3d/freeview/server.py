@@ -1,0 +1,171 @@
+"""The local viewer (``zoo3d view``): a single page on 127.0.0.1 that draws a cache's glTF with three.js.
+
+Routes (GET/HEAD only; anything else is 404, or 405 for other methods):
+
+* ``/`` — the page (``static/index.html``); ``/static/<file>`` — the page's script and the vendored three.js,
+  served only when the resolved path lies inside the package's ``static`` folder;
+* ``/api/info`` — JSON: camera prior, default seed, whether other seeds can be generated, a source label;
+* ``/scene.glb[?seed=S]`` — the scene as GLB: made from the generator for seed S (default: the one given on
+  the command line), or the ``.glb`` file the viewer was started with (which has no other seed).
+
+Scenes are made one at a time (a lock around the generator) and the last few are kept.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections import OrderedDict
+from http import HTTPStatus
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from urllib.parse import parse_qs, unquote, urlsplit
+
+__all__ = ["FileSource", "GeneratorSource", "STATIC_ROOT", "make_server"]
+
+STATIC_ROOT = Path(__file__).resolve().parent / "static"
+_TYPES = {".html": "text/html; charset=utf-8", ".js": "text/javascript; charset=utf-8",
+          ".css": "text/css; charset=utf-8", ".md": "text/plain; charset=utf-8", ".json": "application/json"}
+_MAX_SEED = 2**31 - 1
+
+
+class SceneError(Exception):
+    """A request the source cannot answer (HTTP 400 with this message)."""
+
+
+class GeneratorSource:
+    """Scenes of a generator: any seed, cached as textured layers and written as GLB on request."""
+
+    def __init__(self, generator, seed: int = 0, psi: float = 0.7, label: str = "", model: str = "",
+                 keep: int = 4):
+        self.generator, self.seed, self.psi, self.label, self.model = generator, seed, psi, label, model
+        self._lock = threading.Lock()
+        self._scenes: OrderedDict[int, bytes] = OrderedDict()
+        self._keep = keep
+
+    @property
+    def camera_prior(self) -> dict:
+        return self.generator.camera_prior.model_dump()
+
+    def info(self) -> dict:
+        return {"camera_prior": self.camera_prior, "seed": self.seed, "can_generate": True, "source": self.label}
+
+    def glb(self, seed: int | None) -> bytes:
+        from zoo3d.freeview.cache import cache_instance
+        from zoo3d.freeview.gltf import glb_bytes
+
+        seed = self.seed if seed is None else seed
+        with self._lock:
+            if seed not in self._scenes:
+                cache = cache_instance(self.generator, seed, psi=self.psi)
+                cache.meta["model"] = self.model
+                self._scenes[seed] = glb_bytes(cache)
+                while len(self._scenes) > self._keep:
+                    self._scenes.popitem(last=False)
+            self._scenes.move_to_end(seed)
+            return self._scenes[seed]
+
+
+class FileSource:
+    """One ``.glb`` file written by ``zoo3d export`` (its camera prior is read from ``asset.extras.zoo3d``)."""
+
+    def __init__(self, path: str | Path):
+        from zoo3d.freeview.gltf import read_glb_json
+
+        self.path = Path(path)
+        self._data = self.path.read_bytes()
+        meta = read_glb_json(self._data, self.path).get("asset", {}).get("extras", {}).get("zoo3d", {})
+        from zoo3d.cameras import CameraPrior
+
+        self._prior = CameraPrior(**meta.get("camera_prior", {})).model_dump()
+        self.seed = meta.get("seed")
+
+    def info(self) -> dict:
+        return {"camera_prior": self._prior, "seed": self.seed, "can_generate": False, "source": self.path.name}
+
+    def glb(self, seed: int | None) -> bytes:
+        if seed is not None and seed != self.seed:
+            raise SceneError(f"This viewer shows the file {self.path.name}; it cannot make other seeds.")
+        return self._data
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server_version = "zoo3d-viewer"
+    source = None  # set per server
+
+    def log_message(self, format, *args):  # noqa: A002 - quiet: the command prints its own line
+        pass
+
+    def do_HEAD(self):
+        self._respond(head=True)
+
+    def do_GET(self):
+        self._respond(head=False)
+
+    def _send(self, status: int, body: bytes, content_type: str, head: bool) -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(body)))
+        self.send_header("Cache-Control", "no-store")
+        self.send_header("X-Content-Type-Options", "nosniff")
+        self.end_headers()
+        if not head:
+            self.wfile.write(body)
+
+    def _error(self, status: HTTPStatus, message: str, head: bool) -> None:
+        self._send(status, json.dumps({"error": message}).encode(), "application/json", head)
+
+    def _respond(self, head: bool) -> None:
+        url = urlsplit(self.path)
+        path = unquote(url.path)
+        try:
+            if path in ("/", "/index.html"):
+                return self._static("index.html", head)
+            if path.startswith("/static/"):
+                return self._static(path[len("/static/"):], head)
+            if path == "/api/info":
+                return self._send(HTTPStatus.OK, json.dumps(self.source.info()).encode(), "application/json", head)
+            if path == "/scene.glb":
+                return self._scene(parse_qs(url.query).get("seed"), head)
+        except SceneError as exc:
+            return self._error(HTTPStatus.BAD_REQUEST, str(exc), head)
+        self._error(HTTPStatus.NOT_FOUND, f"Not found: {path}", head)
+
+    def _static(self, relative: str, head: bool) -> None:
+        target = (STATIC_ROOT / relative).resolve()
+        if not target.is_relative_to(STATIC_ROOT) or not target.is_file():
+            return self._error(HTTPStatus.NOT_FOUND, f"Not found: /static/{relative}", head)
+        kind = _TYPES.get(target.suffix, "text/plain; charset=utf-8" if target.name == "LICENSE" else None)
+        if kind is None:
+            return self._error(HTTPStatus.NOT_FOUND, f"Not found: /static/{relative}", head)
+        self._send(HTTPStatus.OK, target.read_bytes(), kind, head)
+
+    def _scene(self, seeds: list[str] | None, head: bool) -> None:
+        seed = None
+        if seeds:
+            try:
+                seed = int(seeds[-1])
+            except ValueError:
+                raise SceneError(f"seed must be a whole number, not '{seeds[-1]}'.") from None
+            if not 0 <= seed <= _MAX_SEED:
+                raise SceneError(f"seed must be between 0 and {_MAX_SEED}, not {seed}.")
+        self._send(HTTPStatus.OK, self.source.glb(seed), "model/gltf-binary", head)
+
+    def _method_not_allowed(self):
+        self._error(HTTPStatus.METHOD_NOT_ALLOWED, f"{self.command} is not supported.", False)
+
+    do_POST = do_PUT = do_DELETE = do_PATCH = _method_not_allowed
+
+
+def make_server(source, port: int = 0, host: str = "127.0.0.1") -> ThreadingHTTPServer:
+    """A server for ``source`` (a :class:`GeneratorSource` or :class:`FileSource`) on host:port (0: any free
+    port); ``server.server_address`` tells which. Call ``serve_forever()``; ``shutdown()`` from another thread."""
+    handler = type("ViewerHandler", (_Handler,), {"source": source})
+    server = ThreadingHTTPServer((host, port), handler)
+    server.daemon_threads = True
+    return server
+
+
+def url_of(server: ThreadingHTTPServer) -> str:
+    host, port = server.server_address[:2]
+    return f"http://{host}:{port}/"
