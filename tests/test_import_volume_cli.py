@@ -17,7 +17,7 @@ import yaml
 from PIL import Image
 from safetensors import safe_open
 
-from conftest import FIXTURES, REPO
+from conftest import FIXTURES
 from zoo3d.cli.main import main
 from zoo3d.plugins import get_model_spec
 from zoo3d.upstream import load_release

@@ -1,4 +1,4 @@
-"""GRAM-HD's configuration (defaults are the upstream FFHQ-256 values, gram_family.md §6).
+"""GRAM-HD's configuration (defaults are the upstream FFHQ-256 values: JeffreyXiang/GRAM-HD ``configs.py``; Xiang et al., ICCV 2023, Sec. 4).
 
 The stage-1 generator is GRAM's own :class:`zoo3d_gram.GeneratorConfig` at low resolution
 (64² upstream) with 32-channel feature heads; stage 1 trains it with GRAM's recipe, stage 2 freezes

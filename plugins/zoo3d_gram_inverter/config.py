@@ -1,4 +1,4 @@
-"""GRAMInverter's configuration. No upstream code exists (gram_family.md §10): the paper (arXiv
+"""GRAMInverter's configuration. No upstream code exists: the paper (Deng, Wang, Shum, CVPR 2023, arXiv
 2211.13901) is the specification, and every value it leaves open is a documented choice here.
 
 Three stages, run in order by ``zoo3d train gram-inverter``:
