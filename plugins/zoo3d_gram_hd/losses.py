@@ -19,11 +19,11 @@ from torch import Tensor
 
 from zoo3d.core.model import Phase, StepContext
 from zoo3d.core.outputs import DiscriminatorOutput
-from zoo3d.nn.resample import bicubic_downsample
 from zoo3d.train.gan import AdversarialLoss, GANParts, Sample, gan_phases, real_sample
 
 from zoo3d_gram_hd.config import Stage2LossConfig
 from zoo3d_gram_hd.generator import ManifoldTextures
+from zoo3d_gram_hd.resample import bicubic_downsample
 
 __all__ = ["consistency_loss", "consistency_terms", "hr_phases", "render_hr_fakes", "score_hr"]
 

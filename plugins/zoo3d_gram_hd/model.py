@@ -16,10 +16,11 @@ import torch
 
 from zoo3d.core.model import ModelPlugin, Stage, StepContext
 from zoo3d.errors import UserError
-from zoo3d.nn.discriminators import CoordConvDiscriminator, PatchDiscriminator
+from zoo3d.nn.discriminators import CoordConvDiscriminator
 
 from zoo3d_gram import gram_optimizers, gram_phases
 from zoo3d_gram_hd.config import GramHDConfig
+from zoo3d_gram_hd.discriminator import PatchDiscriminator
 from zoo3d_gram_hd.generator import GramHDGenerator
 from zoo3d_gram_hd.losses import hr_phases
 

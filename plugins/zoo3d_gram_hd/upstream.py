@@ -26,11 +26,11 @@ import torch
 from torch import Tensor
 
 from zoo3d.errors import UserError
-from zoo3d.nn.rrdb import default_up_channels
 from zoo3d.upstream import RELEASE_FILE, ImportedRelease, rename_by_rules, tensors_under
 from zoo3d_gram import lowres_state_from_upstream
 
 from zoo3d_gram_hd.config import GramHDConfig
+from zoo3d_gram_hd.superres import default_up_channels
 
 __all__ = ["import_gram_hd_release", "sr_state_from_upstream"]
 

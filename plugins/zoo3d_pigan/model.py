@@ -17,10 +17,11 @@ import torch
 from zoo3d.core.model import ModelPlugin, OptimizerSpec, Stage, StepContext
 from zoo3d.core.outputs import DiscriminatorOutput
 from zoo3d.errors import ConfigError
-from zoo3d.nn.discriminators import CoordConvDiscriminator, ProgressiveCoordConvDiscriminator
+from zoo3d.nn.discriminators import CoordConvDiscriminator
 from zoo3d.train.gan import AdversarialLoss, GANParts, Sample, gan_phases
 
 from .config import PiGanConfig, PiGanStageConfig
+from .discriminator import ProgressiveCoordConvDiscriminator
 from .generator import PiGanGenerator
 
 

@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from zoo3d.nn.resample import bicubic_downsample, bicubic_kernel, keys_cubic
+from zoo3d_gram_hd.resample import bicubic_downsample, bicubic_kernel, keys_cubic
 
 
 def test_keys_kernel_values():
