@@ -65,7 +65,7 @@ def quiet_noise(trainer) -> None:
 
 def _trainer(model: str, out: str | Path, steps: int | None = None, world=None):
     from zoo3d.train.engine import Trainer
-    from zoo3d.train.launch import plan_run
+    from zoo3d.launch import plan_run
 
     plan = plan_run(model, overrides=OVERRIDES[model])
     trainer = Trainer(plan.plugin, plan.config, out, model_name=plan.spec.name, max_steps=steps, progress=False,

@@ -55,7 +55,7 @@ def test_format1_run_loads_and_renders_what_it_rendered(name, tmp_path):
 @pytest.mark.usefixtures("single_thread")
 @pytest.mark.parametrize("name", MODELS)
 def test_format1_run_resumes_and_computes_the_losses_it_would_have(name, tmp_path):
-    from zoo3d.train.launch import train_model
+    from zoo3d.launch import train_model
 
     run, expected = _copy_run(name, tmp_path)
     result = train_model(name, out=run, resume=True, progress=False)

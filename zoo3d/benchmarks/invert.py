@@ -28,7 +28,7 @@ def _trained_model(device: str, quick: bool, tmp: str):
     ref = os.environ.get("ZOO3D_BENCH_INVERT_CKPT")
     if ref:
         return load_model(ref, model="gram_inverter", device=device), "given checkpoint"
-    from zoo3d.train.launch import train_model
+    from zoo3d.launch import train_model
 
     steps = 6 if quick else None
     result = train_model("gram_inverter", preset="tiny", out=os.path.join(tmp, "run"), steps=steps, device=device,

@@ -27,8 +27,8 @@ DEMO_MODEL = "gram_hd"
 def demo(out, device, steps, frames, seed, overrides):
     """Train gram-hd (tiny preset, synthetic heads) and render a turntable GIF and a sample grid."""
     from zoo3d.errors import UserError
+    from zoo3d.launch import train_model
     from zoo3d.runs import holds_run
-    from zoo3d.train.launch import train_model
 
     run_dir = Path(out)
     started = time.perf_counter()
