@@ -349,6 +349,20 @@ def get_model_spec(name: str) -> ModelSpec:
     return get_host().models.get(name)
 
 
+def models_with_role(role: str) -> list[ModelSpec]:
+    """The registered models that declare ``role`` (:attr:`ModelSpec.roles`), by name."""
+    return [spec for spec in get_host().models if role in spec.roles]
+
+
+def model_with_role(role: str, what: str) -> ModelSpec:
+    """The first registered model (by name) that declares ``role``; ``what`` says what needs it in the error."""
+    found = models_with_role(role)
+    if not found:
+        raise UserError(f"{what} needs a model with the role '{role}', and no registered model declares it "
+                        f"(see `zoo3d models`).")
+    return found[0]
+
+
 def get_metric_spec(name: str) -> MetricSpec:
     return get_host().metrics.get(name)
 

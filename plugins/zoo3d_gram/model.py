@@ -73,6 +73,11 @@ class GramModel(ModelPlugin):
         return {"generator": GramGenerator(config.generator, config.camera),
                 "discriminator": build_discriminator(config)}
 
+    def benchmark_generator(self, config: GramConfig, resolution: int | None = None) -> GramGenerator:
+        """GRAM's generator of ``config`` rendering at ``resolution``² (every parameter trains)."""
+        g = config.generator.model_copy(update={"resolution": resolution or config.generator.resolution})
+        return GramGenerator(g, config.camera)
+
     def stages(self, config: GramConfig) -> list[Stage]:
         res = config.generator.resolution
         return [Stage(name="gram", steps=config.train.steps, phases=gram_phases(config.loss, res),

@@ -17,4 +17,5 @@ def zoo3d_register_models(register):
         summary="GRAM: generative radiance manifolds (shared scalar-field manifolds + FiLM-SIREN radiance), CVPR 2022.",
         presets_dir=HERE / "presets",
         card=HERE / "card.yaml",
+        roles=("bench:models",),
     ))

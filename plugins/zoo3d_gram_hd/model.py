@@ -89,6 +89,16 @@ class GramHDModel(ModelPlugin):
 
         return import_gram_hd_release(release, config)
 
+    def benchmark_generator(self, config: GramHDConfig, resolution: int | None = None) -> GramHDGenerator:
+        """GRAM-HD's generator of ``config`` at HR ``resolution``² (its LR side unchanged), super-resolving,
+        with stage 2's trainables (feature heads, SR nets) the only parameters that require grad."""
+        g = config.generator.model_copy(update={"resolution": resolution or config.generator.resolution})
+        gen = GramHDGenerator(g, config.camera)
+        gen.super_resolve.fill_(True)
+        for name in STAGE1_FROZEN_IN_STAGE2:
+            gen.get_submodule(name.removeprefix("generator.")).requires_grad_(False)
+        return gen
+
     def build(self, config: GramHDConfig) -> dict[str, torch.nn.Module]:
         g, d2 = config.generator, config.stage2.discriminator
         hr = g.resolution

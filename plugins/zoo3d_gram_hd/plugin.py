@@ -19,5 +19,6 @@ def zoo3d_register_models(register):
         presets_dir=HERE / "presets",
         card=HERE / "card.yaml",
         requires=("gram",),  # builds on zoo3d_gram's public API
+        roles=("demo", "bench:models", "bench:freeview"),
         default_preset="tiny",
     ))

@@ -20,4 +20,5 @@ def zoo3d_register_models(register):
         presets_dir=HERE / "presets",
         card=HERE / "card.yaml",
         requires=("gram",),  # builds on zoo3d_gram's public API
+        roles=("bench:invert",),
     ))
