@@ -18,11 +18,11 @@ from pathlib import Path
 import torch
 
 #: Tiny, fast, deterministic settings per model (real data: one block of 8 synthetic heads).
-DATA = ["data.spec=synthetic:heads?count=8&block=8", "data.mirror=false", "train.batch_size=4",
+DATA = ["data.spec=synthetic:heads?count=8&block=8", "data.mirror=false",
         "train.log_every=1", "train.sample_every=0", "train.checkpoint_every=1", "train.keep_checkpoints=8",
         "train.device=cpu", "train.amp=false"]
 OVERRIDES = {
-    "gram": DATA + ["generator.resolution=16", "generator.render.num_samples=6", "generator.manifold.hidden=16",
+    "gram": DATA + ["train.batch_size=4", "generator.resolution=16", "generator.render.num_samples=6", "generator.manifold.hidden=16",
                     "generator.radiance.hidden=16", "generator.radiance.num_layers=3",
                     "generator.radiance.mapping_hidden=16", "generator.radiance.z_dim=16",
                     "generator.radiance.truncation_samples=16", "generator.manifold.num_levels=6",
@@ -38,7 +38,7 @@ OVERRIDES = {
 def quiet_noise(trainer) -> None:
     """Latents and cameras keyed by (step, draw) over the global batch; no renderer jitter."""
     gen = trainer.modules["generator"]
-    world, batch = trainer.world, trainer.config.train.batch_size
+    world, batch = trainer.world, trainer.stages[0].batch_size  # the global batch of the one stage
     draws = {"step": -1, "n": 0}
 
     def source() -> torch.Generator:

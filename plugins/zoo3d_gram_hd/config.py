@@ -7,6 +7,8 @@ it and trains the feature heads and the two super-resolution networks.
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 from pydantic import Field, model_validator
 
 from zoo3d.config import Config, RunConfig
@@ -131,6 +133,8 @@ class Stage2Config(Config):
 
 class GramHDConfig(RunConfig):
     model: str = "gram_hd"
+    unread_train_keys: ClassVar[dict[str, str]] = {"steps": "stage1.steps and stage2.steps",
+                                                   "batch_size": "stage1.batch_size and stage2.batch_size"}
     generator: GeneratorConfig = Field(default_factory=GeneratorConfig)
     stage1: Stage1Config = Field(default_factory=Stage1Config)
     stage2: Stage2Config = Field(default_factory=Stage2Config)
