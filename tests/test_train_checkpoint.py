@@ -5,8 +5,8 @@ import torch
 
 from toy_model import one_thread, use_toy
 from zoo3d.errors import UserError
+from zoo3d.launch import train_model
 from zoo3d.train import checkpoint as ckpt
-from zoo3d.train.launch import train_model
 
 
 @pytest.fixture

@@ -19,7 +19,7 @@ import distributed_harness as harness
 from zoo3d.train.checkpoint import read_checkpoint, read_latest, read_metadata
 
 TESTS = Path(__file__).resolve().parent
-LAUNCH = ("import sys; from zoo3d.train.launch import launch_processes; "
+LAUNCH = ("import sys; from zoo3d.launch import launch_processes; "
           "sys.exit(launch_processes(2, sys.argv[2:], script=sys.argv[1]))")
 #: A tenth of one Adam step (every learning rate here is at least 2e-4): far above float rounding, far below
 #: what a missing gradient average leaves (the two halves of the batch step differently, by ~1e-4).

@@ -191,6 +191,28 @@ def unflatten_optimizer(name: str, tensors: dict[str, Tensor], extra: dict[str, 
     return {"state": state, "param_groups": groups}
 
 
+#: Format 1 (zoo3d 0.1) named the built-in recipes' optimisers by model; since format 2 every recipe names
+#: them by role: ``generator`` and ``discriminator`` (also in a stage that trains a 2D decoder), ``encoder``,
+#: ``detail``.
+FORMAT1_OPTIMIZERS = {"G": "generator", "D": "discriminator", "decoder": "generator",
+                      "decoder_discriminator": "discriminator", "E": "encoder", "R": "detail"}
+
+
+def stored_optimizer_names(names: list[str], stored: dict[str, Any], format_version: str) -> dict[str, str]:
+    """For each optimiser of the current stage, the name its state has in a checkpoint (absent: none stored).
+
+    A format-1 checkpoint of a built-in model stored ``generator`` as ``G`` (or ``decoder``) and so on;
+    an optimiser whose own name is not stored takes the one format 1 gave its role, when that is stored
+    and is no other optimiser's own name.
+    """
+    found = {n: n for n in names if n in stored}
+    if format_version == "1":
+        for old, new in FORMAT1_OPTIMIZERS.items():
+            if new in names and new not in found and old in stored and old not in names:
+                found[new] = old
+    return found
+
+
 def rng_tensors(device: torch.device) -> dict[str, Tensor]:
     """The process RNG states that training consumes (torch CPU, and the CUDA device if used)."""
     out = {"rng.torch": torch.get_rng_state()}
