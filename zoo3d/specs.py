@@ -93,8 +93,9 @@ class ModelSpec(_Spec):
     ``requires`` names the models this one builds on (GRAM-HD: ``("gram",)``): it is registered only
     when they are, else its plugin is reported as failed with a sentence saying what is missing.
     ``roles`` are the parts the model plays in zoo3d's own commands, so that they name no model:
-    ``demo`` (what ``zoo3d demo`` trains), ``bench:models``, ``bench:freeview``, ``bench:invert`` and
-    ``bench:zoo``/``bench:zoo-control`` (what those ``zoo3d bench`` suites measure; see :meth:`zoo3d.core.ModelPlugin.benchmark_generator`).
+    ``demo`` (what ``zoo3d demo`` trains), ``bench:models``, ``bench:freeview``, ``bench:invert``,
+    ``bench:zoo`` and ``bench:zoo-control`` (what those ``zoo3d bench`` suites measure; see
+    :meth:`zoo3d.core.ModelPlugin.benchmark_generator`).
     """
 
     kind: str = "generator"
