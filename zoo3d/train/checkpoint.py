@@ -1,8 +1,8 @@
 """Checkpoint files: safetensors only, written atomically, never unpickled.
 
 A checkpoint is one ``.safetensors`` file. Tensors are namespaced (``generator.*``,
-``ema.*``, ``disc.<name>.*`` for every other module, ``optim.<name>.*``, ``rng.*``,
-``state.*``); everything that is not a tensor (the config, optimiser hyper-parameters,
+``ema.*``, ``modules.<name>.*`` for every other module (``disc.<name>.*`` in format 1),
+``optim.<name>.*``, ``rng.*``, ``state.*``); everything that is not a tensor (the config, optimiser hyper-parameters,
 the step, the stage) lives in the flat str->str ``__metadata__`` under ``zoo3d.*`` keys.
 
 Writes go to a temporary file in the same folder, are fsynced, then renamed over the
@@ -23,7 +23,9 @@ from torch import Tensor
 
 from zoo3d.errors import UserError
 
-FORMAT_VERSION = "1"
+FORMAT_VERSION = "2"
+#: The namespace of the modules other than the generator (discriminators, encoders, ...); format 1 said ``disc``.
+MODULES, FORMAT1_MODULES = "modules", "disc"
 SUFFIX = ".safetensors"
 LATEST = "latest"
 CHECKPOINT_DIR = "checkpoints"
@@ -308,7 +310,7 @@ def metadata_int(meta: dict[str, str], key: str, default: int = 0) -> int:
 
 
 #: Tensors that must be finite: module weights, the EMA and optimiser state (rng.* and state.* may be anything).
-FINITE_PREFIXES = ("generator.", "ema.", "disc.", "optim.")
+FINITE_PREFIXES = ("generator.", "ema.", "modules.", "disc.", "optim.")
 
 
 def check_finite(tensors: dict[str, Tensor], source: str) -> None:
@@ -349,11 +351,20 @@ def _first_line(exc: BaseException) -> str:
     return text[0] if text else type(exc).__name__
 
 
+def modules_namespace(tensors: dict[str, Tensor]) -> str:
+    """``modules``, or ``disc`` for a format-1 file (which has no ``modules.*`` tensor and some ``disc.*`` one)."""
+    if any(k.startswith(MODULES + ".") for k in tensors):
+        return MODULES
+    return FORMAT1_MODULES if any(k.startswith(FORMAT1_MODULES + ".") for k in tensors) else MODULES
+
+
 def restore_modules(modules: dict[str, torch.nn.Module], ema: torch.nn.Module | None,
                     tensors: dict[str, Tensor], source: str) -> None:
-    """Load ``generator.*``, ``disc.<name>.*`` and ``ema.*`` into the built modules (strictly)."""
+    """Load ``generator.*``, ``modules.<name>.*`` (format 1: ``disc.<name>.*``) and ``ema.*`` into the built
+    modules (strictly)."""
     targets = [("generator", modules["generator"])]
-    targets += [(f"disc.{n}", m) for n, m in modules.items() if n != "generator"]
+    space = modules_namespace(tensors)
+    targets += [(f"{space}.{n}", m) for n, m in modules.items() if n != "generator"]
     if ema is not None and any(k.startswith("ema.") for k in tensors):
         targets.append(("ema", ema))
     for prefix, module in targets:

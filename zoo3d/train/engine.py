@@ -336,7 +336,7 @@ class Trainer:
         tensors.update(ckpt.prefixed("ema", self.ema.state_dict()))
         for name, m in self.modules.items():
             if name != "generator":
-                tensors.update(ckpt.prefixed(f"disc.{name}", m.state_dict()))
+                tensors.update(ckpt.prefixed(f"{ckpt.MODULES}.{name}", m.state_dict()))
         optim_extra = {}
         for name, opt in self.optimizers.items():
             t, extra = ckpt.flatten_optimizer(name, opt)
