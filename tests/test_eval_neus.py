@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from zoo3d.cameras import yaw_sweep
-from zoo3d.eval.calibration import TexturedSphereGenerator
+from zoo3d.eval.calibration import DegradedGenerator, TexturedSphereGenerator
 from zoo3d.eval.image_metrics import psnr
 from zoo3d.eval.metric import render_instance
 from zoo3d.eval.neus.fields import SDFNetwork
@@ -53,6 +53,23 @@ def test_learning_rate_schedule_warms_up_then_decays_to_alpha():
     assert learning_rate_factor(0, 100, 10, 0.05) == 0.0
     assert learning_rate_factor(10, 100, 10, 0.05) == 1.0
     assert abs(learning_rate_factor(100, 100, 10, 0.05) - 0.05) < 1e-9
+
+
+def test_degraded_generator_blurs_without_moving_and_noises_per_camera():
+    base = TexturedSphereGenerator(consistent=True)
+    cams = yaw_sweep(3, 0.4)
+    z = torch.randn(1, 4, generator=torch.Generator().manual_seed(0))
+    sharp = render_instance(base, z, cams, 32)["rgb"]
+    blurred = render_instance(DegradedGenerator(base, blur=1.5), z, cams, 32)["rgb"]
+    detail = lambda x: float((x[..., 1:] - x[..., :-1]).pow(2).mean())  # noqa: E731
+    assert detail(blurred) < 0.5 * detail(sharp)
+    assert abs(float(blurred.mean() - sharp.mean())) < 0.01          # a low-pass: the mean stays
+    noisy = DegradedGenerator(base, noise=0.1)
+    a = render_instance(noisy, z, cams, 32)["rgb"]
+    b = render_instance(noisy, z, cams[[0, 0, 1]], 32)["rgb"]
+    assert torch.equal(a[0], b[0]) and torch.equal(a[0], b[1])       # same camera, same noise
+    assert float((a[1] - b[2]).abs().max()) == 0.0
+    assert float((a - sharp).std()) > 0.05
 
 
 def test_calibration_neus_ranks_consistent_scene_above_inconsistent():
