@@ -41,7 +41,8 @@ def _dependency_paths(farm: Path) -> list[str]:
     paths = []
     for i, entry in enumerate(sys.path):
         p = Path(entry).resolve() if entry else None
-        if p is None or not p.is_dir() or p in stdlib or p.parent in stdlib or p == REPO or REPO in p.parents:
+        # site directories only (a venv inside the checkout counts: CI's .venv is there); never the source tree
+        if p is None or not p.is_dir() or p in stdlib or p == REPO:
             continue
         if p.name not in ("site-packages", "dist-packages"):
             continue

@@ -51,7 +51,10 @@ class GramRepresentation:
 
     def query(self, points: Tensor, dirs: Tensor) -> Radiance:
         """Radiance at arbitrary points (B, Q, 3) seen along unit dirs (B, Q, 3): rgb, sigma, alpha, features."""
-        rgb, sigma, features = self.radiance_net.forward_folded(points, dirs, self._folded_network())
+        if hasattr(self.radiance_net, "forward_folded"):
+            rgb, sigma, features = self.radiance_net.forward_folded(points, dirs, self._folded_network())
+        else:  # any network with GRAM's call signature (the fast folded path is RadianceNetwork's)
+            rgb, sigma, features = self.radiance_net(points, dirs, self.freq, self.phase)
         alpha = 1.0 - torch.exp(-self.delta_alpha * sigma)
         return Radiance(rgb=rgb, alpha=alpha, sigma=sigma, features=features)
 
