@@ -128,7 +128,7 @@ class Check:
             common = ["train.batch_size=2", "train.log_every=1"]
             return [dict(model="gram", preset="tiny", steps=4, sets=common, data=data),
                     dict(model="gram_hd", preset="tiny", steps=4, data=data,
-                         sets=common + ["stage1.batch_size=2", "stage2.batch_size=2"]),
+                         sets=["train.log_every=1", "stage1.batch_size=2", "stage2.batch_size=2"]),
                     dict(model="triplane", preset="tiny", steps=4, sets=common, data=data)]
         data = "synthetic:heads?count=64&device=cuda"
         common = ["train.log_every=5"]
@@ -306,7 +306,7 @@ def train_child(args: dict) -> None:
     """One training run through the same function as ``zoo3d train``; prints its figures as JSON."""
     import torch
 
-    from zoo3d.train.launch import train_model
+    from zoo3d.launch import train_model
 
     dev = torch.device(args["device"])
     if dev.type == "cuda":
@@ -326,7 +326,7 @@ def amp_child(args: dict) -> None:
     import torch
 
     from zoo3d.train.engine import Trainer
-    from zoo3d.train.launch import plan_run
+    from zoo3d.launch import plan_run
 
     small = args["small"]
     sets = (["train.batch_size=2", "data.spec=synthetic:heads?count=8&block=8"] if small else

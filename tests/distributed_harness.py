@@ -18,11 +18,11 @@ from pathlib import Path
 import torch
 
 #: Tiny, fast, deterministic settings per model (real data: one block of 8 synthetic heads).
-DATA = ["data.spec=synthetic:heads?count=8&block=8", "data.mirror=false", "train.batch_size=4",
+DATA = ["data.spec=synthetic:heads?count=8&block=8", "data.mirror=false",
         "train.log_every=1", "train.sample_every=0", "train.checkpoint_every=1", "train.keep_checkpoints=8",
         "train.device=cpu", "train.amp=false"]
 OVERRIDES = {
-    "gram": DATA + ["generator.resolution=16", "generator.render.num_samples=6", "generator.manifold.hidden=16",
+    "gram": DATA + ["train.batch_size=4", "generator.resolution=16", "generator.render.num_samples=6", "generator.manifold.hidden=16",
                     "generator.radiance.hidden=16", "generator.radiance.num_layers=3",
                     "generator.radiance.mapping_hidden=16", "generator.radiance.z_dim=16",
                     "generator.radiance.truncation_samples=16", "generator.manifold.num_levels=6",
@@ -38,7 +38,7 @@ OVERRIDES = {
 def quiet_noise(trainer) -> None:
     """Latents and cameras keyed by (step, draw) over the global batch; no renderer jitter."""
     gen = trainer.modules["generator"]
-    world, batch = trainer.world, trainer.config.train.batch_size
+    world, batch = trainer.world, trainer.stages[0].batch_size  # the global batch of the one stage
     draws = {"step": -1, "n": 0}
 
     def source() -> torch.Generator:
@@ -65,7 +65,7 @@ def quiet_noise(trainer) -> None:
 
 def _trainer(model: str, out: str | Path, steps: int | None = None, world=None):
     from zoo3d.train.engine import Trainer
-    from zoo3d.train.launch import plan_run
+    from zoo3d.launch import plan_run
 
     plan = plan_run(model, overrides=OVERRIDES[model])
     trainer = Trainer(plan.plugin, plan.config, out, model_name=plan.spec.name, max_steps=steps, progress=False,

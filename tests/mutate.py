@@ -6,7 +6,7 @@
 
 For each module a work tree is laid out under ``build/mutate/<module>/``: ``zoo3d`` and each
 plugin package side by side (so mutmut's file-derived module names match the import names),
-``tests``, ``configs``, ``registry`` and a ``pyproject.toml`` whose ``[tool.mutmut]`` mutates
+``tests``, ``examples`` and a ``pyproject.toml`` whose ``[tool.mutmut]`` mutates
 only that module and selects only its test files. mutmut 3 then records which tests reach each
 mutated function and runs only those for each of its mutants. The per-module counts are written
 to ``build/mutate/scores.json`` and printed as a Markdown table; ``mutmut results`` / ``mutmut
@@ -58,7 +58,7 @@ TARGETS: dict[str, list[str]] = {
     "plugins/zoo3d_gram_inverter/losses.py": ["tests/test_gram_inverter_model.py"],
 }
 
-COPIED = ["tests", "configs", "registry", "examples"]
+COPIED = ["tests", "examples"]  # presets and model cards travel inside the plugin packages
 
 
 def _packages() -> list[str]:

@@ -14,6 +14,8 @@ def test_settings_read_the_environment_and_refuse_an_endless_run(tmp_path):
     assert s.models == ["gram", "pigan"] and s.minutes == 12 and s.steps is None
     assert (s.preset("gram"), s.preset("pigan")) == ("ffhq256", "tiny")
     assert list(s.metrics) == list(zoo.DEFAULT_METRICS)
+    assert zoo.settings_from_env(False, {}).models == ["gram", "gram_hd", "pigan", "stylesdf", "triplane"]
+    assert zoo.controls() == ["oracle", "oracle_inconsistent"]
     quick = zoo.settings_from_env(True, {})
     assert (quick.steps, quick.instances, quick.minutes) == (2, 1, 0)
     with pytest.raises(UserError, match="never stop"):

@@ -18,10 +18,14 @@ def test_every_hook_is_documented_in_plugins_md():
         assert f"### `{hook}(" in text, f"{hook} has no section in docs/plugins.md"
 
 
-@pytest.mark.parametrize("card", sorted((REPO / "registry").glob("*.yaml")), ids=lambda p: p.stem)
+CARDS = sorted((REPO / "plugins").glob("zoo3d_*/*card.yaml"))
+
+
+@pytest.mark.parametrize("card", CARDS, ids=lambda p: f"{p.parent.name}/{p.stem}")
 def test_model_cards_validate(card):
     parsed = load_card(card)
-    assert parsed.name.lower().replace("-", "_") == card.stem
+    expected = card.parent.name.removeprefix("zoo3d_") + ("_inconsistent" if card.stem.startswith("inconsistent") else "")
+    assert parsed.name.lower().replace("-", "_") == expected
     for result in parsed.results:
         assert result.table.strip(), f"{card.name}: every reported number names its table"
 

@@ -4,14 +4,17 @@ import pytest
 import torch
 
 from zoo3d.cameras import yaw_sweep
-from zoo3d.eval.calibration import TexturedSphereGenerator
+from zoo3d.eval.calibration import DegradedGenerator, TexturedSphereGenerator
 from zoo3d.eval.image_metrics import psnr
 from zoo3d.eval.metric import render_instance
 from zoo3d.eval.neus.fields import SDFNetwork
 from zoo3d.eval.neus.fit import fit_neus, learning_rate_factor
+from zoo3d.eval.neus.metric import NeusMetric, control_permutation
 from zoo3d.eval.neus.render import sample_pdf, section_alpha, transmittance_weights
 from zoo3d.eval.protocol import make_protocol
 
+
+TWO_DB = 10 ** 0.2  # a power ratio of 2 dB: the margin asked of neus_gain (a squared error)
 
 pytestmark = pytest.mark.usefixtures("single_thread")
 
@@ -70,14 +73,91 @@ def test_calibration_neus_ranks_consistent_scene_above_inconsistent():
     assert scores[True] > scores[False] + 2.0, scores  # measured: 25.8 vs 20.7 dB
 
 
-def test_calibration_neus_ranks_the_oracle_above_the_inconsistent_oracle():
-    """The issue's calibration: one small instance, neus ranks oracle above oracle_inconsistent."""
-    from zoo3d.eval.harness import compare_models, load_eval_model, load_metrics
+def test_control_permutation_is_a_fixed_derangement():
+    perm = control_permutation(30)
+    assert sorted(perm.tolist()) == list(range(30))
+    assert not bool((perm == torch.arange(30)).any())      # no view keeps its own camera
+    assert torch.equal(perm, control_permutation(30))     # the same for every model and run
 
-    protocol = make_protocol("small", instances=1, resolution=32, neus={"iterations": 300})
-    models = [load_eval_model(name, None, torch.device("cpu")) for name in ("oracle", "oracle_inconsistent")]
-    result = compare_models(models, load_metrics(["neus"]), protocol, torch.device("cpu"))["models"]
-    good, bad = result["oracle"], result["oracle_inconsistent"]
-    # measured: PSNR 25.2 vs 24.0 dB, SSIM 0.80 vs 0.71
-    assert good["neus_psnr"]["mean"] > bad["neus_psnr"]["mean"] + 0.5, (good, bad)
-    assert good["neus_ssim"]["mean"] > bad["neus_ssim"]["mean"] + 0.03, (good, bad)
+
+def test_degraded_generator_blurs_without_moving_and_noises_per_camera():
+    base = TexturedSphereGenerator(consistent=True)
+    cams = yaw_sweep(3, 0.4)
+    z = torch.randn(1, 4, generator=torch.Generator().manual_seed(0))
+    sharp = render_instance(base, z, cams, 32)["rgb"]
+    blurred = render_instance(DegradedGenerator(base, blur=1.5), z, cams, 32)["rgb"]
+    detail = lambda x: float((x[..., 1:] - x[..., :-1]).pow(2).mean())  # noqa: E731
+    assert detail(blurred) < 0.5 * detail(sharp)
+    assert abs(float(blurred.mean() - sharp.mean())) < 0.01          # a low-pass: the mean stays
+    noisy = DegradedGenerator(base, noise=0.1)
+    a = render_instance(noisy, z, cams, 32)["rgb"]
+    b = render_instance(noisy, z, cams[[0, 0, 1]], 32)["rgb"]
+    assert torch.equal(a[0], b[0]) and torch.equal(a[0], b[1])       # same camera, same noise
+    assert float((a[1] - b[2]).abs().max()) == 0.0
+    assert float((a - sharp).std()) > 0.05
+
+
+def _neus_gain(generators, protocol):
+    """neus_gain per model name (mean over the protocol's instances) through the metric itself."""
+    from zoo3d.eval.metric import EvalContext, EvalModel
+
+    ctx = EvalContext(protocol=protocol, device=torch.device("cpu"), seeds=protocol.seeds)
+    out = {}
+    for name, gen in generators.items():
+        res = NeusMetric().evaluate(EvalModel(name=name, generator=gen), ctx)
+        out[name] = sum(res["neus_gain"]) / len(res["neus_gain"])
+    return out
+
+
+def _oracles():
+    from zoo3d.eval.harness import load_eval_model
+    from zoo3d.plugins import get_host
+
+    if "oracle" not in get_host().models or "oracle_inconsistent" not in get_host().models:
+        pytest.skip("the oracle models are not installed")
+    return [load_eval_model(n, None, torch.device("cpu")).generator for n in ("oracle", "oracle_inconsistent")]
+
+
+CI_NEUS = {"iterations": 150, "batch_rays": 256, "n_coarse": 8, "n_importance": 8, "upsample_steps": 1,
+           "sdf_hidden": 32, "color_hidden": 32, "feature_dim": 16, "lr": 5e-3}
+
+
+def test_calibration_neus_gain_ranks_oracle_above_inconsistent_and_blurred_oracle():
+    """The calibration in CI: one instance, 24 px, 12 views, a short NeuS fit (~25 s on one core).
+
+    neus_gain (error of the shuffled-camera fit minus error of the true-camera fit) puts the
+    consistent oracle above the 2D-upsampled inconsistent oracle and above the same oracle
+    blurred (detail-free; raw NeuS PSNR rewards it: 33.3 vs 21.4 dB). Measured gains: 4.49,
+    1.47, 2.00.
+    """
+    oracle, inconsistent = _oracles()
+    protocol = make_protocol("small", instances=1, resolution=24, views=12, neus=CI_NEUS)
+    gain = _neus_gain({"oracle": oracle, "inconsistent": inconsistent,
+                       "blurred": DegradedGenerator(oracle, blur=1.5)}, protocol)
+    assert gain["oracle"] > TWO_DB * gain["inconsistent"], gain
+    assert gain["oracle"] > TWO_DB * gain["blurred"], gain
+
+
+@pytest.mark.slow
+def test_calibration_neus_gain_at_the_small_protocol():
+    """The full calibration: small protocol, 4 instances, non-overlapping mean +- std, blur below, noise no gain."""
+    import statistics
+
+    from zoo3d.eval.metric import EvalContext, EvalModel
+
+    oracle, inconsistent = _oracles()
+    protocol = make_protocol("small", instances=4)
+    ctx = EvalContext(protocol=protocol, device=torch.device("cpu"), seeds=protocol.seeds)
+    stats = {}
+    for name, gen in {"oracle": oracle, "inconsistent": inconsistent,
+                      "blurred": DegradedGenerator(oracle, blur=1.5),
+                      "noisy": DegradedGenerator(oracle, noise=0.1)}.items():
+        values = NeusMetric().evaluate(EvalModel(name=name, generator=gen), ctx)["neus_gain"]
+        stats[name] = (statistics.mean(values), statistics.stdev(values))
+    (m_good, s_good), (m_bad, s_bad) = stats["oracle"], stats["inconsistent"]
+    assert m_good - s_good > m_bad + s_bad, stats
+    assert m_good > TWO_DB * m_bad, stats
+    assert m_good > stats["blurred"][0], stats
+    # per-view noise is left by both fits and cancels: it earns nothing (measured at 32 px: a tie,
+    # 4.38 +- 1.16 vs 4.21 +- 1.25); epi is the metric that punishes it
+    assert stats["noisy"][0] < m_good + s_good, stats

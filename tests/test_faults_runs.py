@@ -22,8 +22,8 @@ from PIL import Image
 from toy_model import one_thread, use_toy
 from zoo3d.cli.main import main
 from zoo3d.errors import ConfigError, UserError
+from zoo3d.launch import train_model
 from zoo3d.train import checkpoint as ckpt
-from zoo3d.train.launch import train_model
 
 REPO = __import__("pathlib").Path(__file__).resolve().parents[1]
 

@@ -16,9 +16,9 @@ import torch
 import torch.nn.functional as F
 
 from zoo3d.nn.modconv import ModulatedConv2d
-from zoo3d.nn.rrdb import RRDBNet, StyleRRDBNet
 from zoo3d.nn.siren import linear
 from zoo3d_gram.networks import RadianceNetwork, widened_sigmoid
+from zoo3d_gram_hd.superres import RRDBNet, StyleRRDBNet
 
 from test_gram_hd_consistency import toy_generator
 

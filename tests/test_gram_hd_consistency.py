@@ -12,7 +12,6 @@ import torch
 import torch.nn.functional as F
 
 from zoo3d.cameras import Camera
-from zoo3d.nn.rrdb import RRDBNet
 from zoo3d.render.texture import TexturedManifolds
 from zoo3d_gram.config import GeneratorConfig as GramGeneratorConfig
 from zoo3d_gram.config import ManifoldConfig, RadianceConfig, RenderConfig

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import torch
 
-from zoo3d.nn.resample import bicubic_downsample
 from zoo3d_gram_hd.generator import ManifoldTextures
 from zoo3d_gram_hd.losses import consistency_loss
+from zoo3d_gram_hd.resample import bicubic_downsample
 
 
 def _textures(lr_maps, lr_bg, hr_maps, hr_bg) -> ManifoldTextures:  # noqa: D401

@@ -100,4 +100,4 @@ def test_stage1_run_reuses_the_weights_of_a_gram_run(tmp_path):
     assert loaded.keys() == source.keys()
     for k, v in source.items():
         torch.testing.assert_close(loaded[k], v, rtol=0, atol=0, msg=k)
-    assert not any(k.startswith("disc.discriminator_lr") for k in final)
+    assert not any(k.startswith("modules.discriminator_lr") for k in final)

@@ -145,9 +145,9 @@ def test_render_depth_lies_between_the_foreground_and_the_background_plane():
 def test_paper_presets_hold_the_upstream_values():
     from zoo3d.config import load_run_config
 
-    ffhq = load_run_config(GramConfig, "gram", REPO / "configs" / "gram", "ffhq256")
-    cats = load_run_config(GramConfig, "gram", REPO / "configs" / "gram", "cats256")
-    tiny = load_run_config(GramConfig, "gram", REPO / "configs" / "gram", "tiny")
+    ffhq = load_run_config(GramConfig, "gram", REPO / "plugins" / "zoo3d_gram" / "presets", "ffhq256")
+    cats = load_run_config(GramConfig, "gram", REPO / "plugins" / "zoo3d_gram" / "presets", "cats256")
+    tiny = load_run_config(GramConfig, "gram", REPO / "plugins" / "zoo3d_gram" / "presets", "tiny")
     assert ffhq.generator == GeneratorConfig()  # the config defaults are the upstream FFHQ values
     assert (ffhq.train.batch_size, ffhq.train.steps, ffhq.loss.lambda_realpos) == (32, 150000, 15.0)
     assert (ffhq.optim.g_lr, ffhq.optim.d_lr, ffhq.optim.grad_clip, ffhq.train.ema_decay) == (2e-5, 2e-4, 1.0, 0.999)

@@ -10,9 +10,9 @@ import torch
 from zoo3d.cameras import Camera
 from zoo3d.core.model import RealBatch, StepContext
 from zoo3d.train.losses import pose_loss
+from zoo3d.train.losses import pose_target as camera_pose
 from zoo3d_gram.config import GramConfig
-from zoo3d_gram.losses import camera_pose, discriminator_step_loss, generator_step_loss
-from zoo3d_gram.model import GramModel, build_discriminator
+from zoo3d_gram.model import GramModel, build_discriminator, gram_phases
 
 
 def toy_config(resolution: int = 16) -> GramConfig:
@@ -80,12 +80,13 @@ def test_phase_losses_train_the_discriminator_and_reach_the_manifolds():
     first = None
     for step in range(12):
         ctx = _context(modules, cfg, toy_reals(4, 16, data_rng), rng, step)
-        d = discriminator_step_loss(ctx, 16, cfg.loss.r1_gamma, cfg.loss.lambda_pos, cfg.loss.lambda_realpos)
+        d_phase, g_phase = gram_phases(cfg.loss, 16)
+        d = d_phase.loss(ctx)
         opt_d.zero_grad()
         d.loss.backward()
         opt_d.step()
         first = first or d.logs
-        g = generator_step_loss(ctx, 16, cfg.loss.lambda_pos)
+        g = g_phase.loss(ctx)
         opt_g.zero_grad(set_to_none=True)
         g.loss.backward()
         if step == 0:
@@ -95,7 +96,7 @@ def test_phase_losses_train_the_discriminator_and_reach_the_manifolds():
             assert gen.radiance_net.mapping.out.weight.grad.abs().sum() > 0
         opt_g.step()
     last = d.logs
-    assert {"r1", "d_pose_fake", "d_pose_real"} <= set(last)
+    assert {"r1", "d_pose", "d_pose_real"} <= set(last)
     # D learns to tell the toy reals from the fakes: the adversarial loss falls below chance (2 log 2)
     assert first["d_adv"] == pytest.approx(2 * math.log(2), abs=0.3)
     assert last["d_adv"] < first["d_adv"] - 0.05

@@ -17,7 +17,7 @@ import yaml
 from PIL import Image
 from safetensors import safe_open
 
-from conftest import FIXTURES, REPO
+from conftest import FIXTURES
 from zoo3d.cli.main import main
 from zoo3d.plugins import get_model_spec
 from zoo3d.upstream import load_release
@@ -61,7 +61,7 @@ def in_tmp(tmp_path, monkeypatch):
     for model in ("stylesdf", "pigan"):
         spec = get_model_spec(model)
         presets = tmp_path / "presets" / model
-        shutil.copytree(REPO / "configs" / model, presets)
+        shutil.copytree(spec.presets_dir, presets)
         for (name, preset), narrow in NARROW.items():
             if name == model:
                 path = presets / f"{preset}.yaml"

@@ -20,9 +20,9 @@ def _recipe(name: str, preset: str, overrides=()):
 
 # (model, preset, stage, optimiser, base lr, base betas, interval): the paper-scale values
 LAZY = [
-    ("triplane", "ffhq512", "gan", "D", 0.002, (0.0, 0.99), 16),
-    ("triplane", "ffhq512", "gan", "G", 0.0025, (0.0, 0.99), 4),
-    ("stylesdf", "ffhq1024", "decoder", "decoder_discriminator", 0.002, (0.0, 0.99), 16),
+    ("triplane", "ffhq512", "gan", "discriminator", 0.002, (0.0, 0.99), 16),
+    ("triplane", "ffhq512", "gan", "generator", 0.0025, (0.0, 0.99), 4),
+    ("stylesdf", "ffhq1024", "decoder", "discriminator", 0.002, (0.0, 0.99), 16),
 ]
 
 
@@ -43,8 +43,8 @@ def test_lazy_phases_run_every_k_steps_with_the_stylegan2_optimiser_correction(m
 def test_optimisers_without_a_lazy_phase_keep_their_configured_settings():
     _, cfg, stages = _recipe("stylesdf", "ffhq1024")
     decoder = next(s for s in stages if s.name == "decoder")
-    assert decoder.optimizers["decoder"].lr == cfg.stylesdf.schedule.decoder_lr
-    assert tuple(decoder.optimizers["decoder"].betas) == tuple(cfg.stylesdf.schedule.decoder_betas)
+    assert decoder.optimizers["generator"].lr == cfg.stylesdf.schedule.decoder_lr
+    assert tuple(decoder.optimizers["generator"].betas) == tuple(cfg.stylesdf.schedule.decoder_betas)
 
 
 def test_the_engine_builds_adam_with_the_recipes_corrected_settings(tmp_path, single_thread):
@@ -57,7 +57,7 @@ def test_the_engine_builds_adam_with_the_recipes_corrected_settings(tmp_path, si
     cfg = load_run_config(plugin.config_class, spec.name, spec.presets_dir, "tiny", None, overrides)
     trainer = Trainer(plugin, cfg, tmp_path, model_name="triplane", device="cpu", progress=False)
     trainer.run()
-    for name, k, lr in (("D", 16, cfg.loss.d_lr), ("G", 4, cfg.loss.g_lr)):
+    for name, k, lr in (("discriminator", 16, cfg.loss.d_lr), ("generator", 4, cfg.loss.g_lr)):
         group = trainer.optimizers[name].param_groups[0]
         c = k / (k + 1)
         assert group["lr"] == pytest.approx(lr * c, rel=1e-12)

@@ -4,14 +4,14 @@ import pytest
 import torch
 
 from zoo3d.core.outputs import DiscriminatorOutput
-from zoo3d.nn.discriminators import (
-    CoordConvDiscriminator, PatchDiscriminator, ProgressiveCoordConvDiscriminator, StyleGAN2Discriminator,
-)
+from zoo3d.nn.discriminators import CoordConvDiscriminator, StyleGAN2Discriminator
 from zoo3d.nn.mapping import MappingNetwork
 from zoo3d.nn.modconv import StyleSynthesis
-from zoo3d.nn.resample import bicubic_downsample
-from zoo3d.nn.rrdb import RRDBNet, StyleRRDBNet
 from zoo3d.nn.siren import ColorFiLMLayer, FiLMSirenTrunk, PiGanMappingNetwork
+from zoo3d_gram_hd.discriminator import PatchDiscriminator
+from zoo3d_gram_hd.resample import bicubic_downsample
+from zoo3d_gram_hd.superres import RRDBNet, StyleRRDBNet
+from zoo3d_pigan.discriminator import ProgressiveCoordConvDiscriminator
 
 
 pytestmark = pytest.mark.usefixtures("single_thread")

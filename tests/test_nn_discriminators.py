@@ -8,9 +8,11 @@ import torch.nn.functional as F
 
 from zoo3d.cameras import Camera
 from zoo3d.nn.discriminators import (
-    CoordConv2d, CoordConvDiscriminator, PatchDiscriminator, ProgressiveCoordConvDiscriminator,
-    ResidualCoordConvBlock, StyleGAN2Discriminator, coordconv_channels, minibatch_stddev,
+    CoordConv2d, CoordConvDiscriminator, ResidualCoordConvBlock, StyleGAN2Discriminator, coordconv_channels,
+    minibatch_stddev,
 )
+from zoo3d_gram_hd.discriminator import PatchDiscriminator
+from zoo3d_pigan.discriminator import ProgressiveCoordConvDiscriminator
 
 pytestmark = pytest.mark.usefixtures("single_thread")
 

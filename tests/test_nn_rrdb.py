@@ -4,7 +4,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from zoo3d.nn.rrdb import RRDB, RRDBNet, ResidualDenseBlock, StyleRRDBNet, default_up_channels
+from zoo3d.nn.rrdb import RRDB, ResidualDenseBlock
+from zoo3d_gram_hd.superres import RRDBNet, StyleRRDBNet, default_up_channels
 
 
 pytestmark = pytest.mark.usefixtures("single_thread")

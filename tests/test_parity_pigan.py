@@ -45,7 +45,7 @@ def parity():
         data = {k: f.get_tensor(k) for k in f.keys()}
         meta = f.metadata()
     overrides = [f"{k}={v}" for k, v in json.loads(meta["zoo3d_overrides"]).items()]
-    cfg = load_run_config(PiGanConfig, "pigan", REPO / "configs" / "pigan", "celeba", overrides=overrides)
+    cfg = load_run_config(PiGanConfig, "pigan", REPO / "plugins" / "zoo3d_pigan" / "presets", "celeba", overrides=overrides)
     weights = {k[len("generator."):]: v for k, v in data.items() if k.startswith("generator.")}
     record, _ = _generator_record(weights, cfg.pigan.network.z_dim)
     plugin = PiGanPlugin()
@@ -147,7 +147,7 @@ def test_release_presets_have_the_released_architecture(preset):
     parameters, in the order upstream_parameter_names gives (checked against their builder)."""
     from zoo3d_pigan import upstream as up
 
-    cfg = load_run_config(PiGanConfig, "pigan", REPO / "configs" / "pigan", preset)
+    cfg = load_run_config(PiGanConfig, "pigan", REPO / "plugins" / "zoo3d_pigan" / "presets", preset)
     gen = PiGanPlugin().build(cfg)["generator"]
     assert sum(p.numel() for p in gen.parameters()) == 1_910_788
     assert len(up.upstream_parameter_names(cfg)) == len(list(gen.parameters())) == 2 * (8 + 3 + 4)

@@ -35,7 +35,7 @@ def parity():
         data = {k: f.get_tensor(k) for k in f.keys()}
         meta = f.metadata()
     overrides = [f"{k}={v}" for k, v in json.loads(meta["zoo3d_overrides"]).items()]
-    cfg = load_run_config(StyleSDFConfig, "stylesdf", REPO / "configs" / "stylesdf", "ffhq1024", overrides=overrides)
+    cfg = load_run_config(StyleSDFConfig, "stylesdf", REPO / "plugins" / "zoo3d_stylesdf" / "presets", "ffhq1024", overrides=overrides)
     plugin = StyleSDFPlugin()
     g_ema = {k[len("g_ema."):]: v for k, v in data.items() if k.startswith("g_ema.")}
     imported = plugin.import_release({"g": {}, "g_ema": g_ema}, cfg)
@@ -110,6 +110,6 @@ def test_release_presets_have_the_released_architecture(preset, count):
     """Counted on the authors' builder (model.Generator with the release options: ffhq1024x1024 and
     afhq512x512): 8,007,613 and 7,914,072 parameters, of which each StyledConv's unused ``bias``
     (1,472 and 1,408) has no counterpart here; their g_ema loads into these presets strictly."""
-    cfg = load_run_config(StyleSDFConfig, "stylesdf", REPO / "configs" / "stylesdf", preset)
+    cfg = load_run_config(StyleSDFConfig, "stylesdf", REPO / "plugins" / "zoo3d_stylesdf" / "presets", preset)
     gen = StyleSDFPlugin().build(cfg)["generator"]
     assert sum(p.numel() for p in gen.parameters()) == count

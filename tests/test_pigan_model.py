@@ -12,8 +12,9 @@ from zoo3d.config import load_run_config
 from zoo3d.core.model import RealBatch, StepContext
 from zoo3d.core.representation import Radiance
 from zoo3d.errors import ConfigError
+from zoo3d.train.losses import topk_fraction, topk_generator_loss
 from zoo3d_pigan.config import PiGanConfig
-from zoo3d_pigan.model import PiGanPlugin, density_noise_std, topk_fraction, topk_generator_loss
+from zoo3d_pigan.model import PiGanPlugin, density_noise_std
 
 from conftest import REPO
 
@@ -26,7 +27,7 @@ MICRO = ["pigan.network.z_dim=16", "pigan.network.mapping_hidden=16", "pigan.net
 
 
 def _config(extra=(), preset="tiny") -> PiGanConfig:
-    return load_run_config(PiGanConfig, "pigan", REPO / "configs" / "pigan", preset, overrides=MICRO + list(extra))
+    return load_run_config(PiGanConfig, "pigan", REPO / "plugins" / "zoo3d_pigan" / "presets", preset, overrides=MICRO + list(extra))
 
 
 class Slab:
@@ -150,7 +151,7 @@ def test_progressive_discriminator_fades_in_the_new_resolution():
 
 
 def test_celeba_preset_is_upstreams_curriculum():
-    cfg = load_run_config(PiGanConfig, "pigan", REPO / "configs" / "pigan", "celeba")
+    cfg = load_run_config(PiGanConfig, "pigan", REPO / "plugins" / "zoo3d_pigan" / "presets", "celeba")
     (stage,) = PiGanPlugin().stages(cfg)
     assert (stage.resolution, stage.batch_size) == (64, 56)
     assert stage.optimizers["generator"].lr == 6e-5 and stage.optimizers["discriminator"].lr == 2e-4

@@ -124,3 +124,48 @@ def test_host_can_be_built_twice_without_side_effects():
     a = PluginHost().load()
     b = PluginHost().load()
     assert [s.name for s in a.models] == [s.name for s in b.models]
+
+
+def test_a_model_whose_base_is_missing_withdraws_its_plugin_with_a_sentence(monkeypatch):
+    monkeypatch.syspath_prepend(PLUGIN_DIR)
+    monkeypatch.setenv("ZOO3D_PLUGINS", "zoo3d_needs_plugin,zoo3d_env_plugin")
+    host = PluginHost().load()
+    info = host.plugins["zoo3d_needs_plugin"]
+    assert info.status == "error"
+    assert "model 'needs_model' builds on model 'no_such_base', which is not registered" in info.error
+    assert "needs_model" not in host.models and "needs_metric" not in host.metrics  # the plugin as a whole
+    assert "env_model" in host.models and "gram_hd" in host.models
+
+
+def test_disabling_gram_withdraws_the_models_built_on_it():
+    env = {"ZOO3D_DISABLE_PLUGINS": "gram"}
+    plugins = {p["name"]: p for p in json.loads(run_cli("plugins", "--json", env=env).stdout)}
+    for name in ("gram_hd", "gram_inverter"):
+        assert plugins[name]["status"] == "error"
+        assert f"model '{name}' builds on model 'gram', which is not registered" in plugins[name]["error"]
+        assert "'gram' (disabled)" in plugins[name]["error"]
+    assert plugins["triplane"]["status"] == "ok"
+    done = run_cli("train", "gram-hd", "--steps", "1", env=env)
+    assert done.returncode != 0 and "Traceback" not in done.stderr
+    assert "builds on model 'gram'" in done.stderr
+
+
+def test_the_gram_family_builds_on_gram_through_its_declared_api_only():
+    """GRAM-HD and GRAMInverter import ``zoo3d_gram`` itself (never its modules), and only names it declares."""
+    import ast
+
+    import zoo3d_gram
+
+    from conftest import REPO
+
+    for package in ("zoo3d_gram_hd", "zoo3d_gram_inverter"):
+        for path in sorted((REPO / "plugins" / package).glob("*.py")):
+            for node in ast.walk(ast.parse(path.read_text())):
+                if isinstance(node, ast.ImportFrom) and node.module and node.module.split(".")[0] == "zoo3d_gram":
+                    assert node.module == "zoo3d_gram", f"{path.name} imports {node.module}"
+                    for alias in node.names:
+                        assert alias.name in zoo3d_gram.__all__, f"{path.name}: {alias.name} is not GRAM's API"
+                elif isinstance(node, ast.Import):
+                    assert not any(a.name.startswith("zoo3d_gram.") for a in node.names), path.name
+    for name in zoo3d_gram.__all__:
+        assert getattr(zoo3d_gram, name) is not None

@@ -8,8 +8,8 @@ import torch
 
 from toy_model import one_thread, use_toy
 from zoo3d.errors import UserError
+from zoo3d.launch import train_model
 from zoo3d.runs import find_runs, load_model, resolve_checkpoint
-from zoo3d.train.launch import train_model
 
 
 @pytest.fixture

@@ -25,7 +25,7 @@ MICRO = ["stylesdf.renderer.z_dim=16", "stylesdf.renderer.depth=2", "stylesdf.re
 
 
 def _config(extra=(), preset="tiny") -> StyleSDFConfig:
-    return load_run_config(StyleSDFConfig, "stylesdf", REPO / "configs" / "stylesdf", preset,
+    return load_run_config(StyleSDFConfig, "stylesdf", REPO / "plugins" / "zoo3d_stylesdf" / "presets", preset,
                            overrides=MICRO + list(extra))
 
 
@@ -148,8 +148,8 @@ def test_recipe_has_three_stages_and_stage_two_freezes_the_volume_renderer():
     assert vol.steps == 200000 and vol.resolution == 8
     assert vol.optimizers["generator"].lr == 2e-5 and vol.optimizers["discriminator"].lr == 2e-4
     assert vol.optimizers["generator"].betas == (0.0, 0.9)
-    assert dec.frozen == ["generator.volume"] and dec.optimizers["decoder"].modules == ["generator.decoder"]
-    assert dec.optimizers["decoder"].betas == (0.0, 0.99)
+    assert dec.frozen == ["generator.volume"] and dec.optimizers["generator"].modules == ["generator.decoder"]
+    assert dec.optimizers["generator"].betas == (0.0, 0.99)
     assert [p.every for p in dec.phases] == [1, 16, 1]
 
 
@@ -202,7 +202,7 @@ def test_discriminator_and_generator_phases_move_their_losses():
     assert d[-1].loss.item() < d[0].loss.item()
     g = run("generator", 3)
     assert g[-1].loss.item() < g[0].loss.item()
-    assert {"g_adv", "g_view", "eikonal", "min_surface", "sdf_sharpness"} <= set(g[0].logs)
+    assert {"g_adv", "g_pose", "eikonal", "min_surface", "sdf_sharpness"} <= set(g[0].logs)
     assert g[-1].logs["eikonal"] < g[0].logs["eikonal"]
 
 

@@ -5,8 +5,8 @@ import torch
 
 from toy_model import one_thread, use_toy
 from zoo3d.errors import UserError
+from zoo3d.launch import train_model
 from zoo3d.train import checkpoint as ckpt
-from zoo3d.train.launch import train_model
 
 
 @pytest.fixture
@@ -87,7 +87,7 @@ def test_checkpoint_metadata_names_the_model_and_holds_the_config(trained):
 
     with safe_open(str(ckpt.read_latest(trained)), "pt") as fh:
         prefixes = {k.split(".")[0] for k in fh.keys()}
-    assert prefixes == {"generator", "ema", "disc", "optim", "rng"}
+    assert prefixes == {"generator", "ema", "modules", "optim", "rng"}
 
 
 def _one_sentence(message: str) -> bool:

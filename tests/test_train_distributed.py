@@ -19,7 +19,7 @@ import distributed_harness as harness
 from zoo3d.train.checkpoint import read_checkpoint, read_latest, read_metadata
 
 TESTS = Path(__file__).resolve().parent
-LAUNCH = ("import sys; from zoo3d.train.launch import launch_processes; "
+LAUNCH = ("import sys; from zoo3d.launch import launch_processes; "
           "sys.exit(launch_processes(2, sys.argv[2:], script=sys.argv[1]))")
 #: A tenth of one Adam step (every learning rate here is at least 2e-4): far above float rounding, far below
 #: what a missing gradient average leaves (the two halves of the batch step differently, by ~1e-4).
@@ -48,12 +48,12 @@ def _tensors(run: Path, step: int) -> tuple[dict, dict]:
 
 
 def _assert_same_models(a: dict, b: dict, moved_from: dict | None = None) -> None:
-    keys = [k for k in a if k.startswith(("generator.", "disc.discriminator."))]
-    assert any(k.startswith("generator.") for k in keys) and any(k.startswith("disc.") for k in keys)
+    keys = [k for k in a if k.startswith(("generator.", "modules.discriminator."))]
+    assert any(k.startswith("generator.") for k in keys) and any(k.startswith("modules.") for k in keys)
     for k in keys:
         torch.testing.assert_close(a[k], b[k], atol=ATOL, rtol=0, msg=lambda m: f"{k}: {m}")
     if moved_from is not None:  # the step moved both players by more than the tolerance
-        for prefix in ("generator.", "disc.discriminator."):
+        for prefix in ("generator.", "modules.discriminator."):
             moved = max((a[k] - moved_from[k]).abs().max().item() for k in keys if k.startswith(prefix))
             assert moved > 5 * ATOL, (prefix, moved)
 

@@ -13,7 +13,7 @@ import pytest
 import torch
 
 from toy_model import REAL_COLOUR, one_thread, use_toy
-from zoo3d.train.launch import train_model
+from zoo3d.launch import train_model
 
 TESTS = Path(__file__).resolve().parent
 REPO = TESTS.parent

@@ -6,10 +6,11 @@ import pytest
 import torch
 
 from zoo3d.cameras import Camera
+from zoo3d.train.losses import r1_penalty
 from zoo3d_triplane.discriminator import DualDiscriminator, blur_images, dual_input
 from zoo3d_triplane.field import TriplaneDecoder, TriplaneScene
-from zoo3d_triplane.regularizers import (blur_sigma, conditioning_labels, density_regularization, dual_r1_penalty,
-                                         neural_resolution_at, swap_probability)
+from zoo3d_triplane.regularizers import (blur_sigma, conditioning_labels, density_regularization, neural_resolution_at,
+                                         swap_probability)
 
 
 def _scene(planes: torch.Tensor) -> TriplaneScene:
@@ -73,11 +74,11 @@ def test_dual_r1_penalises_both_halves():
     raw = torch.rand(2, 3, 8, 8, requires_grad=True)
     c = Camera.from_angles([0.0, 0.1], 0.0).to_eg3d()
     logits = D(image, raw=raw, c=c).logit
-    both = dual_r1_penalty(logits, image, raw, gamma=2.0)
+    both = r1_penalty(logits, [image, raw], gamma=2.0)
     g_img, g_raw = torch.autograd.grad(D(image, raw=raw, c=c).logit.sum(), [image, raw])
     expected = (g_img.square().flatten(1).sum(1) + g_raw.square().flatten(1).sum(1)).mean()  # 0.5 * gamma = 1
     torch.testing.assert_close(both, expected, rtol=1e-5, atol=0)
-    assert dual_r1_penalty(D(image, raw=raw, c=c).logit, image, raw, 2.0, interval=16) == 16 * both
+    assert r1_penalty(D(image, raw=raw, c=c).logit, [image, raw], 2.0, interval=16) == 16 * both
 
 
 def test_dual_r1_of_a_linear_discriminator_weighs_both_halves_equally():
@@ -94,12 +95,12 @@ def test_dual_r1_of_a_linear_discriminator_weighs_both_halves_equally():
     expected = 0.5 * gamma * (w_img.square().sum() + w_raw.square().sum())
     # the penalty is a loss for D: its gradient reaches D's weights (d/dw 0.5 gamma |w|^2 = gamma w)
     w_img.requires_grad_(True), w_raw.requires_grad_(True)
-    dual_r1_penalty(logits(), image, raw, gamma).backward()
+    r1_penalty(logits(), [image, raw], gamma).backward()
     torch.testing.assert_close(w_img.grad, gamma * w_img.detach(), rtol=1e-6, atol=1e-6)
     torch.testing.assert_close(w_raw.grad, gamma * w_raw.detach(), rtol=1e-6, atol=1e-6)
     w_img, w_raw = w_img.detach(), w_raw.detach()
-    torch.testing.assert_close(dual_r1_penalty(logits(), image, raw, gamma), expected, rtol=1e-6, atol=0)
-    torch.testing.assert_close(dual_r1_penalty(logits(), image, raw, gamma, interval=4), 4 * expected,
+    torch.testing.assert_close(r1_penalty(logits(), [image, raw], gamma), expected, rtol=1e-6, atol=0)
+    torch.testing.assert_close(r1_penalty(logits(), [image, raw], gamma, interval=4), 4 * expected,
                                rtol=1e-6, atol=0)
 
 

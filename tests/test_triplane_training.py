@@ -10,7 +10,7 @@ from zoo3d.cameras import CameraPrior
 from zoo3d.config import load_run_config
 from zoo3d.core.model import RealBatch, StepContext
 from zoo3d_triplane.config import TriplaneRunConfig
-from zoo3d_triplane.model import TriplaneModel
+from zoo3d_triplane.model import TriplaneModel, prepare_step
 
 from conftest import REPO
 
@@ -27,7 +27,7 @@ STEPS = 3
 
 
 def _config(extra=()) -> TriplaneRunConfig:
-    return load_run_config(TriplaneRunConfig, "triplane", REPO / "configs" / "triplane", "tiny",
+    return load_run_config(TriplaneRunConfig, "triplane", REPO / "plugins" / "zoo3d_triplane" / "presets", "tiny",
                            overrides=MICRO + list(extra))
 
 
@@ -38,15 +38,16 @@ def _context(model, cfg, modules, step: int, real: RealBatch, rng: torch.Generat
 
 
 def test_the_recipe_has_eg3ds_phases_and_lazy_optimiser_settings():
-    cfg = load_run_config(TriplaneRunConfig, "triplane", REPO / "configs" / "triplane", "ffhq512")
+    cfg = load_run_config(TriplaneRunConfig, "triplane", REPO / "plugins" / "zoo3d_triplane" / "presets", "ffhq512")
     (stage,) = TriplaneModel().stages(cfg)
     assert [(p.name, p.optimizer, p.every) for p in stage.phases] == [
-        ("G", "G", 1), ("G_density", "G", 4), ("D", "D", 1), ("D_r1", "D", 16)]
-    assert stage.optimizers["G"].lr == pytest.approx(0.0025 * 4 / 5)
-    assert stage.optimizers["D"].lr == pytest.approx(0.002 * 16 / 17)
-    assert stage.optimizers["D"].betas[1] == pytest.approx(0.99 ** (16 / 17))
+        ("generator", "generator", 1), ("density", "generator", 4), ("discriminator", "discriminator", 1),
+        ("r1", "discriminator", 16)]
+    assert stage.optimizers["generator"].lr == pytest.approx(0.0025 * 4 / 5)
+    assert stage.optimizers["discriminator"].lr == pytest.approx(0.002 * 16 / 17)
+    assert stage.optimizers["discriminator"].betas[1] == pytest.approx(0.99 ** (16 / 17))
     assert stage.resolution == 512 and stage.batch_size == 32
-    stages = TriplaneModel().stages(load_run_config(TriplaneRunConfig, "triplane", REPO / "configs" / "triplane",
+    stages = TriplaneModel().stages(load_run_config(TriplaneRunConfig, "triplane", REPO / "plugins" / "zoo3d_triplane" / "presets",
                                                     "ffhq512_128"))
     assert [s.name for s in stages] == ["gan", "finetune128"]
 
@@ -79,27 +80,27 @@ def test_discriminator_and_generator_phases_move_their_losses():
             losses.append(result.loss.item())
         return losses
 
-    d_losses = run("D", torch.optim.Adam(D.parameters(), lr=2e-3, betas=(0.0, 0.99)), STEPS)
+    d_losses = run("discriminator", torch.optim.Adam(D.parameters(), lr=2e-3, betas=(0.0, 0.99)), STEPS)
     assert all(b < a for a, b in zip(d_losses, d_losses[1:])) and d_losses[-1] < d_losses[0] - 0.05, d_losses
     g_opt = torch.optim.Adam(G.parameters(), lr=2.5e-3, betas=(0.0, 0.99))
     D.requires_grad_(False)
-    g_losses = run("G", g_opt, STEPS)
+    g_losses = run("generator", g_opt, STEPS)
     assert all(b < a for a, b in zip(g_losses, g_losses[1:])) and g_losses[-1] < g_losses[0] - 0.03, g_losses
     # the regularisation phases give finite, positive penalties with gradients to their networks
     ctx = _context(model, cfg, modules, 0, real, torch.Generator().manual_seed(seed))
-    tv = phases["G_density"].loss(ctx)
+    tv = phases["density"].loss(ctx)
     tv.loss.backward()
     assert tv.loss.item() > 0 and G.backbone.const.grad.abs().sum() > 0
     # the lazy phase's loss is the smoothness weighted by density_reg and multiplied by its interval
     lc = cfg.loss
     assert lc.density_reg_every > 1
-    assert tv.loss.item() == pytest.approx(tv.logs["G/density_tv"].item() * lc.density_reg * lc.density_reg_every,
+    assert tv.loss.item() == pytest.approx(tv.logs["density_tv"].item() * lc.density_reg * lc.density_reg_every,
                                            rel=1e-6)
     D.requires_grad_(True)
-    r1 = phases["D_r1"].loss(ctx)
+    r1 = phases["r1"].loss(ctx)
     r1.loss.backward()
     assert r1.loss.item() > 0 and any(p.grad is not None and p.grad.abs().sum() > 0 for p in D.parameters())
-    assert lc.r1_every > 1 and r1.loss.item() == pytest.approx(r1.logs["D/r1"].item() * lc.r1_every, rel=1e-6)
+    assert lc.r1_every > 1 and r1.loss.item() == pytest.approx(r1.logs["r1"] * lc.r1_every, rel=1e-6)
 
 
 def test_the_finetune_stage_fades_the_neural_rendering_resolution_of_generator_and_discriminator():
@@ -112,7 +113,7 @@ def test_the_finetune_stage_fades_the_neural_rendering_resolution_of_generator_a
     for stage_step in (0, 4, 8, 9):
         ctx = StepContext(modules=modules, config=cfg, stage=finetune, step=100 + stage_step, stage_step=stage_step,
                           device=torch.device("cpu"))
-        finetune.phases[0].loss.__self__._prepare(ctx)
+        prepare_step(ctx, cfg.loss, (cfg.generator.neural_resolution, cfg.loss.finetune_neural_resolution))
         seen.append((modules["generator"].neural_resolution, modules["discriminator"].raw_resolution))
     assert seen == [(8, 8), (12, 12), (16, 16), (16, 16)]
     assert gan.steps == cfg.train.steps and finetune.steps == 10
@@ -157,7 +158,7 @@ def test_tiny_train_sample_render_through_the_cli(tmp_path):
     assert result.exit_code == 0, result.output
     assert any((run / "checkpoints").iterdir())
     records = (run / "metrics.jsonl").read_text().strip().splitlines()
-    assert records and "loss.D" in records[-1]
+    assert records and "loss.discriminator" in records[-1]
     grid = tmp_path / "grid.png"
     result = runner.invoke(cli, ["sample", str(run), "--seeds", "0-3", "--out", str(grid), "--device", "cpu"],
                            catch_exceptions=False)

@@ -26,7 +26,7 @@ models imported from their releases use to render what the authors' code renders
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Iterable, Literal, Sequence
 
 import torch
@@ -258,11 +258,6 @@ class Camera:
     def to(self, device=None, dtype=None) -> "Camera":
         return Camera(self.cam2world.to(device=device, dtype=dtype), self.intrinsics.to(device=device, dtype=dtype),
                       self.resolution)
-
-    def with_resolution(self, resolution: tuple[int, int] | int) -> "Camera":
-        if isinstance(resolution, int):
-            resolution = (resolution, resolution)
-        return replace(self, resolution=tuple(resolution))
 
     @staticmethod
     def cat(cameras: Iterable["Camera"]) -> "Camera":

@@ -1,4 +1,4 @@
-"""Model cards: machine-readable YAML in ``registry/<model>.yaml``, validated on load.
+"""Model cards: machine-readable YAML shipped with each model's plugin (``card.yaml``), validated on load.
 
 A card says what a model is (name, aliases, kind, paper) and what its paper reports, each
 number tied to the table it comes from, so ``zoo3d models`` and comparisons can show the

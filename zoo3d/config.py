@@ -1,15 +1,16 @@
 """Run configuration: strict pydantic models, YAML presets and ``--set a.b=value`` overrides.
 
 Every model's config is a :class:`RunConfig` subclass. A run's config is built from, in
-order: the model's defaults, a preset (``configs/<model>/<preset>.yaml``) or a ``--config``
+order: the model's defaults, a preset (``<preset>.yaml`` in the spec's ``presets_dir``) or a ``--config``
 file, then ``--set`` overrides. Unknown keys and wrong types raise :class:`ConfigError`
-with one sentence that names the key and the closest valid ones.
+with one sentence that names the key and the closest valid ones, and so does a ``train`` key the
+model's recipe does not read (:attr:`RunConfig.unread_train_keys`).
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any, Literal, TypeVar, get_args
+from typing import Annotated, Any, ClassVar, Literal, TypeVar, get_args
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -80,6 +81,12 @@ class RunConfig(Config):
     data: DataConfig = Field(default_factory=DataConfig)
     train: TrainConfig = Field(default_factory=TrainConfig)
     camera: CameraPrior = Field(default_factory=CameraPrior)
+
+    #: ``train`` keys the model's recipe does not read, each with the keys that say the same per stage
+    #: (GRAM-HD: ``{"steps": "stage1.steps and stage2.steps", ...}``). A new run's config (preset, ``--config``
+    #: file or ``--set``) that gives one a value other than its default is refused with that sentence, rather
+    #: than trained with the value ignored; stored configs of existing runs are read as they are.
+    unread_train_keys: ClassVar[dict[str, str]] = {}
 
 
 # ---------------------------------------------------------------------------------------- loading
@@ -230,7 +237,20 @@ def load_run_config(
     data = deep_merge(_defaults(config_cls), data)
     data = apply_overrides(data, list(overrides or []))
     data["model"] = data.get("model") or model_name
-    return validate(config_cls, data, origin if not overrides else "")
+    config = validate(config_cls, data, origin if not overrides else "")
+    _refuse_unread_train_keys(config, model_name, origin if not overrides else "")
+    return config
+
+
+def _refuse_unread_train_keys(config: BaseModel, model_name: str, origin: str) -> None:
+    """ConfigError for a ``train`` key set (away from its default) on a model whose recipe does not read it."""
+    default = TrainConfig()
+    for key, instead in getattr(type(config), "unread_train_keys", {}).items():
+        value = getattr(config.train, key)
+        if value != getattr(default, key):
+            where = f" (in {origin})" if origin else ""
+            raise ConfigError(f"Model '{model_name}' does not read 'train.{key}' (set to {value!r}{where}): its "
+                              f"stages have their own, {instead}; set those instead.")
 
 
 def _defaults(config_cls: type[BaseModel]) -> dict[str, Any]:

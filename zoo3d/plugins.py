@@ -85,6 +85,10 @@ class Registry(Generic[T]):
         for a in spec.aliases:
             self._aliases[normalize_name(a)] = spec.key
 
+    def remove(self, spec: T) -> None:
+        self._specs.pop(spec.key, None)
+        self._aliases = {a: k for a, k in self._aliases.items() if k != spec.key}
+
     def get(self, name: str) -> T:
         spec = self.owner(name)
         if spec is None:
@@ -180,8 +184,37 @@ class PluginHost:
         for info in self.plugins.values():
             if info.status == "ok":
                 self._collect_specs(info)
+        self._check_requirements()
         self._warn_unmatched_disabled(disabled)
         return self
+
+    def _check_requirements(self) -> None:
+        """Withdraw every plugin with a model whose ``requires`` names a model that is not registered
+        (repeatedly: what builds on a withdrawn model goes too), recording why as the plugin's error."""
+        registries = {"models": self.models, "metrics": self.metrics, "datasets": self.datasets}
+        while True:
+            unmet = [(spec, [r for r in spec.requires if r not in self.models]) for spec in self.models]
+            unmet = [(spec, missing) for spec, missing in unmet if missing]
+            if not unmet:
+                return
+            for spec, missing in unmet:
+                info = self.plugins.get(spec.plugin)
+                if info is None or info.status != "ok":
+                    self.models.remove(spec)
+                    continue
+                info.status, info.error = "error", self._requirement_error(spec, missing)
+                for kind, names in info.registered.items():
+                    for name in names:
+                        registries[kind].remove(registries[kind].get(name))
+                info.registered = {}
+
+    def _requirement_error(self, spec: ModelSpec, missing: list[str]) -> str:
+        names = " and ".join(f"'{m}'" for m in missing)
+        unavailable = [f"'{i.name}' ({'disabled' if i.status == 'disabled' else 'failed: ' + i.error})"
+                       for i in self.plugins.values() if i.status != "ok" and i.name != spec.plugin]
+        why = f"; plugins not loaded: {', '.join(unavailable)}" if unavailable else ""
+        return (f"model '{spec.name}' builds on model {names}, which is not registered{why}. Enable the plugin "
+                f"that provides it, or disable '{spec.plugin}' as well.")
 
     def failed_plugins(self) -> list[str]:
         """Plugins with status ``error``, each as ``name (its error)``."""
@@ -314,6 +347,20 @@ def reset_host() -> None:
 
 def get_model_spec(name: str) -> ModelSpec:
     return get_host().models.get(name)
+
+
+def models_with_role(role: str) -> list[ModelSpec]:
+    """The registered models that declare ``role`` (:attr:`ModelSpec.roles`), by name."""
+    return [spec for spec in get_host().models if role in spec.roles]
+
+
+def model_with_role(role: str, what: str) -> ModelSpec:
+    """The first registered model (by name) that declares ``role``; ``what`` says what needs it in the error."""
+    found = models_with_role(role)
+    if not found:
+        raise UserError(f"{what} needs a model with the role '{role}', and no registered model declares it "
+                        f"(see `zoo3d models`).")
+    return found[0]
 
 
 def get_metric_spec(name: str) -> MetricSpec:

@@ -90,12 +90,20 @@ class ModelSpec(_Spec):
 
     ``kind`` is ``generator``, ``inverter`` or ``calibration`` (reference models for metrics).
     ``presets_dir`` holds ``<preset>.yaml`` files; ``card`` is the model card YAML.
+    ``requires`` names the models this one builds on (GRAM-HD: ``("gram",)``): it is registered only
+    when they are, else its plugin is reported as failed with a sentence saying what is missing.
+    ``roles`` are the parts the model plays in zoo3d's own commands, so that they name no model:
+    ``demo`` (what ``zoo3d demo`` trains), ``bench:models``, ``bench:freeview``, ``bench:invert``,
+    ``bench:zoo`` and ``bench:zoo-control`` (what those ``zoo3d bench`` suites measure; see
+    :meth:`zoo3d.core.ModelPlugin.benchmark_generator`).
     """
 
     kind: str = "generator"
     presets_dir: str | Path | None = None
     card: str | Path | None = None
     default_preset: str = "tiny"
+    requires: tuple[str, ...] = ()
+    roles: tuple[str, ...] = ()
 
     kind_label = "model"
 

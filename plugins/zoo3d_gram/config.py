@@ -1,4 +1,4 @@
-"""GRAM's configuration sections (defaults are the upstream FFHQ values, gram_family.md §1-§5).
+"""GRAM's configuration sections (defaults are the upstream FFHQ values: microsoft/GRAM ``configs.py`` FFHQ_default; Deng et al., CVPR 2022, Sec. 3-4).
 
 Importable by other plugins (GRAM-HD's stage 1 is this generator at 64²).
 """

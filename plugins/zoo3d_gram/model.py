@@ -1,19 +1,25 @@
-"""The gram model plugin: builds GramGenerator + CoordConvDiscriminator and GRAM's one-stage recipe."""
+"""The gram model plugin: builds GramGenerator + CoordConvDiscriminator and GRAM's one-stage recipe.
+
+GRAM trains with the shared adversarial steps (:mod:`zoo3d.train.gan`): non-saturating loss, R1 every
+step, and MSE pose regression of fakes (D and G) and of reals (D). Only how fakes are drawn is GRAM's:
+:func:`render_fakes`. GRAM-HD's stage 1 and Efficient GRAM reuse the recipe through :func:`gram_phases`.
+"""
 
 from __future__ import annotations
 
 from functools import partial
+from typing import Callable
 
 import torch
 
-from zoo3d.core.model import ModelPlugin, OptimizerSpec, Phase, Stage
+from zoo3d.core.model import ModelPlugin, OptimizerSpec, Phase, Stage, StepContext
 from zoo3d.nn.discriminators import CoordConvDiscriminator
+from zoo3d.train.gan import AdversarialLoss, GANParts, Sample, gan_phases, real_sample, score_with
 
-from zoo3d_gram.config import GramConfig
+from zoo3d_gram.config import GramConfig, LossConfig, OptimConfig
 from zoo3d_gram.generator import GramGenerator
-from zoo3d_gram.losses import discriminator_step_loss, generator_step_loss
 
-__all__ = ["GramModel", "build_discriminator", "gram_phases", "gram_optimizers"]
+__all__ = ["GramModel", "build_discriminator", "gram_optimizers", "gram_phases", "render_fakes"]
 
 
 def build_discriminator(config: GramConfig) -> CoordConvDiscriminator:
@@ -23,23 +29,31 @@ def build_discriminator(config: GramConfig) -> CoordConvDiscriminator:
                                   channel_scale=d.channel_scale)
 
 
-def gram_phases(config: GramConfig, resolution: int | None = None) -> list[Phase]:
-    """D phase then G phase at ``resolution`` (default: the generator's), with the config's loss weights."""
-    res = resolution or config.generator.resolution
-    lc = config.loss
-    return [
-        Phase("discriminator", "D", partial(discriminator_step_loss, resolution=res, r1_gamma=lc.r1_gamma,
-                                            lambda_pos=lc.lambda_pos, lambda_realpos=lc.lambda_realpos)),
-        Phase("generator", "G", partial(generator_step_loss, resolution=res, lambda_pos=lc.lambda_pos)),
-    ]
+def render_fakes(ctx: StepContext, n: int, resolution: int,
+                 generator: Callable[[StepContext], torch.nn.Module] | None = None) -> Sample:
+    """n images (n, 3, R, R) of prior latents from prior cameras (z drawn first, then the cameras)."""
+    gen = generator(ctx) if generator is not None else ctx.generator
+    z = gen.sample_z(n, generator=ctx.rng, device=ctx.device)
+    cameras = gen.sample_cameras(n, generator=ctx.rng, device=ctx.device)
+    return Sample(gen(z, cameras, resolution=(resolution, resolution)).rgb, cameras)
 
 
-def gram_optimizers(config: GramConfig) -> dict[str, OptimizerSpec]:
-    o = config.optim
-    return {
-        "G": OptimizerSpec(["generator"], lr=o.g_lr, betas=tuple(o.betas), grad_clip=o.grad_clip),
-        "D": OptimizerSpec(["discriminator"], lr=o.d_lr, betas=tuple(o.betas), grad_clip=o.grad_clip),
-    }
+def gram_phases(loss: LossConfig, resolution: int, generator: Callable[[StepContext], torch.nn.Module] | None = None,
+                discriminator: str = "discriminator") -> list[Phase]:
+    """GRAM's D phase then G phase at ``resolution`` with the weights of ``loss``, for the generator
+    ``generator(ctx)`` (default: the model's generator) against the module ``discriminator``."""
+    adversarial = AdversarialLoss(r1_gamma=loss.r1_gamma, lambda_pos=loss.lambda_pos,
+                                  lambda_realpos=loss.lambda_realpos)
+    parts = GANParts(fakes=partial(render_fakes, resolution=resolution, generator=generator),
+                     reals=partial(real_sample, resolution=resolution), discriminate=score_with(discriminator))
+    return gan_phases(adversarial, parts)
+
+
+def gram_optimizers(optim: OptimConfig, generator: list[str], discriminator: list[str]) -> dict[str, OptimizerSpec]:
+    """Adam for the ``generator`` and ``discriminator`` roles over the given modules."""
+    betas = tuple(optim.betas)
+    return {"generator": OptimizerSpec(generator, lr=optim.g_lr, betas=betas, grad_clip=optim.grad_clip),
+            "discriminator": OptimizerSpec(discriminator, lr=optim.d_lr, betas=betas, grad_clip=optim.grad_clip)}
 
 
 class GramModel(ModelPlugin):
@@ -59,7 +73,13 @@ class GramModel(ModelPlugin):
         return {"generator": GramGenerator(config.generator, config.camera),
                 "discriminator": build_discriminator(config)}
 
+    def benchmark_generator(self, config: GramConfig, resolution: int | None = None) -> GramGenerator:
+        """GRAM's generator of ``config`` rendering at ``resolution``² (every parameter trains)."""
+        g = config.generator.model_copy(update={"resolution": resolution or config.generator.resolution})
+        return GramGenerator(g, config.camera)
+
     def stages(self, config: GramConfig) -> list[Stage]:
-        return [Stage(name="gram", steps=config.train.steps, phases=gram_phases(config),
-                      optimizers=gram_optimizers(config), resolution=config.generator.resolution,
+        res = config.generator.resolution
+        return [Stage(name="gram", steps=config.train.steps, phases=gram_phases(config.loss, res),
+                      optimizers=gram_optimizers(config.optim, ["generator"], ["discriminator"]), resolution=res,
                       batch_size=config.train.batch_size, ema=True)]

@@ -5,7 +5,7 @@ from pathlib import Path
 from zoo3d import hookimpl
 from zoo3d.specs import ModelSpec
 
-_REPO = Path(__file__).resolve().parents[2]
+HERE = Path(__file__).resolve().parent  # presets and card ship inside the package
 
 
 @hookimpl
@@ -15,6 +15,7 @@ def zoo3d_register_models(register):
         factory="zoo3d_gram.model:GramModel",
         kind="generator",
         summary="GRAM: generative radiance manifolds (shared scalar-field manifolds + FiLM-SIREN radiance), CVPR 2022.",
-        presets_dir=_REPO / "configs" / "gram",
-        card=_REPO / "registry" / "gram.yaml",
+        presets_dir=HERE / "presets",
+        card=HERE / "card.yaml",
+        roles=("bench:models", "bench:zoo"),
     ))

@@ -30,7 +30,7 @@ import torch
 from torch import Tensor
 
 from zoo3d.errors import UserError
-from zoo3d.upstream import RELEASE_FILE, ImportedRelease, InertObject
+from zoo3d.upstream import RELEASE_FILE, ImportedRelease, InertObject, rename_by_rules, tensors_under
 
 from zoo3d_gram.config import GeneratorConfig, GramConfig
 
@@ -94,16 +94,8 @@ def lowres_state_from_upstream(state: dict[str, Tensor], config: GeneratorConfig
     out: dict[str, Tensor] = {}
     sources: dict[str, str] = {}
     last_mapping = 2 * config.radiance.mapping_layers
-    for key, value in state.items():
-        if not key.startswith(prefix):
-            continue
-        name = key[len(prefix):]
-        target = None
-        for pattern, rename in _RULES:
-            found = re.match(pattern, name)
-            if found:
-                target = rename(found.groups())
-                break
+    for key, name, value in tensors_under(state, prefix):
+        target = rename_by_rules(name, _RULES)
         if target is None and (found := _MAPPING.match(name)):
             index, kind = int(found.group(1)), found.group(2)
             target = (f"radiance_net.mapping.out.{kind}" if index == last_mapping

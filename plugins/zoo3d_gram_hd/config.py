@@ -1,20 +1,22 @@
-"""GRAM-HD's configuration (defaults are the upstream FFHQ-256 values, gram_family.md §6).
+"""GRAM-HD's configuration (defaults are the upstream FFHQ-256 values: JeffreyXiang/GRAM-HD ``configs.py``; Xiang et al., ICCV 2023, Sec. 4).
 
-The stage-1 generator is GRAM's own :class:`zoo3d_gram.config.GeneratorConfig` at low resolution
+The stage-1 generator is GRAM's own :class:`zoo3d_gram.GeneratorConfig` at low resolution
 (64² upstream) with 32-channel feature heads; stage 1 trains it with GRAM's recipe, stage 2 freezes
 it and trains the feature heads and the two super-resolution networks.
 """
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 from pydantic import Field, model_validator
 
 from zoo3d.config import Config, RunConfig
-from zoo3d_gram.config import DiscriminatorConfig as GramDiscriminatorConfig
-from zoo3d_gram.config import GeneratorConfig as GramGeneratorConfig
-from zoo3d_gram.config import LossConfig as GramLossConfig
-from zoo3d_gram.config import OptimConfig as GramOptimConfig
-from zoo3d_gram.config import RadianceConfig
+from zoo3d_gram import DiscriminatorConfig as GramDiscriminatorConfig
+from zoo3d_gram import GeneratorConfig as GramGeneratorConfig
+from zoo3d_gram import LossConfig as GramLossConfig
+from zoo3d_gram import OptimConfig as GramOptimConfig
+from zoo3d_gram import RadianceConfig
 
 
 def _lowres_default() -> GramGeneratorConfig:
@@ -131,6 +133,8 @@ class Stage2Config(Config):
 
 class GramHDConfig(RunConfig):
     model: str = "gram_hd"
+    unread_train_keys: ClassVar[dict[str, str]] = {"steps": "stage1.steps and stage2.steps",
+                                                   "batch_size": "stage1.batch_size and stage2.batch_size"}
     generator: GeneratorConfig = Field(default_factory=GeneratorConfig)
     stage1: Stage1Config = Field(default_factory=Stage1Config)
     stage2: Stage2Config = Field(default_factory=Stage2Config)

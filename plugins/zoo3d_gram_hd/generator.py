@@ -16,14 +16,13 @@ from torch import Tensor
 from zoo3d.cameras import Camera, CameraPrior
 from zoo3d.core.generator import Generator
 from zoo3d.core.outputs import RenderOutput
-from zoo3d.nn.rrdb import RRDBNet, StyleRRDBNet
 from zoo3d.render.gridding import background_grid, grid_manifolds
 from zoo3d.render.manifold import ManifoldRenderer, resolve_resolution
 from zoo3d.render.texture import TexturedManifolds
 
-from zoo3d_gram.generator import GramGenerator
-from zoo3d_gram.representation import GramRepresentation
+from zoo3d_gram import GramGenerator, GramRepresentation
 from zoo3d_gram_hd.config import GeneratorConfig
+from zoo3d_gram_hd.superres import RRDBNet, StyleRRDBNet
 
 __all__ = ["GramHDGenerator", "GramHDRepresentation", "ManifoldTextures"]
 

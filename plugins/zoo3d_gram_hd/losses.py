@@ -1,4 +1,4 @@
-"""GRAM-HD's stage-2 losses (paper eqs. 9-12, upstream SRGan3DProcess).
+"""GRAM-HD's stage-2 losses (paper eqs. 9-12, upstream SRGan3DProcess), on the shared adversarial steps.
 
 D: softplus(D(fake)) + softplus(-D(real)) + patch_lambda * [softplus(Dp(fake)) + softplus(-Dp(real))]
    + R1(gamma) on (D(real) + patch_lambda * mean Dp(real)) + pose MSE on fakes (lambda_pos) and reals
@@ -6,22 +6,26 @@ D: softplus(D(fake)) + softplus(-D(real)) + patch_lambda * [softplus(Dp(fake)) +
 G: softplus(-D(fake)) + patch_lambda * softplus(-Dp(fake)) + lambda_pos * pose MSE
    + lambda_cons * [MSE(Down_s(HR image), LR image) + MSE(Down_s(HR rgba maps), LR rgba maps)]   (12)
 Patch terms average softplus over every patch logit. Down_s is the fixed Keys-bicubic kernel.
+Only the fakes (:func:`render_hr_fakes`), the two discriminators' scores (:func:`score_hr`) and loss (12)
+(:func:`consistency_terms`) are GRAM-HD's own; the rest is :mod:`zoo3d.train.gan`.
 """
 
 from __future__ import annotations
 
-import torch
+from functools import partial
+
 import torch.nn.functional as F
 from torch import Tensor
 
-from zoo3d.core.model import LossResult, StepContext
-from zoo3d.nn.resample import bicubic_downsample
-from zoo3d.train.losses import discriminator_loss, generator_loss, pose_loss, r1_penalty
+from zoo3d.core.model import Phase, StepContext
+from zoo3d.core.outputs import DiscriminatorOutput
+from zoo3d.train.gan import AdversarialLoss, GANParts, Sample, gan_phases, real_sample
 
-from zoo3d_gram.losses import camera_pose, discriminator_pose_terms, resize_images
+from zoo3d_gram_hd.config import Stage2LossConfig
 from zoo3d_gram_hd.generator import ManifoldTextures
+from zoo3d_gram_hd.resample import bicubic_downsample
 
-__all__ = ["consistency_loss", "hr_discriminator_loss", "hr_generator_loss"]
+__all__ = ["consistency_loss", "consistency_terms", "hr_phases", "render_hr_fakes", "score_hr"]
 
 
 def consistency_loss(hr_image: Tensor, lr_image: Tensor, textures: ManifoldTextures) -> tuple[Tensor, Tensor]:
@@ -39,58 +43,34 @@ def consistency_loss(hr_image: Tensor, lr_image: Tensor, textures: ManifoldTextu
     return image_term, F.mse_loss(down, lr_maps.float())
 
 
-def _patch_logits(out) -> Tensor:
-    return out.patch.flatten(1)
+def render_hr_fakes(ctx: StepContext, n: int, resolution: int) -> Sample:
+    """n HR images of prior latents from prior cameras, with the render (its LR image and textures)."""
+    z, cameras = ctx.sample_z(n), ctx.sample_cameras(n)
+    out = ctx.generator(z, cameras, resolution=(resolution, resolution))
+    return Sample(out.rgb, cameras, output=out)
 
 
-def hr_discriminator_loss(ctx: StepContext, resolution: int, r1_gamma: float = 3.0, lambda_pos: float = 15.0,
-                          lambda_realpos: float = 15.0, patch_lambda: float = 0.1) -> LossResult:
-    """The D phase of stage 2: the HR CoordConv D (pose head) and the patch D on HR reals and fakes."""
-    disc, patch = ctx.modules["discriminator"], ctx.modules["patch_discriminator"]
-    generator = ctx.generator
-    real = resize_images(ctx.real.images.to(ctx.device), resolution).detach().requires_grad_(r1_gamma > 0)
-    n = real.shape[0]
-    with torch.no_grad():
-        z, cams = ctx.sample_z(n), ctx.sample_cameras(n)
-        with ctx.autocast():
-            fakes = generator(z, cams, resolution=(resolution, resolution)).rgb
-    with ctx.autocast():
-        real_out, fake_out = disc(real), disc(fakes)
-        real_patch, fake_patch = patch(real), patch(fakes)
-    adv = discriminator_loss(real_out.logit, fake_out.logit)
-    patch_adv = discriminator_loss(_patch_logits(real_patch), _patch_logits(fake_patch))
-    loss = adv + patch_lambda * patch_adv
-    logs = {"d_adv": adv.item(), "d_patch": patch_adv.item(), "d_real": real_out.logit.float().mean().item(),
-            "d_fake": fake_out.logit.float().mean().item()}
-    if r1_gamma > 0:
-        r1 = r1_penalty(real_out.logit + patch_lambda * real_patch.logit, real, r1_gamma)
-        loss = loss + r1
-        logs["r1"] = r1.item()
-    loss = loss + discriminator_pose_terms(ctx, real_out, fake_out, cams, lambda_pos, lambda_realpos, logs)
-    logs["d_loss"] = loss.item()
-    return LossResult(loss=loss, logs=logs)
+def score_hr(ctx: StepContext, sample: Sample) -> DiscriminatorOutput:
+    """The HR CoordConv D's logit and pose with the patch D's logits (the shared steps weigh them by patch_lambda)."""
+    main = ctx.module("discriminator")(sample.images)
+    patch = ctx.module("patch_discriminator")(sample.images)
+    return DiscriminatorOutput(logit=main.logit, pose=main.pose, patch=patch.patch)
 
 
-def hr_generator_loss(ctx: StepContext, resolution: int, lambda_pos: float = 15.0, patch_lambda: float = 0.1,
-                      lambda_cons: float = 1.0) -> LossResult:
-    """The G phase of stage 2: adversarial (global + patch) + pose + cross-resolution consistency (12)."""
-    disc, patch = ctx.modules["discriminator"], ctx.modules["patch_discriminator"]
-    n = ctx.real.images.shape[0] if ctx.real is not None else ctx.stage.batch_size
-    z, cams = ctx.sample_z(n), ctx.sample_cameras(n)
-    with ctx.autocast():
-        out = ctx.generator(z, cams, resolution=(resolution, resolution))
-        d_out, p_out = disc(out.rgb), patch(out.rgb)
-    adv = generator_loss(d_out.logit)
-    patch_adv = generator_loss(_patch_logits(p_out))
-    loss = adv + patch_lambda * patch_adv
-    logs = {"g_adv": adv.item(), "g_patch": patch_adv.item()}
-    if lambda_pos > 0 and d_out.pose is not None:
-        pos = pose_loss(d_out.pose, camera_pose(cams))
-        loss = loss + lambda_pos * pos
-        logs["g_pose"] = pos.item()
-    if lambda_cons > 0:
-        image_term, map_term = consistency_loss(out.rgb, out.raw.rgb, out.extras["textures"])
-        loss = loss + lambda_cons * (image_term + map_term)
-        logs["cons_image"], logs["cons_maps"] = image_term.item(), map_term.item()
-    logs["g_loss"] = loss.item()
-    return LossResult(loss=loss, logs=logs)
+def consistency_terms(ctx: StepContext, fakes: Sample, lambda_cons: float) -> tuple[Tensor | float, dict[str, float]]:
+    """lambda_cons x loss (12) on the fakes' HR and LR renders."""
+    if lambda_cons <= 0:
+        return 0.0, {}
+    out = fakes.output
+    image_term, map_term = consistency_loss(out.rgb, out.raw.rgb, out.extras["textures"])
+    return lambda_cons * (image_term + map_term), {"cons_image": image_term.item(), "cons_maps": map_term.item()}
+
+
+def hr_phases(loss: Stage2LossConfig, resolution: int) -> list[Phase]:
+    """Stage 2's D and G phases: the shared adversarial steps with the patch D and the consistency loss."""
+    adversarial = AdversarialLoss(r1_gamma=loss.r1_gamma, lambda_pos=loss.lambda_pos,
+                                  lambda_realpos=loss.lambda_realpos, patch_lambda=loss.patch_lambda)
+    parts = GANParts(fakes=partial(render_hr_fakes, resolution=resolution),
+                     reals=partial(real_sample, resolution=resolution), discriminate=score_hr,
+                     generator_terms=partial(consistency_terms, lambda_cons=loss.lambda_cons))
+    return gan_phases(adversarial, parts)

@@ -9,20 +9,20 @@ discriminators with the consistency loss (12). With ``stage1.run`` set, stage 1 
 
 from __future__ import annotations
 
-import dataclasses
 import json
 from functools import partial
 
 import torch
 
-from zoo3d.core.model import LossResult, ModelPlugin, OptimizerSpec, Phase, Stage, StepContext
+from zoo3d.core.model import ModelPlugin, Stage, StepContext
 from zoo3d.errors import UserError
-from zoo3d.nn.discriminators import CoordConvDiscriminator, PatchDiscriminator
+from zoo3d.nn.discriminators import CoordConvDiscriminator
 
-from zoo3d_gram.losses import discriminator_step_loss, generator_step_loss
+from zoo3d_gram import gram_optimizers, gram_phases
 from zoo3d_gram_hd.config import GramHDConfig
+from zoo3d_gram_hd.discriminator import PatchDiscriminator
 from zoo3d_gram_hd.generator import GramHDGenerator
-from zoo3d_gram_hd.losses import hr_discriminator_loss, hr_generator_loss
+from zoo3d_gram_hd.losses import hr_phases
 
 __all__ = ["GramHDModel", "STAGE1_FROZEN_IN_STAGE2", "load_stage1_weights"]
 
@@ -38,19 +38,9 @@ STAGE1_FROZEN_IN_STAGE2 = [
 _FEATURE_HEADS = "radiance_net.feature_heads."
 
 
-def _stage1_view(ctx: StepContext) -> StepContext:
-    """The context GRAM's phase losses expect: the LR GRAM generator under the key ``gram``."""
-    return dataclasses.replace(ctx, modules={**ctx.modules, "gram": ctx.modules["generator"].lowres})
-
-
-def _stage1_discriminator_loss(ctx: StepContext, **kwargs) -> LossResult:
-    return discriminator_step_loss(_stage1_view(ctx), generator_key="gram", discriminator_key="discriminator_lr",
-                                   **kwargs)
-
-
-def _stage1_generator_loss(ctx: StepContext, **kwargs) -> LossResult:
-    return generator_step_loss(_stage1_view(ctx), generator_key="gram", discriminator_key="discriminator_lr",
-                               **kwargs)
+def lowres_generator(ctx: StepContext) -> torch.nn.Module:
+    """Stage 1's generator: the LR GRAM inside GRAM-HD's generator."""
+    return ctx.generator.lowres
 
 
 def load_stage1_weights(lowres: torch.nn.Module, ref: str) -> None:
@@ -99,6 +89,16 @@ class GramHDModel(ModelPlugin):
 
         return import_gram_hd_release(release, config)
 
+    def benchmark_generator(self, config: GramHDConfig, resolution: int | None = None) -> GramHDGenerator:
+        """GRAM-HD's generator of ``config`` at HR ``resolution``² (its LR side unchanged), super-resolving,
+        with stage 2's trainables (feature heads, SR nets) the only parameters that require grad."""
+        g = config.generator.model_copy(update={"resolution": resolution or config.generator.resolution})
+        gen = GramHDGenerator(g, config.camera)
+        gen.super_resolve.fill_(True)
+        for name in STAGE1_FROZEN_IN_STAGE2:
+            gen.get_submodule(name.removeprefix("generator.")).requires_grad_(False)
+        return gen
+
     def build(self, config: GramHDConfig) -> dict[str, torch.nn.Module]:
         g, d2 = config.generator, config.stage2.discriminator
         hr = g.resolution
@@ -122,42 +122,20 @@ class GramHDModel(ModelPlugin):
         s1, s2, g = config.stage1, config.stage2, config.generator
         stages = []
         if s1.run is None:
-            lc, o = s1.loss, s1.optim
             lr_res = g.lowres.resolution
             stages.append(Stage(
                 name="gram_hd.stage1", steps=s1.steps, resolution=lr_res, batch_size=s1.batch_size,
-                phases=[
-                    Phase("discriminator_lr", "D", partial(_stage1_discriminator_loss, resolution=lr_res,
-                                                           r1_gamma=lc.r1_gamma, lambda_pos=lc.lambda_pos,
-                                                           lambda_realpos=lc.lambda_realpos)),
-                    Phase("generator_lr", "G", partial(_stage1_generator_loss, resolution=lr_res,
-                                                       lambda_pos=lc.lambda_pos)),
-                ],
-                optimizers={
-                    "G": OptimizerSpec(["generator.lowres"], lr=o.g_lr, betas=tuple(o.betas), grad_clip=o.grad_clip),
-                    "D": OptimizerSpec(["discriminator_lr"], lr=o.d_lr, betas=tuple(o.betas), grad_clip=o.grad_clip),
-                },
+                phases=gram_phases(s1.loss, lr_res, generator=lowres_generator, discriminator="discriminator_lr"),
+                optimizers=gram_optimizers(s1.optim, ["generator.lowres"], ["discriminator_lr"]),
                 frozen=["generator.foreground_sr", "generator.background_sr",
                         "generator.lowres.radiance_net.feature_heads", "discriminator", "patch_discriminator"],
             ))
-        lc, o = s2.loss, s2.optim
-        hr = g.resolution
         stages.append(Stage(
-            name="gram_hd.stage2", steps=s2.steps, resolution=hr, batch_size=s2.batch_size,
-            phases=[
-                Phase("discriminator", "D", partial(hr_discriminator_loss, resolution=hr, r1_gamma=lc.r1_gamma,
-                                                    lambda_pos=lc.lambda_pos, lambda_realpos=lc.lambda_realpos,
-                                                    patch_lambda=lc.patch_lambda)),
-                Phase("generator", "G", partial(hr_generator_loss, resolution=hr, lambda_pos=lc.lambda_pos,
-                                                patch_lambda=lc.patch_lambda, lambda_cons=lc.lambda_cons)),
-            ],
-            optimizers={
-                "G": OptimizerSpec(["generator.lowres.radiance_net.feature_heads", "generator.foreground_sr",
-                                    "generator.background_sr"], lr=o.g_lr, betas=tuple(o.betas),
-                                   grad_clip=o.grad_clip),
-                "D": OptimizerSpec(["discriminator", "patch_discriminator"], lr=o.d_lr, betas=tuple(o.betas),
-                                   grad_clip=o.grad_clip),
-            },
+            name="gram_hd.stage2", steps=s2.steps, resolution=g.resolution, batch_size=s2.batch_size,
+            phases=hr_phases(s2.loss, g.resolution),
+            optimizers=gram_optimizers(s2.optim, ["generator.lowres.radiance_net.feature_heads",
+                                                  "generator.foreground_sr", "generator.background_sr"],
+                                       ["discriminator", "patch_discriminator"]),
             frozen=STAGE1_FROZEN_IN_STAGE2 + (["discriminator_lr"] if s1.run is None else []),
             on_start=partial(_begin_super_resolution, stage1_run=s1.run),
         ))

@@ -5,7 +5,7 @@ from pathlib import Path
 from zoo3d import hookimpl
 from zoo3d.specs import ModelSpec
 
-_REPO = Path(__file__).resolve().parents[2]
+HERE = Path(__file__).resolve().parent  # presets and card ship inside the package
 
 
 @hookimpl
@@ -16,7 +16,9 @@ def zoo3d_register_models(register):
         aliases=["gramhd"],
         kind="generator",
         summary="GRAM-HD: super-resolution on GRAM's radiance manifolds, strictly 3D-consistent HR images, ICCV 2023.",
-        presets_dir=_REPO / "configs" / "gram_hd",
-        card=_REPO / "registry" / "gram_hd.yaml",
+        presets_dir=HERE / "presets",
+        card=HERE / "card.yaml",
+        requires=("gram",),  # builds on zoo3d_gram's public API
+        roles=("demo", "bench:models", "bench:freeview", "bench:zoo"),
         default_preset="tiny",
     ))

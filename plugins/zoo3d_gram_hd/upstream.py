@@ -1,7 +1,7 @@
 """GRAM-HD's released checkpoints (JeffreyXiang/GRAM-HD ``ckpts/<name>.pt``) in zoo3d's names.
 
 Each file is ``GramHDGenerator.state_dict()``: ``representation.*`` is the stage-1 GRAM with its
-feature heads (converted by :func:`zoo3d_gram.upstream.lowres_state_from_upstream`, under
+feature heads (converted by :func:`zoo3d_gram.lowres_state_from_upstream`, under
 ``lowres.``), ``super_resolution.*`` the style RRDB net and ``super_resolution_bg.*`` the background
 RRDB net:
 
@@ -20,18 +20,17 @@ so those kernels are divided by that factor (which makes the two identical, epsi
 from __future__ import annotations
 
 import math
-import re
 from typing import Any
 
 import torch
 from torch import Tensor
 
 from zoo3d.errors import UserError
-from zoo3d.nn.rrdb import default_up_channels
-from zoo3d.upstream import RELEASE_FILE, ImportedRelease
-from zoo3d_gram.upstream import lowres_state_from_upstream
+from zoo3d.upstream import RELEASE_FILE, ImportedRelease, rename_by_rules, tensors_under
+from zoo3d_gram import lowres_state_from_upstream
 
 from zoo3d_gram_hd.config import GramHDConfig
+from zoo3d_gram_hd.superres import default_up_channels
 
 __all__ = ["import_gram_hd_release", "sr_state_from_upstream"]
 
@@ -52,16 +51,8 @@ def sr_state_from_upstream(state: dict[str, Tensor], upstream_prefix: str, prefi
     """Rename one upstream (Style)RRDBNet's tensors; ``modulated`` rescales the modulated conv kernels."""
     out: dict[str, Tensor] = {}
     sources: dict[str, str] = {}
-    for key, value in state.items():
-        if not key.startswith(upstream_prefix):
-            continue
-        name = key[len(upstream_prefix):]
-        target = None
-        for pattern, rename in _SR_RULES:
-            found = re.match(pattern, name)
-            if found:
-                target = rename(found.groups())
-                break
+    for key, name, value in tensors_under(state, upstream_prefix):
+        target = rename_by_rules(name, _SR_RULES)
         if target is None:
             raise UserError(f"{source} has a tensor '{key}' that GRAM-HD's super-resolution nets do not have.")
         if modulated and value.dim() == 4 and name.split(".")[0] in ("upconvs", "HRconv", "conv_last"):

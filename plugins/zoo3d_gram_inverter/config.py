@@ -1,4 +1,4 @@
-"""GRAMInverter's configuration. No upstream code exists (gram_family.md §10): the paper (arXiv
+"""GRAMInverter's configuration. No upstream code exists: the paper (Deng, Wang, Shum, CVPR 2023, arXiv
 2211.13901) is the specification, and every value it leaves open is a documented choice here.
 
 Three stages, run in order by ``zoo3d train gram-inverter``:
@@ -13,7 +13,7 @@ from pydantic import Field
 
 from zoo3d.config import Config, RunConfig
 
-from zoo3d_gram.config import DiscriminatorConfig, LossConfig, ManifoldConfig, OptimConfig, RenderConfig
+from zoo3d_gram import DiscriminatorConfig, LossConfig, ManifoldConfig, OptimConfig, RenderConfig
 
 
 class EfficientGramConfig(Config):

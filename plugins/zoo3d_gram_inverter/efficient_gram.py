@@ -29,7 +29,7 @@ from zoo3d.render.gridding import grid_manifolds
 from zoo3d.render.manifold import ManifoldRenderer
 from zoo3d.render.texture import TexturedManifolds
 
-from zoo3d_gram.networks import ManifoldPredictor, widened_sigmoid
+from zoo3d_gram import ManifoldPredictor, widened_sigmoid
 from zoo3d_gram_inverter.config import EfficientGramConfig
 
 __all__ = ["EfficientGramGenerator", "FeatureManifolds", "ManifoldGeometry", "RadianceDecoder"]

@@ -27,7 +27,8 @@ from zoo3d.core.model import LossResult, StepContext
 from zoo3d.core.outputs import RenderOutput
 from zoo3d.invert.losses import perceptual_for, pixel_loss
 
-from zoo3d_gram.losses import camera_pose, resize_images
+from zoo3d.train.data import resize_images
+from zoo3d.train.losses import pose_target
 from zoo3d_gram_inverter.config import GramInverterConfig
 from zoo3d_gram_inverter.inverter import camera_from_pose
 
@@ -63,7 +64,7 @@ def encoder_step_loss(ctx: StepContext, config: GramInverterConfig) -> LossResul
         out = gen.render(gen.represent_ws(ws), render_cams, res)
     loss, logs = _rec(out.rgb, images, config, ctx.device)
     if lw.pose > 0 and pose is not None and cams is not None:
-        real_pose = F.mse_loss(pose, camera_pose(cams))
+        real_pose = F.mse_loss(pose, pose_target(cams))
         loss = loss + lw.pose * real_pose
         logs["pose_real"] = real_pose.item()
     if lw.latent > 0 or (lw.pose > 0 and pose is not None):
@@ -77,7 +78,7 @@ def encoder_step_loss(ctx: StepContext, config: GramInverterConfig) -> LossResul
         loss = loss + lw.latent * lat
         logs["latent"] = lat.item()
         if pose_hat is not None:
-            ps = F.mse_loss(pose_hat, camera_pose(cams_s))
+            ps = F.mse_loss(pose_hat, pose_target(cams_s))
             loss = loss + lw.pose * ps
             logs["pose_fake"] = ps.item()
     logs["encoder_loss"] = loss.item()

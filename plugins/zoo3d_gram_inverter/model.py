@@ -1,7 +1,7 @@
 """The gram_inverter model plugin: modules, the three-stage recipe and the single-pass inverter.
 
 1. ``gram_inverter.efficient_gram`` (``train.steps``, ``train.batch_size``): Efficient GRAM against GRAM's
-   CoordConv discriminator with pose head, GRAM's losses (non-saturating + R1 + pose), EMA.
+   CoordConv discriminator with pose head, GRAM's adversarial phases (non-saturating + R1 + pose), EMA.
 2. ``gram_inverter.encoder`` (``encoder_stage``): starts by putting the EMA weights into the generator,
    which stays frozen from here on; trains E_w.
 3. ``gram_inverter.detail`` (``detail_stage``): trains the detail reconstructor; E_w frozen.
@@ -16,7 +16,7 @@ import torch
 from zoo3d.core.model import ModelPlugin, OptimizerSpec, Phase, Stage, StepContext
 from zoo3d.nn.discriminators import CoordConvDiscriminator
 
-from zoo3d_gram.losses import discriminator_step_loss, generator_step_loss
+from zoo3d_gram import gram_optimizers, gram_phases
 from zoo3d_gram_inverter.config import GramInverterConfig
 from zoo3d_gram_inverter.detail import DetailReconstructor
 from zoo3d_gram_inverter.efficient_gram import EfficientGramGenerator
@@ -59,27 +59,19 @@ class GramInverterModel(ModelPlugin):
 
     def stages(self, config: GramInverterConfig) -> list[Stage]:
         res = config.generator.resolution
-        lc, o = config.gan_loss, config.gan_optim
         es, ds = config.encoder_stage, config.detail_stage
         return [
             Stage(name="gram_inverter.efficient_gram", steps=config.train.steps, resolution=res,
-                  batch_size=config.train.batch_size, ema=True,
-                  phases=[Phase("discriminator", "D", partial(discriminator_step_loss, resolution=res,
-                                                              r1_gamma=lc.r1_gamma, lambda_pos=lc.lambda_pos,
-                                                              lambda_realpos=lc.lambda_realpos)),
-                          Phase("generator", "G", partial(generator_step_loss, resolution=res,
-                                                          lambda_pos=lc.lambda_pos))],
-                  optimizers={"G": OptimizerSpec(["generator"], lr=o.g_lr, betas=tuple(o.betas), grad_clip=o.grad_clip),
-                              "D": OptimizerSpec(["discriminator"], lr=o.d_lr, betas=tuple(o.betas),
-                                                 grad_clip=o.grad_clip)},
+                  batch_size=config.train.batch_size, ema=True, phases=gram_phases(config.gan_loss, res),
+                  optimizers=gram_optimizers(config.gan_optim, ["generator"], ["discriminator"]),
                   frozen=["encoder", "detail"]),
             Stage(name="gram_inverter.encoder", steps=es.steps, resolution=res, batch_size=es.batch_size, ema=False,
-                  phases=[Phase("encoder", "E", partial(encoder_step_loss, config=config))],
-                  optimizers={"E": OptimizerSpec(["encoder"], lr=es.lr, betas=tuple(es.betas))},
+                  phases=[Phase("encoder", "encoder", partial(encoder_step_loss, config=config))],
+                  optimizers={"encoder": OptimizerSpec(["encoder"], lr=es.lr, betas=tuple(es.betas))},
                   frozen=["generator", "discriminator", "detail"], on_start=_freeze_generator_as_ema),
             Stage(name="gram_inverter.detail", steps=ds.steps, resolution=res, batch_size=ds.batch_size, ema=False,
-                  phases=[Phase("detail", "R", partial(detail_step_loss, config=config))],
-                  optimizers={"R": OptimizerSpec(["detail"], lr=ds.lr, betas=tuple(ds.betas))},
+                  phases=[Phase("detail", "detail", partial(detail_step_loss, config=config))],
+                  optimizers={"detail": OptimizerSpec(["detail"], lr=ds.lr, betas=tuple(ds.betas))},
                   frozen=["generator", "discriminator", "encoder"]),
         ]
 

@@ -5,7 +5,7 @@ from pathlib import Path
 from zoo3d import hookimpl
 from zoo3d.specs import ModelSpec
 
-_REPO = Path(__file__).resolve().parents[2]
+HERE = Path(__file__).resolve().parent  # presets and card ship inside the package
 
 
 @hookimpl
@@ -17,6 +17,8 @@ def zoo3d_register_models(register):
         kind="inverter",
         summary="GRAMInverter: single-pass portrait inversion into Efficient GRAM's radiance manifolds plus "
                 "detail manifolds, CVPR 2023.",
-        presets_dir=_REPO / "configs" / "gram_inverter",
-        card=_REPO / "registry" / "gram_inverter.yaml",
+        presets_dir=HERE / "presets",
+        card=HERE / "card.yaml",
+        requires=("gram",),  # builds on zoo3d_gram's public API
+        roles=("bench:invert",),
     ))

@@ -11,7 +11,7 @@ from pathlib import Path
 from zoo3d import hookimpl
 from zoo3d.specs import ModelSpec
 
-_ROOT = Path(__file__).resolve().parents[2]
+HERE = Path(__file__).resolve().parent  # presets and card ship inside the package
 
 
 @hookimpl
@@ -21,8 +21,9 @@ def zoo3d_register_models(register):
         factory="zoo3d_oracle.model:OracleModel",
         kind="generator",
         summary="The synthetic-heads family as a generator: exact geometry, depth and 3D consistency (nothing to train).",
-        presets_dir=_ROOT / "configs" / "oracle",
-        card=_ROOT / "registry" / "oracle.yaml",
+        presets_dir=HERE / "presets",
+        card=HERE / "card.yaml",
+        roles=("bench:zoo-control",),
     ))
     register(ModelSpec(
         name="oracle_inconsistent",
@@ -30,6 +31,7 @@ def zoo3d_register_models(register):
         kind="calibration",
         summary="The oracle at 1/4 resolution brought up by a view-dependent 2D warp plus per-view noise "
                 "(a deliberately inconsistent model for checking metrics).",
-        presets_dir=_ROOT / "configs" / "oracle",
-        card=_ROOT / "registry" / "oracle_inconsistent.yaml",
+        presets_dir=HERE / "presets",
+        card=HERE / "inconsistent_card.yaml",
+        roles=("bench:zoo-control",),
     ))

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import ClassVar, Literal
 
 from pydantic import Field
 
@@ -88,4 +88,7 @@ class PiGanConfig(RunConfig):
 
     model: str = "pigan"
     camera: CameraPrior = Field(default_factory=_celeba_camera)
+    unread_train_keys: ClassVar[dict[str, str]] = {
+        "steps": "the steps of every entry of pigan.training.curriculum",
+        "batch_size": "the batch_size of every entry of pigan.training.curriculum"}
     pigan: PiGanModelConfig = Field(default_factory=PiGanModelConfig)

@@ -1,46 +1,32 @@
 """The pi-GAN model plugin: modules and training recipe.
 
 One stage per curriculum entry (a single 64^2 stage for CelebA upstream; 32 -> 64 -> 128 for the
-progressive curricula). Each step: D (non-saturating + R1 on reals + MSE pose regression of fakes),
-then G (non-saturating on the top-k fakes + the same pose loss). Density noise std decays as
+progressive curricula). Each step, with the shared adversarial steps (:mod:`zoo3d.train.gan`): D
+(non-saturating + R1 on reals + MSE pose regression of fakes), then G (non-saturating on the top-k fakes +
+the same pose loss). Density noise std decays as
 max(0, 1 - step / nerf_noise_steps). With ``progressive_discriminator`` one
 ProgressiveCoordConvDiscriminator serves every resolution and a new one fades in over ``fade_steps``.
 """
 
 from __future__ import annotations
 
-import math
+from functools import partial
 
 import torch
 
-from zoo3d.core.model import LossResult, ModelPlugin, OptimizerSpec, Phase, Stage, StepContext
+from zoo3d.core.model import ModelPlugin, OptimizerSpec, Stage, StepContext
+from zoo3d.core.outputs import DiscriminatorOutput
 from zoo3d.errors import ConfigError
-from zoo3d.nn.discriminators import CoordConvDiscriminator, ProgressiveCoordConvDiscriminator
-from zoo3d.train.losses import discriminator_loss, pose_loss, r1_penalty
+from zoo3d.nn.discriminators import CoordConvDiscriminator
+from zoo3d.train.gan import AdversarialLoss, GANParts, Sample, gan_phases
 
-from .config import PiGanConfig
+from .config import PiGanConfig, PiGanStageConfig
+from .discriminator import ProgressiveCoordConvDiscriminator
 from .generator import PiGanGenerator
-
-
-def topk_fraction(step: int, interval: int, minimum: float) -> float:
-    """pi-GAN's top-k schedule: max(0.99^(step / interval), minimum)."""
-    return max(0.99 ** (step / interval), minimum)
-
-
-def topk_generator_loss(fake_logits: torch.Tensor, fraction: float) -> torch.Tensor:
-    """Non-saturating G loss over the ceil(fraction * B) most realistic fakes (top-k training)."""
-    logits = fake_logits.float().reshape(-1)
-    k = max(1, math.ceil(fraction * logits.numel()))
-    return torch.nn.functional.softplus(-torch.topk(logits, k).values).mean()
 
 
 def density_noise_std(step: int, steps: int) -> float:
     return max(0.0, 1.0 - step / steps) if steps > 0 else 0.0
-
-
-def _poses(cameras) -> torch.Tensor:
-    a = cameras.to_angles()
-    return torch.stack([a["yaw"], a["pitch"]], dim=-1)
 
 
 class PiGanPlugin(ModelPlugin):
@@ -107,55 +93,36 @@ class PiGanPlugin(ModelPlugin):
 
     def stages(self, config: PiGanConfig) -> list[Stage]:
         t = config.pigan.training
-        return [self._stage(config, c.resolution, c.steps, c.batch_size, c.generator_lr, c.discriminator_lr,
-                            fades=t.progressive_discriminator and i > 0 and t.fade_steps > 0)
+        return [curriculum_stage(config, c, fades=t.progressive_discriminator and i > 0 and t.fade_steps > 0)
                 for i, c in enumerate(t.curriculum)]
 
-    @staticmethod
-    def _stage(config: PiGanConfig, res: int, steps: int, batch_size: int, g_lr: float, d_lr: float,
-               fades: bool) -> Stage:
-        t, r = config.pigan.training, config.pigan.rendering
 
-        def disc_out(ctx: StepContext, images):
-            disc = ctx.modules["discriminator"]
-            if isinstance(disc, ProgressiveCoordConvDiscriminator):
-                return disc(images, alpha=min(1.0, ctx.stage_step / t.fade_steps) if fades else 1.0)
-            return disc(images)
+def render_fakes(ctx: StepContext, n: int, resolution: int, noise_steps: int) -> Sample:
+    """n images at ``resolution`` from prior cameras (drawn first) and latents, with the density noise of the step."""
+    gen = ctx.generator
+    gen.density_noise = density_noise_std(ctx.step, noise_steps)
+    cameras = ctx.sample_cameras(n)
+    return Sample(gen(ctx.sample_z(n), cameras, resolution=(resolution, resolution)).rgb, cameras)
 
-        def fakes(ctx: StepContext, n: int):
-            gen = ctx.generator
-            gen.density_noise = density_noise_std(ctx.step, r.nerf_noise_steps)
-            cams = ctx.sample_cameras(n)
-            return gen(ctx.sample_z(n), cams, resolution=(res, res)).rgb, cams
 
-        def d_step(ctx: StepContext) -> LossResult:
-            n = ctx.real.images.shape[0]
-            with torch.no_grad():
-                fake, cams = fakes(ctx, n)
-            real = ctx.real.images.detach().requires_grad_(t.r1 > 0)
-            out_real, out_fake = disc_out(ctx, real), disc_out(ctx, fake)
-            adv = discriminator_loss(out_real.logit, out_fake.logit)
-            pose = pose_loss(out_fake.pose, _poses(cams))
-            loss = adv + t.pose_lambda * pose
-            logs = {"d_adv": adv.item(), "d_pose": pose.item()}
-            if t.r1 > 0:
-                r1 = r1_penalty(out_real.logit, real, t.r1)
-                loss = loss + r1
-                logs["r1"] = r1.item()
-            return LossResult(loss, logs)
+def score(ctx: StepContext, sample: Sample, fade_steps: int | None) -> DiscriminatorOutput:
+    """The discriminator's answer; a progressive one fades its new resolution in over ``fade_steps`` steps."""
+    disc = ctx.module("discriminator")
+    if isinstance(disc, ProgressiveCoordConvDiscriminator):
+        return disc(sample.images, alpha=min(1.0, ctx.stage_step / fade_steps) if fade_steps else 1.0)
+    return disc(sample.images)
 
-        def g_step(ctx: StepContext) -> LossResult:
-            fake, cams = fakes(ctx, ctx.stage.batch_size)
-            out = disc_out(ctx, fake)
-            frac = topk_fraction(ctx.step, t.topk_interval, t.topk_min)
-            adv = topk_generator_loss(out.logit, frac)
-            pose = pose_loss(out.pose, _poses(cams))
-            return LossResult(adv + t.pose_lambda * pose, {"g_adv": adv.item(), "g_pose": pose.item(), "topk": frac})
 
-        betas = tuple(t.betas)
-        return Stage(
-            f"res{res}", steps,
-            [Phase("discriminator", "discriminator", d_step), Phase("generator", "generator", g_step)],
-            {"discriminator": OptimizerSpec(["discriminator"], lr=d_lr, betas=betas, grad_clip=t.grad_clip),
-             "generator": OptimizerSpec(["generator"], lr=g_lr, betas=betas, grad_clip=t.grad_clip)},
-            resolution=res, batch_size=batch_size)
+def curriculum_stage(config: PiGanConfig, entry: PiGanStageConfig, fades: bool) -> Stage:
+    """One resolution of the curriculum: the shared adversarial steps with pi-GAN's weights and top-k."""
+    t, r = config.pigan.training, config.pigan.rendering
+    loss = AdversarialLoss(r1_gamma=t.r1, lambda_pos=t.pose_lambda, topk_interval=t.topk_interval,
+                           topk_min=t.topk_min)
+    parts = GANParts(fakes=partial(render_fakes, resolution=entry.resolution, noise_steps=r.nerf_noise_steps),
+                     discriminate=partial(score, fade_steps=t.fade_steps if fades else None))
+    betas = tuple(t.betas)
+    return Stage(
+        f"res{entry.resolution}", entry.steps, gan_phases(loss, parts),
+        {"discriminator": OptimizerSpec(["discriminator"], lr=entry.discriminator_lr, betas=betas, grad_clip=t.grad_clip),
+         "generator": OptimizerSpec(["generator"], lr=entry.generator_lr, betas=betas, grad_clip=t.grad_clip)},
+        resolution=entry.resolution, batch_size=entry.batch_size)

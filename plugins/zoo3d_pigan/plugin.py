@@ -5,7 +5,7 @@ from pathlib import Path
 from zoo3d import hookimpl
 from zoo3d.specs import ModelSpec
 
-_ROOT = Path(__file__).resolve().parents[2]
+HERE = Path(__file__).resolve().parent  # presets and card ship inside the package
 
 
 @hookimpl
@@ -16,6 +16,7 @@ def zoo3d_register_models(register):
         aliases=("pi-gan",),
         summary="pi-GAN-style: FiLM-SIREN NeRF with mapping network, hierarchical sampling, pose-regressing D",
         kind="generator",
-        presets_dir=_ROOT / "configs" / "pigan",
-        card=_ROOT / "registry" / "pigan.yaml",
+        presets_dir=HERE / "presets",
+        card=HERE / "card.yaml",
+        roles=("bench:zoo",),
     ))

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import ClassVar, Literal
 
 from pydantic import Field
 
@@ -105,4 +105,7 @@ class StyleSDFConfig(RunConfig):
 
     model: str = "stylesdf"
     camera: CameraPrior = Field(default_factory=_stylesdf_camera)
+    unread_train_keys: ClassVar[dict[str, str]] = {
+        "steps": "stylesdf.schedule.sphere_init_steps, renderer_steps and decoder_steps",
+        "batch_size": "stylesdf.schedule.sphere_init_batch, renderer_batch and decoder_batch"}
     stylesdf: StyleSDFModelConfig = Field(default_factory=StyleSDFModelConfig)

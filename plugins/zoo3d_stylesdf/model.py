@@ -5,30 +5,23 @@
    viewpoint regression for D and G, eikonal and minimal-surface losses at the renderer's samples.
 3. ``decoder``: the volume renderer is frozen; the 2D decoder and a StyleGAN2 D train at the output
    resolution with the non-saturating loss and lazy R1 (path-length regularisation is not applied).
+The adversarial phases of stages 2 and 3 are the shared ones (:mod:`zoo3d.train.gan`).
 """
 
 from __future__ import annotations
 
+from functools import partial
+
 import torch
-import torch.nn.functional as F
 
 from zoo3d.core.model import LossResult, ModelPlugin, OptimizerSpec, Phase, Stage, StepContext
 from zoo3d.nn.discriminators import CoordConvDiscriminator, StyleGAN2Discriminator
 from zoo3d.render.samples import bin_centres
-from zoo3d.train.losses import discriminator_loss, generator_loss, r1_penalty
+from zoo3d.train.gan import AdversarialLoss, GANParts, Sample, gan_phases, lazy_optimizer, score_with
 
 from .config import StyleSDFConfig
 from .generator import StyleSDFGenerator
 from .losses import eikonal_loss, minimal_surface_loss, sphere_init_loss
-
-
-def _pose_targets(cameras) -> torch.Tensor:
-    angles = cameras.to_angles()
-    return torch.stack([angles["yaw"], angles["pitch"]], dim=-1)
-
-
-def _view_loss(predicted: torch.Tensor, cameras) -> torch.Tensor:
-    return F.smooth_l1_loss(predicted.float(), _pose_targets(cameras).to(predicted.device).float())
 
 
 def sphere_init_points(gen: StyleSDFGenerator, cameras, resolution: int, generator=None) -> torch.Tensor:
@@ -100,110 +93,83 @@ class StyleSDFPlugin(ModelPlugin):
     def stages(self, config: StyleSDFConfig) -> list[Stage]:
         m = config.stylesdf
         s, loss_cfg, res = m.schedule, m.loss, m.renderer.resolution
-
-        def sphere_init(ctx: StepContext) -> LossResult:
-            gen: StyleSDFGenerator = ctx.generator
-            n = ctx.stage.batch_size
-            rep = gen.represent(ctx.sample_z(n))
-            pts = sphere_init_points(gen, ctx.sample_cameras(n), res, ctx.rng)
-            loss = sphere_init_loss(rep.sdf(pts), pts, m.sphere_radius)
-            return LossResult(loss, {"sphere_l1": loss.item()})
-
-        def d_step(ctx: StepContext) -> LossResult:
-            gen, disc = ctx.generator, ctx.modules["discriminator"]
-            n = ctx.real.images.shape[0]
-            with torch.no_grad():
-                cams = ctx.sample_cameras(n)
-                fake = gen.render_volume(gen.represent(ctx.sample_z(n)), cams).rgb
-            real = ctx.real.images.detach().requires_grad_(loss_cfg.r1 > 0)
-            out_real, out_fake = disc(real), disc(fake)
-            adv = discriminator_loss(out_real.logit, out_fake.logit)
-            view = _view_loss(out_fake.pose, cams)
-            loss = adv + loss_cfg.view * view
-            logs = {"d_adv": adv.item(), "d_view": view.item()}
-            if loss_cfg.r1 > 0:
-                r1 = r1_penalty(out_real.logit, real, loss_cfg.r1)
-                loss = loss + r1
-                logs["r1"] = r1.item()
-            return LossResult(loss, logs)
-
-        def g_step(ctx: StepContext) -> LossResult:
-            gen, disc = ctx.generator, ctx.modules["discriminator"]
-            n = ctx.stage.batch_size
-            cams = ctx.sample_cameras(n)
-            rep = gen.represent(ctx.sample_z(n))
-            rep.record = True
-            out = gen.render_volume(rep, cams)
-            d_out = disc(out.rgb)
-            adv = generator_loss(d_out.logit)
-            view = _view_loss(d_out.pose, cams)
-            pts = [p for p, _ in rep.recorded]
-            sdf = [v for _, v in rep.recorded]
-            eik = sum(eikonal_loss(p, v) * p.shape[1] for p, v in zip(pts, sdf)) / sum(p.shape[1] for p in pts)
-            surf = minimal_surface_loss(torch.cat([v.reshape(n, -1) for v in sdf], 1), loss_cfg.min_surface_beta)
-            loss = adv + loss_cfg.view * view + loss_cfg.eikonal * eik + loss_cfg.min_surface * surf
-            return LossResult(loss, {"g_adv": adv.item(), "g_view": view.item(), "eikonal": eik.item(),
-                                     "min_surface": surf.item(),
-                                     "sdf_sharpness": float(gen.volume.sdf_sharpness.detach())})
-
-        gen_opt = OptimizerSpec(["generator.volume"], lr=s.generator_lr, betas=tuple(s.betas))
+        volume = AdversarialLoss(r1_gamma=loss_cfg.r1, lambda_pos=loss_cfg.view, pose_loss="smooth_l1")
+        parts = GANParts(fakes=render_volume_fakes,
+                         generator_terms=partial(geometry_terms, eikonal=loss_cfg.eikonal,
+                                                 min_surface=loss_cfg.min_surface, beta=loss_cfg.min_surface_beta))
         stages = [
-            Stage("sphere_init", s.sphere_init_steps, [Phase("sphere_init", "generator", sphere_init)],
+            Stage("sphere_init", s.sphere_init_steps,
+                  [Phase("sphere_init", "generator", partial(sphere_init_step, resolution=res,
+                                                             radius=m.sphere_radius))],
                   {"generator": OptimizerSpec(["generator.volume"], lr=s.sphere_init_lr, betas=tuple(s.betas))},
                   resolution=None, batch_size=s.sphere_init_batch, ema=False),
-            Stage("volume_renderer", s.renderer_steps,
-                  [Phase("discriminator", "discriminator", d_step), Phase("generator", "generator", g_step)],
+            Stage("volume_renderer", s.renderer_steps, gan_phases(volume, parts),
                   {"discriminator": OptimizerSpec(["discriminator"], lr=s.discriminator_lr, betas=tuple(s.betas)),
-                   "generator": gen_opt},
+                   "generator": OptimizerSpec(["generator.volume"], lr=s.generator_lr, betas=tuple(s.betas))},
                   resolution=res, batch_size=s.renderer_batch),
         ]
         if m.decoder.enabled:
-            stages.append(self._decoder_stage(config))
+            stages.append(decoder_stage(config))
         return stages
 
-    def _decoder_stage(self, config: StyleSDFConfig) -> Stage:
-        m = config.stylesdf
-        s, loss_cfg = m.schedule, m.loss
 
-        def fake_images(ctx: StepContext, n: int) -> torch.Tensor:
-            gen: StyleSDFGenerator = ctx.generator
-            with torch.no_grad():  # the volume renderer is frozen in this stage
-                rep = gen.represent(ctx.sample_z(n))
-                features = gen.render_volume(rep, ctx.sample_cameras(n)).features
-            return gen.decoder(features, rep.w)
+def sphere_init_step(ctx: StepContext, resolution: int, radius: float) -> LossResult:
+    """Stage 1: L1 between the SDF and a sphere's at ray samples of prior cameras."""
+    gen: StyleSDFGenerator = ctx.generator
+    n = ctx.stage.batch_size
+    rep = gen.represent(ctx.sample_z(n))
+    pts = sphere_init_points(gen, ctx.sample_cameras(n), resolution, ctx.rng)
+    loss = sphere_init_loss(rep.sdf(pts), pts, radius)
+    return LossResult(loss, {"sphere_l1": loss.item()})
 
-        def d_step(ctx: StepContext) -> LossResult:
-            disc = ctx.modules["decoder_discriminator"]
-            n = ctx.real.images.shape[0]
-            with torch.no_grad():
-                fake = fake_images(ctx, n)
-            loss = discriminator_loss(disc(ctx.real.images).logit, disc(fake).logit)
-            return LossResult(loss, {"dec_d_adv": loss.item()})
 
-        def r1_step(ctx: StepContext) -> LossResult:
-            disc = ctx.modules["decoder_discriminator"]
-            real = ctx.real.images.detach().requires_grad_(True)
-            r1 = r1_penalty(disc(real).logit, real, loss_cfg.decoder_r1, interval=loss_cfg.decoder_r1_every)
-            return LossResult(r1, {"dec_r1": r1.item()})
+def render_volume_fakes(ctx: StepContext, n: int) -> Sample:
+    """Stage 2's fakes: volume renders from prior cameras (drawn first) and latents; with grad, the SDF at
+    every sample is recorded for the geometry terms."""
+    gen: StyleSDFGenerator = ctx.generator
+    cameras = ctx.sample_cameras(n)
+    rep = gen.represent(ctx.sample_z(n))
+    rep.record = torch.is_grad_enabled()
+    out = gen.render_volume(rep, cameras)
+    return Sample(out.rgb, cameras, output=out, scene=rep)
 
-        def g_step(ctx: StepContext) -> LossResult:
-            disc = ctx.modules["decoder_discriminator"]
-            loss = generator_loss(disc(fake_images(ctx, ctx.stage.batch_size)).logit)
-            return LossResult(loss, {"dec_g_adv": loss.item()})
 
-        def activate_decoder(ctx: StepContext) -> None:
-            ctx.generator.decoder_active.fill_(True)
+def geometry_terms(ctx: StepContext, fakes: Sample, eikonal: float, min_surface: float,
+                   beta: float) -> tuple[torch.Tensor, dict[str, float]]:
+    """eikonal x the eikonal loss + min_surface x the minimal-surface loss at the fakes' recorded samples."""
+    rep, n = fakes.scene, fakes.images.shape[0]
+    pts = [p for p, _ in rep.recorded]
+    sdf = [v for _, v in rep.recorded]
+    eik = sum(eikonal_loss(p, v) * p.shape[1] for p, v in zip(pts, sdf)) / sum(p.shape[1] for p in pts)
+    surf = minimal_surface_loss(torch.cat([v.reshape(n, -1) for v in sdf], 1), beta)
+    return eikonal * eik + min_surface * surf, {"eikonal": eik.item(), "min_surface": surf.item(),
+                                                "sdf_sharpness": float(ctx.generator.volume.sdf_sharpness.detach())}
 
-        b = tuple(s.decoder_betas)
-        # StyleGAN2's lazy-regularisation correction of the D optimiser (upstream's d_reg_ratio)
-        c = loss_cfg.decoder_r1_every / (loss_cfg.decoder_r1_every + 1) if loss_cfg.decoder_r1 > 0 else 1.0
-        phases = [Phase("decoder_discriminator", "decoder_discriminator", d_step)]
-        if loss_cfg.decoder_r1 > 0:
-            phases.append(Phase("decoder_r1", "decoder_discriminator", r1_step, every=loss_cfg.decoder_r1_every))
-        phases.append(Phase("decoder_generator", "decoder", g_step))
-        return Stage("decoder", s.decoder_steps, phases,
-                     {"decoder_discriminator": OptimizerSpec(["decoder_discriminator"], lr=s.decoder_lr * c,
-                                                             betas=(b[0] ** c, b[1] ** c)),
-                      "decoder": OptimizerSpec(["generator.decoder"], lr=s.decoder_lr, betas=b)},
-                     resolution=m.decoder.output_resolution, batch_size=s.decoder_batch,
-                     frozen=["generator.volume"], on_start=activate_decoder)
+
+def render_decoder_fakes(ctx: StepContext, n: int) -> Sample:
+    """Stage 3's fakes: the frozen volume renderer's features (latents drawn first, then cameras), decoded."""
+    gen: StyleSDFGenerator = ctx.generator
+    with torch.no_grad():  # the volume renderer is frozen in this stage
+        rep = gen.represent(ctx.sample_z(n))
+        cameras = ctx.sample_cameras(n)
+        features = gen.render_volume(rep, cameras).features
+    return Sample(gen.decoder(features, rep.w), cameras)
+
+
+def activate_decoder(ctx: StepContext) -> None:
+    ctx.generator.decoder_active.fill_(True)
+
+
+def decoder_stage(config: StyleSDFConfig) -> Stage:
+    """Stage 3: the 2D decoder against a StyleGAN2 D, non-saturating loss and lazy R1 (no path length)."""
+    m = config.stylesdf
+    s, loss_cfg = m.schedule, m.loss
+    loss = AdversarialLoss(r1_gamma=loss_cfg.decoder_r1, r1_every=loss_cfg.decoder_r1_every)
+    parts = GANParts(fakes=render_decoder_fakes, discriminate=score_with("decoder_discriminator"))
+    every = loss_cfg.decoder_r1_every if loss_cfg.decoder_r1 > 0 else None
+    b = tuple(s.decoder_betas)
+    return Stage("decoder", s.decoder_steps, gan_phases(loss, parts),
+                 {"discriminator": lazy_optimizer(["decoder_discriminator"], s.decoder_lr, b, every),
+                  "generator": OptimizerSpec(["generator.decoder"], lr=s.decoder_lr, betas=b)},
+                 resolution=m.decoder.output_resolution, batch_size=s.decoder_batch,
+                 frozen=["generator.volume"], on_start=activate_decoder)

@@ -5,7 +5,7 @@ from pathlib import Path
 from zoo3d import hookimpl
 from zoo3d.specs import ModelSpec
 
-_ROOT = Path(__file__).resolve().parents[2]
+HERE = Path(__file__).resolve().parent  # presets and card ship inside the package
 
 
 @hookimpl
@@ -16,6 +16,7 @@ def zoo3d_register_models(register):
         aliases=("style_sdf",),  # "styleSDF" already matches "stylesdf" after normalisation
         summary="StyleSDF-style: FiLM-SIREN SDF volume renderer (sigmoid SDF->density) + StyleGAN2 2D decoder",
         kind="generator",
-        presets_dir=_ROOT / "configs" / "stylesdf",
-        card=_ROOT / "registry" / "stylesdf.yaml",
+        presets_dir=HERE / "presets",
+        card=HERE / "card.yaml",
+        roles=("bench:zoo",),
     ))

@@ -5,7 +5,7 @@ from pathlib import Path
 from zoo3d import hookimpl
 from zoo3d.specs import ModelSpec
 
-ROOT = Path(__file__).resolve().parents[2]
+HERE = Path(__file__).resolve().parent  # presets and card ship inside the package
 
 
 @hookimpl
@@ -16,6 +16,7 @@ def zoo3d_register_models(register):
         aliases=("eg3d",),
         kind="generator",
         summary="EG3D-style tri-plane GAN: StyleGAN2 tri-planes, volume rendering, 2D super-resolution, dual D",
-        presets_dir=ROOT / "configs" / "triplane",
-        card=ROOT / "registry" / "triplane.yaml",
+        presets_dir=HERE / "presets",
+        card=HERE / "card.yaml",
+        roles=("bench:zoo",),
     ))

@@ -1,4 +1,6 @@
-"""EG3D's regularisers and schedules: density smoothness, dual R1, pose-conditioning swaps, blur and resolution fade."""
+"""EG3D's regularisers and schedules: density smoothness, pose-conditioning swaps, blur and resolution fade.
+
+(R1 on both halves of the dual input is the shared :func:`zoo3d.train.losses.r1_penalty` over both.)"""
 
 from __future__ import annotations
 
@@ -25,13 +27,6 @@ def density_regularization(scene: TriplaneScene, num_points: int, perturb: float
     eps = (e * perturb * scene.box_warp).to(planes.device, planes.dtype)
     raw, _ = scene.decode(torch.cat([x, x + eps], dim=1))
     return F.l1_loss(raw[:, :num_points].float(), raw[:, num_points:].float())
-
-
-def dual_r1_penalty(real_logits: Tensor, images: Tensor, raw: Tensor, gamma: float, interval: int = 1) -> Tensor:
-    """R1 on both halves of the dual input: 0.5 gamma E(||dD/d image||^2 + ||dD/d raw||^2), times the lazy interval."""
-    g_img, g_raw = torch.autograd.grad(real_logits.float().sum(), [images, raw], create_graph=True)
-    norm = g_img.float().square().flatten(1).sum(1) + g_raw.float().square().flatten(1).sum(1)
-    return 0.5 * gamma * norm.mean() * interval
 
 
 def linear_fade(step: int, fade_steps: int) -> float:

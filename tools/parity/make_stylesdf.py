@@ -154,7 +154,7 @@ def compare_full_width() -> None:
     z, loc = inputs(g.style_dim)
     z, loc = z[1:], loc[1:]  # one frontal-free pair keeps the CPU run short: (z0, azim .3), (z1, azim -.25)
     ref = run_upstream(g, utils, z, loc)
-    cfg = load_run_config(StyleSDFConfig, "stylesdf", REPO / "configs" / "stylesdf", "ffhq1024")
+    cfg = load_run_config(StyleSDFConfig, "stylesdf", REPO / "plugins" / "zoo3d_stylesdf" / "presets", "ffhq1024")
     plugin = StyleSDFPlugin()
     imported = plugin.import_release({"g_ema": g.state_dict()}, cfg)
     gen = plugin.build(imported.config)["generator"]

@@ -1,7 +1,7 @@
 """``zoo3d bench freeview``: per-frame time of rendering from the textured-mesh cache against the generator's own
 render, and how close the two images are, in one process so that the ratio shares the machine's state.
 
-Model: GRAM-HD's ``tiny`` preset with random weights (seeded; time does not depend on the weights), or a trained
+Model: the registered model with the role ``bench:freeview`` (GRAM-HD), its ``tiny`` preset with random weights (seeded; time does not depend on the weights), or a trained
 run given by ``ZOO3D_BENCH_FREEVIEW_RUN=<run folder or checkpoint>``; ``ZOO3D_BENCH_FREEVIEW_PRESET=ffhq256``
 takes another preset's architecture. One instance (seed 0, psi 0.7), frames on an orbit (yaw +-0.3, pitch +-0.15,
 the prior's fov and radius) at ``resolution``² (256; 64 with ``--quick``).
@@ -40,18 +40,17 @@ def _generator(device: str):
         from zoo3d.runs import load_model
 
         loaded = load_model(run, device=device)
-        return loaded.generator, f"gram_hd run {run} (step {loaded.step})"
+        return loaded.generator, f"{loaded.spec.name} run {run} (step {loaded.step})"
     from zoo3d.config import load_run_config
-    from zoo3d.plugins import get_model_spec
+    from zoo3d.plugins import model_with_role
 
     preset = os.environ.get("ZOO3D_BENCH_FREEVIEW_PRESET", "tiny")
-    spec = get_model_spec("gram_hd")
+    spec = model_with_role("bench:freeview", "zoo3d bench freeview")
     plugin = spec.load()
     config = load_run_config(plugin.config_class, spec.name, spec.presets_dir, preset=preset)
     torch.manual_seed(0)
-    gen = plugin.build(config)["generator"].to(device).eval()
-    gen.super_resolve.fill_(True)
-    return gen, f"gram_hd {preset} preset, random weights"
+    gen = plugin.benchmark_generator(config).to(device).eval()
+    return gen, f"{spec.name} {preset} preset, random weights"
 
 
 def _timed(fn, device: torch.device) -> tuple[float, float]:

@@ -1,5 +1,7 @@
 """``zoo3d bench invert``: GRAMInverter's single pass against the optimisation inverter on held-out synthetic heads.
 
+The single-pass inverter is the one of the registered model with the role ``bench:invert`` (GRAMInverter).
+
 For held-out heads (``synthetic:heads`` instances of seed 9001, never used for training, at prior poses),
 both methods invert the input view given its true camera, on the same generator (GRAMInverter's frozen
 Efficient GRAM); PSNR/SSIM are measured at the input view and at novel views (yaw -0.5, -0.3, +0.3, +0.5
@@ -17,23 +19,26 @@ import os
 import tempfile
 import time
 
+ROLE = "bench:invert"
 NOVEL_YAWS = (-0.5, -0.3, 0.3, 0.5)
 HELD_OUT_SEED = 9001
 
 
 def _trained_model(device: str, quick: bool, tmp: str):
     """The model to measure and where it came from (a given checkpoint, or the tiny preset trained now)."""
+    from zoo3d.plugins import model_with_role
     from zoo3d.runs import load_model
 
+    model = model_with_role(ROLE, "zoo3d bench invert").name
     ref = os.environ.get("ZOO3D_BENCH_INVERT_CKPT")
     if ref:
-        return load_model(ref, model="gram_inverter", device=device), "given checkpoint"
-    from zoo3d.train.launch import train_model
+        return load_model(ref, model=model, device=device), "given checkpoint"
+    from zoo3d.launch import train_model
 
     steps = 6 if quick else None
-    result = train_model("gram_inverter", preset="tiny", out=os.path.join(tmp, "run"), steps=steps, device=device,
+    result = train_model(model, preset="tiny", out=os.path.join(tmp, "run"), steps=steps, device=device,
                          overrides=["train.sample_every=0"], progress=False)
-    return load_model(str(result.run_dir), model="gram_inverter", device=device), f"tiny preset, {result.step} steps"
+    return load_model(str(result.run_dir), model=model, device=device), f"tiny preset, {result.step} steps"
 
 
 def _views(params, cameras, resolution, device):
@@ -122,7 +127,8 @@ def measure(device: str, images: int = 8, steps: int = 450, pti_steps: int = 350
             with torch.no_grad():
                 return single.invert(img, cam)
 
-        records.append({**common, **_evaluate("graminverter_single_pass", single_invert, single.render, views, n, dev)})
+        records.append({**common, **_evaluate(f"{loaded.spec.name}_single_pass", single_invert, single.render, views,
+                                              n, dev)})
         with torch.no_grad():
             _, pose = single.encode(views["input"][1])
         truth = torch.stack([cams.to_angles()["yaw"], cams.to_angles()["pitch"]], -1).to(dev)

@@ -1,15 +1,19 @@
-"""``zoo3d bench models``: GRAM against GRAM-HD at the same output resolution, paper-size networks.
+"""``zoo3d bench models``: the models with the role ``bench:models`` at the same output resolutions, paper-size.
 
-GRAM = the ffhq256 architecture (manifold MLP 128, radiance 256 x 8, 23 levels + background, 64
-samples) rendered directly at R². GRAM-HD = that GRAM at 64² + manifold gridding + the style RRDB
-(nf 64, 8 RRDBs) and background RRDB (4 RRDBs) nets at x R/64 + HR texture rendering (upstream sizes,
-gram_family.md §6). Weights are random: time and memory do not depend on them.
+Each model is its config class's defaults (the papers' FFHQ values) built by its plugin's
+:meth:`~zoo3d.core.ModelPlugin.benchmark_generator` at R²; a model that builds on another benchmarked
+model (``requires``) is also compared with it. For the built-ins: GRAM = the ffhq256 architecture
+(manifold MLP 128, radiance 256 x 8, 23 levels + background, 64 samples) rendered directly at R²; GRAM-HD =
+that GRAM at 64² + manifold gridding + the style RRDB (nf 64, 8 RRDBs) and background RRDB (4 RRDBs) nets at
+x R/64 + HR texture rendering (the upstream sizes, GRAM-HD paper Sec. 4 and its released configs). Weights
+are random: time and memory do not depend on them.
 
 Records: ``model``, ``resolution``, ``device``, ``mode``, ``time_s`` (per image, batch 1, median of
 ``repeats``), ``peak_mem_mb``, ``status`` (``ok`` / ``OOM``), ``note``.
 Modes: ``nograd`` (inference) and ``graph`` (a forward pass with the computational graph retained as in
-training: every GRAM parameter requires grad; for GRAM-HD the stage-2 trainables, i.e. feature heads
-and SR nets, with the frozen stage-1 LR render under no_grad — paper Table 4's setting).
+training, the parameters that require grad being those of the model's last training stage: every GRAM
+parameter; for GRAM-HD the stage-2 trainables, i.e. feature heads and SR nets, with the frozen stage-1 LR
+render under no_grad — GRAM-HD paper Table 4's setting).
 
 Each record runs in a fresh child process. ``peak_mem_mb``: CUDA max allocated; on CPU the rise of the
 child's peak RSS over its post-set-up peak. On CPU the child's address space is capped at set-up +
@@ -29,8 +33,7 @@ import time
 
 import torch
 
-MODELS = ("gram", "gram_hd")
-_HD_LOW_RESOLUTION = 64
+ROLE = "bench:models"
 
 
 def _sync(device: torch.device) -> None:
@@ -42,24 +45,19 @@ def _peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # Linux: KiB
 
 
+def models() -> list[str]:
+    """The registered models with the role ``bench:models``."""
+    from zoo3d.plugins import models_with_role
+
+    return [spec.name for spec in models_with_role(ROLE)]
+
+
 def build(model: str, resolution: int):
     """A paper-size generator of ``model`` whose default output is ``resolution``² (random weights)."""
-    if model == "gram":
-        from zoo3d_gram.config import GeneratorConfig
-        from zoo3d_gram.generator import GramGenerator
+    from zoo3d.plugins import get_model_spec
 
-        return GramGenerator(GeneratorConfig(resolution=resolution))
-    if model == "gram_hd":
-        from zoo3d_gram_hd.config import GeneratorConfig
-        from zoo3d_gram_hd.generator import GramHDGenerator
-        from zoo3d_gram_hd.model import STAGE1_FROZEN_IN_STAGE2
-
-        gen = GramHDGenerator(GeneratorConfig(resolution=resolution))
-        gen.super_resolve.fill_(True)
-        for name in STAGE1_FROZEN_IN_STAGE2:  # the training-time trainables of stage 2
-            gen.get_submodule(name.removeprefix("generator.")).requires_grad_(False)
-        return gen
-    raise ValueError(f"unknown model {model!r}; choose from {MODELS}")
+    plugin = get_model_spec(model).load()
+    return plugin.benchmark_generator(plugin.config_class(), resolution)
 
 
 def _cap_address_space(gigabytes: float) -> None:
@@ -75,8 +73,6 @@ def measure(model: str, resolution: int, device: str, mode: str, repeats: int) -
     record = {"model": model, "resolution": resolution, "device": dev.type, "mode": mode}
     torch.manual_seed(0)
     gen = build(model, resolution).to(dev).eval()
-    if model == "gram":
-        gen.requires_grad_(mode == "graph")
     z = gen.sample_z(1, generator=torch.Generator().manual_seed(0), device=dev)
     cams = gen.sample_cameras(1, generator=torch.Generator().manual_seed(1), device=dev)
     if dev.type == "cpu":
@@ -117,31 +113,47 @@ def _measure_isolated(model: str, resolution: int, device: str, mode: str, repea
             "time_s": None, "peak_mem_mb": None, "status": status, "note": f"exit {done.returncode}: {tail}"}
 
 
+def bases() -> dict[str, str]:
+    """For each benchmarked model that builds on another benchmarked model, that base (GRAM-HD: GRAM)."""
+    from zoo3d.plugins import get_model_spec
+
+    names = models()
+    out = {}
+    for name in names:
+        base = [r for r in get_model_spec(name).requires if get_model_spec(r).name in names]
+        if base:
+            out[name] = get_model_spec(base[0]).name
+    return out
+
+
 def plan(device: str, quick: bool) -> list[tuple[str, int, str]]:
-    """(model, resolution, mode) to measure: both models at 128² and 256², GRAM-HD alone at 512² and 1024²
-    (CUDA; on CPU only with ``ZOO3D_BENCH_CPU_HIGHRES=1``, as they take many minutes there)."""
+    """(model, resolution, mode) to measure: every model at 128² and 256², and the models that build on another
+    one alone at 512² and 1024², where their bases run out of memory (CUDA; on CPU only with
+    ``ZOO3D_BENCH_CPU_HIGHRES=1``, as they take many minutes there)."""
     sizes = [128] if quick else [128, 256]
-    jobs = [(m, r, mode) for r in sizes for m in MODELS for mode in ("nograd", "graph")]
+    jobs = [(m, r, mode) for r in sizes for m in models() for mode in ("nograd", "graph")]
     if not quick and (device.startswith("cuda") or os.environ.get("ZOO3D_BENCH_CPU_HIGHRES") == "1"):
-        jobs += [("gram_hd", r, mode) for r in (512, 1024) for mode in ("nograd", "graph")]
+        jobs += [(m, r, mode) for m in bases() for r in (512, 1024) for mode in ("nograd", "graph")]
     return jobs
 
 
-def ratios(records: list[dict]) -> list[dict]:
-    """GRAM-HD vs GRAM at each (resolution, device, mode) where both ran: fractions of time/memory saved."""
+def ratios(records: list[dict], base_of: dict[str, str] | None = None) -> list[dict]:
+    """Each model vs its base (:func:`bases`; GRAM-HD vs GRAM) at each (resolution, device, mode) where both ran:
+    fractions of time/memory saved."""
+    base_of = bases() if base_of is None else base_of
     out = []
     index = {(r["model"], r["resolution"], r["device"], r["mode"]): r for r in records}
-    for (model, res, dev, mode), hd in index.items():
-        gram = index.get(("gram", res, dev, mode))
-        if model != "gram_hd" or gram is None or hd["status"] != "ok":
+    for (model, res, dev, mode), rec in index.items():
+        base = index.get((base_of.get(model), res, dev, mode))
+        if base is None or rec["status"] != "ok":
             continue
-        row = {"model": "gram_hd_vs_gram", "resolution": res, "device": dev, "mode": mode}
-        if gram["status"] == "ok":
-            row["time_saved"] = round(1 - hd["time_s"] / gram["time_s"], 3)
-            if gram["peak_mem_mb"] and hd["peak_mem_mb"] is not None:
-                row["memory_saved"] = round(1 - hd["peak_mem_mb"] / gram["peak_mem_mb"], 3)
+        row = {"model": f"{model}_vs_{base['model']}", "resolution": res, "device": dev, "mode": mode}
+        if base["status"] == "ok":
+            row["time_saved"] = round(1 - rec["time_s"] / base["time_s"], 3)
+            if base["peak_mem_mb"] and rec["peak_mem_mb"] is not None:
+                row["memory_saved"] = round(1 - rec["peak_mem_mb"] / base["peak_mem_mb"], 3)
         else:
-            row["note"] = "GRAM OOM"
+            row["note"] = f"{base['model']} OOM"
         out.append(row)
     return out
 

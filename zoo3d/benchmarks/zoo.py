@@ -6,13 +6,14 @@ Each step is the command a user would type, run in a fresh process:
    SIGINT when its wall-clock budget is spent (the engine finishes the step, saves a checkpoint and
    exits; see docs/training.md) or at ``--steps`` when a step cap is set;
 2. ``zoo3d sample`` for a sample row (seeds 0-7, psi 1, frontal) and a yaw sweep (seeds 0-3, five yaws);
-3. ``zoo3d compare --models oracle,oracle_inconsistent,MODELS --ckpt ...`` on the metrics, one protocol;
+3. ``zoo3d compare --models CONTROLS,MODELS --ckpt ...`` on the metrics, one protocol (the controls: the
+   models declaring ``bench:zoo-control``, the consistent and inconsistent oracles);
 4. ``OUT/zoo.md``: the table (mean ± std over instances), steps and training time reached by each
    model, whether it is strictly 3D-consistent, and the images.
 
 Configured through the environment (``zoo3d bench`` passes only ``--device`` and ``--quick``):
 
-``ZOO3D_ZOO_MODELS``      models to train (default ``gram,gram_hd,triplane,stylesdf,pigan``)
+``ZOO3D_ZOO_MODELS``      models to train (default: every model declaring the role ``bench:zoo``)
 ``ZOO3D_ZOO_MINUTES``     training budget per model in minutes of wall time (default 30; 0 = no budget)
 ``ZOO3D_ZOO_STEPS``       step cap per model (default none)
 ``ZOO3D_ZOO_PRESETS``     ``MODEL=PRESET,...`` (default ``tiny`` for every model; on a GPU name the paper presets)
@@ -37,9 +38,8 @@ from pathlib import Path
 
 from zoo3d.errors import UserError
 
-DEFAULT_MODELS = ("gram", "gram_hd", "triplane", "stylesdf", "pigan")
 DEFAULT_METRICS = ("neus", "epi", "depth", "swd", "diversity", "speed")
-CONTROLS = ("oracle", "oracle_inconsistent")
+ROLE, CONTROL_ROLE = "bench:zoo", "bench:zoo-control"
 SWEEP_YAWS = (-0.5, -0.25, 0.0, 0.25, 0.5)
 #: How long a stopped run may take to finish its step and write its checkpoint.
 STOP_GRACE_S = 900
@@ -89,13 +89,28 @@ def settings_from_env(quick: bool, env: dict[str, str] | None = None) -> ZooSett
     if minutes <= 0 and steps_cap is None:
         raise UserError("ZOO3D_ZOO_MINUTES is 0 and ZOO3D_ZOO_STEPS is unset: the training would never stop.")
     out = Path(env.get("ZOO3D_ZOO_OUT") or Path("runs") / time.strftime("zoo-%Y%m%d-%H%M%S"))
-    return ZooSettings(models=_list(env.get("ZOO3D_ZOO_MODELS", ",".join(DEFAULT_MODELS))), out=out,
+    models = _list(env["ZOO3D_ZOO_MODELS"]) if env.get("ZOO3D_ZOO_MODELS") else default_models()
+    return ZooSettings(models=models, out=out,
                        minutes=minutes, steps=steps_cap, presets=presets,
                        data=env.get("ZOO3D_ZOO_DATA", "synthetic:heads"),
                        metrics=_list(env.get("ZOO3D_ZOO_METRICS", ",".join(DEFAULT_METRICS))),
                        protocol=env.get("ZOO3D_ZOO_PROTOCOL", "small"),
                        instances=int(instances) if instances else None,
                        neus_iterations=20 if quick else None)
+
+
+def default_models() -> list[str]:
+    """Every registered model that declares the role ``bench:zoo``, by name."""
+    from zoo3d.plugins import models_with_role
+
+    return [spec.name for spec in models_with_role(ROLE)]
+
+
+def controls() -> list[str]:
+    """The models declaring ``bench:zoo-control`` (scenes of known consistency: the oracles), by name."""
+    from zoo3d.plugins import models_with_role
+
+    return [spec.name for spec in models_with_role(CONTROL_ROLE)]
 
 
 def _zoo3d(*args: str) -> list[str]:
@@ -152,7 +167,7 @@ def draw_samples(model: str, run_dir: Path, images: Path, device: str) -> dict[s
 def compare_all(runs: dict[str, Path], s: ZooSettings, device: str) -> dict:
     """``zoo3d compare`` over the controls and the trained models; returns its JSON result."""
     out_json = s.out / "compare.json"
-    cmd = _zoo3d("compare", "--models", ",".join([*CONTROLS, *runs]), "--metric", ",".join(s.metrics),
+    cmd = _zoo3d("compare", "--models", ",".join([*controls(), *runs]), "--metric", ",".join(s.metrics),
                  "--protocol", s.protocol, "--data", s.data, "--device", device, "--json", str(out_json),
                  "--markdown", str(s.out / "compare.md"))
     for name, run_dir in runs.items():
@@ -193,8 +208,8 @@ def zoo_table(result: dict, trained: dict[str, dict], images: dict[str, dict[str
         cells = [name, strict, t.get("preset", "-"), str(t.get("step", "-")),
                  f"{t['train_s'] / 60:.1f}" if t else "-"]
         lines.append("| " + " | ".join(cells + [_cell(row.get(k)) for k in keys]) + " |")
-    lines += ["", "Mean ± standard deviation over instances (count in brackets). `oracle` and "
-              "`oracle_inconsistent` are the calibration pair (docs/metrics.md).", ""]
+    lines += ["", "Mean ± standard deviation over instances (count in brackets). Rows without a "
+              "preset are the calibration models, scenes of known consistency (docs/metrics.md).", ""]
     for name, files in images.items():
         lines += [f"## {name}", "", f"Samples (seeds 0-7, ψ = 1): ![{name} samples](images/{files['samples']})", "",
                   f"Yaw sweep ({', '.join(f'{y:g}' for y in SWEEP_YAWS)} rad, one row each; seeds 0-3): "

@@ -48,7 +48,8 @@ def bench(suites, device, quick, json_out):
             records.append({"suite": name, **rec})
     console = Console()
     if records:
-        keys = list(dict.fromkeys(k for r in records for k in r))
+        # nested values (every repeat, provenance) go to --json only; the table shows the flat ones
+        keys = list(dict.fromkeys(k for r in records for k, v in r.items() if not isinstance(v, (dict, list))))
         table = Table(*keys)
         for r in records:
             table.add_row(*[_fmt(r.get(k)) for k in keys])

@@ -1,8 +1,10 @@
-"""``zoo3d demo``: train GRAM-HD with every default (synthetic:heads, tiny), then show the result.
+"""``zoo3d demo``: train the demo model (GRAM-HD) with every default (synthetic:heads, tiny), then show the result.
 
+The demo model is the registered model with the role ``demo`` (:attr:`zoo3d.specs.ModelSpec.roles`).
 Writes the run to ``--out`` (default runs/demo-gram-hd), then ``turntable.gif`` (a yaw sweep of one
-seed) and ``samples.png`` (8 seeds at yaw -0.3, 0, +0.3, HR with the LR render alongside) into it and
-prints their paths. Re-running continues an interrupted demo run and re-renders a finished one.
+seed) and ``samples.png`` (8 seeds at yaw -0.3, 0, +0.3, with a lower-resolution render alongside where
+the model makes one) into it and prints their paths. Re-running continues an interrupted demo run and
+re-renders a finished one.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from pathlib import Path
 
 import click
 
-DEMO_MODEL = "gram_hd"
+DEMO_ROLE = "demo"
 
 
 @click.command()
@@ -22,17 +24,27 @@ DEMO_MODEL = "gram_hd"
 @click.option("--steps", type=click.IntRange(min=1), help="Cap the training steps (default: the tiny preset's).")
 @click.option("--frames", type=click.IntRange(2, 10_000), default=24, show_default=True, help="Turntable frames.")
 @click.option("--seed", type=click.IntRange(0, 2**63 - 1), default=0, show_default=True, help="The instance of the turntable.")
-def demo(out, device, steps, frames, seed):
-    """Train gram-hd (tiny preset, synthetic heads) and render a turntable GIF and a sample grid."""
+@click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
+              help="Override a key of the demo's config, as `zoo3d train --set` does (a new demo run only).")
+def demo(out, device, steps, frames, seed, overrides):
+    """Train the demo model, gram-hd (tiny preset, synthetic heads), and render a turntable GIF and a sample grid."""
+    from zoo3d.errors import UserError
+    from zoo3d.launch import train_model
+    from zoo3d.plugins import model_with_role
     from zoo3d.runs import holds_run
-    from zoo3d.train.launch import train_model
+
+    model = model_with_role(DEMO_ROLE, "zoo3d demo").name
 
     run_dir = Path(out)
     started = time.perf_counter()
     resume = run_dir.is_dir() and holds_run(run_dir)
     if resume:
+        if overrides:
+            raise UserError(f"--set configures a new demo run, but '{run_dir}' already holds one; delete it or "
+                            f"choose another --out.")
         click.echo(f"Continuing the demo run in {run_dir} (delete it to start over).")
-    result = train_model(DEMO_MODEL, out=run_dir, steps=steps, device=device, resume=resume)
+    result = train_model(model, out=run_dir, steps=steps, device=device, resume=resume,
+                         overrides=list(overrides))
     if result.status != "done":
         click.echo(f"Stopped by {result.signal}; run `zoo3d demo --out {run_dir}` again to continue.", err=True)
         raise SystemExit(1)

@@ -23,8 +23,8 @@ def train(model, data, preset, config_file, overrides, out, steps, device, resum
     import sys
 
     from zoo3d.errors import UserError
+    from zoo3d.launch import train_model
     from zoo3d.train.distributed import RankError, env_world
-    from zoo3d.train.launch import train_model
 
     if nproc > 1:
         sys.exit(_launch(nproc, model, data, preset, config_file, overrides, out, steps, device, resume, quiet))
@@ -53,7 +53,7 @@ def train(model, data, preset, config_file, overrides, out, steps, device, resum
 
 def _launch(nproc, model, data, preset, config_file, overrides, out, steps, device, resume, quiet) -> int:
     """``--nproc N``: check what every process would refuse, then run ``zoo3d train`` N times under torchrun."""
-    from zoo3d.train.launch import check_launch, launch_processes
+    from zoo3d.launch import check_launch, launch_processes
 
     check_launch(nproc, model, device=device, steps=steps, data=data, preset=preset, config_file=config_file,
                  overrides=list(overrides), out=out, resume=resume)

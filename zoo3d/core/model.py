@@ -130,6 +130,14 @@ class StepContext:
     def generator(self) -> torch.nn.Module:
         return self.modules["generator"]
 
+    def module(self, name: str) -> torch.nn.Module:
+        """The model's module ``name`` (a key of :meth:`ModelPlugin.build`'s dict); a clear error otherwise."""
+        try:
+            return self.modules[name]
+        except KeyError:
+            raise KeyError(f"The recipe asks for module '{name}', but the model has only: "
+                           f"{', '.join(self.modules)}.") from None
+
     def sample_z(self, n: int) -> Tensor:
         return self.generator.sample_z(n, generator=self.rng, device=self.device)
 
@@ -161,6 +169,16 @@ class ModelPlugin(ABC):
     def build_inverter(self, config: RunConfig, modules: dict[str, torch.nn.Module]):
         """An :class:`zoo3d.core.Inverter` for single-pass inversion, or None if the model has none."""
         return None
+
+    def benchmark_generator(self, config: RunConfig, resolution: int | None = None) -> torch.nn.Module:
+        """The generator of ``config`` with random weights, in the state a trained model renders in, for
+        ``zoo3d bench`` (time and memory do not depend on the weights); its default output is
+        ``resolution``² when given, and its parameters require grad as in the model's last training stage.
+        The default is ``build(config)["generator"]`` and takes no resolution."""
+        if resolution is not None:
+            raise NotImplementedError(f"{type(self).__name__} builds benchmark generators only at its config's "
+                                      f"resolution")
+        return self.build(config)["generator"]
 
     #: True when :meth:`import_release` reads the authors' released checkpoints (``zoo3d import``).
     imports_releases: bool = False

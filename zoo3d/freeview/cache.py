@@ -1,6 +1,6 @@
 """The free-view cache: one instance's radiance manifolds as a stack of textured meshes.
 
-GRAM-HD (§5, "real-time free-view synthesis") caches the manifold surfaces and the HR radiance maps
+GRAM-HD (paper Sec. 4, "Real-time free-view synthesis") caches the manifold surfaces and the HR radiance maps
 as textured meshes and renders novel views with a rasterizer. Here:
 
 * every manifold n is gridded on the orthographic grid its textures live on (rays along -z over

@@ -1,12 +1,13 @@
 """Image discriminators shared by the models; all return :class:`zoo3d.core.DiscriminatorOutput`.
 
 * :class:`CoordConvDiscriminator` — GRAM's fixed-resolution CoordConv residual encoder with a
-  pose head (logit + (yaw, pitch)).
-* :class:`ProgressiveCoordConvDiscriminator` — pi-GAN's progressive variant (fromRGB per
-  resolution, fade-in alpha).
-* :class:`PatchDiscriminator` — pix2pix NLayerDiscriminator without normalisation (GRAM-HD).
+  pose head (logit + (yaw, pitch)), used by GRAM, GRAM-HD, GRAMInverter and StyleSDF; its blocks
+  (:class:`ResidualCoordConvBlock`, :class:`FromRGB`, :func:`coordconv_channels`) also build pi-GAN's
+  progressive variant (``zoo3d_pigan.discriminator``).
 * :class:`StyleGAN2Discriminator` — residual StyleGAN2 discriminator with FIR down-sampling,
-  minibatch-stddev and EG3D's camera-conditioned projection output.
+  minibatch-stddev and EG3D's camera-conditioned projection output (tri-plane, StyleSDF).
+
+GRAM-HD's patch discriminator lives with GRAM-HD (``zoo3d_gram_hd.discriminator``).
 
 Inputs are images (B, C, H, W) in [-1, 1].
 """
@@ -28,19 +29,20 @@ from zoo3d.nn.fir import DEFAULT_KERNEL, Blur
 from zoo3d.nn.mapping import MappingNetwork
 
 __all__ = [
-    "CoordConv2d", "CoordConvDiscriminator", "PatchDiscriminator", "ProgressiveCoordConvDiscriminator",
-    "ResidualCoordConvBlock", "StyleGAN2Discriminator", "coordconv_channels", "minibatch_stddev",
+    "CoordConv2d", "CoordConvDiscriminator", "FromRGB", "ResidualCoordConvBlock", "StyleGAN2Discriminator",
+    "coordconv_channels", "log2_resolution", "minibatch_stddev", "split_logit_pose",
 ]
 
 
-def _log2_resolution(resolution: int) -> int:
+def log2_resolution(resolution: int) -> int:
+    """log2 of a discriminator's input side, which must be a power of two >= 4 (ValueError otherwise)."""
     log2 = int(round(math.log2(resolution)))
     if resolution < 4 or 2 ** log2 != resolution:
         raise ValueError(f"discriminator resolution must be a power of two >= 4, got {resolution}")
     return log2
 
 
-# --------------------------------------------------------------------------- CoordConv (pi-GAN / GRAM)
+# --------------------------------------------------------------------------- CoordConv (GRAM / pi-GAN)
 class CoordConv2d(nn.Module):
     """Conv2d on the input plus two coordinate channels, both linspace(-1, 1): y (down the rows), then x (across columns).
 
@@ -96,12 +98,15 @@ def coordconv_channels(resolution: int, max_channels: int = 400, channel_scale: 
     return max(1, min(max_channels, int(round(channel_scale * 2 ** (13 - log2)))))
 
 
-class _FromRGB(nn.Sequential):
+class FromRGB(nn.Sequential):
+    """1x1 conv + LReLU 0.2: an image into the encoder's first width."""
+
     def __init__(self, in_channels: int, out_channels: int):
         super().__init__(nn.Conv2d(in_channels, out_channels, 1), nn.LeakyReLU(0.2))
 
 
-def _split_logit_pose(out: Tensor, pose_dim: int) -> DiscriminatorOutput:
+def split_logit_pose(out: Tensor, pose_dim: int) -> DiscriminatorOutput:
+    """(B, 1 + pose_dim, 1, 1) -> the logit (B, 1) and the pose (B, pose_dim) (None when pose_dim is 0)."""
     out = out.flatten(1)
     return DiscriminatorOutput(logit=out[:, :1], pose=out[:, 1:1 + pose_dim] if pose_dim > 0 else None)
 
@@ -123,9 +128,9 @@ class CoordConvDiscriminator(Discriminator):
     def __init__(self, resolution: int, max_channels: int = 400, pose_dim: int = 2, channel_scale: float = 1.0,
                  in_channels: int = 3):
         super().__init__()
-        log2 = _log2_resolution(resolution)
+        log2 = log2_resolution(resolution)
         ch = [coordconv_channels(2 ** r, max_channels, channel_scale) for r in range(log2, 0, -1)]
-        self.from_rgb = _FromRGB(in_channels, ch[0])
+        self.from_rgb = FromRGB(in_channels, ch[0])
         self.blocks = nn.Sequential(*[ResidualCoordConvBlock(ch[i], ch[i + 1]) for i in range(len(ch) - 1)])
         self.final = nn.Conv2d(ch[-1], 1 + pose_dim, 2)
         self.resolution, self.pose_dim = resolution, pose_dim
@@ -133,87 +138,7 @@ class CoordConvDiscriminator(Discriminator):
     def forward(self, images: Tensor, cameras: Camera | None = None) -> DiscriminatorOutput:
         if images.shape[-1] != self.resolution or images.shape[-2] != self.resolution:
             raise ValueError(f"expected {self.resolution}x{self.resolution} images, got {tuple(images.shape[-2:])}")
-        return _split_logit_pose(self.final(self.blocks(self.from_rgb(images))), self.pose_dim)
-
-
-class ProgressiveCoordConvDiscriminator(Discriminator):
-    """pi-GAN's progressive CoordConv encoder: one fromRGB adapter per resolution and a fade-in.
-
-    Blocks go from ``max_resolution`` down to 2x2 with the same widths as
-    :class:`CoordConvDiscriminator`; an image of side r enters at the block for r. While a new
-    resolution fades in (``alpha`` < 1), the output of the first block is blended with the
-    fromRGB of the nearest-neighbour half-size image: ``alpha * x + (1 - alpha) * fromRGB(down(img))``,
-    as pi-GAN does.
-
-    forward(images (B, C, r, r), cameras=None, alpha=1.0) for any power of two 4 <= r <= max_resolution.
-    """
-
-    def __init__(self, max_resolution: int, max_channels: int = 400, pose_dim: int = 2, channel_scale: float = 1.0,
-                 in_channels: int = 3):
-        super().__init__()
-        log2 = _log2_resolution(max_resolution)
-        self.resolutions = [2 ** r for r in range(log2, 0, -1)]
-        ch = [coordconv_channels(r, max_channels, channel_scale) for r in self.resolutions]
-        self.blocks = nn.ModuleList([ResidualCoordConvBlock(ch[i], ch[i + 1]) for i in range(len(ch) - 1)])
-        self.from_rgb = nn.ModuleList([_FromRGB(in_channels, c) for c in ch[:-1]])
-        self.final = nn.Conv2d(ch[-1], 1 + pose_dim, 2)
-        self.max_resolution, self.pose_dim = max_resolution, pose_dim
-
-    def forward(self, images: Tensor, cameras: Camera | None = None, alpha: float = 1.0) -> DiscriminatorOutput:
-        r = images.shape[-1]
-        if r not in self.resolutions[:-1] or images.shape[-2] != r:
-            raise ValueError(f"image side must be a power of two in [4, {self.max_resolution}], "
-                             f"got {tuple(images.shape[-2:])}")
-        start = self.resolutions.index(r)
-        x = self.from_rgb[start](images)
-        for i, block in enumerate(self.blocks[start:]):
-            if i == 1 and alpha < 1.0:
-                skip = self.from_rgb[start + 1](F.interpolate(images, scale_factor=0.5, mode="nearest"))
-                x = alpha * x + (1.0 - alpha) * skip
-            x = block(x)
-        return _split_logit_pose(self.final(x), self.pose_dim)
-
-
-# --------------------------------------------------------------------------- PatchGAN (pix2pix, GRAM-HD)
-class PatchDiscriminator(Discriminator):
-    """pix2pix NLayerDiscriminator with ``norm_layer = Identity`` (GRAM-HD's patch discriminator).
-
-    4x4 convs: Conv(in, ndf, s2) + LReLU 0.2; n_layers - 1 x Conv(s2, no bias) + LReLU; Conv(s1, no bias) + LReLU;
-    Conv(s1) -> 1 channel. For an R x R input the patch map is (R / 2^n_layers - 2)^2 (30 x 30 at 256, n_layers 3).
-
-    Returns ``patch`` (B, 1, h, w) and ``logit`` (B, 1) = the patch mean.
-    """
-
-    def __init__(self, in_channels: int = 3, ndf: int = 64, n_layers: int = 3):
-        super().__init__()
-        layers: list[nn.Module] = [nn.Conv2d(in_channels, ndf, 4, stride=2, padding=1), nn.LeakyReLU(0.2)]
-        mult = 1
-        for n in range(1, n_layers):
-            prev, mult = mult, min(2 ** n, 8)
-            layers += [nn.Conv2d(ndf * prev, ndf * mult, 4, stride=2, padding=1, bias=False), nn.LeakyReLU(0.2)]
-        prev, mult = mult, min(2 ** n_layers, 8)
-        layers += [nn.Conv2d(ndf * prev, ndf * mult, 4, stride=1, padding=1, bias=False), nn.LeakyReLU(0.2)]
-        layers += [nn.Conv2d(ndf * mult, 1, 4, stride=1, padding=1)]
-        self.model = nn.Sequential(*layers)
-        self.n_layers = n_layers
-
-    @classmethod
-    def for_resolution(cls, resolution: int, in_channels: int = 3) -> "PatchDiscriminator":
-        """GRAM-HD's sizing: ndf = min(64, 2^(14 - log2 R)), n_layers = max(3, log2 R - 6) (64/3, 32/3, 16/4 at 256/512/1024)."""
-        log2 = _log2_resolution(resolution)
-        return cls(in_channels, ndf=min(64, 2 ** (14 - log2)), n_layers=max(3, log2 - 6))
-
-    @staticmethod
-    def output_size(resolution: int, n_layers: int = 3) -> int:
-        """Side of the patch map for a square input: n_layers stride-2 4x4 convs (pad 1), then two stride-1 ones."""
-        side = resolution
-        for _ in range(n_layers):
-            side = (side + 2 - 4) // 2 + 1
-        return side - 2
-
-    def forward(self, images: Tensor, cameras: Camera | None = None) -> DiscriminatorOutput:
-        patch = self.model(images)
-        return DiscriminatorOutput(logit=patch.mean(dim=(2, 3)), patch=patch)
+        return split_logit_pose(self.final(self.blocks(self.from_rgb(images))), self.pose_dim)
 
 
 # --------------------------------------------------------------------------- StyleGAN2 (EG3D / StyleSDF)
@@ -285,7 +210,7 @@ class StyleGAN2Discriminator(Discriminator):
                  c_dim: int = 0, cmap_dim: int | None = None, mapping_layers: int = 8, mbstd_group_size: int = 4,
                  mbstd_num_channels: int = 1, blur_kernel: Sequence[float] = DEFAULT_KERNEL):
         super().__init__()
-        log2 = _log2_resolution(resolution)
+        log2 = log2_resolution(resolution)
         ch = {2 ** r: max(1, min(channel_base // 2 ** r, max_channels)) for r in range(2, log2 + 1)}
         self.from_rgb = _ConvLayer(in_channels, ch[resolution], 1)
         self.blocks = nn.Sequential(*[_ResBlock(ch[2 ** r], ch[2 ** (r - 1)], blur_kernel) for r in range(log2, 2, -1)])

@@ -70,17 +70,3 @@ class Upsample(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         return upfirdn2d(x, self.kernel, up=self.factor, pad=self.pad)
-
-
-class Downsample(nn.Module):
-    """×factor FIR down-sampling; (B, C, H, W) -> (B, C, H/f, W/f)."""
-
-    def __init__(self, kernel: Sequence[float] = DEFAULT_KERNEL, factor: int = 2):
-        super().__init__()
-        self.factor = factor
-        self.register_buffer("kernel", make_kernel(kernel), persistent=False)
-        p = self.kernel.shape[0] - factor
-        self.pad = ((p + 1) // 2, p // 2)
-
-    def forward(self, x: Tensor) -> Tensor:
-        return upfirdn2d(x, self.kernel, down=self.factor, pad=self.pad)

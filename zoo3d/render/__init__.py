@@ -7,7 +7,7 @@ camera centre; representations answer colours in [0, 1]; renderers return rgb in
 
 from zoo3d.render.composite import Composite, composite, compositing_weights, exclusive_transmittance
 from zoo3d.render.gridding import background_grid, bg_invmap, bg_map, grid_manifolds, texel_coordinates
-from zoo3d.render.intersect import find_level_crossings, intersect_manifolds, intersect_plane_z
+from zoo3d.render.intersect import intersect_manifolds, intersect_plane_z
 from zoo3d.render.manifold import ManifoldRenderer
 from zoo3d.render.samples import bin_centres, sample_pdf, section_edges
 from zoo3d.render.texture import TexturedManifolds
@@ -17,7 +17,7 @@ from zoo3d.render.volume import (VolumeRenderer, neus_alpha, neus_alpha_from_end
 __all__ = [
     "Composite", "composite", "compositing_weights", "exclusive_transmittance",
     "background_grid", "bg_invmap", "bg_map", "grid_manifolds", "texel_coordinates",
-    "find_level_crossings", "intersect_manifolds", "intersect_plane_z",
+    "intersect_manifolds", "intersect_plane_z",
     "ManifoldRenderer", "bin_centres", "sample_pdf", "section_edges", "TexturedManifolds",
     "VolumeRenderer", "neus_alpha", "neus_alpha_from_ends", "ray_slope", "stylesdf_density",
 ]

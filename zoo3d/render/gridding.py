@@ -1,4 +1,4 @@
-"""Manifold gridding (GRAM-HD §6): lay every manifold out as a 2D texture.
+"""Manifold gridding (GRAM-HD paper, Sec. 3): lay every manifold out as a 2D texture.
 
 Foreground: orthographic rays along -Z from z = 1 over the square [-extent, extent]^2 hit each level
 once (the nearest crossing from +z), so each manifold is a height field over (x, y). Texel (i, j) of

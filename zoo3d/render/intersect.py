@@ -69,28 +69,6 @@ def first_crossing(s: Tensor, levels: Tensor) -> tuple[Tensor, Tensor]:
     return first, valid
 
 
-def find_level_crossings(s: Tensor, t: Tensor, levels: Tensor,
-                         flat_eps: float | None = None) -> tuple[Tensor, Tensor]:
-    """Nearest downward crossing of every level along every ray.
-
-    Args:
-        s: (B, P, S) scalar field at the samples (may carry grad).
-        t: (S,) or (B, P, S) sample distances, increasing.
-        levels: (N,) level values.
-        flat_eps: flat-segment threshold in s's units (default: the rule of :func:`flat_segment_thresholds`).
-    Returns:
-        t_hit (B, P, N): interpolated crossing distance (the far sample where there is none);
-        valid (B, P, N) bool.
-    """
-    t = t.expand_as(s)
-    lv = levels.to(s.dtype)
-    first, valid = first_crossing(s, lv)
-    s_lo, s_hi = s.gather(-1, first), s.gather(-1, first + 1)
-    t_lo, t_hi = t.gather(-1, first), t.gather(-1, first + 1)
-    eps, rel_eps = flat_segment_thresholds(lv, None, flat_eps)
-    return _interpolate_hit(s_lo, s_hi, t_lo, t_hi, lv, eps, valid, rel_eps), valid
-
-
 def intersect_manifolds(rep, origins: Tensor, dirs: Tensor, near: float = 0.88, far: float = 1.12,
                         num_samples: int = 64, flat_eps: float | None = None) -> tuple[Tensor, Tensor, Tensor]:
     """Intersect rays with every level set of ``rep.scalar``.

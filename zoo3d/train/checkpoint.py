@@ -1,8 +1,8 @@
 """Checkpoint files: safetensors only, written atomically, never unpickled.
 
 A checkpoint is one ``.safetensors`` file. Tensors are namespaced (``generator.*``,
-``ema.*``, ``disc.<name>.*`` for every other module, ``optim.<name>.*``, ``rng.*``,
-``state.*``); everything that is not a tensor (the config, optimiser hyper-parameters,
+``ema.*``, ``modules.<name>.*`` for every other module (``disc.<name>.*`` in format 1),
+``optim.<name>.*``, ``rng.*``, ``state.*``); everything that is not a tensor (the config, optimiser hyper-parameters,
 the step, the stage) lives in the flat str->str ``__metadata__`` under ``zoo3d.*`` keys.
 
 Writes go to a temporary file in the same folder, are fsynced, then renamed over the
@@ -23,7 +23,9 @@ from torch import Tensor
 
 from zoo3d.errors import UserError
 
-FORMAT_VERSION = "1"
+FORMAT_VERSION = "2"
+#: The namespace of the modules other than the generator (discriminators, encoders, ...); format 1 said ``disc``.
+MODULES, FORMAT1_MODULES = "modules", "disc"
 SUFFIX = ".safetensors"
 LATEST = "latest"
 CHECKPOINT_DIR = "checkpoints"
@@ -191,6 +193,28 @@ def unflatten_optimizer(name: str, tensors: dict[str, Tensor], extra: dict[str, 
     return {"state": state, "param_groups": groups}
 
 
+#: Format 1 (zoo3d 0.1) named the built-in recipes' optimisers by model; since format 2 every recipe names
+#: them by role: ``generator`` and ``discriminator`` (also in a stage that trains a 2D decoder), ``encoder``,
+#: ``detail``.
+FORMAT1_OPTIMIZERS = {"G": "generator", "D": "discriminator", "decoder": "generator",
+                      "decoder_discriminator": "discriminator", "E": "encoder", "R": "detail"}
+
+
+def stored_optimizer_names(names: list[str], stored: dict[str, Any], format_version: str) -> dict[str, str]:
+    """For each optimiser of the current stage, the name its state has in a checkpoint (absent: none stored).
+
+    A format-1 checkpoint of a built-in model stored ``generator`` as ``G`` (or ``decoder``) and so on;
+    an optimiser whose own name is not stored takes the one format 1 gave its role, when that is stored
+    and is no other optimiser's own name.
+    """
+    found = {n: n for n in names if n in stored}
+    if format_version == "1":
+        for old, new in FORMAT1_OPTIMIZERS.items():
+            if new in names and new not in found and old in stored and old not in names:
+                found[new] = old
+    return found
+
+
 def rng_tensors(device: torch.device) -> dict[str, Tensor]:
     """The process RNG states that training consumes (torch CPU, and the CUDA device if used)."""
     out = {"rng.torch": torch.get_rng_state()}
@@ -286,7 +310,7 @@ def metadata_int(meta: dict[str, str], key: str, default: int = 0) -> int:
 
 
 #: Tensors that must be finite: module weights, the EMA and optimiser state (rng.* and state.* may be anything).
-FINITE_PREFIXES = ("generator.", "ema.", "disc.", "optim.")
+FINITE_PREFIXES = ("generator.", "ema.", "modules.", "disc.", "optim.")
 
 
 def check_finite(tensors: dict[str, Tensor], source: str) -> None:
@@ -327,11 +351,20 @@ def _first_line(exc: BaseException) -> str:
     return text[0] if text else type(exc).__name__
 
 
+def modules_namespace(tensors: dict[str, Tensor]) -> str:
+    """``modules``, or ``disc`` for a format-1 file (which has no ``modules.*`` tensor and some ``disc.*`` one)."""
+    if any(k.startswith(MODULES + ".") for k in tensors):
+        return MODULES
+    return FORMAT1_MODULES if any(k.startswith(FORMAT1_MODULES + ".") for k in tensors) else MODULES
+
+
 def restore_modules(modules: dict[str, torch.nn.Module], ema: torch.nn.Module | None,
                     tensors: dict[str, Tensor], source: str) -> None:
-    """Load ``generator.*``, ``disc.<name>.*`` and ``ema.*`` into the built modules (strictly)."""
+    """Load ``generator.*``, ``modules.<name>.*`` (format 1: ``disc.<name>.*``) and ``ema.*`` into the built
+    modules (strictly)."""
     targets = [("generator", modules["generator"])]
-    targets += [(f"disc.{n}", m) for n, m in modules.items() if n != "generator"]
+    space = modules_namespace(tensors)
+    targets += [(f"{space}.{n}", m) for n, m in modules.items() if n != "generator"]
     if ema is not None and any(k.startswith("ema.") for k in tensors):
         targets.append(("ema", ema))
     for prefix, module in targets:

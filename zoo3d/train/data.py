@@ -23,6 +23,13 @@ from zoo3d.core.model import RealBatch
 from zoo3d.errors import UserError
 
 
+def resize_images(images: torch.Tensor, resolution: int) -> torch.Tensor:
+    """(B, C, H, W) -> (B, C, resolution, resolution) by area averaging (unchanged when already that size)."""
+    if images.shape[-1] == resolution and images.shape[-2] == resolution:
+        return images
+    return torch.nn.functional.interpolate(images, size=(resolution, resolution), mode="area")
+
+
 def build_dataset(data: DataConfig, resolution: int, camera_prior=None, seed: int = 0):
     """The dataset for ``data.spec`` at ``resolution`` (zoo3d.data when installed, else the registry)."""
     try:

@@ -239,12 +239,13 @@ class Trainer:
         if self._pending_optim is not None:
             tensors, extra = self._pending_optim
             self._pending_optim = None
+            stored = ckpt.stored_optimizer_names(list(self.optimizers), extra.get("optim", {}), extra["format"])
             for name, opt in self.optimizers.items():
-                if name in extra.get("optim", {}):
-                    opt.load_state_dict(ckpt.unflatten_optimizer(name, tensors, extra["optim"][name]))
+                if name in stored:
+                    opt.load_state_dict(ckpt.unflatten_optimizer(stored[name], tensors, extra["optim"][stored[name]]))
             for name, sc in self.scalers.items():
-                if name in extra.get("scaler", {}):
-                    sc.load_state_dict(extra["scaler"][name])
+                if stored.get(name) in extra.get("scaler", {}):
+                    sc.load_state_dict(extra["scaler"][stored[name]])
 
     def _context(self, stage: Stage, real) -> StepContext:
         if self._stage_view[0] is stage:
@@ -335,7 +336,7 @@ class Trainer:
         tensors.update(ckpt.prefixed("ema", self.ema.state_dict()))
         for name, m in self.modules.items():
             if name != "generator":
-                tensors.update(ckpt.prefixed(f"disc.{name}", m.state_dict()))
+                tensors.update(ckpt.prefixed(f"{ckpt.MODULES}.{name}", m.state_dict()))
         optim_extra = {}
         for name, opt in self.optimizers.items():
             t, extra = ckpt.flatten_optimizer(name, opt)
@@ -394,7 +395,8 @@ class Trainer:
         self.stage_step = int(meta.get("zoo3d.stage_step", 0))
         self.data_cursor = int(meta.get("zoo3d.data_cursor", 0))
         self._streams = {}
-        self._pending_optim = (tensors, {"optim": json.loads(meta.get("zoo3d.optim", "{}")),
+        self._pending_optim = (tensors, {"format": meta.get("zoo3d.format_version", "1"),
+                                         "optim": json.loads(meta.get("zoo3d.optim", "{}")),
                                          "scaler": json.loads(meta.get("zoo3d.scaler", "{}"))})
 
     def _own_streams(self, tensors: dict[str, Tensor], meta: dict[str, str]) -> dict[str, Tensor] | None:

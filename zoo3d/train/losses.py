@@ -1,14 +1,20 @@
 """GAN losses shared by every model plugin.
 
-The engine knows nothing about GANs: a plugin's :class:`zoo3d.core.Phase` loss functions
-call these. Logits follow the non-saturating convention (higher = more real).
+The engine knows nothing about GANs: the adversarial steps (:mod:`zoo3d.train.gan`) and a plugin's own
+:class:`zoo3d.core.Phase` loss functions call these. Logits follow the non-saturating convention
+(higher = more real).
 """
 
 from __future__ import annotations
 
+import math
+from typing import Sequence
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor
+
+from zoo3d.cameras import Camera
 
 
 def generator_loss(fake_logits: Tensor) -> Tensor:
@@ -21,18 +27,42 @@ def discriminator_loss(real_logits: Tensor, fake_logits: Tensor) -> Tensor:
     return F.softplus(fake_logits.float()).mean() + F.softplus(-real_logits.float()).mean()
 
 
-def r1_penalty(real_logits: Tensor, real_images: Tensor, gamma: float, interval: int = 1) -> Tensor:
-    """R1 gradient penalty ``0.5 * gamma * E||grad_x D(x)||^2`` on real images.
+def r1_penalty(real_logits: Tensor, real_inputs: Tensor | Sequence[Tensor], gamma: float, interval: int = 1) -> Tensor:
+    """R1 gradient penalty ``0.5 * gamma * E sum_i ||grad_{x_i} D(x)||^2`` on real inputs.
 
-    ``real_images`` must have been passed to D with ``requires_grad_(True)``. With lazy
-    regularisation (StyleGAN2) the phase runs every ``interval`` steps and the penalty is
-    multiplied by ``interval`` so its average strength is unchanged.
+    ``real_inputs`` (one tensor, or several: EG3D's dual discriminator sees the image and its raw
+    half) must have been passed to D with ``requires_grad_(True)``. With lazy regularisation
+    (StyleGAN2) the phase runs every ``interval`` steps and the penalty is multiplied by
+    ``interval`` so its average strength is unchanged.
     """
-    (grad,) = torch.autograd.grad(real_logits.float().sum(), real_images, create_graph=True)
-    squared_norm = grad.float().pow(2).flatten(1).sum(1)
+    inputs = [real_inputs] if isinstance(real_inputs, Tensor) else list(real_inputs)
+    grads = torch.autograd.grad(real_logits.float().sum(), inputs, create_graph=True)
+    squared_norm = sum(g.float().pow(2).flatten(1).sum(1) for g in grads)
     return 0.5 * gamma * squared_norm.mean() * interval
 
 
-def pose_loss(predicted: Tensor, target: Tensor) -> Tensor:
-    """Mean squared error between predicted and target poses, e.g. (B, 2) (yaw, pitch) in radians."""
-    return F.mse_loss(predicted.float(), target.to(predicted.device).float())
+def pose_target(cameras: Camera) -> Tensor:
+    """(B, 2) (yaw, pitch) in radians of the cameras: what a discriminator's pose head regresses."""
+    angles = cameras.to_angles()
+    return torch.stack([angles["yaw"], angles["pitch"]], dim=-1)
+
+
+def pose_loss(predicted: Tensor, target: Tensor, kind: str = "mse") -> Tensor:
+    """Mean ``mse`` (GRAM, pi-GAN) or ``smooth_l1`` (StyleSDF) error between predicted and target poses,
+    e.g. (B, 2) (yaw, pitch) in radians."""
+    predicted, target = predicted.float(), target.to(predicted.device).float()
+    if kind == "smooth_l1":
+        return F.smooth_l1_loss(predicted, target)
+    return F.mse_loss(predicted, target)
+
+
+def topk_fraction(step: int, interval: int, minimum: float) -> float:
+    """pi-GAN's top-k schedule: max(0.99^(step / interval), minimum)."""
+    return max(0.99 ** (step / interval), minimum)
+
+
+def topk_generator_loss(fake_logits: Tensor, fraction: float) -> Tensor:
+    """Non-saturating G loss over the ceil(fraction * B) most realistic fakes (pi-GAN's top-k training)."""
+    logits = fake_logits.float().reshape(-1)
+    k = max(1, math.ceil(fraction * logits.numel()))
+    return F.softplus(-torch.topk(logits, k).values).mean()

@@ -11,13 +11,18 @@ dict in :meth:`zoo3d.core.ModelPlugin.import_release`.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable, Iterator, Sequence
 
 from torch import Tensor
 
-__all__ = ["RELEASE_FILE", "ImportedRelease", "InertObject", "load_release", "module_state_dict"]
+__all__ = ["RELEASE_FILE", "ImportedRelease", "InertObject", "load_release", "module_state_dict", "rename_by_rules",
+           "tensors_under"]
+
+#: A renaming rule: a regular expression on an upstream tensor name and the zoo3d name made from its groups.
+Rule = tuple[str, Callable[[tuple], str]]
 
 
 @dataclass
@@ -106,3 +111,19 @@ def module_state_dict(obj: Any, prefix: str = "") -> dict[str, Tensor]:
     from zoo3d.upstream.unpickle import module_state_dict as _flatten
 
     return _flatten(obj, prefix)
+
+
+def tensors_under(state: dict[str, Any], prefix: str) -> Iterator[tuple[str, str, Any]]:
+    """(key, key without ``prefix``, value) for every entry of ``state`` whose key starts with ``prefix``."""
+    for key, value in state.items():
+        if key.startswith(prefix):
+            yield key, key[len(prefix):], value
+
+
+def rename_by_rules(name: str, rules: Sequence[Rule]) -> str | None:
+    """The zoo3d name the first matching rule gives ``name``, or None when no rule matches."""
+    for pattern, rename in rules:
+        found = re.match(pattern, name)
+        if found:
+            return rename(found.groups())
+    return None

@@ -95,8 +95,8 @@ def import_to_run(model: str, file: str | Path, preset: str, out: str | Path) ->
     from zoo3d.config import dump_config, load_run_config
     from zoo3d.plugins import get_model_spec
     from zoo3d.runs import CONFIG_FILE, file_sha256
-    from zoo3d.train.checkpoint import (CHECKPOINT_DIR, FORMAT_VERSION, checkpoint_name, prefixed, set_latest,
-                                        write_safetensors, write_text_atomic)
+    from zoo3d.train.checkpoint import (CHECKPOINT_DIR, FORMAT_VERSION, MODULES, checkpoint_name, prefixed,
+                                        set_latest, write_safetensors, write_text_atomic)
 
     spec = get_model_spec(model)
     plugin = spec.load()
@@ -127,7 +127,7 @@ def import_to_run(model: str, file: str | Path, preset: str, out: str | Path) ->
     tensors.update(prefixed("ema", generator.state_dict()))
     for name, module in modules.items():
         if name != "generator":
-            tensors.update(prefixed(f"disc.{name}", module.state_dict()))
+            tensors.update(prefixed(f"{MODULES}.{name}", module.state_dict()))
     stages = plugin.stages(imported.config)
     meta = {
         "zoo3d.format_version": FORMAT_VERSION,

@@ -1,0 +1,237 @@
+"""The adversarial steps of every GAN in zoo3d, written once.
+
+A model states what its paper does differently as values of :class:`AdversarialLoss` and supplies what
+only it knows as :class:`GANParts`: how it draws and renders fakes, how it prepares reals, how its
+discriminator scores a batch, and any generator terms of its own. :func:`gan_phases` turns the two into
+the recipe's phases, each minimised by the optimiser of the same role:
+
+* ``discriminator``: softplus(D(fake)) + softplus(-D(real)) [+ patch_lambda x the same on the patch
+  logits] + R1 on the reals when ``r1_every`` is 1 + lambda_pos x pose loss on the fakes (sampled poses)
+  + lambda_realpos x pose loss on the reals (dataset poses, when the data has them);
+* ``r1``, when ``r1_every`` is set: R1 in a phase of its own every ``r1_every`` steps, the penalty
+  multiplied by the interval (StyleGAN2's lazy regularisation; pair it with :func:`lazy_optimizer`);
+* ``generator``: softplus(-D(fake)) (pi-GAN: over the top-k most realistic fakes) [+ patch_lambda x the
+  patch term] + lambda_pos x pose loss + the model's own terms (GRAM-HD's consistency, StyleSDF's eikonal
+  and minimal surface).
+
+R1 on a patch discriminator's output is taken on D(real) + patch_lambda x mean patch logit (GRAM-HD eq. 11).
+Poses are (yaw, pitch) in radians in zoo3d's convention (:func:`zoo3d.train.losses.pose_target`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from functools import partial
+from typing import Any, Callable, Literal
+
+import torch
+from torch import Tensor
+
+from zoo3d.cameras import Camera
+from zoo3d.core.model import LossResult, OptimizerSpec, Phase, StepContext
+from zoo3d.core.outputs import DiscriminatorOutput
+from zoo3d.train.data import resize_images
+from zoo3d.train.losses import (discriminator_loss, generator_loss, pose_loss, pose_target, r1_penalty,
+                                topk_fraction, topk_generator_loss)
+
+__all__ = ["AdversarialLoss", "GANParts", "Sample", "discriminator_step", "gan_phases", "generator_step",
+           "lazy_optimizer", "r1_step", "real_sample", "score_with"]
+
+
+@dataclass(frozen=True)
+class AdversarialLoss:
+    """The weights of the adversarial steps: what differs between papers is a value here.
+
+    Attributes:
+        r1_gamma: R1 weight on reals (0: none). r1_every: None puts R1 in the discriminator step (GRAM,
+            GRAM-HD, pi-GAN, StyleSDF's volume renderer); N makes it an ``r1`` phase of its own every N steps
+            (EG3D, StyleSDF's decoder: 16).
+        lambda_pos: pose regression of fakes in both steps (GRAM, GRAM-HD, pi-GAN, StyleSDF: 15).
+        lambda_realpos: pose regression of reals in the discriminator step (GRAM, GRAM-HD: 15).
+        pose_loss: ``mse`` (GRAM, pi-GAN) or ``smooth_l1`` (StyleSDF).
+        patch_lambda: weight of the patch terms when the discriminator's output has patch logits (GRAM-HD: 0.1).
+        topk_interval, topk_min: pi-GAN's top-k generator loss over the max(0.99^(step / interval), topk_min)
+            most realistic fakes (None: every fake).
+    """
+
+    r1_gamma: float = 0.0
+    r1_every: int | None = None
+    lambda_pos: float = 0.0
+    lambda_realpos: float = 0.0
+    pose_loss: Literal["mse", "smooth_l1"] = "mse"
+    patch_lambda: float = 0.0
+    topk_interval: int | None = None
+    topk_min: float = 1.0
+
+    @property
+    def lazy_r1(self) -> bool:
+        return self.r1_gamma > 0 and self.r1_every is not None
+
+
+@dataclass
+class Sample:
+    """A batch a discriminator scores.
+
+    Attributes:
+        images: (B, 3, H, W) in [-1, 1].
+        cameras: what the images were seen from (the pose targets); None for reals without poses.
+        inputs: further tensors the discriminator takes (EG3D: the raw neural render ``raw`` and the camera
+            labels ``c``); those that require grad are differentiated by R1 with the images.
+        output: the generator's RenderOutput (fakes), for the model's generator terms.
+        scene: the representation the fakes were rendered from (fakes), likewise.
+        logs: scalars to record with the step's losses (schedules).
+    """
+
+    images: Tensor
+    cameras: Camera | None = None
+    inputs: dict[str, Tensor] = field(default_factory=dict)
+    output: Any = None
+    scene: Any = None
+    logs: dict[str, float] = field(default_factory=dict)
+
+    def detached(self) -> "Sample":
+        inputs = {k: v.detach() for k, v in self.inputs.items()}
+        return replace(self, images=self.images.detach(), inputs=inputs)
+
+    def r1_inputs(self) -> list[Tensor]:
+        return [t for t in (self.images, *self.inputs.values()) if t.requires_grad]
+
+
+def real_sample(ctx: StepContext, requires_grad: bool, resolution: int | None = None) -> Sample:
+    """The step's real images (area-resized to ``resolution`` when given), leaves that require grad for R1."""
+    images = ctx.real.images.to(ctx.device)
+    if resolution is not None:
+        images = resize_images(images, resolution)
+    cameras = ctx.real.cameras.to(device=ctx.device) if ctx.real.cameras is not None else None
+    return Sample(images.detach().requires_grad_(requires_grad), cameras)
+
+
+def score_with(module: str) -> Callable[[StepContext, Sample], DiscriminatorOutput]:
+    """The default scoring: the model's module ``module`` applied to the images."""
+    return partial(_score, module=module)
+
+
+def _score(ctx: StepContext, sample: Sample, module: str) -> DiscriminatorOutput:
+    return ctx.module(module)(sample.images)
+
+
+@dataclass(frozen=True)
+class GANParts:
+    """What a model supplies to the shared steps.
+
+    Attributes:
+        fakes: ``fakes(ctx, n)`` draws n latents and cameras from ``ctx.rng`` and renders them (with grad
+            when the caller's context allows it) -> :class:`Sample` with the cameras.
+        reals: ``reals(ctx, requires_grad)`` -> the real :class:`Sample` (default: :func:`real_sample`).
+        discriminate: ``discriminate(ctx, sample)`` -> :class:`DiscriminatorOutput` (default: the module
+            ``discriminator`` on the images).
+        generator_terms: ``generator_terms(ctx, fakes)`` -> (loss, logs) added to the generator step.
+    """
+
+    fakes: Callable[[StepContext, int], Sample]
+    reals: Callable[[StepContext, bool], Sample] = real_sample
+    discriminate: Callable[[StepContext, Sample], DiscriminatorOutput] = score_with("discriminator")
+    generator_terms: Callable[[StepContext, Sample], tuple[Tensor | float, dict[str, float]]] | None = None
+
+
+def _mean(logits: Tensor) -> float:
+    return logits.float().mean().item()
+
+
+def _pose_term(out: DiscriminatorOutput, cameras: Camera | None, loss: AdversarialLoss) -> Tensor | None:
+    if out.pose is None or cameras is None:
+        return None
+    return pose_loss(out.pose, pose_target(cameras.to(device=out.pose.device)), loss.pose_loss)
+
+
+def discriminator_step(ctx: StepContext, loss: AdversarialLoss, parts: GANParts) -> LossResult:
+    """The discriminator phase (see the module doc): fakes rendered without grad, reals from ``parts.reals``."""
+    inline_r1 = loss.r1_gamma > 0 and not loss.lazy_r1
+    with torch.no_grad():
+        fakes = parts.fakes(ctx, ctx.stage.batch_size)
+    reals = parts.reals(ctx, inline_r1)
+    real_out = parts.discriminate(ctx, reals)
+    fake_out = parts.discriminate(ctx, fakes.detached())
+    adv = discriminator_loss(real_out.logit, fake_out.logit)
+    total = adv
+    logs = {"d_adv": adv.item(), "d_real": _mean(real_out.logit), "d_fake": _mean(fake_out.logit)}
+    if loss.patch_lambda > 0 and real_out.patch is not None:
+        patch = discriminator_loss(real_out.patch.flatten(1), fake_out.patch.flatten(1))
+        total = total + loss.patch_lambda * patch
+        logs["d_patch"] = patch.item()
+    if inline_r1:
+        r1 = r1_penalty(_r1_logits(real_out, loss), reals.r1_inputs(), loss.r1_gamma)
+        total = total + r1
+        logs["r1"] = r1.item()
+    if loss.lambda_pos > 0 and (pose := _pose_term(fake_out, fakes.cameras, loss)) is not None:
+        total = total + loss.lambda_pos * pose
+        logs["d_pose"] = pose.item()
+    if loss.lambda_realpos > 0 and (pose := _pose_term(real_out, reals.cameras, loss)) is not None:
+        total = total + loss.lambda_realpos * pose
+        logs["d_pose_real"] = pose.item()
+    logs.update(fakes.logs)
+    logs["d_loss"] = total.item()
+    return LossResult(total, logs)
+
+
+def _r1_logits(out: DiscriminatorOutput, loss: AdversarialLoss) -> Tensor:
+    if loss.patch_lambda > 0 and out.patch is not None:
+        return out.logit + loss.patch_lambda * out.patch.mean(dim=(2, 3))
+    return out.logit
+
+
+def r1_step(ctx: StepContext, loss: AdversarialLoss, parts: GANParts) -> LossResult:
+    """The lazy ``r1`` phase: R1 on the reals (every input that requires grad), times the interval."""
+    reals = parts.reals(ctx, True)
+    out = parts.discriminate(ctx, reals)
+    penalty = r1_penalty(_r1_logits(out, loss), reals.r1_inputs(), loss.r1_gamma, interval=loss.r1_every)
+    return LossResult(penalty, {"r1": penalty.item() / loss.r1_every})
+
+
+def generator_step(ctx: StepContext, loss: AdversarialLoss, parts: GANParts) -> LossResult:
+    """The generator phase (see the module doc): fakes rendered with grad."""
+    fakes = parts.fakes(ctx, ctx.stage.batch_size)
+    out = parts.discriminate(ctx, fakes)
+    logs: dict[str, float] = {}
+    if loss.topk_interval is not None:
+        fraction = topk_fraction(ctx.step, loss.topk_interval, loss.topk_min)
+        adv = topk_generator_loss(out.logit, fraction)
+        logs["topk"] = fraction
+    else:
+        adv = generator_loss(out.logit)
+    total = adv
+    logs["g_adv"] = adv.item()
+    if loss.patch_lambda > 0 and out.patch is not None:
+        patch = generator_loss(out.patch.flatten(1))
+        total = total + loss.patch_lambda * patch
+        logs["g_patch"] = patch.item()
+    if loss.lambda_pos > 0 and (pose := _pose_term(out, fakes.cameras, loss)) is not None:
+        total = total + loss.lambda_pos * pose
+        logs["g_pose"] = pose.item()
+    if parts.generator_terms is not None:
+        extra, extra_logs = parts.generator_terms(ctx, fakes)
+        total = total + extra
+        logs.update(extra_logs)
+    logs.update(fakes.logs)
+    logs["g_loss"] = total.item()
+    return LossResult(total, logs)
+
+
+def gan_phases(loss: AdversarialLoss, parts: GANParts, generator_first: bool = False) -> list[Phase]:
+    """``discriminator`` [+ lazy ``r1``] and ``generator``, D first (GRAM, pi-GAN, StyleSDF) or G first
+    (StyleGAN2/EG3D's order); each phase steps the optimiser named after its role."""
+    d = [Phase("discriminator", "discriminator", partial(discriminator_step, loss=loss, parts=parts))]
+    if loss.lazy_r1:
+        d.append(Phase("r1", "discriminator", partial(r1_step, loss=loss, parts=parts), every=loss.r1_every))
+    g = [Phase("generator", "generator", partial(generator_step, loss=loss, parts=parts))]
+    return g + d if generator_first else d + g
+
+
+def lazy_optimizer(modules: list[str], lr: float, betas: tuple[float, float], every: int | None,
+                   grad_clip: float | None = None, eps: float = 1e-8) -> OptimizerSpec:
+    """StyleGAN2's lazy-regularisation correction (as StyleGAN2, EG3D and StyleSDF apply it) for an optimiser
+    whose modules also get a regularisation phase every ``every`` steps: lr * c and betas ** c with
+    c = every / (every + 1); unchanged when ``every`` is None (no such phase)."""
+    c = every / (every + 1) if every else 1.0
+    return OptimizerSpec(modules=modules, lr=lr * c, betas=(betas[0] ** c, betas[1] ** c), eps=eps,
+                         grad_clip=grad_clip)
