@@ -8,7 +8,6 @@ image ``level * z + yaw / 4``, so the losses can be recomputed by hand from the 
 
 from __future__ import annotations
 
-from contextlib import contextmanager
 from types import SimpleNamespace
 
 import torch
@@ -18,29 +17,12 @@ from zoo3d.cameras import Camera
 from zoo3d.core.model import RealBatch, Stage, StepContext
 from zoo3d.core.outputs import DiscriminatorOutput
 
-class Recorder:
-    """ctx.autocast stand-in that notes whether a module ran inside it."""
-
-    def __init__(self):
-        self.inside = False
-
-    @contextmanager
-    def __call__(self):
-        self.inside = True
-        try:
-            yield
-        finally:
-            self.inside = False
-
-
 class ConstantGenerator(torch.nn.Module):
     """z ~ U[0, 1) (B, 1), yaw ~ U[-0.3, 0.3), pitch ~ U[-0.15, 0.15) from ``generator``; images level * z + yaw / 4."""
 
-    def __init__(self, level: float = 0.8, recorder: Recorder | None = None):
+    def __init__(self, level: float = 0.8):
         super().__init__()
         self.level = torch.nn.Parameter(torch.tensor(level))
-        self.recorder = recorder
-        self.ran_in_autocast: list[bool] = []
 
     def sample_z(self, n, generator=None, device=None):
         return torch.rand(n, 1, generator=generator)
@@ -53,21 +35,18 @@ class ConstantGenerator(torch.nn.Module):
         return (self.level * z + yaw[:, None] / 4)[:, :, None, None].expand(z.shape[0], 3, *resolution)
 
     def forward(self, z, cameras, resolution):
-        self.ran_in_autocast.append(bool(self.recorder and self.recorder.inside))
         return SimpleNamespace(rgb=self.image(z, cameras.to_angles()["yaw"], resolution))
 
 
 class LinearD(torch.nn.Module):
     """logit = <w, x> + b; pose = mean(x) * p (or no pose head)."""
 
-    def __init__(self, resolution: int, seed: int = 0, pose: bool = True, recorder: Recorder | None = None):
+    def __init__(self, resolution: int, seed: int = 0, pose: bool = True):
         super().__init__()
         g = torch.Generator().manual_seed(seed)
         self.w = torch.nn.Parameter(torch.randn(3, resolution, resolution, generator=g) * 0.1)
         self.b = torch.nn.Parameter(torch.tensor(0.2))
         self.p = torch.nn.Parameter(torch.tensor([0.5, -0.3])) if pose else None
-        self.recorder = recorder
-        self.ran_in_autocast: list[bool] = []
 
     def logit(self, x: Tensor) -> Tensor:
         return (x * self.w).sum(dim=(1, 2, 3))[:, None] + self.b
@@ -76,7 +55,6 @@ class LinearD(torch.nn.Module):
         return None if self.p is None else x.mean(dim=(1, 2, 3))[:, None] * self.p
 
     def forward(self, x):
-        self.ran_in_autocast.append(bool(self.recorder and self.recorder.inside))
         return DiscriminatorOutput(logit=self.logit(x), pose=self.pose(x))
 
 
@@ -97,12 +75,10 @@ def real_batch(n: int, resolution: int, seed: int = 1, cameras: bool = True) -> 
     return RealBatch(images=images, cameras=cams if cameras else None)
 
 
-def context(modules: dict, real: RealBatch | None, seed: int = 5, recorder: Recorder | None = None,
-            batch_size: int = 3) -> StepContext:
+def context(modules: dict, real: RealBatch | None, seed: int = 5, batch_size: int = 3) -> StepContext:
     stage = Stage(name="s", steps=1, phases=[], optimizers={}, batch_size=batch_size)
     return StepContext(modules=modules, config=None, stage=stage, step=0, stage_step=0,
-                       device=torch.device("cpu"), real=real, rng=torch.Generator().manual_seed(seed),
-                       autocast=recorder or Recorder())
+                       device=torch.device("cpu"), real=real, rng=torch.Generator().manual_seed(seed))
 
 
 def draws(n: int, seed: int = 5) -> tuple[Tensor, Tensor]:
