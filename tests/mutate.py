@@ -54,8 +54,9 @@ TARGETS: dict[str, list[str]] = {
     "plugins/zoo3d_stylesdf/losses.py": ["tests/test_stylesdf_model.py"],
     # the shared adversarial steps (every GAN's losses) and GRAM's fakes and phases; closed-form tests only
     # (the short GRAM training runs take ~20 s per mutant on two cores)
-    "zoo3d/train/gan.py": ["tests/test_gram_losses.py", "tests/test_gram_hd_phase_losses.py",
-                           "tests/test_lazy_regularisation.py", "tests/test_train_engine_wiring.py"],
+    "zoo3d/train/gan.py": ["tests/test_train_gan.py", "tests/test_gram_losses.py",
+                           "tests/test_gram_hd_phase_losses.py", "tests/test_lazy_regularisation.py",
+                           "tests/test_train_engine_wiring.py"],
     "plugins/zoo3d_gram/model.py": ["tests/test_gram_losses.py"],
     "plugins/zoo3d_gram_hd/losses.py": ["tests/test_gram_hd_losses.py", "tests/test_gram_hd_phase_losses.py"],
     "plugins/zoo3d_gram_inverter/losses.py": ["tests/test_gram_inverter_model.py"],
