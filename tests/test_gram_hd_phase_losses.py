@@ -64,8 +64,10 @@ class TwoResolutionGenerator(ConstantGenerator):
         lr = torch.rand(B, self.N, 6, 1, 1, generator=torch.Generator().manual_seed(2))
         shift = torch.tensor([self.delta] * 3 + [0.0]).reshape(1, 1, 4, 1, 1)
         bg = torch.full((B, 3, 1, 1), 0.4)
-        tex = ManifoldTextures(lr_maps=lr.expand(B, self.N, 6, H // 2, W // 2), lr_background=bg.expand(B, 3, H // 2, W // 2),
-                               hr_maps=(lr[:, :, :4] + shift).expand(B, self.N, 4, H, W), hr_background=bg.expand(B, 3, H, W))
+        tex = ManifoldTextures(lr_maps=lr.expand(B, self.N, 6, H // 2, W // 2),
+                               lr_background=bg.expand(B, 3, H // 2, W // 2),
+                               hr_maps=(lr[:, :, :4] + shift).expand(B, self.N, 4, H, W),
+                               hr_background=bg.expand(B, 3, H, W))
         out.raw = SimpleNamespace(rgb=torch.full((B, 3, H // 2, W // 2), self.lr_level))
         out.extras = {"textures": tex}
         return out

@@ -43,8 +43,9 @@ def test_jitter_moves_each_sample_by_its_draw_times_the_spacing():
         torch.testing.assert_close(place_samples(1.0, 2.0, 4, (1,), F64, spacing, "stratified", u=u),
                                    base + 0.25 * u64, atol=1e-15, rtol=0)
     # pi-GAN: around each linspace position by (u - 1/2) x spacing
-    torch.testing.assert_close(place_samples(1.0, 2.0, 5, (1,), F64, "linspace", True, u=torch.cat([u, u[:, :1]], 1)),
-                               1.0 + 0.25 * torch.arange(5.0, dtype=torch.float64) + (torch.cat([u64, u64[:, :1]], 1) - 0.5) * 0.25,
+    u5, u5_64 = torch.cat([u, u[:, :1]], 1), torch.cat([u64, u64[:, :1]], 1)
+    torch.testing.assert_close(place_samples(1.0, 2.0, 5, (1,), F64, "linspace", True, u=u5),
+                               1.0 + 0.25 * torch.arange(5.0, dtype=torch.float64) + (u5_64 - 0.5) * 0.25,
                                atol=1e-15, rtol=0)
 
 

@@ -215,9 +215,11 @@ def test_background_grid_rows_follow_v_and_columns_follow_u():
     bg = background_grid((3, 5), dtype=torch.float64)
     assert bg.shape == (3, 5, 3)
     outer = 0.24 * math.tan(0.5) + 0.12
-    torch.testing.assert_close(bg[..., 0], torch.tensor([-outer, -0.12, 0.0, 0.12, outer], dtype=torch.float64).expand(3, 5))
+    columns = torch.tensor([-outer, -0.12, 0.0, 0.12, outer], dtype=torch.float64)
+    torch.testing.assert_close(bg[..., 0], columns.expand(3, 5))
     torch.testing.assert_close(bg[..., 1], torch.tensor([-outer, 0.0, outer], dtype=torch.float64)[:, None].expand(3, 5))
-    assert torch.equal(bg[..., 0], bg_map(u).expand(3, 5)) and torch.equal(bg[..., 1], bg_map(v)[:, None].expand(3, 5))
+    assert torch.equal(bg[..., 0], bg_map(u).expand(3, 5))
+    assert torch.equal(bg[..., 1], bg_map(v)[:, None].expand(3, 5))
 
 
 def test_geometry_may_be_an_object_with_scalar_and_levels_or_a_callable_with_levels():
