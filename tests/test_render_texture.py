@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 
 import pytest
 import torch
@@ -155,3 +156,123 @@ def test_cell_centred_maps_are_read_at_cell_centres():
     pts = torch.stack([centres, torch.zeros_like(centres), torch.zeros_like(centres)], -1).reshape(1, 1, W, 3)
     red = rep.radiance(pts, torch.zeros(1, W, 3, dtype=torch.float64)).rgb[0, 0, :, 0]
     torch.testing.assert_close(red, torch.arange(W, dtype=torch.float64))
+
+
+class Planes:
+    """s = K z with levels at the given heights, and no ``batch_size`` attribute (gridding then uses one)."""
+
+    def __init__(self, heights):
+        self.levels = torch.tensor(heights, dtype=torch.float64) * K
+
+    scalar = staticmethod(plane_field)
+
+
+def test_gridding_defaults_cover_grams_square_and_depth_range():
+    """Defaults: extent 0.12; z in [1 - 1.12, 1 - 0.88]; one batch element for a geometry without a batch size."""
+    pts, valid = grid_manifolds(Planes([0.05, -0.5]), 3)
+    assert pts.shape == (1, 2, 3, 3, 3)
+    x, y = texel_coordinates(3, 0.12, dtype=torch.float64)
+    torch.testing.assert_close(pts[0, 0, ..., 0], x)
+    torch.testing.assert_close(pts[0, 0, ..., 1], y)
+    assert valid[0, 0].all() and not valid[0, 1].any()  # z = -0.5 lies 1.5 from the origins, beyond far
+    _, deeper = grid_manifolds(Planes([0.05, -0.5]), 3, far=1.6)
+    assert deeper.all()
+
+
+def test_integer_levels_are_gridded_in_the_default_float_dtype():
+    rep = Planes([0.0, 0.0])
+    rep.levels = torch.tensor([4, -2])  # integer levels: the planes z = 4 / K and -2 / K
+    pts, valid = grid_manifolds(rep, (2, 3))
+    assert pts.dtype == torch.get_default_dtype() and valid.all()
+    torch.testing.assert_close(pts[0, :, 0, 0, 2], torch.tensor([4 / K, -2 / K]), atol=1e-6, rtol=0)
+
+
+def test_gridding_passes_its_sample_count_to_the_intersection():
+    """A sphere (curved field): the crossing found depends on the sample spacing, so the count must reach it."""
+    from zoo3d.render import intersect_manifolds
+
+    class Sphere:
+        levels = torch.tensor([0.1 * K], dtype=torch.float64)
+
+        @staticmethod
+        def scalar(x):
+            return K * (x - torch.tensor([0.0, 0.0, -0.02], dtype=x.dtype)).norm(dim=-1)
+
+    x, y = texel_coordinates(5, EXTENT, dtype=torch.float64)
+    origins = torch.stack([x, y, torch.ones_like(x)], -1).reshape(1, 25, 3)
+    dirs = torch.tensor([0.0, 0.0, -1.0], dtype=torch.float64).expand(1, 25, 3)
+    for n in (8, 64):
+        expected, _, _ = intersect_manifolds(Sphere(), origins, dirs, 0.88, 1.12, n)
+        pts, _ = grid_manifolds(Sphere(), 5, num_samples=n)
+        torch.testing.assert_close(pts.reshape(1, 1, 25, 3), expected, atol=0, rtol=0)
+    assert torch.equal(grid_manifolds(Sphere(), 5)[0], pts)  # 64 by default
+    assert not torch.equal(grid_manifolds(Sphere(), 5, num_samples=8)[0], pts)
+
+
+def test_background_grid_rows_follow_v_and_columns_follow_u():
+    u = torch.linspace(-1, 1, 5, dtype=torch.float64)
+    v = torch.linspace(-1, 1, 3, dtype=torch.float64)
+    bg = background_grid((3, 5), dtype=torch.float64)
+    assert bg.shape == (3, 5, 3)
+    outer = 0.24 * math.tan(0.5) + 0.12
+    columns = torch.tensor([-outer, -0.12, 0.0, 0.12, outer], dtype=torch.float64)
+    torch.testing.assert_close(bg[..., 0], columns.expand(3, 5))
+    torch.testing.assert_close(bg[..., 1], torch.tensor([-outer, 0.0, outer], dtype=torch.float64)[:, None].expand(3, 5))
+    assert torch.equal(bg[..., 0], bg_map(u).expand(3, 5))
+    assert torch.equal(bg[..., 1], bg_map(v)[:, None].expand(3, 5))
+
+
+def test_geometry_may_be_an_object_with_scalar_and_levels_or_a_callable_with_levels():
+    maps = torch.zeros(1, 2, 4, 3, 3, dtype=torch.float64)
+    rep = TexturedManifolds(Planes([0.05, -0.03]), maps)
+    torch.testing.assert_close(rep.levels, torch.tensor([0.05, -0.03], dtype=torch.float64) * K)
+    x = torch.tensor([[[0.01, 0.02, 0.04]]], dtype=torch.float64)
+    torch.testing.assert_close(rep.scalar(x), torch.tensor([[0.04 * K]], dtype=torch.float64))
+    with pytest.raises(ValueError, match=r"^TexturedManifolds needs levels \(pass them or a geometry with \.levels\)$"):
+        TexturedManifolds(plane_field, maps)
+
+
+@pytest.mark.parametrize("shape", [(2, 4, 3, 3), (1, 3, 4, 3, 3), (1, 2, 3, 3, 3)])
+def test_maps_of_the_wrong_shape_are_refused_with_both_shapes(shape):
+    with pytest.raises(ValueError, match=r"maps must be \(B, N=2, C>=4, H, W\); got " + re.escape(str(shape))):
+        TexturedManifolds(plane_field, torch.zeros(shape), levels=torch.tensor([1.0, 0.0]))
+
+
+def test_no_background_plane_without_a_background_map():
+    rep = TexturedManifolds(plane_field, torch.zeros(1, 1, 4, 2, 2), levels=torch.tensor([0.0]))
+    assert rep.background_z is None
+
+
+@pytest.mark.parametrize("channels", [4, 5, 7])
+def test_float32_maps_read_at_float64_points_give_rgb_alpha_and_only_real_features(channels):
+    """Texel centres read back exactly in the maps' dtype; features only when the maps have channels beyond rgba."""
+    maps = torch.rand(1, 1, channels, 3, 3, generator=torch.Generator().manual_seed(channels))
+    rep = TexturedManifolds(plane_field, maps, levels=torch.tensor([0.0]))
+    x, y = texel_coordinates(3, EXTENT, dtype=torch.float64)
+    pts = torch.stack([x, y, torch.zeros_like(x)], -1).reshape(1, 1, 9, 3)
+    rad = rep.radiance(pts, torch.zeros(1, 9, 3, dtype=torch.float64))
+    texels = maps.reshape(1, 1, channels, 9).transpose(-1, -2)
+    assert rad.rgb.dtype == torch.float32
+    torch.testing.assert_close(rad.rgb, texels[..., :3], atol=1e-6, rtol=0)
+    torch.testing.assert_close(rad.alpha, texels[..., 3:4], atol=1e-6, rtol=0)
+    if channels == 4:
+        assert rad.features is None
+    else:
+        torch.testing.assert_close(rad.features, texels[..., 4:], atol=1e-6, rtol=0)
+
+
+@pytest.mark.parametrize("channels", [3, 4, 5])
+def test_background_texels_read_back_with_features_beyond_rgb(channels):
+    """Plane points at bg_map of the texel coordinates read the float32 background map's texels exactly."""
+    Hb = Wb = 5
+    bg = torch.rand(1, channels, Hb, Wb, generator=torch.Generator().manual_seed(channels))
+    rep = TexturedManifolds(plane_field, torch.zeros(1, 1, 4, 2, 2), background_map=bg, levels=torch.tensor([0.0]))
+    pts = background_grid((Hb, Wb), dtype=torch.float64).reshape(1, Hb * Wb, 3)  # 25 points, more than 3 channels
+    rad = rep.background_radiance(pts, torch.zeros_like(pts))
+    texels = bg.reshape(1, channels, Hb * Wb).transpose(1, 2)
+    assert rad.rgb.dtype == torch.float32
+    torch.testing.assert_close(rad.rgb, texels[..., :3], atol=1e-6, rtol=0)
+    if channels == 3:
+        assert rad.features is None
+    else:
+        torch.testing.assert_close(rad.features, texels[..., 3:], atol=1e-6, rtol=0)
