@@ -77,7 +77,7 @@ class DepthMetric(Metric):
     requires = ("depth",)
 
     def evaluate(self, model: EvalModel, ctx: EvalContext) -> dict[str, list[float]]:
-        from zoo3d.eval.neus.metric import protocol_cameras
+        from zoo3d.eval.metric import protocol_cameras
 
         gen, proto = model.generator, ctx.protocol
         res = model_resolution(gen, proto.resolution)

@@ -59,7 +59,7 @@ class EpiMetric(Metric):
     requires = ("images",)
 
     def evaluate(self, model: EvalModel, ctx: EvalContext) -> dict[str, list[float]]:
-        from zoo3d.eval.neus.metric import protocol_cameras
+        from zoo3d.eval.metric import protocol_cameras
         from zoo3d.imageio import save_image
 
         gen, proto = model.generator, ctx.protocol

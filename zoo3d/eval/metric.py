@@ -157,6 +157,16 @@ def render_instance(generator, z: Tensor, cameras: Camera, resolution: int, psi:
     return {k: (None if any(x is None for x in v) else torch.cat(v)) for k, v in outs.items()}
 
 
+def protocol_cameras(generator, protocol, n: int | None = None, yaw_range: float | None = None) -> Camera:
+    """The protocol's yaw sweep (``n`` views, default ``protocol.views``, over ±``yaw_range``, default
+    ``protocol.yaw_range``; pitch from the protocol) at the generator's camera radius and field of view."""
+    from zoo3d.cameras import yaw_sweep
+
+    prior = generator.camera_prior
+    return yaw_sweep(n or protocol.views, protocol.yaw_range if yaw_range is None else yaw_range,
+                     pitch=protocol.pitch, radius=prior.radius, fov=prior.fov)
+
+
 def model_resolution(generator, protocol_resolution: int | None) -> int:
     """The protocol's resolution, or the generator's own when the protocol says ``None``."""
     if protocol_resolution:

@@ -23,18 +23,10 @@ from typing import Any
 
 import torch
 
-from zoo3d.cameras import yaw_sweep
 from zoo3d.eval.image_metrics import psnr, ssim
 from zoo3d.eval.metric import (EvalContext, EvalModel, Metric, instance_latent, model_resolution,
-                               render_instance, strictly_consistent)
+                               protocol_cameras, render_instance, strictly_consistent)
 from zoo3d.eval.neus.fit import fit_neus
-
-
-def protocol_cameras(generator, protocol, n: int | None = None, yaw_range: float | None = None):
-    """The yaw sweep at the generator's camera radius and field of view (pitch from the protocol)."""
-    prior = generator.camera_prior
-    return yaw_sweep(n or protocol.views, protocol.yaw_range if yaw_range is None else yaw_range,
-                     pitch=protocol.pitch, radius=prior.radius, fov=prior.fov)
 
 
 CONTROL_SEED = 0
