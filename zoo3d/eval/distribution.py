@@ -1,4 +1,4 @@
-"""Image sets for distribution metrics (fid, kid, swd): generated from the prior, real from the dataset.
+"""Image sets for distribution metrics (fid, kid, swd, diversity): generated from the prior, real from the dataset.
 
 Generated images use latents and cameras drawn from one CPU generator seeded with the
 protocol's ``seed_start`` (the same draws for every model with the same z_dim and prior),
@@ -42,3 +42,22 @@ def real_images(data_spec: str, n: int, resolution: int, seed: int = 0) -> Tenso
         raise UserError(f"Dataset '{data_spec}' is empty.")
     order = torch.randperm(total, generator=torch.Generator().manual_seed(int(seed)))[:n]
     return torch.stack([torch.as_tensor(dataset[int(i)]["image"]).float() for i in order])
+
+
+def protocol_image_sets(model, ctx) -> tuple[Tensor, Tensor]:
+    """(generated, real) image sets of the protocol for one model at its metric resolution.
+
+    The real set is read once per resolution and kept in ``ctx.options["real_images"]`` for the
+    other models and metrics of the same comparison.
+    """
+    from zoo3d.eval.metric import model_resolution
+
+    proto = ctx.protocol
+    res = model_resolution(model.generator, proto.resolution)
+    fake = generated_images(model.generator, proto.distribution_images, res, proto.psi_distribution,
+                            proto.seed_start, ctx.device)
+    real = ctx.options.get("real_images") or {}
+    if res not in real:
+        real[res] = real_images(ctx.options.get("data", "synthetic:heads"), proto.distribution_images, res)
+        ctx.options["real_images"] = real
+    return fake, real[res]

@@ -29,7 +29,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from zoo3d.eval.metric import EvalContext, EvalModel, Metric, model_resolution
+from zoo3d.eval.metric import EvalContext, EvalModel, Metric
 from zoo3d.eval.swd import laplacian_pyramid
 
 FEATURE_RES = 64
@@ -81,17 +81,10 @@ class DiversityMetric(Metric):
     units = "one"
 
     def evaluate(self, model: EvalModel, ctx: EvalContext) -> dict[str, Any]:
-        from zoo3d.eval.distribution import generated_images, real_images
+        from zoo3d.eval.distribution import protocol_image_sets
 
-        proto = ctx.protocol
-        res = model_resolution(model.generator, proto.resolution)
-        fake = generated_images(model.generator, proto.distribution_images, res, proto.psi_distribution,
-                                proto.seed_start, ctx.device)
-        real = ctx.options.get("real_images") or {}
-        if res not in real:
-            real[res] = real_images(ctx.options.get("data", "synthetic:heads"), proto.distribution_images, res)
-            ctx.options["real_images"] = real
-        out = diversity(fake, real[res])
+        fake, real = protocol_image_sets(model, ctx)
+        out = diversity(fake, real)
         ctx.advance(1)
         return {"diversity": [out["score"]],
                 "_meta": {"groups": out["groups"], "features": FEATURES}}

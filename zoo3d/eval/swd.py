@@ -18,7 +18,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from zoo3d.eval.metric import EvalContext, EvalModel, Metric, model_resolution
+from zoo3d.eval.metric import EvalContext, EvalModel, Metric
 
 PATCH = 7
 REPEATS = 4
@@ -112,17 +112,11 @@ class SwdMetric(Metric):
     units = "one"
 
     def evaluate(self, model: EvalModel, ctx: EvalContext) -> dict[str, Any]:
-        from zoo3d.eval.distribution import generated_images, real_images
+        from zoo3d.eval.distribution import protocol_image_sets
 
         proto = ctx.protocol
-        res = model_resolution(model.generator, proto.resolution)
-        fake = generated_images(model.generator, proto.distribution_images, res, proto.psi_distribution,
-                                proto.seed_start, ctx.device)
-        real = ctx.options.get("real_images") or {}
-        if res not in real:
-            real[res] = real_images(ctx.options.get("data", "synthetic:heads"), proto.distribution_images, res)
-            ctx.options["real_images"] = real
-        out = swd(fake, real[res], proto.swd_patches_per_image, proto.seed_start)
+        fake, real = protocol_image_sets(model, ctx)
+        out = swd(fake, real, proto.swd_patches_per_image, proto.seed_start)
         ctx.advance(1)
         return {"swd": [out["mean"]], "_meta": {"per_level": out["per_level"]}}
 
