@@ -10,8 +10,11 @@ from zoo3d.eval.metric import render_instance
 from zoo3d.eval.neus.fields import SDFNetwork
 from zoo3d.eval.neus.fit import fit_neus, learning_rate_factor
 from zoo3d.eval.neus.metric import NeusMetric, control_permutation
-from zoo3d.eval.neus.render import sample_pdf, section_alpha, transmittance_weights
+from zoo3d.eval.neus.render import NEUS_TRANSMITTANCE_EPS
 from zoo3d.eval.protocol import make_protocol
+from zoo3d.render.composite import compositing_weights
+from zoo3d.render.samples import sample_pdf
+from zoo3d.render.volume import neus_alpha
 
 
 TWO_DB = 10 ** 0.2  # a power ratio of 2 dB: the margin asked of neus_gain (a squared error)
@@ -37,8 +40,8 @@ def test_opacity_of_a_plane_crossing_matches_the_logistic_cdf():
     t = torch.linspace(0, 1, 65)[None]
     dists = t[:, 1:] - t[:, :-1]
     mid = t[:, :-1] + dists / 2
-    alpha = section_alpha(0.5 - mid, -torch.ones_like(mid), dists, torch.tensor(500.0))
-    w = transmittance_weights(alpha)
+    alpha = neus_alpha(0.5 - mid, -torch.ones_like(mid), dists / 2, dists / 2, torch.tensor(500.0))
+    w = compositing_weights(alpha, NEUS_TRANSMITTANCE_EPS)
     assert abs(float(mid[0, w.argmax()]) - 0.5) < 1.0 / 64
     assert abs(float(w.sum()) - 1.0) < 1e-3
     assert float(alpha[0, :20].max()) < 1e-3

@@ -3,6 +3,10 @@
 Rays: origins/directions (N, 3) in the normalised scene, unit directions. Distances t are
 along the ray. The opacity of section [t_i, t_i + d_i] follows NeuS eq. (13):
 alpha_i = max((Phi_s(f_i) - Phi_s(f_{i+1})) / Phi_s(f_i), 0) with Phi_s = sigmoid(s x).
+
+The primitives are the renderer's (:mod:`zoo3d.render`): NeuS opacity (:func:`neus_alpha`,
+:func:`neus_alpha_from_ends`), compositing weights and inverse-CDF sampling; what is NeuS's own
+here is the unit-sphere bounds, the up-sampling weights with rising s, and the ray loop.
 """
 
 from __future__ import annotations
@@ -13,42 +17,18 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from zoo3d.render.composite import compositing_weights
+from zoo3d.render.samples import sample_pdf
+from zoo3d.render.volume import neus_alpha, neus_alpha_from_ends
+
+#: NeuS's transmittance guard: T = exclusive cumprod(1 - alpha + 1e-7).
+NEUS_TRANSMITTANCE_EPS = 1e-7
+
 
 def sphere_bounds(origins: Tensor, dirs: Tensor) -> tuple[Tensor, Tensor]:
     """near/far (N, 1) of each ray with the unit sphere: mid -+ 1 around the closest approach (NeuS)."""
     mid = -(origins * dirs).sum(-1, keepdim=True)
     return (mid - 1.0).clamp_min(1e-3), mid + 1.0
-
-
-def section_alpha(sdf: Tensor, cos: Tensor, dists: Tensor, inv_s: Tensor) -> Tensor:
-    """Discrete opacity (N, S) from mid-section SDF values (N, S), slopes cos = d.grad f (N, S) and lengths."""
-    prev_sdf = sdf - cos * dists * 0.5
-    next_sdf = sdf + cos * dists * 0.5
-    prev_cdf = torch.sigmoid(prev_sdf * inv_s)
-    next_cdf = torch.sigmoid(next_sdf * inv_s)
-    return ((prev_cdf - next_cdf + 1e-5) / (prev_cdf + 1e-5)).clamp(0.0, 1.0)
-
-
-def transmittance_weights(alpha: Tensor) -> Tensor:
-    """w_i = alpha_i prod_{j<i} (1 - alpha_j) along the last dimension."""
-    ones = torch.ones_like(alpha[..., :1])
-    trans = torch.cumprod(torch.cat([ones, 1.0 - alpha + 1e-7], dim=-1), dim=-1)[..., :-1]
-    return alpha * trans
-
-
-def sample_pdf(bins: Tensor, weights: Tensor, n: int) -> Tensor:
-    """Deterministic inverse-CDF samples (N, n) from piecewise-constant weights (N, B-1) on bins (N, B)."""
-    weights = weights + 1e-5
-    pdf = weights / weights.sum(-1, keepdim=True)
-    cdf = torch.cat([torch.zeros_like(pdf[..., :1]), torch.cumsum(pdf, -1)], dim=-1)
-    u = torch.linspace(0.5 / n, 1.0 - 0.5 / n, n, device=bins.device, dtype=bins.dtype).expand(*cdf.shape[:-1], n)
-    idx = torch.searchsorted(cdf.contiguous(), u.contiguous(), right=True)
-    below = (idx - 1).clamp_min(0)
-    above = idx.clamp_max(cdf.shape[-1] - 1)
-    cdf_lo, cdf_hi = cdf.gather(-1, below), cdf.gather(-1, above)
-    bin_lo, bin_hi = bins.gather(-1, below), bins.gather(-1, above)
-    denom = torch.where(cdf_hi - cdf_lo < 1e-5, torch.ones_like(cdf_hi), cdf_hi - cdf_lo)
-    return bin_lo + (u - cdf_lo) / denom * (bin_hi - bin_lo)
 
 
 def upsample_alpha(points: Tensor, t: Tensor, sdf: Tensor, inv_s: float) -> Tensor:
@@ -66,10 +46,8 @@ def upsample_alpha(points: Tensor, t: Tensor, sdf: Tensor, inv_s: float) -> Tens
     prev_cos = torch.cat([torch.zeros_like(cos[:, :1]), cos[:, :-1]], dim=-1)
     cos = torch.minimum(cos, prev_cos).clamp(-1e3, 0.0) * inside
     dist = next_t - prev_t
-    prev_cdf = torch.sigmoid((mid_sdf - cos * dist * 0.5) * inv_s)
-    next_cdf = torch.sigmoid((mid_sdf + cos * dist * 0.5) * inv_s)
-    alpha = (prev_cdf - next_cdf + 1e-5) / (prev_cdf + 1e-5)
-    return transmittance_weights(alpha)
+    alpha = neus_alpha_from_ends(mid_sdf - cos * dist * 0.5, mid_sdf + cos * dist * 0.5, inv_s)
+    return compositing_weights(alpha, NEUS_TRANSMITTANCE_EPS)
 
 
 @dataclass
@@ -117,12 +95,11 @@ def render_rays(sdf_net, color_net, variance, background, origins: Tensor, dirs:
     sdf = sdf.reshape(n_rays, -1)
     grad = grad.reshape(n_rays, -1, 3)
     true_cos = (view * grad).sum(-1)
-    # Anneal from "always slightly opaque" (r = 0) to the exact slope (r = 1), NeuS code.
-    cos = -(F.relu(-true_cos * 0.5 + 0.5) * (1.0 - cos_anneal_ratio) + F.relu(-true_cos) * cos_anneal_ratio)
-    alpha = section_alpha(sdf, cos, dists, variance.inv_s())
+    # the slope annealed from "always slightly opaque" (r = 0) to the exact one (r = 1), as NeuS does
+    alpha = neus_alpha(sdf, true_cos, dists * 0.5, dists * 0.5, variance.inv_s(), cos_anneal_ratio)
     inside = (pts.norm(dim=-1) < 1.0).to(alpha.dtype)
     alpha = alpha * inside
-    weights = transmittance_weights(alpha)
+    weights = compositing_weights(alpha, NEUS_TRANSMITTANCE_EPS)
     weight_sum = weights.sum(-1)
     color = (weights[..., None] * rgb).sum(1) + (1.0 - weight_sum)[:, None] * background(dirs)
     return RayBatchOutput(color, grad, (pts.norm(dim=-1) < 1.2), weight_sum)
