@@ -49,6 +49,19 @@ def single_thread():
     torch.set_num_threads(previous)
 
 
+def run_in_process(capsys, *args) -> tuple[int, str, str]:
+    """Run ``zoo3d ARGS`` in this process (arguments may be paths); returns (exit code, stdout, stderr)."""
+    from zoo3d.cli.main import main
+
+    try:
+        main([str(a) for a in args])
+        code = 0
+    except SystemExit as exc:
+        code = exc.code or 0
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
 def run_cli(*args: str, env: dict | None = None, cwd: str | Path | None = None, timeout: int = 300):
     """Run the real ``zoo3d`` console entry point in a subprocess (as a user would)."""
     full_env = {k: v for k, v in os.environ.items() if not k.startswith("ZOO3D_")}

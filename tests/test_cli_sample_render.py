@@ -3,8 +3,8 @@
 import pytest
 from PIL import Image
 
+from conftest import run_in_process as zoo3d
 from toy_model import one_thread, use_toy
-from zoo3d.cli.main import main
 
 
 @pytest.fixture
@@ -14,16 +14,6 @@ def toy(monkeypatch, tmp_path):
     with one_thread():
         yield tmp_path
 
-
-def zoo3d(capsys, *args):
-    """Run ``zoo3d ARGS`` in-process; returns (exit code, stdout, stderr)."""
-    try:
-        main(list(args))
-        code = 0
-    except SystemExit as exc:
-        code = exc.code or 0
-    out = capsys.readouterr()
-    return code, out.out, out.err
 
 
 def test_three_step_train_then_sample_and_render(toy, capsys):

@@ -9,8 +9,8 @@ import importlib.util
 import pytest
 import torch
 
+from conftest import run_in_process as zoo3d
 from toy_model import one_thread, use_toy
-from zoo3d.cli.main import main
 from zoo3d.errors import UserError
 
 
@@ -21,15 +21,6 @@ def toy(monkeypatch, tmp_path):
     with one_thread():
         yield tmp_path
 
-
-def zoo3d(capsys, *args):
-    try:
-        main(list(args))
-        code = 0
-    except SystemExit as exc:
-        code = exc.code or 0
-    out = capsys.readouterr()
-    return code, out.out, out.err
 
 
 def refused(capsys, args, *phrases):

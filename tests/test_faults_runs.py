@@ -19,8 +19,8 @@ import pytest
 import torch
 from PIL import Image
 
+from conftest import run_in_process as zoo3d
 from toy_model import one_thread, use_toy
-from zoo3d.cli.main import main
 from zoo3d.errors import ConfigError, UserError
 from zoo3d.launch import train_model
 from zoo3d.train import checkpoint as ckpt
@@ -35,16 +35,6 @@ def toy(monkeypatch, tmp_path):
     with one_thread():
         yield tmp_path
 
-
-def zoo3d(capsys, *args):
-    """``zoo3d ARGS`` in-process: (exit code, stdout, stderr)."""
-    try:
-        main(list(args))
-        code = 0
-    except SystemExit as exc:
-        code = exc.code or 0
-    out = capsys.readouterr()
-    return code, out.out, out.err
 
 
 def one_line_error(code, err, *phrases):

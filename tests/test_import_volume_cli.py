@@ -17,8 +17,7 @@ import yaml
 from PIL import Image
 from safetensors import safe_open
 
-from conftest import FIXTURES
-from zoo3d.cli.main import main
+from conftest import FIXTURES, run_in_process as zoo3d
 from zoo3d.plugins import get_model_spec
 from zoo3d.upstream import load_release
 
@@ -37,15 +36,6 @@ def _merge(base: dict, extra: dict) -> dict:
         out[k] = _merge(base.get(k, {}), v) if isinstance(v, dict) else v
     return out
 
-
-def zoo3d(capsys, *args):
-    try:
-        main([str(a) for a in args])
-        code = 0
-    except SystemExit as exc:
-        code = exc.code or 0
-    out = capsys.readouterr()
-    return code, out.out, out.err
 
 
 def _one_line_error(err: str) -> str:

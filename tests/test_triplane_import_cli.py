@@ -8,21 +8,11 @@ import torch
 from PIL import Image
 from safetensors import safe_open
 
-from conftest import FIXTURES
-from zoo3d.cli.main import main
+from conftest import FIXTURES, run_in_process as zoo3d
 from zoo3d.upstream import load_release, module_state_dict
 
 SNAPSHOT = FIXTURES / "releases" / "eg3d_snapshot.pkl"
 
-
-def zoo3d(capsys, *args):
-    try:
-        main([str(a) for a in args])
-        code = 0
-    except SystemExit as exc:
-        code = exc.code or 0
-    out = capsys.readouterr()
-    return code, out.out, out.err
 
 
 @pytest.fixture
