@@ -52,6 +52,19 @@ def _to_rays_layout(x: Tensor) -> Tensor:
     return x.transpose(1, 2)
 
 
+def _background_layer(origins: Tensor, dirs: Tensor, background_z, background_hits: Tensor | None
+                      ) -> tuple[Tensor, Tensor, Tensor]:
+    """The background plane as one more layer of each ray: distance t (inf where the plane is missed),
+    hit mask and hit points; ``background_hits`` (given points, e.g. GRAM-HD's from LR rays) replace the
+    ray-plane intersections while the hit mask stays the rays' own."""
+    t, hit = intersect_plane_z(origins, dirs, background_z)
+    points = origins + t.unsqueeze(-1) * dirs
+    if background_hits is not None:
+        points = background_hits.to(points)
+        t = (points - origins).norm(dim=-1)
+    return torch.where(hit, t, torch.full_like(t, float("inf"))), hit, points
+
+
 def _accumulate(total: Tensor | None, term: Tensor) -> Tensor:
     return term if total is None else total + term
 
@@ -194,12 +207,8 @@ class ManifoldRenderer(Renderer):
                   "layer": torch.arange(N, device=points.device).expand(B, p, N)}
         bg_z = getattr(rep, "background_z", None)
         if bg_z is not None:
-            t_bg, hit = intersect_plane_z(origins, dirs, bg_z)
-            p_bg = origins + t_bg.unsqueeze(-1) * dirs
-            if background_hits is not None:
-                p_bg = background_hits.to(p_bg)
-                t_bg = (p_bg - origins).norm(dim=-1)
-            extra = {"t": torch.where(hit, t_bg, torch.full_like(t_bg, float("inf"))), "points": p_bg, "valid": hit,
+            t_bg, hit, p_bg = _background_layer(origins, dirs, bg_z, background_hits)
+            extra = {"t": t_bg, "points": p_bg, "valid": hit,
                      "layer": torch.full_like(hit, N, dtype=torch.long)}
             for k, v in extra.items():
                 layers[k] = torch.cat([layers[k], v.unsqueeze(2)], dim=2)
@@ -291,14 +300,10 @@ class ManifoldRenderer(Renderer):
 
         bg_z = getattr(rep, "background_z", None)
         if bg_z is not None:
-            t_bg, hit = intersect_plane_z(origins, dirs, bg_z)
-            p_bg = origins + t_bg.unsqueeze(-1) * dirs
-            if background_hits is not None:
-                p_bg = background_hits.to(p_bg)
-                t_bg = (p_bg - origins).norm(dim=-1)
+            t_bg, hit, p_bg = _background_layer(origins, dirs, bg_z, background_hits)
             bg = rep.background_radiance(p_bg, dirs)
             extra = {
-                "alpha": hit.to(alpha.dtype), "t": torch.where(hit, t_bg, torch.full_like(t_bg, float("inf"))),
+                "alpha": hit.to(alpha.dtype), "t": t_bg,
                 "rgb": bg.rgb, "points": p_bg, "valid": hit, "layer": torch.full_like(hit, N, dtype=torch.long),
             }
             if self.compute_normals:
