@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Annotated, Any, ClassVar, Literal, TypeVar, get_args
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from zoo3d.cameras import CameraPrior
 from zoo3d.errors import ConfigError, closest
@@ -74,13 +74,110 @@ class TrainConfig(Config):
     sample_truncation: float = Field(0.7, ge=0, le=1)
 
 
+class StageConfig(Config):
+    """One stage of a model's recipe, in the one shape every model uses (a run config's ``stages`` list).
+
+    ``name`` is the recipe's name for the stage (fixed by the model; ``--set stages.<name>.steps=N``
+    addresses it). ``steps`` and ``batch_size`` (see :attr:`TrainConfig.batch_scope`) size it. ``lr`` is
+    the Adam learning rate of each optimiser the stage trains, by role (``generator``, ``discriminator``,
+    ``encoder`` ...); ``betas`` and ``grad_clip`` (max global gradient norm; None: off) apply to all of them.
+    ``resolution`` is the stage's image resolution where the model changes it between stages (pi-GAN's
+    curriculum; None: the model's own). ``loss`` overrides weights of the run's ``loss`` section for this
+    stage only (GRAM-HD's stage 2 R1 weight; StyleSDF's decoder R1): :meth:`RunConfig.stage_loss`.
+    """
+
+    name: str
+    steps: int = Field(ge=0)
+    batch_size: int = Field(ge=1)
+    lr: dict[str, Annotated[float, Field(gt=0)]]
+    betas: tuple[float, float] = (0.0, 0.9)
+    grad_clip: float | None = Field(None, gt=0)
+    resolution: int | None = Field(None, ge=4)
+    loss: dict[str, float | int | None] = Field(default_factory=dict)
+
+
+class GanLossConfig(Config):
+    """The weights of the shared adversarial steps (:class:`zoo3d.train.gan.AdversarialLoss`), under the same
+    names in every model's ``loss`` section (which subclasses this and adds its own terms and defaults).
+
+    ``r1_gamma``: R1 weight on reals; ``r1_every``: None puts R1 in every discriminator step, N in a lazy
+    phase of its own every N steps; ``lambda_pos`` / ``lambda_realpos``: pose regression of fakes (both
+    steps) / of reals (discriminator step).
+    """
+
+    r1_gamma: float = Field(0.0, ge=0)
+    r1_every: int | None = Field(None, ge=1)
+    lambda_pos: float = Field(0.0, ge=0)
+    lambda_realpos: float = Field(0.0, ge=0)
+
+
 class RunConfig(Config):
-    """A training run of one model: data, engine settings, camera prior, and the model's own sections."""
+    """A training run of one model, in the one shape every model's config has.
+
+    The shared sections (``data``, ``train``, ``camera``), one section per kind of module the model builds
+    (``generator``, ``discriminator``, and e.g. ``encoder``), ``loss`` (its weights; the adversarial ones
+    named as in :class:`GanLossConfig`) and ``stages`` (a list of :class:`StageConfig`, one per stage of
+    the recipe, in order). A model whose recipe has fixed stages lists their names in :attr:`stage_names`
+    and their optimiser roles in :attr:`stage_roles`; a config naming others is refused.
+    """
 
     model: str = ""
     data: DataConfig = Field(default_factory=DataConfig)
     train: TrainConfig = Field(default_factory=TrainConfig)
     camera: CameraPrior = Field(default_factory=CameraPrior)
+    stages: list[StageConfig] = Field(default_factory=list)
+
+    #: the recipe's stage names in order (empty: any names, e.g. pi-GAN's curriculum of resolutions)
+    stage_names: ClassVar[tuple[str, ...]] = ()
+    #: the optimiser roles of each stage, by stage name (a stage not named here: any roles)
+    stage_roles: ClassVar[dict[str, tuple[str, ...]]] = {}
+
+    @model_validator(mode="after")
+    def _check_stages(self):
+        names = [s.name for s in self.stages]
+        if len(set(names)) != len(names):
+            raise ValueError(f"stages: each name once (got {names})")
+        if self.stage_names and tuple(names) != tuple(self.stage_names):
+            raise ValueError(f"stages: this model's recipe has the stages {list(self.stage_names)}, in that "
+                             f"order (got {names})")
+        for s in self.stages:
+            roles = self.stage_roles.get(s.name)
+            if roles is not None and set(s.lr) != set(roles):
+                raise ValueError(f"stages.{s.name}.lr: give a learning rate for each of {list(roles)} "
+                                 f"(got {sorted(s.lr)})")
+            loss_cls = type(getattr(self, "loss", None))
+            if s.loss and issubclass(loss_cls, BaseModel):
+                unknown = sorted(set(s.loss) - set(loss_cls.model_fields))
+                if unknown:
+                    raise ValueError(f"stages.{s.name}.loss: {unknown} are not keys of this model's loss "
+                                     f"section ({', '.join(loss_cls.model_fields)})")
+                try:  # the overridden values must be valid too
+                    self.stage_loss(s.name)
+                except ValidationError as exc:
+                    err = exc.errors()[0]
+                    key = ".".join(str(p) for p in err["loc"])
+                    raise ValueError(f"stages.{s.name}.loss.{key}: {err['msg'][0].lower()}{err['msg'][1:]} "
+                                     f"(got {err.get('input')!r})") from None
+        return self
+
+    def stage(self, name: str) -> StageConfig:
+        """The stage called ``name``."""
+        for s in self.stages:
+            if s.name == name:
+                return s
+        raise KeyError(f"No stage '{name}' in this config (stages: {', '.join(s.name for s in self.stages)}).")
+
+    def stage_loss(self, name: str):
+        """The run's ``loss`` section with stage ``name``'s overrides applied (same class, validated)."""
+        loss = getattr(self, "loss")
+        overrides = self.stage(name).loss
+        return type(loss).model_validate({**loss.model_dump(), **overrides}) if overrides else loss
+
+    @classmethod
+    def upgrade_stored(cls, data: dict[str, Any]) -> dict[str, Any]:
+        """A config stored by an older zoo3d (a checkpoint's), rewritten in today's shape (a model whose
+        config shape changed overrides this; new configs are never rewritten)."""
+        return data
 
     #: ``train`` keys the model's recipe does not read, each with the keys that say the same per stage
     #: (GRAM-HD: ``{"steps": "stage1.steps and stage2.steps", ...}``). A new run's config (preset, ``--config``
@@ -119,19 +216,42 @@ def parse_override(item: str) -> tuple[list[str], Any]:
     return key.split("."), value
 
 
+def _named_item(items: list, part: str, dotted: str) -> Any:
+    """The list item ``part`` names: its ``name`` (a stage) or its index."""
+    for item in items:
+        if isinstance(item, dict) and item.get("name") == part:
+            return item
+    if part.isdigit() and int(part) < len(items):
+        return items[int(part)]
+    names = [str(i["name"]) for i in items if isinstance(i, dict) and "name" in i]
+    hint = closest(part, names)
+    did = f"; did you mean '{hint[0]}'" if hint else ""
+    raise ConfigError(f"Cannot set '{dotted}': no item '{part}'{did} "
+                      f"(items: {', '.join(names) if names else f'0 to {len(items) - 1}'}).")
+
+
 def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
+    """Apply ``a.b=value`` overrides; inside a list a part is an item's ``name`` or index (``stages.gram.steps``)."""
     for item in overrides:
         path, value = parse_override(item)
-        node = data
-        for part in path[:-1]:
+        dotted = ".".join(path)
+        node: Any = data
+        for i, part in enumerate(path):
+            last = i == len(path) - 1
+            if isinstance(node, list):
+                if last:
+                    raise ConfigError(f"Cannot set '{dotted}': give a key of item '{part}', not the whole item.")
+                node = _named_item(node, part, dotted)
+                continue
+            if last:
+                node[part] = value
+                break
             child = node.get(part)
-            if not isinstance(child, dict):
-                child = {} if child is None else child
-                if not isinstance(child, dict):
-                    raise ConfigError(f"Cannot set '{'.'.join(path)}': '{part}' is a value, not a section.")
-                node[part] = child
+            if child is None:
+                child = node[part] = {}
+            if not isinstance(child, (dict, list)):
+                raise ConfigError(f"Cannot set '{dotted}': '{part}' is a value, not a section.")
             node = child
-        node[path[-1]] = value
     return data
 
 
@@ -184,6 +304,8 @@ def format_validation_error(exc: ValidationError, model_cls: type[BaseModel], da
     msg = err["msg"].rstrip(".")
     if err["type"] == "missing":
         return f"Missing config key '{dotted}'{where}."
+    if not loc:  # a check across sections (a model validator): its own sentence names the keys
+        return f"Invalid config{where}: {msg.removeprefix('Value error, ')}."
     return f"Invalid value {value!r} for config key '{dotted}'{where}: {msg[0].lower() + msg[1:]}."
 
 
@@ -194,10 +316,25 @@ def validate(config_cls: type[C], data: dict[str, Any], origin: str = "") -> C:
         raise ConfigError(format_validation_error(exc, config_cls, data, origin)) from None
 
 
+def _names(items: Any) -> list | None:
+    """The ``name`` of every item of a list of named mappings (stages), else None."""
+    if not isinstance(items, list) or not all(isinstance(i, dict) and "name" in i for i in items):
+        return None
+    return [i["name"] for i in items]
+
+
 def deep_merge(base: dict[str, Any], update: dict[str, Any]) -> dict[str, Any]:
+    """``update`` over ``base``, section by section. A list of named items (``stages``) in ``update`` that
+    names the same items as ``base`` merges item by item, so a preset only states what it changes."""
     out = dict(base)
     for k, v in update.items():
-        out[k] = deep_merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
+        old = out.get(k)
+        if isinstance(v, dict) and isinstance(old, dict):
+            out[k] = deep_merge(old, v)
+        elif _names(v) is not None and _names(v) == _names(old):
+            out[k] = [deep_merge(a, b) for a, b in zip(old, v)]
+        else:
+            out[k] = v
     return out
 
 

@@ -3,7 +3,8 @@
 from zoo3d.core.discriminator import Discriminator
 from zoo3d.core.generator import Generator
 from zoo3d.core.inverter import InversionResult, Inverter
-from zoo3d.core.model import LossResult, ModelPlugin, OptimizerSpec, Phase, RealBatch, Stage, StepContext
+from zoo3d.core.model import (LossResult, ModelPlugin, OptimizerSpec, Phase, RealBatch, Stage, StepContext,
+                              lazy_corrected, stage_optimizers)
 from zoo3d.core.outputs import DiscriminatorOutput, RenderOutput
 from zoo3d.core.renderer import Renderer
 from zoo3d.core.representation import FieldRepresentation, ManifoldRepresentation, Radiance
@@ -11,5 +12,5 @@ from zoo3d.core.representation import FieldRepresentation, ManifoldRepresentatio
 __all__ = [
     "Discriminator", "DiscriminatorOutput", "FieldRepresentation", "Generator", "InversionResult", "Inverter",
     "LossResult", "ManifoldRepresentation", "ModelPlugin", "OptimizerSpec", "Phase", "Radiance", "RealBatch",
-    "RenderOutput", "Renderer", "Stage", "StepContext",
+    "RenderOutput", "Renderer", "Stage", "StepContext", "lazy_corrected", "stage_optimizers",
 ]

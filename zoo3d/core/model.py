@@ -10,6 +10,7 @@ resume, NaN rollback, logging and sample grids.
 
 from __future__ import annotations
 
+import dataclasses
 from abc import ABC, abstractmethod
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
@@ -19,7 +20,7 @@ import torch
 from torch import Tensor
 
 from zoo3d.cameras import Camera
-from zoo3d.config import RunConfig
+from zoo3d.config import RunConfig, StageConfig
 
 
 @dataclass
@@ -36,6 +37,30 @@ class OptimizerSpec:
     eps: float = 1e-8
     weight_decay: float = 0.0
     grad_clip: float | None = None
+
+
+def lazy_corrected(spec: OptimizerSpec, every: int | None) -> OptimizerSpec:
+    """StyleGAN2's lazy-regularisation correction (as StyleGAN2, EG3D and StyleSDF apply it) for an optimiser
+    whose modules also get a regularisation phase every ``every`` steps: lr * c and betas ** c with
+    c = every / (every + 1); unchanged when ``every`` is None (no such phase)."""
+    if not every:
+        return spec
+    c = every / (every + 1)
+    return dataclasses.replace(spec, lr=spec.lr * c, betas=(spec.betas[0] ** c, spec.betas[1] ** c))
+
+
+def stage_optimizers(stage: StageConfig, modules: dict[str, list[str]],
+                     lazy_every: dict[str, int | None] | None = None) -> dict[str, OptimizerSpec]:
+    """One Adam per role of ``modules`` (role -> module paths) with the stage config's learning rate for
+    that role, its betas and clipping; a role in ``lazy_every`` gets :func:`lazy_corrected`."""
+    missing = sorted(set(modules) - set(stage.lr))
+    if missing:
+        raise ValueError(f"Stage '{stage.name}' trains {missing} but its config gives no learning rate for them "
+                         f"(stages.{stage.name}.lr has {sorted(stage.lr)}).")
+    lazy = lazy_every or {}
+    return {role: lazy_corrected(OptimizerSpec(list(paths), lr=stage.lr[role], betas=tuple(stage.betas),
+                                               grad_clip=stage.grad_clip), lazy.get(role))
+            for role, paths in modules.items()}
 
 
 @dataclass
@@ -86,6 +111,16 @@ class Stage:
     frozen: list[str] = field(default_factory=list)
     on_start: Callable[["StepContext"], None] | None = None
     ema: bool = True
+
+    @classmethod
+    def from_config(cls, config: StageConfig, phases: list[Phase], optimizers: dict[str, OptimizerSpec],
+                    **rest: Any) -> "Stage":
+        """The stage a :class:`StageConfig` sizes (name, steps, batch size, and its resolution when it gives
+        one; ``rest`` may set the resolution the model decides)."""
+        if config.resolution is not None:
+            rest.setdefault("resolution", config.resolution)
+        return cls(name=config.name, steps=config.steps, phases=phases, optimizers=optimizers,
+                   batch_size=config.batch_size, **rest)
 
 
 @dataclass

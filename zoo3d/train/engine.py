@@ -148,6 +148,7 @@ class Trainer:
         self.modules: dict[str, torch.nn.Module] = plugin.build(config)
         if "generator" not in self.modules:
             raise ValueError(f"Model '{model_name}': build() must return a 'generator' module.")
+        self._check_module_paths()
         for m in self.modules.values():
             m.to(self.device).train()
         self.ema = make_ema(self.modules["generator"])
@@ -182,6 +183,16 @@ class Trainer:
                 if ph.optimizer not in s.optimizers:
                     raise ValueError(f"Stage '{s.name}', phase '{ph.name}' uses optimizer '{ph.optimizer}', "
                                      f"which the stage does not define ({', '.join(s.optimizers) or 'none'}).")
+
+    def _check_module_paths(self) -> None:
+        """Every module an optimiser or a freeze names exists, checked before the first step of the first
+        stage rather than when a later stage begins."""
+        for s in self.stages:
+            for path in [m for spec in s.optimizers.values() for m in spec.modules] + list(s.frozen):
+                try:
+                    _resolve_module(self.modules, path)
+                except AttributeError:
+                    raise ValueError(f"Stage '{s.name}' names module '{path}', which the model does not have.") from None
 
     def _setup_precision(self) -> None:
         """bf16 autocast on CUDA when supported: fp32's exponent range, so no loss scaling, no skipped

@@ -28,14 +28,15 @@ import torch
 from torch import Tensor
 
 from zoo3d.cameras import Camera
-from zoo3d.core.model import LossResult, OptimizerSpec, Phase, StepContext
+from zoo3d.config import GanLossConfig
+from zoo3d.core.model import LossResult, OptimizerSpec, Phase, StepContext, lazy_corrected
 from zoo3d.core.outputs import DiscriminatorOutput
 from zoo3d.train.data import resize_images
 from zoo3d.train.losses import (discriminator_loss, generator_loss, pose_loss, pose_target, r1_penalty,
                                 topk_fraction, topk_generator_loss)
 
-__all__ = ["AdversarialLoss", "GANParts", "Sample", "discriminator_step", "gan_phases", "generator_step",
-           "lazy_optimizer", "r1_step", "real_sample", "score_with"]
+__all__ = ["AdversarialLoss", "GANParts", "Sample", "adversarial_loss", "discriminator_step", "gan_phases",
+           "generator_step", "lazy_optimizer", "r1_step", "real_sample", "score_with"]
 
 
 @dataclass(frozen=True)
@@ -229,9 +230,14 @@ def gan_phases(loss: AdversarialLoss, parts: GANParts, generator_first: bool = F
 
 def lazy_optimizer(modules: list[str], lr: float, betas: tuple[float, float], every: int | None,
                    grad_clip: float | None = None, eps: float = 1e-8) -> OptimizerSpec:
-    """StyleGAN2's lazy-regularisation correction (as StyleGAN2, EG3D and StyleSDF apply it) for an optimiser
-    whose modules also get a regularisation phase every ``every`` steps: lr * c and betas ** c with
-    c = every / (every + 1); unchanged when ``every`` is None (no such phase)."""
-    c = every / (every + 1) if every else 1.0
-    return OptimizerSpec(modules=modules, lr=lr * c, betas=(betas[0] ** c, betas[1] ** c), eps=eps,
-                         grad_clip=grad_clip)
+    """An Adam over ``modules`` with :func:`zoo3d.core.model.lazy_corrected`'s correction for a
+    regularisation phase every ``every`` steps."""
+    return lazy_corrected(OptimizerSpec(modules=modules, lr=lr, betas=tuple(betas), eps=eps, grad_clip=grad_clip),
+                          every)
+
+
+def adversarial_loss(loss: GanLossConfig, **paper: Any) -> AdversarialLoss:
+    """The adversarial weights of a model's ``loss`` section (the names of :class:`GanLossConfig`), with what
+    the paper fixes (``pose_loss``, ``patch_lambda``, top-k ...) as keywords."""
+    return AdversarialLoss(r1_gamma=loss.r1_gamma, r1_every=loss.r1_every, lambda_pos=loss.lambda_pos,
+                           lambda_realpos=loss.lambda_realpos, **paper)
