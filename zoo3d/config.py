@@ -175,8 +175,13 @@ class RunConfig(Config):
 
     @classmethod
     def upgrade_stored(cls, data: dict[str, Any]) -> dict[str, Any]:
-        """A config stored by an older zoo3d (a checkpoint's), rewritten in today's shape (a model whose
-        config shape changed overrides this; new configs are never rewritten)."""
+        """A config stored by an older zoo3d (a checkpoint's), rewritten in today's shape; new configs are never
+        rewritten. A model whose config shape changed overrides this, moves what it needs (e.g. the old
+        ``train.steps`` into its stage) and then calls this, which drops the ``train`` keys that moved into
+        ``stages`` (``steps``, ``batch_size``)."""
+        train = data.get("train")
+        if isinstance(train, dict) and "stages" in data:
+            data = {**data, "train": {k: v for k, v in train.items() if k not in ("steps", "batch_size")}}
         return data
 
     #: ``train`` keys the model's recipe does not read, each with the keys that say the same per stage

@@ -391,6 +391,7 @@ def config_from_checkpoint(plugin, model_name: str, meta: dict[str, str], path: 
     from zoo3d.train.checkpoint import CheckpointError
 
     data = json.loads(meta.get("zoo3d.config", "{}"))  # read_metadata checked it is a JSON object
+    data = plugin.config_class.upgrade_stored(data)
     try:
         return plugin.config_class.model_validate(data)
     except Exception as exc:  # noqa: BLE001 - pydantic or the model's own validators
