@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from pydantic import Field
 
-from zoo3d.config import Config, RunConfig, TrainConfig, apply_overrides, dump_config, load_run_config
+from zoo3d.config import Config, RunConfig, StageConfig, TrainConfig, apply_overrides, dump_config, load_run_config
 from zoo3d.errors import ConfigError
 
 
@@ -16,11 +16,13 @@ class NetConfig(Config):
 
 class ToyRunConfig(RunConfig):
     net: NetConfig = Field(default_factory=NetConfig)
+    stages: list[StageConfig] = Field(default_factory=lambda: [
+        StageConfig(name="main", steps=1000, batch_size=8, lr={"generator": 1e-3})])
 
 
 @pytest.fixture
 def presets(tmp_path):
-    (tmp_path / "tiny.yaml").write_text("train:\n  steps: 5\n  batch_size: 2\nnet:\n  hidden: 16\n")
+    (tmp_path / "tiny.yaml").write_text("stages:\n  - {name: main, steps: 5, batch_size: 2}\nnet:\n  hidden: 16\n")
     (tmp_path / "paper.yaml").write_text("net:\n  hidden: 256\n")
     return tmp_path
 
@@ -28,7 +30,7 @@ def presets(tmp_path):
 def test_preset_then_overrides_with_types(presets):
     cfg = load_run_config(ToyRunConfig, "toy", presets, preset="tiny",
                           overrides=["net.layers=5", "train.amp=false", "camera.fov=18", "data.spec=synthetic:heads"])
-    assert (cfg.train.steps, cfg.train.batch_size, cfg.net.hidden, cfg.net.layers) == (5, 2, 16, 5)
+    assert (cfg.stage("main").steps, cfg.stage("main").batch_size, cfg.net.hidden, cfg.net.layers) == (5, 2, 16, 5)
     assert cfg.train.amp is False and cfg.camera.fov == 18.0 and cfg.model == "toy"
     default = load_run_config(ToyRunConfig, "toy", presets)  # tiny is the default preset
     assert default.net.hidden == 16
@@ -36,9 +38,9 @@ def test_preset_then_overrides_with_types(presets):
 
 def test_unknown_key_names_it_and_the_closest_valid_keys(presets):
     with pytest.raises(ConfigError) as err:
-        load_run_config(ToyRunConfig, "toy", presets, overrides=["train.stesp=3"])
+        load_run_config(ToyRunConfig, "toy", presets, overrides=["train.sead=3"])
     msg = str(err.value)
-    assert "'train.stesp'" in msg and "'train.steps'" in msg
+    assert "'train.sead'" in msg and "'train.seed'" in msg
     assert msg.count(".") <= 8 and "\n" not in msg and "Traceback" not in msg
 
 
@@ -78,9 +80,9 @@ def test_dumped_config_reloads_identically(presets, tmp_path):
 class SectionWithModelDefaults(RunConfig):
     """A model whose config class changes the engine section's defaults."""
 
-    train: TrainConfig = Field(default_factory=lambda: TrainConfig(batch_size=3, steps=7))
+    train: TrainConfig = Field(default_factory=lambda: TrainConfig(ema_decay=0.5, log_every=7))
 
 
 def test_override_keeps_the_model_defaults_of_its_section():
     cfg = load_run_config(SectionWithModelDefaults, "m", None, overrides=["train.seed=5"], default_preset=None)
-    assert (cfg.train.seed, cfg.train.batch_size, cfg.train.steps) == (5, 3, 7)
+    assert (cfg.train.seed, cfg.train.ema_decay, cfg.train.log_every) == (5, 0.5, 7)

@@ -29,11 +29,11 @@ def test_example_plugin_trains_and_samples_through_the_cli(example_site, tmp_pat
     assert models["blobs"]["presets"] == ["tiny"]
     run = tmp_path / "run"
     train = run_cli("train", "gaussian-blobs", "--steps", "2", "--out", str(run),
-                    "--set", "blobs.resolution=16", "--set", "blobs.num_samples=8", "--set", "train.batch_size=2",
+                    "--set", "generator.resolution=16", "--set", "generator.num_samples=8", "--set", "stages.gan.batch_size=2",
                     env=env)
     assert train.returncode == 0, train.stdout + train.stderr
     records = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
-    assert records and all(abs(r["loss.D"]) < 1e3 and abs(r["loss.G"]) < 1e3 for r in records)
+    assert records and all(abs(r["loss.discriminator"]) < 1e3 and abs(r["loss.generator"]) < 1e3 for r in records)
     sample = run_cli("sample", str(run), "--seeds", "0-1", "--out", str(tmp_path / "grid.png"), env=env)
     assert sample.returncode == 0, sample.stdout + sample.stderr
     assert (tmp_path / "grid.png").stat().st_size > 0

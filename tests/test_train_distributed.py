@@ -131,7 +131,7 @@ def _signal_rank_one(run: Path, signum: int) -> tuple[subprocess.Popen, str, flo
     """
     env = _env(ZOO3D_PLUGINS="toy_model", PYTHONPATH=f"{TESTS}{os.pathsep}{os.environ.get('PYTHONPATH', '')}")
     proc = subprocess.Popen([sys.executable, "-m", "zoo3d", "train", "toy", "--nproc", "2", "--out", str(run),
-                             "--quiet", "--set", "train.steps=100000", "--set", "train.checkpoint_every=0"],
+                             "--quiet", "--set", "stages.main.steps=100000", "--set", "train.checkpoint_every=0"],
                             env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     workers: list[int] = []
     try:

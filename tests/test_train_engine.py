@@ -110,7 +110,7 @@ def test_the_toy_gan_learns_the_real_colour(toy):
     from zoo3d.runs import load_model
     from zoo3d.train.sampling import seed_latents
 
-    result = train_model("toy", out=toy / "a", overrides=["train.steps=60", "train.checkpoint_every=0"],
+    result = train_model("toy", out=toy / "a", overrides=["stages.main.steps=60", "train.checkpoint_every=0"],
                          progress=False)
     target = torch.tensor(REAL_COLOUR)
 
@@ -134,7 +134,7 @@ def test_sigterm_saves_a_checkpoint_and_exits_cleanly(tmp_path):
     env.update(ZOO3D_PLUGINS="toy_model", OMP_NUM_THREADS="1", PYTHONPATH=f"{TESTS}{os.pathsep}{env.get('PYTHONPATH', '')}")
     run = tmp_path / "run"
     proc = subprocess.Popen([sys.executable, "-m", "zoo3d.cli.main", "train", "toy", "--out", str(run), "--quiet",
-                             "--set", "train.steps=100000", "--set", "train.checkpoint_every=0"],
+                             "--set", "stages.main.steps=100000", "--set", "train.checkpoint_every=0"],
                             env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         deadline = time.time() + 60

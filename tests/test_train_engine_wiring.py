@@ -11,7 +11,7 @@ import pytest
 import torch
 from torch.optim.optimizer import register_optimizer_step_pre_hook
 
-from toy_model import ToyConfig, ToyModel, one_thread, use_toy
+from toy_model import ToyConfig, ToyModel, one_thread, toy_config, use_toy
 from zoo3d.core.model import LossResult, OptimizerSpec, Phase, Stage
 from zoo3d.train import losses
 from zoo3d.train.engine import Trainer
@@ -44,10 +44,10 @@ class WiredToy(ToyModel):
         return loss
 
     def stages(self, config):
-        t = config.toy
+        t, main = config.toy, config.stage("main")
 
         def fake(ctx):
-            return ctx.generator(ctx.sample_z(t.batch_size), ctx.sample_cameras(t.batch_size)).rgb
+            return ctx.generator(ctx.sample_z(main.batch_size), ctx.sample_cameras(main.batch_size)).rgb
 
         def d_loss(ctx):
             self.calls.append(("D", ctx.step))
@@ -69,12 +69,12 @@ class WiredToy(ToyModel):
             # scaled up so the raw gradient norm is far above any clip used here
             return LossResult(self._fault("G", ctx, 100.0 * losses.generator_loss(ctx.modules["disc"](fake(ctx)).logit)))
 
-        optim = {"G": OptimizerSpec(["generator"], self.g_lr or t.lr_g, grad_clip=self.g_clip),
-                 "D": OptimizerSpec(["disc"], t.lr_d)}
+        optim = {"G": OptimizerSpec(["generator"], self.g_lr or main.lr["G"], grad_clip=self.g_clip),
+                 "D": OptimizerSpec(["disc"], main.lr["D"])}
         phases = [Phase("D", "D", d_loss), Phase("R1", "D", r1_loss, every=self.r1_every)]
         g_phase = Phase("G", "G", g_loss, every=self.g_every)
         phases = [g_phase, *phases] if self.g_first else [*phases, g_phase]
-        return [Stage("main", config.train.steps, phases, optim, t.resolution, t.batch_size, ema=self.ema)]
+        return [Stage("main", main.steps, phases, optim, t.resolution, main.batch_size, ema=self.ema)]
 
 
 @pytest.fixture
@@ -85,7 +85,7 @@ def toy(monkeypatch, tmp_path):
 
 
 def _train(plugin: WiredToy, run_dir, steps: int, decay: float = 0.8) -> Trainer:
-    cfg = ToyConfig.model_validate({"train": {"steps": steps, "ema_decay": decay, "checkpoint_every": 0}})
+    cfg = toy_config(steps, ema_decay=decay, checkpoint_every=0)
     trainer = Trainer(plugin, cfg, run_dir, model_name="toy", device="cpu", progress=False)
     assert trainer.run().status == "done"
     return trainer
@@ -219,7 +219,7 @@ def test_a_non_finite_loss_or_gradient_is_rolled_back_and_named(toy, phase, kind
 
     plugin = WiredToy()
     plugin.faults[(phase, 2)] = kind
-    cfg = ToyConfig.model_validate({"train": {"steps": 4, "checkpoint_every": 2}})
+    cfg = toy_config(4, checkpoint_every=2)
     trainer = Trainer(plugin, cfg, toy / "run", model_name="toy", device="cpu", progress=False)
     assert trainer.run().status == "done"
     events = [r for r in map(json.loads, (toy / "run" / "metrics.jsonl").read_text().splitlines()) if "event" in r]

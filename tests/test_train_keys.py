@@ -1,15 +1,17 @@
-"""``train.steps`` and ``train.batch_size``: read by every recipe that does not declare them unread, and refused,
-not ignored, by those that do (GRAM-HD, pi-GAN, StyleSDF, whose stages have their own)."""
+"""Every model's config has the one shape, and its recipe reads it: the shared sections, one section per kind
+of module, ``loss`` (the adversarial weights under the shared names) and ``stages``, each stage's steps and
+batch size going into the recipe's stage of that name. ``train.steps`` / ``train.batch_size`` are refused with
+a sentence naming the stage keys."""
 
 from __future__ import annotations
 
 import pytest
 
-from zoo3d.config import TrainConfig, load_run_config
+from zoo3d.config import GanLossConfig, load_run_config
 from zoo3d.errors import ConfigError
 from zoo3d.plugins import get_host
 
-SET = {"steps": 7, "batch_size": 3}  # neither is any stage's default
+SHARED = {"model", "data", "train", "camera", "loss", "stages"}
 
 
 def _trainable():
@@ -22,48 +24,55 @@ def _trainable():
     return out
 
 
-def _stages(plugin, config) -> list[tuple[str, int, int | None]]:
-    return [(s.name, s.steps, s.batch_size) for s in plugin.stages(config)]
+def test_there_are_trainable_models_to_check():
+    assert {"gram", "gram_hd", "gram_inverter", "pigan", "stylesdf", "triplane"} <= {s.name for s, _ in _trainable()}
 
 
-def test_every_recipe_reads_the_train_keys_it_does_not_declare_unread():
-    unread = {}
-    for spec, plugin in _trainable():
-        cls = plugin.config_class
-        default = cls()
-        changed = default.model_copy(update={"train": TrainConfig(**SET)})
-        before, after = _stages(plugin, default), _stages(plugin, changed)
-        for key, value in SET.items():
-            column = 1 if key == "steps" else 2
-            if key in cls.unread_train_keys:  # declared unread: truly without effect
-                assert [s[column] for s in after] == [s[column] for s in before], (spec.name, key)
-            else:  # read: some stage takes the value
-                assert value in [s[column] for s in after], (spec.name, key, after)
-        unread[spec.name] = set(cls.unread_train_keys)
-    assert {name for name, keys in unread.items() if keys} == {"gram_hd", "pigan", "stylesdf"}
-    assert all(keys in (set(), set(SET)) for keys in unread.values())
+@pytest.mark.parametrize("spec, plugin", _trainable(), ids=lambda v: getattr(v, "name", ""))
+def test_the_config_has_the_one_shape(spec, plugin):
+    cfg = plugin.config_class()
+    modules = plugin.build(cfg)
+    sections = set(type(cfg).model_fields) - SHARED
+    assert sections and all(any(section in name for name in modules) for section in sections), (sections, list(modules))
+    assert isinstance(cfg.loss, GanLossConfig)
+    recipe = [s.name for s in plugin.stages(cfg)]  # a stage of 0 steps may be left out of the recipe
+    assert recipe == [s.name for s in cfg.stages if s.steps or s.name in recipe]
 
 
-@pytest.mark.parametrize("model, key, instead", [
-    ("gram_hd", "steps", "stage1.steps and stage2.steps"),
-    ("pigan", "batch_size", "pigan.training.curriculum"),
-    ("stylesdf", "steps", "stylesdf.schedule.sphere_init_steps"),
-])
-def test_a_new_run_that_sets_an_unread_train_key_is_refused_with_the_keys_to_set(model, key, instead):
-    spec = get_host().models.get(model)
-    cls = spec.load().config_class
+@pytest.mark.parametrize("spec, plugin", _trainable(), ids=lambda v: getattr(v, "name", ""))
+def test_every_stage_s_steps_and_batch_reach_the_recipe(spec, plugin):
+    cfg = plugin.config_class()
+    data = cfg.model_dump()
+    for i, stage in enumerate(data["stages"]):  # values no preset or default uses
+        stage["steps"], stage["batch_size"] = 1000 + i, 10 + i
+    changed = plugin.config_class.model_validate(data)
+    got = {s.name: (s.steps, s.batch_size) for s in plugin.stages(changed)}
+    assert got == {s["name"]: (s["steps"], s["batch_size"]) for s in data["stages"]}
+
+
+@pytest.mark.parametrize("key", ["steps", "batch_size"])
+@pytest.mark.parametrize("spec, plugin", _trainable(), ids=lambda v: getattr(v, "name", ""))
+def test_a_train_step_or_batch_key_is_refused_naming_the_stage_keys(spec, plugin, key):
+    cls = plugin.config_class
     with pytest.raises(ConfigError) as err:
-        load_run_config(cls, spec.name, spec.presets_dir, overrides=[f"train.{key}={SET[key]}"])
-    assert f"does not read 'train.{key}' (set to {SET[key]})" in str(err.value) and instead in str(err.value)
-    load_run_config(cls, spec.name, spec.presets_dir, overrides=[f"train.{key}={getattr(TrainConfig(), key)}"])
-    for preset in sorted(p.stem for p in spec.presets_dir.glob("*.yaml")):  # no preset sets one
-        load_run_config(cls, spec.name, spec.presets_dir, preset=preset)
+        load_run_config(cls, spec.name, spec.presets_dir, overrides=[f"train.{key}=3"])
+    msg = str(err.value)
+    assert f"'train.{key}' is not a key" in msg and "\n" not in msg
+    assert all(f"'stages.{s.name}.{key}'" in msg for s in cls().stages), msg
 
 
 def test_a_config_file_that_sets_one_is_named_in_the_sentence(tmp_path):
-    spec = get_host().models.get("gram_hd")
+    spec = get_host().models.get("gram")
     path = tmp_path / "mine.yaml"
     path.write_text("train:\n  batch_size: 2\n")
-    with pytest.raises(ConfigError, match=rf"set to 2 \(in {path}\)\): its stages have their own, "
-                                          r"stage1.batch_size and stage2.batch_size; set those instead\."):
+    with pytest.raises(ConfigError, match=rf"'train.batch_size' is not a key \(in {path}\): model 'gram' sets "
+                                          r"batch_size per stage, in 'stages.gram.batch_size'\."):
         load_run_config(spec.load().config_class, spec.name, spec.presets_dir, config_file=path)
+
+
+@pytest.mark.parametrize("spec, plugin", _trainable(), ids=lambda v: getattr(v, "name", ""))
+def test_every_preset_loads(spec, plugin):
+    presets = sorted(p.stem for p in spec.presets_dir.glob("*.yaml"))
+    assert presets
+    for preset in presets:
+        load_run_config(plugin.config_class, spec.name, spec.presets_dir, preset=preset)

@@ -19,7 +19,7 @@ from torch import nn
 
 from zoo3d import hookimpl
 from zoo3d.cameras import Camera, CameraPrior
-from zoo3d.config import Config, DataConfig, RunConfig, TrainConfig
+from zoo3d.config import Config, DataConfig, RunConfig, StageConfig, TrainConfig
 from zoo3d.core import Discriminator, DiscriminatorOutput, Generator, RenderOutput
 from zoo3d.core.model import LossResult, ModelPlugin, OptimizerSpec, Phase, Stage
 from zoo3d.specs import DatasetSpec, ModelSpec
@@ -74,9 +74,6 @@ class ToyDiscriminator(Discriminator):
 class ToySection(Config):
     z_dim: int = 8
     resolution: int = 16
-    batch_size: int = 4
-    lr_g: float = 5e-3
-    lr_d: float = 5e-3
     r1_gamma: float = 1.0
     r1_interval: int = Field(1, ge=1)
     stages: int = Field(1, ge=1, le=2)
@@ -85,13 +82,25 @@ class ToySection(Config):
     nan_kind: Literal["loss", "grad"] = "loss"
 
 
-TOY_TRAIN = {"steps": 6, "log_every": 1, "sample_every": 0, "checkpoint_every": 3, "sample_seeds": [0, 1, 2]}
+TOY_TRAIN = {"log_every": 1, "sample_every": 0, "checkpoint_every": 3, "sample_seeds": [0, 1, 2]}
+
+
+def toy_stage(steps: int = 6, batch_size: int = 4, lr_g: float = 5e-3, lr_d: float = 5e-3) -> StageConfig:
+    """The toy's one configured stage (``toy.stages=2`` splits it in two halves)."""
+    return StageConfig(name="main", steps=steps, batch_size=batch_size, lr={"G": lr_g, "D": lr_d})
+
+
+def toy_config(steps: int = 6, **train) -> "ToyConfig":
+    """A toy config of ``steps`` steps with ``train`` keys over the toy's defaults."""
+    return ToyConfig.model_validate({"train": train, "stages": [toy_stage(steps).model_dump()]})
 
 
 class ToyConfig(RunConfig):
     data: DataConfig = Field(default_factory=lambda: DataConfig(spec="toy:spheres", mirror=False))
     train: TrainConfig = Field(default_factory=lambda: TrainConfig(**TOY_TRAIN))
     toy: ToySection = Field(default_factory=ToySection)
+    stages: list[StageConfig] = Field(default_factory=lambda: [toy_stage()])
+    stage_names = ("main",)
 
     @field_validator("train", mode="before")
     @classmethod
@@ -125,10 +134,10 @@ class ToyModel(ModelPlugin):
         return loss + 0.0 * torch.sqrt(p - p.detach()).sum()  # finite loss, NaN gradient
 
     def stages(self, config):
-        t = config.toy
+        t, main = config.toy, config.stage("main")
 
         def fake(ctx):
-            z, cams = ctx.sample_z(t.batch_size), ctx.sample_cameras(t.batch_size)
+            z, cams = ctx.sample_z(main.batch_size), ctx.sample_cameras(main.batch_size)
             return ctx.generator(z, cams).rgb
 
         def d_loss(ctx):
@@ -151,14 +160,14 @@ class ToyModel(ModelPlugin):
         def mark_start(ctx):
             ctx.state["stage_starts"] = ctx.state.get("stage_starts", 0) + 1
 
-        optim = {"G": OptimizerSpec(["generator"], t.lr_g, grad_clip=10.0), "D": OptimizerSpec(["disc"], t.lr_d)}
+        optim = {"G": OptimizerSpec(["generator"], main.lr["G"], grad_clip=10.0), "D": OptimizerSpec(["disc"], main.lr["D"])}
         phases = [Phase("D", "D", d_loss), Phase("G", "G", g_loss)]
-        steps = config.train.steps
+        steps, batch = main.steps, main.batch_size
         if t.stages == 1:
-            return [Stage("main", steps, phases, optim, t.resolution, t.batch_size)]
+            return [Stage("main", steps, phases, optim, t.resolution, batch)]
         first = steps // 2
-        return [Stage("first", first, phases, optim, t.resolution, t.batch_size, on_start=mark_start),
-                Stage("second", steps - first, phases, optim, t.resolution, t.batch_size, frozen=["generator.net.0"],
+        return [Stage("first", first, phases, optim, t.resolution, batch, on_start=mark_start),
+                Stage("second", steps - first, phases, optim, t.resolution, batch, frozen=["generator.net.0"],
                       on_start=mark_start)]
 
 

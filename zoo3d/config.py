@@ -1,10 +1,11 @@
 """Run configuration: strict pydantic models, YAML presets and ``--set a.b=value`` overrides.
 
-Every model's config is a :class:`RunConfig` subclass. A run's config is built from, in
-order: the model's defaults, a preset (``<preset>.yaml`` in the spec's ``presets_dir``) or a ``--config``
-file, then ``--set`` overrides. Unknown keys and wrong types raise :class:`ConfigError`
-with one sentence that names the key and the closest valid ones, and so does a ``train`` key the
-model's recipe does not read (:attr:`RunConfig.unread_train_keys`).
+Every model's config is a :class:`RunConfig` subclass, in one shape: the shared sections, one section per
+kind of module, ``loss`` and ``stages``. A run's config is built from, in order: the model's defaults, a
+preset (``<preset>.yaml`` in the spec's ``presets_dir``) or a ``--config`` file, then ``--set`` overrides.
+Unknown keys and wrong types raise :class:`ConfigError` with one sentence that names the key and the
+closest valid ones; ``train.steps`` and ``train.batch_size`` (which live in each stage) are refused with a
+sentence naming the stage keys.
 """
 
 from __future__ import annotations
@@ -48,16 +49,14 @@ class DataConfig(Config):
 
 
 class TrainConfig(Config):
-    """What the shared engine needs for any model (model-specific losses live in the model's config).
+    """What the shared engine needs for any model (steps, batch sizes and learning rates live in ``stages``).
 
-    ``batch_scope`` says how every batch size of the run (``batch_size`` and a model's per-stage
-    batch keys) is read when several processes train together (torchrun / ``--nproc``): ``global``
-    (the default, and how every preset states its batch) is the total over all processes, split
-    evenly among them; ``per_process`` is each process's own batch, so the total grows with them.
+    ``batch_scope`` says how every stage's ``batch_size`` is read when several processes train together
+    (torchrun / ``--nproc``): ``global`` (the default, and how every preset states its batch) is the total
+    over all processes, split evenly among them; ``per_process`` is each process's own batch, so the total
+    grows with them.
     """
 
-    steps: int = Field(1000, ge=0)
-    batch_size: int = Field(8, ge=1)
     batch_scope: Literal["global", "per_process"] = "global"
     seed: int = Field(0, ge=0, lt=2**32)
     device: str = "auto"
@@ -183,12 +182,6 @@ class RunConfig(Config):
         if isinstance(train, dict) and "stages" in data:
             data = {**data, "train": {k: v for k, v in train.items() if k not in ("steps", "batch_size")}}
         return data
-
-    #: ``train`` keys the model's recipe does not read, each with the keys that say the same per stage
-    #: (GRAM-HD: ``{"steps": "stage1.steps and stage2.steps", ...}``). A new run's config (preset, ``--config``
-    #: file or ``--set``) that gives one a value other than its default is refused with that sentence, rather
-    #: than trained with the value ignored; stored configs of existing runs are read as they are.
-    unread_train_keys: ClassVar[dict[str, str]] = {}
 
 
 # ---------------------------------------------------------------------------------------- loading
@@ -374,25 +367,31 @@ def load_run_config(
             if name:
                 path = Path(presets_dir) / f"{name}.yaml"
                 data, origin = read_yaml(path), str(path)
-    # Overrides land on the model's full defaults, so `--set train.steps=3` keeps the rest of a
+    # Overrides land on the model's full defaults, so `--set train.seed=3` keeps the rest of a
     # section whose defaults the model's config class sets.
     data = deep_merge(_defaults(config_cls), data)
     data = apply_overrides(data, list(overrides or []))
     data["model"] = data.get("model") or model_name
-    config = validate(config_cls, data, origin if not overrides else "")
-    _refuse_unread_train_keys(config, model_name, origin if not overrides else "")
-    return config
+    _refuse_moved_train_keys(data, model_name, origin if not overrides else "")
+    return validate(config_cls, data, origin if not overrides else "")
 
 
-def _refuse_unread_train_keys(config: BaseModel, model_name: str, origin: str) -> None:
-    """ConfigError for a ``train`` key set (away from its default) on a model whose recipe does not read it."""
-    default = TrainConfig()
-    for key, instead in getattr(type(config), "unread_train_keys", {}).items():
-        value = getattr(config.train, key)
-        if value != getattr(default, key):
-            where = f" (in {origin})" if origin else ""
-            raise ConfigError(f"Model '{model_name}' does not read 'train.{key}' (set to {value!r}{where}): its "
-                              f"stages have their own, {instead}; set those instead.")
+#: ``train`` keys that each stage now states for itself (``stages.<name>.<key>``).
+MOVED_TO_STAGES = ("steps", "batch_size")
+
+
+def _refuse_moved_train_keys(data: dict[str, Any], model_name: str, origin: str) -> None:
+    """ConfigError naming the stage keys when a new config sets ``train.steps`` or ``train.batch_size``."""
+    train = data.get("train")
+    moved = [k for k in MOVED_TO_STAGES if isinstance(train, dict) and k in train]
+    if not moved:
+        return
+    key = moved[0]
+    names = [s["name"] for s in data.get("stages") or [] if isinstance(s, dict) and "name" in s]
+    where = f" (in {origin})" if origin else ""
+    instead = (" and ".join(f"'stages.{n}.{key}'" for n in names) if names
+               else f"'stages.<name>.{key}' of each stage")
+    raise ConfigError(f"'train.{key}' is not a key{where}: model '{model_name}' sets {key} per stage, in {instead}.")
 
 
 def _defaults(config_cls: type[BaseModel]) -> dict[str, Any]:

@@ -1,8 +1,8 @@
 """The blobs model: representation, generator, discriminator and training recipe.
 
 Everything here uses zoo3d's public API only: ``zoo3d.core`` interfaces, the shared
-``VolumeRenderer``, the ``CoordConvDiscriminator`` from ``zoo3d.nn`` and the GAN losses in
-``zoo3d.train.losses``.
+``VolumeRenderer``, the ``CoordConvDiscriminator`` from ``zoo3d.nn``, the run-config shape of
+``zoo3d.config`` and the shared adversarial steps of ``zoo3d.train.gan``.
 """
 
 from __future__ import annotations
@@ -13,27 +13,46 @@ import torch
 from pydantic import Field
 from torch import Tensor, nn
 
-from zoo3d.config import Config, RunConfig
-from zoo3d.core import Generator, LossResult, ModelPlugin, OptimizerSpec, Phase, Radiance, Stage, StepContext
+from zoo3d.config import Config, GanLossConfig, RunConfig, StageConfig
+from zoo3d.core import Generator, ModelPlugin, Radiance, Stage, StepContext, stage_optimizers
 from zoo3d.nn.discriminators import CoordConvDiscriminator
 from zoo3d.render import VolumeRenderer
-from zoo3d.train.losses import discriminator_loss, generator_loss, r1_penalty
+from zoo3d.train.gan import GANParts, Sample, adversarial_loss, gan_phases
 
 
-class BlobsSection(Config):
+class BlobsGeneratorConfig(Config):
     num_blobs: int = Field(8, ge=1)
     z_dim: int = Field(64, ge=1)
     hidden: int = Field(128, ge=1)
     resolution: int = Field(64, ge=8)
     num_samples: int = Field(32, ge=2)
     extent: float = Field(0.12, gt=0, description="blob centres lie in [-extent, extent]^3")
-    lr_g: float = 1e-4
-    lr_d: float = 2e-4
-    r1_gamma: float = 1.0
+
+
+class BlobsDiscriminatorConfig(Config):
+    max_channels: int = Field(64, ge=1)
+
+
+class BlobsLossConfig(GanLossConfig):
+    """Non-saturating loss and R1 on reals in every discriminator step; no pose terms."""
+
+    r1_gamma: float = Field(1.0, ge=0)
+
+
+def _stages() -> list[StageConfig]:
+    return [StageConfig(name="gan", steps=1000, batch_size=8, lr={"generator": 1e-4, "discriminator": 2e-4},
+                        betas=(0.0, 0.9), grad_clip=1.0)]
 
 
 class BlobsConfig(RunConfig):
-    blobs: BlobsSection = Field(default_factory=BlobsSection)
+    """zoo3d's one config shape: the shared sections, one per kind of module, ``loss`` and ``stages``."""
+
+    generator: BlobsGeneratorConfig = Field(default_factory=BlobsGeneratorConfig)
+    discriminator: BlobsDiscriminatorConfig = Field(default_factory=BlobsDiscriminatorConfig)
+    loss: BlobsLossConfig = Field(default_factory=BlobsLossConfig)
+    stages: list[StageConfig] = Field(default_factory=_stages)
+    stage_names = ("gan",)
+    stage_roles = {"gan": ("generator", "discriminator")}
 
 
 @dataclass
@@ -64,7 +83,7 @@ class BlobsGenerator(Generator):
 
     def __init__(self, cfg: BlobsConfig):
         super().__init__()
-        b = cfg.blobs
+        b = cfg.generator
         self.z_dim, self.resolution, self.camera_prior = b.z_dim, (b.resolution, b.resolution), cfg.camera
         self.num_blobs, self.extent = b.num_blobs, b.extent
         self.net = nn.Sequential(nn.Linear(b.z_dim, b.hidden), nn.LeakyReLU(0.2), nn.Linear(b.hidden, b.hidden),
@@ -86,36 +105,24 @@ class BlobsGenerator(Generator):
         return self.renderer.render(representation, cameras, resolution or self.resolution)
 
 
+def render_fakes(ctx: StepContext, n: int) -> Sample:
+    """n images of prior latents seen from prior cameras (the cameras are kept for the record)."""
+    cameras = ctx.sample_cameras(n)
+    return Sample(ctx.generator(ctx.sample_z(n), cameras).rgb, cameras)
+
+
 class BlobsModel(ModelPlugin):
-    """The recipe: one stage of alternating D and G steps (non-saturating loss, R1 on reals)."""
+    """The recipe: one stage of zoo3d's shared adversarial steps (non-saturating loss, R1 on reals)."""
 
     config_class = BlobsConfig
 
     def build(self, config: BlobsConfig) -> dict[str, nn.Module]:
         return {"generator": BlobsGenerator(config),
-                "discriminator": CoordConvDiscriminator(config.blobs.resolution, max_channels=64, pose_dim=0)}
+                "discriminator": CoordConvDiscriminator(config.generator.resolution,
+                                                        max_channels=config.discriminator.max_channels, pose_dim=0)}
 
     def stages(self, config: BlobsConfig) -> list[Stage]:
-        b = config.blobs
-
-        def d_loss(ctx: StepContext) -> LossResult:
-            disc, real = ctx.modules["discriminator"], ctx.real.images.requires_grad_(True)
-            with torch.no_grad():
-                fake = ctx.generator(ctx.sample_z(real.shape[0]), ctx.sample_cameras(real.shape[0])).rgb
-            real_logits, fake_logits = disc(real).logit, disc(fake).logit
-            adv = discriminator_loss(real_logits, fake_logits)
-            r1 = r1_penalty(real_logits, real, b.r1_gamma)
-            return LossResult(adv + r1, {"d_adv": adv.item(), "r1": r1.item()})
-
-        def g_loss(ctx: StepContext) -> LossResult:
-            n = config.train.batch_size
-            fake = ctx.generator(ctx.sample_z(n), ctx.sample_cameras(n)).rgb
-            loss = generator_loss(ctx.modules["discriminator"](fake).logit)
-            return LossResult(loss, {"g_adv": loss.item()})
-
-        return [Stage(
-            name="gan", steps=config.train.steps, resolution=b.resolution, batch_size=config.train.batch_size,
-            phases=[Phase("D", "d", d_loss), Phase("G", "g", g_loss)],
-            optimizers={"g": OptimizerSpec(["generator"], lr=b.lr_g, betas=(0.0, 0.9), grad_clip=1.0),
-                        "d": OptimizerSpec(["discriminator"], lr=b.lr_d, betas=(0.0, 0.9), grad_clip=1.0)},
-        )]
+        stage = config.stage("gan")
+        phases = gan_phases(adversarial_loss(config.stage_loss("gan")), GANParts(fakes=render_fakes))
+        optimizers = stage_optimizers(stage, {"generator": ["generator"], "discriminator": ["discriminator"]})
+        return [Stage.from_config(stage, phases, optimizers, resolution=config.generator.resolution)]
