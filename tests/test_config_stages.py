@@ -45,6 +45,14 @@ def test_preset_merges_stages_by_name_and_overrides_address_them_by_name_or_inde
     assert cfg.stage("gan") is gan
 
 
+def test_a_stage_name_with_dots_is_addressed_whole():
+    data = {"stages": [{"name": "hd.stage1", "steps": 1}, {"name": "hd.stage2", "lr": {"generator": 1.0}}]}
+    apply_overrides(data, ["stages.hd.stage2.lr.generator=0.5", "stages.hd.stage1.steps=4"])
+    assert data["stages"] == [{"name": "hd.stage1", "steps": 4}, {"name": "hd.stage2", "lr": {"generator": 0.5}}]
+    with pytest.raises(ConfigError, match="no item 'hd'"):
+        apply_overrides(data, ["stages.hd.stage3.steps=1"])
+
+
 def test_a_list_naming_other_items_replaces_the_default_list():
     base = {"stages": [{"name": "a", "steps": 1}, {"name": "b", "steps": 2}]}
     assert deep_merge(base, {"stages": [{"name": "c", "steps": 5}]}) == {"stages": [{"name": "c", "steps": 5}]}

@@ -214,32 +214,38 @@ def parse_override(item: str) -> tuple[list[str], Any]:
     return key.split("."), value
 
 
-def _named_item(items: list, part: str, dotted: str) -> Any:
-    """The list item ``part`` names: its ``name`` (a stage) or its index."""
-    for item in items:
-        if isinstance(item, dict) and item.get("name") == part:
-            return item
-    if part.isdigit() and int(part) < len(items):
-        return items[int(part)]
+def _named_item(items: list, parts: list[str], dotted: str) -> tuple[Any, int]:
+    """The list item that ``parts`` start with (its ``name``, which may hold dots, or its index) and how many
+    parts name it."""
+    for n in range(len(parts) - 1, 0, -1):  # the longest name first: "gram_hd.stage2" before "gram_hd"
+        name = ".".join(parts[:n])
+        for item in items:
+            if isinstance(item, dict) and item.get("name") == name:
+                return item, n
+    if parts[0].isdigit() and int(parts[0]) < len(items):
+        return items[int(parts[0])], 1
     names = [str(i["name"]) for i in items if isinstance(i, dict) and "name" in i]
-    hint = closest(part, names)
+    hint = closest(parts[0], names)
     did = f"; did you mean '{hint[0]}'" if hint else ""
-    raise ConfigError(f"Cannot set '{dotted}': no item '{part}'{did} "
+    raise ConfigError(f"Cannot set '{dotted}': no item '{parts[0]}'{did} "
                       f"(items: {', '.join(names) if names else f'0 to {len(items) - 1}'}).")
 
 
 def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
-    """Apply ``a.b=value`` overrides; inside a list a part is an item's ``name`` or index (``stages.gram.steps``)."""
+    """Apply ``a.b=value`` overrides; inside a list, parts name an item by its ``name`` or index
+    (``stages.gram.steps``, ``stages.gram_hd.stage2.lr.generator``, ``stages.0.steps``)."""
     for item in overrides:
         path, value = parse_override(item)
         dotted = ".".join(path)
         node: Any = data
-        for i, part in enumerate(path):
-            last = i == len(path) - 1
+        i = 0
+        while i < len(path):
+            part, last = path[i], i == len(path) - 1
             if isinstance(node, list):
                 if last:
                     raise ConfigError(f"Cannot set '{dotted}': give a key of item '{part}', not the whole item.")
-                node = _named_item(node, part, dotted)
+                node, used = _named_item(node, path[i:], dotted)
+                i += used
                 continue
             if last:
                 node[part] = value
@@ -250,6 +256,7 @@ def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any
             if not isinstance(child, (dict, list)):
                 raise ConfigError(f"Cannot set '{dotted}': '{part}' is a value, not a section.")
             node = child
+            i += 1
     return data
 
 
