@@ -26,7 +26,7 @@ NARROW = {
     ("stylesdf", "ffhq1024"): {"stylesdf": {
         "renderer": {"z_dim": 16, "width": 16, "depth": 3, "resolution": 64},
         "decoder": {"output_resolution": 128, "w_dim": 32, "channel_multiplier": 2, "max_channels": 16}}},
-    ("pigan", "celeba"): {"pigan": {"network": {"z_dim": 8, "mapping_hidden": 16, "width": 16}}},
+    ("pigan", "celeba"): {"generator": {"z_dim": 8, "mapping_hidden": 16, "width": 16}},
 }
 
 
@@ -99,7 +99,7 @@ def test_pigan_release_imports_and_samples(in_tmp, capsys, name):
     code, out, err = zoo3d(capsys, "import", "pigan", RELEASES / name, "--preset", "celeba", "--out", "run")
     assert code == 0, err
     meta, tensors = _checkpoint(in_tmp / "run")
-    assert json.loads(meta["zoo3d.config"])["pigan"]["rendering"]["convention"] == "upstream"
+    assert json.loads(meta["zoo3d.config"])["generator"]["rendering"]["convention"] == "upstream"
     release = load_release(RELEASES / name)
     if name == "pigan_ema.pth":
         assert "EMA averages" in out

@@ -60,12 +60,13 @@ CASES = {
                   "stylesdf.schedule.sphere_init_batch=2", "stylesdf.schedule.sphere_init_steps=1",
                   "stylesdf.schedule.renderer_steps=1", "stylesdf.schedule.decoder_steps=3",
                   "stylesdf.loss.decoder_r1_every=2"], 3),
-    "pigan": (["pigan.network.z_dim=8", "pigan.network.mapping_hidden=8", "pigan.network.depth=2",
-               "pigan.network.width=8", "pigan.rendering.num_steps=4", "pigan.rendering.nerf_noise_steps=6",
-               "pigan.training.curriculum=[{resolution: 8, steps: 2, batch_size: 2}, "
-               "{resolution: 16, steps: 3, batch_size: 2}]",
-               "pigan.training.progressive_discriminator=true", "pigan.training.fade_steps=2",
-               "pigan.training.discriminator_channel_scale=0.03"], 1),
+    "pigan": (["generator.z_dim=8", "generator.mapping_hidden=8", "generator.depth=2",
+               "generator.width=8", "generator.rendering.num_steps=4", "generator.rendering.nerf_noise_steps=6",
+               "stages=[{name: res8, resolution: 8, steps: 2, batch_size: 2, grad_clip: 10.0, "
+               "lr: {generator: 6.0e-5, discriminator: 2.0e-4}}, {name: res16, resolution: 16, steps: 3, "
+               "batch_size: 2, grad_clip: 10.0, lr: {generator: 6.0e-5, discriminator: 2.0e-4}}]",
+               "discriminator.progressive=true", "discriminator.fade_steps=2",
+               "discriminator.channel_scale=0.03"], 1),
     "gram_inverter": (["train.batch_size=2", "encoder_stage.batch_size=2", "detail_stage.batch_size=2",
                        "generator.resolution=16", "generator.texture_resolution=8",
                        "generator.manifold.num_levels=4", "generator.render.num_samples=6",

@@ -33,6 +33,9 @@ def test_every_recipe_reads_the_train_keys_it_does_not_declare_unread():
         default = cls()
         changed = default.model_copy(update={"train": TrainConfig(**SET)})
         before, after = _stages(plugin, default), _stages(plugin, changed)
+        if default.stages:  # sized by its stages entries: neither key has any effect
+            assert after == before, spec.name
+            continue
         for key, value in SET.items():
             column = 1 if key == "steps" else 2
             if key in cls.unread_train_keys:  # declared unread: truly without effect
@@ -40,13 +43,12 @@ def test_every_recipe_reads_the_train_keys_it_does_not_declare_unread():
             else:  # read: some stage takes the value
                 assert value in [s[column] for s in after], (spec.name, key, after)
         unread[spec.name] = set(cls.unread_train_keys)
-    assert {name for name, keys in unread.items() if keys} == {"gram_hd", "pigan", "stylesdf"}
+    assert {name for name, keys in unread.items() if keys} == {"gram_hd", "stylesdf"}
     assert all(keys in (set(), set(SET)) for keys in unread.values())
 
 
 @pytest.mark.parametrize("model, key, instead", [
     ("gram_hd", "steps", "stage1.steps and stage2.steps"),
-    ("pigan", "batch_size", "pigan.training.curriculum"),
     ("stylesdf", "steps", "stylesdf.schedule.sphere_init_steps"),
 ])
 def test_a_new_run_that_sets_an_unread_train_key_is_refused_with_the_keys_to_set(model, key, instead):
