@@ -67,14 +67,14 @@ CASES = {
                "batch_size: 2, grad_clip: 10.0, lr: {generator: 6.0e-5, discriminator: 2.0e-4}}]",
                "discriminator.progressive=true", "discriminator.fade_steps=2",
                "discriminator.channel_scale=0.03"], 1),
-    "gram_inverter": (["train.batch_size=2", "encoder_stage.batch_size=2", "detail_stage.batch_size=2",
+    "gram_inverter": (["stages.0.batch_size=2", "stages.1.batch_size=2", "stages.2.batch_size=2",
                        "generator.resolution=16", "generator.texture_resolution=8",
                        "generator.manifold.num_levels=4", "generator.render.num_samples=6",
                        "generator.feature_dim=4", "generator.channel_max=8", "generator.channel_base=64",
                        "generator.truncation_samples=32", "detail.voxel_resolution=4", "detail.voxel_depth=4",
                        "detail.lr_resolution=4", "detail.unet_depth=2", "detail.unet_channels=4",
                        "detail.sr_channels=4", "encoder.channels=4", "encoder.max_channels=8",
-                       "train.steps=1", "encoder_stage.steps=1", "detail_stage.steps=3"], 3),
+                       "stages.0.steps=1", "stages.1.steps=1", "stages.2.steps=3"], 3),
 }
 
 
