@@ -43,8 +43,8 @@ def test_lazy_phases_run_every_k_steps_with_the_stylegan2_optimiser_correction(m
 def test_optimisers_without_a_lazy_phase_keep_their_configured_settings():
     _, cfg, stages = _recipe("stylesdf", "ffhq1024")
     decoder = next(s for s in stages if s.name == "decoder")
-    assert decoder.optimizers["generator"].lr == cfg.stylesdf.schedule.decoder_lr
-    assert tuple(decoder.optimizers["generator"].betas) == tuple(cfg.stylesdf.schedule.decoder_betas)
+    assert decoder.optimizers["generator"].lr == cfg.stage("decoder").lr["generator"]
+    assert tuple(decoder.optimizers["generator"].betas) == tuple(cfg.stage("decoder").betas)
 
 
 def test_the_engine_builds_adam_with_the_recipes_corrected_settings(tmp_path, single_thread):
