@@ -40,7 +40,7 @@ def test_every_recipe_reads_the_train_keys_it_does_not_declare_unread():
             else:  # read: some stage takes the value
                 assert value in [s[column] for s in after], (spec.name, key, after)
         unread[spec.name] = set(cls.unread_train_keys)
-    assert {name for name, keys in unread.items() if keys} == {"gram_hd", "pigan", "stylesdf"}
+    assert {name for name, keys in unread.items() if keys} == {"gram_hd", "pigan", "stylesdf", "triplane"}
     assert all(keys in (set(), set(SET)) for keys in unread.values())
 
 
@@ -48,6 +48,7 @@ def test_every_recipe_reads_the_train_keys_it_does_not_declare_unread():
     ("gram_hd", "steps", "stage1.steps and stage2.steps"),
     ("pigan", "batch_size", "pigan.training.curriculum"),
     ("stylesdf", "steps", "stylesdf.schedule.sphere_init_steps"),
+    ("triplane", "batch_size", "stages.gan.batch_size and stages.finetune.batch_size"),
 ])
 def test_a_new_run_that_sets_an_unread_train_key_is_refused_with_the_keys_to_set(model, key, instead):
     spec = get_host().models.get(model)
