@@ -56,7 +56,7 @@ MUTANTS = [
      ["tests/test_triplane_losses.py::test_dual_r1_of_a_linear_discriminator_weighs_both_halves_equally",
       "tests/test_triplane_losses.py::test_dual_r1_penalises_both_halves"]),
     ("tri-plane: no lazy lr/beta correction", "plugins/zoo3d_triplane/model.py",
-     "lc.r1_every if lc.r1_gamma > 0 else None", "None",
+     '"discriminator": loss.r1_every if loss.r1_gamma > 0 else None', '"discriminator": None',
      ["tests/test_lazy_regularisation.py"]),
     ("StyleSDF: no lazy lr/beta correction", "plugins/zoo3d_stylesdf/model.py",
      "return loss.r1_every if loss.lazy_r1 else None",

@@ -52,6 +52,7 @@ def test_every_recipe_reads_the_train_keys_it_does_not_declare_unread():
 @pytest.mark.parametrize("model, key, instead", [
     ("gram_hd", "steps", "stage1.steps and stage2.steps"),
     ("stylesdf", "steps", "stylesdf.schedule.sphere_init_steps"),
+    ("triplane", "batch_size", "stages.gan.batch_size and stages.finetune.batch_size"),
 ])
 def test_a_new_run_that_sets_an_unread_train_key_is_refused_with_the_keys_to_set(model, key, instead):
     spec = get_host().models.get(model)
