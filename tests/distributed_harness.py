@@ -28,10 +28,11 @@ OVERRIDES = {
                     "generator.radiance.truncation_samples=16", "generator.manifold.num_levels=6",
                     "generator.manifold.level_start=23", "generator.manifold.level_end=8",
                     "discriminator.channel_scale=0.03125"],
-    "pigan": DATA + ["pigan.training.curriculum=[{resolution: 16, steps: 100, batch_size: 4, generator_lr: 2.0e-4}]",
-                     "pigan.training.progressive_discriminator=false", "pigan.rendering.nerf_noise_steps=0",
-                     "pigan.rendering.num_steps=4", "pigan.network.width=16", "pigan.network.depth=2",
-                     "pigan.network.mapping_hidden=16", "pigan.network.z_dim=16"],
+    "pigan": DATA + ["stages=[{name: res16, resolution: 16, steps: 100, batch_size: 4, "
+                     "lr: {generator: 2.0e-4, discriminator: 2.0e-4}, grad_clip: 10.0}]",
+                     "discriminator.progressive=false", "generator.rendering.nerf_noise_steps=0",
+                     "generator.rendering.num_steps=4", "generator.width=16", "generator.depth=2",
+                     "generator.mapping_hidden=16", "generator.z_dim=16"],
 }
 
 

@@ -23,10 +23,10 @@ from zoo3d.upstream import load_release
 
 RELEASES = FIXTURES / "releases"
 NARROW = {
-    ("stylesdf", "ffhq1024"): {"stylesdf": {
+    ("stylesdf", "ffhq1024"): {"generator": {
         "renderer": {"z_dim": 16, "width": 16, "depth": 3, "resolution": 64},
         "decoder": {"output_resolution": 128, "w_dim": 32, "channel_multiplier": 2, "max_channels": 16}}},
-    ("pigan", "celeba"): {"pigan": {"network": {"z_dim": 8, "mapping_hidden": 16, "width": 16}}},
+    ("pigan", "celeba"): {"generator": {"z_dim": 8, "mapping_hidden": 16, "width": 16}},
 }
 
 
@@ -71,7 +71,7 @@ def test_stylesdf_full_model_imports_and_samples(in_tmp, capsys):
     assert code == 0, err
     meta, tensors = _checkpoint(in_tmp / "run")
     config = json.loads(meta["zoo3d.config"])
-    assert config["stylesdf"]["renderer"]["convention"] == "upstream" and config["stylesdf"]["decoder"]["enabled"]
+    assert config["generator"]["renderer"]["convention"] == "upstream" and config["generator"]["decoder"]["enabled"]
     g_ema = load_release(RELEASES / "stylesdf_full.pt")["g_ema"]
     assert bool(tensors["ema.decoder_active"])
     assert torch.equal(tensors["ema.volume.sdf_sharpness"], g_ema["renderer.sigmoid_beta"][0])
@@ -88,7 +88,7 @@ def test_stylesdf_volume_renderer_only_file_turns_the_decoder_off(in_tmp, capsys
     assert code == 0, err
     assert "only the volume renderer" in out and "stylesdf_sphere_init.pt" in out
     meta, tensors = _checkpoint(in_tmp / "run")
-    assert json.loads(meta["zoo3d.config"])["stylesdf"]["decoder"]["enabled"] is False
+    assert json.loads(meta["zoo3d.config"])["generator"]["decoder"]["enabled"] is False
     code, out, err = zoo3d(capsys, "sample", "run", "--seeds", "0", "--out", "grid.png", "--device", "cpu")
     assert code == 0, err
     assert Image.open(in_tmp / "grid.png").size[1] == 64 + 4  # the volume render itself
@@ -99,7 +99,7 @@ def test_pigan_release_imports_and_samples(in_tmp, capsys, name):
     code, out, err = zoo3d(capsys, "import", "pigan", RELEASES / name, "--preset", "celeba", "--out", "run")
     assert code == 0, err
     meta, tensors = _checkpoint(in_tmp / "run")
-    assert json.loads(meta["zoo3d.config"])["pigan"]["rendering"]["convention"] == "upstream"
+    assert json.loads(meta["zoo3d.config"])["generator"]["rendering"]["convention"] == "upstream"
     release = load_release(RELEASES / name)
     if name == "pigan_ema.pth":
         assert "EMA averages" in out

@@ -43,8 +43,8 @@ def test_lazy_phases_run_every_k_steps_with_the_stylegan2_optimiser_correction(m
 def test_optimisers_without_a_lazy_phase_keep_their_configured_settings():
     _, cfg, stages = _recipe("stylesdf", "ffhq1024")
     decoder = next(s for s in stages if s.name == "decoder")
-    assert decoder.optimizers["generator"].lr == cfg.stylesdf.schedule.decoder_lr
-    assert tuple(decoder.optimizers["generator"].betas) == tuple(cfg.stylesdf.schedule.decoder_betas)
+    assert decoder.optimizers["generator"].lr == cfg.stage("decoder").lr["generator"]
+    assert tuple(decoder.optimizers["generator"].betas) == tuple(cfg.stage("decoder").betas)
 
 
 def test_the_engine_builds_adam_with_the_recipes_corrected_settings(tmp_path, single_thread):
@@ -52,13 +52,14 @@ def test_the_engine_builds_adam_with_the_recipes_corrected_settings(tmp_path, si
 
     spec = get_model_spec("triplane")
     plugin = spec.load()
-    overrides = ENGINE + CASES["triplane"][0] + ["loss.finetune_steps=0", "train.steps=1", "loss.r1_every=16",
+    overrides = ENGINE + CASES["triplane"][0] + ["stages.finetune.steps=0", "stages.gan.steps=1", "loss.r1_every=16",
                                                  "loss.density_reg_every=4"]
     cfg = load_run_config(plugin.config_class, spec.name, spec.presets_dir, "tiny", None, overrides)
     trainer = Trainer(plugin, cfg, tmp_path, model_name="triplane", device="cpu", progress=False)
     trainer.run()
-    for name, k, lr in (("discriminator", 16, cfg.loss.d_lr), ("generator", 4, cfg.loss.g_lr)):
+    gan = cfg.stage("gan")
+    for name, k in (("discriminator", 16), ("generator", 4)):
         group = trainer.optimizers[name].param_groups[0]
         c = k / (k + 1)
-        assert group["lr"] == pytest.approx(lr * c, rel=1e-12)
-        assert group["betas"] == pytest.approx(tuple(b ** c for b in cfg.loss.betas), rel=1e-12)
+        assert group["lr"] == pytest.approx(gan.lr[name] * c, rel=1e-12)
+        assert group["betas"] == pytest.approx(tuple(b ** c for b in gan.betas), rel=1e-12)

@@ -68,7 +68,7 @@ def test_gram_inverter_encoder_stage_raises_psnr_on_held_out_heads(tmp_path):
     from zoo3d.eval.image_metrics import psnr
 
     overrides = ENGINE + [o for o in CASES["gram_inverter"][0] if "steps" not in o] + [
-        "train.steps=2", "encoder_stage.steps=15", "encoder_stage.lr=1e-2", "detail_stage.steps=1",
+        "stages.0.steps=2", "stages.1.steps=15", "stages.1.lr.encoder=1e-2", "stages.2.steps=1",
         "train.checkpoint_every=0",
         # the reconstruction term alone: the latent and pose terms need a trained generator to mean anything
         "loss.latent=0", "loss.pose=0", "loss.rec_perceptual=0"]

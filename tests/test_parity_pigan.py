@@ -20,7 +20,7 @@ from zoo3d.config import load_run_config
 from zoo3d.render.volume import SampleDraws
 from zoo3d.upstream import InertObject
 from zoo3d_pigan.config import PiGanConfig
-from zoo3d_pigan.model import PiGanPlugin
+from zoo3d_pigan.model import PiGanModel
 from zoo3d_pigan.generator import ndc_grid_cameras
 from zoo3d_pigan.upstream import pigan_cameras
 
@@ -47,8 +47,8 @@ def parity():
     overrides = [f"{k}={v}" for k, v in json.loads(meta["zoo3d_overrides"]).items()]
     cfg = load_run_config(PiGanConfig, "pigan", REPO / "plugins" / "zoo3d_pigan" / "presets", "celeba", overrides=overrides)
     weights = {k[len("generator."):]: v for k, v in data.items() if k.startswith("generator.")}
-    record, _ = _generator_record(weights, cfg.pigan.network.z_dim)
-    plugin = PiGanPlugin()
+    record, _ = _generator_record(weights, cfg.generator.z_dim)
+    plugin = PiGanModel()
     from zoo3d_pigan import upstream as up
 
     names = up.upstream_parameter_names(cfg)
@@ -148,6 +148,6 @@ def test_release_presets_have_the_released_architecture(preset):
     from zoo3d_pigan import upstream as up
 
     cfg = load_run_config(PiGanConfig, "pigan", REPO / "plugins" / "zoo3d_pigan" / "presets", preset)
-    gen = PiGanPlugin().build(cfg)["generator"]
+    gen = PiGanModel().build(cfg)["generator"]
     assert sum(p.numel() for p in gen.parameters()) == 1_910_788
     assert len(up.upstream_parameter_names(cfg)) == len(list(gen.parameters())) == 2 * (8 + 3 + 4)

@@ -18,7 +18,7 @@ from safetensors import safe_open
 from conftest import REPO
 from zoo3d.config import load_run_config
 from zoo3d_stylesdf.config import StyleSDFConfig
-from zoo3d_stylesdf.model import StyleSDFPlugin
+from zoo3d_stylesdf.model import StyleSDFModel
 from zoo3d_stylesdf.upstream import stylesdf_cameras
 
 FIXTURE = REPO / "tests" / "fixtures" / "parity" / "stylesdf.safetensors"
@@ -36,7 +36,7 @@ def parity():
         meta = f.metadata()
     overrides = [f"{k}={v}" for k, v in json.loads(meta["zoo3d_overrides"]).items()]
     cfg = load_run_config(StyleSDFConfig, "stylesdf", REPO / "plugins" / "zoo3d_stylesdf" / "presets", "ffhq1024", overrides=overrides)
-    plugin = StyleSDFPlugin()
+    plugin = StyleSDFModel()
     g_ema = {k[len("g_ema."):]: v for k, v in data.items() if k.startswith("g_ema.")}
     imported = plugin.import_release({"g": {}, "g_ema": g_ema}, cfg)
     gen = plugin.build(imported.config)["generator"]
@@ -111,5 +111,5 @@ def test_release_presets_have_the_released_architecture(preset, count):
     afhq512x512): 8,007,613 and 7,914,072 parameters, of which each StyledConv's unused ``bias``
     (1,472 and 1,408) has no counterpart here; their g_ema loads into these presets strictly."""
     cfg = load_run_config(StyleSDFConfig, "stylesdf", REPO / "plugins" / "zoo3d_stylesdf" / "presets", preset)
-    gen = StyleSDFPlugin().build(cfg)["generator"]
+    gen = StyleSDFModel().build(cfg)["generator"]
     assert sum(p.numel() for p in gen.parameters()) == count

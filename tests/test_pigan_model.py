@@ -14,16 +14,17 @@ from zoo3d.core.representation import Radiance
 from zoo3d.errors import ConfigError
 from zoo3d.train.losses import topk_fraction, topk_generator_loss
 from zoo3d_pigan.config import PiGanConfig
-from zoo3d_pigan.model import PiGanPlugin, density_noise_std
+from zoo3d_pigan.model import PiGanModel, density_noise_std
 
 from conftest import REPO
 
-MICRO = ["pigan.network.z_dim=16", "pigan.network.mapping_hidden=16", "pigan.network.depth=2",
-         "pigan.network.width=16", "pigan.rendering.num_steps=6",
-         "pigan.training.curriculum=[{resolution: 8, steps: 10, batch_size: 2}, "
-         "{resolution: 16, steps: 10, batch_size: 2}]",
-         "pigan.training.fade_steps=4", "pigan.training.discriminator_channel_scale=0.03",
-         "train.sample_seeds=[0,1]"]
+#: a curriculum stage at resolution r: the CelebA learning rates and clipping
+STAGE = ("{{name: res{r}, resolution: {r}, steps: {steps}, batch_size: 2, "
+         "lr: {{generator: 6.0e-5, discriminator: 2.0e-4}}, grad_clip: 10.0}}")
+MICRO = ["generator.z_dim=16", "generator.mapping_hidden=16", "generator.depth=2", "generator.width=16",
+         "generator.rendering.num_steps=6",
+         f"stages=[{STAGE.format(r=8, steps=10)}, {STAGE.format(r=16, steps=10)}]",
+         "discriminator.fade_steps=4", "discriminator.channel_scale=0.03", "train.sample_seeds=[0,1]"]
 
 
 def _config(extra=(), preset="tiny") -> PiGanConfig:
@@ -46,9 +47,9 @@ def test_hierarchical_sampling_puts_the_fine_samples_where_the_coarse_weights_ar
     from zoo3d.render.samples import section_edges
 
     cfg = _config()
-    gen = PiGanPlugin().build(cfg)["generator"].eval()
+    gen = PiGanModel().build(cfg)["generator"].eval()
     renderer = gen.renderer
-    S, near, far = cfg.pigan.rendering.num_steps, cfg.pigan.rendering.near, cfg.pigan.rendering.far
+    S, near, far = cfg.generator.rendering.num_steps, cfg.generator.rendering.near, cfg.generator.rendering.far
     assert renderer.num_samples == S and renderer.num_importance == S and renderer.density_activation == "relu"
     cams = gen.camera_prior.frontal(1)
     renderer.num_importance = 0
@@ -67,7 +68,7 @@ def test_hierarchical_sampling_puts_the_fine_samples_where_the_coarse_weights_ar
 
 
 def test_truncation_psi_zero_gives_the_average_instance():
-    gen = PiGanPlugin().build(_config())["generator"].eval()
+    gen = PiGanModel().build(_config())["generator"].eval()
     z = torch.randn(2, 16)
     a = gen.represent(z, psi=0.0)
     torch.testing.assert_close(a.freq[0], a.freq[1])
@@ -79,7 +80,7 @@ def test_density_noise_follows_the_schedule_and_only_while_training():
     assert density_noise_std(0, 5000) == 1.0 and density_noise_std(2500, 5000) == 0.5
     assert density_noise_std(6000, 5000) == 0.0
     torch.manual_seed(0)
-    gen = PiGanPlugin().build(_config())["generator"]
+    gen = PiGanModel().build(_config())["generator"]
     g = torch.Generator().manual_seed(1)
     z = torch.randn(1, 16, generator=g)
     p = (torch.rand(1, 64, 3, generator=g) * 2 - 1) * 0.1
@@ -103,7 +104,7 @@ def test_the_eval_path_renders_the_same_image_whatever_the_process_rng():
     from zoo3d.cameras import Camera
 
     torch.manual_seed(0)
-    gen = PiGanPlugin().build(_config())["generator"]
+    gen = PiGanModel().build(_config())["generator"]
     gen.density_noise = 1.0
     z = torch.randn(2, 16, generator=torch.Generator().manual_seed(2))
     cams = Camera.from_angles([0.0, 0.3], [0.0, -0.1])
@@ -131,7 +132,7 @@ def test_topk_schedule_and_loss_use_the_most_realistic_fakes():
 
 def test_progressive_discriminator_fades_in_the_new_resolution():
     cfg = _config()
-    plugin = PiGanPlugin()
+    plugin = PiGanModel()
     modules = plugin.build(cfg)
     stages = plugin.stages(cfg)
     assert [s.resolution for s in stages] == [8, 16]
@@ -146,25 +147,78 @@ def test_progressive_discriminator_fades_in_the_new_resolution():
                           rng=torch.Generator().manual_seed(0))
         stage.phases[1].loss(ctx)
     assert seen == [1.0, 0.25, 1.0]
-    with pytest.raises(ConfigError, match="progressive_discriminator"):
-        plugin.build(_config(["pigan.training.progressive_discriminator=false"]))
+    with pytest.raises(ConfigError, match=r"stages change resolution \(\[8, 16\]\): set "
+                                          r"discriminator.progressive=true"):
+        _config(["discriminator.progressive=false"])
 
 
 def test_celeba_preset_is_upstreams_curriculum():
     cfg = load_run_config(PiGanConfig, "pigan", REPO / "plugins" / "zoo3d_pigan" / "presets", "celeba")
-    (stage,) = PiGanPlugin().stages(cfg)
+    (stage,) = PiGanModel().stages(cfg)
     assert (stage.resolution, stage.batch_size) == (64, 56)
     assert stage.optimizers["generator"].lr == 6e-5 and stage.optimizers["discriminator"].lr == 2e-4
     assert stage.optimizers["generator"].grad_clip == 10.0
-    r = cfg.pigan.rendering
+    r = cfg.generator.rendering
     assert (r.num_steps, r.hierarchical, r.near, r.far, r.density_activation) == (12, True, 0.88, 1.12, "relu")
     assert cfg.camera.yaw_std == 0.3 and cfg.camera.pitch_std == 0.155 and cfg.camera.fov == 12.0
+
+
+def test_each_stage_is_named_after_its_resolution():
+    with pytest.raises(ConfigError, match=r"stages.0.name: a pi-GAN stage is named after its resolution: 'res8' "
+                                          r"\(got 'res16'\)"):
+        _config([f"stages=[{STAGE.format(r=8, steps=1).replace('name: res8', 'name: res16')}]"])
+    with pytest.raises(ConfigError, match="stages.res8.resolution: every pi-GAN stage trains at a resolution"):
+        _config([f"stages=[{STAGE.format(r=8, steps=1).replace('resolution: 8, ', '')}]"])
+    with pytest.raises(ConfigError, match=r"stages.res8.lr: give a learning rate for each of \['generator', "
+                                          r"'discriminator'\] \(got \['generator'\]\)"):
+        _config(["stages.res8.lr={generator: 1.0e-4}"])
+    cfg = _config(["stages.res16.steps=3", "stages.res16.lr.generator=1.0e-3", "stages.res16.loss.r1_gamma=5"])
+    res8, res16 = PiGanModel().stages(cfg)
+    assert (res8.steps, res16.steps) == (10, 3) and res16.optimizers["generator"].lr == 1e-3
+    assert cfg.stage_loss("res16").r1_gamma == 5 and cfg.stage_loss("res8").r1_gamma == 0.2
+
+
+def test_a_stored_config_of_the_old_shape_upgrades_to_the_same_config_in_the_new_one():
+    """The format-1 pi-GAN run's stored config (everything under ``pigan``), upgraded, equals the config of the
+    same run made today (tools/make_format1_runs.py's overrides, key by key in the new shape)."""
+    import yaml
+
+    from conftest import FIXTURES
+
+    stored = yaml.safe_load((FIXTURES / "format1" / "pigan" / "run" / "config.yaml").read_text())
+    assert "pigan" in stored and "stages" not in stored
+    upgraded = PiGanConfig.model_validate(PiGanConfig.upgrade_stored(stored))
+    stage = "lr: {generator: 6.0e-5, discriminator: 2.0e-4}, betas: [0.0, 0.9], grad_clip: 10.0"
+    today = load_run_config(PiGanConfig, "pigan", REPO / "plugins" / "zoo3d_pigan" / "presets", "tiny", overrides=[
+        "data.spec=synthetic:heads?count=4", "train.sample_every=0", "train.keep_checkpoints=50", "train.log_every=1",
+        "train.sample_seeds=[0]", "train.checkpoint_every=1", "generator.z_dim=8", "generator.mapping_hidden=8",
+        "generator.depth=2", "generator.width=8", "generator.rendering.num_steps=4",
+        "generator.rendering.nerf_noise_steps=6",
+        f"stages=[{{name: res8, resolution: 8, steps: 2, batch_size: 2, {stage}}}, "
+        f"{{name: res16, resolution: 16, steps: 3, batch_size: 2, {stage}}}]",
+        "discriminator.progressive=true", "discriminator.fade_steps=2", "discriminator.channel_scale=0.004"])
+
+    def flat(node, prefix=""):
+        if isinstance(node, dict):
+            return {k: v for key, sub in node.items() for k, v in flat(sub, f"{prefix}{key}.").items()}
+        if isinstance(node, list) and node and isinstance(node[0], dict):
+            return {k: v for i, sub in enumerate(node) for k, v in flat(sub, f"{prefix}{i}.").items()}
+        return {prefix[:-1]: node}
+
+    got, want = flat(upgraded.model_dump(mode="json")), flat(today.model_dump(mode="json"))
+    assert sorted(got) == sorted(want)
+    assert {k: (got[k], want[k]) for k in got if got[k] != want[k]} == {}
+    assert upgraded.loss.r1_gamma == 0.2 and upgraded.loss.lambda_pos == 15.0 and upgraded.stages[1].name == "res16"
+    # a key the old shape never had is not dropped: validation names it
+    stored["pigan"]["training"]["bogus"] = 1
+    with pytest.raises(Exception, match="pigan"):
+        PiGanConfig.model_validate(PiGanConfig.upgrade_stored(stored))
 
 
 def test_discriminator_and_generator_phases_move_their_losses():
     torch.manual_seed(0)
     cfg = _config()
-    plugin = PiGanPlugin()
+    plugin = PiGanModel()
     modules = plugin.build(cfg)
     stage = plugin.stages(cfg)[0]
     real = RealBatch(images=torch.rand(2, 3, 8, 8) * 2 - 1)

@@ -11,17 +11,17 @@ from zoo3d.core.model import RealBatch, StepContext
 from zoo3d.render.volume import stylesdf_density
 from zoo3d_stylesdf.config import StyleSDFConfig
 from zoo3d_stylesdf.losses import eikonal_loss, minimal_surface_loss, sphere_init_loss, sphere_sdf
-from zoo3d_stylesdf.model import StyleSDFPlugin, sphere_init_points
+from zoo3d_stylesdf.model import StyleSDFModel, sphere_init_points
 
 from conftest import REPO
 
 # smaller than the tiny preset so a few optimisation steps take well under a second
-MICRO = ["stylesdf.renderer.z_dim=16", "stylesdf.renderer.depth=2", "stylesdf.renderer.width=16",
-         "stylesdf.renderer.resolution=8", "stylesdf.renderer.num_samples=6",
-         "stylesdf.decoder.output_resolution=16", "stylesdf.decoder.w_dim=16", "stylesdf.decoder.max_channels=8",
-         "stylesdf.discriminator.channel_scale=0.03", "stylesdf.discriminator.decoder_channel_base=128",
-         "stylesdf.discriminator.decoder_max_channels=8", "stylesdf.schedule.renderer_batch=2",
-         "stylesdf.schedule.decoder_batch=2", "stylesdf.schedule.sphere_init_batch=2", "train.sample_seeds=[0,1]"]
+MICRO = ["generator.renderer.z_dim=16", "generator.renderer.depth=2", "generator.renderer.width=16",
+         "generator.renderer.resolution=8", "generator.renderer.num_samples=6",
+         "generator.decoder.output_resolution=16", "generator.decoder.w_dim=16", "generator.decoder.max_channels=8",
+         "discriminator.channel_scale=0.03", "discriminator.decoder_channel_base=128",
+         "discriminator.decoder_max_channels=8", "stages.volume_renderer.batch_size=2",
+         "stages.decoder.batch_size=2", "stages.sphere_init.batch_size=2", "train.sample_seeds=[0,1]"]
 
 
 def _config(extra=(), preset="tiny") -> StyleSDFConfig:
@@ -46,8 +46,8 @@ def test_sdf_to_density_is_sigmoid_of_minus_d_over_alpha_over_alpha():
 
 
 def test_the_learnable_alpha_starts_at_0_1_and_receives_gradients_through_the_shared_renderer():
-    cfg = _config(["stylesdf.decoder.enabled=false"])
-    gen = StyleSDFPlugin().build(cfg)["generator"]
+    cfg = _config(["generator.decoder.enabled=false"])
+    gen = StyleSDFModel().build(cfg)["generator"]
     alpha = gen.volume.sdf_sharpness
     assert alpha.item() == pytest.approx(0.1)
     rep = gen.represent(torch.randn(2, 16))
@@ -78,20 +78,20 @@ def test_minimal_surface_loss_penalises_values_near_zero():
 
 
 def test_sphere_init_loss_is_zero_on_the_target_and_the_points_are_where_the_renderer_samples():
-    cfg = _config(["stylesdf.decoder.enabled=false"])
-    gen = StyleSDFPlugin().build(cfg)["generator"]
+    cfg = _config(["generator.decoder.enabled=false"])
+    gen = StyleSDFModel().build(cfg)["generator"]
     cams = gen.camera_prior.frontal(1)
     pts = sphere_init_points(gen, cams, 4, torch.Generator().manual_seed(0))
     dist = (pts - cams.origins[:, None]).norm(dim=-1)
     assert pts.shape == (1, 4 * 4 * 6, 3)
-    assert dist.min() >= cfg.stylesdf.renderer.near and dist.max() <= cfg.stylesdf.renderer.far
+    assert dist.min() >= cfg.generator.renderer.near and dist.max() <= cfg.generator.renderer.far
     assert sphere_init_loss(sphere_sdf(pts, 0.06), pts, 0.06).item() == 0.0
 
 
 def test_sphere_initialisation_moves_the_sdf_towards_the_sphere():
     torch.manual_seed(0)
-    cfg = _config(["stylesdf.decoder.enabled=false", "stylesdf.schedule.sphere_init_lr=1e-3"])
-    plugin = StyleSDFPlugin()
+    cfg = _config(["generator.decoder.enabled=false", "stages.sphere_init.lr.generator=1e-3"])
+    plugin = StyleSDFModel()
     modules = plugin.build(cfg)
     stage = plugin.stages(cfg)[0]
     assert stage.name == "sphere_init" and stage.resolution is None
@@ -114,9 +114,9 @@ def test_after_sphere_initialisation_the_extracted_mesh_is_a_sphere_of_the_confi
     from zoo3d.mesh import extract_mesh
 
     torch.manual_seed(0)
-    cfg = _config(["stylesdf.decoder.enabled=false", "stylesdf.renderer.width=64", "stylesdf.renderer.depth=3",
-                   "stylesdf.schedule.sphere_init_lr=5e-4"])
-    plugin = StyleSDFPlugin()
+    cfg = _config(["generator.decoder.enabled=false", "generator.renderer.width=64", "generator.renderer.depth=3",
+                   "stages.sphere_init.lr.generator=5e-4"])
+    plugin = StyleSDFModel()
     modules = plugin.build(cfg)
     gen = modules["generator"]
     stage = plugin.stages(cfg)[0]
@@ -135,13 +135,13 @@ def test_after_sphere_initialisation_the_extracted_mesh_is_a_sphere_of_the_confi
                             resolution=48, colors=False)
         r = np.linalg.norm(mesh.vertices, axis=1)
         # measured: median 0.0587 / 0.0597, 90th percentile |r - 0.06| 0.0046 / 0.0040
-        assert abs(np.median(r) - cfg.stylesdf.sphere_radius) < 0.05 * cfg.stylesdf.sphere_radius
-        assert np.percentile(np.abs(r - cfg.stylesdf.sphere_radius), 90) < 0.12 * cfg.stylesdf.sphere_radius
+        assert abs(np.median(r) - cfg.generator.sphere_radius) < 0.05 * cfg.generator.sphere_radius
+        assert np.percentile(np.abs(r - cfg.generator.sphere_radius), 90) < 0.12 * cfg.generator.sphere_radius
 
 
 def test_recipe_has_three_stages_and_stage_two_freezes_the_volume_renderer():
     cfg = _config(preset="ffhq1024")
-    stages = StyleSDFPlugin().stages(cfg)
+    stages = StyleSDFModel().stages(cfg)
     assert [s.name for s in stages] == ["sphere_init", "volume_renderer", "decoder"]
     init, vol, dec = stages
     assert (init.steps, init.batch_size) == (10000, 2)  # the micro override of the upstream batch 3
@@ -155,7 +155,7 @@ def test_recipe_has_three_stages_and_stage_two_freezes_the_volume_renderer():
 
 def test_the_decoder_is_visible_after_stage_two_starts():
     cfg = _config()
-    plugin = StyleSDFPlugin()
+    plugin = StyleSDFModel()
     modules = plugin.build(cfg)
     gen = modules["generator"].eval()
     z, cams = torch.randn(2, 16), gen.camera_prior.frontal(2)
@@ -176,8 +176,8 @@ def test_the_decoder_is_visible_after_stage_two_starts():
 
 def test_discriminator_and_generator_phases_move_their_losses():
     torch.manual_seed(0)
-    cfg = _config(["stylesdf.decoder.enabled=false"])
-    plugin = StyleSDFPlugin()
+    cfg = _config(["generator.decoder.enabled=false"])
+    plugin = StyleSDFModel()
     modules = plugin.build(cfg)
     stage = plugin.stages(cfg)[1]
     real = RealBatch(images=torch.rand(2, 3, 8, 8) * 2 - 1)

@@ -10,7 +10,7 @@ import torch
 from zoo3d.cameras import Camera
 from zoo3d.errors import UserError
 from zoo3d.upstream import load_release, module_state_dict
-from zoo3d_triplane.config import TriplaneRunConfig
+from zoo3d_triplane.config import TriplaneConfig
 from zoo3d_triplane.generator import TriplaneGenerator
 from zoo3d_triplane.model import TriplaneModel
 from zoo3d_triplane.upstream import convert_state_dict, eg3d_config
@@ -26,7 +26,7 @@ def snapshot():
 
 
 def test_a_snapshot_imports_with_eg3ds_settings_and_every_tensor_unchanged(snapshot):
-    preset = TriplaneRunConfig(generator=SNAPSHOT_PRESET)
+    preset = TriplaneConfig(generator=SNAPSHOT_PRESET)
     imported = TriplaneModel().import_release(snapshot, preset)
     g, cam = imported.config.generator, imported.config.camera
     # the scene and rendering of the file (EG3D's FFHQ settings), the SR module's resolutions
@@ -49,7 +49,7 @@ def test_a_snapshot_imports_with_eg3ds_settings_and_every_tensor_unchanged(snaps
 
 def test_the_frontal_conditioning_camera_is_eg3ds(snapshot):
     """gen_samples.py conditions on LookAtPoseSampler(pi/2, pi/2, radius 2.7) with focal 4.2647: the prior's frontal."""
-    imported = TriplaneModel().import_release(snapshot, TriplaneRunConfig(generator=SNAPSHOT_PRESET))
+    imported = TriplaneModel().import_release(snapshot, TriplaneConfig(generator=SNAPSHOT_PRESET))
     label = imported.config.camera.frontal(1).to_eg3d()[0]
     expected = torch.tensor([1, 0, 0, 0, 0, -1, 0, 0, 0, 0, -1, 2.7, 0, 0, 0, 1,
                              4.2647, 0, 0.5, 0, 4.2647, 0.5, 0, 0, 1], dtype=label.dtype)
@@ -57,7 +57,7 @@ def test_the_frontal_conditioning_camera_is_eg3ds(snapshot):
 
 
 def test_files_that_are_not_eg3d_generators_are_refused_in_one_sentence(snapshot):
-    preset = TriplaneRunConfig(generator=SNAPSHOT_PRESET)
+    preset = TriplaneConfig(generator=SNAPSHOT_PRESET)
     with pytest.raises(UserError, match="no G_ema"):
         TriplaneModel().import_release(load_release(RELEASES / "gram_generator.pth"), preset)
     with pytest.raises(UserError, match="not EG3D's TriPlaneGenerator"):

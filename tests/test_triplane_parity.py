@@ -18,7 +18,7 @@ from safetensors import safe_open
 
 from zoo3d.cameras import Camera
 from zoo3d.render.volume import SampleDraws
-from zoo3d_triplane.config import TriplaneRunConfig
+from zoo3d_triplane.config import TriplaneConfig
 from zoo3d_triplane.generator import TriplaneGenerator
 from zoo3d_triplane.planes import sample_planes
 from zoo3d_triplane.upstream import convert_state_dict, eg3d_config
@@ -40,7 +40,7 @@ def imported_generator(upstream_state: dict[str, torch.Tensor], rendering_kwargs
                        sr_conv_clamp: float | None = 256.0) -> TriplaneGenerator:
     """The zoo3d generator the importer makes of an EG3D generator of the given widths."""
     sr_channels = settings["sr_channels"] or [256, 128]
-    preset = TriplaneRunConfig(generator=dict(
+    preset = TriplaneConfig(generator=dict(
         z_dim=settings["z_dim"], w_dim=settings["w_dim"], mapping_layers=2, plane_resolution=256, plane_channels=32,
         channel_base=settings["channel_base"], channel_max=settings["channel_max"], decoder_hidden=64,
         sr_channels=sr_channels))

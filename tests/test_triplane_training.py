@@ -9,8 +9,8 @@ import torch
 from zoo3d.cameras import CameraPrior
 from zoo3d.config import load_run_config
 from zoo3d.core.model import RealBatch, StepContext
-from zoo3d_triplane.config import TriplaneRunConfig
-from zoo3d_triplane.model import TriplaneModel, prepare_step
+from zoo3d_triplane.config import TriplaneConfig
+from zoo3d_triplane.model import TriplaneModel
 
 from conftest import REPO
 
@@ -20,14 +20,14 @@ MICRO = ["generator.z_dim=16", "generator.w_dim=16", "generator.plane_resolution
          "generator.num_samples=6", "generator.num_importance=6", "generator.neural_resolution=8",
          "generator.resolution=16", "generator.sr_input_resolution=8", "generator.sr_channels=[16,8]",
          "discriminator.channel_base=256", "discriminator.channel_max=16", "discriminator.mapping_layers=2",
-         "train.batch_size=4", "loss.density_reg_points=100"]
+         "stages.gan.batch_size=4", "loss.density_reg_points=100"]
 
 
 STEPS = 3
 
 
-def _config(extra=()) -> TriplaneRunConfig:
-    return load_run_config(TriplaneRunConfig, "triplane", REPO / "plugins" / "zoo3d_triplane" / "presets", "tiny",
+def _config(extra=()) -> TriplaneConfig:
+    return load_run_config(TriplaneConfig, "triplane", REPO / "plugins" / "zoo3d_triplane" / "presets", "tiny",
                            overrides=MICRO + list(extra))
 
 
@@ -38,7 +38,7 @@ def _context(model, cfg, modules, step: int, real: RealBatch, rng: torch.Generat
 
 
 def test_the_recipe_has_eg3ds_phases_and_lazy_optimiser_settings():
-    cfg = load_run_config(TriplaneRunConfig, "triplane", REPO / "plugins" / "zoo3d_triplane" / "presets", "ffhq512")
+    cfg = load_run_config(TriplaneConfig, "triplane", REPO / "plugins" / "zoo3d_triplane" / "presets", "ffhq512")
     (stage,) = TriplaneModel().stages(cfg)
     assert [(p.name, p.optimizer, p.every) for p in stage.phases] == [
         ("generator", "generator", 1), ("density", "generator", 4), ("discriminator", "discriminator", 1),
@@ -47,15 +47,16 @@ def test_the_recipe_has_eg3ds_phases_and_lazy_optimiser_settings():
     assert stage.optimizers["discriminator"].lr == pytest.approx(0.002 * 16 / 17)
     assert stage.optimizers["discriminator"].betas[1] == pytest.approx(0.99 ** (16 / 17))
     assert stage.resolution == 512 and stage.batch_size == 32
-    stages = TriplaneModel().stages(load_run_config(TriplaneRunConfig, "triplane", REPO / "plugins" / "zoo3d_triplane" / "presets",
+    stages = TriplaneModel().stages(load_run_config(TriplaneConfig, "triplane", REPO / "plugins" / "zoo3d_triplane" / "presets",
                                                     "ffhq512_128"))
-    assert [s.name for s in stages] == ["gan", "finetune128"]
+    assert [s.name for s in stages] == ["gan", "finetune"]
+    assert stages[1].steps == 62500 and stages[1].resolution == 512 and stages[1].batch_size == 32
 
 
 def test_discriminator_and_generator_phases_move_their_losses():
     seed = 0
     torch.manual_seed(seed)
-    cfg = _config(["loss.blur_sigma=0", "train.batch_size=2"])
+    cfg = _config(["loss.blur_sigma=0", "stages.gan.batch_size=2"])
     model = TriplaneModel()
     modules = model.build(cfg)
     G, D = modules["generator"], modules["discriminator"]
@@ -104,19 +105,21 @@ def test_discriminator_and_generator_phases_move_their_losses():
 
 
 def test_the_finetune_stage_fades_the_neural_rendering_resolution_of_generator_and_discriminator():
-    cfg = _config(["loss.finetune_steps=10", "loss.finetune_neural_resolution=16",
+    cfg = _config(["stages.finetune.steps=10", "loss.finetune_neural_resolution=16",
                    "loss.neural_resolution_fade_steps=8"])
     model = TriplaneModel()
     modules = model.build(cfg)
     gan, finetune = model.stages(cfg)
+    density = next(p.loss for p in finetune.phases if p.name == "density")
     seen = []
     for stage_step in (0, 4, 8, 9):
         ctx = StepContext(modules=modules, config=cfg, stage=finetune, step=100 + stage_step, stage_step=stage_step,
-                          device=torch.device("cpu"))
-        prepare_step(ctx, cfg.loss, (cfg.generator.neural_resolution, cfg.loss.finetune_neural_resolution))
+                          device=torch.device("cpu"), rng=torch.Generator().manual_seed(0))
+        with torch.no_grad():  # every phase of the stage sets this step's resolution first
+            density(ctx)
         seen.append((modules["generator"].neural_resolution, modules["discriminator"].raw_resolution))
     assert seen == [(8, 8), (12, 12), (16, 16), (16, 16)]
-    assert gan.steps == cfg.train.steps and finetune.steps == 10
+    assert gan.steps == cfg.stage("gan").steps and finetune.steps == 10
 
 
 def test_generator_renders_raw_and_super_resolved_images():

@@ -1,19 +1,26 @@
 """GRAMInverter's configuration. No upstream code exists: the paper (Deng, Wang, Shum, CVPR 2023, arXiv
 2211.13901) is the specification, and every value it leaves open is a documented choice here.
 
-Three stages, run in order by ``zoo3d train gram-inverter``:
-1. ``efficient_gram``: Efficient GRAM trained as a GAN (GRAM's losses: non-saturating + R1 + pose).
-2. ``encoder``: the image encoder to W+ (and pose) of the frozen Efficient GRAM.
-3. ``detail``: the detail-manifold reconstructor, encoder and Efficient GRAM frozen.
+Three stages, run in order by ``zoo3d train gram-inverter`` (the ``stages`` entries, by name):
+1. ``gram_inverter.efficient_gram``: Efficient GRAM trained as a GAN (GRAM's losses: non-saturating + R1 +
+   pose), optimiser roles ``generator`` and ``discriminator``.
+2. ``gram_inverter.encoder``: the image encoder to W+ (and pose) of the frozen Efficient GRAM (``encoder``).
+3. ``gram_inverter.detail``: the detail-manifold reconstructor, encoder and Efficient GRAM frozen (``detail``).
 """
 
 from __future__ import annotations
 
+from typing import Any, ClassVar
+
 from pydantic import Field
 
-from zoo3d.config import Config, RunConfig
+from zoo3d.config import Config, RunConfig, StageConfig
 
-from zoo3d_gram import DiscriminatorConfig, LossConfig, ManifoldConfig, OptimConfig, RenderConfig
+from zoo3d_gram import DiscriminatorConfig, LossConfig, ManifoldConfig, RenderConfig
+
+EFFICIENT_GRAM = "gram_inverter.efficient_gram"
+ENCODER = "gram_inverter.encoder"
+DETAIL = "gram_inverter.detail"
 
 
 class EfficientGramConfig(Config):
@@ -75,15 +82,17 @@ class DetailConfig(Config):
     sr_blocks: int = Field(2, ge=0)
 
 
-class InverterLossConfig(Config):
-    """Loss weights of stages 2 and 3.
+class GramInverterLossConfig(LossConfig):
+    """Loss weights of all three stages.
 
-    Encoder: ``rec_l1 * L1 + rec_perceptual * perceptual`` on real images at their camera, plus, on images
-    sampled from the frozen generator, ``latent * MSE(W+)`` and ``pose * MSE(yaw, pitch)`` (also on real
-    images when the data has poses). Detail: the same reconstruction at the input view, ``novel_view *``
-    the masked L1 to the coarse render at a prior camera (mask = 1 - normal-aware visibility from the input
-    camera), and ``depth *`` the weighted distance of the detailed render's layers to the coarse surface.
-    ``perceptual``: ``auto`` (LPIPS when its weights are in the torch cache, else the MS-SSIM substitute).
+    Efficient GRAM stage: GRAM's adversarial weights (``r1_gamma``, ``r1_every``, ``lambda_pos``,
+    ``lambda_realpos``, with GRAM's defaults). Encoder: ``rec_l1 * L1 + rec_perceptual * perceptual`` on
+    real images at their camera, plus, on images sampled from the frozen generator, ``latent * MSE(W+)``
+    and ``pose * MSE(yaw, pitch)`` (also on real images when the data has poses). Detail: the same
+    reconstruction at the input view, ``novel_view *`` the masked L1 to the coarse render at a prior camera
+    (mask = 1 - normal-aware visibility from the input camera), and ``depth *`` the weighted distance of
+    the detailed render's layers to the coarse surface. ``perceptual``: ``auto`` (LPIPS when its weights
+    are in the torch cache, else the MS-SSIM substitute).
     """
 
     rec_l1: float = Field(1.0, ge=0)
@@ -95,23 +104,63 @@ class InverterLossConfig(Config):
     perceptual: str = "auto"
 
 
-class StageSteps(Config):
-    """Steps, batch size and learning rate of one stage (Adam)."""
+def paper_stages() -> list[StageConfig]:
+    """The ffhq256 recipe (no public code: steps, batches and learning rates are this project's choices;
+    the GAN stage's Adam is GRAM's, betas (0, 0.9) and clipping at norm 1)."""
+    return [
+        StageConfig(name=EFFICIENT_GRAM, steps=100_000, batch_size=16,
+                    lr={"generator": 2e-4, "discriminator": 2e-4}, betas=(0.0, 0.9), grad_clip=1.0),
+        StageConfig(name=ENCODER, steps=200_000, batch_size=8, lr={"encoder": 1e-4}, betas=(0.9, 0.999)),
+        StageConfig(name=DETAIL, steps=200_000, batch_size=4, lr={"detail": 1e-4}, betas=(0.9, 0.999)),
+    ]
 
-    steps: int = Field(1000, ge=0)
-    batch_size: int = Field(8, ge=1)
-    lr: float = Field(1e-4, gt=0)
-    betas: tuple[float, float] = (0.9, 0.999)
+
+#: what a config stored before ``stages`` existed left to its defaults (train.steps/batch_size,
+#: ``gan_optim``'s factory, ``encoder_stage``/``detail_stage``'s fields, ``gan_loss``'s fields)
+_OLD_TRAIN = {"steps": 1000, "batch_size": 8}
+_OLD_GAN_OPTIM = {"g_lr": 2e-4, "d_lr": 2e-4, "betas": (0.0, 0.9), "grad_clip": 1.0}
+_OLD_STAGE = {"steps": 1000, "batch_size": 8, "lr": 1e-4, "betas": (0.9, 0.999)}
+_OLD_GAN_LOSS = {"r1_gamma": 1.0, "lambda_pos": 15.0, "lambda_realpos": 15.0}
+_OLD_SECTIONS = ("gan_loss", "gan_optim", "encoder_stage", "detail_stage")
+
+
+def _upgrade_old_shape(data: dict[str, Any]) -> dict[str, Any]:
+    """A config of the shape before ``stages`` (``gan_loss``, ``gan_optim``, ``encoder_stage``,
+    ``detail_stage`` and the GAN stage's ``train.steps``/``train.batch_size``) in today's shape."""
+    data = dict(data)
+    train = {**_OLD_TRAIN, **(data.get("train") or {})}
+    optim = {**_OLD_GAN_OPTIM, **(data.pop("gan_optim", None) or {})}
+    stages = [{"name": EFFICIENT_GRAM, "steps": train["steps"], "batch_size": train["batch_size"],
+               "lr": {"generator": optim["g_lr"], "discriminator": optim["d_lr"]},
+               "betas": list(optim["betas"]), "grad_clip": optim["grad_clip"]}]
+    for name, key, role in ((ENCODER, "encoder_stage", "encoder"), (DETAIL, "detail_stage", "detail")):
+        old = {**_OLD_STAGE, **(data.pop(key, None) or {})}
+        stages.append({"name": name, "steps": old["steps"], "batch_size": old["batch_size"],
+                       "lr": {role: old["lr"]}, "betas": list(old["betas"]), "grad_clip": None})
+    data["loss"] = {**_OLD_GAN_LOSS, **(data.pop("gan_loss", None) or {}), **(data.get("loss") or {})}
+    data["stages"] = stages
+    return data
 
 
 class GramInverterConfig(RunConfig):
+    """A GRAMInverter run: the four kinds of module it builds, one loss section, the three stages."""
+
     model: str = "gram_inverter"
     generator: EfficientGramConfig = Field(default_factory=EfficientGramConfig)
     discriminator: DiscriminatorConfig = Field(default_factory=DiscriminatorConfig)
-    gan_loss: LossConfig = Field(default_factory=LossConfig)
-    gan_optim: OptimConfig = Field(default_factory=lambda: OptimConfig(g_lr=2e-4, d_lr=2e-4, grad_clip=1.0))
     encoder: EncoderConfig = Field(default_factory=EncoderConfig)
     detail: DetailConfig = Field(default_factory=DetailConfig)
-    loss: InverterLossConfig = Field(default_factory=InverterLossConfig)
-    encoder_stage: StageSteps = Field(default_factory=StageSteps)
-    detail_stage: StageSteps = Field(default_factory=StageSteps)
+    loss: GramInverterLossConfig = Field(default_factory=GramInverterLossConfig)
+    stages: list[StageConfig] = Field(default_factory=paper_stages)
+
+    stage_names: ClassVar[tuple[str, ...]] = (EFFICIENT_GRAM, ENCODER, DETAIL)
+    stage_roles: ClassVar[dict[str, tuple[str, ...]]] = {EFFICIENT_GRAM: ("generator", "discriminator"),
+                                                         ENCODER: ("encoder",), DETAIL: ("detail",)}
+
+    @classmethod
+    def upgrade_stored(cls, data: dict[str, Any]) -> dict[str, Any]:
+        """A config stored in the shape before ``stages`` (recognised by an absent or empty ``stages``, or by
+        an old section) in today's shape."""
+        if not data.get("stages") or any(key in data for key in _OLD_SECTIONS):
+            data = _upgrade_old_shape(data)
+        return super().upgrade_stored(data)

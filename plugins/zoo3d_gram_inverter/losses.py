@@ -29,14 +29,13 @@ from zoo3d.invert.losses import perceptual_for, pixel_loss
 
 from zoo3d.train.data import resize_images
 from zoo3d.train.losses import pose_target
-from zoo3d_gram_inverter.config import GramInverterConfig
+from zoo3d_gram_inverter.config import GramInverterConfig, GramInverterLossConfig
 from zoo3d_gram_inverter.inverter import camera_from_pose
 
 __all__ = ["encoder_step_loss", "detail_step_loss", "visibility", "surface_spread"]
 
 
-def _rec(pred: Tensor, target: Tensor, config: GramInverterConfig, device) -> tuple[Tensor, dict]:
-    lw = config.loss
+def _rec(pred: Tensor, target: Tensor, lw: GramInverterLossConfig, device) -> tuple[Tensor, dict]:
     l1 = pixel_loss(pred, target, "l1").mean()
     loss, logs = lw.rec_l1 * l1, {"rec_l1": l1.item()}
     if lw.rec_perceptual > 0:
@@ -52,9 +51,10 @@ def _real(ctx: StepContext, resolution: int) -> tuple[Tensor, Camera | None]:
     return images, cams
 
 
-def encoder_step_loss(ctx: StepContext, config: GramInverterConfig) -> LossResult:
-    gen, enc = ctx.generator, ctx.modules["encoder"]
-    lw, res = config.loss, config.generator.resolution
+def encoder_step_loss(ctx: StepContext, config: GramInverterConfig, weights: GramInverterLossConfig) -> LossResult:
+    """The encoder stage's loss with ``weights`` (the run's ``loss`` section with the stage's overrides)."""
+    gen, enc = ctx.generator, ctx.module("encoder")
+    lw, res = weights, config.generator.resolution
     images, cams = _real(ctx, res)
     B = images.shape[0]
     mean_w = gen.mean_latent().detach()
@@ -62,7 +62,7 @@ def encoder_step_loss(ctx: StepContext, config: GramInverterConfig) -> LossResul
     render_cams = cams if cams is not None else camera_from_pose(pose.detach(), gen.camera_prior).to(device=ctx.device)
     with ctx.autocast():
         out = gen.render(gen.represent_ws(ws), render_cams, res)
-    loss, logs = _rec(out.rgb, images, config, ctx.device)
+    loss, logs = _rec(out.rgb, images, lw, ctx.device)
     if lw.pose > 0 and pose is not None and cams is not None:
         real_pose = F.mse_loss(pose, pose_target(cams))
         loss = loss + lw.pose * real_pose
@@ -117,9 +117,10 @@ def surface_spread(out: RenderOutput, cameras: Camera, reference_depth: Tensor, 
     return (out.weights * (t - reference_depth).abs()).sum(1, keepdim=True) / scale
 
 
-def detail_step_loss(ctx: StepContext, config: GramInverterConfig) -> LossResult:
-    gen, enc, det = ctx.generator, ctx.modules["encoder"], ctx.modules["detail"]
-    lw, res, rc = config.loss, config.generator.resolution, config.generator.render
+def detail_step_loss(ctx: StepContext, config: GramInverterConfig, weights: GramInverterLossConfig) -> LossResult:
+    """The detail stage's loss with ``weights`` (the run's ``loss`` section with the stage's overrides)."""
+    gen, enc, det = ctx.generator, ctx.module("encoder"), ctx.module("detail")
+    lw, res, rc = weights, config.generator.resolution, config.generator.render
     images, cams = _real(ctx, res)
     B = images.shape[0]
     with torch.no_grad():
@@ -131,7 +132,7 @@ def detail_step_loss(ctx: StepContext, config: GramInverterConfig) -> LossResult
     with ctx.autocast():
         full = coarse + det(images, cams, fg_points)
         out = gen.render(full, cams, res)
-    loss, logs = _rec(out.rgb.float(), images, config, ctx.device)
+    loss, logs = _rec(out.rgb.float(), images, lw, ctx.device)
     if lw.novel_view > 0 or lw.depth > 0:
         novel_cams = ctx.sample_cameras(B)
         with torch.no_grad():

@@ -1,10 +1,11 @@
 """The gram_inverter model plugin: modules, the three-stage recipe and the single-pass inverter.
 
-1. ``gram_inverter.efficient_gram`` (``train.steps``, ``train.batch_size``): Efficient GRAM against GRAM's
-   CoordConv discriminator with pose head, GRAM's adversarial phases (non-saturating + R1 + pose), EMA.
-2. ``gram_inverter.encoder`` (``encoder_stage``): starts by putting the EMA weights into the generator,
-   which stays frozen from here on; trains E_w.
-3. ``gram_inverter.detail`` (``detail_stage``): trains the detail reconstructor; E_w frozen.
+Each stage is sized by its entry of the config's ``stages`` (steps, batch, lr by optimiser role):
+1. ``gram_inverter.efficient_gram``: Efficient GRAM against GRAM's CoordConv discriminator with pose head,
+   GRAM's adversarial phases (non-saturating + R1 + pose), EMA; roles ``generator``, ``discriminator``.
+2. ``gram_inverter.encoder``: starts by putting the EMA weights into the generator, which stays frozen from
+   here on; trains E_w (role ``encoder``).
+3. ``gram_inverter.detail``: trains the detail reconstructor (role ``detail``); E_w frozen.
 """
 
 from __future__ import annotations
@@ -13,11 +14,11 @@ from functools import partial
 
 import torch
 
-from zoo3d.core.model import ModelPlugin, OptimizerSpec, Phase, Stage, StepContext
+from zoo3d.core.model import ModelPlugin, Phase, Stage, StepContext, stage_optimizers
 from zoo3d.nn.discriminators import CoordConvDiscriminator
 
-from zoo3d_gram import gram_optimizers, gram_phases
-from zoo3d_gram_inverter.config import GramInverterConfig
+from zoo3d_gram import gram_phases
+from zoo3d_gram_inverter.config import DETAIL, EFFICIENT_GRAM, ENCODER, GramInverterConfig
 from zoo3d_gram_inverter.detail import DetailReconstructor
 from zoo3d_gram_inverter.efficient_gram import EfficientGramGenerator
 from zoo3d_gram_inverter.encoders import CoarseEncoder
@@ -59,20 +60,19 @@ class GramInverterModel(ModelPlugin):
 
     def stages(self, config: GramInverterConfig) -> list[Stage]:
         res = config.generator.resolution
-        es, ds = config.encoder_stage, config.detail_stage
+        gan, enc, det = config.stage(EFFICIENT_GRAM), config.stage(ENCODER), config.stage(DETAIL)
+        encoder_loss = partial(encoder_step_loss, config=config, weights=config.stage_loss(ENCODER))
+        detail_loss = partial(detail_step_loss, config=config, weights=config.stage_loss(DETAIL))
         return [
-            Stage(name="gram_inverter.efficient_gram", steps=config.train.steps, resolution=res,
-                  batch_size=config.train.batch_size, ema=True, phases=gram_phases(config.gan_loss, res),
-                  optimizers=gram_optimizers(config.gan_optim, ["generator"], ["discriminator"]),
-                  frozen=["encoder", "detail"]),
-            Stage(name="gram_inverter.encoder", steps=es.steps, resolution=res, batch_size=es.batch_size, ema=False,
-                  phases=[Phase("encoder", "encoder", partial(encoder_step_loss, config=config))],
-                  optimizers={"encoder": OptimizerSpec(["encoder"], lr=es.lr, betas=tuple(es.betas))},
-                  frozen=["generator", "discriminator", "detail"], on_start=_freeze_generator_as_ema),
-            Stage(name="gram_inverter.detail", steps=ds.steps, resolution=res, batch_size=ds.batch_size, ema=False,
-                  phases=[Phase("detail", "detail", partial(detail_step_loss, config=config))],
-                  optimizers={"detail": OptimizerSpec(["detail"], lr=ds.lr, betas=tuple(ds.betas))},
-                  frozen=["generator", "discriminator", "encoder"]),
+            Stage.from_config(gan, gram_phases(config.stage_loss(EFFICIENT_GRAM), res),
+                              stage_optimizers(gan, {"generator": ["generator"], "discriminator": ["discriminator"]}),
+                              resolution=res, ema=True, frozen=["encoder", "detail"]),
+            Stage.from_config(enc, [Phase("encoder", "encoder", encoder_loss)],
+                              stage_optimizers(enc, {"encoder": ["encoder"]}), resolution=res, ema=False,
+                              frozen=["generator", "discriminator", "detail"], on_start=_freeze_generator_as_ema),
+            Stage.from_config(det, [Phase("detail", "detail", detail_loss)],
+                              stage_optimizers(det, {"detail": ["detail"]}), resolution=res, ema=False,
+                              frozen=["generator", "discriminator", "encoder"]),
         ]
 
     def build_inverter(self, config: GramInverterConfig, modules: dict[str, torch.nn.Module]) -> GramInverter:

@@ -2,23 +2,12 @@
 
 from __future__ import annotations
 
-from typing import ClassVar, Literal
+from typing import Any, Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from zoo3d.cameras import CameraPrior
-from zoo3d.config import Config, RunConfig
-
-
-class PiGanNetworkConfig(Config):
-    """Mapping network + FiLM-SIREN NeRF (``SPATIALSIRENBASELINE``: points x 2 / box_size)."""
-
-    z_dim: int = Field(256, ge=1)
-    mapping_hidden: int = Field(256, ge=1)
-    mapping_layers: int = Field(3, ge=1)
-    depth: int = Field(8, ge=1, description="FiLM-SIREN layers before the density head")
-    width: int = Field(256, ge=1)
-    box_size: float = Field(0.24, gt=0, description="UniformBoxWarp side: the network sees p * 2 / box_size")
+from zoo3d.config import Config, GanLossConfig, RunConfig, StageConfig
 
 
 class PiGanRenderingConfig(Config):
@@ -47,36 +36,50 @@ class PiGanRenderingConfig(Config):
         "zoo3d", description="sample placement, integration and pixel grid: zoo3d's, or the authors' code's")
 
 
-class PiGanStageConfig(Config):
-    """One resolution of the progressive curriculum."""
+class PiGanGeneratorConfig(Config):
+    """Mapping network + FiLM-SIREN NeRF (``SPATIALSIRENBASELINE``: points x 2 / box_size), and how it is rendered."""
 
-    resolution: int = Field(64, ge=4)
-    steps: int = Field(200000, ge=0)
-    batch_size: int = Field(56, ge=1)
-    generator_lr: float = Field(6e-5, gt=0)
-    discriminator_lr: float = Field(2e-4, gt=0)
-
-
-class PiGanTrainingConfig(Config):
-    """Losses, optimisers and the curriculum (one entry = fixed resolution; several = progressive growing)."""
-
-    curriculum: list[PiGanStageConfig] = Field(default_factory=lambda: [PiGanStageConfig()])
-    progressive_discriminator: bool = False
-    fade_steps: int = Field(10000, ge=0, description="fade-in of a new discriminator resolution")
-    betas: tuple[float, float] = (0.0, 0.9)
-    r1: float = Field(0.2, ge=0)
-    pose_lambda: float = Field(15.0, ge=0, description="MSE pose regression of fakes, D and G")
-    grad_clip: float | None = Field(10.0, gt=0)
-    topk_interval: int = Field(2000, ge=1, description="G uses the top max(0.99^(step/N), topk_min) fakes")
-    topk_min: float = Field(0.6, gt=0, le=1)
-    discriminator_max_channels: int = Field(400, ge=1)
-    discriminator_channel_scale: float = Field(1.0, gt=0)
-
-
-class PiGanModelConfig(Config):
-    network: PiGanNetworkConfig = Field(default_factory=PiGanNetworkConfig)
+    z_dim: int = Field(256, ge=1)
+    mapping_hidden: int = Field(256, ge=1)
+    mapping_layers: int = Field(3, ge=1)
+    depth: int = Field(8, ge=1, description="FiLM-SIREN layers before the density head")
+    width: int = Field(256, ge=1)
+    box_size: float = Field(0.24, gt=0, description="UniformBoxWarp side: the network sees p * 2 / box_size")
     rendering: PiGanRenderingConfig = Field(default_factory=PiGanRenderingConfig)
-    training: PiGanTrainingConfig = Field(default_factory=PiGanTrainingConfig)
+
+
+class PiGanDiscriminatorConfig(Config):
+    """zoo3d's CoordConv residual discriminator with a (yaw, pitch) head.
+
+    ``progressive``: one ProgressiveCoordConvDiscriminator serves every stage's resolution, a new one fading
+    in over ``fade_steps`` (required when the stages change resolution). ``channel_scale`` < 1 narrows it
+    (tiny presets only).
+    """
+
+    max_channels: int = Field(400, ge=1)
+    channel_scale: float = Field(1.0, gt=0)
+    progressive: bool = False
+    fade_steps: int = Field(10000, ge=0, description="fade-in of a new discriminator resolution")
+
+
+class PiGanLossConfig(GanLossConfig):
+    """Non-saturating GAN, R1 on reals, MSE pose regression of fakes (D and G), and the generator's top-k:
+    it takes the max(0.99^(step / topk_interval), topk_min) most realistic fakes."""
+
+    r1_gamma: float = Field(0.2, ge=0)
+    lambda_pos: float = Field(15.0, ge=0)
+    topk_interval: int = Field(2000, ge=1)
+    topk_min: float = Field(0.6, gt=0, le=1)
+
+
+def stage_name(resolution: int) -> str:
+    """The name of the curriculum stage at ``resolution`` (what checkpoints record)."""
+    return f"res{resolution}"
+
+
+def _celeba_stages() -> list[StageConfig]:
+    return [StageConfig(name=stage_name(64), resolution=64, steps=200000, batch_size=56,
+                        lr={"generator": 6e-5, "discriminator": 2e-4}, betas=(0.0, 0.9), grad_clip=10.0)]
 
 
 def _celeba_camera() -> CameraPrior:
@@ -84,11 +87,77 @@ def _celeba_camera() -> CameraPrior:
 
 
 class PiGanConfig(RunConfig):
-    """A pi-GAN run: the shared sections plus ``pigan``."""
+    """A pi-GAN run. ``stages`` is the curriculum: one stage per resolution, named ``res<resolution>``
+    (one 64^2 stage for CelebA; 32 -> 64 -> 128 for CARLA), each training ``generator`` and ``discriminator``."""
 
     model: str = "pigan"
     camera: CameraPrior = Field(default_factory=_celeba_camera)
-    unread_train_keys: ClassVar[dict[str, str]] = {
-        "steps": "the steps of every entry of pigan.training.curriculum",
-        "batch_size": "the batch_size of every entry of pigan.training.curriculum"}
-    pigan: PiGanModelConfig = Field(default_factory=PiGanModelConfig)
+    generator: PiGanGeneratorConfig = Field(default_factory=PiGanGeneratorConfig)
+    discriminator: PiGanDiscriminatorConfig = Field(default_factory=PiGanDiscriminatorConfig)
+    loss: PiGanLossConfig = Field(default_factory=PiGanLossConfig)
+    stages: list[StageConfig] = Field(default_factory=_celeba_stages)
+
+    @model_validator(mode="after")
+    def _check_curriculum(self):
+        if not self.stages:
+            raise ValueError("stages: pi-GAN's curriculum needs at least one stage")
+        for i, s in enumerate(self.stages):
+            if s.resolution is None:
+                raise ValueError(f"stages.{s.name}.resolution: every pi-GAN stage trains at a resolution of its own; "
+                                 f"give one")
+            if s.name != stage_name(s.resolution):
+                raise ValueError(f"stages.{i}.name: a pi-GAN stage is named after its resolution: "
+                                 f"'{stage_name(s.resolution)}' (got '{s.name}')")
+            if set(s.lr) != {"generator", "discriminator"}:
+                raise ValueError(f"stages.{s.name}.lr: give a learning rate for each of ['generator', "
+                                 f"'discriminator'] (got {sorted(s.lr)})")
+        resolutions = [s.resolution for s in self.stages]
+        if len(set(resolutions)) > 1 and not self.discriminator.progressive:
+            raise ValueError(f"stages change resolution ({resolutions}): set discriminator.progressive=true")
+        return self
+
+    @classmethod
+    def upgrade_stored(cls, data: dict[str, Any]) -> dict[str, Any]:
+        """A config stored before pi-GAN's sections were split (everything under ``pigan``: ``network``,
+        ``rendering``, ``training`` with its ``curriculum``), in today's shape; missing keys take the
+        defaults of that time (which are today's)."""
+        if isinstance(data.get("pigan"), dict) and not data.get("stages"):  # (then stored empty, or absent)
+            data = _upgrade_pigan_section(data)
+        return super().upgrade_stored(data)
+
+
+#: old ``pigan.training`` key -> (new section, key)
+_MOVED_TRAINING_KEYS = {
+    "progressive_discriminator": ("discriminator", "progressive"), "fade_steps": ("discriminator", "fade_steps"),
+    "discriminator_max_channels": ("discriminator", "max_channels"),
+    "discriminator_channel_scale": ("discriminator", "channel_scale"),
+    "r1": ("loss", "r1_gamma"), "pose_lambda": ("loss", "lambda_pos"),
+    "topk_interval": ("loss", "topk_interval"), "topk_min": ("loss", "topk_min")}
+#: old ``pigan.training.curriculum`` entry defaults (the curriculum's default was one such entry)
+_OLD_ENTRY = {"resolution": 64, "steps": 200000, "batch_size": 56, "generator_lr": 6e-5, "discriminator_lr": 2e-4}
+
+
+def _upgrade_pigan_section(data: dict[str, Any]) -> dict[str, Any]:
+    out = {k: v for k, v in data.items() if k != "pigan"}
+    old = dict(data["pigan"])
+    generator = dict(old.pop("network", None) or {})
+    if "rendering" in old:
+        generator["rendering"] = old.pop("rendering")
+    training = dict(old.pop("training", None) or {})
+    sections: dict[str, dict[str, Any]] = {"generator": generator, "discriminator": {}, "loss": {}}
+    for key, (section, new_key) in _MOVED_TRAINING_KEYS.items():
+        if key in training:
+            sections[section][new_key] = training.pop(key)
+    betas = training.pop("betas", [0.0, 0.9])
+    grad_clip = training.pop("grad_clip", 10.0)
+    stages = []
+    for entry in training.pop("curriculum", [{}]):
+        e = {**_OLD_ENTRY, **entry}
+        lr = {"generator": e.pop("generator_lr"), "discriminator": e.pop("discriminator_lr")}
+        stages.append({"name": stage_name(e["resolution"]), **e, "lr": lr, "betas": betas, "grad_clip": grad_clip})
+    out.update(sections, stages=stages)
+    if training:  # keys that never existed: left where validation names them
+        old["training"] = training
+    if old:
+        out["pigan"] = old
+    return out

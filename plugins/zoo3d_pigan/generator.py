@@ -73,10 +73,10 @@ class PiGanGenerator(Generator):
 
     def __init__(self, cfg: PiGanConfig):
         super().__init__()
-        n, r = cfg.pigan.network, cfg.pigan.rendering
+        n, r = cfg.generator, cfg.generator.rendering
         self.z_dim = n.z_dim
         self.camera_prior: CameraPrior = cfg.camera
-        final = cfg.pigan.training.curriculum[-1].resolution
+        final = cfg.stages[-1].resolution
         self.resolution = (final, final)
         self.bounds = (r.far - r.near) / 2.0  # the cube the rays of radius-1 cameras sample (meshing grid)
         self.mapping = PiGanMappingNetwork(n.z_dim, n.mapping_hidden, n.depth + 1, n.width, n.mapping_layers)

@@ -1,11 +1,11 @@
 """The pi-GAN model plugin: modules and training recipe.
 
-One stage per curriculum entry (a single 64^2 stage for CelebA upstream; 32 -> 64 -> 128 for the
-progressive curricula). Each step, with the shared adversarial steps (:mod:`zoo3d.train.gan`): D
-(non-saturating + R1 on reals + MSE pose regression of fakes), then G (non-saturating on the top-k fakes +
-the same pose loss). Density noise std decays as
-max(0, 1 - step / nerf_noise_steps). With ``progressive_discriminator`` one
-ProgressiveCoordConvDiscriminator serves every resolution and a new one fades in over ``fade_steps``.
+One stage per entry of ``stages``, the curriculum of resolutions (a single 64^2 stage for CelebA upstream;
+32 -> 64 -> 128 for the progressive curricula). Each step, with the shared adversarial steps
+(:mod:`zoo3d.train.gan`): D (non-saturating + R1 on reals + MSE pose regression of fakes), then G
+(non-saturating on the top-k fakes + the same pose loss). Density noise std decays as
+max(0, 1 - step / generator.rendering.nerf_noise_steps). With ``discriminator.progressive`` one
+ProgressiveCoordConvDiscriminator serves every resolution and a new one fades in over ``discriminator.fade_steps``.
 """
 
 from __future__ import annotations
@@ -14,13 +14,12 @@ from functools import partial
 
 import torch
 
-from zoo3d.core.model import ModelPlugin, OptimizerSpec, Stage, StepContext
+from zoo3d.core.model import ModelPlugin, Stage, StepContext, stage_optimizers
 from zoo3d.core.outputs import DiscriminatorOutput
-from zoo3d.errors import ConfigError
 from zoo3d.nn.discriminators import CoordConvDiscriminator
-from zoo3d.train.gan import AdversarialLoss, GANParts, Sample, gan_phases
+from zoo3d.train.gan import GANParts, Sample, adversarial_loss, gan_phases
 
-from .config import PiGanConfig, PiGanStageConfig
+from .config import PiGanConfig
 from .discriminator import ProgressiveCoordConvDiscriminator
 from .generator import PiGanGenerator
 
@@ -29,7 +28,7 @@ def density_noise_std(step: int, steps: int) -> float:
     return max(0.0, 1.0 - step / steps) if steps > 0 else 0.0
 
 
-class PiGanPlugin(ModelPlugin):
+class PiGanModel(ModelPlugin):
     config_class = PiGanConfig
     imports_releases = True
 
@@ -38,7 +37,7 @@ class PiGanPlugin(ModelPlugin):
 
         ``release`` is the generator record, the ``torch_ema`` record, or ``{"generator": ..., "ema": ...}``;
         with an EMA its averages are the weights (what the authors render with). Sets
-        ``pigan.rendering.convention = "upstream"``.
+        ``generator.rendering.convention = "upstream"``.
         """
         from zoo3d.errors import UserError
         from zoo3d.upstream import RELEASE_FILE, ImportedRelease, module_state_dict
@@ -58,9 +57,9 @@ class PiGanPlugin(ModelPlugin):
         if generator is not None:
             up.check_siren(generator, config, RELEASE_FILE)
             z_dim = up.z_dim_of(generator)
-            if z_dim is not None and z_dim != config.pigan.network.z_dim:
+            if z_dim is not None and z_dim != config.generator.z_dim:
                 raise UserError(f"{RELEASE_FILE} holds a generator with z_dim {z_dim}, the preset has "
-                                f"{config.pigan.network.z_dim}.")
+                                f"{config.generator.z_dim}.")
         if parts.get("ema") is not None:
             weights = up.shadow_state(parts["ema"], config, RELEASE_FILE)
             notes.append(f"weights: the EMA averages in {RELEASE_FILE} (what the authors render with)")
@@ -74,27 +73,24 @@ class PiGanPlugin(ModelPlugin):
             names = up.upstream_parameter_names(config)
             sources = {k: f"shadow_params[{names.index(v)}] ({v})" for k, v in sources.items()}
         config = config.model_copy(deep=True)
-        config.pigan.rendering.convention = "upstream"
+        config.generator.rendering.convention = "upstream"
         return ImportedRelease(state=state, config=config, notes=notes, sources=sources)
 
     def build(self, config: PiGanConfig) -> dict[str, torch.nn.Module]:
-        t = config.pigan.training
-        resolutions = [c.resolution for c in t.curriculum]
-        if t.progressive_discriminator:
-            disc = ProgressiveCoordConvDiscriminator(max(resolutions), max_channels=t.discriminator_max_channels,
-                                                     pose_dim=2, channel_scale=t.discriminator_channel_scale)
-        else:
-            if len(set(resolutions)) > 1:
-                raise ConfigError("pigan.training.curriculum changes resolution: set "
-                                  "pigan.training.progressive_discriminator=true.")
-            disc = CoordConvDiscriminator(resolutions[0], max_channels=t.discriminator_max_channels, pose_dim=2,
-                                          channel_scale=t.discriminator_channel_scale)
+        d = config.discriminator
+        resolutions = [s.resolution for s in config.stages]
+        if d.progressive:
+            disc = ProgressiveCoordConvDiscriminator(max(resolutions), max_channels=d.max_channels, pose_dim=2,
+                                                     channel_scale=d.channel_scale)
+        else:  # the config guarantees one resolution
+            disc = CoordConvDiscriminator(resolutions[0], max_channels=d.max_channels, pose_dim=2,
+                                          channel_scale=d.channel_scale)
         return {"generator": PiGanGenerator(config), "discriminator": disc}
 
     def stages(self, config: PiGanConfig) -> list[Stage]:
-        t = config.pigan.training
-        return [curriculum_stage(config, c, fades=t.progressive_discriminator and i > 0 and t.fade_steps > 0)
-                for i, c in enumerate(t.curriculum)]
+        d = config.discriminator
+        return [curriculum_stage(config, s.name, fades=d.progressive and i > 0 and d.fade_steps > 0)
+                for i, s in enumerate(config.stages)]
 
 
 def render_fakes(ctx: StepContext, n: int, resolution: int, noise_steps: int) -> Sample:
@@ -113,16 +109,13 @@ def score(ctx: StepContext, sample: Sample, fade_steps: int | None) -> Discrimin
     return disc(sample.images)
 
 
-def curriculum_stage(config: PiGanConfig, entry: PiGanStageConfig, fades: bool) -> Stage:
+def curriculum_stage(config: PiGanConfig, name: str, fades: bool) -> Stage:
     """One resolution of the curriculum: the shared adversarial steps with pi-GAN's weights and top-k."""
-    t, r = config.pigan.training, config.pigan.rendering
-    loss = AdversarialLoss(r1_gamma=t.r1, lambda_pos=t.pose_lambda, topk_interval=t.topk_interval,
-                           topk_min=t.topk_min)
-    parts = GANParts(fakes=partial(render_fakes, resolution=entry.resolution, noise_steps=r.nerf_noise_steps),
-                     discriminate=partial(score, fade_steps=t.fade_steps if fades else None))
-    betas = tuple(t.betas)
-    return Stage(
-        f"res{entry.resolution}", entry.steps, gan_phases(loss, parts),
-        {"discriminator": OptimizerSpec(["discriminator"], lr=entry.discriminator_lr, betas=betas, grad_clip=t.grad_clip),
-         "generator": OptimizerSpec(["generator"], lr=entry.generator_lr, betas=betas, grad_clip=t.grad_clip)},
-        resolution=entry.resolution, batch_size=entry.batch_size)
+    stage, loss = config.stage(name), config.stage_loss(name)
+    adversarial = adversarial_loss(loss, topk_interval=loss.topk_interval, topk_min=loss.topk_min)
+    parts = GANParts(fakes=partial(render_fakes, resolution=stage.resolution,
+                                   noise_steps=config.generator.rendering.nerf_noise_steps),
+                     discriminate=partial(score, fade_steps=config.discriminator.fade_steps if fades else None))
+    optimizers = stage_optimizers(stage, {"discriminator": ["discriminator"], "generator": ["generator"]},
+                                  lazy_every={"discriminator": loss.r1_every})
+    return Stage.from_config(stage, gan_phases(adversarial, parts), optimizers)

@@ -12,7 +12,7 @@ HERE = Path(__file__).resolve().parent  # presets and card ship inside the packa
 def zoo3d_register_models(register):
     register(ModelSpec(
         name="pigan",
-        factory="zoo3d_pigan.model:PiGanPlugin",
+        factory="zoo3d_pigan.model:PiGanModel",
         aliases=("pi-gan",),
         summary="pi-GAN-style: FiLM-SIREN NeRF with mapping network, hierarchical sampling, pose-regressing D",
         kind="generator",

@@ -44,7 +44,7 @@ def pigan_cameras(phi, theta, fov: float = 12.0, radius: float = 1.0, **kw) -> C
 
 def upstream_parameter_names(cfg: PiGanConfig) -> list[str]:
     """The upstream generator's parameter names in ``generator.parameters()`` order (``ema.pth``'s order)."""
-    n = cfg.pigan.network
+    n = cfg.generator
     names = []
     for i in range(n.depth):
         names += [f"siren.network.{i}.layer.weight", f"siren.network.{i}.layer.bias"]
@@ -82,7 +82,7 @@ def convert_state(state: dict[str, Tensor], cfg: PiGanConfig, source: str = "the
     for name in upstream_parameter_names(cfg):
         if name not in state:
             raise UserError(f"{source} does not fit pi-GAN's layout for this preset: it has no tensor '{name}'.")
-        ours = _zoo3d_name(name, cfg.pigan.network.mapping_layers)
+        ours = _zoo3d_name(name, cfg.generator.mapping_layers)
         out[ours] = state[name].detach().clone().float()
         if sources is not None:
             sources[ours] = name
@@ -122,12 +122,12 @@ def check_siren(generator: Any, cfg: PiGanConfig, source: str) -> None:
         raise UserError(f"{source} holds a pi-GAN generator with a '{name}' network, which zoo3d cannot import "
                         f"(it reads {', '.join(sorted(SIREN_CLASSES))}).")
     box = SIREN_CLASSES[name]
-    want = cfg.pigan.network.box_size
+    want = cfg.generator.box_size
     fits = abs(want - 2.0) < 1e-9 if box is None else abs(box - want) < 1e-9
     if not fits:
         warp = "no box warp" if box is None else f"box {box}"
         raise UserError(f"{source} holds a {name.rsplit('.', 1)[-1]} network ({warp}), but the preset's "
-                        f"pigan.network.box_size is {want}.")
+                        f"generator.box_size is {want}.")
 
 
 def z_dim_of(generator: Any) -> int | None:

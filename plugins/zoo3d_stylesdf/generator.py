@@ -37,8 +37,8 @@ class StyleSDFGenerator(Generator):
 
     def __init__(self, cfg: StyleSDFConfig):
         super().__init__()
-        m = cfg.stylesdf
-        r = m.renderer
+        g = cfg.generator
+        r = g.renderer
         self.z_dim = r.z_dim
         self.camera_prior: CameraPrior = cfg.camera
         self.render_resolution = (r.resolution, r.resolution)
@@ -54,8 +54,8 @@ class StyleSDFGenerator(Generator):
                                        depth_along="axis" if upstream else "ray", eval_fill_last=upstream,
                                        eval_view_dirs="camera" if upstream else "world")
         self.decoder: StyleSDFDecoder | None = None
-        if m.decoder.enabled:
-            self.decoder = StyleSDFDecoder(r.width, r.z_dim, r.resolution, m.decoder)
+        if g.decoder.enabled:
+            self.decoder = StyleSDFDecoder(r.width, r.z_dim, r.resolution, g.decoder)
         self.register_buffer("decoder_active", torch.zeros((), dtype=torch.bool))
         self._centres: tuple | None = None
 

@@ -1,10 +1,14 @@
 """The StyleSDF model plugin: modules and the three-stage training recipe.
 
-1. ``sphere_init``: the SDF is fitted (L1) to a sphere of ``sphere_radius`` at ray samples of prior cameras.
+Each stage is sized by its entry in ``config.stages`` (steps, batch size, learning rate by role, betas).
+
+1. ``sphere_init``: the SDF is fitted (L1) to a sphere of ``generator.sphere_radius`` at ray samples of prior
+   cameras.
 2. ``volume_renderer``: GAN at the render resolution: non-saturating loss, R1 every D step, smooth-L1
    viewpoint regression for D and G, eikonal and minimal-surface losses at the renderer's samples.
-3. ``decoder``: the volume renderer is frozen; the 2D decoder and a StyleGAN2 D train at the output
-   resolution with the non-saturating loss and lazy R1 (path-length regularisation is not applied).
+3. ``decoder`` (when ``generator.decoder.enabled``): the volume renderer is frozen; the 2D decoder and a
+   StyleGAN2 D train at the output resolution with the non-saturating loss and lazy R1 (the stage's own
+   ``loss`` overrides; path-length regularisation is not applied).
 The adversarial phases of stages 2 and 3 are the shared ones (:mod:`zoo3d.train.gan`).
 """
 
@@ -14,10 +18,10 @@ from functools import partial
 
 import torch
 
-from zoo3d.core.model import LossResult, ModelPlugin, OptimizerSpec, Phase, Stage, StepContext
+from zoo3d.core.model import LossResult, ModelPlugin, Phase, Stage, StepContext, stage_optimizers
 from zoo3d.nn.discriminators import CoordConvDiscriminator, StyleGAN2Discriminator
 from zoo3d.render.samples import bin_centres
-from zoo3d.train.gan import AdversarialLoss, GANParts, Sample, gan_phases, lazy_optimizer, score_with
+from zoo3d.train.gan import AdversarialLoss, GANParts, Sample, adversarial_loss, gan_phases, score_with
 
 from .config import StyleSDFConfig
 from .generator import StyleSDFGenerator
@@ -46,14 +50,14 @@ def _decoder_w_avg(config: StyleSDFConfig, state: dict) -> torch.Tensor:
     return gen.truncation_centres()[1].reshape(-1)
 
 
-class StyleSDFPlugin(ModelPlugin):
+class StyleSDFModel(ModelPlugin):
     config_class = StyleSDFConfig
     imports_releases = True
 
     def import_release(self, release, config: StyleSDFConfig):
         """The authors' ``.pt`` (``g_ema``) as a zoo3d generator state for ``config`` (see ``upstream.py``).
 
-        Sets ``stylesdf.renderer.convention = "upstream"``; a file without the 2D decoder (a pretrained
+        Sets ``generator.renderer.convention = "upstream"``; a file without the 2D decoder (a pretrained
         volume renderer, ``sphere_init.pt``) turns the decoder off.
         """
         from zoo3d.upstream import RELEASE_FILE, ImportedRelease
@@ -64,53 +68,63 @@ class StyleSDFPlugin(ModelPlugin):
         sources: dict[str, str] = {}
         state = convert_g_ema(g_ema, RELEASE_FILE, sources)
         config = config.model_copy(deep=True)
-        config.stylesdf.renderer.convention = "upstream"
+        g = config.generator
+        g.renderer.convention = "upstream"
         notes = ["weights from 'g_ema' (the EMA generator upstream renders with)"]
         full = has_decoder(g_ema)
-        if not full and config.stylesdf.decoder.enabled:
-            config.stylesdf.decoder.enabled = False
+        if not full and g.decoder.enabled:
+            g.decoder.enabled = False
             notes.append(f"{RELEASE_FILE} holds only the volume renderer: the 2D decoder is off, images are "
-                         f"{config.stylesdf.renderer.resolution}x{config.stylesdf.renderer.resolution} volume renders")
-        state["decoder_active"] = torch.tensor(full and config.stylesdf.decoder.enabled)
-        if config.stylesdf.decoder.enabled and full:
+                         f"{g.renderer.resolution}x{g.renderer.resolution} volume renders")
+        state["decoder_active"] = torch.tensor(full and g.decoder.enabled)
+        if g.decoder.enabled and full:
             state["decoder.mapping.w_avg"] = _decoder_w_avg(config, state)
         return ImportedRelease(state=state, config=config, notes=notes, sources=sources)
 
     def build(self, config: StyleSDFConfig) -> dict[str, torch.nn.Module]:
-        m = config.stylesdf
-        d = m.discriminator
+        g, d = config.generator, config.discriminator
         modules: dict[str, torch.nn.Module] = {
             "generator": StyleSDFGenerator(config),
-            "discriminator": CoordConvDiscriminator(m.renderer.resolution, max_channels=d.max_channels, pose_dim=2,
+            "discriminator": CoordConvDiscriminator(g.renderer.resolution, max_channels=d.max_channels, pose_dim=2,
                                                     channel_scale=d.channel_scale),
         }
-        if m.decoder.enabled:
+        if g.decoder.enabled:
             modules["decoder_discriminator"] = StyleGAN2Discriminator(
-                m.decoder.output_resolution, channel_base=d.decoder_channel_base, max_channels=d.decoder_max_channels)
+                g.decoder.output_resolution, channel_base=d.decoder_channel_base, max_channels=d.decoder_max_channels)
         return modules
 
-    # ------------------------------------------------------------------ recipe
     def stages(self, config: StyleSDFConfig) -> list[Stage]:
-        m = config.stylesdf
-        s, loss_cfg, res = m.schedule, m.loss, m.renderer.resolution
-        volume = AdversarialLoss(r1_gamma=loss_cfg.r1, lambda_pos=loss_cfg.view, pose_loss="smooth_l1")
-        parts = GANParts(fakes=render_volume_fakes,
-                         generator_terms=partial(geometry_terms, eikonal=loss_cfg.eikonal,
-                                                 min_surface=loss_cfg.min_surface, beta=loss_cfg.min_surface_beta))
-        stages = [
-            Stage("sphere_init", s.sphere_init_steps,
-                  [Phase("sphere_init", "generator", partial(sphere_init_step, resolution=res,
-                                                             radius=m.sphere_radius))],
-                  {"generator": OptimizerSpec(["generator.volume"], lr=s.sphere_init_lr, betas=tuple(s.betas))},
-                  resolution=None, batch_size=s.sphere_init_batch, ema=False),
-            Stage("volume_renderer", s.renderer_steps, gan_phases(volume, parts),
-                  {"discriminator": OptimizerSpec(["discriminator"], lr=s.discriminator_lr, betas=tuple(s.betas)),
-                   "generator": OptimizerSpec(["generator.volume"], lr=s.generator_lr, betas=tuple(s.betas))},
-                  resolution=res, batch_size=s.renderer_batch),
-        ]
-        if m.decoder.enabled:
+        stages = [sphere_init_stage(config), volume_renderer_stage(config)]
+        if config.generator.decoder.enabled:
             stages.append(decoder_stage(config))
         return stages
+
+
+def lazy_r1_every(loss: AdversarialLoss) -> int | None:
+    """The interval of the discriminator's lazy R1 phase (None: R1 inside every D step, or none)."""
+    return loss.r1_every if loss.lazy_r1 else None
+
+
+def sphere_init_stage(config: StyleSDFConfig) -> Stage:
+    """Stage 1: the SDF fitted to the sphere (no EMA in this stage)."""
+    g, stage = config.generator, config.stage("sphere_init")
+    phase = Phase("sphere_init", "generator", partial(sphere_init_step, resolution=g.renderer.resolution,
+                                                      radius=g.sphere_radius))
+    return Stage.from_config(stage, [phase], stage_optimizers(stage, {"generator": ["generator.volume"]}),
+                             ema=False)
+
+
+def volume_renderer_stage(config: StyleSDFConfig) -> Stage:
+    """Stage 2: the volume renderer against the CoordConv D at the render resolution, with the geometry terms."""
+    stage, loss_cfg = config.stage("volume_renderer"), config.stage_loss("volume_renderer")
+    loss = adversarial_loss(loss_cfg, pose_loss="smooth_l1")
+    parts = GANParts(fakes=render_volume_fakes,
+                     generator_terms=partial(geometry_terms, eikonal=loss_cfg.eikonal,
+                                             min_surface=loss_cfg.min_surface, beta=loss_cfg.min_surface_beta))
+    optimizers = stage_optimizers(stage, {"discriminator": ["discriminator"], "generator": ["generator.volume"]},
+                                  lazy_every={"discriminator": lazy_r1_every(loss)})
+    return Stage.from_config(stage, gan_phases(loss, parts), optimizers,
+                             resolution=config.generator.renderer.resolution)
 
 
 def sphere_init_step(ctx: StepContext, resolution: int, radius: float) -> LossResult:
@@ -161,15 +175,13 @@ def activate_decoder(ctx: StepContext) -> None:
 
 
 def decoder_stage(config: StyleSDFConfig) -> Stage:
-    """Stage 3: the 2D decoder against a StyleGAN2 D, non-saturating loss and lazy R1 (no path length)."""
-    m = config.stylesdf
-    s, loss_cfg = m.schedule, m.loss
-    loss = AdversarialLoss(r1_gamma=loss_cfg.decoder_r1, r1_every=loss_cfg.decoder_r1_every)
+    """Stage 3: the 2D decoder against a StyleGAN2 D, non-saturating loss and lazy R1 (no path length), with
+    the stage's own loss weights (``stages.decoder.loss``)."""
+    stage = config.stage("decoder")
+    loss = adversarial_loss(config.stage_loss("decoder"))
     parts = GANParts(fakes=render_decoder_fakes, discriminate=score_with("decoder_discriminator"))
-    every = loss_cfg.decoder_r1_every if loss_cfg.decoder_r1 > 0 else None
-    b = tuple(s.decoder_betas)
-    return Stage("decoder", s.decoder_steps, gan_phases(loss, parts),
-                 {"discriminator": lazy_optimizer(["decoder_discriminator"], s.decoder_lr, b, every),
-                  "generator": OptimizerSpec(["generator.decoder"], lr=s.decoder_lr, betas=b)},
-                 resolution=m.decoder.output_resolution, batch_size=s.decoder_batch,
-                 frozen=["generator.volume"], on_start=activate_decoder)
+    roles = {"discriminator": ["decoder_discriminator"], "generator": ["generator.decoder"]}
+    optimizers = stage_optimizers(stage, roles, lazy_every={"discriminator": lazy_r1_every(loss)})
+    return Stage.from_config(stage, gan_phases(loss, parts), optimizers,
+                             resolution=config.generator.decoder.output_resolution, frozen=["generator.volume"],
+                             on_start=activate_decoder)

@@ -12,7 +12,7 @@ HERE = Path(__file__).resolve().parent  # presets and card ship inside the packa
 def zoo3d_register_models(register):
     register(ModelSpec(
         name="stylesdf",
-        factory="zoo3d_stylesdf.model:StyleSDFPlugin",
+        factory="zoo3d_stylesdf.model:StyleSDFModel",
         aliases=("style_sdf",),  # "styleSDF" already matches "stylesdf" after normalisation
         summary="StyleSDF-style: FiLM-SIREN SDF volume renderer (sigmoid SDF->density) + StyleGAN2 2D decoder",
         kind="generator",

@@ -12,11 +12,11 @@ Every network hyperparameter is EG3D's.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, ClassVar, Literal
 
 from pydantic import Field, model_validator
 
-from zoo3d.config import Config, RunConfig
+from zoo3d.config import Config, GanLossConfig, RunConfig, StageConfig
 
 UPSTREAM_BOX_WARP = 1.0  # EG3D FFHQ/AFHQ: tri-plane cube [-0.5, 0.5]^3 in EG3D units
 CAMERA_DIM = 25  # the EG3D camera label: flattened OpenCV cam2world 4x4 + normalised intrinsics 3x3
@@ -36,7 +36,8 @@ class TriplaneGeneratorConfig(Config):
         box_warp: side of the tri-plane cube in world units (see the module doc).
         num_samples, num_importance: stratified + importance samples per ray (48 + 48).
         near, far: ray interval in world units.
-        neural_resolution: resolution of the volume-rendered feature image (64; EG3D fine-tunes at 128).
+        neural_resolution: resolution of the volume-rendered feature image (64); the ``finetune`` stage fades
+            it to ``loss.finetune_neural_resolution`` (EG3D: 128).
         resolution: output resolution of the super-resolution module (512).
         sr_input_resolution: the SR module first resizes the neural render to this (128 for 512 output).
         sr_channels: widths of the two SR synthesis blocks ((256, 128) for 512; (128, 64) for 128/256).
@@ -107,14 +108,12 @@ class TriplaneDiscriminatorConfig(Config):
     c_noise: float = Field(0.0, ge=0)
 
 
-class TriplaneLossConfig(Config):
-    """EG3D's training recipe.
+class TriplaneLossConfig(GanLossConfig):
+    """EG3D's loss weights and training schedules (the adversarial names are :class:`GanLossConfig`'s).
 
     Attributes:
-        g_lr, d_lr: Adam learning rates (0.0025, 0.002); betas (0, 0.99), eps 1e-8, both scaled for lazy
-            regularisation as StyleGAN2 does (lr * c, beta ** c with c = every / (every + 1)).
         r1_gamma: R1 weight (1 for FFHQ 512; upstream advises larger for small batches).
-        r1_every: lazy R1 interval (16).
+        r1_every: lazy R1 interval (16); EG3D always regularises lazily.
         density_reg: weight of the density smoothness L1 (0.25); density_reg_every: lazy interval (4).
         density_reg_points: points per instance (1000). density_reg_perturb: std of the perturbation,
             in units of ``box_warp`` (0.004 with EG3D's box_warp 1).
@@ -123,13 +122,16 @@ class TriplaneLossConfig(Config):
             (EG3D: 1000 kimg at batch 32 = 31250 steps).
         blur_sigma: initial Gaussian blur of D's image input in pixels (10);
         blur_fade_steps: steps over which it fades to 0 (EG3D: 200 kimg x batch/32 = 6250 steps).
-        finetune_steps: a second stage at ``finetune_neural_resolution`` (0 = none); the neural
-            rendering resolution fades linearly over ``neural_resolution_fade_steps``.
+        finetune_neural_resolution: the neural rendering resolution the ``finetune`` stage fades to from
+            ``generator.neural_resolution`` (EG3D's ``--neural_rendering_resolution_final``, 128), linearly
+            over ``neural_resolution_fade_steps`` of that stage (EG3D: 1000 kimg = 31250 steps). Like the
+            other schedules it is EG3D's loss's; it is not a stage ``resolution``, which sizes the real images
+            (those stay at ``generator.resolution``; D's raw half is downsampled to the neural resolution).
+
+    ``lambda_pos`` and ``lambda_realpos`` stay 0: EG3D's dual discriminator conditions on the camera
+    instead of regressing it.
     """
 
-    g_lr: float = Field(0.0025, gt=0)
-    d_lr: float = Field(0.002, gt=0)
-    betas: tuple[float, float] = (0.0, 0.99)
     r1_gamma: float = Field(1.0, ge=0)
     r1_every: int = Field(16, ge=1)
     density_reg: float = Field(0.25, ge=0)
@@ -140,15 +142,60 @@ class TriplaneLossConfig(Config):
     gpc_fade_steps: int = Field(31250, ge=0)
     blur_sigma: float = Field(10.0, ge=0)
     blur_fade_steps: int = Field(6250, ge=0)
-    finetune_steps: int = Field(0, ge=0)
     finetune_neural_resolution: int = Field(128, ge=4)
     neural_resolution_fade_steps: int = Field(31250, ge=0)
 
+    @model_validator(mode="after")
+    def _no_pose_loss(self) -> "TriplaneLossConfig":
+        for key in ("lambda_pos", "lambda_realpos"):
+            if getattr(self, key):
+                raise ValueError(f"{key} must be 0: the tri-plane model's dual discriminator has no pose head "
+                                 f"(it is conditioned on the camera instead)")
+        return self
 
-class TriplaneRunConfig(RunConfig):
-    """A tri-plane run: the shared sections plus ``generator``, ``discriminator`` and ``loss``."""
+
+def eg3d_stages() -> list[StageConfig]:
+    """EG3D's FFHQ 512 recipe: the ``gan`` stage at the generator's neural rendering resolution (25000 kimg at
+    batch 32 = 781250 steps), then the ``finetune`` stage that fades it to ``loss.finetune_neural_resolution``
+    (0 steps: none, EG3D's ffhq512-64 model). Adam with lr 0.0025 (G) and 0.002 (D), betas (0, 0.99), both
+    corrected for their lazy regularisation phases as StyleGAN2 does."""
+    lr = {"generator": 0.0025, "discriminator": 0.002}
+    return [StageConfig(name="gan", steps=781250, batch_size=32, lr=lr, betas=(0.0, 0.99)),
+            StageConfig(name="finetune", steps=0, batch_size=32, lr=lr, betas=(0.0, 0.99))]
+
+
+#: zoo3d 0.1's defaults of the keys that moved into ``stages`` (its stored configs are complete dumps, so these
+#: only fill in a stored config written by hand).
+_OLD_LOSS_DEFAULTS = {"g_lr": 0.0025, "d_lr": 0.002, "betas": [0.0, 0.99], "finetune_steps": 0}
+_OLD_TRAIN_DEFAULTS = {"steps": 1000, "batch_size": 8}
+
+
+class TriplaneConfig(RunConfig):
+    """A tri-plane run: the shared sections, ``generator``, ``discriminator``, ``loss`` and the stages
+    ``gan`` and ``finetune`` (each with its steps, batch size, ``lr`` of ``generator`` and ``discriminator``,
+    and betas)."""
 
     model: str = "triplane"
     generator: TriplaneGeneratorConfig = Field(default_factory=TriplaneGeneratorConfig)
     discriminator: TriplaneDiscriminatorConfig = Field(default_factory=TriplaneDiscriminatorConfig)
     loss: TriplaneLossConfig = Field(default_factory=TriplaneLossConfig)
+    stages: list[StageConfig] = Field(default_factory=eg3d_stages)
+
+    stage_names: ClassVar[tuple[str, ...]] = ("gan", "finetune")
+    stage_roles: ClassVar[dict[str, tuple[str, ...]]] = {"gan": ("generator", "discriminator"),
+                                                         "finetune": ("generator", "discriminator")}
+
+    @classmethod
+    def upgrade_stored(cls, data: dict[str, Any]) -> dict[str, Any]:
+        """A config of zoo3d 0.1 (no ``stages``; learning rates, betas and ``finetune_steps`` in ``loss``, the
+        ``gan`` stage sized by ``train.steps`` / ``train.batch_size``, which the fine-tune stage shared)."""
+        if "stages" not in data:
+            loss = dict(data.get("loss") or {})
+            old = {k: loss.pop(k, v) for k, v in _OLD_LOSS_DEFAULTS.items()}
+            train = {**_OLD_TRAIN_DEFAULTS, **(data.get("train") or {})}
+            lr = {"generator": old["g_lr"], "discriminator": old["d_lr"]}
+            stages = [{"name": name, "steps": steps, "batch_size": train["batch_size"], "lr": lr,
+                       "betas": list(old["betas"])}
+                      for name, steps in (("gan", train["steps"]), ("finetune", old["finetune_steps"]))]
+            data = {**data, "loss": loss, "stages": stages}
+        return super().upgrade_stored(data)

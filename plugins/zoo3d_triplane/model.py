@@ -17,12 +17,13 @@ from functools import partial
 
 import torch
 
-from zoo3d.core.model import LossResult, ModelPlugin, Phase, Stage, StepContext
+from zoo3d.config import StageConfig
+from zoo3d.core.model import LossResult, ModelPlugin, OptimizerSpec, Phase, Stage, StepContext, stage_optimizers
 from zoo3d.core.outputs import DiscriminatorOutput
 from zoo3d.errors import UserError
-from zoo3d.train.gan import AdversarialLoss, GANParts, Sample, gan_phases, lazy_optimizer
+from zoo3d.train.gan import GANParts, Sample, adversarial_loss, gan_phases
 
-from zoo3d_triplane.config import TriplaneLossConfig, TriplaneRunConfig
+from zoo3d_triplane.config import TriplaneConfig, TriplaneLossConfig
 from zoo3d_triplane.discriminator import DualDiscriminator, resize
 from zoo3d_triplane.generator import TriplaneGenerator
 from zoo3d_triplane.regularizers import (blur_sigma, conditioning_labels, density_regularization, neural_resolution_at,
@@ -82,32 +83,45 @@ def density_step(ctx: StepContext, loss: TriplaneLossConfig, fade: tuple[int, in
     return LossResult(tv * loss.density_reg * loss.density_reg_every, {"density_tv": tv.detach()})
 
 
-def triplane_phases(config: TriplaneRunConfig, fade: tuple[int, int] | None = None) -> list[Phase]:
+def triplane_phases(loss: TriplaneLossConfig, fade: tuple[int, int] | None = None) -> list[Phase]:
     """EG3D's order: ``generator``, ``density`` (lazy), ``discriminator``, ``r1`` (lazy, on both halves)."""
-    lc = config.loss
-    adversarial = AdversarialLoss(r1_gamma=lc.r1_gamma, r1_every=lc.r1_every)
-    parts = GANParts(fakes=partial(render_fakes, loss=lc, fade=fade),
-                     reals=partial(real_dual_sample, loss=lc, fade=fade), discriminate=partial(score_dual, loss=lc))
-    phases = gan_phases(adversarial, parts, generator_first=True)
-    if lc.density_reg > 0:
-        phases.insert(1, Phase("density", "generator", partial(density_step, loss=lc, fade=fade),
-                               every=lc.density_reg_every))
+    parts = GANParts(fakes=partial(render_fakes, loss=loss, fade=fade),
+                     reals=partial(real_dual_sample, loss=loss, fade=fade), discriminate=partial(score_dual, loss=loss))
+    phases = gan_phases(adversarial_loss(loss), parts, generator_first=True)
+    if loss.density_reg > 0:
+        phases.insert(1, Phase("density", "generator", partial(density_step, loss=loss, fade=fade),
+                               every=loss.density_reg_every))
     return phases
+
+
+def triplane_optimizers(stage: StageConfig, loss: TriplaneLossConfig) -> dict[str, OptimizerSpec]:
+    """The stage's Adam for G and D, each corrected for its lazy regularisation phase (density, R1)."""
+    return stage_optimizers(stage, {"generator": ["generator"], "discriminator": ["discriminator"]},
+                            lazy_every={"generator": loss.density_reg_every if loss.density_reg > 0 else None,
+                                        "discriminator": loss.r1_every if loss.r1_gamma > 0 else None})
+
+
+def triplane_stage(config: TriplaneConfig, name: str, fade: tuple[int, int] | None) -> Stage:
+    """Stage ``name`` of the config, its phases and optimisers built from its loss; reals at the output
+    resolution (D's raw half is downsampled from them)."""
+    stage, loss = config.stage(name), config.stage_loss(name)
+    return Stage.from_config(stage, triplane_phases(loss, fade), triplane_optimizers(stage, loss),
+                             resolution=config.generator.resolution)
 
 
 class TriplaneModel(ModelPlugin):
     """EG3D-style tri-plane GAN (registered as ``triplane``, alias ``eg3d``)."""
 
-    config_class = TriplaneRunConfig
+    config_class = TriplaneConfig
     imports_releases = True
 
-    def import_release(self, release, config: TriplaneRunConfig):
+    def import_release(self, release, config: TriplaneConfig):
         """EG3D's network snapshots (``G_ema`` of a ``.pkl``); see :mod:`zoo3d_triplane.upstream`."""
         from zoo3d_triplane.upstream import import_eg3d
 
         return import_eg3d(release, config)
 
-    def build(self, config: TriplaneRunConfig) -> dict[str, torch.nn.Module]:
+    def build(self, config: TriplaneConfig) -> dict[str, torch.nn.Module]:
         g, d = config.generator, config.discriminator
         generator = TriplaneGenerator(g, config.camera)
         discriminator = DualDiscriminator(g.resolution, g.neural_resolution, channel_base=d.channel_base,
@@ -115,19 +129,11 @@ class TriplaneModel(ModelPlugin):
                                           mbstd_group_size=d.mbstd_group_size, c_noise=d.c_noise)
         return {"generator": generator, "discriminator": discriminator}
 
-    def _stage(self, config: TriplaneRunConfig, name: str, steps: int, fade: tuple[int, int] | None) -> Stage:
-        lc = config.loss
-        optimizers = {"generator": lazy_optimizer(["generator"], lc.g_lr, lc.betas,
-                                                  lc.density_reg_every if lc.density_reg > 0 else None),
-                      "discriminator": lazy_optimizer(["discriminator"], lc.d_lr, lc.betas,
-                                                      lc.r1_every if lc.r1_gamma > 0 else None)}
-        return Stage(name=name, steps=steps, phases=triplane_phases(config, fade), optimizers=optimizers,
-                     resolution=config.generator.resolution, batch_size=config.train.batch_size)
-
-    def stages(self, config: TriplaneRunConfig) -> list[Stage]:
-        lc = config.loss
-        stages = [self._stage(config, "gan", config.train.steps, None)]
-        if lc.finetune_steps > 0:
-            fade = (config.generator.neural_resolution, lc.finetune_neural_resolution)
-            stages.append(self._stage(config, f"finetune{lc.finetune_neural_resolution}", lc.finetune_steps, fade))
+    def stages(self, config: TriplaneConfig) -> list[Stage]:
+        """``gan``, then ``finetune`` fading the neural rendering resolution; a ``finetune`` of 0 steps (EG3D's
+        models without fine-tuning) is no stage at all, so such a run has the one stage."""
+        stages = [triplane_stage(config, "gan", None)]
+        if config.stage("finetune").steps > 0:
+            fade = (config.generator.neural_resolution, config.stage_loss("finetune").finetune_neural_resolution)
+            stages.append(triplane_stage(config, "finetune", fade))
         return stages

@@ -144,7 +144,7 @@ def convert_state_dict(upstream: Mapping[str, Tensor], neural_resolution: int | 
 # ---------------------------------------------------------------------------------------------- config
 def eg3d_config(config, rendering_kwargs: Mapping[str, Any], neural_resolution: int | None = None,
                 sr_conv_clamp: float | None = 256.0, sr_module: str | None = None):
-    """The run config (a :class:`~zoo3d_triplane.config.TriplaneRunConfig`, e.g. a preset) with EG3D's scene,
+    """The run config (a :class:`~zoo3d_triplane.config.TriplaneConfig`, e.g. a preset) with EG3D's scene,
     rendering and conditioning from a snapshot's ``rendering_kwargs`` (the flags listed in the module doc).
 
     Raises UserError for rendering settings zoo3d does not reproduce.

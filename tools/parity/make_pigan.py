@@ -63,7 +63,7 @@ def build(full: bool, hidden: int | None = None, z_dim: int | None = None):
     siren = functools.partial(sirens.SPATIALSIRENBASELINE, hidden_dim=hidden)
     g = gens.ImplicitGenerator3d(siren, z_dim).eval()
     g.set_device("cpu")
-    zoo3d = {"pigan.network.z_dim": z_dim, "pigan.network.width": hidden}
+    zoo3d = {"generator.z_dim": z_dim, "generator.width": hidden}
     return path, gens, g, zoo3d
 
 
@@ -133,14 +133,14 @@ def compare_full_width(size: int = 64) -> None:
     from zoo3d.config import load_run_config
     from zoo3d.render.volume import SampleDraws
     from zoo3d_pigan.config import PiGanConfig
-    from zoo3d_pigan.model import PiGanPlugin
+    from zoo3d_pigan.model import PiGanModel
     from zoo3d_pigan.upstream import pigan_cameras
 
     path, gens, g, _ = build(full=True)
     z = inputs(g.z_dim)
     phi, theta, rows, psi = VIEWS[1]
     ref = run_upstream(gens, g, z[rows], phi, theta, psi, size)
-    plugin = PiGanPlugin()
+    plugin = PiGanModel()
     cfg = load_run_config(PiGanConfig, "pigan", REPO / "plugins" / "zoo3d_pigan" / "presets", "celeba")
     imported = plugin.import_release({"generator": _record(g)}, cfg)
     gen = plugin.build(imported.config)["generator"]

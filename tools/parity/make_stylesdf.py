@@ -62,10 +62,10 @@ def options(full: bool, tiny: bool = False):
     rendering = O(depth=depth, width=width, no_sdf=False, no_z_normalize=False, static_viewdirs=True, N_samples=24,
                   no_offset_sampling=False, perturb=0.0, raw_noise_std=0.0, force_background=True, return_xyz=True,
                   return_sdf=True)
-    zoo3d = {"stylesdf.renderer.z_dim": style, "stylesdf.renderer.width": width, "stylesdf.renderer.depth": depth,
-             "stylesdf.renderer.resolution": 64, "stylesdf.renderer.num_samples": 24,
-             "stylesdf.decoder.output_resolution": size, "stylesdf.decoder.w_dim": 2 * style,
-             "stylesdf.decoder.channel_multiplier": 2, "stylesdf.decoder.max_channels": cap}
+    zoo3d = {"generator.renderer.z_dim": style, "generator.renderer.width": width, "generator.renderer.depth": depth,
+             "generator.renderer.resolution": 64, "generator.renderer.num_samples": 24,
+             "generator.decoder.output_resolution": size, "generator.decoder.w_dim": 2 * style,
+             "generator.decoder.channel_multiplier": 2, "generator.decoder.max_channels": cap}
     return model, rendering, zoo3d
 
 
@@ -147,7 +147,7 @@ def compare_full_width() -> None:
     """Full paper width (ffhq1024): upstream vs zoo3d's import, printed as max abs differences."""
     from zoo3d.config import load_run_config
     from zoo3d_stylesdf.config import StyleSDFConfig
-    from zoo3d_stylesdf.model import StyleSDFPlugin
+    from zoo3d_stylesdf.model import StyleSDFModel
     from zoo3d_stylesdf.upstream import stylesdf_cameras
 
     path, g, utils, zoo3d = build(full=True)
@@ -155,7 +155,7 @@ def compare_full_width() -> None:
     z, loc = z[1:], loc[1:]  # one frontal-free pair keeps the CPU run short: (z0, azim .3), (z1, azim -.25)
     ref = run_upstream(g, utils, z, loc)
     cfg = load_run_config(StyleSDFConfig, "stylesdf", REPO / "plugins" / "zoo3d_stylesdf" / "presets", "ffhq1024")
-    plugin = StyleSDFPlugin()
+    plugin = StyleSDFModel()
     imported = plugin.import_release({"g_ema": g.state_dict()}, cfg)
     gen = plugin.build(imported.config)["generator"]
     gen.load_state_dict(imported.state, strict=True)
