@@ -50,6 +50,7 @@ def test_every_recipe_reads_the_train_keys_it_does_not_declare_unread():
 
 
 @pytest.mark.parametrize("model, key, instead", [
+    ("gram", "batch_size", "stages.gram.batch_size"),
     ("gram_hd", "steps", "stage1.steps and stage2.steps"),
     ("stylesdf", "steps", "stylesdf.schedule.sphere_init_steps"),
     ("triplane", "batch_size", "stages.gan.batch_size and stages.finetune.batch_size"),
