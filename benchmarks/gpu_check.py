@@ -126,14 +126,15 @@ class Check:
         if self.small:
             data = "synthetic:heads?count=8&block=8"
             common = ["train.batch_size=2", "train.log_every=1"]
-            return [dict(model="gram", preset="tiny", steps=4, sets=common, data=data),
+            return [dict(model="gram", preset="tiny", steps=4, data=data,
+                         sets=["stages.gram.batch_size=2", "train.log_every=1"]),
                     dict(model="gram_hd", preset="tiny", steps=4, data=data,
                          sets=["train.log_every=1", "stage1.batch_size=2", "stage2.batch_size=2"]),
                     dict(model="triplane", preset="tiny", steps=4, data=data,
                          sets=["train.log_every=1", "stages.gan.batch_size=2"])]
         data = "synthetic:heads?count=64&device=cuda"
         common = ["train.log_every=5"]
-        return [dict(model="gram", preset="ffhq256", steps=50, data=data, sets=common + ["train.batch_size=4"]),
+        return [dict(model="gram", preset="ffhq256", steps=50, data=data, sets=common + ["stages.gram.batch_size=4"]),
                 dict(model="gram_hd", preset="ffhq256", steps=50, data=data,
                      sets=common + ["stage1.batch_size=8", "stage2.batch_size=4"]),
                 dict(model="triplane", preset="ffhq512", steps=50, data=data,
@@ -167,7 +168,7 @@ class Check:
         done = self.sh([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2",
                         "-m", "zoo3d", "train", "gram", "--preset", preset, "--steps", str(steps), "--device",
                         self.device, "--data", data, "--out", str(run), "--quiet",
-                        "--set", f"train.batch_size={2 * per}", "--set", "train.log_every=1",
+                        "--set", f"stages.gram.batch_size={2 * per}", "--set", "train.log_every=1",
                         "--set", "train.sample_every=0", "--set", "train.checkpoint_every=0"],
                        budget * 0.75, env)
         if self.dry_run:
@@ -330,8 +331,8 @@ def amp_child(args: dict) -> None:
     from zoo3d.launch import plan_run
 
     small = args["small"]
-    sets = (["train.batch_size=2", "data.spec=synthetic:heads?count=8&block=8"] if small else
-            ["train.batch_size=4", "data.spec=synthetic:heads?count=64&device=cuda"])
+    sets = (["stages.gram.batch_size=2", "data.spec=synthetic:heads?count=8&block=8"] if small else
+            ["stages.gram.batch_size=4", "data.spec=synthetic:heads?count=64&device=cuda"])
     plan = plan_run("gram", preset="tiny" if small else "ffhq256", overrides=sets)
     dev = torch.device(args["device"])
     with tempfile.TemporaryDirectory() as tmp:

@@ -1,8 +1,11 @@
 """The oracle generators: registered, deterministic in z, exactly consistent; the calibration model is not."""
 
+import pytest
 import torch
 
 from zoo3d.cameras import Camera
+from zoo3d.config import load_run_config
+from zoo3d.errors import ConfigError
 from zoo3d.plugins import get_host, get_model_spec
 
 
@@ -60,3 +63,15 @@ def test_oracle_is_consistent_and_the_calibration_model_ranks_below_it():
     cams = Camera.from_angles([0.1], 0.0)
     diff = (broken(z, cams, resolution=(64, 64)).rgb - oracle(z, cams, resolution=(64, 64)).rgb).abs().mean()
     assert diff < 0.15
+
+
+def test_the_oracle_section_is_the_generator_and_old_stored_configs_upgrade():
+    plugin = get_model_spec("oracle").load()
+    cls = plugin.config_class
+    stored = {"model": "oracle", "oracle": {"resolution": 32, "noise": 0.5}, "stages": []}
+    upgraded = cls.model_validate(cls.upgrade_stored(stored))
+    assert upgraded == cls.model_validate({"model": "oracle", "generator": {"resolution": 32, "noise": 0.5}})
+    assert plugin.build(upgraded)["generator"].resolution == (32, 32)
+    with pytest.raises(ConfigError, match="the oracle trains nothing"):
+        load_run_config(cls, "oracle", get_model_spec("oracle").presets_dir, "tiny",
+                        overrides=["stages=[{name: a, steps: 1, batch_size: 1, lr: {generator: 1.0}}]"])

@@ -87,8 +87,8 @@ def test_trained_run_samples_and_renders_hr_images(hd_run, tmp_path):
 def test_stage1_run_reuses_the_weights_of_a_gram_run(tmp_path):
     gram_run, hd = tmp_path / "gram", tmp_path / "hd"
     _train(["train", "gram", "--steps", "1", "--out", str(gram_run), "--quiet", "--device", "cpu"],
-           [f"generator.{s}" for s in GRAM_SHRINK] + ["train.batch_size=2", "train.sample_every=0", "train.seed=12",
-                                                      "discriminator.channel_scale=0.03125"])
+           [f"generator.{s}" for s in GRAM_SHRINK] + ["stages.gram.batch_size=2", "train.sample_every=0",
+                                                      "train.seed=12", "discriminator.channel_scale=0.03125"])
     _train(["train", "gram-hd", "--steps", "1", "--out", str(hd), "--quiet", "--device", "cpu",
             "--set", f"stage1.run={gram_run}"], list(HD_SHRINK))
     records = (hd / "metrics.jsonl").read_text()

@@ -149,9 +149,11 @@ def test_paper_presets_hold_the_upstream_values():
     cats = load_run_config(GramConfig, "gram", REPO / "plugins" / "zoo3d_gram" / "presets", "cats256")
     tiny = load_run_config(GramConfig, "gram", REPO / "plugins" / "zoo3d_gram" / "presets", "tiny")
     assert ffhq.generator == GeneratorConfig()  # the config defaults are the upstream FFHQ values
-    assert (ffhq.train.batch_size, ffhq.train.steps, ffhq.loss.lambda_realpos) == (32, 150000, 15.0)
-    assert (ffhq.optim.g_lr, ffhq.optim.d_lr, ffhq.optim.grad_clip, ffhq.train.ema_decay) == (2e-5, 2e-4, 1.0, 0.999)
-    assert (cats.generator.manifold.hidden, cats.loss.lambda_realpos, cats.train.batch_size) == (64, 30.0, 16)
+    stage = ffhq.stage("gram")
+    assert (stage.batch_size, stage.steps, ffhq.loss.lambda_realpos) == (32, 150000, 15.0)
+    assert (stage.lr, stage.betas, stage.grad_clip, ffhq.train.ema_decay) == (
+        {"generator": 2e-5, "discriminator": 2e-4}, (0.0, 0.9), 1.0, 0.999)
+    assert (cats.generator.manifold.hidden, cats.loss.lambda_realpos, cats.stage("gram").batch_size) == (64, 30.0, 16)
     # tiny keeps the method: same levels, background plane, ray range and loss weights
     assert tiny.generator.manifold.num_levels == 23 and tiny.generator.manifold.background_z == -0.12
     assert (tiny.generator.render.near, tiny.generator.render.far) == (0.88, 1.12)

@@ -25,7 +25,7 @@ def toy_config(resolution: int = 16) -> GramConfig:
     g.radiance.truncation_samples = 64
     g.render.num_samples = 16
     cfg.discriminator.channel_scale = 1 / 32
-    cfg.optim.g_lr, cfg.optim.d_lr = 1e-4, 4e-4
+    cfg.stage("gram").lr = {"generator": 1e-4, "discriminator": 4e-4}
     return cfg
 
 
@@ -70,13 +70,14 @@ def _context(modules, cfg, real, rng, step=0) -> StepContext:
 def test_phase_losses_train_the_discriminator_and_reach_the_manifolds():
     torch.manual_seed(0)
     cfg = toy_config()
-    cfg.optim.d_lr = 2e-3  # a fast D so a dozen steps show the separation
+    cfg.stage("gram").lr["discriminator"] = 2e-3  # a fast D so a dozen steps show the separation
     modules = GramModel().build(cfg)
     gen, disc = modules["generator"], modules["discriminator"]
     rng = torch.Generator().manual_seed(0)
     data_rng = torch.Generator().manual_seed(1)
-    opt_g = torch.optim.Adam(gen.parameters(), lr=cfg.optim.g_lr, betas=cfg.optim.betas)
-    opt_d = torch.optim.Adam(disc.parameters(), lr=cfg.optim.d_lr, betas=cfg.optim.betas)
+    stage = cfg.stage("gram")
+    opt_g = torch.optim.Adam(gen.parameters(), lr=stage.lr["generator"], betas=stage.betas)
+    opt_d = torch.optim.Adam(disc.parameters(), lr=stage.lr["discriminator"], betas=stage.betas)
     first = None
     for step in range(12):
         ctx = _context(modules, cfg, toy_reals(4, 16, data_rng), rng, step)
@@ -115,7 +116,7 @@ def test_tiny_train_sample_render_through_the_cli(tmp_path):
         pytest.skip("the synthetic:heads dataset is not registered in this checkout")
     run = tmp_path / "run"
     shrink = ["generator.resolution=16", "generator.radiance.hidden=16", "generator.render.num_samples=12",
-              "generator.radiance.truncation_samples=64", "train.batch_size=2", "train.sample_seeds=[0,1]",
+              "generator.radiance.truncation_samples=64", "stages.gram.batch_size=2", "train.sample_seeds=[0,1]",
               "discriminator.channel_scale=0.03125"]
     args = ["train", "gram", "--steps", "3", "--out", str(run), "--quiet"]
     for s in shrink:

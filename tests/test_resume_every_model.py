@@ -33,7 +33,7 @@ GRAM_SHRINK = ["resolution=8", "manifold.hidden=16", "manifold.num_levels=4", "r
 CASES = {
     # name: (overrides, checkpoint step); the run's stage lengths come from the overrides.
     "gram": ([f"generator.{s}" for s in GRAM_SHRINK] + [
-        "train.steps=4", "train.batch_size=2", "discriminator.channel_scale=0.03125"], 2),
+        "stages.gram.steps=4", "stages.gram.batch_size=2", "discriminator.channel_scale=0.03125"], 2),
     "gram_hd": ([f"generator.lowres.{s}" for s in GRAM_SHRINK] + [
         "generator.resolution=16", "generator.lowres.radiance.feature_dim=4", "generator.foreground_sr.nf=8",
         "generator.foreground_sr.nb=1", "generator.foreground_sr.gc=4", "generator.foreground_sr.up_channels=[8]",

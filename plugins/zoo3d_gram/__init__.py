@@ -5,12 +5,12 @@ from it only the names listed here; the modules behind them are this package's o
 change. The names are resolved lazily, so registering the plugin (``zoo3d_gram.plugin``) imports no torch.
 
 Configuration: :class:`GramConfig` (a run), :class:`GeneratorConfig` with its :class:`ManifoldConfig`,
-:class:`RadianceConfig` and :class:`RenderConfig`, :class:`DiscriminatorConfig`, :class:`LossConfig`,
-:class:`OptimConfig`.
+:class:`RadianceConfig` and :class:`RenderConfig`, :class:`DiscriminatorConfig`, :class:`LossConfig` (a
+:class:`zoo3d.config.GanLossConfig` with GRAM's weights); the recipe's one stage is ``stages.gram``.
 Networks: :class:`GramGenerator` (``represent`` -> :class:`GramRepresentation` -> ``render``),
 :class:`ManifoldPredictor` (the shared scalar field s(x)), :func:`widened_sigmoid` (GRAM's colour activation).
 Training: :func:`gram_phases` (GRAM's adversarial phases for any GRAM-like generator and discriminator),
-:func:`gram_optimizers`, :func:`render_fakes`, :func:`build_discriminator`.
+:func:`render_fakes`, :func:`build_discriminator`.
 Releases: :func:`lowres_state_from_upstream` (an upstream GRAM representation's tensors in zoo3d's names).
 """
 
@@ -22,14 +22,12 @@ _API = {
     "RenderConfig": "zoo3d_gram.config",
     "DiscriminatorConfig": "zoo3d_gram.config",
     "LossConfig": "zoo3d_gram.config",
-    "OptimConfig": "zoo3d_gram.config",
     "GramGenerator": "zoo3d_gram.generator",
     "GramRepresentation": "zoo3d_gram.representation",
     "ManifoldPredictor": "zoo3d_gram.networks",
     "widened_sigmoid": "zoo3d_gram.networks",
     "build_discriminator": "zoo3d_gram.model",
     "gram_phases": "zoo3d_gram.model",
-    "gram_optimizers": "zoo3d_gram.model",
     "lowres_state_from_upstream": "zoo3d_gram.upstream",
     "render_fakes": "zoo3d_gram.model",
 }

@@ -5,9 +5,11 @@ Importable by other plugins (GRAM-HD's stage 1 is this generator at 64²).
 
 from __future__ import annotations
 
-from pydantic import Field
+from typing import Any, ClassVar
 
-from zoo3d.config import Config, RunConfig
+from pydantic import Field, model_validator
+
+from zoo3d.config import Config, GanLossConfig, RunConfig, StageConfig
 
 
 class ManifoldConfig(Config):
@@ -88,7 +90,7 @@ class DiscriminatorConfig(Config):
     channel_scale: float = Field(1.0, gt=0)
 
 
-class LossConfig(Config):
+class LossConfig(GanLossConfig):
     """Non-saturating GAN + R1 (every step) + pose MSE on fakes (lambda_pos) and reals (lambda_realpos)."""
 
     r1_gamma: float = Field(1.0, ge=0)
@@ -96,13 +98,12 @@ class LossConfig(Config):
     lambda_realpos: float = Field(15.0, ge=0)
 
 
-class OptimConfig(Config):
-    """Adam for G and D; ``grad_clip`` is the max global gradient norm."""
-
-    g_lr: float = Field(2e-5, gt=0)
-    d_lr: float = Field(2e-4, gt=0)
-    betas: tuple[float, float] = (0.0, 0.9)
-    grad_clip: float | None = 1.0
+def gram_stage(**update: Any) -> StageConfig:
+    """GRAM's one training stage: Adam (0, 0.9) at G 2e-5 / D 2e-4 with the global gradient norm clipped
+    at 1 (upstream FFHQ_default); ``update`` changes fields (the steps and batch default to 1000 and 8)."""
+    values = dict(name="gram", steps=1000, batch_size=8, lr={"generator": 2e-5, "discriminator": 2e-4},
+                  betas=(0.0, 0.9), grad_clip=1.0)
+    return StageConfig(**{**values, **update})
 
 
 class GramConfig(RunConfig):
@@ -110,4 +111,33 @@ class GramConfig(RunConfig):
     generator: GeneratorConfig = Field(default_factory=GeneratorConfig)
     discriminator: DiscriminatorConfig = Field(default_factory=DiscriminatorConfig)
     loss: LossConfig = Field(default_factory=LossConfig)
-    optim: OptimConfig = Field(default_factory=OptimConfig)
+    stages: list[StageConfig] = Field(default_factory=lambda: [gram_stage()])
+
+    stage_names: ClassVar[tuple[str, ...]] = ("gram",)
+    stage_roles: ClassVar[dict[str, tuple[str, ...]]] = {"gram": ("generator", "discriminator")}
+    unread_train_keys: ClassVar[dict[str, str]] = {"steps": "stages.gram.steps",
+                                                   "batch_size": "stages.gram.batch_size"}
+
+    @model_validator(mode="after")
+    def _one_resolution(self):
+        if any(s.resolution is not None for s in self.stages):
+            raise ValueError("stages.gram.resolution: GRAM trains at generator.resolution; set that instead")
+        return self
+
+    @classmethod
+    def upgrade_stored(cls, data: dict[str, Any]) -> dict[str, Any]:
+        """A config stored before GRAM's stage was in ``stages`` (absent, or stored empty): the stage's length
+        and batch were ``train.steps`` and ``train.batch_size``, its optimiser settings the ``optim`` section
+        (``g_lr``, ``d_lr``, ``betas``, ``grad_clip``); a key the stored config left out takes the default
+        it had then."""
+        if not data.get("stages"):
+            data = dict(data)
+            train, optim = data.get("train"), data.pop("optim", None)
+            train, optim = (x if isinstance(x, dict) else {} for x in (train, optim))
+            stage = gram_stage().model_dump(mode="json")
+            stage.update({k: train[k] for k in ("steps", "batch_size") if k in train})
+            stage["lr"] = {"generator": optim.get("g_lr", stage["lr"]["generator"]),
+                           "discriminator": optim.get("d_lr", stage["lr"]["discriminator"])}
+            stage.update({k: optim[k] for k in ("betas", "grad_clip") if k in optim})
+            data["stages"] = [stage]
+        return super().upgrade_stored(data)

@@ -12,14 +12,15 @@ from typing import Callable
 
 import torch
 
-from zoo3d.core.model import ModelPlugin, OptimizerSpec, Phase, Stage, StepContext
+from zoo3d.config import GanLossConfig
+from zoo3d.core.model import ModelPlugin, Phase, Stage, StepContext, stage_optimizers
 from zoo3d.nn.discriminators import CoordConvDiscriminator
-from zoo3d.train.gan import AdversarialLoss, GANParts, Sample, gan_phases, real_sample, score_with
+from zoo3d.train.gan import GANParts, Sample, adversarial_loss, gan_phases, real_sample, score_with
 
-from zoo3d_gram.config import GramConfig, LossConfig, OptimConfig
+from zoo3d_gram.config import GramConfig
 from zoo3d_gram.generator import GramGenerator
 
-__all__ = ["GramModel", "build_discriminator", "gram_optimizers", "gram_phases", "render_fakes"]
+__all__ = ["GramModel", "build_discriminator", "gram_phases", "render_fakes"]
 
 
 def build_discriminator(config: GramConfig) -> CoordConvDiscriminator:
@@ -38,22 +39,15 @@ def render_fakes(ctx: StepContext, n: int, resolution: int,
     return Sample(gen(z, cameras, resolution=(resolution, resolution)).rgb, cameras)
 
 
-def gram_phases(loss: LossConfig, resolution: int, generator: Callable[[StepContext], torch.nn.Module] | None = None,
+def gram_phases(loss: GanLossConfig, resolution: int,
+                generator: Callable[[StepContext], torch.nn.Module] | None = None,
                 discriminator: str = "discriminator") -> list[Phase]:
-    """GRAM's D phase then G phase at ``resolution`` with the weights of ``loss``, for the generator
-    ``generator(ctx)`` (default: the model's generator) against the module ``discriminator``."""
-    adversarial = AdversarialLoss(r1_gamma=loss.r1_gamma, lambda_pos=loss.lambda_pos,
-                                  lambda_realpos=loss.lambda_realpos)
+    """GRAM's D phase then G phase at ``resolution`` with the adversarial weights of ``loss`` (any model's
+    ``loss`` section: :class:`zoo3d.config.GanLossConfig`'s names), for the generator ``generator(ctx)``
+    (default: the model's generator) against the module ``discriminator``."""
     parts = GANParts(fakes=partial(render_fakes, resolution=resolution, generator=generator),
                      reals=partial(real_sample, resolution=resolution), discriminate=score_with(discriminator))
-    return gan_phases(adversarial, parts)
-
-
-def gram_optimizers(optim: OptimConfig, generator: list[str], discriminator: list[str]) -> dict[str, OptimizerSpec]:
-    """Adam for the ``generator`` and ``discriminator`` roles over the given modules."""
-    betas = tuple(optim.betas)
-    return {"generator": OptimizerSpec(generator, lr=optim.g_lr, betas=betas, grad_clip=optim.grad_clip),
-            "discriminator": OptimizerSpec(discriminator, lr=optim.d_lr, betas=betas, grad_clip=optim.grad_clip)}
+    return gan_phases(adversarial_loss(loss), parts)
 
 
 class GramModel(ModelPlugin):
@@ -80,6 +74,8 @@ class GramModel(ModelPlugin):
 
     def stages(self, config: GramConfig) -> list[Stage]:
         res = config.generator.resolution
-        return [Stage(name="gram", steps=config.train.steps, phases=gram_phases(config.loss, res),
-                      optimizers=gram_optimizers(config.optim, ["generator"], ["discriminator"]), resolution=res,
-                      batch_size=config.train.batch_size, ema=True)]
+        loss = config.stage_loss("gram")
+        optimizers = stage_optimizers(config.stage("gram"), {"generator": ["generator"],
+                                                             "discriminator": ["discriminator"]},
+                                      lazy_every={"discriminator": loss.r1_every})
+        return [Stage.from_config(config.stage("gram"), gram_phases(loss, res), optimizers, resolution=res)]

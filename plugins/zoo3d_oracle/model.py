@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 import torch
 import torch.nn.functional as F
-from pydantic import Field
+from pydantic import Field, model_validator
 from torch import Tensor
 
 from zoo3d.cameras import Camera
@@ -23,8 +23,9 @@ from zoo3d.data.head_model import HEAD_BOUNDS, HEAD_LATENT_DIM, HeadParams, head
 from zoo3d.data.synthetic import render_heads
 
 
-class OracleSection(Config):
-    """Oracle settings. ``downscale``, ``warp_px``, ``noise`` and ``low_noise`` only affect ``oracle_inconsistent``."""
+class GeneratorConfig(Config):
+    """The oracle's render resolution; ``downscale``, ``warp_px``, ``noise`` and ``low_noise`` only affect
+    ``oracle_inconsistent``."""
 
     resolution: int = Field(64, ge=8, le=4096)
     downscale: int = Field(4, ge=1)
@@ -34,7 +35,23 @@ class OracleSection(Config):
 
 
 class OracleConfig(RunConfig):
-    oracle: OracleSection = Field(default_factory=OracleSection)
+    """The oracles' config: the ``generator`` section and no ``stages`` (nothing trains)."""
+
+    generator: GeneratorConfig = Field(default_factory=GeneratorConfig)
+
+    @model_validator(mode="after")
+    def _nothing_trains(self):
+        if self.stages:
+            raise ValueError(f"stages: the oracle trains nothing, so it has no stages (got "
+                             f"{[s.name for s in self.stages]})")
+        return self
+
+    @classmethod
+    def upgrade_stored(cls, data: dict[str, Any]) -> dict[str, Any]:
+        """A config stored when the ``generator`` section was called ``oracle``."""
+        if "oracle" in data and "generator" not in data:
+            data = {("generator" if k == "oracle" else k): v for k, v in data.items()}
+        return super().upgrade_stored(data)
 
 
 @dataclass
@@ -75,7 +92,7 @@ class OracleGenerator(Generator):
         super().__init__()
         config = config or OracleConfig()
         self.config = config
-        self.resolution = (config.oracle.resolution, config.oracle.resolution)
+        self.resolution = (config.generator.resolution, config.generator.resolution)
         self.camera_prior = config.camera
         self.register_buffer("_anchor", torch.zeros(()), persistent=False)  # carries device and dtype
 
@@ -107,15 +124,15 @@ class InconsistentOracleGenerator(OracleGenerator):
 
     def render(self, representation: OracleHeads, cameras: Camera, resolution=None) -> RenderOutput:
         h, w = self._size(resolution)
-        k = self.config.oracle.downscale
+        k = self.config.generator.downscale
         low = render_heads(representation.params, cameras, (max(8, h // k), max(8, w // k)))
         lh, lw = low["rgb"].shape[-2:]
-        low_rgb = low["rgb"] + self.config.oracle.low_noise * self._view_noise(cameras, lh, lw)
+        low_rgb = low["rgb"] + self.config.generator.low_noise * self._view_noise(cameras, lh, lw)
         stack = torch.cat([low_rgb, low["depth"], low["mask"]], dim=1)
         up = F.interpolate(stack, size=(h, w), mode="bilinear", align_corners=False)
         up = F.grid_sample(up, self._warp_grid(cameras, h, w), mode="bilinear", padding_mode="border",
                            align_corners=False)
-        rgb = up[:, :3] + self.config.oracle.noise * self._view_noise(cameras, h, w)
+        rgb = up[:, :3] + self.config.generator.noise * self._view_noise(cameras, h, w)
         raw = RenderOutput(rgb=low["rgb"], depth=low["depth"], alpha=low["mask"])
         return RenderOutput(rgb=rgb.clamp(-1, 1), depth=up[:, 3:4], alpha=up[:, 4:5], raw=raw)
 
@@ -126,8 +143,8 @@ class InconsistentOracleGenerator(OracleGenerator):
         ys = torch.linspace(-1, 1, h, device=cameras.device, dtype=cameras.dtype)
         xs = torch.linspace(-1, 1, w, device=cameras.device, dtype=cameras.dtype)
         gy, gx = torch.meshgrid(ys, xs, indexing="ij")
-        amp_x = 2.0 * self.config.oracle.warp_px / w
-        amp_y = 2.0 * self.config.oracle.warp_px / h
+        amp_x = 2.0 * self.config.generator.warp_px / w
+        amp_y = 2.0 * self.config.generator.warp_px / h
         dx = amp_x * torch.sin(2 * math.pi * 1.5 * gy + phase)
         dy = amp_y * torch.sin(2 * math.pi * 1.5 * gx - phase)
         return torch.stack([gx + dx, gy + dy], dim=-1)

@@ -38,7 +38,7 @@ def _config(record: Record):
 
         cfg = GramConfig()
         cfg.generator.resolution = record.resolution
-        cfg.train.batch_size = record.batch
+        cfg.stage("gram").batch_size = record.batch
     else:
         from zoo3d_gram_hd.config import GramHDConfig
 
