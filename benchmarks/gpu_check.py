@@ -125,7 +125,6 @@ class Check:
     def train_jobs(self) -> list[dict]:
         if self.small:
             data = "synthetic:heads?count=8&block=8"
-            common = ["train.batch_size=2", "train.log_every=1"]
             return [dict(model="gram", preset="tiny", steps=4, data=data,
                          sets=["stages.gram.batch_size=2", "train.log_every=1"]),
                     dict(model="gram_hd", preset="tiny", steps=4, data=data,

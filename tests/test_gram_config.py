@@ -9,7 +9,7 @@ import pytest
 import yaml
 
 from conftest import FIXTURES
-from zoo3d.config import StageConfig, TrainConfig, load_run_config
+from zoo3d.config import StageConfig, load_run_config
 from zoo3d.errors import ConfigError
 from zoo3d.plugins import get_model_spec
 from zoo3d.train.checkpoint import read_metadata
@@ -50,8 +50,9 @@ def test_a_config_stored_before_stages_upgrades_to_the_new_shape_key_by_key():
 def test_an_old_config_that_left_out_optimiser_keys_gets_the_defaults_it_had_then():
     stored = {"model": "gram", "train": {"steps": 9}, "optim": {"d_lr": 1e-3, "grad_clip": None}, "stages": []}
     stage = GramConfig.model_validate(GramConfig.upgrade_stored(stored)).stage("gram")
+    # 8: the batch_size default of the train section then
     assert (stage.steps, stage.batch_size, stage.lr, stage.betas, stage.grad_clip) == (
-        9, TrainConfig().batch_size, {"generator": 2e-5, "discriminator": 1e-3}, (0.0, 0.9), None)
+        9, 8, {"generator": 2e-5, "discriminator": 1e-3}, (0.0, 0.9), None)
     old_defaults = GramConfig.model_validate(GramConfig.upgrade_stored({"model": "gram"}))
     assert old_defaults.stages == GramConfig().stages  # today's defaults are the old ones
 
@@ -81,7 +82,7 @@ def test_defaults_are_grams_recipe_and_the_loss_keeps_its_names():
 
 @pytest.mark.parametrize("override, words", [
     ("stages.gram.resolution=64", "stages.gram.resolution: GRAM trains at generator.resolution"),
-    ("train.steps=5", "stages.gram.steps; set those instead"),
+    ("train.steps=5", "sets steps per stage, in 'stages.gram.steps'"),
     ("stages.gram.lr={generator: 1e-4}", "stages.gram.lr: give a learning rate for each of"),
 ])
 def test_settings_the_recipe_would_not_read_are_refused_with_the_key_to_set(override, words):

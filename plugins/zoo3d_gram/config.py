@@ -115,8 +115,6 @@ class GramConfig(RunConfig):
 
     stage_names: ClassVar[tuple[str, ...]] = ("gram",)
     stage_roles: ClassVar[dict[str, tuple[str, ...]]] = {"gram": ("generator", "discriminator")}
-    unread_train_keys: ClassVar[dict[str, str]] = {"steps": "stages.gram.steps",
-                                                   "batch_size": "stages.gram.batch_size"}
 
     @model_validator(mode="after")
     def _one_resolution(self):
