@@ -69,7 +69,7 @@ class TwoResolutionGenerator(ConstantGenerator):
                                hr_maps=(lr[:, :, :4] + shift).expand(B, self.N, 4, H, W),
                                hr_background=bg.expand(B, 3, H, W))
         out.raw = SimpleNamespace(rgb=torch.full((B, 3, H // 2, W // 2), self.lr_level))
-        out.extras = {"textures": tex}
+        out.textures = tex
         return out
 
 

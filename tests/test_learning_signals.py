@@ -40,7 +40,7 @@ def test_gram_hd_stage_two_lowers_the_consistency_loss(tmp_path):
         gen.eval()
         with torch.no_grad():
             out = gen(z, cams)
-            image_term, map_term = consistency_loss(out.rgb, out.raw.rgb, out.extras["textures"])
+            image_term, map_term = consistency_loss(out.rgb, out.raw.rgb, out.textures)
         gen.train()
         return image_term.item() + map_term.item()
 

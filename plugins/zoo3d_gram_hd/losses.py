@@ -44,7 +44,7 @@ def consistency_loss(hr_image: Tensor, lr_image: Tensor, textures: ManifoldTextu
 
 
 def render_hr_fakes(ctx: StepContext, n: int, resolution: int) -> Sample:
-    """n HR images of prior latents from prior cameras, with the render (its LR image and textures)."""
+    """n HR images of prior latents from prior cameras, with the render (a GramHDOutput: its LR image and textures)."""
     z, cameras = ctx.sample_z(n), ctx.sample_cameras(n)
     out = ctx.generator(z, cameras, resolution=(resolution, resolution))
     return Sample(out.rgb, cameras, output=out)
@@ -62,7 +62,7 @@ def consistency_terms(ctx: StepContext, fakes: Sample, lambda_cons: float) -> tu
     if lambda_cons <= 0:
         return 0.0, {}
     out = fakes.output
-    image_term, map_term = consistency_loss(out.rgb, out.raw.rgb, out.extras["textures"])
+    image_term, map_term = consistency_loss(out.rgb, out.raw.rgb, out.textures)
     return lambda_cons * (image_term + map_term), {"cons_image": image_term.item(), "cons_maps": map_term.item()}
 
 
