@@ -128,13 +128,13 @@ class Check:
             common = ["train.batch_size=2", "train.log_every=1"]
             return [dict(model="gram", preset="tiny", steps=4, sets=common, data=data),
                     dict(model="gram_hd", preset="tiny", steps=4, data=data,
-                         sets=["train.log_every=1", "stage1.batch_size=2", "stage2.batch_size=2"]),
+                         sets=["train.log_every=1", "stages.0.batch_size=2", "stages.1.batch_size=2"]),
                     dict(model="triplane", preset="tiny", steps=4, sets=common, data=data)]
         data = "synthetic:heads?count=64&device=cuda"
         common = ["train.log_every=5"]
         return [dict(model="gram", preset="ffhq256", steps=50, data=data, sets=common + ["train.batch_size=4"]),
                 dict(model="gram_hd", preset="ffhq256", steps=50, data=data,
-                     sets=common + ["stage1.batch_size=8", "stage2.batch_size=4"]),
+                     sets=common + ["stages.0.batch_size=8", "stages.1.batch_size=4"]),
                 dict(model="triplane", preset="ffhq512", steps=50, data=data,
                      sets=common + ["train.batch_size=4", "generator.resolution=256",
                                     "generator.sr_input_resolution=128"])]

@@ -19,9 +19,9 @@ from torch import Tensor
 
 from zoo3d.core.model import Phase, StepContext
 from zoo3d.core.outputs import DiscriminatorOutput
-from zoo3d.train.gan import AdversarialLoss, GANParts, Sample, gan_phases, real_sample
+from zoo3d.train.gan import GANParts, Sample, adversarial_loss, gan_phases, real_sample
 
-from zoo3d_gram_hd.config import Stage2LossConfig
+from zoo3d_gram_hd.config import LossConfig
 from zoo3d_gram_hd.generator import ManifoldTextures
 from zoo3d_gram_hd.resample import bicubic_downsample
 
@@ -66,10 +66,9 @@ def consistency_terms(ctx: StepContext, fakes: Sample, lambda_cons: float) -> tu
     return lambda_cons * (image_term + map_term), {"cons_image": image_term.item(), "cons_maps": map_term.item()}
 
 
-def hr_phases(loss: Stage2LossConfig, resolution: int) -> list[Phase]:
+def hr_phases(loss: LossConfig, resolution: int) -> list[Phase]:
     """Stage 2's D and G phases: the shared adversarial steps with the patch D and the consistency loss."""
-    adversarial = AdversarialLoss(r1_gamma=loss.r1_gamma, lambda_pos=loss.lambda_pos,
-                                  lambda_realpos=loss.lambda_realpos, patch_lambda=loss.patch_lambda)
+    adversarial = adversarial_loss(loss, patch_lambda=loss.patch_lambda)
     parts = GANParts(fakes=partial(render_hr_fakes, resolution=resolution),
                      reals=partial(real_sample, resolution=resolution), discriminate=score_hr,
                      generator_terms=partial(consistency_terms, lambda_cons=loss.lambda_cons))
