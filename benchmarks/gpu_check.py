@@ -128,14 +128,15 @@ class Check:
             return [dict(model="gram", preset="tiny", steps=4, data=data,
                          sets=["stages.gram.batch_size=2", "train.log_every=1"]),
                     dict(model="gram_hd", preset="tiny", steps=4, data=data,
-                         sets=["train.log_every=1", "stage1.batch_size=2", "stage2.batch_size=2"]),
+                         sets=["train.log_every=1", "stages.gram_hd.stage1.batch_size=2",
+                               "stages.gram_hd.stage2.batch_size=2"]),
                     dict(model="triplane", preset="tiny", steps=4, data=data,
                          sets=["train.log_every=1", "stages.gan.batch_size=2"])]
         data = "synthetic:heads?count=64&device=cuda"
         common = ["train.log_every=5"]
         return [dict(model="gram", preset="ffhq256", steps=50, data=data, sets=common + ["stages.gram.batch_size=4"]),
                 dict(model="gram_hd", preset="ffhq256", steps=50, data=data,
-                     sets=common + ["stage1.batch_size=8", "stage2.batch_size=4"]),
+                     sets=common + ["stages.gram_hd.stage1.batch_size=8", "stages.gram_hd.stage2.batch_size=4"]),
                 dict(model="triplane", preset="ffhq512", steps=50, data=data,
                      sets=common + ["stages.gan.batch_size=4", "generator.resolution=256",
                                     "generator.sr_input_resolution=128"])]

@@ -175,7 +175,7 @@ def replay_gram_hd(tensors: dict[str, Tensor], meta: dict) -> dict[str, float]:
         cams = Camera.from_gram(pose[i:i + 1, 0], pose[i:i + 1, 1], fov=meta["camera"]["fov"])
         rep = generator.represent(z[i:i + 1])
         out = generator.render(rep, cams)
-        textures = out.extras["textures"]
+        textures = out.textures
         note("hr_image", out.rgb, tensors["hr"][i:i + 1])
         note("lr_image", out.raw.rgb, tensors["lr"][i:i + 1])
         origins, dirs = cams.rays(h, h, align_corners=rc.align_corners)

@@ -12,19 +12,19 @@ from gan_stubs import ConstantGenerator, LinearD, area_half, context, fakes, rea
 
 from zoo3d.core.outputs import DiscriminatorOutput
 from zoo3d.train.losses import pose_target as camera_pose
-from zoo3d_gram_hd.config import Stage2LossConfig
+from zoo3d_gram_hd.config import LossConfig
 from zoo3d_gram_hd.generator import ManifoldTextures
 from zoo3d_gram_hd.losses import consistency_loss, hr_phases
 
 
 def hr_discriminator_loss(ctx, resolution, **weights):
-    d, g = hr_phases(Stage2LossConfig(**weights), resolution)
+    d, g = hr_phases(LossConfig(**weights), resolution)
     assert (d.name, d.optimizer, g.name, g.optimizer) == ("discriminator", "discriminator", "generator", "generator")
     return d.loss(ctx)
 
 
 def hr_generator_loss(ctx, resolution, **weights):
-    return hr_phases(Stage2LossConfig(**weights), resolution)[1].loss(ctx)
+    return hr_phases(LossConfig(**weights), resolution)[1].loss(ctx)
 
 R = 4
 
@@ -69,7 +69,7 @@ class TwoResolutionGenerator(ConstantGenerator):
                                hr_maps=(lr[:, :, :4] + shift).expand(B, self.N, 4, H, W),
                                hr_background=bg.expand(B, 3, H, W))
         out.raw = SimpleNamespace(rgb=torch.full((B, 3, H // 2, W // 2), self.lr_level))
-        out.extras = {"textures": tex}
+        out.textures = tex
         return out
 
 

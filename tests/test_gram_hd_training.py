@@ -19,9 +19,8 @@ HD_SHRINK = ([f"generator.lowres.{s}" for s in GRAM_SHRINK] + [
     "generator.foreground_sr.style_hidden=16", "generator.foreground_sr.residual=false",  # upstream SR net
     "generator.background_sr.nf=8", "generator.background_sr.nb=1",
     "generator.background_sr.gc=4", "generator.background_sr.up_channels=[8]",
-    "stage1.batch_size=2", "stage1.discriminator.channel_scale=0.03125", "stage2.batch_size=2",
-    "stage2.discriminator.channel_scale=0.03125", "stage2.discriminator.patch_ndf=4",
-    "stage2.discriminator.patch_layers=1", "train.sample_seeds=[0,1]",
+    "stages.0.batch_size=2", "stages.1.batch_size=2", "discriminator.channel_scale=0.03125",
+    "discriminator.patch_ndf=4", "discriminator.patch_layers=1", "train.sample_seeds=[0,1]",
     "train.sample_every=0", "train.keep_checkpoints=5", "data.spec=synthetic:heads"])
 
 
@@ -43,7 +42,7 @@ def _lowres_frozen(tensors: dict, prefix: str) -> dict:
 def hd_run(tmp_path_factory):
     run = tmp_path_factory.mktemp("hd") / "run"
     _train(["train", "gram-hd", "--steps", "2", "--out", str(run), "--quiet", "--device", "cpu",
-            "--set", "stage1.steps=1", "--set", "stage2.steps=1"], list(HD_SHRINK))
+            "--set", "stages.0.steps=1", "--set", "stages.1.steps=1"], list(HD_SHRINK))
     return run
 
 
@@ -90,7 +89,7 @@ def test_stage1_run_reuses_the_weights_of_a_gram_run(tmp_path):
            [f"generator.{s}" for s in GRAM_SHRINK] + ["stages.gram.batch_size=2", "train.sample_every=0",
                                                       "train.seed=12", "discriminator.channel_scale=0.03125"])
     _train(["train", "gram-hd", "--steps", "1", "--out", str(hd), "--quiet", "--device", "cpu",
-            "--set", f"stage1.run={gram_run}"], list(HD_SHRINK))
+            "--set", f"generator.lowres_run={gram_run}"], list(HD_SHRINK))
     records = (hd / "metrics.jsonl").read_text()
     assert "gram_hd.stage1" not in records and "gram_hd.stage2" in records  # stage 1 is not trained again
     gram, _ = read_checkpoint(next((gram_run / "checkpoints").iterdir()))

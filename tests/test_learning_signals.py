@@ -27,9 +27,9 @@ def test_gram_hd_stage_two_lowers_the_consistency_loss(tmp_path):
     from zoo3d.cameras import CameraPrior
     from zoo3d_gram_hd.losses import consistency_loss
 
-    overrides = ENGINE + [o for o in CASES["gram_hd"][0] if not o.startswith("stage2.steps")] + [
-        "stage2.steps=12", "generator.foreground_sr.residual=false", "train.checkpoint_every=0",
-        "stage2.loss.lambda_cons=10.0", "stage2.optim.g_lr=3e-3"]
+    overrides = ENGINE + [o for o in CASES["gram_hd"][0] if not o.startswith("stages.1.steps")] + [
+        "stages.1.steps=12", "generator.foreground_sr.residual=false", "train.checkpoint_every=0",
+        "loss.lambda_cons=10.0", "stages.1.lr.generator=3e-3"]
     trainer = _trainer("gram_hd", overrides, tmp_path / "run")
     gen = trainer.modules["generator"]
     g = torch.Generator().manual_seed(5)
@@ -40,7 +40,7 @@ def test_gram_hd_stage_two_lowers_the_consistency_loss(tmp_path):
         gen.eval()
         with torch.no_grad():
             out = gen(z, cams)
-            image_term, map_term = consistency_loss(out.rgb, out.raw.rgb, out.extras["textures"])
+            image_term, map_term = consistency_loss(out.rgb, out.raw.rgb, out.textures)
         gen.train()
         return image_term.item() + map_term.item()
 

@@ -7,15 +7,12 @@ it and trains the feature heads and the two super-resolution networks.
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from pydantic import Field, model_validator
 
-from zoo3d.config import Config, RunConfig
-from zoo3d_gram import DiscriminatorConfig as GramDiscriminatorConfig
+from zoo3d.config import Config, GanLossConfig, RunConfig, StageConfig, deep_merge
 from zoo3d_gram import GeneratorConfig as GramGeneratorConfig
-from zoo3d_gram import LossConfig as GramLossConfig
-from zoo3d_gram import OptimConfig as GramOptimConfig
 from zoo3d_gram import RadianceConfig
 
 
@@ -60,10 +57,13 @@ class GeneratorConfig(Config):
     corner-aligned gridding, half a texel off), which ``zoo3d import`` sets for the authors' weights.
     ``upsample_background_hits``: at HR, take the background-plane hits by upsampling the LR ones as
     GRAM-HD does (set by ``zoo3d import``), instead of intersecting each HR ray with the plane.
+    ``lowres_run``: take ``lowres`` from an existing ``gram`` (or ``gram_hd``) run folder or checkpoint (its EMA
+    weights, loaded when stage 2 begins) instead of training it: stage ``gram_hd.stage1`` is then skipped.
     """
 
     resolution: int = Field(256, ge=8)
     lowres: GramGeneratorConfig = Field(default_factory=_lowres_default)
+    lowres_run: str | None = None
     extent: float = Field(0.12, gt=0)
     view_dependent_textures: bool = True
     texture_align_corners: bool = True
@@ -86,32 +86,33 @@ class GeneratorConfig(Config):
         return self.resolution // self.lowres.resolution
 
 
-class Stage1Config(Config):
-    """Stage 1: GRAM at the low resolution with GRAM's own recipe (upstream GRAM64_FFHQ: batch 8/GPU on 8 GPUs,
-    G lr 2e-5, D lr 2e-4, clip 0.3, gamma 1, pose 15/15, 100k steps). ``run``: take stage 1 from an existing
-    ``gram`` (or ``gram_hd``) run folder or checkpoint instead of training it (its EMA weights are loaded)."""
+class DiscriminatorConfig(Config):
+    """All of GRAM-HD's discriminators: stage 1's LR CoordConv D (GRAM's, at ``generator.lowres.resolution``),
+    stage 2's HR CoordConv D (pose head) and its PatchGAN.
 
-    run: str | None = None
-    steps: int = Field(100000, ge=0)
-    batch_size: int = Field(64, ge=1)
-    discriminator: GramDiscriminatorConfig = Field(default_factory=GramDiscriminatorConfig)
-    loss: GramLossConfig = Field(default_factory=GramLossConfig)
-    optim: GramOptimConfig = Field(default_factory=lambda: GramOptimConfig(grad_clip=0.3))
-
-
-class HRDiscriminatorConfig(Config):
-    """The HR CoordConv discriminator (pose head) and the PatchGAN; patch sizes None: GRAM-HD's rule
-    ndf = min(64, 2^(14 - log2 R)), n_layers = max(3, log2 R - 6)."""
+    ``max_channels`` / ``channel_scale`` size both CoordConv Ds (``channel_scale`` < 1 narrows them: tiny
+    presets only); ``lowres_max_channels`` / ``lowres_channel_scale`` give the LR one other widths (None:
+    the same; every paper preset uses the same). Patch sizes None: GRAM-HD's rule
+    ndf = min(64, 2^(14 - log2 R)), n_layers = max(3, log2 R - 6) at the HR side R.
+    """
 
     max_channels: int = Field(400, ge=1)
     channel_scale: float = Field(1.0, gt=0)
+    lowres_max_channels: int | None = Field(None, ge=1)
+    lowres_channel_scale: float | None = Field(None, gt=0)
     patch_ndf: int | None = Field(None, ge=1)
     patch_layers: int | None = Field(None, ge=1)
 
 
-class Stage2LossConfig(Config):
-    """Non-saturating + R1 (on logit + patch_lambda * mean patch logit) + pose (15/15) + patch (0.1) +
-    cross-resolution consistency (12). Upstream r1_gamma / lambda_cons: 3/1, 5/3, 10/10 at 256/512/1024."""
+class LossConfig(GanLossConfig):
+    """Stage 2's losses (paper eqs. 9-12): non-saturating + R1 (on logit + patch_lambda * mean patch logit, every
+    D step) + pose MSE on fakes (lambda_pos) and reals (lambda_realpos) + patch terms (patch_lambda) +
+    cross-resolution consistency (12) (lambda_cons). Upstream r1_gamma / lambda_cons: 3/1, 5/3, 10/10 at
+    256/512/1024.
+
+    Stage 1 (GRAM at the LR side) reads the adversarial weights only, with GRAM64's R1 weight 1 as its
+    override (``stages`` entry ``gram_hd.stage1``, ``loss: {r1_gamma: 1.0}``).
+    """
 
     r1_gamma: float = Field(3.0, ge=0)
     lambda_pos: float = Field(15.0, ge=0)
@@ -120,21 +121,88 @@ class Stage2LossConfig(Config):
     lambda_cons: float = Field(1.0, ge=0)
 
 
-class Stage2Config(Config):
-    """Stage 2: stage 1 frozen; feature heads + SR nets against the HR and patch discriminators.
-    Upstream: 4 images/GPU at 256² (2 at 512²/1024²) on 8 GPUs, Adam (0, 0.9), lr 2e-4 / 2e-4, clip 0.3."""
+STAGE1 = "gram_hd.stage1"
+STAGE2 = "gram_hd.stage2"
 
-    steps: int = Field(100000, ge=0)
-    batch_size: int = Field(32, ge=1)
-    discriminator: HRDiscriminatorConfig = Field(default_factory=HRDiscriminatorConfig)
-    loss: Stage2LossConfig = Field(default_factory=Stage2LossConfig)
-    optim: GramOptimConfig = Field(default_factory=lambda: GramOptimConfig(g_lr=2e-4, d_lr=2e-4, grad_clip=0.3))
+
+def _paper_stages() -> list[StageConfig]:
+    """Upstream FFHQ-256. Stage 1 = GRAM64_FFHQ: batch 8/GPU on 8 GPUs, Adam (0, 0.9), G lr 2e-5, D lr 2e-4,
+    clip 0.3, R1 1, 100k steps. Stage 2 = GRAMHD256: 4 images/GPU on 8 GPUs, lr 2e-4 / 2e-4, clip 0.3, 100k steps."""
+    roles = ("generator", "discriminator")
+    return [StageConfig(name=STAGE1, steps=100000, batch_size=64, lr=dict(zip(roles, (2e-5, 2e-4))),
+                        betas=(0.0, 0.9), grad_clip=0.3, loss={"r1_gamma": 1.0}),
+            StageConfig(name=STAGE2, steps=100000, batch_size=32, lr=dict(zip(roles, (2e-4, 2e-4))),
+                        betas=(0.0, 0.9), grad_clip=0.3)]
 
 
 class GramHDConfig(RunConfig):
+    """A GRAM-HD run: ``generator``, ``discriminator``, ``loss`` (stage 2's) and the two stages
+    ``gram_hd.stage1`` (GRAM at the LR side; skipped when ``generator.lowres_run`` is set) and
+    ``gram_hd.stage2`` (super-resolution)."""
+
     model: str = "gram_hd"
-    unread_train_keys: ClassVar[dict[str, str]] = {"steps": "stage1.steps and stage2.steps",
-                                                   "batch_size": "stage1.batch_size and stage2.batch_size"}
+    stage_names: ClassVar[tuple[str, ...]] = (STAGE1, STAGE2)
+    stage_roles: ClassVar[dict[str, tuple[str, ...]]] = {STAGE1: ("generator", "discriminator"),
+                                                         STAGE2: ("generator", "discriminator")}
     generator: GeneratorConfig = Field(default_factory=GeneratorConfig)
-    stage1: Stage1Config = Field(default_factory=Stage1Config)
-    stage2: Stage2Config = Field(default_factory=Stage2Config)
+    discriminator: DiscriminatorConfig = Field(default_factory=DiscriminatorConfig)
+    loss: LossConfig = Field(default_factory=LossConfig)
+    stages: list[StageConfig] = Field(default_factory=_paper_stages)
+
+    @model_validator(mode="after")
+    def _check_stage_resolutions(self):
+        for s in self.stages:
+            if s.resolution is not None:
+                raise ValueError(f"stages.{s.name}.resolution: GRAM-HD's stages train at generator.lowres.resolution "
+                                 f"and generator.resolution; set those instead (got {s.resolution})")
+        return self
+
+    @classmethod
+    def upgrade_stored(cls, data: dict[str, Any]) -> dict[str, Any]:
+        """A config stored before the ``stages`` list (sections ``stage1`` / ``stage2``, and ``stages`` absent or
+        empty) in today's shape."""
+        if not data.get("stages"):
+            data = upgrade_two_section_config(data)
+        return super().upgrade_stored(data)
+
+
+# ------------------------------------------------------------------ configs stored in the older shape
+
+#: ``stage1`` / ``stage2`` as the older shape's defaults had them (a stored config fills its gaps with these).
+_OLD_STAGE1 = {"run": None, "steps": 100000, "batch_size": 64,
+               "discriminator": {"max_channels": 400, "channel_scale": 1.0},
+               "loss": {"r1_gamma": 1.0, "lambda_pos": 15.0, "lambda_realpos": 15.0},
+               "optim": {"g_lr": 2e-5, "d_lr": 2e-4, "betas": [0.0, 0.9], "grad_clip": 0.3}}
+_OLD_STAGE2 = {"steps": 100000, "batch_size": 32,
+               "discriminator": {"max_channels": 400, "channel_scale": 1.0, "patch_ndf": None, "patch_layers": None},
+               "loss": {"r1_gamma": 3.0, "lambda_pos": 15.0, "lambda_realpos": 15.0, "patch_lambda": 0.1,
+                        "lambda_cons": 1.0},
+               "optim": {"g_lr": 2e-4, "d_lr": 2e-4, "betas": [0.0, 0.9], "grad_clip": 0.3}}
+
+
+def _old_stage(name: str, old: dict[str, Any], loss: dict[str, Any]) -> dict[str, Any]:
+    optim = old["optim"]
+    return {"name": name, "steps": old["steps"], "batch_size": old["batch_size"],
+            "lr": {"generator": optim["g_lr"], "discriminator": optim["d_lr"]}, "betas": list(optim["betas"]),
+            "grad_clip": optim["grad_clip"], "loss": loss}
+
+
+def upgrade_two_section_config(data: dict[str, Any]) -> dict[str, Any]:
+    """``stage1`` / ``stage2`` -> ``generator.lowres_run``, ``discriminator``, ``loss`` and ``stages``.
+
+    stage2's discriminator and loss become the sections; stage 1's discriminator widths become the
+    ``lowres_*`` keys where they differ, its R1 weight (and any other weight that differs) its loss override.
+    """
+    data = dict(data)
+    s1 = deep_merge(_OLD_STAGE1, data.pop("stage1", None) or {})
+    s2 = deep_merge(_OLD_STAGE2, data.pop("stage2", None) or {})
+    d1, discriminator = s1["discriminator"], dict(s2["discriminator"])
+    for key in ("max_channels", "channel_scale"):
+        if d1[key] != discriminator[key]:
+            discriminator[f"lowres_{key}"] = d1[key]
+    loss = dict(s2["loss"])
+    stage1_loss = {k: v for k, v in s1["loss"].items() if k == "r1_gamma" or v != loss[k]}
+    data["generator"] = {**(data.get("generator") or {}), "lowres_run": s1["run"]}
+    data["discriminator"], data["loss"] = discriminator, loss
+    data["stages"] = [_old_stage(STAGE1, s1, stage1_loss), _old_stage(STAGE2, s2, {})]
+    return data

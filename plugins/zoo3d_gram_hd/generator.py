@@ -24,7 +24,7 @@ from zoo3d_gram import GramGenerator, GramRepresentation
 from zoo3d_gram_hd.config import GeneratorConfig
 from zoo3d_gram_hd.superres import RRDBNet, StyleRRDBNet
 
-__all__ = ["GramHDGenerator", "GramHDRepresentation", "ManifoldTextures"]
+__all__ = ["GramHDGenerator", "GramHDOutput", "GramHDRepresentation", "ManifoldTextures"]
 
 _STYLE_AVERAGE_SEED = 0x4844
 
@@ -81,6 +81,14 @@ class ManifoldTextures:
         return torch.cat([maps, bg], dim=1)
 
 
+@dataclass
+class GramHDOutput(RenderOutput):
+    """An HR render (``rgb`` the HR image, ``raw`` the LR GRAM render) with the :class:`ManifoldTextures` its
+    HR maps were sampled from (loss (12) compares them with the LR maps)."""
+
+    textures: ManifoldTextures | None = None
+
+
 class GramHDGenerator(Generator):
     """GRAM-HD (Xiang et al., ICCV 2023).
 
@@ -88,10 +96,10 @@ class GramHDGenerator(Generator):
     ``super_resolve`` False (before stage 2 begins) render() is GRAM's LR render, so training samples of
     stage 1 show GRAM; once stage 2 begins it is True and render() gives the HR image:
 
-    render(rep, cameras, resolution=None) -> RenderOutput with rgb (B, 3, H, W) in [-1, 1] the HR image
+    render(rep, cameras, resolution=None) -> :class:`GramHDOutput` with rgb (B, 3, H, W) in [-1, 1] the HR image
     (H = W = ``config.resolution`` unless given), depth/alpha/weights/points from the HR render (its
     intersections are the LR ones upsampled), ``raw`` = the LR GRAM render (B, 3, h, w), and
-    ``extras["textures"]`` = the :class:`ManifoldTextures`.
+    ``textures`` = the :class:`ManifoldTextures`.
     """
 
     strictly_3d_consistent = True
@@ -200,9 +208,7 @@ class GramHDGenerator(Generator):
         textures = self.textures(rep, cameras)
         out = self.renderer.render(self.hr_representation(rep, textures), cameras, (H, W),
                                    intersection_resolution=self.lr_resolution, intersections=hits)
-        out.raw = low
-        out.extras["textures"] = textures
-        return out
+        return GramHDOutput(**{**vars(out), "raw": low}, textures=textures)
 
     # ------------------------------------------------------------------ free-view cache
     @torch.no_grad()

@@ -19,9 +19,9 @@ from torch import Tensor
 
 from zoo3d.core.model import Phase, StepContext
 from zoo3d.core.outputs import DiscriminatorOutput
-from zoo3d.train.gan import AdversarialLoss, GANParts, Sample, gan_phases, real_sample
+from zoo3d.train.gan import GANParts, Sample, adversarial_loss, gan_phases, real_sample
 
-from zoo3d_gram_hd.config import Stage2LossConfig
+from zoo3d_gram_hd.config import LossConfig
 from zoo3d_gram_hd.generator import ManifoldTextures
 from zoo3d_gram_hd.resample import bicubic_downsample
 
@@ -44,7 +44,7 @@ def consistency_loss(hr_image: Tensor, lr_image: Tensor, textures: ManifoldTextu
 
 
 def render_hr_fakes(ctx: StepContext, n: int, resolution: int) -> Sample:
-    """n HR images of prior latents from prior cameras, with the render (its LR image and textures)."""
+    """n HR images of prior latents from prior cameras, with the render (a GramHDOutput: its LR image and textures)."""
     z, cameras = ctx.sample_z(n), ctx.sample_cameras(n)
     out = ctx.generator(z, cameras, resolution=(resolution, resolution))
     return Sample(out.rgb, cameras, output=out)
@@ -62,14 +62,13 @@ def consistency_terms(ctx: StepContext, fakes: Sample, lambda_cons: float) -> tu
     if lambda_cons <= 0:
         return 0.0, {}
     out = fakes.output
-    image_term, map_term = consistency_loss(out.rgb, out.raw.rgb, out.extras["textures"])
+    image_term, map_term = consistency_loss(out.rgb, out.raw.rgb, out.textures)
     return lambda_cons * (image_term + map_term), {"cons_image": image_term.item(), "cons_maps": map_term.item()}
 
 
-def hr_phases(loss: Stage2LossConfig, resolution: int) -> list[Phase]:
+def hr_phases(loss: LossConfig, resolution: int) -> list[Phase]:
     """Stage 2's D and G phases: the shared adversarial steps with the patch D and the consistency loss."""
-    adversarial = AdversarialLoss(r1_gamma=loss.r1_gamma, lambda_pos=loss.lambda_pos,
-                                  lambda_realpos=loss.lambda_realpos, patch_lambda=loss.patch_lambda)
+    adversarial = adversarial_loss(loss, patch_lambda=loss.patch_lambda)
     parts = GANParts(fakes=partial(render_hr_fakes, resolution=resolution),
                      reals=partial(real_sample, resolution=resolution), discriminate=score_hr,
                      generator_terms=partial(consistency_terms, lambda_cons=loss.lambda_cons))

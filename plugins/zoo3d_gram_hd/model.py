@@ -2,9 +2,9 @@
 
 Stage ``gram_hd.stage1`` trains the LR GRAM generator (``generator.lowres``) against ``discriminator_lr``
 with GRAM's own phase losses. Stage ``gram_hd.stage2`` starts by putting the stage-1 EMA weights into
-``generator.lowres`` (or those of ``stage1.run``), freezes everything of stage 1 but the new feature heads,
-switches the generator to HR rendering, and trains feature heads + SR nets against the HR and patch
-discriminators with the consistency loss (12). With ``stage1.run`` set, stage 1 is not trained.
+``generator.lowres`` (or those of ``generator.lowres_run``), freezes everything of stage 1 but the new feature
+heads, switches the generator to HR rendering, and trains feature heads + SR nets against the HR and patch
+discriminators with the consistency loss (12). With ``generator.lowres_run`` set, stage 1 is not trained.
 """
 
 from __future__ import annotations
@@ -14,17 +14,19 @@ from functools import partial
 
 import torch
 
-from zoo3d.core.model import ModelPlugin, Stage, StepContext
+from zoo3d.core.model import ModelPlugin, Stage, StepContext, stage_optimizers
 from zoo3d.errors import UserError
 from zoo3d.nn.discriminators import CoordConvDiscriminator
 
-from zoo3d_gram import gram_optimizers, gram_phases
-from zoo3d_gram_hd.config import GramHDConfig
+from zoo3d_gram import LossConfig as GramLossConfig
+from zoo3d_gram import gram_phases
+from zoo3d_gram_hd.config import STAGE1, STAGE2, GramHDConfig
 from zoo3d_gram_hd.discriminator import PatchDiscriminator
 from zoo3d_gram_hd.generator import GramHDGenerator
 from zoo3d_gram_hd.losses import hr_phases
 
-__all__ = ["GramHDModel", "STAGE1_FROZEN_IN_STAGE2", "load_stage1_weights"]
+__all__ = ["GramHDModel", "STAGE1_FROZEN_IN_STAGE2", "load_stage1_weights", "lowres_stage", "patch_discriminator",
+           "super_resolution_stage"]
 
 #: Parts of ``generator.lowres`` that stage 2 freezes (everything but the feature heads).
 STAGE1_FROZEN_IN_STAGE2 = [
@@ -57,7 +59,7 @@ def load_stage1_weights(lowres: torch.nn.Module, ref: str) -> None:
     model = meta.get("zoo3d.model", "")
     prefix = {"gram": "ema.", "gram_hd": "ema.lowres."}.get(model)
     if prefix is None:
-        raise UserError(f"stage1.run '{ref}' holds a '{model}' model; it must be a gram or gram_hd run.")
+        raise UserError(f"generator.lowres_run '{ref}' holds a '{model}' model; it must be a gram or gram_hd run.")
     if not any(k.startswith(prefix) for k in tensors):
         prefix = prefix.replace("ema.", "generator.", 1)
     state = {k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)}
@@ -69,12 +71,60 @@ def load_stage1_weights(lowres: torch.nn.Module, ref: str) -> None:
         stored = json.loads(meta.get("zoo3d.config", "{}")).get("generator", {})
         stored = stored.get("lowres", stored) if model == "gram_hd" else stored
         keys = ", ".join((missing + unexpected + wrong)[:3])
-        raise UserError(f"stage1.run '{path}' does not fit generator.lowres (differs at {keys}); set generator.lowres "
-                        f"to that run's generator config (its manifold {stored.get('manifold')}, radiance "
-                        f"{stored.get('radiance')}).")
+        raise UserError(f"generator.lowres_run '{path}' does not fit generator.lowres (differs at {keys}); set "
+                        f"generator.lowres to that run's generator config (its manifold {stored.get('manifold')}, "
+                        f"radiance {stored.get('radiance')}).")
     with torch.no_grad():
         for k, v in state.items():
             own[k].copy_(v)
+
+
+def patch_discriminator(config: GramHDConfig) -> PatchDiscriminator:
+    """Stage 2's PatchGAN at the HR side: GRAM-HD's sizes for that resolution unless the config gives them."""
+    d, auto = config.discriminator, PatchDiscriminator.for_resolution(config.generator.resolution)
+    if d.patch_ndf is None and d.patch_layers is None:
+        return auto
+    return PatchDiscriminator(3, d.patch_ndf or auto.model[0].out_channels, d.patch_layers or auto.n_layers)
+
+
+def lowres_stage(config: GramHDConfig) -> Stage:
+    """Stage 1: GRAM's phases at the LR side for ``generator.lowres`` against ``discriminator_lr``, with the
+    adversarial weights of the stage's loss (GRAM's LossConfig: stage 2's terms are not GRAM's)."""
+    stage, loss, res = config.stage(STAGE1), config.stage_loss(STAGE1), config.generator.lowres.resolution
+    gram_loss = GramLossConfig(**loss.model_dump(include=set(GramLossConfig.model_fields)))
+    return Stage.from_config(
+        stage, gram_phases(gram_loss, res, generator=lowres_generator, discriminator="discriminator_lr"),
+        stage_optimizers(stage, {"generator": ["generator.lowres"], "discriminator": ["discriminator_lr"]},
+                         lazy_every={"discriminator": loss.r1_every}),
+        resolution=res,
+        frozen=["generator.foreground_sr", "generator.background_sr", "generator.lowres.radiance_net.feature_heads",
+                "discriminator", "patch_discriminator"])
+
+
+def super_resolution_stage(config: GramHDConfig) -> Stage:
+    """Stage 2: feature heads + SR nets against the HR and patch discriminators, stage 1 frozen."""
+    stage, loss, g = config.stage(STAGE2), config.stage_loss(STAGE2), config.generator
+    trained = {"generator": ["generator.lowres.radiance_net.feature_heads", "generator.foreground_sr",
+                             "generator.background_sr"],
+               "discriminator": ["discriminator", "patch_discriminator"]}
+    return Stage.from_config(
+        stage, hr_phases(loss, g.resolution),
+        stage_optimizers(stage, trained, lazy_every={"discriminator": loss.r1_every}),
+        resolution=g.resolution,
+        frozen=STAGE1_FROZEN_IN_STAGE2 + (["discriminator_lr"] if g.lowres_run is None else []),
+        on_start=partial(_begin_super_resolution, lowres_run=g.lowres_run))
+
+
+def _begin_super_resolution(ctx: StepContext, lowres_run: str | None) -> None:
+    """Stage 2's start: stage-1 EMA weights into ``generator.lowres``, then HR rendering on."""
+    generator = ctx.generator
+    if lowres_run is not None:
+        load_stage1_weights(generator.lowres, lowres_run)
+    elif ctx.ema is not None:
+        with torch.no_grad():
+            for dst, src in zip(generator.lowres.parameters(), ctx.ema.lowres.parameters()):
+                dst.copy_(src)
+    generator.super_resolve.fill_(True)
 
 
 class GramHDModel(ModelPlugin):
@@ -100,55 +150,21 @@ class GramHDModel(ModelPlugin):
         return gen
 
     def build(self, config: GramHDConfig) -> dict[str, torch.nn.Module]:
-        g, d2 = config.generator, config.stage2.discriminator
-        hr = g.resolution
-        if d2.patch_ndf is None and d2.patch_layers is None:
-            patch = PatchDiscriminator.for_resolution(hr)
-        else:
-            auto = PatchDiscriminator.for_resolution(hr)
-            patch = PatchDiscriminator(3, d2.patch_ndf or auto.model[0].out_channels, d2.patch_layers or auto.n_layers)
-        modules = {
-            "generator": GramHDGenerator(g, config.camera),
-            "discriminator": CoordConvDiscriminator(hr, d2.max_channels, pose_dim=2, channel_scale=d2.channel_scale),
-            "patch_discriminator": patch,
-        }
-        if config.stage1.run is None:
-            d1 = config.stage1.discriminator
-            modules["discriminator_lr"] = CoordConvDiscriminator(g.lowres.resolution, d1.max_channels, pose_dim=2,
-                                                                 channel_scale=d1.channel_scale)
+        """Generator, HR CoordConv D (1 logit + (yaw, pitch)), PatchGAN, and stage 1's LR CoordConv D unless
+        stage 1 comes from ``generator.lowres_run``. The PatchGAN is built first: a seed gives the weights it
+        always gave."""
+        g, d = config.generator, config.discriminator
+        patch = patch_discriminator(config)
+        modules = {"generator": GramHDGenerator(g, config.camera),
+                   "discriminator": CoordConvDiscriminator(g.resolution, d.max_channels, pose_dim=2,
+                                                           channel_scale=d.channel_scale),
+                   "patch_discriminator": patch}
+        if g.lowres_run is None:
+            modules["discriminator_lr"] = CoordConvDiscriminator(
+                g.lowres.resolution, d.lowres_max_channels or d.max_channels, pose_dim=2,
+                channel_scale=d.lowres_channel_scale or d.channel_scale)
         return modules
 
     def stages(self, config: GramHDConfig) -> list[Stage]:
-        s1, s2, g = config.stage1, config.stage2, config.generator
-        stages = []
-        if s1.run is None:
-            lr_res = g.lowres.resolution
-            stages.append(Stage(
-                name="gram_hd.stage1", steps=s1.steps, resolution=lr_res, batch_size=s1.batch_size,
-                phases=gram_phases(s1.loss, lr_res, generator=lowres_generator, discriminator="discriminator_lr"),
-                optimizers=gram_optimizers(s1.optim, ["generator.lowres"], ["discriminator_lr"]),
-                frozen=["generator.foreground_sr", "generator.background_sr",
-                        "generator.lowres.radiance_net.feature_heads", "discriminator", "patch_discriminator"],
-            ))
-        stages.append(Stage(
-            name="gram_hd.stage2", steps=s2.steps, resolution=g.resolution, batch_size=s2.batch_size,
-            phases=hr_phases(s2.loss, g.resolution),
-            optimizers=gram_optimizers(s2.optim, ["generator.lowres.radiance_net.feature_heads",
-                                                  "generator.foreground_sr", "generator.background_sr"],
-                                       ["discriminator", "patch_discriminator"]),
-            frozen=STAGE1_FROZEN_IN_STAGE2 + (["discriminator_lr"] if s1.run is None else []),
-            on_start=partial(_begin_super_resolution, stage1_run=s1.run),
-        ))
-        return stages
-
-
-def _begin_super_resolution(ctx: StepContext, stage1_run: str | None) -> None:
-    """Stage 2's start: stage-1 EMA weights into ``generator.lowres``, then HR rendering on."""
-    generator = ctx.generator
-    if stage1_run is not None:
-        load_stage1_weights(generator.lowres, stage1_run)
-    elif ctx.ema is not None:
-        with torch.no_grad():
-            for dst, src in zip(generator.lowres.parameters(), ctx.ema.lowres.parameters()):
-                dst.copy_(src)
-    generator.super_resolve.fill_(True)
+        first = [lowres_stage(config)] if config.generator.lowres_run is None else []
+        return first + [super_resolution_stage(config)]

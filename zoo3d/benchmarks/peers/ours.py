@@ -45,7 +45,7 @@ def _config(record: Record):
         cfg = GramHDConfig()
         cfg.generator.lowres.resolution = record.resolution // GRAM_HD_SCALE
         cfg.generator.resolution = record.resolution
-        cfg.stage2.batch_size = record.batch
+        cfg.stage("gram_hd.stage2").batch_size = record.batch
     cfg.camera.fov = CAMERA["fov"]
     return cfg
 
