@@ -21,12 +21,15 @@ class InversionResult:
         representation: renderable by the generator's renderer (``render(rep, cameras)``).
         cameras: the input-view cameras used (given, or estimated when none was given).
         latent: the latent code found (W or W+), when the method has one.
-        extras: method-specific tensors.
+        generator: the generator to render the result with when the method tuned its own copy (PTI);
+            None: the inverter's generator.
+        extras: method-specific values.
     """
 
     representation: Any
     cameras: Camera
     latent: Tensor | None = None
+    generator: torch.nn.Module | None = None
     extras: dict[str, Any] = field(default_factory=dict)
 
 

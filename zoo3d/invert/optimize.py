@@ -123,7 +123,8 @@ class OptimizationInverter(Inverter):
         with torch.no_grad():
             rep = latent.represent(used)
         return InversionResult(representation=rep, cameras=cameras, latent=latent.codes(used).detach(),
-                               extras={"generator": used, "space": latent.space, "losses": history})
+                               generator=used if used is not gen else None,
+                               extras={"space": latent.space, "losses": history})
 
     def _tune(self, latent: LatentSpace, images: Tensor, cameras: Camera, res, history: list) -> torch.nn.Module:
         """PTI: a copy of the generator trained to reproduce the images from the fixed pivot latent."""
@@ -144,5 +145,5 @@ class OptimizationInverter(Inverter):
 
     def render(self, result: InversionResult, cameras: Camera,
                resolution: tuple[int, int] | None = None) -> RenderOutput:
-        gen = result.extras.get("generator", self.generator)
+        gen = result.generator if result.generator is not None else self.generator
         return gen.render(result.representation, cameras.to(device=gen.device), resolution)
