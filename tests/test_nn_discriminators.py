@@ -1,4 +1,4 @@
-"""CoordConv, pose-head, progressive, patch and StyleGAN2 discriminators behave as upstream."""
+"""The shared CoordConv (pose head) and StyleGAN2 discriminators behave as upstream."""
 
 import math
 
@@ -11,11 +11,8 @@ from zoo3d.nn.discriminators import (
     CoordConv2d, CoordConvDiscriminator, ResidualCoordConvBlock, StyleGAN2Discriminator, coordconv_channels,
     minibatch_stddev,
 )
-from zoo3d_gram_hd.discriminator import PatchDiscriminator
-from zoo3d_pigan.discriminator import ProgressiveCoordConvDiscriminator
 
 pytestmark = pytest.mark.usefixtures("single_thread")
-
 
 
 def test_coordconv_channels_hold_exact_coordinates():
@@ -66,38 +63,6 @@ def test_pose_head_fits_a_toy_target():
         opt.step()
         losses.append(loss.item())
     assert losses[-1] < 0.2 * losses[0]  # typically ~0.05
-
-
-def test_progressive_fade_in_endpoints():
-    torch.manual_seed(0)
-    d = ProgressiveCoordConvDiscriminator(32, channel_scale=1 / 32)
-    images = torch.randn(2, 3, 16, 16)
-    full = d(images, alpha=1.0)
-    faded = d(images, alpha=0.0)
-    half = d(F.interpolate(images, scale_factor=0.5, mode="nearest"))
-    torch.testing.assert_close(faded.logit, half.logit)
-    torch.testing.assert_close(faded.pose, half.pose)
-    mid = d(images, alpha=0.5)
-    assert not torch.allclose(mid.logit, full.logit) and not torch.allclose(mid.logit, half.logit)
-
-
-def test_patch_discriminator_output_size_and_receptive_field():
-    torch.manual_seed(0)
-    d = PatchDiscriminator(ndf=4, n_layers=3)
-    assert PatchDiscriminator.output_size(64) == 6 and PatchDiscriminator.output_size(256) == 30
-    assert d(torch.randn(1, 3, 64, 64)).patch.shape[-2:] == (6, 6)
-    images = torch.randn(1, 3, 256, 256)
-    out = d(images)
-    assert out.patch.shape[-2:] == (30, 30)
-    torch.testing.assert_close(out.logit, out.patch.mean(dim=(2, 3)))
-    poked = images.clone()
-    poked[..., 0, 0] += 10.0
-    diff = (d(poked).patch - out.patch).abs()[0, 0]
-    # The 70x70 receptive field of the 3-layer PatchGAN: the corner pixel reaches only nearby patches.
-    assert diff[0, 0] > 0 and diff[10:, :].max() == 0 and diff[:, 10:].max() == 0
-    assert all(m.bias is None for m in list(d.model)[2:-1] if isinstance(m, torch.nn.Conv2d))
-    sized = [(p.model[0].out_channels, p.n_layers) for p in map(PatchDiscriminator.for_resolution, (256, 512, 1024))]
-    assert sized == [(64, 3), (32, 3), (16, 4)]
 
 
 def test_minibatch_stddev_sees_sample_diversity():

@@ -1,0 +1,67 @@
+"""GRAM-HD's super-resolution networks (zoo3d_gram_hd.superres): the foreground style net and the background net."""
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from zoo3d_gram_hd.superres import RRDBNet, StyleRRDBNet, default_up_channels
+
+pytestmark = pytest.mark.usefixtures("single_thread")
+
+
+def test_background_net_starts_as_bicubic_upsampling():
+    torch.manual_seed(0)
+    net = RRDBNet(nf=8, nb=1, gc=4, scale=4)
+    x = torch.rand(2, 3, 8, 8) * 2 - 1
+    bicubic = F.interpolate(x, scale_factor=4, mode="bicubic", align_corners=False)
+    assert torch.equal(net(x), bicubic)
+    with torch.no_grad():
+        net.conv_last.bias.fill_(1.0)
+    torch.testing.assert_close(net(x), bicubic + 0.2)
+
+
+def test_style_net_alpha_and_styles():
+    torch.manual_seed(0)
+    net = StyleRRDBNet(in_ch=36, out_ch=4, nf=8, nb=1, gc=4, scale=4, z_dim=8, style_hidden=8)
+    x = torch.randn(4, 36, 4, 4)  # 2 instances x 2 manifolds, instance-major
+    z = torch.randn(2, 8)
+    raw = []
+    net.conv_last.register_forward_hook(lambda m, i, o: raw.append(o))
+    out = net(x, z)
+    assert out.shape == (4, 4, 16, 16)
+    # rgb is the linear output, alpha the sigmoid of the last channel.
+    torch.testing.assert_close(out[:, :3], raw[0][:, :3])
+    torch.testing.assert_close(out[:, 3], torch.sigmoid(raw[0][:, 3]))
+    assert out[:, 3].min() > 0 and out[:, 3].max() < 1
+    # Manifolds of one instance share its z.
+    torch.testing.assert_close(out[:2], net(x[:2], z[:1]))
+    assert (net(x[:2], z[1:]) - out[:2]).abs().max() > 1e-4
+    # psi = 0 replaces every z by the style average (which must be computed first).
+    with pytest.raises(ValueError):
+        net(x[:2], z[:1], psi=0.5)
+    net.compute_style_average(500, generator=torch.Generator().manual_seed(0))
+    torch.testing.assert_close(net(x[:2], z[:1], psi=0.0), net(x[:2], z[1:], psi=0.0))
+
+
+def test_up_channel_defaults_follow_gram_hd():
+    assert default_up_channels(4, style=True) == [64, 64]
+    assert default_up_channels(16, style=True) == [64, 64, 32, 16]
+    assert default_up_channels(8, style=False) == [64, 32, 16]
+    with pytest.raises(ValueError):
+        default_up_channels(3, style=False)
+
+
+def test_style_net_residual_starts_as_bicubic_and_learns_detail():
+    torch.manual_seed(0)
+    net = StyleRRDBNet(in_ch=6, out_ch=4, nf=8, nb=1, gc=4, scale=2, z_dim=8, up_channels=[8], style_hidden=8,
+                       residual=True)
+    x = torch.rand(2, 6, 5, 5)
+    z = torch.randn(1, 8)
+    base = F.interpolate(x[:, :4], scale_factor=2, mode="bicubic", align_corners=False)
+    out = net(x, z)
+    torch.testing.assert_close(out[:, :3], base[:, :3])
+    torch.testing.assert_close(out[:, 3], base[:, 3].clamp(0, 1))
+    # The zero gain still receives a gradient, so the learned detail can grow.
+    target = base.detach() + 0.1 * torch.randn_like(base)
+    F.mse_loss(net(x, z), target).backward()
+    assert net.residual_gain.grad is not None and net.residual_gain.grad.abs() > 0
