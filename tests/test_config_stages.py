@@ -74,6 +74,18 @@ def test_stage_mistakes_are_one_sentence_naming_the_key(presets, override, words
     assert "\n" not in msg and all(w in msg for w in words), msg
 
 
+def test_a_model_that_sets_resolutions_elsewhere_refuses_a_stage_resolution_naming_them():
+    class FixedResolution(TwoStageConfig):
+        resolution_keys = "generator.resolution"
+
+    data = FixedResolution().model_dump()
+    data["stages"][1]["resolution"] = 64
+    with pytest.raises(ValueError, match=r"stages.gan.resolution: this model's stages train at generator.resolution; "
+                                         r"set that instead \(got 64\)"):
+        FixedResolution.model_validate(data)
+    assert TwoStageConfig.model_validate(data).stage("gan").resolution == 64  # a model that reads it
+
+
 def test_stage_loss_applies_that_stage_s_overrides_only():
     cfg = TwoStageConfig()
     assert cfg.stage_loss("gan") == TwoStageLoss(r1_gamma=3.0)

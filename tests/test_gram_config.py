@@ -81,7 +81,7 @@ def test_defaults_are_grams_recipe_and_the_loss_keeps_its_names():
 
 
 @pytest.mark.parametrize("override, words", [
-    ("stages.gram.resolution=64", "stages.gram.resolution: GRAM trains at generator.resolution"),
+    ("stages.gram.resolution=64", "stages.gram.resolution: this model's stages train at generator.resolution; set that"),
     ("train.steps=5", "sets steps per stage, in 'stages.gram.steps'"),
     ("stages.gram.lr={generator: 1e-4}", "stages.gram.lr: give a learning rate for each of"),
 ])

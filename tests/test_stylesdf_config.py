@@ -140,8 +140,8 @@ def test_without_a_decoder_the_recipe_ends_after_the_volume_renderer():
 @pytest.mark.parametrize("override, sentence", [
     ("stages.decoder.loss.lambda_pos=15", "stages.decoder.loss.lambda_pos: the decoder's StyleGAN2 discriminator "
                                           "has no pose head"),
-    ("stages.volume_renderer.resolution=32", "stages.volume_renderer.resolution: StyleSDF's stages render at the "
-                                             "generator's resolutions"),
+    ("stages.volume_renderer.resolution=32", "stages.volume_renderer.resolution: this model's stages train at "
+                                             "generator.renderer.resolution and generator.decoder.output_resolution"),
     ("stages.decoder.lr.encoder=0.1", "stages.decoder.lr: give a learning rate for each of"),
 ])
 def test_what_the_recipe_cannot_honour_is_refused_with_a_sentence(override, sentence):

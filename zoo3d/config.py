@@ -130,6 +130,9 @@ class RunConfig(Config):
     stage_names: ClassVar[tuple[str, ...]] = ()
     #: the optimiser roles of each stage, by stage name (a stage not named here: any roles)
     stage_roles: ClassVar[dict[str, tuple[str, ...]]] = {}
+    #: where a model whose stages do not read ``resolution`` sets its resolutions (e.g. "generator.resolution");
+    #: a stage that sets one is then refused naming them. Empty: the stages' ``resolution`` is the model's to read.
+    resolution_keys: ClassVar[str] = ""
 
     @model_validator(mode="after")
     def _check_stages(self):
@@ -140,6 +143,10 @@ class RunConfig(Config):
             raise ValueError(f"stages: this model's recipe has the stages {list(self.stage_names)}, in that "
                              f"order (got {names})")
         for s in self.stages:
+            if self.resolution_keys and s.resolution is not None:
+                raise ValueError(f"stages.{s.name}.resolution: this model's stages train at {self.resolution_keys}; "
+                                 f"set {'those' if ' and ' in self.resolution_keys else 'that'} instead "
+                                 f"(got {s.resolution})")
             roles = self.stage_roles.get(s.name)
             if roles is not None and set(s.lr) != set(roles):
                 raise ValueError(f"stages.{s.name}.lr: give a learning rate for each of {list(roles)} "

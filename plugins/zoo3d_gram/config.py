@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from pydantic import Field, model_validator
+from pydantic import Field
 
 from zoo3d.config import Config, GanLossConfig, RunConfig, StageConfig
 
@@ -115,12 +115,7 @@ class GramConfig(RunConfig):
 
     stage_names: ClassVar[tuple[str, ...]] = ("gram",)
     stage_roles: ClassVar[dict[str, tuple[str, ...]]] = {"gram": ("generator", "discriminator")}
-
-    @model_validator(mode="after")
-    def _one_resolution(self):
-        if any(s.resolution is not None for s in self.stages):
-            raise ValueError("stages.gram.resolution: GRAM trains at generator.resolution; set that instead")
-        return self
+    resolution_keys: ClassVar[str] = "generator.resolution"
 
     @classmethod
     def upgrade_stored(cls, data: dict[str, Any]) -> dict[str, Any]:

@@ -148,14 +148,7 @@ class GramHDConfig(RunConfig):
     discriminator: DiscriminatorConfig = Field(default_factory=DiscriminatorConfig)
     loss: LossConfig = Field(default_factory=LossConfig)
     stages: list[StageConfig] = Field(default_factory=_paper_stages)
-
-    @model_validator(mode="after")
-    def _check_stage_resolutions(self):
-        for s in self.stages:
-            if s.resolution is not None:
-                raise ValueError(f"stages.{s.name}.resolution: GRAM-HD's stages train at generator.lowres.resolution "
-                                 f"and generator.resolution; set those instead (got {s.resolution})")
-        return self
+    resolution_keys: ClassVar[str] = "generator.lowres.resolution and generator.resolution"
 
     @classmethod
     def upgrade_stored(cls, data: dict[str, Any]) -> dict[str, Any]:

@@ -156,6 +156,7 @@ class GramInverterConfig(RunConfig):
     stage_names: ClassVar[tuple[str, ...]] = (EFFICIENT_GRAM, ENCODER, DETAIL)
     stage_roles: ClassVar[dict[str, tuple[str, ...]]] = {EFFICIENT_GRAM: ("generator", "discriminator"),
                                                          ENCODER: ("encoder",), DETAIL: ("detail",)}
+    resolution_keys: ClassVar[str] = "generator.resolution"
 
     @classmethod
     def upgrade_stored(cls, data: dict[str, Any]) -> dict[str, Any]:

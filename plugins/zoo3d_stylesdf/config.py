@@ -120,17 +120,12 @@ class StyleSDFConfig(RunConfig):
     stage_roles: ClassVar[dict[str, tuple[str, ...]]] = {
         "sphere_init": ("generator",), "volume_renderer": ("generator", "discriminator"),
         "decoder": ("generator", "discriminator")}
+    resolution_keys: ClassVar[str] = "generator.renderer.resolution and generator.decoder.output_resolution"
 
     @model_validator(mode="after")
     def _check_stylesdf_stages(self):
-        """Refuse, rather than ignore, what the recipe cannot honour: a stage resolution (each stage's is the
-        generator's: ``renderer.resolution``, ``decoder.output_resolution``) and a pose loss in the decoder
-        stage (its StyleGAN2 discriminator has no pose head)."""
-        for s in self.stages:
-            if s.resolution is not None:
-                raise ValueError(f"stages.{s.name}.resolution: StyleSDF's stages render at the generator's "
-                                 f"resolutions (generator.renderer.resolution, generator.decoder.output_resolution); "
-                                 f"leave it unset (got {s.resolution})")
+        """Refuse, rather than ignore, a pose loss in the decoder stage (its StyleGAN2 discriminator has no pose
+        head)."""
         if self.stages and self.generator.decoder.enabled:
             loss = self.stage_loss("decoder")
             for key in ("lambda_pos", "lambda_realpos"):

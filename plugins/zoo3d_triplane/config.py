@@ -184,6 +184,7 @@ class TriplaneConfig(RunConfig):
     stage_names: ClassVar[tuple[str, ...]] = ("gan", "finetune")
     stage_roles: ClassVar[dict[str, tuple[str, ...]]] = {"gan": ("generator", "discriminator"),
                                                          "finetune": ("generator", "discriminator")}
+    resolution_keys: ClassVar[str] = "generator.resolution and loss.finetune_neural_resolution"
 
     @classmethod
     def upgrade_stored(cls, data: dict[str, Any]) -> dict[str, Any]:

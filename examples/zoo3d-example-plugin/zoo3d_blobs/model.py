@@ -53,6 +53,7 @@ class BlobsConfig(RunConfig):
     stages: list[StageConfig] = Field(default_factory=_stages)
     stage_names = ("gan",)
     stage_roles = {"gan": ("generator", "discriminator")}
+    resolution_keys = "generator.resolution"
 
 
 @dataclass
