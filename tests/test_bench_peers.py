@@ -84,11 +84,13 @@ def test_table4_ratio_only_where_gram_ran():
 def test_every_record_names_a_known_work_and_model():
     for record in RECORDS + QUICK_RECORDS:
         assert record.model in ("gram", "gram_hd", "neus")
-        assert record.work in ("inference", "forward_backward", "train_step", "graph", "neus_fit")
+        assert record.work in ("inference", "forward_backward", "train_step", "graph", "neus_fit", "neus_steps")
         assert record.batch % record.split == 0
-        assert (record.model == "neus") == (record.work == "neus_fit")
+        assert (record.model == "neus") == record.work.startswith("neus_")
         if record.work == "neus_fit":
             assert record.name in neus.SETTINGS and record.time_target == 0.1
+        if record.work == "neus_steps":
+            assert record.name in neus.SETTINGS and record.time_target is None
 
 
 # ------------------------------------------------------------------------------------------------ NeuS fit
@@ -147,6 +149,16 @@ def test_neus_row_holds_the_target_time_per_step_and_the_ratio():
     assert row["detail"]["authors"]["curve"][0][0]["psnr_db"] == 35.0
     runs["authors"] = [_neus_run(300.0, 0.18, target=35.0)]
     assert peers.summarise(record, runs, "cpu")["met"] is False  # 0.2 > 0.1
+
+
+def test_neus_steps_row_holds_the_time_per_step_of_both_sides():
+    record = by_name("neus.steps.64")
+    runs = {"zoo3d": [_ok(10.0, 300.0, s_per_iter=0.2), _ok(12.0, 300.0, s_per_iter=0.24)],
+            "authors": [_ok(20.0, 300.0, s_per_iter=0.4), _ok(30.0, 300.0, s_per_iter=0.6)]}
+    row = peers.summarise(record, runs, "cpu")
+    assert (row["zoo3d_s_per_iter"], row["authors_s_per_iter"]) == (0.22, 0.5)
+    assert row["time_ratio"] == round(11 / 25, 3) and row["met"] is None and "target_db" not in row
+    assert peers._sides(record) == ("authors", "zoo3d") and peers._repeats(record, quick=False) == 3
 
 
 def test_neus_target_not_reached_gives_a_bound_not_a_verdict():

@@ -107,6 +107,10 @@ def summarise(record: Record, runs: dict[str, list[dict]], device: str) -> dict:
     row["detail"] = detail
     if record.work == "neus_fit":
         _neus_fields(row, runs)
+    elif record.work == "neus_steps":
+        for side in SIDES:
+            per_iter = [r["s_per_iter"] for r in runs[side] if r.get("status") == "ok" and "s_per_iter" in r]
+            row[f"{side}_s_per_iter"] = _median(per_iter) if per_iter else None
     return row
 
 
