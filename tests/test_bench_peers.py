@@ -151,7 +151,8 @@ def test_neus_row_holds_the_target_time_per_step_and_the_ratio():
     assert peers.summarise(record, runs, "cpu")["met"] is False  # 0.2 > 0.1
 
 
-def test_neus_steps_row_holds_the_time_per_step_of_both_sides():
+def test_neus_steps_row_holds_the_time_per_step_of_both_sides(monkeypatch):
+    monkeypatch.delenv("ZOO3D_PEERS_REPEATS", raising=False)
     record = by_name("neus.steps.64")
     runs = {"zoo3d": [_ok(10.0, 300.0, s_per_iter=0.2), _ok(12.0, 300.0, s_per_iter=0.24)],
             "authors": [_ok(20.0, 300.0, s_per_iter=0.4), _ok(30.0, 300.0, s_per_iter=0.6)]}
