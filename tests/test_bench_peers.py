@@ -34,8 +34,8 @@ def test_neus_without_pyhocon_is_skipped_with_a_note(monkeypatch, capsys, tmp_pa
     monkeypatch.delenv("ZOO3D_UPSTREAM_GRAM", raising=False)
     monkeypatch.delenv("ZOO3D_UPSTREAM_GRAM_HD", raising=False)
     monkeypatch.setenv("ZOO3D_UPSTREAM_NEUS", str(tmp_path))  # a folder: the checkout is "there"
-    find_spec = importlib.util.find_spec
-    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "pyhocon" else find_spec(name, *a))
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "pyhocon" else real(name, *a))
     ran = []
     monkeypatch.setattr(peers, "_child", lambda *a: ran.append(a) or {"status": "ok"})
     assert peers.run("cpu", quick=True) == [] and ran == []
