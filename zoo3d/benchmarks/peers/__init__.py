@@ -1,7 +1,8 @@
-"""``zoo3d bench peers``: zoo3d against the authors' code (GRAM, GRAM-HD), side by side in one run.
+"""``zoo3d bench peers``: zoo3d against the authors' code (GRAM, GRAM-HD, NeuS), side by side in one run.
 
-Needs local checkouts of microsoft/GRAM and JeffreyXiang/GRAM-HD, named by ``ZOO3D_UPSTREAM_GRAM`` and
-``ZOO3D_UPSTREAM_GRAM_HD``; a model whose checkout is absent is skipped with a one-line note.
+Needs local checkouts of microsoft/GRAM, JeffreyXiang/GRAM-HD and Totoro97/NeuS, named by
+``ZOO3D_UPSTREAM_GRAM``, ``ZOO3D_UPSTREAM_GRAM_HD`` and ``ZOO3D_UPSTREAM_NEUS`` (NeuS also needs ``pyhocon``,
+which reads its conf); a model whose checkout is absent is skipped with a one-line note.
 The records (:mod:`zoo3d.benchmarks.peers.records`) are measured in turn; each one ``repeats`` times as
 an alternating pair, the authors' code then zoo3d, every measurement in a fresh process
 (:mod:`zoo3d.benchmarks.peers.worker`), so both see the same machine load.
@@ -10,15 +11,21 @@ One row per record: medians and every repeat of time (s) and peak memory (MiB) f
 ratios zoo3d / authors of the medians, the targets and whether they are met, and for inference the
 largest |difference| between the two images (same weights, latents and cameras). Then, per side, the
 GRAM-HD / GRAM ratios of the ``graph`` records at one resolution (GRAM-HD's Table 4), where both ran.
+The NeuS fit (:mod:`zoo3d.benchmarks.peers.neus`; zoo3d's side first, as it sets the target) times the
+training seconds each side needs to reach the PSNR zoo3d reaches at the protocol's iteration count, and
+adds the target, seconds per step, steps and the PSNR curves.
 
 Environment: ``ZOO3D_PEERS_REPEATS`` (default 3; 1 with ``--quick``), ``ZOO3D_PEERS_LONG_REPEATS``
 (records at 256² and above, default 2), ``ZOO3D_PEERS_ONLY`` (comma-separated record names),
 ``ZOO3D_BENCH_THREADS`` (intra-op threads of every child, default torch's), ``ZOO3D_BENCH_CPU_MEM_GB``
-(the per-child memory cap on CPU, default 14).
+(the per-child memory cap on CPU, default 14); for the NeuS fit ``ZOO3D_PEERS_NEUS_REPEATS`` (default 1),
+``ZOO3D_PEERS_NEUS_ITERATIONS`` (zoo3d's steps, default the protocol's 400), ``ZOO3D_PEERS_NEUS_MAX_ITERS`` and
+``ZOO3D_PEERS_NEUS_MAX_S`` (where the authors' loop gives up), ``ZOO3D_PEERS_NEUS_TARGET_DB`` (a fixed target).
 """
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import statistics
@@ -31,6 +38,7 @@ from zoo3d.benchmarks.peers.authors import ENV, checkout, commit
 from zoo3d.benchmarks.peers.records import QUICK_RECORDS, RECORDS, Record
 
 SIDES = ("authors", "zoo3d")
+NAMES = {"gram": "GRAM", "gram_hd": "GRAM-HD", "neus": "NeuS"}
 
 
 def _note(text: str) -> None:
@@ -48,7 +56,14 @@ def _child(record: Record, side: str, workdir: Path, device: str) -> dict:
     return {"record": record.name, "side": side, "status": status, "note": f"exit {done.returncode}: {tail}"}
 
 
+def _sides(record: Record) -> tuple[str, ...]:
+    """The order of one pair: zoo3d first for the NeuS fit (its PSNR is the authors' side's target)."""
+    return tuple(reversed(SIDES)) if record.work == "neus_fit" else SIDES
+
+
 def _repeats(record: Record, quick: bool) -> int:
+    if record.work == "neus_fit":
+        return int(os.environ.get("ZOO3D_PEERS_NEUS_REPEATS", "1"))
     if quick:
         return int(os.environ.get("ZOO3D_PEERS_REPEATS", "1"))
     if record.resolution >= 256:
@@ -90,7 +105,34 @@ def summarise(record: Record, runs: dict[str, list[dict]], device: str) -> dict:
     diffs = [r["image_max_abs_diff"] for r in runs["zoo3d"] if "image_max_abs_diff" in r]
     row["image_max_abs_diff"] = max(diffs) if diffs else None
     row["detail"] = detail
+    if record.work == "neus_fit":
+        _neus_fields(row, runs)
+    elif record.work == "neus_steps":
+        for side in SIDES:
+            per_iter = [r["s_per_iter"] for r in runs[side] if r.get("status") == "ok" and "s_per_iter" in r]
+            row[f"{side}_s_per_iter"] = _median(per_iter) if per_iter else None
     return row
+
+
+def _neus_fields(row: dict, runs: dict[str, list[dict]]) -> None:
+    """The NeuS fit's target, seconds per step, steps, full-image PSNR and curves; a target the authors' code did
+    not reach makes its time a lower bound, so the ratio an upper bound (the target is met only if that is)."""
+    keys = ("target_db", "s_per_iter", "iterations", "iterations_to_target", "reached", "psnr_db", "psnr_full_db",
+            "train_s", "wall_s", "curve")
+    for side in SIDES:
+        ok = [r for r in runs[side] if r.get("status") == "ok"]
+        for key in keys:
+            row["detail"][side][key] = [r.get(key) for r in ok]
+        per_iter = [r["s_per_iter"] for r in ok if r.get("s_per_iter") is not None]
+        row[f"{side}_s_per_iter"] = _median(per_iter) if per_iter else None
+    targets = [r["target_db"] for r in runs["zoo3d"] if r.get("status") == "ok" and r.get("target_db") is not None]
+    row["target_db"] = _median(targets) if targets else None
+    authors_ok = [r for r in runs["authors"] if r.get("status") == "ok"]
+    row["authors_reached"] = all(r.get("reached") for r in authors_ok) if authors_ok else None
+    if row["authors_reached"] is False:
+        row["note"] = "the authors' fit stopped before the target: its time is a lower bound, the ratio an upper one"
+        if row["met"] is False:
+            row["met"] = None
 
 
 def table4(rows: list[dict]) -> list[dict]:
@@ -125,8 +167,11 @@ def run(device: str, quick: bool) -> list[dict]:
     for model, env in ENV.items():
         path = checkout(model)
         if path is None:
-            _note(f"{env} does not name a checkout of the authors' {model.replace('_', '-').upper()}: "
-                  f"its records are skipped.")
+            _note(f"{env} does not name a checkout of the authors' {NAMES[model]}: its records are skipped.")
+            records = [r for r in records if r.model != model]
+        elif model == "neus" and importlib.util.find_spec("pyhocon") is None:
+            _note("the authors' NeuS reads its conf with pyhocon, which is not installed (pip install pyhocon): "
+                  "its records are skipped.")
             records = [r for r in records if r.model != model]
         else:
             commits[model] = commit(path)
@@ -135,7 +180,7 @@ def run(device: str, quick: bool) -> list[dict]:
             workdir = Path(tmp) / record.name
             runs: dict[str, list[dict]] = {side: [] for side in SIDES}
             for i in range(_repeats(record, quick)):
-                for side in SIDES:
+                for side in _sides(record):
                     result = _child(record, side, workdir, device)
                     runs[side].append(result)
                     _note(f"{record.name} {side} #{i + 1}: {result.get('status')} "

@@ -1,4 +1,5 @@
-"""The authors' side of ``zoo3d bench peers``: microsoft/GRAM and JeffreyXiang/GRAM-HD from local checkouts.
+"""The authors' side of ``zoo3d bench peers``: microsoft/GRAM and JeffreyXiang/GRAM-HD from local checkouts
+(Totoro97/NeuS: :mod:`zoo3d.benchmarks.peers.neus`).
 
 The checkouts are named by ``ZOO3D_UPSTREAM_GRAM`` and ``ZOO3D_UPSTREAM_GRAM_HD`` (as for
 ``tools/parity``); their code is imported from there, in the child process that runs one record, and is
@@ -29,7 +30,7 @@ import torch
 
 from zoo3d.benchmarks.peers.records import CAMERA, GRAM_HD_SCALE, POSE, SEED_INPUTS, SEED_WEIGHTS, Record
 
-ENV = {"gram": "ZOO3D_UPSTREAM_GRAM", "gram_hd": "ZOO3D_UPSTREAM_GRAM_HD"}
+ENV = {"gram": "ZOO3D_UPSTREAM_GRAM", "gram_hd": "ZOO3D_UPSTREAM_GRAM_HD", "neus": "ZOO3D_UPSTREAM_NEUS"}
 
 
 def checkout(model: str) -> Path | None:
@@ -144,6 +145,10 @@ def _origin(pose: torch.Tensor) -> list[float]:
 
 def prepare(record: Record, workdir: Path, device: torch.device) -> tuple[Callable[[], object], Callable]:
     """Build what ``record`` needs (untimed); return (the work to time, what to do with its result)."""
+    if record.model == "neus":
+        from zoo3d.benchmarks.peers.neus import prepare_authors
+
+        return prepare_authors(record, workdir, device)
     path = checkout(record.model)
     if path is None:
         raise RuntimeError(f"{ENV[record.model]} does not name a checkout")

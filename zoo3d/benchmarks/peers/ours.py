@@ -5,6 +5,7 @@ plugins' ``import_release`` (the path ``zoo3d import`` takes, with the conventio
 pixel grid, their texture sampling); latents and cameras are the same (GRAM's (phi, theta) poses
 through :meth:`zoo3d.cameras.Camera.from_gram`). Training steps run the engine's own step
 (:class:`zoo3d.train.engine.Trainer`) on the paper preset at the record's size, with a fixed real batch.
+The NeuS fit: :mod:`zoo3d.benchmarks.peers.neus`.
 """
 
 from __future__ import annotations
@@ -68,6 +69,10 @@ def prepare(record: Record, workdir: Path, device: torch.device) -> tuple[Callab
     """Build what ``record`` needs (untimed); return (the work to time, what to do with its result)."""
     from zoo3d.cameras import Camera
 
+    if record.model == "neus":
+        from zoo3d.benchmarks.peers.neus import prepare_zoo3d
+
+        return prepare_zoo3d(record, workdir, device)
     tensors = _authors_file(workdir)
     z, pose = tensors["inputs.z"].to(device), tensors["inputs.pose"].to(device)
     cams = Camera.from_gram(pose[:, 0], pose[:, 1], fov=CAMERA["fov"]).to(device=device)

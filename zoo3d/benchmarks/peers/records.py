@@ -16,6 +16,12 @@ Works:
     ``graph``: one image rendered with the computational graph retained (every GRAM parameter
         trainable; GRAM-HD: its stage-2 trainables, the stage-1 GRAM frozen), no backward: the
         setting of GRAM-HD's Table 4.
+    ``neus_fit``: the ``neus`` metric's NeuS fit of one 30-view scene against the authors' NeuS training
+        loop, same networks, rays and samples; time = training seconds to reach the PSNR zoo3d's fit
+        reaches at the protocol's iteration count (:mod:`zoo3d.benchmarks.peers.neus`).
+    ``neus_steps``: the same two fits for a fixed number of steps, nothing watched: the time per step,
+        measured in alternating pairs like the other records (the fit record runs once, so its two
+        sides may see different machine load).
 """
 
 from __future__ import annotations
@@ -55,6 +61,10 @@ RECORDS: list[Record] = [
     Record("gram.graph.256", "gram", "graph", 256, title="GRAM forward with the graph retained, 1 image 256²"),
     Record("gram_hd.graph.256", "gram_hd", "graph", 256,
            title="GRAM-HD forward with the graph retained (stage-2 trainables), 1 image 256²"),
+    Record("neus.fit.64", "neus", "neus_fit", 64, time_target=0.1,
+           title="NeuS metric fit to zoo3d's PSNR, 30 views 64² (small protocol, 64-wide nets)"),
+    Record("neus.steps.64", "neus", "neus_steps", 64,
+           title="NeuS metric fit, 50 training steps (time per step), 30 views 64², 64-wide nets"),
 ]
 
 #: ``--quick``: the same works at sizes that run in seconds (a smoke test of the harness, not a record).
@@ -66,6 +76,8 @@ QUICK_RECORDS: list[Record] = [
     Record("gram_hd.train_step.64", "gram_hd", "train_step", 64, time_target=0.6),
     Record("gram.graph.64", "gram", "graph", 64),
     Record("gram_hd.graph.64", "gram_hd", "graph", 64),
+    Record("neus.fit.32", "neus", "neus_fit", 32, time_target=0.1),
+    Record("neus.steps.32", "neus", "neus_steps", 32),
 ]
 
 #: GRAM-HD renders its LR image (and grids its manifolds) at the HR side / 4 (GRAMHD256_FFHQ: 64 -> 256).

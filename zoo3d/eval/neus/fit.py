@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass
+from typing import Callable
 
 import torch
 from torch import Tensor
@@ -44,12 +45,20 @@ def normalised_rays(cameras: Camera, resolution: int, scale: float) -> tuple[Ten
     return (origins / scale).reshape(-1, 3), dirs.reshape(-1, 3)
 
 
-def fit_neus(images: Tensor, cameras: Camera, settings, seed: int = 0, rerender: bool = True) -> NeusFit:
+#: ``callback(iterations_done, render_pixels)``: called after every optimiser step; ``render_pixels(idx)``
+#: renders pixels of the pooled views (index ``(v * H + y) * W + x``) as the final re-render does: (n, 3) in [0, 1].
+StepCallback = Callable[[int, Callable[[Tensor], Tensor]], None]
+
+
+def fit_neus(images: Tensor, cameras: Camera, settings, seed: int = 0, rerender: bool = True,
+             callback: StepCallback | None = None) -> NeusFit:
     """Fit NeuS to ``images`` (V, 3, H, W) in [-1, 1] seen by ``cameras`` (V views); re-render them.
 
     ``settings`` is a :class:`zoo3d.eval.protocol.NeusSettings`. The scene is scaled by
     ``settings.scene_radius`` x the mean camera distance. Deterministic for a given seed on CPU.
     ``rerender=False`` skips the final re-render (timing runs); ``renders`` is then None.
+    ``callback`` (see :data:`StepCallback`) watches the fit without changing it (its renders draw no random
+    numbers); its time counts in ``seconds``.
     """
     device, dtype = images.device, torch.float32
     views, _, height, width = images.shape
@@ -77,6 +86,15 @@ def fit_neus(images: Tensor, cameras: Camera, settings, seed: int = 0, rerender:
     render_kw = dict(n_coarse=settings.n_coarse, n_importance=settings.n_importance,
                      upsample_steps=settings.upsample_steps)
 
+    def render_pixels(idx: Tensor) -> Tensor:
+        chunks = []
+        for s in range(0, idx.shape[0], settings.eval_chunk):
+            i = idx[s:s + settings.eval_chunk]
+            out = render_rays(sdf_net, color_net, variance, background, origins[i], dirs[i], cos_anneal_ratio=1.0,
+                              perturb=False, create_graph=False, **render_kw)
+            chunks.append(out.color.detach())
+        return torch.cat(chunks)
+
     start = time.perf_counter()
     loss_value = float("nan")
     with torch.random.fork_rng(devices=fork_devices):
@@ -96,16 +114,13 @@ def fit_neus(images: Tensor, cameras: Camera, settings, seed: int = 0, rerender:
             loss.backward()
             optim.step()
             loss_value = float(color_loss.detach())
+            if callback is not None:
+                callback(step + 1, render_pixels)
     seconds = time.perf_counter() - start
 
     modules.eval()
     if not rerender:
         return NeusFit(None, seconds, loss_value, float(variance.inv_s().detach()), total)
-    chunks = []
-    for s in range(0, n_rays, settings.eval_chunk):
-        out = render_rays(sdf_net, color_net, variance, background, origins[s:s + settings.eval_chunk],
-                          dirs[s:s + settings.eval_chunk], cos_anneal_ratio=1.0, perturb=False,
-                          create_graph=False, **render_kw)
-        chunks.append(out.color.detach())
-    renders = torch.cat(chunks).reshape(views, height, width, 3).permute(0, 3, 1, 2) * 2 - 1
+    colours = render_pixels(torch.arange(n_rays, device=device))
+    renders = colours.reshape(views, height, width, 3).permute(0, 3, 1, 2) * 2 - 1
     return NeusFit(renders, seconds, loss_value, float(variance.inv_s().detach()), total)
