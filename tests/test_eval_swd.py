@@ -71,6 +71,10 @@ def test_binomial_pyramid_matches_a_plain_convolution():
     assert [tuple(lv.shape) for lv in levels] == [(2, 3, 64, 64), (2, 3, 32, 32), (2, 3, 16, 16)]
     for lv, r in zip(levels, ref):
         np.testing.assert_allclose(lv.numpy(), r, atol=2e-6)
+    exact = laplacian_pyramid(x.double())  # computed in the images' dtype
+    assert all(lv.dtype == torch.float64 for lv in exact)
+    for lv, r in zip(exact, ref):
+        np.testing.assert_allclose(lv.numpy(), r, rtol=0, atol=1e-12)
     coarser = laplacian_pyramid(x, min_res=8)  # one more band, down to 8 px
     assert [lv.shape[-1] for lv in coarser] == [64, 32, 16, 8]
     np.testing.assert_allclose(coarser[-1].numpy(), _reference_pyramid(x.double().numpy(), 8)[-1], atol=2e-6)
@@ -144,16 +148,24 @@ def test_swd_matches_the_reference_computation_level_by_level():
     assert out["mean"] == pytest.approx(sum(out["per_level"]) / 2, rel=1e-12)
     assert swd(a.double(), b.double(), patches_per_image=6, seed=11) == out  # computed in float32 either way
     assert swd(a, b, patches_per_image=6, seed=12)["mean"] != out["mean"]
+    small = make_protocol("small")  # the defaults are the protocol's
+    assert swd(a, b) == swd(a, b, patches_per_image=small.swd_patches_per_image, seed=small.seed_start)
 
 
 def test_the_metric_reports_swd_of_the_protocol_sets(monkeypatch):
     fake, real = _images(4, 32, seed=8), _images(4, 32, seed=9)
-    monkeypatch.setattr("zoo3d.eval.distribution.protocol_image_sets", lambda model, ctx: (fake, real))
+    model = EvalModel("m", None)
     protocol = make_protocol("small", resolution=32, distribution_images=4, swd_patches_per_image=5, seed_start=3)
     steps = []
     ctx = EvalContext(protocol=protocol, device=torch.device("cpu"), seeds=protocol.seeds, progress=steps.append)
+
+    def image_sets(m, c):
+        assert m is model and c is ctx
+        return fake, real
+
+    monkeypatch.setattr("zoo3d.eval.distribution.protocol_image_sets", image_sets)
     metric = SwdMetric()
-    out = metric.evaluate(EvalModel("m", None), ctx)
+    out = metric.evaluate(model, ctx)
     expected = swd(fake, real, patches_per_image=5, seed=3)
     assert out == {"swd": [expected["mean"]], "_meta": {"per_level": expected["per_level"]}}
     assert steps == [1]
