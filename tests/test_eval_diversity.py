@@ -124,7 +124,7 @@ def test_mean_pairwise_distance_equals_the_plain_double_loop():
     assert mean_pairwise_distance(pts) == pytest.approx(sum(pairs) / len(pairs), rel=1e-12)
     assert mean_pairwise_distance(pts[:2]) == pytest.approx(float((pts[0] - pts[1]).norm()), rel=1e-12)
     assert mean_pairwise_distance(pts[[3, 7]]) == 0.0
-    with pytest.raises(ValueError, match="at least two"):
+    with pytest.raises(ValueError, match="^mean pairwise distance needs at least two samples$"):
         mean_pairwise_distance(pts[:1])
 
 
