@@ -81,9 +81,9 @@ def test_whole_pixel_motion_inside_the_search_range_scores_exactly_zero():
 
 
 def test_the_metric_scores_three_rows_of_each_instance_and_saves_two_epis(tmp_path):
-    gen = TexturedSphereGenerator(consistent=False)
-    protocol = make_protocol("small", instances=3, resolution=16, epi_frames=5, epi_yaw_range=0.3,
-                             psi_consistency=0.5, seed_start=4)
+    gen = TexturedSphereGenerator(consistent=False, resolution=16)
+    protocol = make_protocol("small", instances=3, epi_frames=5, epi_yaw_range=0.3, psi_consistency=0.5,
+                             seed_start=4).model_copy(update={"resolution": None})  # the model's own: 16 px
     steps = []
     ctx = EvalContext(protocol=protocol, device=torch.device("cpu"), seeds=protocol.seeds, out_dir=tmp_path,
                       progress=steps.append)
@@ -96,6 +96,10 @@ def test_the_metric_scores_three_rows_of_each_instance_and_saves_two_epis(tmp_pa
         expected.append(float(torch.stack([epi_roughness(epi_image(frames, r)) for r in (6, 8, 9)]).mean()))
     assert out == {"epi": pytest.approx(expected, rel=1e-6)}
     assert steps == [1, 1, 1]
+    at_12 = EvalContext(protocol=protocol.model_copy(update={"resolution": 12}), device=torch.device("cpu"), seeds=[4])
+    frames = render_instance(gen, instance_latent(gen, 4, "cpu"), cams, 12, psi=0.5)["rgb"]
+    rough = float(torch.stack([epi_roughness(epi_image(frames, r)) for r in (4, 6, 7)]).mean())
+    assert metric.evaluate(EvalModel("sphere", gen), at_12) == {"epi": pytest.approx([rough], rel=1e-6)}
     saved = sorted(p.name for p in (tmp_path / "sphere" / "epi").iterdir())
     assert saved == ["seed4_epi.png", "seed5_epi.png"]
     assert ctx.evidence == {"sphere/epi": [str(tmp_path / "sphere" / "epi" / n) for n in saved]}
