@@ -96,7 +96,8 @@ def test_features_are_thumbnail_colour_statistics_and_band_energy():
     f = diversity_features(x)
     assert {k: v.dtype for k, v in f.items()} == dict.fromkeys(("layout", "colour", "texture"), torch.float64)
     # layout: 8x8 block means, channel-major
-    torch.testing.assert_close(f["layout"], x.reshape(3, 3, 8, 8, 8, 8).mean(dim=(3, 5)).flatten(1).double(), rtol=1e-6, atol=1e-6)
+    blocks = x.reshape(3, 3, 8, 8, 8, 8).mean(dim=(3, 5)).flatten(1).double()
+    torch.testing.assert_close(f["layout"], blocks, rtol=1e-6, atol=1e-6)
     # colour: channel means, unbiased channel stds, then the four quadrant means per channel
     quads = x.reshape(3, 3, 2, 32, 2, 32).mean(dim=(3, 5)).flatten(1)
     want = torch.cat([x.mean(dim=(2, 3)), x.flatten(2).std(dim=2, correction=1), quads], dim=1).double()
