@@ -80,3 +80,89 @@ def test_a_collapsed_generator_scores_far_below_the_oracle(heads):
     assert 0.85 < scores[("oracle", 1.0)] < 1.15, scores        # measured: 1.03 (128 images, 64 px)
     assert scores[("oracle", 0.0)] < 0.4 * scores[("oracle", 1.0)], scores       # measured: 0.25
     assert scores[("collapsed", 1.0)] < 0.4 * scores[("oracle", 1.0)], scores    # measured: 0.19
+
+
+def _smooth(n, res, seed):
+    g = torch.Generator().manual_seed(seed)
+    low = torch.rand(n, 3, 6, 6, generator=g) * 2 - 1
+    up = torch.nn.functional.interpolate(low, size=(res, res), mode="bicubic", align_corners=False)
+    return (up + 0.1 * torch.randn(n, 3, res, res, generator=g)).clamp(-1, 1)
+
+
+def test_features_are_thumbnail_colour_statistics_and_band_energy():
+    from zoo3d.eval.swd import laplacian_pyramid
+
+    x = _smooth(3, 64, seed=2)
+    f = diversity_features(x)
+    assert {k: v.dtype for k, v in f.items()} == dict.fromkeys(("layout", "colour", "texture"), torch.float64)
+    # layout: 8x8 block means, channel-major
+    blocks = x.reshape(3, 3, 8, 8, 8, 8).mean(dim=(3, 5)).flatten(1).double()
+    torch.testing.assert_close(f["layout"], blocks, rtol=1e-6, atol=1e-6)
+    # colour: channel means, unbiased channel stds, then the four quadrant means per channel
+    quads = x.reshape(3, 3, 2, 32, 2, 32).mean(dim=(3, 5)).flatten(1)
+    want = torch.cat([x.mean(dim=(2, 3)), x.flatten(2).std(dim=2, correction=1), quads], dim=1).double()
+    torch.testing.assert_close(f["colour"], want, rtol=1e-6, atol=1e-6)
+    # texture: RMS of the three band-pass levels (64, 32, 16 px) per channel, band by band
+    bands = laplacian_pyramid(x, min_res=8)
+    assert [b.shape[-1] for b in bands] == [64, 32, 16, 8]
+    rms = [[float(b[i, c].pow(2).mean().sqrt()) for b in bands[:3] for c in range(3)] for i in range(3)]
+    torch.testing.assert_close(f["texture"], torch.tensor(rms, dtype=torch.float64), rtol=1e-6, atol=0)
+
+
+def test_images_above_64_px_are_reduced_to_64_px_first():
+    x = _smooth(2, 128, seed=3)
+    reduced = torch.nn.functional.interpolate(x, size=(64, 64), mode="bilinear", antialias=True, align_corners=False)
+    big, small = diversity_features(x), diversity_features(reduced)
+    for g in ("layout", "colour", "texture"):
+        torch.testing.assert_close(big[g], small[g], rtol=0, atol=0)
+    assert diversity_features(x[..., :32, :32])["texture"].shape == (2, 6)  # 32 px: two bands, not resized
+
+
+def test_mean_pairwise_distance_equals_the_plain_double_loop():
+    pts = torch.randn(9, 5, generator=torch.Generator().manual_seed(4), dtype=torch.float64)
+    pts[3] = pts[7]  # a repeated sample contributes exactly 0
+    pairs = [float((pts[i] - pts[j]).norm()) for i in range(9) for j in range(i + 1, 9)]
+    assert mean_pairwise_distance(pts) == pytest.approx(sum(pairs) / len(pairs), rel=1e-12)
+    assert mean_pairwise_distance(pts[:2]) == pytest.approx(float((pts[0] - pts[1]).norm()), rel=1e-12)
+    assert mean_pairwise_distance(pts[[3, 7]]) == 0.0
+    with pytest.raises(ValueError, match="^mean pairwise distance needs at least two samples$"):
+        mean_pairwise_distance(pts[:1])
+
+
+def test_a_set_scaled_by_half_about_any_colour_is_half_as_varied():
+    """Every feature group is translation-invariant and 1-homogeneous in the image, so each ratio is 0.5."""
+    ref = _smooth(12, 32, seed=5)
+    out = diversity(0.5 * ref + 0.2, ref)
+    assert out["score"] == pytest.approx(0.5, abs=1e-6)
+    assert list(out["groups"]) == ["layout", "colour", "texture"]
+    assert all(v == pytest.approx(0.5, abs=1e-6) for v in out["groups"].values()), out
+    swapped = diversity(ref, 0.5 * ref)
+    assert swapped["score"] == pytest.approx(2.0, abs=1e-5)
+    # a dataset of one repeated image has no spread to compare with
+    collapsed = diversity(ref, ref[:1].expand(4, -1, -1, -1))
+    assert all(v != v for v in collapsed["groups"].values())
+
+
+def test_the_metric_reports_the_diversity_of_the_protocol_sets(monkeypatch):
+    from zoo3d.eval.diversity import FEATURES, DiversityMetric
+    from zoo3d.eval.metric import EvalContext, EvalModel
+
+    fake, real = _smooth(5, 32, seed=6), _smooth(5, 32, seed=7)
+    monkeypatch.setattr("zoo3d.eval.distribution.protocol_image_sets", lambda model, ctx: (fake, real))
+    protocol = make_protocol("small", resolution=32, distribution_images=5, psi_distribution=0.7)
+    steps = []
+    ctx = EvalContext(protocol=protocol, device=torch.device("cpu"), seeds=protocol.seeds, progress=steps.append)
+    metric = DiversityMetric()
+    expected = diversity(fake, real)
+    assert metric.evaluate(EvalModel("m", None), ctx) == {"diversity": [expected["score"]],
+                                                          "_meta": {"groups": expected["groups"], "features": FEATURES}}
+    assert steps == [1]
+    assert metric.name == "diversity" and metric.higher_is_better is True and metric.units == "one"
+    assert metric.requires == ("images", "dataset")
+    info = metric.protocol_info(ctx)
+    assert {k: info[k] for k in ("images", "psi", "features", "groups", "data")} == {
+        "images": 5, "psi": 0.7, "features": FEATURES, "groups": ["layout", "colour", "texture"],
+        "data": "synthetic:heads"}
+    assert info["score"].startswith("mean over groups of mean pairwise distance")
+    ctx.options["data"] = "folder:faces"
+    assert metric.protocol_info(ctx)["data"] == "folder:faces"
