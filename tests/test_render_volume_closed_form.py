@@ -230,13 +230,15 @@ def test_training_draws_follow_the_pixels_across_chunks():
 def test_depths_along_the_axis_with_a_principal_point_off_centre():
     """StyleSDF's convention: samples at depths along the viewing axis, so the ray (x, y, 1) in the camera
     frame (principal point (0.45, 0.55)) is rotated unnormalised and every distance, near/far and the 1e10 last
-    interval are stretched by its length; the field sees the unnormalised direction at the coarse samples.
-    A faint medium (density 1e-10) makes the last interval's stretch visible."""
+    interval are stretched by its length; the field is shown the unit direction (as StyleSDF normalises its
+    view directions) and NeuS's slope is per unit distance. A faint medium (density 1e-10) makes the last
+    interval's stretch visible."""
     cam = _camera(cx=0.45, cy=0.55)
     H, W = 3, 4
     uv = cam.pixel_grid(H, W)
     for rep, cfg in ((Cloud(), dict(num_samples=5, num_importance=3)),
-                     (Cloud(faint=True), dict(num_samples=5, density_activation="relu", intervals="differences"))):
+                     (Cloud(faint=True), dict(num_samples=5, density_activation="relu", intervals="differences")),
+                     (Ball(60.0), dict(num_samples=5, num_importance=2, sdf_mode="neus", neus_slope="gradient"))):
         out = VolumeRenderer(near=NEAR, far=FAR, depth_along="axis", **cfg).eval().render(rep, cam, (H, W))
 
         def reference(b, o, d, p):
@@ -244,27 +246,29 @@ def test_depths_along_the_axis_with_a_principal_point_off_centre():
             local = [(uv[p, 0] - k[0, 2]) / k[0, 0], (uv[p, 1] - k[1, 2]) / k[1, 1], 1.0]
             R = cam.cam2world[b, :3, :3]
             axis = [sum(R[i, j].item() * float(local[j]) for j in range(3)) for i in range(3)]
-            return _plain(rep, o, axis, cfg, stretch=math.sqrt(sum(x * x for x in axis)))
+            stretch = math.sqrt(sum(x * x for x in axis))
+            return _plain(rep, o, axis, cfg, view=[x / stretch for x in axis], stretch=stretch)
 
         _check(out, cam, H, W, reference)
 
 
 def test_camera_view_directions_are_x_right_y_up_looking_down_minus_z():
-    """eval_view_dirs="camera": the field is asked with the unit ray in the camera frame, (x, -y, -1) / norm."""
+    """eval_view_dirs="camera": the field is asked with the unit ray in the camera frame, (x, -y, -1) / norm;
+    NeuS's slope stays along the world ray."""
     cam = _camera(cx=0.45, cy=0.55)
     H, W = 3, 4
     uv = cam.pixel_grid(H, W)
-    cfg = dict(num_samples=5, num_importance=2)
-    rep = Cloud()
-    out = VolumeRenderer(near=NEAR, far=FAR, eval_view_dirs="camera", **cfg).eval().render(rep, cam, (H, W))
+    for rep, cfg in ((Cloud(), dict(num_samples=5, num_importance=2)),
+                     (Ball(60.0), dict(num_samples=5, num_importance=2, sdf_mode="neus", neus_slope="gradient"))):
+        out = VolumeRenderer(near=NEAR, far=FAR, eval_view_dirs="camera", **cfg).eval().render(rep, cam, (H, W))
 
-    def reference(b, o, d, p):
-        k = cam.intrinsics[b]
-        v = [float((uv[p, 0] - k[0, 2]) / k[0, 0]), -float((uv[p, 1] - k[1, 2]) / k[1, 1]), -1.0]
-        n = math.sqrt(sum(x * x for x in v))
-        return _plain(rep, o, d, cfg, view=[x / n for x in v])
+        def reference(b, o, d, p):
+            k = cam.intrinsics[b]
+            v = [float((uv[p, 0] - k[0, 2]) / k[0, 0]), -float((uv[p, 1] - k[1, 2]) / k[1, 1]), -1.0]
+            n = math.sqrt(sum(x * x for x in v))
+            return _plain(rep, o, d, cfg, view=[x / n for x in v])
 
-    _check(out, cam, H, W, reference)
+        _check(out, cam, H, W, reference)
 
 
 def test_the_camera_resolution_is_used_when_none_is_given():
