@@ -194,8 +194,8 @@ CONFIGS = {
     "relu, pi-GAN linspace, differences, importance over midpoints, fill last": (
         Cloud, dict(num_samples=6, num_importance=3, density_activation="relu", spacing="linspace",
                     intervals="differences", importance_bins="midpoints", eval_fill_last=True)),
-    "StyleSDF density, white background": (
-        lambda: Ball(0.01), dict(num_samples=7, num_importance=3, background="white")),
+    "StyleSDF density, one importance sample, white background": (
+        lambda: Ball(0.01), dict(num_samples=7, num_importance=1, background="white")),
     "NeuS, finite-difference slope, annealed": (
         lambda: Ball(60.0), dict(num_samples=7, num_importance=3, sdf_mode="neus", cos_anneal_ratio=0.3)),
     "NeuS, gradient slope, annealed": (
@@ -237,7 +237,8 @@ def test_depths_along_the_axis_with_a_principal_point_off_centre():
     H, W = 3, 4
     uv = cam.pixel_grid(H, W)
     for rep, cfg in ((Cloud(), dict(num_samples=5, num_importance=3)),
-                     (Cloud(faint=True), dict(num_samples=5, density_activation="relu", intervals="differences")),
+                     (Cloud(faint=True), dict(num_samples=5, num_importance=2, density_activation="relu",
+                                              intervals="differences")),
                      (Ball(60.0), dict(num_samples=5, num_importance=2, sdf_mode="neus", neus_slope="gradient"))):
         out = VolumeRenderer(near=NEAR, far=FAR, depth_along="axis", **cfg).eval().render(rep, cam, (H, W))
 
@@ -302,14 +303,26 @@ def _plane_reference(rep, o, d, cfg, z):
 
 
 class Backdrop(Cloud):
-    """A Cloud with its own background answer (colour and features from the hit point)."""
+    """A Cloud with its own background answer (colour from the hit point and the direction, features or none)."""
+
+    def __init__(self, background_z, features=True):
+        super().__init__(background_z)
+        self.features = features
 
     def background_radiance(self, points, dirs):
-        return Radiance(rgb=0.5 + 0.5 * torch.cos(20 * points), features=-points[..., [0, 1, 2, 0]])
+        return Radiance(rgb=0.5 + 0.5 * torch.cos(20 * points + dirs),
+                        features=-points[..., [0, 1, 2, 0]] if self.features else None)
 
 
-@pytest.mark.parametrize("rep,z", [(Cloud(background_z=0.02), 0.02), (Backdrop(background_z=0.0), 0.0),
-                                   (Cloud(), -0.12)])
+def _without_background_z():
+    rep = Cloud()
+    del rep.background_z
+    return rep
+
+
+@pytest.mark.parametrize("rep,z", [(Cloud(background_z=0.02), 0.02), (Backdrop(0.0), 0.0),
+                                   (Backdrop(0.01, features=False), 0.01), (Cloud(), -0.12),
+                                   (_without_background_z(), -0.12)])
 def test_background_plane_equals_the_plain_composite(rep, z):
     """The plane cuts the cloud (samples behind it are dropped); without ``background_z`` it sits at -0.12;
     without ``background_radiance`` the field itself colours it (features too; zeros when the answer has none)."""
@@ -387,7 +400,7 @@ def _eg3d_plain(rep, o, d, cfg, u=None, u_fine=None):
 EG3D = {
     "softplus, importance, white": (Cloud, dict(num_samples=6, num_importance=4, background="white")),
     "relu, colour background": (Cloud, dict(num_samples=5, density_activation="relu", background=(0.1, 0.2, 0.3))),
-    "StyleSDF": (lambda: Ball(0.01), dict(num_samples=6, num_importance=3)),
+    "StyleSDF, one importance sample": (lambda: Ball(0.01), dict(num_samples=6, num_importance=1)),
 }
 
 
@@ -397,6 +410,19 @@ def test_eg3d_marcher_equals_the_plain_interval_quadrature(name):
     rep, cam = make(), _camera()
     out = VolumeRenderer(near=NEAR, far=FAR, sampling="eg3d", chunk=10, **cfg).eval().render(rep, cam, (3, 4))
     _check(out, cam, 3, 4, lambda b, o, d, p: _eg3d_plain(rep, o, d, cfg))
+
+
+def test_training_draws_come_from_the_generator_in_order():
+    """Train mode, one chunk: the per-sample jitter (B, P, S) then the importance draws (B, P, N) come from the
+    generator, as if given."""
+    rep, cam = Cloud(), _camera()
+    r = VolumeRenderer(5, 3, NEAR, FAR).train()
+    out = r.render(rep, cam, (3, 4), generator=torch.Generator().manual_seed(5))
+    g = torch.Generator().manual_seed(5)
+    u, u_fine = (torch.rand(2, 12, n, generator=g, dtype=torch.float64) for n in (5, 3))
+    given = r.render(rep, cam, (3, 4), draws=SampleDraws(u, u_fine))
+    assert torch.equal(out.rgb, given.rgb) and torch.equal(out.extras["t"], given.extras["t"])
+    assert not torch.equal(out.rgb, r.eval().render(rep, cam, (3, 4)).rgb)
 
 
 def test_eg3d_training_draws_come_from_the_generator_or_are_given():
