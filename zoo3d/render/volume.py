@@ -237,7 +237,9 @@ class VolumeRenderer(Renderer):
         t = place_samples(self.near, self.far, self.num_samples, (B, p), origins, self.spacing, jitter,
                           generator, u=draws.jitter)
         near, far = self.near, self.far
-        rgb, raw, feats, slope = self._query(rep, origins, dirs, t, view_dirs)
+        if stretch is not None and view_dirs is None:  # the field sees unit directions (StyleSDF normalises them)
+            view_dirs = dirs / stretch
+        rgb, raw, feats, slope = self._query(rep, origins, dirs, t, view_dirs, stretch)
         if stretch is not None:  # from depths to distances along the ray
             dirs = dirs / stretch
             t = t * stretch
@@ -326,9 +328,10 @@ class VolumeRenderer(Renderer):
             raise ValueError("sampling='eg3d' renders density and StyleSDF fields, not NeuS opacities")
         return 1 - torch.exp(-sigma * delta)
 
-    def _query(self, rep, origins, dirs, t, view_dirs=None):
+    def _query(self, rep, origins, dirs, t, view_dirs=None, stretch=None):
         """Field at the samples: rgb (B, p, S, 3), raw (B, p, S), features (B, p, S, C) or None, and the SDF
-        slope along the ray d . grad f (B, p, S) when NeuS uses gradients (else None)."""
+        slope along the ray d . grad f (B, p, S) when NeuS uses gradients (else None): d is the unit ray
+        (``dirs / stretch``), whatever directions the field is shown."""
         B, p, S = t.shape
         pts = origins.unsqueeze(-2) + t.unsqueeze(-1) * dirs.unsqueeze(-2)  # (B, p, S, 3)
         d = (dirs if view_dirs is None else view_dirs).unsqueeze(-2).expand_as(pts).reshape(B, p * S, 3)
@@ -340,7 +343,8 @@ class VolumeRenderer(Renderer):
                 pts = pts.detach().requires_grad_(True)
                 rad = rep.query(pts, d)
                 (grad,) = torch.autograd.grad(rad.sigma.sum(), pts, create_graph=create_graph)
-            slope = (grad * d).sum(-1).reshape(B, p, S)
+            ray = dirs if stretch is None else dirs / stretch
+            slope = (grad * ray.unsqueeze(-2).expand(B, p, S, 3).reshape(B, p * S, 3)).sum(-1).reshape(B, p, S)
         else:
             rad = rep.query(pts, d)
         feats = None if rad.features is None else rad.features.reshape(B, p, S, -1)
