@@ -313,6 +313,18 @@ class _Stop(Exception):
     pass
 
 
+def _train_until_stopped(runner, watch: Watch, hook: Callable) -> Watch:
+    """Run the authors' training loop with ``hook`` in place of their ``validate_image`` (called every
+    ``val_freq`` steps) until it raises :class:`_Stop`; the watch's clock starts here."""
+    runner.validate_image = hook
+    watch.start = time.perf_counter()
+    try:
+        runner.train()
+    except _Stop:
+        pass
+    return watch
+
+
 def _runner(exp_runner, Dataset, nets, conf, sc: Scene, workdir: Path, device: torch.device):
     """Their ``Runner`` with the attributes its ``__init__`` sets from ``conf``, built on ``device`` (theirs
     hard-codes CUDA), its dataset the stand-in below."""
@@ -406,13 +418,7 @@ def prepare_authors(record, workdir: Path, device: torch.device):
                 watch.curve.append({"iteration": runner.iter_step, "train_s": watch.train_seconds()})
                 raise _Stop
 
-            runner.validate_image = stop
-            watch.start = time.perf_counter()
-            try:
-                runner.train()
-            except _Stop:
-                pass
-            return watch
+            return _train_until_stopped(runner, watch, stop)
 
         def per_step(watch) -> dict:
             point = watch.curve[-1]
@@ -430,13 +436,7 @@ def prepare_authors(record, workdir: Path, device: torch.device):
                     or (max_s and point["train_s"] >= max_s)):
                 raise _Stop
 
-        runner.validate_image = validate_image
-        watch.start = time.perf_counter()
-        try:
-            runner.train()
-        except _Stop:
-            pass
-        return watch
+        return _train_until_stopped(runner, watch, validate_image)
 
     def finish(watch) -> dict:
         colours = render(torch.arange(sc.colours.shape[0], device=device))
