@@ -22,7 +22,8 @@ DATA = ["data.spec=synthetic:heads?count=8&block=8", "data.mirror=false",
         "train.log_every=1", "train.sample_every=0", "train.checkpoint_every=1", "train.keep_checkpoints=8",
         "train.device=cpu", "train.amp=false"]
 OVERRIDES = {
-    "gram": DATA + ["stages.gram.batch_size=4", "generator.resolution=16", "generator.render.num_samples=6", "generator.manifold.hidden=16",
+    "gram": DATA + ["stages.gram.batch_size=4", "generator.resolution=16", "generator.render.num_samples=6",
+                    "generator.manifold.hidden=16",
                     "generator.radiance.hidden=16", "generator.radiance.num_layers=3",
                     "generator.radiance.mapping_hidden=16", "generator.radiance.z_dim=16",
                     "generator.radiance.truncation_samples=16", "generator.manifold.num_levels=6",

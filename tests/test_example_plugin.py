@@ -29,7 +29,8 @@ def test_example_plugin_trains_and_samples_through_the_cli(example_site, tmp_pat
     assert models["blobs"]["presets"] == ["tiny"]
     run = tmp_path / "run"
     train = run_cli("train", "gaussian-blobs", "--steps", "2", "--out", str(run),
-                    "--set", "generator.resolution=16", "--set", "generator.num_samples=8", "--set", "stages.gan.batch_size=2",
+                    "--set", "generator.resolution=16", "--set", "generator.num_samples=8",
+                    "--set", "stages.gan.batch_size=2",
                     env=env)
     assert train.returncode == 0, train.stdout + train.stderr
     records = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
