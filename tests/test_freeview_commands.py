@@ -36,8 +36,9 @@ SHRINK = ["generator.lowres.resolution=8", "generator.lowres.manifold.hidden=16"
           "generator.foreground_sr.nf=8", "generator.foreground_sr.nb=1", "generator.foreground_sr.gc=4",
           "generator.foreground_sr.up_channels=[8]", "generator.foreground_sr.style_hidden=16",
           "generator.background_sr.nf=8", "generator.background_sr.nb=1", "generator.background_sr.gc=4",
-          "generator.background_sr.up_channels=[8]", "stages.0.steps=1", "stages.1.steps=1", "stages.0.batch_size=2",
-          "stages.1.batch_size=2", "discriminator.channel_scale=0.03125", "discriminator.patch_ndf=4",
+          "generator.background_sr.up_channels=[8]", "stages.gram_hd.stage1.steps=1", "stages.gram_hd.stage2.steps=1",
+          "stages.gram_hd.stage1.batch_size=2",
+          "stages.gram_hd.stage2.batch_size=2", "discriminator.channel_scale=0.03125", "discriminator.patch_ndf=4",
           "discriminator.patch_layers=1", "train.sample_every=0", "train.sample_seeds=[0]"]
 SEED = 1
 

@@ -28,7 +28,8 @@ FORMAT1_RUN = ([f"generator.lowres.{s}" for s in GRAM_SHRINK] + [
     "generator.foreground_sr.nb=1", "generator.foreground_sr.gc=4", "generator.foreground_sr.up_channels=[8]",
     "generator.foreground_sr.style_hidden=16", "generator.background_sr.nf=8", "generator.background_sr.nb=1",
     "generator.background_sr.gc=4", "generator.background_sr.up_channels=[8]",
-    "stages.0.steps=1", "stages.0.batch_size=2", "stages.1.steps=3", "stages.1.batch_size=2",
+    "stages.gram_hd.stage1.steps=1", "stages.gram_hd.stage1.batch_size=2", "stages.gram_hd.stage2.steps=3",
+    "stages.gram_hd.stage2.batch_size=2",
     "discriminator.channel_scale=0.004", "discriminator.patch_ndf=4", "discriminator.patch_layers=1"])
 
 
@@ -86,4 +87,4 @@ def test_stage_one_reads_the_loss_section_with_its_own_r1_weight():
 
 def test_a_stage_resolution_is_refused_with_the_keys_that_set_it():
     with pytest.raises(ConfigError, match=r"stages.gram_hd.stage2.resolution: .*generator.resolution"):
-        _load(overrides=["stages.1.resolution=128"])
+        _load(overrides=["stages.gram_hd.stage2.resolution=128"])

@@ -19,7 +19,7 @@ HD_SHRINK = ([f"generator.lowres.{s}" for s in GRAM_SHRINK] + [
     "generator.foreground_sr.style_hidden=16", "generator.foreground_sr.residual=false",  # upstream SR net
     "generator.background_sr.nf=8", "generator.background_sr.nb=1",
     "generator.background_sr.gc=4", "generator.background_sr.up_channels=[8]",
-    "stages.0.batch_size=2", "stages.1.batch_size=2", "discriminator.channel_scale=0.03125",
+    "stages.gram_hd.stage1.batch_size=2", "stages.gram_hd.stage2.batch_size=2", "discriminator.channel_scale=0.03125",
     "discriminator.patch_ndf=4", "discriminator.patch_layers=1", "train.sample_seeds=[0,1]",
     "train.sample_every=0", "train.keep_checkpoints=5", "data.spec=synthetic:heads"])
 
@@ -42,7 +42,7 @@ def _lowres_frozen(tensors: dict, prefix: str) -> dict:
 def hd_run(tmp_path_factory):
     run = tmp_path_factory.mktemp("hd") / "run"
     _train(["train", "gram-hd", "--steps", "2", "--out", str(run), "--quiet", "--device", "cpu",
-            "--set", "stages.0.steps=1", "--set", "stages.1.steps=1"], list(HD_SHRINK))
+            "--set", "stages.gram_hd.stage1.steps=1", "--set", "stages.gram_hd.stage2.steps=1"], list(HD_SHRINK))
     return run
 
 

@@ -72,7 +72,8 @@ def test_the_default_recipe_is_the_ffhq256_preset_and_tiny_shrinks_only_the_size
 
 
 def test_a_stage_loss_override_reaches_that_stage_only():
-    cfg = _load("tiny", "stages.1.loss.latent=0", "stages.0.loss.r1_gamma=4")
+    cfg = _load("tiny", "stages.gram_inverter.encoder.loss.latent=0",
+                "stages.gram_inverter.efficient_gram.loss.r1_gamma=4")
     plugin = get_model_spec("gram_inverter").load()
     gan, encoder, detail = plugin.stages(cfg)
     assert encoder.phases[0].loss.keywords["weights"].latent == 0
@@ -82,9 +83,9 @@ def test_a_stage_loss_override_reaches_that_stage_only():
 
 
 @pytest.mark.parametrize("override, message", [
-    ("stages.1.lr={generator: 1.0e-3}",
+    ("stages.gram_inverter.encoder.lr={generator: 1.0e-3}",
      "stages.gram_inverter.encoder.lr: give a learning rate for each of ['encoder']"),
-    ("stages.2.loss.rec_l2=1", "stages.gram_inverter.detail.loss: ['rec_l2'] are not keys"),
+    ("stages.gram_inverter.detail.loss.rec_l2=1", "stages.gram_inverter.detail.loss: ['rec_l2'] are not keys"),
 ])
 def test_a_stage_entry_that_does_not_fit_the_recipe_is_refused_with_its_key(override, message):
     from zoo3d.errors import ConfigError

@@ -14,9 +14,9 @@ from zoo3d.errors import UserError
 from zoo3d.plugins import get_model_spec
 
 #: A micro version of the tiny preset (seconds on 2 CPU cores): 6 levels, 16 px, narrow nets.
-#: (stages 0, 1, 2: gram_inverter.efficient_gram, .encoder, .detail)
-MICRO = ["data.spec=synthetic:heads?count=4", "stages.0.batch_size=2", "stages.1.batch_size=2",
-         "stages.2.batch_size=2", "generator.resolution=16", "generator.texture_resolution=16",
+MICRO = ["data.spec=synthetic:heads?count=4", "stages.gram_inverter.efficient_gram.batch_size=2",
+         "stages.gram_inverter.encoder.batch_size=2",
+         "stages.gram_inverter.detail.batch_size=2", "generator.resolution=16", "generator.texture_resolution=16",
          "generator.manifold.num_levels=6", "generator.render.num_samples=12", "generator.feature_dim=4",
          "generator.channel_max=16", "generator.channel_base=128", "generator.truncation_samples=200",
          "detail.voxel_resolution=4", "detail.voxel_depth=4", "detail.lr_resolution=4", "detail.unet_depth=2",

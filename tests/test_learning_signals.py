@@ -27,9 +27,9 @@ def test_gram_hd_stage_two_lowers_the_consistency_loss(tmp_path):
     from zoo3d.cameras import CameraPrior
     from zoo3d_gram_hd.losses import consistency_loss
 
-    overrides = ENGINE + [o for o in CASES["gram_hd"][0] if not o.startswith("stages.1.steps")] + [
-        "stages.1.steps=12", "generator.foreground_sr.residual=false", "train.checkpoint_every=0",
-        "loss.lambda_cons=10.0", "stages.1.lr.generator=3e-3"]
+    overrides = ENGINE + [o for o in CASES["gram_hd"][0] if not o.startswith("stages.gram_hd.stage2.steps")] + [
+        "stages.gram_hd.stage2.steps=12", "generator.foreground_sr.residual=false", "train.checkpoint_every=0",
+        "loss.lambda_cons=10.0", "stages.gram_hd.stage2.lr.generator=3e-3"]
     trainer = _trainer("gram_hd", overrides, tmp_path / "run")
     gen = trainer.modules["generator"]
     g = torch.Generator().manual_seed(5)
@@ -68,7 +68,8 @@ def test_gram_inverter_encoder_stage_raises_psnr_on_held_out_heads(tmp_path):
     from zoo3d.eval.image_metrics import psnr
 
     overrides = ENGINE + [o for o in CASES["gram_inverter"][0] if "steps" not in o] + [
-        "stages.0.steps=2", "stages.1.steps=15", "stages.1.lr.encoder=1e-2", "stages.2.steps=1",
+        "stages.gram_inverter.efficient_gram.steps=2", "stages.gram_inverter.encoder.steps=15",
+        "stages.gram_inverter.encoder.lr.encoder=1e-2", "stages.gram_inverter.detail.steps=1",
         "train.checkpoint_every=0",
         # the reconstruction term alone: the latent and pose terms need a trained generator to mean anything
         "loss.latent=0", "loss.pose=0", "loss.rec_perceptual=0"]

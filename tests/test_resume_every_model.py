@@ -39,7 +39,8 @@ CASES = {
         "generator.foreground_sr.nb=1", "generator.foreground_sr.gc=4", "generator.foreground_sr.up_channels=[8]",
         "generator.foreground_sr.style_hidden=16", "generator.background_sr.nf=8", "generator.background_sr.nb=1",
         "generator.background_sr.gc=4", "generator.background_sr.up_channels=[8]",
-        "stages.0.steps=1", "stages.0.batch_size=2", "stages.1.steps=3", "stages.1.batch_size=2",
+        "stages.gram_hd.stage1.steps=1", "stages.gram_hd.stage1.batch_size=2", "stages.gram_hd.stage2.steps=3",
+        "stages.gram_hd.stage2.batch_size=2",
         "discriminator.channel_scale=0.03125", "discriminator.patch_ndf=4", "discriminator.patch_layers=1"], 2),
     "triplane": (["generator.z_dim=8", "generator.w_dim=8", "generator.plane_resolution=8",
                   "generator.plane_channels=4", "generator.channel_base=128", "generator.channel_max=8",
@@ -66,14 +67,16 @@ CASES = {
                "batch_size: 2, grad_clip: 10.0, lr: {generator: 6.0e-5, discriminator: 2.0e-4}}]",
                "discriminator.progressive=true", "discriminator.fade_steps=2",
                "discriminator.channel_scale=0.03"], 1),
-    "gram_inverter": (["stages.0.batch_size=2", "stages.1.batch_size=2", "stages.2.batch_size=2",
+    "gram_inverter": (["stages.gram_inverter.efficient_gram.batch_size=2", "stages.gram_inverter.encoder.batch_size=2",
+                       "stages.gram_inverter.detail.batch_size=2",
                        "generator.resolution=16", "generator.texture_resolution=8",
                        "generator.manifold.num_levels=4", "generator.render.num_samples=6",
                        "generator.feature_dim=4", "generator.channel_max=8", "generator.channel_base=64",
                        "generator.truncation_samples=32", "detail.voxel_resolution=4", "detail.voxel_depth=4",
                        "detail.lr_resolution=4", "detail.unet_depth=2", "detail.unet_channels=4",
                        "detail.sr_channels=4", "encoder.channels=4", "encoder.max_channels=8",
-                       "stages.0.steps=1", "stages.1.steps=1", "stages.2.steps=3"], 3),
+                       "stages.gram_inverter.efficient_gram.steps=1", "stages.gram_inverter.encoder.steps=1",
+                       "stages.gram_inverter.detail.steps=3"], 3),
 }
 
 
