@@ -49,6 +49,33 @@ def single_thread():
     torch.set_num_threads(previous)
 
 
+@pytest.fixture
+def in_tmp(tmp_path, monkeypatch):
+    """Commands run from ``tmp_path`` and write their runs under ``tmp_path / "runs"``."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("ZOO3D_RUNS", str(tmp_path / "runs"))
+    return tmp_path
+
+
+def one_line_error(err: str) -> str:
+    """The one ``Error: ...`` line a refused command prints (asserting there is nothing else, no traceback)."""
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("Error: ") and "Traceback" not in err, err
+    return lines[0]
+
+
+def metrics_by_step(run_dir: Path) -> dict[int, dict]:
+    """A run's logged records by step, without events and without the wall-clock fields."""
+    import json
+
+    out = {}
+    for line in (run_dir / "metrics.jsonl").read_text().splitlines():
+        rec = json.loads(line)
+        if "event" not in rec:
+            out[rec["step"]] = {k: v for k, v in rec.items() if k not in ("time_s", "images_per_s")}
+    return out
+
+
 def run_in_process(capsys, *args) -> tuple[int, str, str]:
     """Run ``zoo3d ARGS`` in this process (arguments may be paths); returns (exit code, stdout, stderr)."""
     from zoo3d.cli.main import main

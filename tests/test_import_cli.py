@@ -11,24 +11,10 @@ import torch
 from PIL import Image
 from safetensors import safe_open
 
-from conftest import FIXTURES, run_in_process as zoo3d
+from conftest import FIXTURES, one_line_error, run_in_process as zoo3d
 from zoo3d.upstream import load_release
 
 RELEASES = FIXTURES / "releases"
-
-
-
-def _one_line_error(err: str) -> str:
-    lines = [line for line in err.splitlines() if line.strip()]
-    assert len(lines) == 1 and lines[0].startswith("Error: ") and "Traceback" not in err, err
-    return lines[0]
-
-
-@pytest.fixture
-def in_tmp(tmp_path, monkeypatch):
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("ZOO3D_RUNS", str(tmp_path / "runs"))
-    return tmp_path
 
 
 def test_import_ema_then_sample_and_render(in_tmp, capsys):
@@ -63,7 +49,7 @@ def test_import_ema_then_sample_and_render(in_tmp, capsys):
 def test_wrong_preset_names_the_first_mismatching_tensor_and_the_preset_that_fits(in_tmp, capsys):
     code, _, err = zoo3d(capsys, "import", "gram", RELEASES / "gram_generator.pth", "--preset", "ffhq256",
                          "--out", "run")
-    line = _one_line_error(err)
+    line = one_line_error(err)
     assert code == 2 and not (in_tmp / "run").exists()
     assert "'representation.sample_network.network.0.weight' has shape (64, 3)" in line
     assert "needs (128, 3)" in line and "preset 'tiny' fits it" in line
@@ -74,7 +60,7 @@ def test_wrong_preset_names_the_first_mismatching_tensor_and_the_preset_that_fit
                                                ("gram_hd", "gram_generator.pth", "not a GRAM-HD generator")])
 def test_a_file_of_another_model_is_refused_in_one_sentence(in_tmp, capsys, model, name, says):
     code, _, err = zoo3d(capsys, "import", model, RELEASES / name, "--preset", "tiny", "--out", "run")
-    line = _one_line_error(err)
+    line = one_line_error(err)
     assert code == 2 and name in line and says in line
 
 
@@ -96,7 +82,7 @@ def test_hostile_truncated_and_unknown_files_are_refused(in_tmp, capsys):
     unknown.write_text("not a checkpoint\n")
     for path in (hostile, truncated, unknown):
         code, _, err = zoo3d(capsys, "import", "gram", path, "--preset", "tiny", "--out", "run")
-        line = _one_line_error(err)
+        line = one_line_error(err)
         assert code == 2 and str(path) in line
     assert not target.exists() and not (in_tmp / "run").exists()
 
@@ -104,12 +90,12 @@ def test_hostile_truncated_and_unknown_files_are_refused(in_tmp, capsys):
 def test_models_without_an_importer_and_existing_folders(in_tmp, capsys):
     code, _, err = zoo3d(capsys, "import", "oracle", RELEASES / "gram_generator.pth", "--preset", "tiny",
                          "--out", "run")
-    assert code == 2 and "has no importer" in _one_line_error(err)
+    assert code == 2 and "has no importer" in one_line_error(err)
     (in_tmp / "taken").mkdir()
     (in_tmp / "taken" / "config.yaml").write_text("model: gram\n")
     code, _, err = zoo3d(capsys, "import", "gram", RELEASES / "gram_generator.pth", "--preset", "tiny",
                          "--out", "taken")
-    assert code == 2 and "already exists" in _one_line_error(err)
+    assert code == 2 and "already exists" in one_line_error(err)
 
 
 def test_pickle_of_a_payload_was_really_dangerous(tmp_path):

@@ -17,7 +17,7 @@ import yaml
 from PIL import Image
 from safetensors import safe_open
 
-from conftest import FIXTURES, run_in_process as zoo3d
+from conftest import FIXTURES, one_line_error, run_in_process as zoo3d
 from zoo3d.plugins import get_model_spec
 from zoo3d.upstream import load_release
 
@@ -37,17 +37,10 @@ def _merge(base: dict, extra: dict) -> dict:
     return out
 
 
-
-def _one_line_error(err: str) -> str:
-    lines = [line for line in err.splitlines() if line.strip()]
-    assert len(lines) == 1 and lines[0].startswith("Error: ") and "Traceback" not in err, err
-    return lines[0]
-
-
 @pytest.fixture
-def in_tmp(tmp_path, monkeypatch):
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("ZOO3D_RUNS", str(tmp_path / "runs"))
+def in_tmp(in_tmp, monkeypatch):
+    """conftest's in_tmp, with the pi-GAN and StyleSDF presets narrowed (NARROW) in a copy the registry points at."""
+    tmp_path = in_tmp
     for model in ("stylesdf", "pigan"):
         spec = get_model_spec(model)
         presets = tmp_path / "presets" / model
@@ -120,7 +113,7 @@ def test_pigan_release_imports_and_samples(in_tmp, capsys, name):
 def test_wrong_stylesdf_preset_names_the_tensor_and_the_preset_that_fits(in_tmp, capsys):
     code, _, err = zoo3d(capsys, "import", "stylesdf", RELEASES / "stylesdf_full.pt", "--preset", "afhq512",
                          "--out", "run")
-    line = _one_line_error(err)
+    line = one_line_error(err)
     assert code == 2 and not (in_tmp / "run").exists()
     assert "'g_ema.style.0.weight' has shape (16, 16) where the preset needs (256, 256)" in line
     assert "preset 'ffhq1024' fits it" in line
@@ -129,7 +122,7 @@ def test_wrong_stylesdf_preset_names_the_tensor_and_the_preset_that_fits(in_tmp,
 def test_carla_preset_refuses_a_celeba_network(in_tmp, capsys):
     code, _, err = zoo3d(capsys, "import", "pigan", RELEASES / "pigan_generator.pth", "--preset", "carla",
                          "--out", "run")
-    line = _one_line_error(err)
+    line = one_line_error(err)
     assert code == 2 and "pigan_generator.pth" in line and "SPATIALSIRENBASELINE" in line
     assert "preset 'celeba' fits it" in line
 
@@ -137,9 +130,9 @@ def test_carla_preset_refuses_a_celeba_network(in_tmp, capsys):
 def test_a_stylesdf_file_is_not_a_pigan_release(in_tmp, capsys):
     code, _, err = zoo3d(capsys, "import", "pigan", RELEASES / "stylesdf_full.pt", "--preset", "celeba",
                          "--out", "run")
-    line = _one_line_error(err)
+    line = one_line_error(err)
     assert code == 2 and "stylesdf_full.pt is not a pi-GAN release" in line
     code, _, err = zoo3d(capsys, "import", "stylesdf", RELEASES / "pigan_ema.pth", "--preset", "ffhq1024",
                          "--out", "run")
-    line = _one_line_error(err)
+    line = one_line_error(err)
     assert code == 2 and "pigan_ema.pth is not a StyleSDF checkpoint" in line

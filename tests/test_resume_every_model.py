@@ -11,12 +11,12 @@ GRAMInverter in its third stage.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pytest
 import torch
 
+from conftest import metrics_by_step
 from zoo3d.config import load_run_config
 from zoo3d.plugins import get_model_spec
 from zoo3d.train.checkpoint import read_checkpoint
@@ -87,15 +87,6 @@ def _trainer(name: str, overrides: list[str], run_dir: Path) -> Trainer:
     return Trainer(plugin, cfg, run_dir, model_name=spec.name, device="cpu", progress=False)
 
 
-def _records(run_dir: Path) -> dict[int, dict]:
-    out = {}
-    for line in (run_dir / "metrics.jsonl").read_text().splitlines():
-        rec = json.loads(line)
-        if "event" not in rec:
-            out[rec["step"]] = {k: v for k, v in rec.items() if k not in ("time_s", "images_per_s")}
-    return out
-
-
 @pytest.mark.usefixtures("single_thread")
 @pytest.mark.parametrize("name", list(CASES))
 def test_resume_mid_stage_continues_like_an_uninterrupted_run(name, tmp_path):
@@ -114,7 +105,7 @@ def test_resume_mid_stage_continues_like_an_uninterrupted_run(name, tmp_path):
     resumed = _trainer(name, overrides, tmp_path / "resumed").run(resume_from=mid)
     assert resumed.step == total
 
-    a, b = _records(tmp_path / "straight"), _records(tmp_path / "resumed")
+    a, b = metrics_by_step(tmp_path / "straight"), metrics_by_step(tmp_path / "resumed")
     later = [s for s in sorted(a) if s > at]
     assert later == [s for s in sorted(b) if s > at] == list(range(at + 1, total + 1))
     for s in later:

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from conftest import metrics_by_step
 from toy_model import REAL_COLOUR, one_thread, use_toy
 from zoo3d.launch import train_model
 
@@ -26,15 +27,6 @@ def toy(monkeypatch, tmp_path):
         yield tmp_path
 
 
-def losses_by_step(run_dir: Path) -> dict[int, dict]:
-    out = {}
-    for line in (run_dir / "metrics.jsonl").read_text().splitlines():
-        rec = json.loads(line)
-        if "event" not in rec:
-            out[rec["step"]] = {k: v for k, v in rec.items() if k not in ("time_s", "images_per_s")}
-    return out
-
-
 def test_resume_continues_exactly_like_an_uninterrupted_run(toy):
     straight = train_model("toy", out=toy / "a", progress=False)
     assert straight.step == 6
@@ -42,7 +34,7 @@ def test_resume_continues_exactly_like_an_uninterrupted_run(toy):
     assert first.step == 3
     resumed = train_model("toy", out=toy / "b", resume=True, progress=False)
     assert resumed.step == 6
-    a, b = losses_by_step(toy / "a"), losses_by_step(toy / "b")
+    a, b = metrics_by_step(toy / "a"), metrics_by_step(toy / "b")
     assert sorted(b) == [1, 2, 3, 4, 5, 6]
     for step in (4, 5, 6):
         assert a[step] == b[step], step
@@ -58,7 +50,7 @@ def test_resume_across_a_stage_boundary_calls_on_start_once(toy):
     (toy / "b" / "checkpoints" / "step_000000006.safetensors").unlink()
     (toy / "b" / "latest").write_text("checkpoints/step_000000003.safetensors\n")
     train_model("toy", out=toy / "b", resume=True, progress=False)
-    a, b = losses_by_step(toy / "a"), losses_by_step(toy / "b")
+    a, b = metrics_by_step(toy / "a"), metrics_by_step(toy / "b")
     assert [a[s] for s in (4, 5, 6)] == [b[s] for s in (4, 5, 6)]
     assert a[4]["stage"] == "second"
     for run in ("a", "b"):
@@ -88,7 +80,7 @@ def test_transient_nan_is_rolled_back_and_logged(toy):
         assert len(events) == 1
         assert events[0]["event"] == "nan_rollback" and events[0]["what"] == ("loss" if kind == "loss" else "gradient")
         assert events[0]["step"] == 5 and events[0]["restored_step"] == 3  # toy.nan_at_step counts from 0
-        final = losses_by_step(run)[6]
+        final = metrics_by_step(run)[6]
         assert all(v == v and abs(v) != float("inf") for k, v in final.items() if isinstance(v, float))
 
 
@@ -125,7 +117,7 @@ def test_the_toy_gan_learns_the_real_colour(toy):
     before = colour_error(type("M", (), {"generator": untrained}))
     after = colour_error(load_model(str(result.checkpoint), ema=False))
     assert after < 0.6 * before, (before, after)
-    d_losses = [rec["loss.D"] for rec in losses_by_step(toy / "a").values()]
+    d_losses = [rec["loss.D"] for rec in metrics_by_step(toy / "a").values()]
     assert max(d_losses) - min(d_losses) > 0.05
 
 
@@ -163,12 +155,12 @@ def test_cuda_training_matches_the_cpu_run_and_resumes(toy):
     result = train_model("toy", out=toy / "gpu", overrides=fp32, steps=3, device="cuda", progress=False)
     resumed = train_model("toy", out=toy / "gpu", resume=True, device="cuda", progress=False)  # its stored config
     assert result.step == 3 and resumed.step == 6
-    cpu, gpu = losses_by_step(toy / "cpu"), losses_by_step(toy / "gpu")
+    cpu, gpu = metrics_by_step(toy / "cpu"), metrics_by_step(toy / "gpu")
     assert sorted(gpu) == sorted(cpu) == [1, 2, 3, 4, 5, 6]
     for step in cpu:
         for key in ("loss.D", "loss.G"):
             assert gpu[step][key] == pytest.approx(cpu[step][key], abs=2e-3), (step, key)
     train_model("toy", out=toy / "amp", steps=1, device="cuda", progress=False)
-    amp = losses_by_step(toy / "amp")
+    amp = metrics_by_step(toy / "amp")
     for key in ("loss.D", "loss.G"):
         assert amp[1][key] == pytest.approx(cpu[1][key], abs=3e-2), key

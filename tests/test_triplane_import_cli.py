@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import pytest
 import torch
 from PIL import Image
 from safetensors import safe_open
@@ -12,14 +11,6 @@ from conftest import FIXTURES, run_in_process as zoo3d
 from zoo3d.upstream import load_release, module_state_dict
 
 SNAPSHOT = FIXTURES / "releases" / "eg3d_snapshot.pkl"
-
-
-
-@pytest.fixture
-def in_tmp(tmp_path, monkeypatch):
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("ZOO3D_RUNS", str(tmp_path / "runs"))
-    return tmp_path
 
 
 def test_import_an_eg3d_snapshot_then_sample(in_tmp, capsys):
