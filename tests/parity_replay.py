@@ -12,6 +12,23 @@ import torch
 from torch import Tensor
 
 
+def load_fixture_with_config(path: str | Path, model: str, preset: str):
+    """A fixture's tensors, its metadata, and ``model``'s ``preset`` config with the fixture's recorded
+    ``zoo3d_overrides`` (the narrowed sizes the authors' network was built at)."""
+    from safetensors import safe_open
+
+    from zoo3d.config import load_run_config
+    from zoo3d.plugins import get_model_spec
+
+    with safe_open(str(path), "pt") as fh:
+        data = {k: fh.get_tensor(k) for k in fh.keys()}
+        meta = fh.metadata()
+    overrides = [f"{k}={v}" for k, v in json.loads(meta["zoo3d_overrides"]).items()]
+    spec = get_model_spec(model)
+    return data, meta, load_run_config(spec.load().config_class, spec.name, spec.presets_dir, preset,
+                                       overrides=overrides)
+
+
 def load_fixture(path: str | Path) -> tuple[dict[str, Tensor], dict]:
     from safetensors import safe_open
     from safetensors.torch import load_file

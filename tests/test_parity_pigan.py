@@ -13,9 +13,9 @@ import json
 
 import pytest
 import torch
-from safetensors import safe_open
 
 from conftest import REPO
+from parity_replay import load_fixture_with_config
 from zoo3d.config import load_run_config
 from zoo3d.render.volume import SampleDraws
 from zoo3d.upstream import InertObject
@@ -41,11 +41,7 @@ def _generator_record(weights: dict, z_dim: int) -> InertObject:
 
 @pytest.fixture(scope="module")
 def parity():
-    with safe_open(str(FIXTURE), "pt") as f:
-        data = {k: f.get_tensor(k) for k in f.keys()}
-        meta = f.metadata()
-    overrides = [f"{k}={v}" for k, v in json.loads(meta["zoo3d_overrides"]).items()]
-    cfg = load_run_config(PiGanConfig, "pigan", REPO / "plugins" / "zoo3d_pigan" / "presets", "celeba", overrides=overrides)
+    data, meta, cfg = load_fixture_with_config(FIXTURE, "pigan", "celeba")
     weights = {k[len("generator."):]: v for k, v in data.items() if k.startswith("generator.")}
     record, _ = _generator_record(weights, cfg.generator.z_dim)
     plugin = PiGanModel()

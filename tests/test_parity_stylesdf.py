@@ -9,13 +9,12 @@ pre-decoder feature map, the 64^2 volume render, surface points).
 
 from __future__ import annotations
 
-import json
 
 import pytest
 import torch
-from safetensors import safe_open
 
 from conftest import REPO
+from parity_replay import load_fixture_with_config
 from zoo3d.config import load_run_config
 from zoo3d_stylesdf.config import StyleSDFConfig
 from zoo3d_stylesdf.model import StyleSDFModel
@@ -31,11 +30,7 @@ def _sub4(x):
 
 @pytest.fixture(scope="module")
 def parity():
-    with safe_open(str(FIXTURE), "pt") as f:
-        data = {k: f.get_tensor(k) for k in f.keys()}
-        meta = f.metadata()
-    overrides = [f"{k}={v}" for k, v in json.loads(meta["zoo3d_overrides"]).items()]
-    cfg = load_run_config(StyleSDFConfig, "stylesdf", REPO / "plugins" / "zoo3d_stylesdf" / "presets", "ffhq1024", overrides=overrides)
+    data, meta, cfg = load_fixture_with_config(FIXTURE, "stylesdf", "ffhq1024")
     plugin = StyleSDFModel()
     g_ema = {k[len("g_ema."):]: v for k, v in data.items() if k.startswith("g_ema.")}
     imported = plugin.import_release({"g": {}, "g_ema": g_ema}, cfg)
