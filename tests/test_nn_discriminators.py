@@ -65,6 +65,24 @@ def test_pose_head_fits_a_toy_target():
     assert losses[-1] < 0.2 * losses[0]  # typically ~0.05
 
 
+def test_coordconv_minibatch_stddev_reads_the_final_features_of_its_group():
+    """With ``mbstd_group`` the final conv sees one more map: the group's feature std, exactly as computed by hand."""
+    torch.manual_seed(0)
+    d = CoordConvDiscriminator(8, channel_scale=1 / 64, mbstd_group=2)
+    plain = CoordConvDiscriminator(8, channel_scale=1 / 64)
+    assert d.final.in_channels == plain.final.in_channels + 1
+    images = torch.randn(4, 3, 8, 8)
+    x = d.blocks(d.from_rgb(images))  # (4, C, 2, 2); groups are samples {0, 2} and {1, 3}
+    std = torch.stack([(x[i] - x[i + 2]).div(2).square().add(1e-8).sqrt().mean() for i in (0, 1)])
+    by_hand = torch.cat([x, std.repeat(2).view(4, 1, 1, 1).expand(4, 1, 2, 2)], dim=1)
+    torch.testing.assert_close(d(images).logit, d.final(by_hand).flatten(1)[:, :1])
+    # a sample's score now depends on its group mate, and only on it
+    other = images.clone()
+    other[2] = torch.randn(3, 8, 8)
+    moved = d(other).logit - d(images).logit
+    assert moved[0].abs() > 1e-6 and moved[1].abs() == 0 and moved[3].abs() == 0
+
+
 def test_minibatch_stddev_sees_sample_diversity():
     same = torch.ones(3, 2, 4, 4)
     assert minibatch_stddev(same)[:, -1].max() < 1e-3  # odd batch: groups of 3

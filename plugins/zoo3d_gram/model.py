@@ -27,7 +27,7 @@ def build_discriminator(config: GramConfig) -> CoordConvDiscriminator:
     """GRAM's CoordConv residual discriminator at the generator's resolution: 1 logit + (yaw, pitch)."""
     d = config.discriminator
     return CoordConvDiscriminator(config.generator.resolution, max_channels=d.max_channels, pose_dim=2,
-                                  channel_scale=d.channel_scale)
+                                  channel_scale=d.channel_scale, mbstd_group=d.mbstd_group)
 
 
 def render_fakes(ctx: StepContext, n: int, resolution: int,

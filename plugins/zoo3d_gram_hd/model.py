@@ -157,12 +157,12 @@ class GramHDModel(ModelPlugin):
         patch = patch_discriminator(config)
         modules = {"generator": GramHDGenerator(g, config.camera),
                    "discriminator": CoordConvDiscriminator(g.resolution, d.max_channels, pose_dim=2,
-                                                           channel_scale=d.channel_scale),
+                                                           channel_scale=d.channel_scale, mbstd_group=d.mbstd_group),
                    "patch_discriminator": patch}
         if g.lowres_run is None:
             modules["discriminator_lr"] = CoordConvDiscriminator(
                 g.lowres.resolution, d.lowres_max_channels or d.max_channels, pose_dim=2,
-                channel_scale=d.lowres_channel_scale or d.channel_scale)
+                channel_scale=d.lowres_channel_scale or d.channel_scale, mbstd_group=d.mbstd_group)
         return modules
 
     def stages(self, config: GramHDConfig) -> list[Stage]:

@@ -58,6 +58,7 @@ class PiGanDiscriminatorConfig(Config):
 
     max_channels: int = Field(400, ge=1)
     channel_scale: float = Field(1.0, gt=0)
+    mbstd_group: int = Field(0, ge=0, description="0 as upstream; > 0 a minibatch-stddev map before the final conv")
     progressive: bool = False
     fade_steps: int = Field(10000, ge=0, description="fade-in of a new discriminator resolution")
 

@@ -9,7 +9,7 @@ from zoo3d.cameras import Camera
 from zoo3d.core.discriminator import Discriminator
 from zoo3d.core.outputs import DiscriminatorOutput
 from zoo3d.nn.discriminators import (FromRGB, ResidualCoordConvBlock, coordconv_channels, log2_resolution,
-                                     split_logit_pose)
+                                     minibatch_stddev, split_logit_pose)
 
 __all__ = ["ProgressiveCoordConvDiscriminator"]
 
@@ -24,18 +24,20 @@ class ProgressiveCoordConvDiscriminator(Discriminator):
     as pi-GAN does.
 
     forward(images (B, C, r, r), cameras=None, alpha=1.0) for any power of two 4 <= r <= max_resolution.
+    ``mbstd_group`` > 0 appends a minibatch-stddev map before the final conv, as in
+    :class:`CoordConvDiscriminator` (0: none, as upstream).
     """
 
     def __init__(self, max_resolution: int, max_channels: int = 400, pose_dim: int = 2, channel_scale: float = 1.0,
-                 in_channels: int = 3):
+                 in_channels: int = 3, mbstd_group: int = 0):
         super().__init__()
         log2 = log2_resolution(max_resolution)
         self.resolutions = [2 ** r for r in range(log2, 0, -1)]
         ch = [coordconv_channels(r, max_channels, channel_scale) for r in self.resolutions]
         self.blocks = nn.ModuleList([ResidualCoordConvBlock(ch[i], ch[i + 1]) for i in range(len(ch) - 1)])
         self.from_rgb = nn.ModuleList([FromRGB(in_channels, c) for c in ch[:-1]])
-        self.final = nn.Conv2d(ch[-1], 1 + pose_dim, 2)
-        self.max_resolution, self.pose_dim = max_resolution, pose_dim
+        self.final = nn.Conv2d(ch[-1] + (1 if mbstd_group > 0 else 0), 1 + pose_dim, 2)
+        self.max_resolution, self.pose_dim, self.mbstd_group = max_resolution, pose_dim, mbstd_group
 
     def forward(self, images: Tensor, cameras: Camera | None = None, alpha: float = 1.0) -> DiscriminatorOutput:
         r = images.shape[-1]
@@ -49,4 +51,6 @@ class ProgressiveCoordConvDiscriminator(Discriminator):
                 skip = self.from_rgb[start + 1](F.interpolate(images, scale_factor=0.5, mode="nearest"))
                 x = alpha * x + (1.0 - alpha) * skip
             x = block(x)
+        if self.mbstd_group > 0:
+            x = minibatch_stddev(x, self.mbstd_group)
         return split_logit_pose(self.final(x), self.pose_dim)

@@ -81,10 +81,10 @@ class PiGanModel(ModelPlugin):
         resolutions = [s.resolution for s in config.stages]
         if d.progressive:
             disc = ProgressiveCoordConvDiscriminator(max(resolutions), max_channels=d.max_channels, pose_dim=2,
-                                                     channel_scale=d.channel_scale)
+                                                     channel_scale=d.channel_scale, mbstd_group=d.mbstd_group)
         else:  # the config guarantees one resolution
             disc = CoordConvDiscriminator(resolutions[0], max_channels=d.max_channels, pose_dim=2,
-                                          channel_scale=d.channel_scale)
+                                          channel_scale=d.channel_scale, mbstd_group=d.mbstd_group)
         return {"generator": PiGanGenerator(config), "discriminator": disc}
 
     def stages(self, config: PiGanConfig) -> list[Stage]:

@@ -86,7 +86,7 @@ class StyleSDFModel(ModelPlugin):
         modules: dict[str, torch.nn.Module] = {
             "generator": StyleSDFGenerator(config),
             "discriminator": CoordConvDiscriminator(g.renderer.resolution, max_channels=d.max_channels, pose_dim=2,
-                                                    channel_scale=d.channel_scale),
+                                                    channel_scale=d.channel_scale, mbstd_group=d.mbstd_group),
         }
         if g.decoder.enabled:
             modules["decoder_discriminator"] = StyleGAN2Discriminator(

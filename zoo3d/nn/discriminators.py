@@ -123,22 +123,27 @@ class CoordConvDiscriminator(Discriminator):
         resolution: input side R (power of two). max_channels: cap (400 upstream).
         pose_dim: pose outputs (2; 0 = logit only). channel_scale: multiplies every width (tiny presets).
         in_channels: image channels (3).
+        mbstd_group: 0 (upstream: none) or the group size of a minibatch-stddev feature map appended before
+            the final conv, which lets D see how alike the images of a batch are (against mode collapse).
     """
 
     def __init__(self, resolution: int, max_channels: int = 400, pose_dim: int = 2, channel_scale: float = 1.0,
-                 in_channels: int = 3):
+                 in_channels: int = 3, mbstd_group: int = 0):
         super().__init__()
         log2 = log2_resolution(resolution)
         ch = [coordconv_channels(2 ** r, max_channels, channel_scale) for r in range(log2, 0, -1)]
         self.from_rgb = FromRGB(in_channels, ch[0])
         self.blocks = nn.Sequential(*[ResidualCoordConvBlock(ch[i], ch[i + 1]) for i in range(len(ch) - 1)])
-        self.final = nn.Conv2d(ch[-1], 1 + pose_dim, 2)
-        self.resolution, self.pose_dim = resolution, pose_dim
+        self.final = nn.Conv2d(ch[-1] + (1 if mbstd_group > 0 else 0), 1 + pose_dim, 2)
+        self.resolution, self.pose_dim, self.mbstd_group = resolution, pose_dim, mbstd_group
 
     def forward(self, images: Tensor, cameras: Camera | None = None) -> DiscriminatorOutput:
         if images.shape[-1] != self.resolution or images.shape[-2] != self.resolution:
             raise ValueError(f"expected {self.resolution}x{self.resolution} images, got {tuple(images.shape[-2:])}")
-        return split_logit_pose(self.final(self.blocks(self.from_rgb(images))), self.pose_dim)
+        x = self.blocks(self.from_rgb(images))
+        if self.mbstd_group > 0:
+            x = minibatch_stddev(x, self.mbstd_group)
+        return split_logit_pose(self.final(x), self.pose_dim)
 
 
 # --------------------------------------------------------------------------- StyleGAN2 (EG3D / StyleSDF)
