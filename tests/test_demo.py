@@ -21,3 +21,24 @@ def test_demo_trains_both_stages_and_prints_where_the_images_are(tmp_path):
     assert "gram_hd.stage1" in records and "gram_hd.stage2" in records
     width, height = Image.open(grid).size
     assert width >= 8 * 64 and height >= 6 * 64  # 8 seeds x 3 yaws, HR rows with their LR rows
+
+    # the grid is drawn without truncation: its first tile is seed 0 at psi = 1 (8-bit rounding apart)
+    import numpy as np
+    import torch
+
+    from zoo3d.cameras import Camera
+    from zoo3d.runs import load_model
+    from zoo3d.train.sampling import seed_latents, yaw_rows
+
+    gen = load_model(str(out), device="cpu").generator
+    prior = gen.camera_prior
+    cam = Camera.from_angles(torch.tensor([yaw_rows(prior)[0]]), prior.pitch_mean, prior.radius, prior.fov)
+    tiles = {}
+    with torch.no_grad():
+        for psi in (1.0, 0.7):
+            rgb = gen(seed_latents([0], gen.z_dim), cam, psi=psi).rgb[0]
+            tiles[psi] = ((rgb.clamp(-1, 1) + 1) * 127.5).permute(1, 2, 0).numpy()
+    side = tiles[1.0].shape[0]
+    first = np.asarray(Image.open(grid).convert("RGB"), dtype=np.float64)[2:2 + side, 2:2 + side]
+    assert np.abs(first - tiles[1.0]).max() <= 1.0
+    assert np.abs(first - tiles[0.7]).max() > 1.0

@@ -2,8 +2,10 @@
 
 The demo model is the registered model with the role ``demo`` (:attr:`zoo3d.specs.ModelSpec.roles`).
 Writes the run to ``--out`` (default runs/demo-gram-hd), then ``turntable.gif`` (a yaw sweep of one
-seed) and ``samples.png`` (8 seeds at yaw -0.3, 0, +0.3, with a lower-resolution render alongside where
-the model makes one) into it and prints their paths. Re-running continues an interrupted demo run and
+seed, truncation 0.7) and ``samples.png`` (8 seeds at yaw -0.3, 0, +0.3, with a lower-resolution render
+alongside where the model makes one) into it and prints their paths. The grid is drawn without
+truncation (psi = 1) so that it shows the variety the model learnt; truncation pulls every seed towards
+the mean head and background, and at 0.7 a short run looks more alike than it is. Re-running continues an interrupted demo run and
 re-renders a finished one.
 """
 
@@ -15,6 +17,8 @@ from pathlib import Path
 import click
 
 DEMO_ROLE = "demo"
+TURNTABLE_PSI = 0.7
+GRID_PSI = 1.0
 
 
 @click.command()
@@ -68,10 +72,9 @@ def render_demo(run_dir: Path, device: str, frames: int, seed: int) -> tuple[Pat
 
     gen = load_model(str(run_dir), device=device).generator
     prior = gen.camera_prior
-    psi = 0.7
     cams = yaw_sweep(frames, yaw_range=0.4, pitch=prior.pitch_mean, radius=prior.radius, fov=prior.fov)
     z = seed_latents([seed], gen.z_dim, gen.device).expand(frames, -1)
-    turntable = render_views(gen, z, cams.to(gen.device), psi=psi).rgb
+    turntable = render_views(gen, z, cams.to(gen.device), psi=TURNTABLE_PSI).rgb
     gif = save_animation(list(turntable), run_dir / "turntable.gif", fps=12)
 
     seeds = list(range(8))
@@ -82,7 +85,7 @@ def render_demo(run_dir: Path, device: str, frames: int, seed: int) -> tuple[Pat
     rows = []
     with torch.no_grad():
         for i in range(0, zs.shape[0], 8):
-            out = gen(zs[i:i + 8], grid_cams[i:i + 8], psi=psi)
+            out = gen(zs[i:i + 8], grid_cams[i:i + 8], psi=GRID_PSI)
             rows.append(out.rgb.float())
             if out.raw is not None:  # the LR render, upsampled (nearest) for comparison
                 rows.append(F.interpolate(out.raw.rgb.float(), size=out.rgb.shape[-2:], mode="nearest"))

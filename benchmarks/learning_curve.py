@@ -1,0 +1,76 @@
+"""Diversity and SWD of every checkpoint of one or more runs: the learning curve of an ablation.
+
+    python benchmarks/learning_curve.py RUN [RUN ...] [--images 64] [--psi 1.0] [--data synthetic:heads]
+
+Each checkpoint's EMA generator draws ``--images`` samples (latents and prior cameras from the same
+seeded draws as ``zoo3d compare``'s distribution metrics, seed 0) at its own resolution and truncation
+``--psi``; they are compared with as many dataset images by the ``diversity`` and ``swd`` functions of
+``zoo3d.eval`` (docs/metrics.md). ``step 0`` is the generator as the run's config builds it before any
+training. Fewer images than the ``small`` protocol's make the curve cheap to draw on a CPU; compare runs
+only at the same ``--images``. Keep more checkpoints with ``--set train.keep_checkpoints=N``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+from pathlib import Path
+
+import torch
+
+
+def checkpoints(run: Path) -> list[tuple[int, Path]]:
+    found = [(int(m.group(1)), p) for p in (run / "checkpoints").glob("step_*.safetensors")
+             if (m := re.match(r"step_(\d+)", p.name))]
+    return sorted(found)
+
+
+def fresh_generator(run: Path):
+    """The generator of the run's config, built as training builds it (seeded by train.seed), untrained."""
+    from zoo3d.plugins import get_model_spec
+    from zoo3d.runs import config_from_checkpoint
+    from zoo3d.train.checkpoint import read_metadata
+
+    path = checkpoints(run)[0][1]
+    meta = read_metadata(path)
+    spec = get_model_spec(meta["zoo3d.model"])
+    plugin = spec.load()
+    config = config_from_checkpoint(plugin, spec.name, meta, path)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(config.train.seed)
+        return plugin.build(config)["generator"].eval()
+
+
+def main(argv: list[str] | None = None) -> int:
+    from zoo3d.eval.distribution import generated_images, real_images
+    from zoo3d.eval.diversity import diversity
+    from zoo3d.eval.metric import model_resolution
+    from zoo3d.eval.swd import swd
+    from zoo3d.runs import load_model
+
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("runs", nargs="+", type=Path)
+    ap.add_argument("--images", type=int, default=64)
+    ap.add_argument("--psi", type=float, default=1.0)
+    ap.add_argument("--data", default="synthetic:heads")
+    args = ap.parse_args(argv)
+    real: dict[int, torch.Tensor] = {}
+    print("| run | step | diversity | layout | colour | texture | swd |")
+    print("|---|---|---|---|---|---|---|")
+    for run in args.runs:
+        steps = [(0, None)] + checkpoints(run)
+        for step, path in steps:
+            gen = fresh_generator(run) if path is None else load_model(str(path), device="cpu").generator
+            res = model_resolution(gen, None)
+            if res not in real:
+                real[res] = real_images(args.data, args.images, res)
+            fake = generated_images(gen, args.images, res, args.psi, 0, "cpu")
+            d = diversity(fake, real[res])
+            g = d["groups"]
+            print(f"| {run.name} | {step} | {d['score']:.2f} | {g['layout']:.2f} | {g['colour']:.2f} | "
+                  f"{g['texture']:.2f} | {swd(fake, real[res])['mean']:.1f} |", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
