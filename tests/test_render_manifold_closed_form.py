@@ -25,7 +25,8 @@ BG_Z = -0.12
 
 class Layers:
     """N manifolds s(x) = k z (planes) with one alpha, colour and feature vector each, and an optional opaque
-    background plane z = background_z; records the rays of every radiance call."""
+    background plane z = background_z (without one, no ``background_z`` attribute at all: it is optional);
+    records the rays of every radiance call."""
 
     def __init__(self, alphas, features="both", background_z=BG_Z, plane_z=None, levels_dtype=F64):
         n = len(alphas)
@@ -36,7 +37,8 @@ class Layers:
         self.fg_features = torch.randn(n, 2, generator=g, dtype=F64) if features in ("both", "fg") else None
         self.bg_rgb = torch.tensor([0.2, 0.3, 0.9], dtype=F64)
         self.bg_features = torch.tensor([0.5, -1.5], dtype=F64) if features in ("both", "bg") else None
-        self.background_z = background_z
+        if background_z is not None:
+            self.background_z = background_z
         plane_z = plane_z if plane_z is not None else [0.05 - 0.03 * i for i in range(n)]
         self.levels = (torch.tensor(plane_z, dtype=F64) * self.k).to(levels_dtype)
         self.calls: list[int] = []
@@ -60,20 +62,21 @@ class Layers:
 class SparseLayers(Layers):
     """The same scene, also answering ``radiance_at`` (layer N = the background); records what it is asked."""
 
-    def __init__(self, *args, **kwargs):
+    def __init__(self, *args, answer_dtype=F64, **kwargs):
         super().__init__(*args, **kwargs)
-        self.asked = 0
+        self.asked, self.empty_calls, self.answer_dtype = 0, 0, answer_dtype
 
     def radiance_at(self, points, dirs, layers):
         self.asked += layers.numel()
+        self.empty_calls += layers.numel() == 0
         rgb = torch.cat([self.colours, self.bg_rgb[None]])[layers]
         alpha = torch.cat([self.alphas, self.alphas.new_ones(1)])[layers].unsqueeze(-1)
         features = None
         if self.fg_features is not None or self.bg_features is not None:
             fg = self.fg_features if self.fg_features is not None else torch.zeros(len(self.alphas), 2, dtype=F64)
             bg = self.bg_features if self.bg_features is not None else torch.zeros(2, dtype=F64)
-            features = torch.cat([fg, bg[None]])[layers]
-        return Radiance(rgb=rgb, alpha=alpha, features=features)
+            features = torch.cat([fg, bg[None]])[layers].to(self.answer_dtype)
+        return Radiance(rgb=rgb.to(self.answer_dtype), alpha=alpha.to(self.answer_dtype), features=features)
 
 
 class Spheres(torch.nn.Module):
@@ -122,11 +125,12 @@ def loop_render(rep, o, d, points, valid, *, bg_points=None, white=False, cut=0.
     B, N, P, _ = points.shape
     rad = rep.radiance(points, d.unsqueeze(1).expand(B, N, P, 3))
     bg = None
-    if rep.background_z is not None:
+    bg_z = getattr(rep, "background_z", None)
+    if bg_z is not None:
         o_, d_ = o.tolist(), d.tolist()
-        hit = [[d_[b][p][2] != 0 and (rep.background_z - o_[b][p][2]) / d_[b][p][2] > 0 for p in range(P)]
+        hit = [[d_[b][p][2] != 0 and (bg_z - o_[b][p][2]) / d_[b][p][2] > 0 for p in range(P)]
                for b in range(B)]
-        t_bg = [[(rep.background_z - o_[b][p][2]) / d_[b][p][2] if hit[b][p] else 0.0 for p in range(P)]
+        t_bg = [[(bg_z - o_[b][p][2]) / d_[b][p][2] if hit[b][p] else 0.0 for p in range(P)]
                 for b in range(B)]
         p_bg = [[[o_[b][p][i] + t_bg[b][p] * d_[b][p][i] for i in range(3)] for p in range(P)] for b in range(B)]
         if bg_points is not None:
@@ -216,11 +220,13 @@ def test_injected_hits_composite_like_a_per_ray_loop(sparse, features, backgroun
     o, d = cams.rays(H, W)
     ref = loop_render(rep, o, d, points, valid, white=white)
     assert_matches_loop(out, ref, 2, H, W)
+    assert out.normals is None  # not asked for
     if background is not None:
         bg_valid = out.extras["valid"] & (out.extras["layer_index"] == 4)
         assert 0 < int(bg_valid.sum()) < H * W * 2  # the horizontal camera misses the plane with some rays
     if sparse:
         assert rep.asked > 0 and dense_calls == []  # shaded through radiance_at only
+        assert rep.empty_calls == 0  # a group with nothing to shade asks nothing
 
 
 @pytest.mark.parametrize("cut", [0.3, 0.05])
@@ -240,6 +246,37 @@ def test_sparse_shading_stops_a_ray_group_by_group_below_the_cut(cut):
     shaded = sum(1 for ray_w, ray_v in zip(ref["weights"], ref["valid"]) for w, v in zip(ray_w, ray_v) if w > 0)
     assert rep.asked == shaded < int(valid.sum()) + 25  # the plane is hit by all 25 rays
     assert (out.rgb - full.rgb).abs().max() > 1e-3  # the dense path shades everything (the cut is sparse-only)
+
+
+def test_a_ray_whose_transmittance_equals_the_cut_is_still_shaded():
+    """The cut is "below": a group that starts with T exactly at it is shaded. One ray per chunk, so the
+    background plane's group holds a single query."""
+    rep = SparseLayers([0.5] * SPARSE_GROUP)
+    cams = _cameras()[0]
+    o, d = cams.rays(2, 2)
+    t = torch.tensor([0.9 + 0.03 * n for n in range(SPARSE_GROUP)], dtype=F64)[None, :, None, None]
+    points = o[:, None] + t * d[:, None]
+    valid = torch.ones(1, SPARSE_GROUP, 4, dtype=torch.bool)
+    T = 1.0
+    for _ in range(SPARSE_GROUP):
+        T *= 1.0 - 0.5 + 1e-10
+    with torch.no_grad():
+        out = ManifoldRenderer(chunk=1, opaque_transmittance=T).render(rep, cams, (2, 2), intersections=(points, valid))
+    assert_matches_loop(out, loop_render(rep, o, d, points, valid, cut=T), 1, 2, 2)
+    assert rep.asked == 4 * (SPARSE_GROUP + 1)  # every layer of every ray, the background included
+
+
+def test_sparse_shading_takes_radiance_in_a_lower_precision():
+    """A representation answering in float32 (e.g. under autocast) for float64 geometry: the answers are cast
+    to the geometry's dtype and composited there."""
+    rep = SparseLayers([0.4, 0.7, 0.25, 0.55], "both", answer_dtype=torch.float32)
+    cams = _cameras()
+    points, valid = _injected_hits(cams, 4, 4, 6, seed=4)
+    with torch.no_grad():
+        out = ManifoldRenderer(chunk=10).render(rep, cams, (4, 6), intersections=(points, valid))
+    assert out.rgb.dtype == out.features.dtype == F64
+    o, d = cams.rays(4, 6)
+    assert_matches_loop(out, loop_render(rep, o, d, points, valid), 2, 4, 6, atol=1e-6)
 
 
 def test_the_renderers_own_hits_use_its_samples_and_range():
@@ -263,14 +300,14 @@ def test_normals_are_unit_gradients_of_s_and_the_background_faces_up():
     background plane; the image normal is the normalised weighted sum. Sparse-capable scenes are shaded
     densely when normals are asked for."""
     centres = [[0.0, 0.0, -0.02], [0.02, -0.01, -0.03]]
-    rep = Spheres([0.09, 0.06], centres, background_z=BG_Z)
+    rep = Spheres([0.09, 0.06, 0.04], centres, background_z=BG_Z)
     rep.radiance_at = None  # present: the normals still need the dense path
     cams = Camera.from_angles([0.25, -0.2], [0.1, -0.15], 1.0, 12.0, dtype=F64)
     out = ManifoldRenderer(compute_normals=True).render(rep, cams, (5, 5))
     n, pts, layer = out.extras["layer_normals"], out.points.detach(), out.extras["layer_index"]
     c = torch.tensor(centres, dtype=F64)[:, None, None, None]
     radial = torch.nn.functional.normalize(pts - c, dim=-1)
-    fg, bg = layer < 2, layer == 2
+    fg, bg = layer < 3, layer == 3
     assert torch.allclose(n[fg], radial[fg], atol=1e-12, rtol=0)
     assert torch.equal(n[bg], torch.tensor([0.0, 0.0, 1.0], dtype=F64).expand(int(bg.sum()), 3))
     total = (out.weights.unsqueeze(-1) * n).sum(1)
@@ -328,7 +365,7 @@ def test_hr_rendering_shades_bilinearly_upsampled_hits(align):
     (h, w), (H, W) = (3, 4), (6, 10)
     points, valid = _injected_hits(cams, 2, h, w, seed=1)
     with torch.no_grad():
-        out = ManifoldRenderer(upsample_align_corners=align).render(
+        out = ManifoldRenderer(upsample_align_corners=align, upsample_background=True).render(  # no plane: no-op
             rep, cams, (H, W), intersection_resolution=(h, w), intersections=(points, valid))
     up = _upsampled(points, h, w, H, W, align)
     up_valid = _upsampled(valid.to(F64)[..., None], h, w, H, W, align)[..., 0]
@@ -359,21 +396,23 @@ def test_hr_rendering_intersects_at_the_low_resolution_itself():
 @pytest.mark.parametrize("align", [False, True])
 def test_upsampled_background_hits_are_the_lr_plane_hits_bilinearly_upsampled(sparse, align):
     """GRAM-HD: the LR rays' plane hits, upsampled, stand for the background points; the distance is measured
-    from the HR ray's origin; the HR ray's own hit mask stays. Without the option the plane is hit exactly."""
+    from the HR ray's origin; the HR ray's own hit mask stays. Without the option the plane is hit exactly.
+    ``align`` also casts the rays on GRAM's pixel grid (``align_corners``), at both resolutions."""
     rep = (SparseLayers if sparse else Layers)([0.4, 0.6], "both")
     cams = _cameras()
     (h, w), (H, W) = (3, 4), (6, 10)
     points, valid = _injected_hits(cams, 2, h, w, seed=2)
-    o_lr, d_lr = cams.rays(h, w)
+    o_lr, d_lr = cams.rays(h, w, align_corners=align)
     t_lr = (BG_Z - o_lr[..., 2]) / d_lr[..., 2]  # the misses' hits are those at t = 0: the origin
     lr_bg = o_lr + torch.where(t_lr > 0, t_lr, torch.zeros_like(t_lr))[..., None] * d_lr
-    o, d = cams.rays(H, W)
+    o, d = cams.rays(H, W, align_corners=align)
     bg_up = _upsampled(lr_bg[:, None], h, w, H, W, align)[:, 0]
     up = _upsampled(points, h, w, H, W, align)
     up_valid = _upsampled(valid.to(F64)[..., None], h, w, H, W, align)[..., 0] > 0.99
     for upsample_background, bg_points in ((True, bg_up), (False, None)):
         with torch.no_grad():
-            out = ManifoldRenderer(upsample_align_corners=align, upsample_background=upsample_background).render(
+            out = ManifoldRenderer(upsample_align_corners=align, align_corners=align,
+                                   upsample_background=upsample_background).render(
                 rep, cams, (H, W), intersection_resolution=(h, w), intersections=(points, valid))
         ref = loop_render(rep, o, d, up, up_valid, bg_points=bg_points)
         assert_matches_loop(out, ref, 2, H, W)
@@ -404,15 +443,16 @@ def test_intersect_goes_through_rays_in_chunks():
             self.calls.append(x.shape[1] // 16)
             return super().scalar(x)
 
-    rep = Counting([0.5, 0.5], "none")
     cams = _cameras()
-    renderer = ManifoldRenderer(16, chunk=10)
-    with torch.no_grad():
-        hits = renderer.intersect(rep, cams, (6, 6))
-        o, d = cams.rays(6, 6)
-        whole = intersect_manifolds(rep, o, d, 0.88, 1.12, 16)
-    assert rep.calls[:8] == [5] * 7 + [1]
-    assert torch.equal(hits[0], whole[0]) and torch.equal(hits[1], whole[1])
+    for chunk, sizes, align in ((10, [5] * 7 + [1], False), (1, [1] * 36, True)):
+        rep = Counting([0.5, 0.5], "none")
+        renderer = ManifoldRenderer(16, chunk=chunk, align_corners=align)
+        with torch.no_grad():
+            hits = renderer.intersect(rep, cams, (6, 6))
+            o, d = cams.rays(6, 6, align_corners=align)
+            whole = intersect_manifolds(rep, o, d, 0.88, 1.12, 16)
+        assert rep.calls[:len(sizes)] == sizes
+        assert torch.equal(hits[0], whole[0]) and torch.equal(hits[1], whole[1])
 
 
 def test_cameras_take_the_representations_dtype_unless_its_levels_are_integers():
@@ -425,11 +465,13 @@ def test_cameras_take_the_representations_dtype_unless_its_levels_are_integers()
         hits32 = ManifoldRenderer().intersect(points_rep, cams32, (5, 4))
         hits = ManifoldRenderer().intersect(points_rep, cams32.to(dtype=F64), (5, 4))
         integer = Layers([0.4, 0.6], "both", plane_z=[0.05, -0.0375], levels_dtype=torch.long)
-        int_out = ManifoldRenderer().render(integer, cams.to(dtype=torch.float32), (5, 4))
+        int_out = ManifoldRenderer().render(integer, cams32, (5, 4))
+        int_hits = ManifoldRenderer().intersect(integer, cams32, (5, 4))
     for key in ("rgb", "depth", "features", "weights", "points"):
         assert torch.equal(getattr(from32, key), getattr(ref, key)), key
     assert torch.equal(hits32[0], hits[0]) and torch.equal(hits32[1], hits[1])
-    assert int_out.points.dtype == torch.float32  # the cameras' own dtype
+    assert int_out.points.dtype == int_hits[0].dtype == torch.float32  # the cameras' own dtype
+    assert torch.allclose(int_hits[0], hits[0].float(), atol=1e-5, rtol=0)
     assert torch.allclose(int_out.points, ref.points.float(), atol=1e-5, rtol=0)
 
 
