@@ -1,6 +1,7 @@
 """The resumable stream of real batches."""
 
 import math
+import os
 import sys
 from types import SimpleNamespace
 
@@ -86,7 +87,8 @@ def test_build_dataset_hands_the_request_to_the_data_package(monkeypatch):
     monkeypatch.setattr(zoo3d.data, "build_dataset", lambda *a, **k: calls.append((a, k)) or "dataset", raising=False)
     cfg = DataConfig(spec="anything")
     assert build_dataset(cfg, 32, camera_prior="prior", seed=5) == "dataset"
-    assert calls == [((cfg, 32), {"camera_prior": "prior", "seed": 5})]
+    build_dataset(cfg, 16)
+    assert calls == [((cfg, 32), {"camera_prior": "prior", "seed": 5}), ((cfg, 16), {"camera_prior": None, "seed": 0})]
 
 
 def test_build_dataset_without_the_data_package_uses_the_registry_and_refuses_folders(monkeypatch, tmp_path):
@@ -139,6 +141,8 @@ def test_checking_a_folder_reads_headers_only_and_lists_its_problems(fake_check,
     fake_check.report = _Report([Problem("", "empty name")], ok=True)  # no `usable`: `ok` decides
     assert check_folder_dataset(DataConfig(spec=str(tmp_path))) == ["empty name"]
     fake_check.report = _Report([])  # neither: accepted
+    assert check_folder_dataset(DataConfig(spec=str(tmp_path))) == []
+    fake_check.report = SimpleNamespace(usable=True)  # no problem list at all
     assert check_folder_dataset(DataConfig(spec=str(tmp_path))) == []
 
 
@@ -279,3 +283,25 @@ def test_a_batch_holds_float_images_their_cameras_and_the_other_fields():
     assert torch.equal(batch.cameras.cam2world, data.cameras.cam2world[idx].float())
     assert torch.equal(batch.cameras.intrinsics, data.cameras.intrinsics[idx].float())
     assert BatchStream(Numbers(4), 2, seed=0).next(torch.device("cpu")).cameras is None
+
+
+class Seeds(torch.utils.data.Dataset):
+    """Item i records the process that loaded it and that process's torch seed (as text: it may not fit an int64)."""
+
+    def __len__(self):
+        return 4
+
+    def __getitem__(self, i):
+        return {"image": torch.zeros(3, 1, 1), "pid": os.getpid(), "seed": str(torch.initial_seed())}
+
+
+def test_items_load_in_this_process_unless_workers_are_asked_for_whose_seeds_follow_the_stream_seed():
+    here = BatchStream(Seeds(), 2, seed=0).next(torch.device("cpu")).extras
+    assert here["pid"].tolist() == [os.getpid()] * 2
+    seeds = []
+    for seed, process_seed in ((5, 0), (5, 1), (6, 0)):
+        torch.manual_seed(process_seed)  # the workers' seeds do not come from the process RNG
+        batch = BatchStream(Seeds(), 2, seed=seed, num_workers=1).next(torch.device("cpu")).extras
+        assert os.getpid() not in batch["pid"].tolist()
+        seeds.append(batch["seed"][0])
+    assert seeds[0] == seeds[1] != seeds[2]

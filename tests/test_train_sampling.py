@@ -28,11 +28,13 @@ class Echo:
         self.device = torch.device("cpu")
         self.calls: list[tuple[int, object]] = []
         self.cameras: list[Camera] = []
+        self.latents: list[torch.Tensor] = []
 
     def __call__(self, z, cameras, psi=1.0, resolution=None):
         H, W = resolution or (2, 2)
         self.calls.append((z.shape[0], resolution))
         self.cameras.append(cameras)
+        self.latents.append(z)
         torch.rand(3)
         o = cameras.origins
         rgb = torch.stack([z[:, 0], o[:, 0], torch.full_like(z[:, 0], psi)], 1)[..., None, None].expand(-1, 3, H, W)
@@ -55,6 +57,9 @@ def test_views_render_each_latent_from_its_camera_in_chunks():
     assert out.depth.dtype == torch.float32 and torch.equal(out.depth[:, 0, 0, 1], z[:, 1])
     assert render_views(gen, z, cams).rgb.shape == (7, 3, 2, 2) and gen.calls[-1] == (7, None)
     assert (render_views(gen, z, cams).rgb[:, 2] == 1).all()  # psi 1 by default
+    z10, cams10 = seed_latents(range(10), 4), Camera.from_angles(torch.zeros(10), 0.0, 2.0, 12.0)
+    render_views(gen, z10, cams10)
+    assert gen.calls[-2:] == [(8, None), (2, None)]  # 8 images at a time by default
 
 
 def test_views_have_no_depth_unless_every_chunk_gives_one():
@@ -79,6 +84,7 @@ def test_a_sample_grid_has_one_row_per_yaw_and_one_column_per_seed():
     grid = sample_grid_images(gen, seeds, psi=0.5, yaws=yaws, resolution=(2, 3))
     assert grid.shape == (6, 3, 2, 3)
     z = seed_latents(seeds, 6)
+    assert torch.equal(torch.cat(gen.latents), torch.cat([z] * len(yaws)))
     cams = Camera.cat(gen.cameras)
     for r, yaw in enumerate(yaws):
         ref = Camera.from_angles([yaw], prior.pitch_mean, prior.radius, prior.fov)
