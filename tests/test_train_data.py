@@ -1,8 +1,19 @@
 """The resumable stream of real batches."""
 
+import math
+import os
+import sys
+from types import SimpleNamespace
+
+import pytest
 import torch
 
-from zoo3d.train.data import BatchStream
+import zoo3d.train.data as data_module
+from zoo3d.cameras import Camera
+from zoo3d.config import DataConfig
+from zoo3d.data.formats import Problem
+from zoo3d.errors import UserError
+from zoo3d.train.data import BatchStream, build_dataset, check_folder_dataset, check_stage_data, resize_images
 
 
 class Numbers(torch.utils.data.Dataset):
@@ -37,3 +48,260 @@ def test_each_epoch_is_a_permutation_and_a_resumed_stream_matches():
     assert resumed.cursor == 40
     assert data.epochs[-1] == 3  # mirroring is told which epoch it is in
     assert indices(BatchStream(Numbers(10), 4, seed=4), 1) != straight[:1]
+
+
+# ---------------------------------------------------------------------------------------------- resizing
+
+
+def _area_resize_loop(x, res):
+    """Area resize written out: output pixel i averages the input rows [floor(i H / R), ceil((i + 1) H / R)),
+    and the same for columns."""
+    B, C, H, W = x.shape
+    out = torch.empty(B, C, res, res, dtype=x.dtype)
+    for i in range(res):
+        r0, r1 = math.floor(i * H / res), math.ceil((i + 1) * H / res)
+        for j in range(res):
+            c0, c1 = math.floor(j * W / res), math.ceil((j + 1) * W / res)
+            out[:, :, i, j] = x[:, :, r0:r1, c0:c1].mean(dim=(-2, -1))
+    return out
+
+
+def test_resize_leaves_an_image_of_the_right_size_alone_and_area_averages_the_others():
+    g = torch.Generator().manual_seed(0)
+    x = torch.rand(2, 3, 6, 6, generator=g, dtype=torch.float64)
+    assert resize_images(x, 6) is x
+    for res in (3, 4, 5, 9):
+        assert torch.allclose(resize_images(x, res), _area_resize_loop(x, res), atol=1e-12, rtol=0)
+    for shape in ((1, 3, 4, 8), (1, 3, 8, 4)):  # one side already right: still resized to a square
+        y = torch.rand(*shape, generator=g, dtype=torch.float64)
+        assert torch.allclose(resize_images(y, 4), _area_resize_loop(y, 4), atol=1e-12, rtol=0)
+
+
+# ---------------------------------------------------------------------------------------------- datasets
+
+
+def test_build_dataset_hands_the_request_to_the_data_package(monkeypatch):
+    import zoo3d.data
+
+    calls = []
+    monkeypatch.setattr(zoo3d.data, "build_dataset", lambda *a, **k: calls.append((a, k)) or "dataset", raising=False)
+    cfg = DataConfig(spec="anything")
+    assert build_dataset(cfg, 32, camera_prior="prior", seed=5) == "dataset"
+    build_dataset(cfg, 16)
+    assert calls == [((cfg, 32), {"camera_prior": "prior", "seed": 5}), ((cfg, 16), {"camera_prior": None, "seed": 0})]
+
+
+def test_build_dataset_without_the_data_package_uses_the_registry_and_refuses_folders(monkeypatch, tmp_path):
+    import zoo3d.plugins
+
+    monkeypatch.setitem(sys.modules, "zoo3d.data", None)  # `from zoo3d.data import ...` raises ImportError
+    calls = []
+
+    class Spec:
+        def load(self):
+            return lambda *a, **k: calls.append((a, k)) or "dataset"
+
+    asked = []
+    monkeypatch.setattr(zoo3d.plugins, "get_dataset_spec", lambda name: asked.append(name) or Spec())
+    cfg = DataConfig(spec="synthetic:heads")
+    assert build_dataset(cfg, 16, camera_prior="prior", seed=2) == "dataset"
+    assert asked == ["synthetic:heads"] and calls == [((cfg, 16), {"camera_prior": "prior", "seed": 2})]
+    folder = DataConfig(spec=str(tmp_path))
+    with pytest.raises(UserError) as err:
+        build_dataset(folder, 16)
+    assert str(err.value) == f"Cannot read dataset folder '{tmp_path}': the zoo3d.data readers are not installed."
+    assert asked == ["synthetic:heads"]
+
+
+class _Report:
+    def __init__(self, problems, **flags):
+        self.problems = problems
+        self.__dict__.update(flags)
+
+
+@pytest.fixture
+def fake_check(monkeypatch):
+    """check_dataset replaced by one that returns ``fake_check.report`` and records its calls."""
+    import zoo3d.data.check
+
+    state = SimpleNamespace(report=None, calls=[])
+
+    def check_dataset(path, full=True):
+        state.calls.append((path, full))
+        return state.report
+
+    monkeypatch.setattr(zoo3d.data.check, "check_dataset", check_dataset)
+    return state
+
+
+def test_checking_a_folder_reads_headers_only_and_lists_its_problems(fake_check, tmp_path):
+    fake_check.report = _Report([Problem("a.png", "no pose"), "free text"], usable=True)
+    assert check_folder_dataset(DataConfig(spec=str(tmp_path))) == ["a.png: no pose", "free text"]
+    assert fake_check.calls == [(tmp_path, False)]
+    fake_check.report = _Report([Problem("", "empty name")], ok=True)  # no `usable`: `ok` decides
+    assert check_folder_dataset(DataConfig(spec=str(tmp_path))) == ["empty name"]
+    fake_check.report = _Report([])  # neither: accepted
+    assert check_folder_dataset(DataConfig(spec=str(tmp_path))) == []
+    fake_check.report = SimpleNamespace(usable=True)  # no problem list at all
+    assert check_folder_dataset(DataConfig(spec=str(tmp_path))) == []
+
+
+def test_a_registered_dataset_or_a_missing_checker_is_not_checked(fake_check, monkeypatch, tmp_path):
+    assert check_folder_dataset(DataConfig(spec="synthetic:heads")) == []
+    assert fake_check.calls == []
+    monkeypatch.setitem(sys.modules, "zoo3d.data.check", None)
+    assert check_folder_dataset(DataConfig(spec=str(tmp_path))) == []
+    assert fake_check.calls == []
+
+
+@pytest.mark.parametrize("problems, tail", [
+    ([], ""),
+    ([Problem("a.png", "no pose")], ": a.png: no pose"),
+    ([Problem("a.png", "no pose"), Problem("b.png", "cut off")], ": a.png: no pose (and 1 more problems)"),
+    ([Problem("a.png", "no pose")] * 3, ": a.png: no pose (and 2 more problems)"),
+])
+def test_a_folder_without_a_usable_image_is_refused_with_its_first_problem(fake_check, tmp_path, problems, tail):
+    for flags in ({"usable": False}, {"usable": False, "ok": True}, {"ok": False}):
+        fake_check.report = _Report(problems, **flags)
+        with pytest.raises(UserError) as err:
+            check_folder_dataset(DataConfig(spec=str(tmp_path)))
+        assert str(err.value) == (f"Dataset '{tmp_path}' has no usable posed image{tail}; run `zoo3d data check "
+                                  f"{tmp_path}` for the full report.")
+
+
+class _Sized:
+    def __init__(self, n):
+        self.n, self.checked = n, 0
+
+    def __len__(self):
+        return self.n
+
+    def check_readable(self):
+        self.checked += 1
+
+
+def test_stage_data_is_built_once_per_resolution_and_the_first_is_decoded(monkeypatch):
+    built = []
+
+    def fake_build(data, res, camera_prior=None, seed=0):
+        built.append((data, res, camera_prior, seed, _Sized(3)))
+        return built[-1][-1]
+
+    monkeypatch.setattr(data_module, "build_dataset", fake_build)
+    config = SimpleNamespace(data=DataConfig(spec="x"), camera="prior", train=SimpleNamespace(seed=7))
+    stages = [SimpleNamespace(resolution=r) for r in (64, None, 32.0, 64, 128)]
+    check_stage_data(config, stages)
+    assert [b[:4] for b in built] == [(config.data, r, "prior", 7) for r in (32, 64, 128)]
+    assert [b[4].checked for b in built] == [1, 0, 0]
+
+
+def test_an_empty_stage_dataset_is_refused(monkeypatch):
+    sizes = iter([4, 0])
+    monkeypatch.setattr(data_module, "build_dataset", lambda *a, **k: _Sized(next(sizes)))
+    config = SimpleNamespace(data=DataConfig(spec="x"), camera=None, train=SimpleNamespace(seed=0))
+    with pytest.raises(UserError) as err:
+        check_stage_data(config, [SimpleNamespace(resolution=r) for r in (16, 32)])
+    assert str(err.value) == "Dataset 'x' is empty."
+
+
+# ---------------------------------------------------------------------------------------------- the stream
+
+
+def test_an_empty_dataset_or_an_unshareable_batch_is_refused():
+    with pytest.raises(UserError) as err:
+        BatchStream(Numbers(0), 4, seed=0)
+    assert str(err.value) == "The training dataset is empty."
+    with pytest.raises(ValueError) as err:
+        BatchStream(Numbers(10), 6, seed=0, world_size=4)
+    assert str(err.value) == "A batch of 6 cannot be shared by 4 processes."
+    BatchStream(Numbers(10), 6, seed=0, world_size=3)
+
+
+def test_epoch_orders_are_reproducible_permutations_of_seed_and_epoch():
+    orders = {(s, e): BatchStream(Numbers(50), 4, seed=s)._epoch_order(e).tolist()
+              for s in (0, 1, 2) for e in (0, 1, 2)}
+    assert all(sorted(o) == list(range(50)) for o in orders.values())
+    assert len({tuple(o) for o in orders.values()}) == len(orders)  # a new order for every (seed, epoch)
+    assert BatchStream(Numbers(50), 8, seed=1, cursor=17)._epoch_order(2).tolist() == orders[1, 2]
+
+
+@pytest.mark.parametrize("n, batch, cursor", [(10, 4, 0), (10, 4, 7), (7, 3, 5), (5, 8, 2), (6, 6, 6)])
+def test_batches_are_consecutive_slices_of_the_concatenated_epoch_orders(n, batch, cursor):
+    data = Numbers(n)
+    stream = BatchStream(data, batch, seed=11, cursor=cursor)
+    steps = 9
+    flat = [i for e in range((cursor + steps * batch) // n + 1) for i in stream._epoch_order(e).tolist()]
+    expected = [flat[cursor + k * batch:cursor + (k + 1) * batch] for k in range(steps)]
+    assert indices(stream, steps) == expected
+    assert stream.cursor == cursor + steps * batch
+    # a loader opens at the first batch and whenever the previous epoch's batches are used up;
+    # each is told the epoch its first batch starts in
+    starts, opened, pos = [], None, cursor
+    for _ in range(steps):
+        if opened is None or pos // n != opened:
+            opened = pos // n
+            starts.append(opened)
+        pos += batch
+    assert data.epochs == starts
+
+
+@pytest.mark.parametrize("world", [2, 4])
+def test_processes_share_each_global_batch_in_rank_order(world):
+    whole = indices(BatchStream(Numbers(10), 4, seed=3), 8)
+    shares = [indices(BatchStream(Numbers(10), 4, seed=3, rank=r, world_size=world), 8) for r in range(world)]
+    for k in range(8):
+        assert [i for r in range(world) for i in shares[r][k]] == whole[k]
+        assert all(len(shares[r][k]) == 4 // world for r in range(world))
+    # resumed with another number of processes, the same global order continues
+    resumed = [indices(BatchStream(Numbers(10), 4, seed=3, cursor=12, rank=r, world_size=2), 5) for r in range(2)]
+    assert [resumed[0][k] + resumed[1][k] for k in range(5)] == whole[3:]
+
+
+class Posed(torch.utils.data.Dataset):
+    """Integer images of size 2 x 3 filled with i, an EG3D camera vector per item and a label."""
+
+    def __init__(self, n):
+        self.n = n
+        self.cameras = Camera.from_angles(torch.linspace(-0.3, 0.3, n, dtype=torch.float64), 0.1, 2.7, 12.0)
+
+    def __len__(self):
+        return self.n
+
+    def __getitem__(self, i):
+        vec = torch.cat([self.cameras.cam2world[i].reshape(16), self.cameras.intrinsics[i].reshape(9)])
+        return {"image": torch.full((3, 2, 3), i), "camera": vec, "index": i, "label": f"item{i}"}
+
+
+def test_a_batch_holds_float_images_their_cameras_and_the_other_fields():
+    data = Posed(6)
+    batch = BatchStream(data, 3, seed=1).next(torch.device("cpu"))
+    idx = batch.extras["index"]
+    assert batch.images.dtype == torch.float32
+    assert torch.equal(batch.images, idx.float()[:, None, None, None].expand(3, 3, 2, 3))
+    assert sorted(batch.extras) == ["index", "label"] and batch.extras["label"] == [f"item{i}" for i in idx.tolist()]
+    assert batch.cameras.resolution == (2, 3)
+    assert torch.equal(batch.cameras.cam2world, data.cameras.cam2world[idx].float())
+    assert torch.equal(batch.cameras.intrinsics, data.cameras.intrinsics[idx].float())
+    assert BatchStream(Numbers(4), 2, seed=0).next(torch.device("cpu")).cameras is None
+
+
+class Seeds(torch.utils.data.Dataset):
+    """Item i records the process that loaded it and that process's torch seed (as text: it may not fit an int64)."""
+
+    def __len__(self):
+        return 4
+
+    def __getitem__(self, i):
+        return {"image": torch.zeros(3, 1, 1), "pid": os.getpid(), "seed": str(torch.initial_seed())}
+
+
+def test_items_load_in_this_process_unless_workers_are_asked_for_whose_seeds_follow_the_stream_seed():
+    here = BatchStream(Seeds(), 2, seed=0).next(torch.device("cpu")).extras
+    assert here["pid"].tolist() == [os.getpid()] * 2
+    seeds = []
+    for seed, process_seed in ((5, 0), (5, 1), (6, 0)):
+        torch.manual_seed(process_seed)  # the workers' seeds do not come from the process RNG
+        batch = BatchStream(Seeds(), 2, seed=seed, num_workers=1).next(torch.device("cpu")).extras
+        assert os.getpid() not in batch["pid"].tolist()
+        seeds.append(batch["seed"][0])
+    assert seeds[0] == seeds[1] != seeds[2]
