@@ -247,6 +247,9 @@ def test_unflatten_keeps_scalars_of_a_parameter_without_tensors_and_betas_of_oth
     assert sd["param_groups"] == [{"params": [0], "lr": 1.0}, {"params": [1], "betas": (0.5, 0.9)}]
     assert extra["param_groups"][0] == {"params": [0], "lr": 1.0}  # the stored groups are not edited
     assert ckpt.unflatten_optimizer("E", {}, {"param_groups": []}) == {"state": {}, "param_groups": []}
+    dotted = torch.ones(2)  # a state field whose own name holds a dot stays whole
+    assert ckpt.unflatten_optimizer("E", {"optim.E.3.buf.fast": dotted}, {"param_groups": []})["state"] == {
+        3: {"buf.fast": dotted}}
 
 
 @pytest.mark.parametrize("names, stored, version, expected", [
@@ -277,11 +280,14 @@ def test_rng_state_round_trips_on_the_cpu():
     assert not torch.equal(after, expected)
 
 
+
 # ------------------------------------------------------------------------------- reading
 
 @pytest.mark.parametrize("head, pickled", [
     (b"PK\x03\x04" + b"\x00" * 5, True),  # torch.save zip archive
-    (b"\x80\x02" + b"\x00" * 7, True), (b"\x80\x05" + b"\x00" * 7, True), (b"\x80\x04", True),
+    (b"\x80\x02" + b"\x00" * 7, True), (b"\x80\x03" + b"\x00" * 7, True), (b"\x80\x05" + b"\x00" * 7, True),
+    (b"\x80\x04", True),
+    (b"\x80\x02" + b"\x00" * 6 + b'{"x":', False),  # a longer head: still the '{' at offset 8
     (b"\x80\x06" + b"\x00" * 7, False), (b"\x80\x01" + b"\x00" * 7, False),
     (b"\x80\x02" + b"\x00" * 6 + b"{", False),  # a safetensors header length that starts with 0x80
     (b"PK\x00\x00\x00\x00\x00\x00{", False),
@@ -333,6 +339,12 @@ def test_read_metadata_notices_a_file_cut_anywhere(tmp_path):
         with pytest.raises(CheckpointError) as err:
             ckpt.read_metadata(bad)
         assert f"Checkpoint '{bad}' is truncated" in str(err.value) and _one_sentence(str(err.value))
+        try:  # the reason is safetensors' own, first line only
+            with safe_open(str(bad), "pt"):
+                raise AssertionError("safetensors opened a cut file")
+        except Exception as exc:  # noqa: BLE001 - whatever safetensors raises
+            reason = str(exc).strip().splitlines()[0]
+        assert str(err.value) == f"Checkpoint '{bad}' is truncated or corrupt ({reason})."
 
 
 def test_expected_size_is_header_plus_the_last_tensors_end(tmp_path):
@@ -401,8 +413,9 @@ def test_read_checkpoint_returns_tensors_and_metadata_and_refuses_non_finite_wei
     assert meta == {**META, "zoo3d.step": "3"} and sorted(back) == sorted(tensors)
     assert all(torch.equal(back[k], v) for k, v in tensors.items())
     nan = _write(tmp_path / "nan.safetensors", {"ema.w": torch.tensor([float("nan")])})
-    with pytest.raises(CheckpointError, match="holds non-finite values"):
+    with pytest.raises(CheckpointError, match="holds non-finite values") as err:
         ckpt.read_checkpoint(nan)
+    assert str(err.value).startswith(f"Checkpoint '{nan}' holds")
 
 
 def test_read_checkpoint_turns_a_load_failure_into_one_sentence(tmp_path, monkeypatch):
@@ -492,3 +505,6 @@ def test_key_mismatch_lists_three_keys_then_dots():
     state.update({"x": 0, "y": 0, "z": 0})
     assert ckpt._key_mismatch(net, state) == ("missing 2.weight", "unexpected x, y, z")
     assert ckpt._key_mismatch(net, dict(net.state_dict())) == ("tensor shapes differ", "")
+    two = torch.nn.Sequential(torch.nn.Linear(1, 1), torch.nn.Linear(1, 1))
+    assert ckpt._key_mismatch(two, {}) == ("missing 0.bias, 0.weight, 1.bias ...", "")  # four keys
+    assert ckpt._key_mismatch(two, {"1.weight": 0}) == ("missing 0.bias, 0.weight, 1.bias", "")  # three
