@@ -196,6 +196,9 @@ def expected_encoder(mods, batch, lw):
     (True, True, dict(rec_l1=1.0, rec_perceptual=1.0, latent=0.0, pose=2.0)),  # fakes for their poses only
     (True, True, dict(rec_l1=1.0, rec_perceptual=1.0, latent=2.0, pose=0.0)),
     (True, False, dict(rec_l1=1.0, rec_perceptual=1.0, latent=0.0, pose=2.0)),  # no fakes at all
+    (True, False, dict(rec_l1=1.0, rec_perceptual=0.0, latent=0.5, pose=2.0)),  # weights below 1 count too
+    (True, True, dict(rec_l1=1.0, rec_perceptual=0.0, latent=0.0, pose=0.5)),
+    (True, True, dict(rec_l1=1.0, rec_perceptual=0.0, latent=0.0, pose=0.0)),  # neither: no fakes
 ])
 def test_encoder_step_loss_is_reconstruction_plus_latent_and_pose_errors(fake_perceptual, cameras, pose, weights):
     lw = GramInverterLossConfig(perceptual="msssim", **weights)
@@ -265,8 +268,8 @@ def expected_detail(mods, batch, lw):
 @pytest.mark.parametrize("cameras, weights", [
     (True, dict(rec_l1=1.5, rec_perceptual=0.5, novel_view=2.0, depth=3.0)),
     (False, dict(rec_l1=1.0, rec_perceptual=0.0, novel_view=2.0, depth=3.0)),  # cameras from the pose head
-    (True, dict(rec_l1=1.0, rec_perceptual=1.0, novel_view=0.0, depth=2.0)),
-    (True, dict(rec_l1=1.0, rec_perceptual=1.0, novel_view=2.0, depth=0.0)),
+    (True, dict(rec_l1=1.0, rec_perceptual=1.0, novel_view=0.0, depth=0.5)),
+    (True, dict(rec_l1=1.0, rec_perceptual=1.0, novel_view=0.5, depth=0.0)),
     (True, dict(rec_l1=0.5, rec_perceptual=1.0, novel_view=0.0, depth=0.0)),  # no novel view drawn
 ])
 def test_detail_step_loss_is_reconstruction_plus_masked_novel_view_and_depth_spread(fake_perceptual, cameras,
@@ -299,3 +302,60 @@ def test_the_novel_view_mask_and_the_depth_spread_are_not_trivial(fake_perceptua
     result = losses.detail_step_loss(context(modules(), real()), config(), lw)
     assert 0.001 < result.logs["novel_mask"] < 0.5
     assert result.logs["novel_view"] > 1e-4 and result.logs["depth_spread"] > 1e-3
+
+
+# ------------------------------------------------------------------------------------ visibility, spread
+
+def _plane(cam, H, W, normal=(0.0, 0.0, 1.0)):
+    """What a frontal camera sees of the plane z = 0: its rays, the depth and a RenderOutput with ``normal``."""
+    o, d = cam.rays(H, W)
+    t = (o[..., 2] / -d[..., 2]).reshape(1, 1, H, W)
+    normals = torch.tensor(normal).reshape(1, 3, 1, 1).expand(1, 3, H, W)
+    return d, t, RenderOutput(rgb=torch.zeros(1, 3, H, W), depth=t, normals=normals)
+
+
+def test_visibility_of_a_plane_in_a_wide_view_from_a_narrow_input_camera():
+    """v = cos to the input camera where the input image sees the point, 0 outside it (non-square views)."""
+    radius, wide, narrow = 0.5, 60.0, 26.0  # a camera nearer than 1: unit directions need dividing by |p - o|
+    novel = Camera.from_angles(0.0, 0.0, radius, wide)
+    given = Camera.from_angles(0.0, 0.0, radius, narrow)
+    d, t, out = _plane(novel, 6, 10)
+    _, t_in, _ = _plane(given, 8, 8)
+    v = losses.visibility(out, novel, given, t_in)
+    p = (novel.origins[:, None] + d * t.reshape(1, -1, 1))[0]
+    half = radius * torch.tan(torch.deg2rad(torch.tensor(narrow / 2)))
+    inside = (p[:, 0].abs() < half) & (p[:, 1].abs() < half)
+    margin = ((p[:, :2].abs() - half).abs() / half).min()
+    assert margin > 0.02  # no point near the input image's edge
+    cos = -(p - given.origins[0]).div((p - given.origins[0]).norm(dim=-1, keepdim=True))[:, 2]
+    expected = torch.where(inside, cos, torch.zeros_like(cos)).reshape(1, 1, 6, 10)
+    assert torch.allclose(v, expected, atol=1e-5)
+    assert 0 < int(inside.sum()) < inside.numel()
+
+
+def test_visibility_reads_the_input_depth_up_to_its_border():
+    """Points in the outer half-pixel of the input image read its edge depth (border padding), not 0."""
+    cam = Camera.from_angles(0.0, 0.0, 1.0, 30.0)
+    _, t, out = _plane(cam, 16, 16)
+    _, t_in, _ = _plane(cam, 4, 4)
+    v = losses.visibility(out, cam, cam, t_in + 0.02)  # the input saw the plane 2 cm farther: nothing occludes
+    d, _, _ = _plane(cam, 16, 16)
+    assert torch.allclose(v, (-d[..., 2]).reshape(1, 1, 16, 16), atol=1e-5)
+
+
+def test_visibility_is_clamped_to_0_and_1():
+    cam = Camera.from_angles(0.0, 0.0, 1.0, 30.0)
+    _, t, back = _plane(cam, 4, 4, normal=(0.0, 0.0, -1.0))  # facing away from the camera
+    assert torch.equal(losses.visibility(back, cam, cam, t), torch.zeros(1, 1, 4, 4))
+    _, t, long = _plane(cam, 4, 4, normal=(0.0, 0.0, 2.0))  # an unnormalised normal: the cosine is capped at 1
+    assert torch.equal(losses.visibility(long, cam, cam, t), torch.ones(1, 1, 4, 4))
+
+
+def test_surface_spread_keeps_a_channel_dimension():
+    cam = Camera.from_angles(0.0, 0.0, 1.0, 12.0)
+    o, d = cam.rays(2, 3)
+    points = (o + 0.9 * d).reshape(1, 1, 2, 3, 3)
+    out = RenderOutput(rgb=torch.zeros(1, 3, 2, 3), weights=torch.full((1, 1, 2, 3), 0.5), points=points)
+    spread = losses.surface_spread(out, cam, torch.ones(1, 1, 2, 3), scale=2.0)
+    assert spread.shape == (1, 1, 2, 3)
+    assert torch.allclose(spread, torch.full((1, 1, 2, 3), 0.5 * 0.1 / 2.0), atol=1e-6)
