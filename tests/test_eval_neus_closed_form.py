@@ -52,7 +52,8 @@ def _plain(lin):
 
 
 @pytest.mark.parametrize("layers, hidden, multires, skip", [(8, 64, 6, 4), (4, 64, 2, 2), (3, 64, 2, None),
-                                                            (4, 30, 6, None), (6, 48, 0, 3)])
+                                                            (4, 30, 6, None), (6, 48, 0, 3),
+                                                            (4, 15, 2, None)])  # no room: hidden = input width
 def test_sdf_network_layout_and_skip(layers, hidden, multires, skip):
     net = SDFNetwork(layers=layers, hidden=hidden, feature_dim=5, multires=multires)
     in_dim = 3 * (1 + 2 * multires)
@@ -65,7 +66,7 @@ def test_sdf_network_layout_and_skip(layers, hidden, multires, skip):
         assert ins[i + 1] == hidden
 
 
-@pytest.mark.parametrize("multires", [6, 0])
+@pytest.mark.parametrize("multires", [6, 1, 0])
 def test_geometric_init_weights(multires):
     torch.manual_seed(0)
     hidden, radius = 256, 0.7
@@ -107,6 +108,7 @@ def test_geometric_init_is_roughly_the_sphere_of_the_given_radius():
         assert torch.allclose(sdf - nets[0.6].sdf(dirs * r).squeeze(-1).detach(), torch.full_like(sdf, 0.3),
                               atol=1e-6)
     assert means[0] < 0 < means[2] and means == sorted(means)
+    assert torch.equal(SDFNetwork(layers=2, hidden=8).linears[-1].bias, torch.full((257,), -0.5))  # the default
 
 
 def _sdf_reference(net, x):
@@ -253,17 +255,19 @@ def _upsample_reference(pts, ts, sdf, s):
 
 
 def test_upsample_weights_match_a_loop_over_the_sections():
-    origins = torch.tensor([[0.0, 0.0, -2.0], [0.3, -0.2, -1.5], [1.5, 0.0, -2.0]], dtype=torch.float64)
-    dirs = torch.nn.functional.normalize(torch.tensor([[0.0, 0.0, 1.0], [-0.1, 0.2, 1.0], [0.0, 0.0, 1.0]],
-                                                      dtype=torch.float64), dim=-1)
-    t = torch.linspace(0.5, 3.5, 13, dtype=torch.float64)[None].expand(3, 13) + torch.tensor([[0.0], [0.05], [0.1]],
-                                                                                              dtype=torch.float64)
+    # the last ray starts inside the unit sphere and leaves it: its far sections are outside
+    origins = torch.tensor([[0.0, 0.0, -2.0], [0.3, -0.2, -1.5], [1.5, 0.0, -2.0], [0.0, 0.1, -1.2]],
+                           dtype=torch.float64)
+    dirs = torch.nn.functional.normalize(torch.tensor([[0.0, 0.0, 1.0], [-0.1, 0.2, 1.0], [0.0, 0.0, 1.0],
+                                                       [0.0, 0.0, 1.0]], dtype=torch.float64), dim=-1)
+    t = torch.linspace(0.5, 3.5, 13, dtype=torch.float64)[None].expand(4, 13) + torch.tensor(
+        [[0.0], [0.05], [0.1], [0.0]], dtype=torch.float64)
     pts = origins[:, None] + dirs[:, None] * t[..., None]
     sdf = pts.norm(dim=-1) - 0.5 + 0.2 * torch.sin(3 * t)  # a wavy SDF: slopes of both signs along the ray
-    for s in (8.0, 64.0):
-        weights = render.upsample_alpha(pts, t, sdf, s)
-        for r in range(3):
-            ref = _upsample_reference(pts[r].tolist(), t[r].tolist(), sdf[r].tolist(), s)
+    for s, field in ((8.0, sdf), (64.0, sdf), (8.0, -sdf)):  # -sdf: falling outside the unit sphere too
+        weights = render.upsample_alpha(pts, t, field, s)
+        for r in range(4):
+            ref = _upsample_reference(pts[r].tolist(), t[r].tolist(), field[r].tolist(), s)
             assert weights[r].tolist() == pytest.approx(ref, rel=1e-9, abs=1e-15), (s, r)
     assert float(render.upsample_alpha(pts, t, sdf, 64.0)[0].max()) > 0.1  # not all transparent
     steep = sdf * 1e4  # slopes beyond the -1e3 clip
@@ -277,18 +281,18 @@ R_SPHERE = 0.5
 
 
 class SphereSDF:
-    """f(x) = |x| - R with its exact gradient x / |x|; the feature is (x_0, |x|)."""
+    """f(x) = |x| - radius with its exact gradient x / |x|; the feature is (x_0, |x|)."""
 
-    def __init__(self):
-        self.graphs = []
+    def __init__(self, radius=R_SPHERE):
+        self.radius, self.graphs = radius, []
 
     def sdf(self, x):
-        return x.norm(dim=-1, keepdim=True) - R_SPHERE
+        return x.norm(dim=-1, keepdim=True) - self.radius
 
     def sdf_and_gradient(self, x, create_graph):
         self.graphs.append(create_graph)
         r = x.norm(dim=-1, keepdim=True)
-        return r - R_SPHERE, torch.cat([x[:, :1], r], dim=-1), x / r
+        return r - self.radius, torch.cat([x[:, :1], r], dim=-1), x / r
 
 
 def color_net(x, view, normals, feature):
@@ -304,13 +308,13 @@ def background(dirs):
     return torch.sigmoid(2 * dirs + 0.1)
 
 
-def _ray_reference(o, d, n_coarse, n_importance, upsample_steps, ratio, shift=0.0):
+def _ray_reference(o, d, n_coarse, n_importance, upsample_steps, ratio, shift=0.0, radius=R_SPHERE):
     """render_rays for one ray with Python floats (sample_pdf from zoo3d.render, tested on its own)."""
     mid = -sum(a * b for a, b in zip(o, d))
     near, far = max(mid - 1.0, 1e-3), mid + 1.0
-    ts = [near + (far - near) * i / (n_coarse - 1) + shift for i in range(n_coarse)]
+    ts = [near + (far - near) * i / max(n_coarse - 1, 1) + shift for i in range(n_coarse)]
     point = lambda t: [a + t * b for a, b in zip(o, d)]  # noqa: E731
-    sdf = lambda p: math.dist(p, (0, 0, 0)) - R_SPHERE  # noqa: E731
+    sdf = lambda p: math.dist(p, (0, 0, 0)) - radius  # noqa: E731
     if n_importance > 0 and upsample_steps > 0:
         for i in range(upsample_steps):
             pts = [point(t) for t in ts]
@@ -327,7 +331,7 @@ def _ray_reference(o, d, n_coarse, n_importance, upsample_steps, ratio, shift=0.
         grads.append(g)
         cos = sum(a * b for a, b in zip(d, g))
         c = -(max(-cos / 2 + 0.5, 0.0) * (1 - ratio) + max(-cos, 0.0) * ratio)
-        f = r - R_SPHERE
+        f = r - radius
         alpha = _neus_alpha(f - c * dist / 2, f + c * dist / 2, 30.0)
         alphas.append(alpha * (r < 1.0))
         colours.append([sigmoid(pi + 0.5 * di - 0.25 * gi + p[0] - r) for pi, di, gi in zip(p, d, g)])
@@ -348,7 +352,8 @@ def _rays():
 
 
 @pytest.mark.parametrize("n_coarse, n_importance, upsample_steps, ratio", [
-    (16, 0, 0, 1.0), (16, 8, 0, 1.0), (12, 8, 2, 1.0), (12, 9, 3, 0.3), (9, 8, 1, 0.0)])
+    (16, 0, 0, 1.0), (16, 8, 0, 1.0), (12, 8, 2, 1.0), (12, 9, 3, 0.3), (9, 8, 1, 0.0), (9, 1, 1, 1.0),
+    (1, 0, 0, 1.0)])  # one sample: a section of length 2 from the near bound, through the closest approach
 def test_render_rays_matches_a_per_ray_loop(n_coarse, n_importance, upsample_steps, ratio):
     origins, dirs = _rays()
     net = SphereSDF()
@@ -362,7 +367,20 @@ def test_render_rays_matches_a_per_ray_loop(n_coarse, n_importance, upsample_ste
         assert out.gradients[r].tolist() == [pytest.approx(g, rel=1e-9) for g in grads], r
         assert out.inside[r].tolist() == inside, r
         assert float(out.weight_sum[r]) == pytest.approx(total, rel=1e-9, abs=1e-12), r
-    assert float(out.weight_sum[0]) > 0.9 and float(out.weight_sum[2]) < 0.01  # a hit and a miss
+    if n_coarse > 1:
+        assert float(out.weight_sum[0]) > 0.9 and float(out.weight_sum[2]) < 0.01  # a hit and a miss
+
+
+def test_up_sampling_near_the_unit_sphere_masks_the_sections_outside_it():
+    """A surface just inside the unit sphere: sections that leave the sphere get no slope in the up-sampling,
+    at every up-sampling step (the sample points are recomputed after each merge)."""
+    origins, dirs = _rays()
+    out = render.render_rays(SphereSDF(0.95), color_net, InvS(), background, origins, dirs, 8, 12, 3, 1.0,
+                             perturb=False, create_graph=False)
+    for r in range(4):
+        colour, _, _, total = _ray_reference(origins[r].tolist(), dirs[r].tolist(), 8, 12, 3, 1.0, radius=0.95)
+        assert out.color[r].tolist() == pytest.approx(colour, rel=1e-9, abs=1e-12), r
+        assert float(out.weight_sum[r]) == pytest.approx(total, rel=1e-9, abs=1e-12), r
 
 
 def test_perturbed_samples_shift_each_ray_by_one_draw():
