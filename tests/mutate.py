@@ -35,7 +35,8 @@ TARGETS: dict[str, list[str]] = {
     "zoo3d/train/engine.py": ["tests/test_train_losses.py", "tests/test_train_engine_wiring.py",
                               "tests/test_train_engine.py", "tests/test_train_checkpoint.py"],
     "zoo3d/train/data.py": ["tests/test_train_data.py", "tests/test_train_engine_wiring.py"],
-    "zoo3d/train/checkpoint.py": ["tests/test_train_checkpoint.py", "tests/test_train_engine.py"],
+    "zoo3d/train/checkpoint.py": ["tests/test_train_checkpoint.py", "tests/test_train_checkpoint_functions.py",
+                                  "tests/test_train_engine.py"],
     "zoo3d/train/sampling.py": ["tests/test_train_sampling.py"],
     "zoo3d/eval/fid.py": ["tests/test_eval_metrics.py", "tests/test_eval_references.py", "tests/test_eval_compare.py"],
     "zoo3d/eval/image_metrics.py": ["tests/test_eval_metrics.py", "tests/test_eval_references.py"],
@@ -62,7 +63,11 @@ TARGETS: dict[str, list[str]] = {
                            "tests/test_train_engine_wiring.py"],
     "plugins/zoo3d_gram/model.py": ["tests/test_gram_losses.py"],
     "plugins/zoo3d_gram_hd/losses.py": ["tests/test_gram_hd_losses.py", "tests/test_gram_hd_phase_losses.py"],
-    "plugins/zoo3d_gram_inverter/losses.py": ["tests/test_gram_inverter_model.py"],
+    # the NeuS fit of the `neus` metric: closed-form tests only (the fits in test_eval_neus.py take minutes)
+    "zoo3d/eval/neus/fields.py": ["tests/test_eval_neus_closed_form.py"],
+    "zoo3d/eval/neus/render.py": ["tests/test_eval_neus_closed_form.py"],
+    "plugins/zoo3d_gram_inverter/losses.py": ["tests/test_gram_inverter_model.py",
+                                              "tests/test_gram_inverter_losses.py"],
 }
 
 COPIED = ["tests", "examples"]  # presets and model cards travel inside the plugin packages
