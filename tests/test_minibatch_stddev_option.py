@@ -1,7 +1,7 @@
 """``discriminator.mbstd_group``: every CoordConv discriminator a model builds gets the minibatch-stddev map.
 
-Off (0) by default and in every paper preset, as upstream; the tiny presets that set it say why in
-their comments (docs/training.md, "What a tiny run learns on a CPU").
+Off (0) by default, as upstream, and set by no preset: an ablation lever (docs/training.md, "Learning
+curves and what was tried").
 """
 
 import pytest

@@ -88,7 +88,7 @@ class DiscriminatorConfig(Config):
 
     max_channels: int = Field(400, ge=1)
     channel_scale: float = Field(1.0, gt=0)
-    mbstd_group: int = Field(0, ge=0)  # 0 as upstream; > 0 appends a minibatch-stddev map (tiny presets)
+    mbstd_group: int = Field(0, ge=0)  # 0 as upstream; > 0 a minibatch-stddev map (docs/training.md ablation)
 
 
 class LossConfig(GanLossConfig):

@@ -98,7 +98,7 @@ class DiscriminatorConfig(Config):
 
     max_channels: int = Field(400, ge=1)
     channel_scale: float = Field(1.0, gt=0)
-    mbstd_group: int = Field(0, ge=0)  # both CoordConv Ds; 0 as upstream, > 0 a minibatch-stddev map (tiny presets)
+    mbstd_group: int = Field(0, ge=0)  # both CoordConv Ds: 0 as upstream, > 0 a minibatch-stddev map
     lowres_max_channels: int | None = Field(None, ge=1)
     lowres_channel_scale: float | None = Field(None, gt=0)
     patch_ndf: int | None = Field(None, ge=1)

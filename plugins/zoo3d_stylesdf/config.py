@@ -68,7 +68,7 @@ class StyleSDFDiscriminatorConfig(Config):
 
     channel_scale: float = Field(1.0, gt=0, description="multiplies the CoordConv widths (128 @ 64 upstream)")
     max_channels: int = Field(400, ge=1)
-    mbstd_group: int = Field(0, ge=0, description="CoordConv D: 0 as upstream, > 0 a minibatch-stddev map (tiny)")
+    mbstd_group: int = Field(0, ge=0, description="CoordConv D: 0 as upstream, > 0 a minibatch-stddev map")
     decoder_channel_base: int = Field(32768, ge=1)
     decoder_max_channels: int = Field(512, ge=1)
 

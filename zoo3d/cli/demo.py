@@ -4,9 +4,9 @@ The demo model is the registered model with the role ``demo`` (:attr:`zoo3d.spec
 Writes the run to ``--out`` (default runs/demo-gram-hd), then ``turntable.gif`` (a yaw sweep of one
 seed, truncation 0.7) and ``samples.png`` (8 seeds at yaw -0.3, 0, +0.3, with a lower-resolution render
 alongside where the model makes one) into it and prints their paths. The grid is drawn without
-truncation (psi = 1) so that it shows the variety the model learnt; truncation pulls every seed towards
-the mean head and background, and at 0.7 a short run looks more alike than it is. Re-running continues an interrupted demo run and
-re-renders a finished one.
+truncation (psi = 1) so that it shows the variety the model learnt: truncation pulls every seed towards
+the mean head and background, and at 0.7 a short run looks more alike than it is. Re-running continues
+an interrupted demo run and re-renders a finished one.
 """
 
 from __future__ import annotations
