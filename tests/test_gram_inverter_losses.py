@@ -148,6 +148,18 @@ def _grads(mods, loss):
     return [torch.zeros_like(p) if g is None else g for p, g in zip(params, grads)]
 
 
+def assert_matches_recomputation(result, loss, logs, mods) -> list[torch.Tensor]:
+    """The step's loss, logs and gradients equal the recomputation's; returns the step's gradients."""
+    assert result.logs.keys() == logs.keys()
+    for k, v in logs.items():
+        assert result.logs[k] == pytest.approx(v, rel=1e-6, abs=1e-9), k
+    assert result.loss.item() == pytest.approx(loss.item(), rel=1e-6)
+    got = _grads(mods, result.loss)
+    for g, want in zip(got, _grads(mods, loss)):
+        assert torch.allclose(g, want, rtol=1e-5, atol=1e-7)
+    return got
+
+
 # ------------------------------------------------------------------------------------ encoder stage
 
 def expected_encoder(mods, batch, lw):
@@ -206,12 +218,7 @@ def test_encoder_step_loss_is_reconstruction_plus_latent_and_pose_errors(fake_pe
     ctx = context(mods, batch)
     result = losses.encoder_step_loss(ctx, config(), lw)
     loss, logs = expected_encoder(mods, batch, lw)
-    assert result.logs.keys() == logs.keys()
-    for k, v in logs.items():
-        assert result.logs[k] == pytest.approx(v, rel=1e-6, abs=1e-9), k
-    assert result.loss.item() == pytest.approx(loss.item(), rel=1e-6)
-    for got, want in zip(_grads(mods, result.loss), _grads(mods, loss)):
-        assert torch.allclose(got, want, rtol=1e-5, atol=1e-7)
+    assert_matches_recomputation(result, loss, logs, mods)
     assert fake_perceptual == ([("cpu", "msssim")] if weights["rec_perceptual"] > 0 else [])
     drew_fakes = weights["latent"] > 0 or (weights["pose"] > 0 and pose)
     assert [r for r in mods["generator"].renders] == [(RES, False)] * (2 if drew_fakes else 1)
@@ -279,13 +286,7 @@ def test_detail_step_loss_is_reconstruction_plus_masked_novel_view_and_depth_spr
     ctx = context(mods, batch)
     result = losses.detail_step_loss(ctx, config(), lw)
     loss, logs = expected_detail(mods, batch, lw)
-    assert result.logs.keys() == logs.keys()
-    for k, v in logs.items():
-        assert result.logs[k] == pytest.approx(v, rel=1e-6, abs=1e-9), k
-    assert result.loss.item() == pytest.approx(loss.item(), rel=1e-6)
-    got = _grads(mods, result.loss)
-    for g, want in zip(got, _grads(mods, loss)):
-        assert torch.allclose(g, want, rtol=1e-5, atol=1e-7)
+    got = assert_matches_recomputation(result, loss, logs, mods)
     # only the detail branch learns here: the encoder and the generator are frozen
     grads = dict(zip([n for m in mods.values() for n, _ in m.named_parameters()], got))
     assert grads["k"].abs() > 0 and all(grads[n].abs().max() == 0 for n in ("mean", "map_w", "a", "p"))
