@@ -13,32 +13,21 @@ only at the same ``--images``. Keep more checkpoints with ``--set train.keep_che
 from __future__ import annotations
 
 import argparse
-import re
 from pathlib import Path
 
 import torch
 
 
-def checkpoints(run: Path) -> list[tuple[int, Path]]:
-    found = [(int(m.group(1)), p) for p in (run / "checkpoints").glob("step_*.safetensors")
-             if (m := re.match(r"step_(\d+)", p.name))]
-    return sorted(found)
+def generators(run: Path):
+    """(step, generator) for step 0 (the untrained generator of the run's config) and every kept checkpoint."""
+    from zoo3d.runs import build_untrained, load_model
+    from zoo3d.train.checkpoint import list_checkpoints
 
-
-def fresh_generator(run: Path):
-    """The generator of the run's config, built as training builds it (seeded by train.seed), untrained."""
-    from zoo3d.plugins import get_model_spec
-    from zoo3d.runs import config_from_checkpoint
-    from zoo3d.train.checkpoint import read_metadata
-
-    path = checkpoints(run)[0][1]
-    meta = read_metadata(path)
-    spec = get_model_spec(meta["zoo3d.model"])
-    plugin = spec.load()
-    config = config_from_checkpoint(plugin, spec.name, meta, path)
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(config.train.seed)
-        return plugin.build(config)["generator"].eval()
+    for i, path in enumerate(reversed(list_checkpoints(run))):
+        loaded = load_model(str(path), device="cpu")
+        if i == 0:
+            yield 0, build_untrained(loaded.plugin, loaded.config)["generator"].eval()
+        yield loaded.step, loaded.generator
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -46,7 +35,6 @@ def main(argv: list[str] | None = None) -> int:
     from zoo3d.eval.diversity import diversity
     from zoo3d.eval.metric import model_resolution
     from zoo3d.eval.swd import swd
-    from zoo3d.runs import load_model
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("runs", nargs="+", type=Path)
@@ -58,9 +46,7 @@ def main(argv: list[str] | None = None) -> int:
     print("| run | step | diversity | layout | colour | texture | swd |")
     print("|---|---|---|---|---|---|---|")
     for run in args.runs:
-        steps = [(0, None)] + checkpoints(run)
-        for step, path in steps:
-            gen = fresh_generator(run) if path is None else load_model(str(path), device="cpu").generator
+        for step, gen in generators(run):
             res = model_resolution(gen, None)
             if res not in real:
                 real[res] = real_images(args.data, args.images, res)

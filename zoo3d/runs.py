@@ -320,6 +320,19 @@ class LoadedModel:
     step: int
 
 
+def build_untrained(plugin, config) -> dict:
+    """The modules ``config`` defines, initialised from its run seed as training initialises them.
+
+    "Fully defined by its config": the random initialisation comes from ``train.seed``, not from whatever
+    the process drew before, and the process RNG is left as it was.
+    """
+    import torch
+
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(config.train.seed)
+        return plugin.build(config)
+
+
 def load_model(ref: str | None, model: str | None = None, device: str = "auto", ema: bool = True) -> LoadedModel:
     """Load a trained model from ``ref`` (run folder, checkpoint, model name), or build a checkpoint-free one.
 
@@ -346,12 +359,7 @@ def load_model(ref: str | None, model: str | None = None, device: str = "auto", 
             if not find_runs(spec.name):
                 config = load_run_config(plugin.config_class, spec.name, spec.presets_dir,
                                          default_preset=spec.default_preset)
-                # "fully defined by its config": any random initialisation comes from the run seed,
-                # not from whatever the process drew before
-                with torch.random.fork_rng(devices=[]):
-                    torch.manual_seed(config.train.seed)
-                    built = plugin.build(config)
-                modules = {k: m.to(dev).eval() for k, m in built.items()}
+                modules = {k: m.to(dev).eval() for k, m in build_untrained(plugin, config).items()}
                 return LoadedModel(spec, plugin, config, modules, modules["generator"], None, None, 0)
         ref = ref or spec.name
     path = resolve_checkpoint(ref)
