@@ -66,6 +66,9 @@ TARGETS: dict[str, list[str]] = {
     # the NeuS fit of the `neus` metric: closed-form tests only (the fits in test_eval_neus.py take minutes)
     "zoo3d/eval/neus/fields.py": ["tests/test_eval_neus_closed_form.py"],
     "zoo3d/eval/neus/render.py": ["tests/test_eval_neus_closed_form.py"],
+    # the fit loop against NeuS's step written out (four-step fits), the metric with a stand-in fit
+    "zoo3d/eval/neus/fit.py": ["tests/test_eval_neus_fit_loop.py"],
+    "zoo3d/eval/neus/metric.py": ["tests/test_eval_neus_metric_units.py"],
     "plugins/zoo3d_gram_inverter/losses.py": ["tests/test_gram_inverter_model.py",
                                               "tests/test_gram_inverter_losses.py"],
 }

@@ -47,7 +47,7 @@ class Protocol(Config):
     """One evaluation protocol for every model (written to the JSON ``protocol`` block)."""
 
     name: str = "small"
-    instances: int = Field(2, ge=1)
+    instances: int = Field(4, ge=1)
     seed_start: int = 0
     resolution: int | None = 64        # None = each model's own resolution
     views: int = Field(30, ge=2)
@@ -56,6 +56,7 @@ class Protocol(Config):
     psi_consistency: float = 1.0       # truncation for neus / epi / depth renders
     psi_distribution: float = 1.0      # truncation for fid / kid / swd (upstream: none)
     neus: NeusSettings = Field(default_factory=NeusSettings)
+    neus_detail_sigma: float = Field(1.0, gt=0)  # px: neus_detail_gain's band is the residual minus this blur
     epi_frames: int = Field(60, ge=3)
     epi_yaw_range: float = 0.4
     depth_views: int = Field(7, ge=2)

@@ -1,0 +1,153 @@
+"""The ``neus`` metric's bookkeeping with the NeuS fit replaced by a stand-in whose errors are set exactly.
+
+The stand-in (marked as such: it fits nothing) returns the views plus a known offset: a constant
+(coarse band only) and a checkerboard (detail band only), with different amplitudes for the true
+and the permuted cameras. The gains, PSNRs and timings the metric reports then have closed forms.
+"""
+
+import math
+
+import pytest
+import torch
+
+import zoo3d.eval.neus.metric as neus_metric
+from zoo3d.eval.calibration import TexturedSphereGenerator
+from zoo3d.eval.image_metrics import psnr
+from zoo3d.eval.metric import EvalContext, EvalModel, instance_latent, protocol_cameras, render_instance
+from zoo3d.eval.neus.fit import NeusFit
+from zoo3d.eval.neus.metric import NeusMetric, control_permutation, detail_mse, unit_mse
+from zoo3d.eval.protocol import make_protocol
+
+RES, VIEWS = 8, 4
+
+
+def _checkerboard(n: int = 1, c: int = 3, size: int = RES) -> torch.Tensor:
+    y, x = torch.meshgrid(torch.arange(size), torch.arange(size), indexing="ij")
+    return (1.0 - 2.0 * ((x + y) % 2)).float().expand(n, c, size, size)
+
+
+def _nyquist_response(sigma: float) -> float:
+    """Gain of the discrete Gaussian (taps to ceil(3 sigma), normalised) at the Nyquist frequency."""
+    radius = max(1, math.ceil(3 * sigma))
+    taps = [math.exp(-i * i / (2 * sigma * sigma)) for i in range(-radius, radius + 1)]
+    return sum(t * (-1) ** abs(i) for i, t in zip(range(-radius, radius + 1), taps)) / sum(taps)
+
+
+def test_control_permutation_is_a_fixed_derangement():
+    perm = control_permutation(30)
+    assert sorted(perm.tolist()) == list(range(30))
+    assert not bool((perm == torch.arange(30)).any())      # no view keeps its own camera
+    assert torch.equal(perm, control_permutation(30))     # the same for every model and run
+
+
+@pytest.mark.parametrize("sigma", [0.7, 1.0, 2.0])
+def test_detail_band_keeps_the_checkerboard_and_drops_a_constant(sigma):
+    views = torch.zeros(2, 3, RES, RES)
+    a, c = 0.3, 0.5
+    # a checkerboard is an eigenimage of a separable symmetric blur: it is scaled by r^2 (r per axis)
+    keep = 1 - _nyquist_response(sigma) ** 2
+    assert detail_mse(views + a * _checkerboard(2), views, sigma) == pytest.approx((keep * a / 2) ** 2, rel=1e-5)
+    assert detail_mse(views + c, views, sigma) == pytest.approx(0.0, abs=1e-12)
+    both = views + c + a * _checkerboard(2)
+    assert detail_mse(both, views, sigma) == pytest.approx((keep * a / 2) ** 2, rel=1e-5)
+    assert unit_mse(both, views) == pytest.approx((a * a + c * c) / 4, rel=1e-6)
+
+
+def test_detail_band_is_of_the_residual_not_of_either_image():
+    views = 0.4 * _checkerboard(2)  # detailed views, fitted exactly: no detail error
+    assert detail_mse(views.clone(), views, 1.0) == 0.0
+    assert detail_mse(torch.zeros_like(views), views, 1.0) > 0.01  # a blank fit misses all of it
+
+
+class _StandInFit:
+    """Stand-in for ``fit_neus`` (it fits nothing): views + constant + checkerboard, amplitudes per camera set."""
+
+    def __init__(self, true_cameras, true=(0.1, 0.2), control=(0.3, 0.5)):
+        self.true_cameras, self.true, self.control = true_cameras, true, control
+        self.calls = []
+
+    def __call__(self, images, cameras, settings, seed=0):
+        is_true = torch.equal(cameras.origins, self.true_cameras.origins)
+        self.calls.append((is_true, seed, settings))
+        const, amp = self.true if is_true else self.control
+        renders = images + const + amp * _checkerboard(len(images), size=images.shape[-1])
+        return NeusFit(renders, 1.5 if is_true else 2.25, 0.0, 1.0, settings.iterations)
+
+
+def _run(monkeypatch, tmp_path=None, generator=None, sigma=1.0, instances=3):
+    protocol = make_protocol("small", instances=instances, resolution=RES, views=VIEWS, neus_detail_sigma=sigma)
+    generator = generator or TexturedSphereGenerator(resolution=RES)
+    cams = protocol_cameras(generator, protocol)
+    fake = _StandInFit(cams)
+    monkeypatch.setattr(neus_metric, "fit_neus", fake)
+    done = []
+    ctx = EvalContext(protocol=protocol, device=torch.device("cpu"), seeds=[7, 8, 9][:instances], out_dir=tmp_path,
+                      progress=done.append)
+    result = NeusMetric().evaluate(EvalModel("m", generator), ctx)
+    return result, fake, ctx, done, cams, generator
+
+
+def test_gains_psnr_and_seconds_have_their_closed_forms(monkeypatch):
+    result, fake, ctx, done, cams, gen = _run(monkeypatch)
+    keep = 1 - _nyquist_response(1.0) ** 2
+    detail = 1000 * ((keep * 0.5 / 2) ** 2 - (keep * 0.2 / 2) ** 2)
+    full = 1000 * ((0.3 ** 2 + 0.5 ** 2) / 4 - (0.1 ** 2 + 0.2 ** 2) / 4)
+    assert set(result) == {"neus_detail_gain", "neus_gain", "neus_psnr", "neus_ssim", "neus_control_psnr",
+                           "neus_seconds"}
+    assert result["neus_detail_gain"] == pytest.approx([detail] * 3, rel=1e-4)
+    assert result["neus_gain"] == pytest.approx([full] * 3, rel=1e-5)
+    assert result["neus_seconds"] == [3.75] * 3
+    for i, seed in enumerate([7, 8, 9]):
+        views = render_instance(gen, instance_latent(gen, seed, torch.device("cpu")), cams, RES)["rgb"]
+        fit = views + 0.1 + 0.2 * _checkerboard(VIEWS)
+        control = views + 0.3 + 0.5 * _checkerboard(VIEWS)
+        assert result["neus_psnr"][i] == pytest.approx(float(psnr(fit, views).mean()), rel=1e-6)
+        assert result["neus_control_psnr"][i] == pytest.approx(float(psnr(control, views).mean()), rel=1e-6)
+    assert 0 < result["neus_ssim"][0] < 1
+    # two fits per instance, the true one first, each seeded by the instance seed with the protocol's settings
+    assert [(t, s) for t, s, _ in fake.calls] == [(True, 7), (False, 7), (True, 8), (False, 8), (True, 9), (False, 9)]
+    assert all(settings is ctx.protocol.neus for _, _, settings in fake.calls)
+    assert done == [1, 1, 1]
+    assert ctx.notes == []  # the sphere is strictly consistent
+
+
+def test_detail_gain_follows_the_protocol_band(monkeypatch):
+    narrow, *_ = _run(monkeypatch, sigma=0.5, instances=1)
+    wide, *_ = _run(monkeypatch, sigma=2.0, instances=1)
+    for result, sigma in ((narrow, 0.5), (wide, 2.0)):
+        keep = 1 - _nyquist_response(sigma) ** 2
+        assert result["neus_detail_gain"][0] == pytest.approx(1000 * keep ** 2 * (0.25 ** 2 - 0.1 ** 2), rel=1e-4)
+
+
+def test_control_sees_the_views_under_the_permuted_cameras(monkeypatch):
+    protocol = make_protocol("small", instances=1, resolution=RES, views=VIEWS)
+    gen = TexturedSphereGenerator(resolution=RES)
+    cams = protocol_cameras(gen, protocol)
+    seen = []
+
+    def record(images, cameras, settings, seed=0):
+        seen.append(cameras.origins.clone())
+        return NeusFit(images.clone(), 0.0, 0.0, 1.0, 1)
+
+    monkeypatch.setattr(neus_metric, "fit_neus", record)
+    ctx = EvalContext(protocol=protocol, device=torch.device("cpu"), seeds=[0])
+    NeusMetric().evaluate(EvalModel("m", gen), ctx)
+    assert torch.equal(seen[0], cams.origins)
+    assert torch.equal(seen[1], cams.origins[control_permutation(VIEWS)])
+
+
+def test_evidence_for_the_first_two_instances_and_a_note_for_2d_upsamplers(monkeypatch, tmp_path):
+    gen = TexturedSphereGenerator(resolution=RES)
+    gen.strictly_3d_consistent = False
+    _, _, ctx, _, _, _ = _run(monkeypatch, tmp_path=tmp_path, generator=gen)
+    saved = sorted(p.name for p in (tmp_path / "m" / "neus").iterdir())
+    assert saved == sorted(f"seed{s}_{k}.png" for s in (7, 8) for k in ("views", "neus", "control"))
+    assert len(ctx.notes) == 1 and "not strictly 3D-consistent" in ctx.notes[0]
+
+
+def test_protocol_info_records_the_band_and_the_control():
+    protocol = make_protocol("small", views=VIEWS, neus_detail_sigma=1.5)
+    info = NeusMetric().protocol_info(EvalContext(protocol=protocol, device=torch.device("cpu"), seeds=[0]))
+    assert info["detail_sigma"] == 1.5
+    assert info["control"] == {"permutation": control_permutation(VIEWS).tolist(), "seed": 0}
+    assert info["neus"] == protocol.neus.model_dump() and info["views"] == VIEWS
