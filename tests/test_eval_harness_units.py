@@ -203,7 +203,7 @@ def test_protocol_overrides_land_where_they_should():
     p = make_protocol("paper", instances=4, resolution=128, epi_frames=9, neus={"lr": 1e-3, "n_coarse": 8})
     assert (p.instances, p.resolution, p.epi_frames) == (4, 128, 9)
     assert (p.neus.lr, p.neus.n_coarse, p.neus.iterations, p.neus.sdf_hidden) == (1e-3, 8, 20000, 256)
-    assert make_protocol("paper").neus.lr == 5e-4 and PROTOCOLS["paper"]["neus"]["n_coarse"] == 64  # not modified
+    assert make_protocol("paper").neus.lr == 5e-4 and PROTOCOLS["paper"]()["neus"]["n_coarse"] == 64  # not modified
     kept = make_protocol("paper", instances=None, resolution=None, neus=None)
     assert (kept.instances, kept.resolution, kept.neus.iterations) == (50, None, 20000)
     assert make_protocol("small", instances=7).instances == 7 and make_protocol("small", resolution=32).resolution == 32
