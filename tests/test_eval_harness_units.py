@@ -152,6 +152,16 @@ def test_render_instance_repeats_the_latent_per_view_in_chunks():
 
     part = render_instance(SometimesDepth(), z, cams, 4, chunk=2)
     assert part["depth"] is None and part["alpha"].shape == (5, 1, 4, 4)  # one view without depth: none at all
+    nine = Echo()
+    render_instance(nine, z, yaw_sweep(9, 0.3), 4)  # the default chunk: 8 views, then 1; psi 1
+    assert [c[1:] for c in nine.calls if c[0] == "represent"] == [((8, 3), 1.0), ((1, 3), 1.0)]
+
+    class RgbOnly(Echo):  # an output object with no depth or alpha attribute at all
+        def render(self, rep, cameras, resolution=None):
+            return SimpleNamespace(rgb=super().render(rep, cameras, resolution).rgb)
+
+    bare = render_instance(RgbOnly(), z, cams, 4, psi=0.75)
+    assert torch.equal(bare["rgb"], out["rgb"]) and bare["depth"] is None and bare["alpha"] is None
 
 
 def test_protocol_cameras_are_the_yaw_sweep_at_the_prior_radius_and_field_of_view():
@@ -264,6 +274,10 @@ def test_textured_sphere_is_the_ray_sphere_hit_with_a_sine_texture(consistent):
     default = gen.render(z, cams)
     assert default.rgb.shape == (2, 3, 32, 32)
     assert gen.z_dim == 4 and gen.camera_prior == CameraPrior()
+    assert torch.equal(gen.represent(z), z)  # psi 1 by default: the latent itself
+    # a float32 latent is cast to the cameras' float64 before any arithmetic
+    z32 = torch.tensor([[0.7, 0.1, -0.4, 1.3]], dtype=torch.float32)
+    assert torch.equal(gen.render(z32, cams[:1], (5, 7)).rgb, gen.render(z32.double(), cams[:1], (5, 7)).rgb)
 
 
 def test_the_inconsistent_sphere_differs_between_views_and_the_consistent_one_only_turns():
@@ -272,6 +286,13 @@ def test_the_inconsistent_sphere_differs_between_views_and_the_consistent_one_on
     good = TexturedSphereGenerator(True).render(z, cams, (9, 9))
     bad = TexturedSphereGenerator(False, jitter=0.0).render(z, cams, (9, 9))  # no turn: the consistent scene
     assert torch.equal(good.rgb, bad.rgb)
+    assert torch.equal(TexturedSphereGenerator().render(z, cams, (9, 9)).rgb, good.rgb)  # consistent by default
+    assert torch.equal(TexturedSphereGenerator(frequency=2.5).frequency, 2.5 * TexturedSphereGenerator().frequency)
+    assert torch.equal(TexturedSphereGenerator(frequency=1.0).frequency, TexturedSphereGenerator().frequency)
+    # the default texture has detail to see: each channel runs through most of [-1, 1] across the frontal view
+    front = TexturedSphereGenerator().render(torch.zeros(1, 4), Camera.from_angles([0.0], 0.0), (16, 16))
+    hit = front.alpha[0, 0] > 0
+    assert all(float(ch[hit].max() - ch[hit].min()) > 0.5 for ch in front.rgb[0])
     turned = TexturedSphereGenerator(False).render(z, cams, (9, 9))
     assert not torch.allclose(turned.rgb, good.rgb, atol=1e-3) and torch.equal(turned.depth, good.depth)
 
@@ -316,7 +337,7 @@ def _direct_blur(images: np.ndarray, sigma: float) -> np.ndarray:
     return out
 
 
-@pytest.mark.parametrize("sigma", [0.2, 0.7, 1.4])
+@pytest.mark.parametrize("sigma", [0.3, 0.7, 1.4])  # 0.3: radius 1, where a radius-2 kernel differs by ~1e-10
 def test_gaussian_blur_is_the_direct_convolution_with_mirrored_edges(sigma):
     x = torch.rand(2, 3, 11, 9, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
     assert np.allclose(gaussian_blur(x, sigma).numpy(), _direct_blur(x.numpy(), sigma), atol=1e-13, rtol=0)
@@ -340,6 +361,7 @@ class Fixed(Generator):
         return z * psi
 
     def render(self, rep, cameras, resolution=None):
+        self.seen.append((rep, resolution))
         depth = torch.full((len(cameras), 1, *self.resolution), 2.0, dtype=self.rgb.dtype)
         return RenderOutput(rgb=self.rgb.expand(len(cameras), -1, -1, -1).clone(), depth=depth, alpha=depth / 4)
 
@@ -353,7 +375,8 @@ def test_degraded_generator_blurs_then_adds_per_camera_noise_and_clamps():
     noisy = DegradedGenerator(base, blur=0.8, noise=0.3)
     assert (noisy.z_dim, noisy.resolution, noisy.camera_prior) == (2, (8, 8), base.camera_prior)
     assert noisy.represent(torch.ones(1, 2), 0.5).tolist() == [[0.5, 0.5]] and base.seen == [0.5]
-    out = noisy.render(None, cams)
+    out = noisy.render("rep", cams, (8, 8))
+    assert base.seen[-1] == ("rep", (8, 8))
     expected = (gaussian_blur(rgb.expand(2, -1, -1, -1), 0.8) + 0.3 * view_noise(cams, 3, 8, 8)).clamp(-1, 1)
     assert torch.equal(out.rgb, expected) and out.rgb.min() == -1 and out.rgb.max() == 1
     assert torch.equal(out.depth, torch.full((2, 1, 8, 8), 2.0, dtype=torch.float64))
@@ -366,6 +389,15 @@ def test_degraded_generator_blurs_then_adds_per_camera_noise_and_clamps():
     base.strictly_3d_consistent = False
     assert DegradedGenerator(base, blur=1.0).strictly_3d_consistent is False
     assert type(noisy.blur) is float and type(DegradedGenerator(base, noise=1).noise) is float
+    base.seen.clear()
+    DegradedGenerator(base).represent(torch.ones(1, 2))
+    assert base.seen == [1.0]  # psi 1 by default
+    plain_base = SimpleNamespace(z_dim=2, resolution=(8, 8), camera_prior=CameraPrior())  # no consistency flag
+    assert DegradedGenerator(plain_base, blur=1.0).strictly_3d_consistent is True
+    single = DegradedGenerator(Fixed(rgb.float()), noise=0.3).render(None, cams)  # float64 cameras, float32 images
+    assert single.rgb.dtype == torch.float32
+    assert torch.equal(single.rgb, (rgb.float().expand(2, -1, -1, -1) + 0.3 * view_noise(cams, 3, 8, 8).float())
+                       .clamp(-1, 1))
 
 
 # ============================================================================ zoo3d/eval/distribution.py
@@ -388,6 +420,9 @@ def test_generated_images_draw_latents_then_cameras_batch_by_batch_from_one_seed
     whole = distribution.generated_images(Echo(), 5, 4, 0.5, seed=9, device="cpu")  # default batch 16: one draw
     assert torch.equal(whole[:, 0], torch.randn(5, 3, generator=torch.Generator().manual_seed(9))[:, 0, None, None]
                        .expand(5, 4, 4))
+    many = Echo()
+    distribution.generated_images(many, 17, 2, 1.0, seed=0, device="cpu")  # default batch 16: 16, then 1
+    assert [c[1] for c in many.calls if c[0] == "represent"] == [(16, 3), (1, 3)]
 
 
 class _Items:
@@ -426,8 +461,9 @@ def test_real_images_are_a_seeded_subset_read_without_the_block_cache(monkeypatc
         distribution.real_images("folder/x", 3, 16)
     assert str(err.value) == "Dataset 'folder/x' is empty."
     monkeypatch.setitem(sys.modules, "zoo3d.data", None)
-    with pytest.raises(UserError, match="need zoo3d.data.build_dataset"):
+    with pytest.raises(UserError) as err:
         distribution.real_images("folder/x", 3, 16)
+    assert str(err.value) == "Distribution metrics need zoo3d.data.build_dataset, which this installation lacks."
 
 
 def test_protocol_image_sets_read_the_real_set_once_per_resolution(monkeypatch):
@@ -482,7 +518,10 @@ def test_time_render_times_the_calls_after_one_warm_up(monkeypatch):
         assert log == [call, ("sync", cpu), ("reset", cpu), call, ("sync", cpu), call, ("sync", cpu), call,
                        ("sync", cpu), ("peak", cpu)]
     monkeypatch.undo()
-    assert speed.time_render(Echo(), 4, 1, cpu, False)["peak_mb"] is None  # the real CPU: no per-call peak
+    log.clear()
+    rec = speed.time_render(Clocked([0.0], log, [0.0, 0.0]), 4, 1, cpu, False)  # the real clock and CPU
+    assert rec["peak_mb"] is None and len(rec["seconds"]) == 1 and rec["seconds"][0] >= 0  # no per-call peak
+    assert log[0][3] == torch.randn(1, 3, generator=torch.Generator().manual_seed(0)).tolist()  # default seed 0
 
 
 def test_speed_metric_records_milliseconds_per_resolution_and_grad_mode(monkeypatch):
@@ -539,11 +578,12 @@ def test_load_metrics_names_each_metric_by_its_spec(monkeypatch):
     class Named(Metric):
         name = "own"
 
-    specs = {"a": SimpleNamespace(name="alpha", load=lambda: Metric()), "b": SimpleNamespace(name="beta", load=Named)}
+    specs = {"a": SimpleNamespace(name="alpha", load=lambda: Metric()), "b": SimpleNamespace(name="beta", load=Named),
+             "c": SimpleNamespace(name="gamma", load=SimpleNamespace)}  # an object without a name at all
     monkeypatch.setattr(zoo3d.plugins, "get_metric_spec", lambda n: specs[n])
-    metrics = harness.load_metrics(["a", "b"])
-    assert list(metrics) == ["alpha", "beta"]
-    assert metrics["alpha"].name == "alpha" and metrics["beta"].name == "own"
+    metrics = harness.load_metrics(["a", "b", "c"])
+    assert list(metrics) == ["alpha", "beta", "gamma"]
+    assert (metrics["alpha"].name, metrics["beta"].name, metrics["gamma"].name) == ("alpha", "own", "gamma")
 
 
 def test_reproducible_seeds_torch_and_restores_its_state():
@@ -629,7 +669,13 @@ def test_compare_models_summarises_every_metric_of_every_model(tmp_path):
     # the run is seeded with the protocol's first seed: the first metric call draws torch's stream for seed 2
     assert metrics["stats"].draws == torch.rand(2, generator=torch.Generator().manual_seed(2)).tolist()
     json.dumps(result)
-    quiet = harness.compare_models(models[:1], {"stats": Stats()}, proto, torch.device("cpu"))
+    # a metric after one that does not apply still runs; a plain generator object; the protocol's resolution
+    fixed = Protocol(instances=3, seed_start=2, resolution=16)
+    quiet = harness.compare_models([EvalModel("m2", SimpleNamespace())], {"part": Partial(), "stats": Stats()}, fixed,
+                                   torch.device("cpu"))
+    assert list(quiet["models"]["m2"]) == ["part_x", "part_y", "stats_a", "stats_b"]
+    assert quiet["models"]["m2"]["stats_a"] == result["models"]["m2"]["stats_a"]
+    assert quiet["provenance"]["m2"]["resolution"] == 16 and quiet["provenance"]["m2"]["strictly_3d_consistent"] is True
     assert quiet["evidence"] == {} and quiet["protocol"]["device"] == "cpu"
 
 
@@ -646,7 +692,8 @@ def _result(tmp_path):
     return {
         "models": {"m1": {"a": {"mean": 1.5, "std": 0.25, "n": 2, "values": [1.25, 1.75]},
                           "b": {"mean": 3.0, "std": 0.0, "n": 1, "values": [3.0]}},
-                   "m2": {"a": {"mean": None, "std": None, "n": 0, "values": [], "not_applicable": "no"}}},
+                   "m2": {"a": {"mean": None, "std": None, "n": 0, "values": [], "not_applicable": "no"},
+                          "c": {"mean": 0.5, "std": 0.0, "n": 1, "values": [0.5]}}},
         "protocol": {"name": "small", "instances": 2, "neus": {"iterations": 4}, "metrics": {"a": {}}},
         "provenance": {"m1": {"checkpoint": "c.pt", "sha256": "ff", "resolution": 16, "seeds": [0, 1]},
                        "m2": {"checkpoint": None, "sha256": None, "resolution": 32, "seeds": [0, 1]}},
@@ -661,8 +708,8 @@ def test_write_markdown_lays_out_table_protocol_provenance_and_evidence(tmp_path
     assert path == tmp_path / "out" / "report.md"
     expected = "\n".join([
         "# zoo3d compare", "", "```", "zoo3d compare x", "```", "",
-        "| model | a ↑ | b ↓ |", "|---|---|---|",
-        "| m1 | 1.5 ± 0.25 (n=2) | 3 ± 0 (n=1) |", "| m2 | n/a | - |",
+        "| model | a ↑ | b ↓ | c ↓ |", "|---|---|---|---|",  # c: no direction recorded
+        "| m1 | 1.5 ± 0.25 (n=2) | 3 ± 0 (n=1) | - |", "| m2 | n/a | - | 0.5 ± 0 (n=1) |",
         "", "Values are mean ± standard deviation over instances (n).", "",
         "## Notes", "", "- first", "- second", "",
         "## Protocol", "", "```json", json.dumps({"name": "small", "instances": 2}, indent=1), "```", "",
