@@ -71,6 +71,18 @@ TARGETS: dict[str, list[str]] = {
     "zoo3d/eval/neus/metric.py": ["tests/test_eval_neus_metric_units.py"],
     "plugins/zoo3d_gram_inverter/losses.py": ["tests/test_gram_inverter_model.py",
                                               "tests/test_gram_inverter_losses.py"],
+    # the evaluation harness: fast files only (the NeuS fits of test_eval_neus.py take minutes)
+    "zoo3d/eval/metric.py": ["tests/test_eval_harness_units.py", "tests/test_eval_metrics.py",
+                             "tests/test_eval_compare.py", "tests/test_eval_depth.py", "tests/test_eval_epi.py"],
+    "zoo3d/eval/protocol.py": ["tests/test_eval_harness_units.py", "tests/test_eval_compare.py",
+                               "tests/test_bench_peers.py"],
+    "zoo3d/eval/calibration.py": ["tests/test_eval_harness_units.py", "tests/test_eval_metrics.py",
+                                  "tests/test_eval_compare.py", "tests/test_eval_depth.py", "tests/test_eval_epi.py"],
+    "zoo3d/eval/distribution.py": ["tests/test_eval_harness_units.py", "tests/test_eval_compare.py",
+                                   "tests/test_eval_diversity.py", "tests/test_eval_swd.py"],
+    "zoo3d/eval/speed.py": ["tests/test_eval_harness_units.py", "tests/test_eval_compare.py"],
+    "zoo3d/eval/harness.py": ["tests/test_eval_harness_units.py", "tests/test_eval_compare.py",
+                              "tests/test_eval_diversity.py"],
 }
 
 COPIED = ["tests", "examples"]  # presets and model cards travel inside the plugin packages

@@ -142,7 +142,6 @@ def write_json(result: dict[str, Any], path: str | Path) -> Path:
 def write_markdown(result: dict[str, Any], path: str | Path, command: str = "") -> Path:
     """A report: the table, the protocol, notes, and per model the evidence images (paths relative)."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     models = result["models"]
     keys = list(dict.fromkeys(k for r in models.values() for k in r))
     arrows = {k: (" ↑" if result["higher_is_better"].get(k, False) else " ↓") for k in keys}

@@ -6,7 +6,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Callable
 
 from pydantic import Field
 
@@ -82,7 +82,8 @@ def _paper_overrides() -> dict[str, Any]:
     }
 
 
-PROTOCOLS = {"small": {}, "paper": _paper_overrides()}
+#: name -> a function returning that protocol's overrides of the defaults (a fresh dict per call)
+PROTOCOLS: dict[str, Callable[[], dict[str, Any]]] = {"small": dict, "paper": _paper_overrides}
 
 
 def make_protocol(name: str = "small", instances: int | None = None, resolution: int | None = None,
@@ -90,7 +91,7 @@ def make_protocol(name: str = "small", instances: int | None = None, resolution:
     """Build a named protocol, then apply ``instances``/``resolution`` and any field overrides."""
     if name not in PROTOCOLS:
         raise UserError(f"Unknown protocol '{name}'; use one of: {', '.join(PROTOCOLS)}.")
-    data = dict(PROTOCOLS[name])
+    data = PROTOCOLS[name]()
     neus = dict(data.pop("neus", {}))
     neus.update(overrides.pop("neus", {}) or {})
     data.update(overrides)
