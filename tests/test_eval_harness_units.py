@@ -192,7 +192,7 @@ def test_model_resolution_and_strict_consistency():
 
 def test_seeds_run_from_the_seed_start():
     assert Protocol(seed_start=5, instances=3).seeds == [5, 6, 7]
-    assert make_protocol("small").seeds == [0, 1]
+    assert make_protocol("small").seeds == [0, 1, 2, 3]  # docs/metrics.md "Protocols": 4 instances
 
 
 def test_the_paper_protocol_is_the_documented_table():
