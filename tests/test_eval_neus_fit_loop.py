@@ -8,6 +8,7 @@ below follows that contract and must land on the same networks, the same loss an
 """
 
 import math
+import time
 
 import pytest
 import torch
@@ -94,7 +95,7 @@ def test_fit_is_neus_training_step_by_step():
     assert fit.seconds > 0
 
 
-@pytest.mark.parametrize("field,value", [("eikonal_weight", 0.0), ("anneal_fraction", 1.0),
+@pytest.mark.parametrize("field,value", [("eikonal_weight", 0.0), ("anneal_fraction", 1.0), ("anneal_fraction", 0.25),
                                          ("warmup_fraction", 0.0), ("lr_alpha", 1.0), ("scene_radius", 0.45)])
 def test_each_setting_changes_the_fit_as_neus_does(field, value):
     """Every setting reaches the fit: the replica with the changed setting still matches, and the result moved."""
@@ -106,6 +107,31 @@ def test_each_setting_changes_the_fit_as_neus_does(field, value):
     assert fit.final_loss == pytest.approx(losses[-1], rel=1e-5)
     baseline = fit_neus(images, cams, SETTINGS, seed=5)
     assert not torch.allclose(fit.renders, baseline.renders, atol=1e-5)
+
+
+def test_fit_reports_its_own_time():
+    images, cams = _scene()
+    for rerender in (True, False):
+        start = time.perf_counter()
+        fit = fit_neus(images, cams, SETTINGS, seed=1, rerender=rerender)
+        assert 0 < fit.seconds <= time.perf_counter() - start
+
+
+def test_the_default_seed_is_zero():
+    images, cams = _scene()
+    assert torch.equal(fit_neus(images, cams, SETTINGS).renders, fit_neus(images, cams, SETTINGS, seed=0).renders)
+
+
+def test_targets_are_clamped_to_the_image_range_and_cameras_cast_to_float32():
+    """Views outside [-1, 1] are fitted as their clamped values; float64 cameras give the float32 fit."""
+    images, cams = _scene()
+    loud = images * 1.5
+    clamped = fit_neus(loud.clamp(-1, 1), cams, SETTINGS, seed=1)
+    assert torch.equal(fit_neus(loud, cams, SETTINGS, seed=1).renders, clamped.renders)
+    assert float(loud.max()) > 1 and float(loud.min()) < -1
+    double = fit_neus(loud.clamp(-1, 1), cams.to(dtype=torch.float64), SETTINGS, seed=1)
+    assert double.renders.dtype == torch.float32
+    assert torch.allclose(double.renders, clamped.renders, atol=1e-5)
 
 
 def test_fit_is_seeded_and_the_seed_matters():
@@ -175,3 +201,5 @@ def test_learning_rate_factor_is_linear_then_cosine():
     assert learning_rate_factor(32, 100, 10, 0.1) == pytest.approx(
         0.9 * 0.5 * (1 + math.cos(math.pi * 22 / 90)) + 0.1)
     assert learning_rate_factor(3, 10, 0, 0.2) == pytest.approx(0.8 * 0.5 * (1 + math.cos(math.pi * 0.3)) + 0.2)
+    assert learning_rate_factor(2, 2, 1, 0.05) == pytest.approx(0.05)  # one decay step: it ends at alpha
+    assert learning_rate_factor(0, 1, 1, 0.05) == 0.0

@@ -146,8 +146,52 @@ def test_evidence_for_the_first_two_instances_and_a_note_for_2d_upsamplers(monke
 
 
 def test_protocol_info_records_the_band_and_the_control():
-    protocol = make_protocol("small", views=VIEWS, neus_detail_sigma=1.5)
+    protocol = make_protocol("small", views=VIEWS, neus_detail_sigma=1.5, yaw_range=0.3, pitch=0.1,
+                             psi_consistency=0.7)
     info = NeusMetric().protocol_info(EvalContext(protocol=protocol, device=torch.device("cpu"), seeds=[0]))
-    assert info["detail_sigma"] == 1.5
-    assert info["control"] == {"permutation": control_permutation(VIEWS).tolist(), "seed": 0}
-    assert info["neus"] == protocol.neus.model_dump() and info["views"] == VIEWS
+    note = info.pop("note")
+    assert "neus_gain" in note and "neus_detail_gain" in note and "detail_sigma" in note
+    assert info == {"views": VIEWS, "yaw_range": protocol.yaw_range, "pitch": protocol.pitch,
+                    "psi": protocol.psi_consistency, "neus": protocol.neus.model_dump(), "detail_sigma": 1.5,
+                    "control": {"permutation": control_permutation(VIEWS).tolist(), "seed": 0}}
+
+
+@pytest.mark.parametrize("views", range(2, 13))
+def test_control_permutation_never_keeps_a_view_for_any_count(views):
+    perm = control_permutation(views)
+    assert sorted(perm.tolist()) == list(range(views)) and not bool((perm == torch.arange(views)).any())
+
+
+def test_views_are_rendered_at_the_protocol_resolution_and_truncation(monkeypatch):
+    """The protocol's resolution overrides the generator's; None falls back to it; psi is the protocol's."""
+    gen = TexturedSphereGenerator(resolution=12)
+    seen = []
+
+    def record(images, cameras, settings, seed=0):
+        seen.append(images.clone())
+        return NeusFit(images.clone(), 0.0, 0.0, 1.0, 1)
+
+    monkeypatch.setattr(neus_metric, "fit_neus", record)
+    for resolution, size in ((RES, RES), (None, 12)):
+        protocol = make_protocol("small", instances=1, views=VIEWS, psi_consistency=0.5).model_copy(
+            update={"resolution": resolution})
+        ctx = EvalContext(protocol=protocol, device=torch.device("cpu"), seeds=[4])
+        NeusMetric().evaluate(EvalModel("m", gen), ctx)
+        cams = protocol_cameras(gen, protocol)
+        expected = render_instance(gen, instance_latent(gen, 4, torch.device("cpu")), cams, size, psi=0.5)["rgb"]
+        assert seen[-1].shape[-1] == size and torch.equal(seen[-1], expected)
+        at_one = render_instance(gen, instance_latent(gen, 4, torch.device("cpu")), cams, size, psi=1.0)["rgb"]
+        assert not torch.allclose(seen[-1], at_one)
+
+
+def test_evidence_grids_have_ten_views_per_row(monkeypatch, tmp_path):
+    from PIL import Image
+
+    protocol = make_protocol("small", instances=1, resolution=RES, views=12)
+    monkeypatch.setattr(neus_metric, "fit_neus",
+                        lambda images, cameras, settings, seed=0: NeusFit(images.clone(), 0.0, 0.0, 1.0, 1))
+    ctx = EvalContext(protocol=protocol, device=torch.device("cpu"), seeds=[0], out_dir=tmp_path)
+    NeusMetric().evaluate(EvalModel("m", TexturedSphereGenerator(resolution=RES)), ctx)
+    width, height = Image.open(tmp_path / "m" / "neus" / "seed0_views.png").size
+    pad = 2  # make_grid's padding (zoo3d.imageio)
+    assert (width, height) == (10 * (RES + pad) + pad, 2 * (RES + pad) + pad)  # 12 views: a row of 10, then 2

@@ -33,8 +33,8 @@ class NeusFit:
 
 def learning_rate_factor(step: int, total: int, warmup: int, alpha: float) -> float:
     """NeuS schedule: linear warm-up over ``warmup`` steps, then cosine from 1 to ``alpha``."""
-    if step < warmup:
-        return step / max(warmup, 1)
+    if step < warmup:  # so warmup >= 1 here
+        return step / warmup
     progress = (step - warmup) / max(total - warmup, 1)
     return (math.cos(math.pi * progress) + 1.0) * 0.5 * (1 - alpha) + alpha
 
