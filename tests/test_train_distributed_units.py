@@ -343,6 +343,7 @@ def test_init_world_says_which_process_could_not_join(torchrun_env, fake_group):
 def test_batch_shares_per_scope():
     four = World(rank=2, size=4)
     assert process_batch(8, four, "global", "x") == (2, 8)
+    assert all(type(n) is int for n in process_batch(8, four, "global", "x"))
     assert process_batch(8, four, "per_process", "x") == (8, 32)
     assert process_batch(6, four, "per_process", "x") == (6, 24)
     assert process_batch(5, World(), "global", "x") == (5, 5)
@@ -404,11 +405,15 @@ def test_each_optimizer_gets_a_ddp_wrapper_whose_forward_is_the_loss(one_process
     assert wrappers["G"].find_unused_parameters
     x = torch.randn(4, 3)
 
+    inside = []
+
     def loss_fn(ctx):
+        inside.append(wrappers["G"].module.run_loss is not None)  # called by the wrapper's forward
         out = d(g(x) * ctx)
         return LossResult(out.square().mean(), {"mean": out.mean().detach()})
 
     result = sync.loss("G", loss_fn, 2.0)
+    assert inside == [True]
     assert wrappers["G"].module.run_loss is None  # the closure does not outlive the call
     expected = loss_fn(2.0)
     torch.testing.assert_close(result.loss, expected.loss, rtol=0, atol=0)
@@ -422,6 +427,9 @@ def test_each_optimizer_gets_a_ddp_wrapper_whose_forward_is_the_loss(one_process
         torch.testing.assert_close(a, p.grad, rtol=0, atol=0)  # the mean over one process: the same gradient
     sync.prepare({"G": list(g.parameters()), "D": list(d.parameters())})  # the same parameters: kept
     assert sync._wrappers["G"] is wrappers["G"] and sync._wrappers["D"] is wrappers["D"]
+    sync.prepare({"G": list(d.parameters()), "D": list(g.parameters())})  # as many parameters, other ones
+    assert sync._wrappers["G"] is not wrappers["G"]
+    assert list(sync._wrappers["G"].module.parameters()) == list(d.parameters())
     sync.prepare({"G": list(g.parameters())[:1]})
     assert set(sync._wrappers) == {"G"} and sync._wrappers["G"] is not wrappers["G"]
     assert list(sync._wrappers["G"].module.parameters()) == [g.weight]
@@ -471,3 +479,52 @@ def test_buffers_without_a_change_stay_bit_identical(monkeypatch):
     sync.begin()
     sync.end()
     assert torch.equal(m.w, before)
+
+
+def test_a_failure_while_wrapping_or_averaging_buffers_names_the_step(monkeypatch):
+    def broken(*args, **kwargs):
+        raise RuntimeError("Connection reset by peer")
+
+    monkeypatch.setattr(torch.nn.parallel, "DistributedDataParallel", broken)
+    with pytest.raises(PeerLost) as err:
+        GradientSync(TWO).prepare({"G": [torch.nn.Parameter(torch.ones(1))]})
+    assert str(err.value).startswith(f"{TWO.describe()}: wrapping the optimisers' parameters in "
+                                     f"DistributedDataParallel failed because another process")
+    m = torch.nn.Module()
+    m.register_buffer("w", torch.ones(1))
+    sync = BufferSync(TWO, {"m": m})
+    monkeypatch.setattr(dist, "all_reduce", broken)
+    sync.begin()
+    with pytest.raises(PeerLost) as err:
+        sync.end()
+    assert str(err.value).startswith(f"{TWO.describe()}: all_reduce failed because another process")
+
+
+def test_a_half_precision_buffer_takes_the_mean_update_rounded_once(monkeypatch):
+    """The mean change, 2^-11 + 2^-23, is rounded to the buffer's float16 first (to 2^-11), then added:
+    1 + 2^-11 is a tie that float16 rounds to even, 1.0."""
+    m = torch.nn.Module()
+    m.register_buffer("w", torch.ones(1, dtype=torch.float16))
+    sync = BufferSync(TWO, {"m": m})
+    Peer(monkeypatch, other=[2 * (2.0 ** -11 + 2.0 ** -23)])
+    sync.begin()
+    sync.end()
+    assert m.w.dtype == torch.float16 and m.w.item() == 1.0
+
+
+def test_each_local_rank_joins_nccl_on_its_own_gpu(torchrun_env, fake_group, monkeypatch):
+    calls, _ = fake_group
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
+    monkeypatch.setattr(torch.cuda, "set_device", lambda device: calls.append(("set_device", device)))
+    torchrun_env(RANK=1, WORLD_SIZE=2)
+    world, device = init_world(torch.device("cuda"))
+    gpu = torch.device("cuda", 1)
+    assert device == gpu and world.backend == "nccl" and world.device == gpu  # NCCL's collectives use the GPU
+    assert calls == [("set_device", gpu), ("init", "nccl", timedelta(seconds=600), gpu)]
+
+
+def test_init_world_resolves_the_requested_device(torchrun_env, fake_group):
+    assert init_world("meta") == (World(), torch.device("meta"))
+    torchrun_env(RANK=0, WORLD_SIZE=2)
+    world, device = init_world("meta")
+    assert device == torch.device("meta") and world.device == torch.device("cpu") and world.backend == "gloo"

@@ -259,15 +259,19 @@ def test_on_start_runs_once_per_fresh_stage_and_the_ema_follows_what_it_did(toy)
 
 
 def test_the_loop_runs_each_stage_with_its_length_and_context(toy):
+    starts = []
+
     def staged(self, config):
         s = Stage("first", 2, self.phases(config), self.optimizers(config), 16, 4)
-        return [s, dataclasses.replace(s, name="empty", steps=0), dataclasses.replace(s, name="third", steps=3,
-                                                                                  resolution=None, batch_size=2)]
+        empty = dataclasses.replace(s, name="empty", steps=0, on_start=lambda ctx: starts.append("empty"))
+        return [s, empty, dataclasses.replace(s, name="third", steps=3, resolution=None, batch_size=2)]
 
     plugin = Recipe(staged)
-    result = _trainer(plugin, toy / "run", log_every=2).run()
+    result = _trainer(plugin, toy / "a" / "b" / "run", log_every=2).run()  # the run folder's parents are made
+    (toy / "a" / "b" / "run").rename(toy / "run")
+    assert starts == []  # an empty stage is not begun
     assert (result.status, result.step, result.signal, result.rank, result.world_size) == ("done", 5, "", 0, 1)
-    assert result.run_dir == toy / "run"
+    assert result.run_dir == toy / "a" / "b" / "run"
     assert [s[:5] for s in plugin.seen if s[0] == "D"] == [("D", 0, 0, "first", 4), ("D", 1, 1, "first", 4),
                                                           ("D", 2, 0, "third", 2), ("D", 3, 1, "third", 2),
                                                           ("D", 4, 2, "third", 2)]
@@ -277,8 +281,8 @@ def test_the_loop_runs_each_stage_with_its_length_and_context(toy):
     assert [(r["step"], r["stage"]) for r in records] == [(2, "first"), (4, "third"), (5, "third")]
     assert sorted(p.name for p in (toy / "run" / "checkpoints").iterdir()) == [
         "step_000000002.safetensors", "step_000000005.safetensors"]  # every stage ends with a checkpoint
-    assert result.checkpoint == toy / "run" / "checkpoints" / "step_000000005.safetensors"
-    assert ckpt.read_latest(toy / "run") == result.checkpoint
+    assert result.checkpoint == toy / "a" / "b" / "run" / "checkpoints" / "step_000000005.safetensors"
+    assert ckpt.read_latest(toy / "run") == toy / "run" / "checkpoints" / "step_000000005.safetensors"
     assert sorted(p.name for p in (toy / "run" / "samples").iterdir()) == ["step_000000005.png"]
 
 
@@ -503,13 +507,14 @@ def test_a_signal_during_a_step_ends_the_run_after_it_with_a_checkpoint(toy, mon
         return [Stage("main", 6, self.phases(config, log), self.optimizers(config), 16, 4)]
 
     trainer = _trainer(Recipe(recipe), toy / "run", steps=6, sample_every=1)
+    before = signal.getsignal(signal.SIGINT)
     result = trainer.run()
     path = toy / "run" / "checkpoints" / "step_000000002.safetensors"
     assert (result.status, result.signal, result.step, result.checkpoint) == ("interrupted", "SIGINT", 2, path)
     assert logged == [f"Received SIGINT: saved {path} at step 2."]
     assert ckpt.read_latest(toy / "run") == path
     assert sorted(p.name for p in (toy / "run" / "samples").iterdir()) == ["step_000000001.png"]
-    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # the handler is put back
+    assert signal.getsignal(signal.SIGINT) is before  # the handler is put back
 
 
 # ------------------------------------------------------------------------------------------ several processes
@@ -556,7 +561,7 @@ class RecordedProgress:
         self.advanced.append((step, stage, images, None if losses is None else sorted(losses)))
 
     def images_per_second(self):
-        return 1.0
+        return 2.123456
 
     def log(self, message):
         pass
@@ -625,6 +630,7 @@ def test_rank_zero_writes_and_keeps_every_process_stream(two_processes):
         assert torch.equal(tensors["rng.rank1." + k[4:]], own[k])
     assert [p.name for p in (two_processes / "run" / "samples").iterdir()] != []
     assert world.calls.count("barrier") == 1 and len(_records(two_processes / "run")) == 2
+    assert [r["images_per_s"] for r in _records(two_processes / "run")] == [2.123, 2.123]  # the bar's rate
 
 
 def test_other_ranks_draw_their_own_noise_and_write_nothing(two_processes):
@@ -714,3 +720,353 @@ def test_loss_scalers_are_made_saved_and_restored_with_fp16(toy):
     other.load_state(tensors, {**meta, "zoo3d.scaler": json.dumps(scalers)})
     other._begin_stage(other.stages[0], fresh=False)
     assert other.scalers["G"].get_scale() == 64.0 and other.scalers["D"].get_scale() == 65536.0
+    with other.autocast():
+        assert torch.is_autocast_enabled("cpu") and torch.get_autocast_dtype("cpu") == torch.float16
+
+
+# ------------------------------------------------------------------------------------------ data, files, sources
+
+class CountedStreams:
+    """``engine.BatchStream`` recorded: the arguments of every stream the engine opens (workers run in this
+    process here, whatever the config asks)."""
+
+    def __init__(self, monkeypatch):
+        from zoo3d.train.data import BatchStream
+
+        self.opened = []
+
+        def make(dataset, batch, seed, cursor, num_workers, rank, world_size):
+            self.opened.append((batch, seed, cursor, num_workers, rank, world_size))
+            return BatchStream(dataset, batch, seed, cursor, 0, rank=rank, world_size=world_size)
+
+        monkeypatch.setattr(engine, "BatchStream", make)
+
+
+def test_real_batches_come_from_one_dataset_per_resolution_and_one_stream_until_a_rollback(toy, monkeypatch):
+    built = []
+
+    def build_dataset(data, res, camera_prior, seed):
+        built.append((data, res, camera_prior, seed))
+        from toy_model import make_sphere_dataset
+
+        return make_sphere_dataset(resolution=res)
+
+    monkeypatch.setattr(engine, "build_dataset", build_dataset)
+    streams = CountedStreams(monkeypatch)
+
+    def two(self, config):
+        s = Stage("first", 3, self.phases(config), self.optimizers(config), 16, 4)
+        return [s, dataclasses.replace(s, name="second", steps=2)]
+
+    plugin = RealRecipe(two)
+    plugin.faults = {3: 1}
+    config = toy_config(5, checkpoint_every=0, seed=4)
+    config.data.num_workers = 2
+    Trainer(plugin, config, toy / "run", model_name="toy", device="cpu", progress=False).run()
+    assert built == [(config.data, 16, config.camera, 4)]  # once for both stages at 16 px
+    # one stream, kept into the second stage (same resolution and batch), reopened at the restored cursor
+    assert streams.opened == [(4, 4, 0, 2, 0, 1), (4, 4, 12, 2, 0, 1)]
+    d_steps = [s[1] for s in plugin.seen if s[0] == "D"]
+    assert d_steps == [0, 1, 2, 3, 3, 4]
+    torch.testing.assert_close(plugin.reals[3], plugin.reals[4], rtol=0, atol=0)  # the failed step's batch again
+
+
+def test_per_process_batches_give_each_process_the_stage_batch_of_real_images(two_processes):
+    plugin = Recipe()
+    _trainer(plugin, two_processes / "run", steps=1, batch_scope="per_process", world=MirrorWorld(rank=0, size=2)).run()
+    assert [s[5] for s in plugin.seen if s[0] == "D"] == [4]
+
+
+def test_metrics_go_to_the_run_folder_named_as_metrics(toy, monkeypatch):
+    written = []
+    append = engine.append_line
+    monkeypatch.setattr(engine, "append_line", lambda path, line, what: written.append((path, what)) or
+                        append(path, line, what))
+    _trainer(Recipe(), toy / "run", steps=1).run()
+    assert written == [(toy / "run" / "metrics.jsonl", "metrics")]
+
+
+def test_time_in_the_records_is_since_the_trainer_was_made(toy, monkeypatch):
+    import types
+
+    clock = types.SimpleNamespace(now=50.0)
+    monkeypatch.setattr(engine, "time", types.SimpleNamespace(perf_counter=lambda: clock.now))
+
+    def log(ctx):
+        clock.now += 0.12345
+        return {}
+
+    def recipe(self, config):
+        return [Stage("main", 3, self.phases(config, log), self.optimizers(config), 16, 4)]
+
+    _trainer(Recipe(recipe), toy / "run", steps=3, log_every=1).run()
+    assert [r["time_s"] for r in _records(toy / "run")] == [0.123, 0.247, 0.37]  # in ms
+
+
+def test_a_module_mismatch_names_the_snapshot_or_the_checkpoint_file(toy):
+    from zoo3d.train.checkpoint import CheckpointError
+
+    trainer = _trainer(Recipe(), toy / "run", steps=2, checkpoint_every=2)
+    trainer.run()
+    tensors, meta = trainer.state_tensors()
+    del tensors["generator.net.0.bias"]
+    with pytest.raises(CheckpointError) as err:
+        _trainer(Recipe(), toy / "other").load_state(tensors, meta)
+    assert str(err.value).startswith("Checkpoint 'snapshot' does not fit the model's 'generator' module")
+    path = toy / "run" / "checkpoints" / "step_000000002.safetensors"
+    tensors, meta = ckpt.read_checkpoint(path)
+    tensors["ema.net.0.bias"] = torch.zeros(5)
+    ckpt.write_safetensors(tensors, meta, path)
+    with pytest.raises(CheckpointError) as err:
+        _trainer(Recipe(), toy / "other").run(resume_from=path)
+    assert str(err.value).startswith(f"Checkpoint '{path}' does not fit the model's 'ema' module")
+
+
+def test_load_state_restores_the_ema_and_the_stage(toy):
+    def two(self, config):
+        s = Stage("first", 2, self.phases(config), self.optimizers(config), 16, 4)
+        return [s, dataclasses.replace(s, name="second")]
+
+    trainer = _trainer(Recipe(two), toy / "run")
+    with torch.no_grad():
+        for p in trainer.ema.parameters():
+            p.add_(1.0)
+    trainer.stage_index, trainer.step = 1, 3
+    tensors, meta = trainer.state_tensors()
+    other = _trainer(Recipe(two), toy / "other")
+    other.load_state(tensors, meta)
+    assert other.stage_index == 1 and other.step == 3
+    for a, b in zip(other.ema.parameters(), trainer.ema.parameters()):
+        assert torch.equal(a, b)
+
+
+def test_another_rank_restores_its_own_snapshot_streams(two_processes):
+    rank1 = _trainer(Recipe(), two_processes / "run", world=MirrorWorld(rank=1, size=2))
+    torch.manual_seed(21)
+    rank1.rng.manual_seed(22)
+    tensors, meta = rank1.state_tensors()
+    expected = torch.rand(2), torch.rand(2, generator=rank1.rng)
+    rank1.load_state(tensors, meta)  # a rollback's snapshot, not a file: its streams are this rank's own
+    assert torch.equal(torch.rand(2), expected[0]) and torch.equal(torch.rand(2, generator=rank1.rng), expected[1])
+
+
+def test_a_rollback_inside_a_stage_does_not_start_it_again(toy):
+    starts = []
+
+    def recipe(self, config):
+        return [Stage("main", 4, self.phases(config), self.optimizers(config), 16, 4,
+                      on_start=lambda ctx: starts.append(ctx.step))]
+
+    plugin = Recipe(recipe)
+    plugin.faults = {2: 1}
+    _trainer(plugin, toy / "run", steps=4, checkpoint_every=2).run()
+    assert starts == [0] and [r["step"] for r in _records(toy / "run") if "event" in r] == [3]
+
+
+def test_a_snapshot_of_another_stage_is_refused(toy):
+    from zoo3d.train.engine import _NonFinite
+    from zoo3d.train.progress import TrainProgress
+
+    def two(self, config):
+        s = Stage("first", 2, self.phases(config), self.optimizers(config), 16, 4)
+        return [s, dataclasses.replace(s, name="second")]
+
+    trainer = _trainer(Recipe(two), toy / "run")
+    trainer.run_dir.mkdir()
+    trainer._snapshot = trainer.state_tensors()
+    trainer.stage_index = 1
+    with pytest.raises(RuntimeError) as err:
+        trainer._rollback(_NonFinite("G", "loss"), TrainProgress(4, enabled=False))
+    assert str(err.value) == "NaN rollback crossed a stage boundary"
+
+
+def test_resume_reads_the_metrics_file_leniently_and_only_on_rank_zero(two_processes):
+    _trainer(Recipe(), two_processes / "run", steps=3, checkpoint_every=2, keep_checkpoints=5).run()
+    path = two_processes / "run" / "metrics.jsonl"
+    with open(path, "ab") as fh:
+        fh.write(b'{"step": 3, "cut": "\xc3')  # a record cut inside a UTF-8 character
+    before = path.read_bytes()
+    checkpoint = two_processes / "run" / "checkpoints" / "step_000000002.safetensors"
+    _trainer(Recipe(), two_processes / "run", steps=3, world=MirrorWorld(rank=1, size=2))._resume(checkpoint)
+    assert path.read_bytes() == before  # only rank 0 rewrites it
+    _trainer(Recipe(), two_processes / "run", steps=3)._resume(checkpoint)
+    assert [r["step"] for r in _records(two_processes / "run")] == [1, 2]
+    path.unlink()
+    _trainer(Recipe(), two_processes / "run", steps=3)._resume(checkpoint)  # no metrics file: nothing to cut
+    assert not path.exists()
+
+
+def test_resuming_a_multi_process_run_in_one_process_says_so(two_processes, capsys):
+    _trainer(Recipe(), two_processes / "run", steps=2, checkpoint_every=1, world=MirrorWorld(rank=0, size=2)).run()
+    capsys.readouterr()
+    _trainer(Recipe(), two_processes / "run", steps=2)._resume(two_processes / "run" / "checkpoints" /
+                                                              "step_000000001.safetensors")
+    assert capsys.readouterr().err.startswith("Resuming a run written by 2 processes with 1 process: the global "
+                                              "batch stays 4 (4 per process)")
+
+
+def test_a_checkpoint_without_a_process_count_was_written_by_one_process(toy, capsys):
+    _trainer(Recipe(), toy / "run", steps=2, checkpoint_every=1).run()
+    path = toy / "run" / "checkpoints" / "step_000000001.safetensors"
+    tensors, meta = ckpt.read_checkpoint(path)
+    del meta["zoo3d.world_size"]
+    ckpt.write_safetensors(tensors, meta, path)
+    capsys.readouterr()
+    trainer = _trainer(Recipe(), toy / "run", steps=2)
+    trainer._resume(path)
+    assert trainer.step == 1 and capsys.readouterr().err == ""
+
+
+def test_resuming_in_a_later_stage_with_another_process_count_names_that_stages_batch(two_processes, capsys):
+    def two(self, config):
+        s = Stage("first", 2, self.phases(config), self.optimizers(config), 16, 4)
+        return [s, dataclasses.replace(s, name="second", batch_size=8)]
+
+    _trainer(Recipe(two), two_processes / "run", steps=4, checkpoint_every=3, keep_checkpoints=5).run()
+    capsys.readouterr()
+    _trainer(Recipe(two), two_processes / "run", steps=4, world=MirrorWorld(rank=0, size=2))._resume(
+        two_processes / "run" / "checkpoints" / "step_000000003.safetensors")
+    assert "the global batch stays 8 (4 per process)" in capsys.readouterr().err
+
+
+def test_phases_see_the_trainers_modules_ema_stream_and_state(toy):
+    seen = []
+
+    def log(ctx):
+        seen.append((ctx.modules, ctx.ema, ctx.rng, ctx.state, ctx.config, ctx.device, ctx.autocast))
+        assert ctx.stage is trainer.stages[0]  # in one process, the recipe's own stage
+        return {}
+
+    def recipe(self, config):
+        return [Stage("main", 1, self.phases(config, log), self.optimizers(config), 16, 4)]
+
+    trainer = _trainer(Recipe(recipe), toy / "run", steps=1)
+    trainer.run()
+    [(modules, ema, rng, state, config, device, autocast)] = seen
+    assert modules is trainer.modules and ema is trainer.ema and rng is trainer.rng and state is trainer.state
+    assert config is trainer.config and device == torch.device("cpu") and autocast == trainer.autocast
+    assert [s[3:5] for s in trainer.plugin.seen if s[0] == "D"] == [("main", 4)]
+
+
+def test_other_ranks_write_no_final_samples(two_processes):
+    _trainer(Recipe(), two_processes / "run", steps=2, world=MirrorWorld(rank=1, size=2), sample_every=0).run()
+    assert not (two_processes / "run" / "samples").exists()
+
+
+def test_each_sample_grid_is_drawn_once(toy, monkeypatch):
+    drawn = []
+    monkeypatch.setattr(Trainer, "write_samples", lambda self: drawn.append(self.step))
+    _trainer(Recipe(), toy / "run", steps=4, sample_every=2).run()
+    assert drawn == [2, 4]  # the last step's grid is not drawn again at the end
+    drawn.clear()
+    _trainer(Recipe(), toy / "run2", steps=3, sample_every=0).run()
+    assert drawn == [3]
+
+
+def test_errors_inside_a_step_pass_unchanged_unless_a_peer_was_lost(toy, two_processes):
+    from zoo3d.train.distributed import PeerLost
+
+    def failing(message):
+        def log(ctx):
+            raise RuntimeError(message)
+
+        return lambda self, config: [Stage("main", 2, self.phases(config, log), self.optimizers(config), 16, 4)]
+
+    with pytest.raises(RuntimeError) as err:
+        _trainer(Recipe(failing("shapes differ")), toy / "run").run()
+    assert str(err.value) == "shapes differ"
+    with pytest.raises(RuntimeError) as err:
+        _trainer(Recipe(failing("gloo: connection closed")), toy / "run1").run()
+    assert type(err.value) is RuntimeError  # one process: nothing to lose
+    with pytest.raises(PeerLost) as err:
+        _trainer(Recipe(failing("gloo: connection closed")), toy / "run2", world=MirrorWorld(rank=0, size=2)).run()
+    assert "a training step failed because another process" in str(err.value)
+
+
+@pytest.mark.parametrize("lengths,cap,expected", [([0, 5, 5], 2, [0, 1, 1]), ([1, 5], 3, [1, 2]),
+                                                  ([2, 20], 6, [1, 5])])
+def test_split_steps_skips_empty_stages_and_shares_the_rest_by_steps_beyond_the_first(lengths, cap, expected):
+    """Spare steps go by (length - 1): [2, 20] capped at 6 is 1 + 1 each, the spare 4 shared 1 : 19."""
+    assert engine.split_steps(lengths, cap) == expected
+
+
+def test_the_device_argument_wins_over_the_config(toy):
+    config = toy_config(2)
+    config.train.device = "meta"  # a device every torch has, so the choice shows
+    trainer = Trainer(Recipe(), config, toy / "run", model_name="toy")
+    assert trainer.device == torch.device("meta") and trainer.show_progress  # progress is on by default
+    assert all(p.device.type == "meta" for m in trainer.modules.values() for p in m.parameters())
+    trainer = Trainer(Recipe(), config, toy / "run", model_name="toy", device="cpu")
+    assert trainer.device == torch.device("cpu")
+    _, meta = trainer.state_tensors()
+    assert meta["zoo3d.plugin_version"] == ""
+
+
+def test_parameters_the_model_builds_fixed_stay_fixed(toy):
+    def build(config):
+        modules = ToyModel().build(config)
+        modules["generator"].net[2].bias.requires_grad_(False)
+        return modules
+
+    trainer = _trainer(Recipe(build=build), toy / "run", steps=2)
+    bias = trainer.modules["generator"].net[2].bias
+    before = bias.detach().clone()
+    trainer.run()
+    assert not bias.requires_grad and torch.equal(bias, before)
+    assert all(p is not bias for p in trainer.optimizers["G"].param_groups[0]["params"])
+
+
+def test_an_optimizer_of_a_generator_part_moves_the_ema(toy):
+    def part(self, config):
+        optim = {**self.optimizers(config), "G": OptimizerSpec(["generator.net"], 5e-3)}
+        return [Stage("main", 1, self.phases(config), optim, 16, 4)]
+
+    trainer = _trainer(Recipe(part), toy / "run", steps=1, ema_decay=0.5)
+    start = [p.detach().clone() for p in trainer.ema.parameters()]
+    trainer.run()
+    assert trainer._generator_optimizers == {"G"}
+    assert any(not torch.equal(a, b) for a, b in zip(trainer.ema.parameters(), start))
+
+
+def test_a_run_resumed_mid_stage_goes_on_into_the_next_stage(toy):
+    def two(self, config):
+        s = Stage("first", 2, self.phases(config), self.optimizers(config), 16, 4)
+        return [s, dataclasses.replace(s, name="second")]
+
+    _trainer(Recipe(two), toy / "a", steps=4).run()
+    _trainer(Recipe(two), toy / "b", steps=4, checkpoint_every=1, keep_checkpoints=5).run()
+    resumed = _trainer(Recipe(two), toy / "b", steps=4)
+    assert resumed.run(resume_from=toy / "b" / "checkpoints" / "step_000000001.safetensors").step == 4
+    assert [r["loss.D"] for r in _records(toy / "a")] == [r["loss.D"] for r in _records(toy / "b")]
+
+
+def test_optimizer_states_of_a_format_1_checkpoint_are_found_by_their_old_names(toy):
+    trainer = _trainer(Recipe(), toy / "run", steps=2)
+    trainer.run()
+    tensors, meta = trainer.state_tensors()
+
+    class Renamed(Recipe):
+        def optimizers(self, config, **g):
+            old = super().optimizers(config, **g)
+            return {"generator": old["G"], "discriminator": old["D"]}
+
+        def phases(self, config, log=None):
+            return [dataclasses.replace(p, optimizer={"G": "generator", "D": "discriminator"}[p.optimizer])
+                    for p in super().phases(config, log)]
+
+    other = _trainer(Renamed(), toy / "other", steps=2)
+    other.load_state(tensors, {**meta, "zoo3d.format_version": "1"})
+    other._begin_stage(other.stages[0], fresh=False)
+    for new, old in (("generator", "G"), ("discriminator", "D")):
+        got, want = other.optimizers[new].state_dict()["state"], trainer.optimizers[old].state_dict()["state"]
+        assert got.keys() == want.keys() and all(torch.equal(got[i]["exp_avg"], want[i]["exp_avg"]) for i in got)
+
+
+def test_a_stage_at_another_resolution_reads_its_own_images(toy):
+    def two(self, config):
+        s = Stage("first", 1, self.phases(config), self.optimizers(config), 16, 4)
+        return [s, dataclasses.replace(s, name="second", resolution=8)]
+
+    plugin = RealRecipe(two)
+    _trainer(plugin, toy / "run", steps=2).run()
+    assert [tuple(r.shape) for r in plugin.reals] == [(4, 3, 16, 16), (4, 3, 8, 8)]

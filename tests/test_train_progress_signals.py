@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import io
+import os
 import signal
 import threading
 import types
@@ -158,18 +159,37 @@ def test_both_signals_are_caught_while_active_and_the_handlers_put_back(recorded
         assert signal.getsignal(signal.SIGINT) is record and signal.getsignal(signal.SIGTERM) is record
 
 
-def test_a_second_signal_reaches_the_previous_handler(recorded_handlers):
-    record, seen = recorded_handlers
-    with StopRequest() as stop:
-        signal.raise_signal(signal.SIGTERM)
-        signal.raise_signal(signal.SIGTERM)
-        assert seen == [signal.SIGTERM]
-        assert signal.getsignal(signal.SIGTERM) is record  # from now on the previous handler answers
-        signal.raise_signal(signal.SIGINT)  # any later signal goes through, whatever its kind
-        assert seen == [signal.SIGTERM, signal.SIGINT]
-        assert stop.signum == signal.SIGTERM and stop.name == "SIGTERM"  # the first one is kept
-        assert signal.getsignal(signal.SIGINT) is record
-    assert signal.getsignal(signal.SIGINT) is record and signal.getsignal(signal.SIGTERM) is record
+def _exit_code_in_a_child(body) -> int:
+    """Run ``body`` in a forked child: a signal that reaches the default action ends the child, not the tests."""
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover (the child)
+        code = 1
+        try:
+            body()
+            code = 0
+        finally:
+            os._exit(code)
+    return os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1])
+
+
+def test_a_second_signal_reaches_the_previous_handler():
+    def body():
+        seen = []
+        record = lambda signum, frame: seen.append(signum)  # noqa: E731
+        for s in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(s, record)
+        with StopRequest() as stop:
+            signal.raise_signal(signal.SIGTERM)
+            signal.raise_signal(signal.SIGTERM)
+            assert seen == [signal.SIGTERM]
+            assert signal.getsignal(signal.SIGTERM) is record  # from now on the previous handler answers
+            signal.raise_signal(signal.SIGINT)  # any later signal goes through, whatever its kind
+            assert seen == [signal.SIGTERM, signal.SIGINT]
+            assert stop.signum == signal.SIGTERM and stop.name == "SIGTERM"  # the first one is kept
+            assert signal.getsignal(signal.SIGINT) is record
+        assert signal.getsignal(signal.SIGINT) is record and signal.getsignal(signal.SIGTERM) is record
+
+    assert _exit_code_in_a_child(body) == 0
 
 
 def test_outside_the_main_thread_nothing_is_installed(recorded_handlers):
