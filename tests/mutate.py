@@ -33,7 +33,8 @@ TARGETS: dict[str, list[str]] = {
     "zoo3d/train/ema.py": ["tests/test_train_losses.py", "tests/test_train_engine_wiring.py"],
     "zoo3d/train/losses.py": ["tests/test_train_losses.py", "tests/test_train_engine_wiring.py"],
     "zoo3d/train/engine.py": ["tests/test_train_losses.py", "tests/test_train_engine_wiring.py",
-                              "tests/test_train_engine.py", "tests/test_train_checkpoint.py"],
+                              "tests/test_train_engine.py", "tests/test_train_checkpoint.py",
+                              "tests/test_train_engine_parts.py"],
     "zoo3d/train/data.py": ["tests/test_train_data.py", "tests/test_train_engine_wiring.py"],
     "zoo3d/train/checkpoint.py": ["tests/test_train_checkpoint.py", "tests/test_train_checkpoint_functions.py",
                                   "tests/test_train_engine.py"],
@@ -83,6 +84,13 @@ TARGETS: dict[str, list[str]] = {
     "zoo3d/eval/speed.py": ["tests/test_eval_harness_units.py", "tests/test_eval_compare.py"],
     "zoo3d/eval/harness.py": ["tests/test_eval_harness_units.py", "tests/test_eval_compare.py",
                               "tests/test_eval_diversity.py"],
+    # the progress bar and the stop signals: their own tests and the engine's toy trainings
+    "zoo3d/train/progress.py": ["tests/test_train_progress_signals.py", "tests/test_train_engine_wiring.py"],
+    "zoo3d/train/signals.py": ["tests/test_train_progress_signals.py", "tests/test_train_engine_wiring.py"],
+    # the multi-process parts against stand-in collectives in one process; test_train_distributed.py starts
+    # process groups of two (tens of seconds per mutant here) and is left out
+    "zoo3d/train/distributed.py": ["tests/test_train_distributed_units.py", "tests/test_train_engine_wiring.py",
+                                   "tests/test_train_data.py"],
 }
 
 COPIED = ["tests", "examples"]  # presets and model cards travel inside the plugin packages
@@ -186,7 +194,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--max-children", type=int, default=1, help="parallel mutants (default 1: shared machines)")
     ap.add_argument("--list", action="store_true", help="list the known modules and their tests")
     ap.add_argument("--tests-from", metavar="REV", help="run the tests of this git revision (scores before/after)")
-    ap.add_argument("--only", metavar="GLOB", help="mutants whose names match, e.g. 'zoo3d.train.engine.xǁTrainerǁ_train_step*'")
+    ap.add_argument("--only", metavar="GLOB", nargs="+",
+                    help="mutants whose names match one of these, e.g. 'zoo3d.train.engine.xǁTrainerǁ_train_step*'")
     ap.add_argument("--tests", nargs="+", metavar="FILE", help="these test files instead of the module's list")
     args = ap.parse_args(argv)
     if args.list:
@@ -213,13 +222,13 @@ def main(argv: list[str] | None = None) -> int:
         print(f"== {module}: mutmut run in {work.relative_to(REPO)} (log: mutmut.log there)", flush=True)
         if tests:
             with open(work / "mutmut.log", "w") as log:
-                subprocess.run([mutmut, "run", "--max-children", str(args.max_children), *([args.only] if args.only else [])],
+                subprocess.run([mutmut, "run", "--max-children", str(args.max_children), *(args.only or [])],
                                cwd=work, env=env, stdout=log, stderr=subprocess.STDOUT)
             result = score(work, mutmut)
         else:  # none of its test files exist at that revision: every mutant survives
             result = {"counts": {}, "killed": 0, "total": None, "score": 0.0, "survivors": ["no test files"]}
         result["seconds"] = round(time.time() - t0)
-        key = module + (f" [{args.only}]" if args.only else "") + (" [" + " ".join(tests) + "]" if args.tests else "")
+        key = module + (f" [{' '.join(args.only)}]" if args.only else "") + (" [" + " ".join(tests) + "]" if args.tests else "")
         scores[key] = result
         BUILD.mkdir(parents=True, exist_ok=True)
         scores_path.write_text(json.dumps(scores, indent=1, sort_keys=True))
@@ -229,7 +238,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"   survived: {s}")
     print("\n| module | killed / mutants | score |\n| --- | --- | --- |")
     for module in modules:
-        key = module + (f" [{args.only}]" if args.only else "") + (" [" + " ".join(args.tests) + "]" if args.tests else "")
+        key = module + (f" [{' '.join(args.only)}]" if args.only else "") + (" [" + " ".join(args.tests) + "]" if args.tests else "")
         r = scores[key]
         print(f"| {module} | {r['killed']} / {r['total']} | {r['score']:.0%} |" if r["score"] is not None
               else f"| {module} | 0 / 0 | - |")

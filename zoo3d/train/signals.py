@@ -27,8 +27,8 @@ class StopRequest:
         return self
 
     def __exit__(self, *exc) -> None:
-        for s, handler in self._previous.items():
-            signal.signal(s, handler)
+        for s, handler in self._previous.items():  # None: a handler set outside Python, which cannot be put back
+            signal.signal(s, handler if handler is not None else signal.SIG_DFL)
         self._previous.clear()
 
     def _handle(self, signum: int, frame: FrameType | None) -> None:
