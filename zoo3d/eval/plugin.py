@@ -5,7 +5,8 @@ from zoo3d.specs import MetricSpec
 
 _BUILTIN = [
     ("neus", "zoo3d.eval.neus.metric:NeusMetric", True,
-     "PSNR/SSIM of a NeuS fitted to 30 yaw-swept views (GRAM-HD Table 2)"),
+     "detail a NeuS fit of 30 yaw-swept views explains with their true cameras, not permuted ones; "
+     "its PSNR/SSIM (GRAM-HD Table 2)"),
     ("epi", "zoo3d.eval.epi:EpiMetric", False, "epipolar-image roughness of a yaw sweep (GRAM-HD Fig. 5)"),
     ("depth", "zoo3d.eval.depth:DepthMetric", False, "modified Chamfer between back-projected depth maps (StyleSDF)"),
     ("swd", "zoo3d.eval.swd:SwdMetric", False, "sliced Wasserstein distance on Laplacian-pyramid patches"),
