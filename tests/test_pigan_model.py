@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -13,10 +14,11 @@ from zoo3d.core.model import RealBatch, StepContext
 from zoo3d.core.representation import Radiance
 from zoo3d.errors import ConfigError
 from zoo3d.train.losses import topk_fraction, topk_generator_loss
+import zoo3d_pigan
 from zoo3d_pigan.config import PiGanConfig
 from zoo3d_pigan.model import PiGanModel, density_noise_std
 
-from conftest import REPO
+PRESETS = Path(zoo3d_pigan.__file__).parent / "presets"  # found the same in a checkout and in an installed package
 
 #: a curriculum stage at resolution r: the CelebA learning rates and clipping
 STAGE = ("{{name: res{r}, resolution: {r}, steps: {steps}, batch_size: 2, "
@@ -28,7 +30,7 @@ MICRO = ["generator.z_dim=16", "generator.mapping_hidden=16", "generator.depth=2
 
 
 def _config(extra=(), preset="tiny") -> PiGanConfig:
-    return load_run_config(PiGanConfig, "pigan", REPO / "plugins" / "zoo3d_pigan" / "presets", preset, overrides=MICRO + list(extra))
+    return load_run_config(PiGanConfig, "pigan", PRESETS, preset, overrides=MICRO + list(extra))
 
 
 class Slab:
@@ -79,6 +81,9 @@ def test_truncation_psi_zero_gives_the_average_instance():
 def test_density_noise_follows_the_schedule_and_only_while_training():
     assert density_noise_std(0, 5000) == 1.0 and density_noise_std(2500, 5000) == 0.5
     assert density_noise_std(6000, 5000) == 0.0
+    # nerf_noise_steps = 1 decays within one step; 0 switches the noise off
+    assert density_noise_std(0, 1) == 1.0 and density_noise_std(1, 1) == 0.0
+    assert density_noise_std(0, 0) == 0.0 and density_noise_std(5, 0) == 0.0
     torch.manual_seed(0)
     gen = PiGanModel().build(_config())["generator"]
     g = torch.Generator().manual_seed(1)
@@ -153,7 +158,7 @@ def test_progressive_discriminator_fades_in_the_new_resolution():
 
 
 def test_celeba_preset_is_upstreams_curriculum():
-    cfg = load_run_config(PiGanConfig, "pigan", REPO / "plugins" / "zoo3d_pigan" / "presets", "celeba")
+    cfg = load_run_config(PiGanConfig, "pigan", PRESETS, "celeba")
     (stage,) = PiGanModel().stages(cfg)
     assert (stage.resolution, stage.batch_size) == (64, 56)
     assert stage.optimizers["generator"].lr == 6e-5 and stage.optimizers["discriminator"].lr == 2e-4
@@ -189,7 +194,7 @@ def test_a_stored_config_of_the_old_shape_upgrades_to_the_same_config_in_the_new
     assert "pigan" in stored and "stages" not in stored
     upgraded = PiGanConfig.model_validate(PiGanConfig.upgrade_stored(stored))
     stage = "lr: {generator: 6.0e-5, discriminator: 2.0e-4}, betas: [0.0, 0.9], grad_clip: 10.0"
-    today = load_run_config(PiGanConfig, "pigan", REPO / "plugins" / "zoo3d_pigan" / "presets", "tiny", overrides=[
+    today = load_run_config(PiGanConfig, "pigan", PRESETS, "tiny", overrides=[
         "data.spec=synthetic:heads?count=4", "train.sample_every=0", "train.keep_checkpoints=50", "train.log_every=1",
         "train.sample_seeds=[0]", "train.checkpoint_every=1", "generator.z_dim=8", "generator.mapping_hidden=8",
         "generator.depth=2", "generator.width=8", "generator.rendering.num_steps=4",

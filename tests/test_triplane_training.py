@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -9,10 +11,11 @@ import torch
 from zoo3d.cameras import CameraPrior
 from zoo3d.config import load_run_config
 from zoo3d.core.model import RealBatch, StepContext
+import zoo3d_triplane
 from zoo3d_triplane.config import TriplaneConfig
 from zoo3d_triplane.model import TriplaneModel
 
-from conftest import REPO
+PRESETS = Path(zoo3d_triplane.__file__).parent / "presets"  # found the same in a checkout and in an installed package
 
 # even smaller than the tiny preset, so a few optimisation steps take a second or two
 MICRO = ["generator.z_dim=16", "generator.w_dim=16", "generator.plane_resolution=16", "generator.plane_channels=8",
@@ -27,7 +30,7 @@ STEPS = 3
 
 
 def _config(extra=()) -> TriplaneConfig:
-    return load_run_config(TriplaneConfig, "triplane", REPO / "plugins" / "zoo3d_triplane" / "presets", "tiny",
+    return load_run_config(TriplaneConfig, "triplane", PRESETS, "tiny",
                            overrides=MICRO + list(extra))
 
 
@@ -38,7 +41,7 @@ def _context(model, cfg, modules, step: int, real: RealBatch, rng: torch.Generat
 
 
 def test_the_recipe_has_eg3ds_phases_and_lazy_optimiser_settings():
-    cfg = load_run_config(TriplaneConfig, "triplane", REPO / "plugins" / "zoo3d_triplane" / "presets", "ffhq512")
+    cfg = load_run_config(TriplaneConfig, "triplane", PRESETS, "ffhq512")
     (stage,) = TriplaneModel().stages(cfg)
     assert [(p.name, p.optimizer, p.every) for p in stage.phases] == [
         ("generator", "generator", 1), ("density", "generator", 4), ("discriminator", "discriminator", 1),
@@ -47,7 +50,7 @@ def test_the_recipe_has_eg3ds_phases_and_lazy_optimiser_settings():
     assert stage.optimizers["discriminator"].lr == pytest.approx(0.002 * 16 / 17)
     assert stage.optimizers["discriminator"].betas[1] == pytest.approx(0.99 ** (16 / 17))
     assert stage.resolution == 512 and stage.batch_size == 32
-    stages = TriplaneModel().stages(load_run_config(TriplaneConfig, "triplane", REPO / "plugins" / "zoo3d_triplane" / "presets",
+    stages = TriplaneModel().stages(load_run_config(TriplaneConfig, "triplane", PRESETS,
                                                     "ffhq512_128"))
     assert [s.name for s in stages] == ["gan", "finetune"]
     assert stages[1].steps == 62500 and stages[1].resolution == 512 and stages[1].batch_size == 32
