@@ -63,3 +63,13 @@ def test_the_engine_builds_adam_with_the_recipes_corrected_settings(tmp_path, si
         c = k / (k + 1)
         assert group["lr"] == pytest.approx(gan.lr[name] * c, rel=1e-12)
         assert group["betas"] == pytest.approx(tuple(b ** c for b in gan.betas), rel=1e-12)
+
+
+def test_a_regulariser_switched_off_leaves_no_lazy_phase_and_no_correction():
+    """Tri-plane with density_reg = 0 and r1_gamma = 0: no density phase, and both Adams keep their settings."""
+    _, cfg, stages = _recipe("triplane", "ffhq512", ["loss.density_reg=0", "loss.r1_gamma=0"])
+    gan = next(s for s in stages if s.name == "gan")
+    assert "density" not in [p.name for p in gan.phases]
+    for opt in ("generator", "discriminator"):
+        assert gan.optimizers[opt].lr == cfg.stage("gan").lr[opt]
+        assert tuple(gan.optimizers[opt].betas) == tuple(cfg.stage("gan").betas)
