@@ -27,16 +27,21 @@ class StopRequest:
         return self
 
     def __exit__(self, *exc) -> None:
-        for s, handler in self._previous.items():  # None: a handler set outside Python, which cannot be put back
-            signal.signal(s, handler if handler is not None else signal.SIG_DFL)
+        for s in self._previous:
+            self._put_back(s)
         self._previous.clear()
+
+    def _put_back(self, signum: int) -> None:
+        """Reinstall the handler ``signum`` had before; the default action where that was None (a handler set
+        outside Python, which ``signal.signal`` cannot reinstall)."""
+        previous = self._previous.get(signum)
+        signal.signal(signum, previous if previous is not None else signal.SIG_DFL)
 
     def _handle(self, signum: int, frame: FrameType | None) -> None:
         if self.signum is None:
             self.signum = signum
             return
-        previous = self._previous.get(signum)
-        signal.signal(signum, previous if previous is not None else signal.SIG_DFL)
+        self._put_back(signum)
         signal.raise_signal(signum)
 
     @property
