@@ -74,6 +74,18 @@ class _StandInFit:
         return NeusFit(renders, 1.5 if is_true else 2.25, 0.0, 1.0, settings.iterations)
 
 
+class _ExactFit:
+    """Stand-in for ``fit_neus`` (it fits nothing): re-renders every view exactly and records what it was given."""
+
+    def __init__(self):
+        self.images, self.origins = [], []
+
+    def __call__(self, images, cameras, settings, seed=0):
+        self.images.append(images.clone())
+        self.origins.append(cameras.origins.clone())
+        return NeusFit(images.clone(), 0.0, 0.0, 1.0, 1)
+
+
 def _run(monkeypatch, tmp_path=None, generator=None, sigma=1.0, instances=3):
     protocol = make_protocol("small", instances=instances, resolution=RES, views=VIEWS, neus_detail_sigma=sigma)
     generator = generator or TexturedSphereGenerator(resolution=RES)
@@ -123,17 +135,12 @@ def test_control_sees_the_views_under_the_permuted_cameras(monkeypatch):
     protocol = make_protocol("small", instances=1, resolution=RES, views=VIEWS)
     gen = TexturedSphereGenerator(resolution=RES)
     cams = protocol_cameras(gen, protocol)
-    seen = []
-
-    def record(images, cameras, settings, seed=0):
-        seen.append(cameras.origins.clone())
-        return NeusFit(images.clone(), 0.0, 0.0, 1.0, 1)
-
-    monkeypatch.setattr(neus_metric, "fit_neus", record)
+    fit = _ExactFit()
+    monkeypatch.setattr(neus_metric, "fit_neus", fit)
     ctx = EvalContext(protocol=protocol, device=torch.device("cpu"), seeds=[0])
     NeusMetric().evaluate(EvalModel("m", gen), ctx)
-    assert torch.equal(seen[0], cams.origins)
-    assert torch.equal(seen[1], cams.origins[control_permutation(VIEWS)])
+    assert torch.equal(fit.origins[0], cams.origins)
+    assert torch.equal(fit.origins[1], cams.origins[control_permutation(VIEWS)])
 
 
 def test_evidence_for_the_first_two_instances_and_a_note_for_2d_upsamplers(monkeypatch, tmp_path):
@@ -165,13 +172,8 @@ def test_control_permutation_never_keeps_a_view_for_any_count(views):
 def test_views_are_rendered_at_the_protocol_resolution_and_truncation(monkeypatch):
     """The protocol's resolution overrides the generator's; None falls back to it; psi is the protocol's."""
     gen = TexturedSphereGenerator(resolution=12)
-    seen = []
-
-    def record(images, cameras, settings, seed=0):
-        seen.append(images.clone())
-        return NeusFit(images.clone(), 0.0, 0.0, 1.0, 1)
-
-    monkeypatch.setattr(neus_metric, "fit_neus", record)
+    fit = _ExactFit()
+    monkeypatch.setattr(neus_metric, "fit_neus", fit)
     for resolution, size in ((RES, RES), (None, 12)):
         protocol = make_protocol("small", instances=1, views=VIEWS, psi_consistency=0.5).model_copy(
             update={"resolution": resolution})
@@ -179,17 +181,16 @@ def test_views_are_rendered_at_the_protocol_resolution_and_truncation(monkeypatc
         NeusMetric().evaluate(EvalModel("m", gen), ctx)
         cams = protocol_cameras(gen, protocol)
         expected = render_instance(gen, instance_latent(gen, 4, torch.device("cpu")), cams, size, psi=0.5)["rgb"]
-        assert seen[-1].shape[-1] == size and torch.equal(seen[-1], expected)
+        assert fit.images[-1].shape[-1] == size and torch.equal(fit.images[-1], expected)
         at_one = render_instance(gen, instance_latent(gen, 4, torch.device("cpu")), cams, size, psi=1.0)["rgb"]
-        assert not torch.allclose(seen[-1], at_one)
+        assert not torch.allclose(fit.images[-1], at_one)
 
 
 def test_evidence_grids_have_ten_views_per_row(monkeypatch, tmp_path):
     from PIL import Image
 
     protocol = make_protocol("small", instances=1, resolution=RES, views=12)
-    monkeypatch.setattr(neus_metric, "fit_neus",
-                        lambda images, cameras, settings, seed=0: NeusFit(images.clone(), 0.0, 0.0, 1.0, 1))
+    monkeypatch.setattr(neus_metric, "fit_neus", _ExactFit())
     ctx = EvalContext(protocol=protocol, device=torch.device("cpu"), seeds=[0], out_dir=tmp_path)
     NeusMetric().evaluate(EvalModel("m", TexturedSphereGenerator(resolution=RES)), ctx)
     width, height = Image.open(tmp_path / "m" / "neus" / "seed0_views.png").size
