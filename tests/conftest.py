@@ -95,3 +95,15 @@ def run_cli(*args: str, env: dict | None = None, cwd: str | Path | None = None, 
     full_env.update(env or {})
     return subprocess.run([sys.executable, "-m", "zoo3d.cli.main", *args], capture_output=True, text=True,
                           env=full_env, cwd=cwd, timeout=timeout)
+
+
+def reference_weights(alphas, eps: float) -> list[float]:
+    """Front-to-back compositing weights in Python floats: w_i = a_i * prod_{j<i} (1 - a_j + eps).
+
+    ``eps`` is the transmittance guard of the renderer under test (NeuS's 1e-7, the volume renderer's 1e-10).
+    """
+    out, transmittance = [], 1.0
+    for a in alphas:
+        out.append(a * transmittance)
+        transmittance *= 1.0 - a + eps
+    return out

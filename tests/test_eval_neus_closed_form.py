@@ -13,6 +13,7 @@ import math
 import pytest
 import torch
 
+from conftest import reference_weights
 from zoo3d.eval.neus import render
 from zoo3d.eval.neus.fields import ColorNetwork, DirectionalBackground, SDFNetwork, Variance, positional_encoding
 from zoo3d.render.samples import sample_pdf
@@ -233,11 +234,7 @@ def _neus_alpha(prev_sdf, next_sdf, s):
 
 
 def _weights(alphas):
-    out, T = [], 1.0
-    for a in alphas:
-        out.append(a * T)
-        T *= 1.0 - a + 1e-7
-    return out
+    return reference_weights(alphas, 1e-7)  # NeuS's transmittance guard, written out
 
 
 def _upsample_reference(pts, ts, sdf, s):

@@ -13,6 +13,7 @@ import math
 import pytest
 import torch
 
+from conftest import reference_weights
 from zoo3d.cameras import Camera
 from zoo3d.core.representation import Radiance
 from zoo3d.render import VolumeRenderer, neus_alpha, neus_alpha_from_ends, ray_slope, sample_pdf, stylesdf_density
@@ -113,11 +114,7 @@ def _alphas(rep, cfg, ts, raws, near, far, slopes=None, last=1e10):
 
 
 def _weights(alphas):
-    w, T = [], 1.0
-    for a in alphas:
-        w.append(a * T)
-        T *= 1 - a + 1e-10
-    return w
+    return reference_weights(alphas, 1e-10)  # the volume renderer's transmittance guard, written out
 
 
 def _sphere_slopes(o, d, ts):
