@@ -73,14 +73,13 @@ class NeusMetric(Metric):
         if not strictly_consistent(gen):
             ctx.notes.append(f"{model.name}: not strictly 3D-consistent (2D upsampler); neus scores its final rgb.")
         shuffled = cameras[control_permutation(len(cameras)).to(ctx.device)]
-        keys = ("neus_detail_gain", "neus_gain", "neus_psnr", "neus_ssim", "neus_control_psnr", "neus_seconds")
-        result: dict[str, list[float]] = {k: [] for k in keys}
+        result: dict[str, list[float]] = {k: [] for k in (*self.keys, "neus_control_psnr", "neus_seconds")}
+        sigma = proto.neus_detail_sigma
         for i, seed in enumerate(ctx.seeds):
             views = render_instance(gen, instance_latent(gen, seed, ctx.device), cameras, res,
                                     psi=proto.psi_consistency)["rgb"]
             fit = fit_neus(views, cameras, proto.neus, seed=seed)
             control = fit_neus(views, shuffled, proto.neus, seed=seed)
-            sigma = proto.neus_detail_sigma
             result["neus_detail_gain"].append(
                 1000 * (detail_mse(control.renders, views, sigma) - detail_mse(fit.renders, views, sigma)))
             result["neus_gain"].append(1000 * (unit_mse(control.renders, views) - unit_mse(fit.renders, views)))
