@@ -65,8 +65,10 @@ TARGETS: dict[str, list[str]] = {
     "plugins/zoo3d_gram/model.py": ["tests/test_gram_losses.py"],
     # tri-plane's and pi-GAN's phase glue (fakes, dual scores, the density step, the curriculum)
     "plugins/zoo3d_triplane/model.py": ["tests/test_triplane_losses.py", "tests/test_lazy_regularisation.py",
-                                        "tests/test_triplane_training.py"],
-    "plugins/zoo3d_pigan/model.py": ["tests/test_pigan_model.py", "tests/test_lazy_regularisation.py"],
+                                        "tests/test_triplane_training.py", "tests/test_triplane_import.py"],
+    "plugins/zoo3d_pigan/model.py": ["tests/test_pigan_model.py", "tests/test_lazy_regularisation.py",
+                                     "tests/test_parity_pigan.py", "tests/test_import_volume_cli.py",
+                                     "tests/test_pigan_import.py"],
     "plugins/zoo3d_gram_hd/losses.py": ["tests/test_gram_hd_losses.py", "tests/test_gram_hd_phase_losses.py"],
     # the NeuS fit of the `neus` metric: closed-form tests only (the fits in test_eval_neus.py take minutes)
     "zoo3d/eval/neus/fields.py": ["tests/test_eval_neus_closed_form.py"],

@@ -280,3 +280,101 @@ def test_tiny_train_sample_render_through_the_cli(tmp_path):
                                  "--device", "cpu"], catch_exceptions=False)
     assert result.exit_code == 0, result.output
     assert getattr(Image.open(gif), "n_frames", 1) == 3
+
+
+# ---------------------------------------------------------------- the recipe's wiring
+
+def _ctx(cfg, modules, stage, step=0, stage_step=0, real=None):
+    return StepContext(modules=modules, config=cfg, stage=stage, step=step, stage_step=stage_step, real=real,
+                       device=torch.device("cpu"), rng=torch.Generator().manual_seed(0))
+
+
+def _same_module(built, direct, images):
+    """Same class and parameter shapes, and with the same weights the same logits and poses."""
+    assert type(built) is type(direct)
+    assert {k: v.shape for k, v in built.state_dict().items()} == {k: v.shape for k, v in direct.state_dict().items()}
+    direct.load_state_dict(built.state_dict())
+    with torch.no_grad():
+        a, b = built.eval()(images), direct.eval()(images)
+    torch.testing.assert_close(a.logit, b.logit, rtol=0, atol=0)
+    torch.testing.assert_close(a.pose, b.pose, rtol=0, atol=0)
+    return a
+
+
+@pytest.mark.parametrize("progressive", [True, False], ids=["progressive", "one resolution"])
+def test_build_makes_the_configured_discriminator(progressive):
+    """Non-default widths and minibatch-stddev group: the built D is the one the config describes."""
+    from zoo3d.nn.discriminators import CoordConvDiscriminator
+    from zoo3d_pigan.discriminator import ProgressiveCoordConvDiscriminator
+
+    widths = ["discriminator.max_channels=24", "discriminator.channel_scale=0.01", "discriminator.mbstd_group=2"]
+    if progressive:
+        cfg = _config(widths)
+        direct = ProgressiveCoordConvDiscriminator(16, max_channels=24, pose_dim=2, channel_scale=0.01, mbstd_group=2)
+    else:
+        cfg = _config(widths + [f"stages=[{STAGE.format(r=16, steps=10)}]", "discriminator.progressive=false"])
+        direct = CoordConvDiscriminator(16, max_channels=24, pose_dim=2, channel_scale=0.01, mbstd_group=2)
+    built = PiGanModel().build(cfg)["discriminator"]
+    images = torch.randn(4, 3, 16, 16, generator=torch.Generator().manual_seed(0))
+    out = _same_module(built, direct, images)
+    assert out.pose.shape == (4, 2) and built.mbstd_group == 2
+    # the stddev map is one more input channel of the final conv than D without it has
+    plain = type(direct)(16, max_channels=24, pose_dim=2, channel_scale=0.01)
+    assert built.final.weight.shape[1] == plain.final.weight.shape[1] + 1
+
+
+def test_fakes_are_rendered_at_their_stages_resolution_and_scored_by_a_one_resolution_d():
+    cfg = _config()
+    plugin = PiGanModel()
+    modules = plugin.build(cfg)
+    for stage in plugin.stages(cfg):
+        fakes = next(p for p in stage.phases if p.name == "generator").loss.keywords["parts"].fakes
+        with torch.no_grad():
+            sample = fakes(_ctx(cfg, modules, stage), 2)
+        assert sample.images.shape == (2, 3, stage.resolution, stage.resolution) and sample.cameras is not None
+    one = _config([f"stages=[{STAGE.format(r=16, steps=10)}]", "discriminator.progressive=false"])
+    modules = plugin.build(one)
+    (stage,) = plugin.stages(one)
+    parts = stage.phases[0].loss.keywords["parts"]
+    ctx = _ctx(one, modules, stage)
+    with torch.no_grad():
+        sample = parts.fakes(ctx, 2)
+        scored = parts.discriminate(ctx, sample)
+        direct = modules["discriminator"](sample.images)
+    torch.testing.assert_close(scored.logit, direct.logit, rtol=0, atol=0)
+
+
+def test_a_one_step_fade_starts_the_new_resolution_at_alpha_zero():
+    cfg = _config(["discriminator.fade_steps=1"])
+    plugin = PiGanModel()
+    modules = plugin.build(cfg)
+    stage = plugin.stages(cfg)[1]
+    parts = stage.phases[0].loss.keywords["parts"]
+    disc, seen = modules["discriminator"], []
+    original = disc.forward
+    disc.forward = lambda images, cameras=None, alpha=1.0: seen.append(alpha) or original(images, alpha=alpha)
+    for stage_step in (0, 1):
+        with torch.no_grad():
+            parts.discriminate(_ctx(cfg, modules, stage, stage_step=stage_step), parts.fakes(_ctx(cfg, modules, stage), 2))
+    assert seen == [0.0, 1.0]
+
+
+def test_the_generator_loss_keeps_the_configured_topk_floor():
+    """Late in training the top-k fraction is ``loss.topk_min`` (0.8 here, not the preset's 0.6)."""
+    cfg = _config(["loss.topk_min=0.8"])
+    plugin = PiGanModel()
+    modules = plugin.build(cfg)
+    stage = plugin.stages(cfg)[0]
+    generator = next(p for p in stage.phases if p.name == "generator")
+    result = generator.loss(_ctx(cfg, modules, stage, step=10 ** 7))
+    assert result.logs["topk"] == 0.8
+
+
+def test_a_lazy_r1_gets_its_own_phase_and_the_stylegan2_correction():
+    cfg = _config(["loss.r1_every=4"])
+    stage = PiGanModel().stages(cfg)[0]
+    assert [(p.name, p.every) for p in stage.phases] == [("discriminator", 1), ("r1", 4), ("generator", 1)]
+    c = 4 / 5
+    assert stage.optimizers["discriminator"].lr == pytest.approx(2e-4 * c, rel=1e-12)
+    assert tuple(stage.optimizers["discriminator"].betas) == pytest.approx((0.0, 0.9 ** c), rel=1e-12)
+    assert stage.optimizers["generator"].lr == 6e-5

@@ -178,3 +178,179 @@ def test_tiny_train_sample_render_through_the_cli(tmp_path):
                                  "--device", "cpu"], catch_exceptions=False)
     assert result.exit_code == 0, result.output
     assert getattr(Image.open(gif), "n_frames", 1) == 3
+
+
+# ---------------------------------------------------------------- the recipe's wiring, phase by phase
+
+def _disc_reals(n: int = 2, resolution: int = 16) -> RealBatch:
+    yy, xx = torch.meshgrid(torch.linspace(-1, 1, resolution), torch.linspace(-1, 1, resolution), indexing="ij")
+    disc = ((xx.square() + yy.square()) < 0.4).float() * 1.6 - 0.8
+    return RealBatch(images=disc.expand(n, 3, resolution, resolution).contiguous(),
+                     cameras=CameraPrior().sample(n, generator=torch.Generator().manual_seed(3)))
+
+
+@pytest.mark.parametrize("phase", ["generator", "density", "discriminator", "r1"])
+def test_every_phase_of_the_finetune_stage_sets_the_steps_neural_resolution_itself(phase):
+    """Each phase may be the first of a step (the lazy ones run alone on some steps), so each one sets the
+    faded resolution before rendering fakes or resizing reals."""
+    cfg = _config(["stages.finetune.steps=10", "loss.finetune_neural_resolution=16",
+                   "loss.neural_resolution_fade_steps=8", "stages.gan.batch_size=2"])
+    model = TriplaneModel()
+    modules = model.build(cfg)
+    finetune = model.stages(cfg)[1]
+    loss = next(p.loss for p in finetune.phases if p.name == phase)
+    modules["generator"].neural_resolution = 8
+    modules["discriminator"].raw_resolution = 8
+    ctx = StepContext(modules=modules, config=cfg, stage=finetune, step=104, stage_step=4, device=torch.device("cpu"),
+                      real=_disc_reals(), rng=torch.Generator().manual_seed(0))
+    loss(ctx)
+    assert (modules["generator"].neural_resolution, modules["discriminator"].raw_resolution) == (12, 12)
+
+
+def _recording(monkeypatch, modules):
+    """Record the GPC labels' inputs (returning a recognisable stand-in) and what the mapping is conditioned on."""
+    import zoo3d_triplane.model as recipe
+
+    calls, represented = [], []
+
+    def labels(c, swap, rng):
+        calls.append((c.clone(), swap, rng))
+        return c.flip(0) * 0.5 + 1.0
+
+    G = modules["generator"]
+    represent = G.represent
+
+    def recorded_represent(z, psi=1.0, c=None):
+        represented.append(c)
+        return represent(z, psi=psi, c=c)
+
+    monkeypatch.setattr(recipe, "conditioning_labels", labels)
+    monkeypatch.setattr(G, "represent", recorded_represent)
+    return calls, represented
+
+
+GPC = ["loss.gpc_prob=0.5", "loss.gpc_fade_steps=10", "loss.blur_sigma=4", "loss.blur_fade_steps=10"]
+
+
+def test_fakes_are_conditioned_on_their_cameras_labels_swapped_by_gpc_with_the_steps_rng(monkeypatch):
+    from zoo3d_triplane.model import render_fakes
+    from zoo3d_triplane.regularizers import blur_sigma, swap_probability
+
+    cfg = _config(GPC)
+    model = TriplaneModel()
+    modules = model.build(cfg)
+    calls, represented = _recording(monkeypatch, modules)
+    ctx = _context(model, cfg, modules, 5, None, torch.Generator().manual_seed(0))
+    sample = render_fakes(ctx, 2, loss=cfg.loss, fade=None)
+    ((c, swap, rng),) = calls
+    assert swap == swap_probability(5, 0.5, 10) == 0.75 and rng is ctx.rng
+    torch.testing.assert_close(c, sample.cameras.to_eg3d(), rtol=0, atol=0)
+    torch.testing.assert_close(sample.inputs["c"], c, rtol=0, atol=0)  # D sees the unswapped labels, as EG3D
+    torch.testing.assert_close(represented[0], c.flip(0) * 0.5 + 1.0, rtol=0, atol=0)
+    assert sample.logs == {"swap_prob": 0.75, "blur_sigma": blur_sigma(5, 4.0, 10)} and sample.logs["blur_sigma"] == 2.0
+    # the render is handed on for the generator's own terms, and D's raw half is its neural render
+    assert sample.output is not None and sample.output.rgb is sample.images
+    assert sample.inputs["raw"] is sample.output.raw.rgb and sample.inputs["raw"].shape[-1] == 8
+
+
+def test_the_density_step_conditions_its_scenes_likewise_and_samples_points_with_the_steps_rng(monkeypatch):
+    import zoo3d_triplane.model as recipe
+
+    cfg = _config(GPC)
+    model = TriplaneModel()
+    modules = model.build(cfg)
+    calls, represented = _recording(monkeypatch, modules)
+    rngs = []
+    regularise = recipe.density_regularization
+
+    def recorded(scene, points, perturb, rng):
+        rngs.append(rng)
+        return regularise(scene, points, perturb, rng)
+
+    monkeypatch.setattr(recipe, "density_regularization", recorded)
+    ctx = _context(model, cfg, modules, 5, None, torch.Generator().manual_seed(0))
+    recipe.density_step(ctx, loss=cfg.loss, fade=None)
+    ((c, swap, rng),) = calls
+    assert swap == 0.75 and rng is ctx.rng and rngs == [ctx.rng]
+    assert c.shape == (ctx.stage.batch_size, 25)
+    torch.testing.assert_close(represented[0], c.flip(0) * 0.5 + 1.0, rtol=0, atol=0)
+
+
+def test_the_density_penalty_is_reproducible_from_the_steps_rng_alone():
+    from zoo3d_triplane.model import density_step
+
+    cfg = _config()
+    model = TriplaneModel()
+    modules = model.build(cfg)
+
+    def penalty(global_seed):
+        torch.manual_seed(global_seed)
+        ctx = _context(model, cfg, modules, 5, None, torch.Generator().manual_seed(0))
+        return density_step(ctx, loss=cfg.loss, fade=None).logs["density_tv"]
+
+    assert penalty(1).item() == penalty(2).item()
+
+
+def test_reals_carry_their_cameras_and_labels_and_d_sees_the_images_blurred_by_the_steps_sigma():
+    from zoo3d_triplane.model import real_dual_sample, score_dual
+
+    cfg = _config(GPC)
+    model = TriplaneModel()
+    modules = model.build(cfg)
+    D = modules["discriminator"].eval()
+    real = _disc_reals()
+    ctx = _context(model, cfg, modules, 5, real, torch.Generator().manual_seed(0))
+    sample = real_dual_sample(ctx, True, loss=cfg.loss, fade=None)
+    assert sample.cameras is real.cameras and sample.images.requires_grad and sample.inputs["raw"].requires_grad
+    torch.testing.assert_close(sample.inputs["c"], real.cameras.to_eg3d(), rtol=0, atol=0)
+    with torch.no_grad():
+        scored = score_dual(ctx, sample, loss=cfg.loss).logit
+        blurred = D(sample.images, raw=sample.inputs["raw"], c=sample.inputs["c"], blur_sigma=2.0).logit
+        sharp = D(sample.images, raw=sample.inputs["raw"], c=sample.inputs["c"]).logit
+    torch.testing.assert_close(scored, blurred, rtol=0, atol=0)
+    assert not torch.allclose(scored, sharp)
+
+
+@pytest.mark.parametrize("real", [None, RealBatch(images=torch.zeros(2, 3, 16, 16))], ids=["no reals", "no poses"])
+def test_reals_without_poses_stop_with_a_message_that_says_what_data_to_use(real):
+    from zoo3d.errors import UserError
+    from zoo3d_triplane.model import real_dual_sample
+
+    cfg = _config()
+    model = TriplaneModel()
+    ctx = _context(model, cfg, model.build(cfg), 0, real, torch.Generator().manual_seed(0))
+    with pytest.raises(UserError) as err:
+        real_dual_sample(ctx, False, loss=cfg.loss, fade=None)
+    assert str(err.value) == ("The tri-plane model needs camera poses for its real images (EG3D's D is camera-"
+                              "conditioned); use data with poses (dataset.json, GRAM poses/ or poses.json).")
+
+
+def test_build_makes_the_configured_generator_camera_prior_and_discriminator():
+    """The modules compute what modules made directly from the config compute: the same parameter shapes, and
+    with the same weights the same logits (the minibatch-stddev group changes them, not the shapes)."""
+    from zoo3d_triplane.discriminator import DualDiscriminator
+
+    cfg = _config(["camera.radius=1.3", "camera.yaw_std=0.2", "discriminator.channel_base=128",
+                   "discriminator.channel_max=24", "discriminator.mbstd_group_size=2", "discriminator.c_noise=0.5"])
+    modules = TriplaneModel().build(cfg)
+    assert modules["generator"].camera_prior == cfg.camera and cfg.camera.radius == 1.3
+    d = cfg.discriminator
+    direct = DualDiscriminator(16, 8, channel_base=128, channel_max=24, mapping_layers=2, mbstd_group_size=2,
+                               c_noise=0.5)
+    built = modules["discriminator"]
+    assert {k: v.shape for k, v in built.state_dict().items()} == {k: v.shape for k, v in direct.state_dict().items()}
+    assert (built.c_noise, d.mapping_layers) == (0.5, 2)
+    direct.load_state_dict(built.state_dict())
+    default_group = DualDiscriminator(16, 8, channel_base=128, channel_max=24, mapping_layers=2, c_noise=0.5)
+    default_group.load_state_dict(built.state_dict())
+    images = torch.randn(4, 3, 16, 16, generator=torch.Generator().manual_seed(0))
+    cams = CameraPrior().sample(4, generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        out = built.eval()(images, cams).logit
+        torch.testing.assert_close(out, direct.eval()(images, cams).logit, rtol=0, atol=0)
+        assert not torch.allclose(out, default_group.eval()(images, cams).logit)
+
+
+def test_a_finetune_stage_of_one_step_is_still_a_stage():
+    stages = TriplaneModel().stages(_config(["stages.finetune.steps=1"]))
+    assert [(s.name, s.steps) for s in stages] == [("gan", stages[0].steps), ("finetune", 1)]
