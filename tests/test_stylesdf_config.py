@@ -29,6 +29,8 @@ SAME_RUN_TODAY = [
     "stages.sphere_init.steps=1", "stages.sphere_init.batch_size=2",
     "stages.volume_renderer.steps=1", "stages.volume_renderer.batch_size=2",
     "stages.decoder.steps=3", "stages.decoder.batch_size=2", "stages.decoder.loss.r1_every=2",
+    # the tiny preset of then kept the upstream volume-renderer learning rates
+    "stages.volume_renderer.lr={generator: 2.0e-5, discriminator: 2.0e-4}",
 ]
 
 
