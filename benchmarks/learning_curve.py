@@ -1,11 +1,13 @@
 """Diversity and SWD of every checkpoint of one or more runs: the learning curve of an ablation.
 
     python benchmarks/learning_curve.py RUN [RUN ...] [--images 64] [--psi 1.0] [--data synthetic:heads]
+                                        [--resolution R]
 
 Each checkpoint's EMA generator draws ``--images`` samples (latents and prior cameras from the same
-seeded draws as ``zoo3d compare``'s distribution metrics, seed 0) at its own resolution and truncation
-``--psi``; they are compared with as many dataset images by the ``diversity`` and ``swd`` functions of
-``zoo3d.eval`` (docs/metrics.md). ``step 0`` is the generator as the run's config builds it before any
+seeded draws as ``zoo3d compare``'s distribution metrics, seed 0) at its own resolution (or at
+``--resolution``, e.g. GRAM-HD at 32² instead of its 64² output) and truncation ``--psi``; they are
+compared with as many dataset images by the ``diversity`` and ``swd`` functions of ``zoo3d.eval``
+(docs/metrics.md). ``step 0`` is the generator as the run's config builds it before any
 training. Fewer images than the ``small`` protocol's make the curve cheap to draw on a CPU; compare runs
 only at the same ``--images``. Keep more checkpoints with ``--set train.keep_checkpoints=N``.
 """
@@ -41,13 +43,14 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--images", type=int, default=64)
     ap.add_argument("--psi", type=float, default=1.0)
     ap.add_argument("--data", default="synthetic:heads")
+    ap.add_argument("--resolution", type=int, default=None, help="render and compare at this size instead")
     args = ap.parse_args(argv)
     real: dict[int, torch.Tensor] = {}
     print("| run | step | diversity | layout | colour | texture | swd |")
     print("|---|---|---|---|---|---|---|")
     for run in args.runs:
         for step, gen in generators(run):
-            res = model_resolution(gen, None)
+            res = args.resolution or model_resolution(gen, None)
             if res not in real:
                 real[res] = real_images(args.data, args.images, res)
             fake = generated_images(gen, args.images, res, args.psi, 0, "cpu")
