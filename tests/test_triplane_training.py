@@ -40,6 +40,14 @@ def _context(model, cfg, modules, step: int, real: RealBatch, rng: torch.Generat
                        device=torch.device("cpu"), real=real, rng=rng)
 
 
+def _disc_reals(n: int = 2, resolution: int = 16) -> RealBatch:
+    """Reals: a bright disc on a dark background, seen from cameras of the prior."""
+    yy, xx = torch.meshgrid(torch.linspace(-1, 1, resolution), torch.linspace(-1, 1, resolution), indexing="ij")
+    disc = ((xx.square() + yy.square()) < 0.4).float() * 1.6 - 0.8
+    return RealBatch(images=disc.expand(n, 3, resolution, resolution).contiguous(),
+                     cameras=CameraPrior().sample(n, generator=torch.Generator().manual_seed(3)))
+
+
 def test_the_recipe_has_eg3ds_phases_and_lazy_optimiser_settings():
     cfg = load_run_config(TriplaneConfig, "triplane", PRESETS, "ffhq512")
     (stage,) = TriplaneModel().stages(cfg)
@@ -64,11 +72,7 @@ def test_discriminator_and_generator_phases_move_their_losses():
     modules = model.build(cfg)
     G, D = modules["generator"], modules["discriminator"]
     stage = model.stages(cfg)[0]
-    # reals: a bright disc on a dark background, from cameras of the prior
-    yy, xx = torch.meshgrid(torch.linspace(-1, 1, 16), torch.linspace(-1, 1, 16), indexing="ij")
-    disc = ((xx.square() + yy.square()) < 0.4).float() * 1.6 - 0.8
-    real = RealBatch(images=disc.expand(2, 3, 16, 16).contiguous(),
-                     cameras=CameraPrior().sample(2, generator=torch.Generator().manual_seed(3)))
+    real = _disc_reals()
     phases = {p.name: p for p in stage.phases}
 
     def run(name, optimizer, steps):
@@ -181,13 +185,6 @@ def test_tiny_train_sample_render_through_the_cli(tmp_path):
 
 
 # ---------------------------------------------------------------- the recipe's wiring, phase by phase
-
-def _disc_reals(n: int = 2, resolution: int = 16) -> RealBatch:
-    yy, xx = torch.meshgrid(torch.linspace(-1, 1, resolution), torch.linspace(-1, 1, resolution), indexing="ij")
-    disc = ((xx.square() + yy.square()) < 0.4).float() * 1.6 - 0.8
-    return RealBatch(images=disc.expand(n, 3, resolution, resolution).contiguous(),
-                     cameras=CameraPrior().sample(n, generator=torch.Generator().manual_seed(3)))
-
 
 @pytest.mark.parametrize("phase", ["generator", "density", "discriminator", "r1"])
 def test_every_phase_of_the_finetune_stage_sets_the_steps_neural_resolution_itself(phase):
@@ -333,13 +330,12 @@ def test_build_makes_the_configured_generator_camera_prior_and_discriminator():
     cfg = _config(["camera.radius=1.3", "camera.yaw_std=0.2", "discriminator.channel_base=128",
                    "discriminator.channel_max=24", "discriminator.mbstd_group_size=2", "discriminator.c_noise=0.5"])
     modules = TriplaneModel().build(cfg)
-    assert modules["generator"].camera_prior == cfg.camera and cfg.camera.radius == 1.3
-    d = cfg.discriminator
+    assert modules["generator"].camera_prior == cfg.camera
     direct = DualDiscriminator(16, 8, channel_base=128, channel_max=24, mapping_layers=2, mbstd_group_size=2,
                                c_noise=0.5)
     built = modules["discriminator"]
     assert {k: v.shape for k, v in built.state_dict().items()} == {k: v.shape for k, v in direct.state_dict().items()}
-    assert (built.c_noise, d.mapping_layers) == (0.5, 2)
+    assert built.c_noise == 0.5
     direct.load_state_dict(built.state_dict())
     default_group = DualDiscriminator(16, 8, channel_base=128, channel_max=24, mapping_layers=2, c_noise=0.5)
     default_group.load_state_dict(built.state_dict())
