@@ -355,8 +355,9 @@ def test_a_one_step_fade_starts_the_new_resolution_at_alpha_zero():
     original = disc.forward
     disc.forward = lambda images, cameras=None, alpha=1.0: seen.append(alpha) or original(images, alpha=alpha)
     for stage_step in (0, 1):
+        ctx = _ctx(cfg, modules, stage, stage_step=stage_step)
         with torch.no_grad():
-            parts.discriminate(_ctx(cfg, modules, stage, stage_step=stage_step), parts.fakes(_ctx(cfg, modules, stage), 2))
+            parts.discriminate(ctx, parts.fakes(ctx, 2))
     assert seen == [0.0, 1.0]
 
 
