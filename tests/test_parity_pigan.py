@@ -10,17 +10,16 @@ on the raw NeRF render underneath: merged sample depths, raw density at every sa
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 import torch
 
 from conftest import REPO
 from parity_replay import load_fixture_with_config
+from test_pigan_model import PRESETS
 from zoo3d.config import load_run_config
 from zoo3d.render.volume import SampleDraws
 from zoo3d.upstream import InertObject
-import zoo3d_pigan
 from zoo3d_pigan.config import PiGanConfig
 from zoo3d_pigan.model import PiGanModel
 from zoo3d_pigan.generator import ndc_grid_cameras
@@ -145,7 +144,7 @@ def test_release_presets_have_the_released_architecture(preset):
     parameters, in the order upstream_parameter_names gives (checked against their builder)."""
     from zoo3d_pigan import upstream as up
 
-    cfg = load_run_config(PiGanConfig, "pigan", Path(zoo3d_pigan.__file__).parent / "presets", preset)
+    cfg = load_run_config(PiGanConfig, "pigan", PRESETS, preset)
     gen = PiGanModel().build(cfg)["generator"]
     assert sum(p.numel() for p in gen.parameters()) == 1_910_788
     assert len(up.upstream_parameter_names(cfg)) == len(list(gen.parameters())) == 2 * (8 + 3 + 4)

@@ -10,7 +10,7 @@ from conftest import FIXTURES
 from zoo3d.config import load_run_config
 from zoo3d.errors import UserError
 from zoo3d.upstream import InertObject, load_release, module_state_dict
-import zoo3d_pigan
+from test_pigan_model import PRESETS
 from zoo3d_pigan import upstream as up
 from zoo3d_pigan.config import PiGanConfig
 from zoo3d_pigan.model import PiGanModel
@@ -21,7 +21,7 @@ NARROW = ["generator.z_dim=8", "generator.mapping_hidden=16", "generator.width=1
 
 
 def _config(extra=()) -> PiGanConfig:
-    return load_run_config(PiGanConfig, "pigan", zoo3d_pigan.__path__[0] + "/presets", "celeba",
+    return load_run_config(PiGanConfig, "pigan", PRESETS, "celeba",
                            overrides=NARROW + list(extra))
 
 
