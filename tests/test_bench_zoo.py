@@ -18,6 +18,9 @@ def test_settings_read_the_environment_and_refuse_an_endless_run(tmp_path):
     assert zoo.controls() == ["oracle", "oracle_inconsistent"]
     quick = zoo.settings_from_env(True, {})
     assert (quick.steps, quick.instances, quick.minutes) == (2, 1, 0)
+    assert quick.jobs == 1 and zoo.settings_from_env(False, {"ZOO3D_ZOO_JOBS": "2"}).jobs == 2
+    with pytest.raises(UserError, match="at least 1"):
+        zoo.settings_from_env(False, {"ZOO3D_ZOO_JOBS": "0"})
     with pytest.raises(UserError, match="never stop"):
         zoo.settings_from_env(False, {"ZOO3D_ZOO_MINUTES": "0"})
     with pytest.raises(UserError, match="MODEL=PRESET"):
@@ -34,6 +37,17 @@ def test_the_budget_stops_training_with_a_checkpoint(tmp_path):
     from zoo3d.runs import load_model
 
     assert load_model(str(tmp_path / "runs" / "pigan"), device="cpu").step == got["step"] >= 1
+
+
+def test_side_by_side_jobs_share_the_cores_and_the_models(monkeypatch):
+    monkeypatch.setattr(zoo.os, "cpu_count", lambda: 8)
+    assert zoo.child_env(2, {})["OMP_NUM_THREADS"] == "4" and zoo.child_env(16, {})["OMP_NUM_THREADS"] == "1"
+    assert "OMP_NUM_THREADS" not in zoo.child_env(1, {})
+    assert zoo.child_env(2, {"OMP_NUM_THREADS": "3"})["OMP_NUM_THREADS"] == "3"
+    names = ["oracle", "oracle_inconsistent", "gram", "gram_hd", "pigan"]
+    assert zoo.split_models(names, 2) == [["oracle", "gram", "pigan"], ["oracle_inconsistent", "gram_hd"]]
+    assert zoo.split_models(names[:2], 4) == [["oracle"], ["oracle_inconsistent"]]
+    assert zoo.split_models(names, 1) == [names]
 
 
 def _entry(mean, std=0.1, n=2):

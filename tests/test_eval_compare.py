@@ -9,7 +9,7 @@ from click.testing import CliRunner
 from zoo3d.cli.main import cli
 from zoo3d.errors import UserError
 from zoo3d.eval.calibration import TexturedSphereGenerator
-from zoo3d.eval.harness import compare_models, load_metrics, write_markdown
+from zoo3d.eval.harness import compare_models, load_metrics, merge_results, write_markdown
 from zoo3d.eval.metric import EvalModel
 from zoo3d.eval.protocol import make_protocol
 
@@ -43,6 +43,24 @@ def test_compare_json_schema_ranks_and_reproduces(tmp_path):
     text = report.read_text()
     assert "| sphere |" in text and "img/sphere/epi/seed0_epi.png" in text
     assert (tmp_path / "img" / "sphere" / "epi" / "seed0_epi.png").is_file()
+
+
+def test_results_of_separate_runs_merge_into_the_joint_run():
+    """`zoo3d bench zoo` splits its comparison over processes: each part must score as the joint run does."""
+    metrics = load_metrics(["epi", "depth"])
+    both, (first, second) = _models(), _models()
+    joint = compare_models(both, metrics, _protocol(), "cpu")
+    parts = [compare_models([second], metrics, _protocol(), "cpu"), compare_models([first], metrics, _protocol(), "cpu")]
+    merged = merge_results(parts, order=["sphere", "sphere_jitter"])
+    assert merged["models"] == joint["models"] and list(merged["models"]) == ["sphere", "sphere_jitter"]
+    assert merged["provenance"] == joint["provenance"] and merged["higher_is_better"] == joint["higher_is_better"]
+    assert merged["protocol"] == joint["protocol"]
+    with pytest.raises(UserError, match="both score sphere"):
+        merge_results([parts[1], parts[1]])
+    other = compare_models([first], metrics, make_protocol("small", instances=1, resolution=16, epi_frames=12,
+                                                           depth_views=3), "cpu")
+    with pytest.raises(UserError, match="different protocols"):
+        merge_results([parts[0], other])
 
 
 def test_depth_metric_is_not_applicable_without_depth():

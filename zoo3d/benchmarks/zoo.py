@@ -21,6 +21,9 @@ Configured through the environment (``zoo3d bench`` passes only ``--device`` and
 ``ZOO3D_ZOO_METRICS``     default ``neus,epi,depth,swd,diversity,speed``
 ``ZOO3D_ZOO_PROTOCOL``    ``small`` (default) or ``paper``; ``ZOO3D_ZOO_INSTANCES`` overrides its instance count
 ``ZOO3D_ZOO_OUT``         output folder (default ``runs/zoo-<time>``); must not hold a previous table
+``ZOO3D_ZOO_JOBS``        processes at once (default 1): trainings side by side, and the comparison split into
+                          that many ``zoo3d compare`` runs whose results are merged; each process gets
+                          ``cores // jobs`` threads (``OMP_NUM_THREADS``) unless that variable is set
 
 ``--quick`` (a smoke run of the harness, not a record): 2 steps per model, 1 instance, NeuS 20 iterations.
 """
@@ -33,6 +36,7 @@ import signal
 import subprocess
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -61,6 +65,7 @@ class ZooSettings:
     protocol: str = "small"
     instances: int | None = None
     neus_iterations: int | None = None
+    jobs: int = 1
 
     def preset(self, model: str) -> str:
         return self.presets.get(model, "tiny")
@@ -84,8 +89,11 @@ def settings_from_env(quick: bool, env: dict[str, str] | None = None) -> ZooSett
         steps = env.get("ZOO3D_ZOO_STEPS", "2" if quick else "")
         steps_cap = int(steps) if steps else None
         instances = env.get("ZOO3D_ZOO_INSTANCES", "1" if quick else "")
+        jobs = int(env.get("ZOO3D_ZOO_JOBS", "1"))
     except ValueError as exc:
-        raise UserError(f"ZOO3D_ZOO_MINUTES / ZOO3D_ZOO_STEPS must be numbers ({exc}).") from None
+        raise UserError(f"ZOO3D_ZOO_MINUTES / ZOO3D_ZOO_STEPS / ZOO3D_ZOO_JOBS must be numbers ({exc}).") from None
+    if jobs < 1:
+        raise UserError(f"ZOO3D_ZOO_JOBS must be at least 1, not {jobs}.")
     if minutes <= 0 and steps_cap is None:
         raise UserError("ZOO3D_ZOO_MINUTES is 0 and ZOO3D_ZOO_STEPS is unset: the training would never stop.")
     out = Path(env.get("ZOO3D_ZOO_OUT") or Path("runs") / time.strftime("zoo-%Y%m%d-%H%M%S"))
@@ -96,7 +104,7 @@ def settings_from_env(quick: bool, env: dict[str, str] | None = None) -> ZooSett
                        metrics=_list(env.get("ZOO3D_ZOO_METRICS", ",".join(DEFAULT_METRICS))),
                        protocol=env.get("ZOO3D_ZOO_PROTOCOL", "small"),
                        instances=int(instances) if instances else None,
-                       neus_iterations=20 if quick else None)
+                       neus_iterations=20 if quick else None, jobs=jobs)
 
 
 def default_models() -> list[str]:
@@ -117,8 +125,20 @@ def _zoo3d(*args: str) -> list[str]:
     return [sys.executable, "-m", "zoo3d", *args]
 
 
-def _run(cmd: list[str], what: str) -> None:
-    done = subprocess.run(cmd, capture_output=True, text=True, check=False)
+def child_env(jobs: int, env: dict[str, str] | None = None) -> dict[str, str]:
+    """The environment of every child process: with ``jobs`` side by side, each gets its share of the cores.
+
+    Two processes that each spread over every core hand threads back and forth and both run
+    slower than one thread each; a user's own ``OMP_NUM_THREADS`` is kept.
+    """
+    env = dict(os.environ if env is None else env)
+    if jobs > 1 and "OMP_NUM_THREADS" not in env:
+        env["OMP_NUM_THREADS"] = str(max(1, (os.cpu_count() or 1) // jobs))
+    return env
+
+
+def _run(cmd: list[str], what: str, env: dict[str, str] | None = None) -> None:
+    done = subprocess.run(cmd, capture_output=True, text=True, check=False, env=env)
     if done.returncode != 0:
         tail = (done.stderr.strip().splitlines() or ["no output"])[-1]
         raise UserError(f"{what} failed (exit {done.returncode}): {tail}")
@@ -132,7 +152,7 @@ def train_for_budget(model: str, run_dir: Path, s: ZooSettings, device: str) -> 
         cmd += ["--steps", str(s.steps)]
     log = open(run_dir.parent / f"{model}.log", "w")
     t0 = time.monotonic()
-    proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)
+    proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=child_env(s.jobs))
     ended = "finished"
     try:
         proc.wait(timeout=s.minutes * 60 if s.minutes > 0 else None)
@@ -153,31 +173,62 @@ def train_for_budget(model: str, run_dir: Path, s: ZooSettings, device: str) -> 
             "step": int(meta.get("zoo3d.step", 0)), "stage": meta.get("zoo3d.stage", "")}
 
 
-def draw_samples(model: str, run_dir: Path, images: Path, device: str) -> dict[str, str]:
+def draw_samples(model: str, run_dir: Path, images: Path, device: str, jobs: int = 1) -> dict[str, str]:
     """A sample row (seeds 0-7, psi 1, frontal) and a yaw sweep (seeds 0-3 as columns, one row per yaw)."""
+    env = child_env(jobs)
     row, sweep = images / f"{model}_samples.png", images / f"{model}_yaw_sweep.png"
     _run(_zoo3d("sample", str(run_dir), "--seeds", "0-7", "--psi", "1", "--device", device, "--out", str(row)),
-         f"zoo3d sample {model}")
+         f"zoo3d sample {model}", env)
     yaws = [a for y in SWEEP_YAWS for a in ("--yaw", str(y))]
     _run(_zoo3d("sample", str(run_dir), "--seeds", "0-3", "--psi", "1", *yaws, "--device", device, "--out",
-                str(sweep)), f"zoo3d sample {model} (yaw sweep)")
+                str(sweep)), f"zoo3d sample {model} (yaw sweep)", env)
     return {"samples": row.name, "yaw_sweep": sweep.name}
 
 
-def compare_all(runs: dict[str, Path], s: ZooSettings, device: str) -> dict:
-    """``zoo3d compare`` over the controls and the trained models; returns its JSON result."""
-    out_json = s.out / "compare.json"
-    cmd = _zoo3d("compare", "--models", ",".join([*controls(), *runs]), "--metric", ",".join(s.metrics),
-                 "--protocol", s.protocol, "--data", s.data, "--device", device, "--json", str(out_json),
-                 "--markdown", str(s.out / "compare.md"))
-    for name, run_dir in runs.items():
-        cmd += ["--ckpt", f"{name}={run_dir}"]
+def split_models(names: list[str], parts: int) -> list[list[str]]:
+    """``names`` dealt round-robin into at most ``parts`` non-empty groups (every model costs about the same)."""
+    groups = [names[i::parts] for i in range(max(1, parts))]
+    return [g for g in groups if g]
+
+
+def _compare_cmd(names: list[str], runs: dict[str, Path], s: ZooSettings, device: str, stem: str) -> list[str]:
+    cmd = _zoo3d("compare", "--models", ",".join(names), "--metric", ",".join(s.metrics),
+                 "--protocol", s.protocol, "--data", s.data, "--device", device,
+                 "--json", str(s.out / f"{stem}.json"), "--markdown", str(s.out / f"{stem}.md"))
+    for name in names:
+        if name in runs:
+            cmd += ["--ckpt", f"{name}={runs[name]}"]
     if s.instances:
         cmd += ["--instances", str(s.instances)]
     if s.neus_iterations:
         cmd += ["--neus-iterations", str(s.neus_iterations)]
-    _run(cmd, "zoo3d compare")
-    return json.loads(out_json.read_text())
+    return cmd
+
+
+def compare_all(runs: dict[str, Path], s: ZooSettings, device: str) -> dict:
+    """``zoo3d compare`` over the controls and the trained models; returns its JSON result.
+
+    With ``s.jobs > 1`` the models are split into that many ``zoo3d compare`` processes run side by
+    side (``compare-part<i>.json/.md``); every metric seeds each instance itself, so a model's numbers
+    do not depend on which models share its process, and the parts merge into one result.
+    """
+    names = [*controls(), *runs]
+    groups = split_models(names, s.jobs)
+    if len(groups) == 1:
+        _run(_compare_cmd(names, runs, s, device, "compare"), "zoo3d compare", child_env(s.jobs))
+        return json.loads((s.out / "compare.json").read_text())
+    stems = [f"compare-part{i}" for i in range(len(groups))]
+    def compare_part(group: list[str], stem: str) -> None:
+        _run(_compare_cmd(group, runs, s, device, stem), f"zoo3d compare ({stem})", child_env(s.jobs))
+
+    with ThreadPoolExecutor(len(groups)) as pool:
+        list(pool.map(compare_part, groups, stems))  # list(): re-raise a part's failure here
+    from zoo3d.eval.harness import merge_results, write_json, write_markdown
+
+    result = merge_results([json.loads((s.out / f"{stem}.json").read_text()) for stem in stems], order=names)
+    write_json(result, s.out / "compare.json")
+    write_markdown(result, s.out / "compare.md", command="merged from " + ", ".join(f"{st}.md" for st in stems))
+    return result
 
 
 def _cell(entry: dict | None) -> str:
@@ -230,12 +281,16 @@ def run(device: str, quick: bool) -> list[dict]:
     trained: dict[str, dict] = {}
     runs: dict[str, Path] = {}
     pictures: dict[str, dict[str, str]] = {}
-    for model in s.models:
+
+    def train_and_draw(model: str) -> tuple[dict, dict[str, str]]:
         run_dir = s.out / "runs" / model
         print(f"zoo: training {model} ({s.preset(model)})", file=sys.stderr, flush=True)
-        trained[model] = train_for_budget(model, run_dir, s, device)
-        runs[model] = run_dir
-        pictures[model] = draw_samples(model, run_dir, images, device)
+        got = train_for_budget(model, run_dir, s, device)
+        return got, draw_samples(model, run_dir, images, device, s.jobs)
+
+    with ThreadPoolExecutor(min(s.jobs, len(s.models)) or 1) as pool:
+        for model, (got, drawn) in zip(s.models, pool.map(train_and_draw, s.models)):
+            trained[model], runs[model], pictures[model] = got, s.out / "runs" / model, drawn
     print("zoo: comparing", file=sys.stderr, flush=True)
     result = compare_all(runs, s, device)
     wall = time.monotonic() - t0

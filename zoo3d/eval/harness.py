@@ -112,6 +112,33 @@ def compare_models(models: list[EvalModel], metrics: dict[str, Metric], protocol
             "evidence": ctx.evidence}
 
 
+def merge_results(parts: list[dict[str, Any]], order: list[str] | None = None) -> dict[str, Any]:
+    """One result from ``compare_models`` results of disjoint model sets run under the same protocol.
+
+    Every metric seeds each instance itself, so a model scores the same whichever models shared
+    its run; runs under different protocols (or metrics, devices) are refused rather than mixed.
+    """
+    if not parts:
+        raise ValueError("merge_results needs at least one result")
+    protocol = parts[0]["protocol"]
+    merged: dict[str, Any] = {"models": {}, "protocol": protocol, "provenance": {}, "higher_is_better": {},
+                              "notes": [], "evidence": {}}
+    for part in parts:
+        if part["protocol"] != protocol:
+            raise UserError("Cannot merge compare results run under different protocols, metrics or devices.")
+        overlap = set(part["models"]) & set(merged["models"])
+        if overlap:
+            raise UserError(f"Cannot merge compare results that both score {sorted(overlap)[0]}.")
+        for key in ("models", "provenance", "higher_is_better", "evidence"):
+            merged[key].update(part.get(key, {}))
+        merged["notes"] = sorted(set(merged["notes"]) | set(part.get("notes", [])))
+    if order is not None:
+        rank = {name: i for i, name in enumerate(order)}
+        for key in ("models", "provenance"):
+            merged[key] = dict(sorted(merged[key].items(), key=lambda kv: rank.get(kv[0], len(rank))))
+    return merged
+
+
 def _directions(metrics: dict[str, Metric], results: dict[str, dict[str, Any]]) -> dict[str, bool]:
     keys = {k for r in results.values() for k in r}
     out = {}
