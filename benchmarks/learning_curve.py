@@ -46,8 +46,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--resolution", type=int, default=None, help="render and compare at this size instead")
     args = ap.parse_args(argv)
     real: dict[int, torch.Tensor] = {}
-    print("| run | step | diversity | layout | colour | texture | swd |")
-    print("|---|---|---|---|---|---|---|")
+    print("| run | step | diversity | layout | colour | texture | face | swd |")
+    print("|---|---|---|---|---|---|---|---|")
     for run in args.runs:
         for step, gen in generators(run):
             res = args.resolution or model_resolution(gen, None)
@@ -57,7 +57,7 @@ def main(argv: list[str] | None = None) -> int:
             d = diversity(fake, real[res])
             g = d["groups"]
             print(f"| {run.name} | {step} | {d['score']:.2f} | {g['layout']:.2f} | {g['colour']:.2f} | "
-                  f"{g['texture']:.2f} | {swd(fake, real[res])['mean']:.1f} |", flush=True)
+                  f"{g['texture']:.2f} | {d['face']:.2f} | {swd(fake, real[res])['mean']:.1f} |", flush=True)
     return 0
 
 

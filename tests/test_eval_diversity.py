@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from zoo3d.eval.diversity import diversity, diversity_features, mean_pairwise_distance
+from zoo3d.eval.diversity import diversity, diversity_features, face_features, mean_pairwise_distance
 from zoo3d.eval.protocol import make_protocol
 
 pytestmark = pytest.mark.usefixtures("single_thread")
@@ -29,7 +29,7 @@ def test_mean_pairwise_distance_of_known_points():
 def test_identical_samples_score_zero(heads):
     same = heads[5:6].expand(N, -1, -1, -1)
     out = diversity(same, heads[:N])
-    assert out["score"] == pytest.approx(0.0, abs=1e-9)
+    assert out["score"] == pytest.approx(0.0, abs=1e-9) and out["face"] == pytest.approx(0.0, abs=1e-9)
     assert all(v == pytest.approx(0.0, abs=1e-9) for v in out["groups"].values())
 
 
@@ -37,6 +37,27 @@ def test_the_dataset_against_itself_scores_one(heads):
     out = diversity(heads[N:], heads[:N])  # two disjoint draws
     assert 0.85 < out["score"] < 1.15, out
     assert all(0.75 < v < 1.3 for v in out["groups"].values()), out
+    assert 0.8 < out["face"] < 1.25, out
+
+
+def test_the_face_score_ignores_the_background_and_sees_the_face(heads):
+    """One head on varied random backgrounds is varied as a whole and not at all in the face crop."""
+    n, res = N, heads.shape[-1]
+    g = torch.Generator().manual_seed(3)
+    inner = torch.zeros(1, 1, res, res, dtype=torch.bool)
+    inner[..., res // 4:res - res // 4, res // 4:res - res // 4] = True
+    backgrounds = (torch.rand(n, 3, 1, 1, generator=g) * 2 - 1) + 0.3 * torch.randn(n, 3, res, res, generator=g)
+    one_face = torch.where(inner, heads[5:6], backgrounds.clamp(-1, 1))
+    out = diversity(one_face, heads[:N])
+    assert out["score"] > 0.5 and out["face"] == pytest.approx(0.0, abs=1e-9), out
+    # the same backgrounds around every dataset face: the face score is the dataset's own spread
+    faces = torch.where(inner, heads[N:], backgrounds.clamp(-1, 1))
+    assert 0.8 < diversity(faces, heads[:N])["face"] < 1.25
+    # the crop: colour statistics of the central half
+    crop = heads[:3, :, res // 4:res - res // 4, res // 4:res - res // 4]
+    want = torch.cat([crop.mean(dim=(2, 3)), crop.flatten(2).std(dim=2),
+                      crop.reshape(3, 3, 2, res // 4, 2, res // 4).mean(dim=(3, 5)).flatten(1)], dim=1).double()
+    torch.testing.assert_close(face_features(heads[:3]), want, rtol=1e-6, atol=1e-6)
 
 
 def test_each_feature_group_sees_its_kind_of_variety(heads):
@@ -76,10 +97,13 @@ def test_a_collapsed_generator_scores_far_below_the_oracle(heads):
         result = compare_models(models, load_metrics(["diversity"]), protocol, "cpu", options=dict(options))
         for name, row in result["models"].items():
             scores[(name, psi)] = row["diversity"]["mean"]
+            scores[(name, psi, "face")] = row["diversity_face"]["mean"]
         assert result["protocol"]["metrics"]["diversity"]["psi"] == psi
     assert 0.85 < scores[("oracle", 1.0)] < 1.15, scores        # measured: 1.03 (128 images, 64 px)
     assert scores[("oracle", 0.0)] < 0.4 * scores[("oracle", 1.0)], scores       # measured: 0.25
     assert scores[("collapsed", 1.0)] < 0.4 * scores[("oracle", 1.0)], scores    # measured: 0.19
+    assert 0.8 < scores[("oracle", 1.0, "face")] < 1.25, scores
+    assert scores[("collapsed", 1.0, "face")] < 0.5 * scores[("oracle", 1.0, "face")], scores  # 32 px: 0.35 vs 0.87
 
 
 def _smooth(n, res, seed):
@@ -136,6 +160,7 @@ def test_a_set_scaled_by_half_about_any_colour_is_half_as_varied():
     assert out["score"] == pytest.approx(0.5, abs=1e-6)
     assert list(out["groups"]) == ["layout", "colour", "texture"]
     assert all(v == pytest.approx(0.5, abs=1e-6) for v in out["groups"].values()), out
+    assert out["face"] == pytest.approx(0.5, abs=1e-6)
     swapped = diversity(ref, 0.5 * ref)
     assert swapped["score"] == pytest.approx(2.0, abs=1e-5)
     # a dataset of one repeated image has no spread to compare with
@@ -155,7 +180,9 @@ def test_the_metric_reports_the_diversity_of_the_protocol_sets(monkeypatch):
     metric = DiversityMetric()
     expected = diversity(fake, real)
     assert metric.evaluate(EvalModel("m", None), ctx) == {"diversity": [expected["score"]],
+                                                          "diversity_face": [expected["face"]],
                                                           "_meta": {"groups": expected["groups"], "features": FEATURES}}
+    assert metric.result_keys() == ("diversity", "diversity_face")
     assert steps == [1]
     assert metric.name == "diversity" and metric.higher_is_better is True and metric.units == "one"
     assert metric.requires == ("images", "dataset")
@@ -164,5 +191,6 @@ def test_the_metric_reports_the_diversity_of_the_protocol_sets(monkeypatch):
         "images": 5, "psi": 0.7, "features": FEATURES, "groups": ["layout", "colour", "texture"],
         "data": "synthetic:heads"}
     assert info["score"].startswith("mean over groups of mean pairwise distance")
+    assert info["face"] == "the colour group's ratio on the central crop of side 0.5"
     ctx.options["data"] = "folder:faces"
     assert metric.protocol_info(ctx)["data"] == "folder:faces"

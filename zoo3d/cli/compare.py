@@ -34,7 +34,7 @@ def _parse_ckpts(items: tuple[str, ...]) -> dict[str, str]:
 @click.option("--instances", type=click.IntRange(1, 10_000), default=None,
               help="Instances per model (default: the protocol's).")
 @click.option("--protocol", "protocol_name", type=click.Choice(["small", "paper"]), default="small", show_default=True,
-              help="small: honest CPU settings (2 instances, 64 px); paper: GRAM-HD Table 2 (50, model resolution).")
+              help="small: honest CPU settings (4 instances, 64 px); paper: GRAM-HD Table 2 (50, model resolution).")
 @click.option("--resolution", type=click.IntRange(8, 4096), default=None,
               help="Override the protocol's image resolution.")
 @click.option("--neus-iterations", type=click.IntRange(1, 1_000_000), default=None,
