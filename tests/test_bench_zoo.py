@@ -44,6 +44,7 @@ def test_side_by_side_jobs_share_the_cores_and_the_models(monkeypatch):
     assert zoo.child_env(2, {})["OMP_NUM_THREADS"] == "4" and zoo.child_env(16, {})["OMP_NUM_THREADS"] == "1"
     assert "OMP_NUM_THREADS" not in zoo.child_env(1, {})
     assert zoo.child_env(2, {"OMP_NUM_THREADS": "3"})["OMP_NUM_THREADS"] == "3"
+    assert zoo.child_env(2, {"OMP_NUM_THREADS": ""})["OMP_NUM_THREADS"] == "4"  # empty: OpenMP's default, every core
     names = ["oracle", "oracle_inconsistent", "gram", "gram_hd", "pigan"]
     assert zoo.split_models(names, 2) == [["oracle", "gram", "pigan"], ["oracle_inconsistent", "gram_hd"]]
     assert zoo.split_models(names[:2], 4) == [["oracle"], ["oracle_inconsistent"]]

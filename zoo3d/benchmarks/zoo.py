@@ -132,7 +132,7 @@ def child_env(jobs: int, env: dict[str, str] | None = None) -> dict[str, str]:
     slower than one thread each; a user's own ``OMP_NUM_THREADS`` is kept.
     """
     env = dict(os.environ if env is None else env)
-    if jobs > 1 and "OMP_NUM_THREADS" not in env:
+    if jobs > 1 and not env.get("OMP_NUM_THREADS"):  # an empty value is unset to OpenMP
         env["OMP_NUM_THREADS"] = str(max(1, (os.cpu_count() or 1) // jobs))
     return env
 
