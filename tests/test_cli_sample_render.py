@@ -36,6 +36,14 @@ def test_three_step_train_then_sample_and_render(toy, capsys):
                          "--out", "grid2.png")
     assert code == 0, err
     assert list(by_name.tobytes()) == list(Image.open(toy / "grid2.png").tobytes())  # seeds are reproducible
+    code, _, err = zoo3d(capsys, "sample", "toy", "--seeds", "0-3", "--out", "square.png")
+    assert code == 0, err
+    assert Image.open(toy / "square.png").size == (2 * 18 + 2, 2 * 18 + 2)  # no --yaw: the seeds in a square
+    code, _, err = zoo3d(capsys, "sample", "toy", "--seeds", "0-3", "--yaw", "0.3", "--out", "row.png")
+    assert code == 0, err
+    row = Image.open(toy / "row.png")
+    assert row.size == (4 * 18 + 2, 18 + 2)  # one named view: one row of seeds
+    assert list(row.crop((0, 0, 4 * 18 + 2, 18 + 2)).tobytes()) == list(by_name.crop((0, 18, 4 * 18 + 2, 2 * 18 + 2)).tobytes())
 
     code, _, err = zoo3d(capsys, "render", str(run / "latest").replace("latest", ""), "--seed", "1", "--frames",
                          "5", "--trajectory", "yaw-sweep", "--depth", "side", "--out", "turn.gif")

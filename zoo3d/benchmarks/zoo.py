@@ -177,7 +177,7 @@ def draw_samples(model: str, run_dir: Path, images: Path, device: str, jobs: int
     """A sample row (seeds 0-7, psi 1, frontal) and a yaw sweep (seeds 0-3 as columns, one row per yaw)."""
     env = child_env(jobs)
     row, sweep = images / f"{model}_samples.png", images / f"{model}_yaw_sweep.png"
-    _run(_zoo3d("sample", str(run_dir), "--seeds", "0-7", "--psi", "1", "--device", device, "--out", str(row)),
+    _run(_zoo3d("sample", str(run_dir), "--seeds", "0-7", "--psi", "1", "--yaw", "0", "--device", device, "--out", str(row)),
          f"zoo3d sample {model}", env)
     yaws = [a for y in SWEEP_YAWS for a in ("--yaw", str(y))]
     _run(_zoo3d("sample", str(run_dir), "--seeds", "0-3", "--psi", "1", *yaws, "--device", device, "--out",

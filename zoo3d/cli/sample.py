@@ -73,7 +73,7 @@ def load_for_cli(run: str | None, model: str | None, device: str, no_ema: bool):
 @click.command()
 @model_options
 @click.option("--seeds", default="0-15", show_default=True, help="Seeds: ranges and lists, e.g. 0-15 or 1,4,7-9.")
-@click.option("--yaw", "yaws", type=FINITE, multiple=True, help="Yaw in radians, one grid row each (default: 0).")
+@click.option("--yaw", "yaws", type=FINITE, multiple=True, help="Yaw in radians, one grid row of the seeds each (default: the prior's mean yaw, the seeds in a square grid).")
 @click.option("--pitch", type=FINITE, default=None, help="Pitch in radians (default: the prior's mean).")
 @click.option("--psi", type=click.FloatRange(0, 1), default=0.7, show_default=True, help="Truncation.")
 @click.option("--resolution", type=click.IntRange(min=1), help="Output size (default: the generator's).")
@@ -110,6 +110,6 @@ def sample(run, model, no_ema, device, seeds, yaws, pitch, psi, resolution, dept
             raise UserError(f"Model '{loaded.spec.name}' renders no depth, so --depth cannot be shown.")
         d = depth_to_image(out_views.depth).expand(-1, 3, -1, -1)
         rows = [t for pair in zip(rows, d.split(n)) for t in pair]
-    nrow = n if (len(yaw_list) > 1 or depth) else None
+    nrow = n if (yaws or depth) else None
     path = save_grid(torch.cat(rows), out, nrow=nrow)
     click.echo(f"Wrote {len(seed_list)} seeds x {len(yaw_list)} views to {path}.")
