@@ -177,8 +177,8 @@ def draw_samples(model: str, run_dir: Path, images: Path, device: str, jobs: int
     """A sample row (seeds 0-7, psi 1, frontal) and a yaw sweep (seeds 0-3 as columns, one row per yaw)."""
     env = child_env(jobs)
     row, sweep = images / f"{model}_samples.png", images / f"{model}_yaw_sweep.png"
-    _run(_zoo3d("sample", str(run_dir), "--seeds", "0-7", "--psi", "1", "--yaw", "0", "--device", device, "--out", str(row)),
-         f"zoo3d sample {model}", env)
+    _run(_zoo3d("sample", str(run_dir), "--seeds", "0-7", "--psi", "1", "--yaw", "0", "--device", device,
+                "--out", str(row)), f"zoo3d sample {model}", env)
     yaws = [a for y in SWEEP_YAWS for a in ("--yaw", str(y))]
     _run(_zoo3d("sample", str(run_dir), "--seeds", "0-3", "--psi", "1", *yaws, "--device", device, "--out",
                 str(sweep)), f"zoo3d sample {model} (yaw sweep)", env)
@@ -218,6 +218,7 @@ def compare_all(runs: dict[str, Path], s: ZooSettings, device: str) -> dict:
         _run(_compare_cmd(names, runs, s, device, "compare"), "zoo3d compare", child_env(s.jobs))
         return json.loads((s.out / "compare.json").read_text())
     stems = [f"compare-part{i}" for i in range(len(groups))]
+
     def compare_part(group: list[str], stem: str) -> None:
         _run(_compare_cmd(group, runs, s, device, stem), f"zoo3d compare ({stem})", child_env(s.jobs))
 

@@ -73,7 +73,8 @@ def load_for_cli(run: str | None, model: str | None, device: str, no_ema: bool):
 @click.command()
 @model_options
 @click.option("--seeds", default="0-15", show_default=True, help="Seeds: ranges and lists, e.g. 0-15 or 1,4,7-9.")
-@click.option("--yaw", "yaws", type=FINITE, multiple=True, help="Yaw in radians, one grid row of the seeds each (default: the prior's mean yaw, the seeds in a square grid).")
+@click.option("--yaw", "yaws", type=FINITE, multiple=True,
+              help="Yaw in radians, one grid row of the seeds each (default: the prior's mean yaw, seeds in a square).")
 @click.option("--pitch", type=FINITE, default=None, help="Pitch in radians (default: the prior's mean).")
 @click.option("--psi", type=click.FloatRange(0, 1), default=0.7, show_default=True, help="Truncation.")
 @click.option("--resolution", type=click.IntRange(min=1), help="Output size (default: the generator's).")
