@@ -48,6 +48,7 @@ FEATURES = ("network-free stand-in: 8x8 colour thumbnail | channel mean/std + qu
 
 
 def _at_feature_res(images: Tensor) -> Tensor:
+    """``images`` as float at <= ``FEATURE_RES`` px; images already there pass through unchanged."""
     x = images.float()
     if x.shape[-1] > FEATURE_RES:
         x = F.interpolate(x, size=(FEATURE_RES, FEATURE_RES), mode="bilinear", antialias=True, align_corners=False)
@@ -91,6 +92,7 @@ def diversity(generated: Tensor, reference: Tensor) -> dict[str, Any]:
     Returns ``{"score": mean of the group ratios, "groups": {group: ratio}, "face": the central crop's
     colour ratio}``.
     """
+    generated, reference = _at_feature_res(generated), _at_feature_res(reference)  # once for both feature sets
     fake, real = diversity_features(generated), diversity_features(reference)
     groups = {g: _ratio(fake[g], real[g]) for g in GROUPS}
     face = _ratio(face_features(generated), face_features(reference))
