@@ -26,7 +26,8 @@ def test_a_stored_config_of_the_old_shape_reads_as_the_same_settings_key_by_key(
     new = GramInverterConfig.model_validate(GramInverterConfig.upgrade_stored(old))
     dumped = new.model_dump(mode="json")
     assert set(dumped) == set(old) - set(OLD_SECTIONS) | {"stages"}
-    added = {"discriminator": {"mbstd_group": 0}}  # keys added since, at their defaults
+    added = {"discriminator": {"mbstd_group": 0},  # keys added since, at their defaults (the old behaviour)
+             "generator": {"depth_slices": None, "learn_manifolds": True}}
     for section in set(old) - set(OLD_SECTIONS) - {"train", "loss"}:  # the sections that kept their shape
         assert dumped[section] == ({**added[section], **old[section]} if section in added else old[section]), section
     moved = {"steps", "batch_size"}
@@ -67,7 +68,7 @@ def test_the_default_recipe_is_the_ffhq256_preset_and_tiny_shrinks_only_the_size
     assert _load("ffhq256").stages == GramInverterConfig().stages
     tiny = _load("tiny").stages
     assert [(s.name, s.steps, s.batch_size, s.lr) for s in tiny] == [
-        (EFFICIENT_GRAM, 600, 4, {"generator": 1e-3, "discriminator": 1e-3}),
+        (EFFICIENT_GRAM, 3000, 4, {"generator": 1e-3, "discriminator": 1e-3}),
         (ENCODER, 300, 4, {"encoder": 1e-3}), (DETAIL, 300, 4, {"detail": 1e-3})]
     assert [(s.betas, s.grad_clip) for s in tiny] == [(s.betas, s.grad_clip) for s in GramInverterConfig().stages]
 

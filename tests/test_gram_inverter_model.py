@@ -122,3 +122,61 @@ def test_surface_spread_is_the_weighted_distance_to_the_reference_depth():
     out = RenderOutput(rgb=torch.zeros(1, 3, 2, 2), weights=weights, points=points)
     spread = surface_spread(out, cam, torch.full((1, 1, 2, 2), 1.0), scale=0.5)
     assert torch.allclose(spread, torch.full_like(spread, (0.25 * 0.1 + 0.25 * 0.1) / 0.5), atol=1e-5)
+
+
+def test_depth_slices_give_each_texel_the_features_at_its_own_depth():
+    """With K slices, a texel's features are the volume's at its 3D point: a texel on slice k's depth takes
+    slice k, one between two slices their linear blend, whichever level it belongs to."""
+    plugin, cfg = micro_config("generator.depth_slices=3")  # slices at z = -0.12, 0, 0.12 (near 0.88, far 1.12)
+    torch.manual_seed(0)
+    gen = plugin.build(cfg)["generator"].eval()
+    C = cfg.generator.feature_dim
+    assert gen.synthesis.out_channels == (3 + 1) * C
+    points, valid = gen.gridded(16)
+    points = points.clone()
+    points[0, 0, ..., 2] = -0.12  # level 0 on slice 0
+    points[0, 1, ..., 2] = 0.12  # level 1 on slice 2
+    points[0, 2, ..., 2] = 0.03  # level 2 a quarter of the way from slice 1 to slice 2
+    points[0, 3, ..., 2] = 0.5  # beyond the range: the nearest slice
+    gen.gridded = lambda resolution: (points, valid)
+    ws = gen.map_latent(torch.randn(2, gen.z_dim))
+    with torch.no_grad():
+        maps = gen.synthesis(ws, noise_mode="none").reshape(2, 4, C, 16, 16)
+        features = gen.represent_ws(ws)
+    fg = features.foreground
+    assert torch.allclose(fg[:, 0], maps[:, 0], atol=1e-5)
+    assert torch.allclose(fg[:, 1], maps[:, 2], atol=1e-5)
+    assert torch.allclose(fg[:, 2], 0.75 * maps[:, 1] + 0.25 * maps[:, 2], atol=1e-5)
+    assert torch.allclose(fg[:, 3], maps[:, 2], atol=1e-5)
+    assert torch.allclose(features.background, maps[:, 3], atol=1e-6)
+
+
+def test_fixed_manifolds_keep_the_geometric_init_while_the_textures_train(tmp_path):
+    """learn_manifolds=False: the efficient-GRAM stage leaves the manifold predictor as built (the levels
+    stay GRAM's nested spheres) and still trains the synthesis network and decoder."""
+    from zoo3d.train.engine import Trainer
+
+    plugin, cfg = micro_config("generator.learn_manifolds=false", "stages.gram_inverter.efficient_gram.steps=2",
+                               "stages.gram_inverter.encoder.steps=0", "stages.gram_inverter.detail.steps=0")
+    trainer = Trainer(plugin, cfg, tmp_path / "run", model_name="gram_inverter", device="cpu", progress=False)
+    gen = trainer.modules["generator"]
+    before = {name: p.detach().clone() for name, p in gen.named_parameters()}
+    trainer.run()
+    changed = {name for name, p in gen.named_parameters() if not torch.equal(p, before[name])}
+    assert not any(name.startswith("manifold.") for name in changed), sorted(changed)
+    assert any(name.startswith("synthesis.") for name in changed) and any(name.startswith("decoder.") for name in changed)
+
+
+def test_untrained_radiance_decoder_keeps_the_features_spread():
+    """A decoder that starts by squashing its features draws one flat grey, and the discriminator rejects it
+    before the synthesis network learns anything."""
+    from zoo3d_gram_inverter.efficient_gram import RadianceDecoder
+
+    torch.manual_seed(0)
+    decoder = RadianceDecoder(feature_dim=8, hidden=16)
+    features = torch.randn(64, 8, 8, 8)
+    logits = decoder.net(features)
+    assert 0.5 < logits.std().item() < 2.0
+    rgb, alpha = decoder(features)
+    assert rgb.std(dim=(-1, -2)).mean() > 0.1  # texels of one map differ in colour
+    assert 0.2 < alpha.mean() < 0.8

@@ -33,6 +33,13 @@ class EfficientGramConfig(Config):
     features to radiance (rgb, alpha); alpha is zeroed where a level is not crossed by the gridding.
     Synthesis widths are ``min(channel_base / r, channel_max)`` at side r.
     ``extent``: half-width of the gridded square (GRAM-HD: fov/100 = 0.12).
+    ``depth_slices``: None: the synthesis network outputs one feature group per level, each level's
+    texture independent of the others. K: it outputs a feature volume of K slices spaced evenly over the
+    gridded depth range (z from 1 - far to 1 - near), and each level's texel takes the features at its own
+    3D point (linear in z between the two nearest slices), so that features are a function of position in
+    space, as GRAM's radiance is and as the detail branch samples its voxel onto the manifolds.
+    ``learn_manifolds``: whether the efficient-GRAM stage trains the manifold predictor. False keeps it at
+    GRAM's geometric init (nested spheres), as GRAM-HD's texture stage keeps its stage-1 manifolds.
     """
 
     resolution: int = Field(256, ge=8)
@@ -45,6 +52,8 @@ class EfficientGramConfig(Config):
     channel_max: int = Field(512, ge=4)
     decoder_hidden: int = Field(64, ge=4)
     extent: float = Field(0.12, gt=0)
+    depth_slices: int | None = Field(None, ge=2)
+    learn_manifolds: bool = True
     truncation_samples: int = Field(10000, ge=1)
     manifold: ManifoldConfig = Field(default_factory=ManifoldConfig)
     render: RenderConfig = Field(default_factory=RenderConfig)

@@ -8,7 +8,8 @@ texture mode. Geometry is GRAM's: the shared scalar field (geometric init) with 
 background plane z = -0.12.
 
 Choices the paper leaves open (documented): one synthesis network outputs all manifolds' features as
-channel groups of one map; no noise inputs (W+ determines the scene, which inversion needs); the radiance
+channel groups of one map (one group per level, or ``depth_slices`` slices of a feature volume sampled at
+each texel's 3D point, so that features vary with position in space as GRAM's radiance does); no noise inputs (W+ determines the scene, which inversion needs); the radiance
 is view-independent (the CNN sees no view direction); alpha = sigmoid of the decoder's 4th output, zeroed
 at texels whose level the gridding ray does not cross; texel centres are corner-aligned (as gridding).
 """
@@ -72,12 +73,24 @@ class ManifoldGeometry:
 
 
 class RadianceDecoder(nn.Module):
-    """Per-texel MLP (1x1 convs): features (M, C, H, W) -> rgb in [0, 1] (M, 3, H, W) and alpha (M, 1, H, W)."""
+    """Per-texel MLP (1x1 convs): features (M, C, H, W) -> rgb in [0, 1] (M, 3, H, W) and alpha (M, 1, H, W).
+
+    Initialised to carry the features' spread through to the logits (He init for the hidden layers,
+    1/sqrt(fan_in) for the last, zero biases, as EG3D's decoder starts): with PyTorch's default init the
+    logits' spread shrinks ~10x over three layers, the untrained generator draws one flat grey and its
+    first gradients are ~15x smaller than GRAM's (docs/training.md).
+    """
 
     def __init__(self, feature_dim: int, hidden: int = 64):
         super().__init__()
         self.net = nn.Sequential(nn.Conv2d(feature_dim, hidden, 1), nn.LeakyReLU(0.2), nn.Conv2d(hidden, hidden, 1),
                                  nn.LeakyReLU(0.2), nn.Conv2d(hidden, 4, 1))
+        convs = [m for m in self.net if isinstance(m, nn.Conv2d)]
+        for conv in convs[:-1]:
+            nn.init.kaiming_normal_(conv.weight, a=0.2, nonlinearity="leaky_relu")
+        nn.init.normal_(convs[-1].weight, std=convs[-1].in_channels ** -0.5)
+        for conv in convs:
+            nn.init.zeros_(conv.bias)
 
     def forward(self, features: Tensor) -> tuple[Tensor, Tensor]:
         out = self.net(features)
@@ -108,7 +121,9 @@ class EfficientGramGenerator(Generator):
         self.background_z = m.background_z
         self.num_manifolds, self.feature_dim = m.num_levels, cfg.feature_dim
         R = cfg.texture_resolution
-        self.synthesis = StyleSynthesis(cfg.w_dim, (m.num_levels + 1) * cfg.feature_dim, R,
+        self.depth_slices = cfg.depth_slices
+        groups = cfg.depth_slices or m.num_levels
+        self.synthesis = StyleSynthesis(cfg.w_dim, (groups + 1) * cfg.feature_dim, R,
                                         channels=lambda r: min(cfg.channel_base // r, cfg.channel_max), noise=False)
         self.mapping = MappingNetwork(cfg.z_dim, cfg.w_dim, cfg.mapping_layers, w_avg_beta=None)
         self.decoder = RadianceDecoder(cfg.feature_dim, cfg.decoder_hidden)
@@ -119,6 +134,7 @@ class EfficientGramGenerator(Generator):
         self.texture_resolution, self.extent = R, cfg.extent
         self._mean_cache: tuple[tuple, Tensor] | None = None
         self._grid_cache: dict[int, tuple[tuple, tuple[Tensor, Tensor]]] = {}
+        self._slice_cache: tuple[Tensor, Tensor] | None = None
 
     # ------------------------------------------------------------------ latent spaces
     def mean_latent(self) -> Tensor:
@@ -147,8 +163,25 @@ class EfficientGramGenerator(Generator):
         """W+ (B, num_ws, w_dim) (or W (B, w_dim)) -> the feature manifolds."""
         maps = self.synthesis(ws, noise_mode="none")
         B, R = maps.shape[0], maps.shape[-1]
-        maps = maps.reshape(B, self.num_manifolds + 1, self.feature_dim, R, R)
-        return FeatureManifolds(maps[:, :-1], maps[:, -1])
+        maps = maps.reshape(B, -1, self.feature_dim, R, R)
+        foreground = maps[:, :-1]
+        if self.depth_slices is not None:
+            foreground = torch.einsum("nkhw,bkchw->bnchw", self.slice_weights(R).to(maps), foreground)
+        return FeatureManifolds(foreground, maps[:, -1])
+
+    def slice_weights(self, resolution: int) -> Tensor:
+        """(N, K, R, R): how much of each depth slice the texels of each level take, linear in the z of their
+        gridded points between the two nearest of the K slices spaced over z in [1 - far, 1 - near]."""
+        points, _ = self.gridded(resolution)
+        if self._slice_cache is not None and self._slice_cache[0] is points:
+            return self._slice_cache[1]
+        rc, K = self.config.render, self.depth_slices
+        lo, hi = 1.0 - rc.far, 1.0 - rc.near
+        position = ((points[0, ..., 2] - lo) / (hi - lo)).clamp(0, 1) * (K - 1)  # (N, R, R)
+        slices = torch.arange(K, device=position.device, dtype=position.dtype)
+        weights = (1 - (position[:, None] - slices[None, :, None, None]).abs()).clamp(min=0)
+        self._slice_cache = (points, weights)
+        return weights
 
     # ------------------------------------------------------------------ geometry
     def geometry(self, batch_size: int = 1) -> ManifoldGeometry:

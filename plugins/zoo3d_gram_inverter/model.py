@@ -2,7 +2,8 @@
 
 Each stage is sized by its entry of the config's ``stages`` (steps, batch, lr by optimiser role):
 1. ``gram_inverter.efficient_gram``: Efficient GRAM against GRAM's CoordConv discriminator with pose head,
-   GRAM's adversarial phases (non-saturating + R1 + pose), EMA; roles ``generator``, ``discriminator``.
+   GRAM's adversarial phases (non-saturating + R1 + pose), EMA; roles ``generator``, ``discriminator``; the
+   manifold predictor frozen when ``generator.learn_manifolds`` is false.
 2. ``gram_inverter.encoder``: starts by putting the EMA weights into the generator, which stays frozen from
    here on; trains E_w (role ``encoder``).
 3. ``gram_inverter.detail``: trains the detail reconstructor (role ``detail``); E_w frozen.
@@ -60,13 +61,14 @@ class GramInverterModel(ModelPlugin):
 
     def stages(self, config: GramInverterConfig) -> list[Stage]:
         res = config.generator.resolution
+        fixed_geometry = [] if config.generator.learn_manifolds else ["generator.manifold"]
         gan, enc, det = config.stage(EFFICIENT_GRAM), config.stage(ENCODER), config.stage(DETAIL)
         encoder_loss = partial(encoder_step_loss, config=config, weights=config.stage_loss(ENCODER))
         detail_loss = partial(detail_step_loss, config=config, weights=config.stage_loss(DETAIL))
         return [
             Stage.from_config(gan, gram_phases(config.stage_loss(EFFICIENT_GRAM), res),
                               stage_optimizers(gan, {"generator": ["generator"], "discriminator": ["discriminator"]}),
-                              resolution=res, ema=True, frozen=["encoder", "detail"]),
+                              resolution=res, ema=True, frozen=["encoder", "detail", *fixed_geometry]),
             Stage.from_config(enc, [Phase("encoder", "encoder", encoder_loss)],
                               stage_optimizers(enc, {"encoder": ["encoder"]}), resolution=res, ema=False,
                               frozen=["generator", "discriminator", "detail"], on_start=_freeze_generator_as_ema),
