@@ -9,9 +9,10 @@ background plane z = -0.12.
 
 Choices the paper leaves open (documented): one synthesis network outputs all manifolds' features as
 channel groups of one map (one group per level, or ``depth_slices`` slices of a feature volume sampled at
-each texel's 3D point, so that features vary with position in space as GRAM's radiance does); no noise inputs (W+ determines the scene, which inversion needs); the radiance
-is view-independent (the CNN sees no view direction); alpha = sigmoid of the decoder's 4th output, zeroed
-at texels whose level the gridding ray does not cross; texel centres are corner-aligned (as gridding).
+each texel's 3D point, so that features vary with position in space as GRAM's radiance does); no noise
+inputs (W+ determines the scene, which inversion needs); the radiance is view-independent (the CNN sees
+no view direction); alpha = sigmoid of the decoder's 4th output, zeroed at texels whose level the
+gridding ray does not cross; texel centres are corner-aligned (as gridding).
 """
 
 from __future__ import annotations
