@@ -29,7 +29,7 @@ def _parse_ckpts(items: tuple[str, ...]) -> dict[str, str]:
 @click.command()
 @click.option("--models", required=True, help="Comma-separated model names, e.g. gram_hd,styleSDF.")
 @click.option("--metric", "metrics", default="neus", show_default=True,
-              help="Comma-separated metrics: neus, epi, depth, swd, diversity, fid, kid, speed (or any plugin's).")
+              help="Comma-separated metrics: neus, epi, depth, swd, diversity, detail, fid, kid, speed (or any plugin's).")
 @click.option("--ckpt", "ckpts", multiple=True, help="NAME=PATH: checkpoint or run folder for a model (repeatable).")
 @click.option("--instances", type=click.IntRange(1, 10_000), default=None,
               help="Instances per model (default: the protocol's).")

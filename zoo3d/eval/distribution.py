@@ -1,4 +1,4 @@
-"""Image sets for distribution metrics (fid, kid, swd, diversity): generated from the prior, real from the dataset.
+"""Image sets for distribution metrics (fid, kid, swd, diversity, detail): generated from the prior, real from data.
 
 Generated images use latents and cameras drawn from one CPU generator seeded with the
 protocol's ``seed_start`` (the same draws for every model with the same z_dim and prior),

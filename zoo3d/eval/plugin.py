@@ -12,6 +12,8 @@ _BUILTIN = [
     ("swd", "zoo3d.eval.swd:SwdMetric", False, "sliced Wasserstein distance on Laplacian-pyramid patches"),
     ("diversity", "zoo3d.eval.diversity:DiversityMetric", True,
      "variety of samples relative to the dataset (network-free features; 1 = as varied)"),
+    ("detail", "zoo3d.eval.detail:DetailMetric", True,
+     "fine detail (image variance above half the Nyquist frequency) relative to the dataset; 1 = as much"),
     ("fid", "zoo3d.eval.fid:FidMetric", False, "Frechet Inception distance (clean-fid) against the dataset"),
     ("kid", "zoo3d.eval.fid:KidMetric", False, "kernel Inception distance (clean-fid) against the dataset"),
     ("speed", "zoo3d.eval.speed:SpeedMetric", False, "seconds and peak memory per generated image"),
