@@ -1,4 +1,4 @@
-"""Diversity and SWD of every checkpoint of one or more runs: the learning curve of an ablation.
+"""Diversity, SWD and detail of every checkpoint of one or more runs: the learning curve of an ablation.
 
     python benchmarks/learning_curve.py RUN [RUN ...] [--images 64] [--psi 1.0] [--data synthetic:heads]
                                         [--resolution R]
@@ -6,8 +6,8 @@
 Each checkpoint's EMA generator draws ``--images`` samples (latents and prior cameras from the same
 seeded draws as ``zoo3d compare``'s distribution metrics, seed 0) at its own resolution (or at
 ``--resolution``, e.g. GRAM-HD at 32² instead of its 64² output) and truncation ``--psi``; they are
-compared with as many dataset images by the ``diversity`` and ``swd`` functions of ``zoo3d.eval``
-(docs/metrics.md). ``step 0`` is the generator as the run's config builds it before any
+compared with as many dataset images by the ``diversity``, ``swd`` and ``detail`` functions of
+``zoo3d.eval`` (docs/metrics.md). ``step 0`` is the generator as the run's config builds it before any
 training. Fewer images than the ``small`` protocol's make the curve cheap to draw on a CPU; compare runs
 only at the same ``--images``. Keep more checkpoints with ``--set train.keep_checkpoints=N``.
 """
@@ -34,6 +34,7 @@ def generators(run: Path):
 
 def main(argv: list[str] | None = None) -> int:
     from zoo3d.eval.distribution import generated_images, real_images
+    from zoo3d.eval.detail import detail
     from zoo3d.eval.diversity import diversity
     from zoo3d.eval.metric import model_resolution
     from zoo3d.eval.swd import swd
@@ -46,8 +47,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--resolution", type=int, default=None, help="render and compare at this size instead")
     args = ap.parse_args(argv)
     real: dict[int, torch.Tensor] = {}
-    print("| run | step | diversity | layout | colour | texture | face | swd |")
-    print("|---|---|---|---|---|---|---|---|")
+    print("| run | step | diversity | layout | colour | texture | face | swd | detail |")
+    print("|---|---|---|---|---|---|---|---|---|")
     for run in args.runs:
         for step, gen in generators(run):
             res = args.resolution or model_resolution(gen, None)
@@ -57,7 +58,8 @@ def main(argv: list[str] | None = None) -> int:
             d = diversity(fake, real[res])
             g = d["groups"]
             print(f"| {run.name} | {step} | {d['score']:.2f} | {g['layout']:.2f} | {g['colour']:.2f} | "
-                  f"{g['texture']:.2f} | {d['face']:.2f} | {swd(fake, real[res])['mean']:.1f} |", flush=True)
+                  f"{g['texture']:.2f} | {d['face']:.2f} | {swd(fake, real[res])['mean']:.1f} | "
+                  f"{detail(fake, real[res])['score']:.3f} |", flush=True)
     return 0
 
 
