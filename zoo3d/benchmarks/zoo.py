@@ -18,7 +18,7 @@ Configured through the environment (``zoo3d bench`` passes only ``--device`` and
 ``ZOO3D_ZOO_STEPS``       step cap per model (default none)
 ``ZOO3D_ZOO_PRESETS``     ``MODEL=PRESET,...`` (default ``tiny`` for every model; on a GPU name the paper presets)
 ``ZOO3D_ZOO_DATA``        training and reference data (default ``synthetic:heads``)
-``ZOO3D_ZOO_METRICS``     default ``neus,epi,depth,swd,diversity,speed``
+``ZOO3D_ZOO_METRICS``     default ``neus,epi,depth,swd,diversity,detail,speed``
 ``ZOO3D_ZOO_PROTOCOL``    ``small`` (default) or ``paper``; ``ZOO3D_ZOO_INSTANCES`` overrides its instance count
 ``ZOO3D_ZOO_OUT``         output folder (default ``runs/zoo-<time>``); must not hold a previous table
 ``ZOO3D_ZOO_JOBS``        processes at once (default 1): trainings side by side, and the comparison split into
@@ -42,7 +42,7 @@ from pathlib import Path
 
 from zoo3d.errors import UserError
 
-DEFAULT_METRICS = ("neus", "epi", "depth", "swd", "diversity", "speed")
+DEFAULT_METRICS = ("neus", "epi", "depth", "swd", "diversity", "detail", "speed")
 ROLE, CONTROL_ROLE = "bench:zoo", "bench:zoo-control"
 SWEEP_YAWS = (-0.5, -0.25, 0.0, 0.25, 0.5)
 #: How long a stopped run may take to finish its step and write its checkpoint.
