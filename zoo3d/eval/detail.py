@@ -21,7 +21,8 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from zoo3d.eval.metric import EvalContext, EvalModel, Metric
+from zoo3d.eval.distribution import DistributionMetric
+from zoo3d.eval.metric import EvalContext
 
 #: The band edge as a fraction of the image side: half the Nyquist frequency (R / 2 cycles).
 CUTOFF_FRACTION = 0.25
@@ -48,19 +49,12 @@ def detail(generated: Tensor, reference: Tensor) -> dict[str, float]:
     return {"score": fake / real if real > 0 else float("nan"), "generated": fake, "dataset": real}
 
 
-class DetailMetric(Metric):
+class DetailMetric(DistributionMetric):
     name = "detail"
-    keys = ("detail",)
     higher_is_better = True
-    requires = ("images", "dataset")
-    units = "one"
 
-    def evaluate(self, model: EvalModel, ctx: EvalContext) -> dict[str, Any]:
-        from zoo3d.eval.distribution import protocol_image_sets
-
-        fake, real = protocol_image_sets(model, ctx)
-        out = detail(fake, real)
-        ctx.advance(1)
+    def score_sets(self, generated: Tensor, real: Tensor, ctx: EvalContext) -> dict[str, Any]:
+        out = detail(generated, real)
         return {"detail": [out["score"]], "_meta": {"generated_share": out["generated"],
                                                     "dataset_share": out["dataset"]}}
 

@@ -9,10 +9,13 @@ read item by item without the dataset's block cache.
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 from torch import Tensor
 
 from zoo3d.errors import UserError
+from zoo3d.eval.metric import EvalContext, EvalModel, Metric
 
 
 @torch.no_grad()
@@ -61,3 +64,23 @@ def protocol_image_sets(model, ctx) -> tuple[Tensor, Tensor]:
         real[res] = real_images(ctx.options.get("data", "synthetic:heads"), proto.distribution_images, res)
         ctx.options["real_images"] = real
     return fake, real[res]
+
+
+class DistributionMetric(Metric):
+    """A metric of the protocol's two image sets (:func:`protocol_image_sets`), one value per model.
+
+    Subclasses give :meth:`score_sets`; the sets are drawn once per comparison and resolution.
+    """
+
+    requires = ("images", "dataset")
+    units = "one"
+
+    def evaluate(self, model: EvalModel, ctx: EvalContext) -> dict[str, Any]:
+        fake, real = protocol_image_sets(model, ctx)
+        out = self.score_sets(fake, real, ctx)
+        ctx.advance(1)
+        return out
+
+    def score_sets(self, generated: Tensor, real: Tensor, ctx: EvalContext) -> dict[str, Any]:
+        """The result for generated and dataset images (N, 3, R, R): each key -> [value], optional ``_meta``."""
+        raise NotImplementedError

@@ -34,7 +34,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from zoo3d.eval.metric import EvalContext, EvalModel, Metric
+from zoo3d.eval.distribution import DistributionMetric
+from zoo3d.eval.metric import EvalContext
 from zoo3d.eval.swd import laplacian_pyramid
 
 FEATURE_RES = 64
@@ -104,19 +105,13 @@ def _ratio(fake: Tensor, real: Tensor) -> float:
     return mean_pairwise_distance(fake) / ref if ref > 0 else float("nan")
 
 
-class DiversityMetric(Metric):
+class DiversityMetric(DistributionMetric):
     name = "diversity"
     keys = ("diversity", "diversity_face")
     higher_is_better = True
-    requires = ("images", "dataset")
-    units = "one"
 
-    def evaluate(self, model: EvalModel, ctx: EvalContext) -> dict[str, Any]:
-        from zoo3d.eval.distribution import protocol_image_sets
-
-        fake, real = protocol_image_sets(model, ctx)
-        out = diversity(fake, real)
-        ctx.advance(1)
+    def score_sets(self, generated: Tensor, real: Tensor, ctx: EvalContext) -> dict[str, Any]:
+        out = diversity(generated, real)
         return {"diversity": [out["score"]], "diversity_face": [out["face"]],
                 "_meta": {"groups": out["groups"], "features": FEATURES}}
 

@@ -18,7 +18,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from zoo3d.eval.metric import EvalContext, EvalModel, Metric
+from zoo3d.eval.distribution import DistributionMetric
+from zoo3d.eval.metric import EvalContext
 
 PATCH = 7
 REPEATS = 4
@@ -105,19 +106,12 @@ def swd(images_a: Tensor, images_b: Tensor, patches_per_image: int = 128, seed: 
     return {"per_level": per_level, "mean": sum(per_level) / len(per_level)}
 
 
-class SwdMetric(Metric):
+class SwdMetric(DistributionMetric):
     name = "swd"
     higher_is_better = False
-    requires = ("images", "dataset")
-    units = "one"
 
-    def evaluate(self, model: EvalModel, ctx: EvalContext) -> dict[str, Any]:
-        from zoo3d.eval.distribution import protocol_image_sets
-
-        proto = ctx.protocol
-        fake, real = protocol_image_sets(model, ctx)
-        out = swd(fake, real, proto.swd_patches_per_image, proto.seed_start)
-        ctx.advance(1)
+    def score_sets(self, generated: Tensor, real: Tensor, ctx: EvalContext) -> dict[str, Any]:
+        out = swd(generated, real, ctx.protocol.swd_patches_per_image, ctx.protocol.seed_start)
         return {"swd": [out["mean"]], "_meta": {"per_level": out["per_level"]}}
 
     def protocol_info(self, ctx: EvalContext) -> dict[str, Any]:
