@@ -48,7 +48,7 @@ def test_the_share_of_cosines_is_their_power_above_a_quarter_of_the_side():
 def test_the_dataset_against_itself_scores_one_and_upsampled_halves_far_less(heads):
     assert 0.7 < detail(heads[N:], heads[:N])["score"] < 1.3  # measured: 0.84
     halves = F.interpolate(F.avg_pool2d(heads[N:], 2), scale_factor=2, mode="bicubic", align_corners=False)
-    assert detail(halves, heads[:N])["score"] < 0.3  # measured at 64 px on 64 images: 0.08
+    assert detail(halves, heads[:N])["score"] < 0.3  # measured: 0.05 (0.08 at 64 px on 64 images)
     with pytest.raises(ValueError):
         detail(heads[:2], F.avg_pool2d(heads[:2], 2))
 
@@ -74,4 +74,4 @@ def test_through_the_harness_blurred_oracle_heads_score_below_sharp_ones(heads):
                             options={"real_images": {RES: heads[:N]}})
     score = {name: row["detail"]["mean"] for name, row in result["models"].items()}
     assert 0.7 < score["oracle"] < 1.4, score
-    assert score["blurred"] < 0.5 * score["oracle"], score
+    assert score["blurred"] < 0.5 * score["oracle"], score  # measured: 0.79 and 0.05

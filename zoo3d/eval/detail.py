@@ -9,8 +9,8 @@ dataset images at the same resolution.
 It answers what a sample grid can only suggest: whether a super-resolution model's HR output holds
 more detail than its LR render up-sampled (GRAM-HD's claim), and whether a model's images are smooth
 enough to flatter a refit-based consistency score. Measured on 64 ``synthetic:heads`` images at 64 px:
-the data holds 7.1 % of its variance above R / 4; the same images reduced to 32 px and up-sampled
-bicubically 0.54 % (score 0.08). Network-free, so no download; it sees sharpness and fine texture, not
+the data holds 6.8 % of its variance above R / 4; the same images reduced to 32 px and up-sampled
+bicubically 0.5 % (score 0.08). Network-free, so no download; it sees sharpness and fine texture, not
 whether the detail is plausible (read it with ``swd``).
 """
 
