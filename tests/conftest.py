@@ -49,6 +49,15 @@ def single_thread():
     torch.set_num_threads(previous)
 
 
+@pytest.fixture(scope="session")
+def heads_32px():
+    """``synthetic:heads`` items 0-95 at 32 px, rendered once for the image-metric tests (an item's image
+    does not depend on how many the dataset holds, so each test slices the draws it needs)."""
+    from zoo3d.data.synthetic import SyntheticHeads
+
+    return SyntheticHeads(32, count=96, cache=False).render(range(96))["image"]
+
+
 @pytest.fixture
 def in_tmp(tmp_path, monkeypatch):
     """Commands run from ``tmp_path`` and write their runs under ``tmp_path / "runs"``."""

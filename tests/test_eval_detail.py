@@ -15,13 +15,7 @@ pytestmark = pytest.mark.usefixtures("single_thread")
 RES = 32
 N = 32
 
-
-@pytest.fixture(scope="module")
-def heads():
-    """64 ``synthetic:heads`` images at 32 px (items 0-31 and 32-63: two disjoint draws)."""
-    from zoo3d.data.synthetic import SyntheticHeads
-
-    return SyntheticHeads(RES, count=2 * N, cache=False).render(range(2 * N))["image"]
+# heads_32px (conftest): items 0-95 at 32 px; here two disjoint draws of N, 0-31 and 32-63
 
 
 def _waves(res, *components):
@@ -45,15 +39,16 @@ def test_the_share_of_cosines_is_their_power_above_a_quarter_of_the_side():
     assert float(high_band_share(torch.full((1, 3, r, r), 0.3))) == 0.0
 
 
-def test_the_dataset_against_itself_scores_one_and_upsampled_halves_far_less(heads):
-    assert 0.7 < detail(heads[N:], heads[:N])["score"] < 1.3  # measured: 0.84
-    halves = F.interpolate(F.avg_pool2d(heads[N:], 2), scale_factor=2, mode="bicubic", align_corners=False)
-    assert detail(halves, heads[:N])["score"] < 0.3  # measured: 0.05 (0.08 at 64 px on 64 images)
+def test_the_dataset_against_itself_scores_one_and_upsampled_halves_far_less(heads_32px):
+    other = heads_32px[N:2 * N]
+    assert 0.7 < detail(other, heads_32px[:N])["score"] < 1.3  # measured: 0.84
+    halves = F.interpolate(F.avg_pool2d(other, 2), scale_factor=2, mode="bicubic", align_corners=False)
+    assert detail(halves, heads_32px[:N])["score"] < 0.3  # measured: 0.05 (0.08 at 64 px on 64 images)
     with pytest.raises(ValueError):
-        detail(heads[:2], F.avg_pool2d(heads[:2], 2))
+        detail(heads_32px[:2], F.avg_pool2d(heads_32px[:2], 2))
 
 
-def test_through_the_harness_blurred_oracle_heads_score_below_sharp_ones(heads):
+def test_through_the_harness_blurred_oracle_heads_score_below_sharp_ones(heads_32px):
     from zoo3d.eval.harness import compare_models, load_eval_model, load_metrics
     from zoo3d.eval.metric import EvalModel
 
@@ -71,7 +66,7 @@ def test_through_the_harness_blurred_oracle_heads_score_below_sharp_ones(heads):
     blurred = EvalModel("blurred", Blurred(gen.config))
     protocol = make_protocol("small", resolution=RES, distribution_images=N)
     result = compare_models([oracle, blurred], load_metrics(["detail"]), protocol, "cpu",
-                            options={"real_images": {RES: heads[:N]}})
+                            options={"real_images": {RES: heads_32px[:N]}})
     score = {name: row["detail"]["mean"] for name, row in result["models"].items()}
     assert 0.7 < score["oracle"] < 1.4, score
     assert score["blurred"] < 0.5 * score["oracle"], score  # measured: 0.79 and 0.05

@@ -11,13 +11,7 @@ pytestmark = pytest.mark.usefixtures("single_thread")
 RES = 32
 N = 48
 
-
-@pytest.fixture(scope="module")
-def heads():
-    """96 ``synthetic:heads`` images at 32 px (items 0-47 and 48-95: two disjoint draws), rendered in one batch."""
-    from zoo3d.data.synthetic import SyntheticHeads
-
-    return SyntheticHeads(RES, count=2 * N, cache=False).render(range(2 * N))["image"]
+# heads_32px (conftest): items 0-95 at 32 px; here two disjoint draws of N, 0-47 and 48-95
 
 
 def test_mean_pairwise_distance_of_known_points():
@@ -26,42 +20,42 @@ def test_mean_pairwise_distance_of_known_points():
     assert mean_pairwise_distance(pts) == pytest.approx(8 / 3, abs=1e-12)
 
 
-def test_identical_samples_score_zero(heads):
-    same = heads[5:6].expand(N, -1, -1, -1)
-    out = diversity(same, heads[:N])
+def test_identical_samples_score_zero(heads_32px):
+    same = heads_32px[5:6].expand(N, -1, -1, -1)
+    out = diversity(same, heads_32px[:N])
     assert out["score"] == pytest.approx(0.0, abs=1e-9) and out["face"] == pytest.approx(0.0, abs=1e-9)
     assert all(v == pytest.approx(0.0, abs=1e-9) for v in out["groups"].values())
 
 
-def test_the_dataset_against_itself_scores_one(heads):
-    out = diversity(heads[N:], heads[:N])  # two disjoint draws
+def test_the_dataset_against_itself_scores_one(heads_32px):
+    out = diversity(heads_32px[N:], heads_32px[:N])  # two disjoint draws
     assert 0.85 < out["score"] < 1.15, out
     assert all(0.75 < v < 1.3 for v in out["groups"].values()), out
     assert 0.8 < out["face"] < 1.25, out
 
 
-def test_the_face_score_ignores_the_background_and_sees_the_face(heads):
+def test_the_face_score_ignores_the_background_and_sees_the_face(heads_32px):
     """One head on varied random backgrounds is varied as a whole and not at all in the face crop."""
-    n, res = N, heads.shape[-1]
+    n, res = N, heads_32px.shape[-1]
     g = torch.Generator().manual_seed(3)
     inner = torch.zeros(1, 1, res, res, dtype=torch.bool)
     inner[..., res // 4:res - res // 4, res // 4:res - res // 4] = True
     backgrounds = (torch.rand(n, 3, 1, 1, generator=g) * 2 - 1) + 0.3 * torch.randn(n, 3, res, res, generator=g)
-    one_face = torch.where(inner, heads[5:6], backgrounds.clamp(-1, 1))
-    out = diversity(one_face, heads[:N])
+    one_face = torch.where(inner, heads_32px[5:6], backgrounds.clamp(-1, 1))
+    out = diversity(one_face, heads_32px[:N])
     assert out["score"] > 0.5 and out["face"] == pytest.approx(0.0, abs=1e-9), out
     # the same backgrounds around every dataset face: the face score is the dataset's own spread
-    faces = torch.where(inner, heads[N:], backgrounds.clamp(-1, 1))
-    assert 0.8 < diversity(faces, heads[:N])["face"] < 1.25
+    faces = torch.where(inner, heads_32px[N:], backgrounds.clamp(-1, 1))
+    assert 0.8 < diversity(faces, heads_32px[:N])["face"] < 1.25
     # the crop: colour statistics of the central half
-    crop = heads[:3, :, res // 4:res - res // 4, res // 4:res - res // 4]
+    crop = heads_32px[:3, :, res // 4:res - res // 4, res // 4:res - res // 4]
     want = torch.cat([crop.mean(dim=(2, 3)), crop.flatten(2).std(dim=2),
                       crop.reshape(3, 3, 2, res // 4, 2, res // 4).mean(dim=(3, 5)).flatten(1)], dim=1).double()
-    torch.testing.assert_close(face_features(heads[:3]), want, rtol=1e-6, atol=1e-6)
+    torch.testing.assert_close(face_features(heads_32px[:3]), want, rtol=1e-6, atol=1e-6)
 
 
-def test_each_feature_group_sees_its_kind_of_variety(heads):
-    base = heads[:N]
+def test_each_feature_group_sees_its_kind_of_variety(heads_32px):
+    base = heads_32px[:N]
     ref = diversity_features(base)
     # recolouring every image by its own random gain spreads colour and layout
     gain = 0.6 + 0.8 * torch.rand(N, 3, 1, 1, generator=torch.Generator().manual_seed(1))
@@ -73,7 +67,7 @@ def test_each_feature_group_sees_its_kind_of_variety(heads):
     assert mean_pairwise_distance(blurred["texture"]) < 0.7 * mean_pairwise_distance(ref["texture"])
 
 
-def test_a_collapsed_generator_scores_far_below_the_oracle(heads):
+def test_a_collapsed_generator_scores_far_below_the_oracle(heads_32px):
     """Through the harness: the oracle at psi 1 is as varied as the data; one head in many poses, or psi 0, is not."""
     from zoo3d.eval.harness import compare_models, load_eval_model, load_metrics
     from zoo3d.eval.metric import EvalModel
@@ -89,7 +83,7 @@ def test_a_collapsed_generator_scores_far_below_the_oracle(heads):
             return super().sample_z(1, generator=torch.Generator().manual_seed(7), device=device).expand(n, -1)
 
     collapsed = EvalModel("collapsed", OneHead(gen.config))
-    options = {"real_images": {RES: heads[:N]}}
+    options = {"real_images": {RES: heads_32px[:N]}}
     scores = {}
     for psi in (1.0, 0.0):
         protocol = make_protocol("small", resolution=RES, distribution_images=N, psi_distribution=psi)
