@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+import shutil
+
 import pytest
 
 from zoo3d.benchmarks import zoo
@@ -37,6 +40,68 @@ def test_the_budget_stops_training_with_a_checkpoint(tmp_path):
     from zoo3d.runs import load_model
 
     assert load_model(str(tmp_path / "runs" / "pigan"), device="cpu").step == got["step"] >= 1
+    assert json.loads(zoo.training_record_path(tmp_path / "runs" / "pigan").read_text()) == got
+
+
+def _fake_zoo(monkeypatch, tmp_path, trained_now: list[str]):
+    """zoo.run with its subprocesses replaced: a training writes a config and its record, as the real one does."""
+    monkeypatch.setenv("ZOO3D_ZOO_MODELS", "gram,pigan")
+    monkeypatch.setenv("ZOO3D_ZOO_OUT", str(tmp_path))
+    monkeypatch.setenv("ZOO3D_ZOO_STEPS", "5")
+
+    def train(model, run_dir, s, device):
+        trained_now.append(model)
+        run_dir.mkdir(parents=True)
+        (run_dir / "config.yaml").write_text("model: x\n")
+        record = {"model": model, "preset": s.preset(model), "data": s.data, "ended": "finished",
+                  "train_s": 60.0, "step": 5, "stage": "s"}
+        zoo.training_record_path(run_dir).write_text(json.dumps(record))
+        return record
+
+    def compare(runs, s, device):
+        names = ["oracle", *runs]
+        return {"models": {n: {"epi": {"mean": 1.0, "std": 0.0, "n": 1}} for n in names},
+                "provenance": {n: {"strictly_3d_consistent": True} for n in names},
+                "higher_is_better": {"epi": False}}
+
+    monkeypatch.setattr(zoo, "train_for_budget", train)
+    monkeypatch.setattr(zoo, "draw_samples", lambda m, *a: {"samples": f"{m}_s.png", "yaw_sweep": f"{m}_y.png"})
+    monkeypatch.setattr(zoo, "compare_all", compare)
+
+
+def test_resume_compares_again_without_training_what_finished(tmp_path, monkeypatch):
+    trained_now: list[str] = []
+    _fake_zoo(monkeypatch, tmp_path, trained_now)
+    zoo.run("cpu", quick=False)
+    assert trained_now == ["gram", "pigan"]
+    with pytest.raises(UserError, match="ZOO3D_ZOO_RESUME=1"):
+        zoo.run("cpu", quick=False)
+    # pigan's training is lost; gram's finished and is kept
+    shutil.rmtree(tmp_path / "runs" / "pigan")
+    zoo.training_record_path(tmp_path / "runs" / "pigan").unlink()
+    monkeypatch.setenv("ZOO3D_ZOO_RESUME", "1")
+    trained_now.clear()
+    records = {r["model"]: r for r in zoo.run("cpu", quick=False)}
+    assert trained_now == ["pigan"]
+    assert records["gram"]["step"] == 5 and records["gram"]["train_s"] == 60.0
+    table = (tmp_path / "zoo.md").read_text()
+    assert "without the trainings of gram, done by an earlier invocation" in table
+    assert "| gram | yes | tiny | 5 | 1.0 |" in table
+
+
+def test_resume_refuses_a_cut_off_or_mismatched_training(tmp_path, monkeypatch):
+    trained_now: list[str] = []
+    _fake_zoo(monkeypatch, tmp_path, trained_now)
+    zoo.run("cpu", quick=False)
+    monkeypatch.setenv("ZOO3D_ZOO_RESUME", "1")
+    monkeypatch.setenv("ZOO3D_ZOO_PRESETS", "gram=ffhq256")
+    with pytest.raises(UserError, match="preset tiny on synthetic:heads, not ffhq256"):
+        zoo.run("cpu", quick=False)
+    monkeypatch.delenv("ZOO3D_ZOO_PRESETS")
+    zoo.training_record_path(tmp_path / "runs" / "gram").unlink()
+    with pytest.raises(UserError, match="without a record"):
+        zoo.run("cpu", quick=False)
+    assert trained_now == ["gram", "pigan"]
 
 
 def test_side_by_side_jobs_share_the_cores_and_the_models(monkeypatch):

@@ -21,6 +21,9 @@ Configured through the environment (``zoo3d bench`` passes only ``--device`` and
 ``ZOO3D_ZOO_METRICS``     default ``neus,epi,depth,swd,diversity,detail,speed``
 ``ZOO3D_ZOO_PROTOCOL``    ``small`` (default) or ``paper``; ``ZOO3D_ZOO_INSTANCES`` overrides its instance count
 ``ZOO3D_ZOO_OUT``         output folder (default ``runs/zoo-<time>``); must not hold a previous table
+``ZOO3D_ZOO_RESUME``      ``1``: continue the run in ``ZOO3D_ZOO_OUT``. A model whose training finished there
+                          (its record ``runs/MODEL.json``) is not trained again; the samples, the comparison and
+                          the table are redone, so a failed comparison or a new metric costs no training
 ``ZOO3D_ZOO_JOBS``        processes at once (default 1): trainings side by side, and the comparison split into
                           that many ``zoo3d compare`` runs whose results are merged; each process gets
                           ``cores // jobs`` threads (``OMP_NUM_THREADS``) unless that variable is set
@@ -66,6 +69,7 @@ class ZooSettings:
     instances: int | None = None
     neus_iterations: int | None = None
     jobs: int = 1
+    resume: bool = False
 
     def preset(self, model: str) -> str:
         return self.presets.get(model, "tiny")
@@ -90,8 +94,9 @@ def settings_from_env(quick: bool, env: dict[str, str] | None = None) -> ZooSett
         steps_cap = int(steps) if steps else None
         instances = env.get("ZOO3D_ZOO_INSTANCES", "1" if quick else "")
         jobs = int(env.get("ZOO3D_ZOO_JOBS", "1"))
+        resume = int(env.get("ZOO3D_ZOO_RESUME", "0") or 0) != 0
     except ValueError as exc:
-        raise UserError(f"ZOO3D_ZOO_MINUTES / ZOO3D_ZOO_STEPS / ZOO3D_ZOO_JOBS must be numbers ({exc}).") from None
+        raise UserError(f"ZOO3D_ZOO_MINUTES / ZOO3D_ZOO_STEPS / ZOO3D_ZOO_JOBS / ZOO3D_ZOO_RESUME must be numbers ({exc}).") from None
     if jobs < 1:
         raise UserError(f"ZOO3D_ZOO_JOBS must be at least 1, not {jobs}.")
     if minutes <= 0 and steps_cap is None:
@@ -104,7 +109,7 @@ def settings_from_env(quick: bool, env: dict[str, str] | None = None) -> ZooSett
                        metrics=_list(env.get("ZOO3D_ZOO_METRICS", ",".join(DEFAULT_METRICS))),
                        protocol=env.get("ZOO3D_ZOO_PROTOCOL", "small"),
                        instances=int(instances) if instances else None,
-                       neus_iterations=20 if quick else None, jobs=jobs)
+                       neus_iterations=20 if quick else None, jobs=jobs, resume=resume)
 
 
 def default_models() -> list[str]:
@@ -144,8 +149,14 @@ def _run(cmd: list[str], what: str, env: dict[str, str] | None = None) -> None:
         raise UserError(f"{what} failed (exit {done.returncode}): {tail}")
 
 
+def training_record_path(run_dir: Path) -> Path:
+    """Where :func:`train_for_budget` keeps what a training reached: ``runs/MODEL.json`` beside ``runs/MODEL``."""
+    return run_dir.parent / f"{run_dir.name}.json"
+
+
 def train_for_budget(model: str, run_dir: Path, s: ZooSettings, device: str) -> dict:
-    """Train ``model`` until its budget or step cap; returns how far it got and how it ended."""
+    """Train ``model`` until its budget or step cap; returns how far it got and how it ended, and writes
+    that record to :func:`training_record_path` once the checkpoint is in place."""
     cmd = _zoo3d("train", model, "--preset", s.preset(model), "--data", s.data, "--out", str(run_dir),
                  "--device", device, "--quiet")
     if s.steps is not None:
@@ -165,12 +176,44 @@ def train_for_budget(model: str, run_dir: Path, s: ZooSettings, device: str) -> 
     seconds = time.monotonic() - t0
     if proc.returncode not in (0, 128 + int(signal.SIGINT)):
         raise UserError(f"zoo3d train {model} failed (exit {proc.returncode}); see {log.name}.")
+    from zoo3d.fileio import write_text_atomic
     from zoo3d.runs import run_checkpoint
     from zoo3d.train.checkpoint import read_metadata
 
     meta = read_metadata(run_checkpoint(run_dir))
-    return {"model": model, "preset": s.preset(model), "ended": ended, "train_s": round(seconds, 1),
-            "step": int(meta.get("zoo3d.step", 0)), "stage": meta.get("zoo3d.stage", "")}
+    record = {"model": model, "preset": s.preset(model), "data": s.data, "ended": ended,
+              "train_s": round(seconds, 1), "step": int(meta.get("zoo3d.step", 0)),
+              "stage": meta.get("zoo3d.stage", "")}
+    write_text_atomic(training_record_path(run_dir), json.dumps(record, indent=1) + "\n", "training record")
+    return record
+
+
+def finished_training(model: str, run_dir: Path, s: ZooSettings) -> dict | None:
+    """With ``s.resume``, the record of ``model``'s finished training in ``run_dir``, or None to train it.
+
+    Raises UserError where reusing would mislead: a record made with another preset or data, or a run
+    folder without a record (a training that was cut off, whose budget cannot be told).
+    """
+    from zoo3d.runs import holds_run
+
+    path = training_record_path(run_dir)
+    if s.resume and path.is_file():
+        record = json.loads(path.read_text())
+        made, wanted = (record.get("preset"), record.get("data", s.data)), (s.preset(model), s.data)
+        if made != wanted:
+            raise UserError(f"{path} was trained with preset {made[0]} on {made[1]}, not {wanted[0]} on "
+                            f"{wanted[1]}; use another ZOO3D_ZOO_OUT or remove {run_dir} and {path.name}.")
+        if not holds_run(run_dir):
+            raise UserError(f"{path} records a training of {model}, but {run_dir} holds no run; remove {path.name} "
+                            f"to train {model} again.")
+        return record
+    if path.is_file():
+        raise UserError(f"{run_dir} holds a finished training of {model}; set ZOO3D_ZOO_RESUME=1 to compare it "
+                        f"without training again, or use another ZOO3D_ZOO_OUT.")
+    if holds_run(run_dir):
+        raise UserError(f"{run_dir} holds a training without a record of how it ended (it was cut off); "
+                        f"remove it to train {model} again.")
+    return None
 
 
 def draw_samples(model: str, run_dir: Path, images: Path, device: str, jobs: int = 1) -> dict[str, str]:
@@ -244,14 +287,17 @@ def _budget(s: ZooSettings) -> str:
 
 
 def zoo_table(result: dict, trained: dict[str, dict], images: dict[str, dict[str, str]], s: ZooSettings,
-              wall_s: float, device: str, command: str) -> str:
-    """The Markdown of ``zoo.md``: one row per model, one column per metric key, then the images."""
+              wall_s: float, device: str, command: str, reused: list[str] | None = None) -> str:
+    """The Markdown of ``zoo.md``: one row per model, one column per metric key, then the images.
+    ``reused``: the models whose training an earlier invocation did (``ZOO3D_ZOO_RESUME``)."""
     models = result["models"]
     keys = list(dict.fromkeys(k for r in models.values() for k in r if not k.endswith("_seconds")))
     arrow = {k: " ↑" if result["higher_is_better"].get(k) else " ↓" for k in keys}
     lines = ["# The zoo on one protocol", "", "```", command, "```", "",
              f"Device `{device}`, data `{s.data}`, protocol `{s.protocol}`, training budget {_budget(s)} per "
-             f"model; whole run {wall_s / 60:.1f} min.", "",
+             f"model; whole run {wall_s / 60:.1f} min" + (
+                 f" (without the trainings of {', '.join(reused)}, done by an earlier invocation in this folder; "
+                 f"their minutes are in the table)." if reused else "."), "",
              "| model | 3D-consistent | preset | steps | train min | " + " | ".join(k + arrow[k] for k in keys) + " |",
              "|---" * (5 + len(keys)) + "|"]
     for name, row in models.items():
@@ -273,8 +319,9 @@ def zoo_table(result: dict, trained: dict[str, dict], images: dict[str, dict[str
 
 def run(device: str, quick: bool) -> list[dict]:
     s = settings_from_env(quick)
-    if (s.out / "zoo.md").exists():
-        raise UserError(f"{s.out} already holds a zoo table; set ZOO3D_ZOO_OUT to a new folder.")
+    if (s.out / "zoo.md").exists() and not s.resume:
+        raise UserError(f"{s.out} already holds a zoo table; set ZOO3D_ZOO_OUT to a new folder, or "
+                        f"ZOO3D_ZOO_RESUME=1 to redo its comparison without training again.")
     images = s.out / "images"
     images.mkdir(parents=True, exist_ok=True)
     (s.out / "runs").mkdir(exist_ok=True)
@@ -282,11 +329,17 @@ def run(device: str, quick: bool) -> list[dict]:
     trained: dict[str, dict] = {}
     runs: dict[str, Path] = {}
     pictures: dict[str, dict[str, str]] = {}
+    reused: list[str] = []
 
     def train_and_draw(model: str) -> tuple[dict, dict[str, str]]:
         run_dir = s.out / "runs" / model
-        print(f"zoo: training {model} ({s.preset(model)})", file=sys.stderr, flush=True)
-        got = train_for_budget(model, run_dir, s, device)
+        got = finished_training(model, run_dir, s)
+        if got is not None:
+            reused.append(model)
+            print(f"zoo: {model} trained before ({got['step']} steps), not again", file=sys.stderr, flush=True)
+        else:
+            print(f"zoo: training {model} ({s.preset(model)})", file=sys.stderr, flush=True)
+            got = train_for_budget(model, run_dir, s, device)
         return got, draw_samples(model, run_dir, images, device, s.jobs)
 
     with ThreadPoolExecutor(min(s.jobs, len(s.models)) or 1) as pool:
@@ -299,7 +352,8 @@ def run(device: str, quick: bool) -> list[dict]:
 
     env = " ".join(f"{k}={v}" for k, v in sorted(os.environ.items()) if k.startswith("ZOO3D_ZOO_"))
     command = (env + " " if env else "") + "zoo3d bench zoo" + (" --quick" if quick else "") + f" --device {device}"
-    write_text_atomic(s.out / "zoo.md", zoo_table(result, trained, pictures, s, wall, device, command), "zoo table")
+    table = zoo_table(result, trained, pictures, s, wall, device, command, reused=[m for m in s.models if m in reused])
+    write_text_atomic(s.out / "zoo.md", table, "zoo table")
     records = []
     for name, row in result["models"].items():
         rec = {"model": name, **{k: v for k, v in trained.get(name, {}).items() if k != "model"}}
