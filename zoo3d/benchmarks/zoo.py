@@ -126,6 +126,12 @@ def controls() -> list[str]:
     return [spec.name for spec in models_with_role(CONTROL_ROLE)]
 
 
+def _say(message: str) -> None:
+    """One progress line on stderr, written in one call: trainings side by side report from threads."""
+    sys.stderr.write(f"zoo: {message}\n")
+    sys.stderr.flush()
+
+
 def _zoo3d(*args: str) -> list[str]:
     return [sys.executable, "-m", "zoo3d", *args]
 
@@ -336,16 +342,16 @@ def run(device: str, quick: bool) -> list[dict]:
         got = finished_training(model, run_dir, s)
         if got is not None:
             reused.append(model)
-            print(f"zoo: {model} trained before ({got['step']} steps), not again", file=sys.stderr, flush=True)
+            _say(f"{model} trained before ({got['step']} steps), not again")
         else:
-            print(f"zoo: training {model} ({s.preset(model)})", file=sys.stderr, flush=True)
+            _say(f"training {model} ({s.preset(model)})")
             got = train_for_budget(model, run_dir, s, device)
         return got, draw_samples(model, run_dir, images, device, s.jobs)
 
     with ThreadPoolExecutor(min(s.jobs, len(s.models)) or 1) as pool:
         for model, (got, drawn) in zip(s.models, pool.map(train_and_draw, s.models)):
             trained[model], runs[model], pictures[model] = got, s.out / "runs" / model, drawn
-    print("zoo: comparing", file=sys.stderr, flush=True)
+    _say("comparing")
     result = compare_all(runs, s, device)
     wall = time.monotonic() - t0
     from zoo3d.fileio import write_text_atomic
@@ -362,5 +368,5 @@ def run(device: str, quick: bool) -> list[dict]:
                 rec[key] = entry["mean"]
                 rec[key + "_std"] = entry["std"]
         records.append(rec)
-    print(f"zoo: wrote {s.out / 'zoo.md'} ({wall / 60:.1f} min)", file=sys.stderr, flush=True)
+    _say(f"wrote {s.out / 'zoo.md'} ({wall / 60:.1f} min)")
     return records
