@@ -484,6 +484,22 @@ def test_protocol_image_sets_read_the_real_set_once_per_resolution(monkeypatch):
     assert reads[2] == ("folder/y", 6, 16) and given.options["real_images"] == {32: "mine", 16: "real3"}
 
 
+def test_a_models_generated_set_is_rendered_once_for_all_its_distribution_metrics(monkeypatch):
+    fakes = []
+    monkeypatch.setattr(distribution, "generated_images", lambda *a: fakes.append(a) or f"fake{len(fakes)}")
+    monkeypatch.setattr(distribution, "real_images", lambda *a: "real")
+    ctx = _ctx(Protocol(resolution=None, distribution_images=6, psi_distribution=0.7, seed_start=3))
+    a, b = EvalModel("a", Echo(resolution=(16, 16))), EvalModel("b", Echo(resolution=(16, 16)))
+    # swd, diversity, detail and fid of model a, one after another: one render
+    assert distribution.protocol_image_sets(a, ctx) == ("fake1", "real")
+    assert distribution.protocol_image_sets(a, ctx) == ("fake1", "real")
+    assert distribution.protocol_generated_images(a, ctx) == "fake1" and len(fakes) == 1
+    assert distribution.protocol_generated_images(b, ctx) == "fake2"  # the next model replaces it
+    assert distribution.protocol_generated_images(a, ctx) == "fake3"
+    ctx.protocol = Protocol(resolution=None, distribution_images=6, psi_distribution=1.0, seed_start=3)
+    assert distribution.protocol_generated_images(a, ctx) == "fake4" and fakes[-1][3] == 1.0  # other draws
+
+
 # ============================================================================ zoo3d/eval/speed.py
 
 class Clocked(Echo):

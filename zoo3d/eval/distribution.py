@@ -47,18 +47,37 @@ def real_images(data_spec: str, n: int, resolution: int, seed: int = 0) -> Tenso
     return torch.stack([torch.as_tensor(dataset[int(i)]["image"]).float() for i in order])
 
 
-def protocol_image_sets(model, ctx) -> tuple[Tensor, Tensor]:
-    """(generated, real) image sets of the protocol for one model at its metric resolution.
+def protocol_generated_images(model, ctx) -> Tensor:
+    """The protocol's generated set of one model (an EvalModel) at its metric resolution.
 
-    The real set is read once per resolution and kept in ``ctx.options["real_images"]`` for the
-    other models and metrics of the same comparison.
+    Its draws are seeded, so every distribution metric of a comparison scores the same images: the set of
+    the model being evaluated is kept in ``ctx.options["generated_images"]`` for its other metrics, and
+    the next model's set replaces it (the harness evaluates one model at a time).
     """
     from zoo3d.eval.metric import model_resolution
 
     proto = ctx.protocol
     res = model_resolution(model.generator, proto.resolution)
-    fake = generated_images(model.generator, proto.distribution_images, res, proto.psi_distribution,
-                            proto.seed_start, ctx.device)
+    key = (res, proto.distribution_images, proto.psi_distribution, proto.seed_start, str(ctx.device))
+    held = ctx.options.get("generated_images")
+    if held is None or held[0] is not model or held[1] != key:
+        fake = generated_images(model.generator, proto.distribution_images, res, proto.psi_distribution,
+                                proto.seed_start, ctx.device)
+        held = ctx.options["generated_images"] = (model, key, fake)
+    return held[2]
+
+
+def protocol_image_sets(model, ctx) -> tuple[Tensor, Tensor]:
+    """(generated, real) image sets of the protocol for one model at its metric resolution.
+
+    The generated set is :func:`protocol_generated_images`; the real set is read once per resolution and
+    kept in ``ctx.options["real_images"]`` for the other models and metrics of the same comparison.
+    """
+    from zoo3d.eval.metric import model_resolution
+
+    proto = ctx.protocol
+    res = model_resolution(model.generator, proto.resolution)
+    fake = protocol_generated_images(model, ctx)
     real = ctx.options.get("real_images") or {}
     if res not in real:
         real[res] = real_images(ctx.options.get("data", "synthetic:heads"), proto.distribution_images, res)
@@ -69,7 +88,8 @@ def protocol_image_sets(model, ctx) -> tuple[Tensor, Tensor]:
 class DistributionMetric(Metric):
     """A metric of the protocol's two image sets (:func:`protocol_image_sets`), one value per model.
 
-    Subclasses give :meth:`score_sets`; the sets are drawn once per comparison and resolution.
+    Subclasses give :meth:`score_sets`; the generated set is rendered once per model, the real set read
+    once per comparison and resolution.
     """
 
     requires = ("images", "dataset")

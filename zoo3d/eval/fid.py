@@ -168,7 +168,7 @@ class _FeatureDistance(Metric):
         raise NotImplementedError
 
     def evaluate(self, model: EvalModel, ctx: EvalContext) -> dict[str, Any]:
-        from zoo3d.eval.distribution import generated_images, real_images
+        from zoo3d.eval.distribution import protocol_generated_images, real_images
 
         proto = ctx.protocol
         extractor = build_extractor(ctx)
@@ -179,8 +179,7 @@ class _FeatureDistance(Metric):
             if real is None:
                 real = real_images(ctx.options.get("data", "synthetic:heads"), proto.distribution_images, res)
             cache[res] = features(extractor, real)
-        fake = features(extractor, generated_images(model.generator, proto.distribution_images, res,
-                                                    proto.psi_distribution, proto.seed_start, ctx.device))
+        fake = features(extractor, protocol_generated_images(model, ctx))
         ctx.advance(1)
         comparable = not isinstance(extractor, StandInExtractor)
         return {self.name: [self.score(fake, cache[res], proto.seed_start)],
