@@ -337,20 +337,23 @@ def run(device: str, quick: bool) -> list[dict]:
     pictures: dict[str, dict[str, str]] = {}
     reused: list[str] = []
 
-    def train_and_draw(model: str) -> tuple[dict, dict[str, str]]:
+    def train_and_draw(model: str) -> tuple[dict, bool, dict[str, str]]:
+        """(the training's record, whether an earlier invocation did it, the images)."""
         run_dir = s.out / "runs" / model
-        got = finished_training(model, run_dir, s)
-        if got is not None:
-            reused.append(model)
-            _say(f"{model} trained before ({got['step']} steps), not again")
+        record = finished_training(model, run_dir, s)
+        earlier = record is not None
+        if earlier:
+            _say(f"{model} trained before ({record['step']} steps), not again")
         else:
             _say(f"training {model} ({s.preset(model)})")
-            got = train_for_budget(model, run_dir, s, device)
-        return got, draw_samples(model, run_dir, images, device, s.jobs)
+            record = train_for_budget(model, run_dir, s, device)
+        return record, earlier, draw_samples(model, run_dir, images, device, s.jobs)
 
     with ThreadPoolExecutor(min(s.jobs, len(s.models)) or 1) as pool:
-        for model, (got, drawn) in zip(s.models, pool.map(train_and_draw, s.models)):
+        for model, (got, earlier, drawn) in zip(s.models, pool.map(train_and_draw, s.models)):
             trained[model], runs[model], pictures[model] = got, s.out / "runs" / model, drawn
+            if earlier:
+                reused.append(model)
     _say("comparing")
     result = compare_all(runs, s, device)
     wall = time.monotonic() - t0
@@ -358,7 +361,7 @@ def run(device: str, quick: bool) -> list[dict]:
 
     env = " ".join(f"{k}={v}" for k, v in sorted(os.environ.items()) if k.startswith("ZOO3D_ZOO_"))
     command = (env + " " if env else "") + "zoo3d bench zoo" + (" --quick" if quick else "") + f" --device {device}"
-    table = zoo_table(result, trained, pictures, s, wall, device, command, reused=[m for m in s.models if m in reused])
+    table = zoo_table(result, trained, pictures, s, wall, device, command, reused=reused)
     write_text_atomic(s.out / "zoo.md", table, "zoo table")
     records = []
     for name, row in result["models"].items():
