@@ -5,12 +5,14 @@ from __future__ import annotations
 from zoo3d.benchmarks.data import _measure_workers, run
 
 
-def test_quick_suite_counts_images_and_adds_a_worker_record():
+def test_quick_suite_counts_images_and_adds_worker_and_stream_records():
     records = run("cpu", quick=True)
-    single, parallel = records[0], records[-1]
+    single, parallel, stream = records[0], records[-2], records[-1]
     assert single["resolution"] == 64 and single["images"] == 16 and single["images_per_s"] > 0
     assert single["images_per_cpu_s"] is not None and single["render_threads"] == 1
     assert parallel["workers"] >= 1 and parallel["images"] == 16 * parallel["workers"]
+    # a cold training stream renders the heads it gives and no others (20 shuffled items of 10000)
+    assert stream["images"] == 20 and stream["heads_rendered_per_image"] == 1.0
 
 
 def test_worker_throughput_counts_every_batch():

@@ -78,9 +78,9 @@ def test_items_are_deterministic_and_cached_equals_uncached():
         assert torch.equal(a["camera"], b["camera"])
         assert torch.allclose(a["depth"], b["depth"], atol=1e-4)
     assert not torch.equal(cached[0]["image"], cached[1]["image"])
-    bounded = SyntheticHeads(32, count=8, seed=5, block=2, cache_mb=0)  # keeps only the latest block
+    bounded = SyntheticHeads(32, count=8, seed=5, block=2, cache_mb=0)  # keeps one block's worth of items
     assert torch.equal(bounded[6]["image"], cached[6]["image"]) and torch.equal(bounded[0]["image"], cached[0]["image"])
-    assert list(bounded._blocks) == [0]
+    assert sorted(bounded._items) == [0, 1]
     other_seed = SyntheticHeads(32, count=8, seed=6, cache=False)
     assert not torch.equal(other_seed[0]["camera"], fresh[0]["camera"])
 
@@ -122,3 +122,41 @@ def test_ray_bounds_contain_every_head_of_the_family():
     lo, hi = torch.tensor(NECK_BOUND_BOX[0]), torch.tensor(NECK_BOUND_BOX[1])
     in_box = ((on_ellipsoid > lo) & (on_ellipsoid < hi)).all(-1)
     assert head_sdf(extreme, on_ellipsoid)[~in_box].min() > 0
+
+
+def _counting_renders(monkeypatch, ds: SyntheticHeads) -> list[list[int]]:
+    """The index lists ``ds`` renders from now on, one list per render call."""
+    calls, render = [], ds.render
+    monkeypatch.setattr(ds, "render", lambda indices: calls.append(list(indices)) or render(indices))
+    return calls
+
+
+def test_a_batched_read_renders_only_the_batchs_new_items_and_gives_the_single_reads_items(monkeypatch):
+    ds = SyntheticHeads(32, count=96, seed=5, mirror=True)  # blocks of 32
+    calls = _counting_renders(monkeypatch, ds)
+    batch = ds.__getitems__([70, 3, 41, 3])
+    assert calls == [[70, 3, 41]]  # together, once each, not the 96 heads of their three blocks
+    batch += ds.__getitems__([41, 3, 9])  # 9 is mirrored in epoch 0
+    assert calls[1:] == [[9]]
+    ds[40]  # a single read renders the rest of its block: a reader in order pays one call per block
+    assert calls[2:] == [[i for i in range(32, 64) if i != 41]]
+    plain = SyntheticHeads(32, count=96, seed=5, mirror=True, cache=False)
+    order = [70, 3, 41, 3, 41, 3, 9]
+    uncached = plain.__getitems__(order)
+    assert [item["mirrored"] for item in batch] == [False] * 6 + [True]
+    for item, single, other in zip(batch, [plain[i] for i in order], uncached, strict=True):
+        assert item["index"] == single["index"] and item["mirrored"] == single["mirrored"]
+        assert torch.allclose(item["image"], single["image"], atol=1.5 / 127.5)
+        assert torch.equal(item["camera"], single["camera"]) and torch.equal(other["image"], single["image"])
+
+
+def test_the_training_stream_renders_each_head_it_uses_once(monkeypatch):
+    from zoo3d.train.data import BatchStream
+
+    ds = SyntheticHeads(32, count=256, seed=1)  # eight blocks of 32
+    calls = _counting_renders(monkeypatch, ds)
+    stream = BatchStream(ds, batch_size=4, seed=0)
+    seen = [stream.next(torch.device("cpu")).extras["index"].tolist() for _ in range(6)]
+    used = {i for batch in seen for i in batch}
+    assert sorted(i for call in calls for i in call) == sorted(used)  # not the blocks around them
+    assert [len(call) for call in calls] == [4] * 6

@@ -3,7 +3,9 @@
 Also reports images per CPU-second of this process, which is less disturbed than wall time
 when other work shares the machine. On the CPU one render call uses one thread and parallelism
 comes from DataLoader workers, so the CPU suite also renders 64² batches in one worker process
-per core at once (``workers`` records): that is the throughput training sees on the machine.
+per core at once (``workers`` records): that is the throughput training sees on the machine. The
+``stream`` record times a training stream's first batches on a cold cache (shuffled items, batch 4, as
+``zoo3d train`` reads them) and counts the heads it rendered per image it gave.
 """
 
 from __future__ import annotations
@@ -61,6 +63,24 @@ def _measure_workers(resolution: int, batch: int, repeats: int, workers: int) ->
             "images_per_s": n / wall, "images_per_cpu_s": None, "render_threads": 1, "workers": workers}
 
 
+def _measure_stream(resolution: int, batches: int, device: torch.device) -> dict:
+    """The first ``batches`` batches of 4 of a fresh ``synthetic:heads`` training stream (nothing rendered yet)."""
+    from zoo3d.data.synthetic import SyntheticHeads
+    from zoo3d.train.data import BatchStream
+
+    dataset = SyntheticHeads(resolution, mirror=True, device=device)
+    stream = BatchStream(dataset, 4, seed=0)
+    wall = time.perf_counter()
+    for _ in range(batches):
+        stream.next(torch.device("cpu"))
+    wall = time.perf_counter() - wall
+    rendered = len(dataset._items)
+    return {"dataset": "synthetic:heads", "resolution": resolution, "device": str(device), "batch": 4,
+            "images": 4 * batches, "images_per_s": 4 * batches / wall, "images_per_cpu_s": None,
+            "render_threads": 1 if device.type == "cpu" else None, "stream_batches": batches,
+            "heads_rendered_per_image": rendered / (4 * batches)}
+
+
 def run(device: str, quick: bool) -> list[dict]:
     dev = torch.device(device)
     sizes = [(64, 16, 1)] if quick else [(64, 64, 3), (128, 32, 2), (256, 8, 2)]
@@ -69,4 +89,5 @@ def run(device: str, quick: bool) -> list[dict]:
     records = [_measure(r, b, n, dev) for r, b, n in sizes]
     if dev.type == "cpu":
         records.append(_measure_workers(64, 16 if quick else 64, 1 if quick else 3, max(1, os.cpu_count() or 1)))
+    records.append(_measure_stream(64, 5 if quick else 60, dev))
     return records

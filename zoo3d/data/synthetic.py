@@ -3,8 +3,9 @@
 :func:`render_heads` sphere-traces a batch of heads (:mod:`zoo3d.data.head_model`) at any
 cameras and resolution. :class:`SyntheticHeads` is the finite dataset: instance ``i`` uses a
 head and a camera drawn from the FFHQ-like prior with a generator seeded by ``(seed, i)``,
-so an item is the same on every machine and in every order. Rendering happens in blocks of
-``block`` instances; with ``cache`` the blocks are kept (8-bit colour, 16-bit depth).
+so an item is the same on every machine and in every order. With ``cache`` every rendered item is
+kept (8-bit colour, float depth). A batched read (the training loader's) renders the batch's new items
+together; a single read renders the rest of its block of ``block`` instances with it.
 """
 
 from __future__ import annotations
@@ -160,7 +161,7 @@ class SyntheticHeads(Dataset):
         self.mirror_seed = self.seed if mirror_seed is None else int(mirror_seed)
         self.epoch = 0
         self.cache_bytes = int(cache_mb) * 2**20
-        self._blocks: OrderedDict[int, dict[str, Tensor]] = OrderedDict()
+        self._items: OrderedDict[int, dict[str, Tensor]] = OrderedDict()
 
     def __len__(self) -> int:
         return self.count
@@ -177,39 +178,72 @@ class SyntheticHeads(Dataset):
         return {"image": quantize_8bit(out["rgb"]).cpu(), "depth": out["depth"].cpu(), "mask": out["mask"].cpu(),
                 "camera": cams.to_eg3d().cpu()}
 
-    def _block(self, k: int) -> dict[str, Tensor]:
-        """Instances of block ``k``, rendered once and kept (least recently used blocks leave past ``cache_mb``)."""
-        if k in self._blocks:
-            self._blocks.move_to_end(k)
-            return self._blocks[k]
-        idx = range(k * self.block, min(self.count, (k + 1) * self.block))
-        out = self.render(idx)
-        blk = {"image": ((out["image"] + 1) * 127.5).round().to(torch.uint8),
-               "depth": out["depth"], "mask": out["mask"].to(torch.uint8), "camera": out["camera"]}
-        self._blocks[k] = blk
-        per_block = sum(v.numel() * v.element_size() for v in blk.values())
-        while len(self._blocks) > 1 and len(self._blocks) * per_block > self.cache_bytes:
-            self._blocks.popitem(last=False)
-        return blk
+    def _stored(self, indices: list[int]) -> list[dict[str, Tensor]]:
+        """The kept renders of ``indices`` (8-bit image and mask, float depth, camera): those not kept yet are
+        rendered together, in calls of at most ``block`` instances, then kept; past ``cache_mb`` the least
+        recently used leave (one block's worth always stays)."""
+        if not indices:
+            return []
+        missing = [i for i in dict.fromkeys(indices) if i not in self._items]
+        for start in range(0, len(missing), self.block):
+            chunk = missing[start:start + self.block]
+            out = self.render(chunk)
+            images = ((out["image"] + 1) * 127.5).round().to(torch.uint8)
+            masks = out["mask"].to(torch.uint8)
+            for j, i in enumerate(chunk):
+                self._items[i] = {"image": images[j].clone(), "depth": out["depth"][j].clone(),
+                                  "mask": masks[j].clone(), "camera": out["camera"][j].clone()}
+        found = []
+        for i in indices:
+            self._items.move_to_end(i)
+            found.append(self._items[i])
+        per_item = sum(v.numel() * v.element_size() for v in found[0].values())
+        while len(self._items) > max(self.block, self.cache_bytes // per_item):
+            self._items.popitem(last=False)
+        return found
 
-    def __getitem__(self, index: int) -> dict:
+    def _check_index(self, index) -> int:
         index = int(index)
         if not 0 <= index < self.count:
             raise IndexError(index)
-        if self.cache:
-            k, j = divmod(index, self.block)
-            blk = self._block(k)
-            item = {"image": blk["image"][j].float() / 127.5 - 1, "depth": blk["depth"][j].float(),
-                    "mask": blk["mask"][j].float(), "camera": blk["camera"][j].clone()}
+        return index
+
+    def _item(self, index: int, rendered: dict[str, Tensor], stored: bool) -> dict:
+        """One item from its render (a kept 8-bit one when ``stored``), mirrored when this epoch says so."""
+        if stored:
+            item = {"image": rendered["image"].float() / 127.5 - 1, "depth": rendered["depth"].float(),
+                    "mask": rendered["mask"].float(), "camera": rendered["camera"].clone()}
         else:
-            out = self.render([index])
-            item = {key: v[0] for key, v in out.items()}
+            item = dict(rendered)
         item["index"] = index
         item["mirrored"] = False
         if self.mirror and mirror_flag(self.mirror_seed, index, self.epoch):
             item = mirror_item(item)
             item["mirrored"] = True
         return item
+
+    def __getitem__(self, index: int) -> dict:
+        """One item. With ``cache``, an item not kept yet is rendered with the rest of its block of ``block``
+        instances, so a reader going through the set in order pays one render call per block."""
+        index = self._check_index(index)
+        if not self.cache:
+            out = self.render([index])
+            return self._item(index, {key: v[0] for key, v in out.items()}, stored=False)
+        if index not in self._items:
+            k = index // self.block
+            block = list(range(k * self.block, min(self.count, (k + 1) * self.block)))
+            self._stored(block)
+        return self._item(index, self._stored([index])[0], stored=True)
+
+    def __getitems__(self, indices) -> list[dict]:
+        """A batch of items (the DataLoader's batched read): only the batch's items that are not kept yet are
+        rendered, together in one call. A shuffled training stream thus renders each head it uses once,
+        where reading item by item would render the whole block around every item of its first epoch."""
+        indices = [self._check_index(i) for i in indices]
+        if not self.cache:
+            out = self.render(indices)
+            return [self._item(i, {key: v[j] for key, v in out.items()}, stored=False) for j, i in enumerate(indices)]
+        return [self._item(i, rendered, stored=True) for i, rendered in zip(indices, self._stored(indices))]
 
 
 def parse_options(options: dict[str, str]) -> dict:
