@@ -16,7 +16,6 @@ import importlib.util
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import torch
@@ -43,13 +42,11 @@ def heads_rendered(dataset) -> int:
 
 
 def stream(cls, resolution: int, batches: int) -> tuple[float, int, list[torch.Tensor]]:
-    from zoo3d.train.data import BatchStream
+    from zoo3d.benchmarks.data import time_stream
 
     dataset = cls(resolution, mirror=True)
-    batch_stream = BatchStream(dataset, 4, seed=0)
-    start = time.perf_counter()
-    images = [batch_stream.next(torch.device("cpu")).images for _ in range(batches)]
-    return time.perf_counter() - start, heads_rendered(dataset), images
+    seconds, images = time_stream(dataset, batches)
+    return seconds, heads_rendered(dataset), images
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -63,17 +63,23 @@ def _measure_workers(resolution: int, batch: int, repeats: int, workers: int) ->
             "images_per_s": n / wall, "images_per_cpu_s": None, "render_threads": 1, "workers": workers}
 
 
+def time_stream(dataset, batches: int) -> tuple[float, list[torch.Tensor]]:
+    """Seconds for the first ``batches`` batches of 4 of a training stream over ``dataset`` (shuffled, seed 0,
+    as ``zoo3d train`` reads it), and their images."""
+    from zoo3d.train.data import BatchStream
+
+    stream = BatchStream(dataset, 4, seed=0)
+    wall = time.perf_counter()
+    images = [stream.next(torch.device("cpu")).images for _ in range(batches)]
+    return time.perf_counter() - wall, images
+
+
 def _measure_stream(resolution: int, batches: int, device: torch.device) -> dict:
     """The first ``batches`` batches of 4 of a fresh ``synthetic:heads`` training stream (nothing rendered yet)."""
     from zoo3d.data.synthetic import SyntheticHeads
-    from zoo3d.train.data import BatchStream
 
     dataset = SyntheticHeads(resolution, mirror=True, device=device)
-    stream = BatchStream(dataset, 4, seed=0)
-    wall = time.perf_counter()
-    for _ in range(batches):
-        stream.next(torch.device("cpu"))
-    wall = time.perf_counter() - wall
+    wall, _ = time_stream(dataset, batches)
     rendered = len(dataset._items)
     return {"dataset": "synthetic:heads", "resolution": resolution, "device": str(device), "batch": 4,
             "images": 4 * batches, "images_per_s": 4 * batches / wall, "images_per_cpu_s": None,
