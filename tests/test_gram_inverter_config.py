@@ -27,7 +27,7 @@ def test_a_stored_config_of_the_old_shape_reads_as_the_same_settings_key_by_key(
     dumped = new.model_dump(mode="json")
     assert set(dumped) == set(old) - set(OLD_SECTIONS) | {"stages"}
     added = {"discriminator": {"mbstd_group": 0},  # keys added since, at their defaults (the old behaviour)
-             "generator": {"depth_slices": None, "learn_manifolds": True}}
+             "generator": {"depth_slices": None, "feature_planes": False, "learn_manifolds": True}}
     for section in set(old) - set(OLD_SECTIONS) - {"train", "loss"}:  # the sections that kept their shape
         assert dumped[section] == ({**added[section], **old[section]} if section in added else old[section]), section
     moved = {"steps", "batch_size"}

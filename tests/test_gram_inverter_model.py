@@ -151,6 +151,34 @@ def test_depth_slices_give_each_texel_the_features_at_its_own_depth():
     assert torch.allclose(features.background, maps[:, 3], atol=1e-6)
 
 
+def test_feature_planes_give_each_texel_the_mean_of_three_planes_at_its_3d_point():
+    """With feature_planes, planes holding x, z and y along their axes give every texel (x + z + y) / 3 at its
+    own gridded point, for every level: the XY plane is read exactly at its texel centres, the XZ and YZ
+    planes at the level's depth."""
+    plugin, cfg = micro_config("generator.feature_planes=true", "generator.depth_slices=null")
+    torch.manual_seed(0)
+    gen = plugin.build(cfg)["generator"].eval()
+    C, R, e = cfg.generator.feature_dim, 16, gen.extent
+    assert gen.synthesis.out_channels == (3 + 1) * C
+    axis = torch.linspace(-e, e, R)  # the planes' texel centres (the gridding's)
+    planes = torch.zeros(1, 3, C, R, R)
+    planes[0, 0, 0] = axis[None, :]  # XY: x along the width
+    planes[0, 1, 0] = axis[:, None]  # XZ: z along the height
+    planes[0, 2, 0] = axis[None, :]  # YZ: y along the width
+    points, valid = gen.gridded(R)
+    fg = gen.plane_features(planes)  # (1, N, C, R, R)
+    x, y, z = points[0].unbind(-1)  # (N, R, R) each
+    inside = valid[0] & (z.abs() <= e)
+    assert inside.sum() > R * R  # several levels cross the square
+    assert torch.allclose(fg[0, :, 0][inside], ((x + y + z) / 3)[inside], atol=1e-5)
+    assert fg[0, :, 1:].abs().max() == 0
+
+
+def test_feature_planes_and_depth_slices_are_exclusive():
+    with pytest.raises(Exception, match="one"):
+        micro_config("generator.feature_planes=true", "generator.depth_slices=3")
+
+
 @pytest.mark.parametrize("learn", [False, True])
 def test_fixed_manifolds_keep_the_geometric_init_while_the_textures_train(tmp_path, learn):
     """learn_manifolds=False: the efficient-GRAM stage leaves the manifold predictor as built (the levels

@@ -6,7 +6,7 @@ import torch
 import torch.nn.functional as F
 
 from zoo3d_triplane.field import TriplaneDecoder, TriplaneScene, inverse_softplus
-from zoo3d_triplane.planes import aggregate, sample_planes, texel_centre
+from zoo3d.nn.triplane import aggregate, sample_planes, texel_centre
 
 R, C, BOX = 8, 4, 0.25
 

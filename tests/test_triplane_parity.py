@@ -20,7 +20,7 @@ from zoo3d.cameras import Camera
 from zoo3d.render.volume import SampleDraws
 from zoo3d_triplane.config import TriplaneConfig
 from zoo3d_triplane.generator import TriplaneGenerator
-from zoo3d_triplane.planes import sample_planes
+from zoo3d.nn.triplane import sample_planes
 from zoo3d_triplane.upstream import convert_state_dict, eg3d_config
 
 FIXTURE = Path(__file__).parent / "fixtures" / "parity" / "triplane.safetensors"

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from zoo3d.config import Config, RunConfig, StageConfig
 
@@ -38,6 +38,9 @@ class EfficientGramConfig(Config):
     gridded depth range (z from 1 - far to 1 - near), and each level's texel takes the features at its own
     3D point (linear in z between the two nearest slices), so that features are a function of position in
     space, as GRAM's radiance is and as the detail branch samples its voxel onto the manifolds.
+    ``feature_planes``: True: it outputs three axis-aligned feature planes (XY, XZ, YZ) spanning the gridded
+    cube, EG3D's tri-plane, and each level's texel takes the mean of the three planes' features at its own
+    3D point (exclusive with ``depth_slices``).
     ``learn_manifolds``: whether the efficient-GRAM stage trains the manifold predictor. False keeps it at
     GRAM's geometric init (nested spheres), as GRAM-HD's texture stage keeps its stage-1 manifolds.
     """
@@ -53,10 +56,17 @@ class EfficientGramConfig(Config):
     decoder_hidden: int = Field(64, ge=4)
     extent: float = Field(0.12, gt=0)
     depth_slices: int | None = Field(None, ge=2)
+    feature_planes: bool = False
     learn_manifolds: bool = True
     truncation_samples: int = Field(10000, ge=1)
     manifold: ManifoldConfig = Field(default_factory=ManifoldConfig)
     render: RenderConfig = Field(default_factory=RenderConfig)
+
+    @model_validator(mode="after")
+    def _one_feature_layout(self) -> "EfficientGramConfig":
+        if self.feature_planes and self.depth_slices is not None:
+            raise ValueError("feature_planes and depth_slices are two layouts of the features: set one")
+        return self
 
 
 class EncoderConfig(Config):

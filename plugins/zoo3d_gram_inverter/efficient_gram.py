@@ -8,8 +8,9 @@ texture mode. Geometry is GRAM's: the shared scalar field (geometric init) with 
 background plane z = -0.12.
 
 Choices the paper leaves open (documented): one synthesis network outputs all manifolds' features as
-channel groups of one map (one group per level, or ``depth_slices`` slices of a feature volume sampled at
-each texel's 3D point, so that features vary with position in space as GRAM's radiance does); no noise
+channel groups of one map (one group per level; or ``depth_slices`` slices of a feature volume, or with
+``feature_planes`` EG3D's three axis-aligned planes, either read at each texel's 3D point, so that features
+vary with position in space as GRAM's radiance does); no noise
 inputs (W+ determines the scene, which inversion needs); the radiance is view-independent (the CNN sees
 no view direction); alpha = sigmoid of the decoder's 4th output, zeroed at texels whose level the
 gridding ray does not cross; texel centres are corner-aligned (as gridding).
@@ -27,6 +28,7 @@ from zoo3d.core.generator import Generator
 from zoo3d.core.outputs import RenderOutput
 from zoo3d.nn.mapping import MappingNetwork
 from zoo3d.nn.modconv import StyleSynthesis
+from zoo3d.nn.triplane import aggregate, sample_planes
 from zoo3d.render.gridding import grid_manifolds
 from zoo3d.render.manifold import ManifoldRenderer
 from zoo3d.render.texture import TexturedManifolds
@@ -122,8 +124,8 @@ class EfficientGramGenerator(Generator):
         self.background_z = m.background_z
         self.num_manifolds, self.feature_dim = m.num_levels, cfg.feature_dim
         R = cfg.texture_resolution
-        self.depth_slices = cfg.depth_slices
-        groups = cfg.depth_slices or m.num_levels
+        self.depth_slices, self.feature_planes = cfg.depth_slices, cfg.feature_planes
+        groups = 3 if cfg.feature_planes else cfg.depth_slices or m.num_levels
         self.synthesis = StyleSynthesis(cfg.w_dim, (groups + 1) * cfg.feature_dim, R,
                                         channels=lambda r: min(cfg.channel_base // r, cfg.channel_max), noise=False)
         self.mapping = MappingNetwork(cfg.z_dim, cfg.w_dim, cfg.mapping_layers, w_avg_beta=None)
@@ -168,7 +170,23 @@ class EfficientGramGenerator(Generator):
         foreground = maps[:, :-1]
         if self.depth_slices is not None:
             foreground = torch.einsum("nkhw,bkchw->bnchw", self.slice_weights(R).to(maps), foreground)
+        elif self.feature_planes:
+            foreground = self.plane_features(foreground)
         return FeatureManifolds(foreground, maps[:, -1])
+
+    def plane_features(self, planes: Tensor) -> Tensor:
+        """Tri-plane planes (B, 3, C, R, R) -> the features of every level's texels (B, N, C, R, R), the mean of
+        the three planes at the texels' gridded 3D points.
+
+        The planes span the gridded cube ([-extent, extent]³: the texture square, and depth from 1 - far to
+        1 - near) with their texel centres on the gridding's corner-aligned texel centres, so the XY plane
+        holds exactly the features of the texels beneath each of its texels."""
+        B, _, C, R, _ = planes.shape
+        points, _ = self.gridded(R)  # (1, N, R, R, 3)
+        N = points.shape[1]
+        box = 2 * self.extent * R / (R - 1)  # grid_sample(align_corners=False) centres on linspace(-e, e, R)
+        features = aggregate(sample_planes(planes, points.reshape(1, -1, 3).expand(B, -1, -1).to(planes), box))
+        return features.to(planes.dtype).reshape(B, N, R, R, C).permute(0, 1, 4, 2, 3)
 
     def slice_weights(self, resolution: int) -> Tensor:
         """(N, K, R, R): how much of each depth slice the texels of each level take, linear in the z of their

@@ -25,7 +25,7 @@ from torch import Tensor, nn
 from zoo3d.core.representation import Radiance
 from zoo3d.nn.equalized import EqualLinear
 
-from zoo3d_triplane.planes import aggregate, sample_planes
+from zoo3d.nn.triplane import aggregate, sample_planes
 
 SIGMOID_WIDENING = 1e-3  # MipNeRF's widened sigmoid, as EG3D
 DENSITY_SHIFT = 1.0  # EG3D: sigma = softplus(raw - 1)
@@ -64,7 +64,7 @@ class TriplaneScene:
         box_warp: side of the cube the planes span (world units); ``bounds`` = box_warp / 2.
         density_scale: multiplies upstream's density to express it per world unit.
         sr_w: (B, w_dim) the style the super-resolution module is modulated with (EG3D: the last w).
-        third_plane: "yz" (zoo3d) or "zx" (EG3D's projection, for imported models); see planes.py.
+        third_plane: "yz" (zoo3d) or "zx" (EG3D's projection, for imported models); see zoo3d.nn.triplane.
     """
 
     planes: Tensor
