@@ -25,7 +25,7 @@ def _coordconv_ds(model: str, *overrides: str) -> dict[str, torch.nn.Module]:
     return {k: m for k, m in plugin.build(config).items() if isinstance(m, COORDCONV)}
 
 
-@pytest.mark.parametrize("model, count", [("gram", 1), ("gram_hd", 2), ("stylesdf", 1), ("pigan", 1)])
+@pytest.mark.parametrize("model, count", [("gram", 1), ("gram_hd", 2), ("stylesdf", 1), ("pigan", 1), ("gram_inverter", 1)])
 def test_the_option_reaches_every_coordconv_discriminator(model, count):
     on = _coordconv_ds(model, "discriminator.mbstd_group=2")
     off = _coordconv_ds(model, "discriminator.mbstd_group=0")

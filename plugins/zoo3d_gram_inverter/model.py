@@ -52,7 +52,7 @@ class GramInverterModel(ModelPlugin):
         return {
             "generator": generator,
             "discriminator": CoordConvDiscriminator(g.resolution, d.max_channels, pose_dim=2,
-                                                    channel_scale=d.channel_scale),
+                                                    channel_scale=d.channel_scale, mbstd_group=d.mbstd_group),
             "encoder": CoarseEncoder(g.resolution, generator.num_ws, g.w_dim, e.channels, e.max_channels,
                                      e.pose_head, (config.camera.yaw_mean, config.camera.pitch_mean)),
             "detail": DetailReconstructor(config.detail, g.resolution, g.feature_dim, g.texture_resolution,
