@@ -24,7 +24,9 @@ __all__ = ["GramModel", "build_discriminator", "gram_phases", "render_fakes"]
 
 
 def build_discriminator(config: GramConfig) -> CoordConvDiscriminator:
-    """GRAM's CoordConv residual discriminator at the generator's resolution: 1 logit + (yaw, pitch)."""
+    """GRAM's CoordConv residual discriminator at the generator's resolution: 1 logit + (yaw, pitch).
+
+    Any config with ``generator.resolution`` and GRAM's ``discriminator`` section will do (GRAMInverter's)."""
     d = config.discriminator
     return CoordConvDiscriminator(config.generator.resolution, max_channels=d.max_channels, pose_dim=2,
                                   channel_scale=d.channel_scale, mbstd_group=d.mbstd_group)

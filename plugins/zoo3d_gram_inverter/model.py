@@ -16,9 +16,8 @@ from functools import partial
 import torch
 
 from zoo3d.core.model import ModelPlugin, Phase, Stage, StepContext, stage_optimizers
-from zoo3d.nn.discriminators import CoordConvDiscriminator
 
-from zoo3d_gram import gram_phases
+from zoo3d_gram import build_discriminator, gram_phases
 from zoo3d_gram_inverter.config import DETAIL, EFFICIENT_GRAM, ENCODER, GramInverterConfig
 from zoo3d_gram_inverter.detail import DetailReconstructor
 from zoo3d_gram_inverter.efficient_gram import EfficientGramGenerator
@@ -48,11 +47,9 @@ class GramInverterModel(ModelPlugin):
     def build(self, config: GramInverterConfig) -> dict[str, torch.nn.Module]:
         g, e = config.generator, config.encoder
         generator = EfficientGramGenerator(g, config.camera)
-        d = config.discriminator
         return {
             "generator": generator,
-            "discriminator": CoordConvDiscriminator(g.resolution, d.max_channels, pose_dim=2,
-                                                    channel_scale=d.channel_scale, mbstd_group=d.mbstd_group),
+            "discriminator": build_discriminator(config),
             "encoder": CoarseEncoder(g.resolution, generator.num_ws, g.w_dim, e.channels, e.max_channels,
                                      e.pose_head, (config.camera.yaw_mean, config.camera.pitch_mean)),
             "detail": DetailReconstructor(config.detail, g.resolution, g.feature_dim, g.texture_resolution,
