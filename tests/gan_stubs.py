@@ -54,7 +54,7 @@ class LinearD(torch.nn.Module):
     def pose(self, x: Tensor) -> Tensor | None:
         return None if self.p is None else x.mean(dim=(1, 2, 3))[:, None] * self.p
 
-    def forward(self, x):
+    def forward(self, x, cameras=None):
         return DiscriminatorOutput(logit=self.logit(x), pose=self.pose(x))
 
 

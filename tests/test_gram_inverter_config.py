@@ -26,7 +26,8 @@ def test_a_stored_config_of_the_old_shape_reads_as_the_same_settings_key_by_key(
     new = GramInverterConfig.model_validate(GramInverterConfig.upgrade_stored(old))
     dumped = new.model_dump(mode="json")
     assert set(dumped) == set(old) - set(OLD_SECTIONS) | {"stages"}
-    added = {"discriminator": {"mbstd_group": 0},  # keys added since, at their defaults (the old behaviour)
+    added = {"discriminator": {"mbstd_group": 0, "architecture": "gram", "channel_base": 32768,  # keys added
+                               "channel_max": 512, "mapping_layers": 8, "conditioned": True},  # since, at defaults
              "generator": {"depth_slices": None, "feature_planes": False, "learn_manifolds": True}}
     for section in set(old) - set(OLD_SECTIONS) - {"train", "loss"}:  # the sections that kept their shape
         assert dumped[section] == ({**added[section], **old[section]} if section in added else old[section]), section

@@ -25,7 +25,7 @@ class PatchLinearD(LinearD):
     def patches(self, x):
         return torch.nn.functional.avg_pool2d((x * self.u).sum(1, keepdim=True), 2)
 
-    def forward(self, x):
+    def forward(self, x, cameras=None):
         return DiscriminatorOutput(logit=self.logit(x), pose=self.pose(x), patch=self.patches(x))
 
 
@@ -150,3 +150,23 @@ def test_lazy_optimizer_applies_stylegan2s_correction_and_passes_the_rest_on():
     assert spec.betas == pytest.approx((0.5 ** c, 0.99 ** c)) and spec.eps == 1e-6 and spec.grad_clip == 1.5
     plain = lazy_optimizer(["generator"], 0.002, (0.5, 0.99), None)
     assert (plain.lr, plain.betas, plain.eps, plain.grad_clip) == (0.002, (0.5, 0.99), 1e-8, None)
+
+
+class YawD(torch.nn.Module):
+    """A camera-conditioned stand-in: the logit is the yaw of the camera it is given, whatever the image."""
+
+    def __init__(self):
+        super().__init__()
+        self.w = torch.nn.Parameter(torch.ones(()))
+
+    def forward(self, x, cameras=None):
+        return DiscriminatorOutput(logit=self.w * cameras.to_angles()["yaw"][:, None])
+
+
+def test_the_default_scoring_shows_the_discriminator_each_images_camera():
+    """Discriminator's call is (images, cameras): reals are scored with their dataset poses, fakes with the
+    cameras they were rendered from."""
+    gen, real, ctx = _setup(YawD())
+    logs = _phases(AdversarialLoss())["discriminator"].loss(ctx).logs
+    assert logs["d_real"] == pytest.approx(real.cameras.to_angles()["yaw"].mean().item(), abs=1e-5)
+    assert logs["d_fake"] == pytest.approx(sampled_pose(3)[:, 0].mean().item(), abs=1e-5)

@@ -33,7 +33,10 @@ import torch
 from pydantic import BaseModel, ConfigDict, Field
 from torch import Tensor
 
-__all__ = ["Camera", "CameraPrior", "look_at", "yaw_sweep", "orbit"]
+__all__ = ["Camera", "CameraPrior", "EG3D_LABEL_DIM", "look_at", "yaw_sweep", "orbit"]
+
+#: length of :meth:`Camera.to_eg3d`'s label: the flattened cam2world 4x4 and normalised intrinsics 3x3
+EG3D_LABEL_DIM = 25
 
 _FLIP_X = (-1.0, 1.0, 1.0, 1.0)
 
@@ -125,7 +128,7 @@ class Camera:
     def from_eg3d(cls, vec: Tensor, resolution: tuple[int, int] | None = None) -> "Camera":
         """From EG3D labels (B, 25): row-major OpenCV cam2world 4x4 then normalised 3x3 intrinsics."""
         vec = torch.as_tensor(vec)
-        vec = vec.reshape(-1, 25)
+        vec = vec.reshape(-1, EG3D_LABEL_DIM)
         return cls(vec[:, :16].reshape(-1, 4, 4).clone(), vec[:, 16:].reshape(-1, 3, 3).clone(), resolution)
 
     @classmethod

@@ -43,12 +43,15 @@ def render_fakes(ctx: StepContext, n: int, resolution: int,
 
 def gram_phases(loss: GanLossConfig, resolution: int,
                 generator: Callable[[StepContext], torch.nn.Module] | None = None,
-                discriminator: str = "discriminator") -> list[Phase]:
+                discriminator: str = "discriminator",
+                reals: Callable[..., Sample] = real_sample) -> list[Phase]:
     """GRAM's D phase then G phase at ``resolution`` with the adversarial weights of ``loss`` (any model's
     ``loss`` section: :class:`zoo3d.config.GanLossConfig`'s names), for the generator ``generator(ctx)``
-    (default: the model's generator) against the module ``discriminator``."""
+    (default: the model's generator) against the module ``discriminator``, which sees the images and their
+    cameras; ``reals(ctx, requires_grad, resolution)`` prepares the real batches (default:
+    :func:`zoo3d.train.gan.real_sample`)."""
     parts = GANParts(fakes=partial(render_fakes, resolution=resolution, generator=generator),
-                     reals=partial(real_sample, resolution=resolution), discriminate=score_with(discriminator))
+                     reals=partial(reals, resolution=resolution), discriminate=score_with(discriminator))
     return gan_phases(adversarial_loss(loss), parts)
 
 

@@ -10,7 +10,7 @@ Three stages, run in order by ``zoo3d train gram-inverter`` (the ``stages`` entr
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
 from pydantic import Field, model_validator
 
@@ -67,6 +67,26 @@ class EfficientGramConfig(Config):
         if self.feature_planes and self.depth_slices is not None:
             raise ValueError("feature_planes and depth_slices are two layouts of the features: set one")
         return self
+
+
+class GramInverterDiscriminatorConfig(DiscriminatorConfig):
+    """The efficient-GRAM stage's discriminator; the paper does not say which, so both candidates are here.
+
+    ``architecture: gram`` (default): GRAM's CoordConv residual D with a (yaw, pitch) head, whose pose
+    losses tie the fakes to their cameras (``max_channels``, ``channel_scale``, ``mbstd_group`` as GRAM's).
+    ``architecture: stylegan2``: the residual StyleGAN2 D that EG3D pairs with a StyleGAN2 synthesis
+    network, widths ``min(channel_base / r, channel_max)``, minibatch stddev over groups of
+    ``max(mbstd_group, 1)`` (StyleGAN2: 4); ``conditioned`` gives it EG3D's camera conditioning (the
+    camera label through a ``mapping_layers``-layer mapping network, projected onto the features), which
+    stands in for the pose losses: this D has no pose head, so ``lambda_pos`` / ``lambda_realpos`` do
+    nothing. A conditioned D needs real images with poses.
+    """
+
+    architecture: Literal["gram", "stylegan2"] = "gram"
+    channel_base: int = Field(32768, ge=8)
+    channel_max: int = Field(512, ge=4)
+    mapping_layers: int = Field(8, ge=1)
+    conditioned: bool = True
 
 
 class EncoderConfig(Config):
@@ -166,7 +186,7 @@ class GramInverterConfig(RunConfig):
 
     model: str = "gram_inverter"
     generator: EfficientGramConfig = Field(default_factory=EfficientGramConfig)
-    discriminator: DiscriminatorConfig = Field(default_factory=DiscriminatorConfig)
+    discriminator: GramInverterDiscriminatorConfig = Field(default_factory=GramInverterDiscriminatorConfig)
     encoder: EncoderConfig = Field(default_factory=EncoderConfig)
     detail: DetailConfig = Field(default_factory=DetailConfig)
     loss: GramInverterLossConfig = Field(default_factory=GramInverterLossConfig)

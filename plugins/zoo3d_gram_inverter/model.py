@@ -1,8 +1,9 @@
 """The gram_inverter model plugin: modules, the three-stage recipe and the single-pass inverter.
 
 Each stage is sized by its entry of the config's ``stages`` (steps, batch, lr by optimiser role):
-1. ``gram_inverter.efficient_gram``: Efficient GRAM against GRAM's CoordConv discriminator with pose head,
-   GRAM's adversarial phases (non-saturating + R1 + pose), EMA; roles ``generator``, ``discriminator``; the
+1. ``gram_inverter.efficient_gram``: Efficient GRAM against GRAM's CoordConv discriminator with pose head
+   (or EG3D's camera-conditioned StyleGAN2 D, ``discriminator.architecture``), GRAM's adversarial phases
+   (non-saturating + R1 + pose, when the D has a pose head), EMA; roles ``generator``, ``discriminator``; the
    manifold predictor frozen when ``generator.learn_manifolds`` is false.
 2. ``gram_inverter.encoder``: starts by putting the EMA weights into the generator, which stays frozen from
    here on; trains E_w (role ``encoder``).
@@ -16,10 +17,12 @@ from functools import partial
 import torch
 
 from zoo3d.core.model import ModelPlugin, Phase, Stage, StepContext, stage_optimizers
+from zoo3d.train.gan import real_sample
 
-from zoo3d_gram import build_discriminator, gram_phases
+from zoo3d_gram import gram_phases
 from zoo3d_gram_inverter.config import DETAIL, EFFICIENT_GRAM, ENCODER, GramInverterConfig
 from zoo3d_gram_inverter.detail import DetailReconstructor
+from zoo3d_gram_inverter.discriminator import build_discriminator, posed_real_sample
 from zoo3d_gram_inverter.efficient_gram import EfficientGramGenerator
 from zoo3d_gram_inverter.encoders import CoarseEncoder
 from zoo3d_gram_inverter.inverter import GramInverter
@@ -60,10 +63,12 @@ class GramInverterModel(ModelPlugin):
         res = config.generator.resolution
         fixed_geometry = [] if config.generator.learn_manifolds else ["generator.manifold"]
         gan, enc, det = config.stage(EFFICIENT_GRAM), config.stage(ENCODER), config.stage(DETAIL)
+        d = config.discriminator
+        reals = posed_real_sample if d.architecture == "stylegan2" and d.conditioned else real_sample
         encoder_loss = partial(encoder_step_loss, config=config, weights=config.stage_loss(ENCODER))
         detail_loss = partial(detail_step_loss, config=config, weights=config.stage_loss(DETAIL))
         return [
-            Stage.from_config(gan, gram_phases(config.stage_loss(EFFICIENT_GRAM), res),
+            Stage.from_config(gan, gram_phases(config.stage_loss(EFFICIENT_GRAM), res, reals=reals),
                               stage_optimizers(gan, {"generator": ["generator"], "discriminator": ["discriminator"]}),
                               resolution=res, ema=True, frozen=["encoder", "detail", *fixed_geometry]),
             Stage.from_config(enc, [Phase("encoder", "encoder", encoder_loss)],

@@ -16,10 +16,11 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import Field, model_validator
 
+from zoo3d.cameras import EG3D_LABEL_DIM
 from zoo3d.config import Config, GanLossConfig, RunConfig, StageConfig
 
 UPSTREAM_BOX_WARP = 1.0  # EG3D FFHQ/AFHQ: tri-plane cube [-0.5, 0.5]^3 in EG3D units
-CAMERA_DIM = 25  # the EG3D camera label: flattened OpenCV cam2world 4x4 + normalised intrinsics 3x3
+CAMERA_DIM = EG3D_LABEL_DIM  # the EG3D camera label D is conditioned on
 
 
 class TriplaneGeneratorConfig(Config):

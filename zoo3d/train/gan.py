@@ -108,12 +108,14 @@ def real_sample(ctx: StepContext, requires_grad: bool, resolution: int | None = 
 
 
 def score_with(module: str) -> Callable[[StepContext, Sample], DiscriminatorOutput]:
-    """The default scoring: the model's module ``module`` applied to the images."""
+    """The default scoring: the model's module ``module`` applied to the images and their cameras
+    (:class:`zoo3d.core.discriminator.Discriminator`'s call: conditioned discriminators read the cameras,
+    the others ignore them)."""
     return partial(_score, module=module)
 
 
 def _score(ctx: StepContext, sample: Sample, module: str) -> DiscriminatorOutput:
-    return ctx.module(module)(sample.images)
+    return ctx.module(module)(sample.images, cameras=sample.cameras)
 
 
 @dataclass(frozen=True)
