@@ -6,10 +6,12 @@ from __future__ import annotations
 import pytest
 import torch
 from gan_stubs import context, real_batch
-from test_gram_inverter_model import micro_config
+from test_gram_inverter_model import changed_by_gan_steps, micro_config
 
 from zoo3d.errors import UserError
 from zoo3d.nn.discriminators import CoordConvDiscriminator, StyleGAN2Discriminator
+
+from zoo3d_gram_inverter.config import GramInverterConfig
 
 pytestmark = pytest.mark.usefixtures("single_thread")
 
@@ -28,7 +30,8 @@ def _d_phase(plugin, cfg):
 
 
 def test_the_default_is_grams_discriminator_with_a_pose_head():
-    _, _, modules = _built()
+    assert GramInverterConfig().discriminator.architecture == "gram"  # ffhq256 and any config that says nothing
+    _, _, modules = _built("discriminator.architecture=gram")
     d = modules["discriminator"]
     assert isinstance(d, CoordConvDiscriminator)
     assert d(torch.zeros(3, 3, 16, 16)).pose.shape == (3, 2)
@@ -68,13 +71,5 @@ def test_a_conditioned_discriminator_refuses_data_without_poses():
 
 
 def test_training_against_the_conditioned_discriminator_trains_its_camera_mapping(tmp_path):
-    from zoo3d.train.engine import Trainer
-
-    plugin, cfg = micro_config(*SG2, "stages.gram_inverter.efficient_gram.steps=2",
-                               "stages.gram_inverter.encoder.steps=0", "stages.gram_inverter.detail.steps=0")
-    trainer = Trainer(plugin, cfg, tmp_path / "run", model_name="gram_inverter", device="cpu", progress=False)
-    d = trainer.modules["discriminator"]
-    before = {name: p.detach().clone() for name, p in d.named_parameters()}
-    trainer.run()
-    changed = {name for name, p in d.named_parameters() if not torch.equal(p, before[name])}
+    changed = changed_by_gan_steps(tmp_path, "discriminator", *SG2)
     assert any(name.startswith("mapping.") for name in changed) and any(name.startswith("from_rgb") for name in changed)

@@ -179,20 +179,24 @@ def test_feature_planes_and_depth_slices_are_exclusive():
         micro_config("generator.feature_planes=true", "generator.depth_slices=3")
 
 
+def changed_by_gan_steps(tmp_path, module: str, *overrides: str) -> set[str]:
+    """The names of ``module``'s parameters that two efficient-GRAM steps of a micro run change."""
+    from zoo3d.train.engine import Trainer
+
+    plugin, cfg = micro_config(*overrides, "stages.gram_inverter.efficient_gram.steps=2",
+                               "stages.gram_inverter.encoder.steps=0", "stages.gram_inverter.detail.steps=0")
+    trainer = Trainer(plugin, cfg, tmp_path / "run", model_name="gram_inverter", device="cpu", progress=False)
+    watched = trainer.modules[module]
+    before = {name: p.detach().clone() for name, p in watched.named_parameters()}
+    trainer.run()
+    return {name for name, p in watched.named_parameters() if not torch.equal(p, before[name])}
+
+
 @pytest.mark.parametrize("learn", [False, True])
 def test_fixed_manifolds_keep_the_geometric_init_while_the_textures_train(tmp_path, learn):
     """learn_manifolds=False: the efficient-GRAM stage leaves the manifold predictor as built (the levels
     stay GRAM's nested spheres) and still trains the synthesis network and decoder; True trains it too."""
-    from zoo3d.train.engine import Trainer
-
-    plugin, cfg = micro_config(f"generator.learn_manifolds={str(learn).lower()}",
-                               "stages.gram_inverter.efficient_gram.steps=2",
-                               "stages.gram_inverter.encoder.steps=0", "stages.gram_inverter.detail.steps=0")
-    trainer = Trainer(plugin, cfg, tmp_path / "run", model_name="gram_inverter", device="cpu", progress=False)
-    gen = trainer.modules["generator"]
-    before = {name: p.detach().clone() for name, p in gen.named_parameters()}
-    trainer.run()
-    changed = {name for name, p in gen.named_parameters() if not torch.equal(p, before[name])}
+    changed = changed_by_gan_steps(tmp_path, "generator", f"generator.learn_manifolds={str(learn).lower()}")
     assert any(name.startswith("manifold.") for name in changed) == learn, sorted(changed)
     assert any(name.startswith("synthesis.") for name in changed) and any(name.startswith("decoder.") for name in changed)
 

@@ -1,6 +1,6 @@
 """``discriminator.mbstd_group``: every CoordConv discriminator a model builds gets the minibatch-stddev map.
 
-Off (0) by default, as upstream, and set by no preset: an ablation lever (docs/training.md, "Learning
+Off (0) by default, as upstream, and set by no preset for a CoordConv D: an ablation lever (docs/training.md, "Learning
 curves and what was tried").
 """
 
@@ -25,10 +25,11 @@ def _coordconv_ds(model: str, *overrides: str) -> dict[str, torch.nn.Module]:
     return {k: m for k, m in plugin.build(config).items() if isinstance(m, COORDCONV)}
 
 
-@pytest.mark.parametrize("model, count", [("gram", 1), ("gram_hd", 2), ("stylesdf", 1), ("pigan", 1), ("gram_inverter", 1)])
-def test_the_option_reaches_every_coordconv_discriminator(model, count):
-    on = _coordconv_ds(model, "discriminator.mbstd_group=2")
-    off = _coordconv_ds(model, "discriminator.mbstd_group=0")
+@pytest.mark.parametrize("model, count, extra", [("gram", 1, ()), ("gram_hd", 2, ()), ("stylesdf", 1, ()), ("pigan", 1, ()),
+                                                 ("gram_inverter", 1, ("discriminator.architecture=gram",))])
+def test_the_option_reaches_every_coordconv_discriminator(model, count, extra):
+    on = _coordconv_ds(model, "discriminator.mbstd_group=2", *extra)
+    off = _coordconv_ds(model, "discriminator.mbstd_group=0", *extra)
     assert len(on) == count
     for name, d in on.items():
         assert d.mbstd_group == 2 and off[name].mbstd_group == 0
