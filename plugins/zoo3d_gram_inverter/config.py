@@ -88,6 +88,11 @@ class GramInverterDiscriminatorConfig(DiscriminatorConfig):
     mapping_layers: int = Field(8, ge=1)
     conditioned: bool = True
 
+    @property
+    def camera_conditioned(self) -> bool:
+        """Whether the D built from this section reads the cameras (only the StyleGAN2 D can)."""
+        return self.architecture == "stylegan2" and self.conditioned
+
 
 class EncoderConfig(Config):
     """The coarse encoder E_w: residual CNN to 4x4, then W+ offsets from the mean w and (yaw, pitch).

@@ -7,9 +7,8 @@ import torch
 
 from zoo3d.cameras import EG3D_LABEL_DIM
 from zoo3d.core.model import StepContext
-from zoo3d.errors import UserError
 from zoo3d.nn.discriminators import StyleGAN2Discriminator
-from zoo3d.train.gan import Sample, real_sample
+from zoo3d.train.gan import Sample, real_cameras, real_sample
 
 from zoo3d_gram import build_discriminator as build_gram_discriminator
 from zoo3d_gram_inverter.config import GramInverterConfig
@@ -23,15 +22,13 @@ def build_discriminator(config: GramInverterConfig) -> torch.nn.Module:
     if d.architecture == "gram":
         return build_gram_discriminator(config)
     return StyleGAN2Discriminator(config.generator.resolution, channel_base=d.channel_base,
-                                  max_channels=d.channel_max, c_dim=EG3D_LABEL_DIM if d.conditioned else 0,
+                                  max_channels=d.channel_max, c_dim=EG3D_LABEL_DIM if d.camera_conditioned else 0,
                                   mapping_layers=d.mapping_layers, mbstd_group_size=max(d.mbstd_group, 1))
 
 
 def posed_real_sample(ctx: StepContext, requires_grad: bool, resolution: int | None = None) -> Sample:
     """:func:`zoo3d.train.gan.real_sample`, refusing data without poses (a camera-conditioned D scores
     an image together with the camera it was seen from)."""
-    if ctx.real is None or ctx.real.cameras is None:
-        raise UserError("discriminator.conditioned scores each real image with its camera, and this data has no "
-                        "poses: use data with poses (dataset.json, GRAM poses/ or poses.json) or set "
-                        "discriminator.conditioned=false")
+    real_cameras(ctx, "GRAMInverter's efficient-GRAM stage", "its discriminator is camera-conditioned",
+                 " or set discriminator.conditioned=false")
     return real_sample(ctx, requires_grad, resolution)

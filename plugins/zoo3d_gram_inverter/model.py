@@ -63,8 +63,7 @@ class GramInverterModel(ModelPlugin):
         res = config.generator.resolution
         fixed_geometry = [] if config.generator.learn_manifolds else ["generator.manifold"]
         gan, enc, det = config.stage(EFFICIENT_GRAM), config.stage(ENCODER), config.stage(DETAIL)
-        d = config.discriminator
-        reals = posed_real_sample if d.architecture == "stylegan2" and d.conditioned else real_sample
+        reals = posed_real_sample if config.discriminator.camera_conditioned else real_sample
         encoder_loss = partial(encoder_step_loss, config=config, weights=config.stage_loss(ENCODER))
         detail_loss = partial(detail_step_loss, config=config, weights=config.stage_loss(DETAIL))
         return [

@@ -20,8 +20,7 @@ import torch
 from zoo3d.config import StageConfig
 from zoo3d.core.model import LossResult, ModelPlugin, OptimizerSpec, Phase, Stage, StepContext, stage_optimizers
 from zoo3d.core.outputs import DiscriminatorOutput
-from zoo3d.errors import UserError
-from zoo3d.train.gan import GANParts, Sample, adversarial_loss, gan_phases
+from zoo3d.train.gan import GANParts, Sample, adversarial_loss, gan_phases, real_cameras
 
 from zoo3d_triplane.config import TriplaneConfig, TriplaneLossConfig
 from zoo3d_triplane.discriminator import DualDiscriminator, resize
@@ -57,10 +56,8 @@ def real_dual_sample(ctx: StepContext, requires_grad: bool, loss: TriplaneLossCo
                      fade: tuple[int, int] | None) -> Sample:
     """The real images with their raw half (downsampled to the neural rendering resolution) and camera labels."""
     prepare_step(ctx, loss, fade)
+    real_cameras(ctx, "The tri-plane model", "EG3D's D is camera-conditioned")
     real = ctx.real
-    if real is None or real.cameras is None:
-        raise UserError("The tri-plane model needs camera poses for its real images (EG3D's D is camera-"
-                        "conditioned); use data with poses (dataset.json, GRAM poses/ or poses.json).")
     raw = resize(real.images, ctx.module("discriminator").raw_resolution)
     return Sample(real.images.detach().requires_grad_(requires_grad), real.cameras,
                   inputs={"raw": raw.detach().requires_grad_(requires_grad), "c": real.cameras.to(ctx.device).to_eg3d()})

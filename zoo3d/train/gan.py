@@ -31,12 +31,13 @@ from zoo3d.cameras import Camera
 from zoo3d.config import GanLossConfig
 from zoo3d.core.model import LossResult, OptimizerSpec, Phase, StepContext, lazy_corrected
 from zoo3d.core.outputs import DiscriminatorOutput
+from zoo3d.errors import UserError
 from zoo3d.train.data import resize_images
 from zoo3d.train.losses import (discriminator_loss, generator_loss, pose_loss, pose_target, r1_penalty,
                                 topk_fraction, topk_generator_loss)
 
 __all__ = ["AdversarialLoss", "GANParts", "Sample", "adversarial_loss", "discriminator_step", "gan_phases",
-           "generator_step", "lazy_optimizer", "r1_step", "real_sample", "score_with"]
+           "generator_step", "lazy_optimizer", "r1_step", "real_cameras", "real_sample", "score_with"]
 
 
 @dataclass(frozen=True)
@@ -105,6 +106,15 @@ def real_sample(ctx: StepContext, requires_grad: bool, resolution: int | None = 
         images = resize_images(images, resolution)
     cameras = ctx.real.cameras.to(device=ctx.device) if ctx.real.cameras is not None else None
     return Sample(images.detach().requires_grad_(requires_grad), cameras)
+
+
+def real_cameras(ctx: StepContext, who: str, why: str, otherwise: str = "") -> Camera:
+    """The step's real cameras, for a camera-conditioned discriminator; without them a UserError that says
+    ``who`` needs posed data and ``why`` (``otherwise``: a further way out, appended to the message)."""
+    if ctx.real is None or ctx.real.cameras is None:
+        raise UserError(f"{who} needs camera poses for its real images ({why}); use data with poses (dataset.json, "
+                        f"GRAM poses/ or poses.json){otherwise}.")
+    return ctx.real.cameras
 
 
 def score_with(module: str) -> Callable[[StepContext, Sample], DiscriminatorOutput]:
