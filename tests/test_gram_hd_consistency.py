@@ -21,14 +21,16 @@ from zoo3d_gram_hd.generator import GramHDGenerator
 LR, HR = 16, 32
 
 
-def toy_generator(view_dependent: bool = False) -> GramHDGenerator:
-    """GRAM-HD with narrow networks (random weights: GRAM's geometric init gives concentric-sphere manifolds)."""
+def toy_generator(view_dependent: bool = False, residual: bool | str = False) -> GramHDGenerator:
+    """GRAM-HD with narrow networks (random weights: GRAM's geometric init gives concentric-sphere manifolds);
+    ``residual`` is the foreground SR net's option (False: upstream's net)."""
     lowres = GramGeneratorConfig(resolution=LR, manifold=ManifoldConfig(hidden=32, num_levels=8),
                                  radiance=RadianceConfig(z_dim=16, mapping_hidden=32, hidden=32, feature_dim=4,
                                                          truncation_samples=64),
                                  render=RenderConfig(num_samples=24))
     cfg = GeneratorConfig(resolution=HR, lowres=lowres, view_dependent_textures=view_dependent,
-                          foreground_sr=ForegroundSRConfig(nf=16, nb=1, gc=8, up_channels=[16], style_hidden=32),
+                          foreground_sr=ForegroundSRConfig(nf=16, nb=1, gc=8, up_channels=[16], style_hidden=32,
+                                                           residual=residual),
                           background_sr=BackgroundSRConfig(nf=16, nb=1, gc=8, up_channels=[16]))
     torch.manual_seed(0)
     gen = GramHDGenerator(cfg).eval()

@@ -65,3 +65,26 @@ def test_style_net_residual_starts_as_bicubic_and_learns_detail():
     target = base.detach() + 0.1 * torch.randn_like(base)
     F.mse_loss(net(x, z), target).backward()
     assert net.residual_gain.grad is not None and net.residual_gain.grad.abs() > 0
+
+
+def test_both_nets_add_their_learned_detail_to_a_given_base_instead_of_bicubic():
+    """``base`` replaces bicubic up-sampling as the skip; the learned part is the same either way."""
+    torch.manual_seed(0)
+    style = StyleRRDBNet(in_ch=6, out_ch=4, nf=8, nb=1, gc=4, scale=2, z_dim=8, up_channels=[8], style_hidden=8,
+                         residual=True)
+    background = RRDBNet(3, 3, nf=8, nb=1, gc=4, scale=2, up_channels=[8])
+    with torch.no_grad():
+        style.residual_gain.fill_(0.5)
+        background.conv_last.weight.normal_(0, 0.1)
+    x, z = torch.rand(2, 6, 5, 5), torch.randn(1, 8)
+    base = torch.rand(2, 4, 10, 10)
+    bicubic = F.interpolate(x[:, :4], scale_factor=2, mode="bicubic", align_corners=False)
+    detail = style(x, z)[:, :3] - bicubic[:, :3]
+    assert detail.abs().max() > 1e-3
+    torch.testing.assert_close(style(x, z, base=base)[:, :3], base[:, :3] + detail)
+    bg_detail = background(x[:, :3]) - bicubic[:, :3]
+    assert bg_detail.abs().max() > 1e-3
+    torch.testing.assert_close(background(x[:, :3], base=base[:, :3]), base[:, :3] + bg_detail)
+    upstream = StyleRRDBNet(in_ch=6, out_ch=4, nf=8, nb=1, gc=4, scale=2, z_dim=8, up_channels=[8], style_hidden=8)
+    with pytest.raises(ValueError, match="residual=True"):
+        upstream(x, z, base=base)

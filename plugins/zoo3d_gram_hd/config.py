@@ -7,9 +7,9 @@ it and trains the feature heads and the two super-resolution networks.
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from zoo3d.config import Config, GanLossConfig, RunConfig, StageConfig, deep_merge
 from zoo3d_gram import GeneratorConfig as GramGeneratorConfig
@@ -24,8 +24,12 @@ class ForegroundSRConfig(Config):
     """The style-modulated RRDB net shared by all foreground manifolds (36 -> 4 channels).
 
     ``up_channels`` None: [64, 64] / [64, 64, 32] / [64, 64, 32, 16] for x4 / x8 / x16 (upstream).
-    ``residual`` (off upstream and in the paper presets) starts the net as bicubic up-sampling of the LR
-    rgba maps plus a zero-gain learned detail, so a run of a few dozen stage-2 steps keeps the LR colours.
+    ``residual`` (off upstream and in the paper presets) starts the net as an HR estimate plus a zero-gain
+    learned detail, so a run of a few dozen stage-2 steps keeps the LR colours. Its value names that
+    estimate, for the background net too: ``bicubic`` (or ``true``) up-samples the LR maps; ``field`` grids
+    the stage-1 radiance field again at the HR side (every texel queried where it lies on its manifold),
+    so the HR maps start with the detail the field holds between the LR texels, at the cost of querying
+    it scale² times as often.
     """
 
     nf: int = Field(64, ge=1)
@@ -34,7 +38,13 @@ class ForegroundSRConfig(Config):
     up_channels: list[int] | None = None
     style_hidden: int = Field(256, ge=1)
     last_kernel: int = Field(1, ge=1)
-    residual: bool = False
+    residual: Literal[False, "bicubic", "field"] = False
+
+    @field_validator("residual", mode="before")
+    @classmethod
+    def _true_is_bicubic(cls, value):
+        """``true`` (the option before it named its estimate) is the bicubic one."""
+        return "bicubic" if value is True else value
 
 
 class BackgroundSRConfig(Config):

@@ -115,7 +115,7 @@ class GramHDGenerator(Generator):
         self.foreground_sr = StyleRRDBNet(in_ch=4 + lr.radiance.feature_dim, out_ch=4, nf=fg.nf, nb=fg.nb, gc=fg.gc,
                                           scale=cfg.scale, z_dim=lr.radiance.z_dim, up_channels=fg.up_channels,
                                           style_hidden=fg.style_hidden, last_kernel=fg.last_kernel,
-                                          residual=fg.residual)
+                                          residual=bool(fg.residual))
         self.background_sr = RRDBNet(3, 3, nf=bg.nf, nb=bg.nb, gc=bg.gc, scale=cfg.scale, up_channels=bg.up_channels)
         rc = lr.render
         self.renderer = ManifoldRenderer(rc.num_samples, rc.near, rc.far, rc.chunk, align_corners=rc.align_corners,
@@ -149,8 +149,14 @@ class GramHDGenerator(Generator):
         stage 2). Texels are coloured by the radiance MLP + feature heads seen from the camera centre
         (or along -z when ``view_dependent_textures`` is off); alpha is zero where a level is not crossed.
         """
+        return self.gridded_textures(rep, cameras, self.lr_resolution[0])
+
+    def gridded_textures(self, rep: GramHDRepresentation, cameras: Camera, side: int,
+                         features: bool = True) -> tuple[Tensor, Tensor]:
+        """:meth:`lowres_textures` at any side: maps (B, N, 4 + F, side, side) (4 channels without
+        ``features``) and background rgb (B, 3, side, side)."""
         lr = rep.lowres
-        B, h = rep.batch_size, self.lr_resolution[0]
+        B, h = rep.batch_size, side
         rc = self.config.lowres.render
         with torch.no_grad():
             points, valid = grid_manifolds(lr, h, self.extent, rc.near, rc.far, rc.num_samples, batch_size=1)
@@ -161,7 +167,7 @@ class GramHDGenerator(Generator):
         fg_dirs, bg_dirs = self._view_dirs(pts, cameras), self._view_dirs(bg_pts, cameras)
         fg = lr.query(pts, fg_dirs)
         alpha = fg.alpha * valid.reshape(1, N * h * h, 1).to(fg.alpha.dtype)
-        texels = torch.cat([fg.rgb, alpha, fg.features], dim=-1)  # (B, N*h*h, 4 + F)
+        texels = torch.cat([fg.rgb, alpha, fg.features] if features else [fg.rgb, alpha], dim=-1)
         maps = texels.reshape(B, N, h, h, -1).permute(0, 1, 4, 2, 3)
         bg = lr.query(bg_pts, bg_dirs).rgb.reshape(B, h, h, 3).permute(0, 3, 1, 2)
         return maps, bg
@@ -177,14 +183,20 @@ class GramHDGenerator(Generator):
 
     def textures(self, rep: GramHDRepresentation, cameras: Camera) -> ManifoldTextures:
         """LR maps by gridding, then HR maps: the style RRDB net on each manifold (weights shared across
-        manifolds, styles from z) and the background RRDB net on the background rgb."""
+        manifolds, styles from z) and the background RRDB net on the background rgb; with ``residual:
+        field`` both add their detail to the field gridded at the HR side instead of the LR maps up-sampled."""
         maps, bg = self.lowres_textures(rep, cameras)
         B, N, C, h, w = maps.shape
         if rep.psi != 1.0:
             self._ensure_style_average()
-        hr = self.foreground_sr(maps.reshape(B * N, C, h, w), rep.z, rep.psi)
+        fg_base = bg_base = None
+        if self.config.foreground_sr.residual == "field":
+            fg_base, bg_base = self.gridded_textures(rep, cameras, self.resolution[0], features=False)
+            fg_base = fg_base.reshape(B * N, 4, *fg_base.shape[-2:])
+        hr = self.foreground_sr(maps.reshape(B * N, C, h, w), rep.z, rep.psi, base=fg_base)
         hr = hr.reshape(B, N, hr.shape[1], hr.shape[2], hr.shape[3])
-        return ManifoldTextures(lr_maps=maps, lr_background=bg, hr_maps=hr, hr_background=self.background_sr(bg))
+        return ManifoldTextures(lr_maps=maps, lr_background=bg, hr_maps=hr,
+                                hr_background=self.background_sr(bg, base=bg_base))
 
     def hr_representation(self, rep: GramHDRepresentation, textures: ManifoldTextures) -> TexturedManifolds:
         """The HR scene: the LR geometry with the HR maps (a ManifoldRepresentation in texture mode)."""

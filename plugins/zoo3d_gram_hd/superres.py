@@ -90,6 +90,10 @@ class _RRDBTrunk(nn.Module):
         return fea + self.trunk_conv(self.trunk(fea))
 
 
+def _bicubic_up(x: Tensor, scale: int) -> Tensor:
+    return F.interpolate(x, scale_factor=scale, mode="bicubic", align_corners=False)
+
+
 class StyleRRDBNet(nn.Module):
     """GRAM-HD's foreground super-resolution network (styleesrgan).
 
@@ -103,10 +107,11 @@ class StyleRRDBNet(nn.Module):
     ``residual=True`` (not upstream; for short CPU runs) adds a global bicubic skip from the first ``out_ch``
     input channels: out = bicubic_up(x[:, :out_ch]) + gain * net, alpha clamped to [0, 1], with a learnable
     scalar ``gain`` starting at 0 — so the untrained net is exactly bicubic up-sampling of the LR rgba maps
-    and training only has to learn the detail.
+    and training only has to learn the detail. A caller that has a better HR estimate passes it as ``base``
+    (GRAM-HD's ``residual: field``: the LR radiance field gridded at the HR side) instead.
 
-    forward(x (B*M, in_ch, H, W), z (B, z_dim), psi=1.0) -> (B*M, out_ch, H*scale, W*scale), where the M
-    manifolds of instance b are contiguous in x (instance-major) and share z[b].
+    forward(x (B*M, in_ch, H, W), z (B, z_dim), psi=1.0, base=None) -> (B*M, out_ch, H*scale, W*scale), where
+    the M manifolds of instance b are contiguous in x (instance-major) and share z[b].
     """
 
     def __init__(self, in_ch: int = 36, out_ch: int = 4, nf: int = 64, nb: int = 8, gc: int = 32, scale: int = 4,
@@ -156,7 +161,7 @@ class StyleRRDBNet(nn.Module):
         self.style_avg.copy_(self.mapping(z).mean(0))
         return self.style_avg
 
-    def forward(self, x: Tensor, z: Tensor, psi: float = 1.0) -> Tensor:
+    def forward(self, x: Tensor, z: Tensor, psi: float = 1.0, base: Tensor | None = None) -> Tensor:
         if x.shape[0] % z.shape[0]:
             raise ValueError(f"batch of textures ({x.shape[0]}) is not a multiple of the batch of z ({z.shape[0]})")
         *s_up, s_hr, s_last = self.styles(z, psi).split(self.style_split, dim=1)
@@ -166,8 +171,11 @@ class StyleRRDBNet(nn.Module):
         fea = F.leaky_relu(self.hr_conv(fea, s_hr), 0.2, inplace=True)
         out = self.conv_last(fea, s_last).contiguous()
         if self.residual_gain is None:
+            if base is not None:
+                raise ValueError("a base for the residual needs StyleRRDBNet(residual=True)")
             return torch.cat([out[:, :-1], torch.sigmoid(out[:, -1:])], dim=1)
-        base = F.interpolate(x[:, :self.out_ch], scale_factor=self.scale, mode="bicubic", align_corners=False)
+        if base is None:
+            base = _bicubic_up(x[:, :self.out_ch], self.scale)
         out = base + self.residual_gain * out
         return torch.cat([out[:, :-1], out[:, -1:].clamp(0, 1)], dim=1)
 
@@ -176,9 +184,10 @@ class RRDBNet(nn.Module):
     """GRAM-HD's background super-resolution network (esrgan with a global bicubic residual).
 
     RRDB trunk, log2(scale) stages of (3x3 conv -> LReLU 0.2 -> bilinear x2), HR conv + LReLU, zero-initialised
-    last conv; out = bicubic_up(x) + 0.2 * net(x), so at init it is exactly bicubic up-sampling.
+    last conv; out = bicubic_up(x) + 0.2 * net(x), so at init it is exactly bicubic up-sampling. ``base``
+    replaces bicubic_up(x) with the caller's own HR estimate (GRAM-HD's ``residual: field``).
 
-    forward(x (B, in_ch, H, W)) -> (B, out_ch, H*scale, W*scale); the residual needs in_ch == out_ch.
+    forward(x (B, in_ch, H, W), base=None) -> (B, out_ch, H*scale, W*scale); the residual needs in_ch == out_ch.
     """
 
     def __init__(self, in_ch: int = 3, out_ch: int = 3, nf: int = 64, nb: int = 4, gc: int = 32, scale: int = 4,
@@ -199,11 +208,12 @@ class RRDBNet(nn.Module):
         nn.init.zeros_(self.conv_last.bias)
         self.scale = scale
 
-    def forward(self, x: Tensor) -> Tensor:
+    def forward(self, x: Tensor, base: Tensor | None = None) -> Tensor:
         fea = self.body(x)
         for conv in self.up_convs:
             fea = F.interpolate(F.leaky_relu(conv(fea), 0.2, inplace=True), scale_factor=2, mode="bilinear",
                                 align_corners=False)
         fea = F.leaky_relu(self.hr_conv(fea), 0.2, inplace=True)
-        base = F.interpolate(x, scale_factor=self.scale, mode="bicubic", align_corners=False)
+        if base is None:
+            base = _bicubic_up(x, self.scale)
         return torch.add(base, self.conv_last(fea).contiguous(), alpha=0.2)
