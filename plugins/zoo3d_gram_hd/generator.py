@@ -191,7 +191,8 @@ class GramHDGenerator(Generator):
             self._ensure_style_average()
         fg_base = bg_base = None
         if self.config.foreground_sr.residual == "field":
-            fg_base, bg_base = self.gridded_textures(rep, cameras, self.resolution[0], features=False)
+            with torch.no_grad():  # a fixed estimate: the stage-1 field is frozen while the SR nets train
+                fg_base, bg_base = self.gridded_textures(rep, cameras, self.resolution[0], features=False)
             fg_base = fg_base.reshape(B * N, 4, *fg_base.shape[-2:])
         hr = self.foreground_sr(maps.reshape(B * N, C, h, w), rep.z, rep.psi, base=fg_base)
         hr = hr.reshape(B, N, hr.shape[1], hr.shape[2], hr.shape[3])
