@@ -7,7 +7,8 @@ A probe for 3D generators whose radiance comes from a 2D synthesis network (GRAM
 GRAM, the tri-plane model): the same network, drawing RGB images directly with no rendering, trained
 against an unconditioned StyleGAN2 discriminator (base 1024, widths <= 64, minibatch stddev over 4: the
 tri-plane tiny model's) with the non-saturating loss, R1 (gamma 1) on every step, gradients clipped at
-norm 1, batch 4, EMA 0.99 and mirrored data at the generator's resolution. If the probe draws faces at
+norm 1, batch 4, EMA 0.99 (the engine's own `zoo3d.train.losses` and `zoo3d.train.ema`) and mirrored
+data at the generator's resolution. If the probe draws faces at
 some settings and a 3D model with the same network and settings does not, the 3D part is what keeps
 them out; if the probe does not either, the 2D recipe is.
 
@@ -19,10 +20,8 @@ writes 16 EMA samples (fixed latents) beside 4 dataset images at the end. One th
 from __future__ import annotations
 
 import argparse
-import copy
 
 import torch
-import torch.nn.functional as F
 
 
 def build(args):
@@ -55,6 +54,8 @@ def main(argv: list[str] | None = None) -> int:
     from zoo3d.config import DataConfig
     from zoo3d.data import build_dataset
     from zoo3d.eval.distribution import real_images
+    from zoo3d.train.ema import make_ema, update_ema
+    from zoo3d.train.losses import discriminator_loss, generator_loss, r1_penalty
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--steps", type=int, default=3000)
@@ -75,7 +76,7 @@ def main(argv: list[str] | None = None) -> int:
     torch.manual_seed(args.seed)
     rng = torch.Generator().manual_seed(args.seed + 1)
     generator, discriminator = build(args)
-    ema = copy.deepcopy(generator).requires_grad_(False)
+    ema = make_ema(generator)
     opt_g = torch.optim.Adam(generator.parameters(), args.lr_g, betas=(0.0, args.beta2))
     opt_d = torch.optim.Adam(discriminator.parameters(), args.lr_d, betas=(0.0, args.beta2))
     data = build_dataset(DataConfig(spec=args.data, mirror=True), args.resolution, seed=args.seed)
@@ -95,22 +96,18 @@ def main(argv: list[str] | None = None) -> int:
         with torch.no_grad():
             fake = draw(generator, torch.randn(4, args.w_dim, generator=rng))
         real_logit = discriminator(real).logit
-        loss_d = F.softplus(discriminator(fake).logit).mean() + F.softplus(-real_logit).mean()
-        grad, = torch.autograd.grad(real_logit.sum(), real, create_graph=True)
-        loss_d = loss_d + 0.5 * grad.pow(2).flatten(1).sum(1).mean()
+        loss_d = discriminator_loss(real_logit, discriminator(fake).logit) + r1_penalty(real_logit, real, gamma=1.0)
         opt_d.zero_grad(set_to_none=True)
         loss_d.backward()
         torch.nn.utils.clip_grad_norm_(discriminator.parameters(), 1.0)
         opt_d.step()
 
-        loss_g = F.softplus(-discriminator(draw(generator, torch.randn(4, args.w_dim, generator=rng))).logit).mean()
+        loss_g = generator_loss(discriminator(draw(generator, torch.randn(4, args.w_dim, generator=rng))).logit)
         opt_g.zero_grad(set_to_none=True)
         loss_g.backward()
         torch.nn.utils.clip_grad_norm_(generator.parameters(), 1.0)
         opt_g.step()
-        with torch.no_grad():
-            for e, p in zip(ema.parameters(), generator.parameters()):
-                e.lerp_(p, 0.01)
+        update_ema(ema, generator, 0.99)
 
         if step % args.every == 0 or step == args.steps:
             print(f"step {step}: {score(ema, eval_z, eval_real)}", flush=True)
