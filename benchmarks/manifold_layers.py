@@ -7,9 +7,10 @@ For each run's newest checkpoint, the EMA generator decodes its radiance maps fo
 seed 0, psi 1) and composites them front to back along each texel's column, which is what a frontal camera
 sees of view-independent maps gridded along -Z (the renderer reads the same maps through the camera). It
 prints the share of the composite's centre half (the middle half of the texture square in x and y, where
-the face is) that comes from the front level, the levels behind it and the background plane, and the front
-level's mean alpha there. ``--out`` writes, per run, three rows of ``--seeds`` images: the composite, the
-front level's alpha (white: opaque) and the background texture, in image orientation.
+the face is) that comes from the front level (its mean alpha there, since nothing lies in front of it),
+the levels behind it and the background plane. ``--out`` writes, per run, three rows of ``--seeds``
+images: the composite, the front level's alpha (white: opaque) and the background texture, in image
+orientation.
 """
 
 from __future__ import annotations
@@ -20,16 +21,18 @@ from pathlib import Path
 import torch
 
 
-def composite(maps: torch.Tensor, background: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Front-to-back alpha compositing along texel columns.
+def frontal_composite(maps: torch.Tensor, background: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """The renderer's compositing (:func:`zoo3d.render.composite.composite`) along texel columns, the
+    background plane as the last, opaque layer.
 
     maps (B, N, 4, R, R) rgba per level, level 0 in front; background (B, 3, R, R) ->
     (image (B, 3, R, R), weights (B, N + 1, R, R): each level's share, then the background's)."""
-    alpha = maps[:, :, 3]
-    behind = torch.cumprod(torch.cat([torch.ones_like(alpha[:, :1]), 1 - alpha], 1), 1)
-    weights = torch.cat([alpha * behind[:, :-1], behind[:, -1:]], 1)
-    layers = torch.cat([maps[:, :, :3], background[:, None]], 1)
-    return (weights[:, :, None] * layers).sum(1), weights
+    from zoo3d.render.composite import composite
+
+    alpha = torch.cat([maps[:, :, 3], torch.ones_like(background[:, :1])], 1)  # (B, N + 1, R, R)
+    rgb = torch.cat([maps[:, :, :3], background[:, None]], 1)  # (B, N + 1, 3, R, R)
+    out = composite(alpha.permute(0, 2, 3, 1), rgb.permute(0, 3, 4, 1, 2))
+    return out.rgb.permute(0, 3, 1, 2), out.weights.permute(0, 3, 1, 2)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -44,21 +47,20 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", type=Path, default=None)
     args = ap.parse_args(argv)
     rows = []
-    print("| run | step | levels | front level | levels behind | background | front level's alpha |")
-    print("|---|---|---|---|---|---|---|")
+    print("| run | step | levels | front level | levels behind | background |")
+    print("|---|---|---|---|---|---|")
     for run in args.runs:
         loaded = load_model(str(list_checkpoints(run)[0]), device="cpu")
         gen = loaded.generator
         torch.manual_seed(0)
         with torch.no_grad():
             maps, background = gen.radiance_maps(gen.represent(torch.randn(args.seeds, gen.z_dim)))
-        image, weights = composite(maps, background)
+        image, weights = frontal_composite(maps, background)
         R = maps.shape[-1]
         centre = (..., slice(R // 4, R - R // 4), slice(R // 4, R - R // 4))
         share = weights[centre].mean((0, 2, 3))
-        alpha = maps[:, 0, 3][centre].mean()
         print(f"| {run.name} | {loaded.step} | {maps.shape[1]} | {share[0]:.2f} | {share[1:-1].sum():.2f} | "
-              f"{share[-1]:.2f} | {alpha:.2f} |")
+              f"{share[-1]:.2f} |")
         rows += [image, maps[:, 0, 3:4].expand(-1, 3, -1, -1), background]
     if args.out is not None:
         grid = torch.cat([r.flip(-2).clamp(0, 1) for r in rows])  # texture v grows upwards, image rows downwards
