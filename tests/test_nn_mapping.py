@@ -43,6 +43,18 @@ def test_w_avg_tracks_mean_in_training_only():
     torch.testing.assert_close(mapping.w_avg, w.detach().mean(0), atol=1e-6, rtol=1e-5)
 
 
+def test_w_avg_tracks_the_mean_under_bf16_autocast():
+    """Under autocast the layers emit bf16 while w_avg stays fp32 (EG3D's tri-plane trains like this on a GPU);
+    the CPU's bf16 autocast reproduces the dtypes."""
+    torch.manual_seed(0)
+    mapping = MappingNetwork(8, 8, num_layers=2, w_avg_beta=0.5).train()
+    z = torch.randn(64, 8)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        w = mapping(z)
+    assert w.dtype == torch.bfloat16 and mapping.w_avg.dtype == torch.float32
+    torch.testing.assert_close(mapping.w_avg, 0.5 * w.float().mean(0), atol=1e-2, rtol=1e-2)
+
+
 def test_truncation_and_broadcast():
     torch.manual_seed(0)
     mapping = MappingNetwork(8, 8, num_layers=2, num_ws=5).eval()

@@ -24,10 +24,14 @@ from zoo3d_triplane.config import CAMERA_DIM
 
 
 def resize(images: Tensor, size: int) -> Tensor:
-    """Antialiased bilinear resize of (B, C, H, W) to (B, C, size, size) (EG3D's ``filtered_resizing``)."""
+    """Antialiased bilinear resize of (B, C, H, W) to (B, C, size, size) (EG3D's ``filtered_resizing``).
+
+    Computed in fp32 and returned in the input's dtype: under autocast the input is bf16, for which the CPU
+    has no antialiased kernel, and EG3D resizes in fp32."""
     if images.shape[-1] == size and images.shape[-2] == size:
         return images
-    return F.interpolate(images, size=(size, size), mode="bilinear", align_corners=False, antialias=True)
+    out = F.interpolate(images.float(), size=(size, size), mode="bilinear", align_corners=False, antialias=True)
+    return out.to(images.dtype)
 
 
 def dual_input(image: Tensor, raw: Tensor) -> Tensor:

@@ -66,7 +66,8 @@ class MappingNetwork(nn.Module):
             update_w_avg = self.training
         if update_w_avg and self.w_avg_beta is not None:
             with torch.no_grad():
-                self.w_avg.copy_(torch.lerp(w.detach().mean(0), self.w_avg, self.w_avg_beta))
+                # under autocast w is bf16/fp16 while the tracked mean stays fp32
+                self.w_avg.copy_(torch.lerp(w.detach().mean(0).to(self.w_avg.dtype), self.w_avg, self.w_avg_beta))
         w = self.truncate(w, psi)
         if self.num_ws is not None:
             w = w.unsqueeze(1).expand(-1, self.num_ws, -1)
