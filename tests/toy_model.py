@@ -160,7 +160,8 @@ class ToyModel(ModelPlugin):
         def mark_start(ctx):
             ctx.state["stage_starts"] = ctx.state.get("stage_starts", 0) + 1
 
-        optim = {"G": OptimizerSpec(["generator"], main.lr["G"], grad_clip=10.0), "D": OptimizerSpec(["disc"], main.lr["D"])}
+        optim = {"G": OptimizerSpec(["generator"], main.lr["G"], grad_clip=10.0, module_lr=main.module_lr),
+                 "D": OptimizerSpec(["disc"], main.lr["D"])}
         phases = [Phase("D", "D", d_loss), Phase("G", "G", g_loss)]
         steps, batch = main.steps, main.batch_size
         if t.stages == 1:

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Annotated, Any, ClassVar, Literal, TypeVar, get_args
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from zoo3d.cameras import CameraPrior
 from zoo3d.errors import ConfigError, closest
@@ -80,6 +80,9 @@ class StageConfig(Config):
     addresses it). ``steps`` and ``batch_size`` (see :attr:`TrainConfig.batch_scope`) size it. ``lr`` is
     the Adam learning rate of each optimiser the stage trains, by role (``generator``, ``discriminator``,
     ``encoder`` ...); ``betas`` and ``grad_clip`` (max global gradient norm; None: off) apply to all of them.
+    ``module_lr`` gives a sub-module its own learning rate inside the optimiser that trains it, by dotted
+    module path (``generator.manifold: 2.0e-6``, upstream GRAM's ``sampling_network_lr`` for CARLA);
+    ``--set stages.gram.module_lr.generator.manifold=2e-6`` sets it from the command line.
     ``resolution`` is the stage's image resolution where the model changes it between stages (pi-GAN's
     curriculum; None: the model's own). ``loss`` overrides weights of the run's ``loss`` section for this
     stage only (GRAM-HD's stage 2 R1 weight; StyleSDF's decoder R1): :meth:`RunConfig.stage_loss`.
@@ -91,8 +94,27 @@ class StageConfig(Config):
     lr: dict[str, Annotated[float, Field(gt=0)]]
     betas: tuple[float, float] = (0.0, 0.9)
     grad_clip: float | None = Field(None, gt=0)
+    module_lr: dict[str, Annotated[float, Field(gt=0)]] = Field(default_factory=dict)
     resolution: int | None = Field(None, ge=4)
     loss: dict[str, float | int | None] = Field(default_factory=dict)
+
+    @field_validator("module_lr", mode="before")
+    @classmethod
+    def _dotted_paths(cls, value: Any) -> Any:
+        """``--set`` splits ``generator.manifold`` into nested keys; a module path is one dotted key."""
+        if not isinstance(value, dict):
+            return value
+        flat: dict[str, Any] = {}
+
+        def walk(prefix: str, node: dict) -> None:
+            for key, item in node.items():
+                path = f"{prefix}.{key}" if prefix else str(key)
+                if isinstance(item, dict):
+                    walk(path, item)
+                else:
+                    flat[path] = item
+        walk("", value)
+        return flat
 
 
 class GanLossConfig(Config):

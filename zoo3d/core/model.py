@@ -28,7 +28,9 @@ class OptimizerSpec:
     """An Adam optimiser over the parameters of named modules.
 
     ``modules`` are keys of the model's module dict, optionally dotted into sub-modules
-    (``"generator.sr_net"``). ``grad_clip`` is a max global norm (None: no clipping).
+    (``"generator.sr_net"``). ``grad_clip`` is a max global norm (None: no clipping). ``module_lr`` maps a
+    dotted sub-module of those modules to its own learning rate (an Adam parameter group; the most specific
+    path wins); the rest of the parameters train at ``lr``.
     """
 
     modules: list[str]
@@ -37,6 +39,7 @@ class OptimizerSpec:
     eps: float = 1e-8
     weight_decay: float = 0.0
     grad_clip: float | None = None
+    module_lr: dict[str, float] = field(default_factory=dict)
 
 
 def lazy_corrected(spec: OptimizerSpec, every: int | None) -> OptimizerSpec:
@@ -46,20 +49,33 @@ def lazy_corrected(spec: OptimizerSpec, every: int | None) -> OptimizerSpec:
     if not every:
         return spec
     c = every / (every + 1)
-    return dataclasses.replace(spec, lr=spec.lr * c, betas=(spec.betas[0] ** c, spec.betas[1] ** c))
+    return dataclasses.replace(spec, lr=spec.lr * c, betas=(spec.betas[0] ** c, spec.betas[1] ** c),
+                               module_lr={path: lr * c for path, lr in spec.module_lr.items()})
 
 
 def stage_optimizers(stage: StageConfig, modules: dict[str, list[str]],
                      lazy_every: dict[str, int | None] | None = None) -> dict[str, OptimizerSpec]:
     """One Adam per role of ``modules`` (role -> module paths) with the stage config's learning rate for
-    that role, its betas and clipping; a role in ``lazy_every`` gets :func:`lazy_corrected`."""
+    that role, its betas and clipping, and the entries of its ``module_lr`` that lie inside the role's
+    modules; a role in ``lazy_every`` gets :func:`lazy_corrected`."""
     missing = sorted(set(modules) - set(stage.lr))
     if missing:
         raise ValueError(f"Stage '{stage.name}' trains {missing} but its config gives no learning rate for them "
                          f"(stages.{stage.name}.lr has {sorted(stage.lr)}).")
+
+    def inside(path: str, paths: list[str]) -> bool:
+        return any(path == p or path.startswith(p + ".") for p in paths)
+
+    stray = sorted(p for p in stage.module_lr if not any(inside(p, paths) for paths in modules.values()))
+    if stray:
+        trained = sorted(p for paths in modules.values() for p in paths)
+        raise ValueError(f"stages.{stage.name}.module_lr names {stray}, which no optimiser of stage "
+                         f"'{stage.name}' trains (it trains {trained}).")
     lazy = lazy_every or {}
     return {role: lazy_corrected(OptimizerSpec(list(paths), lr=stage.lr[role], betas=tuple(stage.betas),
-                                               grad_clip=stage.grad_clip), lazy.get(role))
+                                               grad_clip=stage.grad_clip,
+                                               module_lr={p: lr for p, lr in stage.module_lr.items()
+                                                          if inside(p, paths)}), lazy.get(role))
             for role, paths in modules.items()}
 
 

@@ -193,6 +193,23 @@ def unflatten_optimizer(name: str, tensors: dict[str, Tensor], extra: dict[str, 
     return {"state": state, "param_groups": groups}
 
 
+def regroup_optimizer_state(saved: dict[str, Any], saved_order: list[int] | None, current: dict[str, Any],
+                            current_order: list[int]) -> dict[str, Any]:
+    """A saved optimiser state dict moved onto the current optimiser's parameter groups.
+
+    The groups change when a stage's ``module_lr`` does between save and resume. ``*_order`` give each state
+    index's position in the optimiser's flat parameter list (None: the saved state had one group, so index ==
+    position). The moments follow their parameters; the groups and their learning rates are the current
+    ones."""
+    saved_order = list(range(len(current_order))) if saved_order is None else saved_order
+    if sorted(saved_order) != sorted(current_order):
+        raise ValueError(f"the checkpoint's optimiser holds {len(saved_order)} parameters where this stage's "
+                         f"holds {len(current_order)}")
+    index = {position: i for i, position in enumerate(current_order)}
+    state = {index[saved_order[int(i)]]: entry for i, entry in saved["state"].items()}
+    return {"state": state, "param_groups": current["param_groups"]}
+
+
 #: Format 1 (zoo3d 0.1) named the built-in recipes' optimisers by model; since format 2 every recipe names
 #: them by role: ``generator`` and ``discriminator`` (also in a stage that trains a 2D decoder), ``encoder``,
 #: ``detail``.

@@ -24,7 +24,7 @@ import torch
 from torch import Tensor
 
 from zoo3d.config import RunConfig
-from zoo3d.core.model import ModelPlugin, Stage, StepContext
+from zoo3d.core.model import ModelPlugin, OptimizerSpec, Stage, StepContext
 from zoo3d.devices import resolve_device
 from zoo3d.errors import UserError
 from zoo3d.fileio import append_line
@@ -99,6 +99,30 @@ def _resolve_module(modules: dict[str, torch.nn.Module], dotted: str) -> torch.n
     if head not in modules:
         raise ValueError(f"The recipe names module '{dotted}', but the model has only: {', '.join(modules)}.")
     return modules[head].get_submodule(rest) if rest else modules[head]
+
+
+def _param_groups(params: list[torch.nn.Parameter], spec: OptimizerSpec,
+                  modules: dict[str, torch.nn.Module]) -> list[dict[str, Any]]:
+    """Adam's parameter groups for ``params``: the parameters under a module of ``spec.module_lr`` train at
+    its rate (the most specific path wins), the rest at ``spec.lr``; a group left empty (frozen) is dropped."""
+    owner: dict[int, str] = {}
+    for path in sorted(spec.module_lr, key=lambda p: p.count(".")):  # deeper paths overwrite their parents
+        try:
+            module = _resolve_module(modules, path)
+        except AttributeError:
+            raise ValueError(f"module_lr names '{path}', which is not a module of this model.") from None
+        owner.update({id(p): path for p in module.parameters()})
+    groups = [{"params": [p for p in params if id(p) not in owner]}]
+    for path in sorted(spec.module_lr):
+        groups.append({"params": [p for p in params if owner.get(id(p)) == path], "lr": spec.module_lr[path],
+                       "module": path})
+    return [g for g in groups if g["params"]]
+
+
+def _group_order(optimizer: torch.optim.Optimizer, params: list[torch.nn.Parameter]) -> list[int]:
+    """For each parameter in the optimiser's state order (group by group), its index in ``params``."""
+    index = {id(p): i for i, p in enumerate(params)}
+    return [index[id(p)] for group in optimizer.param_groups for p in group["params"]]
 
 
 def _record_step(line: str) -> float:
@@ -239,7 +263,8 @@ class Trainer:
                 raise ValueError(f"Optimizer '{name}' of stage '{stage.name}' has no trainable parameters "
                                  f"(modules {spec.modules}, frozen {stage.frozen}).")
             self._params[name] = params
-            self.optimizers[name] = torch.optim.Adam(params, lr=spec.lr, betas=tuple(spec.betas), eps=spec.eps,
+            self.optimizers[name] = torch.optim.Adam(_param_groups(params, spec, self.modules), lr=spec.lr,
+                                                     betas=tuple(spec.betas), eps=spec.eps,
                                                      weight_decay=spec.weight_decay)
             if self.amp_dtype == torch.float16:
                 self.scalers[name] = torch.amp.GradScaler(self.device.type)
@@ -253,7 +278,12 @@ class Trainer:
             stored = ckpt.stored_optimizer_names(list(self.optimizers), extra.get("optim", {}), extra["format"])
             for name, opt in self.optimizers.items():
                 if name in stored:
-                    opt.load_state_dict(ckpt.unflatten_optimizer(stored[name], tensors, extra["optim"][stored[name]]))
+                    saved = extra["optim"][stored[name]]
+                    state = ckpt.unflatten_optimizer(stored[name], tensors, saved)
+                    order = _group_order(opt, self._params[name])
+                    if saved.get("order", list(range(len(order)))) != order:  # stages.*.module_lr changed
+                        state = ckpt.regroup_optimizer_state(state, saved.get("order"), opt.state_dict(), order)
+                    opt.load_state_dict(state)
             for name, sc in self.scalers.items():
                 if stored.get(name) in extra.get("scaler", {}):
                     sc.load_state_dict(extra["scaler"][stored[name]])
@@ -351,6 +381,9 @@ class Trainer:
         optim_extra = {}
         for name, opt in self.optimizers.items():
             t, extra = ckpt.flatten_optimizer(name, opt)
+            order = _group_order(opt, self._params[name])
+            if order != list(range(len(order))):
+                extra["order"] = order
             tensors.update(t)
             optim_extra[name] = extra
         tensors.update(ckpt.rng_tensors(self.device))
