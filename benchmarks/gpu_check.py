@@ -11,6 +11,9 @@ Parts, each timed and recorded (a part that fails or runs out of time is recorde
    ``triplane --preset ffhq512`` at 256² output, on ``synthetic:heads``
    (64 heads rendered once on the GPU) with the paper's batch per GPU (GRAM 4, GRAM-HD 8 then 4, EG3D 4):
    ms per step after the first logging interval, images/s, peak GPU memory, whether every loss stayed finite.
+   ``smoke_*``: every stage of ``stylesdf --preset ffhq1024``, ``gram_inverter --preset ffhq256`` and
+   ``gram --preset carla`` for 2 steps, and ``pigan --preset celeba`` for 2, with their paper batches:
+   each model's other CUDA paths run and stay finite.
 4. ``two_gpus`` (two or more GPUs): GRAM ffhq256 for 20 steps with ``torchrun --nproc-per-node 2`` at
    4 images per GPU (global batch 8), its images/s against one GPU's, then a resume of that run in one
    process for 2 more steps (the world-size change must be reported).
@@ -145,9 +148,28 @@ class Check:
                      sets=common + ["stages.gan.batch_size=4", "generator.resolution=256",
                                     "generator.sr_input_resolution=128"])]
 
+    def smoke_jobs(self) -> list[dict]:
+        """Every stage of the other models' paper presets for a step or two under autocast: their CUDA paths
+        (StyleSDF's decoder, pi-GAN, GRAMInverter's encoder and detail stages, GRAM CARLA's module_lr)."""
+        data = "synthetic:heads?count=8&block=8" if self.small else "synthetic:heads?count=16&device=cuda"
+        presets = {"stylesdf": "ffhq1024", "pigan": "celeba", "gram_inverter": "ffhq256", "gram": "carla"}
+        if self.small:
+            presets = dict.fromkeys(presets, "tiny")
+        stages = {"stylesdf": ["sphere_init", "volume_renderer", "decoder"], "pigan": [],
+                  "gram_inverter": ["gram_inverter.efficient_gram", "gram_inverter.encoder", "gram_inverter.detail"],
+                  "gram": ["gram"]}
+        jobs = []
+        for model, preset in presets.items():
+            sets = ["train.log_every=1"] + [f"stages.{s}.steps=2" for s in stages[model]]
+            if self.small:
+                sets += [f"stages.{s}.batch_size=2" for s in stages[model]]
+            jobs.append(dict(model=model, preset=preset, steps=None if stages[model] else 2, data=data, sets=sets,
+                             name=f"smoke_{model}_{preset}"))
+        return jobs
+
     def train(self, job: dict):
         def part(budget: float) -> dict:
-            run = self.out / "train" / job["model"]
+            run = self.out / "train" / job.get("name", job["model"])
             sets = job["sets"] + ["train.sample_every=0", "train.checkpoint_every=0"]
             args = dict(model=job["model"], preset=job["preset"], steps=job["steps"], data=job["data"],
                         overrides=sets, device=self.device, out=str(run), progress=False)
@@ -215,6 +237,8 @@ class Check:
         self.run("bench_models", 170, self.bench("models"))
         for job in self.train_jobs():
             self.run(f"train_{job['model']}", 110, self.train(job))
+        for job in self.smoke_jobs():
+            self.run(job["name"], 60, self.train(job))
         self.run("two_gpus", 100, self.two_gpus)
         self.run("amp", 80, self.amp)
         self.doc["wall_s"] = round(time.perf_counter() - self.t0, 1)
@@ -295,6 +319,9 @@ def summary(doc: dict) -> dict:
                                       "images_per_s": p.get("images_per_s"), "peak_mem_mb": p.get("peak_mem_mb"),
                                       "losses_finite": p.get("losses_finite"), "status": p.get("status")}
                   for k, p in parts.items() if k.startswith("train_")}
+    s["smoke"] = {k[len("smoke_"):]: {"status": p.get("status"), "steps": p.get("steps"),
+                                      "losses_finite": p.get("losses_finite"), "peak_mem_mb": p.get("peak_mem_mb")}
+                  for k, p in parts.items() if k.startswith("smoke_")}
     two = parts.get("two_gpus", {})
     if two.get("status") == "ok":
         s["two_gpus"] = {"images_per_s": two.get("images_per_s"), "scaling_efficiency": two.get("scaling_efficiency"),

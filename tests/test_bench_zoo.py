@@ -30,6 +30,22 @@ def test_settings_read_the_environment_and_refuse_an_endless_run(tmp_path):
         zoo.settings_from_env(False, {"ZOO3D_ZOO_PRESETS": "gram"})
 
 
+def test_zoo_set_reaches_the_training_of_the_models_it_names(tmp_path):
+    s = zoo.settings_from_env(False, {"ZOO3D_ZOO_SET": "train.log_every=1; pigan:train.micro_batch=1;"
+                                                      "gram:stages.gram.lr.generator=1e-4"})
+    assert s.sets("pigan") == ["--set", "train.log_every=1", "--set", "train.micro_batch=1"]
+    assert s.sets("gram") == ["--set", "train.log_every=1", "--set", "stages.gram.lr.generator=1e-4"]
+    with pytest.raises(UserError, match="key=value or MODEL:key=value"):
+        zoo.settings_from_env(False, {"ZOO3D_ZOO_SET": "pigan:micro"})
+    s.steps, s.minutes = 1, 0
+    (tmp_path / "runs").mkdir()
+    got = zoo.train_for_budget("pigan", tmp_path / "runs" / "pigan", s, "cpu")
+    from zoo3d.config import read_yaml
+
+    train = read_yaml(tmp_path / "runs" / "pigan" / "config.yaml")["train"]
+    assert got["step"] == 1 and (train["micro_batch"], train["log_every"]) == (1, 1)
+
+
 def test_the_budget_stops_training_with_a_checkpoint(tmp_path):
     """No step cap: only SIGINT at the budget can end this run (tiny pi-GAN has thousands of steps)."""
     s = zoo.ZooSettings(models=["pigan"], out=tmp_path, minutes=0.4, steps=None)

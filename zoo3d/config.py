@@ -55,9 +55,15 @@ class TrainConfig(Config):
     (torchrun / ``--nproc``): ``global`` (the default, and how every preset states its batch) is the total
     over all processes, split evenly among them; ``per_process`` is each process's own batch, so the total
     grows with them.
+
+    ``micro_batch`` caps how many images one process puts through a forward and backward pass: a larger
+    share of the batch is split into that many near-equal chunks whose gradients add up, weighted by size,
+    to the whole batch's (upstream GRAM's ``batch_split``, which fits its batch on a 32 GB GPU). None: the
+    whole share at once. Layers that couple a batch's images (minibatch std) then see a chunk.
     """
 
     batch_scope: Literal["global", "per_process"] = "global"
+    micro_batch: int | None = Field(None, ge=1)
     seed: int = Field(0, ge=0, lt=2**32)
     device: str = "auto"
     amp: bool = True

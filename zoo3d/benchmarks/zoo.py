@@ -18,6 +18,8 @@ Configured through the environment (``zoo3d bench`` passes only ``--device`` and
 ``ZOO3D_ZOO_STEPS``       step cap per model (default none)
 ``ZOO3D_ZOO_PRESETS``     ``MODEL=PRESET,...`` (default ``tiny`` for every model; on a GPU name the paper presets)
 ``ZOO3D_ZOO_DATA``        training and reference data (default ``synthetic:heads``)
+``ZOO3D_ZOO_SET``         ``;``-separated ``--set`` overrides for every model's training, or for one model's with
+                          ``MODEL:`` in front (``train.micro_batch=4`` fits the paper batches on one GPU)
 ``ZOO3D_ZOO_METRICS``     default ``neus,epi,depth,swd,diversity,detail,speed``
 ``ZOO3D_ZOO_PROTOCOL``    ``small`` (default) or ``paper``; ``ZOO3D_ZOO_INSTANCES`` overrides its instance count
 ``ZOO3D_ZOO_OUT``         output folder (default ``runs/zoo-<time>``); must not hold a previous table
@@ -70,9 +72,14 @@ class ZooSettings:
     neus_iterations: int | None = None
     jobs: int = 1
     resume: bool = False
+    overrides: list[tuple[str | None, str]] = field(default_factory=list)  # (model or None for all, key=value)
 
     def preset(self, model: str) -> str:
         return self.presets.get(model, "tiny")
+
+    def sets(self, model: str) -> list[str]:
+        """The ``--set`` arguments of ``model``'s training."""
+        return [arg for who, item in self.overrides if who in (None, model) for arg in ("--set", item)]
 
 
 def _list(text: str) -> list[str]:
@@ -88,6 +95,13 @@ def settings_from_env(quick: bool, env: dict[str, str] | None = None) -> ZooSett
         if not sep or not name or not preset:
             raise UserError(f"ZOO3D_ZOO_PRESETS entry '{item}' must look like MODEL=PRESET.")
         presets[name] = preset
+    overrides: list[tuple[str | None, str]] = []
+    for item in filter(None, (t.strip() for t in env.get("ZOO3D_ZOO_SET", "").split(";"))):
+        head, colon, rest = item.partition(":")
+        who, override = (head.strip(), rest.strip()) if colon and "=" not in head else (None, item)
+        if "=" not in override:
+            raise UserError(f"ZOO3D_ZOO_SET entry '{item}' must look like key=value or MODEL:key=value.")
+        overrides.append((who, override))
     try:
         minutes = float(env.get("ZOO3D_ZOO_MINUTES", "0" if quick else "30"))
         steps = env.get("ZOO3D_ZOO_STEPS", "2" if quick else "")
@@ -109,7 +123,7 @@ def settings_from_env(quick: bool, env: dict[str, str] | None = None) -> ZooSett
                        metrics=_list(env.get("ZOO3D_ZOO_METRICS", ",".join(DEFAULT_METRICS))),
                        protocol=env.get("ZOO3D_ZOO_PROTOCOL", "small"),
                        instances=int(instances) if instances else None,
-                       neus_iterations=20 if quick else None, jobs=jobs, resume=resume)
+                       neus_iterations=20 if quick else None, jobs=jobs, resume=resume, overrides=overrides)
 
 
 def default_models() -> list[str]:
@@ -164,7 +178,7 @@ def train_for_budget(model: str, run_dir: Path, s: ZooSettings, device: str) -> 
     """Train ``model`` until its budget or step cap; returns how far it got and how it ended, and writes
     that record to :func:`training_record_path` once the checkpoint is in place."""
     cmd = _zoo3d("train", model, "--preset", s.preset(model), "--data", s.data, "--out", str(run_dir),
-                 "--device", device, "--quiet")
+                 "--device", device, "--quiet", *s.sets(model))
     if s.steps is not None:
         cmd += ["--steps", str(s.steps)]
     log = open(run_dir.parent / f"{model}.log", "w")

@@ -38,7 +38,7 @@ import hashlib
 import os
 import re
 import socket
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, Callable, Iterator
@@ -337,7 +337,9 @@ class GradientSync:
                     _OptimizerParameters(params), find_unused_parameters=True)
         self._keys = keys
 
-    def loss(self, optimizer: str, loss_fn: Callable, ctx):
+    def loss(self, optimizer: str, loss_fn: Callable, ctx, sync: bool = True):
+        """``sync=False`` for every micro-batch but a step's last: their gradients accumulate locally and
+        the last backward averages the sum (DDP's ``no_sync``)."""
         wrapper = self._wrappers.get(optimizer)
         if wrapper is None:
             return loss_fn(ctx)
@@ -345,7 +347,8 @@ class GradientSync:
 
         wrapper.module.run_loss = lambda: loss_fn(ctx)
         try:
-            loss, logs = wrapper()
+            with nullcontext() if sync else wrapper.no_sync():
+                loss, logs = wrapper()
         finally:
             wrapper.module.run_loss = None
         return LossResult(loss=loss, logs=logs)

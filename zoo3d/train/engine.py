@@ -125,6 +125,39 @@ def _group_order(optimizer: torch.optim.Optimizer, params: list[torch.nn.Paramet
     return [index[id(p)] for group in optimizer.param_groups for p in group["params"]]
 
 
+def micro_batches(ctx: StepContext, most: int | None) -> list[tuple[StepContext, float]]:
+    """``ctx`` split into near-equal chunks of at most ``most`` images (its stage's batch size and real
+    batch cut alike), each with its share of the batch; ``[(ctx, 1.0)]`` when it fits whole."""
+    batch = ctx.stage.batch_size
+    if most is None or batch <= most:
+        return [(ctx, 1.0)]
+    count = -(-batch // most)
+    sizes = [batch // count + (i < batch % count) for i in range(count)]
+    chunks, start = [], 0
+    for size in sizes:
+        part = slice(start, start + size)
+        real = None if ctx.real is None else dataclasses.replace(
+            ctx.real, images=ctx.real.images[part], cameras=None if ctx.real.cameras is None else ctx.real.cameras[part],
+            extras={k: v[part] if isinstance(v, Tensor) and v.ndim and v.shape[0] == batch else v
+                    for k, v in ctx.real.extras.items()})
+        chunks.append((dataclasses.replace(ctx, stage=dataclasses.replace(ctx.stage, batch_size=size), real=real),
+                       size / batch))
+        start += size
+    return chunks
+
+
+def _add_weighted(total: dict[str, Any], logs: dict[str, Any], weight: float, first: bool) -> None:
+    """Accumulate a chunk's logs into the step's: numbers and tensors as their weighted sum, anything else
+    (a name, a flag) as the first chunk gave it."""
+    for key, value in logs.items():
+        if isinstance(value, bool) or not isinstance(value, (int, float, Tensor)):
+            total.setdefault(key, value)
+        elif first or key not in total:
+            total[key] = value if weight == 1.0 else value * weight
+        else:
+            total[key] = total[key] + value * weight
+
+
 def _record_step(line: str) -> float:
     """The step of a metrics.jsonl line; +inf for a blank or cut-off line (dropped on resume)."""
     try:
@@ -317,6 +350,7 @@ class Trainer:
     def _train_step(self, stage: Stage) -> dict[str, Tensor | float]:
         real = self._real_batch(stage)
         ctx = self._context(stage, real)
+        chunks = micro_batches(ctx, self.config.train.micro_batch)
         logs: dict[str, Tensor | float] = {}
         all_params = [p for m in self.modules.values() for p in m.parameters()]
         generator_stepped = False
@@ -331,11 +365,15 @@ class Trainer:
                 for p in all_params:  # only this phase's parameters collect gradients
                     p.requires_grad_(id(p) in mine)
                     p.grad = None
-                with self.autocast():
-                    result = self.sync.loss(phase.optimizer, phase.loss, ctx)  # gradients averaged over processes
-                loss = result.loss.float()
                 scaler = self.scalers.get(phase.optimizer)
-                (scaler.scale(loss) if scaler is not None else loss).backward()
+                loss, phase_logs = None, {}
+                for i, (part, weight) in enumerate(chunks):
+                    with self.autocast():  # gradients averaged over processes at the last chunk
+                        result = self.sync.loss(phase.optimizer, phase.loss, part, sync=i == len(chunks) - 1)
+                    part_loss = result.loss.float() if len(chunks) == 1 else result.loss.float() * weight
+                    (scaler.scale(part_loss) if scaler is not None else part_loss).backward()
+                    loss = part_loss.detach() if loss is None else loss + part_loss.detach()
+                    _add_weighted(phase_logs, result.logs, weight, first=i == 0)
                 if scaler is not None:
                     scaler.unscale_(opt)
                 grads = [p.grad for p in params if p.grad is not None]
@@ -356,7 +394,7 @@ class Trainer:
                 generator_stepped |= phase.optimizer in self._generator_optimizers
                 logs[f"loss.{phase.name}"] = loss.detach()
                 logs[f"grad_norm.{phase.name}"] = norm.detach()
-                logs.update(result.logs)
+                logs.update(phase_logs)
         finally:
             for p in all_params:
                 p.requires_grad_(id(p) in self._trainable)

@@ -1,0 +1,94 @@
+"""``train.micro_batch``: a step split into chunks of at most N images sums, weighted by size, to the step
+on the whole batch (upstream GRAM's ``batch_split``)."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from toy_model import ToyConfig, ToyModel, toy_stage, use_toy
+from zoo3d.cameras import Camera, CameraPrior
+from zoo3d.core.model import LossResult, OptimizerSpec, Phase, RealBatch, Stage, StepContext
+from zoo3d.train.engine import Trainer, micro_batches
+
+pytestmark = pytest.mark.usefixtures("single_thread")
+
+
+class PerImage(ToyModel):
+    """The stand-in with losses that are means of per-image terms and draw nothing at random (the latents
+    come from the real images), so a split step must give the whole step's gradients."""
+
+    def __init__(self):
+        super().__init__()
+        self.seen: list[tuple[str, int, int]] = []
+
+    def stages(self, config):
+        main = config.stage("main")
+
+        def fakes(ctx):
+            z = ctx.real.images.mean(1).flatten(1)[:, :config.toy.z_dim]
+            return ctx.generator(z, ctx.real.cameras).rgb
+
+        def d_loss(ctx):
+            self.seen.append(("D", ctx.stage.batch_size, len(ctx.real.images)))
+            disc = ctx.modules["disc"]
+            with torch.no_grad():
+                fake = fakes(ctx)
+            loss = F.softplus(disc(fake).logit).mean() + F.softplus(-disc(ctx.real.images).logit).mean()
+            return LossResult(loss, {"d_real": disc(ctx.real.images).logit.mean().detach(), "kind": "d"})
+
+        def g_loss(ctx):
+            self.seen.append(("G", ctx.stage.batch_size, len(ctx.real.images)))
+            return LossResult(F.softplus(-ctx.modules["disc"](fakes(ctx)).logit).mean())
+
+        optim = {"G": OptimizerSpec(["generator"], main.lr["G"]), "D": OptimizerSpec(["disc"], main.lr["D"])}
+        return [Stage("main", main.steps, [Phase("D", "D", d_loss), Phase("G", "G", g_loss)], optim,
+                      config.toy.resolution, main.batch_size)]
+
+
+@pytest.fixture
+def toy(monkeypatch, tmp_path):
+    use_toy(monkeypatch, tmp_path / "runs")
+    return tmp_path
+
+
+def _step(run_dir, micro_batch):
+    cfg = ToyConfig.model_validate({"train": {"checkpoint_every": 0, "micro_batch": micro_batch},
+                                    "stages": [toy_stage(1, batch_size=6).model_dump()]})
+    plugin = PerImage()
+    trainer = Trainer(plugin, cfg, run_dir, model_name="toy", device="cpu", progress=False)
+    logs = {}
+    trainer._begin_stage(trainer.stages[0], fresh=True)
+    logs = trainer._train_step(trainer.stages[0])
+    params = {f"{m}.{n}": p.detach().clone() for m in ("generator", "disc")
+              for n, p in trainer.modules[m].named_parameters()}
+    return plugin.seen, logs, params
+
+
+def test_a_split_step_is_the_whole_batch_step(toy):
+    whole_seen, whole_logs, whole = _step(toy / "a", None)
+    split_seen, split_logs, split = _step(toy / "b", 4)  # 6 images in chunks of at most 4: 3 + 3
+    assert whole_seen == [("D", 6, 6), ("G", 6, 6)]
+    assert split_seen == [("D", 3, 3), ("D", 3, 3), ("G", 3, 3), ("G", 3, 3)]
+    for key in ("loss.D", "loss.G", "grad_norm.D", "grad_norm.G", "d_real"):
+        assert float(split_logs[key]) == pytest.approx(float(whole_logs[key]), rel=1e-5, abs=1e-6), key
+    assert split_logs["kind"] == "d"
+    for name in whole:
+        torch.testing.assert_close(split[name], whole[name], rtol=0, atol=2e-6, msg=name)
+
+
+def test_micro_batches_cut_the_batch_and_weigh_each_chunk_by_its_size():
+    cams = CameraPrior().sample(5, generator=torch.Generator().manual_seed(0))
+    real = RealBatch(images=torch.arange(5.0).view(5, 1, 1, 1), cameras=cams,
+                     extras={"index": torch.arange(5), "name": "heads", "scale": torch.tensor(2.0)})
+    ctx = StepContext(modules={}, config=None, stage=Stage("s", 1, [], {}, 8, 5), step=0, stage_step=0,
+                      device=torch.device("cpu"), real=real)
+    assert micro_batches(ctx, None) == [(ctx, 1.0)] and micro_batches(ctx, 5) == [(ctx, 1.0)]
+    chunks = micro_batches(ctx, 2)
+    assert [(c.stage.batch_size, w) for c, w in chunks] == [(2, 0.4), (2, 0.4), (1, 0.2)]
+    assert [c.real.images.flatten().tolist() for c, _ in chunks] == [[0.0, 1.0], [2.0, 3.0], [4.0]]
+    assert [c.real.extras["index"].tolist() for c, _ in chunks] == [[0, 1], [2, 3], [4]]
+    assert all(c.real.extras["name"] == "heads" and c.real.extras["scale"] == 2.0 for c, _ in chunks)
+    torch.testing.assert_close(chunks[2][0].real.cameras.cam2world, cams.cam2world[4:5])
+    assert isinstance(chunks[0][0].real.cameras, Camera)
