@@ -28,12 +28,13 @@ def test_a_stored_config_of_the_old_shape_reads_as_the_same_settings_key_by_key(
     assert set(dumped) == set(old) - set(OLD_SECTIONS) | {"stages"}
     added = {"discriminator": {"mbstd_group": 0, "architecture": "gram", "channel_base": 32768,  # keys added
                                "channel_max": 512, "mapping_layers": 8, "conditioned": True},  # since, at defaults
-             "generator": {"depth_slices": None, "feature_planes": False, "learn_manifolds": True}}
+             "generator": {"depth_slices": None, "feature_planes": False, "background_from_volume": False,
+                           "learn_manifolds": True}}
     for section in set(old) - set(OLD_SECTIONS) - {"train", "loss"}:  # the sections that kept their shape
         assert dumped[section] == ({**added[section], **old[section]} if section in added else old[section]), section
     moved = {"steps", "batch_size"}
     assert {k: v for k, v in dumped["train"].items() if k not in moved} == \
-           {k: v for k, v in old["train"].items() if k not in moved}
+           {"micro_batch": None, **{k: v for k, v in old["train"].items() if k not in moved}}  # added since
     assert new.loss == GramInverterLossConfig(**old["gan_loss"], **old["loss"])
     gan, enc, det = old["gan_optim"], old["encoder_stage"], old["detail_stage"]
     assert new.stages == [
