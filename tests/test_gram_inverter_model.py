@@ -151,6 +151,27 @@ def test_depth_slices_give_each_texel_the_features_at_its_own_depth():
     assert torch.allclose(features.background, maps[:, 3], atol=1e-6)
 
 
+@pytest.mark.parametrize("background_z,blend", [(-0.12, (1.0, 0.0, 0.0)), (-0.03, (0.25, 0.75, 0.0))])
+def test_background_from_volume_reads_the_volume_at_the_planes_depth(background_z, blend):
+    """The plane at z = 1 - far takes the back slice; one a quarter of a slice nearer, the blend of slices 0
+    and 1; the network outputs no group of its own for it."""
+    plugin, cfg = micro_config("generator.depth_slices=3", "generator.background_from_volume=true",
+                               f"generator.manifold.background_z={background_z}")
+    torch.manual_seed(0)
+    gen = plugin.build(cfg)["generator"].eval()
+    C = cfg.generator.feature_dim
+    assert gen.synthesis.out_channels == 3 * C
+    ws = gen.map_latent(torch.randn(2, gen.z_dim))
+    with torch.no_grad():
+        maps = gen.synthesis(ws, noise_mode="none").reshape(2, 3, C, 16, 16)
+        features = gen.represent_ws(ws)
+    wanted = sum(w * maps[:, k] for k, w in enumerate(blend))
+    assert torch.allclose(features.background, wanted, atol=1e-5)
+    assert features.foreground.shape[1] == cfg.generator.manifold.num_levels
+    with pytest.raises(Exception, match="needs depth_slices"):
+        micro_config("generator.depth_slices=null", "generator.background_from_volume=true")
+
+
 def test_feature_planes_give_each_texel_the_mean_of_three_planes_at_its_3d_point():
     """With feature_planes, planes holding x, z and y along their axes give every texel (x + z + y) / 3 at its
     own gridded point, for every level: the XY plane is read exactly at its texel centres, the XZ and YZ

@@ -41,6 +41,9 @@ class EfficientGramConfig(Config):
     ``feature_planes``: True: it outputs three axis-aligned feature planes (XY, XZ, YZ) spanning the gridded
     cube, EG3D's tri-plane, and each level's texel takes the mean of the three planes' features at its own
     3D point (exclusive with ``depth_slices``).
+    ``background_from_volume``: True (with ``depth_slices``): the background plane takes the feature volume
+    at its depth (linear between the two nearest slices) instead of a feature group of its own, as GRAM's
+    one radiance network colours its plane where it lies; the network then outputs ``depth_slices`` groups.
     ``learn_manifolds``: whether the efficient-GRAM stage trains the manifold predictor. False keeps it at
     GRAM's geometric init (nested spheres), as GRAM-HD's texture stage keeps its stage-1 manifolds.
     """
@@ -57,6 +60,7 @@ class EfficientGramConfig(Config):
     extent: float = Field(0.12, gt=0)
     depth_slices: int | None = Field(None, ge=2)
     feature_planes: bool = False
+    background_from_volume: bool = False
     learn_manifolds: bool = True
     truncation_samples: int = Field(10000, ge=1)
     manifold: ManifoldConfig = Field(default_factory=ManifoldConfig)
@@ -66,6 +70,8 @@ class EfficientGramConfig(Config):
     def _one_feature_layout(self) -> "EfficientGramConfig":
         if self.feature_planes and self.depth_slices is not None:
             raise ValueError("feature_planes and depth_slices are two layouts of the features: set one")
+        if self.background_from_volume and self.depth_slices is None:
+            raise ValueError("background_from_volume reads the feature volume: it needs depth_slices")
         return self
 
 

@@ -126,7 +126,9 @@ class EfficientGramGenerator(Generator):
         R = cfg.texture_resolution
         self.depth_slices, self.feature_planes = cfg.depth_slices, cfg.feature_planes
         groups = 3 if cfg.feature_planes else cfg.depth_slices or m.num_levels
-        self.synthesis = StyleSynthesis(cfg.w_dim, (groups + 1) * cfg.feature_dim, R,
+        self.background_from_volume = cfg.background_from_volume
+        groups += 0 if cfg.background_from_volume else 1  # the background plane's own group
+        self.synthesis = StyleSynthesis(cfg.w_dim, groups * cfg.feature_dim, R,
                                         channels=lambda r: min(cfg.channel_base // r, cfg.channel_max), noise=False)
         self.mapping = MappingNetwork(cfg.z_dim, cfg.w_dim, cfg.mapping_layers, w_avg_beta=None)
         self.decoder = RadianceDecoder(cfg.feature_dim, cfg.decoder_hidden)
@@ -167,12 +169,17 @@ class EfficientGramGenerator(Generator):
         maps = self.synthesis(ws, noise_mode="none")
         B, R = maps.shape[0], maps.shape[-1]
         maps = maps.reshape(B, -1, self.feature_dim, R, R)
-        foreground = maps[:, :-1]
+        if self.background_from_volume:
+            foreground = maps
+            background = torch.einsum("k,bkchw->bchw", self.depth_weights(maps.new_tensor([self.background_z]))[0],
+                                      maps)
+        else:
+            foreground, background = maps[:, :-1], maps[:, -1]
         if self.depth_slices is not None:
             foreground = torch.einsum("nkhw,bkchw->bnchw", self.slice_weights(R).to(maps), foreground)
         elif self.feature_planes:
             foreground = self.plane_features(foreground)
-        return FeatureManifolds(foreground, maps[:, -1])
+        return FeatureManifolds(foreground, background)
 
     def plane_features(self, planes: Tensor) -> Tensor:
         """Tri-plane planes (B, 3, C, R, R) -> the features of every level's texels (B, N, C, R, R), the mean of
@@ -194,13 +201,18 @@ class EfficientGramGenerator(Generator):
         points, _ = self.gridded(resolution)
         if self._slice_cache is not None and self._slice_cache[0] is points:
             return self._slice_cache[1]
-        rc, K = self.config.render, self.depth_slices
-        lo, hi = 1.0 - rc.far, 1.0 - rc.near
-        position = ((points[0, ..., 2] - lo) / (hi - lo)).clamp(0, 1) * (K - 1)  # (N, R, R)
-        slices = torch.arange(K, device=position.device, dtype=position.dtype)
-        weights = (1 - (position[:, None] - slices[None, :, None, None]).abs()).clamp(min=0)
+        weights = self.depth_weights(points[0, ..., 2]).permute(0, 3, 1, 2)
         self._slice_cache = (points, weights)
         return weights
+
+    def depth_weights(self, z: Tensor) -> Tensor:
+        """(..., K): how much of each of the K depth slices (spaced over z in [1 - far, 1 - near]) a point at
+        depth ``z`` (...) takes, linear between the two nearest; outside the range, the nearest slice."""
+        rc, K = self.config.render, self.depth_slices
+        lo, hi = 1.0 - rc.far, 1.0 - rc.near
+        position = ((z - lo) / (hi - lo)).clamp(0, 1) * (K - 1)
+        slices = torch.arange(K, device=position.device, dtype=position.dtype)
+        return (1 - (position.unsqueeze(-1) - slices).abs()).clamp(min=0)
 
     # ------------------------------------------------------------------ geometry
     def geometry(self, batch_size: int = 1) -> ManifoldGeometry:
