@@ -238,7 +238,7 @@ class Check:
         for job in self.train_jobs():
             self.run(f"train_{job['model']}", 110, self.train(job))
         for job in self.smoke_jobs():
-            self.run(job["name"], 60, self.train(job))
+            self.run(job["name"], 90, self.train(job))
         self.run("two_gpus", 100, self.two_gpus)
         self.run("amp", 80, self.amp)
         self.doc["wall_s"] = round(time.perf_counter() - self.t0, 1)
