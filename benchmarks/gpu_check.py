@@ -12,8 +12,8 @@ Parts, each timed and recorded (a part that fails or runs out of time is recorde
    (64 heads rendered once on the GPU) with the paper's batch per GPU (GRAM 4, GRAM-HD 8 then 4, EG3D 4):
    ms per step after the first logging interval, images/s, peak GPU memory, whether every loss stayed finite.
    ``smoke_*``: every stage of ``stylesdf --preset ffhq1024``, ``gram_inverter --preset ffhq256`` and
-   ``gram --preset carla`` for 2 steps, and ``pigan --preset celeba`` for 2, with their paper batches:
-   each model's other CUDA paths run and stay finite.
+   ``gram --preset carla`` for 2 steps, and ``pigan --preset celeba`` for 2, with their paper batches
+   (GRAM CARLA's 32 in micro-batches of 4): each model's other CUDA paths run and stay finite.
 4. ``two_gpus`` (two or more GPUs): GRAM ffhq256 for 20 steps with ``torchrun --nproc-per-node 2`` at
    4 images per GPU (global batch 8), its images/s against one GPU's, then a resume of that run in one
    process for 2 more steps (the world-size change must be reported).
@@ -163,6 +163,8 @@ class Check:
             sets = ["train.log_every=1"] + [f"stages.{s}.steps=2" for s in stages[model]]
             if self.small:
                 sets += [f"stages.{s}.batch_size=2" for s in stages[model]]
+            if model == "gram":  # CARLA's batch of 32 in one process needs over 140 GB at once
+                sets.append(f"train.micro_batch={1 if self.small else 4}")
             jobs.append(dict(model=model, preset=preset, steps=None if stages[model] else 2, data=data, sets=sets,
                              name=f"smoke_{model}_{preset}"))
         return jobs
