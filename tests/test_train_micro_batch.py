@@ -58,7 +58,6 @@ def _step(run_dir, micro_batch):
                                     "stages": [toy_stage(1, batch_size=6).model_dump()]})
     plugin = PerImage()
     trainer = Trainer(plugin, cfg, run_dir, model_name="toy", device="cpu", progress=False)
-    logs = {}
     trainer._begin_stage(trainer.stages[0], fresh=True)
     logs = trainer._train_step(trainer.stages[0])
     params = {f"{m}.{n}": p.detach().clone() for m in ("generator", "disc")
