@@ -96,11 +96,23 @@ class Check:
         info = {"python": sys.version.split()[0], "torch": torch.__version__, "cuda": torch.version.cuda,
                 "gpus": [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())],
                 "bf16": bool(torch.cuda.is_available() and torch.cuda.is_bf16_supported())}
+        from zoo3d.benchmarks.source import source_digest
+
+        # what ran: the imported source's digest (`python -m zoo3d.benchmarks.source` on another machine
+        # prints the same for the same code); a copied tree's git HEAD can be stale, so it is only
+        # reported as the commit when the tracked files match it
+        info["source_sha256"] = source_digest()
         try:
-            info["commit"] = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True,
-                                            cwd=REPO).stdout.strip()
+            head = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, cwd=REPO)
+            dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], capture_output=True,
+                                   text=True, cwd=REPO)
         except OSError:
-            pass
+            return info
+        if head.returncode == 0 and dirty.returncode == 0:
+            if dirty.stdout.strip():  # the files differ from that commit: it names a base, not what ran
+                info.update(checkout_head=head.stdout.strip(), checkout_modified=True)
+            else:
+                info["commit"] = head.stdout.strip()
         return info
 
     def tests(self, budget: float) -> dict:
@@ -155,17 +167,15 @@ class Check:
         presets = {"stylesdf": "ffhq1024", "pigan": "celeba", "gram_inverter": "ffhq256", "gram": "carla"}
         if self.small:
             presets = dict.fromkeys(presets, "tiny")
-        stages = {"stylesdf": ["sphere_init", "volume_renderer", "decoder"], "pigan": [],
-                  "gram_inverter": ["gram_inverter.efficient_gram", "gram_inverter.encoder", "gram_inverter.detail"],
-                  "gram": ["gram"]}
         jobs = []
         for model, preset in presets.items():
-            sets = ["train.log_every=1"] + [f"stages.{s}.steps=2" for s in stages[model]]
+            stages = _preset_stages(model, preset)
+            sets = ["train.log_every=1"] + [f"stages.{s}.steps=2" for s in stages]
             if self.small:
-                sets += [f"stages.{s}.batch_size=2" for s in stages[model]]
+                sets += [f"stages.{s}.batch_size=2" for s in stages]
             if model == "gram":  # CARLA's batch of 32 in one process needs over 140 GB at once
                 sets.append(f"train.micro_batch={1 if self.small else 4}")
-            jobs.append(dict(model=model, preset=preset, steps=None if stages[model] else 2, data=data, sets=sets,
+            jobs.append(dict(model=model, preset=preset, steps=None, data=data, sets=sets,
                              name=f"smoke_{model}_{preset}"))
         return jobs
 
@@ -261,6 +271,16 @@ def _finite(value):
     if isinstance(value, (list, tuple)):
         return [_finite(v) for v in value]
     return value
+
+
+def _preset_stages(model: str, preset: str) -> list[str]:
+    """The stage names of a model's preset, in training order, as ``zoo3d train`` would build them."""
+    from zoo3d.config import load_run_config
+    from zoo3d.plugins import get_model_spec
+
+    spec = get_model_spec(model)
+    config = load_run_config(spec.load().config_class, spec.name, spec.presets_dir, preset)
+    return [stage.name for stage in config.stages]
 
 
 def _cmd(args) -> str:
