@@ -8,6 +8,7 @@ from torch import Tensor, nn
 from zoo3d.cameras import Camera, CameraPrior
 from zoo3d.core.generator import Generator
 from zoo3d.core.outputs import RenderOutput
+from zoo3d.nn.resize import resize
 from zoo3d.render.volume import VolumeRenderer
 
 from .config import StyleSDFConfig
@@ -103,7 +104,6 @@ class StyleSDFGenerator(Generator):
         centre = self.truncation_centres()[1] if rep.psi != 1.0 else None
         rgb = self.decoder(raw.features, rep.w, noise_mode="random" if self.training else "const", psi=rep.psi,
                            centre=centre)
-        if resolution is not None and tuple(resolution) != tuple(rgb.shape[-2:]):
-            rgb = nn.functional.interpolate(rgb, size=tuple(resolution), mode="bilinear", align_corners=False,
-                                            antialias=True)
+        if resolution is not None:
+            rgb = resize(rgb, tuple(resolution))
         return RenderOutput(rgb=rgb, raw=raw)

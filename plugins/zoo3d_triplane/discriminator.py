@@ -11,7 +11,6 @@ from __future__ import annotations
 import math
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor
 
 from zoo3d.cameras import Camera
@@ -19,19 +18,9 @@ from zoo3d.core.discriminator import Discriminator
 from zoo3d.core.outputs import DiscriminatorOutput
 from zoo3d.nn.discriminators import StyleGAN2Discriminator
 from zoo3d.nn.fir import make_kernel, upfirdn2d
+from zoo3d.nn.resize import resize
 
 from zoo3d_triplane.config import CAMERA_DIM
-
-
-def resize(images: Tensor, size: int) -> Tensor:
-    """Antialiased bilinear resize of (B, C, H, W) to (B, C, size, size) (EG3D's ``filtered_resizing``).
-
-    Computed in fp32 and returned in the input's dtype: under autocast the input is bf16, for which the CPU
-    has no antialiased kernel, and EG3D resizes in fp32."""
-    if images.shape[-1] == size and images.shape[-2] == size:
-        return images
-    out = F.interpolate(images.float(), size=(size, size), mode="bilinear", align_corners=False, antialias=True)
-    return out.to(images.dtype)
 
 
 def dual_input(image: Tensor, raw: Tensor) -> Tensor:

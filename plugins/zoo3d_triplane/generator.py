@@ -17,10 +17,10 @@ from zoo3d.core.generator import Generator
 from zoo3d.core.outputs import RenderOutput
 from zoo3d.nn.mapping import MappingNetwork
 from zoo3d.nn.modconv import StyleSynthesis
+from zoo3d.nn.resize import resize
 from zoo3d.render.volume import SampleDraws, VolumeRenderer
 
 from zoo3d_triplane.config import CAMERA_DIM, UPSTREAM_BOX_WARP, TriplaneGeneratorConfig
-from zoo3d_triplane.discriminator import resize
 from zoo3d_triplane.field import TriplaneDecoder, TriplaneScene
 from zoo3d_triplane.superres import SuperResolution
 

@@ -20,10 +20,11 @@ import torch
 from zoo3d.config import StageConfig
 from zoo3d.core.model import LossResult, ModelPlugin, OptimizerSpec, Phase, Stage, StepContext, stage_optimizers
 from zoo3d.core.outputs import DiscriminatorOutput
+from zoo3d.nn.resize import resize
 from zoo3d.train.gan import GANParts, Sample, adversarial_loss, gan_phases, real_cameras
 
 from zoo3d_triplane.config import TriplaneConfig, TriplaneLossConfig
-from zoo3d_triplane.discriminator import DualDiscriminator, resize
+from zoo3d_triplane.discriminator import DualDiscriminator
 from zoo3d_triplane.generator import TriplaneGenerator
 from zoo3d_triplane.regularizers import (blur_sigma, conditioning_labels, density_regularization, neural_resolution_at,
                                          swap_probability)

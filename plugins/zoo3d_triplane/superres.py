@@ -15,7 +15,7 @@ from torch import Tensor, nn
 
 from zoo3d.nn.modconv import StyledConv, ToRGB
 
-from zoo3d_triplane.discriminator import resize
+from zoo3d.nn.resize import resize
 
 
 class SynthesisBlock(nn.Module):
