@@ -7,7 +7,8 @@ global data order) the same real images, so their steps must agree up to float r
 whose renderers add their own random jitter have it switched off (``quiet_noise``).
 
 Run as a script under the launcher (``launch_processes(2, [...], script=__file__)``) it trains the
-jobs named on the command line, each ``MODEL:OUT:STEPS``, with the overrides of :data:`OVERRIDES`.
+jobs named on the command line, each ``MODEL:OUT:STEPS``, with the overrides of :data:`OVERRIDES`
+(or ``per_image:OUT:MICRO_BATCH``: one micro-batched step of a stand-in that draws no noise).
 """
 
 from __future__ import annotations
@@ -86,15 +87,28 @@ def initial_state(model: str) -> dict[str, torch.Tensor]:
     return _trainer(model, ".").state_tensors()[0]
 
 
+def per_image_step(out: str | Path, micro_batch: int, world) -> None:
+    """One step of ``test_train_micro_batch``'s stand-in (global batch 8) in chunks of ``micro_batch``; each
+    process writes its parameters after the step to ``OUT/params_rank<r>.pt``."""
+    from test_train_micro_batch import one_step
+
+    _, _, params = one_step(Path(out), micro_batch, batch_size=8, world=world)
+    torch.save(params, Path(out) / f"params_rank{world.rank}.pt")
+
+
 def main(jobs: list[str]) -> None:
+    """Each job ``MODEL:OUT:STEPS``, or ``per_image:OUT:MICRO_BATCH`` for :func:`per_image_step`."""
     from zoo3d.train.distributed import init_world, shutdown_world
 
     torch.set_num_threads(1)
     world, _ = init_world("cpu")
     try:
         for job in jobs:
-            model, out, steps = job.split(":")
-            train(model, out, int(steps), world=world)
+            model, out, number = job.split(":")
+            if model == "per_image":
+                per_image_step(out, int(number), world)
+            else:
+                train(model, out, int(number), world=world)
     finally:
         shutdown_world(world)
 

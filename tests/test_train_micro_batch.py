@@ -3,6 +3,11 @@ on the whole batch (upstream GRAM's ``batch_split``)."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 import torch
 import torch.nn.functional as F
@@ -13,6 +18,7 @@ from zoo3d.core.model import LossResult, OptimizerSpec, Phase, RealBatch, Stage,
 from zoo3d.train.engine import Trainer, micro_batches
 
 pytestmark = pytest.mark.usefixtures("single_thread")
+TESTS = Path(__file__).resolve().parent
 
 
 class PerImage(ToyModel):
@@ -53,21 +59,24 @@ def toy(monkeypatch, tmp_path):
     return tmp_path
 
 
-def _step(run_dir, micro_batch):
+def one_step(run_dir, micro_batch, batch_size=6, world=None, take_step=True):
+    """One training step of :class:`PerImage` on ``batch_size`` images (the global batch): what each phase
+    saw as (phase, stage batch, real images), the step's logs and the parameters after it (before it, if
+    not ``take_step``)."""
     cfg = ToyConfig.model_validate({"train": {"checkpoint_every": 0, "micro_batch": micro_batch},
-                                    "stages": [toy_stage(1, batch_size=6).model_dump()]})
+                                    "stages": [toy_stage(1, batch_size=batch_size).model_dump()]})
     plugin = PerImage()
-    trainer = Trainer(plugin, cfg, run_dir, model_name="toy", device="cpu", progress=False)
+    trainer = Trainer(plugin, cfg, run_dir, model_name="toy", device="cpu", progress=False, world=world)
     trainer._begin_stage(trainer.stages[0], fresh=True)
-    logs = trainer._train_step(trainer.stages[0])
+    logs = trainer._train_step(trainer.stages[0]) if take_step else {}
     params = {f"{m}.{n}": p.detach().clone() for m in ("generator", "disc")
               for n, p in trainer.modules[m].named_parameters()}
     return plugin.seen, logs, params
 
 
 def test_a_split_step_is_the_whole_batch_step(toy):
-    whole_seen, whole_logs, whole = _step(toy / "a", None)
-    split_seen, split_logs, split = _step(toy / "b", 4)  # 6 images in chunks of at most 4: 3 + 3
+    whole_seen, whole_logs, whole = one_step(toy / "a", None)
+    split_seen, split_logs, split = one_step(toy / "b", 4)  # 6 images in chunks of at most 4: 3 + 3
     assert whole_seen == [("D", 6, 6), ("G", 6, 6)]
     assert split_seen == [("D", 3, 3), ("D", 3, 3), ("G", 3, 3), ("G", 3, 3)]
     for key in ("loss.D", "loss.G", "grad_norm.D", "grad_norm.G", "d_real"):
@@ -75,6 +84,27 @@ def test_a_split_step_is_the_whole_batch_step(toy):
     assert split_logs["kind"] == "d"
     for name in whole:
         torch.testing.assert_close(split[name], whole[name], rtol=0, atol=2e-6, msg=name)
+
+
+def test_a_split_step_on_two_processes_is_the_whole_batch_step(toy):
+    """Each process cuts its 4 images into 2 + 2 and syncs gradients only at its last chunk (DDP's
+    ``no_sync``): the step must still be one process's step on all 8 images, identical on both processes."""
+    out = toy / "two"
+    out.mkdir()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ZOO3D_")}
+    env.update(OMP_NUM_THREADS="1", ZOO3D_PLUGINS="toy_model")
+    launch = ("import sys; from zoo3d.launch import launch_processes; "
+              "sys.exit(launch_processes(2, sys.argv[2:], script=sys.argv[1]))")
+    proc = subprocess.run([sys.executable, "-c", launch, str(TESTS / "distributed_harness.py"), f"per_image:{out}:2"],
+                          env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    _, _, whole = one_step(toy / "one", None, batch_size=8)
+    ranks = [torch.load(out / f"params_rank{r}.pt") for r in (0, 1)]
+    _, _, start = one_step(toy / "zero", None, batch_size=8, take_step=False)
+    for name in whole:
+        for params in ranks:
+            torch.testing.assert_close(params[name], whole[name], rtol=0, atol=2e-6, msg=name)
+    assert max((whole[n] - start[n]).abs().max().item() for n in whole) > 1e-4  # the step moved the weights
 
 
 def test_micro_batches_cut_the_batch_and_weigh_each_chunk_by_its_size():
