@@ -150,13 +150,25 @@ def test_a_batched_read_renders_only_the_batchs_new_items_and_gives_the_single_r
         assert torch.equal(item["camera"], single["camera"]) and torch.equal(other["image"], single["image"])
 
 
-def test_the_training_stream_renders_each_head_it_uses_once(monkeypatch):
+def test_the_training_stream_renders_its_next_heads_once_a_block_at_a_time(monkeypatch):
     from zoo3d.train.data import BatchStream
 
     ds = SyntheticHeads(32, count=256, seed=1)  # eight blocks of 32
     calls = _counting_renders(monkeypatch, ds)
     stream = BatchStream(ds, batch_size=4, seed=0)
-    seen = [stream.next(torch.device("cpu")).extras["index"].tolist() for _ in range(6)]
-    used = {i for batch in seen for i in batch}
-    assert sorted(i for call in calls for i in call) == sorted(used)  # not the blocks around them
-    assert [len(call) for call in calls] == [4] * 6
+    seen = [stream.next(torch.device("cpu")).extras["index"].tolist() for _ in range(10)]
+    ahead = BatchStream(SyntheticHeads(32, count=256, seed=1), batch_size=4, seed=0)
+    order = [ahead._epoch_batches(0)[k] for k in range(16)]
+    assert seen == order[:10]  # the same batches as without the look-ahead
+    # batches 0-7 in one call before the first is read, 8-15 before the ninth: the items of those batches,
+    # each once, not the blocks of the dataset around them
+    assert calls == [[i for b in order[:8] for i in b], [i for b in order[8:] for i in b]]
+    assert len({i for call in calls for i in call}) == 64
+
+
+def test_rendering_a_block_at_once_gives_the_heads_rendered_four_at_a_time():
+    ds = SyntheticHeads(32, count=64, seed=2)
+    block = ds.render(list(range(32)))
+    fours = [ds.render(list(range(k, k + 4))) for k in range(0, 32, 4)]
+    for key in block:
+        assert torch.equal(block[key], torch.cat([f[key] for f in fours])), key

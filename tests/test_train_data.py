@@ -50,6 +50,39 @@ def test_each_epoch_is_a_permutation_and_a_resumed_stream_matches():
     assert indices(BatchStream(Numbers(10), 4, seed=4), 1) != straight[:1]
 
 
+class Prefetching(Numbers):
+    """Numbers that record what the stream asks them to prefetch."""
+
+    prefetch_items = 8
+
+    def __init__(self, n):
+        super().__init__(n)
+        self.prefetched: list[list[int]] = []
+
+    def prefetch(self, indices):
+        self.prefetched.append(list(indices))
+
+
+def test_the_stream_prefetches_the_items_of_its_next_batches_and_serves_the_same_batches():
+    plain, data = indices(BatchStream(Numbers(10), 4, seed=3), 6), Prefetching(10)
+    stream = BatchStream(data, 4, seed=3)
+    served = indices(stream, 6)
+    assert served == plain
+    # 8 items = 2 batches per call, within the batches that begin in one epoch (10 items: batches at items
+    # 0, 4 and 8 (straddling), then 12 and 16, then 20)
+    epoch0, epoch1, epoch2 = (stream._epoch_batches(c) for c in (0, 12, 20))
+    assert data.prefetched == [epoch0[0] + epoch0[1], epoch0[2], epoch1[0] + epoch1[1], epoch2[0] + epoch2[1]]
+    assert [i for call in data.prefetched for i in call][:24] == [i for b in served for i in b]
+
+    shares = Prefetching(10)  # process 1 of 2 names only its own share
+    assert indices(BatchStream(shares, 4, seed=3, rank=1, world_size=2), 1) == [plain[0][2:]]
+    assert shares.prefetched[0] == [i for b in epoch0[:3] for i in b[2:]]  # 8 items: 4 batches' shares of 2
+
+    workers = Prefetching(10)  # worker processes hold their own copies: nothing to prefetch here
+    BatchStream(workers, 4, seed=3, num_workers=1).next(torch.device("cpu"))
+    assert workers.prefetched == []
+
+
 # ---------------------------------------------------------------------------------------------- resizing
 
 

@@ -93,6 +93,12 @@ class BatchStream:
 
     ``batch_size`` and ``cursor`` count the global batch; process ``rank`` of ``world_size`` loads
     only its share, items ``[rank * b, (rank + 1) * b)`` of each batch (b = batch_size / world_size).
+
+    A dataset that makes items on demand may offer ``prefetch(indices)`` and ``prefetch_items``: when
+    batches are read in this process (``num_workers`` 0), the stream hands it the items of the next
+    batches, about ``prefetch_items`` at a time, before it reads them. The synthetic heads then render
+    32 heads in one call instead of 4 in each of 8 (a quarter of the time); the items, and so the
+    batches, are the same.
     """
 
     def __init__(self, dataset, batch_size: int, seed: int, cursor: int = 0, num_workers: int = 0,
@@ -107,6 +113,11 @@ class BatchStream:
         share = batch_size // world_size
         self._share = slice(rank * share, (rank + 1) * share)
         self._iter: Iterator | None = None
+        self._ahead = None  # batches per prefetch call; None: the dataset has no prefetch, or workers read
+        if num_workers == 0 and callable(getattr(dataset, "prefetch", None)):
+            self._ahead = max(1, int(getattr(dataset, "prefetch_items", share)) // share)
+        self._batches: list[list[int]] = []
+        self._served = self._prefetched = 0
 
     def _epoch_order(self, epoch: int) -> torch.Tensor:
         g = torch.Generator().manual_seed(self.seed * 1_000_003 + epoch)
@@ -139,16 +150,21 @@ class BatchStream:
             # The loader draws its workers' base seed from its own generator, not the process RNG: a
             # resumed run opens its loader mid-epoch, and a draw from the process RNG there would change
             # every later random number the model takes from it (noise, stratified samples).
+            self._batches, self._served, self._prefetched = self._epoch_batches(self.cursor), 0, 0
             loader = torch.utils.data.DataLoader(
-                self.dataset, batch_sampler=self._epoch_batches(self.cursor), num_workers=self.num_workers,
+                self.dataset, batch_sampler=self._batches, num_workers=self.num_workers,
                 pin_memory=device.type == "cuda",
                 generator=torch.Generator().manual_seed(self.seed * 1_000_003 + epoch + 500_009))
             self._iter = iter(loader)
+        if self._ahead is not None and self._prefetched <= self._served < len(self._batches):
+            self._prefetched = min(len(self._batches), self._served + self._ahead)
+            self.dataset.prefetch([i for batch in self._batches[self._served:self._prefetched] for i in batch])
         try:
             items = next(self._iter)
         except StopIteration:
             self._iter = None
             return self.next(device)
+        self._served += 1
         self.cursor += self.batch_size
         images = items["image"].to(device, non_blocking=True).float()
         cameras = None
