@@ -5,7 +5,8 @@ when other work shares the machine. On the CPU one render call uses one thread a
 comes from DataLoader workers, so the CPU suite also renders 64² batches in one worker process
 per core at once (``workers`` records): that is the throughput training sees on the machine. The
 ``stream`` record times a training stream's first batches on a cold cache (shuffled items, batch 4, as
-``zoo3d train`` reads them) and counts the heads it rendered per image it gave.
+``zoo3d train`` reads them) and counts the heads it rendered per image it gave, how many of them it
+rendered ahead for its next batches (``prefetch``, 32 at a time) and how many it was never asked for.
 """
 
 from __future__ import annotations
@@ -79,12 +80,16 @@ def _measure_stream(resolution: int, batches: int, device: torch.device) -> dict
     from zoo3d.data.synthetic import SyntheticHeads
 
     dataset = SyntheticHeads(resolution, mirror=True, device=device)
+    named: set[int] = set()  # the items the stream named ahead (docs/data.md): its next batches'
+    prefetch = dataset.prefetch
+    dataset.prefetch = lambda indices: named.update(indices) or prefetch(indices)
     wall, _ = time_stream(dataset, batches)
     rendered = len(dataset._items)
     return {"dataset": "synthetic:heads", "resolution": resolution, "device": str(device), "batch": 4,
             "images": 4 * batches, "images_per_s": 4 * batches / wall, "images_per_cpu_s": None,
             "render_threads": 1 if device.type == "cpu" else None, "stream_batches": batches,
-            "heads_rendered_per_image": rendered / (4 * batches)}
+            "heads_rendered_per_image": rendered / (4 * batches),
+            "heads_rendered_ahead": len(named) - 4 * batches, "heads_rendered_unnamed": rendered - len(named)}
 
 
 def run(device: str, quick: bool) -> list[dict]:
