@@ -13,10 +13,16 @@ jobs named on the command line, each ``MODEL:OUT:STEPS``, with the overrides of 
 
 from __future__ import annotations
 
+import os
+import subprocess
 import sys
 from pathlib import Path
 
 import torch
+
+#: Runs this script's jobs (argv[2:]) on 2 processes under zoo3d's launcher.
+LAUNCH = ("import sys; from zoo3d.launch import launch_processes; "
+          "sys.exit(launch_processes(2, sys.argv[2:], script=sys.argv[1]))")
 
 #: Tiny, fast, deterministic settings per model (real data: one block of 8 synthetic heads).
 DATA = ["data.spec=synthetic:heads?count=8&block=8", "data.mirror=false",
@@ -36,6 +42,19 @@ OVERRIDES = {
                      "generator.rendering.num_steps=4", "generator.width=16", "generator.depth=2",
                      "generator.mapping_hidden=16", "generator.z_dim=16"],
 }
+
+
+def clean_env(**extra) -> dict:
+    """This process's environment without its ``ZOO3D_`` settings, on one thread, plus ``extra``."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ZOO3D_")}
+    env.update(OMP_NUM_THREADS="1", **extra)
+    return env
+
+
+def launch_two(jobs: list[str], timeout: float = 600, **env) -> subprocess.CompletedProcess:
+    """Run ``jobs`` (see the module doc) on 2 gloo processes; ``env`` adds to :func:`clean_env`."""
+    return subprocess.run([sys.executable, "-c", LAUNCH, __file__, *jobs], env=clean_env(**env),
+                          capture_output=True, text=True, timeout=timeout)
 
 
 def quiet_noise(trainer) -> None:

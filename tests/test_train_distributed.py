@@ -19,17 +19,9 @@ import distributed_harness as harness
 from zoo3d.train.checkpoint import read_checkpoint, read_latest, read_metadata
 
 TESTS = Path(__file__).resolve().parent
-LAUNCH = ("import sys; from zoo3d.launch import launch_processes; "
-          "sys.exit(launch_processes(2, sys.argv[2:], script=sys.argv[1]))")
 #: A tenth of one Adam step (every learning rate here is at least 2e-4): far above float rounding, far below
 #: what a missing gradient average leaves (the two halves of the batch step differently, by ~1e-4).
 ATOL = 2e-5
-
-
-def _env(**extra) -> dict:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("ZOO3D_")}
-    env.update(OMP_NUM_THREADS="1", **extra)
-    return env
 
 
 @pytest.fixture(scope="module")
@@ -37,8 +29,7 @@ def two_process_runs(tmp_path_factory):
     """GRAM (1 step) and pi-GAN (2 steps, a checkpoint each) trained by 2 processes with global batch 4."""
     root = tmp_path_factory.mktemp("two_processes")
     jobs = [f"gram:{root / 'gram'}:1", f"pigan:{root / 'pigan'}:2"]
-    proc = subprocess.run([sys.executable, "-c", LAUNCH, str(TESTS / "distributed_harness.py"), *jobs],
-                          env=_env(), capture_output=True, text=True, timeout=600)
+    proc = harness.launch_two(jobs)
     assert proc.returncode == 0, proc.stderr[-3000:]
     return root
 
@@ -129,7 +120,8 @@ def _signal_rank_one(run: Path, signum: int) -> tuple[subprocess.Popen, str, flo
 
     Returns the launcher process, its stderr, the seconds from the signal to its exit, and the workers' pids.
     """
-    env = _env(ZOO3D_PLUGINS="toy_model", PYTHONPATH=f"{TESTS}{os.pathsep}{os.environ.get('PYTHONPATH', '')}")
+    env = harness.clean_env(ZOO3D_PLUGINS="toy_model",
+                            PYTHONPATH=f"{TESTS}{os.pathsep}{os.environ.get('PYTHONPATH', '')}")
     proc = subprocess.Popen([sys.executable, "-m", "zoo3d", "train", "toy", "--nproc", "2", "--out", str(run),
                              "--quiet", "--set", "stages.main.steps=100000", "--set", "train.checkpoint_every=0"],
                             env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)

@@ -3,22 +3,17 @@ on the whole batch (upstream GRAM's ``batch_split``)."""
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-from pathlib import Path
-
 import pytest
 import torch
 import torch.nn.functional as F
 
+import distributed_harness as harness
 from toy_model import ToyConfig, ToyModel, toy_stage, use_toy
 from zoo3d.cameras import Camera, CameraPrior
 from zoo3d.core.model import LossResult, OptimizerSpec, Phase, RealBatch, Stage, StepContext
 from zoo3d.train.engine import Trainer, micro_batches
 
 pytestmark = pytest.mark.usefixtures("single_thread")
-TESTS = Path(__file__).resolve().parent
 
 
 class PerImage(ToyModel):
@@ -91,12 +86,7 @@ def test_a_split_step_on_two_processes_is_the_whole_batch_step(toy):
     ``no_sync``): the step must still be one process's step on all 8 images, identical on both processes."""
     out = toy / "two"
     out.mkdir()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("ZOO3D_")}
-    env.update(OMP_NUM_THREADS="1", ZOO3D_PLUGINS="toy_model")
-    launch = ("import sys; from zoo3d.launch import launch_processes; "
-              "sys.exit(launch_processes(2, sys.argv[2:], script=sys.argv[1]))")
-    proc = subprocess.run([sys.executable, "-c", launch, str(TESTS / "distributed_harness.py"), f"per_image:{out}:2"],
-                          env=env, capture_output=True, text=True, timeout=300)
+    proc = harness.launch_two([f"per_image:{out}:2"], timeout=300, ZOO3D_PLUGINS="toy_model")
     assert proc.returncode == 0, proc.stderr[-3000:]
     _, _, whole = one_step(toy / "one", None, batch_size=8)
     ranks = [torch.load(out / f"params_rank{r}.pt") for r in (0, 1)]
