@@ -188,3 +188,58 @@ def test_plane_hits_are_analytic_and_only_in_front_of_the_origin():
     assert hit.tolist() == [[True, True, False, False, False, False, True]]
     torch.testing.assert_close(t, torch.tensor([[1.0, 0.5, 0.0, 0.0, 0.0, 0.0, 0.2 / 2e-12]], dtype=torch.float64),
                                atol=1e-12, rtol=1e-12)
+
+
+class CurvedInstancePlanes(InstancePlanes):
+    """s(x) = k (z - c_b) + q (x^2 + y^2) with k and q learnable: the hits move with both."""
+
+    def __init__(self, levels, k, q, offsets):
+        super().__init__(levels, k, offsets)
+        self.k = torch.tensor(k, dtype=torch.float64, requires_grad=True)
+        self.q = torch.tensor(q, dtype=torch.float64, requires_grad=True)
+        self.queries: list[tuple[int, bool]] = []  # (points, with a graph) per call
+
+    def scalar(self, x):
+        self.queries.append((x.shape[0] * x.shape[1], torch.is_grad_enabled()))
+        return self.k * (x[..., 2] - self.offsets[:, None]) + self.q * (x[..., :2] ** 2).sum(-1)
+
+
+@pytest.mark.parametrize("samples", [8, 16], ids=["graph_over_samples", "graph_over_brackets"])
+def test_hit_gradients_match_finite_differences_on_either_graph(samples):
+    """5 levels: 8 samples (<= 2N) build the graph over the samples in one pass, 16 (> 2N) search without a
+    graph and re-evaluate the 10 bracketing points. Either way d(hits)/d(k, q) is the interpolation's,
+    checked against central differences of the graph-free hits (the brackets do not move for a 1e-7 step)."""
+    rep = CurvedInstancePlanes([6.0, 3.0, 0.0, -3.0, -6.0], k=40.0, q=3.0, offsets=[0.0, 0.02])
+    origins, dirs = _rays()
+    weights = torch.randn(2, 5, 12, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
+
+    def loss():
+        _, valid, t = intersect_manifolds(rep, origins, dirs, NEAR, FAR, samples)
+        return (weights * t * valid).sum(), valid
+
+    value, valid = loss()
+    assert valid.float().mean() > 0.5
+    value.backward()
+    for param in (rep.k, rep.q):
+        with torch.no_grad():
+            param += 1e-7
+            up, _ = loss()
+            param -= 2e-7
+            down, _ = loss()
+            param += 1e-7
+        assert param.grad.abs() > 1e-3
+        torch.testing.assert_close(param.grad, (up - down) / 2e-7, rtol=1e-5, atol=1e-9)
+
+
+def test_the_graph_is_built_over_the_fewer_points():
+    """With S <= 2N one pass over the B P S samples carries the graph; with S > 2N a graph-free search over
+    them, then a graph over the B P 2N bracketing points only; without grad, one graph-free pass."""
+    origins, dirs = _rays()
+    for samples, expected in [(8, [(2 * 12 * 8, True)]), (16, [(2 * 12 * 16, False), (2 * 12 * 10, True)])]:
+        rep = CurvedInstancePlanes([6.0, 3.0, 0.0, -3.0, -6.0], k=40.0, q=3.0, offsets=[0.0, 0.02])
+        intersect_manifolds(rep, origins, dirs, NEAR, FAR, samples)
+        assert rep.queries == expected
+        rep.queries.clear()
+        with torch.no_grad():
+            intersect_manifolds(rep, origins, dirs, NEAR, FAR, samples)
+        assert rep.queries == [(2 * 12 * samples, False)]

@@ -80,26 +80,34 @@ def intersect_manifolds(rep, origins: Tensor, dirs: Tensor, near: float = 0.88, 
             0.05 reproduces upstream GRAM exactly for any level spacing).
     Returns:
         points (B, N, P, 3) on manifold n (index = level index), valid (B, N, P) bool,
-        t (B, N, P) distance from the origin. Sample positions are built without grad; gradients
-        reach s only through the interpolation (when grad is enabled, s is re-evaluated with a graph
-        at just the two samples bracketing each hit).
+        t (B, N, P) distance from the origin. Sample depths are built without grad; gradients
+        reach s only through the interpolation, at the two samples bracketing each hit. With grad
+        enabled the graph is built over whichever is fewer: the S samples (one pass, when S <= 2N:
+        GRAM's tiny presets, CARLA's 48 levels) or the 2N bracketing points, re-evaluated after a
+        search without a graph (S > 2N: GRAM's 64 samples for 23 levels).
     """
     B, P, _ = origins.shape
     lv = rep.levels
+    N = lv.shape[0]
     with torch.no_grad():
         t_samples = sample_depths(near, far, num_samples, origins)
+    graph_over_samples = torch.is_grad_enabled() and num_samples <= 2 * N
+    with torch.set_grad_enabled(graph_over_samples):
         x = origins.unsqueeze(-2) + t_samples[:, None] * dirs.unsqueeze(-2)  # (B, P, S, 3)
-        s = rep.scalar(x.reshape(B, P * num_samples, 3)).reshape(B, P, num_samples)
+        s_graph = rep.scalar(x.reshape(B, P * num_samples, 3)).reshape(B, P, num_samples)
+    with torch.no_grad():
+        s = s_graph.detach()
         lv = lv.to(s.dtype)
         first, valid = first_crossing(s, lv)
         bracket = torch.cat([first, first + 1], dim=-1)  # (B, P, 2N): the samples each hit depends on
         t_br = t_samples.expand(B, P, num_samples).gather(-1, bracket)
         s_br = s.gather(-1, bracket)
-    if torch.is_grad_enabled():
+    if graph_over_samples:
+        s_br = s_graph.gather(-1, bracket)
+    elif torch.is_grad_enabled():
         # the search ran without a graph over all S samples; build it for the 2N bracketing points only
         x_br = origins.unsqueeze(-2) + t_br.unsqueeze(-1) * dirs.unsqueeze(-2)
         s_br = rep.scalar(x_br.reshape(B, -1, 3)).reshape(B, P, -1)
-    N = lv.shape[0]
     eps, rel_eps = flat_segment_thresholds(lv, rep, flat_eps)
     t_hit = _interpolate_hit(s_br[..., :N], s_br[..., N:], t_br[..., :N], t_br[..., N:], lv, eps, valid, rel_eps)
     points = origins.unsqueeze(-2) + t_hit.unsqueeze(-1) * dirs.unsqueeze(-2)  # (B, P, N, 3)
