@@ -71,6 +71,9 @@ def _add_plugin_commands() -> None:
 
 def main(argv: list[str] | None = None) -> None:
     """Console entry point: user mistakes become one line on stderr and exit status 2."""
+    from zoo3d.host_memory import keep_freed_host_memory
+
+    keep_freed_host_memory()
     _add_plugin_commands()
     try:
         cli.main(args=argv, prog_name="zoo3d", standalone_mode=False)

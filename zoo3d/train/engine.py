@@ -28,6 +28,7 @@ from zoo3d.core.model import ModelPlugin, OptimizerSpec, Stage, StepContext
 from zoo3d.devices import resolve_device
 from zoo3d.errors import UserError
 from zoo3d.fileio import append_line
+from zoo3d.host_memory import keep_freed_host_memory
 from zoo3d.train import checkpoint as ckpt
 from zoo3d.train.data import BatchStream, build_dataset
 from zoo3d.train.distributed import (BufferSync, GradientSync, World, process_batch, stop_on_lost_peers,
@@ -189,6 +190,8 @@ class Trainer:
         self.model_name, self.plugin_version = model_name, plugin_version
         self.world = world or World()
         self.device = resolve_device(device if device is not None else config.train.device)
+        if self.device.type == "cpu":
+            keep_freed_host_memory()
         self.show_progress = progress and self.world.is_main
         self.stages: list[Stage] = list(plugin.stages(config))
         if not self.stages or sum(s.steps for s in self.stages) == 0:
