@@ -27,11 +27,11 @@ WIRING = "tests/test_train_engine_wiring.py"
 #: (name, file, original text, mutated text, tests that must fail)
 MUTANTS = [
     ("EMA frozen (decay 1)", ENGINE,
-     "update_ema(self.ema, self.modules[\"generator\"], self.config.train.ema_decay)",
+     "update_ema(self.ema, self.modules[\"generator\"], self._ema_decay(stage))",
      "update_ema(self.ema, self.modules[\"generator\"], 1.0)", [f"{WIRING}::test_ema_after_n_steps_equals_its_closed_form"]),
     ("EMA with the wrong decay (d^2)", ENGINE,
-     "update_ema(self.ema, self.modules[\"generator\"], self.config.train.ema_decay)",
-     "update_ema(self.ema, self.modules[\"generator\"], self.config.train.ema_decay ** 2)",
+     "update_ema(self.ema, self.modules[\"generator\"], self._ema_decay(stage))",
+     "update_ema(self.ema, self.modules[\"generator\"], self._ema_decay(stage) ** 2)",
      [f"{WIRING}::test_ema_after_n_steps_equals_its_closed_form"]),
     ("EMA decay and weight swapped", "zoo3d/train/ema.py", "list(src), 1.0 - decay)", "list(src), decay)",
      ["tests/test_train_losses.py::test_ema_averages_trained_weights_and_copies_frozen_ones",

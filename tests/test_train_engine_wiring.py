@@ -74,7 +74,7 @@ class WiredToy(ToyModel):
         phases = [Phase("D", "D", d_loss), Phase("R1", "D", r1_loss, every=self.r1_every)]
         g_phase = Phase("G", "G", g_loss, every=self.g_every)
         phases = [g_phase, *phases] if self.g_first else [*phases, g_phase]
-        return [Stage("main", main.steps, phases, optim, t.resolution, main.batch_size, ema=self.ema)]
+        return [Stage.from_config(main, phases, optim, resolution=t.resolution, ema=self.ema)]
 
 
 @pytest.fixture
@@ -84,18 +84,21 @@ def toy(monkeypatch, tmp_path):
         yield tmp_path
 
 
-def _train(plugin: WiredToy, run_dir, steps: int, decay: float = 0.8) -> Trainer:
+def _train(plugin: WiredToy, run_dir, steps: int, decay: float = 0.8, stage_decay: float | None = None) -> Trainer:
     cfg = toy_config(steps, ema_decay=decay, checkpoint_every=0)
+    cfg.stage("main").ema_decay = stage_decay
     trainer = Trainer(plugin, cfg, run_dir, model_name="toy", device="cpu", progress=False)
     assert trainer.run().status == "done"
     return trainer
 
 
-@pytest.mark.parametrize("decay", [0.8, 0.5])
-def test_ema_after_n_steps_equals_its_closed_form(toy, decay):
-    """EMA_N = d^N w_0 + sum_k (1 - d) d^(N - k) w_k, w_k the generator after step k."""
+@pytest.mark.parametrize("run_decay, stage_decay, decay", [(0.8, None, 0.8), (0.5, None, 0.5), (0.8, 0.5, 0.5)],
+                         ids=["run_0.8", "run_0.5", "stage_0.5_over_run_0.8"])
+def test_ema_after_n_steps_equals_its_closed_form(toy, run_decay, stage_decay, decay):
+    """EMA_N = d^N w_0 + sum_k (1 - d) d^(N - k) w_k, w_k the generator after step k; d is the stage's
+    ``ema_decay`` where it sets one, else ``train.ema_decay``."""
     plugin = WiredToy()
-    trainer = _train(plugin, toy / "run", steps=6, decay=decay)
+    trainer = _train(plugin, toy / "run", steps=6, decay=run_decay, stage_decay=stage_decay)
     weights = plugin.generator_before_g + [_flat(trainer.modules["generator"])]  # w_0 .. w_N
     n = len(weights) - 1
     assert n == 6

@@ -92,6 +92,9 @@ class StageConfig(Config):
     ``resolution`` is the stage's image resolution where the model changes it between stages (pi-GAN's
     curriculum; None: the model's own). ``loss`` overrides weights of the run's ``loss`` section for this
     stage only (GRAM-HD's stage 2 R1 weight; StyleSDF's decoder R1): :meth:`RunConfig.stage_loss`.
+    ``ema_decay`` is the generator EMA's decay during this stage (None: ``train.ema_decay``), for a recipe
+    whose stages want different horizons (GRAM-HD tiny: a long one over stage 1's field, whose average
+    stage 2 starts from, and a short one over stage 2's few steps).
     """
 
     name: str
@@ -103,6 +106,7 @@ class StageConfig(Config):
     module_lr: dict[str, Annotated[float, Field(gt=0)]] = Field(default_factory=dict)
     resolution: int | None = Field(None, ge=4)
     loss: dict[str, float | int | None] = Field(default_factory=dict)
+    ema_decay: float | None = Field(None, ge=0, lt=1)
 
     @field_validator("module_lr", mode="before")
     @classmethod

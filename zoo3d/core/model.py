@@ -116,6 +116,7 @@ class Stage:
             (load a previous stage's weights, a sphere initialisation, ...). Not called again
             when a run resumes in the middle of the stage.
         ema: keep an EMA of the generator during this stage.
+        ema_decay: that EMA's decay in this stage (None: the run's ``train.ema_decay``).
     """
 
     name: str
@@ -127,14 +128,16 @@ class Stage:
     frozen: list[str] = field(default_factory=list)
     on_start: Callable[["StepContext"], None] | None = None
     ema: bool = True
+    ema_decay: float | None = None
 
     @classmethod
     def from_config(cls, config: StageConfig, phases: list[Phase], optimizers: dict[str, OptimizerSpec],
                     **rest: Any) -> "Stage":
-        """The stage a :class:`StageConfig` sizes (name, steps, batch size, and its resolution when it gives
-        one; ``rest`` may set the resolution the model decides)."""
+        """The stage a :class:`StageConfig` sizes (name, steps, batch size, EMA decay, and its resolution when it
+        gives one; ``rest`` may set the resolution the model decides)."""
         if config.resolution is not None:
             rest.setdefault("resolution", config.resolution)
+        rest.setdefault("ema_decay", config.ema_decay)
         return cls(name=config.name, steps=config.steps, phases=phases, optimizers=optimizers,
                    batch_size=config.batch_size, **rest)
 

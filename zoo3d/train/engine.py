@@ -261,6 +261,10 @@ class Trainer:
         if self.device.type == "cuda" and self.config.train.amp:
             self.amp_dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
 
+    def _ema_decay(self, stage: Stage) -> float:
+        """The stage's own EMA decay where it sets one, else the run's."""
+        return self.config.train.ema_decay if stage.ema_decay is None else stage.ema_decay
+
     def autocast(self):
         if self.amp_dtype is None:
             return nullcontext()
@@ -405,7 +409,7 @@ class Trainer:
         self._buffers.end()
         if generator_stepped:
             if stage.ema:
-                update_ema(self.ema, self.modules["generator"], self.config.train.ema_decay)
+                update_ema(self.ema, self.modules["generator"], self._ema_decay(stage))
             else:
                 copy_into_ema(self.ema, self.modules["generator"])
         return logs
