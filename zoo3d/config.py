@@ -93,8 +93,8 @@ class StageConfig(Config):
     curriculum; None: the model's own). ``loss`` overrides weights of the run's ``loss`` section for this
     stage only (GRAM-HD's stage 2 R1 weight; StyleSDF's decoder R1): :meth:`RunConfig.stage_loss`.
     ``ema_decay`` is the generator EMA's decay during this stage (None: ``train.ema_decay``), for a recipe
-    whose stages want different horizons (GRAM-HD tiny: a long one over stage 1's field, whose average
-    stage 2 starts from, and a short one over stage 2's few steps).
+    whose stages want different horizons (a long one over a long first stage whose average the next
+    stage starts from, and a short one over a few steps after it).
     """
 
     name: str

@@ -2,8 +2,8 @@
 
 A training step on the CPU allocates and frees the same large activations every step. glibc hands blocks
 above its mmap threshold back to the kernel on ``free`` and trims the top of its heap above the trim
-threshold, so the next step maps the pages again and the kernel zero-fills them: for GRAM-HD's tiny
-preset, about 35 000 page faults and a sixth of the step's CPU time in the kernel. Raising both
+threshold, so the next step maps the pages again and the kernel zero-fills them: for GRAM's tiny
+preset, about 135 000 page faults a step and a sixth of the step's time in the kernel. Raising both
 thresholds (``mallopt``) lets glibc reuse those pages; the step gives the same numbers. The price is
 that the process keeps its peak resident memory instead of returning it between steps.
 
