@@ -50,7 +50,6 @@ TARGETS: dict[str, list[str]] = {
     "zoo3d/render/samples.py": ["tests/test_render_samples.py", "tests/test_render_volume.py"],
     "zoo3d/render/intersect.py": ["tests/test_render_intersect.py", "tests/test_render_manifold.py",
                                   "tests/test_render_flat_segments.py", "tests/test_render_volume.py"],
-    "zoo3d/host_memory.py": ["tests/test_host_memory.py"],
     "zoo3d/render/gridding.py": ["tests/test_render_texture.py", "tests/test_render_manifold.py"],
     "zoo3d/render/texture.py": ["tests/test_render_texture.py"],
     "zoo3d/render/manifold.py": ["tests/test_render_manifold.py", "tests/test_render_manifold_sparse.py",
