@@ -233,9 +233,12 @@ def test_hit_gradients_match_finite_differences_on_either_graph(samples):
 
 def test_the_graph_is_built_over_the_fewer_points():
     """With S <= 2N one pass over the B P S samples carries the graph; with S > 2N a graph-free search over
-    them, then a graph over the B P 2N bracketing points only; without grad, one graph-free pass."""
+    them, then a graph over the B P 2N bracketing points only; without grad, one graph-free pass. N = 5:
+    S = 10 is the last one-pass case, S = 12 the first two-pass one."""
     origins, dirs = _rays()
-    for samples, expected in [(8, [(2 * 12 * 8, True)]), (16, [(2 * 12 * 16, False), (2 * 12 * 10, True)])]:
+    for samples in (8, 10, 12, 16):
+        one_pass = [(2 * 12 * samples, True)]
+        expected = one_pass if samples <= 10 else [(2 * 12 * samples, False), (2 * 12 * 10, True)]
         rep = CurvedInstancePlanes([6.0, 3.0, 0.0, -3.0, -6.0], k=40.0, q=3.0, offsets=[0.0, 0.02])
         intersect_manifolds(rep, origins, dirs, NEAR, FAR, samples)
         assert rep.queries == expected
