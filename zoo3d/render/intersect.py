@@ -101,13 +101,12 @@ def intersect_manifolds(rep, origins: Tensor, dirs: Tensor, near: float = 0.88, 
         first, valid = first_crossing(s, lv)
         bracket = torch.cat([first, first + 1], dim=-1)  # (B, P, 2N): the samples each hit depends on
         t_br = t_samples.expand(B, P, num_samples).gather(-1, bracket)
-        s_br = s.gather(-1, bracket)
-    if graph_over_samples:
-        s_br = s_graph.gather(-1, bracket)
-    elif torch.is_grad_enabled():
+    if torch.is_grad_enabled() and not graph_over_samples:
         # the search ran without a graph over all S samples; build it for the 2N bracketing points only
         x_br = origins.unsqueeze(-2) + t_br.unsqueeze(-1) * dirs.unsqueeze(-2)
         s_br = rep.scalar(x_br.reshape(B, -1, 3)).reshape(B, P, -1)
+    else:  # with the graph of the one pass where it was built, without one where grad is off
+        s_br = s_graph.gather(-1, bracket)
     eps, rel_eps = flat_segment_thresholds(lv, rep, flat_eps)
     t_hit = _interpolate_hit(s_br[..., :N], s_br[..., N:], t_br[..., :N], t_br[..., N:], lv, eps, valid, rel_eps)
     points = origins.unsqueeze(-2) + t_hit.unsqueeze(-1) * dirs.unsqueeze(-2)  # (B, P, N, 3)
