@@ -30,7 +30,6 @@ def available_suites() -> list[str]:
 def bench(suites, device, quick, json_out):
     """Benchmark SUITES (default: all but the long ones, e.g. zoo) and print a table of the records."""
     from rich.console import Console
-    from rich.table import Table
 
     from zoo3d.devices import resolve_device
 
@@ -48,17 +47,36 @@ def bench(suites, device, quick, json_out):
             records.append({"suite": name, **rec})
     console = Console()
     if records:
-        # nested values (every repeat, provenance) go to --json only; the table shows the flat ones
-        keys = list(dict.fromkeys(k for r in records for k, v in r.items() if not isinstance(v, (dict, list))))
-        table = Table(*keys)
-        for r in records:
-            table.add_row(*[_fmt(r.get(k)) for k in keys])
-        console.print(table)
+        print_records(console, records)
     if json_out:
         from zoo3d.fileio import write_text_atomic
 
         write_text_atomic(json_out, json.dumps(records, indent=2), "benchmark records")
         console.print(f"wrote {len(records)} records to {json_out}")
+
+
+def print_records(console, records: list[dict]) -> None:
+    """The flat values of ``records`` (nested ones, every repeat and provenance, go to ``--json`` only) as
+    one table with a column per field; when that table does not fit the console unwrapped (a suite with many fields,
+    such as ``zoo``, or output to a file, 80 columns), one two-column table per record instead, since a
+    squeezed table cuts every name and value to a letter or two."""
+    from rich.measure import Measurement
+    from rich.table import Table
+
+    keys = list(dict.fromkeys(k for r in records for k, v in r.items() if not isinstance(v, (dict, list))))
+    table = Table(*keys)
+    for r in records:
+        table.add_row(*[_fmt(r.get(k)) for k in keys])
+    unbounded = console.options.update(width=2**20)  # measured as if the console were endless
+    if Measurement.get(console, unbounded, table).maximum <= console.width:
+        console.print(table)
+        return
+    for r in records:
+        one = Table("field", "value")
+        for k in keys:
+            if k in r:
+                one.add_row(k, _fmt(r[k]))
+        console.print(one)
 
 
 def _fmt(v) -> str:
