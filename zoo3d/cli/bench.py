@@ -28,7 +28,7 @@ def available_suites() -> list[str]:
 @click.option("--quick", is_flag=True, help="Fewer repetitions and sizes (a smoke run, not for the record).")
 @click.option("--json", "json_out", type=click.Path(dir_okay=False), help="Write the records here.")
 def bench(suites, device, quick, json_out):
-    """Benchmark SUITES (default: all but the long ones, e.g. zoo) and print a table of the records."""
+    """Benchmark SUITES (default: all but the long ones, e.g. zoo) and print their records as a table."""
     from rich.console import Console
 
     from zoo3d.devices import resolve_device
@@ -57,9 +57,9 @@ def bench(suites, device, quick, json_out):
 
 def print_records(console, records: list[dict]) -> None:
     """The flat values of ``records`` (nested ones, every repeat and provenance, go to ``--json`` only) as
-    one table with a column per field; when that table does not fit the console unwrapped (a suite with many fields,
-    such as ``zoo``, or output to a file, 80 columns), one two-column table per record instead, since a
-    squeezed table cuts every name and value to a letter or two."""
+    one table with a column per field; when that table does not fit the console unwrapped (a suite with
+    many fields, such as ``zoo``, or output to a file, 80 columns), one two-column table per record
+    instead, since a squeezed table cuts every name and value to a letter or two."""
     from rich.measure import Measurement
     from rich.table import Table
 
