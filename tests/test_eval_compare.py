@@ -196,3 +196,24 @@ def test_fid_with_an_inception_file_reads_the_dataset_and_records_the_weights(tm
     assert entry["values"] == [pytest.approx(fid_from_features(fake, real), rel=1e-9)]
     info = result["protocol"]["metrics"]["fid"]
     assert info["comparable"] is True and info["data"] == data and info["weights_sha256"] == file_sha256(weights)
+
+
+def test_cli_compare_table_too_wide_for_the_console_prints_every_metric_whole(monkeypatch):
+    """On a console narrower than the table (rich reads COLUMNS), each model gets a field/value table, so no
+    metric name or value is cut to an ellipsis."""
+    import zoo3d.eval.harness as harness
+
+    gens = {"oracle": TexturedSphereGenerator(True), "oracle_inconsistent": TexturedSphereGenerator(False)}
+    monkeypatch.setattr(harness, "load_eval_model", lambda name, ckpt, device: EvalModel(name, gens[name], ckpt))
+    monkeypatch.setenv("COLUMNS", "40")
+    res = CliRunner().invoke(cli, ["compare", "--models", "oracle,oracle_inconsistent", "--metric", "epi,depth",
+                                   "--instances", "1", "--resolution", "16", "--device", "cpu"])
+    assert res.exit_code == 0, res.output
+    report = res.output[res.output.index("zoo3d compare ("):]  # after the progress bar, which may abridge
+    lines = report.splitlines()
+    assert "…" not in report
+    for model in gens:
+        assert any(model in line.split() for line in lines), model
+    for metric in ("epi", "depth"):  # one row per model, the whole name and arrow, the value beside it
+        rows = [line for line in lines if line.split()[1:3] == [metric, "↓"]]
+        assert len(rows) == 2 and all("±" in row for row in rows), (metric, res.output)

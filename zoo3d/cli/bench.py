@@ -56,27 +56,12 @@ def bench(suites, device, quick, json_out):
 
 
 def print_records(console, records: list[dict]) -> None:
-    """The flat values of ``records`` (nested ones, every repeat and provenance, go to ``--json`` only) as
-    one table with a column per field; when that table does not fit the console unwrapped (a suite with
-    many fields, such as ``zoo``, or output to a file, 80 columns), one two-column table per record
-    instead, since a squeezed table cuts every name and value to a letter or two."""
-    from rich.measure import Measurement
-    from rich.table import Table
+    """The flat values of ``records`` (nested ones, every repeat and provenance, go to ``--json`` only), one
+    column per field, or one field/value table per record when that is too wide for the console."""
+    from zoo3d.cli.tables import print_fitting_table
 
     keys = list(dict.fromkeys(k for r in records for k, v in r.items() if not isinstance(v, (dict, list))))
-    table = Table(*keys)
-    for r in records:
-        table.add_row(*[_fmt(r.get(k)) for k in keys])
-    unbounded = console.options.update(width=2**20)  # measured as if the console were endless
-    if Measurement.get(console, unbounded, table).maximum <= console.width:
-        console.print(table)
-        return
-    for r in records:
-        one = Table("field", "value")
-        for k in keys:
-            if k in r:
-                one.add_row(k, _fmt(r[k]))
-        console.print(one)
+    print_fitting_table(console, keys, [[_fmt(r.get(k)) for k in keys] for r in records])
 
 
 def _fmt(v) -> str:

@@ -54,8 +54,8 @@ def compare(models, metrics, ckpts, instances, protocol_name, resolution, neus_i
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, \
         TimeRemainingColumn
-    from rich.table import Table
 
+    from zoo3d.cli.tables import print_fitting_table
     from zoo3d.devices import resolve_device
     from zoo3d.eval.harness import (compare_models, format_value, load_eval_model, load_metrics, total_work,
                                     write_json, write_markdown)
@@ -96,14 +96,12 @@ def compare(models, metrics, ckpts, instances, protocol_name, resolution, neus_i
             progress=lambda n: bar.advance(task, n),
             on_model=lambda m, k: bar.update(task, description=f"{m} · {k}"))
 
-    table = Table(title=f"zoo3d compare ({protocol.name} protocol, {protocol.instances} instances)")
     keys = list(dict.fromkeys(k for r in result["models"].values() for k in r))
-    table.add_column("model")
-    for k in keys:
-        table.add_column(k + (" ↑" if result["higher_is_better"].get(k) else " ↓"))
-    for name, row in result["models"].items():
-        table.add_row(name, *[format_value(row[k]) if k in row else "-" for k in keys])
-    Console().print(table)
+    columns = ["model"] + [k + (" ↑" if result["higher_is_better"].get(k) else " ↓") for k in keys]
+    rows = [[name, *[format_value(row[k]) if k in row else "-" for k in keys]]
+            for name, row in result["models"].items()]
+    print_fitting_table(Console(), columns, rows,
+                        title=f"zoo3d compare ({protocol.name} protocol, {protocol.instances} instances)")
     for note in result["notes"]:
         console.print(f"note: {note}")
     command = "zoo3d " + " ".join(shlex.quote(a) for a in sys.argv[1:])
