@@ -8,8 +8,9 @@ one thread each: the first stage of its ``tiny`` preset at that revision and at 
 ``zoo3d train`` builds it, on the CPU, with no grids or checkpoints), 5 steps of warm-up, then ``--steps``
 timed. The timing loop is written out here rather than taken from ``zoo3d.benchmarks.train``, so that
 both sides are timed by the same loop whatever that module holds at the earlier revision. Both run at
-the same time so that a machine whose speed drifts slows both alike; the ratio is the result. Prints seconds a step, kernel (system) seconds a step and page faults a step of each. Run from the
-repository root.
+the same time so that a machine whose speed drifts slows both alike; the ratio is the result. Prints
+seconds a step, kernel (system) seconds a step and page faults a step of each. Run from the repository
+root.
 """
 
 from __future__ import annotations
