@@ -6,6 +6,7 @@ Anchors follow GitHub's rule (lower case, punctuation and symbols dropped, space
 
 from __future__ import annotations
 
+import functools
 import re
 from pathlib import Path
 
@@ -37,7 +38,8 @@ def github_slug(heading: str) -> str:
     return re.sub(r"[^\w\- ]", "", text).replace(" ", "-")
 
 
-def anchors(path: Path) -> set[str]:
+@functools.cache  # a page that many links point into is read once
+def anchors(path: Path) -> frozenset[str]:
     found, seen = set(), {}
     for line in prose_lines(path.read_text(encoding="utf-8")):
         match = re.match(r"^#{1,6}\s+(.*?)\s*#*\s*$", line)
@@ -47,7 +49,7 @@ def anchors(path: Path) -> set[str]:
         count = seen.get(slug, 0)
         seen[slug] = count + 1
         found.add(slug if count == 0 else f"{slug}-{count}")
-    return found
+    return frozenset(found)
 
 
 def relative_links(path: Path) -> list[str]:
