@@ -67,6 +67,32 @@ def test_bad_preset_and_bad_file_are_one_sentence(presets, tmp_path):
         apply_overrides({}, ["novalue"])
 
 
+def test_a_preset_extends_another_and_states_only_what_it_changes(presets, tmp_path):
+    (presets / "short.yaml").write_text("extends: tiny\nstages:\n  - {name: main, steps: 2}\n")
+    cfg = load_run_config(ToyRunConfig, "toy", presets, preset="short")
+    assert (cfg.stage("main").steps, cfg.stage("main").batch_size, cfg.net.hidden) == (2, 2, 16)
+    # a chain of bases, then the overrides on top
+    (presets / "shorter.yaml").write_text("extends: short\nnet: {layers: 2}\n")
+    cfg = load_run_config(ToyRunConfig, "toy", presets, preset="shorter", overrides=["net.hidden=8"])
+    assert (cfg.stage("main").steps, cfg.stage("main").batch_size, cfg.net.layers, cfg.net.hidden) == (2, 2, 2, 8)
+    # a --config file may extend one of the model's presets
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "run.yaml").write_text("extends: paper\nnet: {layers: 7}\n")
+    cfg = load_run_config(ToyRunConfig, "toy", presets, config_file=mine / "run.yaml")
+    assert (cfg.net.hidden, cfg.net.layers, cfg.stage("main").steps) == (256, 7, 1000)
+
+
+def test_extending_a_missing_preset_or_in_a_loop_is_one_sentence(presets):
+    (presets / "typo.yaml").write_text("extends: tiyn\n")
+    with pytest.raises(ConfigError, match=r"'extends: tiyn' in .*typo.yaml names no preset.*Did you mean 'tiny'"):
+        load_run_config(ToyRunConfig, "toy", presets, preset="typo")
+    (presets / "a.yaml").write_text("extends: b\n")
+    (presets / "b.yaml").write_text("extends: a\n")
+    with pytest.raises(ConfigError, match="in a loop: a -> b -> a"):
+        load_run_config(ToyRunConfig, "toy", presets, preset="a")
+
+
 def test_dumped_config_reloads_identically(presets, tmp_path):
     cfg = load_run_config(ToyRunConfig, "toy", presets, preset="paper", overrides=["train.sample_seeds=[3, 4]"])
     path = tmp_path / "config.yaml"

@@ -1,7 +1,8 @@
-"""``zoo3d demo``: trains gram-hd with the tiny preset, then writes a turntable GIF and a sample grid."""
+"""``zoo3d demo``: trains gram-hd with its demo preset, then writes a turntable GIF and a sample grid."""
 
 from __future__ import annotations
 
+import yaml
 from click.testing import CliRunner
 
 
@@ -17,6 +18,10 @@ def test_demo_trains_both_stages_and_prints_where_the_images_are(tmp_path):
     gif, grid = out / "turntable.gif", out / "samples.png"
     assert str(gif) in result.output and str(grid) in result.output
     assert getattr(Image.open(gif), "n_frames", 1) == 3
+    # trained with GRAM-HD's demo preset: the tiny preset with a shorter stage 1
+    stored = yaml.safe_load((out / "config.yaml").read_text())["stages"][0]["steps"]
+    demo, tiny = (_preset("gram_hd", name).stages[0].steps for name in ("demo", "tiny"))
+    assert stored == demo != tiny
     records = (out / "metrics.jsonl").read_text()
     assert "gram_hd.stage1" in records and "gram_hd.stage2" in records
     width, height = Image.open(grid).size
@@ -42,3 +47,22 @@ def test_demo_trains_both_stages_and_prints_where_the_images_are(tmp_path):
     first = np.asarray(Image.open(grid).convert("RGB"), dtype=np.float64)[2:2 + side, 2:2 + side]
     assert np.abs(first - tiles[1.0]).max() <= 1.0
     assert np.abs(first - tiles[0.7]).max() > 1.0
+
+
+def _preset(model: str, name: str):
+    from zoo3d.config import load_run_config
+    from zoo3d.plugins import get_model_spec
+
+    spec = get_model_spec(model)
+    return load_run_config(spec.load().config_class, spec.name, spec.presets_dir, name)
+
+
+def test_demo_falls_back_to_the_default_preset_where_the_model_has_no_demo_preset(tmp_path):
+    from zoo3d.cli.demo import demo_preset
+    from zoo3d.specs import ModelSpec
+
+    (tmp_path / "tiny.yaml").write_text("data: {spec: synthetic:heads}\n")
+    spec = ModelSpec(name="demo_stand_in", factory="x:y", presets_dir=tmp_path, default_preset="tiny")
+    assert demo_preset(spec) == "tiny"
+    (tmp_path / "demo.yaml").write_text("data: {spec: synthetic:heads}\n")
+    assert demo_preset(spec) == "demo"

@@ -3,6 +3,8 @@
 Every model's config is a :class:`RunConfig` subclass, in one shape: the shared sections, one section per
 kind of module, ``loss`` and ``stages``. A run's config is built from, in order: the model's defaults, a
 preset (``<preset>.yaml`` in the spec's ``presets_dir``) or a ``--config`` file, then ``--set`` overrides.
+A preset or config file that sets ``extends: NAME`` is read on top of the model's preset ``NAME``
+(itself read the same way), so a variant states only what it changes.
 Unknown keys and wrong types raise :class:`ConfigError` with one sentence that names the key and the
 closest valid ones; ``train.steps`` and ``train.batch_size`` (which live in each stage) are refused with a
 sentence naming the stage keys.
@@ -382,6 +384,39 @@ def deep_merge(base: dict[str, Any], update: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def _preset_names(presets_dir: str | Path | None) -> list[str]:
+    return sorted(p.stem for p in Path(presets_dir).glob("*.yaml")) if presets_dir else []
+
+
+def _which_presets(name: str, available: list[str]) -> str:
+    """The end of an unknown-preset sentence: the closest name, then every name."""
+    hint = closest(name, available)
+    did = f" Did you mean '{hint[0]}'?" if hint else ""
+    return f"{did} Available presets: {', '.join(available) or 'none'}."
+
+
+#: The key of a preset or config file that names the preset it is read on top of.
+EXTENDS = "extends"
+
+
+def with_base_presets(data: dict[str, Any], presets_dir: str | Path | None, origin: str,
+                      _seen: tuple[str, ...] = ()) -> dict[str, Any]:
+    """``data`` merged over the preset it ``extends`` (and that one over its own), without the key."""
+    if EXTENDS not in data:
+        return data
+    data = dict(data)
+    name = data.pop(EXTENDS)
+    available = _preset_names(presets_dir)
+    if not isinstance(name, str) or name not in available:
+        raise ConfigError(f"'{EXTENDS}: {name}' in {origin} names no preset of this model."
+                          f"{_which_presets(str(name), available)}")
+    if name in _seen:
+        raise ConfigError(f"Presets extend each other in a loop: {' -> '.join((*_seen, name))}.")
+    path = Path(presets_dir) / f"{name}.yaml"
+    base = with_base_presets(read_yaml(path), presets_dir, str(path), (*_seen, name))
+    return deep_merge(base, data)
+
+
 def load_run_config(
     config_cls: type[C],
     model_name: str,
@@ -401,18 +436,18 @@ def load_run_config(
     else:
         name = preset or default_preset
         if name:
-            available = sorted(p.stem for p in Path(presets_dir).glob("*.yaml")) if presets_dir else []
+            available = _preset_names(presets_dir)
             if name not in available:
                 if preset is None and not available:
                     name = None  # a model without presets runs on its defaults
                 else:
-                    hint = closest(name, available)
-                    did = f" Did you mean '{hint[0]}'?" if hint else ""
-                    raise ConfigError(f"Unknown preset '{name}' for model '{model_name}'.{did} "
-                                      f"Available presets: {', '.join(available) or 'none'}.")
+                    raise ConfigError(f"Unknown preset '{name}' for model '{model_name}'."
+                                      f"{_which_presets(name, available)}")
             if name:
                 path = Path(presets_dir) / f"{name}.yaml"
                 data, origin = read_yaml(path), str(path)
+    seen = (Path(origin).stem,) if origin and not config_file else ()
+    data = with_base_presets(data, presets_dir, origin or "the config", seen)
     # Overrides land on the model's full defaults, so `--set train.seed=3` keeps the rest of a
     # section whose defaults the model's config class sets.
     data = deep_merge(_defaults(config_cls), data)
