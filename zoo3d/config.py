@@ -431,6 +431,7 @@ def load_run_config(
         raise ConfigError("Give either --preset or --config, not both.")
     data: dict[str, Any] = {}
     origin = ""
+    read: tuple[str, ...] = ()  # the preset read, which its bases may not extend again
     if config_file:
         data, origin = read_yaml(config_file), str(config_file)
     else:
@@ -445,9 +446,8 @@ def load_run_config(
                                       f"{_which_presets(name, available)}")
             if name:
                 path = Path(presets_dir) / f"{name}.yaml"
-                data, origin = read_yaml(path), str(path)
-    seen = (Path(origin).stem,) if origin and not config_file else ()
-    data = with_base_presets(data, presets_dir, origin or "the config", seen)
+                data, origin, read = read_yaml(path), str(path), (name,)
+    data = with_base_presets(data, presets_dir, origin, read)
     # Overrides land on the model's full defaults, so `--set train.seed=3` keeps the rest of a
     # section whose defaults the model's config class sets.
     data = deep_merge(_defaults(config_cls), data)
