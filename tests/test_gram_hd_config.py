@@ -44,10 +44,11 @@ def _upgraded(stored: dict) -> GramHDConfig:
 def test_a_stored_two_section_config_upgrades_to_the_config_of_todays_shape():
     stored = yaml.safe_load(FIXTURE.read_text())
     assert "stage1" in stored and "stages" not in stored  # the older shape
-    # when the fixture was written the tiny preset drew its sample grids at psi 0.7 and its SR nets started
-    # from bicubic up-sampling
+    # when the fixture was written the tiny preset drew its sample grids at psi 0.7, its SR nets started
+    # from bicubic up-sampling and its HR maps were read bilinearly (a stored run keeps that read)
     then = _load(overrides=FORMAT1_RUN + ["train.sample_truncation=0.7",
-                                          "generator.foreground_sr.residual=bicubic"])
+                                          "generator.foreground_sr.residual=bicubic",
+                                          "generator.texture_filter=bilinear"])
     assert _upgraded(stored).model_dump() == then.model_dump()
 
 

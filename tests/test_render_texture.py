@@ -276,3 +276,90 @@ def test_background_texels_read_back_with_features_beyond_rgb(channels):
         assert rad.features is None
     else:
         torch.testing.assert_close(rad.features, texels[..., 3:], atol=1e-6, rtol=0)
+
+
+# ------------------------------------------------------------------------------------- filters
+def _sine_scene(filter: str, freq: float, side: int = 41, alpha: torch.Tensor | None = None):
+    """One plane at z = 0 whose red channel is cos(2 pi freq j) over texel columns j (``freq`` cycles a texel)."""
+    x, _ = texel_coordinates(side, EXTENT, dtype=torch.float64)
+    cols = (x / EXTENT + 1) / 2 * (side - 1)  # texel column of every texel centre
+    red = torch.cos(2 * math.pi * freq * cols)
+    a = torch.ones_like(red) if alpha is None else alpha
+    maps = torch.stack([red, torch.zeros_like(red), torch.zeros_like(red), a]).reshape(1, 1, 4, side, side)
+    return TexturedManifolds(plane_field, maps, levels=torch.tensor([0.0], dtype=torch.float64), filter=filter)
+
+
+def _read_between_texels(scene: TexturedManifolds, side: int = 41):
+    """Radiance half-way between the texel centres of the middle columns (row 20), and those points' columns."""
+    cols = torch.arange(10, 30, dtype=torch.float64) + 0.5
+    x = (cols / (side - 1) * 2 - 1) * EXTENT
+    pts = torch.stack([x, torch.zeros_like(x), torch.zeros_like(x)], dim=-1).reshape(1, 1, -1, 3)
+    return scene.radiance(pts, torch.zeros(1, len(cols), 3, dtype=torch.float64)), cols
+
+
+@pytest.mark.parametrize("freq", [0.2, 0.3])
+def test_a_bicubic_read_keeps_more_of_a_fine_pattern_than_a_bilinear_one(freq):
+    """Half-way between texels a bilinear read averages two texels, scaling a sinusoid of ``freq`` cycles a texel
+    by cos(pi freq) exactly; the bicubic read (Keys, a = -0.75) comes closer to the true value."""
+    truth = None
+    errors = {}
+    for filt in ("bilinear", "bicubic"):
+        rad, cols = _read_between_texels(_sine_scene(filt, freq))
+        truth = torch.cos(2 * math.pi * freq * cols)
+        errors[filt] = (rad.rgb[0, 0, :, 0] - truth).abs().max().item()
+        if filt == "bilinear":
+            torch.testing.assert_close(rad.rgb[0, 0, :, 0], truth * math.cos(math.pi * freq), atol=1e-9, rtol=0)
+    assert errors["bicubic"] < 0.5 * errors["bilinear"], errors
+
+
+def test_both_filters_read_texel_centres_exactly():
+    side = 41
+    x, y = texel_coordinates(side, EXTENT, dtype=torch.float64)
+    pts = torch.stack([x, y, torch.zeros_like(x)], dim=-1).reshape(1, 1, -1, 3)
+    for filt in ("bilinear", "bicubic"):
+        scene = _sine_scene(filt, 0.3)
+        rad = scene.radiance(pts, torch.zeros(1, side * side, 3, dtype=torch.float64))
+        torch.testing.assert_close(rad.rgb[0, 0, :, 0], scene.maps[0, 0, 0].reshape(-1), atol=1e-12, rtol=0)
+
+
+def test_a_bicubic_read_of_an_alpha_edge_stays_within_zero_and_one():
+    """Bicubic weights are negative at the sides, so an opaque-to-clear step overshoots unless alpha is clamped."""
+    side = 41
+    edge = (torch.arange(side, dtype=torch.float64) >= 20).to(torch.float64).expand(side, side)
+    rad, _ = _read_between_texels(_sine_scene("bicubic", 0.0, alpha=edge))
+    assert rad.alpha.min() >= 0 and rad.alpha.max() <= 1
+    assert 0 < rad.alpha[0, 0, 9].item() < 1  # the texel pair across the edge, still blended
+
+
+def test_an_unknown_texture_filter_is_refused():
+    with pytest.raises(ValueError, match="bilinear, bicubic"):
+        _sine_scene("nearest", 0.2)
+
+
+@pytest.mark.parametrize("align_corners", [True, False])
+def test_a_magnified_bicubic_scene_read_bilinearly_follows_the_bicubic_read(align_corners):
+    """What the free-view cache rasterizes: maps four times as dense, read bilinearly, close to the bicubic read of
+    the original maps (white-noise maps, the hardest case) and far closer than a bilinear read of the original."""
+    from zoo3d.render.texture import magnified
+
+    g = torch.Generator().manual_seed(3)
+    maps = torch.rand(1, 2, 4, 17, 17, generator=g, dtype=torch.float64)
+    bg = torch.rand(1, 3, 17, 17, generator=g, dtype=torch.float64)
+    levels = torch.tensor([0.02, 0.0], dtype=torch.float64) * K
+    cubic = TexturedManifolds(plane_field, maps, bg, levels=levels, align_corners=align_corners, filter="bicubic")
+    linear = TexturedManifolds(plane_field, maps, bg, levels=levels, align_corners=align_corners)
+    big = magnified(cubic)
+    assert big.filter == "bilinear" and magnified(linear) is linear
+    assert big.maps.shape[-1] == (65 if align_corners else 68) and big.background_map.shape[-1] == big.maps.shape[-1]
+    if align_corners:  # every fourth texel is an original one
+        torch.testing.assert_close(big.maps[..., :3, ::4, ::4], maps[..., :3, :, :], atol=1e-12, rtol=0)
+    pts = (torch.rand(1, 2, 500, 3, generator=g, dtype=torch.float64) * 1.6 - 0.8) * EXTENT
+    dirs = torch.zeros(1, 500, 3, dtype=torch.float64)
+    ref = cubic.radiance(pts, dirs).rgb
+    near = (big.radiance(pts, dirs).rgb - ref).abs().mean()
+    far = (linear.radiance(pts, dirs).rgb - ref).abs().mean()
+    assert near < 0.25 * far, (near.item(), far.item())
+    bg_pts = pts[:, 0] * 1.5
+    bg_near = (big.background_radiance(bg_pts, dirs).rgb - cubic.background_radiance(bg_pts, dirs).rgb).abs().mean()
+    bg_far = (linear.background_radiance(bg_pts, dirs).rgb - cubic.background_radiance(bg_pts, dirs).rgb).abs().mean()
+    assert bg_near < 0.25 * bg_far, (bg_near.item(), bg_far.item())

@@ -65,6 +65,8 @@ class GeneratorConfig(Config):
     ``texture_align_corners``: how the HR maps are sampled. True (zoo3d) reads them at the texel centres
     where gridding placed them; False samples as GRAM-HD does (``grid_sample(align_corners=False)`` over
     corner-aligned gridding, half a texel off), which ``zoo3d import`` sets for the authors' weights.
+    ``texture_filter``: ``bilinear`` reads the HR maps as GRAM-HD does (every paper preset); ``bicubic`` keeps
+    more of their detail, since the maps hold about one texel a pixel (the tiny preset; docs/training.md).
     ``upsample_background_hits``: at HR, take the background-plane hits by upsampling the LR ones as
     GRAM-HD does (set by ``zoo3d import``), instead of intersecting each HR ray with the plane.
     ``lowres_run``: take ``lowres`` from an existing ``gram`` (or ``gram_hd``) run folder or checkpoint (its EMA
@@ -77,6 +79,7 @@ class GeneratorConfig(Config):
     extent: float = Field(0.12, gt=0)
     view_dependent_textures: bool = True
     texture_align_corners: bool = True
+    texture_filter: Literal["bilinear", "bicubic"] = "bilinear"
     upsample_background_hits: bool = False
     foreground_sr: ForegroundSRConfig = Field(default_factory=ForegroundSRConfig)
     background_sr: BackgroundSRConfig = Field(default_factory=BackgroundSRConfig)

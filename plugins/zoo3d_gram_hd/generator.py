@@ -203,7 +203,8 @@ class GramHDGenerator(Generator):
         """The HR scene: the LR geometry with the HR maps (a ManifoldRepresentation in texture mode)."""
         return TexturedManifolds(rep.lowres, textures.hr_maps, textures.hr_background, extent=self.extent,
                                  background_z=rep.lowres.background_z,
-                                 align_corners=self.config.texture_align_corners)
+                                 align_corners=self.config.texture_align_corners,
+                                 filter=self.config.texture_filter)
 
     # ------------------------------------------------------------------ rendering
     def render(self, representation: GramHDRepresentation, cameras: Camera,

@@ -9,7 +9,8 @@ as textured meshes and renders novel views with a rasterizer. Here:
   hit the level becomes two triangles; vertex UVs are the texture coordinates of the vertex's (x, y),
   so a rasterizer samples the map exactly where the generator's
   :class:`~zoo3d.render.texture.TexturedManifolds` does (the texture carries a transparent ring, so past
-  the square it fades out as the generator's zero padding does);
+  the square it fades out as the generator's zero padding does); maps read bicubically are baked four
+  times as dense (:func:`~zoo3d.render.texture.magnified`), as a rasterizer filters bilinearly;
 * the background plane z = ``background_z`` becomes a grid in its centre-dense texture coordinates
   (vertices at ``bg_map(u), bg_map(v)``), extended past the texture's border with mirrored UVs
   (the generator's reflection padding);
@@ -35,6 +36,7 @@ from zoo3d.cameras import Camera
 from zoo3d.errors import UserError
 from zoo3d.freeview.protocol import SupportsManifoldCache, TexturedLayers
 from zoo3d.render.gridding import bg_map, grid_manifolds
+from zoo3d.render.texture import magnified
 
 __all__ = ["ManifoldCache", "MeshLayer", "build_cache", "cache_instance", "cache_summary", "grid_faces",
            "texture_uv"]
@@ -199,7 +201,7 @@ def build_cache(layers: TexturedLayers, bake_camera: Camera | None = None, meta:
 
     Returns the :class:`ManifoldCache` (on the device of the maps).
     """
-    tm = layers.textured
+    tm = magnified(layers.textured)  # a rasterizer filters bilinearly
     if tm.maps.shape[0] != 1:
         raise ValueError(f"build_cache takes one instance; the maps hold {tm.maps.shape[0]}")
     # the G x G grid plus one ring of vertices outside it, where the maps fade out (zero padding)

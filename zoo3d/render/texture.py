@@ -9,6 +9,12 @@ centred at world ``x = linspace(-e, e, W)[j]``, ``y = linspace(-e, e, H)[i]``, s
 its texel centres. (Upstream grids with linspace but samples with align_corners=False, half a texel
 off; zoo3d does not copy that.) Outside the square the foreground reads zeros (alpha 0).
 The background map is sampled at ``bg_invmap(x, y)`` with reflection padding, also corner-aligned.
+
+Filter: bilinear, as GRAM-HD reads its maps, or bicubic. GRAM-HD's maps have about as many texels across
+the gridded square as the image has pixels (0.86 texel a pixel at the head's depth), and a bilinear read
+between texel centres halves the image's fine detail; a bicubic read keeps more of it (docs/training.md).
+A rasterizer filters bilinearly, so :func:`magnified` turns a bicubic scene into a bilinear one with
+maps of twice the density, whose bilinear read follows the bicubic one.
 """
 
 from __future__ import annotations
@@ -21,6 +27,10 @@ from torch import Tensor
 
 from zoo3d.core.representation import Radiance
 from zoo3d.render.gridding import BACKGROUND_Z, bg_invmap
+
+
+#: The ways a map can be read between its texels (``grid_sample`` modes).
+TEXTURE_FILTERS = ("bilinear", "bicubic")
 
 
 class TexturedManifolds:
@@ -38,10 +48,13 @@ class TexturedManifolds:
         align_corners: True (default) = texel centres at linspace(-extent, extent), as
             :func:`grid_manifolds` lays them out; False = cell-centred maps whose outer texel *edges*
             are at +-extent (e.g. maps made on a pixel grid). Applies to the background map too.
+        filter: ``bilinear`` (GRAM-HD's) or ``bicubic`` (the background map too); bicubic overshoots, so
+            alpha read bicubically is clamped to [0, 1] (rgb is left as read, as the HR maps' rgb is).
     """
 
     def __init__(self, geometry, maps: Tensor, background_map: Tensor | None = None, levels: Tensor | None = None,
-                 extent: float = 0.12, background_z: float | None = BACKGROUND_Z, align_corners: bool = True):
+                 extent: float = 0.12, background_z: float | None = BACKGROUND_Z, align_corners: bool = True,
+                 filter: str = "bilinear"):
         self._scalar: Callable[[Tensor], Tensor] = getattr(geometry, "scalar", geometry)
         if levels is None:
             levels = getattr(geometry, "levels", None)
@@ -51,7 +64,9 @@ class TexturedManifolds:
             raise ValueError(f"maps must be (B, N={len(levels)}, C>=4, H, W); got {tuple(maps.shape)}")
         self.levels = levels.to(device=maps.device)
         self.maps, self.background_map, self.extent = maps, background_map, extent
-        self.align_corners = align_corners
+        if filter not in TEXTURE_FILTERS:
+            raise ValueError(f"texture filter must be one of {', '.join(TEXTURE_FILTERS)}; got {filter!r}")
+        self.align_corners, self.filter = align_corners, filter
         self.background_z = background_z if background_map is not None else None
 
     @property
@@ -66,16 +81,43 @@ class TexturedManifolds:
         B, N, P, _ = points.shape
         C, Ht, Wt = self.maps.shape[2:]
         grid = (points[..., :2] / self.extent).reshape(B * N, P, 1, 2).to(self.maps.dtype)
-        texels = F.grid_sample(self.maps.reshape(B * N, C, Ht, Wt), grid, mode="bilinear",
+        texels = F.grid_sample(self.maps.reshape(B * N, C, Ht, Wt), grid, mode=self.filter,
                                padding_mode="zeros", align_corners=self.align_corners)  # (B*N, C, P, 1)
         texels = texels.reshape(B, N, C, P).transpose(-1, -2)  # (B, N, P, C)
-        return Radiance(rgb=texels[..., :3], alpha=texels[..., 3:4], features=texels[..., 4:] if C > 4 else None)
+        alpha = texels[..., 3:4] if self.filter == "bilinear" else texels[..., 3:4].clamp(0, 1)
+        return Radiance(rgb=texels[..., :3], alpha=alpha, features=texels[..., 4:] if C > 4 else None)
 
     def background_radiance(self, points: Tensor, dirs: Tensor) -> Radiance:
         """Sample the background map at bg_invmap(x, y) of plane points (B, P, 3) (reflection padding)."""
         B, P, _ = points.shape
         grid = bg_invmap(points[..., :2]).reshape(B, P, 1, 2).to(self.background_map.dtype)
-        texels = F.grid_sample(self.background_map, grid, mode="bilinear", padding_mode="reflection",
+        texels = F.grid_sample(self.background_map, grid, mode=self.filter, padding_mode="reflection",
                                align_corners=self.align_corners)
         texels = texels.squeeze(-1).transpose(1, 2)  # (B, P, Cb)
         return Radiance(rgb=texels[..., :3], features=texels[..., 3:] if texels.shape[-1] > 3 else None)
+
+
+def magnify_map(maps: Tensor, factor: int, align_corners: bool = True, mode: str = "bicubic") -> Tensor:
+    """Maps (..., C, H, W) read with ``mode`` on a grid ``factor`` times as dense, keeping the texel layout:
+    corner-aligned maps get ``(H - 1) * factor + 1`` texels whose every ``factor``-th one is an original
+    texel; cell-centred maps get ``H * factor`` over the same square."""
+    *lead, C, H, W = maps.shape
+    size = ((H - 1) * factor + 1, (W - 1) * factor + 1) if align_corners else (H * factor, W * factor)
+    flat = maps.reshape(-1, C, H, W)
+    out = F.interpolate(flat, size=size, mode=mode, align_corners=align_corners)
+    return out.reshape(*lead, C, *size)
+
+
+def magnified(textured: TexturedManifolds, factor: int = 4) -> TexturedManifolds:
+    """A bilinear :class:`TexturedManifolds` whose maps are ``textured``'s read with its filter ``factor`` times
+    as densely (alpha clamped to [0, 1]): what a rasterizer, which filters bilinearly, needs to show a
+    bicubic scene. A bilinear scene is returned as it is."""
+    if textured.filter == "bilinear":
+        return textured
+    maps = magnify_map(textured.maps, factor, textured.align_corners, textured.filter)
+    maps = torch.cat([maps[:, :, :3], maps[:, :, 3:4].clamp(0, 1), maps[:, :, 4:]], dim=2)
+    bg = textured.background_map
+    if bg is not None:
+        bg = magnify_map(bg, factor, textured.align_corners, textured.filter)
+    return TexturedManifolds(textured._scalar, maps, bg, levels=textured.levels, extent=textured.extent,
+                             background_z=textured.background_z, align_corners=textured.align_corners)
