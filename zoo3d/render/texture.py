@@ -14,7 +14,7 @@ Filter: bilinear, as GRAM-HD reads its maps, or bicubic. GRAM-HD's maps have abo
 the gridded square as the image has pixels (0.86 texel a pixel at the head's depth), and a bilinear read
 between texel centres halves the image's fine detail; a bicubic read keeps more of it (docs/training.md).
 A rasterizer filters bilinearly, so :func:`magnified` turns a bicubic scene into a bilinear one with
-maps of twice the density, whose bilinear read follows the bicubic one.
+maps four times as dense, whose bilinear read follows the bicubic one.
 """
 
 from __future__ import annotations
