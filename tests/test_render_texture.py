@@ -301,7 +301,6 @@ def _read_between_texels(scene: TexturedManifolds, side: int = 41):
 def test_a_bicubic_read_keeps_more_of_a_fine_pattern_than_a_bilinear_one(freq):
     """Half-way between texels a bilinear read averages two texels, scaling a sinusoid of ``freq`` cycles a texel
     by cos(pi freq) exactly; the bicubic read (Keys, a = -0.75) comes closer to the true value."""
-    truth = None
     errors = {}
     for filt in ("bilinear", "bicubic"):
         rad, cols = _read_between_texels(_sine_scene(filt, freq))
