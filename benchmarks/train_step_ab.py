@@ -1,10 +1,10 @@
 """Training-step time of tiny presets at another revision against this tree, side by side on the same cores.
 
-    python benchmarks/train_step_ab.py [--before REV] [--models gram_hd,gram] [--steps 30] [--repeats 2]
+    python benchmarks/train_step_ab.py [--before REV] [--models gram_hd,gram] [--steps 30] [--repeats 2] [--stage 0]
 
 Writes ``zoo3d/`` and ``plugins/`` of ``--before`` (default ``dfbeffe``, before the one-pass intersection
 graph and the kept host memory) to a scratch folder and, for each model, starts two processes at once,
-one thread each: the first stage of its ``tiny`` preset at that revision and at this tree (``Trainer``, as
+one thread each: stage ``--stage`` (default 0, the first) of its ``tiny`` preset, entered fresh, at that revision and at this tree (``Trainer``, as
 ``zoo3d train`` builds it, on the CPU, with no grids or checkpoints), 5 steps of warm-up, then ``--steps``
 timed. The timing loop is written out here rather than taken from ``zoo3d.benchmarks.train``, so that
 both sides are timed by the same loop whatever that module holds at the earlier revision. Both run at
@@ -34,14 +34,14 @@ from zoo3d.plugins import get_model_spec
 from zoo3d.train.engine import Trainer
 
 import zoo3d
-model, steps = sys.argv[1], int(sys.argv[2])
+model, steps, stage_index = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
 spec = get_model_spec(model)
 plugin = spec.load()
 cfg = load_run_config(plugin.config_class, spec.name, spec.presets_dir, "tiny",
                       overrides=["train.sample_every=0", "train.checkpoint_every=0", "train.log_every=1"])
 with tempfile.TemporaryDirectory() as tmp:
     trainer = Trainer(plugin, cfg, tmp, model_name=spec.name, device="cpu", progress=False)
-    stage = trainer.stages[0]
+    stage = trainer.stages[stage_index]
     trainer._begin_stage(stage, fresh=True)
     for _ in range(5):
         trainer._train_step(stage)
@@ -65,11 +65,11 @@ def export_revision(rev: str, into: Path) -> Path:
     return into
 
 
-def start(model: str, steps: int, source: Path) -> subprocess.Popen:
+def start(model: str, steps: int, source: Path, stage: int = 0) -> subprocess.Popen:
     """One timing process for ``model`` importing zoo3d and the built-in plugins from ``source``."""
     env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
            "PYTHONPATH": os.pathsep.join([str(source), str(source / "plugins")])}
-    return subprocess.Popen([sys.executable, "-c", CHILD, model, str(steps)], env=env, cwd=source,
+    return subprocess.Popen([sys.executable, "-c", CHILD, model, str(steps), str(stage)], env=env, cwd=source,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
@@ -90,14 +90,16 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--models", default="gram_hd,gram")
     ap.add_argument("--steps", type=int, default=30)
     ap.add_argument("--repeats", type=int, default=2)
+    ap.add_argument("--stage", type=int, default=0, help="which stage of the preset to time (0: the first)")
     args = ap.parse_args(argv)
     before = export_revision(args.before, Path(tempfile.mkdtemp(prefix="zoo3d_before_")))
-    print(f"before = {args.before}, after = this tree; {args.steps} steps after 5, one thread each, side by side")
+    print(f"before = {args.before}, after = this tree; stage {args.stage}, {args.steps} steps after 5, one thread each, "
+          "side by side")
     print("| model | repeat | before: s/step (sys, faults) | after: s/step (sys, faults) | after / before |")
     print("|---|---|---|---|---|")
     for model in args.models.split(","):
         for repeat in range(args.repeats):
-            procs = (start(model, args.steps, before), start(model, args.steps, ROOT))
+            procs = (start(model, args.steps, before, args.stage), start(model, args.steps, ROOT, args.stage))
             b, a = finish(procs[0], before), finish(procs[1], ROOT)
             print(f"| {model} | {repeat + 1} | {b['s_per_step']:.3f} ({b['sys_per_step']:.3f}, "
                   f"{b['faults_per_step']:.0f}) | {a['s_per_step']:.3f} ({a['sys_per_step']:.3f}, "

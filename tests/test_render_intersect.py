@@ -126,6 +126,27 @@ def test_first_crossing_counts_samples_on_the_level_and_only_downward_crossings(
                                              [False, True]]]))
 
 
+@pytest.mark.parametrize("num_samples", [16, 300])
+def test_first_crossing_is_the_nearest_of_several_crossings(num_samples):
+    """Wavy s with several downward crossings of each level per ray: the index is the nearest one, as a
+    loop over the intervals finds it (300 samples take the wide weights of the max-based search)."""
+    g = torch.Generator().manual_seed(3)
+    t = torch.linspace(0, 1, num_samples)
+    phase = torch.rand(2, 40, 1, generator=g) * 6.3
+    s = torch.sin(6 * 6.3 * t + phase) + 0.3 * torch.randn(2, 40, num_samples, generator=g)
+    levels = torch.tensor([0.9, 0.4, 0.0, -0.5, 1.6])
+    first, valid = first_crossing(s, levels)
+    several = missed = 0
+    for b in range(2):
+        for r in range(40):
+            for n, level in enumerate(levels):
+                hits = [k for k in range(num_samples - 1) if s[b, r, k + 1] <= level <= s[b, r, k]]
+                assert bool(valid[b, r, n]) == bool(hits)
+                assert int(first[b, r, n]) == (hits[0] if hits else num_samples - 2)
+                several, missed = several + (len(hits) > 1), missed + (not hits)
+    assert several > 100 and missed > 10  # the case that matters is common, and so is a miss
+
+
 def test_thresholds_follow_the_level_spacing_and_the_representations_own():
     """Relative part: 0.1 x (max - min) / (n - 1), also for two levels and unordered ones."""
     eps, rel = flat_segment_thresholds(torch.tensor([2.0, 0.5, 1.25], dtype=torch.float64))

@@ -147,15 +147,13 @@ class RadianceNetwork(nn.Module):
             else:
                 acc.addmm_(flat, f.heads[i - 1].t().to(flat.dtype))
         # the view-dependent colour layer on concat(dir, x_last): its weight split by input rows, no concat
+        h = torch.baddbmm(f.color_bias.unsqueeze(1).to(x.dtype), x, f.color_x.transpose(1, 2).to(x.dtype))
         if graph:
-            h = torch.baddbmm(f.color_bias.unsqueeze(1).to(x.dtype), x, f.color_x.transpose(1, 2).to(x.dtype))
             color = torch.sin(torch.baddbmm(h, dirs.to(h.dtype), f.color_dir.transpose(1, 2).to(h.dtype)))
             acc = torch.addmm(acc, color.reshape(B * Q, -1), f.color_head.t().to(acc.dtype))
         else:
-            for b in range(B):
-                h = linear(x[b], f.color_x[b], f.color_bias[b])
-                color = h.addmm_(dirs[b].to(h.dtype), f.color_dir[b].t().to(h.dtype)).sin_()
-                acc[b * Q:(b + 1) * Q].addmm_(color, f.color_head.t().to(color.dtype))
+            color = h.baddbmm_(dirs.to(h.dtype), f.color_dir.transpose(1, 2).to(h.dtype)).sin_()
+            acc.addmm_(color.reshape(B * Q, -1), f.color_head.t().to(color.dtype))
         acc = acc.reshape(B, Q, -1)
         sigma, rgb = acc[..., :1], acc[..., 1:4]
         features = acc[..., 4:] if self.feature_heads is not None else None
