@@ -200,6 +200,29 @@ def test_feature_planes_and_depth_slices_are_exclusive():
         micro_config("generator.feature_planes=true", "generator.depth_slices=3")
 
 
+@pytest.mark.parametrize("texture_filter", ["bilinear", "bicubic"])
+def test_texture_filter_sets_how_the_decoded_maps_are_read_between_texels(texture_filter):
+    """Half-way between texel centres the colour is the configured filter's read of the decoded maps; the
+    two filters differ there, so a config that did not reach the read would fail one case."""
+    plugin, cfg = micro_config(f"generator.texture_filter={texture_filter}")
+    torch.manual_seed(0)
+    gen = plugin.build(cfg)["generator"].eval()
+    with torch.no_grad():
+        textured = gen.textured(gen.represent_ws(gen.map_latent(torch.randn(1, gen.z_dim))))
+        maps, extent = textured.maps, textured.extent
+        N, R = maps.shape[1], maps.shape[-1]
+        half = extent / (R - 1)  # half a texel: centres lie at linspace(-extent, extent, R)
+        side = torch.linspace(-extent + half, extent - half, R - 1)
+        y, x = torch.meshgrid(side, side, indexing="ij")
+        points = torch.stack([x, y, torch.zeros_like(x)], -1).reshape(1, 1, -1, 3).expand(1, N, -1, 3)
+        got = textured.radiance(points, torch.zeros_like(points)).rgb
+        grid = (points[..., :2] / extent).reshape(N, -1, 1, 2)
+        read = {mode: torch.nn.functional.grid_sample(maps[0], grid, mode=mode, align_corners=True)[:, :3, :, 0]
+                .transpose(1, 2).unsqueeze(0) for mode in ("bilinear", "bicubic")}
+    assert (read["bilinear"] - read["bicubic"]).abs().max() > 1e-3
+    assert torch.allclose(got, read[texture_filter], atol=1e-6)
+
+
 def changed_by_gan_steps(tmp_path, module: str, *overrides: str) -> set[str]:
     """The names of ``module``'s parameters that two efficient-GRAM steps of a micro run change."""
     from zoo3d.train.engine import Trainer

@@ -46,6 +46,9 @@ class EfficientGramConfig(Config):
     one radiance network colours its plane where it lies; the network then outputs ``depth_slices`` groups.
     ``learn_manifolds``: whether the efficient-GRAM stage trains the manifold predictor. False keeps it at
     GRAM's geometric init (nested spheres), as GRAM-HD's texture stage keeps its stage-1 manifolds.
+    ``texture_filter``: how the decoded radiance maps are read where a ray meets a level: ``bilinear`` (every
+    paper preset; the paper does not say) or ``bicubic``, which keeps more of a map holding about a texel a
+    pixel (GRAM-HD's ``texture_filter``; docs/rendering.md).
     """
 
     resolution: int = Field(256, ge=8)
@@ -62,6 +65,7 @@ class EfficientGramConfig(Config):
     feature_planes: bool = False
     background_from_volume: bool = False
     learn_manifolds: bool = True
+    texture_filter: Literal["bilinear", "bicubic"] = "bilinear"
     truncation_samples: int = Field(10000, ge=1)
     manifold: ManifoldConfig = Field(default_factory=ManifoldConfig)
     render: RenderConfig = Field(default_factory=RenderConfig)

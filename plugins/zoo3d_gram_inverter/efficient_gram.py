@@ -136,7 +136,7 @@ class EfficientGramGenerator(Generator):
         self.normal_renderer = ManifoldRenderer(rc.num_samples, rc.near, rc.far, rc.chunk, compute_normals=True)
         self.z_dim, self.w_dim, self.num_ws = cfg.z_dim, cfg.w_dim, self.synthesis.num_ws
         self.resolution = (cfg.resolution, cfg.resolution)
-        self.texture_resolution, self.extent = R, cfg.extent
+        self.texture_resolution, self.extent, self.texture_filter = R, cfg.extent, cfg.texture_filter
         self._mean_cache: tuple[tuple, Tensor] | None = None
         self._grid_cache: dict[int, tuple[tuple, tuple[Tensor, Tensor]]] = {}
         self._slice_cache: tuple[Tensor, Tensor] | None = None
@@ -252,7 +252,7 @@ class EfficientGramGenerator(Generator):
     def textured(self, features: FeatureManifolds) -> TexturedManifolds:
         maps, bg = self.radiance_maps(features)
         return TexturedManifolds(self.manifold, maps, bg, levels=self.levels, extent=self.extent,
-                                 background_z=self.background_z)
+                                 background_z=self.background_z, filter=self.texture_filter)
 
     def render(self, representation: FeatureManifolds, cameras: Camera,
                resolution: tuple[int, int] | int | None = None, normals: bool = False) -> RenderOutput:
