@@ -4,10 +4,11 @@
 
 Writes ``zoo3d/`` and ``plugins/`` of ``--before`` (default ``dfbeffe``, before the one-pass intersection
 graph and the kept host memory) to a scratch folder and, for each model, starts two processes at once,
-one thread each: stage ``--stage`` (default 0, the first) of its ``tiny`` preset, entered fresh, at that revision and at this tree (``Trainer``, as
-``zoo3d train`` builds it, on the CPU, with no grids or checkpoints), 5 steps of warm-up, then ``--steps``
-timed. The timing loop is written out here rather than taken from ``zoo3d.benchmarks.train``, so that
-both sides are timed by the same loop whatever that module holds at the earlier revision. Both run at
+one thread each: stage ``--stage`` (default 0, the first) of its ``tiny`` preset, entered fresh, at that
+revision and at this tree (``Trainer``, as ``zoo3d train`` builds it, on the CPU, with no grids or
+checkpoints), 5 steps of warm-up, then ``--steps`` timed. The timing loop is written out here rather than
+taken from ``zoo3d.benchmarks.train``, so that both sides are timed by the same loop whatever that module
+holds at the earlier revision. Both run at
 the same time so that a machine whose speed drifts slows both alike; the ratio is the result. Prints
 seconds a step, kernel (system) seconds a step and page faults a step of each. Run from the repository
 root.
@@ -93,8 +94,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--stage", type=int, default=0, help="which stage of the preset to time (0: the first)")
     args = ap.parse_args(argv)
     before = export_revision(args.before, Path(tempfile.mkdtemp(prefix="zoo3d_before_")))
-    print(f"before = {args.before}, after = this tree; stage {args.stage}, {args.steps} steps after 5, one thread each, "
-          "side by side")
+    print(f"before = {args.before}, after = this tree; stage {args.stage}, {args.steps} steps after 5, "
+          "one thread each, side by side")
     print("| model | repeat | before: s/step (sys, faults) | after: s/step (sys, faults) | after / before |")
     print("|---|---|---|---|---|")
     for model in args.models.split(","):
