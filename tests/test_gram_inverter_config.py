@@ -29,7 +29,7 @@ def test_a_stored_config_of_the_old_shape_reads_as_the_same_settings_key_by_key(
     added = {"discriminator": {"mbstd_group": 0, "architecture": "gram", "channel_base": 32768,  # keys added
                                "channel_max": 512, "mapping_layers": 8, "conditioned": True},  # since, at defaults
              "generator": {"depth_slices": None, "feature_planes": False, "background_from_volume": False,
-                           "learn_manifolds": True}}
+                           "learn_manifolds": True, "texture_filter": "bilinear"}}
     for section in set(old) - set(OLD_SECTIONS) - {"train", "loss"}:  # the sections that kept their shape
         assert dumped[section] == ({**added[section], **old[section]} if section in added else old[section]), section
     moved = {"steps", "batch_size"}
