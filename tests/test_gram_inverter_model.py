@@ -12,6 +12,7 @@ from zoo3d.config import load_run_config
 from zoo3d.core.outputs import RenderOutput
 from zoo3d.errors import UserError
 from zoo3d.plugins import get_model_spec
+from zoo3d.render.texture import TexturedManifolds
 
 #: A micro version of the tiny preset (seconds on 2 CPU cores): 6 levels, 16 px, narrow nets.
 MICRO = ["data.spec=synthetic:heads?count=4", "stages.gram_inverter.efficient_gram.batch_size=2",
@@ -202,8 +203,9 @@ def test_feature_planes_and_depth_slices_are_exclusive():
 
 @pytest.mark.parametrize("texture_filter", ["bilinear", "bicubic"])
 def test_texture_filter_sets_how_the_decoded_maps_are_read_between_texels(texture_filter):
-    """Half-way between texel centres the colour is the configured filter's read of the decoded maps; the
-    two filters differ there, so a config that did not reach the read would fail one case."""
+    """Half-way between texel centres the colour is the configured filter's read of the decoded maps (a scene of
+    the same maps with that filter); the two filters differ there, so a config that did not reach the read
+    would fail one case."""
     plugin, cfg = micro_config(f"generator.texture_filter={texture_filter}")
     torch.manual_seed(0)
     gen = plugin.build(cfg)["generator"].eval()
@@ -215,10 +217,10 @@ def test_texture_filter_sets_how_the_decoded_maps_are_read_between_texels(textur
         side = torch.linspace(-extent + half, extent - half, R - 1)
         y, x = torch.meshgrid(side, side, indexing="ij")
         points = torch.stack([x, y, torch.zeros_like(x)], -1).reshape(1, 1, -1, 3).expand(1, N, -1, 3)
-        got = textured.radiance(points, torch.zeros_like(points)).rgb
-        grid = (points[..., :2] / extent).reshape(N, -1, 1, 2)
-        read = {mode: torch.nn.functional.grid_sample(maps[0], grid, mode=mode, align_corners=True)[:, :3, :, 0]
-                .transpose(1, 2).unsqueeze(0) for mode in ("bilinear", "bicubic")}
+        dirs = torch.zeros_like(points)
+        got = textured.radiance(points, dirs).rgb
+        read = {mode: TexturedManifolds(gen.manifold, maps, levels=textured.levels, extent=extent, filter=mode)
+                .radiance(points, dirs).rgb for mode in ("bilinear", "bicubic")}
     assert (read["bilinear"] - read["bicubic"]).abs().max() > 1e-3
     assert torch.allclose(got, read[texture_filter], atol=1e-6)
 
