@@ -391,7 +391,7 @@ def amp_child(args: dict) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         trainer = Trainer(plan.plugin, plan.config, tmp, model_name="gram", device=dev, progress=False)
         stage = trainer.stages[0]
-        trainer._begin_stage(stage, fresh=True)
+        trainer.enter_stage(stage)
         real = trainer._real_batch(stage)
         every = [p for m in trainer.modules.values() for p in m.parameters()]
         modes = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}

@@ -6,7 +6,8 @@ Writes ``zoo3d/`` and ``plugins/`` of ``--before`` (default ``dfbeffe``, before 
 graph and the kept host memory) to a scratch folder and, for each model, starts two processes at once,
 one thread each: stage ``--stage`` (default 0, the first) of its ``tiny`` preset, entered fresh, at that
 revision and at this tree (``Trainer``, as ``zoo3d train`` builds it, on the CPU, with no grids or
-checkpoints), 5 steps of warm-up, then ``--steps`` timed. The timing loop is written out here rather than
+checkpoints), 5 steps of warm-up, then ``--steps`` timed (rounded up to a whole number of the stage's lazy
+period; the step counter advances as in training, so a lazy phase runs on its own steps). The timing loop is written out here rather than
 taken from ``zoo3d.benchmarks.train``, so that both sides are timed by the same loop whatever that module
 holds at the earlier revision. Both run at
 the same time so that a machine whose speed drifts slows both alike; the ratio is the result. Prints
@@ -28,7 +29,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 
 CHILD = r"""
-import json, resource, sys, tempfile, time
+import json, math, resource, sys, tempfile, time
 import torch
 from zoo3d.config import load_run_config
 from zoo3d.plugins import get_model_spec
@@ -44,11 +45,18 @@ with tempfile.TemporaryDirectory() as tmp:
     trainer = Trainer(plugin, cfg, tmp, model_name=spec.name, device="cpu", progress=False)
     stage = trainer.stages[stage_index]
     trainer._begin_stage(stage, fresh=True)
-    for _ in range(5):
+
+    def step():  # the counter advances as in training, so lazy phases run on their own steps only
         trainer._train_step(stage)
+        trainer.step += 1
+
+    period = math.lcm(*(phase.every for phase in stage.phases))
+    steps = -(-steps // period) * period
+    for _ in range(5):
+        step()
     r0, t0 = resource.getrusage(resource.RUSAGE_SELF), time.perf_counter()
     for _ in range(steps):
-        trainer._train_step(stage)
+        step()
     seconds, r1 = time.perf_counter() - t0, resource.getrusage(resource.RUSAGE_SELF)
 print(json.dumps({"sources": [zoo3d.__file__, sys.modules[type(plugin).__module__].__file__], "s_per_step": seconds / steps,
                   "sys_per_step": (r1.ru_stime - r0.ru_stime) / steps,

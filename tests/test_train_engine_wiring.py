@@ -144,6 +144,23 @@ def test_a_lazy_phase_runs_exactly_every_k_steps(toy):
     assert [r["step"] for r in records if "loss.R1" in r] == [1, 4, 7]  # records count completed steps
 
 
+def test_the_training_benchmark_times_a_lazy_phase_at_its_own_frequency(toy):
+    """``zoo3d bench train``'s timing advances the step counter as training does: R1 every 3 steps runs on
+    steps 0, 3, 6 of the warm-up and timed steps, and the count timed is a whole number of its period."""
+    from zoo3d.benchmarks.train import lazy_period, time_stage
+
+    plugin = WiredToy(r1_every=3)
+    trainer = Trainer(plugin, toy_config(20, checkpoint_every=0), toy / "run", model_name="toy", device="cpu",
+                      progress=False)
+    stage = trainer.stages[0]
+    trainer.enter_stage(stage)
+    assert lazy_period(stage) == 3
+    seconds, timed = time_stage(trainer, stage, warmup=2, timed=4, device=torch.device("cpu"))
+    assert timed == 6 and seconds > 0
+    assert [s for name, s in plugin.calls if name == "R1"] == [0, 3, 6]
+    assert [s for name, s in plugin.calls if name == "D"] == list(range(8))
+
+
 def _step_gradient_norms(monkeypatch):
     """Record, for every optimiser step, the global norm of the gradients it is about to apply."""
     seen: list[tuple[torch.optim.Optimizer, float]] = []

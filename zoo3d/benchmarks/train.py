@@ -1,12 +1,14 @@
 """``zoo3d bench train``: training speed of every registered model's ``tiny`` preset.
 
 For each model and each stage of its recipe (entered as training would, with ``on_start``): run
-warm-up steps, then time steps (device synchronised) and report ms per step, images per second
-and peak GPU memory. Checkpoint-free models are skipped. Runs in a temporary folder.
+warm-up steps, then time steps (device synchronised; the step counter advances, so lazy phases run on
+their own steps and the count timed is a whole number of their period) and report ms per step,
+images per second and peak GPU memory. Checkpoint-free models are skipped. Runs in a temporary folder.
 """
 
 from __future__ import annotations
 
+import math
 import tempfile
 import time
 
@@ -15,7 +17,7 @@ def run(device: str, quick: bool) -> list[dict]:
     import torch
 
     from zoo3d.config import load_run_config
-    from zoo3d.devices import peak_memory_mb, reset_peak_memory, synchronize
+    from zoo3d.devices import peak_memory_mb
     from zoo3d.plugins import get_host
     from zoo3d.train.engine import Trainer
 
@@ -38,18 +40,33 @@ def run(device: str, quick: bool) -> list[dict]:
                 records.append({"model": spec.name, "device": device, "error": str(exc).splitlines()[0]})
                 continue
             for stage in trainer.stages:
-                trainer._begin_stage(stage, fresh=True)
-                for _ in range(warmup):
-                    trainer._train_step(stage)
-                synchronize(dev)
-                reset_peak_memory(dev)
-                t0 = time.perf_counter()
-                for _ in range(timed):
-                    trainer._train_step(stage)
-                synchronize(dev)
-                seconds = (time.perf_counter() - t0) / timed
+                trainer.enter_stage(stage)
+                seconds, steps = time_stage(trainer, stage, warmup, timed, dev)
                 records.append({"model": spec.name, "preset": "tiny", "stage": stage.name, "device": device,
-                                "batch": stage.batch_size, "resolution": stage.resolution, "steps_timed": timed,
+                                "batch": stage.batch_size, "resolution": stage.resolution, "steps_timed": steps,
                                 "ms_per_step": 1000 * seconds, "images_per_s": stage.batch_size / seconds,
                                 "peak_mem_mb": peak_memory_mb(dev)})
     return records
+
+
+def lazy_period(stage) -> int:
+    """The steps after which a stage's phases repeat: the least common multiple of their ``every``."""
+    return math.lcm(*(phase.every for phase in stage.phases))
+
+
+def time_stage(trainer, stage, warmup: int, timed: int, device) -> tuple[float, int]:
+    """Seconds a step of ``stage`` (already entered) after ``warmup`` steps, and the steps timed: ``timed``
+    rounded up to a whole number of :func:`lazy_period`, so a lazy phase counts at its own frequency. The
+    device's peak memory is reset after the warm-up."""
+    from zoo3d.devices import reset_peak_memory, synchronize
+
+    steps = -(-timed // lazy_period(stage)) * lazy_period(stage)
+    for _ in range(warmup):
+        trainer.bench_step(stage)
+    synchronize(device)
+    reset_peak_memory(device)
+    t0 = time.perf_counter()
+    for _ in range(steps):
+        trainer.bench_step(stage)
+    synchronize(device)
+    return (time.perf_counter() - t0) / steps, steps

@@ -353,6 +353,18 @@ class Trainer:
         self.data_cursor = stream.cursor
         return batch
 
+    # ------------------------------------------------------------------ for benchmarks and profilers
+    def enter_stage(self, stage: Stage) -> None:
+        """Begin ``stage`` fresh (its ``on_start``, new optimisers), as :meth:`run` does before its first step."""
+        self._begin_stage(stage, fresh=True)
+
+    def bench_step(self, stage: Stage) -> None:
+        """One training step of ``stage`` with the step counters advanced as :meth:`run` advances them, so that a
+        phase with ``every`` > 1 (lazy regularisation) runs on its own steps only; no logs, grids or checkpoints."""
+        self._train_step(stage)
+        self.step += 1
+        self.stage_step += 1
+
     # ------------------------------------------------------------------ one step
     def _train_step(self, stage: Stage) -> dict[str, Tensor | float]:
         real = self._real_batch(stage)

@@ -137,7 +137,7 @@ def _train_step(record: Record, tensors: dict[str, torch.Tensor], device: torch.
     generator.load_state_dict(G.state_dict())
     copy_into_ema(trainer.ema, generator)
     stage = trainer.stages[-1]  # GRAM's only stage; GRAM-HD's stage 2
-    trainer._begin_stage(stage, fresh=True)
+    trainer.enter_stage(stage)
     g = torch.Generator().manual_seed(SEED_INPUTS + 1)
     R = record.resolution
     real = (torch.rand(record.batch, 3, R, R, generator=g) * 2 - 1).to(device)
@@ -146,6 +146,6 @@ def _train_step(record: Record, tensors: dict[str, torch.Tensor], device: torch.
     trainer._real_batch = lambda stage: RealBatch(images=real.clone(), cameras=real_cams)
 
     def work():
-        trainer._train_step(stage)
+        trainer.bench_step(stage)
 
     return work, lambda result: {}
