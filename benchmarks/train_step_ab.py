@@ -3,16 +3,15 @@
     python benchmarks/train_step_ab.py [--before REV] [--models gram_hd,gram] [--steps 30] [--repeats 2] [--stage 0]
 
 Writes ``zoo3d/`` and ``plugins/`` of ``--before`` (default ``dfbeffe``, before the one-pass intersection
-graph and the kept host memory) to a scratch folder and, for each model, starts two processes at once,
-one thread each: stage ``--stage`` (default 0, the first) of its ``tiny`` preset, entered fresh, at that
+graph and the kept host memory) to a scratch folder and, for each model, starts two processes at once, one
+thread each: stage ``--stage`` (default 0, the first) of its ``tiny`` preset, entered fresh, at that
 revision and at this tree (``Trainer``, as ``zoo3d train`` builds it, on the CPU, with no grids or
 checkpoints), 5 steps of warm-up, then ``--steps`` timed (rounded up to a whole number of the stage's lazy
-period; the step counter advances as in training, so a lazy phase runs on its own steps). The timing loop is written out here rather than
-taken from ``zoo3d.benchmarks.train``, so that both sides are timed by the same loop whatever that module
-holds at the earlier revision. Both run at
-the same time so that a machine whose speed drifts slows both alike; the ratio is the result. Prints
-seconds a step, kernel (system) seconds a step and page faults a step of each. Run from the repository
-root.
+period; the step counter advances as in training, so a lazy phase runs on its own steps). The timing loop
+is written out here rather than taken from ``zoo3d.benchmarks.train``, so that both sides are timed by the
+same loop whatever that module holds at the earlier revision. Both run at the same time so that a machine
+whose speed drifts slows both alike; the ratio is the result. Prints seconds a step, kernel (system)
+seconds a step and page faults a step of each. Run from the repository root.
 """
 
 from __future__ import annotations

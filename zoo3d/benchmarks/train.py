@@ -60,7 +60,8 @@ def time_stage(trainer, stage, warmup: int, timed: int, device) -> tuple[float, 
     device's peak memory is reset after the warm-up."""
     from zoo3d.devices import reset_peak_memory, synchronize
 
-    steps = -(-timed // lazy_period(stage)) * lazy_period(stage)
+    period = lazy_period(stage)
+    steps = -(-timed // period) * period
     for _ in range(warmup):
         trainer.bench_step(stage)
     synchronize(device)
