@@ -101,8 +101,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--stage", type=int, default=0, help="which stage of the preset to time (0: the first)")
     args = ap.parse_args(argv)
     before = export_revision(args.before, Path(tempfile.mkdtemp(prefix="zoo3d_before_")))
-    print(f"before = {args.before}, after = this tree; stage {args.stage}, {args.steps} steps after 5, "
-          "one thread each, side by side")
+    print(f"before = {args.before}, after = this tree; stage {args.stage}, {args.steps} steps (rounded up to a "
+          "whole number of the stage's lazy period) after 5, one thread each, side by side")
     print("| model | repeat | before: s/step (sys, faults) | after: s/step (sys, faults) | after / before |")
     print("|---|---|---|---|---|")
     for model in args.models.split(","):
