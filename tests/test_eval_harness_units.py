@@ -540,6 +540,35 @@ def test_time_render_times_the_calls_after_one_warm_up(monkeypatch):
     assert log[0][3] == torch.randn(1, 3, generator=torch.Generator().manual_seed(0)).tolist()  # default seed 0
 
 
+class Weighted(Echo):
+    """Echo scaled by a learnable weight; logs whether each output carries an autograd graph."""
+
+    def __init__(self):
+        super().__init__()
+        self.weight = torch.nn.Parameter(torch.ones((), dtype=torch.float64))
+        self.graphs: list[bool] = []
+
+    def forward(self, z, cameras, psi=1.0, resolution=None):
+        out = super().forward(z, cameras, psi, resolution)
+        self.graphs.append(bool((out.rgb * self.weight).requires_grad))
+        return out
+
+
+def test_time_render_with_grad_builds_the_graph_of_a_frozen_generator_and_refreezes_it():
+    gen = Weighted()
+    gen.requires_grad_(False)  # as load_eval_model leaves every generator
+    cpu = torch.device("cpu")
+    speed.time_render(gen, 4, 2, cpu, grad=False)
+    assert gen.graphs == [False] * 3
+    gen.graphs.clear()
+    speed.time_render(gen, 4, 2, cpu, grad=True)
+    assert gen.graphs == [True] * 3  # warm-up and both timed calls keep the graph
+    assert not gen.weight.requires_grad  # frozen again afterwards
+    gen.weight.requires_grad_(True)
+    speed.time_render(gen, 4, 1, cpu, grad=True)
+    assert gen.weight.requires_grad  # a trainable flag is restored as it was
+
+
 def test_speed_metric_records_milliseconds_per_resolution_and_grad_mode(monkeypatch):
     calls = []
 

@@ -10,6 +10,7 @@ everything else the process holds).
 from __future__ import annotations
 
 import time
+from contextlib import contextmanager
 from typing import Any
 
 import torch
@@ -18,12 +19,31 @@ from zoo3d.devices import peak_memory_mb, reset_peak_memory, synchronize
 from zoo3d.eval.metric import EvalContext, EvalModel, Metric
 
 
+@contextmanager
+def graph_kept(generator):
+    """Autograd on, with every parameter requiring grad for the duration, as in a training forward.
+
+    The harness loads generators frozen (``requires_grad_(False)``), and under ``enable_grad`` alone a
+    frozen network records no graph, so the timing would be the no-grad one. Restores each flag after.
+    """
+    params = list(generator.parameters()) if hasattr(generator, "parameters") else []
+    flags = [p.requires_grad for p in params]
+    try:
+        for p in params:
+            p.requires_grad_(True)
+        with torch.enable_grad():
+            yield
+    finally:
+        for p, flag in zip(params, flags):
+            p.requires_grad_(flag)
+
+
 def time_render(generator, resolution: int, repeats: int, device, grad: bool, seed: int = 0) -> dict[str, Any]:
     """{"seconds": [per call], "peak_mb": float | None} for one image at ``resolution``."""
     rng = torch.Generator().manual_seed(seed)
     z = generator.sample_z(1, generator=rng, device=device)
     cams = generator.camera_prior.sample(1, generator=rng).to(device=device)
-    ctx = torch.enable_grad() if grad else torch.no_grad()
+    ctx = graph_kept(generator) if grad else torch.no_grad()
     with ctx:
         generator(z, cams, resolution=(resolution, resolution))  # warm-up
         synchronize(device)
