@@ -59,6 +59,15 @@ def test_detail_band_is_of_the_residual_not_of_either_image():
     assert detail_mse(torch.zeros_like(views), views, 1.0) > 0.01  # a blank fit misses all of it
 
 
+def test_errors_are_taken_on_the_clamped_range_the_fits_see():
+    renders = 0.5 * _checkerboard(2)
+    over = 1.8 * _checkerboard(2)  # the fit's target is the view clamped to [-1, 1]: +-1
+    assert unit_mse(renders, over) == pytest.approx((0.5 / 2) ** 2, rel=1e-6)  # |0.5 - 1| / 2 per pixel
+    assert unit_mse(renders, over) == pytest.approx(unit_mse(renders, over.clamp(-1, 1)), rel=1e-6)
+    assert detail_mse(renders, over, 1.0) == pytest.approx(detail_mse(renders, over.clamp(-1, 1), 1.0), rel=1e-6)
+    assert unit_mse(1.5 * _checkerboard(2), over) == 0.0  # both clamp to the same image
+
+
 class _StandInFit:
     """Stand-in for ``fit_neus`` (it fits nothing): views + constant + checkerboard, amplitudes per camera set."""
 
@@ -86,9 +95,18 @@ class _ExactFit:
         return NeusFit(images.clone(), 0.0, 0.0, 1.0, 1)
 
 
+class _DimSphere(TexturedSphereGenerator):
+    """The textured sphere at a fifth of its contrast, so views plus the stand-in's offsets stay in [-1, 1]."""
+
+    def render(self, representation, cameras, resolution=None):
+        out = super().render(representation, cameras, resolution)
+        out.rgb = 0.2 * out.rgb
+        return out
+
+
 def _run(monkeypatch, tmp_path=None, generator=None, sigma=1.0, instances=3):
     protocol = make_protocol("small", instances=instances, resolution=RES, views=VIEWS, neus_detail_sigma=sigma)
-    generator = generator or TexturedSphereGenerator(resolution=RES)
+    generator = generator or _DimSphere(resolution=RES)
     cams = protocol_cameras(generator, protocol)
     fake = _StandInFit(cams)
     monkeypatch.setattr(neus_metric, "fit_neus", fake)

@@ -27,7 +27,7 @@ from typing import Any
 import torch
 
 from zoo3d.eval.calibration import gaussian_blur
-from zoo3d.eval.image_metrics import psnr, ssim
+from zoo3d.eval.image_metrics import psnr, ssim, to_unit
 from zoo3d.eval.metric import (EvalContext, EvalModel, Metric, instance_latent, model_resolution,
                                protocol_cameras, render_instance, strictly_consistent)
 from zoo3d.eval.neus.fit import fit_neus
@@ -49,14 +49,23 @@ def control_permutation(views: int, seed: int = CONTROL_SEED) -> torch.Tensor:
             return perm
 
 
+def unit_residual(renders: torch.Tensor, views: torch.Tensor) -> torch.Tensor:
+    """Renders minus views on the clamped [0, 1] scale the fits are trained on.
+
+    NeuS fits the views clamped to [0, 1] and renders inside it, so what a model draws outside
+    [-1, 1] (GRAM-HD's linear HR colour, a StyleGAN toRGB) is no error either fit could remove.
+    """
+    return to_unit(renders) - to_unit(views)
+
+
 def unit_mse(renders: torch.Tensor, views: torch.Tensor) -> float:
     """Mean squared error of (V, 3, H, W) renders against views, both in [-1, 1], on the [0, 1] scale."""
-    return float(((renders.float() - views.float()) / 2).pow(2).mean())
+    return float(unit_residual(renders, views).pow(2).mean())
 
 
 def detail_mse(renders: torch.Tensor, views: torch.Tensor, sigma: float) -> float:
     """``unit_mse`` of the residual's detail band: the residual minus its Gaussian blur of ``sigma`` px."""
-    residual = (renders.float() - views.float()) / 2
+    residual = unit_residual(renders, views)
     return float((residual - gaussian_blur(residual, sigma)).pow(2).mean())
 
 
