@@ -82,6 +82,7 @@ def compare_models(models: list[EvalModel], metrics: dict[str, Metric], protocol
     provenance: dict[str, dict[str, Any]] = {}
     with reproducible(protocol.seed_start, ctx.device):
         for model in models:
+            torch.manual_seed(protocol.seed_start)  # each model from the same state, whichever ran before it
             gen = model.generator
             results[model.name] = {}
             provenance[model.name] = {
@@ -115,8 +116,8 @@ def compare_models(models: list[EvalModel], metrics: dict[str, Metric], protocol
 def merge_results(parts: list[dict[str, Any]], order: list[str] | None = None) -> dict[str, Any]:
     """One result from ``compare_models`` results of disjoint model sets run under the same protocol.
 
-    Every metric seeds each instance itself, so a model scores the same whichever models shared
-    its run; runs under different protocols (or metrics, devices) are refused rather than mixed.
+    Every metric seeds each instance itself, and torch's global stream is reseeded for each model,
+    so a model scores the same whichever models shared its run; runs under different protocols (or metrics, devices) are refused rather than mixed.
     """
     if not parts:
         raise ValueError("merge_results needs at least one result")
