@@ -97,6 +97,7 @@ def test_metric_base_keys_directions_and_work_units():
     ctx = _ctx(make_protocol("small", instances=5))
     assert One().result_keys() == ("one",) and Two().result_keys() == ("two_a", "two_b")
     assert One().better("one") is True and (Two().better("two_a"), Two().better("two_b")) == (True, False)
+    assert One().better("one_ms") is True and Two().better("two_seconds") is None  # a dict names its directions
     low = One()
     low.higher_is_better = 0
     assert low.better("one") is False
@@ -668,6 +669,7 @@ class Partial(Metric):
 
     name = "part"
     keys = ("part_x", "part_y")
+    higher_is_better = {"part_x": True, "part_y": True}  # the timing key gets no direction
     units = "one"
 
     def evaluate(self, model, ctx):
@@ -707,8 +709,7 @@ def test_compare_models_summarises_every_metric_of_every_model(tmp_path):
         "m2": {"checkpoint": None, "sha256": None, "resolution": 40, "seeds": seeds, "strictly_3d_consistent": False}}
     assert result["protocol"] == {**proto.model_dump(), "seeds": seeds, "device": "cpu", "torch": torch.__version__,
                                   "metrics": {"stats": {"instances": 3}, "part": {}}}
-    assert result["higher_is_better"] == {"stats_a": True, "stats_b": False, "part_x": True, "part_y": True,
-                                          "part_ms_8": False}
+    assert result["higher_is_better"] == {"stats_a": True, "stats_b": False, "part_x": True, "part_y": True}
     assert result["notes"] == ["stats: a caveat"]
     assert result["evidence"] == {f"{m}/stats": [str(tmp_path / m / "stats" / "x.png")] for m in ("m1", "m2")}
     # each model starts from torch's stream for the protocol's first seed, whichever model ran before it
@@ -754,7 +755,7 @@ def test_write_markdown_lays_out_table_protocol_provenance_and_evidence(tmp_path
     assert path == tmp_path / "out" / "report.md"
     expected = "\n".join([
         "# zoo3d compare", "", "```", "zoo3d compare x", "```", "",
-        "| model | a ↑ | b ↓ | c ↓ |", "|---|---|---|---|",  # c: no direction recorded
+        "| model | a ↑ | b ↓ | c |", "|---|---|---|---|",  # c: no direction recorded, no arrow
         "| m1 | 1.5 ± 0.25 (n=2) | 3 ± 0 (n=1) | - |", "| m2 | n/a | - | 0.5 ± 0 (n=1) |",
         "", "Values are mean ± standard deviation over instances (n).", "",
         "## Notes", "", "- first", "- second", "",

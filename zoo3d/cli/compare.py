@@ -57,8 +57,8 @@ def compare(models, metrics, ckpts, instances, protocol_name, resolution, neus_i
 
     from zoo3d.cli.tables import print_fitting_table
     from zoo3d.devices import resolve_device
-    from zoo3d.eval.harness import (compare_models, format_value, load_eval_model, load_metrics, total_work,
-                                    write_json, write_markdown)
+    from zoo3d.eval.harness import (compare_models, direction_arrow, format_value, load_eval_model, load_metrics,
+                                    total_work, write_json, write_markdown)
     from zoo3d.eval.metric import EvalContext
     from zoo3d.eval.protocol import make_protocol
     from zoo3d.specs import normalize_name
@@ -97,7 +97,7 @@ def compare(models, metrics, ckpts, instances, protocol_name, resolution, neus_i
             on_model=lambda m, k: bar.update(task, description=f"{m} · {k}"))
 
     keys = list(dict.fromkeys(k for r in result["models"].values() for k in r))
-    columns = ["model"] + [k + (" ↑" if result["higher_is_better"].get(k) else " ↓") for k in keys]
+    columns = ["model"] + [k + direction_arrow(result, k) for k in keys]
     rows = [[name, *[format_value(row[k]) if k in row else "-" for k in keys]]
             for name, row in result["models"].items()]
     print_fitting_table(Console(), columns, rows,

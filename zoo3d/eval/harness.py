@@ -80,6 +80,7 @@ def compare_models(models: list[EvalModel], metrics: dict[str, Metric], protocol
                       out_dir=Path(out_dir) if out_dir else None, progress=progress, options=dict(options or {}))
     results: dict[str, dict[str, Any]] = {}
     provenance: dict[str, dict[str, Any]] = {}
+    directions: dict[str, bool | None] = {}
     with reproducible(protocol.seed_start, ctx.device):
         for model in models:
             torch.manual_seed(protocol.seed_start)  # each model from the same state, whichever ran before it
@@ -98,18 +99,21 @@ def compare_models(models: list[EvalModel], metrics: dict[str, Metric], protocol
                 except NotApplicable as exc:
                     for key in metric.result_keys():
                         results[model.name][key] = {**summarize([]), "not_applicable": str(exc)}
+                        directions[key] = metric.better(key)
                     ctx.advance(metric.work_units(ctx))
                     continue
                 meta = raw.pop("_meta", {})
                 for key, values in raw.items():
                     results[model.name][key] = {**summarize(values), **meta}
+                    directions[key] = metric.better(key)
     proto_block = protocol.model_dump()
     proto_block["seeds"] = protocol.seeds
     proto_block["device"] = str(device)
     proto_block["torch"] = torch.__version__
     proto_block["metrics"] = {n: m.protocol_info(ctx) for n, m in metrics.items()}
     return {"models": results, "protocol": proto_block, "provenance": provenance,
-            "higher_is_better": _directions(metrics, results), "notes": sorted(set(ctx.notes)),
+            "higher_is_better": {k: d for k, d in directions.items() if d is not None},
+            "notes": sorted(set(ctx.notes)),
             "evidence": ctx.evidence}
 
 
@@ -140,14 +144,10 @@ def merge_results(parts: list[dict[str, Any]], order: list[str] | None = None) -
     return merged
 
 
-def _directions(metrics: dict[str, Metric], results: dict[str, dict[str, Any]]) -> dict[str, bool]:
-    keys = {k for r in results.values() for k in r}
-    out = {}
-    for m in metrics.values():
-        for k in keys:
-            if k in m.result_keys() or k.startswith(m.name):
-                out[k] = m.better(k) if k in m.result_keys() else False
-    return out
+def direction_arrow(result: dict[str, Any], key: str) -> str:
+    """" ↑" / " ↓" after a column whose key has a direction in ``result``; nothing for one without."""
+    better = result["higher_is_better"].get(key)
+    return "" if better is None else (" ↑" if better else " ↓")
 
 
 def format_value(entry: dict[str, Any]) -> str:
@@ -172,7 +172,7 @@ def write_markdown(result: dict[str, Any], path: str | Path, command: str = "") 
     path = Path(path)
     models = result["models"]
     keys = list(dict.fromkeys(k for r in models.values() for k in r))
-    arrows = {k: (" ↑" if result["higher_is_better"].get(k, False) else " ↓") for k in keys}
+    arrows = {k: direction_arrow(result, k) for k in keys}
     lines = ["# zoo3d compare", ""]
     if command:
         lines += ["```", command, "```", ""]

@@ -83,7 +83,8 @@ class Metric:
     Class attributes:
         name: registered name (``neus``).
         keys: result keys it produces (``("neus_psnr", "neus_ssim")``); default ``(name,)``.
-        higher_is_better: per key; a bool applies to every key.
+        higher_is_better: a bool for every key it returns, or a dict per key; a key the dict leaves
+            out (a timing, a control's score) is reported without a direction.
         requires: what the model must provide: ``"images"`` (rgb), ``"depth"``, ``"dataset"``.
         units: per-instance work units for the progress bar (``"instances"`` or ``"one"``).
     """
@@ -97,9 +98,10 @@ class Metric:
     def result_keys(self) -> tuple[str, ...]:
         return self.keys or (self.name,)
 
-    def better(self, key: str) -> bool:
+    def better(self, key: str) -> bool | None:
+        """Whether a higher ``key`` is better; None where the metric gives the key no direction."""
         h = self.higher_is_better
-        return h[key] if isinstance(h, dict) else bool(h)
+        return h.get(key) if isinstance(h, dict) else bool(h)
 
     def work_units(self, ctx: EvalContext) -> int:
         return len(ctx.seeds) if self.units == "instances" else 1

@@ -72,7 +72,7 @@ def detail_mse(renders: torch.Tensor, views: torch.Tensor, sigma: float) -> floa
 class NeusMetric(Metric):
     name = "neus"
     keys = ("neus_detail_gain", "neus_gain", "neus_psnr", "neus_ssim")
-    higher_is_better = True
+    higher_is_better = dict.fromkeys(keys, True)  # neus_control_psnr and neus_seconds have no direction
     requires = ("images",)
 
     def evaluate(self, model: EvalModel, ctx: EvalContext) -> dict[str, list[float]]:
