@@ -154,6 +154,21 @@ class Camera:
         return cls.from_gram(pose[:, 0] + 0.14, pose[:, 1], radius, fov, **kw)
 
     @classmethod
+    def from_gram_carla_extrinsics(cls, cam2world, radius=1.0, fov=30.0, **kw) -> "Camera":
+        """From a GRAM CARLA ``poses/<name>_extrinsics.npy``: GRAF's z-up cam2world (B, 4, 4) or (B, 3, 4).
+
+        GRAM's loader keeps only the direction of the camera centre ``p``, read in the axis order
+        (y, z, x) (zoo3d's x, y, z): ``theta = atan2(-p_y, p_x) + pi/2`` and ``phi = pi/2 - atan(p_z /
+        |(p_x, p_y)|)``; the rotation and the distance are dropped. GRAF's CARLA renders have a 30 degree fov.
+        """
+        m = torch.as_tensor(cam2world, dtype=kw.get("dtype") or torch.get_default_dtype())
+        centre = m.reshape(-1, *m.shape[-2:])[:, :3, 3]
+        p = centre[:, [1, 2, 0]]
+        theta = torch.atan2(-p[:, 0], p[:, 2]) + math.pi / 2
+        phi = math.pi / 2 - torch.atan2(p[:, 1], torch.hypot(p[:, 0], p[:, 2]))
+        return cls.from_gram(phi, theta, radius, fov, **kw)
+
+    @classmethod
     def from_neus(
         cls, world_mat: Tensor, scale_mat: Tensor | None = None, resolution: tuple[int, int] | None = None,
         normalized: bool = False,

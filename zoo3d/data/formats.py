@@ -3,8 +3,9 @@
 Three layouts are read (see docs/data.md):
 
 * ``eg3d``: ``dataset.json`` = ``{"labels": [[relpath, [25 floats]], ...]}`` in a folder or zip.
-* ``gram``: images plus ``poses/<stem>.mat`` (key ``angle`` = [pitch, yaw, roll]) or
-  ``poses/<stem>_pose.npy`` (= [pitch, yaw], pi/2-centred), as GRAM/GRAM-HD use.
+* ``gram``: images plus ``poses/<stem>.mat`` (key ``angle`` = [pitch, yaw, roll]),
+  ``poses/<stem>_pose.npy`` (= [pitch, yaw], pi/2-centred) or ``poses/<stem>_extrinsics.npy``
+  (GRAF's CARLA cam2world, 4x4 or 3x4), as GRAM/GRAM-HD use.
 * ``zoo3d``: images plus ``poses.json`` = ``{"version": 1, "frames": [{"file": relpath,
   "camera": [25 floats]} | {"file", "yaw", "pitch", "radius"?, "fov"?}, ...]}``.
 
@@ -281,7 +282,8 @@ def _list_zoo3d(source: Source) -> Listing:
 
 
 def _gram_pose(source: Source, name: str) -> tuple[np.ndarray | None, str | None]:
-    """EG3D vector from a GRAM pose file (``.mat`` angle or ``_pose.npy``), radius 1 and fov 12."""
+    """EG3D vector from a GRAM pose file at radius 1: ``.mat`` angle or ``_pose.npy`` at fov 12 (FFHQ, cats),
+    ``_extrinsics.npy`` at fov 30 (CARLA)."""
     import torch
 
     from zoo3d.cameras import Camera
@@ -301,6 +303,18 @@ def _gram_pose(source: Source, name: str) -> tuple[np.ndarray | None, str | None
             if np.any(np.abs(angle) > math.pi):
                 return None, "pose out of range: angle components must be within [-pi, pi]"
             cam = Camera.from_gram_mat_angle(torch.tensor(angle, dtype=torch.float64), dtype=torch.float64)
+        elif name.endswith("_extrinsics.npy"):
+            m = np.asarray(np.load(source.open(name), allow_pickle=False))
+            if m.shape not in ((4, 4), (3, 4)):
+                return None, ("missing pose (the _extrinsics.npy file must hold a 4x4 or 3x4 cam2world matrix, "
+                              f"got shape {m.shape})")
+            m = m.astype(np.float64)
+            if not np.all(np.isfinite(m)):
+                return None, "pose has NaN or infinite values"
+            dist = np.linalg.norm(m[:3, 3])  # GRAF's world is z-up: a centre on the z axis has no yaw
+            if dist == 0 or np.hypot(m[0, 3], m[1, 3]) <= 1e-6 * dist:
+                return None, "pose out of range: camera centre on the vertical (z) axis through the origin"
+            cam = Camera.from_gram_carla_extrinsics(torch.tensor(m), dtype=torch.float64)
         else:
             pose = _finite_vector(np.load(source.open(name), allow_pickle=False), 2)
             if pose is None:
@@ -327,11 +341,12 @@ def _list_gram(source: Source) -> Listing:
             listing.problems.append(Problem(name, f"duplicate name: '{seen[stem]}' has the same stem and pose file"))
             continue
         seen[stem] = name
-        candidates = [f"poses/{stem}.mat", f"poses/{stem}_pose.npy"]
+        candidates = [f"poses/{stem}.mat", f"poses/{stem}_pose.npy", f"poses/{stem}_extrinsics.npy"]
         pose_file = next((c for c in candidates if c in poses), None)
         if pose_file is None:
             listing.records.append(Record(name, None))
-            listing.problems.append(Problem(name, f"missing pose (no poses/{stem}.mat or poses/{stem}_pose.npy)"))
+            listing.problems.append(Problem(name, f"missing pose (no poses/{stem}.mat, poses/{stem}_pose.npy or "
+                                                  f"poses/{stem}_extrinsics.npy)"))
             continue
         vec, why = _gram_pose(source, pose_file)
         listing.records.append(Record(name, vec))
