@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import json
 import shutil
+import subprocess
+import sys
+import time
 
 import pytest
 
@@ -44,6 +47,71 @@ def test_zoo_set_reaches_the_training_of_the_models_it_names(tmp_path):
 
     train = read_yaml(tmp_path / "runs" / "pigan" / "config.yaml")["train"]
     assert got["step"] == 1 and (train["micro_batch"], train["log_every"]) == (1, 1)
+    assert got["settings"] == {"minutes": 0, "steps": 1, "set": ["train.log_every=1", "train.micro_batch=1"]}
+
+
+def test_presets_and_set_refuse_a_model_outside_the_run():
+    """A typo'd MODEL would apply nothing to hours of training; names match as `zoo3d compare --ckpt` matches them."""
+    env = {"ZOO3D_ZOO_MODELS": "gram,pigan,StyleSDF,gram-hd"}
+    with pytest.raises(UserError, match=r"ZOO3D_ZOO_SET entry 'gramm:train.micro_batch=4' names model 'gramm', "
+                                        r"which is not a model of this run \(gram, pigan, StyleSDF, gram-hd; .*"
+                                        r"Did you mean 'gram'\?"):
+        zoo.settings_from_env(False, {**env, "ZOO3D_ZOO_SET": "gramm:train.micro_batch=4;Pigan:train.log_every=1"})
+    with pytest.raises(UserError, match=r"ZOO3D_ZOO_PRESETS entry 'pigna=celeba' names model 'pigna'.*\(gram, pigan"):
+        zoo.settings_from_env(False, {**env, "ZOO3D_ZOO_PRESETS": "pigna=celeba"})
+    with pytest.raises(UserError, match="names model 'stylesdf', which is not a model of this run"):
+        zoo.settings_from_env(False, {"ZOO3D_ZOO_MODELS": "gram", "ZOO3D_ZOO_PRESETS": "stylesdf=ffhq1024"})
+    s = zoo.settings_from_env(False, {**env, "ZOO3D_ZOO_SET": "Pigan:train.log_every=1;GRAM_HD:train.seed=2",
+                                      "ZOO3D_ZOO_PRESETS": "stylesdf=ffhq1024, GRAM = ffhq256"})
+    assert s.sets("pigan") == ["--set", "train.log_every=1"] and s.sets("gram-hd") == ["--set", "train.seed=2"]
+    assert s.sets("gram") == [] and (s.preset("StyleSDF"), s.preset("gram"), s.preset("pigan")) == \
+        ("ffhq1024", "ffhq256", "tiny")
+
+
+def test_numbers_are_refused_by_name_and_instances_are_at_least_one():
+    assert zoo.settings_from_env(False, {"ZOO3D_ZOO_INSTANCES": "3"}).instances == 3
+    assert zoo.settings_from_env(False, {"ZOO3D_ZOO_INSTANCES": ""}).instances is None  # the protocol's count
+    with pytest.raises(UserError, match="ZOO3D_ZOO_INSTANCES must be a whole number, not 'four'"):
+        zoo.settings_from_env(False, {"ZOO3D_ZOO_INSTANCES": "four"})
+    with pytest.raises(UserError, match="ZOO3D_ZOO_INSTANCES must be at least 1, not 0"):
+        zoo.settings_from_env(False, {"ZOO3D_ZOO_INSTANCES": "0"})
+    with pytest.raises(UserError, match="ZOO3D_ZOO_MINUTES must be a number, not 'ten'"):
+        zoo.settings_from_env(False, {"ZOO3D_ZOO_MINUTES": "ten"})
+    with pytest.raises(UserError, match="ZOO3D_ZOO_STEPS must be a whole number, not '2.5'"):
+        zoo.settings_from_env(False, {"ZOO3D_ZOO_STEPS": "2.5"})
+
+
+def test_a_training_that_ignores_the_budget_stop_is_killed(tmp_path, monkeypatch):
+    """A child that outlives the grace period would train on unseen, beside the next model's training."""
+    ready = tmp_path / "ready"
+    child = ("import pathlib, signal, sys, time; signal.signal(signal.SIGINT, signal.SIG_IGN); "
+             "pathlib.Path(sys.argv[1]).touch(); print('stepping', flush=True); time.sleep(120)")
+    monkeypatch.setattr(zoo, "_zoo3d", lambda *args: [sys.executable, "-c", child, str(ready)])
+    monkeypatch.setattr(zoo, "STOP_GRACE_S", 0.5)
+    started, popen = [], subprocess.Popen
+
+    def start(*args, **kwargs):  # the budget's clock starts once SIGINT is ignored, however slow the start
+        started.append(popen(*args, **kwargs))
+        deadline = time.monotonic() + 60
+        while not ready.exists() and time.monotonic() < deadline:
+            time.sleep(0.01)
+        return started[-1]
+
+    monkeypatch.setattr(zoo.subprocess, "Popen", start)
+    (tmp_path / "runs").mkdir()
+    s = zoo.ZooSettings(models=["pigan"], out=tmp_path, minutes=0.5 / 60, steps=None)
+    try:
+        with pytest.raises(UserError, match="did not stop within 0.5 s of its budget's SIGINT and was killed"):
+            zoo.train_for_budget("pigan", tmp_path / "runs" / "pigan", s, "cpu")
+        assert started[0].poll() is not None
+        log = (tmp_path / "runs" / "pigan.log").read_text()
+        assert log.startswith("stepping\n") and "zoo: killed" in log
+        assert not zoo.training_record_path(tmp_path / "runs" / "pigan").exists()
+    finally:
+        for proc in started:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
 
 
 def test_the_budget_stops_training_with_a_checkpoint(tmp_path):
@@ -70,7 +138,7 @@ def _fake_zoo(monkeypatch, tmp_path, trained_now: list[str]):
         run_dir.mkdir(parents=True)
         (run_dir / "config.yaml").write_text("model: x\n")
         record = {"model": model, "preset": s.preset(model), "data": s.data, "ended": "finished",
-                  "train_s": 60.0, "step": 5, "stage": "s"}
+                  "train_s": 60.0, "step": 5, "stage": "s", "settings": zoo.training_settings(model, s)}
         zoo.training_record_path(run_dir).write_text(json.dumps(record))
         return record
 
@@ -118,6 +186,39 @@ def test_resume_refuses_a_cut_off_or_mismatched_training(tmp_path, monkeypatch):
     with pytest.raises(UserError, match="without a record"):
         zoo.run("cpu", quick=False)
     assert trained_now == ["gram", "pigan"]
+
+
+def test_resume_refuses_a_training_made_under_another_budget_or_set(tmp_path, monkeypatch, capsys):
+    """The table's header states one budget for every row; a record says which it trained under."""
+    trained_now: list[str] = []
+    _fake_zoo(monkeypatch, tmp_path, trained_now)
+    monkeypatch.setenv("ZOO3D_ZOO_SET", "gram:train.micro_batch=4")
+    zoo.run("cpu", quick=False)
+    monkeypatch.setenv("ZOO3D_ZOO_RESUME", "1")
+    monkeypatch.setenv("ZOO3D_ZOO_MINUTES", "10")
+    with pytest.raises(UserError, match="gram.json was trained under other settings: ZOO3D_ZOO_MINUTES 30 min "
+                                        "there, 10 min now; set them back"):
+        zoo.run("cpu", quick=False)
+    monkeypatch.delenv("ZOO3D_ZOO_MINUTES")
+    monkeypatch.setenv("ZOO3D_ZOO_STEPS", "6")
+    with pytest.raises(UserError, match="ZOO3D_ZOO_STEPS 5 there, 6 now"):
+        zoo.run("cpu", quick=False)
+    monkeypatch.setenv("ZOO3D_ZOO_STEPS", "5")
+    monkeypatch.setenv("ZOO3D_ZOO_SET", "gram:train.micro_batch=2")
+    with pytest.raises(UserError, match="ZOO3D_ZOO_SET 'train.micro_batch=4' there, 'train.micro_batch=2' now"):
+        zoo.run("cpu", quick=False)
+    monkeypatch.setenv("ZOO3D_ZOO_SET", "GRAM:train.micro_batch=4")  # the same setting, as `zoo3d train` spells it
+    zoo.run("cpu", quick=False)
+    assert trained_now == ["gram", "pigan"]
+    # records written before `settings` was kept are reused, with a note
+    for model in ("gram", "pigan"):
+        path = zoo.training_record_path(tmp_path / "runs" / model)
+        path.write_text(json.dumps({k: v for k, v in json.loads(path.read_text()).items() if k != "settings"}))
+    monkeypatch.setenv("ZOO3D_ZOO_MINUTES", "10")
+    capsys.readouterr()
+    zoo.run("cpu", quick=False)
+    assert trained_now == ["gram", "pigan"]
+    assert "gram.json predates the record of budget, step cap and ZOO3D_ZOO_SET" in capsys.readouterr().err
 
 
 def test_side_by_side_jobs_share_the_cores_and_the_models(monkeypatch):

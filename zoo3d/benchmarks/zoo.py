@@ -13,7 +13,9 @@ Each step is the command a user would type, run in a fresh process:
 
 Configured through the environment (``zoo3d bench`` passes only ``--device`` and ``--quick``):
 
-``ZOO3D_ZOO_MODELS``      models to train (default: every model declaring the role ``bench:zoo``)
+``ZOO3D_ZOO_MODELS``      models to train (default: every model declaring the role ``bench:zoo``); the ``MODEL``
+                          of ``ZOO3D_ZOO_PRESETS`` and ``ZOO3D_ZOO_SET`` must be one of them (names match as
+                          ``zoo3d compare --ckpt`` matches them: case-insensitively, ``-`` equal to ``_``)
 ``ZOO3D_ZOO_MINUTES``     training budget per model in minutes of wall time (default 30; 0 = no budget)
 ``ZOO3D_ZOO_STEPS``       step cap per model (default none)
 ``ZOO3D_ZOO_PRESETS``     ``MODEL=PRESET,...`` (default ``tiny`` for every model; on a GPU name the paper presets)
@@ -21,11 +23,13 @@ Configured through the environment (``zoo3d bench`` passes only ``--device`` and
 ``ZOO3D_ZOO_SET``         ``;``-separated ``--set`` overrides for every model's training, or for one model's with
                           ``MODEL:`` in front (``train.micro_batch=4`` fits the paper batches on one GPU)
 ``ZOO3D_ZOO_METRICS``     default ``neus,epi,depth,swd,diversity,detail,speed``
-``ZOO3D_ZOO_PROTOCOL``    ``small`` (default) or ``paper``; ``ZOO3D_ZOO_INSTANCES`` overrides its instance count
+``ZOO3D_ZOO_PROTOCOL``    ``small`` (default) or ``paper``; ``ZOO3D_ZOO_INSTANCES`` (at least 1) overrides its
+                          instance count
 ``ZOO3D_ZOO_OUT``         output folder (default ``runs/zoo-<time>``); must not hold a previous table
 ``ZOO3D_ZOO_RESUME``      ``1``: continue the run in ``ZOO3D_ZOO_OUT``. A model whose training finished there
                           (its record ``runs/MODEL.json``) is not trained again; the samples, the comparison and
-                          the table are redone, so a failed comparison or a new metric costs no training
+                          the table are redone, so a failed comparison or a new metric costs no training; a record
+                          made under another preset, data, budget, step cap or ``ZOO3D_ZOO_SET`` is refused
 ``ZOO3D_ZOO_JOBS``        processes at once (default 1): trainings side by side, and the comparison split into
                           that many ``zoo3d compare`` runs whose results are merged; each process gets
                           ``cores // jobs`` threads (``OMP_NUM_THREADS``) unless that variable is set
@@ -50,7 +54,7 @@ from zoo3d.errors import UserError
 DEFAULT_METRICS = ("neus", "epi", "depth", "swd", "diversity", "detail", "speed")
 ROLE, CONTROL_ROLE = "bench:zoo", "bench:zoo-control"
 SWEEP_YAWS = (-0.5, -0.25, 0.0, 0.25, 0.5)
-#: How long a stopped run may take to finish its step and write its checkpoint.
+#: How long a stopped run may take to finish its step and write its checkpoint; then it is killed.
 STOP_GRACE_S = 900
 #: ``zoo3d bench`` without suite names skips this one (hours by default); name it to run it.
 RUN_BY_DEFAULT = False
@@ -77,52 +81,79 @@ class ZooSettings:
     def preset(self, model: str) -> str:
         return self.presets.get(model, "tiny")
 
+    def set_items(self, model: str) -> list[str]:
+        """The ``key=value`` overrides of ``model``'s training, in the order given (a later one wins)."""
+        return [item for who, item in self.overrides if who in (None, model)]
+
     def sets(self, model: str) -> list[str]:
         """The ``--set`` arguments of ``model``'s training."""
-        return [arg for who, item in self.overrides if who in (None, model) for arg in ("--set", item)]
+        return [arg for item in self.set_items(model) for arg in ("--set", item)]
 
 
 def _list(text: str) -> list[str]:
     return [t.strip() for t in text.split(",") if t.strip()]
 
 
+def _number(env: dict[str, str], var: str, default: str, kind: type = int, least: float | None = None):
+    """``var`` read as ``kind`` (empty is unset: ``default``, None where that is empty too); a bad value is
+    refused here, before hours of training."""
+    text = env.get(var, "").strip() or default
+    if not text:
+        return None
+    try:
+        value = kind(text)
+    except ValueError:
+        raise UserError(f"{var} must be {'a whole number' if kind is int else 'a number'}, not '{text}'.") from None
+    if least is not None and value < least:
+        raise UserError(f"{var} must be at least {least}, not {value}.")
+    return value
+
+
+def _run_model(name: str, models: list[str], var: str, item: str) -> str:
+    """The model of this run that ``var``'s ``item`` names, as the run spells it; names match as ``zoo3d
+    compare --ckpt`` matches them. Refused otherwise: a typo would silently apply nothing for hours."""
+    from zoo3d.errors import closest
+    from zoo3d.specs import normalize_name
+
+    spelled = {normalize_name(m): m for m in models}
+    if normalize_name(name) in spelled:
+        return spelled[normalize_name(name)]
+    hint = closest(normalize_name(name), spelled)
+    did = f" Did you mean '{spelled[hint[0]]}'?" if hint else ""
+    raise UserError(f"{var} entry '{item}' names model '{name}', which is not a model of this run "
+                    f"({', '.join(models) or 'none'}; see ZOO3D_ZOO_MODELS).{did}")
+
+
 def settings_from_env(quick: bool, env: dict[str, str] | None = None) -> ZooSettings:
     """Read the ``ZOO3D_ZOO_*`` variables; ``quick`` changes only the defaults."""
     env = dict(os.environ if env is None else env)
+    models = _list(env["ZOO3D_ZOO_MODELS"]) if env.get("ZOO3D_ZOO_MODELS") else default_models()
     presets = {}
     for item in _list(env.get("ZOO3D_ZOO_PRESETS", "")):
-        name, sep, preset = item.partition("=")
+        name, sep, preset = (t.strip() for t in item.partition("="))
         if not sep or not name or not preset:
             raise UserError(f"ZOO3D_ZOO_PRESETS entry '{item}' must look like MODEL=PRESET.")
-        presets[name] = preset
+        presets[_run_model(name, models, "ZOO3D_ZOO_PRESETS", item)] = preset
     overrides: list[tuple[str | None, str]] = []
     for item in filter(None, (t.strip() for t in env.get("ZOO3D_ZOO_SET", "").split(";"))):
         head, colon, rest = item.partition(":")
         who, override = (head.strip(), rest.strip()) if colon and "=" not in head else (None, item)
         if "=" not in override:
             raise UserError(f"ZOO3D_ZOO_SET entry '{item}' must look like key=value or MODEL:key=value.")
-        overrides.append((who, override))
-    try:
-        minutes = float(env.get("ZOO3D_ZOO_MINUTES", "0" if quick else "30"))
-        steps = env.get("ZOO3D_ZOO_STEPS", "2" if quick else "")
-        steps_cap = int(steps) if steps else None
-        instances = env.get("ZOO3D_ZOO_INSTANCES", "1" if quick else "")
-        jobs = int(env.get("ZOO3D_ZOO_JOBS", "1"))
-        resume = int(env.get("ZOO3D_ZOO_RESUME", "0") or 0) != 0
-    except ValueError as exc:
-        raise UserError(f"ZOO3D_ZOO_MINUTES / ZOO3D_ZOO_STEPS / ZOO3D_ZOO_JOBS / ZOO3D_ZOO_RESUME must be numbers ({exc}).") from None
-    if jobs < 1:
-        raise UserError(f"ZOO3D_ZOO_JOBS must be at least 1, not {jobs}.")
+        overrides.append((None if who is None else _run_model(who, models, "ZOO3D_ZOO_SET", item), override))
+    minutes = _number(env, "ZOO3D_ZOO_MINUTES", "0" if quick else "30", float)
+    steps_cap = _number(env, "ZOO3D_ZOO_STEPS", "2" if quick else "")
+    instances = _number(env, "ZOO3D_ZOO_INSTANCES", "1" if quick else "", least=1)  # unset: the protocol's
+    jobs = _number(env, "ZOO3D_ZOO_JOBS", "1", least=1)
+    resume = _number(env, "ZOO3D_ZOO_RESUME", "0") != 0
     if minutes <= 0 and steps_cap is None:
         raise UserError("ZOO3D_ZOO_MINUTES is 0 and ZOO3D_ZOO_STEPS is unset: the training would never stop.")
     out = Path(env.get("ZOO3D_ZOO_OUT") or Path("runs") / time.strftime("zoo-%Y%m%d-%H%M%S"))
-    models = _list(env["ZOO3D_ZOO_MODELS"]) if env.get("ZOO3D_ZOO_MODELS") else default_models()
     return ZooSettings(models=models, out=out,
                        minutes=minutes, steps=steps_cap, presets=presets,
                        data=env.get("ZOO3D_ZOO_DATA", "synthetic:heads"),
                        metrics=_list(env.get("ZOO3D_ZOO_METRICS", ",".join(DEFAULT_METRICS))),
-                       protocol=env.get("ZOO3D_ZOO_PROTOCOL", "small"),
-                       instances=int(instances) if instances else None,
+                       protocol=env.get("ZOO3D_ZOO_PROTOCOL", "small"), instances=instances,
                        neus_iterations=20 if quick else None, jobs=jobs, resume=resume, overrides=overrides)
 
 
@@ -174,14 +205,25 @@ def training_record_path(run_dir: Path) -> Path:
     return run_dir.parent / f"{run_dir.name}.json"
 
 
+def training_settings(model: str, s: ZooSettings) -> dict:
+    """What ``model``'s training depends on besides its preset and data, kept in its record (``settings``) so
+    that a resume can refuse a training made under other settings than the table's header states."""
+    return {"minutes": s.minutes, "steps": s.steps, "set": s.set_items(model)}
+
+
 def train_for_budget(model: str, run_dir: Path, s: ZooSettings, device: str) -> dict:
     """Train ``model`` until its budget or step cap; returns how far it got and how it ended, and writes
-    that record to :func:`training_record_path` once the checkpoint is in place."""
+    that record to :func:`training_record_path` once the checkpoint is in place.
+
+    A training still running :data:`STOP_GRACE_S` after the budget's SIGINT is killed and refused: its last
+    checkpoint is not the budget's, so it gets no record (the log says so), and a resume will not reuse it.
+    """
     cmd = _zoo3d("train", model, "--preset", s.preset(model), "--data", s.data, "--out", str(run_dir),
                  "--device", device, "--quiet", *s.sets(model))
     if s.steps is not None:
         cmd += ["--steps", str(s.steps)]
-    log = open(run_dir.parent / f"{model}.log", "w")
+    log_path = run_dir.parent / f"{model}.log"
+    log = open(log_path, "w")
     t0 = time.monotonic()
     proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=child_env(s.jobs))
     ended = "finished"
@@ -190,10 +232,21 @@ def train_for_budget(model: str, run_dir: Path, s: ZooSettings, device: str) -> 
     except subprocess.TimeoutExpired:
         proc.send_signal(signal.SIGINT)
         ended = "budget"
-        proc.wait(timeout=STOP_GRACE_S)
+        try:
+            proc.wait(timeout=STOP_GRACE_S)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+            ended = "killed"
     finally:
         log.close()
     seconds = time.monotonic() - t0
+    if ended == "killed":
+        with open(log_path, "a") as tail:  # append: the child's output ends where it was killed
+            tail.write(f"zoo: killed {seconds:.0f} s after the start: still running {STOP_GRACE_S:g} s after the "
+                       f"budget's SIGINT\n")
+        raise UserError(f"zoo3d train {model} did not stop within {STOP_GRACE_S:g} s of its budget's SIGINT and was "
+                        f"killed; {run_dir} has no record (remove it to train {model} again); see {log_path}.")
     if proc.returncode not in (0, 128 + int(signal.SIGINT)):
         raise UserError(f"zoo3d train {model} failed (exit {proc.returncode}); see {log.name}.")
     from zoo3d.fileio import write_text_atomic
@@ -203,7 +256,7 @@ def train_for_budget(model: str, run_dir: Path, s: ZooSettings, device: str) -> 
     meta = read_metadata(run_checkpoint(run_dir))
     record = {"model": model, "preset": s.preset(model), "data": s.data, "ended": ended,
               "train_s": round(seconds, 1), "step": int(meta.get("zoo3d.step", 0)),
-              "stage": meta.get("zoo3d.stage", "")}
+              "stage": meta.get("zoo3d.stage", ""), "settings": training_settings(model, s)}
     write_text_atomic(training_record_path(run_dir), json.dumps(record, indent=1) + "\n", "training record")
     return record
 
@@ -211,8 +264,9 @@ def train_for_budget(model: str, run_dir: Path, s: ZooSettings, device: str) -> 
 def finished_training(model: str, run_dir: Path, s: ZooSettings) -> dict | None:
     """With ``s.resume``, the record of ``model``'s finished training in ``run_dir``, or None to train it.
 
-    Raises UserError where reusing would mislead: a record made with another preset or data, or a run
-    folder without a record (a training that was cut off, whose budget cannot be told).
+    Raises UserError where reusing would mislead: a record made with another preset, data or
+    :func:`training_settings`, or a run folder without a record (a training that was cut off, whose budget
+    cannot be told). A record from before ``settings`` was kept is reused with a note: such records exist.
     """
     from zoo3d.runs import holds_run
 
@@ -223,9 +277,16 @@ def finished_training(model: str, run_dir: Path, s: ZooSettings) -> dict | None:
         if made != wanted:
             raise UserError(f"{path} was trained with preset {made[0]} on {made[1]}, not {wanted[0]} on "
                             f"{wanted[1]}; use another ZOO3D_ZOO_OUT or remove {run_dir} and {path.name}.")
+        differ = _settings_differ(record.get("settings"), training_settings(model, s))
+        if differ:
+            raise UserError(f"{path} was trained under other settings: {'; '.join(differ)}; set them back, use "
+                            f"another ZOO3D_ZOO_OUT, or remove {run_dir} and {path.name}.")
         if not holds_run(run_dir):
             raise UserError(f"{path} records a training of {model}, but {run_dir} holds no run; remove {path.name} "
                             f"to train {model} again.")
+        if differ is None:
+            _say(f"note: {path} predates the record of budget, step cap and ZOO3D_ZOO_SET; {model}'s training is "
+                 f"reused without checking them, and the table's budget may not be the one it had")
         return record
     if path.is_file():
         raise UserError(f"{run_dir} holds a finished training of {model}; set ZOO3D_ZOO_RESUME=1 to compare it "
@@ -234,6 +295,18 @@ def finished_training(model: str, run_dir: Path, s: ZooSettings) -> dict | None:
         raise UserError(f"{run_dir} holds a training without a record of how it ended (it was cut off); "
                         f"remove it to train {model} again.")
     return None
+
+
+def _settings_differ(made: dict | None, wanted: dict) -> list[str] | None:
+    """How a record's :func:`training_settings` differ from this run's, one phrase each; None without them."""
+    if made is None:
+        return None
+    show = {"minutes": lambda m: f"{m:g} min" if m and m > 0 else "no budget",
+            "steps": lambda n: "no cap" if n is None else str(n),
+            "set": lambda items: "'" + "; ".join(items) + "'" if items else "none"}
+    var = {"minutes": "ZOO3D_ZOO_MINUTES", "steps": "ZOO3D_ZOO_STEPS", "set": "ZOO3D_ZOO_SET"}
+    return [f"{var[k]} {show[k](made.get(k))} there, {show[k](wanted[k])} now"
+            for k in wanted if show[k](made.get(k)) != show[k](wanted[k])]
 
 
 def draw_samples(model: str, run_dir: Path, images: Path, device: str, jobs: int = 1) -> dict[str, str]:
