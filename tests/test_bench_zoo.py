@@ -50,6 +50,11 @@ def test_zoo_set_reaches_the_training_of_the_models_it_names(tmp_path):
     assert got["settings"] == {"minutes": 0, "steps": 1, "set": ["train.log_every=1", "train.micro_batch=1"]}
 
 
+def test_an_unknown_model_is_refused_before_any_training():
+    with pytest.raises(UserError, match="Unknown model 'gramm'. Did you mean 'gram'"):
+        zoo.settings_from_env(False, {"ZOO3D_ZOO_MODELS": "pigan,gramm"})
+
+
 def test_presets_and_set_refuse_a_model_outside_the_run():
     """A typo'd MODEL would apply nothing to hours of training; names match as `zoo3d compare --ckpt` matches them."""
     env = {"ZOO3D_ZOO_MODELS": "gram,pigan,StyleSDF,gram-hd"}

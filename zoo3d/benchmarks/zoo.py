@@ -126,8 +126,12 @@ def _run_model(name: str, models: list[str], var: str, item: str) -> str:
 
 def settings_from_env(quick: bool, env: dict[str, str] | None = None) -> ZooSettings:
     """Read the ``ZOO3D_ZOO_*`` variables; ``quick`` changes only the defaults."""
+    from zoo3d.plugins import get_model_spec
+
     env = dict(os.environ if env is None else env)
     models = _list(env["ZOO3D_ZOO_MODELS"]) if env.get("ZOO3D_ZOO_MODELS") else default_models()
+    for name in models:  # an unknown name is refused now, not when its turn to train comes hours later
+        get_model_spec(name)
     presets = {}
     for item in _list(env.get("ZOO3D_ZOO_PRESETS", "")):
         name, sep, preset = (t.strip() for t in item.partition("="))
