@@ -69,8 +69,7 @@ def _replica(images, cams, s: NeusSettings, seed: int):
             idx = torch.randint(0, origins.shape[0], (s.batch_rays,), generator=draws)
             out = render_rays(sdf, color, var, bg, origins[idx], dirs[idx], cos_anneal_ratio=min(1.0, step / anneal),
                               perturb=True, create_graph=True, **kw)
-            err = out.color - target[idx]  # NeuS's exp_runner: l1_loss(reduction="sum") / number of rays
-            l1 = torch.nn.functional.l1_loss(err, torch.zeros_like(err), reduction="sum") / len(idx)
+            l1 = (out.color - target[idx]).abs().mean()
             inside = out.inside.float()
             eikonal = (((out.gradients.norm(dim=-1) - 1) ** 2) * inside).sum() / (inside.sum() + 1e-5)
             optim.zero_grad()

@@ -105,7 +105,7 @@ def fit_neus(images: Tensor, cameras: Camera, settings, seed: int = 0, rerender:
             idx = torch.randint(0, n_rays, (settings.batch_rays,), generator=gen).to(device)
             out = render_rays(sdf_net, color_net, variance, background, origins[idx], dirs[idx],
                               cos_anneal_ratio=min(1.0, step / anneal), perturb=True, create_graph=True, **render_kw)
-            color_loss = (out.color - target[idx]).abs().sum(-1).mean()  # NeuS: L1 summed over RGB, per ray
+            color_loss = (out.color - target[idx]).abs().mean()
             grad_norm = out.gradients.norm(dim=-1)
             inside = out.inside.to(grad_norm.dtype)
             eikonal = ((grad_norm - 1.0) ** 2 * inside).sum() / (inside.sum() + 1e-5)
