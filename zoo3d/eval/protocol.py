@@ -37,7 +37,8 @@ class NeusSettings(Config):
     lr_alpha: float = Field(0.05, ge=0, le=1)    # cosine decay to lr_alpha * lr (upstream 0.05)
     warmup_fraction: float = Field(0.05, ge=0, lt=1)     # upstream 5k / 300k
     anneal_fraction: float = Field(0.1, ge=0, le=1)      # cos_anneal_ratio 0 -> 1 (upstream 50k / 300k)
-    eikonal_weight: float = Field(0.1, ge=0)     # upstream igr_weight 0.1
+    eikonal_weight: float = Field(0.1, ge=0)     # upstream igr_weight 0.1, but beside an L1 averaged over RGB
+    #                                              where upstream sums it, so 3x upstream's share (see fit_neus)
     init_variance: float = 0.3                   # s = exp(10 v), upstream 0.3
     scene_radius: float = Field(0.25, gt=0)      # unit sphere radius in units of the camera radius
     eval_chunk: int = Field(4096, ge=64)

@@ -105,6 +105,9 @@ def fit_neus(images: Tensor, cameras: Camera, settings, seed: int = 0, rerender:
             idx = torch.randint(0, n_rays, (settings.batch_rays,), generator=gen).to(device)
             out = render_rays(sdf_net, color_net, variance, background, origins[idx], dirs[idx],
                               cos_anneal_ratio=min(1.0, step / anneal), perturb=True, create_graph=True, **render_kw)
+            # L1 averaged over RGB; NeuS sums it over RGB per ray, so its eikonal term weighs a third of
+            # this one's. Summed, the small-network fit of the CI calibration scene falls apart (15.4 dB for
+            # the consistent sphere against 24.6 for the re-textured one; docs/metrics.md).
             color_loss = (out.color - target[idx]).abs().mean()
             grad_norm = out.gradients.norm(dim=-1)
             inside = out.inside.to(grad_norm.dtype)
