@@ -153,11 +153,13 @@ def test_sigterm_to_one_process_checkpoints_and_stops_every_process(tmp_path, mo
     assert proc.returncode == 128 + signal.SIGTERM, stderr[-3000:]
     assert took < 60, took
     assert "Stopped by SIGTERM" in stderr and "Traceback" not in stderr, stderr[-3000:]
+    assert f"Continue with: zoo3d train toy --out {run} --resume --nproc 2" in stderr, stderr[-3000:]
     assert not [pid for pid in workers if _alive(pid)]
     latest = read_latest(run)
     tensors, meta = read_checkpoint(latest)
     assert meta["zoo3d.world_size"] == "2" and int(meta["zoo3d.step"]) >= 1
     assert "rng.rank1.train" in tensors  # rank 1's own stream, for a resume with 2 processes
+    assert len(json.loads(meta["zoo3d.log_sums"])) == 2  # and its open log window
 
     from toy_model import use_toy
     from zoo3d.runs import load_model

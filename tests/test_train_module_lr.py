@@ -6,9 +6,11 @@ from __future__ import annotations
 import pytest
 import torch
 
+from conftest import one_line_error, run_in_process
 from toy_model import ToyConfig, ToyModel, toy_stage, use_toy
 from zoo3d.config import StageConfig, apply_overrides, load_run_config
 from zoo3d.core.model import stage_optimizers
+from zoo3d.errors import ConfigError
 from zoo3d.plugins import get_model_spec
 from zoo3d.train.engine import Trainer
 
@@ -69,9 +71,26 @@ def test_one_adam_step_moves_each_group_by_its_own_rate(toy):
         (None, ROLE_LR, 2), ("generator.net.2", SLOW_LR, 2)]
 
 
-def test_a_path_that_is_no_module_is_named(toy):
-    with pytest.raises(ValueError, match="module_lr names 'generator.nett', which is not a module"):
-        _toy(toy / "run", module_lr={"generator.nett": SLOW_LR}).run()
+def test_a_path_that_is_no_module_is_named_before_the_run_folder_is_made(toy):
+    with pytest.raises(ConfigError) as err:
+        _toy(toy / "run", module_lr={"generator.nett": SLOW_LR})
+    assert str(err.value) == ("stages.main.module_lr.generator.nett: model 'toy' has no module 'generator.nett' "
+                              "('generator' holds net).")
+    assert not (toy / "run").exists()
+
+
+def test_a_mistyped_path_leaves_no_folder_that_would_block_the_corrected_run(toy, capsys):
+    run = toy / "run"
+    code, _, err = run_in_process(capsys, "train", "toy", "--out", run, "--steps", "1", "--quiet",
+                                  "--set", "stages.main.module_lr.generator.net.7=1e-5")
+    assert code == 2
+    assert one_line_error(err) == "Error: stages.main.module_lr.generator.net.7: model 'toy' has no module " \
+                                  "'generator.net.7' ('generator.net' holds 0, 1, 2)."
+    assert not (run / "config.yaml").exists() and not (run / "metrics.jsonl").exists()
+    code, _, err = run_in_process(capsys, "train", "toy", "--out", run, "--steps", "1", "--quiet",
+                                  "--set", "stages.main.module_lr.generator.net.2=1e-5")
+    assert code == 0, err
+    assert (run / "config.yaml").is_file()
 
 
 @pytest.mark.parametrize("saved,loaded", [(None, {"generator.net.0": SLOW_LR}), ({"generator.net.0": SLOW_LR}, None)])

@@ -26,7 +26,7 @@ from torch import Tensor
 from zoo3d.config import RunConfig
 from zoo3d.core.model import ModelPlugin, OptimizerSpec, Stage, StepContext
 from zoo3d.devices import resolve_device
-from zoo3d.errors import UserError
+from zoo3d.errors import ConfigError, UserError
 from zoo3d.fileio import append_line
 from zoo3d.host_memory import keep_freed_host_memory
 from zoo3d.train import checkpoint as ckpt
@@ -102,6 +102,19 @@ def _resolve_module(modules: dict[str, torch.nn.Module], dotted: str) -> torch.n
     return modules[head].get_submodule(rest) if rest else modules[head]
 
 
+def _children_on_path(modules: dict[str, torch.nn.Module], dotted: str) -> str:
+    """What a wrong dotted path could have named: the children of the deepest module it reaches."""
+    parts = dotted.split(".")
+    if parts[0] not in modules:
+        return f"its modules are {', '.join(modules)}"
+    depth, module = 1, modules[parts[0]]
+    while depth < len(parts) and isinstance(getattr(module, parts[depth], None), torch.nn.Module):
+        module, depth = getattr(module, parts[depth]), depth + 1
+    children = [name for name, _ in module.named_children()]
+    where = ".".join(parts[:depth])
+    return f"'{where}' holds {', '.join(children)}" if children else f"'{where}' holds no sub-modules"
+
+
 def _param_groups(params: list[torch.nn.Parameter], spec: OptimizerSpec,
                   modules: dict[str, torch.nn.Module]) -> list[dict[str, Any]]:
     """Adam's parameter groups for ``params``: the parameters under a module of ``spec.module_lr`` train at
@@ -159,6 +172,15 @@ def _add_weighted(total: dict[str, Any], logs: dict[str, Any], weight: float, fi
             total[key] = total[key] + value * weight
 
 
+def _scaled_step(scaler: torch.amp.GradScaler, opt: torch.optim.Optimizer) -> bool:
+    """Step ``opt`` through its GradScaler; False when the scaler skipped the step (inf/NaN gradients), which
+    it always answers by lowering its scale: the weights did not move, so the EMA must not either."""
+    before = scaler.get_scale()
+    scaler.step(opt)
+    scaler.update()
+    return scaler.get_scale() >= before
+
+
 def _record_step(line: str) -> float:
     """The step of a metrics.jsonl line; +inf for a blank or cut-off line (dropped on resume)."""
     try:
@@ -166,6 +188,29 @@ def _record_step(line: str) -> float:
         return float(record.get("step", 0)) if isinstance(record, dict) else math.inf
     except (ValueError, TypeError):
         return math.inf
+
+
+def _kept_record(line: str, step: int, rollback: bool) -> bool:
+    """Whether a metrics.jsonl line stays when the run goes back to ``step``: a step's record up to ``step``,
+    and a rollback record written before that state was (it restored an earlier one) or, on a rollback,
+    since (the earlier rollbacks to the same state, which its count goes on from)."""
+    try:
+        record = json.loads(line)
+        restored = record["restored_step"] if isinstance(record, dict) and "event" in record else None
+        if isinstance(restored, int):
+            return restored < step or (rollback and restored == step)
+    except (ValueError, TypeError, KeyError):
+        pass
+    return _record_step(line) <= step
+
+
+def _mean_log_sums(per_rank: list[dict[str, list]]) -> dict[str, list]:
+    """The processes' running log sums as one process's: each key's mean sum over the processes that have it."""
+    out: dict[str, list] = {}
+    for key in dict.fromkeys(k for sums in per_rank for k in sums):
+        have = [sums[key] for sums in per_rank if key in sums]
+        out[key] = [sum(h[0] for h in have) / len(have), *have[0][1:]]
+    return out
 
 
 class Trainer:
@@ -245,21 +290,33 @@ class Trainer:
                                      f"which the stage does not define ({', '.join(s.optimizers) or 'none'}).")
 
     def _check_module_paths(self) -> None:
-        """Every module an optimiser or a freeze names exists, checked before the first step of the first
-        stage rather than when a later stage begins."""
+        """Every module an optimiser, a freeze or a ``module_lr`` entry names exists, checked before the run
+        folder is made rather than when a later stage begins."""
         for s in self.stages:
             for path in [m for spec in s.optimizers.values() for m in spec.modules] + list(s.frozen):
                 try:
                     _resolve_module(self.modules, path)
                 except AttributeError:
                     raise ValueError(f"Stage '{s.name}' names module '{path}', which the model does not have.") from None
+            for path in sorted({p for spec in s.optimizers.values() for p in spec.module_lr}):
+                self._check_module_lr_path(s, path)
+
+    def _check_module_lr_path(self, stage: Stage, path: str) -> None:
+        """A ``module_lr`` path is the user's config key: a typo is their mistake, said as one sentence."""
+        try:
+            _resolve_module(self.modules, path)
+        except (AttributeError, ValueError):
+            raise ConfigError(f"stages.{stage.name}.module_lr.{path}: model '{self.model_name}' has no module "
+                              f"'{path}' ({_children_on_path(self.modules, path)}).") from None
 
     def _setup_precision(self) -> None:
         """bf16 autocast on CUDA when supported: fp32's exponent range, so no loss scaling, no skipped
         steps and R1's double backward stays stable; fp16 + GradScaler only on GPUs without bf16."""
         self.amp_dtype = None
         if self.device.type == "cuda" and self.config.train.amp:
-            self.amp_dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+            with torch.cuda.device(self.device):  # torch asks the current GPU; --device cuda:1 means that one
+                bf16 = torch.cuda.is_bf16_supported()
+            self.amp_dtype = torch.bfloat16 if bf16 else torch.float16
 
     def _ema_decay(self, stage: Stage) -> float:
         """The stage's own EMA decay where it sets one, else the run's."""
@@ -406,11 +463,11 @@ class Trainer:
                 if spec.grad_clip is not None and grads:
                     torch.nn.utils.clip_grads_with_norm_(params, spec.grad_clip, norm)
                 if scaler is not None:
-                    scaler.step(opt)
-                    scaler.update()
+                    stepped = _scaled_step(scaler, opt)
                 else:
                     opt.step()
-                generator_stepped |= phase.optimizer in self._generator_optimizers
+                    stepped = True
+                generator_stepped |= stepped and phase.optimizer in self._generator_optimizers
                 logs[f"loss.{phase.name}"] = loss.detach()
                 logs[f"grad_norm.{phase.name}"] = norm.detach()
                 logs.update(phase_logs)
@@ -468,8 +525,25 @@ class Trainer:
             "zoo3d.optim": json.dumps(optim_extra),
             "zoo3d.scaler": json.dumps({n: s.state_dict() for n, s in self.scalers.items()}),
             "zoo3d.state": json.dumps(plain_state),
+            "zoo3d.log_sums": json.dumps([self._pending_logs()]),
         }
         return tensors, meta
+
+    def _pending_logs(self) -> dict[str, list]:
+        """The logs summed since the last metrics record, as JSON ``{key: [sum, count, was a tensor]}``: a
+        resumed run then averages the same steps into its next record as an uninterrupted one."""
+        return {k: [float(s), n, isinstance(s, Tensor)] for k, (s, n) in self._log_sums.items()}
+
+    def _restore_logs(self, meta: dict[str, str]) -> None:
+        """This process's running log sums from ``zoo3d.log_sums`` (one entry per process that wrote it; with
+        another number of processes, their mean). Checkpoints without it start an empty window."""
+        try:
+            per_rank = json.loads(meta.get("zoo3d.log_sums", "[]"))
+            own = per_rank[self.world.rank] if len(per_rank) == self.world.size else _mean_log_sums(per_rank)
+            self._log_sums = {k: [torch.tensor(s, dtype=torch.float32, device=self.device) if was_tensor else s, n]
+                              for k, (s, n, was_tensor) in own.items()}
+        except (ValueError, TypeError, AttributeError, IndexError):
+            self._log_sums = {}
 
     def load_state(self, tensors: dict[str, Tensor], meta: dict[str, str], source: str = "snapshot", *,
                    from_file: bool = False) -> None:
@@ -495,6 +569,7 @@ class Trainer:
         self.stage_index = int(meta.get("zoo3d.stage_index", 0))
         self.stage_step = int(meta.get("zoo3d.stage_step", 0))
         self.data_cursor = int(meta.get("zoo3d.data_cursor", 0))
+        self._restore_logs(meta)
         self._streams = {}
         self._pending_optim = (tensors, {"format": meta.get("zoo3d.format_version", "1"),
                                          "optim": json.loads(meta.get("zoo3d.optim", "{}")),
@@ -514,17 +589,19 @@ class Trainer:
     def save_checkpoint(self) -> Path:
         """Write ``checkpoints/step_<N>.safetensors`` atomically, move ``latest``, prune old ones.
 
-        Every process takes part: rank 0 gathers the others' RNG states (``rng.rank<r>.*``) and writes
-        the file; all wait at a barrier until it is in place.
+        Every process takes part: rank 0 gathers the others' RNG states (``rng.rank<r>.*``) and open log
+        windows (``zoo3d.log_sums``, in rank order) and writes the file; all wait at a barrier until it is in place.
         """
         tensors, meta = self.state_tensors()
         path = self.run_dir / ckpt.CHECKPOINT_DIR / ckpt.checkpoint_name(self.step)
-        streams = self.world.gather_to_main({k: v for k, v in tensors.items() if k.startswith("rng.")})
+        gathered = self.world.gather_to_main(({k: v for k, v in tensors.items() if k.startswith("rng.")},
+                                              self._pending_logs()))
         if self.world.is_main:
             written = dict(tensors)
-            for rank, own in enumerate(streams[1:], start=1):
+            for rank, (own, _) in enumerate(gathered[1:], start=1):
                 written.update({f"rng.rank{rank}.{k[len('rng.'):]}": v for k, v in own.items()})
-            ckpt.write_safetensors(written, meta, path)
+            ckpt.write_safetensors(written, {**meta, "zoo3d.log_sums": json.dumps([logs for _, logs in gathered])},
+                                   path)
             ckpt.set_latest(self.run_dir, path)
             ckpt.prune_checkpoints(self.run_dir, self.config.train.keep_checkpoints)
         self.world.barrier()
@@ -540,9 +617,12 @@ class Trainer:
         limit = self.config.train.max_nan_rollbacks
         tensors, meta = self._snapshot
         restored = int(meta["zoo3d.step"])
+        diverged = self._rollbacks > limit
+        if not diverged:  # the steps after the restored one are logged again as they are redone
+            self._truncate_metrics(restored, rollback=True)
         self._write_metrics({"event": "nan_rollback", "step": failed_step, "phase": err.phase, "what": err.what,
                              "restored_step": restored, "rollback": self._rollbacks})
-        if self._rollbacks > limit:
+        if diverged:
             where = (f"; the last good checkpoint is {self.last_checkpoint}" if self.last_checkpoint
                      else "; no checkpoint had been written yet")
             raise TrainingDiverged(
@@ -555,7 +635,6 @@ class Trainer:
         self._begin_stage(self.stages[self.stage_index], fresh=False)
         # A different latent/camera stream, so the same failing batch is not replayed verbatim.
         self.rng.manual_seed(stream_seed(self.config.train.seed + 1 + 7919 * self._total_rollbacks, self.world.rank))
-        self._log_sums.clear()
         progress.log(f"[yellow]Non-finite {err.what} in phase '{err.phase}' at step {failed_step}: "
                      f"rolled back to step {restored} ({self._rollbacks}/{limit}).")
 
@@ -579,12 +658,13 @@ class Trainer:
                              "images_per_s": round(progress.images_per_second(), 3), **means})
         return means
 
-    def _truncate_metrics(self) -> None:
-        """On resume, drop records written after the checkpoint (they will be written again)."""
+    def _truncate_metrics(self, step: int, rollback: bool = False) -> None:
+        """Drop the records written after the state of ``step`` (they will be written again): on resume from
+        its checkpoint, and on a NaN rollback to it (see :func:`_kept_record`)."""
         path = self.run_dir / METRICS_FILE
         if not path.is_file() or not self.world.is_main:
             return
-        kept = [line for line in path.read_text(errors="replace").splitlines() if _record_step(line) <= self.step]
+        kept = [line for line in path.read_text(errors="replace").splitlines() if _kept_record(line, step, rollback)]
         ckpt.write_text_atomic(path, "".join(line + "\n" for line in kept))
 
     def write_samples(self) -> Path:
@@ -608,7 +688,7 @@ class Trainer:
         # The rollback point: the checkpoint, with this process's own streams as they now stand.
         own_streams = {**ckpt.rng_tensors(self.device), "rng.train": self.rng.get_state()}
         self._snapshot = ({**tensors, **own_streams}, meta)
-        self._truncate_metrics()
+        self._truncate_metrics(self.step)
 
     def _check_world_change(self, path: str | Path, written_by: int) -> None:
         """Resuming with another number of processes: allowed when the global batch stays, and said."""
