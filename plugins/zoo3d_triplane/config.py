@@ -3,7 +3,7 @@
 Scene scale. EG3D puts cameras at radius 2.7 with a ~13.4 deg fov and the tri-plane cube at
 [-0.5, 0.5]^3 (``box_warp`` = 1), marching rays over [2.25, 3.3]. zoo3d trains every model on
 the same cameras (radius 1, fov 12 deg, the head inside [-0.12, 0.12]^3, a background plane at
-z = -0.12), so the cube becomes [-0.125, 0.125]^3 (``box_warp`` = 0.25, i.e. every length x 0.25)
+z = -0.12), so the cube becomes [-0.125, 0.125]^3 (``box_warp`` = 0.25, every length of it x 0.25)
 and the rays run over zoo3d's shared interval [0.88, 1.12], which spans the cube as upstream's
 [2.25, 3.3] spans its cube. Densities are per world unit, so the decoder's density is multiplied
 by ``UPSTREAM_BOX_WARP / box_warp`` to keep the opacity of a given ray segment what it is upstream.
