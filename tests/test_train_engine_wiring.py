@@ -125,6 +125,47 @@ def test_the_ema_moves_only_on_steps_where_the_generator_stepped(toy):
     assert plugin.contexts == [("main", s, s) for s in range(5)]  # the phases see their stage and step
 
 
+def _warmed_up(weights: list[torch.Tensor], decay: float) -> torch.Tensor:
+    """torch_ema's average: e_0 = w_0, e_n = d_n e_(n-1) + (1 - d_n) w_n with d_n = min(d, (1 + n) / (10 + n))."""
+    ema = weights[0]
+    for n, w in enumerate(weights[1:], start=1):
+        d = min(decay, (1 + n) / (10 + n))
+        ema = d * ema + (1 - d) * w
+    return ema
+
+
+def test_ema_warmup_ramps_the_decay_in_per_update_as_torch_ema(toy):
+    """With ``train.ema_warmup`` the n-th generator update averages at min(d, (1 + n) / (10 + n)): n counts
+    updates, not steps (G every 2 steps here), and the ramp reaches d = 0.75 only at n = 26."""
+    decay = 0.75
+    plugin = WiredToy(g_every=2, g_first=True)
+    cfg = toy_config(9, ema_decay=decay, checkpoint_every=0, ema_warmup=True)
+    trainer = Trainer(plugin, cfg, toy / "run", model_name="toy", device="cpu", progress=False)
+    assert trainer.run().status == "done"
+    weights = plugin.generator_before_g + [_flat(trainer.modules["generator"])]  # w_0 .. w_5 (G at 0, 2, 4, 6, 8)
+    assert len(weights) == 6 and trainer.ema_updates == 5
+    expected = _warmed_up(weights, decay)
+    torch.testing.assert_close(_flat(trainer.ema), expected, rtol=0, atol=2e-6)
+    flat = decay ** 5 * weights[0] + sum((1 - decay) * decay ** (5 - k) * weights[k] for k in range(1, 6))
+    assert (expected - flat).abs().max() > 1e-3  # the ramp is not the constant decay: the check has teeth
+
+
+def test_ema_warmup_count_survives_a_resume(toy):
+    """The update count is in the checkpoint: a run resumed at step 4 averages as the uninterrupted one."""
+    def run(run_dir, steps, resume_from=None):
+        cfg = toy_config(steps, ema_decay=0.9, checkpoint_every=4, ema_warmup=True)
+        trainer = Trainer(WiredToy(), cfg, run_dir, model_name="toy", device="cpu", progress=False)
+        result = trainer.run(resume_from)
+        return trainer, result
+
+    straight, _ = run(toy / "straight", 8)
+    first, stopped = run(toy / "resumed", 4)
+    assert first.ema_updates == 4
+    resumed, _ = run(toy / "resumed", 8, resume_from=stopped.checkpoint)
+    assert resumed.ema_updates == straight.ema_updates == 8
+    torch.testing.assert_close(_flat(resumed.ema), _flat(straight.ema), rtol=0, atol=1e-7)
+
+
 def test_a_stage_without_ema_keeps_the_ema_equal_to_the_generator(toy):
     trainer = _train(WiredToy(ema=False), toy / "run", steps=3)
     assert torch.equal(_flat(trainer.ema), _flat(trainer.modules["generator"]))

@@ -62,6 +62,11 @@ class TrainConfig(Config):
     share of the batch is split into that many near-equal chunks whose gradients add up, weighted by size,
     to the whole batch's (upstream GRAM's ``batch_split``, which fits its batch on a 32 GB GPU). None: the
     whole share at once. Layers that couple a batch's images (minibatch std) then see a chunk.
+
+    ``ema_warmup`` ramps the EMA's decay in as torch_ema (``use_num_updates``, its default, which GRAM,
+    GRAM-HD and pi-GAN train with) does: the n-th update since the EMA was last made equal to the
+    generator uses ``min(decay, (1 + n) / (10 + n))``, so the average forgets the random start within
+    the first few hundred updates instead of ~1/(1 - decay) steps.
     """
 
     batch_scope: Literal["global", "per_process"] = "global"
@@ -70,6 +75,7 @@ class TrainConfig(Config):
     device: str = "auto"
     amp: bool = True
     ema_decay: float = Field(0.999, ge=0, lt=1)
+    ema_warmup: bool = False
     log_every: int = Field(10, ge=1)
     sample_every: int = Field(500, ge=0)
     checkpoint_every: int = Field(500, ge=0)

@@ -257,6 +257,7 @@ class Trainer:
         for m in self.modules.values():
             m.to(self.device).train()
         self.ema = make_ema(self.modules["generator"])
+        self.ema_updates = 0  # since the EMA was last made equal to the generator (``train.ema_warmup``)
         self._wanted_grad = {id(p): p.requires_grad for m in self.modules.values() for p in m.parameters()}
         rank = self.world.rank
         if rank:  # every process starts from the same weights, then draws its own noise
@@ -322,6 +323,22 @@ class Trainer:
         """The stage's own EMA decay where it sets one, else the run's."""
         return self.config.train.ema_decay if stage.ema_decay is None else stage.ema_decay
 
+    def _update_ema(self, stage: Stage) -> None:
+        """One EMA step after a generator step, at the decay of :meth:`_ema_decay` (ramped in with
+        ``train.ema_warmup``), or a copy in a stage without EMA."""
+        if not stage.ema:
+            self._reset_ema()
+            return
+        self.ema_updates += 1
+        decay = self._ema_decay(stage)
+        if self.config.train.ema_warmup:
+            decay = min(decay, (1 + self.ema_updates) / (10 + self.ema_updates))
+        update_ema(self.ema, self.modules["generator"], decay)
+
+    def _reset_ema(self) -> None:
+        copy_into_ema(self.ema, self.modules["generator"])
+        self.ema_updates = 0
+
     def autocast(self):
         if self.amp_dtype is None:
             return nullcontext()
@@ -347,7 +364,7 @@ class Trainer:
         if fresh and stage.on_start is not None:
             stage.on_start(self._context(stage, real=None))
             self._set_trainable(stage)
-            copy_into_ema(self.ema, self.modules["generator"])
+            self._reset_ema()
         self.optimizers, self._params, self.scalers = {}, {}, {}
         for name, spec in stage.optimizers.items():
             params, seen = [], set()
@@ -477,10 +494,7 @@ class Trainer:
                 p.grad = None
         self._buffers.end()
         if generator_stepped:
-            if stage.ema:
-                update_ema(self.ema, self.modules["generator"], self._ema_decay(stage))
-            else:
-                copy_into_ema(self.ema, self.modules["generator"])
+            self._update_ema(stage)
         return logs
 
     # ------------------------------------------------------------------ state
@@ -522,6 +536,7 @@ class Trainer:
             "zoo3d.data_cursor": str(self.data_cursor),
             "zoo3d.world_size": str(self.world.size),
             "zoo3d.ema": "1",
+            "zoo3d.ema_updates": str(self.ema_updates),
             "zoo3d.optim": json.dumps(optim_extra),
             "zoo3d.scaler": json.dumps({n: s.state_dict() for n, s in self.scalers.items()}),
             "zoo3d.state": json.dumps(plain_state),
@@ -569,6 +584,7 @@ class Trainer:
         self.stage_index = int(meta.get("zoo3d.stage_index", 0))
         self.stage_step = int(meta.get("zoo3d.stage_step", 0))
         self.data_cursor = int(meta.get("zoo3d.data_cursor", 0))
+        self.ema_updates = int(meta.get("zoo3d.ema_updates", 0))  # older files: only train.ema_warmup reads it
         self._restore_logs(meta)
         self._streams = {}
         self._pending_optim = (tensors, {"format": meta.get("zoo3d.format_version", "1"),
