@@ -116,14 +116,16 @@ class Metric:
 
 
 def summarize(values: list[float]) -> dict[str, Any]:
-    """Mean, sample standard deviation (0 for n = 1), n and the values, NaN-free."""
-    vals = [float(v) for v in values if v is not None and math.isfinite(float(v))]
+    """Mean, sample standard deviation (0 for n = 1) and n of the finite values; ``values`` keeps one entry
+    per instance, in order (None where it was not finite), so it stays aligned with the protocol's seeds."""
+    values = [float(v) if v is not None and math.isfinite(float(v)) else None for v in values]
+    vals = [v for v in values if v is not None]
     n = len(vals)
     if n == 0:
-        return {"mean": None, "std": None, "n": 0, "values": [float(v) if v is not None else None for v in values]}
+        return {"mean": None, "std": None, "n": 0, "values": values}
     mean = sum(vals) / n
     std = math.sqrt(sum((v - mean) ** 2 for v in vals) / (n - 1)) if n > 1 else 0.0
-    return {"mean": mean, "std": std, "n": n, "values": vals}
+    return {"mean": mean, "std": std, "n": n, "values": values}
 
 
 # ------------------------------------------------------------------------------------- generation
