@@ -53,7 +53,7 @@ def test_stage_optimizers_give_each_role_its_own_modules_rates():
     assert specs["generator"].module_lr == {"generator.manifold": 1e-4}
     assert specs["discriminator"].module_lr == pytest.approx({"discriminator.b1": 3e-4 * 4 / 5})  # lazy-corrected
     stray = stage.model_copy(update={"module_lr": {"decoder.net": 1e-4}})
-    with pytest.raises(ValueError, match=r"module_lr names \['decoder.net'\], which no optimiser"):
+    with pytest.raises(ConfigError, match=r"module_lr names \['decoder.net'\], which no optimiser"):
         stage_optimizers(stray, {"generator": ["generator"], "discriminator": ["discriminator"]})
 
 

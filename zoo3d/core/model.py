@@ -21,6 +21,7 @@ from torch import Tensor
 
 from zoo3d.cameras import Camera
 from zoo3d.config import RunConfig, StageConfig
+from zoo3d.errors import ConfigError
 
 
 @dataclass
@@ -60,7 +61,7 @@ def stage_optimizers(stage: StageConfig, modules: dict[str, list[str]],
     modules; a role in ``lazy_every`` gets :func:`lazy_corrected`."""
     missing = sorted(set(modules) - set(stage.lr))
     if missing:
-        raise ValueError(f"Stage '{stage.name}' trains {missing} but its config gives no learning rate for them "
+        raise ConfigError(f"Stage '{stage.name}' trains {missing} but its config gives no learning rate for them "
                          f"(stages.{stage.name}.lr has {sorted(stage.lr)}).")
 
     def inside(path: str, paths: list[str]) -> bool:
@@ -69,7 +70,7 @@ def stage_optimizers(stage: StageConfig, modules: dict[str, list[str]],
     stray = sorted(p for p in stage.module_lr if not any(inside(p, paths) for paths in modules.values()))
     if stray:
         trained = sorted(p for paths in modules.values() for p in paths)
-        raise ValueError(f"stages.{stage.name}.module_lr names {stray}, which no optimiser of stage "
+        raise ConfigError(f"stages.{stage.name}.module_lr names {stray}, which no optimiser of stage "
                          f"'{stage.name}' trains (it trains {trained}).")
     lazy = lazy_every or {}
     return {role: lazy_corrected(OptimizerSpec(list(paths), lr=stage.lr[role], betas=tuple(stage.betas),
