@@ -243,9 +243,9 @@ def test_a_full_disk_while_training_names_the_checkpoint_and_leaves_nothing_half
     run = toy / "run"
     train_model("toy", out=run, steps=3, progress=False)
     monkeypatch.setattr(safetensors.torch, "save_file", _full_disk_after_half(safetensors.torch.save_file))
-    code, _, err = zoo3d(capsys, "train", "toy", "--out", str(run), "--resume", "--quiet")
+    code, _, err = zoo3d(capsys, "train", "toy", "--out", str(run), "--resume", "--steps", "6", "--quiet")
     one_line_error(code, err, "Training stopped at step 6", "step_000000006.safetensors", "the disk is full",
-                   "step_000000003.safetensors', is intact", "--resume")
+                   "step_000000003.safetensors', is intact", "--resume --steps 6`")  # the same stage split
     assert sorted(p.name for p in (run / "checkpoints").iterdir()) == ["step_000000003.safetensors"]
     assert not [p for p in run.rglob(".*") if ".tmp-" in p.name] and not (run / ".lock").exists()
 

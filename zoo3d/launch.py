@@ -125,8 +125,8 @@ def train_model(model: str, *, data: str | None = None, preset: str | None = Non
                 return trainer.run(resume_from=resume_from)
             except WriteError as exc:
                 last = trainer.last_checkpoint
-                kept = (f"the last checkpoint, '{last}', is intact; free some space and continue with "
-                        f"`zoo3d train {spec.name} --out {run_dir} --resume`" if last
+                again = f"zoo3d train {spec.name} --out {run_dir} --resume" + (f" --steps {steps}" if steps else "")
+                kept = (f"the last checkpoint, '{last}', is intact; free some space and continue with `{again}`" if last
                         else "no checkpoint had been written")
                 what = str(exc).rstrip(".")
                 raise WriteError(f"Training stopped at step {trainer.step}: {what[:1].lower() + what[1:]} "
