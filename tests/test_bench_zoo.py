@@ -243,7 +243,7 @@ def _entry(mean, std=0.1, n=2):
 
 
 def test_table_has_one_row_per_model_with_consistency_budget_and_images(tmp_path):
-    result = {"models": {"oracle": {"epi": _entry(10.0), "neus_seconds": _entry(3.0)},
+    result = {"models": {"oracle": {"epi": _entry(10.0), "neus_seconds": _entry(3.0), "neus_control_psnr": _entry(25.0)},
                          "oracle_inconsistent": {"epi": _entry(140.0)},
                          "gram_hd": {"epi": _entry(30.0)}},
               "provenance": {"oracle": {"strictly_3d_consistent": True},
@@ -257,6 +257,7 @@ def test_table_has_one_row_per_model_with_consistency_budget_and_images(tmp_path
     rows = {line.split(" | ")[0].strip("| "): line for line in text.splitlines() if line.startswith("| ")}
     assert set(rows) == {"model", "oracle", "oracle_inconsistent", "gram_hd"}
     assert "| epi ↓ |" in rows["model"] and "neus_seconds" not in rows["model"]
+    assert rows["model"].endswith("| neus_control_psnr |")  # a key without a direction gets no arrow
     assert "| no (2D upsampler) | tiny | 812 | 10.0 | 30 ± 0.1 (2) |" in rows["gram_hd"]
     assert "| yes | - | - | - | 10 ± 0.1 (2) |" in rows["oracle"]
     assert "images/gram_hd_yaw_sweep.png" in text and "- gram_hd: a note" in text

@@ -389,7 +389,9 @@ def zoo_table(result: dict, trained: dict[str, dict], images: dict[str, dict[str
     ``reused``: the models whose training an earlier invocation did (``ZOO3D_ZOO_RESUME``)."""
     models = result["models"]
     keys = list(dict.fromkeys(k for r in models.values() for k in r if not k.endswith("_seconds")))
-    arrow = {k: " ↑" if result["higher_is_better"].get(k) else " ↓" for k in keys}
+    from zoo3d.eval.harness import direction_arrow
+
+    arrow = {k: direction_arrow(result, k) for k in keys}
     lines = ["# The zoo on one protocol", "", "```", command, "```", "",
              f"Device `{device}`, data `{s.data}`, protocol `{s.protocol}`, training budget {_budget(s)} per "
              f"model; whole run {wall_s / 60:.1f} min" + (
