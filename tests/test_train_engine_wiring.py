@@ -150,6 +150,33 @@ def test_ema_warmup_ramps_the_decay_in_per_update_as_torch_ema(toy):
     assert (expected - flat).abs().max() > 1e-3  # the ramp is not the constant decay: the check has teeth
 
 
+def test_ema_rampup_caps_the_half_life_as_eg3d(toy):
+    """StyleGAN2-ADA / EG3D: the n-th update's half-life is min(H, (n - 1) r) steps (H = decay's), so the first
+    update copies the generator and the decay reaches 0.75 (H = 2.41 steps) after n - 1 > H / r = 4.8 steps."""
+    import math
+
+    decay, rampup = 0.75, 0.5
+    plugin = WiredToy()
+    cfg = toy_config(8, ema_decay=decay, checkpoint_every=0, ema_rampup=rampup)
+    trainer = Trainer(plugin, cfg, toy / "run", model_name="toy", device="cpu", progress=False)
+    assert trainer.run().status == "done"
+    weights = plugin.generator_before_g + [_flat(trainer.modules["generator"])]  # w_0 .. w_8
+    half_life = math.log(0.5) / math.log(decay)
+    ema = weights[0]
+    for n, w in enumerate(weights[1:], start=1):
+        capped = min(half_life, (n - 1) * rampup)
+        d = 0.5 ** (1 / capped) if capped > 0 else 0.0
+        ema = d * ema + (1 - d) * w
+    torch.testing.assert_close(_flat(trainer.ema), ema, rtol=0, atol=2e-6)
+    flat = decay ** 8 * weights[0] + sum((1 - decay) * decay ** (8 - k) * weights[k] for k in range(1, 9))
+    assert (ema - flat).abs().max() > 1e-3  # the ramp matters here: the check has teeth
+
+
+def test_ema_warmup_and_rampup_are_not_both_set():
+    with pytest.raises(ValueError, match="two ramps of the EMA's decay; set one"):
+        toy_config(2, ema_warmup=True, ema_rampup=0.05)
+
+
 def test_ema_warmup_count_survives_a_resume(toy):
     """The update count is in the checkpoint: a run resumed at step 4 averages as the uninterrupted one."""
     def run(run_dir, steps, resume_from=None):

@@ -67,6 +67,10 @@ class TrainConfig(Config):
     GRAM-HD and pi-GAN train with) does: the n-th update since the EMA was last made equal to the
     generator uses ``min(decay, (1 + n) / (10 + n))``, so the average forgets the random start within
     the first few hundred updates instead of ~1/(1 - decay) steps.
+
+    ``ema_rampup`` is StyleGAN2-ADA's and EG3D's ramp instead (their ``ema_rampup``, 0.05 when training from
+    scratch): the half-life, ``decay``'s in steps, is capped at ``ema_rampup`` x the steps before the update,
+    so the n-th update uses ``0.5 ** (1 / min(half-life, (n - 1) x ema_rampup))`` (0 at n = 1).
     """
 
     batch_scope: Literal["global", "per_process"] = "global"
@@ -76,6 +80,7 @@ class TrainConfig(Config):
     amp: bool = True
     ema_decay: float = Field(0.999, ge=0, lt=1)
     ema_warmup: bool = False
+    ema_rampup: float | None = Field(None, gt=0)
     log_every: int = Field(10, ge=1)
     sample_every: int = Field(500, ge=0)
     checkpoint_every: int = Field(500, ge=0)
@@ -85,6 +90,12 @@ class TrainConfig(Config):
     sample_seeds: list[Annotated[int, Field(ge=0, le=MAX_SEED)]] = Field(default_factory=lambda: list(range(8)),
                                                                         min_length=1, max_length=256)
     sample_truncation: float = Field(0.7, ge=0, le=1)
+
+    @model_validator(mode="after")
+    def _one_ema_ramp(self):
+        if self.ema_warmup and self.ema_rampup is not None:
+            raise ValueError("train.ema_warmup and train.ema_rampup are two ramps of the EMA's decay; set one")
+        return self
 
 
 class StageConfig(Config):

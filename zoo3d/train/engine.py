@@ -325,14 +325,19 @@ class Trainer:
 
     def _update_ema(self, stage: Stage) -> None:
         """One EMA step after a generator step, at the decay of :meth:`_ema_decay` (ramped in with
-        ``train.ema_warmup``), or a copy in a stage without EMA."""
+        ``train.ema_warmup`` or ``train.ema_rampup``), or a copy in a stage without EMA."""
         if not stage.ema:
             self._reset_ema()
             return
         self.ema_updates += 1
+        n, cfg = self.ema_updates, self.config.train
         decay = self._ema_decay(stage)
-        if self.config.train.ema_warmup:
-            decay = min(decay, (1 + self.ema_updates) / (10 + self.ema_updates))
+        if cfg.ema_warmup:
+            decay = min(decay, (1 + n) / (10 + n))
+        if cfg.ema_rampup is not None and decay > 0:
+            ramped = (n - 1) * cfg.ema_rampup  # half-life in steps, capped as StyleGAN2-ADA caps it in images
+            if ramped < math.log(0.5) / math.log(decay):
+                decay = 0.5 ** (1 / ramped) if ramped > 0 else 0.0
         update_ema(self.ema, self.modules["generator"], decay)
 
     def _reset_ema(self) -> None:
