@@ -46,6 +46,30 @@ def test_import_ema_then_sample_and_render(in_tmp, capsys):
     assert gif.n_frames == 3
 
 
+def _generator_tensors(run) -> dict[str, torch.Tensor]:
+    with safe_open(str(run / "checkpoints" / "step_000000000.safetensors"), "pt") as fh:
+        return {k: fh.get_tensor(k) for k in fh.keys() if k.startswith("generator.")}
+
+
+def test_ema_averages_land_on_the_layers_the_generator_file_names(in_tmp, capsys):
+    """ema.pth is an unnamed list in parameter order; the fixture's averages are the generator's weights
+    after one +0.01 step at torch_ema's first decay (2/11). Every parameter of the EMA import must then be
+    the generator import's + that step, and every buffer equal: a layer put in another's place is not."""
+    for name in ("gram_ema.pth", "gram_generator.pth"):
+        code, _, err = zoo3d(capsys, "import", "gram", RELEASES / name, "--preset", "tiny", "--out", name)
+        assert code == 0, err
+    averaged, weights = _generator_tensors(in_tmp / "gram_ema.pth"), _generator_tensors(in_tmp / "gram_generator.pth")
+    assert sorted(averaged) == sorted(weights)
+    step = 0.01 * (1 - 2 / 11)
+    moved = []
+    for key, value in weights.items():
+        if torch.equal(averaged[key], value):
+            continue  # a buffer (levels, centre): not in the average
+        torch.testing.assert_close(averaged[key], value + step, rtol=0, atol=1e-6, msg=key)
+        moved.append(key)
+    assert len(moved) == len(load_release(RELEASES / "gram_ema.pth").get("shadow_params"))
+
+
 def test_wrong_preset_names_the_first_mismatching_tensor_and_the_preset_that_fits(in_tmp, capsys):
     code, _, err = zoo3d(capsys, "import", "gram", RELEASES / "gram_generator.pth", "--preset", "ffhq256",
                          "--out", "run")

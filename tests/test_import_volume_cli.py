@@ -110,6 +110,21 @@ def test_pigan_release_imports_and_samples(in_tmp, capsys, name):
     assert len(set(Image.open(in_tmp / "grid.png").convert("RGB").tobytes())) > 20
 
 
+def test_pigan_ema_averages_land_on_the_layers_the_generator_file_names(in_tmp, capsys):
+    """The fixture's EMA averages equal the generator's weights, so an import of each must give the same
+    tensors everywhere: ema.pth's unnamed list mapped in another order would put a layer in another's place."""
+    for name in ("pigan_ema.pth", "pigan_generator.pth"):
+        code, _, err = zoo3d(capsys, "import", "pigan", RELEASES / name, "--preset", "celeba", "--out", name)
+        assert code == 0, err
+    averaged, weights = _checkpoint(in_tmp / "pigan_ema.pth")[1], _checkpoint(in_tmp / "pigan_generator.pth")[1]
+    keys = [k for k in weights if k.startswith(("generator.", "ema."))]
+    assert keys and sorted(keys) == sorted(k for k in averaged if k.startswith(("generator.", "ema.")))
+    for key in keys:
+        assert torch.equal(averaged[key], weights[key]), key
+    distinct = {tuple(weights[k].flatten()[:4].tolist()) for k in keys if weights[k].dim() == 2}
+    assert len(distinct) > 3  # same-shaped layers hold different weights: a swap would show
+
+
 def test_wrong_stylesdf_preset_names_the_tensor_and_the_preset_that_fits(in_tmp, capsys):
     code, _, err = zoo3d(capsys, "import", "stylesdf", RELEASES / "stylesdf_full.pt", "--preset", "afhq512",
                          "--out", "run")
