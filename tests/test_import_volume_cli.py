@@ -151,3 +151,19 @@ def test_a_stylesdf_file_is_not_a_pigan_release(in_tmp, capsys):
                          "--out", "run")
     line = one_line_error(err)
     assert code == 2 and "pigan_ema.pth is not a StyleSDF checkpoint" in line
+
+
+def test_a_file_that_several_presets_fit_names_them_all(in_tmp, capsys, monkeypatch):
+    """pi-GAN's CelebA, Cats and CARLA networks have the same tensor shapes, so a shape check cannot pick
+    one: the refusal names every preset that fits (here a stand-in check in which those three fit)."""
+    from zoo3d.upstream import importing
+
+    def fit(plugin, release, config, path):  # stand-in: every preset but tiny (8 samples a ray) fits
+        fits = config.generator.rendering.num_steps != 8
+        return None, None if fits else "its tensor 'x' has shape (1,) where the preset needs (2,)"
+
+    monkeypatch.setattr(importing, "_fit", fit)
+    code, _, err = zoo3d(capsys, "import", "pigan", RELEASES / "pigan_generator.pth", "--preset", "tiny",
+                         "--out", "run")
+    line = one_line_error(err)
+    assert code == 2 and "presets 'carla', 'cats', 'celeba' fit it alike" in line and "choose the one" in line

@@ -75,19 +75,29 @@ def _fit(plugin, release, config, path: Path) -> tuple[ImportedRelease, str | No
     return imported, first_mismatch(_generator_shapes(plugin, imported.config), imported)
 
 
-def _fitting_preset(spec, plugin, release, path: Path, skip: str) -> str | None:
+def _fitting_presets(spec, plugin, release, path: Path, skip: str) -> list[str]:
+    """Every other preset of ``spec`` whose shapes fit ``release`` (several can: a shape says no more)."""
     from zoo3d.config import load_run_config
 
+    fitting = []
     for name in spec.presets():
         if name == skip:
             continue
         try:
             config = load_run_config(plugin.config_class, spec.name, spec.presets_dir, name)
             if _fit(plugin, release, config, path)[1] is None:
-                return name
+                fitting.append(name)
         except UserError:
             continue
-    return None
+    return fitting
+
+
+def _fits_hint(names: list[str]) -> str:
+    if len(names) == 1:
+        return f"preset '{names[0]}' fits it"
+    quoted = ", ".join(f"'{n}'" for n in names)
+    return (f"presets {quoted} fit it alike (their tensors have the same shapes: choose the one of the data and "
+            f"network the file was trained with)")
 
 
 def import_to_run(model: str, file: str | Path, preset: str, out: str | Path) -> ImportResult:
@@ -110,13 +120,13 @@ def import_to_run(model: str, file: str | Path, preset: str, out: str | Path) ->
     try:
         imported, mismatch = _fit(plugin, release, config, path)
     except UserError as exc:
-        other = _fitting_preset(spec, plugin, release, path, preset)
-        if other is None:
+        others = _fitting_presets(spec, plugin, release, path, preset)
+        if not others:
             raise
-        raise UserError(f"{str(exc).rstrip('.')}; preset '{other}' fits it.") from None
+        raise UserError(f"{str(exc).rstrip('.')}; {_fits_hint(others)}.") from None
     if mismatch is not None:
-        other = _fitting_preset(spec, plugin, release, path, preset)
-        hint = f"preset '{other}' fits it" if other else f"no other {spec.name} preset fits it either"
+        others = _fitting_presets(spec, plugin, release, path, preset)
+        hint = _fits_hint(others) if others else f"no other {spec.name} preset fits it either"
         raise UserError(f"{path} does not fit {spec.name} preset '{preset}': {mismatch}; {hint}.")
 
     modules = plugin.build(imported.config)
