@@ -54,3 +54,15 @@ def test_generic_generator_refusals_are_one_clear_line(toy_image, tmp_path, caps
     assert code == 2
     assert message in err and "Traceback" not in err
     assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("inputs, names", [
+    (("a/photo.png", "photo-2.png", "b/photo.png"), ["photo", "photo-2", "photo-3"]),  # photo-2 is an input's own
+    (("a/photo.png", "b/photo.png", "photo-2.png"), ["photo", "photo-3", "photo-2"]),  # ... also when it comes later
+    (("a/x.png", "b/x.jpg", "c/x.webp", "x-3.png"), ["x", "x-2", "x-4", "x-3"]),
+    (("Photo.png", "photo.jpg"), ["Photo", "photo-2"]),  # one folder on a case-insensitive file system
+])
+def test_every_input_gets_its_own_output_folder(tmp_path, inputs, names):
+    from zoo3d.cli.invert import _out_dirs
+
+    assert _out_dirs(inputs, tmp_path) == [tmp_path / n for n in names]

@@ -24,13 +24,20 @@ def _load_images(paths: tuple[str, ...], resolution: int):
 
 
 def _out_dirs(paths: tuple[str, ...], out: Path) -> list[Path]:
-    """out/<image stem>, made unique when two inputs share a stem."""
-    seen: dict[str, int] = {}
+    """out/<image stem>; an input whose stem an earlier input has gets out/<stem>-N, the smallest N >= 2
+    that no other input uses, neither as its folder nor as its own stem (so 'photo-2.png' keeps
+    out/photo-2 wherever it comes in the list). Names are compared ignoring case, as on macOS and Windows."""
+    stems = [Path(p).stem for p in paths]
+    reserved = {s.casefold() for s in stems}  # every input's plain stem belongs to the first input with it
+    used: set[str] = set()
     dirs = []
-    for p in paths:
-        stem = Path(p).stem
-        seen[stem] = seen.get(stem, 0) + 1
-        dirs.append(out / (stem if seen[stem] == 1 else f"{stem}-{seen[stem]}"))
+    for stem in stems:
+        name, n = stem, 1
+        while name.casefold() in used or (n > 1 and name.casefold() in reserved):
+            n += 1
+            name = f"{stem}-{n}"
+        used.add(name.casefold())
+        dirs.append(out / name)
     return dirs
 
 
@@ -43,7 +50,9 @@ def _out_dirs(paths: tuple[str, ...], out: Path) -> list[Path]:
               help="single: the model's single-pass inverter (default when it has one); "
                    "optimize: latent optimisation.")
 @click.option("--pose", help="Input pose 'yaw,pitch' in radians (default: the model's pose estimate).")
-@click.option("--out", required=True, type=click.Path(file_okay=False), help="Output folder (one sub-folder per image).")
+@click.option("--out", required=True, type=click.Path(file_okay=False),
+              help="Output folder: one sub-folder per image, named after its file (a/photo.png: DIR/photo; "
+                   "a second photo.png: DIR/photo-2, or the next number no input owns).")
 @click.option("--steps", type=click.IntRange(min=0), default=450, show_default=True, help="optimize: latent steps.")
 @click.option("--tune-steps", type=click.IntRange(min=0), default=0, show_default=True,
               help="optimize: PTI generator fine-tuning steps after the latent (0: none).")

@@ -18,6 +18,7 @@ from __future__ import annotations
 import io
 import json
 import math
+import os
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath, PureWindowsPath
@@ -69,16 +70,30 @@ class Listing:
 
 
 class Source:
-    """Read-only access to the files of a folder or a zip archive by relative POSIX path."""
+    """Read-only access to the files of a folder or a zip archive by relative POSIX path.
+
+    A zip made of one folder (``zip -r data.zip data``) whose folder holds the pose files is read
+    from that folder (:attr:`root`), so ``data/dataset.json`` is the dataset's ``dataset.json``.
+    """
 
     def __init__(self, path: str | Path):
         self.path = Path(path)
         self._zip: zipfile.ZipFile | None = None
+        self._pid = 0
+        self.root = ""
         if self.path.is_file() and zipfile.is_zipfile(self.path):
-            self._zip = zipfile.ZipFile(self.path)
-            self._names = {i.filename: i for i in self._zip.infolist() if not i.is_dir()}
+            members = {i.filename: i for i in self._archive().infolist() if not i.is_dir()}
+            self.root = _zip_root(members)
+            self._names = {n[len(self.root):]: i for n, i in members.items()}
         elif not self.path.is_dir():
             raise FileNotFoundError(str(self.path))
+
+    def _archive(self) -> zipfile.ZipFile:
+        """This process's handle on the zip. A forked DataLoader worker inherits its parent's file and so
+        its file position: the processes' seeks and reads would interleave and read other members' bytes."""
+        if self._pid != os.getpid():
+            self._zip, self._pid = zipfile.ZipFile(self.path), os.getpid()
+        return self._zip
 
     @property
     def is_zip(self) -> bool:
@@ -102,7 +117,10 @@ class Source:
 
     def read(self, name: str) -> bytes:
         if self._zip is not None:
-            return self._zip.read(self._inside(name))
+            info = self._names.get(self._inside(name))
+            if info is None:
+                raise KeyError(f"There is no item named {name!r} in the archive")
+            return self._archive().read(info)
         return (self.path / self._inside(name)).read_bytes()
 
     def open(self, name: str):
@@ -115,11 +133,23 @@ class Source:
             return sorted(self._names)
         return sorted(p.relative_to(self.path).as_posix() for p in self.path.rglob("*") if p.is_file())
 
-    def __getstate__(self):  # zip handles do not pickle (DataLoader workers): reopen lazily
+    def __getstate__(self):  # zip handles do not pickle (spawned DataLoader workers): reopen there
         return {"path": self.path}
 
     def __setstate__(self, state):
         self.__init__(state["path"])
+
+
+def _zip_root(members: dict) -> str:
+    """``"data/"`` when every member of a zip sits in the one folder ``data/`` and that folder holds
+    ``dataset.json``, ``poses.json`` or ``poses/``; else ``""`` (the zip's root is the dataset's)."""
+    tops = {n.split("/", 1)[0] for n in members}
+    if len(tops) != 1 or not all("/" in n for n in members):
+        return ""
+    top = f"{tops.pop()}/"
+    if any(n in (f"{top}dataset.json", f"{top}poses.json") or n.startswith(f"{top}poses/") for n in members):
+        return top
+    return ""
 
 
 def _finite_vector(value, n: int) -> np.ndarray | None:
@@ -143,6 +173,8 @@ def camera_problem(vec: np.ndarray) -> str | None:
     k = vec[16:].reshape(3, 3)
     if k[0, 0] <= 0 or k[1, 1] <= 0 or not np.allclose(k[2], [0, 0, 1], atol=1e-6):
         return "pose out of range: intrinsics need positive focal lengths and last row [0, 0, 1]"
+    if abs(k[0, 1]) > 1e-6:  # zoo3d's cameras have no skew: it would be dropped silently
+        return "pose out of range: intrinsics have a skew (k[0][1] != 0), which zoo3d's cameras do not model"
     if not (-1.0 <= k[0, 2] <= 2.0 and -1.0 <= k[1, 2] <= 2.0):
         return "pose out of range: principal point far outside the image (intrinsics must be normalised)"
     if np.linalg.norm(m[:3, 3]) < 1e-6:
@@ -177,6 +209,8 @@ def list_dataset(source: Source) -> Listing:
     """Records and pose problems of a dataset, whatever its format."""
     fmt = detect_format(source)
     listing = {"eg3d": _list_eg3d, "zoo3d": _list_zoo3d, "gram": _list_gram, "images": _list_images}[fmt](source)
+    if source.root:
+        listing.notes.append(f"the zip holds the dataset in its folder '{source.root}': it is read from there")
     if source.is_zip and source.compressed():
         listing.notes.append("zip members are compressed: reading is slower than with an uncompressed zip (zip -0)")
     return listing
@@ -358,8 +392,9 @@ def _list_gram(source: Source) -> Listing:
 def _list_images(source: Source) -> Listing:
     listing = Listing("images", [])
     listing.records = [Record(n, None) for n in source.files() if PurePosixPath(n).suffix.lower() in IMAGE_SUFFIXES]
+    where = " at the zip's root or in its only folder" if source.is_zip else ""
     for r in listing.records:  # training needs a camera for every image
-        listing.problems.append(Problem(r.name, "missing pose (no dataset.json, poses.json or poses/ folder)"))
+        listing.problems.append(Problem(r.name, f"missing pose (no dataset.json, poses.json or poses/ folder{where})"))
     return listing
 
 

@@ -4,15 +4,17 @@
 point of its camera accordingly); ``crop="none"`` keeps the whole image and needs it square.
 ``resize`` then resamples to the training resolution (``area`` is PIL's box filter).
 Grey and palette images become RGB; an alpha channel is dropped (``data check`` notes both).
+An EXIF orientation (phone photos) is applied first, so crop and camera see the upright image.
 """
 
 from __future__ import annotations
 
 import numpy as np
 import torch
-from PIL import Image
+from PIL import Image, ImageOps
 from torch import Tensor
 
+_ORIENTATION = 0x0112  # the EXIF orientation tag
 _RESAMPLE = {"lanczos": Image.LANCZOS, "bicubic": Image.BICUBIC, "bilinear": Image.BILINEAR, "area": Image.BOX}
 
 
@@ -43,10 +45,14 @@ def crop_camera(camera: np.ndarray, width: int, height: int, box: tuple[int, int
 
 
 def to_rgb(img: Image.Image) -> Image.Image:
-    """Any PIL mode -> RGB (grey repeated, alpha dropped, 16-bit scaled to 8-bit)."""
-    if img.mode in ("I;16", "I;16B", "I;16L", "I"):
+    """Any PIL mode -> RGB (grey repeated, alpha dropped, 16-bit scaled to 8-bit).
+
+    16-bit grey (``I;16*``, and ``I``, which older Pillow gave 16-bit PNGs) is scaled by its bit
+    depth, 65535 -> 255, never by its content: a dark image stays dark.
+    """
+    if img.mode.startswith("I;16") or img.mode == "I":
         arr = np.asarray(img, dtype=np.float64)
-        img = Image.fromarray(np.clip(arr / (257.0 if arr.max() > 255 else 1.0), 0, 255).astype(np.uint8))
+        img = Image.fromarray(np.clip(np.rint(arr / 257.0), 0, 255).astype(np.uint8))
     return img if img.mode == "RGB" else img.convert("RGB")
 
 
@@ -54,6 +60,8 @@ def decode_image(fp, resolution: int, crop: str = "center", resize: str = "lancz
     """Image file -> (3, R, R) float in [-1, 1], the original (width, height) and the crop box used."""
     with Image.open(fp) as img:
         img.load()
+        if img.getexif().get(_ORIENTATION, 1) != 1:  # a phone photo's pixels are stored sideways
+            img = ImageOps.exif_transpose(img)
         width, height = img.size
         box = crop_box(width, height, crop)
         rgb = to_rgb(img)

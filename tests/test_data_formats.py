@@ -1,0 +1,122 @@
+"""Dataset sources and labels: zips read by DataLoader workers, zips made with ``zip -r``, EG3D intrinsics."""
+
+from __future__ import annotations
+
+import json
+import pickle
+import zipfile
+
+import numpy as np
+import torch
+from PIL import Image
+
+from zoo3d.cameras import Camera
+from zoo3d.data.folder import FolderDataset
+from zoo3d.data.formats import Source, camera_problem, list_dataset, write_eg3d_labels
+from zoo3d.train.data import BatchStream
+
+
+def _noise_dataset(folder, count, size=16, seed=0):
+    """``count`` distinct noise PNGs with EG3D labels (a mixed-up read shows as a different image)."""
+    rng = np.random.default_rng(seed)
+    (folder / "img").mkdir(parents=True)
+    files = []
+    for i in range(count):
+        name = f"img/{i:04d}.png"
+        Image.fromarray(rng.integers(0, 256, (size, size, 3), dtype=np.uint8)).save(folder / name)
+        files.append(name)
+    cams = Camera.from_angles(torch.linspace(-0.5, 0.5, count, dtype=torch.float64), 0.0,
+                              dtype=torch.float64).to_eg3d().numpy()
+    write_eg3d_labels(folder, files, cams)
+    return [*files, "dataset.json"]
+
+
+def _zip(folder, files, path, prefix=""):
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_STORED) as zf:
+        for f in files:
+            zf.write(folder / f, prefix + f)
+    return path
+
+
+def _all_items(dataset, num_workers, batch=10, epochs=12):
+    stream = BatchStream(dataset, batch, seed=3, num_workers=num_workers)
+    images, indices = [], []
+    for _ in range(epochs * len(dataset) // batch):  # each epoch opens its loader (and forks workers) anew
+        b = stream.next(torch.device("cpu"))
+        images.append(b.images)
+        indices.append(b.extras["index"])
+    return torch.cat(images), torch.cat(indices)
+
+
+def test_stored_zip_read_by_two_workers_gives_the_items_one_process_reads(tmp_path):
+    # Forked workers inherit the parent's open zip: sharing its file position, their seeks and reads
+    # interleaved and served other images' bytes (or CRC errors, which the skip logic then hid).
+    folder = tmp_path / "data"
+    path = _zip(folder, _noise_dataset(folder, 120), tmp_path / "data.zip")
+    dataset = FolderDataset(path, 16)
+    dataset.check_readable()  # the main process reads through the zip before the workers start
+    serial_images, serial_index = _all_items(dataset, 0)
+    worker_images, worker_index = _all_items(dataset, 2)
+    assert torch.equal(worker_index, serial_index)
+    differ = (worker_images != serial_images).flatten(1).any(1)
+    assert not differ.any(), f"{int(differ.sum())} of {len(differ)} items differ"
+    assert not dataset.skipped
+
+
+def test_a_zip_source_reads_through_its_own_handle_after_a_fork_or_a_pickle(tmp_path, monkeypatch):
+    folder = tmp_path / "data"
+    files = _noise_dataset(folder, 2)
+    source = Source(_zip(folder, files, tmp_path / "data.zip"))
+    expected = source.read(files[0])
+    parent = source._archive()
+    import zoo3d.data.formats as formats
+
+    monkeypatch.setattr(formats.os, "getpid", lambda: -1)  # as a forked DataLoader worker sees it
+    assert source.read(files[0]) == expected and source._archive() is not parent
+    monkeypatch.undo()
+    copy = pickle.loads(pickle.dumps(source))  # spawned workers get a pickled copy
+    assert copy.is_zip and copy.files() == source.files() and copy.read(files[1]) == source.read(files[1])
+
+
+def test_zip_of_a_folder_is_read_from_that_folder(tmp_path):
+    # ``zip -r data.zip data`` puts every file under data/: dataset.json is then one folder down.
+    folder = tmp_path / "data"
+    files = _noise_dataset(folder, 3)
+    nested = _zip(folder, files, tmp_path / "nested.zip", prefix="data/")
+    listing = list_dataset(Source(nested))
+    assert listing.format == "eg3d" and not listing.problems
+    assert sorted(r.name for r in listing.records) == files[:3]
+    assert any("data/" in n for n in listing.notes)
+    flat = FolderDataset(_zip(folder, files, tmp_path / "flat.zip"), 16)
+    assert torch.equal(FolderDataset(nested, 16)[2]["image"], flat[2]["image"])
+
+
+def test_zip_with_images_in_one_folder_and_no_pose_file_says_where_pose_files_belong(tmp_path):
+    folder = tmp_path / "data"
+    files = _noise_dataset(folder, 2)[:2]
+    listing = list_dataset(Source(_zip(folder, files, tmp_path / "plain.zip", prefix="data/")))
+    assert listing.format == "images"
+    assert [r.name for r in listing.records] == [f"data/{f}" for f in files]
+    assert all("root" in p.problem for p in listing.problems)
+
+
+def _skewed(skew):
+    vec = Camera.from_angles(0.1, 0.0, dtype=torch.float64).to_eg3d()[0].numpy()
+    vec[17] = skew  # k[0, 1]
+    return vec
+
+
+def test_eg3d_intrinsics_with_a_skew_are_a_problem_of_that_image(tmp_path):
+    assert camera_problem(_skewed(0.0)) is None and camera_problem(_skewed(1e-7)) is None
+    assert "skew" in camera_problem(_skewed(0.01))
+    for name in ("a.png", "b.png"):
+        Image.new("RGB", (16, 16)).save(tmp_path / name)
+    labels = [["a.png", _skewed(0.0).tolist()], ["b.png", _skewed(-0.05).tolist()]]
+    (tmp_path / "dataset.json").write_text(json.dumps({"labels": labels}))
+    listing = list_dataset(Source(tmp_path))
+    assert [(p.file, "skew" in p.problem) for p in listing.problems] == [("b.png", True)]
+    assert [r.name for r in FolderDataset(tmp_path, 16).records] == ["a.png"]
+    frames = [{"file": "a.png", "camera": _skewed(0.02).tolist()}, {"file": "b.png", "yaw": 0.0, "pitch": 0.0}]
+    (tmp_path / "dataset.json").unlink()
+    (tmp_path / "poses.json").write_text(json.dumps({"version": 1, "frames": frames}))
+    assert [p.file for p in list_dataset(Source(tmp_path)).problems] == ["a.png"]
