@@ -58,7 +58,7 @@ class ManifoldPredictor(nn.Module):
 
     def forward(self, p: Tensor) -> Tensor:
         with torch.autocast(p.device.type, enabled=False):
-            h = self.warp(p.float())
+            h = self.warp(p.to(self.out.weight.dtype))  # the weights' precision: fp32 under autocast, fp64 in fp64
             for layer in self.hidden:
                 h = linear(h, layer.weight, layer.bias, relu=True)
             return self.out(h).squeeze(-1)

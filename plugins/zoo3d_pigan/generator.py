@@ -114,6 +114,7 @@ class PiGanGenerator(Generator):
                draws: SampleDraws | None = None) -> RenderOutput:
         """``draws`` replaces the renderer's random draws (see :class:`zoo3d.render.volume.SampleDraws`)."""
         H, W = resolution or self.resolution
+        cameras = cameras.to(device=self.device, dtype=self.dtype)  # the renderer takes the field's as they come
         if self.upstream_grid:
             cameras = ndc_grid_cameras(cameras, H, W)
         return self.renderer.render(rep, cameras, (H, W), draws=draws)

@@ -94,6 +94,7 @@ class StyleSDFGenerator(Generator):
 
     def render_volume(self, rep: StyleSDFField, cameras: Camera, resolution=None) -> RenderOutput:
         """The stage-1 render: rgb in [-1, 1], depth, alpha and the (B, width, h, w) feature map."""
+        cameras = cameras.to(device=self.device, dtype=self.dtype)  # the renderer takes the field's as they come
         return self.renderer.render(rep, cameras, resolution or self.render_resolution)
 
     def render(self, rep: StyleSDFField, cameras: Camera, resolution: tuple[int, int] | None = None) -> RenderOutput:

@@ -103,7 +103,7 @@ class TriplaneGenerator(Generator):
         ``draws``: the ray-sampling random numbers to use (``sampling="eg3d"``; see VolumeRenderer.render).
         """
         nr = self.neural_resolution
-        out = self.renderer.render(representation, cameras.to(self.device), (nr, nr), draws=draws)
+        out = self.renderer.render(representation, cameras.to(self.device, self.dtype), (nr, nr), draws=draws)
         features = out.features
         if self.cfg.white_background:  # EG3D adds the white to every composited feature channel
             features = features + (1 - out.alpha)

@@ -54,3 +54,11 @@ class Generator(torch.nn.Module, ABC):
         for b in self.buffers():
             return b.device
         return torch.device("cpu")
+
+    @property
+    def dtype(self) -> torch.dtype:
+        """The dtype of the first floating parameter (or buffer): what cameras are cast to before rendering."""
+        for t in (*self.parameters(), *self.buffers()):
+            if t.is_floating_point():
+                return t.dtype
+        return torch.get_default_dtype()

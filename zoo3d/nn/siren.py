@@ -73,8 +73,8 @@ def film_sine(x: Tensor, a: Tensor, c: Tensor) -> Tensor:
     return torch.sin(y) if torch.is_grad_enabled() else y.sin_()
 
 
-def _onednn_linear_usable(x: Tensor) -> bool:
-    return (_ONEDNN_LINEAR is not None and x.device.type == "cpu" and x.dtype == torch.float32
+def _onednn_linear_usable(x: Tensor, weight: Tensor) -> bool:
+    return (_ONEDNN_LINEAR is not None and x.device.type == "cpu" and x.dtype == weight.dtype == torch.float32
             and not torch.is_grad_enabled() and not torch.is_autocast_enabled("cpu"))
 
 
@@ -104,7 +104,7 @@ def linear(x: Tensor, weight: Tensor, bias: Tensor | None, relu: bool = False) -
     GEMM instead of in extra passes over the output (equal to addmm up to fp32 rounding). Elsewhere:
     ``F.linear`` and an in-place ReLU when no graph is recorded.
     """
-    if bias is not None and _onednn_linear_usable(x):
+    if bias is not None and _onednn_linear_usable(x, weight):
         return _ONEDNN_LINEAR(x, weight, bias, "relu" if relu else "none", [], "")
     y = F.linear(x, weight.to(x.dtype), None if bias is None else bias.to(x.dtype))
     if relu:
