@@ -88,6 +88,22 @@ def test_sparse_shading_equals_dense_shading(alphas):
     assert a.extras["valid"][:, :10].float().mean() < 0.9  # the scene has invalid hits to skip
 
 
+def test_a_view_of_nothing_gives_the_same_zero_features_sparse_or_dense():
+    """No background plane and a camera that looks away: no hit to shade, yet the features are zeros of the
+    field's width, as the dense path composites them, not missing."""
+    cams = Camera.from_angles([0.0], [0.0], 1.0, 12.0, dtype=torch.float64)
+    away = cams.cam2world.clone()
+    away[:, :3, 1:3] = -away[:, :3, 1:3]  # a half turn about the camera's x axis: it looks out of the scene
+    cams = Camera(away, cams.intrinsics)
+    with torch.no_grad():
+        outs = [ManifoldRenderer(SAMPLES, NEAR, FAR, chunk=150, white_background=True).render(
+            cls([0.3] * 10, background_z=None), cams, (8, 8)) for cls in (LayeredSpheres, SparseLayeredSpheres)]
+    dense, sparse = outs
+    assert not bool(dense.extras["valid"].any())
+    assert sparse.features is not None and sparse.features.shape == dense.features.shape == (1, 4, 8, 8)
+    assert not bool(sparse.features.any()) and torch.equal(sparse.rgb, dense.rgb)
+
+
 def test_sparse_shading_skips_invalid_hits_and_layers_behind_an_opaque_one():
     alphas = [0.3, 0.2, 1.0, 0.4, 0.3, 0.6, 0.2, 0.3, 0.5, 0.4]
     rep = SparseLayeredSpheres(alphas)

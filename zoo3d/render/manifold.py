@@ -145,7 +145,18 @@ class ManifoldRenderer(Renderer):
                 pts, valid = hits[0][:, :, sl], hits[1][:, :, sl]
             bg = None if hr_background is None else hr_background[:, sl]
             parts.append(self._shade(rep, o, d, pts, valid, bg))
+        if not any(p.get("shaded", True) for p in parts):
+            self._zero_features(rep, parts, origins, dirs)
         return self._assemble(parts, B, H, W)
+
+    @staticmethod
+    def _zero_features(rep, parts: list[dict], origins: Tensor, dirs: Tensor) -> None:
+        """Sparse shading that shaded nothing (no hit, no background plane) learnt no feature width: one query
+        of one point tells it, and the features are zeros, as the dense path composites them."""
+        rad = rep.radiance_at(origins[:, :1], dirs[:, :1], origins.new_zeros(origins.shape[0], 1, dtype=torch.long))
+        if rad.features is not None:
+            for part in parts:
+                part["features"] = part["rgb"].new_zeros(*part["rgb"].shape[:-1], rad.features.shape[-1])
 
     def intersect(self, rep, cameras: Camera, resolution) -> tuple[Tensor, Tensor]:
         """The ray-manifold hits of the (H, W) rays: points (B, N, H*W, 3) and valid (B, N, H*W), in chunks."""
@@ -230,6 +241,7 @@ class ManifoldRenderer(Renderer):
         dtype = points.dtype
         trans = torch.ones(B, p, device=points.device, dtype=dtype)
         rgb = depth = acc = fg_acc = features = None
+        shaded = False
         weights = []
         for start in range(0, K, SPARSE_GROUP):
             g = slice(start, min(start + SPARSE_GROUP, K))
@@ -237,6 +249,7 @@ class ManifoldRenderer(Renderer):
             if self.opaque_transmittance > 0:
                 need = need & (trans >= self.opaque_transmittance).unsqueeze(-1)
             rad = self._query_sparse(rep, layers["points"][:, :, g], dirs, layer_s[:, :, g], need)
+            shaded = shaded or bool(need.any())
             background = layer_s[:, :, g] == N
             alpha = torch.where(background, need.to(dtype), rad["alpha"])
             for j in range(alpha.shape[-1]):
@@ -254,7 +267,7 @@ class ManifoldRenderer(Renderer):
         if self.white_background:
             rgb = rgb + (1.0 - acc)
         return {"rgb": rgb, "depth": depth, "features": features, "weights": torch.stack(weights, dim=-1),
-                "alpha": fg_acc, "points": layers["points"], "valid": valid_s, "layer": layer_s}
+                "alpha": fg_acc, "points": layers["points"], "valid": valid_s, "layer": layer_s, "shaded": shaded}
 
     @staticmethod
     def _query_sparse(rep, points: Tensor, dirs: Tensor, layer: Tensor, need: Tensor) -> dict:
