@@ -785,3 +785,28 @@ def test_write_json_writes_the_result_indented(tmp_path):
     (tmp_path / "file").write_text("")
     with pytest.raises(UserError, match="Cannot write results "):
         harness.write_json(result, tmp_path / "file" / "r.json")
+
+
+def test_a_metric_spec_direction_applies_unless_the_metric_class_sets_its_own(monkeypatch):
+    """MetricSpec(higher_is_better=False) is the direction of a metric class that declares none; a class
+    (or instance) that sets higher_is_better keeps its own, since it may give one per key."""
+    import zoo3d.plugins
+
+    class Bare(Metric):
+        pass
+
+    class Own(Metric):
+        higher_is_better = {"own": True}
+
+    specs = {"bare": (Bare, False), "own": (Own, False), "plain": (Bare, None)}
+
+    def spec_of(name):
+        cls, direction = specs[name]
+        return SimpleNamespace(name=name, load=cls, higher_is_better=direction)
+
+    monkeypatch.setattr(zoo3d.plugins, "get_metric_spec", spec_of)
+    metrics = harness.load_metrics(["bare", "own", "plain"])
+    assert metrics["bare"].better("bare") is False  # the spec's
+    assert metrics["own"].better("own") is True and metrics["own"].better("other") is None  # the class's
+    assert metrics["plain"].better("plain") is True  # neither sets one: the base default
+    assert Bare.higher_is_better is True  # the class itself is left alone

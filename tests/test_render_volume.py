@@ -8,6 +8,7 @@ import pytest
 import torch
 
 from zoo3d.cameras import Camera
+from zoo3d.errors import UserError
 from zoo3d.core.representation import FieldRepresentation, Radiance
 from zoo3d.render import VolumeRenderer, neus_alpha_from_ends, sample_pdf, section_edges
 
@@ -289,3 +290,15 @@ def test_eg3d_importance_weights_are_max_then_mean_smoothed_with_a_floor():
 
     w = torch.tensor([[0.0, 1.0, 0.0, 0.0, 0.4]])
     torch.testing.assert_close(smoothed_interval_weights(w), torch.tensor([[0.5, 1.0, 0.5, 0.2, 0.4]]) + 0.01)
+
+
+def test_an_sdf_field_without_sharpness_is_told_what_to_give():
+    class Bare(SphereSDF):
+        def __getattribute__(self, name):
+            if name == "sdf_sharpness":
+                raise AttributeError(name)
+            return super().__getattribute__(name)
+
+    cams = Camera.from_angles([0.0], [0.0], 1.0, 12.0, dtype=torch.float64)
+    with pytest.raises(UserError, match="Bare is an SDF field .* without `sdf_sharpness`"):
+        VolumeRenderer(8, 0, 0.88, 1.12, sdf_mode="stylesdf").render(Bare(), cams, (4, 4))

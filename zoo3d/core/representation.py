@@ -62,6 +62,9 @@ class FieldRepresentation(Protocol):
             (B, P, 3) in [0, 1], ``sigma`` (B, P, 1) holding the raw density or the SDF value, and
             optional features (B, P, C).
         bounds: half-extent of the axis-aligned box [-b, b]^3 outside which the field is empty.
+        sdf_sharpness (``kind == "sdf"`` only): a tensor, learnable or fixed, that turns distances into
+            opacity: StyleSDF's alpha in ``sigmoid(-d / alpha) / alpha``, or NeuS's s (the renderer's
+            ``sdf_mode`` says which).
     """
 
     kind: Literal["density", "sdf"]

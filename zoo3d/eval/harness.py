@@ -34,6 +34,13 @@ def load_eval_model(name: str, checkpoint: str | None, device) -> EvalModel:
                      checkpoint=str(loaded.checkpoint) if loaded.checkpoint else None, sha256=loaded.sha256)
 
 
+def _declares_direction(metric: Metric) -> bool:
+    """Whether the metric (its class below :class:`Metric`, or the instance) sets ``higher_is_better`` itself:
+    then its own answer wins over the one its :class:`~zoo3d.specs.MetricSpec` registered."""
+    return "higher_is_better" in vars(metric) or any(
+        "higher_is_better" in vars(cls) for cls in type(metric).__mro__ if cls is not Metric and cls is not object)
+
+
 def load_metrics(names: list[str]) -> dict[str, Metric]:
     from zoo3d.plugins import get_metric_spec
 
@@ -43,6 +50,8 @@ def load_metrics(names: list[str]) -> dict[str, Metric]:
         metric = spec.load()
         if not getattr(metric, "name", ""):
             metric.name = spec.name
+        if spec.higher_is_better is not None and not _declares_direction(metric):
+            metric.higher_is_better = spec.higher_is_better
         metrics[spec.name] = metric
     return metrics
 

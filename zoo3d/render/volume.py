@@ -36,6 +36,7 @@ from torch import Tensor
 from zoo3d.cameras import Camera
 from zoo3d.core.outputs import RenderOutput
 from zoo3d.core.renderer import Renderer
+from zoo3d.errors import UserError
 from zoo3d.render.composite import composite, compositing_weights, weighted_sum
 from zoo3d.render.intersect import intersect_plane_z
 from zoo3d.render.manifold import resolve_resolution
@@ -369,7 +370,11 @@ class VolumeRenderer(Renderer):
         if rep.kind == "density":
             sigma = F.softplus(raw) if self.density_activation == "softplus" else F.relu(raw)
             return 1 - torch.exp(-sigma * delta)
-        sharp = rep.sdf_sharpness
+        sharp = getattr(rep, "sdf_sharpness", None)
+        if sharp is None:
+            raise UserError(f"{type(rep).__name__} is an SDF field (kind 'sdf') without `sdf_sharpness`, the tensor "
+                            f"that turns its distances into opacity (StyleSDF's alpha, NeuS's s); give it one "
+                            f"(docs/plugins.md).")
         if self.sdf_mode == "stylesdf":
             return 1 - torch.exp(-stylesdf_density(raw, sharp) * delta)
         slope = ray_slope(raw, t) if slope is None else slope
