@@ -293,11 +293,12 @@ def test_eg3d_importance_weights_are_max_then_mean_smoothed_with_a_floor():
 
 
 def test_an_sdf_field_without_sharpness_is_told_what_to_give():
-    class Bare(SphereSDF):
-        def __getattribute__(self, name):
-            if name == "sdf_sharpness":
-                raise AttributeError(name)
-            return super().__getattribute__(name)
+    class Bare:  # an SDF field that forgot its sharpness
+        kind, bounds = "sdf", 0.12
+
+        def query(self, points, dirs):
+            d = points.norm(dim=-1, keepdim=True) - 0.08
+            return Radiance(rgb=torch.ones_like(points), sigma=d)
 
     cams = Camera.from_angles([0.0], [0.0], 1.0, 12.0, dtype=torch.float64)
     with pytest.raises(UserError, match="Bare is an SDF field .* without `sdf_sharpness`"):
