@@ -169,3 +169,14 @@ def test_the_gram_family_builds_on_gram_through_its_declared_api_only():
                     assert not any(a.name.startswith("zoo3d_gram.") for a in node.names), path.name
     for name in zoo3d_gram.__all__:
         assert getattr(zoo3d_gram, name) is not None
+
+
+def test_a_module_installed_and_named_in_zoo3d_plugins_is_used_once_with_a_note(monkeypatch, capsys):
+    """An installed plugin's module named again in ZOO3D_PLUGINS: one plugin, a one-line note, no error."""
+    monkeypatch.setenv("ZOO3D_PLUGINS", "zoo3d_gram.plugin")
+    host = get_host()
+    assert host.plugins["gram"].status == "ok" and "zoo3d_gram.plugin" not in host.plugins
+    assert not host.failed_plugins()
+    assert host.models.get("gram").plugin == "gram"
+    err = capsys.readouterr().err
+    assert "note: ZOO3D_PLUGINS names 'zoo3d_gram.plugin', which is already loaded as plugin 'gram'" in err

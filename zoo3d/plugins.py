@@ -272,6 +272,15 @@ class PluginHost:
         self.plugins[name] = info
         try:
             obj = loader()
+            if self.pm.is_registered(obj):  # installed, and named again in ZOO3D_PLUGINS: once is enough
+                del self.plugins[name]
+                message = (f"{source} names '{module}', which is already loaded as plugin "
+                           f"'{self.pm.get_name(obj)}'; it is used once (unset {source} for it)")
+                self.warnings.append(message)
+                from zoo3d.errors import tell
+
+                tell(message, "note")
+                return
             if not version:
                 info.version = str(getattr(obj, "__version__", ""))
             self.pm.register(obj, name=name)
