@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 import textwrap
 
 import pytest
@@ -110,3 +111,17 @@ def test_disabling_a_plugin_name_that_matches_nothing_warns(plugin_dir, monkeypa
     assert host.plugins["lazy_plugin"].status == "disabled"
     assert host.warnings == [w for w in host.warnings if "'no_such_plugin'" in w] and len(host.warnings) == 1
     assert "warning: ZOO3D_DISABLE_PLUGINS names 'no_such_plugin', which matches no plugin" in capsys.readouterr().err
+
+
+def test_plugins_check_fails_on_a_model_card_that_does_not_validate(monkeypatch, tmp_path):
+    """A card with an unknown key (or another model's name) fails --check, as `zoo3d models` flags it."""
+    from zoo3d.plugins import get_host
+
+    spec = get_host().models.get("gram")
+    card = tmp_path / "card.yaml"
+    card.write_text(Path(spec.card).read_text() + "bogus: 1\n")
+    monkeypatch.setattr(spec, "card", card)
+    result = CliRunner().invoke(cli, ["plugins", "--check", "--json"])
+    assert result.exit_code == 1
+    row = next(r for r in json.loads(result.output)["factories"] if r["name"] == "gram")
+    assert row["status"] == "error" and "bogus" in row["error"]

@@ -64,13 +64,18 @@ def plugins(as_json, check):
 
 
 def _check(as_json: bool) -> None:
-    """``zoo3d plugins --check``: every plugin's load status and every factory's import, exit 1 on any failure."""
+    """``zoo3d plugins --check``: every plugin's load status, every factory's import and every model card
+    (its schema and name), exit 1 on any failure."""
     import sys
 
     from zoo3d.plugins import get_host
 
     host = get_host()
     rows = host.check_factories()
+    cards = {r["name"]: r["error"] for r in _model_rows() if r["status"] == "error"}  # what `zoo3d models` flags
+    for r in rows:
+        if r["kind"] == "model" and r["status"] == "ok" and r["name"] in cards:
+            r["status"], r["error"] = "error", cards[r["name"]]
     broken = [info for info in host.plugins.values() if info.status == "error"]
     failed = [r for r in rows if r["status"] != "ok"]
     if as_json:
