@@ -443,6 +443,9 @@ def test_eg3d_refuses_neus_and_what_it_cannot_render():
         with pytest.raises(ValueError, match=r"^sampling='eg3d' needs num_samples >= 3 and no background plane$"):
             VolumeRenderer(**{"num_samples": 3, **kw}, sampling="eg3d")
     VolumeRenderer(3, sampling="eg3d")  # three samples are enough
+    for kw in (dict(depth_along="axis"), dict(eval_fill_last=True), dict(eval_view_dirs="camera")):
+        with pytest.raises(ValueError, match=f"^sampling='eg3d' has EG3D's own .*; {next(iter(kw))} would be ignored$"):
+            VolumeRenderer(3, sampling="eg3d", **kw)  # EG3D's marcher does not read these: refused, not dropped
 
 
 # ---------------------------------------------------------------- the pieces in closed form

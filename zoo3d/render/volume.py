@@ -152,6 +152,11 @@ class VolumeRenderer(Renderer):
             raise ValueError(f"sampling must be 'sections' or 'eg3d', not {sampling!r}")
         if sampling == "eg3d" and (background == "plane" or num_samples < 3):
             raise ValueError("sampling='eg3d' needs num_samples >= 3 and no background plane")
+        ignored = [name for name, value, default in (("depth_along", depth_along, "ray"), ("eval_fill_last",
+                   eval_fill_last, False), ("eval_view_dirs", eval_view_dirs, "world")) if value != default]
+        if sampling == "eg3d" and ignored:  # EG3D's marcher has its own rules for these: refused, not dropped
+            raise ValueError(f"sampling='eg3d' has EG3D's own depths, view directions and last sample; "
+                             f"{', '.join(ignored)} would be ignored")
         self.sampling = sampling
         if jitter not in ("stratified", "offset"):
             raise ValueError(f"jitter must be 'stratified' or 'offset', not {jitter!r}")
