@@ -362,3 +362,51 @@ def test_a_magnified_bicubic_scene_read_bilinearly_follows_the_bicubic_read(alig
     bg_near = (big.background_radiance(bg_pts, dirs).rgb - cubic.background_radiance(bg_pts, dirs).rgb).abs().mean()
     bg_far = (linear.background_radiance(bg_pts, dirs).rgb - cubic.background_radiance(bg_pts, dirs).rgb).abs().mean()
     assert bg_near < 0.25 * bg_far, (bg_near.item(), bg_far.item())
+
+
+def test_a_bicubic_read_of_a_constant_map_is_that_constant_up_to_the_edge():
+    """Taps beyond the square repeat the edge texel: a constant map reads as the constant in the outermost
+    texel band too (zeros there made the kernel's negative lobes brighten rgb 0.5 to 0.547 half a texel in)."""
+    side = 9
+    maps = torch.cat([torch.full((1, 1, 3, side, side), 0.5), torch.ones(1, 1, 1, side, side)], 2).double()
+    bg = torch.full((1, 3, side, side), 0.25, dtype=torch.float64)
+    scene = TexturedManifolds(plane_field, maps, bg, levels=torch.tensor([0.0], dtype=torch.float64),
+                              filter="bicubic")
+    u = torch.linspace(-1, 1, 41, dtype=torch.float64) * EXTENT  # up to the edge texels' centres
+    x, y = torch.meshgrid(u, u, indexing="xy")
+    pts = torch.stack([x, y, torch.zeros_like(x)], -1).reshape(1, 1, -1, 3)
+    dirs = torch.zeros(1, pts.shape[2], 3, dtype=torch.float64)
+    rad = scene.radiance(pts, dirs)
+    torch.testing.assert_close(rad.rgb, torch.full_like(rad.rgb, 0.5), atol=1e-12, rtol=0)
+    torch.testing.assert_close(rad.alpha, torch.ones_like(rad.alpha), atol=1e-12, rtol=0)
+    outside = scene.radiance(pts * 1.2, dirs)  # beyond the square: nothing
+    assert float(outside.alpha[0, 0, :41].abs().max()) == 0.0  # the first row lies wholly outside
+    back = scene.background_radiance(pts[:, 0] * 3, dirs)  # far out on the plane, reflected
+    torch.testing.assert_close(back.rgb, torch.full_like(back.rgb, 0.25), atol=1e-12, rtol=0)
+
+
+@pytest.mark.parametrize("align_corners", [True, False])
+def test_the_magnified_cache_is_the_bicubic_read_at_its_texels_edges_included(align_corners):
+    """At the magnified maps' own texel centres their bilinear read is the texel: it must be the live bicubic
+    read there, in the outermost band as inside, for the manifold maps and the background map."""
+    from zoo3d.render.gridding import bg_map
+    from zoo3d.render.texture import magnified
+
+    g = torch.Generator().manual_seed(5)
+    maps = torch.rand(1, 1, 4, 9, 9, generator=g, dtype=torch.float64)
+    bg = torch.rand(1, 3, 9, 9, generator=g, dtype=torch.float64)
+    cubic = TexturedManifolds(plane_field, maps, bg, levels=torch.tensor([0.0], dtype=torch.float64),
+                              align_corners=align_corners, filter="bicubic")
+    big = magnified(cubic)
+    side = big.maps.shape[-1]
+    x, y = texel_coordinates(side, EXTENT, dtype=torch.float64)
+    if not align_corners:  # cell-centred: the texel centres sit half a texel inside the square
+        x, y = x * (side - 1) / side, y * (side - 1) / side
+    pts = torch.stack([x, y, torch.zeros_like(x)], -1).reshape(1, 1, -1, 3)
+    dirs = torch.zeros(1, pts.shape[2], 3, dtype=torch.float64)
+    live, cached = cubic.radiance(pts, dirs), big.radiance(pts, dirs)
+    torch.testing.assert_close(live.rgb, cached.rgb, atol=1e-9, rtol=0)
+    plane = bg_map(torch.stack([x, y], -1).reshape(1, -1, 2) / EXTENT)  # the plane points at those map coordinates
+    plane = torch.cat([plane, torch.zeros_like(plane[..., :1])], -1)
+    torch.testing.assert_close(cubic.background_radiance(plane, dirs).rgb, big.background_radiance(plane, dirs).rgb,
+                               atol=1e-9, rtol=0)

@@ -9,6 +9,8 @@ centred at world ``x = linspace(-e, e, W)[j]``, ``y = linspace(-e, e, H)[i]``, s
 its texel centres. (Upstream grids with linspace but samples with align_corners=False, half a texel
 off; zoo3d does not copy that.) Outside the square the foreground reads zeros (alpha 0).
 The background map is sampled at ``bg_invmap(x, y)`` with reflection padding, also corner-aligned.
+A bicubic read near an edge takes taps beyond it; those repeat the edge texel (zeros there would
+brighten or darken the outermost texel band by the kernel's negative lobes).
 
 Filter: bilinear, as GRAM-HD reads its maps, or bicubic. GRAM-HD's maps have about as many texels across
 the gridded square as the image has pixels (0.86 texel a pixel at the head's depth), and a bilinear read
@@ -81,8 +83,12 @@ class TexturedManifolds:
         B, N, P, _ = points.shape
         C, Ht, Wt = self.maps.shape[2:]
         grid = (points[..., :2] / self.extent).reshape(B * N, P, 1, 2).to(self.maps.dtype)
-        texels = F.grid_sample(self.maps.reshape(B * N, C, Ht, Wt), grid, mode=self.filter,
-                               padding_mode="zeros", align_corners=self.align_corners)  # (B*N, C, P, 1)
+        flat = self.maps.reshape(B * N, C, Ht, Wt)
+        if self.filter == "bilinear":
+            texels = F.grid_sample(flat, grid, mode="bilinear", padding_mode="zeros", align_corners=self.align_corners)
+        else:  # the outer taps repeat the edge texel (as F.interpolate's, so magnified() is exact); outside: zero
+            texels = F.grid_sample(flat, grid, mode="bicubic", padding_mode="border", align_corners=self.align_corners)
+            texels = texels * (grid.abs() <= 1).all(-1).unsqueeze(1).to(texels.dtype)  # (B*N, C, P, 1)
         texels = texels.reshape(B, N, C, P).transpose(-1, -2)  # (B, N, P, C)
         alpha = texels[..., 3:4] if self.filter == "bilinear" else texels[..., 3:4].clamp(0, 1)
         return Radiance(rgb=texels[..., :3], alpha=alpha, features=texels[..., 4:] if C > 4 else None)
@@ -91,10 +97,20 @@ class TexturedManifolds:
         """Sample the background map at bg_invmap(x, y) of plane points (B, P, 3) (reflection padding)."""
         B, P, _ = points.shape
         grid = bg_invmap(points[..., :2]).reshape(B, P, 1, 2).to(self.background_map.dtype)
-        texels = F.grid_sample(self.background_map, grid, mode=self.filter, padding_mode="reflection",
-                               align_corners=self.align_corners)
+        if self.filter == "bilinear":
+            texels = F.grid_sample(self.background_map, grid, mode="bilinear", padding_mode="reflection",
+                                   align_corners=self.align_corners)
+        else:  # reflected into the square, then the outer taps repeat the edge texel, as in radiance()
+            texels = F.grid_sample(self.background_map, _reflect(grid), mode="bicubic", padding_mode="border",
+                                   align_corners=self.align_corners)
         texels = texels.squeeze(-1).transpose(1, 2)  # (B, P, Cb)
         return Radiance(rgb=texels[..., :3], features=texels[..., 3:] if texels.shape[-1] > 3 else None)
+
+
+def _reflect(grid: Tensor) -> Tensor:
+    """Normalised coordinates mirrored into [-1, 1] at its ends, as ``grid_sample``'s reflection padding does."""
+    y = torch.remainder(grid + 1, 4)
+    return torch.where(y > 2, 4 - y, y) - 1
 
 
 def magnify_map(maps: Tensor, factor: int, align_corners: bool = True, mode: str = "bicubic") -> Tensor:
