@@ -103,7 +103,7 @@ def test_stage_optimizers_take_each_role_s_rate_and_correct_lazy_roles_exactly()
     assert d.lr == pytest.approx(0.002 * c, rel=1e-12) and d.betas == pytest.approx((0.0, 0.99 ** c), rel=1e-12)
     assert d.grad_clip == 5.0
     assert lazy_corrected(OptimizerSpec(["x"], lr=1.0), None).lr == 1.0
-    with pytest.raises(ValueError, match="no learning rate"):
+    with pytest.raises(ConfigError, match="no learning rate"):
         stage_optimizers(stage, {"encoder": ["encoder"]})
 
 

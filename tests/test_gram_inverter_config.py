@@ -34,7 +34,8 @@ def test_a_stored_config_of_the_old_shape_reads_as_the_same_settings_key_by_key(
         assert dumped[section] == ({**added[section], **old[section]} if section in added else old[section]), section
     moved = {"steps", "batch_size"}
     assert {k: v for k, v in dumped["train"].items() if k not in moved} == \
-           {"micro_batch": None, **{k: v for k, v in old["train"].items() if k not in moved}}  # added since
+           {"micro_batch": None, "ema_warmup": False, "ema_rampup": None,  # added since, at defaults
+            **{k: v for k, v in old["train"].items() if k not in moved}}
     assert new.loss == GramInverterLossConfig(**old["gan_loss"], **old["loss"])
     gan, enc, det = old["gan_optim"], old["encoder_stage"], old["detail_stage"]
     assert new.stages == [

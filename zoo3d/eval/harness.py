@@ -50,8 +50,9 @@ def load_metrics(names: list[str]) -> dict[str, Metric]:
         metric = spec.load()
         if not getattr(metric, "name", ""):
             metric.name = spec.name
-        if spec.higher_is_better is not None and not _declares_direction(metric):
-            metric.higher_is_better = spec.higher_is_better
+        direction = getattr(spec, "higher_is_better", None)
+        if direction is not None and not _declares_direction(metric):
+            metric.higher_is_better = direction
         metrics[spec.name] = metric
     return metrics
 
