@@ -50,6 +50,11 @@ def test_zoo_set_reaches_the_training_of_the_models_it_names(tmp_path):
     assert got["settings"] == {"minutes": 0, "steps": 1, "set": ["train.log_every=1", "train.micro_batch=1"]}
 
 
+def test_a_model_given_two_presets_is_refused():
+    with pytest.raises(UserError, match=r"ZOO3D_ZOO_PRESETS names model 'pigan' twice \(tiny and celeba\)"):
+        zoo.settings_from_env(False, {"ZOO3D_ZOO_MODELS": "gram,pigan", "ZOO3D_ZOO_PRESETS": "pigan=tiny,PiGAN=celeba"})
+
+
 def test_an_unknown_model_is_refused_before_any_training():
     with pytest.raises(UserError, match="Unknown model 'gramm'. Did you mean 'gram'"):
         zoo.settings_from_env(False, {"ZOO3D_ZOO_MODELS": "pigan,gramm"})

@@ -137,7 +137,10 @@ def settings_from_env(quick: bool, env: dict[str, str] | None = None) -> ZooSett
         name, sep, preset = (t.strip() for t in item.partition("="))
         if not sep or not name or not preset:
             raise UserError(f"ZOO3D_ZOO_PRESETS entry '{item}' must look like MODEL=PRESET.")
-        presets[_run_model(name, models, "ZOO3D_ZOO_PRESETS", item)] = preset
+        model = _run_model(name, models, "ZOO3D_ZOO_PRESETS", item)
+        if model in presets:  # which one was meant cannot be told
+            raise UserError(f"ZOO3D_ZOO_PRESETS names model '{model}' twice ({presets[model]} and {preset}).")
+        presets[model] = preset
     overrides: list[tuple[str | None, str]] = []
     for item in filter(None, (t.strip() for t in env.get("ZOO3D_ZOO_SET", "").split(";"))):
         head, colon, rest = item.partition(":")
