@@ -125,7 +125,7 @@ def train_model(model: str, *, data: str | None = None, preset: str | None = Non
                 return trainer.run(resume_from=resume_from)
             except WriteError as exc:
                 last = trainer.last_checkpoint
-                again = f"zoo3d train {spec.name} --out {run_dir} --resume" + (f" --steps {steps}" if steps else "")
+                again = resume_command(spec.name, run_dir, world, steps, device)
                 kept = (f"the last checkpoint, '{last}', is intact; free some space and continue with `{again}`" if last
                         else "no checkpoint had been written")
                 what = str(exc).rstrip(".")
@@ -136,6 +136,22 @@ def train_model(model: str, *, data: str | None = None, preset: str | None = Non
     finally:
         if lock is not None:
             lock.release()
+
+
+def resume_command(model: str, run_dir, world, steps: int | None, device: str | None) -> str:
+    """The command that continues a stopped run as it was going: the same --steps (the same stage split),
+    --device and processes (on one machine as --nproc, which starts them as torchrun there did)."""
+    import shlex
+
+    args = ["zoo3d", "train", model, "--out", str(run_dir), "--resume"]
+    for flag, value in (("--steps", steps), ("--device", device)):
+        if value is not None:
+            args += [flag, str(value)]
+    if world.size == 1:
+        return shlex.join(args)
+    if world.local_size == world.size:
+        return shlex.join(args + ["--nproc", str(world.size)])
+    return f"the same torchrun line on every node, with -m {shlex.join(args)}"
 
 
 def _make_run_dir(plan: RunPlan, config, world):

@@ -24,7 +24,7 @@ def train(model, data, preset, config_file, overrides, out, steps, device, resum
     import sys
 
     from zoo3d.errors import UserError
-    from zoo3d.launch import train_model
+    from zoo3d.launch import resume_command, train_model
     from zoo3d.train.distributed import RankError, env_world
 
     if nproc > 1:
@@ -45,27 +45,11 @@ def train(model, data, preset, config_file, overrides, out, steps, device, resum
         return
     if result.status == "interrupted":
         click.echo(f"Stopped by {result.signal} at step {result.step}; checkpoint {result.checkpoint}. "
-                   f"Continue with: {_resume_command(model, result, world, steps, device)}", err=True)
+                   f"Continue with: {resume_command(model, result.run_dir, world, steps, device)}", err=True)
         import signal
 
         sys.exit(128 + int(getattr(signal, result.signal)))
     click.echo(f"Trained {result.step} steps; run folder {result.run_dir}, checkpoint {result.checkpoint}.")
-
-
-def _resume_command(model, result, world, steps, device) -> str:
-    """The command that continues an interrupted run as it was going: the same --steps (the same stage split),
-    --device and processes (on one machine as --nproc, which starts them as torchrun there did)."""
-    import shlex
-
-    args = ["zoo3d", "train", model, "--out", str(result.run_dir), "--resume"]
-    for flag, value in (("--steps", steps), ("--device", device)):
-        if value is not None:
-            args += [flag, str(value)]
-    if world.size == 1:
-        return shlex.join(args)
-    if world.local_size == world.size:
-        return shlex.join(args + ["--nproc", str(world.size)])
-    return f"the same torchrun line on every node, with -m {shlex.join(args)}"
 
 
 def _launch(nproc, model, data, preset, config_file, overrides, out, steps, device, resume, quiet) -> int:
