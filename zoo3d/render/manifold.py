@@ -249,7 +249,7 @@ class ManifoldRenderer(Renderer):
             if self.opaque_transmittance > 0:
                 need = need & (trans >= self.opaque_transmittance).unsqueeze(-1)
             rad = self._query_sparse(rep, layers["points"][:, :, g], dirs, layer_s[:, :, g], need)
-            shaded = shaded or bool(need.any())
+            shaded = shaded or rad["queried"]
             background = layer_s[:, :, g] == N
             alpha = torch.where(background, need.to(dtype), rad["alpha"])
             for j in range(alpha.shape[-1]):
@@ -272,7 +272,8 @@ class ManifoldRenderer(Renderer):
     @staticmethod
     def _query_sparse(rep, points: Tensor, dirs: Tensor, layer: Tensor, need: Tensor) -> dict:
         """``rep.radiance_at`` at the needed layers of (B, p, G) only, packed per instance (padded to the largest
-        count); returns rgb (B, p, G, 3), alpha (B, p, G) and features (B, p, G, C) or None, zero where not needed."""
+        count); returns rgb (B, p, G, 3), alpha (B, p, G) and features (B, p, G, C) or None, zero where not needed,
+        and whether anything was queried."""
         B, p, G = need.shape
         flat = need.reshape(B, p * G)
         counts = flat.sum(dim=1)
@@ -293,7 +294,8 @@ class ManifoldRenderer(Renderer):
                 C = rad.features.shape[-1]
                 features = points.new_zeros(B, p * G, C).scatter(
                     1, idx.unsqueeze(-1).expand(B, q, C), rad.features.to(points.dtype) * keep).reshape(B, p, G, C)
-        return {"rgb": rgb.reshape(B, p, G, 3), "alpha": alpha.reshape(B, p, G), "features": features}
+        return {"rgb": rgb.reshape(B, p, G, 3), "alpha": alpha.reshape(B, p, G), "features": features,
+                "queried": q > 0}
 
     def _shade_dense(self, rep, origins: Tensor, dirs: Tensor, points: Tensor, valid: Tensor,
                      background_hits: Tensor | None = None) -> dict:
