@@ -83,12 +83,8 @@ class TexturedManifolds:
         B, N, P, _ = points.shape
         C, Ht, Wt = self.maps.shape[2:]
         grid = (points[..., :2] / self.extent).reshape(B * N, P, 1, 2).to(self.maps.dtype)
-        flat = self.maps.reshape(B * N, C, Ht, Wt)
-        if self.filter == "bilinear":
-            texels = F.grid_sample(flat, grid, mode="bilinear", padding_mode="zeros", align_corners=self.align_corners)
-        else:  # the outer taps repeat the edge texel (as F.interpolate's, so magnified() is exact); outside: zero
-            texels = F.grid_sample(flat, grid, mode="bicubic", padding_mode="border", align_corners=self.align_corners)
-            texels = texels * (grid.abs() <= 1).all(-1).unsqueeze(1).to(texels.dtype)  # (B*N, C, P, 1)
+        texels = _read(self.maps.reshape(B * N, C, Ht, Wt), grid, self.filter, "zeros",
+                       self.align_corners)  # (B*N, C, P, 1)
         texels = texels.reshape(B, N, C, P).transpose(-1, -2)  # (B, N, P, C)
         alpha = texels[..., 3:4] if self.filter == "bilinear" else texels[..., 3:4].clamp(0, 1)
         return Radiance(rgb=texels[..., :3], alpha=alpha, features=texels[..., 4:] if C > 4 else None)
@@ -97,14 +93,22 @@ class TexturedManifolds:
         """Sample the background map at bg_invmap(x, y) of plane points (B, P, 3) (reflection padding)."""
         B, P, _ = points.shape
         grid = bg_invmap(points[..., :2]).reshape(B, P, 1, 2).to(self.background_map.dtype)
-        if self.filter == "bilinear":
-            texels = F.grid_sample(self.background_map, grid, mode="bilinear", padding_mode="reflection",
-                                   align_corners=self.align_corners)
-        else:  # reflected into the square, then the outer taps repeat the edge texel, as in radiance()
-            texels = F.grid_sample(self.background_map, _reflect(grid), mode="bicubic", padding_mode="border",
-                                   align_corners=self.align_corners)
+        texels = _read(self.background_map, grid, self.filter, "reflection", self.align_corners)
         texels = texels.squeeze(-1).transpose(1, 2)  # (B, P, Cb)
         return Radiance(rgb=texels[..., :3], features=texels[..., 3:] if texels.shape[-1] > 3 else None)
+
+
+def _read(maps: Tensor, grid: Tensor, filter: str, outside: str, align_corners: bool) -> Tensor:
+    """``grid_sample`` of ``maps`` with ``filter``; a point beyond the square reads ``outside`` ("zeros" or
+    "reflection"). A bicubic read's taps beyond the edge repeat the edge texel, as ``F.interpolate``'s do (so
+    :func:`magnified` is exact): the point is reflected in, or zeroed, by hand instead of by the padding."""
+    if filter == "bilinear":
+        return F.grid_sample(maps, grid, mode="bilinear", padding_mode=outside, align_corners=align_corners)
+    inside = _reflect(grid) if outside == "reflection" else grid
+    texels = F.grid_sample(maps, inside, mode="bicubic", padding_mode="border", align_corners=align_corners)
+    if outside == "zeros":
+        texels = texels * (grid.abs() <= 1).all(-1).unsqueeze(1).to(texels.dtype)
+    return texels
 
 
 def _reflect(grid: Tensor) -> Tensor:
