@@ -220,6 +220,13 @@ class PluginHost:
         """Plugins with status ``error``, each as ``name (its error)``."""
         return [f"{i.name} ({i.error})" for i in self.plugins.values() if i.status == "error"]
 
+    def _tell(self, message: str, kind: str) -> None:
+        """Keep ``message`` in :attr:`warnings` and say it on stderr (``note:`` / ``warning:``)."""
+        from zoo3d.errors import tell
+
+        self.warnings.append(message)
+        tell(message, kind)
+
     def _warn_unmatched_disabled(self, disabled: set[str]) -> None:
         """Warn about ZOO3D_DISABLE_PLUGINS names that match no plugin (a typo disables nothing)."""
         known = set()
@@ -227,11 +234,7 @@ class PluginHost:
             known |= {normalize_name(info.name), normalize_name(info.source), normalize_name(info.module)}
         for name in sorted(disabled - known):
             names = ", ".join(sorted(i.name for i in self.plugins.values())) or "none"
-            message = f"ZOO3D_DISABLE_PLUGINS names '{name}', which matches no plugin (plugins: {names})."
-            self.warnings.append(message)
-            from zoo3d.errors import tell
-
-            tell(message, "warning")
+            self._tell(f"ZOO3D_DISABLE_PLUGINS names '{name}', which matches no plugin (plugins: {names}).", "warning")
 
     def check_factories(self) -> list[dict[str, Any]]:
         """Import every registered model, metric and dataset factory; one row per spec with its status."""
@@ -274,12 +277,8 @@ class PluginHost:
             obj = loader()
             if self.pm.is_registered(obj):  # installed, and named again in ZOO3D_PLUGINS: once is enough
                 del self.plugins[name]
-                message = (f"{source} names '{module}', which is already loaded as plugin "
-                           f"'{self.pm.get_name(obj)}'; it is used once (unset {source} for it)")
-                self.warnings.append(message)
-                from zoo3d.errors import tell
-
-                tell(message, "note")
+                self._tell(f"{source} names '{module}', which is already loaded as plugin "
+                           f"'{self.pm.get_name(obj)}'; it is used once (unset {source} for it)", "note")
                 return
             if not version:
                 info.version = str(getattr(obj, "__version__", ""))
