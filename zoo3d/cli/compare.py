@@ -38,7 +38,10 @@ def _parse_ckpts(items: tuple[str, ...]) -> dict[str, str]:
 @click.option("--resolution", type=click.IntRange(8, 4096), default=None,
               help="Override the protocol's image resolution.")
 @click.option("--neus-iterations", type=click.IntRange(1, 1_000_000), default=None,
-              help="Override the NeuS iteration budget.")
+              help="Override the NeuS iteration budget (the same as --set neus.iterations=N).")
+@click.option("--set", "sets", multiple=True, metavar="KEY=VALUE",
+              help="Override a protocol key (epi_frames=120, neus.batch_rays=1024) or a metric plugin's own "
+                   "setting (METRIC.KEY=VALUE); repeatable.")
 @click.option("--data", default="synthetic:heads", show_default=True, help="Reference dataset for fid/kid/swd/diversity.")
 @click.option("--inception", type=click.Path(dir_okay=True), default=None,
               help="Inception TorchScript file for fid/kid (or set ZOO3D_INCEPTION).")
@@ -46,8 +49,8 @@ def _parse_ckpts(items: tuple[str, ...]) -> dict[str, str]:
 @click.option("--json", "json_out", type=click.Path(dir_okay=False), default=None, help="Write the results as JSON.")
 @click.option("--markdown", "md_out", type=click.Path(dir_okay=False), default=None,
               help="Write a Markdown report, with an images folder next to it.")
-def compare(models, metrics, ckpts, instances, protocol_name, resolution, neus_iterations, data, inception, device,
-            json_out, md_out):
+def compare(models, metrics, ckpts, instances, protocol_name, resolution, neus_iterations, sets, data, inception,
+            device, json_out, md_out):
     """Compare MODELS on METRICs with the same seeds and cameras; print a table, write JSON/Markdown."""
     from pathlib import Path
 
@@ -58,9 +61,9 @@ def compare(models, metrics, ckpts, instances, protocol_name, resolution, neus_i
     from zoo3d.cli.tables import print_fitting_table
     from zoo3d.devices import resolve_device
     from zoo3d.eval.harness import (compare_models, direction_arrow, format_value, load_eval_model, load_metrics,
-                                    total_work, write_json, write_markdown)
+                                    preflight, total_work, write_json, write_markdown)
     from zoo3d.eval.metric import EvalContext
-    from zoo3d.eval.protocol import make_protocol
+    from zoo3d.eval.protocol import build_protocol
     from zoo3d.specs import normalize_name
 
     model_names, metric_names = _split(models), _split(metrics)
@@ -72,21 +75,19 @@ def compare(models, metrics, ckpts, instances, protocol_name, resolution, neus_i
     unknown = set(ckpt_map) - {normalize_name(m) for m in model_names}
     if unknown:
         raise UserError(f"--ckpt names model '{sorted(unknown)[0]}', which is not in --models.")
-    overrides = {"neus": {"iterations": neus_iterations}} if neus_iterations else {}
-    protocol = make_protocol(protocol_name, instances=instances, resolution=resolution, **overrides)
-    dev = resolve_device(device)
     metric_objs = load_metrics(metric_names)
-    if {"fid", "kid"} & set(metric_objs):
-        from zoo3d.eval.fid import check_inception
-
-        check_inception(inception)  # fail before any long work
+    shorthand = [f"neus.iterations={neus_iterations}"] if neus_iterations else []
+    protocol = build_protocol(protocol_name, instances=instances, resolution=resolution,
+                              sets=[*shorthand, *sets], metrics=metric_objs)
+    dev = resolve_device(device)
+    options = {"data": data, "inception": inception}
+    preflight(metric_objs, protocol, options)  # a missing file or dataset fails now, before any long work
     loaded = [load_eval_model(name, ckpt_map.get(normalize_name(name)), dev) for name in model_names]
 
     console = Console(stderr=True)
     out_dir = None
     if md_out:
         out_dir = Path(md_out).with_suffix("").with_name(Path(md_out).stem + "_images")
-    options = {"data": data, "inception": inception}
     probe = EvalContext(protocol=protocol, device=dev, seeds=protocol.seeds)
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                   TimeRemainingColumn(), console=console, transient=False) as bar:

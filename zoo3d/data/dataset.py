@@ -23,19 +23,37 @@ def build_dataset(cfg, resolution: int, camera_prior=None, seed: int = 0) -> Dat
     ray) and ``mask`` (1, R, R). With ``cfg.mirror`` an item is flipped together with its camera
     with probability 1/2, reproducibly per (seed, index, epoch); call ``dataset.set_epoch(e)``.
     """
+    _, query = parse_spec(cfg.spec)
+    registered, path = _locate(cfg.spec)
+    if registered is not None:
+        return registered.load()(cfg, resolution, query=query, camera_prior=camera_prior, seed=seed)
+    from zoo3d.data.folder import FolderDataset
+
+    return FolderDataset(path, resolution, crop=cfg.crop, resize=cfg.resize, mirror=cfg.mirror, seed=seed)
+
+
+def check_spec(spec: str) -> None:
+    """Refuse, in one sentence and without reading a pixel, a spec that :func:`build_dataset` would refuse or
+    whose folder holds no usable posed image (the check ``zoo3d compare`` runs before any model is loaded)."""
+    _, path = _locate(spec)
+    if path is not None:
+        from zoo3d.data.check import ensure_usable
+
+        ensure_usable(path)
+
+
+def _locate(spec: str):
+    """(the registered dataset's spec, None) or (None, the folder or zip) that ``spec`` names."""
     from zoo3d.plugins import get_host
 
-    name, query = parse_spec(cfg.spec)
+    name, query = parse_spec(spec)
     host = get_host()
     if name in host.datasets:
-        factory = host.datasets.get(name).load()
-        return factory(cfg, resolution, query=query, camera_prior=camera_prior, seed=seed)
+        return host.datasets.get(name), None
     path = Path(name).expanduser()
     if path.exists():
         if query:
             raise UserError(f"Options after '?' are only for registered datasets, not for the path '{name}'.")
-        from zoo3d.data.folder import FolderDataset
-
-        return FolderDataset(path, resolution, crop=cfg.crop, resize=cfg.resize, mirror=cfg.mirror, seed=seed)
+        return None, path
     known = ", ".join(s.name for s in host.datasets) or "none"
-    raise UserError(f"Dataset '{cfg.spec}' is neither a registered dataset ({known}) nor an existing folder or zip.")
+    raise UserError(f"Dataset '{spec}' is neither a registered dataset ({known}) nor an existing folder or zip.")

@@ -31,6 +31,13 @@ def generated_images(generator, n: int, resolution: int, psi: float, seed: int, 
     return torch.cat(out)
 
 
+def check_reference_data(options: dict[str, Any]) -> None:
+    """The pre-flight of a metric against ``--data``: the spec names a registered dataset or a usable folder."""
+    from zoo3d.data import check_spec
+
+    check_spec(options.get("data", "synthetic:heads"))
+
+
 def real_images(data_spec: str, n: int, resolution: int, seed: int = 0) -> Tensor:
     """(n, 3, R, R) dataset images in [-1, 1]: a seeded random subset (all of them when fewer)."""
     try:
@@ -94,6 +101,9 @@ class DistributionMetric(Metric):
 
     requires = ("images", "dataset")
     units = "one"
+
+    def check(self, protocol: Any, options: dict[str, Any]) -> None:
+        check_reference_data(options)
 
     def evaluate(self, model: EvalModel, ctx: EvalContext) -> dict[str, Any]:
         fake, real = protocol_image_sets(model, ctx)

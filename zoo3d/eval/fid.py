@@ -167,6 +167,13 @@ class _FeatureDistance(Metric):
     def score(self, fake: np.ndarray, real: np.ndarray, seed: int) -> float:
         raise NotImplementedError
 
+    def check(self, protocol: Any, options: dict[str, Any]) -> None:
+        from zoo3d.eval.distribution import check_reference_data
+
+        if not options.get("standin_features"):
+            check_inception(options.get("inception"))
+        check_reference_data(options)
+
     def evaluate(self, model: EvalModel, ctx: EvalContext) -> dict[str, Any]:
         from zoo3d.eval.distribution import protocol_generated_images, real_images
 

@@ -16,7 +16,7 @@ import torch
 
 from zoo3d.errors import UserError
 from zoo3d.eval.metric import EvalContext, EvalModel, Metric, NotApplicable, model_resolution, summarize
-from zoo3d.eval.protocol import Protocol
+from zoo3d.eval.protocol import Protocol, resolve_metric_settings
 
 
 def load_eval_model(name: str, checkpoint: str | None, device) -> EvalModel:
@@ -57,6 +57,12 @@ def load_metrics(names: list[str]) -> dict[str, Metric]:
     return metrics
 
 
+def preflight(metrics: dict[str, Metric], protocol: Protocol, options: dict[str, Any]) -> None:
+    """Every metric's :meth:`~zoo3d.eval.metric.Metric.check`, before any model is loaded or trained."""
+    for metric in metrics.values():
+        metric.check(protocol, options)
+
+
 @contextmanager
 def reproducible(seed: int, device: torch.device):
     """Seed torch for a compare run; on CUDA also ask for deterministic kernels (warn-only).
@@ -86,6 +92,7 @@ def compare_models(models: list[EvalModel], metrics: dict[str, Metric], protocol
                    progress: Callable[[int], None] | None = None,
                    on_model: Callable[[str, str], None] | None = None) -> dict[str, Any]:
     """Run every metric on every model; returns the JSON-ready result (see docs/metrics.md)."""
+    protocol = resolve_metric_settings(protocol, metrics)  # recorded in full, defaults included
     ctx = EvalContext(protocol=protocol, device=torch.device(device), seeds=protocol.seeds,
                       out_dir=Path(out_dir) if out_dir else None, progress=progress, options=dict(options or {}))
     results: dict[str, dict[str, Any]] = {}

@@ -4,6 +4,11 @@ A metric is a class registered through ``zoo3d_register_metrics`` with a
 :class:`zoo3d.specs.MetricSpec` whose factory names it. The harness instantiates it
 once per ``compare`` run and calls :meth:`Metric.evaluate` once per model with the
 same :class:`EvalContext` (same seeds, cameras and protocol for every model).
+
+A metric with knobs of its own declares them as a :attr:`Metric.settings` class; the user sets them with
+``zoo3d compare --set NAME.KEY=VALUE`` and the protocol records them, as it records the built-in metrics'
+fields. :meth:`Metric.check` runs before any model is loaded, so a missing file fails in a second, not
+after an hour of scoring.
 """
 
 from __future__ import annotations
@@ -11,7 +16,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, ClassVar
 
 import torch
 from torch import Tensor
@@ -67,6 +72,10 @@ class EvalContext:
         if self.progress is not None:
             self.progress(n)
 
+    def settings(self, metric: "Metric") -> Any:
+        """``metric``'s own settings under this run's protocol (see :meth:`Metric.settings_under`)."""
+        return metric.settings_under(self.protocol)
+
     def evidence_path(self, model: str, metric: str, name: str) -> Path | None:
         """A file path for an evidence image, registered for the Markdown report (None when not saving)."""
         if self.out_dir is None:
@@ -87,6 +96,11 @@ class Metric:
             out (a timing, a control's score) is reported without a direction.
         requires: what the model must provide: ``"images"`` (rgb), ``"depth"``, ``"dataset"``.
         units: per-instance work units for the progress bar (``"instances"`` or ``"one"``).
+        settings: a :class:`zoo3d.config.Config` subclass of the metric's own knobs, or None. Each is set
+            with ``zoo3d compare --set NAME.KEY=VALUE``, recorded in the JSON ``protocol.metric_settings``,
+            and read in :meth:`evaluate` with ``ctx.settings(self)``.
+        protocol_settings: per protocol name (``small``, ``paper``), that protocol's departures from the
+            ``settings`` defaults (``{"paper": {"patches": 4096}}``).
     """
 
     name: str = ""
@@ -94,6 +108,23 @@ class Metric:
     higher_is_better: bool | dict[str, bool] = True
     requires: tuple[str, ...] = ("images",)
     units: str = "instances"
+    settings: ClassVar[type | None] = None
+    protocol_settings: ClassVar[dict[str, dict[str, Any]]] = {}
+
+    def settings_under(self, protocol: Any) -> Any:
+        """This metric's :attr:`settings` instance under ``protocol``: what the protocol resolved for it
+        (:func:`zoo3d.eval.protocol.resolve_metric_settings`), else the defaults for the protocol's name."""
+        if self.settings is None:
+            raise TypeError(f"metric '{self.name}' declares no settings class")
+        stored = getattr(protocol, "metric_settings", {}).get(self.name)
+        if stored is None:
+            stored = self.protocol_settings.get(getattr(protocol, "name", ""), {})
+        return self.settings.model_validate(stored)
+
+    def check(self, protocol: Any, options: dict[str, Any]) -> None:
+        """Pre-flight, before any model is loaded: raise :class:`zoo3d.errors.UserError` with one sentence for
+        what would make :meth:`evaluate` fail later (a missing weights file, an unreadable dataset).
+        ``options`` are the CLI switches (``data``, ``inception``)."""
 
     def result_keys(self) -> tuple[str, ...]:
         return self.keys or (self.name,)

@@ -2,16 +2,21 @@
 
 ``small`` is the honest CPU default (few instances, 64 px, a fixed NeuS iteration budget);
 ``paper`` follows GRAM-HD Table 2 (50 instances, the model's resolution, the full NeuS budget).
+``zoo3d compare --set KEY=VALUE`` changes one field (``neus.iterations=800``, ``epi_frames=120``) or one of
+a metric plugin's own settings (``NAME.KEY=VALUE``, see :attr:`zoo3d.eval.metric.Metric.settings`).
 """
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable, Iterable
 
 from pydantic import Field
 
-from zoo3d.config import Config
-from zoo3d.errors import UserError
+from zoo3d.config import Config, apply_overrides, parse_override, validate
+from zoo3d.errors import ConfigError, UserError, closest
+
+if TYPE_CHECKING:
+    from zoo3d.eval.metric import Metric
 
 
 class NeusSettings(Config):
@@ -66,6 +71,8 @@ class Protocol(Config):
     swd_patches_per_image: int = Field(128, ge=1)
     speed_resolutions: list[int] = Field(default_factory=lambda: [64, 128])
     speed_repeats: int = Field(3, ge=1)
+    # metric name -> its own settings (metrics that declare a ``settings`` class), resolved in full
+    metric_settings: dict[str, dict[str, Any]] = Field(default_factory=dict)
 
     @property
     def seeds(self) -> list[int]:
@@ -89,15 +96,84 @@ PROTOCOLS: dict[str, Callable[[], dict[str, Any]]] = {"small": dict, "paper": _p
 
 def make_protocol(name: str = "small", instances: int | None = None, resolution: int | None = None,
                   **overrides: Any) -> Protocol:
-    """Build a named protocol, then apply ``instances``/``resolution`` and any field overrides."""
-    if name not in PROTOCOLS:
-        raise UserError(f"Unknown protocol '{name}'; use one of: {', '.join(PROTOCOLS)}.")
-    data = PROTOCOLS[name]()
-    neus = dict(data.pop("neus", {}))
-    neus.update(overrides.pop("neus", {}) or {})
+    """Build a named protocol, then apply ``instances``/``resolution`` and any field overrides (``neus`` as a
+    dict of the NeuS settings it changes)."""
+    data = _protocol_data(name)
+    data["neus"].update(overrides.pop("neus", {}) or {})
     data.update(overrides)
     if instances is not None:
         data["instances"] = instances
     if resolution is not None:
         data["resolution"] = resolution
-    return Protocol(neus=NeusSettings(**neus), **data)
+    return Protocol(**data)
+
+
+def _protocol_data(name: str) -> dict[str, Any]:
+    if name not in PROTOCOLS:
+        raise UserError(f"Unknown protocol '{name}'; use one of: {', '.join(PROTOCOLS)}.")
+    data = PROTOCOLS[name]()
+    data["neus"] = {**NeusSettings().model_dump(), **data.get("neus", {})}
+    return data
+
+
+def resolve_metric_settings(protocol: Protocol, metrics: dict[str, "Metric"],
+                            sets: dict[str, list[str]] | None = None) -> Protocol:
+    """``protocol`` with every settings-declaring metric's settings in ``metric_settings``: its class defaults,
+    then its ``protocol_settings`` for this protocol's name, then the ``KEY=VALUE`` items of ``sets[name]``.
+    Settings already resolved are kept (apart from new items), so resolving twice changes nothing."""
+    sets = sets or {}
+    resolved = dict(protocol.metric_settings)
+    for name, metric in metrics.items():
+        if metric.settings is None:
+            continue
+        data = dict(resolved.get(name) or metric.protocol_settings.get(protocol.name, {}))
+        apply_overrides(data, sets.get(name, []))
+        resolved[name] = validate(metric.settings, data, origin=f"metric '{name}' settings").model_dump(mode="json")
+    return protocol.model_copy(update={"metric_settings": resolved})
+
+
+def build_protocol(name: str = "small", instances: int | None = None, resolution: int | None = None,
+                   sets: Iterable[str] = (), metrics: dict[str, "Metric"] | None = None) -> Protocol:
+    """The protocol ``zoo3d compare`` runs: ``name``'s settings, ``--instances``/``--resolution``, then each
+    ``--set KEY=VALUE``: a protocol field (``neus.iterations``, ``epi_frames``) or, for a metric in
+    ``metrics`` with its own settings, ``METRIC.KEY``. A key that is neither is refused in one sentence."""
+    metrics = metrics or {}
+    data = _protocol_data(name)
+    if instances is not None:
+        data["instances"] = instances
+    if resolution is not None:
+        data["resolution"] = resolution
+    fields = [f for f in Protocol.model_fields if f not in ("name", "metric_settings")]
+    own = {n for n, m in metrics.items() if m.settings is not None}
+    clash = sorted(own & set(Protocol.model_fields))
+    if clash:
+        raise UserError(f"Metric '{clash[0]}' declares settings under a name the protocol uses for its own "
+                        f"field; rename the metric.")
+    protocol_items: list[str] = []
+    metric_items: dict[str, list[str]] = {}
+    for item in sets:
+        path, _ = parse_override(item)
+        head = path[0]
+        if head in fields:
+            protocol_items.append(item)
+        elif head in own and len(path) > 1:
+            metric_items.setdefault(head, []).append(item.partition(".")[2])
+        else:
+            raise ConfigError(_unknown_key(item, head, fields, own, metrics))
+    apply_overrides(data, protocol_items)
+    protocol = validate(Protocol, data, origin="the protocol (--set)")
+    return resolve_metric_settings(protocol, metrics, metric_items)
+
+
+def _unknown_key(item: str, head: str, fields: list[str], own: set[str], metrics: dict[str, "Metric"]) -> str:
+    if head in own:
+        return f"--set '{item}' names metric '{head}' but no key of its settings; use {head}.KEY=VALUE."
+    if head == "name":
+        return f"--set '{item}': choose the protocol with --protocol."
+    if head in metrics:
+        return (f"--set '{item}': metric '{head}' has no settings of its own; its knobs are protocol keys "
+                f"(docs/metrics.md#protocols).")
+    hint = closest(head, [*fields, *own])
+    did = f" Did you mean '{hint[0]}'?" if hint else ""
+    mine = f"; metric settings: {', '.join(sorted(own))}" if own else ""
+    return f"--set '{item}': '{head}' is not a protocol key (protocol keys: {', '.join(fields)}{mine}).{did}"
