@@ -11,7 +11,7 @@ import time
 import pytest
 
 from zoo3d.benchmarks import zoo
-from zoo3d.errors import UserError
+from zoo3d.errors import ConfigError, UserError
 
 
 def test_settings_read_the_environment_and_refuse_an_endless_run(tmp_path):
@@ -89,6 +89,25 @@ def test_numbers_are_refused_by_name_and_instances_are_at_least_one():
         zoo.settings_from_env(False, {"ZOO3D_ZOO_MINUTES": "ten"})
     with pytest.raises(UserError, match="ZOO3D_ZOO_STEPS must be a whole number, not '2.5'"):
         zoo.settings_from_env(False, {"ZOO3D_ZOO_STEPS": "2.5"})
+
+
+def test_what_the_comparison_would_refuse_is_refused_before_any_training(tmp_path, monkeypatch):
+    """The comparison runs after hours of training: its metrics, protocol, data and files are checked first."""
+    monkeypatch.delenv("ZOO3D_INCEPTION", raising=False)
+    with pytest.raises(UserError, match="Unknown metric 'epii'"):
+        zoo.settings_from_env(False, {"ZOO3D_ZOO_METRICS": "epi,epii"})
+    with pytest.raises(UserError, match="Unknown protocol 'papr'"):
+        zoo.settings_from_env(False, {"ZOO3D_ZOO_PROTOCOL": "papr"})
+    with pytest.raises(ConfigError, match="'epi_frms' is not a protocol key"):
+        zoo.settings_from_env(False, {"ZOO3D_ZOO_COMPARE_SET": "epi_frames=90; epi_frms=3"})
+    with pytest.raises(UserError, match="neither a registered dataset"):
+        zoo.settings_from_env(False, {"ZOO3D_ZOO_DATA": str(tmp_path / "nowhere")})
+    with pytest.raises(UserError, match="FID/KID need the Inception weights"):
+        zoo.settings_from_env(False, {"ZOO3D_ZOO_METRICS": "epi,fid"})
+    s = zoo.settings_from_env(True, {"ZOO3D_ZOO_COMPARE_SET": "epi_frames=90; depth_views=5"})
+    cmd = zoo._compare_cmd(["oracle"], {}, s, "cpu", "compare")
+    sets = [cmd[i + 1] for i, a in enumerate(cmd) if a == "--set"]
+    assert sets == ["neus.iterations=20", "epi_frames=90", "depth_views=5"]
 
 
 def test_a_training_that_ignores_the_budget_stop_is_killed(tmp_path, monkeypatch):

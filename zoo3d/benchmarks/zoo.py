@@ -25,6 +25,8 @@ Configured through the environment (``zoo3d bench`` passes only ``--device`` and
 ``ZOO3D_ZOO_METRICS``     default ``neus,epi,depth,swd,diversity,detail,speed``
 ``ZOO3D_ZOO_PROTOCOL``    ``small`` (default) or ``paper``; ``ZOO3D_ZOO_INSTANCES`` (at least 1) overrides its
                           instance count
+``ZOO3D_ZOO_COMPARE_SET`` ``;``-separated ``zoo3d compare --set`` items: protocol keys (``epi_frames=120``) or a
+                          metric plugin's settings (``METRIC.KEY=VALUE``)
 ``ZOO3D_ZOO_OUT``         output folder (default ``runs/zoo-<time>``); must not hold a previous table
 ``ZOO3D_ZOO_RESUME``      ``1``: continue the run in ``ZOO3D_ZOO_OUT``. A model whose training finished there
                           (its record ``runs/MODEL.json``) is not trained again; the samples, the comparison and
@@ -35,6 +37,9 @@ Configured through the environment (``zoo3d bench`` passes only ``--device`` and
                           ``cores // jobs`` threads (``OMP_NUM_THREADS``) unless that variable is set
 
 ``--quick`` (a smoke run of the harness, not a record): 2 steps per model, 1 instance, NeuS 20 iterations.
+
+Everything the comparison would refuse after hours of training is refused before the first: the models, the
+metrics, the protocol and its ``--set`` items, ``ZOO3D_ZOO_DATA``, and the Inception file of fid/kid.
 """
 
 from __future__ import annotations
@@ -74,6 +79,7 @@ class ZooSettings:
     protocol: str = "small"
     instances: int | None = None
     neus_iterations: int | None = None
+    compare_sets: list[str] = field(default_factory=list)  # ``zoo3d compare --set`` items
     jobs: int = 1
     resume: bool = False
     overrides: list[tuple[str | None, str]] = field(default_factory=list)  # (model or None for all, key=value)
@@ -156,12 +162,35 @@ def settings_from_env(quick: bool, env: dict[str, str] | None = None) -> ZooSett
     if minutes <= 0 and steps_cap is None:
         raise UserError("ZOO3D_ZOO_MINUTES is 0 and ZOO3D_ZOO_STEPS is unset: the training would never stop.")
     out = Path(env.get("ZOO3D_ZOO_OUT") or Path("runs") / time.strftime("zoo-%Y%m%d-%H%M%S"))
-    return ZooSettings(models=models, out=out,
-                       minutes=minutes, steps=steps_cap, presets=presets,
-                       data=env.get("ZOO3D_ZOO_DATA", "synthetic:heads"),
-                       metrics=_list(env.get("ZOO3D_ZOO_METRICS", ",".join(DEFAULT_METRICS))),
-                       protocol=env.get("ZOO3D_ZOO_PROTOCOL", "small"), instances=instances,
-                       neus_iterations=20 if quick else None, jobs=jobs, resume=resume, overrides=overrides)
+    s = ZooSettings(models=models, out=out,
+                    minutes=minutes, steps=steps_cap, presets=presets,
+                    data=env.get("ZOO3D_ZOO_DATA", "synthetic:heads"),
+                    metrics=_list(env.get("ZOO3D_ZOO_METRICS", ",".join(DEFAULT_METRICS))),
+                    protocol=env.get("ZOO3D_ZOO_PROTOCOL", "small"), instances=instances,
+                    neus_iterations=20 if quick else None,
+                    compare_sets=[t.strip() for t in env.get("ZOO3D_ZOO_COMPARE_SET", "").split(";") if t.strip()],
+                    jobs=jobs, resume=resume, overrides=overrides)
+    check_comparison(s, env)
+    return s
+
+
+def _protocol_sets(s: ZooSettings) -> list[str]:
+    """The comparison's ``--set`` items, ``--neus-iterations`` first as ``zoo3d compare`` reads it."""
+    return [f"neus.iterations={s.neus_iterations}"] * bool(s.neus_iterations) + s.compare_sets
+
+
+def check_comparison(s: ZooSettings, env: dict[str, str]) -> None:
+    """What ``zoo3d compare`` would refuse after the trainings, refused before them: an unknown metric or
+    protocol, a bad ``--set`` item, and each metric's pre-flight (``--data``; the Inception file of fid/kid,
+    read from ``ZOO3D_INCEPTION`` as the comparison will)."""
+    from zoo3d.eval.harness import load_metrics, preflight
+    from zoo3d.eval.protocol import build_protocol
+
+    if not s.metrics:
+        raise UserError("ZOO3D_ZOO_METRICS names no metric.")
+    metrics = load_metrics(s.metrics)
+    protocol = build_protocol(s.protocol, instances=s.instances, sets=_protocol_sets(s), metrics=metrics)
+    preflight(metrics, protocol, {"data": s.data, "inception": env.get("ZOO3D_INCEPTION") or None})
 
 
 def default_models() -> list[str]:
@@ -343,8 +372,8 @@ def _compare_cmd(names: list[str], runs: dict[str, Path], s: ZooSettings, device
             cmd += ["--ckpt", f"{name}={runs[name]}"]
     if s.instances:
         cmd += ["--instances", str(s.instances)]
-    if s.neus_iterations:
-        cmd += ["--neus-iterations", str(s.neus_iterations)]
+    for item in _protocol_sets(s):
+        cmd += ["--set", item]
     return cmd
 
 
