@@ -40,3 +40,19 @@ def test_example_plugin_trains_and_samples_through_the_cli(example_site, tmp_pat
     assert (tmp_path / "grid.png").stat().st_size > 0
     info = run_cli("blobs-info", env=env)
     assert info.returncode == 0 and "Gaussian blobs" in info.stdout
+
+
+def test_example_metric_takes_its_settings_from_the_command_line(example_site, tmp_path):
+    env = {"PYTHONPATH": str(example_site), "ZOO3D_RUNS": str(tmp_path / "runs")}
+    out = tmp_path / "mirror.json"
+    run = run_cli("compare", "--models", "oracle,oracle_inconsistent", "--metric", "mirror_iou", "--instances", "2",
+                  "--resolution", "32",
+                  "--set", "mirror_iou.yaw=0.2", "--json", str(out), env=env)
+    assert run.returncode == 0, run.stdout + run.stderr
+    result = json.loads(out.read_text())
+    assert result["protocol"]["metric_settings"]["mirror_iou"] == {"yaw": 0.2, "threshold": 0.5}
+    iou = {name: row["mirror_iou"] for name, row in result["models"].items()}
+    # The synthetic heads are mirror-symmetric shapes: the consistent oracle's silhouettes match, the warped ones not.
+    assert iou["oracle"]["n"] == 2 and iou["oracle"]["mean"] > 0.99 and iou["oracle_inconsistent"]["mean"] < 0.95
+    refused = run_cli("compare", "--models", "oracle", "--metric", "mirror_iou", "--set", "mirror_iou.yaw=2", env=env)
+    assert refused.returncode != 0 and "config key 'yaw' in metric 'mirror_iou' settings" in refused.stderr

@@ -1,7 +1,7 @@
-"""An example zoo3d plugin: the ``blobs`` model and the ``zoo3d blobs-info`` command.
+"""An example zoo3d plugin: the ``blobs`` model, the ``mirror_iou`` metric and the ``zoo3d blobs-info`` command.
 
 This module is what the entry point names; it stays import-light (no torch), so ``zoo3d --help``
-stays fast. The model code is imported only when the model is used.
+stays fast. The model and metric code is imported only when they are used.
 """
 
 from pathlib import Path
@@ -9,7 +9,7 @@ from pathlib import Path
 import click
 
 from zoo3d import hookimpl
-from zoo3d.specs import ModelSpec
+from zoo3d.specs import MetricSpec, ModelSpec
 
 __version__ = "0.1.0"
 HERE = Path(__file__).resolve().parent
@@ -26,6 +26,12 @@ def zoo3d_register_models(register):
         presets_dir=HERE / "presets",
         card=HERE / "card.yaml",
     ))
+
+
+@hookimpl
+def zoo3d_register_metrics(register):
+    register(MetricSpec(name="mirror_iou", factory="zoo3d_blobs.metric:MirrorIoU", higher_is_better=True,
+                        summary="example plugin: silhouette IoU of mirrored yaws (+a against -a, flipped)"))
 
 
 @click.command("blobs-info")
