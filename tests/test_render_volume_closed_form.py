@@ -164,7 +164,7 @@ def _plain(rep, o, d, cfg, view=None, stretch=1.0, jitter=None, importance_u=Non
     bg = cfg.get("background")
     if bg is not None:
         colour = [1.0, 1.0, 1.0] if bg == "white" else list(bg)
-        rgb = [rgb[i] + (1 - sum(w)) * colour[i] for i in range(3)]
+        rgb = [rgb[i] + (1 - acc) * colour[i] for i in range(3)]  # pi-GAN: 1 - the weights before the fill
     features = [sum(wk * f[i] for wk, f in zip(w, feats)) for i in range(4)]
     return rgb, sum(wk * t for wk, t in zip(w, ts)), acc, features, w, ts, raws
 
@@ -191,6 +191,9 @@ CONFIGS = {
     "relu, pi-GAN linspace, differences, importance over midpoints, fill last": (
         Cloud, dict(num_samples=6, num_importance=3, density_activation="relu", spacing="linspace",
                     intervals="differences", importance_bins="midpoints", eval_fill_last=True)),
+    "relu, pi-GAN linspace, fill last, white background (pi-GAN adds the white left before the fill)": (
+        Cloud, dict(num_samples=6, num_importance=3, density_activation="relu", spacing="linspace",
+                    intervals="differences", importance_bins="midpoints", eval_fill_last=True, background="white")),
     "StyleSDF density, one importance sample, white background": (
         lambda: Ball(0.01), dict(num_samples=7, num_importance=1, background="white")),
     "NeuS, finite-difference slope, annealed": (

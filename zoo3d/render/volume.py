@@ -129,7 +129,8 @@ class VolumeRenderer(Renderer):
             weights + 1e-5: pi-GAN).
         eval_fill_last: in eval mode the last sample takes the weight the others leave (1 - sum),
             so every ray is opaque (StyleSDF ``force_background``, pi-GAN ``last_back``). ``alpha``
-            still reports the opacity before the filling.
+            still reports the opacity before the filling, and a ``background`` is added with 1 - that
+            opacity, as pi-GAN's ``fancy_integration`` adds its white after ``last_back``.
         eval_view_dirs: the directions the field sees in eval mode: "world" (the rays') or "camera"
             (the ray in the camera frame, x right, y up, looking down -z: view dependence locked to
             the image, StyleSDF ``static_viewdirs``).
@@ -281,7 +282,7 @@ class VolumeRenderer(Renderer):
         if self.background is not None:
             colour = torch.ones(3, device=rgb.device, dtype=rgb.dtype) if self.background == "white" else \
                 torch.as_tensor(self.background, device=rgb.device, dtype=rgb.dtype)
-            out_rgb = out_rgb + (1 - w.sum(-1, keepdim=True)) * colour
+            out_rgb = out_rgb + (1 - acc) * colour  # the opacity before any fill, as pi-GAN adds its white
         return {"rgb": out_rgb, "depth": (w * t).sum(-1, keepdim=True), "alpha": acc,
                 "features": None if feats is None else weighted_sum(w, feats), "weights": w, "t": t, "raw": raw}
 
