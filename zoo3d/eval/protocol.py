@@ -157,7 +157,7 @@ def build_protocol(name: str = "small", instances: int | None = None, resolution
         if head in fields:
             protocol_items.append(item)
         elif head in own and len(path) > 1:
-            metric_items.setdefault(head, []).append(item.partition(".")[2])
+            metric_items.setdefault(head, []).append(".".join(path[1:]) + "=" + item.partition("=")[2])
         else:
             raise ConfigError(_unknown_key(item, head, fields, own, metrics))
     apply_overrides(data, protocol_items)
