@@ -121,6 +121,38 @@ def test_gltf_text_file_holds_the_same_document(run, glb, tmp_path):
     assert all(np.array_equal(a.geometry[k].vertices, b.geometry[k].vertices) for k in a.geometry)
 
 
+def test_a_full_disk_during_a_gltf_write_leaves_the_old_file_and_says_so(cache, glb, tmp_path, monkeypatch):
+    import errno
+
+    from zoo3d.fileio import WriteError
+    from zoo3d.freeview.gltf import write_gltf
+
+    path = tmp_path / "head.glb"
+    shutil.copy(glb, path)
+    before = path.read_bytes()
+
+    def full(self, data):
+        with open(self, "wb") as fh:
+            fh.write(data[:100])
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(Path, "write_bytes", full)
+    with pytest.raises(WriteError, match="the disk is full; nothing was half-written"):
+        write_gltf(cache, path)
+    assert path.read_bytes() == before and sorted(p.name for p in tmp_path.iterdir()) == ["head.glb"]
+    (tmp_path / "afile").write_text("")
+    with pytest.raises(WriteError, match="is a file, not a folder"):
+        write_gltf(cache, tmp_path / "afile" / "x.gltf")
+    # What a write cut short elsewhere leaves is refused by the viewer, not served.
+    from zoo3d.errors import UserError
+    from zoo3d.freeview.server import FileSource
+
+    monkeypatch.undo()
+    (tmp_path / "cut.glb").write_bytes(before[:len(before) // 2])
+    with pytest.raises(UserError, match=r"is truncated or corrupt: its header says [\d,]+ bytes, the file has"):
+        FileSource(tmp_path / "cut.glb")
+
+
 def test_models_without_manifolds_and_unknown_suffixes_are_refused_in_one_sentence(capsys, tmp_path):
     with pytest.raises(SystemExit) as exit_info:
         main(["export", "--model", "oracle", "--out", str(tmp_path / "o.glb")])
@@ -185,10 +217,12 @@ def test_server_serves_the_page_three_js_and_the_file_and_nothing_else(glb):
                        "static//etc/passwd", "static/%2Fetc%2Fpasswd", "../../../../etc/passwd", "etc/passwd",
                        "static/vendor/three/../../../__init__.py"):
             assert _get(url + escape)[0] == 404, escape
-        request = urllib.request.Request(url + "scene.glb", data=b"x", method="POST")
-        with pytest.raises(urllib.error.HTTPError) as refused:
-            urllib.request.urlopen(request, timeout=30)
-        assert refused.value.code == 405
+        for method in ("POST", "PUT", "DELETE", "PATCH", "OPTIONS", "TRACE"):
+            request = urllib.request.Request(url + "scene.glb", data=b"x" if method != "TRACE" else None,
+                                             method=method)
+            with pytest.raises(urllib.error.HTTPError) as refused:
+                urllib.request.urlopen(request, timeout=30)
+            assert refused.value.code == 405 and "is not supported" in json.loads(refused.value.read())["error"], method
     finally:
         server.shutdown()
         server.server_close()
@@ -209,6 +243,46 @@ def test_server_makes_any_seed_of_a_run(run):
     finally:
         server.shutdown()
         server.server_close()
+
+
+def test_a_seed_that_cannot_be_made_is_answered_in_json_not_dropped(run, monkeypatch):
+    from zoo3d.errors import UserError
+    from zoo3d.freeview.server import GeneratorSource
+
+    def glb_bytes(cache):
+        if cache.meta["seed"] == 7:
+            raise UserError("The cache holds no triangles; nothing to export.")
+        if cache.meta["seed"] == 8:
+            raise RuntimeError("out of memory")
+        raise AssertionError("only seeds 7 and 8 are asked for")
+
+    monkeypatch.setattr("zoo3d.freeview.gltf.glb_bytes", glb_bytes)
+    server, url = _serve(GeneratorSource(load_model(str(run), device="cpu").generator, seed=SEED))
+    try:
+        status, body = _get(url + "scene.glb?seed=7")
+        assert status == 400 and json.loads(body)["error"] == "The cache holds no triangles; nothing to export."
+        status, body = _get(url + "scene.glb?seed=8")
+        assert status == 500 and json.loads(body)["error"] == "RuntimeError: out of memory"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_view_refuses_what_a_glb_file_would_ignore(glb, tmp_path, capsys, monkeypatch):
+    def serve(*args):
+        raise AssertionError("the viewer was started")  # rather than serve forever
+
+    monkeypatch.setattr("zoo3d.freeview.server.make_server", serve)
+    for extra, said in ((["--seed", "5"], "--seed choose what a generator draws"),
+                        (["--psi", "0.1", "--model", "gram"], "--model and --psi choose"),
+                        (["--seed", str(2**31)], "2147483648 is not in the range")):
+        with pytest.raises(SystemExit) as exit_info:
+            main(["view", str(glb), *extra])
+        assert exit_info.value.code != 0 and said in capsys.readouterr().err, extra
+    (tmp_path / "head.gltf").write_text("{}")
+    with pytest.raises(SystemExit):
+        main(["view", str(tmp_path / "head.gltf")])
+    assert "The viewer reads binary glTF (.glb)" in capsys.readouterr().err
 
 
 # ------------------------------------------------------------------------------------- viewer in a browser

@@ -10,7 +10,8 @@ from zoo3d.errors import UserError
 
 @click.command()
 @model_options
-@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True, help="The first instance shown.")
+@click.option("--seed", type=click.IntRange(0, 2**31 - 1), default=0, show_default=True,
+              help="The first instance shown (the page's seed box goes to 2^31 - 1 too).")
 @click.option("--psi", type=click.FloatRange(0, 1), default=0.7, show_default=True, help="Truncation.")
 @click.option("--port", type=click.IntRange(0, 65535), default=0, show_default=True,
               help="Port on 127.0.0.1 (0: any free port).")
@@ -23,7 +24,10 @@ def view(run, model, no_ema, device, seed, psi, port):
     from zoo3d.freeview.commands import viewer_source
     from zoo3d.freeview.server import make_server, url_of
 
-    source = viewer_source(run, lambda: load_for_cli(run, model, device, no_ema), seed, psi)
+    ctx = click.get_current_context()
+    given = [f"--{name}" for name in ("model", "seed", "psi", "no-ema")
+             if ctx.get_parameter_source(name.replace("-", "_")) == click.core.ParameterSource.COMMANDLINE]
+    source = viewer_source(run, lambda: load_for_cli(run, model, device, no_ema), seed, psi, given)
     try:
         server = make_server(source, port)
     except OSError as exc:

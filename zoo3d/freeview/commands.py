@@ -39,14 +39,21 @@ def render_cached(generator, seed: int, cameras, psi: float, resolution, rasteri
     return out, f"cached: {cache_summary(cache)}; {renderer.backend} rasterizer, {per_frame * 1000:.1f} ms per frame"
 
 
-def viewer_source(run: str | None, loaded_factory, seed: int, psi: float):
-    """The viewer's scene source: a ``.glb`` file, or the model ``loaded_factory()`` loads."""
+def viewer_source(run: str | None, loaded_factory, seed: int, psi: float, given: list[str] = ()):
+    """The viewer's scene source: a ``.glb`` file, or the model ``loaded_factory()`` loads. ``given`` names the
+    generator options the user typed; a file has its one scene, so they are refused there."""
     from zoo3d.freeview.protocol import SupportsManifoldCache
     from zoo3d.freeview.server import FileSource, GeneratorSource
 
+    if run is not None and run.lower().endswith(".gltf"):
+        raise UserError(f"The viewer reads binary glTF (.glb); write '{run}' again with "
+                        f"zoo3d export ... --out {Path(run).with_suffix('.glb').name}.")
     if run is not None and run.lower().endswith(".glb"):
         if not Path(run).is_file():
             raise UserError(f"No such file: '{run}'.")
+        if given:
+            raise UserError(f"{' and '.join(given)} choose what a generator draws; '{run}' holds one scene "
+                            f"already (view the run with them instead).")
         return FileSource(run)
     loaded = loaded_factory()
     gen = loaded.generator

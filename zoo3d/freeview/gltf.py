@@ -158,6 +158,10 @@ def read_glb_json(data: bytes, path: str | Path = "<bytes>") -> dict:
     """The JSON chunk of GLB bytes (UserError naming ``path`` when they are not GLB 2.0)."""
     if len(data) < 20 or struct.unpack_from("<II", data, 0) != (_GLB_MAGIC, 2):
         raise UserError(f"'{path}' is not a binary glTF 2.0 file (.glb).")
+    total = struct.unpack_from("<I", data, 8)[0]
+    if total != len(data):
+        raise UserError(f"'{path}' is truncated or corrupt: its header says {total:,} bytes, the file has "
+                        f"{len(data):,}.")
     length, kind = struct.unpack_from("<II", data, 12)
     if kind != _JSON_CHUNK or 20 + length > len(data):
         raise UserError(f"'{path}' is not a binary glTF 2.0 file (.glb): its first chunk is not JSON.")
@@ -173,11 +177,14 @@ def write_gltf(cache, path: str | Path) -> Path:
     suffix = path.suffix.lower()
     if suffix not in (".glb", ".gltf"):
         raise UserError(f"Cannot tell the glTF flavour of '{path}': name it .glb or .gltf.")
-    path.parent.mkdir(parents=True, exist_ok=True)
+    from zoo3d.fileio import atomic_path
+
     if suffix == ".glb":
-        path.write_bytes(glb_bytes(cache))
-        return path
-    doc, blob = gltf_document(cache)
-    doc["buffers"][0]["uri"] = "data:application/octet-stream;base64," + base64.b64encode(blob).decode("ascii")
-    path.write_text(json.dumps(doc, separators=(",", ":")))
+        data = glb_bytes(cache)
+    else:
+        doc, blob = gltf_document(cache)
+        doc["buffers"][0]["uri"] = "data:application/octet-stream;base64," + base64.b64encode(blob).decode("ascii")
+        data = json.dumps(doc, separators=(",", ":")).encode("utf-8")
+    with atomic_path(path, "glTF file") as tmp:  # a full disk leaves the old file, not half a new one
+        tmp.write_bytes(data)
     return path

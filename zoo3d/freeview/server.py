@@ -15,18 +15,22 @@ from __future__ import annotations
 
 import json
 import threading
+import traceback
 from collections import OrderedDict
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import parse_qs, unquote, urlsplit
 
-__all__ = ["FileSource", "GeneratorSource", "STATIC_ROOT", "make_server"]
+from zoo3d.errors import UserError
+
+__all__ = ["FileSource", "GeneratorSource", "MAX_SEED", "STATIC_ROOT", "make_server"]
 
 STATIC_ROOT = Path(__file__).resolve().parent / "static"
 _TYPES = {".html": "text/html; charset=utf-8", ".js": "text/javascript; charset=utf-8",
           ".css": "text/css; charset=utf-8", ".md": "text/plain; charset=utf-8", ".json": "application/json"}
-_MAX_SEED = 2**31 - 1
+#: The largest seed the page's seed box can ask for (and ``zoo3d view --seed`` takes).
+MAX_SEED = 2**31 - 1
 
 
 class SceneError(Exception):
@@ -127,8 +131,11 @@ class _Handler(BaseHTTPRequestHandler):
                 return self._send(HTTPStatus.OK, json.dumps(self.source.info()).encode(), "application/json", head)
             if path == "/scene.glb":
                 return self._scene(parse_qs(url.query).get("seed"), head)
-        except SceneError as exc:
+        except (SceneError, UserError) as exc:  # a seed that cannot be made is the request's problem, said in JSON
             return self._error(HTTPStatus.BAD_REQUEST, str(exc), head)
+        except Exception as exc:  # noqa: BLE001 - the page gets an answer, the terminal the traceback
+            self.log_error("%s", traceback.format_exc())
+            return self._error(HTTPStatus.INTERNAL_SERVER_ERROR, f"{type(exc).__name__}: {exc}", head)
         self._error(HTTPStatus.NOT_FOUND, f"Not found: {path}", head)
 
     def _static(self, relative: str, head: bool) -> None:
@@ -147,14 +154,14 @@ class _Handler(BaseHTTPRequestHandler):
                 seed = int(seeds[-1])
             except ValueError:
                 raise SceneError(f"seed must be a whole number, not '{seeds[-1]}'.") from None
-            if not 0 <= seed <= _MAX_SEED:
-                raise SceneError(f"seed must be between 0 and {_MAX_SEED}, not {seed}.")
+            if not 0 <= seed <= MAX_SEED:
+                raise SceneError(f"seed must be between 0 and {MAX_SEED}, not {seed}.")
         self._send(HTTPStatus.OK, self.source.glb(seed), "model/gltf-binary", head)
 
     def _method_not_allowed(self):
         self._error(HTTPStatus.METHOD_NOT_ALLOWED, f"{self.command} is not supported.", False)
 
-    do_POST = do_PUT = do_DELETE = do_PATCH = _method_not_allowed
+    do_POST = do_PUT = do_DELETE = do_PATCH = do_OPTIONS = do_TRACE = do_CONNECT = _method_not_allowed
 
 
 def make_server(source, port: int = 0, host: str = "127.0.0.1") -> ThreadingHTTPServer:
