@@ -39,3 +39,32 @@ def test_float64_render_matches_float32_and_takes_cameras_of_any_dtype(name):
     out.square().mean().backward()  # the training path (autograd graph) in float64 too
     assert all(p.grad is None or p.grad.dtype == torch.float64 for p in gen.parameters())
     assert any(p.grad is not None and bool(p.grad.abs().sum() > 0) for p in gen.parameters())
+
+
+def _tiny(name):
+    spec = get_model_spec(name)
+    plugin = spec.load()
+    torch.manual_seed(0)
+    return plugin.build(load_run_config(plugin.config_class, spec.name, spec.presets_dir, "tiny"))["generator"].eval()
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_seeded_samples_and_caches_of_a_float64_generator_are_its_float32_ones(name):
+    """The seed helpers behind sample, render, export and the viewer draw a seed's latent in float32 and hand it
+    over in the generator's dtype."""
+    from zoo3d.freeview.cache import cache_instance
+    from zoo3d.freeview.protocol import SupportsManifoldCache
+    from zoo3d.train.sampling import sample_grid_images
+
+    gen = _tiny(name)
+    single = sample_grid_images(gen, [3, 4], psi=0.7, yaws=[0.2], resolution=(8, 8))
+    cache = cache_instance(gen, 3) if isinstance(gen, SupportsManifoldCache) else None
+    gen = gen.double()
+    double = sample_grid_images(gen, [3, 4], psi=0.7, yaws=[0.2], resolution=(8, 8))
+    assert float(single.std()) > 1e-3  # images come back in float32 for writing either way
+    torch.testing.assert_close(double, single, rtol=0, atol=1e-4)
+    if cache is not None:
+        cache64 = cache_instance(gen, 3)
+        assert len(cache64.layers) == len(cache.layers)
+        for a, b in zip(cache64.layers, cache.layers):  # caches are stored in float32 for the rasterizers
+            torch.testing.assert_close(a.texture, b.texture, rtol=0, atol=1e-4)

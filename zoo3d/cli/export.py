@@ -64,7 +64,7 @@ def export(run, model, no_ema, device, seed, fmt, resolution, level, psi, no_col
         return
     psi = 0.5 if psi is None else psi
     with torch.no_grad():
-        rep = gen.represent(seed_latents([seed], gen.z_dim, gen.device), psi=psi)
+        rep = gen.represent(seed_latents([seed], gen.z_dim, gen.device, gen.dtype), psi=psi)
         mesh = extract_mesh(rep, resolution=resolution, level=level, chunk=chunk, colors=not no_colors,
                             device=gen.device)
     path = write_mesh(mesh, out, fmt)

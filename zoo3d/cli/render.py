@@ -55,7 +55,7 @@ def render(run, model, no_ema, device, seed, frames, trajectory, yaw_range, pitc
         cams = orbit(frames, yaw_amplitude=yaw_range, pitch_amplitude=pitch_range, radius=prior.radius, fov=prior.fov)
     else:
         cams = yaw_sweep(frames, yaw_range=yaw_range, pitch=prior.pitch_mean, radius=prior.radius, fov=prior.fov)
-    z = seed_latents([seed], gen.z_dim, gen.device).expand(frames, -1)
+    z = seed_latents([seed], gen.z_dim, gen.device, gen.dtype).expand(frames, -1)
     res = (resolution, resolution) if resolution else None
     note = ""
     if cached:

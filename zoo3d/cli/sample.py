@@ -99,7 +99,7 @@ def sample(run, model, no_ema, device, seeds, yaws, pitch, psi, resolution, dept
     h, w = (resolution, resolution) if resolution else tuple(gen.resolution)
     check_images(f"--seeds {seeds} with {len(yaw_list)} view(s){' and depth' if depth else ''}",
                  n * len(yaw_list) * (2 if depth else 1), h, w)
-    z = seed_latents(seed_list, gen.z_dim, gen.device).repeat(len(yaw_list), 1)
+    z = seed_latents(seed_list, gen.z_dim, gen.device, gen.dtype).repeat(len(yaw_list), 1)
     yaw_t = torch.tensor([y for y in yaw_list for _ in range(n)], dtype=torch.float32)
     cams = Camera.from_angles(yaw_t, prior.pitch_mean if pitch is None else pitch, prior.radius, prior.fov,
                               device=gen.device)

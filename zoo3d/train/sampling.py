@@ -16,10 +16,12 @@ from zoo3d.cameras import Camera
 from zoo3d.core.outputs import RenderOutput
 
 
-def seed_latents(seeds: Sequence[int], z_dim: int, device: torch.device | str = "cpu") -> Tensor:
-    """(len(seeds), z_dim) standard-normal latents, one reproducible row per seed."""
+def seed_latents(seeds: Sequence[int], z_dim: int, device: torch.device | str = "cpu",
+                 dtype: torch.dtype | None = None) -> Tensor:
+    """(len(seeds), z_dim) standard-normal latents, one reproducible row per seed (drawn in float32 on the CPU,
+    so a seed is the same instance on every device and in every dtype)."""
     rows = [torch.randn(1, z_dim, generator=torch.Generator().manual_seed(int(s))) for s in seeds]
-    return torch.cat(rows).to(device)
+    return torch.cat(rows).to(device=device, dtype=dtype)
 
 
 @torch.no_grad()
@@ -53,7 +55,7 @@ def sample_grid_images(generator, seeds: Sequence[int], psi: float, yaws: Sequen
     """(len(yaws) * len(seeds), 3, H, W): one row per yaw, one column per seed, in [-1, 1]."""
     prior = generator.camera_prior
     device = generator.device
-    z = seed_latents(seeds, generator.z_dim, device)
+    z = seed_latents(seeds, generator.z_dim, device, generator.dtype)
     n = len(seeds)
     z_all = z.repeat(len(yaws), 1)
     yaw_all = torch.tensor([y for y in yaws for _ in range(n)], dtype=torch.float32)
