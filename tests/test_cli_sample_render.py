@@ -71,6 +71,7 @@ def test_cli_errors_are_one_line_without_traceback(toy, capsys):
         (("sample", "weights.pt", "--out", "g.png"), "pickle"),
         (("sample", "toy", "--out", "g.png"), "No run of model 'toy' found"),
         (("render", "nowhere", "--out", "a.gif"), "neither a run folder"),
+        (("render", "toy", "--rasterizer", "gl", "--out", "a.gif"), "--rasterizer gl draws the cached layers"),
         (("sample", "toy", "--seeds", "5-2", "--out", "g.png"), "Cannot read seeds"),
         (("train", "toy", "--set", "toy.z_dimm=3", "--quiet"), "toy.z_dim"),
         (("train", "toy", "--data", "no_images", "--quiet"), "no usable posed image"),
@@ -79,3 +80,25 @@ def test_cli_errors_are_one_line_without_traceback(toy, capsys):
         assert code == 2, (args, err)
         assert phrase in err and "Traceback" not in err and len(err.strip().splitlines()) == 1, err
     assert not (toy / "runs").exists()  # a refused run leaves no folder behind
+
+
+def test_render_trajectories_circle_the_prior_mean_view(toy, capsys, monkeypatch):
+    """A prior looking down on its subject (CARLA: pitch 0.83) gets turntables around that view, not the equator."""
+    import zoo3d.train.sampling as sampling
+
+    code, _, err = zoo3d(capsys, "train", "toy", "--steps", "1", "--quiet", "--set", "camera.pitch_mean=0.4",
+                         "--set", "camera.yaw_mean=0.2")
+    assert code == 0, err
+    seen = []
+    real = sampling.render_views
+    monkeypatch.setattr(sampling, "render_views", lambda gen, z, cams, **kw: seen.append(cams.to_angles()) or
+                        real(gen, z, cams, **kw))
+    for trajectory in ("orbit", "yaw-sweep"):
+        code, _, err = zoo3d(capsys, "render", "toy", "--frames", "8", "--trajectory", trajectory, "--out", "t.gif")
+        assert code == 0, err
+    orbit, sweep = seen
+    assert abs(float(orbit["pitch"].mean()) - 0.4) < 1e-5 and abs(float(orbit["yaw"].mean()) - 0.2) < 1e-5
+    assert float(orbit["pitch"].max()) == pytest.approx(0.55, abs=1e-5)  # 0.4 + the 0.15 amplitude
+    assert abs(float(sweep["pitch"].mean()) - 0.4) < 1e-5
+    assert float(sweep["yaw"].min()) == pytest.approx(-0.2, abs=1e-5)
+    assert float(sweep["yaw"].max()) == pytest.approx(0.6, abs=1e-5)

@@ -362,17 +362,19 @@ def _decompose_projection(P: Tensor) -> tuple[Tensor, Tensor, Tensor]:
 
 
 def yaw_sweep(n: int, yaw_range: float = 0.4, pitch: float = 0.0, radius: float = 1.0, fov: float = 12.0,
-              **kw) -> Camera:
-    """``n`` cameras with yaw evenly spaced in [-yaw_range, yaw_range] (the NeuS-consistency protocol)."""
-    yaw = torch.linspace(-yaw_range, yaw_range, n, dtype=kw.get("dtype") or torch.get_default_dtype())
+              yaw_center: float = 0.0, **kw) -> Camera:
+    """``n`` cameras with yaw evenly spaced in ``yaw_center`` +- ``yaw_range`` (the NeuS-consistency protocol)."""
+    yaw = torch.linspace(-yaw_range, yaw_range, n, dtype=kw.get("dtype") or torch.get_default_dtype()) + yaw_center
     return Camera.from_angles(yaw, pitch, radius, fov, **kw)
 
 
 def orbit(n: int, yaw_amplitude: float = 0.3, pitch_amplitude: float = 0.15, radius: float = 1.0,
-          fov: float = 12.0, **kw) -> Camera:
-    """``n`` cameras on a closed elliptical path around the frontal view (a turntable for face models)."""
+          fov: float = 12.0, yaw_center: float = 0.0, pitch_center: float = 0.0, **kw) -> Camera:
+    """``n`` cameras on a closed elliptical path around the view (``yaw_center``, ``pitch_center``) (a turntable
+    around a prior's mean view: the front of a face, CARLA's cars seen from above)."""
     phase = torch.arange(n, dtype=kw.get("dtype") or torch.get_default_dtype()) * (2 * math.pi / n)
-    return Camera.from_angles(yaw_amplitude * torch.sin(phase), pitch_amplitude * torch.cos(phase), radius, fov, **kw)
+    return Camera.from_angles(yaw_center + yaw_amplitude * torch.sin(phase),
+                              pitch_center + pitch_amplitude * torch.cos(phase), radius, fov, **kw)
 
 
 class CameraPrior(BaseModel):

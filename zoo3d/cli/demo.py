@@ -81,7 +81,8 @@ def render_demo(run_dir: Path, device: str, frames: int, seed: int) -> tuple[Pat
 
     gen = load_model(str(run_dir), device=device).generator
     prior = gen.camera_prior
-    cams = yaw_sweep(frames, yaw_range=0.4, pitch=prior.pitch_mean, radius=prior.radius, fov=prior.fov)
+    cams = yaw_sweep(frames, yaw_range=0.4, pitch=prior.pitch_mean, radius=prior.radius, fov=prior.fov,
+                     yaw_center=prior.yaw_mean)
     z = seed_latents([seed], gen.z_dim, gen.device, gen.dtype).expand(frames, -1)
     turntable = render_views(gen, z, cams.to(gen.device), psi=TURNTABLE_PSI).rgb
     gif = save_animation(list(turntable), run_dir / "turntable.gif", fps=12)
