@@ -138,3 +138,18 @@ def test_prior_and_trajectories():
     ring = orbit(16).to_angles()
     assert ring["yaw"].abs().max().item() == pytest.approx(0.3, abs=1e-3)
     assert ring["pitch"].max().item() == pytest.approx(0.15, abs=1e-3)
+
+
+def test_view_limits_keep_to_the_prior_and_away_from_the_poles():
+    gaussian = CameraPrior(yaw_std=0.3, pitch_mean=0.1, pitch_std=0.155).view_limits()
+    assert gaussian["yaw"] == pytest.approx([-0.6, 0.6]) and gaussian["pitch"] == pytest.approx([-0.21, 0.41])
+    uniform = CameraPrior(distribution="uniform", yaw_mean=0.2, yaw_std=0.5, pitch_std=0.2).view_limits()
+    assert uniform["yaw"] == pytest.approx([-0.3, 0.7]) and uniform["pitch"] == pytest.approx([-0.2, 0.2])
+    # GRAM's CARLA prior: what 100 000 draws reach, within a hair, and never over the pole
+    carla = CameraPrior(distribution="spherical_uniform", yaw_mean=0.0, yaw_std=math.pi, pitch_mean=math.pi / 4,
+                        pitch_std=math.pi / 4, radius=1.0, fov=30.0)
+    limits = carla.view_limits()
+    drawn = carla.sample(100_000, generator=torch.Generator().manual_seed(0)).to_angles()
+    assert limits["yaw"] == pytest.approx([-math.pi, math.pi])
+    assert limits["pitch"][0] == pytest.approx(float(drawn["pitch"].min()), abs=0.01)
+    assert limits["pitch"][1] == pytest.approx(math.pi / 2 - 0.01) and float(drawn["pitch"].max()) > limits["pitch"][1]

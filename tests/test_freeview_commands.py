@@ -210,6 +210,7 @@ def test_server_serves_the_page_three_js_and_the_file_and_nothing_else(glb):
         status, info = _get(url + "api/info")
         info = json.loads(info)
         assert status == 200 and info["camera_prior"]["yaw_std"] == 0.3 and info["can_generate"] is False
+        assert info["view_limits"] == {"yaw": [-0.6, 0.6], "pitch": [-0.31, 0.31]}  # the Gaussian's 2 std
         assert _get(url + "scene.glb") == (200, glb.read_bytes())
         status, body = _get(url + "scene.glb?seed=99")
         assert status == 400 and "cannot make other seeds" in json.loads(body)["error"]

@@ -410,6 +410,22 @@ class CameraPrior(BaseModel):
             pitch = math.pi / 2 - torch.arccos(1 - 2 * v)
         return Camera.from_angles(yaw, pitch, self.radius, self.fov).to(device=device)
 
+    def view_limits(self, spread: float = 2.0) -> dict[str, list[float]]:
+        """The yaw and pitch ranges an interactive view keeps to: a Gaussian prior's mean +- ``spread`` std, a
+        uniform prior's support (for ``spherical_uniform`` the pitches its area-uniform draw reaches). Pitch stays
+        0.01 inside +-pi/2, where a look-at camera with y up would turn over the pole."""
+        k = spread if self.distribution == "gaussian" else 1.0
+        lo, hi = self.pitch_mean - k * self.pitch_std, self.pitch_mean + k * self.pitch_std
+        if self.distribution == "spherical_uniform":
+            def reached(pitch: float) -> float:
+                v = min(max((math.pi / 2 - pitch) / math.pi, 1e-5), 1 - 1e-5)
+                return math.pi / 2 - math.acos(1 - 2 * v)
+
+            lo, hi = reached(lo), reached(hi)
+        edge = math.pi / 2 - 0.01
+        return {"yaw": [self.yaw_mean - k * self.yaw_std, self.yaw_mean + k * self.yaw_std],
+                "pitch": [max(lo, -edge), min(hi, edge)]}
+
     def frontal(self, n: int = 1, device=None, dtype=None) -> Camera:
         return Camera.from_angles([self.yaw_mean] * n, self.pitch_mean, self.radius, self.fov,
                                   device=device, dtype=dtype)

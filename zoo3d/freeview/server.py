@@ -4,7 +4,7 @@ Routes (GET/HEAD only; anything else is 404, or 405 for other methods):
 
 * ``/`` — the page (``static/index.html``); ``/static/<file>`` — the page's script and the vendored three.js,
   served only when the resolved path lies inside the package's ``static`` folder;
-* ``/api/info`` — JSON: camera prior, default seed, whether other seeds can be generated, a source label;
+* ``/api/info`` — JSON: camera prior, the yaw and pitch ranges to orbit in, default seed, whether other seeds can be generated, a source label;
 * ``/scene.glb[?seed=S]`` — the scene as GLB: made from the generator for seed S (default: the one given on
   the command line), or the ``.glb`` file the viewer was started with (which has no other seed).
 
@@ -52,7 +52,8 @@ class GeneratorSource:
         return self.generator.camera_prior.model_dump()
 
     def info(self) -> dict:
-        return {"camera_prior": self.camera_prior, "seed": self.seed, "can_generate": True, "source": self.label}
+        return {"camera_prior": self.camera_prior, "view_limits": self.generator.camera_prior.view_limits(),
+                "seed": self.seed, "can_generate": True, "source": self.label}
 
     def glb(self, seed: int | None) -> bytes:
         from zoo3d.freeview.cache import cache_instance
@@ -81,11 +82,12 @@ class FileSource:
         meta = read_glb_json(self._data, self.path).get("asset", {}).get("extras", {}).get("zoo3d", {})
         from zoo3d.cameras import CameraPrior
 
-        self._prior = CameraPrior(**meta.get("camera_prior", {})).model_dump()
+        self._prior = CameraPrior(**meta.get("camera_prior", {}))
         self.seed = meta.get("seed")
 
     def info(self) -> dict:
-        return {"camera_prior": self._prior, "seed": self.seed, "can_generate": False, "source": self.path.name}
+        return {"camera_prior": self._prior.model_dump(), "view_limits": self._prior.view_limits(), "seed": self.seed,
+                "can_generate": False, "source": self.path.name}
 
     def glb(self, seed: int | None) -> bytes:
         if seed is not None and seed != self.seed:

@@ -21,12 +21,9 @@ function say(text, isError = false) {
 
 const info = await (await fetch('api/info')).json();
 const prior = info.camera_prior;
-// orbit within the prior: mean +- 2 std for a Gaussian prior, mean +- std (its support) for a uniform one
-const span = prior.distribution === 'uniform' ? 1 : 2;
-const limits = {
-  yaw: [prior.yaw_mean - span * prior.yaw_std, prior.yaw_mean + span * prior.yaw_std],
-  pitch: [prior.pitch_mean - span * prior.pitch_std, prior.pitch_mean + span * prior.pitch_std],
-};
+// orbit within the prior (the server's CameraPrior.view_limits: mean +- 2 std for a Gaussian prior, the
+// support of a uniform one, pitch inside +-pi/2)
+const limits = info.view_limits;
 const clamp = (v, [lo, hi]) => Math.min(hi, Math.max(lo, v));
 const numberParam = (name, fallback) => (params.has(name) ? Number(params.get(name)) : fallback);
 state.yaw = clamp(numberParam('yaw', prior.yaw_mean), limits.yaw);
