@@ -22,11 +22,12 @@ def psnr(a: torch.Tensor, b: torch.Tensor) -> float:
     return float(-10 * torch.log10(mse))
 
 
-def tiny_generator(name: str):
+def tiny_generator(name: str, overrides: tuple[str, ...] = ()):
     """The model's tiny-preset generator with weights fixed by a seed (GRAM-HD switched to its HR render)."""
     spec = get_model_spec(name)
     plugin = spec.load()
-    config = load_run_config(plugin.config_class, spec.name, spec.presets_dir, default_preset="tiny")
+    config = load_run_config(plugin.config_class, spec.name, spec.presets_dir, default_preset="tiny",
+                             overrides=list(overrides))
     torch.manual_seed(0)
     gen = plugin.build(config)["generator"].eval()
     if hasattr(gen, "super_resolve"):
@@ -75,4 +76,29 @@ def test_cached_gram_and_efficient_gram_match_their_renders(name, yaw):
     with torch.no_grad():
         full = gen(seed_latents([SEED], gen.z_dim), cam, psi=1.0)
     cached = CachedRenderer(cache_instance(gen, SEED, psi=1.0), "torch").render(cam, full.rgb.shape[-1])
+    assert psnr(cached.rgb, full.rgb) >= 30
+
+
+@pytest.mark.parametrize("backend", ["torch", "gl"])
+def test_a_white_background_without_a_plane_is_white_in_the_cache_too(backend):
+    """GRAM's CARLA setting: no background plane, white where the manifolds leave the ray uncovered."""
+    from zoo3d.freeview.gl import gl_available
+    from zoo3d.freeview.gltf import gltf_document
+
+    if backend == "gl" and not gl_available():
+        pytest.skip("no headless OpenGL (EGL) here")
+    gen = tiny_generator("gram", ("generator.manifold.background_z=null", "generator.render.white_background=true"))
+    cam = gen.camera_prior.frontal()
+    with torch.no_grad():
+        full = gen(seed_latents([SEED], gen.z_dim), cam, psi=1.0)
+    cache = cache_instance(gen, SEED, psi=1.0)
+    assert cache.backdrop == (1.0, 1.0, 1.0) and not any(lay.opaque for lay in cache.layers)
+    assert gltf_document(cache)[0]["asset"]["extras"]["zoo3d"]["backdrop"] == [1.0, 1.0, 1.0]  # for the viewer
+    renderer = CachedRenderer(cache, backend)
+    try:
+        cached = renderer.render(cam, full.rgb.shape[-1])
+    finally:
+        renderer.close()
+    corner = full.rgb[0, :, 0, 0]
+    assert bool((corner > 0.5).all())  # the model's own image is near white where little is (black: -1)
     assert psnr(cached.rgb, full.rgb) >= 30

@@ -132,4 +132,5 @@ class GramGenerator(Generator):
             bg_pts = background_grid(R, rep.background_z, device=points.device, dtype=points.dtype).reshape(1, R * R, 3)
             bg_map = bake(bg_pts, rep.background_radiance)[..., :3].reshape(1, R, R, 3).permute(0, 3, 1, 2)
         textured = TexturedManifolds(rep, maps, bg_map, extent=e, background_z=rep.background_z)
-        return TexturedLayers(textured, min(R, self.CACHE_MESH_RESOLUTION), rc.near, rc.far, rc.num_samples)
+        return TexturedLayers(textured, min(R, self.CACHE_MESH_RESOLUTION), rc.near, rc.far, rc.num_samples,
+                              backdrop=(1.0, 1.0, 1.0) if rc.white_background else None)

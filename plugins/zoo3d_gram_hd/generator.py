@@ -240,4 +240,4 @@ class GramHDGenerator(Generator):
         textures = self.textures(rep, camera.to(device=rep.z.device))
         rc = self.config.lowres.render
         return TexturedLayers(self.hr_representation(rep, textures), self.lr_resolution[0], rc.near, rc.far,
-                              rc.num_samples)
+                              rc.num_samples, backdrop=(1.0, 1.0, 1.0) if rc.white_background else None)

@@ -84,13 +84,15 @@ class ManifoldCache:
     """Layers front to back (manifolds by level index, then the background), and where they came from.
 
     ``bake_camera`` is the camera view-dependent colours were made for; ``meta`` holds what a viewer or
-    a glTF file should carry along (model, seed, camera prior).
+    a glTF file should carry along (model, seed, camera prior). ``backdrop`` is the rgb in [0, 1] behind
+    every layer (the model's white background; black otherwise).
     """
 
     layers: list[MeshLayer]
     extent: float
     bake_camera: Camera | None = None
     meta: dict = field(default_factory=dict)
+    backdrop: tuple[float, float, float] = (0.0, 0.0, 0.0)
 
     @property
     def num_faces(self) -> int:
@@ -103,7 +105,7 @@ class ManifoldCache:
     def to(self, device) -> "ManifoldCache":
         layers = [MeshLayer(lay.name, lay.vertices.to(device), lay.uvs.to(device), lay.faces.to(device),
                             lay.texture.to(device), lay.opaque) for lay in self.layers]
-        return ManifoldCache(layers, self.extent, self.bake_camera, dict(self.meta))
+        return ManifoldCache(layers, self.extent, self.bake_camera, dict(self.meta), self.backdrop)
 
 
 # ------------------------------------------------------------------------------------- pieces
@@ -213,7 +215,8 @@ def build_cache(layers: TexturedLayers, bake_camera: Camera | None = None, meta:
            for n in range(points.shape[1])]
     if tm.background_map is not None and tm.background_z is not None:
         out.append(background_layer(tm.background_map[0], float(tm.background_z), tm.align_corners))
-    return ManifoldCache(out, float(tm.extent), bake_camera, dict(meta or {}))
+    backdrop = tuple(float(c) for c in layers.backdrop) if layers.backdrop is not None else (0.0, 0.0, 0.0)
+    return ManifoldCache(out, float(tm.extent), bake_camera, dict(meta or {}), backdrop)
 
 
 @torch.no_grad()

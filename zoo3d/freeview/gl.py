@@ -145,6 +145,7 @@ class GLRenderer:
         self._moderngl = moderngl
         self.programs = {False: ctx.program(vertex_shader=_VERTEX, fragment_shader=_COLOUR_FRAGMENT),
                          True: ctx.program(vertex_shader=_VERTEX, fragment_shader=_COLOUR_DEPTH_FRAGMENT)}
+        self.backdrop = tuple(float(c) for c in cache.backdrop)
         self.layers = []
         for lay in cache.layers:
             data = torch.cat([lay.vertices.float(), lay.uvs.float()], -1).cpu().numpy()
@@ -167,17 +168,19 @@ class GLRenderer:
             if with_depth:
                 colour.append(ctx.renderbuffer((width, height), 4, dtype="f4"))
             depth = ctx.depth_renderbuffer((width, height))
-            self._targets[key] = (ctx.framebuffer(color_attachments=colour, depth_attachment=depth), colour + [depth])
-        return self._targets[key][0]
+            self._targets[key] = (ctx.framebuffer(color_attachments=colour, depth_attachment=depth),
+                                  ctx.framebuffer(color_attachments=colour[:1]), colour + [depth])
+        return self._targets[key][:2]
 
     def render(self, camera: Camera, height: int, width: int,
                depth: bool = True) -> tuple[Tensor, Tensor | None, Tensor | None]:
         mgl, ctx = self._moderngl, self.ctx
-        fbo = self._framebuffer(height, width, depth)
+        fbo, colour_only = self._framebuffer(height, width, depth)
         prog = self.programs[depth]
+        fbo.clear(0.0, 0.0, 0.0, 0.0, depth=1.0)
+        colour_only.clear(*self.backdrop, 0.0)  # layers blend over it back to front: (1 - coverage) x backdrop
         fbo.use()
         ctx.viewport = (0, 0, width, height)
-        fbo.clear(0.0, 0.0, 0.0, 0.0, depth=1.0)
         mvp = gl_projection(camera).T.astype("f4").tobytes()  # GL reads column-major
         prog["mvp"].write(mvp)
         if depth:
@@ -216,8 +219,9 @@ class GLRenderer:
         for _, vaos, tex, buffers in self.layers:
             for obj in (*vaos.values(), tex, *buffers):
                 obj.release()
-        for fbo, attachments in self._targets.values():
+        for fbo, colour_only, attachments in self._targets.values():
             fbo.release()
+            colour_only.release()
             for rb in attachments:
                 rb.release()
         self.layers, self._targets = [], {}

@@ -12,7 +12,8 @@ What the file holds (standard glTF 2.0 only; written by hand, no dependency):
   edge; materials with ``alphaMode`` ``BLEND`` (manifolds) or ``OPAQUE`` (background), metallic 0,
   roughness 1, and ``KHR_materials_unlit`` (used, not required) so viewers show the radiance as baked;
 * a perspective camera node at the camera prior's mean pose (vertical fov of the prior);
-* ``asset.extras.zoo3d``: the cache's metadata (model, seed, psi, camera prior).
+* ``asset.extras.zoo3d``: the cache's metadata (model, seed, psi, camera prior, and ``backdrop``: the rgb behind
+  every layer, white for a model with a white background).
 
 Texture values are GRAM's display values, which viewers read as sRGB: a layer alone looks as in zoo3d, but
 viewers that blend in linear light composite semi-transparent layers slightly differently from GRAM's rule;
@@ -127,6 +128,7 @@ def gltf_document(cache) -> tuple[dict, bytes]:
     cam_node["camera"] = 0
     nodes.append(cam_node)
     meta = {"layers_front_to_back": [lay.name for lay in cache.layers], "extent": cache.extent,
+            "backdrop": list(cache.backdrop),
             **{k: v for k, v in cache.meta.items()}}
     doc = {
         "asset": {"version": "2.0", "generator": f"zoo3d {__version__}", "extras": {"zoo3d": meta}},

@@ -33,6 +33,8 @@ class TexturedLayers:
             of the same resolution).
         near, far, num_samples: the level-crossing search of the model's renderer (gridding uses the
             same samples along -z, so the meshed surfaces are the ones the renderer finds).
+        backdrop: the rgb in [0, 1] seen through whatever the layers leave uncovered (GRAM's CARLA
+            ``white_background``: white); None is black.
     """
 
     textured: TexturedManifolds
@@ -40,6 +42,7 @@ class TexturedLayers:
     near: float = 0.88
     far: float = 1.12
     num_samples: int = 64
+    backdrop: tuple[float, float, float] | None = None
 
 
 @runtime_checkable

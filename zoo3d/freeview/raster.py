@@ -146,7 +146,11 @@ def composite_hits(cache, hits: LayerHits, order: str = "depth") -> tuple[Tensor
     elif order != "layer":
         raise ValueError(f"order must be 'depth' or 'layer', not {order!r}")
     comp = composite(alpha, rgb, torch.where(torch.isfinite(t), t, torch.zeros_like(t)))
-    return comp.rgb, comp.depth, (comp.weights * fg).sum(-1, keepdim=True)
+    colour = comp.rgb
+    if any(cache.backdrop):  # seen through what the layers leave: 1 - their summed weights
+        backdrop = torch.tensor(cache.backdrop, device=colour.device, dtype=colour.dtype)
+        colour = colour + (1 - comp.weights.sum(-1, keepdim=True)) * backdrop
+    return colour, comp.depth, (comp.weights * fg).sum(-1, keepdim=True)
 
 
 @torch.no_grad()

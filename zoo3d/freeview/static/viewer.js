@@ -91,6 +91,7 @@ async function show(seed) {
   content = gltf.scene;
   scene.add(content);
   const meta = (gltf.asset.extras && gltf.asset.extras.zoo3d) || {};
+  scene.background = new THREE.Color(...(meta.backdrop ?? [0, 0, 0]));  // the model's white background, if any
   state.seed = meta.seed ?? null;
   if (state.seed !== null) $('seed').value = state.seed;
   say([meta.model, meta.seed !== undefined ? `seed ${meta.seed}` : null, info.source].filter(Boolean).join(' · '));
