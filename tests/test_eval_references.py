@@ -220,6 +220,22 @@ def test_lpips_maps_torchvision_alexnet_into_the_lpips_package_layer_by_layer(ra
     assert torch.all(lpips_distance(ours, x, x) == 0)
 
 
+def test_lpips_of_images_under_alexnets_smallest_input_is_that_of_their_upsampled_copies(random_alexnet):
+    """The tiny presets' 16 px images: AlexNet leaves nothing of them, so they are scored at 64 px."""
+    import torch.nn.functional as F
+
+    from zoo3d.eval.image_metrics import LPIPS_SMALL_SIDE
+
+    ours = load_lpips(weights=random_alexnet[1])
+    g = torch.Generator().manual_seed(3)
+    x, y = (torch.rand(2, 3, 16, 16, generator=g) * 2 - 1 for _ in range(2))
+    up = lambda t: F.interpolate(t, size=(LPIPS_SMALL_SIDE,) * 2, mode="bilinear", align_corners=False)  # noqa: E731
+    with torch.no_grad():
+        got = lpips_distance(ours, x, y)
+        torch.testing.assert_close(got, lpips_distance(ours, up(x), up(y)), rtol=0, atol=0)
+    assert got.min() > 1e-3 and torch.all(lpips_distance(ours, x, x) == 0)
+
+
 # ----------------------------------------------------------------------------------------- PSNR
 def test_psnr_is_ten_log10_of_one_over_the_mse_per_image():
     g = torch.Generator().manual_seed(2)

@@ -20,7 +20,7 @@ def trained_run(tmp_path_factory):
     previous = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
-        plugin, cfg = micro_config()
+        plugin, cfg = micro_config("data.resize=area")  # not the default filter: invert must read it from the run
         run = tmp_path_factory.mktemp("gram_inverter_run")
         result = Trainer(plugin, cfg, run, model_name="gram_inverter", device="cpu", max_steps=3,
                          progress=False).run()
@@ -108,3 +108,58 @@ def test_invert_rejects_a_malformed_pose(trained_run, portrait, tmp_path):
     assert isinstance(res.exception, UserError)  # the console entry point prints it as one line, exit 2
     assert "yaw,pitch" in str(res.exception)
     assert not (tmp_path / "held_out").exists()  # refused before anything was loaded or written
+
+
+def test_invert_reads_photos_as_the_run_read_its_data_and_scores_them_with_lpips_at_16_px(trained_run, portrait,
+                                                                                        tmp_path, monkeypatch):
+    """The encoder learnt from images resized with the run's filter; LPIPS (its backbone present, here a random
+    stand-in AlexNet) scores the 16 px micro model's reconstruction, where AlexNet alone would fail."""
+    import torchvision
+
+    import zoo3d.data.images as images
+    from zoo3d.cli.main import cli
+    from zoo3d.eval.image_metrics import ALEXNET_FILE
+
+    torch.set_num_threads(1)
+    torch.manual_seed(0)
+    hub = tmp_path / "torch" / "hub" / "checkpoints"
+    hub.mkdir(parents=True)
+    torch.save(torchvision.models.alexnet(weights=None).state_dict(), hub / ALEXNET_FILE)  # stand-in weights
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+    filters = []
+    real = images.decode_image
+    monkeypatch.setattr(images, "decode_image", lambda *a, **kw: filters.append(kw.get("resize")) or real(*a, **kw))
+    res = CliRunner().invoke(cli, ["invert", str(portrait), "--model", "gram_inverter", "--ckpt", str(trained_run),
+                                   "--out", str(tmp_path / "out"), "--frames", "2", "--device", "cpu"])
+    assert res.exit_code == 0, res.output
+    assert filters == ["area"]
+    metrics = json.loads((tmp_path / "out" / "held_out" / "metrics.json").read_text())
+    assert math.isfinite(metrics["lpips"]) and metrics["lpips"] > 0 and "lpips_unavailable" not in metrics
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--steps", "9"], "--steps set the latent optimisation; add --method optimize"),
+    (["--space", "z", "--tune-steps", "5"], "--tune-steps, --space set the latent optimisation"),
+])
+def test_options_of_the_optimisation_are_refused_for_the_single_pass_inverter(trained_run, portrait, tmp_path, args,
+                                                                               message):
+    from zoo3d.cli.main import cli
+    from zoo3d.errors import UserError
+
+    res = CliRunner().invoke(cli, ["invert", str(portrait), "--model", "gram_inverter", "--ckpt", str(trained_run),
+                                   "--out", str(tmp_path), *args])
+    assert isinstance(res.exception, UserError) and message in str(res.exception)
+
+
+def test_an_image_pil_cannot_decode_is_one_sentence(trained_run, portrait, tmp_path):
+    from zoo3d.cli.main import cli
+    from zoo3d.errors import UserError
+
+    data = bytearray(portrait.read_bytes())
+    data[36] ^= 0x5A  # the next chunk's name: PIL raises SyntaxError ("broken PNG file"), not OSError
+    bad = tmp_path / "bad.png"
+    bad.write_bytes(bytes(data))
+    res = CliRunner().invoke(cli, ["invert", str(bad), "--model", "gram_inverter", "--ckpt", str(trained_run),
+                                   "--out", str(tmp_path / "out"), "--device", "cpu"])
+    assert isinstance(res.exception, UserError), res.output
+    assert str(res.exception).startswith(f"Cannot read image '{bad}'")

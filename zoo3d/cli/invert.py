@@ -10,15 +10,17 @@ from zoo3d.cli.sample import FINITE
 from zoo3d.errors import UserError
 
 
-def _load_images(paths: tuple[str, ...], resolution: int):
+def _load_images(paths: tuple[str, ...], resolution: int, resize: str = "lanczos"):
+    """Each image as the model saw its training images: the centred square, resized with the run's filter."""
     from zoo3d.data.images import decode_image
 
     images = []
     for p in paths:
         try:
-            img, _, _ = decode_image(p, resolution)
-        except (OSError, ValueError) as exc:
-            raise UserError(f"Cannot read image '{p}' ({str(exc).splitlines()[0]}).") from None
+            img, _, _ = decode_image(p, resolution, resize=resize)
+        except Exception as exc:  # noqa: BLE001 - PIL raises SyntaxError, DecompressionBombError, ... for bad files
+            first = (str(exc).splitlines() or [type(exc).__name__])[0]
+            raise UserError(f"Cannot read image '{p}' ({first}).") from None
         images.append(img)
     return images
 
@@ -76,6 +78,9 @@ def invert(images, model, ckpt, method, pose, out, steps, tune_steps, space, fra
     from zoo3d.limits import check_images
 
     angles = parse_pose(pose)
+    ctx = click.get_current_context()
+    optimize_only = [f"--{name.replace('_', '-')}" for name in ("steps", "tune_steps", "space")
+                     if ctx.get_parameter_source(name) == click.core.ParameterSource.COMMANDLINE]
     loaded = load_model(ckpt, model=model, device=device, ema=not no_ema)
     gen = loaded.generator
     check_images(f"--frames {frames}", frames, *gen.resolution, "frames")
@@ -83,6 +88,9 @@ def invert(images, model, ckpt, method, pose, out, steps, tune_steps, space, fra
     method = method or ("single" if single is not None else "optimize")
     if method == "single" and single is None:
         raise UserError(f"Model '{loaded.spec.name}' has no single-pass inverter; use --method optimize.")
+    if method == "single" and optimize_only:
+        raise UserError(f"{', '.join(optimize_only)} set the latent optimisation; add --method optimize "
+                        f"(the single-pass inverter has no steps).")
     if single is not None:
         single = single.to(gen.device).eval()
     if method == "single":
@@ -98,7 +106,7 @@ def invert(images, model, ckpt, method, pose, out, steps, tune_steps, space, fra
         raise UserError(f"Model '{loaded.spec.name}' has no pose estimator, so the input pose must be given "
                         f"(--pose yaw,pitch).")
     res = gen.resolution[0]
-    tensors = _load_images(images, res)
+    tensors = _load_images(images, res, loaded.config.data.resize)
     lpips_model, lpips_reason = load_lpips_or_reason(gen.device)
     prior = gen.camera_prior
     out_path = Path(out)

@@ -92,6 +92,16 @@ def load_lpips(device=None, weights: str | Path | None = None):
     return model.to(device) if device is not None else model
 
 
+#: AlexNet's layers leave nothing of an image under 31 px a side; smaller images are upsampled to this first.
+LPIPS_SMALL_SIDE = 64
+
+
 def lpips_distance(model, pred: Tensor, target: Tensor) -> Tensor:
-    """LPIPS distance per image (B,), images in [-1, 1]."""
-    return model(pred.float(), target.float(), normalize=False).flatten(1).mean(1)
+    """LPIPS distance per image (B,), images in [-1, 1]. Images under 32 px a side (the tiny presets' 16 px) are
+    upsampled bilinearly to :data:`LPIPS_SMALL_SIDE` first, where AlexNet would otherwise fail."""
+    pred, target = pred.float(), target.float()
+    if min(pred.shape[-2:]) < 32:
+        scale = LPIPS_SMALL_SIDE / min(pred.shape[-2:])
+        size = [round(n * scale) for n in pred.shape[-2:]]
+        pred, target = (F.interpolate(x, size=size, mode="bilinear", align_corners=False) for x in (pred, target))
+    return model(pred, target, normalize=False).flatten(1).mean(1)

@@ -55,7 +55,9 @@ class PerceptualLoss(nn.Module):
 
     def forward(self, pred: Tensor, target: Tensor) -> Tensor:
         if self.lpips is not None:
-            return self.lpips(pred.float(), target.float(), normalize=False).flatten(1).mean(1)
+            from zoo3d.eval.image_metrics import lpips_distance
+
+            return lpips_distance(self.lpips, pred, target)
         total, n = pred.new_zeros(pred.shape[0]), 0
         p, t = pred.float(), target.float()
         for s in range(self.scales):
