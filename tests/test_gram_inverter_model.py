@@ -260,3 +260,41 @@ def test_untrained_radiance_decoder_keeps_the_features_spread():
     rgb, alpha = decoder(features)
     assert rgb.std(dim=(-1, -2)).mean() > 0.1  # texels of one map differ in colour
     assert 0.2 < alpha.mean() < 0.8
+
+
+def test_a_point_on_the_ray_through_a_voxel_cell_reads_that_cell():
+    """The U-Net's cells are pooled blocks of image pixels, centred at (j + 0.5) / V: a point on the ray through
+    that centre, at any depth, must read cell j (and depth slice k at near + (k + 0.5) / D of the range)."""
+    from zoo3d_gram_inverter.detail import sample_camera_voxel
+
+    V, D, near, far = 8, 4, 0.88, 1.12
+    cam = Camera.from_angles(0.2, -0.1, 1.0, 12.0, dtype=torch.float64)
+    u = torch.arange(V, dtype=torch.float64)
+    voxel = torch.stack([u.expand(D, V, V), u[:, None].expand(D, V, V),
+                         torch.arange(D, dtype=torch.float64)[:, None, None].expand(D, V, V)])[None]
+    o, d = cam.rays(V, V)  # through the V x V pixel centres
+    o, d = o.expand(D, -1, -1), d.expand(D, -1, -1)
+    depth_axis = cam.cam2world[0, :3, 2]  # the camera looks down its +z (OpenCV)
+    slices = near + (torch.arange(D, dtype=torch.float64) + 0.5) / D * (far - near)  # camera depth of slice k
+    t = slices[:, None, None] / (d @ depth_axis)[..., None]
+    pts = (o + d * t).reshape(1, D * V * V, 3)
+    got = sample_camera_voxel(voxel, pts, cam, near, far).reshape(3, D, V, V)
+    torch.testing.assert_close(got[0], u.expand(D, V, V), rtol=0, atol=1e-6)            # column
+    torch.testing.assert_close(got[1], u[:, None].expand(D, V, V), rtol=0, atol=1e-6)   # row
+    torch.testing.assert_close(got[2], torch.arange(D, dtype=torch.float64)[:, None, None].expand(D, V, V),
+                               rtol=0, atol=1e-6)                                         # depth slice
+
+
+def test_the_detail_branch_reads_the_background_where_the_generator_draws_it(monkeypatch):
+    import zoo3d_gram_inverter.detail as detail
+
+    inv, _ = _inverter("generator.manifold.background_z=-0.05")
+    seen = {}
+    real = detail.sample_camera_voxel
+    monkeypatch.setattr(detail, "sample_camera_voxel", lambda v, p, *a: seen.setdefault("points", p) is None or
+                        real(v, p, *a))
+    with torch.no_grad():
+        inv.invert(_images(1), Camera.from_angles(0.0, 0.0, 1.0, 12.0))
+    r = inv.detail.config.lr_resolution
+    assert inv.generator.background_z == -0.05
+    assert torch.all(seen["points"][0, -r * r:, 2] == -0.05)  # the background manifold's texels

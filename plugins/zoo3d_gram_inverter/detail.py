@@ -21,7 +21,7 @@ from torch import Tensor, nn
 
 from zoo3d.cameras import Camera
 from zoo3d.nn.rrdb import RRDB
-from zoo3d.render.gridding import background_grid
+from zoo3d.render.gridding import BACKGROUND_Z, background_grid
 
 from zoo3d_gram_inverter.config import DetailConfig
 from zoo3d_gram_inverter.efficient_gram import FeatureManifolds
@@ -34,14 +34,16 @@ def sample_camera_voxel(voxel: Tensor, points: Tensor, cameras: Camera, near: fl
     """Trilinear samples (B, C, P) of a camera-space voxel (B, C, D, V, V) at world points (B, P, 3).
 
     Axes: width = image u, height = image v (rows from the top), depth = camera z mapped linearly from
-    [near, far]. Voxel centres span the frustum corner to corner (align_corners=True); points outside
-    it read zeros.
+    [near, far]. A cell is the block of image pixels the U-Net pooled into it, so its centre lies at
+    ``(j + 0.5) / V`` of the image (and of [near, far] in depth), as every zoo3d pixel grid's
+    (align_corners=False): a point on the ray through a cell's centre reads that cell. Points outside the
+    frustum read zeros.
     """
     uv, z = cameras.project(points)
     grid = torch.stack([uv[..., 0] * 2 - 1, uv[..., 1] * 2 - 1, (z - near) / (far - near) * 2 - 1], dim=-1)
     B, P = points.shape[:2]
     out = F.grid_sample(voxel, grid.reshape(B, 1, 1, P, 3).to(voxel.dtype), mode="bilinear", padding_mode="zeros",
-                        align_corners=True)
+                        align_corners=False)
     return out.reshape(B, voxel.shape[1], P)
 
 
@@ -81,10 +83,11 @@ class DetailReconstructor(nn.Module):
         config: :class:`DetailConfig`. image_resolution: encoder input side (images are resized to it).
         feature_dim, texture_resolution: the coarse feature manifolds' C and R (the detail matches them).
         near, far: the camera-depth range the voxel covers (the renderer's sampling range).
+        background_z: the generator's background plane, whose detail manifold is read there.
     """
 
     def __init__(self, config: DetailConfig, image_resolution: int, feature_dim: int, texture_resolution: int,
-                 near: float = 0.88, far: float = 1.12):
+                 near: float = 0.88, far: float = 1.12, background_z: float = BACKGROUND_Z):
         super().__init__()
         c = config
         level = int(round(math.log2(image_resolution / c.voxel_resolution)))
@@ -98,7 +101,7 @@ class DetailReconstructor(nn.Module):
         self.sr = ManifoldSuperResolution(c.voxel_channels, feature_dim, texture_resolution // c.lr_resolution,
                                           c.sr_channels, c.sr_blocks)
         self.config, self.image_resolution = c, image_resolution
-        self.near, self.far = near, far
+        self.near, self.far, self.background_z = near, far, background_z
 
     def voxel(self, images: Tensor) -> Tensor:
         """(B, 3, H, W) -> the camera-space feature voxel (B, C_v, D, V, V)."""
@@ -114,7 +117,7 @@ class DetailReconstructor(nn.Module):
         voxel = self.voxel(images)
         B = voxel.shape[0]
         _, N, r, _, _ = fg_points.shape
-        bg = background_grid(r, device=fg_points.device, dtype=fg_points.dtype).reshape(1, 1, r, r, 3)
+        bg = background_grid(r, self.background_z, device=fg_points.device, dtype=fg_points.dtype).reshape(1, 1, r, r, 3)
         pts = torch.cat([fg_points, bg.expand(fg_points.shape[0], -1, -1, -1, -1)], dim=1)
         pts = pts.reshape(pts.shape[0], -1, 3).expand(B, -1, -1)
         feats = sample_camera_voxel(voxel, pts, cameras.to(device=voxel.device, dtype=pts.dtype), self.near, self.far)

@@ -56,7 +56,7 @@ class GramInverterModel(ModelPlugin):
             "encoder": CoarseEncoder(g.resolution, generator.num_ws, g.w_dim, e.channels, e.max_channels,
                                      e.pose_head, (config.camera.yaw_mean, config.camera.pitch_mean)),
             "detail": DetailReconstructor(config.detail, g.resolution, g.feature_dim, g.texture_resolution,
-                                          g.render.near, g.render.far),
+                                          g.render.near, g.render.far, generator.background_z),
         }
 
     def stages(self, config: GramInverterConfig) -> list[Stage]:
