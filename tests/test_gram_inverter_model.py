@@ -298,3 +298,19 @@ def test_the_detail_branch_reads_the_background_where_the_generator_draws_it(mon
     r = inv.detail.config.lr_resolution
     assert inv.generator.background_z == -0.05
     assert torch.all(seen["points"][0, -r * r:, 2] == -0.05)  # the background manifold's texels
+
+
+def test_a_float64_generator_inverts_in_every_latent_space_and_in_one_pass():
+    from zoo3d.invert import OptimizationInverter, OptimizeSettings
+
+    inv, modules = _inverter()
+    inv = inv.double()
+    gen = modules["generator"].double()
+    image = _images(1)  # float32, as read from a file
+    cam = Camera.from_angles(0.1, 0.0, 1.0, 12.0)
+    for space in ("z", "w", "w+"):
+        result = OptimizationInverter(gen, OptimizeSettings(space=space, steps=1, perceptual_weight=0)).invert(image, cam)
+        assert result.latent.dtype == torch.float64, space
+    with torch.no_grad():
+        result = inv.invert(image, cam)
+        assert inv.render(result, cam).rgb.dtype == torch.float64

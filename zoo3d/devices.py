@@ -16,9 +16,15 @@ def resolve_device(spec: str | torch.device | None = "auto") -> torch.device:
     try:
         dev = torch.device(spec)
     except RuntimeError:
-        raise UserError(f"Unknown device '{spec}'; use cpu, cuda, cuda:N or auto.") from None
+        raise UserError(f"Unknown device '{spec}'; use cpu, cuda, cuda:N, mps or auto.") from None
     if dev.type == "cuda" and not torch.cuda.is_available():
         raise UserError(f"Device '{spec}' was asked for but CUDA is not available on this machine.")
+    if dev.type == "mps" and not torch.backends.mps.is_available():
+        raise UserError(f"Device '{spec}' was asked for but Apple's MPS is not available on this machine.")
+    if dev.type == "xpu" and not (hasattr(torch, "xpu") and torch.xpu.is_available()):
+        raise UserError(f"Device '{spec}' was asked for but no Intel GPU (XPU) is available on this machine.")
+    if dev.type not in ("cpu", "cuda", "mps", "xpu"):
+        raise UserError(f"Device '{spec}' is not one zoo3d runs on; use cpu, cuda, cuda:N, mps or auto.")
     return dev
 
 

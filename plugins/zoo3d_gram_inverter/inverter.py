@@ -58,7 +58,7 @@ class GramInverter(Inverter):
         return camera_from_pose(pose, self.generator.camera_prior).to(device=images.device)
 
     def invert(self, images: Tensor, cameras: Camera | None = None, use_detail: bool = True) -> InversionResult:
-        images = images.to(self.generator.levels.device)
+        images = images.to(self.generator.levels)  # the generator's device and dtype
         if cameras is None:
             self._require_pose_head()
         ws, pose = self.encode(images)

@@ -65,12 +65,12 @@ class LatentSpace:
 
     def __init__(self, generator, space: str, batch: int, psi: float = 1.0):
         self.space, self.psi = resolve_space(generator, space), psi
-        device = generator.device
+        device, dtype = generator.device, generator.dtype
         if self.space == "z":
-            init = torch.zeros(batch, generator.z_dim, device=device)
+            init = torch.zeros(batch, generator.z_dim, device=device, dtype=dtype)
         else:
             with torch.no_grad():
-                mean = generator.mean_latent().to(device).reshape(1, -1)
+                mean = generator.mean_latent().to(device=device, dtype=dtype).reshape(1, -1)
             init = mean.expand(batch, -1) if self.space == "w" else mean[:, None].expand(batch, generator.num_ws, -1)
         self.param = torch.nn.Parameter(init.clone())
 

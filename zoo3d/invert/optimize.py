@@ -31,7 +31,8 @@ __all__ = ["OptimizeSettings", "OptimizationInverter"]
 
 @dataclass
 class OptimizeSettings:
-    """Settings of :class:`OptimizationInverter` (defaults follow PTI: 450 latent steps, 350 tuning steps).
+    """Settings of :class:`OptimizationInverter` (PTI's 450 latent steps; its generator tuning, 350 steps in PTI,
+    is off unless ``tune_steps`` is set).
 
     space: ``auto`` (W+ where the generator exposes it, else z), ``z``, ``w``, ``w+``.
     lr: Adam step size of the latent. tune_lr: of the generator in PTI tuning (PTI: 3e-4).
@@ -94,7 +95,7 @@ class OptimizationInverter(Inverter):
         s = self.settings
         gen = self.generator
         device = gen.device
-        images = images.to(device)
+        images = images.to(device=device, dtype=gen.dtype)
         cameras = self.resolve_cameras(images, cameras).to(device=device)
         res = tuple(images.shape[-2:])
         latent = LatentSpace(gen, s.space, images.shape[0], s.psi)
