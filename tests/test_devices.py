@@ -27,8 +27,8 @@ def test_mps_without_mps_is_one_sentence_not_a_torch_error_later():
 
 
 @pytest.mark.parametrize("name, message", [("gpu", "Unknown device 'gpu'"),
-                                           ("meta", "is not one zoo3d runs on"),
-                                           ("xla", "is not one zoo3d runs on")])
+                                           ("xla", "is not one zoo3d runs on"),
+                                           ("hpu", "is not one zoo3d runs on")])
 def test_other_names_are_refused(name, message):
     with pytest.raises(UserError, match=message):
         resolve_device(name)

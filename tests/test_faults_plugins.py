@@ -113,6 +113,16 @@ def test_disabling_a_plugin_name_that_matches_nothing_warns(plugin_dir, monkeypa
     assert "warning: ZOO3D_DISABLE_PLUGINS names 'no_such_plugin', which matches no plugin" in capsys.readouterr().err
 
 
+
+@pytest.mark.parametrize("env", [{"RANK": "1"}, {"ZOO3D_PLUGIN_NOTES_SAID": "1"}])
+def test_a_plugin_warning_is_said_once_per_run_not_by_every_process(plugin_dir, monkeypatch, capsys, env):
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    host = use(monkeypatch, "lazy_plugin", disabled="no_such_plugin")
+    assert len(host.warnings) == 1  # kept for `zoo3d plugins`
+    assert "ZOO3D_DISABLE_PLUGINS" not in capsys.readouterr().err  # rank 0 (or the --nproc launcher) said it
+
+
 def test_plugins_check_fails_on_a_model_card_that_does_not_validate(monkeypatch, tmp_path):
     """A card with an unknown key (or another model's name) fails --check, as `zoo3d models` flags it."""
     from zoo3d.plugins import get_host

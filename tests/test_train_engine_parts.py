@@ -341,6 +341,13 @@ def test_logged_values_are_means_since_the_last_record(toy):
         assert math.isfinite(r["loss.D"]) and math.isfinite(r["grad_norm.G"])
 
 
+def test_a_record_s_image_rate_counts_the_images_of_the_step_it_logs(toy):
+    _trainer(Recipe(), toy / "run", steps=2, log_every=1).run()
+    first, second = _records(toy / "run")
+    assert first["images_per_s"] > 0 and second["images_per_s"] > 0  # not 0 for the first step's record
+    assert first["images_per_s"] == pytest.approx(4 / first["time_s"], rel=0.5)  # 4 images in about that time
+
+
 def test_resume_drops_the_records_written_after_the_checkpoint(toy):
     _trainer(Recipe(), toy / "run", steps=3, checkpoint_every=2, keep_checkpoints=5).run()
     path = toy / "run" / "metrics.jsonl"
@@ -558,8 +565,11 @@ class RecordedProgress:
     def __exit__(self, *exc):
         pass
 
-    def advance(self, step, stage, images, losses=None):
-        self.advanced.append((step, stage, images, None if losses is None else sorted(losses)))
+    def count(self, images):
+        self.images = images
+
+    def advance(self, step, stage, losses=None):
+        self.advanced.append((step, stage, self.images, None if losses is None else sorted(losses)))
 
     def images_per_second(self):
         return 2.123456

@@ -23,7 +23,7 @@ def resolve_device(spec: str | torch.device | None = "auto") -> torch.device:
         raise UserError(f"Device '{spec}' was asked for but Apple's MPS is not available on this machine.")
     if dev.type == "xpu" and not (hasattr(torch, "xpu") and torch.xpu.is_available()):
         raise UserError(f"Device '{spec}' was asked for but no Intel GPU (XPU) is available on this machine.")
-    if dev.type not in ("cpu", "cuda", "mps", "xpu"):
+    if dev.type not in ("cpu", "cuda", "mps", "xpu", "meta"):  # meta: shapes only, for checks
         raise UserError(f"Device '{spec}' is not one zoo3d runs on; use cpu, cuda, cuda:N, mps or auto.")
     return dev
 

@@ -92,18 +92,20 @@ def train_model(model: str, *, data: str | None = None, preset: str | None = Non
     from zoo3d.runs import RunLock
     from zoo3d.train.checkpoint import CHECKPOINT_DIR
     from zoo3d.train.data import check_folder_dataset, check_stage_data
-    from zoo3d.train.distributed import env_world, init_world, shutdown_world
+    from zoo3d.train.distributed import env_world, init_world, same_on_every_rank, shutdown_world
     from zoo3d.train.engine import Trainer
 
-    plan = plan_run(model, data=data, preset=preset, config_file=config_file, overrides=overrides, out=out,
-                    resume=resume, steps=steps)
+    with same_on_every_rank():
+        plan = plan_run(model, data=data, preset=preset, config_file=config_file, overrides=overrides, out=out,
+                        resume=resume, steps=steps)
     spec = plan.spec
     lead = env_world().is_main  # rank 0 holds the run folder's lock for every process
     lock = None
     try:
         if plan.resume:
             lock = RunLock(plan.run_dir).acquire() if lead else None
-            resume_from, config = _resume_point(plan.plugin, spec.name, plan.run_dir, lead=lead)
+            with same_on_every_rank():
+                resume_from, config = _resume_point(plan.plugin, spec.name, plan.run_dir, lead=lead)
         else:
             resume_from, config = None, plan.config
             if lead:  # before any folder is made: a refused run leaves nothing behind
@@ -111,12 +113,15 @@ def train_model(model: str, *, data: str | None = None, preset: str | None = Non
                     print(f"warning: dataset problem: {problem}", file=sys.stderr)
         world, process_device = init_world(device if device is not None else config.train.device)
         try:
-            trainer = Trainer(plan.plugin, config, plan.run_dir or ".", model_name=spec.name,
-                              plugin_version=spec.version, device=process_device if world.is_distributed else device,
-                              max_steps=steps, progress=progress, world=world)
-            if not plan.resume:
-                check_stage_data(config, trainer.stages)
-                trainer.run_dir, lock = _make_run_dir(plan, config, world)
+            with same_on_every_rank():
+                trainer = Trainer(plan.plugin, config, plan.run_dir or ".", model_name=spec.name,
+                                  plugin_version=spec.version,
+                                  device=process_device if world.is_distributed else device,
+                                  max_steps=steps, progress=progress, world=world,
+                                  resume_at=_stage_position(resume_from))
+                if not plan.resume:
+                    check_stage_data(config, trainer.stages)
+                    trainer.run_dir, lock = _make_run_dir(plan, config, world)
             run_dir = trainer.run_dir
             if lead:
                 for folder in (run_dir, run_dir / CHECKPOINT_DIR, run_dir / "samples"):
@@ -136,6 +141,16 @@ def train_model(model: str, *, data: str | None = None, preset: str | None = Non
     finally:
         if lock is not None:
             lock.release()
+
+
+def _stage_position(checkpoint) -> tuple[int, int]:
+    """(stage index, step in it) a checkpoint was written at; (0, 0) for a run from the start (None)."""
+    if checkpoint is None:
+        return 0, 0
+    from zoo3d.train.checkpoint import read_metadata
+
+    meta = read_metadata(checkpoint)
+    return int(meta.get("zoo3d.stage_index", "0")), int(meta.get("zoo3d.stage_step", "0"))
 
 
 def resume_command(model: str, run_dir, world, steps: int | None, device: str | None) -> str:
@@ -224,7 +239,7 @@ def check_launch(nproc: int, model: str, *, device: str | None = None, steps: in
 
     from zoo3d.devices import resolve_device
     from zoo3d.train.distributed import World, process_batch
-    from zoo3d.train.engine import split_steps
+    from zoo3d.train.engine import split_steps, stages_ahead
 
     if int(os.environ.get("WORLD_SIZE", "1") or 1) > 1:
         raise UserError("--nproc starts its own processes; under torchrun leave it out (torchrun's "
@@ -232,19 +247,20 @@ def check_launch(nproc: int, model: str, *, device: str | None = None, steps: in
     plan = plan_run(model, steps=steps, **plan_args)
     config = plan.config
     world = World(size=nproc, local_size=nproc)
+    at = (0, 0)  # (stage index, step in it) the run continues from
     if plan.resume:
         from zoo3d.train.checkpoint import read_metadata
 
         resume_from, config = _resume_point(plan.plugin, plan.spec.name, plan.run_dir, lead=False)
         written_by = int(read_metadata(resume_from).get("zoo3d.world_size", "1"))
+        at = _stage_position(resume_from)
         if config.train.batch_scope == "per_process" and written_by != nproc:
             raise UserError(f"'{resume_from}' was written by {written_by} process(es) with "
                             f"train.batch_scope=per_process; resume it with --nproc {written_by} so the global "
                             f"batch stays the same.")
     stages = list(plan.plugin.stages(config))
-    for stage, n in zip(stages, split_steps([s.steps for s in stages], steps)):
-        if n:
-            process_batch(stage.batch_size, world, config.train.batch_scope, f"Stage '{stage.name}'")
+    for stage, _ in stages_ahead(stages, split_steps([s.steps for s in stages], steps), *at):
+        process_batch(stage.batch_size, world, config.train.batch_scope, f"Stage '{stage.name}'")
     dev = resolve_device(device if device is not None else config.train.device)
     if dev.type == "cuda":
         if dev.index is not None:
@@ -267,8 +283,11 @@ def launch_processes(nproc: int, args: list[str], *, script: str | None = None) 
     from torch.distributed.elastic.multiprocessing.api import SignalException
     from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
 
+    from zoo3d.plugins import PLUGIN_NOTES_SAID
+
     if "OMP_NUM_THREADS" not in os.environ:  # the CPU's threads shared out, instead of torchrun's banner and 1
         os.environ["OMP_NUM_THREADS"] = str(max(1, (os.cpu_count() or 1) // nproc))
+    os.environ[PLUGIN_NOTES_SAID] = "1"  # the workers inherit it: this process said the plugins' notes
     target = [script] if script is not None else ["-m", "zoo3d"]
     argv = ["--standalone", "--nproc-per-node", str(nproc), "--max-restarts", "0", *target, *args]
     try:

@@ -26,6 +26,9 @@ ENTRY_POINT_GROUP = "zoo3d"
 hookspec = pluggy.HookspecMarker(PROJECT)
 
 
+#: Set by ``zoo3d train --nproc`` for its workers: the launcher has already said the plugins' notes.
+PLUGIN_NOTES_SAID = "ZOO3D_PLUGIN_NOTES_SAID"
+
 class Hookspecs:
     """The hooks a zoo3d plugin may implement (all take one register callback or the CLI group)."""
 
@@ -221,11 +224,17 @@ class PluginHost:
         return [f"{i.name} ({i.error})" for i in self.plugins.values() if i.status == "error"]
 
     def _tell(self, message: str, kind: str) -> None:
-        """Keep ``message`` in :attr:`warnings` and say it on stderr (``note:`` / ``warning:``)."""
+        """Keep ``message`` in :attr:`warnings` and say it on stderr (``note:`` / ``warning:``) once per run: not
+        in a process other than rank 0, nor in the workers of ``zoo3d train --nproc``, whose launcher loaded the
+        same plugins and said it already."""
+        import os
+
         from zoo3d.errors import tell
 
         self.warnings.append(message)
-        tell(message, kind)
+        said = os.environ.get(PLUGIN_NOTES_SAID) == "1" or os.environ.get("RANK", "0") not in ("", "0")
+        if not said:
+            tell(message, kind)
 
     def _warn_unmatched_disabled(self, disabled: set[str]) -> None:
         """Warn about ZOO3D_DISABLE_PLUGINS names that match no plugin (a typo disables nothing)."""

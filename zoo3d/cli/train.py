@@ -35,7 +35,9 @@ def train(model, data, preset, config_file, overrides, out, steps, device, resum
                              out=out, steps=steps, device=device, resume=resume, progress=not quiet)
     except UserError as exc:
         if world.rank and not isinstance(exc, RankError):
-            sys.exit(2)  # the same mistake stops every process; rank 0 says it once
+            if getattr(exc, "every_rank", False):
+                sys.exit(2)  # the same mistake stops every process; rank 0 says it once
+            raise RankError(f"{world.describe()}: {exc}") from None  # this process's own: only it can say it
         raise
     if not world.is_main:
         if result.status == "interrupted":

@@ -57,6 +57,19 @@ class RankError(UserError):
     """A problem of one process (its GPU, its view of the run folder, a lost peer): every rank reports it."""
 
 
+@contextmanager
+def same_on_every_rank() -> Iterator[None]:
+    """Errors raised inside come from what every process computes alike (the config, the run folder rank 0
+    made, the checkpoint they all read): they are marked ``every_rank`` so only rank 0 reports them. Any other
+    error of a process other than rank 0 is its own, and it reports it (``zoo3d train``)."""
+    try:
+        yield
+    except UserError as exc:
+        if not isinstance(exc, RankError):
+            exc.every_rank = True
+        raise
+
+
 class PeerLost(RankError):
     """A collective failed because another process of the run died or stopped answering."""
 

@@ -31,8 +31,8 @@ from zoo3d.fileio import append_line
 from zoo3d.host_memory import keep_freed_host_memory
 from zoo3d.train import checkpoint as ckpt
 from zoo3d.train.data import BatchStream, build_dataset
-from zoo3d.train.distributed import (BufferSync, GradientSync, World, process_batch, stop_on_lost_peers,
-                                     stream_seed)
+from zoo3d.train.distributed import (BufferSync, GradientSync, World, process_batch, same_on_every_rank,
+                                     stop_on_lost_peers, stream_seed)
 from zoo3d.train.ema import copy_into_ema, make_ema, update_ema
 from zoo3d.train.progress import TrainProgress
 from zoo3d.train.sampling import sample_grid_images, yaw_rows
@@ -43,7 +43,10 @@ SAMPLES_DIR = "samples"
 
 
 class TrainingDiverged(UserError):
-    """Losses or gradients stayed non-finite after the allowed number of rollbacks."""
+    """Losses or gradients stayed non-finite after the allowed number of rollbacks (decided by all processes
+    together, so every one raises it)."""
+
+    every_rank = True
 
 
 class _NonFinite(Exception):
@@ -63,6 +66,13 @@ class TrainResult:
     signal: str = ""
     rank: int = 0
     world_size: int = 1
+
+
+def stages_ahead(stages: list[Stage], lengths: list[int], stage_index: int = 0, stage_step: int = 0):
+    """(stage, steps) of every stage a run still has to train, from ``stage_index`` (a checkpoint's) on: without
+    stages of no steps and without the one the checkpoint finished (``stage_step`` at its length)."""
+    return [(s, n) for i, (s, n) in enumerate(zip(stages, lengths))
+            if n and (i > stage_index or (i == stage_index and stage_step < n))]
 
 
 def split_steps(lengths: list[int], cap: int | None) -> list[int]:
@@ -226,11 +236,13 @@ class Trainer:
         progress: show the rich progress bar.
         world: this process's place in a multi-process run (:func:`zoo3d.train.distributed.init_world`);
             default: a one-process run.
+        resume_at: (stage index, step in it) of the checkpoint the run will resume from: the stages it finished
+            are not asked to split their batch over this run's processes (default: a run from the start).
     """
 
     def __init__(self, plugin: ModelPlugin, config: RunConfig, run_dir: str | Path, *, model_name: str,
                  plugin_version: str = "", device: str | torch.device | None = None, max_steps: int | None = None,
-                 progress: bool = True, world: World | None = None):
+                 progress: bool = True, world: World | None = None, resume_at: tuple[int, int] = (0, 0)):
         self.plugin, self.config, self.run_dir = plugin, config, Path(run_dir)
         self.model_name, self.plugin_version = model_name, plugin_version
         self.world = world or World()
@@ -244,9 +256,7 @@ class Trainer:
         self._check_recipe()
         self.lengths = split_steps([s.steps for s in self.stages], max_steps)
         self.total_steps = sum(self.lengths)
-        for s, n in zip(self.stages, self.lengths):  # refuse a batch the processes cannot share before any work
-            if n:
-                process_batch(s.batch_size, self.world, config.train.batch_scope, f"Stage '{s.name}'")
+        self.check_batches(*resume_at)  # before the build: a batch the processes cannot share is refused first
         self._setup_precision()
 
         torch.manual_seed(config.train.seed)
@@ -711,6 +721,15 @@ class Trainer:
         self._snapshot = ({**tensors, **own_streams}, meta)
         self._truncate_metrics(self.step)
 
+    def check_batches(self, stage_index: int | None = None, stage_step: int | None = None) -> None:
+        """Refuse a batch the processes cannot share in every stage still ahead of (``stage_index``, ``stage_step``),
+        default where the run stands (a stage a resumed checkpoint finished, trained with fewer processes,
+        does not count)."""
+        at = (self.stage_index if stage_index is None else stage_index,
+              self.stage_step if stage_step is None else stage_step)
+        for s, _ in stages_ahead(self.stages, self.lengths, *at):
+            process_batch(s.batch_size, self.world, self.config.train.batch_scope, f"Stage '{s.name}'")
+
     def _check_world_change(self, path: str | Path, written_by: int) -> None:
         """Resuming with another number of processes: allowed when the global batch stays, and said."""
         many = lambda n: f"{n} process" + ("es" if n != 1 else "")
@@ -718,8 +737,9 @@ class Trainer:
             raise UserError(f"'{path}' was written by {many(written_by)} with train.batch_scope=per_process; "
                             f"resuming with {many(self.world.size)} would change the global batch, so resume "
                             f"with {many(written_by)}.")
-        if self.world.is_main:
-            stage = self.stages[min(self.stage_index, len(self.stages) - 1)]
+        ahead = stages_ahead(self.stages, self.lengths, self.stage_index, self.stage_step)
+        if self.world.is_main and ahead:
+            stage = ahead[0][0]  # the stage the next step trains
             share, total = process_batch(stage.batch_size, self.world, "global", f"Stage '{stage.name}'")
             print(f"Resuming a run written by {many(written_by)} with {many(self.world.size)}: the global batch "
                   f"stays {total} ({share} per process) and the data order continues; latent and camera noise "
@@ -729,8 +749,10 @@ class Trainer:
     def run(self, resume_from: str | Path | None = None) -> TrainResult:
         """Train to the end of the last stage (or until SIGINT/SIGTERM) and return how it ended."""
         self.run_dir.mkdir(parents=True, exist_ok=True)
-        if resume_from is not None:
-            self._resume(resume_from)
+        with same_on_every_rank():
+            if resume_from is not None:
+                self._resume(resume_from)
+            self.check_batches()
         cfg, main = self.config.train, self.world.is_main
         with StopRequest() as stop, TrainProgress(self.total_steps, self.step, self.show_progress) as progress, \
                 stop_on_lost_peers(self.world):
@@ -752,10 +774,11 @@ class Trainer:
                     self.step += 1
                     self.stage_step += 1
                     self._accumulate(logs)
+                    progress.count(self._batch[1])  # this step's images count in the rate it logs
                     shown = None
                     if self.step % cfg.log_every == 0 or self.stage_step == length:
                         shown = self._flush_logs(stage, progress)
-                    progress.advance(self.step, stage.name, self._batch[1], shown)
+                    progress.advance(self.step, stage.name, shown)
                     signum = self.world.agreed_signal(stop.signum)  # a signal to any process stops them all
                     if signum:
                         path, name = self.save_checkpoint(), signal.Signals(signum).name

@@ -37,9 +37,12 @@ class TrainProgress:
         elapsed = time.perf_counter() - self._t0
         return self._images / elapsed if elapsed > 0 else 0.0
 
-    def advance(self, step: int, stage: str, images: int, losses: dict[str, float] | None = None) -> None:
-        """Record that ``step`` steps are done (``images`` generated in the last one)."""
+    def count(self, images: int) -> None:
+        """Add a finished step's generated images (before its losses are logged with the rate)."""
         self._images += images
+
+    def advance(self, step: int, stage: str, losses: dict[str, float] | None = None) -> None:
+        """Show that ``step`` steps are done (and the latest logged losses)."""
         if self._bar is None:
             return
         fields = {"rate": f"{self.images_per_second():.1f} img/s", "description": stage}
