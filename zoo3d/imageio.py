@@ -31,10 +31,15 @@ def to_uint8(image: Tensor, value_range: tuple[float, float] = (-1.0, 1.0)) -> n
 
 
 def depth_to_image(depth: Tensor, near: float | None = None, far: float | None = None) -> Tensor:
-    """(B, 1, H, W) depth -> (B, 1, H, W) in [-1, 1], near bright and far dark (per-batch range when not given)."""
+    """(B, 1, H, W) depth -> (B, 1, H, W) in [-1, 1], near bright and far dark (one range for the whole batch,
+    so frames do not flicker; the hit pixels' range when not given). A depth of 0 or less is a ray that hit
+    nothing (the renderers' depth fades to 0 there without a background): drawn as far as the farthest hit."""
     d = depth.detach().float()
-    lo = d.amin() if near is None else torch.tensor(near)
-    hi = d.amax() if far is None else torch.tensor(far)
+    hit = d > 0
+    seen = d[hit] if bool(hit.any()) else d.reshape(-1)
+    lo = seen.amin() if near is None else torch.tensor(near)
+    hi = seen.amax() if far is None else torch.tensor(far)
+    d = torch.where(hit, d, hi)
     return (1 - 2 * ((d - lo) / (hi - lo).clamp_min(1e-8))).clamp(-1, 1)
 
 
@@ -138,18 +143,52 @@ def save_animation(frames: Sequence[Tensor] | Tensor, path: str | Path, fps: int
     suffix = path.suffix.lower()
     if suffix == "":
         return _save_frames_folder(arrays, path)
+    if suffix == ".mp4":
+        return _save_mp4(arrays, path, fps)
+    if suffix == ".gif" and fps > MAX_GIF_FPS:
+        raise UserError(f"A GIF cannot play at {fps} fps: browsers hold frames shorter than 20 ms for 100 ms; use "
+                        f"--fps {MAX_GIF_FPS} or less, or write .webp, .png or .mp4.")
+    images = [Image.fromarray(a) for a in arrays]
+    kwargs = {"save_all": True, "append_images": images[1:], "duration": frame_durations(len(images), fps, suffix),
+              "loop": 0}
+    if suffix == ".webp":
+        kwargs["lossless"] = True
     with atomic_path(path, "animation") as tmp:
-        if suffix == ".mp4":
-            import imageio.v3 as iio
+        images[0].save(tmp, format={".gif": "GIF", ".webp": "WEBP"}.get(suffix, "PNG"), **kwargs)
+    return path
 
-            iio.imwrite(tmp, np.stack(arrays), fps=fps, codec="libx264", extension=".mp4")
-        else:
-            images = [Image.fromarray(a) for a in arrays]
-            duration = max(1, int(round(1000 / fps)))
-            kwargs = {"save_all": True, "append_images": images[1:], "duration": duration, "loop": 0}
-            if suffix == ".webp":
-                kwargs["lossless"] = True
-            images[0].save(tmp, format={".gif": "GIF", ".webp": "WEBP"}.get(suffix, "PNG"), **kwargs)
+
+#: GIF delays are whole hundredths of a second, and browsers stretch delays under 20 ms.
+MAX_GIF_FPS = 50
+
+
+def frame_durations(frames: int, fps: float, suffix: str = ".png") -> list[int]:
+    """Milliseconds each frame shows so that frame ``i`` starts at ``i / fps`` as nearly as the format stores:
+    GIF in steps of 10 ms, APNG and WebP of 1 ms (a 24 fps GIF alternates 40 and 50 ms instead of running at
+    25 fps)."""
+    step = 10 if suffix == ".gif" else 1
+    starts = [round(i * 1000 / fps / step) * step for i in range(frames + 1)]
+    return [max(step, b - a) for a, b in zip(starts, starts[1:])]
+
+
+def _save_mp4(arrays: list[np.ndarray], path: Path, fps: float) -> Path:
+    """MP4 (H.264) through imageio: encoded under the file's own name in a hidden staging folder, since the
+    encoders choose the container by the suffix, then moved into place."""
+    import imageio.v3 as iio
+
+    from zoo3d.fileio import clean_stale_temps, make_parent, temp_path, write_error
+
+    make_parent(path, "animation")
+    clean_stale_temps(path.parent, path.name)
+    staging = temp_path(path)
+    try:
+        staging.mkdir()
+        iio.imwrite(staging / path.name, np.stack(arrays), fps=fps, codec="libx264")
+        os.replace(staging / path.name, path)
+    except OSError as exc:
+        raise write_error(path, exc, "animation") from None
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
     return path
 
 
@@ -187,4 +226,7 @@ def _save_frames_folder(arrays: list[np.ndarray], path: Path) -> Path:
         for p in written:
             p.unlink(missing_ok=True)
         raise
+    for old in path.glob("frame_*.png"):  # a longer earlier animation's tail is not this one's
+        if old not in written and old.stem[6:].isdigit():
+            old.unlink(missing_ok=True)
     return path
