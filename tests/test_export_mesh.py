@@ -153,3 +153,46 @@ def test_gram_meshes_thresholded_alpha_inside_the_band_of_manifolds():
     # GRAM-HD meshes its LR GRAM: the super-resolution never changes the geometry.
     hd = extract_mesh(GramHDRepresentation(lowres=rep, z=torch.zeros(1, 4)), resolution=64)
     np.testing.assert_array_equal(hd.vertices, mesh.vertices)
+
+
+def test_the_chunked_grid_is_the_grid_whatever_the_chunk():
+    from zoo3d.mesh import grid_points
+
+    field = lambda p: (p * torch.tensor([1.0, 10.0, 100.0])).sum(-1)  # noqa: E731 - tells x, y and z apart
+    whole = field(grid_points(0.1, 9)).reshape(9, 9, 9)
+    for chunk in (1, 7, 64, 10_000):
+        torch.testing.assert_close(sample_grid(field, 0.1, 9, chunk=chunk), whole, rtol=0, atol=0)
+
+
+def test_a_float64_field_is_queried_in_float64():
+    class Float64Sphere(SphereSDF):
+        def query(self, points, dirs):
+            assert points.dtype == torch.float64
+            out = super().query(points.float(), dirs)
+            return Radiance(rgb=out.rgb.double(), sigma=out.sigma.double())
+
+    mesh = extract_mesh(Float64Sphere(), resolution=24, dtype=torch.float64)
+    assert mesh.num_faces > 0 and mesh.colors is not None
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--out", "x.glb", "--level", "0.5", "--chunk", "9"], "--chunk and --level set marching cubes (ply, obj)"),
+    (["--out", "x.ply", "--texture-resolution", "64"], "--texture-resolution set the textured layers (glb, gltf)"),
+])
+def test_export_refuses_options_its_format_would_ignore(tmp_path, capsys, monkeypatch, args, message):
+    from conftest import run_in_process
+
+    monkeypatch.chdir(tmp_path)
+    code, _, err = run_in_process(capsys, "export", "--model", "oracle", *args)
+    assert code == 2 and message in err, err
+    assert not list(tmp_path.iterdir())
+
+
+def test_export_refuses_a_grid_that_cannot_fit_before_loading_the_model(tmp_path, capsys, monkeypatch):
+    import zoo3d.limits
+    from conftest import run_in_process
+
+    monkeypatch.setattr(zoo3d.limits, "memory_budget", lambda: 2**30)
+    code, _, err = run_in_process(capsys, "export", "--model", "gram", "--resolution", "1024",
+                                  "--out", str(tmp_path / "x.ply"))  # gram has no run here: the grid is refused first
+    assert code == 2 and "--resolution 1024 asks for a grid of 1,073,741,824 points" in err, err

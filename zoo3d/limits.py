@@ -40,6 +40,14 @@ def check_count(option: str, value: int, maximum: int, why: str) -> int:
     return value
 
 
+def check_grid(option: str, resolution: int, bytes_per_point: int) -> None:
+    """Refuse a dense resolution^3 grid (mesh export) whose values cannot fit in :func:`memory_budget`."""
+    need, budget = resolution ** 3 * bytes_per_point, memory_budget()
+    if need > budget:
+        raise UserError(f"{option} {resolution} asks for a grid of {resolution ** 3:,} points, which needs about "
+                        f"{_gib(need)} of memory while {_gib(budget)} is available; ask for a smaller resolution.")
+
+
 def check_images(option: str, count: int, height: int, width: int, what: str = "images") -> None:
     """Refuse ``count`` images of ``height`` x ``width`` held at once when they exceed the bounds above."""
     check_count(option, count, MAX_IMAGES, f"{what} fit in one output (split the work over several commands)")

@@ -76,17 +76,26 @@ def grid_points(bounds: float, resolution: int, device=None, dtype=None) -> Tens
     return torch.stack(torch.meshgrid(axis, axis, axis, indexing="ij"), dim=-1).reshape(-1, 3)
 
 
+#: Bytes per grid point an export holds: the float32 values, and marching cubes' own float32 copy and work.
+MESH_BYTES_PER_POINT = 16
+
+
 @torch.no_grad()
 def sample_grid(field: Callable[[Tensor], Tensor], bounds: float, resolution: int, chunk: int = 65536,
                 device=None, dtype=None) -> Tensor:
     """Evaluate ``field`` (points (1, P, 3) -> values (1, P)) on the grid, ``chunk`` points at a time.
 
-    Returns (N, N, N) values on the CPU (float32), index order (x, y, z).
+    The points of a chunk are made from their flat indices, so the N^3 x 3 grid never exists at once.
+    Returns (N, N, N) values on the CPU (float32), index order (x, y, z) (those of :func:`grid_points`).
     """
-    points = grid_points(bounds, resolution, device=device, dtype=dtype)
-    values = [field(points[s:s + chunk].unsqueeze(0)).reshape(-1).float().cpu()
-              for s in range(0, points.shape[0], chunk)]
-    return torch.cat(values).reshape(resolution, resolution, resolution)
+    n = resolution
+    axis = torch.linspace(-bounds, bounds, n, device=device, dtype=dtype or torch.get_default_dtype())
+    values = torch.empty(n ** 3, dtype=torch.float32)
+    for s in range(0, n ** 3, chunk):
+        flat = torch.arange(s, min(s + chunk, n ** 3), device=axis.device)
+        points = torch.stack([axis[flat // (n * n)], axis[(flat // n) % n], axis[flat % n]], dim=-1)
+        values[s:s + len(flat)] = field(points.unsqueeze(0)).reshape(-1).float().cpu()
+    return values.reshape(n, n, n)
 
 
 def mesh_field_of(rep, density_level: float = DEFAULT_DENSITY_LEVEL,
@@ -153,7 +162,7 @@ def marching_cubes(volume: Tensor | np.ndarray, level: float, bounds: float) -> 
 
 @torch.no_grad()
 def extract_mesh(rep, resolution: int = 128, level: float | None = None, bounds: float | None = None,
-                 chunk: int = 65536, colors: bool = True, device=None) -> Mesh:
+                 chunk: int = 65536, colors: bool = True, device=None, dtype=None) -> Mesh:
     """Mesh one instance (a representation of batch 1) by marching cubes on a dense grid.
 
     Args:
@@ -162,6 +171,7 @@ def extract_mesh(rep, resolution: int = 128, level: float | None = None, bounds:
             (the SDF value for SDF fields, density for density fields, the provider's values for
             ``mesh_field``). bounds: half-extent of the
             cube in world units (default: ``rep.bounds``). colors: add vertex colours from ``rep.query``.
+        dtype: of the query points, the generator's (default: torch's default dtype).
     """
     device = device or _rep_device(rep)
     field, default_level = mesh_field_of(rep, device=device)
@@ -174,17 +184,17 @@ def extract_mesh(rep, resolution: int = 128, level: float | None = None, bounds:
         level = default_level
     elif not callable(getattr(rep, "mesh_field", None)) and rep.kind == "sdf":
         level = -float(level)  # the meshing field of an SDF is -SDF (inside above the level)
-    volume = sample_grid(field, float(bounds), resolution, chunk=chunk, device=device)
+    volume = sample_grid(field, float(bounds), resolution, chunk=chunk, device=device, dtype=dtype)
     mesh = marching_cubes(volume, level, float(bounds))
     if colors and hasattr(rep, "query"):
-        mesh.colors = vertex_colors(rep, mesh.vertices, chunk=chunk, device=device)
+        mesh.colors = vertex_colors(rep, mesh.vertices, chunk=chunk, device=device, dtype=dtype)
     return mesh
 
 
 @torch.no_grad()
-def vertex_colors(rep, vertices: np.ndarray, chunk: int = 65536, device=None) -> np.ndarray:
+def vertex_colors(rep, vertices: np.ndarray, chunk: int = 65536, device=None, dtype=None) -> np.ndarray:
     """(V, 3) uint8 colours: ``rep.query`` rgb in [0, 1] at the vertices, seen along -z (the frontal view)."""
-    pts = torch.from_numpy(vertices).to(device=device or _rep_device(rep), dtype=torch.get_default_dtype())
+    pts = torch.from_numpy(vertices).to(device=device or _rep_device(rep), dtype=dtype or torch.get_default_dtype())
     out = []
     for s in range(0, pts.shape[0], chunk):
         p = pts[s:s + chunk].unsqueeze(0)

@@ -53,6 +53,21 @@ def export(run, model, no_ema, device, seed, fmt, resolution, level, psi, no_col
     if fmt not in FORMATS:
         raise UserError(f"Cannot tell the mesh format of '{out}': give --format ply, obj, glb or gltf, or a file "
                         "name with one of those suffixes.")
+    ctx = click.get_current_context()
+    given = {name for name in ("resolution", "level", "no_colors", "chunk", "texture_resolution")
+             if ctx.get_parameter_source(name) == click.core.ParameterSource.COMMANDLINE}
+    ignored = sorted(given - ({"texture_resolution"} if fmt in LAYERED_FORMATS else
+                              {"resolution", "level", "no_colors", "chunk"}))
+    if ignored:
+        names = " and ".join(f"--{n.replace('_', '-')}" for n in ignored)
+        kind = "marching cubes (ply, obj)" if fmt in LAYERED_FORMATS else "the textured layers (glb, gltf)"
+        raise UserError(f"{names} set {kind}, not a {fmt} export; leave {'it' if len(ignored) == 1 else 'them'} "
+                        f"out or choose that format.")
+    if fmt not in LAYERED_FORMATS:
+        from zoo3d.limits import check_grid
+        from zoo3d.mesh import MESH_BYTES_PER_POINT
+
+        check_grid("--resolution", resolution, MESH_BYTES_PER_POINT)
     loaded = load_for_cli(run, model, device, no_ema)
     gen = loaded.generator
     if fmt in LAYERED_FORMATS:
@@ -66,6 +81,6 @@ def export(run, model, no_ema, device, seed, fmt, resolution, level, psi, no_col
     with torch.no_grad():
         rep = gen.represent(seed_latents([seed], gen.z_dim, gen.device, gen.dtype), psi=psi)
         mesh = extract_mesh(rep, resolution=resolution, level=level, chunk=chunk, colors=not no_colors,
-                            device=gen.device)
+                            device=gen.device, dtype=gen.dtype)
     path = write_mesh(mesh, out, fmt)
     click.echo(f"Wrote {mesh.num_vertices} vertices and {mesh.num_faces} faces ({fmt}) to {path}.")
