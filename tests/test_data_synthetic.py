@@ -35,6 +35,22 @@ def test_sphere_head_depth_matches_analytic_ray_sphere_intersection():
     assert torch.allclose(depth[outer], t_bg[outer], atol=1e-5)
 
 
+def test_every_head_pixel_lies_on_the_surface_in_front_of_the_background_outline_included():
+    """Rays that graze a head are accepted within the tracer's tolerance; their depth must stay on the surface."""
+    from zoo3d.data.synthetic import instance_params_and_camera
+
+    heads = SyntheticHeads(64, count=16, seed=0, cache=False)
+    out = heads.render(list(range(16)))
+    params, cams = instance_params_and_camera(0, range(16))
+    origins, dirs = cams.rays(64, 64)
+    depth, hit = out["depth"].reshape(16, -1), out["mask"].reshape(16, -1) > 0.5
+    t_bg = (origins[..., 2] - BACKGROUND_Z) / -dirs[..., 2]
+    assert int(hit.sum()) > 30_000  # heads fill the views
+    assert bool((depth[hit] <= t_bg[hit] + 1e-6).all())  # none behind the background plane
+    sdf = head_sdf(params, torch.addcmul(origins, dirs, depth[..., None]))
+    assert float(sdf[hit].abs().max()) < 2e-3  # on the surface (within the tracer's tolerance), not 0.1 off it
+
+
 def test_mirrored_image_equals_render_at_mirrored_pose():
     params = sample_head_params(2, seed=7)
     cams = Camera.from_angles(torch.tensor([0.3, -0.2]), torch.tensor([0.05, -0.1]))

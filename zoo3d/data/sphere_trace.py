@@ -87,10 +87,20 @@ def newton_refine(sdf: SDFn, origins: Tensor, dirs: Tensor, params: Tensor, t: T
     ``grad . d`` (bounded away from 0 for grazing rays). Earlier iterations need only that slope
     and take it from the two points ``x +- h d`` on the ray. The symmetric stencil keeps a mirrored scene's
     render the exact mirror image. Returns the refined ``t`` (M,) and unit normals (M, 3).
+
+    A ray that only grazes the surface (the tracer accepts rays passing within its tolerance) has a
+    slope near 0, and its Newton step can run far along it, even behind the background. Where the
+    refined point is farther from the surface than the traced one, the traced ``t`` is kept, with the
+    normal taken there.
     """
     m = origins.shape[0]
     eye = h * torch.eye(3, dtype=origins.dtype, device=origins.device)
     stencil = torch.cat([eye, -eye])
+
+    def along(tt: Tensor) -> Tensor:
+        return sdf(torch.addcmul(origins, dirs, tt[:, None]), params)
+
+    traced = t
     normals = dirs
     for i in range(iters):
         if i < iters - 1:
@@ -106,4 +116,11 @@ def newton_refine(sdf: SDFn, origins: Tensor, dirs: Tensor, params: Tensor, t: T
             value, slope = vals.mean(0), (grad * dirs).sum(-1)
             normals = torch.nn.functional.normalize(grad, dim=-1)
         t = t - value / slope.clamp(max=-0.05)
+    worse = torch.nonzero(along(t).abs() > along(traced).abs()).squeeze(-1)
+    if worse.numel():
+        t = t.index_put((worse,), traced[worse])
+        points = torch.addcmul(origins[worse], dirs[worse], traced[worse][:, None])
+        k = worse.numel()
+        vals = sdf((points[None] + stencil[:, None, :]).reshape(6 * k, 3), params[:, worse].repeat(1, 6)).reshape(6, k)
+        normals = normals.index_put((worse,), torch.nn.functional.normalize(((vals[:3] - vals[3:]) / (2 * h)).t(), dim=-1))
     return t, normals
