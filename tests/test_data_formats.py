@@ -120,3 +120,43 @@ def test_eg3d_intrinsics_with_a_skew_are_a_problem_of_that_image(tmp_path):
     (tmp_path / "dataset.json").unlink()
     (tmp_path / "poses.json").write_text(json.dumps({"version": 1, "frames": frames}))
     assert [p.file for p in list_dataset(Source(tmp_path)).problems] == ["a.png"]
+
+
+def _relabel(folder, rename):
+    """Rewrite dataset.json's file names with ``rename``."""
+    doc = json.loads((folder / "dataset.json").read_text())
+    doc["labels"] = [[rename(name), vec] for name, vec in doc["labels"]]
+    (folder / "dataset.json").write_text(json.dumps(doc))
+
+
+def test_index_names_written_with_dot_slash_name_the_same_files_in_a_folder_and_a_zip(tmp_path):
+    folder = tmp_path / "data"
+    files = _noise_dataset(folder, 3)
+    _relabel(folder, lambda n: "./" + n.replace("/", "//"))
+    for source in (Source(folder), Source(_zip(folder, files, tmp_path / "d.zip"))):
+        listing = list_dataset(source)
+        assert not listing.problems, listing.problems
+        assert sorted(r.name for r in listing.records) == files[:3] and all(r.camera is not None for r in listing.records)
+
+
+def test_a_zip_made_by_macos_finder_is_read_past_its_resource_forks(tmp_path):
+    folder = tmp_path / "data"
+    files = _noise_dataset(folder, 3)
+    path = _zip(folder, files, tmp_path / "mac.zip", prefix="data/")
+    with zipfile.ZipFile(path, "a") as zf:
+        for f in files:
+            zf.writestr(f"__MACOSX/data/._{f.split('/')[-1]}", b"\x00\x05\x16\x07 resource fork")
+        zf.writestr("data/img/._0000.png", b"\x00\x05\x16\x07")
+    listing = list_dataset(Source(path))
+    assert listing.format == "eg3d" and not listing.problems, listing.problems
+    assert sorted(r.name for r in listing.records) == files[:3]
+
+
+def test_a_damaged_index_file_in_a_zip_is_a_problem_not_a_crash(tmp_path):
+    folder = tmp_path / "data"
+    path = _zip(folder, _noise_dataset(folder, 3), tmp_path / "crc.zip")
+    data = bytearray(path.read_bytes())
+    data[data.find(b'{"labels"') + 20] ^= 0x01  # one bit of the stored dataset.json: a CRC error on reading
+    path.write_bytes(bytes(data))
+    listing = list_dataset(Source(path))
+    assert [p.file for p in listing.problems if "unreadable JSON" in p.problem] == ["dataset.json"]

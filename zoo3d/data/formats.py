@@ -19,7 +19,9 @@ import io
 import json
 import math
 import os
+import posixpath
 import zipfile
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath, PureWindowsPath
 
@@ -28,6 +30,11 @@ import numpy as np
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".bmp"}
 #: Top-level folders of auxiliary images (masks, depth) that are not dataset images and need no pose.
 AUX_FOLDERS = {"mask", "masks", "depth"}
+
+
+def clean_name(name: str) -> str:
+    """A safe index-file name as the dataset's files are listed: ``./images//0001.png`` -> ``images/0001.png``."""
+    return posixpath.normpath(name)
 
 
 def unsafe_name(name: str) -> str | None:
@@ -82,7 +89,7 @@ class Source:
         self._pid = 0
         self.root = ""
         if self.path.is_file() and zipfile.is_zipfile(self.path):
-            members = {i.filename: i for i in self._archive().infolist() if not i.is_dir()}
+            members = {i.filename: i for i in self._archive().infolist() if not i.is_dir() and not _archive_litter(i.filename)}
             self.root = _zip_root(members)
             self._names = {n[len(self.root):]: i for n, i in members.items()}
         elif not self.path.is_dir():
@@ -138,6 +145,11 @@ class Source:
 
     def __setstate__(self, state):
         self.__init__(state["path"])
+
+
+def _archive_litter(name: str) -> bool:
+    """Files an archiver adds beside the data: macOS Finder's ``__MACOSX/`` folder and ``._`` resource forks."""
+    return name.startswith("__MACOSX/") or PurePosixPath(name).name.startswith("._")
 
 
 def _zip_root(members: dict) -> str:
@@ -219,7 +231,7 @@ def list_dataset(source: Source) -> Listing:
 def _json(source: Source, name: str, listing: Listing):
     try:
         return json.loads(source.read(name))
-    except (ValueError, UnicodeDecodeError) as exc:
+    except (ValueError, UnicodeDecodeError, OSError, zipfile.BadZipFile, zlib.error) as exc:  # a damaged zip member too
         listing.problems.append(Problem(name, f"unreadable JSON: {exc}"))
         return None
 
@@ -245,12 +257,13 @@ def _list_eg3d(source: Source) -> Listing:
         if (why := unsafe_name(entry[0])) is not None:
             listing.problems.append(Problem(entry[0], f"{why} (dataset.json#{i})"))
             continue
+        name = clean_name(entry[0])
         vec = _finite_vector(entry[1], 25)
-        listing.records.append(Record(entry[0], vec))
+        listing.records.append(Record(name, vec))
         if vec is None:
-            listing.problems.append(Problem(entry[0], "missing pose (label is not 25 numbers)"))
+            listing.problems.append(Problem(name, "missing pose (label is not 25 numbers)"))
         elif (why := camera_problem(vec)) is not None:
-            listing.problems.append(Problem(entry[0], why))
+            listing.problems.append(Problem(name, why))
     _unlisted_images(source, listing, "dataset.json")
     return listing
 
@@ -306,11 +319,12 @@ def _list_zoo3d(source: Source) -> Listing:
         if (why := unsafe_name(frame["file"])) is not None:
             listing.problems.append(Problem(frame["file"], f"{why} (poses.json#{i})"))
             continue
-        referenced |= {v for k, v in frame.items() if k != "file" and isinstance(v, str)}  # its depth, mask, ...
+        referenced |= {clean_name(v) for k, v in frame.items() if k != "file" and isinstance(v, str)}  # depth, ...
+        name = clean_name(frame["file"])
         vec, why = _frame_camera(frame)
-        listing.records.append(Record(frame["file"], vec if why is None else None))
+        listing.records.append(Record(name, vec if why is None else None))
         if why is not None:
-            listing.problems.append(Problem(frame["file"], why))
+            listing.problems.append(Problem(name, why))
     _unlisted_images(source, listing, "poses.json", referenced)
     return listing
 
