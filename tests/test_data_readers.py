@@ -161,3 +161,8 @@ def test_unknown_spec_is_a_user_error():
         build_dataset(DataConfig(spec="/no/such/folder"), 32)
     with pytest.raises(UserError, match="Unknown option"):
         build_dataset(DataConfig(spec="synthetic:heads?colour=1"), 32)
+    for option, message in (("pitch_std=-0.1", "Option 'pitch_std=-0.1' for synthetic:heads must be a finite angle"),
+                            ("yaw_std=nan", "Option 'yaw_std=nan' for synthetic:heads must be a finite angle"),
+                            ("device=foo", "Unknown device 'foo'")):
+        with pytest.raises(UserError, match=message):
+            build_dataset(DataConfig(spec=f"synthetic:heads?{option}"), 32)

@@ -281,7 +281,15 @@ def build_synthetic_heads(cfg, resolution: int, query: str = "", camera_prior: C
     ``camera_prior``. The run's ``seed`` only decides which items are mirrored.
     """
     options = parse_options(dict(parse_qsl(query, keep_blank_values=True)))
-    prior = CameraPrior(**{k: options.pop(k) for k in ("yaw_std", "pitch_std") if k in options})
+    spread = {k: options.pop(k) for k in ("yaw_std", "pitch_std") if k in options}
+    bad = [f"{k}={v}" for k, v in spread.items() if not (math.isfinite(v) and v >= 0)]
+    if bad:
+        raise UserError(f"Option '{bad[0]}' for synthetic:heads must be a finite angle of 0 or more (radians).")
+    prior = CameraPrior(**spread)
+    if "device" in options:
+        from zoo3d.devices import resolve_device
+
+        options["device"] = resolve_device(options["device"])  # a name torch does not know: one sentence
     options.setdefault("cache", getattr(cfg, "cache", True))
     return SyntheticHeads(resolution, mirror=getattr(cfg, "mirror", False), camera_prior=prior, mirror_seed=seed,
                           **options)
