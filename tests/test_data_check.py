@@ -99,3 +99,15 @@ def test_cli_check_json_schema(broken, capsys):
     assert {"count", "format", "resolution", "yaw", "pitch", "problems"} <= set(doc)
     assert doc["format"] == "eg3d" and set(doc["yaw"]) == {"mean", "std"}
     assert all(set(p) == {"file", "problem"} for p in doc["problems"])
+
+
+def test_the_usable_count_is_what_training_serves(broken):
+    """A file listed twice is served once; an image of another size is resized like the rest: both still usable."""
+    from zoo3d.data.folder import FolderDataset
+
+    report = check_dataset(broken, full=True)
+    served = FolderDataset(broken, 32).records
+    assert [r.name for r in served].count("dup.png") == 1 and "size.png" in {r.name for r in served}
+    # the check decodes every file; training skips the ones that fail when it reads them
+    readable = [r for r in served if r.name not in ("unreadable.png", "truncated.png", "missing.png")]
+    assert report.usable_count == len(readable) == 4

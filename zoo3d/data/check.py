@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from zoo3d.data.formats import Problem, Source, duplicate_problems, list_dataset
+from zoo3d.data.formats import Problem, Source, duplicate_problems, first_of_each, list_dataset
 from zoo3d.errors import UserError
 
 _GREY = {"1", "L", "LA", "I", "I;16", "I;16B", "I;16L", "F"}
@@ -96,7 +96,8 @@ def check_dataset(path: str | Path, full: bool = False) -> CheckReport:
     except FileNotFoundError:
         raise UserError(f"Dataset path '{path}' is neither a folder nor a zip file.") from None
     listing = list_dataset(source)
-    problems = list(listing.problems) + duplicate_problems(listing.records)
+    repeated = duplicate_problems(listing.records)  # served once: a problem to fix, not an unusable file
+    problems = list(listing.problems) + repeated
     notes = list(listing.notes)
     sizes: dict[str, tuple[int, int]] = {}
     grey, alpha = [], []
@@ -120,8 +121,9 @@ def check_dataset(path: str | Path, full: bool = False) -> CheckReport:
             text = str(exc)
             kind = "truncated image" if "truncated" in text.lower() else "unreadable image"
             problems.append(Problem(rec.name, f"{kind}: {type(exc).__name__}: {text}"[:200]))
+    bad = {p.file for p in problems if all(p is not q for q in repeated)}  # what training leaves out
     counts = Counter(f"{w}x{h}" for w, h in sizes.values())
-    if len(counts) > 1:
+    if len(counts) > 1:  # resized like the rest in training, so still usable
         common = counts.most_common(1)[0][0]
         for name, (w, h) in sizes.items():
             if f"{w}x{h}" != common:
@@ -132,8 +134,7 @@ def check_dataset(path: str | Path, full: bool = False) -> CheckReport:
         notes.append(f"{len(grey)} grey image(s) are converted to RGB (first: {grey[0]})")
     if alpha:
         notes.append(f"{len(alpha)} image(s) with an alpha channel: alpha is dropped (first: {alpha[0]})")
-    bad = {p.file for p in problems}
-    posed = [r for r in listing.records if r.camera is not None and r.name not in bad and r.name in sizes]
+    posed = [r for r in first_of_each(listing.records) if r.camera is not None and r.name not in bad and r.name in sizes]
     cams = np.stack([r.camera for r in posed]) if posed else np.zeros((0, 25))
     yaw, pitch = _angles(cams) if len(cams) else (np.zeros(0), np.zeros(0))
     if not posed and not problems:  # nothing to train on is a problem, even when nothing is wrong with a file

@@ -9,7 +9,7 @@ import torch
 from torch.utils.data import Dataset
 
 from zoo3d.data.augment import mirror_flag, mirror_item
-from zoo3d.data.formats import Source, list_dataset
+from zoo3d.data.formats import Source, first_of_each, list_dataset
 from zoo3d.data.images import crop_camera, decode_image
 from zoo3d.errors import UserError
 
@@ -42,7 +42,8 @@ class FolderDataset(Dataset):
         listing = list_dataset(self.source)
         self.format = listing.format
         bad = {p.file for p in listing.problems}
-        self.records = [r for r in listing.records if r.camera is not None and r.name not in bad]
+        # a file listed twice is served once, with its first pose (``zoo3d data check`` counts it so too)
+        self.records = [r for r in first_of_each(listing.records) if r.camera is not None and r.name not in bad]
         if not self.records:
             raise UserError(f"Dataset '{path}' ({listing.format} format) has no image with a valid pose; "
                             f"run 'zoo3d data check {path}' for the list of problems.")

@@ -412,6 +412,12 @@ def _list_images(source: Source) -> Listing:
     return listing
 
 
+def first_of_each(records: list[Record]) -> list[Record]:
+    """The records in order, a file listed more than once only at its first listing (and pose)."""
+    seen: set[str] = set()
+    return [r for r in records if not (r.name in seen or seen.add(r.name))]
+
+
 def duplicate_problems(records: list[Record]) -> list[Problem]:
     """A problem for every record whose file name was already listed."""
     seen, out = set(), []
