@@ -106,8 +106,8 @@ def test_depth_consistency_averages_the_finite_pairs_in_units_of_the_camera_dist
     alpha = alpha.float()
     alpha[4] = 0  # the last view sees nothing: its pairs are NaN and left out
     monkeypatch.setattr(depth_module, "MAX_POINTS", 60)
-    clouds = [_subsample(p, 60, 7 + i) for i, p in enumerate(backproject(noisy, alpha, cams))]
-    pairs = [float(modified_chamfer(clouds[i], clouds[j], cams[i], cams[j], alpha[i], alpha[j]))
+    clouds = backproject(noisy, alpha, cams)  # whole clouds: 60 seeded points a side are scored against them
+    pairs = [float(modified_chamfer(clouds[i], clouds[j], cams[i], cams[j], alpha[i], alpha[j], 60, 7 + 2 * (5 * i + j)))
              for i in range(4) for j in range(i + 1, 4)]
     scale = 1.5  # the mean camera distance
     got = float(depth_consistency(noisy, alpha, cams, seed=7))
@@ -147,4 +147,18 @@ def test_the_metric_scores_each_instance_and_refuses_a_model_without_depth(monke
     assert metric.name == "depth" and metric.higher_is_better is False and metric.requires == ("depth",)
     monkeypatch.undo()
     assert metric.protocol_info(ctx) == {"views": 3, "yaw_range": 0.3, "foreground": "alpha > 0.5",
-                                         "max_points": 2048, "units": "camera radius x 1e3 (lower is better)"}
+                                         "max_points": 2048, "neighbours": "in the other view's whole cloud",
+                                         "units": "camera radius x 1e3 (lower is better)"}
+
+
+def test_two_identical_views_score_zero_at_any_resolution_however_many_points_are_scored():
+    """Each side's scored points are a subset, but their neighbours come from the other view's whole cloud: two
+    subsampled clouds put a floor under the score that grew with the resolution (2.1 at 128 px)."""
+    from zoo3d.eval.harness import load_eval_model
+
+    gen = load_eval_model("oracle", None, "cpu").generator
+    cams = yaw_sweep(2, 0.0, radius=1.0, fov=12.0)  # the same camera twice
+    for res in (48, 128):
+        out = render_instance(gen, instance_latent(gen, 0, "cpu"), cams, res)
+        assert int((out["alpha"][0] > 0.5).sum()) > depth_module.MAX_POINTS or res == 48
+        assert float(depth_consistency(out["depth"], out["alpha"], cams, 0)) < 0.05, res

@@ -94,12 +94,13 @@ def test_the_metric_scores_three_rows_of_each_instance_and_saves_two_epis(tmp_pa
     for seed in (4, 5, 6):
         frames = render_instance(gen, instance_latent(gen, seed, "cpu"), cams, 16, psi=0.5)["rgb"]
         expected.append(float(torch.stack([epi_roughness(epi_image(frames, r)) for r in (6, 8, 9)]).mean()))
-    assert out == {"epi": pytest.approx(expected, rel=1e-6)}
+    assert out == {"epi": pytest.approx(expected, rel=1e-6), "_meta": {"frames": 5}}  # below 64 px: as given
     assert steps == [1, 1, 1]
     at_12 = EvalContext(protocol=protocol.model_copy(update={"resolution": 12}), device=torch.device("cpu"), seeds=[4])
     frames = render_instance(gen, instance_latent(gen, 4, "cpu"), cams, 12, psi=0.5)["rgb"]
     rough = float(torch.stack([epi_roughness(epi_image(frames, r)) for r in (4, 6, 7)]).mean())
-    assert metric.evaluate(EvalModel("sphere", gen), at_12) == {"epi": pytest.approx([rough], rel=1e-6)}
+    assert metric.evaluate(EvalModel("sphere", gen), at_12) == {"epi": pytest.approx([rough], rel=1e-6),
+                                                                "_meta": {"frames": 5}}
     saved = sorted(p.name for p in (tmp_path / "sphere" / "epi").iterdir())
     assert saved == ["seed4_epi.png", "seed5_epi.png"]
     assert ctx.evidence == {"sphere/epi": [str(tmp_path / "sphere" / "epi" / n) for n in saved]}
@@ -114,3 +115,21 @@ def test_the_metric_scores_three_rows_of_each_instance_and_saves_two_epis(tmp_pa
     assert {k: info[k] for k in ("frames", "yaw_range", "rows")} == {"frames": 5, "yaw_range": 0.3,
                                                                      "rows": [0.4, 0.5, 0.6]}
     assert info["score"].startswith("best-shift row-prediction MSE")
+
+
+def test_a_consistent_model_scores_no_worse_when_rendered_sharper():
+    """The frame count grows with the resolution, so a point moves as many pixels per frame at 96 px as at 64
+    (at a fixed 60 frames the oracle scored 12.6 at 96 px against 9.3 at 64)."""
+    from zoo3d.eval.epi import frame_count
+    from zoo3d.eval.harness import load_eval_model
+
+    assert [frame_count(60, r) for r in (16, 64, 96, 256)] == [60, 60, 90, 240]
+    oracle = load_eval_model("oracle", None, "cpu")
+    scores = {}
+    for res in (64, 96):
+        protocol = make_protocol("small", instances=1, resolution=res)
+        ctx = EvalContext(protocol=protocol, device=torch.device("cpu"), seeds=protocol.seeds)
+        out = EpiMetric().evaluate(oracle, ctx)
+        scores[res] = out["epi"][0]
+        assert out["_meta"]["frames"] == frame_count(60, res)
+    assert scores[96] <= scores[64] * 1.1, scores

@@ -6,6 +6,11 @@ view's depth (distance along the unit ray) to a world point cloud of its foregro
 points of each cloud that project inside the other view's foreground, of the distance to the
 nearest point of the other cloud, averaged over both directions. Reported in units of the
 camera radius x 1e3, averaged over pairs (lower = more consistent).
+
+At most ``MAX_POINTS`` of each direction's co-visible points are scored (a seeded subset), but their nearest
+neighbours are searched in the other view's whole cloud: two subsampled clouds would put a floor under the
+score that grows with the resolution (identical views scored 2.1 at 128 px), ranking a consistent model
+below an inconsistent one at 256 px.
 """
 
 from __future__ import annotations
@@ -51,20 +56,29 @@ def _covisible(points: Tensor, camera: Camera, alpha: Tensor) -> Tensor:
     return fg
 
 
-def modified_chamfer(a: Tensor, b: Tensor, cam_a: Camera, cam_b: Camera, alpha_a: Tensor, alpha_b: Tensor) -> Tensor:
-    """Symmetric mean nearest-neighbour distance over co-visible points of two clouds (P, 3)."""
+def nearest_distance(points: Tensor, cloud: Tensor, chunk: int = 512) -> Tensor:
+    """Distance (P,) from each point to its nearest point of ``cloud`` (Q, 3), ``chunk`` points at a time."""
+    return torch.cat([torch.cdist(points[s:s + chunk], cloud).min(dim=1).values
+                      for s in range(0, points.shape[0], chunk)]) if points.shape[0] else points.new_zeros(0)
+
+
+def modified_chamfer(a: Tensor, b: Tensor, cam_a: Camera, cam_b: Camera, alpha_a: Tensor, alpha_b: Tensor,
+                     max_points: int | None = None, seed: int = 0) -> Tensor:
+    """Symmetric mean nearest-neighbour distance over co-visible points of two whole clouds (P, 3); with
+    ``max_points``, a seeded subset of each side's co-visible points is scored against the other whole cloud."""
     a_vis, b_vis = a[_covisible(a, cam_b, alpha_b)], b[_covisible(b, cam_a, alpha_a)]
     if a_vis.shape[0] == 0 or b_vis.shape[0] == 0:
         return torch.tensor(float("nan"), device=a.device)
-    d_ab = torch.cdist(a_vis, b).min(dim=1).values.mean()
-    d_ba = torch.cdist(b_vis, a).min(dim=1).values.mean()
-    return 0.5 * (d_ab + d_ba)
+    if max_points is not None:
+        a_vis, b_vis = _subsample(a_vis, max_points, seed), _subsample(b_vis, max_points, seed + 1)
+    return 0.5 * (nearest_distance(a_vis, b).mean() + nearest_distance(b_vis, a).mean())
 
 
 def depth_consistency(depth: Tensor, alpha: Tensor, cameras: Camera, seed: int = 0) -> Tensor:
     """Mean modified Chamfer over all view pairs, in units of the mean camera distance x 1e3."""
-    clouds = [_subsample(p, MAX_POINTS, seed + i) for i, p in enumerate(backproject(depth, alpha, cameras))]
-    scores = [modified_chamfer(clouds[i], clouds[j], cameras[i], cameras[j], alpha[i], alpha[j])
+    clouds = backproject(depth, alpha, cameras)
+    scores = [modified_chamfer(clouds[i], clouds[j], cameras[i], cameras[j], alpha[i], alpha[j], MAX_POINTS,
+                               seed + 2 * (i * len(clouds) + j))
               for i, j in combinations(range(len(clouds)), 2)]
     scores = torch.stack(scores)
     scale = cameras.origins.norm(dim=-1).mean()
@@ -94,4 +108,5 @@ class DepthMetric(Metric):
     def protocol_info(self, ctx: EvalContext) -> dict[str, Any]:
         p = ctx.protocol
         return {"views": p.depth_views, "yaw_range": p.depth_yaw_range, "foreground": "alpha > 0.5",
-                "max_points": MAX_POINTS, "units": "camera radius x 1e3 (lower is better)"}
+                "max_points": MAX_POINTS, "neighbours": "in the other view's whole cloud",
+                "units": "camera radius x 1e3 (lower is better)"}
