@@ -9,7 +9,7 @@ import torch
 from PIL import Image
 
 from zoo3d.errors import UserError
-from zoo3d.imageio import depth_to_image, frame_durations, save_animation
+from zoo3d.imageio import check_animation_target, depth_to_image, frame_durations, save_animation
 
 
 def _frames(n: int, size: int = 8) -> list[torch.Tensor]:
@@ -36,6 +36,8 @@ def test_a_gif_at_24_fps_plays_in_the_time_it_should(tmp_path):
     with pytest.raises(UserError, match="A GIF cannot play at 60 fps"):
         save_animation(_frames(4), tmp_path / "b.gif", fps=60)
     assert not (tmp_path / "b.gif").exists()
+    with pytest.raises(UserError, match="A GIF cannot play at 60 fps"):  # what render checks before rendering
+        check_animation_target(tmp_path / "b.gif", fps=60)
 
 
 def test_depth_of_rays_that_hit_nothing_is_drawn_far_and_the_hits_use_the_whole_range():

@@ -16,6 +16,8 @@ from torch import Tensor
 from zoo3d.errors import UserError
 
 ANIMATION_SUFFIXES = {".gif", ".png", ".apng", ".webp", ".mp4"}
+#: GIF delays are whole hundredths of a second, and browsers stretch delays under 20 ms.
+MAX_GIF_FPS = 50
 
 
 def to_uint8(image: Tensor, value_range: tuple[float, float] = (-1.0, 1.0)) -> np.ndarray:
@@ -96,10 +98,14 @@ def mp4_encoder_problem() -> str | None:
     return None
 
 
-def check_animation_target(path: str | Path) -> Path:
-    """Refuse an animation output that cannot be written (suffix, missing MP4 encoder) before any work is done."""
+def check_animation_target(path: str | Path, fps: float | None = None) -> Path:
+    """Refuse an animation output that cannot be written (suffix, missing MP4 encoder, a GIF faster than it can
+    play) before any work is done."""
     path = Path(path)
     suffix = path.suffix.lower()
+    if suffix == ".gif" and fps is not None and fps > MAX_GIF_FPS:
+        raise UserError(f"A GIF cannot play at {fps:g} fps: browsers hold frames shorter than 20 ms for 100 ms; "
+                        f"use --fps {MAX_GIF_FPS} or less, or write .webp, .png or .mp4.")
     if suffix == "":
         if path.exists() and not path.is_dir():
             raise UserError(f"Cannot write frames to '{path}': it is a file, not a folder.")
@@ -138,16 +144,13 @@ def save_animation(frames: Sequence[Tensor] | Tensor, path: str | Path, fps: int
     """
     from zoo3d.fileio import atomic_path
 
-    path = check_animation_target(path)
+    path = check_animation_target(path, fps)
     arrays = [to_uint8(f, value_range) for f in frames]
     suffix = path.suffix.lower()
     if suffix == "":
         return _save_frames_folder(arrays, path)
     if suffix == ".mp4":
         return _save_mp4(arrays, path, fps)
-    if suffix == ".gif" and fps > MAX_GIF_FPS:
-        raise UserError(f"A GIF cannot play at {fps} fps: browsers hold frames shorter than 20 ms for 100 ms; use "
-                        f"--fps {MAX_GIF_FPS} or less, or write .webp, .png or .mp4.")
     images = [Image.fromarray(a) for a in arrays]
     kwargs = {"save_all": True, "append_images": images[1:], "duration": frame_durations(len(images), fps, suffix),
               "loop": 0}
@@ -156,10 +159,6 @@ def save_animation(frames: Sequence[Tensor] | Tensor, path: str | Path, fps: int
     with atomic_path(path, "animation") as tmp:
         images[0].save(tmp, format={".gif": "GIF", ".webp": "WEBP"}.get(suffix, "PNG"), **kwargs)
     return path
-
-
-#: GIF delays are whole hundredths of a second, and browsers stretch delays under 20 ms.
-MAX_GIF_FPS = 50
 
 
 def frame_durations(frames: int, fps: float, suffix: str = ".png") -> list[int]:

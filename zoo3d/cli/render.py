@@ -45,9 +45,9 @@ def render(run, model, no_ema, device, seed, frames, trajectory, yaw_range, pitc
     if rasterizer != "auto" and not cached:
         raise UserError(f"--rasterizer {rasterizer} draws the cached layers; add --cached (without it the model "
                         "itself renders every frame).")
-    check_animation_target(out)
+    check_animation_target(out, fps)
     if depth == "separate":
-        check_animation_target(_depth_path(Path(out)))
+        check_animation_target(_depth_path(Path(out)), fps)
     loaded = load_for_cli(run, model, device, no_ema)
     gen = loaded.generator
     h, w = (resolution, resolution) if resolution else tuple(gen.resolution)
