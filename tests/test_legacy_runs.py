@@ -52,7 +52,22 @@ def test_format1_run_loads_and_renders_what_it_rendered(name, tmp_path):
     torch.testing.assert_close(images, reference, atol=1e-5, rtol=0)
 
 
-@pytest.mark.usefixtures("single_thread")
+@pytest.fixture
+def recorded_computation(monkeypatch):
+    """The two computations fixed after the fixtures were recorded, as they were then: the synthetic heads'
+    unguarded Newton step (their outline pixels) and GRAMInverter's corner-aligned detail-voxel read. The
+    expected losses are those of that code, so the resume is compared with them on the same data and reads."""
+    from functools import partial
+
+    import zoo3d.data.synthetic as synthetic
+    import zoo3d_gram_inverter.detail as detail
+    from zoo3d.data.sphere_trace import newton_refine
+
+    monkeypatch.setattr(synthetic, "newton_refine", partial(newton_refine, guard=False))
+    monkeypatch.setattr(detail, "sample_camera_voxel", partial(detail.sample_camera_voxel, align_corners=True))
+
+
+@pytest.mark.usefixtures("single_thread", "recorded_computation")
 @pytest.mark.parametrize("name", MODELS)
 def test_format1_run_resumes_and_computes_the_losses_it_would_have(name, tmp_path):
     from zoo3d.launch import train_model

@@ -568,8 +568,8 @@ class RecordedProgress:
     def count(self, images):
         self.images = images
 
-    def advance(self, step, stage, losses=None):
-        self.advanced.append((step, stage, self.images, None if losses is None else sorted(losses)))
+    def advance(self, step, stage, images=0, losses=None):
+        self.advanced.append((step, stage, self.images + images, None if losses is None else sorted(losses)))
 
     def images_per_second(self):
         return 2.123456

@@ -30,20 +30,22 @@ from zoo3d_gram_inverter.encoders import UNet
 __all__ = ["DetailReconstructor", "ManifoldSuperResolution", "sample_camera_voxel"]
 
 
-def sample_camera_voxel(voxel: Tensor, points: Tensor, cameras: Camera, near: float, far: float) -> Tensor:
+def sample_camera_voxel(voxel: Tensor, points: Tensor, cameras: Camera, near: float, far: float,
+                        align_corners: bool = False) -> Tensor:
     """Trilinear samples (B, C, P) of a camera-space voxel (B, C, D, V, V) at world points (B, P, 3).
 
     Axes: width = image u, height = image v (rows from the top), depth = camera z mapped linearly from
     [near, far]. A cell is the block of image pixels the U-Net pooled into it, so its centre lies at
     ``(j + 0.5) / V`` of the image (and of [near, far] in depth), as every zoo3d pixel grid's
     (align_corners=False): a point on the ray through a cell's centre reads that cell. Points outside the
-    frustum read zeros.
+    frustum read zeros. ``align_corners=True`` is the read before that was fixed (cells spread corner to
+    corner, up to half a cell off), only to replay runs recorded with it.
     """
     uv, z = cameras.project(points)
     grid = torch.stack([uv[..., 0] * 2 - 1, uv[..., 1] * 2 - 1, (z - near) / (far - near) * 2 - 1], dim=-1)
     B, P = points.shape[:2]
     out = F.grid_sample(voxel, grid.reshape(B, 1, 1, P, 3).to(voxel.dtype), mode="bilinear", padding_mode="zeros",
-                        align_corners=False)
+                        align_corners=align_corners)
     return out.reshape(B, voxel.shape[1], P)
 
 

@@ -79,7 +79,7 @@ def sphere_trace(sdf: SDFn, origins: Tensor, dirs: Tensor, params: Tensor, t_nea
 
 
 def newton_refine(sdf: SDFn, origins: Tensor, dirs: Tensor, params: Tensor, t: Tensor, iters: int = 2,
-                  h: float = 1e-4) -> tuple[Tensor, Tensor]:
+                  h: float = 1e-4, guard: bool = True) -> tuple[Tensor, Tensor]:
     """Polish hits: Newton steps on f(t) = sdf(o + t d), and the surface normal, from central differences.
 
     The last iteration evaluates the field at the six points ``x +- h e_i``: their mean is the
@@ -91,7 +91,8 @@ def newton_refine(sdf: SDFn, origins: Tensor, dirs: Tensor, params: Tensor, t: T
     A ray that only grazes the surface (the tracer accepts rays passing within its tolerance) has a
     slope near 0, and its Newton step can run far along it, even behind the background. Where the
     refined point is farther from the surface than the traced one, the traced ``t`` is kept, with the
-    normal taken there.
+    normal taken there (``guard=False`` leaves that out, as the renderer did before: only to replay runs
+    recorded on its images).
     """
     m = origins.shape[0]
     eye = h * torch.eye(3, dtype=origins.dtype, device=origins.device)
@@ -116,6 +117,8 @@ def newton_refine(sdf: SDFn, origins: Tensor, dirs: Tensor, params: Tensor, t: T
             value, slope = vals.mean(0), (grad * dirs).sum(-1)
             normals = torch.nn.functional.normalize(grad, dim=-1)
         t = t - value / slope.clamp(max=-0.05)
+    if not guard:
+        return t, normals
     worse = torch.nonzero(along(t).abs() > along(traced).abs()).squeeze(-1)
     if worse.numel():
         t = t.index_put((worse,), traced[worse])

@@ -236,7 +236,7 @@ def cache_instance(generator, seed: int, psi: float = 0.7, camera: Camera | None
     device = generator.device
     prior = generator.camera_prior
     camera = (camera or prior.frontal()).to(device=device)
-    rep = generator.represent(seed_latents([seed], generator.z_dim, device, generator.dtype), psi=psi)
+    rep = generator.represent(seed_latents([seed], generator.z_dim, device, getattr(generator, "dtype", None)), psi=psi)
     layers = generator.textured_layers(rep, camera, texture_resolution)
     meta = {"seed": int(seed), "psi": float(psi), "camera_prior": prior.model_dump()}
     return build_cache(layers, camera, meta)

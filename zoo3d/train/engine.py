@@ -778,7 +778,7 @@ class Trainer:
                     shown = None
                     if self.step % cfg.log_every == 0 or self.stage_step == length:
                         shown = self._flush_logs(stage, progress)
-                    progress.advance(self.step, stage.name, shown)
+                    progress.advance(self.step, stage.name, losses=shown)
                     signum = self.world.agreed_signal(stop.signum)  # a signal to any process stops them all
                     if signum:
                         path, name = self.save_checkpoint(), signal.Signals(signum).name

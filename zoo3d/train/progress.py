@@ -41,8 +41,10 @@ class TrainProgress:
         """Add a finished step's generated images (before its losses are logged with the rate)."""
         self._images += images
 
-    def advance(self, step: int, stage: str, losses: dict[str, float] | None = None) -> None:
-        """Show that ``step`` steps are done (and the latest logged losses)."""
+    def advance(self, step: int, stage: str, images: int = 0, losses: dict[str, float] | None = None) -> None:
+        """Show that ``step`` steps are done (and the latest logged losses); ``images`` not yet :meth:`count`-ed
+        are added first."""
+        self._images += images
         if self._bar is None:
             return
         fields = {"rate": f"{self.images_per_second():.1f} img/s", "description": stage}

@@ -55,7 +55,7 @@ def sample_grid_images(generator, seeds: Sequence[int], psi: float, yaws: Sequen
     """(len(yaws) * len(seeds), 3, H, W): one row per yaw, one column per seed, in [-1, 1]."""
     prior = generator.camera_prior
     device = generator.device
-    z = seed_latents(seeds, generator.z_dim, device, generator.dtype)
+    z = seed_latents(seeds, generator.z_dim, device, getattr(generator, "dtype", None))
     n = len(seeds)
     z_all = z.repeat(len(yaws), 1)
     yaw_all = torch.tensor([y for y in yaws for _ in range(n)], dtype=torch.float32)
