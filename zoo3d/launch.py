@@ -101,11 +101,12 @@ def train_model(model: str, *, data: str | None = None, preset: str | None = Non
     spec = plan.spec
     lead = env_world().is_main  # rank 0 holds the run folder's lock for every process
     lock = None
+    meta: dict[str, str] = {}  # the resumed checkpoint's
     try:
         if plan.resume:
             lock = RunLock(plan.run_dir).acquire() if lead else None
             with same_on_every_rank():
-                resume_from, config = _resume_point(plan.plugin, spec.name, plan.run_dir, lead=lead)
+                resume_from, config, meta = _resume_point(plan.plugin, spec.name, plan.run_dir, lead=lead)
         else:
             resume_from, config = None, plan.config
             if lead:  # before any folder is made: a refused run leaves nothing behind
@@ -118,7 +119,7 @@ def train_model(model: str, *, data: str | None = None, preset: str | None = Non
                                   plugin_version=spec.version,
                                   device=process_device if world.is_distributed else device,
                                   max_steps=steps, progress=progress, world=world,
-                                  resume_at=_stage_position(resume_from))
+                                  resume_at=_stage_position(meta))
                 if not plan.resume:
                     check_stage_data(config, trainer.stages)
                     trainer.run_dir, lock = _make_run_dir(plan, config, world)
@@ -143,13 +144,8 @@ def train_model(model: str, *, data: str | None = None, preset: str | None = Non
             lock.release()
 
 
-def _stage_position(checkpoint) -> tuple[int, int]:
-    """(stage index, step in it) a checkpoint was written at; (0, 0) for a run from the start (None)."""
-    if checkpoint is None:
-        return 0, 0
-    from zoo3d.train.checkpoint import read_metadata
-
-    meta = read_metadata(checkpoint)
+def _stage_position(meta: dict[str, str]) -> tuple[int, int]:
+    """(stage index, step in it) of a checkpoint's metadata; (0, 0) for a run from the start (empty)."""
     return int(meta.get("zoo3d.stage_index", "0")), int(meta.get("zoo3d.stage_step", "0"))
 
 
@@ -204,7 +200,8 @@ def _holds_run_error(run_dir: Path, contents: list[str]) -> UserError:
 
 
 def _resume_point(plugin, model_name: str, run_dir: Path, lead: bool = True):
-    """The checkpoint to resume ``run_dir`` from (with a note when ``latest`` is unusable) and its config.
+    """The checkpoint to resume ``run_dir`` from (with a note when ``latest`` is unusable), its config and its
+    metadata.
 
     Only the lead process (rank 0) says the note and repoints ``latest``; the others find the same file.
     """
@@ -224,7 +221,7 @@ def _resume_point(plugin, model_name: str, run_dir: Path, lead: bool = True):
         tell(f"{run_dir}: {note}")
         set_latest(run_dir, resume_from)
     config = config_from_checkpoint(plugin, model_name, meta, resume_from)
-    return resume_from, config
+    return resume_from, config, meta
 
 
 # ---------------------------------------------------------------------- zoo3d train --nproc N
@@ -238,8 +235,8 @@ def check_launch(nproc: int, model: str, *, device: str | None = None, steps: in
     import torch
 
     from zoo3d.devices import resolve_device
-    from zoo3d.train.distributed import World, process_batch
-    from zoo3d.train.engine import split_steps, stages_ahead
+    from zoo3d.train.distributed import World
+    from zoo3d.train.engine import check_batches_ahead, split_steps
 
     if int(os.environ.get("WORLD_SIZE", "1") or 1) > 1:
         raise UserError("--nproc starts its own processes; under torchrun leave it out (torchrun's "
@@ -249,18 +246,15 @@ def check_launch(nproc: int, model: str, *, device: str | None = None, steps: in
     world = World(size=nproc, local_size=nproc)
     at = (0, 0)  # (stage index, step in it) the run continues from
     if plan.resume:
-        from zoo3d.train.checkpoint import read_metadata
-
-        resume_from, config = _resume_point(plan.plugin, plan.spec.name, plan.run_dir, lead=False)
-        written_by = int(read_metadata(resume_from).get("zoo3d.world_size", "1"))
-        at = _stage_position(resume_from)
+        resume_from, config, meta = _resume_point(plan.plugin, plan.spec.name, plan.run_dir, lead=False)
+        written_by = int(meta.get("zoo3d.world_size", "1"))
+        at = _stage_position(meta)
         if config.train.batch_scope == "per_process" and written_by != nproc:
             raise UserError(f"'{resume_from}' was written by {written_by} process(es) with "
                             f"train.batch_scope=per_process; resume it with --nproc {written_by} so the global "
                             f"batch stays the same.")
     stages = list(plan.plugin.stages(config))
-    for stage, _ in stages_ahead(stages, split_steps([s.steps for s in stages], steps), *at):
-        process_batch(stage.batch_size, world, config.train.batch_scope, f"Stage '{stage.name}'")
+    check_batches_ahead(stages, split_steps([s.steps for s in stages], steps), world, config.train.batch_scope, *at)
     dev = resolve_device(device if device is not None else config.train.device)
     if dev.type == "cuda":
         if dev.index is not None:

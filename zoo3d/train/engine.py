@@ -75,6 +75,14 @@ def stages_ahead(stages: list[Stage], lengths: list[int], stage_index: int = 0, 
             if n and (i > stage_index or (i == stage_index and stage_step < n))]
 
 
+def check_batches_ahead(stages: list[Stage], lengths: list[int], world: World, scope: str, stage_index: int = 0,
+                        stage_step: int = 0) -> None:
+    """Refuse a batch the processes cannot share in every stage still ahead (see :func:`stages_ahead`): a stage
+    a resumed checkpoint finished, trained with fewer processes, does not count."""
+    for s, _ in stages_ahead(stages, lengths, stage_index, stage_step):
+        process_batch(s.batch_size, world, scope, f"Stage '{s.name}'")
+
+
 def split_steps(lengths: list[int], cap: int | None) -> list[int]:
     """Stage lengths under a cap on the total (``--steps N``).
 
@@ -725,10 +733,9 @@ class Trainer:
         """Refuse a batch the processes cannot share in every stage still ahead of (``stage_index``, ``stage_step``),
         default where the run stands (a stage a resumed checkpoint finished, trained with fewer processes,
         does not count)."""
-        at = (self.stage_index if stage_index is None else stage_index,
-              self.stage_step if stage_step is None else stage_step)
-        for s, _ in stages_ahead(self.stages, self.lengths, *at):
-            process_batch(s.batch_size, self.world, self.config.train.batch_scope, f"Stage '{s.name}'")
+        check_batches_ahead(self.stages, self.lengths, self.world, self.config.train.batch_scope,
+                            self.stage_index if stage_index is None else stage_index,
+                            self.stage_step if stage_step is None else stage_step)
 
     def _check_world_change(self, path: str | Path, written_by: int) -> None:
         """Resuming with another number of processes: allowed when the global batch stays, and said."""
