@@ -14,6 +14,8 @@ from zoo3d.errors import UserError
 
 #: Images in one grid or animation (a 100 x 100 grid; an animation of over 6 minutes at 24 fps).
 MAX_IMAGES = 10_000
+#: The largest seed the viewer's page asks for (its seed box holds 32-bit integers), and ``zoo3d view --seed``.
+MAX_VIEWER_SEED = 2**31 - 1
 #: Side of a rendered image in pixels.
 MAX_RESOLUTION = 4096
 #: Bytes held per output pixel while rendering a grid or an animation: float32 RGB and depth from the

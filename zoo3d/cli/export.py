@@ -13,7 +13,7 @@ from pathlib import Path
 
 import click
 
-from zoo3d.cli.sample import FINITE, load_for_cli, model_options
+from zoo3d.cli.sample import FINITE, load_for_cli, model_options, typed_options
 from zoo3d.errors import UserError
 
 FORMATS = ("ply", "obj", "glb", "gltf")
@@ -53,13 +53,10 @@ def export(run, model, no_ema, device, seed, fmt, resolution, level, psi, no_col
     if fmt not in FORMATS:
         raise UserError(f"Cannot tell the mesh format of '{out}': give --format ply, obj, glb or gltf, or a file "
                         "name with one of those suffixes.")
-    ctx = click.get_current_context()
-    given = {name for name in ("resolution", "level", "no_colors", "chunk", "texture_resolution")
-             if ctx.get_parameter_source(name) == click.core.ParameterSource.COMMANDLINE}
-    ignored = sorted(given - ({"texture_resolution"} if fmt in LAYERED_FORMATS else
-                              {"resolution", "level", "no_colors", "chunk"}))
+    ignored = typed_options(*(("chunk", "level", "no_colors", "resolution") if fmt in LAYERED_FORMATS else
+                              ("texture_resolution",)))
     if ignored:
-        names = " and ".join(f"--{n.replace('_', '-')}" for n in ignored)
+        names = " and ".join(ignored)
         kind = "marching cubes (ply, obj)" if fmt in LAYERED_FORMATS else "the textured layers (glb, gltf)"
         raise UserError(f"{names} set {kind}, not a {fmt} export; leave {'it' if len(ignored) == 1 else 'them'} "
                         f"out or choose that format.")

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from zoo3d.cli.sample import FINITE
+from zoo3d.cli.sample import FINITE, typed_options
 from zoo3d.errors import UserError
 
 
@@ -78,9 +78,7 @@ def invert(images, model, ckpt, method, pose, out, steps, tune_steps, space, fra
     from zoo3d.limits import check_images
 
     angles = parse_pose(pose)
-    ctx = click.get_current_context()
-    optimize_only = [f"--{name.replace('_', '-')}" for name in ("steps", "tune_steps", "space")
-                     if ctx.get_parameter_source(name) == click.core.ParameterSource.COMMANDLINE]
+    optimize_only = typed_options("steps", "tune_steps", "space")
     loaded = load_model(ckpt, model=model, device=device, ema=not no_ema)
     gen = loaded.generator
     check_images(f"--frames {frames}", frames, *gen.resolution, "frames")

@@ -62,6 +62,14 @@ def model_options(f):
     return click.argument("run", required=False)(f)
 
 
+def typed_options(*names: str) -> list[str]:
+    """The options among ``names`` (parameter names: ``no_ema``) the user typed on the command line, as flags
+    (``--no-ema``), in the order given: a command refuses those its case would silently ignore."""
+    ctx = click.get_current_context()
+    return [f"--{name.replace('_', '-')}" for name in names
+            if ctx.get_parameter_source(name) == click.core.ParameterSource.COMMANDLINE]
+
+
 def load_for_cli(run: str | None, model: str | None, device: str, no_ema: bool):
     from zoo3d.runs import load_model
 

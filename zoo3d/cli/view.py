@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import click
 
-from zoo3d.cli.sample import load_for_cli, model_options
+from zoo3d.cli.sample import load_for_cli, model_options, typed_options
 from zoo3d.errors import UserError
+from zoo3d.limits import MAX_VIEWER_SEED
 
 
 @click.command()
 @model_options
-@click.option("--seed", type=click.IntRange(0, 2**31 - 1), default=0, show_default=True,
-              help="The first instance shown (the page's seed box goes to 2^31 - 1 too).")
+@click.option("--seed", type=click.IntRange(0, MAX_VIEWER_SEED), default=0, show_default=True,
+              help="The first instance shown (the page's seed box takes the same range).")
 @click.option("--psi", type=click.FloatRange(0, 1), default=0.7, show_default=True, help="Truncation.")
 @click.option("--port", type=click.IntRange(0, 65535), default=0, show_default=True,
               help="Port on 127.0.0.1 (0: any free port).")
@@ -24,9 +25,7 @@ def view(run, model, no_ema, device, seed, psi, port):
     from zoo3d.freeview.commands import viewer_source
     from zoo3d.freeview.server import make_server, url_of
 
-    ctx = click.get_current_context()
-    given = [f"--{name}" for name in ("model", "seed", "psi", "no-ema")
-             if ctx.get_parameter_source(name.replace("-", "_")) == click.core.ParameterSource.COMMANDLINE]
+    given = typed_options("model", "seed", "psi", "no_ema")
     source = viewer_source(run, lambda: load_for_cli(run, model, device, no_ema), seed, psi, given)
     try:
         server = make_server(source, port)

@@ -23,14 +23,13 @@ from pathlib import Path
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from zoo3d.errors import UserError
+from zoo3d.limits import MAX_VIEWER_SEED
 
-__all__ = ["FileSource", "GeneratorSource", "MAX_SEED", "STATIC_ROOT", "make_server"]
+__all__ = ["FileSource", "GeneratorSource", "STATIC_ROOT", "make_server"]
 
 STATIC_ROOT = Path(__file__).resolve().parent / "static"
 _TYPES = {".html": "text/html; charset=utf-8", ".js": "text/javascript; charset=utf-8",
           ".css": "text/css; charset=utf-8", ".md": "text/plain; charset=utf-8", ".json": "application/json"}
-#: The largest seed the page's seed box can ask for (and ``zoo3d view --seed`` takes).
-MAX_SEED = 2**31 - 1
 
 
 class SceneError(Exception):
@@ -156,8 +155,8 @@ class _Handler(BaseHTTPRequestHandler):
                 seed = int(seeds[-1])
             except ValueError:
                 raise SceneError(f"seed must be a whole number, not '{seeds[-1]}'.") from None
-            if not 0 <= seed <= MAX_SEED:
-                raise SceneError(f"seed must be between 0 and {MAX_SEED}, not {seed}.")
+            if not 0 <= seed <= MAX_VIEWER_SEED:
+                raise SceneError(f"seed must be between 0 and {MAX_VIEWER_SEED}, not {seed}.")
         self._send(HTTPStatus.OK, self.source.glb(seed), "model/gltf-binary", head)
 
     def _method_not_allowed(self):
