@@ -164,6 +164,24 @@ def atomic_path(path: str | Path, what: str = "", clean: bool = True) -> Iterato
         raise
 
 
+@contextmanager
+def staging_folder(path: str | Path, what: str = "") -> Iterator[Path]:
+    """Yield a hidden folder beside ``path`` to build its content in; the block moves what it made into place
+    (``os.replace``), and whatever is left of the folder is removed afterwards, so a failed write leaves no
+    partial output. A failure of the storage becomes a :class:`WriteError` naming ``path``."""
+    path = Path(path)
+    make_parent(path, what)
+    clean_stale_temps(path.parent, path.name)
+    staging = temp_path(path)
+    try:
+        staging.mkdir()
+        yield staging
+    except OSError as exc:
+        raise write_error(path, exc, what) from None
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
 def write_bytes_atomic(path: str | Path, data: bytes, what: str = "") -> Path:
     with atomic_path(path, what) as tmp:
         with open(tmp, "wb") as fh:
@@ -201,4 +219,5 @@ def append_line(path: str | Path, line: str, what: str = "") -> None:
 
 
 __all__ = ["WriteError", "append_line", "atomic_path", "clean_stale_temps", "is_storage_error", "make_parent",
+           "staging_folder",
            "storage_reason", "temp_path", "write_bytes_atomic", "write_error", "write_text_atomic"]

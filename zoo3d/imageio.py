@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import math
 import os
-import shutil
 from pathlib import Path
 from typing import Sequence
 
@@ -175,41 +174,24 @@ def _save_mp4(arrays: list[np.ndarray], path: Path, fps: float) -> Path:
     encoders choose the container by the suffix, then moved into place."""
     import imageio.v3 as iio
 
-    from zoo3d.fileio import clean_stale_temps, make_parent, temp_path, write_error
+    from zoo3d.fileio import staging_folder
 
-    make_parent(path, "animation")
-    clean_stale_temps(path.parent, path.name)
-    staging = temp_path(path)
-    try:
-        staging.mkdir()
+    with staging_folder(path, "animation") as staging:
         iio.imwrite(staging / path.name, np.stack(arrays), fps=fps, codec="libx264")
         os.replace(staging / path.name, path)
-    except OSError as exc:
-        raise write_error(path, exc, "animation") from None
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
     return path
 
 
 def _save_frames_folder(arrays: list[np.ndarray], path: Path) -> Path:
     """``frame_0000.png`` ... into ``path``: a new folder appears complete or not at all; in an existing
     folder each frame is replaced atomically and the frames of a failed call are removed."""
-    from zoo3d.fileio import atomic_path, make_parent, temp_path, write_error
+    from zoo3d.fileio import atomic_path, staging_folder
 
     if not path.exists():
-        make_parent(path, "frames")
-        staging = temp_path(path)
-        try:
-            staging.mkdir()
+        with staging_folder(path, "frames") as staging:
             for i, a in enumerate(arrays):
                 Image.fromarray(a).save(staging / f"frame_{i:04d}.png", format="PNG")
             os.replace(staging, path)
-        except OSError as exc:
-            shutil.rmtree(staging, ignore_errors=True)
-            raise write_error(path, exc, "frames") from None
-        except BaseException:
-            shutil.rmtree(staging, ignore_errors=True)
-            raise
         return path
     from zoo3d.fileio import clean_stale_temps
 

@@ -179,7 +179,7 @@ def write_gltf(cache, path: str | Path) -> Path:
     suffix = path.suffix.lower()
     if suffix not in (".glb", ".gltf"):
         raise UserError(f"Cannot tell the glTF flavour of '{path}': name it .glb or .gltf.")
-    from zoo3d.fileio import atomic_path
+    from zoo3d.fileio import write_bytes_atomic
 
     if suffix == ".glb":
         data = glb_bytes(cache)
@@ -187,6 +187,4 @@ def write_gltf(cache, path: str | Path) -> Path:
         doc, blob = gltf_document(cache)
         doc["buffers"][0]["uri"] = "data:application/octet-stream;base64," + base64.b64encode(blob).decode("ascii")
         data = json.dumps(doc, separators=(",", ":")).encode("utf-8")
-    with atomic_path(path, "glTF file") as tmp:  # a full disk leaves the old file, not half a new one
-        tmp.write_bytes(data)
-    return path
+    return write_bytes_atomic(path, data, "glTF file")  # a full disk leaves the old file, not half a new one
