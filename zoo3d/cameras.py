@@ -377,6 +377,14 @@ def orbit(n: int, yaw_amplitude: float = 0.3, pitch_amplitude: float = 0.15, rad
                               pitch_center + pitch_amplitude * torch.cos(phase), radius, fov, **kw)
 
 
+def _area_uniform_pitch(pitch: Tensor) -> Tensor:
+    """``spherical_uniform``'s pitch: with ``v = (pi/2 - pitch) / pi`` (clamped to [1e-5, 1 - 1e-5]), the pitch
+    whose height on the sphere is linear in ``v``, ``pi/2 - arccos(1 - 2 v)``: uniform draws of ``pitch`` fall
+    uniformly over the sphere's area."""
+    v = ((math.pi / 2 - pitch) / math.pi).clamp(1e-5, 1 - 1e-5)
+    return math.pi / 2 - torch.arccos(1 - 2 * v)
+
+
 class CameraPrior(BaseModel):
     """The distribution cameras are drawn from when a generator samples images (its pose prior).
 
@@ -406,8 +414,7 @@ class CameraPrior(BaseModel):
         yaw = self.yaw_mean + self.yaw_std * r[0]
         pitch = self.pitch_mean + self.pitch_std * r[1]
         if self.distribution == "spherical_uniform":
-            v = ((math.pi / 2 - pitch) / math.pi).clamp(1e-5, 1 - 1e-5)
-            pitch = math.pi / 2 - torch.arccos(1 - 2 * v)
+            pitch = _area_uniform_pitch(pitch)
         return Camera.from_angles(yaw, pitch, self.radius, self.fov).to(device=device)
 
     def view_limits(self, spread: float = 2.0) -> dict[str, list[float]]:
@@ -417,11 +424,7 @@ class CameraPrior(BaseModel):
         k = spread if self.distribution == "gaussian" else 1.0
         lo, hi = self.pitch_mean - k * self.pitch_std, self.pitch_mean + k * self.pitch_std
         if self.distribution == "spherical_uniform":
-            def reached(pitch: float) -> float:
-                v = min(max((math.pi / 2 - pitch) / math.pi, 1e-5), 1 - 1e-5)
-                return math.pi / 2 - math.acos(1 - 2 * v)
-
-            lo, hi = reached(lo), reached(hi)
+            lo, hi = _area_uniform_pitch(torch.tensor([lo, hi], dtype=torch.float64)).tolist()
         edge = math.pi / 2 - 0.01
         return {"yaw": [self.yaw_mean - k * self.yaw_std, self.yaw_mean + k * self.yaw_std],
                 "pitch": [max(lo, -edge), min(hi, edge)]}
