@@ -98,21 +98,22 @@ def make_protocol(name: str = "small", instances: int | None = None, resolution:
                   **overrides: Any) -> Protocol:
     """Build a named protocol, then apply ``instances``/``resolution`` and any field overrides (``neus`` as a
     dict of the NeuS settings it changes)."""
-    data = _protocol_data(name)
+    data = _protocol_data(name, instances, resolution)
     data["neus"].update(overrides.pop("neus", {}) or {})
     data.update(overrides)
-    if instances is not None:
-        data["instances"] = instances
-    if resolution is not None:
-        data["resolution"] = resolution
     return Protocol(**data)
 
 
-def _protocol_data(name: str) -> dict[str, Any]:
+def _protocol_data(name: str, instances: int | None, resolution: int | None) -> dict[str, Any]:
+    """The named protocol's fields (its whole NeuS block) with ``--instances`` / ``--resolution`` applied."""
     if name not in PROTOCOLS:
         raise UserError(f"Unknown protocol '{name}'; use one of: {', '.join(PROTOCOLS)}.")
     data = PROTOCOLS[name]()
     data["neus"] = {**NeusSettings().model_dump(), **data.get("neus", {})}
+    if instances is not None:
+        data["instances"] = instances
+    if resolution is not None:
+        data["resolution"] = resolution
     return data
 
 
@@ -138,11 +139,7 @@ def build_protocol(name: str = "small", instances: int | None = None, resolution
     ``--set KEY=VALUE``: a protocol field (``neus.iterations``, ``epi_frames``) or, for a metric in
     ``metrics`` with its own settings, ``METRIC.KEY``. A key that is neither is refused in one sentence."""
     metrics = metrics or {}
-    data = _protocol_data(name)
-    if instances is not None:
-        data["instances"] = instances
-    if resolution is not None:
-        data["resolution"] = resolution
+    data = _protocol_data(name, instances, resolution)
     fields = [f for f in Protocol.model_fields if f not in ("name", "metric_settings")]
     own = {n for n, m in metrics.items() if m.settings is not None}
     clash = sorted(own & set(Protocol.model_fields))
