@@ -101,6 +101,12 @@ def newton_refine(sdf: SDFn, origins: Tensor, dirs: Tensor, params: Tensor, t: T
     def along(tt: Tensor) -> Tensor:
         return sdf(torch.addcmul(origins, dirs, tt[:, None]), params)
 
+    def six_point(points: Tensor, rows: Tensor) -> tuple[Tensor, Tensor]:
+        """The field at ``points +- h e_i`` (6, K) and its central-difference gradient (K, 3)."""
+        k = points.shape[0]
+        vals = sdf((points[None] + stencil[:, None, :]).reshape(6 * k, 3), rows.repeat(1, 6)).reshape(6, k)
+        return vals, ((vals[:3] - vals[3:]) / (2 * h)).t()
+
     traced = t
     normals = dirs
     for i in range(iters):
@@ -111,9 +117,7 @@ def newton_refine(sdf: SDFn, origins: Tensor, dirs: Tensor, params: Tensor, t: T
             vals = sdf(pts.reshape(2 * m, 3), params.repeat(1, 2)).reshape(2, m)
             value, slope = vals.mean(0), (vals[0] - vals[1]) / (2 * h)
         else:
-            points = torch.addcmul(origins, dirs, t[:, None])
-            vals = sdf((points[None] + stencil[:, None, :]).reshape(6 * m, 3), params.repeat(1, 6)).reshape(6, m)
-            grad = ((vals[:3] - vals[3:]) / (2 * h)).t()
+            vals, grad = six_point(torch.addcmul(origins, dirs, t[:, None]), params)
             value, slope = vals.mean(0), (grad * dirs).sum(-1)
             normals = torch.nn.functional.normalize(grad, dim=-1)
         t = t - value / slope.clamp(max=-0.05)
@@ -122,8 +126,6 @@ def newton_refine(sdf: SDFn, origins: Tensor, dirs: Tensor, params: Tensor, t: T
     worse = torch.nonzero(along(t).abs() > along(traced).abs()).squeeze(-1)
     if worse.numel():
         t = t.index_put((worse,), traced[worse])
-        points = torch.addcmul(origins[worse], dirs[worse], traced[worse][:, None])
-        k = worse.numel()
-        vals = sdf((points[None] + stencil[:, None, :]).reshape(6 * k, 3), params[:, worse].repeat(1, 6)).reshape(6, k)
-        normals = normals.index_put((worse,), torch.nn.functional.normalize(((vals[:3] - vals[3:]) / (2 * h)).t(), dim=-1))
+        _, grad = six_point(torch.addcmul(origins[worse], dirs[worse], traced[worse][:, None]), params[:, worse])
+        normals = normals.index_put((worse,), torch.nn.functional.normalize(grad, dim=-1))
     return t, normals
