@@ -41,7 +41,7 @@ def _zip(folder, files, path, prefix=""):
 def _all_items(dataset, num_workers, batch=10, epochs=12):
     stream = BatchStream(dataset, batch, seed=3, num_workers=num_workers)
     images, indices = [], []
-    for _ in range(epochs * len(dataset) // batch):  # each epoch opens its loader (and forks workers) anew
+    for _ in range(epochs * len(dataset) // batch):  # the workers, forked once, read every epoch
         b = stream.next(torch.device("cpu"))
         images.append(b.images)
         indices.append(b.extras["index"])

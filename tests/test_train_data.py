@@ -12,20 +12,22 @@ import zoo3d.train.data as data_module
 from zoo3d.cameras import Camera
 from zoo3d.config import DataConfig
 from zoo3d.data.formats import Problem
+from zoo3d.data.synthetic import SyntheticHeads
 from zoo3d.errors import UserError
 from zoo3d.train.data import BatchStream, build_dataset, check_folder_dataset, check_stage_data, resize_images
 
 
 class Numbers(torch.utils.data.Dataset):
-    """Item i is an image filled with i; records the epochs it was told about."""
+    """Item i is an image filled with i; records the epochs it was told about and the epoch each read was in."""
 
     def __init__(self, n):
-        self.n, self.epochs = n, []
+        self.n, self.epochs, self.read_in = n, [], []
 
     def __len__(self):
         return self.n
 
     def __getitem__(self, i):
+        self.read_in.append(self.epochs[-1] if self.epochs else None)
         return {"image": torch.full((3, 2, 2), float(i)), "index": i}
 
     def set_epoch(self, epoch):
@@ -267,15 +269,15 @@ def test_batches_are_consecutive_slices_of_the_concatenated_epoch_orders(n, batc
     expected = [flat[cursor + k * batch:cursor + (k + 1) * batch] for k in range(steps)]
     assert indices(stream, steps) == expected
     assert stream.cursor == cursor + steps * batch
-    # a loader opens at the first batch and whenever the previous epoch's batches are used up;
-    # each is told the epoch its first batch starts in
-    starts, opened, pos = [], None, cursor
+    # the loader opens an epoch at the first batch and whenever the previous epoch's batches are used up;
+    # every item of its batches is read in the epoch its first batch starts in
+    read_in, opened, pos = [], None, cursor
     for _ in range(steps):
         if opened is None or pos // n != opened:
             opened = pos // n
-            starts.append(opened)
+        read_in += [opened] * batch
         pos += batch
-    assert data.epochs == starts
+    assert data.read_in == read_in
 
 
 @pytest.mark.parametrize("world", [2, 4])
@@ -338,3 +340,66 @@ def test_items_load_in_this_process_unless_workers_are_asked_for_whose_seeds_fol
         assert os.getpid() not in batch["pid"].tolist()
         seeds.append(batch["seed"][0])
     assert seeds[0] == seeds[1] != seeds[2]
+
+
+# ---------------------------------------------------------------------------------------------- worker processes
+
+
+class Remembering(torch.utils.data.Dataset):
+    """Item i says which process read it and whether that process's copy of the dataset had read it before."""
+
+    def __init__(self, n):
+        self.n, self.seen = n, set()
+
+    def __len__(self):
+        return self.n
+
+    def __getitem__(self, i):
+        item = {"image": torch.zeros(3, 1, 1), "pid": os.getpid(), "seen_before": i in self.seen}
+        self.seen.add(i)
+        return item
+
+
+def test_worker_processes_and_what_their_datasets_keep_live_across_epochs():
+    stream = BatchStream(Remembering(8), 4, seed=1, num_workers=2)
+    batches = [stream.next(torch.device("cpu")).extras for _ in range(8)]  # 4 epochs
+    pids = {int(p) for b in batches for p in b["pid"]}
+    assert len(pids) == 2 and os.getpid() not in pids
+    assert not any(bool(s) for b in batches[:2] for s in b["seen_before"])  # the first epoch reads every item anew
+    assert any(bool(s) for b in batches[2:] for s in b["seen_before"])
+
+
+class CountingHeads(SyntheticHeads):
+    """Synthetic heads whose items carry how many heads this copy of the dataset has rendered so far."""
+
+    rendered = 0
+
+    def render(self, indices):
+        self.rendered += len(indices)
+        return super().render(indices)
+
+    def __getitems__(self, indices):
+        return [{**item, "rendered": self.rendered, "pid": os.getpid()} for item in super().__getitems__(indices)]
+
+
+def test_synthetic_heads_read_by_workers_render_each_head_once_per_worker_not_once_per_epoch():
+    stream = BatchStream(CountingHeads(16, count=16), 4, seed=2, num_workers=2)
+    last = {}
+    for _ in range(3 * 16 // 4):  # 3 epochs; each epoch's workers rendered their heads anew when loaders were not kept
+        extras = stream.next(torch.device("cpu")).extras
+        for pid, rendered in zip(extras["pid"].tolist(), extras["rendered"].tolist()):
+            last[pid] = max(last.get(pid, 0), rendered)
+    assert sum(last.values()) <= 2 * 16
+
+
+def test_mirroring_read_by_workers_follows_the_epochs_as_it_does_in_this_process():
+    def items(num_workers):
+        stream = BatchStream(SyntheticHeads(16, count=8, mirror=True, mirror_seed=5), 4, seed=3,
+                             num_workers=num_workers)
+        batches = [stream.next(torch.device("cpu")) for _ in range(4 * 8 // 4)]  # 4 epochs
+        return torch.cat([b.images for b in batches]), torch.cat([b.extras["mirrored"] for b in batches])
+
+    (images, mirrored), (worker_images, worker_mirrored) = items(0), items(2)
+    assert 0 < int(mirrored.sum()) < len(mirrored)
+    assert torch.equal(worker_mirrored, mirrored)
+    assert torch.equal(worker_images, images)

@@ -99,6 +99,11 @@ class BatchStream:
     batches, about ``prefetch_items`` at a time, before it reads them. The synthetic heads then render
     32 heads in one call instead of 4 in each of 8 (3.5 times faster at 32²); the items, and so the
     batches, are the same (up to the rounding of a rare pixel, docs/data.md).
+
+    With worker processes the loader is kept for the whole stream (persistent workers), so what a
+    dataset keeps in memory (the synthetic heads' renders, an open archive) lives across epochs. Each
+    item is asked for with its epoch, and the worker's copy of the dataset is told the epoch
+    (``set_epoch``) before it reads, so mirroring follows the epochs as it does in this process.
     """
 
     def __init__(self, dataset, batch_size: int, seed: int, cursor: int = 0, num_workers: int = 0,
@@ -113,6 +118,8 @@ class BatchStream:
         share = batch_size // world_size
         self._share = slice(rank * share, (rank + 1) * share)
         self._iter: Iterator | None = None
+        self._loader = None
+        self._sampler = _EpochBatches()
         self._ahead = None  # batches per prefetch call; None: the dataset has no prefetch, or workers read
         if num_workers == 0 and callable(getattr(dataset, "prefetch", None)):
             self._ahead = max(1, int(getattr(dataset, "prefetch_items", share)) // share)
@@ -143,19 +150,20 @@ class BatchStream:
     def next(self, device: torch.device) -> RealBatch:
         """This process's share of the next batch on ``device``: images (b, 3, R, R) in [-1, 1] and cameras."""
         if self._iter is None:
-            # One loader per epoch, so set_epoch (mirroring) reaches worker processes too.
             epoch = self.cursor // len(self.dataset)
             if hasattr(self.dataset, "set_epoch"):
                 self.dataset.set_epoch(epoch)
-            # The loader draws its workers' base seed from its own generator, not the process RNG: a
-            # resumed run opens its loader mid-epoch, and a draw from the process RNG there would change
-            # every later random number the model takes from it (noise, stratified samples).
             self._batches, self._served, self._prefetched = self._epoch_batches(self.cursor), 0, 0
-            loader = torch.utils.data.DataLoader(
-                self.dataset, batch_sampler=self._batches, num_workers=self.num_workers,
-                pin_memory=device.type == "cuda",
-                generator=torch.Generator().manual_seed(self.seed * 1_000_003 + epoch + 500_009))
-            self._iter = iter(loader)
+            self._sampler.batches = [[(i, epoch) for i in batch] for batch in self._batches]
+            if self._loader is None:
+                # The loader draws its workers' base seed from its own generator, not the process RNG: a
+                # resumed run opens its loader mid-epoch, and a draw from the process RNG there would change
+                # every later random number the model takes from it (noise, stratified samples).
+                self._loader = torch.utils.data.DataLoader(
+                    _EpochItems(self.dataset), batch_sampler=self._sampler, num_workers=self.num_workers,
+                    pin_memory=device.type == "cuda", persistent_workers=self.num_workers > 0,
+                    generator=torch.Generator().manual_seed(self.seed * 1_000_003 + epoch + 500_009))
+            self._iter = iter(self._loader)
         if self._ahead is not None and self._prefetched <= self._served < len(self._batches):
             self._prefetched = min(len(self._batches), self._served + self._ahead)
             self.dataset.prefetch([i for batch in self._batches[self._served:self._prefetched] for i in batch])
@@ -172,3 +180,44 @@ class BatchStream:
             cameras = Camera.from_eg3d(items["camera"].float(), resolution=tuple(images.shape[-2:])).to(device)
         extras = {k: v for k, v in items.items() if k not in ("image", "camera")}
         return RealBatch(images=images, cameras=cameras, extras=extras)
+
+
+class _EpochBatches:
+    """The batch sampler of a stream's loader: the batches of the epoch the stream is opening, each item as
+    ``(index, epoch)``. The stream refills it before every epoch; the loader (and its workers) stay."""
+
+    def __init__(self):
+        self.batches: list[list[tuple[int, int]]] = []
+
+    def __iter__(self):
+        return iter(list(self.batches))
+
+    def __len__(self) -> int:
+        return len(self.batches)
+
+
+class _EpochItems(torch.utils.data.Dataset):
+    """``dataset`` read by ``(index, epoch)``: the copy in each worker is set to an item's epoch before it is read."""
+
+    def __init__(self, dataset):
+        self.dataset = dataset
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def _at(self, epoch: int) -> None:
+        if hasattr(self.dataset, "set_epoch"):
+            self.dataset.set_epoch(epoch)
+
+    def __getitem__(self, key) -> dict:
+        index, epoch = key
+        self._at(epoch)
+        return self.dataset[index]
+
+    def __getitems__(self, keys) -> list[dict]:
+        """A batch read as the dataset's own batched read where it has one (the synthetic heads render a batch
+        in one call)."""
+        self._at(keys[0][1])
+        indices = [index for index, _ in keys]
+        many = getattr(self.dataset, "__getitems__", None)
+        return many(indices) if callable(many) else [self.dataset[i] for i in indices]
