@@ -75,3 +75,22 @@ def test_the_oracle_section_is_the_generator_and_old_stored_configs_upgrade():
     with pytest.raises(ConfigError, match="the oracle trains nothing"):
         load_run_config(cls, "oracle", get_model_spec("oracle").presets_dir, "tiny",
                         overrides=["stages=[{name: a, steps: 1, batch_size: 1, lr: {generator: 1.0}}]"])
+
+
+def test_the_inconsistent_warp_is_the_same_share_of_the_image_at_every_resolution():
+    # A warp fixed in output pixels shrank, relative to the head, as the protocol's resolution grew: at 256 px
+    # the depth metric could no longer tell the pair apart.
+    _, broken = _build("oracle_inconsistent")
+    cams = Camera.from_angles(torch.tensor([0.2, -0.1]), torch.tensor([0.05, 0.0]))
+    coarse, fine = broken._warp_grid(cams, 65, 65), broken._warp_grid(cams, 257, 257)
+    assert torch.allclose(fine[:, ::4, ::4], coarse, atol=1e-6)  # the same displacement at the same place
+    for grid, side in ((coarse, 65), (fine, 257)):
+        ys, xs = torch.meshgrid(torch.linspace(-1, 1, side), torch.linspace(-1, 1, side), indexing="ij")
+        most = (grid[..., 0] - xs).abs().max() * side / 2  # in pixels
+        assert most == pytest.approx(1.5 / 64 * side, rel=0.01)
+
+
+def test_a_warp_stored_in_pixels_upgrades_to_the_same_share_of_its_resolution():
+    cls = get_model_spec("oracle_inconsistent").load().config_class
+    stored = {"model": "oracle_inconsistent", "generator": {"resolution": 128, "warp_px": 3.0}, "stages": []}
+    assert cls.model_validate(cls.upgrade_stored(stored)).generator.warp == pytest.approx(3.0 / 128)

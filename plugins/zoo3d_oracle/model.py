@@ -24,12 +24,13 @@ from zoo3d.data.synthetic import render_heads
 
 
 class GeneratorConfig(Config):
-    """The oracle's render resolution; ``downscale``, ``warp_px``, ``noise`` and ``low_noise`` only affect
-    ``oracle_inconsistent``."""
+    """The oracle's render resolution; ``downscale``, ``warp``, ``noise`` and ``low_noise`` only affect
+    ``oracle_inconsistent``, and each is relative to the image, so the pair means the same at every resolution:
+    ``warp`` is the warp's largest displacement as a fraction of the image side (1.5 pixels of a 64-pixel image)."""
 
     resolution: int = Field(64, ge=8, le=4096)
     downscale: int = Field(4, ge=1)
-    warp_px: float = Field(1.5, ge=0)
+    warp: float = Field(1.5 / 64, ge=0)
     noise: float = Field(0.03, ge=0)
     low_noise: float = Field(0.1, ge=0)
 
@@ -48,9 +49,15 @@ class OracleConfig(RunConfig):
 
     @classmethod
     def upgrade_stored(cls, data: dict[str, Any]) -> dict[str, Any]:
-        """A config stored when the ``generator`` section was called ``oracle``."""
+        """A config stored when the ``generator`` section was called ``oracle``, or when the warp was given in
+        pixels (``warp_px``, at whatever resolution was rendered: the same displacement at ``resolution``)."""
         if "oracle" in data and "generator" not in data:
             data = {("generator" if k == "oracle" else k): v for k, v in data.items()}
+        generator = data.get("generator")
+        if isinstance(generator, dict) and "warp_px" in generator and "warp" not in generator:
+            generator = dict(generator)
+            generator["warp"] = float(generator.pop("warp_px")) / int(generator.get("resolution", 64))
+            data = {**data, "generator": generator}
         return super().upgrade_stored(data)
 
 
@@ -113,8 +120,8 @@ class InconsistentOracleGenerator(OracleGenerator):
 
     Noise seeded by the camera is added to the low-resolution render (std ``low_noise``: after
     upsampling it is a soft, view-dependent mottling, like the colour flicker of a 2D upsampler);
-    upsampling is bilinear, then a smooth warp whose displacement field (up to ``warp_px``
-    output pixels) has a phase set by the camera's yaw and pitch, then fine Gaussian noise
+    upsampling is bilinear, then a smooth warp whose displacement field (up to ``warp`` of the image
+    side) has a phase set by the camera's yaw and pitch, then fine Gaussian noise
     (std ``noise``) seeded by the camera. Each image alone looks plausible, but the views of one
     head no longer agree with a single 3D scene. (Without the low-resolution noise, a short NeuS
     fit rewards the blur of the upsampled render about as much as it punishes the warp.)
@@ -143,8 +150,7 @@ class InconsistentOracleGenerator(OracleGenerator):
         ys = torch.linspace(-1, 1, h, device=cameras.device, dtype=cameras.dtype)
         xs = torch.linspace(-1, 1, w, device=cameras.device, dtype=cameras.dtype)
         gy, gx = torch.meshgrid(ys, xs, indexing="ij")
-        amp_x = 2.0 * self.config.generator.warp_px / w
-        amp_y = 2.0 * self.config.generator.warp_px / h
+        amp_x = amp_y = 2.0 * self.config.generator.warp  # grid units span 2 per image side
         dx = amp_x * torch.sin(2 * math.pi * 1.5 * gy + phase)
         dy = amp_y * torch.sin(2 * math.pi * 1.5 * gx - phase)
         return torch.stack([gx + dx, gy + dy], dim=-1)
