@@ -177,6 +177,28 @@ def test_the_decoder_is_visible_after_stage_two_starts():
     assert not gen.strictly_3d_consistent and gen.resolution == (16, 16)
 
 
+def test_the_decoder_stage_starts_from_the_volume_renderers_average():
+    # upstream's train_full_pipeline.py loads the renderer's g_ema; the engine then sets the EMA equal to the
+    # generator, so a stage start that kept the raw weights lost the average for good
+    from zoo3d.train.ema import make_ema
+
+    cfg = _config()
+    plugin = StyleSDFModel()
+    modules = plugin.build(cfg)
+    gen = modules["generator"]
+    ema = make_ema(gen)
+    with torch.no_grad():
+        for p in ema.volume.parameters():
+            p.add_(0.01 * torch.randn_like(p))
+    averaged = {k: v.clone() for k, v in ema.volume.state_dict().items()}
+    dec_stage = plugin.stages(cfg)[-1]
+    dec_stage.on_start(StepContext(modules=modules, config=cfg, stage=dec_stage, step=0, stage_step=0,
+                                   device=torch.device("cpu"), ema=ema))
+    for k, v in gen.volume.state_dict().items():
+        torch.testing.assert_close(v, averaged[k], rtol=0, atol=0, msg=k)
+    assert bool(gen.decoder_active)
+
+
 def test_discriminator_and_generator_phases_move_their_losses():
     torch.manual_seed(0)
     cfg = _config(["generator.decoder.enabled=false"])

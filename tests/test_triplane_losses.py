@@ -15,7 +15,7 @@ from zoo3d_triplane.regularizers import (blur_sigma, conditioning_labels, densit
 
 def _scene(planes: torch.Tensor) -> TriplaneScene:
     torch.manual_seed(0)
-    return TriplaneScene(planes=planes, decoder=TriplaneDecoder(planes.shape[2], 16), box_warp=0.25)
+    return TriplaneScene(planes=planes, decoder=TriplaneDecoder(planes.shape[2], 16), box_warp=0.25, density_scale=4.0)
 
 
 def test_density_regularisation_is_near_zero_for_a_smooth_field_and_large_for_a_noisy_one():
@@ -133,11 +133,13 @@ def test_pose_conditioning_swaps_labels_with_a_neighbour():
 
 
 class _LinearField:
-    """A stand-in scene: raw density w . x (so the regulariser has a closed form); records the points asked."""
+    """A stand-in scene: raw density w . x (so the regulariser has a closed form); records the points asked.
+    Its ``density_scale`` is zoo3d's head scene's (EG3D's unit is 1 / 4 world units) unless given."""
 
-    def __init__(self, w, box_warp=0.25, dtype=torch.float32, batch=2):
+    def __init__(self, w, box_warp=0.25, dtype=torch.float32, batch=2, density_scale=4.0):
         self.planes = torch.zeros(batch, 3, 1, 2, 2, dtype=dtype)
         self.box_warp, self.w, self.points = box_warp, torch.tensor(w, dtype=dtype), []
+        self.density_scale = density_scale
 
     def decode(self, points):
         self.points.append(points)
@@ -166,6 +168,20 @@ def test_density_regularisation_samples_the_cube_and_perturbs_by_perturb_box_war
     density_regularization(first, 64, perturb, torch.Generator().manual_seed(2))
     density_regularization(second, 64, perturb, torch.Generator().manual_seed(2))
     assert torch.equal(first.points[0], second.points[0])  # the points themselves come from the generator
+
+
+def test_density_regularisation_in_eg3ds_own_units_samples_eg3ds_cube_whatever_the_box():
+    # shapenet128 keeps EG3D's units (box 1.6, density_scale 1): EG3D draws x over [-1, 1]^3 and eps with std
+    # 0.004 there, not over the box's double and 0.004 x 1.6
+    n, perturb = 100_000, 0.004
+    field = _LinearField([0.0, 1.0, 0.0], box_warp=1.6, dtype=torch.float64, density_scale=1.0)
+    density_regularization(field, n, perturb, generator=torch.Generator().manual_seed(0))
+    (points,) = field.points
+    x, eps = points[:, :n], points[:, n:] - points[:, :n]
+    assert x.min() < -0.999 and x.max() > 0.999 and x.abs().max() <= 1.0
+    inside = (x.abs() <= 0.8).all(-1).double().mean().item()
+    assert inside == pytest.approx(0.8 ** 3, abs=5e-3)  # about half the points fall in ShapeNet's box
+    assert eps.std().item() == pytest.approx(perturb, rel=5e-3)
 
 
 def test_schedules_at_their_edges():

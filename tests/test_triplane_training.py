@@ -308,6 +308,25 @@ def test_reals_carry_their_cameras_and_labels_and_d_sees_the_images_blurred_by_t
     assert not torch.allclose(scored, sharp)
 
 
+def test_the_reals_raw_half_is_blurred_by_the_steps_sigma_at_the_neural_resolution_as_eg3ds_blur_raw_target():
+    from zoo3d.nn.resize import resize
+    from zoo3d_triplane.discriminator import blur_images
+    from zoo3d_triplane.model import real_dual_sample
+    from zoo3d_triplane.regularizers import blur_sigma
+
+    cfg = _config(GPC)
+    model = TriplaneModel()
+    modules = model.build(cfg)
+    real = _disc_reals()
+    small = resize(real.images, modules["discriminator"].raw_resolution)
+    for step in (5, cfg.loss.blur_fade_steps):
+        sigma = blur_sigma(step, cfg.loss.blur_sigma, cfg.loss.blur_fade_steps)
+        ctx = _context(model, cfg, modules, step, real, torch.Generator().manual_seed(0))
+        raw = real_dual_sample(ctx, False, loss=cfg.loss, fade=None).inputs["raw"]
+        torch.testing.assert_close(raw, blur_images(small, sigma), rtol=0, atol=0)
+        assert torch.equal(raw, small) == (sigma == 0)
+
+
 @pytest.mark.parametrize("real", [None, RealBatch(images=torch.zeros(2, 3, 16, 16))], ids=["no reals", "no poses"])
 def test_reals_without_poses_stop_with_a_message_that_says_what_data_to_use(real):
     from zoo3d.errors import UserError

@@ -17,6 +17,7 @@ import torch
 from zoo3d.core.model import ModelPlugin, Stage, StepContext, stage_optimizers
 from zoo3d.errors import UserError
 from zoo3d.nn.discriminators import CoordConvDiscriminator
+from zoo3d.train.ema import take_averages
 
 from zoo3d_gram import LossConfig as GramLossConfig
 from zoo3d_gram import gram_phases
@@ -121,9 +122,7 @@ def _begin_super_resolution(ctx: StepContext, lowres_run: str | None) -> None:
     if lowres_run is not None:
         load_stage1_weights(generator.lowres, lowres_run)
     elif ctx.ema is not None:
-        with torch.no_grad():
-            for dst, src in zip(generator.lowres.parameters(), ctx.ema.lowres.parameters()):
-                dst.copy_(src)
+        take_averages(generator.lowres, ctx.ema.lowres)
     generator.super_resolve.fill_(True)
 
 

@@ -21,6 +21,7 @@ import torch
 from zoo3d.core.model import LossResult, ModelPlugin, Phase, Stage, StepContext, stage_optimizers
 from zoo3d.nn.discriminators import CoordConvDiscriminator, StyleGAN2Discriminator
 from zoo3d.render.samples import bin_centres
+from zoo3d.train.ema import take_averages
 from zoo3d.train.gan import AdversarialLoss, GANParts, Sample, adversarial_loss, gan_phases, score_with
 
 from .config import StyleSDFConfig
@@ -171,6 +172,10 @@ def render_decoder_fakes(ctx: StepContext, n: int) -> Sample:
 
 
 def activate_decoder(ctx: StepContext) -> None:
+    """Stage 3's start: the volume renderer's EMA weights into ``generator.volume`` (upstream's
+    ``train_full_pipeline.py`` loads the renderer's ``g_ema``), then the decoder on."""
+    if ctx.ema is not None:
+        take_averages(ctx.generator.volume, ctx.ema.volume)
     ctx.generator.decoder_active.fill_(True)
 
 

@@ -116,8 +116,9 @@ class TriplaneLossConfig(GanLossConfig):
         r1_gamma: R1 weight (1 for FFHQ 512; upstream advises larger for small batches).
         r1_every: lazy R1 interval (16); EG3D always regularises lazily.
         density_reg: weight of the density smoothness L1 (0.25); density_reg_every: lazy interval (4).
-        density_reg_points: points per instance (1000). density_reg_perturb: std of the perturbation,
-            in units of ``box_warp`` (0.004 with EG3D's box_warp 1).
+        density_reg_points: points per instance (1000). density_reg_perturb: std of the perturbation in
+            EG3D's length units (0.004; the points are drawn over EG3D's [-1, 1]^3, see
+            ``regularizers.density_regularization``).
         gpc_prob: probability of swapping the conditioning camera with another sample's (0.5 for FFHQ).
         gpc_fade_steps: steps over which the swap probability fades from 1 to ``gpc_prob``
             (EG3D: 1000 kimg at batch 32 = 31250 steps).

@@ -49,7 +49,8 @@ class DualDiscriminator(Discriminator):
 
     forward(images (B, 3, H, W) in [-1, 1], cameras, raw=None, c=None, blur_sigma=0):
     ``raw`` (B, 3, h, w) defaults to the images downsampled to ``raw_resolution`` (real images);
-    ``c`` defaults to ``cameras.to_eg3d()``; ``blur_sigma`` blurs the image half (not the raw half), as EG3D.
+    ``c`` defaults to ``cameras.to_eg3d()``; ``blur_sigma`` blurs the image half, as EG3D's D does. (EG3D also
+    blurs the reals' raw half, before the D and R1 see it: the recipe does that, ``model.real_dual_sample``.)
     """
 
     def __init__(self, resolution: int, raw_resolution: int, channel_base: int = 32768, channel_max: int = 512,

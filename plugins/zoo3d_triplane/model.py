@@ -24,7 +24,7 @@ from zoo3d.nn.resize import resize
 from zoo3d.train.gan import GANParts, Sample, adversarial_loss, gan_phases, real_cameras
 
 from zoo3d_triplane.config import TriplaneConfig, TriplaneLossConfig
-from zoo3d_triplane.discriminator import DualDiscriminator
+from zoo3d_triplane.discriminator import DualDiscriminator, blur_images
 from zoo3d_triplane.generator import TriplaneGenerator
 from zoo3d_triplane.regularizers import (blur_sigma, conditioning_labels, density_regularization, neural_resolution_at,
                                          swap_probability)
@@ -55,11 +55,12 @@ def render_fakes(ctx: StepContext, n: int, loss: TriplaneLossConfig, fade: tuple
 
 def real_dual_sample(ctx: StepContext, requires_grad: bool, loss: TriplaneLossConfig,
                      fade: tuple[int, int] | None) -> Sample:
-    """The real images with their raw half (downsampled to the neural rendering resolution) and camera labels."""
-    prepare_step(ctx, loss, fade)
+    """The real images with their raw half (downsampled to the neural rendering resolution, then blurred by this
+    step's sigma at that resolution, as EG3D's ``blur_raw_target``) and camera labels."""
+    _, sigma = prepare_step(ctx, loss, fade)
     real_cameras(ctx, "The tri-plane model", "EG3D's D is camera-conditioned")
     real = ctx.real
-    raw = resize(real.images, ctx.module("discriminator").raw_resolution)
+    raw = blur_images(resize(real.images, ctx.module("discriminator").raw_resolution), sigma)
     return Sample(real.images.detach().requires_grad_(requires_grad), real.cameras,
                   inputs={"raw": raw.detach().requires_grad_(requires_grad), "c": real.cameras.to(ctx.device).to_eg3d()})
 

@@ -15,16 +15,19 @@ def density_regularization(scene: TriplaneScene, num_points: int, perturb: float
                            generator: torch.Generator | None = None) -> Tensor:
     """EG3D's density smoothness: mean |raw sigma(x) - raw sigma(x + eps)| (a scalar, before the weight).
 
-    x ~ U([-box_warp, box_warp]^3) (EG3D: U([-1, 1]^3) with box_warp 1, so 1/8 of the points fall in
-    the cube), eps ~ N(0, (perturb * box_warp)^2) per coordinate; sigma is the decoder's raw density.
+    EG3D draws x ~ U([-1, 1]^3) and eps ~ N(0, perturb^2) per coordinate in its own length units, whatever
+    its box (FFHQ's box of side 1 holds 1/8 of the points, ShapeNet's of side 1.6 about half); sigma is the
+    decoder's raw density. The same here, with EG3D's unit expressed in world units as
+    ``1 / scene.density_scale`` (0.25 in zoo3d's scaled head scene, 1 in a preset that keeps EG3D's units).
     """
     planes = scene.planes
     B = planes.shape[0]
     shape = (B, num_points, 3)
+    unit = 1.0 / scene.density_scale
     u = torch.rand(shape, generator=generator, dtype=torch.float32)
     e = torch.randn(shape, generator=generator, dtype=torch.float32)
-    x = ((u * 2 - 1) * scene.box_warp).to(planes.device, planes.dtype)
-    eps = (e * perturb * scene.box_warp).to(planes.device, planes.dtype)
+    x = ((u * 2 - 1) * unit).to(planes.device, planes.dtype)
+    eps = (e * perturb * unit).to(planes.device, planes.dtype)
     raw, _ = scene.decode(torch.cat([x, x + eps], dim=1))
     return F.l1_loss(raw[:, :num_points].float(), raw[:, num_points:].float())
 

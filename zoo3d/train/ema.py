@@ -45,3 +45,15 @@ def update_ema(ema: torch.nn.Module, generator: torch.nn.Module, decay: float) -
 def copy_into_ema(ema: torch.nn.Module, generator: torch.nn.Module) -> None:
     """Make the EMA equal to the generator (stage starts, stages without EMA)."""
     update_ema(ema, generator, decay=0.0)
+
+
+@torch.no_grad()
+def take_averages(module: torch.nn.Module, averaged: torch.nn.Module) -> None:
+    """Load ``averaged`` (the EMA's copy of ``module``) into ``module``'s parameters.
+
+    For a stage's ``on_start`` that freezes an earlier stage's network: the authors' multi-stage recipes
+    continue from that network's average, not from its last raw weights, and the engine then sets the EMA
+    equal to the generator, so without this the average would be lost.
+    """
+    for dst, src in zip(module.parameters(), averaged.parameters(), strict=True):
+        dst.copy_(src)
