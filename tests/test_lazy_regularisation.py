@@ -73,3 +73,26 @@ def test_a_regulariser_switched_off_leaves_no_lazy_phase_and_no_correction():
     for opt in ("generator", "discriminator"):
         assert gan.optimizers[opt].lr == cfg.stage("gan").lr[opt]
         assert tuple(gan.optimizers[opt].betas) == tuple(cfg.stage("gan").betas)
+
+
+@pytest.mark.parametrize("model,overrides", [
+    ("gram", ["loss.r1_gamma=0", "loss.r1_every=4"]),
+    ("pigan", ["loss.r1_gamma=0", "loss.r1_every=4"]),
+    ("stylesdf", ["loss.r1_gamma=0", "loss.r1_every=4",
+                  "stages.decoder.loss.r1_gamma=0", "stages.decoder.loss.r1_every=4"]),
+    ("triplane", ["loss.r1_gamma=0", "loss.r1_every=4"]),
+    ("gram_hd", ["stages.gram_hd.stage1.loss.r1_gamma=0", "stages.gram_hd.stage1.loss.r1_every=4",
+                 "stages.gram_hd.stage2.loss.r1_gamma=0", "stages.gram_hd.stage2.loss.r1_every=4"]),
+])
+def test_no_r1_means_no_r1_phase_and_the_discriminators_adam_as_configured_whatever_r1_every_says(model, overrides):
+    _, cfg, stages = _recipe(model, "tiny", overrides)
+    checked = 0
+    for stage in stages:
+        spec = stage.optimizers.get("discriminator")
+        if spec is None:
+            continue
+        assert "r1" not in [p.name for p in stage.phases], stage.name
+        assert spec.lr == cfg.stage(stage.name).lr["discriminator"], stage.name
+        assert tuple(spec.betas) == tuple(cfg.stage(stage.name).betas), stage.name
+        checked += 1
+    assert checked >= 1

@@ -15,7 +15,7 @@ import torch
 from zoo3d.config import GanLossConfig
 from zoo3d.core.model import ModelPlugin, Phase, Stage, StepContext, stage_optimizers
 from zoo3d.nn.discriminators import CoordConvDiscriminator
-from zoo3d.train.gan import GANParts, Sample, adversarial_loss, gan_phases, real_sample, score_with
+from zoo3d.train.gan import GANParts, Sample, adversarial_loss, gan_phases, lazy_r1_interval, real_sample, score_with
 
 from zoo3d_gram.config import GramConfig
 from zoo3d_gram.generator import GramGenerator
@@ -82,5 +82,5 @@ class GramModel(ModelPlugin):
         loss = config.stage_loss("gram")
         optimizers = stage_optimizers(config.stage("gram"), {"generator": ["generator"],
                                                              "discriminator": ["discriminator"]},
-                                      lazy_every={"discriminator": loss.r1_every})
+                                      lazy_every={"discriminator": lazy_r1_interval(loss)})
         return [Stage.from_config(config.stage("gram"), gram_phases(loss, res), optimizers, resolution=res)]

@@ -18,6 +18,7 @@ from zoo3d.core.model import ModelPlugin, Stage, StepContext, stage_optimizers
 from zoo3d.errors import UserError
 from zoo3d.nn.discriminators import CoordConvDiscriminator
 from zoo3d.train.ema import take_averages
+from zoo3d.train.gan import lazy_r1_interval
 
 from zoo3d_gram import LossConfig as GramLossConfig
 from zoo3d_gram import gram_phases
@@ -96,7 +97,7 @@ def lowres_stage(config: GramHDConfig) -> Stage:
     return Stage.from_config(
         stage, gram_phases(gram_loss, res, generator=lowres_generator, discriminator="discriminator_lr"),
         stage_optimizers(stage, {"generator": ["generator.lowres"], "discriminator": ["discriminator_lr"]},
-                         lazy_every={"discriminator": loss.r1_every}),
+                         lazy_every={"discriminator": lazy_r1_interval(loss)}),
         resolution=res,
         frozen=["generator.foreground_sr", "generator.background_sr", "generator.lowres.radiance_net.feature_heads",
                 "discriminator", "patch_discriminator"])
@@ -110,7 +111,7 @@ def super_resolution_stage(config: GramHDConfig) -> Stage:
                "discriminator": ["discriminator", "patch_discriminator"]}
     return Stage.from_config(
         stage, hr_phases(loss, g.resolution),
-        stage_optimizers(stage, trained, lazy_every={"discriminator": loss.r1_every}),
+        stage_optimizers(stage, trained, lazy_every={"discriminator": lazy_r1_interval(loss)}),
         resolution=g.resolution,
         frozen=STAGE1_FROZEN_IN_STAGE2 + (["discriminator_lr"] if g.lowres_run is None else []),
         on_start=partial(_begin_super_resolution, lowres_run=g.lowres_run))

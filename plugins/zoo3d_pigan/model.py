@@ -17,7 +17,7 @@ import torch
 from zoo3d.core.model import ModelPlugin, Stage, StepContext, stage_optimizers
 from zoo3d.core.outputs import DiscriminatorOutput
 from zoo3d.nn.discriminators import CoordConvDiscriminator
-from zoo3d.train.gan import GANParts, Sample, adversarial_loss, gan_phases
+from zoo3d.train.gan import GANParts, Sample, adversarial_loss, gan_phases, lazy_r1_interval
 
 from .config import PiGanConfig
 from .discriminator import ProgressiveCoordConvDiscriminator
@@ -117,5 +117,5 @@ def curriculum_stage(config: PiGanConfig, name: str, fades: bool) -> Stage:
                                    noise_steps=config.generator.rendering.nerf_noise_steps),
                      discriminate=partial(score, fade_steps=config.discriminator.fade_steps if fades else None))
     optimizers = stage_optimizers(stage, {"discriminator": ["discriminator"], "generator": ["generator"]},
-                                  lazy_every={"discriminator": loss.r1_every})
+                                  lazy_every={"discriminator": lazy_r1_interval(loss)})
     return Stage.from_config(stage, gan_phases(adversarial, parts), optimizers)

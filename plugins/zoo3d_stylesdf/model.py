@@ -22,7 +22,7 @@ from zoo3d.core.model import LossResult, ModelPlugin, Phase, Stage, StepContext,
 from zoo3d.nn.discriminators import CoordConvDiscriminator, StyleGAN2Discriminator
 from zoo3d.render.samples import bin_centres
 from zoo3d.train.ema import take_averages
-from zoo3d.train.gan import AdversarialLoss, GANParts, Sample, adversarial_loss, gan_phases, score_with
+from zoo3d.train.gan import GANParts, Sample, adversarial_loss, gan_phases, lazy_r1_interval, score_with
 
 from .config import StyleSDFConfig
 from .generator import StyleSDFGenerator
@@ -101,11 +101,6 @@ class StyleSDFModel(ModelPlugin):
         return stages
 
 
-def lazy_r1_every(loss: AdversarialLoss) -> int | None:
-    """The interval of the discriminator's lazy R1 phase (None: R1 inside every D step, or none)."""
-    return loss.r1_every if loss.lazy_r1 else None
-
-
 def sphere_init_stage(config: StyleSDFConfig) -> Stage:
     """Stage 1: the SDF fitted to the sphere (no EMA in this stage)."""
     g, stage = config.generator, config.stage("sphere_init")
@@ -123,7 +118,7 @@ def volume_renderer_stage(config: StyleSDFConfig) -> Stage:
                      generator_terms=partial(geometry_terms, eikonal=loss_cfg.eikonal,
                                              min_surface=loss_cfg.min_surface, beta=loss_cfg.min_surface_beta))
     optimizers = stage_optimizers(stage, {"discriminator": ["discriminator"], "generator": ["generator.volume"]},
-                                  lazy_every={"discriminator": lazy_r1_every(loss)})
+                                  lazy_every={"discriminator": lazy_r1_interval(loss)})
     return Stage.from_config(stage, gan_phases(loss, parts), optimizers,
                              resolution=config.generator.renderer.resolution)
 
@@ -186,7 +181,7 @@ def decoder_stage(config: StyleSDFConfig) -> Stage:
     loss = adversarial_loss(config.stage_loss("decoder"))
     parts = GANParts(fakes=render_decoder_fakes, discriminate=score_with("decoder_discriminator"))
     roles = {"discriminator": ["decoder_discriminator"], "generator": ["generator.decoder"]}
-    optimizers = stage_optimizers(stage, roles, lazy_every={"discriminator": lazy_r1_every(loss)})
+    optimizers = stage_optimizers(stage, roles, lazy_every={"discriminator": lazy_r1_interval(loss)})
     return Stage.from_config(stage, gan_phases(loss, parts), optimizers,
                              resolution=config.generator.decoder.output_resolution, frozen=["generator.volume"],
                              on_start=activate_decoder)

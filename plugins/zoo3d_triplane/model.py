@@ -21,7 +21,7 @@ from zoo3d.config import StageConfig
 from zoo3d.core.model import LossResult, ModelPlugin, OptimizerSpec, Phase, Stage, StepContext, stage_optimizers
 from zoo3d.core.outputs import DiscriminatorOutput
 from zoo3d.nn.resize import resize
-from zoo3d.train.gan import GANParts, Sample, adversarial_loss, gan_phases, real_cameras
+from zoo3d.train.gan import GANParts, Sample, adversarial_loss, gan_phases, lazy_r1_interval, real_cameras
 
 from zoo3d_triplane.config import TriplaneConfig, TriplaneLossConfig
 from zoo3d_triplane.discriminator import DualDiscriminator, blur_images
@@ -97,7 +97,7 @@ def triplane_optimizers(stage: StageConfig, loss: TriplaneLossConfig) -> dict[st
     """The stage's Adam for G and D, each corrected for its lazy regularisation phase (density, R1)."""
     return stage_optimizers(stage, {"generator": ["generator"], "discriminator": ["discriminator"]},
                             lazy_every={"generator": loss.density_reg_every if loss.density_reg > 0 else None,
-                                        "discriminator": loss.r1_every if loss.r1_gamma > 0 else None})
+                                        "discriminator": lazy_r1_interval(loss)})
 
 
 def triplane_stage(config: TriplaneConfig, name: str, fade: tuple[int, int] | None) -> Stage:

@@ -6,10 +6,11 @@ discriminator scores a batch, and any generator terms of its own. :func:`gan_pha
 the recipe's phases, each minimised by the optimiser of the same role:
 
 * ``discriminator``: softplus(D(fake)) + softplus(-D(real)) [+ patch_lambda x the same on the patch
-  logits] + R1 on the reals when ``r1_every`` is 1 + lambda_pos x pose loss on the fakes (sampled poses)
+  logits] + R1 on the reals when ``r1_every`` is None + lambda_pos x pose loss on the fakes (sampled poses)
   + lambda_realpos x pose loss on the reals (dataset poses, when the data has them);
-* ``r1``, when ``r1_every`` is set: R1 in a phase of its own every ``r1_every`` steps, the penalty
-  multiplied by the interval (StyleGAN2's lazy regularisation; pair it with :func:`lazy_optimizer`);
+* ``r1``, when ``r1_every`` is set (1 included): R1 in a phase of its own every ``r1_every`` steps, the penalty
+  multiplied by the interval (StyleGAN2's lazy regularisation; give the discriminator's optimiser
+  :func:`lazy_r1_interval` as its ``lazy_every``);
 * ``generator``: softplus(-D(fake)) (pi-GAN: over the top-k most realistic fakes) [+ patch_lambda x the
   patch term] + lambda_pos x pose loss + the model's own terms (GRAM-HD's consistency, StyleSDF's eikonal
   and minimal surface).
@@ -37,7 +38,7 @@ from zoo3d.train.losses import (discriminator_loss, generator_loss, pose_loss, p
                                 topk_fraction, topk_generator_loss)
 
 __all__ = ["AdversarialLoss", "GANParts", "Sample", "adversarial_loss", "discriminator_step", "gan_phases",
-           "generator_step", "lazy_optimizer", "r1_step", "real_cameras", "real_sample", "score_with"]
+           "generator_step", "lazy_optimizer", "lazy_r1_interval", "r1_step", "real_cameras", "real_sample", "score_with"]
 
 
 @dataclass(frozen=True)
@@ -246,6 +247,12 @@ def lazy_optimizer(modules: list[str], lr: float, betas: tuple[float, float], ev
     regularisation phase every ``every`` steps."""
     return lazy_corrected(OptimizerSpec(modules=modules, lr=lr, betas=tuple(betas), eps=eps, grad_clip=grad_clip),
                           every)
+
+
+def lazy_r1_interval(loss: GanLossConfig | AdversarialLoss) -> int | None:
+    """The interval of the discriminator's lazy R1 phase, for ``stage_optimizers(lazy_every=...)``: None when R1
+    runs inside every D step or not at all (``r1_gamma`` 0), and the optimiser then keeps its settings."""
+    return loss.r1_every if loss.r1_gamma > 0 and loss.r1_every is not None else None
 
 
 def adversarial_loss(loss: GanLossConfig, **paper: Any) -> AdversarialLoss:
