@@ -217,9 +217,9 @@ def _recording(monkeypatch, modules):
     G = modules["generator"]
     represent = G.represent
 
-    def recorded_represent(z, psi=1.0, c=None):
+    def recorded_represent(z, psi=1.0, c=None, **kw):
         represented.append(c)
-        return represent(z, psi=psi, c=c)
+        return represent(z, psi=psi, c=c, **kw)
 
     monkeypatch.setattr(recipe, "conditioning_labels", labels)
     monkeypatch.setattr(G, "represent", recorded_represent)
@@ -227,6 +227,32 @@ def _recording(monkeypatch, modules):
 
 
 GPC = ["loss.gpc_prob=0.5", "loss.gpc_fade_steps=10", "loss.blur_sigma=4", "loss.blur_fade_steps=10"]
+
+
+def test_one_step_moves_the_tracked_mean_w_once_with_the_discriminators_fakes_as_eg3d_does():
+    # EG3D updates w_avg only in Dmain (update_emas=True); updating it in G, density and D phases alike made
+    # its effective decay 0.998^2 to 0.998^3 a step
+    cfg = _config(["loss.density_reg_every=1", "loss.r1_every=1"])
+    model = TriplaneModel()
+    modules = model.build(cfg)
+    mapping = modules["generator"].mapping
+    forward, updates = mapping.forward, []
+
+    def spied(*args, **kw):
+        before = mapping.w_avg.clone()
+        w = forward(*args, **kw)
+        updates.append(not torch.equal(before, mapping.w_avg))
+        return w
+
+    mapping.forward = spied
+    stage = model.stages(cfg)[0]
+    ctx = _context(model, cfg, modules, 0, _disc_reals(4), torch.Generator().manual_seed(0))
+    moved = {}
+    for phase in stage.phases:
+        updates.clear()
+        phase.loss(ctx)
+        moved[phase.name] = sum(updates)
+    assert moved == {"generator": 0, "density": 0, "discriminator": 1, "r1": 0}
 
 
 def test_fakes_are_conditioned_on_their_cameras_labels_swapped_by_gpc_with_the_steps_rng(monkeypatch):

@@ -83,9 +83,14 @@ class TriplaneGenerator(Generator):
             c = self.camera_prior.frontal(n, device=device).to_eg3d()
         return c.to(device=device, dtype=dtype) * self.cfg.c_scale
 
-    def represent(self, z: Tensor, psi: float = 1.0, c: Tensor | None = None) -> TriplaneScene:
-        """z (B, z_dim) [, conditioning camera labels c (B, 25)] -> the tri-planes of B instances."""
-        w = self.mapping.truncate(self.mapping(z, self.conditioning(z.shape[0], c)), psi)
+    def represent(self, z: Tensor, psi: float = 1.0, c: Tensor | None = None,
+                  update_w_avg: bool = False) -> TriplaneScene:
+        """z (B, z_dim) [, conditioning camera labels c (B, 25)] -> the tri-planes of B instances.
+
+        ``update_w_avg``: move the tracked mean w (the truncation centre) towards these ws. The recipe asks for
+        it only for the discriminator's fakes, once a step, as EG3D updates it in ``Dmain`` alone."""
+        w = self.mapping(z, self.conditioning(z.shape[0], c), update_w_avg=update_w_avg)
+        w = self.mapping.truncate(w, psi)
         planes = self.backbone(w, noise_mode="random" if self.training else self.cfg.eval_noise)
         B, _, R, _ = planes.shape
         planes = planes.reshape(B, 3, self.cfg.plane_channels, R, R)

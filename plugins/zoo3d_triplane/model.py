@@ -47,7 +47,9 @@ def render_fakes(ctx: StepContext, n: int, loss: TriplaneLossConfig, fade: tuple
     swap, sigma = prepare_step(ctx, loss, fade)
     cameras = ctx.sample_cameras(n)
     c = cameras.to_eg3d()
-    scene = ctx.generator.represent(ctx.sample_z(n), c=conditioning_labels(c, swap, ctx.rng))
+    # the discriminator's fakes are the ones drawn without grad (GANParts): they alone move the tracked mean w
+    scene = ctx.generator.represent(ctx.sample_z(n), c=conditioning_labels(c, swap, ctx.rng),
+                                    update_w_avg=not torch.is_grad_enabled())
     out = ctx.generator.render(scene, cameras)
     return Sample(out.rgb, cameras, inputs={"raw": out.raw.rgb, "c": c}, output=out,
                   logs={"swap_prob": swap, "blur_sigma": sigma})
