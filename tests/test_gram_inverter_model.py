@@ -285,6 +285,31 @@ def test_a_point_on_the_ray_through_a_voxel_cell_reads_that_cell():
                                rtol=0, atol=1e-6)                                         # depth slice
 
 
+@pytest.mark.parametrize("yaw,pitch", [(0.0, 0.0), (0.3, 0.0), (0.6, 0.0), (0.0, 0.155)])
+def test_the_background_plane_reads_the_voxels_last_depth_slice_at_full_strength_from_every_view(yaw, pitch):
+    # the plane (z = -0.12) lies on the far face of the [0.88, 1.12] voxel for a frontal camera and beyond it
+    # otherwise: zero padding in depth had read half of its detail, or none
+    from zoo3d.render.gridding import BACKGROUND_Z, background_grid
+    from zoo3d_gram_inverter.detail import sample_camera_voxel
+
+    D, V = 4, 8
+    voxel = torch.arange(1, D + 1, dtype=torch.float64)[None, None, :, None, None].expand(1, 1, D, V, V)
+    cam = Camera.from_angles(yaw, pitch, 1.0, 12.0, dtype=torch.float64)
+    points = background_grid(32, BACKGROUND_Z, dtype=torch.float64).reshape(1, -1, 3)
+    uv, z = cam.project(points)
+    seen = ((uv > 0.5 / V) & (uv < 1 - 0.5 / V)).all(-1)[0]  # texels inside the outer cells' centres
+    read = sample_camera_voxel(voxel, points, cam, 0.88, 1.12)[0, 0]
+    # slice k (value k + 1) is centred at near + (k + 0.5) / D of the range; past the outer centres, the outer one
+    expected = 1 + ((z[0] - 0.88) / 0.24 * D - 0.5).clamp(0, D - 1)
+    assert seen.sum() > 100 and (expected[seen] == D).float().mean() > 0.5
+    torch.testing.assert_close(read[seen], expected[seen], rtol=0, atol=1e-9)
+    # a point at the origin reads between the middle slices, and one outside the image reads nothing
+    inside = sample_camera_voxel(voxel, torch.zeros(1, 1, 3, dtype=torch.float64), cam, 0.88, 1.12)
+    assert inside.item() == pytest.approx((D + 1) / 2, abs=0.3)
+    aside = cam.origins[:, None] + 0.5 * cam.cam2world[:, None, :3, 0]  # far to the camera's side
+    assert sample_camera_voxel(voxel, aside, cam, 0.88, 1.12).item() == 0
+
+
 def test_the_detail_branch_reads_the_background_where_the_generator_draws_it(monkeypatch):
     import zoo3d_gram_inverter.detail as detail
 

@@ -55,7 +55,7 @@ def test_format1_run_loads_and_renders_what_it_rendered(name, tmp_path):
 @pytest.fixture
 def recorded_computation(monkeypatch):
     """The computations fixed after the fixtures were recorded, as they were then: the synthetic heads'
-    unguarded Newton step (their outline pixels), GRAMInverter's corner-aligned detail-voxel read, and the
+    unguarded Newton step (their outline pixels), GRAMInverter's corner-aligned, zero-padded detail-voxel read, and the
     tri-plane reals' raw half left unblurred during the blur fade. The expected losses are those of that
     code, so the resume is compared with them on the same data and reads."""
     from functools import partial
@@ -66,7 +66,8 @@ def recorded_computation(monkeypatch):
     from zoo3d.data.sphere_trace import newton_refine
 
     monkeypatch.setattr(synthetic, "newton_refine", partial(newton_refine, guard=False))
-    monkeypatch.setattr(detail, "sample_camera_voxel", partial(detail.sample_camera_voxel, align_corners=True))
+    monkeypatch.setattr(detail, "sample_camera_voxel", partial(detail.sample_camera_voxel, align_corners=True,
+                                                               depth_border=False))
     monkeypatch.setattr(triplane, "blur_images", lambda images, sigma: images)
 
 

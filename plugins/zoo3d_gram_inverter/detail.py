@@ -31,18 +31,24 @@ __all__ = ["DetailReconstructor", "ManifoldSuperResolution", "sample_camera_voxe
 
 
 def sample_camera_voxel(voxel: Tensor, points: Tensor, cameras: Camera, near: float, far: float,
-                        align_corners: bool = False) -> Tensor:
+                        align_corners: bool = False, depth_border: bool = True) -> Tensor:
     """Trilinear samples (B, C, P) of a camera-space voxel (B, C, D, V, V) at world points (B, P, 3).
 
     Axes: width = image u, height = image v (rows from the top), depth = camera z mapped linearly from
     [near, far]. A cell is the block of image pixels the U-Net pooled into it, so its centre lies at
     ``(j + 0.5) / V`` of the image (and of [near, far] in depth), as every zoo3d pixel grid's
     (align_corners=False): a point on the ray through a cell's centre reads that cell. Points outside the
-    frustum read zeros. ``align_corners=True`` is the read before that was fixed (cells spread corner to
-    corner, up to half a cell off), only to replay runs recorded with it.
+    image read zeros; points nearer or farther than the voxel's depth range read its first or last depth
+    slice (``depth_border``): the background plane lies on the far face for a frontal camera and beyond it
+    for any other, and zero padding there had halved or erased its detail. ``align_corners=True`` and
+    ``depth_border=False`` are the reads before those fixes, only to replay runs recorded with them.
     """
     uv, z = cameras.project(points)
-    grid = torch.stack([uv[..., 0] * 2 - 1, uv[..., 1] * 2 - 1, (z - near) / (far - near) * 2 - 1], dim=-1)
+    depth = (z - near) / (far - near) * 2 - 1
+    if depth_border:
+        edge = 1.0 if align_corners else 1.0 - 1.0 / voxel.shape[2]  # the outer slices' centres
+        depth = depth.clamp(-edge, edge)
+    grid = torch.stack([uv[..., 0] * 2 - 1, uv[..., 1] * 2 - 1, depth], dim=-1)
     B, P = points.shape[:2]
     out = F.grid_sample(voxel, grid.reshape(B, 1, 1, P, 3).to(voxel.dtype), mode="bilinear", padding_mode="zeros",
                         align_corners=align_corners)
