@@ -45,9 +45,10 @@ with tempfile.TemporaryDirectory() as tmp:
     stage = trainer.stages[stage_index]
     trainer._begin_stage(stage, fresh=True)
 
-    def step():  # the counter advances as in training, so lazy phases run on their own steps only
+    def step():  # the counters advance as in training: lazy phases run on their own steps, fades progress
         trainer._train_step(stage)
         trainer.step += 1
+        trainer.stage_step += 1
 
     period = math.lcm(*(phase.every for phase in stage.phases))
     steps = -(-steps // period) * period

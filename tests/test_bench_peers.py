@@ -130,6 +130,11 @@ def test_neus_settings_are_the_small_protocol_unless_the_environment_narrows_the
     monkeypatch.setenv("ZOO3D_PEERS_NEUS_MAX_ITERS", "300")
     assert neus.fit_settings("neus.fit.64").iterations == 12
     assert neus.record_settings("neus.fit.64").authors_max_iters == 300
+    # a steps record times one fixed count on both sides: zoo3d's fit and the authors' val_freq stay equal
+    for name in ("neus.steps.64", "neus.steps.32"):
+        rs = neus.record_settings(name)
+        fixed = neus.SETTINGS[name].iterations
+        assert neus.fit_settings(name).iterations == rs.iterations == rs.eval_every_authors == fixed
 
 
 def _neus_run(time_s, per_iter, reached=True, target=None, psnr=35.0):

@@ -229,6 +229,17 @@ def test_the_training_benchmark_times_a_lazy_phase_at_its_own_frequency(toy):
     assert [s for name, s in plugin.calls if name == "D"] == list(range(8))
 
 
+def test_the_training_benchmark_times_every_model_that_trains_inverters_included():
+    from zoo3d.benchmarks.train import trained_models
+    from zoo3d.plugins import get_host
+
+    timed = {spec.name for spec, _ in trained_models()}
+    trainable = {s.name for s in get_host().models if "tiny" in s.presets() and s.load().requires_checkpoint}
+    assert timed == trainable
+    assert {"gram", "gram_hd", "gram_inverter", "pigan", "stylesdf", "triplane"} <= timed
+    assert not timed & {"oracle", "oracle_inconsistent"}
+
+
 def _step_gradient_norms(monkeypatch):
     """Record, for every optimiser step, the global norm of the gradients it is about to apply."""
     seen: list[tuple[torch.optim.Optimizer, float]] = []

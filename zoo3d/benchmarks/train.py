@@ -13,23 +13,32 @@ import tempfile
 import time
 
 
+def trained_models() -> list:
+    """(spec, plugin) of every registered model with a ``tiny`` preset that trains: generators and inverters
+    alike (the oracles train nothing)."""
+    from zoo3d.plugins import get_host
+
+    found = []
+    for spec in get_host().models:
+        if "tiny" not in spec.presets():
+            continue
+        plugin = spec.load()
+        if plugin.requires_checkpoint:
+            found.append((spec, plugin))
+    return found
+
+
 def run(device: str, quick: bool) -> list[dict]:
     import torch
 
     from zoo3d.config import load_run_config
     from zoo3d.devices import peak_memory_mb
-    from zoo3d.plugins import get_host
     from zoo3d.train.engine import Trainer
 
     warmup, timed = (1, 2) if quick else (2, 10)
     dev = torch.device(device)
     records = []
-    for spec in get_host().models:
-        if spec.kind != "generator" or "tiny" not in spec.presets():
-            continue
-        plugin = spec.load()
-        if not plugin.requires_checkpoint:
-            continue
+    for spec, plugin in trained_models():
         config = load_run_config(plugin.config_class, spec.name, spec.presets_dir, "tiny")
         config = config.model_copy(update={"train": config.train.model_copy(
             update={"sample_every": 0, "checkpoint_every": 0, "log_every": 1})})

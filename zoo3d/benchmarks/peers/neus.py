@@ -76,8 +76,11 @@ SETTINGS = {
 
 def record_settings(name: str) -> NeusRecordSettings:
     """The record's settings with the environment's overrides (``ZOO3D_PEERS_NEUS_ITERATIONS``,
-    ``ZOO3D_PEERS_NEUS_MAX_ITERS``)."""
+    ``ZOO3D_PEERS_NEUS_MAX_ITERS``), which apply to the fit records only: a steps record times the same
+    fixed count on both sides (the authors' loop stops at its ``val_freq``), so it takes no override."""
     s = SETTINGS[name]
+    if name.startswith("neus.steps."):
+        return s
     iterations = os.environ.get("ZOO3D_PEERS_NEUS_ITERATIONS")
     cap = os.environ.get("ZOO3D_PEERS_NEUS_MAX_ITERS")
     return NeusRecordSettings(int(iterations) if iterations else s.iterations,
