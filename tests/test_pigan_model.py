@@ -200,6 +200,7 @@ def test_a_stored_config_of_the_old_shape_upgrades_to_the_same_config_in_the_new
         "generator.depth=2", "generator.width=8", "generator.rendering.num_steps=4",
         "generator.rendering.nerf_noise_steps=6",
         "loss.r1_gamma=0.2",  # the tiny preset of then kept the upstream R1 weight
+        "generator.rendering.eval_last_back=false",  # and the default of then (stored runs keep it)
         f"stages=[{{name: res8, resolution: 8, steps: 2, batch_size: 2, {stage}}}, "
         f"{{name: res16, resolution: 16, steps: 3, batch_size: 2, {stage}}}]",
         "discriminator.progressive=true", "discriminator.fade_steps=2", "discriminator.channel_scale=0.004"])
@@ -380,3 +381,14 @@ def test_a_lazy_r1_gets_its_own_phase_and_the_stylegan2_correction():
     assert stage.optimizers["discriminator"].lr == pytest.approx(2e-4 * c, rel=1e-12)
     assert tuple(stage.optimizers["discriminator"].betas) == pytest.approx((0.0, 0.9 ** c), rel=1e-12)
     assert stage.optimizers["generator"].lr == 6e-5
+
+
+def test_the_config_defaults_are_the_celeba_curriculum_as_its_docstring_says():
+    # eval_last_back defaulted to False while curriculums.py's CelebA (and Cats) set it: a run without a
+    # preset, and the tiny "CelebA recipe", rendered transparent rays black at inference
+    from zoo3d_pigan.config import PiGanGeneratorConfig, PiGanLossConfig
+
+    celeba = load_run_config(PiGanConfig, "pigan", PRESETS, "celeba")
+    assert PiGanGeneratorConfig().model_dump() == celeba.generator.model_dump()
+    assert PiGanLossConfig().model_dump() == celeba.loss.model_dump()
+    assert _config().generator.rendering.eval_last_back

@@ -30,7 +30,7 @@ class PiGanRenderingConfig(Config):
     density_activation: Literal["relu", "softplus"] = "relu"
     white_background: bool = False
     nerf_noise_steps: int = Field(5000, ge=0, description="density noise std max(0, 1 - step / N) while training")
-    eval_last_back: bool = Field(False, description="at inference the last sample takes the weight left over "
+    eval_last_back: bool = Field(True, description="at inference the last sample takes the weight left over "
                                                     "(the CelebA and Cats curricula's eval_last_back)")
     convention: Literal["zoo3d", "upstream"] = Field(
         "zoo3d", description="sample placement, integration and pixel grid: zoo3d's, or the authors' code's")
