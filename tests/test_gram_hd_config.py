@@ -45,10 +45,12 @@ def test_a_stored_two_section_config_upgrades_to_the_config_of_todays_shape():
     stored = yaml.safe_load(FIXTURE.read_text())
     assert "stage1" in stored and "stages" not in stored  # the older shape
     # when the fixture was written the tiny preset drew its sample grids at psi 0.7, its SR nets started
-    # from bicubic up-sampling and its HR maps were read bilinearly (a stored run keeps that read)
+    # from bicubic up-sampling, its HR maps were read bilinearly (a stored run keeps that read) and its
+    # modulated SR kernels were stored in the equalised form (a stored run keeps them)
     then = _load(overrides=FORMAT1_RUN + ["train.sample_truncation=0.7",
                                           "generator.foreground_sr.residual=bicubic",
-                                          "generator.texture_filter=bilinear"])
+                                          "generator.texture_filter=bilinear",
+                                          "generator.foreground_sr.kernels=equalized"])
     assert _upgraded(stored).model_dump() == then.model_dump()
 
 
@@ -74,7 +76,7 @@ def test_a_stored_config_missing_keys_takes_the_older_shapes_defaults():
     assert [(s.steps, s.batch_size, s.lr["generator"], s.grad_clip) for s in cfg.stages] == [
         (100000, 64, 2e-5, 0.3), (100000, 32, 2e-4, 0.3)]
     assert cfg.loss.lambda_cons == 3.0 and cfg.loss.r1_gamma == 3.0 and cfg.stage_loss(STAGE1).r1_gamma == 1.0
-    assert cfg == GramHDConfig(loss={"lambda_cons": 3.0})
+    assert cfg == GramHDConfig(loss={"lambda_cons": 3.0}, generator={"foreground_sr": {"kernels": "equalized"}})
 
 
 def test_a_config_of_todays_shape_is_not_rewritten():

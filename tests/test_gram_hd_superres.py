@@ -88,3 +88,44 @@ def test_both_nets_add_their_learned_detail_to_a_given_base_instead_of_bicubic()
     upstream = StyleRRDBNet(in_ch=6, out_ch=4, nf=8, nb=1, gc=4, scale=2, z_dim=8, up_channels=[8], style_hidden=8)
     with pytest.raises(ValueError, match="residual=True"):
         upstream(x, z, base=base)
+
+
+def test_upstream_kernels_are_stored_as_used_so_adam_turns_them_as_it_turns_gram_hds_nn_conv2d():
+    # GRAM-HD's ModConv2D is an nn.Conv2d: Adam moves the kernel it uses by ~lr an element. The equalised form
+    # (unit-std kernel x 1/sqrt(fan_in) when used) moved it 1/sqrt(fan_in) as far: 20-40 times slower.
+    from zoo3d_gram_hd.superres import SharedStyleModulatedConv2d
+
+    torch.manual_seed(0)
+    up = SharedStyleModulatedConv2d(8, 16, 3)
+    eq = SharedStyleModulatedConv2d(8, 16, 3, kernels="equalized")
+    fan_in = 8 * 9
+    plain = torch.nn.Conv2d(8, 16, 3)
+    assert up.weight.std().item() == pytest.approx(plain.weight.std().item(), rel=0.15)  # nn.Conv2d's init
+    assert up.scale == 1.0 and eq.scale == pytest.approx(fan_in ** -0.5)
+    with torch.no_grad():
+        eq.weight.copy_(up.weight * fan_in ** 0.5)  # the same function in the other form
+    x, style = torch.randn(2, 8, 6, 6), torch.rand(2, 8) + 0.5
+    torch.testing.assert_close(eq(x, style), up(x, style), atol=1e-5, rtol=1e-5)
+    lr, moved = 1e-3, {}
+    for name, layer in (("upstream", up), ("equalized", eq)):
+        used = (layer.weight * layer.scale).detach().clone()
+        opt = torch.optim.Adam([layer.weight], lr=lr)
+        (layer(x, style) * torch.linspace(-1, 1, 16)[None, :, None, None]).sum().backward()
+        sign = layer.weight.grad.sign()
+        opt.step()
+        moved[name] = ((layer.weight * layer.scale).detach() - used, sign)
+    step, sign = moved["upstream"]
+    torch.testing.assert_close(step, -lr * sign, atol=lr * 1e-3, rtol=0)  # Adam's first step on the used kernel
+    step, sign = moved["equalized"]
+    torch.testing.assert_close(step, -lr * fan_in ** -0.5 * sign, atol=lr * 1e-3, rtol=0)
+
+
+def test_a_release_imports_its_modulated_kernels_unchanged_and_an_equalized_config_rescales_them():
+    from zoo3d_gram_hd.upstream import sr_state_from_upstream
+
+    kernel = torch.randn(16, 8, 3, 3) * 0.02
+    release = {"super_resolution.upconvs.0.weight": kernel, "super_resolution.upconvs.0.bias": torch.zeros(16)}
+    state, _ = sr_state_from_upstream(release, "super_resolution.", "fg.", True, "r.pt")
+    assert torch.equal(state["fg.up_convs.0.weight"], kernel)
+    state, _ = sr_state_from_upstream(release, "super_resolution.", "fg.", True, "r.pt", equalized=True)
+    torch.testing.assert_close(state["fg.up_convs.0.weight"], kernel * 72 ** 0.5)

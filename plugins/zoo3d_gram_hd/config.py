@@ -29,7 +29,9 @@ class ForegroundSRConfig(Config):
     estimate, for the background net too: ``bicubic`` (or ``true``) up-samples the LR maps; ``field`` grids
     the stage-1 radiance field again at the HR side (every texel queried where it lies on its manifold),
     so the HR maps start with the detail the field holds between the LR texels, at the cost of querying
-    it scale² times as often.
+    it scale² times as often. ``kernels``: how the modulated convolutions store their kernels, "upstream"
+    (as GRAM-HD's ``ModConv2D``, an ``nn.Conv2d``) or "equalized" (StyleGAN2's runtime-scaled form, which
+    learns some 20-40 times slower at the same rate; runs stored before this key existed keep it).
     """
 
     nf: int = Field(64, ge=1)
@@ -39,6 +41,7 @@ class ForegroundSRConfig(Config):
     style_hidden: int = Field(256, ge=1)
     last_kernel: int = Field(1, ge=1)
     residual: Literal[False, "bicubic", "field"] = False
+    kernels: Literal["upstream", "equalized"] = "upstream"
 
     @field_validator("residual", mode="before")
     @classmethod
@@ -167,9 +170,15 @@ class GramHDConfig(RunConfig):
     @classmethod
     def upgrade_stored(cls, data: dict[str, Any]) -> dict[str, Any]:
         """A config stored before the ``stages`` list (sections ``stage1`` / ``stage2``, and ``stages`` absent or
-        empty) in today's shape."""
+        empty) in today's shape; one stored before ``foreground_sr.kernels`` existed keeps the equalised kernels
+        its checkpoint holds."""
         if not data.get("stages"):
             data = upgrade_two_section_config(data)
+        generator = dict(data.get("generator") or {})
+        sr = dict(generator.get("foreground_sr") or {})
+        if "kernels" not in sr:
+            generator["foreground_sr"] = {**sr, "kernels": "equalized"}
+            data = {**data, "generator": generator}
         return super().upgrade_stored(data)
 
 

@@ -115,7 +115,7 @@ class GramHDGenerator(Generator):
         self.foreground_sr = StyleRRDBNet(in_ch=4 + lr.radiance.feature_dim, out_ch=4, nf=fg.nf, nb=fg.nb, gc=fg.gc,
                                           scale=cfg.scale, z_dim=lr.radiance.z_dim, up_channels=fg.up_channels,
                                           style_hidden=fg.style_hidden, last_kernel=fg.last_kernel,
-                                          residual=bool(fg.residual))
+                                          residual=bool(fg.residual), kernels=fg.kernels)
         self.background_sr = RRDBNet(3, 3, nf=bg.nf, nb=bg.nb, gc=bg.gc, scale=cfg.scale, up_channels=bg.up_channels)
         rc = lr.render
         self.renderer = ManifoldRenderer(rc.num_samples, rc.near, rc.far, rc.chunk, align_corners=rc.align_corners,

@@ -47,15 +47,17 @@ _SR_RULES = [
 
 
 def sr_state_from_upstream(state: dict[str, Tensor], upstream_prefix: str, prefix: str, modulated: bool,
-                           source: str) -> tuple[dict[str, Tensor], dict[str, str]]:
-    """Rename one upstream (Style)RRDBNet's tensors; ``modulated`` rescales the modulated conv kernels."""
+                           source: str, equalized: bool = False) -> tuple[dict[str, Tensor], dict[str, str]]:
+    """Rename one upstream (Style)RRDBNet's tensors. Upstream's modulated kernels are stored as used, as zoo3d's
+    "upstream" kernels are; for a ``modulated`` net with ``equalized`` kernels (scaled by 1/sqrt(fan_in) when
+    used) they are stored times sqrt(fan_in)."""
     out: dict[str, Tensor] = {}
     sources: dict[str, str] = {}
     for key, name, value in tensors_under(state, upstream_prefix):
         target = rename_by_rules(name, _SR_RULES)
         if target is None:
             raise UserError(f"{source} has a tensor '{key}' that GRAM-HD's super-resolution nets do not have.")
-        if modulated and value.dim() == 4 and name.split(".")[0] in ("upconvs", "HRconv", "conv_last"):
+        if modulated and equalized and value.dim() == 4 and name.split(".")[0] in ("upconvs", "HRconv", "conv_last"):
             fan_in = value.shape[1] * value.shape[2] * value.shape[3]
             value = value * math.sqrt(fan_in)
         out[prefix + target], sources[prefix + target] = value, key
@@ -80,7 +82,8 @@ def import_gram_hd_release(release: Any, config: GramHDConfig, source: str = REL
     sources.update({f"lowres.{k}": v for k, v in lowres_sources.items()})
     for upstream_prefix, prefix, modulated in [("super_resolution.", "foreground_sr.", True),
                                                ("super_resolution_bg.", "background_sr.", False)]:
-        part, part_sources = sr_state_from_upstream(release, upstream_prefix, prefix, modulated, source)
+        part, part_sources = sr_state_from_upstream(release, upstream_prefix, prefix, modulated, source,
+                                                    equalized=g.foreground_sr.kernels == "equalized")
         state.update(part)
         sources.update(part_sources)
     unknown = [k for k in release if not k.startswith(("representation.", "super_resolution.", "super_resolution_bg."))]
