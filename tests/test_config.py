@@ -112,3 +112,58 @@ class SectionWithModelDefaults(RunConfig):
 def test_override_keeps_the_model_defaults_of_its_section():
     cfg = load_run_config(SectionWithModelDefaults, "m", None, overrides=["train.seed=5"], default_preset=None)
     assert (cfg.train.seed, cfg.train.ema_decay, cfg.train.log_every) == (5, 0.5, 7)
+
+
+@pytest.mark.parametrize("folder", ["heads #2", "2024", "no", "null", "a: b", "[x]", 'quote"d', "back\\slash"])
+def test_a_data_folder_is_taken_as_written_not_read_as_yaml(folder):
+    # `--data` went through the YAML of --set: "heads #2" lost its "#2" (another folder, silently) and
+    # "2024" or "no" stopped being strings
+    from zoo3d.launch import plan_run
+
+    plan = plan_run("gram", data=folder, preset="tiny")
+    assert plan.config.data.spec == folder
+
+
+@pytest.mark.parametrize("item, said", [
+    ("stages.0.betas=[1.5, 0.9]", "stages.0.betas"),
+    ("stages.0.betas=[0.0, 1.0]", "stages.0.betas"),
+    ("stages.0.betas=[-0.1, 0.9]", "stages.0.betas"),
+    ("train.sample_seeds.0.x=1", "'train.sample_seeds.0' is a value, not a section"),
+    ("train.sample_seeds.0.x.y=1", "'train.sample_seeds.0' is a value, not a section"),
+])
+def test_a_bad_set_is_one_config_error_before_anything_runs(item, said):
+    # Adam's own check gave a traceback after the run folder was made; an index followed by a key gave a
+    # TypeError or AttributeError
+    from zoo3d.plugins import get_model_spec
+
+    spec = get_model_spec("gram")
+    with pytest.raises(ConfigError, match=said.replace(".", r"\.").replace("'", "'")):
+        load_run_config(spec.load().config_class, spec.name, spec.presets_dir, "tiny", None, [item])
+
+
+def test_a_config_or_card_file_that_is_not_utf8_is_one_sentence(tmp_path):
+    from zoo3d.cards import load_card
+    from zoo3d.config import read_yaml
+
+    bad = tmp_path / "bad.yaml"
+    bad.write_bytes(b"train:\n  seed: 1 # \xff\xfe\n")
+    with pytest.raises(ConfigError, match="is not UTF-8 text"):
+        read_yaml(bad)
+    with pytest.raises(ConfigError, match="is not UTF-8 text"):
+        load_card(bad)
+
+
+@pytest.mark.parametrize("model, prefix", [("gram", "generator.render"), ("gram_hd", "generator.lowres.render"),
+                                           ("pigan", "generator.rendering"), ("stylesdf", "generator.renderer"),
+                                           ("triplane", "generator")])
+def test_rays_that_end_before_they_start_are_refused_in_one_sentence_naming_the_section(model, prefix):
+    # GRAM, pi-GAN and StyleSDF trained with near 1.12 and far 0.88 without a word
+    from zoo3d.plugins import get_model_spec
+
+    spec = get_model_spec(model)
+    with pytest.raises(ConfigError) as caught:
+        load_run_config(spec.load().config_class, spec.name, spec.presets_dir, "tiny", None,
+                        [f"{prefix}.near=1.12", f"{prefix}.far=0.88"])
+    said = str(caught.value)
+    assert f"Invalid config section '{prefix}'" in said and "far (0.88) must be larger than near (1.12)" in said
+    assert len(said) < 200  # the rule, not the section's whole content

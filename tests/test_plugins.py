@@ -180,3 +180,20 @@ def test_a_module_installed_and_named_in_zoo3d_plugins_is_used_once_with_a_note(
     assert host.models.get("gram").plugin == "gram"
     err = capsys.readouterr().err
     assert "note: ZOO3D_PLUGINS names 'zoo3d_gram.plugin', which is already loaded as plugin 'gram'" in err
+
+
+def test_a_plugin_command_named_like_a_builtin_one_is_refused_and_the_builtin_stays(monkeypatch):
+    # the plugin's `train` silently replaced zoo3d's, and `zoo3d plugins` called the plugin ok
+    from zoo3d.cli.main import LazyGroup
+
+    monkeypatch.syspath_prepend(PLUGIN_DIR)
+    monkeypatch.setenv("ZOO3D_PLUGINS", "zoo3d_shadow_plugin")
+    host = get_host()
+    group = LazyGroup("zoo3d")
+    host.add_commands(group)
+    info = host.plugins["zoo3d_shadow_plugin"]
+    assert info.status == "error" and "'train'" in info.error
+    assert group.commands == {}  # a failed plugin adds none of its commands
+    assert group.get_command(None, "train").callback.__module__ != "zoo3d_shadow_plugin"
+    done = run_cli("train", "--help", env=_env(ZOO3D_PLUGINS="zoo3d_shadow_plugin"))
+    assert done.returncode == 0 and "the plugin's train ran" not in done.stdout and "--preset" in done.stdout

@@ -72,9 +72,13 @@ def load_card(path: str | Path) -> ModelCard:
     if not path.is_file():
         raise ConfigError(f"Model card '{path}' does not exist.")
     try:
-        data = yaml.safe_load(path.read_text()) or {}
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
     except yaml.YAMLError:
         raise ConfigError(f"Model card '{path}' is not valid YAML.") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"Model card '{path}' is not UTF-8 text.") from None
+    except OSError as exc:
+        raise ConfigError(f"Cannot read model card '{path}': {exc.strerror or exc}.") from None
     try:
         return ModelCard.model_validate(data)
     except ValidationError as exc:

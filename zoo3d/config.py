@@ -120,7 +120,7 @@ class StageConfig(Config):
     steps: int = Field(ge=0)
     batch_size: int = Field(ge=1)
     lr: dict[str, Annotated[float, Field(gt=0)]]
-    betas: tuple[float, float] = (0.0, 0.9)
+    betas: tuple[Annotated[float, Field(ge=0, lt=1)], Annotated[float, Field(ge=0, lt=1)]] = (0.0, 0.9)
     grad_clip: float | None = Field(None, gt=0)
     module_lr: dict[str, Annotated[float, Field(gt=0)]] = Field(default_factory=dict)
     resolution: int | None = Field(None, ge=4)
@@ -144,6 +144,19 @@ class StageConfig(Config):
                     flat[path] = item
         walk("", value)
         return flat
+
+
+class RayRange(Config):
+    """A render config's ray interval, ``near`` to ``far`` from the camera (world units), refused unless ordered."""
+
+    near: float = Field(0.88, gt=0)
+    far: float = Field(1.12, gt=0)
+
+    @model_validator(mode="after")
+    def _ordered(self):
+        if self.far <= self.near:
+            raise ValueError(f"far ({self.far}) must be larger than near ({self.near})")
+        return self
 
 
 class GanLossConfig(Config):
@@ -249,11 +262,15 @@ def read_yaml(path: str | Path) -> dict[str, Any]:
     if not path.is_file():
         raise ConfigError(f"Config file '{path}' does not exist.")
     try:
-        data = yaml.safe_load(path.read_text()) or {}
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark else ""
         raise ConfigError(f"Config file '{path}' is not valid YAML{where}.") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"Config file '{path}' is not UTF-8 text.") from None
+    except OSError as exc:
+        raise ConfigError(f"Cannot read config file '{path}': {exc.strerror or exc}.") from None
     if not isinstance(data, dict):
         raise ConfigError(f"Config file '{path}' must hold a mapping of keys to values.")
     return data
@@ -304,6 +321,8 @@ def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any
                     raise ConfigError(f"Cannot set '{dotted}': give a key of item '{part}', not the whole item.")
                 node, used = _named_item(node, path[i:], dotted)
                 i += used
+                if not isinstance(node, (dict, list)):
+                    raise ConfigError(f"Cannot set '{dotted}': '{'.'.join(path[:i])}' is a value, not a section.")
                 continue
             if last:
                 node[part] = value
@@ -369,6 +388,8 @@ def format_validation_error(exc: ValidationError, model_cls: type[BaseModel], da
         return f"Missing config key '{dotted}'{where}."
     if not loc:  # a check across sections (a model validator): its own sentence names the keys
         return f"Invalid config{where}: {msg.removeprefix('Value error, ')}."
+    if err["type"] == "value_error" and isinstance(value, dict):  # a section's own check: not its whole content
+        return f"Invalid config section '{dotted}'{where}: {msg.removeprefix('Value error, ')}."
     return f"Invalid value {value!r} for config key '{dotted}'{where}: {msg[0].lower() + msg[1:]}."
 
 

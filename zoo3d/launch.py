@@ -11,6 +11,7 @@ calls :func:`train_model`; rank 0 makes and locks the run folder for all, and th
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import sys
@@ -64,7 +65,7 @@ def plan_run(model: str, *, data: str | None = None, preset: str | None = None, 
         return RunPlan(spec, plugin, None, run_dir, resume=True)
     extra = list(overrides)
     if data:
-        extra.append(f"data.spec={data}")
+        extra.append(f"data.spec={json.dumps(data)}")  # a quoted string: a path is not YAML ("heads #2", "2024")
     config = load_run_config(plugin.config_class, spec.name, spec.presets_dir, preset, config_file, extra,
                              default_preset=spec.default_preset)
     if out is not None:

@@ -330,7 +330,11 @@ class PluginHost:
             info.registered.setdefault(registry.kind + "s", []).append(spec.name)
 
     def add_commands(self, cli: Any) -> None:
-        """Let every loaded plugin add its click commands (guarded, once per group)."""
+        """Let every loaded plugin add its click commands (guarded, once per group).
+
+        The first registrant of a name keeps it, as for models: a plugin that adds a command named like a
+        built-in one or one an earlier plugin added is marked failed and its commands are taken back, so
+        ``zoo3d train`` stays zoo3d's."""
         self.load()
         if id(cli) in self._commands_added:
             return
@@ -339,10 +343,20 @@ class PluginHost:
             if info.status != "ok":
                 continue
             for impl in self._impls("zoo3d_register_commands", info.name):
+                names, added = set(cli.list_commands(None)), dict(cli.commands)
                 try:
                     _no_return("zoo3d_register_commands", impl.function(cli=cli), "call cli.add_command(command)")
                 except Exception as exc:
                     info.status, info.error = "error", str(exc) if isinstance(exc, UserError) else _short_error(exc)
+                taken = sorted(n for n, c in cli.commands.items() if n in names and added.get(n) is not c)
+                if taken and info.status == "ok":
+                    info.status = "error"
+                    info.error = (f"command {', '.join(repr(n) for n in taken)} is already zoo3d's or an earlier "
+                                  f"plugin's; give it another name")
+                if info.status != "ok":  # a failed plugin adds no command
+                    cli.commands.clear()
+                    cli.commands.update(added)
+                    break
 
 
 _HOST: PluginHost | None = None

@@ -9,7 +9,7 @@ from typing import Any, ClassVar
 
 from pydantic import Field
 
-from zoo3d.config import Config, GanLossConfig, RunConfig, StageConfig
+from zoo3d.config import Config, GanLossConfig, RayRange, RunConfig, StageConfig
 
 
 class ManifoldConfig(Config):
@@ -60,7 +60,7 @@ class RadianceConfig(Config):
     box_size: float | None = Field(None, gt=0)
 
 
-class RenderConfig(Config):
+class RenderConfig(RayRange):
     """Ray sampling for the level-crossing search (ManifoldRenderer).
 
     ``align_corners`` casts rays on the authors' pixel grid (edge pixel centres on the image borders)
@@ -69,8 +69,6 @@ class RenderConfig(Config):
     """
 
     num_samples: int = Field(64, ge=2)
-    near: float = Field(0.88, gt=0)
-    far: float = Field(1.12, gt=0)
     chunk: int = Field(65536, ge=1)
     align_corners: bool = False
     white_background: bool = False

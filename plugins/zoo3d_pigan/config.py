@@ -7,10 +7,10 @@ from typing import Any, Literal
 from pydantic import Field, model_validator
 
 from zoo3d.cameras import CameraPrior
-from zoo3d.config import Config, GanLossConfig, RunConfig, StageConfig
+from zoo3d.config import Config, GanLossConfig, RayRange, RunConfig, StageConfig
 
 
-class PiGanRenderingConfig(Config):
+class PiGanRenderingConfig(RayRange):
     """Hierarchical volume rendering: ``num_steps`` stratified + ``num_steps`` importance samples.
 
     ``convention``: "zoo3d" samples bins of [near, far] (their centres at inference), integrates over
@@ -25,8 +25,6 @@ class PiGanRenderingConfig(Config):
 
     num_steps: int = Field(12, ge=2)
     hierarchical: bool = True
-    near: float = 0.88
-    far: float = 1.12
     density_activation: Literal["relu", "softplus"] = "relu"
     white_background: bool = False
     nerf_noise_steps: int = Field(5000, ge=0, description="density noise std max(0, 1 - step / N) while training")

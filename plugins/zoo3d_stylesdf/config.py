@@ -8,10 +8,10 @@ from typing import Any, ClassVar, Literal
 from pydantic import Field, model_validator
 
 from zoo3d.cameras import CameraPrior
-from zoo3d.config import Config, GanLossConfig, RunConfig, StageConfig
+from zoo3d.config import Config, GanLossConfig, RayRange, RunConfig, StageConfig
 
 
-class StyleSDFRendererConfig(Config):
+class StyleSDFRendererConfig(RayRange):
     """The SDF volume renderer: mapping network + FiLM-SIREN SDF/colour MLP.
 
     ``near``/``far`` bound the rays (camera radius 1); the network sees ``p * 2 / (far - near)``
@@ -32,8 +32,6 @@ class StyleSDFRendererConfig(Config):
     width: int = Field(256, ge=1)
     resolution: int = Field(64, ge=4, description="volume rendering resolution (the feature map size)")
     num_samples: int = Field(24, ge=2)
-    near: float = 0.88
-    far: float = 1.12
     sdf_sharpness_init: float = Field(0.1, gt=0, description="alpha of sigma = sigmoid(-d/alpha)/alpha")
     convention: Literal["zoo3d", "upstream"] = Field(
         "zoo3d", description="sample placement and integration: zoo3d's, or the authors' code's (imports)")

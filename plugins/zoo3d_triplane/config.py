@@ -17,13 +17,13 @@ from typing import Any, ClassVar, Literal
 from pydantic import Field, model_validator
 
 from zoo3d.cameras import EG3D_LABEL_DIM
-from zoo3d.config import Config, GanLossConfig, RunConfig, StageConfig
+from zoo3d.config import Config, GanLossConfig, RayRange, RunConfig, StageConfig
 
 UPSTREAM_BOX_WARP = 1.0  # EG3D FFHQ/AFHQ: tri-plane cube [-0.5, 0.5]^3 in EG3D units
 CAMERA_DIM = EG3D_LABEL_DIM  # the EG3D camera label D is conditioned on
 
 
-class TriplaneGeneratorConfig(Config):
+class TriplaneGeneratorConfig(RayRange):
     """Generator: mapping -> StyleGAN2 backbone -> 3 planes -> decoder -> volume rendering -> SR.
 
     Attributes:
@@ -69,8 +69,6 @@ class TriplaneGeneratorConfig(Config):
     box_warp: float = Field(0.25, gt=0)
     num_samples: int = Field(48, ge=2)
     num_importance: int = Field(48, ge=0)
-    near: float = Field(0.88, gt=0)
-    far: float = Field(1.12, gt=0)
     neural_resolution: int = Field(64, ge=4)
     resolution: int = Field(512, ge=4)
     sr_input_resolution: int = Field(128, ge=4)
@@ -84,8 +82,6 @@ class TriplaneGeneratorConfig(Config):
 
     @model_validator(mode="after")
     def _check(self) -> "TriplaneGeneratorConfig":
-        if self.far <= self.near:
-            raise ValueError(f"far ({self.far}) must be larger than near ({self.near})")
         factor = self.resolution / self.sr_input_resolution
         if factor not in (2, 4):
             raise ValueError(f"resolution / sr_input_resolution must be 2 or 4 (EG3D's SR modules), "
