@@ -9,7 +9,7 @@ import importlib.util
 import pytest
 import torch
 
-from conftest import run_in_process as zoo3d
+from conftest import run_cli, run_in_process as zoo3d
 from toy_model import one_thread, use_toy
 from zoo3d.errors import UserError
 
@@ -114,3 +114,10 @@ def test_a_full_disk_during_data_synth_leaves_no_half_written_dataset(toy, capsy
     assert not [p for p in toy.iterdir() if p.name != "runs"]
     monkeypatch.setattr(shutil, "disk_usage", lambda p: shutil._ntuple_diskusage(10, 10, 10))
     refused(capsys, ("data", "synth", "--out", "d", "--count", "4"), "needs at least", "are free")
+
+
+@pytest.mark.parametrize("args", [(), ("data",)])
+def test_a_group_without_a_command_prints_its_help_as_help_not_as_an_error(args):
+    done = run_cli(*args)
+    assert done.stdout.startswith(f"Usage: zoo3d {' '.join(args)}".rstrip() + " [OPTIONS] COMMAND")
+    assert "Error" not in done.stderr and "Error" not in done.stdout

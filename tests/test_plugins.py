@@ -197,3 +197,14 @@ def test_a_plugin_command_named_like_a_builtin_one_is_refused_and_the_builtin_st
     assert group.get_command(None, "train").callback.__module__ != "zoo3d_shadow_plugin"
     done = run_cli("train", "--help", env=_env(ZOO3D_PLUGINS="zoo3d_shadow_plugin"))
     assert done.returncode == 0 and "the plugin's train ran" not in done.stdout and "--preset" in done.stdout
+
+
+def test_listings_piped_at_80_columns_show_whole_names():
+    # rich squeezed the one wide table until names read `gram_inv…`, `oracle_i…` and `afhq512_…`
+    done = run_cli("models", env={"COLUMNS": "80"})
+    assert done.returncode == 0, done.stderr
+    for name in ("gram_inverter", "oracle_inconsistent", "afhq512_128", "calibration"):
+        assert name in done.stdout, name
+    assert "…" not in done.stdout
+    done = run_cli("plugins", "--check", env={"COLUMNS": "80"})
+    assert "zoo3d_gram_inverter" in done.stdout and "…" not in done.stdout

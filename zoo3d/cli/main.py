@@ -69,6 +69,10 @@ def _add_plugin_commands() -> None:
     get_host().add_commands(cli)
 
 
+#: click >= 8.2 raises this (a UsageError) for a group called without a command; older clicks print the help
+_NO_ARGS_IS_HELP = getattr(click.exceptions, "NoArgsIsHelpError", ())
+
+
 def main(argv: list[str] | None = None) -> None:
     """Console entry point: user mistakes become one line on stderr and exit status 2."""
     from zoo3d.host_memory import keep_freed_host_memory
@@ -92,6 +96,9 @@ def main(argv: list[str] | None = None) -> None:
     except click.exceptions.Abort:
         click.echo("Aborted.", err=True)
         sys.exit(130)
+    except _NO_ARGS_IS_HELP as exc:  # `zoo3d` or `zoo3d data` alone: the help, printed as help, not as an error
+        click.echo(exc.ctx.get_help() if exc.ctx is not None else cli.get_help(click.Context(cli)))
+        sys.exit(exc.exit_code)
     except click.UsageError as exc:  # one line too: the bad option or value, and where the help is
         command = exc.ctx.command_path if exc.ctx is not None else "zoo3d"
         click.secho(f"Error: {exc.format_message()} (see `{command} --help`)", fg="red", err=True)

@@ -53,14 +53,16 @@ def plugins(as_json, check):
         click.echo(json.dumps(rows, indent=2))
         return
     from rich.console import Console
-    from rich.table import Table
 
-    table = Table("name", "source", "version", "status", "registered", "error", title="zoo3d plugins")
+    from zoo3d.cli.tables import print_fitting_table
+
+    table = []
     for r in rows:
         registered = "; ".join(f"{k}: {', '.join(v)}" for k, v in r["registered"].items())
         status = {"ok": "[green]ok[/]", "error": "[red]error[/]"}.get(r["status"], r["status"])
-        table.add_row(r["name"], r["source"], r["version"], status, registered, r["error"] or "")
-    Console().print(table)
+        table.append([r["name"], r["source"], r["version"], status, registered, r["error"] or ""])
+    print_fitting_table(Console(), ["name", "source", "version", "status", "registered", "error"], table,
+                        title="zoo3d plugins")
 
 
 def _check(as_json: bool) -> None:
@@ -82,13 +84,13 @@ def _check(as_json: bool) -> None:
         click.echo(json.dumps({"plugins": _plugin_rows(), "factories": rows}, indent=2))
     else:
         from rich.console import Console
-        from rich.table import Table
 
-        table = Table("plugin", "kind", "name", "factory", "status", "error", title="zoo3d plugins --check")
-        for r in rows:
-            status = "[green]ok[/]" if r["status"] == "ok" else "[red]error[/]"
-            table.add_row(r["plugin"], r["kind"], r["name"], r["factory"], status, r["error"] or "")
-        Console().print(table)
+        from zoo3d.cli.tables import print_fitting_table
+
+        table = [[r["plugin"], r["kind"], r["name"], r["factory"], "[green]ok[/]" if r["status"] == "ok" else
+                  "[red]error[/]", r["error"] or ""] for r in rows]
+        print_fitting_table(Console(), ["plugin", "kind", "name", "factory", "status", "error"], table,
+                            title="zoo3d plugins --check")
         for r in failed:
             click.echo(f"error: {r['error']}", err=True)
         for info in broken:
@@ -108,16 +110,18 @@ def models(as_json):
         click.echo(json.dumps(rows, indent=2))
         return
     from rich.console import Console
-    from rich.table import Table
+
+    from zoo3d.cli.tables import print_fitting_table
 
     console = Console()
     if not rows:
         console.print("No models are registered. `zoo3d plugins` shows which plugins loaded and why not.")
         return
-    table = Table("name", "aliases", "kind", "source", "presets", "paper", "status", title="zoo3d models")
+    table = []
     for r in rows:
         paper = r["paper"]["title"] if r["paper"] else ""
         status = "[green]ok[/]" if r["status"] == "ok" else f"[red]error[/]: {r['error']}"
-        table.add_row(r["name"], ", ".join(r["aliases"]), r["kind"], r["source"], ", ".join(r["presets"]), paper,
-                      status)
-    console.print(table)
+        table.append([r["name"], ", ".join(r["aliases"]), r["kind"], r["source"], ", ".join(r["presets"]), paper,
+                      status])
+    print_fitting_table(console, ["name", "aliases", "kind", "source", "presets", "paper", "status"], table,
+                        title="zoo3d models")

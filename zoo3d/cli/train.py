@@ -8,7 +8,7 @@ import click
 @click.command()
 @click.argument("model")
 @click.option("--data", help="Dataset: a registered name (synthetic:heads) or a folder.")
-@click.option("--preset", help="A preset of the model (tiny, small, ffhq256, ...).")
+@click.option("--preset", help="A preset of the model (tiny, ffhq256, ...: `zoo3d models` lists each model's).")
 @click.option("--config", "config_file", type=click.Path(dir_okay=False), help="A YAML config file instead of a preset.")
 @click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help="Override a config key (repeatable).")
 @click.option("--out", type=click.Path(file_okay=False), help="Run folder (default: runs/<model>-<timestamp>).")
