@@ -107,6 +107,22 @@ def test_stage_optimizers_take_each_role_s_rate_and_correct_lazy_roles_exactly()
         stage_optimizers(stage, {"encoder": ["encoder"]})
 
 
+def test_a_stage_may_clip_each_role_at_its_own_norm_and_a_role_it_leaves_out_is_not_clipped():
+    # upstream GRAM and pi-GAN sum the generator's gradient over a batch split before clipping, the
+    # discriminator's not: one clip for both cannot say that
+    stage = StageConfig(name="gan", steps=1, batch_size=1,
+                        lr={"generator": 1e-4, "discriminator": 1e-4, "encoder": 1e-4},
+                        grad_clip={"generator": 0.25, "discriminator": 1.0})
+    roles = {"generator": ["generator"], "discriminator": ["discriminator"], "encoder": ["encoder"]}
+    specs = stage_optimizers(stage, roles)
+    assert (specs["generator"].grad_clip, specs["discriminator"].grad_clip, specs["encoder"].grad_clip) == (
+        0.25, 1.0, None)
+    with pytest.raises(ConfigError, match=r"grad_clip names \['decoder'\]"):
+        stage_optimizers(stage.model_copy(update={"grad_clip": {"decoder": 1.0}}), roles)
+    with pytest.raises(ValueError):
+        StageConfig(name="gan", steps=1, batch_size=1, lr={"generator": 1.0}, grad_clip={"generator": -1.0})
+
+
 def test_stage_from_config_takes_name_steps_batch_and_resolution():
     cfg = StageConfig(name="res32", steps=7, batch_size=3, lr={"generator": 1.0}, resolution=32)
     stage = Stage.from_config(cfg, [], {})

@@ -54,7 +54,9 @@ def test_an_old_config_that_left_out_optimiser_keys_gets_the_defaults_it_had_the
     assert (stage.steps, stage.batch_size, stage.lr, stage.betas, stage.grad_clip) == (
         9, 8, {"generator": 2e-5, "discriminator": 1e-3}, (0.0, 0.9), None)
     old_defaults = GramConfig.model_validate(GramConfig.upgrade_stored({"model": "gram"}))
-    assert old_defaults.stages == GramConfig().stages  # today's defaults are the old ones
+    # today's defaults are the old ones but for the clip, now upstream's per role (1.0 then for both)
+    assert old_defaults.stage("gram").grad_clip == 1.0
+    assert old_defaults.stages == [s.model_copy(update={"grad_clip": 1.0}) for s in GramConfig().stages]
 
 
 def test_the_recipe_reads_its_stage_and_loss_sections():
@@ -74,7 +76,8 @@ def test_the_recipe_reads_its_stage_and_loss_sections():
 
 def test_defaults_are_grams_recipe_and_the_loss_keeps_its_names():
     cfg = GramConfig()
-    assert cfg.stages == [StageConfig(name="gram", steps=1000, batch_size=8, betas=(0.0, 0.9), grad_clip=1.0,
+    assert cfg.stages == [StageConfig(name="gram", steps=1000, batch_size=8, betas=(0.0, 0.9),
+                                      grad_clip={"generator": 0.25, "discriminator": 1.0},
                                       lr={"generator": 2e-5, "discriminator": 2e-4})]
     assert LossConfig().model_dump() == {"r1_gamma": 1.0, "r1_every": None, "lambda_pos": 15.0,
                                          "lambda_realpos": 15.0}

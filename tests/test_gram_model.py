@@ -152,7 +152,9 @@ def test_paper_presets_hold_the_upstream_values():
     stage = ffhq.stage("gram")
     assert (stage.batch_size, stage.steps, ffhq.loss.lambda_realpos) == (32, 150000, 15.0)
     assert (stage.lr, stage.betas, stage.grad_clip, ffhq.train.ema_decay) == (
-        {"generator": 2e-5, "discriminator": 2e-4}, (0.0, 0.9), 1.0, 0.999)
+        {"generator": 2e-5, "discriminator": 2e-4}, (0.0, 0.9), {"generator": 0.25, "discriminator": 1.0}, 0.999)
+    # upstream sums the generator's gradient over batch_split before clipping it: clip / k on the batch mean
+    assert cats.stage("gram").grad_clip == {"generator": 0.5, "discriminator": 1.0}
     assert (cats.generator.manifold.hidden, cats.loss.lambda_realpos, cats.stage("gram").batch_size) == (64, 30.0, 16)
     # tiny keeps the method: same levels, background plane, ray range and loss weights
     assert tiny.generator.manifold.num_levels == 23 and tiny.generator.manifold.background_z == -0.12

@@ -162,7 +162,8 @@ def test_celeba_preset_is_upstreams_curriculum():
     (stage,) = PiGanModel().stages(cfg)
     assert (stage.resolution, stage.batch_size) == (64, 56)
     assert stage.optimizers["generator"].lr == 6e-5 and stage.optimizers["discriminator"].lr == 2e-4
-    assert stage.optimizers["generator"].grad_clip == 10.0
+    # upstream clips both at 10, the generator's gradient summed over batch_split 2 (train.py)
+    assert stage.optimizers["generator"].grad_clip == 5.0 and stage.optimizers["discriminator"].grad_clip == 10.0
     r = cfg.generator.rendering
     assert (r.num_steps, r.hierarchical, r.near, r.far, r.density_activation) == (12, True, 0.88, 1.12, "relu")
     assert cfg.camera.yaw_std == 0.3 and cfg.camera.pitch_std == 0.155 and cfg.camera.fov == 12.0

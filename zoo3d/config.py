@@ -104,7 +104,9 @@ class StageConfig(Config):
     ``name`` is the recipe's name for the stage (fixed by the model; ``--set stages.<name>.steps=N``
     addresses it). ``steps`` and ``batch_size`` (see :attr:`TrainConfig.batch_scope`) size it. ``lr`` is
     the Adam learning rate of each optimiser the stage trains, by role (``generator``, ``discriminator``,
-    ``encoder`` ...); ``betas`` and ``grad_clip`` (max global gradient norm; None: off) apply to all of them.
+    ``encoder`` ...); ``betas`` apply to all of them, and so does ``grad_clip`` (max global gradient norm of
+    the optimiser's parameters; None: off) unless it maps roles to their own limits (``{generator: 0.25,
+    discriminator: 1.0}``; a role it leaves out is not clipped): :meth:`clip_for`.
     ``module_lr`` gives a sub-module its own learning rate inside the optimiser that trains it, by dotted
     module path (``generator.manifold: 2.0e-6``, upstream GRAM's ``sampling_network_lr`` for CARLA);
     ``--set stages.gram.module_lr.generator.manifold=2e-6`` sets it from the command line.
@@ -121,11 +123,15 @@ class StageConfig(Config):
     batch_size: int = Field(ge=1)
     lr: dict[str, Annotated[float, Field(gt=0)]]
     betas: tuple[Annotated[float, Field(ge=0, lt=1)], Annotated[float, Field(ge=0, lt=1)]] = (0.0, 0.9)
-    grad_clip: float | None = Field(None, gt=0)
+    grad_clip: Annotated[float, Field(gt=0)] | dict[str, Annotated[float, Field(gt=0)] | None] | None = None
     module_lr: dict[str, Annotated[float, Field(gt=0)]] = Field(default_factory=dict)
     resolution: int | None = Field(None, ge=4)
     loss: dict[str, float | int | None] = Field(default_factory=dict)
     ema_decay: float | None = Field(None, ge=0, lt=1)
+
+    def clip_for(self, role: str) -> float | None:
+        """The max gradient norm of ``role``'s optimiser (None: not clipped)."""
+        return self.grad_clip.get(role) if isinstance(self.grad_clip, dict) else self.grad_clip
 
     @field_validator("module_lr", mode="before")
     @classmethod

@@ -78,7 +78,8 @@ def stage_name(resolution: int) -> str:
 
 def _celeba_stages() -> list[StageConfig]:
     return [StageConfig(name=stage_name(64), resolution=64, steps=200000, batch_size=56,
-                        lr={"generator": 6e-5, "discriminator": 2e-4}, betas=(0.0, 0.9), grad_clip=10.0)]
+                        lr={"generator": 6e-5, "discriminator": 2e-4}, betas=(0.0, 0.9),
+                        grad_clip={"generator": 5.0, "discriminator": 10.0})]  # G: 10 over 2 summed splits
 
 
 def _celeba_camera() -> CameraPrior:

@@ -75,7 +75,11 @@ def score_dual(ctx: StepContext, sample: Sample, loss: TriplaneLossConfig) -> Di
 
 
 def density_step(ctx: StepContext, loss: TriplaneLossConfig, fade: tuple[int, int] | None) -> LossResult:
-    """EG3D's density smoothness on scenes of prior latents, weighted and multiplied by its lazy interval."""
+    """EG3D's density smoothness on scenes of prior latents, weighted and multiplied by its lazy interval.
+
+    Their conditioning labels are swapped row by row with the step's GPC probability, as for the fakes; EG3D
+    draws one swap decision for the whole batch here (``loss.py``: ``torch.rand([])``). The expected share of
+    swapped labels is the same."""
     swap, _ = prepare_step(ctx, loss, fade)
     n = ctx.stage.batch_size
     c = ctx.sample_cameras(n).to_eg3d()

@@ -72,9 +72,12 @@ def stage_optimizers(stage: StageConfig, modules: dict[str, list[str]],
         trained = sorted(p for paths in modules.values() for p in paths)
         raise ConfigError(f"stages.{stage.name}.module_lr names {stray}, which no optimiser of stage "
                          f"'{stage.name}' trains (it trains {trained}).")
+    if isinstance(stage.grad_clip, dict) and (unknown := sorted(set(stage.grad_clip) - set(modules))):
+        raise ConfigError(f"stages.{stage.name}.grad_clip names {unknown}, which stage '{stage.name}' does not "
+                         f"train (its optimisers: {sorted(modules)}).")
     lazy = lazy_every or {}
     return {role: lazy_corrected(OptimizerSpec(list(paths), lr=stage.lr[role], betas=tuple(stage.betas),
-                                               grad_clip=stage.grad_clip,
+                                               grad_clip=stage.clip_for(role),
                                                module_lr={p: lr for p, lr in stage.module_lr.items()
                                                           if inside(p, paths)}), lazy.get(role))
             for role, paths in modules.items()}
