@@ -167,3 +167,20 @@ def test_rays_that_end_before_they_start_are_refused_in_one_sentence_naming_the_
     said = str(caught.value)
     assert f"Invalid config section '{prefix}'" in said and "far (0.88) must be larger than near (1.12)" in said
     assert len(said) < 200  # the rule, not the section's whole content
+
+
+def test_a_config_naming_another_model_is_refused_and_an_alias_of_the_same_one_is_not(tmp_path):
+    # `zoo3d train gram --config pigan-run/config.yaml` stored `model: pigan` in a GRAM run's config.yaml,
+    # where `--resume` looks for a model's runs
+    from zoo3d.plugins import get_model_spec
+
+    spec = get_model_spec("gram_hd")
+    cls = spec.load().config_class
+    with pytest.raises(ConfigError, match="is for model 'pigan', not 'gram_hd'"):
+        load_run_config(cls, spec.name, spec.presets_dir, "tiny", None, ["model=pigan"])
+    for same in ("GRAM-HD", "gramhd", "gram_hd"):
+        assert load_run_config(cls, spec.name, spec.presets_dir, "tiny", None, [f"model={same}"]).model == "gram_hd"
+    other = tmp_path / "other.yaml"
+    other.write_text("model: stylesdf\nextends: tiny\n")
+    with pytest.raises(ConfigError, match=f"in {other}.*is for model 'stylesdf'"):
+        load_run_config(cls, spec.name, spec.presets_dir, None, other)

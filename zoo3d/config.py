@@ -19,7 +19,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from zoo3d.cameras import CameraPrior
-from zoo3d.errors import ConfigError, closest
+from zoo3d.errors import ConfigError, UserError, closest
 
 C = TypeVar("C", bound="Config")
 
@@ -496,9 +496,29 @@ def load_run_config(
     # section whose defaults the model's config class sets.
     data = deep_merge(_defaults(config_cls), data)
     data = apply_overrides(data, list(overrides or []))
-    data["model"] = data.get("model") or model_name
+    _refuse_another_model(data.get("model"), model_name, origin if not overrides else "")
+    data["model"] = model_name
     _refuse_moved_train_keys(data, model_name, origin if not overrides else "")
     return validate(config_cls, data, origin if not overrides else "")
+
+
+def _refuse_another_model(stated: Any, model_name: str, origin: str) -> None:
+    """ConfigError when a config (a file's or ``--set model=``) names another model than the one it trains: the
+    run folder would say one model and hold another (``--resume`` finds runs by it)."""
+    from zoo3d.specs import normalize_name
+
+    if not stated or normalize_name(str(stated)) == normalize_name(model_name):
+        return
+    try:
+        from zoo3d.plugins import get_model_spec
+
+        if get_model_spec(str(stated)).name == model_name:  # an alias of the same model
+            return
+    except UserError:
+        pass
+    where = f" in {origin}" if origin else ""
+    raise ConfigError(f"The config{where} is for model '{stated}', not '{model_name}': train '{stated}' with it, "
+                      f"or drop its 'model' key.")
 
 
 #: ``train`` keys that each stage now states for itself (``stages.<name>.<key>``).
