@@ -184,3 +184,17 @@ def test_a_config_naming_another_model_is_refused_and_an_alias_of_the_same_one_i
     other.write_text("model: stylesdf\nextends: tiny\n")
     with pytest.raises(ConfigError, match=f"in {other}.*is for model 'stylesdf'"):
         load_run_config(cls, spec.name, spec.presets_dir, None, other)
+
+
+@pytest.mark.parametrize("raw, value", [("1e5", 100000), ("2E3", 2000), ("1e-3", 0.001), ("-1.5e2", -150.0)])
+def test_numbers_in_exponent_notation_are_numbers_as_a_user_means_them(raw, value):
+    # PyYAML (YAML 1.1) reads 1e5 as text: `--set stages.gram.steps=1e5` was refused as not an integer
+    from zoo3d.config import parse_override
+
+    assert parse_override(f"a.b={raw}") == (["a", "b"], value)
+    from zoo3d.plugins import get_model_spec
+
+    spec = get_model_spec("gram")
+    cfg = load_run_config(spec.load().config_class, spec.name, spec.presets_dir, "tiny", None,
+                          ["stages.gram.steps=1e5", "train.seed=2e3"])
+    assert cfg.stage("gram").steps == 100000 and cfg.train.seed == 2000 and isinstance(cfg.train.seed, int)

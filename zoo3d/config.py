@@ -12,6 +12,7 @@ sentence naming the stage keys.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Annotated, Any, ClassVar, Literal, TypeVar, get_args
 
@@ -292,7 +293,13 @@ def parse_override(item: str) -> tuple[list[str], Any]:
         value = yaml.safe_load(raw) if raw.strip() else ""
     except yaml.YAMLError:
         value = raw
+    if isinstance(value, str) and _EXPONENT.match(value.strip()):  # YAML 1.1 reads 1e5 and 1e-3 as text
+        value = float(value)
     return key.split("."), value
+
+
+#: a number in exponent notation without a decimal point, which YAML 1.1 does not read as a number
+_EXPONENT = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)[eE][+-]?\d+$")
 
 
 def _named_item(items: list, parts: list[str], dotted: str) -> tuple[Any, int]:
