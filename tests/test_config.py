@@ -198,3 +198,18 @@ def test_numbers_in_exponent_notation_are_numbers_as_a_user_means_them(raw, valu
     cfg = load_run_config(spec.load().config_class, spec.name, spec.presets_dir, "tiny", None,
                           ["stages.gram.steps=1e5", "train.seed=2e3"])
     assert cfg.stage("gram").steps == 100000 and cfg.train.seed == 2000 and isinstance(cfg.train.seed, int)
+
+
+@pytest.mark.parametrize("item, said", [
+    ("stages.gram.grad_clip=-1", "Invalid value -1 for config key 'stages.0.grad_clip': must be a number above 0"),
+    ("stages.gram.grad_clip={generator: -1, discriminator: 1}",
+     "'stages.0.grad_clip': the clip of role 'generator' must be a number above 0, got -1"),
+    ("stages.gram.grad_clip=[1]", "for config key 'stages.0.grad_clip': must be a number above 0, or roles"),
+])
+def test_a_bad_clip_names_the_key_and_the_role_not_pydantics_union_members(item, said):
+    from zoo3d.plugins import get_model_spec
+
+    spec = get_model_spec("gram")
+    with pytest.raises(ConfigError) as caught:
+        load_run_config(spec.load().config_class, spec.name, spec.presets_dir, "tiny", None, [item])
+    assert said in str(caught.value) and "constrained" not in str(caught.value)

@@ -81,6 +81,7 @@ def test_a_regulariser_switched_off_leaves_no_lazy_phase_and_no_correction():
     ("stylesdf", ["loss.r1_gamma=0", "loss.r1_every=4",
                   "stages.decoder.loss.r1_gamma=0", "stages.decoder.loss.r1_every=4"]),
     ("triplane", ["loss.r1_gamma=0", "loss.r1_every=4"]),
+    ("gram_inverter", ["loss.r1_gamma=0", "loss.r1_every=4"]),
     ("gram_hd", ["stages.gram_hd.stage1.loss.r1_gamma=0", "stages.gram_hd.stage1.loss.r1_every=4",
                  "stages.gram_hd.stage2.loss.r1_gamma=0", "stages.gram_hd.stage2.loss.r1_every=4"]),
 ])
@@ -96,3 +97,14 @@ def test_no_r1_means_no_r1_phase_and_the_discriminators_adam_as_configured_whate
         assert tuple(spec.betas) == tuple(cfg.stage(stage.name).betas), stage.name
         checked += 1
     assert checked >= 1
+
+
+@pytest.mark.parametrize("model", ["gram", "pigan", "gram_inverter"])
+def test_a_lazy_r1_set_on_the_command_line_gets_its_phase_and_the_discriminators_correction(model):
+    _, cfg, stages = _recipe(model, "tiny", ["loss.r1_every=4"])
+    stage = next(s for s in stages if "discriminator" in s.optimizers)
+    assert [p.every for p in stage.phases if p.name == "r1"] == [4]
+    c = 4 / 5
+    spec, configured = stage.optimizers["discriminator"], cfg.stage(stage.name)
+    assert spec.lr == pytest.approx(configured.lr["discriminator"] * c, rel=1e-12)
+    assert tuple(spec.betas) == pytest.approx(tuple(b ** c for b in configured.betas), rel=1e-12)

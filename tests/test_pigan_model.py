@@ -393,3 +393,13 @@ def test_the_config_defaults_are_the_celeba_curriculum_as_its_docstring_says():
     assert PiGanGeneratorConfig().model_dump() == celeba.generator.model_dump()
     assert PiGanLossConfig().model_dump() == celeba.loss.model_dump()
     assert _config().generator.rendering.eval_last_back
+
+
+def test_carla_renders_without_last_back_as_its_curriculum_and_old_runs_keep_what_they_rendered():
+    # the CelebA default reached CARLA, whose curriculum has no eval_last_back: the last sample's colour plus
+    # the white background put its empty pixels above 1
+    assert not load_run_config(PiGanConfig, "pigan", PRESETS, "carla").generator.rendering.eval_last_back
+    assert load_run_config(PiGanConfig, "pigan", PRESETS, "cats").generator.rendering.eval_last_back
+    stored = PiGanConfig().model_dump()
+    del stored["generator"]["rendering"]["eval_last_back"]  # stored before the key existed: it never filled
+    assert not PiGanConfig.model_validate(PiGanConfig.upgrade_stored(stored)).generator.rendering.eval_last_back

@@ -124,11 +124,28 @@ class StageConfig(Config):
     batch_size: int = Field(ge=1)
     lr: dict[str, Annotated[float, Field(gt=0)]]
     betas: tuple[Annotated[float, Field(ge=0, lt=1)], Annotated[float, Field(ge=0, lt=1)]] = (0.0, 0.9)
-    grad_clip: Annotated[float, Field(gt=0)] | dict[str, Annotated[float, Field(gt=0)] | None] | None = None
+    grad_clip: float | dict[str, float | None] | None = None
     module_lr: dict[str, Annotated[float, Field(gt=0)]] = Field(default_factory=dict)
     resolution: int | None = Field(None, ge=4)
     loss: dict[str, float | int | None] = Field(default_factory=dict)
     ema_decay: float | None = Field(None, ge=0, lt=1)
+
+    @field_validator("grad_clip", mode="before")
+    @classmethod
+    def _clip(cls, value: Any) -> Any:
+        """One positive number, or roles mapped to positive numbers (or null), said in one sentence otherwise."""
+        def positive(x: Any) -> bool:
+            return isinstance(x, (int, float)) and not isinstance(x, bool) and x > 0
+
+        if value is None or positive(value):
+            return value
+        if isinstance(value, dict):
+            bad = {k: v for k, v in value.items() if v is not None and not positive(v)}
+            if not bad:
+                return value
+            role, v = next(iter(bad.items()))
+            raise ValueError(f"the clip of role '{role}' must be a number above 0, got {v!r}")
+        raise ValueError("must be a number above 0, or roles mapped to numbers above 0 ({generator: 0.25, ...})")
 
     def clip_for(self, role: str) -> float | None:
         """The max gradient norm of ``role``'s optimiser (None: not clipped)."""
@@ -403,6 +420,7 @@ def format_validation_error(exc: ValidationError, model_cls: type[BaseModel], da
         return f"Invalid config{where}: {msg.removeprefix('Value error, ')}."
     if err["type"] == "value_error" and isinstance(value, dict):  # a section's own check: not its whole content
         return f"Invalid config section '{dotted}'{where}: {msg.removeprefix('Value error, ')}."
+    msg = msg.removeprefix("Value error, ")
     return f"Invalid value {value!r} for config key '{dotted}'{where}: {msg[0].lower() + msg[1:]}."
 
 

@@ -12,9 +12,10 @@ RRDB net:
 ``mapping_network.network.{0,2,4,6}``           ``mapping.{0,2,4,6}``
 ==============================================  ============================================
 
-The style net's modulated convolutions keep their kernels unscaled upstream; zoo3d's
-:class:`~zoo3d.nn.modconv.ModulatedConv2d` multiplies by ``1 / sqrt(fan_in)`` before modulating,
-so those kernels are divided by that factor (which makes the two identical, epsilon included).
+The style net's modulated convolutions keep their kernels unscaled upstream, as zoo3d's do with
+``generator.foreground_sr.kernels: upstream`` (the presets'), so they are copied as they are; a config with
+``equalized`` kernels (runs stored before that key), which are multiplied by ``1 / sqrt(fan_in)`` before
+modulating, gets them times ``sqrt(fan_in)`` (the two identical, epsilon included).
 """
 
 from __future__ import annotations

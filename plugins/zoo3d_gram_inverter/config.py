@@ -160,7 +160,9 @@ class GramInverterLossConfig(LossConfig):
 
 def paper_stages() -> list[StageConfig]:
     """The ffhq256 recipe (no public code: steps, batches and learning rates are this project's choices;
-    the GAN stage's Adam is GRAM's, betas (0, 0.9) and clipping at norm 1)."""
+    the GAN stage's Adam is GRAM's, betas (0, 0.9), clipping both gradients at norm 1, as upstream GRAM's
+    configuration reads; GRAM's own ffhq256 preset clips its generator's batch-mean gradient at 0.25, upstream
+    summing that gradient over four splits, which a model without public code has no reason to copy)."""
     return [
         StageConfig(name=EFFICIENT_GRAM, steps=100_000, batch_size=16,
                     lr={"generator": 2e-4, "discriminator": 2e-4}, betas=(0.0, 0.9), grad_clip=1.0),

@@ -17,7 +17,7 @@ from functools import partial
 import torch
 
 from zoo3d.core.model import ModelPlugin, Phase, Stage, StepContext, stage_optimizers
-from zoo3d.train.gan import real_sample
+from zoo3d.train.gan import lazy_r1_interval, real_sample
 
 from zoo3d_gram import gram_phases
 from zoo3d_gram_inverter.config import DETAIL, EFFICIENT_GRAM, ENCODER, GramInverterConfig
@@ -68,7 +68,9 @@ class GramInverterModel(ModelPlugin):
         detail_loss = partial(detail_step_loss, config=config, weights=config.stage_loss(DETAIL))
         return [
             Stage.from_config(gan, gram_phases(config.stage_loss(EFFICIENT_GRAM), res, reals=reals),
-                              stage_optimizers(gan, {"generator": ["generator"], "discriminator": ["discriminator"]}),
+                              stage_optimizers(gan, {"generator": ["generator"], "discriminator": ["discriminator"]},
+                                               lazy_every={"discriminator": lazy_r1_interval(
+                                                   config.stage_loss(EFFICIENT_GRAM))}),
                               resolution=res, ema=True, frozen=["encoder", "detail", *fixed_geometry]),
             Stage.from_config(enc, [Phase("encoder", "encoder", encoder_loss)],
                               stage_optimizers(enc, {"encoder": ["encoder"]}), resolution=res, ema=False,

@@ -120,9 +120,14 @@ class PiGanConfig(RunConfig):
     def upgrade_stored(cls, data: dict[str, Any]) -> dict[str, Any]:
         """A config stored before pi-GAN's sections were split (everything under ``pigan``: ``network``,
         ``rendering``, ``training`` with its ``curriculum``), in today's shape; missing keys take the
-        defaults of that time (which are today's)."""
+        defaults of that time, which are today's but for ``eval_last_back`` (off before the key existed)."""
         if isinstance(data.get("pigan"), dict) and not data.get("stages"):  # (then stored empty, or absent)
             data = _upgrade_pigan_section(data)
+        generator = dict(data.get("generator") or {})
+        rendering = dict(generator.get("rendering") or {})
+        if "eval_last_back" not in rendering:
+            generator["rendering"] = {**rendering, "eval_last_back": False}
+            data = {**data, "generator": generator}
         return super().upgrade_stored(data)
 
 

@@ -17,7 +17,7 @@ from zoo3d.config import Config, GanLossConfig, RunConfig, StageConfig
 from zoo3d.core import Generator, ModelPlugin, Radiance, Stage, StepContext, stage_optimizers
 from zoo3d.nn.discriminators import CoordConvDiscriminator
 from zoo3d.render import VolumeRenderer
-from zoo3d.train.gan import GANParts, Sample, adversarial_loss, gan_phases
+from zoo3d.train.gan import GANParts, Sample, adversarial_loss, gan_phases, lazy_r1_interval
 
 
 class BlobsGeneratorConfig(Config):
@@ -124,6 +124,8 @@ class BlobsModel(ModelPlugin):
 
     def stages(self, config: BlobsConfig) -> list[Stage]:
         stage = config.stage("gan")
-        phases = gan_phases(adversarial_loss(config.stage_loss("gan")), GANParts(fakes=render_fakes))
-        optimizers = stage_optimizers(stage, {"generator": ["generator"], "discriminator": ["discriminator"]})
+        loss = adversarial_loss(config.stage_loss("gan"))
+        phases = gan_phases(loss, GANParts(fakes=render_fakes))
+        optimizers = stage_optimizers(stage, {"generator": ["generator"], "discriminator": ["discriminator"]},
+                                      lazy_every={"discriminator": lazy_r1_interval(loss)})
         return [Stage.from_config(stage, phases, optimizers, resolution=config.generator.resolution)]
