@@ -81,7 +81,7 @@ def fit_neus(images: Tensor, cameras: Camera, settings, seed: int = 0, rerender:
     optim = torch.optim.Adam(modules.parameters(), lr=settings.lr)
     total = settings.iterations
     warmup = int(settings.warmup_fraction * total)
-    anneal = max(int(settings.anneal_fraction * total), 1)
+    anneal = int(settings.anneal_fraction * total)  # 0: the exact slope from the start, as NeuS's anneal_end 0
     n_rays = origins.shape[0]
     render_kw = dict(n_coarse=settings.n_coarse, n_importance=settings.n_importance,
                      upsample_steps=settings.upsample_steps)
@@ -104,7 +104,8 @@ def fit_neus(images: Tensor, cameras: Camera, settings, seed: int = 0, rerender:
                 group["lr"] = settings.lr * learning_rate_factor(step, total, warmup, settings.lr_alpha)
             idx = torch.randint(0, n_rays, (settings.batch_rays,), generator=gen).to(device)
             out = render_rays(sdf_net, color_net, variance, background, origins[idx], dirs[idx],
-                              cos_anneal_ratio=min(1.0, step / anneal), perturb=True, create_graph=True, **render_kw)
+                              cos_anneal_ratio=min(1.0, step / anneal) if anneal else 1.0, perturb=True,
+                              create_graph=True, **render_kw)
             # L1 averaged over RGB; NeuS sums it over RGB per ray, so its eikonal term weighs a third of
             # this one's. Summed, the small-network fit of the CI calibration scene falls apart (15.4 dB for
             # the consistent sphere against 24.6 for the re-textured one; docs/metrics.md).
