@@ -291,3 +291,18 @@ def test_a_full_disk_writing_an_image_leaves_no_file_and_stale_temp_files_are_re
     (toy / "run" / "checkpoints" / ".step_000000009.safetensors.tmp-999999999").write_bytes(b"x")
     train_model("toy", out=toy / "run", resume=True, progress=False)
     assert not list((toy / "run").rglob("*.tmp-*"))
+
+
+def test_a_checkpoint_without_its_step_is_refused_on_resume_in_one_sentence(toy, capsys):
+    from safetensors import safe_open
+    from safetensors.torch import save_file
+
+    run = toy / "run"
+    train_model("toy", out=run, steps=3, progress=False)
+    path, _ = ckpt.find_checkpoint(run)
+    with safe_open(str(path), "pt") as fh:
+        meta = {k: v for k, v in (fh.metadata() or {}).items() if k != "zoo3d.step"}
+        tensors = {k: fh.get_tensor(k) for k in fh.keys()}
+    save_file(tensors, str(path), metadata=meta)
+    code, _, err = zoo3d(capsys, "train", "toy", "--out", run, "--resume", "--steps", "5", "--quiet")
+    assert code == 2 and "has no 'zoo3d.step' in its metadata" in err and "Traceback" not in err

@@ -93,7 +93,11 @@ def test_a_mistyped_path_leaves_no_folder_that_would_block_the_corrected_run(toy
     assert (run / "config.yaml").is_file()
 
 
-@pytest.mark.parametrize("saved,loaded", [(None, {"generator.net.0": SLOW_LR}), ({"generator.net.0": SLOW_LR}, None)])
+@pytest.mark.parametrize("saved,loaded", [(None, {"generator.net.0": SLOW_LR}), ({"generator.net.0": SLOW_LR}, None),
+                                          # the last sub-module: the order of the parameters stays, the groups
+                                          # do not (the resume failed, or kept the stored rate)
+                                          (None, {"generator.net.2": SLOW_LR}), ({"generator.net.2": SLOW_LR}, None),
+                                          ({"generator.net.0": SLOW_LR}, {"generator.net.0": 10 * SLOW_LR})])
 def test_moments_follow_their_parameters_when_the_groups_change_on_resume(toy, saved, loaded):
     first = _toy(toy / "a", steps=2, module_lr=saved, checkpoint_every=2)
     first.run()
@@ -107,7 +111,7 @@ def test_moments_follow_their_parameters_when_the_groups_change_on_resume(toy, s
     for n, p in again.modules["generator"].named_parameters():
         torch.testing.assert_close(opt.state[p]["exp_avg_sq"], moments[n], rtol=0, atol=0, msg=n)
     rates = {g.get("module"): g["lr"] for g in opt.param_groups}
-    assert rates == ({None: ROLE_LR, "generator.net.0": SLOW_LR} if loaded else {None: ROLE_LR})
+    assert rates == {None: ROLE_LR, **(loaded or {})}
 
 
 def test_the_carla_preset_trains_the_manifold_predictor_at_upstreams_rate():

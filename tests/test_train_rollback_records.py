@@ -69,3 +69,36 @@ def test_which_lines_stay_when_the_run_goes_back():
     assert [_kept_record(event(5, r), 3, rollback=False) for r in (2, 3, 4)] == [True, False, False]
     # a rollback to step 3 keeps the earlier rollbacks to it, which its count goes on from
     assert [_kept_record(event(5, r), 3, rollback=True) for r in (2, 3)] == [True, True]
+
+
+class _Faults(ToyModel):
+    """The toy model with a NaN loss once at each of the global steps ``at``."""
+
+    def __init__(self, at):
+        super().__init__()
+        self.at = set(at)
+
+    def _fault(self, ctx, loss):
+        if ctx.step in self.at:
+            self.at.discard(ctx.step)
+            return loss * float("nan")
+        return loss
+
+
+@pytest.mark.parametrize("before, after", [([], [4]), ([1], [4])], ids=["nan after the checkpoint",
+                                                                         "nan on both sides of it"])
+def test_a_resumed_run_rolls_back_as_the_uninterrupted_run_does(toy, before, after):
+    # The rollback point shared storage with Adam's state (Adam moved it in place), and the count of earlier
+    # rollbacks, which seeds the streams after one, restarted at 0 on resume.
+    from conftest import metrics_by_step
+
+    def trainer(run_dir, at):
+        cfg = ToyConfig.model_validate({"train": {"checkpoint_every": 3, "keep_checkpoints": 50},
+                                        "stages": [toy_stage(7).model_dump()]})
+        return Trainer(_Faults(at), cfg, run_dir, model_name="toy", device="cpu", progress=False)
+
+    trainer(toy / "whole", before + after).run()
+    trainer(toy / "resumed", after).run(
+        resume_from=toy / "whole" / "checkpoints" / "step_000000003.safetensors")
+    whole, resumed = metrics_by_step(toy / "whole"), metrics_by_step(toy / "resumed")
+    assert [resumed[s] for s in range(4, 8)] == [whole[s] for s in range(4, 8)]

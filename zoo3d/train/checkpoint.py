@@ -177,11 +177,15 @@ def flatten_optimizer(name: str, optimizer: torch.optim.Optimizer) -> tuple[dict
 
 
 def unflatten_optimizer(name: str, tensors: dict[str, Tensor], extra: dict[str, Any]) -> dict[str, Any]:
-    """Inverse of :func:`flatten_optimizer`: a state dict for ``Optimizer.load_state_dict``."""
+    """Inverse of :func:`flatten_optimizer`: a state dict for ``Optimizer.load_state_dict``.
+
+    The tensors are copies: ``load_state_dict`` keeps CPU tensors (and ``step`` on any device) as given, and
+    Adam then updates them in place, which would change the checkpoint's tensors the caller still holds (the
+    engine's NaN-rollback point)."""
     state: dict[int, dict[str, Any]] = {}
     for key, value in unprefixed(f"optim.{name}", tensors).items():
         idx, _, field = key.partition(".")
-        state.setdefault(int(idx), {})[field] = value
+        state.setdefault(int(idx), {})[field] = value.clone()
     for idx, entry in extra.get("scalars", {}).items():
         state.setdefault(int(idx), {}).update(entry)
     groups = []
@@ -298,7 +302,8 @@ def read_metadata(path: str | Path) -> dict[str, str]:
 
 
 #: Metadata keys holding whole numbers >= 0, and keys holding JSON (the config: a JSON object).
-INT_KEYS = ("zoo3d.step", "zoo3d.stage_index", "zoo3d.stage_step", "zoo3d.data_cursor", "zoo3d.world_size")
+INT_KEYS = ("zoo3d.step", "zoo3d.stage_index", "zoo3d.stage_step", "zoo3d.data_cursor", "zoo3d.world_size",
+            "zoo3d.ema_updates", "zoo3d.total_rollbacks")
 JSON_KEYS = ("zoo3d.config", "zoo3d.optim", "zoo3d.scaler", "zoo3d.state")
 
 

@@ -417,9 +417,9 @@ class Trainer:
                 if name in stored:
                     saved = extra["optim"][stored[name]]
                     state = ckpt.unflatten_optimizer(stored[name], tensors, saved)
+                    # onto this stage's groups, whose number and rates follow stages.*.module_lr as it is now
                     order = _group_order(opt, self._params[name])
-                    if saved.get("order", list(range(len(order)))) != order:  # stages.*.module_lr changed
-                        state = ckpt.regroup_optimizer_state(state, saved.get("order"), opt.state_dict(), order)
+                    state = ckpt.regroup_optimizer_state(state, saved.get("order"), opt.state_dict(), order)
                     opt.load_state_dict(state)
             for name, sc in self.scalers.items():
                 if stored.get(name) in extra.get("scaler", {}):
@@ -560,6 +560,7 @@ class Trainer:
             "zoo3d.world_size": str(self.world.size),
             "zoo3d.ema": "1",
             "zoo3d.ema_updates": str(self.ema_updates),
+            "zoo3d.total_rollbacks": str(self._total_rollbacks),
             "zoo3d.optim": json.dumps(optim_extra),
             "zoo3d.scaler": json.dumps({n: s.state_dict() for n, s in self.scalers.items()}),
             "zoo3d.state": json.dumps(plain_state),
@@ -719,7 +720,12 @@ class Trainer:
     # ------------------------------------------------------------------ the loop
     def _resume(self, path: str | Path) -> None:
         tensors, meta = ckpt.read_checkpoint(path, device="cpu")
+        if "zoo3d.step" not in meta:  # a file sample can still read, but no point to continue a run from
+            raise ckpt.CheckpointError(f"Checkpoint '{path}' has no 'zoo3d.step' in its metadata, so training "
+                                       f"cannot continue from it; the file was not written by zoo3d or was edited.")
         self.load_state(tensors, meta, source=str(path), from_file=True)
+        # the rollbacks before the checkpoint seed the streams of those after it (not restored by a rollback)
+        self._total_rollbacks = int(meta.get("zoo3d.total_rollbacks", 0))
         written_by = int(meta.get("zoo3d.world_size", "1"))
         if written_by != self.world.size:
             self._check_world_change(path, written_by)
