@@ -306,3 +306,20 @@ def test_a_checkpoint_without_its_step_is_refused_on_resume_in_one_sentence(toy,
     save_file(tensors, str(path), metadata=meta)
     code, _, err = zoo3d(capsys, "train", "toy", "--out", run, "--resume", "--steps", "5", "--quiet")
     assert code == 2 and "has no 'zoo3d.step' in its metadata" in err and "Traceback" not in err
+
+
+def test_a_model_named_without_a_run_is_its_newest_run_even_beside_a_folder_of_its_name(toy):
+    # `zoo3d sample --model toy` in a folder holding ./toy took ./toy for the run
+    from zoo3d.runs import load_model
+
+    done = train_model("toy", steps=2, progress=False)
+    (toy / "toy").mkdir()  # the working folder (the fixture's) holds a folder named like the model
+    loaded = load_model(None, model="toy", device="cpu")
+    assert loaded.checkpoint.parent.parent == done.run_dir and loaded.step == 2
+
+
+def test_compare_takes_a_checkpoint_named_by_another_alias_of_a_model_it_compares(capsys):
+    code, _, err = zoo3d(capsys, "compare", "--models", "eg3d", "--ckpt", "triplane=no/such/run", "--metric", "epi")
+    assert code == 2 and "not in --models" not in err and "no/such/run" in err  # it got as far as the path
+    code, _, err = zoo3d(capsys, "compare", "--models", "oracle", "--ckpt", "gram=no/such/run", "--metric", "epi")
+    one_line_error(code, err, "--ckpt names model 'gram', which is not in --models")

@@ -273,15 +273,20 @@ def resolve_checkpoint(ref: str) -> Path:
     if path.exists():
         return check_checkpoint_file(path)
     if _is_model_name(ref):
-        runs = find_runs(ref)
-        if not runs:
-            from zoo3d.plugins import get_model_spec
-
-            name = get_model_spec(ref).name
-            raise UserError(f"No run of model '{name}' found under {runs_root()}/; train one with "
-                            f"`zoo3d train {name}`.")
-        return run_checkpoint(runs[0])
+        return newest_run_checkpoint(ref)
     raise UserError(f"'{ref}' is neither a run folder, a checkpoint file nor a registered model name.")
+
+
+def newest_run_checkpoint(model: str) -> Path:
+    """The checkpoint of ``model``'s newest run under the runs root (never a folder of that name here)."""
+    runs = find_runs(model)
+    if not runs:
+        from zoo3d.plugins import get_model_spec
+
+        name = get_model_spec(model).name
+        raise UserError(f"No run of model '{name}' found under {runs_root()}/; train one with "
+                        f"`zoo3d train {name}`.")
+    return run_checkpoint(runs[0])
 
 
 def run_checkpoint(run_dir: Path) -> Path:
@@ -361,8 +366,8 @@ def load_model(ref: str | None, model: str | None = None, device: str = "auto", 
                                          default_preset=spec.default_preset)
                 modules = {k: m.to(dev).eval() for k, m in build_untrained(plugin, config).items()}
                 return LoadedModel(spec, plugin, config, modules, modules["generator"], None, None, 0)
-        ref = ref or spec.name
-    path = resolve_checkpoint(ref)
+    # a model named without a run: its newest run under the runs root, even where a folder here has its name
+    path = newest_run_checkpoint(spec.name) if ref is None else resolve_checkpoint(ref)
     meta = read_metadata(path)
     stored = meta["zoo3d.model"]
     try:

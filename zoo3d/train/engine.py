@@ -793,11 +793,14 @@ class Trainer:
                         shown = self._flush_logs(stage, progress)
                     progress.advance(self.step, stage.name, losses=shown)
                     signum = self.world.agreed_signal(stop.signum)  # a signal to any process stops them all
+                    sample_due = main and cfg.sample_every and self.step % cfg.sample_every == 0
                     if signum:
                         path, name = self.save_checkpoint(), signal.Signals(signum).name
                         progress.log(f"Received {name}: saved {path} at step {self.step}.")
+                        if sample_due:  # the resumed run starts after this step, so its grid is drawn now
+                            self.write_samples()
                         return self._result("interrupted", name)
-                    if main and cfg.sample_every and self.step % cfg.sample_every == 0:
+                    if sample_due:
                         self.write_samples()
                     if cfg.checkpoint_every and self.step % cfg.checkpoint_every == 0:
                         self.save_checkpoint()
