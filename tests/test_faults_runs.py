@@ -323,3 +323,23 @@ def test_compare_takes_a_checkpoint_named_by_another_alias_of_a_model_it_compare
     assert code == 2 and "not in --models" not in err and "no/such/run" in err  # it got as far as the path
     code, _, err = zoo3d(capsys, "compare", "--models", "oracle", "--ckpt", "gram=no/such/run", "--metric", "epi")
     one_line_error(code, err, "--ckpt names model 'gram', which is not in --models")
+
+
+def test_a_second_run_into_a_folder_a_run_is_writing_is_told_it_is_in_use_not_to_resume(toy):
+    # it was told the folder "already holds a run ... add --resume", which the lock then refused too
+    run = toy / "run"
+    run.mkdir()
+    (run / "config.yaml").write_text("model: toy\n")
+    holder = subprocess.Popen(
+        [sys.executable, "-c", f"import time; from zoo3d.runs import RunLock; RunLock({str(run)!r}).acquire(); "
+                               f"print('held', flush=True); time.sleep(120)"],
+        stdout=subprocess.PIPE, text=True, env={**os.environ, "PYTHONPATH": str(REPO)})
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        with pytest.raises(UserError, match="is in use by another zoo3d process"):
+            train_model("toy", out=run, steps=1, progress=False)
+    finally:
+        holder.kill()
+        holder.wait(timeout=30)
+    with pytest.raises(UserError, match="already holds a run"):  # free again: the folder's own refusal
+        train_model("toy", out=run, steps=1, progress=False)

@@ -42,7 +42,7 @@ def plan_run(model: str, *, data: str | None = None, preset: str | None = None, 
     """
     from zoo3d.config import load_run_config
     from zoo3d.plugins import get_model_spec
-    from zoo3d.runs import find_runs, holds_run, run_contents, runs_root
+    from zoo3d.runs import RunLock, find_runs, holds_run, run_contents, runs_root
 
     if steps is not None and steps < 1:
         raise UserError(f"--steps must be at least 1 (got {steps}): a run of 0 steps trains nothing.")
@@ -73,6 +73,7 @@ def plan_run(model: str, *, data: str | None = None, preset: str | None = None, 
         if run_dir.exists() and not run_dir.is_dir():
             raise UserError(f"--out '{run_dir}' is a file, not a folder.")
         if holds_run(run_dir):  # checked again under the lock: this early check only spares work
+            RunLock(run_dir).refuse_if_held()  # a run writing there now: "in use", not "add --resume"
             raise _holds_run_error(run_dir, run_contents(run_dir))
     return RunPlan(spec, plugin, config, Path(out) if out is not None else None, resume=False)
 

@@ -137,6 +137,16 @@ class RunLock:
         _HELD_FDS.add(self._fd)
         return self
 
+    def refuse_if_held(self) -> None:
+        """Raise :class:`RunLockedError` when another process holds the lock; otherwise take it and let it go."""
+        try:
+            self.acquire()
+        except RunLockedError:
+            raise
+        except UserError:  # an unwritable folder: whoever asked says what is wrong with it
+            return
+        self.release()
+
     def _lock_flock(self) -> int:
         import fcntl
 
