@@ -11,10 +11,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-import yaml
 from pydantic import Field, ValidationError
 
-from zoo3d.config import Config, format_validation_error
+from zoo3d.config import Config, format_validation_error, read_yaml
 from zoo3d.errors import ConfigError
 
 
@@ -68,17 +67,7 @@ class ModelCard(Config):
 
 def load_card(path: str | Path) -> ModelCard:
     """Read and validate a card; a bad card raises :class:`ConfigError` naming the file and key."""
-    path = Path(path)
-    if not path.is_file():
-        raise ConfigError(f"Model card '{path}' does not exist.")
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except yaml.YAMLError:
-        raise ConfigError(f"Model card '{path}' is not valid YAML.") from None
-    except UnicodeDecodeError:
-        raise ConfigError(f"Model card '{path}' is not UTF-8 text.") from None
-    except OSError as exc:
-        raise ConfigError(f"Cannot read model card '{path}': {exc.strerror or exc}.") from None
+    data = read_yaml(path, "Model card")
     try:
         return ModelCard.model_validate(data)
     except ValidationError as exc:

@@ -20,7 +20,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from zoo3d.cameras import CameraPrior
-from zoo3d.errors import ConfigError, UserError, closest
+from zoo3d.errors import ConfigError, closest
 
 C = TypeVar("C", bound="Config")
 
@@ -279,24 +279,41 @@ class RunConfig(Config):
         return data
 
 
+def with_stored_default(data: dict[str, Any], dotted: str, value: Any) -> dict[str, Any]:
+    """``data`` (a stored config, for :meth:`RunConfig.upgrade_stored`) with ``value`` at the ``dotted`` key when
+    it has none there: a key added later whose default is not what the stored run ran with. ``data`` itself
+    is not changed."""
+    *sections, key = dotted.split(".")
+    out = dict(data)
+    node = out
+    for name in sections:
+        child = node.get(name)
+        node[name] = dict(child) if isinstance(child, dict) else {}
+        node = node[name]
+    node.setdefault(key, value)
+    return out
+
+
 # ---------------------------------------------------------------------------------------- loading
 
-def read_yaml(path: str | Path) -> dict[str, Any]:
+def read_yaml(path: str | Path, what: str = "Config file") -> dict[str, Any]:
+    """The mapping a YAML file holds; anything else (missing, unreadable, not UTF-8, not YAML, not a mapping) is
+    one :class:`ConfigError` naming the file as ``what`` (a config file, a model card)."""
     path = Path(path)
     if not path.is_file():
-        raise ConfigError(f"Config file '{path}' does not exist.")
+        raise ConfigError(f"{what} '{path}' does not exist.")
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark else ""
-        raise ConfigError(f"Config file '{path}' is not valid YAML{where}.") from None
+        raise ConfigError(f"{what} '{path}' is not valid YAML{where}.") from None
     except UnicodeDecodeError:
-        raise ConfigError(f"Config file '{path}' is not UTF-8 text.") from None
+        raise ConfigError(f"{what} '{path}' is not UTF-8 text.") from None
     except OSError as exc:
-        raise ConfigError(f"Cannot read config file '{path}': {exc.strerror or exc}.") from None
+        raise ConfigError(f"Cannot read {what.lower()} '{path}': {exc.strerror or exc}.") from None
     if not isinstance(data, dict):
-        raise ConfigError(f"Config file '{path}' must hold a mapping of keys to values.")
+        raise ConfigError(f"{what} '{path}' must hold a mapping of keys to values.")
     return data
 
 
@@ -530,17 +547,10 @@ def load_run_config(
 def _refuse_another_model(stated: Any, model_name: str, origin: str) -> None:
     """ConfigError when a config (a file's or ``--set model=``) names another model than the one it trains: the
     run folder would say one model and hold another (``--resume`` finds runs by it)."""
-    from zoo3d.specs import normalize_name
+    from zoo3d.plugins import model_key
 
-    if not stated or normalize_name(str(stated)) == normalize_name(model_name):
+    if not stated or model_key(str(stated)) == model_key(model_name):  # an alias of the same model is the same
         return
-    try:
-        from zoo3d.plugins import get_model_spec
-
-        if get_model_spec(str(stated)).name == model_name:  # an alias of the same model
-            return
-    except UserError:
-        pass
     where = f" in {origin}" if origin else ""
     raise ConfigError(f"The config{where} is for model '{stated}', not '{model_name}': train '{stated}' with it, "
                       f"or drop its 'model' key.")

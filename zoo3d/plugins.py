@@ -29,6 +29,7 @@ hookspec = pluggy.HookspecMarker(PROJECT)
 #: Set by ``zoo3d train --nproc`` for its workers: the launcher has already said the plugins' notes.
 PLUGIN_NOTES_SAID = "ZOO3D_PLUGIN_NOTES_SAID"
 
+
 class Hookspecs:
     """The hooks a zoo3d plugin may implement (all take one register callback or the CLI group)."""
 
@@ -339,11 +340,12 @@ class PluginHost:
         if id(cli) in self._commands_added:
             return
         self._commands_added.add(id(cli))
+        names = set(cli.list_commands(None))  # zoo3d's own commands, then those of the plugins before
         for info in self.plugins.values():
             if info.status != "ok":
                 continue
             for impl in self._impls("zoo3d_register_commands", info.name):
-                names, added = set(cli.list_commands(None)), dict(cli.commands)
+                added = dict(cli.commands)
                 try:
                     _no_return("zoo3d_register_commands", impl.function(cli=cli), "call cli.add_command(command)")
                 except Exception as exc:
@@ -357,6 +359,7 @@ class PluginHost:
                     cli.commands.clear()
                     cli.commands.update(added)
                     break
+                names |= set(cli.commands)
 
 
 _HOST: PluginHost | None = None
@@ -378,6 +381,13 @@ def reset_host() -> None:
 
 def get_model_spec(name: str) -> ModelSpec:
     return get_host().models.get(name)
+
+
+def model_key(name: str) -> str:
+    """The key of the registered model ``name`` means (any spelling or alias: ``eg3d`` is ``triplane``), or
+    ``name`` normalised when no model has it (an unknown name is refused where the model is loaded)."""
+    spec = get_host().models.owner(name)
+    return spec.key if spec is not None else normalize_name(name)
 
 
 def models_with_role(role: str) -> list[ModelSpec]:

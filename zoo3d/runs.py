@@ -242,29 +242,23 @@ def _run_model(run_dir: Path) -> str | None:
 
 def find_runs(model: str, root: Path | None = None) -> list[Path]:
     """Runs of ``model`` (any spelling or alias) under the root that have a checkpoint, newest first."""
+    from zoo3d.plugins import model_key
     from zoo3d.train.checkpoint import list_checkpoints, read_latest
 
     root = Path(root) if root is not None else runs_root()
     if not root.is_dir():
         return []
-    wanted = _canonical(model)
+    wanted = model_key(model)
     found = []
     for d in root.iterdir():
         name = _run_model(d) if d.is_dir() else None
-        if name is None or _canonical(name) != wanted:
+        if name is None or model_key(name) != wanted:
             continue
         newest = read_latest(d) or next(iter(list_checkpoints(d)), None)  # a dangling 'latest' still counts
         if newest is not None:
             found.append((newest.stat().st_mtime, d))
     return [d for _, d in sorted(found, key=lambda t: t[0], reverse=True)]
 
-
-def _canonical(name: str) -> str:
-    from zoo3d.plugins import get_host
-    from zoo3d.specs import normalize_name
-
-    spec = get_host().models.owner(name)
-    return spec.key if spec is not None else normalize_name(name)
 
 
 def _is_model_name(ref: str) -> bool:
@@ -359,7 +353,7 @@ def load_model(ref: str | None, model: str | None = None, device: str = "auto", 
 
     from zoo3d.config import load_run_config
     from zoo3d.devices import resolve_device
-    from zoo3d.plugins import get_model_spec
+    from zoo3d.plugins import get_model_spec, model_key
     from zoo3d.train.checkpoint import CheckpointError, metadata_int, read_checkpoint, read_metadata, restore_modules
     from zoo3d.train.ema import make_ema
 
@@ -370,7 +364,7 @@ def load_model(ref: str | None, model: str | None = None, device: str = "auto", 
     if name is not None:
         spec = get_model_spec(name)
         plugin = spec.load()
-        if not plugin.requires_checkpoint and (model is None or _canonical(model) == spec.key):
+        if not plugin.requires_checkpoint and (model is None or model_key(model) == spec.key):
             if not find_runs(spec.name):
                 config = load_run_config(plugin.config_class, spec.name, spec.presets_dir,
                                          default_preset=spec.default_preset)
@@ -385,7 +379,7 @@ def load_model(ref: str | None, model: str | None = None, device: str = "auto", 
     except UserError:
         raise CheckpointError(f"Checkpoint '{path}' holds model '{stored}', which is not installed "
                               f"(see `zoo3d models`).") from None
-    if model is not None and _canonical(model) != spec.key:
+    if model is not None and model_key(model) != spec.key:
         raise CheckpointError(f"Checkpoint '{path}' holds model '{spec.name}', not '{model}'.")
     plugin = spec.load()
     config = config_from_checkpoint(plugin, spec.name, meta, path)

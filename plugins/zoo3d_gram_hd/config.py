@@ -11,7 +11,7 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from zoo3d.config import Config, GanLossConfig, RunConfig, StageConfig, deep_merge
+from zoo3d.config import Config, GanLossConfig, RunConfig, StageConfig, deep_merge, with_stored_default
 from zoo3d_gram import GeneratorConfig as GramGeneratorConfig
 from zoo3d_gram import RadianceConfig
 
@@ -174,12 +174,7 @@ class GramHDConfig(RunConfig):
         its checkpoint holds."""
         if not data.get("stages"):
             data = upgrade_two_section_config(data)
-        generator = dict(data.get("generator") or {})
-        sr = dict(generator.get("foreground_sr") or {})
-        if "kernels" not in sr:
-            generator["foreground_sr"] = {**sr, "kernels": "equalized"}
-            data = {**data, "generator": generator}
-        return super().upgrade_stored(data)
+        return super().upgrade_stored(with_stored_default(data, "generator.foreground_sr.kernels", "equalized"))
 
 
 # ------------------------------------------------------------------ configs stored in the older shape

@@ -7,7 +7,7 @@ from typing import Any, Literal
 from pydantic import Field, model_validator
 
 from zoo3d.cameras import CameraPrior
-from zoo3d.config import Config, GanLossConfig, RayRange, RunConfig, StageConfig
+from zoo3d.config import Config, GanLossConfig, RayRange, RunConfig, StageConfig, with_stored_default
 
 
 class PiGanRenderingConfig(RayRange):
@@ -123,12 +123,7 @@ class PiGanConfig(RunConfig):
         defaults of that time, which are today's but for ``eval_last_back`` (off before the key existed)."""
         if isinstance(data.get("pigan"), dict) and not data.get("stages"):  # (then stored empty, or absent)
             data = _upgrade_pigan_section(data)
-        generator = dict(data.get("generator") or {})
-        rendering = dict(generator.get("rendering") or {})
-        if "eval_last_back" not in rendering:
-            generator["rendering"] = {**rendering, "eval_last_back": False}
-            data = {**data, "generator": generator}
-        return super().upgrade_stored(data)
+        return super().upgrade_stored(with_stored_default(data, "generator.rendering.eval_last_back", False))
 
 
 #: old ``pigan.training`` key -> (new section, key)

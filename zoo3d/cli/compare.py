@@ -14,24 +14,15 @@ def _split(value: str) -> list[str]:
     return [v.strip() for v in value.split(",") if v.strip()]
 
 
-def _model_key(name: str) -> str:
-    """The registered model a name or alias means (``eg3d`` and ``triplane`` alike), or the name normalised."""
-    from zoo3d.plugins import get_model_spec
-    from zoo3d.specs import normalize_name
-
-    try:
-        return get_model_spec(name).key
-    except UserError:  # an unknown name: refused where the models load, with the closest names
-        return normalize_name(name)
-
-
 def _parse_ckpts(items: tuple[str, ...]) -> dict[str, str]:
+    from zoo3d.plugins import model_key
+
     out = {}
     for item in items:
         name, sep, path = item.partition("=")
         if not sep or not name or not path:
             raise UserError(f"--ckpt '{item}' must look like NAME=PATH.")
-        out[_model_key(name)] = path
+        out[model_key(name)] = path
     return out
 
 
@@ -73,6 +64,7 @@ def compare(models, metrics, ckpts, instances, protocol_name, resolution, neus_i
                                     preflight, total_work, write_json, write_markdown)
     from zoo3d.eval.metric import EvalContext
     from zoo3d.eval.protocol import build_protocol
+    from zoo3d.plugins import model_key
 
     model_names, metric_names = _split(models), _split(metrics)
     if not model_names:
@@ -80,7 +72,7 @@ def compare(models, metrics, ckpts, instances, protocol_name, resolution, neus_i
     if not metric_names:
         raise UserError("--metric needs at least one metric name.")
     ckpt_map = _parse_ckpts(ckpts)
-    unknown = set(ckpt_map) - {_model_key(m) for m in model_names}
+    unknown = set(ckpt_map) - {model_key(m) for m in model_names}
     if unknown:
         raise UserError(f"--ckpt names model '{sorted(unknown)[0]}', which is not in --models.")
     metric_objs = load_metrics(metric_names)
@@ -90,7 +82,7 @@ def compare(models, metrics, ckpts, instances, protocol_name, resolution, neus_i
     dev = resolve_device(device)
     options = {"data": data, "inception": inception}
     preflight(metric_objs, protocol, options)  # a missing file or dataset fails now, before any long work
-    loaded = [load_eval_model(name, ckpt_map.get(_model_key(name)), dev) for name in model_names]
+    loaded = [load_eval_model(name, ckpt_map.get(model_key(name)), dev) for name in model_names]
 
     console = Console(stderr=True)
     out_dir = None
