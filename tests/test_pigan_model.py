@@ -135,6 +135,48 @@ def test_topk_schedule_and_loss_use_the_most_realistic_fakes():
     torch.testing.assert_close(topk_generator_loss(logits, 0.5), expected)
 
 
+def test_topk_is_taken_within_each_group_as_upstream_takes_it_within_each_batch_split():
+    # pi-GAN's train.py takes the top k of each sub-batch and sums the sub-batches' gradients: a group of high
+    # logits cannot crowd out the other group, as one top-k over the whole batch lets it
+    logits = torch.tensor([4.0, 3.0, 2.0, 1.0, -1.0, -2.0, -3.0, -4.0]).reshape(-1, 1)
+    sp = torch.nn.functional.softplus
+    whole = sp(-torch.tensor([4.0, 3.0, 2.0, 1.0])).mean()
+    torch.testing.assert_close(topk_generator_loss(logits, 0.5), whole)
+    per_group = (sp(-torch.tensor([4.0, 3.0])).mean() + sp(-torch.tensor([-1.0, -2.0])).mean()) / 2
+    torch.testing.assert_close(topk_generator_loss(logits, 0.5, group=4), per_group)
+    # an uneven last group (8 = 3 + 3 + 2) weighs by its share, as a smaller micro-batch does in the engine
+    uneven = (3 * sp(-torch.tensor([4.0, 3.0])).mean() + 3 * sp(-torch.tensor([1.0, -1.0])).mean()
+              + 2 * sp(-torch.tensor([-3.0])).mean()) / 8
+    torch.testing.assert_close(topk_generator_loss(logits, 0.5, group=3), uneven)
+    # a group as large as the batch, or larger, is the whole batch
+    torch.testing.assert_close(topk_generator_loss(logits, 0.5, group=8), whole)
+    torch.testing.assert_close(topk_generator_loss(logits, 0.5, group=28), whole)
+
+
+def test_the_presets_take_topk_per_upstream_split_and_the_generator_phase_uses_it():
+    # curriculums.py: CelebA 56 images in 2 splits, Cats 28 in 4
+    groups = {p: load_run_config(PiGanConfig, "pigan", PRESETS, p).loss.topk_group for p in ("celeba", "cats")}
+    assert groups == {"celeba": 28, "cats": 7}
+    assert PiGanConfig().loss.topk_group == 28
+    cfg = _config(["loss.topk_group=1", "loss.topk_min=0.5"])
+    plugin = PiGanModel()
+    modules = plugin.build(cfg)
+    stage = plugin.stages(cfg)[0]
+    generator = next(p for p in stage.phases if p.name == "generator")
+    assert generator.loss.keywords["loss"].topk_group == 1
+    # groups of one fake keep every fake whatever the fraction: the loss is the plain non-saturating one
+    torch.manual_seed(0)
+    result = generator.loss(_ctx(cfg, modules, stage, step=10 ** 7))
+    assert result.logs["topk"] == 0.5
+    torch.manual_seed(0)
+    everything = next(p for p in plugin.stages(_config(["loss.topk_min=1.0"]))[0].phases if p.name == "generator")
+    torch.testing.assert_close(result.logs["g_adv"], everything.loss(_ctx(cfg, modules, stage, step=10 ** 7)).logs["g_adv"])
+    # a run stored before the key existed took the top k over its whole batch, and keeps doing so
+    stored = PiGanConfig().model_dump()
+    del stored["loss"]["topk_group"]
+    assert PiGanConfig.model_validate(PiGanConfig.upgrade_stored(stored)).loss.topk_group is None
+
+
 def test_progressive_discriminator_fades_in_the_new_resolution():
     cfg = _config()
     plugin = PiGanModel()
@@ -201,7 +243,8 @@ def test_a_stored_config_of_the_old_shape_upgrades_to_the_same_config_in_the_new
         "generator.depth=2", "generator.width=8", "generator.rendering.num_steps=4",
         "generator.rendering.nerf_noise_steps=6",
         "loss.r1_gamma=0.2",  # the tiny preset of then kept the upstream R1 weight
-        "generator.rendering.eval_last_back=false",  # and the default of then (stored runs keep it)
+        "generator.rendering.eval_last_back=false",  # and the defaults of then (stored runs keep them)
+        "loss.topk_group=null",
         f"stages=[{{name: res8, resolution: 8, steps: 2, batch_size: 2, {stage}}}, "
         f"{{name: res16, resolution: 16, steps: 3, batch_size: 2, {stage}}}]",
         "discriminator.progressive=true", "discriminator.fade_steps=2", "discriminator.channel_scale=0.004"])

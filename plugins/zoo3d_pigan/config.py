@@ -63,12 +63,16 @@ class PiGanDiscriminatorConfig(Config):
 
 class PiGanLossConfig(GanLossConfig):
     """Non-saturating GAN, R1 on reals, MSE pose regression of fakes (D and G), and the generator's top-k:
-    it takes the max(0.99^(step / topk_interval), topk_min) most realistic fakes."""
+    it takes the max(0.99^(step / topk_interval), topk_min) most realistic fakes of each group of
+    ``topk_group``, as upstream takes them within each of its ``batch_split`` sub-batches (CelebA: 56 / 2).
+    A group is taken within what one forward pass sees (a process's share, a ``train.micro_batch`` chunk);
+    null: all of it."""
 
     r1_gamma: float = Field(0.2, ge=0)
     lambda_pos: float = Field(15.0, ge=0)
     topk_interval: int = Field(2000, ge=1)
     topk_min: float = Field(0.6, gt=0, le=1)
+    topk_group: int | None = Field(28, ge=1)
 
 
 def stage_name(resolution: int) -> str:
@@ -120,10 +124,12 @@ class PiGanConfig(RunConfig):
     def upgrade_stored(cls, data: dict[str, Any]) -> dict[str, Any]:
         """A config stored before pi-GAN's sections were split (everything under ``pigan``: ``network``,
         ``rendering``, ``training`` with its ``curriculum``), in today's shape; missing keys take the
-        defaults of that time, which are today's but for ``eval_last_back`` (off before the key existed)."""
+        defaults of that time, which are today's but for ``eval_last_back`` (off before the key existed) and
+        ``topk_group`` (the whole batch before it existed)."""
         if isinstance(data.get("pigan"), dict) and not data.get("stages"):  # (then stored empty, or absent)
             data = _upgrade_pigan_section(data)
-        return super().upgrade_stored(with_stored_default(data, "generator.rendering.eval_last_back", False))
+        data = with_stored_default(data, "generator.rendering.eval_last_back", False)
+        return super().upgrade_stored(with_stored_default(data, "loss.topk_group", None))
 
 
 #: old ``pigan.training`` key -> (new section, key)

@@ -112,7 +112,8 @@ def score(ctx: StepContext, sample: Sample, fade_steps: int | None) -> Discrimin
 def curriculum_stage(config: PiGanConfig, name: str, fades: bool) -> Stage:
     """One resolution of the curriculum: the shared adversarial steps with pi-GAN's weights and top-k."""
     stage, loss = config.stage(name), config.stage_loss(name)
-    adversarial = adversarial_loss(loss, topk_interval=loss.topk_interval, topk_min=loss.topk_min)
+    adversarial = adversarial_loss(loss, topk_interval=loss.topk_interval, topk_min=loss.topk_min,
+                                   topk_group=loss.topk_group)
     parts = GANParts(fakes=partial(render_fakes, resolution=stage.resolution,
                                    noise_steps=config.generator.rendering.nerf_noise_steps),
                      discriminate=partial(score, fade_steps=config.discriminator.fade_steps if fades else None))

@@ -54,7 +54,8 @@ class AdversarialLoss:
         pose_loss: ``mse`` (GRAM, pi-GAN) or ``smooth_l1`` (StyleSDF).
         patch_lambda: weight of the patch terms when the discriminator's output has patch logits (GRAM-HD: 0.1).
         topk_interval, topk_min: pi-GAN's top-k generator loss over the max(0.99^(step / interval), topk_min)
-            most realistic fakes (None: every fake).
+            most realistic fakes (None: every fake); topk_group: taken within each group of that many
+            consecutive fakes, pi-GAN's sub-batches (None: within all the fakes of one forward pass).
     """
 
     r1_gamma: float = 0.0
@@ -65,6 +66,7 @@ class AdversarialLoss:
     patch_lambda: float = 0.0
     topk_interval: int | None = None
     topk_min: float = 1.0
+    topk_group: int | None = None
 
     @property
     def lazy_r1(self) -> bool:
@@ -209,7 +211,7 @@ def generator_step(ctx: StepContext, loss: AdversarialLoss, parts: GANParts) -> 
     logs: dict[str, float] = {}
     if loss.topk_interval is not None:
         fraction = topk_fraction(ctx.step, loss.topk_interval, loss.topk_min)
-        adv = topk_generator_loss(out.logit, fraction)
+        adv = topk_generator_loss(out.logit, fraction, loss.topk_group)
         logs["topk"] = fraction
     else:
         adv = generator_loss(out.logit)

@@ -61,8 +61,16 @@ def topk_fraction(step: int, interval: int, minimum: float) -> float:
     return max(0.99 ** (step / interval), minimum)
 
 
-def topk_generator_loss(fake_logits: Tensor, fraction: float) -> Tensor:
-    """Non-saturating G loss over the ceil(fraction * B) most realistic fakes (pi-GAN's top-k training)."""
+def topk_generator_loss(fake_logits: Tensor, fraction: float, group: int | None = None) -> Tensor:
+    """Non-saturating G loss over the ceil(fraction * n) most realistic of each ``group`` of n consecutive fakes
+    (pi-GAN's top-k training; None: the whole batch is one group).
+
+    pi-GAN takes the top k within each of its ``batch_split`` sub-batches and sums their gradients, so the
+    loss here is the mean of the groups' losses, each weighted by its share of the fakes (a last, smaller
+    group weighs less, as a smaller micro-batch does in the engine)."""
     logits = fake_logits.float().reshape(-1)
-    k = max(1, math.ceil(fraction * logits.numel()))
-    return F.softplus(-torch.topk(logits, k).values).mean()
+    total = logits.new_zeros(())
+    for part in logits.split(group or logits.numel()):
+        k = max(1, math.ceil(fraction * part.numel()))
+        total = total + F.softplus(-torch.topk(part, k).values).mean() * (part.numel() / logits.numel())
+    return total
