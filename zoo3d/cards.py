@@ -13,7 +13,7 @@ from typing import Literal
 
 from pydantic import Field, ValidationError
 
-from zoo3d.config import Config, format_validation_error, read_yaml
+from zoo3d.config_base import Config, format_validation_error, read_yaml
 from zoo3d.errors import ConfigError
 
 

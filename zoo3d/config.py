@@ -14,24 +14,17 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Annotated, Any, ClassVar, Literal, TypeVar, get_args
+from typing import Annotated, Any, ClassVar, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
 
 from zoo3d.cameras import CameraPrior
+from zoo3d.config_base import C, Config, format_validation_error, read_yaml, validate  # noqa: F401 (public here too)
 from zoo3d.errors import ConfigError, closest
-
-C = TypeVar("C", bound="Config")
 
 #: The largest seed a torch.Generator takes (seeds are non-negative everywhere in zoo3d).
 MAX_SEED = 2**63 - 1
-
-
-class Config(BaseModel):
-    """Base of every zoo3d config section: unknown keys are errors."""
-
-    model_config = ConfigDict(extra="forbid", validate_assignment=True, protected_namespaces=())
 
 
 class DataConfig(Config):
@@ -296,27 +289,6 @@ def with_stored_default(data: dict[str, Any], dotted: str, value: Any) -> dict[s
 
 # ---------------------------------------------------------------------------------------- loading
 
-def read_yaml(path: str | Path, what: str = "Config file") -> dict[str, Any]:
-    """The mapping a YAML file holds; anything else (missing, unreadable, not UTF-8, not YAML, not a mapping) is
-    one :class:`ConfigError` naming the file as ``what`` (a config file, a model card)."""
-    path = Path(path)
-    if not path.is_file():
-        raise ConfigError(f"{what} '{path}' does not exist.")
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}" if mark else ""
-        raise ConfigError(f"{what} '{path}' is not valid YAML{where}.") from None
-    except UnicodeDecodeError:
-        raise ConfigError(f"{what} '{path}' is not UTF-8 text.") from None
-    except OSError as exc:
-        raise ConfigError(f"Cannot read {what.lower()} '{path}': {exc.strerror or exc}.") from None
-    if not isinstance(data, dict):
-        raise ConfigError(f"{what} '{path}' must hold a mapping of keys to values.")
-    return data
-
-
 def parse_override(item: str) -> tuple[list[str], Any]:
     """``a.b=value`` -> (["a", "b"], value parsed as YAML, so 3 is an int and [1, 2] a list)."""
     key, sep, raw = item.partition("=")
@@ -382,70 +354,6 @@ def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any
             node = child
             i += 1
     return data
-
-
-def _model_in(annotation) -> type[BaseModel] | None:
-    """The config class inside an annotation such as ``Sub``, ``Sub | None`` or ``list[Sub]``."""
-    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-        return annotation
-    for arg in get_args(annotation):
-        found = _model_in(arg)
-        if found is not None:
-            return found
-    return None
-
-
-def _fields_at(model_cls: type[BaseModel], loc: tuple) -> tuple[type[BaseModel] | None, list[str]]:
-    """The config class reached by following ``loc`` from ``model_cls`` and its field names.
-
-    List indices and dict keys in ``loc`` are stepped over (they select an item, not a field).
-    """
-    cls: type[BaseModel] | None = model_cls
-    for part in loc:
-        if cls is None:
-            return None, []
-        field_info = cls.model_fields.get(str(part))
-        if field_info is None:
-            continue
-        cls = _model_in(field_info.annotation)
-    return (cls, list(cls.model_fields)) if cls is not None else (None, [])
-
-
-def format_validation_error(exc: ValidationError, model_cls: type[BaseModel], data: dict[str, Any],
-                            origin: str = "") -> str:
-    """One sentence about the first problem: the key, the bad value, and the closest valid keys."""
-    errors = exc.errors()
-    # A misspelt key usually also leaves a required key missing: name the misspelling first.
-    err = next((e for e in errors if e["type"] == "extra_forbidden"), errors[0])
-    loc = tuple(str(p) for p in err["loc"])
-    dotted = ".".join(loc)
-    where = f" in {origin}" if origin else ""
-    if err["type"] == "extra_forbidden":
-        _, valid = _fields_at(model_cls, loc[:-1])
-        hint = closest(loc[-1], valid)
-        prefix = ".".join(loc[:-1])
-        full = [f"{prefix}.{h}" if prefix else h for h in hint]
-        did = f"; did you mean {' or '.join(repr(h) for h in full)}" if full else ""
-        section = f" under '{prefix}'" if prefix else ""
-        valid_txt = ", ".join(valid)
-        return f"Unknown config key '{dotted}'{where}{did} (valid keys{section}: {valid_txt})."
-    value = err.get("input")
-    msg = err["msg"].rstrip(".")
-    if err["type"] == "missing":
-        return f"Missing config key '{dotted}'{where}."
-    if not loc:  # a check across sections (a model validator): its own sentence names the keys
-        return f"Invalid config{where}: {msg.removeprefix('Value error, ')}."
-    if err["type"] == "value_error" and isinstance(value, dict):  # a section's own check: not its whole content
-        return f"Invalid config section '{dotted}'{where}: {msg.removeprefix('Value error, ')}."
-    msg = msg.removeprefix("Value error, ")
-    return f"Invalid value {value!r} for config key '{dotted}'{where}: {msg[0].lower() + msg[1:]}."
-
-
-def validate(config_cls: type[C], data: dict[str, Any], origin: str = "") -> C:
-    try:
-        return config_cls.model_validate(data)
-    except ValidationError as exc:
-        raise ConfigError(format_validation_error(exc, config_cls, data, origin)) from None
 
 
 def _names(items: Any) -> list | None:

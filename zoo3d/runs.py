@@ -404,7 +404,7 @@ def load_model(ref: str | None, model: str | None = None, device: str = "auto", 
 
 def config_from_checkpoint(plugin, model_name: str, meta: dict[str, str], path: Path):
     """The run config stored in a checkpoint, validated by the model's config class (one-sentence errors)."""
-    from zoo3d.config import format_validation_error
+    from zoo3d.config_base import format_validation_error
     from zoo3d.train.checkpoint import CheckpointError
 
     data = json.loads(meta.get("zoo3d.config", "{}"))  # read_metadata checked it is a JSON object
