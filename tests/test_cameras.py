@@ -153,3 +153,33 @@ def test_view_limits_keep_to_the_prior_and_away_from_the_poles():
     assert limits["yaw"] == pytest.approx([-math.pi, math.pi])
     assert limits["pitch"][0] == pytest.approx(float(drawn["pitch"].min()), abs=0.01)
     assert limits["pitch"][1] == pytest.approx(math.pi / 2 - 0.01) and float(drawn["pitch"].max()) > limits["pitch"][1]
+
+
+def test_the_centre_view_of_an_area_uniform_prior_is_the_pitch_its_setting_maps_to():
+    # pi-GAN's CARLA prior: v = (pi/2 - pitch) / pi uniform in v_mean +- v_stddev, v_mean = pi/4 * 85/90. The
+    # authors' render scripts draw with v_stddev 0: phi = arccos(1 - 2 v_mean / pi), pitch = pi/2 - phi (0.556),
+    # where the raw setting pitch_mean = pi/2 - v_mean (0.829) looked 15 degrees further down
+    v_mean = math.pi / 4 * 85 / 90
+    carla = CameraPrior(distribution="spherical_uniform", yaw_std=math.pi, pitch_mean=math.pi / 2 - v_mean,
+                        pitch_std=v_mean, fov=30.0)
+    upstream = math.pi / 2 - math.acos(1 - 2 * v_mean / math.pi)
+    assert carla.centre_pitch == pytest.approx(upstream, abs=1e-12) and upstream == pytest.approx(0.5560, abs=1e-4)
+    assert carla.frontal(2).to_angles()["pitch"] == pytest.approx([upstream] * 2, abs=1e-5)
+    # and it is the median of the prior's draws (the map from the setting to the pitch is monotonic)
+    drawn = carla.sample(40_000, generator=torch.Generator().manual_seed(0)).to_angles()["pitch"]
+    assert float(drawn.median()) == pytest.approx(upstream, abs=0.01)
+    # a Gaussian or uniform prior's centre is its mean
+    for prior in (CameraPrior(pitch_mean=0.2), CameraPrior(distribution="uniform", pitch_mean=0.2)):
+        assert prior.centre_pitch == 0.2
+        assert float(prior.frontal(1).to_angles()["pitch"]) == pytest.approx(0.2, abs=1e-6)
+
+
+def test_a_sample_grid_of_a_prior_all_round_its_subject_shows_three_views():
+    from zoo3d.train.sampling import yaw_rows
+
+    # yaw_std pi: rows at -pi and +pi were the same back view
+    carla = CameraPrior(distribution="spherical_uniform", yaw_std=math.pi, pitch_mean=0.83, pitch_std=0.74)
+    assert yaw_rows(carla) == pytest.approx([-math.pi / 2, 0.0, math.pi / 2])
+    assert yaw_rows(CameraPrior(yaw_mean=0.1, yaw_std=0.3)) == pytest.approx([-0.2, 0.1, 0.4])
+    assert yaw_rows(CameraPrior(yaw_std=0.0)) == pytest.approx([-0.3, 0.0, 0.3])
+    assert yaw_rows(carla, yaw=3.0) == pytest.approx([-3.0, 0.0, 3.0])  # an asked-for yaw is kept

@@ -83,7 +83,7 @@ def test_cli_errors_are_one_line_without_traceback(toy, capsys):
 
 
 def test_render_trajectories_circle_the_prior_mean_view(toy, capsys, monkeypatch):
-    """A prior looking down on its subject (CARLA: pitch 0.83) gets turntables around that view, not the equator."""
+    """A prior looking down on its subject (CARLA: pitch 0.56) gets turntables around that view, not the equator."""
     import zoo3d.train.sampling as sampling
 
     code, _, err = zoo3d(capsys, "train", "toy", "--steps", "1", "--quiet", "--set", "camera.pitch_mean=0.4",
@@ -102,3 +102,36 @@ def test_render_trajectories_circle_the_prior_mean_view(toy, capsys, monkeypatch
     assert abs(float(sweep["pitch"].mean()) - 0.4) < 1e-5
     assert float(sweep["yaw"].min()) == pytest.approx(-0.2, abs=1e-5)
     assert float(sweep["yaw"].max()) == pytest.approx(0.6, abs=1e-5)
+
+
+def test_sample_render_and_the_training_grid_look_from_an_area_uniform_priors_centre(toy, capsys, monkeypatch):
+    """CARLA's prior sets pitch_mean 0.829 for the area-uniform draw, whose centre view is pitch 0.556: the raw
+    setting looked 15 degrees further down than the prior's median view and the authors' render scripts."""
+    import math
+
+    import zoo3d.train.sampling as sampling
+
+    seen = []
+    real = sampling.render_views
+
+    def spy(gen, z, cams, **kw):
+        seen.append(cams.to_angles())
+        return real(gen, z, cams, **kw)
+
+    monkeypatch.setattr(sampling, "render_views", spy)  # the training grid, `sample` and `render` all draw through it
+    v_mean = math.pi / 4 * 85 / 90
+    centre = math.pi / 2 - math.acos(1 - 2 * v_mean / math.pi)
+    code, _, err = zoo3d(capsys, "train", "toy", "--steps", "1", "--quiet", "--set", "camera.distribution=spherical_uniform",
+                         "--set", f"camera.pitch_mean={math.pi / 2 - v_mean}", "--set", f"camera.pitch_std={v_mean}",
+                         "--set", "camera.yaw_std=3.14159")
+    assert code == 0, err
+    grid = seen[-1]  # the run's last sample grid: rows -pi/2, 0, +pi/2, all at the centre pitch
+    assert float(grid["pitch"].min()) == pytest.approx(centre, abs=1e-4) == float(grid["pitch"].max())
+    assert sorted({round(float(y), 4) for y in grid["yaw"]}) == pytest.approx([-math.pi / 2, 0.0, math.pi / 2], abs=1e-3)
+    seen.clear()
+    for args in (("sample", "toy", "--seeds", "0-1", "--out", "s.png"),
+                 ("render", "toy", "--frames", "4", "--trajectory", "yaw-sweep", "--out", "t.gif")):
+        code, _, err = zoo3d(capsys, *args)
+        assert code == 0, err
+    assert len(seen) == 2 and all(float(a["pitch"].mean()) == pytest.approx(centre, abs=1e-4) for a in seen)
+

@@ -37,7 +37,7 @@ def test_demo_trains_both_stages_and_prints_where_the_images_are(tmp_path):
 
     gen = load_model(str(out), device="cpu").generator
     prior = gen.camera_prior
-    cam = Camera.from_angles(torch.tensor([yaw_rows(prior)[0]]), prior.pitch_mean, prior.radius, prior.fov)
+    cam = Camera.from_angles(torch.tensor([yaw_rows(prior)[0]]), prior.centre_pitch, prior.radius, prior.fov)
     tiles = {}
     with torch.no_grad():
         for psi in (1.0, 0.7):

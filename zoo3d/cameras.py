@@ -429,6 +429,16 @@ class CameraPrior(BaseModel):
         return {"yaw": [self.yaw_mean - k * self.yaw_std, self.yaw_mean + k * self.yaw_std],
                 "pitch": [max(lo, -edge), min(hi, edge)]}
 
+    @property
+    def centre_pitch(self) -> float:
+        """The pitch of the prior's centre view: ``pitch_mean``, but for ``spherical_uniform``, whose
+        ``pitch_mean`` is a setting of the area-uniform draw (upstream's ``v_mean``), the pitch it maps to (the
+        view the authors' CARLA render scripts use, drawn with ``v_stddev`` 0)."""
+        if self.distribution == "spherical_uniform":
+            return float(_area_uniform_pitch(torch.tensor(self.pitch_mean, dtype=torch.float64)))
+        return self.pitch_mean
+
     def frontal(self, n: int = 1, device=None, dtype=None) -> Camera:
-        return Camera.from_angles([self.yaw_mean] * n, self.pitch_mean, self.radius, self.fov,
+        """``n`` cameras at the prior's centre view (``yaw_mean``, :attr:`centre_pitch`)."""
+        return Camera.from_angles([self.yaw_mean] * n, self.centre_pitch, self.radius, self.fov,
                                   device=device, dtype=dtype)

@@ -54,7 +54,7 @@ class GramInverterModel(ModelPlugin):
             "generator": generator,
             "discriminator": build_discriminator(config),
             "encoder": CoarseEncoder(g.resolution, generator.num_ws, g.w_dim, e.channels, e.max_channels,
-                                     e.pose_head, (config.camera.yaw_mean, config.camera.pitch_mean)),
+                                     e.pose_head, (config.camera.yaw_mean, config.camera.centre_pitch)),
             "detail": DetailReconstructor(config.detail, g.resolution, g.feature_dim, g.texture_resolution,
                                           g.render.near, g.render.far, generator.background_z),
         }

@@ -82,7 +82,7 @@ def measure(device: str = "cpu", resolution: int = 256, frames: int = 5) -> list
     z = seed_latents([SEED], gen.z_dim, dev)
     res = (resolution, resolution)
     cams = orbit(frames, 0.3, 0.15, radius=prior.radius, fov=prior.fov, yaw_center=prior.yaw_mean,
-                 pitch_center=prior.pitch_mean).to(device=dev)
+                 pitch_center=prior.centre_pitch).to(device=dev)
     gen(z, cams[0], psi=PSI, resolution=res)  # warm-up (and the truncation averages)
     full = [_timed(lambda i=i: gen(z, cams[i], psi=PSI, resolution=res), dev) for i in range(frames)]
     holder = {}

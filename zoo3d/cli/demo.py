@@ -81,7 +81,7 @@ def render_demo(run_dir: Path, device: str, frames: int, seed: int) -> tuple[Pat
 
     gen = load_model(str(run_dir), device=device).generator
     prior = gen.camera_prior
-    cams = yaw_sweep(frames, yaw_range=0.4, pitch=prior.pitch_mean, radius=prior.radius, fov=prior.fov,
+    cams = yaw_sweep(frames, yaw_range=0.4, pitch=prior.centre_pitch, radius=prior.radius, fov=prior.fov,
                      yaw_center=prior.yaw_mean)
     z = seed_latents([seed], gen.z_dim, gen.device, gen.dtype).expand(frames, -1)
     turntable = render_views(gen, z, cams.to(gen.device), psi=TURNTABLE_PSI).rgb
@@ -91,7 +91,7 @@ def render_demo(run_dir: Path, device: str, frames: int, seed: int) -> tuple[Pat
     yaws = yaw_rows(prior)
     zs = seed_latents(seeds, gen.z_dim, gen.device, gen.dtype).repeat(len(yaws), 1)
     yaw = torch.tensor([y for y in yaws for _ in seeds], dtype=torch.float32)
-    grid_cams = Camera.from_angles(yaw, prior.pitch_mean, prior.radius, prior.fov, device=gen.device)
+    grid_cams = Camera.from_angles(yaw, prior.centre_pitch, prior.radius, prior.fov, device=gen.device)
     rows = []
     with torch.no_grad():
         for i in range(0, zs.shape[0], 8):

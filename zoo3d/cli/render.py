@@ -20,7 +20,7 @@ def _depth_path(out: Path) -> Path:
 @click.option("--frames", type=click.IntRange(min=1), default=60, show_default=True)
 @click.option("--trajectory", type=click.Choice(["orbit", "yaw-sweep"]), default="orbit", show_default=True)
 @click.option("--yaw-range", type=FINITE, default=0.4, show_default=True,
-              help="Radians: the sweep's half range, or the orbit's yaw amplitude (both around the prior's mean view).")
+              help="Radians: the sweep's half range, or the orbit's yaw amplitude (both around the prior's centre view).")
 @click.option("--pitch-range", type=FINITE, default=0.15, show_default=True, help="Radians: the orbit's pitch amplitude.")
 @click.option("--fps", type=click.IntRange(min=1), default=24, show_default=True)
 @click.option("--psi", type=click.FloatRange(0, 1), default=0.7, show_default=True, help="Truncation.")
@@ -56,9 +56,9 @@ def render(run, model, no_ema, device, seed, frames, trajectory, yaw_range, pitc
     prior = gen.camera_prior
     if trajectory == "orbit":
         cams = orbit(frames, yaw_amplitude=yaw_range, pitch_amplitude=pitch_range, radius=prior.radius, fov=prior.fov,
-                     yaw_center=prior.yaw_mean, pitch_center=prior.pitch_mean)
+                     yaw_center=prior.yaw_mean, pitch_center=prior.centre_pitch)
     else:
-        cams = yaw_sweep(frames, yaw_range=yaw_range, pitch=prior.pitch_mean, radius=prior.radius, fov=prior.fov,
+        cams = yaw_sweep(frames, yaw_range=yaw_range, pitch=prior.centre_pitch, radius=prior.radius, fov=prior.fov,
                          yaw_center=prior.yaw_mean)
     z = seed_latents([seed], gen.z_dim, gen.device, gen.dtype).expand(frames, -1)
     res = (resolution, resolution) if resolution else None

@@ -83,7 +83,7 @@ def load_for_cli(run: str | None, model: str | None, device: str, no_ema: bool):
 @click.option("--seeds", default="0-15", show_default=True, help="Seeds: ranges and lists, e.g. 0-15 or 1,4,7-9.")
 @click.option("--yaw", "yaws", type=FINITE, multiple=True,
               help="Yaw in radians, one grid row of the seeds each (default: the prior's mean yaw, seeds in a square).")
-@click.option("--pitch", type=FINITE, default=None, help="Pitch in radians (default: the prior's mean).")
+@click.option("--pitch", type=FINITE, default=None, help="Pitch in radians (default: the prior's centre view).")
 @click.option("--psi", type=click.FloatRange(0, 1), default=0.7, show_default=True, help="Truncation.")
 @click.option("--resolution", type=click.IntRange(min=1), help="Output size (default: the generator's).")
 @click.option("--depth", is_flag=True, help="Add a depth row under every image row.")
@@ -109,7 +109,7 @@ def sample(run, model, no_ema, device, seeds, yaws, pitch, psi, resolution, dept
                  n * len(yaw_list) * (2 if depth else 1), h, w)
     z = seed_latents(seed_list, gen.z_dim, gen.device, gen.dtype).repeat(len(yaw_list), 1)
     yaw_t = torch.tensor([y for y in yaw_list for _ in range(n)], dtype=torch.float32)
-    cams = Camera.from_angles(yaw_t, prior.pitch_mean if pitch is None else pitch, prior.radius, prior.fov,
+    cams = Camera.from_angles(yaw_t, prior.centre_pitch if pitch is None else pitch, prior.radius, prior.fov,
                               device=gen.device)
     res = (resolution, resolution) if resolution else None
     out_views = render_views(gen, z, cams, psi=psi, resolution=res)

@@ -7,6 +7,8 @@ seeded with ``s``, so the same seed gives the same instance in training grids, i
 
 from __future__ import annotations
 
+import math
+
 from typing import Sequence
 
 import torch
@@ -44,8 +46,9 @@ def render_views(generator, z: Tensor, cameras: Camera, psi: float = 1.0,
 
 
 def yaw_rows(camera_prior, yaw: float | None = None) -> list[float]:
-    """The yaws of a sample grid's rows: -yaw, frontal, +yaw (yaw defaults to the prior's std, 0.3 if 0)."""
-    yaw = yaw if yaw is not None else (camera_prior.yaw_std or 0.3)
+    """The yaws of a sample grid's rows: -yaw, frontal, +yaw. yaw defaults to the prior's std (0.3 if 0), at most
+    pi/2: a prior all round its subject (CARLA, yaw_std pi) would otherwise draw the back view twice."""
+    yaw = yaw if yaw is not None else min(camera_prior.yaw_std or 0.3, math.pi / 2)
     return [camera_prior.yaw_mean - yaw, camera_prior.yaw_mean, camera_prior.yaw_mean + yaw]
 
 
@@ -59,5 +62,5 @@ def sample_grid_images(generator, seeds: Sequence[int], psi: float, yaws: Sequen
     n = len(seeds)
     z_all = z.repeat(len(yaws), 1)
     yaw_all = torch.tensor([y for y in yaws for _ in range(n)], dtype=torch.float32)
-    cams = Camera.from_angles(yaw_all, prior.pitch_mean, prior.radius, prior.fov, device=device)
+    cams = Camera.from_angles(yaw_all, prior.centre_pitch, prior.radius, prior.fov, device=device)
     return render_views(generator, z_all, cams, psi=psi, resolution=resolution).rgb
