@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import json
 import math
 import os
 from pathlib import Path
@@ -43,14 +44,23 @@ def test_neus_without_pyhocon_is_skipped_with_a_note(monkeypatch, capsys, tmp_pa
     assert len(notes) == 3 and "pyhocon" in notes[2]
 
 
-def test_cli_runs_the_suite(monkeypatch):
+def test_the_command_runs_the_suite_and_writes_what_it_measured(monkeypatch, tmp_path):
     from zoo3d.cli.bench import bench
 
     monkeypatch.delenv("ZOO3D_UPSTREAM_GRAM", raising=False)
     monkeypatch.delenv("ZOO3D_UPSTREAM_GRAM_HD", raising=False)
     monkeypatch.delenv("ZOO3D_UPSTREAM_NEUS", raising=False)
-    result = CliRunner().invoke(bench, ["peers", "--quick", "--device", "cpu"])
+    out = tmp_path / "peers.json"
+    result = CliRunner().invoke(bench, ["peers", "--quick", "--device", "cpu", "--json", str(out)])
     assert result.exit_code == 0, result.output
+    # the suite ran: each checkout was looked for, and its (empty) records were written
+    assert result.output.count("its records are skipped") == 3 and json.loads(out.read_text()) == []
+    # and with a record measured, the command writes it
+    monkeypatch.setattr(peers, "run", lambda device, quick: [{"name": "gram.inference.128", "device": device}])
+    result = CliRunner().invoke(bench, ["peers", "--quick", "--device", "cpu", "--json", str(out)])
+    assert result.exit_code == 0, result.output
+    assert json.loads(out.read_text()) == [{"suite": "peers", "name": "gram.inference.128", "device": "cpu"}]
+    assert "gram.inference.128" in result.output  # and prints it
 
 
 def test_row_holds_medians_ratios_targets_and_every_repeat():

@@ -40,7 +40,11 @@ def test_style_net_alpha_and_styles():
     with pytest.raises(ValueError):
         net(x[:2], z[:1], psi=0.5)
     net.compute_style_average(500, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():  # the mean style of the very latents drawn
+        mean_style = net.mapping(torch.randn(500, 8, generator=torch.Generator().manual_seed(0))).mean(0)
+    torch.testing.assert_close(net.style_avg, mean_style, rtol=1e-6, atol=1e-6)
     torch.testing.assert_close(net(x[:2], z[:1], psi=0.0), net(x[:2], z[1:], psi=0.0))
+    torch.testing.assert_close(net.styles(z, psi=0.25), mean_style + 0.25 * (net.mapping(z) - mean_style))
 
 
 def test_up_channel_defaults_follow_gram_hd():

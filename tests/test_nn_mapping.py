@@ -59,6 +59,10 @@ def test_truncation_and_broadcast():
     torch.manual_seed(0)
     mapping = MappingNetwork(8, 8, num_layers=2, num_ws=5).eval()
     avg = mapping.compute_w_avg(2000, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():  # the mean w of the very latents drawn
+        want = mapping(torch.randn(2000, 8, generator=torch.Generator().manual_seed(0)))[:, 0].mean(0)
+    torch.testing.assert_close(avg, want, rtol=1e-6, atol=1e-6)
+    torch.testing.assert_close(mapping.w_avg, want, rtol=1e-6, atol=1e-6)
     z = torch.randn(3, 8)
     ws = mapping(z)
     assert torch.equal(ws[:, 0], ws[:, 4])

@@ -79,6 +79,14 @@ def test_truncation_pulls_to_average():
     mapping = PiGanMappingNetwork(z_dim=16, hidden=16, num_film_layers=2, film_dim=8)
     avg_f, avg_p = mapping.average(num_samples=4000, generator=torch.Generator().manual_seed(1))
     assert abs(avg_f.mean().item() - 30) < 1.0
+    # the mean over every latent drawn, batch by batch (7 latents in batches of 3, 3 and 1), not one of them
+    g = torch.Generator().manual_seed(2)
+    z = torch.cat([torch.randn(k, 16, generator=g) for k in (3, 3, 1)])
+    with torch.no_grad():
+        want_f, want_p = (x.mean(0, keepdim=True) for x in mapping(z))
+    got_f, got_p = mapping.average(num_samples=7, generator=torch.Generator().manual_seed(2), batch_size=3)
+    torch.testing.assert_close(got_f, want_f, rtol=1e-6, atol=1e-5)
+    torch.testing.assert_close(got_p, want_p, rtol=1e-6, atol=1e-5)
     f, p = mapping(torch.randn(3, 16))
     tf, tp = truncate_film(f, p, avg_f, avg_p, 0.0)
     torch.testing.assert_close(tf, avg_f.expand_as(f))
