@@ -279,3 +279,10 @@ def test_tiny_train_sample_render_export_through_the_cli(tmp_path):
     assert f"Wrote {mesh.num_vertices} vertices and {mesh.num_faces} faces" in result.output
     assert mesh.num_faces > 0 and mesh.colors is not None
     assert np.abs(mesh.vertices).max() <= rep.bounds + 1e-6
+    # the mesh of the asked seed at export's psi (0.5), as meshing that instance directly gives it
+    from zoo3d.mesh import extract_mesh
+
+    with torch.no_grad():
+        direct = extract_mesh(gen.represent(seed_latents([0], gen.z_dim), psi=0.5), resolution=24, level=level)
+    assert mesh.faces.shape == direct.faces.shape and np.array_equal(mesh.faces, direct.faces)
+    np.testing.assert_allclose(mesh.vertices, direct.vertices, atol=1e-6)
