@@ -56,7 +56,7 @@ def test_a_model_given_two_presets_is_refused():
 
 
 def test_an_unknown_model_is_refused_before_any_training():
-    with pytest.raises(UserError, match="Unknown model 'gramm'. Did you mean 'gram'"):
+    with pytest.raises(UserError, match="^ZOO3D_ZOO_MODELS: Unknown model 'gramm'. Did you mean 'gram'"):
         zoo.settings_from_env(False, {"ZOO3D_ZOO_MODELS": "pigan,gramm"})
 
 

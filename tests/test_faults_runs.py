@@ -113,6 +113,8 @@ def test_steps_zero_is_refused_before_any_folder_exists(toy, capsys):
         train_model("toy", out=toy / "zero", steps=0, progress=False)
     code, _, err = zoo3d(capsys, "train", "toy", "--steps", "0", "--quiet")
     one_line_error(code, err, "--steps must be at least 1")
+    code, _, err = zoo3d(capsys, "train", "toy", "--steps", "-2", "--quiet")
+    one_line_error(code, err, "--steps must be at least 1 (got -2)")
     assert not (toy / "zero").exists() and not (toy / "runs").exists()
 
 

@@ -45,7 +45,7 @@ def plan_run(model: str, *, data: str | None = None, preset: str | None = None, 
     from zoo3d.runs import RunLock, find_runs, holds_run, run_contents, runs_root
 
     if steps is not None and steps < 1:
-        raise UserError(f"--steps must be at least 1 (got {steps}): a run of 0 steps trains nothing.")
+        raise UserError(f"--steps must be at least 1 (got {steps}): such a run trains nothing.")
     spec = get_model_spec(model)
     plugin = spec.load()
     if resume:

@@ -137,7 +137,10 @@ def settings_from_env(quick: bool, env: dict[str, str] | None = None) -> ZooSett
     env = dict(os.environ if env is None else env)
     models = _list(env["ZOO3D_ZOO_MODELS"]) if env.get("ZOO3D_ZOO_MODELS") else default_models()
     for name in models:  # an unknown name is refused now, not when its turn to train comes hours later
-        get_model_spec(name)
+        try:
+            get_model_spec(name)
+        except UserError as exc:
+            raise UserError(f"ZOO3D_ZOO_MODELS: {exc}") from None
     presets = {}
     for item in _list(env.get("ZOO3D_ZOO_PRESETS", "")):
         name, sep, preset = (t.strip() for t in item.partition("="))

@@ -12,8 +12,8 @@ import click
 @click.option("--config", "config_file", type=click.Path(dir_okay=False), help="A YAML config file instead of a preset.")
 @click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help="Override a config key (repeatable).")
 @click.option("--out", type=click.Path(file_okay=False), help="Run folder (default: runs/<model>-<timestamp>).")
-@click.option("--steps", type=click.IntRange(min=0),
-              help="Cap the run at N steps in total, shared by the stages in proportion to their lengths (smoke runs).")
+@click.option("--steps", type=int, metavar="N",
+              help="Cap the run at N >= 1 steps in total, shared by the stages in proportion to their lengths (smoke runs).")
 @click.option("--device", help="cpu, cuda, cuda:N or auto (default: the config's train.device).")
 @click.option("--resume", is_flag=True, help="Continue the run in --out (or the model's newest run).")
 @click.option("--nproc", type=click.IntRange(min=1), default=1, show_default=True,
