@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from zoo3d.train import losses
-from zoo3d.train.ema import copy_into_ema, make_ema, update_ema
+from zoo3d.train.ema import copy_into_ema, make_ema, take_averages, update_ema
 from zoo3d.train.engine import split_steps
 
 
@@ -80,3 +80,21 @@ def test_the_ema_is_a_frozen_eval_copy_and_follows_the_generators_buffers():
     assert not torch.equal(net[1].running_mean, torch.zeros(2))
     assert torch.equal(ema[1].running_mean, net[1].running_mean)  # buffers are copied, not averaged
     assert torch.equal(ema[1].num_batches_tracked, net[1].num_batches_tracked)
+
+
+def test_take_averages_loads_the_average_into_every_parameter_as_a_copy():
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(torch.nn.Linear(3, 4), torch.nn.Linear(4, 2))
+    average = torch.nn.Sequential(torch.nn.Linear(3, 4), torch.nn.Linear(4, 2))
+    want = [p.detach().clone() for p in average.parameters()]
+    take_averages(net, average)
+    for got, w in zip(net.parameters(), want, strict=True):
+        assert torch.equal(got, w)
+    with torch.no_grad():  # a copy: the average moving on leaves the network as it was loaded
+        for p in average.parameters():
+            p.add_(1.0)
+    for got, w in zip(net.parameters(), want, strict=True):
+        assert torch.equal(got, w)
+    with pytest.raises(ValueError):  # another architecture is refused, not loaded in part
+        take_averages(net, torch.nn.Linear(3, 4))
+
