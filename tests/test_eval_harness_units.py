@@ -180,6 +180,24 @@ def test_protocol_cameras_are_the_yaw_sweep_at_the_prior_radius_and_field_of_vie
     assert torch.allclose(protocol_cameras(gen, proto).origins.norm(dim=-1), torch.full((5,), 2.5))
 
 
+def test_protocol_cameras_sweep_about_the_prior_centre_view():
+    """A prior centred off the front (cars seen from above, a turned yaw) is scored from its own centre view:
+    the protocol's yaw and pitch are offsets from ``yaw_mean`` and ``centre_pitch``."""
+    proto = make_protocol("small", views=5, yaw_range=0.3, pitch=0.1)
+    turned = Echo(CameraPrior(yaw_mean=0.7, pitch_mean=0.4, radius=2.0))
+    cams = protocol_cameras(turned, proto)
+    expect = yaw_sweep(5, 0.3, pitch=0.5, radius=2.0, fov=turned.camera_prior.fov, yaw_center=0.7)
+    assert torch.allclose(cams.cam2world, expect.cam2world, atol=1e-6)
+    elevation = torch.asin(cams.origins[:, 1] / 2.0)
+    assert torch.allclose(elevation, torch.full((5,), 0.5), atol=1e-6)
+    carla = Echo(CameraPrior(distribution="spherical_uniform", pitch_mean=0.8290, pitch_std=0.7418, yaw_std=3.14159))
+    centre = carla.camera_prior.centre_pitch
+    assert abs(centre - 0.556) < 1e-3  # the area-uniform centre, not the raw setting 0.829
+    seen = protocol_cameras(carla, make_protocol("small", views=3))
+    assert torch.allclose(torch.asin(seen.origins[:, 1] / seen.origins.norm(dim=-1)), torch.full((3,), centre),
+                          atol=1e-6)
+
+
 def test_model_resolution_and_strict_consistency():
     assert model_resolution(Echo(resolution=(24, 24)), 48) == 48
     assert model_resolution(Echo(resolution=(24, 24)), None) == 24

@@ -1,6 +1,6 @@
 """The ``depth`` metric: do the depth maps of different views describe one surface? (StyleSDF)
 
-Per instance: render ``depth_views`` views (yaw evenly in [-r, r], pitch 0); back-project each
+Per instance: render ``depth_views`` views (yaw evenly in [-r, r] around the model's centre view); back-project each
 view's depth (distance along the unit ray) to a world point cloud of its foreground
 (alpha > 0.5); for every pair of views, the modified Chamfer distance is the mean, over the
 points of each cloud that project inside the other view's foreground, of the distance to the

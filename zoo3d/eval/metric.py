@@ -194,12 +194,17 @@ def render_instance(generator, z: Tensor, cameras: Camera, resolution: int, psi:
 
 def protocol_cameras(generator, protocol, n: int | None = None, yaw_range: float | None = None) -> Camera:
     """The protocol's yaw sweep (``n`` views, default ``protocol.views``, over ±``yaw_range``, default
-    ``protocol.yaw_range``; pitch from the protocol) at the generator's camera radius and field of view."""
+    ``protocol.yaw_range``) around the generator's centre view, at its camera radius and field of view.
+
+    The sweep turns about the prior's ``yaw_mean`` at its ``centre_pitch`` plus ``protocol.pitch``, so a
+    model trained on cars seen from above (CARLA, ShapeNet) is scored from the views it learnt, as a
+    face model is from the front; for a prior centred on the front both are 0."""
     from zoo3d.cameras import yaw_sweep
 
     prior = generator.camera_prior
     return yaw_sweep(n or protocol.views, protocol.yaw_range if yaw_range is None else yaw_range,
-                     pitch=protocol.pitch, radius=prior.radius, fov=prior.fov)
+                     pitch=prior.centre_pitch + protocol.pitch, radius=prior.radius, fov=prior.fov,
+                     yaw_center=prior.yaw_mean)
 
 
 def model_resolution(generator, protocol_resolution: int | None) -> int:
