@@ -202,6 +202,22 @@ def test_a_plugin_command_named_like_a_builtin_one_is_refused_and_the_builtin_st
     assert done.returncode == 0 and "the plugin's train ran" not in done.stdout and "--preset" in done.stdout
 
 
+def test_a_plugin_may_add_a_subcommand_to_a_builtin_group_but_not_replace_one():
+    # a plugin could swap `zoo3d data synth` for its own through the group `cli.get_command` returns
+    from zoo3d.cli.data import synth
+
+    done = run_cli("data", "synth", "--help", env=_env(ZOO3D_PLUGINS="zoo3d_shadow_subcommand_plugin"))
+    assert done.returncode == 0 and "the plugin's synth ran" not in done.stdout and "--count" in done.stdout
+    done = run_cli("data", "faces", env=_env(ZOO3D_PLUGINS="zoo3d_shadow_subcommand_plugin"))
+    assert done.returncode != 0 and "data faces ran" not in done.stdout  # a failed plugin keeps no subcommand
+    done = run_cli("plugins", "--json", env=_env(ZOO3D_PLUGINS="zoo3d_shadow_subcommand_plugin"))
+    row = next(r for r in json.loads(done.stdout) if r["name"] == "zoo3d_shadow_subcommand_plugin")
+    assert row["status"] == "error" and "'data synth'" in row["error"]
+    done = run_cli("data", "faces", env=_env(ZOO3D_PLUGINS="zoo3d_data_subcommand_plugin"))
+    assert done.returncode == 0 and "data faces ran" in done.stdout, done.stderr
+    assert synth.callback.__module__ == "zoo3d.cli.data"
+
+
 def test_listings_piped_at_80_columns_show_whole_names():
     # rich squeezed the one wide table until names read `gram_inv…`, `oracle_i…` and `afhq512_…`
     done = run_cli("models", env={"COLUMNS": "80"})

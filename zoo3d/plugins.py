@@ -334,30 +334,38 @@ class PluginHost:
         """Let every loaded plugin add its click commands (guarded, once per group).
 
         The first registrant of a name keeps it, as for models: a plugin that adds a command named like a
-        built-in one or one an earlier plugin added is marked failed and its commands are taken back, so
-        ``zoo3d train`` stays zoo3d's."""
+        built-in one or one an earlier plugin added, or that replaces a subcommand of a built-in group
+        (``cli.builtin_groups``: ``zoo3d data synth``), is marked failed and its commands are taken back, so
+        ``zoo3d train`` stays zoo3d's. New subcommands of a built-in group are allowed."""
         self.load()
         if id(cli) in self._commands_added:
             return
         self._commands_added.add(id(cli))
         names = set(cli.list_commands(None))  # zoo3d's own commands, then those of the plugins before
+        groups = {n: g for n in getattr(cli, "builtin_groups", ()) if (g := cli.get_command(None, n)) is not None}
         for info in self.plugins.values():
             if info.status != "ok":
                 continue
             for impl in self._impls("zoo3d_register_commands", info.name):
                 added = dict(cli.commands)
+                before = {n: dict(g.commands) for n, g in groups.items()}
                 try:
                     _no_return("zoo3d_register_commands", impl.function(cli=cli), "call cli.add_command(command)")
                 except Exception as exc:
                     info.status, info.error = "error", str(exc) if isinstance(exc, UserError) else _short_error(exc)
                 taken = sorted(n for n, c in cli.commands.items() if n in names and added.get(n) is not c)
+                taken += sorted(f"{g} {n}" for g, subs in before.items() for n, c in subs.items()
+                                if groups[g].commands.get(n) is not c)
                 if taken and info.status == "ok":
                     info.status = "error"
                     info.error = (f"command {', '.join(repr(n) for n in taken)} is already zoo3d's or an earlier "
                                   f"plugin's; give it another name")
-                if info.status != "ok":  # a failed plugin adds no command
+                if info.status != "ok":  # a failed plugin adds no command, nor a subcommand
                     cli.commands.clear()
                     cli.commands.update(added)
+                    for g, subs in before.items():
+                        groups[g].commands.clear()
+                        groups[g].commands.update(subs)
                     break
                 names |= set(cli.commands)
 

@@ -43,6 +43,9 @@ def _module_exists(name: str) -> bool:
 class LazyGroup(click.Group):
     """A group that imports a built-in command's module only when that command runs."""
 
+    #: built-in commands that are groups: a plugin may add subcommands to them, not replace theirs
+    builtin_groups = ("data",)
+
     def list_commands(self, ctx):
         builtin = [n for n, target in BUILTIN_COMMANDS.items() if _module_exists(target.split(":")[0])]
         return sorted(set(builtin) | set(self.commands))
