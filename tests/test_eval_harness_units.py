@@ -26,7 +26,7 @@ from zoo3d.eval import calibration, distribution, harness, speed
 from zoo3d.eval.calibration import DegradedGenerator, TexturedSphereGenerator, gaussian_blur, view_noise
 from zoo3d.eval.metric import (EvalContext, EvalModel, Metric, NotApplicable, instance_generator, instance_latent,
                                model_resolution, protocol_cameras, render_instance, strictly_consistent, summarize)
-from zoo3d.eval.protocol import PROTOCOLS, NeusSettings, Protocol, make_protocol
+from zoo3d.eval.protocol import PROTOCOLS, NeusSettings, Protocol, build_protocol, make_protocol
 
 pytestmark = pytest.mark.usefixtures("single_thread")
 
@@ -169,33 +169,41 @@ def test_render_instance_repeats_the_latent_per_view_in_chunks():
 
 def test_protocol_cameras_are_the_yaw_sweep_at_the_prior_radius_and_field_of_view():
     gen = Echo(CameraPrior(radius=2.5, fov=20.0))
-    proto = make_protocol("small", views=5, yaw_range=0.3, pitch=0.1)
+    proto = make_protocol("small", views=5, yaw_range=0.3)
 
     def same(a: Camera, b: Camera):
         return torch.equal(a.cam2world, b.cam2world) and torch.equal(a.intrinsics, b.intrinsics)
 
-    assert same(protocol_cameras(gen, proto), yaw_sweep(5, 0.3, pitch=0.1, radius=2.5, fov=20.0))
-    assert same(protocol_cameras(gen, proto, n=3), yaw_sweep(3, 0.3, pitch=0.1, radius=2.5, fov=20.0))
-    assert same(protocol_cameras(gen, proto, yaw_range=0.0), yaw_sweep(5, 0.0, pitch=0.1, radius=2.5, fov=20.0))
+    assert same(protocol_cameras(gen, proto), yaw_sweep(5, 0.3, radius=2.5, fov=20.0))
+    assert same(protocol_cameras(gen, proto, n=3), yaw_sweep(3, 0.3, radius=2.5, fov=20.0))
+    assert same(protocol_cameras(gen, proto, yaw_range=0.0), yaw_sweep(5, 0.0, radius=2.5, fov=20.0))
     assert torch.allclose(protocol_cameras(gen, proto).origins.norm(dim=-1), torch.full((5,), 2.5))
 
 
 def test_protocol_cameras_sweep_about_the_prior_centre_view():
     """A prior centred off the front (cars seen from above, a turned yaw) is scored from its own centre view:
-    the protocol's yaw and pitch are offsets from ``yaw_mean`` and ``centre_pitch``."""
-    proto = make_protocol("small", views=5, yaw_range=0.3, pitch=0.1)
-    turned = Echo(CameraPrior(yaw_mean=0.7, pitch_mean=0.4, radius=2.0))
-    cams = protocol_cameras(turned, proto)
-    expect = yaw_sweep(5, 0.3, pitch=0.5, radius=2.0, fov=turned.camera_prior.fov, yaw_center=0.7)
-    assert torch.allclose(cams.cam2world, expect.cam2world, atol=1e-6)
-    elevation = torch.asin(cams.origins[:, 1] / 2.0)
-    assert torch.allclose(elevation, torch.full((5,), 0.5), atol=1e-6)
-    carla = Echo(CameraPrior(distribution="spherical_uniform", pitch_mean=0.8290, pitch_std=0.7418, yaw_std=3.14159))
-    centre = carla.camera_prior.centre_pitch
-    assert abs(centre - 0.556) < 1e-3  # the area-uniform centre, not the raw setting 0.829
-    seen = protocol_cameras(carla, make_protocol("small", views=3))
-    assert torch.allclose(torch.asin(seen.origins[:, 1] / seen.origins.norm(dim=-1)), torch.full((3,), centre),
-                          atol=1e-6)
+    the face presets' sweep turned rigidly to it, so the views keep the sweep's relative poses and one up
+    axis (an image row stays on one epipolar plane for ``epi``) and the middle view is the prior's frontal."""
+    proto = make_protocol("small", views=5, yaw_range=0.3)
+    face = protocol_cameras(Echo(CameraPrior(radius=2.0)), proto)
+    assert torch.equal(face.cam2world, yaw_sweep(5, 0.3, radius=2.0, fov=CameraPrior().fov).cam2world)
+    priors = [CameraPrior(yaw_mean=0.7, pitch_mean=0.4, radius=2.0),
+              CameraPrior(distribution="spherical_uniform", pitch_mean=0.8290, pitch_std=0.7418, yaw_std=3.14159,
+                          radius=2.0)]
+    assert abs(priors[1].centre_pitch - 0.556) < 1e-3  # the area-uniform centre, not the raw setting 0.829
+    for prior in priors:
+        cams = protocol_cameras(Echo(prior), proto)
+        relative = torch.linalg.inv(cams.cam2world[:1]) @ cams.cam2world
+        assert torch.allclose(relative, torch.linalg.inv(face.cam2world[:1]) @ face.cam2world, atol=1e-5)
+        up = cams.cam2world[:, :3, 1]
+        assert torch.allclose(up, up[:1].expand_as(up), atol=1e-6)  # no roll across the sweep
+        assert torch.allclose(cams.cam2world[2], prior.frontal().cam2world[0], atol=1e-6)
+        assert torch.allclose(cams.origins.norm(dim=-1), torch.full((5,), 2.0))
+    raised = protocol_cameras(Echo(priors[1]), make_protocol("small", views=3, yaw_range=0.0, pitch=0.1))
+    elevation = torch.asin(raised.origins[:, 1] / raised.origins.norm(dim=-1))
+    assert torch.allclose(elevation, torch.full((3,), priors[1].centre_pitch + 0.1), atol=1e-6)
+    with pytest.raises(UserError, match="pitch"):  # an offset that could tip a camera over a pole is refused
+        build_protocol("small", sets=["pitch=1.6"])
 
 
 def test_model_resolution_and_strict_consistency():

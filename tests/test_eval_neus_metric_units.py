@@ -177,6 +177,7 @@ def test_protocol_info_records_the_band_and_the_control():
     note = info.pop("note")
     assert "neus_gain" in note and "neus_detail_gain" in note and "detail_sigma" in note
     assert info == {"views": VIEWS, "yaw_range": protocol.yaw_range, "pitch": protocol.pitch,
+                    "about": "each model's centre view (camera prior yaw_mean, centre_pitch)",
                     "psi": protocol.psi_consistency, "neus": protocol.neus.model_dump(), "detail_sigma": 1.5,
                     "control": {"permutation": control_permutation(VIEWS).tolist(), "seed": 0}}
 

@@ -229,6 +229,21 @@ def test_server_serves_the_page_three_js_and_the_file_and_nothing_else(glb):
         server.server_close()
 
 
+def test_the_viewer_opens_at_the_prior_centre_view_not_its_raw_pitch_setting():
+    # the page opened CARLA at pitch_mean 0.829, below the 0.556 that sample, render and the glTF camera use
+    from types import SimpleNamespace
+
+    from zoo3d.cameras import CameraPrior
+    from zoo3d.freeview.server import GeneratorSource
+
+    carla = CameraPrior(distribution="spherical_uniform", pitch_mean=0.8290, pitch_std=0.7418, yaw_std=3.14159)
+    info = GeneratorSource(SimpleNamespace(camera_prior=carla)).info()
+    assert info["centre_view"]["pitch"] == pytest.approx(0.556, abs=1e-3) and info["centre_view"]["yaw"] == 0.0
+    assert info["camera_prior"]["pitch_mean"] == 0.8290
+    viewer = (Path(__file__).resolve().parents[1] / "zoo3d/freeview/static/viewer.js").read_text()
+    assert "info.centre_view.pitch" in viewer and "prior.pitch_mean" not in viewer
+
+
 def test_server_makes_any_seed_of_a_run(run):
     from zoo3d.freeview.commands import viewer_source
     from zoo3d.freeview.gltf import read_glb_json

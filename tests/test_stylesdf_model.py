@@ -268,21 +268,27 @@ def test_tiny_train_sample_render_export_through_the_cli(tmp_path):
     gen = load_model(str(run), device="cpu").generator
     from zoo3d.train.sampling import seed_latents
 
-    rep = gen.represent(seed_latents([0], gen.z_dim), psi=0.5)
+    rep = gen.represent(seed_latents([2], gen.z_dim), psi=0.8)
     with torch.no_grad():
         level = float(sample_grid(lambda p: rep.query(p, p).sigma[..., 0], rep.bounds, 12).median())
     ply = tmp_path / "m.ply"
-    result = runner.invoke(cli, ["export", str(run), "--seed", "0", "--format", "ply", "--resolution", "24",
-                                 "--level", str(level), "--out", str(ply), "--device", "cpu"], catch_exceptions=False)
+    result = runner.invoke(cli, ["export", str(run), "--seed", "2", "--psi", "0.8", "--format", "ply", "--resolution",
+                                 "24", "--level", str(level), "--out", str(ply), "--device", "cpu"],
+                           catch_exceptions=False)
     assert result.exit_code == 0, result.output
     mesh = read_ply(ply)
     assert f"Wrote {mesh.num_vertices} vertices and {mesh.num_faces} faces" in result.output
     assert mesh.num_faces > 0 and mesh.colors is not None
     assert np.abs(mesh.vertices).max() <= rep.bounds + 1e-6
-    # the mesh of the asked seed at export's psi (0.5), as meshing that instance directly gives it
+    # the mesh of the asked seed and psi, as meshing that instance directly gives it
     from zoo3d.mesh import extract_mesh
 
     with torch.no_grad():
-        direct = extract_mesh(gen.represent(seed_latents([0], gen.z_dim), psi=0.5), resolution=24, level=level)
+        direct = extract_mesh(rep, resolution=24, level=level)
     assert mesh.faces.shape == direct.faces.shape and np.array_equal(mesh.faces, direct.faces)
     np.testing.assert_allclose(mesh.vertices, direct.vertices, atol=1e-6)
+    # and the seed and psi matter: export's defaults (seed 0, psi 0.5) mesh differently at that level
+    with torch.no_grad():
+        for other in (extract_mesh(gen.represent(seed_latents([0], gen.z_dim), psi=0.8), resolution=24, level=level),
+                      extract_mesh(gen.represent(seed_latents([2], gen.z_dim), psi=0.5), resolution=24, level=level)):
+            assert other.vertices.shape != mesh.vertices.shape or np.abs(other.vertices - mesh.vertices).max() > 1e-4

@@ -95,6 +95,10 @@ def test_take_averages_loads_the_average_into_every_parameter_as_a_copy():
             p.add_(1.0)
     for got, w in zip(net.parameters(), want, strict=True):
         assert torch.equal(got, w)
-    with pytest.raises(ValueError):  # another architecture is refused, not loaded in part
-        take_averages(net, torch.nn.Linear(3, 4))
+    for other in (torch.nn.Linear(3, 4),  # a prefix of the network: must not be loaded in part
+                  torch.nn.Sequential(torch.nn.Linear(3, 1), torch.nn.Linear(1, 2))):  # shapes copy_ would broadcast
+        with pytest.raises(ValueError):  # another architecture is refused, and the network is left as it was
+            take_averages(net, other)
+        for got, w in zip(net.parameters(), want, strict=True):
+            assert torch.equal(got, w)
 

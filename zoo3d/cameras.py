@@ -33,7 +33,7 @@ import torch
 from pydantic import BaseModel, ConfigDict, Field
 from torch import Tensor
 
-__all__ = ["Camera", "CameraPrior", "EG3D_LABEL_DIM", "look_at", "yaw_sweep", "orbit"]
+__all__ = ["Camera", "CameraPrior", "EG3D_LABEL_DIM", "look_at", "yaw_sweep", "turned_to_view", "orbit"]
 
 #: length of :meth:`Camera.to_eg3d`'s label: the flattened cam2world 4x4 and normalised intrinsics 3x3
 EG3D_LABEL_DIM = 25
@@ -366,6 +366,21 @@ def yaw_sweep(n: int, yaw_range: float = 0.4, pitch: float = 0.0, radius: float 
     """``n`` cameras with yaw evenly spaced in ``yaw_center`` +- ``yaw_range`` (the NeuS-consistency protocol)."""
     yaw = torch.linspace(-yaw_range, yaw_range, n, dtype=kw.get("dtype") or torch.get_default_dtype()) + yaw_center
     return Camera.from_angles(yaw, pitch, radius, fov, **kw)
+
+
+def turned_to_view(rig: Camera, yaw: float, pitch: float) -> Camera:
+    """``rig`` turned rigidly about the origin so that its front view (yaw 0, pitch 0) becomes the view
+    (``yaw``, ``pitch``): the cameras keep their relative poses and so share the up axis a yaw sweep at
+    pitch 0 has, which keeps an image row on one epipolar plane through the sweep (a sweep at a raised
+    pitch about the world's vertical would also roll the image)."""
+    if yaw == 0 and pitch == 0:
+        return rig
+    c2w = rig.cam2world
+    front = Camera.from_angles(0.0, 0.0, dtype=torch.float64).cam2world[0]
+    centre = Camera.from_angles(yaw, pitch, dtype=torch.float64).cam2world[0]
+    turn = torch.eye(4, dtype=torch.float64)
+    turn[:3, :3] = centre[:3, :3] @ front[:3, :3].T
+    return Camera((turn.to(device=c2w.device, dtype=c2w.dtype) @ c2w), rig.intrinsics, rig.resolution)
 
 
 def orbit(n: int, yaw_amplitude: float = 0.3, pitch_amplitude: float = 0.15, radius: float = 1.0,

@@ -1,7 +1,7 @@
 """The ``epi`` metric: how smoothly image rows move in a yaw sweep (GRAM-HD Fig. 5 as a number).
 
-For a sweep of F frames with yaw evenly in [-r, r] around the model's centre view (``protocol_cameras``),
-one image row stacked over the frames gives an epipolar-plane image (EPI) (F, W, 3): for a 3D-consistent model every
+For a sweep of F frames with yaw evenly in [-r, r] around the model's centre view (``protocol_cameras``:
+its cameras share one up axis), one image row stacked over the frames gives an epipolar-plane image (EPI) (F, W, 3): for a 3D-consistent model every
 point traces a smooth line. Score (lower = more consistent): each EPI row is predicted from
 the previous one shifted by the best sub-pixel offset (searched in [-max_shift, max_shift]
 px, steps of 1/8 px, linear interpolation, edge pixels excluded). The mean squared error of

@@ -196,15 +196,17 @@ def protocol_cameras(generator, protocol, n: int | None = None, yaw_range: float
     """The protocol's yaw sweep (``n`` views, default ``protocol.views``, over ±``yaw_range``, default
     ``protocol.yaw_range``) around the generator's centre view, at its camera radius and field of view.
 
-    The sweep turns about the prior's ``yaw_mean`` at its ``centre_pitch`` plus ``protocol.pitch``, so a
-    model trained on cars seen from above (CARLA, ShapeNet) is scored from the views it learnt, as a
-    face model is from the front; for a prior centred on the front both are 0."""
-    from zoo3d.cameras import yaw_sweep
+    The sweep is taken about the front at pitch 0 and turned rigidly to the prior's centre view
+    (``yaw_mean``, ``centre_pitch`` + ``protocol.pitch``), so a model trained on cars seen from above
+    (CARLA, ShapeNet) is scored from the views it learnt, as a face model is from the front, and the views
+    share one up axis, which keeps an image row on one epipolar plane for ``epi``. For a prior centred on
+    the front (the face presets) and the default pitch 0 the turn is the identity."""
+    from zoo3d.cameras import turned_to_view, yaw_sweep
 
     prior = generator.camera_prior
-    return yaw_sweep(n or protocol.views, protocol.yaw_range if yaw_range is None else yaw_range,
-                     pitch=prior.centre_pitch + protocol.pitch, radius=prior.radius, fov=prior.fov,
-                     yaw_center=prior.yaw_mean)
+    rig = yaw_sweep(n or protocol.views, protocol.yaw_range if yaw_range is None else yaw_range,
+                    pitch=0.0, radius=prior.radius, fov=prior.fov)
+    return turned_to_view(rig, prior.yaw_mean, prior.centre_pitch + protocol.pitch)
 
 
 def model_resolution(generator, protocol_resolution: int | None) -> int:

@@ -58,7 +58,7 @@ class Protocol(Config):
     resolution: int | None = 64        # None = each model's own resolution
     views: int = Field(30, ge=2)
     yaw_range: float = 0.4
-    pitch: float = 0.0                 # added to each model's centre pitch (its prior's, 0 for faces)
+    pitch: float = Field(0.0, ge=-1.5, le=1.5)  # added to each model's centre pitch (0 for the faces)
     psi_consistency: float = 1.0       # truncation for neus / epi / depth renders
     psi_distribution: float = 1.0      # truncation for fid / kid / swd (upstream: none)
     neus: NeusSettings = Field(default_factory=NeusSettings)

@@ -4,7 +4,7 @@ Routes (GET/HEAD only; anything else is 404, or 405 for other methods):
 
 * ``/`` — the page (``static/index.html``); ``/static/<file>`` — the page's script and the vendored three.js,
   served only when the resolved path lies inside the package's ``static`` folder;
-* ``/api/info`` — JSON: camera prior, the yaw and pitch ranges to orbit in, default seed, whether other seeds can be generated, a source label;
+* ``/api/info`` — JSON: camera prior, the yaw and pitch ranges to orbit in, the view to open at, default seed, whether other seeds can be generated, a source label;
 * ``/scene.glb[?seed=S]`` — the scene as GLB: made from the generator for seed S (default: the one given on
   the command line), or the ``.glb`` file the viewer was started with (which has no other seed).
 
@@ -36,6 +36,13 @@ class SceneError(Exception):
     """A request the source cannot answer (HTTP 400 with this message)."""
 
 
+def view_info(prior) -> dict:
+    """What the page needs of a camera prior: the prior, the ranges to orbit in and the view it opens at
+    (``centre_view``: ``yaw_mean`` and ``centre_pitch``, the view ``zoo3d sample`` and ``render`` look from)."""
+    return {"camera_prior": prior.model_dump(), "view_limits": prior.view_limits(),
+            "centre_view": {"yaw": prior.yaw_mean, "pitch": prior.centre_pitch}}
+
+
 class GeneratorSource:
     """Scenes of a generator: any seed, cached as textured layers and written as GLB on request."""
 
@@ -51,8 +58,8 @@ class GeneratorSource:
         return self.generator.camera_prior.model_dump()
 
     def info(self) -> dict:
-        return {"camera_prior": self.camera_prior, "view_limits": self.generator.camera_prior.view_limits(),
-                "seed": self.seed, "can_generate": True, "source": self.label}
+        return {**view_info(self.generator.camera_prior), "seed": self.seed, "can_generate": True,
+                "source": self.label}
 
     def glb(self, seed: int | None) -> bytes:
         from zoo3d.freeview.cache import cache_instance
@@ -85,8 +92,7 @@ class FileSource:
         self.seed = meta.get("seed")
 
     def info(self) -> dict:
-        return {"camera_prior": self._prior.model_dump(), "view_limits": self._prior.view_limits(), "seed": self.seed,
-                "can_generate": False, "source": self.path.name}
+        return {**view_info(self._prior), "seed": self.seed, "can_generate": False, "source": self.path.name}
 
     def glb(self, seed: int | None) -> bytes:
         if seed is not None and seed != self.seed:

@@ -55,5 +55,10 @@ def take_averages(module: torch.nn.Module, averaged: torch.nn.Module) -> None:
     continue from that network's average, not from its last raw weights, and the engine then sets the EMA
     equal to the generator, so without this the average would be lost.
     """
-    for dst, src in zip(module.parameters(), averaged.parameters(), strict=True):
-        dst.copy_(src)
+    dst, src = dict(module.named_parameters()), dict(averaged.named_parameters())
+    shapes = {n: tuple(p.shape) for n, p in dst.items()}
+    if shapes != {n: tuple(p.shape) for n, p in src.items()}:  # checked first: copy_ would broadcast, and a
+        raise ValueError("take_averages: the average is not a copy of the network "  # partial load would stay
+                         f"({len(src)} parameters against {len(dst)}, or their names or shapes differ)")
+    for name, p in dst.items():
+        p.copy_(src[name])

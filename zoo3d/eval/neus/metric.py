@@ -112,7 +112,8 @@ class NeusMetric(Metric):
 
     def protocol_info(self, ctx: EvalContext) -> dict[str, Any]:
         p = ctx.protocol
-        return {"views": p.views, "yaw_range": p.yaw_range, "pitch": p.pitch, "psi": p.psi_consistency,
+        return {"views": p.views, "yaw_range": p.yaw_range, "pitch": p.pitch,
+                "about": "each model's centre view (camera prior yaw_mean, centre_pitch)", "psi": p.psi_consistency,
                 "neus": p.neus.model_dump(), "detail_sigma": p.neus_detail_sigma,
                 "control": {"permutation": control_permutation(p.views).tolist(), "seed": CONTROL_SEED},
                 "note": "neus_gain = 1000 x (MSE of a NeuS fit with the cameras permuted - MSE of the fit with the "

@@ -26,8 +26,9 @@ const prior = info.camera_prior;
 const limits = info.view_limits;
 const clamp = (v, [lo, hi]) => Math.min(hi, Math.max(lo, v));
 const numberParam = (name, fallback) => (params.has(name) ? Number(params.get(name)) : fallback);
-state.yaw = clamp(numberParam('yaw', prior.yaw_mean), limits.yaw);
-state.pitch = clamp(numberParam('pitch', prior.pitch_mean), limits.pitch);
+// open at the prior's centre view (for CARLA's area-uniform prior, pitch 0.556, not the raw pitch_mean)
+state.yaw = clamp(numberParam('yaw', info.centre_view.yaw), limits.yaw);
+state.pitch = clamp(numberParam('pitch', info.centre_view.pitch), limits.pitch);
 
 const size = Math.max(64, Math.min(2048, Math.round(numberParam('size', 512))));
 const canvas = $('canvas');
