@@ -89,6 +89,16 @@ def test_numbers_are_refused_by_name_and_instances_are_at_least_one():
         zoo.settings_from_env(False, {"ZOO3D_ZOO_MINUTES": "ten"})
     with pytest.raises(UserError, match="ZOO3D_ZOO_STEPS must be a whole number, not '2.5'"):
         zoo.settings_from_env(False, {"ZOO3D_ZOO_STEPS": "2.5"})
+    with pytest.raises(UserError, match="ZOO3D_ZOO_PRESETS: model 'pigan' has no preset 'celeb'; its presets are "
+                                        "carla, cats, celeba, tiny"):
+        zoo.settings_from_env(False, {"ZOO3D_ZOO_PRESETS": "pigan=celeb"})
+    with pytest.raises(UserError, match="ZOO3D_ZOO_STEPS must be at least 1, not 0"):  # `train --steps 0` trains nothing
+        zoo.settings_from_env(False, {"ZOO3D_ZOO_STEPS": "0"})
+    with pytest.raises(UserError, match="ZOO3D_ZOO_MINUTES must be at least 0, not -5"):
+        zoo.settings_from_env(False, {"ZOO3D_ZOO_MINUTES": "-5", "ZOO3D_ZOO_STEPS": "3"})
+    for never in ("nan", "inf"):  # nan would never time out
+        with pytest.raises(UserError, match=f"ZOO3D_ZOO_MINUTES must be a finite number, not '{never}'"):
+            zoo.settings_from_env(False, {"ZOO3D_ZOO_MINUTES": never})
 
 
 def test_what_the_comparison_would_refuse_is_refused_before_any_training(tmp_path, monkeypatch):
@@ -167,7 +177,8 @@ def _fake_zoo(monkeypatch, tmp_path, trained_now: list[str]):
         run_dir.mkdir(parents=True)
         (run_dir / "config.yaml").write_text("model: x\n")
         record = {"model": model, "preset": s.preset(model), "data": s.data, "ended": "finished",
-                  "train_s": 60.0, "step": 5, "stage": "s", "settings": zoo.training_settings(model, s)}
+                  "train_s": 60.0, "step": 5, "stage": "s", "device": device, "threads": "2",
+                  "settings": zoo.training_settings(model, s)}
         zoo.training_record_path(run_dir).write_text(json.dumps(record))
         return record
 
@@ -250,8 +261,45 @@ def test_resume_refuses_a_training_made_under_another_budget_or_set(tmp_path, mo
     assert "gram.json predates the record of budget, step cap and ZOO3D_ZOO_SET" in capsys.readouterr().err
 
 
+def test_the_table_sorts_by_the_headline_and_the_records_carry_what_the_table_shows(tmp_path, monkeypatch):
+    """Rows in the order of neus_detail_gain (as docs/zoo.md says), a one-value metric without a false
+    '± 0', and JSON records with the count, the consistency flag and whether the training was reused."""
+    _fake_zoo(monkeypatch, tmp_path, [])
+    gains = {"oracle": 0.9, "oracle_inconsistent": 0.03, "gram": 0.5, "pigan": None}
+
+    def compare(runs, s, device):
+        names = ["oracle", "oracle_inconsistent", *runs]
+        rows = {n: {"neus_detail_gain": {"mean": gains[n], "std": None if gains[n] is None else 0.1, "n": 4},
+                    "swd": {"mean": 19.76, "std": 0.0, "n": 1}} for n in names}
+        return {"models": rows, "provenance": {n: {"strictly_3d_consistent": n != "oracle_inconsistent"} for n in names},
+                "higher_is_better": {"neus_detail_gain": True, "swd": False}}
+
+    monkeypatch.setattr(zoo, "compare_all", compare)
+    records = {r["model"]: r for r in zoo.run("cpu", quick=False)}
+    table = (tmp_path / "zoo.md").read_text()
+    order = [line.split(" | ")[0][2:] for line in table.splitlines() if line.startswith("| ") and " | " in line][1:]
+    assert order == ["oracle", "gram", "oracle_inconsistent", "pigan"]  # highest first, no value last
+    assert "| 19.76 (1) |" in table and "± 0 " not in table
+    assert "Rows sorted by `neus_detail_gain`" in table and "Trainings ran on" not in table
+    assert records["gram"]["neus_detail_gain_n"] == 4 and records["gram"]["swd_n"] == 1
+    assert records["gram"]["reused"] is False and records["gram"]["device"] == "cpu"
+    assert records["oracle_inconsistent"]["strictly_3d_consistent"] is False
+    assert records["oracle"]["strictly_3d_consistent"] is True
+    # a resume refuses a training made on another device: the header states one device for every row
+    monkeypatch.setenv("ZOO3D_ZOO_RESUME", "1")
+    with pytest.raises(UserError, match="gram.json was trained with --device cpu, not cuda"):
+        zoo.run("cuda", quick=False)
+    assert all(r["reused"] for r in zoo.run("cpu", quick=False) if r["model"] in ("gram", "pigan"))
+
+
+def test_the_cores_shared_out_are_those_this_process_may_use(monkeypatch):
+    monkeypatch.setattr(zoo.os, "sched_getaffinity", lambda pid: {0, 1, 2}, raising=False)  # taskset -c 0-2
+    monkeypatch.setattr(zoo.os, "cpu_count", lambda: 64)
+    assert zoo.usable_cores() == 3 and zoo.child_env(3, {})["OMP_NUM_THREADS"] == "1"
+
+
 def test_side_by_side_jobs_share_the_cores_and_the_models(monkeypatch):
-    monkeypatch.setattr(zoo.os, "cpu_count", lambda: 8)
+    monkeypatch.setattr(zoo, "usable_cores", lambda: 8)
     assert zoo.child_env(2, {})["OMP_NUM_THREADS"] == "4" and zoo.child_env(16, {})["OMP_NUM_THREADS"] == "1"
     assert "OMP_NUM_THREADS" not in zoo.child_env(1, {})
     assert zoo.child_env(2, {"OMP_NUM_THREADS": "3"})["OMP_NUM_THREADS"] == "3"

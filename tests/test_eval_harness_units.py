@@ -760,6 +760,9 @@ def test_format_value_reads_mean_std_and_n():
         "2 ± 0.5 (not comparable) (n=2)"
     assert harness.format_value({"mean": 2.0, "std": 0.5, "n": 2, "comparable": True}) == "2 ± 0.5 (n=2)"
     assert harness.format_value({"mean": 2.0, "std": 0.0, "n": 1, "not_applicable": "why"}) == "n/a"
+    assert harness.format_value({"mean": 19.76, "std": 0.0, "n": 1}) == "19.76 (n=1)"  # one value: no "± 0"
+    assert harness.format_value({"mean": 12345.6, "std": 147.0, "n": 3}) == "12350 ± 150 (n=3)"  # not 1.235e+04 ± 1.5e+02
+    assert harness.format_value({"mean": 0.00012345, "std": 1e-5, "n": 2}) == "0.0001234 ± 1e-05 (n=2)"
     assert harness.format_value({"mean": None, "std": None, "n": 0, "not_applicable": ""}) == "-"
 
 
@@ -784,7 +787,7 @@ def test_write_markdown_lays_out_table_protocol_provenance_and_evidence(tmp_path
     expected = "\n".join([
         "# zoo3d compare", "", "```", "zoo3d compare x", "```", "",
         "| model | a ↑ | b ↓ | c |", "|---|---|---|---|",  # c: no direction recorded, no arrow
-        "| m1 | 1.5 ± 0.25 (n=2) | 3 ± 0 (n=1) | - |", "| m2 | n/a | - | 0.5 ± 0 (n=1) |",
+        "| m1 | 1.5 ± 0.25 (n=2) | 3 (n=1) | - |", "| m2 | n/a | - | 0.5 (n=1) |",
         "", "Values are mean ± standard deviation over instances (n).", "",
         "## Notes", "", "- first", "- second", "",
         "## Protocol", "", "```json", json.dumps({"name": "small", "instances": 2}, indent=1), "```", "",

@@ -45,6 +45,7 @@ metrics, the protocol and its ``--set`` items, ``ZOO3D_ZOO_DATA``, and the Incep
 from __future__ import annotations
 
 import json
+import math
 import os
 import signal
 import subprocess
@@ -63,6 +64,10 @@ SWEEP_YAWS = (-0.5, -0.25, 0.0, 0.25, 0.5)
 STOP_GRACE_S = 900
 #: ``zoo3d bench`` without suite names skips this one (hours by default); name it to run it.
 RUN_BY_DEFAULT = False
+
+
+#: every model's preset unless ZOO3D_ZOO_PRESETS names another
+DEFAULT_PRESET = "tiny"
 
 
 @dataclass
@@ -85,7 +90,7 @@ class ZooSettings:
     overrides: list[tuple[str | None, str]] = field(default_factory=list)  # (model or None for all, key=value)
 
     def preset(self, model: str) -> str:
-        return self.presets.get(model, "tiny")
+        return self.presets.get(model, DEFAULT_PRESET)
 
     def set_items(self, model: str) -> list[str]:
         """The ``key=value`` overrides of ``model``'s training, in the order given (a later one wins)."""
@@ -150,6 +155,12 @@ def settings_from_env(quick: bool, env: dict[str, str] | None = None) -> ZooSett
         if model in presets:  # which one was meant cannot be told
             raise UserError(f"ZOO3D_ZOO_PRESETS names model '{model}' twice ({presets[model]} and {preset}).")
         presets[model] = preset
+    for model in models:  # a preset the model lacks would fail only when its turn to train comes
+        known = get_model_spec(model).presets()
+        wanted = presets.get(model, DEFAULT_PRESET)
+        if known and wanted not in known:
+            raise UserError(f"ZOO3D_ZOO_PRESETS: model '{model}' has no preset '{wanted}'; its presets are "
+                            f"{', '.join(known)}.")
     overrides: list[tuple[str | None, str]] = []
     for item in filter(None, (t.strip() for t in env.get("ZOO3D_ZOO_SET", "").split(";"))):
         head, colon, rest = item.partition(":")
@@ -157,12 +168,14 @@ def settings_from_env(quick: bool, env: dict[str, str] | None = None) -> ZooSett
         if "=" not in override:
             raise UserError(f"ZOO3D_ZOO_SET entry '{item}' must look like key=value or MODEL:key=value.")
         overrides.append((None if who is None else _run_model(who, models, "ZOO3D_ZOO_SET", item), override))
-    minutes = _number(env, "ZOO3D_ZOO_MINUTES", "0" if quick else "30", float)
-    steps_cap = _number(env, "ZOO3D_ZOO_STEPS", "2" if quick else "")
+    minutes = _number(env, "ZOO3D_ZOO_MINUTES", "0" if quick else "30", float, least=0)
+    if not math.isfinite(minutes):  # nan would never time out
+        raise UserError(f"ZOO3D_ZOO_MINUTES must be a finite number, not '{env.get('ZOO3D_ZOO_MINUTES')}'.")
+    steps_cap = _number(env, "ZOO3D_ZOO_STEPS", "2" if quick else "", least=1)
     instances = _number(env, "ZOO3D_ZOO_INSTANCES", "1" if quick else "", least=1)  # unset: the protocol's
     jobs = _number(env, "ZOO3D_ZOO_JOBS", "1", least=1)
     resume = _number(env, "ZOO3D_ZOO_RESUME", "0") != 0
-    if minutes <= 0 and steps_cap is None:
+    if minutes == 0 and steps_cap is None:
         raise UserError("ZOO3D_ZOO_MINUTES is 0 and ZOO3D_ZOO_STEPS is unset: the training would never stop.")
     out = Path(env.get("ZOO3D_ZOO_OUT") or Path("runs") / time.strftime("zoo-%Y%m%d-%H%M%S"))
     s = ZooSettings(models=models, out=out,
@@ -220,6 +233,15 @@ def _zoo3d(*args: str) -> list[str]:
     return [sys.executable, "-m", "zoo3d", *args]
 
 
+def usable_cores() -> int:
+    """The cores this process may run on (its affinity mask where the system has one, as under taskset or a
+    container's cpuset), not every core of the machine."""
+    try:
+        return len(os.sched_getaffinity(0)) or 1
+    except AttributeError:  # macOS, Windows
+        return os.cpu_count() or 1
+
+
 def child_env(jobs: int, env: dict[str, str] | None = None) -> dict[str, str]:
     """The environment of every child process: with ``jobs`` side by side, each gets its share of the cores.
 
@@ -228,7 +250,7 @@ def child_env(jobs: int, env: dict[str, str] | None = None) -> dict[str, str]:
     """
     env = dict(os.environ if env is None else env)
     if jobs > 1 and not env.get("OMP_NUM_THREADS"):  # an empty value is unset to OpenMP
-        env["OMP_NUM_THREADS"] = str(max(1, (os.cpu_count() or 1) // jobs))
+        env["OMP_NUM_THREADS"] = str(max(1, usable_cores() // jobs))
     return env
 
 
@@ -293,17 +315,19 @@ def train_for_budget(model: str, run_dir: Path, s: ZooSettings, device: str) -> 
     from zoo3d.train.checkpoint import read_metadata
 
     meta = read_metadata(run_checkpoint(run_dir))
+    threads = child_env(s.jobs).get("OMP_NUM_THREADS") or str(usable_cores())
     record = {"model": model, "preset": s.preset(model), "data": s.data, "ended": ended,
               "train_s": round(seconds, 1), "step": int(meta.get("zoo3d.step", 0)),
-              "stage": meta.get("zoo3d.stage", ""), "settings": training_settings(model, s)}
+              "stage": meta.get("zoo3d.stage", ""), "device": device, "threads": threads,
+              "settings": training_settings(model, s)}
     write_text_atomic(training_record_path(run_dir), json.dumps(record, indent=1) + "\n", "training record")
     return record
 
 
-def finished_training(model: str, run_dir: Path, s: ZooSettings) -> dict | None:
+def finished_training(model: str, run_dir: Path, s: ZooSettings, device: str | None = None) -> dict | None:
     """With ``s.resume``, the record of ``model``'s finished training in ``run_dir``, or None to train it.
 
-    Raises UserError where reusing would mislead: a record made with another preset, data or
+    Raises UserError where reusing would mislead: a record made with another preset, data, ``device`` or
     :func:`training_settings`, or a run folder without a record (a training that was cut off, whose budget
     cannot be told). A record from before ``settings`` was kept is reused with a note: such records exist.
     """
@@ -316,6 +340,9 @@ def finished_training(model: str, run_dir: Path, s: ZooSettings) -> dict | None:
         if made != wanted:
             raise UserError(f"{path} was trained with preset {made[0]} on {made[1]}, not {wanted[0]} on "
                             f"{wanted[1]}; use another ZOO3D_ZOO_OUT or remove {run_dir} and {path.name}.")
+        if device is not None and record.get("device", device) != device:  # the header states one device
+            raise UserError(f"{path} was trained with --device {record['device']}, not {device}; use another "
+                            f"ZOO3D_ZOO_OUT or remove {run_dir} and {path.name}.")
         differ = _settings_differ(record.get("settings"), training_settings(model, s))
         if differ:
             raise UserError(f"{path} was trained under other settings: {'; '.join(differ)}; set them back, use "
@@ -413,6 +440,15 @@ def _cell(entry: dict | None) -> str:
     return "-" if entry is None else format_value(entry).replace(" (n=", " (")
 
 
+#: the metric key the table's rows are sorted by (highest first); rows without it come last
+HEADLINE = "neus_detail_gain"
+
+
+def _headline_order(row: dict) -> tuple:
+    mean = (row.get(HEADLINE) or {}).get("mean")
+    return (mean is None, -(mean if mean is not None else 0.0))
+
+
 def _budget(s: ZooSettings) -> str:
     parts = ([f"{s.minutes:g} min"] if s.minutes > 0 else []) + ([f"{s.steps} steps"] if s.steps else [])
     return " or ".join(parts)
@@ -434,14 +470,21 @@ def zoo_table(result: dict, trained: dict[str, dict], images: dict[str, dict[str
                  f"their minutes are in the table)." if reused else "."), "",
              "| model | 3D-consistent | preset | steps | train min | " + " | ".join(k + arrow[k] for k in keys) + " |",
              "|---" * (5 + len(keys)) + "|"]
-    for name, row in models.items():
+    for name, row in sorted(models.items(), key=lambda item: _headline_order(item[1])):
         t = trained.get(name, {})
         strict = "yes" if result["provenance"][name]["strictly_3d_consistent"] else "no (2D upsampler)"
         cells = [name, strict, t.get("preset", "-"), str(t.get("step", "-")),
                  f"{t['train_s'] / 60:.1f}" if t else "-"]
         lines.append("| " + " | ".join(cells + [_cell(row.get(k)) for k in keys]) + " |")
-    lines += ["", "Mean ± standard deviation over instances (count in brackets). Rows without a "
-              "preset are the calibration models, scenes of known consistency (docs/metrics.md).", ""]
+    lines += ["", f"Rows sorted by `{HEADLINE}` (highest first). Mean ± sample standard deviation (n − 1) over "
+              "the instances of `neus`, `epi` and `depth` (count in brackets); `swd`, `diversity`, `detail`, `fid` "
+              "and `kid` are one value over the protocol's image set (1), and `speed` is over its timed repeats. "
+              "Rows without a preset are the calibration models, scenes of known consistency (docs/metrics.md)."]
+    made = {f"{t.get('device', '?')}, {t.get('threads', '?')} threads" for t in trained.values()}
+    if len(made) > 1:  # a resume may mix trainings made with different ZOO3D_ZOO_JOBS
+        lines += ["", "Trainings ran on: " + "; ".join(
+            f"{n} {t.get('device', '?')}, {t.get('threads', '?')} threads" for n, t in trained.items()) + "."]
+    lines += [""]
     for name, files in images.items():
         lines += [f"## {name}", "", f"Samples (seeds 0-7, ψ = 1): ![{name} samples](images/{files['samples']})", "",
                   f"Yaw sweep ({', '.join(f'{y:g}' for y in SWEEP_YAWS)} rad, one row each; seeds 0-3): "
@@ -468,7 +511,7 @@ def run(device: str, quick: bool) -> list[dict]:
     def train_and_draw(model: str) -> tuple[dict, bool, dict[str, str]]:
         """(the training's record, whether an earlier invocation did it, the images)."""
         run_dir = s.out / "runs" / model
-        record = finished_training(model, run_dir, s)
+        record = finished_training(model, run_dir, s, device)
         earlier = record is not None
         if earlier:
             _say(f"{model} trained before ({record['step']} steps), not again")
@@ -493,11 +536,16 @@ def run(device: str, quick: bool) -> list[dict]:
     write_text_atomic(s.out / "zoo.md", table, "zoo table")
     records = []
     for name, row in result["models"].items():
-        rec = {"model": name, **{k: v for k, v in trained.get(name, {}).items() if k != "model"}}
+        rec = {"model": name, **{k: v for k, v in trained.get(name, {}).items() if k != "model"},
+               "reused": name in reused,
+               "strictly_3d_consistent": bool(result["provenance"][name]["strictly_3d_consistent"])}
         for key, entry in row.items():
             if entry.get("mean") is not None:
                 rec[key] = entry["mean"]
                 rec[key + "_std"] = entry["std"]
+                rec[key + "_n"] = entry.get("n")
+                if entry.get("comparable") is False:
+                    rec[key + "_comparable"] = False
         records.append(rec)
     _say(f"wrote {s.out / 'zoo.md'} ({wall / 60:.1f} min)")
     return records

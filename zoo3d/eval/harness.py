@@ -167,12 +167,25 @@ def direction_arrow(result: dict[str, Any], key: str) -> str:
     return "" if better is None else (" ↑" if better else " ↓")
 
 
+def significant(value: float, digits: int) -> str:
+    """``value`` to ``digits`` significant figures without an exponent for large numbers (147 at 2 digits is
+    ``150``, not ``1.5e+02``; a 12345 ms timing at 4 is ``12350``); small ones keep ``%g``'s form."""
+    text = f"{value:.{digits}g}"
+    if "e+" in text:
+        return f"{float(text):.0f}"
+    return text
+
+
 def format_value(entry: dict[str, Any]) -> str:
+    """``mean ± std (n=N)``; one value (a distribution metric over its image set, one instance) has no spread
+    to show, so it reads ``mean (n=1)`` rather than a misleading ``± 0``."""
     if entry.get("not_applicable"):
         return "n/a"
     if entry.get("mean") is None:
         return "-"
-    text = f"{entry['mean']:.4g} ± {entry['std']:.2g}"
+    text = significant(entry["mean"], 4)
+    if entry.get("n", 0) != 1:
+        text += f" ± {significant(entry['std'], 2)}"
     if entry.get("comparable") is False:
         text += " (not comparable)"
     return f"{text} (n={entry['n']})"
