@@ -761,7 +761,8 @@ def test_format_value_reads_mean_std_and_n():
     assert harness.format_value({"mean": 2.0, "std": 0.5, "n": 2, "comparable": True}) == "2 ± 0.5 (n=2)"
     assert harness.format_value({"mean": 2.0, "std": 0.0, "n": 1, "not_applicable": "why"}) == "n/a"
     assert harness.format_value({"mean": 19.76, "std": 0.0, "n": 1}) == "19.76 (n=1)"  # one value: no "± 0"
-    assert harness.format_value({"mean": 12345.6, "std": 147.0, "n": 3}) == "12350 ± 150 (n=3)"  # not 1.235e+04 ± 1.5e+02
+    # not 1.235e+04 ± 1.5e+02
+    assert harness.format_value({"mean": 12345.6, "std": 147.0, "n": 3}) == "12350 ± 150 (n=3)"
     assert harness.format_value({"mean": 0.00012345, "std": 1e-5, "n": 2}) == "0.0001234 ± 1e-05 (n=2)"
     assert harness.format_value({"mean": None, "std": None, "n": 0, "not_applicable": ""}) == "-"
 

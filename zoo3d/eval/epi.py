@@ -1,8 +1,8 @@
 """The ``epi`` metric: how smoothly image rows move in a yaw sweep (GRAM-HD Fig. 5 as a number).
 
 For a sweep of F frames with yaw evenly in [-r, r] around the model's centre view (``protocol_cameras``:
-its cameras share one up axis), one image row stacked over the frames gives an epipolar-plane image (EPI) (F, W, 3): for a 3D-consistent model every
-point traces a smooth line. Score (lower = more consistent): each EPI row is predicted from
+its cameras share one up axis), one image row stacked over the frames gives an epipolar-plane image
+(EPI) (F, W, 3): for a 3D-consistent model every point traces a smooth line. Score (lower = more consistent): each EPI row is predicted from
 the previous one shifted by the best sub-pixel offset (searched in [-max_shift, max_shift]
 px, steps of 1/8 px, linear interpolation, edge pixels excluded). The mean squared error of
 that prediction is divided by the EPI's horizontal detail energy (mean squared difference of

@@ -4,7 +4,8 @@ Routes (GET/HEAD only; anything else is 404, or 405 for other methods):
 
 * ``/`` — the page (``static/index.html``); ``/static/<file>`` — the page's script and the vendored three.js,
   served only when the resolved path lies inside the package's ``static`` folder;
-* ``/api/info`` — JSON: camera prior, the yaw and pitch ranges to orbit in, the view to open at, default seed, whether other seeds can be generated, a source label;
+* ``/api/info`` — JSON: camera prior, the yaw and pitch ranges to orbit in, the view to open at, default seed,
+  whether other seeds can be generated, a source label;
 * ``/scene.glb[?seed=S]`` — the scene as GLB: made from the generator for seed S (default: the one given on
   the command line), or the ``.glb`` file the viewer was started with (which has no other seed).
 

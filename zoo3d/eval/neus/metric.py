@@ -1,7 +1,8 @@
 """The ``neus`` metric: how well one NeuS explains a model's 30 yaw-swept views (GRAM-HD Table 2).
 
 Per instance: render ``protocol.views`` views with yaw evenly in [-yaw_range, yaw_range] around the
-model's centre view, pitch offset ``protocol.pitch``, at the protocol resolution; fit NeuS to them with their true cameras, and
+model's centre view, pitch offset ``protocol.pitch``, at the protocol resolution; fit NeuS to them
+with their true cameras, and
 fit a second NeuS (same settings, same seed) to the same views with the cameras permuted (the
 control: the same images, no consistency to exploit). Reported per instance:
 
