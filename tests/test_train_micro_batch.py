@@ -111,3 +111,29 @@ def test_micro_batches_cut_the_batch_and_weigh_each_chunk_by_its_size():
     assert all(c.real.extras["name"] == "heads" and c.real.extras["scale"] == 2.0 for c, _ in chunks)
     torch.testing.assert_close(chunks[2][0].real.cameras.cam2world, cams.cam2world[4:5])
     assert isinstance(chunks[0][0].real.cameras, Camera)
+
+
+def test_the_two_process_harness_runs_again_only_after_torchs_own_abort(tmp_path, monkeypatch):
+    """The one retry is for a rank aborted inside torch (:data:`harness.ABORT_SIGNATURE`), from empty output
+    folders; any other failure is returned at once."""
+    import subprocess
+    from types import SimpleNamespace
+
+    out = tmp_path / "out"
+    out.mkdir()
+    answers, seen = [], []
+
+    def run(cmd, **kw):
+        seen.append(sorted(p.name for p in out.iterdir()))
+        (out / "partial.pt").write_text("x")
+        return answers.pop(0)
+
+    monkeypatch.setattr(subprocess, "run", run)
+    abort = SimpleNamespace(returncode=1, stderr=f"{harness.ABORT_SIGNATURE}\nrank 0 was killed by SIGABRT")
+    answers[:] = [abort, SimpleNamespace(returncode=0, stderr="")]
+    assert harness.launch_two([f"per_image:{out}:2"]).returncode == 0 and seen == [[], []]
+    other = SimpleNamespace(returncode=1, stderr="AssertionError: steps differ")
+    answers[:] = [other]
+    assert harness.launch_two([f"per_image:{out}:2"]) is other and len(answers) == 0
+    answers[:] = [abort, abort]
+    assert harness.launch_two([f"per_image:{out}:2"]).returncode == 1 and not answers
