@@ -52,8 +52,8 @@ def clean_env(**extra) -> dict:
     return env
 
 
-#: What a rank prints when torch's C++ side aborts it (a joinable ``std::thread`` destroyed, seen about once
-#: in twenty runs of the gloo pair on 2 shared CPU cores, in the first step); no zoo3d code is in that path
+#: What a rank prints when torch's C++ side aborts it (``std::terminate``, as for a joinable ``std::thread``
+#: destroyed): seen once in 18 runs of the gloo pair on 2 CPU cores, in the first step; no zoo3d code is C++
 ABORT_SIGNATURE = "terminate called without an active exception"
 
 
