@@ -290,6 +290,11 @@ def test_the_table_sorts_by_the_headline_and_the_records_carry_what_the_table_sh
     with pytest.raises(UserError, match="gram.json was trained with --device cpu, not cuda"):
         zoo.run("cuda", quick=False)
     assert all(r["reused"] for r in zoo.run("cpu", quick=False) if r["model"] in ("gram", "pigan"))
+    # a training reused from a run with another ZOO3D_ZOO_JOBS had other threads: the table lists them per model
+    path = zoo.training_record_path(tmp_path / "runs" / "pigan")
+    path.write_text(json.dumps({**json.loads(path.read_text()), "threads": "1"}))
+    zoo.run("cpu", quick=False)
+    assert "Trainings ran on: gram cpu, 2 threads; pigan cpu, 1 threads." in (tmp_path / "zoo.md").read_text()
 
 
 def test_the_cores_shared_out_are_those_this_process_may_use(monkeypatch):

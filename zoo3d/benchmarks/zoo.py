@@ -141,9 +141,10 @@ def settings_from_env(quick: bool, env: dict[str, str] | None = None) -> ZooSett
 
     env = dict(os.environ if env is None else env)
     models = _list(env["ZOO3D_ZOO_MODELS"]) if env.get("ZOO3D_ZOO_MODELS") else default_models()
+    specs = {}
     for name in models:  # an unknown name is refused now, not when its turn to train comes hours later
         try:
-            get_model_spec(name)
+            specs[name] = get_model_spec(name)
         except UserError as exc:
             raise UserError(f"ZOO3D_ZOO_MODELS: {exc}") from None
     presets = {}
@@ -156,7 +157,7 @@ def settings_from_env(quick: bool, env: dict[str, str] | None = None) -> ZooSett
             raise UserError(f"ZOO3D_ZOO_PRESETS names model '{model}' twice ({presets[model]} and {preset}).")
         presets[model] = preset
     for model in models:  # a preset the model lacks would fail only when its turn to train comes
-        known = get_model_spec(model).presets()
+        known = specs[model].presets()
         wanted = presets.get(model, DEFAULT_PRESET)
         if known and wanted not in known:
             raise UserError(f"ZOO3D_ZOO_PRESETS: model '{model}' has no preset '{wanted}'; its presets are "
@@ -286,7 +287,8 @@ def train_for_budget(model: str, run_dir: Path, s: ZooSettings, device: str) -> 
     log_path = run_dir.parent / f"{model}.log"
     log = open(log_path, "w")
     t0 = time.monotonic()
-    proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=child_env(s.jobs))
+    env = child_env(s.jobs)
+    proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env)
     ended = "finished"
     try:
         proc.wait(timeout=s.minutes * 60 if s.minutes > 0 else None)
@@ -315,10 +317,10 @@ def train_for_budget(model: str, run_dir: Path, s: ZooSettings, device: str) -> 
     from zoo3d.train.checkpoint import read_metadata
 
     meta = read_metadata(run_checkpoint(run_dir))
-    threads = child_env(s.jobs).get("OMP_NUM_THREADS") or str(usable_cores())
     record = {"model": model, "preset": s.preset(model), "data": s.data, "ended": ended,
               "train_s": round(seconds, 1), "step": int(meta.get("zoo3d.step", 0)),
-              "stage": meta.get("zoo3d.stage", ""), "device": device, "threads": threads,
+              "stage": meta.get("zoo3d.stage", ""), "device": device,
+              "threads": env.get("OMP_NUM_THREADS") or str(usable_cores()),
               "settings": training_settings(model, s)}
     write_text_atomic(training_record_path(run_dir), json.dumps(record, indent=1) + "\n", "training record")
     return record
@@ -480,10 +482,9 @@ def zoo_table(result: dict, trained: dict[str, dict], images: dict[str, dict[str
               "the instances of `neus`, `epi` and `depth` (count in brackets); `swd`, `diversity`, `detail`, `fid` "
               "and `kid` are one value over the protocol's image set (1), and `speed` is over its timed repeats. "
               "Rows without a preset are the calibration models, scenes of known consistency (docs/metrics.md)."]
-    made = {f"{t.get('device', '?')}, {t.get('threads', '?')} threads" for t in trained.values()}
-    if len(made) > 1:  # a resume may mix trainings made with different ZOO3D_ZOO_JOBS
-        lines += ["", "Trainings ran on: " + "; ".join(
-            f"{n} {t.get('device', '?')}, {t.get('threads', '?')} threads" for n, t in trained.items()) + "."]
+    ran = {n: f"{t.get('device', '?')}, {t.get('threads', '?')} threads" for n, t in trained.items()}
+    if len(set(ran.values())) > 1:  # a resume may mix trainings made with different ZOO3D_ZOO_JOBS
+        lines += ["", "Trainings ran on: " + "; ".join(f"{n} {r}" for n, r in ran.items()) + "."]
     lines += [""]
     for name, files in images.items():
         lines += [f"## {name}", "", f"Samples (seeds 0-7, ψ = 1): ![{name} samples](images/{files['samples']})", "",

@@ -54,10 +54,6 @@ class GeneratorSource:
         self._scenes: OrderedDict[int, bytes] = OrderedDict()
         self._keep = keep
 
-    @property
-    def camera_prior(self) -> dict:
-        return self.generator.camera_prior.model_dump()
-
     def info(self) -> dict:
         return {**view_info(self.generator.camera_prior), "seed": self.seed, "can_generate": True,
                 "source": self.label}
