@@ -71,8 +71,10 @@ def test_errors_are_taken_on_the_clamped_range_the_fits_see():
 class _StandInFit:
     """Stand-in for ``fit_neus`` (it fits nothing): views + constant + checkerboard, amplitudes per camera set."""
 
-    def __init__(self, true_cameras, true=(0.1, 0.2), control=(0.3, 0.5)):
+    def __init__(self, true_cameras, true=(0.1, 0.2), control=(0.3, 0.5), restarts=None, bare=()):
         self.true_cameras, self.true, self.control = true_cameras, true, control
+        self.restarts = restarts or {}  # (seed, is_true) -> the restarts that fit reports
+        self.bare = set(bare)  # (seed, is_true) of the fits that report no surface (opacity 0)
         self.calls = []
 
     def __call__(self, images, cameras, settings, seed=0):
@@ -80,7 +82,9 @@ class _StandInFit:
         self.calls.append((is_true, seed, settings))
         const, amp = self.true if is_true else self.control
         renders = images + const + amp * _checkerboard(len(images), size=images.shape[-1])
-        return NeusFit(renders, 1.5 if is_true else 2.25, 0.0, 1.0, settings.iterations)
+        return NeusFit(renders, 1.5 if is_true else 2.25, 0.0, 1.0, settings.iterations,
+                       restarts=self.restarts.get((seed, is_true), 0),
+                       opacity=0.0 if (seed, is_true) in self.bare else 0.8)
 
 
 class _ExactFit:
@@ -104,11 +108,11 @@ class _DimSphere(TexturedSphereGenerator):
         return out
 
 
-def _run(monkeypatch, tmp_path=None, generator=None, sigma=1.0, instances=3):
+def _run(monkeypatch, tmp_path=None, generator=None, sigma=1.0, instances=3, restarts=None, bare=()):
     protocol = make_protocol("small", instances=instances, resolution=RES, views=VIEWS, neus_detail_sigma=sigma)
     generator = generator or _DimSphere(resolution=RES)
     cams = protocol_cameras(generator, protocol)
-    fake = _StandInFit(cams)
+    fake = _StandInFit(cams, restarts=restarts, bare=bare)
     monkeypatch.setattr(neus_metric, "fit_neus", fake)
     done = []
     ctx = EvalContext(protocol=protocol, device=torch.device("cpu"), seeds=[7, 8, 9][:instances], out_dir=tmp_path,
@@ -118,12 +122,17 @@ def _run(monkeypatch, tmp_path=None, generator=None, sigma=1.0, instances=3):
 
 
 def test_gains_psnr_and_seconds_have_their_closed_forms(monkeypatch):
-    result, fake, ctx, done, cams, gen = _run(monkeypatch)
+    # the control of seed 8 lost its surface twice; the true fit of seed 9 kept none
+    result, fake, ctx, done, cams, gen = _run(monkeypatch, restarts={(8, False): 2}, bare={(9, True)})
     keep = 1 - _nyquist_response(1.0) ** 2
     detail = 1000 * ((keep * 0.5 / 2) ** 2 - (keep * 0.2 / 2) ** 2)
     full = 1000 * ((0.3 ** 2 + 0.5 ** 2) / 4 - (0.1 ** 2 + 0.2 ** 2) / 4)
     assert set(result) == {"neus_detail_gain", "neus_gain", "neus_psnr", "neus_ssim", "neus_control_psnr",
-                           "neus_seconds"}
+                           "neus_seconds", "neus_restarts"}
+    assert result["neus_restarts"] == [0.0, 2.0, 0.0]
+    assert [n for n in ctx.notes if "surface" in n] == [
+        "m: seed 8: a NeuS fit lost its surface and was drawn again (0 true, 2 control).",
+        "m: seed 9: the true NeuS fit kept no surface in 3 attempts; its gain measures no consistency."]
     assert result["neus_detail_gain"] == pytest.approx([detail] * 3, rel=1e-4)
     assert result["neus_gain"] == pytest.approx([full] * 3, rel=1e-5)
     assert result["neus_seconds"] == [3.75] * 3
@@ -138,7 +147,7 @@ def test_gains_psnr_and_seconds_have_their_closed_forms(monkeypatch):
     assert [(t, s) for t, s, _ in fake.calls] == [(True, 7), (False, 7), (True, 8), (False, 8), (True, 9), (False, 9)]
     assert all(settings is ctx.protocol.neus for _, _, settings in fake.calls)
     assert done == [1, 1, 1]
-    assert ctx.notes == []  # the sphere is strictly consistent
+    assert len(ctx.notes) == 2  # the surfaces': the sphere is strictly consistent
 
 
 def test_detail_gain_follows_the_protocol_band(monkeypatch):

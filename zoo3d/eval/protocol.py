@@ -46,6 +46,9 @@ class NeusSettings(Config):
     #                                              where upstream sums it, so 3x upstream's share (see fit_neus)
     init_variance: float = 0.3                   # s = exp(10 v), upstream 0.3
     scene_radius: float = Field(0.25, gt=0)      # unit sphere radius in units of the camera radius
+    restarts: int = Field(2, ge=0)               # a fit that loses its surface is drawn again, up to this often
+    vanish_opacity: float = Field(0.01, ge=0, le=1)  # lost: the batch's mean opacity below this for 10 steps
+    #                                                  after the ramp (zoo3d.eval.neus.fit; not in upstream)
     eval_chunk: int = Field(4096, ge=64)
 
 

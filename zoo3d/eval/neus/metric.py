@@ -18,7 +18,8 @@ control: the same images, no consistency to exploit). Reported per instance:
 - ``neus_gain``: the same difference over all bands (coarse structure included).
 - ``neus_psnr`` / ``neus_ssim``: the true fit's re-renders against the views (GRAM-HD Table 2's
   raw numbers; they reward images for lacking detail, so they do not rank models on their own).
-- ``neus_control_psnr``: the control's PSNR; ``neus_seconds``: both fits.
+- ``neus_control_psnr``: the control's PSNR; ``neus_seconds``: both fits; ``neus_restarts``: how many
+  attempts of the two fits lost their surface and were drawn again (:mod:`zoo3d.eval.neus.fit`).
 """
 
 from __future__ import annotations
@@ -73,7 +74,7 @@ def detail_mse(renders: torch.Tensor, views: torch.Tensor, sigma: float) -> floa
 class NeusMetric(Metric):
     name = "neus"
     keys = ("neus_detail_gain", "neus_gain", "neus_psnr", "neus_ssim")
-    higher_is_better = dict.fromkeys(keys, True)  # neus_control_psnr and neus_seconds have no direction
+    higher_is_better = dict.fromkeys(keys, True)  # the control's PSNR, the seconds and the restarts have none
     requires = ("images",)
 
     def evaluate(self, model: EvalModel, ctx: EvalContext) -> dict[str, list[float]]:
@@ -83,7 +84,8 @@ class NeusMetric(Metric):
         if not strictly_consistent(gen):
             ctx.notes.append(f"{model.name}: not strictly 3D-consistent (2D upsampler); neus scores its final rgb.")
         shuffled = cameras[control_permutation(len(cameras)).to(ctx.device)]
-        result: dict[str, list[float]] = {k: [] for k in (*self.keys, "neus_control_psnr", "neus_seconds")}
+        result: dict[str, list[float]] = {k: [] for k in (*self.keys, "neus_control_psnr", "neus_seconds",
+                                                        "neus_restarts")}
         sigma = proto.neus_detail_sigma
         for i, seed in enumerate(ctx.seeds):
             views = render_instance(gen, instance_latent(gen, seed, ctx.device), cameras, res,
@@ -97,6 +99,15 @@ class NeusMetric(Metric):
             result["neus_ssim"].append(float(ssim(fit.renders, views).mean()))
             result["neus_control_psnr"].append(float(psnr(control.renders, views).mean()))
             result["neus_seconds"].append(fit.seconds + control.seconds)
+            result["neus_restarts"].append(float(fit.restarts + control.restarts))
+            if fit.restarts or control.restarts:
+                ctx.notes.append(f"{model.name}: seed {seed}: a NeuS fit lost its surface and was drawn again "
+                                 f"({fit.restarts} true, {control.restarts} control).")
+            bare = [label for label, f in (("true", fit), ("control", control))
+                    if f.opacity is not None and f.opacity < proto.neus.vanish_opacity]
+            if bare:
+                ctx.notes.append(f"{model.name}: seed {seed}: the {' and '.join(bare)} NeuS fit kept no surface "
+                                 f"in {proto.neus.restarts + 1} attempts; its gain measures no consistency.")
             if i < 2:
                 self._save_evidence(model.name, ctx, seed, views, fit.renders, control.renders)
             ctx.advance(1)
