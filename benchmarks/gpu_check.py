@@ -22,6 +22,12 @@ Parts, each timed and recorded (a part that fails or runs out of time is recorde
    overflows, as the engine's GradScaler does): time, peak memory, the loss and the gradient against
    fp32 (relative error, cosine).
 
+6. ``zoo`` (only when named: ``--only zoo``, a run of its own): docs/zoo.md's paper-preset command,
+   ``zoo3d bench zoo`` with GRAM and GRAM-HD ``ffhq256``, tri-plane ``ffhq512``, StyleSDF ``ffhq1024`` and
+   pi-GAN ``celeba`` in micro-batches of 4 on the ``paper`` protocol, shrunk to fit: 2 steps per model, one
+   instance, 128 px, NeuS 50 iterations, 64 images for swd/diversity. Every model must train, draw and get a
+   finite ``neus_detail_gain``; its figures are no result, the command running unchanged on CUDA is.
+
 ``--dry-run`` prints the plan and runs nothing. ``--device cpu --small`` runs every part at toy sizes
 on the CPU (tiny presets, a few steps; the benchmark suites, which have no toy size, are skipped): it
 checks this script, its figures mean nothing.
@@ -45,6 +51,11 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 BUDGET_S = 570  # the whole run, leaving a margin under 10 minutes
 SMALL_SLACK = 6  # --small on a CPU: every cap x 6 and no overall budget (it checks the script, not speed)
+#: docs/zoo.md's GPU command, and what the ``zoo`` part changes in it to fit in one call
+ZOO_PAPER_PRESETS = {"gram": "ffhq256", "gram_hd": "ffhq256", "triplane": "ffhq512", "stylesdf": "ffhq1024",
+                     "pigan": "celeba"}
+ZOO_SHRUNK_PROTOCOL = ("resolution=128", "neus.iterations=50", "distribution_images=64", "epi_frames=12",
+                       "depth_views=3", "speed_resolutions=[128]", "speed_repeats=2")
 PAPER_TABLE4 = {"source": "GRAM-HD Table 4, V100, batch 1, graph retained",
                 "time_s": {256: 0.18, 512: 0.22, 1024: 0.36}, "memory_gb": {256: 5.4, 512: 6.3, 1024: 9.0}}
 
@@ -240,6 +251,34 @@ class Check:
             return {"status": "failed", "tail": done.stderr.strip().splitlines()[-8:]}
         return json.loads(done.stdout.strip().splitlines()[-1])
 
+    def zoo(self, budget: float) -> dict:
+        """docs/zoo.md's paper-preset ``zoo3d bench zoo`` on this device, shrunk (module docstring, part 6)."""
+        out = self.out / "zoo"
+        presets = dict.fromkeys(ZOO_PAPER_PRESETS, "tiny") if self.small else ZOO_PAPER_PRESETS
+        env = {"ZOO3D_ZOO_OUT": str(out), "ZOO3D_ZOO_STEPS": "2", "ZOO3D_ZOO_MINUTES": "0",
+               "ZOO3D_ZOO_INSTANCES": "1", "ZOO3D_ZOO_PROTOCOL": "paper",
+               "ZOO3D_ZOO_MODELS": ",".join(presets),
+               "ZOO3D_ZOO_PRESETS": ",".join(f"{m}={p}" for m, p in presets.items()),
+               "ZOO3D_ZOO_DATA": "synthetic:heads?count=8&block=8" if self.small
+               else "synthetic:heads?count=16&device=cuda",
+               "ZOO3D_ZOO_SET": "train.micro_batch=4",
+               "ZOO3D_ZOO_COMPARE_SET": ";".join(ZOO_SHRUNK_PROTOCOL)}
+        if self.small:  # the paper NeuS (8 x 256 networks, 128 samples a ray) takes hours on a CPU
+            env.update(OMP_NUM_THREADS="1", ZOO3D_ZOO_PROTOCOL="small", ZOO3D_ZOO_COMPARE_SET=";".join(
+                (*ZOO_SHRUNK_PROTOCOL, "resolution=32", "neus.iterations=5", "speed_resolutions=[32]")))
+        path = out / "zoo.json"
+        done = self.sh([sys.executable, "-m", "zoo3d", "bench", "zoo", "--device", self.device, "--json",
+                        str(path)], budget, env)
+        if self.dry_run:
+            return {"env": env}
+        if done.returncode:
+            return {"status": "failed", "env": env, "tail": (done.stderr + done.stdout).strip().splitlines()[-8:]}
+        records = [r for r in json.loads(path.read_text()) if r.get("suite") == "zoo"]
+        trained = {r["model"]: r for r in records if r["model"] in presets}
+        missing = [m for m in presets if m not in trained or trained[m].get("step") != 2
+                   or not math.isfinite(trained[m].get("neus_detail_gain", math.nan))]
+        return {"status": "failed" if missing else "ok", "not_done": missing, "env": env, "records": records}
+
     # ---------------------------------------------------------------- all
     def main(self) -> dict:
         self.out.mkdir(parents=True, exist_ok=True)
@@ -253,6 +292,8 @@ class Check:
             self.run(job["name"], 90, self.train(job))
         self.run("two_gpus", 100, self.two_gpus)
         self.run("amp", 80, self.amp)
+        if "zoo" in self.only:  # longer than the rest of the check together: only when named
+            self.run("zoo", 540, self.zoo)
         self.doc["wall_s"] = round(time.perf_counter() - self.t0, 1)
         self.doc["summary"] = summary(self.doc)
         path = self.out / "gpu_check.json"
@@ -348,6 +389,10 @@ def summary(doc: dict) -> dict:
     if two.get("status") == "ok":
         s["two_gpus"] = {"images_per_s": two.get("images_per_s"), "scaling_efficiency": two.get("scaling_efficiency"),
                          "resume_in_one_process": two.get("resume_one_process")}
+    if "zoo" in parts:
+        s["zoo"] = {"status": parts["zoo"].get("status"), "not_done": parts["zoo"].get("not_done"),
+                    "neus_detail_gain": {r["model"]: r.get("neus_detail_gain")
+                                         for r in parts["zoo"].get("records", [])}}
     amp = parts.get("amp", {})
     if amp.get("modes"):
         s["amp_vs_fp32"] = {m: {ph: {k: v[k] for k in ("loss_rel_err", "grad_cosine", "ms") if k in v}

@@ -1,6 +1,7 @@
 """The source digest names the code that ran (not a checkout's HEAD), and gpu_check records it."""
 
 import importlib.util
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -77,3 +78,21 @@ def test_gpu_check_smoke_runs_every_stage_the_preset_names(tmp_path):
         assert stages, model
         for stage in stages:
             assert f"stages.{stage}.steps=2" in job["sets"], (model, stage)
+
+
+def test_gpu_check_zoo_part_runs_the_documented_paper_command_and_only_when_named(tmp_path, capsys):
+    module = _gpu_check()
+    doc = (REPO / "docs" / "zoo.md").read_text()
+    documented = re.search(r"ZOO3D_ZOO_PRESETS=(\S+) \\", doc).group(1)
+    assert dict(item.split("=") for item in documented.split(",")) == module.ZOO_PAPER_PRESETS
+    assert "ZOO3D_ZOO_SET='train.micro_batch=4'" in doc
+    check = module.Check(tmp_path, "cuda", small=False, dry_run=True)
+    env = check.zoo(100)["env"]
+    assert env["ZOO3D_ZOO_PROTOCOL"] == "paper" and env["ZOO3D_ZOO_SET"] == "train.micro_batch=4"
+    assert env["ZOO3D_ZOO_PRESETS"] == documented and env["ZOO3D_ZOO_STEPS"] == "2"
+    assert "zoo3d bench zoo --device cuda" in capsys.readouterr().out
+    parts = check.main()["parts"]  # every part: the plan of a whole check
+    assert "amp" in parts and "zoo" not in parts  # longer than the rest together: never run unless named
+    named = module.Check(tmp_path, "cuda", small=False, dry_run=True)
+    named.only = {"zoo"}
+    assert list(named.main()["parts"]) == ["zoo"]
