@@ -49,7 +49,8 @@ class NeusSettings(Config):
     restarts: int = Field(2, ge=0)               # a fit that loses its surface is drawn again, up to this often
     vanish_opacity: float = Field(0.01, ge=0, le=1)  # lost: the batch's mean opacity below this for 10 steps
     #                                                  after the ramp (zoo3d.eval.neus.fit; not in upstream)
-    eval_chunk: int = Field(4096, ge=64)
+    eval_chunk: int = Field(1024, ge=64)         # rays per re-render chunk: any size gives the same renders;
+    #                                              1024 re-renders 30 x 64² views 1.5x faster than 4096 on a CPU
 
 
 class Protocol(Config):
