@@ -5,6 +5,7 @@
 # Writes DIR/gpu_check.json (every figure and a summary); see benchmarks/gpu_check.py for the details.
 #
 #   benchmarks/gpu_check.sh [--out DIR]               on a GPU machine (DIR defaults to gpu_check_out)
+#   benchmarks/gpu_check.sh --only zoo [--out DIR]    the zoo's paper-preset command, shrunk (a run of its own)
 #   benchmarks/gpu_check.sh --dry-run                 print the plan
 #   benchmarks/gpu_check.sh --device cpu --small      check this script on a CPU (its figures mean nothing)
 #
