@@ -2,12 +2,13 @@
 
 For a sweep of F frames with yaw evenly in [-r, r] around the model's centre view (``protocol_cameras``:
 its cameras share one up axis), one image row stacked over the frames gives an epipolar-plane image
-(EPI) (F, W, 3): for a 3D-consistent model every point traces a smooth line. Score (lower = more consistent): each EPI row is predicted from
-the previous one shifted by the best sub-pixel offset (searched in [-max_shift, max_shift]
-px, steps of 1/8 px, linear interpolation, edge pixels excluded). The mean squared error of
-that prediction is divided by the EPI's horizontal detail energy (mean squared difference of
-neighbouring pixels), so blurring an image does not make it look consistent; the ratio is
-reported in percent, averaged over frame pairs and three rows (40 %, 50 %, 60 % of the height).
+(EPI) (F, W, 3): for a 3D-consistent model every point traces a smooth line. Score (lower = more
+consistent): each EPI row is predicted from the previous one shifted by the best sub-pixel offset
+(searched in [-max_shift, max_shift] px, steps of 1/8 px, linear interpolation, edge pixels
+excluded). The mean squared error of that prediction is divided by the EPI's horizontal detail
+energy (mean squared difference of neighbouring pixels), so blurring an image does not make it look
+consistent; the ratio is reported in percent, averaged over frame pairs and three rows (40 %, 50 %,
+60 % of the height).
 
 The protocol's ``epi_frames`` is the frame count at :data:`REFERENCE_RESOLUTION`; an image of R px gets R / 64
 times as many frames, so a point moves as many pixels per frame at every resolution. At a fixed count the

@@ -2,9 +2,8 @@
 
 Per instance: render ``protocol.views`` views with yaw evenly in [-yaw_range, yaw_range] around the
 model's centre view, pitch offset ``protocol.pitch``, at the protocol resolution; fit NeuS to them
-with their true cameras, and
-fit a second NeuS (same settings, same seed) to the same views with the cameras permuted (the
-control: the same images, no consistency to exploit). Reported per instance:
+with their true cameras, and fit a second NeuS (same settings, same seed) to the same views with the
+cameras permuted (the control: the same images, no consistency to exploit). Reported per instance:
 
 - ``neus_detail_gain`` (the headline, higher = more 3D-consistent detail): 1000 x (MSE of the
   control - MSE of the true fit), on [0, 1] images, both errors taken on the detail band of the
