@@ -254,18 +254,18 @@ class Check:
     def zoo(self, budget: float) -> dict:
         """docs/zoo.md's paper-preset ``zoo3d bench zoo`` on this device, shrunk (module docstring, part 6)."""
         out = self.out / "zoo"
-        presets = dict.fromkeys(ZOO_PAPER_PRESETS, "tiny") if self.small else ZOO_PAPER_PRESETS
-        env = {"ZOO3D_ZOO_OUT": str(out), "ZOO3D_ZOO_STEPS": "2", "ZOO3D_ZOO_MINUTES": "0",
-               "ZOO3D_ZOO_INSTANCES": "1", "ZOO3D_ZOO_PROTOCOL": "paper",
-               "ZOO3D_ZOO_MODELS": ",".join(presets),
-               "ZOO3D_ZOO_PRESETS": ",".join(f"{m}={p}" for m, p in presets.items()),
-               "ZOO3D_ZOO_DATA": "synthetic:heads?count=8&block=8" if self.small
-               else "synthetic:heads?count=16&device=cuda",
-               "ZOO3D_ZOO_SET": "train.micro_batch=4",
-               "ZOO3D_ZOO_COMPARE_SET": ";".join(ZOO_SHRUNK_PROTOCOL)}
         if self.small:  # the paper NeuS (8 x 256 networks, 128 samples a ray) takes hours on a CPU
-            env.update(OMP_NUM_THREADS="1", ZOO3D_ZOO_PROTOCOL="small", ZOO3D_ZOO_COMPARE_SET=";".join(
-                (*ZOO_SHRUNK_PROTOCOL, "resolution=32", "neus.iterations=5", "speed_resolutions=[32]")))
+            presets, protocol = dict.fromkeys(ZOO_PAPER_PRESETS, "tiny"), "small"
+            data = "synthetic:heads?count=8&block=8"
+            sets = (*ZOO_SHRUNK_PROTOCOL, "resolution=32", "neus.iterations=5", "speed_resolutions=[32]")
+            threads = {"OMP_NUM_THREADS": "1"}
+        else:
+            presets, protocol, data = ZOO_PAPER_PRESETS, "paper", "synthetic:heads?count=16&device=cuda"
+            sets, threads = ZOO_SHRUNK_PROTOCOL, {}
+        env = {"ZOO3D_ZOO_OUT": str(out), "ZOO3D_ZOO_STEPS": "2", "ZOO3D_ZOO_MINUTES": "0",
+               "ZOO3D_ZOO_INSTANCES": "1", "ZOO3D_ZOO_PROTOCOL": protocol, "ZOO3D_ZOO_MODELS": ",".join(presets),
+               "ZOO3D_ZOO_PRESETS": ",".join(f"{m}={p}" for m, p in presets.items()), "ZOO3D_ZOO_DATA": data,
+               "ZOO3D_ZOO_SET": "train.micro_batch=4", "ZOO3D_ZOO_COMPARE_SET": ";".join(sets), **threads}
         path = out / "zoo.json"
         done = self.sh([sys.executable, "-m", "zoo3d", "bench", "zoo", "--device", self.device, "--json",
                         str(path)], budget, env)
