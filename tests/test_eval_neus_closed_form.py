@@ -163,6 +163,58 @@ def test_sdf_gradient_is_the_spatial_derivative(create_graph):
     assert source.grad is None  # the points' own graph is cut
 
 
+def _away_from_init(net):
+    """Random weights, so that every encoded column, the skip and both Softplus regimes carry the gradient."""
+    with torch.no_grad():
+        for lin in net.linears:
+            lin.parametrizations.weight.original1.normal_(0, 0.5)
+            lin.bias.normal_(0, 0.02)
+    return net
+
+
+def _autograd_sdf_and_gradient(net, x):
+    """The reference: the gradient by autograd with create_graph, as the eikonal term's textbook form."""
+    x = x.detach().requires_grad_(True)
+    sdf, feature = net(x)
+    (grad,) = torch.autograd.grad(sdf, x, torch.ones_like(sdf), create_graph=True)
+    return sdf, feature, grad
+
+
+@pytest.mark.parametrize("layers,multires", [(4, 2), (4, 0), (3, 3), (2, 1)])
+def test_sdf_gradient_beside_the_forward_pass_equals_autograd_to_second_order(layers, multires):
+    """First order: the gradient; second order: the parameters' gradient of a loss with an eikonal term.
+
+    (4, 2) and (4, 0) re-inject the input at layer 2, (3, 3) and (2, 1) have no skip. The slope is sigmoid(100 z)
+    everywhere, where torch's Softplus is linear above 100 z = 20: they differ there by less than e^-20 (so 1e-8).
+    """
+    torch.manual_seed(5)
+    net = _away_from_init(SDFNetwork(layers=layers, hidden=24, feature_dim=2, multires=multires).double())
+    assert (net.skip is not None) is (layers == 4)
+    x = torch.randn(64, 3, dtype=torch.float64) * 0.6
+    ours, ref = net.sdf_and_gradient(x, create_graph=True), _autograd_sdf_and_gradient(net, x)
+    for a, b in zip(ours, ref):
+        assert torch.allclose(a, b, rtol=1e-8, atol=1e-8)
+
+    def loss(sdf, feature, grad):
+        return (sdf ** 2).mean() + ((grad.norm(dim=-1) - 1) ** 2).mean() + (feature * sdf).mean()
+
+    params = list(net.parameters())
+    ours_grads = torch.autograd.grad(loss(*ours), params)
+    ref_grads = torch.autograd.grad(loss(*ref), params)
+    for a, b in zip(ours_grads, ref_grads):
+        assert torch.allclose(a, b, rtol=1e-8, atol=1e-8)
+    assert max(float(g.abs().max()) for g in ours_grads) > 1e-3  # the loss reaches the parameters
+
+
+def test_sdf_gradient_without_create_graph_builds_no_graph():
+    torch.manual_seed(6)
+    net = _away_from_init(SDFNetwork(layers=4, hidden=8, feature_dim=2, multires=1).double())
+    x = torch.randn(5, 3, dtype=torch.float64)
+    sdf, feature, grad = net.sdf_and_gradient(x, create_graph=False)
+    assert not (sdf.requires_grad or feature.requires_grad or grad.requires_grad)
+    assert torch.allclose(grad, _autograd_sdf_and_gradient(net, x)[2], rtol=1e-8, atol=1e-8)
+
+
 # ------------------------------------------------------------------------------ colour, variance, background
 
 def _mlp_reference(linears, h, last):

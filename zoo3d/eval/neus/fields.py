@@ -25,6 +25,20 @@ def positional_encoding(x: Tensor, multires: int) -> Tensor:
     return torch.cat([x, enc.flatten(-3)], dim=-1)
 
 
+def positional_encoding_vjp(x: Tensor, grad_encoding: Tensor, multires: int) -> Tensor:
+    """The gradient (N, 3) at ``x`` (N, 3) of a function whose gradient in the encoding is ``grad_encoding``.
+
+    Every encoded column depends on one coordinate: d sin(2^k x)/dx = 2^k cos(2^k x), d cos/dx = -2^k sin.
+    """
+    grad = grad_encoding[:, :3]
+    if multires == 0:
+        return grad
+    freqs = 2.0 ** torch.arange(multires, device=x.device, dtype=x.dtype)
+    xf = x[:, None, :] * freqs[:, None]                                # (N, K, 3)
+    g = grad_encoding[:, 3:].reshape(-1, multires, 2, 3)               # the layout of positional_encoding
+    return grad + ((g[:, :, 0] * torch.cos(xf) - g[:, :, 1] * torch.sin(xf)) * freqs[:, None]).sum(1)
+
+
 class SDFNetwork(nn.Module):
     """f(x) -> (sdf (N, 1), feature (N, F)); IDR/NeuS geometric init so f ~ |x| - 0.5 at start.
 
@@ -60,27 +74,55 @@ class SDFNetwork(nn.Module):
             elif self.skip is not None and i == self.skip and self.multires > 0:
                 lin.weight[:, -(in_dim - 3):] = 0.0
 
-    def forward(self, x: Tensor) -> tuple[Tensor, Tensor]:
-        inp = positional_encoding(x, self.multires)
-        h = inp
+    def _layers(self, inp: Tensor, slopes: list[Tensor] | None) -> tuple[Tensor, list[Tensor], int]:
+        """The output (N, 1 + F) for the encoding ``inp``, each layer's weight, and the width the skip layer
+        receives before the re-injected input; appends each hidden layer's Softplus slope to ``slopes`` if given."""
+        h, weights, kept, last = inp, [], 0, len(self.linears) - 1
         for i, lin in enumerate(self.linears):
             if self.skip is not None and i == self.skip:
+                kept = h.shape[-1]
                 h = torch.cat([h, inp], dim=-1) / math.sqrt(2)
-            h = lin(h)
-            if i < len(self.linears) - 1:
+            weights.append(lin.weight)                  # weight norm recomputes it on every access
+            h = F.linear(h, weights[-1], lin.bias)
+            if i < last:
+                if slopes is not None:
+                    slopes.append(torch.sigmoid(self.act.beta * h))
                 h = self.act(h)
+        return h, weights, kept
+
+    def forward(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        h = self._layers(positional_encoding(x, self.multires), None)[0]
         return h[..., :1], h[..., 1:]
 
     def sdf(self, x: Tensor) -> Tensor:
         return self.forward(x)[0]
 
     def sdf_and_gradient(self, x: Tensor, create_graph: bool) -> tuple[Tensor, Tensor, Tensor]:
-        """sdf (N, 1), feature (N, F) and the spatial gradient (N, 3) (the unnormalised normal)."""
-        with torch.enable_grad():
-            x = x.detach().requires_grad_(True)
-            sdf, feature = self.forward(x)
-            (grad,) = torch.autograd.grad(sdf, x, torch.ones_like(sdf), create_graph=create_graph)
-        return sdf, feature, grad
+        """sdf (N, 1), feature (N, F) and the spatial gradient (N, 3) (the unnormalised normal).
+
+        The gradient is built beside the forward pass from its weights and Softplus slopes, the chain
+        e_0 W_L diag(sigmoid(beta z)) ... W_0 d(encoding)/dx, rather than by ``autograd.grad(create_graph=True)``:
+        the eikonal loss then differentiates plain products once instead of autograd's graph of a backward pass,
+        and the fit step is about 1.15x faster on a CPU (benchmarks/RESULTS.md). The slope sigmoid(beta z) is
+        Softplus's derivative up to its linear threshold (beta z > 20, where they differ by under e^-20), so the
+        values are autograd's up to rounding. ``create_graph=False`` builds no graph at all (the re-render).
+        """
+        with torch.set_grad_enabled(create_graph and torch.is_grad_enabled()):
+            x = x.detach()
+            inp = positional_encoding(x, self.multires)
+            slopes: list[Tensor] = []
+            h, weights, kept = self._layers(inp, slopes)
+            last = len(weights) - 1
+            grad = weights[last][:1].expand(h.shape[0], -1)    # d sdf / d(last hidden layer)
+            grad_inp = None
+            for i in range(last - 1, -1, -1):
+                grad = (grad * slopes[i]) @ weights[i]
+                if self.skip is not None and i == self.skip:   # the input re-injected here: (h, inp) / sqrt 2
+                    grad_inp = grad[:, kept:] / math.sqrt(2)
+                    grad = grad[:, :kept] / math.sqrt(2)
+            grad_inp = grad if grad_inp is None else grad_inp + grad
+            grad = positional_encoding_vjp(x, grad_inp, self.multires)
+        return h[..., :1], h[..., 1:], grad
 
 
 class ColorNetwork(nn.Module):
