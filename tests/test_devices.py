@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from zoo3d.devices import resolve_device
+from zoo3d.devices import flush_denormals, flushing_denormals, resolve_device
 from zoo3d.errors import UserError
 
 
@@ -32,3 +32,30 @@ def test_mps_without_mps_is_one_sentence_not_a_torch_error_later():
 def test_other_names_are_refused(name, message):
     with pytest.raises(UserError, match=message):
         resolve_device(name)
+
+
+SUBNORMAL_MAKER = 2e-38  # a normal float32; a quarter of it is subnormal
+
+
+@pytest.mark.parametrize("before", [False, True])
+def test_flush_denormals_zeroes_subnormals_inside_and_restores_the_mode_after(before):
+    torch.set_flush_denormal(before)
+    try:
+        assert flushing_denormals() is before
+        assert (float(torch.tensor([SUBNORMAL_MAKER]) / 4) == 0.0) is before
+        with flush_denormals(torch.device("cpu")):
+            assert flushing_denormals()
+            assert float(torch.tensor([SUBNORMAL_MAKER]) / 4) == 0.0
+            assert float(torch.tensor([SUBNORMAL_MAKER]) * 4) == pytest.approx(8e-38)  # normal values untouched
+        assert flushing_denormals() is before
+        with pytest.raises(ZeroDivisionError), flush_denormals(torch.device("cpu")):
+            raise ZeroDivisionError  # restored on the way out of an error too
+        assert flushing_denormals() is before
+    finally:
+        torch.set_flush_denormal(False)
+
+
+def test_flush_denormals_leaves_the_cpu_alone_for_another_device():
+    with flush_denormals(torch.device("meta")):
+        assert not flushing_denormals()
+        assert float(torch.tensor([SUBNORMAL_MAKER]) / 4) > 0.0

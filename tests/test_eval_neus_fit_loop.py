@@ -14,6 +14,7 @@ import pytest
 import torch
 
 from zoo3d.cameras import yaw_sweep
+from zoo3d.devices import flushing_denormals
 from zoo3d.eval.calibration import TexturedSphereGenerator
 from zoo3d.eval.metric import render_instance
 from zoo3d.eval.neus.fields import ColorNetwork, DirectionalBackground, SDFNetwork, Variance
@@ -172,6 +173,17 @@ def test_callback_sees_every_step_and_renders_what_the_fit_rerenders():
     assert torch.allclose(last["pixels"], flat[idx], atol=1e-6)
     plain = fit_neus(images, cams, SETTINGS, seed=5)  # watching does not change the fit
     assert torch.equal(plain.renders, fit.renders)
+
+
+def test_fit_runs_with_subnormals_flushed_and_restores_the_mode():
+    """Subnormals from Softplus(beta 100) and sigmoids slow a CPU fit (benchmarks/RESULTS.md); they are flushed
+    while it runs, the process's mode is restored after, and the replica, run without flushing, still matches."""
+    images, cams = _scene()
+    modes = []
+    fit = fit_neus(images, cams, SETTINGS, seed=5, callback=lambda step, render: modes.append(flushing_denormals()))
+    assert modes == [True] * SETTINGS.iterations and not flushing_denormals()
+    renders = _replica(images, cams, SETTINGS, seed=5)[0]
+    assert torch.allclose(fit.renders, renders, atol=1e-5)
 
 
 def test_rerender_false_trains_the_same_and_returns_no_renders():

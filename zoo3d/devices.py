@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 import torch
 
 from zoo3d.errors import UserError
@@ -44,3 +47,28 @@ def peak_memory_mb(device: torch.device) -> float | None:
     if device.type == "cuda":
         return torch.cuda.max_memory_allocated(device) / 2**20
     return None
+
+
+def flushing_denormals() -> bool:
+    """Whether the CPU now treats float32 values below 2^-126 (~1.2e-38) as zero (see :func:`flush_denormals`)."""
+    return float(torch.tensor([2e-38]) / 4) == 0.0
+
+
+@contextmanager
+def flush_denormals(device: torch.device) -> Iterator[None]:
+    """On a CPU, treat subnormal floats as zero while the block runs, then restore the previous mode.
+
+    x86 CPUs compute with subnormals in microcode, tens of times slower than with normal numbers. A Softplus
+    with beta 100 or a sigmoid of a large negative input makes many of them (exp(-90) ~ 1e-39), though they are
+    far too small to change a float32 sum or product they enter. No-op elsewhere: GPUs handle them at full speed.
+    """
+    if device.type != "cpu":
+        yield
+        return
+    before = flushing_denormals()
+    supported = torch.set_flush_denormal(True)  # False where the CPU has no such mode; then nothing changed
+    try:
+        yield
+    finally:
+        if supported:
+            torch.set_flush_denormal(before)
