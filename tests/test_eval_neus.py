@@ -136,7 +136,7 @@ def test_calibration_neus_gain_ranks_oracle_above_inconsistent_and_blurred_oracl
 
 @pytest.mark.slow
 def test_calibration_neus_gain_at_the_small_protocol():
-    """The full calibration at the default protocol (4 instances, 64 px; ~20 min on one core per model):
+    """The full calibration at the default protocol (4 instances, 64 px; ~8 min on one core per model):
     non-overlapping mean +- std and a 2 dB ratio, blur below, noise no better than a tie."""
     import statistics
 
