@@ -25,18 +25,20 @@ def positional_encoding(x: Tensor, multires: int) -> Tensor:
     return torch.cat([x, enc.flatten(-3)], dim=-1)
 
 
-def positional_encoding_vjp(x: Tensor, grad_encoding: Tensor, multires: int) -> Tensor:
-    """The gradient (N, 3) at ``x`` (N, 3) of a function whose gradient in the encoding is ``grad_encoding``.
+def positional_encoding_vjp(encoding: Tensor, grad_encoding: Tensor, multires: int) -> Tensor:
+    """The gradient (N, 3) in x of a function whose gradient in ``encoding`` = positional_encoding(x) is
+    ``grad_encoding`` (both (N, 3 (1 + 2 multires))).
 
-    Every encoded column depends on one coordinate: d sin(2^k x)/dx = 2^k cos(2^k x), d cos/dx = -2^k sin.
+    Every encoded column depends on one coordinate: d sin(2^k x)/dx = 2^k cos(2^k x), d cos/dx = -2^k sin, read
+    from the encoding's own columns rather than computed again.
     """
     grad = grad_encoding[:, :3]
     if multires == 0:
         return grad
-    freqs = 2.0 ** torch.arange(multires, device=x.device, dtype=x.dtype)
-    xf = x[:, None, :] * freqs[:, None]                                # (N, K, 3)
-    g = grad_encoding[:, 3:].reshape(-1, multires, 2, 3)               # the layout of positional_encoding
-    return grad + ((g[:, :, 0] * torch.cos(xf) - g[:, :, 1] * torch.sin(xf)) * freqs[:, None]).sum(1)
+    freqs = 2.0 ** torch.arange(multires, device=encoding.device, dtype=encoding.dtype)[:, None]    # (K, 1)
+    sin_cos = encoding[:, 3:].reshape(-1, multires, 2, 3)             # the layout of positional_encoding
+    g = grad_encoding[:, 3:].reshape(-1, multires, 2, 3)
+    return grad + ((g[:, :, 0] * sin_cos[:, :, 1] - g[:, :, 1] * sin_cos[:, :, 0]) * freqs).sum(1)
 
 
 class SDFNetwork(nn.Module):
@@ -121,7 +123,7 @@ class SDFNetwork(nn.Module):
                     grad_inp = grad[:, kept:] / math.sqrt(2)
                     grad = grad[:, :kept] / math.sqrt(2)
             grad_inp = grad if grad_inp is None else grad_inp + grad
-            grad = positional_encoding_vjp(x, grad_inp, self.multires)
+            grad = positional_encoding_vjp(inp, grad_inp, self.multires)
         return h[..., :1], h[..., 1:], grad
 
 
