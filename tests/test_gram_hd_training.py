@@ -83,6 +83,27 @@ def test_trained_run_samples_and_renders_hr_images(hd_run, tmp_path):
     assert getattr(Image.open(gif), "n_frames", 1) == 3
 
 
+def test_a_stage_one_checkpoint_states_and_draws_its_lr_resolution(hd_run, tmp_path):
+    """Before stage 2, render() is the LR GRAM's: ``resolution`` (the size a caller draws when not told,
+    ``zoo3d sample`` and ``render`` included) says so, and turns to the HR size with stage 2."""
+    from PIL import Image
+
+    from zoo3d.runs import load_model
+
+    checkpoints = hd_run / "checkpoints"
+    for step, side in ((1, 8), (2, 16)):
+        ckpt = checkpoints / f"step_{step:09d}.safetensors"
+        gen = load_model(str(ckpt), device="cpu").generator
+        assert tuple(gen.resolution) == (side, side)
+        with torch.no_grad():
+            out = gen(gen.sample_z(1, generator=torch.Generator().manual_seed(0)),
+                      gen.sample_cameras(1, generator=torch.Generator().manual_seed(1)))
+        assert tuple(out.rgb.shape[-2:]) == (side, side)  # the default render has the stated size
+        grid = tmp_path / f"step{step}.png"
+        _train(["sample", str(ckpt), "--seeds", "0", "--yaw", "0", "--out", str(grid), "--device", "cpu"], [])
+        assert Image.open(grid).size == (side + 4, side + 4)  # one tile and its 2-pixel padding
+
+
 def test_stage1_run_reuses_the_weights_of_a_gram_run(tmp_path):
     gram_run, hd = tmp_path / "gram", tmp_path / "hd"
     _train(["train", "gram", "--steps", "1", "--out", str(gram_run), "--quiet", "--device", "cpu"],

@@ -124,10 +124,15 @@ class GramHDGenerator(Generator):
                                          upsample_background=cfg.upsample_background_hits)
         self.register_buffer("super_resolve", torch.tensor(False))
         self.z_dim = lr.radiance.z_dim
-        self.resolution = (cfg.resolution, cfg.resolution)
+        self.hr_resolution = (cfg.resolution, cfg.resolution)
         self.lr_resolution = (lr.resolution, lr.resolution)
         self.extent = cfg.extent
         self._style_average_key: tuple | None = None
+
+    @property
+    def resolution(self) -> tuple[int, int]:
+        """The size render() draws when not told: the LR GRAM's before stage 2 begins, the HR image's after."""
+        return self.hr_resolution if bool(self.super_resolve) else self.lr_resolution
 
     # ------------------------------------------------------------------ latents
     def represent(self, z: Tensor, psi: float = 1.0) -> GramHDRepresentation:
@@ -192,7 +197,7 @@ class GramHDGenerator(Generator):
         fg_base = bg_base = None
         if self.config.foreground_sr.residual == "field":
             with torch.no_grad():  # a fixed estimate: the stage-1 field is frozen while the SR nets train
-                fg_base, bg_base = self.gridded_textures(rep, cameras, self.resolution[0], features=False)
+                fg_base, bg_base = self.gridded_textures(rep, cameras, self.hr_resolution[0], features=False)
             fg_base = fg_base.reshape(B * N, 4, *fg_base.shape[-2:])
         hr = self.foreground_sr(maps.reshape(B * N, C, h, w), rep.z, rep.psi, base=fg_base)
         hr = hr.reshape(B, N, hr.shape[1], hr.shape[2], hr.shape[3])
@@ -213,7 +218,7 @@ class GramHDGenerator(Generator):
         if not bool(self.super_resolve):
             return self.lowres.render(rep.lowres, cameras, resolution or self.lr_resolution)
         if resolution is None and cameras.resolution is None:
-            resolution = self.resolution
+            resolution = self.hr_resolution
         H, W = resolve_resolution(resolution, cameras)
         cameras = cameras.to(device=rep.z.device)
         with torch.no_grad():  # the LR rays are intersected once: for the LR image and, upsampled, for the HR one
