@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 
+import numpy as np
 import pytest
 import torch
 from PIL import Image
@@ -68,3 +69,31 @@ def test_mp4_is_written_under_its_own_name_and_plays_at_the_rate(tmp_path):
     assert path.is_file() and sorted(p.name for p in tmp_path.iterdir()) == ["t.mp4"]  # no staging left
     frames = iio.imread(path)
     assert frames.shape[0] == 24 and frames.shape[1:3] == (64, 64)
+
+
+@pytest.mark.skipif(not any(importlib.util.find_spec(m) for m in ("imageio_ffmpeg", "av")),
+                    reason="MP4 needs imageio-ffmpeg or av (optional; not installed)")
+@pytest.mark.parametrize("size, stored", [((66, 134), (66, 134)), ((33, 47), (34, 48))])
+def test_mp4_keeps_the_frames_size_and_where_each_pixel_is(tmp_path, size, stored):
+    """imageio-ffmpeg scales frames to a multiple of 16 px unless told not to (66 x 134 came back 80 x 144,
+    stretched), and PyAV's H.264 refuses odd sizes: the frames keep their size, an odd one padded by a row."""
+    import imageio.v3 as iio
+
+    h, w = size
+    frames = torch.full((4, 3, h, w), -1.0)
+    frames[..., : w // 2] = 1.0                                          # white left half, black right half
+    back = iio.imread(save_animation(list(frames), tmp_path / "t.mp4", fps=24))
+    assert back.shape[1:3] == stored
+    assert back[:, :h, w // 2 - 2].mean() > 230 and back[:, :h, w // 2 + 1].mean() < 25  # the edge has not moved
+
+
+def test_even_frames_repeat_the_last_row_and_column_and_leave_even_sizes_alone():
+    from zoo3d.imageio import even_frames
+
+    odd = np.arange(2 * 3 * 5 * 3, dtype=np.uint8).reshape(2, 3, 5, 3)
+    padded = even_frames(odd)
+    assert padded.shape == (2, 4, 6, 3)
+    assert np.array_equal(padded[:, :3, :5], odd)
+    assert np.array_equal(padded[:, 3, :5], odd[:, 2]) and np.array_equal(padded[:, :3, 5], odd[:, :, 4])
+    even = odd[:, :2, :4]
+    assert even_frames(even) is even

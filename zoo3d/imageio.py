@@ -169,6 +169,25 @@ def frame_durations(frames: int, fps: float, suffix: str = ".png") -> list[int]:
     return [max(step, b - a) for a, b in zip(starts, starts[1:])]
 
 
+def even_frames(frames: np.ndarray) -> np.ndarray:
+    """(T, H, W, C) frames with an odd height or width given one more row or column, a copy of the last: H.264's
+    4:2:0 colour needs even sizes. Nothing is scaled, so every pixel stays where the render put it."""
+    pad_h, pad_w = frames.shape[1] % 2, frames.shape[2] % 2
+    if not (pad_h or pad_w):
+        return frames
+    return np.pad(frames, ((0, 0), (0, pad_h), (0, pad_w), (0, 0)), mode="edge")
+
+
+def _mp4_writer() -> dict:
+    """The imageio plugin that writes MP4 at the frames' own size: PyAV when installed, else imageio-ffmpeg told
+    not to scale (by default it rescales every frame to a multiple of 16 pixels, stretching the picture)."""
+    import importlib.util
+
+    if importlib.util.find_spec("av") is not None:
+        return {"plugin": "pyav"}
+    return {"plugin": "FFMPEG", "macro_block_size": 1}
+
+
 def _save_mp4(arrays: list[np.ndarray], path: Path, fps: float) -> Path:
     """MP4 (H.264) through imageio: encoded under the file's own name in a hidden staging folder, since the
     encoders choose the container by the suffix, then moved into place."""
@@ -177,7 +196,7 @@ def _save_mp4(arrays: list[np.ndarray], path: Path, fps: float) -> Path:
     from zoo3d.fileio import staging_folder
 
     with staging_folder(path, "animation") as staging:
-        iio.imwrite(staging / path.name, np.stack(arrays), fps=fps, codec="libx264")
+        iio.imwrite(staging / path.name, even_frames(np.stack(arrays)), fps=fps, codec="libx264", **_mp4_writer())
         os.replace(staging / path.name, path)
     return path
 
