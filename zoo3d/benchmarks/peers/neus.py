@@ -5,7 +5,7 @@ by the ``small`` protocol's 30 yaw-swept cameras, at the record's resolution. Bo
 (the fit's normalised scene, unit sphere), the same network widths and depths, rays per step and samples
 per ray (the ``small`` protocol's ``NeusSettings``):
 
-- zoo3d: :func:`zoo3d.eval.neus.fit.fit_neus` with the protocol's settings (``iterations``: 400, or
+- zoo3d: :func:`zoo3d.eval.neus.fit.fit_neus` with the protocol's settings (``iterations``: the protocol's 800, or
   ``ZOO3D_PEERS_NEUS_ITERATIONS``).
 - the authors' code (Totoro97/NeuS, checkout named by ``ZOO3D_UPSTREAM_NEUS``): their ``Runner.train`` loop
   from ``exp_runner.py`` (their image permutation, 512 random pixels of one image per step, their
