@@ -136,7 +136,7 @@ def test_calibration_neus_gain_ranks_oracle_above_inconsistent_and_blurred_oracl
 
 @pytest.mark.slow
 def test_calibration_neus_gain_at_the_small_protocol():
-    """The full calibration at the default protocol (4 instances, 64 px, 800 iterations; about 1 h 10 min on
+    """The full calibration at the default protocol (4 instances, 64 px, 800 iterations; 55 min on
     one core for the four models): non-overlapping mean +- std and a 2 dB ratio, blur below, noise no better than
     a tie. Its figures are printed as the rows of docs/metrics.md's calibration table (``pytest -rP`` shows them)."""
     import statistics
