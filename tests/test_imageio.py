@@ -76,7 +76,7 @@ def test_mp4_is_written_under_its_own_name_and_plays_at_the_rate(tmp_path):
 @pytest.mark.parametrize("size, stored", [((66, 134), (66, 134)), ((33, 47), (34, 48))])
 def test_mp4_keeps_the_frames_size_and_where_each_pixel_is(tmp_path, size, stored):
     """imageio-ffmpeg scales frames to a multiple of 16 px unless told not to (66 x 134 came back 80 x 144,
-    stretched), and PyAV's H.264 refuses odd sizes: the frames keep their size, an odd one padded by a row."""
+    stretched), and PyAV's H.264 refuses odd sizes: the frames keep their size, an odd side padded by one pixel."""
     import imageio.v3 as iio
 
     h, w = size
