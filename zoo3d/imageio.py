@@ -78,20 +78,22 @@ def _format_of(path: Path) -> str | None:
     return _pil_format(path.suffix) if path.suffix else None
 
 
-def mp4_encoder_problem() -> str | None:
-    """Why MP4 cannot be written here (no imageio, or no ffmpeg/PyAV plugin for it), or None."""
+def _installed(module: str) -> bool:
+    """Whether ``module`` can be imported here, without importing it."""
     import importlib.util
 
-    def has(module: str) -> bool:
-        try:
-            return importlib.util.find_spec(module) is not None
-        except (ImportError, ValueError):
-            return False
+    try:
+        return importlib.util.find_spec(module) is not None
+    except (ImportError, ValueError):
+        return False
 
-    if not has("imageio"):
+
+def mp4_encoder_problem() -> str | None:
+    """Why MP4 cannot be written here (no imageio, or no ffmpeg/PyAV plugin for it), or None."""
+    if not _installed("imageio"):
         return ("Writing MP4 needs an encoder: pip install imageio imageio-ffmpeg (or write .gif, .webp, .png or a "
                 "frames folder).")
-    if not (has("imageio_ffmpeg") or has("av")):
+    if not (_installed("imageio_ffmpeg") or _installed("av")):
         return ("Writing MP4 needs an encoder: imageio is installed but has no video plugin; pip install imageio-ffmpeg "
                 "(or av), or write .gif, .webp, .png or a frames folder.")
     return None
@@ -181,9 +183,7 @@ def even_frames(frames: np.ndarray) -> np.ndarray:
 def _mp4_writer() -> dict:
     """The imageio plugin that writes MP4 at the frames' own size: PyAV when installed, else imageio-ffmpeg told
     not to scale (by default it rescales every frame to a multiple of 16 pixels, stretching the picture)."""
-    import importlib.util
-
-    if importlib.util.find_spec("av") is not None:
+    if _installed("av"):
         return {"plugin": "pyav"}
     return {"plugin": "FFMPEG", "macro_block_size": 1}
 
