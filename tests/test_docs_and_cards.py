@@ -1,6 +1,9 @@
-"""Every hook is documented, every model card validates, every registered model has a card and presets."""
+"""Every hook is documented, every model card validates, every registered model has a card and presets, and
+the protocol table in docs/metrics.md states what the protocols are."""
 
 from __future__ import annotations
+
+import re
 
 import pytest
 
@@ -44,3 +47,36 @@ def test_a_broken_card_is_one_sentence(tmp_path):
     bad.write_text("name: x\nresults:\n  - {table: T1, dataset: FFHQ, metric: FID, valeu: 3}\n")
     with pytest.raises(ConfigError, match=r"Unknown config key 'results.0.valeu'.*did you mean 'results.0.value'"):
         load_card(bad)
+
+
+def _protocol_table() -> dict[str, tuple[str, str]]:
+    """docs/metrics.md's protocol table: setting -> (its `small` cell, its `paper` cell)."""
+    text = (REPO / "docs" / "metrics.md").read_text().split("## Protocols", 1)[1]
+    rows = [line.strip("|").split("|") for line in text.splitlines() if line.startswith("| ")]
+    return {cells[0].strip(): (cells[1].strip(), cells[2].strip()) for cells in rows if len(cells) == 3}
+
+
+@pytest.mark.parametrize("name", ["small", "paper"])
+def test_metrics_md_protocol_table_states_what_the_protocols_are(name):
+    """The table users read to know what produced a number must follow the code when a default moves."""
+    from zoo3d.eval.protocol import make_protocol
+
+    p = make_protocol(name)
+    n = p.neus
+    column = 0 if name == "small" else 1
+    table = {key: cells[column] for key, cells in _protocol_table().items()}
+    number = lambda v: f"{v:,}".replace(",", " ") if v >= 10_000 else str(v)  # noqa: E731  (20 000 but 2048)
+    assert table["instances (seeds 0…N−1)"] == str(p.instances)
+    if name == "small":  # the paper column says "same"
+        assert table["views, yaw, pitch"].startswith(f"{p.views}, evenly in [−{p.yaw_range}, {p.yaw_range}], {p.pitch:g}")
+    assert table["NeuS iterations × rays"].startswith(f"{number(n.iterations)} × {number(n.batch_rays)}")
+    assert table["NeuS samples"].startswith(f"{n.n_coarse} coarse + {n.n_importance}" if name == "small"
+                                            else f"{n.n_coarse} + {n.n_importance}")
+    assert f"({n.upsample_steps} steps" in table["NeuS samples"]
+    assert table["NeuS SDF / colour MLP"].startswith(
+        f"{n.sdf_layers}×{n.sdf_hidden} / {n.color_layers}×{n.color_hidden}, feature {n.feature_dim}")
+    assert table["NeuS lr"].startswith(f"{n.lr:.0e}".replace("e-0", "e−"))
+    assert table["EPI frames (at 64 px; × resolution / 64 above it)"].startswith(str(p.epi_frames))
+    images = number(p.distribution_images)
+    assert re.fullmatch(rf"{images} (generated )?vs {images}( real)?", table["fid/kid/swd/diversity images"])
+    assert table["resolution"] == (str(p.resolution) if p.resolution else "the model's own")
