@@ -53,3 +53,22 @@ def test_a_record_that_fits_is_one_table_with_a_column_per_field(monkeypatch):
     assert "batch" in header and "suite" in header  # one header row names every field
     rows = [line.split() for line in out if "narrow" in line and "images_per_s" not in line]
     assert [[w for w in row if w not in "│┃"] for row in rows] == [["narrow", "3.5", "4"], ["narrow", "7.25", "8"]]
+
+
+def test_every_listed_suite_runs_and_helpers_are_not_suites():
+    """``zoo3d bench`` with no names runs every listed suite: a helper module listed with them (``source``,
+    which has no ``run``) stopped that run part-way with an AttributeError and no JSON written."""
+    import importlib
+
+    suites = bench_cli.available_suites()
+    assert {"render", "models", "peers", "zoo"} <= set(suites) and "source" not in suites
+    for name in suites:
+        assert callable(importlib.import_module(f"zoo3d.benchmarks.{name}").run), name
+
+
+def test_naming_a_helper_module_is_refused_as_an_unknown_suite():
+    from zoo3d.cli.main import cli
+    from zoo3d.errors import UserError
+
+    result = CliRunner().invoke(cli, ["bench", "source", "--device", "cpu"])
+    assert isinstance(result.exception, UserError) and "Unknown benchmark suite 'source'" in str(result.exception)

@@ -1,7 +1,8 @@
 """``zoo3d bench``: run benchmark suites and write their records as JSON.
 
 A suite is a module ``zoo3d.benchmarks.<name>`` with ``run(device: str, quick: bool) -> list[dict]``;
-one with ``RUN_BY_DEFAULT = False`` (hours of work) runs only when named.
+one with ``RUN_BY_DEFAULT = False`` (hours of work) runs only when named. Modules there without ``run``
+(``source``, the digest of the code that ran) are helpers, not suites.
 """
 
 from __future__ import annotations
@@ -17,9 +18,11 @@ from zoo3d.errors import UserError
 
 
 def available_suites() -> list[str]:
+    """The modules of ``zoo3d.benchmarks`` that define ``run`` (importing each is how to know)."""
     import zoo3d.benchmarks as pkg
 
-    return sorted(m.name for m in pkgutil.iter_modules(pkg.__path__) if not m.name.startswith("_"))
+    names = sorted(m.name for m in pkgutil.iter_modules(pkg.__path__) if not m.name.startswith("_"))
+    return [n for n in names if callable(getattr(importlib.import_module(f"zoo3d.benchmarks.{n}"), "run", None))]
 
 
 @click.command()
