@@ -104,15 +104,15 @@ def test_numbers_are_refused_by_name_and_instances_are_at_least_one():
 def test_what_the_comparison_would_refuse_is_refused_before_any_training(tmp_path, monkeypatch):
     """The comparison runs after hours of training: its metrics, protocol, data and files are checked first."""
     monkeypatch.delenv("ZOO3D_INCEPTION", raising=False)
-    with pytest.raises(UserError, match="Unknown metric 'epii'"):
+    with pytest.raises(UserError, match="^ZOO3D_ZOO_METRICS: Unknown metric 'epii'"):
         zoo.settings_from_env(False, {"ZOO3D_ZOO_METRICS": "epi,epii"})
-    with pytest.raises(UserError, match="Unknown protocol 'papr'"):
+    with pytest.raises(UserError, match="^ZOO3D_ZOO_PROTOCOL: Unknown protocol 'papr'"):
         zoo.settings_from_env(False, {"ZOO3D_ZOO_PROTOCOL": "papr"})
-    with pytest.raises(ConfigError, match="'epi_frms' is not a protocol key"):
+    with pytest.raises(ConfigError, match=r"^ZOO3D_ZOO_COMPARE_SET \(compare's --set items\): .*'epi_frms' is not"):
         zoo.settings_from_env(False, {"ZOO3D_ZOO_COMPARE_SET": "epi_frames=90; epi_frms=3"})
-    with pytest.raises(UserError, match="neither a registered dataset"):
+    with pytest.raises(UserError, match=r"^the comparison's pre-flight \(ZOO3D_ZOO_METRICS, ZOO3D_ZOO_DATA, .*neither a regis"):
         zoo.settings_from_env(False, {"ZOO3D_ZOO_DATA": str(tmp_path / "nowhere")})
-    with pytest.raises(UserError, match="FID/KID need the Inception weights"):
+    with pytest.raises(UserError, match=r"ZOO3D_INCEPTION\): FID/KID need the Inception weights.*\(zoo3d compare\)"):
         zoo.settings_from_env(False, {"ZOO3D_ZOO_METRICS": "epi,fid"})
     s = zoo.settings_from_env(True, {"ZOO3D_ZOO_COMPARE_SET": "epi_frames=90; depth_views=5"})
     cmd = zoo._compare_cmd(["oracle"], {}, s, "cpu", "compare")

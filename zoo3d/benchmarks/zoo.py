@@ -52,6 +52,7 @@ import subprocess
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -203,11 +204,28 @@ def check_comparison(s: ZooSettings, env: dict[str, str]) -> None:
     from zoo3d.eval.harness import load_metrics, preflight
     from zoo3d.eval.protocol import build_protocol
 
+    from zoo3d.eval.protocol import PROTOCOLS
+
     if not s.metrics:
         raise UserError("ZOO3D_ZOO_METRICS names no metric.")
-    metrics = load_metrics(s.metrics)
-    protocol = build_protocol(s.protocol, instances=s.instances, sets=_protocol_sets(s), metrics=metrics)
-    preflight(metrics, protocol, {"data": s.data, "inception": env.get("ZOO3D_INCEPTION") or None})
+    with _named("ZOO3D_ZOO_METRICS"):
+        metrics = load_metrics(s.metrics)
+    # build_protocol's other inputs are checked already (instances) or fixed (the quick NeuS budget)
+    source = "ZOO3D_ZOO_PROTOCOL" if s.protocol not in PROTOCOLS else "ZOO3D_ZOO_COMPARE_SET (compare's --set items)"
+    with _named(source):
+        protocol = build_protocol(s.protocol, instances=s.instances, sets=_protocol_sets(s), metrics=metrics)
+    with _named("the comparison's pre-flight (ZOO3D_ZOO_METRICS, ZOO3D_ZOO_DATA, ZOO3D_INCEPTION)"):
+        preflight(metrics, protocol, {"data": s.data, "inception": env.get("ZOO3D_INCEPTION") or None})
+
+
+@contextmanager
+def _named(source: str):
+    """Prefix a refusal with the variable it comes from: the command's own messages name ``zoo3d compare``'s
+    options (``--set``), which a ``zoo3d bench zoo`` user never typed."""
+    try:
+        yield
+    except UserError as exc:
+        raise type(exc)(f"{source}: {exc}") from None
 
 
 def default_models() -> list[str]:

@@ -65,7 +65,7 @@ def inception_path(explicit: str | Path | None = None) -> Path:
         where = f"'{candidate}' does not exist; " if candidate else ""
         raise UserError(
             f"FID/KID need the Inception weights: {where}download {INCEPTION_URL} and pass its path "
-            f"with --inception PATH or set ZOO3D_INCEPTION=PATH.")
+            f"with --inception PATH (zoo3d compare) or set ZOO3D_INCEPTION=PATH.")
     return Path(candidate)
 
 
@@ -76,7 +76,7 @@ def load_inception(path: str | Path) -> torch.jit.ScriptModule:
     maps one 299x299 image to 2048 features.
     """
     path = Path(path)
-    how = f"download {INCEPTION_URL} and pass its path with --inception PATH or ZOO3D_INCEPTION=PATH"
+    how = f"download {INCEPTION_URL} and pass its path with --inception PATH (zoo3d compare) or ZOO3D_INCEPTION=PATH"
     try:
         base = torch.jit.load(str(path), map_location="cpu").eval()
     except Exception as exc:  # noqa: BLE001 - torch raises RuntimeError/ValueError/... for non-TorchScript files
