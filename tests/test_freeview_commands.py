@@ -289,8 +289,9 @@ def test_view_refuses_what_a_glb_file_would_ignore(glb, tmp_path, capsys, monkey
         raise AssertionError("the viewer was started")  # rather than serve forever
 
     monkeypatch.setattr("zoo3d.freeview.server.make_server", serve)
-    for extra, said in ((["--seed", "5"], "--seed choose what a generator draws"),
-                        (["--psi", "0.1", "--model", "gram"], "--model and --psi choose"),
+    for extra, said in ((["--seed", "5"], "--seed chooses what a generator draws"),
+                        (["--no-ema"], "view the run with it instead"),
+                        (["--psi", "0.1", "--model", "gram"], "--model and --psi choose what"),
                         (["--seed", str(2**31)], "2147483648 is not in the range")):
         with pytest.raises(SystemExit) as exit_info:
             main(["view", str(glb), *extra])

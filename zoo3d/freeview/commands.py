@@ -52,8 +52,9 @@ def viewer_source(run: str | None, loaded_factory, seed: int, psi: float, given:
         if not Path(run).is_file():
             raise UserError(f"No such file: '{run}'.")
         if given:
-            raise UserError(f"{' and '.join(given)} choose what a generator draws; '{run}' holds one scene "
-                            f"already (view the run with them instead).")
+            one = len(given) == 1
+            raise UserError(f"{' and '.join(given)} {'chooses' if one else 'choose'} what a generator draws; "
+                            f"'{run}' holds one scene already (view the run with {'it' if one else 'them'} instead).")
         return FileSource(run)
     loaded = loaded_factory()
     gen = loaded.generator

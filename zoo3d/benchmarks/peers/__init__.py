@@ -19,7 +19,7 @@ Environment: ``ZOO3D_PEERS_REPEATS`` (default 3; 1 with ``--quick``), ``ZOO3D_PE
 (records at 256² and above, default 2), ``ZOO3D_PEERS_ONLY`` (comma-separated record names),
 ``ZOO3D_BENCH_THREADS`` (intra-op threads of every child, default torch's), ``ZOO3D_BENCH_CPU_MEM_GB``
 (the per-child memory cap on CPU, default 14); for the NeuS fit ``ZOO3D_PEERS_NEUS_REPEATS`` (default 1),
-``ZOO3D_PEERS_NEUS_ITERATIONS`` (zoo3d's steps, default the protocol's 400), ``ZOO3D_PEERS_NEUS_MAX_ITERS`` and
+``ZOO3D_PEERS_NEUS_ITERATIONS`` (zoo3d's steps, default the protocol's 800), ``ZOO3D_PEERS_NEUS_MAX_ITERS`` and
 ``ZOO3D_PEERS_NEUS_MAX_S`` (where the authors' loop gives up), ``ZOO3D_PEERS_NEUS_TARGET_DB`` (a fixed target).
 """
 
