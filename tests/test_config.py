@@ -125,9 +125,11 @@ def test_a_data_folder_is_taken_as_written_not_read_as_yaml(folder):
 
 
 @pytest.mark.parametrize("item, said", [
-    ("stages.0.betas=[1.5, 0.9]", "stages.0.betas"),
-    ("stages.0.betas=[0.0, 1.0]", "stages.0.betas"),
-    ("stages.0.betas=[-0.1, 0.9]", "stages.0.betas"),
+    ("stages.0.betas=[1.5, 0.9]", "stages.gram.betas"),
+    ("stages.0.betas=[0.0, 1.0]", "stages.gram.betas"),
+    ("stages.0.betas=[-0.1, 0.9]", "stages.gram.betas"),
+    # the stage by the name the user typed, not its index in the list
+    ("stages.gram.batchsize=5", "Unknown config key 'stages.gram.batchsize'; did you mean 'stages.gram.batch_size'"),
     ("train.sample_seeds.0.x=1", "'train.sample_seeds.0' is a value, not a section"),
     ("train.sample_seeds.0.x.y=1", "'train.sample_seeds.0' is a value, not a section"),
 ])
@@ -201,10 +203,10 @@ def test_numbers_in_exponent_notation_are_numbers_as_a_user_means_them(raw, valu
 
 
 @pytest.mark.parametrize("item, said", [
-    ("stages.gram.grad_clip=-1", "Invalid value -1 for config key 'stages.0.grad_clip': must be a number above 0"),
+    ("stages.gram.grad_clip=-1", "Invalid value -1 for config key 'stages.gram.grad_clip': must be a number above 0"),
     ("stages.gram.grad_clip={generator: -1, discriminator: 1}",
-     "'stages.0.grad_clip': the clip of role 'generator' must be a number above 0, got -1"),
-    ("stages.gram.grad_clip=[1]", "for config key 'stages.0.grad_clip': must be a number above 0, or roles"),
+     "'stages.gram.grad_clip': the clip of role 'generator' must be a number above 0, got -1"),
+    ("stages.gram.grad_clip=[1]", "for config key 'stages.gram.grad_clip': must be a number above 0, or roles"),
 ])
 def test_a_bad_clip_names_the_key_and_the_role_not_pydantics_union_members(item, said):
     from zoo3d.plugins import get_model_spec

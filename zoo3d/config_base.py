@@ -70,6 +70,25 @@ def _fields_at(model_cls: type[BaseModel], loc: tuple) -> tuple[type[BaseModel] 
     return (cls, list(cls.model_fields)) if cls is not None else (None, [])
 
 
+def _named_path(loc: tuple, data: Any) -> list[str]:
+    """``loc`` as the user writes it: an index into a list of named items (``stages.0``) becomes the item's
+    name (``stages.gram``), the form ``--set`` takes and the user typed."""
+    out, node = [], data
+    for part in loc:
+        item = None
+        if isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):
+            item = node[part]
+            named = isinstance(item, dict) and isinstance(item.get("name"), str)
+            out.append(item["name"] if named else str(part))
+        elif isinstance(node, dict):
+            item = node.get(part)
+            out.append(str(part))
+        else:
+            out.append(str(part))
+        node = item
+    return out
+
+
 def format_validation_error(exc: ValidationError, model_cls: type[BaseModel], data: dict[str, Any],
                             origin: str = "") -> str:
     """One sentence about the first problem: the key, the bad value, and the closest valid keys."""
@@ -77,12 +96,13 @@ def format_validation_error(exc: ValidationError, model_cls: type[BaseModel], da
     # A misspelt key usually also leaves a required key missing: name the misspelling first.
     err = next((e for e in errors if e["type"] == "extra_forbidden"), errors[0])
     loc = tuple(str(p) for p in err["loc"])
-    dotted = ".".join(loc)
+    shown = _named_path(err["loc"], data)
+    dotted = ".".join(shown)
     where = f" in {origin}" if origin else ""
     if err["type"] == "extra_forbidden":
         _, valid = _fields_at(model_cls, loc[:-1])
         hint = closest(loc[-1], valid)
-        prefix = ".".join(loc[:-1])
+        prefix = ".".join(shown[:-1])
         full = [f"{prefix}.{h}" if prefix else h for h in hint]
         did = f"; did you mean {' or '.join(repr(h) for h in full)}" if full else ""
         section = f" under '{prefix}'" if prefix else ""
