@@ -47,6 +47,9 @@ def test_every_count_is_bounded_before_any_work(toy, capsys, monkeypatch):
     refused(capsys, ("render", *m, "--seed", "-1", "--out", "t.gif"), "--seed")
     refused(capsys, ("sample", *m, "--yaw", "nan", "--out", "g.png"), "'nan' is not a finite number")
     refused(capsys, ("render", *m, "--yaw-range", "inf", "--out", "t.gif"), "'inf' is not a finite number")
+    for command, out in (("sample", "g.png"), ("render", "t.gif"), ("export", "m.ply"), ("view", None)):
+        # NaN passes click's range check; it drew an image of NaNs cast to 0 and 255 with exit status 0
+        refused(capsys, (command, *m, "--psi", "nan", *(("--out", out) if out else ())), "'nan' is not a number in")
     refused(capsys, ("export", *m, "--chunk", "999999999999", "--out", "m.ply"), "--chunk")
     refused(capsys, ("compare", "--models", "toy_procedural", "--instances", "0"), "--instances")
     refused(capsys, ("data", "synth", "--out", "d", "--count", "100000000"), "--count")

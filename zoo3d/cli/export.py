@@ -13,7 +13,7 @@ from pathlib import Path
 
 import click
 
-from zoo3d.cli.sample import FINITE, load_for_cli, model_options, typed_options
+from zoo3d.cli.sample import FINITE, PSI, load_for_cli, model_options, typed_options
 from zoo3d.errors import UserError
 
 FORMATS = ("ply", "obj", "glb", "gltf")
@@ -31,7 +31,7 @@ LAYERED_FORMATS = ("glb", "gltf")
 @click.option("--level", type=FINITE, default=None,
               help="Iso-level in the field's units: SDF value (default 0), density (default 10), or the "
                    "model's own meshing field (GRAM/GRAM-HD: radiance alpha, default 0.2).")
-@click.option("--psi", type=click.FloatRange(0, 1), default=None,
+@click.option("--psi", type=PSI, default=None,
               help="Truncation (default: 0.5 for ply/obj, 0.7 for glb/gltf as in zoo3d render and zoo3d view).")
 @click.option("--no-colors", is_flag=True, help="Write geometry only (no vertex colours).")
 @click.option("--chunk", type=click.IntRange(1, 2**22), default=65536, show_default=True, help="Grid points per query.")

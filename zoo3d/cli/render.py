@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from zoo3d.cli.sample import FINITE, load_for_cli, model_options
+from zoo3d.cli.sample import FINITE, PSI, load_for_cli, model_options
 from zoo3d.errors import UserError
 
 
@@ -23,7 +23,7 @@ def _depth_path(out: Path) -> Path:
               help="Radians: the sweep's half range, or the orbit's yaw amplitude (both around the prior's centre view).")
 @click.option("--pitch-range", type=FINITE, default=0.15, show_default=True, help="Radians: the orbit's pitch amplitude.")
 @click.option("--fps", type=click.IntRange(min=1), default=24, show_default=True)
-@click.option("--psi", type=click.FloatRange(0, 1), default=0.7, show_default=True, help="Truncation.")
+@click.option("--psi", type=PSI, default=0.7, show_default=True, help="Truncation.")
 @click.option("--resolution", type=click.IntRange(min=1), help="Frame size (default: the generator's).")
 @click.option("--depth", type=click.Choice(["none", "side", "separate"]), default="none", show_default=True,
               help="Depth view: next to the colour frames, or as its own animation (<out>_depth).")

@@ -27,6 +27,22 @@ class FiniteFloat(click.ParamType):
 FINITE = FiniteFloat()
 
 
+class FiniteFloatRange(click.FloatRange):
+    """click's FloatRange without NaN, which passes its bounds check (every comparison with NaN is false)."""
+
+    def convert(self, value, param, ctx):
+        import math
+
+        number = super().convert(value, param, ctx)
+        if math.isnan(number):
+            self.fail(f"{value!r} is not a number in the range {self._describe_range()}.", param, ctx)
+        return number
+
+
+#: truncation psi: 0 (the mean latent) to 1 (none)
+PSI = FiniteFloatRange(0, 1)
+
+
 def parse_seeds(text: str, limit: int | None = None) -> list[int]:
     """``"0-3,7"`` -> [0, 1, 2, 3, 7]; seeds are 0 to 2^63 - 1, and more than ``limit`` of them are refused
     before the list is built."""
@@ -84,7 +100,7 @@ def load_for_cli(run: str | None, model: str | None, device: str, no_ema: bool):
 @click.option("--yaw", "yaws", type=FINITE, multiple=True,
               help="Yaw in radians, one grid row of the seeds each (default: the prior's mean yaw, seeds in a square).")
 @click.option("--pitch", type=FINITE, default=None, help="Pitch in radians (default: the prior's centre view).")
-@click.option("--psi", type=click.FloatRange(0, 1), default=0.7, show_default=True, help="Truncation.")
+@click.option("--psi", type=PSI, default=0.7, show_default=True, help="Truncation.")
 @click.option("--resolution", type=click.IntRange(min=1), help="Output size (default: the generator's).")
 @click.option("--depth", is_flag=True, help="Add a depth row under every image row.")
 @click.option("--out", required=True, type=click.Path(dir_okay=False), help="The grid image (.png, .jpg).")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from zoo3d.cli.sample import load_for_cli, model_options, typed_options
+from zoo3d.cli.sample import PSI, load_for_cli, model_options, typed_options
 from zoo3d.errors import UserError
 from zoo3d.limits import MAX_VIEWER_SEED
 
@@ -13,7 +13,7 @@ from zoo3d.limits import MAX_VIEWER_SEED
 @model_options
 @click.option("--seed", type=click.IntRange(0, MAX_VIEWER_SEED), default=0, show_default=True,
               help="The first instance shown (the page's seed box takes the same range).")
-@click.option("--psi", type=click.FloatRange(0, 1), default=0.7, show_default=True, help="Truncation.")
+@click.option("--psi", type=PSI, default=0.7, show_default=True, help="Truncation.")
 @click.option("--port", type=click.IntRange(0, 65535), default=0, show_default=True,
               help="Port on 127.0.0.1 (0: any free port).")
 def view(run, model, no_ema, device, seed, psi, port):
