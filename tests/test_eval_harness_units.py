@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import sys
 from pathlib import Path
 from types import SimpleNamespace
@@ -21,7 +22,7 @@ import torch
 from zoo3d.cameras import Camera, CameraPrior, yaw_sweep
 from zoo3d.core.generator import Generator
 from zoo3d.core.outputs import RenderOutput
-from zoo3d.errors import UserError
+from zoo3d.errors import ConfigError, UserError
 from zoo3d.eval import calibration, distribution, harness, speed
 from zoo3d.eval.calibration import DegradedGenerator, TexturedSphereGenerator, gaussian_blur, view_noise
 from zoo3d.eval.metric import (EvalContext, EvalModel, Metric, NotApplicable, instance_generator, instance_latent,
@@ -204,6 +205,25 @@ def test_protocol_cameras_sweep_about_the_prior_centre_view():
     assert torch.allclose(elevation, torch.full((3,), priors[1].centre_pitch + 0.1), atol=1e-6)
     with pytest.raises(UserError, match="pitch"):  # an offset that could tip a camera over a pole is refused
         build_protocol("small", sets=["pitch=1.6"])
+
+
+@pytest.mark.parametrize("item, said", [
+    # each of these gave a table of '-' (NaN scores), another seed's instance or a traceback, with exit status 0
+    ("epi_yaw_range=inf", "'epi_yaw_range' in the protocol (--set): input should be a finite number"),
+    ("depth_yaw_range=nan", "'depth_yaw_range' in the protocol (--set): input should be a finite number"),
+    ("psi_consistency=2", "'psi_consistency' in the protocol (--set): input should be less than or equal to 1"),
+    ("psi_distribution=-1", "'psi_distribution' in the protocol (--set): input should be greater than or equal to 0"),
+    ("resolution=7", "'resolution' in the protocol (--set): input should be greater than or equal to 8"),
+    ("speed_resolutions=[-8]", "'speed_resolutions.0' in the protocol (--set): input should be greater than or equal"),
+    ("speed_resolutions=[]", "'speed_resolutions' in the protocol (--set): list should have at least 1 item"),
+    ("seed_start=-2", "'seed_start' in the protocol (--set): input should be greater than or equal to 0"),
+    ("seed_start=9223372036854775800", "seed_start 9223372036854775800: the seeds it starts run to"),
+    ("neus.lr=nan", "'neus.lr' in the protocol (--set): input should be a finite number"),
+])
+def test_a_protocol_value_that_cannot_give_a_number_is_refused(item, said):
+    with pytest.raises(ConfigError, match=re.escape(said)):
+        build_protocol("small", sets=[item])
+    assert build_protocol("small", sets=["yaw_range=0", "resolution=8"]).yaw_range == 0  # the bounds themselves pass
 
 
 def test_model_resolution_and_strict_consistency():

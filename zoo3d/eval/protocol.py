@@ -8,12 +8,14 @@ a metric plugin's own settings (``NAME.KEY=VALUE``, see :attr:`zoo3d.eval.metric
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Callable, Iterable
+import math
+from typing import TYPE_CHECKING, Annotated, Any, Callable, Iterable
 
-from pydantic import Field
+from pydantic import ConfigDict, Field, model_validator
 
-from zoo3d.config import Config, apply_overrides, parse_override, validate
+from zoo3d.config import MAX_SEED, Config, apply_overrides, parse_override, validate
 from zoo3d.errors import ConfigError, UserError, closest
+from zoo3d.limits import MAX_RESOLUTION
 
 if TYPE_CHECKING:
     from zoo3d.eval.metric import Metric
@@ -25,6 +27,8 @@ class NeusSettings(Config):
     Scene normalisation: world points are divided by ``scene_radius`` x camera radius so the
     subject lies inside the unit sphere NeuS assumes.
     """
+
+    model_config = ConfigDict(allow_inf_nan=False)  # a NaN learning rate fits nothing and reports a number
 
     iterations: int = Field(800, ge=1)           # upstream 300k; the budget is the main protocol knob: 800
     #                                              (400 until 2026-12-06) fits a 64 px instance in under 3 min on
@@ -56,29 +60,42 @@ class NeusSettings(Config):
 
 
 class Protocol(Config):
-    """One evaluation protocol for every model (written to the JSON ``protocol`` block)."""
+    """One evaluation protocol for every model (written to the JSON ``protocol`` block). Every field is
+    bounded, so a ``--set`` that would render nothing, NaNs or another seed's instance is refused before any
+    work."""
+
+    model_config = ConfigDict(allow_inf_nan=False)
 
     name: str = "small"
     instances: int = Field(4, ge=1)
-    seed_start: int = 0
-    resolution: int | None = 64        # None = each model's own resolution
+    seed_start: int = Field(0, ge=0)   # seeds seed_start ... (checked against MAX_SEED below)
+    resolution: int | None = Field(64, ge=8, le=MAX_RESOLUTION)  # None = each model's own resolution
     views: int = Field(30, ge=2)
-    yaw_range: float = 0.4
+    yaw_range: float = Field(0.4, ge=0, le=math.pi)
     pitch: float = Field(0.0, ge=-1.5, le=1.5)  # added to each model's centre pitch (0 for the faces)
-    psi_consistency: float = 1.0       # truncation for neus / epi / depth renders
-    psi_distribution: float = 1.0      # truncation for fid / kid / swd (upstream: none)
+    psi_consistency: float = Field(1.0, ge=0, le=1)   # truncation for neus / epi / depth renders
+    psi_distribution: float = Field(1.0, ge=0, le=1)  # truncation for fid / kid / swd (upstream: none)
     neus: NeusSettings = Field(default_factory=NeusSettings)
     neus_detail_sigma: float = Field(1.0, gt=0)  # px: neus_detail_gain's band is the residual minus this blur
     epi_frames: int = Field(60, ge=3)
-    epi_yaw_range: float = 0.4
+    epi_yaw_range: float = Field(0.4, ge=0, le=math.pi)
     depth_views: int = Field(7, ge=2)
-    depth_yaw_range: float = 0.4
+    depth_yaw_range: float = Field(0.4, ge=0, le=math.pi)
     distribution_images: int = Field(256, ge=2)  # generated and real images for fid / kid / swd
     swd_patches_per_image: int = Field(128, ge=1)
-    speed_resolutions: list[int] = Field(default_factory=lambda: [64, 128])
+    speed_resolutions: list[Annotated[int, Field(ge=8, le=MAX_RESOLUTION)]] = Field(
+        default_factory=lambda: [64, 128], min_length=1)
     speed_repeats: int = Field(3, ge=1)
     # metric name -> its own settings (metrics that declare a ``settings`` class), resolved in full
     metric_settings: dict[str, dict[str, Any]] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _seeds_are_seeds(self):
+        last = self.seed_start + max(self.instances, self.distribution_images) - 1
+        if last > MAX_SEED:  # torch.Generator.manual_seed wraps a larger one around to another instance
+            raise ValueError(f"seed_start {self.seed_start}: the seeds it starts run to {last}, above the "
+                             f"largest seed {MAX_SEED}")
+        return self
 
     @property
     def seeds(self) -> list[int]:
