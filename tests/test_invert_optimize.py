@@ -108,3 +108,25 @@ def test_parse_pose():
     for bad in ("0.2", "a,b", "4,0"):
         with pytest.raises(UserError):
             parse_pose(bad)
+
+
+class FixedScene(FlatColour):
+    """A generator whose renders ignore the latent and which has no parameters (as the calibration oracles)."""
+
+    def __init__(self):
+        super().__init__()
+        del self.gain
+
+    def represent(self, z, psi=1.0):
+        return torch.full((z.shape[0], 3), 0.2, device=z.device)
+
+
+def test_a_generator_whose_renders_ignore_the_latent_is_refused_in_one_sentence():
+    """`zoo3d invert --model oracle --method optimize` ended in autograd's 'element 0 of tensors does not require
+    grad'; with --steps 0 --tune-steps N, in Adam's 'empty parameter list'."""
+    target, cams = torch.zeros(1, 3, 8, 8), Camera.from_angles(0.0, 0.0)
+    with pytest.raises(UserError, match="renders do not depend on its z latent"):
+        OptimizationInverter(FixedScene(), OptimizeSettings(steps=2)).invert(target, cams)
+    with pytest.raises(UserError, match="no parameters for PTI to fine-tune"):
+        OptimizationInverter(FixedScene(), OptimizeSettings(steps=0, tune_steps=2)).invert(target, cams)
+    assert OptimizationInverter(FlatColour(), OptimizeSettings(steps=2)).invert(target, cams).latent.shape == (1, 4)

@@ -110,6 +110,9 @@ class OptimizationInverter(Inverter):
             for _ in range(s.steps):
                 opt.zero_grad(set_to_none=True)
                 loss = self._loss(gen.render(latent.represent(gen), cameras, res), images)
+                if not loss.requires_grad:  # e.g. a calibration model, which draws fixed scenes
+                    raise UserError(f"This generator's renders do not depend on its {latent.space} latent, so "
+                                    f"latent optimisation has nothing to fit.")
                 loss.backward()
                 opt.step()
                 history.append(loss.item())
@@ -131,6 +134,8 @@ class OptimizationInverter(Inverter):
         """PTI: a copy of the generator trained to reproduce the images from the fixed pivot latent."""
         tuned = copy.deepcopy(self.generator).eval()
         params = [p for p in tuned.parameters() if p.is_floating_point()]
+        if not params:
+            raise UserError("This generator has no parameters for PTI to fine-tune; use --tune-steps 0.")
         for p in params:
             p.requires_grad_(True)
         opt = torch.optim.Adam(params, lr=self.settings.tune_lr)
