@@ -8,6 +8,7 @@ import importlib.util
 
 import pytest
 import torch
+from PIL import Image
 
 from conftest import run_cli, run_in_process as zoo3d
 from toy_model import one_thread, use_toy
@@ -71,6 +72,22 @@ def test_output_names_that_cannot_be_written_are_refused_before_any_work(toy, ca
                         lambda name, *a: None if name in ("imageio_ffmpeg", "av") else real_find_spec(name, *a))
     refused(capsys, ("render", *m, "--frames", "2", "--out", "t.mp4"), "pip install imageio-ffmpeg")
     assert not [p for p in toy.iterdir() if p.name != "runs"]  # no stray file of any of them
+    (toy / "afile").write_text("a file where a folder is asked for")
+    Image.new("RGB", (16, 16)).save(toy / "p.png")
+    for option in ("--json", "--markdown"):  # a comparison wrote its report only after every fit had run
+        refused(capsys, ("compare", "--models", "toy_procedural", "--metric", "epi", option, "afile/deeper/c.md"),
+                f"Cannot write {option} report 'afile/deeper/c.md':", "is a file, not a folder")
+    refused(capsys, ("invert", "p.png", *m, "--method", "optimize", "--pose", "0,0", "--out", "afile/inv"),
+            "Cannot write inversion outputs 'afile/inv':", "is a file, not a folder")
+    assert sorted(p.name for p in toy.iterdir() if p.name != "runs") == ["afile", "p.png"]
+
+
+def test_a_model_named_twice_in_a_comparison_is_refused(toy, capsys):
+    """Its rows are keyed by model: both were scored, one row shown, and the last --ckpt silently won."""
+    refused(capsys, ("compare", "--models", "toy_procedural,TOY-procedural", "--metric", "epi"),
+            "--models names 'toy_procedural' twice; a comparison scores one run per model")
+    refused(capsys, ("compare", "--models", "toy_procedural", "--metric", "epi", "--ckpt", "toy_procedural=a",
+                     "--ckpt", "toy_procedural=b"), "--ckpt names model 'toy_procedural' twice (a and b)")
 
 
 def test_a_representation_without_bounds_says_what_it_lacks():

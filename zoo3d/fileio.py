@@ -136,6 +136,20 @@ def make_parent(path: str | Path, what: str = "") -> None:
         raise write_error(path, exc, what) from None
 
 
+def check_can_create(path: str | Path, what: str = "", folder: bool = False) -> None:
+    """Refuse, before any work, an output that cannot be made: a folder on its way is a file, or the nearest
+    existing folder is not writable. ``folder``: ``path`` is itself a folder to make (or to write into)."""
+    target = Path(path).absolute()
+    nearest = target if folder else target.parent
+    while not nearest.exists():  # what mkdir -p would make; a path through a file does not exist either
+        nearest = nearest.parent
+    label = f"{what} " if what else ""
+    if not nearest.is_dir():
+        raise WriteError(f"Cannot write {label}'{path}': '{nearest}' is a file, not a folder.")
+    if not os.access(nearest, os.W_OK | os.X_OK):
+        raise WriteError(f"Cannot write {label}'{path}': permission denied in '{nearest}'.", "permission denied")
+
+
 @contextmanager
 def atomic_path(path: str | Path, what: str = "", clean: bool = True) -> Iterator[Path]:
     """Yield a temporary path to write ``path``'s content to; it replaces ``path`` when the block succeeds.

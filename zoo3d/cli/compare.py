@@ -22,6 +22,9 @@ def _parse_ckpts(items: tuple[str, ...]) -> dict[str, str]:
         name, sep, path = item.partition("=")
         if not sep or not name or not path:
             raise UserError(f"--ckpt '{item}' must look like NAME=PATH.")
+        if model_key(name) in out:  # the last one would win, silently
+            raise UserError(f"--ckpt names model '{name}' twice ({out[model_key(name)]} and {path}); a comparison "
+                            f"scores one run per model.")
         out[model_key(name)] = path
     return out
 
@@ -71,6 +74,16 @@ def compare(models, metrics, ckpts, instances, protocol_name, resolution, neus_i
         raise UserError("--models needs at least one model name.")
     if not metric_names:
         raise UserError("--metric needs at least one metric name.")
+    keys = [model_key(m) for m in model_names]
+    twice = next((m for m, k in zip(model_names, keys) if keys.count(k) > 1), None)
+    if twice:  # the rows are keyed by model: one would overwrite the other after both were scored
+        raise UserError(f"--models names '{twice}' twice; a comparison scores one run per model (compare two "
+                        f"runs of one model in two commands).")
+    from zoo3d.fileio import check_can_create
+
+    for option, path in (("--json", json_out), ("--markdown", md_out)):
+        if path:  # refused now, not after an hour of NeuS fits
+            check_can_create(path, f"{option} report")
     ckpt_map = _parse_ckpts(ckpts)
     unknown = set(ckpt_map) - {model_key(m) for m in model_names}
     if unknown:

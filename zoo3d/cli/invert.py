@@ -77,7 +77,10 @@ def invert(images, model, ckpt, method, pose, out, steps, tune_steps, space, fra
 
     from zoo3d.limits import check_images
 
+    from zoo3d.fileio import check_can_create
+
     angles = parse_pose(pose)
+    check_can_create(out, "inversion outputs", folder=True)
     optimize_only = typed_options("steps", "tune_steps", "space")
     loaded = load_model(ckpt, model=model, device=device, ema=not no_ema)
     gen = loaded.generator

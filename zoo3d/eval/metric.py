@@ -80,8 +80,10 @@ class EvalContext:
         """A file path for an evidence image, registered for the Markdown report (None when not saving)."""
         if self.out_dir is None:
             return None
+        from zoo3d.fileio import make_parent
+
         path = Path(self.out_dir) / model / metric / name
-        path.parent.mkdir(parents=True, exist_ok=True)
+        make_parent(path, "evidence image")
         self.evidence.setdefault(f"{model}/{metric}", []).append(str(path))
         return path
 

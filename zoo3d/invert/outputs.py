@@ -77,8 +77,10 @@ def write_inversion_outputs(inverter, result: InversionResult, image: Tensor, ou
     """Render and write the four outputs of one inverted image (1, 3, H, W); returns the metrics dict."""
     from zoo3d.imageio import depth_to_image, save_animation, save_image
 
+    from zoo3d.fileio import make_parent
+
     out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    make_parent(out_dir / "metrics.json", "inversion outputs")  # a path through a file: one sentence
     res = tuple(image.shape[-2:])
     recon = inverter.render(result, result.cameras, res)
     save_image(recon.rgb[0], out_dir / "reconstruction.png")
