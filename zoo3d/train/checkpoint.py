@@ -52,8 +52,27 @@ def write_safetensors(tensors: dict[str, Tensor], metadata: dict[str, str], path
     from zoo3d.fileio import atomic_path
 
     with atomic_path(path, "checkpoint") as tmp:
-        save_file({k: _cpu_copy(v) for k, v in tensors.items()}, str(tmp), metadata=metadata)
+        try:
+            save_file({k: _cpu_copy(v) for k, v in tensors.items()}, str(tmp), metadata=metadata)
+        except Exception as exc:  # noqa: BLE001 - safetensors reports an I/O failure as its own exception type
+            error = _as_os_error(exc, tmp)
+            if error is exc:
+                raise
+            raise error from exc
     return Path(path)
+
+
+def _as_os_error(exc: Exception, path: Path) -> Exception:
+    """safetensors' writer raises ``SafetensorError('... No space left on device (os error 28)')`` where Python
+    would raise OSError; give it back as the OSError it reports, so a full disk is the one-sentence write error
+    (``zoo3d.fileio``). Anything else is returned unchanged."""
+    if isinstance(exc, OSError):
+        return exc
+    found = re.search(r"\(os error (\d+)\)", str(exc))
+    if found is None:
+        return exc
+    code = int(found.group(1))
+    return OSError(code, os.strerror(code), str(path))
 
 
 def write_text_atomic(path: Path, text: str) -> None:
