@@ -353,3 +353,16 @@ def test_a_second_run_into_a_folder_a_run_is_writing_is_told_it_is_in_use_not_to
         holder.wait(timeout=30)
     with pytest.raises(UserError, match="already holds a run"):  # free again: the folder's own refusal
         train_model("toy", out=run, steps=1, progress=False)
+
+
+@pytest.mark.parametrize("model, item, said", [
+    ("gram", "generator.resolution=48", "discriminator resolution must be a power of two"),
+    ("triplane", "generator.plane_resolution=33", "resolution 33 must be start_res"),
+])
+def test_a_size_a_network_cannot_take_is_one_sentence_before_the_run_folder(tmp_path, capsys, model, item, said):
+    """The networks' constructors check their sizes with a ValueError, which reached the user as a traceback."""
+    with one_thread():
+        code, _, err = zoo3d(capsys, "train", model, "--preset", "tiny", "--device", "cpu", "--steps", "1",
+                             "--set", item, "--out", str(tmp_path / "run"), "--quiet")
+    one_line_error(code, err, "Invalid config: the model cannot be built with it:", said)
+    assert not (tmp_path / "run").exists()

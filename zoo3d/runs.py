@@ -337,9 +337,11 @@ def build_untrained(plugin, config) -> dict:
     """
     import torch
 
+    from zoo3d.core.model import build_modules
+
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(config.train.seed)
-        return plugin.build(config)
+        return build_modules(plugin, config)
 
 
 def load_model(ref: str | None, model: str | None = None, device: str = "auto", ema: bool = True) -> LoadedModel:
@@ -384,7 +386,9 @@ def load_model(ref: str | None, model: str | None = None, device: str = "auto", 
     plugin = spec.load()
     config = config_from_checkpoint(plugin, spec.name, meta, path)
     tensors, meta = read_checkpoint(path, device="cpu")
-    modules = plugin.build(config)
+    from zoo3d.core.model import build_modules
+
+    modules = build_modules(plugin, config)
     restore_modules(modules, None, tensors, str(path))
     ema_module = None
     if ema:  # a copy of the loaded generator, then the stored average on top when there is one

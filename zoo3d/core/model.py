@@ -251,3 +251,13 @@ class ModelPlugin(ABC):
         state with the generator built from the returned config.
         """
         raise NotImplementedError
+
+
+def build_modules(plugin: ModelPlugin, config: RunConfig) -> dict[str, torch.nn.Module]:
+    """``plugin.build(config)``, as every command calls it. A ValueError from a module's constructor (a
+    resolution a network cannot take) comes from the config the user gave: it is a :class:`ConfigError`, one
+    sentence, instead of a traceback."""
+    try:
+        return plugin.build(config)
+    except ValueError as exc:
+        raise ConfigError(f"Invalid config: the model cannot be built with it: {str(exc).rstrip('.')}.") from None

@@ -24,7 +24,7 @@ import torch
 from torch import Tensor
 
 from zoo3d.config import RunConfig
-from zoo3d.core.model import ModelPlugin, OptimizerSpec, Stage, StepContext
+from zoo3d.core.model import ModelPlugin, OptimizerSpec, Stage, StepContext, build_modules
 from zoo3d.devices import resolve_device
 from zoo3d.errors import ConfigError, UserError
 from zoo3d.fileio import append_line
@@ -268,7 +268,7 @@ class Trainer:
         self._setup_precision()
 
         torch.manual_seed(config.train.seed)
-        self.modules: dict[str, torch.nn.Module] = plugin.build(config)
+        self.modules: dict[str, torch.nn.Module] = build_modules(plugin, config)
         if "generator" not in self.modules:
             raise ValueError(f"Model '{model_name}': build() must return a 'generator' module.")
         self._check_module_paths()
