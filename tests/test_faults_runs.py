@@ -366,3 +366,20 @@ def test_a_size_a_network_cannot_take_is_one_sentence_before_the_run_folder(tmp_
                              "--set", item, "--out", str(tmp_path / "run"), "--quiet")
     one_line_error(code, err, "Invalid config: the model cannot be built with it:", said)
     assert not (tmp_path / "run").exists()
+
+
+def test_a_resume_with_nothing_ahead_says_so_instead_of_claiming_its_steps(toy, capsys):
+    """A resumed run whose checkpoint already ends every stage printed 'Trained N steps' with N its old step,
+    also when the new cap asked for more steps than it had, which a multi-stage run cannot give after a
+    different --steps moved its stage ends (stages [1, 1] under --steps 2, [2, 1] under --steps 3)."""
+    run = toy / "run"
+    train_model("toy", out=run, overrides=["toy.stages=2"], steps=2, progress=False)
+    before = sorted(p.name for p in (run / "checkpoints").iterdir())
+    code, out, err = zoo3d(capsys, "train", "toy", "--out", str(run), "--resume", "--steps", "3", "--quiet")
+    one_line_error(code, err, "Nothing to train: the checkpoint at step 2 finished stage 'second'; capped at 3 "
+                              "steps the stages would end at steps 2, 3 instead")
+    code, out, err = zoo3d(capsys, "train", "toy", "--out", str(run), "--resume", "--steps", "2", "--quiet")
+    assert code == 0 and "Nothing to train: the run is at step 2, at or past --steps 2" in out, (out, err)
+    assert sorted(p.name for p in (run / "checkpoints").iterdir()) == before
+    code, out, err = zoo3d(capsys, "train", "toy", "--out", str(run), "--resume", "--quiet")  # the full recipe
+    assert code == 0 and "Trained 4 steps (2 in this run)" in out, (out, err)  # stage two's last 2 of 3

@@ -48,7 +48,7 @@ def test_the_printed_command_continues_the_capped_run(toy, monkeypatch, capsys):
     monkeypatch.setattr(engine.Trainer, "_train_step", step)
     code, out, err = run_in_process(capsys, *shlex.split(hint)[1:])
     assert code == 0, err
-    assert out.startswith("Trained 4 steps;")  # stages of 2 + 2, as --steps 4 split them, not 6 + 6
+    assert out.startswith("Trained 4 steps (")  # stages of 2 + 2, as --steps 4 split them, not 6 + 6
 
 
 @pytest.mark.parametrize("env,tail", [

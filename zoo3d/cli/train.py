@@ -51,7 +51,13 @@ def train(model, data, preset, config_file, overrides, out, steps, device, resum
         import signal
 
         sys.exit(128 + int(getattr(signal, result.signal)))
-    click.echo(f"Trained {result.step} steps; run folder {result.run_dir}, checkpoint {result.checkpoint}.")
+    if result.step == result.start_step and resume:
+        reach = f"at or past --steps {steps}" if steps else "the end of its recipe"
+        click.echo(f"Nothing to train: the run is at step {result.step}, {reach}; run folder "
+                   f"{result.run_dir}, checkpoint {result.checkpoint}.")
+        return
+    done = f" ({result.step - result.start_step} in this run)" if result.start_step else ""
+    click.echo(f"Trained {result.step} steps{done}; run folder {result.run_dir}, checkpoint {result.checkpoint}.")
 
 
 def _launch(nproc, model, data, preset, config_file, overrides, out, steps, device, resume, quiet) -> int:

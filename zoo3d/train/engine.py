@@ -10,6 +10,7 @@ averaging, rank-0 writes) lives in :mod:`zoo3d.train.distributed`.
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import json
 import math
 import signal
@@ -66,6 +67,7 @@ class TrainResult:
     signal: str = ""
     rank: int = 0
     world_size: int = 1
+    start_step: int = 0  # the step it began at (a resumed run's checkpoint): step - start_step were trained now
 
 
 def stages_ahead(stages: list[Stage], lengths: list[int], stage_index: int = 0, stage_step: int = 0):
@@ -287,6 +289,7 @@ class Trainer:
         self._batch = (0, 0)  # (per process, global) of the current stage
         self.state: dict[str, Any] = {}
         self.step = self.stage_index = self.stage_step = self.data_cursor = 0
+        self.start_step = 0  # where this process began: a resumed run's checkpoint step
         self.optimizers: dict[str, torch.optim.Optimizer] = {}
         self.scalers: dict[str, torch.amp.GradScaler] = {}
         self._params: dict[str, list[torch.nn.Parameter]] = {}
@@ -765,7 +768,10 @@ class Trainer:
         with same_on_every_rank():
             if resume_from is not None:
                 self._resume(resume_from)
+                if not stages_ahead(self.stages, self.lengths, self.stage_index, self.stage_step):
+                    return self._nothing_ahead()
             self.check_batches()
+        self.start_step = self.step
         cfg, main = self.config.train, self.world.is_main
         with StopRequest() as stop, TrainProgress(self.total_steps, self.step, self.show_progress) as progress, \
                 stop_on_lost_peers(self.world):
@@ -813,4 +819,19 @@ class Trainer:
 
     def _result(self, status: str, signal_name: str = "") -> TrainResult:
         return TrainResult(self.run_dir, self.step, status, self.last_checkpoint, signal_name, rank=self.world.rank,
-                           world_size=self.world.size)
+                           world_size=self.world.size, start_step=self.start_step)
+
+    def _nothing_ahead(self) -> TrainResult:
+        """A resumed run whose checkpoint already ends every stage of this cap's split. Done when it reached
+        the cap; refused when it did not, which happens when a different ``--steps`` moves a multi-stage run's
+        stage ends: its checkpoint lies in a later stage than the new split gives its step, and a run does not
+        go back to an earlier stage."""
+        self.start_step = self.step
+        if self.step >= self.total_steps:
+            return self._result("done")
+        ends = list(itertools.accumulate(self.lengths))
+        stage = self.stages[min(self.stage_index, len(self.stages) - 1)].name
+        raise UserError(f"Nothing to train: the checkpoint at step {self.step} finished stage '{stage}'; capped at "
+                        f"{self.total_steps} steps the stages would end at steps {', '.join(map(str, ends))} instead, "
+                        f"and a run does not go back to an earlier stage. Resume with the --steps the run was "
+                        f"trained with, or start a new run.")
