@@ -65,6 +65,9 @@ def test_output_names_that_cannot_be_written_are_refused_before_any_work(toy, ca
     m = ("--model", "toy_procedural")
     refused(capsys, ("sample", *m, "--seeds", "0", "--out", "grid.txt"), "Cannot write an image to 'grid.txt'")
     refused(capsys, ("render", *m, "--frames", "2", "--out", "t.avi"), "Cannot write an animation to 't.avi'")
+    # one row of 1200 seeds is 21,602 px wide: WebP stopped at 16383 after every seed had been rendered
+    refused(capsys, ("sample", *m, "--seeds", "0-1199", "--yaw", "0", "--out", "row.webp"),
+            "'row.webp' would be 21602x20 pixels, and WEBP holds at most 16383 on a side")
     refused(capsys, ("export", *m, "--format", "obj", "--out", "x.ply"),
             "--format obj disagrees with the suffix of 'x.ply'", "'x.obj'")
     real_find_spec = importlib.util.find_spec

@@ -44,12 +44,18 @@ def depth_to_image(depth: Tensor, near: float | None = None, far: float | None =
     return (1 - 2 * ((d - lo) / (hi - lo).clamp_min(1e-8))).clamp(-1, 1)
 
 
+def grid_size(count: int, height: int, width: int, nrow: int | None = None, pad: int = 2) -> tuple[int, int]:
+    """(height, width) of :func:`make_grid`'s image of ``count`` images of height x width."""
+    nrow = nrow or int(math.ceil(math.sqrt(count)))
+    rows = int(math.ceil(count / nrow))
+    return rows * (height + pad) + pad, nrow * (width + pad) + pad
+
+
 def make_grid(images: Tensor, nrow: int | None = None, pad: int = 2, pad_value: float = 1.0) -> Tensor:
     """(B, C, H, W) -> one (C, H', W') image with ``nrow`` images per row."""
     b, c, h, w = images.shape
     nrow = nrow or int(math.ceil(math.sqrt(b)))
-    rows = int(math.ceil(b / nrow))
-    grid = images.new_full((c, rows * (h + pad) + pad, nrow * (w + pad) + pad), pad_value)
+    grid = images.new_full((c, *grid_size(b, h, w, nrow, pad)), pad_value)
     for i in range(b):
         r, col = divmod(i, nrow)
         y, x = pad + r * (h + pad), pad + col * (w + pad)
@@ -72,6 +78,19 @@ def check_image_target(path: str | Path) -> Path:
     if _format_of(path) is None:
         raise UserError(f"Cannot write an image to '{path}': use .png, .jpg, .webp or another image suffix.")
     return path
+
+
+#: the largest side each format can store (PIL raises only after the whole image was rendered)
+MAX_SIDE = {"WEBP": 16383, "JPEG": 65535, "GIF": 65535}
+
+
+def check_image_size(path: str | Path, height: int, width: int) -> None:
+    """Refuse, before any work, an image larger than its file format can hold."""
+    fmt = _format_of(Path(path))
+    limit = MAX_SIDE.get(fmt or "")
+    if limit is not None and max(height, width) > limit:
+        raise UserError(f"'{path}' would be {width}x{height} pixels, and {fmt} holds at most {limit} on a side; "
+                        f"write a .png, or fewer images per row.")
 
 
 def _format_of(path: Path) -> str | None:

@@ -109,7 +109,7 @@ def sample(run, model, no_ema, device, seeds, yaws, pitch, psi, resolution, dept
     import torch
 
     from zoo3d.cameras import Camera
-    from zoo3d.imageio import check_image_target, depth_to_image, save_grid
+    from zoo3d.imageio import check_image_size, check_image_target, depth_to_image, grid_size, save_grid
     from zoo3d.limits import MAX_IMAGES, check_images
     from zoo3d.train.sampling import render_views, seed_latents
 
@@ -121,8 +121,10 @@ def sample(run, model, no_ema, device, seeds, yaws, pitch, psi, resolution, dept
     yaw_list = list(yaws) or [prior.yaw_mean]
     n = len(seed_list)
     h, w = (resolution, resolution) if resolution else tuple(gen.resolution)
-    check_images(f"--seeds {seeds} with {len(yaw_list)} view(s){' and depth' if depth else ''}",
-                 n * len(yaw_list) * (2 if depth else 1), h, w)
+    count = n * len(yaw_list) * (2 if depth else 1)
+    check_images(f"--seeds {seeds} with {len(yaw_list)} view(s){' and depth' if depth else ''}", count, h, w)
+    nrow = n if (yaws or depth) else None
+    check_image_size(out, *grid_size(count, h, w, nrow))
     z = seed_latents(seed_list, gen.z_dim, gen.device, gen.dtype).repeat(len(yaw_list), 1)
     yaw_t = torch.tensor([y for y in yaw_list for _ in range(n)], dtype=torch.float32)
     cams = Camera.from_angles(yaw_t, prior.centre_pitch if pitch is None else pitch, prior.radius, prior.fov,
@@ -135,6 +137,5 @@ def sample(run, model, no_ema, device, seeds, yaws, pitch, psi, resolution, dept
             raise UserError(f"Model '{loaded.spec.name}' renders no depth, so --depth cannot be shown.")
         d = depth_to_image(out_views.depth).expand(-1, 3, -1, -1)
         rows = [t for pair in zip(rows, d.split(n)) for t in pair]
-    nrow = n if (yaws or depth) else None
     path = save_grid(torch.cat(rows), out, nrow=nrow)
     click.echo(f"Wrote {len(seed_list)} seeds x {len(yaw_list)} views to {path}.")
