@@ -107,6 +107,21 @@ def test_a_folder_holding_a_run_is_not_reused_even_when_latest_dangles(toy):
         train_model("toy", out=only_metrics, steps=1, progress=False)
 
 
+def test_a_folder_of_other_files_is_not_made_a_run(toy):
+    """A run written into a dataset folder mixed its samples into the images (and `data check` then failed)."""
+    data = toy / "data"
+    data.mkdir()
+    for i in range(5):
+        (data / f"{i}.png").write_bytes(b"")
+    with pytest.raises(UserError, match=r"--out '.*data' holds files that are not a run \(0.png, 1.png, 2.png, … "
+                                        r"\(5 entries\)\); a run gets a folder of its own"):
+        train_model("toy", out=data, steps=1, progress=False)
+    assert sorted(p.name for p in data.iterdir()) == [f"{i}.png" for i in range(5)]
+    empty = toy / "empty"
+    (empty / ".hidden").mkdir(parents=True)  # an empty folder (hidden entries aside) is fine
+    assert train_model("toy", out=empty, steps=1, progress=False).step == 1
+
+
 # --------------------------------------------------------------------------------- wrong results accepted
 
 def test_steps_zero_is_refused_before_any_folder_exists(toy, capsys):

@@ -75,6 +75,11 @@ def plan_run(model: str, *, data: str | None = None, preset: str | None = None, 
         if holds_run(run_dir):  # checked again under the lock: this early check only spares work
             RunLock(run_dir).refuse_if_held()  # a run writing there now: "in use", not "add --resume"
             raise _holds_run_error(run_dir, run_contents(run_dir))
+        others = sorted(p.name for p in run_dir.iterdir() if not p.name.startswith(".")) if run_dir.is_dir() else []
+        if others:  # a dataset folder, say, which the run's samples would then join
+            shown = ", ".join(others[:3]) + (f", … ({len(others)} entries)" if len(others) > 3 else "")
+            raise UserError(f"--out '{run_dir}' holds files that are not a run ({shown}); a run gets a folder of "
+                            f"its own: choose a new or empty --out.")
     return RunPlan(spec, plugin, config, Path(out) if out is not None else None, resume=False)
 
 
