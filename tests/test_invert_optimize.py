@@ -130,3 +130,30 @@ def test_a_generator_whose_renders_ignore_the_latent_is_refused_in_one_sentence(
     with pytest.raises(UserError, match="no parameters for PTI to fine-tune"):
         OptimizationInverter(FixedScene(), OptimizeSettings(steps=0, tune_steps=2)).invert(target, cams)
     assert OptimizationInverter(FlatColour(), OptimizeSettings(steps=2)).invert(target, cams).latent.shape == (1, 4)
+
+
+def test_inversion_outputs_appear_together_or_not_at_all(tmp_path, monkeypatch):
+    """A full disk while writing the turntable left reconstruction.png and depth.png without the rest."""
+    import errno
+
+    import zoo3d.imageio
+    from zoo3d.fileio import WriteError
+    from zoo3d.invert.outputs import write_inversion_outputs
+
+    target, cams = torch.zeros(1, 3, 8, 8), Camera.from_angles(0.0, 0.0)
+    inv = OptimizationInverter(FlatColour(), OptimizeSettings(steps=1, perceptual_weight=0))
+    result = inv.invert(target, cams)
+    out = tmp_path / "photo"
+    write_inversion_outputs(inv, result, target, out, frames=2)
+    first = {p.name: p.read_bytes() for p in out.iterdir()}
+    assert sorted(first) == ["metrics.json", "reconstruction.png", "turntable.gif"]
+
+    def full_disk(*args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(zoo3d.imageio, "save_animation", full_disk)
+    for folder in (tmp_path / "new", out):
+        with pytest.raises(WriteError, match="the disk is full"):
+            write_inversion_outputs(inv, result, target, folder, frames=2)
+    assert not (tmp_path / "new").exists() and {p.name: p.read_bytes() for p in out.iterdir()} == first
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["photo"]  # no staging folder left behind

@@ -7,6 +7,7 @@ forward pass of their networks); the turntable sweeps the yaw around the input p
 from __future__ import annotations
 
 import json
+import os
 import math
 from pathlib import Path
 
@@ -74,27 +75,32 @@ def turntable_cameras(camera: Camera, frames: int, yaw_range: float) -> Camera:
 def write_inversion_outputs(inverter, result: InversionResult, image: Tensor, out_dir: str | Path, *,
                             frames: int = 30, yaw_range: float = 0.5, fps: int = 15, lpips_model=None,
                             lpips_reason: str | None = None, extra: dict | None = None) -> dict:
-    """Render and write the four outputs of one inverted image (1, 3, H, W); returns the metrics dict."""
+    """Render and write the four outputs of one inverted image (1, 3, H, W); returns the metrics dict.
+
+    They are written into a hidden staging folder and moved into ``out_dir`` together once all are written, so
+    a failure (a full disk) leaves a new folder absent and an existing one with its earlier outputs."""
+    from zoo3d.fileio import staging_folder, write_text_atomic
     from zoo3d.imageio import depth_to_image, save_animation, save_image
 
-    from zoo3d.fileio import make_parent
-
     out_dir = Path(out_dir)
-    make_parent(out_dir / "metrics.json", "inversion outputs")  # a path through a file: one sentence
     res = tuple(image.shape[-2:])
     recon = inverter.render(result, result.cameras, res)
-    save_image(recon.rgb[0], out_dir / "reconstruction.png")
-    if recon.depth is not None:
-        save_image(depth_to_image(recon.depth)[0].expand(3, -1, -1), out_dir / "depth.png")
-    cams = turntable_cameras(result.cameras[0], frames, yaw_range)
-    views = [inverter.render(result, cams[i], res).rgb[0] for i in range(frames)]  # one at a time: bounded memory
-    save_animation(views, out_dir / "turntable.gif", fps=fps)
     metrics = image_metrics(recon.rgb, image, lpips_model, lpips_reason)
     angles = result.cameras.to_angles()
     metrics["pose"] = {"yaw": float(angles["yaw"][0]), "pitch": float(angles["pitch"][0])}
     metrics.update(extra or {})
-    from zoo3d.fileio import write_text_atomic
-
-    write_text_atomic(out_dir / "metrics.json", json.dumps(metrics, indent=2) + "\n", "metrics")
+    with staging_folder(out_dir, "inversion outputs") as staging:
+        save_image(recon.rgb[0], staging / "reconstruction.png")
+        if recon.depth is not None:
+            save_image(depth_to_image(recon.depth)[0].expand(3, -1, -1), staging / "depth.png")
+        cams = turntable_cameras(result.cameras[0], frames, yaw_range)
+        views = [inverter.render(result, cams[i], res).rgb[0] for i in range(frames)]  # one at a time: bounded
+        save_animation(views, staging / "turntable.gif", fps=fps)
+        write_text_atomic(staging / "metrics.json", json.dumps(metrics, indent=2) + "\n", "metrics")
+        if not out_dir.exists():
+            os.replace(staging, out_dir)
+        else:
+            for written in sorted(staging.iterdir()):
+                os.replace(written, out_dir / written.name)
     return metrics
 
