@@ -108,6 +108,9 @@ def test_parse_pose():
     for bad in ("0.2", "a,b", "4,0"):
         with pytest.raises(UserError):
             parse_pose(bad)
+    for bad in ("nan,0", "0,inf"):  # NaN was "out of range", which it is not
+        with pytest.raises(UserError, match="yaw and pitch must be finite numbers"):
+            parse_pose(bad)
 
 
 class FixedScene(FlatColour):

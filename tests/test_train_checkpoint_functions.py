@@ -349,6 +349,15 @@ def test_read_metadata_notices_a_file_cut_anywhere(tmp_path):
         assert str(err.value) == f"Checkpoint '{bad}' is truncated or corrupt ({reason})."
 
 
+def test_a_file_that_is_no_safetensors_file_is_not_called_a_cut_checkpoint(tmp_path):
+    """A PNG, a YAML or a PLY given as a checkpoint was 'truncated or corrupt (header too large)'."""
+    for name, data in (("grid.png", b"\x89PNG\r\n\x1a\n" + bytes(64)), ("config.yaml", b"model: gram\ntrain: {}\n")):
+        (tmp_path / name).write_bytes(data)
+        with pytest.raises(CheckpointError, match=f"'{tmp_path / name}' is not a checkpoint: it does not begin with a "
+                                                  f"safetensors header"):
+            ckpt.read_metadata(tmp_path / name)
+
+
 def test_expected_size_is_header_plus_the_last_tensors_end(tmp_path):
     path = _write(tmp_path / "a.safetensors", {"generator.a": torch.ones(3),
                                                "generator.b": torch.ones(2, 2, dtype=torch.float64)})

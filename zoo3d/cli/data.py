@@ -68,8 +68,13 @@ def _check_free_space(out: Path, count: int, resolution: int, depth: bool) -> No
         return
     need = count * (resolution * resolution * ((4.0 if depth else 0.0) + 0.5) + 256)
     if need > free:
-        raise UserError(f"--count {count} at {resolution}x{resolution} needs at least {need / 2**30:.1f} GiB in "
-                        f"'{out}', but only {free / 2**30:.1f} GiB are free.")
+        raise UserError(f"--count {count} at {resolution}x{resolution} needs at least {_size(need)} in "
+                        f"'{out}', but only {_size(free)} are free.")
+
+
+def _size(n: float) -> str:
+    """Bytes for a sentence: GiB from 1 GiB on, MiB below (a nearly full disk is not '0.0 GiB')."""
+    return f"{n / 2**30:.1f} GiB" if n >= 2**30 else f"{n / 2**20:.1f} MiB"
 
 
 def _synth_into(out: Path, kind, count, resolution, seed, fmt, depth, batch) -> None:

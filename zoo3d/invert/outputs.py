@@ -30,6 +30,8 @@ def parse_pose(text: str | None) -> tuple[float, float] | None:
         yaw, pitch = (float(p) for p in parts)
     except ValueError:
         raise UserError(f"Cannot read --pose '{text}': give yaw,pitch in radians, e.g. --pose 0.2,-0.05.") from None
+    if not (math.isfinite(yaw) and math.isfinite(pitch)):
+        raise UserError(f"Cannot read --pose '{text}': yaw and pitch must be finite numbers (radians).")
     if not (abs(yaw) <= math.pi and abs(pitch) <= math.pi / 2):
         raise UserError(f"--pose '{text}' is out of range: |yaw| <= pi and |pitch| <= pi/2 (radians).")
     return yaw, pitch

@@ -296,6 +296,9 @@ def check_checkpoint_file(path: str | Path) -> Path:
     if path.suffix.lower() in PICKLE_SUFFIXES or _looks_pickled(head):
         raise CheckpointError(f"'{path}' is a pickle-based file; zoo3d loads only .safetensors checkpoints, "
                               f"because unpickling a file can run arbitrary code.")
+    if len(head) == 9 and head[8:9] != b"{":  # a safetensors file: an 8-byte length, then its JSON header
+        raise CheckpointError(f"'{path}' is not a checkpoint: it does not begin with a safetensors header (give a "
+                              f"run folder or a .safetensors file zoo3d wrote).")
     return path
 
 
