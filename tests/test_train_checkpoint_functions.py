@@ -519,3 +519,14 @@ def test_key_mismatch_lists_three_keys_then_dots():
     two = torch.nn.Sequential(torch.nn.Linear(1, 1), torch.nn.Linear(1, 1))
     assert ckpt._key_mismatch(two, {}) == ("missing 0.bias, 0.weight, 1.bias ...", "")  # four keys
     assert ckpt._key_mismatch(two, {"1.weight": 0}) == ("missing 0.bias, 0.weight, 1.bias", "")  # three
+
+
+def test_a_checkpoint_gets_the_permissions_of_the_runs_other_files(tmp_path):
+    """safetensors creates its files 0600, so a group sharing a run could read its samples but not its weights."""
+    import os
+    import stat
+
+    path = ckpt.write_safetensors({"generator.a": torch.ones(3)}, dict(META), tmp_path / "c.safetensors")
+    (tmp_path / "other.txt").write_text("x")
+    mode = lambda p: stat.S_IMODE(os.stat(p).st_mode)  # noqa: E731
+    assert mode(path) == mode(tmp_path / "other.txt")

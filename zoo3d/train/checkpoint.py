@@ -59,7 +59,15 @@ def write_safetensors(tensors: dict[str, Tensor], metadata: dict[str, str], path
             if error is exc:
                 raise
             raise error from exc
+        os.chmod(tmp, _created_file_mode())  # safetensors creates 0600; a run's other files follow the umask
     return Path(path)
+
+
+def _created_file_mode() -> int:
+    """The permissions ``open(path, 'w')`` gives a new file under this process's umask."""
+    mask = os.umask(0)
+    os.umask(mask)
+    return 0o666 & ~mask
 
 
 def _as_os_error(exc: Exception, path: Path) -> Exception:
