@@ -398,3 +398,15 @@ def test_viewer_orbits_within_the_prior_and_the_seed_box_fetches_another_instanc
     finally:
         server.shutdown()
         server.server_close()
+
+
+def test_a_texture_resolution_the_model_does_not_bake_is_noted_not_dropped(run, cache, tmp_path):
+    """GRAM-HD keeps its own maps, so --texture-resolution 16 wrote 253-pixel textures without a word."""
+    own = [lay for lay in cache.layers if not lay.opaque][0].texture.shape[-1]
+    result = invoke("export", str(run), "--seed", str(SEED), "--texture-resolution", "16",
+                    "--out", str(tmp_path / "h.glb"))
+    assert f"note: model 'gram_hd' keeps its own {own}-pixel maps; --texture-resolution sets the side" \
+           in result.output
+    result = invoke("export", str(run), "--seed", str(SEED), "--texture-resolution", str(own),
+                    "--out", str(tmp_path / "same.glb"))
+    assert "note:" not in result.output  # asked for what it has: nothing to say
