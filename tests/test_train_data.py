@@ -181,6 +181,16 @@ def test_checking_a_folder_reads_headers_only_and_lists_its_problems(fake_check,
     assert check_folder_dataset(DataConfig(spec=str(tmp_path))) == []
 
 
+def test_images_smaller_than_the_training_resolution_are_a_problem_shown_at_start(fake_check, tmp_path):
+    """A 32-pixel folder trained a 64-pixel GRAM-HD on upsampled images without a word."""
+    fake_check.report = SimpleNamespace(usable=True, problems=[], resolutions={"32x32": 8, "64x48": 2, "64x64": 5})
+    assert check_folder_dataset(DataConfig(spec=str(tmp_path)), 64) == [
+        "10 images are smaller than the 64x64 the model trains at (32x32 (8), 64x48 (2)); they are upsampled, so "
+        "the model learns their blur"]
+    assert check_folder_dataset(DataConfig(spec=str(tmp_path)), 32) == []  # large enough
+    assert check_folder_dataset(DataConfig(spec=str(tmp_path))) == []  # no resolution given: nothing to compare
+
+
 def test_a_registered_dataset_or_a_missing_checker_is_not_checked(fake_check, monkeypatch, tmp_path):
     assert check_folder_dataset(DataConfig(spec="synthetic:heads")) == []
     assert fake_check.calls == []

@@ -117,7 +117,8 @@ def train_model(model: str, *, data: str | None = None, preset: str | None = Non
         else:
             resume_from, config = None, plan.config
             if lead:  # before any folder is made: a refused run leaves nothing behind
-                for problem in check_folder_dataset(config.data)[:5]:
+                largest = max((s.resolution or 0 for s in plan.plugin.stages(config)), default=0) or None
+                for problem in check_folder_dataset(config.data, largest)[:5]:
                     print(f"warning: dataset problem: {problem}", file=sys.stderr)
         world, process_device = init_world(device if device is not None else config.train.device)
         try:

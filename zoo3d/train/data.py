@@ -50,11 +50,12 @@ def _problem_text(problem) -> str:
     return f"{file}: {what}" if file else what
 
 
-def check_folder_dataset(data: DataConfig) -> list[str]:
+def check_folder_dataset(data: DataConfig, resolution: int | None = None) -> list[str]:
     """Check a dataset folder at start-up (headers only); refuse it when no image is usable.
 
-    Returns the problems of a usable folder (the caller shows them); registered datasets
-    such as ``synthetic:heads`` are not checked.
+    Returns the problems of a usable folder (the caller shows them), among them images smaller than
+    ``resolution``, the largest the model trains at, which are upsampled to it; registered datasets such as
+    ``synthetic:heads`` are not checked.
     """
     path = Path(data.spec)
     if not path.exists():
@@ -70,6 +71,12 @@ def check_folder_dataset(data: DataConfig) -> list[str]:
         more = f" (and {len(problems) - 1} more problems)" if len(problems) > 1 else ""
         raise UserError(f"Dataset '{path}' has no usable posed image{first}{more}; run `zoo3d data check {path}` "
                         f"for the full report.")
+    sizes = getattr(report, "resolutions", {}) or {}
+    small = {k: n for k, n in sizes.items() if resolution and min(map(int, k.split("x"))) < resolution}
+    if small:
+        shown = ", ".join(f"{k} ({n})" for k, n in sorted(small.items(), key=lambda kv: -kv[1])[:3])
+        problems.append(f"{sum(small.values())} images are smaller than the {resolution}x{resolution} the model "
+                        f"trains at ({shown}); they are upsampled, so the model learns their blur")
     return problems
 
 
