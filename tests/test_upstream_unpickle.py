@@ -248,6 +248,17 @@ def test_garbage_gives_one_sentence(tmp_path, content):
     _one_sentence(str(info.value), path)
 
 
+def test_an_image_is_not_read_as_a_pickle(tmp_path):
+    """A real PNG's bytes, unpickled, met a persistent-id opcode: 'p.png asks for a persistent object'."""
+    from PIL import Image
+
+    path = tmp_path / "photo.png"
+    Image.new("RGB", (64, 64), (120, 90, 80)).save(path)
+    with pytest.raises(UserError, match="is truncated or is not a checkpoint zoo3d can read") as info:
+        load_release(path)
+    assert "persistent" not in str(info.value)
+
+
 def test_missing_file_gives_one_sentence(tmp_path):
     with pytest.raises(UserError) as info:
         load_release(tmp_path / "nope.pth")

@@ -448,8 +448,8 @@ def load_release(path: str | Path) -> Any:
     try:
         if zipfile.is_zipfile(path) or tarfile.is_tarfile(path):
             return _finalise(_torch_load(path))
-        if head.startswith(b"PK"):
-            raise UserError(f"{path} {_UNREADABLE}.")
+        if head.startswith(b"PK") or head[:1] != b"\x80":  # torch's legacy files are pickles of protocol 2+,
+            raise UserError(f"{path} {_UNREADABLE}.")  # which begin with PROTO; a PNG read on finds opcodes at random
         with open(path, "rb") as f:
             first = InertUnpickler(f, encoding="utf-8").load()
         if isinstance(first, int) and first == _TORCH_LEGACY_MAGIC:
