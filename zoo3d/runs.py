@@ -354,6 +354,7 @@ def load_model(ref: str | None, model: str | None = None, device: str = "auto", 
     import torch
 
     from zoo3d.config import load_run_config
+    from zoo3d.core.model import build_modules
     from zoo3d.devices import resolve_device
     from zoo3d.plugins import get_model_spec, model_key
     from zoo3d.train.checkpoint import CheckpointError, metadata_int, read_checkpoint, read_metadata, restore_modules
@@ -386,8 +387,6 @@ def load_model(ref: str | None, model: str | None = None, device: str = "auto", 
     plugin = spec.load()
     config = config_from_checkpoint(plugin, spec.name, meta, path)
     tensors, meta = read_checkpoint(path, device="cpu")
-    from zoo3d.core.model import build_modules
-
     modules = build_modules(plugin, config)
     restore_modules(modules, None, tensors, str(path))
     ema_module = None

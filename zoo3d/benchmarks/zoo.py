@@ -202,9 +202,7 @@ def check_comparison(s: ZooSettings, env: dict[str, str]) -> None:
     protocol, a bad ``--set`` item, and each metric's pre-flight (``--data``; the Inception file of fid/kid,
     read from ``ZOO3D_INCEPTION`` as the comparison will)."""
     from zoo3d.eval.harness import load_metrics, preflight
-    from zoo3d.eval.protocol import build_protocol
-
-    from zoo3d.eval.protocol import PROTOCOLS
+    from zoo3d.eval.protocol import PROTOCOLS, build_protocol
 
     if not s.metrics:
         raise UserError("ZOO3D_ZOO_METRICS names no metric.")

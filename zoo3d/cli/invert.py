@@ -71,13 +71,11 @@ def invert(images, model, ckpt, method, pose, out, steps, tune_steps, space, fra
     import torch
 
     from zoo3d.cameras import Camera
+    from zoo3d.fileio import check_can_create
     from zoo3d.invert import OptimizationInverter, OptimizeSettings
     from zoo3d.invert.outputs import load_lpips_or_reason, parse_pose, write_inversion_outputs
-    from zoo3d.runs import load_model
-
     from zoo3d.limits import check_images
-
-    from zoo3d.fileio import check_can_create
+    from zoo3d.runs import load_model
 
     angles = parse_pose(pose)
     check_can_create(out, "inversion outputs", folder=True)

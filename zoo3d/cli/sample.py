@@ -35,7 +35,7 @@ class FiniteFloatRange(click.FloatRange):
 
         number = super().convert(value, param, ctx)
         if math.isnan(number):
-            self.fail(f"{value!r} is not a number in the range {self._describe_range()}.", param, ctx)
+            self.fail(f"{value!r} is not a number in the range {self.min:g}<=x<={self.max:g}.", param, ctx)
         return number
 
 

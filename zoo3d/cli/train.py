@@ -57,7 +57,8 @@ def train(model, data, preset, config_file, overrides, out, steps, device, resum
                    f"{result.run_dir}, checkpoint {result.checkpoint}.")
         return
     done = f" ({result.step - result.start_step} in this run)" if result.start_step else ""
-    click.echo(f"Trained {result.step} step{'s' * (result.step != 1)}{done}; run folder {result.run_dir}, checkpoint {result.checkpoint}.")
+    click.echo(f"Trained {result.step} step{'s' * (result.step != 1)}{done}; run folder {result.run_dir}, "
+               f"checkpoint {result.checkpoint}.")
 
 
 def _launch(nproc, model, data, preset, config_file, overrides, out, steps, device, resume, quiet) -> int:

@@ -7,8 +7,8 @@ forward pass of their networks); the turntable sweeps the yaw around the input p
 from __future__ import annotations
 
 import json
-import os
 import math
+import os
 from pathlib import Path
 
 import torch
