@@ -115,7 +115,7 @@ def check_dataset(path: str | Path, full: bool = False) -> CheckReport:
             sizes[rec.name] = size
             if mode in _GREY:
                 grey.append(rec.name)
-            elif mode in _ALPHA or (mode == "P" and "transparency" in img.info):
+            if mode in _ALPHA or (mode == "P" and "transparency" in img.info):  # LA is both
                 alpha.append(rec.name)
         except Exception as exc:  # noqa: BLE001 - every decoding failure is a reported problem
             text = str(exc)
