@@ -37,6 +37,9 @@ def test_the_share_of_cosines_is_their_power_above_a_quarter_of_the_side():
     mixed = _waves(r, (2.0, 5, 1), (1.0, 11, 3)) + 0.7
     assert float(high_band_share(mixed)) == pytest.approx(1 / 5, abs=1e-12)
     assert float(high_band_share(torch.full((1, 3, r, r), 0.3))) == 0.0
+    # a render of NaNs (a diverged model) has no share: it was scored 0, a finite number among the others
+    nan = high_band_share(torch.cat([torch.full((1, 3, r, r), float("nan")), mixed]))
+    assert math.isnan(float(nan[0])) and float(nan[1]) == pytest.approx(1 / 5, abs=1e-12)
 
 
 def test_the_dataset_against_itself_scores_one_and_upsampled_halves_far_less(heads_32px):

@@ -25,7 +25,7 @@ def to_uint8(image: Tensor, value_range: tuple[float, float] = (-1.0, 1.0)) -> n
     x = image.detach().float().cpu()
     if x.ndim == 2:
         x = x[None]
-    x = ((x - lo) / (hi - lo)).clamp(0, 1)
+    x = ((x - lo) / (hi - lo)).clamp(0, 1).nan_to_num(0.0)  # a diverged model's NaN pixels drawn black, not cast
     if x.shape[0] == 1:
         x = x.expand(3, *x.shape[1:])
     return (x[:3].permute(1, 2, 0).numpy() * 255 + 0.5).astype(np.uint8)

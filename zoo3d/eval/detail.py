@@ -37,7 +37,8 @@ def high_band_share(images: Tensor) -> Tensor:
     fx = torch.fft.fftfreq(grey.shape[-1], device=grey.device, dtype=grey.dtype).abs()
     high = torch.maximum(fy[:, None], fx[None, :]) > CUTOFF_FRACTION
     total = power.sum(dim=(1, 2))
-    return torch.where(total > 0, power[:, high].sum(dim=1) / total.clamp_min(1e-300), torch.zeros_like(total))
+    flat = torch.zeros_like(total).masked_fill(total.isnan(), float("nan"))  # a NaN image has no share: NaN, not 0
+    return torch.where(total > 0, power[:, high].sum(dim=1) / total.clamp_min(1e-300), flat)
 
 
 def detail(generated: Tensor, reference: Tensor) -> dict[str, float]:
