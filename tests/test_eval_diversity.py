@@ -175,7 +175,8 @@ def test_the_metric_reports_the_diversity_of_the_protocol_sets(monkeypatch):
     expected = diversity(fake, real)
     assert metric.evaluate(EvalModel("m", None), ctx) == {"diversity": [expected["score"]],
                                                           "diversity_face": [expected["face"]],
-                                                          "_meta": {"groups": expected["groups"], "features": FEATURES}}
+                                                          "_meta": {"groups": expected["groups"], "features": FEATURES,
+                                                                    "generated_images": 5, "real_images": 5}}
     assert metric.result_keys() == ("diversity", "diversity_face")
     assert steps == [1]
     assert metric.name == "diversity" and metric.higher_is_better is True and metric.units == "one"
@@ -188,3 +189,26 @@ def test_the_metric_reports_the_diversity_of_the_protocol_sets(monkeypatch):
     assert info["face"] == "the colour group's ratio on the central crop of side 0.5"
     ctx.options["data"] = "folder:faces"
     assert metric.protocol_info(ctx)["data"] == "folder:faces"
+
+
+def test_a_real_set_smaller_than_the_protocols_is_noted_and_recorded_and_one_image_is_refused(heads_32px):
+    """A 20-image --data folder was recorded as the protocol's 32 images; a 1-image one, and images below
+    16 px, ended in a traceback after the other metrics had run."""
+    from zoo3d.errors import UserError
+    from zoo3d.eval.diversity import DiversityMetric
+    from zoo3d.eval.harness import compare_models, load_eval_model, load_metrics
+
+    oracle = load_eval_model("oracle", None, torch.device("cpu"))
+    protocol = make_protocol("small", resolution=RES, distribution_images=8)
+    result = compare_models([oracle], load_metrics(["diversity"]), protocol, "cpu",
+                            options={"real_images": {RES: heads_32px[:3]}})
+    row = result["models"]["oracle"]["diversity"]
+    assert (row["generated_images"], row["real_images"]) == (8, 3)
+    assert any("holds 3 images, fewer than the protocol's 8: the distribution metrics' real set is those 3" in n
+               for n in result["notes"]), result["notes"]
+    with pytest.raises(UserError, match="holds 1 image; diversity compares sets of images and needs at least 2"):
+        compare_models([oracle], load_metrics(["diversity"]), protocol, "cpu",
+                       options={"real_images": {RES: heads_32px[:1]}})
+    with pytest.raises(UserError, match="diversity needs images of at least 16 px"):
+        DiversityMetric().check(make_protocol("small", resolution=12), {})
+    DiversityMetric().check(make_protocol("small", resolution=16), {})  # the smallest it takes

@@ -133,3 +133,35 @@ def test_a_consistent_model_scores_no_worse_when_rendered_sharper():
         scores[res] = out["epi"][0]
         assert out["_meta"]["frames"] == frame_count(60, res)
     assert scores[96] <= scores[64] * 1.1, scores
+
+
+def test_a_sweep_that_does_not_move_is_noted_since_epi_cannot_see_it():
+    """A 2-step tri-plane model drew the same image from every camera and scored epi 0.002 against the
+    oracle's 9: straight EPI lines. The score stays (it is what epi measures); the report says why it is low."""
+    from zoo3d.eval.harness import load_eval_model
+
+    oracle = load_eval_model("oracle", None, "cpu")
+    gen = oracle.generator
+
+    class Frozen(type(gen)):
+        """The oracle rendering every view from its first camera."""
+
+        def render(self, rep, cameras, resolution=None):
+            return super().render(rep, cameras[[0] * len(cameras)], resolution)
+
+    frozen = EvalModel("frozen", Frozen(gen.config))
+    protocol = make_protocol("small", instances=1, epi_frames=6)
+    notes = {}
+    for model in (oracle, frozen):
+        ctx = EvalContext(protocol=protocol, device=torch.device("cpu"), seeds=protocol.seeds)
+        score = EpiMetric().evaluate(model, ctx)["epi"][0]
+        notes[model.name] = (score, ctx.notes)
+    assert notes["frozen"][0] < 0.01 * notes["oracle"][0]
+    assert notes["frozen"][1] == ["epi of frozen: the views of seed(s) 0 barely change across the yaw sweep, and an "
+                                  "image that ignores the camera scores as consistent on epi; read it with depth and "
+                                  "neus."]
+    assert notes["oracle"][1] == []
+    ctx = EvalContext(protocol=make_protocol("small", instances=1, resolution=32, epi_frames=6),
+                      device=torch.device("cpu"), seeds=[0])
+    EpiMetric().evaluate(oracle, ctx)
+    assert ctx.notes and "at 32 px: below 64 px its scores fall with the resolution" in ctx.notes[0]

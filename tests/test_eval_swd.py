@@ -168,7 +168,8 @@ def test_the_metric_reports_swd_of_the_protocol_sets(monkeypatch):
     metric = SwdMetric()
     out = metric.evaluate(model, ctx)
     expected = swd(fake, real, patches_per_image=5, seed=3)
-    assert out == {"swd": [expected["mean"]], "_meta": {"per_level": expected["per_level"]}}
+    assert out == {"swd": [expected["mean"]], "_meta": {"per_level": expected["per_level"], "generated_images": 4,
+                                                        "real_images": 4}}
     assert steps == [1]
     assert metric.name == "swd" and metric.higher_is_better is False and metric.units == "one"
     assert metric.requires == ("images", "dataset")

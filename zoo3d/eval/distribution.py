@@ -107,7 +107,15 @@ class DistributionMetric(Metric):
 
     def evaluate(self, model: EvalModel, ctx: EvalContext) -> dict[str, Any]:
         fake, real = protocol_image_sets(model, ctx)
+        wanted, data = ctx.protocol.distribution_images, ctx.options.get("data", "synthetic:heads")
+        if real.shape[0] < 2:
+            raise UserError(f"Dataset '{data}' holds {real.shape[0]} image; {self.name} compares sets of images and "
+                            f"needs at least 2.")
+        if real.shape[0] < wanted:  # the report said the protocol's count while fewer were read
+            ctx.notes.append(f"dataset '{data}' holds {real.shape[0]} images, fewer than the protocol's {wanted}: "
+                             f"the distribution metrics' real set is those {real.shape[0]}.")
         out = self.score_sets(fake, real, ctx)
+        out.setdefault("_meta", {}).update({"generated_images": int(fake.shape[0]), "real_images": int(real.shape[0])})
         ctx.advance(1)
         return out
 

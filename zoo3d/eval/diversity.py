@@ -34,6 +34,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from zoo3d.errors import UserError
 from zoo3d.eval.distribution import DistributionMetric
 from zoo3d.eval.metric import EvalContext
 from zoo3d.eval.swd import laplacian_pyramid
@@ -74,6 +75,9 @@ def diversity_features(images: Tensor) -> dict[str, Tensor]:
     layout = F.adaptive_avg_pool2d(x, LAYOUT_SIZE).flatten(1)
     colour = _colour(x)
     bands = laplacian_pyramid(x, min_res=TEXTURE_MIN_RES)[:-1]
+    if not bands:
+        raise ValueError(f"diversity's texture group needs images of at least {2 * TEXTURE_MIN_RES} px, got "
+                         f"{x.shape[-1]}")
     texture = torch.cat([b.pow(2).mean(dim=(2, 3)).sqrt() for b in bands], dim=1)
     return {"layout": layout.double(), "colour": colour.double(), "texture": texture.double()}
 
@@ -109,6 +113,12 @@ class DiversityMetric(DistributionMetric):
     name = "diversity"
     keys = ("diversity", "diversity_face")
     higher_is_better = True
+
+    def check(self, protocol: Any, options: dict[str, Any]) -> None:
+        super().check(protocol, options)
+        if protocol.resolution is not None and protocol.resolution < 2 * TEXTURE_MIN_RES:
+            raise UserError(f"diversity needs images of at least {2 * TEXTURE_MIN_RES} px (its texture group's "
+                            f"finest band); the protocol's resolution is {protocol.resolution}.")
 
     def score_sets(self, generated: Tensor, real: Tensor, ctx: EvalContext) -> dict[str, Any]:
         out = diversity(generated, real)
