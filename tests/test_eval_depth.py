@@ -8,7 +8,8 @@ import torch
 from zoo3d.cameras import yaw_sweep
 from zoo3d.eval import depth as depth_module
 from zoo3d.eval.calibration import TexturedSphereGenerator
-from zoo3d.eval.depth import DepthMetric, _covisible, _subsample, backproject, depth_consistency, modified_chamfer
+from zoo3d.eval.depth import (DepthMetric, _covisible, _subsample, backproject, depth_consistency, modified_chamfer,
+                              surface_depth)
 from zoo3d.eval.metric import EvalContext, EvalModel, NotApplicable, instance_latent, render_instance
 from zoo3d.eval.protocol import make_protocol
 
@@ -147,6 +148,7 @@ def test_the_metric_scores_each_instance_and_refuses_a_model_without_depth(monke
     assert metric.name == "depth" and metric.higher_is_better is False and metric.requires == ("depth",)
     monkeypatch.undo()
     assert metric.protocol_info(ctx) == {"views": 3, "yaw_range": 0.3, "foreground": "alpha > 0.5",
+                                         "depth": "foreground sum w t / alpha (the surface's distance)",
                                          "max_points": 2048, "neighbours": "in the other view's whole cloud",
                                          "units": "camera radius x 1e3 (lower is better)"}
 
@@ -162,3 +164,38 @@ def test_two_identical_views_score_zero_at_any_resolution_however_many_points_ar
         out = render_instance(gen, instance_latent(gen, 0, "cpu"), cams, res)
         assert int((out["alpha"][0] > 0.5).sum()) > depth_module.MAX_POINTS or res == 48
         assert float(depth_consistency(out["depth"], out["alpha"], cams, 0)) < 0.05, res
+
+
+class _Veiled(TexturedSphereGenerator):
+    """The sphere seen through a surface of opacity 0.6, as renderers composite it: depth is sum w t = 0.6 t, and
+    a manifold renderer's sum also holds its background plane (at distance 3) with the remaining 0.4."""
+
+    def __init__(self, background: bool, **kw):
+        super().__init__(**kw)
+        self.background = background
+
+    def render(self, rep, cameras, resolution=None):
+        out = super().render(rep, cameras, resolution)
+        fg = 0.6 * out.depth
+        depth = fg + 0.4 * 3.0 * out.alpha if self.background else fg
+        extras = {"foreground_depth": fg} if self.background else {}
+        return type(out)(rgb=out.rgb, depth=depth, alpha=0.6 * out.alpha, extras=extras)
+
+
+def test_a_surface_that_is_not_opaque_is_scored_where_it_is(sphere):
+    """A renderer's depth is sum w t undivided: through a 0.6 veil the volume renderer put the sphere at 0.6 of
+    its distance and the manifold renderer pulled it toward its background plane; both clouds then differed
+    from view to view, and the consistent sphere scored as inconsistent. The metric divides the foreground's
+    own sum by alpha."""
+    cams, depth, alpha = sphere
+    torch.testing.assert_close(surface_depth(0.6 * depth, 0.6 * alpha)[alpha > 0.5], depth[alpha > 0.5])
+    both = surface_depth(0.6 * depth + 0.4 * 3.0 * alpha, 0.6 * alpha, foreground_depth=0.6 * depth)
+    torch.testing.assert_close(both[alpha > 0.5], depth[alpha > 0.5])
+    protocol = make_protocol("small", instances=1, depth_views=5, resolution=RES)
+    scores = {}
+    for name, gen in (("opaque", TexturedSphereGenerator()), ("volume", _Veiled(False)),
+                      ("manifold", _Veiled(True))):
+        ctx = EvalContext(protocol=protocol, device=torch.device("cpu"), seeds=protocol.seeds)
+        scores[name] = DepthMetric().evaluate(EvalModel(name, gen), ctx)["depth"][0]
+    assert scores["volume"] == pytest.approx(scores["opaque"], abs=1e-3), scores
+    assert scores["manifold"] == pytest.approx(scores["opaque"], abs=1e-3), scores

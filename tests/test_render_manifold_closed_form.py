@@ -138,7 +138,8 @@ def loop_render(rep, o, d, points, valid, *, bg_points=None, white=False, cut=0.
         bg = rep.background_radiance(torch.tensor(p_bg, dtype=F64), d)
     fg_f, bg_f = rad.features, None if bg is None else bg.features
     C = next((f.shape[-1] for f in (fg_f, bg_f) if f is not None), 0)
-    out = {k: [] for k in ("rgb", "depth", "alpha", "features", "weights", "points", "valid", "layer")}
+    out = {k: [] for k in ("rgb", "depth", "alpha", "foreground_depth", "features", "weights", "points", "valid",
+                           "layer")}
     for b in range(B):
         for p in range(P):
             ob = o[b, p].tolist()
@@ -155,6 +156,7 @@ def loop_render(rep, o, d, points, valid, *, bg_points=None, white=False, cut=0.
                                bg.rgb[b, p].tolist(), f))
             layers.sort(key=lambda layer: layer[0])
             T, rgb, depth, acc, fg, feats, weights, shaded = 1.0, [0.0] * 3, 0.0, 0.0, 0.0, [0.0] * C, [], True
+            fg_depth = 0.0
             for k, (t, n, pt, v, a, c, f) in enumerate(layers):
                 if k % SPARSE_GROUP == 0:
                     shaded = T >= cut
@@ -166,10 +168,12 @@ def loop_render(rep, o, d, points, valid, *, bg_points=None, white=False, cut=0.
                 depth += w * (t if math.isfinite(t) else 0.0)
                 acc += w
                 fg += w if n < N else 0.0
+                fg_depth += w * t if n < N else 0.0  # the surface's own depth sum: no background plane
                 feats = [x + w * y for x, y in zip(feats, f)]
             if white:
                 rgb = [x + 1.0 - acc for x in rgb]
-            for key, value in (("rgb", rgb), ("depth", [depth]), ("alpha", [fg]), ("features", feats),
+            for key, value in (("rgb", rgb), ("depth", [depth]), ("alpha", [fg]), ("foreground_depth", [fg_depth]),
+                               ("features", feats),
                                ("weights", weights), ("points", [x[2] for x in layers]),
                                ("valid", [x[3] for x in layers]), ("layer", [x[1] for x in layers])):
                 out[key].append(value)
@@ -188,6 +192,7 @@ def assert_matches_loop(out, ref, B, H, W, atol=1e-12):
     assert torch.allclose(out.rgb, 2 * image("rgb") - 1, atol=2 * atol, rtol=0)
     for key in ("depth", "alpha"):
         assert torch.allclose(getattr(out, key), image(key), atol=atol, rtol=0), key
+    assert torch.allclose(out.extras["foreground_depth"], image("foreground_depth"), atol=atol, rtol=0)
     if len(ref["features"][0]):
         assert torch.allclose(out.features, image("features"), atol=atol, rtol=0)
     else:

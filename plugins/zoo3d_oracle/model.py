@@ -135,13 +135,15 @@ class InconsistentOracleGenerator(OracleGenerator):
         low = render_heads(representation.params, cameras, (max(8, h // k), max(8, w // k)))
         lh, lw = low["rgb"].shape[-2:]
         low_rgb = low["rgb"] + self.config.generator.low_noise * self._view_noise(cameras, lh, lw)
-        stack = torch.cat([low_rgb, low["depth"], low["mask"]], dim=1)
+        # the depth of the head alone (zero off it), resampled with the mask: over the mask, the edge's own depth
+        stack = torch.cat([low_rgb, low["depth"], low["mask"], low["depth"] * low["mask"]], dim=1)
         up = F.interpolate(stack, size=(h, w), mode="bilinear", align_corners=False)
         up = F.grid_sample(up, self._warp_grid(cameras, h, w), mode="bilinear", padding_mode="border",
                            align_corners=False)
         rgb = up[:, :3] + self.config.generator.noise * self._view_noise(cameras, h, w)
         raw = RenderOutput(rgb=low["rgb"], depth=low["depth"], alpha=low["mask"])
-        return RenderOutput(rgb=rgb.clamp(-1, 1), depth=up[:, 3:4], alpha=up[:, 4:5], raw=raw)
+        return RenderOutput(rgb=rgb.clamp(-1, 1), depth=up[:, 3:4], alpha=up[:, 4:5], raw=raw,
+                            extras={"foreground_depth": up[:, 5:6]})
 
     def _warp_grid(self, cameras: Camera, h: int, w: int) -> Tensor:
         """Sampling grid (B, H, W, 2) in [-1, 1]: identity plus a displacement whose phase follows the view."""

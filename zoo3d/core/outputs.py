@@ -17,7 +17,9 @@ class RenderOutput:
             [0, 1] is mapped as ``2c - 1``; where nothing is hit and no background is given
             the colour is black (-1).
         depth: (B, 1, H, W) expected distance along the ray from the camera centre, world units
-            (rays are unit length, so this is Euclidean distance, not camera-space z).
+            (rays are unit length, so this is Euclidean distance, not camera-space z), as renderers
+            composite it: sum w t, not divided by sum w (GRAM-HD's convention). Where the foreground is
+            not opaque it is not the surface's distance; :func:`zoo3d.eval.depth.surface_depth` is.
         alpha: (B, 1, H, W) accumulated opacity in [0, 1] of the foreground (background excluded).
         features: (B, C, H, W) composited features, when the representation has them.
         weights: (B, N, H, W) compositing weight of each of N layers/samples, sorted by depth.
@@ -25,7 +27,9 @@ class RenderOutput:
         normals: (B, 3, H, W) expected unit normal in world space, when asked for.
         raw: a lower-resolution render from before a 2D upsampler, for models that have one
             (their ``rgb`` is then *not* strictly 3D-consistent).
-        extras: anything model-specific (textures, LR images, ...).
+        extras: anything model-specific (textures, LR images, ...). ``extras["foreground_depth"]``
+            (B, 1, H, W): sum w t over the foreground alone, from a renderer whose ``depth`` also sums
+            a background layer (the manifold renderer's plane).
     """
 
     rgb: Tensor

@@ -28,6 +28,15 @@ from zoo3d.eval.metric import (EvalContext, EvalModel, Metric, NotApplicable, in
 MAX_POINTS = 2048
 
 
+def surface_depth(depth: Tensor, alpha: Tensor, foreground_depth: Tensor | None = None) -> Tensor:
+    """The distance to the foreground surface: the renderer's sum w t over the foreground divided by its sum w
+    (alpha). A renderer's ``depth`` is sum w t undivided, and the manifold renderer's also sums its background
+    plane (it then gives ``foreground_depth``), so where a pixel is not opaque ``depth`` lies nearer (volume) or
+    farther (manifolds) than the surface it shows."""
+    numerator = depth if foreground_depth is None else foreground_depth
+    return numerator / alpha.clamp_min(1e-6)
+
+
 def backproject(depth: Tensor, alpha: Tensor, cameras: Camera) -> list[Tensor]:
     """Foreground world points per view: list of (P_v, 3) from depth/alpha (V, 1, H, W)."""
     v, _, h, w = depth.shape
@@ -101,12 +110,14 @@ class DepthMetric(Metric):
             out = render_instance(gen, instance_latent(gen, seed, ctx.device), cameras, res, psi=proto.psi_consistency)
             if out["depth"] is None or out["alpha"] is None:
                 raise NotApplicable(f"{model.name} renders no depth/alpha")
-            values.append(float(depth_consistency(out["depth"], out["alpha"], cameras, seed)))
+            depth = surface_depth(out["depth"], out["alpha"], out.get("foreground_depth"))
+            values.append(float(depth_consistency(depth, out["alpha"], cameras, seed)))
             ctx.advance(1)
         return {"depth": values}
 
     def protocol_info(self, ctx: EvalContext) -> dict[str, Any]:
         p = ctx.protocol
         return {"views": p.depth_views, "yaw_range": p.depth_yaw_range, "foreground": "alpha > 0.5",
+                "depth": "foreground sum w t / alpha (the surface's distance)",
                 "max_points": MAX_POINTS, "neighbours": "in the other view's whole cloud",
                 "units": "camera radius x 1e3 (lower is better)"}

@@ -240,7 +240,7 @@ class ManifoldRenderer(Renderer):
         t_finite = torch.where(torch.isfinite(t_sorted), t_sorted, torch.zeros_like(t_sorted))
         dtype = points.dtype
         trans = torch.ones(B, p, device=points.device, dtype=dtype)
-        rgb = depth = acc = fg_acc = features = None
+        rgb = depth = acc = fg_acc = fg_depth = features = None
         shaded = False
         weights = []
         for start in range(0, K, SPARSE_GROUP):
@@ -261,13 +261,16 @@ class ManifoldRenderer(Renderer):
                 rgb = _accumulate(rgb, wc * rad["rgb"][:, :, j])
                 depth = _accumulate(depth, wc * t_finite[:, :, g][..., j:j + 1])
                 acc = _accumulate(acc, wc)
-                fg_acc = _accumulate(fg_acc, wc * (~background[..., j:j + 1]).to(dtype))
+                fg = (~background[..., j:j + 1]).to(dtype)
+                fg_acc = _accumulate(fg_acc, wc * fg)
+                fg_depth = _accumulate(fg_depth, wc * fg * t_finite[:, :, g][..., j:j + 1])
                 if rad["features"] is not None:
                     features = _accumulate(features, wc * rad["features"][:, :, j])
         if self.white_background:
             rgb = rgb + (1.0 - acc)
         return {"rgb": rgb, "depth": depth, "features": features, "weights": torch.stack(weights, dim=-1),
-                "alpha": fg_acc, "points": layers["points"], "valid": valid_s, "layer": layer_s, "shaded": shaded}
+                "alpha": fg_acc, "foreground_depth": fg_depth, "points": layers["points"], "valid": valid_s,
+                "layer": layer_s, "shaded": shaded}
 
     @staticmethod
     def _query_sparse(rep, points: Tensor, dirs: Tensor, layer: Tensor, need: Tensor) -> dict:
@@ -347,6 +350,7 @@ class ManifoldRenderer(Renderer):
         out = {
             "rgb": rgb, "depth": comp.depth, "features": comp.features, "weights": comp.weights,
             "alpha": (comp.weights * fg_mask).sum(-1, keepdim=True),
+            "foreground_depth": (comp.weights * fg_mask * t_finite).sum(-1, keepdim=True),
             "points": layers["points"], "valid": layers["valid"], "layer": layers["layer"],
         }
         if self.compute_normals:
@@ -384,7 +388,8 @@ class ManifoldRenderer(Renderer):
             return x.transpose(1, 2).reshape(B, x.shape[2], H, W, *x.shape[3:])
 
         rgb = cat("rgb")
-        extras = {"valid": layered(cat("valid")), "layer_index": layered(cat("layer"))}
+        extras = {"valid": layered(cat("valid")), "layer_index": layered(cat("layer")),
+                  "foreground_depth": image(cat("foreground_depth"))}
         normals = None
         if "normals" in parts[0]:
             normals = image(cat("normals"))
