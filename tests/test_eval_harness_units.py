@@ -226,6 +226,16 @@ def test_a_protocol_value_that_cannot_give_a_number_is_refused(item, said):
     assert build_protocol("small", sets=["yaw_range=0", "resolution=8"]).yaw_range == 0  # the bounds themselves pass
 
 
+def test_an_option_and_a_set_of_the_same_key_are_refused():
+    """`--instances 1 --set instances=2` ran 2 without a word."""
+    with pytest.raises(ConfigError, match=r"--instances 1 and --set 'instances=2' both set the instances; give it once"):
+        build_protocol("small", instances=1, sets=["instances=2"])
+    with pytest.raises(ConfigError, match=r"--resolution 32 and --set 'resolution=64' both set the resolution"):
+        build_protocol("small", resolution=32, sets=["resolution=64"])
+    assert build_protocol("small", sets=["instances=2"]).instances == 2  # either alone is fine
+    assert build_protocol("small", instances=3).instances == 3
+
+
 def test_model_resolution_and_strict_consistency():
     assert model_resolution(Echo(resolution=(24, 24)), 48) == 48
     assert model_resolution(Echo(resolution=(24, 24)), None) == 24
@@ -640,7 +650,8 @@ def test_speed_metric_records_milliseconds_per_resolution_and_grad_mode(monkeypa
     gpu = metric.evaluate(model, EvalContext(protocol=proto, device="cuda", seeds=proto.seeds))
     assert gpu["peak_mb_8"] == [8] and gpu["peak_mb_16_grad"] == [17] and "_meta" not in gpu
     assert gpu["speed_ms_16"] == [16.0, 0.0] and len(gpu) == 8
-    assert metric.protocol_info(_ctx(proto)) == {"resolutions": [8, 16], "repeats": 2, "batch": 1, "device": "cpu"}
+    assert metric.protocol_info(_ctx(proto)) == {"resolutions": [8, 16], "repeats": 2, "batch": 1, "device": "cpu",
+                                                 "threads": torch.get_num_threads()}  # a CPU time depends on them
     assert (metric.name, metric.higher_is_better, metric.requires) == ("speed", False, ("images",))
 
 

@@ -171,9 +171,12 @@ def build_protocol(name: str = "small", instances: int | None = None, resolution
                         f"field; rename the metric.")
     protocol_items: list[str] = []
     metric_items: dict[str, list[str]] = {}
+    given = {"instances": instances, "resolution": resolution}
     for item in sets:
         path, _ = parse_override(item)
         head = path[0]
+        if given.get(head) is not None:  # one of them would win without a word
+            raise ConfigError(f"--{head} {given[head]} and --set '{item}' both set the {head}; give it once.")
         if head in fields:
             protocol_items.append(item)
         elif head in own and len(path) > 1:

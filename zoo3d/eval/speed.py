@@ -81,5 +81,6 @@ class SpeedMetric(Metric):
         return result
 
     def protocol_info(self, ctx: EvalContext) -> dict[str, Any]:
+        # the intra-op threads set a CPU timing as much as the device does (the values' n counts repeats)
         return {"resolutions": ctx.protocol.speed_resolutions, "repeats": ctx.protocol.speed_repeats, "batch": 1,
-                "device": str(ctx.device)}
+                "device": str(ctx.device), "threads": torch.get_num_threads()}
