@@ -820,9 +820,11 @@ def test_write_markdown_lays_out_table_protocol_provenance_and_evidence(tmp_path
         "# zoo3d compare", "", "```", "zoo3d compare x", "```", "",
         "| model | a ↑ | b ↓ | c |", "|---|---|---|---|",  # c: no direction recorded, no arrow
         "| m1 | 1.5 ± 0.25 (n=2) | 3 (n=1) | - |", "| m2 | n/a | - | 0.5 (n=1) |",
-        "", "Values are mean ± standard deviation over instances (n).", "",
+        "", "Values are mean ± standard deviation over instances (n); speed's over timing repeats.", "",
         "## Notes", "", "- first", "- second", "",
-        "## Protocol", "", "```json", json.dumps({"name": "small", "instances": 2}, indent=1), "```", "",
+        "## Protocol", "", "```json",  # all of it: the report named no --data nor the NeuS budget
+        json.dumps({"name": "small", "instances": 2, "neus": {"iterations": 4}, "metrics": {"a": {}}}, indent=1),
+        "```", "",
         "## Provenance", "",
         "- **m1**: checkpoint `c.pt`, sha256 `ff`, resolution 16, seeds [0, 1]",
         "- **m2**: checkpoint `None`, sha256 `None`, resolution 32, seeds [0, 1]", "",

@@ -210,11 +210,12 @@ def write_markdown(result: dict[str, Any], path: str | Path, command: str = "") 
               "|---" * (len(keys) + 1) + "|"]
     for name, row in models.items():
         lines.append(f"| {name} | " + " | ".join(format_value(row[k]) if k in row else "-" for k in keys) + " |")
-    lines += ["", "Values are mean ± standard deviation over instances (n).", ""]
+    lines += ["", "Values are mean ± standard deviation over instances (n); speed's over timing repeats.", ""]
     if result.get("notes"):
         lines += ["## Notes", ""] + [f"- {n}" for n in result["notes"]] + [""]
-    proto = {k: v for k, v in result["protocol"].items() if k not in ("metrics", "neus")}
-    lines += ["## Protocol", "", "```json", json.dumps(proto, indent=1), "```", ""]
+    # the whole block, the NeuS fit's and each metric's settings (its --data among them) included: what produced
+    # the numbers
+    lines += ["## Protocol", "", "```json", json.dumps(result["protocol"], indent=1), "```", ""]
     lines += ["## Provenance", ""]
     for name, prov in result["provenance"].items():
         lines.append(f"- **{name}**: checkpoint `{prov['checkpoint']}`, sha256 `{prov['sha256']}`, "
