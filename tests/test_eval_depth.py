@@ -199,3 +199,24 @@ def test_a_surface_that_is_not_opaque_is_scored_where_it_is(sphere):
         scores[name] = DepthMetric().evaluate(EvalModel(name, gen), ctx)["depth"][0]
     assert scores["volume"] == pytest.approx(scores["opaque"], abs=1e-3), scores
     assert scores["manifold"] == pytest.approx(scores["opaque"], abs=1e-3), scores
+
+
+def test_a_2d_upsampler_is_told_that_depth_and_epi_score_different_things():
+    """The inconsistent oracle's depth maps come from its 3D render, its epi from its final image: the report said
+    so for neus only."""
+    from zoo3d.eval.epi import EpiMetric
+    from zoo3d.eval.harness import load_eval_model
+
+    protocol = make_protocol("small", instances=1, depth_views=3, epi_frames=4)
+    for name in ("oracle", "oracle_inconsistent"):
+        model = load_eval_model(name, None, "cpu")
+        ctx = EvalContext(protocol=protocol, device=torch.device("cpu"), seeds=protocol.seeds)
+        DepthMetric().evaluate(model, ctx)
+        EpiMetric().evaluate(model, ctx)
+        upsampler = [n for n in ctx.notes if "not strictly 3D-consistent" in n]
+        if name == "oracle":
+            assert upsampler == []
+        else:
+            assert upsampler == [f"{name}: not strictly 3D-consistent (2D upsampler); depth scores the depth of its "
+                                 f"3D render, not its upsampled image.",
+                                 f"{name}: not strictly 3D-consistent (2D upsampler); epi scores its final rgb."]
