@@ -383,18 +383,20 @@ def test_a_size_a_network_cannot_take_is_one_sentence_before_the_run_folder(tmp_
     assert not (tmp_path / "run").exists()
 
 
-def test_a_resume_with_nothing_ahead_says_so_instead_of_claiming_its_steps(toy, capsys):
-    """A resumed run whose checkpoint already ends every stage printed 'Trained N steps' with N its old step,
-    also when the new cap asked for more steps than it had, which a multi-stage run cannot give after a
-    different --steps moved its stage ends (stages [1, 1] under --steps 2, [2, 1] under --steps 3)."""
+def test_a_resume_under_another_cap_ends_each_stage_where_that_cap_does(toy, capsys):
+    """`--steps N` caps the run at N steps and a different cap moves where stages end. A resumed stage ran its
+    new length from its old start instead: a pi-GAN stopped at step 2 and resumed with --steps 3 ended at step 4,
+    and a GRAM-HD run of --steps 2 resumed with --steps 6 trained nothing and said 'Trained 2 steps'."""
     run = toy / "run"
-    train_model("toy", out=run, overrides=["toy.stages=2"], steps=2, progress=False)
-    before = sorted(p.name for p in (run / "checkpoints").iterdir())
-    code, out, err = zoo3d(capsys, "train", "toy", "--out", str(run), "--resume", "--steps", "3", "--quiet")
-    one_line_error(code, err, "Nothing to train: the checkpoint at step 2 finished stage 'second'; capped at 3 "
-                              "steps the stages would end at steps 2, 3 instead")
+    train_model("toy", out=run, overrides=["toy.stages=2"], steps=2, progress=False)  # stages [1, 1]: ends 1, 2
     code, out, err = zoo3d(capsys, "train", "toy", "--out", str(run), "--resume", "--steps", "2", "--quiet")
     assert code == 0 and "Nothing to train: the run is at step 2, at or past --steps 2" in out, (out, err)
-    assert sorted(p.name for p in (run / "checkpoints").iterdir()) == before
+    code, out, err = zoo3d(capsys, "train", "toy", "--out", str(run), "--resume", "--steps", "5", "--quiet")
+    assert code == 0 and "Trained 5 steps (3 in this run)" in out, (out, err)  # stages [3, 2]: ends 3, 5
+    records = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    assert [r["stage"] for r in records if r["step"] > 2] == ["second"] * len([r for r in records if r["step"] > 2])
+    assert sorted(p.name for p in (run / "checkpoints").iterdir())[-1] == "step_000000005.safetensors"
+    code, out, err = zoo3d(capsys, "train", "toy", "--out", str(run), "--resume", "--steps", "3", "--quiet")
+    assert code == 0 and "Nothing to train: the run is at step 5, at or past --steps 3" in out, (out, err)
     code, out, err = zoo3d(capsys, "train", "toy", "--out", str(run), "--resume", "--quiet")  # the full recipe
-    assert code == 0 and "Trained 4 steps (2 in this run)" in out, (out, err)  # stage two's last 2 of 3
+    assert code == 0 and "Trained 6 steps (1 in this run)" in out, (out, err)  # stage two ends at 6, as [3, 3] ends

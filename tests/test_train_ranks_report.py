@@ -61,11 +61,13 @@ def test_the_stages_ahead_skip_what_the_checkpoint_finished():
     stages = [SimpleNamespace(name=n, batch_size=b) for n, b in (("sphere_init", 2), ("volume", 4), ("decoder", 4))]
     assert [s.name for s, _ in stages_ahead(stages, [1, 3, 0])] == ["sphere_init", "volume"]
     assert [s.name for s, _ in stages_ahead(stages, [1, 3, 2], 0, 1)] == ["volume", "decoder"]  # stage 0 done
-    assert [s.name for s, _ in stages_ahead(stages, [1, 3, 2], 1, 2)] == ["volume", "decoder"]
-    trainer = SimpleNamespace(stages=stages, lengths=[1, 3, 2], stage_index=0, stage_step=1, world=World(size=4),
+    assert [s.name for s, _ in stages_ahead(stages, [1, 3, 2], 1, 3)] == ["volume", "decoder"]
+    assert [s.name for s, _ in stages_ahead(stages, [1, 3, 2], 0, 4)] == ["decoder"]  # past stage 1's end (step 4)
+    assert stages_ahead(stages, [1, 3, 2], 2, 6) == []
+    trainer = SimpleNamespace(stages=stages, lengths=[1, 3, 2], stage_index=0, step=1, world=World(size=4),
                               config=SimpleNamespace(train=SimpleNamespace(batch_scope="global")))
     Trainer.check_batches(trainer)  # 4 processes share the batches still ahead
-    trainer.stage_step = 0
+    trainer.step = 0
     with pytest.raises(UserError, match="Stage 'sphere_init' has a global batch of 2, which 4 processes"):
         Trainer.check_batches(trainer)
 

@@ -153,8 +153,8 @@ def train_model(model: str, *, data: str | None = None, preset: str | None = Non
 
 
 def _stage_position(meta: dict[str, str]) -> tuple[int, int]:
-    """(stage index, step in it) of a checkpoint's metadata; (0, 0) for a run from the start (empty)."""
-    return int(meta.get("zoo3d.stage_index", "0")), int(meta.get("zoo3d.stage_step", "0"))
+    """(stage index, global step) of a checkpoint's metadata; (0, 0) for a run from the start (empty)."""
+    return int(meta.get("zoo3d.stage_index", "0")), int(meta.get("zoo3d.step", "0"))
 
 
 def resume_command(model: str, run_dir, world, steps: int | None, device: str | None) -> str:
@@ -252,7 +252,7 @@ def check_launch(nproc: int, model: str, *, device: str | None = None, steps: in
     plan = plan_run(model, steps=steps, **plan_args)
     config = plan.config
     world = World(size=nproc, local_size=nproc)
-    at = (0, 0)  # (stage index, step in it) the run continues from
+    at = (0, 0)  # (stage index, global step) the run continues from
     if plan.resume:
         resume_from, config, meta = _resume_point(plan.plugin, plan.spec.name, plan.run_dir, lead=False)
         written_by = int(meta.get("zoo3d.world_size", "1"))

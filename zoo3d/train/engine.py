@@ -70,18 +70,25 @@ class TrainResult:
     start_step: int = 0  # the step it began at (a resumed run's checkpoint): step - start_step were trained now
 
 
-def stages_ahead(stages: list[Stage], lengths: list[int], stage_index: int = 0, stage_step: int = 0):
-    """(stage, steps) of every stage a run still has to train, from ``stage_index`` (a checkpoint's) on: without
-    stages of no steps and without the one the checkpoint finished (``stage_step`` at its length)."""
-    return [(s, n) for i, (s, n) in enumerate(zip(stages, lengths))
-            if n and (i > stage_index or (i == stage_index and stage_step < n))]
+def stage_ends(lengths: list[int]) -> list[int]:
+    """The step at which each stage ends: stage i trains while the run's step is below ``ends[i]``. A run resumed
+    under another ``--steps`` keeps these ends (its stage goes on to the new end, or is done when its checkpoint
+    lies past it), so the run stops at its cap and never goes back to an earlier stage."""
+    return list(itertools.accumulate(lengths))
+
+
+def stages_ahead(stages: list[Stage], lengths: list[int], stage_index: int = 0, step: int = 0):
+    """(stage, steps) of every stage a run at global ``step`` in stage ``stage_index`` (a checkpoint's) still
+    trains: from that stage on, without stages of no steps and those whose end the run has reached."""
+    return [(s, n) for i, (s, n, end) in enumerate(zip(stages, lengths, stage_ends(lengths)))
+            if n and i >= stage_index and step < end]
 
 
 def check_batches_ahead(stages: list[Stage], lengths: list[int], world: World, scope: str, stage_index: int = 0,
-                        stage_step: int = 0) -> None:
+                        step: int = 0) -> None:
     """Refuse a batch the processes cannot share in every stage still ahead (see :func:`stages_ahead`): a stage
     a resumed checkpoint finished, trained with fewer processes, does not count."""
-    for s, _ in stages_ahead(stages, lengths, stage_index, stage_step):
+    for s, _ in stages_ahead(stages, lengths, stage_index, step):
         process_batch(s.batch_size, world, scope, f"Stage '{s.name}'")
 
 
@@ -246,7 +253,7 @@ class Trainer:
         progress: show the rich progress bar.
         world: this process's place in a multi-process run (:func:`zoo3d.train.distributed.init_world`);
             default: a one-process run.
-        resume_at: (stage index, step in it) of the checkpoint the run will resume from: the stages it finished
+        resume_at: (stage index, global step) of the checkpoint the run will resume from: the stages it finished
             are not asked to split their batch over this run's processes (default: a run from the start).
     """
 
@@ -738,13 +745,13 @@ class Trainer:
         self._snapshot = ({**tensors, **own_streams}, meta)
         self._truncate_metrics(self.step)
 
-    def check_batches(self, stage_index: int | None = None, stage_step: int | None = None) -> None:
-        """Refuse a batch the processes cannot share in every stage still ahead of (``stage_index``, ``stage_step``),
-        default where the run stands (a stage a resumed checkpoint finished, trained with fewer processes,
-        does not count)."""
+    def check_batches(self, stage_index: int | None = None, step: int | None = None) -> None:
+        """Refuse a batch the processes cannot share in every stage still ahead of (``stage_index``, global
+        ``step``), default where the run stands (a stage a resumed checkpoint finished, trained with fewer
+        processes, does not count)."""
         check_batches_ahead(self.stages, self.lengths, self.world, self.config.train.batch_scope,
                             self.stage_index if stage_index is None else stage_index,
-                            self.stage_step if stage_step is None else stage_step)
+                            self.step if step is None else step)
 
     def _check_world_change(self, path: str | Path, written_by: int) -> None:
         """Resuming with another number of processes: allowed when the global batch stays, and said."""
@@ -753,7 +760,7 @@ class Trainer:
             raise UserError(f"'{path}' was written by {many(written_by)} with train.batch_scope=per_process; "
                             f"resuming with {many(self.world.size)} would change the global batch, so resume "
                             f"with {many(written_by)}.")
-        ahead = stages_ahead(self.stages, self.lengths, self.stage_index, self.stage_step)
+        ahead = stages_ahead(self.stages, self.lengths, self.stage_index, self.step)
         if self.world.is_main and ahead:
             stage = ahead[0][0]  # the stage the next step trains
             share, total = process_batch(stage.batch_size, self.world, "global", f"Stage '{stage.name}'")
@@ -768,23 +775,25 @@ class Trainer:
         with same_on_every_rank():
             if resume_from is not None:
                 self._resume(resume_from)
-                if not stages_ahead(self.stages, self.lengths, self.stage_index, self.stage_step):
-                    return self._nothing_ahead()
+                if not stages_ahead(self.stages, self.lengths, self.stage_index, self.step):
+                    self.start_step = self.step  # at or past the cap: nothing to train
+                    return self._result("done")
             self.check_batches()
         self.start_step = self.step
         cfg, main = self.config.train, self.world.is_main
         with StopRequest() as stop, TrainProgress(self.total_steps, self.step, self.show_progress) as progress, \
                 stop_on_lost_peers(self.world):
+            ends = stage_ends(self.lengths)
             while self.stage_index < len(self.stages):
-                stage, length = self.stages[self.stage_index], self.lengths[self.stage_index]
-                if self.stage_step >= length:  # resumed from the checkpoint that ended this stage
+                stage, end = self.stages[self.stage_index], ends[self.stage_index]
+                if self.step >= end:  # resumed from a checkpoint at or past this stage's end (or an empty stage)
                     self.stage_index, self.stage_step = self.stage_index + 1, 0
                     self._pending_optim = None
                     continue
                 self._begin_stage(stage, fresh=self.stage_step == 0)
                 if self._snapshot is None or int(self._snapshot[1]["zoo3d.stage_index"]) != self.stage_index:
                     self._snapshot, self._rollbacks = self.state_tensors(), 0
-                while self.stage_step < length:
+                while self.step < end:
                     try:
                         logs = self._train_step(stage)
                     except _NonFinite as err:
@@ -795,7 +804,7 @@ class Trainer:
                     self._accumulate(logs)
                     progress.count(self._batch[1])  # this step's images count in the rate it logs
                     shown = None
-                    if self.step % cfg.log_every == 0 or self.stage_step == length:
+                    if self.step % cfg.log_every == 0 or self.step == end:
                         shown = self._flush_logs(stage, progress)
                     progress.advance(self.step, stage.name, losses=shown)
                     signum = self.world.agreed_signal(stop.signum)  # a signal to any process stops them all
@@ -820,18 +829,3 @@ class Trainer:
     def _result(self, status: str, signal_name: str = "") -> TrainResult:
         return TrainResult(self.run_dir, self.step, status, self.last_checkpoint, signal_name, rank=self.world.rank,
                            world_size=self.world.size, start_step=self.start_step)
-
-    def _nothing_ahead(self) -> TrainResult:
-        """A resumed run whose checkpoint already ends every stage of this cap's split. Done when it reached
-        the cap; refused when it did not, which happens when a different ``--steps`` moves a multi-stage run's
-        stage ends: its checkpoint lies in a later stage than the new split gives its step, and a run does not
-        go back to an earlier stage."""
-        self.start_step = self.step
-        if self.step >= self.total_steps:
-            return self._result("done")
-        ends = list(itertools.accumulate(self.lengths))
-        stage = self.stages[min(self.stage_index, len(self.stages) - 1)].name
-        raise UserError(f"Nothing to train: the checkpoint at step {self.step} finished stage '{stage}'; capped at "
-                        f"{self.total_steps} steps the stages would end at steps {', '.join(map(str, ends))} instead, "
-                        f"and a run does not go back to an earlier stage. Resume with the --steps the run was "
-                        f"trained with, or start a new run.")
