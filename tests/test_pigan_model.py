@@ -239,7 +239,8 @@ def test_a_stored_config_of_the_old_shape_upgrades_to_the_same_config_in_the_new
     stage = "lr: {generator: 6.0e-5, discriminator: 2.0e-4}, betas: [0.0, 0.9], grad_clip: 10.0"
     today = load_run_config(PiGanConfig, "pigan", PRESETS, "tiny", overrides=[
         "data.spec=synthetic:heads?count=4", "train.sample_every=0", "train.keep_checkpoints=50", "train.log_every=1",
-        "train.sample_seeds=[0]", "train.checkpoint_every=1", "generator.z_dim=8", "generator.mapping_hidden=8",
+        "train.sample_seeds=[0]", "train.checkpoint_every=1", "train.sample_truncation=0.7",  # the preset's then
+        "generator.z_dim=8", "generator.mapping_hidden=8",
         "generator.depth=2", "generator.width=8", "generator.rendering.num_steps=4",
         "generator.rendering.nerf_noise_steps=6",
         "loss.r1_gamma=0.2",  # the tiny preset of then kept the upstream R1 weight

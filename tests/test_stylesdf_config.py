@@ -21,7 +21,7 @@ OLD_RUN = FIXTURES / "format1" / "stylesdf" / "run" / "config.yaml"
 # The settings of the stored old-shape run (tests/fixtures/format1/stylesdf) under today's names, over `tiny`
 SAME_RUN_TODAY = [
     "data.spec=synthetic:heads?count=4", "train.log_every=1", "train.checkpoint_every=3",
-    "train.keep_checkpoints=50", "train.sample_seeds=[0]",
+    "train.keep_checkpoints=50", "train.sample_seeds=[0]", "train.sample_truncation=0.7",  # the tiny preset's then
     "generator.renderer.z_dim=8", "generator.renderer.depth=2", "generator.renderer.width=8",
     "generator.renderer.resolution=8", "generator.renderer.num_samples=4", "generator.decoder.output_resolution=16",
     "generator.decoder.w_dim=8", "generator.decoder.max_channels=8", "discriminator.channel_scale=0.004",
