@@ -31,8 +31,9 @@ def memory_budget() -> int:
         return 8 * 2**30
 
 
-def _gib(n: float) -> str:
-    return f"{n / 2**30:.1f} GiB"
+def byte_size(n: float) -> str:
+    """Bytes for a sentence: GiB from 1 GiB on, MiB below (a small budget or a nearly full disk is not '0.0 GiB')."""
+    return f"{n / 2**30:.1f} GiB" if n >= 2**30 else f"{n / 2**20:.1f} MiB"
 
 
 def check_count(option: str, value: int, maximum: int, why: str) -> int:
@@ -47,7 +48,8 @@ def check_grid(option: str, resolution: int, bytes_per_point: int) -> None:
     need, budget = resolution ** 3 * bytes_per_point, memory_budget()
     if need > budget:
         raise UserError(f"{option} {resolution} asks for a grid of {resolution ** 3:,} points, which needs about "
-                        f"{_gib(need)} of memory while {_gib(budget)} is available; ask for a smaller resolution.")
+                        f"{byte_size(need)} of memory while {byte_size(budget)} is available; ask for a smaller "
+                        f"resolution.")
 
 
 def check_images(option: str, count: int, height: int, width: int, what: str = "images") -> None:
@@ -58,5 +60,6 @@ def check_images(option: str, count: int, height: int, width: int, what: str = "
                         f"{MAX_RESOLUTION}x{MAX_RESOLUTION}.")
     need, budget = count * height * width * BYTES_PER_PIXEL, memory_budget()
     if need > budget:
-        raise UserError(f"{option} asks for {count:,} {what} of {height}x{width}, which need about {_gib(need)} of "
-                        f"memory while {_gib(budget)} is available; ask for fewer or smaller {what}.")
+        raise UserError(f"{option} asks for {count:,} {what} of {height}x{width}, which need about "
+                        f"{byte_size(need)} of memory while {byte_size(budget)} is available; ask for fewer or "
+                        f"smaller {what}.")

@@ -12,6 +12,7 @@ from pathlib import Path
 import click
 
 from zoo3d.errors import UserError
+from zoo3d.limits import byte_size
 
 
 @click.group()
@@ -68,13 +69,8 @@ def _check_free_space(out: Path, count: int, resolution: int, depth: bool) -> No
         return
     need = count * (resolution * resolution * ((4.0 if depth else 0.0) + 0.5) + 256)
     if need > free:
-        raise UserError(f"--count {count} at {resolution}x{resolution} needs at least {_size(need)} in "
-                        f"'{out}', but only {_size(free)} are free.")
-
-
-def _size(n: float) -> str:
-    """Bytes for a sentence: GiB from 1 GiB on, MiB below (a nearly full disk is not '0.0 GiB')."""
-    return f"{n / 2**30:.1f} GiB" if n >= 2**30 else f"{n / 2**20:.1f} MiB"
+        raise UserError(f"--count {count} at {resolution}x{resolution} needs at least {byte_size(need)} in "
+                        f"'{out}', but only {byte_size(free)} are free.")
 
 
 def _synth_into(out: Path, kind, count, resolution, seed, fmt, depth, batch) -> None:
