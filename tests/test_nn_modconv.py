@@ -100,3 +100,25 @@ def test_conv_clamp_bounds_activations_and_torgb_outputs_only_when_set():
     rgb_clamped.load_state_dict(rgb.state_dict())
     skip = torch.full((1, 3, 8, 8), 2.0)
     torch.testing.assert_close(rgb_clamped(x, s, skip), rgb(x, s).clamp(-0.5, 0.5) + skip)  # the skip is not clamped
+
+
+def test_a_synthesis_network_clamps_every_layer_it_builds():
+    """StyleSynthesis(clamp=c) is the same network with each conv and ToRGB clamped at c (EG3D's fp16 backbone)."""
+    torch.manual_seed(0)
+    free = StyleSynthesis(4, 3, 8, lambda res: 4, noise=False)
+    clamped = StyleSynthesis(4, 3, 8, lambda res: 4, noise=False, clamp=1.0)
+    loose = StyleSynthesis(4, 3, 8, lambda res: 4, noise=False, clamp=1e9)
+    clamped.load_state_dict(free.state_dict()), loose.load_state_dict(free.state_dict())
+    for net in (free, clamped, loose):
+        with torch.no_grad():
+            for m in net.modules():
+                if isinstance(m, StyledConv):
+                    m.activate.bias.fill_(3.0)
+    ws = torch.randn(2, 4)
+    with torch.no_grad():
+        torch.testing.assert_close(loose(ws), free(ws))
+        assert (clamped(ws) - free(ws)).abs().max() > 0.1
+    # every layer carries the clamp (what a clamp does to one layer is tested above)
+    layers = [m for m in clamped.modules() if isinstance(m, (StyledConv, ToRGB))]
+    assert len(layers) == 2 + 3 * 1 and {m.clamp for m in layers} == {1.0}
+

@@ -47,6 +47,25 @@ def test_a_snapshot_imports_with_eg3ds_settings_and_every_tensor_unchanged(snaps
     assert out.rgb.shape == (1, 3, 128, 128) and torch.isfinite(out.rgb).all()
 
 
+def test_a_backbone_trained_in_fp16_keeps_its_conv_clamp():
+    """EG3D sets conv_clamp=256 on every backbone layer when it trains with --g_num_fp16_res > 0; the clamp
+    acts in fp32 too, so an imported model must apply it."""
+    snapshot = load_release(RELEASES / "eg3d_snapshot.pkl")  # a fresh copy: the records are changed below
+    synthesis = snapshot["G_ema"].get("_modules")["backbone"].get("_modules")["synthesis"].get("_modules")
+    assert synthesis["b4"].get("_modules")["conv1"].get("conv_clamp") is None  # the fixture's (fp32) backbone
+    preset = TriplaneConfig(generator=SNAPSHOT_PRESET)
+    assert TriplaneModel().import_release(snapshot, preset).config.generator.backbone_conv_clamp is None
+    for block in synthesis.values():
+        for layer in block.get("_modules").values():
+            if "conv_clamp" in layer.state:
+                layer.state["conv_clamp"] = 256
+    imported = TriplaneModel().import_release(snapshot, preset)
+    assert imported.config.generator.backbone_conv_clamp == 256.0
+    generator = TriplaneGenerator(imported.config.generator, imported.config.camera)
+    clamps = {m.clamp for m in generator.backbone.modules() if hasattr(m, "clamp")}
+    assert clamps == {256.0}
+
+
 def test_the_frontal_conditioning_camera_is_eg3ds(snapshot):
     """gen_samples.py conditions on LookAtPoseSampler(pi/2, pi/2, radius 2.7) with focal 4.2647: the prior's frontal."""
     imported = TriplaneModel().import_release(snapshot, TriplaneConfig(generator=SNAPSHOT_PRESET))

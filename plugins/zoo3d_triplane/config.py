@@ -43,6 +43,8 @@ class TriplaneGeneratorConfig(RayRange):
         sr_input_resolution: the SR module first resizes the neural render to this (128 for 512 output).
         sr_channels: widths of the two SR synthesis blocks ((256, 128) for 512; (128, 64) for 128/256).
         sr_conv_clamp: EG3D's ``conv_clamp`` in the SR layers (256; it comes with their fp16 training).
+        backbone_conv_clamp: ``conv_clamp`` in the backbone's layers (None; EG3D sets 256 only when it trains
+            the backbone in fp16, ``--g_num_fp16_res`` > 0).
 
     Upstream compatibility (defaults are zoo3d's; ``zoo3d import`` sets EG3D's for an imported model):
         third_plane: "yz" (the axis-aligned plane) or "zx" (EG3D's projection slip).
@@ -74,6 +76,7 @@ class TriplaneGeneratorConfig(RayRange):
     sr_input_resolution: int = Field(128, ge=4)
     sr_channels: tuple[int, int] = (256, 128)
     sr_conv_clamp: float | None = Field(256.0, gt=0)
+    backbone_conv_clamp: float | None = Field(None, gt=0)
     third_plane: Literal["yz", "zx"] = "yz"
     sampling: Literal["sections", "eg3d"] = "sections"
     density_scale: float | None = Field(None, gt=0)

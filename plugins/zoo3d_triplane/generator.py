@@ -54,7 +54,8 @@ class TriplaneGenerator(Generator):
         def width(res: int) -> int:
             return max(1, min(cfg.channel_base // res, cfg.channel_max))
 
-        self.backbone = StyleSynthesis(cfg.w_dim, 3 * cfg.plane_channels, cfg.plane_resolution, width)
+        self.backbone = StyleSynthesis(cfg.w_dim, 3 * cfg.plane_channels, cfg.plane_resolution, width,
+                                       clamp=cfg.backbone_conv_clamp)
         self.decoder = TriplaneDecoder(cfg.plane_channels, cfg.decoder_hidden, cfg.decoder_lr_mul)
         self.renderer = VolumeRenderer(num_samples=cfg.num_samples, num_importance=cfg.num_importance,
                                        near=cfg.near, far=cfg.far, stratified=True, density_activation="softplus",

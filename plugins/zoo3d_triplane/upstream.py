@@ -12,7 +12,7 @@ converted model computes what upstream computes:
   view (cameras are EG3D 25-vectors: :meth:`zoo3d.cameras.Camera.from_eg3d` reads them as they are);
 * ``third_plane="zx"`` (EG3D's projection slip), ``sampling="eg3d"`` (its sample placement, interval
   quadrature and smoothed importance pdf), ``eval_noise="const"`` (the fixed noise buffers, as EG3D's
-  snapshots and videos render), the SR layers' ``conv_clamp`` and the SR module's resolutions;
+  snapshots and videos render), the SR and backbone layers' ``conv_clamp`` and the SR module's resolutions;
 * generator pose conditioning as the file has it (``c_gen_conditioning_zero``, ``c_scale``).
 
 What stays different: upstream jitters its ray samples at random on every render, zoo3d's eval mode
@@ -143,7 +143,8 @@ def convert_state_dict(upstream: Mapping[str, Tensor], neural_resolution: int | 
 
 # ---------------------------------------------------------------------------------------------- config
 def eg3d_config(config, rendering_kwargs: Mapping[str, Any], neural_resolution: int | None = None,
-                sr_conv_clamp: float | None = 256.0, sr_module: str | None = None):
+                sr_conv_clamp: float | None = 256.0, sr_module: str | None = None,
+                backbone_conv_clamp: float | None = None):
     """The run config (a :class:`~zoo3d_triplane.config.TriplaneConfig`, e.g. a preset) with EG3D's scene,
     rendering and conditioning from a snapshot's ``rendering_kwargs`` (the flags listed in the module doc).
 
@@ -169,7 +170,7 @@ def eg3d_config(config, rendering_kwargs: Mapping[str, Any], neural_resolution: 
         box_warp=box, near=near, far=far, num_samples=samples, num_importance=importance, white_background=white,
         gen_pose_cond=not rk.get("c_gen_conditioning_zero", False), c_scale=float(rk.get("c_scale", 0.0)),
         decoder_lr_mul=float(rk.get("decoder_lr_mul", 1.0)), density_scale=1.0, third_plane="zx", sampling="eg3d",
-        eval_noise="const", sr_conv_clamp=sr_conv_clamp)
+        eval_noise="const", sr_conv_clamp=sr_conv_clamp, backbone_conv_clamp=backbone_conv_clamp)
     module = (sr_module or str(rk.get("superresolution_module", ""))).rsplit(".", 1)[-1]
     if module:
         if module not in SR_MODULES:
@@ -227,8 +228,10 @@ def import_eg3d(release: Any, config) -> ImportedRelease:
     sr = _child(G, "superresolution", "block0", "conv1")
     clamp = sr.get("conv_clamp") if sr is not None else 256.0
     sr_module = getattr(_child(G, "superresolution"), "qualname", None)
+    first = _child(G, "backbone", "synthesis", "b4", "conv1")
+    backbone_clamp = first.get("conv_clamp") if first is not None else None
     cfg = eg3d_config(config, rendering, neural, sr_conv_clamp=None if clamp is None else float(clamp),
-                      sr_module=sr_module)
+                      sr_module=sr_module, backbone_conv_clamp=None if backbone_clamp is None else float(backbone_clamp))
     sources: dict[str, str] = {}
     state = convert_state_dict(module_state_dict(G), neural, sources)
     g = cfg.generator

@@ -169,6 +169,7 @@ class StyleSynthesis(nn.Module):
         resolution: output side, ``start_res * 2^n``. channels: dict or callable resolution -> width.
         in_channels: input feature channels, or None for a learned constant.
         noise: include noise injection layers.
+        clamp: StyleGAN2-ADA's ``conv_clamp`` on every conv and ToRGB layer's output; None = none.
 
     ``num_ws`` = 2 + 2n styles; forward(ws (B, num_ws, w_dim) or (B, w_dim), x=None, noise_mode="random"|"const"|"none")
     -> (B, out_channels, resolution, resolution), linear (no output activation).
@@ -176,7 +177,7 @@ class StyleSynthesis(nn.Module):
 
     def __init__(self, w_dim: int, out_channels: int, resolution: int,
                  channels: Mapping[int, int] | Callable[[int], int], start_res: int = 4, in_channels: int | None = None, noise: bool = True,
-                 blur_kernel: Sequence[float] = DEFAULT_KERNEL):
+                 blur_kernel: Sequence[float] = DEFAULT_KERNEL, clamp: float | None = None):
         super().__init__()
         n = int(round(math.log2(resolution / start_res)))
         if n < 0 or start_res * 2 ** n != resolution:
@@ -185,18 +186,18 @@ class StyleSynthesis(nn.Module):
         c0 = ch(start_res)
         self.const = nn.Parameter(torch.randn(1, c0, start_res, start_res)) if in_channels is None else None
         self.conv1 = StyledConv(in_channels or c0, c0, 3, w_dim, noise=noise, resolution=start_res,
-                                blur_kernel=blur_kernel)
-        self.to_rgb1 = ToRGB(c0, w_dim, out_channels, upsample=False, blur_kernel=blur_kernel)
+                                blur_kernel=blur_kernel, clamp=clamp)
+        self.to_rgb1 = ToRGB(c0, w_dim, out_channels, upsample=False, blur_kernel=blur_kernel, clamp=clamp)
         self.convs = nn.ModuleList()
         self.to_rgbs = nn.ModuleList()
         prev = c0
         for i in range(1, n + 1):
             res = start_res * 2 ** i
             c = ch(res)
-            styled = dict(noise=noise, resolution=res, blur_kernel=blur_kernel)
+            styled = dict(noise=noise, resolution=res, blur_kernel=blur_kernel, clamp=clamp)
             self.convs.append(StyledConv(prev, c, 3, w_dim, up=True, **styled))
             self.convs.append(StyledConv(c, c, 3, w_dim, **styled))
-            self.to_rgbs.append(ToRGB(c, w_dim, out_channels, blur_kernel=blur_kernel))
+            self.to_rgbs.append(ToRGB(c, w_dim, out_channels, blur_kernel=blur_kernel, clamp=clamp))
             prev = c
         self.num_ws = 2 + 2 * n
         self.w_dim, self.out_channels, self.resolution, self.start_res = w_dim, out_channels, resolution, start_res
