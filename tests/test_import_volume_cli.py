@@ -134,6 +134,18 @@ def test_wrong_stylesdf_preset_names_the_tensor_and_the_preset_that_fits(in_tmp,
     assert "preset 'ffhq1024' fits it" in line
 
 
+def test_a_stylesdf_file_with_tensors_zoo3d_would_drop_is_refused(in_tmp, capsys):
+    """Every tensor of g_ema must land somewhere (or be one upstream never computes with): a layer zoo3d's
+    model lacks would otherwise be dropped without a word."""
+    release = load_release(RELEASES / "stylesdf_full.pt")
+    release["g_ema"]["renderer.network.extra_linear.weight"] = torch.zeros(3, 16)
+    torch.save(release, in_tmp / "extra.pt")
+    code, _, err = zoo3d(capsys, "import", "stylesdf", in_tmp / "extra.pt", "--preset", "ffhq1024", "--out", "run")
+    line = one_line_error(err)
+    assert code == 2 and not (in_tmp / "run").exists()
+    assert "'g_ema.renderer.network.extra_linear.weight', which zoo3d's StyleSDF model has no place for" in line
+
+
 def test_carla_preset_refuses_a_celeba_network(in_tmp, capsys):
     code, _, err = zoo3d(capsys, "import", "pigan", RELEASES / "pigan_generator.pth", "--preset", "carla",
                          "--out", "run")

@@ -27,6 +27,7 @@ angle (6 degrees) measured to the image edge and pixel centres at ``i + 0.5``: z
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import torch
@@ -72,6 +73,12 @@ def _take(state: dict[str, Tensor], name: str, source: str) -> Tensor:
     except KeyError:
         raise UserError(f"{source} is not a StyleSDF checkpoint of this layout: it has no tensor '{name}'.") \
             from None
+
+
+def _unused_upstream(name: str) -> bool:
+    """Tensors upstream stores but never computes with: the decoder's blur kernels (constant buffers) and each
+    StyledConv's ``bias``, a parameter its forward leaves out (the bias it applies is ``activate.bias``)."""
+    return name.endswith(".kernel") or re.fullmatch(r"decoder\.(conv1|convs\.\d+)\.bias", name) is not None
 
 
 def _count(state: dict[str, Tensor], prefix: str) -> int:
@@ -127,6 +134,10 @@ def convert_g_ema(state: dict[str, Tensor], source: str = "the release file",
         out[f"volume.network.{ours}.bias"] = get(f"{net}{theirs}.bias")
     if has_decoder(state):
         out.update(_convert_decoder(state, get, source))
+    for name in state:
+        if name not in taken and not _unused_upstream(name):
+            raise UserError(f"{source} holds 'g_ema.{name}', which zoo3d's StyleSDF model has no place for: "
+                            "it is not a StyleSDF generator of this layout.")
     if sources is not None:  # every output took exactly one input, in order (noise maps and heads alike)
         sources.update({ours: f"g_ema.{theirs}" for ours, theirs in zip(out, taken)})
     return out
