@@ -183,3 +183,34 @@ def test_a_sample_grid_of_a_prior_all_round_its_subject_shows_three_views():
     assert yaw_rows(CameraPrior(yaw_mean=0.1, yaw_std=0.3)) == pytest.approx([-0.2, 0.1, 0.4])
     assert yaw_rows(CameraPrior(yaw_std=0.0)) == pytest.approx([-0.3, 0.0, 0.3])
     assert yaw_rows(carla, yaw=3.0) == pytest.approx([-3.0, 0.0, 3.0])  # an asked-for yaw is kept
+
+
+def test_a_non_square_image_from_angles_has_square_pixels():
+    """A point offset by the same distance in x and y lands the same number of pixels from the centre, and
+    the vertical field of view is the one asked for."""
+    H, W = 64, 128
+    cam = Camera.from_angles(0.0, 0.0, 1.0, 12.0, resolution=(H, W), dtype=torch.float64)
+    uv, _ = cam.project(torch.tensor([[[0.05, 0.0, 0.0], [0.0, 0.05, 0.0]]], dtype=torch.float64))
+    px = (uv[0] - 0.5) * torch.tensor([W, H], dtype=torch.float64)
+    assert abs(px[0, 0].item()) == pytest.approx(abs(px[1, 1].item()), rel=1e-12) and abs(px[0, 0].item()) > 1
+    assert cam.fov.item() == pytest.approx(12.0)
+    square = Camera.from_angles(0.0, 0.0, 1.0, 12.0, dtype=torch.float64)
+    assert torch.equal(square.intrinsics, Camera.from_angles(0.0, 0.0, 1.0, 12.0, resolution=(H, H),
+                                                             dtype=torch.float64).intrinsics)
+
+
+def test_indexing_a_batch_with_a_negative_int_gives_that_camera():
+    cams = yaw_sweep(3, dtype=torch.float64)
+    assert torch.equal(cams[-1].cam2world, cams.cam2world[2:3]) and torch.equal(cams[-3].cam2world, cams.cam2world[:1])
+    with pytest.raises(IndexError):
+        cams[3]
+    with pytest.raises(IndexError):
+        cams[-4]
+
+
+def test_cameras_keep_the_dtype_of_their_inputs():
+    yaw = torch.tensor([0.3], dtype=torch.float64)
+    assert Camera.from_angles(yaw, 0.1).dtype == torch.float64
+    assert Camera.from_angles(0.3, 0.1).dtype == torch.get_default_dtype()
+    assert Camera.from_angles(yaw, 0.1, dtype=torch.float32).dtype == torch.float32
+    assert CameraPrior().sample(2, dtype=torch.float64).dtype == torch.float64

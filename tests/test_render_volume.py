@@ -303,3 +303,28 @@ def test_an_sdf_field_without_sharpness_is_told_what_to_give():
     cams = Camera.from_angles([0.0], [0.0], 1.0, 12.0, dtype=torch.float64)
     with pytest.raises(UserError, match="Bare is an SDF field .* without `sdf_sharpness`"):
         VolumeRenderer(8, 0, 0.88, 1.12, sdf_mode="stylesdf").render(Bare(), cams, (4, 4))
+
+
+def test_float64_cameras_render_a_float32_field():
+    """Cameras and field need not share a dtype: the samples take the cameras' and the answers are mixed in
+    the promoted dtype, to the same medium's exact alpha."""
+    sigma = 6.0
+    cams = Camera.from_angles([0.0, 0.4], [0.0, -0.3], dtype=torch.float64)
+
+    class Float32Medium(UniformMedium):
+        def query(self, points, dirs):
+            return Radiance(rgb=torch.full(points.shape, 0.5), sigma=torch.full(points.shape[:-1] + (1,), self.raw))
+
+    for sampling in ("sections", "eg3d"):
+        out = VolumeRenderer(32, near=NEAR, far=FAR, density_activation="relu", sampling=sampling).eval().render(
+            Float32Medium(sigma), cams, (4, 4))
+        torch.testing.assert_close(out.alpha, torch.full_like(out.alpha, 1 - math.exp(-sigma * (FAR - NEAR))),
+                                   atol=1e-5, rtol=0)
+        assert out.rgb.dtype == torch.float64
+
+
+def test_midpoint_importance_bins_need_three_coarse_samples():
+    with pytest.raises(ValueError, match="num_samples >= 3"):
+        VolumeRenderer(2, num_importance=4, importance_bins="midpoints")
+    VolumeRenderer(2, num_importance=0, importance_bins="midpoints")  # no importance draws: nothing to refuse
+    VolumeRenderer(3, num_importance=4, importance_bins="midpoints")

@@ -17,6 +17,10 @@ Angles (the user-facing convention, radians unless stated):
 * ``radius`` is the distance from the look-at target; ``fov`` is the full vertical field
   of view in degrees, measured to the image edges.
 
+Intrinsics are normalised by the image size (EG3D's labels), so they carry the image's aspect:
+``from_angles(..., resolution=(H, W))`` makes square pixels at that shape (the horizontal field of
+view is the wider one), and without a resolution it assumes a square image.
+
 GRAM and pi-GAN use ``(phi, theta)`` = ``(pi/2 - pitch, pi/2 + yaw)``; their ray grid puts the
 edge *pixel centres* at ``tan(fov/2)`` (``linspace(-1, 1, W)``), half a pixel off zoo3d's. zoo3d's
 own models use pixel centres; ``rays(..., align_corners=True)`` gives the authors' grid, which
@@ -42,7 +46,12 @@ _FLIP_X = (-1.0, 1.0, 1.0, 1.0)
 
 
 def _as_batch(x, device=None, dtype=None) -> Tensor:
-    t = torch.as_tensor(x, device=device, dtype=dtype if dtype is not None else torch.get_default_dtype())
+    """x as a float tensor with at least one batch dimension: ``dtype``, else a float tensor's own, else the
+    default dtype."""
+    if dtype is None:
+        floating = isinstance(x, Tensor) and x.is_floating_point()
+        dtype = x.dtype if floating else torch.get_default_dtype()
+    t = torch.as_tensor(x, device=device, dtype=dtype)
     return t.reshape(-1) if t.ndim <= 1 else t
 
 
@@ -63,10 +72,14 @@ def look_at(eye: Tensor, target: Tensor, up: Sequence[float] = (0.0, 1.0, 0.0)) 
     return c2w
 
 
-def _normalised_intrinsics(fov_deg: Tensor, cx: float = 0.5, cy: float = 0.5) -> Tensor:
+def _normalised_intrinsics(fov_deg: Tensor, resolution: tuple[int, int] | None = None,
+                           cx: float = 0.5, cy: float = 0.5) -> Tensor:
+    """Intrinsics normalised by the image size for a vertical field of view; square pixels at ``resolution``
+    (H, W): the horizontal focal is scaled by H / W, since x is normalised by W and y by H."""
     focal = 0.5 / torch.tan(torch.deg2rad(fov_deg) / 2)
+    aspect = 1.0 if resolution is None else resolution[0] / resolution[1]
     k = torch.zeros(fov_deg.shape[0], 3, 3, dtype=fov_deg.dtype, device=fov_deg.device)
-    k[:, 0, 0] = focal
+    k[:, 0, 0] = focal * aspect
     k[:, 1, 1] = focal
     k[:, 0, 2] = cx
     k[:, 1, 2] = cy
@@ -122,7 +135,7 @@ class Camera:
             [-torch.cos(pitch) * torch.sin(yaw), torch.sin(pitch), torch.cos(pitch) * torch.cos(yaw)], dim=-1
         )
         eye = tgt + radius[:, None] * direction
-        return cls(look_at(eye, tgt), _normalised_intrinsics(fov_t), resolution)
+        return cls(look_at(eye, tgt), _normalised_intrinsics(fov_t, resolution), resolution)
 
     @classmethod
     def from_eg3d(cls, vec: Tensor, resolution: tuple[int, int] | None = None) -> "Camera":
@@ -195,7 +208,7 @@ class Camera:
         Kn[:, 1, :] /= H
         Kn[:, 0, 2] = (K[:, 0, 2] + 0.5) / W
         Kn[:, 1, 2] = (K[:, 1, 2] + 0.5) / H
-        c2w = torch.eye(4, dtype=torch.float64).repeat(P.shape[0], 1, 1)
+        c2w = torch.eye(4, dtype=torch.float64, device=P.device).repeat(P.shape[0], 1, 1)
         c2w[:, :3, :3] = R.transpose(1, 2)
         c2w[:, :3, 3] = centre
         dtype = torch.get_default_dtype()
@@ -270,7 +283,9 @@ class Camera:
 
     def __getitem__(self, idx) -> "Camera":
         if isinstance(idx, int):
-            idx = slice(idx, idx + 1)
+            if not -len(self) <= idx < len(self):
+                raise IndexError(f"camera {idx} of a batch of {len(self)}")
+            idx = slice(idx % len(self), idx % len(self) + 1)
         return Camera(self.cam2world[idx], self.intrinsics[idx], self.resolution)
 
     def to(self, device=None, dtype=None) -> "Camera":
@@ -430,7 +445,7 @@ class CameraPrior(BaseModel):
         pitch = self.pitch_mean + self.pitch_std * r[1]
         if self.distribution == "spherical_uniform":
             pitch = _area_uniform_pitch(pitch)
-        return Camera.from_angles(yaw, pitch, self.radius, self.fov).to(device=device)
+        return Camera.from_angles(yaw, pitch, self.radius, self.fov, dtype=dtype).to(device=device)
 
     def view_limits(self, spread: float = 2.0) -> dict[str, list[float]]:
         """The yaw and pitch ranges an interactive view keeps to: a Gaussian prior's mean +- ``spread`` std, a

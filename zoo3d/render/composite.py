@@ -43,8 +43,9 @@ class Composite:
 
 
 def weighted_sum(weights: Tensor, values: Tensor) -> Tensor:
-    """sum_k w_k v_k for weights (..., K) and values (..., K, C) -> (..., C)."""
-    return (weights.unsqueeze(-2) @ values).squeeze(-2)
+    """sum_k w_k v_k for weights (..., K) and values (..., K, C) -> (..., C), in the two dtypes' promotion."""
+    dtype = torch.promote_types(weights.dtype, values.dtype)
+    return (weights.unsqueeze(-2).to(dtype) @ values.to(dtype)).squeeze(-2)
 
 
 def composite(alpha: Tensor, rgb: Tensor, depth: Tensor | None = None, features: Tensor | None = None,

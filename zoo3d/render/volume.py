@@ -169,6 +169,9 @@ class VolumeRenderer(Renderer):
                 raise ValueError(f"{name} must be one of {allowed}, not {value!r}")
         self.jitter, self.spacing, self.intervals, self.depth_along = jitter, spacing, intervals, depth_along
         self.importance_bins, self.eval_fill_last, self.eval_view_dirs = importance_bins, eval_fill_last, eval_view_dirs
+        if importance_bins == "midpoints" and num_importance > 0 and num_samples < 3:
+            raise ValueError("importance_bins='midpoints' draws from the inner num_samples - 2 weights: "
+                             f"it needs num_samples >= 3, got {num_samples}")
         if density_activation not in ("softplus", "relu"):
             raise ValueError(f"density_activation must be 'softplus' or 'relu', not {density_activation!r}")
         if sdf_mode not in ("stylesdf", "neus"):
