@@ -91,12 +91,35 @@ class TriplaneGenerator(Generator):
         ``update_w_avg``: move the tracked mean w (the truncation centre) towards these ws. The recipe asks for
         it only for the discriminator's fakes, once a step, as EG3D updates it in ``Dmain`` alone."""
         w = self.mapping(z, self.conditioning(z.shape[0], c), update_w_avg=update_w_avg)
-        w = self.mapping.truncate(w, psi)
-        planes = self.backbone(w, noise_mode="random" if self.training else self.cfg.eval_noise)
+        return self.represent_ws(self.mapping.truncate(w, psi))
+
+    # ------------------------------------------------------------------ W / W+ (zoo3d.invert.SupportsLatentSpaces)
+    @property
+    def w_dim(self) -> int:
+        return self.cfg.w_dim
+
+    @property
+    def num_ws(self) -> int:
+        """The backbone's styles; the super-resolution module takes the last one, as EG3D's does."""
+        return self.backbone.num_ws
+
+    def mean_latent(self) -> Tensor:
+        """(1, w_dim): the tracked mean w, the truncation centre (where EG3D's PTI starts its W search)."""
+        return self.mapping.w_avg.reshape(1, -1)
+
+    def map_latent(self, z: Tensor, psi: float = 1.0, c: Tensor | None = None) -> Tensor:
+        """z (B, z_dim) [, conditioning camera labels c] -> W+ (B, num_ws, w_dim), truncated by ``psi``."""
+        w = self.mapping.truncate(self.mapping(z, self.conditioning(z.shape[0], c), update_w_avg=False), psi)
+        return w.unsqueeze(1).expand(-1, self.num_ws, -1)
+
+    def represent_ws(self, ws: Tensor) -> TriplaneScene:
+        """W (B, w_dim) or W+ (B, num_ws, w_dim) -> the tri-planes; the super-resolution styled by the last w."""
+        planes = self.backbone(ws, noise_mode="random" if self.training else self.cfg.eval_noise)
         B, _, R, _ = planes.shape
         planes = planes.reshape(B, 3, self.cfg.plane_channels, R, R)
+        sr_w = ws if ws.dim() == 2 else ws[:, -1]
         return TriplaneScene(planes=planes, decoder=self.decoder, box_warp=self.cfg.box_warp,
-                             density_scale=self.density_scale, sr_w=w, third_plane=self.cfg.third_plane)
+                             density_scale=self.density_scale, sr_w=sr_w, third_plane=self.cfg.third_plane)
 
     # ------------------------------------------------------------------ scene -> images
     def render(self, representation: TriplaneScene, cameras: Camera,
