@@ -197,3 +197,17 @@ def test_the_triplane_generator_is_inverted_in_w_plus_from_its_mean_w():
     assert result.latent.shape == (1, gen.num_ws, gen.w_dim)
     losses = result.extras["losses"]
     assert psnr(recon, target).item() > psnr(start, target).item() + 3.0 and losses[-1] < 0.5 * losses[0]
+
+
+@pytest.mark.parametrize("frames", [2, 3, 4, 30])
+def test_a_turntable_starts_at_the_input_view_and_reaches_both_ends_of_its_sweep(frames):
+    from zoo3d.invert.outputs import turntable_cameras
+
+    view = Camera.from_angles(0.2, 0.1, 1.3, 15.0, dtype=torch.float64)
+    angles = turntable_cameras(view, frames, 0.5).to_angles()
+    yaw = angles["yaw"]
+    assert len(yaw) == frames and torch.allclose(angles["pitch"], torch.full_like(yaw, 0.1))
+    assert yaw.max().item() > 0.2 + 0.4 and yaw.min().item() < 0.2 - 0.4  # the views turn both ways
+    assert (yaw - 0.2).abs().max().item() <= 0.5 + 1e-9
+    if frames != 2:
+        assert yaw[0].item() == pytest.approx(0.2)

@@ -65,9 +65,12 @@ def image_metrics(pred: Tensor, target: Tensor, lpips_model=None, lpips_reason: 
 
 
 def turntable_cameras(camera: Camera, frames: int, yaw_range: float) -> Camera:
-    """``frames`` cameras sweeping yaw over input yaw +- yaw_range (there and back) at the input pitch/radius/fov."""
+    """``frames`` cameras sweeping yaw over input yaw +- yaw_range (there and back, from the input yaw) at the
+    input pitch/radius/fov. Two frames are the sweep's two ends (from the input yaw they would both be at it)."""
     angles = camera.to_angles()
     phase = torch.linspace(0, 2 * math.pi, frames + 1, device=camera.device)[:-1]
+    if frames == 2:
+        phase = phase + math.pi / 2
     yaw = angles["yaw"][0] + yaw_range * torch.sin(phase)
     return Camera.from_angles(yaw, angles["pitch"][0].expand(frames), angles["radius"][0].expand(frames),
                               angles["fov"][0].expand(frames))
