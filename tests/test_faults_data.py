@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 from click.testing import CliRunner
 from PIL import Image
@@ -11,6 +12,7 @@ from PIL import Image
 from zoo3d.cameras import Camera
 from zoo3d.cli.main import cli
 from zoo3d.data.check import check_dataset
+from zoo3d.data.folder import FolderDataset
 from zoo3d.data.formats import Source
 
 
@@ -86,3 +88,17 @@ def test_file_names_that_escape_the_dataset_folder_are_refused(tmp_path, fmt):
     with pytest.raises(FileNotFoundError):
         Source(data).read("../outside.png")
     assert not Source(data).exists("../outside.png")
+
+
+def test_a_gram_folder_serves_the_photo_not_the_mask_that_shares_its_name(tmp_path):
+    """mask/0001.png sorts before train/0001.png: it was taken as the image and the photo as its duplicate."""
+    _image(tmp_path / "train" / "0001.png", (255, 255, 255))
+    _image(tmp_path / "mask" / "0001.png", (0, 0, 0))
+    _image(tmp_path / "depth" / "0001.png", (0, 0, 0))
+    (tmp_path / "poses").mkdir()
+    np.save(tmp_path / "poses" / "0001_pose.npy", np.array([np.pi / 2 - 0.14, np.pi / 2]))
+    code, report = _check(tmp_path)
+    assert code == 0 and report["problems"] == [] and report["count"] == report["usable"] == 1
+    dataset = FolderDataset(tmp_path, 16)
+    assert [r.name for r in dataset.records] == ["train/0001.png"]
+    assert bool((dataset[0]["image"] == 1.0).all())

@@ -381,7 +381,9 @@ def _list_gram(source: Source) -> Listing:
     listing = Listing("gram", [])
     files = source.files()
     poses = {f for f in files if f.startswith("poses/")}
-    images = [f for f in files if not f.startswith("poses/") and PurePosixPath(f).suffix.lower() in IMAGE_SUFFIXES]
+    # a mask or depth image shares its photo's stem: it is neither a second image nor a duplicate
+    images = [f for f in files if not f.startswith("poses/") and PurePosixPath(f).parts[0] not in AUX_FOLDERS
+              and PurePosixPath(f).suffix.lower() in IMAGE_SUFFIXES]
     seen: dict[str, str] = {}
     for name in images:
         stem = PurePosixPath(name).stem
