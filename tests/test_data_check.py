@@ -123,3 +123,22 @@ def test_the_usable_count_is_what_training_serves(broken):
     # the check decodes every file; training skips the ones that fail when it reads them
     readable = [r for r in served if r.name not in ("unreadable.png", "truncated.png", "missing.png")]
     assert report.usable_count == len(readable) == 4
+
+
+def test_a_bad_pose_in_a_later_listing_leaves_the_first_listing_served(tmp_path):
+    """A file listed twice, the second time with a bad pose, was dropped with its valid first listing."""
+    from zoo3d.data.folder import FolderDataset
+
+    bad = _good_camera()
+    bad[16] = -1.0  # negative focal length
+    for name in ("x.png", "y.png"):
+        Image.new("RGB", (8, 8)).save(tmp_path / name)
+    labels = [["x.png", _good_camera(0.3)], ["y.png", _good_camera()], ["x.png", bad], ["y.png", [1.0]]]
+    (tmp_path / "dataset.json").write_text(json.dumps({"labels": labels}))
+    report = check_dataset(tmp_path)
+    served = FolderDataset(tmp_path, 8).records
+    assert [r.name for r in served] == ["x.png", "y.png"] and report.usable_count == 2
+    assert np.allclose(served[0].camera, _good_camera(0.3))
+    assert report.yaw["mean"] == pytest.approx(0.2, abs=1e-6)
+    kinds = sorted(p.problem.split(":")[0].split(" (")[0] for p in report.problems)
+    assert kinds == ["duplicate name", "duplicate name", "missing pose", "pose out of range"]

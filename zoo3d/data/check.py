@@ -96,8 +96,8 @@ def check_dataset(path: str | Path, full: bool = False) -> CheckReport:
     except FileNotFoundError:
         raise UserError(f"Dataset path '{path}' is neither a folder nor a zip file.") from None
     listing = list_dataset(source)
-    repeated = duplicate_problems(listing.records)  # served once: a problem to fix, not an unusable file
-    problems = list(listing.problems) + repeated
+    # a file listed twice is served once: a problem to fix, not an unusable file
+    problems = list(listing.problems) + duplicate_problems(listing.records)
     notes = list(listing.notes)
     sizes: dict[str, tuple[int, int]] = {}
     grey, alpha = [], []
@@ -121,7 +121,6 @@ def check_dataset(path: str | Path, full: bool = False) -> CheckReport:
             text = str(exc)
             kind = "truncated image" if "truncated" in text.lower() else "unreadable image"
             problems.append(Problem(rec.name, f"{kind}: {type(exc).__name__}: {text}"[:200]))
-    bad = {p.file for p in problems if all(p is not q for q in repeated)}  # what training leaves out
     counts = Counter(f"{w}x{h}" for w, h in sizes.values())
     if len(counts) > 1:  # resized like the rest in training, so still usable
         common = counts.most_common(1)[0][0]
@@ -134,7 +133,8 @@ def check_dataset(path: str | Path, full: bool = False) -> CheckReport:
         notes.append(f"{len(grey)} grey image(s) are converted to RGB (first: {grey[0]})")
     if alpha:
         notes.append(f"{len(alpha)} image(s) with an alpha channel: alpha is dropped (first: {alpha[0]})")
-    posed = [r for r in first_of_each(listing.records) if r.camera is not None and r.name not in bad and r.name in sizes]
+    # what training serves: each file's first listing, when it has a pose and the image reads
+    posed = [r for r in first_of_each(listing.records) if r.camera is not None and r.name in sizes]
     cams = np.stack([r.camera for r in posed]) if posed else np.zeros((0, 25))
     yaw, pitch = _angles(cams) if len(cams) else (np.zeros(0), np.zeros(0))
     if not posed and not problems:  # nothing to train on is a problem, even when nothing is wrong with a file

@@ -41,9 +41,9 @@ class FolderDataset(Dataset):
             raise UserError(f"Dataset path '{path}' is neither a folder nor a zip file.") from None
         listing = list_dataset(self.source)
         self.format = listing.format
-        bad = {p.file for p in listing.problems}
-        # a file listed twice is served once, with its first pose (``zoo3d data check`` counts it so too)
-        self.records = [r for r in first_of_each(listing.records) if r.camera is not None and r.name not in bad]
+        # a file listed twice is served once, with its first pose: a bad pose in a later listing does not
+        # drop it (``zoo3d data check`` counts it so too)
+        self.records = [r for r in first_of_each(listing.records) if r.camera is not None]
         if not self.records:
             raise UserError(f"Dataset '{path}' ({listing.format} format) has no image with a valid pose; "
                             f"run 'zoo3d data check {path}' for the list of problems.")

@@ -60,7 +60,8 @@ class Problem:
 
 @dataclass
 class Record:
-    """One image of a dataset: its path inside the source and its EG3D camera (25 floats) or None."""
+    """One image of a dataset: its path inside the source and its EG3D camera (25 floats), or None when its
+    listing gives no valid pose (the problem says why); a file listed twice has a record per listing."""
 
     name: str
     camera: np.ndarray | None
@@ -259,10 +260,9 @@ def _list_eg3d(source: Source) -> Listing:
             continue
         name = clean_name(entry[0])
         vec = _finite_vector(entry[1], 25)
-        listing.records.append(Record(name, vec))
-        if vec is None:
-            listing.problems.append(Problem(name, "missing pose (label is not 25 numbers)"))
-        elif (why := camera_problem(vec)) is not None:
+        why = "missing pose (label is not 25 numbers)" if vec is None else camera_problem(vec)
+        listing.records.append(Record(name, vec if why is None else None))
+        if why is not None:
             listing.problems.append(Problem(name, why))
     _unlisted_images(source, listing, "dataset.json")
     return listing
