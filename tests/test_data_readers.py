@@ -17,6 +17,7 @@ from zoo3d.data import build_dataset
 from zoo3d.data.folder import FolderDataset
 from zoo3d.data.formats import Source, list_dataset, write_eg3d_labels
 from zoo3d.data.synthetic import SyntheticHeads
+from zoo3d.errors import UserError
 from zoo3d.imageio import to_uint8
 
 
@@ -123,6 +124,27 @@ def test_file_that_goes_bad_mid_run_is_skipped_logged_and_counted(tmp_path, capl
     assert any(files[1] in r.getMessage() for r in caplog.records)
 
 
+def test_a_file_missing_at_start_up_is_left_out_not_replaced_by_its_neighbour(tmp_path):
+    """A listed file already missing stayed a record: each read of it served the next item, twice an epoch."""
+    files, out = _write_synthetic(tmp_path / "data", count=3)
+    write_eg3d_labels(tmp_path / "data", files, out["camera"].double().numpy())
+    path = tmp_path / "data.zip"
+    with zipfile.ZipFile(path, "w") as zf:
+        for f in [files[0], files[2], "dataset.json"]:
+            zf.write(tmp_path / "data" / f, f)
+    (tmp_path / "data" / files[1]).unlink()
+    for source in (tmp_path / "data", path):
+        ds = FolderDataset(source, 32)
+        assert [r.name for r in ds.records] == [files[0], files[2]]
+        items = [ds[i] for i in range(len(ds))]
+        assert [it["index"] for it in items] == [0, 1] and not ds.skipped
+        assert torch.allclose(items[1]["image"], out["image"][2], atol=1e-5)
+    for f in (files[0], files[2]):
+        (tmp_path / "data" / f).unlink()
+    with pytest.raises(UserError, match=f"none of its 3 image.s. with a valid pose exists .first: '{files[0]}'"):
+        FolderDataset(tmp_path / "data", 32)
+
+
 _number = st.one_of(st.floats(allow_nan=True, allow_infinity=True), st.integers(-10**6, 10**6), st.booleans(),
                     st.none(), st.text(max_size=3))
 _value = st.recursive(_number, lambda inner: st.one_of(st.lists(inner, max_size=30),
@@ -155,7 +177,6 @@ def test_fuzzed_poses_json_never_crashes_the_reader(tmp_path_factory, doc):
 
 
 def test_unknown_spec_is_a_user_error():
-    from zoo3d.errors import UserError
 
     with pytest.raises(UserError, match="neither a registered dataset"):
         build_dataset(DataConfig(spec="/no/such/folder"), 32)

@@ -28,9 +28,10 @@ class UnreadableDataError(UserError):
 class FolderDataset(Dataset):
     """Posed images from a folder or zip; items are ``{"image", "camera", "index", "mirrored"}``.
 
-    Only records with a valid pose are served. A file that cannot be decoded when an item is
-    read is logged, counted in :attr:`skipped`, and replaced by the next readable item, so a
-    file that goes bad mid-run never stops training.
+    Only records with a valid pose whose file exists when the dataset is built are served (a
+    missing file kept would have its neighbour served twice each epoch). A file that cannot be
+    decoded when an item is read is logged, counted in :attr:`skipped`, and replaced by the next
+    readable item, so a file that goes bad mid-run never stops training.
     """
 
     def __init__(self, path: str | Path, resolution: int, crop: str = "center", resize: str = "lanczos",
@@ -43,9 +44,12 @@ class FolderDataset(Dataset):
         self.format = listing.format
         # a file listed twice is served once, with its first pose: a bad pose in a later listing does not
         # drop it (``zoo3d data check`` counts it so too)
-        self.records = [r for r in first_of_each(listing.records) if r.camera is not None]
+        posed = [r for r in first_of_each(listing.records) if r.camera is not None]
+        self.records = [r for r in posed if self.source.exists(r.name)]  # ``data check`` counts them so too
         if not self.records:
-            raise UserError(f"Dataset '{path}' ({listing.format} format) has no image with a valid pose; "
+            what = (f"none of its {len(posed)} image(s) with a valid pose exists (first: '{posed[0].name}')" if posed
+                    else "it has no image with a valid pose")
+            raise UserError(f"Dataset '{path}' ({listing.format} format) cannot be used: {what}; "
                             f"run 'zoo3d data check {path}' for the list of problems.")
         self.resolution, self.crop, self.resize = int(resolution), crop, resize
         self.mirror, self.seed, self.epoch = bool(mirror), int(seed), 0
