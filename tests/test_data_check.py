@@ -66,16 +66,18 @@ def test_unusable_dataset_is_refused_with_the_report(tmp_path):
         ensure_usable(tmp_path)
 
 
-def test_grey_and_alpha_conversions_are_noted_and_grey_with_alpha_is_both(tmp_path):
-    """A grey image with alpha (LA) was counted as grey only: its dropped alpha went unmentioned."""
+def test_grey_palette_and_alpha_conversions_are_noted_and_grey_with_alpha_is_both(tmp_path):
+    """A grey image with alpha (LA) was counted as grey only: its dropped alpha went unmentioned; palette
+    images, converted to RGB too, were not counted at all."""
     labels = []
-    for name, mode in (("rgb.png", "RGB"), ("grey.png", "L"), ("rgba.png", "RGBA"), ("la.png", "LA")):
-        Image.new(mode, (8, 8)).save(tmp_path / name)
+    for name, mode in (("rgb.png", "RGB"), ("grey.png", "L"), ("rgba.png", "RGBA"), ("la.png", "LA"),
+                       ("palette.png", "P"), ("palette_alpha.png", "P")):
+        Image.new(mode, (8, 8)).save(tmp_path / name, **({"transparency": 0} if "alpha" in name else {}))
         labels.append([name, Camera.from_angles(0.1, 0.0).to_eg3d()[0].double().tolist()])
     (tmp_path / "dataset.json").write_text(json.dumps({"labels": labels}))
     notes = check_dataset(tmp_path).notes
-    assert "2 grey image(s) are converted to RGB (first: grey.png)" in notes
-    assert "2 image(s) with an alpha channel: alpha is dropped (first: rgba.png)" in notes
+    assert "4 grey or palette image(s) are converted to RGB (first: grey.png)" in notes
+    assert "3 image(s) with an alpha channel: alpha is dropped (first: rgba.png)" in notes
 
 
 def test_pose_statistics_are_in_radians_in_the_design_convention(tmp_path):

@@ -17,6 +17,7 @@ from zoo3d.data.formats import Problem, Source, duplicate_problems, first_of_eac
 from zoo3d.errors import UserError
 
 _GREY = {"1", "L", "LA", "I", "I;16", "I;16B", "I;16L", "F"}
+_PALETTE = {"P", "PA"}
 _ALPHA = {"RGBA", "LA", "PA", "RGBa", "La"}
 
 
@@ -100,7 +101,7 @@ def check_dataset(path: str | Path, full: bool = False) -> CheckReport:
     problems = list(listing.problems) + duplicate_problems(listing.records)
     notes = list(listing.notes)
     sizes: dict[str, tuple[int, int]] = {}
-    grey, alpha = [], []
+    converted, alpha = [], []
     for rec in listing.records:
         if rec.name in sizes:
             continue
@@ -113,8 +114,8 @@ def check_dataset(path: str | Path, full: bool = False) -> CheckReport:
                 if full:
                     img.load()
             sizes[rec.name] = size
-            if mode in _GREY:
-                grey.append(rec.name)
+            if mode in _GREY or mode in _PALETTE:
+                converted.append(rec.name)
             if mode in _ALPHA or (mode == "P" and "transparency" in img.info):  # LA is both
                 alpha.append(rec.name)
         except Exception as exc:  # noqa: BLE001 - every decoding failure is a reported problem
@@ -129,8 +130,8 @@ def check_dataset(path: str | Path, full: bool = False) -> CheckReport:
                 problems.append(Problem(name, f"size mismatch: {w}x{h}, while most images are {common}"))
     if any(w != h for w, h in sizes.values()):
         notes.append("non-square images are centre-cropped to a square (data.crop = center)")
-    if grey:
-        notes.append(f"{len(grey)} grey image(s) are converted to RGB (first: {grey[0]})")
+    if converted:
+        notes.append(f"{len(converted)} grey or palette image(s) are converted to RGB (first: {converted[0]})")
     if alpha:
         notes.append(f"{len(alpha)} image(s) with an alpha channel: alpha is dropped (first: {alpha[0]})")
     # what training serves: each file's first listing, when it has a pose and the image reads
