@@ -152,6 +152,18 @@ def test_a_zip_made_by_macos_finder_is_read_past_its_resource_forks(tmp_path):
     assert sorted(r.name for r in listing.records) == files[:3]
 
 
+def test_a_folder_unzipped_from_a_macos_zip_is_read_past_its_resource_forks(tmp_path):
+    """A zip ignored its ``._*`` files; the folder it unzips to reported each as an image without a pose."""
+    files = _noise_dataset(tmp_path, 3)
+    (tmp_path / "__MACOSX" / "img").mkdir(parents=True)
+    for f in files[:3]:
+        (tmp_path / "__MACOSX" / "img" / f"._{f.split('/')[-1]}").write_bytes(b"\x00\x05\x16\x07 resource fork")
+    (tmp_path / "img" / "._0000.png").write_bytes(b"\x00\x05\x16\x07")
+    listing = list_dataset(Source(tmp_path))
+    assert listing.format == "eg3d" and not listing.problems, listing.problems
+    assert sorted(r.name for r in listing.records) == files[:3]
+
+
 def test_a_damaged_index_file_in_a_zip_is_a_problem_not_a_crash(tmp_path):
     folder = tmp_path / "data"
     path = _zip(folder, _noise_dataset(folder, 3), tmp_path / "crc.zip")

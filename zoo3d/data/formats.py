@@ -139,7 +139,8 @@ class Source:
     def files(self) -> list[str]:
         if self._zip is not None:
             return sorted(self._names)
-        return sorted(p.relative_to(self.path).as_posix() for p in self.path.rglob("*") if p.is_file())
+        files = (p.relative_to(self.path).as_posix() for p in self.path.rglob("*") if p.is_file())
+        return sorted(n for n in files if not _archive_litter(n))  # an unzipped Finder zip keeps its litter
 
     def __getstate__(self):  # zip handles do not pickle (spawned DataLoader workers): reopen there
         return {"path": self.path}
@@ -149,7 +150,8 @@ class Source:
 
 
 def _archive_litter(name: str) -> bool:
-    """Files an archiver adds beside the data: macOS Finder's ``__MACOSX/`` folder and ``._`` resource forks."""
+    """Files macOS adds beside the data: Finder's ``__MACOSX/`` folder and ``._`` resource forks, in a zip or
+    in the folder unzipped from one or copied to a non-Mac disk."""
     return name.startswith("__MACOSX/") or PurePosixPath(name).name.startswith("._")
 
 
