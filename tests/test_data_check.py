@@ -144,3 +144,30 @@ def test_a_bad_pose_in_a_later_listing_leaves_the_first_listing_served(tmp_path)
     assert report.yaw["mean"] == pytest.approx(0.2, abs=1e-6)
     kinds = sorted(p.problem.split(":")[0].split(" (")[0] for p in report.problems)
     assert kinds == ["duplicate name", "duplicate name", "missing pose", "pose out of range"]
+
+
+def test_with_crop_none_a_non_square_image_is_a_problem_as_training_skips_it(tmp_path):
+    """The check said non-square images are centre-cropped, while data.crop = none makes training skip them."""
+    from zoo3d.config import DataConfig
+    from zoo3d.data.folder import FolderDataset
+    from zoo3d.train.data import check_folder_dataset
+
+    Image.new("RGB", (16, 16), (255, 255, 255)).save(tmp_path / "square.png")
+    Image.new("RGB", (24, 16)).save(tmp_path / "wide.png")
+    labels = [["square.png", _good_camera()], ["wide.png", _good_camera()]]
+    (tmp_path / "dataset.json").write_text(json.dumps({"labels": labels}))
+    expected = "wide.png: not square (24x16): data.crop = none needs square images (data.crop = center takes " \
+               "their centred square)"
+    assert expected in check_folder_dataset(DataConfig(spec=str(tmp_path), crop="none"))  # training's start-up
+    assert check_folder_dataset(DataConfig(spec=str(tmp_path), crop="center")) == [
+        "wide.png: size mismatch: 24x16, while most images are 16x16"]
+    centre = check_dataset(tmp_path, crop="center")
+    assert centre.usable_count == 2 and "non-square images are centre-cropped to a square (data.crop = center)" in \
+        centre.notes
+    square_only = check_dataset(tmp_path, crop="none")
+    assert square_only.usable_count == 1 and not any("centre-cropped" in n for n in square_only.notes)
+    dataset = FolderDataset(tmp_path, 16, crop="none")  # what training then does with it
+    assert dataset[1]["index"] == 0 and list(dataset.skipped) == ["wide.png"]
+    with pytest.raises(SystemExit) as code:
+        cli.main(["data", "check", str(tmp_path), "--crop", "none"], standalone_mode=False)
+    assert code.value.code == 1

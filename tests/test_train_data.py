@@ -161,8 +161,8 @@ def fake_check(monkeypatch):
 
     state = SimpleNamespace(report=None, calls=[])
 
-    def check_dataset(path, full=True):
-        state.calls.append((path, full))
+    def check_dataset(path, full=True, crop="center"):
+        state.calls.append((path, full, crop))
         return state.report
 
     monkeypatch.setattr(zoo3d.data.check, "check_dataset", check_dataset)
@@ -172,7 +172,7 @@ def fake_check(monkeypatch):
 def test_checking_a_folder_reads_headers_only_and_lists_its_problems(fake_check, tmp_path):
     fake_check.report = _Report([Problem("a.png", "no pose"), "free text"], usable=True)
     assert check_folder_dataset(DataConfig(spec=str(tmp_path))) == ["a.png: no pose", "free text"]
-    assert fake_check.calls == [(tmp_path, False)]
+    assert fake_check.calls == [(tmp_path, False, "center")]
     fake_check.report = _Report([Problem("", "empty name")], ok=True)  # no `usable`: `ok` decides
     assert check_folder_dataset(DataConfig(spec=str(tmp_path))) == ["empty name"]
     fake_check.report = _Report([])  # neither: accepted

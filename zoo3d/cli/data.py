@@ -120,13 +120,15 @@ def _synth_into(out: Path, kind, count, resolution, seed, fmt, depth, batch) -> 
 @click.argument("path", type=click.Path())
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 @click.option("--fast", is_flag=True, help="Read image headers only (what training does at start-up).")
-def check(path, as_json, fast):
+@click.option("--crop", type=click.Choice(["center", "none"]), default="center", show_default=True,
+              help="The data.crop training will use: with 'none' a non-square image is a problem.")
+def check(path, as_json, fast, crop):
     """Report what the dataset at PATH holds and every problem in it; exit status 1 when there are problems."""
     from zoo3d.data.check import check_dataset
 
     if not Path(path).exists():
         raise UserError(f"Dataset path '{path}' does not exist.")
-    report = check_dataset(path, full=not fast)
+    report = check_dataset(path, full=not fast, crop=crop)
     if as_json:
         click.echo(json.dumps(report.to_json(), indent=2))
     else:

@@ -1,7 +1,8 @@
 """``zoo3d data check``: what a dataset folder or zip holds and every problem in it, by file.
 
 ``check_dataset(path, full=False)`` reads only image headers (fast: what training runs at
-start-up); ``full=True`` decodes every image, which also finds truncated files.
+start-up); ``full=True`` decodes every image, which also finds truncated files. ``crop`` is the
+``data.crop`` training will use: with ``none`` a non-square image cannot be served.
 """
 
 from __future__ import annotations
@@ -90,7 +91,7 @@ def _angles(cameras: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return yaw, pitch
 
 
-def check_dataset(path: str | Path, full: bool = False) -> CheckReport:
+def check_dataset(path: str | Path, full: bool = False, crop: str = "center") -> CheckReport:
     """Check a dataset folder or zip (EG3D, GRAM-style or zoo3d format); never raises on bad content."""
     try:
         source = Source(path)
@@ -128,14 +129,19 @@ def check_dataset(path: str | Path, full: bool = False) -> CheckReport:
         for name, (w, h) in sizes.items():
             if f"{w}x{h}" != common:
                 problems.append(Problem(name, f"size mismatch: {w}x{h}, while most images are {common}"))
-    if any(w != h for w, h in sizes.values()):
+    oblong = {name: f"{w}x{h}" for name, (w, h) in sizes.items() if w != h}
+    if crop == "none":  # decode_image refuses them, so training skips each one
+        problems += [Problem(n, f"not square ({size}): data.crop = none needs square images (data.crop = center "
+                                f"takes their centred square)") for n, size in oblong.items()]
+    elif oblong:
         notes.append("non-square images are centre-cropped to a square (data.crop = center)")
     if converted:
         notes.append(f"{len(converted)} grey or palette image(s) are converted to RGB (first: {converted[0]})")
     if alpha:
         notes.append(f"{len(alpha)} image(s) with an alpha channel: alpha is dropped (first: {alpha[0]})")
     # what training serves: each file's first listing, when it has a pose and the image reads
-    posed = [r for r in first_of_each(listing.records) if r.camera is not None and r.name in sizes]
+    served = set(sizes) - set(oblong) if crop == "none" else set(sizes)
+    posed = [r for r in first_of_each(listing.records) if r.camera is not None and r.name in served]
     cams = np.stack([r.camera for r in posed]) if posed else np.zeros((0, 25))
     yaw, pitch = _angles(cams) if len(cams) else (np.zeros(0), np.zeros(0))
     if not posed and not problems:  # nothing to train on is a problem, even when nothing is wrong with a file

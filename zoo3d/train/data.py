@@ -64,7 +64,7 @@ def check_folder_dataset(data: DataConfig, resolution: int | None = None) -> lis
         from zoo3d.data.check import check_dataset
     except ImportError:
         return []
-    report = check_dataset(path, full=False)
+    report = check_dataset(path, full=False, crop=data.crop)
     problems = [_problem_text(p) for p in getattr(report, "problems", [])]
     if not getattr(report, "usable", getattr(report, "ok", True)):
         first = f": {problems[0]}" if problems else ""
