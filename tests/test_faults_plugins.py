@@ -43,10 +43,52 @@ BROKEN = '''
 raise ImportError("cannot import name 'Thing' from 'somewhere'")
 '''
 
+MISSPELT = '''
+from zoo3d import hookimpl
+from zoo3d.specs import ModelSpec
+
+
+@hookimpl
+def zoo3d_register_model(register):
+    register(ModelSpec(name="misspelt", factory="x:y"))
+'''
+
+UNMARKED = '''
+from zoo3d.specs import ModelSpec
+
+
+def zoo3d_register_models(register):
+    register(ModelSpec(name="unmarked", factory="x:y"))
+'''
+
+NO_HOOKS = '''
+from zoo3d.specs import ModelSpec
+
+
+def register_model(register):
+    register(ModelSpec(name="unhooked", factory="x:y"))
+'''
+
+HELPER = '''
+from zoo3d import hookimpl
+from zoo3d.specs import ModelSpec
+
+
+def make_spec():
+    return ModelSpec(name="helped", factory="x:y")
+
+
+@hookimpl
+def zoo3d_register_models(register):
+    register(make_spec())
+'''
+
 
 @pytest.fixture
 def plugin_dir(tmp_path, monkeypatch):
-    for name, text in (("lazy_plugin", LAZY), ("returns_plugin", RETURNS), ("broken_import_plugin", BROKEN)):
+    for name, text in (("lazy_plugin", LAZY), ("returns_plugin", RETURNS), ("broken_import_plugin", BROKEN),
+                       ("misspelt_plugin", MISSPELT), ("unmarked_plugin", UNMARKED), ("no_hooks_plugin", NO_HOOKS),
+                       ("helper_plugin", HELPER)):
         (tmp_path / f"{name}.py").write_text(textwrap.dedent(text))
     monkeypatch.syspath_prepend(str(tmp_path))
     return tmp_path
@@ -104,6 +146,37 @@ def test_a_hook_that_returns_a_spec_instead_of_registering_it_is_reported(plugin
     assert info.status == "error"
     assert "zoo3d_register_models returned a ModelSpec instead of nothing" in info.error
     assert "returned" not in host.models
+
+
+@pytest.mark.parametrize("module, model, phrase", [
+    ("misspelt_plugin", "misspelt", "zoo3d_register_model (did you mean zoo3d_register_models?) is no zoo3d hook, "
+                                    "so zoo3d never calls it; the hooks are zoo3d_register_models, "),
+    ("unmarked_plugin", "unmarked", "zoo3d_register_models is not marked with @zoo3d.hookimpl, so zoo3d never "
+                                    "calls it"),
+    ("no_hooks_plugin", "unhooked", "register_model (did you mean zoo3d_register_models?) is no zoo3d hook"),
+])
+def test_a_hook_that_zoo3d_would_never_call_fails_the_plugin_in_one_sentence(plugin_dir, monkeypatch, module, model,
+                                                                             phrase):
+    # pluggy ignored the misspelt or unmarked hook: the plugin was 'ok', --check passed, and the user got only
+    # "Unknown model"
+    host = use(monkeypatch, module, "helper_plugin")
+    info = host.plugins[module]
+    assert info.status == "error" and phrase in info.error and "\n" not in info.error
+    with pytest.raises(UserError, match=f"Unknown model '{model}'") as err:
+        host.models.get(model)
+    assert f"{module} (" in str(err.value)
+    result = CliRunner().invoke(cli, ["plugins", "--check", "--json"])
+    assert result.exit_code == 1
+    assert host.plugins["helper_plugin"].status == "ok" and "helped" in host.models  # a helper is no hook
+
+
+def test_a_plugin_that_implements_no_hook_fails(plugin_dir, monkeypatch):
+    (plugin_dir / "empty_plugin.py").write_text("VERSION = 1\n")
+    host = use(monkeypatch, "empty_plugin")
+    info = host.plugins["empty_plugin"]
+    assert info.status == "error"
+    assert info.error.startswith("it implements no zoo3d hook (the hooks are zoo3d_register_models, ")
+    assert CliRunner().invoke(cli, ["plugins", "--check"]).exit_code == 1
 
 
 def test_disabling_a_plugin_name_that_matches_nothing_warns(plugin_dir, monkeypatch, capsys):

@@ -9,7 +9,9 @@ working. ``ZOO3D_DISABLE_PLUGINS=name,...`` skips plugins by entry-point or pack
 
 from __future__ import annotations
 
+import difflib
 import importlib
+import inspect
 import os
 import traceback
 from dataclasses import dataclass, field
@@ -55,6 +57,9 @@ REGISTER_HOOKS = {
     "zoo3d_register_metrics": ("metrics", MetricSpec),
     "zoo3d_register_datasets": ("datasets", DatasetSpec),
 }
+
+#: every hook's name, in the order the docs list them
+HOOKS = (*REGISTER_HOOKS, "zoo3d_register_commands")
 
 T = TypeVar("T", bound=_Spec)
 
@@ -144,6 +149,27 @@ def _short_error(exc: BaseException) -> str:
     frames = [f for f in traceback.extract_tb(exc.__traceback__) if not f.filename.startswith("<frozen")]
     where = f" ({frames[-1].filename}:{frames[-1].lineno})" if frames else ""
     return f"{type(exc).__name__}: {exc}{where}"
+
+
+def _hook_problem(obj: Any, implemented: list[str], unknown: list[str]) -> str:
+    """Why a plugin's hook functions would go unused, or "": pluggy calls only functions marked with ``@hookimpl``
+    and silently keeps those whose name is no hook, so a typo would surface later only as 'Unknown model'."""
+    routines = [a for a in dir(obj) if not a.startswith("__") and inspect.isroutine(getattr(obj, a, None))]
+    strays = sorted({*unknown, *(a for a in routines if a not in HOOKS and a not in implemented and (
+        a.lower().startswith("zoo3d") or difflib.get_close_matches(a, HOOKS, n=1, cutoff=0.8)))})
+    unmarked = sorted(a for a in routines if a in HOOKS and a not in implemented)
+    hooks = ", ".join(HOOKS)
+    if strays:
+        hints = [f"{a} (did you mean {near[0]}?)" if (near := difflib.get_close_matches(a, HOOKS, n=1)) else a
+                 for a in strays]
+        return (f"{', '.join(hints)} {'is' if len(strays) == 1 else 'are'} no zoo3d hook, so zoo3d never calls "
+                f"{'it' if len(strays) == 1 else 'them'}; the hooks are {hooks}")
+    if unmarked:
+        return (f"{', '.join(unmarked)} {'is' if len(unmarked) == 1 else 'are'} not marked with @zoo3d.hookimpl, "
+                f"so zoo3d never calls {'it' if len(unmarked) == 1 else 'them'}")
+    if not implemented:
+        return f"it implements no zoo3d hook (the hooks are {hooks}, each marked with @zoo3d.hookimpl)"
+    return ""
 
 
 def _no_return(hook: str, result: Any, instead: str) -> None:
@@ -293,7 +319,11 @@ class PluginHost:
             if not version:
                 info.version = str(getattr(obj, "__version__", ""))
             self.pm.register(obj, name=name)
-            info.hooks = sorted(h.name for h in (self.pm.get_hookcallers(obj) or []))
+            callers = self.pm.get_hookcallers(obj) or []
+            info.hooks = sorted(h.name for h in callers if h.spec is not None)
+            problem = _hook_problem(obj, info.hooks, [h.name for h in callers if h.spec is None])
+            if problem:
+                info.status, info.error = "error", problem
         except Exception as exc:  # a broken plugin must not break the others
             info.status, info.error = "error", _short_error(exc)
 
