@@ -84,11 +84,32 @@ def zoo3d_register_models(register):
 '''
 
 
+DATASETS = '''
+from zoo3d import hookimpl
+from zoo3d.specs import DatasetSpec
+
+
+def two_args(cfg, resolution):
+    return [cfg, resolution]
+
+
+class Items(list):
+    def __init__(self, cfg, resolution, query="", camera_prior=None, seed=0):
+        super().__init__([resolution, query, seed])
+
+
+@hookimpl
+def zoo3d_register_datasets(register):
+    register(DatasetSpec(name="two_args", factory="dataset_plugin:two_args"))
+    register(DatasetSpec(name="items", factory="dataset_plugin:Items"))
+'''
+
+
 @pytest.fixture
 def plugin_dir(tmp_path, monkeypatch):
     for name, text in (("lazy_plugin", LAZY), ("returns_plugin", RETURNS), ("broken_import_plugin", BROKEN),
                        ("misspelt_plugin", MISSPELT), ("unmarked_plugin", UNMARKED), ("no_hooks_plugin", NO_HOOKS),
-                       ("helper_plugin", HELPER)):
+                       ("helper_plugin", HELPER), ("dataset_plugin", DATASETS)):
         (tmp_path / f"{name}.py").write_text(textwrap.dedent(text))
     monkeypatch.syspath_prepend(str(tmp_path))
     return tmp_path
@@ -208,3 +229,37 @@ def test_plugins_check_fails_on_a_model_card_that_does_not_validate(monkeypatch,
     assert result.exit_code == 1
     row = next(r for r in json.loads(result.output)["factories"] if r["name"] == "gram")
     assert row["status"] == "error" and "bogus" in row["error"]
+
+
+def test_a_dataset_factory_with_another_signature_is_one_sentence_naming_the_call(plugin_dir, monkeypatch):
+    # `def build(cfg, resolution)` failed inside the first build with "build() got an unexpected keyword
+    # argument 'query'" and a traceback
+    from zoo3d.config import DataConfig
+    from zoo3d.data import build_dataset
+
+    use(monkeypatch, "dataset_plugin")
+    with pytest.raises(UserError) as err:
+        build_dataset(DataConfig(spec="two_args"), 16)
+    assert str(err.value) == (
+        "Dataset 'two_args' from plugin 'dataset_plugin': 'dataset_plugin:two_args' cannot be called as zoo3d calls "
+        "a dataset factory, factory(cfg, resolution, query=..., camera_prior=..., seed=...) (got an unexpected "
+        "keyword argument 'query').")
+    result = CliRunner().invoke(cli, ["plugins", "--check", "--json"])
+    assert result.exit_code == 1
+    rows = {r["name"]: r for r in json.loads(result.output)["factories"] if r["plugin"] == "dataset_plugin"}
+    assert rows["two_args"]["status"] == "error" and rows["items"]["status"] == "ok"
+
+
+def test_a_dataset_class_is_the_factory_and_every_caller_passes_the_query(plugin_dir, monkeypatch):
+    # a class was instantiated without arguments ("missing 2 required positional arguments"), and the
+    # training stream's own path dropped the text after '?'
+    import sys
+
+    from zoo3d.config import DataConfig
+    from zoo3d.data import build_dataset
+    from zoo3d.train.data import build_dataset as train_build_dataset
+
+    use(monkeypatch, "dataset_plugin")
+    assert build_dataset(DataConfig(spec="items?count=3"), 16, seed=5) == [16, "count=3", 5]
+    monkeypatch.setitem(sys.modules, "zoo3d.data", None)  # the registry path, without zoo3d.data's readers
+    assert train_build_dataset(DataConfig(spec="items?count=3"), 16, seed=5) == [16, "count=3", 5]

@@ -132,19 +132,47 @@ class MetricSpec(_Spec):
         return Metric
 
 
+#: how zoo3d calls a dataset factory (docs/data.md, "Dataset plugins")
+DATASET_FACTORY_CALL = "factory(cfg, resolution, query=..., camera_prior=..., seed=...)"
+
+
 @dataclass
 class DatasetSpec(_Spec):
-    """A dataset scheme, e.g. ``synthetic:heads``; ``factory`` builds it from a config."""
+    """A dataset scheme, e.g. ``synthetic:heads``; ``factory`` builds it from a config, called as
+    :data:`DATASET_FACTORY_CALL` by :meth:`build`."""
 
     extras: dict[str, Any] = field(default_factory=dict)
 
     kind_label = "dataset"
 
     def load(self) -> Any:
+        """The factory, imported (a class is the factory itself, not instantiated without arguments) and checked
+        to take :meth:`build`'s call, so a signature that does not is one sentence, not a TypeError traceback."""
+        import inspect
+
         from zoo3d.errors import PluginError
 
-        obj = super().load()
+        where = f"plugin '{self.plugin}'" if self.plugin else "its plugin"
+        target = self.factory if isinstance(self.factory, str) else repr(self.factory)
+        try:
+            obj = import_object(self.factory)
+        except Exception as exc:  # noqa: BLE001 - as in _Spec.load
+            raise PluginError(f"Dataset '{self.name}' from {where} cannot be loaded from '{target}': "
+                              f"{_describe(exc)}.") from None
         if not callable(obj):
-            raise PluginError(f"Dataset '{self.name}' from plugin '{self.plugin}': its factory gives a "
+            raise PluginError(f"Dataset '{self.name}' from {where}: its factory gives a "
                               f"{type(obj).__name__}, which cannot be called to build the dataset.")
+        try:
+            signature = inspect.signature(obj)
+        except (TypeError, ValueError):  # no signature to read (a builtin): the call itself will tell
+            return obj
+        try:
+            signature.bind(None, 0, query="", camera_prior=None, seed=0)
+        except TypeError as exc:
+            raise PluginError(f"Dataset '{self.name}' from {where}: '{target}' cannot be called as zoo3d calls a "
+                              f"dataset factory, {DATASET_FACTORY_CALL} ({exc}).") from None
         return obj
+
+    def build(self, cfg, resolution: int, query: str = "", camera_prior=None, seed: int = 0) -> Any:
+        """The dataset, from the factory called the one way every caller calls it."""
+        return self.load()(cfg, resolution, query=query, camera_prior=camera_prior, seed=seed)

@@ -26,7 +26,7 @@ def build_dataset(cfg, resolution: int, camera_prior=None, seed: int = 0) -> Dat
     _, query = parse_spec(cfg.spec)
     registered, path = _locate(cfg.spec)
     if registered is not None:
-        return registered.load()(cfg, resolution, query=query, camera_prior=camera_prior, seed=seed)
+        return registered.build(cfg, resolution, query=query, camera_prior=camera_prior, seed=seed)
     from zoo3d.data.folder import FolderDataset
 
     return FolderDataset(path, resolution, crop=cfg.crop, resize=cfg.resize, mirror=cfg.mirror, seed=seed)

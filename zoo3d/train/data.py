@@ -42,7 +42,8 @@ def build_dataset(data: DataConfig, resolution: int, camera_prior=None, seed: in
 
     if Path(data.spec).exists():
         raise UserError(f"Cannot read dataset folder '{data.spec}': the zoo3d.data readers are not installed.")
-    return get_dataset_spec(data.spec).load()(data, resolution, camera_prior=camera_prior, seed=seed)
+    name, _, query = data.spec.partition("?")
+    return get_dataset_spec(name.strip()).build(data, resolution, query=query, camera_prior=camera_prior, seed=seed)
 
 
 def _problem_text(problem) -> str:
