@@ -127,3 +127,48 @@ def test_pickle_of_a_payload_was_really_dangerous(tmp_path):
     target = tmp_path / "written"
     pickle.loads(pickle.dumps(_Evil(target))).close()
     assert target.exists()
+
+
+REFUSED_BUILD = '''
+from pathlib import Path
+
+from toy_model import ToyModel
+from zoo3d import hookimpl
+from zoo3d.specs import ModelSpec
+from zoo3d.upstream import ImportedRelease
+
+
+class Importing(ToyModel):
+    imports_releases = True
+
+    def build(self, config):
+        if config.toy.resolution % 4:
+            raise ValueError(f"toy.resolution must be a multiple of 4, got {config.toy.resolution}")
+        return super().build(config)
+
+    def import_release(self, release, config):
+        return ImportedRelease(state={}, config=config.model_copy(update={
+            "toy": config.toy.model_copy(update={"resolution": 18})}))
+
+
+@hookimpl
+def zoo3d_register_models(register):
+    register(ModelSpec(name="toy_importing", factory="refused_build_plugin:Importing",
+                       presets_dir=Path(__file__).parent / "presets"))
+'''
+
+
+def test_a_release_config_the_constructors_refuse_is_one_config_sentence(in_tmp, capsys, monkeypatch):
+    # `zoo3d import` called plugin.build directly: the constructor's ValueError came out as a traceback
+    (in_tmp / "refused_build_plugin.py").write_text(REFUSED_BUILD)
+    (in_tmp / "presets").mkdir()
+    (in_tmp / "presets" / "tiny.yaml").write_text("{}\n")
+    torch.save({"w": torch.zeros(1)}, in_tmp / "release.pt")
+    monkeypatch.syspath_prepend(str(in_tmp))
+    monkeypatch.setenv("ZOO3D_PLUGINS", "refused_build_plugin")
+    code, _, err = zoo3d(capsys, "import", "toy_importing", in_tmp / "release.pt", "--preset", "tiny",
+                         "--out", "run")
+    assert code == 2
+    assert one_line_error(err) == ("Error: Invalid config: the model cannot be built with it: toy.resolution must "
+                                   "be a multiple of 4, got 18.")
+    assert not (in_tmp / "run").exists()

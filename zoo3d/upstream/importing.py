@@ -61,12 +61,15 @@ def _convert(plugin, release, config, path: Path) -> ImportedRelease:
 
 def _generator_shapes(plugin, config) -> dict[str, Tensor]:
     """The generator's state dict for ``config``, built on the meta device when the plugin allows it
-    (shapes only: no memory, no initialisation cost, even for 1024² discriminators)."""
+    (shapes only: no memory, no initialisation cost, even for 1024² discriminators). Built through
+    ``build_modules``, as every command builds, so a config the constructors refuse is one sentence."""
+    from zoo3d.core.model import build_modules
+
     try:
         with torch.device("meta"):
-            return plugin.build(config)["generator"].state_dict()
+            return build_modules(plugin, config)["generator"].state_dict()
     except Exception:  # a builder that needs real data at construction
-        return plugin.build(config)["generator"].state_dict()
+        return build_modules(plugin, config)["generator"].state_dict()
 
 
 def _fit(plugin, release, config, path: Path) -> tuple[ImportedRelease, str | None]:
@@ -103,6 +106,7 @@ def _fits_hint(names: list[str]) -> str:
 def import_to_run(model: str, file: str | Path, preset: str, out: str | Path) -> ImportResult:
     """Import ``file`` (an authors' release) as ``model`` with ``preset`` into the run folder ``out``."""
     from zoo3d.config import dump_config, load_run_config
+    from zoo3d.core.model import build_modules
     from zoo3d.plugins import get_model_spec
     from zoo3d.runs import CONFIG_FILE, file_sha256
     from zoo3d.train.checkpoint import (CHECKPOINT_DIR, FORMAT_VERSION, MODULES, checkpoint_name, prefixed,
@@ -129,7 +133,7 @@ def import_to_run(model: str, file: str | Path, preset: str, out: str | Path) ->
         hint = _fits_hint(others) if others else f"no other {spec.name} preset fits it either"
         raise UserError(f"{path} does not fit {spec.name} preset '{preset}': {mismatch}; {hint}.")
 
-    modules = plugin.build(imported.config)
+    modules = build_modules(plugin, imported.config)
     generator = modules["generator"]
     with torch.no_grad():
         generator.load_state_dict(imported.state, strict=True)
