@@ -202,6 +202,32 @@ def test_a_plugin_command_named_like_a_builtin_one_is_refused_and_the_builtin_st
     assert done.returncode == 0 and "the plugin's train ran" not in done.stdout and "--preset" in done.stdout
 
 
+def test_a_plugin_refused_for_its_command_serves_no_model_either(monkeypatch, tmp_path):
+    # its commands were taken back but its models stayed: `zoo3d plugins` said error and `zoo3d train` used them
+    from zoo3d.cli.main import LazyGroup
+
+    (tmp_path / "builds_on_shadow.py").write_text(
+        "from zoo3d import hookimpl\nfrom zoo3d.specs import ModelSpec\n\n\n@hookimpl\n"
+        "def zoo3d_register_models(register):\n"
+        "    register(ModelSpec(name='on_shadow', factory='x:y', requires=('shadow_model',)))\n")
+    monkeypatch.syspath_prepend(PLUGIN_DIR)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setenv("ZOO3D_PLUGINS", "zoo3d_shadow_plugin,builds_on_shadow")
+    host = get_host()
+    assert "shadow_model" in host.models and "on_shadow" in host.models  # commands are checked with the CLI
+    host.add_commands(LazyGroup("zoo3d"))
+    info = host.plugins["zoo3d_shadow_plugin"]
+    assert info.status == "error" and info.registered == {}
+    with pytest.raises(UserError, match="Unknown model 'shadow_model'") as err:
+        host.models.get("shadow_model")
+    assert "zoo3d_shadow_plugin (command 'train' is already zoo3d's" in str(err.value)
+    dependent = host.plugins["builds_on_shadow"]
+    assert dependent.status == "error" and "builds on model 'shadow_model'" in dependent.error
+    assert "on_shadow" not in host.models and "gram" in host.models
+    done = run_cli("train", "shadow_model", "--steps", "1", env=_env(ZOO3D_PLUGINS="zoo3d_shadow_plugin"))
+    assert done.returncode == 2 and "Unknown model 'shadow_model'" in done.stderr and "Traceback" not in done.stderr
+
+
 def test_a_plugin_may_add_a_subcommand_to_a_builtin_group_but_not_replace_one():
     # a plugin could swap `zoo3d data synth` for its own through the group `cli.get_command` returns
     from zoo3d.cli.data import synth

@@ -221,7 +221,6 @@ class PluginHost:
     def _check_requirements(self) -> None:
         """Withdraw every plugin with a model whose ``requires`` names a model that is not registered
         (repeatedly: what builds on a withdrawn model goes too), recording why as the plugin's error."""
-        registries = {"models": self.models, "metrics": self.metrics, "datasets": self.datasets}
         while True:
             unmet = [(spec, [r for r in spec.requires if r not in self.models]) for spec in self.models]
             unmet = [(spec, missing) for spec, missing in unmet if missing]
@@ -233,10 +232,15 @@ class PluginHost:
                     self.models.remove(spec)
                     continue
                 info.status, info.error = "error", self._requirement_error(spec, missing)
-                for kind, names in info.registered.items():
-                    for name in names:
-                        registries[kind].remove(registries[kind].get(name))
-                info.registered = {}
+                self._withdraw(info)
+
+    def _withdraw(self, info: PluginInfo) -> None:
+        """Take back every spec a plugin registered (it failed after registering: a plugin is used whole or not)."""
+        registries = {"models": self.models, "metrics": self.metrics, "datasets": self.datasets}
+        for kind, names in info.registered.items():
+            for name in names:
+                registries[kind].remove(registries[kind].get(name))
+        info.registered = {}
 
     def _requirement_error(self, spec: ModelSpec, missing: list[str]) -> str:
         names = " and ".join(f"'{m}'" for m in missing)
@@ -366,7 +370,9 @@ class PluginHost:
         The first registrant of a name keeps it, as for models: a plugin that adds a command named like a
         built-in one or one an earlier plugin added, or that replaces a subcommand of a built-in group
         (``cli.builtin_groups``: ``zoo3d data synth``), is marked failed and its commands are taken back, so
-        ``zoo3d train`` stays zoo3d's. New subcommands of a built-in group are allowed."""
+        ``zoo3d train`` stays zoo3d's. New subcommands of a built-in group are allowed. A plugin failed here
+        is withdrawn whole, its models, metrics and datasets too (and what builds on its models), as when it
+        fails to register them."""
         self.load()
         if id(cli) in self._commands_added:
             return
@@ -390,14 +396,16 @@ class PluginHost:
                     info.status = "error"
                     info.error = (f"command {', '.join(repr(n) for n in taken)} is already zoo3d's or an earlier "
                                   f"plugin's; give it another name")
-                if info.status != "ok":  # a failed plugin adds no command, nor a subcommand
+                if info.status != "ok":  # a failed plugin adds no command, nor a subcommand, and serves nothing
                     cli.commands.clear()
                     cli.commands.update(added)
                     for g, subs in before.items():
                         groups[g].commands.clear()
                         groups[g].commands.update(subs)
+                    self._withdraw(info)
                     break
                 names |= set(cli.commands)
+        self._check_requirements()
 
 
 _HOST: PluginHost | None = None
