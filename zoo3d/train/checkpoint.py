@@ -185,6 +185,8 @@ def prefixed(prefix: str, state: dict[str, Tensor]) -> dict[str, Tensor]:
 
 
 def unprefixed(prefix: str, tensors: dict[str, Tensor]) -> dict[str, Tensor]:
+    """The entries of a checkpoint's ``tensors`` under ``prefix.`` (``ema``: the generator's EMA state dict), by
+    their names without it (a plugin reads the weights of a model it builds on with it; docs/plugins.md)."""
     head = prefix + "."
     return {k[len(head):]: v for k, v in tensors.items() if k.startswith(head)}
 
