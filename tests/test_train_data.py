@@ -133,14 +133,14 @@ def test_build_dataset_without_the_data_package_uses_the_registry_and_refuses_fo
     calls = []
 
     class Spec:
-        def load(self):
-            return lambda *a, **k: calls.append((a, k)) or "dataset"
+        def build(self, *a, **k):
+            return calls.append((a, k)) or "dataset"
 
     asked = []
     monkeypatch.setattr(zoo3d.plugins, "get_dataset_spec", lambda name: asked.append(name) or Spec())
     cfg = DataConfig(spec="synthetic:heads")
     assert build_dataset(cfg, 16, camera_prior="prior", seed=2) == "dataset"
-    assert asked == ["synthetic:heads"] and calls == [((cfg, 16), {"camera_prior": "prior", "seed": 2})]
+    assert asked == ["synthetic:heads"] and calls == [((cfg, 16), {"query": "", "camera_prior": "prior", "seed": 2})]
     folder = DataConfig(spec=str(tmp_path))
     with pytest.raises(UserError) as err:
         build_dataset(folder, 16)
