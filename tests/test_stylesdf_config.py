@@ -119,7 +119,10 @@ def test_the_recipe_reads_every_stage_entry():
     assert (vol.steps, vol.batch_size, dec.steps, dec.batch_size) == (200000, 24, 300000, 32)
     c = 16 / 17  # the decoder D's lazy R1 correction
     assert dec.optimizers["discriminator"].lr == pytest.approx(0.004 * c)
-    assert dec.optimizers["generator"].lr == 0.002
+    assert dec.optimizers["generator"].lr == pytest.approx(0.002 * 4 / 5)  # upstream's, corrected for path length
+    tiny = load_run_config(StyleSDFConfig, "stylesdf", PRESETS, "tiny")
+    tiny_g = StyleSDFModel().stages(tiny)[2].optimizers["generator"]
+    assert (tiny_g.lr, tiny_g.betas) == (0.002, (0.0, 0.99))  # the tiny preset keeps the uncorrected settings
 
 
 def _adversarial(stage):

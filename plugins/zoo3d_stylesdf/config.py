@@ -76,13 +76,16 @@ class StyleSDFLossConfig(GanLossConfig):
     R1 in every D step (``r1_gamma`` 10), smooth-L1 viewpoint regression of fakes for D and G (``lambda_pos``
     15); the ``decoder`` stage overrides them (lazy R1, no pose head: see :func:`default_stages`). The
     geometry terms of the volume renderer's G step: ``eikonal`` and ``min_surface``, exp(-beta |sdf|) with
-    ``min_surface_beta``."""
+    ``min_surface_beta``. ``g_reg_every``: upstream's path-length interval (``--g_reg_every`` 4, decoder stage).
+    zoo3d runs no path-length term, but upstream's decoder Adam keeps its lazy correction (lr x k/(k+1), betas
+    ^ k/(k+1): 0.0016 and (0, 0.992) for lr 0.002), so with it set the generator steps as upstream's do."""
 
     r1_gamma: float = Field(10.0, ge=0)
     lambda_pos: float = Field(15.0, ge=0)
     eikonal: float = Field(0.1, ge=0)
     min_surface: float = Field(0.05, ge=0)
     min_surface_beta: float = Field(100.0, gt=0)
+    g_reg_every: int | None = Field(None, ge=1)
 
 
 STAGE_NAMES = ("sphere_init", "volume_renderer", "decoder")
@@ -91,13 +94,14 @@ STAGE_NAMES = ("sphere_init", "volume_renderer", "decoder")
 def default_stages() -> list[StageConfig]:
     """Upstream's recipe: the sphere initialisation (10k steps of batch 3), the volume renderer at 64^2
     (200k steps, batch 24, G 2e-5 / D 2e-4), then the decoder (300k steps, batch 32, lr 0.002, betas
-    (0, 0.99), StyleGAN2's lazy R1: gamma 10 every 16 steps; its D has no pose head)."""
+    (0, 0.99), StyleGAN2's lazy R1: gamma 10 every 16 steps, and the G optimiser's correction for path
+    length every 4; its D has no pose head)."""
     return [
         StageConfig(name="sphere_init", steps=10000, batch_size=3, lr={"generator": 2e-5}),
         StageConfig(name="volume_renderer", steps=200000, batch_size=24,
                     lr={"generator": 2e-5, "discriminator": 2e-4}),
         StageConfig(name="decoder", steps=300000, batch_size=32, lr={"generator": 0.002, "discriminator": 0.002},
-                    betas=(0.0, 0.99), loss={"r1_gamma": 10.0, "r1_every": 16, "lambda_pos": 0.0}),
+                    betas=(0.0, 0.99), loss={"r1_gamma": 10.0, "r1_every": 16, "lambda_pos": 0.0, "g_reg_every": 4}),
     ]
 
 
@@ -171,6 +175,7 @@ def upgrade_stylesdf_section(data: dict[str, Any]) -> dict[str, Any]:
          "lr": {"generator": s["generator_lr"], "discriminator": s["discriminator_lr"]}, "betas": s["betas"]},
         {"name": "decoder", "steps": s["decoder_steps"], "batch_size": s["decoder_batch"],
          "lr": {"generator": s["decoder_lr"], "discriminator": s["decoder_lr"]}, "betas": s["decoder_betas"],
-         "loss": {"r1_gamma": loss["decoder_r1"], "r1_every": loss["decoder_r1_every"], "lambda_pos": 0.0}},
+         "loss": {"r1_gamma": loss["decoder_r1"], "r1_every": loss["decoder_r1_every"], "lambda_pos": 0.0,
+                  "g_reg_every": None}},  # trained with the uncorrected G optimiser: resumed so
     ]
     return data

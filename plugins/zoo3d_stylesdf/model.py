@@ -175,13 +175,16 @@ def activate_decoder(ctx: StepContext) -> None:
 
 
 def decoder_stage(config: StyleSDFConfig) -> Stage:
-    """Stage 3: the 2D decoder against a StyleGAN2 D, non-saturating loss and lazy R1 (no path length), with
-    the stage's own loss weights (``stages.decoder.loss``)."""
+    """Stage 3: the 2D decoder against a StyleGAN2 D, non-saturating loss and lazy R1 (no path length, but
+    upstream's G optimiser settings for it with ``g_reg_every``), with the stage's own loss weights
+    (``stages.decoder.loss``)."""
     stage = config.stage("decoder")
-    loss = adversarial_loss(config.stage_loss("decoder"))
+    weights = config.stage_loss("decoder")
+    loss = adversarial_loss(weights)
     parts = GANParts(fakes=render_decoder_fakes, discriminate=score_with("decoder_discriminator"))
     roles = {"discriminator": ["decoder_discriminator"], "generator": ["generator.decoder"]}
-    optimizers = stage_optimizers(stage, roles, lazy_every={"discriminator": lazy_r1_interval(loss)})
+    optimizers = stage_optimizers(stage, roles, lazy_every={"discriminator": lazy_r1_interval(loss),
+                                                            "generator": weights.g_reg_every})
     return Stage.from_config(stage, gan_phases(loss, parts), optimizers,
                              resolution=config.generator.decoder.output_resolution, frozen=["generator.volume"],
                              on_start=activate_decoder)
