@@ -447,3 +447,9 @@ def test_carla_renders_without_last_back_as_its_curriculum_and_old_runs_keep_wha
     stored = PiGanConfig().model_dump()
     del stored["generator"]["rendering"]["eval_last_back"]  # stored before the key existed: it never filled
     assert not PiGanConfig.model_validate(PiGanConfig.upgrade_stored(stored)).generator.rendering.eval_last_back
+
+
+@pytest.mark.parametrize("preset, flips", [("celeba", True), ("cats", True), ("carla", False)])
+def test_the_presets_mirror_their_data_as_the_authors_datasets_flip(preset, flips):
+    """pi-GAN's CelebA and Cats datasets end in a RandomHorizontalFlip; its Carla dataset has none."""
+    assert load_run_config(PiGanConfig, "pigan", PRESETS, preset).data.mirror is flips
