@@ -402,8 +402,8 @@ def test_viewer_orbits_within_the_prior_and_the_seed_box_fetches_another_instanc
 
 def test_a_texture_resolution_the_model_does_not_bake_is_noted_not_dropped(run, cache, tmp_path):
     """GRAM-HD keeps its own maps, so --texture-resolution 16 wrote 253-pixel textures without a word."""
-    own = [lay for lay in cache.layers if not lay.opaque][0].texture.shape[-1]
-    result = invoke("export", str(run), "--seed", str(SEED), "--texture-resolution", "16",
+    own = cache.map_resolution  # the HR maps' side, not the stored textures' (ring and magnification added)
+    result = invoke("export", str(run), "--seed", str(SEED), "--texture-resolution", str(own + 8),
                     "--out", str(tmp_path / "h.glb"))
     assert f"note: model 'gram_hd' keeps its own {own}-pixel maps; --texture-resolution sets the side" \
            in result.output

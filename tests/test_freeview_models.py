@@ -102,3 +102,21 @@ def test_a_white_background_without_a_plane_is_white_in_the_cache_too(backend):
     corner = full.rgb[0, :, 0, 0]
     assert bool((corner > 0.5).all())  # the model's own image is near white where little is (black: -1)
     assert psnr(cached.rgb, full.rgb) >= 30
+
+
+def test_the_texture_resolution_note_compares_the_request_with_the_maps_the_model_made(gram_hd, tmp_path):
+    """The note used the stored texture's side, which the transparent ring (and GRAM-HD's magnification) grows:
+    a GRAM bake that honoured the request was said to keep 18-pixel maps, and GRAM-HD's own side drew a note."""
+    from zoo3d.freeview.commands import export_gltf
+
+    gram = tiny_generator("gram")
+    assert "note:" not in export_gltf(gram, "gram", SEED, 0.7, tmp_path / "g.glb", 16)  # baked at 16 as asked
+    gen, cache = gram_hd[0], gram_hd[1]
+    with torch.no_grad():
+        own = gen.textured_layers(gen.represent(seed_latents([SEED], gen.z_dim)), gen.camera_prior.frontal())
+    side = own.textured.maps.shape[-1]
+    stored = [lay for lay in cache.layers if not lay.opaque][0].texture.shape[-1]
+    assert stored != side
+    assert "note:" not in export_gltf(gen, "gram_hd", SEED, 0.7, tmp_path / "h.glb", side)  # what it has
+    line = export_gltf(gen, "gram_hd", SEED, 0.7, tmp_path / "h.glb", stored)
+    assert f"note: model 'gram_hd' keeps its own {side}-pixel maps; --texture-resolution sets the side" in line

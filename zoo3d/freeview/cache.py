@@ -85,7 +85,9 @@ class ManifoldCache:
 
     ``bake_camera`` is the camera view-dependent colours were made for; ``meta`` holds what a viewer or
     a glTF file should carry along (model, seed, camera prior). ``backdrop`` is the rgb in [0, 1] behind
-    every layer (the model's white background; black otherwise).
+    every layer (the model's white background; black otherwise). ``map_resolution`` is the side of the maps the
+    model made, before the transparent ring and any magnification grow the stored textures: what a requested
+    texture resolution is compared with.
     """
 
     layers: list[MeshLayer]
@@ -93,6 +95,7 @@ class ManifoldCache:
     bake_camera: Camera | None = None
     meta: dict = field(default_factory=dict)
     backdrop: tuple[float, float, float] = (0.0, 0.0, 0.0)
+    map_resolution: int | None = None
 
     @property
     def num_faces(self) -> int:
@@ -105,7 +108,7 @@ class ManifoldCache:
     def to(self, device) -> "ManifoldCache":
         layers = [MeshLayer(lay.name, lay.vertices.to(device), lay.uvs.to(device), lay.faces.to(device),
                             lay.texture.to(device), lay.opaque) for lay in self.layers]
-        return ManifoldCache(layers, self.extent, self.bake_camera, dict(self.meta), self.backdrop)
+        return ManifoldCache(layers, self.extent, self.bake_camera, dict(self.meta), self.backdrop, self.map_resolution)
 
 
 # ------------------------------------------------------------------------------------- pieces
@@ -216,7 +219,8 @@ def build_cache(layers: TexturedLayers, bake_camera: Camera | None = None, meta:
     if tm.background_map is not None and tm.background_z is not None:
         out.append(background_layer(tm.background_map[0], float(tm.background_z), tm.align_corners))
     backdrop = tuple(float(c) for c in layers.backdrop) if layers.backdrop is not None else (0.0, 0.0, 0.0)
-    return ManifoldCache(out, float(tm.extent), bake_camera, dict(meta or {}), backdrop)
+    return ManifoldCache(out, float(tm.extent), bake_camera, dict(meta or {}), backdrop,
+                         int(layers.textured.maps.shape[-1]))
 
 
 @torch.no_grad()

@@ -18,10 +18,9 @@ def export_gltf(generator, model: str, seed: int, psi: float, out: str | Path, t
     cache.meta["model"] = model
     path = write_gltf(cache, out)
     line = f"Wrote {cache_summary(cache)} (seed {seed}) to {path}."
-    manifolds = [lay for lay in cache.layers if not lay.opaque]
-    if texture_resolution and manifolds and manifolds[0].texture.shape[-1] != texture_resolution:
+    if texture_resolution and cache.map_resolution and cache.map_resolution != texture_resolution:
         # the protocol lets models with maps of their own ignore the request; say so rather than drop it
-        line += (f"\nnote: model '{model}' keeps its own {manifolds[0].texture.shape[-1]}-pixel maps; "
+        line += (f"\nnote: model '{model}' keeps its own {cache.map_resolution}-pixel maps; "
                  f"--texture-resolution sets the side of baked textures (GRAM) only.")
     return line
 
