@@ -119,6 +119,31 @@ def test_one_triangle_covers_exactly_the_pixels_whose_centres_are_inside():
     assert not rasterize_layers(cache, cam, 16, 16).hit.any()
 
 
+@pytest.mark.parametrize("pair_chunk", [61, 1000])
+def test_the_rasterizer_gives_the_same_frame_whatever_its_pair_budget(shells, pair_chunk):
+    """Every (triangle, pixel) pair of a frame at once held ~200 bytes each, 40 GB at 2048²; a budget at a time the
+    hits and the composite are the same to the bit, and a pixel that two coincident triangles cover still goes to
+    the later one when they fall in different chunks."""
+    from zoo3d.freeview.raster import composite_hits
+
+    _, cache = shells
+    lay = cache.layers[0]
+    V = lay.vertices.shape[0]
+    twice = MeshLayer(lay.name, torch.cat([lay.vertices, lay.vertices]), torch.cat([lay.uvs, 1 - lay.uvs]),
+                      torch.cat([lay.faces, lay.faces + V]), lay.texture)
+    scene = ManifoldCache([twice, *cache.layers[1:]], cache.extent)
+    cam = Camera.from_angles(0.3, 0.1, 1.0, 12.0)
+    whole = rasterize_layers(scene, cam, 20, 24, pair_chunk=2**40)
+    parts = rasterize_layers(scene, cam, 20, 24, pair_chunk=pair_chunk)
+    assert whole.hit[0].sum() > 100
+    for a, b in zip((whole.hit, whole.t, whole.uv), (parts.hit, parts.t, parts.uv)):
+        assert torch.equal(a, b)
+    alone = rasterize_layers(ManifoldCache([lay], cache.extent), cam, 20, 24)
+    assert torch.allclose(parts.uv[0][parts.hit[0]], 1 - alone.uv[0][alone.hit[0]])  # the second copy's uvs
+    for a, b in zip(composite_hits(scene, whole), composite_hits(scene, whole, pair_chunk=pair_chunk)):
+        assert torch.equal(a, b)
+
+
 @pytest.mark.parametrize("yaw, pitch", [(0.0, 0.0), (0.3, 0.1), (-0.4, -0.15)])
 def test_cached_render_matches_the_manifold_renderer(shells, yaw, pitch):
     tm, cache = shells

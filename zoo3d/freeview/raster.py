@@ -7,7 +7,7 @@ per-triangle Python loop, so it runs unchanged on CUDA and on the CPU.
    pixel (i, j) has its centre at ((j + 0.5) / W, (i + 0.5) / H), as the renderers' rays do.
 2. Back faces are culled (a manifold is seen only from the side its level is entered from: the
    renderer's "s goes down" crossing rule), then every (triangle, pixel) pair in each triangle's
-   bounding box is enumerated and tested with edge functions.
+   bounding box is enumerated and tested with edge functions, :data:`PAIR_CHUNK` pairs at a time.
 3. Per layer and pixel the nearest covering triangle wins (the renderer's *first* crossing); its
    perspective-correct barycentrics give the world point (so ``t`` = distance from the camera centre)
    and the UV.
@@ -28,7 +28,12 @@ from torch import Tensor
 from zoo3d.cameras import Camera
 from zoo3d.render.composite import composite
 
-__all__ = ["LayerHits", "composite_hits", "rasterize_layers", "render_torch"]
+__all__ = ["LayerHits", "PAIR_CHUNK", "composite_hits", "rasterize_layers", "render_torch"]
+
+#: (triangle, pixel) pairs tested at once. A pair holds about 200 bytes while it is tested, so this bounds the
+#: pairs' memory to some 200 MiB whatever the resolution (all pairs of a 2048² frame of a trained GRAM at once
+#: needed about 40 GB); at 256² the chunks take as long as one pass over all pairs.
+PAIR_CHUNK = 2**20
 
 
 @dataclass
@@ -55,8 +60,9 @@ def _stack_layers(cache) -> tuple[Tensor, Tensor, Tensor, Tensor]:
 
 
 @torch.no_grad()
-def rasterize_layers(cache, camera: Camera, height: int, width: int) -> LayerHits:
-    """Nearest front-facing hit of every layer at every pixel for one camera (batch 1)."""
+def rasterize_layers(cache, camera: Camera, height: int, width: int, pair_chunk: int = PAIR_CHUNK) -> LayerHits:
+    """Nearest front-facing hit of every layer at every pixel for one camera (batch 1), testing at most
+    ``pair_chunk`` (triangle, pixel) pairs at a time."""
     verts, uvs, faces, layer_of = _stack_layers(cache)
     device, dtype, L, P = verts.device, verts.dtype, len(cache.layers), height * width
     cam = camera.to(device=device, dtype=dtype)
@@ -86,35 +92,43 @@ def rasterize_layers(cache, camera: Camera, height: int, width: int) -> LayerHit
     coeff = torch.cat([a, b, c, 1.0 / z[faces[keep]]], -1)  # (F', 12): a, b, c, 1/z per corner
     bw = (hi_x - lo_x + 1)[keep].long()
     counts = bw * (hi_y - lo_y + 1)[keep].long()
-    starts = torch.cumsum(counts, 0) - counts
+    ends = torch.cumsum(counts, 0)
+    starts = ends - counts
     table = torch.stack([lo_x[keep].long(), lo_y[keep].long(), bw, starts, layer_of[keep] * P], -1)
-
-    # every (face, pixel) pair of the bounding boxes: one gather of each per-face table
-    owner = torch.repeat_interleave(torch.arange(keep.numel(), device=device), counts)
-    ints = table[owner]
-    local = torch.arange(owner.numel(), device=device) - ints[:, 3]
-    py = ints[:, 1] + torch.div(local, ints[:, 2], rounding_mode="floor")
-    px = ints[:, 0] + local - (py - ints[:, 1]) * ints[:, 2]
-    k = coeff[owner]
-    w = k[:, 0:3] * px.unsqueeze(-1).to(dtype) + k[:, 3:6] * py.unsqueeze(-1).to(dtype) + k[:, 6:9]
-    inside = torch.nonzero(w.amin(-1) >= -1e-7).squeeze(-1)
-    q = w[inside] * k[inside, 9:12]  # perspective: w_k / z_k
-    inv_z = q.sum(-1)
-    key = ints[inside, 4] + py[inside] * width + px[inside]
-
-    # nearest (largest 1/z) face per (layer, pixel); ties broken by the larger candidate index
     nearest = torch.full((L * P,), -float("inf"), device=device, dtype=dtype)
-    nearest.scatter_reduce_(0, key, inv_z, reduce="amax")
-    win = torch.nonzero(inv_z == nearest[key]).squeeze(-1)
     best = torch.full((L * P,), -1, device=device, dtype=torch.int64)
-    best.scatter_reduce_(0, key[win], win, reduce="amax")
-    slot = torch.nonzero(best >= 0).squeeze(-1)
-    choice = best[slot]
-    corners = faces[keep[owner[inside[choice]]]]  # (K, 3)
-    bary = (q[choice] / inv_z[choice].unsqueeze(-1)).unsqueeze(-1)
-    point = (bary * verts[corners]).sum(1)
-    t_out.view(-1)[slot] = (point - cam.origins[0]).norm(dim=-1)
-    uv_out.view(-1, 2)[slot] = (bary * uvs[corners]).sum(1)
+    total = int(ends[-1])
+    for s in range(0, total, pair_chunk):
+        # pairs s ... e - 1 of the bounding boxes, in (face, pixel) order: one gather of each per-face table
+        e = min(s + pair_chunk, total)
+        f0, f1 = (int(f) for f in torch.searchsorted(ends, torch.tensor([s, e - 1], device=device), right=True))
+        span = torch.minimum(ends[f0:f1 + 1], torch.tensor(e, device=device)) - starts[f0:f1 + 1].clamp(min=s)
+        owner = torch.repeat_interleave(torch.arange(f0, f1 + 1, device=device), span)
+        pair = torch.arange(s, e, device=device)
+        ints = table[owner]
+        local = pair - ints[:, 3]
+        py = ints[:, 1] + torch.div(local, ints[:, 2], rounding_mode="floor")
+        px = ints[:, 0] + local - (py - ints[:, 1]) * ints[:, 2]
+        k = coeff[owner]
+        w = k[:, 0:3] * px.unsqueeze(-1).to(dtype) + k[:, 3:6] * py.unsqueeze(-1).to(dtype) + k[:, 6:9]
+        inside = torch.nonzero(w.amin(-1) >= -1e-7).squeeze(-1)
+        q = w[inside] * k[inside, 9:12]  # perspective: w_k / z_k
+        inv_z = q.sum(-1)
+        key = ints[inside, 4] + py[inside] * width + px[inside]
+        index = pair[inside]
+
+        # nearest (largest 1/z) face per (layer, pixel) so far; ties go to the later pair, and every pair of this
+        # chunk comes after those of the chunks before, so the result does not depend on the chunk size
+        nearest.scatter_reduce_(0, key, inv_z, reduce="amax")
+        win = torch.nonzero(inv_z == nearest[key]).squeeze(-1)
+        best.scatter_reduce_(0, key[win], index[win], reduce="amax")
+        won = win[best[key[win]] == index[win]]
+        slot = key[won]
+        corners = faces[keep[owner[inside[won]]]]  # (K, 3)
+        bary = (q[won] / inv_z[won].unsqueeze(-1)).unsqueeze(-1)
+        point = (bary * verts[corners]).sum(1)
+        t_out.view(-1)[slot] = (point - cam.origins[0]).norm(dim=-1)
+        uv_out.view(-1, 2)[slot] = (bary * uvs[corners]).sum(1)
     return LayerHits(torch.isfinite(t_out), t_out, uv_out)
 
 
@@ -125,8 +139,20 @@ def _sample(texture: Tensor, uv: Tensor) -> Tensor:
 
 
 @torch.no_grad()
-def composite_hits(cache, hits: LayerHits, order: str = "depth") -> tuple[Tensor, Tensor, Tensor]:
-    """Texture the hits and composite them: rgb (P, 3) in the maps' range, depth (P, 1), foreground alpha (P, 1)."""
+def composite_hits(cache, hits: LayerHits, order: str = "depth",
+                   pair_chunk: int = PAIR_CHUNK) -> tuple[Tensor, Tensor, Tensor]:
+    """Texture the hits and composite them: rgb (P, 3) in the maps' range, depth (P, 1), foreground alpha (P, 1).
+
+    Pixels are independent here, so they go ``pair_chunk`` (layer, pixel) pairs at a time: what a pixel holds while
+    it is composited is about as large as a rasterized pair, and a frame at once would not be bounded either."""
+    L, P = hits.t.shape
+    step = max(1, pair_chunk // L)
+    parts = [_composite(cache, LayerHits(hits.hit[:, a:a + step], hits.t[:, a:a + step], hits.uv[:, a:a + step]),
+                        order) for a in range(0, P, step)]
+    return tuple(torch.cat(part) for part in zip(*parts))
+
+
+def _composite(cache, hits: LayerHits, order: str) -> tuple[Tensor, Tensor, Tensor]:
     L, P = hits.t.shape
     rgba = torch.empty(L, 4, P, device=hits.t.device, dtype=hits.t.dtype)
     by_size: dict[tuple, list[int]] = {}
