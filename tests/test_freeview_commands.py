@@ -153,6 +153,76 @@ def test_a_full_disk_during_a_gltf_write_leaves_the_old_file_and_says_so(cache, 
         FileSource(tmp_path / "cut.glb")
 
 
+def _with_metadata(glb_data: bytes, edit) -> bytes:
+    """The GLB with ``edit`` applied to its asset.extras (JSON chunk rewritten, binary chunk kept)."""
+    import struct
+
+    length = struct.unpack_from("<I", glb_data, 12)[0]
+    doc = json.loads(glb_data[20:20 + length])
+    doc["asset"]["extras"] = edit(doc["asset"]["extras"])
+    text = json.dumps(doc).encode()
+    text += b" " * (-len(text) % 4)
+    body = struct.pack("<II", len(text), 0x4E4F534A) + text + glb_data[20 + length:]
+    return struct.pack("<III", 0x46546C67, 2, 12 + len(body)) + body
+
+
+def _edit_zoo3d(key, value):
+    def edit(extras):
+        if isinstance(key, tuple):
+            extras["zoo3d"][key[0]][key[1]] = value
+        else:
+            extras["zoo3d"][key] = value
+        return extras
+    return edit
+
+
+@pytest.mark.parametrize("edit, problem", [
+    (_edit_zoo3d(("camera_prior", "foo"), 1), "camera_prior.foo: extra inputs are not permitted"),
+    (_edit_zoo3d(("camera_prior", "fov"), 0), "camera_prior.fov: input should be greater than 0"),
+    (_edit_zoo3d("camera_prior", "x"), "camera_prior: input should be a valid dictionary"),
+    (_edit_zoo3d("seed", "3"), "seed: '3' is not a whole number"),
+    (lambda extras: {"zoo3d": []}, ": not an object"),
+])
+def test_a_glb_whose_zoo3d_metadata_is_malformed_is_refused_naming_the_file(glb, tmp_path, edit, problem):
+    """zoo3d view of such a file was a raw pydantic ValidationError, TypeError or AttributeError."""
+    from zoo3d.errors import UserError
+    from zoo3d.freeview.commands import viewer_source
+
+    path = tmp_path / "odd.glb"
+    path.write_bytes(_with_metadata(glb.read_bytes(), edit))
+    with pytest.raises(UserError) as refused:
+        viewer_source(str(path), None, 0, 0.7)
+    assert str(refused.value).startswith(f"'{path}' has zoo3d metadata the viewer cannot use (asset.extras.zoo3d")
+    assert problem in str(refused.value) and str(refused.value).endswith("write it again with zoo3d export.")
+
+
+def test_a_glb_whose_json_is_not_an_object_is_refused_as_not_gltf(tmp_path):
+    """A JSON chunk holding a list or a number parsed, then failed with AttributeError."""
+    import struct
+
+    from zoo3d.errors import UserError
+    from zoo3d.freeview.server import FileSource
+
+    text = b"[1]   "  # padded to 4 bytes, as a GLB chunk is
+    body = struct.pack("<II", len(text), 0x4E4F534A) + text
+    path = tmp_path / "list.glb"
+    path.write_bytes(struct.pack("<III", 0x46546C67, 2, 12 + len(body)) + body)
+    with pytest.raises(UserError, match=r"'.*list\.glb' is not a binary glTF 2\.0 file \(\.glb\): its JSON chunk is "
+                                        r"not an object\."):
+        FileSource(path)
+
+
+def test_a_glb_without_zoo3d_metadata_opens_at_the_default_prior(glb, tmp_path):
+    """glTF lets extras be any value; a list (no zoo3d object in it) raised AttributeError."""
+    from zoo3d.cameras import CameraPrior
+    from zoo3d.freeview.commands import viewer_source
+
+    path = tmp_path / "other.glb"
+    path.write_bytes(_with_metadata(glb.read_bytes(), lambda extras: ["made elsewhere"]))
+    info = viewer_source(str(path), None, 0, 0.7).info()
+    assert info["camera_prior"] == CameraPrior().model_dump() and info["seed"] is None
+
+
 def test_models_without_manifolds_and_unknown_suffixes_are_refused_in_one_sentence(capsys, tmp_path):
     with pytest.raises(SystemExit) as exit_info:
         main(["export", "--model", "oracle", "--out", str(tmp_path / "o.glb")])

@@ -168,9 +168,12 @@ def read_glb_json(data: bytes, path: str | Path = "<bytes>") -> dict:
     if kind != _JSON_CHUNK or 20 + length > len(data):
         raise UserError(f"'{path}' is not a binary glTF 2.0 file (.glb): its first chunk is not JSON.")
     try:
-        return json.loads(data[20:20 + length].decode("utf-8"))
+        doc = json.loads(data[20:20 + length].decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError):
         raise UserError(f"'{path}' is not a binary glTF 2.0 file (.glb): its JSON chunk does not parse.") from None
+    if not isinstance(doc, dict):
+        raise UserError(f"'{path}' is not a binary glTF 2.0 file (.glb): its JSON chunk is not an object.")
+    return doc
 
 
 def write_gltf(cache, path: str | Path) -> Path:

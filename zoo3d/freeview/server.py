@@ -74,6 +74,35 @@ class GeneratorSource:
             return self._scenes[seed]
 
 
+def _file_meta(doc: dict, path: Path):
+    """The camera prior and seed a ``zoo3d export`` file holds in ``asset.extras.zoo3d``.
+
+    glTF lets ``extras`` be any value, so a file without zoo3d's object opens at the default prior (as one without
+    extras does); zoo3d's own metadata, where it is there, must be what export writes: the page would otherwise
+    orbit with a prior it cannot use, so the file is refused in one sentence."""
+    from pydantic import ValidationError
+
+    from zoo3d.cameras import CameraPrior
+
+    asset = doc.get("asset")
+    extras = asset.get("extras") if isinstance(asset, dict) else None
+    meta = extras.get("zoo3d", {}) if isinstance(extras, dict) else {}
+    where, why = "asset.extras.zoo3d", "not an object"
+    if isinstance(meta, dict):
+        seed = meta.get("seed")
+        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
+            where, why = where + ".seed", f"{seed!r} is not a whole number"
+        else:
+            try:
+                return CameraPrior.model_validate(meta.get("camera_prior", {})), seed
+            except ValidationError as exc:
+                err = exc.errors()[0]
+                where += ".camera_prior" + "".join(f".{part}" for part in err["loc"])
+                why = err["msg"][0].lower() + err["msg"][1:]
+    raise UserError(f"'{path}' has zoo3d metadata the viewer cannot use ({where}: {why}); write it again with "
+                    f"zoo3d export.")
+
+
 class FileSource:
     """One ``.glb`` file written by ``zoo3d export`` (its camera prior is read from ``asset.extras.zoo3d``)."""
 
@@ -82,11 +111,7 @@ class FileSource:
 
         self.path = Path(path)
         self._data = self.path.read_bytes()
-        meta = read_glb_json(self._data, self.path).get("asset", {}).get("extras", {}).get("zoo3d", {})
-        from zoo3d.cameras import CameraPrior
-
-        self._prior = CameraPrior(**meta.get("camera_prior", {}))
-        self.seed = meta.get("seed")
+        self._prior, self.seed = _file_meta(read_glb_json(self._data, self.path), self.path)
 
     def info(self) -> dict:
         return {**view_info(self._prior), "seed": self.seed, "can_generate": False, "source": self.path.name}
