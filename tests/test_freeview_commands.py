@@ -299,6 +299,22 @@ def test_server_serves_the_page_three_js_and_the_file_and_nothing_else(glb):
         server.server_close()
 
 
+def test_static_names_no_file_can_have_are_404_without_the_server_path(glb):
+    """A NUL byte or an over-long name was a 500 whose message held the static folder's absolute path."""
+    from zoo3d.freeview.server import STATIC_ROOT, FileSource
+
+    server, url = _serve(FileSource(glb))
+    try:
+        for name in ("static/%00", "static/viewer.js%00.png", "static/" + "a" * 300, "static/vendor/" + "b/" * 2100):
+            status, body = _get(url + name)
+            assert status == 404 and json.loads(body)["error"].startswith("Not found: /static/"), name[:40]
+            assert str(STATIC_ROOT).encode() not in body
+        assert _get(url + "static/viewer.js")[0] == 200
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
 def test_the_viewer_opens_at_the_prior_centre_view_not_its_raw_pitch_setting():
     # the page opened CARLA at pitch_mean 0.829, below the 0.556 that sample, render and the glTF camera use
     from types import SimpleNamespace

@@ -168,8 +168,12 @@ class _Handler(BaseHTTPRequestHandler):
         self._error(HTTPStatus.NOT_FOUND, f"Not found: {path}", head)
 
     def _static(self, relative: str, head: bool) -> None:
-        target = (STATIC_ROOT / relative).resolve()
-        if not target.is_relative_to(STATIC_ROOT) or not target.is_file():
+        try:
+            target = (STATIC_ROOT / relative).resolve()
+            found = target.is_relative_to(STATIC_ROOT) and target.is_file()
+        except (ValueError, OSError):  # a NUL byte, a name too long: no such file (and no server path in a 500)
+            found = False
+        if not found:
             return self._error(HTTPStatus.NOT_FOUND, f"Not found: /static/{relative}", head)
         kind = _TYPES.get(target.suffix, "text/plain; charset=utf-8" if target.name == "LICENSE" else None)
         if kind is None:
