@@ -459,6 +459,25 @@ def test_viewer_page_draws_the_glb_as_zoo3d_renders_the_cache(browser, glb, cach
         server.server_close()
 
 
+def test_viewer_url_values_that_are_not_numbers_open_the_default_view(browser, glb):
+    """?yaw=abc, ?pitch=abc and ?size=abc were NaN: the page said "yaw NaN" on a 0 x 0 canvas, yet "ready"."""
+    from zoo3d.freeview.server import FileSource
+
+    server, url = _serve(FileSource(glb))
+    try:
+        for query in ("?yaw=abc&pitch=abc&size=abc", "?yaw=&pitch=Infinity&size=1e999"):
+            browser.get(url + query)
+            _wait(browser, "return document.body.dataset.state === 'ready'")
+            state = browser.execute_script("return window.zoo3dViewer")
+            assert state["yaw"] == 0 and state["pitch"] == 0 and state["errors"] == [], query  # the centre view
+            assert browser.execute_script("return document.getElementById('pose').textContent") == \
+                "yaw 0.00  pitch 0.00"
+            assert browser.execute_script("return document.getElementById('canvas').width") == 512, query
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
 def test_viewer_orbits_within_the_prior_and_the_seed_box_fetches_another_instance(browser, run):
     from selenium.webdriver.common.action_chains import ActionChains
     from selenium.webdriver.common.by import By

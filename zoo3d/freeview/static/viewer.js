@@ -25,7 +25,12 @@ const prior = info.camera_prior;
 // support of a uniform one, pitch inside +-pi/2)
 const limits = info.view_limits;
 const clamp = (v, [lo, hi]) => Math.min(hi, Math.max(lo, v));
-const numberParam = (name, fallback) => (params.has(name) ? Number(params.get(name)) : fallback);
+// a value that is not a finite number (?yaw=abc, ?size=) is no value: NaN showed "yaw NaN" on a 0 x 0 canvas
+const numberParam = (name, fallback) => {
+  const text = (params.get(name) ?? '').trim();
+  const value = text === '' ? NaN : Number(text);
+  return Number.isFinite(value) ? value : fallback;
+};
 // open at the prior's centre view (for CARLA's area-uniform prior, pitch 0.556, not the raw pitch_mean)
 state.yaw = clamp(numberParam('yaw', info.centre_view.yaw), limits.yaw);
 state.pitch = clamp(numberParam('pitch', info.centre_view.pitch), limits.pitch);
