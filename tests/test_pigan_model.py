@@ -453,3 +453,12 @@ def test_carla_renders_without_last_back_as_its_curriculum_and_old_runs_keep_wha
 def test_the_presets_mirror_their_data_as_the_authors_datasets_flip(preset, flips):
     """pi-GAN's CelebA and Cats datasets end in a RandomHorizontalFlip; its Carla dataset has none."""
     assert load_run_config(PiGanConfig, "pigan", PRESETS, preset).data.mirror is flips
+
+
+def test_the_carla_curriculum_keeps_its_optimisers_through_the_resolutions():
+    """pi-GAN builds its Adams once and only sets their rates per resolution (train.py)."""
+    stages = PiGanModel().stages(load_run_config(PiGanConfig, "pigan", PRESETS, "carla"))
+    assert [s.keep_optimizer_state for s in stages] == [False, True, True]
+    tiny = PiGanModel().stages(load_run_config(PiGanConfig, "pigan", PRESETS, "tiny"))
+    assert not any(s.keep_optimizer_state for s in tiny)
+

@@ -152,3 +152,11 @@ def test_without_a_decoder_the_recipe_ends_after_the_volume_renderer():
 def test_what_the_recipe_cannot_honour_is_refused_with_a_sentence(override, sentence):
     with pytest.raises(ConfigError, match=sentence.replace(".", r"\.")):
         load_run_config(StyleSDFConfig, "stylesdf", PRESETS, "tiny", overrides=[override])
+
+
+@pytest.mark.parametrize("preset, keeps", [("ffhq1024", True), ("afhq512", True), ("tiny", False)])
+def test_the_volume_renderer_goes_on_with_the_sphere_fits_optimiser_in_the_paper_presets(preset, keeps):
+    """Upstream's train_volume_renderer.py fits the sphere and trains the GAN with one g_optim."""
+    init, vol, dec = StyleSDFModel().stages(load_run_config(StyleSDFConfig, "stylesdf", PRESETS, preset))
+    assert (init.keep_optimizer_state, vol.keep_optimizer_state, dec.keep_optimizer_state) == (False, keeps, False)
+

@@ -58,6 +58,32 @@ def test_resume_across_a_stage_boundary_calls_on_start_once(toy):
             assert json.loads(fh.metadata()["zoo3d.state"])["stage_starts"] == 2
 
 
+def _adam_steps(run: Path, step: int) -> dict[str, float]:
+    from safetensors import safe_open
+
+    with safe_open(str(run / "checkpoints" / f"step_{step:09d}.safetensors"), "pt") as fh:
+        return {k: fh.get_tensor(k).item() for k in fh.keys() if k.startswith("optim.") and k.endswith(".step")}
+
+
+def test_a_stage_that_keeps_the_optimiser_state_goes_on_with_the_moments_and_resumes_so(toy):
+    """pi-GAN's curriculum keeps one Adam through its resolutions: the second stage's optimisers go on counting
+    from the first stage's steps (bias correction and moments included), also when resumed at the boundary."""
+    keep = ["toy.stages=2", "toy.keep_optimizer_state=true"]
+    train_model("toy", out=toy / "fresh", overrides=["toy.stages=2"], progress=False)
+    train_model("toy", out=toy / "a", overrides=keep, progress=False)
+    assert set(_adam_steps(toy / "fresh", 6).values()) == {3.0}  # new optimisers at the stage boundary
+    assert set(_adam_steps(toy / "a", 6).values()) == {6.0}
+    shutil.copytree(toy / "a", toy / "b")  # resumed from the checkpoint that ended stage one (step 3)
+    (toy / "b" / "checkpoints" / "step_000000006.safetensors").unlink()
+    (toy / "b" / "latest").write_text("checkpoints/step_000000003.safetensors\n")
+    train_model("toy", out=toy / "b", resume=True, progress=False)
+    fresh, a, b = metrics_by_step(toy / "fresh"), metrics_by_step(toy / "a"), metrics_by_step(toy / "b")
+    assert [a[s] for s in (4, 5, 6)] == [b[s] for s in (4, 5, 6)]
+    assert _adam_steps(toy / "b", 6) == _adam_steps(toy / "a", 6)
+    assert [fresh[s] for s in (1, 2, 3)] == [a[s] for s in (1, 2, 3)]
+    assert fresh[5]["loss.D"] != a[5]["loss.D"]  # the kept moments change the second stage's steps
+
+
 def test_frozen_modules_do_not_move_in_their_stage(toy):
     from zoo3d.runs import load_model
 

@@ -77,6 +77,7 @@ class ToySection(Config):
     r1_gamma: float = 1.0
     r1_interval: int = Field(1, ge=1)
     stages: int = Field(1, ge=1, le=2)
+    keep_optimizer_state: bool = False  # the second stage's (toy.stages=2)
     nan_at_step: int | None = None
     nan_times: int = 1
     nan_kind: Literal["loss", "grad"] = "loss"
@@ -169,7 +170,7 @@ class ToyModel(ModelPlugin):
         first = steps // 2
         return [Stage("first", first, phases, optim, t.resolution, batch, on_start=mark_start),
                 Stage("second", steps - first, phases, optim, t.resolution, batch, frozen=["generator.net.0"],
-                      on_start=mark_start)]
+                      on_start=mark_start, keep_optimizer_state=t.keep_optimizer_state)]
 
 
 class ProceduralToy(ToyModel):

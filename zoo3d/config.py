@@ -109,7 +109,10 @@ class StageConfig(Config):
     stage only (GRAM-HD's stage 2 R1 weight; StyleSDF's decoder R1): :meth:`RunConfig.stage_loss`.
     ``ema_decay`` is the generator EMA's decay during this stage (None: ``train.ema_decay``), for a recipe
     whose stages want different horizons (a long one over a long first stage whose average the next
-    stage starts from, and a short one over a few steps after it).
+    stage starts from, and a short one over a few steps after it). ``keep_optimizer_state`` continues the
+    previous stage's Adam moments and step counts (per optimiser role, for the parameters both train) under
+    this stage's rates and betas, as a recipe that keeps one optimiser through its stages does (pi-GAN's
+    curriculum); False starts fresh optimisers.
     """
 
     name: str
@@ -122,6 +125,7 @@ class StageConfig(Config):
     resolution: int | None = Field(None, ge=4)
     loss: dict[str, float | int | None] = Field(default_factory=dict)
     ema_decay: float | None = Field(None, ge=0, lt=1)
+    keep_optimizer_state: bool = False
 
     @field_validator("grad_clip", mode="before")
     @classmethod

@@ -93,13 +93,14 @@ STAGE_NAMES = ("sphere_init", "volume_renderer", "decoder")
 
 def default_stages() -> list[StageConfig]:
     """Upstream's recipe: the sphere initialisation (10k steps of batch 3), the volume renderer at 64^2
-    (200k steps, batch 24, G 2e-5 / D 2e-4), then the decoder (300k steps, batch 32, lr 0.002, betas
+    (200k steps, batch 24, G 2e-5 / D 2e-4; its G optimiser goes on from the sphere fit's, as upstream's one
+    ``g_optim`` does), then the decoder (300k steps, batch 32, lr 0.002, betas
     (0, 0.99), StyleGAN2's lazy R1: gamma 10 every 16 steps, and the G optimiser's correction for path
     length every 4; its D has no pose head)."""
     return [
         StageConfig(name="sphere_init", steps=10000, batch_size=3, lr={"generator": 2e-5}),
         StageConfig(name="volume_renderer", steps=200000, batch_size=24,
-                    lr={"generator": 2e-5, "discriminator": 2e-4}),
+                    lr={"generator": 2e-5, "discriminator": 2e-4}, keep_optimizer_state=True),
         StageConfig(name="decoder", steps=300000, batch_size=32, lr={"generator": 0.002, "discriminator": 0.002},
                     betas=(0.0, 0.99), loss={"r1_gamma": 10.0, "r1_every": 16, "lambda_pos": 0.0, "g_reg_every": 4}),
     ]

@@ -121,6 +121,9 @@ class Stage:
             when a run resumes in the middle of the stage.
         ema: keep an EMA of the generator during this stage.
         ema_decay: that EMA's decay in this stage (None: the run's ``train.ema_decay``).
+        keep_optimizer_state: each optimiser goes on with the previous stage's Adam moments and step count
+            for the parameters the previous stage's optimiser of the same name trained (this stage's rates
+            and betas apply); False: fresh optimisers.
     """
 
     name: str
@@ -133,15 +136,17 @@ class Stage:
     on_start: Callable[["StepContext"], None] | None = None
     ema: bool = True
     ema_decay: float | None = None
+    keep_optimizer_state: bool = False
 
     @classmethod
     def from_config(cls, config: StageConfig, phases: list[Phase], optimizers: dict[str, OptimizerSpec],
                     **rest: Any) -> "Stage":
-        """The stage a :class:`StageConfig` sizes (name, steps, batch size, EMA decay, and its resolution when it
-        gives one; ``rest`` may set the resolution the model decides)."""
+        """The stage a :class:`StageConfig` sizes (name, steps, batch size, EMA decay, whether it keeps the optimiser
+        state, and its resolution when it gives one; ``rest`` may set the resolution the model decides)."""
         if config.resolution is not None:
             rest.setdefault("resolution", config.resolution)
         rest.setdefault("ema_decay", config.ema_decay)
+        rest.setdefault("keep_optimizer_state", config.keep_optimizer_state)
         return cls(name=config.name, steps=config.steps, phases=phases, optimizers=optimizers,
                    batch_size=config.batch_size, **rest)
 

@@ -398,6 +398,7 @@ class Trainer:
             stage.on_start(self._context(stage, real=None))
             self._set_trainable(stage)
             self._reset_ema()
+        previous = self.optimizers if stage.keep_optimizer_state else {}
         self.optimizers, self._params, self.scalers = {}, {}, {}
         for name, spec in stage.optimizers.items():
             params, seen = [], set()
@@ -415,6 +416,11 @@ class Trainer:
                                                      weight_decay=spec.weight_decay)
             if self.amp_dtype == torch.float16:
                 self.scalers[name] = torch.amp.GradScaler(self.device.type)
+            if name in previous:  # the moments and step counts go on; the rates and betas are this stage's
+                kept = previous[name].state
+                for p in params:
+                    if p in kept:
+                        self.optimizers[name].state[p] = kept[p]
         self._generator_optimizers = {n for n, s in stage.optimizers.items()
                                       if any(m.split(".")[0] == "generator" for m in s.modules)}
         self.sync.prepare(self._params)
@@ -787,6 +793,10 @@ class Trainer:
             while self.stage_index < len(self.stages):
                 stage, end = self.stages[self.stage_index], ends[self.stage_index]
                 if self.step >= end:  # resumed from a checkpoint at or past this stage's end (or an empty stage)
+                    following = self.stages[self.stage_index + 1] if self.stage_index + 1 < len(self.stages) else None
+                    if following is not None and following.keep_optimizer_state and (
+                            self._pending_optim is not None or self.optimizers):
+                        self._begin_stage(stage, fresh=False)  # its optimisers, with their stored state, go on
                     self.stage_index, self.stage_step = self.stage_index + 1, 0
                     self._pending_optim = None
                     continue
