@@ -350,6 +350,10 @@ def test_items_load_in_this_process_unless_workers_are_asked_for_whose_seeds_fol
         assert os.getpid() not in batch["pid"].tolist()
         seeds.append(batch["seed"][0])
     assert seeds[0] == seeds[1] != seeds[2]
+    # each process of a multi-process run seeds its workers apart (a random augmentation must not repeat)
+    ranks = [BatchStream(Seeds(), 2, seed=5, num_workers=1, rank=r, world_size=2).next(torch.device("cpu")).extras
+             for r in (0, 1)]
+    assert ranks[0]["seed"][0] == seeds[0] != ranks[1]["seed"][0]
 
 
 # ---------------------------------------------------------------------------------------------- worker processes

@@ -124,6 +124,7 @@ class BatchStream:
         self.cursor = cursor
         self.num_workers = num_workers
         share = batch_size // world_size
+        self.rank = rank
         self._share = slice(rank * share, (rank + 1) * share)
         self._iter: Iterator | None = None
         self._loader = None
@@ -166,11 +167,14 @@ class BatchStream:
             if self._loader is None:
                 # The loader draws its workers' base seed from its own generator, not the process RNG: a
                 # resumed run opens its loader mid-epoch, and a draw from the process RNG there would change
-                # every later random number the model takes from it (noise, stratified samples).
+                # every later random number the model takes from it (noise, stratified samples). Each process
+                # seeds its own, so a dataset that draws at random (a plugin's augmentation) draws differently
+                # on every rank.
                 self._loader = torch.utils.data.DataLoader(
                     _EpochItems(self.dataset), batch_sampler=self._sampler, num_workers=self.num_workers,
                     pin_memory=device.type == "cuda", persistent_workers=self.num_workers > 0,
-                    generator=torch.Generator().manual_seed(self.seed * 1_000_003 + epoch + 500_009))
+                    generator=torch.Generator().manual_seed(self.seed * 1_000_003 + epoch + 500_009
+                                                            + 7_919 * self.rank))
             self._iter = iter(self._loader)
         if self._ahead is not None and self._prefetched <= self._served < len(self._batches):
             self._prefetched = min(len(self._batches), self._served + self._ahead)
