@@ -52,12 +52,14 @@ class _Spec:
 
     #: what the kind of spec is called in messages, and the type its factory must give (checked lazily)
     kind_label = "implementation"
+    #: a class the factory names is instantiated without arguments (False: the class is the factory itself)
+    instantiate_classes = True
 
     def expected_type(self) -> type | None:
         return None
 
     def load(self) -> Any:
-        """Import the implementation; a class is instantiated without arguments.
+        """Import the implementation; a class is instantiated without arguments (see :attr:`instantiate_classes`).
 
         The import is lazy but guarded: a module that fails to import, a missing attribute, a
         constructor that raises or an object of the wrong type becomes one :class:`PluginError`
@@ -69,7 +71,7 @@ class _Spec:
         target = self.factory if isinstance(self.factory, str) else repr(self.factory)
         try:
             obj = import_object(self.factory)
-            obj = obj() if isinstance(obj, type) else obj
+            obj = obj() if isinstance(obj, type) and self.instantiate_classes else obj
         except Exception as exc:  # noqa: BLE001 - any failure of third-party code is reported, not raised raw
             raise PluginError(f"{self.kind_label.capitalize()} '{self.name}' from {where} cannot be loaded from "
                               f"'{target}': {_describe(exc)}.") from None
@@ -144,6 +146,7 @@ class DatasetSpec(_Spec):
     extras: dict[str, Any] = field(default_factory=dict)
 
     kind_label = "dataset"
+    instantiate_classes = False
 
     def load(self) -> Any:
         """The factory, imported (a class is the factory itself, not instantiated without arguments) and checked
@@ -152,13 +155,9 @@ class DatasetSpec(_Spec):
 
         from zoo3d.errors import PluginError
 
+        obj = super().load()
         where = f"plugin '{self.plugin}'" if self.plugin else "its plugin"
         target = self.factory if isinstance(self.factory, str) else repr(self.factory)
-        try:
-            obj = import_object(self.factory)
-        except Exception as exc:  # noqa: BLE001 - as in _Spec.load
-            raise PluginError(f"Dataset '{self.name}' from {where} cannot be loaded from '{target}': "
-                              f"{_describe(exc)}.") from None
         if not callable(obj):
             raise PluginError(f"Dataset '{self.name}' from {where}: its factory gives a "
                               f"{type(obj).__name__}, which cannot be called to build the dataset.")
