@@ -156,7 +156,7 @@ def _hook_problem(obj: Any, implemented: list[str], unknown: list[str]) -> str:
     and silently keeps those whose name is no hook, so a typo would surface later only as 'Unknown model'."""
     routines = [a for a in dir(obj) if not a.startswith("__") and inspect.isroutine(getattr(obj, a, None))]
     strays = sorted({*unknown, *(a for a in routines if a not in HOOKS and a not in implemented and (
-        a.lower().startswith("zoo3d") or difflib.get_close_matches(a, HOOKS, n=1, cutoff=0.8)))})
+        a.lower().startswith("zoo3d_register") or difflib.get_close_matches(a, HOOKS, n=1, cutoff=0.8)))})
     unmarked = sorted(a for a in routines if a in HOOKS and a not in implemented)
     hooks = ", ".join(HOOKS)
     if strays:
