@@ -163,6 +163,23 @@ def test_distribution_metrics_through_the_harness_with_stand_in_features():
     assert info["images"] == 12 and info["psi"] == protocol.psi_distribution and info["backbone"] == ext.backbone
 
 
+def test_fid_and_kid_check_their_image_sets_as_every_distribution_metric_does():
+    from zoo3d.eval.distribution import generated_images
+
+    protocol = make_protocol("small", instances=1, resolution=16, distribution_images=6)
+    reference = generated_images(TexturedSphereGenerator(True), 3, 16, 1.0, protocol.seed_start, "cpu")
+    options = {"standin_features": True, "real_images": {16: reference}}
+    result = compare_models(_models()[:1], load_metrics(["fid", "kid"]), protocol, "cpu", options=options)
+    for name in ("fid", "kid"):
+        entry = result["models"]["sphere"][name]
+        assert (entry["generated_images"], entry["real_images"]) == (6, 3)
+    assert any("holds 3 images, fewer than the protocol's 6" in n for n in result["notes"])
+    options = {"standin_features": True, "real_images": {16: reference[:1]}}
+    for name in ("fid", "kid"):  # a covariance of one image: a LinAlgError traceback (fid), a silent NaN (kid)
+        with pytest.raises(UserError, match=f"holds 1 image; {name} compares sets of images"):
+            compare_models(_models()[:1], load_metrics([name]), protocol, "cpu", options=dict(options))
+
+
 def test_speed_reports_time_per_image_and_honest_cpu_memory():
     protocol = make_protocol("small", speed_resolutions=[8, 16], speed_repeats=2)
     result = compare_models(_models()[:1], load_metrics(["speed"]), protocol, "cpu")

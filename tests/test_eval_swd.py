@@ -49,7 +49,7 @@ def _reference_normalise(desc: np.ndarray, channels: int) -> np.ndarray:
     d = desc.reshape(len(desc), channels, -1)
     out = np.empty_like(d)
     for c in range(channels):
-        out[:, c] = (d[:, c] - d[:, c].mean()) / max(d[:, c].std(ddof=1), 1e-8)
+        out[:, c] = (d[:, c] - d[:, c].mean()) / max(d[:, c].std(), 1e-8)  # numpy's population std, as Karras's
     return out.reshape(len(desc), -1)
 
 
@@ -115,7 +115,7 @@ def test_normalised_descriptors_have_zero_mean_unit_std_per_channel():
     flat[:, 49:] = torch.arange(5.0, dtype=torch.float64)[:, None]
     out = normalise_descriptors(flat, 2)  # a constant channel maps to 0, not NaN
     assert torch.equal(out[:, :49], torch.zeros(5, 49, dtype=torch.float64))
-    torch.testing.assert_close(out[:, 49:], (flat[:, 49:] - 2) / flat[:, 49:].std())
+    torch.testing.assert_close(out[:, 49:], (flat[:, 49:] - 2) / flat[:, 49:].std(unbiased=False))
 
 
 def test_sliced_wasserstein_of_a_shift_in_one_dimension_is_the_shift():
@@ -169,8 +169,15 @@ def test_the_metric_reports_swd_of_the_protocol_sets(monkeypatch):
     out = metric.evaluate(model, ctx)
     expected = swd(fake, real, patches_per_image=5, seed=3)
     assert out == {"swd": [expected["mean"]], "_meta": {"per_level": expected["per_level"], "generated_images": 4,
-                                                        "real_images": 4}}
-    assert steps == [1]
+                                                        "real_images": 4, "scored_images": 4}}
+    assert steps == [1] and ctx.notes == []
+    # a smaller real set: SWD scores equal sets, and says how many of each it used
+    monkeypatch.setattr("zoo3d.eval.distribution.protocol_image_sets", lambda m, c: (fake, real[:3]))
+    ctx = EvalContext(protocol=protocol, device=torch.device("cpu"), seeds=protocol.seeds, progress=steps.append)
+    fewer = SwdMetric().evaluate(model, ctx)
+    assert fewer["swd"] == [swd(fake[:3], real[:3], patches_per_image=5, seed=3)["mean"]]
+    assert fewer["_meta"]["scored_images"] == 3 and fewer["_meta"]["generated_images"] == 4
+    assert any("3 generated and 3 real images were scored (of 4 and 3)" in n for n in ctx.notes)
     assert metric.name == "swd" and metric.higher_is_better is False and metric.units == "one"
     assert metric.requires == ("images", "dataset")
     assert metric.protocol_info(ctx) == {"images": 4, "patches_per_image": 5, "patch": 7, "repeats": 4,

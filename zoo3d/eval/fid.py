@@ -20,7 +20,8 @@ import torch.nn as nn
 from torch import Tensor
 
 from zoo3d.errors import UserError
-from zoo3d.eval.metric import EvalContext, EvalModel, Metric, model_resolution
+from zoo3d.eval.distribution import DistributionMetric
+from zoo3d.eval.metric import EvalContext
 
 INCEPTION_FILE = "inception-2015-12-05.pt"
 INCEPTION_URL = "https://nvlabs-fi-cdn.nvidia.com/stylegan2-ada-pytorch/pretrained/metrics/inception-2015-12-05.pt"
@@ -132,18 +133,31 @@ def features(extractor: Callable[[Tensor], Tensor], images: Tensor, batch: int =
 
 
 def fid_from_features(a: np.ndarray, b: np.ndarray) -> float:
-    from cleanfid.fid import frechet_distance
+    """Fréchet distance of the Gaussians fitted to features a and b: |mu_a - mu_b|^2 + tr(S_a) + tr(S_b)
+    - 2 tr((S_a S_b)^(1/2)).
 
-    return float(frechet_distance(a.mean(0), np.cov(a, rowvar=False), b.mean(0), np.cov(b, rowvar=False)))
+    The trace of the square root is the sum of the square roots of the eigenvalues of S_a^(1/2) S_b S_a^(1/2),
+    which is symmetric and positive semi-definite: no ``sqrtm`` of a non-symmetric product (whose imaginary
+    round-off clean-fid has to check) and nothing that depends on SciPy's ``sqrtm`` signature. Round-off
+    below zero in the eigenvalues is clipped to 0, as a singular covariance (fewer images than features)
+    gives."""
+    mu_a, mu_b = a.mean(0), b.mean(0)
+    cov_a, cov_b = np.atleast_2d(np.cov(a, rowvar=False)), np.atleast_2d(np.cov(b, rowvar=False))
+    vals, vecs = np.linalg.eigh(cov_a)
+    root_a = (vecs * np.sqrt(np.clip(vals, 0, None))) @ vecs.T
+    middle = root_a @ cov_b @ root_a
+    trace_root = np.sqrt(np.clip(np.linalg.eigvalsh((middle + middle.T) / 2), 0, None)).sum()
+    return float(((mu_a - mu_b) ** 2).sum() + np.trace(cov_a) + np.trace(cov_b) - 2 * trace_root)
 
 
 def kid_from_features(a: np.ndarray, b: np.ndarray, seed: int = 0) -> float:
-    """clean-fid's unbiased KID (cubic polynomial kernel, 100 subsets); its numpy draws seeded here."""
+    """clean-fid's unbiased KID (cubic polynomial kernel, 100 subsets); its numpy draws seeded here (numpy's
+    legacy seed takes 32 bits: the protocol's 63-bit seed is folded into them)."""
     from cleanfid.fid import kernel_distance
 
     state = np.random.get_state()
     try:
-        np.random.seed(seed)
+        np.random.seed(seed % 2**32)
         return float(kernel_distance(a, b, num_subsets=100, max_subset_size=1000))
     finally:
         np.random.set_state(state)
@@ -159,37 +173,28 @@ def build_extractor(ctx: EvalContext):
     return ctx.options["extractor"]
 
 
-class _FeatureDistance(Metric):
-    requires = ("images", "dataset")
+class _FeatureDistance(DistributionMetric):
+    """A distance between the two image sets' features (Inception's, or the stand-in's)."""
+
     higher_is_better = False
-    units = "one"
 
     def score(self, fake: np.ndarray, real: np.ndarray, seed: int) -> float:
         raise NotImplementedError
 
     def check(self, protocol: Any, options: dict[str, Any]) -> None:
-        from zoo3d.eval.distribution import check_reference_data
-
         if not options.get("standin_features"):
             check_inception(options.get("inception"))
-        check_reference_data(options)
+        super().check(protocol, options)
 
-    def evaluate(self, model: EvalModel, ctx: EvalContext) -> dict[str, Any]:
-        from zoo3d.eval.distribution import protocol_generated_images, real_images
-
-        proto = ctx.protocol
+    def score_sets(self, generated: Tensor, real: Tensor, ctx: EvalContext) -> dict[str, Any]:
         extractor = build_extractor(ctx)
-        res = model_resolution(model.generator, proto.resolution)
         cache = ctx.options.setdefault("real_features", {})
-        if res not in cache:
-            real = ctx.options.get("real_images", {}).get(res)
-            if real is None:
-                real = real_images(ctx.options.get("data", "synthetic:heads"), proto.distribution_images, res)
-            cache[res] = features(extractor, real)
-        fake = features(extractor, protocol_generated_images(model, ctx))
-        ctx.advance(1)
+        key = tuple(real.shape)  # the real set of one resolution, read once per comparison
+        if key not in cache:
+            cache[key] = features(extractor, real)
+        fake = features(extractor, generated)
         comparable = not isinstance(extractor, StandInExtractor)
-        return {self.name: [self.score(fake, cache[res], proto.seed_start)],
+        return {self.name: [self.score(fake, cache[key], ctx.protocol.seed_start)],
                 "_meta": {"comparable": comparable, "backbone": extractor.backbone}}
 
     def protocol_info(self, ctx: EvalContext) -> dict[str, Any]:

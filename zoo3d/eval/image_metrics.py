@@ -24,7 +24,9 @@ def to_unit(img: Tensor) -> Tensor:
 
 
 def psnr(pred: Tensor, target: Tensor) -> Tensor:
-    """Peak signal-to-noise ratio in dB per image (B,), images in [-1, 1]; 20 log10(1 / RMSE) on [0, 1]."""
+    """Peak signal-to-noise ratio in dB per image (B,), images in [-1, 1]; 20 log10(1 / RMSE) on [0, 1], capped at
+    100 dB (an MSE below 1e-10: identical images, or a prediction equal to the target once both are clipped to
+    the image range)."""
     mse = (to_unit(pred) - to_unit(target)).pow(2).flatten(1).mean(1)
     return -10 * torch.log10(mse.clamp_min(1e-10))
 

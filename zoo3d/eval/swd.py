@@ -73,10 +73,11 @@ def patch_descriptors(level: Tensor, ys: Tensor, xs: Tensor) -> Tensor:
 
 
 def normalise_descriptors(desc: Tensor, channels: int) -> Tensor:
-    """Zero mean, unit std per colour channel over all descriptors of one set and level."""
+    """Zero mean, unit std per colour channel over all descriptors of one set and level (the population std,
+    numpy's, as Karras et al.'s ``finalize_descriptors``)."""
     d = desc.reshape(desc.shape[0], channels, -1)
     mean = d.mean(dim=(0, 2), keepdim=True)
-    std = d.std(dim=(0, 2), keepdim=True).clamp_min(1e-8)
+    std = d.std(dim=(0, 2), keepdim=True, unbiased=False).clamp_min(1e-8)
     return ((d - mean) / std).reshape(desc.shape[0], -1)
 
 
@@ -112,7 +113,11 @@ class SwdMetric(DistributionMetric):
 
     def score_sets(self, generated: Tensor, real: Tensor, ctx: EvalContext) -> dict[str, Any]:
         out = swd(generated, real, ctx.protocol.swd_patches_per_image, ctx.protocol.seed_start)
-        return {"swd": [out["mean"]], "_meta": {"per_level": out["per_level"]}}
+        used = min(generated.shape[0], real.shape[0])
+        if used < max(generated.shape[0], real.shape[0]):  # SWD's sample bias depends on the count: say it
+            ctx.notes.append(f"swd compares equal sets: {used} generated and {used} real images were scored "
+                             f"(of {generated.shape[0]} and {real.shape[0]}).")
+        return {"swd": [out["mean"]], "_meta": {"per_level": out["per_level"], "scored_images": used}}
 
     def protocol_info(self, ctx: EvalContext) -> dict[str, Any]:
         p = ctx.protocol
