@@ -110,6 +110,47 @@ def test_transient_nan_is_rolled_back_and_logged(toy):
         assert all(v == v and abs(v) != float("inf") for k, v in final.items() if isinstance(v, float))
 
 
+def test_a_rollback_restores_a_state_tensor_a_phase_changes_in_place(toy):
+    """``ctx.state`` tensors are restored from copies: on the CPU a restored tensor used to be the snapshot's
+    own, so a phase's in-place update changed the snapshot and a second rollback (or one after a resume)
+    restored the changed value."""
+    from safetensors import safe_open
+
+    from toy_model import ToyModel, toy_config
+    from zoo3d.core.model import Phase
+    from zoo3d.train.engine import Trainer
+
+    class Counting(ToyModel):
+        def stages(self, config):
+            stages = super().stages(config)
+            for stage in stages:
+                g = stage.phases[1]
+
+                def g_loss(ctx, inner=g.loss):
+                    ctx.state.setdefault("g_calls", torch.zeros(())).add_(1)
+                    return inner(ctx)
+                stage.phases[1] = Phase(g.name, g.optimizer, g_loss, g.every)
+            return stages
+
+    def calls(run: Path) -> float:
+        with safe_open(str(run / "checkpoints" / "step_000000008.safetensors"), "pt") as fh:
+            return fh.get_tensor("state.g_calls").item()
+
+    for times in (1, 2, 3):
+        cfg = toy_config(8, checkpoint_every=3, log_every=1, max_nan_rollbacks=5)
+        cfg = cfg.model_copy(update={"toy": cfg.toy.model_copy(update={"nan_at_step": 4, "nan_times": times})})
+        run = toy / f"rolled{times}"
+        Trainer(Counting(), cfg, run, model_name="toy", progress=False).run()
+        assert calls(run) == 8.0, times  # one count per generator step kept, whatever was rolled back
+    run = toy / "resumed"
+    cfg = toy_config(8, checkpoint_every=3, log_every=1, max_nan_rollbacks=5)
+    cfg = cfg.model_copy(update={"toy": cfg.toy.model_copy(update={"nan_at_step": 4})})
+    Trainer(Counting(), cfg, run, model_name="toy", progress=False, max_steps=3).run()
+    Trainer(Counting(), cfg, run, model_name="toy", progress=False).run(
+        resume_from=run / "checkpoints" / "step_000000003.safetensors")
+    assert calls(run) == 8.0
+
+
 def test_repeated_nan_stops_with_a_clear_message(toy):
     from zoo3d.train.engine import TrainingDiverged
 

@@ -139,6 +139,8 @@ def test_a_second_signal_reinstalls_the_previous_handler_and_raises_again(monkey
         assert len(calls) == 2
         installed[signal.SIGINT](signal.SIGINT, None)
         assert calls[2:] == [] and stop.name == "SIGINT"
+        installed[signal.SIGTERM](signal.SIGTERM, None)  # another kind: the stop is already under way
+        assert calls[2:] == [] and stop.name == "SIGINT"
         installed[signal.SIGINT](signal.SIGINT, None)
         assert calls[2:] == [("signal", signal.SIGINT, expected[signal.SIGINT]), ("raise", signal.SIGINT)]
     assert installed == expected

@@ -618,7 +618,8 @@ class Trainer:
             if "rng.train" in streams:
                 self.rng.set_state(streams["rng.train"].to(torch.uint8))
         self.state.clear()
-        self.state.update({k: v.to(self.device) for k, v in ckpt.unprefixed("state", tensors).items()})
+        # copies: on the CPU .to() would hand out the snapshot's own tensors, which an in-place update would change
+        self.state.update({k: v.to(self.device, copy=True) for k, v in ckpt.unprefixed("state", tensors).items()})
         self.state.update(json.loads(meta.get("zoo3d.state", "{}")))
         self.step = int(meta["zoo3d.step"])
         self.stage_index = int(meta.get("zoo3d.stage_index", 0))

@@ -11,13 +11,15 @@ class StopRequest:
     """Catches SIGINT and SIGTERM while active; ``signum`` is the first one received (or None).
 
     A second signal of the same kind falls through to the previous handler, so a user who
-    presses Ctrl-C twice still gets out (checkpoint writes are atomic either way).
+    presses Ctrl-C twice still gets out (checkpoint writes are atomic either way); one of the other
+    kind is ignored, since the stop it asks for is already under way (until one has gone through).
     """
 
     SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
     def __init__(self) -> None:
         self.signum: int | None = None
+        self._passed = False
         self._previous: dict[int, object] = {}
 
     def __enter__(self) -> "StopRequest":
@@ -41,6 +43,9 @@ class StopRequest:
         if self.signum is None:
             self.signum = signum
             return
+        if signum != self.signum and not self._passed:  # another kind (a scheduler's SIGTERM after Ctrl-C)
+            return
+        self._passed = True  # from here on every signal goes through
         self._put_back(signum)
         signal.raise_signal(signum)
 
