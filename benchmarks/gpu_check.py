@@ -132,7 +132,8 @@ class Check:
         counts = {k: int(n) for n, k in re.findall(r"(\d+) (passed|failed|skipped|error|errors|deselected)",
                                                     done.stdout)}
         ok = done.returncode in (0, 5) and not counts.get("failed") and not counts.get("error")
-        return {"status": "ok" if ok else "failed", "counts": counts, "returncode": done.returncode,
+        status = "planned" if self.dry_run else "ok" if ok else "failed"
+        return {"status": status, "counts": counts, "returncode": done.returncode,
                 "tail": done.stdout.strip().splitlines()[-15:] if not ok else []}
 
     def bench(self, suite: str):
@@ -143,8 +144,8 @@ class Check:
             done = self.sh([sys.executable, "-m", "zoo3d", "bench", suite, "--device", self.device, "--json",
                             str(path)], budget)
             if done.returncode or self.dry_run:
-                return {"status": "failed" if done.returncode else "ok", "returncode": done.returncode,
-                        "tail": done.stderr.strip().splitlines()[-5:]}
+                status = "failed" if done.returncode else "planned" if self.dry_run else "ok"
+                return {"status": status, "returncode": done.returncode, "tail": done.stderr.strip().splitlines()[-5:]}
             records = json.loads(path.read_text())
             out = {"records": records}
             if suite == "models":

@@ -59,8 +59,15 @@ def test_the_command_runs_the_suite_and_writes_what_it_measured(monkeypatch, tmp
     monkeypatch.setattr(peers, "run", lambda device, quick: [{"name": "gram.inference.128", "device": device}])
     result = CliRunner().invoke(bench, ["peers", "--quick", "--device", "cpu", "--json", str(out)])
     assert result.exit_code == 0, result.output
-    assert json.loads(out.read_text()) == [{"suite": "peers", "name": "gram.inference.128", "device": "cpu"}]
-    assert "gram.inference.128" in result.output  # and prints it
+    (written,) = json.loads(out.read_text())
+    env = written.pop("environment")
+    assert written == {"suite": "peers", "name": "gram.inference.128", "device": "cpu"}
+    assert "gram.inference.128" in result.output and "environment" not in result.output  # and prints it
+    # with where it ran: the digest of the code, the threads torch used, the cores and the CPU
+    from zoo3d.benchmarks.source import source_digest
+
+    assert env["source_digest"] == source_digest() and env["torch"] == torch.__version__
+    assert env["torch_threads"] == torch.get_num_threads() and env["usable_cores"] >= 1 and env["cpu"]
 
 
 def test_row_holds_medians_ratios_targets_and_every_repeat():
@@ -77,6 +84,34 @@ def test_row_holds_medians_ratios_targets_and_every_repeat():
     assert row["detail"]["zoo3d"]["failed"] == ["OOM: cannot allocate"]
     slow = {"authors": [_ok(10.0, 2000.0)], "zoo3d": [_ok(6.0, 1000.0)]}
     assert peers.summarise(record, slow, "cpu")["met"] is False  # time 0.6 > 0.5 although memory is met
+
+
+@pytest.mark.parametrize("device, name, calls", [("cpu", "gram.train_step.16", 1), ("cuda", "gram.train_step.16", 2),
+                                                  ("cuda", "neus.steps.32", 1)])
+def test_a_cuda_measurement_times_the_work_after_one_untimed_call(monkeypatch, tmp_path, device, name, calls):
+    """A first CUDA call pays for handles, kernel loading, allocator growth and a new Adam state: it is run
+    untimed on CUDA (the CUDA calls are stand-ins here: no GPU is needed to see how the work is called)."""
+    from zoo3d.benchmarks.peers import ours, worker
+
+    done = []
+
+    def prepare(record, workdir, dev):
+        return (lambda: done.append(len(done)) or len(done)), (lambda result: {"result": result})
+
+    monkeypatch.setattr(ours, "prepare", prepare)
+    monkeypatch.setattr(worker, "_cap_address_space", lambda gb: None)
+    for fn, value in (("synchronize", None), ("reset_peak_memory_stats", None), ("max_memory_allocated", 0)):
+        monkeypatch.setattr(torch.cuda, fn, lambda *a, value=value: value)
+    out = worker.measure(name, "zoo3d", tmp_path, device)
+    assert len(done) == calls and out["result"] == calls and out["status"] == "ok"  # the timed call is the last
+
+
+def test_a_cuda_training_step_row_says_the_two_sides_precisions():
+    record = by_name("gram.train_step.64")
+    runs = {"authors": [_ok(1.0, 100.0)], "zoo3d": [_ok(0.5, 80.0)]}
+    assert "fp16" in peers.summarise(record, runs, "cuda")["detail"]["precision"]["authors"]
+    assert "precision" not in peers.summarise(record, runs, "cpu")["detail"]
+    assert "precision" not in peers.summarise(by_name("gram.inference.128"), runs, "cuda")["detail"]
 
 
 def test_table4_ratio_only_where_gram_ran():

@@ -93,6 +93,7 @@ def test_gpu_check_zoo_part_runs_the_documented_paper_command_and_only_when_name
     assert "zoo3d bench zoo --device cuda" in capsys.readouterr().out
     parts = check.main()["parts"]  # every part: the plan of a whole check
     assert "amp" in parts and "zoo" not in parts  # longer than the rest together: never run unless named
+    assert {name: part["status"] for name, part in parts.items() if part["status"] != "planned"} == {}
     named = module.Check(tmp_path, "cuda", small=False, dry_run=True)
     named.only = {"zoo"}
     assert list(named.main()["parts"]) == ["zoo"]

@@ -11,11 +11,11 @@ rendered ahead for its next batches (``prefetch``, 32 at a time) and how many it
 
 from __future__ import annotations
 
-import os
 import time
 
 import torch
 
+from zoo3d.benchmarks.zoo import usable_cores
 from zoo3d.cameras import CameraPrior
 from zoo3d.devices import synchronize
 
@@ -99,6 +99,6 @@ def run(device: str, quick: bool) -> list[dict]:
         sizes = [(64, 256, 5), (128, 128, 5), (256, 64, 5), (512, 16, 3), (1024, 4, 3)]
     records = [_measure(r, b, n, dev) for r, b, n in sizes]
     if dev.type == "cpu":
-        records.append(_measure_workers(64, 16 if quick else 64, 1 if quick else 3, max(1, os.cpu_count() or 1)))
+        records.append(_measure_workers(64, 16 if quick else 64, 1 if quick else 3, usable_cores()))
     records.append(_measure_stream(64, 5 if quick else 60, dev))
     return records

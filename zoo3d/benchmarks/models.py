@@ -9,7 +9,9 @@ x R/64 + HR texture rendering (the upstream sizes, GRAM-HD paper Sec. 4 and its 
 are random: time and memory do not depend on them.
 
 Records: ``model``, ``resolution``, ``device``, ``mode``, ``time_s`` (per image, batch 1, median of
-``repeats``), ``peak_mem_mb``, ``status`` (``ok`` / ``OOM``), ``note``.
+``repeats``: on CUDA 5 after one untimed warm-up; on CPU one cold render, which takes minutes at the
+large sizes and whose one-off costs are small beside that), ``peak_mem_mb``, ``status`` (``ok`` / ``OOM``),
+``note``.
 Modes: ``nograd`` (inference) and ``graph`` (a forward pass with the computational graph retained as in
 training, the parameters that require grad being those of the model's last training stage: every GRAM
 parameter; for GRAM-HD the stage-2 trainables, i.e. feature heads and SR nets, with the frozen stage-1 LR

@@ -178,9 +178,10 @@ def measure(renderer_name: str, resolution: int, device: str, repeats: int) -> d
         peak = torch.cuda.max_memory_allocated(dev) / 2**20 if dev.type == "cuda" else _peak_rss_mb() - rss_before
     total = statistics.median(r[0] for r in runs)
     network = statistics.median(r[1] for r in runs)
+    overhead = statistics.median((t - n) / t for t, n in runs)  # per run: two medians may come from two runs
     return {
         "renderer": renderer_name, "resolution": resolution, "device": device, "batch": 1,
-        "total_s": total, "network_s": network, "overhead_fraction": (total - network) / total,
+        "total_s": total, "network_s": network, "overhead_fraction": overhead,
         "peak_mem_mb": peak, "repeats": repeats,
         "samples": "64 search + 24 hits" if renderer_name == "manifold" else "24 + 24 importance",
     }

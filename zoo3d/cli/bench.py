@@ -52,9 +52,12 @@ def bench(suites, device, quick, json_out):
     if records:
         print_records(console, records)
     if json_out:
+        from zoo3d.benchmarks.source import environment
         from zoo3d.fileio import write_text_atomic
 
-        write_text_atomic(json_out, json.dumps(records, indent=2), "benchmark records")
+        env = environment(dev)  # where the records were taken, with each (a consumer may read one record alone)
+        write_text_atomic(json_out, json.dumps([{**r, "environment": env} for r in records], indent=2),
+                          "benchmark records")
         console.print(f"wrote {len(records)} records to {json_out}")
 
 

@@ -80,6 +80,11 @@ def summarise(record: Record, runs: dict[str, list[dict]], device: str) -> dict:
     row: dict = {"record": record.name}
     detail: dict = {"work": record.title or record.work, "device": device, "batch": record.batch,
                     "split": record.split}
+    if record.work == "train_step" and device.startswith("cuda"):
+        # the authors' loop trains under fp16 autocast with a GradScaler; zoo3d's engine takes bf16 where the GPU
+        # has it: the two sides' steps are not in one precision, said with the ratio
+        detail["precision"] = {"authors": "fp16 autocast + GradScaler", "zoo3d": "train.amp: bf16 autocast where "
+                               "supported, else fp16 + GradScaler"}
     medians = {}
     for side in SIDES:
         ok = [r for r in runs[side] if r.get("status") == "ok"]

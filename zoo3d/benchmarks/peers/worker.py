@@ -1,6 +1,8 @@
 """One record, one side, in this (fresh) process: ``python -m zoo3d.benchmarks.peers.worker NAME SIDE DIR DEVICE``.
 
-Prints one JSON line: ``time_s`` (wall time of the work, device synchronised) and ``peak_mb``: on CPU the
+Prints one JSON line: ``time_s`` (wall time of the work, device synchronised; on CUDA after one untimed call, so
+that handle creation, kernel loading, the allocator's growth and a training step's new Adam state are not
+timed; the NeuS records time many steps and are not warmed) and ``peak_mb``: on CPU the
 rise of peak RSS over the RSS just before the work (the kernel's high-water mark is reset first, so
 set-up cannot mask it), on CUDA ``torch.cuda.max_memory_allocated`` during the work. A record whose work
 is watched (the NeuS fit) puts its own ``time_s`` (training seconds to its target) in place of the wall
@@ -55,6 +57,10 @@ def measure(name: str, side: str, workdir: Path, device: str) -> dict:
     gc.collect()
     out = {"record": name, "side": side, "device": dev.type, "threads": torch.get_num_threads()}
     if dev.type == "cuda":
+        if record.work not in ("neus_fit", "neus_steps"):
+            warm = work()
+            del warm
+            gc.collect()
         torch.cuda.synchronize(dev)
         torch.cuda.reset_peak_memory_stats(dev)
     else:
