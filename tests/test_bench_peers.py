@@ -277,3 +277,15 @@ def test_authors_nets_from_their_narrowed_conf_have_zoo3d_sizes():
     color = ColorNetwork(s.feature_dim, s.color_layers, s.color_hidden, s.view_multires)
     assert layers(TheirColor(**conf["model.rendering_network"])) == layers(color) == [(97, 64), (64, 64), (64, 3)]
 
+
+
+def test_bench_help_names_every_suite_and_which_run_by_default():
+    import importlib
+
+    from zoo3d.cli.bench import available_suites, bench
+
+    text = " ".join(CliRunner().invoke(bench, ["--help"]).output.split())
+    for name in available_suites():
+        assert name in text, name
+        default = getattr(importlib.import_module(f"zoo3d.benchmarks.{name}"), "RUN_BY_DEFAULT", True)
+        assert (f"{name} (hours; only when named)" in text) is (not default), name

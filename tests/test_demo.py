@@ -48,6 +48,13 @@ def test_demo_trains_both_stages_and_prints_where_the_images_are(tmp_path):
     assert np.abs(first - tiles[1.0]).max() <= 1.0
     assert np.abs(first - tiles[0.7]).max() > 1.0
 
+    # run again: the finished run is re-rendered, and the message says nothing was trained
+    again = CliRunner().invoke(cli, ["demo", "--out", str(out), "--steps", "2", "--frames", "3", "--device", "cpu"],
+                               catch_exceptions=False)
+    assert again.exit_code == 0, again.output
+    assert "Continuing the demo run" in again.output and "already at step 2: nothing to train" in again.output
+    assert "Trained" not in again.output
+
 
 def _preset(model: str, name: str):
     from zoo3d.config import load_run_config

@@ -207,3 +207,28 @@ def test_outside_the_main_thread_nothing_is_installed(recorded_handlers):
     t.join()
     assert seen["inside"] == (record, record, False)
     assert signal.getsignal(signal.SIGINT) is record and signal.getsignal(signal.SIGTERM) is record
+
+
+def test_plain_progress_prints_a_line_a_minute_and_at_the_end(clock):
+    """Where stderr is no terminal (a log, a pipe, CI) a bar shows nothing until it stops: plain lines instead."""
+    console, out = _console()
+    with TrainProgress(100, start=10, console=console, plain=True) as p:
+        clock.now = 130.0
+        p.advance(11, "gram", images=4, losses={"loss.G": 0.5})  # 30 s in: nothing yet
+        clock.now = 161.0
+        p.advance(12, "gram", images=4)  # 61 s in: a line, with the last losses
+        p.log("a message")
+        clock.now = 170.0
+        p.advance(100, "gram", images=4)  # the last step: a line whatever the time
+    lines = out.getvalue().splitlines()
+    assert lines[0] == "training from step 10 to 100"
+    assert lines[1].startswith("gram step 12/100: ") and "min left" in lines[1] and lines[1].endswith("loss.G=0.5")
+    assert lines[2] == "a message" and lines[3].startswith("gram step 100/100: ") and "left" not in lines[3]
+    assert len(lines) == 4
+
+
+def test_stderr_that_is_no_terminal_gets_plain_lines(capsys):
+    with TrainProgress(4) as p:
+        p.advance(4, "main", images=1)
+    err = capsys.readouterr().err
+    assert err.startswith("training from step 0 to 4\n") and "main step 4/4: " in err

@@ -31,7 +31,10 @@ def available_suites() -> list[str]:
 @click.option("--quick", is_flag=True, help="Fewer repetitions and sizes (a smoke run, not for the record).")
 @click.option("--json", "json_out", type=click.Path(dir_okay=False), help="Write the records here.")
 def bench(suites, device, quick, json_out):
-    """Benchmark SUITES (default: all but the long ones, e.g. zoo) and print their records as a table."""
+    """Benchmark SUITES and print their records as a table.
+
+    Suites: data, freeview, invert, models, neus, peers, render, train (the default: all of them) and zoo
+    (hours; only when named). docs/testing.md lists what each measures."""
     from rich.console import Console
 
     from zoo3d.devices import resolve_device

@@ -58,8 +58,14 @@ def demo(out, device, steps, frames, seed, overrides):
         raise SystemExit(1)
     trained = time.perf_counter() - started
     gif, grid = render_demo(run_dir, device, frames, seed)
-    click.echo(f"Trained {result.step} steps in {trained / 60:.1f} min; demo done in "
-               f"{(time.perf_counter() - started) / 60:.1f} min.")
+    ran = result.step - result.start_step
+    if ran == 0:
+        what = f"The run was already at step {result.step}: nothing to train"
+    elif result.start_step:
+        what = f"Trained to step {result.step} ({ran} steps in this run) in {trained / 60:.1f} min"
+    else:
+        what = f"Trained {result.step} steps in {trained / 60:.1f} min"
+    click.echo(f"{what}; demo done in {(time.perf_counter() - started) / 60:.1f} min.")
     click.echo(f"Turntable: {gif}")
     click.echo(f"Samples:   {grid}")
 

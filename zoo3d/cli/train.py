@@ -18,7 +18,7 @@ import click
 @click.option("--resume", is_flag=True, help="Continue the run in --out (or the model's newest run).")
 @click.option("--nproc", type=click.IntRange(min=1), default=1, show_default=True,
               help="Train with N processes on this machine (torchrun's agent; one GPU each on CUDA).")
-@click.option("--quiet", is_flag=True, help="No progress bar.")
+@click.option("--quiet", is_flag=True, help="No progress display (bar or, off a terminal, lines).")
 def train(model, data, preset, config_file, overrides, out, steps, device, resume, nproc, quiet):
     """Train MODEL; SIGINT/SIGTERM save a checkpoint and stop (resume with --resume)."""
     import sys

@@ -1,4 +1,5 @@
-"""The training progress display: a rich bar with step, images/s, ETA and the latest losses."""
+"""The training progress display: a rich bar with step, images/s, ETA and the latest losses; plain lines when
+the output is not a terminal (a log file, a pipe, CI), where a bar draws nothing until it stops."""
 
 from __future__ import annotations
 
@@ -7,26 +8,42 @@ import time
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
+#: seconds between two plain progress lines
+PLAIN_EVERY_S = 60.0
+
 
 class TrainProgress:
-    """A rich progress bar; ``enabled=False`` makes every method a no-op (tests, --quiet)."""
+    """A rich progress bar, or with ``plain`` one line every :data:`PLAIN_EVERY_S` seconds and at the last step
+    (None: plain when stderr, the default console, is no terminal); ``enabled=False`` makes every method a no-op
+    (tests, --quiet)."""
 
-    def __init__(self, total: int, start: int = 0, enabled: bool = True, console: Console | None = None):
+    def __init__(self, total: int, start: int = 0, enabled: bool = True, console: Console | None = None,
+                 plain: bool | None = None):
         self.enabled = enabled
         self._start_step, self._t0 = start, time.perf_counter()
+        self._total, self._printed_at = total, self._t0
         self._images = 0
         self._bar = None
-        if enabled:
+        self._plain: Console | None = None
+        self._losses: dict[str, float] | None = None
+        if enabled and console is None:
+            console = Console(stderr=True)
+            plain = not console.is_terminal if plain is None else plain
+        if enabled and plain:
+            self._plain = console
+        elif enabled:
             self._bar = Progress(
                 TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
                 TextColumn("{task.fields[rate]}"), TimeRemainingColumn(), TextColumn("{task.fields[losses]}"),
-                console=console or Console(stderr=True), transient=False,
+                console=console, transient=False,
             )
             self._task = self._bar.add_task("train", total=total, completed=start, rate="", losses="")
 
     def __enter__(self) -> "TrainProgress":
         if self._bar is not None:
             self._bar.start()
+        if self._plain is not None:
+            self._plain.print(f"training from step {self._start_step} to {self._total}", highlight=False)
         return self
 
     def __exit__(self, *exc) -> None:
@@ -45,6 +62,9 @@ class TrainProgress:
         """Show that ``step`` steps are done (and the latest logged losses); ``images`` not yet :meth:`count`-ed
         are added first."""
         self._images += images
+        if self._plain is not None:
+            self._losses = losses if losses is not None else self._losses
+            self._plain_line(step, stage, self._losses)
         if self._bar is None:
             return
         fields = {"rate": f"{self.images_per_second():.1f} img/s", "description": stage}
@@ -52,6 +72,19 @@ class TrainProgress:
             fields["losses"] = " ".join(f"{k}={v:.3g}" for k, v in list(losses.items())[:6])
         self._bar.update(self._task, completed=step, **fields)
 
+    def _plain_line(self, step: int, stage: str, losses: dict[str, float] | None) -> None:
+        now = time.perf_counter()
+        if now - self._printed_at < PLAIN_EVERY_S and step < self._total:
+            return
+        self._printed_at = now
+        done, elapsed = step - self._start_step, now - self._t0
+        left = f", about {(self._total - step) * elapsed / done / 60:.1f} min left" if 0 < done and step < self._total \
+            else ""
+        shown = " " + " ".join(f"{k}={v:.3g}" for k, v in losses.items()) if losses else ""
+        self._plain.print(f"{stage} step {step}/{self._total}: {self.images_per_second():.1f} img/s, "
+                          f"{elapsed / 60:.1f} min{left}{shown}", highlight=False, soft_wrap=True)
+
     def log(self, message: str) -> None:
-        if self._bar is not None:
-            self._bar.console.print(message)
+        console = self._bar.console if self._bar is not None else self._plain
+        if console is not None:
+            console.print(message)
