@@ -2,6 +2,7 @@
 
 import math
 
+import pytest
 import torch
 
 from zoo3d.cameras import Camera, CameraPrior
@@ -188,3 +189,12 @@ def test_rendering_a_block_at_once_gives_the_heads_rendered_four_at_a_time():
     fours = [ds.render(list(range(k, k + 4))) for k in range(0, 32, 4)]
     for key in block:
         assert torch.equal(block[key], torch.cat([f[key] for f in fours])), key
+
+
+def test_indexing_a_batch_of_heads_with_a_negative_int_gives_that_head():
+    from zoo3d.data.head_model import sample_head_params
+
+    heads = sample_head_params(3, seed=4)
+    assert torch.equal(heads[-1].geometry, heads.geometry[2:3]) and torch.equal(heads[-3].geometry, heads.geometry[:1])
+    with pytest.raises(IndexError):
+        heads[3]

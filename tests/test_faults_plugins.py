@@ -267,3 +267,28 @@ def test_a_dataset_class_is_the_factory_and_every_caller_passes_the_query(plugin
     assert build_dataset(DataConfig(spec="items?count=3"), 16, seed=5) == [16, "count=3", 5]
     monkeypatch.setitem(sys.modules, "zoo3d.data", None)  # the registry path, without zoo3d.data's readers
     assert train_build_dataset(DataConfig(spec="items?count=3"), 16, seed=5) == [16, "count=3", 5]
+
+
+def test_looking_for_misspelt_hooks_does_not_import_a_lazy_modules_names(plugin_dir, monkeypatch):
+    """A package that imports its parts on first use (PEP 562, as zoo3d_gram does) keeps them unimported."""
+    (plugin_dir / "lazy_names_plugin.py").write_text(textwrap.dedent('''
+        from zoo3d import hookimpl
+        from zoo3d.specs import ModelSpec
+
+
+        @hookimpl
+        def zoo3d_register_models(register):
+            register(ModelSpec(name="lazily", factory="x:y"))
+
+
+        def __getattr__(name):
+            if name == "heavy":
+                raise RuntimeError("heavy was imported")
+            raise AttributeError(name)
+
+
+        def __dir__():
+            return [*globals(), "heavy"]
+    '''))
+    host = use(monkeypatch, "lazy_names_plugin")
+    assert host.plugins["lazy_names_plugin"].status == "ok" and "lazily" in host.models

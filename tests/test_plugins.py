@@ -207,15 +207,18 @@ def test_a_plugin_refused_for_its_command_serves_no_model_either(monkeypatch, tm
     from zoo3d.cli.main import LazyGroup
 
     (tmp_path / "builds_on_shadow.py").write_text(
-        "from zoo3d import hookimpl\nfrom zoo3d.specs import ModelSpec\n\n\n@hookimpl\n"
+        "import click\nfrom zoo3d import hookimpl\nfrom zoo3d.specs import ModelSpec\n\n\n@hookimpl\n"
         "def zoo3d_register_models(register):\n"
-        "    register(ModelSpec(name='on_shadow', factory='x:y', requires=('shadow_model',)))\n")
+        "    register(ModelSpec(name='on_shadow', factory='x:y', requires=('shadow_model',)))\n\n\n"
+        "@hookimpl\ndef zoo3d_register_commands(cli):\n"
+        "    cli.add_command(click.Command('on-shadow-info', callback=lambda: None))\n")
     monkeypatch.syspath_prepend(PLUGIN_DIR)
     monkeypatch.syspath_prepend(str(tmp_path))
     monkeypatch.setenv("ZOO3D_PLUGINS", "zoo3d_shadow_plugin,builds_on_shadow")
     host = get_host()
     assert "shadow_model" in host.models and "on_shadow" in host.models  # commands are checked with the CLI
-    host.add_commands(LazyGroup("zoo3d"))
+    group = LazyGroup("zoo3d")
+    host.add_commands(group)
     info = host.plugins["zoo3d_shadow_plugin"]
     assert info.status == "error" and info.registered == {}
     with pytest.raises(UserError, match="Unknown model 'shadow_model'") as err:
@@ -224,6 +227,7 @@ def test_a_plugin_refused_for_its_command_serves_no_model_either(monkeypatch, tm
     dependent = host.plugins["builds_on_shadow"]
     assert dependent.status == "error" and "builds on model 'shadow_model'" in dependent.error
     assert "on_shadow" not in host.models and "gram" in host.models
+    assert "on-shadow-info" not in group.commands  # withdrawn with its plugin, though it clashed with nothing
     done = run_cli("train", "shadow_model", "--steps", "1", env=_env(ZOO3D_PLUGINS="zoo3d_shadow_plugin"))
     assert done.returncode == 2 and "Unknown model 'shadow_model'" in done.stderr and "Traceback" not in done.stderr
 

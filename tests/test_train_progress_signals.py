@@ -227,7 +227,8 @@ def test_plain_progress_prints_a_line_a_minute_and_at_the_end(clock):
     assert len(lines) == 4
 
 
-def test_stderr_that_is_no_terminal_gets_plain_lines(capsys):
+def test_stderr_that_is_no_terminal_gets_plain_lines(capsys, monkeypatch):
+    monkeypatch.setenv("FORCE_COLOR", "1")  # which CI systems set: rich then calls any stream a terminal
     with TrainProgress(4) as p:
         p.advance(4, "main", images=1)
     err = capsys.readouterr().err

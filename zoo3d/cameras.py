@@ -55,6 +55,16 @@ def _as_batch(x, device=None, dtype=None) -> Tensor:
     return t.reshape(-1) if t.ndim <= 1 else t
 
 
+def batch_item(idx, size: int, what: str = "item"):
+    """``idx`` of a batch as an index that keeps the batch dimension: an int (negative ones count from the end)
+    becomes a one-item slice; anything else is returned as it is."""
+    if not isinstance(idx, int):
+        return idx
+    if not -size <= idx < size:
+        raise IndexError(f"{what} {idx} of a batch of {size}")
+    return slice(idx % size, idx % size + 1)
+
+
 def look_at(eye: Tensor, target: Tensor, up: Sequence[float] = (0.0, 1.0, 0.0)) -> Tensor:
     """OpenCV cam2world matrices (B, 4, 4) for cameras at ``eye`` (B, 3) looking at ``target``."""
     eye = torch.as_tensor(eye)
@@ -282,10 +292,7 @@ class Camera:
         return self.cam2world.shape[0]
 
     def __getitem__(self, idx) -> "Camera":
-        if isinstance(idx, int):
-            if not -len(self) <= idx < len(self):
-                raise IndexError(f"camera {idx} of a batch of {len(self)}")
-            idx = slice(idx % len(self), idx % len(self) + 1)
+        idx = batch_item(idx, len(self), "camera")
         return Camera(self.cam2world[idx], self.intrinsics[idx], self.resolution)
 
     def to(self, device=None, dtype=None) -> "Camera":

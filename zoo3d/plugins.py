@@ -154,7 +154,9 @@ def _short_error(exc: BaseException) -> str:
 def _hook_problem(obj: Any, implemented: list[str], unknown: list[str]) -> str:
     """Why a plugin's hook functions would go unused, or "": pluggy calls only functions marked with ``@hookimpl``
     and silently keeps those whose name is no hook, so a typo would surface later only as 'Unknown model'."""
-    routines = [a for a in dir(obj) if not a.startswith("__") and inspect.isroutine(getattr(obj, a, None))]
+    # looked up statically: a lazy module (PEP 562 __getattr__) must not import every name it offers here
+    routines = [a for a in dir(obj) if not a.startswith("__")
+                and inspect.isroutine(inspect.getattr_static(obj, a, None))]
     strays = sorted({*unknown, *(a for a in routines if a not in HOOKS and a not in implemented and (
         a.lower().startswith("zoo3d_register") or difflib.get_close_matches(a, HOOKS, n=1, cutoff=0.8)))})
     unmarked = sorted(a for a in routines if a in HOOKS and a not in implemented)
@@ -379,6 +381,7 @@ class PluginHost:
         self._commands_added.add(id(cli))
         names = set(cli.list_commands(None))  # zoo3d's own commands, then those of the plugins before
         groups = {n: g for n in getattr(cli, "builtin_groups", ()) if (g := cli.get_command(None, n)) is not None}
+        added_by: dict[str, list[tuple[Any, str]]] = {}  # plugin -> (group, name) of each command it added
         for info in self.plugins.values():
             if info.status != "ok":
                 continue
@@ -404,8 +407,15 @@ class PluginHost:
                         groups[g].commands.update(subs)
                     self._withdraw(info)
                     break
+                added_by.setdefault(info.name, []).extend(
+                    [(cli, n) for n in cli.commands if n not in added]
+                    + [(groups[g], n) for g, subs in before.items() for n in groups[g].commands if n not in subs])
                 names |= set(cli.commands)
         self._check_requirements()
+        for name, commands in added_by.items():  # a plugin withdrawn since (it builds on one failed above)
+            if self.plugins[name].status != "ok":
+                for group, command in commands:
+                    group.commands.pop(command, None)
 
 
 _HOST: PluginHost | None = None

@@ -67,8 +67,7 @@ class _Spec:
         """
         from zoo3d.errors import PluginError
 
-        where = f"plugin '{self.plugin}'" if self.plugin else "its plugin"
-        target = self.factory if isinstance(self.factory, str) else repr(self.factory)
+        where, target = self._where(), self._target()
         try:
             obj = import_object(self.factory)
             obj = obj() if isinstance(obj, type) and self.instantiate_classes else obj
@@ -80,6 +79,14 @@ class _Spec:
             raise PluginError(f"{self.kind_label.capitalize()} '{self.name}' from {where}: '{target}' gives a "
                               f"{type(obj).__name__}, not a {expected.__name__}.")
         return obj
+
+    def _where(self) -> str:
+        """The plugin, as messages name it."""
+        return f"plugin '{self.plugin}'" if self.plugin else "its plugin"
+
+    def _target(self) -> str:
+        """The factory, as messages name it."""
+        return self.factory if isinstance(self.factory, str) else repr(self.factory)
 
     @property
     def key(self) -> str:
@@ -156,8 +163,7 @@ class DatasetSpec(_Spec):
         from zoo3d.errors import PluginError
 
         obj = super().load()
-        where = f"plugin '{self.plugin}'" if self.plugin else "its plugin"
-        target = self.factory if isinstance(self.factory, str) else repr(self.factory)
+        where, target = self._where(), self._target()
         if not callable(obj):
             raise PluginError(f"Dataset '{self.name}' from {where}: its factory gives a "
                               f"{type(obj).__name__}, which cannot be called to build the dataset.")

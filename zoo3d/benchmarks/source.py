@@ -47,7 +47,6 @@ def source_digest(roots: dict[str, Path] | None = None) -> str:
 def environment(device: str) -> dict:
     """Where a benchmark ran: Python, torch (and CUDA), the device's name, the CPU, the threads torch uses and the
     cores the process may use, and the digest of the code."""
-    import os
     import platform
     import sys
 
@@ -59,12 +58,10 @@ def environment(device: str) -> dict:
             name = next((line.split(":", 1)[1].strip() for line in fh if line.startswith("model name")), name)
     except OSError:
         pass
-    try:
-        cores = len(os.sched_getaffinity(0))
-    except AttributeError:  # macOS, Windows
-        cores = os.cpu_count() or 1
+    from zoo3d.benchmarks.zoo import usable_cores
+
     env = {"python": sys.version.split()[0], "torch": torch.__version__, "cpu": name,
-           "torch_threads": torch.get_num_threads(), "usable_cores": cores, "source_digest": source_digest()}
+           "torch_threads": torch.get_num_threads(), "usable_cores": usable_cores(), "source_digest": source_digest()}
     if device.startswith("cuda") and torch.cuda.is_available():
         env.update(cuda=torch.version.cuda, gpu=torch.cuda.get_device_name(torch.device(device)))
     return env

@@ -22,6 +22,8 @@ from dataclasses import dataclass, fields, replace
 import torch
 from torch import Tensor
 
+from zoo3d.cameras import batch_item
+
 BACKGROUND_Z = -0.12
 #: axis-aligned box (min, max) that contains every head of the family (the neck is cut at its bottom).
 HEAD_BOUNDS = ((-0.105, -0.32, -0.115), (0.105, 0.125, 0.125))
@@ -78,8 +80,7 @@ class HeadParams:
         return self.geometry.shape[0]
 
     def __getitem__(self, idx) -> "HeadParams":
-        if isinstance(idx, int):
-            idx = slice(idx, idx + 1)
+        idx = batch_item(idx, len(self), "head")
         return HeadParams(**{f.name: getattr(self, f.name)[idx] for f in fields(self)})
 
     def get(self, name: str) -> Tensor:

@@ -147,19 +147,22 @@ def composite_hits(cache, hits: LayerHits, order: str = "depth",
     it is composited is about as large as a rasterized pair, and a frame at once would not be bounded either."""
     L, P = hits.t.shape
     step = max(1, pair_chunk // L)
-    parts = [_composite(cache, LayerHits(hits.hit[:, a:a + step], hits.t[:, a:a + step], hits.uv[:, a:a + step]),
-                        order) for a in range(0, P, step)]
-    return tuple(torch.cat(part) for part in zip(*parts))
-
-
-def _composite(cache, hits: LayerHits, order: str) -> tuple[Tensor, Tensor, Tensor]:
-    L, P = hits.t.shape
-    rgba = torch.empty(L, 4, P, device=hits.t.device, dtype=hits.t.dtype)
     by_size: dict[tuple, list[int]] = {}
     for k, lay in enumerate(cache.layers):
         by_size.setdefault(tuple(lay.texture.shape), []).append(k)
-    for idx in by_size.values():
-        tex = torch.stack([cache.layers[k].texture for k in idx])
+    textures = [(idx, torch.stack([cache.layers[k].texture for k in idx])) for idx in by_size.values()]  # once a frame
+    parts = [_composite(cache, textures, LayerHits(hits.hit[:, a:a + step], hits.t[:, a:a + step],
+                                                    hits.uv[:, a:a + step]), order) for a in range(0, P, step)]
+    return tuple(torch.cat(part) for part in zip(*parts))
+
+
+def _composite(cache, textures: list[tuple[list[int], Tensor]], hits: LayerHits,
+               order: str) -> tuple[Tensor, Tensor, Tensor]:
+    """:func:`composite_hits` of one chunk of pixels; ``textures``: the layers' maps stacked by size, with their
+    layer indices."""
+    L, P = hits.t.shape
+    rgba = torch.empty(L, 4, P, device=hits.t.device, dtype=hits.t.dtype)
+    for idx, tex in textures:
         rgba[idx] = _sample(tex, hits.uv[idx]).to(rgba.dtype)
     alpha = rgba[:, 3] * hits.hit  # (L, P)
     rgb = rgba[:, :3].permute(2, 0, 1)  # (P, L, 3)

@@ -398,6 +398,15 @@ class Trainer:
             stage.on_start(self._context(stage, real=None))
             self._set_trainable(stage)
             self._reset_ema()
+        self._build_optimizers(stage)
+        self._generator_optimizers = {n for n, s in stage.optimizers.items()
+                                      if any(m.split(".")[0] == "generator" for m in s.modules)}
+        self.sync.prepare(self._params)
+        self._buffers = BufferSync(self.world, self.modules)
+
+    def _build_optimizers(self, stage: Stage) -> None:
+        """The stage's Adams over its trainable parameters (:meth:`_set_trainable` first), going on from the
+        previous stage's where it keeps their state, then the checkpoint's state where a resume holds one."""
         previous = self.optimizers if stage.keep_optimizer_state else {}
         self.optimizers, self._params, self.scalers = {}, {}, {}
         for name, spec in stage.optimizers.items():
@@ -421,10 +430,6 @@ class Trainer:
                 for p in params:
                     if p in kept:
                         self.optimizers[name].state[p] = kept[p]
-        self._generator_optimizers = {n for n, s in stage.optimizers.items()
-                                      if any(m.split(".")[0] == "generator" for m in s.modules)}
-        self.sync.prepare(self._params)
-        self._buffers = BufferSync(self.world, self.modules)
         if self._pending_optim is not None:
             tensors, extra = self._pending_optim
             self._pending_optim = None
@@ -797,7 +802,10 @@ class Trainer:
                     following = self.stages[self.stage_index + 1] if self.stage_index + 1 < len(self.stages) else None
                     if following is not None and following.keep_optimizer_state and (
                             self._pending_optim is not None or self.optimizers):
-                        self._begin_stage(stage, fresh=False)  # its optimisers, with their stored state, go on
+                        # its optimisers, with their stored state, go on into the next stage; the stage itself is
+                        # not begun (its batch need not divide among this run's processes)
+                        self._set_trainable(stage)
+                        self._build_optimizers(stage)
                     self.stage_index, self.stage_step = self.stage_index + 1, 0
                     self._pending_optim = None
                     continue

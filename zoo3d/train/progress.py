@@ -28,7 +28,8 @@ class TrainProgress:
         self._losses: dict[str, float] | None = None
         if enabled and console is None:
             console = Console(stderr=True)
-            plain = not console.is_terminal if plain is None else plain
+            # the stream itself, not rich's is_terminal, which FORCE_COLOR (set by many CI systems) turns on
+            plain = not _isatty(console.file) if plain is None else plain
         if enabled and plain:
             self._plain = console
         elif enabled:
@@ -88,3 +89,11 @@ class TrainProgress:
         console = self._bar.console if self._bar is not None else self._plain
         if console is not None:
             console.print(message)
+
+
+def _isatty(stream) -> bool:
+    try:
+        return bool(stream.isatty())
+    except (AttributeError, ValueError):  # no isatty, or a closed stream
+        return False
+
