@@ -18,6 +18,10 @@ def test_mean_pairwise_distance_of_known_points():
     # three points on a line at 0, 3, 4: pairs 3, 4, 1 -> mean 8 / 3
     pts = torch.tensor([[0.0, 0.0], [3.0, 0.0], [4.0, 0.0]], dtype=torch.float64)
     assert mean_pairwise_distance(pts) == pytest.approx(8 / 3, abs=1e-12)
+    for block in (1, 3, 4, 7):  # a row at a time, two, or all at once: the same mean
+        assert mean_pairwise_distance(pts, block=block) == pytest.approx(8 / 3, abs=1e-12)
+    many = torch.randn(50, 6, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    assert mean_pairwise_distance(many, block=120) == pytest.approx(mean_pairwise_distance(many), rel=1e-12)
 
 
 def test_identical_samples_score_zero(heads_32px):
