@@ -106,6 +106,13 @@ def test_cli_synth_then_check_json_and_exit_status(tmp_path, broken):
     assert bad_exit.value.code == 1
 
 
+def test_checking_a_registered_dataset_says_what_it_is(tmp_path):
+    with pytest.raises(UserError, match="'synthetic:heads\\?count=4' is a registered dataset .* not a folder or zip"):
+        cli.main(["data", "check", "synthetic:heads?count=4"], standalone_mode=False)
+    with pytest.raises(UserError, match="Dataset path '.*nowhere' does not exist"):
+        cli.main(["data", "check", str(tmp_path / "nowhere")], standalone_mode=False)
+
+
 def test_cli_check_json_schema(broken, capsys):
     with pytest.raises(SystemExit):
         cli.main(["data", "check", str(broken), "--json"], standalone_mode=False)

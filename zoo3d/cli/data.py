@@ -127,6 +127,14 @@ def check(path, as_json, fast, crop):
     from zoo3d.data.check import check_dataset
 
     if not Path(path).exists():
+        from zoo3d.data.dataset import parse_spec
+        from zoo3d.plugins import get_host
+
+        name = parse_spec(path)[0]
+        if name in get_host().datasets:
+            spec = get_host().datasets.get(name)
+            raise UserError(f"'{path}' is a registered dataset (plugin '{spec.plugin}'), not a folder or zip: data "
+                            f"check reads dataset files, and a registered dataset makes its own images.")
         raise UserError(f"Dataset path '{path}' does not exist.")
     report = check_dataset(path, full=not fast, crop=crop)
     if as_json:
