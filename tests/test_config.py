@@ -215,3 +215,38 @@ def test_a_bad_clip_names_the_key_and_the_role_not_pydantics_union_members(item,
     with pytest.raises(ConfigError) as caught:
         load_run_config(spec.load().config_class, spec.name, spec.presets_dir, "tiny", None, [item])
     assert said in str(caught.value) and "constrained" not in str(caught.value)
+
+
+def test_exponent_numbers_are_numbers_inside_lists_maps_and_files_but_quoted_text_stays_text(tmp_path):
+    from zoo3d.config import parse_override
+    from zoo3d.plugins import get_model_spec
+
+    assert parse_override("a={g: 1e-3, d: [2E2, x]}") == (["a"], {"g": 0.001, "d": [200.0, "x"]})
+    assert parse_override('data.spec="1e3"') == (["data", "spec"], "1e3")  # a folder named 1e3
+    spec = get_model_spec("gram")
+    cls = spec.load().config_class
+    cfg = load_run_config(cls, spec.name, spec.presets_dir, "tiny", None,
+                          ["stages.gram.grad_clip={generator: 1e-3}", "train.sample_seeds=[1e3]", 'data.spec="1e3"'])
+    assert cfg.stage("gram").grad_clip == {"generator": 0.001} and cfg.train.sample_seeds == [1000]
+    assert cfg.data.spec == "1e3"
+    file = tmp_path / "clip.yaml"
+    file.write_text("extends: tiny\nstages:\n  - {name: gram, grad_clip: 1e-3}\n")
+    assert load_run_config(cls, spec.name, spec.presets_dir, None, file).stage("gram").grad_clip == 0.001
+
+
+def test_a_clip_map_in_a_file_is_the_whole_setting_as_from_set(tmp_path):
+    """The docs: a role a grad_clip map leaves out is unclipped. A file's map used to merge into the preset's,
+    keeping the discriminator's 1.0, where the same map from --set unclipped it."""
+    from zoo3d.plugins import get_model_spec
+
+    spec = get_model_spec("gram")
+    cls = spec.load().config_class
+    file = tmp_path / "clip.yaml"
+    file.write_text("extends: ffhq256\nstages:\n  - {name: gram, grad_clip: {generator: 0.5}}\n")
+    from_file = load_run_config(cls, spec.name, spec.presets_dir, None, file).stage("gram")
+    from_set = load_run_config(cls, spec.name, spec.presets_dir, "ffhq256", None,
+                               ["stages.gram.grad_clip={generator: 0.5}"]).stage("gram")
+    assert from_file.grad_clip == from_set.grad_clip == {"generator": 0.5}
+    assert from_file.clip_for("discriminator") is None
+    assert load_run_config(cls, spec.name, spec.presets_dir, "ffhq256").stage("gram").grad_clip == {
+        "generator": 0.25, "discriminator": 1.0}

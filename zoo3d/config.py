@@ -134,6 +134,7 @@ class StageConfig(Config):
         def positive(x: Any) -> bool:
             return isinstance(x, (int, float)) and not isinstance(x, bool) and x > 0
 
+        value = exponent_numbers(value)  # a config file's 1e-3 is text to YAML 1.1
         if value is None or positive(value):
             return value
         if isinstance(value, dict):
@@ -303,9 +304,21 @@ def parse_override(item: str) -> tuple[list[str], Any]:
         value = yaml.safe_load(raw) if raw.strip() else ""
     except yaml.YAMLError:
         value = raw
-    if isinstance(value, str) and _EXPONENT.match(value.strip()):  # YAML 1.1 reads 1e5 and 1e-3 as text
-        value = float(value)
-    return key.split("."), value
+    if raw.strip()[:1] in ("'", '"'):  # quoted: text, as written ("1e3" may name a folder)
+        return key.split("."), value
+    return key.split("."), exponent_numbers(value)
+
+
+def exponent_numbers(value: Any) -> Any:
+    """``value`` with every text in exponent notation, at any depth of lists and maps, read as a float: YAML 1.1
+    reads 1e5 and 1e-3 as text."""
+    if isinstance(value, str) and _EXPONENT.match(value.strip()):
+        return float(value)
+    if isinstance(value, list):
+        return [exponent_numbers(v) for v in value]
+    if isinstance(value, dict):
+        return {k: exponent_numbers(v) for k, v in value.items()}
+    return value
 
 
 #: a number in exponent notation without a decimal point, which YAML 1.1 does not read as a number
@@ -367,13 +380,19 @@ def _names(items: Any) -> list | None:
     return [i["name"] for i in items]
 
 
+#: keys whose map is one whole setting: a preset's or file's map replaces the default's (a role a ``grad_clip``
+#: map leaves out is unclipped, as it is when the map comes from --set)
+WHOLE_MAPS = frozenset({"grad_clip"})
+
+
 def deep_merge(base: dict[str, Any], update: dict[str, Any]) -> dict[str, Any]:
     """``update`` over ``base``, section by section. A list of named items (``stages``) in ``update`` that
-    names the same items as ``base`` merges item by item, so a preset only states what it changes."""
+    names the same items as ``base`` merges item by item, so a preset only states what it changes; a map under
+    a key of :data:`WHOLE_MAPS` replaces the one it is given over."""
     out = dict(base)
     for k, v in update.items():
         old = out.get(k)
-        if isinstance(v, dict) and isinstance(old, dict):
+        if isinstance(v, dict) and isinstance(old, dict) and k not in WHOLE_MAPS:
             out[k] = deep_merge(old, v)
         elif _names(v) is not None and _names(v) == _names(old):
             out[k] = [deep_merge(a, b) for a, b in zip(old, v)]
