@@ -46,8 +46,8 @@ class NeusSettings(Config):
     feature_dim: int = Field(64, ge=1)           # upstream 256
     lr: float = Field(2e-3, gt=0)                # upstream 5e-4 over 300k steps; 4x for the short budget
     lr_alpha: float = Field(0.05, ge=0, le=1)    # cosine decay to lr_alpha * lr (upstream 0.05)
-    warmup_fraction: float = Field(0.05, ge=0, lt=1)     # upstream 5k / 300k
-    anneal_fraction: float = Field(0.1, ge=0, le=1)      # cos_anneal_ratio 0 -> 1 (upstream 50k / 300k)
+    warmup_fraction: float = Field(0.05, ge=0, lt=1)     # upstream 5k of 300k (1.7 %); more of a short budget
+    anneal_fraction: float = Field(0.1, ge=0, le=1)      # cos_anneal_ratio 0 -> 1 (upstream 50k of 300k, 17 %)
     eikonal_weight: float = Field(0.1, ge=0)     # upstream igr_weight 0.1, but beside an L1 averaged over RGB
     #                                              where upstream sums it, so 3x upstream's share (see fit_neus)
     init_variance: float = 0.3                   # s = exp(10 v), upstream 0.3

@@ -35,7 +35,7 @@ def upsample_alpha(points: Tensor, t: Tensor, sdf: Tensor, inv_s: float) -> Tens
     """Section weights (N, S-1) for up-sampling from SDF values at sample points (no gradients).
 
     The slope of each section is the smaller of its own and its predecessor's (NeuS), clipped to [-1e3, 0];
-    sections outside the unit sphere get zero opacity.
+    sections outside the unit sphere get no slope (opacity ~1e-5 where the SDF is positive), as upstream.
     """
     radius = points.norm(dim=-1)
     inside = ((radius[:, :-1] < 1.0) | (radius[:, 1:] < 1.0)).to(sdf.dtype)
