@@ -63,6 +63,14 @@ def test_bad_preset_and_bad_file_are_one_sentence(presets, tmp_path):
     other.write_text("nte:\n  hidden: 3\n")
     with pytest.raises(ConfigError, match=r"Unknown config key 'nte' in .*other.yaml; did you mean 'net'"):
         load_run_config(ToyRunConfig, "toy", presets, config_file=other)
+    # with a --set (or --data) beside it, the file's own error still names the file; a --set's error does not
+    with pytest.raises(ConfigError, match=r"Unknown config key 'nte' in .*other.yaml; did you mean 'net'"):
+        load_run_config(ToyRunConfig, "toy", presets, config_file=other, overrides=["net.hidden=8"])
+    good = tmp_path / "good.yaml"
+    good.write_text("net:\n  hidden: 3\n")
+    with pytest.raises(ConfigError) as caught:
+        load_run_config(ToyRunConfig, "toy", presets, config_file=good, overrides=["net.layers=0"])
+    assert "net.layers" in str(caught.value) and "good.yaml" not in str(caught.value)
     with pytest.raises(ConfigError, match="key.sub=value"):
         apply_overrides({}, ["novalue"])
 

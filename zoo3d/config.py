@@ -12,6 +12,7 @@ sentence naming the stage keys.
 
 from __future__ import annotations
 
+import copy
 import re
 from pathlib import Path
 from typing import Annotated, Any, ClassVar, Literal
@@ -468,11 +469,19 @@ def load_run_config(
     # Overrides land on the model's full defaults, so `--set train.seed=3` keeps the rest of a
     # section whose defaults the model's config class sets.
     data = deep_merge(_defaults(config_cls), data)
+    stated = copy.deepcopy(data)  # the file's settings alone (apply_overrides may change data in place)
     data = apply_overrides(data, list(overrides or []))
-    _refuse_another_model(data.get("model"), model_name, origin if not overrides else "")
+    set_keys = {o.partition("=")[0].strip() for o in overrides or []}
+    _refuse_another_model(data.get("model"), model_name, "" if "model" in set_keys else origin)
     data["model"] = model_name
-    _refuse_moved_train_keys(data, model_name, origin if not overrides else "")
-    return validate(config_cls, data, origin if not overrides else "")
+    moved = {f"train.{k}" for k in MOVED_TO_STAGES}
+    _refuse_moved_train_keys(data, model_name, "" if set_keys & (moved | {"train"}) else origin)
+    try:
+        return validate(config_cls, data, origin if not overrides else "")
+    except ConfigError:
+        if overrides and origin:  # where the file alone is invalid, its error names the file
+            validate(config_cls, {**stated, "model": model_name}, origin)
+        raise
 
 
 def _refuse_another_model(stated: Any, model_name: str, origin: str) -> None:
