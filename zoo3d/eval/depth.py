@@ -23,7 +23,7 @@ from torch import Tensor
 
 from zoo3d.cameras import Camera
 from zoo3d.eval.metric import (EvalContext, EvalModel, Metric, NotApplicable, instance_latent,
-                               model_resolution, render_instance, strictly_consistent)
+                               model_resolution, note_upsampler, render_instance)
 
 MAX_POINTS = 2048
 
@@ -113,9 +113,8 @@ class DepthMetric(Metric):
             depth = surface_depth(out["depth"], out["alpha"], out.get("foreground_depth"))
             values.append(float(depth_consistency(depth, out["alpha"], cameras, seed)))
             ctx.advance(1)
-        if not strictly_consistent(gen):  # its depth maps come from before the upsampler
-            ctx.notes.append(f"{model.name}: not strictly 3D-consistent (2D upsampler); depth scores the depth of "
-                             f"its 3D render, not its upsampled image.")
+        # its depth maps come from before the upsampler
+        note_upsampler(model, ctx, "depth scores the depth of its 3D render, not its upsampled image")
         return {"depth": values}
 
     def protocol_info(self, ctx: EvalContext) -> dict[str, Any]:

@@ -25,8 +25,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from zoo3d.eval.metric import (EvalContext, EvalModel, Metric, instance_latent, model_resolution,
-                               render_instance, strictly_consistent)
+from zoo3d.eval.metric import (EvalContext, EvalModel, Metric, instance_latent, model_resolution, note_upsampler,
+                               render_instance)
 
 ROW_FRACTIONS = (0.4, 0.5, 0.6)
 #: The resolution at which the protocol's ``epi_frames`` frames are rendered; others scale the count with it.
@@ -104,8 +104,7 @@ class EpiMetric(Metric):
             if path is not None:
                 save_image(epi_image(frames, rows[1]).cpu(), path)
             ctx.advance(1)
-        if not strictly_consistent(gen):
-            ctx.notes.append(f"{model.name}: not strictly 3D-consistent (2D upsampler); epi scores its final rgb.")
+        note_upsampler(model, ctx, "epi scores its final rgb")
         if still:
             ctx.notes.append(f"epi of {model.name}: the views of seed(s) {', '.join(map(str, still))} barely change "
                              f"across the yaw sweep, and an image that ignores the camera scores as consistent on "

@@ -222,3 +222,10 @@ def model_resolution(generator, protocol_resolution: int | None) -> int:
 
 def strictly_consistent(generator) -> bool:
     return bool(getattr(generator, "strictly_3d_consistent", True))
+
+
+def note_upsampler(model: EvalModel, ctx: EvalContext, scores: str) -> None:
+    """Note in the report that ``model`` is not strictly 3D-consistent (a 2D upsampler), saying what the metric
+    ``scores`` of it; nothing for a strictly consistent model."""
+    if not strictly_consistent(model.generator):
+        ctx.notes.append(f"{model.name}: not strictly 3D-consistent (2D upsampler); {scores}.")

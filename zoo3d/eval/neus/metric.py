@@ -29,8 +29,8 @@ import torch
 
 from zoo3d.eval.calibration import gaussian_blur
 from zoo3d.eval.image_metrics import psnr, ssim, to_unit
-from zoo3d.eval.metric import (EvalContext, EvalModel, Metric, instance_latent, model_resolution,
-                               protocol_cameras, render_instance, strictly_consistent)
+from zoo3d.eval.metric import (EvalContext, EvalModel, Metric, instance_latent, model_resolution, note_upsampler,
+                               protocol_cameras, render_instance)
 from zoo3d.eval.neus.fit import fit_neus
 
 
@@ -80,8 +80,7 @@ class NeusMetric(Metric):
         gen, proto = model.generator, ctx.protocol
         res = model_resolution(gen, proto.resolution)
         cameras = protocol_cameras(gen, proto).to(device=ctx.device)
-        if not strictly_consistent(gen):
-            ctx.notes.append(f"{model.name}: not strictly 3D-consistent (2D upsampler); neus scores its final rgb.")
+        note_upsampler(model, ctx, "neus scores its final rgb")
         shuffled = cameras[control_permutation(len(cameras)).to(ctx.device)]
         result: dict[str, list[float]] = {k: [] for k in (*self.keys, "neus_control_psnr", "neus_seconds",
                                                         "neus_restarts")}
