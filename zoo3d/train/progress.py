@@ -70,7 +70,7 @@ class TrainProgress:
             return
         fields = {"rate": f"{self.images_per_second():.1f} img/s", "description": stage}
         if losses is not None:
-            fields["losses"] = " ".join(f"{k}={v:.3g}" for k, v in list(losses.items())[:6])
+            fields["losses"] = _losses_text(losses, first=6)
         self._bar.update(self._task, completed=step, **fields)
 
     def _plain_line(self, step: int, stage: str, losses: dict[str, float] | None) -> None:
@@ -79,9 +79,10 @@ class TrainProgress:
             return
         self._printed_at = now
         done, elapsed = step - self._start_step, now - self._t0
-        left = f", about {(self._total - step) * elapsed / done / 60:.1f} min left" if 0 < done and step < self._total \
-            else ""
-        shown = " " + " ".join(f"{k}={v:.3g}" for k, v in losses.items()) if losses else ""
+        left = ""
+        if 0 < done and step < self._total:
+            left = f", about {(self._total - step) * elapsed / done / 60:.1f} min left"
+        shown = " " + _losses_text(losses) if losses else ""
         self._plain.print(f"{stage} step {step}/{self._total}: {self.images_per_second():.1f} img/s, "
                           f"{elapsed / 60:.1f} min{left}{shown}", highlight=False, soft_wrap=True)
 
@@ -97,3 +98,7 @@ def _isatty(stream) -> bool:
     except (AttributeError, ValueError):  # no isatty, or a closed stream
         return False
 
+
+def _losses_text(losses: dict[str, float], first: int | None = None) -> str:
+    """``name=value`` of the (``first``) losses, as the bar and the plain lines show them."""
+    return " ".join(f"{k}={v:.3g}" for k, v in list(losses.items())[:first])
