@@ -130,9 +130,9 @@ def check(path, as_json, fast, crop):
         from zoo3d.data.dataset import parse_spec
         from zoo3d.plugins import get_host
 
-        name = parse_spec(path)[0]
-        if name in get_host().datasets:
-            spec = get_host().datasets.get(name)
+        name, datasets = parse_spec(path)[0], get_host().datasets
+        if name in datasets:
+            spec = datasets.get(name)
             raise UserError(f"'{path}' is a registered dataset (plugin '{spec.plugin}'), not a folder or zip: data "
                             f"check reads dataset files, and a registered dataset makes its own images.")
         raise UserError(f"Dataset path '{path}' does not exist.")
