@@ -62,7 +62,7 @@ def plugins(as_json, check):
         status = {"ok": "[green]ok[/]", "error": "[red]error[/]"}.get(r["status"], r["status"])
         table.append([r["name"], r["source"], r["version"], status, registered, r["error"] or ""])
     print_fitting_table(Console(), ["name", "source", "version", "status", "registered", "error"], table,
-                        title="zoo3d plugins")
+                        title="zoo3d plugins", prose=("registered", "error"))
 
 
 def _check(as_json: bool) -> None:
@@ -90,7 +90,7 @@ def _check(as_json: bool) -> None:
         table = [[r["plugin"], r["kind"], r["name"], r["factory"], "[green]ok[/]" if r["status"] == "ok" else
                   "[red]error[/]", r["error"] or ""] for r in rows]
         print_fitting_table(Console(), ["plugin", "kind", "name", "factory", "status", "error"], table,
-                            title="zoo3d plugins --check")
+                            title="zoo3d plugins --check", prose=("error",))
         for r in failed:
             click.echo(f"error: {r['error']}", err=True)
         for info in broken:
@@ -124,4 +124,4 @@ def models(as_json):
         table.append([r["name"], ", ".join(r["aliases"]), r["kind"], r["source"], ", ".join(r["presets"]), paper,
                       status])
     print_fitting_table(console, ["name", "aliases", "kind", "source", "presets", "paper", "status"], table,
-                        title="zoo3d models")
+                        title="zoo3d models", prose=("presets", "paper", "status"))

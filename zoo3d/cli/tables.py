@@ -2,19 +2,30 @@
 
 from __future__ import annotations
 
+#: the narrowest a wrapping column may get before the table gives way to one field/value table per row
+MIN_PROSE_WIDTH = 16
 
-def print_fitting_table(console, columns: list[str], rows: list[list[str]], title: str | None = None) -> None:
-    """``rows`` under ``columns`` as one table when it fits ``console`` unwrapped; otherwise one
-    field/value table per row. Rich squeezes a table wider than the console (many metrics, or output to a
-    file, which it takes as 80 columns) until every name and value is a letter and an ellipsis."""
+
+def print_fitting_table(console, columns: list[str], rows: list[list[str]], title: str | None = None,
+                        prose: tuple[str, ...] = ()) -> None:
+    """``rows`` under ``columns`` as one table when it fits ``console``; otherwise one field/value table per
+    row. Rich squeezes a table wider than the console (many metrics, or output to a file, which it takes as
+    80 columns) until every name and value is a letter and an ellipsis. Columns named in ``prose`` (titles,
+    error messages, lists) may wrap onto several lines at word boundaries, each kept as wide as its
+    longest word and at least ``MIN_PROSE_WIDTH`` (or its widest cell, if narrower); every other column is printed whole."""
     from rich.measure import Measurement
     from rich.table import Table
 
-    table = Table(*columns, title=title)
+    table = Table(title=title)
+    for name in columns:
+        table.add_column(name, no_wrap=name not in prose, overflow="fold" if name in prose else "ellipsis")
     for row in rows:
         table.add_row(*row)
     unbounded = console.options.update(width=2**20)  # measured as if the console were endless
     if Measurement.get(console, unbounded, table).maximum <= console.width:
+        console.print(table)
+        return
+    if prose and _narrowest_width(columns, rows, prose) <= console.width:
         console.print(table)
         return
     if title:
@@ -25,3 +36,23 @@ def print_fitting_table(console, columns: list[str], rows: list[list[str]], titl
             if value != "":
                 one.add_row(column, value)
         console.print(one)
+
+
+def _narrowest_width(columns: list[str], rows: list[list[str]], prose: tuple[str, ...]) -> int:
+    """Console columns the table needs when only its ``prose`` columns wrap: the others at their widest
+    cell, each prose column at its longest word (at least ``MIN_PROSE_WIDTH`` or its widest cell), plus
+    rich's borders and one space of padding on either side of every cell."""
+    from rich.cells import cell_len
+    from rich.text import Text
+
+    total = 1  # the left border; each column adds its padding and the border after it
+    for i, name in enumerate(columns):
+        cells = [name] + [Text.from_markup(row[i]).plain for row in rows]
+        if name in prose:
+            longest_word = max((cell_len(word) for cell in cells for word in cell.split()), default=0)
+            widest = max(cell_len(cell) for cell in cells)
+            width = max(min(MIN_PROSE_WIDTH, widest), longest_word)
+        else:
+            width = max(cell_len(line) for cell in cells for line in (cell.splitlines() or [""]))
+        total += width + 3
+    return total
