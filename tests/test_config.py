@@ -258,3 +258,70 @@ def test_a_clip_map_in_a_file_is_the_whole_setting_as_from_set(tmp_path):
     assert from_file.clip_for("discriminator") is None
     assert load_run_config(cls, spec.name, spec.presets_dir, "ffhq256").stage("gram").grad_clip == {
         "generator": 0.25, "discriminator": 1.0}
+
+
+@pytest.mark.parametrize("raw, value", [
+    ("1:30", "1:30"), ("1:30.5", "1:30.5"),  # YAML 1.1 reads base-60: 90 and 90.5
+    ("010", 10), ("-007", -7), ("0o17", 15), ("0x1f", 31),  # YAML 1.1 reads 010 as octal 8
+    ("no", "no"), ("Yes", "Yes"), ("on", "on"), ("OFF", "OFF"), ("[1.0, no, 2]", [1.0, "no", 2]),
+    ("true", True), ("False", False), ("TRUE", True),
+    ("2024-01-02", "2024-01-02"), ("1_000", "1_000"), ("0b101", "0b101"), ("=", "="),
+    ("1e-3", 0.001), (".5", 0.5), ("~", None), ("null", None),
+])
+def test_a_set_value_is_read_as_yaml_12_core_schema(raw, value):
+    from zoo3d.config import parse_override
+
+    _, got = parse_override(f"a={raw}")
+    assert repr(got) == repr(value)  # the type too: True == 1 and 10.0 == 10
+
+
+@pytest.mark.parametrize("raw, seed", [("010", 10), ("0x10", 16), ("1e3", 1000), ("1:30", None)])
+def test_a_config_file_and_set_read_a_value_alike(presets, tmp_path, raw, seed):
+    file = tmp_path / "run.yaml"
+    file.write_text(f"train:\n  seed: {raw}\n")
+    if seed is None:  # text, refused by both alike
+        for kwargs in ({"config_file": file}, {"overrides": [f"train.seed={raw}"]}):
+            with pytest.raises(ConfigError, match=f"Invalid value '{raw}' for config key 'train.seed'"):
+                load_run_config(ToyRunConfig, "toy", presets, **kwargs)
+        return
+    from_file = load_run_config(ToyRunConfig, "toy", presets, config_file=file)
+    from_set = load_run_config(ToyRunConfig, "toy", presets, overrides=[f"train.seed={raw}"])
+    assert from_file.train.seed == from_set.train.seed == seed
+
+
+@pytest.mark.parametrize("text", ["1e3", "0o7", "no", "on", "1:30", "010", "2024-01-02", "TRUE", "~", "=", ".inf"])
+def test_a_dumped_config_keeps_its_text_for_yaml_11_and_12_readers(text):
+    # text YAML 1.2 reads as a number ("1e3", "0o7") was written unquoted, and came back as one
+    import yaml
+
+    from zoo3d.config import load_yaml
+
+    cfg = ToyRunConfig(data={"spec": text})
+    dumped = dump_config(cfg)
+    assert load_yaml(dumped)["data"]["spec"] == yaml.safe_load(dumped)["data"]["spec"] == text
+
+
+def _builtin_yaml_files():
+    from pathlib import Path
+
+    from zoo3d.plugins import get_host
+
+    files = []
+    for spec in get_host().load().models:
+        files += sorted(Path(spec.presets_dir).glob("*.yaml")) if spec.presets_dir else []
+        files += [Path(spec.card)] if spec.card else []
+    return sorted(set(files))
+
+
+def test_every_builtin_preset_and_card_means_the_same_in_yaml_11_and_12():
+    # the presets were written for PyYAML's YAML 1.1 reading; switching to the core schema must not change one
+    import yaml
+
+    from zoo3d.config import load_yaml
+
+    yaml_11 = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # the C parser where PyYAML has it: twice as fast
+    files = _builtin_yaml_files()
+    assert len(files) >= 30
+    for path in files:
+        text = path.read_text()
+        assert repr(load_yaml(text)) == repr(yaml.load(text, Loader=yaml_11)), path

@@ -13,7 +13,6 @@ sentence naming the stage keys.
 from __future__ import annotations
 
 import copy
-import re
 from pathlib import Path
 from typing import Annotated, Any, ClassVar, Literal
 
@@ -21,7 +20,8 @@ import yaml
 from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
 
 from zoo3d.cameras import CameraPrior
-from zoo3d.config_base import C, Config, format_validation_error, read_yaml, validate  # noqa: F401 (public here too)
+from zoo3d.config_base import (  # noqa: F401 (public here too)
+    C, Config, dump_yaml, format_validation_error, load_yaml, read_yaml, validate)
 from zoo3d.errors import ConfigError, closest
 
 #: The largest seed a torch.Generator takes (seeds are non-negative everywhere in zoo3d).
@@ -135,7 +135,6 @@ class StageConfig(Config):
         def positive(x: Any) -> bool:
             return isinstance(x, (int, float)) and not isinstance(x, bool) and x > 0
 
-        value = exponent_numbers(value)  # a config file's 1e-3 is text to YAML 1.1
         if value is None or positive(value):
             return value
         if isinstance(value, dict):
@@ -296,34 +295,17 @@ def with_stored_default(data: dict[str, Any], dotted: str, value: Any) -> dict[s
 # ---------------------------------------------------------------------------------------- loading
 
 def parse_override(item: str) -> tuple[list[str], Any]:
-    """``a.b=value`` -> (["a", "b"], value parsed as YAML, so 3 is an int and [1, 2] a list)."""
+    """``a.b=value`` -> (["a", "b"], value read as a config file's value is, so 3 is an int, 1e-3 a float, [1, 2] a
+    list, no and 1:30 text and "1e3" (quoted) text)."""
     key, sep, raw = item.partition("=")
     key = key.strip()
     if not sep or not key:
         raise ConfigError(f"Override '{item}' must look like key.sub=value.")
     try:
-        value = yaml.safe_load(raw) if raw.strip() else ""
+        value = load_yaml(raw) if raw.strip() else ""
     except yaml.YAMLError:
         value = raw
-    if raw.strip()[:1] in ("'", '"'):  # quoted: text, as written ("1e3" may name a folder)
-        return key.split("."), value
-    return key.split("."), exponent_numbers(value)
-
-
-def exponent_numbers(value: Any) -> Any:
-    """``value`` with every text in exponent notation, at any depth of lists and maps, read as a float: YAML 1.1
-    reads 1e5 and 1e-3 as text."""
-    if isinstance(value, str) and _EXPONENT.match(value.strip()):
-        return float(value)
-    if isinstance(value, list):
-        return [exponent_numbers(v) for v in value]
-    if isinstance(value, dict):
-        return {k: exponent_numbers(v) for k, v in value.items()}
-    return value
-
-
-#: a number in exponent notation without a decimal point, which YAML 1.1 does not read as a number
-_EXPONENT = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)[eE][+-]?\d+$")
+    return key.split("."), value
 
 
 def _named_item(items: list, parts: list[str], dotted: str) -> tuple[Any, int]:
@@ -523,4 +505,4 @@ def _defaults(config_cls: type[BaseModel]) -> dict[str, Any]:
 
 def dump_config(cfg: BaseModel) -> str:
     """YAML text of a config, in plain types (never Python-object tags)."""
-    return yaml.safe_dump(cfg.model_dump(mode="json"), sort_keys=False)
+    return dump_yaml(cfg.model_dump(mode="json"))

@@ -5,6 +5,7 @@ Kept free of torch, so that the commands that only read configs and model cards 
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any, TypeVar, get_args
 
@@ -22,6 +23,65 @@ class Config(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_assignment=True, protected_namespaces=())
 
 
+class CoreSchemaLoader(yaml.SafeLoader):
+    """PyYAML's safe loader reading plain values as YAML 1.2's core schema does, not as YAML 1.1: only ``true``
+    and ``false`` (in any case) are booleans, so ``no``, ``yes``, ``on`` and ``off`` are text; integers are
+    decimal (``010`` is 10; ``0o17`` and ``0x1f`` spell octal and hex), so ``1:30`` and ``1_000`` are text, not 90
+    and 1000; ``1e-3`` is a number; a date is text. ``null``, ``~`` and nothing are None; ``<<`` merges a mapping.
+    """
+
+    yaml_implicit_resolvers: dict = {}  # none of YAML 1.1's: CORE_SCHEMA's below
+
+
+#: YAML 1.2's core schema: (tag, pattern, the characters a value of it can start with)
+CORE_SCHEMA = (
+    ("bool", r"[Tt][Rr][Uu][Ee]|[Ff][Aa][Ll][Ss][Ee]", "tTfF"),
+    ("int", r"[-+]?[0-9]+|0o[0-7]+|0x[0-9a-fA-F]+", "-+0123456789"),
+    ("float", r"[-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?|[-+]?\.(inf|Inf|INF)|\.(nan|NaN|NAN)",
+     "-+.0123456789"),
+    ("null", r"null|Null|NULL|~|", ["n", "N", "~", ""]),
+    ("merge", r"<<", "<"),
+)
+
+
+def _resolve_core_schema(cls: type) -> None:
+    """Make the loader or dumper ``cls`` resolve plain values of the core schema's forms to their types."""
+    for tag, pattern, first in CORE_SCHEMA:
+        cls.add_implicit_resolver(f"tag:yaml.org,2002:{tag}", re.compile(f"^(?:{pattern})$"), list(first))
+
+
+def _core_int(loader: CoreSchemaLoader, node: yaml.ScalarNode) -> int:
+    """A core-schema integer: decimal whatever its leading zeros, or ``0o``/``0x`` octal and hex."""
+    text = loader.construct_scalar(node)
+    try:
+        return int(text, 0) if text.startswith(("0o", "0x")) else int(text, 10)
+    except ValueError:  # an explicit !!int on text that is none
+        raise yaml.constructor.ConstructorError(None, None, f"{text!r} is not an integer", node.start_mark) from None
+
+
+_resolve_core_schema(CoreSchemaLoader)
+CoreSchemaLoader.add_constructor("tag:yaml.org,2002:int", _core_int)
+
+
+class BothSchemasDumper(yaml.SafeDumper):
+    """PyYAML's safe dumper that quotes every text a YAML 1.1 or a YAML 1.2 reader would take for something else
+    (``no`` and ``1e3`` alike), so a config file it writes reads back the same in zoo3d, older zoo3d and other
+    tools."""
+
+
+_resolve_core_schema(BothSchemasDumper)  # on top of YAML 1.1's, which it keeps
+
+
+def load_yaml(text: str) -> Any:
+    """``text`` read as YAML with :class:`CoreSchemaLoader` (how config files and ``--set`` values are read)."""
+    return yaml.load(text, Loader=CoreSchemaLoader)
+
+
+def dump_yaml(data: Any) -> str:
+    """``data`` (plain types) as YAML text that YAML 1.1 and 1.2 readers read back the same, keys in order."""
+    return yaml.dump(data, Dumper=BothSchemasDumper, sort_keys=False)
+
+
 def read_yaml(path: str | Path, what: str = "Config file") -> dict[str, Any]:
     """The mapping a YAML file holds; anything else (missing, unreadable, not UTF-8, not YAML, not a mapping) is
     one :class:`ConfigError` naming the file as ``what`` (a config file, a model card)."""
@@ -29,7 +89,7 @@ def read_yaml(path: str | Path, what: str = "Config file") -> dict[str, Any]:
     if not path.is_file():
         raise ConfigError(f"{what} '{path}' does not exist.")
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        data = load_yaml(path.read_text(encoding="utf-8")) or {}
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark else ""
