@@ -211,10 +211,11 @@ def test_numbers_in_exponent_notation_are_numbers_as_a_user_means_them(raw, valu
 
 
 @pytest.mark.parametrize("item, said", [
-    ("stages.gram.grad_clip=-1", "Invalid value -1 for config key 'stages.gram.grad_clip': must be a number above 0"),
+    ("stages.gram.grad_clip=-1",
+     "Invalid value -1 for config key 'stages.gram.grad_clip': must be a finite number above 0"),
     ("stages.gram.grad_clip={generator: -1, discriminator: 1}",
-     "'stages.gram.grad_clip': the clip of role 'generator' must be a number above 0, got -1"),
-    ("stages.gram.grad_clip=[1]", "for config key 'stages.gram.grad_clip': must be a number above 0, or roles"),
+     "'stages.gram.grad_clip': the clip of role 'generator' must be a finite number above 0, got -1"),
+    ("stages.gram.grad_clip=[1]", "for config key 'stages.gram.grad_clip': must be a finite number above 0, or roles"),
 ])
 def test_a_bad_clip_names_the_key_and_the_role_not_pydantics_union_members(item, said):
     from zoo3d.plugins import get_model_spec
@@ -325,3 +326,33 @@ def test_every_builtin_preset_and_card_means_the_same_in_yaml_11_and_12():
     for path in files:
         text = path.read_text()
         assert repr(load_yaml(text)) == repr(yaml.load(text, Loader=yaml_11)), path
+
+
+@pytest.mark.parametrize("item, key", [
+    ("stages.gram.lr.generator=.inf", "stages.gram.lr.generator"),
+    ("stages.gram.lr.generator=.nan", "stages.gram.lr.generator"),
+    ("generator.manifold.init_scale=.nan", "generator.manifold.init_scale"),  # unbounded: trained on NaN
+    ("generator.manifold.center=[0, .inf, -1.5]", "generator.manifold.center.1"),
+    ("camera.yaw_mean=-.inf", "camera.yaw_mean"),
+    ("train.ema_rampup=.inf", "train.ema_rampup"),
+    ("stages.gram.loss.r1_gamma=.inf", "stages.gram.loss.r1_gamma"),  # a union: not '...r1_gamma.float'
+    ("stages.gram.grad_clip=.inf", "stages.gram.grad_clip"),
+    ("stages.gram.grad_clip={generator: .nan}", "stages.gram.grad_clip"),
+    ("stages.gram.grad_clip={generator: .inf}", "stages.gram.grad_clip"),  # the map: not '...grad_clip.float'
+])
+def test_an_infinite_or_nan_number_is_refused_naming_the_key(item, key):
+    # `--set stages.gram.lr.generator=.inf` trained, and a NaN passed every key without bounds
+    from zoo3d.plugins import get_model_spec
+
+    spec = get_model_spec("gram")
+    with pytest.raises(ConfigError) as caught:
+        load_run_config(spec.load().config_class, spec.name, spec.presets_dir, "tiny", None, [item])
+    said = str(caught.value)
+    assert f"'{key}'" in said and "finite number" in said, said
+
+
+def test_an_infinite_number_in_a_config_file_is_refused_naming_the_file(presets, tmp_path):
+    file = tmp_path / "run.yaml"
+    file.write_text("train:\n  sample_truncation: .NaN\n")
+    with pytest.raises(ConfigError, match=f"'train.sample_truncation' in {file}: input should be a finite number"):
+        load_run_config(ToyRunConfig, "toy", presets, config_file=file)

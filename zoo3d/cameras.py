@@ -432,7 +432,7 @@ class CameraPrior(BaseModel):
     v uniform over that range and ``pitch = pi/2 - arccos(1 - 2 v)`` (v clamped to [1e-5, 1 - 1e-5]).
     """
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     distribution: Literal["gaussian", "uniform", "spherical_uniform"] = "gaussian"
     yaw_mean: float = 0.0

@@ -13,6 +13,7 @@ sentence naming the stage keys.
 from __future__ import annotations
 
 import copy
+import math
 from pathlib import Path
 from typing import Annotated, Any, ClassVar, Literal
 
@@ -133,7 +134,7 @@ class StageConfig(Config):
     def _clip(cls, value: Any) -> Any:
         """One positive number, or roles mapped to positive numbers (or null), said in one sentence otherwise."""
         def positive(x: Any) -> bool:
-            return isinstance(x, (int, float)) and not isinstance(x, bool) and x > 0
+            return isinstance(x, (int, float)) and not isinstance(x, bool) and 0 < x < math.inf
 
         if value is None or positive(value):
             return value
@@ -142,8 +143,8 @@ class StageConfig(Config):
             if not bad:
                 return value
             role, v = next(iter(bad.items()))
-            raise ValueError(f"the clip of role '{role}' must be a number above 0, got {v!r}")
-        raise ValueError("must be a number above 0, or roles mapped to numbers above 0 ({generator: 0.25, ...})")
+            raise ValueError(f"the clip of role '{role}' must be a finite number above 0, got {v!r}")
+        raise ValueError("must be a finite number above 0, or roles mapped to such numbers ({generator: 0.25, ...})")
 
     def clip_for(self, role: str) -> float | None:
         """The max gradient norm of ``role``'s optimiser (None: not clipped)."""

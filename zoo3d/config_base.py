@@ -18,9 +18,10 @@ C = TypeVar("C", bound="Config")
 
 
 class Config(BaseModel):
-    """Base of every zoo3d config section: unknown keys are errors."""
+    """Base of every zoo3d config section: unknown keys are errors, and so are infinite and NaN numbers (no setting
+    means infinity: one that can be off takes None; a NaN passes no bound and would train or report nonsense)."""
 
-    model_config = ConfigDict(extra="forbid", validate_assignment=True, protected_namespaces=())
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, protected_namespaces=(), allow_inf_nan=False)
 
 
 class CoreSchemaLoader(yaml.SafeLoader):
@@ -130,21 +131,27 @@ def _fields_at(model_cls: type[BaseModel], loc: tuple) -> tuple[type[BaseModel] 
     return (cls, list(cls.model_fields)) if cls is not None else (None, [])
 
 
+_ABSENT = object()
+
+
 def _named_path(loc: tuple, data: Any) -> list[str]:
     """``loc`` as the user writes it: an index into a list of named items (``stages.0``) becomes the item's
-    name (``stages.gram``), the form ``--set`` takes and the user typed."""
+    name (``stages.gram``), the form ``--set`` takes and the user typed; what pydantic adds below a value (the
+    union member it tried: ``float``) is left out."""
     out, node = [], data
     for part in loc:
-        item = None
+        item = _ABSENT
         if isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):
             item = node[part]
             named = isinstance(item, dict) and isinstance(item.get("name"), str)
             out.append(item["name"] if named else str(part))
         elif isinstance(node, dict):
-            item = node.get(part)
+            item = node.get(part, _ABSENT)
+            out.append(str(part))
+        elif node is _ABSENT or isinstance(node, list):  # a key or index the data lacks
             out.append(str(part))
         else:
-            out.append(str(part))
+            break
         node = item
     return out
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 from typing import TYPE_CHECKING, Annotated, Any, Callable, Iterable
 
-from pydantic import ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
 
 from zoo3d.config import MAX_SEED, Config, apply_overrides, parse_override, validate
 from zoo3d.errors import ConfigError, UserError, closest
@@ -27,8 +27,6 @@ class NeusSettings(Config):
     Scene normalisation: world points are divided by ``scene_radius`` x camera radius so the
     subject lies inside the unit sphere NeuS assumes.
     """
-
-    model_config = ConfigDict(allow_inf_nan=False)  # a NaN learning rate fits nothing and reports a number
 
     iterations: int = Field(800, ge=1)           # upstream 300k; the budget is the main protocol knob: 800
     #                                              (400 until 2026-12-06) fits a 64 px instance in under 3 min on
@@ -63,8 +61,6 @@ class Protocol(Config):
     """One evaluation protocol for every model (written to the JSON ``protocol`` block). Every field is
     bounded, so a ``--set`` that would render nothing, NaNs or another seed's instance is refused before any
     work."""
-
-    model_config = ConfigDict(allow_inf_nan=False)
 
     name: str = "small"
     instances: int = Field(4, ge=1)
