@@ -3,6 +3,8 @@ names of ``loss``, per-stage loss overrides, per-role optimisers, and recipes ch
 
 from __future__ import annotations
 
+import re
+
 import pytest
 import torch
 from pydantic import Field
@@ -49,8 +51,35 @@ def test_a_stage_name_with_dots_is_addressed_whole():
     data = {"stages": [{"name": "hd.stage1", "steps": 1}, {"name": "hd.stage2", "lr": {"generator": 1.0}}]}
     apply_overrides(data, ["stages.hd.stage2.lr.generator=0.5", "stages.hd.stage1.steps=4"])
     assert data["stages"] == [{"name": "hd.stage1", "steps": 4}, {"name": "hd.stage2", "lr": {"generator": 0.5}}]
-    with pytest.raises(ConfigError, match="no item 'hd'"):
+    with pytest.raises(ConfigError, match="no item is named 'hd.stage3'"):
         apply_overrides(data, ["stages.hd.stage3.steps=1"])
+
+
+def _dotted_stages() -> dict:
+    names = ("hd.stage1", "hd.stage2", "hd.sr")
+    return {"stages": [{"name": name, "steps": 1, "lr": {"generator": 1.0}} for name in names]}
+
+
+@pytest.mark.parametrize("override, said, meant", [
+    # the start of dotted names: every stage it starts, not the one the closest-name match happened to pick
+    ("stages.hd.steps=5", "no item is named 'hd'", ["stages.hd.stage1.steps", "stages.hd.stage2.steps",
+                                                    "stages.hd.sr.steps"]),
+    ("stages.hd.lr.generator=5", "no item is named 'hd'",
+     ["stages.hd.stage1.lr.generator", "stages.hd.stage2.lr.generator", "stages.hd.sr.lr.generator"]),
+    ("stages.stage2.steps=5", "no item is named 'stage2'", ["stages.hd.stage2.steps"]),  # its end
+    ("stages.sr.steps=5", "no item is named 'sr'", ["stages.hd.sr.steps"]),
+    ("stages.hd.stag1.steps=5", "no item is named 'hd.stag1'", ["stages.hd.stage1.steps"]),  # misspelt
+    ("stages.hd.stage3.steps=5", "no item is named 'hd.stage3'", ["stages.hd.stage1.steps", "stages.hd.stage2.steps"]),
+    ("stages.hd.stage2=5", "give a key of item 'hd.stage2', not the whole item", []),
+    ("stages.lowres=5", "no item is named 'lowres'", []),
+])
+def test_a_dotted_stage_name_written_in_part_is_refused_with_the_whole_paths_meant(override, said, meant):
+    with pytest.raises(ConfigError) as err:
+        apply_overrides(_dotted_stages(), [override])
+    msg = str(err.value)
+    assert said in msg, msg
+    assert re.findall(r"'(stages\.[^']*)'", msg)[1:] == meant, msg  # the first is the key given
+    assert ("a name with dots is written whole" in msg) == ("no item" in msg), msg
 
 
 def test_a_list_naming_other_items_replaces_the_default_list():
@@ -60,7 +89,7 @@ def test_a_list_naming_other_items_replaces_the_default_list():
 
 
 @pytest.mark.parametrize("override, words", [
-    ("stages.gann.steps=1", ["no item 'gann'", "did you mean 'gan'"]),
+    ("stages.gann.steps=1", ["no item is named 'gann'", "did you mean 'stages.gan.steps'"]),
     ("stages.gan=3", ["key of item 'gan'"]),
     ("stages.warmup.lr.discriminator=0.1", ["stages.warmup.lr", "['generator']"]),
     ("stages.gan.loss.eikonall=1", ["stages.gan.loss", "eikonall", "eikonal"]),

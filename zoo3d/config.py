@@ -309,21 +309,57 @@ def parse_override(item: str) -> tuple[list[str], Any]:
     return key.split("."), value
 
 
-def _named_item(items: list, parts: list[str], dotted: str) -> tuple[Any, int]:
+def _named_item(items: list, parts: list[str], done: list[str]) -> tuple[Any, int]:
     """The list item that ``parts`` start with (its ``name``, which may hold dots, or its index) and how many
-    parts name it."""
+    parts name it, with at least one part after them; ``done`` is the path to the list."""
     for n in range(len(parts) - 1, 0, -1):  # the longest name first: "gram_hd.stage2" before "gram_hd"
         name = ".".join(parts[:n])
         for item in items:
             if isinstance(item, dict) and item.get("name") == name:
                 return item, n
-    if parts[0].isdigit() and int(parts[0]) < len(items):
+    if len(parts) > 1 and parts[0].isdigit() and int(parts[0]) < len(items):
         return items[int(parts[0])], 1
-    names = [str(i["name"]) for i in items if isinstance(i, dict) and "name" in i]
-    hint = closest(parts[0], names)
-    did = f"; did you mean '{hint[0]}'" if hint else ""
-    raise ConfigError(f"Cannot set '{dotted}': no item '{parts[0]}'{did} "
-                      f"(items: {', '.join(names) if names else f'0 to {len(items) - 1}'}).")
+    raise ConfigError(_no_item(items, parts, done))
+
+
+def _no_item(items: list, parts: list[str], done: list[str]) -> str:
+    """Why ``parts`` name no item of ``items`` and a key of it, with the whole paths the user may have meant."""
+    dotted = ".".join(done + parts)
+    named = {str(i["name"]): i for i in items if isinstance(i, dict) and "name" in i}
+    whole = ".".join(parts)
+    if whole in named or (whole.isdigit() and int(whole) < len(items)):
+        return f"Cannot set '{dotted}': give a key of item '{whole}', not the whole item."
+    meant = _meant_items(named, parts)
+    given = ".".join(parts[:meant[0][1]]) if meant else parts[0]
+    paths = [".".join([*done, name, *parts[cut:]]) for name, cut in meant]
+    did = f"; did you mean {' or '.join(repr(p) for p in paths)}" if paths else ""
+    index = f"0 to {len(items) - 1}" if items else "none"
+    listed = f"items: {', '.join(named)}, or by index {index}" if named else f"items by index: {index}"
+    dots = "; a name with dots is written whole, then the key" if any("." in n for n in named) else ""
+    return f"Cannot set '{dotted}': no item is named '{given}'{did} ({listed}{dots})."
+
+
+def _meant_items(named: dict[str, dict], parts: list[str]) -> list[tuple[str, int]]:
+    """The items ``parts`` may have meant, by name, each with how many parts its name would replace: every item
+    whose dotted name ``parts`` give only the start or end of before one of its keys ("gram_hd" or "stage2" for
+    "gram_hd.stage2"), else the names closest to a misspelt one, comparing whole paths (ties all kept)."""
+    import difflib
+
+    for cut in range(len(parts) - 1, 0, -1):
+        given = ".".join(parts[:cut])
+        partial = [name for name, item in named.items() if parts[cut] in item
+                   and (name.startswith(given + ".") or name.endswith("." + given))]
+        if partial:
+            return [(name, cut) for name in partial]
+    typed = ".".join(parts).lower()
+    best: dict[str, tuple[float, int]] = {}
+    for name in named:
+        for cut in range(1, len(parts)):
+            score = difflib.SequenceMatcher(None, ".".join([name, *parts[cut:]]).lower(), typed).ratio()
+            if score > best.get(name, (0.0, 0))[0]:
+                best[name] = (score, cut)
+    top = max((score for score, _ in best.values()), default=0.0)
+    return [(name, cut) for name, (score, cut) in best.items() if score == top and top >= 0.6]
 
 
 def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
@@ -337,9 +373,7 @@ def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any
         while i < len(path):
             part, last = path[i], i == len(path) - 1
             if isinstance(node, list):
-                if last:
-                    raise ConfigError(f"Cannot set '{dotted}': give a key of item '{part}', not the whole item.")
-                node, used = _named_item(node, path[i:], dotted)
+                node, used = _named_item(node, path[i:], path[:i])
                 i += used
                 if not isinstance(node, (dict, list)):
                     raise ConfigError(f"Cannot set '{dotted}': '{'.'.join(path[:i])}' is a value, not a section.")
