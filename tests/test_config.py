@@ -122,7 +122,8 @@ def test_override_keeps_the_model_defaults_of_its_section():
     assert (cfg.train.seed, cfg.train.ema_decay, cfg.train.log_every) == (5, 0.5, 7)
 
 
-@pytest.mark.parametrize("folder", ["heads #2", "2024", "no", "null", "a: b", "[x]", 'quote"d', "back\\slash"])
+@pytest.mark.parametrize("folder", ["heads #2", "2024", "no", "null", "a: b", "[x]", 'quote"d', "back\\slash",
+                                    "faces\U0001F600", "bad\udcffbyte", "c1\x85\x9fcontrol"])
 def test_a_data_folder_is_taken_as_written_not_read_as_yaml(folder):
     # `--data` went through the YAML of --set: "heads #2" lost its "#2" (another folder, silently) and
     # "2024" or "no" stopped being strings

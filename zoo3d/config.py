@@ -366,29 +366,34 @@ def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any
     """Apply ``a.b=value`` overrides; inside a list, parts name an item by its ``name`` or index
     (``stages.gram.steps``, ``stages.gram_hd.stage2.lr.generator``, ``stages.0.steps``)."""
     for item in overrides:
-        path, value = parse_override(item)
-        dotted = ".".join(path)
-        node: Any = data
-        i = 0
-        while i < len(path):
-            part, last = path[i], i == len(path) - 1
-            if isinstance(node, list):
-                node, used = _named_item(node, path[i:], path[:i])
-                i += used
-                if not isinstance(node, (dict, list)):
-                    raise ConfigError(f"Cannot set '{dotted}': '{'.'.join(path[:i])}' is a value, not a section.")
-                continue
-            if last:
-                node[part] = value
-                break
-            child = node.get(part)
-            if child is None:
-                child = node[part] = {}
-            if not isinstance(child, (dict, list)):
-                raise ConfigError(f"Cannot set '{dotted}': '{part}' is a value, not a section.")
-            node = child
-            i += 1
+        set_value(data, *parse_override(item))
     return data
+
+
+def set_value(data: dict[str, Any], path: list[str], value: Any) -> None:
+    """Put ``value`` at ``path`` in ``data``, making the sections it lacks; an item of a list is named as in
+    :func:`apply_overrides`."""
+    dotted = ".".join(path)
+    node: Any = data
+    i = 0
+    while i < len(path):
+        part, last = path[i], i == len(path) - 1
+        if isinstance(node, list):
+            node, used = _named_item(node, path[i:], path[:i])
+            i += used
+            if not isinstance(node, (dict, list)):
+                raise ConfigError(f"Cannot set '{dotted}': '{'.'.join(path[:i])}' is a value, not a section.")
+            continue
+        if last:
+            node[part] = value
+            break
+        child = node.get(part)
+        if child is None:
+            child = node[part] = {}
+        if not isinstance(child, (dict, list)):
+            raise ConfigError(f"Cannot set '{dotted}': '{part}' is a value, not a section.")
+        node = child
+        i += 1
 
 
 def _names(items: Any) -> list | None:
@@ -460,8 +465,10 @@ def load_run_config(
     config_file: str | Path | None = None,
     overrides: list[str] | None = None,
     default_preset: str | None = "tiny",
+    values: dict[str, Any] | None = None,
 ) -> C:
-    """Build a model's run config from a preset or file plus overrides (see the module doc)."""
+    """Build a model's run config from a preset or file plus overrides (see the module doc), then ``values``:
+    dotted keys set to values as they are, not read as YAML (``--data``'s folder, which may be any path)."""
     if preset and config_file:
         raise ConfigError("Give either --preset or --config, not both.")
     data: dict[str, Any] = {}
@@ -488,15 +495,17 @@ def load_run_config(
     data = deep_merge(_defaults(config_cls), data)
     stated = copy.deepcopy(data)  # the file's settings alone (apply_overrides may change data in place)
     data = apply_overrides(data, list(overrides or []))
-    set_keys = {o.partition("=")[0].strip() for o in overrides or []}
+    for key, value in (values or {}).items():
+        set_value(data, key.split("."), value)
+    set_keys = {o.partition("=")[0].strip() for o in overrides or []} | set(values or {})
     _refuse_another_model(data.get("model"), model_name, "" if "model" in set_keys else origin)
     data["model"] = model_name
     moved = {f"train.{k}" for k in MOVED_TO_STAGES}
     _refuse_moved_train_keys(data, model_name, "" if set_keys & (moved | {"train"}) else origin)
     try:
-        return validate(config_cls, data, origin if not overrides else "")
+        return validate(config_cls, data, origin if not set_keys else "")
     except ConfigError:
-        if overrides and origin:  # where the file alone is invalid, its error names the file
+        if set_keys and origin:  # where the file alone is invalid, its error names the file
             validate(config_cls, {**stated, "model": model_name}, origin)
         raise
 

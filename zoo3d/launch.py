@@ -11,7 +11,6 @@ calls :func:`train_model`; rank 0 makes and locks the run folder for all, and th
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import sys
@@ -63,11 +62,9 @@ def plan_run(model: str, *, data: str | None = None, preset: str | None = None, 
                                 f"`zoo3d train {spec.name}`.")
             run_dir = runs[0]
         return RunPlan(spec, plugin, None, run_dir, resume=True)
-    extra = list(overrides)
-    if data:
-        extra.append(f"data.spec={json.dumps(data)}")  # a quoted string: a path is not YAML ("heads #2", "2024")
-    config = load_run_config(plugin.config_class, spec.name, spec.presets_dir, preset, config_file, extra,
-                             default_preset=spec.default_preset)
+    given = {"data.spec": data} if data else None  # as written: a path is not YAML ("heads #2", "2024", emoji)
+    config = load_run_config(plugin.config_class, spec.name, spec.presets_dir, preset, config_file, list(overrides),
+                             default_preset=spec.default_preset, values=given)
     if out is not None:
         run_dir = Path(out)
         if run_dir.exists() and not run_dir.is_dir():
