@@ -198,3 +198,19 @@ def test_indexing_a_batch_of_heads_with_a_negative_int_gives_that_head():
     assert torch.equal(heads[-1].geometry, heads.geometry[2:3]) and torch.equal(heads[-3].geometry, heads.geometry[:1])
     with pytest.raises(IndexError):
         heads[3]
+
+
+def test_the_cache_option_takes_on_off_words_and_refuses_anything_else():
+    """``cache=maybe`` was read as on (anything not an off word was); now only the on and off words are taken."""
+    import pytest
+
+    from zoo3d.data.synthetic import parse_options
+    from zoo3d.errors import UserError
+
+    for word, on in [("1", True), ("TRUE", True), ("yes", True), ("on", True),
+                     ("0", False), ("false", False), ("No", False), ("off", False)]:
+        assert parse_options({"cache": word}) == {"cache": on}, word
+    with pytest.raises(UserError, match=r"'cache=maybe' .* not a valid switch \(1/true/yes/on or 0/false/no/off\)"):
+        parse_options({"cache": "maybe"})
+    with pytest.raises(UserError, match="'count=ten' .* not a valid int"):
+        parse_options({"count": "ten"})

@@ -257,10 +257,20 @@ class SyntheticHeads(Dataset):
         return [self._item(i, rendered, stored=True) for i, rendered in zip(indices, self._stored(indices))]
 
 
+def _switch(value: str) -> bool:
+    """An on/off option's text: 1/true/yes/on or 0/false/no/off, in any case; anything else is refused."""
+    word = str(value).strip().lower()
+    if word in ("1", "true", "yes", "on"):
+        return True
+    if word in ("0", "false", "no", "off"):
+        return False
+    raise ValueError(value)
+
+
 def parse_options(options: dict[str, str]) -> dict:
     """``synthetic:heads?count=1000&seed=3&cache=0`` options -> typed keyword arguments."""
     typed = {"count": int, "seed": int, "block": int, "cache_mb": int, "yaw_std": float, "pitch_std": float,
-             "cache": lambda v: str(v).lower() not in ("0", "false", "no", "off"), "device": str}
+             "cache": _switch, "device": str}
     out = {}
     for key, value in options.items():
         if key not in typed:
@@ -268,7 +278,8 @@ def parse_options(options: dict[str, str]) -> dict:
         try:
             out[key] = typed[key](value)
         except ValueError:
-            raise UserError(f"Option '{key}={value}' for synthetic:heads is not a valid {typed[key].__name__}.") from None
+            kind = "switch (1/true/yes/on or 0/false/no/off)" if typed[key] is _switch else typed[key].__name__
+            raise UserError(f"Option '{key}={value}' for synthetic:heads is not a valid {kind}.") from None
     return out
 
 
