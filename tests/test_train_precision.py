@@ -1,9 +1,12 @@
 """Mixed-precision choices of the engine that a CPU can check: a step the fp16 GradScaler skipped leaves the
-EMA alone (the weights did not move), and bf16 support is asked of the trainer's GPU, not the current one."""
+EMA alone (the weights did not move), a stage that keeps its Adams keeps their GradScalers, and bf16 support
+is asked of the trainer's GPU, not the current one."""
 
 from __future__ import annotations
 
 import contextlib
+import json
+import shutil
 from contextlib import nullcontext
 from types import SimpleNamespace
 
@@ -11,6 +14,7 @@ import pytest
 import torch
 
 from toy_model import ToyConfig, ToyModel, toy_stage, use_toy
+from zoo3d.launch import train_model
 from zoo3d.train.engine import Trainer
 
 pytestmark = pytest.mark.usefixtures("single_thread")
@@ -52,6 +56,39 @@ def test_a_step_the_grad_scaler_skipped_does_not_move_the_ema(toy):
     assert _same(_weights(trainer.ema), ema)
     trainer.bench_step(stage)  # step 3 steps again, and so does the EMA
     assert not _same(_weights(gen), weights) and not _same(_weights(trainer.ema), ema)
+
+
+def _fp16_with_cpu_scalers(monkeypatch):
+    """What ``_setup_precision`` picks on a GPU without bf16, with CPU GradScalers; the arithmetic stays fp32."""
+    monkeypatch.setattr(Trainer, "_setup_precision", lambda self: setattr(self, "amp_dtype", torch.float16))
+    monkeypatch.setattr(Trainer, "autocast", lambda self: nullcontext())
+
+
+def _scalers(run, step: int) -> dict[str, tuple[float, int]]:
+    from safetensors import safe_open
+
+    with safe_open(str(run / "checkpoints" / f"step_{step:09d}.safetensors"), "pt") as fh:
+        stored = json.loads(fh.metadata()["zoo3d.scaler"])
+    return {name: (s["scale"], s["_growth_tracker"]) for name, s in stored.items()}
+
+
+def test_a_stage_that_keeps_the_optimiser_state_keeps_its_grad_scalers(toy, monkeypatch):
+    """Two stages of 3 steps; G's gradient is NaN at step 1, so G's scaler skips it and halves 65536 (its
+    growth count starts again; D's counts every step). A second stage that keeps the Adams goes on with that
+    scaler, also when resumed at the boundary; one that starts fresh Adams starts fresh scalers."""
+    _fp16_with_cpu_scalers(monkeypatch)
+    nan = ["toy.stages=2", "toy.nan_at_step=1", "toy.nan_kind=grad"]
+    train_model("toy", out=toy / "fresh", overrides=nan, progress=False)
+    train_model("toy", out=toy / "kept", overrides=nan + ["toy.keep_optimizer_state=true"], progress=False)
+    end_of_first = {"G": (32768.0, 1), "D": (65536.0, 3)}
+    assert _scalers(toy / "fresh", 3) == _scalers(toy / "kept", 3) == end_of_first
+    assert _scalers(toy / "fresh", 6) == {"G": (65536.0, 3), "D": (65536.0, 3)}
+    assert _scalers(toy / "kept", 6) == {"G": (32768.0, 4), "D": (65536.0, 6)}
+    shutil.copytree(toy / "kept", toy / "resumed")
+    (toy / "resumed" / "checkpoints" / "step_000000006.safetensors").unlink()
+    (toy / "resumed" / "latest").write_text("checkpoints/step_000000003.safetensors\n")
+    train_model("toy", out=toy / "resumed", resume=True, progress=False)
+    assert _scalers(toy / "resumed", 6) == _scalers(toy / "kept", 6)
 
 
 def test_bf16_support_is_asked_of_the_trainers_gpu(monkeypatch):

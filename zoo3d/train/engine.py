@@ -406,8 +406,11 @@ class Trainer:
 
     def _build_optimizers(self, stage: Stage) -> None:
         """The stage's Adams over its trainable parameters (:meth:`_set_trainable` first), going on from the
-        previous stage's where it keeps their state, then the checkpoint's state where a resume holds one."""
+        previous stage's where it keeps their state, then the checkpoint's state where a resume holds one.
+        Under fp16 each has a GradScaler, kept with the Adam it scales: a fresh one would start again at 65536
+        and find the kept Adam's scale again only by skipping steps (down) or 2000 steps a doubling (up)."""
         previous = self.optimizers if stage.keep_optimizer_state else {}
+        previous_scalers = self.scalers if stage.keep_optimizer_state else {}
         self.optimizers, self._params, self.scalers = {}, {}, {}
         for name, spec in stage.optimizers.items():
             params, seen = [], set()
@@ -424,7 +427,8 @@ class Trainer:
                                                      betas=tuple(spec.betas), eps=spec.eps,
                                                      weight_decay=spec.weight_decay)
             if self.amp_dtype == torch.float16:
-                self.scalers[name] = torch.amp.GradScaler(self.device.type)
+                kept_scaler = previous_scalers.get(name)
+                self.scalers[name] = kept_scaler if kept_scaler is not None else torch.amp.GradScaler(self.device.type)
             if name in previous:  # the moments and step counts go on; the rates and betas are this stage's
                 kept = previous[name].state
                 for p in params:
