@@ -170,3 +170,78 @@ def test_the_default_scoring_shows_the_discriminator_each_images_camera():
     logs = _phases(AdversarialLoss())["discriminator"].loss(ctx).logs
     assert logs["d_real"] == pytest.approx(real.cameras.to_angles()["yaw"].mean().item(), abs=1e-5)
     assert logs["d_fake"] == pytest.approx(sampled_pose(3)[:, 0].mean().item(), abs=1e-5)
+
+
+class PooledD(torch.nn.Module):
+    """logit = sum_c w_c mean_pixels(sum_k a_ck x_k): at every pixel its input gradient is g_k = (1/N) sum_c
+    w_c a_ck, here (1, -1/4, -1/4) 2^-26 at 64 x 64, below half fp16's least subnormal (2^-24). R1 (gamma) is
+    gamma N / 2 |g|^2, dR1/dw_c = gamma sum_k g_k a_ck and dR1/da_ck = gamma g_k w_c. ``autocast`` records, call
+    by call, whether autocast was on."""
+
+    def __init__(self):
+        super().__init__()
+        self.a = torch.nn.Parameter(torch.tensor([[1.0, -2.0, 1.0], [3.0, 1.0, -2.0]]) / 4)
+        self.w = torch.nn.Parameter(torch.tensor([1.0, 1.0]) / 2 ** 14)
+        self.autocast: list[bool] = []
+
+    def input_gradient(self, pixels: int) -> torch.Tensor:
+        return (self.w @ self.a).detach() / pixels
+
+    def forward(self, x, cameras=None):
+        self.autocast.append(torch.is_autocast_enabled("cpu"))
+        h = torch.nn.functional.conv2d(x, self.a[:, :, None, None])
+        pooled = torch.nn.functional.adaptive_avg_pool2d(h, 1).flatten(1)
+        return DiscriminatorOutput(logit=torch.nn.functional.linear(pooled, self.w[None]))
+
+
+def _amp_context(disc, amp_dtype, res=64, n=2):
+    """A step under the CPU's autocast in ``amp_dtype`` (a stand-in for CUDA's), as the engine runs a phase."""
+    ctx = context({"generator": ConstantGenerator(0.8), "discriminator": disc}, real_batch(n, res), batch_size=n)
+    ctx.amp_dtype = amp_dtype
+    ctx.autocast = lambda: torch.autocast("cpu", dtype=amp_dtype, enabled=amp_dtype is not None)
+    return ctx
+
+
+def _zero_fakes(ctx, n):
+    return Sample(torch.zeros(n, 3, 64, 64))
+
+
+def test_r1_under_fp16_autocast_is_taken_in_fp32_and_keeps_its_value_and_gradient():
+    """fp16 autocast would round this discriminator's input gradient to 0 (the engine's old behaviour, shown
+    by the same pass left under autocast). The real pass R1 differentiates runs in fp32 instead, so R1 and its
+    weight gradient, taken through a loss scale of 65536 as the GradScaler does, are the closed forms."""
+    gamma, pixels = 3.0, 64 * 64
+    disc = PooledD()
+    g = disc.input_gradient(pixels)
+    assert g.abs().max() < 2.0 ** -25
+    r1 = 0.5 * gamma * pixels * g.pow(2).sum().item()
+    parts = GANParts(fakes=_zero_fakes)
+    inline = {p.name: p for p in gan_phases(AdversarialLoss(r1_gamma=gamma), parts)}["discriminator"]
+    lazy = {p.name: p for p in gan_phases(AdversarialLoss(r1_gamma=gamma, r1_every=1), parts)}["r1"]
+    ctx = _amp_context(disc, torch.float16)
+    with ctx.autocast():
+        assert inline.loss(ctx).logs["r1"] == pytest.approx(r1, rel=1e-6, abs=0)
+        assert disc.autocast == [False, True]  # the reals in fp32, the fakes under autocast
+        penalty = lazy.loss(ctx).loss
+    scale = 65536.0
+    grad_a, grad_w = (q / scale for q in torch.autograd.grad(penalty * scale, [disc.a, disc.w]))
+    assert penalty.item() == pytest.approx(r1, rel=1e-6, abs=0)
+    assert torch.allclose(grad_w, gamma * disc.a.detach() @ g, rtol=1e-6, atol=0)
+    assert torch.allclose(grad_a, gamma * disc.w.detach()[:, None] * g[None, :], rtol=1e-6, atol=0)
+    x = real_batch(2, 64).images.requires_grad_(True)
+    with ctx.autocast():
+        logits = disc(x).logit
+    assert logits.dtype == torch.float16
+    assert torch.autograd.grad(logits.float().sum(), x)[0].abs().max() == 0  # what fp16 leaves of g
+
+
+def test_only_an_fp16_pass_that_r1_differentiates_leaves_autocast():
+    """bf16 keeps fp32's range: its passes stay as they were; fp16 without R1 keeps its autocast too."""
+    for amp_dtype, gamma, expected in [(torch.bfloat16, 1.0, [True, True]), (torch.float16, 0.0, [True, True]),
+                                       (torch.float16, 1.0, [False, True]), (None, 1.0, [False, False])]:
+        disc = PooledD()
+        step = {p.name: p for p in gan_phases(AdversarialLoss(r1_gamma=gamma), GANParts(fakes=_zero_fakes))}
+        ctx = _amp_context(disc, amp_dtype)
+        with ctx.autocast():
+            step["discriminator"].loss(ctx)
+        assert disc.autocast == expected, (amp_dtype, gamma)

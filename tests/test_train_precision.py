@@ -58,6 +58,16 @@ def test_a_step_the_grad_scaler_skipped_does_not_move_the_ema(toy):
     assert not _same(_weights(gen), weights) and not _same(_weights(trainer.ema), ema)
 
 
+def test_phases_are_told_the_dtype_autocast_computes_in(toy):
+    """The shared GAN steps take R1's real pass out of fp16 autocast (zoo3d.train.gan): they read the dtype here."""
+    config = ToyConfig.model_validate({"stages": [toy_stage(2).model_dump()]})
+    trainer = Trainer(ToyModel(), config, toy / "run", model_name="toy", device="cpu", progress=False)
+    assert trainer.amp_dtype is None and trainer._context(trainer.stages[0], real=None).amp_dtype is None
+    for dtype in (torch.bfloat16, torch.float16):
+        trainer.amp_dtype = dtype
+        assert trainer._context(trainer.stages[0], real=None).amp_dtype is dtype
+
+
 def _fp16_with_cpu_scalers(monkeypatch):
     """What ``_setup_precision`` picks on a GPU without bf16, with CPU GradScalers; the arithmetic stays fp32."""
     monkeypatch.setattr(Trainer, "_setup_precision", lambda self: setattr(self, "amp_dtype", torch.float16))

@@ -173,6 +173,7 @@ class StepContext:
         rng: a torch.Generator (on the CPU) for latents and cameras, checkpointed with the run.
         device: where the modules live.
         autocast: a context manager enabling mixed precision where the engine allows it.
+        amp_dtype: the dtype ``autocast`` computes in (torch.bfloat16 or torch.float16), None without it.
         state: a dict the plugin may use for values that persist across steps (saved in checkpoints
             when they are tensors or plain numbers).
     """
@@ -188,6 +189,7 @@ class StepContext:
     rng: torch.Generator | None = None
     autocast: Callable[[], AbstractContextManager] = nullcontext
     state: dict[str, Any] = field(default_factory=dict)
+    amp_dtype: torch.dtype | None = None
 
     @property
     def generator(self) -> torch.nn.Module:

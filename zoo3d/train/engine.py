@@ -455,7 +455,7 @@ class Trainer:
             stage = self._stage_view[1]
         return StepContext(modules=self.modules, config=self.config, stage=stage, step=self.step,
                            stage_step=self.stage_step, device=self.device, real=real, ema=self.ema, rng=self.rng,
-                           autocast=self.autocast, state=self.state)
+                           autocast=self.autocast, state=self.state, amp_dtype=self.amp_dtype)
 
     def _real_batch(self, stage: Stage):
         if stage.resolution is None:

@@ -16,11 +16,13 @@ the recipe's phases, each minimised by the optimiser of the same role:
   and minimal surface).
 
 R1 on a patch discriminator's output is taken on D(real) + patch_lambda x mean patch logit (GRAM-HD eq. 11).
+Under fp16 autocast the real pass that R1 differentiates runs in fp32 (:func:`_r1_precision`).
 Poses are (yaw, pitch) in radians in zoo3d's convention (:func:`zoo3d.train.losses.pose_target`).
 """
 
 from __future__ import annotations
 
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field, replace
 from functools import partial
 from typing import Any, Callable, Literal
@@ -166,7 +168,8 @@ def discriminator_step(ctx: StepContext, loss: AdversarialLoss, parts: GANParts)
     with torch.no_grad():
         fakes = parts.fakes(ctx, ctx.stage.batch_size)
     reals = parts.reals(ctx, inline_r1)
-    real_out = parts.discriminate(ctx, reals)
+    with _r1_precision(ctx, inline_r1):
+        real_out = parts.discriminate(ctx, reals)
     fake_out = parts.discriminate(ctx, fakes.detached())
     adv = discriminator_loss(real_out.logit, fake_out.logit)
     total = adv
@@ -190,6 +193,17 @@ def discriminator_step(ctx: StepContext, loss: AdversarialLoss, parts: GANParts)
     return LossResult(total, logs)
 
 
+def _r1_precision(ctx: StepContext, takes_r1: bool) -> AbstractContextManager:
+    """fp32 for the real pass R1 differentiates, when the step runs under fp16 autocast: R1's input gradient
+    runs back through that pass in fp16, where per-pixel gradients of about 4e-8 (GRAM's discriminator at 256 px at
+    initialisation) round to 0. Scaling that inner gradient (pi-GAN, GRAM) restores R1's value but leaves its
+    own gradient, carried back through the same fp16 nodes at the loss scale over the inner one, to underflow
+    in turn. bf16 has fp32's exponent range and keeps its pass as it is."""
+    if takes_r1 and ctx.amp_dtype == torch.float16:
+        return torch.autocast(ctx.device.type, enabled=False)
+    return nullcontext()
+
+
 def _r1_logits(out: DiscriminatorOutput, loss: AdversarialLoss) -> Tensor:
     if loss.patch_lambda > 0 and out.patch is not None:
         return out.logit + loss.patch_lambda * out.patch.mean(dim=(2, 3))
@@ -199,7 +213,8 @@ def _r1_logits(out: DiscriminatorOutput, loss: AdversarialLoss) -> Tensor:
 def r1_step(ctx: StepContext, loss: AdversarialLoss, parts: GANParts) -> LossResult:
     """The lazy ``r1`` phase: R1 on the reals (every input that requires grad), times the interval."""
     reals = parts.reals(ctx, True)
-    out = parts.discriminate(ctx, reals)
+    with _r1_precision(ctx, True):
+        out = parts.discriminate(ctx, reals)
     penalty = r1_penalty(_r1_logits(out, loss), reals.r1_inputs(), loss.r1_gamma, interval=loss.r1_every)
     return LossResult(penalty, {"r1": penalty.item() / loss.r1_every})
 
