@@ -15,7 +15,7 @@ import torch
 
 from toy_model import ToyConfig, ToyModel, toy_stage, use_toy
 from zoo3d.launch import train_model
-from zoo3d.train.engine import Trainer
+from zoo3d.train.engine import Trainer, TrainingDiverged
 
 pytestmark = pytest.mark.usefixtures("single_thread")
 
@@ -126,3 +126,23 @@ def test_bf16_support_is_asked_of_the_trainers_gpu(monkeypatch):
         picked[name] = trainer.amp_dtype
     assert picked == {"cuda:1": torch.bfloat16, "cuda:0": torch.float16, "cuda": torch.float16}
     assert current == [0]  # the current device is put back
+
+
+def test_a_gradient_that_stays_nan_under_a_grad_scaler_ends_in_rollbacks_not_endless_skips(toy, monkeypatch):
+    """G's gradient is NaN at every step. Its scaler skips steps 1 to 16, halving 65536 = 2¹⁶ down to 1; step 17's
+    NaN gradient, taken at scale 1 and so not finite even unscaled, rolls the run back. Each rollback restores
+    the start's scaler, so with ``max_nan_rollbacks`` = 1 the second failure at step 17 stops the run, where it
+    used to end 'done' with G never moved and its scale at 65536 · 2⁻ⁿ."""
+    _fp16_with_cpu_scalers(monkeypatch)
+    monkeypatch.setattr(ToyModel, "_fault", _nan_gradient_always)
+    with pytest.raises(TrainingDiverged, match=r"non-finite gradient in phase 'G' at step 17 kept coming back after 1 "):
+        train_model("toy", out=toy / "run", overrides=["stages.main.steps=60", "train.max_nan_rollbacks=1",
+                                                       "train.checkpoint_every=0"], progress=False)
+    events = [json.loads(line) for line in (toy / "run" / "metrics.jsonl").read_text().splitlines()
+              if '"event"' in line]
+    assert [(e["step"], e["phase"], e["what"], e["restored_step"]) for e in events] == [(17, "G", "gradient", 0)] * 2
+
+
+def _nan_gradient_always(self, ctx, loss):
+    p = next(ctx.generator.parameters())
+    return loss + 0.0 * torch.sqrt(p - p.detach()).sum()  # a finite loss with a NaN gradient

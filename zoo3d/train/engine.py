@@ -523,7 +523,9 @@ class Trainer:
                 loss_ok, grad_ok = self.world.all_true(finite).tolist()  # every process rolls back, or none
                 if not loss_ok:
                     raise _NonFinite(phase.name, "loss")
-                if not grad_ok and scaler is None:  # with a GradScaler, inf grads just skip the step
+                if not grad_ok and (scaler is None or scaler.get_scale() <= 1.0):
+                    # with a GradScaler, inf grads skip the step while the scale can still come down; at 1 or
+                    # below the gradient is not finite even unscaled, and the run would otherwise skip forever
                     raise _NonFinite(phase.name, "gradient")
                 if spec.grad_clip is not None and grads:
                     torch.nn.utils.clip_grads_with_norm_(params, spec.grad_clip, norm)
