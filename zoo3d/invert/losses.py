@@ -81,7 +81,9 @@ def perceptual_for(device: torch.device | str, kind: str = "auto") -> Perceptual
 
 
 def pixel_loss(pred: Tensor, target: Tensor, kind: str = "l1") -> Tensor:
-    """Per-image (B,) mean absolute (``l1``) or squared (``l2``) error."""
+    """Per-image (B,) mean absolute (``l1``) or squared (``l2``) error; another kind is refused, not squared."""
+    if kind not in ("l1", "l2"):
+        raise ValueError(f"unknown pixel loss '{kind}' (l1 or l2)")
     diff = pred.float() - target.float()
     err = diff.abs() if kind == "l1" else diff.square()
     return err.flatten(1).mean(1)
