@@ -20,7 +20,7 @@ SPACES = ("z", "w", "w+")
 
 
 @runtime_checkable
-class SupportsLatentSpaces(Protocol):
+class SupportsLatentSpaces(Protocol):  # pragma: no mutate block (stubs; isinstance checks every name in the body)
     """What a generator implements to be inverted in W or W+.
 
     Attributes:
