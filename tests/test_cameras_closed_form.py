@@ -451,3 +451,20 @@ def test_frontal_is_one_camera_at_the_prior_centre_by_default():
     a = front.to_angles()
     assert (a["yaw"].item(), a["pitch"].item(), a["radius"].item(), a["fov"].item()) == pytest.approx(
         (0.25, -0.1, 2.5, 18.0), abs=1e-12)
+
+
+def test_cameras_of_different_resolutions_are_not_one_batch():
+    """``Camera.cat`` kept the first camera's resolution whatever the others had; a batch has one."""
+    a = Camera.from_angles(torch.tensor([0.1]), torch.tensor([0.0]), resolution=(32, 32))
+    b = Camera.from_angles(torch.tensor([0.2]), torch.tensor([0.0]), resolution=(64, 48))
+    assert Camera.cat([a, a]).resolution == (32, 32)
+    with pytest.raises(ValueError, match=r"different resolutions \[\(32, 32\), \(64, 48\)\]"):
+        Camera.cat([a, b])
+
+
+def test_rays_refuse_a_width_without_a_height():
+    """``rays(width=5)`` on a camera with a resolution drew the stored 64x48 grid and ignored the width."""
+    cam = Camera.from_angles(torch.tensor([0.0]), torch.tensor([0.0]), resolution=(64, 48))
+    assert cam.rays()[1].shape == (1, 64 * 48, 3) and cam.rays(4, 5)[1].shape == (1, 20, 3)
+    with pytest.raises(ValueError, match="pass height with width"):
+        cam.rays(width=5)

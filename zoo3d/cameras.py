@@ -301,7 +301,11 @@ class Camera:
 
     @staticmethod
     def cat(cameras: Iterable["Camera"]) -> "Camera":
+        """One batch of ``cameras``, which must share one resolution (or all have none): a batch has one."""
         cams = list(cameras)
+        sizes = list(dict.fromkeys(c.resolution for c in cams))
+        if len(sizes) > 1:
+            raise ValueError(f"Camera.cat: the cameras have different resolutions {sizes}; a batch has one")
         return Camera(torch.cat([c.cam2world for c in cams]), torch.cat([c.intrinsics for c in cams]),
                       cams[0].resolution)
 
@@ -330,6 +334,8 @@ class Camera:
         ``align_corners``: the GRAM/pi-GAN pixel grid (see :meth:`pixel_grid`).
         """
         if height is None:
+            if width is not None:
+                raise ValueError("Camera.rays: pass height with width (a width alone would be ignored)")
             if self.resolution is None:
                 raise ValueError("Camera.rays needs a resolution: pass height/width or set Camera.resolution")
             height, width = self.resolution
