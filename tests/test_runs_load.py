@@ -9,6 +9,7 @@ import torch
 from toy_model import one_thread, use_toy
 from zoo3d.errors import UserError
 from zoo3d.launch import train_model
+from zoo3d.plugins import get_host
 from zoo3d.runs import find_runs, load_model, resolve_checkpoint
 
 
@@ -41,6 +42,19 @@ def test_missing_runs_name_the_command_that_creates_one(toy):
     (toy / "empty").mkdir()
     with pytest.raises(UserError, match="has no checkpoint yet"):
         resolve_checkpoint(str(toy / "empty"))
+
+
+def test_a_misspelt_model_name_gets_the_unknown_model_sentence(toy):
+    """`zoo3d sample gramm` says what `zoo3d train gramm` says: the closest name (and the plugins that failed to
+    load, one of which may provide it), not only that the text is no run, checkpoint or model."""
+    with pytest.raises(UserError) as err:
+        resolve_checkpoint("tyo")
+    assert str(err.value) == ("'tyo' is neither a run folder, a checkpoint file nor a registered model name. "
+                              "Unknown model 'tyo'. Did you mean 'toy'? Known models: "
+                              + ", ".join(sorted(s.name for s in get_host().models)) + ".")
+    with pytest.raises(UserError) as err:
+        resolve_checkpoint("runs/tyo")  # a path names no model: no model hint
+    assert str(err.value) == "'runs/tyo' is neither a run folder, a checkpoint file nor a registered model name."
 
 
 def test_load_model_gives_the_ema_generator_in_eval_mode(toy):

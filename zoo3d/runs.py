@@ -278,7 +278,22 @@ def resolve_checkpoint(ref: str) -> Path:
         return check_checkpoint_file(path)
     if _is_model_name(ref):
         return newest_run_checkpoint(ref)
-    raise UserError(f"'{ref}' is neither a run folder, a checkpoint file nor a registered model name.")
+    raise UserError(f"'{ref}' is neither a run folder, a checkpoint file nor a registered model name."
+                    + _unknown_model_hint(ref))
+
+
+def _unknown_model_hint(ref: str) -> str:
+    """For a ``ref`` that reads as a model name, what ``Unknown model`` says: the closest name and the
+    plugins that failed to load, one of which may provide it."""
+    from zoo3d.plugins import get_host
+
+    if Path(ref).suffix or len(Path(ref).parts) != 1:
+        return ""
+    try:
+        get_host().models.get(ref)
+    except UserError as unknown:
+        return f" {unknown}"
+    return ""
 
 
 def newest_run_checkpoint(model: str) -> Path:
