@@ -1,7 +1,7 @@
 """Every hook is documented, every model card validates, every registered model has a card and presets, and
 the protocol table in docs/metrics.md states what the protocols are, every environment variable is documented,
-every public helper plugins.md lists exists, and every `zoo3d.…` name and `zoo3d CMD --option` the docs write
-exists."""
+every public helper plugins.md lists exists, and every `zoo3d.…` name, `zoo3d CMD --option` and config key the
+docs write exists."""
 
 from __future__ import annotations
 
@@ -228,3 +228,53 @@ def test_every_option_the_docs_give_a_command_exists():
                 wrong += [f"{doc.name}: {flag} in `{span.strip()}`" for flag in sorted(flags - options)]
     assert checked > 100
     assert wrong == []
+
+
+def _preset_configs() -> list[dict]:
+    """Every registered model's every preset, as the plain data a run's config.yaml holds."""
+    from zoo3d.config import load_run_config
+
+    return [load_run_config(spec.load().config_class, spec.name, spec.presets_dir, preset, None, []).model_dump()
+            for spec in get_host().models for preset in spec.presets()]
+
+
+def _config_has(node, parts: list[str]) -> bool:
+    """Whether the dotted key ``parts`` is in a dumped config: stages are addressed by name (`stages.gram_hd.stage2`
+    or its last part) or index, `<name>` stands for any entry, and an empty map (`module_lr`, a stage's `loss`) takes any key."""
+    if not parts:
+        return True
+    head, rest = parts[0], parts[1:]
+    if isinstance(node, dict):
+        if head in node:
+            return _config_has(node[head], rest)
+        return not node or (head.startswith("<") and any(_config_has(v, rest) for v in node.values()))
+    if isinstance(node, list):
+        if head.startswith("<"):
+            return any(_config_has(item, rest) for item in node)
+        if head.isdigit():
+            return int(head) < len(node) and _config_has(node[int(head)], rest)
+        for cut in range(len(parts), 0, -1):
+            name = ".".join(parts[:cut])
+            named = [item for item in node if name in (item.get("name"), str(item.get("name")).rsplit(".", 1)[-1])]
+            if any(_config_has(item, parts[cut:]) for item in named):
+                return True
+    return False
+
+
+def test_every_config_key_the_docs_name_is_a_key_of_some_model():
+    """A `section.key` the docs name (`generator.texture_filter`, `stages.<name>.module_lr`) is in some model's
+    config; file names (`data.py`) and calls (`generator.represent(…)`) are not keys. `train.steps` and
+    `train.batch_size` are named as what is refused."""
+    configs = _preset_configs()
+    sections = set().union(*configs) - {"model"}
+    key = re.compile(r"`(?:--set )?((?:%s)\.[\w.<>]+?)\.?(?=[`:=\s)])" % "|".join(sorted(sections)))
+    unknown, checked = [], 0
+    for doc in USER_DOCS:
+        for name in sorted(set(key.findall(doc.read_text()))):
+            if name.rsplit(".", 1)[-1] in {"py", "pth", "pt", "pkl"} or name in {"train.steps", "train.batch_size"}:
+                continue
+            checked += 1
+            if not any(_config_has(config, name.split(".")) for config in configs):
+                unknown.append(f"{doc.name}: {name}")
+    assert checked > 50, checked
+    assert unknown == []
