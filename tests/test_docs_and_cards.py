@@ -278,3 +278,12 @@ def test_every_config_key_the_docs_name_is_a_key_of_some_model():
                 unknown.append(f"{doc.name}: {name}")
     assert checked > 50, checked
     assert unknown == []
+
+
+def test_training_md_lists_every_metadata_key_a_checkpoint_holds():
+    """training.md's list of checkpoint metadata is the whole of what the engine writes (`zoo3d.total_rollbacks`
+    was written and not listed)."""
+    written = set(re.findall(r"\"(zoo3d\.\w+)\": ", (REPO / "zoo3d" / "train" / "engine.py").read_text()))
+    listed = (REPO / "docs" / "training.md").read_text().split("Metadata (flat str→str):", 1)[1].split("\n\n", 1)[0]
+    assert len(written) > 10
+    assert sorted(key for key in written if f"`{key}`" not in listed) == []
