@@ -4,8 +4,9 @@
                                         [--resolution R]
 
 Each checkpoint's EMA generator draws ``--images`` samples (latents and prior cameras from the same
-seeded draws as ``zoo3d compare``'s distribution metrics, seed 0) at its own resolution (or at
-``--resolution``, e.g. GRAM-HD at 32² instead of its 64² output) and truncation ``--psi``; they are
+seeded draws as ``zoo3d compare``'s distribution metrics, seed 0) at the run's output resolution (its newest
+checkpoint's, so a GRAM-HD run's step 0 and stage-1 checkpoints are drawn at its HR size too), or at
+``--resolution`` (e.g. GRAM-HD at 32² instead of its 64² output), and truncation ``--psi``; they are
 compared with as many dataset images by the ``diversity``, ``swd`` and ``detail`` functions of
 ``zoo3d.eval`` (docs/metrics.md). ``step 0`` is the generator as the run's config builds it before any
 training. Fewer images than the ``small`` protocol's make the curve cheap to draw on a CPU; compare runs
@@ -32,11 +33,23 @@ def generators(run: Path):
         yield loaded.step, loaded.generator
 
 
+def curve(run: Path, resolution: int | None = None):
+    """(step, generator, size) for every point of a run's curve, all at one size: ``resolution``, or the run's
+    output size, so that every point compares with the last (GRAM-HD renders its LR size before stage 2)."""
+    from zoo3d.eval.metric import model_resolution
+    from zoo3d.runs import load_model
+    from zoo3d.train.checkpoint import list_checkpoints
+
+    if resolution is None:
+        resolution = model_resolution(load_model(str(list_checkpoints(run)[0]), device="cpu").generator, None)
+    for step, generator in generators(run):
+        yield step, generator, resolution
+
+
 def main(argv: list[str] | None = None) -> int:
     from zoo3d.eval.distribution import generated_images, real_images
     from zoo3d.eval.detail import detail
     from zoo3d.eval.diversity import diversity
-    from zoo3d.eval.metric import model_resolution
     from zoo3d.eval.swd import swd
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -50,8 +63,7 @@ def main(argv: list[str] | None = None) -> int:
     print("| run | step | diversity | layout | colour | texture | face | swd | detail |")
     print("|---|---|---|---|---|---|---|---|---|")
     for run in args.runs:
-        for step, gen in generators(run):
-            res = args.resolution or model_resolution(gen, None)
+        for step, gen, res in curve(run, args.resolution):
             if res not in real:
                 real[res] = real_images(args.data, args.images, res)
             fake = generated_images(gen, args.images, res, args.psi, 0, "cpu")
