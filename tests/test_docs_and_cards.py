@@ -239,8 +239,9 @@ def _preset_configs() -> list[dict]:
 
 
 def _config_has(node, parts: list[str]) -> bool:
-    """Whether the dotted key ``parts`` is in a dumped config: stages are addressed by name (`stages.gram_hd.stage2`
-    or its last part) or index, `<name>` stands for any entry, and an empty map (`module_lr`, a stage's `loss`) takes any key."""
+    """Whether the dotted key ``parts`` is in a dumped config: stages are addressed by their whole name
+    (`stages.gram_hd.stage2`) or index, `<name>` stands for any entry, and an empty map (`module_lr`, a stage's
+    `loss`) takes any key."""
     if not parts:
         return True
     head, rest = parts[0], parts[1:]
@@ -255,23 +256,26 @@ def _config_has(node, parts: list[str]) -> bool:
             return int(head) < len(node) and _config_has(node[int(head)], rest)
         for cut in range(len(parts), 0, -1):
             name = ".".join(parts[:cut])
-            named = [item for item in node if name in (item.get("name"), str(item.get("name")).rsplit(".", 1)[-1])]
-            if any(_config_has(item, parts[cut:]) for item in named):
+            if any(item.get("name") == name and _config_has(item, parts[cut:]) for item in node):
                 return True
     return False
 
 
+#: keys the docs name as examples of what a config refuses
+REFUSED_KEYS = {"train.steps", "train.batch_size", "stages.gram_hd.steps"}
+
+
 def test_every_config_key_the_docs_name_is_a_key_of_some_model():
     """A `section.key` the docs name (`generator.texture_filter`, `stages.<name>.module_lr`) is in some model's
-    config; file names (`data.py`) and calls (`generator.represent(…)`) are not keys. `train.steps` and
-    `train.batch_size` are named as what is refused."""
+    config; file names (`data.py`) and calls (`generator.represent(…)`) are not keys, and the docs name a few
+    keys as what is refused."""
     configs = _preset_configs()
     sections = set().union(*configs) - {"model"}
     key = re.compile(r"`(?:--set )?((?:%s)\.[\w.<>]+?)\.?(?=[`:=\s)])" % "|".join(sorted(sections)))
     unknown, checked = [], 0
     for doc in USER_DOCS:
         for name in sorted(set(key.findall(doc.read_text()))):
-            if name.rsplit(".", 1)[-1] in {"py", "pth", "pt", "pkl"} or name in {"train.steps", "train.batch_size"}:
+            if name.rsplit(".", 1)[-1] in {"py", "pth", "pt", "pkl"} or name in REFUSED_KEYS:
                 continue
             checked += 1
             if not any(_config_has(config, name.split(".")) for config in configs):
