@@ -291,3 +291,16 @@ def test_training_md_lists_every_metadata_key_a_checkpoint_holds():
     listed = (REPO / "docs" / "training.md").read_text().split("Metadata (flat str→str):", 1)[1].split("\n\n", 1)[0]
     assert len(written) > 10
     assert sorted(key for key in written if f"`{key}`" not in listed) == []
+
+
+def test_data_md_lists_every_option_of_synthetic_heads():
+    """Every `synthetic:heads?KEY=` option the dataset takes is in data.md's list (`device` was not)."""
+    from zoo3d.data.synthetic import parse_options
+    from zoo3d.errors import UserError
+
+    with pytest.raises(UserError) as err:
+        parse_options({"no_such_option": "1"})
+    valid = str(err.value).split("valid options: ", 1)[1].rstrip(".").split(", ")
+    listed = (REPO / "docs" / "data.md").read_text().split("\nOptions: ", 1)[1].split("\n\n", 1)[0]
+    assert len(valid) >= 8
+    assert [option for option in valid if f"{option}=" not in listed] == []
