@@ -145,3 +145,26 @@ def test_a_group_without_a_command_prints_its_help_as_help_not_as_an_error(args)
     done = run_cli(*args)
     assert done.stdout.startswith(f"Usage: zoo3d {' '.join(args)}".rstrip() + " [OPTIONS] COMMAND")
     assert "Error" not in done.stderr and "Error" not in done.stdout
+
+
+def test_the_memory_budget_is_half_of_what_the_system_can_hand_out_not_of_its_free_pages(tmp_path, monkeypatch):
+    """Linux's MemAvailable counts the page cache it can drop; the free pages alone (what the budget used to
+    halve) were 15 of 20 GiB on a quiet machine and can be far less after heavy file reads."""
+    import zoo3d.limits as limits
+
+    meminfo = tmp_path / "meminfo"
+    meminfo.write_text("MemTotal:       32000000 kB\nMemFree:         1000000 kB\nMemAvailable:   20000000 kB\n")
+    assert limits.available_memory(str(meminfo)) == 20_000_000 * 1024
+    pages = {"SC_AVPHYS_PAGES": 1000, "SC_PAGE_SIZE": 4096}
+    monkeypatch.setattr(limits.os, "sysconf", lambda name: pages[name])
+    meminfo.write_text("MemTotal:       32000000 kB\nMemFree:         1000000 kB\n")  # a kernel before 3.14
+    assert limits.available_memory(str(meminfo)) == 1000 * 4096
+    assert limits.available_memory(str(tmp_path / "none")) == 1000 * 4096  # no /proc: the free pages
+    monkeypatch.setattr(limits, "available_memory", lambda: 6 * 2**30)
+    assert limits.memory_budget() == 3 * 2**30
+    monkeypatch.setattr(limits, "available_memory", lambda: None)
+    assert limits.memory_budget() == 8 * 2**30
+    monkeypatch.setattr(limits, "available_memory", lambda: 2**30)
+    with pytest.raises(UserError, match=r"1,024 frames of 256x256, which need about 1\.9 GiB of memory, more than the "
+                                         r"512\.0 MiB a command may hold \(half the memory available now\); ask for"):
+        limits.check_images("--frames", 1024, 256, 256, "frames")  # 1024 x 256² x 31 bytes

@@ -23,12 +23,31 @@ MAX_RESOLUTION = 4096
 BYTES_PER_PIXEL = 4 * (3 + 1) + 4 * 3 + 3
 
 
+def available_memory(meminfo: str = "/proc/meminfo") -> int | None:
+    """Bytes the system can hand out now without swapping: Linux's MemAvailable (free memory and the page cache
+    it can drop; the free pages alone can be a small part of it), else the free pages; None where neither is
+    known."""
+    try:
+        with open(meminfo, encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024  # given in kB
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
 def memory_budget() -> int:
     """Bytes a command may hold in images: half the memory available now (8 GiB where that is unknown)."""
-    try:
-        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE") // 2
-    except (ValueError, OSError, AttributeError):
-        return 8 * 2**30
+    available = available_memory()
+    return available // 2 if available is not None else 8 * 2**30
+
+
+def _over_budget(budget: int) -> str:
+    return f"more than the {byte_size(budget)} a command may hold (half the memory available now)"
 
 
 def byte_size(n: float) -> str:
@@ -48,8 +67,7 @@ def check_grid(option: str, resolution: int, bytes_per_point: int) -> None:
     need, budget = resolution ** 3 * bytes_per_point, memory_budget()
     if need > budget:
         raise UserError(f"{option} {resolution} asks for a grid of {resolution ** 3:,} points, which needs about "
-                        f"{byte_size(need)} of memory while {byte_size(budget)} is available; ask for a smaller "
-                        f"resolution.")
+                        f"{byte_size(need)} of memory, {_over_budget(budget)}; ask for a smaller resolution.")
 
 
 def check_images(option: str, count: int, height: int, width: int, what: str = "images") -> None:
@@ -61,5 +79,4 @@ def check_images(option: str, count: int, height: int, width: int, what: str = "
     need, budget = count * height * width * BYTES_PER_PIXEL, memory_budget()
     if need > budget:
         raise UserError(f"{option} asks for {count:,} {what} of {height}x{width}, which need about "
-                        f"{byte_size(need)} of memory while {byte_size(budget)} is available; ask for fewer or "
-                        f"smaller {what}.")
+                        f"{byte_size(need)} of memory, {_over_budget(budget)}; ask for fewer or smaller {what}.")
