@@ -873,3 +873,17 @@ def test_a_metric_spec_direction_applies_unless_the_metric_class_sets_its_own(mo
     assert metrics["own"].better("own") is True and metrics["own"].better("other") is None  # the class's
     assert metrics["plain"].better("plain") is True  # neither sets one: the base default
     assert Bare.higher_is_better is True  # the class itself is left alone
+
+
+def test_the_report_names_a_noised_view_per_view_noise_not_a_2d_upsampler():
+    """A calibration view with per-view noise is not strictly consistent; the note said '2D upsampler' of it."""
+    from zoo3d.eval.metric import note_upsampler
+
+    base = SimpleNamespace(z_dim=2, resolution=(8, 8), camera_prior=CameraPrior(), strictly_3d_consistent=True)
+    upsampler = SimpleNamespace(**{**vars(base), "strictly_3d_consistent": False})
+    ctx = EvalContext(protocol=make_protocol("small", instances=1), device=torch.device("cpu"), seeds=[0])
+    for name, generator in [("noise", DegradedGenerator(base, noise=0.1)), ("blur", DegradedGenerator(base, blur=1.0)),
+                            ("up", upsampler)]:
+        note_upsampler(EvalModel(name, generator, None), ctx, "x scores y")
+    assert ctx.notes == ["noise: not strictly 3D-consistent (per-view noise); x scores y.",
+                         "up: not strictly 3D-consistent (2D upsampler); x scores y."]

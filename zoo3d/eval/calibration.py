@@ -112,6 +112,8 @@ class DegradedGenerator(Generator):
         self.resolution = base.resolution
         self.camera_prior = base.camera_prior
         self.strictly_3d_consistent = noise == 0 and bool(getattr(base, "strictly_3d_consistent", True))
+        if noise > 0:  # what the report's notes say makes it inconsistent: no upsampler here
+            self.inconsistency = "per-view noise"
 
     def represent(self, z: Tensor, psi: float = 1.0):
         return self.base.represent(z, psi)

@@ -225,7 +225,8 @@ def strictly_consistent(generator) -> bool:
 
 
 def note_upsampler(model: EvalModel, ctx: EvalContext, scores: str) -> None:
-    """Note in the report that ``model`` is not strictly 3D-consistent (a 2D upsampler), saying what the metric
-    ``scores`` of it; nothing for a strictly consistent model."""
+    """Note in the report that ``model`` is not strictly 3D-consistent (a 2D upsampler, or what its generator's
+    ``inconsistency`` names), saying what the metric ``scores`` of it; nothing for a strictly consistent model."""
     if not strictly_consistent(model.generator):
-        ctx.notes.append(f"{model.name}: not strictly 3D-consistent (2D upsampler); {scores}.")
+        why = getattr(model.generator, "inconsistency", "2D upsampler")
+        ctx.notes.append(f"{model.name}: not strictly 3D-consistent ({why}); {scores}.")
