@@ -37,7 +37,7 @@ def test_style_net_alpha_and_styles():
     torch.testing.assert_close(out[:2], net(x[:2], z[:1]))
     assert (net(x[:2], z[1:]) - out[:2]).abs().max() > 1e-4
     # psi = 0 replaces every z by the style average (which must be computed first).
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=r"^truncation needs the style average: call compute_style_average\(\) first$"):
         net(x[:2], z[:1], psi=0.5)
     net.compute_style_average(500, generator=torch.Generator().manual_seed(0))
     with torch.no_grad():  # the mean style of the very latents drawn
@@ -90,7 +90,7 @@ def test_both_nets_add_their_learned_detail_to_a_given_base_instead_of_bicubic()
     assert bg_detail.abs().max() > 1e-3
     torch.testing.assert_close(background(x[:, :3], base=base[:, :3]), base[:, :3] + bg_detail)
     upstream = StyleRRDBNet(in_ch=6, out_ch=4, nf=8, nb=1, gc=4, scale=2, z_dim=8, up_channels=[8], style_hidden=8)
-    with pytest.raises(ValueError, match="residual=True"):
+    with pytest.raises(ValueError, match=r"^a base for the residual needs StyleRRDBNet\(residual=True\)$"):
         upstream(x, z, base=base)
 
 
@@ -133,3 +133,174 @@ def test_a_release_imports_its_modulated_kernels_unchanged_and_an_equalized_conf
     assert torch.equal(state["fg.up_convs.0.weight"], kernel)
     state, _ = sr_state_from_upstream(release, "super_resolution.", "fg.", True, "r.pt", equalized=True)
     torch.testing.assert_close(state["fg.up_convs.0.weight"], kernel * 72 ** 0.5)
+
+
+def _parameter_count(net: torch.nn.Module) -> int:
+    return sum(p.numel() for p in net.parameters())
+
+
+def test_default_nets_are_gram_hds_ffhq256_networks():
+    """Counts of the authors' StyleRRDBNet(36, 4, w_dim=256, nf=64, nb=8, gc=32, up_channels=[64, 64], to_rgb_ks=1,
+    use_mapping_network=True) and RRDBNet(3, 3, nf=64, nb=4, gc=32, up_channels=[64, 32], use_pixel_shuffle=False,
+    global_residual=True): GRAM-HD's x4 configs with 32 feature channels."""
+    foreground, background = StyleRRDBNet(), RRDBNet()
+    assert _parameter_count(foreground) == 6408900 and foreground.scale == 4
+    assert _parameter_count(background) == 2981923 and background.scale == 4
+
+
+def test_nets_take_the_widths_of_their_own_kind():
+    style = StyleRRDBNet(nf=8, nb=1, gc=4, scale=4, z_dim=8, style_hidden=8)
+    background = RRDBNet(nf=8, nb=1, gc=4, scale=4)
+    assert [conv.out_channels for conv in style.up_convs] == [4 * 64, 4 * 64]  # pixel shuffle: 4c -> c
+    assert [conv.out_channels for conv in background.up_convs] == [64, 32]
+    assert default_up_channels(4, style=False) == [64, 32]
+    assert default_up_channels(16, style=False) == [64, 32, 16, 8]
+    assert default_up_channels(32, style=False) == [64, 32, 16, 8, 8]  # past GRAM-HD's x16 the last width repeats
+    assert default_up_channels(32, style=True) == [64, 64, 32, 16, 16]
+    with pytest.raises(ValueError, match="power of two >= 2, got 6"):
+        default_up_channels(6, style=True)
+    with pytest.raises(ValueError, match=r"needs 2 entries for scale 4, got \[8\]"):
+        RRDBNet(nf=8, nb=1, gc=4, scale=4, up_channels=[8])
+
+
+def _authors_modconv(conv, x: torch.Tensor, style: torch.Tensor) -> torch.Tensor:
+    """GRAM-HD's ModConv2D, one map at a time: kernel x style per input channel, demodulated, plus bias."""
+    w = conv.weight[None] * conv.scale * style[:, None, :, None, None]
+    w = w * (w.square().sum(dim=(2, 3, 4), keepdim=True) + 1e-8).rsqrt()
+    return torch.cat([F.conv2d(x[i:i + 1], w[i], conv.bias, padding=conv.kernel_size // 2) for i in range(len(x))])
+
+
+def _authors_style_forward(net: StyleRRDBNet, x: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+    """GRAM-HD's StyleRRDBNet.forward_with_style: each modulated conv reads the next in_channels of the style."""
+    style = net.mapping(z).repeat_interleave(x.shape[0] // z.shape[0], dim=0)
+    start = 0
+
+    def modconv(conv, fea):
+        nonlocal start
+        out = _authors_modconv(conv, fea, style[:, start:start + conv.in_channels])
+        start += conv.in_channels
+        return out
+
+    fea = net.body.conv_first(x)
+    fea = fea + net.body.trunk_conv(net.body.trunk(fea))
+    for conv in net.up_convs:
+        fea = F.leaky_relu(F.pixel_shuffle(modconv(conv, fea), 2), 0.2)
+    out = modconv(net.conv_last, F.leaky_relu(modconv(net.hr_conv, fea), 0.2))
+    assert start == style.shape[1]
+    return torch.cat([out[:, :-1], torch.sigmoid(out[:, -1:])], dim=1)
+
+
+def test_style_net_equals_the_authors_forward_at_three_upsampling_stages():
+    torch.manual_seed(0)
+    net = StyleRRDBNet(in_ch=6, out_ch=4, nf=8, nb=1, gc=4, scale=8, z_dim=8, up_channels=[8, 6, 4],
+                       style_hidden=8, last_kernel=3)
+    with torch.no_grad():
+        for conv in (*net.up_convs, net.hr_conv, net.conv_last):
+            conv.bias.normal_()
+    x, z = torch.randn(4, 6, 3, 3), torch.randn(2, 8)
+    with torch.no_grad():
+        torch.testing.assert_close(net(x, z), _authors_style_forward(net, x, z), atol=1e-5, rtol=1e-5)
+
+
+def test_shared_style_conv_computes_what_modulated_conv_does():
+    from zoo3d.nn.modconv import ModulatedConv2d
+    from zoo3d_gram_hd.superres import SharedStyleModulatedConv2d
+
+    torch.manual_seed(0)
+    x = torch.randn(6, 4, 5, 5)
+    for kernel, bias, style_dim in ((1, True, None), (3, False, None), (5, True, 3)):
+        shared = SharedStyleModulatedConv2d(4, 5, kernel, style_dim, bias=bias, kernels="equalized")
+        plain = ModulatedConv2d(4, 5, kernel, style_dim, bias=bias)
+        if bias:
+            torch.nn.init.normal_(shared.bias)
+        plain.load_state_dict(shared.state_dict())
+        styles = torch.rand(2, style_dim or 4) + 0.5
+        with torch.no_grad():
+            expected = plain(x, styles.repeat_interleave(3, dim=0))
+            torch.testing.assert_close(shared(x, styles), expected, atol=1e-5, rtol=1e-5)
+            torch.testing.assert_close(shared(x, styles.repeat_interleave(3, dim=0)), expected, atol=1e-5, rtol=1e-5)
+            half = shared(x.bfloat16(), styles)  # fp32 kernel and bias follow bf16 activations
+        assert half.dtype == torch.bfloat16
+        torch.testing.assert_close(half.float(), expected, atol=0.1, rtol=0.05)
+    with pytest.raises(ValueError, match="^5 maps cannot share 2 styles in equal groups$"):
+        shared(x[:5], styles)
+    with pytest.raises(ValueError, match="'upstream' or 'equalized', got 'plain'"):
+        SharedStyleModulatedConv2d(4, 5, 3, kernels="plain")
+
+
+def test_upstream_kernels_start_with_nn_conv2ds_std():
+    """nn.Conv2d's default init is uniform on +-1/sqrt(fan_in): std 1/sqrt(3 fan_in)."""
+    from zoo3d_gram_hd.superres import SharedStyleModulatedConv2d
+
+    torch.manual_seed(0)
+    conv = SharedStyleModulatedConv2d(64, 64, 3)
+    assert conv.kernels == "upstream" and conv.scale == 1.0
+    assert conv.weight.std().item() == pytest.approx((3 * 64 * 9) ** -0.5, rel=0.02)
+
+
+def test_style_net_builds_every_modulated_conv_with_its_kernels():
+    net = StyleRRDBNet(in_ch=6, out_ch=4, nf=8, nb=1, gc=4, scale=2, z_dim=8, up_channels=[4], style_hidden=8,
+                       last_kernel=3, kernels="equalized")
+    for conv in (*net.up_convs, net.hr_conv, net.conv_last):
+        assert conv.kernels == "equalized" and conv.scale == pytest.approx((conv.in_channels * 9) ** -0.5)
+
+
+def test_style_mapping_starts_kaiming_normal_for_leaky_relu_0_2():
+    """GRAM-HD's kaiming_leaky_init: std = sqrt(2 / (1 + 0.2^2)) / sqrt(fan_in)."""
+    torch.manual_seed(0)
+    net = StyleRRDBNet(in_ch=6, out_ch=4, nf=8, nb=1, gc=4, scale=2, z_dim=256, up_channels=[4], style_hidden=256)
+    weights = torch.cat([net.mapping[i].weight.flatten() for i in (0, 2, 4)])
+    assert weights.std().item() == pytest.approx((2 / 1.04 / 256) ** 0.5, rel=0.005)
+
+
+def test_style_average_defaults_to_10000_latents_of_the_global_generator_in_the_nets_dtype():
+    torch.manual_seed(0)
+    net = StyleRRDBNet(in_ch=6, out_ch=4, nf=8, nb=1, gc=4, scale=2, z_dim=4, up_channels=[4], style_hidden=8)
+    torch.manual_seed(1)
+    average = net.compute_style_average().clone()
+    torch.manual_seed(1)
+    with torch.no_grad():
+        torch.testing.assert_close(average, net.mapping(torch.randn(10000, 4)).mean(0))
+    net.double()
+    generator = torch.Generator().manual_seed(2)
+    average = net.compute_style_average(100, generator=generator)
+    with torch.no_grad():
+        z = torch.randn(100, 4, generator=torch.Generator().manual_seed(2)).double()
+        torch.testing.assert_close(average, net.mapping(z).mean(0))
+    z = torch.randn(1, 4, dtype=torch.float64)
+    with torch.autocast("cpu", dtype=torch.bfloat16), torch.no_grad():
+        net.float()
+        truncated = net.styles(z.float(), psi=0.5)
+    torch.testing.assert_close(truncated.float(), net.styles(z.float(), psi=0.5), atol=0.05, rtol=0.05)
+
+
+def test_style_net_residual_adds_gain_times_its_raw_output():
+    torch.manual_seed(0)
+    net = StyleRRDBNet(in_ch=4, out_ch=4, nf=8, nb=1, gc=4, scale=2, z_dim=8, up_channels=[8], style_hidden=8,
+                       residual=True)  # in_ch == out_ch: the whole input is the rgba to up-sample
+    with torch.no_grad():
+        net.residual_gain.fill_(0.5)
+    raw = []
+    net.conv_last.register_forward_hook(lambda m, i, o: raw.append(o))
+    x, z = torch.rand(2, 4, 5, 5), torch.randn(1, 8)
+    out = net(x, z)
+    bicubic = F.interpolate(x, scale_factor=2, mode="bicubic", align_corners=False)
+    torch.testing.assert_close(out[:, :3], bicubic[:, :3] + 0.5 * raw[0][:, :3])
+    torch.testing.assert_close(out[:, 3], (bicubic[:, 3] + 0.5 * raw[0][:, 3]).clamp(0, 1))
+    assert (raw[0][:, :3].abs() > 0.01).float().mean() > 0.5
+    with pytest.raises(ValueError, match="^StyleRRDBNet's residual needs in_ch >= out_ch$"):
+        StyleRRDBNet(in_ch=3, out_ch=4, nf=8, nb=1, gc=4, scale=2, z_dim=8, up_channels=[8], residual=True)
+    with pytest.raises(ValueError, match="^RRDBNet's global bicubic residual needs in_ch == out_ch$"):
+        RRDBNet(4, 3, nf=8, nb=1, gc=4, scale=2, up_channels=[8])
+    with pytest.raises(ValueError, match=r"^batch of textures \(3\) is not a multiple of the batch of z \(2\)$"):
+        net(x[:1].expand(3, -1, -1, -1), torch.randn(2, 8))
+
+
+def test_trunk_runs_channels_last_on_cpu():
+    """oneDNN's NHWC convolutions are the fast ones on CPU; the returned maps are plain contiguous."""
+    layouts = []
+    net = RRDBNet(nf=8, nb=1, gc=4, scale=2, up_channels=[8])
+    net.body.conv_first.register_forward_pre_hook(
+        lambda m, args: layouts.append(args[0].is_contiguous(memory_format=torch.channels_last)))
+    out = net(torch.rand(2, 3, 4, 4))
+    assert layouts == [True] and out.is_contiguous()
