@@ -85,8 +85,6 @@ class SharedStyleModulatedConv2d(ModulatedConv2d):
         if x.shape[0] % style.shape[0]:
             raise ValueError(f"{x.shape[0]} maps cannot share {style.shape[0]} styles in equal groups")
         per = x.shape[0] // style.shape[0]
-        if self.up:
-            return super().forward(x, style.repeat_interleave(per, dim=0))
         w = self.modulated_weight(style).to(x.dtype)  # (B, out, in, k, k)
         bias = None if self.bias is None else self.bias.to(x.dtype)
         outs = [F.conv2d(x[b * per:(b + 1) * per], w[b], bias, padding=self.kernel_size // 2)
