@@ -11,7 +11,7 @@ import pytest
 from zoo3d.fileio import WriteError
 from zoo3d.mesh import Mesh, read_obj, read_ply, write_mesh, write_obj, write_ply
 
-VERTICES = np.array([[0.0, 0.0, 0.0], [1.5, -0.25, 0.0], [0.1, 1.0, 0.5]], dtype=np.float32)
+VERTICES = np.array([[0.0, 0.0, 0.0], [1.5, -0.25, 2.5e-5], [0.1, 1.0, 0.5]], dtype=np.float32)
 FACES = np.array([[0, 1, 2], [2, 1, 0]], dtype=np.int64)
 COLORS = np.array([[255, 0, 0], [0, 128, 255], [7, 8, 9]], dtype=np.uint8)
 
@@ -55,7 +55,7 @@ def test_binary_ply_is_the_header_then_little_endian_records(tmp_path, colors):
 @pytest.mark.parametrize("colors", [True, False])
 def test_ascii_ply_writes_seven_significant_digits_and_counted_faces(tmp_path, colors):
     rgb = [" 255 0 0", " 0 128 255", " 7 8 9"] if colors else ["", "", ""]
-    body = f"0 0 0{rgb[0]}\n1.5 -0.25 0{rgb[1]}\n0.1 1 0.5{rgb[2]}\n3 0 1 2\n3 2 1 0\n"
+    body = f"0 0 0{rgb[0]}\n1.5 -0.25 2.5e-05{rgb[1]}\n0.1 1 0.5{rgb[2]}\n3 0 1 2\n3 2 1 0\n"
     path = write_ply(_mesh(colors), tmp_path / "m.ply", binary=False)
     assert path.read_bytes() == _header("ascii", colors) + body.encode("ascii")
     _assert_same_mesh(read_ply(path), colors)
@@ -64,24 +64,33 @@ def test_ascii_ply_writes_seven_significant_digits_and_counted_faces(tmp_path, c
 @pytest.mark.parametrize("colors", [True, False])
 def test_obj_has_colours_in_zero_one_and_one_based_faces(tmp_path, colors):
     rgb = [" 1.0000 0.0000 0.0000", " 0.0000 0.5020 1.0000", " 0.0275 0.0314 0.0353"] if colors else ["", "", ""]
-    text = (f"# zoo3d mesh\nv 0 0 0{rgb[0]}\nv 1.5 -0.25 0{rgb[1]}\nv 0.1 1 0.5{rgb[2]}\n"
+    text = (f"# zoo3d mesh\nv 0 0 0{rgb[0]}\nv 1.5 -0.25 2.5e-05{rgb[1]}\nv 0.1 1 0.5{rgb[2]}\n"
             "f 1 2 3\nf 3 2 1\n")
     path = write_obj(_mesh(colors), tmp_path / "m.obj")
     assert path.read_text() == text
     _assert_same_mesh(read_obj(path), colors)
 
 
+@pytest.mark.parametrize("colors", [True, False])
+def test_ply_stores_float_and_int_whatever_the_arrays_hold(tmp_path, colors):
+    """A mesh made by hand may hold float64 vertices and int32 faces: the file still has the types its header
+    declares."""
+    mesh = Mesh(VERTICES.astype(np.float64), FACES.astype(np.int32), COLORS.astype(np.int64) if colors else None)
+    path = write_ply(mesh, tmp_path / "m.ply")
+    assert path.read_bytes() == _header("binary_little_endian", colors) + _binary_body(colors)
+
+
 def test_obj_from_another_tool_reads_its_vertex_indices(tmp_path):
     """Blank lines, comments, normals and ``v/vt/vn`` faces, as exporters write them."""
     path = tmp_path / "other.obj"
-    path.write_text("# made elsewhere\n\nv 0 0 0\nv 1.5 -0.25 0\n\nvn 0 0 1\nv 0.1 1 0.5\n"
+    path.write_text("# made elsewhere\n\nv 0 0 0\nv 1.5 -0.25 2.5e-05\n\nvn 0 0 1\nv 0.1 1 0.5\n"
                     "f 1/1/1 2/2/1 3/3/1\nf 3//1 2//1 1//1\n")
     _assert_same_mesh(read_obj(path), colors=False)
 
 
 def test_obj_with_colours_on_some_vertices_only_reads_none(tmp_path):
     path = tmp_path / "partial.obj"
-    path.write_text("v 0 0 0 1 0 0\nv 1.5 -0.25 0\nv 0.1 1 0.5\nf 1 2 3\nf 3 2 1\n")
+    path.write_text("v 0 0 0 1 0 0\nv 1.5 -0.25 2.5e-05\nv 0.1 1 0.5\nf 1 2 3\nf 3 2 1\n")
     _assert_same_mesh(read_obj(path), colors=False)
 
 
