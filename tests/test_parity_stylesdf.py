@@ -9,6 +9,7 @@ pre-decoder feature map, the 64^2 volume render, surface points).
 
 from __future__ import annotations
 
+from pathlib import Path
 
 import pytest
 import torch
@@ -16,9 +17,12 @@ import torch
 from conftest import REPO
 from parity_replay import load_fixture_with_config
 from zoo3d.config import load_run_config
+import zoo3d_stylesdf
 from zoo3d_stylesdf.config import StyleSDFConfig
 from zoo3d_stylesdf.model import StyleSDFModel
 from zoo3d_stylesdf.upstream import stylesdf_cameras
+
+PRESETS = Path(zoo3d_stylesdf.__file__).parent / "presets"  # found the same in a checkout and in an installed package
 
 FIXTURE = REPO / "tests" / "fixtures" / "parity" / "stylesdf.safetensors"
 TOL = 1e-4
@@ -105,6 +109,6 @@ def test_release_presets_have_the_released_architecture(preset, count):
     """Counted on the authors' builder (model.Generator with the release options: ffhq1024x1024 and
     afhq512x512): 8,007,613 and 7,914,072 parameters, of which each StyledConv's unused ``bias``
     (1,472 and 1,408) has no counterpart here; their g_ema loads into these presets strictly."""
-    cfg = load_run_config(StyleSDFConfig, "stylesdf", REPO / "plugins" / "zoo3d_stylesdf" / "presets", preset)
+    cfg = load_run_config(StyleSDFConfig, "stylesdf", PRESETS, preset)
     gen = StyleSDFModel().build(cfg)["generator"]
     assert sum(p.numel() for p in gen.parameters()) == count
