@@ -5,7 +5,7 @@ import torch
 import torch.nn.functional as F
 
 from zoo3d.nn.fir import Upsample
-from zoo3d.nn.modconv import ModulatedConv2d, StyledConv, StyleSynthesis, ToRGB
+from zoo3d.nn.modconv import ModulatedConv2d, NoiseInjection, StyledConv, StyleSynthesis, ToRGB
 
 
 pytestmark = pytest.mark.usefixtures("single_thread")
@@ -122,3 +122,108 @@ def test_a_synthesis_network_clamps_every_layer_it_builds():
     layers = [m for m in clamped.modules() if isinstance(m, (StyledConv, ToRGB))]
     assert len(layers) == 2 + 3 * 1 and {m.clamp for m in layers} == {1.0}
 
+
+
+def test_unit_style_without_demodulation_is_a_plain_conv_with_the_equalised_weight():
+    """StyleGAN2: w' = w s / sqrt(fan_in), fan_in = in * k^2; a unit style leaves the equalised conv."""
+    torch.manual_seed(0)
+    conv = ModulatedConv2d(4, 5, 3, None, demodulate=False, bias=True)
+    with torch.no_grad():
+        conv.bias.copy_(torch.randn(5))
+    x = torch.randn(2, 4, 6, 6)
+    want = F.conv2d(x, conv.weight / 6.0, conv.bias, padding=1)  # sqrt(4 * 3^2) = 6
+    torch.testing.assert_close(conv(x, torch.ones(2, 4)), want)
+    s = torch.rand(2, 4) + 0.5  # a style scales the input channels
+    torch.testing.assert_close(conv(x, s), F.conv2d(x * s[:, :, None, None], conv.weight / 6.0, conv.bias, padding=1))
+
+
+def test_the_affine_style_starts_as_a_unit_scale():
+    """The modulation layer's bias starts at 1: a zero style vector leaves the kernel as it is."""
+    torch.manual_seed(0)
+    conv = ModulatedConv2d(3, 2, 3, 7, demodulate=False)
+    torch.testing.assert_close(conv.modulated_weight(torch.zeros(2, 7)), (conv.weight * conv.scale).expand(2, -1, -1, -1, -1))
+
+
+def test_demodulated_filters_have_unit_norm_per_sample_and_output_channel():
+    torch.manual_seed(0)
+    conv = ModulatedConv2d(6, 4, 3, 5)
+    w = conv.modulated_weight(3.0 * torch.randn(3, 5))
+    torch.testing.assert_close(w.square().sum(dim=(2, 3, 4)), torch.ones(3, 4))
+    plain = ModulatedConv2d(6, 4, 3, 5, demodulate=False)
+    plain.load_state_dict(conv.state_dict())
+    raw = plain.modulated_weight(s := 3.0 * torch.randn(3, 5))
+    torch.testing.assert_close(conv.modulated_weight(s), raw / raw.square().sum(dim=(2, 3, 4), keepdim=True).sqrt())
+
+
+def test_grouped_upsampling_conv_matches_per_sample_transposed_convolution():
+    torch.manual_seed(0)
+    conv = ModulatedConv2d(4, 3, 3, 6, up=True)
+    x, style = torch.randn(2, 4, 5, 5), torch.randn(2, 6)
+    w = conv.modulated_weight(style)
+    per_sample = [conv.blur(F.conv_transpose2d(x[i:i + 1], w[i].transpose(0, 1), stride=2)) for i in range(2)]
+    torch.testing.assert_close(conv(x, style), torch.cat(per_sample))
+
+
+def test_styled_conv_is_conv_plus_scaled_noise_then_bias_and_lrelu_times_sqrt2():
+    torch.manual_seed(0)
+    layer = StyledConv(3, 4, 3, 5, resolution=6)
+    with torch.no_grad():
+        layer.noise.weight.fill_(0.7), layer.activate.bias.copy_(torch.randn(4))
+    x, s, noise = torch.randn(2, 3, 6, 6), torch.randn(2, 5), torch.randn(2, 1, 6, 6)
+    pre = layer.conv(x, s) + 0.7 * noise + layer.activate.bias.view(1, -1, 1, 1)
+    want = torch.where(pre > 0, pre, 0.2 * pre) * 2 ** 0.5
+    torch.testing.assert_close(layer(x, s, noise=noise), want)
+    torch.testing.assert_close(layer(x, s, noise_mode="const"), layer(x, s, noise=layer.noise.noise_const))
+
+
+def test_random_noise_is_one_fresh_map_per_sample_shared_by_the_channels():
+    torch.manual_seed(0)
+    inject = NoiseInjection()
+    with torch.no_grad():
+        inject.weight.fill_(2.0)
+    x = torch.zeros(2, 3, 64, 64)
+    added = inject(x) / 2.0
+    assert torch.equal(added[:, 0], added[:, 2])
+    assert abs(added.std().item() - 1) < 0.05 and (added[0] - added[1]).abs().max() > 1  # N(0, 1), per sample
+    torch.manual_seed(5)
+    first = inject(x)
+    torch.manual_seed(5)
+    assert torch.equal(inject(x), first)
+    assert torch.equal(inject(x + 1, mode="none"), x + 1)
+
+
+def test_noise_modes_refuse_what_they_cannot_do():
+    with pytest.raises(ValueError, match="no constant noise for \\(8, 8\\) maps"):
+        NoiseInjection(resolution=4)(torch.zeros(1, 1, 8, 8), mode="const")
+    with pytest.raises(ValueError, match="no constant noise"):
+        NoiseInjection()(torch.zeros(1, 1, 8, 8), mode="const")
+    with pytest.raises(ValueError, match="noise mode must be 'random', 'const' or 'none', got 'fixed'"):
+        NoiseInjection()(torch.zeros(1, 1, 8, 8), mode="fixed")
+
+
+def test_synthesis_is_stylegan2s_skip_network_with_its_style_indices():
+    """conv1 takes w0 and the first ToRGB w1; block i's two convs take w(2i+1), w(2i+2) and its ToRGB w(2i+3),
+    each ToRGB adding the up-sampled image so far (rosinality's StyleGAN2 layout)."""
+    torch.manual_seed(0)
+    net = StyleSynthesis(4, 3, 16, lambda res: 4, noise=False)
+    ws = torch.randn(2, 6, 4)
+    with torch.no_grad():
+        out = net.conv1(net.const.expand(2, -1, -1, -1), ws[:, 0])
+        image = net.to_rgb1(out, ws[:, 1])
+        for i in range(2):
+            out = net.convs[2 * i + 1](net.convs[2 * i](out, ws[:, 2 * i + 1]), ws[:, 2 * i + 2])
+            image = net.to_rgbs[i](out, ws[:, 2 * i + 3]) + Upsample()(image)
+        torch.testing.assert_close(net(ws), image)
+
+
+def test_synthesis_refuses_sizes_and_inputs_it_cannot_take():
+    with pytest.raises(ValueError, match="resolution 24 must be start_res 4 times a power of two"):
+        StyleSynthesis(4, 3, 24, lambda res: 4)
+    with pytest.raises(ValueError, match="must be start_res"):
+        StyleSynthesis(4, 3, 2, lambda res: 4)
+    net = StyleSynthesis(4, 3, 8, lambda res: 4, noise=False)
+    with pytest.raises(ValueError, match="expected 4 styles, got 5"):
+        net(torch.randn(1, 5, 4))
+    fed = StyleSynthesis(4, 3, 8, lambda res: 4, in_channels=2, noise=False)
+    with pytest.raises(ValueError, match="starts from input features: pass x"):
+        fed(torch.randn(1, 4, 4))
