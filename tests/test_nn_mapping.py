@@ -130,7 +130,7 @@ def test_conditioned_mapping_concatenates_the_normalised_latent_and_camera_embed
     latent_only = MappingNetwork(1, 4, num_layers=1).eval()  # a 1-D latent normalises to its sign
     one = torch.tensor([[2.0], [-0.5]])
     torch.testing.assert_close(latent_only(one), _equal_lrelu(one.sign(), latent_only.layers[0]))
-    with pytest.raises(ValueError, match="needs z_dim > 0 or c_dim > 0"):
+    with pytest.raises(ValueError, match="^a mapping network needs z_dim > 0 or c_dim > 0$"):
         MappingNetwork(0, 4)
 
 
@@ -159,11 +159,15 @@ def test_compute_w_avg_repeats_one_camera_and_keeps_the_broadcast():
         want = mapping(z, c.expand(50, -1))[:, 0].mean(0)
     torch.testing.assert_close(avg, want)
     assert mapping.num_ws == 6 and mapping(z[:2], c.expand(2, -1)).shape == (2, 6, 4)
+    with torch.no_grad():  # the latents and the camera follow the network's dtype
+        mapping.double()
+        torch.testing.assert_close(mapping.compute_w_avg(50, c=c, generator=torch.Generator().manual_seed(1)),
+                                   mapping(z.double(), c.double().expand(50, -1))[:, 0].mean(0), rtol=1e-12, atol=1e-12)
     camera_only = MappingNetwork(0, 4, num_layers=2, c_dim=5).eval()
     cs = torch.randn(7, 5)
     with torch.no_grad():
         torch.testing.assert_close(camera_only.compute_w_avg(7, c=cs), camera_only(None, cs).mean(0))
-        camera_only.double()  # the latents and the camera follow the network's dtype
+        camera_only.double()
         torch.testing.assert_close(camera_only.compute_w_avg(3, c=cs[:1]), camera_only(None, cs[:1].double())[0],
                                    rtol=1e-12, atol=1e-12)
 

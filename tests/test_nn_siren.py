@@ -202,3 +202,15 @@ def test_linear_takes_the_fused_kernel_only_on_cpu_in_fp32_without_a_graph_or_au
     with torch.no_grad():
         linear(x.double(), w.double(), b.double())
     assert calls == ["relu"]
+
+
+def test_average_without_a_generator_draws_from_the_global_rng():
+    torch.manual_seed(0)
+    mapping = PiGanMappingNetwork(z_dim=4, hidden=4, num_film_layers=1, film_dim=2, num_hidden=1)
+    torch.manual_seed(7)
+    got_f, got_p = mapping.average(num_samples=5)
+    torch.manual_seed(7)
+    with torch.no_grad():
+        want_f, want_p = (x.mean(0, keepdim=True) for x in mapping(torch.randn(5, 4)))
+    torch.testing.assert_close(got_f, want_f)
+    torch.testing.assert_close(got_p, want_p)
