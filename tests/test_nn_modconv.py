@@ -96,6 +96,10 @@ def test_conv_clamp_bounds_activations_and_torgb_outputs_only_when_set():
         conv.activate.bias.fill_(3.0), clamped.activate.bias.fill_(3.0)
     assert conv(x, s).max() > 1.5
     torch.testing.assert_close(clamped(x, s), conv(x, s).clamp(-1.0, 1.0))
+    with torch.no_grad():
+        conv.activate.bias.fill_(-30.0), clamped.activate.bias.fill_(-30.0)
+    assert conv(x, s).min() < -1.5
+    torch.testing.assert_close(clamped(x, s), conv(x, s).clamp(-1.0, 1.0))
     rgb, rgb_clamped = ToRGB(4, 4, upsample=False), ToRGB(4, 4, upsample=False, clamp=0.5)
     rgb_clamped.load_state_dict(rgb.state_dict())
     skip = torch.full((1, 3, 8, 8), 2.0)
@@ -127,14 +131,17 @@ def test_a_synthesis_network_clamps_every_layer_it_builds():
 def test_unit_style_without_demodulation_is_a_plain_conv_with_the_equalised_weight():
     """StyleGAN2: w' = w s / sqrt(fan_in), fan_in = in * k^2; a unit style leaves the equalised conv."""
     torch.manual_seed(0)
-    conv = ModulatedConv2d(4, 5, 3, None, demodulate=False, bias=True)
+    conv = ModulatedConv2d(4, 5, 5, None, demodulate=False, bias=True)
     with torch.no_grad():
         conv.bias.copy_(torch.randn(5))
     x = torch.randn(2, 4, 6, 6)
-    want = F.conv2d(x, conv.weight / 6.0, conv.bias, padding=1)  # sqrt(4 * 3^2) = 6
+    want = F.conv2d(x, conv.weight / 10.0, conv.bias, padding=2)  # sqrt(4 * 5^2) = 10
     torch.testing.assert_close(conv(x, torch.ones(2, 4)), want)
     s = torch.rand(2, 4) + 0.5  # a style scales the input channels
-    torch.testing.assert_close(conv(x, s), F.conv2d(x * s[:, :, None, None], conv.weight / 6.0, conv.bias, padding=1))
+    torch.testing.assert_close(conv(x, s), F.conv2d(x * s[:, :, None, None], conv.weight / 10.0, conv.bias, padding=2))
+    wide = F.conv2d(x.double() * s.double()[:, :, None, None], conv.weight.double() / 10.0, conv.bias.double(), padding=2)
+    torch.testing.assert_close(conv(x.double(), s), wide, rtol=1e-6, atol=1e-6)  # the kernels follow the input's dtype
+    assert set(ModulatedConv2d(4, 5, 3, 6).state_dict()) == {"weight", "modulation.weight", "modulation.bias"}
 
 
 def test_the_affine_style_starts_as_a_unit_scale():
@@ -153,6 +160,8 @@ def test_demodulated_filters_have_unit_norm_per_sample_and_output_channel():
     plain.load_state_dict(conv.state_dict())
     raw = plain.modulated_weight(s := 3.0 * torch.randn(3, 5))
     torch.testing.assert_close(conv.modulated_weight(s), raw / raw.square().sum(dim=(2, 3, 4), keepdim=True).sqrt())
+    silent = ModulatedConv2d(6, 4, 3, None).modulated_weight(torch.zeros(1, 6))  # eps keeps a zero filter zero
+    assert torch.equal(silent, torch.zeros_like(silent))
 
 
 def test_grouped_upsampling_conv_matches_per_sample_transposed_convolution():
@@ -174,6 +183,20 @@ def test_styled_conv_is_conv_plus_scaled_noise_then_bias_and_lrelu_times_sqrt2()
     want = torch.where(pre > 0, pre, 0.2 * pre) * 2 ** 0.5
     torch.testing.assert_close(layer(x, s, noise=noise), want)
     torch.testing.assert_close(layer(x, s, noise_mode="const"), layer(x, s, noise=layer.noise.noise_const))
+    torch.testing.assert_close(layer.conv.modulated_weight(s).square().sum(dim=(2, 3, 4)), torch.ones(2, 4))  # demodulated
+    same = layer(x[:1].expand(2, -1, -1, -1), s[:1].expand(2, -1), noise_mode="const")
+    torch.testing.assert_close(same[0], same[1])  # one constant map for every sample
+
+
+def test_torgb_is_an_undemodulated_1x1_conv_plus_bias():
+    torch.manual_seed(0)
+    to_rgb = ToRGB(4, 5, upsample=False)
+    with torch.no_grad():
+        to_rgb.bias.copy_(torch.randn(1, 3, 1, 1))
+    x, style = torch.randn(2, 4, 3, 3), torch.randn(2, 5)
+    s = to_rgb.conv.modulation(style)
+    want = torch.einsum("oi,bi,bihw->bohw", to_rgb.conv.weight[:, :, 0, 0] / 2.0, s, x) + to_rgb.bias  # sqrt(4 * 1)
+    torch.testing.assert_close(to_rgb(x, style), want)
 
 
 def test_random_noise_is_one_fresh_map_per_sample_shared_by_the_channels():
@@ -181,7 +204,7 @@ def test_random_noise_is_one_fresh_map_per_sample_shared_by_the_channels():
     inject = NoiseInjection()
     with torch.no_grad():
         inject.weight.fill_(2.0)
-    x = torch.zeros(2, 3, 64, 64)
+    x = torch.zeros(2, 3, 48, 64)
     added = inject(x) / 2.0
     assert torch.equal(added[:, 0], added[:, 2])
     assert abs(added.std().item() - 1) < 0.05 and (added[0] - added[1]).abs().max() > 1  # N(0, 1), per sample
@@ -193,7 +216,7 @@ def test_random_noise_is_one_fresh_map_per_sample_shared_by_the_channels():
 
 
 def test_noise_modes_refuse_what_they_cannot_do():
-    with pytest.raises(ValueError, match="no constant noise for \\(8, 8\\) maps"):
+    with pytest.raises(ValueError, match="^no constant noise for \\(8, 8\\) maps: build the layer with that resolution$"):
         NoiseInjection(resolution=4)(torch.zeros(1, 1, 8, 8), mode="const")
     with pytest.raises(ValueError, match="no constant noise"):
         NoiseInjection()(torch.zeros(1, 1, 8, 8), mode="const")
@@ -205,10 +228,10 @@ def test_synthesis_is_stylegan2s_skip_network_with_its_style_indices():
     """conv1 takes w0 and the first ToRGB w1; block i's two convs take w(2i+1), w(2i+2) and its ToRGB w(2i+3),
     each ToRGB adding the up-sampled image so far (rosinality's StyleGAN2 layout)."""
     torch.manual_seed(0)
-    net = StyleSynthesis(4, 3, 16, lambda res: 4, noise=False)
-    ws = torch.randn(2, 6, 4)
+    net = StyleSynthesis(4, 3, 16, lambda res: 5, noise=False)  # widths unlike w_dim: every layer maps its style
+    ws = torch.randn(3, 6, 4)
     with torch.no_grad():
-        out = net.conv1(net.const.expand(2, -1, -1, -1), ws[:, 0])
+        out = net.conv1(net.const.expand(3, -1, -1, -1), ws[:, 0])
         image = net.to_rgb1(out, ws[:, 1])
         for i in range(2):
             out = net.convs[2 * i + 1](net.convs[2 * i](out, ws[:, 2 * i + 1]), ws[:, 2 * i + 2])
@@ -216,14 +239,44 @@ def test_synthesis_is_stylegan2s_skip_network_with_its_style_indices():
         torch.testing.assert_close(net(ws), image)
 
 
+def test_synthesis_forwards_the_noise_mode_to_every_layer_and_builds_3x3_convs():
+    torch.manual_seed(0)
+    net = StyleSynthesis(4, 3, 32, lambda res: 5)  # noise layers by default, each with its own constant map
+    plain = StyleSynthesis(4, 3, 32, lambda res: 5, noise=False)
+    plain.load_state_dict(net.state_dict(), strict=False)
+    ws = torch.randn(1, 8, 4)
+    layers = [m for m in net.modules() if isinstance(m, StyledConv)]
+    assert len(layers) == 7 and {m.conv.kernel_size for m in layers} == {3}
+    with torch.no_grad():
+        assert (net(ws) - plain(ws)).abs().max() == 0  # noise strengths start at 0
+        torch.testing.assert_close(net(ws, noise_mode="none"), plain(ws))
+        for layer in layers:  # each layer, alone with noise, takes its constant map
+            layer.noise.weight.fill_(1.0)
+            const = net(ws, noise_mode="const")
+            assert torch.equal(const, net(ws, noise_mode="const"))
+            assert (const - plain(ws)).abs().max() > 1e-3
+            assert (net(ws) - net(ws)).abs().max() > 1e-3  # "random" by default
+            layer.noise.weight.fill_(0.0)
+
+
+def test_synthesis_builds_every_resampling_filter_from_its_blur_kernel():
+    net = StyleSynthesis(4, 3, 16, lambda res: 4, blur_kernel=(1, 2, 1))
+    kernels = [m.kernel for m in net.modules() if hasattr(m, "kernel")]
+    assert len(kernels) == 4  # two up-sampling convs, two up-sampled skips
+    want = torch.tensor([1.0, 2.0, 1.0]).outer(torch.tensor([1.0, 2.0, 1.0])) / 16 * 4
+    for k in kernels:
+        torch.testing.assert_close(k, want)
+
+
 def test_synthesis_refuses_sizes_and_inputs_it_cannot_take():
     with pytest.raises(ValueError, match="resolution 24 must be start_res 4 times a power of two"):
         StyleSynthesis(4, 3, 24, lambda res: 4)
     with pytest.raises(ValueError, match="must be start_res"):
         StyleSynthesis(4, 3, 2, lambda res: 4)
+    assert StyleSynthesis(4, 3, 4, lambda res: 4, noise=False)(torch.randn(1, 4)).shape == (1, 3, 4, 4)  # no doubling
     net = StyleSynthesis(4, 3, 8, lambda res: 4, noise=False)
     with pytest.raises(ValueError, match="expected 4 styles, got 5"):
         net(torch.randn(1, 5, 4))
     fed = StyleSynthesis(4, 3, 8, lambda res: 4, in_channels=2, noise=False)
-    with pytest.raises(ValueError, match="starts from input features: pass x"):
+    with pytest.raises(ValueError, match="^this synthesis network starts from input features: pass x$"):
         fed(torch.randn(1, 4, 4))
