@@ -244,6 +244,7 @@ def test_synthesis_forwards_the_noise_mode_to_every_layer_and_builds_3x3_convs()
     net = StyleSynthesis(4, 3, 32, lambda res: 5)  # noise layers by default, each with its own constant map
     plain = StyleSynthesis(4, 3, 32, lambda res: 5, noise=False)
     plain.load_state_dict(net.state_dict(), strict=False)
+    assert not any("noise" in name for name in plain.state_dict())  # noise=False: no noise layer anywhere
     ws = torch.randn(1, 8, 4)
     layers = [m for m in net.modules() if isinstance(m, StyledConv)]
     assert len(layers) == 7 and {m.conv.kernel_size for m in layers} == {3}
