@@ -97,6 +97,11 @@ TARGETS: dict[str, list[str]] = {
     # process groups of two (tens of seconds per mutant here) and is left out
     "zoo3d/train/distributed.py": ["tests/test_train_distributed_units.py", "tests/test_train_engine_wiring.py",
                                    "tests/test_train_data.py"],
+    # the networks' building blocks against their papers' formulas and the parity tests
+    "zoo3d/nn/siren.py": ["tests/test_nn_siren.py", "tests/test_gram_fast_paths.py", "tests/test_parity_gram.py",
+                          "tests/test_parity_gram_hd.py", "tests/test_parity_pigan.py", "tests/test_parity_stylesdf.py"],
+    "zoo3d/nn/mapping.py": ["tests/test_nn_mapping.py", "tests/test_parity_stylesdf.py", "tests/test_triplane_parity.py"],
+    "zoo3d/nn/modconv.py": ["tests/test_nn_modconv.py", "tests/test_parity_gram_hd.py"],
     # the cameras: round trips and closed forms
     "zoo3d/cameras.py": ["tests/test_cameras.py", "tests/test_cameras_closed_form.py", "tests/test_data_carla_poses.py"],
     # single-image inversion: the latent search and PTI replayed by hand, the losses written out
