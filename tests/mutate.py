@@ -102,6 +102,12 @@ TARGETS: dict[str, list[str]] = {
                           "tests/test_parity_gram_hd.py", "tests/test_parity_pigan.py", "tests/test_parity_stylesdf.py"],
     "zoo3d/nn/mapping.py": ["tests/test_nn_mapping.py", "tests/test_parity_stylesdf.py", "tests/test_triplane_parity.py"],
     "zoo3d/nn/modconv.py": ["tests/test_nn_modconv.py", "tests/test_parity_gram_hd.py"],
+    # the dataset pose formats against the upstream code's cameras, and the folder dataset
+    "zoo3d/data/formats.py": ["tests/test_data_formats.py", "tests/test_data_readers.py",
+                              "tests/test_data_carla_poses.py", "tests/test_data_check.py",
+                              "tests/test_data_pose_conventions.py"],
+    "zoo3d/data/folder.py": ["tests/test_data_formats.py", "tests/test_data_readers.py", "tests/test_data_carla_poses.py",
+                             "tests/test_data_check.py", "tests/test_data_folder.py"],
     # the cameras: round trips and closed forms
     "zoo3d/cameras.py": ["tests/test_cameras.py", "tests/test_cameras_closed_form.py", "tests/test_data_carla_poses.py"],
     # single-image inversion: the latent search and PTI replayed by hand, the losses written out
