@@ -172,3 +172,26 @@ def test_a_damaged_index_file_in_a_zip_is_a_problem_not_a_crash(tmp_path):
     path.write_bytes(bytes(data))
     listing = list_dataset(Source(path))
     assert [p.file for p in listing.problems if "unreadable JSON" in p.problem] == ["dataset.json"]
+
+
+def test_masks_and_depth_are_not_dataset_images_in_a_folder_without_poses(tmp_path):
+    """With labels, poses.json or poses/, the images under mask/, masks/ and depth/ were already left out; an EG3D
+    folder without labels and a plain image folder listed them as images without poses."""
+    import json
+
+    from PIL import Image
+
+    from zoo3d.data.formats import Source, list_dataset
+
+    for sub in ("mask", "masks", "depth"):
+        (tmp_path / sub).mkdir()
+        Image.new("L", (8, 8)).save(tmp_path / sub / "a.png")
+    Image.new("RGB", (8, 8)).save(tmp_path / "a.png")
+    (tmp_path / "maskless").mkdir()
+    Image.new("RGB", (8, 8)).save(tmp_path / "maskless" / "b.png")  # a folder merely starting with 'mask' counts
+    images = list_dataset(Source(tmp_path))
+    assert images.format == "images" and [r.name for r in images.records] == ["a.png", "maskless/b.png"]
+    (tmp_path / "dataset.json").write_text(json.dumps({}))
+    unlabelled = list_dataset(Source(tmp_path))
+    assert unlabelled.format == "eg3d" and [r.name for r in unlabelled.records] == ["a.png", "maskless/b.png"]
+    assert [p.problem for p in unlabelled.problems] == ["missing pose (dataset.json has no labels)"] * 2

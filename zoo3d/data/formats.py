@@ -246,7 +246,7 @@ def _list_eg3d(source: Source) -> Listing:
     if data is not None and not isinstance(data, dict):
         listing.problems.append(Problem("dataset.json", "must hold an object with a 'labels' list"))
     if labels is None:  # unconditional EG3D data: every image, no poses
-        listing.records = [Record(n, None) for n in source.files() if PurePosixPath(n).suffix.lower() in IMAGE_SUFFIXES]
+        listing.records = [Record(n, None) for n in _image_files(source)]
         for r in listing.records:
             listing.problems.append(Problem(r.name, "missing pose (dataset.json has no labels)"))
         return listing
@@ -268,6 +268,12 @@ def _list_eg3d(source: Source) -> Listing:
             listing.problems.append(Problem(name, why))
     _unlisted_images(source, listing, "dataset.json")
     return listing
+
+
+def _image_files(source: Source) -> list[str]:
+    """The folder's dataset images: every image file outside the auxiliary folders (masks, depth)."""
+    return [n for n in source.files()
+            if PurePosixPath(n).suffix.lower() in IMAGE_SUFFIXES and PurePosixPath(n).parts[0] not in AUX_FOLDERS]
 
 
 def _unlisted_images(source: Source, listing: Listing, index_file: str, referenced: set[str] = frozenset()) -> None:
@@ -409,7 +415,7 @@ def _list_gram(source: Source) -> Listing:
 
 def _list_images(source: Source) -> Listing:
     listing = Listing("images", [])
-    listing.records = [Record(n, None) for n in source.files() if PurePosixPath(n).suffix.lower() in IMAGE_SUFFIXES]
+    listing.records = [Record(n, None) for n in _image_files(source)]
     where = " at the zip's root or in its only folder" if source.is_zip else ""
     for r in listing.records:  # training needs a camera for every image
         listing.problems.append(Problem(r.name, f"missing pose (no dataset.json, poses.json or poses/ folder{where})"))
