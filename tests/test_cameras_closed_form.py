@@ -468,3 +468,10 @@ def test_rays_refuse_a_width_without_a_height():
     assert cam.rays()[1].shape == (1, 64 * 48, 3) and cam.rays(4, 5)[1].shape == (1, 20, 3)
     with pytest.raises(ValueError, match="pass height with width"):
         cam.rays(width=5)
+
+
+def test_from_angles_refuses_angles_of_more_than_one_dimension_in_one_sentence():
+    """A (B, 1) yaw failed deep inside with a raw ``expand`` RuntimeError."""
+    with pytest.raises(ValueError, match=r"one value per camera .* broadcast to shape \(3, 3\)"):  # (3, 1) with (3,)
+        Camera.from_angles(torch.zeros(3, 1), torch.zeros(3))
+    assert len(Camera.from_angles(torch.zeros(3), 0.1)) == 3

@@ -140,6 +140,9 @@ class Camera:
         radius = _as_batch(radius, device=yaw.device, dtype=yaw.dtype)
         fov_t = _as_batch(fov, device=yaw.device, dtype=yaw.dtype)
         yaw, pitch, radius, fov_t = torch.broadcast_tensors(yaw, pitch, radius, fov_t)
+        if yaw.ndim != 1:
+            raise ValueError(f"Camera.from_angles takes one value per camera (numbers or 1-D tensors); the angles, "
+                             f"radius and fov broadcast to shape {tuple(yaw.shape)}")
         tgt = torch.as_tensor(target, device=yaw.device, dtype=yaw.dtype).reshape(-1, 3).expand(yaw.shape[0], 3)
         direction = torch.stack(
             [-torch.cos(pitch) * torch.sin(yaw), torch.sin(pitch), torch.cos(pitch) * torch.cos(yaw)], dim=-1
