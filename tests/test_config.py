@@ -357,3 +357,14 @@ def test_an_infinite_number_in_a_config_file_is_refused_naming_the_file(presets,
     file.write_text("train:\n  sample_truncation: .NaN\n")
     with pytest.raises(ConfigError, match=f"'train.sample_truncation' in {file}: input should be a finite number"):
         load_run_config(ToyRunConfig, "toy", presets, config_file=file)
+
+
+def test_a_malformed_list_map_or_quoted_value_is_refused_with_the_yaml_problem():
+    """``--set 'train.sample_seeds=[1, 2'`` fell back to the text '[1, 2' and was then refused as "not a valid
+    list", hiding the missing bracket; plain text YAML cannot read is still taken as written."""
+    from zoo3d.config import parse_override
+
+    for raw in ("[1, 2", "{generator: 1e-3", '"heads'):
+        with pytest.raises(ConfigError, match=r"the value .* is not valid YAML \(.*\)\.$"):
+            parse_override(f"a.b={raw}")
+    assert parse_override("data.spec=@heads") == (["data", "spec"], "@heads")  # "@" starts no YAML value

@@ -304,8 +304,11 @@ def parse_override(item: str) -> tuple[list[str], Any]:
         raise ConfigError(f"Override '{item}' must look like key.sub=value.")
     try:
         value = load_yaml(raw) if raw.strip() else ""
-    except yaml.YAMLError:
-        value = raw
+    except yaml.YAMLError as exc:
+        if raw.strip()[:1] in ("[", "{", '"', "'"):  # meant as a list, a map or quoted text: say what is wrong
+            problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+            raise ConfigError(f"Override '{item}': the value {raw.strip()!r} is not valid YAML ({problem}).") from None
+        value = raw  # other text YAML cannot read ("a: b") is taken as written
     return key.split("."), value
 
 
