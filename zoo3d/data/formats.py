@@ -270,18 +270,23 @@ def _list_eg3d(source: Source) -> Listing:
     return listing
 
 
+def _is_dataset_image(name: str) -> bool:
+    """Whether the file ``name`` is an image of the dataset: an image file outside the auxiliary folders (masks,
+    depth), which share their photos' stems and need no pose."""
+    path = PurePosixPath(name)
+    return path.suffix.lower() in IMAGE_SUFFIXES and path.parts[0] not in AUX_FOLDERS
+
+
 def _image_files(source: Source) -> list[str]:
-    """The folder's dataset images: every image file outside the auxiliary folders (masks, depth)."""
-    return [n for n in source.files()
-            if PurePosixPath(n).suffix.lower() in IMAGE_SUFFIXES and PurePosixPath(n).parts[0] not in AUX_FOLDERS]
+    """The folder's dataset images."""
+    return [n for n in source.files() if _is_dataset_image(n)]
 
 
 def _unlisted_images(source: Source, listing: Listing, index_file: str, referenced: set[str] = frozenset()) -> None:
     """Images in the folder that the index file does not list: each is a record without a pose."""
     listed = {r.name for r in listing.records} | {p.file for p in listing.problems} | set(referenced)
-    for name in source.files():
-        p = PurePosixPath(name)
-        if p.suffix.lower() not in IMAGE_SUFFIXES or name in listed or p.parts[0] in AUX_FOLDERS:
+    for name in _image_files(source):
+        if name in listed:
             continue
         listing.records.append(Record(name, None))
         listing.problems.append(Problem(name, f"missing pose (the image is not listed in {index_file})"))
@@ -390,8 +395,7 @@ def _list_gram(source: Source) -> Listing:
     files = source.files()
     poses = {f for f in files if f.startswith("poses/")}
     # a mask or depth image shares its photo's stem: it is neither a second image nor a duplicate
-    images = [f for f in files if not f.startswith("poses/") and PurePosixPath(f).parts[0] not in AUX_FOLDERS
-              and PurePosixPath(f).suffix.lower() in IMAGE_SUFFIXES]
+    images = [f for f in files if not f.startswith("poses/") and _is_dataset_image(f)]
     seen: dict[str, str] = {}
     for name in images:
         stem = PurePosixPath(name).stem
