@@ -99,17 +99,20 @@ TARGETS: dict[str, list[str]] = {
                                    "tests/test_train_data.py"],
     # the networks' building blocks against their papers' formulas and the parity tests
     "zoo3d/nn/siren.py": ["tests/test_nn_siren.py", "tests/test_gram_fast_paths.py", "tests/test_parity_gram.py",
-                          "tests/test_parity_gram_hd.py", "tests/test_parity_pigan.py", "tests/test_parity_stylesdf.py"],
-    "zoo3d/nn/mapping.py": ["tests/test_nn_mapping.py", "tests/test_parity_stylesdf.py", "tests/test_triplane_parity.py"],
+                          "tests/test_parity_gram_hd.py", "tests/test_parity_pigan.py",
+                          "tests/test_parity_stylesdf.py"],
+    "zoo3d/nn/mapping.py": ["tests/test_nn_mapping.py", "tests/test_parity_stylesdf.py",
+                            "tests/test_triplane_parity.py"],
     "zoo3d/nn/modconv.py": ["tests/test_nn_modconv.py", "tests/test_parity_gram_hd.py"],
     # the dataset pose formats against the upstream code's cameras, and the folder dataset
     "zoo3d/data/formats.py": ["tests/test_data_formats.py", "tests/test_data_readers.py",
                               "tests/test_data_carla_poses.py", "tests/test_data_check.py",
                               "tests/test_data_pose_conventions.py"],
-    "zoo3d/data/folder.py": ["tests/test_data_formats.py", "tests/test_data_readers.py", "tests/test_data_carla_poses.py",
-                             "tests/test_data_check.py", "tests/test_data_folder.py"],
+    "zoo3d/data/folder.py": ["tests/test_data_formats.py", "tests/test_data_readers.py",
+                             "tests/test_data_carla_poses.py", "tests/test_data_check.py", "tests/test_data_folder.py"],
     # the cameras: round trips and closed forms
-    "zoo3d/cameras.py": ["tests/test_cameras.py", "tests/test_cameras_closed_form.py", "tests/test_data_carla_poses.py"],
+    "zoo3d/cameras.py": ["tests/test_cameras.py", "tests/test_cameras_closed_form.py",
+                         "tests/test_data_carla_poses.py"],
     # single-image inversion: the latent search and PTI replayed by hand, the losses written out
     "zoo3d/invert/optimize.py": ["tests/test_invert_closed_form.py", "tests/test_invert_optimize.py",
                                  "tests/test_invert_cli.py", "tests/test_gram_inverter_model.py"],
@@ -120,7 +123,8 @@ TARGETS: dict[str, list[str]] = {
     # GRAM-HD's manifold super-resolution and GRAMInverter's detail branch
     "plugins/zoo3d_gram_hd/superres.py": ["tests/test_gram_hd_superres.py", "tests/test_parity_gram_hd.py",
                                           "tests/test_gram_fast_paths.py"],
-    "plugins/zoo3d_gram_inverter/detail.py": ["tests/test_gram_inverter_model.py", "tests/test_gram_inverter_detail.py"],
+    "plugins/zoo3d_gram_inverter/detail.py": ["tests/test_gram_inverter_model.py",
+                                              "tests/test_gram_inverter_detail.py"],
     # mesh extraction and files; the torch rasterizer (test_freeview_models.py's GRAM-HD fixture costs ~3 s a mutant)
     "zoo3d/mesh.py": ["tests/test_export_mesh.py", "tests/test_mesh_files.py"],
     "zoo3d/freeview/raster.py": ["tests/test_freeview_raster.py", "tests/test_freeview_cache.py"],

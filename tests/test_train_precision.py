@@ -135,7 +135,8 @@ def test_a_gradient_that_stays_nan_under_a_grad_scaler_ends_in_rollbacks_not_end
     used to end 'done' with G never moved and its scale at 65536 · 2⁻ⁿ."""
     _fp16_with_cpu_scalers(monkeypatch)
     monkeypatch.setattr(ToyModel, "_fault", _nan_gradient_always)
-    with pytest.raises(TrainingDiverged, match=r"non-finite gradient in phase 'G' at step 17 kept coming back after 1 "):
+    with pytest.raises(TrainingDiverged,
+                       match=r"non-finite gradient in phase 'G' at step 17 kept coming back after 1 "):
         train_model("toy", out=toy / "run", overrides=["stages.main.steps=60", "train.max_nan_rollbacks=1",
                                                        "train.checkpoint_every=0"], progress=False)
     events = [json.loads(line) for line in (toy / "run" / "metrics.jsonl").read_text().splitlines()

@@ -12,7 +12,8 @@ def print_fitting_table(console, columns: list[str], rows: list[list[str]], titl
     row. Rich squeezes a table wider than the console (many metrics, or output to a file, which it takes as
     80 columns) until every name and value is a letter and an ellipsis. Columns named in ``prose`` (titles,
     error messages, lists) may wrap onto several lines at word boundaries, each kept as wide as its
-    longest word and at least ``MIN_PROSE_WIDTH`` (or its widest cell, if narrower); every other column is printed whole."""
+    longest word and at least ``MIN_PROSE_WIDTH`` (or its widest cell, if narrower); every other column is
+    printed whole."""
     from rich.measure import Measurement
     from rich.table import Table
 
