@@ -21,29 +21,22 @@ from pathlib import Path
 import torch
 
 
-def generators(run: Path):
-    """(step, generator) for step 0 (the untrained generator of the run's config) and every kept checkpoint."""
+def curve(run: Path, resolution: int | None = None):
+    """(step, generator, size) for step 0 (the untrained generator of the oldest checkpoint's config) and every
+    kept checkpoint, all at one size: ``resolution``, or the run's output size (its newest checkpoint's), so that
+    every point compares with the last (GRAM-HD renders its LR size before stage 2)."""
+    from zoo3d.eval.metric import model_resolution
     from zoo3d.runs import build_untrained, load_model
     from zoo3d.train.checkpoint import list_checkpoints
 
-    for i, path in enumerate(reversed(list_checkpoints(run))):
-        loaded = load_model(str(path), device="cpu")
+    paths = list_checkpoints(run)  # newest first
+    newest = load_model(str(paths[0]), device="cpu")
+    size = model_resolution(newest.generator, None) if resolution is None else resolution
+    for i, path in enumerate(reversed(paths)):
+        loaded = newest if path == paths[0] else load_model(str(path), device="cpu")
         if i == 0:
-            yield 0, build_untrained(loaded.plugin, loaded.config)["generator"].eval()
-        yield loaded.step, loaded.generator
-
-
-def curve(run: Path, resolution: int | None = None):
-    """(step, generator, size) for every point of a run's curve, all at one size: ``resolution``, or the run's
-    output size, so that every point compares with the last (GRAM-HD renders its LR size before stage 2)."""
-    from zoo3d.eval.metric import model_resolution
-    from zoo3d.runs import load_model
-    from zoo3d.train.checkpoint import list_checkpoints
-
-    if resolution is None:
-        resolution = model_resolution(load_model(str(list_checkpoints(run)[0]), device="cpu").generator, None)
-    for step, generator in generators(run):
-        yield step, generator, resolution
+            yield 0, build_untrained(loaded.plugin, loaded.config)["generator"].eval(), size
+        yield loaded.step, loaded.generator, size
 
 
 def main(argv: list[str] | None = None) -> int:
