@@ -181,3 +181,21 @@ def test_a_misspelt_module_in_a_later_stage_stops_the_run_before_its_first_step(
     with pytest.raises(ValueError, match="'later' names module .disc.nett."):
         Trainer(LateTypo(), ToyConfig(), tmp_path / "run", model_name="toy", progress=False)
     assert not trained
+
+
+def test_an_index_as_the_last_part_sets_one_element_of_a_list_of_values():
+    """``train.sample_seeds.1=7`` replaces that seed and keeps the others; an index past the end and a whole
+    stage (a map, set key by key) are still refused."""
+    data = {"train": {"sample_seeds": [3, 4, 5]}, "stages": [{"name": "gan", "steps": 1}]}
+    apply_overrides(data, ["train.sample_seeds.1=7", "train.sample_seeds.0=[1, 2]"])
+    assert data["train"]["sample_seeds"] == [[1, 2], 7, 5]
+    with pytest.raises(ConfigError, match=r"the list has no index 3 \(indices: 0 to 2\)"):
+        apply_overrides(data, ["train.sample_seeds.3=1"])
+    with pytest.raises(ConfigError, match="give a key of item '0', not the whole item"):
+        apply_overrides(data, ["stages.0=1"])
+
+
+def test_a_seed_set_by_index_reaches_the_validated_config(presets):
+    cfg = load_run_config(TwoStageConfig, "two", presets, overrides=["train.sample_seeds.0=11"])
+    default = TwoStageConfig().train.sample_seeds
+    assert cfg.train.sample_seeds == [11, *default[1:]]

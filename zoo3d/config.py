@@ -325,6 +325,12 @@ def _named_item(items: list, parts: list[str], done: list[str]) -> tuple[Any, in
     raise ConfigError(_no_item(items, parts, done))
 
 
+def _is_value_index(items: list, part: str) -> bool:
+    """Whether ``part`` is the index of an element of ``items`` that is a value (a number, text, a list), which
+    ``--set`` may replace alone; an item that is a map (a stage) is set key by key."""
+    return part.isdigit() and int(part) < len(items) and not isinstance(items[int(part)], dict)
+
+
 def _no_item(items: list, parts: list[str], done: list[str]) -> str:
     """Why ``parts`` name no item of ``items`` and a key of it, with the whole paths the user may have meant."""
     dotted = ".".join(done + parts)
@@ -332,11 +338,13 @@ def _no_item(items: list, parts: list[str], done: list[str]) -> str:
     whole = ".".join(parts)
     if whole in named or (whole.isdigit() and int(whole) < len(items)):
         return f"Cannot set '{dotted}': give a key of item '{whole}', not the whole item."
+    index = f"0 to {len(items) - 1}" if items else "none"
+    if not named and parts[0].isdigit():
+        return f"Cannot set '{dotted}': the list has no index {parts[0]} (indices: {index})."
     meant = _meant_items(named, parts)
     given = ".".join(parts[:meant[0][1]]) if meant else parts[0]
     paths = [".".join([*done, name, *parts[cut:]]) for name, cut in meant]
     did = f"; did you mean {' or '.join(repr(p) for p in paths)}" if paths else ""
-    index = f"0 to {len(items) - 1}" if items else "none"
     listed = f"items: {', '.join(named)}, or by index {index}" if named else f"items by index: {index}"
     dots = "; a name with dots is written whole, then the key" if any("." in n for n in named) else ""
     return f"Cannot set '{dotted}': no item is named '{given}'{did} ({listed}{dots})."
@@ -367,7 +375,8 @@ def _meant_items(named: dict[str, dict], parts: list[str]) -> list[tuple[str, in
 
 def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
     """Apply ``a.b=value`` overrides; inside a list, parts name an item by its ``name`` or index
-    (``stages.gram.steps``, ``stages.gram_hd.stage2.lr.generator``, ``stages.0.steps``)."""
+    (``stages.gram.steps``, ``stages.gram_hd.stage2.lr.generator``, ``stages.0.steps``), and an index as the last
+    part sets one element of a list of values (``train.sample_seeds.0``)."""
     for item in overrides:
         set_value(data, *parse_override(item))
     return data
@@ -382,6 +391,9 @@ def set_value(data: dict[str, Any], path: list[str], value: Any) -> None:
     while i < len(path):
         part, last = path[i], i == len(path) - 1
         if isinstance(node, list):
+            if last and _is_value_index(node, part):  # one element of a list of values: train.sample_seeds.0
+                node[int(part)] = value
+                break
             node, used = _named_item(node, path[i:], path[:i])
             i += used
             if not isinstance(node, (dict, list)):
