@@ -95,3 +95,10 @@ def test_stage_one_reads_the_loss_section_with_its_own_r1_weight():
 def test_a_stage_resolution_is_refused_with_the_keys_that_set_it():
     with pytest.raises(ConfigError, match=r"stages.gram_hd.stage2.resolution: .*generator.resolution"):
         _load(overrides=["stages.gram_hd.stage2.resolution=128"])
+
+
+def test_a_lowres_gram_without_a_background_plane_is_refused_with_the_key():
+    """GRAM-HD grids and super-resolves the background plane's map: GRAM's ``background_z: null`` (its CARLA
+    preset) has no plane to grid, and was taken only to fail at the first render on a number-less plane."""
+    with pytest.raises(ConfigError, match=r"generator.*lowres.manifold.background_z must be a plane"):
+        _load(overrides=["generator.lowres.manifold.background_z=null"])

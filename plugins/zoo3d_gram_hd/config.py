@@ -95,6 +95,9 @@ class GeneratorConfig(Config):
             raise ValueError(f"resolution ({hr}) must be the low resolution ({lr}) times a power of two >= 2")
         if self.lowres.radiance.feature_dim < 1:
             raise ValueError("lowres.radiance.feature_dim must be >= 1 (GRAM-HD's feature heads; 32 upstream)")
+        if self.lowres.manifold.background_z is None:
+            raise ValueError("lowres.manifold.background_z must be a plane's z (GRAM-HD grids and super-resolves the "
+                             "background plane's map; null, GRAM's CARLA setting, has no plane)")
         return self
 
     @property
