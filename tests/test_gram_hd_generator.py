@@ -53,8 +53,10 @@ def test_a_new_generator_renders_grams_lr_image_until_stage_two_begins():
         one = gen.represent(rep.z[:1])
         layers = gen.textured_layers(one, cams[:1])
         lr_layers = gen.lowres.textured_layers(one.lowres, cams[:1], LR)
+        finer = gen.textured_layers(one, cams[:1], 2 * LR)
     assert layers.grid_resolution == lr_layers.grid_resolution
     assert torch.equal(layers.textured.maps, lr_layers.textured.maps)
+    assert finer.textured.maps.shape[-1] == 2 * LR  # a texture side asked of the GRAM bake
 
 
 def test_stage_one_draws_cameras_from_the_generators_prior():
