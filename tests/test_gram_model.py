@@ -10,11 +10,12 @@ import torch
 
 from zoo3d.cameras import Camera
 from zoo3d.render.intersect import intersect_manifolds
+import zoo3d_gram
 from zoo3d_gram.config import GeneratorConfig, GramConfig
 from zoo3d_gram.generator import GramGenerator
 from zoo3d_gram.networks import ManifoldPredictor, RadianceNetwork
 
-REPO = Path(__file__).resolve().parents[1]
+PRESETS = Path(zoo3d_gram.__file__).parent / "presets"  # found the same in a checkout and in an installed package
 
 
 def small_generator(seed: int = 0, **radiance) -> GramGenerator:
@@ -145,9 +146,9 @@ def test_render_depth_lies_between_the_foreground_and_the_background_plane():
 def test_paper_presets_hold_the_upstream_values():
     from zoo3d.config import load_run_config
 
-    ffhq = load_run_config(GramConfig, "gram", REPO / "plugins" / "zoo3d_gram" / "presets", "ffhq256")
-    cats = load_run_config(GramConfig, "gram", REPO / "plugins" / "zoo3d_gram" / "presets", "cats256")
-    tiny = load_run_config(GramConfig, "gram", REPO / "plugins" / "zoo3d_gram" / "presets", "tiny")
+    ffhq = load_run_config(GramConfig, "gram", PRESETS, "ffhq256")
+    cats = load_run_config(GramConfig, "gram", PRESETS, "cats256")
+    tiny = load_run_config(GramConfig, "gram", PRESETS, "tiny")
     assert ffhq.generator == GeneratorConfig()  # the config defaults are the upstream FFHQ values
     stage = ffhq.stage("gram")
     assert (stage.batch_size, stage.steps, ffhq.loss.lambda_realpos) == (32, 150000, 15.0)
