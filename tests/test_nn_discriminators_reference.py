@@ -228,7 +228,9 @@ def test_stylegan2_discriminator_equals_the_reference_forward_pass(taps):
     _randomise(d)
     assert d.from_rgb[0].weight.shape[0] == 8 and d.final_conv[0].weight.shape[:2] == (16, 18)
     images = torch.randn(4, 3, 16, 16)
-    torch.testing.assert_close(d(images).logit, _stylegan2_features(d, images, 4, taps), atol=1e-5, rtol=1e-5)
+    expected = _stylegan2_features(d, images, 4, taps)
+    assert expected.shape == (4, 1)  # one logit per image
+    torch.testing.assert_close(d(images).logit, expected, atol=1e-5, rtol=1e-5)
 
 
 def test_stylegan2_discriminator_default_widths_and_groups():
@@ -254,11 +256,14 @@ def test_camera_conditioned_logit_is_the_normalised_projection_on_the_camera_map
     width = cmap_dim or 16
     assert d.cmap_dim == width and len(d.mapping.layers) == 3
     images, c = torch.randn(2, 3, 8, 8), torch.randn(2, c_dim)
-    cmap = d.mapping(None, c)
-    expected = (_stylegan2_features(d, images, 2) * cmap).sum(dim=1, keepdim=True) / math.sqrt(width)
+    cmap, features = d.mapping(None, c), _stylegan2_features(d, images, 2)
+    assert cmap.shape == features.shape == (2, width)
+    expected = (features * cmap).sum(dim=1, keepdim=True) / math.sqrt(width)
     torch.testing.assert_close(d(images, c=c).logit, expected, atol=1e-5, rtol=1e-5)
     torch.testing.assert_close(d(images, c=c.double()).logit, expected, atol=1e-5, rtol=1e-5)  # c cast to D's dtype
     assert torch.equal(d.mapping.w_avg, torch.zeros(width))
     with pytest.raises(ValueError, match="^this discriminator is camera-conditioned: pass cameras or c$"):
         d(images)
     assert StyleGAN2Discriminator(8, channel_base=64, max_channels=16).cmap_dim == 0
+    # EG3D's camera mapping has eight layers by default
+    assert len(StyleGAN2Discriminator(8, channel_base=64, max_channels=16, c_dim=25).mapping.layers) == 8
