@@ -10,7 +10,7 @@ from __future__ import annotations
 import collections
 import pickle
 import pickletools
-import re
+import uuid
 
 import numpy as np
 import pytest
@@ -488,3 +488,80 @@ def test_a_record_made_without_state_has_none(tmp_path):
     record = load_release(path)[0]
     assert isinstance(record, InertObject) and record.state is None and record.qualname == f"{__name__}.Empty"
     assert (record.args, record.kwargs, record.items, record.listitems) == ((), {}, {}, [])
+
+
+# --------------------------------------------------------------------------------------------------
+# Further corners: fresh record classes, GPU-saved files, odd but harmless encodings
+
+
+def test_each_class_name_gets_one_inert_class_of_its_own(tmp_path):
+    """Fresh names (record classes are cached per name, so a name no other test used takes the path that
+    makes the class): an InertObject subclass named after the name's last part, in zoo3d.upstream.records,
+    made but never called."""
+    module = f"fresh_{uuid.uuid4().hex}.nets"
+    body = (b"(" + b"(" + f"i{module}\nNet\n".encode() + b"(" + f"i{module}\nNet\n".encode()
+            + b"(" + f"i{module}.\n\n".encode() + b"t")
+    first, second, unnamed = load_release(_write(tmp_path, body))
+    assert type(first) is type(second) and isinstance(first, InertObject)
+    cls = type(first)
+    assert (cls.__name__, cls.__module__, repr(cls)) == ("Net", "zoo3d.upstream.records", f"<inert class {module}.Net>")
+    assert first.qualname == f"{module}.Net" and first is not second
+    assert type(unnamed).__name__ == "Record" and unnamed.qualname == f"{module}.."
+    other = f"fresh_{uuid.uuid4().hex}"
+    _refused(_write(tmp_path, b"(K\x01" + f"i{other}\nNet\n".encode(), "call.pkl"), f"a call to {other}.Net")
+
+
+def test_a_release_saved_on_a_gpu_is_read_on_the_cpu(tmp_path, monkeypatch):
+    """Authors save from their GPUs: the storages say 'cuda:0'. Written here by labelling CPU storages so."""
+    import torch.serialization
+
+    monkeypatch.setattr(torch.serialization, "location_tag", lambda storage: "cuda:0")
+    torch.save({"w": torch.tensor([1.0, 2.0])}, tmp_path / "state.pt")
+    torch.save({"net": Empty(), "w": torch.tensor([3.0])}, tmp_path / "objects.pt")
+    (tmp_path / "plain.pkl").write_bytes(pickle.dumps({"w": torch.tensor([4.0])}, protocol=2))
+    monkeypatch.undo()
+    for name, value in (("state.pt", [1.0, 2.0]), ("objects.pt", [3.0]), ("plain.pkl", [4.0])):
+        loaded = load_release(tmp_path / name)["w"]
+        assert loaded.device.type == "cpu" and loaded.tolist() == value, name
+
+
+def test_tensor_v3_and_parameters_with_state_check_hooks_and_geometry_too(tmp_path):
+    def v3(size=(2,), hooks=None) -> bytes:
+        hooks = _call(_global("collections", "OrderedDict")) if hooks is None else hooks
+        return _call(_global("torch._utils", "_rebuild_tensor_v3"), _storage(torch.arange(4, dtype=torch.uint8)),
+                     _data(0), _data(size), _data((1,)), _data(False), hooks, _global("torch", "uint8"))
+
+    _refused(_write(tmp_path, v3(hooks=_data({"h": 1}))), "tensor backward hooks")
+    _refused(_write(tmp_path, v3(size=(2.0,)), "size.pkl"), "a tensor size that is not integers")
+    stride = _call(_global("torch._utils", "_rebuild_tensor_v3"), _storage(torch.arange(4, dtype=torch.uint8)),
+                   _data(0), _data((2,)), _data(("1",)), _data(False), _data(None), _global("torch", "uint8"))
+    _refused(_write(tmp_path, stride, "stride.pkl"), "a tensor stride that is not integers")
+    with_state = _call(_global("torch._utils", "_rebuild_parameter_with_state"), v3(), _data(True), _data({"h": 1}),
+                       _data({}))
+    _refused(_write(tmp_path, with_state, "state.pkl"), "tensor backward hooks")
+
+
+def test_odd_calls_are_named_as_well_as_they_can_be(tmp_path):
+    _refused(_write(tmp_path, _call(_global("torch", "float16"), _data(1))), "a call to torch.dtype")
+    body = _call(_global("copyreg", "_reconstructor"), _data(3), _global("builtins", "object"), _data(None))
+    _refused(_write(tmp_path, body, "int.pkl"), "copyreg._reconstructor of int")
+    shape = _call(_global("numpy.core.multiarray", "_reconstruct"), _global("numpy", "ndarray"), _data((0,)),
+                  _data(b"b"))
+    dtype = _call(_global("numpy", "dtype"), _data("f4"))
+    _refused(_write(tmp_path, shape + b"(" + _data(1) + _data((1.0,)) + dtype + _data(False) + _data(b"\0" * 4)
+                    + b"tb", "shape.pkl"), "a tensor shape that is not integers")
+
+
+def test_defaults_of_encodings_and_dtypes(tmp_path):
+    """_codecs.encode(text) is UTF-8; numpy.dtype(code) without a state is the native order."""
+    assert load_release(_write(tmp_path, _call(_global("_codecs", "encode"), _data("é")))) == b"\xc3\xa9"
+    one = np.float32(1.5).tobytes()  # native order
+    body = _call(_global("numpy", "scalar"), _call(_global("numpy", "dtype"), _data("f4")), _data(one))
+    assert load_release(_write(tmp_path, body, "scalar.pkl")) == 1.5
+    # a state that names the order gives it; one too short to name it leaves the native order
+    dtype = _call(_global("numpy", "dtype"), _data("i2"))
+    pair = load_release(_write(tmp_path, b"(" + dtype + _data((3, ">")) + b"b" + dtype + _data((3,)) + b"b"
+                               + dtype + _data({}) + b"bt", "orders.pkl"))
+    assert pair == (np.dtype(">i2"), np.dtype("i2"), np.dtype("i2"))
+    empty = _call(_global("numpy", "_reconstruct"), _global("numpy", "ndarray"), _data((0,)), _data(b"b"))
+    assert load_release(_write(tmp_path, empty, "bare.pkl")) is None  # an array never given its data
