@@ -565,3 +565,36 @@ def test_defaults_of_encodings_and_dtypes(tmp_path):
     assert pair == (np.dtype(">i2"), np.dtype("i2"), np.dtype("i2"))
     empty = _call(_global("numpy", "_reconstruct"), _global("numpy", "ndarray"), _data((0,)), _data(b"b"))
     assert load_release(_write(tmp_path, empty, "bare.pkl")) is None  # an array never given its data
+
+
+def test_self_references_load(tmp_path):
+    """A module that keeps a reference to itself (or a list holding itself) must not recurse forever."""
+    loop = [1]
+    loop.append(loop)
+    holder = Plain()
+    holder.me = holder
+    path = tmp_path / "loops.pkl"
+    path.write_bytes(pickle.dumps({"list": loop, "record": holder, "array": np.arange(2.0)}, protocol=2))
+    loaded = load_release(path)
+    assert loaded["list"][1] is loaded["list"] and loaded["record"].get("me") is loaded["record"]
+    assert loaded["array"].tolist() == [0.0, 1.0]
+
+
+def test_python_2_byte_strings_are_read_as_utf8_text(tmp_path):
+    """Python 2 wrote str as SHORT_BINSTRING; the names in its checkpoints are UTF-8."""
+    assert load_release(_write(tmp_path, b"U\x02\xc3\xa9")) == "é"
+
+
+@pytest.mark.parametrize("module, name", [("evil", "_load_from_bytes"), ("evil", "_reconstructor"),
+                                          ("evil", "encode"), ("evil", "_reconstruct_persistent_obj"),
+                                          ("evil", "Parameter"), ("copyreg", "__newobj__"), ("_codecs", "decode"),
+                                          ("torch.storage", "_new_shared"),
+                                          ("torch_utils.persistence", "persistent_class"),
+                                          ("torch.nn.parameter", "UninitializedParameter")])
+def test_allowed_names_are_allowed_only_in_their_own_module(tmp_path, module, name):
+    _refused(_write(tmp_path, _call(_global(module, name), _data("x"))), f"a call to {module}.{name}")
+
+
+def test_the_old_torch_tensor_module_name_is_read(tmp_path):
+    body = _v2(_storage(torch.tensor([5.0, 6.0]))).replace(b"ctorch._utils\n", b"ctorch.tensor\n")
+    assert load_release(_write(tmp_path, body)).tolist() == [5.0, 6.0]
