@@ -5,17 +5,20 @@ from __future__ import annotations
 
 import copy
 
+from pathlib import Path
+
 import pytest
 import yaml
 
 from zoo3d.config import load_run_config
 from zoo3d.errors import ConfigError
+import zoo3d_stylesdf
 from zoo3d_stylesdf.config import StyleSDFConfig
 from zoo3d_stylesdf.model import StyleSDFModel
 
-from conftest import FIXTURES, REPO
+from conftest import FIXTURES
 
-PRESETS = REPO / "plugins" / "zoo3d_stylesdf" / "presets"
+PRESETS = Path(zoo3d_stylesdf.__file__).parent / "presets"  # shipped in the package, wherever it is laid out
 OLD_RUN = FIXTURES / "format1" / "stylesdf" / "run" / "config.yaml"
 
 # The settings of the stored old-shape run (tests/fixtures/format1/stylesdf) under today's names, over `tiny`

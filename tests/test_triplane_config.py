@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 import yaml
 
 from zoo3d.config import load_run_config
 from zoo3d.errors import ConfigError
+import zoo3d_triplane
 from zoo3d_triplane.config import TriplaneConfig
 from zoo3d_triplane.model import TriplaneModel
 
-from conftest import FIXTURES, REPO
+from conftest import FIXTURES
 from test_resume_every_model import CASES, ENGINE
 
-PRESETS = REPO / "plugins" / "zoo3d_triplane" / "presets"
+PRESETS = Path(zoo3d_triplane.__file__).parent / "presets"  # shipped in the package, wherever it is laid out
 
 
 def _load(preset: str = "tiny", overrides=()) -> TriplaneConfig:
