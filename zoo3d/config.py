@@ -297,13 +297,13 @@ def with_stored_default(data: dict[str, Any], dotted: str, value: Any) -> dict[s
 
 def parse_override(item: str) -> tuple[list[str], Any]:
     """``a.b=value`` -> (["a", "b"], value read as a config file's value is, so 3 is an int, 1e-3 a float, [1, 2] a
-    list, no and 1:30 text and "1e3" (quoted) text)."""
+    list, no and 1:30 text, "1e3" (quoted) text and nothing null)."""
     key, sep, raw = item.partition("=")
     key = key.strip()
     if not sep or not key:
         raise ConfigError(f"Override '{item}' must look like key.sub=value.")
     try:
-        value = load_yaml(raw) if raw.strip() else ""
+        value = load_yaml(raw)
     except yaml.YAMLError as exc:
         if raw.strip()[:1] in ("[", "{", '"', "'"):  # meant as a list, a map or quoted text: say what is wrong
             problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
