@@ -116,3 +116,18 @@ def test_a_file_the_system_will_not_read_is_one_sentence_with_the_system_s_reaso
 
     monkeypatch.setattr(Path, "read_text", refuse)
     assert _said(path, "Model card") == f"Cannot read model card '{path}': Permission denied."
+
+
+def test_a_dumped_config_writes_a_path_and_a_tuple_as_plain_yaml():
+    """dump_config writes plain types only: a ``Path`` setting as its text, a pair as a list (PyYAML's safe dumper
+    refuses the Path object itself)."""
+    from pydantic import Field
+
+    from zoo3d.config import Config, dump_config
+
+    class Paths(Config):
+        out: Path = Path("runs/a")
+        pair: tuple[float, float] = (0.0, 0.9)
+        sizes: list[int] = Field(default_factory=lambda: [1, 2])
+
+    assert dump_config(Paths()) == "out: runs/a\npair:\n- 0.0\n- 0.9\nsizes:\n- 1\n- 2\n"
