@@ -136,3 +136,15 @@ def test_a_key_or_item_a_validator_made_from_the_user_s_keys_is_still_named_whol
     """The data the user wrote lacks the section (``mid``) or the list item (``mids.0``) the error is in: the path
     is still given whole, as ``--set`` would take it."""
     assert _said({"name": "x", **data}) == said
+
+
+def test_the_sentence_made_from_pydantic_s_error_alone_names_no_place():
+    """``format_validation_error`` without an origin (a stored run's config, which the caller names itself)."""
+    from pydantic import ValidationError
+
+    from zoo3d.config_base import format_validation_error
+
+    with pytest.raises(ValidationError) as err:
+        Outer.model_validate({"name": "x", "zzzz": 1})
+    assert format_validation_error(err.value, Outer, {"name": "x", "zzzz": 1}) == \
+        f"Unknown config key 'zzzz' ({VALID_TOP})."
