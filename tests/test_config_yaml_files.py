@@ -118,16 +118,22 @@ def test_a_file_the_system_will_not_read_is_one_sentence_with_the_system_s_reaso
     assert _said(path, "Model card") == f"Cannot read model card '{path}': Permission denied."
 
 
-def test_a_dumped_config_writes_a_path_and_a_tuple_as_plain_yaml():
-    """dump_config writes plain types only: a ``Path`` setting as its text, a pair as a list (PyYAML's safe dumper
-    refuses the Path object itself)."""
+def test_a_dumped_config_writes_a_path_an_enum_and_a_tuple_as_plain_yaml():
+    """dump_config writes plain types only: a ``Path`` or an ``Enum`` setting (a plugin's config may hold either)
+    as its text, a pair as a list; PyYAML's safe dumper refuses the objects themselves."""
+    import enum
+
     from pydantic import Field
 
     from zoo3d.config import Config, dump_config
 
-    class Paths(Config):
+    class Speed(enum.Enum):
+        fast = "fast"
+
+    class Plain(Config):
         out: Path = Path("runs/a")
+        speed: Speed = Speed.fast
         pair: tuple[float, float] = (0.0, 0.9)
         sizes: list[int] = Field(default_factory=lambda: [1, 2])
 
-    assert dump_config(Paths()) == "out: runs/a\npair:\n- 0.0\n- 0.9\nsizes:\n- 1\n- 2\n"
+    assert dump_config(Plain()) == "out: runs/a\nspeed: fast\npair:\n- 0.0\n- 0.9\nsizes:\n- 1\n- 2\n"
