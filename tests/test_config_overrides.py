@@ -64,7 +64,7 @@ def _stages(*names: str) -> dict:
     (_stages("main"), "stages.1.steps=3",
      "no item is named '1'; did you mean 'stages.main.steps' (items: main, or by index 0 to 0)"),
     ({"stages": []}, "stages.main.steps=3", "no item is named 'main' (items by index: none)"),
-    ({"seeds": [0, 1, 2]}, "seeds.9.x=3", "no item is named '9' (items by index: 0 to 2)"),
+    ({"seeds": [0, 1, 2]}, "seeds.9.x=3", "the list has no index 9 (indices: 0 to 2)"),
     ({"seeds": [0, 1, 2]}, "seeds.1.x=3", "'seeds.1' is a value, not a section"),
     (_stages("main"), "stages.0.steps.x=3", "'steps' is a value, not a section"),
     ({"train": {"seed": 1}}, "train.seed.x=3", "'seed' is a value, not a section"),
@@ -100,10 +100,14 @@ def test_a_set_makes_the_sections_it_lacks_and_fills_a_null_one():
     assert apply_overrides(data, ["opt.a.b=1", "new.c=2"]) == {"opt": {"a": {"b": 1}}, "new": {"c": 2}}
 
 
-def test_one_number_of_a_list_setting_is_refused_as_a_config_error():
-    """A --set into one number of a list setting (``betas``) is refused in one sentence, not a crash in the merge."""
-    with pytest.raises(ConfigError, match="Cannot set 'stages.main.betas.0'"):
-        load_run_config(ToyRunConfig, "toy", overrides=["stages.main.betas.0=0.5"])
+def test_one_number_of_a_list_setting_is_set_alone():
+    """A --set into one number of a list setting (``betas``) sets that number and keeps the other, through the
+    merge with the defaults and validation; past the end it is refused in one sentence."""
+    assert ToyRunConfig().stages[0].betas == (0.0, 0.9)
+    cfg = load_run_config(ToyRunConfig, "toy", overrides=["stages.main.betas.0=0.5"])
+    assert cfg.stages[0].betas == (0.5, 0.9)
+    with pytest.raises(ConfigError, match=r"'stages.main.betas.2': the list has no index 2 \(indices: 0 to 1\)"):
+        load_run_config(ToyRunConfig, "toy", overrides=["stages.main.betas.2=0.5"])
 
 
 def test_a_missing_stage_is_named_with_the_stages_there_are():
