@@ -28,6 +28,11 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 BUILD = REPO / "build" / "mutate"
 
+CONFIG_TESTS = ["tests/test_config.py", "tests/test_config_stages.py", "tests/test_config_yaml_files.py",
+                "tests/test_config_error_sentences.py", "tests/test_config_overrides.py", "tests/test_gram_config.py",
+                "tests/test_gram_hd_config.py", "tests/test_gram_inverter_config.py", "tests/test_stylesdf_config.py",
+                "tests/test_triplane_config.py", "tests/test_train_keys.py"]
+
 #: module -> the test files that exercise it (mutmut narrows them further, per mutated function).
 TARGETS: dict[str, list[str]] = {
     "zoo3d/train/ema.py": ["tests/test_train_losses.py", "tests/test_train_engine_wiring.py"],
@@ -128,6 +133,32 @@ TARGETS: dict[str, list[str]] = {
     # mesh extraction and files; the torch rasterizer (test_freeview_models.py's GRAM-HD fixture costs ~3 s a mutant)
     "zoo3d/mesh.py": ["tests/test_export_mesh.py", "tests/test_mesh_files.py"],
     "zoo3d/freeview/raster.py": ["tests/test_freeview_raster.py", "tests/test_freeview_cache.py"],
+    # the shared discriminators against GRAM's and StyleGAN2's discriminators written out (the parity files never
+    # reach them)
+    "zoo3d/nn/discriminators.py": ["tests/test_nn_discriminators.py", "tests/test_nn_discriminators_reference.py",
+                                   "tests/test_minibatch_stddev_option.py", "tests/test_pigan_discriminator.py",
+                                   "tests/test_gram_hd_discriminator.py", "tests/test_gram_inverter_discriminator.py",
+                                   "tests/test_nn_devices.py"],
+    # GRAM's manifold predictor and radiance network: the authors' formulas, the folded fast path, the parity replay
+    "plugins/zoo3d_gram/networks.py": ["tests/test_gram_model.py", "tests/test_gram_networks_reference.py",
+                                       "tests/test_gram_fast_paths.py", "tests/test_parity_gram.py"],
+    # GRAM-HD's glue: the parity replay, the consistency checks and the generator's own tests (the training runs of
+    # test_gram_hd_training.py, ~4 s a mutant, are left out)
+    "plugins/zoo3d_gram_hd/generator.py": ["tests/test_gram_hd_generator.py", "tests/test_parity_gram_hd.py",
+                                           "tests/test_gram_hd_consistency.py", "tests/test_gram_hd_field_base.py",
+                                           "tests/test_gram_fast_paths.py", "tests/test_gram_hd_superres.py",
+                                           "tests/test_gram_hd_losses.py", "tests/test_gram_hd_phase_losses.py"],
+    # the release reader: hand-made pickles per global and refusal, the authors' formats, the importers on them
+    "zoo3d/upstream/unpickle.py": ["tests/test_upstream_unpickle.py", "tests/test_upstream_unpickle_globals.py",
+                                   "tests/test_triplane_import.py", "tests/test_pigan_import.py"],
+    # zoo3d import with a stand-in model, and the GRAM CLI import (the volume CLI files take ~10 s a mutant)
+    "zoo3d/upstream/importing.py": ["tests/test_import_to_run.py", "tests/test_import_cli.py"],
+    # GRAM's names against the authors' state dicts; the CLI import for the EMA values
+    "plugins/zoo3d_gram/upstream.py": ["tests/test_gram_upstream_names.py", "tests/test_import_cli.py"],
+    # run configuration: YAML core schema, error sentences, --set, presets; fast files only (test_docs_and_cards.py
+    # reads docs/, which the mutation layout does not copy)
+    "zoo3d/config_base.py": CONFIG_TESTS,
+    "zoo3d/config.py": CONFIG_TESTS,
 }
 
 COPIED = ["tests", "examples"]  # presets and model cards travel inside the plugin packages
