@@ -113,6 +113,9 @@ def test_a_tensor_gram_does_not_have_is_named(key):
     with pytest.raises(UserError) as info:
         lowres_state_from_upstream(state, _tiny().generator, "f.pth")
     assert str(info.value) == f"f.pth has a tensor '{key}' that GRAM's generator does not have."
+    with pytest.raises(UserError) as info:  # a whole release names its file too
+        convert_generator_state(state, _tiny().generator, "g.pth")
+    assert str(info.value) == f"g.pth has a tensor '{key}' that GRAM's generator does not have."
 
 
 def _ema(qualname="torch_ema.ema.ExponentialMovingAverage", shadow=None):

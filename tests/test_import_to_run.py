@@ -196,6 +196,8 @@ def test_first_mismatch_in_the_generators_order():
         "its tensor 'a' has shape (3, 2) where the preset needs (2, 3)")  # unnamed in the file: zoo3d's name
     assert first_mismatch(expected, _imported({**fits, "c": torch.ones(1), "d": torch.ones(1)}, {"c": "up.c"})) == (
         "its tensor 'up.c' has no place in the preset's generator")
+    assert first_mismatch(expected, _imported({**fits, "c": torch.ones(1)}, {"a": "up.a"})) == (
+        "its tensor 'c' has no place in the preset's generator")  # unnamed in the file: zoo3d's name
     # a missing tensor is named before a wrong shape that comes later in the generator's order
     assert first_mismatch(expected, _imported({"a": torch.ones(2, 3), "s": torch.ones(2)})) == (
         "it has no tensor for the generator's 'b'")

@@ -29,9 +29,8 @@ class ImportResult:
     imported: ImportedRelease
 
 
-def _shape(t: Tensor | tuple) -> str:
-    dims = tuple(t.shape) if isinstance(t, Tensor) else tuple(t)
-    return "(" + ", ".join(str(d) for d in dims) + ")"
+def _shape(t: Tensor) -> str:
+    return "(" + ", ".join(str(d) for d in t.shape) + ")"
 
 
 def first_mismatch(expected: dict[str, Tensor], imported: ImportedRelease) -> str | None:
