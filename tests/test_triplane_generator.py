@@ -8,11 +8,16 @@ composited alpha) and sample depths; ``forward`` is represent-then-render; W+ is
 
 from __future__ import annotations
 
+import math
+
 import pytest
 import torch
 import torch.nn.functional as F
 
 from test_triplane_training import _config
+from zoo3d.cameras import CameraPrior
+from zoo3d.nn.modconv import NoiseInjection
+from zoo3d.render.volume import SampleDraws
 from zoo3d_triplane.generator import TriplaneGenerator
 
 
@@ -93,3 +98,88 @@ def test_w_plus_is_the_truncated_w_repeated_for_every_style_without_moving_the_m
         # W+ renders as the latent it came from
         torch.testing.assert_close(gen.render(gen.represent_ws(ws), cams).rgb,
                                    gen.render(gen.represent(z, 0.6, c), cams).rgb)
+
+
+def test_the_mean_w_moves_with_eg3ds_decay_only_when_asked():
+    """EG3D updates w_avg (beta 0.998) in its discriminator phase only: training mode alone must not move it."""
+    cfg = _config()
+    gen = TriplaneGenerator(cfg.generator, cfg.camera).train()
+    z = torch.randn(3, cfg.generator.z_dim, generator=torch.Generator().manual_seed(5))
+    with torch.no_grad():
+        gen.mapping.w_avg.normal_(generator=torch.Generator().manual_seed(6))
+        before = gen.mapping.w_avg.clone()
+        gen.represent(z)
+        gen.map_latent(z)
+        torch.testing.assert_close(gen.mapping.w_avg, before, rtol=0, atol=0)
+        gen.eval()
+        w = gen.mapping(z, gen.conditioning(3), update_w_avg=False)
+        gen.represent(z, update_w_avg=True)
+    torch.testing.assert_close(gen.mapping.w_avg, 0.998 * before + 0.002 * w.mean(0))
+
+
+def test_the_mapping_label_is_the_scaled_camera_or_the_default_priors_frontal_one_or_zeros():
+    cfg = _config(["generator.c_scale=2.0"])
+    gen = TriplaneGenerator(cfg.generator)  # no prior given: zoo3d's default one
+    c = cfg.camera.sample(2, generator=torch.Generator().manual_seed(1)).to_eg3d()
+    torch.testing.assert_close(gen.conditioning(2, c), 2.0 * c)
+    torch.testing.assert_close(gen.conditioning(3), 2.0 * CameraPrior().frontal(3).to_eg3d())
+    gen.double()  # the label follows the mapping's dtype, whatever the camera's
+    assert gen.conditioning(2, c).dtype == torch.float64 and gen.conditioning(2).dtype == torch.float64
+    off = TriplaneGenerator(_config(["generator.gen_pose_cond=false"]).generator).double()
+    assert torch.equal(off.conditioning(3, c), torch.zeros(3, 25, dtype=torch.float64))
+
+
+def test_the_config_reaches_the_decoder_renderer_super_resolution_and_scene():
+    """Settings away from the parts' own defaults, so a dropped argument shows."""
+    cfg = _config(["generator.decoder_lr_mul=0.5", "generator.box_warp=0.5", "generator.third_plane=zx",
+                   "generator.sr_conv_clamp=7.0", "generator.near=0.7", "generator.far=1.3",
+                   "generator.sampling=eg3d", "generator.num_samples=5", "generator.num_importance=3"])
+    gen = TriplaneGenerator(cfg.generator, cfg.camera)
+    assert gen.z_dim == 16 and gen.resolution == (16, 16)
+    assert gen.decoder.fc1.scale == pytest.approx(0.5 / math.sqrt(8)) and gen.decoder.fc2.lr_mul == 0.5
+    r = gen.renderer
+    assert (r.num_samples, r.num_importance, r.near, r.far, r.sampling) == (5, 3, 0.7, 1.3, "eg3d")
+    assert r.stratified is True and r.density_activation == "softplus" and r.background is None
+    assert gen.superresolution.block0.conv0.clamp == 7.0 and gen.superresolution.block1.to_rgb.clamp == 7.0
+    scene = gen.represent(torch.zeros(1, 16))
+    # upstream's cube has side 1: a cube of side 0.5 doubles the density per world unit
+    assert (scene.box_warp, scene.density_scale, scene.third_plane) == (0.5, 2.0, "zx")
+    assert TriplaneGenerator(_config(["generator.density_scale=3.0"]).generator).density_scale == 3.0
+
+
+def test_the_super_resolution_is_styled_by_the_last_w_of_w_plus(setup):
+    gen = setup[0]
+    ws = torch.randn(2, gen.num_ws, gen.w_dim, generator=torch.Generator().manual_seed(7))
+    with torch.no_grad():
+        assert torch.equal(gen.represent_ws(ws).sr_w, ws[:, -1])
+
+
+def test_backbone_noise_and_ray_samples_are_random_while_training_and_fixed_in_eval():
+    cfg = _config()
+    gen = TriplaneGenerator(cfg.generator, cfg.camera)
+    ws = torch.randn(2, gen.w_dim, generator=torch.Generator().manual_seed(8))
+    cams = cfg.camera.sample(2, generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        for layer in gen.backbone.modules():  # noise strengths start at 0: make the noise show
+            if isinstance(layer, NoiseInjection):
+                layer.weight.fill_(0.5)
+        gen.train()
+        assert not torch.equal(gen.represent_ws(ws).planes, gen.represent_ws(ws).planes)
+        scene = gen.represent_ws(ws)
+        assert not torch.equal(gen.render(scene, cams).raw.extras["t"], gen.render(scene, cams).raw.extras["t"])
+        # given draws replace the random ones
+        n, s, k = 2 * 8 * 8, cfg.generator.num_samples, cfg.generator.num_importance
+        draws = SampleDraws(jitter=torch.rand(2, n // 2, s), importance=torch.rand(2, n // 2, k))
+        first, second = gen.render(scene, cams, draws=draws), gen.render(scene, cams, draws=draws)
+        assert torch.equal(first.raw.extras["t"], second.raw.extras["t"]) and torch.equal(first.rgb, second.rgb)
+        gen.eval()
+        assert torch.equal(gen.represent_ws(ws).planes, gen.represent_ws(ws).planes)
+
+
+def test_cameras_in_another_dtype_render_in_the_generators(setup):
+    gen, z, cams = setup
+    with torch.no_grad():
+        scene = gen.represent(z)
+        single, double = gen.render(scene, cams), gen.render(scene, cams.to(dtype=torch.float64))
+    assert double.rgb.dtype == torch.float32
+    torch.testing.assert_close(double.rgb, single.rgb, rtol=1e-4, atol=1e-5)
