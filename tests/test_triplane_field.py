@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import torch
 import torch.nn.functional as F
 
@@ -139,3 +141,67 @@ def test_an_imported_eg3d_model_reads_its_third_plane_as_zx():
     point = torch.tensor([[[texel_centre(i, R, BOX) for i in index]]])
     assert sample_planes(planes, point, BOX, third_plane="zx")[0, 2, 0].sum() == C
     assert sample_planes(planes, point, BOX)[0, 2, 0].abs().sum() == 0
+
+
+def test_the_decoder_is_eg3ds_osg_decoder_written_out():
+    """FC -> softplus -> FC with equalised learning rate; channel 0 is the raw density, the rest the widened sigmoid."""
+    torch.manual_seed(1)
+    lr_mul = 0.3
+    dec = TriplaneDecoder(C, 16, lr_mul=lr_mul)
+    with torch.no_grad():  # non-zero biases, so a dropped or unscaled bias shows
+        dec.fc1.bias.normal_()
+        dec.fc2.bias.normal_()
+    f = torch.randn(2, 5, C)
+    with torch.no_grad():
+        h = F.softplus(f @ (dec.fc1.weight * lr_mul / 2.0).T + dec.fc1.bias * lr_mul)  # 1 / sqrt(C = 4)
+        x = h @ (dec.fc2.weight * lr_mul / 4.0).T + dec.fc2.bias * lr_mul  # 1 / sqrt(hidden = 16)
+        raw, features = dec(f)
+    assert raw.shape == (2, 5, 1) and features.shape == (2, 5, C)
+    torch.testing.assert_close(raw, x[..., :1])
+    torch.testing.assert_close(features, torch.sigmoid(x[..., 1:]) * 1.002 - 0.001)
+
+
+class _RawDecoder(torch.nn.Module):
+    """Raw density = channel 0 of the mean plane feature times 10; features = the mean features themselves."""
+
+    def forward(self, features):
+        return 10.0 * features[..., :1], features
+
+
+def test_density_is_softplus_of_raw_minus_one_per_eg3d_unit_times_the_scale():
+    planes = torch.randn(1, 3, C, R, R, generator=torch.Generator().manual_seed(2))
+    points = (torch.rand(1, 50, 3, generator=torch.Generator().manual_seed(3)) - 0.5) * BOX
+    mean = sample_planes(planes, points, BOX).mean(1)
+    raw = 10.0 * mean[..., :1]
+    for scale in (1.0, 3.0):
+        scene = TriplaneScene(planes=planes, decoder=_RawDecoder(), box_warp=BOX, density_scale=scale)
+        expected = scale * torch.log1p(torch.exp(raw - 1.0))
+        torch.testing.assert_close(scene.density(points), expected)
+        rad = scene.query(points)
+        torch.testing.assert_close(torch.log1p(torch.exp(rad.sigma)), expected, rtol=1e-4, atol=1e-6)
+        torch.testing.assert_close(rad.features, mean)
+        torch.testing.assert_close(rad.rgb, mean[..., :3].clamp(0, 1))
+    # with the scale 1 the renderer's pre-activation is exactly raw - 1
+    torch.testing.assert_close(TriplaneScene(planes, _RawDecoder(), BOX).query(points).sigma, raw - 1.0)
+
+
+def test_a_scene_of_an_imported_model_decodes_its_third_plane_as_zx():
+    index = (1, 4, 6)
+    planes = torch.zeros(1, 3, C, R, R)
+    planes[0, 2, :, 1, 6] = 3.0  # ZX: height = x texel 1, width = z texel 6
+    point = torch.tensor([[[texel_centre(i, R, BOX) for i in index]]])
+    _, zx = TriplaneScene(planes, _RawDecoder(), BOX, third_plane="zx").decode(point)
+    _, yz = TriplaneScene(planes, _RawDecoder(), BOX).decode(point)
+    torch.testing.assert_close(zx[0, 0], torch.ones(C))  # the mean over three planes of (0, 0, 3)
+    assert yz.abs().sum() == 0
+    # box_warp reaches the sampling: in a cube twice as large the same point lands on another texel
+    _, wide = TriplaneScene(planes, _RawDecoder(), 2 * BOX, third_plane="zx").decode(point)
+    assert wide.abs().sum() < zx.abs().sum()
+
+
+def test_inverse_softplus_of_zero_is_finite_and_of_a_large_value_is_about_the_value():
+    """Zero and underflowing densities are clamped to sqrt(tiny) (about 1e-19 in float32), not -inf."""
+    x = inverse_softplus(torch.tensor([0.0, 1e-30]))
+    tiny = torch.finfo(torch.float32).tiny ** 0.5
+    torch.testing.assert_close(x, torch.full((2,), math.log(tiny)), rtol=1e-5, atol=0)
+    torch.testing.assert_close(inverse_softplus(torch.tensor([30.0])), torch.tensor([30.0]))
