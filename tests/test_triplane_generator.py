@@ -183,3 +183,20 @@ def test_cameras_in_another_dtype_render_in_the_generators(setup):
         single, double = gen.render(scene, cams), gen.render(scene, cams.to(dtype=torch.float64))
     assert double.rgb.dtype == torch.float32
     torch.testing.assert_close(double.rgb, single.rgb, rtol=1e-4, atol=1e-5)
+
+
+def test_the_raw_render_is_the_composited_features_mapped_to_minus_one_one_and_feeds_the_super_resolution():
+    """EG3D's marcher: 2 f - 1 of the composited features, with 1 - alpha added first on a white background."""
+    for white in (False, True):
+        cfg = _config([f"generator.white_background={str(white).lower()}"])
+        gen = TriplaneGenerator(cfg.generator, cfg.camera).eval()
+        z = torch.randn(2, cfg.generator.z_dim, generator=torch.Generator().manual_seed(9))
+        cams = cfg.camera.sample(2, generator=torch.Generator().manual_seed(1))
+        with torch.no_grad():
+            scene = gen.represent(z)
+            volume = gen.renderer.render(scene, cams, (8, 8))
+            out = gen.render(scene, cams)
+            composited = volume.features + (1 - volume.alpha) if white else volume.features
+            torch.testing.assert_close(out.raw.features, 2 * composited - 1)
+            torch.testing.assert_close(out.raw.rgb, 2 * composited[:, :3] - 1)
+            torch.testing.assert_close(out.rgb, gen.superresolution(2 * composited - 1, scene.sr_w))
