@@ -126,7 +126,8 @@ def test_the_mapping_label_is_the_scaled_camera_or_the_default_priors_frontal_on
     gen.double()  # the label follows the mapping's dtype, whatever the camera's
     assert gen.conditioning(2, c).dtype == torch.float64 and gen.conditioning(2).dtype == torch.float64
     off = TriplaneGenerator(_config(["generator.gen_pose_cond=false"]).generator).double()
-    assert torch.equal(off.conditioning(3, c), torch.zeros(3, 25, dtype=torch.float64))
+    label = off.conditioning(3, c)
+    assert label.dtype == torch.float64 and torch.equal(label, torch.zeros(3, 25, dtype=torch.float64))
 
 
 def test_the_config_reaches_the_decoder_renderer_super_resolution_and_scene():
@@ -200,3 +201,11 @@ def test_the_raw_render_is_the_composited_features_mapped_to_minus_one_one_and_f
             torch.testing.assert_close(out.raw.features, 2 * composited - 1)
             torch.testing.assert_close(out.raw.rgb, 2 * composited[:, :3] - 1)
             torch.testing.assert_close(out.rgb, gen.superresolution(2 * composited - 1, scene.sr_w))
+
+
+def test_backbone_widths_are_channel_base_over_the_side_clipped_to_one_and_channel_max():
+    """EG3D's channels_dict: min(channel_base // res, channel_max), here at least 1 (the 16 px layers get 0)."""
+    cfg = _config(["generator.channel_base=8", "generator.channel_max=16"])
+    backbone = TriplaneGenerator(cfg.generator, cfg.camera).backbone
+    assert backbone.const.shape[1] == 2  # 8 // 4
+    assert [conv.conv.weight.shape[0] for conv in backbone.convs] == [1, 1, 1, 1]  # 8 // 8 = 1, 8 // 16 -> 1
