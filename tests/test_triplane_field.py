@@ -205,3 +205,15 @@ def test_inverse_softplus_of_zero_is_finite_and_of_a_large_value_is_about_the_va
     tiny = torch.finfo(torch.float32).tiny ** 0.5
     torch.testing.assert_close(x, torch.full((2,), math.log(tiny)), rtol=1e-5, atol=0)
     torch.testing.assert_close(inverse_softplus(torch.tensor([30.0])), torch.tensor([30.0]))
+
+
+def test_sampling_runs_in_at_least_float32_whatever_the_planes_and_points_dtypes():
+    """bf16 plane coordinates would be off by about a texel at R = 256: planes and points are read in float32."""
+    planes = torch.randn(1, 3, C, 256, 256, generator=torch.Generator().manual_seed(4))
+    points = (torch.rand(1, 20, 3, generator=torch.Generator().manual_seed(5), dtype=torch.float64) - 0.5) * BOX
+    expected = sample_planes(planes.bfloat16().float(), points.float(), BOX)
+    for p in (points, points.float()):
+        out = sample_planes(planes.bfloat16(), p, BOX)
+        assert out.dtype == torch.float32
+        torch.testing.assert_close(out, expected)
+    assert sample_planes(planes.double(), points.float(), BOX).dtype == torch.float64
