@@ -159,6 +159,8 @@ def test_the_decoder_is_eg3ds_osg_decoder_written_out():
     assert raw.shape == (2, 5, 1) and features.shape == (2, 5, C)
     torch.testing.assert_close(raw, x[..., :1])
     torch.testing.assert_close(features, torch.sigmoid(x[..., 1:]) * 1.002 - 0.001)
+    default = TriplaneDecoder()  # EG3D's: 32 plane channels, 64 hidden, lr multiplier 1
+    assert default.fc1.weight.shape == (64, 32) and default.fc2.weight.shape == (33, 64) and default.fc1.lr_mul == 1
 
 
 class _RawDecoder(torch.nn.Module):
@@ -173,7 +175,7 @@ def test_density_is_softplus_of_raw_minus_one_per_eg3d_unit_times_the_scale():
     points = (torch.rand(1, 50, 3, generator=torch.Generator().manual_seed(3)) - 0.5) * BOX
     mean = sample_planes(planes, points, BOX).mean(1)
     raw = 10.0 * mean[..., :1]
-    for scale in (1.0, 3.0):
+    for scale in (1.0, 2.0, 3.0):
         scene = TriplaneScene(planes=planes, decoder=_RawDecoder(), box_warp=BOX, density_scale=scale)
         expected = scale * torch.log1p(torch.exp(raw - 1.0))
         torch.testing.assert_close(scene.density(points), expected)
