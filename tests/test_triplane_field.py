@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 
 from zoo3d_triplane.field import TriplaneDecoder, TriplaneScene, inverse_softplus
-from zoo3d.nn.triplane import aggregate, sample_planes, texel_centre
+from zoo3d.nn.triplane import aggregate, project_onto_planes, sample_planes, texel_centre
 
 R, C, BOX = 8, 4, 0.25
 
@@ -219,3 +219,20 @@ def test_sampling_runs_in_at_least_float32_whatever_the_planes_and_points_dtypes
         assert out.dtype == torch.float32
         torch.testing.assert_close(out, expected)
     assert sample_planes(planes.double(), points.float(), BOX).dtype == torch.float64
+
+
+def test_projection_gives_each_planes_two_coordinates_scaled_to_the_cube():
+    points = torch.tensor([[[0.05, -0.02, 0.1], [-0.1, 0.0, 0.03]]])  # (1, 2, 3)
+    x, y, z = (points[..., i] * 2 / BOX for i in range(3))
+    for third, pairs in (("yz", ((x, y), (x, z), (y, z))), ("zx", ((x, y), (x, z), (z, x)))):
+        expected = torch.stack([torch.stack(pair, -1) for pair in pairs], 1)  # (1, 3, 2, 2)
+        torch.testing.assert_close(project_onto_planes(points, BOX, third), expected)
+    torch.testing.assert_close(project_onto_planes(points, BOX), project_onto_planes(points, BOX, "yz"))
+
+
+def test_each_instance_of_a_batch_reads_its_own_planes_at_its_own_points():
+    planes = torch.randn(3, 3, C, R, R, generator=torch.Generator().manual_seed(6))
+    points = (torch.rand(3, 7, 3, generator=torch.Generator().manual_seed(7)) - 0.5) * BOX
+    batch = sample_planes(planes, points, BOX)
+    for b in range(3):
+        torch.testing.assert_close(batch[b], sample_planes(planes[b:b + 1], points[b:b + 1], BOX)[0])
