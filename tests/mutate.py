@@ -159,6 +159,15 @@ TARGETS: dict[str, list[str]] = {
     # reads docs/, which the mutation layout does not copy)
     "zoo3d/config_base.py": CONFIG_TESTS,
     "zoo3d/config.py": CONFIG_TESTS,
+    # the tri-plane generator's glue against written-out answers; the parity renders (~40 s a mutant) left out
+    "plugins/zoo3d_triplane/generator.py": ["tests/test_triplane_generator.py", "tests/test_triplane_field.py",
+                                            "tests/test_triplane_losses.py", "tests/test_triplane_import.py"],
+    # EG3D's OSGDecoder written out, the density and the scene's sampling
+    "plugins/zoo3d_triplane/field.py": ["tests/test_triplane_field.py"],
+    # EG3D's super-resolution blocks: factors, input resize, the RGB skip; the generator renders through it
+    "plugins/zoo3d_triplane/superres.py": ["tests/test_triplane_superres.py", "tests/test_triplane_generator.py"],
+    # tri-plane projection and bilinear sampling: planted texels, the ZX slip, dtypes, batches
+    "zoo3d/nn/triplane.py": ["tests/test_triplane_field.py"],
 }
 
 COPIED = ["tests", "examples"]  # presets and model cards travel inside the plugin packages
