@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -9,11 +11,12 @@ import torch
 from zoo3d.config import load_run_config
 from zoo3d.core.model import RealBatch, StepContext
 from zoo3d.render.volume import stylesdf_density
+import zoo3d_stylesdf
 from zoo3d_stylesdf.config import StyleSDFConfig
 from zoo3d_stylesdf.losses import eikonal_loss, minimal_surface_loss, sphere_init_loss, sphere_sdf
 from zoo3d_stylesdf.model import StyleSDFModel, sphere_init_points
 
-from conftest import REPO
+PRESETS = Path(zoo3d_stylesdf.__file__).parent / "presets"  # found the same in a checkout and in an installed package
 
 # smaller than the tiny preset so a few optimisation steps take well under a second
 MICRO = ["generator.renderer.z_dim=16", "generator.renderer.depth=2", "generator.renderer.width=16",
@@ -25,7 +28,7 @@ MICRO = ["generator.renderer.z_dim=16", "generator.renderer.depth=2", "generator
 
 
 def _config(extra=(), preset="tiny") -> StyleSDFConfig:
-    return load_run_config(StyleSDFConfig, "stylesdf", REPO / "plugins" / "zoo3d_stylesdf" / "presets", preset,
+    return load_run_config(StyleSDFConfig, "stylesdf", PRESETS, preset,
                            overrides=MICRO + list(extra))
 
 
