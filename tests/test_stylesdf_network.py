@@ -108,27 +108,31 @@ def _kaiming_std(fan_in):
     return math.sqrt(2 / (1 + 0.2 ** 2)) / math.sqrt(fan_in)
 
 
-def _is_uniform(t, bound):
-    """In [-bound, bound], reaching near both ends, with the uniform's standard deviation bound / sqrt(3)."""
+def _is_uniform(t, bound, ends=0.05):
+    """In [-bound, bound], reaching within ``ends`` x bound of both ends (``ends`` = 0.03 is safe from a
+    thousand values on), with the uniform's standard deviation bound / sqrt(3) to 5 %."""
     t = t.detach().flatten()
-    return (t.abs().max() <= bound and t.max() > 0.95 * bound and t.min() < -0.95 * bound
-            and abs(t.std().item() - bound / math.sqrt(3)) < 0.05 * bound)
+    return (t.abs().max() <= bound and t.max() > (1 - ends) * bound and t.min() < -(1 - ends) * bound
+            and abs(t.std().item() * math.sqrt(3) / bound - 1) < 0.05)
 
 
 def test_initialisation_follows_upstream():
+    """Kaiming-normal with a = 0.2 has std sqrt(2 / 1.04) / sqrt(fan_in); a = 0 would be 2 % larger, so the
+    standard deviations are checked to 0.5 % over ~10^5-10^6 values."""
     torch.manual_seed(0)
-    width, w_dim = 256, 400
+    width, w_dim = 1024, 400
     net = StyleSDFNetwork(w_dim=w_dim, depth=2, width=width)
     film_w = torch.cat([lin.weight.flatten() for lin in [*net.film_freq, *net.film_phase]])
-    assert film_w.std().item() == pytest.approx(0.25 * _kaiming_std(w_dim), rel=0.03)
+    assert film_w.std().item() == pytest.approx(0.25 * _kaiming_std(w_dim), rel=0.005)
     assert abs(film_w.mean().item()) < 0.01 * _kaiming_std(w_dim)
     film_b = torch.cat([lin.bias for lin in [*net.film_freq, *net.film_phase]])
-    assert _is_uniform(film_b, math.sqrt(1 / w_dim))
+    assert _is_uniform(film_b, math.sqrt(1 / w_dim), ends=0.03)
+    # the heads: U(+-sqrt(6/n)/25), not /26 (4 % narrower)
     for head in (net.sdf_head, net.rgb_head):
-        assert _is_uniform(head.weight, math.sqrt(6 / width) / 25)
+        assert _is_uniform(head.weight, math.sqrt(6 / width) / 25, ends=0.03)
     mapping = StyleSDFMapping(w_dim)
     weights = torch.cat([layer.weight.flatten() for layer in mapping.net])
-    assert weights.std().item() == pytest.approx(_kaiming_std(w_dim), rel=0.02)
+    assert weights.std().item() == pytest.approx(_kaiming_std(w_dim), rel=0.005)
     assert _is_uniform(torch.cat([layer.bias for layer in mapping.net]), math.sqrt(1 / w_dim))
 
 
