@@ -92,6 +92,7 @@ def test_mapping_average_is_the_mean_w_of_many_latents():
     tol = 5 * w.std(0) / math.sqrt(10000)
     assert ((centre[0] - w.mean(0)).abs() < tol).all()
     assert not torch.equal(m.average(num_samples=50, seed=1), centre)
+    assert m.double().average().dtype == torch.float64  # the latents follow the weights' dtype and device
 
 
 def test_defaults_are_the_upstream_architecture():
