@@ -89,7 +89,12 @@ def test_truncation_centres_are_cached_until_a_mapping_weight_changes():
     third = gen.truncation_centres()
     assert not torch.allclose(third[0], first[0])
     torch.testing.assert_close(third[0], gen.volume.mapping.average())
+    # another draw, or another dtype, is another cache entry
+    assert not torch.equal(gen.truncation_centres(seed=1)[0], third[0])
+    gen.truncation_centres()
     assert not torch.equal(gen.truncation_centres(num_samples=100)[0], third[0])
+    gen.truncation_centres()
+    assert [c.dtype for c in gen.double().truncation_centres()] == [torch.float64] * 2
 
 
 def test_without_a_decoder_there_is_no_decoder_centre():
