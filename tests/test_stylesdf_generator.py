@@ -151,3 +151,17 @@ def test_the_volume_render_takes_the_resolution_asked_and_the_generators_dtype()
     with torch.no_grad():
         out = gen.render(rep, cams, resolution=(6, 6))
     assert out.rgb.shape == (1, 3, 6, 6) and out.rgb.dtype == torch.float64 and out.raw is None
+
+
+@pytest.mark.parametrize("decoder", [True, False])
+def test_until_the_decoder_stage_starts_the_generator_is_its_volume_renderer(decoder):
+    """Stage 1 renders (and reports) the volume resolution and is 3D-consistent; the decoder takes over only
+    when it exists and its stage has started."""
+    gen = _generator(f"generator.decoder.enabled={str(decoder).lower()}").eval()
+    assert not bool(gen.decoder_active)
+    assert gen.resolution == (4, 4) and gen.strictly_3d_consistent
+    with torch.no_grad():
+        out = gen.render(gen.represent(torch.randn(1, 8)), gen.camera_prior.frontal(1))
+    assert out.rgb.shape[-2:] == (4, 4) and out.raw is None
+    gen.decoder_active.fill_(True)
+    assert gen.resolution == ((8, 8) if decoder else (4, 4)) and gen.strictly_3d_consistent != decoder
