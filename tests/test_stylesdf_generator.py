@@ -103,7 +103,12 @@ def test_without_a_decoder_there_is_no_decoder_centre():
 
 
 def _activate(gen):
+    """Start the decoder stage, with noise strengths of 1 (they start at zero) so the noise is visible."""
     gen.decoder_active.fill_(True)
+    with torch.no_grad():
+        for name, p in gen.decoder.named_parameters():
+            if "noise" in name:
+                p.fill_(1.0)
     return gen
 
 
@@ -118,7 +123,7 @@ def test_the_decoder_render_feeds_the_volume_features_and_truncates_the_decoder_
         untruncated = gen.decoder(raw.features, rep.w, noise_mode="const")
         small = gen.render(rep, cams, resolution=(4, 4))
     assert raw.rgb.shape[-2:] == (4, 4) and out.rgb.shape[-2:] == (8, 8)
-    torch.testing.assert_close(out.rgb, want)
+    torch.testing.assert_close(out.rgb, want)  # the fixed noise maps at inference
     torch.testing.assert_close(out.raw.rgb, raw.rgb)
     assert not torch.allclose(out.rgb, untruncated)
     # a resolution asked of the decoder render: its image resized (antialiased bilinear, as upstream's output resize)
@@ -127,10 +132,6 @@ def test_the_decoder_render_feeds_the_volume_features_and_truncates_the_decoder_
 
 def test_while_training_the_decoder_draws_fresh_noise():
     gen = _activate(_generator()).train()
-    with torch.no_grad():
-        for name, p in gen.decoder.named_parameters():
-            if "noise" in name:
-                p.fill_(1.0)  # noise strengths start at zero
     cams = gen.camera_prior.frontal(1)
     rep = gen.represent(torch.randn(1, 8))
     with torch.no_grad():
