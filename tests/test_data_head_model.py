@@ -198,3 +198,35 @@ def test_every_part_but_the_skull_is_pushed_out_of_a_skull_only_head():
     parts = head_parts(c, (centre[:, 0], centre[:, 1], centre[:, 2]), torch.zeros(2, 1), pts)
     assert bool((parts["hair"] > 9).all()) and bool((parts["neck"] > 9).all())
     assert torch.allclose(head_sdf(skull_only, pts), parts["skull"])
+
+
+def test_the_hair_is_symmetric_about_its_parting():
+    """Streaks are combed away from the parting and the parting is a line at ``parting_x``: on the hair, the colour
+    at parting_x + u equals the colour at parting_x - u (same height, depth and normal)."""
+    heads = sample_head_params(3, seed=12).to(dtype=D)
+    names = [n for n, *_ in _SCALARS]
+    g = torch.Generator().manual_seed(7)
+    k = 400
+    bidx = torch.arange(3).repeat_interleave(k)
+    rel = torch.stack([(torch.rand(3 * k, generator=g, dtype=D) - 0.5) * 0.04,  # within 2 cm of the parting
+                       0.075 + torch.rand(3 * k, generator=g, dtype=D) * 0.02,  # the top of the head
+                       (torch.rand(3 * k, generator=g, dtype=D) - 0.5) * 0.1], -1)
+    parting = heads.geometry[bidx, names.index("parting_x")]
+    centre = heads.skull_centre[bidx]
+    left = centre + rel + torch.stack([parting, torch.zeros_like(parting), torch.zeros_like(parting)], -1)
+    right = left * torch.tensor([-1.0, 1.0, 1.0], dtype=D) + torch.stack(
+        [2 * (centre[:, 0] + parting), torch.zeros_like(parting), torch.zeros_like(parting)], -1)
+    c = {n: heads.geometry[bidx, i] for i, n in enumerate(names)}
+    cx, cy, cz = centre.unbind(-1)
+
+    def on_hair(p):
+        d = head_parts(c, (cx, cy, cz), heads.parts[bidx], p)
+        return d["hair"] < torch.minimum(d["face"], d["neck"]) - 0.005
+
+    both = on_hair(left) & on_hair(right)
+    assert int(both.sum()) > 200
+    up = torch.tensor([0.0, 1.0, 0.0], dtype=D).expand(int(both.sum()), 3)
+    a = head_radiance(heads, bidx[both], left[both], up)
+    b = head_radiance(heads, bidx[both], right[both], up)
+    assert torch.allclose(a, b, atol=1e-12)
+    assert float((a - a.mean(0)).abs().max()) > 0.02  # streaks and parting vary the colour
