@@ -3,6 +3,7 @@ Newton's root of a sphere and of a plane, and the guard that keeps a traced hit 
 
 import math
 
+import pytest
 import torch
 
 from zoo3d.data.sphere_trace import newton_refine, ray_box, ray_ellipsoid, sphere_trace
@@ -60,10 +61,11 @@ def test_ray_box_entry_and_exit_are_the_slab_interval_and_a_miss_is_entry_past_e
     assert abs(float(near[-1]) - 0.85) < 1e-9 and abs(float(far[-1]) - 1.05) < 1e-9  # straight down the z axis
 
 
-def test_ray_ellipsoid_entry_and_exit_are_the_roots_of_the_scaled_sphere():
+@pytest.mark.parametrize("centre, radii, scale", [((0.01, -0.02, 0.03), (0.09, 0.12, 0.07), 1.0),
+                                                   ((0.0, 0.1, -3.0), (1.0, 1.5, 0.8), 2.0)])
+def test_ray_ellipsoid_entry_and_exit_are_the_roots_of_the_scaled_sphere(centre, radii, scale):
     """Scaling space by 1/radii maps the ellipsoid to the unit sphere and keeps the ray parameter t."""
-    centre, radii = (0.01, -0.02, 0.03), (0.09, 0.12, 0.07)
-    origins, dirs = _rays(400, 1, spread=0.5)
+    origins, dirs = _rays(400, 1, spread=0.5 * scale)
     near, far = ray_ellipsoid(origins, dirs, centre, radii)
     r = torch.tensor(radii, dtype=D)
     o = (origins - torch.tensor(centre, dtype=D)) / r
@@ -74,32 +76,56 @@ def test_ray_ellipsoid_entry_and_exit_are_the_roots_of_the_scaled_sphere():
     t0 = (-b - torch.sqrt(disc.clamp_min(0))) / (2 * a)
     t1 = (-b + torch.sqrt(disc.clamp_min(0))) / (2 * a)
     assert 50 < int(hit.sum()) < 350
-    assert torch.allclose(near[hit], t0[hit], atol=1e-12) and torch.allclose(far[hit], t1[hit], atol=1e-12)
+    if scale > 1:  # a large ellipsoid: rays near its outline have a (quarter) discriminant below 1
+        assert int((hit & (disc < 4)).sum()) > 5
+    assert torch.allclose(near[hit], t0[hit], atol=1e-11) and torch.allclose(far[hit], t1[hit], atol=1e-11)
     assert bool((far[~hit] == -1).all()) and bool((near[~hit] > far[~hit]).all())
     points = origins[hit] + near[hit, None] * dirs[hit]  # the entry lies on the ellipsoid
     assert torch.allclose((((points - torch.tensor(centre, dtype=D)) / r) ** 2).sum(-1), torch.ones(1, dtype=D))
     # from inside, the entry is the ray's start
     n0, f0 = ray_ellipsoid(torch.tensor([centre], dtype=D), torch.tensor([[0.0, 1.0, 0.0]], dtype=D), centre, radii)
-    assert float(n0) == 0.0 and abs(float(f0) - 0.12) < 1e-12
+    assert float(n0) == 0.0 and abs(float(f0) - radii[1]) < 1e-12
 
 
 def test_one_marching_step_moves_every_ray_by_relax_times_the_field():
-    """steps=1: t = t_near + relax * sdf(o + t_near d); past the far bound that is the ray's t, and no hit."""
+    """steps=1: t = t_near + relax * sdf(o + t_near d); past the far bound that is the ray's t, and no hit. The last
+    step records the rays that finished in it, however few they are."""
     origins, dirs = _rays(64, 2)
     origins[-1], dirs[-1] = torch.tensor([0.0, 0.0, 1.0]), torch.tensor([0.0, 0.0, -1.0])  # starts on the surface
     field = _sphere_field((0.0, 0.0, 0.0), 0.3)
     t_near = torch.full((64,), 0.2, dtype=D)
     t_near[-1] = 0.7
-    t_far = torch.full((64,), 0.3, dtype=D)
-    t_far[-1] = 5.0
+    t_far = torch.full((64,), 5.0, dtype=D)  # rays 6-62 are still marching after the one step
+    t_far[4:6] = 0.3
     t_far[:4] = 0.1  # an empty interval: never marched, never a hit
     t, hit = sphere_trace(field, origins, dirs, torch.zeros(1, 64, dtype=D), t_near, t_far, eps=1e-4, steps=1,
                           relax=0.7)
     expected = 0.2 + 0.7 * ((origins + 0.2 * dirs).norm(dim=-1) - 0.3)
-    assert bool((expected[4:-1] > 0.3).all())
-    assert torch.allclose(t[4:-1], expected[4:-1], atol=1e-12) and not bool(hit[:-1].any())
+    assert bool((expected[4:6] > 0.3).all())
+    assert torch.allclose(t[4:6], expected[4:6], atol=1e-12) and not bool(hit[:-1].any())
     assert torch.equal(t[:4], t_near[:4])
     assert float(t[-1]) == 0.7 and bool(hit[-1])  # converged where it started
+
+
+def test_a_single_ray_is_traced_to_the_sphere():
+    field = _sphere_field((0.0, 0.0, 0.0), 0.3)
+    origins, dirs = torch.tensor([[0.0, 0.0, 1.0]], dtype=D), torch.tensor([[0.0, 0.0, -1.0]], dtype=D)
+    t, hit = sphere_trace(field, origins, dirs, torch.zeros(1, 1, dtype=D), torch.zeros(1, dtype=D),
+                          torch.full((1,), 3.0, dtype=D), 1e-6)
+    assert bool(hit) and abs(float(t) - 0.7) < 1e-6
+
+
+def test_a_ray_that_passed_its_far_bound_is_no_hit_even_where_it_later_meets_the_surface():
+    """A ray past its far bound may march on while too few rays finished to drop them (the others still marching);
+    meeting the sphere behind its bound is no hit."""
+    field = _sphere_field((0.0, 0.0, 0.0), 0.3)
+    origins, dirs = _rays(40, 6, spread=0.1)
+    root, _ = _sphere_roots(origins, dirs, (0.0, 0.0, 0.0), 0.3)
+    t_far = torch.full((40,), 3.0, dtype=D)
+    t_far[0] = 0.6 * float(root[0])
+    t, hit = sphere_trace(field, origins, dirs, torch.zeros(1, 40, dtype=D), torch.zeros(40, dtype=D), t_far, 1e-5,
+                          steps=100, compact_every=1)
+    assert bool(hit[1:].all()) and not bool(hit[0])
 
 
 def test_traced_hits_are_the_near_root_within_the_tolerance_and_misses_are_not_hits():
@@ -150,8 +176,8 @@ def test_newton_refinement_lands_on_the_sphere_root_with_the_normal_of_its_last_
     start = root - 3e-3  # a traced hit stops a little before the surface
     t_by_hand, last = start, start
     for iters in (1, 2):
-        t, normals = newton_refine(_sphere_field(centre, radius), origins, dirs, torch.zeros(1, 50, dtype=D), start,
-                                   iters=iters)
+        kw = {"iters": 1} if iters == 1 else {}  # two iterations by default
+        t, normals = newton_refine(_sphere_field(centre, radius), origins, dirs, torch.zeros(1, 50, dtype=D), start, **kw)
         rel = origins + t_by_hand[:, None] * dirs - centre
         last = t_by_hand
         t_by_hand = t_by_hand - (rel.norm(dim=-1) - radius) / ((rel * dirs).sum(-1) / rel.norm(dim=-1))

@@ -47,6 +47,9 @@ def test_a_sphere_head_render_is_the_radiance_at_the_analytic_hit_and_the_backgr
     assert torch.allclose(bg_points[:, 2], torch.full_like(t_bg, BACKGROUND_Z))
     assert torch.allclose(depth[outer], t_bg[outer], atol=1e-12)
     assert torch.allclose(rgb[outer], background_radiance(heads, bidx[outer], bg_points[outer]) * 2 - 1, atol=1e-12)
+    rough = render_heads(heads, cams, (h, w), refine=0)  # the tracer's own hits: stopped just before the surface
+    gap = t_hit[inner] - rough["depth"].reshape(-1)[inner]
+    assert bool((gap >= 0).all()) and float(gap.max()) < 5e-3 and float(gap.max()) > 1e-4
     with pytest.raises(ValueError, match="render_heads got 1 heads for 2 cameras"):
         render_heads(heads[0], cams, 8)
 
