@@ -168,3 +168,38 @@ def test_a_kept_item_is_the_rendered_image_on_8_bit_levels_with_its_depth_and_ma
     assert set(kept) == {"image", "camera", "depth", "mask", "index", "mirrored"}
     assert kept["index"] == 1 and kept["mirrored"] is False
     assert float(kept["image"].min()) >= -1 and float(kept["image"].max()) <= 1 and math.isfinite(float(kept["depth"].sum()))
+
+
+def test_a_blank_option_is_refused_and_the_factory_defaults_are_the_documented_ones():
+    """``count=`` is a count of nothing, not the default; called with its defaults the factory gives the documented
+    set (10000 heads, cached, not mirrored without ``data.mirror``, mirrored by seed 0 with it)."""
+    with pytest.raises(UserError, match="'count=' for synthetic:heads is not a valid int"):
+        _build("count=")
+    from types import SimpleNamespace
+
+    bare = build_synthetic_heads(SimpleNamespace(spec="synthetic:heads"), 8)  # a config with neither field
+    assert len(bare) == 10_000 and bare.cache is True and bare.mirror is False and bare.seed == 0
+    mirrored = build_synthetic_heads(DataConfig(mirror=True), 8, query="count=40&block=40")
+    assert [item["mirrored"] for item in mirrored.__getitems__(range(40))] == [mirror_flag(0, i, 0) for i in range(40)]
+
+
+def test_cache_mb_bounds_the_bytes_of_the_kept_items_8_bit_images_and_float_depth(monkeypatch):
+    """Each kept item costs 3 R^2 bytes of image and R^2 of mask (8 bits), 4 R^2 of float depth and 100 of camera:
+    at R = 128 one MiB holds 7 of them (3 with float images; all ten read here if elements were counted as bytes)."""
+    r = 128
+    ds = _build("count=12&block=1&cache_mb=1")
+    ds.resolution = r
+
+    def stub(indices):  # the render's shapes and types, without rendering
+        n = len(indices)
+        return {"image": torch.zeros(n, 3, r, r), "depth": torch.ones(n, 1, r, r), "mask": torch.ones(n, 1, r, r),
+                "camera": torch.zeros(n, 25)}
+
+    monkeypatch.setattr(ds, "render", stub)
+    for i in range(10):
+        ds[i]
+    assert list(ds._items) == [3, 4, 5, 6, 7, 8, 9] == list(range(10 - (2 ** 20 // (3 * r * r + r * r + 4 * r * r + 100)), 10))
+    kept = ds._items[9]
+    assert kept["image"].dtype == kept["mask"].dtype == torch.uint8 and kept["depth"].dtype == torch.float32
+    with pytest.raises(IndexError, match="^12$"):
+        ds[12]
