@@ -99,3 +99,21 @@ def test_the_ray_interval_is_the_hull_of_the_head_ellipsoid_and_the_neck_box_int
     assert torch.allclose(near[both], torch.minimum(e_near, b_near)[both])
     assert torch.allclose(far[both], torch.maximum(e_far, b_far)[both])
     assert bool((near[neither] > far[neither]).all())  # nothing to trace: the background
+
+
+def test_a_ray_is_a_hit_when_it_passes_within_half_a_pixel_of_the_surface():
+    """The hit test's tolerance is a cone of half a pixel (at 256 rows, below its 1 mm cap): rays passing the sphere
+    closer than that are on the head, rays passing farther are background."""
+    radius, rows = 0.075, 256
+    heads = HeadParams.sphere(radius, n=1, dtype=D)
+    cams = Camera.from_angles([0.13], 0.07, dtype=D)
+    out = render_heads(heads, cams, (rows, 96))  # a tall strip: the rows' fine steps cross the outline often
+    origins, dirs = cams.rays(rows, 96)
+    origins, dirs = origins.reshape(-1, 3), dirs.reshape(-1, 3)
+    passes = origins.cross(dirs, dim=-1).norm(dim=-1) - radius  # closest approach to the sphere, negative inside
+    half_pixel = 0.5 * 2 * torch.tan(torch.tensor(6.0, dtype=D).deg2rad()) / rows  # 4.1e-4 at distance 1
+    mask = out["mask"].reshape(-1)
+    near = (passes > 0.7 * half_pixel) & (passes < 0.85 * half_pixel)  # t is 0.93 to 1 at the closest approach
+    far = (passes > 1.1 * half_pixel) & (passes < 0.9e-3)
+    assert int(near.sum()) >= 3 and int(far.sum()) >= 3  # rays on both sides of the tolerance, close to it
+    assert bool((mask[passes < 0.85 * half_pixel] == 1).all()) and bool((mask[passes > 1.1 * half_pixel] == 0).all())
