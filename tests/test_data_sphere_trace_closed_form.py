@@ -223,3 +223,14 @@ def test_the_guard_keeps_the_traced_hit_where_newton_runs_away_and_takes_its_nor
     unguarded, _ = newton_refine(_atan_field, origins, dirs, rows, start, iters=2, guard=False)
     assert abs(math.atan(float(unguarded[0]) - 1)) > math.atan(2)  # without the guard: farther off than the trace
     assert float(unguarded[1]) == float(t[1])
+
+
+def test_without_newton_steps_the_traced_t_is_kept_with_the_surface_normal_there():
+    """iters=0 (``render_heads(refine=0)``) had returned the rays' directions as normals: shading looked into the head."""
+    centre, radius = torch.tensor([0.0, 0.01, 0.0], dtype=D), 0.3
+    origins, dirs = _rays(20, 8, spread=0.2)
+    start = _sphere_roots(origins, dirs, centre, radius)[0] - 1e-3
+    t, normals = newton_refine(_sphere_field(centre, radius), origins, dirs, torch.zeros(1, 20, dtype=D), start, iters=0)
+    assert torch.equal(t, start)
+    assert torch.allclose(normals, torch.nn.functional.normalize(origins + start[:, None] * dirs - centre, dim=-1),
+                          atol=1e-7)

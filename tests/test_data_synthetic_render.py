@@ -50,6 +50,9 @@ def test_a_sphere_head_render_is_the_radiance_at_the_analytic_hit_and_the_backgr
     rough = render_heads(heads, cams, (h, w), refine=0)  # the tracer's own hits: stopped just before the surface
     gap = t_hit[inner] - rough["depth"].reshape(-1)[inner]
     assert bool((gap >= 0).all()) and float(gap.max()) < 5e-3 and float(gap.max()) > 1e-4
+    # shaded with the surface normal where the trace stopped (not the ray's direction): close to the exact colour
+    rough_rgb = rough["rgb"].permute(0, 2, 3, 1).reshape(-1, 3)[inner]
+    assert float((rough_rgb - expected).abs().median()) < 0.01
     with pytest.raises(ValueError, match="render_heads got 1 heads for 2 cameras"):
         render_heads(heads[0], cams, 8)
 

@@ -86,7 +86,8 @@ def newton_refine(sdf: SDFn, origins: Tensor, dirs: Tensor, params: Tensor, t: T
     value (to O(h^2)) and their differences the gradient (the normal); the slope along the ray is
     ``grad . d`` (bounded away from 0 for grazing rays). Earlier iterations need only that slope
     and take it from the two points ``x +- h d`` on the ray. The symmetric stencil keeps a mirrored scene's
-    render the exact mirror image. Returns the refined ``t`` (M,) and unit normals (M, 3).
+    render the exact mirror image. Returns the refined ``t`` (M,) and unit normals (M, 3); with ``iters=0``
+    the traced ``t`` and the normals there.
 
     A ray that only grazes the surface (the tracer accepts rays passing within its tolerance) has a
     slope near 0, and its Newton step can run far along it, even behind the background. Where the
@@ -121,6 +122,9 @@ def newton_refine(sdf: SDFn, origins: Tensor, dirs: Tensor, params: Tensor, t: T
             value, slope = vals.mean(0), (grad * dirs).sum(-1)
             normals = torch.nn.functional.normalize(grad, dim=-1)
         t = t - value / slope.clamp(max=-0.05)
+    if iters < 1:  # no step: the traced t, with the surface normal there (not the ray's direction)
+        _, grad = six_point(torch.addcmul(origins, dirs, t[:, None]), params)
+        normals = torch.nn.functional.normalize(grad, dim=-1)
     if not guard:
         return t, normals
     worse = torch.nonzero(along(t).abs() > along(traced).abs()).squeeze(-1)
