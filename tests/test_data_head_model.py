@@ -23,7 +23,8 @@ def test_a_sphere_head_is_exactly_the_sphere_distance_everywhere():
     centre = torch.tensor([0.01, -0.02, 0.005], dtype=D)
     params = HeadParams.sphere(0.07, centre.tolist(), n=2, dtype=D)
     pts = _points(2, 500, 0, scale=0.8)  # far from the sphere too, where the removed parts would show
-    assert torch.allclose(head_sdf(params, pts), (pts - centre).norm(dim=-1) - 0.07, atol=1e-12)
+    assert torch.allclose(head_sdf(params, pts), (pts - centre).norm(dim=-1) - 0.07, atol=1e-12, rtol=0)
+    assert params.skull_centre.dtype == D
 
 
 def test_a_skull_alone_is_zero_on_its_ellipsoid_signed_and_exact_along_the_axes():
@@ -112,6 +113,8 @@ def test_a_batch_of_heads_indexes_concatenates_converts_and_names_its_parameters
     names = [n for n, *_ in _SCALARS]
     assert torch.equal(heads.get("neck_r"), heads.geometry[:, names.index("neck_r")])
     assert torch.equal(heads.get("head_w"), heads.geometry[:, 0])
+    with pytest.raises(IndexError, match="head 4 of a batch of 4"):
+        heads[4]
 
 
 def test_mirroring_flips_exactly_the_odd_parameters_and_is_its_own_inverse():
@@ -127,6 +130,8 @@ def test_mirroring_flips_exactly_the_odd_parameters_and_is_its_own_inverse():
     assert torch.equal(mirrored.noise_phase, heads.noise_phase) and torch.equal(mirrored.background, heads.background)
     back = mirrored.mirrored()
     assert torch.equal(back.geometry, heads.geometry) and torch.equal(back.noise_freq, heads.noise_freq)
+    off_centre = HeadParams.sphere(0.05, (0.02, 0.01, 0.0), n=1)  # the family's skulls sit at x = 0; this one not
+    assert torch.equal(off_centre.mirrored().skull_centre, torch.tensor([[-0.02, 0.01, 0.0]]))
 
 
 def _surface_points(params, n, seed):
