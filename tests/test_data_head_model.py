@@ -25,6 +25,7 @@ def test_a_sphere_head_is_exactly_the_sphere_distance_everywhere():
     pts = _points(2, 500, 0, scale=0.8)  # far from the sphere too, where the removed parts would show
     assert torch.allclose(head_sdf(params, pts), (pts - centre).norm(dim=-1) - 0.07, atol=1e-12, rtol=0)
     assert params.skull_centre.dtype == D
+    assert len(HeadParams.sphere(0.07)) == 1 and HeadParams.sphere(0.07).skull_centre.abs().max() == 0  # one, at 0
 
 
 def test_a_skull_alone_is_zero_on_its_ellipsoid_signed_and_exact_along_the_axes():
