@@ -180,7 +180,8 @@ def test_radiance_is_albedo_times_a_shade_that_grows_with_the_light_and_the_sky(
     assert torch.allclose(ratio[unclamped], ratio[unclamped][:, :1].expand(-1, 3), atol=1e-9)
     sky_up = 0.5 + 0.5 * towards[0, 1]
     # shade = ambient + diffuse * max(n.l, 0) + fill * (0.5 + 0.5 n_y): facing down is the ambient alone
-    assert torch.allclose(ratio[unclamped], torch.full_like(ratio[unclamped], (0.28 + 0.62 + 0.18 * float(sky_up)) / 0.28))
+    expected = (0.28 + 0.62 + 0.18 * float(sky_up)) / 0.28
+    assert torch.allclose(ratio[unclamped], torch.full_like(ratio[unclamped], expected))
 
 
 def test_the_background_is_its_albedo_with_a_soft_vertical_gradient():

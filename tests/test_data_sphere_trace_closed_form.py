@@ -177,7 +177,8 @@ def test_newton_refinement_lands_on_the_sphere_root_with_the_normal_of_its_last_
     t_by_hand, last = start, start
     for iters in (1, 2):
         kw = {"iters": 1} if iters == 1 else {}  # two iterations by default
-        t, normals = newton_refine(_sphere_field(centre, radius), origins, dirs, torch.zeros(1, 50, dtype=D), start, **kw)
+        t, normals = newton_refine(_sphere_field(centre, radius), origins, dirs, torch.zeros(1, 50, dtype=D), start,
+                                   **kw)
         rel = origins + t_by_hand[:, None] * dirs - centre
         last = t_by_hand
         t_by_hand = t_by_hand - (rel.norm(dim=-1) - radius) / ((rel * dirs).sum(-1) / rel.norm(dim=-1))
@@ -226,11 +227,12 @@ def test_the_guard_keeps_the_traced_hit_where_newton_runs_away_and_takes_its_nor
 
 
 def test_without_newton_steps_the_traced_t_is_kept_with_the_surface_normal_there():
-    """iters=0 (``render_heads(refine=0)``) had returned the rays' directions as normals: shading looked into the head."""
+    """iters=0 (``render_heads(refine=0)``) had returned the rays' directions as normals: shading looked inwards."""
     centre, radius = torch.tensor([0.0, 0.01, 0.0], dtype=D), 0.3
     origins, dirs = _rays(20, 8, spread=0.2)
     start = _sphere_roots(origins, dirs, centre, radius)[0] - 1e-3
-    t, normals = newton_refine(_sphere_field(centre, radius), origins, dirs, torch.zeros(1, 20, dtype=D), start, iters=0)
+    t, normals = newton_refine(_sphere_field(centre, radius), origins, dirs, torch.zeros(1, 20, dtype=D), start,
+                               iters=0)
     assert torch.equal(t, start)
     assert torch.allclose(normals, torch.nn.functional.normalize(origins + start[:, None] * dirs - centre, dim=-1),
                           atol=1e-7)

@@ -1,5 +1,5 @@
-"""``synthetic:heads`` as docs/data.md states it: each option, the limits, the keep-what-was-rendered cache, and the data
-not depending on the run (the run's seed only mirrors; a model's camera prior never moves the poses)."""
+"""``synthetic:heads`` as docs/data.md states it: each option, the limits, the keep-what-was-rendered cache, and the
+data not depending on the run (the run's seed only mirrors; a model's camera prior never moves the poses)."""
 
 import math
 
@@ -167,7 +167,8 @@ def test_a_kept_item_is_the_rendered_image_on_8_bit_levels_with_its_depth_and_ma
     assert kept["image"].dtype == kept["depth"].dtype == kept["mask"].dtype == torch.float32
     assert set(kept) == {"image", "camera", "depth", "mask", "index", "mirrored"}
     assert kept["index"] == 1 and kept["mirrored"] is False
-    assert float(kept["image"].min()) >= -1 and float(kept["image"].max()) <= 1 and math.isfinite(float(kept["depth"].sum()))
+    assert float(kept["image"].min()) >= -1 and float(kept["image"].max()) <= 1
+    assert math.isfinite(float(kept["depth"].sum()))
 
 
 def test_a_blank_option_is_refused_and_the_factory_defaults_are_the_documented_ones():
@@ -198,7 +199,8 @@ def test_cache_mb_bounds_the_bytes_of_the_kept_items_8_bit_images_and_float_dept
     monkeypatch.setattr(ds, "render", stub)
     for i in range(10):
         ds[i]
-    assert list(ds._items) == [3, 4, 5, 6, 7, 8, 9] == list(range(10 - (2 ** 20 // (3 * r * r + r * r + 4 * r * r + 100)), 10))
+    per_item = 3 * r * r + r * r + 4 * r * r + 100
+    assert list(ds._items) == [3, 4, 5, 6, 7, 8, 9] == list(range(10 - 2 ** 20 // per_item, 10))
     kept = ds._items[9]
     assert kept["image"].dtype == kept["mask"].dtype == torch.uint8 and kept["depth"].dtype == torch.float32
     with pytest.raises(IndexError, match="^12$"):

@@ -63,7 +63,8 @@ def test_splitting_the_rays_into_chunks_and_the_thread_count_change_nothing(monk
     whole = render_heads(heads, cams, 24)
     threads = []
     field = synthetic._packed_sdf
-    monkeypatch.setattr(synthetic, "_packed_sdf", lambda p, rows: threads.append(torch.get_num_threads()) or field(p, rows))
+    monkeypatch.setattr(synthetic, "_packed_sdf",
+                        lambda p, rows: threads.append(torch.get_num_threads()) or field(p, rows))
     monkeypatch.setattr(synthetic, "RAYS_PER_CHUNK", 500)  # 1152 rays: two full chunks and a short one
     before = torch.get_num_threads()
     torch.set_num_threads(2)
