@@ -168,6 +168,20 @@ TARGETS: dict[str, list[str]] = {
     "plugins/zoo3d_triplane/superres.py": ["tests/test_triplane_superres.py", "tests/test_triplane_generator.py"],
     # tri-plane projection and bilinear sampling: planted texels, the ZX slip, dtypes, batches
     "zoo3d/nn/triplane.py": ["tests/test_triplane_field.py"],
+    # StyleSDF's FiLM-SIREN network and generator glue against the upstream formulas written out, and the parity
+    # fixture (test_stylesdf_model.py trains a sphere for ~100 s a mutant and is left out)
+    "plugins/zoo3d_stylesdf/network.py": ["tests/test_stylesdf_network.py", "tests/test_stylesdf_generator.py",
+                                          "tests/test_parity_stylesdf.py"],
+    "plugins/zoo3d_stylesdf/generator.py": ["tests/test_stylesdf_generator.py", "tests/test_stylesdf_network.py",
+                                            "tests/test_parity_stylesdf.py"],
+    # the synthetic heads: the sphere tracer against closed forms, the render wiring on a sphere head, every
+    # option of synthetic:heads, the head family's invariants (head_model.py: ~1000 mutants, slow)
+    "zoo3d/data/sphere_trace.py": ["tests/test_data_sphere_trace_closed_form.py", "tests/test_data_synthetic_render.py",
+                                   "tests/test_data_synthetic.py"],
+    "zoo3d/data/synthetic.py": ["tests/test_data_synthetic_render.py", "tests/test_data_synthetic_options.py",
+                                "tests/test_data_synthetic.py"],
+    "zoo3d/data/head_model.py": ["tests/test_data_head_model.py", "tests/test_data_synthetic_render.py",
+                                 "tests/test_data_synthetic.py"],
 }
 
 COPIED = ["tests", "examples"]  # presets and model cards travel inside the plugin packages
