@@ -164,3 +164,16 @@ def test_ndc_grid_cameras_keep_the_pose_and_default_size():
     assert ndc.resolution == (6, 6)
     torch.testing.assert_close(ndc.cam2world, cams.cam2world, rtol=0, atol=0)
     torch.testing.assert_close(ndc.intrinsics[:, 0, 0], cams.intrinsics[:, 0, 0] * 5 / 6)
+
+
+def test_training_renders_jitter_their_samples_even_without_density_noise():
+    """Upstream perturbs the sample depths while training; zoo3d's stratified sampling does the same."""
+    gen = generator().train()
+    rep = gen.represent(torch.randn(1, 8))
+    cams = Camera.from_angles([0.1], [0.0])
+    with torch.no_grad():
+        torch.manual_seed(0)
+        a = gen.render(rep, cams, (4, 4))
+        torch.manual_seed(1)
+        b = gen.render(rep, cams, (4, 4))
+    assert rep.density_noise == 0.0 and not torch.allclose(a.extras["t"], b.extras["t"])
