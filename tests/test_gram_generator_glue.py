@@ -16,7 +16,7 @@ from zoo3d_gram.generator import _AVERAGE_STYLE_SEED, GramGenerator
 from zoo3d_gram.representation import GramRepresentation
 
 
-def tiny(**manifold) -> GramGenerator:
+def tiny(feature_dim: int = 0, **manifold) -> GramGenerator:
     """GRAM's architecture at widths that query in milliseconds."""
     torch.manual_seed(0)
     cfg = GeneratorConfig(resolution=8)
@@ -24,7 +24,7 @@ def tiny(**manifold) -> GramGenerator:
     for k, v in manifold.items():
         setattr(cfg.manifold, k, v)
     cfg.radiance.z_dim, cfg.radiance.mapping_hidden, cfg.radiance.hidden = 8, 16, 16
-    cfg.radiance.truncation_samples = 64
+    cfg.radiance.truncation_samples, cfg.radiance.feature_dim = 64, feature_dim
     cfg.render.num_samples = 12
     return GramGenerator(cfg).eval()
 
@@ -88,7 +88,7 @@ def test_the_folded_network_is_kept_until_a_weight_changes_and_rebuilt_under_aut
 
 
 def test_radiance_on_manifolds_is_the_query_of_every_point_with_its_rays_direction():
-    gen = tiny()
+    gen = tiny(feature_dim=4)  # GRAM-HD's feature heads: features travel with the radiance
     rep = gen.represent(torch.randn(2, 8))
     g = torch.Generator().manual_seed(3)
     B, N, P = 2, 3, 5
@@ -101,7 +101,7 @@ def test_radiance_on_manifolds_is_the_query_of_every_point_with_its_rays_directi
             torch.testing.assert_close(r.rgb[:, n], q.rgb)
             torch.testing.assert_close(r.alpha[:, n], q.alpha)
             torch.testing.assert_close(r.sigma[:, n], q.sigma)
-    assert r.features is None
+            torch.testing.assert_close(r.features[:, n], q.features)
 
 
 def test_mesh_field_is_the_frontal_alpha_inside_the_band_of_levels_and_zero_outside():
@@ -120,13 +120,14 @@ def test_mesh_field_is_the_frontal_alpha_inside_the_band_of_levels_and_zero_outs
 
 
 def test_background_radiance_is_the_same_network_without_alpha():
-    gen = tiny()
+    gen = tiny(feature_dim=4)
     rep = gen.represent(torch.randn(1, 8))
     p, d = points_and_dirs()
     with torch.no_grad():
         bg, q = rep.background_radiance(p, d), rep.query(p, d)
     torch.testing.assert_close(bg.rgb, q.rgb)
-    assert bg.alpha is None and bg.sigma is None and bg.features is None
+    torch.testing.assert_close(bg.features, q.features)
+    assert bg.alpha is None and bg.sigma is None and q.features.shape[-1] == 4
 
 
 def test_average_style_is_the_mean_film_over_the_seeded_latents_and_follows_the_weights():
