@@ -188,15 +188,17 @@ def test_render_takes_the_cameras_resolution_and_given_intersections():
 
         gen.renderer.intersect = no_second_intersection
         again = gen.render(rep, cams, intersections=hits)
+        missed = gen.render(rep, cams, intersections=(hits[0], torch.zeros_like(hits[1])))
     torch.testing.assert_close(again.rgb, out.rgb)
+    assert not torch.allclose(missed.rgb, out.rgb)  # hits that cross no level: only the background is seen
 
 
 def test_textured_layers_bake_the_radiance_seen_from_the_camera_centre():
     """Maps hold rgb and alpha of each manifold's grid point seen along (point - camera centre), alpha zero where a
     level is not crossed; the background map holds the background plane's rgb seen the same way."""
-    gen = tiny()
+    gen = tiny(background_z=-0.15)  # not the gridding module's default plane
     rep = gen.represent(torch.randn(1, 8))
-    cam = Camera.from_angles([0.2], [0.1])
+    cam = Camera.from_angles([0.2, -0.3], [0.1, 0.0])  # the first camera's centre is the one seen from
     R, e, rc = 5, gen.CACHE_EXTENT, gen.config.render
     with torch.no_grad():
         layers = gen.textured_layers(rep, cam, texture_resolution=R, chunk=7)  # several chunks
@@ -205,14 +207,24 @@ def test_textured_layers_bake_the_radiance_seen_from_the_camera_centre():
         eye = cam.cam2world[0, :3, 3]
         flat = pts.reshape(1, -1, 3)
         q = rep.query(flat, torch.nn.functional.normalize(flat - eye, dim=-1))
-        bg = background_grid(R, rep.background_z).reshape(1, -1, 3)
+        bg = background_grid(R, -0.15).reshape(1, -1, 3)
         qb = rep.background_radiance(bg, torch.nn.functional.normalize(bg - eye, dim=-1))
     maps = layers.textured.maps
     assert maps.shape == (1, N, 4, R, R) and 0 < valid.sum() < valid.numel()
     torch.testing.assert_close(maps[0, :, :3].permute(0, 2, 3, 1), q.rgb.reshape(N, R, R, 3))
     torch.testing.assert_close(maps[0, :, 3], (q.alpha[..., 0] * valid.reshape(1, -1)).reshape(N, R, R))
     torch.testing.assert_close(layers.textured.background_map[0].permute(1, 2, 0), qb.rgb.reshape(R, R, 3))
-    assert layers.grid_resolution == R and (layers.near, layers.far) == (rc.near, rc.far)
+    assert (layers.textured.extent, layers.textured.background_z) == (e, -0.15)
+    assert (layers.grid_resolution, layers.near, layers.far, layers.num_samples) == (R, rc.near, rc.far, 12)
     assert layers.backdrop is None
     with pytest.raises(ValueError, match="one instance"):
         gen.textured_layers(gen.represent(torch.randn(2, 8)), cam)
+
+
+def test_textured_layers_of_a_white_scene_without_background_plane():
+    """CARLA's white background is the backdrop behind the layers; without a plane there is no background map."""
+    gen = tiny(background_z=None)
+    gen.config.render.white_background = True
+    with torch.no_grad():
+        layers = gen.textured_layers(gen.represent(torch.randn(1, 8)), Camera.from_angles([0.0], [0.0]), 4)
+    assert layers.textured.background_map is None and layers.backdrop == (1.0, 1.0, 1.0)
