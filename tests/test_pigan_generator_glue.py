@@ -177,3 +177,9 @@ def test_training_renders_jitter_their_samples_even_without_density_noise():
         torch.manual_seed(1)
         b = gen.render(rep, cams, (4, 4))
     assert rep.density_noise == 0.0 and not torch.allclose(a.extras["t"], b.extras["t"])
+
+
+def test_a_field_counts_its_scenes():
+    gen = generator()
+    rep = gen.represent(torch.randn(3, 8))
+    assert len(rep) == 3 and rep.device == torch.device("cpu")
