@@ -102,6 +102,7 @@ def test_radiance_on_manifolds_is_the_query_of_every_point_with_its_rays_directi
             torch.testing.assert_close(r.alpha[:, n], q.alpha)
             torch.testing.assert_close(r.sigma[:, n], q.sigma)
             torch.testing.assert_close(r.features[:, n], q.features)
+        assert tiny().represent(torch.randn(2, 8)).radiance(pts, dirs).features is None  # none without heads
 
 
 def test_mesh_field_is_the_frontal_alpha_inside_the_band_of_levels_and_zero_outside():
