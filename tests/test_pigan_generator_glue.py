@@ -181,5 +181,5 @@ def test_training_renders_jitter_their_samples_even_without_density_noise():
 
 def test_a_field_counts_its_scenes():
     gen = generator()
-    rep = gen.represent(torch.randn(3, 8))
-    assert len(rep) == 3 and rep.device == torch.device("cpu")
+    rep = gen.represent(torch.randn(5, 8))  # 5 scenes of 3 FiLM layers each
+    assert len(rep) == 5 and rep.device == torch.device("cpu")
