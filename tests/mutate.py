@@ -33,6 +33,9 @@ CONFIG_TESTS = ["tests/test_config.py", "tests/test_config_stages.py", "tests/te
                 "tests/test_gram_hd_config.py", "tests/test_gram_inverter_config.py", "tests/test_stylesdf_config.py",
                 "tests/test_triplane_config.py", "tests/test_train_keys.py"]
 
+GRAM_GLUE_TESTS = ["tests/test_gram_model.py", "tests/test_parity_gram.py", "tests/test_gram_networks_reference.py",
+                   "tests/test_gram_fast_paths.py", "tests/test_gram_generator_glue.py"]
+
 #: module -> the test files that exercise it (mutmut narrows them further, per mutated function).
 TARGETS: dict[str, list[str]] = {
     "zoo3d/train/ema.py": ["tests/test_train_losses.py", "tests/test_train_engine_wiring.py"],
@@ -182,6 +185,12 @@ TARGETS: dict[str, list[str]] = {
                                 "tests/test_data_synthetic.py"],
     "zoo3d/data/head_model.py": ["tests/test_data_head_model.py", "tests/test_data_synthetic_render.py",
                                  "tests/test_data_synthetic.py"],
+    # GRAM's generator glue: truncation, the free-view bake, the representation's queries (fast files only)
+    "plugins/zoo3d_gram/generator.py": GRAM_GLUE_TESTS,
+    "plugins/zoo3d_gram/representation.py": GRAM_GLUE_TESTS,
+    # pi-GAN's SIREN, density noise, truncation centre and renderer wiring against the authors' code
+    "plugins/zoo3d_pigan/generator.py": ["tests/test_parity_pigan.py", "tests/test_pigan_model.py",
+                                         "tests/test_pigan_generator_glue.py"],
 }
 
 COPIED = ["tests", "examples"]  # presets and model cards travel inside the plugin packages
