@@ -127,6 +127,8 @@ def test_map_latent_truncates_towards_the_mean_and_repeats_w_over_every_style():
             for i in range(gen.num_ws):
                 assert torch.allclose(ws[:, i], wanted, atol=1e-6)
         assert torch.allclose(gen.represent(z, 0.7).foreground, gen.represent_ws(gen.map_latent(z, 0.7)).foreground)
+        assert torch.equal(gen.map_latent(z)[:, 0], w)  # no truncation unless asked
+        assert torch.equal(gen.represent(z).foreground, gen.represent_ws(gen.map_latent(z, 1.0)).foreground)
 
 
 def test_one_group_per_level_then_the_background_group():
@@ -232,7 +234,7 @@ def test_geometry_is_the_scalar_field_at_the_generators_levels():
     gen = micro()
     geometry = gen.geometry(3)
     x = torch.randn(7, 3)
-    assert geometry.batch_size == 3 and geometry.levels is gen.levels
+    assert geometry.batch_size == 3 and geometry.levels is gen.levels and gen.geometry().batch_size == 1
     assert torch.equal(geometry.scalar(x), gen.manifold(x))
     assert torch.allclose(gen.levels, torch.linspace(23.0, 8.0, 5))
 
@@ -256,7 +258,7 @@ def test_radiance_maps_decode_every_level_and_zero_alpha_where_the_level_is_not_
 def test_render_defaults_to_the_generators_resolution_and_textured_layers_carry_the_render_settings():
     """Cameras without a resolution render at generator.resolution; a camera's own resolution wins. The free-view
     cache's input holds the decoded maps, the texture side and the renderer's crossing search."""
-    gen = micro()
+    gen = micro(extent=0.1, manifold={"background_z": -0.1})  # not the texture scene's defaults
     features = gen.represent(torch.randn(1, gen.z_dim))
     with torch.no_grad():
         out = gen.render(features, Camera.from_angles(0.1, 0.0))
