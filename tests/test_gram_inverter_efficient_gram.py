@@ -146,6 +146,19 @@ def test_one_group_per_level_then_the_background_group():
     assert torch.equal(features.background, maps[:, N * C:])
 
 
+def test_feature_planes_layout_reads_the_first_three_groups_as_planes():
+    """With feature_planes the synthesis map holds the XY, XZ, YZ planes then the background group; the levels'
+    textures are the planes read at their texels (plane_features of those three groups)."""
+    gen = micro(feature_planes=True)
+    C = gen.feature_dim
+    ws = gen.map_latent(torch.randn(2, gen.z_dim))
+    with torch.no_grad():
+        maps = gen.synthesis(ws, noise_mode="none").reshape(2, 4, C, 8, 8)
+        features = gen.represent_ws(ws)
+        assert torch.allclose(features.foreground, gen.plane_features(maps[:, :3]), atol=1e-6)
+    assert features.foreground.shape[1] == gen.num_manifolds and torch.equal(features.background, maps[:, 3])
+
+
 def test_networks_follow_the_config_and_the_synthesis_has_no_noise_inputs():
     """Synthesis width at side r is min(channel_base / r, channel_max): 32 / 4 = 8 (the cap) and 32 / 8 = 4; no
     noise inputs (W+ alone determines the scene); the mapping's depth and the decoder's width are the config's."""
