@@ -288,3 +288,15 @@ def test_render_defaults_to_the_generators_resolution_and_textured_layers_carry_
     assert not layers.textured.maps.requires_grad  # a cache, made without the autograd graph
     assert torch.allclose(layers.textured.maps, maps) and torch.allclose(layers.textured.background_map, bg)
     assert layers.textured.background_z == gen.background_z and layers.textured.extent == gen.extent
+
+
+def test_the_manifold_predictor_starts_at_the_configured_radius():
+    """GRAM's geometric initialisation: the output bias is -init_radius, so the scalar field at the centre starts
+    init_radius lower than with radius 0 (the hidden layers, zero-biased, give the same activations there)."""
+    fields = []
+    for radius in (0.0, 0.25):
+        torch.manual_seed(0)
+        gen = micro(manifold={"init_radius": radius})
+        centre = torch.tensor([gen.config.manifold.center], dtype=torch.float32)
+        fields.append(gen.manifold(centre).reshape(()).item())
+    assert fields[1] == pytest.approx(fields[0] - 0.25, abs=1e-6)
