@@ -191,6 +191,11 @@ TARGETS: dict[str, list[str]] = {
     # pi-GAN's SIREN, density noise, truncation centre and renderer wiring against the authors' code
     "plugins/zoo3d_pigan/generator.py": ["tests/test_parity_pigan.py", "tests/test_pigan_model.py",
                                          "tests/test_pigan_generator_glue.py"],
+    # Efficient GRAM's generator: the truncation trick, layouts, decoder, grid and caches against answers written out
+    "plugins/zoo3d_gram_inverter/efficient_gram.py": ["tests/test_gram_inverter_efficient_gram.py",
+                                                      "tests/test_gram_inverter_model.py",
+                                                      "tests/test_gram_inverter_losses.py",
+                                                      "tests/test_gram_inverter_detail.py"],
 }
 
 COPIED = ["tests", "examples"]  # presets and model cards travel inside the plugin packages
