@@ -6,20 +6,10 @@ from __future__ import annotations
 
 import pytest
 from pydantic import Field
+from test_config import NetConfig, ToyRunConfig
 
-from zoo3d.config import Config, RunConfig, StageConfig, apply_overrides, load_run_config, parse_override
+from zoo3d.config import RunConfig, StageConfig, apply_overrides, load_run_config, parse_override
 from zoo3d.errors import ConfigError
-
-
-class NetConfig(Config):
-    hidden: int = 64
-    layers: int = Field(3, ge=1)
-
-
-class ToyRunConfig(RunConfig):
-    net: NetConfig = Field(default_factory=NetConfig)
-    stages: list[StageConfig] = Field(default_factory=lambda: [
-        StageConfig(name="main", steps=1000, batch_size=8, lr={"generator": 1e-3})])
 
 
 def test_an_empty_set_value_is_null_as_an_empty_value_in_a_file_is(tmp_path):
