@@ -108,8 +108,12 @@ def newton_refine(sdf: SDFn, origins: Tensor, dirs: Tensor, params: Tensor, t: T
         vals = sdf((points[None] + stencil[:, None, :]).reshape(6 * k, 3), rows.repeat(1, 6)).reshape(6, k)
         return vals, ((vals[:3] - vals[3:]) / (2 * h)).t()
 
+    def normals_at(o: Tensor, d: Tensor, tt: Tensor, rows: Tensor) -> Tensor:
+        return torch.nn.functional.normalize(six_point(torch.addcmul(o, d, tt[:, None]), rows)[1], dim=-1)
+
     traced = t
-    normals = dirs
+    if iters < 1:  # no step: the traced t, with the surface normal there (not the ray's direction)
+        normals = normals_at(origins, dirs, t, params)
     for i in range(iters):
         if i < iters - 1:
             # only the slope along the ray is needed before the last step: two points, not six
@@ -122,14 +126,10 @@ def newton_refine(sdf: SDFn, origins: Tensor, dirs: Tensor, params: Tensor, t: T
             value, slope = vals.mean(0), (grad * dirs).sum(-1)
             normals = torch.nn.functional.normalize(grad, dim=-1)
         t = t - value / slope.clamp(max=-0.05)
-    if iters < 1:  # no step: the traced t, with the surface normal there (not the ray's direction)
-        _, grad = six_point(torch.addcmul(origins, dirs, t[:, None]), params)
-        normals = torch.nn.functional.normalize(grad, dim=-1)
     if not guard:
         return t, normals
     worse = torch.nonzero(along(t).abs() > along(traced).abs()).squeeze(-1)
     if worse.numel():
         t = t.index_put((worse,), traced[worse])
-        _, grad = six_point(torch.addcmul(origins[worse], dirs[worse], traced[worse][:, None]), params[:, worse])
-        normals = normals.index_put((worse,), torch.nn.functional.normalize(grad, dim=-1))
+        normals = normals.index_put((worse,), normals_at(origins[worse], dirs[worse], traced[worse], params[:, worse]))
     return t, normals
