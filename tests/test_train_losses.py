@@ -95,9 +95,12 @@ def test_take_averages_loads_the_average_into_every_parameter_as_a_copy():
             p.add_(1.0)
     for got, w in zip(net.parameters(), want, strict=True):
         assert torch.equal(got, w)
-    for other in (torch.nn.Linear(3, 4),  # a prefix of the network: must not be loaded in part
-                  torch.nn.Sequential(torch.nn.Linear(3, 1), torch.nn.Linear(1, 2))):  # shapes copy_ would broadcast
-        with pytest.raises(ValueError):  # another architecture is refused, and the network is left as it was
+    for other, counts in ((torch.nn.Linear(3, 4), "2 parameters against 4"),  # a prefix: not loaded in part
+                          (torch.nn.Sequential(torch.nn.Linear(3, 1), torch.nn.Linear(1, 2)),  # shapes copy_ would
+                           "4 parameters against 4")):  # broadcast
+        # another architecture is refused with the counts that tell the user which, and the network is left as it was
+        with pytest.raises(ValueError, match=rf"^take_averages: the average is not a copy of the network \({counts}, "
+                                             r"or their names or shapes differ\)$"):
             take_averages(net, other)
         for got, w in zip(net.parameters(), want, strict=True):
             assert torch.equal(got, w)
