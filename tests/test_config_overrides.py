@@ -56,8 +56,9 @@ def _stages(*names: str) -> dict:
     ({"stages": []}, "stages.main.steps=3", "no item is named 'main' (items by index: none)"),
     ({"seeds": [0, 1, 2]}, "seeds.9.x=3", "the list has no index 9 (indices: 0 to 2)"),
     ({"seeds": [0, 1, 2]}, "seeds.1.x=3", "'seeds.1' is a value, not a section"),
-    (_stages("main"), "stages.0.steps.x=3", "'steps' is a value, not a section"),
-    ({"train": {"seed": 1}}, "train.seed.x=3", "'seed' is a value, not a section"),
+    (_stages("main"), "stages.0.steps.x=3", "'stages.0.steps' is a value, not a section"),
+    ({"train": {"seed": 1}}, "train.seed.x=3", "'train.seed' is a value, not a section"),
+    (_stages("a.stage2"), "stages.a.stage2.steps.x=3", "'stages.a.stage2.steps' is a value, not a section"),
     (_stages("a.stage2", "bb.stage2"), "stages.stage2.steps=3",
      "no item is named 'stage2'; did you mean 'stages.a.stage2.steps' or 'stages.bb.stage2.steps' "
      "(items: a.stage2, bb.stage2, or by index 0 to 1; a name with dots is written whole, then the key)"),

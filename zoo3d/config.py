@@ -406,7 +406,7 @@ def set_value(data: dict[str, Any], path: list[str], value: Any) -> None:
         if child is None:
             child = node[part] = {}
         if not isinstance(child, (dict, list)):
-            raise ConfigError(f"Cannot set '{dotted}': '{part}' is a value, not a section.")
+            raise ConfigError(f"Cannot set '{dotted}': '{'.'.join(path[:i + 1])}' is a value, not a section.")
         node = child
         i += 1
 
