@@ -44,6 +44,22 @@ def test_synthetic_to_eg3d_json_and_back_gives_the_same_poses_and_pixels(tmp_pat
         assert torch.allclose(item["image"], out["image"][i], atol=1e-5)  # 8-bit levels survive the PNG round trip
 
 
+def test_a_folder_whose_name_holds_a_question_mark_is_read_as_that_folder(tmp_path):
+    from zoo3d.data import check_spec
+
+    folder = tmp_path / "shots?v=2"  # not the folder 'shots' with the option v=2
+    files, out = _write_synthetic(folder, count=2)
+    write_eg3d_labels(folder, files, out["camera"].double().numpy())
+    check_spec(str(folder))
+    ds = build_dataset(DataConfig(spec=str(folder), mirror=False), 32)
+    assert len(ds) == 2
+    assert torch.allclose(ds[1]["camera"].double(), out["camera"][1].double(), atol=1e-6)
+    (tmp_path / "shots").mkdir()  # the part before '?' existing as well changes nothing
+    assert len(build_dataset(DataConfig(spec=str(folder), mirror=False), 32)) == 2
+    with pytest.raises(UserError, match="only for registered datasets"):  # options after a real path stay refused
+        build_dataset(DataConfig(spec=f"{tmp_path / 'shots'}?v=3"), 32)
+
+
 def test_uncompressed_and_compressed_zip_read_the_same(tmp_path):
     folder = tmp_path / "data"
     files, out = _write_synthetic(folder, count=3)

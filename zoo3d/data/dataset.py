@@ -23,10 +23,9 @@ def build_dataset(cfg, resolution: int, camera_prior=None, seed: int = 0) -> Dat
     ray) and ``mask`` (1, R, R). With ``cfg.mirror`` an item is flipped together with its camera
     with probability 1/2, reproducibly per (seed, index, epoch); call ``dataset.set_epoch(e)``.
     """
-    _, query = parse_spec(cfg.spec)
     registered, path = _locate(cfg.spec)
     if registered is not None:
-        return registered.build(cfg, resolution, query=query, camera_prior=camera_prior, seed=seed)
+        return registered.build(cfg, resolution, query=parse_spec(cfg.spec)[1], camera_prior=camera_prior, seed=seed)
     from zoo3d.data.folder import FolderDataset
 
     return FolderDataset(path, resolution, crop=cfg.crop, resize=cfg.resize, mirror=cfg.mirror, seed=seed)
@@ -46,6 +45,9 @@ def _locate(spec: str):
     """(the registered dataset's spec, None) or (None, the folder or zip) that ``spec`` names."""
     from zoo3d.plugins import get_host
 
+    whole = Path(spec).expanduser()
+    if whole.exists():  # a folder or zip whose name holds a '?' is that folder, not a name and options
+        return None, whole
     name, query = parse_spec(spec)
     host = get_host()
     if name in host.datasets:
