@@ -99,6 +99,10 @@ def test_extending_a_missing_preset_or_in_a_loop_is_one_sentence(presets):
     (presets / "b.yaml").write_text("extends: a\n")
     with pytest.raises(ConfigError, match="in a loop: a -> b -> a"):
         load_run_config(ToyRunConfig, "toy", presets, preset="a")
+    # --set cannot extend: the bases are merged before the overrides, so the sentence says where it belongs
+    with pytest.raises(ConfigError, match=r"^'extends' is read from a preset or --config file, not from --set: "
+                                          r"start from another preset with --preset NAME\.$"):
+        load_run_config(ToyRunConfig, "toy", presets, preset="tiny", overrides=[" extends =paper"])
 
 
 def test_dumped_config_reloads_identically(presets, tmp_path):

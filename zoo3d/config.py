@@ -509,6 +509,9 @@ def load_run_config(
     # section whose defaults the model's config class sets.
     data = deep_merge(_defaults(config_cls), data)
     stated = copy.deepcopy(data)  # the file's settings alone (apply_overrides may change data in place)
+    if any(o.partition("=")[0].strip() == EXTENDS for o in overrides or []):  # the bases are merged by now
+        raise ConfigError(f"'{EXTENDS}' is read from a preset or --config file, not from --set: start from another "
+                          f"preset with --preset NAME.")
     data = apply_overrides(data, list(overrides or []))
     for key, value in (values or {}).items():
         set_value(data, key.split("."), value)
