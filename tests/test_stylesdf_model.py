@@ -89,6 +89,9 @@ def test_sphere_init_loss_is_zero_on_the_target_and_the_points_are_where_the_ren
     assert pts.shape == (1, 4 * 4 * 6, 3)
     assert dist.min() >= cfg.generator.renderer.near and dist.max() <= cfg.generator.renderer.far
     assert sphere_init_loss(sphere_sdf(pts, 0.06), pts, 0.06).item() == 0.0
+    # the target is the signed distance: negative inside, the gap outside (upstream's |x| - r)
+    probe = torch.tensor([[0.0, 0.0, 0.0], [0.0, 0.1, 0.0], [0.03, 0.0, 0.04]])
+    assert torch.allclose(sphere_sdf(probe, 0.06), torch.tensor([[-0.06], [0.04], [-0.01]]), atol=1e-7)
 
 
 def test_sphere_initialisation_moves_the_sdf_towards_the_sphere():
