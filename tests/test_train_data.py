@@ -181,6 +181,16 @@ def test_checking_a_folder_reads_headers_only_and_lists_its_problems(fake_check,
     assert check_folder_dataset(DataConfig(spec=str(tmp_path))) == []
 
 
+
+def test_a_folder_given_from_home_is_checked_as_the_folder_it_names(fake_check, tmp_path, monkeypatch):
+    """A config file's '~/faces' (no shell expands it) is the folder build_dataset reads, so it is checked."""
+    monkeypatch.setenv("HOME", str(tmp_path))
+    (tmp_path / "faces").mkdir()
+    fake_check.report = _Report([Problem("a.png", "no pose")], usable=True)
+    assert check_folder_dataset(DataConfig(spec="~/faces")) == ["a.png: no pose"]
+    assert fake_check.calls == [(tmp_path / "faces", False, "center")]
+
+
 def test_images_smaller_than_the_training_resolution_are_a_problem_shown_at_start(fake_check, tmp_path):
     """A 32-pixel folder trained a 64-pixel GRAM-HD on upsampled images without a word."""
     fake_check.report = SimpleNamespace(usable=True, problems=[], resolutions={"32x32": 8, "64x48": 2, "64x64": 5})

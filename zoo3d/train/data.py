@@ -40,7 +40,7 @@ def build_dataset(data: DataConfig, resolution: int, camera_prior=None, seed: in
         return data_build(data, resolution, camera_prior=camera_prior, seed=seed)
     from zoo3d.plugins import get_dataset_spec
 
-    if Path(data.spec).exists():
+    if Path(data.spec).expanduser().exists():
         raise UserError(f"Cannot read dataset folder '{data.spec}': the zoo3d.data readers are not installed.")
     name, _, query = data.spec.partition("?")
     return get_dataset_spec(name.strip()).build(data, resolution, query=query, camera_prior=camera_prior, seed=seed)
@@ -58,7 +58,7 @@ def check_folder_dataset(data: DataConfig, resolution: int | None = None) -> lis
     ``resolution``, the largest the model trains at, which are upsampled to it; registered datasets such as
     ``synthetic:heads`` are not checked.
     """
-    path = Path(data.spec)
+    path = Path(data.spec).expanduser()  # as build_dataset reads it: a config file's '~/faces' is checked too
     if not path.exists():
         return []
     try:
