@@ -196,6 +196,12 @@ TARGETS: dict[str, list[str]] = {
                                                       "tests/test_gram_inverter_model.py",
                                                       "tests/test_gram_inverter_losses.py",
                                                       "tests/test_gram_inverter_detail.py"],
+    # the release importers: refusals word for word, siren classes, EMA list and cameras against the authors' code,
+    # and the parity fixtures and CLI imports (~20 s a StyleSDF mutant: all 393 take ~1.5 h on two cores)
+    "plugins/zoo3d_stylesdf/upstream.py": ["tests/test_stylesdf_upstream_checks.py", "tests/test_parity_stylesdf.py",
+                                           "tests/test_import_volume_cli.py"],
+    "plugins/zoo3d_pigan/upstream.py": ["tests/test_pigan_upstream_checks.py", "tests/test_pigan_import.py",
+                                        "tests/test_parity_pigan.py", "tests/test_import_volume_cli.py"],
 }
 
 COPIED = ["tests", "examples"]  # presets and model cards travel inside the plugin packages
