@@ -36,9 +36,10 @@ def _widths(in_channels, ndf, n_layers):
     return [(in_channels, ndf)] + hidden + [(ndf * mult[-1], 1)]
 
 
-@pytest.mark.parametrize("in_channels, ndf, n_layers, side", [(3, 2, 3, 32), (4, 1, 4, 64), (2, 3, 2, 16)])
+@pytest.mark.parametrize("in_channels, ndf, n_layers, side",
+                         [(3, 2, 3, 32), (4, 1, 4, 64), (2, 3, 2, 16), (1, 1, 5, 128)])
 def test_the_patch_map_is_pix2pixs_nlayer_discriminator_without_norms(in_channels, ndf, n_layers, side):
-    """n_layers 4 caps the width multiplier at 8 (1, 2, 4, 8, 8): ndf 1 gives 1, 2, 4, 8, 8 channels."""
+    """The width multiplier min(2^n, 8) caps at 8: ndf x 1, 2, 4, 8, 8 at n_layers 4, x 1, 2, 4, 8, 8, 8 at 5."""
     torch.manual_seed(0)
     d = PatchDiscriminator(in_channels, ndf=ndf, n_layers=n_layers)
     convs = [m for m in d.model if isinstance(m, torch.nn.Conv2d)]
@@ -54,6 +55,14 @@ def test_the_patch_map_is_pix2pixs_nlayer_discriminator_without_norms(in_channel
     torch.testing.assert_close(out.logit, expected.mean(dim=(2, 3)), rtol=1e-5, atol=1e-6)
     assert out.logit.shape == (2, 1) and out.pose is None and d.n_layers == n_layers
     assert PatchDiscriminator.output_size(side, n_layers) == expected.shape[-1]
+
+
+def test_the_defaults_are_pix2pixs():
+    """NLayerDiscriminator(input_nc, ndf=64, n_layers=3) on RGB; GRAM-HD's sizing reads RGB too."""
+    d = PatchDiscriminator()
+    assert (d.model[0].in_channels, d.model[0].out_channels, d.n_layers) == (3, 64, 3)
+    assert PatchDiscriminator.for_resolution(1024).model[0].in_channels == 3
+    assert PatchDiscriminator.output_size(256) == 30
 
 
 @pytest.mark.parametrize("resolution", [64, 128, 256, 512, 1024, 2048])
