@@ -132,3 +132,15 @@ def test_the_unet_refuses_an_out_level_outside_its_depth(out_level):
     with pytest.raises(ValueError, match=rf"out_level must be in \[0, depth=3\], got {out_level}$"):
         UNet(3, 3, depth=3, out_level=out_level)
     assert UNet(3, 3, depth=3, out_level=3).out.in_channels == min(32 * 2 ** 3, 256)
+
+
+def test_the_defaults():
+    """E_w: widths from 32 doubling to the cap 256, with a pose head; U-Net: 32 channels, four halvings, capped at
+    256, decoding back to full resolution."""
+    enc = CoarseEncoder(128, num_ws=2, w_dim=4)
+    assert enc.from_rgb.out_channels == 32 and [b.conv1.out_channels for b in enc.blocks] == [64, 128, 256, 256, 256]
+    assert enc.has_pose_head and torch.equal(enc.pose_mean, torch.zeros(2))
+    net = UNet(3, 2)
+    assert net.stem.out_channels == 32 and [b.conv1.out_channels for b in net.down] == [64, 128, 256, 256]
+    assert (net.depth, net.out_level) == (4, 0) and [b.conv1.out_channels for b in net.up] == [256, 128, 64, 32]
+    assert net(torch.zeros(1, 3, 16, 16)).shape == (1, 2, 16, 16)
