@@ -144,8 +144,8 @@ def test_without_a_pose_head_a_pose_must_be_given():
     inv = GramInverter(Generator(), Encoder(pose_head=False), Detail())
     assert not inv.has_pose_head and GramInverter(Generator(), Encoder(), Detail()).has_pose_head
     for call in (inv.invert, inv.estimate_cameras):
-        with pytest.raises(UserError, match=r"trained without a pose head, so the input pose must be given "
-                                            r"\(--pose yaw,pitch\)"):
+        with pytest.raises(UserError, match=r"^This GRAMInverter was trained without a pose head, so the input pose "
+                                            r"must be given \(--pose yaw,pitch\)\.$"):
             call(_images())
     assert inv.encoder.seen == []  # refused before encoding
 
