@@ -92,7 +92,7 @@ def test_the_camera_label_defaults_to_the_cameras_eg3d_label():
     cams = Camera.from_angles([0.3, -0.2], [0.1, 0.0], 2.5, 14.0)
     label = torch.cat([cams.cam2world.reshape(2, 16), cams.intrinsics.reshape(2, 9)], dim=1)
     torch.testing.assert_close(d(image, cams, raw=raw).logit, _eg3d_dual(d, image, raw, label), rtol=1e-5, atol=1e-5)
-    with pytest.raises(ValueError, match="camera-conditioned: pass cameras or c"):
+    with pytest.raises(ValueError, match="^the dual discriminator is camera-conditioned: pass cameras or c$"):
         d(image, raw=raw)
 
 
@@ -108,6 +108,9 @@ def test_camera_label_noise_is_scaled_by_each_dimensions_batch_std_while_trainin
     clean = _eg3d_dual(d, image, raw, c)
     torch.testing.assert_close(d.eval()(image, raw=raw, c=c).logit, clean, rtol=1e-5, atol=1e-5)
     torch.testing.assert_close(_dual().train()(image, raw=raw, c=c).logit, clean, rtol=1e-5, atol=1e-5)  # c_noise 0
+    # without noise a batch of one is scored as it is (its label has no batch std: std(0) of one row is NaN)
+    one = _dual().train()(image[:1], raw=raw[:1], c=c[:1]).logit
+    torch.testing.assert_close(one, _eg3d_dual(d, image[:1], raw[:1], c[:1]), rtol=1e-5, atol=1e-5)
 
 
 def test_the_trunk_is_a_six_channel_camera_conditioned_stylegan2_discriminator():
