@@ -5,8 +5,6 @@ fov, and what the result holds."""
 
 from __future__ import annotations
 
-import math
-
 import pytest
 import torch
 from torch import nn
@@ -15,7 +13,7 @@ from zoo3d.cameras import Camera, CameraPrior
 from zoo3d.core.outputs import RenderOutput
 from zoo3d.errors import UserError
 
-from zoo3d_gram_inverter.inverter import GramInverter, camera_from_pose
+from zoo3d_gram_inverter.inverter import GramInverter
 
 pytestmark = pytest.mark.usefixtures("single_thread")
 
@@ -166,18 +164,6 @@ def test_render_hands_resolution_and_normals_to_the_generator():
     assert gen.calls[-1] == ("render", result.representation, cams, (6, 5), True)
     inv.render(result, cams)
     assert gen.calls[-1] == ("render", result.representation, cams, None, False)
-
-
-def test_camera_from_pose_is_yaw_then_pitch_on_the_priors_sphere():
-    """The camera centre of yaw a, pitch b at radius r looking at the origin: r (-sin a cos b, sin b, cos a cos b)."""
-    pose = torch.tensor([[0.5, 0.2], [-0.3, -0.4]], dtype=torch.float64)
-    cams = camera_from_pose(pose, CameraPrior(radius=3.0, fov=20.0))
-    a, b = pose[:, 0], pose[:, 1]
-    centre = 3.0 * torch.stack([-torch.sin(a) * torch.cos(b), torch.sin(b), torch.cos(a) * torch.cos(b)], dim=1)
-    torch.testing.assert_close(cams.cam2world[:, :3, 3], centre, rtol=0, atol=1e-6)
-    focal = cams.intrinsics[:, 1, 1]  # normalised: 1 / (2 tan(fov / 2))
-    torch.testing.assert_close(focal.double(), torch.full((2,), 1 / (2 * math.tan(math.radians(10.0))),
-                                                           dtype=torch.float64), rtol=1e-6, atol=0)
 
 
 def test_given_cameras_are_moved_to_the_generators_device():

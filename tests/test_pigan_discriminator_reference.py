@@ -72,20 +72,6 @@ def test_the_defaults_are_pi_gans_widths_and_position_head():
     assert d.pose_dim == 2 and d.mbstd_group == 0
 
 
-def test_the_pose_head_reads_the_channels_after_the_logit():
-    """A final conv whose output channel k is the constant k: the logit is channel 0, the pose channels 1..pose_dim."""
-    for pose_dim in (2, 3):
-        d = ProgressiveCoordConvDiscriminator(8, max_channels=4, pose_dim=pose_dim, channel_scale=1 / 64)
-        with torch.no_grad():
-            d.final.weight.zero_()
-            d.final.bias.copy_(torch.arange(1 + pose_dim, dtype=torch.float32))
-        out = d(torch.randn(3, 3, 8, 8))
-        assert torch.equal(out.logit, torch.zeros(3, 1))
-        assert torch.equal(out.pose, torch.arange(1, 1 + pose_dim, dtype=torch.float32).expand(3, pose_dim))
-    d = ProgressiveCoordConvDiscriminator(8, max_channels=4, pose_dim=0, channel_scale=1 / 64)
-    assert d.final.out_channels == 1 and d(torch.randn(1, 3, 8, 8)).pose is None
-
-
 @pytest.mark.parametrize("group", [1, 2])
 def test_the_minibatch_std_map_enters_the_final_conv(group):
     """Any group size > 0 appends the map (groups of one: the constant sqrt(eps) map, still one more input)."""

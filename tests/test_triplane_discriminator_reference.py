@@ -14,7 +14,7 @@ import torch.nn.functional as F
 
 from zoo3d.cameras import Camera
 
-from zoo3d_triplane.discriminator import DualDiscriminator, blur_images, dual_input
+from zoo3d_triplane.discriminator import DualDiscriminator, blur_images
 
 pytestmark = pytest.mark.usefixtures("single_thread")
 
@@ -123,16 +123,6 @@ def test_the_trunk_is_a_six_channel_camera_conditioned_stylegan2_discriminator()
     default = DualDiscriminator(16, 8)
     assert default.net.from_rgb[0].weight.shape[0] == 512 and len(default.net.mapping.layers) == 8  # 32768/16 -> 512
     assert default.net.mbstd_group_size == 4 and default.net.final_conv[0].weight.shape[0] == 512
-
-
-def test_dual_input_resizes_the_raw_half_antialiased():
-    """A raw render with detail: bilinear with antialias (align_corners False) both ways, down and up."""
-    g = torch.Generator().manual_seed(2)
-    image, raw = torch.randn(1, 3, 12, 12, generator=g), torch.randn(1, 3, 6, 6, generator=g)
-    torch.testing.assert_close(dual_input(image, raw), torch.cat([image, _filtered_resizing(raw, 12)], 1))
-    big = torch.randn(1, 3, 24, 24, generator=g)
-    torch.testing.assert_close(dual_input(image, big)[:, 3:], _filtered_resizing(big, 12))
-    assert torch.equal(dual_input(image, image)[:, 3:], image)
 
 
 @pytest.mark.parametrize("sigma", [0.34, 0.9, 1.0, 2.5])
