@@ -207,6 +207,26 @@ TARGETS: dict[str, list[str]] = {
     # detail metric against NumPy's FFT of its definition
     "plugins/zoo3d_oracle/model.py": ["tests/test_data_oracle.py", "tests/test_data_oracle_renders.py"],
     "zoo3d/eval/detail.py": ["tests/test_eval_detail.py", "tests/test_eval_detail_numpy.py"],
+    # the per-plugin discriminators against EG3D's, pi-GAN's and pix2pix's written out; GRAMInverter's encoders
+    # written out and its inverter with recording stand-ins
+    "plugins/zoo3d_triplane/discriminator.py": ["tests/test_triplane_losses.py", "tests/test_triplane_training.py",
+                                                "tests/test_triplane_discriminator_reference.py"],
+    "plugins/zoo3d_pigan/discriminator.py": ["tests/test_pigan_discriminator.py", "tests/test_minibatch_stddev_option.py",
+                                             "tests/test_pigan_model.py", "tests/test_nn_devices.py",
+                                             "tests/test_pigan_discriminator_reference.py"],
+    "plugins/zoo3d_gram_hd/discriminator.py": ["tests/test_gram_hd_discriminator.py", "tests/test_nn_devices.py",
+                                               "tests/test_minibatch_stddev_option.py",
+                                               "tests/test_gram_hd_discriminator_reference.py"],
+    "plugins/zoo3d_gram_inverter/discriminator.py": ["tests/test_gram_inverter_discriminator.py",
+                                                     "tests/test_gram_inverter_model.py",
+                                                     "tests/test_minibatch_stddev_option.py",
+                                                     "tests/test_gram_inverter_discriminator_choice.py"],
+    "plugins/zoo3d_gram_inverter/encoders.py": ["tests/test_gram_inverter_detail.py",
+                                                "tests/test_gram_inverter_model.py",
+                                                "tests/test_gram_inverter_encoders.py"],
+    "plugins/zoo3d_gram_inverter/inverter.py": ["tests/test_gram_inverter_model.py",
+                                                "tests/test_gram_inverter_losses.py",
+                                                "tests/test_gram_inverter_inverter.py"],
 }
 
 COPIED = ["tests", "examples"]  # presets and model cards travel inside the plugin packages
