@@ -64,6 +64,8 @@ def test_make_kernel_is_the_normalised_outer_product_and_normalises_2d_kernels()
     torch.testing.assert_close(make_kernel([1, 2]), torch.tensor([[1.0, 2.0], [2.0, 4.0]]) / 9)
     k2 = torch.tensor([[1.0, 2.0], [3.0, 4.0]])
     torch.testing.assert_close(make_kernel(k2), k2 / 10)  # a 2D kernel is normalised as it is
+    # float32 whatever the taps (EG3D's setup_filter); the layers cast it to the input's dtype
+    assert make_kernel(torch.tensor([1.0, 2.0], dtype=torch.float64)).dtype == torch.float32
 
 
 @pytest.mark.parametrize("factor", [2, 4])
@@ -88,6 +90,7 @@ def test_upsample_with_another_kernel_uses_it_and_a_constant_keeps_its_value_ins
     # zero insertion keeps a quarter of the pixels; the up² gain restores the constant away from the zero padding
     const = Upsample()(torch.full((1, 1, 6, 6), 0.7))
     torch.testing.assert_close(const[0, 0, 2:-2, 2:-2], torch.full((8, 8), 0.7))
+    assert "kernel" not in Upsample().state_dict()  # a fixed buffer, not a checkpoint entry
 
 
 def test_blur_is_the_padded_low_pass_and_the_upsample_factor_its_gain():
