@@ -45,26 +45,13 @@ def test_kernel_is_the_authors(factor):
                                rtol=1e-12, atol=1e-12)
 
 
-@pytest.mark.parametrize("factor", [2, 4])
+@pytest.mark.parametrize("factor", [2, 4, 6])
 def test_downsampling_matches_the_authors_at_every_pixel_borders_included(factor):
     g = torch.Generator().manual_seed(factor)
     x = torch.randn(2, 3, 4 * factor, 3 * factor, generator=g, dtype=torch.float64)  # non-square, 3 channels
     out = bicubic_downsample(x, factor)
     assert out.shape == (2, 3, 4, 3)
     torch.testing.assert_close(out, _upstream_downsample(x, factor), rtol=1e-12, atol=1e-12)
-
-
-def test_keys_kernel_with_another_a():
-    # W(0) = 1, W(1) = W(2) = 0 for every a; W(0.5) = (a + 2)/8 - (a + 3)/4 + 1, W(1.5) = a/8; W'(1) = a on both sides
-    a = -0.75
-    d = torch.tensor([0.0, 0.5, 1.0, 1.5, 2.0, -1.5], dtype=torch.float64)
-    want = torch.tensor([1.0, (a + 2) / 8 - (a + 3) / 4 + 1, 0.0, a / 8, 0.0, a / 8], dtype=torch.float64)
-    torch.testing.assert_close(keys_cubic(d, a), want)
-    eps = 1e-6
-    one = torch.tensor([1 - eps, 1.0, 1 + eps], dtype=torch.float64)
-    w = keys_cubic(one, a)
-    torch.testing.assert_close((w[1] - w[0]) / eps, torch.tensor(a, dtype=torch.float64), atol=1e-5, rtol=0)
-    torch.testing.assert_close((w[2] - w[1]) / eps, torch.tensor(a, dtype=torch.float64), atol=1e-5, rtol=0)
 
 
 def _keys(x, a):
@@ -75,8 +62,18 @@ def _keys(x, a):
     return a * x ** 3 - 5 * a * x ** 2 + 8 * a * x - 4 * a if x < 2 else 0.0
 
 
-def test_another_a_reaches_the_kernel_and_the_downsampling():
+def test_keys_kernel_for_another_a_reaches_the_kernel_and_the_downsampling():
     a, s = -0.75, 2
+    # W(0) = 1, W(1) = W(2) = 0 for every a; W(0.5) = (a + 2)/8 - (a + 3)/4 + 1, W(1.5) = a/8; W'(1) = a on both sides
+    d = torch.tensor([0.0, 0.5, 1.0, 1.5, 2.0, -1.5], dtype=torch.float64)
+    want = torch.tensor([1.0, (a + 2) / 8 - (a + 3) / 4 + 1, 0.0, a / 8, 0.0, a / 8], dtype=torch.float64)
+    torch.testing.assert_close(keys_cubic(d, a), want)
+    eps = 1e-6
+    one = torch.tensor([1 - eps, 1.0, 1 + eps], dtype=torch.float64)
+    w = keys_cubic(one, a)
+    torch.testing.assert_close((w[1] - w[0]) / eps, torch.tensor(a, dtype=torch.float64), atol=1e-5, rtol=0)
+    torch.testing.assert_close((w[2] - w[1]) / eps, torch.tensor(a, dtype=torch.float64), atol=1e-5, rtol=0)
+    # that a reaches the kernel's taps and the down-sampling
     taps = torch.tensor([_keys((i - 2 * s + 0.5) / s, a) for i in range(4 * s)], dtype=torch.float64)
     kernel = torch.outer(taps, taps) / taps.sum() ** 2
     torch.testing.assert_close(bicubic_kernel(s, a, dtype=torch.float64), kernel, rtol=1e-12, atol=1e-12)
