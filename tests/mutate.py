@@ -227,6 +227,18 @@ TARGETS: dict[str, list[str]] = {
     "plugins/zoo3d_gram_inverter/inverter.py": ["tests/test_gram_inverter_model.py",
                                                 "tests/test_gram_inverter_losses.py",
                                                 "tests/test_gram_inverter_inverter.py"],
+    # the shared numerical blocks against the authors' layers written out: StyleGAN2/EG3D's equalised layers and
+    # upfirdn2d (_upfirdn2d_ref), GRAM-HD's RRDB and Down_s, StyleSDF's decoder
+    "zoo3d/nn/equalized.py": ["tests/test_nn_mapping.py", "tests/test_nn_modconv.py", "tests/test_nn_discriminators.py",
+                              "tests/test_nn_discriminators_reference.py", "tests/test_nn_equalized_reference.py"],
+    "zoo3d/nn/fir.py": ["tests/test_nn_modconv.py", "tests/test_nn_discriminators_reference.py",
+                        "tests/test_nn_fir_upfirdn2d.py"],
+    "zoo3d/nn/rrdb.py": ["tests/test_nn_rrdb.py", "tests/test_gram_hd_superres.py", "tests/test_nn_rrdb_reference.py"],
+    "zoo3d/nn/resize.py": ["tests/test_nn_resize.py"],
+    "plugins/zoo3d_gram_hd/resample.py": ["tests/test_gram_hd_resample.py", "tests/test_nn_devices.py",
+                                          "tests/test_gram_hd_resample_reference.py"],
+    "plugins/zoo3d_stylesdf/decoder.py": ["tests/test_stylesdf_generator.py", "tests/test_parity_stylesdf.py",
+                                          "tests/test_stylesdf_decoder_reference.py"],
 }
 
 COPIED = ["tests", "examples"]  # presets and model cards travel inside the plugin packages
