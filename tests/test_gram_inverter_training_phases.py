@@ -162,3 +162,19 @@ def test_the_inverter_is_built_from_the_models_own_generator_encoder_and_detail_
     inverter = GramInverterModel().build_inverter(_config(), modules)
     assert (inverter.generator, inverter.encoder, inverter.detail) == (
         modules["generator"], modules["encoder"], modules["detail"])
+
+
+def test_the_generator_draws_from_the_configs_camera_prior_and_the_encoders_pose_starts_at_its_centre():
+    cfg = _config("camera.yaw_mean=0.2", "camera.pitch_mean=0.1", "camera.radius=1.3", "camera.fov=15.0",
+                  "detail.lr_resolution=8")  # the stand-ins' 5 does not divide the texture side
+    modules = GramInverterModel().build(cfg)
+    gen, enc = modules["generator"], modules["encoder"]
+    cams = gen.sample_cameras(64, generator=torch.Generator().manual_seed(0))
+    assert torch.allclose(cams.origins.norm(dim=-1), torch.tensor(1.3)) and cams.fov == pytest.approx(15.0)
+    assert cams.to_angles()["yaw"].mean() == pytest.approx(0.2, abs=0.1)
+    with torch.no_grad():  # a pose head that outputs nothing of its own: the encoder's pose is the prior's centre
+        enc.pose_head.weight.zero_()
+        enc.pose_head.bias.zero_()
+        _, pose = enc(torch.rand(2, 3, 8, 8), gen.mean_latent())
+    torch.testing.assert_close(pose, torch.tensor([[0.2, cfg.camera.centre_pitch]] * 2))
+    assert cfg.camera.centre_pitch != 0.0
