@@ -259,3 +259,30 @@ def test_a_lowres_run_leaves_out_stage_one_and_its_discriminator():
     (two,) = GramHDModel().stages(cfg)
     assert two.name == STAGE2 and two.frozen == STAGE1_FROZEN_IN_STAGE2
     assert two.on_start.keywords == {"lowres_run": "somewhere"}
+
+
+@pytest.mark.parametrize("lowres_widths", [["discriminator.lowres_max_channels=16", "discriminator.lowres_channel_scale=0.25"],
+                                           []])
+def test_the_discriminators_are_built_with_the_configs_widths_pose_head_and_minibatch_stddev(lowres_widths):
+    from zoo3d.nn.discriminators import CoordConvDiscriminator
+    from zoo3d_gram_hd.discriminator import PatchDiscriminator
+
+    cfg = _config(["discriminator.max_channels=40", "discriminator.channel_scale=0.5", "discriminator.mbstd_group=2",
+                   "camera.radius=1.3"] + lowres_widths)
+    modules = GramHDModel().build(cfg)
+    assert set(modules) == {"generator", "discriminator", "patch_discriminator", "discriminator_lr"}
+    lr_max, lr_scale = (16, 0.25) if lowres_widths else (40, 0.5)  # the LR D takes the HR widths unless given its own
+    for name, side, widths in (("discriminator", HR, (40, 0.5)), ("discriminator_lr", LR, (lr_max, lr_scale))):
+        want = CoordConvDiscriminator(side, widths[0], pose_dim=2, channel_scale=widths[1], mbstd_group=2)
+        want.load_state_dict(modules[name].state_dict())  # strict: every width the same
+        images = torch.rand(4, 3, side, side)
+        got, ref = modules[name](images), want(images)
+        assert ref.pose.shape == (4, 2)  # (yaw, pitch)
+        torch.testing.assert_close(got.logit, ref.logit)
+        torch.testing.assert_close(got.pose, ref.pose)
+    patch = modules["patch_discriminator"]
+    assert isinstance(patch, PatchDiscriminator) and (patch.model[0].out_channels, patch.n_layers) == (4, 1)
+    cams = modules["generator"].sample_cameras(3, generator=torch.Generator().manual_seed(0))
+    assert torch.allclose(cams.origins.norm(dim=-1), torch.tensor(1.3))  # the config's camera prior
+    bench = GramHDModel().benchmark_generator(cfg, HR).sample_cameras(3, generator=torch.Generator().manual_seed(0))
+    assert torch.allclose(bench.origins.norm(dim=-1), torch.tensor(1.3))
