@@ -115,6 +115,29 @@ def test_volume_renderer_trains_the_volume_against_the_coordconv_d_at_the_render
     # R1 in every D step: the discriminator's Adam keeps the configured settings
     assert stage.optimizers["discriminator"].lr == cfg.stage("volume_renderer").lr["discriminator"]
     assert stage.optimizers["discriminator"].betas == tuple(cfg.stage("volume_renderer").betas)
+    # a lazy R1 gets its phase and the StyleGAN2 correction of the discriminator's Adam
+    _, _, lazy = _setup(["stages.volume_renderer.loss={r1_every: 4}"])
+    assert [(p.name, p.every) for p in lazy.phases] == [("discriminator", 1), ("r1", 4), ("generator", 1)]
+    assert lazy.optimizers["discriminator"].lr == pytest.approx(cfg.stage("volume_renderer").lr["discriminator"] * 0.8)
+
+
+def test_the_discriminators_are_built_with_the_configs_widths_viewpoint_head_and_minibatch_stddev():
+    from zoo3d.nn.discriminators import CoordConvDiscriminator, StyleGAN2Discriminator
+
+    cfg, modules, _ = _setup(["discriminator.max_channels=40", "discriminator.channel_scale=0.5",
+                              "discriminator.mbstd_group=2", "discriminator.decoder_channel_base=256",
+                              "discriminator.decoder_max_channels=16"])
+    res, out_res = cfg.generator.renderer.resolution, cfg.generator.decoder.output_resolution
+    want = CoordConvDiscriminator(res, max_channels=40, pose_dim=2, channel_scale=0.5, mbstd_group=2)
+    want.load_state_dict(modules["discriminator"].state_dict())  # strict: every width the same
+    images = torch.rand(4, 3, res, res)
+    got, ref = modules["discriminator"](images), want(images)
+    assert ref.pose.shape == (4, 2)  # upstream's viewpoint head: (azimuth, elevation)
+    torch.testing.assert_close(got.logit, ref.logit)
+    torch.testing.assert_close(got.pose, ref.pose)
+    decoder_d = StyleGAN2Discriminator(out_res, channel_base=256, max_channels=16)
+    decoder_d.load_state_dict(modules["decoder_discriminator"].state_dict())
+    assert set(modules) == {"generator", "discriminator", "decoder_discriminator"}
 
 
 def test_the_geometry_terms_are_the_point_weighted_eikonal_and_the_minimal_surface_over_every_sample():
