@@ -261,8 +261,8 @@ def test_a_lowres_run_leaves_out_stage_one_and_its_discriminator():
     assert two.on_start.keywords == {"lowres_run": "somewhere"}
 
 
-@pytest.mark.parametrize("lowres_widths", [["discriminator.lowres_max_channels=16", "discriminator.lowres_channel_scale=0.25"],
-                                           []])
+@pytest.mark.parametrize("lowres_widths", [
+    ["discriminator.lowres_max_channels=16", "discriminator.lowres_channel_scale=0.25"], []])
 def test_the_discriminators_are_built_with_the_configs_widths_pose_head_and_minibatch_stddev(lowres_widths):
     from zoo3d.nn.discriminators import CoordConvDiscriminator
     from zoo3d_gram_hd.discriminator import PatchDiscriminator

@@ -196,7 +196,8 @@ def _decoder_fakes(cfg, gen, seed, noise_seed):
 
 
 def test_decoder_stage_scores_decoded_fakes_with_the_stylegan2_d_and_trains_only_the_decoder():
-    cfg, modules, stage = _setup(["stages.decoder.loss={r1_gamma: 4.0, r1_every: 16, g_reg_every: 4, lambda_pos: 0.0}"], stage=2)
+    cfg, modules, stage = _setup(["stages.decoder.loss={r1_gamma: 4.0, r1_every: 16, g_reg_every: 4, lambda_pos: 0.0}"],
+                                 stage=2)
     gen, disc = modules["generator"], modules["decoder_discriminator"]
     gen.decoder_active.fill_(True)
     res = cfg.generator.decoder.output_resolution
