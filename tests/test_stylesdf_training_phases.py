@@ -142,16 +142,17 @@ def test_the_discriminators_are_built_with_the_configs_widths_viewpoint_head_and
 
 def test_the_geometry_terms_are_the_point_weighted_eikonal_and_the_minimal_surface_over_every_sample():
     # two recorded queries of different sizes with the sdf a * |p| - 0.1: |grad| = a exactly, so the eikonal
-    # term is the point-weighted mean of (a - 1)^2; the minimal-surface term averages over all samples
+    # term is the point-weighted mean of (a - 1)^2; the minimal-surface term averages over all samples (sizes
+    # that 3, the images' channels, does not divide: each query's values are per image)
     g = torch.Generator().manual_seed(0)
     recorded = []
-    for a, m in ((2.0, 30), (0.5, 90)):
+    for a, m in ((2.0, 31), (0.5, 89)):
         p = (torch.rand(N, m, 3, generator=g) * 0.4 - 0.2).requires_grad_(True)
         recorded.append((p, a * p.norm(dim=-1, keepdim=True) - 0.1))
     ctx = SimpleNamespace(generator=SimpleNamespace(volume=SimpleNamespace(sdf_sharpness=torch.tensor(0.25))))
     fakes = Sample(torch.zeros(N, 3, 4, 4), scene=SimpleNamespace(recorded=recorded))
     total, logs = geometry_terms(ctx, fakes, eikonal=0.3, min_surface=0.07, beta=40.0)
-    eik = (1.0 ** 2 * 30 + 0.5 ** 2 * 90) / 120
+    eik = (1.0 ** 2 * 31 + 0.5 ** 2 * 89) / 120
     sdf = torch.cat([v.reshape(N, -1) for _, v in recorded], 1)
     surf = torch.exp(-40.0 * sdf.abs()).mean().item()
     assert logs["eikonal"] == pytest.approx(eik, rel=1e-5)
