@@ -131,6 +131,9 @@ def test_each_stage_trains_what_gram_hd_trains_and_freezes_the_rest():
     assert two.optimizers["discriminator"].modules == ["discriminator", "patch_discriminator"]
     assert two.frozen == STAGE1_FROZEN_IN_STAGE2 + ["discriminator_lr"]
     assert two.optimizers["discriminator"].lr == cfg.stage(STAGE2).lr["discriminator"]  # R1 every D step
+    (_, lazy) = GramHDModel().stages(_config(["loss.r1_every=8"]))
+    assert [(p.name, p.every) for p in lazy.phases][1] == ("r1", 8)
+    assert lazy.optimizers["discriminator"].lr == pytest.approx(cfg.stage(STAGE2).lr["discriminator"] * 8 / 9)
     # everything of the LR GRAM is frozen in stage 2 but its feature heads
     gen = GramHDModel().build(cfg)["generator"]
     frozen = {n for n, _ in gen.named_parameters()
@@ -232,8 +235,9 @@ def test_a_run_of_another_model_or_architecture_is_refused_with_the_keys(tmp_pat
     hd = {f"ema.lowres.{k[4:]}": v for k, v in missing.items()}
     with pytest.raises(UserError, match=rf"differs at {wrong[4:]}\).*its manifold \{{'num_levels': 5\}}"):
         load_stage1_weights(lowres, _run_file(tmp_path, "gram_hd", hd, stored_hd))
-    extra = dict(state, **{wrong: source.state_dict()[wrong[4:]], "ema.surplus": torch.ones(1)})
-    with pytest.raises(UserError, match=r"differs at surplus\)"):
+    extra = dict(state, **{wrong: source.state_dict()[wrong[4:]]},
+                 **{f"ema.surplus{i}": torch.ones(1) for i in range(4)})
+    with pytest.raises(UserError, match=r"differs at surplus0, surplus1, surplus2\); set"):
         load_stage1_weights(lowres, _run_file(tmp_path, "gram", extra))
 
 
@@ -250,29 +254,40 @@ def test_the_patch_discriminator_follows_gram_hds_rule_unless_the_config_sizes_i
     only_layers = patch_discriminator(cfg.model_copy(update={"discriminator": cfg.discriminator.model_copy(
         update={"patch_layers": 2})}))
     assert (only_layers.model[0].out_channels, only_layers.n_layers) == (ndf, 2)
+    for patch in (only_ndf, only_layers):  # RGB images in, a map of patch logits out
+        assert patch(torch.rand(1, 3, 64, 64)).patch.shape[:2] == (1, 1)
 
 
-def test_a_lowres_run_leaves_out_stage_one_and_its_discriminator():
-    cfg = _config(["generator.lowres_run=somewhere"])
+def test_a_lowres_run_leaves_out_stage_one_and_its_discriminator_and_stage_two_starts_from_its_ema(tmp_path):
+    _, source = _lowres_and_other(_config())
+    run = _run_file(tmp_path, "gram", {f"ema.{k}": v for k, v in source.state_dict().items()})
+    cfg = _config([f"generator.lowres_run={run}"])
     modules = GramHDModel().build(cfg)
     assert set(modules) == {"generator", "discriminator", "patch_discriminator"}
     (two,) = GramHDModel().stages(cfg)
     assert two.name == STAGE2 and two.frozen == STAGE1_FROZEN_IN_STAGE2
-    assert two.on_start.keywords == {"lowres_run": "somewhere"}
+    gen = modules["generator"]
+    two.on_start(StepContext(modules=modules, config=cfg, stage=two, step=0, stage_step=0,
+                             device=torch.device("cpu"), ema=make_ema(gen)))  # the run's weights, not this EMA
+    for k, v in gen.lowres.state_dict().items():
+        torch.testing.assert_close(v, source.state_dict()[k], rtol=0, atol=0, msg=k)
+    assert bool(gen.super_resolve)
 
 
 @pytest.mark.parametrize("lowres_widths", [
-    ["discriminator.lowres_max_channels=16", "discriminator.lowres_channel_scale=0.25"], []])
+    ["discriminator.lowres_max_channels=30", "discriminator.lowres_channel_scale=0.01"], []])
 def test_the_discriminators_are_built_with_the_configs_widths_pose_head_and_minibatch_stddev(lowres_widths):
     from zoo3d.nn.discriminators import CoordConvDiscriminator
     from zoo3d_gram_hd.discriminator import PatchDiscriminator
 
-    cfg = _config(["discriminator.max_channels=40", "discriminator.channel_scale=0.5", "discriminator.mbstd_group=2",
+    # widths min(cap, scale x 2^(13 - log2 side)): the scale sets the first levels, the cap the last ones
+    cfg = _config(["discriminator.max_channels=40", "discriminator.channel_scale=0.02", "discriminator.mbstd_group=2",
                    "camera.radius=1.3"] + lowres_widths)
     modules = GramHDModel().build(cfg)
     assert set(modules) == {"generator", "discriminator", "patch_discriminator", "discriminator_lr"}
-    lr_max, lr_scale = (16, 0.25) if lowres_widths else (40, 0.5)  # the LR D takes the HR widths unless given its own
-    for name, side, widths in (("discriminator", HR, (40, 0.5)), ("discriminator_lr", LR, (lr_max, lr_scale))):
+    assert modules["generator"].config == cfg.generator
+    lr_max, lr_scale = (30, 0.01) if lowres_widths else (40, 0.02)  # the LR D takes the HR widths unless given its own
+    for name, side, widths in (("discriminator", HR, (40, 0.02)), ("discriminator_lr", LR, (lr_max, lr_scale))):
         want = CoordConvDiscriminator(side, widths[0], pose_dim=2, channel_scale=widths[1], mbstd_group=2)
         want.load_state_dict(modules[name].state_dict())  # strict: every width the same
         images = torch.rand(4, 3, side, side)
