@@ -239,6 +239,17 @@ TARGETS: dict[str, list[str]] = {
                                           "tests/test_gram_hd_resample_reference.py"],
     "plugins/zoo3d_stylesdf/decoder.py": ["tests/test_stylesdf_generator.py", "tests/test_parity_stylesdf.py",
                                           "tests/test_stylesdf_decoder_reference.py"],
+    # the training-phase glue of StyleSDF, GRAM-HD and GRAMInverter: each phase recomputed from the step's draws
+    # (the training runs of 10 s or more a mutant are left out)
+    "plugins/zoo3d_stylesdf/model.py": ["tests/test_stylesdf_model.py", "tests/test_stylesdf_config.py",
+                                        "tests/test_lazy_regularisation.py", "tests/test_parity_stylesdf.py",
+                                        "tests/test_train_keys.py", "tests/test_stylesdf_training_phases.py"],
+    "plugins/zoo3d_gram_hd/model.py": ["tests/test_gram_hd_config.py", "tests/test_gram_hd_generator.py",
+                                       "tests/test_lazy_regularisation.py", "tests/test_model_roles.py",
+                                       "tests/test_train_keys.py", "tests/test_gram_hd_training_phases.py"],
+    "plugins/zoo3d_gram_inverter/model.py": ["tests/test_gram_inverter_model.py", "tests/test_gram_inverter_config.py",
+                                             "tests/test_lazy_regularisation.py", "tests/test_train_keys.py",
+                                             "tests/test_gram_inverter_training_phases.py"],
 }
 
 COPIED = ["tests", "examples"]  # presets and model cards travel inside the plugin packages
