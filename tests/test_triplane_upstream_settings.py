@@ -260,3 +260,20 @@ def test_other_records_are_refused_naming_what_they_hold(snapshot):
     # the class is matched by its own name, whatever module path the pickle records it under
     moved = InertObject("training.triplane.TriPlaneGenerator", state=snapshot["G_ema"].state)
     assert import_eg3d({"G_ema": moved}, preset).config.generator.third_plane == "zx"
+
+
+@pytest.mark.parametrize("cut", ["no superresolution", "superresolution without submodules", "no b4 block"])
+def test_records_missing_a_network_part_are_refused_in_one_sentence(cut):
+    """The SR clamp, the SR class and the backbone clamp are read from records that may be absent: the import then
+    refuses the file for the tensors it lacks, instead of failing on the missing record."""
+    snapshot = _fresh()
+    G = snapshot["G_ema"]
+    if cut == "no superresolution":
+        del G.get("_modules")["superresolution"]
+    elif cut == "superresolution without submodules":
+        del _layer(G, "superresolution").state["_modules"]
+    else:
+        del _layer(G, "backbone", "synthesis").get("_modules")["b4"]
+    missing = "backbone.synthesis.b8.const" if cut == "no b4 block" else "superresolution.block0.conv0.weight"
+    with pytest.raises(UserError, match=rf"has no tensor '{missing}' in its generator"):
+        import_eg3d(snapshot, TriplaneConfig(generator=SNAPSHOT_PRESET))
