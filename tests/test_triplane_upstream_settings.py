@@ -84,6 +84,11 @@ def test_eg3ds_training_configs_become_the_same_scene_and_rendering(name):
     assert cam.fov == pytest.approx(32.64 if name == "shapenet" else 13.37, abs=0.01)
 
 
+def test_the_sr_clamp_defaults_to_eg3ds_fp16_clamp():
+    """train.py's --sr_num_fp16_res defaults to 4, and superresolution.py's blocks then clamp at 256."""
+    assert eg3d_config(TriplaneConfig(generator=dict(sr_conv_clamp=None)), EG3D_CONFIGS["ffhq"]).generator.sr_conv_clamp == 256.0
+
+
 def test_conditioning_and_decoder_settings_follow_the_file():
     """--gen_pose_cond False sets c_gen_conditioning_zero; --c_scale and --decoder_lr_mul are stored as given."""
     rk = dict(EG3D_CONFIGS["ffhq"], c_gen_conditioning_zero=True, c_scale=0.5, decoder_lr_mul=0.25)
@@ -125,14 +130,20 @@ def test_rendering_settings_zoo3d_does_not_reproduce_are_refused_in_one_sentence
         with pytest.raises(UserError, match=rf"renders with {key}={value!r}; zoo3d reproduces EG3D's {key}={wanted} only"):
             eg3d_config(preset, dict(ffhq, **{key: value}))
     for key in ("ray_start", "ray_end"):
-        with pytest.raises(UserError, match=r"bounds its rays by the tri-plane box \(ray_start='auto'\)"):
+        with pytest.raises(UserError, match=r"bounds its rays by the tri-plane box \(ray_start='auto'\); zoo3d renders "
+                                            r"EG3D models with a fixed ray interval only$"):
             eg3d_config(preset, dict(ffhq, **{key: "auto"}))
     for key in ("ray_start", "ray_end", "box_warp", "depth_resolution", "depth_resolution_importance"):
-        with pytest.raises(UserError, match=rf"has no '{key}' in its generator's rendering_kwargs"):
+        with pytest.raises(UserError, match=rf"has no '{key}' in its generator's rendering_kwargs, so it is not an "
+                                            r"EG3D generator$"):
             eg3d_config(preset, {k: v for k, v in ffhq.items() if k != key})
     with pytest.raises(UserError, match=r"super-resolution module SuperresolutionHybridDeepfp32, which zoo3d does "
                                         r"not import \(it imports SuperresolutionHybrid8XDC, SuperresolutionHybrid8X, "):
         eg3d_config(preset, dict(ffhq, superresolution_module="training.superresolution.SuperresolutionHybridDeepfp32"))
+    # without a module named, the preset's SR resolutions stay
+    unnamed = {k: v for k, v in ffhq.items() if k != "superresolution_module"}
+    g = eg3d_config(TriplaneConfig(generator=dict(resolution=256, sr_input_resolution=64)), unnamed).generator
+    assert (g.sr_input_resolution, g.resolution) == (64, 256)
     # the three checked keys are optional: a file without them renders as EG3D's defaults
     lean = {k: v for k, v in ffhq.items() if k not in ("clamp_mode", "disparity_space_sampling", "sr_antialias")}
     assert eg3d_config(preset, lean).generator.sampling == "eg3d"
@@ -230,11 +241,16 @@ def test_the_notes_give_eg3ds_scene_units_and_say_what_differs(snapshot):
     assert notes[0] == (f"EG3D's scene units: tri-plane box 1, rays 2.25..3.3, cameras at radius 2.7 with a "
                         f"{fov:.2f} deg field of view")
     assert len(notes) == 2 and "third plane read as ZX" in notes[1]  # the preset's neural resolution is the file's
+    # a file without superresolution_noise_mode: train.py's default --sr_noise_mode none, nothing to say
+    quiet = _fresh()
+    quiet["G_ema"].state["rendering_kwargs"] = {k: v for k, v in quiet["G_ema"].get("rendering_kwargs").items()
+                                                if k != "superresolution_noise_mode"}
+    assert len(import_eg3d(quiet, preset).notes) == 2
     noisy = _fresh()
     noisy["G_ema"].state["rendering_kwargs"] = dict(noisy["G_ema"].get("rendering_kwargs"),
                                                     superresolution_noise_mode="random")
     notes = import_eg3d(noisy, preset).notes
-    assert notes[2] == "the release file injects random noise in its super-resolution layers; zoo3d's have none"
+    assert len(notes) == 3 and notes[2] == "the release file injects random noise in its super-resolution layers; zoo3d's have none"
 
 
 def test_rendering_kwargs_stored_as_an_easydict_are_read_as_a_dict():
