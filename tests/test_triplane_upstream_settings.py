@@ -213,6 +213,10 @@ def test_a_generator_without_a_backbone_or_with_a_missing_tensor_is_refused(snap
     with pytest.raises(UserError, match=r"holds 'backbone\.synthesis\.b8\.extra' in its generator, which zoo3d's "
                                         r"tri-plane model has no place for"):
         convert_state_dict({**upstream, "backbone.synthesis.b8.extra": torch.zeros(1)})
+    # only the SR layers' noise is left out: another SR tensor, or noise outside the SR, has to have a place
+    for extra in ("superresolution.block2.conv0.weight", "backbone.synthesis.b8.conv2.noise_const"):
+        with pytest.raises(UserError, match=rf"holds '{extra}' in its generator, which zoo3d's tri-plane model"):
+            convert_state_dict({**upstream, extra: torch.zeros(1)})
     assert "_neural_resolution" not in convert_state_dict(upstream)
 
 
