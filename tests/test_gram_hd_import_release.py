@@ -147,14 +147,6 @@ def _style_net(cfg: GramHDConfig) -> StyleRRDBNet:
                         style_hidden=fg.style_hidden, last_kernel=fg.last_kernel, kernels=fg.kernels).eval()
 
 
-def test_the_fixture_has_the_authors_sr_layout(release):
-    """The written-out shapes are those of the file the authors' code wrote (so the tests below use their nets)."""
-    style = _authors_style_net(8, 4, 8, nf=8, nb=1, gc=4, up_channels=[8, 8], to_rgb_ks=1, map_hidden=16)
-    assert {k: tuple(v.shape) for k, v in _under(release, "super_resolution.").items()} == style
-    background = _authors_background_net(nf=8, nb=1, gc=4, up_channels=[8, 4])
-    assert {k: tuple(v.shape) for k, v in _under(release, "super_resolution_bg.").items()} == background
-
-
 @pytest.mark.parametrize("kernels", ["upstream", "equalized"])
 def test_the_imported_style_net_computes_the_authors_forward(release, kernels):
     """An equalised config stores the modulated kernels x sqrt(fan_in) and scales them back when used: both kinds
@@ -196,6 +188,11 @@ def test_only_the_style_nets_modulated_kernels_are_rescaled_for_an_equalized_con
 def test_every_tensor_of_the_file_is_placed_and_named_back(release):
     """sources names, for each zoo3d tensor, the file tensor it holds; all 168 file tensors are placed once;
     the rest are what the file has no entry for (the SR flag and the mean style, recomputed when needed)."""
+    # the written-out shapes are those of the file the authors' code wrote (the other tests use them)
+    style = _authors_style_net(8, 4, 8, nf=8, nb=1, gc=4, up_channels=[8, 8], to_rgb_ks=1, map_hidden=16)
+    assert {k: tuple(v.shape) for k, v in _under(release, "super_resolution.").items()} == style
+    background = _authors_background_net(nf=8, nb=1, gc=4, up_channels=[8, 4])
+    assert {k: tuple(v.shape) for k, v in _under(release, "super_resolution_bg.").items()} == background
     imported = import_gram_hd_release(release, _config(), "ffhq256.pt")
     assert sorted(imported.sources.values()) == sorted(release)
     for name, source in imported.sources.items():
