@@ -250,6 +250,12 @@ TARGETS: dict[str, list[str]] = {
     "plugins/zoo3d_gram_inverter/model.py": ["tests/test_gram_inverter_model.py", "tests/test_gram_inverter_config.py",
                                              "tests/test_lazy_regularisation.py", "tests/test_train_keys.py",
                                              "tests/test_gram_inverter_training_phases.py"],
+    # EG3D's and GRAM-HD's release importers against the authors' settings, layer layout and SR forward pass
+    # (test_triplane_parity.py is left out: ~60 s a mutant)
+    "plugins/zoo3d_triplane/upstream.py": ["tests/test_triplane_import.py", "tests/test_triplane_import_cli.py",
+                                           "tests/test_triplane_upstream_settings.py"],
+    "plugins/zoo3d_gram_hd/upstream.py": ["tests/test_gram_hd_superres.py", "tests/test_import_cli.py",
+                                          "tests/test_parity_gram_hd.py", "tests/test_gram_hd_import_release.py"],
 }
 
 COPIED = ["tests", "examples"]  # presets and model cards travel inside the plugin packages
