@@ -182,7 +182,7 @@ TARGETS: dict[str, list[str]] = {
     "zoo3d/data/sphere_trace.py": ["tests/test_data_sphere_trace_closed_form.py", "tests/test_data_synthetic_render.py",
                                    "tests/test_data_synthetic.py"],
     "zoo3d/data/synthetic.py": ["tests/test_data_synthetic_render.py", "tests/test_data_synthetic_options.py",
-                                "tests/test_data_synthetic.py"],
+                                "tests/test_data_synthetic.py", "tests/test_data_synthetic_views.py"],
     "zoo3d/data/head_model.py": ["tests/test_data_head_model.py", "tests/test_data_synthetic_render.py",
                                  "tests/test_data_synthetic.py"],
     # GRAM's generator glue: truncation, the free-view bake, the representation's queries (fast files only)
