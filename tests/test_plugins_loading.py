@@ -202,6 +202,18 @@ def test_a_disabled_name_that_matches_no_plugin_is_a_warning_naming_the_plugins(
     assert alone.warnings == ["ZOO3D_DISABLE_PLUGINS names 'gram', which matches no plugin (plugins: none)."]
 
 
+def test_a_disabled_name_that_only_an_entry_points_module_or_the_zoo3d_plugins_list_has_is_a_warning(host, capsys):
+    # `ZOO3D_DISABLE_PLUGINS=zoo3d_gram.plugin` (the module the entry point names) disabled nothing and said nothing
+    gram = fake_plugin("gram_mod", zoo3d_register_models=models(model("gram")))
+    h = host(fake_plugin("env_mod", zoo3d_register_models=models(model("env"))),
+             eps=[entry_point("gram", gram, dist="zoo3d", value="zoo3d_gram.plugin")],
+             disabled="zoo3d_gram.plugin,ZOO3D_PLUGINS")
+    assert h.plugins["gram"].status == "ok" and h.plugins["env_mod"].status == "ok"
+    message = "ZOO3D_DISABLE_PLUGINS names '{}', which matches no plugin (plugins: env_mod, gram)."
+    assert h.warnings == [message.format("zoo3d_gram.plugin"), message.format("zoo3d_plugins")]
+    assert capsys.readouterr().err == "".join(f"warning: {w}\n" for w in h.warnings)
+
+
 @pytest.mark.parametrize("rank, said", [("0", True), ("", True), ("2", False)])
 def test_a_note_is_said_by_rank_zero_only_and_always_kept(host, monkeypatch, capsys, rank, said):
     monkeypatch.setenv("RANK", rank)

@@ -270,10 +270,13 @@ class PluginHost:
             tell(message, kind)
 
     def _warn_unmatched_disabled(self, disabled: set[str]) -> None:
-        """Warn about ZOO3D_DISABLE_PLUGINS names that match no plugin (a typo disables nothing)."""
+        """Warn about ZOO3D_DISABLE_PLUGINS names that match no plugin (a typo disables nothing): what disabling
+        matches is an entry point's name or its package's, or a module named in ZOO3D_PLUGINS, not the module an
+        entry point names (``zoo3d_gram.plugin`` disables nothing)."""
         known = set()
         for info in self.plugins.values():
-            known |= {normalize_name(info.name), normalize_name(info.source), normalize_name(info.module)}
+            matched = info.module if info.source == "ZOO3D_PLUGINS" else info.source
+            known |= {normalize_name(info.name), normalize_name(matched)}
         for name in sorted(disabled - known):
             names = ", ".join(sorted(i.name for i in self.plugins.values())) or "none"
             self._tell(f"ZOO3D_DISABLE_PLUGINS names '{name}', which matches no plugin (plugins: {names}).", "warning")
