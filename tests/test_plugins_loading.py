@@ -117,6 +117,7 @@ def test_a_plugin_can_be_an_object_whose_methods_are_the_hooks(host, monkeypatch
     missing = h.plugins["no_such_plugin_module_anywhere"]
     assert missing.status == "error" and missing.error.startswith(
         "ModuleNotFoundError: No module named 'no_such_plugin_module_anywhere' (")
+    assert "<frozen" not in missing.error  # the last frame of the import that is a file
 
 
 def test_entry_points_load_zoo3ds_own_first_then_the_others_by_package_and_name_and_the_first_name_wins(host):
@@ -178,7 +179,8 @@ def test_disabled_plugins_are_skipped_by_entry_point_or_package_name_before_they
     off_by_name = entry_point("Beta_Plugin", loaded, dist="zoo3d-beta", value="beta.plugin")
     off_by_dist = entry_point("gamma", loaded, dist="Extra-Dist", version="2.0", value="gamma.plugin")
     on = entry_point("delta", loaded, dist="zoo3d-delta")
-    h = host(eps=[off_by_name, off_by_dist, on], env_list="not_importable_module",
+    after = fake_plugin("after_mod", zoo3d_register_models=models(model("after")))
+    h = host(after, eps=[off_by_name, off_by_dist, on], env_list="not_importable_module,after_mod",
              disabled=" beta-plugin , extra_dist,NOT-importable-module")
     assert off_by_name.loads == [] and off_by_dist.loads == [] and on.loads == [1]
     assert h.plugins["gamma"].as_dict() == {"name": "gamma", "source": "Extra-Dist", "version": "2.0",
@@ -188,7 +190,7 @@ def test_disabled_plugins_are_skipped_by_entry_point_or_package_name_before_they
     assert h.plugins["not_importable_module"].as_dict() == {
         "name": "not_importable_module", "source": "ZOO3D_PLUGINS", "version": "", "module": "not_importable_module",
         "status": "disabled", "error": None, "hooks": [], "registered": {}}
-    assert h.plugins["delta"].status == "ok" and h.failed_plugins() == []
+    assert h.plugins["delta"].status == "ok" and h.plugins["after_mod"].status == "ok" and h.failed_plugins() == []
     assert h.warnings == [] and capsys.readouterr().err == ""  # every name matched a plugin
 
 
@@ -336,7 +338,8 @@ def test_a_plugin_whose_model_builds_on_a_missing_one_is_withdrawn_and_so_is_wha
 
 
 def test_a_missing_base_without_any_plugin_down_says_only_what_is_missing(host):
-    h = host(fake_plugin("lone_plugin", zoo3d_register_models=models(model("lone", requires=("nowhere",)))))
+    h = host(fake_plugin("lone_plugin", zoo3d_register_models=models(model("lone", requires=("nowhere",)),
+                                                                     model("lone_too", requires=("elsewhere",)))))
     assert h.plugins["lone_plugin"].error == ("model 'lone' builds on model 'nowhere', which is not registered. "
                                               "Enable the plugin that provides it, or disable 'lone_plugin' as well.")
     with pytest.raises(UserError) as err:
