@@ -20,17 +20,26 @@ from zoo3d.specs import ModelSpec
 
 
 class Root(click.Group):
+    """``zoo3d`` in small, shaped like its LazyGroup: the built-in commands ``train`` and ``models`` and the group
+    ``data`` (with ``synth``) are listed and found, but are not in ``commands``, which holds what plugins add."""
+
     builtin_groups = ("data",)
+
+    def __init__(self):
+        super().__init__("zoo3d")
+        data = click.Group("data")
+        data.add_command(click.Command("synth"))
+        self.builtins = {"train": click.Command("train"), "models": click.Command("models"), "data": data}
+
+    def list_commands(self, ctx):
+        return sorted(set(self.builtins) | set(self.commands))
+
+    def get_command(self, ctx, name):
+        return self.commands.get(name) or self.builtins.get(name)
 
 
 def root():
-    """``zoo3d`` in small: the commands ``train`` and ``models`` and the group ``data`` with ``synth``."""
-    cli = Root("zoo3d")
-    data = click.Group("data")
-    data.add_command(click.Command("synth"))
-    for command in (click.Command("train"), click.Command("models"), data):
-        cli.add_command(command)
-    return cli
+    return Root()
 
 
 def command(name):
@@ -85,8 +94,8 @@ def test_the_first_plugin_to_add_a_command_keeps_it_and_a_later_one_is_refused_w
     cli = root()
     h.add_commands(cli)  # loads the host first
     first_hello = cli.commands["hello"]
-    assert sorted(cli.commands) == ["bye", "data", "hello", "models", "train"]
-    assert sorted(cli.commands["data"].commands) == ["faces", "synth"]
+    assert sorted(cli.commands) == ["bye", "hello"]
+    assert sorted(cli.get_command(None, "data").commands) == ["faces", "synth"]
     second = h.plugins["second_plugin"]
     assert second.status == "error" and second.error == ("command 'hello' is already zoo3d's or an earlier plugin's; "
                                                          "give it another name")
@@ -98,16 +107,17 @@ def test_the_first_plugin_to_add_a_command_keeps_it_and_a_later_one_is_refused_w
 
 def test_commands_named_like_zoo3ds_own_are_refused_naming_each(host):
     cli = root()
-    train, synth = cli.commands["train"], cli.commands["data"].commands["synth"]
-    h = host(fake_plugin("shadow_plugin", adds("models", "extra", "train"), [ModelSpec(name="shadow", factory="x:y")]),
+    train, synth = cli.get_command(None, "train"), cli.get_command(None, "data").commands["synth"]
+    h = host(fake_plugin("fine_plugin", adds("fine")),  # after it, zoo3d's own names are still taken
+             fake_plugin("shadow_plugin", adds("models", "extra", "train"), [ModelSpec(name="shadow", factory="x:y")]),
              fake_plugin("sub_plugin", adds("sub-extra", sub=["faces", "synth"])))
     h.add_commands(cli)
     assert h.plugins["shadow_plugin"].error == ("command 'models', 'train' is already zoo3d's or an earlier plugin's; "
                                                 "give it another name")
     assert h.plugins["sub_plugin"].error == ("command 'data synth' is already zoo3d's or an earlier plugin's; give it "
                                              "another name")
-    assert sorted(cli.commands) == ["data", "models", "train"] and cli.commands["train"] is train
-    assert cli.commands["data"].commands == {"synth": synth}  # neither 'faces' nor the plugin's 'synth' stays
+    assert sorted(cli.commands) == ["fine"] and cli.get_command(None, "train") is train
+    assert cli.get_command(None, "data").commands == {"synth": synth}  # neither 'faces' nor the plugin's 'synth' stays
     assert "shadow" not in h.models
 
 
@@ -130,11 +140,12 @@ def test_a_commands_hook_that_raises_or_returns_fails_its_plugin_and_adds_nothin
              fake_plugin("refuses_plugin", refuses), fake_plugin("returns_plugin", returns))
     cli = root()
     h.add_commands(cli)
+    assert h.plugins["raises_plugin"].status == "error"
     assert h.plugins["raises_plugin"].error == f"RuntimeError: commands hook failed ({__file__}:{line[0]})"
     assert h.plugins["refuses_plugin"].error == "this plugin needs a licence key"
     assert h.plugins["returns_plugin"].error == ("zoo3d_register_commands returned a Command instead of nothing; call "
                                                  "cli.add_command(command) (a returned value is not registered)")
-    assert sorted(cli.commands) == ["data", "models", "train"] and list(cli.commands["data"].commands) == ["synth"]
+    assert cli.commands == {} and list(cli.get_command(None, "data").commands) == ["synth"]
     assert "raising" not in h.models
 
 
@@ -142,7 +153,7 @@ def test_commands_are_added_once_per_group_and_not_by_a_plugin_that_failed_to_lo
     calls, broken_calls = [], []
     broken = fake_plugin("broken_plugin", adds("never"), [ModelSpec(name="b", factory="x:y", requires=("nope",))],
                          calls=broken_calls)
-    h = host(fake_plugin("counted_plugin", adds("counted"), calls=calls), broken)
+    h = host(broken, fake_plugin("counted_plugin", adds("counted"), calls=calls))
     cli, other = root(), root()
     h.add_commands(cli)
     h.add_commands(cli)
@@ -151,6 +162,13 @@ def test_commands_are_added_once_per_group_and_not_by_a_plugin_that_failed_to_lo
     h.add_commands(other)
     assert calls == [id(cli), id(other)] and "counted" in other.commands
     assert broken_calls == [] and "never" not in cli.commands and h.plugins["broken_plugin"].status == "error"
+
+
+def test_a_group_without_builtin_groups_takes_plugin_commands_too(host):
+    h = host(fake_plugin("one_plugin", adds("one")), fake_plugin("two_plugin", adds("one", "two")))
+    group = click.Group("my-program")  # a program's own group, as get_host().add_commands(group) is documented
+    h.add_commands(group)
+    assert sorted(group.commands) == ["one"] and h.plugins["two_plugin"].error.startswith("command 'one' is already")
 
 
 def test_a_plugin_whose_model_builds_on_a_refused_plugins_model_loses_its_commands_too(host):
@@ -167,5 +185,5 @@ def test_a_plugin_whose_model_builds_on_a_refused_plugins_model_loses_its_comman
         "model 'on_shadow' builds on model 'shadow', which is not registered; plugins not loaded: 'shadow_plugin' "
         "(failed: command 'train' is already zoo3d's")
     assert "on_shadow" not in h.models and dependent.registered == {}
-    assert sorted(cli.commands) == ["data", "independent", "models", "train"]
-    assert list(cli.commands["data"].commands) == ["synth"]
+    assert sorted(cli.commands) == ["independent"]
+    assert list(cli.get_command(None, "data").commands) == ["synth"]

@@ -5,6 +5,8 @@ hooks and the same entry-point group a third party's package uses."""
 
 from __future__ import annotations
 
+import importlib
+import inspect
 import sys
 import types
 from types import SimpleNamespace
@@ -117,14 +119,16 @@ def test_a_plugin_can_be_an_object_whose_methods_are_the_hooks(host, monkeypatch
     missing = h.plugins["no_such_plugin_module_anywhere"]
     assert missing.status == "error" and missing.error.startswith(
         "ModuleNotFoundError: No module named 'no_such_plugin_module_anywhere' (")
-    assert "<frozen" not in missing.error  # the last frame of the import that is a file
+    source, first = inspect.getsourcelines(importlib.import_module)  # where the error is: the last file frame
+    call = first + next(i for i, text in enumerate(source) if "_bootstrap._gcd_import(" in text)
+    assert missing.error.endswith(f" ({importlib.__file__}:{call})") and missing.as_dict()["version"] == ""
 
 
 def test_entry_points_load_zoo3ds_own_first_then_the_others_by_package_and_name_and_the_first_name_wins(host):
     def claims(tag):
         return fake_plugin(f"{tag}_mod", zoo3d_register_models=models(model("shared", factory=f"{tag}:M")))
 
-    eps = [entry_point("alpha", claims("zzz"), dist="zzz-extra", version="3.0"),
+    eps = [entry_point("alpha", claims("zzz"), dist="zzz-extra", version="0.1"),
            entry_point("zeta", claims("own"), dist="Zoo3D", version="0.9"),
            entry_point("b_second", claims("aaa2"), dist="aaa-extra"),
            entry_point("a_first", claims("aaa1"), dist="aaa-extra")]
@@ -133,7 +137,7 @@ def test_entry_points_load_zoo3ds_own_first_then_the_others_by_package_and_name_
     assert h.models.get("shared").factory == "own:M" and h.models.get("shared").plugin == "zeta"
     assert h.plugins["a_first"].error == ("model name 'shared' is registered twice: by Zoo3D (plugin 'zeta') and by "
                                           "aaa-extra (plugin 'a_first')")
-    assert h.plugins["alpha"].as_dict()["source"] == "zzz-extra" and h.plugins["alpha"].version == "3.0"
+    assert h.plugins["alpha"].as_dict()["source"] == "zzz-extra" and h.plugins["alpha"].version == "0.1"
     assert [p.split(" (")[0] for p in h.failed_plugins()] == ["a_first", "b_second", "alpha"]
     assert h.failed_plugins()[-1] == ("alpha (model name 'shared' is registered twice: by Zoo3D (plugin 'zeta') and "
                                       "by zzz-extra (plugin 'alpha'))")
@@ -143,11 +147,10 @@ def test_an_entry_point_seen_twice_is_loaded_once_and_one_named_like_another_is_
     mine = fake_plugin("mine_mod", zoo3d_register_models=models(model("mine")))
     other = fake_plugin("other_mod", zoo3d_register_models=models(model("other")))
     seen_twice = entry_point("mine", mine, dist="zoo3d-mine", value="mine_mod")
-    h = host(eps=[seen_twice, entry_point("mine", mine, dist="zoo3d-mine", value="mine_mod"),
-                  entry_point("mine", other, dist="zoo3d-other", value="other_mod")])
+    h = host(eps=[seen_twice, seen_twice, entry_point("mine", other, dist="zoo3d-other", value="other_mod")])
     assert list(h.plugins) == ["mine", "mine (zoo3d-other)"]
     assert h.models.get("other").plugin == "mine (zoo3d-other)" and h.plugins["mine (zoo3d-other)"].module == "other_mod"
-    assert seen_twice.loads == [1]
+    assert seen_twice.loads == [1] and h.warnings == []
 
 
 def test_an_entry_point_without_a_distribution_is_from_an_unknown_package_with_the_modules_version(host):
@@ -257,8 +260,10 @@ def _stray(register):
      f"it implements no zoo3d hook (the hooks are {ALL_HOOKS}, each marked with @zoo3d.hookimpl)"),
 ])
 def test_a_hook_zoo3d_would_never_call_fails_its_plugin_with_the_sentence_naming_it(host, hooks, error):
-    h = host(fake_plugin("odd_plugin", **hooks), fake_plugin("fine_plugin", zoo3d_register_models=models(
-        model("fine")), raw_make_spec=_stray, raw_zoo3d_version=_stray))
+    fine = fake_plugin("fine_plugin", zoo3d_register_models=models(model("fine")), raw_make_spec=_stray,
+                       raw_zoo3d_version=_stray, raw_register_model_spec=_stray)  # not as close to a hook as 0.8
+    fine.zoo3d_register_note = "not a function"
+    h = host(fake_plugin("odd_plugin", **hooks), fine)
     assert h.plugins["odd_plugin"].status == "error" and h.plugins["odd_plugin"].error == error
     assert "never" not in h.models and h.plugins["fine_plugin"].status == "ok"  # helpers are not looked at
     assert h.failed_plugins() == [f"odd_plugin ({error})"]
@@ -346,6 +351,16 @@ def test_a_missing_base_without_any_plugin_down_says_only_what_is_missing(host):
         h.models.get("lone")
     assert str(err.value) == ("Unknown model 'lone'. Known models: none registered. Plugins that failed to load, "
                               f"which may provide it: lone_plugin ({h.plugins['lone_plugin'].error}) (see "
+                              "`zoo3d plugins`).")
+
+
+@pytest.mark.parametrize("kind", ["model", "metric", "dataset"])
+def test_every_registry_names_the_plugins_that_failed_when_a_name_is_unknown(host, kind):
+    h = host(fake_plugin("failing_plugin", zoo3d_register_models=lambda register: register(model("f", requires=("g",)))))
+    with pytest.raises(UserError) as err:
+        getattr(h, kind + "s").get("wanted")
+    assert str(err.value) == (f"Unknown {kind} 'wanted'. Known {kind}s: none registered. Plugins that failed to load, "
+                              f"which may provide it: failing_plugin ({h.plugins['failing_plugin'].error}) (see "
                               "`zoo3d plugins`).")
 
 
