@@ -163,18 +163,6 @@ def test_an_entry_point_without_a_distribution_is_from_an_unknown_package_with_t
     assert kept.plugins["kept"].version == "1.4"  # the package's version, not the module's
 
 
-def test_the_host_loads_once_and_the_process_host_is_kept_until_reset(host, monkeypatch):
-    calls = []
-    counted = fake_plugin("counted", zoo3d_register_models=lambda register: calls.append(1) or register(model("c")))
-    h = host(counted)
-    assert h.load() is h and calls == [1] and len(h.models) == 1
-    plugins.reset_host()
-    first = plugins.get_host()
-    assert plugins.get_host() is first and calls == [1, 1]
-    plugins.reset_host()
-    assert plugins.get_host() is not first and calls == [1, 1, 1]
-
-
 # ------------------------------------------------------------------------------------------- ZOO3D_DISABLE_PLUGINS
 
 def test_disabled_plugins_are_skipped_by_entry_point_or_package_name_before_they_are_imported(host, capsys):

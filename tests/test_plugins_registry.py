@@ -29,14 +29,6 @@ def test_a_name_is_found_by_any_spelling_and_by_its_aliases():
     assert reg.owner("triplane") is None and "triplane" not in reg and "eg3d_papers" not in reg
 
 
-def test_the_registry_iterates_by_normalised_name_and_counts_specs_not_aliases():
-    reg: Registry[ModelSpec] = Registry("model")
-    for s in (spec("Beta", "b1", "b2"), spec("alpha"), spec("Gamma-Ray", "gr")):
-        reg.add(s)
-    assert [s.name for s in reg] == ["alpha", "Beta", "Gamma-Ray"]  # by key; by name 'Beta' would come first
-    assert len(reg) == 3
-
-
 def test_a_taken_name_or_alias_is_refused_naming_both_packages_and_plugins():
     reg: Registry[ModelSpec] = Registry("model")
     reg.add(spec("GRAM-HD", "gramhd", plugin="gram_hd", source="zoo3d"))
