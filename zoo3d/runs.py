@@ -39,12 +39,12 @@ def new_run_dir(model: str, root: Path | None = None) -> Path:
             path.mkdir(parents=True)
             return path
         except FileExistsError:
+            n += 1
+            path = root / f"{base}-{n}"
+        except OSError as exc:  # a root that is a file fails here, as 'not a directory'
             if root.exists() and not root.is_dir():
                 raise UserError(f"Runs root '{root}' is a file, not a folder (set ZOO3D_RUNS or give --out).") \
                     from None
-            n += 1
-            path = root / f"{base}-{n}"
-        except OSError as exc:
             raise UserError(f"Cannot create run folder '{path}' under the runs root '{root}': "
                             f"{storage_reason(exc)}.") from None
 
