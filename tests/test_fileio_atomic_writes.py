@@ -56,7 +56,7 @@ def test_other_os_errors_are_their_own_words_in_lower_case_and_not_storage_error
 # ---------------------------------------------------------------------------------------- atomic writes
 
 def test_a_write_replaces_the_file_whole_after_flushing_it_to_disk(tmp_path, monkeypatch):
-    target = tmp_path / "sub" / "latest"
+    target = tmp_path / "sub" / "deeper" / "latest"
     events = []
     real_fsync, real_replace = os.fsync, os.replace
     monkeypatch.setattr(os, "fsync", lambda fd: (events.append(("fsync", os.readlink(f"/proc/self/fd/{fd}"))),
@@ -64,7 +64,7 @@ def test_a_write_replaces_the_file_whole_after_flushing_it_to_disk(tmp_path, mon
     monkeypatch.setattr(os, "replace", lambda a, b: (events.append(("replace", str(a), str(b))),
                                                      real_replace(a, b))[1])
     assert write_text_atomic(target, "checkpoints/step_1 ü") == target  # its folder is made
-    tmp = str(tmp_path / "sub" / f".latest.tmp-{os.getpid()}")
+    tmp = str(tmp_path / "sub" / "deeper" / f".latest.tmp-{os.getpid()}")
     assert events == [("fsync", tmp), ("replace", tmp, str(target))]
     assert target.read_bytes() == "checkpoints/step_1 ü".encode("utf-8") and temps(target.parent) == []
     assert write_bytes_atomic(target, b"\x00new") == target and target.read_bytes() == b"\x00new"
@@ -140,8 +140,12 @@ def test_clean_stale_temps_removes_every_dead_writers_files_and_says_which(tmp_p
 
 
 def test_a_pid_is_alive_unless_the_system_says_there_is_no_such_process(monkeypatch):
-    assert fileio._pid_alive(os.getpid()) and fileio._pid_alive(os.getppid())
-    assert not fileio._pid_alive(dead_pid())
+    assert fileio._pid_alive(os.getpid())
+    real_kill, sent = os.kill, []
+    monkeypatch.setattr(os, "kill", lambda pid, sig: sent.append((pid, sig)) or real_kill(pid, sig))
+    parent, dead = os.getppid(), dead_pid()
+    assert fileio._pid_alive(parent) and not fileio._pid_alive(dead)
+    assert sent == [(parent, 0), (dead, 0)]  # signal 0: asks whether it exists, sends nothing
 
     def refuse(error):
         def kill(pid, sig):
@@ -262,3 +266,20 @@ def test_an_append_cut_off_by_a_failure_is_cut_back_to_the_lines_before(tmp_path
     else:
         assert type(err.value) is OSError and err.value.errno == errno.EIO  # passed through as it came
     assert path.read_bytes() == b'{"step": 1}\n'
+
+
+def test_without_a_label_a_failure_names_just_the_file_and_with_one_the_label_too(tmp_path, monkeypatch):
+    (tmp_path / "file").write_bytes(b"")
+    inside = tmp_path / "file" / "x.json"
+    said = f"'{inside}': '{tmp_path / 'file'}' is a file, not a folder."
+    for write, label in [(lambda: make_parent(inside), ""), (lambda: write_text_atomic(inside, "{}"), ""),
+                         (lambda: write_text_atomic(inside, "{}", "report"), "report "),
+                         (lambda: write_bytes_atomic(inside, b"{}", "report"), "report ")]:
+        with pytest.raises(WriteError) as err:
+            write()
+        assert str(err.value) == f"Cannot write {label}{said}"
+    path = tmp_path / "metrics.jsonl"
+    monkeypatch.setattr(os, "write", writes_of(path, most=4, fail_after=0))
+    with pytest.raises(WriteError) as err:
+        append_line(path, "{}")
+    assert str(err.value) == f"Cannot write '{path}': the disk is full; nothing was half-written."

@@ -395,3 +395,34 @@ def test_a_checkpoints_digest_is_sha256_of_all_its_bytes(tmp_path):
     assert runs.file_sha256(tmp_path / "c") == hashlib.sha256(data).hexdigest()
     (tmp_path / "e").write_bytes(b"")
     assert runs.file_sha256(tmp_path / "e") == hashlib.sha256(b"").hexdigest()
+
+
+# ------------------------------------------------------------------------------- models loaded without a run
+
+@pytest.fixture
+def toy(monkeypatch, tmp_path):
+    from toy_model import one_thread, use_toy
+
+    use_toy(monkeypatch, tmp_path / "runs")
+    with one_thread():
+        yield tmp_path
+
+
+def test_a_checkpoint_free_model_is_built_from_its_run_seed_and_leaves_the_process_rng_alone(toy):
+    from zoo3d.core.model import build_modules
+
+    torch.manual_seed(5)
+    rng = torch.get_rng_state()
+    loaded = runs.load_model(None, model="toy_procedural", device="cpu")
+    assert torch.equal(torch.get_rng_state(), rng)
+    assert loaded.spec.name == "toy_procedural" and type(loaded.plugin).__name__ == "ProceduralToy"
+    assert set(loaded.modules) == {"generator", "disc"} and loaded.generator is loaded.modules["generator"]
+    assert not any(m.training for m in loaded.modules.values())
+    torch.manual_seed(loaded.config.train.seed)  # what training does before it builds the modules
+    expected = build_modules(loaded.plugin, loaded.config)
+    for name, module in expected.items():
+        got = loaded.modules[name].state_dict()
+        assert all(torch.equal(got[k], v) for k, v in module.state_dict().items()), name
+    with pytest.raises(UserError) as err:
+        runs.load_model(None)
+    assert str(err.value) == "Give a run folder, a checkpoint file or a model name."
