@@ -426,3 +426,26 @@ def test_a_checkpoint_free_model_is_built_from_its_run_seed_and_leaves_the_proce
     with pytest.raises(UserError) as err:
         runs.load_model(None)
     assert str(err.value) == "Give a run folder, a checkpoint file or a model name."
+
+
+def test_a_stored_config_the_model_no_longer_accepts_is_one_sentence_naming_the_checkpoint_and_key(toy, monkeypatch):
+    from zoo3d.plugins import get_model_spec
+    from zoo3d.train.checkpoint import CheckpointError
+
+    plugin = get_model_spec("toy").load()
+    path = toy / "step_000000001.safetensors"
+    assert runs.config_from_checkpoint(plugin, "toy", {}, path) == plugin.config_class.model_validate({})
+    stored = {"zoo3d.config": json.dumps({"toy": {"z_dim": "eight"}})}
+    with pytest.raises(CheckpointError) as err:
+        runs.config_from_checkpoint(plugin, "toy", stored, path)
+    said = str(err.value)  # the key and value as a config error names them (pydantic's reason aside)
+    assert said.startswith(f"Checkpoint '{path}' has a config that model 'toy' no longer accepts (Invalid value "
+                           f"'eight' for config key 'toy.z_dim': ") and said.endswith(").") and ".)" not in said
+
+    def refuses(data):  # a model's own check that is no pydantic error: its first line
+        raise RuntimeError("z_dim 8 was retired.\nsee the changelog")
+
+    monkeypatch.setattr(plugin.config_class, "model_validate", refuses)
+    with pytest.raises(CheckpointError) as err:
+        runs.config_from_checkpoint(plugin, "toy", stored, path)
+    assert str(err.value) == f"Checkpoint '{path}' has a config that model 'toy' no longer accepts (z_dim 8 was retired)."
