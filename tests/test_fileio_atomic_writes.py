@@ -24,6 +24,15 @@ def dead_pid() -> int:
     return proc.pid
 
 
+@pytest.fixture
+def live_pid():
+    """The pid of a process of this test that runs until the test ends (a writer still at work)."""
+    proc = subprocess.Popen(["sleep", "60"])
+    yield proc.pid
+    proc.kill()
+    proc.wait()
+
+
 def temps(folder: Path) -> list[str]:
     return sorted(p.name for p in folder.iterdir() if ".tmp-" in p.name)
 
@@ -103,8 +112,8 @@ def test_a_failed_rename_is_a_write_error_too_and_removes_the_temp_folder(tmp_pa
     assert not target.exists() and temps(tmp_path) == []
 
 
-def test_temp_files_of_dead_writers_are_removed_by_the_next_write_and_live_ones_kept(tmp_path):
-    dead, other_dead, live = dead_pid(), dead_pid(), os.getppid()
+def test_temp_files_of_dead_writers_are_removed_by_the_next_write_and_live_ones_kept(tmp_path, live_pid):
+    dead, other_dead, live = dead_pid(), dead_pid(), live_pid
     stale = [tmp_path / f".grid.png.tmp-{dead}"]
     stale_dir = tmp_path / f".grid.png.tmp-{other_dead}"
     kept = [tmp_path / f".grid.png.tmp-{live}",  # another writer still at work
@@ -139,13 +148,13 @@ def test_clean_stale_temps_removes_every_dead_writers_files_and_says_which(tmp_p
     assert clean_stale_temps(tmp_path / "missing") == []
 
 
-def test_a_pid_is_alive_unless_the_system_says_there_is_no_such_process(monkeypatch):
+def test_a_pid_is_alive_unless_the_system_says_there_is_no_such_process(monkeypatch, live_pid):
     assert fileio._pid_alive(os.getpid())
     real_kill, sent = os.kill, []
     monkeypatch.setattr(os, "kill", lambda pid, sig: sent.append((pid, sig)) or real_kill(pid, sig))
-    parent, dead = os.getppid(), dead_pid()
-    assert fileio._pid_alive(parent) and not fileio._pid_alive(dead)
-    assert sent == [(parent, 0), (dead, 0)]  # signal 0: asks whether it exists, sends nothing
+    alive, dead = live_pid, dead_pid()
+    assert fileio._pid_alive(alive) and not fileio._pid_alive(dead)
+    assert sent == [(alive, 0), (dead, 0)]  # signal 0: asks whether it exists, sends nothing
 
     def refuse(error):
         def kill(pid, sig):

@@ -31,6 +31,15 @@ def dead_pid() -> int:
 
 
 @pytest.fixture
+def live_pid():
+    """The pid of a process of this test that runs until the test ends (a writer still at work)."""
+    proc = subprocess.Popen(["sleep", "60"])
+    yield proc.pid
+    proc.kill()
+    proc.wait()
+
+
+@pytest.fixture
 def fixed_clock(monkeypatch):
     real = time.strftime
     monkeypatch.setattr(time, "strftime", lambda fmt, *a: real(fmt, time.struct_time((2026, 1, 2, 3, 4, 5, 4, 2, 0))))
@@ -266,8 +275,8 @@ def test_without_flock_a_dead_holders_lock_on_this_host_is_taken_over(tmp_path, 
 
 
 @pytest.mark.parametrize("holder", ["alive here", "dead elsewhere", "unreadable"])
-def test_without_flock_a_lock_that_may_be_live_refuses(tmp_path, without_flock, holder):
-    record = {"alive here": {"pid": os.getppid(), "host": socket.gethostname()},
+def test_without_flock_a_lock_that_may_be_live_refuses(tmp_path, without_flock, holder, live_pid):
+    record = {"alive here": {"pid": live_pid, "host": socket.gethostname()},
               "dead elsewhere": {"pid": dead_pid(), "host": "another-host"}}.get(holder)
     (tmp_path / ".lock").write_text(json.dumps(record) if record else "{cut")
     before = (tmp_path / ".lock").read_text()
