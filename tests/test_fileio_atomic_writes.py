@@ -196,6 +196,10 @@ def test_a_folder_the_storage_refuses_is_one_sentence(tmp_path, monkeypatch):
         make_parent(tmp_path / "new" / "mesh.ply", "mesh")
     assert str(err.value) == f"Cannot write mesh '{tmp_path / 'new' / 'mesh.ply'}': the file system is read-only; " \
                              f"nothing was half-written."
+    with pytest.raises(WriteError) as err:
+        make_parent(tmp_path / "new" / "mesh.ply")  # no label: the file alone
+    assert str(err.value) == f"Cannot write '{tmp_path / 'new' / 'mesh.ply'}': the file system is read-only; " \
+                             f"nothing was half-written."
     make_parent(tmp_path / "mesh.ply")  # its folder exists: nothing to make
 
 

@@ -163,21 +163,21 @@ def test_a_holder_is_named_as_far_as_its_lock_file_tells(tmp_path, record, said)
 
 def test_a_lock_records_who_holds_it_replacing_a_dead_holders_record(tmp_path, monkeypatch):
     run = tmp_path / "new" / "run"  # made with its parents
-    run.mkdir(parents=True)
-    (run / ".lock").write_text(json.dumps({**HOLDER, "pid": dead_pid(), "command": "x" * 400}))  # no flock: stale
-    monkeypatch.setattr(sys, "argv", ["zoo3d", "train", "toy", "--out", "y" * 300])
     old = os.umask(0)
     try:
-        lock = runs.RunLock(str(run)).acquire()
+        with runs.RunLock(str(run)):
+            assert (run / ".lock").stat().st_mode & 0o777 == 0o644
     finally:
         os.umask(old)
+    (run / ".lock").write_text(json.dumps({**HOLDER, "pid": dead_pid(), "command": "x" * 400}))  # no flock: stale
+    monkeypatch.setattr(sys, "argv", ["zoo3d", "train", "toy", "--out", "y" * 300])
+    lock = runs.RunLock(run).acquire()
     try:
         info = json.loads((run / ".lock").read_text())
         assert info["pid"] == os.getpid() and info["host"] == socket.gethostname()
         assert info["command"] == ("zoo3d train toy --out " + "y" * 300)[:200]
         assert time.mktime(time.strptime(info["started"], "%Y-%m-%d %H:%M:%S")) == pytest.approx(time.time(), abs=60)
         assert sorted(info) == ["command", "host", "pid", "started"]
-        assert (run / ".lock").stat().st_mode & 0o777 == 0o644
         with pytest.raises(runs.RunLockedError, match=f"pid {os.getpid()} on "):  # a second taker in this process
             runs.RunLock(run).acquire()
     finally:
