@@ -274,11 +274,11 @@ def test_without_flock_a_dead_holders_lock_on_this_host_is_taken_over(tmp_path, 
             runs.RunLock(tmp_path).acquire()
 
 
-@pytest.mark.parametrize("holder", ["alive here", "dead elsewhere", "unreadable"])
+@pytest.mark.parametrize("holder", ["alive here", "dead elsewhere", "unreadable", "a list"])
 def test_without_flock_a_lock_that_may_be_live_refuses(tmp_path, without_flock, holder, live_pid):
     record = {"alive here": {"pid": live_pid, "host": socket.gethostname()},
               "dead elsewhere": {"pid": dead_pid(), "host": "another-host"}}.get(holder)
-    (tmp_path / ".lock").write_text(json.dumps(record) if record else "{cut")
+    (tmp_path / ".lock").write_text(json.dumps(record) if record else "[4242]" if holder == "a list" else "{cut")
     before = (tmp_path / ".lock").read_text()
     with pytest.raises(runs.RunLockedError) as err:
         runs.RunLock(tmp_path).acquire()
@@ -435,6 +435,21 @@ def test_a_checkpoint_free_model_is_built_from_its_run_seed_and_leaves_the_proce
     with pytest.raises(UserError) as err:
         runs.load_model(None)
     assert str(err.value) == "Give a run folder, a checkpoint file or a model name."
+    with pytest.raises(UserError, match="^No run of model 'toy' found under "):  # it needs a checkpoint
+        runs.load_model(None, model="toy")
+
+
+def test_a_checkpoint_free_model_with_a_run_is_loaded_from_that_run(toy):
+    from zoo3d.launch import train_model
+
+    done = train_model("toy_procedural", steps=2, progress=False)
+    loaded = runs.load_model(None, model="toy_procedural", device="cpu")
+    assert loaded.checkpoint.parent.parent == done.run_dir and loaded.step == 2
+    assert loaded.spec.name == "toy_procedural" and type(loaded.plugin).__name__ == "ProceduralToy"
+    import yaml
+
+    written = yaml.safe_load((done.run_dir / "config.yaml").read_text())  # the run's config.yaml
+    assert loaded.config == type(loaded.config).model_validate(written)
 
 
 def test_a_stored_config_the_model_no_longer_accepts_is_one_sentence_naming_the_checkpoint_and_key(toy, monkeypatch):
