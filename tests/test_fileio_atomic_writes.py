@@ -148,25 +148,26 @@ def test_clean_stale_temps_removes_every_dead_writers_files_and_says_which(tmp_p
     assert clean_stale_temps(tmp_path / "missing") == []
 
 
-def test_a_pid_is_alive_unless_the_system_says_there_is_no_such_process(monkeypatch, live_pid):
+def test_a_pid_is_alive_unless_the_system_says_there_is_no_such_process(live_pid, monkeypatch):
     assert fileio._pid_alive(os.getpid())
     real_kill, sent = os.kill, []
-    monkeypatch.setattr(os, "kill", lambda pid, sig: sent.append((pid, sig)) or real_kill(pid, sig))
-    alive, dead = live_pid, dead_pid()
-    assert fileio._pid_alive(alive) and not fileio._pid_alive(dead)
-    assert sent == [(alive, 0), (dead, 0)]  # signal 0: asks whether it exists, sends nothing
 
     def refuse(error):
         def kill(pid, sig):
             raise error
         return kill
 
-    monkeypatch.setattr(os, "kill", refuse(PermissionError(errno.EPERM, "not yours")))
-    assert fileio._pid_alive(12345)  # another user's process
-    monkeypatch.setattr(os, "kill", refuse(OSError(errno.EINVAL, "odd")))
-    assert fileio._pid_alive(12345)  # unsure: keep its files
-    monkeypatch.setattr(os, "kill", refuse(ProcessLookupError(errno.ESRCH, "gone")))
-    assert not fileio._pid_alive(12345)
+    with monkeypatch.context() as patch:  # os.kill is real again when live_pid's child is stopped
+        patch.setattr(os, "kill", lambda pid, sig: sent.append((pid, sig)) or real_kill(pid, sig))
+        alive, dead = live_pid, dead_pid()
+        assert fileio._pid_alive(alive) and not fileio._pid_alive(dead)
+        assert sent == [(alive, 0), (dead, 0)]  # signal 0: asks whether it exists, sends nothing
+        patch.setattr(os, "kill", refuse(PermissionError(errno.EPERM, "not yours")))
+        assert fileio._pid_alive(12345)  # another user's process
+        patch.setattr(os, "kill", refuse(OSError(errno.EINVAL, "odd")))
+        assert fileio._pid_alive(12345)  # unsure: keep its files
+        patch.setattr(os, "kill", refuse(ProcessLookupError(errno.ESRCH, "gone")))
+        assert not fileio._pid_alive(12345)
 
 
 # --------------------------------------------------------------------------------------- folders on the way
