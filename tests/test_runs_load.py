@@ -74,3 +74,42 @@ def test_checkpoint_free_models_build_without_a_run(toy):
     assert loaded.config.toy.z_dim == 8
     # the same through RUN = the model name
     assert load_model("toy_procedural").checkpoint is None
+
+
+def _rewrite(path, drop=(), change=None, metadata=None):
+    """The checkpoint at ``path`` written again without the tensors in ``drop``, with ``change`` applied to its
+    tensors and ``metadata`` merged into its header (how a file from another version of a model looks)."""
+    from safetensors import safe_open
+    from safetensors.torch import load_file, save_file
+
+    with safe_open(str(path), "pt") as f:
+        meta = dict(f.metadata())
+    tensors = {k: v for k, v in load_file(str(path)).items() if k not in drop}
+    if change:
+        tensors.update(change(tensors))
+    save_file(tensors, str(path), metadata={**meta, **(metadata or {})})
+
+
+def test_a_checkpoint_whose_ema_or_model_does_not_fit_is_refused_in_one_sentence(toy):
+    """The average is loaded whole or not at all: a missing or reshaped EMA tensor must not leave the sampled
+    generator part trained weights, part the average's."""
+    from safetensors.torch import load_file
+
+    path = resolve_checkpoint(str(train_model("toy", steps=1, progress=False).run_dir))
+    ema_key = sorted(k for k in load_file(str(path)) if k.startswith("ema."))[0]
+    _rewrite(path, drop={ema_key})
+    fits = f"Checkpoint '{path}' has an EMA generator that does not fit model 'toy'."
+    with pytest.raises(UserError) as err:
+        load_model(str(path))
+    assert str(err.value) == fits
+    assert load_model(str(path), ema=False).step == 1  # the trained weights alone still load
+    path = resolve_checkpoint(str(train_model("toy", steps=1, progress=False).run_dir))
+    _rewrite(path, change=lambda t: {ema_key: torch.zeros(*t[ema_key].shape, 2)})
+    with pytest.raises(UserError) as err:
+        load_model(str(path))
+    assert str(err.value) == f"Checkpoint '{path}' has an EMA generator that does not fit model 'toy'."
+    _rewrite(path, metadata={"zoo3d.model": "toy_gone"})
+    with pytest.raises(UserError) as err:
+        load_model(str(path))
+    assert str(err.value) == (f"Checkpoint '{path}' holds model 'toy_gone', which is not installed "
+                              f"(see `zoo3d models`).")
