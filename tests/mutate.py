@@ -36,6 +36,15 @@ CONFIG_TESTS = ["tests/test_config.py", "tests/test_config_stages.py", "tests/te
 GRAM_GLUE_TESTS = ["tests/test_gram_model.py", "tests/test_parity_gram.py", "tests/test_gram_networks_reference.py",
                    "tests/test_gram_fast_paths.py", "tests/test_gram_generator_glue.py"]
 
+#: module -> tests of its files that cannot run under mutmut: a test that starts another Python process which
+#: imports the mutated module outside mutmut's run fails mutmut's first pass, and the module then scores 0 of 0.
+DESELECT: dict[str, list[str]] = {
+    "zoo3d/runs.py": [
+        "tests/test_faults_runs.py::test_a_run_folder_is_locked_while_its_process_lives_and_free_once_it_is_killed",
+        "tests/test_faults_runs.py::test_a_second_run_into_a_folder_a_run_is_writing_is_told_it_is_in_use_not_to_resume",
+    ],
+}
+
 #: module -> the test files that exercise it (mutmut narrows them further, per mutated function).
 TARGETS: dict[str, list[str]] = {
     "zoo3d/train/ema.py": ["tests/test_train_losses.py", "tests/test_train_engine_wiring.py"],
@@ -260,6 +269,13 @@ TARGETS: dict[str, list[str]] = {
     # subprocesses, ~80 s, are left out)
     "zoo3d/plugins.py": ["tests/test_faults_plugins.py", "tests/test_model_roles.py", "tests/test_plugins_registry.py",
                          "tests/test_plugins_loading.py", "tests/test_plugins_commands.py"],
+    # run folders, the lock and loading (test_legacy_runs.py, ~50 s, and test_train_cli_resume_hint.py are left
+    # out; two lock tests are deselected, see DESELECT); atomic writes, temp-file clean-up and write errors
+    "zoo3d/runs.py": ["tests/test_faults_runs.py", "tests/test_runs_load.py", "tests/test_train_checkpoint.py",
+                      "tests/test_runs_folders_and_lock.py"],
+    "zoo3d/fileio.py": ["tests/test_faults_runs.py", "tests/test_mesh_files.py",
+                        "tests/test_train_checkpoint_functions.py", "tests/test_train_checkpoint.py",
+                        "tests/test_fileio_atomic_writes.py"],
 }
 
 COPIED = ["tests", "examples"]  # presets and model cards travel inside the plugin packages
@@ -296,6 +312,7 @@ def lay_out(module: str, tests: list[str], tests_from: str | None = None) -> tup
         subprocess.run(["tar", "-x", "-C", str(work)], input=archive.stdout, check=True)
         shutil.copy2(REPO / "tests" / "mutate.py", work / "tests" / "mutate.py")
     tests = [t for t in tests if (work / t).is_file()]
+    deselected = [arg for node in DESELECT.get(module, []) for arg in ("--deselect", node)]
     quoted = lambda xs: "[" + ", ".join(json.dumps(x) for x in xs) + "]"  # noqa: E731
     config = (REPO / "pyproject.toml").read_text() + f"""
 
@@ -304,7 +321,7 @@ source_paths = {quoted(_packages())}
 only_mutate = {quoted([_flat(module)])}
 also_copy = {quoted([c for c in COPIED if c != "tests"])}
 pytest_add_cli_args_test_selection = {quoted(tests)}
-pytest_add_cli_args = ["-p", "no:cacheprovider"]
+pytest_add_cli_args = {quoted(["-p", "no:cacheprovider", *deselected])}
 use_git_change_detection = false
 """
     (work / "pyproject.toml").write_text(config)
