@@ -11,7 +11,6 @@ import hashlib
 import json
 import os
 import socket
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -21,24 +20,9 @@ import torch
 
 from safetensors.torch import save_file
 
+from test_fileio_atomic_writes import dead_pid, live_pid  # noqa: F401 (live_pid is a fixture)
 from zoo3d import runs
 from zoo3d.errors import UserError
-
-
-def dead_pid() -> int:
-    """The pid of a process that has ended and been reaped."""
-    proc = subprocess.Popen([sys.executable, "-c", ""])
-    proc.wait()
-    return proc.pid
-
-
-@pytest.fixture
-def live_pid():
-    """The pid of a process of this test that runs until the test ends (a writer still at work)."""
-    proc = subprocess.Popen(["sleep", "60"])
-    yield proc.pid
-    proc.kill()
-    proc.wait()
 
 
 @pytest.fixture
