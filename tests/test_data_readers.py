@@ -44,7 +44,7 @@ def test_synthetic_to_eg3d_json_and_back_gives_the_same_poses_and_pixels(tmp_pat
         assert torch.allclose(item["image"], out["image"][i], atol=1e-5)  # 8-bit levels survive the PNG round trip
 
 
-def test_a_folder_whose_name_holds_a_question_mark_is_read_as_that_folder(tmp_path):
+def test_a_folder_whose_name_holds_a_question_mark_is_read_as_that_folder(tmp_path, monkeypatch):
     from zoo3d.data import check_spec
 
     folder = tmp_path / "shots?v=2"  # not the folder 'shots' with the option v=2
@@ -58,6 +58,10 @@ def test_a_folder_whose_name_holds_a_question_mark_is_read_as_that_folder(tmp_pa
     assert len(build_dataset(DataConfig(spec=str(folder), mirror=False), 32)) == 2
     with pytest.raises(UserError, match="only for registered datasets"):  # options after a real path stay refused
         build_dataset(DataConfig(spec=f"{tmp_path / 'shots'}?v=3"), 32)
+    monkeypatch.chdir(tmp_path)  # a registered name still wins over a folder of that name
+    (tmp_path / "synthetic:heads?count=3").mkdir()
+    ds = build_dataset(DataConfig(spec="synthetic:heads?count=3"), 16)
+    assert isinstance(ds, SyntheticHeads) and len(ds) == 3
 
 
 def test_uncompressed_and_compressed_zip_read_the_same(tmp_path):

@@ -45,13 +45,13 @@ def _locate(spec: str):
     """(the registered dataset's spec, None) or (None, the folder or zip) that ``spec`` names."""
     from zoo3d.plugins import get_host
 
-    whole = Path(spec).expanduser()
-    if whole.exists():  # a folder or zip whose name holds a '?' is that folder, not a name and options
-        return None, whole
     name, query = parse_spec(spec)
     host = get_host()
     if name in host.datasets:
         return host.datasets.get(name), None
+    whole = Path(spec).expanduser()
+    if whole.exists():  # a folder or zip whose name holds a '?' is that folder, not a name and options
+        return None, whole
     path = Path(name).expanduser()
     if path.exists():
         if query:
