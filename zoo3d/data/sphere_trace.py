@@ -111,9 +111,9 @@ def newton_refine(sdf: SDFn, origins: Tensor, dirs: Tensor, params: Tensor, t: T
     def normals_at(o: Tensor, d: Tensor, tt: Tensor, rows: Tensor) -> Tensor:
         return torch.nn.functional.normalize(six_point(torch.addcmul(o, d, tt[:, None]), rows)[1], dim=-1)
 
+    if iters < 1:  # no step, so nothing for the guard to undo: the traced t and the surface normal there
+        return t, normals_at(origins, dirs, t, params)
     traced = t
-    if iters < 1:  # no step: the traced t, with the surface normal there (not the ray's direction)
-        normals = normals_at(origins, dirs, t, params)
     for i in range(iters):
         if i < iters - 1:
             # only the slope along the ray is needed before the last step: two points, not six
