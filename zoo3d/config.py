@@ -509,13 +509,13 @@ def load_run_config(
     # section whose defaults the model's config class sets.
     data = deep_merge(_defaults(config_cls), data)
     stated = copy.deepcopy(data)  # the file's settings alone (apply_overrides may change data in place)
-    if any(o.partition("=")[0].strip() == EXTENDS for o in overrides or []):  # the bases are merged by now
+    set_keys = {o.partition("=")[0].strip() for o in overrides or []} | set(values or {})
+    if EXTENDS in set_keys:  # the bases are merged by now
         raise ConfigError(f"'{EXTENDS}' is read from a preset or --config file, not from --set: start from another "
                           f"preset with --preset NAME.")
     data = apply_overrides(data, list(overrides or []))
     for key, value in (values or {}).items():
         set_value(data, key.split("."), value)
-    set_keys = {o.partition("=")[0].strip() for o in overrides or []} | set(values or {})
     _refuse_another_model(data.get("model"), model_name, "" if "model" in set_keys else origin)
     data["model"] = model_name
     moved = {f"train.{k}" for k in MOVED_TO_STAGES}
