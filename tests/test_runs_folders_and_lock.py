@@ -21,6 +21,7 @@ import torch
 from safetensors.torch import save_file
 
 from test_fileio_atomic_writes import dead_pid, live_pid  # noqa: F401 (live_pid is a fixture)
+from test_runs_load import toy  # noqa: F401 (a fixture: the toy models with a runs root in tmp_path)
 from zoo3d import runs
 from zoo3d.errors import UserError
 
@@ -375,15 +376,6 @@ def test_a_checkpoints_digest_is_sha256_of_all_its_bytes(tmp_path):
 
 
 # ------------------------------------------------------------------------------- models loaded without a run
-
-@pytest.fixture
-def toy(monkeypatch, tmp_path):
-    from toy_model import one_thread, use_toy
-
-    use_toy(monkeypatch, tmp_path / "runs")
-    with one_thread():
-        yield tmp_path
-
 
 def test_a_checkpoint_free_model_is_built_from_its_run_seed_and_leaves_the_process_rng_alone(toy):
     from zoo3d.core.model import build_modules
