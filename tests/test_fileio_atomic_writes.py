@@ -236,6 +236,19 @@ def test_a_staging_folder_is_moved_into_place_or_leaves_nothing(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["0.png"]
 
 
+@pytest.mark.parametrize("what, label", [("dataset", "dataset "), ("", "")])
+def test_a_file_that_fails_inside_a_staging_folder_is_told_as_the_output_not_the_hidden_folder(tmp_path, what, label):
+    with pytest.raises(WriteError) as err:
+        with staging_folder(tmp_path / "synth", what) as staging:
+            with atomic_path(staging / "meta.json", "metadata") as tmp:
+                tmp.write_bytes(b"{")
+                raise OSError(errno.EDQUOT, "Disk quota exceeded")
+    assert str(err.value) == f"Cannot write {label}'{tmp_path / 'synth'}': the disk quota is exceeded; nothing was " \
+                             "half-written."
+    assert err.value.reason == "the disk quota is exceeded"
+    assert list(tmp_path.iterdir()) == []
+
+
 # ---------------------------------------------------------------------------------------------- appends
 
 def writes_of(path: Path, most: int, fail_after: int | None = None, error: int = errno.ENOSPC):

@@ -248,7 +248,8 @@ def test_a_full_disk_is_one_sentence_naming_the_output_folder(tmp_path, monkeypa
                              "half-written."
 
 
-def test_a_full_disk_while_writing_metrics_json_names_that_file(tmp_path, monkeypatch):
+def test_a_full_disk_while_writing_metrics_json_names_the_output_folder_not_its_hidden_staging_copy(tmp_path,
+                                                                                                    monkeypatch):
     import errno
 
     import zoo3d.fileio
@@ -264,6 +265,7 @@ def test_a_full_disk_while_writing_metrics_json_names_that_file(tmp_path, monkey
     monkeypatch.setattr(zoo3d.fileio, "_fsync", full_at_metrics)
     with pytest.raises(WriteError) as err:
         _write(tmp_path, frames=2)
-    assert str(err.value).startswith("Cannot write metrics '")
-    assert str(err.value).endswith("metrics.json': the disk is full; nothing was half-written.")
+    assert str(err.value) == f"Cannot write inversion outputs '{tmp_path / 'out'}': the disk is full; nothing was " \
+                             "half-written."
+    assert err.value.reason == "the disk is full"
     assert sorted(p.name for p in tmp_path.iterdir()) == []  # neither the folder nor its staging copy

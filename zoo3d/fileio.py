@@ -182,7 +182,8 @@ def atomic_path(path: str | Path, what: str = "", clean: bool = True) -> Iterato
 def staging_folder(path: str | Path, what: str = "") -> Iterator[Path]:
     """Yield a hidden folder beside ``path`` to build its content in; the block moves what it made into place
     (``os.replace``), and whatever is left of the folder is removed afterwards, so a failed write leaves no
-    partial output. A failure of the storage becomes a :class:`WriteError` naming ``path``."""
+    partial output. A failure of the storage becomes a :class:`WriteError` naming ``path``, also where a file
+    written into the folder failed first: the hidden folder's name would tell a user nothing."""
     path = Path(path)
     make_parent(path, what)
     clean_stale_temps(path.parent, path.name)
@@ -192,6 +193,9 @@ def staging_folder(path: str | Path, what: str = "") -> Iterator[Path]:
         yield staging
     except OSError as exc:
         raise write_error(path, exc, what) from None
+    except WriteError as exc:
+        label = f"{what} " if what else ""
+        raise WriteError(f"Cannot write {label}'{path}': {exc.reason}; nothing was half-written.", exc.reason) from None
     finally:
         shutil.rmtree(staging, ignore_errors=True)
 
