@@ -85,7 +85,7 @@ def expected_triangles(points: int, holes=(HOLE,)) -> set:
     return out
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture  # function-scoped, so a mutation tool sees every test that builds the cache
 def planes():
     tm = plane_scene()
     return tm, build_cache(layers_of(tm, backdrop=(1, 1, 1)))

@@ -59,10 +59,10 @@ def glb_json(path) -> dict:
     return json.loads(data[20:20 + length])
 
 
-@pytest.fixture(scope="module")
-def glb_file(tmp_path_factory):
+@pytest.fixture  # function-scoped, so a mutation tool sees every test that writes the file
+def glb_file(tmp_path):
     gen = StandIn()
-    path = tmp_path_factory.mktemp("glb") / "scene.glb"
+    path = tmp_path / "scene.glb"
     commands.export_gltf(gen, "stand_in", 4, 0.6, path)
     return path
 
@@ -148,7 +148,8 @@ def test_a_glb_is_viewed_as_its_one_scene_and_generator_options_are_refused(glb_
 
     source = commands.viewer_source(str(glb_file), no_model, 0, 0.7)
     assert isinstance(source, FileSource) and source.path == glb_file and source.seed == 4
-    upper = tmp_path / "SCENE.GLB"
+    (tmp_path / "upper").mkdir()
+    upper = tmp_path / "upper" / "SCENE.GLB"
     upper.write_bytes(glb_file.read_bytes())
     assert isinstance(commands.viewer_source(str(upper), no_model, 0, 0.7), FileSource)
     for given, verb, pronoun in [(["--seed"], "chooses", "it"), (["--seed", "--psi"], "choose", "them"),

@@ -22,7 +22,8 @@ from PIL import Image
 
 from zoo3d.errors import UserError
 from zoo3d.freeview.cache import ManifoldCache, MeshLayer
-from zoo3d.freeview.gltf import _quaternion, glb_bytes, gltf_document, read_glb_json, write_gltf
+from zoo3d.fileio import WriteError
+from zoo3d.freeview.gltf import _chunk, _quaternion, glb_bytes, gltf_document, read_glb_json, write_gltf
 
 COMPONENTS = {"SCALAR": 1, "VEC2": 2, "VEC3": 3}
 DTYPES = {5126: np.dtype("<f4"), 5125: np.dtype("<u4")}  # FLOAT, UNSIGNED_INT
@@ -54,12 +55,13 @@ def make_cache() -> ManifoldCache:
     return ManifoldCache(layers, extent=0.12, meta=meta, backdrop=(1.0, 0.5, 0.0))
 
 
-@pytest.fixture(scope="module")
+# function-scoped: each test makes its own file, so a mutation tool sees every test that reaches the writer
+@pytest.fixture
 def cache():
     return make_cache()
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def glb(cache):
     return glb_bytes(cache)
 
@@ -238,6 +240,11 @@ def test_a_name_that_is_neither_glb_nor_gltf_and_a_cache_without_triangles_are_r
     with pytest.raises(UserError, match=r"Cannot tell the glTF flavour of '.*scene\.obj': name it \.glb or \.gltf\."):
         write_gltf(cache, tmp_path / "scene.obj")
     assert not (tmp_path / "scene.obj").exists()
+    (tmp_path / "afile").write_text("")
+    with pytest.raises(WriteError) as err:
+        write_gltf(cache, tmp_path / "afile" / "scene.glb")
+    assert str(err.value) == (f"Cannot write glTF file '{tmp_path / 'afile' / 'scene.glb'}': "
+                              f"'{tmp_path / 'afile'}' is a file, not a folder.")
     empty = ManifoldCache([cache.layers[1]], extent=0.12)
     with pytest.raises(UserError, match=r"^The cache holds no triangles \(no manifold is hit on its grid\)"):
         gltf_document(empty)
@@ -253,9 +260,12 @@ def _glb(json_bytes: bytes, kind: bytes = b"JSON", total: int | None = None, ver
     (_glb(b'{"asset":{}}', version=1), "is not a binary glTF 2.0 file (.glb)."),
     (b"GLTF" + _glb(b'{"asset":{}}')[4:], "is not a binary glTF 2.0 file (.glb)."),
     (_glb(b'{"asset":{}}', total=100), "is truncated or corrupt: its header says 100 bytes, the file has 32."),
+    (_glb(b'{"asset":{}}', total=2**31), "its header says 2,147,483,648 bytes, the file has 32."),  # uint32 sizes
     (_glb(b'{"asset":{}}', kind=b"BIN\0"), "its first chunk is not JSON."),
     (_glb(b'{"asset":{}}')[:12] + struct.pack("<I", 13) + _glb(b'{"asset":{}}')[16:],
      "its first chunk is not JSON."),  # a chunk longer than the file
+    (_glb(b'{"asset":{}}')[:12] + struct.pack("<I", 2**31) + _glb(b'{"asset":{}}')[16:],
+     "its first chunk is not JSON."),  # ... by 2 GiB: a length is unsigned
     (_glb(b""), "its JSON chunk does not parse."),  # 20 bytes: an empty JSON chunk
     (_glb(b'{"asset":'), "its JSON chunk does not parse."),
     (_glb(b'\xff\xfe{}   '), "its JSON chunk does not parse."),
@@ -265,6 +275,20 @@ def test_bytes_that_are_not_glb_are_refused_naming_the_file_and_why(data, reason
     with pytest.raises(UserError) as err:
         read_glb_json(data, "scene.glb")
     assert str(err.value).startswith("'scene.glb' ") and str(err.value).endswith(reason)
+
+
+def test_bytes_given_without_a_path_are_named_as_bytes():
+    with pytest.raises(UserError, match=r"^'<bytes>' is not a binary glTF 2\.0 file \(\.glb\)\.$"):
+        read_glb_json(b"PK\x03\x04" + bytes(40))
+
+
+@pytest.mark.parametrize("size", range(9))
+def test_a_chunk_is_its_length_and_type_then_its_data_padded_to_four_bytes(size):
+    data = bytes(range(1, size + 1))
+    chunk = _chunk(0x4E4F534A, data, b" ")
+    padded = -(-size // 4) * 4
+    assert len(chunk) == 8 + padded and struct.unpack_from("<II", chunk) == (padded, 0x4E4F534A)
+    assert chunk[8:8 + size] == data and chunk[8 + size:] == b" " * (padded - size)
 
 
 def test_the_smallest_glb_with_an_exactly_fitting_chunk_is_read():
