@@ -102,8 +102,17 @@ def test_render_cached_gives_the_caches_frames_and_a_note_with_the_time_per_fram
     expected = CachedRenderer(cache_instance(StandIn(), 3, psi=0.5), "torch").render(cams, 12)
     assert torch.equal(out.rgb, expected.rgb) and torch.equal(out.depth, expected.depth)
     assert gen.calls[0][1] == 0.5
-    flat, _ = commands.render_cached(gen, 3, cams[:1], 0.5, (6, 7), "torch")
+    flat, note = commands.render_cached(gen, 3, cams[:1], 0.5, (6, 7), "torch")
     assert flat.rgb.shape == (1, 3, 6, 7) and flat.depth is None
+    assert note.endswith("; torch rasterizer, 1000.0 ms per frame")  # one frame in 1 s
+
+
+def test_render_cached_picks_the_rasterizer_as_auto_does_when_none_is_named(monkeypatch):
+    import zoo3d.freeview.gl as gl
+
+    monkeypatch.setattr(gl, "gl_available", lambda: False)
+    _, note = commands.render_cached(StandIn(), 3, Camera.from_angles(0.0, 0.0, 1.0, 13.0), 0.5, 8)
+    assert note.startswith(f"cached: {SUMMARY}; torch rasterizer, ")
 
 
 def test_render_cached_closes_its_renderer_when_the_render_fails(monkeypatch):
