@@ -121,6 +121,10 @@ def test_vertex_uvs_are_the_texel_coordinates_of_their_xy_in_the_padded_flipped_
         edge = 1.5 / (R + 2) if align_corners else 1 / (R + 2)
         uv = lay.uvs[outside]
         assert bool(((uv < edge - 1e-4) | (uv > 1 - edge + 1e-4)).any(-1).all())
+    # the background follows the same flag: its mirrored UVs reach the texture's edges (0, 1) or corner centres
+    bg = cache.layers[-1].uvs
+    low = 0.5 / 4 if align_corners else 0.0  # a 4 x 4 background map
+    assert abs(float(bg.min()) - low) < 1e-6 and abs(float(bg.max()) - (1 - low)) < 1e-6
 
 
 def test_stored_textures_are_the_maps_flipped_inside_a_transparent_ring(planes):
@@ -233,6 +237,10 @@ def test_the_background_is_a_grid_over_its_texture_coordinates_with_mirrored_uvs
     u = torch.tensor([-1.25, -1.0, -0.75, -0.5, 0.5, 0.75, 1.0, 1.25])
     m = torch.where(u.abs() > 1, torch.sign(u) * (2 - u.abs()), u)
     assert torch.allclose(cell.uvs[:8, 0], (m + 1) / 2, atol=1e-6) and torch.all(cell.vertices[:, 2] == 0)
+    assert torch.allclose(cell.uvs[::8, 1], 1 - (m + 1) / 2, atol=1e-6)  # rows: v from the top
+    # a background map with feature channels after its rgb: the texture is the rgb and an opaque alpha
+    featured = background_layer(torch.cat([bg_map, torch.full((2, Rb, Rb), 0.5)]), -0.12)
+    assert torch.equal(featured.texture, torch.cat([bg_map.flip(-2), torch.ones(1, Rb, Rb)]))
 
 
 def test_the_cache_carries_the_extent_backdrop_map_side_and_what_it_was_given():
@@ -248,14 +256,21 @@ def test_the_cache_carries_the_extent_backdrop_map_side_and_what_it_was_given():
     # maps read bicubically are stored four times as dense, but the side the model made is what is recorded
     bicubic = build_cache(layers_of(plane_scene(5, filter="bicubic")))
     assert bicubic.map_resolution == 5 and bicubic.layers[0].texture.shape[-1] == (5 - 1) * 4 + 1 + 2
-    with pytest.raises(ValueError, match="build_cache takes one instance; the maps hold 2"):
-        build_cache(layers_of(plane_scene(5, batch=2)))
+    # feature channels after rgba stay out of the stored textures
+    featured = plane_scene(5)
+    featured.maps = torch.cat([featured.maps, torch.full_like(featured.maps[:, :, :2], 0.5)], 2)
+    shapes = [tuple(lay.texture.shape) for lay in build_cache(layers_of(featured)).layers]
+    assert shapes == [(4, 7, 7), (4, 7, 7), (4, 4, 4)]
+    with pytest.raises(ValueError, match="build_cache takes one instance; the maps hold 3$"):
+        build_cache(layers_of(plane_scene(5, batch=3)))  # three instances of two manifolds
 
 
 def test_a_cache_moves_whole_and_sums_its_faces(planes):
     _, cache = planes
     assert cache.num_faces == sum(lay.faces.shape[0] for lay in cache.layers) == 42 + 42 + 2 * 37 ** 2
+    cache.bake_camera = Camera.from_angles(0.1, 0.0, 1.0, 12.0)
     moved = cache.to(torch.device("cpu"))
+    assert moved.bake_camera is cache.bake_camera
     assert moved is not cache and moved.device == torch.device("cpu")
     assert (moved.extent, moved.backdrop, moved.map_resolution, moved.meta) == (E, (1.0, 1.0, 1.0), 5, {})
     for a, b in zip(moved.layers, cache.layers):
@@ -311,5 +326,8 @@ def test_a_generator_without_the_protocol_is_refused_in_one_sentence():
     class Volume:
         pass
 
-    with pytest.raises(UserError, match=r"^Volume cannot be cached as textured layers: only radiance-manifold models"):
+    with pytest.raises(UserError) as err:
         cache_instance(Volume(), 0)
+    assert str(err.value) == ("Volume cannot be cached as textured layers: only radiance-manifold models (gram, "
+                              "gram_hd, gram_inverter) implement textured_layers() (zoo3d render without --cached, "
+                              "and zoo3d export --format ply|obj, work for every model).")
