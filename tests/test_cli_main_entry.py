@@ -59,12 +59,32 @@ def test_a_user_error_is_one_red_line_and_status_2(command, capsys):
 
     command(refuse)
     assert _run(capsys, "probe") == (2, "", "Error: No run of model 'x' found.\n")
-    runner = click.testing.CliRunner()
-    with runner.isolation(color=True) as (_, err, _output):
+
+
+def _on_a_terminal(*args) -> str:
+    """What ``zoo3d ARGS`` writes to a stderr that shows colours."""
+    with click.testing.CliRunner().isolation(color=True) as (_, err, _output):
         with pytest.raises(SystemExit):
-            entry.main(["probe"])
-        said = err.getvalue().decode()
-    assert said == "\x1b[31mError: No run of model 'x' found.\x1b[0m\n"  # red on a terminal
+            entry.main(list(args))
+        return err.getvalue().decode()
+
+
+def test_every_error_line_is_red_on_a_terminal(command):
+    from zoo3d.errors import UserError
+
+    def refuse(ctx):
+        raise UserError("No run of model 'x' found.")
+
+    command(refuse)
+    assert _on_a_terminal("probe") == "\x1b[31mError: No run of model 'x' found.\x1b[0m\n"
+
+    def full(ctx):
+        raise OSError(errno.ENOSPC, "No space left on device", "g.png")
+
+    command(full)
+    assert _on_a_terminal("probe") == "\x1b[31mError: The disk is full ('g.png').\x1b[0m\n"
+    said = _on_a_terminal("sample", "--psi", "2")
+    assert said.startswith("\x1b[31mError: Invalid value for '--psi'") and said.endswith("--help`)\x1b[0m\n")
 
 
 @pytest.mark.parametrize("number, filename, said", [
