@@ -14,8 +14,9 @@ from PIL import Image
 
 from toy_model import one_thread, use_toy
 
-#: the prior the toy run trains with: a mean view off (0, 0), so a command that ignored it would show
-YAW_MEAN, PITCH_MEAN = 0.2, 0.1
+#: the prior the toy run trains with: a mean view off (0, 0) and a camera off the default radius and field of view,
+#: so a command that ignored any of them would show
+YAW_MEAN, PITCH_MEAN, RADIUS, FOV = 0.2, 0.1, 1.2, 13.0
 
 
 def zoo3d(*args) -> int:
@@ -37,7 +38,8 @@ def train_toy_run(tmp_path_factory, name: str):
     with pytest.MonkeyPatch.context() as mp, one_thread():
         use_toy(mp, root / "runs")
         code = zoo3d("train", "toy", "--steps", "2", "--quiet", "--out", root / "runs" / "run",
-                     "--set", f"camera.yaw_mean={YAW_MEAN}", "--set", f"camera.pitch_mean={PITCH_MEAN}")
+                     "--set", f"camera.yaw_mean={YAW_MEAN}", "--set", f"camera.pitch_mean={PITCH_MEAN}",
+                     "--set", f"camera.radius={RADIUS}", "--set", f"camera.fov={FOV}")
         reset_host()
     assert code == 0
     return root / "runs" / "run"

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from cli_toy import (PITCH_MEAN, YAW_MEAN, animation_frames, depth_bytes, read_rgb, render_bytes, train_toy_run,
+from cli_toy import (FOV, PITCH_MEAN, RADIUS, YAW_MEAN, animation_frames, depth_bytes, read_rgb, render_bytes, train_toy_run,
                      use_run, zoo3d)
 from conftest import one_line_error
 from zoo3d.cli.render import _depth_path
@@ -101,7 +101,7 @@ def test_depth_side_puts_the_depth_beside_each_frame_over_one_range(run, toy, ca
 
 
 def test_depth_separate_writes_out_depth_beside_the_colour(run, toy, capsys):
-    assert zoo3d("render", run, "--frames", "3", "--trajectory", "yaw-sweep", "--depth", "separate",
+    assert zoo3d("render", run, "--frames", "3", "--trajectory", "yaw-sweep", "--depth", "separate", "--fps", "10",
                  "--out", "a.png") == 0
     assert capsys.readouterr().out == "Wrote 3 frames of seed 0 (yaw-sweep) to a.png, a_depth.png.\n"
     yaws = [YAW_MEAN - 0.4, YAW_MEAN, YAW_MEAN + 0.4]
@@ -109,7 +109,8 @@ def test_depth_separate_writes_out_depth_beside_the_colour(run, toy, capsys):
     colour, durations = animation_frames(toy / "a.png")
     assert _close(colour, rgb) <= 1.0 and colour[0].shape == (16, 16, 3)
     depths, depth_durations = animation_frames(toy / "a_depth.png")
-    assert _close(depths, [d[..., None] for d in depth_bytes(depth)]) <= 1.0 and depth_durations == durations
+    assert _close(depths, [d[..., None] for d in depth_bytes(depth)]) <= 1.0
+    assert durations == depth_durations == [100, 100, 100]
     assert zoo3d("render", run, "--frames", "2", "--depth", "separate", "--out", "f") == 0
     assert sorted(p.name for p in (toy / "f_depth").iterdir()) == ["frame_0000.png", "frame_0001.png"]
 
@@ -189,3 +190,37 @@ def test_a_model_without_depth_refuses_a_depth_view_and_writes_nothing(run, toy,
 def test_values_that_cannot_render_are_refused_naming_the_option(toy, capsys, args, said):
     assert zoo3d("render", "nowhere", *args, "--out", "a.gif") == 2
     assert one_line_error(capsys.readouterr().err) == said + " (see `zoo3d render --help`)"
+
+
+@pytest.mark.parametrize("args, rasterizer, depth", [((), "auto", False), (("--rasterizer", "torch", "--depth", "side"),
+                                                                          "torch", True)])
+def test_cached_hands_the_seed_cameras_psi_size_rasterizer_and_depth_to_the_cache(run, toy, capsys, monkeypatch, args,
+                                                                                   rasterizer, depth):
+    """The cache and its rasterizers are test_freeview_*.py's; here, what the command hands them and writes back."""
+    import torch
+
+    from zoo3d.core import RenderOutput
+    from zoo3d.freeview import commands
+
+    seen = []
+
+    def render_cached(gen, seed, cams, psi, res, rasterizer, with_depth):
+        seen.append((gen.z_dim, seed, cams.to_angles(), psi, res, rasterizer, with_depth))
+        n = len(cams)
+        rgb = torch.linspace(-1, 1, n * 3 * 8 * 8).reshape(n, 3, 8, 8)
+        return RenderOutput(rgb=rgb, depth=1 + rgb[:, :1].abs() if with_depth else None), "rasterized with torch"
+
+    monkeypatch.setattr(commands, "render_cached", render_cached)
+    assert zoo3d("render", run, "--cached", "--seed", "4", "--frames", "3", "--psi", "0.3", "--resolution", "8",
+                 "--yaw-range", "0.5", *args, "--out", "c.png") == 0
+    assert capsys.readouterr().out == "Wrote 3 frames of seed 4 (orbit) to c.png. (rasterized with torch)\n"
+    (z_dim, seed, angles, psi, res, used, with_depth), = seen
+    assert (z_dim, seed, psi, res, used, with_depth) == (8, 4, 0.3, (8, 8), rasterizer, depth)
+    yaws, pitches = _orbit(3, 0.5, 0.15)
+    assert np.allclose(angles["yaw"].numpy(), yaws, atol=1e-5) and np.allclose(angles["pitch"].numpy(), pitches,
+                                                                                atol=1e-5)
+    assert np.allclose(angles["radius"].numpy(), RADIUS) and np.allclose(np.asarray(angles["fov"]), FOV)
+    frames, _ = animation_frames(toy / "c.png")
+    assert frames[0].shape == (8, 16 if depth else 8, 3)
+    rgb = ((torch.linspace(-1, 1, 3 * 3 * 8 * 8).reshape(3, 3, 8, 8) + 1) * 127.5).permute(0, 2, 3, 1).numpy()
+    assert _close([f[:, :8] for f in frames], rgb) <= 1.0
