@@ -97,6 +97,8 @@ def test_the_format_comes_from_format_or_the_suffix_in_any_case(here, capsys, ar
      "--format obj disagrees with the suffix of 'x.ply'; name the file 'x.obj' or give --format ply."),
     (("--out", "x.stl"), "Cannot tell the mesh format of 'x.stl': give --format ply, obj, glb or gltf, or a file name "
                          "with one of those suffixes."),
+    (("--out", "x.Xply"), "Cannot tell the mesh format of 'x.Xply': give --format ply, obj, glb or gltf, or a file "
+                          "name with one of those suffixes."),
     (("--out", "mesh"), "Cannot tell the mesh format of 'mesh': give --format ply, obj, glb or gltf, or a file name "
                         "with one of those suffixes."),
     (("--out", "x.glb", "--level", "0.5"), "--level set marching cubes (ply, obj), not a glb export; leave it out or "
