@@ -101,7 +101,7 @@ def test_the_format_comes_from_format_or_the_suffix_in_any_case(here, capsys, ar
                           "name with one of those suffixes."),
     (("--out", "mesh"), "Cannot tell the mesh format of 'mesh': give --format ply, obj, glb or gltf, or a file name "
                         "with one of those suffixes."),
-    (("--out", "x.glb", "--level", "0.5"), "--level set marching cubes (ply, obj), not a glb export; leave it out or "
+    (("--out", "x.glb", "--level", "0.5"), "--level sets marching cubes (ply, obj), not a glb export; leave it out or "
                                            "choose that format."),
     (("--out", "x.gltf", "--no-colors", "--resolution", "64"),
      "--no-colors and --resolution set marching cubes (ply, obj), not a gltf export; leave them out or choose that "
@@ -109,7 +109,7 @@ def test_the_format_comes_from_format_or_the_suffix_in_any_case(here, capsys, ar
     (("--format", "glb", "--out", "x.ply", "--chunk", "4"),
      "--format glb disagrees with the suffix of 'x.ply'; name the file 'x.glb' or give --format ply."),
     (("--out", "x.obj", "--texture-resolution", "64"),
-     "--texture-resolution set the textured layers (glb, gltf), not a obj export; leave it out or choose that "
+     "--texture-resolution sets the textured layers (glb, gltf), not an obj export; leave it out or choose that "
      "format."),
     (("--format", "glb", "--out", "layers"), "--format glb needs an --out file named *.glb, not 'layers'."),
 ])
@@ -122,7 +122,7 @@ def test_names_and_options_the_format_cannot_take_are_refused(here, capsys, args
 def test_the_ignored_options_are_named_before_the_model_loads(here, capsys):
     assert zoo3d("export", "nowhere", "--out", "x.glb", "--chunk", "3", "--level", "1", "--resolution", "9") == 2
     assert one_line_error(capsys.readouterr().err) == (
-        "Error: --chunk and --level and --resolution set marching cubes (ply, obj), not a glb export; leave them out "
+        "Error: --chunk, --level and --resolution set marching cubes (ply, obj), not a glb export; leave them out "
         "or choose that format.")
 
 

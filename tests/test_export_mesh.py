@@ -175,7 +175,7 @@ def test_a_float64_field_is_queried_in_float64():
 
 @pytest.mark.parametrize("args, message", [
     (["--out", "x.glb", "--level", "0.5", "--chunk", "9"], "--chunk and --level set marching cubes (ply, obj)"),
-    (["--out", "x.ply", "--texture-resolution", "64"], "--texture-resolution set the textured layers (glb, gltf)"),
+    (["--out", "x.ply", "--texture-resolution", "64"], "--texture-resolution sets the textured layers (glb, gltf)"),
 ])
 def test_export_refuses_options_its_format_would_ignore(tmp_path, capsys, monkeypatch, args, message):
     from conftest import run_in_process

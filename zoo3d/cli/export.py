@@ -56,10 +56,12 @@ def export(run, model, no_ema, device, seed, fmt, resolution, level, psi, no_col
     ignored = typed_options(*(("chunk", "level", "no_colors", "resolution") if fmt in LAYERED_FORMATS else
                               ("texture_resolution",)))
     if ignored:
-        names = " and ".join(ignored)
+        one = len(ignored) == 1
+        names = ignored[0] if one else ", ".join(ignored[:-1]) + " and " + ignored[-1]
         kind = "marching cubes (ply, obj)" if fmt in LAYERED_FORMATS else "the textured layers (glb, gltf)"
-        raise UserError(f"{names} set {kind}, not a {fmt} export; leave {'it' if len(ignored) == 1 else 'them'} "
-                        f"out or choose that format.")
+        article = "an" if fmt[0] in "aeio" else "a"
+        raise UserError(f"{names} {'sets' if one else 'set'} {kind}, not {article} {fmt} export; leave "
+                        f"{'it' if one else 'them'} out or choose that format.")
     if fmt not in LAYERED_FORMATS:
         from zoo3d.limits import check_grid
         from zoo3d.mesh import MESH_BYTES_PER_POINT
