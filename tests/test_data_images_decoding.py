@@ -99,6 +99,14 @@ def test_the_cropped_camera_is_the_pixel_intrinsics_shifted_by_the_crop_and_norm
                        [u / w * width - left, v / w * height - top], atol=1e-12)
 
 
+def test_a_float32_camera_is_cropped_in_float64():
+    cam = _camera(1.9, 0.05, 0.47, 2.3, 0.55).astype(np.float32)
+    out = crop_camera(cam, 30, 20, (5, 0, 25, 20))
+    k = cam[16:].astype(np.float64).reshape(3, 3)
+    assert out.dtype == np.float64
+    assert out[16 + 2] == (k[0, 2] * 30 - 5) / 20 and out[16] == k[0, 0] * 30 / 20  # no float32 rounding
+
+
 def test_a_full_box_leaves_the_camera_as_it_was():
     cam = _camera(1.9, 0.0, 0.47, 2.3, 0.55)
     np.testing.assert_allclose(crop_camera(cam, 16, 16, (0, 0, 16, 16)), cam, rtol=0, atol=1e-15)
@@ -169,7 +177,7 @@ def test_an_alpha_channel_is_dropped_not_composited(tmp_path, mode):
 
 
 def test_32_bit_grey_is_read_as_16_bit_levels_scaled_by_257_and_clipped():
-    values = np.array([[0, 128, 129, 385], [65535, 70000, -5, 25700]], dtype=np.int32)
+    values = np.array([[0, 128, 129, 385], [65535, 70000, -300, 25700]], dtype=np.int32)
     rgb = to_rgb(Image.fromarray(values, mode="I"))
     expected = np.clip(np.floor(values / 257 + 0.5), 0, 255)  # 128/257 < 0.5 -> 0, 129/257 > 0.5 -> 1, 385 -> 1.498
     assert rgb.mode == "RGB" and np.array_equal(np.asarray(rgb)[..., 1], expected)
