@@ -86,19 +86,6 @@ def _item(seed: int = 0) -> dict:
             "mask": (torch.rand(1, 5, 7, generator=g) > 0.5).float(), "camera": camera, "index": 11}
 
 
-def test_a_mirrored_item_flips_image_depth_and_mask_left_right_and_keeps_the_rest():
-    item = _item()
-    kept = {key: value.clone() if torch.is_tensor(value) else value for key, value in item.items()}
-    out = mirror_item(item)
-    for key in ("image", "depth", "mask"):
-        assert np.array_equal(out[key].numpy(), item[key].numpy()[..., ::-1]), key
-    assert out["index"] == 11 and set(out) == set(item)
-    assert all(torch.equal(item[k], kept[k]) if torch.is_tensor(kept[k]) else item[k] == kept[k] for k in kept)
-    bare = mirror_item({"image": item["image"], "camera": item["camera"], "depth": None, "mask": [1, 2]})
-    assert bare["depth"] is None and bare["mask"] == [1, 2]  # only tensors are flipped
-    assert np.array_equal(bare["image"].numpy(), item["image"].numpy()[..., ::-1])
-
-
 def _project(cam2world: np.ndarray, intrinsics: np.ndarray, point: np.ndarray) -> np.ndarray:
     """Normalised (u, v) of a world point: into the OpenCV camera frame, through the intrinsics, divided by depth."""
     uvw = intrinsics @ (cam2world[:3, :3].T @ (point - cam2world[:3, 3]))
@@ -106,15 +93,23 @@ def _project(cam2world: np.ndarray, intrinsics: np.ndarray, point: np.ndarray) -
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2])
-def test_a_mirrored_pose_is_the_reflection_diag_minus_1_1_1_applied_by_hand(seed):
+def test_a_mirrored_item_is_the_image_depth_and_mask_flipped_with_the_pose_reflected_by_hand(seed):
     item = _item(seed)
-    out = mirror_item(item)["camera"].numpy()
+    kept = {key: value.clone() if torch.is_tensor(value) else value for key, value in item.items()}
+    mirrored = mirror_item(item)
+    for key in ("image", "depth", "mask"):
+        assert np.array_equal(mirrored[key].numpy(), item[key].numpy()[..., ::-1]), key
+    assert mirrored["index"] == 11 and set(mirrored) == set(item)
+    assert all(torch.equal(item[k], kept[k]) if torch.is_tensor(kept[k]) else item[k] == kept[k] for k in kept)
+    bare = mirror_item({"image": item["image"], "camera": item["camera"], "depth": None, "mask": [1, 2]})
+    assert bare["depth"] is None and bare["mask"] == [1, 2]  # only tensors are flipped
+    # the pose: the world mirrored in x = 0 and the camera's x axis with it, F C F with F = diag(-1, 1, 1)
+    out = mirrored["camera"].numpy()
     c = item["camera"].numpy()[:16].reshape(4, 4)
     k = item["camera"].numpy()[16:].reshape(3, 3)
     f = np.diag([-1.0, 1.0, 1.0])
-    rotation, centre = f @ c[:3, :3] @ f, f @ c[:3, 3]     # the world mirrored in x = 0, the camera's x axis too
-    np.testing.assert_allclose(out[:16].reshape(4, 4)[:3, :3], rotation, rtol=0, atol=1e-12)
-    np.testing.assert_allclose(out[:16].reshape(4, 4)[:3, 3], centre, rtol=0, atol=1e-12)
+    np.testing.assert_allclose(out[:16].reshape(4, 4)[:3, :3], f @ c[:3, :3] @ f, rtol=0, atol=1e-12)
+    np.testing.assert_allclose(out[:16].reshape(4, 4)[:3, 3], f @ c[:3, 3], rtol=0, atol=1e-12)
     np.testing.assert_allclose(out[:16].reshape(4, 4)[3], [0, 0, 0, 1], rtol=0, atol=0)
     k_mirrored = k.copy()
     k_mirrored[0, 2] = 1 - k[0, 2]
