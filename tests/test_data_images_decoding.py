@@ -24,7 +24,7 @@ def _pattern(height: int, width: int, seed: int = 0) -> np.ndarray:
 # ------------------------------------------------------------------------------------------------ [-1, 1] range
 
 
-def test_every_8_bit_level_decodes_to_level_over_127_5_minus_1(tmp_path):
+def test_every_8_bit_level_decodes_to_level_over_127_5_minus_1_unresampled_at_the_training_size(tmp_path):
     levels = np.arange(256).reshape(16, 16)
     arr = np.stack([levels, levels.T, 255 - levels], -1).astype(np.uint8)
     Image.fromarray(arr).save(tmp_path / "all.png")
@@ -33,13 +33,8 @@ def test_every_8_bit_level_decodes_to_level_over_127_5_minus_1(tmp_path):
     expected = (arr.astype(np.float64) / 127.5 - 1.0).transpose(2, 0, 1)
     np.testing.assert_allclose(image.double().numpy(), expected, rtol=0, atol=1e-7)
     assert image.min().item() == -1.0 and image.max().item() == 1.0
-
-
-def test_an_image_at_the_training_size_is_not_resampled(tmp_path):
-    arr = _pattern(12, 12, seed=1)
-    Image.fromarray(arr).save(tmp_path / "a.png")
-    for resize in ("lanczos", "bicubic", "bilinear", "area"):
-        assert np.array_equal(_levels(decode_image(tmp_path / "a.png", 12, resize=resize)[0]), arr)
+    for resize in ("lanczos", "bicubic", "bilinear", "area"):  # at the training size no filter touches a pixel
+        assert np.array_equal(_levels(decode_image(tmp_path / "all.png", 16, crop="none", resize=resize)[0]), arr)
 
 
 # ------------------------------------------------------------------------------------------------------- crop
@@ -79,7 +74,7 @@ def _camera(fx, skew, cx, fy, cy) -> np.ndarray:
 
 
 @pytest.mark.parametrize("width, height, box", [(30, 20, (5, 0, 25, 20)), (20, 33, (0, 6, 20, 26)),
-                                                (40, 40, (4, 6, 24, 26))])
+                                                (40, 40, (4, 6, 24, 26)), (16, 16, (0, 0, 16, 16))])
 def test_the_cropped_camera_is_the_pixel_intrinsics_shifted_by_the_crop_and_normalised_again(width, height, box):
     cam = _camera(1.9, 0.05, 0.47, 2.3, 0.55)
     left, top, right, bottom = box
@@ -105,11 +100,6 @@ def test_a_float32_camera_is_cropped_in_float64():
     k = cam[16:].astype(np.float64).reshape(3, 3)
     assert out.dtype == np.float64
     assert out[16 + 2] == (k[0, 2] * 30 - 5) / 20 and out[16] == k[0, 0] * 30 / 20  # no float32 rounding
-
-
-def test_a_full_box_leaves_the_camera_as_it_was():
-    cam = _camera(1.9, 0.0, 0.47, 2.3, 0.55)
-    np.testing.assert_allclose(crop_camera(cam, 16, 16, (0, 0, 16, 16)), cam, rtol=0, atol=1e-15)
 
 
 # ------------------------------------------------------------------------------------------------------- EXIF
@@ -146,34 +136,31 @@ def test_every_exif_orientation_decodes_to_the_upright_pixels(tmp_path, orientat
 # --------------------------------------------------------------------------------------------- modes -> RGB
 
 
-def test_grey_is_repeated_into_three_channels(tmp_path):
-    grey = _pattern(5, 5)[..., 0]
-    Image.fromarray(grey, mode="L").save(tmp_path / "g.png")
-    assert np.array_equal(_levels(decode_image(tmp_path / "g.png", 5)[0]), np.repeat(grey[..., None], 3, -1))
-
-
-def test_a_palette_image_decodes_to_its_palette_colours(tmp_path):
+def _palette_image() -> tuple[Image.Image, np.ndarray]:
     palette = np.array([[255, 0, 0], [0, 128, 255], [17, 200, 3], [250, 250, 250]], dtype=np.uint8)
     index = np.random.default_rng(3).integers(0, 4, (6, 6)).astype(np.uint8)
     img = Image.fromarray(index, mode="P")
     img.putpalette(palette.reshape(-1).tolist() + [0] * (768 - 12))
-    img.save(tmp_path / "p.png")
-    with Image.open(tmp_path / "p.png") as back:
-        assert back.mode == "P"
-    assert np.array_equal(_levels(decode_image(tmp_path / "p.png", 6)[0]), palette[index])
+    return img, palette[index]
 
 
-@pytest.mark.parametrize("mode", ["RGBA", "LA"])
-def test_an_alpha_channel_is_dropped_not_composited(tmp_path, mode):
-    rgb = _pattern(4, 4, seed=5)
-    alpha = np.zeros((4, 4), dtype=np.uint8)                # fully transparent: the colours must stay as stored
+def test_grey_palette_and_alpha_images_decode_to_rgb_and_an_rgb_image_is_kept_as_it_is(tmp_path):
+    rgb = _pattern(6, 6, seed=5)
+    alpha = np.zeros((6, 6), dtype=np.uint8)                # fully transparent: the colours must stay as stored
     alpha[0, 0] = 255
-    if mode == "RGBA":
-        arr, expected = np.dstack([rgb, alpha]), rgb
-    else:
-        arr, expected = np.dstack([rgb[..., 0], alpha]), np.repeat(rgb[..., :1], 3, -1)
-    Image.fromarray(arr, mode=mode).save(tmp_path / "a.png")
-    assert np.array_equal(_levels(decode_image(tmp_path / "a.png", 4)[0]), expected)
+    grey = np.repeat(rgb[..., :1], 3, -1)
+    palette, palette_rgb = _palette_image()
+    cases = {"L": (Image.fromarray(rgb[..., 0], mode="L"), grey),               # grey repeated
+             "P": (palette, palette_rgb),                                        # the palette's colours
+             "RGBA": (Image.fromarray(np.dstack([rgb, alpha]), mode="RGBA"), rgb),  # alpha dropped, not composited
+             "LA": (Image.fromarray(np.dstack([rgb[..., 0], alpha]), mode="LA"), grey)}
+    for mode, (img, expected) in cases.items():
+        img.save(tmp_path / f"{mode}.png")
+        with Image.open(tmp_path / f"{mode}.png") as back:
+            assert back.mode == mode
+        assert np.array_equal(_levels(decode_image(tmp_path / f"{mode}.png", 6)[0]), expected), mode
+    img = Image.fromarray(rgb)
+    assert to_rgb(img) is img
 
 
 def test_32_bit_grey_is_read_as_16_bit_levels_scaled_by_257_and_clipped():
@@ -182,8 +169,3 @@ def test_32_bit_grey_is_read_as_16_bit_levels_scaled_by_257_and_clipped():
     expected = np.clip(np.floor(values / 257 + 0.5), 0, 255)  # 128/257 < 0.5 -> 0, 129/257 > 0.5 -> 1, 385 -> 1.498
     assert rgb.mode == "RGB" and np.array_equal(np.asarray(rgb)[..., 1], expected)
     assert np.asarray(rgb)[0, :, 0].tolist() == [0, 0, 1, 1] and np.asarray(rgb)[1, :, 2].tolist() == [255, 255, 0, 100]
-
-
-def test_an_rgb_image_is_returned_as_it_is():
-    img = Image.fromarray(_pattern(3, 3))
-    assert to_rgb(img) is img
