@@ -4,7 +4,9 @@ timings against ``i / fps``, the format each suffix chooses and the refusals mad
 
 from __future__ import annotations
 
+import errno
 import math
+import os
 import sys
 import types
 
@@ -15,6 +17,7 @@ from PIL import Image
 
 from zoo3d import imageio
 from zoo3d.errors import UserError
+from zoo3d.fileio import WriteError
 from zoo3d.imageio import (check_animation_target, check_image_size, check_image_target, depth_to_image,
                            frame_durations, grid_size, make_grid, save_animation, save_grid, save_image, to_uint8)
 
@@ -146,15 +149,15 @@ def test_make_grid_pads_by_two_in_white_by_default_and_grid_size_agrees():
     assert grid_size(10, 8, 8) == (3 * 10 + 2, 4 * 10 + 2) and grid_size(9, 8, 8) == (3 * 10 + 2, 3 * 10 + 2)
 
 
-@pytest.mark.parametrize("value_range", [(-1.0, 1.0), (0.0, 1.0)])
-def test_a_saved_grid_is_the_hand_grid_with_white_padding_in_either_range(tmp_path, value_range):
+@pytest.mark.parametrize("value_range", [(-1.0, 1.0), (0.0, 1.0), (0.0, 255.0)])
+def test_a_saved_grid_is_the_hand_grid_with_white_padding_in_each_range(tmp_path, value_range):
     lo, hi = value_range
-    images = _near_levels((3, 3, 5, 4), seed=8, lo=lo, hi=hi)
-    path = save_grid(images, tmp_path / "g.png", nrow=2, value_range=value_range)
+    images = _near_levels((5, 3, 5, 4), seed=8, lo=lo, hi=hi)
+    path = save_grid(images, tmp_path / "g.png", nrow=2, value_range=value_range)  # 3 per row by default
     expected = _by_hand(_grid_by_hand(images.numpy(), 2, 2, hi), lo, hi)
     got = _read(path)
-    assert np.array_equal(got, expected) and got.shape == (2 * 7 + 2, 2 * 6 + 2, 3)
-    assert (got[:2] == 255).all() and (got[-2:, 6:] == 255).all()  # the padding and the empty cell are white
+    assert np.array_equal(got, expected) and got.shape == (3 * 7 + 2, 2 * 6 + 2, 3)
+    assert (got[:2] == 255).all() and (got[-7:, 6:] == 255).all()  # the padding and the empty cell are white
 
 
 # ------------------------------------------------------------------------------------------------ animations
@@ -183,10 +186,11 @@ def test_each_animation_holds_every_frame_exactly_with_its_duration_and_loops(tm
     assert sorted(p.name for p in tmp_path.iterdir()) == [name]
 
 
-def test_an_animation_of_a_stacked_tensor_and_of_another_range_holds_the_hand_pixels(tmp_path):
+def test_an_animation_of_a_stacked_tensor_and_of_another_range_holds_the_hand_pixels_at_24_fps(tmp_path):
     frames = torch.stack([_near_levels((3, 4, 4), seed=s, lo=0.0, hi=1.0) for s in range(3)])
-    got, _, _, _ = _frames_of(save_animation(frames, tmp_path / "a.png", fps=10, value_range=(0.0, 1.0)))
+    got, durations, _, _ = _frames_of(save_animation(frames, tmp_path / "a.png", value_range=(0.0, 1.0)))
     assert all(np.array_equal(g, _by_hand(f.numpy(), 0.0, 1.0)) for g, f in zip(got, frames))
+    assert durations == [42, 41, 42]  # 24 fps unless told: starts at 0, 42, 83, 125 ms
 
 
 def test_frame_durations_by_hand_round_to_the_step_and_never_reach_zero():
@@ -208,9 +212,15 @@ def test_a_gif_at_the_fastest_rate_it_can_play_is_written_and_a_faster_one_refus
     assert check_animation_target(tmp_path / "b.webp", fps=120) == tmp_path / "b.webp"  # other formats hold 1 ms
 
 
-def test_a_new_frames_folder_holds_one_png_per_frame_with_the_hand_pixels(tmp_path):
+def test_a_new_frames_folder_holds_one_png_per_frame_with_the_hand_pixels_and_was_filled_beside_it(tmp_path,
+                                                                                                     monkeypatch):
     frames = [_near_levels((3, 3, 4), seed=s) for s in range(3)]
+    real, written = Image.Image.save, []
+    monkeypatch.setattr(Image.Image, "save", lambda self, fp, *a, **k: (written.append(fp), real(self, fp, *a, **k)))
     out = save_animation(frames, tmp_path / "frames")
+    # filled in a hidden folder beside it and renamed (one file system: the rename is atomic)
+    assert len(written) == 3 and all(p.parent.parent == tmp_path and p.parent.name.startswith(".frames.")
+                                     for p in written)
     assert out == tmp_path / "frames" and sorted(p.name for p in tmp_path.iterdir()) == ["frames"]
     assert sorted(p.name for p in out.iterdir()) == ["frame_0000.png", "frame_0001.png", "frame_0002.png"]
     for i, f in enumerate(frames):
@@ -222,12 +232,12 @@ def test_a_new_frames_folder_holds_one_png_per_frame_with_the_hand_pixels(tmp_pa
 def test_an_existing_frames_folder_gets_the_new_frames_and_keeps_what_is_not_a_numbered_frame(tmp_path):
     out = tmp_path / "frames"
     out.mkdir()
-    for name in ("frame_0000.png", "frame_0007.png", "frame_last.png", "keep.png"):
+    for name in ("frame_0000.png", "frame_0007.png", "frame_last.png", "frame_x12.png", "keep.png"):
         Image.new("RGB", (2, 2), (9, 9, 9)).save(out / name)
     frames = [_near_levels((3, 3, 4), seed=10 + s) for s in range(2)]
     save_animation(frames, out)
     assert sorted(p.name for p in out.iterdir()) == ["frame_0000.png", "frame_0001.png", "frame_last.png",
-                                                    "keep.png"]
+                                                    "frame_x12.png", "keep.png"]
     for i, f in enumerate(frames):
         with Image.open(out / f"frame_{i:04d}.png") as img:
             assert img.format == "PNG"
@@ -261,7 +271,7 @@ def test_image_targets_pil_cannot_write_are_refused_before_any_work(tmp_path):
     (tmp_path / "dir.png").mkdir()
     with pytest.raises(UserError, match=r"Cannot write an image to '.*dir.png': it is a folder\."):
         check_image_target(tmp_path / "dir.png")
-    for name in ("noext", "a.xyz", "a.txt"):
+    for name in ("noext", "a.xyz", "a.txt", "a.psd", "a.mpg"):  # PIL reads PSD and MPEG but cannot write them
         with pytest.raises(UserError, match=r"Cannot write an image to '.*': use \.png, \.jpg, \.webp"):
             save_image(torch.zeros(3, 2, 2), tmp_path / name)
         assert not (tmp_path / name).exists()
@@ -300,11 +310,15 @@ def _pretend_installed(monkeypatch, *present):
 
 def test_mp4_needs_imageio_and_a_video_plugin_and_says_which_is_missing(tmp_path, monkeypatch):
     _pretend_installed(monkeypatch)
-    with pytest.raises(UserError, match=r"^Writing MP4 needs an encoder: pip install imageio imageio-ffmpeg"):
+    with pytest.raises(UserError) as err:
         check_animation_target(tmp_path / "a.MP4")
+    assert str(err.value) == ("Writing MP4 needs an encoder: pip install imageio imageio-ffmpeg (or write .gif, .webp, "
+                              ".png or a frames folder).")
     _pretend_installed(monkeypatch, "imageio")
-    with pytest.raises(UserError, match=r"^Writing MP4 needs an encoder: imageio is installed but has no video"):
+    with pytest.raises(UserError) as err:
         check_animation_target(tmp_path / "a.mp4")
+    assert str(err.value) == ("Writing MP4 needs an encoder: imageio is installed but has no video plugin; pip install "
+                              "imageio-ffmpeg (or av), or write .gif, .webp, .png or a frames folder.")  # docs/errors.md
     for plugin in ("imageio_ffmpeg", "av"):
         _pretend_installed(monkeypatch, "imageio", plugin)
         assert imageio.mp4_encoder_problem() is None
@@ -324,8 +338,8 @@ def test_mp4_goes_through_pyav_when_installed_else_ffmpeg_told_not_to_scale(monk
     assert imageio._mp4_writer() == {"plugin": "FFMPEG", "macro_block_size": 1}
 
 
-def test_mp4_frames_reach_the_encoder_padded_to_even_at_the_rate_and_land_under_the_name(tmp_path, monkeypatch):
-    """A stand-in ``imageio.v3`` records what the encoder is given and writes a file where it is told to."""
+def _stand_in_imageio(monkeypatch) -> dict:
+    """A stand-in ``imageio.v3`` that records what the encoder is given and writes a file where it is told to."""
     seen = {}
 
     def imwrite(path, frames, **kwargs):
@@ -339,16 +353,57 @@ def test_mp4_frames_reach_the_encoder_padded_to_even_at_the_rate_and_land_under_
     monkeypatch.setitem(sys.modules, "imageio", package)
     monkeypatch.setitem(sys.modules, "imageio.v3", v3)
     _pretend_installed(monkeypatch, "imageio", "imageio_ffmpeg")
-    frames = [_near_levels((3, 3, 5), seed=20 + s) for s in range(2)]
+    return seen
+
+
+@pytest.mark.parametrize("h, w", [(3, 5), (3, 6), (4, 5), (4, 6)])
+def test_mp4_frames_reach_the_encoder_padded_to_even_at_the_rate_and_land_under_the_name(tmp_path, monkeypatch, h, w):
+    seen = _stand_in_imageio(monkeypatch)
+    frames = [_near_levels((3, h, w), seed=20 + s) for s in range(2)]
     path = save_animation(frames, tmp_path / "t.mp4", fps=30)
     assert path == tmp_path / "t.mp4" and path.read_bytes() == b"mp4"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["t.mp4"]  # the staging folder is gone
-    assert seen["path"].name == "t.mp4" and seen["path"].parent != tmp_path  # encoded under its name, elsewhere
+    # encoded under its own name (the encoder picks the container by suffix) in a hidden folder beside it
+    assert seen["path"].name == "t.mp4" and seen["path"].parent.parent == tmp_path
+    assert seen["path"].parent.name.startswith(".t.mp4.")
     assert seen["kwargs"] == {"fps": 30, "codec": "libx264", "plugin": "FFMPEG", "macro_block_size": 1}
     want = np.stack([_by_hand(f.numpy()) for f in frames])
-    want = np.concatenate([want, want[:, -1:]], axis=1)
-    want = np.concatenate([want, want[:, :, -1:]], axis=2)        # 3 x 5 -> 4 x 6, the last row and column repeated
-    assert seen["frames"].shape == (2, 4, 6, 3) and np.array_equal(seen["frames"].astype(np.int64), want)
+    if h % 2:
+        want = np.concatenate([want, want[:, -1:]], axis=1)     # the last row repeated
+    if w % 2:
+        want = np.concatenate([want, want[:, :, -1:]], axis=2)  # the last column repeated
+    assert seen["frames"].shape == (2, h + h % 2, w + w % 2, 3)
+    assert np.array_equal(seen["frames"].astype(np.int64), want)
+
+
+def test_an_output_whose_folder_is_a_file_is_refused_naming_what_was_being_written(tmp_path, monkeypatch):
+    (tmp_path / "afile").write_text("x")
+    under = tmp_path / "afile"
+    cases = [(lambda: save_image(torch.zeros(3, 2, 2), under / "a.png"), "image", "a.png"),
+             (lambda: save_grid(torch.zeros(2, 3, 2, 2), under / "g.png"), "image", "g.png"),
+             (lambda: save_animation(_anim_frames(2), under / "a.gif"), "animation", "a.gif"),
+             (lambda: save_animation(_anim_frames(2), under / "frames"), "frames", "frames")]
+    for write, what, name in cases:
+        with pytest.raises(WriteError) as err:
+            write()
+        assert str(err.value) == f"Cannot write {what} '{under / name}': '{under}' is a file, not a folder."
+    _stand_in_imageio(monkeypatch)
+    with pytest.raises(WriteError, match=r"^Cannot write animation '.*t\.mp4': '.*afile' is a file, not a folder\.$"):
+        save_animation(_anim_frames(2), under / "t.mp4")
+
+
+def test_a_full_disk_while_reusing_a_frames_folder_names_the_frame(tmp_path, monkeypatch):
+    out = tmp_path / "frames"
+    out.mkdir()
+
+    def full(src, dst):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(os, "replace", full)
+    with pytest.raises(WriteError) as err:
+        save_animation(_anim_frames(2), out)
+    assert str(err.value) == f"Cannot write frame '{out / 'frame_0000.png'}': the disk is full; nothing was half-written."
+    assert list(out.iterdir()) == []
 
 
 # ------------------------------------------------------------------------------------------------------- depth
