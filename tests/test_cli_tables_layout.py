@@ -1,0 +1,53 @@
+"""``print_fitting_table`` at its edges: a table exactly as wide as the console stays one table, the title is
+printed with it in both layouts, empty cells are left out of the field/value tables, and the narrowest width is
+its closed form for an empty column (widths and borders counted by hand: each column adds its width, one space
+either side and the border after it, plus the left border)."""
+
+from __future__ import annotations
+
+import io
+
+from rich.console import Console
+
+from zoo3d.cli.tables import _narrowest_width, print_fitting_table
+
+COLUMNS = ["model", "epi ↓", "note"]
+ROWS = [["oracle", "10.0 ± 1.2 (n=4)", ""], ["oracle_inconsistent", "49.9 ± 3 (n=4)", "jittered"]]
+#: the widest cell of each column: "oracle_inconsistent" 19, "10.0 ± 1.2 (n=4)" 16, "jittered" 8
+FULL_WIDTH = 1 + (19 + 3) + (16 + 3) + (8 + 3)
+
+
+def _print(width: int, title: str | None = None) -> list[str]:
+    out = io.StringIO()
+    print_fitting_table(Console(file=out, width=width), COLUMNS, ROWS, title=title)
+    return out.getvalue().splitlines()
+
+
+def _cells(line: str) -> list[str]:
+    return [c.strip() for c in line.replace("┃", "│").split("│")[1:-1]]
+
+
+def test_a_table_exactly_as_wide_as_the_console_is_one_table_with_its_title_above():
+    lines = _print(FULL_WIDTH, title="zoo3d compare")
+    assert max(len(line) for line in lines) == FULL_WIDTH
+    assert lines[0].strip() == "zoo3d compare"
+    body = [_cells(line) for line in lines if line.startswith("│")]
+    assert body == ROWS
+    assert _cells(next(line for line in lines if line.startswith("┃"))) == COLUMNS
+
+
+def test_one_column_narrower_gives_the_title_then_a_field_value_table_per_row_without_empty_fields():
+    lines = _print(FULL_WIDTH - 1, title="zoo3d compare")
+    assert lines[0] == "zoo3d compare"
+    headers = [_cells(line) for line in lines if line.startswith("┃")]
+    assert headers == [["field", "value"]] * len(ROWS)
+    pairs = [_cells(line) for line in lines if line.startswith("│")]
+    assert pairs == [["model", "oracle"], ["epi ↓", "10.0 ± 1.2 (n=4)"],  # the first row's empty note left out
+                     ["model", "oracle_inconsistent"], ["epi ↓", "49.9 ± 3 (n=4)"], ["note", "jittered"]]
+
+
+def test_the_narrowest_width_counts_an_empty_cell_as_nothing():
+    """A column of empty cells is as wide as its name ("id": 2); the prose column as its 16-column minimum
+    (its longest word, "sentence", is 8; its widest cell 23)."""
+    rows = [["", "a long sentence of words"], ["", "short"]]
+    assert _narrowest_width(["id", "text"], rows, ("text",)) == 1 + (2 + 3) + (16 + 3)
