@@ -1,0 +1,161 @@
+"""``zoo3d plugins`` and ``zoo3d models`` against what is registered: every row of the JSON against the host's
+specs and each model's card read with YAML directly, every table cell built by hand from the JSON, the
+``--check`` summary counted by hand, a card for another model and a plugin that fails to load flagged with
+exit status 1, and the sentence printed when nothing is registered."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+
+from conftest import run_in_process as zoo3d
+from zoo3d.plugins import get_host, reset_host
+
+
+@pytest.fixture
+def wide(monkeypatch):
+    monkeypatch.setenv("COLUMNS", "1000")  # every table fits on one line a row
+
+
+def _rows(out: str) -> list[list[str]]:
+    return [[c.strip() for c in line.split("│")[1:-1]] for line in out.splitlines() if line.startswith("│")]
+
+
+def _header(out: str) -> list[str]:
+    line = next(line for line in out.splitlines() if line.startswith("┃"))
+    return [c.strip() for c in line.split("┃")[1:-1]]
+
+
+def test_plugins_json_lists_every_plugin_with_what_it_registered(capsys):
+    code, out, err = zoo3d(capsys, "plugins", "--json")
+    assert code == 0, err
+    rows = {r["name"]: r for r in json.loads(out)}
+    host = get_host()
+    assert set(rows) == set(host.plugins)
+    for kind, registry in (("models", host.models), ("metrics", host.metrics), ("datasets", host.datasets)):
+        for spec in registry:
+            assert spec.name in rows[spec.plugin]["registered"][kind], (kind, spec.name)
+    assert rows["oracle"]["registered"] == {"models": ["oracle", "oracle_inconsistent"]}
+    assert all((r["status"], r["error"], r["source"]) == ("ok", None, "zoo3d") for r in rows.values())
+
+
+def test_the_plugins_table_is_the_json_row_by_row(capsys, wide):
+    _, out, _ = zoo3d(capsys, "plugins", "--json")
+    expected = [[r["name"], r["source"], r["version"], r["status"],
+                 "; ".join(f"{kind}: {', '.join(names)}" for kind, names in r["registered"].items()), ""]
+                for r in json.loads(out)]
+    code, out, err = zoo3d(capsys, "plugins")
+    assert code == 0, err
+    assert out.splitlines()[0].strip() == "zoo3d plugins"
+    assert _header(out) == ["name", "source", "version", "status", "registered", "error"]
+    assert _rows(out) == expected
+    assert ["metrics", "zoo3d", "0.1.0", "ok", "metrics: neus, epi, depth, swd, diversity, detail, fid, kid, speed",
+            ""] in expected
+
+
+def _card(spec) -> dict:
+    return yaml.safe_load(Path(spec.card).read_text())
+
+
+def test_models_json_is_each_spec_its_presets_on_disk_and_its_cards_paper(capsys):
+    code, out, err = zoo3d(capsys, "models", "--json")
+    assert code == 0, err
+    rows = json.loads(out)
+    specs = list(get_host().models)
+    assert [r["name"] for r in rows] == [s.name for s in specs]
+    for row, spec in zip(rows, specs):
+        assert (row["aliases"], row["kind"], row["summary"], row["source"], row["plugin"], row["version"]) == (
+            list(spec.aliases), spec.kind, spec.summary, spec.source, spec.plugin, spec.version)
+        on_disk = sorted(p.stem for p in Path(spec.presets_dir).glob("*.yaml")) if spec.presets_dir else []
+        assert row["presets"] == on_disk
+        assert (row["status"], row["error"]) == ("ok", None)
+        if spec.card is None:
+            assert (row["paper"], row["results"]) == (None, [])
+            continue
+        card = _card(spec)
+        assert (row["paper"] or {}).get("title") == (card.get("paper") or {}).get("title")
+        assert len(row["results"]) == len(card.get("results") or [])
+    gram = next(r for r in rows if r["name"] == "gram")
+    assert gram["presets"] == ["carla", "cats256", "ffhq256", "tiny"]
+    assert gram["paper"]["title"] == "GRAM: Generative Radiance Manifolds for 3D-Aware Image Generation"
+    assert any(r["name"] == "triplane" and "eg3d" in r["aliases"] for r in rows)
+
+
+def test_the_models_table_is_the_json_row_by_row(capsys, wide):
+    _, out, _ = zoo3d(capsys, "models", "--json")
+    expected = [[r["name"], ", ".join(r["aliases"]), r["kind"], r["source"], ", ".join(r["presets"]),
+                 r["paper"]["title"] if r["paper"] else "", "ok"] for r in json.loads(out)]
+    code, out, err = zoo3d(capsys, "models")
+    assert code == 0, err
+    assert out.splitlines()[0].strip() == "zoo3d models"
+    assert _header(out) == ["name", "aliases", "kind", "source", "presets", "paper", "status"]
+    assert _rows(out) == expected
+
+
+def test_a_card_for_another_model_is_an_error_in_the_listing_and_fails_the_check(tmp_path, monkeypatch, capsys, wide):
+    spec = get_host().models.get("pigan")
+    card = tmp_path / "card.yaml"
+    card.write_text(Path(spec.card).read_text().replace("name: pigan", "name: pi-gan-v2", 1))
+    monkeypatch.setattr(spec, "card", card)
+    sentence = f"model card '{card}' is for 'pi-gan-v2', not 'pigan'"
+    code, out, _ = zoo3d(capsys, "models", "--json")
+    row = next(r for r in json.loads(out) if r["name"] == "pigan")
+    assert code == 0 and (row["status"], row["error"]) == ("error", sentence)
+    assert row["paper"]["title"] == _card(spec)["paper"]["title"]  # read before the name was compared
+    code, out, _ = zoo3d(capsys, "models")
+    assert code == 0 and _rows(out)[[r[0] for r in _rows(out)].index("pigan")][-1] == f"error: {sentence}"
+    code, out, err = zoo3d(capsys, "plugins", "--check")
+    assert code == 1
+    assert f"error: {sentence}" in err.splitlines()
+    rows = get_host().check_factories()
+    assert err.splitlines()[-1] == f"{len(rows) - 1} of {len(rows)} factories import; 0 plugin(s) failed to load."
+
+
+def test_plugins_check_counts_every_factory_and_exits_0_when_all_import(capsys, wide):
+    host = get_host()
+    specs = [(registry.kind, spec) for registry in (host.models, host.metrics, host.datasets) for spec in registry]
+    code, out, err = zoo3d(capsys, "plugins", "--check")
+    assert code == 0
+    assert out.splitlines()[0].strip() == "zoo3d plugins --check"
+    assert _header(out) == ["plugin", "kind", "name", "factory", "status", "error"]
+    assert _rows(out) == [[s.plugin, kind, s.name, s.factory, "ok", ""] for kind, s in specs]
+    assert err.splitlines() == [f"{len(specs)} of {len(specs)} factories import; 0 plugin(s) failed to load."]
+    code, out, err = zoo3d(capsys, "plugins", "--check", "--json")
+    assert code == 0
+    doc = json.loads(out)
+    assert [r["name"] for r in doc["plugins"]] == list(host.plugins)
+    assert [(r["kind"], r["name"], r["status"]) for r in doc["factories"]] == [(k, s.name, "ok") for k, s in specs]
+
+
+def test_a_plugin_that_fails_to_load_is_listed_with_its_error_and_fails_the_check(tmp_path, monkeypatch, capsys,
+                                                                                    wide):
+    (tmp_path / "clb_broken_plugin.py").write_text("raise ImportError('no module named thing')\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setenv("ZOO3D_PLUGINS", "clb_broken_plugin")
+    reset_host()
+    code, out, _ = zoo3d(capsys, "plugins", "--json")
+    assert code == 0
+    broken = next(r for r in json.loads(out) if r["name"] == "clb_broken_plugin")
+    assert broken["status"] == "error" and "no module named thing" in broken["error"]
+    code, out, _ = zoo3d(capsys, "plugins")
+    row = next(r for r in _rows(out) if r[0] == "clb_broken_plugin")
+    assert row[3] == "error" and row[5] == broken["error"]
+    code, _, err = zoo3d(capsys, "plugins", "--check")
+    assert code == 1
+    lines = err.splitlines()
+    assert f"plugin clb_broken_plugin ({broken['source']}) failed to load: {broken['error']}" in lines
+    assert lines[-1].endswith("factories import; 1 plugin(s) failed to load.")
+
+
+def test_models_says_so_when_no_model_is_registered(monkeypatch, capsys, wide):
+    names = ",".join(get_host().plugins)
+    monkeypatch.setenv("ZOO3D_DISABLE_PLUGINS", names)
+    reset_host()
+    code, out, _ = zoo3d(capsys, "models")
+    assert code == 0
+    assert out.strip() == "No models are registered. `zoo3d plugins` shows which plugins loaded and why not."
+    code, out, _ = zoo3d(capsys, "models", "--json")
+    assert code == 0 and json.loads(out) == []
