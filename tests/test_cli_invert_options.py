@@ -1,0 +1,212 @@
+"""``zoo3d invert``'s options and sentences on the checkpoint-free sphere stand-in: the defaults and each option
+where it lands (the optimisation's settings, the loader, the turntable), the printed line per image against its
+metrics.json formatted by hand, and the single-pass path with a recording stand-in inverter (chosen by default,
+run without gradients, its pose head used or refused for) with each refusal word for word and exit status 2."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+from PIL import Image
+from torch import nn
+
+import toy_model
+from conftest import run_in_process as zoo3d
+from toy_model import REAL_COLOUR, one_thread, render_spheres, use_toy
+from zoo3d.cameras import Camera
+from zoo3d.core.inverter import InversionResult
+from zoo3d.imageio import save_image
+
+
+@pytest.fixture
+def sphere(monkeypatch, tmp_path):
+    use_toy(monkeypatch, tmp_path / "runs")
+    monkeypatch.chdir(tmp_path)
+    cam = Camera.from_angles(0.1, 0.0, 1.0, 12.0)
+    image = render_spheres(torch.tensor([REAL_COLOUR]), torch.tensor([0.07]), cam, (16, 16)).rgb[0]
+    path = tmp_path / "sphere.png"
+    save_image(image, path)
+    with one_thread():
+        yield path
+
+
+@pytest.fixture
+def recorded(monkeypatch):
+    """Every OptimizationInverter the command builds, every load_model call's keywords, every outputs call's."""
+    import zoo3d.invert as invert
+    import zoo3d.invert.outputs as outputs
+    import zoo3d.runs as runs
+
+    seen = {"inverters": [], "loads": [], "outputs": []}
+
+    class Recording(invert.OptimizationInverter):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            seen["inverters"].append(self)
+
+    real_load, real_write = runs.load_model, outputs.write_inversion_outputs
+
+    def load_model(*args, **kwargs):
+        seen["loads"].append((args, kwargs))
+        return real_load(*args, **kwargs)
+
+    def write(inverter, result, image, out_dir, **kwargs):
+        seen["outputs"].append(kwargs)
+        return real_write(inverter, result, image, out_dir, **{**kwargs, "frames": 2})  # the real turntable: 2 frames
+
+    monkeypatch.setattr(invert, "OptimizationInverter", Recording)
+    monkeypatch.setattr(runs, "load_model", load_model)
+    monkeypatch.setattr(outputs, "write_inversion_outputs", write)
+    return seen
+
+
+def _line(path, metrics: dict, folder) -> str:
+    lp = "n/a" if metrics["lpips"] is None else f"{metrics['lpips']:.3f}"
+    return (f"{path}: PSNR {metrics['psnr']:.2f} dB, SSIM {metrics['ssim']:.3f}, LPIPS {lp} "
+            f"({metrics['method']}, {metrics['invert_seconds']:.2f}s) -> {folder}")
+
+
+def test_the_defaults_are_450_latent_steps_no_tuning_auto_space_30_frames_half_a_radian_and_the_ema(
+        sphere, recorded, monkeypatch, capsys):
+    import zoo3d.invert as invert
+
+    monkeypatch.setattr(invert.OptimizationInverter, "invert", lambda self, x, cams: InversionResult(
+        self.generator.represent(torch.zeros(1, self.generator.z_dim)), cams))  # the settings are what is checked
+    code, out, err = zoo3d(capsys, "invert", sphere, "--model", "toy_procedural", "--pose", "0.1,0", "--out", "o")
+    assert code == 0, err
+    (inverter,) = recorded["inverters"]
+    s = inverter.settings
+    assert (s.steps, s.tune_steps, s.space) == (450, 0, "auto") and inverter.pose_estimator is None
+    assert recorded["loads"] == [((None,), {"model": "toy_procedural", "device": "auto", "ema": True})]
+    (kwargs,) = recorded["outputs"]
+    assert (kwargs["frames"], kwargs["yaw_range"]) == (30, 0.5)
+
+
+def test_each_optimisation_option_reaches_the_inverter_and_the_outputs(sphere, recorded, capsys):
+    code, out, err = zoo3d(capsys, "invert", sphere, "--model", "toy_procedural", "--method", "optimize",
+                           "--pose", "0.1,0", "--steps", "2", "--tune-steps", "1", "--space", "z", "--frames", "3",
+                           "--yaw-range", "0.25", "--no-ema", "--device", "cpu", "--out", "o")
+    assert code == 0, err
+    (inverter,) = recorded["inverters"]
+    assert (inverter.settings.steps, inverter.settings.tune_steps, inverter.settings.space) == (2, 1, "z")
+    assert recorded["loads"] == [((None,), {"model": "toy_procedural", "device": "cpu", "ema": False})]
+    (kwargs,) = recorded["outputs"]
+    assert (kwargs["frames"], kwargs["yaw_range"]) == (3, 0.25)
+
+
+def test_each_image_gets_its_line_from_its_metrics_json_and_the_lpips_reason_once(sphere, tmp_path, capsys):
+    other = tmp_path / "b" / "sphere.png"
+    other.parent.mkdir()
+    Image.open(sphere).resize((32, 32)).save(other)  # read at the model's 16 px
+    code, out, err = zoo3d(capsys, "invert", sphere, other, "--model", "toy_procedural", "--method", "optimize",
+                           "--pose", "-0.2,0.1", "--steps", "0", "--frames", "2", "--out", "o")
+    assert code == 0, err
+    folders = [tmp_path / "o" / "sphere", tmp_path / "o" / "sphere-2"]
+    metrics = [json.loads((f / "metrics.json").read_text()) for f in folders]
+    for m, path in zip(metrics, (sphere, other)):
+        assert (m["method"], m["model"], m["pose_source"], m["image"]) == ("optimize", "toy_procedural", "given",
+                                                                          str(path))
+        assert m["pose"]["yaw"] == pytest.approx(-0.2, abs=1e-5) and m["pose"]["pitch"] == pytest.approx(0.1, abs=1e-5)
+        assert m["checkpoint"] == "None"  # a checkpoint-free model
+    assert Image.open(folders[1] / "reconstruction.png").size == (16, 16)
+    lines = out.splitlines()
+    expected = [_line(p, m, f"o/{f.name}") for p, m, f in zip((sphere, other), metrics, folders)]  # as --out gave it
+    if metrics[0]["lpips"] is None:
+        expected.append(f"LPIPS not computed: {metrics[0]['lpips_unavailable']}")
+    assert lines == expected
+
+
+class StandInInverter(nn.Module):
+    """A single-pass inverter: returns the generator's z = 0 sphere, at the given cameras or at yaw 0.3 (its
+    "pose head"); records the cameras it was given and whether gradients were on."""
+
+    def __init__(self, generator, has_pose_head: bool):
+        super().__init__()
+        self.generator, self.has_pose_head, self.calls = generator, has_pose_head, []
+        self.scale = nn.Parameter(torch.ones(()))
+
+    def estimate_cameras(self, images):
+        return Camera.from_angles(0.3, 0.0, 1.0, 12.0, device=images.device)
+
+    def invert(self, images, cameras=None):
+        self.calls.append((cameras, torch.is_grad_enabled()))
+        cameras = cameras if cameras is not None else self.estimate_cameras(images)
+        return InversionResult(self.generator.represent(torch.zeros(1, self.generator.z_dim)), cameras)
+
+    def render(self, result, cameras, resolution=None):
+        return self.generator.render(result.representation, cameras, resolution)
+
+
+@pytest.fixture
+def single_pass(sphere, monkeypatch):
+    made = []
+
+    def build_inverter(self, config, modules, pose_head=True):
+        made.append(StandInInverter(modules["generator"], made_pose_head[0]))
+        return made[-1]
+
+    made_pose_head = [True]
+    monkeypatch.setattr(toy_model.ProceduralToy, "build_inverter", build_inverter)
+    return made, made_pose_head
+
+
+def test_a_model_with_a_single_pass_inverter_uses_it_by_default_without_gradients_and_its_pose_head(
+        single_pass, recorded, tmp_path, capsys):
+    made, _ = single_pass
+    code, out, err = zoo3d(capsys, "invert", "sphere.png", "--model", "toy_procedural", "--frames", "2", "--out", "o")
+    assert code == 0, err
+    assert recorded["inverters"] == [] and made[0].calls == [(None, False)]
+    metrics = json.loads((tmp_path / "o" / "sphere" / "metrics.json").read_text())
+    assert (metrics["method"], metrics["pose_source"]) == ("single", "estimated")
+    assert metrics["pose"]["yaw"] == pytest.approx(0.3, abs=1e-5)
+    assert out.splitlines()[0] == _line("sphere.png", metrics, tmp_path / "o" / "sphere").replace(
+        str(tmp_path / "o"), "o")
+    code, out, err = zoo3d(capsys, "invert", "sphere.png", "--model", "toy_procedural", "--pose", "-0.1,0",
+                           "--frames", "2", "--out", "given")
+    assert code == 0, err
+    cams, grad = made[1].calls[0]
+    assert not grad and cams.to_angles()["yaw"][0].item() == pytest.approx(-0.1, abs=1e-5)
+    assert json.loads((tmp_path / "given" / "sphere" / "metrics.json").read_text())["pose_source"] == "given"
+
+
+def test_optimisation_takes_its_pose_from_the_single_pass_inverters_pose_head(single_pass, recorded, tmp_path,
+                                                                             capsys):
+    made, _ = single_pass
+    code, out, err = zoo3d(capsys, "invert", "sphere.png", "--model", "toy_procedural", "--method", "optimize",
+                           "--steps", "0", "--frames", "2", "--out", "o")
+    assert code == 0, err
+    (inverter,) = recorded["inverters"]
+    assert inverter.pose_estimator == made[0].estimate_cameras and made[0].calls == []
+    metrics = json.loads((tmp_path / "o" / "sphere" / "metrics.json").read_text())
+    assert (metrics["method"], metrics["pose_source"]) == ("optimize", "estimated")
+    assert metrics["pose"]["yaw"] == pytest.approx(0.3, abs=1e-5)
+
+
+@pytest.mark.parametrize("pose_head, args, sentence", [
+    (True, ["--steps", "5", "--space", "w"], "--steps, --space set the latent optimisation; add --method optimize "
+                                             "(the single-pass inverter has no steps)."),
+    (True, ["--method", "single", "--tune-steps", "0"], "--tune-steps set the latent optimisation; add --method "
+                                                        "optimize (the single-pass inverter has no steps)."),
+    (False, [], "Model 'toy_procedural' has no pose head, so the input pose must be given (--pose yaw,pitch)."),
+    (False, ["--method", "optimize"], "Model 'toy_procedural' has no pose estimator, so the input pose must be given "
+                                      "(--pose yaw,pitch)."),
+])
+def test_single_pass_refusals_are_one_sentence_before_anything_is_written(single_pass, tmp_path, capsys, pose_head,
+                                                                          args, sentence):
+    made, made_pose_head = single_pass
+    made_pose_head[0] = pose_head
+    code, out, err = zoo3d(capsys, "invert", "sphere.png", "--model", "toy_procedural", *args, "--out", "o")
+    assert code == 2 and err.strip() == f"Error: {sentence}"
+    assert not (tmp_path / "o").exists() and all(m.calls == [] for m in made)
+
+
+def test_an_image_that_cannot_be_read_is_named_with_the_first_line_of_the_reason(sphere, tmp_path, capsys):
+    bad = tmp_path / "bad.png"
+    bad.write_bytes(b"not an image at all")
+    code, _, err = zoo3d(capsys, "invert", sphere, bad, "--model", "toy_procedural", "--pose", "0,0", "--out", "o")
+    assert code == 2
+    line = err.strip()
+    assert line.startswith(f"Error: Cannot read image '{bad}' (") and line.endswith(").") and "\n" not in line
+    assert not (tmp_path / "o").exists()
