@@ -51,3 +51,20 @@ def test_the_narrowest_width_counts_an_empty_cell_as_nothing():
     (its longest word, "sentence", is 8; its widest cell 23)."""
     rows = [["", "a long sentence of words"], ["", "short"]]
     assert _narrowest_width(["id", "text"], rows, ("text",)) == 1 + (2 + 3) + (16 + 3)
+
+
+def test_with_two_prose_columns_no_word_is_split_at_any_width_the_table_fits_in():
+    """The narrow column's 20-letter word (a path in an error message, say) stays whole: rich alone narrows the
+    widest wrapping columns evenly, which cut it to 18 letters and put the last two on the next line."""
+    columns, rows = ["name", "registered", "error"], [["x", " ".join(["word"] * 15), "abcdefghijklmnopqrst"]]
+    narrowest = _narrowest_width(columns, rows, ("registered", "error"))
+    assert narrowest == 1 + (4 + 3) + (16 + 3) + (20 + 3)  # 'registered' at its minimum, 'error' at its word
+    for width in range(narrowest, narrowest + 40, 3):
+        out = io.StringIO()
+        print_fitting_table(Console(file=out, width=width), columns, rows, prose=("registered", "error"))
+        lines = out.getvalue().splitlines()
+        assert max(len(line) for line in lines) <= width and "field" not in out.getvalue(), width
+        error_cells = [_cells(line)[2] for line in lines if line.startswith("│")]
+        assert [cell for cell in error_cells if cell] == ["abcdefghijklmnopqrst"], (width, error_cells)
+        words = [word for line in lines if line.startswith("│") for word in _cells(line)[1].split()]
+        assert words == ["word"] * 15, width

@@ -27,6 +27,8 @@ def print_fitting_table(console, columns: list[str], rows: list[list[str]], titl
         console.print(table)
         return
     if prose and _narrowest_width(columns, rows, prose) <= console.width:
+        for column, width in zip(table.columns, _fitted_widths(columns, rows, prose, console.width)):
+            column.width = width
         console.print(table)
         return
     if title:
@@ -43,17 +45,41 @@ def _narrowest_width(columns: list[str], rows: list[list[str]], prose: tuple[str
     """Console columns the table needs when only its ``prose`` columns wrap: the others at their widest
     cell, each prose column at its longest word (at least ``MIN_PROSE_WIDTH`` or its widest cell), plus
     rich's borders and one space of padding on either side of every cell."""
+    return 1 + sum(narrowest + 3 for narrowest, _ in _width_ranges(columns, rows, prose))  # the left border,
+    # then each column's padding and the border after it
+
+
+def _fitted_widths(columns: list[str], rows: list[list[str]], prose: tuple[str, ...], width: int) -> list[int]:
+    """Each column's width in a table ``width`` console columns wide that is wider unwrapped: every column at its
+    narrowest, then the spare columns handed to the prose columns one at a time, each up to its widest cell.
+    Left to itself rich narrows the widest wrapping columns evenly, which splits a long word (a path in an error)
+    of a narrower prose column even where the table fits with every word whole."""
+    ranges = _width_ranges(columns, rows, prose)
+    widths = [narrowest for narrowest, _ in ranges]
+    spare = width - _narrowest_width(columns, rows, prose)
+    growing = [i for i, name in enumerate(columns) if name in prose]
+    while spare > 0 and growing:
+        growing = [i for i in growing if widths[i] < ranges[i][1]]
+        for i in growing[:spare]:
+            widths[i] += 1
+            spare -= 1
+    return widths
+
+
+def _width_ranges(columns: list[str], rows: list[list[str]], prose: tuple[str, ...]) -> list[tuple[int, int]]:
+    """(narrowest, widest) width of each column's text: a prose column's narrowest is its longest word (at least
+    ``MIN_PROSE_WIDTH`` or its widest cell); any other column is its widest line at both ends."""
     from rich.cells import cell_len
     from rich.text import Text
 
-    total = 1  # the left border; each column adds its padding and the border after it
+    ranges = []
     for i, name in enumerate(columns):
         cells = [name] + [Text.from_markup(row[i]).plain for row in rows]
         if name in prose:
             longest_word = max((cell_len(word) for cell in cells for word in cell.split()), default=0)
             widest = max(cell_len(cell) for cell in cells)
-            width = max(min(MIN_PROSE_WIDTH, widest), longest_word)
+            ranges.append((max(min(MIN_PROSE_WIDTH, widest), longest_word), widest))
         else:
             width = max(cell_len(line) for cell in cells for line in (cell.splitlines() or [""]))
-        total += width + 3
-    return total
+            ranges.append((width, width))
+    return ranges
