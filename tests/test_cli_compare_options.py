@@ -135,7 +135,7 @@ def test_every_option_lands_in_the_protocol_the_options_the_loader_and_the_repor
     argv = ["zoo3d", "compare", "--models", "oracle,ORACLE-inconsistent", "--metric", "epi,depth",
             "--protocol", "paper", "--instances", "3", "--neus-iterations", "7", "--set", "epi_frames=20",
             "--data", "synthetic:heads?count=8", "--inception", str(inception), "--device", "cpu",
-            "--ckpt", "Oracle=runs/a", "--ckpt", "oracle_inconsistent=runs/b c",
+            "--ckpt", "Oracle=runs/lr=0.1", "--ckpt", "oracle_inconsistent=runs/b c",
             "--json", str(data), "--markdown", str(report)]
     monkeypatch.setattr("sys.argv", argv)
     code, stdout, err = zoo3d(capsys, *argv[1:])
@@ -146,7 +146,7 @@ def test_every_option_lands_in_the_protocol_the_options_the_loader_and_the_repor
     assert protocol.neus.batch_rays == 512 * 4  # the rest of the paper protocol's NeuS block stays
     assert seen["options"] == {"data": "synthetic:heads?count=8", "inception": str(inception)}
     cpu = torch.device("cpu")
-    assert loads == [("oracle", "runs/a", cpu), ("ORACLE-inconsistent", "runs/b c", cpu)]
+    assert loads == [("oracle", "runs/lr=0.1", cpu), ("ORACLE-inconsistent", "runs/b c", cpu)]  # split at the first =
     assert seen["out_dir"] == tmp_path / "my report_images"
     assert "zoo3d compare (paper protocol, 3 instances)" in stdout
     header, rows = _table(stdout)
