@@ -159,3 +159,49 @@ def test_models_says_so_when_no_model_is_registered(monkeypatch, capsys, wide):
     assert out.strip() == "No models are registered. `zoo3d plugins` shows which plugins loaded and why not."
     code, out, _ = zoo3d(capsys, "models", "--json")
     assert code == 0 and json.loads(out) == []
+
+
+def test_a_model_without_a_card_has_no_paper_and_no_results(tmp_path, monkeypatch, capsys):
+    from toy_model import use_toy
+
+    use_toy(monkeypatch, tmp_path / "runs")
+    code, out, err = zoo3d(capsys, "models", "--json")
+    assert code == 0, err
+    toy = next(r for r in json.loads(out) if r["name"] == "toy")
+    assert set(toy) == {"name", "aliases", "kind", "summary", "source", "plugin", "version", "presets", "status",
+                        "error", "paper", "results"}
+    assert (toy["paper"], toy["results"], toy["status"]) == (None, [], "ok")
+
+
+def test_a_card_name_is_matched_with_dashes_as_underscores_and_any_case(tmp_path, monkeypatch, capsys):
+    spec = get_host().models.get("gram_hd")
+    card = tmp_path / "card.yaml"
+    card.write_text(Path(spec.card).read_text().replace(f"name: {_card(spec)['name']}", "name: GRAM-HD", 1))
+    monkeypatch.setattr(spec, "card", card)
+    code, out, _ = zoo3d(capsys, "models", "--json")
+    row = next(r for r in json.loads(out) if r["name"] == "gram_hd")
+    assert code == 0 and (row["status"], row["error"]) == ("ok", None)
+
+
+def test_plugins_check_marks_the_failing_factory_and_wraps_its_error_on_a_console_too_narrow_for_it(
+        tmp_path, monkeypatch, capsys):
+    spec = get_host().models.get("pigan")
+    monkeypatch.chdir(tmp_path)
+    Path("card.yaml").write_text(Path(spec.card).read_text().replace("name: pigan", "name: pi-gan-v2", 1))
+    monkeypatch.setattr(spec, "card", Path("card.yaml"))
+    sentence = "model card 'card.yaml' is for 'pi-gan-v2', not 'pigan'"
+    monkeypatch.setenv("COLUMNS", "1000")
+    _, out, _ = zoo3d(capsys, "plugins", "--check")
+    rows = _rows(out)
+    assert [r for r in rows if r[2] == "pigan"] == [["pigan", "model", "pigan", spec.factory, "error", sentence]]
+    assert all(r[4:] == ["ok", ""] for r in rows if r[2] != "pigan")
+    # the other columns whole, the error column at its 16-column minimum: the table fits only with it wrapped
+    others = [max(len(r[i]) for r in rows + [["plugin", "kind", "name", "factory", "status"]]) for i in range(5)]
+    narrow = 1 + sum(w + 3 for w in others) + 16 + 3
+    monkeypatch.setenv("COLUMNS", str(narrow))
+    code, out, _ = zoo3d(capsys, "plugins", "--check")
+    assert code == 1 and "field" not in out and max(len(line) for line in out.splitlines()) <= narrow
+    lines = [line for line in out.splitlines() if line.startswith("│")]
+    start = next(i for i, line in enumerate(lines) if line.split("│")[3].strip() == "pigan")
+    wrapped = [lines[start]] + [line for line in lines[start + 1:start + 6] if not line.split("│")[3].strip()]
+    assert " ".join(line.split("│")[6].strip() for line in wrapped).split() == sentence.split()
