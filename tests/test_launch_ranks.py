@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import signal
+from types import SimpleNamespace
 
 import pytest
 import torch
@@ -327,6 +328,22 @@ def test_the_launcher_returns_the_signal_status_or_names_the_failed_process(agen
     with pytest.raises(LaunchFailed, match=r"^Training process rank 1 .* was killed by SIGKILL; the launcher stopped "
                                            r"the other 1\.$"):
         launch.launch_processes(2, ["x"])
+
+
+@pytest.mark.parametrize("resolutions, largest", [([None, 32, 16], 32), ([None], None), ([], None)])
+def test_the_dataset_folder_is_checked_at_the_largest_resolution_a_stage_names(toy, monkeypatch, resolutions,
+                                                                              largest):
+    import toy_model
+    import zoo3d.train.data
+
+    checked = []
+    monkeypatch.setattr(zoo3d.train.data, "check_folder_dataset", lambda data, at: checked.append(at) or [])
+    monkeypatch.setattr(toy_model.ToyModel, "stages",
+                        lambda self, config: [SimpleNamespace(resolution=r) for r in resolutions])
+    _stop_at_init_world(monkeypatch, 0, {}, toy / "run")
+    with pytest.raises(Stop):
+        train_model("toy", data="faces", progress=False)
+    assert checked == [largest]  # None: no size to compare the images with
 
 
 @pytest.mark.parametrize("rank", [0, 1])
