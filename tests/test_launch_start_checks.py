@@ -239,3 +239,34 @@ def test_a_new_run_takes_its_config_file_and_preset_as_given(toy):
         train_model("toy", steps=1, preset="tiny", out=toy / "other", progress=False)
     assert str(caught.value) == "Unknown preset 'tiny' for model 'toy'. Available presets: none."
     assert not (toy / "other").exists()
+
+
+def test_a_full_disk_mid_run_names_the_intact_checkpoint_and_the_command_that_continues(toy, monkeypatch):
+    import zoo3d.train.engine as engine
+    from zoo3d.fileio import WriteError
+
+    def run(self, resume_from=None):
+        self.last_checkpoint = self.run_dir / "checkpoints" / "step_000000001.safetensors"
+        raise WriteError("Cannot write checkpoint 'c': the disk is full; nothing was half-written.", "the disk is full")
+
+    monkeypatch.setattr(engine.Trainer, "run", run)
+    out = toy / "my run"
+    with pytest.raises(WriteError) as caught:
+        train_model("toy", out=out, steps=2, device="cpu", progress=False)
+    assert str(caught.value) == (
+        f"Training stopped at step 0: cannot write checkpoint 'c': the disk is full; nothing was half-written (the "
+        f"last checkpoint, '{out}/checkpoints/step_000000001.safetensors', is intact; free some space and continue "
+        f"with `zoo3d train toy --out '{out}' --resume --steps 2 --device cpu`).")
+    assert caught.value.reason == "the disk is full" and not (out / ".lock").exists()
+
+
+def test_stale_temp_files_of_a_killed_run_are_removed_when_it_resumes(toy):
+    out = toy / "run"
+    train_model("toy", steps=1, out=out, progress=False)
+    stale = [out / ".config.yaml.tmp-999999999", out / "checkpoints" / ".step_000000099.safetensors.tmp-999999999",
+             out / "samples" / ".step_000000099.png.tmp-999999999"]
+    for path in stale:
+        path.parent.mkdir(exist_ok=True)
+        path.write_bytes(b"x")
+    train_model("toy", resume=True, out=out, steps=2, progress=False)
+    assert not any(path.exists() for path in stale)
