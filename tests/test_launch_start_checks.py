@@ -259,6 +259,15 @@ def test_a_full_disk_mid_run_names_the_intact_checkpoint_and_the_command_that_co
         f"with `zoo3d train toy --out '{out}' --resume --steps 2 --device cpu`).")
     assert caught.value.reason == "the disk is full" and not (out / ".lock").exists()
 
+    def run_before_any_checkpoint(self, resume_from=None):
+        raise WriteError("Cannot write checkpoint 'c': the disk is full.", "the disk is full")
+
+    monkeypatch.setattr(engine.Trainer, "run", run_before_any_checkpoint)
+    with pytest.raises(WriteError) as caught:
+        train_model("toy", out=toy / "other", steps=2, progress=False)
+    assert str(caught.value) == ("Training stopped at step 0: cannot write checkpoint 'c': the disk is full (no "
+                                 "checkpoint had been written).")
+
 
 def test_stale_temp_files_of_a_killed_run_are_removed_when_it_resumes(toy):
     out = toy / "run"
