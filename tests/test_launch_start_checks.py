@@ -53,7 +53,7 @@ def test_one_step_is_a_run(toy):
 
 def test_a_new_run_gets_the_config_asked_for_and_no_folder_until_it_starts(toy):
     plan = plan_run("toy", data="spheres #2 (2024)", overrides=["toy.z_dim=5", "train.seed=11"])
-    assert isinstance(plan, RunPlan) and not plan.resume and plan.run_dir is None
+    assert isinstance(plan, RunPlan) and plan.resume is False and plan.run_dir is None
     assert plan.spec.name == "toy" and plan.plugin.config_class.__name__ == "ToyConfig"
     # --data is taken as written, not read as YAML; --set is applied over the model's defaults
     assert plan.config.data.spec == "spheres #2 (2024)"
@@ -92,6 +92,7 @@ def test_an_out_that_is_a_file_is_refused(toy):
 @pytest.mark.parametrize("names, shown", [
     (["0.png", "1.png", "2.png"], "0.png, 1.png, 2.png"),
     (["0.png", "1.png", "2.png", "3.png", "4.png"], "0.png, 1.png, 2.png, … (5 entries)"),
+    (["0.png", "1.png", "2.png", "3.png"], "0.png, 1.png, 2.png, … (4 entries)"),
     (["b.png", "a.png", ".hidden"], "a.png, b.png"),
 ])
 def test_an_out_holding_other_files_is_refused_naming_up_to_three(toy, names, shown):
