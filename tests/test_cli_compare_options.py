@@ -182,3 +182,24 @@ def test_refusals_are_the_documented_sentence_with_exit_status_2_before_any_mode
         zoo3d(capsys, "compare", *args)
     assert code == 2 and err.strip() == f"Error: {sentence}", err
     assert loads == [] and stdout == ""
+
+
+def test_the_progress_bar_counts_every_models_instances_of_every_metric_and_stays_on_stderr(monkeypatch, capsys):
+    _spheres(monkeypatch)
+    code, stdout, err = zoo3d(capsys, "compare", "--models", "oracle,oracle_inconsistent", "--metric", "epi,depth",
+                              "--instances", "2", "--resolution", "16", "--set", "epi_frames=12", "--set",
+                              "depth_views=3", "--device", "cpu")
+    assert code == 0, err
+    total = 2 * 2 * 2  # models x metrics x instances: epi and depth count one unit an instance
+    bar = err.splitlines()[0]  # left in place when done (not transient), the model and metric last worked on
+    assert re.fullmatch(rf"oracle_inconsistent · depth ━+ {total}/{total} \d+:\d\d:\d\d \d+:\d\d:\d\d", bar), bar
+    assert f"{total}/{total}" not in stdout and " · " not in stdout
+
+
+def test_a_metrics_own_check_of_the_protocol_refuses_before_any_model_loads(monkeypatch, capsys):
+    loads = []
+    _spheres(monkeypatch, loads)
+    code, stdout, err = zoo3d(capsys, "compare", "--models", "oracle", "--metric", "diversity", "--resolution", "8")
+    assert code == 2 and loads == [] and stdout == ""
+    assert err.strip() == ("Error: diversity needs images of at least 16 px (its texture group's finest band); the "
+                           "protocol's resolution is 8."), err
