@@ -203,3 +203,38 @@ def test_a_metrics_own_check_of_the_protocol_refuses_before_any_model_loads(monk
     assert code == 2 and loads == [] and stdout == ""
     assert err.strip() == ("Error: diversity needs images of at least 16 px (its texture group's finest band); the "
                            "protocol's resolution is 8."), err
+
+
+def test_a_metrics_own_setting_given_with_set_reaches_it_through_compare(tmp_path, monkeypatch, capsys):
+    from conftest import FIXTURES
+
+    monkeypatch.syspath_prepend(str(FIXTURES / "plugins"))
+    monkeypatch.setenv("ZOO3D_PLUGINS", "zoo3d_reference_metric")  # a metric with settings (reference, yaw)
+    result = {"models": {"oracle": {}}, "higher_is_better": {}, "notes": []}
+    seen = _recording_harness(monkeypatch, result)
+    _spheres(monkeypatch)
+    ref = tmp_path / "front.pt"
+    ref.write_bytes(b"")
+    code, _, err = zoo3d(capsys, "compare", "--models", "oracle", "--metric", "reference_l1", "--set",
+                         f"reference_l1.reference={ref}", "--set", "reference_l1.yaw=0.25")
+    assert code == 0, err
+    assert seen["protocol"].metric_settings == {"reference_l1": {"reference": str(ref), "yaw": 0.25}}
+
+
+def test_a_metric_that_does_not_apply_to_a_model_still_counts_all_its_instances_on_the_bar(monkeypatch, capsys):
+    import dataclasses
+
+    import zoo3d.eval.harness as harness
+
+    class NoDepth(TexturedSphereGenerator):
+        def render(self, representation, cameras, resolution=None):
+            return dataclasses.replace(super().render(representation, cameras, resolution), depth=None)
+
+    monkeypatch.setattr(harness, "load_eval_model", lambda name, ckpt, device: EvalModel("flat", NoDepth(), ckpt))
+    monkeypatch.setenv("COLUMNS", "200")
+    code, stdout, err = zoo3d(capsys, "compare", "--models", "oracle", "--metric", "epi,depth", "--instances", "3",
+                              "--resolution", "16", "--set", "epi_frames=12", "--device", "cpu")
+    assert code == 0, err
+    [(name, epi, depth)] = _table(stdout)[1]
+    assert (name, depth) == ("flat", "n/a") and epi.endswith("(n=3)")  # epi scored, depth not applicable
+    assert re.fullmatch(r"flat · depth ━+ 6/6 \d+:\d\d:\d\d \d+:\d\d:\d\d", err.splitlines()[0]), err
