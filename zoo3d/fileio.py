@@ -51,10 +51,11 @@ def is_storage_error(exc: BaseException) -> bool:
     return isinstance(exc, OSError) and exc.errno in _STORAGE_ERRORS
 
 
-def write_error(path: str | Path, exc: OSError, what: str = "") -> WriteError:
-    """The one-sentence error for a failed write of ``path`` (``what``: e.g. 'checkpoint')."""
+def write_error(path: str | Path, exc: OSError | WriteError, what: str = "") -> WriteError:
+    """The one-sentence error for a failed write of ``path`` (``what``: e.g. 'checkpoint'); ``exc`` is the
+    storage's error, or the error of a file written on the way to ``path`` (its reason is kept)."""
     label = f"{what} " if what else ""
-    reason = storage_reason(exc)
+    reason = exc.reason if isinstance(exc, WriteError) else storage_reason(exc)
     return WriteError(f"Cannot write {label}'{path}': {reason}; nothing was half-written.", reason)
 
 
@@ -191,11 +192,8 @@ def staging_folder(path: str | Path, what: str = "") -> Iterator[Path]:
     try:
         staging.mkdir()
         yield staging
-    except OSError as exc:
+    except (OSError, WriteError) as exc:
         raise write_error(path, exc, what) from None
-    except WriteError as exc:
-        label = f"{what} " if what else ""
-        raise WriteError(f"Cannot write {label}'{path}': {exc.reason}; nothing was half-written.", exc.reason) from None
     finally:
         shutil.rmtree(staging, ignore_errors=True)
 
