@@ -82,6 +82,7 @@ def test_the_defaults_are_450_latent_steps_no_tuning_auto_space_30_frames_half_a
     assert recorded["loads"] == [((None,), {"model": "toy_procedural", "device": "auto", "ema": True})]
     (kwargs,) = recorded["outputs"]
     assert (kwargs["frames"], kwargs["yaw_range"]) == (30, 0.5)
+    assert json.loads((sphere.parent / "o" / "sphere" / "metrics.json").read_text())["method"] == "optimize"
 
 
 def test_each_optimisation_option_reaches_the_inverter_and_the_outputs(sphere, recorded, capsys):
@@ -213,3 +214,33 @@ def test_an_image_that_cannot_be_read_is_named_with_the_first_line_of_the_reason
         reason = str(exc).splitlines()[0]
     assert err.strip() == f"Error: Cannot read image '{bad}' ({reason})."
     assert not (tmp_path / "o").exists()
+
+
+def test_ckpt_is_the_run_the_model_is_loaded_from(sphere, recorded, capsys):
+    code, _, err = zoo3d(capsys, "invert", sphere, "--model", "toy_procedural", "--ckpt", "runs/elsewhere",
+                         "--pose", "0,0", "--out", "o")
+    assert code == 2 and "runs/elsewhere" in err  # no such run: the loader was asked for that one
+    assert [args for args, _ in recorded["loads"]] == [("runs/elsewhere",)]
+
+
+def test_more_frames_than_one_output_holds_are_refused_naming_the_option_and_the_frames(sphere, capsys):
+    from zoo3d.limits import MAX_IMAGES
+
+    frames = MAX_IMAGES + 1
+    code, _, err = zoo3d(capsys, "invert", sphere, "--model", "toy_procedural", "--pose", "0,0", "--frames",
+                         str(frames), "--out", "o")
+    assert code == 2 and err.strip() == (f"Error: --frames {frames} asks for {frames:,}; at most {MAX_IMAGES:,} frames "
+                                         "fit in one output (split the work over several commands).")
+    assert not (sphere.parent / "o").exists()
+
+
+def test_the_inversion_time_recorded_is_the_time_the_inversion_took(sphere, capsys):
+    import time
+
+    start = time.perf_counter()
+    code, out, err = zoo3d(capsys, "invert", sphere, "--model", "toy_procedural", "--method", "optimize", "--pose",
+                           "0,0", "--steps", "3", "--frames", "2", "--out", "o")
+    took = time.perf_counter() - start
+    assert code == 0, err
+    seconds = json.loads((sphere.parent / "o" / "sphere" / "metrics.json").read_text())["invert_seconds"]
+    assert 0 < seconds < took
