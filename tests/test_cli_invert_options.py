@@ -244,3 +244,25 @@ def test_the_inversion_time_recorded_is_the_time_the_inversion_took(sphere, caps
     assert code == 0, err
     seconds = json.loads((sphere.parent / "o" / "sphere" / "metrics.json").read_text())["invert_seconds"]
     assert 0 < seconds < took
+
+
+def test_a_given_pose_is_a_camera_at_the_models_prior_radius_and_field_of_view(single_pass, monkeypatch, capsys):
+    import zoo3d.runs as runs
+    from zoo3d.cameras import CameraPrior
+
+    made, _ = single_pass
+    real_load = runs.load_model
+
+    def load_model(*args, **kwargs):  # a model whose camera prior is not the default one
+        loaded = real_load(*args, **kwargs)
+        loaded.generator.camera_prior = CameraPrior(radius=1.3, fov=17.0)
+        return loaded
+
+    monkeypatch.setattr(runs, "load_model", load_model)
+    code, _, err = zoo3d(capsys, "invert", "sphere.png", "--model", "toy_procedural", "--pose", "0.2,-0.1",
+                         "--frames", "2", "--out", "o")
+    assert code == 0, err
+    cams, _ = made[0].calls[0]
+    assert cams.fov.item() == pytest.approx(17.0) and cams.origins.norm().item() == pytest.approx(1.3)
+    angles = cams.to_angles()
+    assert (angles["yaw"].item(), angles["pitch"].item()) == (pytest.approx(0.2, abs=1e-6), pytest.approx(-0.1, abs=1e-6))
