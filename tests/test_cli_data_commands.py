@@ -153,6 +153,37 @@ def test_an_interrupted_synth_leaves_nothing_behind(tmp_path, monkeypatch, capsy
     assert code == 130 and list(tmp_path.iterdir()) == []
 
 
+def test_a_full_disk_while_writing_poses_json_is_told_as_the_dataset_and_leaves_nothing_behind(tmp_path, monkeypatch,
+                                                                                             capsys):
+    import errno
+
+    from zoo3d import fileio
+
+    flush = fileio._fsync
+
+    def full_at_poses(path):
+        if "poses.json" in str(path):
+            raise OSError(errno.ENOSPC, "No space left on device")
+        flush(path)
+
+    monkeypatch.setattr(fileio, "_fsync", full_at_poses)
+    out = tmp_path / "d"
+    code, _, err = zoo3d(capsys, "data", "synth", "--out", out, "--count", "2", "--resolution", "32", "--no-depth")
+    assert code == 2
+    assert err.strip() == f"Error: Cannot write dataset '{out}': the disk is full; nothing was left behind."
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_batch_larger_than_one_output_holds_is_refused_in_the_limits_sentence(tmp_path, capsys):
+    from zoo3d.limits import MAX_IMAGES
+
+    batch = MAX_IMAGES + 1
+    code, _, err = zoo3d(capsys, "data", "synth", "--out", tmp_path / "d", "--batch", str(batch))
+    assert code == 2 and err.strip() == (f"Error: --batch asks for {batch:,}; at most {MAX_IMAGES:,} images fit in one "
+                                         "output (split the work over several commands).")
+    assert list(tmp_path.iterdir()) == []
+
+
 @pytest.fixture
 def dataset(tmp_path):
     """A zoo3d-format folder of three 32 px heads (the synth command's own output)."""
