@@ -184,6 +184,15 @@ def test_a_batch_larger_than_one_output_holds_is_refused_in_the_limits_sentence(
     assert list(tmp_path.iterdir()) == []
 
 
+def test_an_out_inside_a_file_is_refused_naming_the_dataset_and_the_file(tmp_path, capsys):
+    blocker = tmp_path / "notes.txt"
+    blocker.write_text("x")
+    out = blocker / "heads"
+    code, _, err = zoo3d(capsys, "data", "synth", "--out", out, "--count", "2")
+    assert code == 2 and err.strip() == f"Error: Cannot write dataset '{out}': '{blocker}' is a file, not a folder."
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["notes.txt"]
+
+
 @pytest.fixture
 def dataset(tmp_path):
     """A zoo3d-format folder of three 32 px heads (the synth command's own output)."""
