@@ -333,7 +333,8 @@ TARGETS: dict[str, list[str]] = {
     # (47 s) left out
     "zoo3d/cli/main.py": ["tests/test_faults_cli.py", "tests/test_plugins_commands.py",
                           "tests/test_cli_sample_render.py", "tests/test_cli_main_entry.py"],
-    "zoo3d/cli/sample.py": [*CLI_TESTS, "tests/test_export_mesh.py", "tests/test_cli_sample_options.py"],
+    "zoo3d/cli/sample.py": [*CLI_TESTS, "tests/test_export_mesh.py", "tests/test_cli_sample_options.py",
+                            "tests/test_cli_sample_shared_options.py", "tests/test_cli_sample_dtypes.py"],
     "zoo3d/cli/render.py": [*CLI_TESTS, "tests/test_cli_render_options.py"],
     "zoo3d/cli/export.py": ["tests/test_export_mesh.py", "tests/test_faults_cli.py", "tests/test_cli_export_options.py"],
     "zoo3d/cli/train.py": ["tests/test_cli_sample_render.py", "tests/test_train_cli_resume_hint.py",
