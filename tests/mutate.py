@@ -272,7 +272,8 @@ TARGETS: dict[str, list[str]] = {
     # (the training runs of 10 s or more a mutant are left out)
     "plugins/zoo3d_stylesdf/model.py": ["tests/test_stylesdf_model.py", "tests/test_stylesdf_config.py",
                                         "tests/test_lazy_regularisation.py", "tests/test_parity_stylesdf.py",
-                                        "tests/test_train_keys.py", "tests/test_stylesdf_training_phases.py"],
+                                        "tests/test_train_keys.py", "tests/test_stylesdf_training_phases.py",
+                                        "tests/test_stylesdf_release_w_avg.py"],
     "plugins/zoo3d_gram_hd/model.py": ["tests/test_gram_hd_config.py", "tests/test_gram_hd_generator.py",
                                        "tests/test_lazy_regularisation.py", "tests/test_model_roles.py",
                                        "tests/test_train_keys.py", "tests/test_gram_hd_training_phases.py"],
