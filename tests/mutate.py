@@ -60,6 +60,17 @@ DESELECT: dict[str, list[str]] = {
         "test_training_md_lists_every_metadata_key_a_checkpoint_holds",
         "test_data_md_lists_every_option_of_synthetic_heads")],
 }
+DESELECT.update({
+    "zoo3d/cli/demo.py": ["tests/test_demo.py::test_demo_trains_both_stages_and_prints_where_the_images_are"],
+    # benchmarks/gpu_check.py is not laid out
+    "zoo3d/benchmarks/source.py": [f"tests/test_source_digest.py::{name}" for name in (
+        "test_gpu_check_records_the_digest_and_a_head_only_when_the_tree_matches_it",
+        "test_gpu_check_smoke_runs_every_stage_the_preset_names",
+        "test_gpu_check_zoo_part_runs_the_documented_paper_command_and_only_when_named")],
+    # its temporary plugin's presets are not found in the layout
+    "zoo3d/cli/importing.py": ["tests/test_import_cli.py::"
+                               "test_a_release_config_the_constructors_refuse_is_one_config_sentence"],
+})
 _GROUP_HELP = "tests/test_faults_cli.py::test_a_group_without_a_command_prints_its_help_as_help_not_as_an_error"
 DESELECT.update({"zoo3d/cli/train.py": DESELECT["zoo3d/runs.py"], "zoo3d/launch.py": DESELECT["zoo3d/runs.py"],
                  **{f"zoo3d/cli/{name}.py": [_GROUP_HELP] for name in ("main", "compare", "data", "invert")}})
@@ -353,6 +364,13 @@ TARGETS: dict[str, list[str]] = {
                         "tests/test_train_ranks_report.py", "tests/test_train_cli_resume_hint.py", "tests/test_config.py",
                         "tests/test_train_checkpoint.py", "tests/test_faults_data.py",
                         "tests/test_launch_start_checks.py", "tests/test_launch_ranks.py"],
+    # test_demo.py's real two-stage demo (~40 s a run) is deselected; test_freeview_commands.py left out of view.py
+    "zoo3d/cli/demo.py": ["tests/test_demo.py", "tests/test_cli_demo_job.py"],
+    "zoo3d/cli/view.py": ["tests/test_faults_cli.py", "tests/test_cli_view_options.py"],
+    "zoo3d/cli/importing.py": ["tests/test_import_cli.py", "tests/test_cli_main_entry.py",
+                               "tests/test_cli_import_command.py"],
+    "zoo3d/benchmarks/source.py": ["tests/test_source_digest.py", "tests/test_bench_peers.py",
+                                   "tests/test_bench_source_digest.py"],
     "zoo3d/cli/tables.py": ["tests/test_cli_tables.py", "tests/test_eval_compare.py", "tests/test_faults_plugins.py",
                             "tests/test_bench_cli.py", "tests/test_cli_tables_layout.py",
                             "tests/test_cli_plugins_listing.py", "tests/test_cli_compare_options.py"],
