@@ -1,0 +1,146 @@
+"""``zoo3d bench``: which suites run, what each is handed, and the ``--json`` records with their environment.
+
+docs/testing.md, "Benchmarks": ``zoo3d bench [SUITE …] [--device D] [--quick] [--json FILE]`` runs the named suites,
+or every suite but ``zoo`` when none is named; a suite is a module of ``zoo3d/benchmarks/`` with a ``run(device,
+quick)`` function; every record ``--json`` writes carries ``environment``: Python, torch (and CUDA and the GPU's
+name), the CPU, torch's thread count, the cores the process may use and the digest of the code that ran.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import sys
+import types
+
+import pytest
+import torch
+from click.testing import CliRunner
+
+import zoo3d.cli.bench as bench_cli
+from zoo3d.errors import UserError
+
+
+@pytest.fixture(autouse=True)
+def _wide_console(monkeypatch):
+    """A console wide enough that rich never folds a long temporary path across lines."""
+    monkeypatch.setenv("COLUMNS", "500")
+
+
+def _suites(monkeypatch, **suites: dict) -> list[tuple[str, str, object]]:
+    """Suite modules ``zoo3d.benchmarks.<name>`` (``{"records": [...], "by_default": bool or absent}``), the only
+    ones the command knows, in the order given; returns the calls their ``run`` gets."""
+    calls: list[tuple[str, str, object]] = []
+    for name, spec in suites.items():
+        module = types.ModuleType(f"zoo3d.benchmarks.{name}")
+        module.run = lambda device, quick, name=name, spec=spec: calls.append((name, device, quick)) or \
+            [dict(r) for r in spec.get("records", [])]
+        if "by_default" in spec:
+            module.RUN_BY_DEFAULT = spec["by_default"]
+        monkeypatch.setitem(sys.modules, module.__name__, module)
+    monkeypatch.setattr(bench_cli, "available_suites", lambda: list(suites))
+    return calls
+
+
+def _invoke(*args: str):
+    return CliRunner().invoke(bench_cli.bench, list(args))
+
+
+def test_without_names_every_suite_runs_in_order_but_those_that_ask_not_to(monkeypatch):
+    calls = _suites(monkeypatch, hours={"by_default": False}, plain={}, marked={"by_default": True})
+    assert _invoke("--device", "cpu").exit_code == 0
+    assert calls == [("plain", "cpu", False), ("marked", "cpu", False)]  # a suite without the flag runs too
+    calls.clear()
+    assert _invoke("marked", "hours", "--quick", "--device", "cpu").exit_code == 0
+    assert calls == [("marked", "cpu", True), ("hours", "cpu", True)]  # named: in the order named, `hours` too
+
+
+def test_the_device_given_is_the_one_resolved_from_the_option(monkeypatch):
+    calls = _suites(monkeypatch, one={})
+    assert _invoke("--device", "meta").exit_code == 0  # a device `auto` never resolves to
+    assert calls == [("one", "meta", False)]
+    result = _invoke("--device", "tpu")
+    assert isinstance(result.exception, UserError) and "Unknown device 'tpu'" in str(result.exception)
+    assert calls == [("one", "meta", False)]  # refused before any suite runs
+
+
+def test_an_unknown_suite_is_refused_with_the_list_of_suites(monkeypatch):
+    calls = _suites(monkeypatch, alpha={}, beta={})
+    result = _invoke("alpha", "gamma", "--device", "cpu")
+    assert isinstance(result.exception, UserError)
+    assert str(result.exception) == "Unknown benchmark suite 'gamma'; available: alpha, beta."
+    assert calls == []  # refused before the named suite that exists runs
+    _suites(monkeypatch)
+    assert str(_invoke("alpha", "--device", "cpu").exception) == "Unknown benchmark suite 'alpha'; available: none."
+
+
+def test_the_json_records_carry_their_suite_and_where_they_were_taken(monkeypatch, tmp_path):
+    from zoo3d.benchmarks.source import source_digest
+
+    _suites(monkeypatch, first={"records": [{"name": "a", "ms": 1.5}, {"name": "b", "ms": None}]},
+            second={"records": [{"name": "c", "repeats": [1, 2]}]})
+    out = tmp_path / "bench.json"
+    result = _invoke("first", "second", "--device", "cpu", "--json", str(out))
+    assert result.exit_code == 0, result.output
+    assert " ".join(result.output.split()).endswith(f"wrote 3 records to {out}")
+    records = json.loads(out.read_text())
+    env = records[0]["environment"]
+    assert [{k: v for k, v in r.items() if k != "environment"} for r in records] == [
+        {"suite": "first", "name": "a", "ms": 1.5}, {"suite": "first", "name": "b", "ms": None},
+        {"suite": "second", "name": "c", "repeats": [1, 2]}]
+    assert all(r["environment"] == env for r in records)  # each record can be read alone
+    with open("/proc/cpuinfo") as fh:
+        cpu = next(line.split(":", 1)[1].strip() for line in fh if line.startswith("model name"))
+    assert env == {"python": platform.python_version(), "torch": torch.__version__, "cpu": cpu,
+                   "torch_threads": torch.get_num_threads(), "usable_cores": len(os.sched_getaffinity(0)),
+                   "source_digest": source_digest()}  # on a CPU: no cuda or gpu
+
+
+def test_no_records_print_no_table_and_a_json_file_of_none(monkeypatch, tmp_path):
+    _suites(monkeypatch, empty={})
+    out = tmp_path / "none.json"
+    result = _invoke("empty", "--device", "cpu", "--json", str(out))
+    assert result.exit_code == 0 and json.loads(out.read_text()) == []
+    assert result.output.split() == ["wrote", "0", "records", "to", str(out)]
+
+
+def test_a_json_file_that_cannot_be_written_is_named_as_the_benchmark_records(monkeypatch, tmp_path):
+    _suites(monkeypatch, one={"records": [{"x": 1}]})
+    (tmp_path / "file").write_text("")
+    out = tmp_path / "file" / "bench.json"
+    result = _invoke("one", "--device", "cpu", "--json", str(out))
+    assert result.exit_code != 0
+    assert str(result.exception) == f"Cannot write benchmark records '{out}': '{tmp_path / 'file'}' is a file, not a folder."
+
+
+def test_the_printed_table_has_every_flat_field_in_first_seen_order(monkeypatch):
+    import zoo3d.cli.tables as tables
+
+    seen = []
+    monkeypatch.setattr(tables, "print_fitting_table", lambda console, keys, rows: seen.append((keys, rows)))
+    records = [{"suite": "s", "a": 0.000123456, "nested": {"x": 1}, "b": None},
+               {"suite": "s", "c": 12345.678, "a": 3, "listed": [1], "flag": True}]
+    bench_cli.print_records(None, records)
+    assert seen == [(["suite", "a", "b", "c", "flag"],
+                     [["s", "0.0001235", "", "", ""], ["s", "3", "", "1.235e+04", "True"]])]
+
+
+@pytest.mark.parametrize("value, text", [(3.14159265, "3.142"), (2.0, "2"), (None, ""), (7, "7"), ("cpu", "cpu"),
+                                         (False, "False")])
+def test_a_value_is_printed_to_four_significant_figures_or_as_it_is(value, text):
+    assert bench_cli._fmt(value) == text
+
+
+def test_suites_are_the_public_modules_with_a_run(monkeypatch):
+    """A module whose name starts with ``_`` is private, even with a ``run``; one without ``run`` is a helper."""
+    import pkgutil
+
+    fakes = {"_private": True, "helper": False, "zeta": True, "alpha": True}
+    for name, has_run in fakes.items():
+        module = types.ModuleType(f"zoo3d.benchmarks.{name}")
+        if has_run:
+            module.run = lambda device, quick: []
+        monkeypatch.setitem(sys.modules, module.__name__, module)
+    monkeypatch.setattr(pkgutil, "iter_modules", lambda path: [types.SimpleNamespace(name=n) for n in fakes])
+    assert bench_cli.available_suites() == ["alpha", "zeta"]
