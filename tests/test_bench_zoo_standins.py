@@ -526,3 +526,32 @@ def test_the_childrens_environment_is_this_processs_own(monkeypatch):
     monkeypatch.setattr(zoo, "usable_cores", lambda: 2)
     assert zoo.child_env(1)["ZOO3D_MARK"] == "here" and zoo.child_env(2)["OMP_NUM_THREADS"] == "1"
     assert zoo.child_env(5)["OMP_NUM_THREADS"] == "1"  # never below one thread
+
+
+# ---- refusals before any training, word for word
+
+
+def test_the_refusals_before_training_are_whole_sentences(tmp_path, monkeypatch):
+    with pytest.raises(UserError, match="^ZOO3D_ZOO_MINUTES is 0 and ZOO3D_ZOO_STEPS is unset: the training would "
+                                        "never stop.$"):
+        zoo.settings_from_env(False, {"ZOO3D_ZOO_MINUTES": "0"})
+    with pytest.raises(UserError, match="^ZOO3D_ZOO_SET entry 'pigan:micro' must look like key=value or "
+                                        "MODEL:key=value.$"):
+        zoo.settings_from_env(False, {"ZOO3D_ZOO_SET": "pigan:micro"})
+    # a run of no models: the message says so, and has no model to suggest
+    with pytest.raises(UserError, match=r"^ZOO3D_ZOO_PRESETS entry 'gram=tiny' names model 'gram', which is not a "
+                                        r"model of this run \(none; see ZOO3D_ZOO_MODELS\).$"):
+        zoo.settings_from_env(False, {"ZOO3D_ZOO_MODELS": ",", "ZOO3D_ZOO_PRESETS": "gram=tiny"})
+    # a metric's own --set items are told apart from protocol keys: the comparison's metrics are checked with them
+    with pytest.raises(UserError, match=r"--set 'epi.frames=3': metric 'epi' has no settings of its own"):
+        zoo.settings_from_env(False, {"ZOO3D_ZOO_METRICS": "epi", "ZOO3D_ZOO_COMPARE_SET": "epi.frames=3"})
+    # the Inception file is the one the variables given name (the comparison's environment), not this process's
+    monkeypatch.delenv("ZOO3D_INCEPTION", raising=False)
+    missing = tmp_path / "nowhere.pt"
+    with pytest.raises(UserError, match=f"'{re.escape(str(missing))}' does not exist"):
+        zoo.settings_from_env(False, {"ZOO3D_ZOO_METRICS": "epi,fid", "ZOO3D_INCEPTION": str(missing)})
+
+
+def test_a_set_items_model_is_what_comes_before_its_first_colon():
+    s = zoo.settings_from_env(False, {"ZOO3D_ZOO_MODELS": "gram,pigan", "ZOO3D_ZOO_SET": "gram:data.path=a:b"})
+    assert s.overrides == [("gram", "data.path=a:b")]
