@@ -111,7 +111,8 @@ def test_a_json_file_that_cannot_be_written_is_named_as_the_benchmark_records(mo
     out = tmp_path / "file" / "bench.json"
     result = _invoke("one", "--device", "cpu", "--json", str(out))
     assert result.exit_code != 0
-    assert str(result.exception) == f"Cannot write benchmark records '{out}': '{tmp_path / 'file'}' is a file, not a folder."
+    assert str(result.exception) == (f"Cannot write benchmark records '{out}': '{tmp_path / 'file'}' is a file, "
+                                     "not a folder.")
 
 
 def test_the_printed_table_has_every_flat_field_in_first_seen_order(monkeypatch):

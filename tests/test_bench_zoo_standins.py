@@ -52,20 +52,6 @@ def test_the_settings_default_to_the_documented_table():
     assert zoo._protocol_sets(s) == []
 
 
-def test_the_variables_text_is_split_trimmed_and_read(tmp_path):
-    s = zoo.settings_from_env(False, {"ZOO3D_ZOO_MODELS": " gram , ,pigan,", "ZOO3D_ZOO_METRICS": "epi, depth,",
-                                      "ZOO3D_ZOO_PROTOCOL": "paper", "ZOO3D_ZOO_STEPS": " 7 ", "ZOO3D_ZOO_JOBS": "3",
-                                      "ZOO3D_ZOO_MINUTES": "1.5", "ZOO3D_ZOO_RESUME": "1",
-                                      "ZOO3D_ZOO_OUT": str(tmp_path / "o"),
-                                      "ZOO3D_ZOO_COMPARE_SET": " epi_frames=12 ;; depth_views=3;"})
-    assert s.models == ["gram", "pigan"] and s.metrics == ["epi", "depth"] and s.protocol == "paper"
-    assert (s.steps, s.jobs, s.minutes, s.resume, s.out) == (7, 3, 1.5, True, tmp_path / "o")
-    assert s.compare_sets == ["epi_frames=12", "depth_views=3"]
-    for off in ("0", ""):  # an empty numeric variable counts as unset
-        assert zoo.settings_from_env(False, {"ZOO3D_ZOO_RESUME": off}).resume is False
-    assert zoo.settings_from_env(False, {"ZOO3D_ZOO_MINUTES": "", "ZOO3D_ZOO_STEPS": ""}).minutes == 30.0
-
-
 def test_a_set_item_is_one_models_only_when_a_colon_comes_before_its_equals_sign():
     s = zoo.settings_from_env(False, {"ZOO3D_ZOO_MODELS": "gram,pigan",
                                       "ZOO3D_ZOO_SET": "data.path=a:b ; gram : train.seed=3;pigan:train.seed=4"})
@@ -144,7 +130,8 @@ def test_the_training_is_the_documented_command_and_its_record_is_what_it_reache
                                      str(run_dir), "--device", "cpu", "--quiet", "--set", "train.seed=1", "--set",
                                      "train.log_every=1", "--steps", "3"]
     assert set(got) == {"model", "preset", "data", "ended", "train_s", "step", "stage", "device", "threads", "settings"}
-    assert (got["model"], got["preset"], got["data"], got["ended"]) == ("pigan", "celeba", "synthetic:heads", "finished")
+    assert (got["model"], got["preset"], got["data"]) == ("pigan", "celeba", "synthetic:heads")
+    assert got["ended"] == "finished"
     assert (got["step"], got["stage"], got["device"]) == (7, "stage2", "cpu")  # the checkpoint's step, as a number
     assert got["settings"] == {"minutes": 0, "steps": 3, "set": ["train.seed=1", "train.log_every=1"]}
     assert 0 < got["train_s"] <= took + 0.05 and got["train_s"] == round(got["train_s"], 1)
@@ -399,7 +386,8 @@ def test_the_records_carry_the_training_the_flags_and_every_metric_with_its_spre
     monkeypatch.setattr(zoo, "draw_samples",
                         lambda m, run_dir, images, device, jobs=1: drawn.append((m, run_dir, images, device)) or
                         IMAGES[m])
-    monkeypatch.setattr(zoo, "compare_all", lambda runs, s, device: RESULT if list(runs) == ["gram", "stylesdf"] else None)
+    monkeypatch.setattr(zoo, "compare_all",
+                        lambda runs, s, device: RESULT if list(runs) == ["gram", "stylesdf"] else None)
     records = zoo.run("cpu", quick=True)
     assert trainings == [("gram", tmp_path / "runs" / "gram", 2, "cpu"),
                          ("stylesdf", tmp_path / "runs" / "stylesdf", 2, "cpu")]
@@ -437,7 +425,8 @@ def test_a_resumed_run_records_which_trainings_it_reused(tmp_path, monkeypatch, 
     run_dir = tmp_path / "runs" / "gram"
     run_dir.mkdir(parents=True)
     (run_dir / "config.yaml").write_text("model: gram\n")
-    record = {"model": "gram", **TRAINED["gram"], "data": "synthetic:heads", "settings": zoo.training_settings("gram", s)}
+    record = {"model": "gram", **TRAINED["gram"], "data": "synthetic:heads",
+              "settings": zoo.training_settings("gram", s)}
     zoo.training_record_path(run_dir).write_text(json.dumps(record))
     trained_now = []
 
@@ -467,31 +456,32 @@ def test_a_resumed_run_records_which_trainings_it_reused(tmp_path, monkeypatch, 
 def test_finished_training_refuses_what_would_mislead_and_reuses_the_rest(tmp_path, capsys):
     run_dir = tmp_path / "runs" / "gram"
     path = tmp_path / "runs" / "gram.json"
+    at, there = re.escape(str(run_dir)), re.escape(str(path))
     s = zoo.ZooSettings(models=["gram"], out=tmp_path, minutes=30, steps=None, resume=False)
     run_dir.mkdir(parents=True)
     assert zoo.finished_training("gram", run_dir, s) is None  # nothing there: train it
     (run_dir / "config.yaml").write_text("model: gram\n")
-    with pytest.raises(UserError, match=f"^{re.escape(str(run_dir))} holds a training without a record of how it ended"):
+    with pytest.raises(UserError, match=f"^{at} holds a training without a record of how it ended"):
         zoo.finished_training("gram", run_dir, s)
     record = {"model": "gram", "preset": "tiny", "step": 9, "settings": zoo.training_settings("gram", s)}
     path.write_text(json.dumps(record))  # no "data", no "device": records from before they were kept
-    with pytest.raises(UserError, match=f"^{re.escape(str(run_dir))} holds a finished training of gram; set ZOO3D_ZOO_RESUME=1"):
+    with pytest.raises(UserError, match=f"^{at} holds a finished training of gram; set ZOO3D_ZOO_RESUME=1"):
         zoo.finished_training("gram", run_dir, s)
     s.resume = True
     assert zoo.finished_training("gram", run_dir, s, "cuda") == record
     assert zoo.finished_training("gram", run_dir, s) == record
     assert capsys.readouterr().err == ""  # settings were recorded: no note
     path.write_text(json.dumps({**record, "data": "ffhq", "device": "cpu"}))
-    with pytest.raises(UserError, match=f"^{re.escape(str(path))} was trained with preset tiny on ffhq, not tiny on synthetic:heads; "
-                                        f"use another ZOO3D_ZOO_OUT or remove {re.escape(str(run_dir))} and gram.json.$"):
+    with pytest.raises(UserError, match=f"^{there} was trained with preset tiny on ffhq, not tiny on synthetic:heads; "
+                                        f"use another ZOO3D_ZOO_OUT or remove {at} and gram.json.$"):
         zoo.finished_training("gram", run_dir, s, "cpu")
     path.write_text(json.dumps({**record, "device": "cpu"}))
     assert zoo.finished_training("gram", run_dir, s) == {**record, "device": "cpu"}  # no device asked: not checked
-    with pytest.raises(UserError, match=f"^{re.escape(str(path))} was trained with --device cpu, not cuda; use another "
-                                        f"ZOO3D_ZOO_OUT or remove {re.escape(str(run_dir))} and gram.json.$"):
+    with pytest.raises(UserError, match=f"^{there} was trained with --device cpu, not cuda; use another "
+                                        f"ZOO3D_ZOO_OUT or remove {at} and gram.json.$"):
         zoo.finished_training("gram", run_dir, s, "cuda")
     (run_dir / "config.yaml").unlink()
-    with pytest.raises(UserError, match=f"^{re.escape(str(path))} records a training of gram, but {re.escape(str(run_dir))} holds no run; "
+    with pytest.raises(UserError, match=f"^{there} records a training of gram, but {at} holds no run; "
                                         f"remove gram.json to train gram again.$"):
         zoo.finished_training("gram", run_dir, s, "cpu")
 
@@ -519,13 +509,6 @@ def test_the_cores_fall_back_to_the_machines_count_where_there_is_no_affinity(mo
     assert zoo.usable_cores() == 1
     monkeypatch.setattr(zoo.os, "sched_getaffinity", lambda pid: set(), raising=False)
     assert zoo.usable_cores() == 1
-
-
-def test_the_childrens_environment_is_this_processs_own(monkeypatch):
-    monkeypatch.setenv("ZOO3D_MARK", "here")
-    monkeypatch.setattr(zoo, "usable_cores", lambda: 2)
-    assert zoo.child_env(1)["ZOO3D_MARK"] == "here" and zoo.child_env(2)["OMP_NUM_THREADS"] == "1"
-    assert zoo.child_env(5)["OMP_NUM_THREADS"] == "1"  # never below one thread
 
 
 # ---- refusals before any training, word for word
