@@ -134,7 +134,7 @@ def test_the_training_is_the_documented_command_and_its_record_is_what_it_reache
     assert got["ended"] == "finished"
     assert (got["step"], got["stage"], got["device"]) == (7, "stage2", "cpu")  # the checkpoint's step, as a number
     assert got["settings"] == {"minutes": 0, "steps": 3, "set": ["train.seed=1", "train.log_every=1"]}
-    assert 0 < got["train_s"] <= took + 0.05 and got["train_s"] == round(got["train_s"], 1)
+    assert 0 <= got["train_s"] <= took + 0.05 and got["train_s"] == round(got["train_s"], 1)
     # one job: the child keeps OpenMP's default, and the record says how many cores that is
     assert (tmp_path / "runs" / "env.txt").read_text() == "unset" and got["threads"] == "4"
     assert (tmp_path / "runs" / "pigan.log").read_text().split() == ["stepping", "to", "stderr"]  # both streams
@@ -368,30 +368,32 @@ def test_the_header_states_the_budget_there_was_and_which_trainings_were_reused(
 # ---- the whole run with every child replaced: the records --json gets, and the command zoo.md shows
 
 
-def test_the_records_carry_the_training_the_flags_and_every_metric_with_its_spread(tmp_path, monkeypatch):
+def test_the_records_carry_the_training_the_flags_and_every_metric_with_its_spread(tmp_path, monkeypatch, capsys):
+    out = tmp_path / "new" / "zoo"  # made with its parents
     monkeypatch.setenv("ZOO3D_ZOO_MODELS", "gram,stylesdf")
-    monkeypatch.setenv("ZOO3D_ZOO_OUT", str(tmp_path))
+    monkeypatch.setenv("ZOO3D_ZOO_OUT", str(out))
     monkeypatch.setenv("ZOO3D_ZOO_METRICS", "epi")
     monkeypatch.setenv("ZOO3D_INCEPTION", "unused")  # not a ZOO3D_ZOO_ variable: not in the command line
     trainings = []
 
     def train(model, run_dir, s, device):
         trainings.append((model, run_dir, s.steps, device))
-        run_dir.mkdir(parents=True)
+        run_dir.mkdir()
         return {"model": model, **TRAINED[model], "data": s.data, "ended": "finished", "stage": "x",
                 "settings": zoo.training_settings(model, s)}
 
     drawn = []
+    runs = {m: out / "runs" / m for m in ("gram", "stylesdf")}
     monkeypatch.setattr(zoo, "train_for_budget", train)
     monkeypatch.setattr(zoo, "draw_samples",
-                        lambda m, run_dir, images, device, jobs=1: drawn.append((m, run_dir, images, device)) or
-                        IMAGES[m])
-    monkeypatch.setattr(zoo, "compare_all",
-                        lambda runs, s, device: RESULT if list(runs) == ["gram", "stylesdf"] else None)
+                        lambda m, run_dir, images, device, jobs=1: drawn.append((m, run_dir, images, device, jobs))
+                        or IMAGES[m])
+    monkeypatch.setattr(zoo, "compare_all", lambda r, s, device: RESULT if (r, s.models, device) == (
+        runs, ["gram", "stylesdf"], "cpu") else None)
+    capsys.readouterr()
     records = zoo.run("cpu", quick=True)
-    assert trainings == [("gram", tmp_path / "runs" / "gram", 2, "cpu"),
-                         ("stylesdf", tmp_path / "runs" / "stylesdf", 2, "cpu")]
-    assert drawn == [(m, tmp_path / "runs" / m, tmp_path / "images", "cpu") for m in ("gram", "stylesdf")]
+    assert trainings == [("gram", runs["gram"], 2, "cpu"), ("stylesdf", runs["stylesdf"], 2, "cpu")]
+    assert drawn == [(m, runs[m], out / "images", "cpu", 1) for m in ("gram", "stylesdf")]
     by_model = {r["model"]: r for r in records}
     assert list(by_model) == list(RESULT["models"])  # the comparison's order
     assert by_model["gram"] == {
@@ -407,12 +409,15 @@ def test_the_records_carry_the_training_the_flags_and_every_metric_with_its_spre
         "swd": 108.0, "swd_std": 0.0, "swd_n": 1, "neus_seconds": 120.0, "neus_seconds_std": 3.0, "neus_seconds_n": 4}
     assert "neus_detail_gain" not in by_model["stylesdf"] and "depth" not in by_model["stylesdf"]  # no value: no key
     assert by_model["stylesdf"]["swd"] == 63.1
-    text = (tmp_path / "zoo.md").read_text()
-    command = (f"ZOO3D_ZOO_METRICS=epi ZOO3D_ZOO_MODELS=gram,stylesdf ZOO3D_ZOO_OUT={tmp_path} "
-               "zoo3d bench zoo --quick --device cpu")
-    assert text.splitlines()[3] == command
-    assert (tmp_path / "images").is_dir() and (tmp_path / "runs").is_dir()
-    assert "training budget 2 steps per model; whole run " in text
+    lines = (out / "zoo.md").read_text().splitlines()
+    assert lines[3] == (f"ZOO3D_ZOO_METRICS=epi ZOO3D_ZOO_MODELS=gram,stylesdf ZOO3D_ZOO_OUT={out} "
+                        "zoo3d bench zoo --quick --device cpu")
+    assert lines[6] == ("Device `cpu`, data `synthetic:heads`, protocol `small`, training budget 2 steps per model; "
+                        "whole run 0.0 min.")  # stand-ins take no time
+    assert f"zoo: wrote {out / 'zoo.md'} (0.0 min)\n" in capsys.readouterr().err
+    with pytest.raises(UserError, match=f"^{re.escape(str(out))} already holds a zoo table; set ZOO3D_ZOO_OUT to a "
+                                        "new folder, or ZOO3D_ZOO_RESUME=1"):
+        zoo.run("cpu", quick=True)
 
 
 def test_a_resumed_run_records_which_trainings_it_reused(tmp_path, monkeypatch, capsys):
@@ -447,7 +452,11 @@ def test_a_resumed_run_records_which_trainings_it_reused(tmp_path, monkeypatch, 
     assert "zoo: gram trained before (2000 steps), not again\n" in err
     assert "zoo: training stylesdf (ffhq1024)\n" in err and "zoo: comparing\n" in err
     assert f"zoo: wrote {tmp_path / 'zoo.md'} (" in err
-    assert "(without the trainings of gram, done by an earlier invocation" in (tmp_path / "zoo.md").read_text()
+    text = (tmp_path / "zoo.md").read_text()
+    assert "(without the trainings of gram, done by an earlier invocation" in text
+    assert text.splitlines()[3] == (f"ZOO3D_ZOO_MODELS=gram,stylesdf ZOO3D_ZOO_OUT={tmp_path} "
+                                    "ZOO3D_ZOO_PRESETS=stylesdf=ffhq1024 ZOO3D_ZOO_RESUME=1 ZOO3D_ZOO_STEPS=5 "
+                                    "zoo3d bench zoo --device cpu")
 
 
 # ---- resume: which records are reused, and the refusals in the words docs/zoo.md gives
