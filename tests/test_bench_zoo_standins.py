@@ -362,7 +362,11 @@ def test_the_header_states_the_budget_there_was_and_which_trainings_were_reused(
         "are in the table).")
     mixed = {**TRAINED, "stylesdf": {**TRAINED["stylesdf"], "threads": "1"}}
     text = zoo.zoo_table(RESULT, mixed, IMAGES, zoo.ZooSettings(models=[], out=tmp_path), 60.0, "cpu", "c")
-    assert "\nTrainings ran on: gram cpu, 2 threads; stylesdf cpu, 1 threads.\n" in text
+    lines = text.splitlines()
+    at = lines.index("Trainings ran on: gram cpu, 2 threads; stylesdf cpu, 1 threads.")
+    assert lines[0] == "# The zoo on one protocol" and lines[at - 1] == "" and lines[at - 2].startswith("Rows sorted")
+    assert header(zoo.ZooSettings(models=[], out=tmp_path, minutes=0.5, steps=None)).startswith(
+        "Device `cuda`, data `synthetic:heads`, protocol `small`, training budget 0.5 min per model;")
 
 
 # ---- the whole run with every child replaced: the records --json gets, and the command zoo.md shows
@@ -489,6 +493,12 @@ def test_finished_training_refuses_what_would_mislead_and_reuses_the_rest(tmp_pa
     with pytest.raises(UserError, match=f"^{there} was trained with --device cpu, not cuda; use another "
                                         f"ZOO3D_ZOO_OUT or remove {at} and gram.json.$"):
         zoo.finished_training("gram", run_dir, s, "cuda")
+    path.write_text(json.dumps({**record, "settings": {"minutes": 10, "steps": 4, "set": []}}))
+    with pytest.raises(UserError, match=f"^{there} was trained under other settings: ZOO3D_ZOO_MINUTES 10 min there, "
+                                        "30 min now; ZOO3D_ZOO_STEPS 4 there, no cap now; set them back, use another "
+                                        f"ZOO3D_ZOO_OUT, or remove {at} and gram.json.$"):
+        zoo.finished_training("gram", run_dir, s)
+    path.write_text(json.dumps({**record, "device": "cpu"}))
     (run_dir / "config.yaml").unlink()
     with pytest.raises(UserError, match=f"^{there} records a training of gram, but {at} holds no run; "
                                         f"remove gram.json to train gram again.$"):
@@ -502,6 +512,8 @@ def test_the_settings_a_record_differs_in_are_each_named_in_their_variables_word
     assert zoo._settings_differ({"minutes": 0, "steps": 4, "set": ["a=1", "b=2"]}, wanted) == [
         "ZOO3D_ZOO_MINUTES no budget there, 30 min now", "ZOO3D_ZOO_STEPS 4 there, no cap now",
         "ZOO3D_ZOO_SET 'a=1; b=2' there, none now"]
+    assert zoo._settings_differ({"minutes": 0.5, "steps": None, "set": []}, {"minutes": 0, "steps": 1, "set": []}) == [
+        "ZOO3D_ZOO_MINUTES 0.5 min there, no budget now", "ZOO3D_ZOO_STEPS no cap there, 1 now"]
     assert zoo._settings_differ({"minutes": 2.5, "steps": None}, {"minutes": 0, "steps": 1, "set": ["c=3"]}) == [
         "ZOO3D_ZOO_MINUTES 2.5 min there, no budget now", "ZOO3D_ZOO_STEPS no cap there, 1 now",
         "ZOO3D_ZOO_SET none there, 'c=3' now"]
@@ -542,6 +554,13 @@ def test_the_refusals_before_training_are_whole_sentences(tmp_path, monkeypatch)
     missing = tmp_path / "nowhere.pt"
     with pytest.raises(UserError, match=f"'{re.escape(str(missing))}' does not exist"):
         zoo.settings_from_env(False, {"ZOO3D_ZOO_METRICS": "epi,fid", "ZOO3D_INCEPTION": str(missing)})
+
+
+def test_the_instance_count_is_given_once_to_the_comparison():
+    from zoo3d.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="--instances 3 and --set 'instances=2' both set the instances; give it once"):
+        zoo.settings_from_env(False, {"ZOO3D_ZOO_INSTANCES": "3", "ZOO3D_ZOO_COMPARE_SET": "instances=2"})
 
 
 def test_a_set_items_model_is_what_comes_before_its_first_colon():
