@@ -71,6 +71,9 @@ DESELECT.update({
     "zoo3d/cli/importing.py": ["tests/test_import_cli.py::"
                                "test_a_release_config_the_constructors_refuse_is_one_config_sentence"],
 })
+_REAL_ZOO_TRAININGS = [f"tests/test_bench_zoo.py::{name}" for name in (  # zoo3d train processes, 4-25 s a run
+    "test_the_budget_stops_training_with_a_checkpoint", "test_zoo_set_reaches_the_training_of_the_models_it_names")]
+DESELECT.update({"zoo3d/benchmarks/zoo.py": _REAL_ZOO_TRAININGS, "zoo3d/cli/bench.py": _REAL_ZOO_TRAININGS})
 _GROUP_HELP = "tests/test_faults_cli.py::test_a_group_without_a_command_prints_its_help_as_help_not_as_an_error"
 DESELECT.update({"zoo3d/cli/train.py": DESELECT["zoo3d/runs.py"], "zoo3d/launch.py": DESELECT["zoo3d/runs.py"],
                  **{f"zoo3d/cli/{name}.py": [_GROUP_HELP] for name in ("main", "compare", "data", "invert")}})
@@ -371,6 +374,9 @@ TARGETS: dict[str, list[str]] = {
                                "tests/test_cli_import_command.py"],
     "zoo3d/benchmarks/source.py": ["tests/test_source_digest.py", "tests/test_bench_peers.py",
                                    "tests/test_bench_source_digest.py"],
+    "zoo3d/benchmarks/zoo.py": ["tests/test_bench_zoo.py", "tests/test_bench_zoo_standins.py"],
+    "zoo3d/cli/bench.py": ["tests/test_bench_cli.py", "tests/test_bench_zoo.py", "tests/test_bench_peers.py",
+                           "tests/test_bench_cli_records.py"],
     "zoo3d/cli/tables.py": ["tests/test_cli_tables.py", "tests/test_eval_compare.py", "tests/test_faults_plugins.py",
                             "tests/test_bench_cli.py", "tests/test_cli_tables_layout.py",
                             "tests/test_cli_plugins_listing.py", "tests/test_cli_compare_options.py"],
