@@ -51,6 +51,20 @@ def use_run(run, monkeypatch, tmp_path):
     monkeypatch.chdir(tmp_path)
 
 
+@pytest.fixture
+def toy(run, monkeypatch, tmp_path, single_thread):
+    """The working folder of a test of the module's toy ``run`` (each module defines its own ``run`` fixture)."""
+    use_run(run, monkeypatch, tmp_path)
+    return tmp_path
+
+
+def generator(run, ema: bool = True):
+    """The run's generator on the CPU, its EMA copy unless ``ema`` is False."""
+    from zoo3d.runs import load_model
+
+    return load_model(str(run), device="cpu", ema=ema).generator
+
+
 def latent(seed: int, z_dim: int) -> torch.Tensor:
     return torch.randn(1, z_dim, generator=torch.Generator().manual_seed(seed))
 

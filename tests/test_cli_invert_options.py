@@ -14,22 +14,16 @@ from torch import nn
 
 import toy_model
 from conftest import run_in_process as zoo3d
-from toy_model import REAL_COLOUR, one_thread, render_spheres, use_toy
+from test_invert_cli import toy_image  # noqa: F401 (a fixture)
 from zoo3d.cameras import Camera
 from zoo3d.core.inverter import InversionResult
-from zoo3d.imageio import save_image
 
 
 @pytest.fixture
-def sphere(monkeypatch, tmp_path):
-    use_toy(monkeypatch, tmp_path / "runs")
+def sphere(toy_image, monkeypatch, tmp_path):
+    """test_invert_cli's sphere image and toy plugin, run from the folder that holds the image."""
     monkeypatch.chdir(tmp_path)
-    cam = Camera.from_angles(0.1, 0.0, 1.0, 12.0)
-    image = render_spheres(torch.tensor([REAL_COLOUR]), torch.tensor([0.07]), cam, (16, 16)).rgb[0]
-    path = tmp_path / "sphere.png"
-    save_image(image, path)
-    with one_thread():
-        yield path
+    return toy_image
 
 
 @pytest.fixture

@@ -10,8 +10,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from cli_toy import (FOV, PITCH_MEAN, RADIUS, YAW_MEAN, animation_frames, depth_bytes, read_rgb, render_bytes, train_toy_run,
-                     use_run, zoo3d)
+from cli_toy import (FOV, PITCH_MEAN, RADIUS, YAW_MEAN, animation_frames, depth_bytes, generator, read_rgb,
+                     render_bytes, toy, train_toy_run, zoo3d)  # noqa: F401 (toy: a fixture)
 from conftest import one_line_error
 from zoo3d.cli.render import _depth_path
 
@@ -19,18 +19,6 @@ from zoo3d.cli.render import _depth_path
 @pytest.fixture(scope="module")
 def run(tmp_path_factory):
     return train_toy_run(tmp_path_factory, "render_cli")
-
-
-@pytest.fixture
-def toy(run, monkeypatch, tmp_path, single_thread):
-    use_run(run, monkeypatch, tmp_path)
-    return tmp_path
-
-
-def _gen(run, ema=True):
-    from zoo3d.runs import load_model
-
-    return load_model(str(run), device="cpu", ema=ema).generator
 
 
 def _orbit(n, yaw_amp, pitch_amp):
@@ -55,7 +43,7 @@ def test_the_defaults_are_a_60_frame_orbit_of_seed_0_at_psi_0_7_and_24_fps(run, 
     frames, durations = animation_frames(toy / "t.png")
     assert len(frames) == 60 and durations == _apng_durations(60, 24)
     yaws, pitches = _orbit(60, 0.4, 0.15)
-    gen = _gen(run)
+    gen = generator(run)
     assert _close(frames, render_bytes(gen, 0, yaws, pitches, 0.7)) <= 1.0
     # teeth: psi 1, another seed, an orbit around (0, 0) each draw other frames
     assert _close(frames, render_bytes(gen, 0, yaws, pitches, 1.0)) > 3
@@ -70,7 +58,7 @@ def test_an_orbit_takes_its_amplitudes_seed_psi_size_and_fps(run, toy, capsys):
     frames, durations = animation_frames(toy / "o.webp")
     assert frames[0].shape == (12, 12, 3) and durations == _apng_durations(5, 7)
     yaws, pitches = _orbit(5, 0.5, 0.25)
-    assert _close(frames, render_bytes(_gen(run), 6, yaws, pitches, 0.4, resolution=12)) <= 1.0
+    assert _close(frames, render_bytes(generator(run), 6, yaws, pitches, 0.4, resolution=12)) <= 1.0
 
 
 def test_a_yaw_sweep_spans_the_yaw_range_around_the_mean_view_at_the_centre_pitch(run, toy, capsys):
@@ -79,7 +67,7 @@ def test_a_yaw_sweep_spans_the_yaw_range_around_the_mean_view_at_the_centre_pitc
     assert capsys.readouterr().out == "Wrote 4 frames of seed 3 (yaw-sweep) to frames.\n"
     frames = [read_rgb(toy / "frames" / f"frame_{k:04d}.png") for k in range(4)]
     yaws = [YAW_MEAN - 0.3 + 0.6 * k / 3 for k in range(4)]
-    assert _close(frames, render_bytes(_gen(run), 3, yaws, [PITCH_MEAN] * 4, 0.7)) <= 1.0
+    assert _close(frames, render_bytes(generator(run), 3, yaws, [PITCH_MEAN] * 4, 0.7)) <= 1.0
 
 
 def test_gif_frames_last_whole_hundredths_that_keep_the_fps(run, toy, capsys):
@@ -93,7 +81,7 @@ def test_depth_side_puts_the_depth_beside_each_frame_over_one_range(run, toy, ca
     assert capsys.readouterr().out == "Wrote 3 frames of seed 2 (orbit) to s.png.\n"
     frames, _ = animation_frames(toy / "s.png")
     yaws, pitches = _orbit(3, 0.4, 0.15)
-    rgb, depth = render_bytes(_gen(run), 2, yaws, pitches, 0.7, depth=True)
+    rgb, depth = render_bytes(generator(run), 2, yaws, pitches, 0.7, depth=True)
     drawn = depth_bytes(depth)
     assert frames[0].shape == (16, 32, 3)
     assert _close([f[:, :16] for f in frames], rgb) <= 1.0
@@ -105,7 +93,7 @@ def test_depth_separate_writes_out_depth_beside_the_colour(run, toy, capsys):
                  "--out", "a.png") == 0
     assert capsys.readouterr().out == "Wrote 3 frames of seed 0 (yaw-sweep) to a.png, a_depth.png.\n"
     yaws = [YAW_MEAN - 0.4, YAW_MEAN, YAW_MEAN + 0.4]
-    rgb, depth = render_bytes(_gen(run), 0, yaws, [PITCH_MEAN] * 3, 0.7, depth=True)
+    rgb, depth = render_bytes(generator(run), 0, yaws, [PITCH_MEAN] * 3, 0.7, depth=True)
     colour, durations = animation_frames(toy / "a.png")
     assert _close(colour, rgb) <= 1.0 and colour[0].shape == (16, 16, 3)
     depths, depth_durations = animation_frames(toy / "a_depth.png")
@@ -119,8 +107,8 @@ def test_no_ema_renders_the_raw_generator(run, toy, capsys):
     assert zoo3d("render", run, "--frames", "2", "--no-ema", "--out", "r.png") == 0
     frames, _ = animation_frames(toy / "r.png")
     yaws, pitches = _orbit(2, 0.4, 0.15)
-    assert _close(frames, render_bytes(_gen(run, ema=False), 0, yaws, pitches, 0.7)) <= 1.0
-    assert _close(frames, render_bytes(_gen(run), 0, yaws, pitches, 0.7)) > 1.0
+    assert _close(frames, render_bytes(generator(run, ema=False), 0, yaws, pitches, 0.7)) <= 1.0
+    assert _close(frames, render_bytes(generator(run), 0, yaws, pitches, 0.7)) > 1.0
 
 
 @pytest.mark.parametrize("out, depth", [

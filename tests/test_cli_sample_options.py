@@ -7,8 +7,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from cli_toy import (PITCH_MEAN, YAW_MEAN, depth_bytes, read_rgb, render_bytes, tile, train_toy_run, use_run,
-                     zoo3d)
+from cli_toy import (PITCH_MEAN, YAW_MEAN, depth_bytes, generator, read_rgb, render_bytes, tile, toy,  # noqa: F401
+                     train_toy_run, zoo3d)
 from conftest import one_line_error
 from zoo3d.cli.sample import parse_seeds
 from zoo3d.config import MAX_SEED
@@ -20,24 +20,12 @@ def run(tmp_path_factory):
     return train_toy_run(tmp_path_factory, "sample_cli")
 
 
-@pytest.fixture
-def toy(run, monkeypatch, tmp_path, single_thread):
-    use_run(run, monkeypatch, tmp_path)
-    return tmp_path
-
-
-def _gen(run, ema=True):
-    from zoo3d.runs import load_model
-
-    return load_model(str(run), device="cpu", ema=ema).generator
-
-
 def test_the_defaults_are_seeds_0_to_15_in_a_square_at_psi_0_7_from_the_priors_mean_view(run, toy, capsys):
     assert zoo3d("sample", run, "--out", "grid.png") == 0
     assert capsys.readouterr().out == "Wrote 16 seeds x 1 views to grid.png.\n"
     grid = read_rgb(toy / "grid.png")
     assert grid.shape == (4 * 18 + 2, 4 * 18 + 2, 3)
-    gen = _gen(run)
+    gen = generator(run)
     for seed in range(16):
         want = render_bytes(gen, seed, [YAW_MEAN], [PITCH_MEAN], 0.7)[0]
         assert np.abs(tile(grid, seed // 4, seed % 4, 16, 16) - want).max() <= 1.0, seed
@@ -55,7 +43,7 @@ def test_seeds_yaws_pitch_psi_and_resolution_choose_each_tile(run, toy, capsys):
     assert capsys.readouterr().out == "Wrote 3 seeds x 2 views to g.png.\n"
     grid = read_rgb(toy / "g.png")
     assert grid.shape == (2 * 14 + 2, 3 * 14 + 2, 3)  # a row per --yaw, a column per seed
-    gen = _gen(run)
+    gen = generator(run)
     for r, yaw in enumerate((-0.3, 0.25)):
         for c, seed in enumerate((4, 5, 9)):
             want = render_bytes(gen, seed, [yaw], [0.05], 0.5, resolution=12)[0]
@@ -67,7 +55,7 @@ def test_depth_adds_a_row_under_each_row_drawn_over_one_range(run, toy, capsys):
     assert capsys.readouterr().out == "Wrote 2 seeds x 2 views to d.png.\n"
     grid = read_rgb(toy / "d.png")
     assert grid.shape == (4 * 18 + 2, 2 * 18 + 2, 3)
-    gen = _gen(run)
+    gen = generator(run)
     rgbs, depths = {}, []
     for r, yaw in enumerate((0.3, -0.3)):
         for c, seed in enumerate((1, 2)):
@@ -88,8 +76,8 @@ def test_depth_without_a_yaw_puts_the_seeds_in_one_row(run, toy, capsys):
 def test_no_ema_draws_the_raw_generator(run, toy, capsys):
     assert zoo3d("sample", run, "--seeds", "3", "--no-ema", "--out", "raw.png") == 0
     got = tile(read_rgb(toy / "raw.png"), 0, 0, 16, 16)
-    raw = render_bytes(_gen(run, ema=False), 3, [YAW_MEAN], [PITCH_MEAN], 0.7)[0]
-    ema = render_bytes(_gen(run), 3, [YAW_MEAN], [PITCH_MEAN], 0.7)[0]
+    raw = render_bytes(generator(run, ema=False), 3, [YAW_MEAN], [PITCH_MEAN], 0.7)[0]
+    ema = render_bytes(generator(run), 3, [YAW_MEAN], [PITCH_MEAN], 0.7)[0]
     assert np.abs(got - raw).max() <= 1.0 and np.abs(raw - ema).max() > 1.0
 
 
@@ -136,7 +124,7 @@ def test_values_that_cannot_render_are_refused_naming_the_option(toy, capsys, ar
 
 
 def test_psi_takes_both_ends_of_its_range(run, toy, capsys):
-    gen = _gen(run)
+    gen = generator(run)
     for psi in ("0", "1"):
         assert zoo3d("sample", run, "--seeds", "5", "--psi", psi, "--out", f"p{psi}.png") == 0
         want = render_bytes(gen, 5, [YAW_MEAN], [PITCH_MEAN], float(psi))[0]

@@ -13,18 +13,10 @@ import re
 
 import pytest
 
-from toy_model import one_thread, use_toy
+from test_faults_runs import toy  # noqa: F401 (a fixture: the toy plugin, runs under tmp_path, one thread)
 from zoo3d.errors import UserError
 from zoo3d.launch import RunPlan, plan_run, train_model
 from zoo3d.train.checkpoint import read_metadata
-
-
-@pytest.fixture
-def toy(monkeypatch, tmp_path):
-    use_toy(monkeypatch, tmp_path / "runs")
-    monkeypatch.chdir(tmp_path)
-    with one_thread():
-        yield tmp_path
 
 
 def _nothing_written(root):
