@@ -292,7 +292,11 @@ def agent(monkeypatch):
 
     monkeypatch.setattr(torchrun, "parse_args", lambda argv: list(argv))
     monkeypatch.setattr(torchrun, "run", run)
-    monkeypatch.delenv(PLUGIN_NOTES_SAID, raising=False)
+    # the launcher sets both in this process: each is set here first so that monkeypatch restores it afterwards
+    # (a delenv of an absent variable records nothing to undo)
+    for name in (PLUGIN_NOTES_SAID, "OMP_NUM_THREADS"):
+        monkeypatch.setenv(name, "")
+        monkeypatch.delenv(name)
     return seen
 
 
