@@ -26,8 +26,9 @@ def print_fitting_table(console, columns: list[str], rows: list[list[str]], titl
     if Measurement.get(console, unbounded, table).maximum <= console.width:
         console.print(table)
         return
-    if prose and _narrowest_width(columns, rows, prose) <= console.width:
-        for column, width in zip(table.columns, _fitted_widths(columns, rows, prose, console.width)):
+    ranges = _width_ranges(columns, rows, prose) if prose else []
+    if prose and _table_width(ranges) <= console.width:
+        for column, width in zip(table.columns, _fitted_widths(ranges, columns, prose, console.width)):
             column.width = width
         console.print(table)
         return
@@ -45,18 +46,23 @@ def _narrowest_width(columns: list[str], rows: list[list[str]], prose: tuple[str
     """Console columns the table needs when only its ``prose`` columns wrap: the others at their widest
     cell, each prose column at its longest word (at least ``MIN_PROSE_WIDTH`` or its widest cell), plus
     rich's borders and one space of padding on either side of every cell."""
-    return 1 + sum(narrowest + 3 for narrowest, _ in _width_ranges(columns, rows, prose))  # the left border,
-    # then each column's padding and the border after it
+    return _table_width(_width_ranges(columns, rows, prose))
 
 
-def _fitted_widths(columns: list[str], rows: list[list[str]], prose: tuple[str, ...], width: int) -> list[int]:
+def _table_width(ranges: list[tuple[int, int]]) -> int:
+    """Console columns a table takes with each column at the narrowest of its (narrowest, widest) ``ranges``: the
+    left border, then each column's padding and the border after it."""
+    return 1 + sum(narrowest + 3 for narrowest, _ in ranges)
+
+
+def _fitted_widths(ranges: list[tuple[int, int]], columns: list[str], prose: tuple[str, ...],
+                   width: int) -> list[int]:
     """Each column's width in a table ``width`` console columns wide that is wider unwrapped: every column at its
     narrowest, then the spare columns handed to the prose columns one at a time, each up to its widest cell.
     Left to itself rich narrows the widest wrapping columns evenly, which splits a long word (a path in an error)
     of a narrower prose column even where the table fits with every word whole."""
-    ranges = _width_ranges(columns, rows, prose)
     widths = [narrowest for narrowest, _ in ranges]
-    spare = width - _narrowest_width(columns, rows, prose)
+    spare = width - _table_width(ranges)
     growing = [i for i, name in enumerate(columns) if name in prose]
     while spare > 0 and growing:
         growing = [i for i in growing if widths[i] < ranges[i][1]]
