@@ -38,13 +38,22 @@ GRAM_GLUE_TESTS = ["tests/test_gram_model.py", "tests/test_parity_gram.py", "tes
 
 CLI_TESTS = ["tests/test_cli_sample_render.py", "tests/test_faults_cli.py"]
 
+_LOCK_PROCESSES = [  # each starts a Python process that holds a run's lock
+    "tests/test_faults_runs.py::test_a_run_folder_is_locked_while_its_process_lives_and_free_once_it_is_killed",
+    "tests/test_faults_runs.py::test_a_second_run_into_a_folder_a_run_is_writing_is_told_it_is_in_use_not_to_resume",
+]
+_GROUP_HELP = "tests/test_faults_cli.py::test_a_group_without_a_command_prints_its_help_as_help_not_as_an_error"
+_REAL_ZOO_TRAININGS = [f"tests/test_bench_zoo.py::{name}" for name in (  # zoo3d train processes, 4-25 s a run
+    "test_the_budget_stops_training_with_a_checkpoint", "test_zoo_set_reaches_the_training_of_the_models_it_names")]
+
 #: module -> tests of its files that cannot run under mutmut: a test that starts another Python process which
-#: imports the mutated module outside mutmut's run fails mutmut's first pass, and the module then scores 0 of 0.
+#: imports the mutated module outside mutmut's run fails mutmut's first pass, and the module then scores 0 of 0;
+#: so do tests that need what the layout does not copy, and the slowest.
 DESELECT: dict[str, list[str]] = {
-    "zoo3d/runs.py": [
-        "tests/test_faults_runs.py::test_a_run_folder_is_locked_while_its_process_lives_and_free_once_it_is_killed",
-        "tests/test_faults_runs.py::test_a_second_run_into_a_folder_a_run_is_writing_is_told_it_is_in_use_not_to_resume",
-    ],
+    "zoo3d/runs.py": _LOCK_PROCESSES,
+    "zoo3d/launch.py": _LOCK_PROCESSES,
+    "zoo3d/cli/train.py": _LOCK_PROCESSES,
+    **{f"zoo3d/cli/{name}.py": [_GROUP_HELP] for name in ("main", "compare", "data", "invert")},
     # an exact sentence naming the failing import's place: under mutmut its trampoline frame is that place
     "zoo3d/specs.py": ["tests/test_plugins_loading.py::"
                        "test_check_factories_imports_each_factory_and_gives_one_row_each_in_kind_then_name_order"],
@@ -59,8 +68,7 @@ DESELECT: dict[str, list[str]] = {
         "test_every_config_key_the_docs_name_is_a_key_of_some_model",
         "test_training_md_lists_every_metadata_key_a_checkpoint_holds",
         "test_data_md_lists_every_option_of_synthetic_heads")],
-}
-DESELECT.update({
+    # the real two-stage demo, ~40 s a run
     "zoo3d/cli/demo.py": ["tests/test_demo.py::test_demo_trains_both_stages_and_prints_where_the_images_are"],
     # benchmarks/gpu_check.py is not laid out
     "zoo3d/benchmarks/source.py": [f"tests/test_source_digest.py::{name}" for name in (
@@ -70,13 +78,9 @@ DESELECT.update({
     # its temporary plugin's presets are not found in the layout
     "zoo3d/cli/importing.py": ["tests/test_import_cli.py::"
                                "test_a_release_config_the_constructors_refuse_is_one_config_sentence"],
-})
-_REAL_ZOO_TRAININGS = [f"tests/test_bench_zoo.py::{name}" for name in (  # zoo3d train processes, 4-25 s a run
-    "test_the_budget_stops_training_with_a_checkpoint", "test_zoo_set_reaches_the_training_of_the_models_it_names")]
-DESELECT.update({"zoo3d/benchmarks/zoo.py": _REAL_ZOO_TRAININGS, "zoo3d/cli/bench.py": _REAL_ZOO_TRAININGS})
-_GROUP_HELP = "tests/test_faults_cli.py::test_a_group_without_a_command_prints_its_help_as_help_not_as_an_error"
-DESELECT.update({"zoo3d/cli/train.py": DESELECT["zoo3d/runs.py"], "zoo3d/launch.py": DESELECT["zoo3d/runs.py"],
-                 **{f"zoo3d/cli/{name}.py": [_GROUP_HELP] for name in ("main", "compare", "data", "invert")}})
+    "zoo3d/benchmarks/zoo.py": _REAL_ZOO_TRAININGS,
+    "zoo3d/cli/bench.py": _REAL_ZOO_TRAININGS,
+}
 
 #: module -> the test files that exercise it (mutmut narrows them further, per mutated function).
 TARGETS: dict[str, list[str]] = {
