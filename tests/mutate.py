@@ -38,6 +38,10 @@ GRAM_GLUE_TESTS = ["tests/test_gram_model.py", "tests/test_parity_gram.py", "tes
 
 CLI_TESTS = ["tests/test_cli_sample_render.py", "tests/test_faults_cli.py"]
 
+#: the fast config files the plugins' config classes are scored with (the models' training files take seconds a mutant)
+PLUGIN_CONFIG_TESTS = ["tests/test_config.py", "tests/test_config_stages.py", "tests/test_config_yaml_files.py",
+                       "tests/test_config_error_sentences.py", "tests/test_config_overrides.py"]
+
 _LOCK_PROCESSES = [  # each starts a Python process that holds a run's lock
     "tests/test_faults_runs.py::test_a_run_folder_is_locked_while_its_process_lives_and_free_once_it_is_killed",
     "tests/test_faults_runs.py::test_a_second_run_into_a_folder_a_run_is_writing_is_told_it_is_in_use_not_to_resume",
@@ -384,6 +388,26 @@ TARGETS: dict[str, list[str]] = {
     "zoo3d/cli/tables.py": ["tests/test_cli_tables.py", "tests/test_eval_compare.py", "tests/test_faults_plugins.py",
                             "tests/test_bench_cli.py", "tests/test_cli_tables_layout.py",
                             "tests/test_cli_plugins_listing.py", "tests/test_cli_compare_options.py"],
+    # the plugins' config classes: their recipes against the authors' training configs, stored configs upgraded
+    "plugins/zoo3d_gram/config.py": PLUGIN_CONFIG_TESTS + [
+        "tests/test_gram_config.py", "tests/test_gram_hd_config.py", "tests/test_gram_inverter_config.py",
+        "tests/test_train_keys.py", "tests/test_legacy_runs.py", "tests/test_gram_model.py",
+        "tests/test_gram_config_recipes.py"],
+    "plugins/zoo3d_gram_hd/config.py": PLUGIN_CONFIG_TESTS + [
+        "tests/test_gram_config.py", "tests/test_gram_hd_config.py", "tests/test_gram_inverter_config.py",
+        "tests/test_train_keys.py", "tests/test_legacy_runs.py", "tests/test_gram_model.py",
+        "tests/test_gram_hd_config_recipes.py"],
+    "plugins/zoo3d_pigan/config.py": PLUGIN_CONFIG_TESTS + [
+        "tests/test_train_keys.py", "tests/test_legacy_runs.py", "tests/test_pigan_model.py",
+        "tests/test_pigan_import.py", "tests/test_pigan_upstream_checks.py", "tests/test_pigan_config_curricula.py"],
+    "plugins/zoo3d_gram_inverter/config.py": PLUGIN_CONFIG_TESTS + [
+        "tests/test_train_keys.py", "tests/test_legacy_runs.py", "tests/test_gram_inverter_config.py",
+        "tests/test_gram_inverter_model.py", "tests/test_gram_inverter_config_recipe.py"],
+    "plugins/zoo3d_triplane/config.py": PLUGIN_CONFIG_TESTS + [
+        "tests/test_triplane_config.py", "tests/test_triplane_upstream_settings.py",
+        "tests/test_triplane_paper_recipes.py"],
+    "plugins/zoo3d_stylesdf/config.py": PLUGIN_CONFIG_TESTS + [
+        "tests/test_stylesdf_config.py", "tests/test_stylesdf_paper_recipes.py"],
 }
 
 COPIED = ["tests", "examples"]  # presets and model cards travel inside the plugin packages
