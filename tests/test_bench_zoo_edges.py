@@ -1,0 +1,120 @@
+"""``zoo3d bench zoo`` at its edges: a preset whose name holds ``=``, a checkpoint that does not name its stage, the
+threads each part of a split comparison gets, and the table's line for trainings recorded before device and threads
+were kept.
+
+docs/zoo.md: ``ZOO3D_ZOO_PRESETS`` is ``MODEL=PRESET,...`` (the model is what comes before the first ``=``); each
+training record holds "preset, data, how it ended, seconds, steps, stage, device, threads"; with
+``ZOO3D_ZOO_JOBS=N`` "each child process gets ``OMP_NUM_THREADS`` = cores / N ... unless you set it", the
+comparison's parts included; trainings that ran with another thread count are listed per model in ``zoo.md``.
+The child processes are the stand-ins of test_bench_zoo_standins.py.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from test_bench_zoo_standins import (IMAGES, RESULT, TRAINED, _no_zoo_environment, _part,  # noqa: F401 (fixtures)
+                                     stand_in_trainer)
+from zoo3d.benchmarks import zoo
+from zoo3d.errors import UserError
+from zoo3d.plugins import get_model_spec
+
+
+# ---- a preset name with "="
+
+
+@pytest.fixture
+def pigan_presets(tmp_path, monkeypatch):
+    """pi-GAN's presets plus ``res=32.yaml`` (the tiny preset under a name with an equals sign)."""
+    spec = get_model_spec("pigan")
+    presets = tmp_path / "presets"
+    shutil.copytree(spec.presets_dir, presets)
+    shutil.copy(presets / "tiny.yaml", presets / "res=32.yaml")
+    monkeypatch.setattr(spec, "presets_dir", presets)
+    return presets
+
+
+def test_a_preset_name_may_hold_an_equals_sign_after_the_models(pigan_presets, tmp_path, stand_in_trainer):
+    s = zoo.settings_from_env(False, {"ZOO3D_ZOO_MODELS": "gram,pigan", "ZOO3D_ZOO_PRESETS": "pigan = res=32"})
+    assert s.presets == {"pigan": "res=32"} and (s.preset("pigan"), s.preset("gram")) == ("res=32", "tiny")
+    s.minutes, s.steps, s.out = 0, 2, tmp_path
+    got = zoo.train_for_budget("pigan", tmp_path / "runs" / "pigan", s, "cpu")
+    argv = stand_in_trainer.argv
+    assert argv[argv.index("--preset") + 1] == "res=32" and got["preset"] == "res=32"
+    with pytest.raises(UserError, match=r"^ZOO3D_ZOO_PRESETS: model 'pigan' has no preset 'res=64'; its presets "
+                                        r"are carla, cats, celeba, res=32, tiny.$"):
+        zoo.settings_from_env(False, {"ZOO3D_ZOO_MODELS": "pigan", "ZOO3D_ZOO_PRESETS": "pigan=res=64"})
+
+
+# ---- a checkpoint without "zoo3d.stage"
+
+
+def test_a_checkpoint_that_names_no_stage_gives_a_record_with_an_empty_stage(tmp_path, stand_in_trainer, monkeypatch):
+    import zoo3d.train.checkpoint
+
+    monkeypatch.setattr(zoo3d.train.checkpoint, "read_metadata",  # the stand-in's metadata less the stage
+                        lambda path: {k: v for k, v in json.loads(Path(path).read_text()).items()
+                                      if k != "zoo3d.stage"})
+    s = zoo.ZooSettings(models=["pigan"], out=tmp_path, minutes=0, steps=2)
+    got = zoo.train_for_budget("pigan", tmp_path / "runs" / "pigan", s, "cpu")
+    assert got["stage"] == "" and got["step"] == 7 and got["ended"] == "finished"
+    assert json.loads((tmp_path / "runs" / "pigan.json").read_text())["stage"] == ""  # written, not left out
+
+
+# ---- the threads of a split comparison's parts
+
+
+@pytest.fixture
+def compare_envs(monkeypatch):
+    """``zoo3d compare`` stood in for: (its --json stem, OMP_NUM_THREADS of its environment) for each part."""
+    seen = []
+
+    def run(cmd, what, env=None):
+        stem = Path(cmd[cmd.index("--json") + 1]).stem
+        seen.append((stem, "inherited" if env is None else env.get("OMP_NUM_THREADS", "unset")))
+        names = cmd[cmd.index("--models") + 1].split(",")
+        Path(cmd[cmd.index("--json") + 1]).write_text(json.dumps(_part(names, {"name": "small"})))
+
+    monkeypatch.setattr(zoo, "_run", run)
+    monkeypatch.setattr(zoo, "controls", lambda: ["oracle", "oracle_inconsistent"])
+    monkeypatch.setattr(zoo, "usable_cores", lambda: 4)
+    return seen
+
+
+@pytest.mark.parametrize("jobs, threads", [(2, "2"), (3, "1"), (4, "1")])
+def test_each_part_of_a_split_comparison_gets_its_share_of_the_cores(tmp_path, compare_envs, jobs, threads):
+    runs = {m: tmp_path / "runs" / m for m in ("gram", "gram_hd", "pigan")}
+    zoo.compare_all(runs, zoo.ZooSettings(models=list(runs), out=tmp_path, metrics=["epi"], jobs=jobs), "cpu")
+    assert sorted(compare_envs) == [(f"compare-part{i}", threads) for i in range(jobs)]  # 4 cores // jobs, at least 1
+
+
+def test_a_users_thread_count_reaches_every_part_and_one_job_leaves_it_to_openmp(tmp_path, compare_envs,
+                                                                                 monkeypatch):
+    runs = {m: tmp_path / "runs" / m for m in ("gram", "pigan")}
+    monkeypatch.setenv("OMP_NUM_THREADS", "3")
+    zoo.compare_all(runs, zoo.ZooSettings(models=list(runs), out=tmp_path, metrics=["epi"], jobs=2), "cpu")
+    assert sorted(compare_envs) == [("compare-part0", "3"), ("compare-part1", "3")]
+    monkeypatch.delenv("OMP_NUM_THREADS")
+    compare_envs.clear()
+    zoo.compare_all(runs, zoo.ZooSettings(models=list(runs), out=tmp_path, metrics=["epi"], jobs=1), "cpu")
+    assert compare_envs == [("compare", "unset")]
+
+
+# ---- records from before device and threads were kept
+
+
+def test_a_record_without_device_or_threads_is_listed_with_question_marks(tmp_path):
+    old = {k: v for k, v in TRAINED["stylesdf"].items() if k not in ("device", "threads")}
+    text = zoo.zoo_table(RESULT, {**TRAINED, "stylesdf": old}, IMAGES, zoo.ZooSettings(models=[], out=tmp_path),
+                         60.0, "cpu", "c")
+    assert "Trainings ran on: gram cpu, 2 threads; stylesdf ?, ? threads." in text.splitlines()
+    no_threads = {k: v for k, v in TRAINED["stylesdf"].items() if k != "threads"}
+    text = zoo.zoo_table(RESULT, {**TRAINED, "stylesdf": no_threads}, IMAGES,
+                         zoo.ZooSettings(models=[], out=tmp_path), 60.0, "cpu", "c")
+    assert "Trainings ran on: gram cpu, 2 threads; stylesdf cpu, ? threads." in text.splitlines()
+    # the row itself is the record's as ever
+    assert "| stylesdf | no (2D upsampler) | ffhq1024 | 13000 | 17.9 | - | 63.1 (1) | n/a |" in text.splitlines()
