@@ -12,7 +12,9 @@ The child processes are the stand-ins of test_bench_zoo_standins.py.
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import threading
 from pathlib import Path
 
 import pytest
@@ -75,7 +77,8 @@ def compare_envs(monkeypatch):
 
     def run(cmd, what, env=None):
         stem = Path(cmd[cmd.index("--json") + 1]).stem
-        seen.append((stem, "inherited" if env is None else env.get("OMP_NUM_THREADS", "unset")))
+        env = os.environ if env is None else env  # None: the child inherits this process's, as subprocess does
+        seen.append((stem, env.get("OMP_NUM_THREADS", "unset")))
         names = cmd[cmd.index("--models") + 1].split(",")
         Path(cmd[cmd.index("--json") + 1]).write_text(json.dumps(_part(names, {"name": "small"})))
 
@@ -92,6 +95,13 @@ def test_each_part_of_a_split_comparison_gets_its_share_of_the_cores(tmp_path, c
     assert sorted(compare_envs) == [(f"compare-part{i}", threads) for i in range(jobs)]  # 4 cores // jobs, at least 1
 
 
+def test_a_comparison_left_in_one_part_still_gets_the_share_of_its_jobs(tmp_path, compare_envs, monkeypatch):
+    monkeypatch.setattr(zoo, "controls", lambda: [])  # one model and no controls: one part, however many jobs
+    runs = {"gram": tmp_path / "runs" / "gram"}
+    zoo.compare_all(runs, zoo.ZooSettings(models=["gram"], out=tmp_path, metrics=["epi"], jobs=2), "cpu")
+    assert compare_envs == [("compare", "2")]
+
+
 def test_a_users_thread_count_reaches_every_part_and_one_job_leaves_it_to_openmp(tmp_path, compare_envs,
                                                                                  monkeypatch):
     runs = {m: tmp_path / "runs" / m for m in ("gram", "pigan")}
@@ -102,6 +112,60 @@ def test_a_users_thread_count_reaches_every_part_and_one_job_leaves_it_to_openmp
     compare_envs.clear()
     zoo.compare_all(runs, zoo.ZooSettings(models=list(runs), out=tmp_path, metrics=["epi"], jobs=1), "cpu")
     assert compare_envs == [("compare", "unset")]
+
+
+# ---- the whole run with two jobs, and with no setting at all
+
+
+def _stand_in_children(monkeypatch, train):
+    """Every child process of ``zoo.run`` stood in for: ``train`` for the trainings, and for the sample and compare
+    commands a recorder of (what, OMP_NUM_THREADS of the child's environment) that writes the JSON compare asks."""
+    seen = []
+
+    def run(cmd, what, env=None):
+        env = os.environ if env is None else env
+        seen.append((what, env.get("OMP_NUM_THREADS", "unset")))
+        if "--json" in cmd:
+            names = cmd[cmd.index("--models") + 1].split(",")
+            Path(cmd[cmd.index("--json") + 1]).write_text(json.dumps(_part(names, {"name": "small"})))
+
+    monkeypatch.setattr(zoo, "train_for_budget", train)
+    monkeypatch.setattr(zoo, "_run", run)
+    monkeypatch.setattr(zoo, "controls", lambda: ["oracle", "oracle_inconsistent"])
+    monkeypatch.setattr(zoo, "usable_cores", lambda: 4)
+    return seen
+
+
+def test_two_jobs_train_two_models_at_once_and_give_every_child_half_the_cores(tmp_path, monkeypatch):
+    for key, value in {"ZOO3D_ZOO_MODELS": "gram,stylesdf", "ZOO3D_ZOO_OUT": str(tmp_path), "ZOO3D_ZOO_JOBS": "2",
+                       "ZOO3D_ZOO_METRICS": "epi"}.items():
+        monkeypatch.setenv(key, value)
+    both = threading.Barrier(2, timeout=20)  # each training waits for the other: one after the other breaks it
+
+    def train(model, run_dir, s, device):
+        both.wait()
+        run_dir.mkdir(parents=True)
+        return {"model": model, **TRAINED[model]}
+
+    seen = _stand_in_children(monkeypatch, train)
+    zoo.run("cpu", quick=False)
+    assert sorted(seen) == sorted([(f"zoo3d sample {m}", "2") for m in ("gram", "stylesdf")]
+                                  + [(f"zoo3d sample {m} (yaw sweep)", "2") for m in ("gram", "stylesdf")]
+                                  + [("zoo3d compare (compare-part0)", "2"), ("zoo3d compare (compare-part1)", "2")])
+
+
+def test_with_no_setting_the_table_shows_the_bare_command(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # the default ZOO3D_ZOO_OUT, runs/zoo-<time>, is under it
+
+    def train(model, run_dir, s, device):
+        run_dir.mkdir(parents=True)
+        return {"model": model, "preset": "tiny", "step": 1, "train_s": 6.0, "device": device, "threads": "4"}
+
+    seen = _stand_in_children(monkeypatch, train)
+    zoo.run("cpu", quick=False)
+    (table,) = (tmp_path / "runs").glob("zoo-*/zoo.md")
+    assert table.read_text().splitlines()[3] == "zoo3d bench zoo --device cpu"
+    assert {threads for _, threads in seen} == {"unset"}  # one job: every child keeps OpenMP's own default
 
 
 # ---- records from before device and threads were kept
