@@ -67,6 +67,17 @@ def test_a_checkpoint_that_names_no_stage_gives_a_record_with_an_empty_stage(tmp
     assert json.loads((tmp_path / "runs" / "pigan.json").read_text())["stage"] == ""  # written, not left out
 
 
+def test_a_checkpoint_that_names_no_step_is_at_step_zero_as_the_launcher_reads_it(tmp_path, stand_in_trainer,
+                                                                                  monkeypatch):
+    import zoo3d.train.checkpoint
+    from zoo3d.launch import _stage_position
+
+    monkeypatch.setattr(zoo3d.train.checkpoint, "read_metadata", lambda path: {})  # neither step nor stage
+    s = zoo.ZooSettings(models=["pigan"], out=tmp_path, minutes=0, steps=2)
+    got = zoo.train_for_budget("pigan", tmp_path / "runs" / "pigan", s, "cpu")
+    assert (got["step"], got["stage"]) == (_stage_position({})[1], "") == (0, "")  # a resume would start there too
+
+
 # ---- the threads of a split comparison's parts
 
 
