@@ -16,6 +16,7 @@ import torch
 from conftest import FIXTURES, REPO
 from test_parity_stylesdf import PRESETS
 from zoo3d.config import load_run_config
+from zoo3d.errors import UserError
 from zoo3d.upstream import RELEASE_FILE, load_release
 from zoo3d.upstream.importing import first_mismatch
 from zoo3d_stylesdf.config import StyleSDFConfig
@@ -88,3 +89,12 @@ def test_a_full_release_into_a_config_whose_decoder_is_off_is_a_renderer_that_do
     assert generator.decoder is None
     assert first_mismatch(generator.state_dict(), imported) == (
         "its tensor 'g_ema.decoder.style.1.weight' has no place in the preset's generator")
+
+
+def test_a_refusal_names_the_file_as_release_file_so_zoo3d_import_can_put_its_path_there(releases):
+    # zoo3d.upstream.RELEASE_FILE is how an importer names the file in its errors; `zoo3d import` replaces it
+    g_ema = {k: v for k, v in releases["sphere_init"]["g_ema"].items() if k != "renderer.sigmoid_beta"}
+    with pytest.raises(UserError) as caught:
+        StyleSDFModel().import_release({"g_ema": g_ema}, _config())
+    assert str(caught.value) == (f"{RELEASE_FILE} is not a StyleSDF checkpoint of this layout: it has no tensor "
+                                 "'renderer.sigmoid_beta'.")
