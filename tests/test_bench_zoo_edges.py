@@ -15,6 +15,7 @@ import json
 import os
 import shutil
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -165,10 +166,16 @@ def test_two_jobs_train_two_models_at_once_and_give_every_child_half_the_cores(t
                                   + [("zoo3d compare (compare-part0)", "2"), ("zoo3d compare (compare-part1)", "2")])
 
 
-def test_with_no_setting_the_table_shows_the_bare_command(tmp_path, monkeypatch):
+def test_with_no_setting_one_model_trains_at_a_time_and_the_table_shows_the_bare_command(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)  # the default ZOO3D_ZOO_OUT, runs/zoo-<time>, is under it
 
+    running, most = [], []
+
     def train(model, run_dir, s, device):
+        running.append(model)
+        most.append(len(running))
+        time.sleep(0.05)  # long enough for a second training, were one started beside it, to be counted
+        running.remove(model)
         run_dir.mkdir(parents=True)
         return {"model": model, "preset": "tiny", "step": 1, "train_s": 6.0, "device": device, "threads": "4"}
 
@@ -176,6 +183,7 @@ def test_with_no_setting_the_table_shows_the_bare_command(tmp_path, monkeypatch)
     zoo.run("cpu", quick=False)
     (table,) = (tmp_path / "runs").glob("zoo-*/zoo.md")
     assert table.read_text().splitlines()[3] == "zoo3d bench zoo --device cpu"
+    assert len(most) == 5 and max(most) == 1  # every bench:zoo model, one training at a time
     assert {threads for _, threads in seen} == {"unset"}  # one job: every child keeps OpenMP's own default
 
 

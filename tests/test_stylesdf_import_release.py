@@ -63,10 +63,16 @@ def test_a_renderer_only_file_says_the_decoder_is_off_in_the_docs_words(releases
     assert imported.notes == [G_EMA_NOTE, f"{RELEASE_FILE} holds only the volume renderer: the 2D decoder is off, "
                                           f"images are {resolution}x{resolution} volume renders"]
     assert not bool(imported.state["decoder_active"]) and imported.config.generator.decoder.enabled is False
+
+
+def test_the_notes_say_what_docs_pretrained_md_says_of_the_release_files(releases):
+    imported = StyleSDFModel().import_release(releases["sphere_init"], _config())  # ffhq1024: a 64² render
     docs = (REPO / "docs" / "pretrained.md").read_text()
     assert "| the volume renderer only | `--preset ffhq1024` / `afhq512`: the decoder is turned off, images are " \
            "the 64² volume renders |" in docs
+    assert imported.notes[1].endswith(": the 2D decoder is off, images are 64x64 volume renders")
     assert "zoo3d reads its `g_ema` (the generator the authors render with)" in docs
+    assert imported.notes[0] == "weights from 'g_ema' (the EMA generator upstream renders with)"
 
 
 def test_a_full_release_keeps_its_decoder_on_and_says_only_where_its_weights_come_from(releases):
