@@ -17,14 +17,6 @@ DOCS_DEFAULTS = {"count": "10000", "seed": "0", "cache": "1", "block": "32", "ca
                  "pitch_std": "0.155"}
 
 
-def test_synthetic_heads_is_registered_by_the_datasets_entry_point_with_its_factory():
-    from zoo3d.data.synthetic import build_synthetic_heads
-
-    spec = get_host().datasets.get("synthetic:heads")
-    assert (spec.name, spec.plugin, spec.source) == ("synthetic:heads", "datasets", "zoo3d")
-    assert spec.load() is build_synthetic_heads
-
-
 def test_the_summary_is_one_line_opening_as_data_md_does_and_its_options_are_the_defaults():
     summary = get_host().datasets.get("synthetic:heads").summary
     assert isinstance(summary, str) and "\n" not in summary and summary.startswith(DOCS_OPENING + " ")

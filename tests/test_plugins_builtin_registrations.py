@@ -1,6 +1,6 @@
-"""What each built-in plugin registers, against what documents it: the model card and the presets folder its package
-ships (read here with yaml and a directory listing, not through zoo3d.cards or ModelSpec.presets), and the `requires`
-and `roles` rows of docs/plugins.md's ModelSpec table (written out below: the mutation layout does not copy docs/)."""
+"""What each built-in plugin registers, against what documents it: the model card its package ships (read here with
+yaml, not through zoo3d.cards), and the `requires` and `roles` rows of docs/plugins.md's ModelSpec table (written out
+below: the mutation layout does not copy docs/)."""
 
 from __future__ import annotations
 
@@ -63,17 +63,6 @@ def test_each_builtin_model_is_its_cards_name_kind_and_aliases_registered_by_its
     assert list(spec.aliases) == [a for a in card["aliases"] if folded(a) != folded(card["name"])]
     assert Path(spec.card).resolve() == package_dir(package) / card_file
     assert spec.factory.split(":")[0].split(".")[0] == package  # its code lives in the package that ships its card
-
-
-@pytest.mark.parametrize("model", sorted(BUILTIN))
-def test_each_builtin_model_offers_the_presets_its_package_ships_and_its_card_lists(model):
-    _, package, _ = BUILTIN[model]
-    spec = get_host().models.get(model)
-    folder = package_dir(package) / "presets"
-    shipped = sorted(p.name[:-len(".yaml")] for p in folder.iterdir() if p.name.endswith(".yaml"))
-    assert Path(spec.presets_dir).resolve() == folder
-    assert spec.presets() == shipped == sorted(card_of(model)["presets"])
-    assert spec.default_preset == "tiny" and "tiny" in shipped  # docs/plugins.md: default `tiny`, GRAM-HD's too
 
 
 @pytest.mark.parametrize("model", sorted(BUILTIN))
