@@ -147,3 +147,32 @@ def test_a_stream_is_timed_over_its_first_batches_of_four(monkeypatch, clocks):
     seconds, images = bench.time_stream("the dataset", 6)
     assert made == [("the dataset", 4, 0)] and len(images) == 6
     assert seconds == pytest.approx(1.5)
+
+
+def test_the_stream_record_counts_the_heads_rendered_named_ahead_and_never_asked_for(monkeypatch, clocks):
+    """A stand-in dataset and stream: 3 batches of 4 (12 images) in 6 s; the stream names 20 items, which the dataset
+    renders, and 5 more items are rendered that it never named: 25 rendered, 8 named ahead of the 12 given, 5 unnamed."""
+    import zoo3d.data.synthetic as synthetic
+
+    made = []
+
+    class Heads:
+        def __init__(self, resolution, mirror, device):
+            made.append((resolution, mirror, device))
+            self._items = {}
+
+        def prefetch(self, indices):
+            self._items.update({i: None for i in indices})
+
+    def time_stream(dataset, batches):
+        dataset.prefetch(range(20))
+        dataset._items.update({100 + i: None for i in range(5)})
+        return 6.0, [None] * batches
+
+    monkeypatch.setattr(synthetic, "SyntheticHeads", Heads)
+    monkeypatch.setattr(bench, "time_stream", time_stream)
+    rec = bench._measure_stream(32, 3, torch.device("cpu"))
+    assert made == [(32, True, torch.device("cpu"))]
+    assert rec == {"dataset": "synthetic:heads", "resolution": 32, "device": "cpu", "batch": 4, "images": 12,
+                   "images_per_s": 2.0, "images_per_cpu_s": None, "render_threads": 1, "stream_batches": 3,
+                   "heads_rendered_per_image": 25 / 12, "heads_rendered_ahead": 8, "heads_rendered_unnamed": 5}
