@@ -51,6 +51,8 @@ def test_the_radiance_network_is_grams_radiance_field_written_out():
     net = bench.RadianceMLP()
     assert len(net.trunk.layers) == 8 and len(net.sigma_heads) == 7 and len(net.rgb_heads) == 7
     assert net.mapping.z_dim == 256 and net.mapping.num_film_layers == 9 and net.mapping.film_dim == 256
+    # CustomMappingNetwork(z_dim, 256, ...): three hidden layers of 256
+    assert [m.out_features for m in net.mapping.hidden if isinstance(m, torch.nn.Linear)] == [256, 256, 256]
     with torch.no_grad():
         freq, phase = net.mapping(torch.randn(1, 256))
         p = torch.randn(1, 40, 3) * 0.1
@@ -108,6 +110,10 @@ def test_the_manifold_representation_has_grams_levels_and_alpha_from_softplus_si
     assert bg.alpha is None
     assert len(calls) == 3  # each network call went through the timer
 
+    wide = bench.BenchManifolds(scalar, _EchoRadiance(), torch.zeros(1, 9, 4, dtype=torch.float64),
+                                torch.zeros(1, 9, 4, dtype=torch.float64), call, call)
+    assert wide.levels.dtype == torch.float64  # the levels follow the FiLM parameters' dtype
+
     field = bench.BenchField(_EchoRadiance(), torch.zeros(1, 9, 4), torch.zeros(1, 9, 4), call)
     assert field.kind == "density" and field.bounds == 0.12
     q = field.query(points[:, :, 0], dirs)
@@ -125,14 +131,16 @@ class _Clock:
 
 def _stand_in_renderers(monkeypatch, schedule):
     """Renderers that spend ``schedule[k] = (overhead, network)`` clock seconds on their k-th render (k = 0 the
-    warm-up), the network part inside the benchmark's networks; returns the clock and what each render was given."""
+    warm-up), the network part inside the benchmark's networks; returns what each render was given and the scalar
+    network's first weights at each call."""
     import zoo3d.render as render_pkg
 
     clock, seen = _Clock(), []
     monkeypatch.setattr(bench, "time", types.SimpleNamespace(perf_counter=clock.perf_counter))
-    per_call = {}
+    per_call, seen_weights = {}, []
 
     def scalar_forward(self, p):
+        seen_weights.append(self.body[0].weight.clone())
         clock.now += per_call["dt"]
         return p[..., 0]
 
@@ -165,7 +173,7 @@ def _stand_in_renderers(monkeypatch, schedule):
 
     monkeypatch.setattr(render_pkg, "ManifoldRenderer", Renderer)
     monkeypatch.setattr(render_pkg, "VolumeRenderer", Renderer)
-    return clock, seen
+    return seen, seen_weights
 
 
 @pytest.mark.parametrize("renderer", ["manifold", "volume"])
@@ -173,7 +181,7 @@ def test_a_record_holds_the_medians_of_its_runs_after_an_untimed_warm_up(rendere
     """Runs (overhead, network) = (2, 2), (1, 9), (10, 10) after a (50, 50) warm-up at 16²: total 4, 10, 20 -> 10;
     network 2, 9, 10 -> 9; per-run overhead 0.5, 0.1, 0.5 -> 0.5 (not 1 - 9/10). Peak memory: the rise over the
     post-set-up peak."""
-    _, seen = _stand_in_renderers(monkeypatch, [(50.0, 50.0), (2.0, 2.0), (1.0, 9.0), (10.0, 10.0)])
+    seen, weights = _stand_in_renderers(monkeypatch, [(50.0, 50.0), (2.0, 2.0), (1.0, 9.0), (10.0, 10.0)])
     rss = iter([1000.0, 1250.5])
     monkeypatch.setattr(bench, "_peak_rss_mb", lambda: next(rss))
     rec = bench.measure(renderer, 64, "cpu", 3)
@@ -181,6 +189,9 @@ def test_a_record_holds_the_medians_of_its_runs_after_an_untimed_warm_up(rendere
                    "total_s": 10.0, "network_s": 9.0, "overhead_fraction": 0.5, "peak_mem_mb": 250.5, "repeats": 3,
                    "samples": "64 search + 24 hits" if renderer == "manifold" else "24 + 24 importance"}
     assert [size for _, _, size in seen] == [(16, 16), (64, 64), (64, 64), (64, 64)]
+    if renderer == "manifold":  # the networks are built after seeding 0
+        torch.manual_seed(0)
+        torch.testing.assert_close(weights[0], bench.ScalarMLP().body[0].weight)
     r, cams, _ = seen[0]
     if renderer == "manifold":
         assert r.args == (64, 0.88, 1.12) and not r.kwargs
@@ -196,7 +207,7 @@ def test_a_record_holds_the_medians_of_its_runs_after_an_untimed_warm_up(rendere
 
 
 def test_the_warm_up_is_the_records_size_below_16_squared_on_a_cpu(monkeypatch):
-    _, seen = _stand_in_renderers(monkeypatch, [(1.0, 1.0), (1.0, 3.0)])
+    seen, _ = _stand_in_renderers(monkeypatch, [(1.0, 1.0), (1.0, 3.0)])
     rec = bench.measure("volume", 8, "cpu", 1)
     assert [size for _, _, size in seen] == [(8, 8), (8, 8)]
     assert rec["total_s"] == 4.0 and rec["network_s"] == 3.0 and rec["overhead_fraction"] == 0.25
@@ -259,6 +270,7 @@ def test_a_record_in_a_fresh_process_is_measures_record_and_a_failing_child_is_r
         out = io.StringIO()
         with contextlib.redirect_stdout(out):
             print("a warning the child printed first")
+            print("and another")
             exec(argv[2], {})
         return subprocess.CompletedProcess(argv, 0, out.getvalue(), "")
 
@@ -272,3 +284,25 @@ def test_a_record_in_a_fresh_process_is_measures_record_and_a_failing_child_is_r
         argv, 1, "", "Traceback (most recent call last):\n  ...\nMemoryError: out of memory"))
     with pytest.raises(RuntimeError, match=r"^benchmark child failed: \['MemoryError: out of memory'\]$"):
         bench._measure_isolated("manifold", 64, "cpu", 1)
+
+
+def test_the_network_timer_adds_each_calls_clock_time_from_zero(monkeypatch):
+    clock = _Clock()
+    monkeypatch.setattr(bench, "time", types.SimpleNamespace(perf_counter=clock.perf_counter))
+    timer = bench._Timer(torch.device("cpu"))
+    assert timer.seconds == 0.0
+
+    def net(x, scale=1.0):
+        clock.now += 0.5
+        return x * scale
+
+    timed = timer(net)
+    assert timed(3.0, scale=2.0) == 6.0 and timed(1.0) == 1.0
+    assert timer.seconds == 1.0
+
+
+@pytest.mark.parametrize("platform, expected", [("linux", 3 * 2**20 / 2**10), ("darwin", 3.0)])
+def test_the_peak_resident_size_is_read_in_kib_on_linux_and_bytes_on_macos(platform, expected, monkeypatch):
+    monkeypatch.setattr(bench.sys, "platform", platform)
+    monkeypatch.setattr(bench.resource, "getrusage", lambda who: types.SimpleNamespace(ru_maxrss=3 * 2**20))
+    assert bench._peak_rss_mb() == expected
