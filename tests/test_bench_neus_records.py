@@ -47,7 +47,7 @@ def test_each_protocol_is_a_record_of_a_timed_fit_of_the_textured_sphere(quick, 
         torch.testing.assert_close(cams.origins, sweep.origins)
         protocol = make_protocol(name, resolution=64).neus
         (warm_views, warm_cams, warm, warm_rerender), (views, fit_cams, timed, rerender) = fits[2 * i: 2 * i + 2]
-        assert warm == protocol.model_copy(update={"iterations": 2}) and not warm_rerender
-        assert timed == protocol.model_copy(update={"iterations": iterations}) and not rerender
+        assert warm == protocol.model_copy(update={"iterations": 2}) and warm_rerender is False
+        assert timed == protocol.model_copy(update={"iterations": iterations}) and rerender is False
         assert torch.equal(views, torch.full((30, 3, 4, 4), float(i + 1))) and warm_views is views
         assert fit_cams is cams and warm_cams is cams
