@@ -35,9 +35,11 @@ class _StandIn(torch.nn.Module):
         self.clock, self.durations, self.fail, self.calls = clock, list(durations), fail, []
 
     def sample_z(self, n, generator=None, device=None):
+        self.seeds = [generator.initial_seed()]
         return torch.randn(n, 4, generator=generator)
 
     def sample_cameras(self, n, generator=None, device=None):
+        self.seeds.append(generator.initial_seed())
         return torch.rand(n, 2, generator=generator)
 
     def forward(self, z, cams, resolution=None):
@@ -60,7 +62,7 @@ def stand_in(monkeypatch):
 
     def use(durations, fail=None):
         gen = _StandIn(clock, durations, fail)
-        monkeypatch.setattr(bench, "build", lambda model, res: built.append((model, res)) or gen)
+        monkeypatch.setattr(bench, "build", lambda model, res: built.append((model, res, torch.initial_seed())) or gen)
         return gen
 
     return types.SimpleNamespace(use=use, caps=caps, built=built)
@@ -73,7 +75,8 @@ def test_a_record_is_the_median_render_time_and_the_memory_rise(stand_in, mode, 
     rec = bench.measure("gram", 128, "cpu", mode, 3)
     assert rec == {"model": "gram", "resolution": 128, "device": "cpu", "mode": mode, "time_s": 1.2346,
                    "peak_mem_mb": 250.6, "status": "ok", "note": "median of 3"}
-    assert stand_in.built == [("gram", 128)] and stand_in.caps == [12.0]
+    assert stand_in.built == [("gram", 128, 0)] and stand_in.caps == [12.0]  # built after seeding 0
+    assert gen.seeds == [0, 1]
     assert [c["resolution"] for c in gen.calls] == [(128, 128)] * 3
     assert [c["grad"] for c in gen.calls] == [mode == "graph"] * 3
     assert not any(c["training"] for c in gen.calls)  # eval mode
@@ -133,12 +136,28 @@ def test_the_cap_is_the_address_space_at_set_up_plus_the_given_gigabytes():
     assert abs(soft - (vm + int(0.75 * 2**30))) < 2**20  # the address space the child had then
 
 
-def test_the_peak_memory_reading_is_the_processes_peak_resident_size():
+def test_the_peak_memory_reading_is_the_processes_peak_resident_size(monkeypatch):
     if not sys.platform.startswith("linux"):
         pytest.skip("reads /proc")
     with open("/proc/self/status") as fh:
         hwm = next(int(line.split()[1]) for line in fh if line.startswith("VmHWM:")) / 1024
     assert bench._peak_rss_mb() == pytest.approx(hwm, abs=2.0)
+    monkeypatch.setattr(bench.resource, "getrusage", lambda who: types.SimpleNamespace(ru_maxrss=3 * 2**20))
+    assert bench._peak_rss_mb() == 3072.0  # KiB on Linux
+
+
+def test_the_cap_is_set_from_the_address_space_the_process_has(monkeypatch):
+    """In this process, with setrlimit recorded instead of applied: (VmSize now + GB * 2**30) for soft and hard."""
+    if not sys.platform.startswith("linux"):
+        pytest.skip("reads /proc")
+    limits = []
+    monkeypatch.setattr(bench.resource, "setrlimit", lambda which, pair: limits.append((which, pair)))
+    with open("/proc/self/status") as fh:
+        vm = next(int(line.split()[1]) * 1024 for line in fh if line.startswith("VmSize:"))
+    bench._cap_address_space(2.5)
+    ((which, (soft, hard)),) = limits
+    assert which == resource.RLIMIT_AS and soft == hard
+    assert abs(soft - (vm + int(2.5 * 2**30))) < 2**24
 
 
 def test_a_record_in_a_fresh_process_is_measures_record_and_a_dead_child_is_oom_or_an_error(monkeypatch):
@@ -151,6 +170,7 @@ def test_a_record_in_a_fresh_process_is_measures_record_and_a_dead_child_is_oom_
         out = io.StringIO()
         with contextlib.redirect_stdout(out):
             print("noise before the record")
+            print("more noise")
             exec(argv[2], {})
         return subprocess.CompletedProcess(argv, 0, out.getvalue(), "")
 
@@ -210,7 +230,9 @@ def test_ratios_pair_a_model_with_its_base_at_the_same_size_device_and_mode():
 
 
 def test_the_suite_runs_each_planned_record_in_its_own_process_then_the_ratios(monkeypatch):
-    monkeypatch.setattr(bench, "plan", lambda device, quick: [("base", 128, "nograd"), ("hd", 128, "nograd")])
+    plans = []
+    monkeypatch.setattr(bench, "plan", lambda device, quick: plans.append((device, quick)) or [
+        ("base", 128, "nograd"), ("hd", 128, "nograd")])
     monkeypatch.setattr(bench, "bases", lambda: {"hd": "base"})
     calls = []
 
@@ -230,6 +252,7 @@ def test_the_suite_runs_each_planned_record_in_its_own_process_then_the_ratios(m
     calls.clear()
     bench.run("cuda", quick=True)
     assert [c[-1] for c in calls] == [1, 1]
+    assert plans == [("cpu", False), ("cuda", False), ("cuda", True)]
 
 
 def test_the_models_are_those_with_the_role_built_from_their_config_defaults(monkeypatch):
@@ -242,6 +265,8 @@ def test_the_models_are_those_with_the_role_built_from_their_config_defaults(mon
     made = []
     plugin = types.SimpleNamespace(config_class=Config,
                                    benchmark_generator=lambda config, res: made.append((config, res)) or "generator")
-    monkeypatch.setattr(plugins, "get_model_spec", lambda name: types.SimpleNamespace(load=lambda: plugin))
-    assert bench.build("anything", 256) == "generator"
+    names = []
+    monkeypatch.setattr(plugins, "get_model_spec", lambda name: names.append(name) or types.SimpleNamespace(
+        load=lambda: plugin))
+    assert bench.build("anything", 256) == "generator" and names == ["anything"]
     assert isinstance(made[0][0], Config) and made[0][1] == 256
