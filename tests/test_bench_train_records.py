@@ -34,8 +34,8 @@ def _stage(name, batch, resolution, everies):
 
 @pytest.fixture
 def stand_ins(monkeypatch):
-    """Two models: ``toy`` (stages g1: batch 4, phases every 1 and 4, 0.25 s a step; g2: batch 2, 0.5 s a step; every
-    warm-up step 100 s) and ``broken`` (its trainer refuses); a clock only the steps advance."""
+    """Two models: ``broken`` (its trainer refuses), then ``toy`` (stages g1: batch 4, phases every 1 and 4, 0.25 s a step; g2: batch 2, 0.5 s a step; every
+    warm-up step 100 s); a clock only the steps advance."""
     import zoo3d.config
     import zoo3d.devices
     import zoo3d.train.engine
@@ -43,8 +43,8 @@ def stand_ins(monkeypatch):
     clock = types.SimpleNamespace(now=0.0)
     monkeypatch.setattr(bench, "time", types.SimpleNamespace(perf_counter=lambda: clock.now))
     log = []
-    specs = [types.SimpleNamespace(name=n, presets_dir=f"/presets/{n}") for n in ("toy", "broken")]
-    plugins = [types.SimpleNamespace(config_class=_Run, name=n) for n in ("toy", "broken")]
+    specs = [types.SimpleNamespace(name=n, presets_dir=f"/presets/{n}") for n in ("broken", "toy")]
+    plugins = [types.SimpleNamespace(config_class=_Run, name=n) for n in ("broken", "toy")]
     monkeypatch.setattr(bench, "trained_models", lambda: list(zip(specs, plugins)))
 
     def load_run_config(config_class, name, presets_dir, preset):
@@ -68,6 +68,7 @@ def stand_ins(monkeypatch):
 
         def bench_step(self, stage):
             done = self.steps[stage.name] = self.steps.get(stage.name, 0) + 1
+            log.append(("step", stage.name))
             clock.now += 100.0 if done <= clock.warmup else step_costs[stage.name]
 
     monkeypatch.setattr(zoo3d.train.engine, "Trainer", Trainer)
@@ -82,20 +83,22 @@ def test_each_stage_is_a_record_of_its_timed_steps(stand_ins, quick, warmup, g1_
     records = bench.run("cpu", quick)
     common = {"model": "toy", "preset": "tiny", "device": "cpu", "peak_mem_mb": 12.5}
     assert records == [
+        {"model": "broken", "device": "cpu", "error": "this model has nothing to train"},
         {**common, "stage": "g1", "batch": 4, "resolution": 32, "steps_timed": g1_steps,
          "ms_per_step": pytest.approx(250.0), "images_per_s": pytest.approx(4 / 0.25)},
         {**common, "stage": "g2", "batch": 2, "resolution": 64, "steps_timed": g2_steps,
          "ms_per_step": pytest.approx(500.0), "images_per_s": pytest.approx(2 / 0.5)},
-        {"model": "broken", "device": "cpu", "error": "this model has nothing to train"},
     ]
     log = stand_ins.log
-    assert [e for e in log if e[0] == "config"] == [("config", _Run, "toy", "/presets/toy", "tiny"),
-                                                  ("config", _Run, "broken", "/presets/broken", "tiny")]
+    assert [e for e in log if e[0] == "config"] == [("config", _Run, "broken", "/presets/broken", "tiny"),
+                                                  ("config", _Run, "toy", "/presets/toy", "tiny")]
     trainers = [e for e in log if e[0] == "trainer"]
-    assert [(e[1], e[3], e[4], e[5], e[6]) for e in trainers] == [("toy", "toy", torch.device("cpu"), False, True),
-                                                                  ("broken", "broken", torch.device("cpu"), False, True)]
+    assert [(e[1], e[3], e[4], e[5], e[6]) for e in trainers] == [
+        ("broken", "broken", torch.device("cpu"), False, True), ("toy", "toy", torch.device("cpu"), False, True)]
     # no samples, no checkpoints, a log record every step; the rest of the preset as it is
-    assert trainers[0][2].train == _Train(sample_every=0, checkpoint_every=0, log_every=1, steps=77)
+    assert trainers[1][2].train == _Train(sample_every=0, checkpoint_every=0, log_every=1, steps=77)
+    steps = [e[1] for e in log if e[0] == "step"]
+    assert steps == ["g1"] * (warmup + g1_steps) + ["g2"] * (warmup + g2_steps)
     assert [e for e in log if e[0] in ("enter", "peak")] == [("enter", "g1"), ("peak", torch.device("cpu")),
                                                              ("enter", "g2"), ("peak", torch.device("cpu"))]
 
