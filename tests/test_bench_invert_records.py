@@ -91,16 +91,19 @@ def test_an_evaluation_averages_each_view_over_the_images_and_the_novel_views_ov
     inverted = []
 
     def invert_one(img, cam):
+        assert len(img) == 1 and len(cam) == 1
         inverted.append((img.clone(), cam))
         clock.now += 100.0 if len(inverted) == 1 else 1.0 + 2 * (len(inverted) - 2)
         return float(img.flatten()[0])  # the image's index stands for its inversion
 
     def render(result, cams, size):
+        assert len(cams) == 1 and size == (4, 5)
         key = next(k for k, (c, _) in views.items() if torch.allclose(c.origins[:1], cams.origins))
         return types.SimpleNamespace(rgb=torch.full((1, 3, *size), result + (result + 1) * offsets[key]))
 
     rec = bench._evaluate("method", invert_one, render, views, 2, torch.device("cpu"))
     assert [float(img.flatten()[0]) for img, _ in inverted] == [0.0, 0.0, 1.0]  # warm-up on the first image
+    assert all(torch.equal(cam.origins, views["input"][0].origins[:1]) for _, cam in inverted)
     mean_factor = (1 + 2) / 2
     novel = (2 + 4 + 8 + 16) / 4 * mean_factor
     assert rec == {"method": "method", "images": 2, "seconds_per_image": 2.0,
@@ -110,75 +113,143 @@ def test_an_evaluation_averages_each_view_over_the_images_and_the_novel_views_ov
                    "psnr_yaw+0.3": pytest.approx(12.0), "psnr_yaw+0.5": pytest.approx(24.0)}
 
 
-@pytest.mark.parametrize("pti_steps", [350, 0])
-def test_a_comparison_records_the_single_pass_then_each_optimisation_against_it(pti_steps, monkeypatch):
+class _Single:
+    """The single-pass inverter stand-in: records what it inverts and encodes; its pose head's (yaw, pitch)."""
+
+    def __init__(self, pose):
+        self.pose, self.inverted, self.encoded = pose, [], []
+
+    def to(self, dev):
+        return self
+
+    def eval(self):
+        return self
+
+    def invert(self, img, cam):
+        self.inverted.append((img, cam, torch.is_grad_enabled()))
+        return "single result"
+
+    def render(self, result, cams, size):
+        return None
+
+    def encode(self, images):
+        self.encoded.append(images)
+        return None, self.pose
+
+
+@pytest.mark.parametrize("kwargs, n, steps, pti_steps, quick, pose_known, perceptual, sha", [
+    ({}, 8, 450, 350, False, True, "vgg16", "0123456789abcdef"),  # the defaults: the full suite's
+    ({"images": 3, "steps": 40, "pti_steps": 1, "quick_train": True}, 3, 40, 1, True, True, "vgg16", None),
+    ({"images": 3, "steps": 40, "pti_steps": 0}, 3, 40, 0, False, False, None, "0123456789abcdef"),
+])
+def test_a_comparison_records_the_single_pass_then_each_optimisation_against_it(
+        kwargs, n, steps, pti_steps, quick, pose_known, perceptual, sha, monkeypatch):
+    import os
+
     import zoo3d.data.synthetic as synthetic
     import zoo3d.invert
 
     monkeypatch.setenv("ZOO3D_BENCH_INVERT_CKPT", "unchanged")
-    cams = Camera.from_angles(torch.tensor([0.1, -0.2, 0.3]), torch.tensor([0.0, 0.1, -0.1]), 1.0, 12.0)
+    yaws, pitches = torch.linspace(-0.4, 0.4, n), torch.linspace(0.1, -0.1, n)
+    cams = Camera.from_angles(yaws, pitches, 1.0, 12.0)
+    offsets = torch.zeros(n, 2)
+    offsets[0] = torch.tensor([0.3, -0.1])
+    single = _Single(torch.stack([yaws, pitches], -1) + offsets if pose_known else None)
+    gen = types.SimpleNamespace(device=torch.device("cpu"), resolution=(32, 48))
+    config = types.SimpleNamespace(camera="the prior")
+    built, trained = [], []
+    plugin = types.SimpleNamespace(build_inverter=lambda cfg, modules: built.append((cfg, modules)) or single)
+    loaded = types.SimpleNamespace(generator=gen, plugin=plugin, config=config, modules={"encoder": "e"}, step=4000,
+                                   sha256=sha, spec=types.SimpleNamespace(name="gram_inverter"))
 
-    class Single:
-        def to(self, dev):
-            return self
+    def trained_model(device, quick_train, tmp):
+        trained.append((device, quick_train, os.path.isdir(tmp)))
+        return loaded, "given checkpoint"
 
-        def eval(self):
-            return self
-
-        def invert(self, img, cam):
-            return "single result"
-
-        def render(self, result, cams, size):
-            return None
-
-        def encode(self, images):
-            return None, torch.tensor([[0.2, 0.1], [-0.2, 0.1], [0.3, -0.4]])  # (yaw, pitch) per image
-
-    gen = types.SimpleNamespace(device=torch.device("cpu"), resolution=(32, 32))
-    built = []
-    plugin = types.SimpleNamespace(build_inverter=lambda config, modules: built.append(modules) or Single())
-    loaded = types.SimpleNamespace(generator=gen, plugin=plugin, config=types.SimpleNamespace(camera="the prior"),
-                                   modules={"encoder": "e"}, step=4000, sha256="0123456789abcdef",
-                                   spec=types.SimpleNamespace(name="gram_inverter"))
-    monkeypatch.setattr(bench, "_trained_model", lambda device, quick, tmp: (loaded, "given checkpoint"))
-    asked = []
+    monkeypatch.setattr(bench, "_trained_model", trained_model)
+    asked, viewed = [], []
     monkeypatch.setattr(synthetic, "instance_params_and_camera",
                         lambda seed, idx, prior: asked.append((seed, list(idx), prior)) or ("params", cams))
-    monkeypatch.setattr(bench, "_views", lambda params, c, res, dev: {"input": (c, torch.zeros(3, 3, res, res))})
+    views = {"input": (cams, torch.zeros(n, 3, 32, 32))}
+    monkeypatch.setattr(bench, "_views", lambda params, c, res, dev: viewed.append((params, c, res, dev)) or views)
     times = {"gram_inverter_single_pass": (0.5, 20.0), "optimize_wplus": (30.0, 18.0), "optimize_wplus_pti": (60.0, 23.0)}
     evaluated = []
 
-    def evaluate(name, invert_one, render, views, n, dev):
-        evaluated.append((name, n))
-        if name.endswith("single_pass"):
-            assert invert_one(None, None) == "single result"
+    def evaluate(name, invert_one, render, given_views, count, dev):
+        evaluated.append((name, invert_one, render, given_views, count, dev))
         return {"method": name, "seconds_per_image": times[name][0], "psnr_novel": times[name][1]}
 
     monkeypatch.setattr(bench, "_evaluate", evaluate)
+    optimizers = []
 
     class Optimizer:
         def __init__(self, generator, settings):
-            assert generator is gen
-            self.settings, self.perceptual = settings, types.SimpleNamespace(name="vgg16")
+            self.generator, self.settings = generator, settings
+            self.perceptual = None if perceptual is None else types.SimpleNamespace(name=perceptual)
+            optimizers.append(self)
 
-        invert = render = None
+        def invert(self, img, cam):
+            pass
+
+        def render(self, result, cams, size):
+            pass
 
     monkeypatch.setattr(zoo3d.invert, "OptimizationInverter", Optimizer)
-    records = bench.measure("cpu", images=3, steps=40, pti_steps=pti_steps, checkpoint="/given.pt")
-    assert asked == [(9001, [0, 1, 2], "the prior")] and built == [{"encoder": "e", "generator": gen}]
+    records = bench.measure("cpu", **kwargs)
+
+    assert trained == [("cpu", quick, True)]
+    assert asked == [(9001, list(range(n)), "the prior")]
+    assert built == [(config, {"encoder": "e", "generator": gen})]
+    assert viewed == [("params", cams, 32, torch.device("cpu"))]
+    assert single.encoded == [views["input"][1]]
     common = {"device": "cpu", "resolution": 32, "model": "given checkpoint", "train_step": 4000,
-              "checkpoint_sha256": "0123456789ab", "pose": "true input camera given"}
-    mae = (0.1 + 0.1 + 0 + 0 + 0 + 0.3) / 6
+              "checkpoint_sha256": "0123456789ab" if sha else "", "pose": "true input camera given"}
+    mae = (0.3 + 0.1) / (2 * n) if pose_known else None
     expected = [{**common, "method": "gram_inverter_single_pass", "seconds_per_image": 0.5, "psnr_novel": 20.0,
-                 "pose_head_mae_rad": pytest.approx(mae, abs=1e-6)},
-                {**common, "method": "optimize_wplus", "seconds_per_image": 30.0, "psnr_novel": 18.0, "steps": 40,
-                 "perceptual": "vgg16", "slowdown_vs_single": 60.0, "novel_psnr_single_minus_this": 2.0}]
+                 "pose_head_mae_rad": pytest.approx(mae, abs=1e-6) if pose_known else None},
+                {**common, "method": "optimize_wplus", "seconds_per_image": 30.0, "psnr_novel": 18.0, "steps": steps,
+                 "perceptual": perceptual, "slowdown_vs_single": 60.0, "novel_psnr_single_minus_this": 2.0}]
     if pti_steps:
         expected.append({**common, "method": "optimize_wplus_pti", "seconds_per_image": 60.0, "psnr_novel": 23.0,
-                         "steps": 40 + 350, "perceptual": "vgg16", "slowdown_vs_single": 120.0,
+                         "steps": steps + pti_steps, "perceptual": perceptual, "slowdown_vs_single": 120.0,
                          "novel_psnr_single_minus_this": -3.0})
     assert records == expected
-    assert [n for _, n in evaluated] == [3] * len(expected)
-    import os
+    assert [(o.generator, o.settings.steps, o.settings.tune_steps) for o in optimizers] == [
+        (gen, steps, 0)] + ([(gen, steps, pti_steps)] if pti_steps else [])
 
-    assert os.environ["ZOO3D_BENCH_INVERT_CKPT"] == "/given.pt"  # the checkpoint argument stands for the variable
+    # every evaluation: its own inverter and renderer, the views, the image count, the generator's device
+    assert [e[0] for e in evaluated] == [r["method"] for r in expected]
+    assert all(e[3] is views and e[4] == n and e[5] == torch.device("cpu") for e in evaluated)
+    assert evaluated[0][2] == single.render
+    assert evaluated[0][1]("an image", "a camera") == "single result"
+    assert single.inverted == [("an image", "a camera", False)]  # without a graph
+    for e, opt in zip(evaluated[1:], optimizers):
+        assert e[1] == opt.invert and e[2] == opt.render
+    if "checkpoint" not in kwargs:
+        assert os.environ["ZOO3D_BENCH_INVERT_CKPT"] == "unchanged"
+
+
+def test_a_checkpoint_argument_stands_for_the_variable(monkeypatch):
+    monkeypatch.setenv("ZOO3D_BENCH_INVERT_CKPT", "unchanged")
+    seen = []
+
+    def trained_model(device, quick, tmp):
+        import os
+
+        seen.append(os.environ["ZOO3D_BENCH_INVERT_CKPT"])
+        raise RuntimeError("stop here")
+
+    monkeypatch.setattr(bench, "_trained_model", trained_model)
+    with pytest.raises(RuntimeError, match="stop here"):
+        bench.measure("cpu", checkpoint="/given.pt")
+    assert seen == ["/given.pt"]
+
+
+def test_without_a_model_of_the_role_the_refusal_names_the_suite(monkeypatch):
+    import zoo3d.plugins
+    from zoo3d.errors import UserError
+
+    monkeypatch.setattr(zoo3d.plugins, "models_with_role", lambda role: [])
+    with pytest.raises(UserError, match=r"^zoo3d bench invert needs a model with the role 'bench:invert', and no "
+                                        r"registered model declares it"):
+        bench._trained_model("cpu", True, "/tmp")
