@@ -176,3 +176,24 @@ def test_the_stream_record_counts_the_heads_rendered_named_ahead_and_never_asked
     assert rec == {"dataset": "synthetic:heads", "resolution": 32, "device": "cpu", "batch": 4, "images": 12,
                    "images_per_s": 2.0, "images_per_cpu_s": None, "render_threads": 1, "stream_batches": 3,
                    "heads_rendered_per_image": 25 / 12, "heads_rendered_ahead": 8, "heads_rendered_unnamed": 5}
+    assert bench._measure_stream(32, 3, torch.device("meta"))["render_threads"] is None  # off the CPU
+
+
+def test_off_the_cpu_no_cpu_throughput_and_no_thread_count(renders, monkeypatch):
+    """On another device (here torch's ``meta``, which stands in for a GPU) process CPU time says nothing of the
+    renders: no ``images_per_cpu_s``, no ``render_threads``."""
+    monkeypatch.setattr(bench, "synchronize", lambda device: None)
+    rec = bench._measure(16, 2, 1, torch.device("meta"))
+    assert rec["device"] == "meta" and rec["images_per_cpu_s"] is None and rec["render_threads"] is None
+
+
+def test_under_a_cpu_second_of_work_still_gives_a_cpu_throughput(monkeypatch, clocks):
+    """4 images in 0.5 CPU seconds: 8 per CPU second (only zero CPU time has none)."""
+    import zoo3d.data.synthetic as synthetic
+
+    def render_heads(params, cams, resolution):
+        clocks.wall += 1.0
+        clocks.cpu += 0.5 if len(cams) == 4 else 100.0
+
+    monkeypatch.setattr(synthetic, "render_heads", render_heads)
+    assert bench._measure(16, 4, 1, torch.device("cpu"))["images_per_cpu_s"] == 8.0
