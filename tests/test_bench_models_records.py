@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import contextlib
 import io
-import os
 import resource
 import subprocess
 import sys
@@ -111,29 +110,6 @@ def test_a_failed_allocation_is_an_oom_record_and_other_errors_are_raised(stand_
     assert rec == {"model": "gram", "resolution": 128, "device": "cpu", "mode": "graph", "time_s": None,
                    "peak_mem_mb": None, "status": "OOM", "note": first[:160]}
     assert len(rec["note"]) <= 160
-
-
-def test_the_cap_is_the_address_space_at_set_up_plus_the_given_gigabytes():
-    """In a forked child (the limit cannot be raised again): RLIMIT_AS, soft and hard, = VmSize + GB * 2**30."""
-    if not sys.platform.startswith("linux"):
-        pytest.skip("reads /proc")
-    read, write = os.pipe()
-    pid = os.fork()
-    if pid == 0:  # pragma: no cover - the child
-        try:
-            with open("/proc/self/status") as fh:
-                vm = next(int(line.split()[1]) * 1024 for line in fh if line.startswith("VmSize:"))
-            bench._cap_address_space(0.75)
-            soft, hard = resource.getrlimit(resource.RLIMIT_AS)
-            os.write(write, f"{vm} {soft} {hard}".encode())
-        finally:
-            os._exit(0)
-    os.close(write)
-    with os.fdopen(read) as fh:
-        vm, soft, hard = map(int, fh.read().split())
-    os.waitpid(pid, 0)
-    assert soft == hard
-    assert abs(soft - (vm + int(0.75 * 2**30))) < 2**20  # the address space the child had then
 
 
 def test_the_peak_memory_reading_is_the_processes_peak_resident_size(monkeypatch):
