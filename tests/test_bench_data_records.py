@@ -151,7 +151,8 @@ def test_a_stream_is_timed_over_its_first_batches_of_four(monkeypatch, clocks):
 
 def test_the_stream_record_counts_the_heads_rendered_named_ahead_and_never_asked_for(monkeypatch, clocks):
     """A stand-in dataset and stream: 3 batches of 4 (12 images) in 6 s; the stream names 20 items, which the dataset
-    renders, and 5 more items are rendered that it never named: 25 rendered, 8 named ahead of the 12 given, 5 unnamed."""
+    renders, and 5 more items are rendered that it never named: 25 rendered, 8 named ahead of the 12 given,
+    5 unnamed."""
     import zoo3d.data.synthetic as synthetic
 
     made = []

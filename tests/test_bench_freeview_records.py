@@ -150,7 +150,8 @@ def test_a_record_per_rasterizer_of_median_frame_times_and_the_worst_check(gl, c
     full_ms, cached_ms = (20.98765, 2.34567) if frames == 3 else (30.0, 4.0)
     full_cpu, cached_cpu = ((0.41234, 2.34567 / 2) if frames == 3 else (0.6, 2.0)) if cpu_counted else (0.0, 0.0)
     common = {"model": "the label", "resolution": resolution, "device": "cpu", "triangles": 1234, "build_ms": 2500.5,
-              "full_ms": round(full_ms, 2), "cached_ms": round(cached_ms, 2), "ratio": pytest.approx(cached_ms / full_ms),
+              "full_ms": round(full_ms, 2), "cached_ms": round(cached_ms, 2),
+              "ratio": pytest.approx(cached_ms / full_ms),
               "full_cpu_ms": round(full_cpu, 2), "cached_cpu_ms": round(cached_cpu, 2),
               "cpu_ratio": pytest.approx(cached_cpu / full_cpu) if cpu_counted else None,
               "psnr_min_db": round(-10 * math.log10(0.15**2), 2), "frames": frames, "load_avg": 3.14}

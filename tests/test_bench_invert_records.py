@@ -172,7 +172,8 @@ def test_a_comparison_records_the_single_pass_then_each_optimisation_against_it(
                         lambda seed, idx, prior: asked.append((seed, list(idx), prior)) or ("params", cams))
     views = {"input": (cams, torch.zeros(n, 3, 32, 32))}
     monkeypatch.setattr(bench, "_views", lambda params, c, res, dev: viewed.append((params, c, res, dev)) or views)
-    times = {"gram_inverter_single_pass": (0.5, 20.0), "optimize_wplus": (30.0, 18.0), "optimize_wplus_pti": (60.0, 23.0)}
+    times = {"gram_inverter_single_pass": (0.5, 20.0), "optimize_wplus": (30.0, 18.0),
+             "optimize_wplus_pti": (60.0, 23.0)}
     evaluated = []
 
     def evaluate(name, invert_one, render, given_views, count, dev):

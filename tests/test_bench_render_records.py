@@ -46,7 +46,8 @@ def test_the_scalar_network_is_grams_manifold_predictor_written_out():
 def test_the_radiance_network_is_grams_radiance_field_written_out():
     """GramRF: 8 FiLM layers sin(freq (W x + b) + phase) on x * 2/0.24; for layers 1..7 a sigma head each; rgb heads on
     layers 1..6 and, for layer 7, on the colour FiLM layer over concat(dir, x) with the 9th FiLM row; rgb is the
-    widened sigmoid sigmoid(rgb)(1 + 2e-3) - 1e-3; sigma comes back raw (the benchmark's representations activate it)."""
+    widened sigmoid sigmoid(rgb)(1 + 2e-3) - 1e-3; sigma comes back raw (the benchmark's representations activate
+    it)."""
     torch.manual_seed(0)
     net = bench.RadianceMLP()
     assert len(net.trunk.layers) == 8 and len(net.sigma_heads) == 7 and len(net.rgb_heads) == 7
@@ -223,8 +224,9 @@ def test_the_peak_memory_reading_is_the_processes_peak_resident_size():
 
 
 def test_the_suite_measures_both_renderers_at_each_size_and_the_manifold_speedup(monkeypatch):
-    """docs/testing.md: 64², 128², 256² (quick: 64² and 128², one repeat); 3 repeats but one at 256² on a CPU; on a CPU
-    each record in a fresh process; speedup_vs_naive on the manifold record = volume total / manifold total."""
+    """docs/testing.md: 64², 128², 256² (quick: 64² and 128², one repeat); 3 repeats but one at 256² on a CPU; on a
+    CPU each record in a fresh process; speedup_vs_naive on the manifold record = volume total / manifold
+    total."""
     totals = {("manifold", 64): 2.0, ("volume", 64): 3.0, ("manifold", 128): 4.0, ("volume", 128): 10.0,
               ("manifold", 256): 8.0, ("volume", 256): 12.0}
     calls = []

@@ -34,8 +34,8 @@ def _stage(name, batch, resolution, everies):
 
 @pytest.fixture
 def stand_ins(monkeypatch):
-    """Two models: ``broken`` (its trainer refuses), then ``toy`` (stages g1: batch 4, phases every 1 and 4, 0.25 s a step; g2: batch 2, 0.5 s a step; every
-    warm-up step 100 s); a clock only the steps advance."""
+    """Two models: ``broken`` (its trainer refuses), then ``toy`` (stages g1: batch 4, phases every 1 and 4, 0.25 s
+    a step; g2: batch 2, 0.5 s a step; every warm-up step 100 s); a clock only the steps advance."""
     import zoo3d.config
     import zoo3d.devices
     import zoo3d.train.engine
