@@ -38,6 +38,11 @@ GRAM_GLUE_TESTS = ["tests/test_gram_model.py", "tests/test_parity_gram.py", "tes
 
 CLI_TESTS = ["tests/test_cli_sample_render.py", "tests/test_faults_cli.py"]
 
+BUILTIN_PLUGINS = ("gram", "gram_hd", "gram_inverter", "oracle", "pigan", "stylesdf", "triplane")
+PLUGIN_TESTS = ["tests/test_plugins_registry.py", "tests/test_plugins_loading.py", "tests/test_faults_plugins.py",
+                "tests/test_plugins_commands.py", "tests/test_model_roles.py", "tests/test_cli_plugins_listing.py",
+                "tests/test_cards_validation.py", "tests/test_docs_and_cards.py"]
+
 #: the fast config files the plugins' config classes are scored with (the models' training files take seconds a mutant)
 PLUGIN_CONFIG_TESTS = ["tests/test_config.py", "tests/test_config_stages.py", "tests/test_config_yaml_files.py",
                        "tests/test_config_error_sentences.py", "tests/test_config_overrides.py"]
@@ -47,6 +52,16 @@ _LOCK_PROCESSES = [  # each starts a Python process that holds a run's lock
     "tests/test_faults_runs.py::test_a_second_run_into_a_folder_a_run_is_writing_is_told_it_is_in_use_not_to_resume",
 ]
 _GROUP_HELP = "tests/test_faults_cli.py::test_a_group_without_a_command_prints_its_help_as_help_not_as_an_error"
+_DOCS_CHECKS = [f"tests/test_docs_and_cards.py::{name}" for name in (
+    "test_every_hook_is_documented_in_plugins_md", "test_the_public_helpers_plugins_md_lists_exist",
+    "test_metrics_md_protocol_table_states_what_the_protocols_are",
+    "test_every_environment_variable_the_code_reads_is_documented",
+    "test_every_tiny_preset_draws_its_training_grids_untruncated",
+    "test_testing_md_names_every_module_mutation_testing_leaves_out",
+    "test_every_zoo3d_name_the_docs_give_exists", "test_every_option_the_docs_give_a_command_exists",
+    "test_every_config_key_the_docs_name_is_a_key_of_some_model",
+    "test_training_md_lists_every_metadata_key_a_checkpoint_holds",
+    "test_data_md_lists_every_option_of_synthetic_heads")]  # read docs/ and README.md
 _REAL_ZOO_TRAININGS = [f"tests/test_bench_zoo.py::{name}" for name in (  # zoo3d train processes, 4-25 s a run
     "test_the_budget_stops_training_with_a_checkpoint", "test_zoo_set_reaches_the_training_of_the_models_it_names")]
 
@@ -62,16 +77,8 @@ DESELECT: dict[str, list[str]] = {
     "zoo3d/specs.py": ["tests/test_plugins_loading.py::"
                        "test_check_factories_imports_each_factory_and_gives_one_row_each_in_kind_then_name_order"],
     # the docs checks read docs/ and README.md, which the layout does not copy; the card tests stay
-    "zoo3d/cards.py": [f"tests/test_docs_and_cards.py::{name}" for name in (
-        "test_every_hook_is_documented_in_plugins_md", "test_the_public_helpers_plugins_md_lists_exist",
-        "test_metrics_md_protocol_table_states_what_the_protocols_are",
-        "test_every_environment_variable_the_code_reads_is_documented",
-        "test_every_tiny_preset_draws_its_training_grids_untruncated",
-        "test_testing_md_names_every_module_mutation_testing_leaves_out",
-        "test_every_zoo3d_name_the_docs_give_exists", "test_every_option_the_docs_give_a_command_exists",
-        "test_every_config_key_the_docs_name_is_a_key_of_some_model",
-        "test_training_md_lists_every_metadata_key_a_checkpoint_holds",
-        "test_data_md_lists_every_option_of_synthetic_heads")],
+    "zoo3d/cards.py": _DOCS_CHECKS,
+    **{f"plugins/zoo3d_{name}/plugin.py": _DOCS_CHECKS for name in BUILTIN_PLUGINS},
     # the real two-stage demo, ~40 s a run
     "zoo3d/cli/demo.py": ["tests/test_demo.py::test_demo_trains_both_stages_and_prints_where_the_images_are"],
     # benchmarks/gpu_check.py is not laid out
@@ -87,6 +94,10 @@ DESELECT: dict[str, list[str]] = {
     "plugins/zoo3d_stylesdf/model.py": ["tests/test_stylesdf_import_release.py::"
                                         "test_the_notes_say_what_docs_pretrained_md_says_of_the_release_files"],
     "zoo3d/cli/bench.py": _REAL_ZOO_TRAININGS,
+    # both start worker processes that import the mutated module outside mutmut's run; 10-75 s each
+    "zoo3d/benchmarks/data.py": [f"tests/test_data_bench.py::{name}" for name in (
+        "test_quick_suite_counts_images_and_adds_worker_and_stream_records",
+        "test_worker_throughput_counts_every_batch")],
 }
 
 #: module -> the test files that exercise it (mutmut narrows them further, per mutated function).
@@ -413,6 +424,27 @@ TARGETS: dict[str, list[str]] = {
         "tests/test_triplane_paper_recipes.py"],
     "plugins/zoo3d_stylesdf/config.py": PLUGIN_CONFIG_TESTS + [
         "tests/test_stylesdf_config.py", "tests/test_stylesdf_paper_recipes.py"],
+    # the plugins' registration hooks (laid out undecorated, see UNDECORATED) against their cards and docs
+    **{f"plugins/zoo3d_{name}/plugin.py": [*PLUGIN_TESTS, "tests/test_plugins_builtin_registrations.py"]
+       for name in BUILTIN_PLUGINS},
+    "zoo3d/data/plugin.py": ["tests/test_data_dataset_lookup.py", "tests/test_plugins_registry.py",
+                             "tests/test_faults_plugins.py", "tests/test_cli_plugins_listing.py",
+                             "tests/test_plugins_builtin_registrations.py", "tests/test_data_plugin_registration.py"],
+    "zoo3d/eval/plugin.py": ["tests/test_eval_harness_units.py", "tests/test_eval_metric_settings.py",
+                             "tests/test_plugins_registry.py", "tests/test_faults_plugins.py",
+                             "tests/test_cli_plugins_listing.py", "tests/test_plugins_builtin_registrations.py",
+                             "tests/test_eval_plugin_registration.py"],
+    "zoo3d/errors.py": ["tests/test_faults_plugins.py", "tests/test_plugins_loading.py",
+                        "tests/test_config_error_sentences.py", "tests/test_config_overrides.py",
+                        "tests/test_data_dataset_lookup.py", "tests/test_errors_hints_and_notes.py"],
+    # the benchmark suites' records, with stand-in networks, clocks and children
+    "zoo3d/benchmarks/render.py": ["tests/test_render_bench.py", "tests/test_bench_render_records.py"],
+    "zoo3d/benchmarks/models.py": ["tests/test_model_roles.py", "tests/test_bench_models_records.py"],
+    "zoo3d/benchmarks/train.py": ["tests/test_train_engine_wiring.py", "tests/test_bench_train_records.py"],
+    "zoo3d/benchmarks/data.py": ["tests/test_data_bench.py", "tests/test_bench_data_records.py"],
+    "zoo3d/benchmarks/neus.py": ["tests/test_bench_cli.py", "tests/test_bench_neus_records.py"],
+    "zoo3d/benchmarks/invert.py": ["tests/test_bench_cli.py", "tests/test_bench_invert_records.py"],
+    "zoo3d/benchmarks/freeview.py": ["tests/test_bench_cli.py", "tests/test_bench_freeview_records.py"],
 }
 
 COPIED = ["tests", "examples"]  # presets and model cards travel inside the plugin packages
@@ -471,8 +503,9 @@ use_git_change_detection = false
 
 
 #: modules whose decorated top-level functions are laid out undecorated (see :func:`undecorate`): every click
-#: command's body is one.
-UNDECORATED = ("zoo3d/cli/",)
+#: command's body is one, and so is every plugin's registration hook (``@hookimpl``).
+UNDECORATED = ("zoo3d/cli/", "zoo3d/data/plugin.py", "zoo3d/eval/plugin.py",
+               *(f"plugins/zoo3d_{name}/plugin.py" for name in BUILTIN_PLUGINS))
 
 
 def undecorate(source: str) -> str:
