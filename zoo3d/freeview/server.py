@@ -15,6 +15,7 @@ Scenes are made one at a time (a lock around the generator) and the last few are
 from __future__ import annotations
 
 import json
+import sys
 import threading
 import traceback
 from collections import OrderedDict
@@ -163,7 +164,7 @@ class _Handler(BaseHTTPRequestHandler):
         except (SceneError, UserError) as exc:  # a seed that cannot be made is the request's problem, said in JSON
             return self._error(HTTPStatus.BAD_REQUEST, str(exc), head)
         except Exception as exc:  # noqa: BLE001 - the page gets an answer, the terminal the traceback
-            self.log_error("%s", traceback.format_exc())
+            sys.stderr.write(traceback.format_exc())  # not log_error: it goes through the silenced log_message
             return self._error(HTTPStatus.INTERNAL_SERVER_ERROR, f"{type(exc).__name__}: {exc}", head)
         self._error(HTTPStatus.NOT_FOUND, f"Not found: {path}", head)
 
