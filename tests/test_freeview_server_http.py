@@ -89,7 +89,7 @@ def error(status, message):
 def test_the_page_is_index_html_at_the_root_and_by_name(serve):
     server = serve(RecordingSource())
     page = (STATIC_ROOT / "index.html").read_bytes()
-    for path in ("/", "/index.html", "/static/index.html"):
+    for path in ("/", "/index.html", "/static/index.html", "/?yaw=0.3&pitch=-0.1&size=64"):  # the page reads the query
         assert_answer(request(server, path), 200, "text/html; charset=utf-8", page)
     assert_answer(request(server, "/viewer.js"), *error(404, "Not found: /viewer.js"))
 
@@ -110,8 +110,9 @@ def test_static_files_are_served_with_their_types_and_only_from_the_static_folde
     for name, kind in files.items():
         assert_answer(request(server, "/static/" + name), 200, kind, f"bytes of {name}".encode())
     assert_answer(request(server, "/static/vendor/%4CICENSE"), 200, files["vendor/LICENSE"], b"bytes of vendor/LICENSE")
-    for name in ("f.png", "NOTICE", "dir.js", "missing.js", "../outside.js", "..%2foutside.js", "vendor/../../outside.js"):
-        shown = name.replace("%2f", "/")
+    for name in ("f.png", "NOTICE", "dir.js", "missing.js", "../outside.js", "..%2foutside.js", "vendor/../../outside.js",
+                 "b.js%00", "a" * 300 + ".js"):  # a NUL byte and a name too long for the file system: no such file
+        shown = name.replace("%2f", "/").replace("%00", "\0")
         assert_answer(request(server, "/static/" + name), *error(404, f"Not found: /static/{shown}"))
 
 
@@ -157,15 +158,33 @@ def test_a_seed_out_of_range_or_not_a_number_is_a_400_and_never_reaches_the_sour
     assert source.seeds == []
 
 
-def test_head_answers_as_get_would_without_the_body(serve):
+def raw_head(server, path) -> tuple[int, dict, bytes]:
+    """A HEAD request on a bare socket: (status, headers, every byte after them until the server closes)."""
+    with socket.create_connection(server.server_address[:2], timeout=30) as conn:
+        conn.sendall(f"HEAD {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n".encode())
+        data = b""
+        while chunk := conn.recv(65536):
+            data += chunk
+    head, _, rest = data.partition(b"\r\n\r\n")
+    lines = head.decode().split("\r\n")
+    return int(lines[0].split()[1]), dict(line.split(": ", 1) for line in lines[1:]), rest
+
+
+def test_head_answers_as_get_would_without_the_body(serve, monkeypatch, tmp_path):
+    """Every route and every error, the headers GET would give and not one byte of body."""
     source = RecordingSource()
     server = serve(source)
-    for path, status, kind, length in (("/", 200, "text/html; charset=utf-8", (STATIC_ROOT / "index.html").stat().st_size),
-                                       ("/scene.glb?seed=4", 200, "model/gltf-binary", len(b"scene 4")),
-                                       ("/nowhere", 404, JSON, len(json.dumps({"error": "Not found: /nowhere"})))):
-        got_status, headers, body = request(server, path, "HEAD")
-        assert (got_status, headers["Content-Type"], headers["Content-Length"], body) == (status, kind, str(length), b"")
-    assert source.seeds == [4]
+    failing = serve(RecordingSource(fail=RuntimeError("out of memory")))
+    refusing = serve(RecordingSource(fail=SceneError("no other seeds")))
+    for at, path in ((server, "/"), (server, "/static/viewer.js"), (server, "/api/info"),
+                     (server, "/scene.glb?seed=4"), (server, "/scene.glb?seed=x"), (server, "/nowhere"),
+                     (server, "/static/missing.js"), (server, "/static/vendor"), (failing, "/scene.glb"),
+                     (refusing, "/scene.glb")):
+        want_status, want_headers, want_body = request(at, path)
+        status, headers, rest = raw_head(at, path)
+        assert (status, headers["Content-Type"], headers["Content-Length"], rest) == (
+            want_status, want_headers["Content-Type"], str(len(want_body)), b""), path
+    assert source.seeds == [4, 4]
 
 
 @pytest.mark.parametrize("method", ["POST", "PUT", "DELETE", "PATCH", "OPTIONS", "TRACE", "CONNECT"])
@@ -283,7 +302,7 @@ def test_a_generator_source_keeps_the_last_few_scenes_it_served(recorded):
     default = GeneratorSource(SimpleNamespace(camera_prior=CameraPrior()))
     for seed in (0, 1, 2, 3, 0, 4, 1):  # four kept: 0 (served again) stays, 1 is dropped for 4
         default.glb(seed)
-    assert [call[1] for call in recorded[4:]] == [0, 1, 2, 3, 4, 1]
+    assert [call[1:] for call in recorded[4:]] == [(0, 0.7), (1, 0.7), (2, 0.7), (3, 0.7), (4, 0.7), (1, 0.7)]
 
 
 def test_two_requests_for_one_new_seed_make_it_once(monkeypatch):
@@ -369,6 +388,19 @@ def test_a_file_without_zoo3d_metadata_opens_at_the_default_prior_without_a_seed
     assert source.glb(None) == glb_with(doc) and source.glb(None) == source.glb(None)
     with pytest.raises(SceneError):
         source.glb(0)
+
+
+def test_a_file_that_is_not_a_whole_glb_is_refused_naming_it(tmp_path):
+    path = write(tmp_path, {"asset": {"version": "2.0"}}, "cut.glb")
+    data = path.read_bytes()
+    path.write_bytes(data[:-4])
+    with pytest.raises(UserError) as refused:
+        FileSource(path)
+    assert str(refused.value) == (f"'{path}' is truncated or corrupt: its header says {len(data)} bytes, the file has "
+                                  f"{len(data) - 4}.")
+    path.write_bytes(b"PK\x03\x04" + data[4:])
+    with pytest.raises(UserError, match="^'" + str(path).replace(".", r"\.") + r"' is not a binary glTF 2\.0 file"):
+        FileSource(path)
 
 
 @pytest.mark.parametrize("meta, where", [
