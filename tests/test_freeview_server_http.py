@@ -114,6 +114,8 @@ def test_static_files_are_served_with_their_types_and_only_from_the_static_folde
                  "b.js%00", "a" * 300 + ".js"):  # a NUL byte and a name too long for the file system: no such file
         shown = name.replace("%2f", "/").replace("%00", "\0")
         assert_answer(request(server, "/static/" + name), *error(404, f"Not found: /static/{shown}"))
+    status, headers, rest = raw_head(server, "/static/f.png")  # a file without a type: the 404's headers only
+    assert (status, headers["Content-Length"], rest) == (404, str(len(error(404, "Not found: /static/f.png")[2])), b"")
 
 
 def test_the_real_static_folder_serves_the_viewer_script_and_the_vendored_three_js(serve):
