@@ -54,6 +54,7 @@ def test_projection_takes_world_points_to_the_clip_coordinates_of_the_pinhole_mo
 
 def test_projection_puts_each_pixel_centre_of_zoo3d_rays_at_its_gl_pixel_centre():
     cam = Camera.from_angles(-0.25, 0.15, 1.0, 12.0, dtype=torch.float64)
+    cam = Camera(cam.cam2world, torch.tensor([[4.5, 0.0, 0.45], [0.0, 4.9, 0.56], [0.0, 0.0, 1.0]], dtype=torch.float64))
     H, W = 6, 10
     origins, dirs = cam.rays(H, W)[:2]
     points = (origins + 0.9 * dirs)[0].reshape(H, W, 3).numpy()
@@ -131,6 +132,7 @@ def test_layers_blend_back_to_front_over_the_background_and_the_backdrop(rendere
                   square("background", -0.5, 0.75, (0, 2), opaque=True)])
     want = expected([(0.1, 0.25, rgba((0, 0))), (0.0, 0.5, rgba((1, 2))), (-0.5, 0.75, rgba((0, 2)))], 32, 32)
     rgb, depth, alpha = r.render(CAMERA, 32, 32)
+    assert rgb.dtype == depth.dtype == alpha.dtype == torch.float32  # as the docstring says
     assert (rgb - want[0]).abs().max() < 2e-3
     assert (depth - want[1]).abs().max() < 1e-4 and (alpha - want[2]).abs().max() < 1e-6
     for H, W in ((24, 40), (32, 32)):  # another frame size, then the first again (its framebuffer is kept)
@@ -156,6 +158,14 @@ def test_nothing_behind_the_background_shows(renderer):
     want = expected([(-0.5, 1.5, rgba((0, 2)))], 16, 16)
     assert (rgb - want[0]).abs().max() < 2e-3
     assert (depth - want[1]).abs().max() < 1e-4 and alpha.abs().max() == 0
+
+
+def test_the_texture_is_clamped_at_its_edge_not_repeated(renderer):
+    """A square read at UV (0, 0), the texture's corner: clamped, the corner texel; repeated, the four corners mixed."""
+    r = renderer([square("manifold_00", 0.0, 0.5, (-0.5, -0.5)), square("background", -0.5, 1.5, (0, 2), opaque=True)])
+    rgb = r.render(CAMERA, 16, 16, depth=False)[0]
+    want = expected([(0.0, 0.5, rgba((0, 0))), (-0.5, 1.5, rgba((0, 2)))], 16, 16)
+    assert (rgb - want[0]).abs().max() < 2e-3
 
 
 def test_release_frees_every_buffer_texture_and_target_it_made(renderer):
