@@ -35,7 +35,7 @@ def _cells(row: str) -> list[str]:
         else:
             current += row[i]
         i += 1
-    return [c for c in cells[1:]] + ([current.strip()] if current.strip() else [])
+    return cells[1:] + ([current.strip()] if current.strip() else [])
 
 
 def _quoted(cell: str) -> str:
@@ -101,12 +101,14 @@ def test_resuming_a_folder_that_does_not_exist_prints_the_pages_sentence(fresh_d
 
 
 def test_resume_with_set_prints_the_pages_sentence(fresh_dir, capsys):
-    code, _, err = run_in_process(capsys, "train", "gram", "--out", fresh_dir / "r", "--resume", "--set", "train.seed=3")
+    code, _, err = run_in_process(capsys, "train", "gram", "--out", fresh_dir / "r", "--resume",
+                                  "--set", "train.seed=3")
     sentence = documented("zoo3d train gram --out DIR --resume --set …")
     assert code == 2 and as_pattern(sentence).fullmatch(one_line_error(err)), (sentence, err)
 
 
-@pytest.mark.parametrize("row,name,make", [("zoo3d sample DIR …", "DIR", False), ("zoo3d sample EMPTY …", "EMPTY", True)])
+@pytest.mark.parametrize("row,name,make", [("zoo3d sample DIR …", "DIR", False),
+                                           ("zoo3d sample EMPTY …", "EMPTY", True)])
 def test_a_path_that_is_no_run_prints_the_pages_sentence(fresh_dir, capsys, row, name, make):
     folder = fresh_dir / "not-a-run"
     if make:
