@@ -494,7 +494,10 @@ def zoo_table(result: dict, trained: dict[str, dict], images: dict[str, dict[str
         cells = [name, strict, t.get("preset", "-"), str(t.get("step", "-")),
                  f"{t['train_s'] / 60:.1f}" if t else "-"]
         lines.append("| " + " | ".join(cells + [_cell(row.get(k)) for k in keys]) + " |")
-    lines += ["", f"Rows sorted by `{HEADLINE}` (highest first). Mean ± sample standard deviation (n − 1) over "
+    order = (f"Rows sorted by `{HEADLINE}` (highest first)." if HEADLINE in keys else
+             f"Rows in the order they were compared, the calibration models first (`{HEADLINE}`, which orders "
+             "them, was not among the metrics).")
+    lines += ["", f"{order} Mean ± sample standard deviation (n − 1) over "
               "the instances of `neus`, `epi` and `depth` (count in brackets); `swd`, `diversity`, `detail`, `fid` "
               "and `kid` are one value over the protocol's image set (1), and `speed` is over its timed repeats. "
               "Rows without a preset are the calibration models, scenes of known consistency (docs/metrics.md)."]
