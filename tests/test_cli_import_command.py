@@ -46,4 +46,5 @@ def test_the_importer_loads_when_the_command_runs_and_its_notes_and_the_run_are_
     assert importer == [("gram", "rel/ema.pth", "ffhq256", "runs/imported")]
     run = Path("runs/imported")
     assert out == ("  EMA weights taken from ema.pth\n  align_corners set as upstream\n"
-                   f"Wrote {run} (checkpoint step_000000000.safetensors); try `zoo3d sample {run}`.\n")
+                   f"Wrote {run} (checkpoint step_000000000.safetensors); "
+                   f"try `zoo3d sample {run} --seeds 0-7 --out grid.png`.\n")

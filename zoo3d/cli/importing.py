@@ -6,6 +6,8 @@ other: ``zoo3d sample RUN_DIR``, ``render``, ``export``, ``compare --ckpt NAME=R
 
 from __future__ import annotations
 
+import shlex
+
 import click
 
 
@@ -21,4 +23,6 @@ def import_command(model, file, preset, out):
     result = import_to_run(model, file, preset, out)
     for note in result.imported.notes:
         click.echo(f"  {note}")
-    click.echo(f"Wrote {result.run_dir} (checkpoint {result.checkpoint.name}); try `zoo3d sample {result.run_dir}`.")
+    run = shlex.quote(str(result.run_dir))
+    click.echo(f"Wrote {result.run_dir} (checkpoint {result.checkpoint.name}); "
+               f"try `zoo3d sample {run} --seeds 0-7 --out grid.png`.")
