@@ -161,7 +161,8 @@ def test_an_empty_folder_or_zip_is_one_problem_and_refused(tmp_path):
         assert report.summary().splitlines()[1] == "  resolutions: none"
         with pytest.raises(UserError) as err:
             ensure_usable(path)
-        assert str(err.value) == f"Dataset '{path}' cannot be used for training:\n{report.summary()}"
+        assert str(err.value) == (f"Dataset '{path}' cannot be used: it holds no usable posed image.\n"
+                                  f"{report.summary()}")
     with pytest.raises(UserError) as err:
         check_dataset(tmp_path / "nowhere")
     assert str(err.value) == f"Dataset path '{tmp_path / 'nowhere'}' is neither a folder nor a zip file."

@@ -83,7 +83,7 @@ def test_check_spec_refuses_a_folder_without_a_usable_image_with_its_report(tmp_
     (tmp_path / "dataset.json").write_text(json.dumps({"labels": [["a.png", [float("nan")] * 25]]}))
     with pytest.raises(UserError) as err:
         check_spec(str(tmp_path))
-    assert str(err.value).startswith(f"Dataset '{tmp_path}' cannot be used for training:\n")
+    assert str(err.value).startswith(f"Dataset '{tmp_path}' cannot be used: it holds no usable posed image.\n")
     assert "a.png: pose has NaN or infinite values" in str(err.value)
     (tmp_path / "b.png").write_bytes((tmp_path / "a.png").read_bytes())
     (tmp_path / "dataset.json").write_text(json.dumps({"labels": [["a.png", [float("nan")] * 25],

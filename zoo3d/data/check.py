@@ -153,10 +153,11 @@ def check_dataset(path: str | Path, full: bool = False, crop: str = "center") ->
 
 
 def ensure_usable(path: str | Path) -> CheckReport:
-    """The start-up check training runs (headers only): the report, or UserError when nothing is usable."""
+    """The start-up check of a folder dataset (headers only), for training and for ``compare --data``: the
+    report, or UserError when nothing is usable."""
     report = check_dataset(path, full=False)
     if not report.usable:
-        raise UserError(f"Dataset '{path}' cannot be used for training:\n{report.summary()}")
+        raise UserError(f"Dataset '{path}' cannot be used: it holds no usable posed image.\n{report.summary()}")
     return report
 
 
