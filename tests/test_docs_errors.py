@@ -126,3 +126,23 @@ def test_the_helpers_read_the_page_as_written():
         "No run; start one with `zoo3d train gram`."
     assert as_pattern("Known: a, …, z.").fullmatch("Error: Known: a, b, c, z.")
     assert not as_pattern("Known: a, …, z.").fullmatch("Error: Known: a, z")
+
+
+def test_a_dangling_latest_gives_the_pages_note(tmp_path):
+    """The Checkpoints table's first row: the fallback checkpoint is named relative to the run, as `latest` is."""
+    import torch
+    from safetensors.torch import save_file
+
+    from zoo3d.train.checkpoint import checkpoint_name, find_checkpoint
+
+    run = tmp_path / "run"
+    (run / "checkpoints").mkdir(parents=True)
+    for step in (3, 6000):
+        save_file({"generator.w": torch.ones(2)}, str(run / "checkpoints" / checkpoint_name(step)),
+                  metadata={"zoo3d.model": "gram"})
+    (run / "latest").write_text("checkpoints/step_000009000.safetensors\n")
+    note = documented("latest")
+    assert note.startswith("note: DIR: ")
+    path, said = find_checkpoint(run)
+    assert path == run / "checkpoints" / checkpoint_name(6000)
+    assert said == note.removeprefix("note: DIR: ")
