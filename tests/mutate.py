@@ -366,6 +366,11 @@ TARGETS: dict[str, list[str]] = {
     "zoo3d/freeview/render.py": ["tests/test_freeview_cache.py", "tests/test_freeview_raster.py",
                                  "tests/test_freeview_render_backend.py"],
     "zoo3d/freeview/commands.py": ["tests/test_freeview_commands_units.py"],
+    "zoo3d/freeview/server.py": ["tests/test_freeview_commands_units.py", "tests/test_cli_view_options.py",
+                                 "tests/test_freeview_server_http.py"],
+    # GL_MODULES: its GL tests run (on a software EGL driver where there is no GPU)
+    "zoo3d/freeview/gl.py": ["tests/test_freeview_cache.py", "tests/test_freeview_render_backend.py",
+                             "tests/test_freeview_gl_closed_form.py"],
     # the commands (laid out undecorated, see UNDECORATED); test_freeview_commands.py (36 s) and test_host_memory.py
     # (47 s) left out
     "zoo3d/cli/main.py": ["tests/test_faults_cli.py", "tests/test_plugins_commands.py",
@@ -493,6 +498,8 @@ pytest_add_cli_args_test_selection = {quoted(tests)}
 pytest_add_cli_args = {quoted(["-p", "no:cacheprovider", *deselected])}
 use_git_change_detection = false
 """
+    if module in GL_MODULES:  # mutants run in children of a fork server, which never holds a GL context
+        config += 'process_isolation = "forkserver"\n'
     (work / "pyproject.toml").write_text(config)
     target = work / _flat(module)
     source = unwrap_no_grad(target.read_text())
@@ -501,6 +508,9 @@ use_git_change_detection = false
     target.write_text(source)
     return work, tests
 
+
+#: modules scored with their GL tests running: their mutants run under mutmut's fork server (see main)
+GL_MODULES = ("zoo3d/freeview/gl.py",)
 
 #: modules whose decorated top-level functions are laid out undecorated (see :func:`undecorate`): every click
 #: command's body is one, and so is every plugin's registration hook (``@hookimpl``).
@@ -600,9 +610,9 @@ def main(argv: list[str] | None = None) -> int:
     env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
     # mutmut forks every mutant's run from a process whose GL tests started Mesa's threads, and a forked child that
     # reads a GL framebuffer waits forever (a timeout, which counts as killed): the tests run without EGL's driver,
-    # so the GL tests skip and the free-view code takes its torch path
-    env["__EGL_VENDOR_LIBRARY_FILENAMES"] = "/dev/null"
+    # so the GL tests skip and the free-view code takes its torch path; but for GL_MODULES, which fork from a server
     env.pop("ZOO3D_PLUGINS", None)
+    no_gl = {**env, "__EGL_VENDOR_LIBRARY_FILENAMES": "/dev/null"}
     for module in modules:
         work, tests = lay_out(module, args.tests or TARGETS[module], args.tests_from)
         t0 = time.time()
@@ -610,7 +620,8 @@ def main(argv: list[str] | None = None) -> int:
         if tests:
             with open(work / "mutmut.log", "w") as log:
                 subprocess.run([mutmut, "run", "--max-children", str(args.max_children), *(args.only or [])],
-                               cwd=work, env=env, stdout=log, stderr=subprocess.STDOUT)
+                               cwd=work, env=env if module in GL_MODULES else no_gl, stdout=log,
+                               stderr=subprocess.STDOUT)
             result = score(work, mutmut)
         else:  # none of its test files exist at that revision: every mutant survives
             result = {"counts": {}, "killed": 0, "total": None, "score": 0.0, "survivors": ["no test files"]}
