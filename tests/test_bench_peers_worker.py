@@ -1,0 +1,169 @@
+"""``python -m zoo3d.benchmarks.peers.worker``: one record, one side, measured in this process with stand-in sides.
+
+What its docstring and docs/testing.md ("Benchmarks") promise: one JSON line per measurement with ``time_s`` (the
+work's wall time, which a watched record may replace with its own and keeps as ``wall_s``), ``peak_mb`` (on CPU the
+rise of peak RSS over the RSS just before the work), the load average before and after, the threads; on CPU the
+address space capped at the set-up's plus ``ZOO3D_BENCH_CPU_MEM_GB`` (default 14) GiB, and work that runs out of
+memory reported as ``OOM`` with the error's first line. The answers come from the stand-in work (a scripted clock, a
+known allocation) and from /proc/self/status read here, not from the worker.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import resource
+import types
+
+import pytest
+import torch
+
+from zoo3d.benchmarks.peers import authors, ours, worker
+
+
+def _proc_kb(field: str) -> int:
+    with open("/proc/self/status") as fh:
+        for line in fh:
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    raise KeyError(field)
+
+
+@pytest.fixture
+def sides(monkeypatch):
+    """Stand-in sides: ``prepare`` of each returns the work set in ``plan`` and records what it was handed; the
+    address-space cap is recorded, never applied to the test process."""
+    plan = {"work": lambda: "result", "finish": lambda result: {"finished_with": result}}
+    calls: list[tuple] = []
+
+    def prepare_for(side):
+        def prepare(record, workdir, dev):
+            calls.append((side, record.name, workdir, dev))
+            return plan["work"], plan["finish"]
+        return prepare
+
+    monkeypatch.setattr(authors, "prepare", prepare_for("authors"))
+    monkeypatch.setattr(ours, "prepare", prepare_for("zoo3d"))
+    caps: list[float] = []
+    monkeypatch.setattr(worker, "_cap_address_space", caps.append)
+    monkeypatch.delenv("ZOO3D_BENCH_THREADS", raising=False)
+    monkeypatch.delenv("ZOO3D_BENCH_CPU_MEM_GB", raising=False)
+    return types.SimpleNamespace(plan=plan, calls=calls, caps=caps)
+
+
+def _clock(monkeypatch, *readings):
+    """The worker's ``time.perf_counter`` returns ``readings`` in turn."""
+    monkeypatch.setattr(worker, "time", types.SimpleNamespace(perf_counter=iter(readings).__next__))
+
+
+def test_each_side_is_prepared_by_its_own_code_and_the_row_is_what_its_work_and_finish_give(
+        sides, monkeypatch, tmp_path):
+    loads = iter([(3.25, 1.0, 1.0), (4.5, 1.0, 1.0)] + [(1.0, 1.0, 1.0)] * 2)
+    monkeypatch.setattr(os, "getloadavg", lambda: next(loads))
+    _clock(monkeypatch, 10.0, 12.3456789)
+    out = worker.measure("gram.inference.32", "authors", tmp_path, "cpu")
+    assert sides.calls == [("authors", "gram.inference.32", tmp_path, torch.device("cpu"))]
+    assert out["record"] == "gram.inference.32" and out["side"] == "authors" and out["device"] == "cpu"
+    assert out["status"] == "ok" and out["finished_with"] == "result"
+    assert out["time_s"] == out["wall_s"] == 2.346  # 12.3456789 - 10, to the millisecond
+    assert (out["load_avg_1min"], out["load_avg_1min_after"]) == (3.25, 4.5)  # before the work, and after it
+    assert out["threads"] == torch.get_num_threads()
+    assert sides.caps == [14.0]  # the documented default
+    # the other side runs zoo3d's code; a watched record's own time_s replaces the wall time, which stays as wall_s
+    sides.plan["finish"] = lambda result: {"time_s": 0.5}
+    _clock(monkeypatch, 1.0, 4.0)
+    monkeypatch.setenv("ZOO3D_BENCH_CPU_MEM_GB", "2.5")
+    out = worker.measure("gram.inference.32", "zoo3d", tmp_path, "cpu")
+    assert sides.calls[-1][0] == "zoo3d" and (out["time_s"], out["wall_s"]) == (0.5, 3.0)
+    assert sides.caps[-1] == 2.5
+
+
+def test_threads_come_from_the_environment(sides, monkeypatch, tmp_path):
+    before = torch.get_num_threads()
+    monkeypatch.setenv("ZOO3D_BENCH_THREADS", "2" if before == 1 else "1")
+    try:
+        out = worker.measure("gram.graph.64", "zoo3d", tmp_path, "cpu")
+        assert out["threads"] == (2 if before == 1 else 1) == torch.get_num_threads()
+    finally:
+        torch.set_num_threads(before)
+
+
+def test_peak_memory_on_cpu_is_the_rise_of_peak_rss_over_the_rss_before_the_work(sides, tmp_path):
+    held = []
+
+    def work():  # 96 MiB touched, then given back: the peak counts it, the RSS after does not
+        block = torch.ones(24 * 2**20, dtype=torch.float32)
+        held.append(float(block[::4096].sum()))
+        del block
+
+    big = torch.ones(32 * 2**20, dtype=torch.float32)  # 128 MiB touched and freed before: an old peak, not counted
+    big.add_(1)
+    del big
+    sides.plan["work"] = work
+    sides.plan["finish"] = lambda result: {}
+    out = worker.measure("gram.inference.32", "zoo3d", tmp_path, "cpu")
+    assert held and 90.0 <= out["peak_mb"] <= 120.0, out["peak_mb"]
+
+
+def test_the_peak_rss_is_reset_to_the_current_rss():
+    block = torch.ones(32 * 2**20, dtype=torch.float32)  # a 128 MiB high-water mark above what stays
+    block.add_(1)
+    del block
+    assert worker._reset_peak_rss() is True
+    assert _proc_kb("VmHWM") - _proc_kb("VmRSS") < 16 * 1024
+
+
+def test_status_fields_are_read_in_mib():
+    assert abs(worker._status_mb("VmHWM") - _proc_kb("VmHWM") / 1024.0) < 4.0
+    assert abs(worker._status_mb("VmSize") - _proc_kb("VmSize") / 1024.0) < 16.0
+
+
+def test_the_address_space_cap_is_the_current_size_plus_the_allowance(monkeypatch):
+    set_to = []
+    monkeypatch.setattr(resource, "setrlimit", lambda which, limits: set_to.append((which, limits)))
+    vm = _proc_kb("VmSize") * 1024
+    worker._cap_address_space(1.5)
+    ((which, (soft, hard)),) = set_to
+    assert which == resource.RLIMIT_AS and soft == hard
+    assert abs(soft - (vm + int(1.5 * 2**30))) < 64 * 2**20
+
+
+@pytest.mark.parametrize("error", [MemoryError("cannot allocate 2 GiB\nsecond line"),
+                                   RuntimeError("DefaultCPUAllocator: can't allocate memory: you tried"),
+                                   RuntimeError("CUDA out of Memory. Tried to allocate"),
+                                   torch.OutOfMemoryError("CUDA error: out of memory")])
+def test_work_that_runs_out_of_memory_is_reported_as_oom_with_the_errors_first_line(sides, tmp_path, error):
+    def work():
+        raise error
+
+    sides.plan["work"] = work
+    out = worker.measure("gram.train_step.16", "zoo3d", tmp_path, "cpu")
+    assert out["status"] == "OOM" and out["note"] == str(error).strip().splitlines()[0]
+    assert out["record"] == "gram.train_step.16" and "time_s" not in out and "peak_mb" not in out
+
+
+def test_an_oom_note_is_cut_at_160_characters(sides, tmp_path):
+    def work():
+        raise MemoryError("x" * 300)
+
+    sides.plan["work"] = work
+    assert worker.measure("gram.train_step.16", "zoo3d", tmp_path, "cpu")["note"] == "x" * 160
+
+
+def test_a_runtime_error_that_is_not_about_memory_is_raised(sides, tmp_path):
+    def work():
+        raise RuntimeError("mat1 and mat2 shapes cannot be multiplied")
+
+    sides.plan["work"] = work
+    with pytest.raises(RuntimeError, match="shapes"):
+        worker.measure("gram.train_step.16", "zoo3d", tmp_path, "cpu")
+
+
+def test_main_prints_the_measurement_as_one_json_line(sides, capsys, monkeypatch, tmp_path):
+    _clock(monkeypatch, 0.0, 1.5)
+    worker.main(["gram.graph.64", "authors", str(tmp_path), "cpu"])
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == 1
+    row = json.loads(lines[0])
+    assert (row["record"], row["side"], row["time_s"], row["status"]) == ("gram.graph.64", "authors", 1.5, "ok")
+    assert sides.calls == [("authors", "gram.graph.64", tmp_path, torch.device("cpu"))]
