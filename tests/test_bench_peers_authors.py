@@ -13,6 +13,7 @@ import math
 import subprocess
 import sys
 import textwrap
+import types
 
 import pytest
 import torch
@@ -27,7 +28,7 @@ STANDIN = {
             'process': {'class': 'Gan3DProcess', 'kwargs': {'batch_split': 8, 'r1_lambda': 1.}},
             'generator': {'class': 'GramGenerator', 'kwargs': {'z_dim': 256, 'img_size': 256},
                           'representation': {'kwargs': {'hidden_dim': 7}}, 'renderer': {'kwargs': {'num_samples': 5}}},
-            'discriminator': {'class': 'GramDiscriminator', 'kwargs': {'img_size': 256}},
+            'discriminator': {'class': 'GramDiscriminator', 'kwargs': {'img_size': 256, 'width': 7}},
             'camera': {'fov': 30, 'ray_start': 0.5, 'ray_end': 1.5},
         }
         GRAMHD256_FFHQ = {
@@ -36,7 +37,7 @@ STANDIN = {
             'generator': {'class': 'GramHDGenerator', 'kwargs': {'z_dim': 256, 'img_size': 256, 'lr_img_size': 64},
                           'representation': {'kwargs': {'hidden_dim': 7}}, 'renderer': {'kwargs': {'num_samples': 5}},
                           'super_resolution': {'kwargs': {'blocks': 3}}},
-            'discriminator': {'class': 'GramHDDiscriminator', 'kwargs': {'img_size': 256}},
+            'discriminator': {'class': 'GramHDDiscriminator', 'kwargs': {'img_size': 256, 'width': 7}},
             'camera': {'fov': 30, 'ray_start': 0.5, 'ray_end': 1.5},
         }
     """,
@@ -82,9 +83,9 @@ STANDIN = {
         import torch
 
         class GramDiscriminator(torch.nn.Module):
-            def __init__(self, img_size):
+            def __init__(self, img_size, width):
                 super().__init__()
-                self.img_size = img_size
+                self.img_size, self.width = img_size, width
                 self.lin = torch.nn.Linear(3, 1)
 
         GramHDDiscriminator = GramDiscriminator
@@ -216,7 +217,7 @@ def test_inputs_are_the_seeded_latents_and_poses_around_the_records_pose():
 
 def test_weights_are_perturbed_by_a_tenth_of_each_tensors_spread():
     torch.manual_seed(3)
-    module = torch.nn.Sequential(torch.nn.Linear(4, 3), torch.nn.Linear(3, 1))
+    module = torch.nn.Sequential(torch.nn.Linear(4, 3), torch.nn.Linear(3, 2), torch.nn.Linear(2, 1))
     with torch.no_grad():
         module[0].bias.fill_(0.25)  # constant: its spread is 0, so 0.5 stands in
     expected = _perturbed(module)
@@ -224,7 +225,7 @@ def test_weights_are_perturbed_by_a_tenth_of_each_tensors_spread():
     for name, p in module.named_parameters():
         assert torch.allclose(p, expected[name], atol=1e-7, rtol=0), name
     assert float((module[0].bias.detach() - 0.25).abs().max()) > 1e-3  # the constant bias took generic values
-    assert float((module[1].bias.detach() - expected["1.bias"]).abs().max()) < 1e-7  # one value: 0.5 x scale
+    assert float((module[2].bias.detach() - expected["2.bias"]).abs().max()) < 1e-7  # one value: 0.5 x scale
 
 
 def test_the_ema_stand_in_moves_each_trainable_shadow_by_one_minus_decay_and_leaves_frozen_ones_out():
@@ -242,6 +243,33 @@ def test_the_ema_stand_in_moves_each_trainable_shadow_by_one_minus_decay_and_lea
     ema.update([a, frozen, b])
     assert torch.allclose(ema.shadow[0], torch.tensor([0.9 * 1.2 + 0.3, 0.9 * 1.8]))
     assert torch.equal(a, torch.tensor([3.0, 0.0]))  # the parameters are left alone
+
+
+def test_torch_ema_when_installed_is_their_ema(monkeypatch):
+    made = []
+    module = types.ModuleType("torch_ema")
+    module.ExponentialMovingAverage = lambda parameters, decay: made.append((list(parameters), decay)) or "ema"
+    monkeypatch.setitem(sys.modules, "torch_ema", module)
+    p = torch.nn.Parameter(torch.zeros(2))
+    assert authors._ema(iter([p]), 0.999) == "ema" and made == [([p], 0.999)]
+    monkeypatch.setitem(sys.modules, "torch_ema", None)  # not installed: the stand-in, same decay
+    ema = authors._ema(iter([p]), 0.9999)
+    assert isinstance(ema, authors._Ema) and ema.decay == 0.9999 and torch.equal(ema.shadow[0], p.detach())
+
+
+def test_neus_records_are_the_neus_modules_and_the_checkouts_modules_come_first(checkout, monkeypatch, tmp_path):
+    import zoo3d.benchmarks.peers.neus as neus_module
+
+    handed = []
+    monkeypatch.setattr(neus_module, "prepare_authors", lambda *a: handed.append(a) or "neus")
+    assert authors.prepare(by_name("neus.fit.32"), tmp_path, torch.device("cpu")) == "neus"
+    assert handed == [(by_name("neus.fit.32"), tmp_path, torch.device("cpu"))]
+    decoy = tmp_path / "decoy"  # a configs module already on the path does not shadow theirs
+    decoy.mkdir()
+    (decoy / "configs.py").write_text("FFHQ_default = None\n")
+    monkeypatch.setattr(sys, "path", [str(decoy)] + sys.path)
+    configs, *_ = authors._import(checkout)
+    assert configs.FFHQ_default["camera"]["fov"] == 30
 
 
 def test_the_replica_hands_over_the_module_and_its_forward():
@@ -266,7 +294,8 @@ def test_gram_inference_renders_the_inputs_with_gram_ffhq_camera_in_eval_without
     from safetensors.torch import load_file
 
     record = by_name("gram.inference.32")
-    work, finish = authors.prepare(record, tmp_path, torch.device("cpu"))
+    folder = tmp_path / "records" / "gram.inference.32"  # made with its parents when the file is written
+    work, finish = authors.prepare(record, folder, torch.device("cpu"))
     from generators.generators import BUILT, CALLS
 
     (built,) = BUILT
@@ -282,9 +311,9 @@ def test_gram_inference_renders_the_inputs_with_gram_ffhq_camera_in_eval_without
     weights = _perturbed(ref)
     expected = (torch.cat([z, pose], 1) @ weights["lin.weight"].T + weights["lin.bias"])[:, :, None, None]
     assert image.shape == (1, 3, 32, 32) and torch.allclose(image, expected.expand(1, 3, 32, 32), atol=1e-5)
-    assert not (tmp_path / "authors.safetensors").exists()  # written with the image, after the work
+    assert not folder.exists()  # written with the image, after the work
     assert finish(image) == {}
-    saved = load_file(str(tmp_path / "authors.safetensors"))
+    saved = load_file(str(folder / "authors.safetensors"))
     assert set(saved) == {"weights.lin.weight", "weights.lin.bias", "inputs.z", "inputs.pose", "image"}
     assert torch.allclose(saved["weights.lin.weight"], weights["lin.weight"], atol=1e-7, rtol=0)
     assert torch.equal(saved["inputs.z"], z) and torch.equal(saved["image"], image)
@@ -299,6 +328,7 @@ def test_gram_hd_renders_at_a_quarter_for_its_lr_image_from_the_poses_origin(che
     (built,) = BUILT
     assert (built["img_size"], built["lr_img_size"]) == (64, 16)
     assert built["super_resolution_kwargs"] == {"blocks": 3}
+    assert built["representation_kwargs"] == {"hidden_dim": 7} and built["renderer_kwargs"] == {"num_samples": 5}
     image = work()
     (call,) = CALLS
     _, pose = _inputs(1)
@@ -344,8 +374,11 @@ def test_forward_backward_accumulates_the_gradients_of_each_sub_batch_mean(check
     assert torch.allclose(lin.weight.grad, w.grad, atol=1e-6) and torch.allclose(lin.bias.grad, b.grad, atol=1e-6)
 
 
-def test_a_training_step_is_their_d_then_g_phase_with_their_optimisers_and_two_emas(checkout, tmp_path):
+def test_a_training_step_is_their_d_then_g_phase_with_their_optimisers_and_two_emas(checkout, tmp_path, monkeypatch):
     record = by_name("gram.train_step.16")  # batch 4, their batch_split 4
+    scalers = []
+    real_scaler = torch.amp.GradScaler
+    monkeypatch.setattr(torch.amp, "GradScaler", lambda *a, **k: scalers.append((a, k)) or real_scaler(*a, **k))
     work, finish = authors.prepare(record, tmp_path, torch.device("cpu"))
     from processes.processes import STEPS
 
@@ -356,7 +389,9 @@ def test_a_training_step_is_their_d_then_g_phase_with_their_optimisers_and_two_e
     d, g = STEPS[0][1], STEPS[1][1]
     assert d["process"].kwargs == {"batch_split": 4, "r1_lambda": 1.0}  # the record's split over their 8
     G, D = d["G"].module, d["D"].module
-    assert g["G"].module is G and g["D"].module is D and D.img_size == 16
+    assert g["G"].module is G and g["D"].module is D and (D.img_size, D.width) == (16, 7)
+    assert g["device"] == torch.device("cpu") and g["scaler"] is d["scaler"] and g["cfg"] is d["cfg"]
+    assert scalers == [(("cuda",), {"enabled": False})]  # their torch.cuda.amp scaler, off on CPU
     assert d["cfg"]["camera"] == {"fov": 12.0, "ray_start": 0.88, "ray_end": 1.12} and d["device"] == torch.device("cpu")
     for opt, params, lr in ((d["opt"], list(D.parameters()), 2e-4), (g["opt"], list(G.parameters()), 2e-5)):
         assert isinstance(opt, torch.optim.Adam) and opt.param_groups[0]["params"] == params

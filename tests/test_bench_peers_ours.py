@@ -60,7 +60,7 @@ class Stand(torch.nn.Module):
 def stand(monkeypatch):
     g = Stand()
     handed = []
-    monkeypatch.setattr(ours, "_imported", lambda record, tensors: handed.append(tensors) or (g, None))
+    monkeypatch.setattr(ours, "_imported", lambda record, tensors: handed.append((record, tensors)) or (g, None))
     g.handed = handed
     return g
 
@@ -87,6 +87,7 @@ def test_the_config_is_the_paper_preset_at_the_records_size():
     assert cfg.generator.radiance == paper.generator.radiance and cfg.generator.manifold == paper.generator.manifold
     hd = ours._config(Record("gram_hd.train_step.128", "gram_hd", "train_step", 128, batch=3))
     assert (hd.generator.resolution, hd.generator.lowres.resolution) == (128, 32)  # GRAM-HD's LR side: a quarter
+    assert type(hd.generator.lowres.resolution) is int
     assert hd.stage("gram_hd.stage2").batch_size == 3 and hd.camera.fov == 12.0
     assert hd.generator.lowres.radiance == GramHDConfig().generator.lowres.radiance
 
@@ -97,7 +98,7 @@ def test_inference_renders_the_files_latents_from_grams_cameras_and_reports_the_
     tensors = _file(tmp_path, 2, theirs)
     work, compare = ours.prepare(Record("gram.inference.8", "gram", "inference", 8, batch=2), tmp_path,
                                  torch.device("cpu"))
-    assert set(stand.handed[0]) == set(tensors)
+    assert stand.handed[0][0].name == "gram.inference.8" and set(stand.handed[0][1]) == set(tensors)
     image = work()
     (call,) = stand.calls
     assert call.training is False and call.grad is False and call.resolution == (8, 8)
@@ -119,6 +120,8 @@ def test_the_graph_record_renders_with_autograd(stand, tmp_path):
     with torch.no_grad():
         image = work()
     assert stand.calls[0].grad is True and image.requires_grad and stand.calls[0].resolution == (64, 64)
+    pose = _poses(1)
+    assert torch.allclose(stand.calls[0].cams.origins[:, 1], torch.cos(pose[:, 0]), atol=1e-6)
     assert finish(image) == {}
 
 
@@ -150,6 +153,62 @@ def test_an_unknown_work_is_refused(stand, tmp_path):
     _file(tmp_path, 1)
     with pytest.raises(ValueError, match="unknown work 'bake'"):
         ours.prepare(Record("gram.bake.8", "gram", "bake", 8), tmp_path, torch.device("cpu"))
+
+
+def test_neus_records_are_the_neus_modules(monkeypatch, tmp_path):
+    import zoo3d.benchmarks.peers.neus as neus_module
+
+    handed = []
+    monkeypatch.setattr(neus_module, "prepare_zoo3d", lambda *a: handed.append(a) or "neus")
+    assert ours.prepare(by_name("neus.steps.32"), tmp_path, torch.device("cpu")) == "neus"
+    assert handed == [(by_name("neus.steps.32"), tmp_path, torch.device("cpu"))]
+
+
+def _paper_state(seed=0):
+    """The authors' GRAM FFHQ generator state dict (their names and shapes) with random values, as the file holds it."""
+    from zoo3d_gram.config import GramConfig
+    from zoo3d_gram.upstream import upstream_parameter_names
+
+    g = torch.Generator().manual_seed(seed)
+    return {f"weights.{name}": torch.randn(shape, generator=g)
+            for name, shape in upstream_parameter_names(GramConfig().generator)}
+
+
+def _sums(tensors):
+    return sorted(round(float(t.detach().double().sum()), 4) for t in tensors)
+
+
+def test_a_training_step_is_the_engines_step_of_the_last_stage_from_the_authors_weights_on_a_fixed_batch(
+        monkeypatch, tmp_path):
+    from zoo3d.train.engine import Trainer
+
+    state = _paper_state()
+    save_file({**state, "inputs.z": torch.zeros(2, 256), "inputs.pose": _poses(2)},
+              str(tmp_path / "authors.safetensors"))
+    steps, entered = [], []
+    monkeypatch.setattr(Trainer, "bench_step", lambda self, stage: steps.append((self, stage, self._real_batch(stage))))
+    real_enter = Trainer.enter_stage
+    monkeypatch.setattr(Trainer, "enter_stage", lambda self, stage: entered.append(stage) or real_enter(self, stage))
+    record = Record("gram.train_step.8", "gram", "train_step", 8, batch=2, split=2)
+    work, finish = ours.prepare(record, tmp_path, torch.device("cpu"))
+    assert steps == []
+    work()
+    work()
+    (trainer, stage, real), (again, stage2, real2) = steps
+    assert again is trainer and stage2 is stage and entered == [stage] and stage is trainer.stages[-1]
+    assert trainer.config.train.sample_every == 0 and trainer.config.train.checkpoint_every == 0
+    assert trainer.config.generator.resolution == 8 and stage.batch_size == 2
+    generator = trainer.modules["generator"]
+    assert _sums(generator.parameters()) == _sums(state.values())  # the authors' weights, unchanged
+    for p, e in zip(generator.parameters(), trainer.ema.parameters()):
+        assert torch.equal(p, e)  # the EMA starts from them
+    expected = torch.rand(2, 3, 8, 8, generator=torch.Generator().manual_seed(2)) * 2 - 1
+    assert torch.equal(real.images, expected) and torch.equal(real2.images, expected)
+    assert real.images is not real2.images  # a fresh copy for every step
+    phi, theta = _poses(2)[:, 0], _poses(2)[:, 1]
+    origin = torch.stack([torch.sin(phi) * torch.cos(theta), torch.cos(phi), torch.sin(phi) * torch.sin(theta)], -1)
+    assert torch.allclose(real.cameras.origins, origin, atol=1e-6)
+    assert finish(None) == {}
 
 
 def test_the_authors_weights_land_in_grams_paper_generator_unchanged(tmp_path):

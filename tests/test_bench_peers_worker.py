@@ -58,7 +58,7 @@ def _clock(monkeypatch, *readings):
 
 def test_each_side_is_prepared_by_its_own_code_and_the_row_is_what_its_work_and_finish_give(
         sides, monkeypatch, tmp_path):
-    loads = iter([(3.25, 1.0, 1.0), (4.5, 1.0, 1.0)] + [(1.0, 1.0, 1.0)] * 2)
+    loads = iter([(3.14159, 1.0, 1.0), (4.56789, 1.0, 1.0)] + [(1.0, 1.0, 1.0)] * 2)
     monkeypatch.setattr(os, "getloadavg", lambda: next(loads))
     _clock(monkeypatch, 10.0, 12.3456789)
     out = worker.measure("gram.inference.32", "authors", tmp_path, "cpu")
@@ -66,7 +66,7 @@ def test_each_side_is_prepared_by_its_own_code_and_the_row_is_what_its_work_and_
     assert out["record"] == "gram.inference.32" and out["side"] == "authors" and out["device"] == "cpu"
     assert out["status"] == "ok" and out["finished_with"] == "result"
     assert out["time_s"] == out["wall_s"] == 2.346  # 12.3456789 - 10, to the millisecond
-    assert (out["load_avg_1min"], out["load_avg_1min_after"]) == (3.25, 4.5)  # before the work, and after it
+    assert (out["load_avg_1min"], out["load_avg_1min_after"]) == (3.14, 4.57)  # before the work, and after it
     assert out["threads"] == torch.get_num_threads()
     assert sides.caps == [14.0]  # the documented default
     # the other side runs zoo3d's code; a watched record's own time_s replaces the wall time, which stays as wall_s
@@ -105,6 +105,66 @@ def test_peak_memory_on_cpu_is_the_rise_of_peak_rss_over_the_rss_before_the_work
     assert held and 90.0 <= out["peak_mb"] <= 120.0, out["peak_mb"]
 
 
+class _Status:
+    """/proc/self/status with chosen VmRSS and VmHWM (kB), changed by the work."""
+
+    def __init__(self, rss_kb, hwm_kb):
+        self.kb = {"VmRSS": rss_kb, "VmHWM": hwm_kb, "VmSize": 10 ** 7}
+
+    def open(self, path, mode="r"):
+        import io
+
+        if path == "/proc/self/clear_refs":
+            raise OSError("read-only")
+        assert path == "/proc/self/status"
+        return io.StringIO("Name:\tpython\n" + "".join(f"{k}:\t  {v} kB\n" for k, v in self.kb.items()))
+
+
+def test_without_a_peak_reset_the_rise_is_counted_over_the_old_peak(sides, monkeypatch, tmp_path):
+    status = _Status(rss_kb=100 * 1024, hwm_kb=150 * 1024)
+    monkeypatch.setattr(worker, "open", status.open, raising=False)
+    assert worker._reset_peak_rss() is False  # clear_refs refused
+    assert worker._status_mb("VmHWM") == 150.0 and worker._status_mb("VmRSS") == 100.0
+
+    def work():
+        status.kb["VmHWM"] = int(450.0625 * 1024)
+
+    sides.plan["work"] = work
+    sides.plan["finish"] = lambda result: {}
+    out = worker.measure("gram.inference.32", "zoo3d", tmp_path, "cpu")
+    assert out["peak_mb"] == 300.1  # 450.0625 - 150 (the high-water mark before), to 0.1 MiB
+
+
+def test_with_a_peak_reset_the_rise_is_counted_over_the_rss_before_the_work(sides, monkeypatch, tmp_path):
+    status = _Status(rss_kb=100 * 1024, hwm_kb=150 * 1024)
+    monkeypatch.setattr(worker, "open", status.open, raising=False)
+    monkeypatch.setattr(worker, "_reset_peak_rss", lambda: True)
+
+    def work():
+        status.kb["VmHWM"] = int(450.0625 * 1024)
+
+    sides.plan["work"] = work
+    sides.plan["finish"] = lambda result: {}
+    assert worker.measure("gram.inference.32", "zoo3d", tmp_path, "cpu")["peak_mb"] == 350.1
+
+
+def test_on_cuda_the_device_is_synchronised_around_the_work_and_its_peak_is_the_allocators(
+        sides, monkeypatch, tmp_path):
+    events = []
+    monkeypatch.setattr(torch.cuda, "synchronize", lambda dev: events.append(("sync", dev)))
+    monkeypatch.setattr(torch.cuda, "reset_peak_memory_stats", lambda dev: events.append(("reset", dev)))
+    monkeypatch.setattr(torch.cuda, "max_memory_allocated", lambda dev: events.append(("peak", dev)) or 7 * 2**19)
+    sides.plan["work"] = lambda: events.append("work")
+    out = worker.measure("neus.fit.32", "zoo3d", tmp_path, "cuda:1")
+    dev = torch.device("cuda:1")
+    # the NeuS fit is not warmed: one call, timed between two synchronisations
+    assert events == [("sync", dev), ("reset", dev), "work", ("sync", dev), ("peak", dev)]
+    assert out["peak_mb"] == 3.5 and out["device"] == "cuda" and sides.caps == []
+    events.clear()
+    worker.measure("gram.inference.32", "zoo3d", tmp_path, "cuda:1")
+    assert events == ["work", ("sync", dev), ("reset", dev), "work", ("sync", dev), ("peak", dev)]
+
+
 def test_the_peak_rss_is_reset_to_the_current_rss():
     block = torch.ones(32 * 2**20, dtype=torch.float32)  # a 128 MiB high-water mark above what stays
     block.add_(1)
@@ -131,6 +191,7 @@ def test_the_address_space_cap_is_the_current_size_plus_the_allowance(monkeypatc
 @pytest.mark.parametrize("error", [MemoryError("cannot allocate 2 GiB\nsecond line"),
                                    RuntimeError("DefaultCPUAllocator: can't allocate memory: you tried"),
                                    RuntimeError("CUDA out of Memory. Tried to allocate"),
+                                   RuntimeError("could not allocate 8589934592 bytes"),
                                    torch.OutOfMemoryError("CUDA error: out of memory")])
 def test_work_that_runs_out_of_memory_is_reported_as_oom_with_the_errors_first_line(sides, tmp_path, error):
     def work():
