@@ -392,7 +392,8 @@ def test_a_training_step_is_their_d_then_g_phase_with_their_optimisers_and_two_e
     assert g["G"].module is G and g["D"].module is D and (D.img_size, D.width) == (16, 7)
     assert g["device"] == torch.device("cpu") and g["scaler"] is d["scaler"] and g["cfg"] is d["cfg"]
     assert scalers == [(("cuda",), {"enabled": False})]  # their torch.cuda.amp scaler, off on CPU
-    assert d["cfg"]["camera"] == {"fov": 12.0, "ray_start": 0.88, "ray_end": 1.12} and d["device"] == torch.device("cpu")
+    assert d["cfg"]["camera"] == {"fov": 12.0, "ray_start": 0.88, "ray_end": 1.12}
+    assert d["device"] == torch.device("cpu")
     for opt, params, lr in ((d["opt"], list(D.parameters()), 2e-4), (g["opt"], list(G.parameters()), 2e-5)):
         assert isinstance(opt, torch.optim.Adam) and opt.param_groups[0]["params"] == params
         assert opt.param_groups[0]["lr"] == lr and opt.param_groups[0]["betas"] == (0.0, 0.9)

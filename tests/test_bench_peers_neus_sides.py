@@ -24,18 +24,22 @@ from zoo3d.benchmarks.peers import neus
 from zoo3d.benchmarks.peers.records import by_name
 from zoo3d.eval.protocol import make_protocol
 
-V, R = 2, 4
+V, R = 2, 3
 
 
-def _scene(eval_pixels=5):
-    """Two 4² views of known colours, rays along -z from z = 2 (origins spread in x, y), the first pixels watched."""
+#: the scene's cameras: passed through untouched to the fit
+CAMERAS = object()
+
+
+def _scene(eval_pixels=5, r=R):
+    """Two 3² views of known colours, rays along -z from z = 2 (origins spread in x, y), the first pixels watched."""
     g = torch.Generator().manual_seed(3)
-    views = torch.rand(V, 3, R, R, generator=g) * 2 - 1
+    views = torch.rand(V, 3, r, r, generator=g) * 2 - 1
     colours = ((views + 1) / 2).permute(0, 2, 3, 1).reshape(-1, 3)
-    n = V * R * R
+    n = V * r * r
     origins = torch.stack([torch.linspace(-0.5, 0.5, n), torch.linspace(0.3, -0.3, n), torch.full((n,), 2.0)], -1)
     dirs = torch.tensor([0.0, 0.0, -1.0]).expand(n, 3).clone()
-    return neus.Scene(views, None, origins, dirs, colours, torch.arange(eval_pixels))
+    return neus.Scene(views, CAMERAS, origins, dirs, colours, torch.arange(eval_pixels))
 
 
 def _psnr(pred, target):
@@ -48,11 +52,16 @@ def _mean_view_psnr(colour, views):
     return sum(_psnr(colour[:, None, None], target[v]) for v in range(views.shape[0])) / views.shape[0]
 
 
+class _Made(list):
+    """The scenes asked for; ``r``: the side of the next one."""
+
+
 @pytest.fixture
 def scenes(monkeypatch):
-    made = []
+    made = _Made()
     monkeypatch.setattr(neus, "scene", lambda resolution, eval_pixels, device: made.append(
-        (resolution, eval_pixels, device)) or _scene())
+        (resolution, eval_pixels, device)) or _scene(r=made.r))
+    made.r = R
     for name in ("ZOO3D_PEERS_NEUS_ITERATIONS", "ZOO3D_PEERS_NEUS_MAX_ITERS", "ZOO3D_PEERS_NEUS_MAX_S",
                  "ZOO3D_PEERS_NEUS_TARGET_DB"):
         monkeypatch.delenv(name, raising=False)
@@ -134,6 +143,22 @@ def test_a_result_gives_the_time_and_steps_to_the_target_or_the_time_spent():
     assert free["reached"] is False and free["time_s"] == 8.0 and free["target_db"] is None
 
 
+def test_a_results_times_and_steps_are_rounded_as_recorded_and_an_unwatched_fit_uses_its_clock(monkeypatch):
+    watch = neus.Watch(_scene(), every=10)
+    watch.curve = [{"iteration": 10, "train_s": 4.12345, "psnr_db": 18.0},
+                   {"iteration": 20, "train_s": 8.98765, "psnr_db": 22.0}]
+    out = neus._result(watch, 20, 20.7, 20.0)  # crossed 0.675 of the way: 4.12345 + 0.675 x 4.8642 s, step 16.75
+    assert out["time_s"] == 7.407 and out["iterations_to_target"] == 16.8
+    assert out["train_s"] == 8.988 and out["s_per_iter"] == 0.4494
+    assert neus._result(watch, 20, 30.0, 20.0)["time_s"] == 8.988
+    assert neus._result(watch, 1, 30.0, 20.0)["s_per_iter"] == 8.9877  # one step: all of it
+    monkeypatch.setattr(neus, "time", types.SimpleNamespace(perf_counter=lambda: 12.5))
+    empty = neus.Watch(_scene(), every=10)  # started at 12.5: the clock's reading
+    empty.start = 10.0
+    out = neus._result(empty, 4, None, 20.0)
+    assert out["train_s"] == out["time_s"] == 2.5 and out["psnr_db"] is None and out["s_per_iter"] == 0.625
+
+
 def test_a_steps_record_keeps_its_fixed_count_whatever_the_environment(monkeypatch):
     monkeypatch.setenv("ZOO3D_PEERS_NEUS_ITERATIONS", "7")
     monkeypatch.setenv("ZOO3D_PEERS_NEUS_MAX_ITERS", "9")
@@ -153,13 +178,14 @@ def _fit_neus(calls, colour):
     """A stand-in fit_neus: steps 1..iterations, each watched through the callback with a render that gives the
     scene's colours plus an error shrinking with the step; re-renders ``colour`` everywhere."""
     def fit_neus(views, cameras, settings, seed=0, rerender=True, callback=None):
-        calls.append({"views": views, "settings": settings, "seed": seed, "rerender": rerender})
+        calls.append({"views": views, "cameras": cameras, "settings": settings, "seed": seed, "rerender": rerender,
+                      "callback": callback})
         sc = _scene()
         for step in range(1, settings.iterations + 1):
             if callback is not None:
                 callback(step, lambda idx, step=step: sc.colours[idx] + 0.5 / step)
         renders = (colour * 2 - 1)[None, :, None, None].expand(views.shape[0], 3, R, R) if rerender else None
-        return types.SimpleNamespace(renders=renders, iterations=settings.iterations, seconds=1.25)
+        return types.SimpleNamespace(renders=renders, iterations=settings.iterations, seconds=1.23456)
     return fit_neus
 
 
@@ -171,17 +197,19 @@ def test_zoo3ds_fit_is_watched_every_few_steps_and_at_its_last_and_leaves_its_la
     colour = torch.tensor([0.2, 0.5, 0.7])
     monkeypatch.setattr(fit_module, "fit_neus", _fit_neus(calls, colour))
     monkeypatch.setenv("ZOO3D_PEERS_NEUS_ITERATIONS", "25")
-    work, finish = neus.prepare_zoo3d(by_name("neus.fit.32"), tmp_path / "rec", torch.device("cpu"))
+    folder = tmp_path / "peers" / "neus.fit.32"  # made with its parents
+    work, finish = neus.prepare_zoo3d(by_name("neus.fit.32"), folder, torch.device("cpu"))
     assert scenes == [(32, 1024, torch.device("cpu"))]
     out = finish(work())
     (call,) = calls
     assert call["seed"] == 0 and call["rerender"] is True and call["settings"].iterations == 25
+    assert call["cameras"] is CAMERAS and torch.equal(call["views"], _scene().views)
     assert call["settings"] == make_protocol("small").neus.model_copy(update={"iterations": 25})
     assert [p["iteration"] for p in out["curve"]] == [10, 20, 25]  # every 10 steps and the last
     sc = _scene()
     last = round(_psnr(sc.colours[sc.watched] + 0.5 / 25, sc.colours[sc.watched]), 3)
     assert out["psnr_db"] == out["target_db"] == last and out["reached"] is True and out["iterations"] == 25
-    assert json.loads((tmp_path / "rec" / neus.TARGET_FILE).read_text()) == {"psnr_db": last}
+    assert json.loads((folder / neus.TARGET_FILE).read_text()) == {"psnr_db": last}
     assert out["psnr_full_db"] == pytest.approx(_mean_view_psnr(colour, sc.views), abs=2e-3)
 
 
@@ -190,10 +218,12 @@ def test_zoo3ds_steps_record_times_the_fit_alone(scenes, monkeypatch, tmp_path):
 
     calls = []
     monkeypatch.setattr(fit_module, "fit_neus", _fit_neus(calls, torch.zeros(3)))
-    work, finish = neus.prepare_zoo3d(by_name("neus.steps.32"), tmp_path, torch.device("cpu"))
+    work, finish = neus.prepare_zoo3d(by_name("neus.steps.32"), tmp_path / "peers" / "steps", torch.device("cpu"))
     out = finish(work())
-    assert calls[0]["rerender"] is False and calls[0]["settings"].iterations == 10
-    assert out == {"iterations": 10, "time_s": 1.25, "s_per_iter": 0.125}
+    (call,) = calls
+    assert call["rerender"] is False and call["settings"].iterations == 10 and call["callback"] is None
+    assert call["seed"] == 0 and call["cameras"] is CAMERAS and torch.equal(call["views"], _scene().views)
+    assert out == {"iterations": 10, "time_s": 1.235, "s_per_iter": 0.1235}
 
 
 # -------------------------------------------------------------------------------------------- the authors' side
@@ -265,6 +295,8 @@ CHECKOUT = {
         from tqdm import tqdm
         from torch.utils.tensorboard import SummaryWriter
 
+        DIRS = []
+
         class Runner:
             def get_image_perm(self):
                 return torch.randperm(self.dataset.n_images)
@@ -273,6 +305,7 @@ CHECKOUT = {
                 return 1.0 if self.anneal_end == 0.0 else float(np.min([1.0, self.iter_step / self.anneal_end]))
 
             def train(self):
+                DIRS.append(self.base_exp_dir)
                 self.writer = SummaryWriter(log_dir=self.base_exp_dir)
                 perm = self.get_image_perm()
                 for _ in tqdm(range(self.end_iter - self.iter_step)):
@@ -331,7 +364,8 @@ CHECKOUT = {
 
             def render(self, rays_o, rays_d, near, far, perturb_overwrite=-1, background_rgb=None,
                        cos_anneal_ratio=0.0):
-                self.calls.append(dict(n=rays_o.shape[0], near=near, far=far, perturb_overwrite=perturb_overwrite,
+                self.calls.append(dict(n=rays_o.shape[0], rays_o=rays_o, rays_d=rays_d, near=near, far=far,
+                                       perturb_overwrite=perturb_overwrite,
                                        background_rgb=background_rgb, cos_anneal_ratio=cos_anneal_ratio))
                 colour = torch.sigmoid(self.nets[3].p + self.nets[1].p)
                 return {'color_fine': colour.expand(rays_o.shape[0], 3)}
@@ -424,7 +458,7 @@ def test_their_runner_has_their_attributes_networks_and_optimiser_and_serves_the
 def _authors_run(upstream, tmp_path, name="neus.fit.32", target=None):
     folder = tmp_path / "rec"
     if target is not None:
-        folder.mkdir()
+        folder.mkdir(exist_ok=True)
         (folder / neus.TARGET_FILE).write_text(json.dumps({"psnr_db": target}))
     work, finish = neus.prepare_authors(by_name(name), folder, torch.device("cpu"))
     return work, finish
@@ -448,6 +482,10 @@ def test_their_loop_stops_at_the_first_watched_step_at_or_above_zoo3ds_psnr(upst
     assert [c["n"] for c in watched] == [5, V * R * R]  # the watched pixels, then every pixel once at the end
     assert all(c["background_rgb"] is None for c in watched)
     assert watched[0]["cos_anneal_ratio"] == pytest.approx(20 / 50000)  # their ratio at the watched step
+    assert torch.equal(watched[0]["rays_o"], sc.origins[:5]) and torch.equal(watched[0]["rays_d"], sc.dirs[:5])
+    from exp_runner import DIRS
+
+    assert DIRS == [str(tmp_path / "rec")]  # their experiment folder: the record's
     mid = -(sc.origins * sc.dirs).sum(-1, keepdim=True)  # their near/far around the ray's closest point
     assert torch.allclose(watched[1]["near"], mid - 1) and torch.allclose(watched[1]["far"], mid + 1)
 
@@ -470,6 +508,25 @@ def test_their_loop_gives_up_at_the_step_cap_or_the_time_cap(upstream, tmp_path,
     assert [p["iteration"] for p in finish(work())["curve"]] == [20]
 
 
+def test_an_empty_time_cap_is_no_cap(upstream, tmp_path, monkeypatch):
+    ticks = iter(range(10 ** 6))
+    monkeypatch.setattr(neus, "time", types.SimpleNamespace(perf_counter=lambda: 0.5 * next(ticks)))
+    monkeypatch.setenv("ZOO3D_PEERS_NEUS_MAX_ITERS", "60")
+    monkeypatch.setenv("ZOO3D_PEERS_NEUS_MAX_S", "")
+    work, finish = _authors_run(upstream, tmp_path, target=1000.0)
+    assert [p["iteration"] for p in finish(work())["curve"]] == [20, 40, 60]
+
+
+def test_every_pixel_is_rendered_once_in_chunks_at_the_end(upstream, tmp_path, scenes):
+    scenes.r = 48  # 2 x 48² = 4608 pixels: a chunk of 4096 and one of 512
+    work, finish = _authors_run(upstream, tmp_path, target=0.0)
+    finish(work())
+    calls = [c for c in _renderer().calls if c["perturb_overwrite"] == 0]
+    assert [c["n"] for c in calls] == [5, 4096, 512]
+    sc = _scene(r=48)
+    assert torch.equal(torch.cat([calls[1]["rays_o"], calls[2]["rays_o"]]), sc.origins)
+
+
 def test_a_fixed_target_from_the_environment_replaces_zoo3ds(upstream, tmp_path, monkeypatch):
     monkeypatch.setenv("ZOO3D_PEERS_NEUS_TARGET_DB", "0.5")
     work, finish = _authors_run(upstream, tmp_path, target=1000.0)
@@ -478,10 +535,12 @@ def test_a_fixed_target_from_the_environment_replaces_zoo3ds(upstream, tmp_path,
 
 
 def test_their_steps_record_stops_at_the_first_validation_and_gives_the_time_per_step(upstream, tmp_path):
-    work, finish = neus.prepare_authors(by_name("neus.steps.32"), tmp_path, torch.device("cpu"))
+    folder = tmp_path / "peers" / "neus.steps.32"  # made with its parents
+    work, finish = neus.prepare_authors(by_name("neus.steps.32"), folder, torch.device("cpu"))
     watch = work()
     (point,) = watch.curve
     out = finish(watch)
+    assert set(out) == {"iterations", "time_s", "s_per_iter"} and folder.is_dir()
     assert out["iterations"] == point["iteration"] == 10  # the record's fixed count, their val_freq
     assert out["time_s"] == round(point["train_s"], 3) and out["s_per_iter"] == round(point["train_s"] / 10, 4)
 

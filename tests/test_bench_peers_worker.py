@@ -2,10 +2,11 @@
 
 What its docstring and docs/testing.md ("Benchmarks") promise: one JSON line per measurement with ``time_s`` (the
 work's wall time, which a watched record may replace with its own and keeps as ``wall_s``), ``peak_mb`` (on CPU the
-rise of peak RSS over the RSS just before the work), the load average before and after, the threads; on CPU the
+rise of peak RSS over the RSS just before the work, read from a scripted /proc/self/status: a real allocation's
+RSS depends on what the allocator kept from earlier tests), the load average before and after, the threads; on CPU the
 address space capped at the set-up's plus ``ZOO3D_BENCH_CPU_MEM_GB`` (default 14) GiB, and work that runs out of
-memory reported as ``OOM`` with the error's first line. The answers come from the stand-in work (a scripted clock, a
-known allocation) and from /proc/self/status read here, not from the worker.
+memory reported as ``OOM`` with the error's first line. The answers come from the stand-in work (a scripted
+clock, scripted memory readings) and from /proc/self/status read here, not from the worker.
 """
 
 from __future__ import annotations
@@ -86,23 +87,6 @@ def test_threads_come_from_the_environment(sides, monkeypatch, tmp_path):
         assert out["threads"] == (2 if before == 1 else 1) == torch.get_num_threads()
     finally:
         torch.set_num_threads(before)
-
-
-def test_peak_memory_on_cpu_is_the_rise_of_peak_rss_over_the_rss_before_the_work(sides, tmp_path):
-    held = []
-
-    def work():  # 96 MiB touched, then given back: the peak counts it, the RSS after does not
-        block = torch.ones(24 * 2**20, dtype=torch.float32)
-        held.append(float(block[::4096].sum()))
-        del block
-
-    big = torch.ones(32 * 2**20, dtype=torch.float32)  # 128 MiB touched and freed before: an old peak, not counted
-    big.add_(1)
-    del big
-    sides.plan["work"] = work
-    sides.plan["finish"] = lambda result: {}
-    out = worker.measure("gram.inference.32", "zoo3d", tmp_path, "cpu")
-    assert held and 90.0 <= out["peak_mb"] <= 120.0, out["peak_mb"]
 
 
 class _Status:
