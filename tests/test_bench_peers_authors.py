@@ -228,20 +228,25 @@ def test_weights_are_perturbed_by_a_tenth_of_each_tensors_spread():
     assert float((module[2].bias.detach() - expected["2.bias"]).abs().max()) < 1e-7  # one value: 0.5 x scale
 
 
-def test_the_ema_stand_in_moves_each_trainable_shadow_by_one_minus_decay_and_leaves_frozen_ones_out():
+def test_the_ema_stand_in_is_torch_emas_update_with_its_decay_ramp_and_leaves_frozen_ones_out():
+    """torch_ema (use_num_updates, its default): the n-th update uses d = min(decay, (1 + n) / (10 + n)) and sets
+    shadow = d shadow + (1 - d) param. With decay 0.2 the first update is ramped (2/11 < 0.2), the second capped."""
     a = torch.nn.Parameter(torch.tensor([1.0, 2.0]))
     frozen = torch.nn.Parameter(torch.tensor([5.0]), requires_grad=False)
     b = torch.nn.Parameter(torch.tensor([[-1.0]]))
-    ema = authors._Ema([a, frozen, b], decay=0.9)
-    assert ema.decay == 0.9 and len(ema.shadow) == 2
+    ema = authors._Ema([a, frozen, b], decay=0.2)
+    assert ema.decay == 0.2 and len(ema.shadow) == 2
     with torch.no_grad():
         a.copy_(torch.tensor([3.0, 0.0]))
         b.fill_(1.0)
     ema.update([a, frozen, b])
-    assert torch.allclose(ema.shadow[0], torch.tensor([1.2, 1.8]))  # 0.9 * old + 0.1 * new
-    assert torch.allclose(ema.shadow[1], torch.tensor([[-0.8]]))
+    d1 = 2 / 11
+    first = [d1 * 1.0 + (1 - d1) * 3.0, d1 * 2.0]
+    assert torch.allclose(ema.shadow[0], torch.tensor(first))
+    assert torch.allclose(ema.shadow[1], torch.tensor([[d1 * -1.0 + (1 - d1) * 1.0]]))
     ema.update([a, frozen, b])
-    assert torch.allclose(ema.shadow[0], torch.tensor([0.9 * 1.2 + 0.3, 0.9 * 1.8]))
+    d2 = 0.2  # min(0.2, 3/12)
+    assert torch.allclose(ema.shadow[0], torch.tensor([d2 * first[0] + (1 - d2) * 3.0, d2 * first[1]]))
     assert torch.equal(a, torch.tensor([3.0, 0.0]))  # the parameters are left alone
 
 

@@ -8,7 +8,7 @@ never copied. This module only builds their networks from their own configs (``F
 forward pass, and for a training step their ``Gan3DProcess`` / ``SRGan3DProcess`` ``train_D`` then
 ``train_G`` with Adam, gradient clipping and two EMAs. On one process their
 ``DistributedDataParallel`` wrapper is replaced by :class:`_Replica` (the ``.module`` their code
-reads), and ``torch_ema``, when it is not installed, by :class:`_Ema` (the same update). On CPU their
+reads), and ``torch_ema``, when it is not installed, by :class:`_Ema` (the same update, with its decay ramp). On CPU their
 ``torch.cuda.amp`` autocast and GradScaler are inactive, so everything runs in fp32, as zoo3d does.
 
 Weights: their initialisation (seeded) perturbed by 0.1 x each tensor's spread, so the biases GRAM
@@ -80,17 +80,21 @@ class _Replica(torch.nn.Module):
 
 
 class _Ema:
-    """torch_ema's ``ExponentialMovingAverage.update`` (shadow -= (1 - decay) (shadow - param) over trainable
-    parameters), for when torch_ema is not installed."""
+    """torch_ema's ``ExponentialMovingAverage.update`` with its defaults, for when torch_ema is not installed: the
+    n-th update moves each trainable shadow by (1 - d) (shadow - param) with d = min(decay, (1 + n) / (10 + n))
+    (``use_num_updates``, the ramp GRAM's training gets)."""
 
     def __init__(self, parameters, decay: float):
         self.decay = decay
+        self.num_updates = 0
         self.shadow = [p.detach().clone() for p in parameters if p.requires_grad]
 
     @torch.no_grad()
     def update(self, parameters) -> None:
+        self.num_updates += 1
+        decay = min(self.decay, (1 + self.num_updates) / (10 + self.num_updates))
         for s, p in zip(self.shadow, [p for p in parameters if p.requires_grad]):
-            s.sub_((s - p) * (1.0 - self.decay))
+            s.sub_((s - p) * (1.0 - decay))
 
 
 def _ema(parameters, decay: float):
