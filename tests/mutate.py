@@ -43,6 +43,10 @@ PLUGIN_TESTS = ["tests/test_plugins_registry.py", "tests/test_plugins_loading.py
                 "tests/test_plugins_commands.py", "tests/test_model_roles.py", "tests/test_cli_plugins_listing.py",
                 "tests/test_cards_validation.py", "tests/test_docs_and_cards.py"]
 
+PEERS_TESTS = ["tests/test_bench_peers.py", "tests/test_bench_cli.py", "tests/test_bench_peers_records.py",
+               "tests/test_bench_peers_worker.py", "tests/test_bench_peers_authors.py", "tests/test_bench_peers_ours.py",
+               "tests/test_bench_peers_neus_sides.py", "tests/test_bench_peers_run.py"]
+
 #: the fast config files the plugins' config classes are scored with (the models' training files take seconds a mutant)
 PLUGIN_CONFIG_TESTS = ["tests/test_config.py", "tests/test_config_stages.py", "tests/test_config_yaml_files.py",
                        "tests/test_config_error_sentences.py", "tests/test_config_overrides.py"]
@@ -450,6 +454,9 @@ TARGETS: dict[str, list[str]] = {
     "zoo3d/benchmarks/neus.py": ["tests/test_bench_cli.py", "tests/test_bench_neus_records.py"],
     "zoo3d/benchmarks/invert.py": ["tests/test_bench_cli.py", "tests/test_bench_invert_records.py"],
     "zoo3d/benchmarks/freeview.py": ["tests/test_bench_cli.py", "tests/test_bench_freeview_records.py"],
+    # the side-by-side benchmark, with stand-in checkouts of the authors' code and stand-in worker processes
+    **{f"zoo3d/benchmarks/peers/{name}.py": PEERS_TESTS
+       for name in ("__init__", "records", "worker", "authors", "ours", "neus")},
 }
 
 COPIED = ["tests", "examples"]  # presets and model cards travel inside the plugin packages
