@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from zoo3d.cli.sample import FINITE, typed_options
+from zoo3d.cli.sample import ANGLE, typed_options
 from zoo3d.errors import UserError
 
 
@@ -61,7 +61,7 @@ def _out_dirs(paths: tuple[str, ...], out: Path) -> list[Path]:
 @click.option("--space", type=click.Choice(["auto", "z", "w", "w+"]), default="auto", show_default=True,
               help="optimize: latent space (auto: W+ where the generator has one).")
 @click.option("--frames", type=click.IntRange(min=1), default=30, show_default=True, help="Turntable frames.")
-@click.option("--yaw-range", type=FINITE, default=0.5, show_default=True, help="Turntable yaw half range (radians).")
+@click.option("--yaw-range", type=ANGLE, default=0.5, show_default=True, help="Turntable yaw half range (radians).")
 @click.option("--device", default="auto", show_default=True, help="cpu, cuda, cuda:N or auto.")
 @click.option("--no-ema", is_flag=True, help="Use the raw generator instead of its EMA.")
 def invert(images, model, ckpt, method, pose, out, steps, tune_steps, space, frames, yaw_range, device, no_ema):

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from zoo3d.cli.sample import FINITE, PSI, load_for_cli, model_options
+from zoo3d.cli.sample import ANGLE, PSI, load_for_cli, model_options
 from zoo3d.errors import UserError
 
 
@@ -19,9 +19,9 @@ def _depth_path(out: Path) -> Path:
 @click.option("--seed", type=click.IntRange(0, 2**63 - 1), default=0, show_default=True, help="The instance to render.")
 @click.option("--frames", type=click.IntRange(min=1), default=60, show_default=True)
 @click.option("--trajectory", type=click.Choice(["orbit", "yaw-sweep"]), default="orbit", show_default=True)
-@click.option("--yaw-range", type=FINITE, default=0.4, show_default=True,
+@click.option("--yaw-range", type=ANGLE, default=0.4, show_default=True,
               help="Radians: the sweep's half range, or the orbit's yaw amplitude (both around the prior's centre view).")
-@click.option("--pitch-range", type=FINITE, default=0.15, show_default=True, help="Radians: the orbit's pitch amplitude.")
+@click.option("--pitch-range", type=ANGLE, default=0.15, show_default=True, help="Radians: the orbit's pitch amplitude.")
 @click.option("--fps", type=click.IntRange(min=1), default=24, show_default=True)
 @click.option("--psi", type=PSI, default=0.7, show_default=True, help="Truncation.")
 @click.option("--resolution", type=click.IntRange(min=1), help="Frame size (default: the generator's).")

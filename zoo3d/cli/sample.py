@@ -27,6 +27,24 @@ class FiniteFloat(click.ParamType):
 FINITE = FiniteFloat()
 
 
+class Angle(FiniteFloat):
+    """Radians, at most a full turn either way. The cameras hold angles in 32-bit floats, where a value past about
+    3.4e38 (``--yaw 1e308``, finite to Python) is infinite and its cosine NaN: a grid of NaN pixels with exit
+    status 0. No view needs more than a turn."""
+
+    def convert(self, value, param, ctx):
+        import math
+
+        number = super().convert(value, param, ctx)
+        if abs(number) > 2 * math.pi:
+            self.fail(f"{value!r} is not in the range {-2 * math.pi:.3f}<=x<={2 * math.pi:.3f} (radians: a full turn "
+                      f"either way).", param, ctx)
+        return number
+
+
+ANGLE = Angle()
+
+
 class FiniteFloatRange(click.FloatRange):
     """click's FloatRange without NaN, which passes its bounds check (every comparison with NaN is false)."""
 
@@ -97,9 +115,9 @@ def load_for_cli(run: str | None, model: str | None, device: str, no_ema: bool):
 @click.command()
 @model_options
 @click.option("--seeds", default="0-15", show_default=True, help="Seeds: ranges and lists, e.g. 0-15 or 1,4,7-9.")
-@click.option("--yaw", "yaws", type=FINITE, multiple=True,
+@click.option("--yaw", "yaws", type=ANGLE, multiple=True,
               help="Yaw in radians, one grid row of the seeds each (default: the prior's mean yaw, seeds in a square).")
-@click.option("--pitch", type=FINITE, default=None, help="Pitch in radians (default: the prior's centre view).")
+@click.option("--pitch", type=ANGLE, default=None, help="Pitch in radians (default: the prior's centre view).")
 @click.option("--psi", type=PSI, default=0.7, show_default=True, help="Truncation.")
 @click.option("--resolution", type=click.IntRange(min=1), help="Output size (default: the generator's).")
 @click.option("--depth", is_flag=True, help="Add a depth row under every image row.")
