@@ -32,7 +32,7 @@ def data():
 @click.option("--batch", type=click.IntRange(min=1), default=32, show_default=True, help="Images rendered at once.")
 def synth(out_dir, kind, count, resolution, seed, fmt, depth, batch):
     """Render COUNT synthetic heads (image, camera, depth, mask) into OUT."""
-    from zoo3d.fileio import WriteError, is_storage_error, make_parent, storage_reason, temp_path
+    from zoo3d.fileio import WriteError, clean_stale_temps, is_storage_error, make_parent, storage_reason, temp_path
     from zoo3d.limits import check_images
 
     out = Path(out_dir)
@@ -41,10 +41,11 @@ def synth(out_dir, kind, count, resolution, seed, fmt, depth, batch):
     check_images("--batch", batch, resolution, resolution)
     _check_free_space(out, count, resolution, depth)
     make_parent(out, "dataset")
+    clean_stale_temps(out.parent, out.name)  # the hidden folder of a run that was killed (SIGTERM, kill -9)
     staging = temp_path(out)  # filled, then renamed to OUT: a failed run leaves no half-written dataset
     try:
         _synth_into(staging, kind, count, resolution, seed, fmt, depth, batch)
-        os.replace(staging, out)
+        _move_into_place(staging, out)
     except (OSError, WriteError) as exc:
         shutil.rmtree(staging, ignore_errors=True)
         if isinstance(exc, OSError) and not is_storage_error(exc):
@@ -55,6 +56,20 @@ def synth(out_dir, kind, count, resolution, seed, fmt, depth, batch):
         shutil.rmtree(staging, ignore_errors=True)
         raise
     click.echo(f"wrote {count} synthetic heads at {resolution}x{resolution} to {out} ({fmt} format)")
+
+
+def _move_into_place(staging: Path, out: Path) -> None:
+    """Rename the filled hidden folder to OUT, which may be missing or empty; one that another process filled (or
+    made a file) meanwhile is refused, not replaced."""
+    import errno
+
+    try:
+        os.replace(staging, out)
+    except OSError as exc:
+        if exc.errno not in (errno.ENOTEMPTY, errno.EEXIST, errno.ENOTDIR):
+            raise
+        raise UserError(f"Output folder '{out}' was filled by another process while this one rendered; nothing of "
+                        f"this run was kept: choose a new folder.") from None
 
 
 def _check_free_space(out: Path, count: int, resolution: int, depth: bool) -> None:
