@@ -200,6 +200,18 @@ def _make_run_dir(plan: RunPlan, config, world):
 
 
 def _holds_run_error(run_dir: Path, contents: list[str]) -> UserError:
+    """A new run refused a folder holding one: sent to --resume only where that can continue it (a run whose process
+    died before its first checkpoint holds its config and no checkpoint, and --resume refuses it)."""
+    from zoo3d.train.checkpoint import CheckpointError, find_checkpoint
+
+    try:
+        resumable = find_checkpoint(run_dir)[0] is not None
+    except CheckpointError:
+        resumable = False
+    if not resumable:
+        return UserError(f"'{run_dir}' already holds a run ({', '.join(contents)}) with no loadable checkpoint, so "
+                         f"--resume cannot continue it; choose another --out (or delete '{run_dir}' to start over "
+                         f"in it).")
     return UserError(f"'{run_dir}' already holds a run ({', '.join(contents)}); add --resume to continue it or "
                      f"choose another --out.")
 
