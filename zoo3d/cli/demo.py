@@ -54,7 +54,7 @@ def demo(out, device, steps, frames, seed, overrides):
     result = train_model(spec.name, preset=preset, out=run_dir, steps=steps, device=device, resume=resume,
                          overrides=list(overrides))
     if result.status != "done":
-        click.echo(f"Stopped by {result.signal}; run `zoo3d demo --out {run_dir}` again to continue.", err=True)
+        click.echo(f"Stopped by {result.signal}; run `{_continue_command(run_dir)}` again to continue.", err=True)
         raise SystemExit(1)
     trained = time.perf_counter() - started
     gif, grid = render_demo(run_dir, device, frames, seed)
@@ -68,6 +68,19 @@ def demo(out, device, steps, frames, seed, overrides):
     click.echo(f"{what}; demo done in {(time.perf_counter() - started) / 60:.1f} min.")
     click.echo(f"Turntable: {gif}")
     click.echo(f"Samples:   {grid}")
+
+
+def _continue_command(run_dir: Path) -> str:
+    """The demo again, on ``run_dir``, with the options typed (the --steps cap splits the stages, so a
+    continuation without it would train another recipe), quoted for a shell."""
+    import shlex
+
+    ctx = click.get_current_context()
+    args = ["zoo3d", "demo", "--out", str(run_dir)]
+    for name in ("steps", "device", "frames", "seed"):
+        if ctx.get_parameter_source(name) not in (None, click.core.ParameterSource.DEFAULT):
+            args += [f"--{name}", str(ctx.params[name])]
+    return shlex.join(args)
 
 
 def demo_preset(spec) -> str:
