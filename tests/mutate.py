@@ -510,8 +510,8 @@ use_git_change_detection = false
     (work / "pyproject.toml").write_text(config)
     target = work / _flat(module)
     source = unwrap_no_grad(target.read_text())
-    if module.startswith(UNDECORATED):
-        source = undecorate(source)
+    if module.startswith(UNDECORATED) or module in UNDECORATED_METHODS:
+        source = undecorate(source, methods=module in UNDECORATED_METHODS)
     target.write_text(source)
     return work, tests
 
@@ -525,20 +525,49 @@ UNDECORATED = ("zoo3d/cli/", "zoo3d/data/plugin.py", "zoo3d/eval/plugin.py",
                *(f"plugins/zoo3d_{name}/plugin.py" for name in BUILTIN_PLUGINS))
 
 
-def undecorate(source: str) -> str:
+#: modules whose classes' decorated methods are laid out undecorated too (``undecorate(..., methods=True)``): the
+#: pydantic validators (``@model_validator``, ``@field_validator``) of the run configs, the checks that refuse a
+#: user's bad settings.
+UNDECORATED_METHODS = ("zoo3d/config.py", *(f"plugins/zoo3d_{name}/config.py" for name in
+                                            ("gram", "gram_hd", "gram_inverter", "pigan", "stylesdf", "triplane")))
+
+
+def undecorate(source: str, methods: bool = False) -> str:
     """``@d1 @d2 def f(...)`` at module level -> ``def f(...)`` then ``f = (d1)((d2)(f))``: the same object under
     the same name, built the same way, but a function mutmut mutates (it skips decorated ones). The decorators'
-    arguments (click's option defaults and help) stay module-level code and are not mutated."""
+    arguments (click's option defaults and help) stay module-level code and are not mutated.
+
+    With ``methods``, the decorated methods of module-level classes too, the assignment following the ``def`` in the
+    class body: ``@model_validator(mode="after") def _check(self)`` -> ``def _check(self)`` then
+    ``_check = (model_validator(mode="after"))(_check)``. An innermost ``@classmethod`` or ``@staticmethod`` stays on
+    the ``def`` (mutmut mutates a method carrying one of those alone and gives it a trampoline that binds ``cls``), so
+    ``@field_validator("x", mode="before") @classmethod def _v(cls, value)`` -> ``@classmethod def _v(cls, value)``
+    then ``_v = (field_validator("x", mode="before"))(_v)``: pydantic finds the same validators on the class."""
     import libcst as cst
+    import libcst.matchers as m
 
     module = cst.parse_module(source)
+    binding = m.Decorator(decorator=m.Name("classmethod") | m.Name("staticmethod"))
+
+    def split(stmt: cst.FunctionDef, keep_binding: bool) -> list:
+        outer, kept = list(stmt.decorators), []
+        if keep_binding and outer and m.matches(outer[-1], binding):
+            kept = [outer.pop()]
+        if not outer:
+            return [stmt]
+        wrapped = stmt.name.value
+        for decorator in reversed(outer):
+            wrapped = f"({module.code_for_node(decorator.decorator)})({wrapped})"
+        return [stmt.with_changes(decorators=kept), cst.parse_statement(f"{stmt.name.value} = {wrapped}\n")]
+
     body = []
     for stmt in module.body:
         if isinstance(stmt, cst.FunctionDef) and stmt.decorators:
-            wrapped = stmt.name.value
-            for decorator in reversed(stmt.decorators):
-                wrapped = f"({module.code_for_node(decorator.decorator)})({wrapped})"
-            body += [stmt.with_changes(decorators=[]), cst.parse_statement(f"{stmt.name.value} = {wrapped}\n")]
+            body += split(stmt, keep_binding=False)
+        elif methods and isinstance(stmt, cst.ClassDef) and isinstance(stmt.body, cst.IndentedBlock):
+            inner = [part for item in stmt.body.body
+                     for part in (split(item, keep_binding=True) if isinstance(item, cst.FunctionDef) else [item])]
+            body.append(stmt.with_changes(body=stmt.body.with_changes(body=inner)))
         else:
             body.append(stmt)
     return module.with_changes(body=body).code
