@@ -50,6 +50,11 @@ _PIGAN_STAGE = "{name: r32, steps: 1, batch_size: 1, lr: {generator: 1.0e-4, dis
      "Invalid config: stages.gram.loss.r1_gamma: input should be greater than or equal to 0 (got -1)."),
     ("gram", ["stages.gram.loss.r1_every=0"],
      "Invalid config: stages.gram.loss.r1_every: input should be greater than or equal to 1 (got 0)."),
+    # a check of the whole loss section: its own sentence, as for the run's loss section, not pydantic's prefix,
+    # an empty key and the section's whole content
+    ("triplane", ["stages.gan.loss.lambda_pos=1"],
+     "Invalid config: stages.gan.loss: lambda_pos must be 0: the tri-plane model's dual discriminator has no pose "
+     "head (it is conditioned on the camera instead)."),
 ])
 def test_a_shared_setting_that_cannot_work_is_refused_with_its_sentence(model, overrides, sentence):
     with pytest.raises(ConfigError) as refused:

@@ -248,9 +248,11 @@ class RunConfig(Config):
                     self.stage_loss(s.name)
                 except ValidationError as exc:
                     err = exc.errors()[0]
-                    key = ".".join(str(p) for p in err["loc"])
-                    raise ValueError(f"stages.{s.name}.loss.{key}: {err['msg'][0].lower()}{err['msg'][1:]} "
-                                     f"(got {err.get('input')!r})") from None
+                    key = "".join(f".{p}" for p in err["loc"])
+                    msg = err["msg"].removeprefix("Value error, ")
+                    # a check of the whole section (no key) names its keys itself: not its whole content
+                    got = f" (got {err.get('input')!r})" if key else ""
+                    raise ValueError(f"stages.{s.name}.loss{key}: {msg[0].lower()}{msg[1:]}{got}") from None
         return self
 
     def stage(self, name: str) -> StageConfig:
