@@ -14,6 +14,8 @@ from pydantic import BaseModel, ValidationError
 from conftest import REPO
 from mutate import UNDECORATED_METHODS, _flat, undecorate, unwrap_no_grad
 
+pytest.importorskip("libcst")  # the layout's parser, installed with mutmut (the dev extra)
+
 
 def _load(source: str, name: str) -> types.ModuleType:
     """``source`` run as module ``name`` (pydantic resolves the annotations in ``sys.modules[name]``)."""
