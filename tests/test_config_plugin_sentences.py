@@ -1,5 +1,6 @@
 """GRAM-HD's and StyleSDF's own config checks as a user meets them, past what test_config_plugin_refusals.py holds:
-the whole sentence of each refusal from a tiny preset with --set overrides, and the settings next to it accepted."""
+the whole sentence of each refusal from a tiny preset with --set overrides, and the settings next to it accepted; and
+GRAMInverter's rule for a discriminator that reads the cameras."""
 
 from __future__ import annotations
 
@@ -44,3 +45,12 @@ def test_a_setting_the_model_cannot_train_is_refused_with_its_sentence(model, ov
 ])
 def test_the_settings_next_to_a_refused_one_are_accepted(model, overrides, check):
     assert check(_load(model, *overrides))
+
+
+@pytest.mark.parametrize("architecture", ["gram", "stylegan2"])
+@pytest.mark.parametrize("conditioned", [True, False])
+def test_graminverters_discriminator_reads_the_cameras_only_as_a_conditioned_stylegan2_d(architecture, conditioned):
+    # GramInverterDiscriminatorConfig: GRAM's D has a pose head instead and never reads the camera label
+    config = _load("graminverter", f"discriminator.architecture={architecture}",
+                   f"discriminator.conditioned={str(conditioned).lower()}")
+    assert config.discriminator.camera_conditioned is (architecture == "stylegan2" and conditioned)
