@@ -49,7 +49,9 @@ PEERS_TESTS = ["tests/test_bench_peers.py", "tests/test_bench_cli.py", "tests/te
 
 #: the fast config files the plugins' config classes are scored with (the models' training files take seconds a mutant)
 PLUGIN_CONFIG_TESTS = ["tests/test_config.py", "tests/test_config_stages.py", "tests/test_config_yaml_files.py",
-                       "tests/test_config_error_sentences.py", "tests/test_config_overrides.py"]
+                       "tests/test_config_error_sentences.py", "tests/test_config_overrides.py",
+                       "tests/test_config_plugin_refusals.py", "tests/test_config_validator_refusals.py",
+                       "tests/test_config_plugin_sentences.py"]
 
 _LOCK_PROCESSES = [  # each starts a Python process that holds a run's lock
     "tests/test_faults_runs.py::test_a_run_folder_is_locked_while_its_process_lives_and_free_once_it_is_killed",
@@ -229,7 +231,7 @@ TARGETS: dict[str, list[str]] = {
     # run configuration: YAML core schema, error sentences, --set, presets; fast files only (test_docs_and_cards.py
     # reads docs/, which the mutation layout does not copy)
     "zoo3d/config_base.py": CONFIG_TESTS,
-    "zoo3d/config.py": CONFIG_TESTS,
+    "zoo3d/config.py": [*CONFIG_TESTS, "tests/test_config_validator_refusals.py"],
     # the tri-plane generator's glue against written-out answers; the parity renders (~40 s a mutant) left out
     "plugins/zoo3d_triplane/generator.py": ["tests/test_triplane_generator.py", "tests/test_triplane_field.py",
                                             "tests/test_triplane_losses.py", "tests/test_triplane_import.py"],
@@ -528,8 +530,8 @@ UNDECORATED = ("zoo3d/cli/", "zoo3d/data/plugin.py", "zoo3d/eval/plugin.py",
 #: modules whose classes' decorated methods are laid out undecorated too (``undecorate(..., methods=True)``): the
 #: pydantic validators (``@model_validator``, ``@field_validator``) of the run configs, the checks that refuse a
 #: user's bad settings.
-UNDECORATED_METHODS = ("zoo3d/config.py", *(f"plugins/zoo3d_{name}/config.py" for name in
-                                            ("gram", "gram_hd", "gram_inverter", "pigan", "stylesdf", "triplane")))
+UNDECORATED_METHODS = ("zoo3d/config.py", *(f"plugins/zoo3d_{name}/config.py" for name in BUILTIN_PLUGINS
+                                            if name != "oracle"))
 
 
 def undecorate(source: str, methods: bool = False) -> str:
