@@ -85,6 +85,15 @@ def metrics_by_step(run_dir: Path) -> dict[int, dict]:
     return out
 
 
+def load_tiny_config(model: str, *overrides: str):
+    """A model's run config from its tiny preset with ``--set``-style overrides, as ``zoo3d train`` reads it."""
+    from zoo3d.config import load_run_config
+    from zoo3d.plugins import get_model_spec
+
+    spec = get_model_spec(model)
+    return load_run_config(spec.load().config_class, spec.name, spec.presets_dir, "tiny", None, list(overrides))
+
+
 def run_in_process(capsys, *args) -> tuple[int, str, str]:
     """Run ``zoo3d ARGS`` in this process (arguments may be paths); returns (exit code, stdout, stderr)."""
     from zoo3d.cli.main import main

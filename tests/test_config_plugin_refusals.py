@@ -6,14 +6,8 @@ from __future__ import annotations
 
 import pytest
 
-from zoo3d.config import load_run_config
+from conftest import load_tiny_config
 from zoo3d.errors import ConfigError
-from zoo3d.plugins import get_model_spec
-
-
-def _load(model: str, *overrides: str):
-    spec = get_model_spec(model)
-    return load_run_config(spec.load().config_class, spec.name, spec.presets_dir, "tiny", None, list(overrides))
 
 
 @pytest.mark.parametrize("model, overrides, sentence", [
@@ -31,7 +25,7 @@ def _load(model: str, *overrides: str):
 ])
 def test_a_setting_the_model_cannot_build_is_refused_with_its_sentence(model, overrides, sentence):
     with pytest.raises(ConfigError) as refused:
-        _load(model, *overrides)
+        load_tiny_config(model, *overrides)
     assert str(refused.value) == sentence
 
 
@@ -47,4 +41,4 @@ def test_a_setting_the_model_cannot_build_is_refused_with_its_sentence(model, ov
     ("pigan", [], lambda c: len(c.stages) >= 1),
 ])
 def test_the_settings_next_to_a_refused_one_are_accepted(model, overrides, check):
-    assert check(_load(model, *overrides))
+    assert check(load_tiny_config(model, *overrides))

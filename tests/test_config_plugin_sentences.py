@@ -6,14 +6,8 @@ from __future__ import annotations
 
 import pytest
 
-from zoo3d.config import load_run_config
+from conftest import load_tiny_config
 from zoo3d.errors import ConfigError
-from zoo3d.plugins import get_model_spec
-
-
-def _load(model: str, *overrides: str):
-    spec = get_model_spec(model)
-    return load_run_config(spec.load().config_class, spec.name, spec.presets_dir, "tiny", None, list(overrides))
 
 
 @pytest.mark.parametrize("model, overrides, sentence", [
@@ -28,7 +22,7 @@ def _load(model: str, *overrides: str):
 ])
 def test_a_setting_the_model_cannot_train_is_refused_with_its_sentence(model, overrides, sentence):
     with pytest.raises(ConfigError) as refused:
-        _load(model, *overrides)
+        load_tiny_config(model, *overrides)
     assert str(refused.value) == sentence
 
 
@@ -44,13 +38,13 @@ def test_a_setting_the_model_cannot_train_is_refused_with_its_sentence(model, ov
      lambda c: c.stage_loss("volume_renderer").lambda_pos == 0.5),
 ])
 def test_the_settings_next_to_a_refused_one_are_accepted(model, overrides, check):
-    assert check(_load(model, *overrides))
+    assert check(load_tiny_config(model, *overrides))
 
 
 @pytest.mark.parametrize("architecture", ["gram", "stylegan2"])
 @pytest.mark.parametrize("conditioned", [True, False])
 def test_graminverters_discriminator_reads_the_cameras_only_as_a_conditioned_stylegan2_d(architecture, conditioned):
     # GramInverterDiscriminatorConfig: GRAM's D has a pose head instead and never reads the camera label
-    config = _load("graminverter", f"discriminator.architecture={architecture}",
+    config = load_tiny_config("graminverter", f"discriminator.architecture={architecture}",
                    f"discriminator.conditioned={str(conditioned).lower()}")
     assert config.discriminator.camera_conditioned is (architecture == "stylegan2" and conditioned)

@@ -6,14 +6,9 @@ from __future__ import annotations
 
 import pytest
 
-from zoo3d.config import RunConfig, load_run_config
+from conftest import load_tiny_config
+from zoo3d.config import RunConfig
 from zoo3d.errors import ConfigError
-from zoo3d.plugins import get_model_spec
-
-
-def _load(model: str, *overrides: str):
-    spec = get_model_spec(model)
-    return load_run_config(spec.load().config_class, spec.name, spec.presets_dir, "tiny", None, list(overrides))
 
 
 _PIGAN_STAGE = "{name: r32, steps: 1, batch_size: 1, lr: {generator: 1.0e-4, discriminator: 1.0e-4}, resolution: 32}"
@@ -58,7 +53,7 @@ _PIGAN_STAGE = "{name: r32, steps: 1, batch_size: 1, lr: {generator: 1.0e-4, dis
 ])
 def test_a_shared_setting_that_cannot_work_is_refused_with_its_sentence(model, overrides, sentence):
     with pytest.raises(ConfigError) as refused:
-        _load(model, *overrides)
+        load_tiny_config(model, *overrides)
     assert str(refused.value) == sentence
 
 
@@ -88,7 +83,7 @@ def test_a_shared_setting_that_cannot_work_is_refused_with_its_sentence(model, o
      lambda c: (c.stage_loss("gram").r1_gamma, c.stage_loss("gram").r1_every) == (0.5, 16)),
 ])
 def test_the_settings_next_to_a_refused_one_are_accepted(model, overrides, check):
-    assert check(_load(model, *overrides))
+    assert check(load_tiny_config(model, *overrides))
 
 
 def test_a_stage_loss_is_not_checked_against_a_config_without_a_loss_section():

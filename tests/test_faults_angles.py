@@ -13,17 +13,9 @@ import pytest
 from PIL import Image
 
 from conftest import run_in_process as zoo3d
-from toy_model import one_thread, use_toy
+from test_faults_cli import toy  # noqa: F401 - the fixture
 
 M = ("--model", "toy_procedural")
-
-
-@pytest.fixture
-def toy(monkeypatch, tmp_path):
-    use_toy(monkeypatch, tmp_path / "runs")
-    monkeypatch.chdir(tmp_path)
-    with one_thread():
-        yield tmp_path
 
 
 @pytest.mark.parametrize("args, option, value", [

@@ -4,19 +4,9 @@ SIGTERM during the first step): both ways back say the same thing. ``zoo3d train
 
 from __future__ import annotations
 
-import pytest
-
 from conftest import run_in_process as zoo3d
-from toy_model import one_thread, use_toy
+from test_faults_cli import toy  # noqa: F401 - the fixture
 from zoo3d.launch import train_model
-
-
-@pytest.fixture
-def toy(monkeypatch, tmp_path):
-    use_toy(monkeypatch, tmp_path / "runs")
-    monkeypatch.chdir(tmp_path)
-    with one_thread():
-        yield tmp_path
 
 
 def _said(capsys, *args):
