@@ -6,6 +6,7 @@ shared with ``zoo3d train``; its first line must not send a user who is comparin
 
 from __future__ import annotations
 
+import pytest
 from PIL import Image
 
 from conftest import run_in_process
@@ -13,6 +14,8 @@ from conftest import run_in_process
 
 def test_a_folder_without_poses_is_refused_for_swd_without_speaking_of_training(tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr("zoo3d.eval.harness.load_eval_model",
+                        lambda *a, **k: pytest.fail("a model was loaded before the --data folder was checked"))
     folder = tmp_path / "photos"
     folder.mkdir()
     for i in range(3):
