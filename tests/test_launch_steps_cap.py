@@ -2,10 +2,11 @@
 when none is named.
 
 docs/training.md (``--steps N``): below the recipe's total every stage keeps at least one step, in stage order
-while N allows, and the rest is shared in proportion to the stages' lengths (largest remainders first); on
-``--resume`` a stage whose new end the checkpoint passed is done. So a cap decides which stages run at all, and a
-stage that does not run cannot make ``--nproc`` refuse its batch. docs/plugins.md: ``default_preset`` is "the
-preset used without ``--preset``". The expected splits below are worked out by hand from that rule.
+while N allows, and the rest is shared in proportion to the stages' lengths (in ``split_steps``, each length less
+the step the stage keeps; largest remainders first); on ``--resume`` a stage whose new end the checkpoint passed
+is done. So a cap decides which stages run at all, and a stage that does not run cannot make ``--nproc`` refuse its
+batch. docs/plugins.md: ``default_preset`` is "the preset used without ``--preset``". The expected splits below
+are worked out by hand from that rule.
 """
 
 from __future__ import annotations
@@ -65,8 +66,9 @@ def test_a_cap_that_leaves_the_odd_batch_stage_out_is_not_refused_for_it(three):
 @pytest.mark.parametrize("steps, split", [(2, {"s0": 1, "s1": 1}), (3, {"s0": 1, "s1": 1, "s2": 1}),
                                           (6, {"s0": 1, "s1": 3, "s2": 2}), (None, {"s0": 2, "s1": 5, "s2": 3})])
 def test_a_cap_that_reaches_the_odd_batch_stage_is_refused_before_any_folder(three, steps, split):
-    # 6: one step each, 3 spare shared as 3 * (1, 4, 2) / 7 = 0.43, 1.71, 0.86 -> 0, 1, 0, then the two largest
-    # remainders (s2's 0.86, s1's 0.71) one more each: 1, 3, 2
+    # 6: one step each, 3 spare shared by the lengths less that step, 3 * (2-1, 5-1, 3-1) / 7 = 0.43, 1.71, 0.86
+    # -> 0, 1, 0, then the two largest remainders (s2's 0.86, s1's 0.71) one more each: 1, 3, 2 (by the whole
+    # lengths it would be 3 * (2, 5, 3) / 10 = 0.6, 1.5, 0.9 -> 2, 2, 2)
     with pytest.raises(UserError, match=S1_REFUSED):
         check_launch(2, "toy", device="cpu", steps=steps, out=str(three / "run"))
     assert not (three / "run").exists()
