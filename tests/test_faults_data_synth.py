@@ -32,14 +32,15 @@ def _dead_pid() -> int:
 def test_the_hidden_folder_of_a_killed_synth_is_removed_by_the_next_one(here, capsys):
     """A SIGTERM (a scheduler's) or a kill ends data synth without its clean-up; its half-filled hidden folder
     stayed beside the dataset for good, while every other hidden file zoo3d writes goes with the next write."""
-    stale = here / f".d.tmp-{_dead_pid()}"
+    dead = _dead_pid()
+    stale = here / f".d.tmp-{dead}"
     (stale / "images").mkdir(parents=True)
     (stale / "images" / "000000.png").write_bytes(b"half a png")
-    other = here / ".e.tmp-1"  # another target's: not this command's to remove
+    other = here / f".e.tmp-{dead}"  # another target's, of a dead process too: not this command's to remove
     other.mkdir()
     code, out, err = zoo3d(capsys, *SYNTH, "--out", "d")
     assert code == 0, err
-    assert sorted(p.name for p in here.iterdir()) == [".e.tmp-1", "d"]
+    assert sorted(p.name for p in here.iterdir()) == [f".e.tmp-{dead}", "d"]
     frames = json.loads((here / "d" / "poses.json").read_text())["frames"]
     assert [f["file"] for f in frames] == ["images/000000.png", "images/000001.png"]
     assert sorted(p.name for p in (here / "d" / "images").iterdir()) == ["000000.png", "000001.png"]
