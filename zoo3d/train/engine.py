@@ -96,8 +96,8 @@ def split_steps(lengths: list[int], cap: int | None) -> list[int]:
     """Stage lengths under a cap on the total (``--steps N``).
 
     Below the full length every non-empty stage keeps at least one step (while N allows, in
-    stage order) and the rest is shared in proportion to the stages' own lengths (largest
-    remainders first), so a short smoke run still passes through every stage.
+    stage order) and the rest is shared in proportion to what each stage has beyond that step (its length - 1;
+    largest remainders first), so a short smoke run still passes through every stage.
     """
     total = sum(lengths)
     if cap is None or cap >= total:
