@@ -503,9 +503,16 @@ def test_their_loop_gives_up_at_the_step_cap_or_the_time_cap(upstream, tmp_path,
     out = finish(work())
     assert [p["iteration"] for p in out["curve"]] == [20, 40, 60] and out["reached"] is False
     assert out["time_s"] == out["train_s"] == out["curve"][-1]["train_s"] and out["iterations_to_target"] is None
-    monkeypatch.setenv("ZOO3D_PEERS_NEUS_MAX_S", "1e-9")
+    # a scripted clock, 0.5 s a reading (the watch made, the loop started, then each watch's start and end): the
+    # watched steps come at 0.5, 1.0, 1.5, ... training seconds (1.5, 2.5, ... with the watching); a cap of 1.5 s
+    # stops at the first watch at or above it, by training seconds
+    ticks = iter(range(10 ** 6))
+    monkeypatch.setattr(neus, "time", types.SimpleNamespace(perf_counter=lambda: 0.5 * next(ticks)))
+    monkeypatch.setenv("ZOO3D_PEERS_NEUS_MAX_ITERS", "200")
+    monkeypatch.setenv("ZOO3D_PEERS_NEUS_MAX_S", "1.5")
     work, finish = neus.prepare_authors(by_name("neus.fit.32"), tmp_path / "rec", torch.device("cpu"))
-    assert [p["iteration"] for p in finish(work())["curve"]] == [20]
+    curve = work().curve
+    assert [(p["iteration"], p["train_s"]) for p in curve] == [(20, 0.5), (40, 1.0), (60, 1.5)]
 
 
 def test_an_empty_time_cap_is_no_cap(upstream, tmp_path, monkeypatch):
