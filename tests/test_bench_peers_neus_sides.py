@@ -106,7 +106,7 @@ def test_a_scene_pools_the_views_colours_and_watches_a_seeded_draw_of_its_pixels
     assert neus.scene(2, 10 ** 6, torch.device("cpu")).watched.shape == (proto.views * 4,)  # at most all
 
 
-def test_the_time_to_a_target_above_the_first_point_interpolates_from_zero_only_if_it_is_crossed_there():
+def test_the_time_to_a_target_is_interpolated_from_the_watched_step_before_it_or_is_the_first_points():
     curve = [{"iteration": 10, "train_s": 2.0, "psnr_db": 20.0}, {"iteration": 20, "train_s": 6.0, "psnr_db": 20.0},
              {"iteration": 30, "train_s": 7.0, "psnr_db": 24.0}]
     assert neus.seconds_to_reach(curve, 15.0) == (2.0, 10.0)  # before the first watch: its time, not 0
