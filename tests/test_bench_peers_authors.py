@@ -10,6 +10,7 @@ refusal worded as the module's docstring and docs/testing.md say (a model whose 
 from __future__ import annotations
 
 import math
+import shutil
 import subprocess
 import sys
 import textwrap
@@ -195,9 +196,13 @@ def test_the_commit_is_the_commit_files_first_word_else_gits_head_else_unknown(t
     plain = tmp_path / "plain"
     plain.mkdir()
     assert authors.commit(plain) == "unknown"
+    if shutil.which("git") is None:
+        pytest.skip("git is not installed")
     repo = tmp_path / "repo"
     repo.mkdir()
-    git = ["git", "-C", str(repo), "-c", "user.name=t", "-c", "user.email=t@t"]
+    # the user's own git settings left out: no signing, no hooks
+    git = ["git", "-C", str(repo), "-c", "user.name=t", "-c", "user.email=t@t", "-c", "commit.gpgsign=false",
+           "-c", "core.hooksPath=/dev/null"]
     subprocess.run(git + ["init", "-q"], check=True)
     (repo / "a.py").write_text("x = 1\n")
     subprocess.run(git + ["add", "a.py"], check=True)
