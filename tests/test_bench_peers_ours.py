@@ -141,13 +141,15 @@ def test_forward_backward_accumulates_each_sub_batch_means_gradient(stand, tmp_p
 
 def test_gram_hd_trains_only_what_the_authors_stage_2_trains(stand, tmp_path):
     _file(tmp_path, 1)
+    assert all(p.requires_grad for p in stand.parameters())  # before: everything trains
     ours.prepare(by_name("gram_hd.graph.64"), tmp_path, torch.device("cpu"))
     for name in FROZEN:
         assert not any(p.requires_grad for p in stand.get_submodule(name).parameters()), name
     assert all(p.requires_grad for p in stand.lowres.radiance_net.feature_heads.parameters())
     assert stand.w.requires_grad
-    plain = Stand()
-    assert all(p.requires_grad for p in plain.parameters())
+    stand.requires_grad_(True)
+    ours.prepare(by_name("gram.graph.64"), tmp_path, torch.device("cpu"))
+    assert all(p.requires_grad for p in stand.parameters())  # GRAM's record freezes nothing
 
 
 def test_an_unknown_work_is_refused(stand, tmp_path):
