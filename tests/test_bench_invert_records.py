@@ -246,11 +246,11 @@ def test_a_checkpoint_argument_stands_for_the_variable(monkeypatch):
     assert seen == ["/given.pt"]
 
 
-def test_without_a_model_of_the_role_the_refusal_names_the_suite(monkeypatch):
+def test_without_a_model_of_the_role_the_refusal_names_the_suite(monkeypatch, tmp_path):
     import zoo3d.plugins
     from zoo3d.errors import UserError
 
     monkeypatch.setattr(zoo3d.plugins, "models_with_role", lambda role: [])
     with pytest.raises(UserError, match=r"^zoo3d bench invert needs a model with the role 'bench:invert', and no "
                                         r"registered model declares it"):
-        bench._trained_model("cpu", True, "/tmp")
+        bench._trained_model("cpu", True, str(tmp_path))
