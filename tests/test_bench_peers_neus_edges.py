@@ -1,11 +1,15 @@
-"""The NeuS records of ``zoo3d bench peers``: the scene both fits see, rendered independently, and the rules that
-stop the authors' loop at their boundaries.
+"""The NeuS records of ``zoo3d bench peers``: the scene both fits see, rendered independently, and the authors'
+side at its edges.
 
-The scene is checked against the textured sphere written out here (a ray-sphere quadratic and the sine texture of
-:class:`zoo3d.eval.calibration.TexturedSphereGenerator`'s docstring, latent ``randn`` of seed 0) on the scene's own
-rays scaled back to the world; the stops against the module docstring (at or above the target, at the step or the
-time cap) with the watched PSNRs and the clock made exact; their networks' initial weights against seed 0 drawn in
-their ``Runner.__init__``'s order; their checkout against a ``models`` package earlier on ``sys.path``.
+The scene is checked against the textured sphere of :class:`zoo3d.eval.calibration.TexturedSphereGenerator` written
+out here (a ray-sphere quadratic, radius 0.1 + 0.01 tanh z0, texture 0.5 + 0.5 sin(p * (14, 19, 16) + z[1:4]), the
+latent ``randn`` of seed 0) on the scene's own rays scaled back to the world; the stops against the module docstring
+(at or above the target, at the step or the time cap) with the watched PSNRs and the clock made exact; their
+networks' initial weights against seed 0 drawn in their ``Runner.__init__``'s order; their checkout against a
+``models`` package earlier on ``sys.path``; the stand-ins for modules their training never needs against what those
+modules do where their code uses them (icecream's ``ic`` returns its arguments, ``tqdm`` yields what it wraps), an
+installed TensorBoard left alone; a conf without ``warm_up_end`` / ``anneal_end`` against their
+``Runner.__init__``'s defaults (0.0).
 """
 
 from __future__ import annotations
@@ -120,3 +124,50 @@ def test_their_checkout_comes_before_a_models_package_already_on_the_path(upstre
     assert exp_runner.__file__ == str(upstream / "exp_runner.py")
     assert sys.modules["models.dataset"].__file__ == str(upstream / "models" / "dataset.py")
     assert not hasattr(Dataset, "decoy")
+
+
+#: what their training path imports but never needs (``tensorboard`` is the package behind torch's writer)
+OPTIONAL = ("cv2", "mcubes", "trimesh", "icecream", "tqdm", "tensorboard")
+
+
+def test_every_module_their_training_never_needs_gets_a_stand_in_that_behaves_as_used(upstream, monkeypatch):
+    import importlib.util
+
+    find_spec = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name in OPTIONAL else find_spec(name, *a))
+    for name in (*OPTIONAL, "torch.utils.tensorboard"):
+        monkeypatch.delitem(sys.modules, name, raising=False)  # put back as they were afterwards
+    exp_runner, *_ = neus._import(upstream)
+    for name in ("cv2", "mcubes", "trimesh", "icecream", "tqdm"):
+        assert getattr(sys.modules[name], "__file__", None) is None, name  # empty, not an installed copy
+    ic, tqdm = sys.modules["icecream"].ic, sys.modules["tqdm"].tqdm
+    assert ic(7) == 7 and ic(1, "a") == (1, "a")  # icecream's ic returns its argument, or their tuple
+    steps = range(5)
+    assert tqdm(steps, desc="train", leave=False) is steps  # their loop iterates what it is given
+    writer = sys.modules["torch.utils.tensorboard"]
+    assert writer.__name__ == "torch.utils.tensorboard" and writer.SummaryWriter is neus._NullWriter
+    assert exp_runner.SummaryWriter is neus._NullWriter
+
+
+def test_a_conf_without_warm_up_or_anneal_takes_their_runners_defaults(upstream, tmp_path):
+    exp_runner, Dataset, *nets = neus._import(upstream)
+    conf = neus.authors_conf(upstream, make_protocol("small").neus, 6, 40)
+    for key in ("warm_up_end", "anneal_end"):
+        del conf["train"][key]
+    r = neus._runner(exp_runner, Dataset, nets, conf, _scene(), tmp_path, torch.device("cpu"))
+    assert (r.warm_up_end, r.anneal_end) == (0.0, 0.0)  # their Runner: no warm-up, cos-anneal ratio 1 throughout
+    assert r.get_cos_anneal_ratio() == 1.0
+
+
+def test_an_installed_tensorboard_is_left_in_place_and_only_their_runners_writer_is_replaced(upstream, monkeypatch):
+    import importlib.util
+
+    find_spec = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *a: object() if name == "tensorboard" else find_spec(name, *a))
+    installed = types.ModuleType("torch.utils.tensorboard")
+    installed.SummaryWriter = type("SummaryWriter", (), {})
+    monkeypatch.setitem(sys.modules, "torch.utils.tensorboard", installed)
+    exp_runner, *_ = neus._import(upstream)
+    assert sys.modules["torch.utils.tensorboard"] is installed and installed.SummaryWriter.__name__ == "SummaryWriter"
+    assert exp_runner.SummaryWriter is neus._NullWriter  # logging is not fitting, whatever is installed
