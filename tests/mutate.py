@@ -457,8 +457,8 @@ TARGETS: dict[str, list[str]] = {
     "zoo3d/benchmarks/invert.py": ["tests/test_bench_cli.py", "tests/test_bench_invert_records.py"],
     "zoo3d/benchmarks/freeview.py": ["tests/test_bench_cli.py", "tests/test_bench_freeview_records.py"],
     # the side-by-side benchmark, with stand-in checkouts of the authors' code and stand-in worker processes
-    **{f"zoo3d/benchmarks/peers/{name}.py": PEERS_TESTS
-       for name in ("__init__", "records", "worker", "authors", "ours", "neus")},
+    **{f"zoo3d/benchmarks/peers/{name}.py": PEERS_TESTS for name in ("__init__", "records", "worker", "authors", "ours")},
+    "zoo3d/benchmarks/peers/neus.py": [*PEERS_TESTS, "tests/test_bench_peers_neus_edges.py"],
 }
 
 COPIED = ["tests", "examples"]  # presets and model cards travel inside the plugin packages
