@@ -81,6 +81,8 @@ CASES = [
     ("zoo3d train gram --set seed", ["train", "gram", "--set", "seed"]),
     ("zoo3d train gram --resume", ["train", "gram", "--resume"]),
     ("zoo3d sample gram …", ["sample", "gram", "--seeds", "0", "--out", "grid.png"]),
+    ("zoo3d sample best.safetensors …", ["sample", "best.safetensors", "--seeds", "0", "--out", "grid.png"]),
+    ("zoo3d sample gramm …", ["sample", "gramm", "--seeds", "0", "--out", "grid.png"]),
 ]
 
 

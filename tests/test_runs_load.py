@@ -53,8 +53,8 @@ def test_a_misspelt_model_name_gets_the_unknown_model_sentence(toy):
                               "Unknown model 'tyo'. Did you mean 'toy'? Known models: "
                               + ", ".join(sorted(s.name for s in get_host().models)) + ".")
     with pytest.raises(UserError) as err:
-        resolve_checkpoint("runs/tyo")  # a path names no model: no model hint
-    assert str(err.value) == "'runs/tyo' is neither a run folder, a checkpoint file nor a registered model name."
+        resolve_checkpoint("runs/tyo")  # a path names no model: no model hint, only that nothing is there
+    assert str(err.value) == "Run folder or checkpoint 'runs/tyo' does not exist."
 
 
 def test_load_model_gives_the_ema_generator_in_eval_mode(toy):

@@ -278,8 +278,24 @@ def resolve_checkpoint(ref: str) -> Path:
         return check_checkpoint_file(path)
     if _is_model_name(ref):
         return newest_run_checkpoint(ref)
+    if _has_checkpoint_suffix(ref):
+        raise UserError(f"Checkpoint file '{ref}' does not exist.")
+    if _has_separator(ref):
+        raise UserError(f"Run folder or checkpoint '{ref}' does not exist.")
     raise UserError(f"'{ref}' is neither a run folder, a checkpoint file nor a registered model name."
                     + _unknown_model_hint(ref))
+
+
+def _has_checkpoint_suffix(ref: str) -> bool:
+    """``ref`` ends like a checkpoint file: zoo3d's ``.safetensors`` or a pickle's ``.pt``, ``.ckpt``, ..."""
+    from zoo3d.train.checkpoint import PICKLE_SUFFIXES, SUFFIX
+
+    return Path(ref).suffix.lower() in PICKLE_SUFFIXES | {SUFFIX}
+
+
+def _has_separator(ref: str) -> bool:
+    """``ref`` holds a path separator, so it is a path (``runs/gram-1``, ``./gram``), never a model name."""
+    return any(sep and sep in ref for sep in ("/", os.sep, os.altsep))
 
 
 def _unknown_model_hint(ref: str) -> str:
