@@ -30,5 +30,5 @@ def test_the_suggested_sample_command_runs_as_printed(tmp_path, monkeypatch, cap
     assert argv[:3] == ["zoo3d", "sample", str(run)]
     code, out, err = run_in_process(capsys, *argv[1:])
     assert (code, err) == (0, ""), err
-    written = re.fullmatch(r"Wrote (\d+) seeds x 1 views to (.+)\.\n", out)
+    written = re.fullmatch(r"Wrote (\d+) seeds x 1 view to (.+)\.\n", out)
     assert written and Path(written.group(2)).is_file() and int(written.group(1)) >= 1

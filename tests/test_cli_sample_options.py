@@ -22,7 +22,7 @@ def run(tmp_path_factory):
 
 def test_the_defaults_are_seeds_0_to_15_in_a_square_at_psi_0_7_from_the_priors_mean_view(run, toy, capsys):
     assert zoo3d("sample", run, "--out", "grid.png") == 0
-    assert capsys.readouterr().out == "Wrote 16 seeds x 1 views to grid.png.\n"
+    assert capsys.readouterr().out == "Wrote 16 seeds x 1 view to grid.png.\n"
     grid = read_rgb(toy / "grid.png")
     assert grid.shape == (4 * 18 + 2, 4 * 18 + 2, 3)
     gen = generator(run)
@@ -151,10 +151,10 @@ def test_the_images_held_at_once_count_the_views_and_the_depth_rows(run, toy, ca
     assert zoo3d("sample", run, "--seeds", "0-2", "--yaw", "0", "--yaw", "1", "--depth", "--resolution", "5",
                  "--out", "g.png") == 2
     assert one_line_error(capsys.readouterr().err).startswith(
-        "Error: --seeds 0-2 with 2 view(s) and depth asks for 12 images of 5x5, which need about ")
+        "Error: --seeds 0-2 with 2 views and depth asks for 12 images of 5x5, which need about ")
     assert zoo3d("sample", run, "--seeds", "0-2", "--out", "g.png") == 2
     assert one_line_error(capsys.readouterr().err).startswith(
-        "Error: --seeds 0-2 with 1 view(s) asks for 3 images of 16x16, which need about ")
+        "Error: --seeds 0-2 with 1 view asks for 3 images of 16x16, which need about ")
     assert not list(toy.iterdir())
 
 

@@ -30,3 +30,9 @@ def tell(message: str, kind: str = "note") -> None:
     import sys
 
     print(f"{kind}: {message}", file=sys.stderr)
+
+
+def counted(n: int, noun: str, plural: str | None = None) -> str:
+    """``n`` and its noun in the number it takes: ``1 seed``, ``0 seeds``, ``2 seeds`` (``plural`` where adding
+    an s is not it: ``counted(n, "vertex", "vertices")``)."""
+    return f"{n} {noun if n == 1 else plural or noun + 's'}"

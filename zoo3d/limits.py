@@ -71,12 +71,14 @@ def check_grid(option: str, resolution: int, bytes_per_point: int) -> None:
 
 
 def check_images(option: str, count: int, height: int, width: int, what: str = "images") -> None:
-    """Refuse ``count`` images of ``height`` x ``width`` held at once when they exceed the bounds above."""
+    """Refuse ``count`` images of ``height`` x ``width`` held at once when they exceed the bounds above (``what``:
+    what they are, in the plural: ``"frames"``)."""
     check_count(option, count, MAX_IMAGES, f"{what} fit in one output (split the work over several commands)")
     if max(height, width) > MAX_RESOLUTION:
         raise UserError(f"A resolution of {height}x{width} is above the largest zoo3d renders, "
                         f"{MAX_RESOLUTION}x{MAX_RESOLUTION}.")
     need, budget = count * height * width * BYTES_PER_PIXEL, memory_budget()
     if need > budget:
-        raise UserError(f"{option} asks for {count:,} {what} of {height}x{width}, which need about "
+        one = what.removesuffix("s") if count == 1 else what  # "1 frame", "2 frames"
+        raise UserError(f"{option} asks for {count:,} {one} of {height}x{width}, which need{'s' * (count == 1)} about "
                         f"{byte_size(need)} of memory, {_over_budget(budget)}; ask for fewer or smaller {what}.")

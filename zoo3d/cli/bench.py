@@ -14,7 +14,7 @@ from pathlib import Path
 
 import click
 
-from zoo3d.errors import UserError
+from zoo3d.errors import UserError, counted
 
 
 def available_suites() -> list[str]:
@@ -61,7 +61,7 @@ def bench(suites, device, quick, json_out):
         env = environment(dev)  # where the records were taken, with each (a consumer may read one record alone)
         write_text_atomic(json_out, json.dumps([{**r, "environment": env} for r in records], indent=2),
                           "benchmark records")
-        console.print(f"wrote {len(records)} records to {json_out}")
+        console.print(f"wrote {counted(len(records), 'record')} to {json_out}")
 
 
 def print_records(console, records: list[dict]) -> None:

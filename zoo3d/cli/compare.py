@@ -7,7 +7,7 @@ import sys
 
 import click
 
-from zoo3d.errors import UserError
+from zoo3d.errors import UserError, counted
 
 
 def _split(value: str) -> list[str]:
@@ -115,7 +115,7 @@ def compare(models, metrics, ckpts, instances, protocol_name, resolution, neus_i
     rows = [[name, *[format_value(row[k]) if k in row else "-" for k in keys]]
             for name, row in result["models"].items()]
     print_fitting_table(Console(), columns, rows,
-                        title=f"zoo3d compare ({protocol.name} protocol, {protocol.instances} instances)")
+                        title=f"zoo3d compare ({protocol.name} protocol, {counted(protocol.instances, 'instance')})")
     for note in result["notes"]:
         console.print(f"note: {note}")
     command = "zoo3d " + " ".join(shlex.quote(a) for a in sys.argv[1:])

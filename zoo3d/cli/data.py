@@ -11,7 +11,7 @@ from pathlib import Path
 
 import click
 
-from zoo3d.errors import UserError
+from zoo3d.errors import UserError, counted
 from zoo3d.limits import byte_size
 
 
@@ -55,7 +55,7 @@ def synth(out_dir, kind, count, resolution, seed, fmt, depth, batch):
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
-    click.echo(f"wrote {count} synthetic heads at {resolution}x{resolution} to {out} ({fmt} format)")
+    click.echo(f"wrote {counted(count, 'synthetic head')} at {resolution}x{resolution} to {out} ({fmt} format)")
 
 
 def _move_into_place(staging: Path, out: Path) -> None:

@@ -18,6 +18,8 @@ from pathlib import Path
 
 import click
 
+from zoo3d.errors import counted
+
 DEMO_ROLE = "demo"
 DEMO_PRESET = "demo"
 TURNTABLE_PSI = 0.7
@@ -62,9 +64,9 @@ def demo(out, device, steps, frames, seed, overrides):
     if ran == 0:
         what = f"The run was already at step {result.step}: nothing to train"
     elif result.start_step:
-        what = f"Trained to step {result.step} ({ran} steps in this run) in {trained / 60:.1f} min"
+        what = f"Trained to step {result.step} ({counted(ran, 'step')} in this run) in {trained / 60:.1f} min"
     else:
-        what = f"Trained {result.step} steps in {trained / 60:.1f} min"
+        what = f"Trained {counted(result.step, 'step')} in {trained / 60:.1f} min"
     click.echo(f"{what}; demo done in {(time.perf_counter() - started) / 60:.1f} min.")
     click.echo(f"Turntable: {gif}")
     click.echo(f"Samples:   {grid}")

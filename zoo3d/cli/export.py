@@ -14,7 +14,7 @@ from pathlib import Path
 import click
 
 from zoo3d.cli.sample import FINITE, PSI, load_for_cli, model_options, typed_options
-from zoo3d.errors import UserError
+from zoo3d.errors import UserError, counted
 
 FORMATS = ("ply", "obj", "glb", "gltf")
 LAYERED_FORMATS = ("glb", "gltf")
@@ -82,4 +82,5 @@ def export(run, model, no_ema, device, seed, fmt, resolution, level, psi, no_col
         mesh = extract_mesh(rep, resolution=resolution, level=level, chunk=chunk, colors=not no_colors,
                             device=gen.device, dtype=gen.dtype)
     path = write_mesh(mesh, out, fmt)
-    click.echo(f"Wrote {mesh.num_vertices} vertices and {mesh.num_faces} faces ({fmt}) to {path}.")
+    click.echo(f"Wrote {counted(mesh.num_vertices, 'vertex', 'vertices')} and {counted(mesh.num_faces, 'face')} "
+               f"({fmt}) to {path}.")

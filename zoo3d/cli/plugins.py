@@ -6,7 +6,7 @@ import json
 
 import click
 
-from zoo3d.errors import UserError
+from zoo3d.errors import UserError, counted
 
 
 def _plugin_rows() -> list[dict]:
@@ -96,7 +96,7 @@ def _check(as_json: bool) -> None:
         for info in broken:
             click.echo(f"plugin {info.name} ({info.source}) failed to load: {info.error}", err=True)
         click.echo(f"{len(rows) - len(failed)} of {len(rows)} factories import; "
-                   f"{len(broken)} plugin(s) failed to load.", err=True)
+                   f"{counted(len(broken), 'plugin')} failed to load.", err=True)
     if failed or broken:
         sys.exit(1)
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from zoo3d.cli.sample import ANGLE, PSI, load_for_cli, model_options
-from zoo3d.errors import UserError
+from zoo3d.errors import UserError, counted
 
 
 def _depth_path(out: Path) -> Path:
@@ -82,4 +82,5 @@ def render(run, model, no_ema, device, seed, frames, trajectory, yaw_range, pitc
         else:
             written.append(save_animation(list(d), _depth_path(out_path), fps=fps))
     written.insert(0, save_animation(list(rgb), out_path, fps=fps))
-    click.echo(f"Wrote {frames} frames of seed {seed} ({trajectory}) to {', '.join(map(str, written))}.{note}")
+    click.echo(f"Wrote {counted(frames, 'frame')} of seed {seed} ({trajectory}) to "
+               f"{', '.join(map(str, written))}.{note}")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from zoo3d.errors import UserError
+from zoo3d.errors import UserError, counted
 
 
 class FiniteFloat(click.ParamType):
@@ -140,7 +140,7 @@ def sample(run, model, no_ema, device, seeds, yaws, pitch, psi, resolution, dept
     n = len(seed_list)
     h, w = (resolution, resolution) if resolution else tuple(gen.resolution)
     count = n * len(yaw_list) * (2 if depth else 1)
-    check_images(f"--seeds {seeds} with {len(yaw_list)} view(s){' and depth' if depth else ''}", count, h, w)
+    check_images(f"--seeds {seeds} with {counted(len(yaw_list), 'view')}{' and depth' if depth else ''}", count, h, w)
     nrow = n if (yaws or depth) else None
     check_image_size(out, *grid_size(count, h, w, nrow))
     z = seed_latents(seed_list, gen.z_dim, gen.device, gen.dtype).repeat(len(yaw_list), 1)
@@ -156,4 +156,4 @@ def sample(run, model, no_ema, device, seeds, yaws, pitch, psi, resolution, dept
         d = depth_to_image(out_views.depth).expand(-1, 3, -1, -1)
         rows = [t for pair in zip(rows, d.split(n)) for t in pair]
     path = save_grid(torch.cat(rows), out, nrow=nrow)
-    click.echo(f"Wrote {len(seed_list)} seeds x {len(yaw_list)} views to {path}.")
+    click.echo(f"Wrote {counted(len(seed_list), 'seed')} x {counted(len(yaw_list), 'view')} to {path}.")
