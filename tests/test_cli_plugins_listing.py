@@ -29,6 +29,10 @@ def _header(out: str) -> list[str]:
     return [c.strip() for c in line.split("┃")[1:-1]]
 
 
+def _presets_on_disk() -> int:
+    return sum(len(list(Path(s.presets_dir).glob("*.yaml"))) for s in get_host().models if s.presets_dir)
+
+
 def test_plugins_json_lists_every_plugin_with_what_it_registered(capsys):
     code, out, err = zoo3d(capsys, "plugins", "--json")
     assert code == 0, err
@@ -111,7 +115,9 @@ def test_a_card_for_another_model_is_an_error_in_the_listing_and_fails_the_check
     assert code == 1
     assert f"error: {sentence}" in err.splitlines()
     rows = get_host().check_factories()
-    assert err.splitlines()[-1] == f"{len(rows) - 1} of {len(rows)} factories import; 0 plugins failed to load."
+    presets = _presets_on_disk()
+    assert err.splitlines()[-1] == (f"{len(rows) - 1} of {len(rows)} factories import, {presets} of {presets} presets "
+                                    "load; 0 plugins failed to load.")
 
 
 def test_plugins_check_counts_every_factory_and_exits_0_when_all_import(capsys, wide):
@@ -121,8 +127,12 @@ def test_plugins_check_counts_every_factory_and_exits_0_when_all_import(capsys, 
     assert code == 0
     assert out.splitlines()[0].strip() == "zoo3d plugins --check"
     assert _header(out) == ["plugin", "kind", "name", "factory", "status", "error"]
-    assert _rows(out) == [[s.plugin, kind, s.name, s.factory, "ok", ""] for kind, s in specs]
-    assert err.splitlines() == [f"{len(specs)} of {len(specs)} factories import; 0 plugins failed to load."]
+    rows = _rows(out)  # then one row a preset (tests/test_cli_plugins_check_presets.py)
+    assert rows[:len(specs)] == [[s.plugin, kind, s.name, s.factory, "ok", ""] for kind, s in specs]
+    assert [r[1] for r in rows[len(specs):]] == ["preset"] * _presets_on_disk()
+    presets = _presets_on_disk()
+    assert err.splitlines() == [f"{len(specs)} of {len(specs)} factories import, {presets} of {presets} presets load; "
+                                "0 plugins failed to load."]
     code, out, err = zoo3d(capsys, "plugins", "--check", "--json")
     assert code == 0
     doc = json.loads(out)
@@ -147,7 +157,7 @@ def test_a_plugin_that_fails_to_load_is_listed_with_its_error_and_fails_the_chec
     assert code == 1
     lines = err.splitlines()
     assert f"plugin clb_broken_plugin ({broken['source']}) failed to load: {broken['error']}" in lines
-    assert lines[-1].endswith("factories import; 1 plugin failed to load.")
+    assert lines[-1].endswith("presets load; 1 plugin failed to load.")
 
 
 def test_models_says_so_when_no_model_is_registered(monkeypatch, capsys, wide):

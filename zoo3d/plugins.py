@@ -296,6 +296,33 @@ class PluginHost:
                 rows.append(row)
         return rows
 
+    def check_presets(self) -> list[dict[str, Any]]:
+        """Read every preset of every model whose factory imports as ``zoo3d train --preset NAME`` reads it
+        (:func:`zoo3d.config.load_run_config`; no model is built); one row per preset with its status."""
+        from pathlib import Path
+
+        from zoo3d.config import load_run_config
+
+        rows = []
+        for spec in self.models:
+            try:
+                plugin = spec.load()
+            except UserError:  # its factory row says why; without the config class no preset can be read
+                continue
+            for name in spec.presets():
+                row = {"plugin": spec.plugin, "model": spec.name, "preset": name,
+                       "file": str(Path(spec.presets_dir) / f"{name}.yaml"), "status": "ok", "error": None}
+                try:
+                    load_run_config(plugin.config_class, spec.name, spec.presets_dir, name,
+                                    default_preset=spec.default_preset)
+                except UserError as exc:
+                    row["status"], row["error"] = "error", str(exc)
+                except Exception as exc:  # a plugin's own config code: reported, never fatal to the others
+                    row["status"], row["error"] = "error", (f"Preset '{name}' of model '{spec.name}' cannot be read: "
+                                                            f"{_short_error(exc)}.")
+                rows.append(row)
+        return rows
+
     @staticmethod
     def _entry_points():
         found = []

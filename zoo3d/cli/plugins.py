@@ -66,8 +66,8 @@ def plugins(as_json, check):
 
 
 def _check(as_json: bool) -> None:
-    """``zoo3d plugins --check``: every plugin's load status, every factory's import and every model card
-    (its schema and name), exit 1 on any failure."""
+    """``zoo3d plugins --check``: every plugin's load status, every factory's import, every model card (its schema
+    and name) and every model's presets (read as ``zoo3d train --preset`` reads them), exit 1 on any failure."""
     import sys
 
     from zoo3d.plugins import get_host
@@ -78,27 +78,44 @@ def _check(as_json: bool) -> None:
     for r in rows:
         if r["kind"] == "model" and r["status"] == "ok" and r["name"] in cards:
             r["status"], r["error"] = "error", cards[r["name"]]
+    presets = host.check_presets()
     broken = [info for info in host.plugins.values() if info.status == "error"]
-    failed = [r for r in rows if r["status"] != "ok"]
+    failed = [r for r in rows + presets if r["status"] != "ok"]
     if as_json:
-        click.echo(json.dumps({"plugins": _plugin_rows(), "factories": rows}, indent=2))
+        click.echo(json.dumps({"plugins": _plugin_rows(), "factories": rows, "presets": presets}, indent=2))
     else:
         from rich.console import Console
 
         from zoo3d.cli.tables import print_fitting_table
 
-        table = [[r["plugin"], r["kind"], r["name"], r["factory"], "[green]ok[/]" if r["status"] == "ok" else
-                  "[red]error[/]", r["error"] or ""] for r in rows]
+        table = [[r["plugin"], r["kind"], r["name"], r["factory"], r["status"], r["error"] or ""] for r in rows]
+        table += [[r["plugin"], "preset", f"{r['model']}:{r['preset']}", _shown_file(r["file"]), r["status"],
+                   r["error"] or ""] for r in presets]
+        for row in table:
+            row[4] = "[green]ok[/]" if row[4] == "ok" else "[red]error[/]"
         print_fitting_table(Console(), ["plugin", "kind", "name", "factory", "status", "error"], table,
                             title="zoo3d plugins --check", prose=("error",))
         for r in failed:
             click.echo(f"error: {r['error']}", err=True)
         for info in broken:
             click.echo(f"plugin {info.name} ({info.source}) failed to load: {info.error}", err=True)
-        click.echo(f"{len(rows) - len(failed)} of {len(rows)} factories import; "
+        click.echo(f"{_of(rows, 'factory', 'factories', 'import')}, {_of(presets, 'preset', 'presets', 'load')}; "
                    f"{counted(len(broken), 'plugin')} failed to load.", err=True)
     if failed or broken:
         sys.exit(1)
+
+
+def _shown_file(path: str) -> str:
+    """A preset file as the table shows it: its package folder, presets folder and name (the JSON has it whole)."""
+    from pathlib import Path
+
+    return str(Path(*Path(path).parts[-3:]))
+
+
+def _of(rows: list[dict], noun: str, plural: str, verb: str) -> str:
+    """``12 of 12 factories import``, ``1 of 1 preset loads``: the rows that passed of all of them."""
+    ok = sum(r["status"] == "ok" for r in rows)
+    return f"{ok} of {counted(len(rows), noun, plural)} {verb + 's' * (ok == 1)}"
 
 
 @click.command()
