@@ -62,7 +62,7 @@ def plugins(as_json, check):
         status = {"ok": "[green]ok[/]", "error": "[red]error[/]"}.get(r["status"], r["status"])
         table.append([r["name"], r["source"], r["version"], status, registered, r["error"] or ""])
     print_fitting_table(Console(), ["name", "source", "version", "status", "registered", "error"], table,
-                        title="zoo3d plugins", prose=("registered", "error"))
+                        title="zoo3d plugins", prose=("registered", "error"), styled=("status",))
 
 
 def _check(as_json: bool) -> None:
@@ -94,7 +94,7 @@ def _check(as_json: bool) -> None:
         for row in table:
             row[4] = "[green]ok[/]" if row[4] == "ok" else "[red]error[/]"
         print_fitting_table(Console(), ["plugin", "kind", "name", "factory", "status", "error"], table,
-                            title="zoo3d plugins --check", prose=("error",))
+                            title="zoo3d plugins --check", prose=("error",), styled=("status",))
         for r in failed:
             click.echo(f"error: {r['error']}", err=True)
         for info in broken:
@@ -127,6 +127,7 @@ def models(as_json):
         click.echo(json.dumps(rows, indent=2))
         return
     from rich.console import Console
+    from rich.markup import escape
 
     from zoo3d.cli.tables import print_fitting_table
 
@@ -137,8 +138,8 @@ def models(as_json):
     table = []
     for r in rows:
         paper = r["paper"]["title"] if r["paper"] else ""
-        status = "[green]ok[/]" if r["status"] == "ok" else f"[red]error[/]: {r['error']}"
+        status = "[green]ok[/]" if r["status"] == "ok" else f"[red]error[/]: {escape(r['error'])}"
         table.append([r["name"], ", ".join(r["aliases"]), r["kind"], r["source"], ", ".join(r["presets"]), paper,
                       status])
     print_fitting_table(console, ["name", "aliases", "kind", "source", "presets", "paper", "status"], table,
-                        title="zoo3d models", prose=("presets", "paper", "status"))
+                        title="zoo3d models", prose=("presets", "paper", "status"), styled=("status",))
