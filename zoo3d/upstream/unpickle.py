@@ -433,6 +433,13 @@ def _torch_load(path: Path) -> Any:
         return torch.load(path, map_location="cpu", weights_only=False, pickle_module=_pickle_module())
 
 
+def _is_safetensors(path: Path) -> bool:
+    """A safetensors file: an 8-byte little-endian header length, then that many bytes of a JSON object."""
+    with open(path, "rb") as f:
+        size = int.from_bytes(f.read(8).ljust(8, b"\xff"), "little")
+        return 2 <= size <= path.stat().st_size - 8 and f.read(1) == b"{"
+
+
 def load_release(path: str | Path) -> Any:
     """See :func:`zoo3d.upstream.load_release`."""
     path = Path(path)
@@ -445,6 +452,10 @@ def load_release(path: str | Path) -> Any:
         raise UserError(f"{path} cannot be read ({exc.strerror}).") from None
     if not head:
         raise UserError(f"{path} is empty.")
+    if _is_safetensors(path):
+        raise UserError(f"{path} is a safetensors file, as zoo3d's own checkpoints are, not one of the authors' "
+                        f"releases: use it as it is (zoo3d sample, render, export and compare take it), not through "
+                        f"zoo3d import.")
     try:
         if zipfile.is_zipfile(path) or tarfile.is_tarfile(path):
             return _finalise(_torch_load(path))
