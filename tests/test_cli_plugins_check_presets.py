@@ -6,6 +6,7 @@ built-in presets are each an ``ok`` row, one per YAML file on disk."""
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 import pytest
@@ -67,6 +68,8 @@ def mine(tmp_path, monkeypatch):
     monkeypatch.setenv("COLUMNS", "1000")
     (tmp_path / "work").mkdir()
     monkeypatch.chdir(tmp_path / "work")
+    for module in ("clp_presets_plugin", "clp_gone_plugin"):  # imported afresh: an earlier test's copy names its folder
+        monkeypatch.delitem(sys.modules, module, raising=False)
     reset_host()
     yield presets
     reset_host()
