@@ -223,7 +223,8 @@ TARGETS: dict[str, list[str]] = {
                                            "tests/test_gram_hd_losses.py", "tests/test_gram_hd_phase_losses.py"],
     # the release reader: hand-made pickles per global and refusal, the authors' formats, the importers on them
     "zoo3d/upstream/unpickle.py": ["tests/test_upstream_unpickle.py", "tests/test_upstream_unpickle_globals.py",
-                                   "tests/test_triplane_import.py", "tests/test_pigan_import.py"],
+                                   "tests/test_triplane_import.py", "tests/test_pigan_import.py",
+                                   "tests/test_import_own_checkpoint.py", "tests/test_upstream_safetensors_header.py"],
     # zoo3d import with a stand-in model, and the GRAM CLI import (the volume CLI files take ~10 s a mutant)
     "zoo3d/upstream/importing.py": ["tests/test_import_to_run.py", "tests/test_import_cli.py"],
     # GRAM's names against the authors' state dicts; the CLI import for the EMA values
@@ -331,11 +332,12 @@ TARGETS: dict[str, list[str]] = {
     # the plugin host with fake plugins registered through the public hooks (test_plugins.py's pip install and
     # subprocesses, ~80 s, are left out)
     "zoo3d/plugins.py": ["tests/test_faults_plugins.py", "tests/test_model_roles.py", "tests/test_plugins_registry.py",
-                         "tests/test_plugins_loading.py", "tests/test_plugins_commands.py"],
+                         "tests/test_plugins_loading.py", "tests/test_plugins_commands.py",
+                         "tests/test_cli_plugins_check_presets.py"],
     # run folders, the lock and loading (test_legacy_runs.py, ~50 s, and test_train_cli_resume_hint.py are left
     # out; two lock tests are deselected, see DESELECT); atomic writes, temp-file clean-up and write errors
     "zoo3d/runs.py": ["tests/test_faults_runs.py", "tests/test_runs_load.py", "tests/test_train_checkpoint.py",
-                      "tests/test_runs_folders_and_lock.py"],
+                      "tests/test_runs_folders_and_lock.py", "tests/test_runs_missing_paths.py"],
     "zoo3d/fileio.py": ["tests/test_faults_runs.py", "tests/test_mesh_files.py",
                         "tests/test_train_checkpoint_functions.py", "tests/test_train_checkpoint.py",
                         "tests/test_fileio_atomic_writes.py"],
@@ -382,7 +384,8 @@ TARGETS: dict[str, list[str]] = {
     "zoo3d/cli/main.py": ["tests/test_faults_cli.py", "tests/test_plugins_commands.py",
                           "tests/test_cli_sample_render.py", "tests/test_cli_main_entry.py"],
     "zoo3d/cli/sample.py": [*CLI_TESTS, "tests/test_export_mesh.py", "tests/test_cli_sample_options.py",
-                            "tests/test_cli_sample_shared_options.py", "tests/test_cli_sample_dtypes.py"],
+                            "tests/test_cli_sample_shared_options.py", "tests/test_cli_sample_dtypes.py",
+                            "tests/test_faults_angles.py", "tests/test_cli_angle_type.py"],
     "zoo3d/cli/render.py": [*CLI_TESTS, "tests/test_cli_render_options.py"],
     "zoo3d/cli/export.py": ["tests/test_export_mesh.py", "tests/test_faults_cli.py", "tests/test_cli_export_options.py"],
     "zoo3d/cli/train.py": ["tests/test_cli_sample_render.py", "tests/test_train_cli_resume_hint.py",
@@ -390,19 +393,22 @@ TARGETS: dict[str, list[str]] = {
     "zoo3d/cli/compare.py": ["tests/test_eval_compare.py", "tests/test_faults_cli.py",
                              "tests/test_cli_compare_options.py"],
     "zoo3d/cli/data.py": ["tests/test_data_check.py", "tests/test_faults_data.py", "tests/test_faults_cli.py",
-                          "tests/test_cli_data_commands.py"],
+                          "tests/test_cli_data_commands.py", "tests/test_faults_data_synth.py",
+                          "tests/test_data_synth_early_failures.py"],
     "zoo3d/cli/invert.py": ["tests/test_invert_cli.py", "tests/test_faults_cli.py", "tests/test_cli_invert_options.py"],
     "zoo3d/cli/plugins.py": ["tests/test_faults_plugins.py", "tests/test_cli_tables.py", "tests/test_plugins_commands.py",
-                             "tests/test_cli_plugins_listing.py"],
+                             "tests/test_cli_plugins_listing.py", "tests/test_cli_tables_plain_cells.py",
+                             "tests/test_cli_plugins_check_presets.py", "tests/test_cli_plugins_listing_cells.py"],
     # test_train_engine.py, test_resume_every_model.py, test_host_memory.py, test_train_micro_batch.py and
     # test_legacy_runs.py (33-50 s each) and test_train_distributed.py's process groups left out
     "zoo3d/launch.py": ["tests/test_faults_runs.py", "tests/test_runs_folders_and_lock.py", "tests/test_runs_load.py",
                         "tests/test_train_ranks_report.py", "tests/test_train_cli_resume_hint.py", "tests/test_config.py",
                         "tests/test_train_checkpoint.py", "tests/test_faults_data.py",
                         "tests/test_launch_start_checks.py", "tests/test_launch_ranks.py",
-                        "tests/test_launch_steps_cap.py"],
+                        "tests/test_launch_steps_cap.py", "tests/test_faults_runs_no_checkpoint.py",
+                        "tests/test_launch_unloadable_latest.py"],
     # test_demo.py's real two-stage demo (~40 s a run) is deselected; test_freeview_commands.py left out of view.py
-    "zoo3d/cli/demo.py": ["tests/test_demo.py", "tests/test_cli_demo_job.py"],
+    "zoo3d/cli/demo.py": ["tests/test_demo.py", "tests/test_cli_demo_job.py", "tests/test_cli_demo_continue.py"],
     "zoo3d/cli/view.py": ["tests/test_faults_cli.py", "tests/test_cli_view_options.py"],
     "zoo3d/cli/importing.py": ["tests/test_import_cli.py", "tests/test_cli_main_entry.py",
                                "tests/test_cli_import_command.py"],
@@ -414,7 +420,8 @@ TARGETS: dict[str, list[str]] = {
                            "tests/test_bench_cli_records.py"],
     "zoo3d/cli/tables.py": ["tests/test_cli_tables.py", "tests/test_eval_compare.py", "tests/test_faults_plugins.py",
                             "tests/test_bench_cli.py", "tests/test_cli_tables_layout.py",
-                            "tests/test_cli_plugins_listing.py", "tests/test_cli_compare_options.py"],
+                            "tests/test_cli_plugins_listing.py", "tests/test_cli_compare_options.py",
+                            "tests/test_cli_tables_plain_cells.py"],
     # the plugins' config classes: their recipes against the authors' training configs, stored configs upgraded
     "plugins/zoo3d_gram/config.py": PLUGIN_CONFIG_TESTS + [
         "tests/test_gram_config.py", "tests/test_gram_hd_config.py", "tests/test_gram_inverter_config.py",
@@ -447,7 +454,8 @@ TARGETS: dict[str, list[str]] = {
                              "tests/test_eval_plugin_registration.py"],
     "zoo3d/errors.py": ["tests/test_faults_plugins.py", "tests/test_plugins_loading.py",
                         "tests/test_config_error_sentences.py", "tests/test_config_overrides.py",
-                        "tests/test_data_dataset_lookup.py", "tests/test_errors_hints_and_notes.py"],
+                        "tests/test_data_dataset_lookup.py", "tests/test_errors_hints_and_notes.py",
+                        "tests/test_cli_counted_messages.py"],
     # the benchmark suites' records, with stand-in networks, clocks and children
     "zoo3d/benchmarks/render.py": ["tests/test_render_bench.py", "tests/test_bench_render_records.py"],
     "zoo3d/benchmarks/models.py": ["tests/test_model_roles.py", "tests/test_bench_models_records.py"],
