@@ -85,6 +85,17 @@ def metrics_by_step(run_dir: Path) -> dict[int, dict]:
     return out
 
 
+def preset_config(model: str, preset: str | None):
+    """A model's run config read from its preset ``preset`` as ``zoo3d train --preset`` reads it, or its config
+    class's defaults for None (the paper recipe the classes default to)."""
+    from zoo3d.config import load_run_config
+    from zoo3d.plugins import get_model_spec
+
+    spec = get_model_spec(model)
+    config_class = spec.load().config_class
+    return config_class() if preset is None else load_run_config(config_class, spec.name, spec.presets_dir, preset)
+
+
 def load_tiny_config(model: str, *overrides: str):
     """A model's run config from its tiny preset with ``--set``-style overrides, as ``zoo3d train`` reads it."""
     from zoo3d.config import load_run_config

@@ -12,16 +12,14 @@ The old shape's defaults are those of ``PiGanTrainingConfig`` / ``PiGanStageConf
 from __future__ import annotations
 
 import math
-from pathlib import Path
 
 import pytest
 
-import zoo3d_pigan
-from zoo3d.config import StageConfig, load_run_config
+from conftest import preset_config
+from zoo3d.config import StageConfig
 from zoo3d_pigan.config import PiGanConfig
 from zoo3d_pigan.model import PiGanModel
 
-PRESETS = Path(zoo3d_pigan.__file__).parent / "presets"
 
 #: curriculums.py, the keys the recipe reads: {step: (batch_size, num_steps, img_size, batch_split, gen_lr,
 #: disc_lr)} up to the last (empty) key, then the keys shared by every step
@@ -57,14 +55,10 @@ def _stages_of(curriculum: dict) -> list[dict]:
     return out
 
 
-def _config(preset: str | None) -> PiGanConfig:
-    return PiGanConfig() if preset is None else load_run_config(PiGanConfig, "pigan", PRESETS, preset)
-
-
 @pytest.mark.parametrize("preset, curriculum", [(None, CELEBA), ("celeba", CELEBA), ("cats", CATS),
                                                 ("carla", CARLA)], ids=["defaults", "celeba", "cats", "carla"])
 def test_the_recipe_is_the_authors_curriculum_stage_by_stage(preset, curriculum):
-    cfg = _config(preset)
+    cfg = preset_config("pigan", preset)
     want = _stages_of(curriculum)
     stages = PiGanModel().stages(cfg)
     assert [(s.name, s.resolution, s.steps, s.batch_size) for s in stages] == \

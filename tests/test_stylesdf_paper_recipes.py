@@ -6,20 +6,16 @@ old ``stylesdf:`` shape."""
 from __future__ import annotations
 
 import copy
-from pathlib import Path
 
 from pydantic import ValidationError
 import pytest
 import yaml
 
-from zoo3d.config import load_run_config
-import zoo3d_stylesdf
 from zoo3d_stylesdf.config import StyleSDFConfig
 from zoo3d_stylesdf.model import StyleSDFModel
 
-from conftest import FIXTURES
+from conftest import FIXTURES, preset_config
 
-PRESETS = Path(zoo3d_stylesdf.__file__).parent / "presets"  # shipped in the package, wherever it is laid out
 OLD_RUN = FIXTURES / "format1" / "stylesdf" / "run" / "config.yaml"
 
 
@@ -59,17 +55,13 @@ RUNS = {None: dict(size=1024, r1=10.0, azim=0.3), "ffhq1024": dict(size=1024, r1
         "afhq512": dict(size=512, r1=50.0, azim=0.15)}
 
 
-def _config(preset: str | None) -> StyleSDFConfig:
-    return StyleSDFConfig() if preset is None else load_run_config(StyleSDFConfig, "stylesdf", PRESETS, preset)
-
-
 def _adversarial(stage):
     return next(p for p in stage.phases if p.name == "discriminator").loss.keywords["loss"]
 
 
 @pytest.mark.parametrize("preset", list(RUNS), ids=[p or "defaults" for p in RUNS])
 def test_each_recipe_trains_each_stage_as_upstreams_scripts_do(preset):
-    cfg, want = _config(preset), stylesdf_training(**RUNS[preset])
+    cfg, want = preset_config("stylesdf", preset), stylesdf_training(**RUNS[preset])
     stages = StyleSDFModel().stages(cfg)
     assert [s.name for s in stages] == ["sphere_init", "volume_renderer", "decoder"]
     for stage in stages:

@@ -4,16 +4,11 @@ what ``eg3d/training/training_loop.py`` makes of them (the lazy regularisation's
 
 from __future__ import annotations
 
-from pathlib import Path
 
 import pytest
 
-from zoo3d.config import load_run_config
-import zoo3d_triplane
-from zoo3d_triplane.config import TriplaneConfig
+from conftest import preset_config
 from zoo3d_triplane.model import TriplaneModel
-
-PRESETS = Path(zoo3d_triplane.__file__).parent / "presets"  # shipped in the package, wherever it is laid out
 
 
 def eg3d_command(cfg: str, gamma: float, gen_pose_cond: bool, gpc_reg_prob: float = 0.5, final: int | None = None,
@@ -62,13 +57,9 @@ COMMANDS = {
 }
 
 
-def _config(preset: str | None) -> TriplaneConfig:
-    return TriplaneConfig() if preset is None else load_run_config(TriplaneConfig, "triplane", PRESETS, preset)
-
-
 @pytest.mark.parametrize("preset", list(COMMANDS), ids=[p or "defaults" for p in COMMANDS])
 def test_each_recipe_trains_with_eg3ds_optimisers_phases_and_schedules(preset):
-    cfg, want = _config(preset), eg3d_command(**COMMANDS[preset])
+    cfg, want = preset_config("triplane", preset), eg3d_command(**COMMANDS[preset])
     gan, finetune = cfg.stages
     assert (gan.name, gan.steps, gan.batch_size) == ("gan", *want["gan"])
     if preset != "afhq512_128":  # models.md's AFHQ command gives no --kimg; the preset fine-tunes FFHQ's 2000
