@@ -8,7 +8,7 @@ import io
 from click.testing import CliRunner
 from rich.console import Console
 
-from zoo3d.cli.tables import _narrowest_width, print_fitting_table
+from zoo3d.cli.tables import _table_width, _width_ranges, print_fitting_table
 
 COLUMNS = ["name", "kind", "paper"]
 ROWS = [["gram_inverter", "inverter", "Learning Detailed Radiance Manifolds for High-Fidelity Portraits"],
@@ -34,7 +34,7 @@ def test_the_narrowest_table_is_exact_to_the_column():
     """Names 19 + kinds 11 + the paper at its 16-column minimum (its longest word, 'High-Resolution', is 15),
     plus four borders and six spaces of padding: 56. At that width rich draws the table exactly that wide,
     every name and kind whole and every word of every title present; one column less gives field/value tables."""
-    width = _narrowest_width(COLUMNS, ROWS, ("paper",))
+    width = _table_width(_width_ranges(COLUMNS, ROWS, ("paper",)))
     assert width == 19 + 11 + 16 + 4 + 6 == 56
     lines = _print(width)
     assert max(len(line) for line in lines) == width

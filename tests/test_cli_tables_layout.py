@@ -9,7 +9,7 @@ import io
 
 from rich.console import Console
 
-from zoo3d.cli.tables import _narrowest_width, print_fitting_table
+from zoo3d.cli.tables import _table_width, _width_ranges, print_fitting_table
 
 COLUMNS = ["model", "epi ↓", "note"]
 ROWS = [["oracle", "10.0 ± 1.2 (n=4)", ""], ["oracle_inconsistent", "49.9 ± 3 (n=4)", "jittered"]]
@@ -50,14 +50,14 @@ def test_the_narrowest_width_counts_an_empty_cell_as_nothing():
     """A column of empty cells is as wide as its name ("id": 2); the prose column as its 16-column minimum
     (its longest word, "sentence", is 8; its widest cell 23)."""
     rows = [["", "a long sentence of words"], ["", "short"]]
-    assert _narrowest_width(["id", "text"], rows, ("text",)) == 1 + (2 + 3) + (16 + 3)
+    assert _table_width(_width_ranges(["id", "text"], rows, ("text",))) == 1 + (2 + 3) + (16 + 3)
 
 
 def test_with_two_prose_columns_no_word_is_split_at_any_width_the_table_fits_in():
     """The narrow column's 20-letter word (a path in an error message, say) stays whole: rich alone narrows the
     widest wrapping columns evenly, which cut it to 18 letters and put the last two on the next line."""
     columns, rows = ["name", "registered", "error"], [["x", " ".join(["word"] * 15), "abcdefghijklmnopqrst"]]
-    narrowest = _narrowest_width(columns, rows, ("registered", "error"))
+    narrowest = _table_width(_width_ranges(columns, rows, ("registered", "error")))
     assert narrowest == 1 + (4 + 3) + (16 + 3) + (20 + 3)  # 'registered' at its minimum, 'error' at its word
     for width in range(narrowest, narrowest + 40, 3):
         out = io.StringIO()

@@ -46,16 +46,10 @@ def print_fitting_table(console, columns: list[str], rows: list[list[str]], titl
         console.print(one)
 
 
-def _narrowest_width(columns: list[str], rows: list[list[str]], prose: tuple[str, ...]) -> int:
-    """Console columns the table needs when only its ``prose`` columns wrap: the others at their widest
-    cell, each prose column at its longest word (at least ``MIN_PROSE_WIDTH`` or its widest cell), plus
-    rich's borders and one space of padding on either side of every cell."""
-    return _table_width(_width_ranges(columns, rows, prose))
-
-
 def _table_width(ranges: list[tuple[int, int]]) -> int:
-    """Console columns a table takes with each column at the narrowest of its (narrowest, widest) ``ranges``: the
-    left border, then each column's padding and the border after it."""
+    """Console columns a table takes with each column at the narrowest of its (narrowest, widest) ``ranges`` (with
+    :func:`_width_ranges`: only the prose columns wrap, the others at their widest cell): the left border, then
+    each column's padding (one space either side) and the border after it."""
     return 1 + sum(narrowest + 3 for narrowest, _ in ranges)
 
 
