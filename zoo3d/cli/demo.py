@@ -57,7 +57,7 @@ def demo(out, device, steps, frames, seed, overrides):
                          overrides=list(overrides))
     if result.status != "done":
         click.echo(f"Stopped by {result.signal}; run `{_continue_command(run_dir)}` again to continue.", err=True)
-        raise SystemExit(1)
+        raise SystemExit(result.exit_status)
     trained = time.perf_counter() - started
     gif, grid = render_demo(run_dir, device, frames, seed)
     ran = result.step - result.start_step

@@ -41,16 +41,12 @@ def train(model, data, preset, config_file, overrides, out, steps, device, resum
         raise
     if not world.is_main:
         if result.status == "interrupted":
-            import signal
-
-            sys.exit(128 + int(getattr(signal, result.signal)))
+            sys.exit(result.exit_status)
         return
     if result.status == "interrupted":
         click.echo(f"Stopped by {result.signal} at step {result.step}; checkpoint {result.checkpoint}. "
                    f"Continue with: {resume_command(model, result.run_dir, world, steps, device)}", err=True)
-        import signal
-
-        sys.exit(128 + int(getattr(signal, result.signal)))
+        sys.exit(result.exit_status)
     if result.step == result.start_step and resume:
         reach = f"at or past --steps {steps}" if steps else "the end of its recipe"
         click.echo(f"Nothing to train: the run is at step {result.step}, {reach}; run folder "

@@ -69,6 +69,16 @@ class TrainResult:
     world_size: int = 1
     start_step: int = 0  # the step it began at (a resumed run's checkpoint): step - start_step were trained now
 
+    @property
+    def exit_status(self) -> int:
+        """The shell's convention for a command stopped by a signal: 128 + its number (130 for SIGINT), 0 when
+        the run finished, so scripts tell a stopped run from a finished one by the status alone."""
+        if self.status != "interrupted":
+            return 0
+        import signal
+
+        return 128 + int(getattr(signal, self.signal))
+
 
 def stage_ends(lengths: list[int]) -> list[int]:
     """The step at which each stage ends: stage i trains while the run's step is below ``ends[i]``. A run resumed
