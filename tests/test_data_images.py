@@ -77,7 +77,8 @@ def test_tall_image_crop_scales_fy_and_keeps_cy_centred(tmp_path):
     k = item["camera"][16:].reshape(3, 3)
     focal = 0.5 / math.tan(math.radians(6))
     assert math.isclose(k[1, 1].item(), focal * 24 / 16, rel_tol=1e-6) and math.isclose(k[1, 2].item(), 0.5)
-    assert math.isclose(k[0, 0].item(), focal, rel_tol=1e-6) and math.isclose(k[0, 2].item(), 0.5)
+    # square pixels: the crop keeps the full width of an image whose vertical fov is 12 degrees
+    assert math.isclose(k[0, 0].item(), focal * 24 / 16, rel_tol=1e-6) and math.isclose(k[0, 2].item(), 0.5)
     # an off-centre principal point moves by the rows cut off the top: (0.3 * 24 - 4) / 16
     cam = Camera.from_angles(0.0, 0.0, dtype=torch.float64).to_eg3d()[0].numpy()
     cam[16 + 5] = 0.3

@@ -113,10 +113,12 @@ def test_zoo3d_format_reads_cameras_or_angles_and_grey_rgba_become_rgb(tmp_path)
     assert torch.allclose(grey["image"], torch.full((3, 16, 16), 200 / 127.5 - 1))
     assert torch.allclose(rgba["image"][:, 0, 0], torch.tensor([10, 20, 30]) / 127.5 - 1)
     assert math.isclose(Camera.from_eg3d(grey["camera"][None]).to_angles()["yaw"].item(), -0.2, abs_tol=1e-6)
-    # the 24x16 grey image was centre-cropped to 16x16: the principal point stays centred, fx scales
+    # the 24x16 grey image (square pixels, vertical fov 12) was centre-cropped to 16x16, its full height: the
+    # principal point stays centred and the crop's focal length is the vertical one both ways
     k = grey["camera"][16:].reshape(3, 3)
     focal = 0.5 / math.tan(math.radians(6))
-    assert math.isclose(k[0, 0].item(), focal * 24 / 16, rel_tol=1e-6) and math.isclose(k[0, 2].item(), 0.5)
+    assert math.isclose(k[0, 0].item(), focal, rel_tol=1e-6) and math.isclose(k[0, 2].item(), 0.5)
+    assert math.isclose(k[1, 1].item(), focal, rel_tol=1e-6)
 
 
 def test_mirror_augmentation_flips_the_pose_too(tmp_path):

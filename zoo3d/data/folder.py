@@ -10,7 +10,7 @@ from torch.utils.data import Dataset
 
 from zoo3d.data.augment import mirror_flag, mirror_item
 from zoo3d.data.formats import Source, first_of_each, list_dataset
-from zoo3d.data.images import crop_camera, decode_image
+from zoo3d.data.images import crop_camera, decode_image, square_pixels
 from zoo3d.errors import UserError
 
 log = logging.getLogger(__name__)
@@ -86,7 +86,8 @@ class FolderDataset(Dataset):
         rec = self.records[index]
         with self.source.open(rec.name) as fp:
             image, size, box = decode_image(fp, self.resolution, self.crop, self.resize)
-        camera = crop_camera(rec.camera, *size, box)
+        camera = square_pixels(rec.camera, *size) if rec.fit_aspect else rec.camera
+        camera = crop_camera(camera, *size, box)
         return {"image": image, "camera": torch.from_numpy(camera).to(torch.get_default_dtype()), "index": index}
 
     def __getitem__(self, index: int) -> dict:

@@ -61,10 +61,15 @@ class Problem:
 @dataclass
 class Record:
     """One image of a dataset: its path inside the source and its EG3D camera (25 floats), or None when its
-    listing gives no valid pose (the problem says why); a file listed twice has a record per listing."""
+    listing gives no valid pose (the problem says why); a file listed twice has a record per listing.
+
+    ``fit_aspect``: the camera was made from angles (a ``poses.json`` frame with ``yaw``/``pitch``), whose
+    intrinsics assume a square image; reading the image fits them to its shape (square pixels, the vertical
+    field of view kept, :func:`zoo3d.data.images.square_pixels`)."""
 
     name: str
     camera: np.ndarray | None
+    fit_aspect: bool = False
 
 
 @dataclass
@@ -335,7 +340,7 @@ def _list_zoo3d(source: Source) -> Listing:
         referenced |= {clean_name(v) for k, v in frame.items() if k != "file" and isinstance(v, str)}  # depth, ...
         name = clean_name(frame["file"])
         vec, why = _frame_camera(frame)
-        listing.records.append(Record(name, vec if why is None else None))
+        listing.records.append(Record(name, vec if why is None else None, fit_aspect="camera" not in frame))
         if why is not None:
             listing.problems.append(Problem(name, why))
     _unlisted_images(source, listing, "poses.json", referenced)

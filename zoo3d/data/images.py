@@ -29,6 +29,15 @@ def crop_box(width: int, height: int, crop: str) -> tuple[int, int, int, int]:
     return left, top, left + side, top + side
 
 
+def square_pixels(camera: np.ndarray, width: int, height: int) -> np.ndarray:
+    """The EG3D 25-vector with the horizontal focal length that gives a ``width`` x ``height`` image square pixels
+    at the camera's vertical one (``fx / W = (fy / H) H / W``), as ``Camera.from_angles(..., resolution=(H, W))``
+    makes them: for cameras made from angles and a vertical field of view, whose intrinsics assume a square image."""
+    out = np.array(camera, dtype=np.float64, copy=True)
+    out[16] = out[20] * height / width
+    return out
+
+
 def crop_camera(camera: np.ndarray, width: int, height: int, box: tuple[int, int, int, int]) -> np.ndarray:
     """The EG3D 25-vector of the cropped image: normalised intrinsics re-expressed in the crop's frame."""
     out = np.array(camera, dtype=np.float64, copy=True)
