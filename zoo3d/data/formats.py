@@ -199,6 +199,9 @@ def camera_problem(vec: np.ndarray) -> str | None:
         return "pose out of range: principal point far outside the image (intrinsics must be normalised)"
     if np.linalg.norm(m[:3, 3]) < 1e-6:
         return "pose out of range: camera centre at the origin"
+    if m[:3, 2] @ m[:3, 3] >= 0:  # the forward column points away from the subject: an OpenGL/Blender matrix?
+        return ("pose out of range: the camera faces away from the origin (cam2world must be OpenCV's, columns "
+                "right, down, forward; OpenGL's and Blender's have up and backward)")
     return None
 
 
