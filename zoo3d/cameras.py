@@ -71,7 +71,13 @@ def look_at(eye: Tensor, target: Tensor, up: Sequence[float] = (0.0, 1.0, 0.0)) 
     target = torch.as_tensor(target, dtype=eye.dtype, device=eye.device).expand_as(eye)
     up_v = torch.tensor(up, dtype=eye.dtype, device=eye.device).expand_as(eye)
     forward = torch.nn.functional.normalize(target - eye, dim=-1)
-    right = torch.nn.functional.normalize(torch.linalg.cross(forward, up_v, dim=-1), dim=-1)
+    # Looking along ``up`` (pitch +-pi/2) leaves only rounding residue in the cross product; normalise that
+    # rather than clamp it (F.normalize's eps of 1e-12 shrank float64's ~1e-17 residue into a non-unit axis),
+    # and take -x where nothing is left, the limit of a camera at yaw 0 tilted onto the axis.
+    across = torch.linalg.cross(forward, up_v, dim=-1)
+    norm = torch.linalg.vector_norm(across, dim=-1, keepdim=True)
+    fallback = torch.tensor((-1.0, 0.0, 0.0), dtype=eye.dtype, device=eye.device).expand_as(across)
+    right = torch.where(norm > 0, across / norm.clamp_min(torch.finfo(eye.dtype).tiny), fallback)
     down = torch.linalg.cross(forward, right, dim=-1)
     c2w = torch.zeros(eye.shape[0], 4, 4, dtype=eye.dtype, device=eye.device)
     c2w[:, :3, 0] = right
