@@ -140,7 +140,10 @@ def fid_from_features(a: np.ndarray, b: np.ndarray) -> float:
     which is symmetric and positive semi-definite: no ``sqrtm`` of a non-symmetric product (whose imaginary
     round-off clean-fid has to check) and nothing that depends on SciPy's ``sqrtm`` signature. Round-off
     below zero in the eigenvalues is clipped to 0, as a singular covariance (fewer images than features)
-    gives."""
+    gives. Features that are not all finite (a model drawing NaN pixels) have no distance: NaN, which the report
+    shows as "-", rather than the LinAlgError their covariance's eigen-decomposition raises."""
+    if not (np.isfinite(a).all() and np.isfinite(b).all()):
+        return float("nan")
     mu_a, mu_b = a.mean(0), b.mean(0)
     cov_a, cov_b = np.atleast_2d(np.cov(a, rowvar=False)), np.atleast_2d(np.cov(b, rowvar=False))
     vals, vecs = np.linalg.eigh(cov_a)
