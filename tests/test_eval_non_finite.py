@@ -1,6 +1,7 @@
 """A model that draws NaN pixels gets no score ("-" in the table, null in the JSON), never a traceback that loses
 the comparison's other results and never a number."""
 
+import json
 import math
 
 import numpy as np
@@ -45,3 +46,25 @@ def test_a_model_drawing_nan_gets_no_fid_and_the_other_models_keep_theirs():
         assert format_value(entry) == "-"
         sane = result["models"]["sphere"][key]
         assert sane["n"] == 1 and sane["mean"] > 0
+
+
+def _strict(constant):
+    raise ValueError(f"{constant} is not JSON")
+
+
+def test_the_json_of_a_model_drawing_nan_is_standard_json_with_null_for_every_missing_number(tmp_path):
+    """The values were null already, but the per-level swd, the diversity groups and detail's shares went out as
+    NaN, which is not JSON: a strict parser (JavaScript's, Python's with parse_constant) refused the whole file."""
+    from zoo3d.eval.harness import write_json
+
+    protocol = make_protocol("small", instances=1, resolution=16, distribution_images=6, swd_patches_per_image=8)
+    reference = generated_images(TexturedSphereGenerator(True), 6, 16, 1.0, protocol.seed_start, "cpu")
+    models = [EvalModel("nan", NanSphere(True)), EvalModel("sphere", TexturedSphereGenerator(False))]
+    result = compare_models(models, load_metrics(["swd", "diversity", "detail"]), protocol, "cpu",
+                            options={"real_images": {16: reference}})
+    read = json.loads(write_json(result, tmp_path / "r.json").read_text(), parse_constant=_strict)
+    nan = read["models"]["nan"]
+    assert nan["swd"]["per_level"] == [None] * len(result["models"]["nan"]["swd"]["per_level"])
+    assert nan["diversity"]["groups"] == {"layout": None, "colour": None, "texture": None}
+    assert nan["detail"]["generated_share"] is None and nan["detail"]["dataset_share"] > 0
+    assert read["models"]["sphere"] == result["models"]["sphere"]  # finite numbers are written as they are
