@@ -25,6 +25,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from zoo3d.errors import UserError
 from zoo3d.eval.metric import (EvalContext, EvalModel, Metric, instance_latent, model_resolution, note_upsampler,
                                render_instance)
 
@@ -35,6 +36,17 @@ REFERENCE_RESOLUTION = 64
 #: "still": the consistent oracle's differ by 4.4 times it. A still image traces straight EPI lines and scores
 #: near 0 whether or not it is consistent.
 STILL_CHANGE = 0.1
+#: The shift search's reach (px): a row prediction leaves ``int(MAX_SHIFT) + 1`` px at either edge unscored.
+MAX_SHIFT = 3.0
+
+
+def scored_margin(max_shift: float = MAX_SHIFT) -> int:
+    """Pixels at each end of an EPI row that the shifted prediction cannot reach and the score leaves out."""
+    return int(max_shift) + 1
+
+
+#: The narrowest image whose rows keep a scored pixel between the two margins (9 px).
+MIN_RESOLUTION = 2 * scored_margin() + 1
 
 
 def sweep_change(frames: Tensor) -> float:
@@ -68,12 +80,12 @@ def shift_rows(rows: Tensor, shifts: Tensor) -> Tensor:
     return out.reshape(len(shifts), n, c, w)
 
 
-def epi_roughness(epi: Tensor, max_shift: float = 3.0, step: float = 0.125) -> Tensor:
+def epi_roughness(epi: Tensor, max_shift: float = MAX_SHIFT, step: float = 0.125) -> Tensor:
     """Best-shift row-prediction MSE of an EPI (C, F, W) in [-1, 1] over its detail energy, in percent."""
     rows = ((epi.float() + 1) / 2).clamp(0, 1).permute(1, 0, 2)            # (F, C, W)
     shifts = torch.arange(-max_shift, max_shift + step / 2, step, device=rows.device, dtype=rows.dtype)
     predicted = shift_rows(rows[:-1], shifts)                               # (S, F-1, C, W)
-    margin = int(max_shift) + 1
+    margin = scored_margin(max_shift)
     err = (predicted - rows[None, 1:]).pow(2)[..., margin:-margin].mean(dim=(2, 3))   # (S, F-1)
     detail = (rows[..., 1:] - rows[..., :-1]).pow(2).mean().clamp_min(1e-8)
     return err.min(dim=0).values.mean() / detail * 100
@@ -83,6 +95,12 @@ class EpiMetric(Metric):
     name = "epi"
     higher_is_better = False
     requires = ("images",)
+
+    def check(self, protocol: Any, options: dict[str, Any]) -> None:
+        if protocol.resolution is not None and protocol.resolution < MIN_RESOLUTION:  # every row scored nothing: NaN
+            raise UserError(f"epi needs images of at least {MIN_RESOLUTION} px (its shift search leaves "
+                            f"{scored_margin()} px at either edge of a row unscored); the protocol's resolution is "
+                            f"{protocol.resolution}.")
 
     def evaluate(self, model: EvalModel, ctx: EvalContext) -> dict[str, list[float]]:
         from zoo3d.eval.metric import protocol_cameras
