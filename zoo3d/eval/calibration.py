@@ -81,11 +81,18 @@ def view_noise(cameras: Camera, channels: int, h: int, w: int) -> Tensor:
     return torch.stack(out).to(device=cameras.device, dtype=cameras.dtype)
 
 
+def blur_radius(sigma: float) -> int:
+    """Half-width (px) of :func:`gaussian_blur`'s kernel: 3 sigma, at least 1. Its reflect padding needs images
+    wider and taller than this."""
+    return max(1, math.ceil(3 * sigma))
+
+
 def gaussian_blur(images: Tensor, sigma: float) -> Tensor:
-    """Separable Gaussian blur of (B, C, H, W) images with standard deviation ``sigma`` px (reflect padding)."""
+    """Separable Gaussian blur of (B, C, H, W) images with standard deviation ``sigma`` px (reflect padding, so
+    the images must be larger than :func:`blur_radius` on both sides)."""
     if sigma <= 0:
         return images
-    radius = max(1, math.ceil(3 * sigma))
+    radius = blur_radius(sigma)
     x = torch.arange(-radius, radius + 1, device=images.device, dtype=images.dtype)
     k = torch.exp(-x ** 2 / (2 * sigma ** 2))
     k = k / k.sum()

@@ -27,7 +27,8 @@ from typing import Any
 
 import torch
 
-from zoo3d.eval.calibration import gaussian_blur
+from zoo3d.errors import UserError
+from zoo3d.eval.calibration import blur_radius, gaussian_blur
 from zoo3d.eval.image_metrics import psnr, ssim, to_unit
 from zoo3d.eval.metric import (EvalContext, EvalModel, Metric, instance_latent, model_resolution, note_upsampler,
                                protocol_cameras, render_instance)
@@ -70,15 +71,29 @@ def detail_mse(renders: torch.Tensor, views: torch.Tensor, sigma: float) -> floa
     return float((residual - gaussian_blur(residual, sigma)).pow(2).mean())
 
 
+def check_detail_band(sigma: float, resolution: int, whose: str = "the protocol's") -> None:
+    """Refuse a detail band whose blur reaches across the whole image (its padding cannot be taken there), in one
+    sentence, before any fit: ``gaussian_blur`` raised a RuntimeError after both fits of the first instance."""
+    reach = blur_radius(sigma)
+    if reach >= resolution:
+        raise UserError(f"neus_detail_sigma {sigma:g} blurs {reach} px to either side (3 sigma), which needs images "
+                        f"larger than {reach} px; {whose} resolution is {resolution}.")
+
+
 class NeusMetric(Metric):
     name = "neus"
     keys = ("neus_detail_gain", "neus_gain", "neus_psnr", "neus_ssim")
     higher_is_better = dict.fromkeys(keys, True)  # the control's PSNR, the seconds and the restarts have none
     requires = ("images",)
 
+    def check(self, protocol: Any, options: dict[str, Any]) -> None:
+        if protocol.resolution is not None:
+            check_detail_band(protocol.neus_detail_sigma, protocol.resolution)
+
     def evaluate(self, model: EvalModel, ctx: EvalContext) -> dict[str, list[float]]:
         gen, proto = model.generator, ctx.protocol
         res = model_resolution(gen, proto.resolution)
+        check_detail_band(proto.neus_detail_sigma, res, f"{model.name}'s")  # its own resolution: before its fits
         cameras = protocol_cameras(gen, proto).to(device=ctx.device)
         note_upsampler(model, ctx, "neus scores its final rgb")
         shuffled = cameras[control_permutation(len(cameras)).to(ctx.device)]
