@@ -29,6 +29,13 @@ def _parse_ckpts(items: tuple[str, ...]) -> dict[str, str]:
     return out
 
 
+def images_folder(md_out: str):
+    """The evidence images' folder of a ``--markdown`` report: ``report_images/`` beside ``report.md``."""
+    from pathlib import Path
+
+    return Path(md_out).with_name(Path(md_out).stem + "_images")
+
+
 @click.command()
 @click.option("--models", required=True, help="Comma-separated model names, e.g. gram_hd,styleSDF.")
 @click.option("--metric", "metrics", default="neus", show_default=True,
@@ -55,8 +62,6 @@ def _parse_ckpts(items: tuple[str, ...]) -> dict[str, str]:
 def compare(models, metrics, ckpts, instances, protocol_name, resolution, neus_iterations, sets, data, inception,
             device, json_out, md_out):
     """Compare MODELS on METRICs with the same seeds and cameras; print a table, write JSON/Markdown."""
-    from pathlib import Path
-
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, \
         TimeRemainingColumn
@@ -84,6 +89,9 @@ def compare(models, metrics, ckpts, instances, protocol_name, resolution, neus_i
     for option, path in (("--json", json_out), ("--markdown", md_out)):
         if path:  # refused now, not after an hour of NeuS fits
             check_can_create(path, f"{option} report")
+    out_dir = images_folder(md_out) if md_out else None
+    if out_dir is not None:  # the metrics write their evidence there as they go, after the first instance's fits
+        check_can_create(out_dir, "--markdown images folder", folder=True)
     ckpt_map = _parse_ckpts(ckpts)
     unknown = set(ckpt_map) - {model_key(m) for m in model_names}
     if unknown:
@@ -98,9 +106,6 @@ def compare(models, metrics, ckpts, instances, protocol_name, resolution, neus_i
     loaded = [load_eval_model(name, ckpt_map.get(model_key(name)), dev) for name in model_names]
 
     console = Console(stderr=True)
-    out_dir = None
-    if md_out:
-        out_dir = Path(md_out).with_suffix("").with_name(Path(md_out).stem + "_images")
     probe = EvalContext(protocol=protocol, device=dev, seeds=protocol.seeds)
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                   TimeRemainingColumn(), console=console, transient=False) as bar:
