@@ -7,7 +7,7 @@ import sys
 
 import click
 
-from zoo3d.errors import UserError, counted
+from zoo3d.errors import ConfigError, UserError, counted
 
 
 def _split(value: str) -> list[str]:
@@ -27,6 +27,14 @@ def _parse_ckpts(items: tuple[str, ...]) -> dict[str, str]:
                             f"scores one run per model.")
         out[model_key(name)] = path
     return out
+
+
+def _sets_neus_iterations(item: str) -> bool:
+    """Whether a ``--set`` item sets ``neus.iterations`` (``neus.iterations=N``, or a ``neus`` map holding it)."""
+    from zoo3d.config import parse_override
+
+    path, value = parse_override(item)
+    return path[:2] == ["neus", "iterations"] or (path == ["neus"] and isinstance(value, dict) and "iterations" in value)
 
 
 def images_folder(md_out: str):
@@ -97,6 +105,11 @@ def compare(models, metrics, ckpts, instances, protocol_name, resolution, neus_i
     if unknown:
         raise UserError(f"--ckpt names model '{sorted(unknown)[0]}', which is not in --models.")
     metric_objs = load_metrics(metric_names)
+    if neus_iterations:  # the --set, read after the shorthand, would win without a word
+        clash = next((item for item in sets if _sets_neus_iterations(item)), None)
+        if clash:
+            raise ConfigError(f"--neus-iterations {neus_iterations} and --set '{clash}' both set the NeuS iterations; "
+                              f"give it once.")
     shorthand = [f"neus.iterations={neus_iterations}"] if neus_iterations else []
     protocol = build_protocol(protocol_name, instances=instances, resolution=resolution,
                               sets=[*shorthand, *sets], metrics=metric_objs)
