@@ -45,9 +45,11 @@ def images_folder(md_out: str):
 
 
 @click.command()
-@click.option("--models", required=True, help="Comma-separated model names, e.g. gram_hd,styleSDF.")
-@click.option("--metric", "metrics", default="neus", show_default=True,
-              help="Comma-separated metrics: neus, epi, depth, swd, diversity, detail, fid, kid, speed (or any plugin's).")
+@click.option("--models", required=True, multiple=True,
+              help="Comma-separated model names, e.g. gram_hd,styleSDF (repeatable: the lists add up).")
+@click.option("--metric", "metrics", default=["neus"], show_default=True, multiple=True,
+              help="Comma-separated metrics: neus, epi, depth, swd, diversity, detail, fid, kid, speed (or any "
+                   "plugin's); repeatable: the lists add up.")
 @click.option("--ckpt", "ckpts", multiple=True, help="NAME=PATH: checkpoint or run folder for a model (repeatable).")
 @click.option("--instances", type=click.IntRange(1, 10_000), default=None,
               help="Instances per model (default: the protocol's).")
@@ -82,7 +84,9 @@ def compare(models, metrics, ckpts, instances, protocol_name, resolution, neus_i
     from zoo3d.eval.protocol import build_protocol
     from zoo3d.plugins import model_key
 
-    model_names, metric_names = _split(models), _split(metrics)
+    # a repeated option adds to the list: click keeps only the last value of a single one, and `--metric epi
+    # --metric depth` scored depth alone without a word
+    model_names, metric_names = _split(",".join(models)), _split(",".join(metrics))
     if not model_names:
         raise UserError("--models needs at least one model name.")
     if not metric_names:
