@@ -34,7 +34,9 @@ def _sets_neus_iterations(item: str) -> bool:
     from zoo3d.config import parse_override
 
     path, value = parse_override(item)
-    return path[:2] == ["neus", "iterations"] or (path == ["neus"] and isinstance(value, dict) and "iterations" in value)
+    if path == ["neus"]:
+        return isinstance(value, dict) and "iterations" in value
+    return path[:2] == ["neus", "iterations"]
 
 
 def images_folder(md_out: str):
