@@ -34,11 +34,18 @@ def build_dataset(cfg, resolution: int, camera_prior=None, seed: int = 0) -> Dat
 def check_spec(spec: str) -> None:
     """Refuse, in one sentence and without reading a pixel, a spec that :func:`build_dataset` would refuse or
     whose folder holds no usable posed image (the check ``zoo3d compare`` runs before any model is loaded)."""
-    _, path = _locate(spec)
-    if path is not None:
-        from zoo3d.data.check import ensure_usable
+    usable_images(spec)
 
-        ensure_usable(path)
+
+def usable_images(spec: str) -> int | None:
+    """:func:`check_spec`'s check, then how many usable posed images the folder or zip holds (headers only); None
+    for a registered dataset, whose size is not counted here."""
+    _, path = _locate(spec)
+    if path is None:
+        return None
+    from zoo3d.data.check import ensure_usable
+
+    return ensure_usable(path).usable_count
 
 
 def _locate(spec: str):

@@ -31,11 +31,17 @@ def generated_images(generator, n: int, resolution: int, psi: float, seed: int, 
     return torch.cat(out)
 
 
-def check_reference_data(options: dict[str, Any]) -> None:
-    """The pre-flight of a metric against ``--data``: the spec names a registered dataset or a usable folder."""
-    from zoo3d.data import check_spec
+def check_reference_data(options: dict[str, Any], metric: str = "a distribution metric") -> None:
+    """The pre-flight of a metric against ``--data``: the spec names a registered dataset or a folder with at least
+    two usable images (one image is no set: ``metric`` would refuse it only once it came to score, after every
+    metric before it had run)."""
+    from zoo3d.data.dataset import usable_images
 
-    check_spec(options.get("data", "synthetic:heads"))
+    data = options.get("data", "synthetic:heads")
+    usable = usable_images(data)
+    if usable is not None and usable < 2:
+        raise UserError(f"Dataset '{data}' holds {usable} usable image; {metric} compares sets of images and needs at "
+                        f"least 2.")
 
 
 def real_images(data_spec: str, n: int, resolution: int, seed: int = 0) -> Tensor:
@@ -103,7 +109,7 @@ class DistributionMetric(Metric):
     units = "one"
 
     def check(self, protocol: Any, options: dict[str, Any]) -> None:
-        check_reference_data(options)
+        check_reference_data(options, self.name)
 
     def evaluate(self, model: EvalModel, ctx: EvalContext) -> dict[str, Any]:
         fake, real = protocol_image_sets(model, ctx)
