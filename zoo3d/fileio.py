@@ -12,6 +12,8 @@ target or by :func:`clean_stale_temps`.
 from __future__ import annotations
 
 import errno
+import json
+import math
 import os
 import re
 import shutil
@@ -207,6 +209,23 @@ def write_bytes_atomic(path: str | Path, data: bytes, what: str = "") -> Path:
 
 def write_text_atomic(path: str | Path, text: str, what: str = "") -> Path:
     return write_bytes_atomic(path, text.encode("utf-8"), what)
+
+
+def _finite_or_null(value):
+    """``value`` with every float that is not finite replaced by None, through dicts, lists and tuples."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: _finite_or_null(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite_or_null(v) for v in value]
+    return value
+
+
+def json_text(value, indent: int | None = 2) -> str:
+    """``value`` as standard JSON for a file users parse: a number that is not finite (a NaN score, an infinite
+    PSNR) is written as null, not as the ``NaN`` / ``Infinity`` that strict parsers (JavaScript's, jq) refuse."""
+    return json.dumps(_finite_or_null(value), indent=indent, allow_nan=False)
 
 
 def append_line(path: str | Path, line: str, what: str = "") -> None:

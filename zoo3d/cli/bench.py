@@ -8,7 +8,6 @@ one with ``RUN_BY_DEFAULT = False`` (hours of work) runs only when named. Module
 from __future__ import annotations
 
 import importlib
-import json
 import pkgutil
 from pathlib import Path
 
@@ -56,12 +55,11 @@ def bench(suites, device, quick, json_out):
         print_records(console, records)
     if json_out:
         from zoo3d.benchmarks.source import environment
-        from zoo3d.fileio import write_text_atomic
+        from zoo3d.fileio import json_text, write_text_atomic
 
         env = environment(dev)  # where the records were taken, with each (a consumer may read one record alone)
-        write_text_atomic(json_out, json.dumps([{**r, "environment": env} for r in records], indent=2),
-                          "benchmark records")
-        console.print(f"wrote {counted(len(records), 'record')} to {json_out}")
+        write_text_atomic(json_out, json_text([{**r, "environment": env} for r in records]), "benchmark records")
+        console.print(f"wrote {counted(len(records), 'record')} to {json_out}", markup=False)  # a path as written
 
 
 def print_records(console, records: list[dict]) -> None:

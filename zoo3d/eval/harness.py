@@ -7,7 +7,6 @@ deterministic algorithms, so a CPU run gives the same numbers twice.
 from __future__ import annotations
 
 import json
-import math
 import os
 from contextlib import contextmanager
 from pathlib import Path
@@ -192,23 +191,12 @@ def format_value(entry: dict[str, Any]) -> str:
     return f"{text} (n={entry['n']})"
 
 
-def _finite_or_null(value: Any) -> Any:
-    """``value`` with every float that is not finite replaced by None, through dicts, lists and tuples."""
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, dict):
-        return {k: _finite_or_null(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_finite_or_null(v) for v in value]
-    return value
-
-
 def write_json(result: dict[str, Any], path: str | Path) -> Path:
-    """The result as standard JSON: a number that is not finite (a NaN model's per-level ``swd`` or ``diversity``
-    groups, beside its null values) is written as null, not as the ``NaN`` that strict parsers refuse."""
-    from zoo3d.fileio import write_text_atomic
+    """The result as standard JSON (:func:`zoo3d.fileio.json_text`): a number that is not finite (a NaN model's
+    per-level ``swd`` or ``diversity`` groups, beside its null values) is written as null."""
+    from zoo3d.fileio import json_text, write_text_atomic
 
-    return write_text_atomic(path, json.dumps(_finite_or_null(result), indent=2, allow_nan=False), "results")
+    return write_text_atomic(path, json_text(result), "results")
 
 
 def write_markdown(result: dict[str, Any], path: str | Path, command: str = "") -> Path:

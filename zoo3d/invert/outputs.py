@@ -6,7 +6,6 @@ forward pass of their networks); the turntable sweeps the yaw around the input p
 
 from __future__ import annotations
 
-import json
 import math
 import os
 from pathlib import Path
@@ -84,7 +83,7 @@ def write_inversion_outputs(inverter, result: InversionResult, image: Tensor, ou
 
     They are written into a hidden staging folder and moved into ``out_dir`` together once all are written, so
     a failure (a full disk) leaves a new folder absent and an existing one with its earlier outputs."""
-    from zoo3d.fileio import staging_folder, write_text_atomic
+    from zoo3d.fileio import json_text, staging_folder, write_text_atomic
     from zoo3d.imageio import depth_to_image, save_animation, save_image
 
     out_dir = Path(out_dir)
@@ -101,7 +100,7 @@ def write_inversion_outputs(inverter, result: InversionResult, image: Tensor, ou
         cams = turntable_cameras(result.cameras[0], frames, yaw_range)
         views = [inverter.render(result, cams[i], res).rgb[0] for i in range(frames)]  # one at a time: bounded
         save_animation(views, staging / "turntable.gif", fps=fps)
-        write_text_atomic(staging / "metrics.json", json.dumps(metrics, indent=2) + "\n", "metrics")
+        write_text_atomic(staging / "metrics.json", json_text(metrics) + "\n", "metrics")
         if not out_dir.exists():
             os.replace(staging, out_dir)
         else:
