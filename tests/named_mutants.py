@@ -51,8 +51,9 @@ MUTANTS = [
      "return 0.5 * gamma * squared_norm.mean()",
      ["tests/test_train_losses.py::test_r1_of_a_linear_discriminator_is_half_gamma_squared_weight_norm"]),
     ("tri-plane dual R1: raw term x 0.1", "zoo3d/train/losses.py",
-     "squared_norm = sum(g.float().pow(2).flatten(1).sum(1) for g in grads)",
-     "squared_norm = sum(g.float().pow(2).flatten(1).sum(1) * (1.0 if i == 0 else 0.1) for i, g in enumerate(grads))",
+     "squared_norm = sum(at_least_float32(g).pow(2).flatten(1).sum(1) for g in grads)",
+     "squared_norm = sum(at_least_float32(g).pow(2).flatten(1).sum(1) * (1.0 if i == 0 else 0.1)"
+     " for i, g in enumerate(grads))",
      ["tests/test_triplane_losses.py::test_dual_r1_of_a_linear_discriminator_weighs_both_halves_equally",
       "tests/test_triplane_losses.py::test_dual_r1_penalises_both_halves"]),
     ("tri-plane: no lazy lr/beta correction", "plugins/zoo3d_triplane/model.py",

@@ -31,6 +31,13 @@ def resolve_device(spec: str | torch.device | None = "auto") -> torch.device:
     return dev
 
 
+def at_least_float32(x: torch.Tensor) -> torch.Tensor:
+    """``x`` in float32 when it is narrower (bf16 or fp16 under autocast, or an integer tensor), otherwise as it
+    is: a loss or a resize that must not run in half precision keeps a float64 model's float64 (a gradient
+    check) instead of rounding it to float32."""
+    return x.to(torch.promote_types(x.dtype, torch.float32))
+
+
 def synchronize(device: torch.device) -> None:
     """Wait for queued kernels (for honest timings)."""
     if device.type == "cuda":
