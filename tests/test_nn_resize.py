@@ -1,4 +1,4 @@
-"""The shared antialiased resize: bilinear with a triangle filter, in fp32 whatever the input's dtype."""
+"""The shared antialiased resize: bilinear with a triangle filter, in fp32 for half-precision inputs."""
 
 from __future__ import annotations
 
