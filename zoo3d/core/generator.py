@@ -30,8 +30,10 @@ class Generator(torch.nn.Module, ABC):
     strictly_3d_consistent: bool = True
 
     def sample_z(self, n: int, generator: torch.Generator | None = None, device=None) -> Tensor:
+        """(n, z_dim) standard-normal latents in the generator's dtype, on ``device`` (default: the generator's).
+        They are drawn in float32 on the CPU, so a seeded ``generator`` draws the same latents in every dtype."""
         device = device if device is not None else self.device
-        return torch.randn(n, self.z_dim, generator=generator).to(device)
+        return torch.randn(n, self.z_dim, generator=generator).to(device=device, dtype=self.dtype)
 
     def sample_cameras(self, n: int, generator: torch.Generator | None = None, device=None) -> Camera:
         device = device if device is not None else self.device
