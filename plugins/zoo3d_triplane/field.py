@@ -43,7 +43,8 @@ class TriplaneDecoder(nn.Module):
         self.fc2 = EqualLinear(hidden, 1 + channels, lr_mul=lr_mul)
 
     def forward(self, features: Tensor) -> tuple[Tensor, Tensor]:
-        x = self.fc2(F.softplus(self.fc1(features)))
+        # the plane samples come in at least float32 (zoo3d.nn.triplane.sample_planes): a bf16 decoder takes bf16
+        x = self.fc2(F.softplus(self.fc1(features.to(self.fc1.weight.dtype))))
         widened = torch.sigmoid(x[..., 1:]) * (1 + 2 * SIGMOID_WIDENING) - SIGMOID_WIDENING
         return x[..., :1], widened
 
