@@ -81,7 +81,7 @@ class TriplaneGenerator(Generator):
         if not self.cfg.gen_pose_cond:
             return torch.zeros(n, CAMERA_DIM, device=device, dtype=dtype)
         if c is None:
-            c = self.camera_prior.frontal(n, device=device).to_eg3d()
+            c = self.camera_prior.frontal(n, device=device, dtype=dtype).to_eg3d()
         return c.to(device=device, dtype=dtype) * self.cfg.c_scale
 
     def represent(self, z: Tensor, psi: float = 1.0, c: Tensor | None = None,
