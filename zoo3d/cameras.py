@@ -25,6 +25,10 @@ GRAM and pi-GAN use ``(phi, theta)`` = ``(pi/2 - pitch, pi/2 + yaw)``; their ray
 edge *pixel centres* at ``tan(fov/2)`` (``linspace(-1, 1, W)``), half a pixel off zoo3d's. zoo3d's
 own models use pixel centres; ``rays(..., align_corners=True)`` gives the authors' grid, which
 models imported from their releases use to render what the authors' code renders.
+
+``from_angles`` and the GRAM constructors (``from_gram``, ``from_gram_mat_angle``, ``from_gram_pose_npy``,
+``from_gram_carla_extrinsics``) keep a float tensor's dtype (``dtype=`` overrides it); numbers, lists and
+arrays take torch's default dtype.
 """
 
 from __future__ import annotations
@@ -176,13 +180,13 @@ class Camera:
 
         GRAM's loader maps it to ``phi = pi/2 - (angle[0] - 0.1)`` and ``theta = pi/2 + angle[1]``; roll is dropped.
         """
-        angle = torch.as_tensor(angle, dtype=kw.get("dtype") or torch.get_default_dtype()).reshape(-1, 3)
+        angle = _as_batch(angle, dtype=kw.get("dtype")).reshape(-1, 3)
         return cls.from_angles(angle[:, 1], angle[:, 0] - 0.1, radius, fov, **kw)
 
     @classmethod
     def from_gram_pose_npy(cls, pose, radius=1.0, fov=12.0, **kw) -> "Camera":
         """From a GRAM cats ``poses/<name>_pose.npy`` = [pitch, yaw] (pi/2-centred); the loader uses ``phi = pitch + 0.14``."""
-        pose = torch.as_tensor(pose, dtype=kw.get("dtype") or torch.get_default_dtype()).reshape(-1, 2)
+        pose = _as_batch(pose, dtype=kw.get("dtype")).reshape(-1, 2)
         return cls.from_gram(pose[:, 0] + 0.14, pose[:, 1], radius, fov, **kw)
 
     @classmethod
@@ -193,7 +197,7 @@ class Camera:
         (y, z, x) (zoo3d's x, y, z): ``theta = atan2(-p_y, p_x) + pi/2`` and ``phi = pi/2 - atan(p_z /
         |(p_x, p_y)|)``; the rotation and the distance are dropped. GRAF's CARLA renders have a 30 degree fov.
         """
-        m = torch.as_tensor(cam2world, dtype=kw.get("dtype") or torch.get_default_dtype())
+        m = _as_batch(cam2world, dtype=kw.get("dtype"))
         centre = m.reshape(-1, *m.shape[-2:])[:, :3, 3]
         p = centre[:, [1, 2, 0]]
         theta = torch.atan2(-p[:, 0], p[:, 2]) + math.pi / 2
