@@ -13,14 +13,15 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from zoo3d.devices import at_least_float32
 from zoo3d.errors import UserError
 
 ALEXNET_FILE = "alexnet-owt-7be5be79.pth"
 
 
 def to_unit(img: Tensor) -> Tensor:
-    """[-1, 1] -> [0, 1], clamped."""
-    return ((img.float() + 1) / 2).clamp(0, 1)
+    """[-1, 1] -> [0, 1], clamped; in at least float32 (float64 images stay float64)."""
+    return ((at_least_float32(img) + 1) / 2).clamp(0, 1)
 
 
 def psnr(pred: Tensor, target: Tensor) -> Tensor:
@@ -44,6 +45,7 @@ def ssim(pred: Tensor, target: Tensor, window: int = 11, sigma: float = 1.5) -> 
     Images in [-1, 1]; computed on [0, 1] per channel without padding ('valid' windows), then averaged.
     The window shrinks to the image size for tiny images. The moments are taken in float64 (where the
     device has it): in float32, E[x^2] - E[x]^2 loses ~1e-7 to cancellation, ~5e-5 of SSIM once divided by C2.
+    The result is float32, or float64 for float64 images.
     """
     wide = torch.float32 if pred.device.type == "mps" else torch.float64
     x, y = to_unit(pred).to(wide), to_unit(target).to(wide)
@@ -56,7 +58,7 @@ def ssim(pred: Tensor, target: Tensor, window: int = 11, sigma: float = 1.5) -> 
     xy = F.conv2d(x * y, w, groups=c) - mu_x * mu_y
     c1, c2 = 0.01 ** 2, 0.03 ** 2
     s = ((2 * mu_x * mu_y + c1) * (2 * xy + c2)) / ((mu_x ** 2 + mu_y ** 2 + c1) * (xx + yy + c2))
-    return s.flatten(1).mean(1).float()
+    return s.flatten(1).mean(1).to(at_least_float32(pred).dtype)
 
 
 def torch_hub_checkpoints() -> Path:

@@ -6,6 +6,8 @@ pretrained network: multi-scale structural dissimilarity, ``mean_s (1 - SSIM(pre
 an image pyramid (full size and ``scales - 1`` successive 2x area down-samplings). Like LPIPS it
 compares local structure and contrast rather than raw intensities, but it is not LPIPS: numbers
 trained or reported with it are marked with ``PerceptualLoss.name`` = ``"ms-ssim-substitute"``.
+The pixel term and the substitute are computed in at least float32: a float64 generator's renders stay
+float64 (LPIPS runs in its network's float32).
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from zoo3d.devices import at_least_float32
 from zoo3d.errors import UserError
 
 __all__ = ["PerceptualLoss", "pixel_loss", "reconstruction_loss", "perceptual_for"]
@@ -59,7 +62,7 @@ class PerceptualLoss(nn.Module):
 
             return lpips_distance(self.lpips, pred, target)
         total, n = pred.new_zeros(pred.shape[0]), 0
-        p, t = pred.float(), target.float()
+        p, t = at_least_float32(pred), at_least_float32(target)
         for s in range(self.scales):
             if min(p.shape[-2:]) < 8 and s > 0:
                 break
@@ -84,7 +87,7 @@ def pixel_loss(pred: Tensor, target: Tensor, kind: str = "l1") -> Tensor:
     """Per-image (B,) mean absolute (``l1``) or squared (``l2``) error; another kind is refused, not squared."""
     if kind not in ("l1", "l2"):
         raise ValueError(f"unknown pixel loss '{kind}' (l1 or l2)")
-    diff = pred.float() - target.float()
+    diff = at_least_float32(pred) - at_least_float32(target)
     err = diff.abs() if kind == "l1" else diff.square()
     return err.flatten(1).mean(1)
 
