@@ -111,6 +111,7 @@ class OracleGenerator(Generator):
         return (resolution, resolution) if isinstance(resolution, int) else tuple(resolution)
 
     def render(self, representation: OracleHeads, cameras: Camera, resolution=None) -> RenderOutput:
+        cameras = cameras.to(device=self.device, dtype=self.dtype)  # as every generator: its own dtype and device
         out = render_heads(representation.params, cameras, self._size(resolution))
         return RenderOutput(rgb=out["rgb"], depth=out["depth"], alpha=out["mask"])
 
@@ -131,6 +132,7 @@ class InconsistentOracleGenerator(OracleGenerator):
 
     def render(self, representation: OracleHeads, cameras: Camera, resolution=None) -> RenderOutput:
         h, w = self._size(resolution)
+        cameras = cameras.to(device=self.device, dtype=self.dtype)
         k = self.config.generator.downscale
         low = render_heads(representation.params, cameras, (max(8, h // k), max(8, w // k)))
         lh, lw = low["rgb"].shape[-2:]
