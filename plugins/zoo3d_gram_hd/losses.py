@@ -19,6 +19,7 @@ from torch import Tensor
 
 from zoo3d.core.model import Phase, StepContext
 from zoo3d.core.outputs import DiscriminatorOutput
+from zoo3d.devices import at_least_float32
 from zoo3d.train.gan import GANParts, Sample, adversarial_loss, gan_phases, real_sample
 
 from zoo3d_gram_hd.config import LossConfig
@@ -36,11 +37,13 @@ def consistency_loss(hr_image: Tensor, lr_image: Tensor, textures: ManifoldTextu
     constants (the frozen stage-1 model).
     """
     scale = hr_image.shape[-1] // lr_image.shape[-1]
-    image_term = F.mse_loss(bicubic_downsample(hr_image.float(), scale), lr_image.detach().float())
+    hr_image = at_least_float32(hr_image)  # bf16 under autocast: fp32; a float64 model's float64 stays
+    image_term = F.mse_loss(bicubic_downsample(hr_image, scale), lr_image.detach().to(hr_image.dtype))
     hr_maps, lr_maps = textures.rgba(hr=True), textures.rgba(hr=False).detach()
     B, K, C, H, W = hr_maps.shape
-    down = bicubic_downsample(hr_maps.reshape(B, K * C, H, W).float(), scale).reshape(lr_maps.shape)
-    return image_term, F.mse_loss(down, lr_maps.float())
+    hr_maps = at_least_float32(hr_maps)
+    down = bicubic_downsample(hr_maps.reshape(B, K * C, H, W), scale).reshape(lr_maps.shape)
+    return image_term, F.mse_loss(down, lr_maps.to(hr_maps.dtype))
 
 
 def render_hr_fakes(ctx: StepContext, n: int, resolution: int) -> Sample:

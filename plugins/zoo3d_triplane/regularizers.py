@@ -8,6 +8,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from zoo3d.devices import at_least_float32
+
 from zoo3d_triplane.field import TriplaneScene
 
 
@@ -29,7 +31,8 @@ def density_regularization(scene: TriplaneScene, num_points: int, perturb: float
     x = ((u * 2 - 1) * unit).to(planes.device, planes.dtype)
     eps = (e * perturb * unit).to(planes.device, planes.dtype)
     raw, _ = scene.decode(torch.cat([x, x + eps], dim=1))
-    return F.l1_loss(raw[:, :num_points].float(), raw[:, num_points:].float())
+    raw = at_least_float32(raw)  # bf16 under autocast: fp32; a float64 model's float64 stays
+    return F.l1_loss(raw[:, :num_points], raw[:, num_points:])
 
 
 def linear_fade(step: int, fade_steps: int) -> float:
