@@ -44,8 +44,12 @@ def train(model, data, preset, config_file, overrides, out, steps, device, resum
             sys.exit(result.exit_status)
         return
     if result.status == "interrupted":
-        click.echo(f"Stopped by {result.signal} at step {result.step}; checkpoint {result.checkpoint}. "
-                   f"Continue with: {resume_command(model, result.run_dir, world, steps, device)}", err=True)
+        if result.complete:  # stopped during the run's last step: a --resume would train nothing
+            click.echo(f"Stopped by {result.signal} at step {result.step}, the end of the run; checkpoint "
+                       f"{result.checkpoint}. Nothing is left to train.", err=True)
+        else:
+            click.echo(f"Stopped by {result.signal} at step {result.step}; checkpoint {result.checkpoint}. "
+                       f"Continue with: {resume_command(model, result.run_dir, world, steps, device)}", err=True)
         sys.exit(result.exit_status)
     if result.step == result.start_step and resume:
         reach = f"at or past --steps {steps}" if steps else "the end of its recipe"

@@ -68,6 +68,7 @@ class TrainResult:
     rank: int = 0
     world_size: int = 1
     start_step: int = 0  # the step it began at (a resumed run's checkpoint): step - start_step were trained now
+    complete: bool = False  # an interrupted run stopped at its last step: nothing is left for --resume to train
 
     @property
     def exit_status(self) -> int:
@@ -847,9 +848,12 @@ class Trainer:
                     if signum:
                         path, name = self.save_checkpoint(), signal.Signals(signum).name
                         progress.log(f"Received {name}: saved {path} at step {self.step}.")
-                        if sample_due:  # the resumed run starts after this step, so its grid is drawn now
+                        complete = not stages_ahead(self.stages, self.lengths, self.stage_index, self.step)
+                        # the resumed run starts after this step, so its grid is drawn now; after the run's last
+                        # step no resumed run trains (or draws) anything, so the run's final grid is drawn too
+                        if sample_due or (main and complete):
                             self.write_samples()
-                        return self._result("interrupted", name)
+                        return self._result("interrupted", name, complete=complete)
                     if sample_due:
                         self.write_samples()
                     if cfg.checkpoint_every and self.step % cfg.checkpoint_every == 0:
@@ -861,6 +865,6 @@ class Trainer:
                 self.write_samples()
         return self._result("done")
 
-    def _result(self, status: str, signal_name: str = "") -> TrainResult:
+    def _result(self, status: str, signal_name: str = "", complete: bool = False) -> TrainResult:
         return TrainResult(self.run_dir, self.step, status, self.last_checkpoint, signal_name, rank=self.world.rank,
-                           world_size=self.world.size, start_step=self.start_step)
+                           world_size=self.world.size, start_step=self.start_step, complete=complete)
