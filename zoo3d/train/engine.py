@@ -228,8 +228,9 @@ def _record_step(line: str) -> float:
         return math.inf
 
 
-def _kept_record(line: str, step: int, rollback: bool) -> bool:
-    """Whether a metrics.jsonl line stays when the run goes back to ``step``: a step's record up to ``step``,
+def _kept_record(line: str, step: int, rollback: bool, open_window: bool = False) -> bool:
+    """Whether a metrics.jsonl line stays when the run goes back to ``step``: a step's record up to ``step``
+    (before it, where the state of ``step`` has a log window open: no record of ``step`` preceded that state),
     and a rollback record written before that state was (it restored an earlier one) or, on a rollback,
     since (the earlier rollbacks to the same state, which its count goes on from)."""
     try:
@@ -239,7 +240,7 @@ def _kept_record(line: str, step: int, rollback: bool) -> bool:
             return restored < step or (rollback and restored == step)
     except (ValueError, TypeError, KeyError):
         pass
-    return _record_step(line) <= step
+    return _record_step(line) < step if open_window else _record_step(line) <= step
 
 
 def _mean_log_sums(per_rank: list[dict[str, list]]) -> dict[str, list]:
@@ -728,22 +729,25 @@ class Trainer:
             acc[0] = acc[0] + (v.detach().float() if isinstance(v, Tensor) else float(v))
             acc[1] += 1
 
-    def _flush_logs(self, stage: Stage, progress: TrainProgress) -> dict[str, float]:
-        """Means since the last flush (over the processes too: the global batch's losses), to metrics.jsonl."""
+    def _flush_logs(self, stage: Stage, progress: TrainProgress | None) -> dict[str, float]:
+        """Means since the last flush (over the processes too: the global batch's losses), to metrics.jsonl
+        (``images_per_s`` 0 without ``progress``: a window that an earlier process trained, closed by this one)."""
         means = self.world.mean_over_ranks({k: float(s) / n for k, (s, n) in self._log_sums.items()})
         self._log_sums.clear()
+        rate = progress.images_per_second() if progress is not None else 0.0
         self._write_metrics({"step": self.step, "stage": stage.name,
                              "time_s": round(time.perf_counter() - self._t_start, 3),
-                             "images_per_s": round(progress.images_per_second(), 3), **means})
+                             "images_per_s": round(rate, 3), **means})
         return means
 
-    def _truncate_metrics(self, step: int, rollback: bool = False) -> None:
+    def _truncate_metrics(self, step: int, rollback: bool = False, open_window: bool = False) -> None:
         """Drop the records written after the state of ``step`` (they will be written again): on resume from
         its checkpoint, and on a NaN rollback to it (see :func:`_kept_record`)."""
         path = self.run_dir / METRICS_FILE
         if not path.is_file() or not self.world.is_main:
             return
-        kept = [line for line in path.read_text(errors="replace").splitlines() if _kept_record(line, step, rollback)]
+        kept = [line for line in path.read_text(errors="replace").splitlines()
+                if _kept_record(line, step, rollback, open_window)]
         ckpt.write_text_atomic(path, "".join(line + "\n" for line in kept))
 
     def write_samples(self) -> Path:
@@ -772,7 +776,9 @@ class Trainer:
         # The rollback point: the checkpoint, with this process's own streams as they now stand.
         own_streams = {**ckpt.rng_tensors(self.device), "rng.train": self.rng.get_state()}
         self._snapshot = ({**tensors, **own_streams}, meta)
-        self._truncate_metrics(self.step)
+        # with a log window open in the checkpoint no record of its step was written before it: one there was
+        # written after it (a window a later --steps closed at that step) and is written again
+        self._truncate_metrics(self.step, open_window=bool(self._log_sums))
 
     def check_batches(self, stage_index: int | None = None, step: int | None = None) -> None:
         """Refuse a batch the processes cannot share in every stage still ahead of (``stage_index``, global
@@ -806,6 +812,8 @@ class Trainer:
                 self._resume(resume_from)
                 if not stages_ahead(self.stages, self.lengths, self.stage_index, self.step):
                     self.start_step = self.step  # at or past the cap: nothing to train
+                    if self._log_sums:  # but the run ends here, inside a log window: its stage's last record
+                        self._flush_logs(self.stages[min(self.stage_index, len(self.stages) - 1)], None)
                     return self._result("done")
             self.check_batches()
         self.start_step = self.step
@@ -816,6 +824,8 @@ class Trainer:
             while self.stage_index < len(self.stages):
                 stage, end = self.stages[self.stage_index], ends[self.stage_index]
                 if self.step >= end:  # resumed from a checkpoint at or past this stage's end (or an empty stage)
+                    if self._log_sums:  # stopped inside a log window that a new --steps makes this stage's last
+                        self._flush_logs(stage, progress)
                     following = self.stages[self.stage_index + 1] if self.stage_index + 1 < len(self.stages) else None
                     if following is not None and following.keep_optimizer_state and (
                             self._pending_optim is not None or self.optimizers):
