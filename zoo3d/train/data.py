@@ -12,6 +12,8 @@ with another number of processes (same global batch) continues the same order.
 
 from __future__ import annotations
 
+import functools
+import signal
 from pathlib import Path
 from typing import Iterator
 
@@ -96,6 +98,45 @@ def check_stage_data(config, stages) -> None:
             dataset.check_readable()
 
 
+#: Shared with the loader's worker processes: set when this process exits (see :func:`_leave_stops_to_the_trainer`).
+_workers_released = None
+
+
+def _release_flag():
+    """The flag this process sets at exit, made (and its setting registered) before the first workers start."""
+    global _workers_released
+    if _workers_released is None:
+        import atexit
+        import multiprocessing
+
+        _workers_released = multiprocessing.RawValue("b", 0)
+        # atexit runs last-registered first: this precedes multiprocessing's own exit handler, which terminates the
+        # workers still running (SIGTERM) and waits for them
+        atexit.register(_release_workers)
+    return _workers_released
+
+
+def _release_workers() -> None:
+    if _workers_released is not None:
+        _workers_released.value = 1
+
+
+def _leave_stops_to_the_trainer(released, worker_id: int) -> None:
+    """A loader worker's start: SIGINT and SIGTERM are the training process's to act on. A terminal's Ctrl-C
+    reaches the whole process group and a scheduler's SIGTERM every process of the job; a worker they ended
+    (torch's workers die on a SIGTERM not sent by their parent) made the loader raise in the training process
+    instead of letting it finish its step and write its checkpoint. The training process ends its workers
+    itself (through the loader, or at its exit, after which a SIGTERM ends them again)."""
+
+    def handle(signum, frame):
+        if released.value:
+            signal.signal(signum, signal.SIG_DFL)
+            signal.raise_signal(signum)
+
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, handle)
+
+
 class BatchStream:
     """Batches of ``batch_size`` items starting at item ``cursor`` of the shuffled stream.
 
@@ -170,11 +211,13 @@ class BatchStream:
                 # every later random number the model takes from it (noise, stratified samples). Each process
                 # seeds its own, so a dataset that draws at random (a plugin's augmentation) draws differently
                 # on every rank.
+                # Its workers leave SIGINT and SIGTERM to this process (:func:`_leave_stops_to_the_trainer`).
+                init = functools.partial(_leave_stops_to_the_trainer, _release_flag()) if self.num_workers else None
                 self._loader = torch.utils.data.DataLoader(
                     _EpochItems(self.dataset), batch_sampler=self._sampler, num_workers=self.num_workers,
                     pin_memory=device.type == "cuda", persistent_workers=self.num_workers > 0,
                     generator=torch.Generator().manual_seed(self.seed * 1_000_003 + epoch + 500_009
-                                                            + 7_919 * self.rank))
+                                                            + 7_919 * self.rank), worker_init_fn=init)
             self._iter = iter(self._loader)
         if self._ahead is not None and self._prefetched <= self._served < len(self._batches):
             self._prefetched = min(len(self._batches), self._served + self._ahead)
