@@ -65,6 +65,7 @@ def plan_run(model: str, *, data: str | None = None, preset: str | None = None, 
     given = {"data.spec": data} if data else None  # as written: a path is not YAML ("heads #2", "2024", emoji)
     config = load_run_config(plugin.config_class, spec.name, spec.presets_dir, preset, config_file, list(overrides),
                              default_preset=spec.default_preset, values=given)
+    _anchor_data_folder(config)
     if out is not None:
         run_dir = Path(out)
         if run_dir.exists() and not run_dir.is_dir():
@@ -78,6 +79,24 @@ def plan_run(model: str, *, data: str | None = None, preset: str | None = None, 
             raise UserError(f"--out '{run_dir}' holds files that are not a run ({shown}); a run gets a folder of "
                             f"its own: choose a new or empty --out.")
     return RunPlan(spec, plugin, config, Path(out) if out is not None else None, resume=False)
+
+
+def _anchor_data_folder(config) -> None:
+    """A new run's ``data.spec`` that names a folder or zip by a relative path becomes that path made absolute:
+    ``--resume`` takes the data from the stored config, and from another working directory the relative path named
+    nothing there (or another folder of that name). Registered datasets, absolute and ``~`` paths, and specs that
+    name nothing (refused when the data is checked) stay as written."""
+    spec = config.data.spec
+    if Path(spec).expanduser().is_absolute():
+        return
+    try:
+        from zoo3d.data.dataset import _locate
+
+        registered, path = _locate(spec)
+    except (ImportError, UserError):
+        return
+    if registered is None and path is not None:
+        config.data.spec = str(path.absolute())
 
 
 def train_model(model: str, *, data: str | None = None, preset: str | None = None, config_file: str | None = None,
