@@ -82,21 +82,16 @@ def plan_run(model: str, *, data: str | None = None, preset: str | None = None, 
 
 
 def _anchor_data_folder(config) -> None:
-    """A new run's ``data.spec`` that names a folder or zip by a relative path becomes that path made absolute:
-    ``--resume`` takes the data from the stored config, and from another working directory the relative path named
-    nothing there (or another folder of that name). Registered datasets, absolute and ``~`` paths, and specs that
-    name nothing (refused when the data is checked) stay as written."""
-    spec = config.data.spec
-    if Path(spec).expanduser().is_absolute():
-        return
-    try:
-        from zoo3d.data.dataset import _locate
+    """A new run's ``data.spec`` as :func:`zoo3d.data.dataset.anchored_spec` stores it; a spec that names nothing
+    stays as written (the data check refuses it with its own sentence)."""
+    from zoo3d.data.dataset import AmbiguousDataset, anchored_spec
 
-        registered, path = _locate(spec)
-    except (ImportError, UserError):
-        return
-    if registered is None and path is not None:
-        config.data.spec = str(path.absolute())
+    try:
+        config.data.spec = anchored_spec(config.data.spec)
+    except AmbiguousDataset:
+        raise
+    except UserError:
+        pass
 
 
 def train_model(model: str, *, data: str | None = None, preset: str | None = None, config_file: str | None = None,

@@ -40,12 +40,39 @@ def check_spec(spec: str) -> None:
 def usable_images(spec: str) -> int | None:
     """:func:`check_spec`'s check, then how many usable posed images the folder or zip holds (headers only); None
     for a registered dataset, whose size is not counted here."""
-    _, path = _locate(spec)
+    _, path = locate_given(spec)
     if path is None:
         return None
     from zoo3d.data.check import ensure_usable
 
     return ensure_usable(path).usable_count
+
+
+class AmbiguousDataset(UserError):
+    """A ``--data`` spec that names both a registered dataset and a folder or zip in the working directory."""
+
+
+def locate_given(spec: str):
+    """:func:`_locate` for a spec a user has just typed (``--data``): one that names both a registered dataset
+    (or its alias) and a folder or zip here is refused, since the registered name would win without a word (a
+    ``zoo3d data synth --out heads`` folder read back with ``--data heads`` trained on ``synthetic:heads``)."""
+    registered, path = _locate(spec)
+    query = parse_spec(spec)[1]
+    if registered is not None and not query and Path(spec).expanduser().exists():
+        raise AmbiguousDataset(f"Dataset '{spec}' names both the registered dataset {registered.name} and the "
+                               f"folder or zip '{spec}' here; write {registered.name} for the registered one or "
+                               f"./{spec} for the folder.")
+    return registered, path
+
+
+def anchored_spec(spec: str) -> str:
+    """The ``data.spec`` a new run stores for ``spec`` (checked as :func:`locate_given` does): a folder or zip
+    named by a relative path becomes its absolute path, because ``--resume`` reads the data from the stored config,
+    maybe from another working directory; registered datasets and absolute or ``~`` paths stay as written."""
+    registered, path = locate_given(spec)
+    if registered is None and path is not None and not Path(spec).expanduser().is_absolute():
+        return str(path.absolute())
+    return spec
 
 
 def _locate(spec: str):
