@@ -191,8 +191,12 @@ def is_communication_error(exc: BaseException) -> bool:
     if isinstance(exc, getattr(torch.distributed, "DistError", ())):
         return True
     text = str(exc)
+    # gloo's timeouts of a peer that stopped answering: "Timed out waiting 600000ms for recv operation to
+    # complete" and, for an operation on a connection an earlier timeout closed, "Application timeout caused
+    # pair closure" (neither names gloo)
     return isinstance(exc, RuntimeError) and any(s in text for s in (
-        "gloo", "Gloo", "NCCL", "nccl", "Connection closed", "Connection reset", "Broken pipe", "ProcessGroup"))
+        "gloo", "Gloo", "NCCL", "nccl", "Connection closed", "Connection reset", "Broken pipe", "ProcessGroup",
+        "Timed out waiting", "pair closure"))
 
 
 # ------------------------------------------------------------------------------- set-up
