@@ -266,10 +266,10 @@ def check_launch(nproc: int, model: str, *, device: str | None = None, steps: in
     import torch
 
     from zoo3d.devices import resolve_device
-    from zoo3d.train.distributed import World
+    from zoo3d.train.distributed import World, env_int
     from zoo3d.train.engine import check_batches_ahead, split_steps
 
-    if int(os.environ.get("WORLD_SIZE", "1") or 1) > 1:
+    if env_int("WORLD_SIZE", 1) > 1:
         raise UserError("--nproc starts its own processes; under torchrun leave it out (torchrun's "
                         "--nproc-per-node sets the count).")
     plan = plan_run(model, steps=steps, **plan_args)

@@ -201,7 +201,8 @@ def is_communication_error(exc: BaseException) -> bool:
 
 # ------------------------------------------------------------------------------- set-up
 
-def _env_int(name: str, default: int) -> int:
+def env_int(name: str, default: int) -> int:
+    """The integer in environment variable ``name`` (``default`` when unset or blank); RankError otherwise."""
     value = os.environ.get(name, "")
     try:
         return int(value) if value.strip() else default
@@ -214,17 +215,17 @@ def env_world() -> World:
 
     A process started without torchrun is rank 0 of 1. Nothing is initialised.
     """
-    size = _env_int("WORLD_SIZE", 1)
-    rank = _env_int("RANK", 0)
+    size = env_int("WORLD_SIZE", 1)
+    rank = env_int("RANK", 0)
     if size < 1 or not 0 <= rank < size:
         raise RankError(f"RANK={rank} and WORLD_SIZE={size} do not describe a process of a run.")
-    local_rank = _env_int("LOCAL_RANK", rank if size > 1 else 0)
+    local_rank = env_int("LOCAL_RANK", rank if size > 1 else 0)
     return World(rank=rank, size=size, local_rank=local_rank,
-                 local_size=_env_int("LOCAL_WORLD_SIZE", size))
+                 local_size=env_int("LOCAL_WORLD_SIZE", size))
 
 
 def timeout_seconds() -> int:
-    return max(1, _env_int(TIMEOUT_ENV, DEFAULT_TIMEOUT_S))
+    return max(1, env_int(TIMEOUT_ENV, DEFAULT_TIMEOUT_S))
 
 
 def process_device(world: World, requested: str | torch.device | None) -> torch.device:

@@ -1,0 +1,31 @@
+"""What torchrun's variables say when torchrun did not start the process: a ``WORLD_SIZE`` that is no integer, or
+one above 1 without the rendezvous address torchrun always sets. Each is one sentence naming the variable (exit
+status 2) before any folder is made, not a traceback or a sentence about a peer that never existed."""
+
+from __future__ import annotations
+
+import pytest
+
+from cli_toy import zoo3d
+from toy_model import one_thread, use_toy
+
+TORCHRUN_VARIABLES = ("WORLD_SIZE", "RANK", "LOCAL_RANK", "LOCAL_WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT")
+
+
+@pytest.fixture
+def toy(monkeypatch, tmp_path):
+    use_toy(monkeypatch, tmp_path / "runs")
+    monkeypatch.chdir(tmp_path)
+    for name in TORCHRUN_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+    with one_thread():
+        yield tmp_path
+
+
+@pytest.mark.parametrize("value", ["two", "2.0"])
+def test_nproc_under_a_world_size_that_is_no_integer_is_one_sentence(toy, monkeypatch, capsys, value):
+    monkeypatch.setenv("WORLD_SIZE", value)
+    assert zoo3d("train", "toy", "--nproc", "2", "--out", "run", "--quiet") == 2
+    err = capsys.readouterr().err
+    assert err == f"Error: Environment variable WORLD_SIZE='{value}' must be an integer.\n"
+    assert not (toy / "run").exists()
