@@ -29,3 +29,18 @@ def test_nproc_under_a_world_size_that_is_no_integer_is_one_sentence(toy, monkey
     err = capsys.readouterr().err
     assert err == f"Error: Environment variable WORLD_SIZE='{value}' must be an integer.\n"
     assert not (toy / "run").exists()
+
+
+@pytest.mark.parametrize("given, missing", [({}, "MASTER_ADDR and MASTER_PORT, which torchrun sets, are"),
+                                            ({"MASTER_ADDR": "localhost"}, "MASTER_PORT, which torchrun sets, is"),
+                                            ({"MASTER_PORT": "29500"}, "MASTER_ADDR, which torchrun sets, is")])
+def test_a_world_size_torchrun_did_not_set_is_named_not_blamed_on_a_peer(toy, monkeypatch, capsys, given, missing):
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    for name, value in given.items():
+        monkeypatch.setenv(name, value)
+    assert zoo3d("train", "toy", "--out", "run", "--quiet") == 2
+    err = capsys.readouterr().err
+    assert err == (f"Error: WORLD_SIZE=2 says this process is one of 2, but {missing} not set; unset WORLD_SIZE "
+                   f"(and RANK) to train in one process, or start the processes with torchrun or zoo3d train "
+                   f"--nproc.\n")
+    assert not (toy / "run").exists()

@@ -208,10 +208,12 @@ def test_a_communication_failure_in_a_step_stops_with_the_sentence():
 
 @pytest.fixture
 def torchrun_env(monkeypatch):
-    for name in ("RANK", "WORLD_SIZE", "LOCAL_RANK", "LOCAL_WORLD_SIZE", D.TIMEOUT_ENV):
+    for name in ("RANK", "WORLD_SIZE", "LOCAL_RANK", "LOCAL_WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT", D.TIMEOUT_ENV):
         monkeypatch.delenv(name, raising=False)
 
     def set_env(**values):
+        if "WORLD_SIZE" in values:  # torchrun sets the rendezvous address with the world
+            values = {"MASTER_ADDR": "127.0.0.1", "MASTER_PORT": 29500, **values}
         for k, v in values.items():
             monkeypatch.setenv(k, str(v))
 

@@ -254,8 +254,9 @@ def init_world(requested_device: str | torch.device | None = None) -> tuple[Worl
     """Join the run's process group (NCCL on CUDA, gloo on the CPU) and return this process's place and device.
 
     A process that torchrun did not start (``WORLD_SIZE`` unset or 1) is returned as rank 0 of 1 and
-    joins nothing. Collectives time out after ``$ZOO3D_DIST_TIMEOUT`` seconds (default 600), so a
-    process whose peer hangs stops instead of waiting forever.
+    joins nothing; one with ``WORLD_SIZE`` > 1 but no ``MASTER_ADDR``/``MASTER_PORT`` (a variable left in the
+    environment, not torchrun) is refused in one sentence. Collectives time out after ``$ZOO3D_DIST_TIMEOUT``
+    seconds (default 600), so a process whose peer hangs stops instead of waiting forever.
     """
     world = env_world()
     device = process_device(world, requested_device)
@@ -266,6 +267,12 @@ def init_world(requested_device: str | torch.device | None = None) -> tuple[Worl
         raise RankError("This PyTorch build has no torch.distributed; multi-process training needs it.")
     backend = "nccl" if device.type == "cuda" else "gloo"
     if not dist.is_initialized():
+        missing = [name for name in ("MASTER_ADDR", "MASTER_PORT") if not os.environ.get(name, "").strip()]
+        if missing:  # torchrun sets both for every process it starts; joining would fail without naming why
+            raise RankError(f"WORLD_SIZE={world.size} says this process is one of {world.size}, but "
+                            f"{' and '.join(missing)}, which torchrun sets, {'is' if len(missing) == 1 else 'are'} "
+                            f"not set; unset WORLD_SIZE (and RANK) to train in one process, or start the processes "
+                            f"with torchrun or zoo3d train --nproc.")
         if device.type == "cuda":
             torch.cuda.set_device(device)
         try:
