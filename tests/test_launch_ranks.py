@@ -302,6 +302,7 @@ def agent(monkeypatch):
 
 def test_the_launcher_runs_torchrun_standalone_without_restarts(agent, monkeypatch):
     monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    monkeypatch.delattr(os, "sched_getaffinity", raising=False)  # a system that does not say (macOS): every core
     monkeypatch.setattr(os, "cpu_count", lambda: 16)
     assert launch.launch_processes(4, ["train", "toy", "--steps", "2"]) == 0
     assert agent["args"] == ["--standalone", "--nproc-per-node", "4", "--max-restarts", "0", "-m", "zoo3d", "train",

@@ -311,7 +311,7 @@ def launch_processes(nproc: int, args: list[str], *, script: str | None = None) 
     from zoo3d.plugins import PLUGIN_NOTES_SAID
 
     if "OMP_NUM_THREADS" not in os.environ:  # the CPU's threads shared out, instead of torchrun's banner and 1
-        os.environ["OMP_NUM_THREADS"] = str(max(1, (os.cpu_count() or 1) // nproc))
+        os.environ["OMP_NUM_THREADS"] = str(max(1, usable_cores() // nproc))
     os.environ[PLUGIN_NOTES_SAID] = "1"  # the workers inherit it: this process said the plugins' notes
     target = [script] if script is not None else ["-m", "zoo3d"]
     argv = ["--standalone", "--nproc-per-node", str(nproc), "--max-restarts", "0", *target, *args]
@@ -322,6 +322,15 @@ def launch_processes(nproc: int, args: list[str], *, script: str | None = None) 
     except ChildFailedError as exc:
         return _failed(exc, nproc)
     return 0
+
+
+def usable_cores() -> int:
+    """The cores this process may run on: its CPU affinity (taskset, a batch scheduler's allocation) where the
+    system tells it, else every core of the machine."""
+    try:
+        return len(os.sched_getaffinity(0)) or 1
+    except (AttributeError, OSError):  # no sched_getaffinity (macOS, Windows)
+        return os.cpu_count() or 1
 
 
 def _failed(exc, nproc: int) -> int:
