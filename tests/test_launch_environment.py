@@ -44,3 +44,17 @@ def test_a_world_size_torchrun_did_not_set_is_named_not_blamed_on_a_peer(toy, mo
                    f"(and RANK) to train in one process, or start the processes with torchrun or zoo3d train "
                    f"--nproc.\n")
     assert not (toy / "run").exists()
+
+
+def test_nproc_says_a_bad_collective_timeout_once_before_starting_any_process(toy, monkeypatch, capsys):
+    from zoo3d import launch
+
+    started = []
+    monkeypatch.setattr(launch, "launch_processes", lambda nproc, args: started.append(nproc) or 0)
+    monkeypatch.setenv("ZOO3D_DIST_TIMEOUT", "10m")
+    assert zoo3d("train", "toy", "--nproc", "2", "--out", "run", "--quiet") == 2
+    assert capsys.readouterr().err == "Error: Environment variable ZOO3D_DIST_TIMEOUT='10m' must be an integer.\n"
+    assert started == [] and not (toy / "run").exists()
+    monkeypatch.setenv("ZOO3D_DIST_TIMEOUT", "30")
+    assert zoo3d("train", "toy", "--nproc", "2", "--out", "run", "--quiet") == 0
+    assert started == [2]

@@ -266,12 +266,13 @@ def check_launch(nproc: int, model: str, *, device: str | None = None, steps: in
     import torch
 
     from zoo3d.devices import resolve_device
-    from zoo3d.train.distributed import World, env_int
+    from zoo3d.train.distributed import World, env_int, timeout_seconds
     from zoo3d.train.engine import check_batches_ahead, split_steps
 
     if env_int("WORLD_SIZE", 1) > 1:
         raise UserError("--nproc starts its own processes; under torchrun leave it out (torchrun's "
                         "--nproc-per-node sets the count).")
+    timeout_seconds()  # every process reads $ZOO3D_DIST_TIMEOUT when it joins: a bad value is said here, once
     plan = plan_run(model, steps=steps, **plan_args)
     config = plan.config
     world = World(size=nproc, local_size=nproc)
