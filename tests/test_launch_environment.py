@@ -58,3 +58,24 @@ def test_nproc_says_a_bad_collective_timeout_once_before_starting_any_process(to
     monkeypatch.setenv("ZOO3D_DIST_TIMEOUT", "30")
     assert zoo3d("train", "toy", "--nproc", "2", "--out", "run", "--quiet") == 0
     assert started == [2]
+
+
+def test_nproc_refuses_to_resume_a_run_in_use_before_starting_any_process(toy, monkeypatch, capsys):
+    from zoo3d import launch
+    from zoo3d.runs import RunLock
+
+    assert zoo3d("train", "toy", "--steps", "2", "--out", "run", "--quiet") == 0
+    started = []
+    monkeypatch.setattr(launch, "launch_processes", lambda nproc, args: started.append(nproc) or 0)
+    lock = RunLock(toy / "run").acquire()  # another zoo3d process writing to the run
+    try:
+        capsys.readouterr()
+        assert zoo3d("train", "toy", "--out", "run", "--resume", "--nproc", "2", "--quiet") == 2
+        err = capsys.readouterr().err
+    finally:
+        lock.release()
+    assert err.startswith("Error: Run folder 'run' is in use by another zoo3d process (pid ") and err.count("\n") == 1
+    assert err.endswith("; wait for it to finish or choose another --out.\n")
+    assert started == []
+    assert zoo3d("train", "toy", "--out", "run", "--resume", "--nproc", "2", "--quiet") == 0
+    assert started == [2]

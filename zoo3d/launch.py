@@ -278,6 +278,9 @@ def check_launch(nproc: int, model: str, *, device: str | None = None, steps: in
     world = World(size=nproc, local_size=nproc)
     at = (0, 0)  # (stage index, global step) the run continues from
     if plan.resume:
+        from zoo3d.runs import RunLock
+
+        RunLock(plan.run_dir).refuse_if_held()  # a run writing there now: said here, not after N processes start
         resume_from, config, meta = _resume_point(plan.plugin, plan.spec.name, plan.run_dir, lead=False)
         written_by = int(meta.get("zoo3d.world_size", "1"))
         at = _stage_position(meta)
