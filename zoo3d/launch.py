@@ -346,7 +346,15 @@ def _failed(exc, nproc: int) -> int:
         return max(codes & stopped)
     rank, failure = exc.get_first_failure()
     if failure.exitcode == 2:  # a user error, which that process has already printed in one sentence
-        return 2
+        # ... or a process's note that a peer stopped answering: the peer, hung, ignored the agent's SIGTERM until
+        # the agent killed it, and is named here, as that note says (a process still waiting on one that exited
+        # with its own error, as NCCL may, is named too: what the sentence says of it is true either way)
+        hung = [(f.timestamp, r, f) for r, f in exc.failures.items() if f.exitcode == -int(signal.SIGKILL)]
+        if not hung:
+            return 2
+        _, rank, failure = min(hung)
+        raise LaunchFailed(f"Training process rank {rank} (local rank {failure.local_rank}, pid {failure.pid}) "
+                           f"did not end on the launcher's SIGTERM and was killed by SIGKILL.")
     how = (f"was killed by {failure.signal_name()}" if failure.exitcode < 0
            else f"exited with status {failure.exitcode}")
     message = str(getattr(failure, "message", "") or "").strip()
