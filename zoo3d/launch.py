@@ -285,7 +285,9 @@ def check_launch(nproc: int, model: str, *, device: str | None = None, steps: in
         written_by = int(meta.get("zoo3d.world_size", "1"))
         at = _stage_position(meta)
         if config.train.batch_scope == "per_process" and written_by != nproc:
-            raise UserError(f"'{resume_from}' was written by {written_by} process(es) with "
+            from zoo3d.errors import counted
+
+            raise UserError(f"'{resume_from}' was written by {counted(written_by, 'process', 'processes')} with "
                             f"train.batch_scope=per_process; resume it with --nproc {written_by} so the global "
                             f"batch stays the same.")
     stages = list(plan.plugin.stages(config))

@@ -27,7 +27,7 @@ from torch import Tensor
 from zoo3d.config import RunConfig
 from zoo3d.core.model import ModelPlugin, OptimizerSpec, Stage, StepContext, build_modules
 from zoo3d.devices import resolve_device
-from zoo3d.errors import ConfigError, UserError
+from zoo3d.errors import ConfigError, UserError, counted
 from zoo3d.fileio import append_line
 from zoo3d.host_memory import keep_freed_host_memory
 from zoo3d.train import checkpoint as ckpt
@@ -790,7 +790,7 @@ class Trainer:
 
     def _check_world_change(self, path: str | Path, written_by: int) -> None:
         """Resuming with another number of processes: allowed when the global batch stays, and said."""
-        many = lambda n: f"{n} process" + ("es" if n != 1 else "")
+        many = lambda n: counted(n, "process", "processes")
         if self.config.train.batch_scope == "per_process":
             raise UserError(f"'{path}' was written by {many(written_by)} with train.batch_scope=per_process; "
                             f"resuming with {many(self.world.size)} would change the global batch, so resume "
