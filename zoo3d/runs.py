@@ -348,7 +348,11 @@ def file_sha256(path: Path) -> str:
 
 @dataclass
 class LoadedModel:
-    """A model ready to sample: ``generator`` is the EMA copy when asked for, in eval mode."""
+    """A model ready to sample: ``generator`` is the EMA copy when asked for, in eval mode.
+
+    It is also a model the evaluation harness takes (``zoo3d.eval.compare_models``, a metric's ``evaluate``):
+    ``name`` is the registered model's name, as :class:`zoo3d.eval.EvalModel` has it.
+    """
 
     spec: Any
     plugin: Any
@@ -358,6 +362,11 @@ class LoadedModel:
     checkpoint: Path | None
     sha256: str | None
     step: int
+
+    @property
+    def name(self) -> str:
+        """The model's registered name (``spec.name``)."""
+        return self.spec.name
 
 
 def build_untrained(plugin, config) -> dict:

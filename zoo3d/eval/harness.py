@@ -104,7 +104,7 @@ def compare_models(models: list[EvalModel], metrics: dict[str, Metric], protocol
             gen = model.generator
             results[model.name] = {}
             provenance[model.name] = {
-                "checkpoint": model.checkpoint, "sha256": model.sha256,
+                "checkpoint": None if model.checkpoint is None else str(model.checkpoint), "sha256": model.sha256,
                 "resolution": model_resolution(gen, protocol.resolution), "seeds": protocol.seeds,
                 "strictly_3d_consistent": bool(getattr(gen, "strictly_3d_consistent", True)),
             }
