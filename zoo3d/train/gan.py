@@ -34,7 +34,7 @@ from zoo3d.cameras import Camera
 from zoo3d.config import GanLossConfig
 from zoo3d.core.model import LossResult, OptimizerSpec, Phase, StepContext, lazy_corrected
 from zoo3d.core.outputs import DiscriminatorOutput
-from zoo3d.errors import UserError
+from zoo3d.errors import PluginError, UserError
 from zoo3d.train.data import resize_images
 from zoo3d.train.losses import (discriminator_loss, generator_loss, pose_loss, pose_target, r1_penalty,
                                 topk_fraction, topk_generator_loss)
@@ -105,7 +105,14 @@ class Sample:
 
 
 def real_sample(ctx: StepContext, requires_grad: bool, resolution: int | None = None) -> Sample:
-    """The step's real images (area-resized to ``resolution`` when given), leaves that require grad for R1."""
+    """The step's real images (area-resized to ``resolution`` when given), leaves that require grad for R1.
+
+    A stage built without a resolution reads no data (``ctx.real`` is None): refused in one sentence that says
+    how the model's recipe gives it one."""
+    if ctx.real is None:
+        raise PluginError(f"Stage '{ctx.stage.name}' reads real images but was built without a resolution to read "
+                          f"them at; the model's stages() should pass Stage.from_config(..., resolution=R) "
+                          f"(docs/plugins.md, Configs and presets).")
     images = ctx.real.images.to(ctx.device)
     if resolution is not None:
         images = resize_images(images, resolution)
