@@ -10,14 +10,14 @@ from zoo3d.render.gridding import background_grid, bg_invmap, bg_map, grid_manif
 from zoo3d.render.intersect import intersect_manifolds, intersect_plane_z
 from zoo3d.render.manifold import ManifoldRenderer
 from zoo3d.render.samples import bin_centres, sample_pdf, section_edges
-from zoo3d.render.texture import TexturedManifolds
-from zoo3d.render.volume import (VolumeRenderer, neus_alpha, neus_alpha_from_ends, ray_slope,
+from zoo3d.render.texture import TexturedManifolds, magnified
+from zoo3d.render.volume import (SampleDraws, VolumeRenderer, neus_alpha, neus_alpha_from_ends, ray_slope,
                                  stylesdf_density)
 
 __all__ = [
     "Composite", "composite", "compositing_weights", "exclusive_transmittance",
     "background_grid", "bg_invmap", "bg_map", "grid_manifolds", "texel_coordinates",
     "intersect_manifolds", "intersect_plane_z",
-    "ManifoldRenderer", "bin_centres", "sample_pdf", "section_edges", "TexturedManifolds",
-    "VolumeRenderer", "neus_alpha", "neus_alpha_from_ends", "ray_slope", "stylesdf_density",
+    "ManifoldRenderer", "bin_centres", "sample_pdf", "section_edges", "TexturedManifolds", "magnified",
+    "SampleDraws", "VolumeRenderer", "neus_alpha", "neus_alpha_from_ends", "ray_slope", "stylesdf_density",
 ]
