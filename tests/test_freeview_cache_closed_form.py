@@ -328,6 +328,7 @@ def test_a_generator_without_the_protocol_is_refused_in_one_sentence():
 
     with pytest.raises(UserError) as err:
         cache_instance(Volume(), 0)
-    assert str(err.value) == ("Volume cannot be cached as textured layers: only radiance-manifold models (gram, "
-                              "gram_hd, gram_inverter) implement textured_layers() (zoo3d render without --cached, "
-                              "and zoo3d export --format ply|obj, work for every model).")
+    assert str(err.value) == ("Volume cannot be cached as textured layers: it does not implement textured_layers() "
+                              "of zoo3d.freeview.SupportsManifoldCache, as the radiance-manifold models gram, gram_hd "
+                              "and gram_inverter do (docs/freeview.md; zoo3d render without --cached, and zoo3d "
+                              "export --format ply|obj, work for every model).")

@@ -234,9 +234,10 @@ def cache_instance(generator, seed: int, psi: float = 0.7, camera: Camera | None
     from zoo3d.train.sampling import seed_latents
 
     if not isinstance(generator, SupportsManifoldCache):
-        raise UserError(f"{type(generator).__name__} cannot be cached as textured layers: only radiance-manifold "
-                        "models (gram, gram_hd, gram_inverter) implement textured_layers() (zoo3d render without "
-                        "--cached, and zoo3d export --format ply|obj, work for every model).")
+        raise UserError(f"{type(generator).__name__} cannot be cached as textured layers: it does not implement "
+                        "textured_layers() of zoo3d.freeview.SupportsManifoldCache, as the radiance-manifold models "
+                        "gram, gram_hd and gram_inverter do (docs/freeview.md; zoo3d render without --cached, and "
+                        "zoo3d export --format ply|obj, work for every model).")
     device = generator.device
     prior = generator.camera_prior
     camera = (camera or prior.frontal()).to(device=device)
