@@ -378,6 +378,8 @@ class PluginHost:
                     if not isinstance(spec, _type):
                         raise TypeError(f"{hook_name} expects {_type.__name__}, got {type(spec).__name__}")
                     spec.plugin, spec.source, spec.version = info.name, info.source, info.version
+                    if problem := spec.problem():
+                        raise PluginError(problem)
                     _registry.check(spec)
                     for other_registry, other in pending:
                         if other_registry is _registry and {other.key, *map(normalize_name, other.aliases)} & {

@@ -58,6 +58,19 @@ class _Spec:
     def expected_type(self) -> type | None:
         return None
 
+    #: the fields that hold a tuple of names
+    name_tuples = ("aliases",)
+
+    def problem(self) -> str | None:
+        """What is wrong with the spec itself, as one sentence, or None: names given as one text instead of a
+        tuple (``aliases=("eg3d")`` is the text 'eg3d', whose letters would be the names)."""
+        for what in self.name_tuples:
+            value = getattr(self, what)
+            if isinstance(value, str):
+                return (f"{self.kind_label} '{self.name}' gives {what} as the text '{value}'; give a tuple of names, "
+                        f"{what}=('{value}',).")
+        return None
+
     def load(self) -> Any:
         """Import the implementation; a class is instantiated without arguments (see :attr:`instantiate_classes`).
 
@@ -93,6 +106,12 @@ class _Spec:
         return normalize_name(self.name)
 
 
+#: what a :class:`ModelSpec`'s ``kind`` may be
+MODEL_KINDS = ("generator", "inverter", "calibration")
+#: the roles zoo3d's own commands give models (:attr:`ModelSpec.roles`; docs/plugins.md lists what each means)
+MODEL_ROLES = ("demo", "bench:models", "bench:freeview", "bench:invert", "bench:zoo", "bench:zoo-control")
+
+
 @dataclass
 class ModelSpec(_Spec):
     """A model: ``factory`` resolves to a :class:`zoo3d.core.model.ModelPlugin` (class or instance).
@@ -120,6 +139,24 @@ class ModelSpec(_Spec):
         from zoo3d.core.model import ModelPlugin
 
         return ModelPlugin
+
+    name_tuples = ("aliases", "requires", "roles")
+
+    def problem(self) -> str | None:
+        """Besides :meth:`_Spec.problem`, a ``kind`` or a role zoo3d does not know: a misspelt one would otherwise
+        be kept without a word, and the model listed wrongly or left out of the command that plays the role."""
+        from zoo3d.errors import closest
+
+        if (problem := super().problem()) is not None:
+            return problem
+        given = [("kind", self.kind, MODEL_KINDS)] + [("role", role, MODEL_ROLES) for role in self.roles]
+        for what, value, known in given:
+            if value not in known:
+                hint = closest(str(value), known, n=1)
+                did = f"; did you mean '{hint[0]}'?" if hint else "."
+                return (f"model '{self.name}' declares {what} '{value}', which zoo3d does not know (the {what}s are "
+                        f"{', '.join(known)}){did}")
+        return None
 
     def presets(self) -> list[str]:
         if self.presets_dir is None or not Path(self.presets_dir).is_dir():
