@@ -76,11 +76,15 @@ class EvalContext:
         """``metric``'s own settings under this run's protocol (see :meth:`Metric.settings_under`)."""
         return metric.settings_under(self.protocol)
 
-    def evidence_path(self, model: str, metric: str, name: str) -> Path | None:
-        """A file path for an evidence image, registered for the Markdown report (None when not saving)."""
+    def evidence_path(self, model: "str | EvalModel", metric: str, name: str) -> Path | None:
+        """A file path for an evidence image, registered for the Markdown report (None when not saving).
+
+        ``model`` is the model a metric's ``evaluate`` receives, or its name."""
         if self.out_dir is None:
             return None
         from zoo3d.fileio import make_parent
+
+        model = model if isinstance(model, str) else model.name
 
         path = Path(self.out_dir) / model / metric / name
         make_parent(path, "evidence image")
