@@ -60,15 +60,27 @@ class _Spec:
 
     #: the fields that hold a tuple of names
     name_tuples = ("aliases",)
+    #: what a name or alias may hold: it names run folders and is written in option values (``--models a,b``,
+    #: ``--ckpt NAME=PATH``, ``--set METRIC.KEY=VALUE``), so no separator, space or path character
+    name_pattern = r"[A-Za-z0-9][A-Za-z0-9_-]*"
+    name_characters = "letters, digits, '-' and '_'"
 
     def problem(self) -> str | None:
         """What is wrong with the spec itself, as one sentence, or None: names given as one text instead of a
-        tuple (``aliases=("eg3d")`` is the text 'eg3d', whose letters would be the names)."""
+        tuple (``aliases=("eg3d")`` is the text 'eg3d', whose letters would be the names), or a name or alias
+        with a character outside :attr:`name_pattern`."""
+        import re
+
         for what in self.name_tuples:
             value = getattr(self, what)
             if isinstance(value, str):
                 return (f"{self.kind_label} '{self.name}' gives {what} as the text '{value}'; give a tuple of names, "
                         f"{what}=('{value}',).")
+        for i, name in enumerate((self.name, *self.aliases)):
+            if not isinstance(name, str) or not re.fullmatch(self.name_pattern, name):
+                which = "alias" if i else "name"
+                return (f"{self.kind_label} {which} '{name}' holds characters zoo3d cannot use in run folders and "
+                        f"option values; give {self.name_characters} only.")
         return None
 
     def load(self) -> Any:
@@ -190,6 +202,8 @@ class DatasetSpec(_Spec):
     extras: dict[str, Any] = field(default_factory=dict)
 
     kind_label = "dataset"
+    name_pattern = r"[A-Za-z0-9][A-Za-z0-9_.:-]*"  # a scheme such as synthetic:heads; '?' starts the options
+    name_characters = "letters, digits, ':', '.', '-' and '_'"
     instantiate_classes = False
 
     def load(self) -> Any:
