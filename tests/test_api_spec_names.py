@@ -73,3 +73,12 @@ def test_names_of_the_shapes_zoo3d_uses_register(load_plugin):
 def test_plugins_md_states_the_characters():
     page = re.sub(r"\s+", " ", (REPO / "docs" / "plugins.md").read_text(encoding="utf-8"))
     assert "letters, digits, `-` and `_` only" in page and "`:` and `.` too" in page
+
+
+def test_errors_md_gives_the_sentences_as_the_plugin_listing_shows_them():
+    errors = re.sub(r"\s+", " ", (REPO / "docs" / "errors.md").read_text(encoding="utf-8"))
+    named = ModelSpec(name="hello/world", factory="x:y").problem()
+    role = ModelSpec(name="mine", factory="x:y", roles=("bench:zooo",)).problem()
+    assert f"`{named}`" in errors
+    head, tail = role.split("(the roles are demo, ")[0], role.split(")")[-1]
+    assert f"`{head}(the roles are demo, …){tail}`" in errors
