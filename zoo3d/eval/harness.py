@@ -91,7 +91,15 @@ def compare_models(models: list[EvalModel], metrics: dict[str, Metric], protocol
                    out_dir: str | Path | None = None, options: dict[str, Any] | None = None,
                    progress: Callable[[int], None] | None = None,
                    on_model: Callable[[str, str], None] | None = None) -> dict[str, Any]:
-    """Run every metric on every model; returns the JSON-ready result (see docs/metrics.md)."""
+    """Run every metric on every model; returns the JSON-ready result (see docs/metrics.md).
+
+    The result is keyed by model name, so two models of one name (two runs of a model, loaded as they are) are
+    refused before anything is scored: give each ``EvalModel`` a name of its own."""
+    names = [model.name for model in models]
+    twice = next((name for name in names if names.count(name) > 1), None)
+    if twice is not None:
+        raise UserError(f"Two of the models to compare are named '{twice}', and the results are keyed by name; "
+                        f"give each a name of its own (EvalModel(name, generator, ...)).")
     protocol = resolve_metric_settings(protocol, metrics)  # recorded in full, defaults included
     ctx = EvalContext(protocol=protocol, device=torch.device(device), seeds=protocol.seeds,
                       out_dir=Path(out_dir) if out_dir else None, progress=progress, options=dict(options or {}))
