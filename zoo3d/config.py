@@ -495,6 +495,10 @@ def load_run_config(
         data, origin = read_yaml(config_file), str(config_file)
     else:
         name = preset or default_preset
+        if presets_dir is not None and not Path(presets_dir).is_dir():  # not "a model without presets": a wrong path
+            raise ConfigError(f"Model '{model_name}' keeps its presets in '{presets_dir}', which is not a folder; its "
+                              f"plugin's ModelSpec(presets_dir=...) names the wrong path, or its package was installed "
+                              f"without the folder.")
         if name:
             available = _preset_names(presets_dir)
             if name not in available:

@@ -309,7 +309,8 @@ class PluginHost:
                 plugin = spec.load()
             except UserError:  # its factory row says why; without the config class no preset can be read
                 continue
-            for name in spec.presets():
+            missing = spec.presets_dir is not None and not Path(spec.presets_dir).is_dir()
+            for name in spec.presets() or ([spec.default_preset] if missing else []):  # that row says the folder is gone
                 row = {"plugin": spec.plugin, "model": spec.name, "preset": name,
                        "file": str(Path(spec.presets_dir) / f"{name}.yaml"), "status": "ok", "error": None}
                 try:
