@@ -298,7 +298,8 @@ class PluginHost:
 
     def check_presets(self) -> list[dict[str, Any]]:
         """Read every preset of every model whose factory imports as ``zoo3d train --preset NAME`` reads it
-        (:func:`zoo3d.config.load_run_config`; no model is built); one row per preset with its status."""
+        (:func:`zoo3d.config.load_run_config`; no model is built), and its default preset, which ``zoo3d train
+        NAME`` reads, where its spec names a presets folder; one row per preset with its status."""
         from pathlib import Path
 
         from zoo3d.config import load_run_config
@@ -309,8 +310,10 @@ class PluginHost:
                 plugin = spec.load()
             except UserError:  # its factory row says why; without the config class no preset can be read
                 continue
-            missing = spec.presets_dir is not None and not Path(spec.presets_dir).is_dir()
-            for name in spec.presets() or ([spec.default_preset] if missing else []):  # that row says the folder is gone
+            names = spec.presets()
+            if spec.presets_dir is not None and spec.default_preset and spec.default_preset not in names:
+                names.append(spec.default_preset)  # what `zoo3d train NAME` reads: its row says why it would fail
+            for name in names:
                 row = {"plugin": spec.plugin, "model": spec.name, "preset": name,
                        "file": str(Path(spec.presets_dir) / f"{name}.yaml"), "status": "ok", "error": None}
                 try:
