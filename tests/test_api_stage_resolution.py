@@ -53,18 +53,27 @@ def zoo3d_register_models(register):
 
 @pytest.fixture
 def recipe(tmp_path, monkeypatch):
-    """The plugin module ``zoo3d_recipe`` (``with_resolution`` as asked), importable, runs under tmp_path."""
+    """The plugin module ``zoo3d_recipe`` (``with_resolution`` as asked), importable, runs under tmp_path; zoo3d's
+    command group as it was afterwards.
+
+    The example's package is linked into tmp_path rather than its folder put on sys.path: an install of the example
+    leaves its ``.egg-info`` there, whose entry point would load the example as a plugin and add its command."""
+    from zoo3d.cli.main import cli
     from zoo3d.plugins import reset_host
 
     def install(with_resolution: bool) -> None:
         (tmp_path / "zoo3d_recipe.py").write_text(textwrap.dedent(PLUGIN).replace("WITH", str(with_resolution)))
+        if not (tmp_path / "zoo3d_blobs").exists():
+            (tmp_path / "zoo3d_blobs").symlink_to(REPO / "examples" / "zoo3d-example-plugin" / "zoo3d_blobs")
         monkeypatch.syspath_prepend(str(tmp_path))
-        monkeypatch.syspath_prepend(str(REPO / "examples" / "zoo3d-example-plugin"))
         monkeypatch.setenv("ZOO3D_PLUGINS", "zoo3d_recipe")
         monkeypatch.chdir(tmp_path)
         reset_host()
 
+    commands = dict(cli.commands)
     yield install
+    cli.commands.clear()
+    cli.commands.update(commands)
     for name in ("zoo3d_recipe", "zoo3d_blobs", "zoo3d_blobs.model"):
         sys.modules.pop(name, None)
 
