@@ -174,6 +174,21 @@ def _hook_problem(obj: Any, implemented: list[str], unknown: list[str]) -> str:
     return ""
 
 
+def _argument_problem(obj: Any) -> str:
+    """Why pluggy refused a plugin's hook function for its arguments, as one sentence, or "": each hook receives the
+    one argument its spec names (``register`` or ``cli``), and an implementation may take no other."""
+    for hook in HOOKS:
+        fn = inspect.getattr_static(obj, hook, None)
+        if fn is None or not inspect.isroutine(fn):
+            continue
+        takes = list(inspect.signature(fn).parameters)
+        given = [p for p in inspect.signature(getattr(Hookspecs, hook)).parameters if p != "self"]
+        if set(takes) - set(given):
+            return (f"{hook}({', '.join(takes)}) takes arguments zoo3d does not pass; zoo3d calls it with one "
+                    f"argument, {hook}({', '.join(given)})")
+    return ""
+
+
 def _no_return(hook: str, result: Any, instead: str) -> None:
     """Register hooks return nothing; a returned value (a spec, a list of specs) would be silently lost."""
     if result is not None:
@@ -364,6 +379,8 @@ class PluginHost:
             problem = _hook_problem(obj, info.hooks, [h.name for h in callers if h.spec is None])
             if problem:
                 info.status, info.error = "error", problem
+        except pluggy.PluginValidationError as exc:  # an argument the hook spec has not: say which, in its words
+            info.status, info.error = "error", _argument_problem(exc.plugin) or _short_error(exc)
         except Exception as exc:  # a broken plugin must not break the others
             info.status, info.error = "error", _short_error(exc)
 
