@@ -218,5 +218,5 @@ def test_a_2d_upsampler_is_told_that_depth_and_epi_score_different_things():
             assert upsampler == []
         else:
             assert upsampler == [f"{name}: not strictly 3D-consistent (2D upsampler); depth scores the depth of its "
-                                 f"3D render, not its upsampled image.",
+                                 f"3D render, not its final rgb.",
                                  f"{name}: not strictly 3D-consistent (2D upsampler); epi scores its final rgb."]

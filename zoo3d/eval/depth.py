@@ -114,7 +114,7 @@ class DepthMetric(Metric):
             values.append(float(depth_consistency(depth, out["alpha"], cameras, seed)))
             ctx.advance(1)
         # its depth maps come from before the upsampler
-        note_upsampler(model, ctx, "depth scores the depth of its 3D render, not its upsampled image")
+        note_upsampler(model, ctx, "depth scores the depth of its 3D render, not its final rgb")
         return {"depth": values}
 
     def protocol_info(self, ctx: EvalContext) -> dict[str, Any]:
