@@ -13,7 +13,7 @@ import torch
 from torch import Tensor
 
 from zoo3d.cameras import Camera, CameraPrior
-from zoo3d.core.generator import Generator
+from zoo3d.core.generator import Generator, check_one_camera_each
 from zoo3d.core.outputs import RenderOutput
 from zoo3d.nn.mapping import MappingNetwork
 from zoo3d.nn.modconv import StyleSynthesis
@@ -150,4 +150,5 @@ class TriplaneGenerator(Generator):
 
     def forward(self, z: Tensor, cameras: Camera, psi: float = 1.0, resolution: tuple[int, int] | None = None,
                 c: Tensor | None = None) -> RenderOutput:
+        check_one_camera_each(z, cameras)
         return self.render(self.represent(z, psi, c), cameras, resolution)

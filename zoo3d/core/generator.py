@@ -9,6 +9,7 @@ from torch import Tensor
 
 from zoo3d.cameras import Camera, CameraPrior
 from zoo3d.core.outputs import RenderOutput
+from zoo3d.errors import counted
 
 
 class Generator(torch.nn.Module, ABC):
@@ -47,6 +48,7 @@ class Generator(torch.nn.Module, ABC):
 
     def forward(self, z: Tensor, cameras: Camera, psi: float = 1.0,
                 resolution: tuple[int, int] | None = None) -> RenderOutput:
+        check_one_camera_each(z, cameras)
         return self.render(self.represent(z, psi), cameras, resolution)
 
     @property
@@ -64,3 +66,12 @@ class Generator(torch.nn.Module, ABC):
             if t.is_floating_point():
                 return t.dtype
         return torch.get_default_dtype()
+
+
+def check_one_camera_each(z: Tensor, cameras: Camera) -> None:
+    """A generator's call takes one camera per latent: refused in one sentence otherwise (a latent of one seen
+    from several cameras failed deep in some renderers with a shape error and broadcast silently in others)."""
+    if z.shape[0] != len(cameras):
+        raise ValueError(f"{counted(z.shape[0], 'latent')} and {counted(len(cameras), 'camera')}: a generator renders each latent from its "
+                         f"own camera; for several views of one instance repeat its latent (z.expand(len(cameras), -1)) or "
+                         f"call zoo3d.eval.metric.render_instance.")
