@@ -58,7 +58,12 @@ class StubGenerator(nn.Module):
     def gridded(self, resolution):
         return torch.arange(float(resolution)), None
 
-    def render(self, rep, cams, res, normals=False):
+    def intersect(self, cams, res):
+        return cams.cam2world, res
+
+    def render(self, rep, cams, res, normals=False, intersections=None):
+        # hits, where given, are those of this render's own cameras and size
+        assert intersections is None or (torch.equal(intersections[0], cams.cam2world) and intersections[1] == res)
         self.renders.append((res, normals))
         return plane_render(rep, cams, res, normals)
 

@@ -107,8 +107,9 @@ class EfficientGramGenerator(Generator):
     ``represent_ws``), so the optimisation inverter can search W and W+.
 
     represent(z (B, z_dim), psi) -> FeatureManifolds; represent_ws(ws (B, num_ws, w_dim)) -> FeatureManifolds;
-    render(features, cameras, resolution, normals=False) -> RenderOutput (rgb in [-1, 1], depth = distance
-    along the ray, normals from grad s when asked).
+    render(features, cameras, resolution, normals=False, intersections=None) -> RenderOutput (rgb in [-1, 1], depth =
+    distance along the ray, normals from grad s when asked); intersect(cameras, resolution) -> the hits render
+    can take, shared by every representation (the geometry is the same for all).
     """
 
     def __init__(self, config: EfficientGramConfig | None = None, camera_prior: CameraPrior | None = None):
@@ -254,13 +255,25 @@ class EfficientGramGenerator(Generator):
         return TexturedManifolds(self.manifold, maps, bg, levels=self.levels, extent=self.extent,
                                  background_z=self.background_z, filter=self.texture_filter)
 
+    def intersect(self, cameras: Camera, resolution: tuple[int, int] | int | None = None) -> tuple[Tensor, Tensor]:
+        """The hits of these cameras' rays at ``resolution`` on the shared manifolds (:meth:`ManifoldRenderer.intersect`):
+        they depend on the cameras and the scalar field only, so every representation rendered from these cameras
+        can take them (:meth:`render`'s ``intersections``)."""
+        if resolution is None and cameras.resolution is None:
+            resolution = self.resolution
+        cameras = cameras.to(device=self.levels.device)
+        return self.renderer.intersect(self.geometry(len(cameras)), cameras, resolution)
+
     def render(self, representation: FeatureManifolds, cameras: Camera,
-               resolution: tuple[int, int] | int | None = None, normals: bool = False) -> RenderOutput:
+               resolution: tuple[int, int] | int | None = None, normals: bool = False,
+               intersections: tuple[Tensor, Tensor] | None = None) -> RenderOutput:
+        """``intersections``: :meth:`intersect`'s hits of these cameras at ``resolution``, to render from instead of
+        intersecting again (GRAMInverter's detail stage renders the coarse and the detailed scene from one)."""
         if resolution is None and cameras.resolution is None:
             resolution = self.resolution
         cameras = cameras.to(device=self.levels.device)
         renderer = self.normal_renderer if normals else self.renderer
-        return renderer.render(self.textured(representation), cameras, resolution)
+        return renderer.render(self.textured(representation), cameras, resolution, intersections=intersections)
 
     # ------------------------------------------------------------------ free-view cache
     @torch.no_grad()

@@ -129,17 +129,25 @@ def detail_step_loss(ctx: StepContext, config: GramInverterConfig, weights: Gram
             cams = camera_from_pose(pose, gen.camera_prior).to(device=ctx.device)
         coarse = gen.represent_ws(ws).detach()
         fg_points, _ = gen.gridded(config.detail.lr_resolution)
+    # The coarse and the detailed scene share the (frozen) manifolds: each camera's rays are intersected once,
+    # where the detailed render would, and both renders take the hits. Under mixed precision the coarse renders,
+    # which run without it, intersect in full precision as before.
+    shared = ctx.amp_dtype is None
     with ctx.autocast():
         full = coarse + det(images, cams, fg_points)
-        out = gen.render(full, cams, res)
+        hits = gen.intersect(cams, res)
+        out = gen.render(full, cams, res, intersections=hits)
     loss, logs = _rec(out.rgb.float(), images, lw, ctx.device)
     if lw.novel_view > 0 or lw.depth > 0:
         novel_cams = ctx.sample_cameras(B)
-        with torch.no_grad():
-            coarse_in = gen.render(coarse, cams, res)
-            coarse_novel = gen.render(coarse, novel_cams, res, normals=True)
         with ctx.autocast():
-            full_novel = gen.render(full, novel_cams, res)
+            novel_hits = gen.intersect(novel_cams, res)
+        with torch.no_grad():
+            coarse_in = gen.render(coarse, cams, res, intersections=hits if shared else None)
+            coarse_novel = gen.render(coarse, novel_cams, res, normals=True,
+                                      intersections=novel_hits if shared else None)
+        with ctx.autocast():
+            full_novel = gen.render(full, novel_cams, res, intersections=novel_hits)
         if lw.novel_view > 0:
             mask = 1 - visibility(coarse_novel, novel_cams, cams, coarse_in.depth.float())
             nv = (mask * (full_novel.rgb.float() - coarse_novel.rgb.float()).abs()).mean()
