@@ -8,6 +8,7 @@ and the detailed scene at the input and the novel cameras each from its own inte
 
 from __future__ import annotations
 
+from contextlib import nullcontext
 from types import SimpleNamespace
 
 import pytest
@@ -60,15 +61,17 @@ class Detail(nn.Module):
         return FeatureManifolds(s[:, None, None, None, None] * self.fg, s[:, None, None, None] * self.bg)
 
 
-def setup():
+def setup(amp_dtype=None):
     gen = micro()
     modules = {"generator": gen, "encoder": Encoder(), "detail": Detail(gen)}
     g = torch.Generator().manual_seed(1)
     images = torch.rand(2, 3, RES, RES, generator=g) * 2 - 1
     cams = Camera.from_angles(torch.tensor([0.2, -0.25]), torch.tensor([0.05, -0.1]), 1.0, 12.0)
     stage = Stage(name="gram_inverter.detail", steps=1, phases=[], optimizers={}, batch_size=2)
+    autocast = (lambda: torch.autocast("cpu", dtype=amp_dtype)) if amp_dtype is not None else nullcontext
     ctx = StepContext(modules=modules, config=None, stage=stage, step=0, stage_step=0, device=torch.device("cpu"),
-                      real=RealBatch(images=images, cameras=cams), rng=torch.Generator().manual_seed(5))
+                      real=RealBatch(images=images, cameras=cams), rng=torch.Generator().manual_seed(5),
+                      autocast=autocast, amp_dtype=amp_dtype)
     config = SimpleNamespace(generator=SimpleNamespace(resolution=RES, render=gen.config.render),
                              detail=SimpleNamespace(lr_resolution=5))
     return ctx, config
@@ -83,16 +86,18 @@ def detail_loss_four_intersections(ctx, config, lw):
         ws, _ = enc(images, gen.mean_latent())
         coarse = gen.represent_ws(ws).detach()
         fg_points, _ = gen.gridded(config.detail.lr_resolution)
-    full = coarse + det(images, cams, fg_points)
-    out = gen.render(full, cams, res)
-    loss = lw.rec_l1 * (out.rgb - images).abs().mean()
+    with ctx.autocast():
+        full = coarse + det(images, cams, fg_points)
+        out = gen.render(full, cams, res)
+    loss = lw.rec_l1 * (out.rgb.float() - images).abs().flatten(1).mean(1).mean()  # per image, then the batch
     novel_cams = ctx.sample_cameras(images.shape[0])
     with torch.no_grad():
         coarse_in = gen.render(coarse, cams, res)
         coarse_novel = gen.render(coarse, novel_cams, res, normals=True)
-    full_novel = gen.render(full, novel_cams, res)
-    mask = 1 - losses.visibility(coarse_novel, novel_cams, cams, coarse_in.depth)
-    loss = loss + lw.novel_view * (mask * (full_novel.rgb - coarse_novel.rgb).abs()).mean()
+    with ctx.autocast():
+        full_novel = gen.render(full, novel_cams, res)
+    mask = 1 - losses.visibility(coarse_novel, novel_cams, cams, coarse_in.depth.float())
+    loss = loss + lw.novel_view * (mask * (full_novel.rgb.float() - coarse_novel.rgb.float()).abs()).mean()
     scale = config.generator.render.far - config.generator.render.near
     spread = 0.5 * (losses.surface_spread(out, cams, coarse_in.depth, scale).mean()
                     + losses.surface_spread(full_novel, novel_cams, coarse_novel.depth, scale).mean())
@@ -118,12 +123,14 @@ def test_rendering_from_the_shared_hits_is_rendering_alone(grad):
     assert hits[1].any() and not hits[1].all()  # some rays cross a level, some miss one
 
 
-def test_the_detail_loss_and_its_gradient_are_the_four_intersection_ones():
+@pytest.mark.parametrize("amp_dtype", [None, torch.bfloat16], ids=["fp32", "bf16-autocast"])
+def test_the_detail_loss_and_its_gradient_are_the_four_intersection_ones(amp_dtype):
+    """Equal in full precision; under mixed precision too, where the coarse renders keep their own hits."""
     lw = GramInverterLossConfig(rec_l1=1.0, rec_perceptual=0.0, novel_view=2.0, depth=3.0)
-    ctx, config = setup()
+    ctx, config = setup(amp_dtype)
     got = losses.detail_step_loss(ctx, config, lw)
     (g_got,) = torch.autograd.grad(got.loss, ctx.module("detail").k)
-    ref_ctx, _ = setup()
+    ref_ctx, _ = setup(amp_dtype)
     want = detail_loss_four_intersections(ref_ctx, config, lw)
     (g_want,) = torch.autograd.grad(want, ref_ctx.module("detail").k)
     assert torch.equal(got.loss, want) and torch.equal(g_got, g_want)
