@@ -50,6 +50,16 @@ class OptimizeSettings:
     psi: float = 1.0
 
 
+def shared_intersections(generator, cameras: Camera, resolution) -> dict:
+    """``{"intersections": hits}`` for a generator whose geometry no latent changes (it has
+    ``intersect(cameras, resolution)``, and ``render`` takes the hits as ``intersections=``, as Efficient GRAM's
+    does), else ``{}``. With the generator frozen the latent steps render the same cameras from the same hits, so
+    they are found once, in the grad mode the steps render in (the same chunks, the same values)."""
+    if not callable(getattr(generator, "intersect", None)):
+        return {}
+    return {"intersections": generator.intersect(cameras, resolution)}
+
+
 class OptimizationInverter(Inverter):
     """Inverts images by optimisation through ``generator.represent``/``render`` (any zoo3d Generator).
 
@@ -107,9 +117,10 @@ class OptimizationInverter(Inverter):
             for p, _ in grad_state:
                 p.requires_grad_(False)
             opt = torch.optim.Adam([latent.param], lr=s.lr, betas=(0.9, 0.999))
+            fixed = shared_intersections(gen, cameras, res)
             for _ in range(s.steps):
                 opt.zero_grad(set_to_none=True)
-                loss = self._loss(gen.render(latent.represent(gen), cameras, res), images)
+                loss = self._loss(gen.render(latent.represent(gen), cameras, res, **fixed), images)
                 if not loss.requires_grad:  # e.g. a calibration model, which draws fixed scenes
                     raise UserError(f"This generator's renders do not depend on its {latent.space} latent, so "
                                     f"latent optimisation has nothing to fit.")

@@ -172,7 +172,10 @@ class ManifoldRenderer(Renderer):
             p, v, _ = intersect_manifolds(rep, o[:, sl], d[:, sl], self.near, self.far, self.num_samples)
             pts.append(p)
             valid.append(v)
-        return torch.cat(pts, 2), torch.cat(valid, 2)
+        # joined in the rays-major layout intersect_manifolds returns its hits in (a (B, N, P) view of (B, P, N)
+        # memory), so rendering from them computes what rendering alone does, in the same order
+        return (torch.cat([p.transpose(1, 2) for p in pts], 1).transpose(1, 2),
+                torch.cat([v.transpose(1, 2) for v in valid], 1).transpose(1, 2))
 
     def _chunk(self) -> int:
         return self.chunk if torch.is_grad_enabled() else min(self.chunk, NO_GRAD_CHUNK)
