@@ -1,8 +1,8 @@
-"""Latent optimisation through Efficient GRAM intersects the input camera's rays once, not once a step.
+"""Latent optimisation through Efficient GRAM and GRAM intersects the input camera's rays once, not once a step.
 
 The generator is frozen while the latent is fitted and its manifolds do not depend on the latent, so every
 step renders the same hits. The inverter must reach the latent and the losses of the straightforward loop
-written out below (Adam on W+, each step rendering on its own), bit for bit, with one intersection.
+written out below (Adam on the latent, each step rendering on its own), bit for bit, with one intersection.
 """
 
 from __future__ import annotations
@@ -15,7 +15,8 @@ from zoo3d.cameras import Camera
 from zoo3d.invert.latent import LatentSpace
 from zoo3d.invert.losses import pixel_loss
 from zoo3d.invert.optimize import OptimizationInverter, OptimizeSettings
-from zoo3d_gram import ManifoldConfig, RenderConfig
+from zoo3d_gram import GramGenerator, ManifoldConfig, RenderConfig
+from zoo3d_gram.config import GeneratorConfig
 from zoo3d_gram_inverter.config import EfficientGramConfig
 from zoo3d_gram_inverter.efficient_gram import EfficientGramGenerator
 
@@ -33,6 +34,19 @@ def micro(chunk: int = 65536) -> EfficientGramGenerator:
     return EfficientGramGenerator(cfg).eval()
 
 
+def micro_gram(chunk: int = 65536) -> GramGenerator:
+    torch.manual_seed(0)
+    cfg = GeneratorConfig(resolution=RES)
+    cfg.manifold.hidden, cfg.manifold.num_levels = 16, 6
+    cfg.radiance.z_dim, cfg.radiance.mapping_hidden, cfg.radiance.hidden = 6, 16, 16
+    cfg.radiance.truncation_samples = 64
+    cfg.render.num_samples, cfg.render.chunk = 12, chunk
+    return GramGenerator(cfg).eval()
+
+
+BUILD = {"efficient_gram": (micro, "w+"), "gram": (micro_gram, "z")}
+
+
 def target_and_camera(gen):
     cams = Camera.from_angles(torch.tensor([0.25]), torch.tensor([0.08]), 1.0, 12.0)
     with torch.no_grad():
@@ -40,10 +54,10 @@ def target_and_camera(gen):
     return image, cams
 
 
-def straightforward(gen, image, cams, steps):
-    """Adam on the W+ latent from the mean w, each step rendering (and intersecting) on its own."""
+def straightforward(gen, space, image, cams, steps):
+    """Adam on the latent (W+ from the mean w, or z from 0), each step rendering (and intersecting) on its own."""
     gen.requires_grad_(False)
-    latent = LatentSpace(gen, "w+", 1, 1.0)
+    latent = LatentSpace(gen, space, 1, 1.0)
     opt = torch.optim.Adam([latent.param], lr=0.01, betas=(0.9, 0.999))
     losses = []
     for _ in range(steps):
@@ -56,18 +70,21 @@ def straightforward(gen, image, cams, steps):
     return latent.codes(gen).detach(), losses
 
 
+@pytest.mark.parametrize("model", sorted(BUILD))
 @pytest.mark.parametrize("chunk", [65536, 40], ids=["one-chunk", "several-chunks"])
-def test_the_fit_is_the_straightforward_one_bit_for_bit(chunk):
-    gen = micro(chunk)
+def test_the_fit_is_the_straightforward_one_bit_for_bit(model, chunk):
+    build, space = BUILD[model]
+    gen = build(chunk)
     image, cams = target_and_camera(gen)
-    settings = OptimizeSettings(space="w+", steps=STEPS, perceptual_weight=0.0)
+    settings = OptimizeSettings(space=space, steps=STEPS, perceptual_weight=0.0)
     got = OptimizationInverter(gen, settings).invert(image, cams)
-    want_latent, want_losses = straightforward(gen, image, cams, STEPS)
+    want_latent, want_losses = straightforward(gen, space, image, cams, STEPS)
     assert got.extras["losses"] == want_losses and torch.equal(got.latent, want_latent)
     assert want_losses[-1] < want_losses[0]  # the latent moved towards the image
 
 
-def test_the_input_camera_is_intersected_once(monkeypatch):
+@pytest.mark.parametrize("model", sorted(BUILD))
+def test_the_input_camera_is_intersected_once(monkeypatch, model):
     calls = []
     original = manifold_renderer.intersect_manifolds
 
@@ -75,8 +92,9 @@ def test_the_input_camera_is_intersected_once(monkeypatch):
         calls.append(1)
         return original(*args, **kwargs)
 
-    gen = micro()
+    build, space = BUILD[model]
+    gen = build()
     image, cams = target_and_camera(gen)
     monkeypatch.setattr(manifold_renderer, "intersect_manifolds", counted)
-    OptimizationInverter(gen, OptimizeSettings(space="w+", steps=STEPS, perceptual_weight=0.0)).invert(image, cams)
+    OptimizationInverter(gen, OptimizeSettings(space=space, steps=STEPS, perceptual_weight=0.0)).invert(image, cams)
     assert len(calls) == 1

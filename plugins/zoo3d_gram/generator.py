@@ -22,6 +22,16 @@ __all__ = ["GramGenerator"]
 _AVERAGE_STYLE_SEED = 0x6A7A
 
 
+class _SharedGeometry:
+    """GRAM's scalar field and levels, the part of a :class:`GramRepresentation` the level-crossing search reads."""
+
+    def __init__(self, manifold: ManifoldPredictor, levels: Tensor):
+        self.manifold, self.levels = manifold, levels
+
+    def scalar(self, x: Tensor) -> Tensor:
+        return self.manifold(x)
+
+
 class GramGenerator(Generator):
     """GRAM's generator: a shared manifold predictor, a FiLM-SIREN radiance network, 23 levels + background.
 
@@ -87,6 +97,14 @@ class GramGenerator(Generator):
         rc = self.config.render
         return GramRepresentation(self.manifold, self.radiance_net, freq, phase, self.levels,
                                   self.background_z, self.delta_alpha, bounds=(rc.far - rc.near) / 2)
+
+    def intersect(self, cameras: Camera, resolution: tuple[int, int] | int | None = None) -> tuple[Tensor, Tensor]:
+        """The hits of these cameras' rays at ``resolution`` (:meth:`ManifoldRenderer.intersect`) on the manifolds
+        every instance shares: any representation of this generator can be rendered from them (:meth:`render`'s
+        ``intersections``; latent optimisation finds them once for all its steps)."""
+        if resolution is None and cameras.resolution is None:
+            resolution = self.resolution
+        return self.renderer.intersect(_SharedGeometry(self.manifold, self.levels), cameras, resolution)
 
     def render(self, representation: GramRepresentation, cameras: Camera,
                resolution: tuple[int, int] | int | None = None,
