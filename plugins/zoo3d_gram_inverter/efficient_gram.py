@@ -256,9 +256,9 @@ class EfficientGramGenerator(Generator):
                                  background_z=self.background_z, filter=self.texture_filter)
 
     def intersect(self, cameras: Camera, resolution: tuple[int, int] | int | None = None) -> tuple[Tensor, Tensor]:
-        """The hits of these cameras' rays at ``resolution`` on the shared manifolds (:meth:`ManifoldRenderer.intersect`):
-        they depend on the cameras and the scalar field only, so every representation rendered from these cameras
-        can take them (:meth:`render`'s ``intersections``)."""
+        """The hits of these cameras' rays at ``resolution`` on the shared manifolds
+        (:meth:`ManifoldRenderer.intersect`): they depend on the cameras and the scalar field only, so every
+        representation rendered from these cameras can take them (:meth:`render`'s ``intersections``)."""
         if resolution is None and cameras.resolution is None:
             resolution = self.resolution
         cameras = cameras.to(device=self.levels.device)

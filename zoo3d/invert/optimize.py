@@ -53,8 +53,9 @@ class OptimizeSettings:
 def shared_intersections(generator, cameras: Camera, resolution) -> dict:
     """``{"intersections": hits}`` for a generator whose geometry no latent changes (it has
     ``intersect(cameras, resolution)``, and ``render`` takes the hits as ``intersections=``, as GRAM's and
-    Efficient GRAM's do), else ``{}``. With the generator frozen the latent steps render the same cameras from the same hits, so
-    they are found once, in the grad mode the steps render in (the same chunks, the same values)."""
+    Efficient GRAM's do), else ``{}``. With the generator frozen the latent steps render the same cameras from
+    the same hits, so they are found once, in the grad mode the steps render in (the same chunks, the same
+    values)."""
     if not callable(getattr(generator, "intersect", None)):
         return {}
     return {"intersections": generator.intersect(cameras, resolution)}
