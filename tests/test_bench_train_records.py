@@ -144,3 +144,33 @@ def test_the_timed_models_have_a_tiny_preset_and_need_a_checkpoint(monkeypatch):
     monkeypatch.setattr(zoo3d.plugins, "get_host", lambda: types.SimpleNamespace(models=specs))
     assert [s.name for s, _ in bench.trained_models()] == ["a", "d"]
     assert loaded == ["a", "oracle", "d"]
+
+
+def test_a_stage_without_real_images_has_no_image_rate(monkeypatch):
+    """StyleSDF's sphere initialisation (resolution None: it reads no real images) was reported at batch / seconds
+    "images" a second, of images it never drew."""
+    import zoo3d.config
+    import zoo3d.devices
+    import zoo3d.train.engine
+
+    clock = types.SimpleNamespace(now=0.0)
+    monkeypatch.setattr(bench, "time", types.SimpleNamespace(perf_counter=lambda: clock.now))
+    spec = types.SimpleNamespace(name="sdf", presets_dir="/presets/sdf")
+    monkeypatch.setattr(bench, "trained_models", lambda: [(spec, types.SimpleNamespace(config_class=_Run))])
+    monkeypatch.setattr(zoo3d.config, "load_run_config", lambda *a: _Run())
+    monkeypatch.setattr(zoo3d.devices, "peak_memory_mb", lambda device: 0.0)
+
+    class Trainer:
+        def __init__(self, *a, **k):
+            self.stages = [_stage("sphere_init", 2, None, (1,)), _stage("volume", 2, 32, (1,))]
+
+        def enter_stage(self, stage):
+            pass
+
+        def bench_step(self, stage):
+            clock.now += 0.5
+
+    monkeypatch.setattr(zoo3d.train.engine, "Trainer", Trainer)
+    sphere, volume = bench.run("cpu", True)
+    assert sphere["images_per_s"] is None and sphere["ms_per_step"] == pytest.approx(500.0)
+    assert volume["images_per_s"] == pytest.approx(2 / 0.5)

@@ -3,7 +3,7 @@
 For each model and each stage of its recipe (entered as training would, with ``on_start``): run
 warm-up steps, then time steps (device synchronised; the step counter advances, so lazy phases run on
 their own steps and the count timed is a whole number of their period) and report ms per step,
-images per second and peak GPU memory. Checkpoint-free models are skipped. Runs in a temporary folder.
+images per second (none for a stage that reads no images) and peak GPU memory. Checkpoint-free models are skipped. Runs in a temporary folder.
 """
 
 from __future__ import annotations
@@ -53,7 +53,9 @@ def run(device: str, quick: bool) -> list[dict]:
                 seconds, steps = time_stage(trainer, stage, warmup, timed, dev)
                 records.append({"model": spec.name, "preset": "tiny", "stage": stage.name, "device": device,
                                 "batch": stage.batch_size, "resolution": stage.resolution, "steps_timed": steps,
-                                "ms_per_step": 1000 * seconds, "images_per_s": stage.batch_size / seconds,
+                                "ms_per_step": 1000 * seconds,
+                                # a stage without real data (StyleSDF's sphere initialisation) draws no images
+                                "images_per_s": stage.batch_size / seconds if stage.resolution is not None else None,
                                 "peak_mem_mb": peak_memory_mb(dev)})
     return records
 
