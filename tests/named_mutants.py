@@ -77,7 +77,8 @@ MUTANTS = [
      ["tests/test_eval_references.py::test_kid_uses_clean_fids_protocol_and_leaves_numpys_global_rng_alone"]),
     ("data loader seeded from the process RNG", "zoo3d/train/data.py",
      "generator=torch.Generator().manual_seed(self.seed * 1_000_003 + epoch + 500_009\n"
-     "                                                            + 7_919 * self.rank))", ")",
+     "                                                            + 7_919 * self.rank), worker_init_fn=init)",
+     "worker_init_fn=init)",
      [f"{WIRING}::test_loading_real_batches_leaves_the_process_rng_alone",
       "tests/test_resume_every_model.py::test_resume_mid_stage_continues_like_an_uninterrupted_run[triplane]"]),
 ]
