@@ -75,9 +75,32 @@ def check_image_target(path: str | Path) -> Path:
     path = Path(path)
     if path.is_dir():
         raise UserError(f"Cannot write an image to '{path}': it is a folder.")
-    if _format_of(path) is None:
+    fmt = _format_of(path)
+    if fmt is None:
         raise UserError(f"Cannot write an image to '{path}': use .png, .jpg, .webp or another image suffix.")
+    if fmt in ICON_FORMATS:
+        raise UserError(f"Cannot write an image to '{path}': {fmt} holds square icons, into which the image would be "
+                        "resized; use .png, .jpg, .webp or another image suffix.")
+    if not _writes_colour(fmt):
+        raise UserError(f"Cannot write an image to '{path}': Pillow cannot write a colour image as {fmt} here; "
+                        "use .png, .jpg, .webp or another image suffix.")
     return path
+
+
+#: formats PIL writes only as square icons of set sizes: an image of another size is resized (stretched) into them
+ICON_FORMATS = {"ICO", "ICNS"}
+
+
+def _writes_colour(fmt: str) -> bool:
+    """Whether PIL writes a small RGB image as ``fmt`` (some formats it registers for saving take only other modes,
+    XBM and MSP one bit; others, HDF5, GRIB, BUFR and WMF, have no writer installed)."""
+    import io
+
+    try:
+        Image.new("RGB", (3, 2)).save(io.BytesIO(), format=fmt)
+    except Exception:  # noqa: BLE001 - whatever the plugin raises, the format cannot hold the image
+        return False
+    return True
 
 
 #: the largest side each format can store (PIL raises only after the whole image was rendered)
