@@ -248,8 +248,11 @@ def cache_instance(generator, seed: int, psi: float = 0.7, camera: Camera | None
 
 
 def cache_summary(cache: ManifoldCache) -> str:
-    """One line: layers, triangles, texture sizes."""
+    """One line: layers (and how many of them hold no triangle: a glTF file leaves those out), triangles, texture
+    sizes."""
     fg = [lay for lay in cache.layers if not lay.opaque]
+    empty = sum(lay.num_faces == 0 for lay in fg)
     sizes = sorted({tuple(lay.texture.shape[-2:]) for lay in cache.layers})
     tex = ", ".join(f"{h}x{w}" for h, w in sizes)
-    return f"{len(fg)} manifold layers + background, {cache.num_faces} triangles, textures {tex}"
+    held = f" ({empty} of them empty)" if empty else ""
+    return f"{len(fg)} manifold layers{held} + background, {cache.num_faces} triangles, textures {tex}"

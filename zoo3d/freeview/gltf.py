@@ -2,9 +2,9 @@
 
 What the file holds (standard glTF 2.0 only; written by hand, no dependency):
 
-* one mesh and node per layer, the nodes listed **back to front** (background, then manifold N - 1 ...
-  manifold 0): the order in which they must be blended. Each node's ``extras.zoo3d`` has ``draw_order``
-  (0 = first) and ``layer`` (the cache's front-to-back index);
+* one mesh and node per layer that holds triangles (glTF has no empty mesh), the nodes listed **back to front**
+  (background, then manifold N - 1 ... manifold 0): the order in which they must be blended. Each node's
+  ``extras.zoo3d`` has ``draw_order`` (0 = first) and ``layer`` (the cache's front-to-back index);
 * per primitive: ``POSITION`` (float32, world units = metres, +Y up, the subject facing +Z, as glTF),
   ``TEXCOORD_0`` (float32), ``indices`` (uint32); triangles counter-clockwise seen from the front, single-
   sided (back faces culled, as the manifold renderer ignores a level left from inside);
