@@ -75,6 +75,9 @@ def check_image_target(path: str | Path) -> Path:
     path = Path(path)
     if path.is_dir():
         raise UserError(f"Cannot write an image to '{path}': it is a folder.")
+    if _suffix_alone(path) and _pil_format(path.name) is not None:
+        raise UserError(f"Cannot write an image to '{path}': the file name is the suffix alone; name it, e.g. "
+                        f"'grid{path.name}'.")
     fmt = _format_of(path)
     if fmt is None:
         raise UserError(f"Cannot write an image to '{path}': use .png, .jpg, .webp or another image suffix.")
@@ -116,6 +119,12 @@ def check_image_size(path: str | Path, height: int, width: int) -> None:
                         f"write a .png, or fewer images per row.")
 
 
+def _suffix_alone(path: Path) -> bool:
+    """Whether the file name is one suffix and nothing else ('.gif', as an empty shell variable leaves '$name.gif'):
+    Python reads such a name as a hidden file without a suffix."""
+    return path.name.startswith(".") and path.name.count(".") == 1 and len(path.name) > 1
+
+
 def _format_of(path: Path) -> str | None:
     return _pil_format(path.suffix) if path.suffix else None
 
@@ -145,6 +154,9 @@ def check_animation_target(path: str | Path, fps: float | None = None) -> Path:
     """Refuse an animation output that cannot be written (suffix, missing MP4 encoder, a GIF faster than it can
     play) before any work is done."""
     path = Path(path)
+    if _suffix_alone(path) and path.name.lower() in ANIMATION_SUFFIXES:
+        raise UserError(f"Cannot write an animation to '{path}': the file name is the suffix alone (it would be a "
+                        f"hidden folder of frames); name it, e.g. 'turntable{path.name}'.")
     suffix = path.suffix.lower()
     if suffix == ".gif" and fps is not None and fps > MAX_GIF_FPS:
         raise UserError(f"A GIF cannot play at {fps:g} fps: browsers hold frames shorter than 20 ms for 100 ms; "

@@ -45,6 +45,10 @@ def export(run, model, no_ema, device, seed, fmt, resolution, level, psi, no_col
     from zoo3d.mesh import extract_mesh, write_mesh
     from zoo3d.train.sampling import seed_latents
 
+    name = Path(out).name
+    if name.startswith(".") and name.count(".") == 1 and name[1:].lower() in FORMATS:
+        raise UserError(f"Cannot write a mesh to '{out}': the file name is the suffix alone; name it, e.g. "
+                        f"'head{name}'.")
     suffix = Path(out).suffix.lstrip(".").lower()
     if fmt and suffix and fmt.lower() != suffix:
         raise UserError(f"--format {fmt.lower()} disagrees with the suffix of '{out}'; name the file "
