@@ -83,8 +83,21 @@ def export(run, model, no_ema, device, seed, fmt, resolution, level, psi, no_col
     psi = 0.5 if psi is None else psi
     with torch.no_grad():
         rep = gen.represent(seed_latents([seed], gen.z_dim, gen.device, gen.dtype), psi=psi)
+        _refuse_layers_only(rep, gen, loaded.spec.name)
         mesh = extract_mesh(rep, resolution=resolution, level=level, chunk=chunk, colors=not no_colors,
                             device=gen.device, dtype=gen.dtype)
     path = write_mesh(mesh, out, fmt)
     click.echo(f"Wrote {counted(mesh.num_vertices, 'vertex', 'vertices')} and {counted(mesh.num_faces, 'face')} "
                f"({fmt}) to {path}.")
+
+
+def _refuse_layers_only(rep, gen, name: str) -> None:
+    """A model whose manifolds export only as textured layers (GRAMInverter's feature maps are no field over 3D
+    points) is pointed at glb/gltf rather than told what its representation lacks."""
+    from zoo3d.freeview.protocol import SupportsManifoldCache
+
+    meshable = callable(getattr(rep, "mesh_field", None)) or getattr(rep, "kind", None) in ("sdf", "density")
+    if not meshable and isinstance(gen, SupportsManifoldCache):
+        raise UserError(f"Model '{name}' cannot be meshed by marching cubes: its representation "
+                        f"({type(rep).__name__}) is neither an SDF nor a density field and offers no "
+                        "mesh_field(points); export its textured manifold layers with --out NAME.glb (or .gltf).")
