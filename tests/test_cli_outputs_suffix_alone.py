@@ -19,8 +19,9 @@ def here(tmp_path, monkeypatch, single_thread):
 
 
 @pytest.mark.parametrize("args, said", [
-    (("render", "nowhere", "--out", ".gif"), "Cannot write an animation to '.gif': the file name is the suffix alone (it "
-                                             "would be a hidden folder of frames); name it, e.g. 'turntable.gif'."),
+    (("render", "nowhere", "--out", ".gif"),
+     "Cannot write an animation to '.gif': the file name is the suffix alone (it would be a hidden folder of frames); "
+     "name it, e.g. 'turntable.gif'."),
     (("render", "nowhere", "--out", "sub/.MP4"), "Cannot write an animation to 'sub/.MP4': the file name is the suffix "
                                                  "alone (it would be a hidden folder of frames); name it, e.g. "
                                                  "'turntable.MP4'."),
@@ -31,8 +32,8 @@ def here(tmp_path, monkeypatch, single_thread):
                                              "it, e.g. 'grid.png'."),
     (("sample", "nowhere", "--out", "sub/.jpg"), "Cannot write an image to 'sub/.jpg': the file name is the suffix "
                                                  "alone; name it, e.g. 'grid.jpg'."),
-    (("export", "nowhere", "--out", ".ply"), "Cannot write a mesh to '.ply': the file name is the suffix alone; name it, "
-                                             "e.g. 'head.ply'."),
+    (("export", "nowhere", "--out", ".ply"),
+     "Cannot write a mesh to '.ply': the file name is the suffix alone; name it, e.g. 'head.ply'."),
     (("export", "nowhere", "--format", "glb", "--out", ".glb"), "Cannot write a mesh to '.glb': the file name is the "
                                                                 "suffix alone; name it, e.g. 'head.glb'."),
 ])
