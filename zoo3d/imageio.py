@@ -106,8 +106,10 @@ def _writes_colour(fmt: str) -> bool:
     return True
 
 
-#: the largest side each format can store (PIL raises only after the whole image was rendered)
-MAX_SIDE = {"WEBP": 16383, "JPEG": 65535, "GIF": 65535}
+#: the largest side each format can store (PIL raises only after the whole image was rendered): JPEG 65500, libjpeg's
+#: JPEG_MAX_DIMENSION (so MPO and PDF, which hold the image as a JPEG); PCX's bytes per line must fit 16 bits
+MAX_SIDE = {"WEBP": 16383, "JPEG": 65500, "MPO": 65500, "PDF": 65500, "PCX": 65534, "GIF": 65535, "TGA": 65535,
+            "SGI": 65535, "AVIF": 65536}
 
 
 def check_image_size(path: str | Path, height: int, width: int) -> None:
