@@ -94,11 +94,18 @@ def check_image_target(path: str | Path) -> Path:
 ICON_FORMATS = {"ICO", "ICNS"}
 
 
+#: formats known to write RGB images, which need no trial
+COLOUR_FORMATS = {"PNG", "JPEG", "WEBP", "GIF", "TIFF", "BMP"}
+
+
 def _writes_colour(fmt: str) -> bool:
     """Whether PIL writes a small RGB image as ``fmt`` (some formats it registers for saving take only other modes,
-    XBM and MSP one bit; others, HDF5, GRIB, BUFR and WMF, have no writer installed)."""
+    XBM and MSP one bit; others, HDF5, GRIB, BUFR and WMF, have no writer installed): tried in memory, except for the
+    common formats."""
     import io
 
+    if fmt in COLOUR_FORMATS:
+        return True
     try:
         Image.new("RGB", (3, 2)).save(io.BytesIO(), format=fmt)
     except Exception:  # noqa: BLE001 - whatever the plugin raises, the format cannot hold the image
