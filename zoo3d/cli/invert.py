@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from zoo3d.cli.sample import ANGLE, typed_options
-from zoo3d.errors import UserError
+from zoo3d.errors import UserError, tell
 
 
 def _load_images(paths: tuple[str, ...], resolution: int, resize: str = "lanczos"):
@@ -41,6 +41,43 @@ def _out_dirs(paths: tuple[str, ...], out: Path) -> list[Path]:
         used.add(name.casefold())
         dirs.append(out / name)
     return dirs
+
+
+def untrained_inverter_note(loaded, inverter, use: str, alternative: str = "") -> str | None:
+    """A sentence when ``loaded``'s checkpoint stopped before any stage of its recipe trained a network of
+    ``inverter`` (besides the generator), whose output ``use`` then is the untrained network's; else None.
+
+    A network counts as trained once a stage whose optimisers train it has taken a step: the checkpoint's stage
+    is past that stage (and the config gives it steps), or it is that stage after one step or more. An imported
+    checkpoint, or one without a recipe position, is taken as trained."""
+    from zoo3d.train.checkpoint import metadata_int, read_metadata
+
+    if loaded.checkpoint is None:
+        return None
+    meta = read_metadata(loaded.checkpoint)
+    if "zoo3d.imported_from" in meta or "zoo3d.stage_index" not in meta:
+        return None
+    parts = {id(m) for m in inverter.modules()}
+    networks = [name for name, m in loaded.modules.items() if name != "generator" and id(m) in parts]
+    stage_index, stage_step = metadata_int(meta, "zoo3d.stage_index"), metadata_int(meta, "zoo3d.stage_step")
+    stages = loaded.plugin.stages(loaded.config)
+    first = None
+    for i, stage in enumerate(stages):
+        trains = {m.split(".")[0] for spec in stage.optimizers.values() for m in spec.modules} & set(networks)
+        if not trains:
+            continue
+        if (i < stage_index and stage.steps > 0) or (i == stage_index and stage_step > 0):
+            return None
+        first = first or (stage, sorted(trains))
+    if first is None or stage_index >= len(stages):
+        return None
+    stage, trains = first
+    run = loaded.checkpoint.parent.parent if loaded.checkpoint.parent.name == "checkpoints" else None
+    more = f" (`zoo3d train {loaded.spec.name} --out {run} --resume`)" if run is not None else ""
+    nets = " and ".join(trains)
+    return (f"'{loaded.checkpoint}' stopped at step {metadata_int(meta, 'zoo3d.step')}, in stage "
+            f"'{stages[stage_index].name}', before stage '{stage.name}' trains the single-pass inverter's {nets}, "
+            f"so {use} is the untrained {nets}'s: train the run on{more}{alternative}.")
 
 
 @click.command()
@@ -104,6 +141,11 @@ def invert(images, model, ckpt, method, pose, out, steps, tune_steps, space, fra
     if angles is None and method == "optimize" and inverter.pose_estimator is None:
         raise UserError(f"Model '{loaded.spec.name}' has no pose estimator, so the input pose must be given "
                         f"(--pose yaw,pitch).")
+    if method == "single" or angles is None:
+        note = (untrained_inverter_note(loaded, single, "the inversion") if method == "single" else
+                untrained_inverter_note(loaded, single, "the pose estimate", ", or give --pose yaw,pitch"))
+        if note:
+            tell(note, "warning")
     res = gen.resolution[0]
     tensors = _load_images(images, res, loaded.config.data.resize)
     lpips_model, lpips_reason = load_lpips_or_reason(gen.device)
