@@ -14,14 +14,21 @@ def _load_images(paths: tuple[str, ...], resolution: int, resize: str = "lanczos
     """Each image as the model saw its training images: the centred square, resized with the run's filter."""
     from zoo3d.data.images import decode_image
 
-    images = []
+    images, small = [], []
     for p in paths:
         try:
-            img, _, _ = decode_image(p, resolution, resize=resize)
+            img, (width, height), box = decode_image(p, resolution, resize=resize)
         except Exception as exc:  # noqa: BLE001 - PIL raises SyntaxError, DecompressionBombError, ... for bad files
             first = (str(exc).splitlines() or [type(exc).__name__])[0]
             raise UserError(f"Cannot read image '{p}' ({first}).") from None
         images.append(img)
+        side = box[2] - box[0]
+        if side < resolution:
+            shape = f"{width}x{height}" + ("" if width == height else f" (its centred square {side}x{side})")
+            small.append(f"'{p}' is {shape}, smaller than the {resolution}x{resolution} the model inverts at; it is "
+                         f"upsampled, so the inversion fits its blur.")
+    for message in small:  # once every image is read: a refused input leaves no warning behind
+        tell(message, "warning")
     return images
 
 
