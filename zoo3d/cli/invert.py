@@ -10,18 +10,25 @@ from zoo3d.cli.sample import ANGLE, typed_options
 from zoo3d.errors import UserError, tell
 
 
-def _load_images(paths: tuple[str, ...], resolution: int, resize: str = "lanczos"):
-    """Each image as the model saw its training images: the centred square, resized with the run's filter."""
+def _read_image(path: str, resolution: int, resize: str = "lanczos"):
+    """The image as the model saw its training images: the centred square, resized with the run's filter; the
+    (width, height) of the photo and the crop box. A file PIL cannot decode is a UserError."""
     from zoo3d.data.images import decode_image
 
-    images, small = [], []
+    try:
+        return decode_image(path, resolution, resize=resize)
+    except Exception as exc:  # noqa: BLE001 - PIL raises SyntaxError, DecompressionBombError, ... for bad files
+        first = (str(exc).splitlines() or [type(exc).__name__])[0]
+        raise UserError(f"Cannot read image '{path}' ({first}).") from None
+
+
+def _check_images(paths: tuple[str, ...], resolution: int, resize: str = "lanczos") -> None:
+    """Decode every image once before any work, so that a file that cannot be read is refused before anything is
+    written, then warn of each one smaller than the model. Nothing is kept: each image is read again when its
+    turn comes, so a long list of photos holds one decoded image at a time."""
+    small = []
     for p in paths:
-        try:
-            img, (width, height), box = decode_image(p, resolution, resize=resize)
-        except Exception as exc:  # noqa: BLE001 - PIL raises SyntaxError, DecompressionBombError, ... for bad files
-            first = (str(exc).splitlines() or [type(exc).__name__])[0]
-            raise UserError(f"Cannot read image '{p}' ({first}).") from None
-        images.append(img)
+        _, (width, height), box = _read_image(p, resolution, resize)
         side = box[2] - box[0]
         if side < resolution:
             shape = f"{width}x{height}" + ("" if width == height else f" (its centred square {side}x{side})")
@@ -29,7 +36,6 @@ def _load_images(paths: tuple[str, ...], resolution: int, resize: str = "lanczos
                          f"upsampled, so the inversion fits its blur.")
     for message in small:  # once every image is read: a refused input leaves no warning behind
         tell(message, "warning")
-    return images
 
 
 def _out_dirs(paths: tuple[str, ...], out: Path) -> list[Path]:
@@ -148,18 +154,19 @@ def invert(images, model, ckpt, method, pose, out, steps, tune_steps, space, fra
     if angles is None and method == "optimize" and inverter.pose_estimator is None:
         raise UserError(f"Model '{loaded.spec.name}' has no pose estimator, so the input pose must be given "
                         f"(--pose yaw,pitch).")
-    if method == "single" or angles is None:
+    if single is not None and (method == "single" or angles is None):
         note = (untrained_inverter_note(loaded, single, "the inversion") if method == "single" else
                 untrained_inverter_note(loaded, single, "the pose estimate", ", or give --pose yaw,pitch"))
         if note:
             tell(note, "warning")
     res = gen.resolution[0]
-    tensors = _load_images(images, res, loaded.config.data.resize)
+    resize = loaded.config.data.resize
+    _check_images(images, res, resize)
     lpips_model, lpips_reason = load_lpips_or_reason(gen.device)
     prior = gen.camera_prior
     out_path = Path(out)
-    for path, image, folder in zip(images, tensors, _out_dirs(images, out_path)):
-        x = image.unsqueeze(0).to(gen.device)
+    for path, folder in zip(images, _out_dirs(images, out_path)):
+        x = _read_image(path, res, resize)[0].unsqueeze(0).to(gen.device)
         cams = None
         if angles is not None:
             cams = Camera.from_angles(angles[0], angles[1], prior.radius, prior.fov, device=gen.device)
