@@ -41,8 +41,10 @@ def _check_images(paths: tuple[str, ...], resolution: int, resize: str = "lanczo
 def _out_dirs(paths: tuple[str, ...], out: Path) -> list[Path]:
     """out/<image stem>; an input whose stem an earlier input has gets out/<stem>-N, the smallest N >= 2
     that no other input uses, neither as its folder nor as its own stem (so 'photo-2.png' keeps
-    out/photo-2 wherever it comes in the list). Names are compared ignoring case, as on macOS and Windows."""
-    stems = [Path(p).stem for p in paths]
+    out/photo-2 wherever it comes in the list). Names are compared ignoring case, as on macOS and Windows. A stem
+    that is no folder of its own ('..png': '.', '...png': '..', which would name DIR or its parent) gives way to
+    the whole file name."""
+    stems = [Path(p).stem if Path(p).stem not in ("", ".", "..") else Path(p).name for p in paths]
     reserved = {s.casefold() for s in stems}  # every input's plain stem belongs to the first input with it
     used: set[str] = set()
     dirs = []
