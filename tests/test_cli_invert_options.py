@@ -104,7 +104,7 @@ def test_each_image_gets_its_line_from_its_metrics_json_and_the_lpips_reason_onc
         assert (m["method"], m["model"], m["pose_source"], m["image"]) == ("optimize", "toy_procedural", "given",
                                                                           str(path))
         assert m["pose"]["yaw"] == pytest.approx(-0.2, abs=1e-5) and m["pose"]["pitch"] == pytest.approx(0.1, abs=1e-5)
-        assert m["checkpoint"] == "None"  # a checkpoint-free model
+        assert m["checkpoint"] is None  # a checkpoint-free model: null, as compare records it
     assert Image.open(folders[1] / "reconstruction.png").size == (16, 16)
     lines = out.splitlines()
     expected = [_line(p, m, f"o/{f.name}") for p, m, f in zip((sphere, other), metrics, folders)]  # as --out gave it

@@ -181,7 +181,8 @@ def invert(images, model, ckpt, method, pose, out, steps, tune_steps, space, fra
         if gen.device.type == "cuda":
             torch.cuda.synchronize(gen.device)
         seconds = time.perf_counter() - t0
-        extra = {"method": method, "model": loaded.spec.name, "checkpoint": str(loaded.checkpoint),
+        checkpoint = None if loaded.checkpoint is None else str(loaded.checkpoint)  # null for a checkpoint-free model
+        extra = {"method": method, "model": loaded.spec.name, "checkpoint": checkpoint,
                  "pose_source": "given" if angles is not None else "estimated", "invert_seconds": seconds,
                  "image": str(path)}
         metrics = write_inversion_outputs(inverter, result, x, folder, frames=frames, yaw_range=yaw_range,
