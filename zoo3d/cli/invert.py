@@ -150,6 +150,8 @@ def invert(images, model, ckpt, method, pose, out, steps, tune_steps, space, fra
         estimator = single.estimate_cameras if single is not None and getattr(single, "has_pose_head", False) else None
         inverter = OptimizationInverter(gen, OptimizeSettings(space=space, steps=steps, tune_steps=tune_steps),
                                         pose_estimator=estimator)
+        if steps or tune_steps:
+            inverter.perceptual  # noqa: B018 - built now (LPIPS reads its weights), not in the first image's time
     if angles is None and method == "single" and not getattr(inverter, "has_pose_head", True):
         raise UserError(f"Model '{loaded.spec.name}' has no pose head, so the input pose must be given "
                         f"(--pose yaw,pitch).")
