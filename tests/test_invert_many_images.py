@@ -64,3 +64,28 @@ def test_a_bad_photo_late_in_the_list_is_refused_before_anything_is_written(toy_
                           "--pose", "0,0", "--steps", "0", "--frames", "1", "--out", str(tmp_path / "out"))
     assert code == 2 and err.startswith(f"Error: Cannot read image '{paths[2]}'")
     assert not (tmp_path / "out").exists()
+
+
+def test_a_warning_about_a_photo_is_given_once_though_it_is_read_twice(toy_image, tmp_path, capsys, monkeypatch):
+    """PIL warns of a very large photo (DecompressionBombWarning) as it opens it: once per photo, not once per
+    read."""
+    import warnings
+
+    import zoo3d.data.images as images
+
+    real_decode = images.decode_image
+
+    def decode(path, *args, **kwargs):
+        warnings.warn(f"{path} is very large", UserWarning)
+        return real_decode(path, *args, **kwargs)
+
+    monkeypatch.setattr(images, "decode_image", decode)
+    paths = _photos(tmp_path, 2)
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
+        code, _, err = _zoo3d(capsys, "invert", *map(str, paths), "--model", "toy_procedural", "--method",
+                              "optimize", "--pose", "0,0", "--steps", "0", "--frames", "1", "--out",
+                              str(tmp_path / "o"))
+    assert code == 0, err
+    assert sorted(str(w.message) for w in seen if "very large" in str(w.message)) == [f"{p} is very large"
+                                                                                      for p in paths]

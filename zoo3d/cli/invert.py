@@ -10,13 +10,19 @@ from zoo3d.cli.sample import ANGLE, typed_options
 from zoo3d.errors import UserError, tell
 
 
-def _read_image(path: str, resolution: int, resize: str = "lanczos"):
+def _read_image(path: str, resolution: int, resize: str = "lanczos", again: bool = False):
     """The image as the model saw its training images: the centred square, resized with the run's filter; the
-    (width, height) of the photo and the crop box. A file PIL cannot decode is a UserError."""
+    (width, height) of the photo and the crop box. A file PIL cannot decode is a UserError. ``again``: the image
+    was read before, so PIL's warnings about it (a very large photo) are not repeated."""
+    import warnings
+
     from zoo3d.data.images import decode_image
 
     try:
-        return decode_image(path, resolution, resize=resize)
+        with warnings.catch_warnings():
+            if again:
+                warnings.simplefilter("ignore")
+            return decode_image(path, resolution, resize=resize)
     except Exception as exc:  # noqa: BLE001 - PIL raises SyntaxError, DecompressionBombError, ... for bad files
         first = (str(exc).splitlines() or [type(exc).__name__])[0]
         raise UserError(f"Cannot read image '{path}' ({first}).") from None
@@ -170,7 +176,7 @@ def invert(images, model, ckpt, method, pose, out, steps, tune_steps, space, fra
     prior = gen.camera_prior
     out_path = Path(out)
     for path, folder in zip(images, _out_dirs(images, out_path)):
-        x = _read_image(path, res, resize)[0].unsqueeze(0).to(gen.device)
+        x = _read_image(path, res, resize, again=True)[0].unsqueeze(0).to(gen.device)
         cams = None
         if angles is not None:
             cams = Camera.from_angles(angles[0], angles[1], prior.radius, prior.fov, device=gen.device)
