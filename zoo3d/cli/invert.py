@@ -81,7 +81,10 @@ def untrained_inverter_note(loaded, inverter, use: str, alternative: str = "") -
     parts = {id(m) for m in inverter.modules()}
     networks = [name for name, m in loaded.modules.items() if name != "generator" and id(m) in parts]
     stage_index, stage_step = metadata_int(meta, "zoo3d.stage_index"), metadata_int(meta, "zoo3d.stage_step")
-    stages = loaded.plugin.stages(loaded.config)
+    try:
+        stages = loaded.plugin.stages(loaded.config)
+    except Exception:  # noqa: BLE001 - the warning is advice: a recipe that cannot be built here gives none
+        return None
     first = None
     for i, stage in enumerate(stages):
         trains = {m.split(".")[0] for spec in stage.optimizers.values() for m in spec.modules} & set(networks)
