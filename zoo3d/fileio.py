@@ -61,10 +61,29 @@ def write_error(path: str | Path, exc: OSError | WriteError, what: str = "") -> 
     return WriteError(f"Cannot write {label}'{path}': {reason}; nothing was half-written.", reason)
 
 
+#: the longest file name most file systems take, in bytes (ext4, XFS, Btrfs, APFS, NTFS in UTF-16 units)
+NAME_MAX = 255
+_PID_WIDTH = 10  # room kept for any pid, so a target's temporary stem does not depend on the pid
+
+
+def _temp_stem(name: str) -> str:
+    """``name`` as it appears in its temporary file's name: whole, or, where ``.<name>.tmp-<pid>`` would pass
+    :data:`NAME_MAX` (a target named near the limit, which the file system itself takes), cut to fit, with a
+    digest of the whole name so two long names that share their start keep apart."""
+    room = NAME_MAX - len(".") - len(".tmp-") - _PID_WIDTH
+    if len(name.encode()) <= room:
+        return name
+    import hashlib
+
+    digest = hashlib.sha256(name.encode()).hexdigest()[:12]
+    cut = name.encode()[:room - len(digest) - 1].decode(errors="ignore")
+    return f"{cut}~{digest}"
+
+
 def temp_path(path: str | Path) -> Path:
     """The hidden temporary name this process uses while writing ``path``."""
     path = Path(path)
-    return path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    return path.with_name(f".{_temp_stem(path.name)}.tmp-{os.getpid()}")
 
 
 def _pid_alive(pid: int) -> bool:
@@ -94,7 +113,7 @@ def clean_stale_temps(folder: str | Path, name: str | None = None) -> list[Path]
         return removed
     for entry in entries:
         m = _TEMP.match(entry.name)
-        if m is None or (name is not None and m.group("name") != name) or _pid_alive(int(m.group("pid"))):
+        if m is None or (name is not None and m.group("name") != _temp_stem(name)) or _pid_alive(int(m.group("pid"))):
             continue
         try:
             if entry.is_dir() and not entry.is_symlink():
