@@ -15,9 +15,10 @@ import numpy as np
 from PIL import Image
 
 from zoo3d.data.formats import Problem, Source, duplicate_problems, first_of_each, list_dataset
+from zoo3d.data.images import FLOAT_PIXELS
 from zoo3d.errors import UserError
 
-_GREY = {"1", "L", "LA", "I", "I;16", "I;16B", "I;16L", "F"}
+_GREY = {"1", "L", "LA", "I", "I;16", "I;16B", "I;16L"}
 _PALETTE = {"P", "PA"}
 _ALPHA = {"RGBA", "LA", "PA", "RGBa", "La"}
 
@@ -114,6 +115,9 @@ def check_dataset(path: str | Path, full: bool = False, crop: str = "center") ->
                 size, mode = img.size, img.mode
                 if full:
                     img.load()
+            if mode == "F":  # decode_image refuses them: training would skip each one
+                problems.append(Problem(rec.name, f"unreadable image: {FLOAT_PIXELS}"))
+                continue
             sizes[rec.name] = size
             if mode in _GREY or mode in _PALETTE:
                 converted.append(rec.name)

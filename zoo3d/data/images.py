@@ -53,12 +53,20 @@ def crop_camera(camera: np.ndarray, width: int, height: int, box: tuple[int, int
     return out
 
 
+#: why an image of 32-bit float pixels (a float TIFF) is not read: converted as colours it came out black.
+FLOAT_PIXELS = ("32-bit floating-point pixels (mode F), whose range zoo3d cannot know (0-1, 0-255, linear light); "
+                "save the image as 8- or 16-bit PNG")
+
+
 def to_rgb(img: Image.Image) -> Image.Image:
-    """Any PIL mode -> RGB (grey repeated, alpha dropped, 16-bit scaled to 8-bit).
+    """Any PIL mode but float -> RGB (grey repeated, alpha dropped, 16-bit scaled to 8-bit); float pixels are a
+    ValueError (:data:`FLOAT_PIXELS`).
 
     16-bit grey (``I;16*``, and ``I``, which older Pillow gave 16-bit PNGs) is scaled by its bit
     depth, 65535 -> 255, never by its content: a dark image stays dark.
     """
+    if img.mode == "F":
+        raise ValueError(FLOAT_PIXELS)
     if img.mode.startswith("I;16") or img.mode == "I":
         arr = np.asarray(img, dtype=np.float64)
         img = Image.fromarray(np.clip(np.rint(arr / 257.0), 0, 255).astype(np.uint8))
