@@ -5,11 +5,19 @@ import pytest
 import torch
 
 from zoo3d.config import load_run_config
-from zoo3d.plugins import get_model_spec
+from zoo3d.plugins import get_host, get_model_spec
 
 MODELS = ["gram", "gram_hd", "gram_inverter", "pigan", "stylesdf", "triplane"]
 
 pytestmark = pytest.mark.usefixtures("single_thread")
+
+
+def test_the_list_is_every_built_in_model_with_weights():
+    """A built-in model added later is in the list (the procedural oracles, with no weights, are not)."""
+    host = get_host()
+    trained = {spec.name for spec in host.models
+               if host.plugins[spec.plugin].source == "zoo3d" and spec.load().requires_checkpoint}
+    assert trained == set(MODELS)
 
 
 @pytest.mark.parametrize("name", MODELS)

@@ -16,6 +16,13 @@ pytestmark = pytest.mark.usefixtures("single_thread")
 MODELS = ["gram", "gram_hd", "gram_inverter", "triplane", "stylesdf", "pigan", "oracle"]
 
 
+def test_the_list_is_every_built_in_generator_and_inverter():
+    """A built-in model added later is in the list (kind ``calibration``, ``oracle_inconsistent``, is left out)."""
+    host = get_host()
+    assert {spec.name for spec in host.models
+            if host.plugins[spec.plugin].source == "zoo3d" and spec.kind != "calibration"} == set(MODELS)
+
+
 @pytest.fixture(scope="module")
 def generators():
     from conftest import load_tiny_config
