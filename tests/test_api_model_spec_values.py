@@ -75,6 +75,9 @@ def test_an_unknown_kind_or_role_fails_the_plugin_in_one_sentence(host, fields, 
 def test_known_kinds_and_roles_register():
     for kind in MODEL_KINDS:
         assert ModelSpec(name="m", factory="x:y", kind=kind, roles=MODEL_ROLES).problem() is None
+
+
+def test_a_metrics_aliases_given_as_text_are_a_problem_too():
     assert MetricSpec(name="q", factory="x:y", aliases="qq").problem() == (
         "metric 'q' gives aliases as the text 'qq'; give a tuple of names, aliases=('qq',).")
 
