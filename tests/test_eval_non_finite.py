@@ -37,6 +37,8 @@ def test_fid_of_features_that_are_not_finite_is_nan_not_a_linalg_error():
 def test_a_model_drawing_nan_gets_no_fid_and_the_other_models_keep_theirs():
     protocol = make_protocol("small", instances=1, resolution=16, distribution_images=8)
     reference = generated_images(TexturedSphereGenerator(True), 8, 16, 1.0, protocol.seed_start, "cpu")
+    # fid on the stand-in feature extractor (StandInExtractor), not Inception: no weights file is needed, and the
+    # NaN handling under test is the same for any features
     options = {"standin_features": True, "real_images": {16: reference}}
     models = [EvalModel("nan", NanSphere(True)), EvalModel("sphere", TexturedSphereGenerator(False))]
     result = compare_models(models, load_metrics(["fid", "swd"]), protocol, "cpu", options=options)
