@@ -2,7 +2,8 @@
 all-reduce out inside ``backward`` after ``$ZOO3D_DIST_TIMEOUT`` seconds, and the waiting process stops with
 the one sentence docs/training.md promises ("gives up ... instead of hanging, with one sentence saying so"),
 not a traceback. Which of gloo's two timeout messages a step meets depends on where the peer stopped; neither
-names gloo."""
+names gloo. No process group is started here: the errors are RuntimeErrors carrying gloo's two messages, written
+out below, raised inside ``stop_on_lost_peers`` as DDP's backward raises them."""
 
 from __future__ import annotations
 
