@@ -15,7 +15,6 @@ import pytest
 from PIL import Image
 
 from zoo3d.data.folder import FolderDataset
-from zoo3d.data.images import crop_box
 
 
 def _served_intrinsics(tmp_path, width, height, frame) -> np.ndarray:
@@ -29,9 +28,8 @@ def _served_intrinsics(tmp_path, width, height, frame) -> np.ndarray:
 def test_an_angle_frame_of_a_non_square_image_has_square_pixels_and_the_vertical_fov(tmp_path, width, height, fov):
     k = _served_intrinsics(tmp_path, width, height, {"yaw": 0.1, "pitch": -0.05, "fov": fov})
     focal_px = (height / 2) / math.tan(math.radians(fov) / 2)  # of the whole image, both ways
-    left, top, right, bottom = crop_box(width, height, "center")
-    side = right - left
-    assert side == bottom - top
+    side = min(width, height)  # the centred square crop: its corner half the excess in from each side
+    left, top = (width - side) / 2, (height - side) / 2
     expected = np.array([[focal_px / side, 0, (width / 2 - left) / side],
                          [0, focal_px / side, (height / 2 - top) / side], [0, 0, 1]])
     np.testing.assert_allclose(k, expected, rtol=1e-6, atol=1e-7)
