@@ -68,7 +68,7 @@ def test_a_bad_photo_late_in_the_list_is_refused_before_anything_is_written(toy_
 
 def test_a_warning_about_a_photo_is_given_once_though_it_is_read_twice(toy_image, tmp_path, capsys, monkeypatch):
     """PIL warns of a very large photo (DecompressionBombWarning) as it opens it: once per photo, not once per
-    read."""
+    read. The warning is a stand-in, given by the decoder at each read, so that small photos can carry it."""
     import warnings
 
     import zoo3d.data.images as images
