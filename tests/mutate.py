@@ -205,7 +205,8 @@ TARGETS: dict[str, list[str]] = {
                              "tests/test_data_angle_frames_aspect.py", "tests/test_data_images.py"],
     # the cameras: round trips and closed forms
     "zoo3d/cameras.py": ["tests/test_cameras.py", "tests/test_cameras_closed_form.py", "tests/test_data_carla_poses.py",
-                         "tests/test_cameras_gram_adapters_dtype.py", "tests/test_cameras_pole.py"],
+                         "tests/test_cameras_gram_adapters_dtype.py", "tests/test_cameras_pole.py",
+                         "tests/test_cli_render_one_frame.py"],
     # single-image inversion: the latent search and PTI replayed by hand, the losses written out
     "zoo3d/invert/optimize.py": ["tests/test_invert_closed_form.py", "tests/test_invert_optimize.py",
                                  "tests/test_invert_cli.py", "tests/test_gram_inverter_model.py",

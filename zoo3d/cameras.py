@@ -404,8 +404,11 @@ def _decompose_projection(P: Tensor) -> tuple[Tensor, Tensor, Tensor]:
 
 def yaw_sweep(n: int, yaw_range: float = 0.4, pitch: float = 0.0, radius: float = 1.0, fov: float = 12.0,
               yaw_center: float = 0.0, **kw) -> Camera:
-    """``n`` cameras with yaw evenly spaced in ``yaw_center`` +- ``yaw_range`` (the NeuS-consistency protocol)."""
-    yaw = torch.linspace(-yaw_range, yaw_range, n, dtype=kw.get("dtype") or torch.get_default_dtype()) + yaw_center
+    """``n`` cameras with yaw evenly spaced in ``yaw_center`` +- ``yaw_range`` (the NeuS-consistency protocol); one
+    camera is the centre view, not the sweep's first end."""
+    dtype = kw.get("dtype") or torch.get_default_dtype()
+    offsets = torch.linspace(-yaw_range, yaw_range, n, dtype=dtype) if n != 1 else torch.zeros(1, dtype=dtype)
+    yaw = offsets + yaw_center
     return Camera.from_angles(yaw, pitch, radius, fov, **kw)
 
 
