@@ -13,6 +13,7 @@ from PIL import Image
 from torch import Tensor
 
 from zoo3d.errors import UserError
+from zoo3d.fileio import check_can_create
 
 ANIMATION_SUFFIXES = {".gif", ".png", ".apng", ".webp", ".mp4"}
 #: GIF delays are whole hundredths of a second, and browsers stretch delays under 20 ms.
@@ -87,6 +88,7 @@ def check_image_target(path: str | Path) -> Path:
     if not _writes_colour(fmt):
         raise UserError(f"Cannot write an image to '{path}': Pillow cannot write a colour image as {fmt} here; "
                         "use .png, .jpg, .webp or another image suffix.")
+    check_can_create(path, "image")  # a folder on its way that is a file: said now, not after the rendering
     return path
 
 
@@ -173,6 +175,7 @@ def check_animation_target(path: str | Path, fps: float | None = None) -> Path:
     if suffix == "":
         if path.exists() and not path.is_dir():
             raise UserError(f"Cannot write frames to '{path}': it is a file, not a folder.")
+        check_can_create(path, "frames", folder=True)
         return path
     if suffix not in ANIMATION_SUFFIXES:
         raise UserError(f"Cannot write an animation to '{path}': use .gif, .png/.apng, .webp, .mp4 or a folder.")
@@ -180,6 +183,7 @@ def check_animation_target(path: str | Path, fps: float | None = None) -> Path:
         raise UserError(f"Cannot write an animation to '{path}': it is a folder.")
     if suffix == ".mp4" and (problem := mp4_encoder_problem()) is not None:
         raise UserError(problem)
+    check_can_create(path, "animation")
     return path
 
 
