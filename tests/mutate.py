@@ -398,7 +398,7 @@ TARGETS: dict[str, list[str]] = {
                                 "tests/test_invert_outputs.py", "tests/test_json_outputs_standard.py"],
     "zoo3d/imageio.py": ["tests/test_imageio.py", "tests/test_data_readers.py", "tests/test_imageio_files.py",
                          "tests/test_cli_outputs_suffix_alone.py", "tests/test_imageio_side_limits.py",
-                         "tests/test_imageio_suffix_writers.py"],
+                         "tests/test_imageio_suffix_writers.py", "tests/test_cli_outputs_under_a_file.py"],
     "zoo3d/data/images.py": ["tests/test_data_images.py", "tests/test_data_readers.py", "tests/test_data_folder.py",
                              "tests/test_data_images_decoding.py", "tests/test_data_angle_frames_aspect.py",
                              "tests/test_data_float_pixels.py"],
