@@ -4,14 +4,12 @@ same steps into its next record as an uninterrupted run, because the checkpoint 
 from __future__ import annotations
 
 import json
-import signal
 
 import pytest
 import torch
 
 from conftest import metrics_by_step
-from toy_model import ToyModel, toy_config, use_toy
-from zoo3d.train import engine
+from toy_model import ToyModel, signal_during_step, toy_config, use_toy
 from zoo3d.train.checkpoint import read_metadata
 from zoo3d.train.distributed import World
 from zoo3d.train.engine import Trainer
@@ -25,18 +23,6 @@ def toy(monkeypatch, tmp_path):
     return tmp_path
 
 
-def _stop_during_step(monkeypatch, at: int) -> None:
-    """SIGINT arrives during step ``at`` (counted from 1, as checkpoints are): the run ends after it."""
-    step = engine.Trainer._train_step
-
-    def stopping(self, stage):
-        if self.step + 1 == at:
-            signal.raise_signal(signal.SIGINT)
-        return step(self, stage)
-
-    monkeypatch.setattr(engine.Trainer, "_train_step", stopping)
-
-
 def _run(run_dir, resume_from=None, **train):
     config = toy_config(8, log_every=4, **train)
     return Trainer(ToyModel(), config, run_dir, model_name="toy", device="cpu", progress=False).run(resume_from)
@@ -46,7 +32,7 @@ def test_a_signal_inside_a_log_window_resumes_to_the_same_records(toy, monkeypat
     straight = _run(toy / "straight", checkpoint_every=0)
     assert straight.status == "done"
     with monkeypatch.context() as patch:
-        _stop_during_step(patch, 3)
+        signal_during_step(patch, 3)
         stopped = _run(toy / "resumed", checkpoint_every=0)
     assert (stopped.status, stopped.step) == ("interrupted", 3)
     assert not (toy / "resumed" / "metrics.jsonl").exists()  # steps 1-3 are still an open window

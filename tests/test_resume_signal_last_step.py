@@ -13,9 +13,8 @@ import signal
 import pytest
 
 from conftest import run_in_process
-from toy_model import use_toy
+from toy_model import signal_during_step, use_toy
 from zoo3d.launch import train_model
-from zoo3d.train import engine
 
 pytestmark = pytest.mark.usefixtures("single_thread")
 
@@ -27,18 +26,6 @@ def toy(monkeypatch, tmp_path):
     return tmp_path
 
 
-def _signal_during_step(monkeypatch, at: int, signum=signal.SIGTERM) -> None:
-    """``signum`` arrives while step ``at`` (counted from 1, as checkpoints are) is training."""
-    step = engine.Trainer._train_step
-
-    def signalled(self, stage):
-        if self.step + 1 == at:
-            signal.raise_signal(signum)
-        return step(self, stage)
-
-    monkeypatch.setattr(engine.Trainer, "_train_step", signalled)
-
-
 SET = ["train.sample_every=4", "train.checkpoint_every=0"]  # grids at step 4 and, as the run's end, 6
 
 
@@ -48,7 +35,7 @@ def test_a_signal_during_the_last_step_still_draws_the_final_grid(toy, monkeypat
     grids = sorted(p.name for p in (toy / "straight" / "samples").iterdir())
     assert grids == ["step_000000004.png", "step_000000006.png"]
     with monkeypatch.context() as patch:
-        _signal_during_step(patch, 6)
+        signal_during_step(patch, 6, signal.SIGTERM)
         stopped = train_model("toy", out=toy / "stopped", overrides=SET, progress=False)
     assert (stopped.status, stopped.step) == ("interrupted", 6)
     assert sorted(p.name for p in (toy / "stopped" / "samples").iterdir()) == grids
@@ -61,14 +48,14 @@ def test_a_signal_during_the_last_step_still_draws_the_final_grid(toy, monkeypat
 
 def test_a_signal_before_the_last_step_leaves_the_end_grid_to_the_resumed_run(toy, monkeypatch):
     with monkeypatch.context() as patch:
-        _signal_during_step(patch, 5)
+        signal_during_step(patch, 5, signal.SIGTERM)
         stopped = train_model("toy", out=toy / "run", overrides=SET, progress=False)
     assert (stopped.status, stopped.step) == ("interrupted", 5)
     assert sorted(p.name for p in (toy / "run" / "samples").iterdir()) == ["step_000000004.png"]
 
 
 def test_the_stop_at_the_last_step_says_the_run_is_complete(toy, monkeypatch, capsys):
-    _signal_during_step(monkeypatch, 6)
+    signal_during_step(monkeypatch, 6, signal.SIGTERM)
     code, out, err = run_in_process(capsys, "train", "toy", "--out", "r", "--quiet", *[f"--set={s}" for s in SET])
     assert (code, out) == (128 + signal.SIGTERM, "")
     assert err == ("Stopped by SIGTERM at step 6, the end of the run; checkpoint "
@@ -79,7 +66,7 @@ def test_the_stop_at_the_last_step_says_the_run_is_complete(toy, monkeypatch, ca
 
 
 def test_a_stop_before_the_last_step_says_how_to_continue(toy, monkeypatch, capsys):
-    _signal_during_step(monkeypatch, 5)
+    signal_during_step(monkeypatch, 5, signal.SIGTERM)
     code, out, err = run_in_process(capsys, "train", "toy", "--out", "r", "--quiet", *[f"--set={s}" for s in SET])
     assert (code, out) == (128 + signal.SIGTERM, "")
     assert err == ("Stopped by SIGTERM at step 5; checkpoint r/checkpoints/step_000000005.safetensors. "

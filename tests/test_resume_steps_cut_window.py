@@ -9,12 +9,11 @@ step 7 was its last, so those steps are its record at step 7 (stage ``first``), 
 from __future__ import annotations
 
 import json
-import signal
 
 import pytest
 
 from conftest import metrics_by_step
-from toy_model import use_toy
+from toy_model import signal_during_step, use_toy
 from zoo3d.launch import train_model
 from zoo3d.train import engine
 
@@ -30,17 +29,6 @@ def toy(monkeypatch, tmp_path):
     return tmp_path
 
 
-def _stop_during_step(monkeypatch, at: int) -> None:
-    step = engine.Trainer._train_step
-
-    def stopping(self, stage):
-        if self.step + 1 == at:
-            signal.raise_signal(signal.SIGINT)
-        return step(self, stage)
-
-    monkeypatch.setattr(engine.Trainer, "_train_step", stopping)
-
-
 def _step_losses(monkeypatch, seen: list) -> None:
     """Record (step completed, stage, loss.D) of every step the engine trains, as it adds them to the log window."""
     accumulate = engine.Trainer._accumulate
@@ -54,7 +42,7 @@ def _step_losses(monkeypatch, seen: list) -> None:
 
 def _stopped_at_7(toy, monkeypatch, seen):
     with monkeypatch.context() as patch:
-        _stop_during_step(patch, 7)
+        signal_during_step(patch, 7)
         _step_losses(patch, seen)
         stopped = train_model("toy", out=toy / "run", overrides=SET, progress=False)
     assert (stopped.status, stopped.step) == ("interrupted", 7)
@@ -85,7 +73,7 @@ def test_a_second_resume_from_the_same_checkpoint_logs_the_closed_window_once(to
     checkpoint again, the run drops it and writes it again, once."""
     _stopped_at_7(toy, monkeypatch, [])
     with monkeypatch.context() as patch:
-        _stop_during_step(patch, 9)  # stopped again before the next checkpoint ...
+        signal_during_step(patch, 9)  # stopped again before the next checkpoint ...
         patch.setattr(engine.Trainer, "save_checkpoint", lambda self: self.last_checkpoint)
         train_model("toy", out=toy / "run", steps=12, resume=True, progress=False)
     assert sorted(metrics_by_step(toy / "run")) == [4, 7, 8]

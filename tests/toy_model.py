@@ -223,6 +223,23 @@ def use_toy(monkeypatch, runs_root):
     reset_host()
 
 
+def signal_during_step(monkeypatch, at: int, signum: int | None = None) -> None:
+    """``signum`` (default SIGINT) arrives while the engine trains step ``at`` (counted from 1, as checkpoints
+    are): the run ends after that step, as a user's Ctrl-C or a scheduler's SIGTERM mid-step ends it."""
+    import signal
+
+    from zoo3d.train import engine
+
+    step = engine.Trainer._train_step
+
+    def signalled(self, stage):
+        if self.step + 1 == at:
+            signal.raise_signal(signal.SIGINT if signum is None else signum)
+        return step(self, stage)
+
+    monkeypatch.setattr(engine.Trainer, "_train_step", signalled)
+
+
 @contextlib.contextmanager
 def one_thread():
     """The toy's tensors are tiny: on a shared 2-core machine thread hand-offs cost more than the maths."""
