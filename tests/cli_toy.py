@@ -71,7 +71,8 @@ def latent(seed: int, z_dim: int) -> torch.Tensor:
 
 def render_bytes(gen, seed: int, yaws, pitches, psi: float, resolution=None, depth: bool = False):
     """(N, H, W, 3) float64 byte values of ``gen``'s render of ``seed`` from each (yaw, pitch); with ``depth`` also
-    the (N, H, W) depths."""
+    the (N, H, W) depths a picture draws (docs/rendering.md): depth / alpha where alpha >= 0.5, else 0 (nothing
+    hit)."""
     from zoo3d.cameras import Camera
 
     prior = gen.camera_prior
@@ -82,7 +83,10 @@ def render_bytes(gen, seed: int, yaws, pitches, psi: float, resolution=None, dep
         out = gen(latent(seed, gen.z_dim).expand(len(yaws), -1), cams, psi=psi,
                   resolution=(resolution, resolution) if resolution else None)
     rgb = ((out.rgb.clamp(-1, 1) + 1) * 127.5).permute(0, 2, 3, 1).double().numpy()
-    return (rgb, out.depth[:, 0].double().numpy()) if depth else rgb
+    if not depth:
+        return rgb
+    d, a = out.depth[:, 0].double().numpy(), out.alpha[:, 0].double().numpy()
+    return rgb, np.where(a >= 0.5, d / np.maximum(a, 1e-6), 0.0)
 
 
 def depth_bytes(depths: np.ndarray) -> np.ndarray:

@@ -400,4 +400,4 @@ def test_depth_with_near_and_far_given_maps_linearly_from_white_to_black_and_cla
     assert depth_to_image(hits, near=0.5).reshape(-1).tolist() == pytest.approx([-1.0, 0.6, 0.2, -1.0], abs=1e-6)
     flat = depth_to_image(torch.full((1, 1, 2, 2), 2.0))  # one depth: no range, no NaN
     assert torch.equal(flat, torch.ones(1, 1, 2, 2))
-    assert torch.equal(depth_to_image(torch.zeros(1, 1, 1, 2)), torch.ones(1, 1, 1, 2))
+    assert torch.equal(depth_to_image(torch.zeros(1, 1, 1, 2)), -torch.ones(1, 1, 1, 2))  # nothing hit: all far

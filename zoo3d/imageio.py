@@ -35,14 +35,53 @@ def to_uint8(image: Tensor, value_range: tuple[float, float] = (-1.0, 1.0)) -> n
 def depth_to_image(depth: Tensor, near: float | None = None, far: float | None = None) -> Tensor:
     """(B, 1, H, W) depth -> (B, 1, H, W) in [-1, 1], near bright and far dark (one range for the whole batch,
     so frames do not flicker; the hit pixels' range when not given). A depth of 0 or less is a ray that hit
-    nothing (the renderers' depth fades to 0 there without a background): drawn as far as the farthest hit."""
+    nothing (the renderers' depth fades to 0 there without a background): drawn as far as the farthest hit,
+    and black (far) when no ray hit anything. :func:`picture_depth` gives the depth a render's picture draws."""
     d = depth.detach().float()
     hit = d > 0
-    seen = d[hit] if bool(hit.any()) else d.reshape(-1)
-    lo = seen.amin() if near is None else torch.tensor(near)
-    hi = seen.amax() if far is None else torch.tensor(far)
+    if not bool(hit.any()):
+        return torch.full_like(d, -1.0)
+    lo = d[hit].amin() if near is None else torch.tensor(near)
+    hi = d[hit].amax() if far is None else torch.tensor(far)
     d = torch.where(hit, d, hi)
     return (1 - 2 * ((d - lo) / (hi - lo).clamp_min(1e-8))).clamp(-1, 1)
+
+
+#: The foreground's opacity from which a depth picture draws the surface's distance: the depth metric's foreground.
+SURFACE_ALPHA = 0.5
+
+
+def picture_depth(out) -> Tensor | None:
+    """The depth a picture of render ``out`` (a :class:`~zoo3d.core.outputs.RenderOutput`) draws, (B, 1, H, W).
+
+    An image whose ``depth`` also sums a background layer (it differs from ``extras["foreground_depth"]``:
+    GRAM's manifold plane, the oracle's plane) keeps its ``depth``: every ray ends on what it shows, and so does
+    a render without an ``alpha``. Otherwise ``depth`` is ``sum w t`` over a foreground that may be part empty,
+    which fades to 0 (nearest) where little is hit; the picture draws the surface's distance instead,
+    ``sum w t / alpha`` over the foreground (as the depth metric takes it) where ``alpha >= SURFACE_ALPHA``, and
+    0 (a ray that hit nothing, drawn far) elsewhere. Without ``foreground_depth``, weight a render gave a ray
+    beyond its opacity (a last sample filled to make every ray opaque, a volume's background plane), read from
+    ``weights`` and ``extras["t"]`` when it returns them, is taken out of the sum first."""
+    depth, alpha = out.depth, out.alpha
+    if depth is None or alpha is None:
+        return depth
+    extras = getattr(out, "extras", None) or {}
+    given = extras.get("foreground_depth")
+    depth, alpha = depth.detach().float(), alpha.detach().float()
+    behind = torch.zeros(depth.shape[0], dtype=torch.bool, device=depth.device)
+    if given is not None:
+        foreground = given.detach().float()
+        behind = (depth != foreground).flatten(1).any(1)
+    else:
+        foreground = depth
+        weights, t = out.weights, extras.get("t")
+        if weights is not None and torch.is_tensor(t) and weights.shape == t.shape and \
+                tuple(weights.shape[-2:]) == tuple(depth.shape[-2:]):
+            beyond = (weights.detach().float().sum(1, keepdim=True) - alpha).clamp_min(0)
+            foreground = depth - beyond * t.detach().float()[:, -1:]
+    surface = foreground / alpha.clamp_min(1e-6)
+    surface = torch.where(alpha >= SURFACE_ALPHA, surface, torch.zeros_like(surface))
+    return torch.where(behind[:, None, None, None], depth, surface)
 
 
 def grid_size(count: int, height: int, width: int, nrow: int | None = None, pad: int = 2) -> tuple[int, int]:

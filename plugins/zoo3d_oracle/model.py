@@ -113,7 +113,9 @@ class OracleGenerator(Generator):
     def render(self, representation: OracleHeads, cameras: Camera, resolution=None) -> RenderOutput:
         cameras = cameras.to(device=self.device, dtype=self.dtype)  # as every generator: its own dtype and device
         out = render_heads(representation.params, cameras, self._size(resolution))
-        return RenderOutput(rgb=out["rgb"], depth=out["depth"], alpha=out["mask"])
+        # depth ends on the background plane where the head is missed; the head's own is zero off it
+        return RenderOutput(rgb=out["rgb"], depth=out["depth"], alpha=out["mask"],
+                            extras={"foreground_depth": out["depth"] * out["mask"]})
 
 
 class InconsistentOracleGenerator(OracleGenerator):

@@ -26,7 +26,8 @@ def _depth_path(out: Path) -> Path:
 @click.option("--psi", type=PSI, default=0.7, show_default=True, help="Truncation.")
 @click.option("--resolution", type=click.IntRange(min=1), help="Frame size (default: the generator's).")
 @click.option("--depth", type=click.Choice(["none", "side", "separate"]), default="none", show_default=True,
-              help="Depth view: next to the colour frames, or as its own animation (<out>_depth).")
+              help="Depth view (near white, far and nothing hit black): next to the colour frames, or as its own "
+                   "animation (<out>_depth).")
 @click.option("--cached", is_flag=True,
               help="Render from the seed's textured-mesh cache with a rasterizer (GRAM, GRAM-HD, GRAMInverter).")
 @click.option("--rasterizer", type=click.Choice(["auto", "gl", "torch"]), default="auto", show_default=True,
@@ -76,7 +77,8 @@ def render(run, model, no_ema, device, seed, frames, trajectory, yaw_range, pitc
     if depth != "none":
         if views.depth is None:
             raise UserError(f"Model '{loaded.spec.name}' renders no depth, so --depth cannot be shown.")
-        d = depth_to_image(views.depth).expand(-1, 3, -1, -1)  # one near/far for all frames: no flicker
+        shown = views.extras.get("picture_depth", views.depth)  # the cache's layers end on a background
+        d = depth_to_image(shown).expand(-1, 3, -1, -1)  # one near/far for all frames: no flicker
         if depth == "side":
             rgb = torch.cat([rgb, d], dim=-1)
         else:

@@ -120,7 +120,8 @@ def load_for_cli(run: str | None, model: str | None, device: str, no_ema: bool):
 @click.option("--pitch", type=ANGLE, default=None, help="Pitch in radians (default: the prior's centre view).")
 @click.option("--psi", type=PSI, default=0.7, show_default=True, help="Truncation.")
 @click.option("--resolution", type=click.IntRange(min=1), help="Output size (default: the generator's).")
-@click.option("--depth", is_flag=True, help="Add a depth row under every image row.")
+@click.option("--depth", is_flag=True, help="Add a depth row under every image row: the distance of what each "
+              "pixel shows, near white, far (and where nothing is hit) black.")
 @click.option("--out", required=True, type=click.Path(dir_okay=False), help="The grid image (.png, .jpg).")
 def sample(run, model, no_ema, device, seeds, yaws, pitch, psi, resolution, depth, out):
     """Render the seeds of a trained (or checkpoint-free) generator as one grid image."""
@@ -153,7 +154,7 @@ def sample(run, model, no_ema, device, seeds, yaws, pitch, psi, resolution, dept
     if depth:
         if out_views.depth is None:
             raise UserError(f"Model '{loaded.spec.name}' renders no depth, so --depth cannot be shown.")
-        d = depth_to_image(out_views.depth).expand(-1, 3, -1, -1)
+        d = depth_to_image(out_views.extras["picture_depth"]).expand(-1, 3, -1, -1)
         rows = [t for pair in zip(rows, d.split(n)) for t in pair]
     path = save_grid(torch.cat(rows), out, nrow=nrow)
     click.echo(f"Wrote {counted(len(seed_list), 'seed')} x {counted(len(yaw_list), 'view')} to {path}.")

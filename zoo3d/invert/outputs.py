@@ -84,7 +84,7 @@ def write_inversion_outputs(inverter, result: InversionResult, image: Tensor, ou
     They are written into a hidden staging folder and moved into ``out_dir`` together once all are written, so
     a failure (a full disk) leaves a new folder absent and an existing one with its earlier outputs."""
     from zoo3d.fileio import json_text, staging_folder, write_text_atomic
-    from zoo3d.imageio import depth_to_image, save_animation, save_image
+    from zoo3d.imageio import depth_to_image, picture_depth, save_animation, save_image
 
     out_dir = Path(out_dir)
     res = tuple(image.shape[-2:])
@@ -96,7 +96,7 @@ def write_inversion_outputs(inverter, result: InversionResult, image: Tensor, ou
     with staging_folder(out_dir, "inversion outputs") as staging:
         save_image(recon.rgb[0], staging / "reconstruction.png")
         if recon.depth is not None:
-            save_image(depth_to_image(recon.depth)[0].expand(3, -1, -1), staging / "depth.png")
+            save_image(depth_to_image(picture_depth(recon))[0].expand(3, -1, -1), staging / "depth.png")
         cams = turntable_cameras(result.cameras[0], frames, yaw_range)
         views = [inverter.render(result, cams[i], res).rgb[0] for i in range(frames)]  # one at a time: bounded
         save_animation(views, staging / "turntable.gif", fps=fps)

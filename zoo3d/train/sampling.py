@@ -31,18 +31,24 @@ def render_views(generator, z: Tensor, cameras: Camera, psi: float = 1.0,
                  resolution: tuple[int, int] | None = None, chunk: int = 8) -> RenderOutput:
     """Render instance ``z[i]`` from ``cameras[i]`` (B each), ``chunk`` images at a time.
 
-    Returns rgb (B, 3, H, W) in [-1, 1] and depth (B, 1, H, W) when the model gives one.
+    Returns rgb (B, 3, H, W) in [-1, 1] and depth (B, 1, H, W) when the model gives one, with
+    ``extras["picture_depth"]``: the depth a picture draws (:func:`zoo3d.imageio.picture_depth`).
     Runs under ``fork_rng`` so sampling never changes the training RNG stream.
     """
+    from zoo3d.imageio import picture_depth
+
     devices = [generator.device] if generator.device.type == "cuda" else []
-    rgb, depth = [], []
+    rgb, depth, shown = [], [], []
     with torch.random.fork_rng(devices=devices):
         for i in range(0, z.shape[0], chunk):
             out = generator(z[i:i + chunk], cameras[i:i + chunk].to(z.device), psi=psi, resolution=resolution)
             rgb.append(out.rgb.float())
             if out.depth is not None:
                 depth.append(out.depth.float())
-    return RenderOutput(rgb=torch.cat(rgb), depth=torch.cat(depth) if len(depth) == len(rgb) else None)
+                shown.append(picture_depth(out).float())
+    if len(depth) != len(rgb):
+        return RenderOutput(rgb=torch.cat(rgb))
+    return RenderOutput(rgb=torch.cat(rgb), depth=torch.cat(depth), extras={"picture_depth": torch.cat(shown)})
 
 
 def yaw_rows(camera_prior, yaw: float | None = None) -> list[float]:
