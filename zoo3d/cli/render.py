@@ -77,7 +77,7 @@ def render(run, model, no_ema, device, seed, frames, trajectory, yaw_range, pitc
     if depth != "none":
         if views.depth is None:
             raise UserError(f"Model '{loaded.spec.name}' renders no depth, so --depth cannot be shown.")
-        shown = views.extras.get("picture_depth", views.depth)  # the cache's layers end on a background
+        shown = views.extras.get("picture_depth", views.depth)  # a cache's depth ends on its background plane
         d = depth_to_image(shown).expand(-1, 3, -1, -1)  # one near/far for all frames: no flicker
         if depth == "side":
             rgb = torch.cat([rgb, d], dim=-1)

@@ -255,4 +255,5 @@ def cache_summary(cache: ManifoldCache) -> str:
     sizes = sorted({tuple(lay.texture.shape[-2:]) for lay in cache.layers})
     tex = ", ".join(f"{h}x{w}" for h, w in sizes)
     held = f" ({empty} of them empty)" if empty else ""
-    return f"{len(fg)} manifold layers{held} + background, {cache.num_faces} triangles, textures {tex}"
+    background = " + background" if len(fg) < len(cache.layers) else ""
+    return f"{len(fg)} manifold layers{held}{background}, {cache.num_faces} triangles, textures {tex}"

@@ -28,7 +28,9 @@ def export_gltf(generator, model: str, seed: int, psi: float, out: str | Path, t
 def render_cached(generator, seed: int, cameras, psi: float, resolution, rasterizer: str = "auto",
                   depth: bool = False):
     """Frames of seed ``seed`` from its cache: (RenderOutput with rgb (and depth when asked) in the generator's
-    conventions, a note for the summary line: the rasterizer and its time per frame)."""
+    conventions, a note for the summary line: the rasterizer and its time per frame). A cache without a background
+    layer also gives ``extras["picture_depth"]`` (:func:`zoo3d.imageio.picture_depth`): its depth, ``sum w t`` of the
+    manifolds alone, fades to 0 where they are part transparent."""
     from zoo3d.freeview.cache import cache_instance, cache_summary
     from zoo3d.freeview.render import CachedRenderer
 
@@ -41,6 +43,10 @@ def render_cached(generator, seed: int, cameras, psi: float, resolution, rasteri
         per_frame = (time.perf_counter() - start) / max(1, len(cameras))
     finally:
         renderer.close()
+    if depth and not any(layer.opaque for layer in cache.layers):
+        from zoo3d.imageio import picture_depth
+
+        out.extras["picture_depth"] = picture_depth(out)
     return out, f"cached: {cache_summary(cache)}; {renderer.backend} rasterizer, {per_frame * 1000:.1f} ms per frame"
 
 
