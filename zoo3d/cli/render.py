@@ -70,7 +70,7 @@ def render(run, model, no_ema, device, seed, frames, trajectory, yaw_range, pitc
         views, note = render_cached(gen, seed, cams.to(gen.device), psi, res, rasterizer, depth != "none")
         note = f" ({note})"
     else:
-        views = render_views(gen, z, cams.to(gen.device), psi=psi, resolution=res)
+        views = render_views(gen, z, cams.to(gen.device), psi=psi, resolution=res, need_depth=depth != "none")
     rgb = views.rgb
     out_path = Path(out)
     written = []

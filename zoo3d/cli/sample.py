@@ -149,7 +149,7 @@ def sample(run, model, no_ema, device, seeds, yaws, pitch, psi, resolution, dept
     cams = Camera.from_angles(yaw_t, prior.centre_pitch if pitch is None else pitch, prior.radius, prior.fov,
                               device=gen.device)
     res = (resolution, resolution) if resolution else None
-    out_views = render_views(gen, z, cams, psi=psi, resolution=res)
+    out_views = render_views(gen, z, cams, psi=psi, resolution=res, need_depth=depth)
     rows = list(out_views.rgb.split(n))
     if depth:
         if out_views.depth is None:

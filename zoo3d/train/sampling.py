@@ -28,12 +28,14 @@ def seed_latents(seeds: Sequence[int], z_dim: int, device: torch.device | str = 
 
 @torch.no_grad()
 def render_views(generator, z: Tensor, cameras: Camera, psi: float = 1.0,
-                 resolution: tuple[int, int] | None = None, chunk: int = 8) -> RenderOutput:
+                 resolution: tuple[int, int] | None = None, chunk: int = 8, need_depth: bool = False) -> RenderOutput:
     """Render instance ``z[i]`` from ``cameras[i]`` (B each), ``chunk`` images at a time.
 
     Returns rgb (B, 3, H, W) in [-1, 1] and depth (B, 1, H, W) when the model gives one, with
     ``extras["picture_depth"]``: the depth a picture draws (:func:`zoo3d.imageio.picture_depth`).
-    Runs under ``fork_rng`` so sampling never changes the training RNG stream.
+    With ``need_depth``, a model that gives no depth is rendered no further than its first chunk (the caller
+    refuses: the rest would be drawn for nothing). Runs under ``fork_rng`` so sampling never changes the
+    training RNG stream.
     """
     from zoo3d.imageio import picture_depth
 
@@ -46,6 +48,8 @@ def render_views(generator, z: Tensor, cameras: Camera, psi: float = 1.0,
             if out.depth is not None:
                 depth.append(out.depth.float())
                 shown.append(picture_depth(out).float())
+            elif need_depth:
+                break
     if len(depth) != len(rgb):
         return RenderOutput(rgb=torch.cat(rgb))
     return RenderOutput(rgb=torch.cat(rgb), depth=torch.cat(depth), extras={"picture_depth": torch.cat(shown)})
