@@ -12,6 +12,9 @@ wheels for every platform). The field is oriented so that *inside is above the l
   authors mesh the radiance generator's alpha on a dense grid at an empirical threshold):
   ``mesh_field(points) -> (values, level)``.
 
+A surface the grid's box cuts is closed there by a flat cap, the grid being padded by one cell of outside
+values (as EG3D's and StyleSDF's shape extraction set the grid's border outside): meshes are always closed.
+
 Vertex colours, when asked for, are the representation's rgb at each vertex seen from the
 frontal camera (view direction -z).
 """
@@ -140,6 +143,8 @@ def _rep_device(rep) -> torch.device:
 def marching_cubes(volume: Tensor | np.ndarray, level: float, bounds: float) -> Mesh:
     """Extract ``volume == level`` from an (N, N, N) grid over [-bounds, bounds]^3 (inside above the level).
 
+    A surface the box cuts (inside values on the grid's faces) is closed there by a flat cap just beyond the
+    face (:func:`_closed_at_the_box`), so the mesh is always closed; a surface inside the box is as sampled.
     Raises UserError when the level does not cross the volume (no surface: all inside or all outside).
     """
     from skimage import measure
@@ -154,10 +159,40 @@ def marching_cubes(volume: Tensor | np.ndarray, level: float, bounds: float) -> 
                         "choose another --level.")
     n = vol.shape[0]
     spacing = 2.0 * bounds / (n - 1)
+    origin = -bounds
+    if _touches_the_box(vol, level):
+        vol, origin = _closed_at_the_box(vol, level), -bounds - spacing
     verts, faces, _, _ = measure.marching_cubes(vol, level=level, spacing=(spacing,) * 3,
                                                 gradient_direction="ascent")  # faces CCW seen from outside
-    verts = verts - bounds
+    verts = verts + origin
     return Mesh(vertices=verts.astype(np.float32), faces=faces.astype(np.int64))
+
+
+#: Where the cap that closes a surface cut by the grid's box lies: this fraction of a grid cell beyond the box face.
+CAP_OFFSET = 1e-3
+
+
+def _touches_the_box(vol: np.ndarray, level: float) -> bool:
+    """Whether any point on the grid's six faces is inside (at or above the level): the surface is cut there."""
+    faces = (vol[0], vol[-1], vol[:, 0], vol[:, -1], vol[:, :, 0], vol[:, :, -1])
+    return any(bool((face >= level).any()) for face in faces)
+
+
+def _closed_at_the_box(vol: np.ndarray, level: float) -> np.ndarray:
+    """``vol`` padded by one cell of outside values, so marching cubes closes the surface where the box cuts it.
+
+    As EG3D's and StyleSDF's shape extraction set the grid's border to an outside value, but on a layer added
+    around the grid, so no sample is lost. Each padded value lies beyond the level by ``1 / CAP_OFFSET - 1`` times
+    as much as its neighbour on the grid's face lies inside, so the cap's vertices lie on a plane ``CAP_OFFSET``
+    of a cell beyond the face (on it, the caps of two faces would share the vertices of the box's edges).
+    """
+    level32 = np.float32(level)
+    edge = np.pad(vol, 1, mode="edge").astype(np.float64)
+    reflected = level32 - (edge - level32) * (1.0 / CAP_OFFSET - 1.0)
+    below = np.nextafter(level32, np.float32(-np.inf))  # strictly outside, also where a face value is the level
+    padded = np.clip(np.where(edge > level32, reflected, edge), np.finfo(np.float32).min, below).astype(np.float32)
+    padded[1:-1, 1:-1, 1:-1] = vol
+    return padded
 
 
 @torch.no_grad()
