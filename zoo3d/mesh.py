@@ -149,14 +149,7 @@ def marching_cubes(volume: Tensor | np.ndarray, level: float, bounds: float) -> 
     """
     from skimage import measure
 
-    vol = volume.detach().cpu().numpy() if isinstance(volume, Tensor) else np.asarray(volume)
-    vol = vol.astype(np.float32)
-    if not np.isfinite(vol).all():
-        raise UserError("The field holds NaN or Inf values; no mesh can be extracted.")
-    lo, hi = float(vol.min()), float(vol.max())
-    if not lo < level < hi:
-        raise UserError(f"The field has no surface at level {level:g} (values range from {lo:.4g} to {hi:.4g}); "
-                        "choose another --level.")
+    vol = _crossed(volume, level)
     n = vol.shape[0]
     spacing = 2.0 * bounds / (n - 1)
     origin = -bounds
@@ -166,6 +159,24 @@ def marching_cubes(volume: Tensor | np.ndarray, level: float, bounds: float) -> 
                                                 gradient_direction="ascent")  # faces CCW seen from outside
     verts = verts + origin
     return Mesh(vertices=verts.astype(np.float32), faces=faces.astype(np.int64))
+
+
+def _crossed(volume: Tensor | np.ndarray, level: float, negated: bool = False) -> np.ndarray:
+    """``volume`` as float32 NumPy, refused unless it is finite and the level lies strictly within its values.
+
+    negated: the volume holds -SDF and the level -(the user's SDF level); the refusal states both in SDF units.
+    """
+    vol = volume.detach().cpu().numpy() if isinstance(volume, Tensor) else np.asarray(volume)
+    vol = vol.astype(np.float32)
+    if not np.isfinite(vol).all():
+        raise UserError("The field holds NaN or Inf values; no mesh can be extracted.")
+    lo, hi = float(vol.min()), float(vol.max())
+    if not lo < level < hi:
+        if negated:
+            level, lo, hi = 0.0 - level, -hi, -lo  # 0.0 - level: no "-0"
+        raise UserError(f"The field has no surface at level {level:g} (values range from {lo:.4g} to {hi:.4g}); "
+                        "choose another --level.")
+    return vol
 
 
 #: Where the cap that closes a surface cut by the grid's box lies: this fraction of a grid cell beyond the box face.
@@ -215,11 +226,13 @@ def extract_mesh(rep, resolution: int = 128, level: float | None = None, bounds:
         raise UserError(f"This model's representation ({type(rep).__name__}) cannot be meshed: it has no 'bounds' "
                         "attribute (the world half-extent of the cube to grid), which its plugin must set "
                         "(docs/plugins.md, Mesh export).")
+    negated = not callable(getattr(rep, "mesh_field", None)) and rep.kind == "sdf"
     if level is None:
         level = default_level
-    elif not callable(getattr(rep, "mesh_field", None)) and rep.kind == "sdf":
+    elif negated:
         level = -float(level)  # the meshing field of an SDF is -SDF (inside above the level)
     volume = sample_grid(field, float(bounds), resolution, chunk=chunk, device=device, dtype=dtype)
+    volume = _crossed(volume, level, negated)  # a refusal in the units of --level
     mesh = marching_cubes(volume, level, float(bounds))
     if colors and hasattr(rep, "query"):
         mesh.colors = vertex_colors(rep, mesh.vertices, chunk=chunk, device=device, dtype=dtype)
