@@ -167,7 +167,7 @@ def _crossed(volume: Tensor | np.ndarray, level: float, negated: bool = False) -
     negated: the volume holds -SDF and the level -(the user's SDF level); the refusal states both in SDF units.
     """
     vol = volume.detach().cpu().numpy() if isinstance(volume, Tensor) else np.asarray(volume)
-    vol = vol.astype(np.float32)
+    vol = vol.astype(np.float32, copy=False)  # no copy of a float32 grid: the memory check counts one
     if not np.isfinite(vol).all():
         raise UserError("The field holds NaN or Inf values; no mesh can be extracted.")
     lo, hi = float(vol.min()), float(vol.max())
@@ -195,14 +195,22 @@ def _closed_at_the_box(vol: np.ndarray, level: float) -> np.ndarray:
     As EG3D's and StyleSDF's shape extraction set the grid's border to an outside value, but on a layer added
     around the grid, so no sample is lost. Each padded value lies beyond the level by ``1 / CAP_OFFSET - 1`` times
     as much as its neighbour on the grid's face lies inside, so the cap's vertices lie on a plane ``CAP_OFFSET``
-    of a cell beyond the face (on it, the caps of two faces would share the vertices of the box's edges).
+    of a cell beyond the face (on it, the caps of two faces would share the vertices of the box's edges). The
+    layer's edges and corners touch no grid point and only need to be outside. One float32 copy of the grid,
+    as the export's memory check counts (``MESH_BYTES_PER_POINT``).
     """
     level32 = np.float32(level)
-    edge = np.pad(vol, 1, mode="edge").astype(np.float64)
-    reflected = level32 - (edge - level32) * (1.0 / CAP_OFFSET - 1.0)
     below = np.nextafter(level32, np.float32(-np.inf))  # strictly outside, also where a face value is the level
-    padded = np.clip(np.where(edge > level32, reflected, edge), np.finfo(np.float32).min, below).astype(np.float32)
+    padded = np.full(tuple(d + 2 for d in vol.shape), below, dtype=np.float32)
     padded[1:-1, 1:-1, 1:-1] = vol
+    inner = (slice(1, -1),) * 2
+    for axis in range(3):
+        for side, face in ((0, 0), (-1, -1)):
+            edge = np.take(vol, face, axis=axis).astype(np.float64)
+            reflected = level32 - (edge - level32) * (1.0 / CAP_OFFSET - 1.0)
+            outside = np.clip(np.where(edge > level32, reflected, edge), np.finfo(np.float32).min, below)
+            index = inner[:axis] + (side,) + inner[axis:]
+            padded[index] = outside
     return padded
 
 
