@@ -92,3 +92,21 @@ def test_a_face_value_at_the_level_itself_still_closes_the_surface():
     volume[-2, 4, 4] = 0.3
     mesh = marching_cubes(volume, 0.0, b)
     assert _boundary_edges(mesh.faces) == 0
+
+
+def test_samples_exactly_at_the_level_leave_no_hole():
+    # a quantised field (-1, 0, 1) at level 0, away from the box: marching cubes alone gives this one 4 boundary edges
+    volume = np.full((4, 4, 4), -1.0, dtype=np.float32)
+    volume[1:3, 1:3, 1:3] = [[[0, 1], [1, -1]], [[1, 1], [0, 1]]]
+    kept = volume.copy()
+    mesh = marching_cubes(volume, 0.0, 1.0)
+    assert _boundary_edges(mesh.faces) == 0 and _volume(mesh.vertices, mesh.faces) > 0
+    np.testing.assert_array_equal(volume, kept)  # the caller's grid is not changed
+
+
+def test_a_quantised_field_is_closed_whatever_its_values_at_the_level():
+    rng = np.random.default_rng(0)
+    for _ in range(40):
+        volume = np.round(rng.standard_normal((5, 5, 5))).astype(np.float32)
+        if volume.min() < 0 < volume.max():
+            assert _boundary_edges(marching_cubes(volume, 0.0, 1.0).faces) == 0

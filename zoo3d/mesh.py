@@ -13,7 +13,8 @@ wheels for every platform). The field is oriented so that *inside is above the l
   ``mesh_field(points) -> (values, level)``.
 
 A surface the grid's box cuts is closed there by a flat cap, the grid being padded by one cell of outside
-values (as EG3D's and StyleSDF's shape extraction set the grid's border outside): meshes are always closed.
+values (EG3D's and StyleSDF's shape extraction overwrite a border of the grid with such values): meshes are
+always closed.
 
 Vertex colours, when asked for, are the representation's rgb at each vertex seen from the
 frontal camera (view direction -z).
@@ -153,8 +154,10 @@ def marching_cubes(volume: Tensor | np.ndarray, level: float, bounds: float) -> 
     n = vol.shape[0]
     spacing = 2.0 * bounds / (n - 1)
     origin = -bounds
+    own = False
     if _touches_the_box(vol, level):
-        vol, origin = _closed_at_the_box(vol, level), -bounds - spacing
+        vol, origin, own = _closed_at_the_box(vol, level), -bounds - spacing, True
+    vol = _off_the_level(vol, level, own)
     verts, faces, _, _ = measure.marching_cubes(vol, level=level, spacing=(spacing,) * 3,
                                                 gradient_direction="ascent")  # faces CCW seen from outside
     verts = verts + origin
@@ -179,6 +182,24 @@ def _crossed(volume: Tensor | np.ndarray, level: float, negated: bool = False) -
     return vol
 
 
+def _off_the_level(vol: np.ndarray, level: float, own: bool) -> np.ndarray:
+    """``vol`` with its samples exactly at the level moved one float32 step inside (in place where ``own``).
+
+    scikit-image's marching cubes leaves holes around such samples (a 4 x 4 x 4 grid of -1, 0 and 1 at level 0
+    can give 4 boundary edges); one step above the level they are inside, and the surface passes through them.
+    """
+    level32 = np.float32(level)
+    if float(level32) != level:
+        return vol  # no float32 sample equals a level float32 cannot hold
+    at = vol == level32
+    if not at.any():
+        return vol
+    if not own:
+        vol = vol.copy()
+    vol[at] = np.nextafter(level32, np.float32(np.inf))
+    return vol
+
+
 #: Where the cap that closes a surface cut by the grid's box lies: this fraction of a grid cell beyond the box face.
 CAP_OFFSET = 1e-3
 
@@ -192,8 +213,8 @@ def _touches_the_box(vol: np.ndarray, level: float) -> bool:
 def _closed_at_the_box(vol: np.ndarray, level: float) -> np.ndarray:
     """``vol`` padded by one cell of outside values, so marching cubes closes the surface where the box cuts it.
 
-    As EG3D's and StyleSDF's shape extraction set the grid's border to an outside value, but on a layer added
-    around the grid, so no sample is lost. Each padded value lies beyond the level by ``1 / CAP_OFFSET - 1`` times
+    As EG3D's shape extraction sets a border band of its grid, and StyleSDF's the points outside its frustum, to
+    an outside value, but on a layer added around the grid, so no sample is lost. Each padded value lies beyond the level by ``1 / CAP_OFFSET - 1`` times
     as much as its neighbour on the grid's face lies inside, so the cap's vertices lie on a plane ``CAP_OFFSET``
     of a cell beyond the face (on it, the caps of two faces would share the vertices of the box's edges). The
     layer's edges and corners touch no grid point and only need to be outside. One float32 copy of the grid,
