@@ -59,6 +59,10 @@ def viewer_source(run: str | None, loaded_factory, seed: int, psi: float, given:
     if run is not None and run.lower().endswith(".gltf"):
         raise UserError(f"The viewer reads binary glTF (.glb); write '{run}' again with "
                         f"zoo3d export ... --out {Path(run).with_suffix('.glb').name}.")
+    if run is not None and run.lower().endswith((".ply", ".obj")):
+        raise UserError(f"The viewer shows a .glb's textured manifold layers, not the marching-cubes mesh in '{run}' "
+                        "(open that in a mesh viewer); write the layers with zoo3d export ... --out "
+                        f"{Path(run).with_suffix('.glb').name}.")
     if run is not None and run.lower().endswith(".glb"):
         if not Path(run).is_file():
             raise UserError(f"No such file: '{run}'.")
