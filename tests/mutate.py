@@ -223,7 +223,8 @@ TARGETS: dict[str, list[str]] = {
     "plugins/zoo3d_gram_inverter/detail.py": ["tests/test_gram_inverter_model.py",
                                               "tests/test_gram_inverter_detail.py"],
     # mesh extraction and files; the torch rasterizer (test_freeview_models.py's GRAM-HD fixture costs ~3 s a mutant)
-    "zoo3d/mesh.py": ["tests/test_export_mesh.py", "tests/test_mesh_files.py"],
+    "zoo3d/mesh.py": ["tests/test_export_mesh.py", "tests/test_mesh_files.py", "tests/test_mesh_closed_at_box.py",
+                      "tests/test_mesh_sdf_level_refusal.py"],
     "zoo3d/freeview/raster.py": ["tests/test_freeview_raster.py", "tests/test_freeview_cache.py"],
     # the shared discriminators against GRAM's and StyleGAN2's discriminators written out (the parity files never
     # reach them)
@@ -414,7 +415,8 @@ TARGETS: dict[str, list[str]] = {
     "zoo3d/freeview/render.py": ["tests/test_freeview_cache.py", "tests/test_freeview_raster.py",
                                  "tests/test_freeview_render_backend.py"],
     "zoo3d/freeview/commands.py": ["tests/test_freeview_commands_units.py",
-                                   "tests/test_freeview_cached_depth_pictures.py"],
+                                   "tests/test_freeview_cached_depth_pictures.py",
+                                   "tests/test_freeview_view_mesh_files.py"],
     "zoo3d/freeview/server.py": ["tests/test_freeview_commands_units.py", "tests/test_cli_view_options.py",
                                  "tests/test_freeview_server_http.py"],
     # GL_MODULES: its GL tests run (on a software EGL driver where there is no GPU)
