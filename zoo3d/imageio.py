@@ -65,20 +65,12 @@ def picture_depth(out) -> Tensor | None:
     depth, alpha = out.depth, out.alpha
     if depth is None or alpha is None:
         return depth
-    extras = getattr(out, "extras", None) or {}
-    given = extras.get("foreground_depth")
+    given = (getattr(out, "extras", None) or {}).get("foreground_depth")
+    foreground = out.foreground_depth_sum().detach().float()
     depth, alpha = depth.detach().float(), alpha.detach().float()
     behind = torch.zeros(depth.shape[0], dtype=torch.bool, device=depth.device)
     if given is not None:
-        foreground = given.detach().float()
         behind = (depth != foreground).flatten(1).any(1)
-    else:
-        foreground = depth
-        weights, t = out.weights, extras.get("t")
-        if weights is not None and torch.is_tensor(t) and weights.shape == t.shape and \
-                tuple(weights.shape[-2:]) == tuple(depth.shape[-2:]):
-            beyond = (weights.detach().float().sum(1, keepdim=True) - alpha).clamp_min(0)
-            foreground = depth - beyond * t.detach().float()[:, -1:]
     surface = foreground / alpha.clamp_min(1e-6)
     surface = torch.where(alpha >= SURFACE_ALPHA, surface, torch.zeros_like(surface))
     return torch.where(behind[:, None, None, None], depth, surface)

@@ -46,6 +46,22 @@ class RenderOutput:
     def resolution(self) -> tuple[int, int]:
         return tuple(self.rgb.shape[-2:])
 
+    def foreground_depth_sum(self) -> Tensor | None:
+        """Sum w t over the foreground alone, which divided by ``alpha`` is the surface's distance (None without a
+        ``depth``): ``extras["foreground_depth"]`` where the renderer gives it (its ``depth`` also sums a background
+        layer); else ``depth`` less the weight a render put beyond the opacity it reports (a last sample filled so
+        that every ray is opaque, pi-GAN's and upstream StyleSDF's inference renders) at the last sample's
+        ``extras["t"]``, read from ``weights``; else ``depth`` itself."""
+        given = self.extras.get("foreground_depth") if self.extras else None
+        if given is not None or self.depth is None:
+            return given if given is not None else None
+        t = (self.extras or {}).get("t")
+        if self.alpha is None or self.weights is None or not isinstance(t, Tensor) or self.weights.shape != t.shape \
+                or tuple(self.weights.shape[-2:]) != tuple(self.depth.shape[-2:]):
+            return self.depth
+        beyond = (self.weights.sum(1, keepdim=True) - self.alpha).clamp_min(0)
+        return self.depth - beyond * t[:, -1:]
+
     def detach(self) -> "RenderOutput":
         """A copy with every tensor detached (for logging and evaluation)."""
         out = {}

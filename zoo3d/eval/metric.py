@@ -185,8 +185,9 @@ def render_instance(generator, z: Tensor, cameras: Camera, resolution: int, psi:
     The latent is repeated per view (``represent(z.expand(B, -1))``) so any generator works
     without knowing how its representation batches.
     Returns ``{"rgb": (V, 3, R, R) in [-1, 1], "depth": (V, 1, R, R) distance along the ray or None,
-    "alpha": (V, 1, R, R) in [0, 1] or None, "foreground_depth": the renderer's foreground-only depth sum or
-    None}`` (see :class:`zoo3d.core.outputs.RenderOutput`).
+    "alpha": (V, 1, R, R) in [0, 1] or None, "foreground_depth": the foreground's own depth sum
+    (:meth:`~zoo3d.core.outputs.RenderOutput.foreground_depth_sum`: without a background layer or the weight a
+    filled last sample takes) or None}`` (see :class:`zoo3d.core.outputs.RenderOutput`).
     """
     outs: dict[str, list] = {"rgb": [], "depth": [], "alpha": [], "foreground_depth": []}
     for start in range(0, len(cameras), chunk):
@@ -194,7 +195,7 @@ def render_instance(generator, z: Tensor, cameras: Camera, resolution: int, psi:
         rep = generator.represent(z.expand(len(cams), -1), psi)
         out = generator.render(rep, cams, (resolution, resolution))
         for k in outs:
-            v = (getattr(out, "extras", None) or {}).get(k) if k == "foreground_depth" else getattr(out, k, None)
+            v = out.foreground_depth_sum() if k == "foreground_depth" else getattr(out, k, None)
             outs[k].append(None if v is None else v.float())
     return {k: (None if any(x is None for x in v) else torch.cat(v)) for k, v in outs.items()}
 
