@@ -178,6 +178,14 @@ def instance_latent(generator, seed: int, device) -> Tensor:
 
 
 @torch.no_grad()
+def _foreground_depth(out) -> Tensor | None:
+    """:meth:`RenderOutput.foreground_depth_sum` of a render, or the ``extras["foreground_depth"]`` of an output of
+    another type (a stand-in without the method)."""
+    if hasattr(out, "foreground_depth_sum"):
+        return out.foreground_depth_sum()
+    return (getattr(out, "extras", None) or {}).get("foreground_depth")
+
+
 def render_instance(generator, z: Tensor, cameras: Camera, resolution: int, psi: float = 1.0,
                     chunk: int = 8) -> dict[str, Tensor | None]:
     """Render one latent ``z`` (1, z_dim) under every camera, ``chunk`` views at a time.
@@ -195,7 +203,7 @@ def render_instance(generator, z: Tensor, cameras: Camera, resolution: int, psi:
         rep = generator.represent(z.expand(len(cams), -1), psi)
         out = generator.render(rep, cams, (resolution, resolution))
         for k in outs:
-            v = out.foreground_depth_sum() if k == "foreground_depth" else getattr(out, k, None)
+            v = _foreground_depth(out) if k == "foreground_depth" else getattr(out, k, None)
             outs[k].append(None if v is None else v.float())
     return {k: (None if any(x is None for x in v) else torch.cat(v)) for k, v in outs.items()}
 
