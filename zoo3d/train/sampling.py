@@ -31,11 +31,11 @@ def render_views(generator, z: Tensor, cameras: Camera, psi: float = 1.0,
                  resolution: tuple[int, int] | None = None, chunk: int = 8, need_depth: bool = False) -> RenderOutput:
     """Render instance ``z[i]`` from ``cameras[i]`` (B each), ``chunk`` images at a time.
 
-    Returns rgb (B, 3, H, W) in [-1, 1] and depth (B, 1, H, W) when the model gives one, with
-    ``extras["picture_depth"]``: the depth a picture draws (:func:`zoo3d.imageio.picture_depth`).
-    With ``need_depth``, a model that gives no depth is rendered no further than its first chunk (the caller
-    refuses: the rest would be drawn for nothing). Runs under ``fork_rng`` so sampling never changes the
-    training RNG stream.
+    Returns rgb (B, 3, H, W) in [-1, 1] and depth (B, 1, H, W) when the model gives one. With ``need_depth`` (a
+    caller that draws depth) also ``extras["picture_depth"]``, the depth a picture draws
+    (:func:`zoo3d.imageio.picture_depth`), and a model that gives no depth is rendered no further than its first
+    chunk (the caller refuses: the rest would be drawn for nothing). Runs under ``fork_rng`` so sampling never
+    changes the training RNG stream.
     """
     from zoo3d.imageio import picture_depth
 
@@ -47,12 +47,14 @@ def render_views(generator, z: Tensor, cameras: Camera, psi: float = 1.0,
             rgb.append(out.rgb.float())
             if out.depth is not None:
                 depth.append(out.depth.float())
-                shown.append(picture_depth(out).float())
+                if need_depth:
+                    shown.append(picture_depth(out).float())
             elif need_depth:
                 break
     if len(depth) != len(rgb):
         return RenderOutput(rgb=torch.cat(rgb))
-    return RenderOutput(rgb=torch.cat(rgb), depth=torch.cat(depth), extras={"picture_depth": torch.cat(shown)})
+    return RenderOutput(rgb=torch.cat(rgb), depth=torch.cat(depth),
+                        extras={"picture_depth": torch.cat(shown)} if need_depth else {})
 
 
 def yaw_rows(camera_prior, yaw: float | None = None) -> list[float]:
