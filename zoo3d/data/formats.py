@@ -95,7 +95,8 @@ class Source:
         self._pid = 0
         self.root = ""
         if self.path.is_file() and zipfile.is_zipfile(self.path):
-            members = {i.filename: i for i in self._archive().infolist() if not i.is_dir() and not _archive_litter(i.filename)}
+            members = {n: i for i in self._archive().infolist()
+                       if not i.is_dir() and not _archive_litter(n := _member_name(i))}
             self.root = _zip_root(members)
             self._names = {n[len(self.root):]: i for n, i in members.items()}
         elif not self.path.is_dir():
@@ -152,6 +153,19 @@ class Source:
 
     def __setstate__(self, state):
         self.__init__(state["path"])
+
+
+def _member_name(info: zipfile.ZipInfo) -> str:
+    """A zip member's name as the tool that made the zip wrote it. A name without the zip's UTF-8 flag is read by
+    Python as code page 437, but Info-ZIP's ``zip`` on Linux and other Unix tools store UTF-8 without setting the
+    flag: such a name ('café.png' read as 'caf├⌐.png') is read as UTF-8 when its bytes are valid UTF-8, as
+    ``unzip`` does, so it matches the name in poses.json and the folder the zip unpacks to."""
+    if info.flag_bits & 0x800:
+        return info.filename
+    try:
+        return info.filename.encode("cp437").decode("utf-8")
+    except UnicodeError:  # a real code page 437 name (an old Windows zip): its bytes are not UTF-8
+        return info.filename
 
 
 def _archive_litter(name: str) -> bool:
