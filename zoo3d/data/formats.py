@@ -145,14 +145,29 @@ class Source:
     def files(self) -> list[str]:
         if self._zip is not None:
             return sorted(self._names)
-        files = (p.relative_to(self.path).as_posix() for p in self.path.rglob("*") if p.is_file())
-        return sorted(n for n in files if not _archive_litter(n))  # an unzipped Finder zip keeps its litter
+        return sorted(n for n in _folder_files(self.path) if not _archive_litter(n))  # unzipped Finder litter
 
     def __getstate__(self):  # zip handles do not pickle (spawned DataLoader workers): reopen there
         return {"path": self.path}
 
     def __setstate__(self, state):
         self.__init__(state["path"])
+
+
+def _folder_files(root: Path) -> list[str]:
+    """The files under ``root`` as relative POSIX paths, through symbolic links to folders as through folders (an
+    ``images`` link to the photos on another disk; ``Path.rglob`` does not follow them, so a GRAM folder whose
+    images sat behind one had no image). A folder reached twice (a link to a folder above it) is listed once."""
+    seen, out = set(), []
+    for folder, subfolders, files in os.walk(root, followlinks=True):
+        stat = os.stat(folder)
+        if (stat.st_dev, stat.st_ino) in seen:
+            subfolders[:] = []
+            continue
+        seen.add((stat.st_dev, stat.st_ino))
+        base = Path(folder).relative_to(root)
+        out += [(base / f).as_posix() for f in files if os.path.isfile(os.path.join(folder, f))]
+    return out
 
 
 def _member_name(info: zipfile.ZipInfo) -> str:
