@@ -72,3 +72,38 @@ def test_a_code_page_437_name_whose_bytes_are_not_utf8_stays_code_page_437(tmp_p
     data, _ = _png(0)
     path = _unflagged_zip(tmp_path / "old.zip", {"r~sum~.png": data}, {"r~sum~.png": "résumé.png".encode("cp437")})
     assert Source(path).files() == ["résumé.png"]  # 0x82 is 'é' in code page 437 and no UTF-8 on its own
+
+
+def _windows_zip(path, members: dict[str, bytes], create_system: int = 0):
+    """A zip as Windows PowerShell's Compress-Archive writes it: '\\' between folders, made on MS-DOS/Windows."""
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_STORED) as zf:
+        for name, data in members.items():
+            info = zipfile.ZipInfo(name)
+            info.create_system = create_system
+            zf.writestr(info, data)
+    return path
+
+
+def test_a_windows_zip_with_backslash_separators_is_read_from_its_folder_like_the_folder_it_unpacks_to(tmp_path):
+    cams = Camera.from_angles(torch.tensor([-0.3, 0.3], dtype=torch.float64), 0.1, dtype=torch.float64).to_eg3d()
+    labels = [[f"img/{i}.png", c.tolist()] for i, c in enumerate(cams.numpy())]  # dataset.json's names use '/'
+    members = {"data\\": b"", "data\\img\\": b"", "data\\dataset.json": json.dumps({"labels": labels}).encode()}
+    pixels = []
+    for i in range(2):
+        members[f"data\\img\\{i}.png"], p = _png(10 + i)
+        pixels.append(p)
+    path = _windows_zip(tmp_path / "win.zip", members)
+    source = Source(path)
+    assert source.root == "data/" and source.files() == ["dataset.json", "img/0.png", "img/1.png"]
+    listing = list_dataset(source)
+    assert listing.format == "eg3d" and not listing.problems, listing.problems
+    dataset = FolderDataset(path, 8)
+    for i in range(2):
+        levels = np.rint((dataset[i]["image"].permute(1, 2, 0).numpy() + 1) * 127.5)
+        assert np.array_equal(levels, pixels[i])
+
+
+def test_a_backslash_in_a_name_from_a_unix_zip_is_part_of_the_name(tmp_path):
+    data, _ = _png(0)
+    path = _windows_zip(tmp_path / "unix.zip", {"a\\b.png": data}, create_system=3)
+    assert Source(path).files() == ["a\\b.png"]

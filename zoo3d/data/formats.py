@@ -96,7 +96,7 @@ class Source:
         self.root = ""
         if self.path.is_file() and zipfile.is_zipfile(self.path):
             members = {n: i for i in self._archive().infolist()
-                       if not i.is_dir() and not _archive_litter(n := _member_name(i))}
+                       if not (n := _member_name(i)).endswith("/") and not _archive_litter(n)}
             self.root = _zip_root(members)
             self._names = {n[len(self.root):]: i for n, i in members.items()}
         elif not self.path.is_dir():
@@ -171,16 +171,22 @@ def _folder_files(root: Path) -> list[str]:
 
 
 def _member_name(info: zipfile.ZipInfo) -> str:
-    """A zip member's name as the tool that made the zip wrote it. A name without the zip's UTF-8 flag is read by
+    """A zip member's name as the tool that made the zip wrote it, read as ``unzip`` reads it, so that it matches
+    the name in poses.json and in the folder the zip unpacks to. A name without the zip's UTF-8 flag is read by
     Python as code page 437, but Info-ZIP's ``zip`` on Linux and other Unix tools store UTF-8 without setting the
-    flag: such a name ('café.png' read as 'caf├⌐.png') is read as UTF-8 when its bytes are valid UTF-8, as
-    ``unzip`` does, so it matches the name in poses.json and the folder the zip unpacks to."""
-    if info.flag_bits & 0x800:
-        return info.filename
-    try:
-        return info.filename.encode("cp437").decode("utf-8")
-    except UnicodeError:  # a real code page 437 name (an old Windows zip): its bytes are not UTF-8
-        return info.filename
+    flag: such a name ('café.png' read as 'caf├⌐.png') is read as UTF-8 when its bytes are valid UTF-8. A zip
+    made on Windows (Windows PowerShell's Compress-Archive) may separate folders with '\\', which Python keeps
+    on Linux ('data\\images\\0001.png', one file at the root): it is read as '/'. A name ending in '/' is a
+    folder."""
+    name = info.filename
+    if not info.flag_bits & 0x800:
+        try:
+            name = name.encode("cp437").decode("utf-8")
+        except UnicodeError:  # a real code page 437 name (an old Windows zip): its bytes are not UTF-8
+            pass
+    if info.create_system == 0:  # made on MS-DOS or Windows, where '\\' separates folders
+        name = name.replace("\\", "/")
+    return name
 
 
 def _archive_litter(name: str) -> bool:
