@@ -27,7 +27,9 @@ from pathlib import Path, PurePosixPath, PureWindowsPath
 
 import numpy as np
 
-IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".bmp"}
+#: Files that are dataset images, whatever the case of their suffix (a GRAM folder's images, an image poses.json does
+#: not list). TIFF is one: a folder of TIFF photos had no image at all, and a float TIFF was not said to be unreadable.
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff"}
 #: Top-level folders of auxiliary images (masks, depth) that are not dataset images and need no pose.
 AUX_FOLDERS = {"mask", "masks", "depth"}
 
