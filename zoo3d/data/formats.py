@@ -96,9 +96,15 @@ class Source:
         self._zip: zipfile.ZipFile | None = None
         self._pid = 0
         self.root = ""
-        if self.path.is_file() and zipfile.is_zipfile(self.path):
-            members = {n: i for i in self._archive().infolist()
-                       if not (n := _member_name(i)).endswith("/") and not _archive_litter(n)}
+        if self.path.is_file() and (zipfile.is_zipfile(self.path) or self.path.suffix.lower() == ".zip"):
+            try:
+                infos = self._archive().infolist()
+            except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, EOFError, ValueError) as exc:
+                from zoo3d.errors import UserError
+
+                raise UserError(f"Dataset '{path}' cannot be read as a zip file ({exc}): it is damaged or was cut "
+                                f"short; `unzip -t {path}` tests it.") from None
+            members = {n: i for i in infos if not (n := _member_name(i)).endswith("/") and not _archive_litter(n)}
             self.root = _zip_root(members)
             self._names = {n[len(self.root):]: i for n, i in members.items()}
         elif not self.path.is_dir():
