@@ -20,6 +20,7 @@ import json
 import math
 import os
 import posixpath
+import unicodedata
 import zipfile
 import zlib
 from dataclasses import dataclass, field
@@ -95,6 +96,7 @@ class Source:
         self.path = Path(path)
         self._zip: zipfile.ZipFile | None = None
         self._pid = 0
+        self._spellings: dict[str, str] | None = None
         self.root = ""
         if self.path.is_file() and (zipfile.is_zipfile(self.path) or self.path.suffix.lower() == ".zip"):
             try:
@@ -128,14 +130,24 @@ class Source:
         if unsafe_name(name) is not None:
             return False
         if self._zip is not None:
-            return name in self._names
-        return (self.path / name).is_file()
+            return self._inside(name) in self._names
+        return (self.path / self._inside(name)).is_file()
 
     def _inside(self, name: str) -> str:
-        """``name`` itself; FileNotFoundError for a name that would leave the dataset folder."""
+        """The stored name of the file ``name`` names; FileNotFoundError for a name that would leave the dataset
+        folder. Accented letters have two Unicode spellings, one character or a letter and a combining accent (NFC
+        and NFD: macOS wrote file names in the second, an editor or a script on Linux writes the first): a name that
+        is not stored as written is looked up in the first spelling among the stored ones, so 'café.png' in
+        poses.json names the file of either spelling."""
         if unsafe_name(name) is not None:
             raise FileNotFoundError(f"'{name}' is outside the dataset")
-        return name
+        if name.isascii() or (name in self._names if self._zip is not None else (self.path / name).is_file()):
+            return name
+        if self._spellings is None:
+            self._spellings = {}
+            for stored in self.files():
+                self._spellings.setdefault(unicodedata.normalize("NFC", stored), stored)
+        return self._spellings.get(unicodedata.normalize("NFC", name), name)
 
     def read(self, name: str) -> bytes:
         if self._zip is not None:
@@ -336,8 +348,9 @@ def _image_files(source: Source) -> list[str]:
 def _unlisted_images(source: Source, listing: Listing, index_file: str, referenced: set[str] = frozenset()) -> None:
     """Images in the folder that the index file does not list: each is a record without a pose."""
     listed = {r.name for r in listing.records} | {p.file for p in listing.problems} | set(referenced)
+    listed = {unicodedata.normalize("NFC", n) for n in listed}  # either spelling of an accent (Source._inside)
     for name in _image_files(source):
-        if name in listed:
+        if unicodedata.normalize("NFC", name) in listed:
             continue
         listing.records.append(Record(name, None))
         listing.problems.append(Problem(name, f"missing pose (the image is not listed in {index_file})"))
