@@ -283,10 +283,28 @@ def detect_format(source: Source) -> str:
     return "images"
 
 
+#: the file or folder that gives each format its poses, in the order they are looked for
+_POSE_FILES = {"eg3d": "dataset.json", "zoo3d": "poses.json", "gram": "poses/"}
+
+
+def _ignored_pose_files(source: Source, fmt: str) -> list[str]:
+    """The pose files beside the one format ``fmt`` reads (a poses.json added to an EG3D folder), which are not
+    read."""
+    if fmt not in ("eg3d", "zoo3d"):
+        return []
+    later = list(_POSE_FILES.values())[list(_POSE_FILES).index(fmt) + 1:]
+    here = {"poses.json": lambda: source.exists("poses.json"),
+            "poses/": lambda: any(f.startswith("poses/") for f in source.files())}
+    return [name for name in later if here[name]()]
+
+
 def list_dataset(source: Source) -> Listing:
     """Records and pose problems of a dataset, whatever its format."""
     fmt = detect_format(source)
     listing = {"eg3d": _list_eg3d, "zoo3d": _list_zoo3d, "gram": _list_gram, "images": _list_images}[fmt](source)
+    if ignored := _ignored_pose_files(source, fmt):
+        listing.notes.append(f"{' and '.join(ignored)} {'is' if len(ignored) == 1 else 'are'} not read: the poses "
+                             f"come from {_POSE_FILES[fmt]}, the first of dataset.json, poses.json and poses/ here")
     if source.root:
         listing.notes.append(f"the zip holds the dataset in its folder '{source.root}': it is read from there")
     if source.is_zip and source.compressed():
