@@ -107,6 +107,12 @@ class Source:
                 raise UserError(f"Dataset '{path}' cannot be read as a zip file ({exc}): it is damaged or was cut "
                                 f"short; `unzip -t {path}` tests it.") from None
             members = {n: i for i in infos if not (n := _member_name(i)).endswith("/") and not _archive_litter(n)}
+            if locked := next((n for n, i in members.items() if i.flag_bits & 0x1), None):
+                from zoo3d.errors import UserError
+
+                raise UserError(f"Dataset '{path}' is a zip protected by a password ('{locked}' is encrypted), which "
+                                f"zoo3d cannot read; unzip it (`unzip {path}` asks for the password) and give the "
+                                f"folder.")
             self.root = _zip_root(members)
             self._names = {n[len(self.root):]: i for n, i in members.items()}
         elif not self.path.is_dir():
