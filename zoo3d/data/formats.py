@@ -99,24 +99,39 @@ class Source:
         self._spellings: dict[str, str] | None = None
         self.root = ""
         if self.path.is_file() and (zipfile.is_zipfile(self.path) or self.path.suffix.lower() == ".zip"):
-            try:
-                infos = self._archive().infolist()
-            except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, EOFError, ValueError) as exc:
-                from zoo3d.errors import UserError
-
-                raise UserError(f"Dataset '{path}' cannot be read as a zip file ({exc}): it is damaged or was cut "
-                                f"short; `unzip -t {path}` tests it.") from None
-            members = {n: i for i in infos if not (n := _member_name(i)).endswith("/") and not _archive_litter(n)}
-            if locked := next((n for n, i in members.items() if i.flag_bits & 0x1), None):
-                from zoo3d.errors import UserError
-
-                raise UserError(f"Dataset '{path}' is a zip protected by a password ('{locked}' is encrypted), which "
-                                f"zoo3d cannot read; unzip it (`unzip {path}` asks for the password) and give the "
-                                f"folder.")
+            members = self._readable_members(path)
             self.root = _zip_root(members)
             self._names = {n[len(self.root):]: i for n, i in members.items()}
         elif not self.path.is_dir():
             raise FileNotFoundError(str(self.path))
+
+    def _readable_members(self, path) -> dict[str, zipfile.ZipInfo]:
+        """The zip's files by name (folders and Finder litter left out); a UserError, before anything is read, for
+        a zip that cannot be opened, one protected by a password and one compressed with a method Python's
+        zipfile does not decompress (each was a traceback at the first file read)."""
+        from zoo3d.errors import UserError
+
+        try:
+            infos = self._archive().infolist()
+        except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, EOFError, ValueError) as exc:
+            raise UserError(f"Dataset '{path}' cannot be read as a zip file ({exc}): it is damaged or was cut "
+                            f"short; `unzip -t {path}` tests it.") from None
+        members = {n: i for i in infos if not (n := _member_name(i)).endswith("/") and not _archive_litter(n)}
+        if locked := next((n for n, i in members.items() if i.flag_bits & 0x1), None):
+            raise UserError(f"Dataset '{path}' is a zip protected by a password ('{locked}' is encrypted), which "
+                            f"zoo3d cannot read; unzip it (`unzip {path}` asks for the password) and give the "
+                            f"folder.")
+        for name, info in {i.compress_type: (n, i) for n, i in reversed(members.items())}.values():
+            try:  # the first file of each compression method: opening it sets up its decompressor
+                self._archive().open(info).close()
+            except NotImplementedError:
+                method = _ZIP_METHODS.get(info.compress_type, "an unknown method")
+                raise UserError(f"Dataset '{path}' compresses its files with {method} (zip method "
+                                f"{info.compress_type}, '{name}'), which Python's zipfile cannot decompress; zip the "
+                                f"folder again with `zip -r` (deflate) or `zip -0`.") from None
+            except (zipfile.BadZipFile, OSError, EOFError, RuntimeError):  # that file's own fault: said when read
+                pass
+        return members
 
     def _archive(self) -> zipfile.ZipFile:
         """This process's handle on the zip. A forked DataLoader worker inherits its parent's file and so
@@ -178,6 +193,11 @@ class Source:
 
     def __setstate__(self, state):
         self.__init__(state["path"])
+
+
+#: zip compression methods by number (APPNOTE 4.4.5), for those Python's zipfile may not decompress
+_ZIP_METHODS = {9: "Deflate64", 12: "bzip2", 14: "LZMA", 93: "Zstandard", 95: "xz", 96: "JPEG", 97: "WavPack",
+                98: "PPMd"}
 
 
 def _folder_files(root: Path) -> list[str]:
