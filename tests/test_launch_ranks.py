@@ -369,7 +369,8 @@ def test_only_rank_zero_checks_the_dataset_folder_and_says_its_first_five_proble
     err = capsys.readouterr().err
     if rank == 0:  # at the largest resolution the model trains at, before the folder exists
         assert checked == [("faces", 32)] and not (toy / "runs").exists()
-        assert err.splitlines() == [f"warning: dataset problem: image {i}.png is 8x8" for i in range(5)]
+        assert err.splitlines() == [*[f"warning: dataset problem: image {i}.png is 8x8" for i in range(5)],
+                                    "warning: 2 more dataset problems; `zoo3d data check faces` lists them all"]
     else:
         assert checked == [] and err == ""
 

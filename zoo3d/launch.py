@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from zoo3d.errors import UserError
+from zoo3d.errors import UserError, counted
 
 
 @dataclass
@@ -94,6 +94,10 @@ def _anchor_data_folder(config) -> None:
         pass
 
 
+#: how many of a dataset folder's problems a new run prints at start-up (the others are counted in one more line)
+SHOWN_DATASET_PROBLEMS = 5
+
+
 def train_model(model: str, *, data: str | None = None, preset: str | None = None, config_file: str | None = None,
                 overrides: list[str] | tuple[str, ...] = (), out: str | Path | None = None, steps: int | None = None,
                 device: str | None = None, resume: bool = False, progress: bool = True):
@@ -129,8 +133,12 @@ def train_model(model: str, *, data: str | None = None, preset: str | None = Non
             resume_from, config = None, plan.config
             if lead:  # before any folder is made: a refused run leaves nothing behind
                 largest = max((s.resolution or 0 for s in plan.plugin.stages(config)), default=0) or None
-                for problem in check_folder_dataset(config.data, largest)[:5]:
+                problems = check_folder_dataset(config.data, largest)
+                for problem in problems[:SHOWN_DATASET_PROBLEMS]:
                     print(f"warning: dataset problem: {problem}", file=sys.stderr)
+                if len(problems) > SHOWN_DATASET_PROBLEMS:  # said, so that 5 lines do not read as all of them
+                    more = counted(len(problems) - SHOWN_DATASET_PROBLEMS, "more dataset problem")
+                    print(f"warning: {more}; `zoo3d data check {config.data.spec}` lists them all", file=sys.stderr)
         world, process_device = init_world(device if device is not None else config.train.device)
         try:
             with same_on_every_rank():

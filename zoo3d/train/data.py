@@ -78,8 +78,9 @@ def check_folder_dataset(data: DataConfig, resolution: int | None = None) -> lis
     small = {k: n for k, n in sizes.items() if resolution and min(map(int, k.split("x"))) < resolution}
     if small:
         shown = ", ".join(f"{k} ({n})" for k, n in sorted(small.items(), key=lambda kv: -kv[1])[:3])
-        problems.append(f"{sum(small.values())} images are smaller than the {resolution}x{resolution} the model "
-                        f"trains at ({shown}); they are upsampled, so the model learns their blur")
+        # first: it is about the whole dataset, and start-up prints only the first few problems
+        problems.insert(0, f"{sum(small.values())} images are smaller than the {resolution}x{resolution} the model "
+                           f"trains at ({shown}); they are upsampled, so the model learns their blur")
     return problems
 
 
