@@ -528,7 +528,7 @@ def test_real_images_are_a_seeded_subset_read_without_the_block_cache(monkeypatc
 def test_protocol_image_sets_read_the_real_set_once_per_resolution(monkeypatch):
     fakes, reads = [], []
     monkeypatch.setattr(distribution, "generated_images", lambda *a: fakes.append(a) or f"fake{len(fakes)}")
-    monkeypatch.setattr(distribution, "real_images", lambda *a: reads.append(a) or f"real{len(reads)}")
+    monkeypatch.setattr(distribution, "real_images", lambda *a, **k: reads.append(a) or f"real{len(reads)}")
     proto = Protocol(resolution=None, distribution_images=6, psi_distribution=0.7, seed_start=3)
     ctx = _ctx(proto)
     small, large = Echo(resolution=(16, 16)), Echo(resolution=(32, 32))
@@ -546,7 +546,7 @@ def test_protocol_image_sets_read_the_real_set_once_per_resolution(monkeypatch):
 def test_a_models_generated_set_is_rendered_once_for_all_its_distribution_metrics(monkeypatch):
     fakes = []
     monkeypatch.setattr(distribution, "generated_images", lambda *a: fakes.append(a) or f"fake{len(fakes)}")
-    monkeypatch.setattr(distribution, "real_images", lambda *a: "real")
+    monkeypatch.setattr(distribution, "real_images", lambda *a, **k: "real")
     ctx = _ctx(Protocol(resolution=None, distribution_images=6, psi_distribution=0.7, seed_start=3))
     a, b = EvalModel("a", Echo(resolution=(16, 16))), EvalModel("b", Echo(resolution=(16, 16)))
     # swd, diversity, detail and fid of model a, one after another: one render

@@ -44,8 +44,12 @@ def check_reference_data(options: dict[str, Any], metric: str = "a distribution 
                         f"least 2.")
 
 
-def real_images(data_spec: str, n: int, resolution: int, seed: int = 0) -> Tensor:
-    """(n, 3, R, R) dataset images in [-1, 1]: a seeded random subset (all of them when fewer)."""
+def real_images(data_spec: str, n: int, resolution: int, seed: int = 0, skipped: dict | None = None) -> Tensor:
+    """(n, 3, R, R) dataset images in [-1, 1]: a seeded random subset (all of them when fewer).
+
+    A dataset that counts the files it could not decode (``skipped``, as a folder's does) serves the next readable
+    item in place of one: such a stand-in, which would be a second copy of another image, is left out and the
+    subset goes on along the same order; ``skipped`` (when given) receives the dataset's ``{file: why}``."""
     try:
         from zoo3d.config import DataConfig
         from zoo3d.data import build_dataset
@@ -56,8 +60,19 @@ def real_images(data_spec: str, n: int, resolution: int, seed: int = 0) -> Tenso
     total = len(dataset)
     if total == 0:
         raise UserError(f"Dataset '{data_spec}' is empty.")
-    order = torch.randperm(total, generator=torch.Generator().manual_seed(int(seed)))[:n]
-    return torch.stack([torch.as_tensor(dataset[int(i)]["image"]).float() for i in order])
+    order = torch.randperm(total, generator=torch.Generator().manual_seed(int(seed)))
+    counts_skipped = isinstance(getattr(dataset, "skipped", None), dict)
+    images = []
+    for i in order.tolist():
+        item = dataset[i]
+        if counts_skipped and int(item.get("index", i)) != i:  # a stand-in for a file that could not be decoded
+            continue
+        images.append(torch.as_tensor(item["image"]).float())
+        if len(images) == n:
+            break
+    if skipped is not None and counts_skipped:
+        skipped.update(dataset.skipped)
+    return torch.stack(images)  # a readable item is its own stand-in, so one is always here
 
 
 def protocol_generated_images(model, ctx) -> Tensor:
@@ -93,8 +108,13 @@ def protocol_image_sets(model, ctx) -> tuple[Tensor, Tensor]:
     fake = protocol_generated_images(model, ctx)
     real = ctx.options.get("real_images") or {}
     if res not in real:
-        real[res] = real_images(ctx.options.get("data", "synthetic:heads"), proto.distribution_images, res)
+        data, skipped = ctx.options.get("data", "synthetic:heads"), {}
+        real[res] = real_images(data, proto.distribution_images, res, skipped=skipped)
         ctx.options["real_images"] = real
+        if skipped:  # the real set is the readable images only: said, since the file names were not
+            first, why = next(iter(skipped.items()))
+            ctx.notes.append(f"dataset '{data}': {len(skipped)} image(s) could not be decoded and are not in the real "
+                             f"set (first: '{first}', {why}); `zoo3d data check {data}` lists them.")
     return fake, real[res]
 
 
