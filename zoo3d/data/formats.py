@@ -320,7 +320,8 @@ def _ignored_pose_files(source: Source, fmt: str) -> list[str]:
         return []
     later = list(_POSE_FILES.values())[list(_POSE_FILES).index(fmt) + 1:]
     here = {"poses.json": lambda: source.exists("poses.json"),
-            "poses/": lambda: any(f.startswith("poses/") for f in source.files())}
+            "poses/": lambda: (any(f.startswith("poses/") for f in source.files()) if source.is_zip
+                               else (source.path / "poses").is_dir())}  # a folder's is not walked again
     return [name for name in later if here[name]()]
 
 
