@@ -60,7 +60,7 @@ def _missing(i: int) -> str:
 def test_the_smaller_images_come_first_then_five_problems_and_the_count_of_the_rest(toy, capsys):
     folder = _faces(toy / "faces", count=12, listed=4, side=16)  # 8 images without a pose
     assert _start(capsys, folder) == [
-        "warning: dataset problem: 12 images are smaller than the 32x32 the model trains at (16x16 (12)); they are "
+        "warning: dataset problem: 4 images are smaller than the 32x32 the model trains at (16x16 (4)); they are "
         "upsampled, so the model learns their blur",
         *[_missing(i) for i in range(4, 8)],
         f"warning: 4 more dataset problems; `zoo3d data check {folder}` lists them all"]
@@ -76,3 +76,21 @@ def test_six_problems_are_five_lines_and_one_more(toy, capsys):
     folder = _faces(toy / "faces", count=10, listed=4, side=32)
     assert _start(capsys, folder) == [*[_missing(i) for i in range(4, 9)],
                                       f"warning: 1 more dataset problem; `zoo3d data check {folder}` lists them all"]
+
+
+def test_the_smaller_images_counted_are_those_training_serves_not_those_without_a_pose(toy, capsys):
+    """Three 16-pixel thumbnails poses.json does not list are not read, so not upsampled: only four served 16-pixel
+    images are."""
+    folder = toy / "faces"
+    _faces(folder, count=4, listed=4, side=16)
+    for i in range(3):
+        Image.new("RGB", (48, 48), (i, i, i)).save(folder / f"extra{i}.png")
+    assert _start(capsys, folder)[0] == (
+        "warning: dataset problem: 4 images are smaller than the 32x32 the model trains at (16x16 (4)); they are "
+        "upsampled, so the model learns their blur")
+    big = toy / "big"
+    _faces(big, count=4, listed=4, side=32)
+    for i in range(3):
+        Image.new("RGB", (16, 16), (i, i, i)).save(big / f"thumb{i}.png")
+    lines = _start(capsys, big)
+    assert not any("images are smaller than" in line for line in lines), lines

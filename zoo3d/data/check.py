@@ -36,6 +36,8 @@ class CheckReport:
     problems: list[Problem] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     usable_count: int = 0
+    #: the sizes of the images training serves (``resolutions`` counts every image the folder holds)
+    usable_resolutions: dict[str, int] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
@@ -153,7 +155,8 @@ def check_dataset(path: str | Path, full: bool = False, crop: str = "center") ->
         problems.append(Problem(str(path), f"{what} ({listing.format} format)"))
     problems.sort(key=lambda p: p.file)
     return CheckReport(str(path), listing.format, len(listing.records), dict(counts), _stats(yaw), _stats(pitch),
-                       problems, notes, usable_count=len(posed))
+                       problems, notes, usable_count=len(posed),
+                       usable_resolutions=dict(Counter(f"{w}x{h}" for w, h in (sizes[r.name] for r in posed))))
 
 
 def ensure_usable(path: str | Path) -> CheckReport:

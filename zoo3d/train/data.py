@@ -74,7 +74,8 @@ def check_folder_dataset(data: DataConfig, resolution: int | None = None) -> lis
         more = f" (and {len(problems) - 1} more problems)" if len(problems) > 1 else ""
         raise UserError(f"Dataset '{path}' has no usable posed image{first}{more}; run `zoo3d data check {path}` "
                         f"for the full report.")
-    sizes = getattr(report, "resolutions", {}) or {}
+    # the images training serves: one without a pose is not upsampled, it is not read at all
+    sizes = getattr(report, "usable_resolutions", None) or getattr(report, "resolutions", {}) or {}
     small = {k: n for k, n in sizes.items() if resolution and min(map(int, k.split("x"))) < resolution}
     if small:
         shown = ", ".join(f"{k} ({n})" for k, n in sorted(small.items(), key=lambda kv: -kv[1])[:3])
