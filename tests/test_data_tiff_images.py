@@ -43,7 +43,8 @@ def test_a_tiff_that_poses_json_misses_is_a_missing_pose_and_a_float_one_in_a_gr
     (listed / "poses.json").write_text(json.dumps({"version": 1, "frames": [{"file": "ok.png", "yaw": 0, "pitch": 0}]}))
     report = check_dataset(listed)
     assert [(p.file, p.problem) for p in report.problems] == [
-        ("f.tif", "missing pose (the image is not listed in poses.json)"), ("f.tif", f"unreadable image: {FLOAT_PIXELS}")]
+        ("f.tif", "missing pose (the image is not listed in poses.json)"),
+        ("f.tif", f"unreadable image: {FLOAT_PIXELS}")]
     (gram / "poses").mkdir()
     for stem in ("ok", "f"):
         np.save(gram / "poses" / f"{stem}_pose.npy", np.array([np.pi / 2, np.pi / 2]))

@@ -62,6 +62,6 @@ def test_data_check_train_and_compare_exit_2_with_the_sentence(tmp_path, capsys,
                      ["compare", "--models", "oracle", "--metric", "swd", "--data", name]):
             code, _, err = run_in_process(capsys, *args)
             shown = name if args[0] != "train" else str(tmp_path / name)  # a new run anchors a relative path
-            assert code == 2 and err.strip() == (f"Error: Dataset '{shown}' cannot be read as a zip file ({why}): it is "
-                                                 f"damaged or was cut short; `unzip -t {shown}` tests it."), args
+            assert code == 2 and err.strip() == (f"Error: Dataset '{shown}' cannot be read as a zip file ({why}): "
+                                                 f"it is damaged or was cut short; `unzip -t {shown}` tests it."), args
         assert not (tmp_path / "run").exists()

@@ -54,7 +54,8 @@ def test_a_zip_of_a_method_zipfile_cannot_decompress_is_refused_naming_the_metho
     assert str(err.value) == _sentence(path)
     monkeypatch.chdir(tmp_path)
     for args in (["data", "check", "ppmd.zip"],
-                 ["train", "gram", "--preset", "tiny", "--steps", "1", "--data", "ppmd.zip", "--out", "run", "--quiet"]):
+                 ["train", "gram", "--preset", "tiny", "--steps", "1", "--data", "ppmd.zip", "--out", "run",
+                  "--quiet"]):
         code, _, err = run_in_process(capsys, *args)
         shown = "ppmd.zip" if args[0] == "data" else str(tmp_path / "ppmd.zip")  # a new run anchors the path
         assert code == 2 and err.strip() == f"Error: {_sentence(shown)}", args
