@@ -45,6 +45,8 @@ def test_a_gram_folder_reads_the_images_and_poses_behind_linked_folders(tmp_path
     _link(tmp_path / "disk" / "photos", data / "images")
     _link(tmp_path / "disk" / "poses", data / "poses")
     _link(data, tmp_path / "disk" / "photos" / "up")    # a loop: data/images/up is data
+    _link(tmp_path, data / "above")                      # the folder around the dataset: not listed
+    (tmp_path / "other.png").write_bytes(b"not part of the dataset")
     _link(tmp_path / "gone.png", data / "broken.png")  # leads nowhere: no file
     report = check_dataset(data, full=True)
     assert report.format == "gram" and report.ok and report.usable_count == 3, report.summary()

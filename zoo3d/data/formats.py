@@ -203,11 +203,14 @@ _ZIP_METHODS = {9: "Deflate64", 12: "bzip2", 14: "LZMA", 93: "Zstandard", 95: "x
 def _folder_files(root: Path) -> list[str]:
     """The files under ``root`` as relative POSIX paths, through symbolic links to folders as through folders (an
     ``images`` link to the photos on another disk; ``Path.rglob`` does not follow them, so a GRAM folder whose
-    images sat behind one had no image). A folder reached twice (a link to a folder above it) is listed once."""
+    images sat behind one had no image). A folder reached twice is listed once, and a link to the dataset folder or
+    a folder above it (``..``, ``/``) is not followed: it would list the whole tree around the dataset."""
     seen, out = set(), []
+    above = Path(os.path.realpath(root))
     for folder, subfolders, files in os.walk(root, followlinks=True):
         stat = os.stat(folder)
-        if (stat.st_dev, stat.st_ino) in seen:
+        around = folder != str(root) and above.is_relative_to(os.path.realpath(folder))
+        if (stat.st_dev, stat.st_ino) in seen or around:
             subfolders[:] = []
             continue
         seen.add((stat.st_dev, stat.st_ino))
