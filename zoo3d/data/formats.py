@@ -183,6 +183,17 @@ class Source:
             return io.BytesIO(self.read(name))
         return open(self.path / self._inside(name), "rb")
 
+    def identity(self, name: str) -> tuple[int, int] | None:
+        """The (device, inode) of a folder's file ``name`` (the same for every name that reaches it: another case on
+        a case-insensitive disk, a link), or None (no such file, a zip)."""
+        if self._zip is not None:
+            return None
+        try:
+            stat = os.stat(self.path / self._inside(name))
+        except (OSError, ValueError):  # missing, outside the dataset (FileNotFoundError), a NUL in the name
+            return None
+        return stat.st_dev, stat.st_ino
+
     def files(self) -> list[str]:
         if self._zip is not None:
             return sorted(self._names)
@@ -397,9 +408,11 @@ def _unlisted_images(source: Source, listing: Listing, index_file: str, referenc
     """Images in the folder that the index file does not list: each is a record without a pose."""
     listed = {r.name for r in listing.records} | {p.file for p in listing.problems} | set(referenced)
     listed = {unicodedata.normalize("NFC", n) for n in listed}  # either spelling of an accent (Source._inside)
-    for name in _image_files(source):
-        if unicodedata.normalize("NFC", name) in listed:
-            continue
+    unlisted = [n for n in _image_files(source) if unicodedata.normalize("NFC", n) not in listed]
+    if unlisted and not source.is_zip:  # a name that reaches a listed file another way is listed: in another case
+        same = {key for n in listed if (key := source.identity(n)) is not None}  # on macOS and Windows, by a link
+        unlisted = [n for n in unlisted if source.identity(n) not in same]
+    for name in unlisted:
         listing.records.append(Record(name, None))
         listing.problems.append(Problem(name, f"missing pose (the image is not listed in {index_file})"))
 
