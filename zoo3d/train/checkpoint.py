@@ -59,8 +59,27 @@ def write_safetensors(tensors: dict[str, Tensor], metadata: dict[str, str], path
             if error is exc:
                 raise
             raise error from exc
+        _order_metadata(tmp)
         os.chmod(tmp, _created_file_mode())  # safetensors creates 0600; a run's other files follow the umask
     return Path(path)
+
+
+def _order_metadata(path: Path) -> None:
+    """Rewrite the file's ``__metadata__`` in key order, in place. safetensors writes it from a hash map whose order
+    changes from one write to the next, so two runs ending with the same tensors and metadata gave files that differ
+    in their bytes (and in the sha256 that ``compare`` records as a model's provenance). The header keeps its
+    length: the same JSON in another order is as long; should it not be, the file stays as written (still valid)."""
+    with open(path, "r+b") as fh:
+        size = int.from_bytes(fh.read(8), "little")
+        header = json.loads(fh.read(size))
+        meta = header.pop("__metadata__", None)
+        if not isinstance(meta, dict):
+            return
+        text = json.dumps({"__metadata__": dict(sorted(meta.items())), **header}, separators=(",", ":"),
+                          ensure_ascii=False).encode()
+        if len(text) <= size:
+            fh.seek(8)
+            fh.write(text + b" " * (size - len(text)))  # safetensors pads its header with spaces too
 
 
 def _created_file_mode() -> int:
