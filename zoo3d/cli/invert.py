@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shlex
 from pathlib import Path
 
 import click
@@ -97,7 +98,8 @@ def untrained_inverter_note(loaded, inverter, use: str, alternative: str = "") -
         return None
     stage, trains = first
     run = loaded.checkpoint.parent.parent if loaded.checkpoint.parent.name == "checkpoints" else None
-    more = f" (`zoo3d train {loaded.spec.name} --out {run} --resume`)" if run is not None else ""
+    more = (f" (`{shlex.join(['zoo3d', 'train', loaded.spec.name, '--out', str(run), '--resume'])}`)"
+            if run is not None else "")
     nets = " and ".join(trains)
     return (f"'{loaded.checkpoint}' stopped at step {metadata_int(meta, 'zoo3d.step')}, in stage "
             f"'{stages[stage_index].name}', before stage '{stage.name}' trains the single-pass inverter's {nets}, "
