@@ -462,9 +462,9 @@ def test_a_rollback_restores_the_snapshot_draws_new_noise_and_says_so(toy, monke
     plugin.faults = {2: 1}
     trainer = _trainer(plugin, toy / "run", steps=4, checkpoint_every=2, seed=5)
     logged = []
-    monkeypatch.setattr(engine.TrainProgress, "log", lambda self, message: logged.append(message))
+    monkeypatch.setattr(engine.TrainProgress, "log", lambda self, message, style=None: logged.append((message, style)))
     trainer.run()
-    assert logged == ["[yellow]Non-finite loss in phase 'G' at step 3: rolled back to step 2 (1/3)."]
+    assert logged == [("Non-finite loss in phase 'G' at step 3: rolled back to step 2 (1/3).", "yellow")]
     events = [r for r in _records(toy / "run") if "event" in r]
     assert events == [{"event": "nan_rollback", "step": 3, "phase": "G", "what": "loss", "restored_step": 2,
                        "rollback": 1}]
@@ -509,7 +509,7 @@ def test_a_signal_during_a_step_ends_the_run_after_it_with_a_checkpoint(toy, mon
 
     plugin = Recipe()
     logged = []
-    monkeypatch.setattr(engine.TrainProgress, "log", lambda self, message: logged.append(message))
+    monkeypatch.setattr(engine.TrainProgress, "log", lambda self, message, style=None: logged.append(message))
     log = lambda ctx: signal.raise_signal(signal.SIGINT) or {} if ctx.step == 1 else {}  # noqa: E731
 
     def recipe(self, config):
@@ -576,7 +576,7 @@ class RecordedProgress:
     def images_per_second(self):
         return 2.123456
 
-    def log(self, message):
+    def log(self, message, style=None):
         pass
 
 

@@ -715,8 +715,8 @@ class Trainer:
         self._begin_stage(self.stages[self.stage_index], fresh=False)
         # A different latent/camera stream, so the same failing batch is not replayed verbatim.
         self.rng.manual_seed(stream_seed(self.config.train.seed + 1 + 7919 * self._total_rollbacks, self.world.rank))
-        progress.log(f"[yellow]Non-finite {err.what} in phase '{err.phase}' at step {failed_step}: "
-                     f"rolled back to step {restored} ({self._rollbacks}/{limit}).")
+        progress.log(f"Non-finite {err.what} in phase '{err.phase}' at step {failed_step}: "
+                     f"rolled back to step {restored} ({self._rollbacks}/{limit}).", style="yellow")
 
     # ------------------------------------------------------------------ logging
     def _write_metrics(self, record: dict[str, Any]) -> None:

@@ -7,6 +7,7 @@ import time
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.text import Text
 
 #: seconds between two plain progress lines
 PLAIN_EVERY_S = 60.0
@@ -84,12 +85,14 @@ class TrainProgress:
             left = f", about {(self._total - step) * elapsed / done / 60:.1f} min left"
         shown = " " + _losses_text(losses) if losses else ""
         self._plain.print(f"{stage} step {step}/{self._total}: {self.images_per_second():.1f} img/s, "
-                          f"{elapsed / 60:.1f} min{left}{shown}", highlight=False, soft_wrap=True)
+                          f"{elapsed / 60:.1f} min{left}{shown}", highlight=False, soft_wrap=True, markup=False)
 
-    def log(self, message: str) -> None:
+    def log(self, message: str, style: str | None = None) -> None:
+        """``message`` as written (a run folder's ``[v2]`` is no markup), on one line however long (a path in a log
+        file is not cut at 80 columns), in ``style`` where the console shows colour."""
         console = self._bar.console if self._bar is not None else self._plain
         if console is not None:
-            console.print(message)
+            console.print(Text(message, style=style or ""), highlight=False, soft_wrap=True)
 
 
 def _isatty(stream) -> bool:
