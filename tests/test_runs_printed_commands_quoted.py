@@ -33,3 +33,36 @@ def test_inverts_command_that_trains_the_run_on_keeps_a_folder_with_spaces_whole
     found = re.search(r"train the run on \(`(.*)`\)\.$", note or "")
     assert found, note
     assert shlex.split(found.group(1)) == ["zoo3d", "train", "gram_inverter", "--out", str(run), "--resume"]
+
+
+def _command(sentence: str) -> list[str]:
+    found = re.search(r"run `(zoo3d data check [^`]*)`", sentence)
+    assert found, sentence
+    return shlex.split(found.group(1))
+
+
+def test_trains_refusal_of_a_folder_without_posed_images_names_a_data_check_that_keeps_it_whole(tmp_path, capsys):
+    from PIL import Image
+
+    from conftest import run_in_process
+
+    faces = tmp_path / "my faces"
+    faces.mkdir()
+    Image.new("RGB", (8, 8)).save(faces / "a.png")  # no poses beside it
+    code, _, err = run_in_process(capsys, "train", "gram", "--data", faces, "--out", tmp_path / "run", "--quiet")
+    assert code == 2, err
+    assert _command(err) == ["zoo3d", "data", "check", str(faces)]
+
+
+def test_a_folder_whose_probed_images_do_not_decode_names_a_data_check_that_keeps_it_whole(tmp_path):
+    from zoo3d.cameras import Camera
+    from zoo3d.data.folder import FolderDataset, UnreadableDataError
+    from zoo3d.data.formats import write_eg3d_labels
+
+    faces = tmp_path / "my faces"
+    faces.mkdir()
+    (faces / "a.png").write_bytes(b"not an image")
+    write_eg3d_labels(faces, ["a.png"], Camera.from_angles(torch.zeros(1), 0.0).to_eg3d().numpy())
+    with pytest.raises(UnreadableDataError) as err:
+        FolderDataset(faces, 8).check_readable()
+    assert _command(str(err.value)) == ["zoo3d", "data", "check", str(faces)]

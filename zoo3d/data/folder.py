@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import shlex
 from pathlib import Path
 
 import torch
@@ -57,8 +58,8 @@ class FolderDataset(Dataset):
 
     def _unreadable_message(self, what: str) -> str:
         first, why = next(iter(self.skipped.items()), ("?", "?"))
-        return (f"{what} (first: '{first}', {why}); run `zoo3d data check {self.source.path}`, which decodes every "
-                f"image, for the list.")
+        return (f"{what} (first: '{first}', {why}); run `zoo3d data check {shlex.quote(str(self.source.path))}`, "
+                f"which decodes every image, for the list.")
 
     def check_readable(self, probes: int = 8) -> None:
         """Decode up to ``probes`` images spread over the dataset; UserError when none of them decodes."""

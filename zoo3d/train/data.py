@@ -13,6 +13,7 @@ with another number of processes (same global batch) continues the same order.
 from __future__ import annotations
 
 import functools
+import shlex
 import signal
 from pathlib import Path
 from typing import Iterator
@@ -72,8 +73,8 @@ def check_folder_dataset(data: DataConfig, resolution: int | None = None) -> lis
     if not getattr(report, "usable", getattr(report, "ok", True)):
         first = f": {problems[0]}" if problems else ""
         more = f" (and {len(problems) - 1} more problems)" if len(problems) > 1 else ""
-        raise UserError(f"Dataset '{path}' has no usable posed image{first}{more}; run `zoo3d data check {path}` "
-                        f"for the full report.")
+        raise UserError(f"Dataset '{path}' has no usable posed image{first}{more}; run "
+                        f"`zoo3d data check {shlex.quote(str(path))}` for the full report.")
     # the images training serves: one without a pose is not upsampled, it is not read at all
     sizes = getattr(report, "usable_resolutions", None) or getattr(report, "resolutions", {}) or {}
     small = {k: n for k, n in sizes.items() if resolution and min(map(int, k.split("x"))) < resolution}
