@@ -49,6 +49,18 @@ def storage_reason(exc: OSError) -> str:
     return _STORAGE_ERRORS.get(exc.errno, (exc.strerror or type(exc).__name__).lower())
 
 
+#: what lets a write that failed for a reason of :data:`_STORAGE_ERRORS` go through next time
+_REMEDIES = {_STORAGE_ERRORS[errno.ENOSPC]: "free some space", _STORAGE_ERRORS[errno.EDQUOT]: "free some space",
+             _STORAGE_ERRORS[errno.EROFS]: "make the folder writable",
+             _STORAGE_ERRORS[errno.EACCES]: "make the folder writable"}
+
+
+def storage_remedy(reason: str) -> str:
+    """What to do about a write that failed for ``reason`` (:func:`storage_reason`'s words), as a clause: 'free some
+    space' for a full disk, 'make the folder writable' for a refused one, else 'fix that'."""
+    return _REMEDIES.get(reason, "fix that")
+
+
 def is_storage_error(exc: BaseException) -> bool:
     return isinstance(exc, OSError) and exc.errno in _STORAGE_ERRORS
 

@@ -110,7 +110,7 @@ def train_model(model: str, *, data: str | None = None, preset: str | None = Non
     config stored there; only ``steps`` and ``device`` may change then (and the number of processes,
     see docs/training.md).
     """
-    from zoo3d.fileio import WriteError, clean_stale_temps
+    from zoo3d.fileio import WriteError, clean_stale_temps, storage_remedy
     from zoo3d.runs import RunLock
     from zoo3d.train.checkpoint import CHECKPOINT_DIR
     from zoo3d.train.data import check_folder_dataset, check_stage_data
@@ -159,8 +159,8 @@ def train_model(model: str, *, data: str | None = None, preset: str | None = Non
             except WriteError as exc:
                 last = trainer.last_checkpoint
                 again = resume_command(spec.name, run_dir, world, steps, device)
-                kept = (f"the last checkpoint, '{last}', is intact; free some space and continue with `{again}`" if last
-                        else "no checkpoint had been written")
+                kept = (f"the last checkpoint, '{last}', is intact; {storage_remedy(exc.reason)} and continue with "
+                        f"`{again}`" if last else "no checkpoint had been written")
                 what = str(exc).rstrip(".")
                 raise WriteError(f"Training stopped at step {trainer.step}: {what[:1].lower() + what[1:]} "
                                  f"({kept}).", exc.reason) from None
