@@ -1,8 +1,10 @@
 """The training progress display: a rich bar with step, images/s, ETA and the latest losses; plain lines when
-the output is not a terminal (a log file, a pipe, CI), where a bar draws nothing until it stops."""
+the output is not a terminal (a log file, a pipe, CI), where a bar draws nothing until it stops, or a terminal
+that cannot move its cursor (TERM=dumb)."""
 
 from __future__ import annotations
 
+import os
 import time
 
 from rich.console import Console
@@ -29,8 +31,10 @@ class TrainProgress:
         self._losses: dict[str, float] | None = None
         if enabled and console is None:
             console = Console(stderr=True)
-            # the stream itself, not rich's is_terminal, which FORCE_COLOR (set by many CI systems) turns on
-            plain = not _isatty(console.file) if plain is None else plain
+            # the stream itself, not rich's is_terminal, which FORCE_COLOR (set by many CI systems) turns on; a
+            # terminal without cursor movement (TERM=dumb: Emacs' shell, some IDE consoles) showed only a cut-off
+            # last frame of the bar
+            plain = not _isatty(console.file) or _dumb_term() if plain is None else plain
         if enabled and plain:
             self._plain = console
         elif enabled:
@@ -93,6 +97,11 @@ class TrainProgress:
         console = self._bar.console if self._bar is not None else self._plain
         if console is not None:
             console.print(Text(message, style=style or ""), highlight=False, soft_wrap=True)
+
+
+def _dumb_term() -> bool:
+    """TERM names a terminal that cannot move its cursor (as rich reads it: ``dumb`` or ``unknown``)."""
+    return os.environ.get("TERM", "").lower() in ("dumb", "unknown")
 
 
 def _isatty(stream) -> bool:
