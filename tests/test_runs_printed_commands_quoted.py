@@ -66,3 +66,21 @@ def test_a_folder_whose_probed_images_do_not_decode_names_a_data_check_that_keep
     with pytest.raises(UnreadableDataError) as err:
         FolderDataset(faces, 8).check_readable()
     assert _command(str(err.value)) == ["zoo3d", "data", "check", str(faces)]
+
+
+def test_the_command_a_busy_run_folder_names_its_holder_by_keeps_a_folder_with_spaces_whole(tmp_path, monkeypatch):
+    import sys
+
+    from zoo3d.runs import RunLock, RunLockedError
+
+    run = tmp_path / "my runs" / "gram 1"
+    monkeypatch.setattr(sys, "argv", ["/usr/bin/zoo3d", "train", "gram", "--out", str(run)])
+    lock = RunLock(run).acquire()
+    try:
+        with pytest.raises(RunLockedError) as refused:
+            RunLock(run).acquire()
+    finally:
+        lock.release()
+    found = re.search(r", `(.*)` since ", str(refused.value))
+    assert found, refused.value
+    assert shlex.split(found.group(1)) == ["zoo3d", "train", "gram", "--out", str(run)]

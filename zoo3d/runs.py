@@ -114,11 +114,12 @@ class RunLock:
                               f"or choose another --out.")
 
     def _record(self) -> bytes:
+        import shlex
         import socket
         import sys
 
-        return json.dumps({"pid": os.getpid(), "host": socket.gethostname(),
-                           "command": " ".join(["zoo3d", *sys.argv[1:]])[:200],
+        return json.dumps({"pid": os.getpid(), "host": socket.gethostname(),  # the command as a shell reads it
+                           "command": shlex.join(["zoo3d", *sys.argv[1:]])[:200],
                            "started": time.strftime("%Y-%m-%d %H:%M:%S")}).encode()
 
     def acquire(self) -> "RunLock":
