@@ -19,7 +19,8 @@ import click
 @click.option("--nproc", type=click.IntRange(min=1), default=1, show_default=True,
               help="Train with N processes on this machine (torchrun's agent; one GPU each on CUDA).")
 @click.option("--quiet", is_flag=True, help="No progress display (bar or, off a terminal, lines).")
-def train(model, data, preset, config_file, overrides, out, steps, device, resume, nproc, quiet):
+@click.option("--seed", "seed", hidden=True)  # not an option: said to be the config key train.seed
+def train(model, data, preset, config_file, overrides, out, steps, device, resume, nproc, quiet, seed):
     """Train MODEL; SIGINT/SIGTERM save a checkpoint and stop (resume with --resume)."""
     import sys
 
@@ -27,6 +28,9 @@ def train(model, data, preset, config_file, overrides, out, steps, device, resum
     from zoo3d.launch import resume_command, train_model
     from zoo3d.train.distributed import RankError, env_world
 
+    if seed is not None:  # click would suggest --set or --steps; the seed is a config key, default 0
+        raise UserError(f"zoo3d train has no --seed: the run's seed is the config key train.seed (0 unless set); "
+                        f"give --set train.seed={seed}.")
     if nproc > 1:
         sys.exit(_launch(nproc, model, data, preset, config_file, overrides, out, steps, device, resume, quiet))
     world = env_world()
