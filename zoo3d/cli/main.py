@@ -87,6 +87,19 @@ def _add_plugin_commands() -> None:
 _NO_ARGS_IS_HELP = getattr(click.exceptions, "NoArgsIsHelpError", ())
 
 
+def _command_path(argv: list[str]) -> str:
+    """The command the leading words of ``argv`` name (``zoo3d data check``), for a usage error click raises without
+    a context (an option's missing value: ``zoo3d train gram --steps``)."""
+    path, command = ["zoo3d"], cli
+    for word in argv:
+        sub = command.get_command(None, word) if isinstance(command, click.Group) and not word.startswith("-") else None
+        if sub is None:
+            break
+        path.append(word)
+        command = sub
+    return " ".join(path)
+
+
 def main(argv: list[str] | None = None) -> None:
     """Console entry point: user mistakes become one line on stderr and exit status 2."""
     from zoo3d.host_memory import keep_freed_host_memory
@@ -114,7 +127,7 @@ def main(argv: list[str] | None = None) -> None:
         click.echo(exc.ctx.get_help() if exc.ctx is not None else cli.get_help(click.Context(cli)))
         sys.exit(exc.exit_code)
     except click.UsageError as exc:  # one line too: the bad option or value, and where the help is
-        command = exc.ctx.command_path if exc.ctx is not None else "zoo3d"
+        command = exc.ctx.command_path if exc.ctx is not None else _command_path(sys.argv[1:] if argv is None else argv)
         click.secho(f"Error: {exc.format_message()} (see `{command} --help`)", fg="red", err=True)
         sys.exit(exc.exit_code)
     except click.ClickException as exc:
