@@ -103,7 +103,7 @@ def test_a_path_that_is_no_dataset_and_a_dataset_without_poses_are_refused_by_na
     with pytest.raises(UserError) as err:
         FolderDataset(tmp_path, 8)
     assert str(err.value) == (f"Dataset '{tmp_path}' (images format) cannot be used: it has no image with a valid "
-                              f"pose; run 'zoo3d data check {tmp_path}' for the list of problems.")
+                              f"pose; run `zoo3d data check {tmp_path}` for the list of problems.")
 
 
 @pytest.mark.parametrize("resize, resample", [(None, Image.LANCZOS), ("area", Image.BOX), ("bilinear", Image.BILINEAR)])

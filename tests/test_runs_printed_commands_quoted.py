@@ -84,3 +84,17 @@ def test_the_command_a_busy_run_folder_names_its_holder_by_keeps_a_folder_with_s
     found = re.search(r", `(.*)` since ", str(refused.value))
     assert found, refused.value
     assert shlex.split(found.group(1)) == ["zoo3d", "train", "gram", "--out", str(run)]
+
+
+def test_a_dataset_built_on_a_folder_without_posed_images_names_a_data_check_that_keeps_it_whole(tmp_path):
+    from PIL import Image
+
+    from zoo3d.data.folder import FolderDataset
+    from zoo3d.errors import UserError
+
+    faces = tmp_path / "my faces"
+    faces.mkdir()
+    Image.new("RGB", (8, 8)).save(faces / "a.png")  # no poses beside it
+    with pytest.raises(UserError) as err:
+        FolderDataset(faces, 8)
+    assert _command(str(err.value)) == ["zoo3d", "data", "check", str(faces)]

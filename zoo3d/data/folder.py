@@ -51,7 +51,7 @@ class FolderDataset(Dataset):
             what = (f"none of its {len(posed)} image(s) with a valid pose exists (first: '{posed[0].name}')" if posed
                     else "it has no image with a valid pose")
             raise UserError(f"Dataset '{path}' ({listing.format} format) cannot be used: {what}; "
-                            f"run 'zoo3d data check {path}' for the list of problems.")
+                            f"run `zoo3d data check {shlex.quote(str(path))}` for the list of problems.")
         self.resolution, self.crop, self.resize = int(resolution), crop, resize
         self.mirror, self.seed, self.epoch = bool(mirror), int(seed), 0
         self.skipped: dict[str, str] = {}
