@@ -14,18 +14,16 @@ labels, so data whose cameras lie at another distance or focal length than the p
 
 from __future__ import annotations
 
-import math
 from functools import partial
 
 import torch
 
-from zoo3d.cameras import Camera, CameraPrior
 from zoo3d.config import StageConfig
 from zoo3d.core.model import LossResult, ModelPlugin, OptimizerSpec, Phase, Stage, StepContext, stage_optimizers
 from zoo3d.core.outputs import DiscriminatorOutput
-from zoo3d.errors import UserError
 from zoo3d.nn.resize import resize
-from zoo3d.train.gan import GANParts, Sample, adversarial_loss, gan_phases, lazy_r1_interval, real_cameras
+from zoo3d.train.gan import (GANParts, Sample, adversarial_loss, check_label_scene, gan_phases, lazy_r1_interval,
+                             real_cameras)
 
 from zoo3d_triplane.config import TriplaneConfig, TriplaneLossConfig
 from zoo3d_triplane.discriminator import DualDiscriminator, blur_images
@@ -34,31 +32,10 @@ from zoo3d_triplane.regularizers import (blur_sigma, conditioning_labels, densit
                                          swap_probability)
 
 
-#: How far (relative) the real cameras' mean distance from the origin and mean focal length may lie from the camera
-#: prior's before the labels of reals and fakes count as two scenes' (EG3D's own FFHQ cameras, 2.7 from a pivot 0.175
-#: off the origin, lie up to 6.5 % from a prior at radius 2.7; a 13.37 deg field of view is 10.3 % from 12 deg's).
-LABEL_SCENE_TOLERANCE = 0.1
-
-
-def check_label_scene(cameras: Camera, prior: CameraPrior) -> None:
-    """Refuse reals whose camera labels lie in another scene than the fakes' (drawn from ``prior``).
-
-    EG3D draws the fakes' labels from the dataset; zoo3d draws them from the camera prior. The dual discriminator
-    reads every image's label, so when the data's cameras sit at another distance or focal length than the prior's
-    it tells reals from fakes by their labels alone and ignores the images."""
-    radius = float(cameras.origins.double().norm(dim=-1).mean())
-    focal = float((0.5 / torch.tan(torch.deg2rad(cameras.fov.double()) / 2)).mean())
-    prior_focal = 0.5 / math.tan(math.radians(prior.fov) / 2)
-    off = max(abs(radius / prior.radius - 1), abs(focal / prior_focal - 1))
-    if off <= LABEL_SCENE_TOLERANCE:
-        return
-    fov = math.degrees(2 * math.atan(0.5 / focal))
-    raise UserError(f"The tri-plane model's discriminator reads each image's camera label, and the data's cameras sit "
-                    f"at radius {radius:.4g} with a {fov:.4g} deg field of view where the camera prior draws the "
-                    f"fakes' at radius {prior.radius:.4g} with {prior.fov:.4g} deg, so it would tell reals from fakes "
-                    f"by their labels alone; set camera.radius and camera.fov to the data's, with the scene to match "
-                    f"(generator.box_warp, near, far and density_scale; in EG3D's FFHQ units 1, 2.25, 3.3 and 1), "
-                    f"or use data posed in the prior's scene.")
+#: The way out of :func:`zoo3d.train.gan.check_label_scene`'s refusal for the tri-plane model.
+LABEL_SCENE_REMEDY = ("set camera.radius and camera.fov to the data's, with the scene to match (generator.box_warp, "
+                      "near, far and density_scale; in EG3D's FFHQ units 1, 2.25, 3.3 and 1), or use data posed in the "
+                      "prior's scene")
 
 
 def prepare_step(ctx: StepContext, loss: TriplaneLossConfig, fade: tuple[int, int] | None) -> tuple[float, float]:
@@ -66,9 +43,9 @@ def prepare_step(ctx: StepContext, loss: TriplaneLossConfig, fade: tuple[int, in
     generator's and discriminator's neural rendering resolution; return (GPC swap probability, D blur sigma).
 
     Every phase starts here, so a stage's first step checks, before any phase of it steps, that the reals' camera
-    labels come from the camera prior's scene (:func:`check_label_scene`)."""
+    labels come from the camera prior's scene (:func:`zoo3d.train.gan.check_label_scene`)."""
     if ctx.stage_step == 0 and ctx.real is not None and ctx.real.cameras is not None:
-        check_label_scene(ctx.real.cameras, ctx.config.camera)
+        check_label_scene(ctx.real.cameras, ctx.config.camera, "The tri-plane model", LABEL_SCENE_REMEDY)
     if fade is not None:
         res = neural_resolution_at(ctx.stage_step, fade[0], fade[1], loss.neural_resolution_fade_steps)
         ctx.generator.neural_resolution = res

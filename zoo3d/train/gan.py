@@ -22,6 +22,7 @@ Poses are (yaw, pitch) in radians in zoo3d's convention (:func:`zoo3d.train.loss
 
 from __future__ import annotations
 
+import math
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field, replace
 from functools import partial
@@ -30,7 +31,7 @@ from typing import Any, Callable, Literal
 import torch
 from torch import Tensor
 
-from zoo3d.cameras import Camera
+from zoo3d.cameras import Camera, CameraPrior
 from zoo3d.config import GanLossConfig
 from zoo3d.core.model import LossResult, OptimizerSpec, Phase, StepContext, lazy_corrected
 from zoo3d.core.outputs import DiscriminatorOutput
@@ -39,8 +40,9 @@ from zoo3d.train.data import resize_images
 from zoo3d.train.losses import (discriminator_loss, generator_loss, pose_loss, pose_target, r1_penalty,
                                 topk_fraction, topk_generator_loss)
 
-__all__ = ["AdversarialLoss", "GANParts", "Sample", "adversarial_loss", "discriminator_step", "gan_phases",
-           "generator_step", "lazy_optimizer", "lazy_r1_interval", "r1_step", "real_cameras", "real_sample", "score_with"]
+__all__ = ["LABEL_SCENE_TOLERANCE", "AdversarialLoss", "GANParts", "Sample", "adversarial_loss", "check_label_scene",
+           "discriminator_step", "gan_phases", "generator_step", "lazy_optimizer", "lazy_r1_interval", "r1_step",
+           "real_cameras", "real_sample", "score_with"]
 
 
 @dataclass(frozen=True)
@@ -127,6 +129,34 @@ def real_cameras(ctx: StepContext, who: str, why: str, otherwise: str = "") -> C
         raise UserError(f"{who} needs camera poses for its real images ({why}); use data with poses (dataset.json, "
                         f"GRAM poses/ or poses.json){otherwise}.")
     return ctx.real.cameras
+
+
+#: How far (relative) the real cameras' mean distance from the origin and mean focal length may lie from the camera
+#: prior's before the labels of reals and fakes count as two scenes' (EG3D's own FFHQ cameras, 2.7 from a pivot 0.175
+#: off the origin, lie up to 6.5 % from a prior at radius 2.7; a 13.37 deg field of view is 10.3 % from 12 deg's).
+LABEL_SCENE_TOLERANCE = 0.1
+
+
+def check_label_scene(cameras: Camera, prior: CameraPrior, who: str, remedy: str) -> None:
+    """Refuse reals whose camera labels lie in another scene than the fakes', for a camera-conditioned discriminator
+    that scores the fakes with cameras drawn from ``prior``.
+
+    EG3D draws the fakes' labels from the dataset; zoo3d draws them from the camera prior. A discriminator that reads
+    every image's label tells reals from fakes by their labels alone, and ignores the images, when the data's cameras
+    sit at another distance or focal length than the prior's (more than :data:`LABEL_SCENE_TOLERANCE` off either's
+    mean). The UserError says ``who``'s discriminator reads the labels, names both scenes and ends with ``remedy``
+    (the keys to set for that model, or another way out)."""
+    radius = float(cameras.origins.double().norm(dim=-1).mean())
+    focal = float((0.5 / torch.tan(torch.deg2rad(cameras.fov.double()) / 2)).mean())
+    prior_focal = 0.5 / math.tan(math.radians(prior.fov) / 2)
+    off = max(abs(radius / prior.radius - 1), abs(focal / prior_focal - 1))
+    if off <= LABEL_SCENE_TOLERANCE:
+        return
+    fov = math.degrees(2 * math.atan(0.5 / focal))
+    raise UserError(f"{who}'s discriminator reads each image's camera label, and the data's cameras sit at radius "
+                    f"{radius:.4g} with a {fov:.4g} deg field of view where the camera prior draws the fakes' at "
+                    f"radius {prior.radius:.4g} with {prior.fov:.4g} deg, so it would tell reals from fakes by their "
+                    f"labels alone; {remedy}.")
 
 
 def score_with(module: str) -> Callable[[StepContext, Sample], DiscriminatorOutput]:
