@@ -13,12 +13,16 @@ from types import SimpleNamespace
 import torch
 from torch import Tensor
 
-from zoo3d.cameras import Camera
+from zoo3d.cameras import Camera, CameraPrior
 from zoo3d.core.model import RealBatch, Stage, StepContext
 from zoo3d.core.outputs import DiscriminatorOutput
 
 class ConstantGenerator(torch.nn.Module):
     """z ~ U[0, 1) (B, 1), yaw ~ U[-0.3, 0.3), pitch ~ U[-0.15, 0.15) from ``generator``; images level * z + yaw / 4."""
+
+    #: The scene and spread its cameras are drawn from (radius 1, 12 deg), in its own draw order: what a
+    #: camera-conditioned discriminator's check of the reals' labels compares them with.
+    camera_prior = CameraPrior(distribution="uniform", yaw_std=0.3, pitch_std=0.15)
 
     def __init__(self, level: float = 0.8):
         super().__init__()

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 import torch
-from gan_stubs import area_half, context, real_batch
+from gan_stubs import ConstantGenerator, area_half, context, real_batch
 from test_gram_inverter_model import micro_config
 
 from zoo3d.errors import UserError
@@ -39,7 +39,7 @@ def test_posed_real_sample_names_the_stage_the_reason_and_the_way_out():
 @pytest.mark.parametrize("resolution, requires_grad", [(8, True), (None, False), (16, True)])
 def test_posed_real_sample_hands_through_the_resize_the_grad_flag_and_the_cameras(resolution, requires_grad):
     real = real_batch(2, 16)
-    sample = posed_real_sample(context({}, real), requires_grad, resolution)
+    sample = posed_real_sample(context({"generator": ConstantGenerator()}, real), requires_grad, resolution)
     expected = area_half(real.images) if resolution == 8 else real.images
     torch.testing.assert_close(sample.images, expected)
     assert sample.images.requires_grad == requires_grad and sample.images.is_leaf

@@ -1,5 +1,6 @@
 """The efficient-GRAM stage's discriminator: GRAM's pose-aware CoordConv D or EG3D's camera-conditioned
-StyleGAN2 D (``discriminator.architecture``), and the real batches the conditioned one needs."""
+StyleGAN2 D (``discriminator.architecture``), and the real batches the conditioned one needs: posed, and posed in the
+camera prior's scene, since the fakes' labels are drawn from the prior."""
 
 from __future__ import annotations
 
@@ -8,12 +9,18 @@ import torch
 from zoo3d.cameras import EG3D_LABEL_DIM
 from zoo3d.core.model import StepContext
 from zoo3d.nn.discriminators import StyleGAN2Discriminator
-from zoo3d.train.gan import Sample, real_cameras, real_sample
+from zoo3d.train.gan import Sample, check_label_scene, real_cameras, real_sample
 
 from zoo3d_gram import build_discriminator as build_gram_discriminator
 from zoo3d_gram_inverter.config import GramInverterConfig
 
-__all__ = ["build_discriminator", "posed_real_sample"]
+__all__ = ["LABEL_SCENE_REMEDY", "build_discriminator", "posed_real_sample"]
+
+#: The ways out of :func:`zoo3d.train.gan.check_label_scene`'s refusal for GRAMInverter: its manifolds, their
+#: gridding and the render's depth range are laid out for cameras 1 from the origin, so only the field of view moves.
+LABEL_SCENE_REMEDY = ("set camera.fov to the data's where only the fields of view differ (GRAM's manifolds are laid "
+                      "out for cameras 1 from the origin), use data posed in the prior's scene, or set "
+                      "discriminator.conditioned=false")
 
 
 def build_discriminator(config: GramInverterConfig) -> torch.nn.Module:
@@ -28,7 +35,11 @@ def build_discriminator(config: GramInverterConfig) -> torch.nn.Module:
 
 def posed_real_sample(ctx: StepContext, requires_grad: bool, resolution: int | None = None) -> Sample:
     """:func:`zoo3d.train.gan.real_sample`, refusing data without poses (a camera-conditioned D scores
-    an image together with the camera it was seen from)."""
-    real_cameras(ctx, "GRAMInverter's efficient-GRAM stage", "its discriminator is camera-conditioned",
-                 " or set discriminator.conditioned=false")
+    an image together with the camera it was seen from) and, at a stage's first step (the D phase runs before the
+    G phase), data posed in another scene than the generator's camera prior, which draws the fakes' labels
+    (:func:`zoo3d.train.gan.check_label_scene`)."""
+    cameras = real_cameras(ctx, "GRAMInverter's efficient-GRAM stage", "its discriminator is camera-conditioned",
+                           " or set discriminator.conditioned=false")
+    if ctx.stage_step == 0:
+        check_label_scene(cameras, ctx.generator.camera_prior, "GRAMInverter", LABEL_SCENE_REMEDY)
     return real_sample(ctx, requires_grad, resolution)

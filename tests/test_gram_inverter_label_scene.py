@@ -1,0 +1,112 @@
+"""GRAMInverter's camera-conditioned discriminator (EG3D's StyleGAN2 D, the tiny preset's) reads each image's camera
+label: the reals' from the data, the fakes' from the generator's camera prior. Reals posed in another scene (EG3D's own
+FFHQ cameras, 2.7 from the origin with focal 4.2647, against GRAM's radius 1 and 12 deg) are refused at the
+efficient-GRAM stage's first step, before the discriminator could tell reals from fakes by their labels alone; GRAM's
+D and the unconditioned StyleGAN2 D read no labels and take them."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+from PIL import Image
+import pytest
+import torch
+from gan_stubs import context
+from test_gram_inverter_discriminator import SG2
+from test_gram_inverter_model import MICRO, micro_config
+
+from zoo3d.cameras import Camera
+from zoo3d.core.model import RealBatch
+from zoo3d.errors import UserError
+
+pytestmark = pytest.mark.usefixtures("single_thread")
+
+EG3D_FOCAL = 4.2647  # EG3D's FFHQ and AFHQ labels (dataset_preprocessing/*: 2985.29 / 700)
+EG3D_FOV = math.degrees(2 * math.atan(0.5 / EG3D_FOCAL))  # 13.37 deg
+
+
+def _reals(radius: float, fov: float, n: int = 2) -> RealBatch:
+    g = torch.Generator().manual_seed(1)
+    cams = Camera.from_angles(torch.tensor([0.2, -0.1][:n]), torch.tensor([0.05, -0.1][:n]), radius, fov)
+    return RealBatch(images=torch.rand(n, 3, 16, 16, generator=g) * 2 - 1, cameras=cams)
+
+
+def _d_phase_logs(real: RealBatch, *overrides: str, stage_step: int = 0) -> tuple[dict, dict]:
+    """The efficient-GRAM stage's D phase on ``real`` at ``stage_step``: its logs and the model's modules."""
+    plugin, cfg = micro_config(*overrides)
+    torch.manual_seed(0)
+    modules = plugin.build(cfg)
+    phase = next(p for p in plugin.stages(cfg)[0].phases if p.name == "discriminator")
+    ctx = context(modules, real, batch_size=2)
+    ctx.stage_step = stage_step
+    return phase.loss(ctx).logs, modules
+
+
+def test_eg3ds_own_cameras_are_refused_naming_both_scenes_and_the_ways_out():
+    with pytest.raises(UserError) as err:
+        _d_phase_logs(_reals(2.7, EG3D_FOV), *SG2)
+    assert str(err.value) == (
+        "GRAMInverter's discriminator reads each image's camera label, and the data's cameras sit at radius 2.7 with "
+        "a 13.37 deg field of view where the camera prior draws the fakes' at radius 1 with 12 deg, so it would tell "
+        "reals from fakes by their labels alone; set camera.fov to the data's where only the fields of view differ "
+        "(GRAM's manifolds are laid out for cameras 1 from the origin), use data posed in the prior's scene, or set "
+        "discriminator.conditioned=false.")
+
+
+@pytest.mark.parametrize("radius, fov", [(1.0, EG3D_FOV), (1.2, 12.0), (0.85, 12.0)],
+                         ids=["EG3D's focal length", "farther", "nearer"])
+def test_a_tenth_off_the_priors_distance_or_focal_length_is_another_scene(radius, fov):
+    with pytest.raises(UserError, match="by their labels alone"):
+        _d_phase_logs(_reals(radius, fov), *SG2)
+
+
+def test_the_scene_is_the_generators_camera_prior_so_setting_its_fov_takes_eg3ds_focal_length():
+    logs, _ = _d_phase_logs(_reals(1.0, EG3D_FOV), *SG2, f"camera.fov={EG3D_FOV}")
+    assert math.isfinite(logs["d_real"])
+
+
+@pytest.mark.parametrize("radius, fov", [(1.0, 12.0), (1.065, 12.0), (1.0, 12.5)],
+                         ids=["the prior's", "6.5 % farther", "half a degree wider"])
+def test_reals_in_the_priors_scene_are_scored_with_their_own_cameras(radius, fov):
+    real = _reals(radius, fov)
+    logs, modules = _d_phase_logs(real, *SG2)
+    with torch.no_grad():
+        expected = modules["discriminator"](real.images, cameras=real.cameras).logit.float().mean().item()
+    assert logs["d_real"] == pytest.approx(expected, rel=1e-5, abs=1e-6)
+
+
+@pytest.mark.parametrize("overrides", [(*SG2, "discriminator.conditioned=false"), ("discriminator.architecture=gram",)],
+                         ids=["unconditioned StyleGAN2 D", "GRAM's D"])
+def test_a_discriminator_that_reads_no_labels_takes_them(overrides):
+    logs, _ = _d_phase_logs(_reals(2.7, EG3D_FOV), *overrides)
+    assert math.isfinite(logs["d_real"])
+
+
+def _eg3d_dataset(root, radius: float, fov: float):
+    (root / "images").mkdir(parents=True)
+    labels = []
+    for i, yaw in enumerate([0.0, 0.2, -0.2, 0.1]):
+        Image.fromarray(np.full((16, 16, 3), 40 * i, np.uint8)).save(root / "images" / f"{i}.png")
+        cam = Camera.from_angles(torch.tensor([yaw], dtype=torch.float64), 0.0, radius, fov)
+        labels.append([f"images/{i}.png", cam.to_eg3d()[0].tolist()])
+    (root / "dataset.json").write_text(json.dumps({"labels": labels}))
+    return root
+
+
+def test_training_on_eg3d_labelled_data_stops_with_status_2_before_a_step_is_saved(tmp_path, capsys):
+    from zoo3d.cli.main import main
+
+    data = _eg3d_dataset(tmp_path / "eg3d", 2.7, EG3D_FOV)
+    run = tmp_path / "run"
+    args = ["train", "gram_inverter", "--preset", "tiny", "--data", str(data), "--steps", "1", "--out", str(run),
+            "--quiet", "--device", "cpu"]
+    for s in MICRO[1:]:  # the tiny preset's discriminator: the conditioned StyleGAN2 D
+        args += ["--set", s]
+    with pytest.raises(SystemExit) as exit_:
+        main(args)
+    assert exit_.value.code == 2
+    err = capsys.readouterr().err
+    assert "at radius 2.7 with a 13.37 deg field of view" in err and "Traceback" not in err
+    assert not list(run.glob("checkpoints/*.safetensors"))
