@@ -14,6 +14,8 @@ Detail stage (detail reconstructor trained, E_w and Efficient GRAM frozen), per 
     depth            depth * mean_pixels(sum_k w_k |t_k - d_coarse| / (far - near)) at c and c': the detailed
                      render's layer weights must stay near the coarse surface depth d_coarse.
 P is LPIPS when its weights are available, else the MS-SSIM substitute (zoo3d.invert.losses).
+Both stages render the generator from the real images' own cameras, so the first step of each refuses data whose
+cameras sit at a distance from the origin that the generator's rays do not reach (:func:`check_render_distance`).
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from torch import Tensor
 from zoo3d.cameras import Camera
 from zoo3d.core.model import LossResult, StepContext
 from zoo3d.core.outputs import RenderOutput
+from zoo3d.errors import UserError
 from zoo3d.invert.losses import perceptual_for, pixel_loss
 
 from zoo3d.train.data import resize_images
@@ -32,7 +35,7 @@ from zoo3d.train.losses import pose_target
 from zoo3d_gram_inverter.config import GramInverterConfig, GramInverterLossConfig
 from zoo3d_gram_inverter.inverter import camera_from_pose
 
-__all__ = ["encoder_step_loss", "detail_step_loss", "visibility", "surface_spread"]
+__all__ = ["check_render_distance", "encoder_step_loss", "detail_step_loss", "visibility", "surface_spread"]
 
 
 def _rec(pred: Tensor, target: Tensor, lw: GramInverterLossConfig, device) -> tuple[Tensor, dict]:
@@ -45,9 +48,30 @@ def _rec(pred: Tensor, target: Tensor, lw: GramInverterLossConfig, device) -> tu
     return loss, logs
 
 
-def _real(ctx: StepContext, resolution: int) -> tuple[Tensor, Camera | None]:
+def check_render_distance(cameras: Camera, config: GramInverterConfig, stage: str) -> None:
+    """Refuse real cameras whose mean distance from the origin lies outside the generator's ray range
+    (``generator.render.near`` to ``far``): GRAM's manifolds lie around the origin, so a render from such a
+    camera samples no point of them and shows the background alone (EG3D's own cameras sit 2.7 away, where
+    the tiny and ffhq256 presets' rays reach from 0.88 to 1.12)."""
+    rc = config.generator.render
+    radius = float(cameras.origins.double().norm(dim=-1).mean())
+    if rc.near <= radius <= rc.far:
+        return
+    raise UserError(f"GRAMInverter's {stage} stage renders the generator from each real image's camera, and the "
+                    f"data's cameras sit at radius {radius:.4g} where the generator's rays reach only from "
+                    f"{rc.near:.4g} to {rc.far:.4g} (generator.render.near and far, around GRAM's manifolds at the "
+                    f"origin), so its renders from them would cut the head or miss it; use data posed 1 from the "
+                    f"origin (GRAM's poses/, poses.json angles or a dataset.json at that distance).")
+
+
+def _real(ctx: StepContext, resolution: int, config: GramInverterConfig,
+          stage: str) -> tuple[Tensor, Camera | None]:
+    """The step's real images at ``resolution`` and their cameras (None for unposed data); at the stage's first
+    step, cameras the generator's renders cannot reach are refused (:func:`check_render_distance`)."""
     images = resize_images(ctx.real.images.to(ctx.device), resolution)
     cams = ctx.real.cameras.to(device=ctx.device) if ctx.real.cameras is not None else None
+    if cams is not None and ctx.stage_step == 0:
+        check_render_distance(cams, config, stage)
     return images, cams
 
 
@@ -55,7 +79,7 @@ def encoder_step_loss(ctx: StepContext, config: GramInverterConfig, weights: Gra
     """The encoder stage's loss with ``weights`` (the run's ``loss`` section with the stage's overrides)."""
     gen, enc = ctx.generator, ctx.module("encoder")
     lw, res = weights, config.generator.resolution
-    images, cams = _real(ctx, res)
+    images, cams = _real(ctx, res, config, "encoder")
     B = images.shape[0]
     mean_w = gen.mean_latent().detach()
     ws, pose = enc(images, mean_w)
@@ -121,7 +145,7 @@ def detail_step_loss(ctx: StepContext, config: GramInverterConfig, weights: Gram
     """The detail stage's loss with ``weights`` (the run's ``loss`` section with the stage's overrides)."""
     gen, enc, det = ctx.generator, ctx.module("encoder"), ctx.module("detail")
     lw, res, rc = weights, config.generator.resolution, config.generator.render
-    images, cams = _real(ctx, res)
+    images, cams = _real(ctx, res, config, "detail")
     B = images.shape[0]
     with torch.no_grad():
         ws, pose = enc(images, gen.mean_latent())

@@ -13,11 +13,12 @@ Each stage is sized by its entry of the config's ``stages`` (steps, batch, lr by
 from __future__ import annotations
 
 from functools import partial
+from typing import Callable
 
 import torch
 
 from zoo3d.core.model import ModelPlugin, Phase, Stage, StepContext, stage_optimizers
-from zoo3d.train.gan import lazy_r1_interval, real_sample
+from zoo3d.train.gan import Sample, lazy_r1_interval, real_sample
 
 from zoo3d_gram import gram_phases
 from zoo3d_gram_inverter.config import DETAIL, EFFICIENT_GRAM, ENCODER, GramInverterConfig
@@ -26,7 +27,7 @@ from zoo3d_gram_inverter.discriminator import build_discriminator, posed_real_sa
 from zoo3d_gram_inverter.efficient_gram import EfficientGramGenerator
 from zoo3d_gram_inverter.encoders import CoarseEncoder
 from zoo3d_gram_inverter.inverter import GramInverter
-from zoo3d_gram_inverter.losses import detail_step_loss, encoder_step_loss
+from zoo3d_gram_inverter.losses import check_render_distance, detail_step_loss, encoder_step_loss
 
 __all__ = ["GramInverterModel"]
 
@@ -40,6 +41,18 @@ def _freeze_generator_as_ema(ctx: StepContext) -> None:
             dst.copy_(src)
         for dst, src in zip(ctx.generator.buffers(), ctx.ema.buffers()):
             dst.copy_(src)
+
+
+def reals_a_later_stage_renders_from(ctx: StepContext, requires_grad: bool, resolution: int | None = None, *,
+                                     reals: Callable[..., Sample], config: GramInverterConfig,
+                                     stage: str) -> Sample:
+    """``reals``' sample, whose cameras the ``stage`` stage (encoder or detail) will render the generator from: at
+    the efficient-GRAM stage's first step, cameras it cannot reach are refused now rather than after the stage
+    (:func:`zoo3d_gram_inverter.losses.check_render_distance`)."""
+    sample = reals(ctx, requires_grad, resolution)
+    if ctx.stage_step == 0 and sample.cameras is not None:
+        check_render_distance(sample.cameras, config, stage)
+    return sample
 
 
 class GramInverterModel(ModelPlugin):
@@ -64,6 +77,9 @@ class GramInverterModel(ModelPlugin):
         fixed_geometry = [] if config.generator.learn_manifolds else ["generator.manifold"]
         gan, enc, det = config.stage(EFFICIENT_GRAM), config.stage(ENCODER), config.stage(DETAIL)
         reals = posed_real_sample if config.discriminator.camera_conditioned else real_sample
+        if enc.steps > 0 or det.steps > 0:
+            reals = partial(reals_a_later_stage_renders_from, reals=reals, config=config,
+                            stage="encoder" if enc.steps > 0 else "detail")
         encoder_loss = partial(encoder_step_loss, config=config, weights=config.stage_loss(ENCODER))
         detail_loss = partial(detail_step_loss, config=config, weights=config.stage_loss(DETAIL))
         return [

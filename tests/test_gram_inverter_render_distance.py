@@ -1,0 +1,128 @@
+"""GRAMInverter's encoder and detail stages render the frozen generator from each real image's own camera. GRAM's
+manifolds lie around the origin and the generator's rays reach only from ``generator.render.near`` to ``far`` (0.88 to
+1.12), so from EG3D's own cameras, 2.7 away, a render shows the background alone: data posed there is refused at
+those stages' first step instead of training the encoder and the detail branch against empty renders, and already at
+the efficient-GRAM stage's first step when a later stage will render from it."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+from PIL import Image
+import pytest
+import torch
+from gan_stubs import context
+from test_gram_inverter_model import MICRO, micro_config
+
+from zoo3d.cameras import Camera
+from zoo3d.core.model import RealBatch
+from zoo3d.errors import UserError
+
+pytestmark = pytest.mark.usefixtures("single_thread")
+
+EG3D_FOV = math.degrees(2 * math.atan(0.5 / 4.2647))  # EG3D's FFHQ focal length 4.2647: 13.37 deg
+PLAIN = ["loss.perceptual=ms-ssim"]
+
+
+def _reals(radius: float, fov: float = 12.0) -> RealBatch:
+    g = torch.Generator().manual_seed(1)
+    cams = Camera.from_angles(torch.tensor([0.2, -0.1]), torch.tensor([0.05, -0.1]), radius, fov)
+    return RealBatch(images=torch.rand(2, 3, 16, 16, generator=g) * 2 - 1, cameras=cams)
+
+
+def _stage_loss(index: int, real: RealBatch, stage_step: int = 0):
+    plugin, cfg = micro_config(*PLAIN)
+    torch.manual_seed(0)
+    modules = plugin.build(cfg)
+    ctx = context(modules, real, batch_size=2)
+    ctx.stage_step = stage_step
+    return plugin.stages(cfg)[index].phases[0].loss(ctx), modules
+
+
+@torch.no_grad()
+@pytest.mark.parametrize("radius, sees_the_head", [(1.0, True), (1.1, True), (1.5, False), (2.7, False)])
+def test_the_generator_renders_a_head_from_the_distances_the_stages_take_and_none_from_farther(radius, sees_the_head):
+    """The reason for the refusal: a render from a camera farther than ``far`` has no foreground."""
+    _, modules = _stage_loss(1, _reals(1.0))
+    gen = modules["generator"].eval()
+    rep = gen.represent(gen.sample_z(2, generator=torch.Generator().manual_seed(0)))
+    out = gen.render(rep, _reals(radius).cameras, 16)
+    assert bool((out.extras["foreground_depth"] > 0).any()) == sees_the_head
+    if sees_the_head:
+        assert math.isfinite(_stage_loss(1, _reals(radius))[0].loss.item())
+    else:
+        with pytest.raises(UserError, match="would cut the head or miss it"):
+            _stage_loss(1, _reals(radius))
+
+
+def test_eg3ds_own_cameras_are_refused_at_the_encoder_stage_naming_the_distances():
+    with pytest.raises(UserError) as err:
+        _stage_loss(1, _reals(2.7, EG3D_FOV))
+    assert str(err.value) == (
+        "GRAMInverter's encoder stage renders the generator from each real image's camera, and the data's cameras sit "
+        "at radius 2.7 where the generator's rays reach only from 0.88 to 1.12 (generator.render.near and far, around "
+        "GRAM's manifolds at the origin), so its renders from them would cut the head or miss it; use data posed 1 "
+        "from the origin (GRAM's poses/, poses.json angles or a dataset.json at that distance).")
+
+
+def test_the_detail_stage_refuses_them_too():
+    with pytest.raises(UserError, match="GRAMInverter's detail stage renders .* at radius 2.7 "):
+        _stage_loss(2, _reals(2.7, EG3D_FOV))
+
+
+def test_cameras_nearer_than_the_rays_start_are_refused_too():
+    with pytest.raises(UserError, match="at radius 0.8 where the generator's rays reach only from 0.88 to 1.12"):
+        _stage_loss(1, _reals(0.8))
+
+
+def _d_phase(real: RealBatch, *overrides: str):
+    plugin, cfg = micro_config(*PLAIN, "discriminator.architecture=gram", *overrides)
+    torch.manual_seed(0)
+    modules = plugin.build(cfg)
+    phase = next(p for p in plugin.stages(cfg)[0].phases if p.name == "discriminator")
+    return phase.loss(context(modules, real, batch_size=2))
+
+
+@pytest.mark.parametrize("later, stage", [([], "encoder"), (["stages.gram_inverter.encoder.steps=0"], "detail")],
+                         ids=["encoder and detail", "detail alone"])
+def test_the_efficient_gram_stage_refuses_them_first_when_a_later_stage_will_render_from_them(later, stage):
+    with pytest.raises(UserError, match=f"GRAMInverter's {stage} stage renders .* at radius 2.7 "):
+        _d_phase(_reals(2.7, EG3D_FOV), *later)
+
+
+def test_a_run_that_trains_the_generator_alone_takes_them_with_a_discriminator_that_reads_no_labels():
+    result = _d_phase(_reals(2.7, EG3D_FOV), "stages.gram_inverter.encoder.steps=0",
+                      "stages.gram_inverter.detail.steps=0")
+    assert math.isfinite(result.logs["d_real"])
+
+
+def test_another_field_of_view_at_the_generators_distance_is_rendered_as_it_is():
+    result, _ = _stage_loss(2, _reals(1.0, EG3D_FOV))
+    assert math.isfinite(result.loss.item()) and result.logs["novel_mask"] < 1
+
+
+def test_an_eg3d_run_with_an_unconditioned_discriminator_stops_before_a_step_is_saved(tmp_path, capsys):
+    from zoo3d.cli.main import main
+
+    data = tmp_path / "eg3d"
+    (data / "images").mkdir(parents=True)
+    labels = []
+    for i, yaw in enumerate([0.0, 0.2, -0.2, 0.1]):
+        Image.fromarray(np.full((16, 16, 3), 40 * i, np.uint8)).save(data / "images" / f"{i}.png")
+        cam = Camera.from_angles(torch.tensor([yaw], dtype=torch.float64), 0.0, 2.7, EG3D_FOV)
+        labels.append([f"images/{i}.png", cam.to_eg3d()[0].tolist()])
+    (data / "dataset.json").write_text(json.dumps({"labels": labels}))
+    run = tmp_path / "run"
+    args = ["train", "gram_inverter", "--preset", "tiny", "--data", str(data), "--out", str(run), "--quiet",
+            "--device", "cpu"]
+    for s in [*MICRO[1:], *PLAIN, "discriminator.conditioned=false", "stages.gram_inverter.efficient_gram.steps=1",
+              "stages.gram_inverter.encoder.steps=1", "stages.gram_inverter.detail.steps=1"]:
+        args += ["--set", s]
+    with pytest.raises(SystemExit) as exit_:
+        main(args)
+    assert exit_.value.code == 2
+    err = capsys.readouterr().err
+    assert "GRAMInverter's encoder stage renders" in err and "Traceback" not in err
+    assert not list(run.glob("checkpoints/*.safetensors"))
