@@ -218,13 +218,13 @@ def expected_encoder(mods, batch, lw):
     (True, True, dict(rec_l1=1.0, rec_perceptual=0.0, latent=0.0, pose=0.0)),  # neither: no fakes
 ])
 def test_encoder_step_loss_is_reconstruction_plus_latent_and_pose_errors(fake_perceptual, cameras, pose, weights):
-    lw = GramInverterLossConfig(perceptual="msssim", **weights)
+    lw = GramInverterLossConfig(perceptual="ms-ssim", **weights)
     mods, batch = modules(pose), real(cameras)
     ctx = context(mods, batch)
     result = losses.encoder_step_loss(ctx, config(), lw)
     loss, logs = expected_encoder(mods, batch, lw)
     assert_matches_recomputation(result, loss, logs, mods)
-    assert fake_perceptual == ([("cpu", "msssim")] if weights["rec_perceptual"] > 0 else [])
+    assert fake_perceptual == ([("cpu", "ms-ssim")] if weights["rec_perceptual"] > 0 else [])
     drew_fakes = weights["latent"] > 0 or (weights["pose"] > 0 and pose)
     assert [r for r in mods["generator"].renders] == [(RES, False)] * (2 if drew_fakes else 1)
     untouched = torch.Generator().manual_seed(5)

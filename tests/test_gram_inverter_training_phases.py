@@ -31,7 +31,7 @@ SPEC = get_model_spec("gram_inverter")
 B = 2
 # the stand-ins' sizes (test_gram_inverter_losses' config()) and weights of each stage apart from the run's
 STAND_IN = ["generator.resolution=8", "generator.texture_resolution=8", "generator.render.near=0.6",
-            "generator.render.far=1.6", "detail.lr_resolution=5", "loss.perceptual=msssim",
+            "generator.render.far=1.6", "detail.lr_resolution=5", "loss.perceptual=ms-ssim",
             "stages.gram_inverter.efficient_gram.batch_size=2",
             "stages.gram_inverter.efficient_gram.loss={r1_gamma: 0.7, lambda_pos: 2.0, lambda_realpos: 0.4}",
             "stages.gram_inverter.encoder.loss={rec_l1: 0.5, rec_perceptual: 0.25, latent: 2.0, pose: 0.75}",
@@ -91,7 +91,7 @@ def test_the_encoder_stage_trains_e_w_with_the_encoder_stages_weights(fake_perce
     assert (weights.rec_l1, weights.rec_perceptual, weights.latent, weights.pose) == (0.5, 0.25, 2.0, 0.75)
     loss, logs = stubs.expected_encoder(mods, batch, weights)
     stubs.assert_matches_recomputation(result, loss, logs, mods)
-    assert fake_perceptual == [("cpu", "msssim")]
+    assert fake_perceptual == [("cpu", "ms-ssim")]
 
 
 def test_the_detail_stage_trains_the_detail_branch_with_the_detail_stages_weights(fake_perceptual):  # noqa: F811

@@ -146,7 +146,8 @@ class GramInverterLossConfig(LossConfig):
     reconstruction at the input view, ``novel_view *`` the masked L1 to the coarse render at a prior camera
     (mask = 1 - normal-aware visibility from the input camera), and ``depth *`` the weighted distance of
     the detailed render's layers to the coarse surface. ``perceptual``: ``auto`` (LPIPS when its weights
-    are in the torch cache, else the MS-SSIM substitute).
+    are in the torch cache, else the MS-SSIM substitute), ``lpips`` (refused without the weights) or ``ms-ssim``
+    (the substitute always); another value is refused when the config is read, not when the encoder stage starts.
     """
 
     rec_l1: float = Field(1.0, ge=0)
@@ -155,7 +156,7 @@ class GramInverterLossConfig(LossConfig):
     pose: float = Field(1.0, ge=0)
     novel_view: float = Field(1.0, ge=0)
     depth: float = Field(1.0, ge=0)
-    perceptual: str = "auto"
+    perceptual: Literal["auto", "lpips", "ms-ssim"] = "auto"
 
 
 def paper_stages() -> list[StageConfig]:
