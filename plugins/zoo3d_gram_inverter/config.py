@@ -215,6 +215,18 @@ class GramInverterConfig(RunConfig):
                                                          ENCODER: ("encoder",), DETAIL: ("detail",)}
     resolution_keys: ClassVar[str] = "generator.resolution"
 
+    @model_validator(mode="after")
+    def _prior_within_the_rays_reach(self) -> "GramInverterConfig":
+        """The camera prior's cameras must see GRAM's manifolds at the origin: from a radius beyond the rays' range
+        (``generator.render.near`` to ``far``) every fake is the background alone, from one nearer a cut head."""
+        rc = self.generator.render
+        if not rc.near <= self.camera.radius <= rc.far:
+            raise ValueError(f"camera.radius {self.camera.radius:g} lies outside the generator's ray range, "
+                             f"generator.render.near {rc.near:g} to far {rc.far:g}, so the fakes rendered from the "
+                             f"camera prior's cameras would cut the head at the origin or miss it; keep the radius "
+                             f"between them (GRAM's scene: 1)")
+        return self
+
     @classmethod
     def upgrade_stored(cls, data: dict[str, Any]) -> dict[str, Any]:
         """A config stored in the shape before ``stages`` (recognised by an absent or empty ``stages``, or by
