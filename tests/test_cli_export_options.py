@@ -82,7 +82,7 @@ def test_the_seed_defaults_to_0_and_the_grid_to_128_points_in_chunks_of_65536(he
 
 @pytest.mark.parametrize("args, fmt, read", [
     (("--format", "OBJ", "--out", "h.obj"), "obj", read_obj),
-    (("--format", "ply", "--out", "head"), "ply", read_ply),
+    (("--format", "ply", "--out", "h.PLY"), "ply", read_ply),
     (("--out", "H.PLY"), "ply", read_ply),
 ])
 def test_the_format_comes_from_format_or_the_suffix_in_any_case(here, capsys, args, fmt, read):

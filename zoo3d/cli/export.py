@@ -25,7 +25,8 @@ LAYERED_FORMATS = ("glb", "gltf")
 @click.option("--seed", type=click.IntRange(0, 2**63 - 1), default=0, show_default=True,
               help="The instance's seed (as in zoo3d sample).")
 @click.option("--format", "fmt", type=click.Choice(FORMATS, case_sensitive=False),
-              help="Mesh format (default: from the --out suffix); glb/gltf: textured manifold layers.")
+              help="Mesh format (default: from the --out suffix, which the file must have); glb/gltf: textured "
+                   "manifold layers.")
 @click.option("--resolution", type=click.IntRange(min=8, max=1024), default=128, show_default=True,
               help="Grid points per axis.")
 @click.option("--level", type=FINITE, default=None,
@@ -53,6 +54,8 @@ def export(run, model, no_ema, device, seed, fmt, resolution, level, psi, no_col
     if fmt and suffix and fmt.lower() != suffix:
         raise UserError(f"--format {fmt.lower()} disagrees with the suffix of '{out}'; name the file "
                         f"'{Path(out).with_suffix('.' + fmt.lower())}' or give --format {suffix}.")
+    if fmt and not suffix:  # a file without the suffix every mesh viewer and loader goes by: named, not guessed
+        raise UserError(f"--format {fmt.lower()} needs an --out file named *.{fmt.lower()}, not '{out}'.")
     fmt = (fmt or suffix).lower()
     if fmt not in FORMATS:
         raise UserError(f"Cannot tell the mesh format of '{out}': give --format ply, obj, glb or gltf, or a file "
@@ -76,8 +79,6 @@ def export(run, model, no_ema, device, seed, fmt, resolution, level, psi, no_col
     if fmt in LAYERED_FORMATS:
         from zoo3d.freeview.commands import export_gltf
 
-        if suffix != fmt:
-            raise UserError(f"--format {fmt} needs an --out file named *.{fmt}, not '{out}'.")
         click.echo(export_gltf(gen, loaded.spec.name, seed, 0.7 if psi is None else psi, out, texture_resolution))
         return
     psi = 0.5 if psi is None else psi
