@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from zoo3d.cli.sample import ANGLE, PSI, load_for_cli, model_options
+from zoo3d.cli.sample import ANGLE, PSI, load_for_cli, model_options, typed_options
 from zoo3d.errors import UserError, counted
 
 
@@ -18,7 +18,9 @@ def _depth_path(out: Path) -> Path:
 @model_options
 @click.option("--seed", type=click.IntRange(0, 2**63 - 1), default=0, show_default=True, help="The instance to render.")
 @click.option("--frames", type=click.IntRange(min=1), default=60, show_default=True)
-@click.option("--trajectory", type=click.Choice(["orbit", "yaw-sweep"]), default="orbit", show_default=True)
+@click.option("--trajectory", type=click.Choice(["orbit", "yaw-sweep"]), default="orbit", show_default=True,
+              help="orbit: yaw and pitch swing around the prior's centre view (--yaw-range, --pitch-range); "
+                   "yaw-sweep: the yaw from -R to +R (R: --yaw-range) at the prior's centre pitch.")
 @click.option("--yaw-range", type=ANGLE, default=0.4, show_default=True,
               help="Radians: the sweep's half range, or the orbit's yaw amplitude (both around the prior's centre view).")
 @click.option("--pitch-range", type=ANGLE, default=0.15, show_default=True, help="Radians: the orbit's pitch amplitude.")
@@ -46,6 +48,9 @@ def render(run, model, no_ema, device, seed, frames, trajectory, yaw_range, pitc
     if rasterizer != "auto" and not cached:
         raise UserError(f"--rasterizer {rasterizer} draws the cached layers; add --cached (without it the model "
                         "itself renders every frame).")
+    if trajectory == "yaw-sweep" and typed_options("pitch_range"):  # the sweep keeps the centre pitch
+        raise UserError("--pitch-range sets the orbit's pitch amplitude, not a yaw sweep, which stays at the prior's "
+                        "centre pitch; leave it out or choose --trajectory orbit.")
     check_animation_target(out, fps)
     if depth == "separate":
         check_animation_target(_depth_path(Path(out)), fps)
