@@ -873,6 +873,13 @@ class Trainer:
                 self.stage_index, self.stage_step = self.stage_index + 1, 0
             if main and not (cfg.sample_every and self.step % cfg.sample_every == 0):
                 self.write_samples()
+            # a signal after the last step's check (while the run's last checkpoint or its final grid was being
+            # written) let both finish, the handler only noting it; the run ends as one stopped in its last step
+            signum = self.world.agreed_signal(stop.signum)
+            if signum:
+                name = signal.Signals(signum).name
+                progress.log(f"Received {name}: saved {self.last_checkpoint} at step {self.step}.")
+                return self._result("interrupted", name, complete=True)
         return self._result("done")
 
     def _result(self, status: str, signal_name: str = "", complete: bool = False) -> TrainResult:
