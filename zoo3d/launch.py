@@ -140,6 +140,10 @@ def train_model(model: str, *, data: str | None = None, preset: str | None = Non
                     more = counted(len(problems) - SHOWN_DATASET_PROBLEMS, "more dataset problem")
                     print(f"warning: {more}; `zoo3d data check {config.data.spec}` lists them all", file=sys.stderr)
         world, process_device = init_world(device if device is not None else config.train.device)
+        if lead and not plan.resume and (note := cpu_preset_note(plan, preset, config_file, process_device)):
+            from zoo3d.errors import tell
+
+            tell(note)
         try:
             with same_on_every_rank():
                 trainer = Trainer(plan.plugin, config, plan.run_dir or ".", model_name=spec.name,
@@ -169,6 +173,35 @@ def train_model(model: str, *, data: str | None = None, preset: str | None = Non
     finally:
         if lock is not None:
             lock.release()
+
+
+def cpu_preset_note(plan: RunPlan, preset: str | None, config_file: str | None, device) -> str | None:
+    """The note a new run on the CPU gets when its preset is not one sized for a CPU (the model's default preset,
+    ``tiny…`` and ``demo``) and its first stage's step holds more image pixels than the default preset's: a paper
+    preset (``ffhq256``), whose step on the CPU takes many times as long and as much memory. None otherwise, and for a
+    ``--config`` file, whose size is its author's."""
+    from zoo3d.config import load_run_config
+
+    spec, name = plan.spec, preset or (None if config_file else plan.spec.default_preset)
+    default = spec.default_preset
+    if device.type != "cpu" or not name or name in (default, "demo") or name.startswith("tiny") or \
+            default not in spec.presets():  # no CPU-sized preset to hold it against
+        return None
+
+    def first_stage(config):
+        return next((s for s in plan.plugin.stages(config) if s.steps > 0), None)
+
+    stage, small = first_stage(plan.config), first_stage(
+        load_run_config(plan.plugin.config_class, spec.name, spec.presets_dir, default))
+    if stage is None or small is None:
+        return None
+    pixels = lambda s: s.batch_size * (s.resolution or 1) ** 2
+    if pixels(stage) <= pixels(small):
+        return None
+    images = lambda s: f"{s.batch_size} images" + (f" of {s.resolution}x{s.resolution}" if s.resolution else "")
+    return (f"preset '{name}' is sized for GPUs: its first stage, '{stage.name}', trains on {images(stage)} a step "
+            f"(--preset {default}: {images(small)}), so on the CPU each step takes many times as long and as much "
+            f"memory; --preset {default} is sized for a CPU.")
 
 
 def _stage_position(meta: dict[str, str]) -> tuple[int, int]:
