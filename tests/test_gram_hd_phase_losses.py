@@ -58,7 +58,7 @@ class TwoResolutionGenerator(ConstantGenerator):
         super().__init__(level)
         self.lr_level, self.delta = lr_level, delta
 
-    def forward(self, z, cameras, resolution):
+    def forward(self, z, cameras, resolution, lowres_image=True):
         out = super().forward(z, cameras, resolution)
         B, (H, W) = z.shape[0], resolution
         lr = torch.rand(B, self.N, 6, 1, 1, generator=torch.Generator().manual_seed(2))
@@ -68,7 +68,7 @@ class TwoResolutionGenerator(ConstantGenerator):
                                lr_background=bg.expand(B, 3, H // 2, W // 2),
                                hr_maps=(lr[:, :, :4] + shift).expand(B, self.N, 4, H, W),
                                hr_background=bg.expand(B, 3, H, W))
-        out.raw = SimpleNamespace(rgb=torch.full((B, 3, H // 2, W // 2), self.lr_level))
+        out.raw = SimpleNamespace(rgb=torch.full((B, 3, H // 2, W // 2), self.lr_level)) if lowres_image else None
         out.textures = tex
         return out
 

@@ -14,7 +14,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from zoo3d.cameras import Camera, CameraPrior
-from zoo3d.core.generator import Generator
+from zoo3d.core.generator import Generator, check_one_camera_each
 from zoo3d.core.outputs import RenderOutput
 from zoo3d.render.gridding import background_grid, grid_manifolds
 from zoo3d.render.manifold import ManifoldRenderer, resolve_resolution
@@ -96,10 +96,10 @@ class GramHDGenerator(Generator):
     ``super_resolve`` False (before stage 2 begins) render() is GRAM's LR render, so training samples of
     stage 1 show GRAM; once stage 2 begins it is True and render() gives the HR image:
 
-    render(rep, cameras, resolution=None) -> :class:`GramHDOutput` with rgb (B, 3, H, W) in [-1, 1] the HR image
-    (H = W = ``config.resolution`` unless given), depth/alpha/weights/points from the HR render (its
-    intersections are the LR ones upsampled), ``raw`` = the LR GRAM render (B, 3, h, w), and
-    ``textures`` = the :class:`ManifoldTextures`.
+    render(rep, cameras, resolution=None, lowres_image=True) -> :class:`GramHDOutput` with rgb (B, 3, H, W) in
+    [-1, 1] the HR image (H = W = ``config.resolution`` unless given), depth/alpha/weights/points from the HR render
+    (its intersections are the LR ones upsampled), ``raw`` = the LR GRAM render (B, 3, h, w), None with
+    ``lowres_image=False``, and ``textures`` = the :class:`ManifoldTextures`.
     """
 
     strictly_3d_consistent = True
@@ -212,8 +212,16 @@ class GramHDGenerator(Generator):
                                  filter=self.config.texture_filter)
 
     # ------------------------------------------------------------------ rendering
+    def forward(self, z: Tensor, cameras: Camera, psi: float = 1.0, resolution: tuple[int, int] | None = None,
+                lowres_image: bool = True) -> RenderOutput:
+        """:meth:`Generator.forward`, with :meth:`render`'s ``lowres_image``."""
+        check_one_camera_each(z, cameras)
+        return self.render(self.represent(z, psi), cameras, resolution, lowres_image=lowres_image)
+
     def render(self, representation: GramHDRepresentation, cameras: Camera,
-               resolution: tuple[int, int] | int | None = None) -> RenderOutput:
+               resolution: tuple[int, int] | int | None = None, lowres_image: bool = True) -> RenderOutput:
+        """``lowres_image=False`` leaves the LR image out of an HR render (``raw`` None): a caller that reads only
+        the HR image (the discriminator's fakes) spares its shading; the HR image is the same either way."""
         rep = representation
         if not bool(self.super_resolve):
             return self.lowres.render(rep.lowres, cameras, resolution or self.lr_resolution)
@@ -223,7 +231,8 @@ class GramHDGenerator(Generator):
         cameras = cameras.to(device=rep.z.device)
         with torch.no_grad():  # the LR rays are intersected once: for the LR image and, upsampled, for the HR one
             hits = self.renderer.intersect(rep.lowres, cameras, self.lr_resolution)
-            low = self.lowres.render(rep.lowres, cameras, self.lr_resolution, intersections=hits)
+            low = (self.lowres.render(rep.lowres, cameras, self.lr_resolution, intersections=hits) if lowres_image
+                   else None)
         textures = self.textures(rep, cameras)
         out = self.renderer.render(self.hr_representation(rep, textures), cameras, (H, W),
                                    intersection_resolution=self.lr_resolution, intersections=hits)

@@ -12,6 +12,7 @@ Only the fakes (:func:`render_hr_fakes`), the two discriminators' scores (:func:
 
 from __future__ import annotations
 
+from dataclasses import replace
 from functools import partial
 
 import torch.nn.functional as F
@@ -46,10 +47,11 @@ def consistency_loss(hr_image: Tensor, lr_image: Tensor, textures: ManifoldTextu
     return image_term, F.mse_loss(down, lr_maps.to(hr_maps.dtype))
 
 
-def render_hr_fakes(ctx: StepContext, n: int, resolution: int) -> Sample:
-    """n HR images of prior latents from prior cameras, with the render (a GramHDOutput: its LR image and textures)."""
+def render_hr_fakes(ctx: StepContext, n: int, resolution: int, lowres_image: bool = True) -> Sample:
+    """n HR images of prior latents from prior cameras, with the render (a GramHDOutput: its LR image, unless
+    ``lowres_image`` is off, and textures)."""
     z, cameras = ctx.sample_z(n), ctx.sample_cameras(n)
-    out = ctx.generator(z, cameras, resolution=(resolution, resolution))
+    out = ctx.generator(z, cameras, resolution=(resolution, resolution), lowres_image=lowres_image)
     return Sample(out.rgb, cameras, output=out)
 
 
@@ -70,9 +72,16 @@ def consistency_terms(ctx: StepContext, fakes: Sample, lambda_cons: float) -> tu
 
 
 def hr_phases(loss: LossConfig, resolution: int) -> list[Phase]:
-    """Stage 2's D and G phases: the shared adversarial steps with the patch D and the consistency loss."""
+    """Stage 2's D and G phases: the shared adversarial steps with the patch D and the consistency loss.
+
+    The LR image is read by loss (12) alone, so the discriminator's fakes are rendered without it, and the
+    generator's too when ``lambda_cons`` is 0 (the LR rays are still intersected: the HR render samples at their
+    hits); the images, losses and gradients are those of renders with it."""
     adversarial = adversarial_loss(loss, patch_lambda=loss.patch_lambda)
-    parts = GANParts(fakes=partial(render_hr_fakes, resolution=resolution),
-                     reals=partial(real_sample, resolution=resolution), discriminate=score_hr,
-                     generator_terms=partial(consistency_terms, lambda_cons=loss.lambda_cons))
-    return gan_phases(adversarial, parts)
+    scored = GANParts(fakes=partial(render_hr_fakes, resolution=resolution, lowres_image=False),
+                      reals=partial(real_sample, resolution=resolution), discriminate=score_hr,
+                      generator_terms=partial(consistency_terms, lambda_cons=loss.lambda_cons))
+    generated = replace(scored, fakes=partial(render_hr_fakes, resolution=resolution,
+                                              lowres_image=loss.lambda_cons > 0))
+    return ([p for p in gan_phases(adversarial, scored) if p.optimizer == "discriminator"]
+            + [p for p in gan_phases(adversarial, generated) if p.optimizer == "generator"])
