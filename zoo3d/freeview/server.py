@@ -10,6 +10,7 @@ Routes (GET/HEAD only; anything else is 404, or 405 for other methods):
   the command line), or the ``.glb`` file the viewer was started with (which has no other seed).
 
 Scenes are made one at a time (a lock around the generator) and the last few are kept.
+An answer to a client that has gone (a page closed or reloaded) is dropped without a word.
 """
 
 from __future__ import annotations
@@ -142,9 +143,12 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_header("Content-Length", str(len(body)))
         self.send_header("Cache-Control", "no-store")
         self.send_header("X-Content-Type-Options", "nosniff")
-        self.end_headers()
-        if not head:
-            self.wfile.write(body)
+        try:
+            self.end_headers()
+            if not head:
+                self.wfile.write(body)
+        except ConnectionError:  # the page was closed or reloaded while its scene was made: nobody to answer
+            self.close_connection = True
 
     def _error(self, status: HTTPStatus, message: str, head: bool) -> None:
         self._send(status, json.dumps({"error": message}).encode(), "application/json", head)
