@@ -1,7 +1,8 @@
 // zoo3d's free-view viewer: the cached manifolds (a glTF file of textured layers) drawn with three.js.
 // Layers are blended back to front in the file's draw order with GRAM's rule (c = a c_layer + (1 - a) c),
 // on raw texture values (no colour-space conversion), so a view matches `zoo3d render --cached`.
-// Test hooks: ?yaw=&pitch= (radians) set the first view, ?size= the canvas side in pixels; window.zoo3dViewer
+// Test hooks: ?yaw=&pitch= (radians) set the first view, ?size= the canvas side in pixels, ?seed= the first
+// instance of a run (the server checks it, as the seed box's); window.zoo3dViewer
 // reports {ready, errors, frames, fps, seed} and document.body.dataset.state is "ready" after a frame is drawn.
 import * as THREE from 'three';
 import { GLTFLoader } from 'three/addons/loaders/GLTFLoader.js';
@@ -126,8 +127,10 @@ window.addEventListener('keydown', (e) => {
 $('seed').disabled = $('go').disabled = !info.can_generate;
 $('controls').addEventListener('submit', (e) => {
   e.preventDefault();
-  const seed = Number.parseInt($('seed').value, 10);
-  if (!Number.isInteger(seed) || seed < 0) { say('seed must be a whole number >= 0', true); return; }
+  // the seed goes to the server as typed, which says what is wrong with one that is not a whole number in range
+  // (parseInt read "1e3" as seed 1); the box's value is "" for what it cannot read as a number at all
+  const seed = $('seed').value.trim();
+  if (seed === '') { say('seed must be a whole number >= 0', true); return; }
   show(seed).catch((err) => { state.errors.push(String(err)); say(String(err), true); });
 });
 
@@ -152,7 +155,9 @@ function frame(now) {
 }
 
 try {
-  await show(info.can_generate && params.has('seed') ? Number.parseInt(params.get('seed'), 10) : null);
+  // ?seed= as typed too (parseInt opened "12abc" as seed 12 and refused "abc" as 'NaN'); an empty one is no seed
+  const seed = (params.get('seed') ?? '').trim();
+  await show(info.can_generate && seed !== '' ? seed : null);
 } catch (err) {
   state.errors.push(String(err));
   say(String(err), true);
