@@ -1,9 +1,10 @@
 """The viewer's server (``zoo3d view``) with clients that go away: a page closed or reloaded while its scene is being
-made, or while the scene is still downloading, is no error of the server's (docs/freeview.md, "The viewer").
+made, while the scene is still downloading, or before its request is read, is no error of the server's (docs/freeview.md, "The viewer").
 
 Before, the answer written to the closed connection raised ConnectionResetError or BrokenPipeError, which the server
 reported as a failure of the scene (a traceback), then failed again writing its 500 to the same closed connection
 (socketserver's second traceback): a terminal full of tracebacks for a reloaded page.
+A connection reset while its request was still being read gave socketserver's traceback too.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import http.client
 import socket
 import struct
 import threading
+import time
 
 import pytest
 
@@ -93,3 +95,18 @@ def test_a_page_closed_while_its_scene_downloads_leaves_the_terminal_quiet(serve
     reset(conn)
     assert done[0].wait(10)
     assert capsys.readouterr().err == ""
+
+
+@pytest.mark.parametrize("sent", [b"", b"GET /api/in"], ids=["nothing", "half a request line"])
+def test_a_client_reset_before_its_request_is_read_leaves_the_terminal_quiet(served, capsys, sent):
+    """A connection reset while the server waits for (the rest of) its request line."""
+    server, source, done = served
+    conn = socket.create_connection(server.server_address[:2], timeout=30)
+    conn.sendall(sent)
+    deadline = time.monotonic() + 10
+    while not done and time.monotonic() < deadline:  # the server has taken the connection and is reading it
+        time.sleep(0.01)
+    time.sleep(0.2)
+    reset(conn)
+    assert done[0].wait(10)
+    assert capsys.readouterr().err == "" and not source.asked.is_set()

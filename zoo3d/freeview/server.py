@@ -10,7 +10,7 @@ Routes (GET/HEAD only; anything else is 404, or 405 for other methods):
   the command line), or the ``.glb`` file the viewer was started with (which has no other seed).
 
 Scenes are made one at a time (a lock around the generator) and the last few are kept.
-An answer to a client that has gone (a page closed or reloaded) is dropped without a word.
+A client that has gone (a page closed or reloaded) is dropped without a word, while its request is read or answered.
 """
 
 from __future__ import annotations
@@ -130,6 +130,12 @@ class _Handler(BaseHTTPRequestHandler):
 
     def log_message(self, format, *args):  # noqa: A002 - quiet: the command prints its own line
         pass
+
+    def handle(self):
+        try:
+            super().handle()
+        except ConnectionError:  # reset while its request was read: a client gone is no failure of the server's
+            self.close_connection = True
 
     def do_HEAD(self):
         self._respond(head=True)
