@@ -1,5 +1,6 @@
 """The viewer's server (``zoo3d view``) with clients that go away: a page closed or reloaded while its scene is being
-made, while the scene is still downloading, or before its request is read, is no error of the server's (docs/freeview.md, "The viewer").
+made, while the scene is still downloading, or before its request is read, is no error of the server's
+(docs/freeview.md, "The viewer").
 
 Before, the answer written to the closed connection raised ConnectionResetError or BrokenPipeError, which the server
 reported as a failure of the scene (a traceback), then failed again writing its 500 to the same closed connection
