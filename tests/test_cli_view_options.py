@@ -32,6 +32,7 @@ def viewer(monkeypatch):
 
         def serve_forever(self):
             seen["served"] += 1
+            seen["serving"] = self.source
             raise seen.get("interrupt", KeyboardInterrupt)()
 
         def server_close(self):
@@ -53,7 +54,8 @@ def test_defaults_seed_0_psi_07_any_free_port_and_the_ema_generator_on_auto(view
     assert viewer["run"] == "runs/r" and viewer["seed"] == 0 and viewer["psi"] == 0.7 and viewer["given"] == []
     assert viewer["load"] == dict(run="runs/r", model=None, device="auto", ema=True)
     assert viewer["loaded"] == "the loaded model"
-    assert viewer["server"] == dict(source="the source", port=0, host="127.0.0.1")
+    # the port is taken with no source yet (a busy one is refused before loading), then it serves the run's
+    assert viewer["server"] == dict(source=None, port=0, host="127.0.0.1") and viewer["serving"] == "the source"
     assert out == "zoo3d viewer at http://127.0.0.1:4321/ (Ctrl-C to stop)\nStopped.\n"
     assert viewer["served"] == 1 and viewer["closed"] == 1
 

@@ -371,10 +371,16 @@ def test_a_seed_that_cannot_be_made_is_answered_in_json_not_dropped(run, monkeyp
 
 
 def test_view_refuses_what_a_glb_file_would_ignore(glb, tmp_path, capsys, monkeypatch):
-    def serve(*args):
-        raise AssertionError("the viewer was started")  # rather than serve forever
+    from zoo3d.freeview import server as server_module
 
-    monkeypatch.setattr("zoo3d.freeview.server.make_server", serve)
+    real = server_module.make_server
+
+    def serve(*args, **kwargs):  # the port is taken first; serving is what must not happen
+        server = real(*args, **kwargs)
+        server.serve_forever = lambda *a: (_ for _ in ()).throw(AssertionError("the viewer was started"))
+        return server
+
+    monkeypatch.setattr(server_module, "make_server", serve)
     for extra, said in ((["--seed", "5"], "--seed chooses what a generator draws"),
                         (["--no-ema"], "view the run with it instead"),
                         (["--psi", "0.1", "--model", "gram"], "--model and --psi choose what"),

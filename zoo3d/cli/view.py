@@ -26,15 +26,16 @@ def view(run, model, no_ema, device, seed, psi, port):
     from zoo3d.freeview.server import make_server, url_of
 
     given = typed_options("model", "seed", "psi", "no_ema")
-    source = viewer_source(run, lambda: load_for_cli(run, model, device, no_ema), seed, psi, given)
-    try:
-        server = make_server(source, port)
+    try:  # the port first: a busy one is refused before the model loads and the first scene is made
+        server = make_server(None, port)
     except OSError as exc:
         raise UserError(f"Cannot listen on 127.0.0.1:{port} ({exc.strerror}); pass another --port, or 0.") from None
-    click.echo(f"zoo3d viewer at {url_of(server)} (Ctrl-C to stop)", nl=True)
     try:
-        server.serve_forever()
-    except KeyboardInterrupt:
-        click.echo("Stopped.")
+        server.source = viewer_source(run, lambda: load_for_cli(run, model, device, no_ema), seed, psi, given)
+        click.echo(f"zoo3d viewer at {url_of(server)} (Ctrl-C to stop)", nl=True)
+        try:
+            server.serve_forever()
+        except KeyboardInterrupt:
+            click.echo("Stopped.")
     finally:
         server.server_close()

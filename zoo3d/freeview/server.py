@@ -126,7 +126,10 @@ class FileSource:
 
 class _Handler(BaseHTTPRequestHandler):
     server_version = "zoo3d-viewer"
-    source = None  # set per server
+
+    @property
+    def source(self):
+        return self.server.source
 
     def log_message(self, format, *args):  # noqa: A002 - quiet: the command prints its own line
         pass
@@ -210,10 +213,12 @@ class _Handler(BaseHTTPRequestHandler):
 
 def make_server(source, port: int = 0, host: str = "127.0.0.1") -> ThreadingHTTPServer:
     """A server for ``source`` (a :class:`GeneratorSource` or :class:`FileSource`) on host:port (0: any free
-    port); ``server.server_address`` tells which. Call ``serve_forever()``; ``shutdown()`` from another thread."""
-    handler = type("ViewerHandler", (_Handler,), {"source": source})
-    server = ThreadingHTTPServer((host, port), handler)
+    port); ``server.server_address`` tells which. Call ``serve_forever()``; ``shutdown()`` from another thread.
+    ``source`` may be None and set as ``server.source`` before serving: the port is taken at once, so a command can
+    refuse a busy one before it loads a model."""
+    server = ThreadingHTTPServer((host, port), _Handler)
     server.daemon_threads = True
+    server.source = source
     return server
 
 
