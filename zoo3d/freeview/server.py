@@ -76,8 +76,14 @@ class GeneratorSource:
             return self._scenes[seed]
 
 
+def _is_rgb(value) -> bool:
+    """Three numbers in [0, 1], as export writes ``backdrop``."""
+    return (isinstance(value, list) and len(value) == 3
+            and all(isinstance(c, (int, float)) and not isinstance(c, bool) and 0 <= c <= 1 for c in value))
+
+
 def _file_meta(doc: dict, path: Path):
-    """The camera prior and seed a ``zoo3d export`` file holds in ``asset.extras.zoo3d``.
+    """The camera prior and seed a ``zoo3d export`` file holds in ``asset.extras.zoo3d`` (and its backdrop, checked).
 
     glTF lets ``extras`` be any value, so a file without zoo3d's object opens at the default prior (as one without
     extras does); zoo3d's own metadata, where it is there, must be what export writes: the page would otherwise
@@ -91,9 +97,11 @@ def _file_meta(doc: dict, path: Path):
     meta = extras.get("zoo3d", {}) if isinstance(extras, dict) else {}
     where, why = "asset.extras.zoo3d", "not an object"
     if isinstance(meta, dict):
-        seed = meta.get("seed")
+        seed, backdrop = meta.get("seed"), meta.get("backdrop")
         if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
             where, why = where + ".seed", f"{seed!r} is not a whole number"
+        elif backdrop is not None and not _is_rgb(backdrop):  # the page clears to it: "white" drew black
+            where, why = where + ".backdrop", f"{backdrop!r} is not three numbers from 0 to 1"
         else:
             try:
                 return CameraPrior.model_validate(meta.get("camera_prior", {})), seed
