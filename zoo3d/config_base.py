@@ -33,6 +33,32 @@ class CoreSchemaLoader(yaml.SafeLoader):
 
     yaml_implicit_resolvers: dict = {}  # none of YAML 1.1's: CORE_SCHEMA's below
 
+    def construct_mapping(self, node, deep=False):
+        """A mapping, refused with :class:`DuplicateKey` when it gives one key twice (YAML requires keys to be
+        unique; PyYAML would keep the later value, so a second ``train:`` section would silently drop the
+        first's keys). A key a ``<<`` merge brings in may be given again: that is what a merge is for."""
+        if isinstance(node, yaml.MappingNode):
+            first: dict[Any, yaml.Node] = {}
+            for key_node, _ in node.value:
+                if key_node.tag == "tag:yaml.org,2002:merge":
+                    continue
+                key = self.construct_object(key_node, deep=True)
+                try:
+                    earlier = first.setdefault(key, key_node)
+                except TypeError:  # an unhashable key: the base class says what is wrong with it
+                    continue
+                if earlier is not key_node:
+                    raise DuplicateKey(key, earlier.start_mark, key_node.start_mark)
+        return super().construct_mapping(node, deep=deep)
+
+
+class DuplicateKey(yaml.constructor.ConstructorError):
+    """A mapping that gives ``key`` twice, first at ``first_mark``, again at ``problem_mark``."""
+
+    def __init__(self, key: Any, first_mark, mark):
+        super().__init__(None, None, f"the key {key!r} is given twice", mark)
+        self.key, self.first_mark = key, first_mark
+
 
 #: YAML 1.2's core schema: (tag, pattern, the characters a value of it can start with)
 CORE_SCHEMA = (
@@ -91,6 +117,9 @@ def read_yaml(path: str | Path, what: str = "Config file") -> dict[str, Any]:
         raise ConfigError(f"{what} '{path}' does not exist.")
     try:
         data = load_yaml(path.read_text(encoding="utf-8")) or {}
+    except DuplicateKey as exc:
+        raise ConfigError(f"{what} '{path}' gives the key {exc.key!r} twice in one mapping, at lines "
+                          f"{exc.first_mark.line + 1} and {exc.problem_mark.line + 1}; keep one.") from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark else ""
