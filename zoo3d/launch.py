@@ -62,6 +62,8 @@ def plan_run(model: str, *, data: str | None = None, preset: str | None = None, 
                                 f"`zoo3d train {spec.name}`.")
             run_dir = runs[0]
         return RunPlan(spec, plugin, None, run_dir, resume=True)
+    if data:
+        _refuse_data_set_twice(data, overrides)
     given = {"data.spec": data} if data else None  # as written: a path is not YAML ("heads #2", "2024", emoji)
     config = load_run_config(plugin.config_class, spec.name, spec.presets_dir, preset, config_file, list(overrides),
                              default_preset=spec.default_preset, values=given)
@@ -79,6 +81,18 @@ def plan_run(model: str, *, data: str | None = None, preset: str | None = None, 
             raise UserError(f"--out '{run_dir}' holds files that are not a run ({shown}); a run gets a folder of "
                             f"its own: choose a new or empty --out.")
     return RunPlan(spec, plugin, config, Path(out) if out is not None else None, resume=False)
+
+
+def _refuse_data_set_twice(data: str, overrides) -> None:
+    """ConfigError when a ``--set`` gives the dataset that ``--data`` gives too (``data.spec``, or a ``data`` map
+    holding ``spec``): ``--data`` is applied last and would win without a word."""
+    from zoo3d.config import parse_override
+    from zoo3d.errors import ConfigError
+
+    for item in overrides:
+        path, value = parse_override(item)
+        if path == ["data", "spec"] or (path == ["data"] and isinstance(value, dict) and "spec" in value):
+            raise ConfigError(f"--data {data} and --set '{item}' both set the dataset; give it once.")
 
 
 def _anchor_data_folder(config) -> None:
