@@ -386,7 +386,9 @@ def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any
 
 def set_value(data: dict[str, Any], path: list[str], value: Any) -> None:
     """Put ``value`` at ``path`` in ``data``, making the sections it lacks; an item of a list is named as in
-    :func:`apply_overrides`."""
+    :func:`apply_overrides`. A map put over a section merges into it key by key, as the same map in a preset or
+    file merges (:func:`deep_merge`: a :data:`WHOLE_MAPS` map replaces), so ``train={seed: 3}`` keeps the rest of
+    the preset's ``train``."""
     dotted = ".".join(path)
     node: Any = data
     i = 0
@@ -401,8 +403,9 @@ def set_value(data: dict[str, Any], path: list[str], value: Any) -> None:
             if not isinstance(node, (dict, list)):
                 raise ConfigError(f"Cannot set '{dotted}': '{'.'.join(path[:i])}' is a value, not a section.")
             continue
-        if last:
-            node[part] = value
+        if last:  # a map merges into the section there as a preset's or file's does (deep_merge), a value replaces
+            old = node.get(part)
+            node[part] = value if old is None else deep_merge({part: old}, {part: value})[part]
             break
         child = node.get(part)
         if child is None:
