@@ -450,8 +450,9 @@ def _preset_names(presets_dir: str | Path | None) -> list[str]:
 
 def _which_presets(name: str, available: list[str]) -> str:
     """The end of an unknown-preset sentence: the closest name, then every name."""
-    hint = closest(name, available)
-    did = f" Did you mean '{hint[0]}'?" if hint else ""
+    lower = {p.lower(): p for p in available}  # TINY is tiny misspelt in case only
+    hint = closest(name.lower(), lower)
+    did = f" Did you mean '{lower[hint[0]]}'?" if hint else ""
     return f"{did} Available presets: {', '.join(available) or 'none'}."
 
 
@@ -495,6 +496,7 @@ def load_run_config(
     origin = ""
     read: tuple[str, ...] = ()  # the preset read, which its bases may not extend again
     if config_file:
+        config_file = Path(config_file).expanduser()  # --config=~/run.yaml: no shell expands a ~ after '='
         data, origin = read_yaml(config_file), str(config_file)
     else:
         name = preset or default_preset
@@ -507,6 +509,10 @@ def load_run_config(
             if name not in available:
                 if preset is None and not available:
                     name = None  # a model without presets runs on its defaults
+                elif Path(name).expanduser().is_file():  # a YAML file given where a preset's name goes
+                    raise ConfigError(f"Unknown preset '{name}' for model '{model_name}': --preset takes a preset's "
+                                      f"name; give a config file with --config {name}. Available presets: "
+                                      f"{', '.join(available) or 'none'}.")
                 else:
                     raise ConfigError(f"Unknown preset '{name}' for model '{model_name}'."
                                       f"{_which_presets(name, available)}")
