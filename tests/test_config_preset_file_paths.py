@@ -38,8 +38,8 @@ def test_a_yaml_file_given_as_a_preset_is_refused_pointing_at_config(presets, tm
     monkeypatch.chdir(tmp_path)
     (tmp_path / "run.yaml").write_text("net:\n  hidden: 8\n")
     assert _refusal(presets, preset="./run.yaml") == ("Unknown preset './run.yaml' for model 'toy': --preset takes a "
-                                                      "preset's name; give a config file with --config ./run.yaml. "
-                                                      "Available presets: ffhq256, tiny.")
+                                                      "preset's name, not a file (zoo3d train reads a config file with "
+                                                      "--config ./run.yaml). Available presets: ffhq256, tiny.")
 
 
 @pytest.mark.parametrize("name, meant", [("TINY", "tiny"), ("FFHQ256", "ffhq256"), ("tiny.yaml", "tiny")])

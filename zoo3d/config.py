@@ -511,8 +511,8 @@ def load_run_config(
                     name = None  # a model without presets runs on its defaults
                 elif Path(name).expanduser().is_file():  # a YAML file given where a preset's name goes
                     raise ConfigError(f"Unknown preset '{name}' for model '{model_name}': --preset takes a preset's "
-                                      f"name; give a config file with --config {name}. Available presets: "
-                                      f"{', '.join(available) or 'none'}.")
+                                      f"name, not a file (zoo3d train reads a config file with --config {name}). "
+                                      f"Available presets: {', '.join(available) or 'none'}.")
                 else:
                     raise ConfigError(f"Unknown preset '{name}' for model '{model_name}'."
                                       f"{_which_presets(name, available)}")
