@@ -213,7 +213,20 @@ def format_validation_error(exc: ValidationError, model_cls: type[BaseModel], da
     if err["type"] == "value_error" and isinstance(value, dict):  # a section's own check: not its whole content
         return f"Invalid config section '{dotted}'{where}: {msg.removeprefix('Value error, ')}."
     msg = msg.removeprefix("Value error, ")
-    return f"Invalid value {value!r} for config key '{dotted}'{where}: {msg[0].lower() + msg[1:]}."
+    null = "; write null for none" if _text_for_none(value) and _takes_none(model_cls, loc) else ""
+    return f"Invalid value {value!r} for config key '{dotted}'{where}: {msg[0].lower() + msg[1:]}{null}."
+
+
+def _text_for_none(value: Any) -> bool:
+    """Whether ``value`` is Python's or another language's word for nothing, which YAML reads as text."""
+    return isinstance(value, str) and value.strip().lower() in ("none", "nil")
+
+
+def _takes_none(model_cls: type[BaseModel], loc: tuple[str, ...]) -> bool:
+    """Whether the field at ``loc`` takes None (``null``), as ``int | None`` does."""
+    cls, _ = _fields_at(model_cls, loc[:-1])
+    field = cls.model_fields.get(loc[-1]) if cls is not None else None
+    return field is not None and type(None) in get_args(field.annotation)
 
 
 def validate(config_cls: type[C], data: dict[str, Any], origin: str = "") -> C:
