@@ -221,6 +221,20 @@ class RunConfig(Config):
     #: a stage that sets one is then refused naming them. Empty: the stages' ``resolution`` is the model's to read.
     resolution_keys: ClassVar[str] = ""
 
+    @model_validator(mode="before")
+    @classmethod
+    def _recipe_stage_names(cls, data: Any) -> Any:
+        """A list naming other stages than the recipe's is refused for that, before its stages are checked key by
+        key: a file listing only the stage it changes replaces the whole list (stages merge by name only when
+        the names are the same), and would otherwise be told of a key the stage it lists lacks."""
+        stages = data.get("stages") if isinstance(data, dict) else None
+        names = _names(stages)
+        if cls.stage_names and names is not None and tuple(names) != tuple(cls.stage_names):
+            raise ValueError(f"stages: this model's recipe has the stages {list(cls.stage_names)}, in that order (got "
+                             f"{names}); a list naming them all merges into theirs stage by stage, so each states only "
+                             f"what it changes")
+        return data
+
     @model_validator(mode="after")
     def _check_stages(self):
         names = [s.name for s in self.stages]
