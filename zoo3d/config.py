@@ -401,10 +401,11 @@ def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any
 def set_value(data: dict[str, Any], path: list[str], value: Any) -> None:
     """Put ``value`` at ``path`` in ``data``, making the sections it lacks; an item of a list is named as in
     :func:`apply_overrides`. A map put over a section merges into it key by key, as the same map in a preset or
-    file merges (:func:`deep_merge`: a :data:`WHOLE_MAPS` map replaces), so ``train={seed: 3}`` keeps the rest of
-    the preset's ``train``."""
+    file merges (:func:`deep_merge`), so ``train={seed: 3}`` keeps the rest of the preset's ``train``; a map put over
+    a setting of a list item (a stage's ``lr``, ``loss``, ``module_lr`` or ``grad_clip``) is that whole setting."""
     dotted = ".".join(path)
     node: Any = data
+    in_item = False  # below an item of a list (a stage): its maps are settings, not sections
     i = 0
     while i < len(path):
         part, last = path[i], i == len(path) - 1
@@ -414,12 +415,13 @@ def set_value(data: dict[str, Any], path: list[str], value: Any) -> None:
                 break
             node, used = _named_item(node, path[i:], path[:i])
             i += used
+            in_item = True
             if not isinstance(node, (dict, list)):
                 raise ConfigError(f"Cannot set '{dotted}': '{'.'.join(path[:i])}' is a value, not a section.")
             continue
         if last:  # a map merges into the section there as a preset's or file's does (deep_merge), a value replaces
             old = node.get(part)
-            node[part] = value if old is None else deep_merge({part: old}, {part: value})[part]
+            node[part] = value if old is None or in_item else deep_merge({part: old}, {part: value})[part]
             break
         child = node.get(part)
         if child is None:
