@@ -316,7 +316,7 @@ def parse_override(item: str) -> tuple[list[str], Any]:
     list, no and 1:30 text, "1e3" (quoted) text and nothing null)."""
     key, sep, raw = item.partition("=")
     key = key.strip()
-    if not sep or not key:
+    if not sep or not all(part.strip() for part in key.split(".")):  # no key, or an empty part: 'train..seed'
         raise ConfigError(f"Override '{item}' must look like key.sub=value.")
     try:
         value = load_yaml(raw)
