@@ -79,12 +79,12 @@ def test_six_problems_are_five_lines_and_one_more(toy, capsys):
 
 
 def test_the_smaller_images_counted_are_those_training_serves_not_those_without_a_pose(toy, capsys):
-    """Three 16-pixel thumbnails poses.json does not list are not read, so not upsampled: only four served 16-pixel
-    images are."""
+    """Three 16-pixel thumbnails poses.json does not list are not read, so not upsampled: beside four served 16-pixel
+    images only those four are counted, and beside 32-pixel ones no image is."""
     folder = toy / "faces"
     _faces(folder, count=4, listed=4, side=16)
     for i in range(3):
-        Image.new("RGB", (48, 48), (i, i, i)).save(folder / f"extra{i}.png")
+        Image.new("RGB", (16, 16), (i, i, i)).save(folder / f"thumb{i}.png")
     assert _start(capsys, folder)[0] == (
         "warning: dataset problem: 4 images are smaller than the 32x32 the model trains at (16x16 (4)); they are "
         "upsampled, so the model learns their blur")
