@@ -48,6 +48,8 @@ def test_a_gram_folder_reads_the_images_and_poses_behind_linked_folders(tmp_path
     _link(tmp_path, data / "above")                      # the folder around the dataset: not listed
     (tmp_path / "other.png").write_bytes(b"not part of the dataset")
     _link(tmp_path / "gone.png", data / "broken.png")  # leads nowhere: no file
+    assert Source(data).files() == [*(f"images/{i:04d}.png" for i in range(3)),
+                                    *(f"poses/{i:04d}_pose.npy" for i in range(3))]
     report = check_dataset(data, full=True)
     assert report.format == "gram" and report.ok and report.usable_count == 3, report.summary()
     dataset = FolderDataset(data, 8)
