@@ -109,7 +109,7 @@ def test_training_on_eg3d_labelled_data_stops_with_status_2_before_a_step_is_sav
     run = tmp_path / "run"
     args = ["train", "gram_inverter", "--preset", "tiny", "--data", str(data), "--steps", "1", "--out", str(run),
             "--quiet", "--device", "cpu"]
-    for s in MICRO[1:]:  # the tiny preset's discriminator: the conditioned StyleGAN2 D
+    for s in MICRO[1:]:  # all but MICRO's data.spec; no discriminator key: the tiny preset's conditioned StyleGAN2 D
         args += ["--set", s]
     with pytest.raises(SystemExit) as exit_:
         main(args)
