@@ -33,11 +33,21 @@ def test_a_busy_port_is_refused_before_the_model_is_loaded(monkeypatch, capsys):
                            "pass another --port, or 0.")
 
 
-def test_a_refusal_after_the_port_was_taken_frees_it(capsys, tmp_path):
+def test_a_refusal_after_the_port_was_taken_frees_it(monkeypatch, capsys, tmp_path):
+    from zoo3d.freeview import server as server_module
+
+    real, made = server_module.make_server, []
+
+    def make_server(*args, **kwargs):  # held here, so only the command's own close can free the port
+        made.append(real(*args, **kwargs))
+        return made[-1]
+
+    monkeypatch.setattr(server_module, "make_server", make_server)
     with socket.socket() as probe:  # a port free a moment ago
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     code, _, err = zoo3d(capsys, "view", str(tmp_path / "head.gltf"), "--port", port)
     assert code == 2 and "The viewer reads binary glTF (.glb)" in err
+    assert len(made) == 1 and made[0].server_address[1] == port  # the port was taken before the refusal
     with socket.socket() as again:  # no listening socket was left behind
         again.bind(("127.0.0.1", port))
