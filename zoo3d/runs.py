@@ -24,7 +24,9 @@ LATEST = "latest"
 
 
 def runs_root() -> Path:
-    return Path(os.environ.get("ZOO3D_RUNS") or "runs")
+    """``$ZOO3D_RUNS`` (a leading ``~`` is the home folder: a quoted one in a job script reaches zoo3d as it is),
+    else ``./runs``."""
+    return Path(os.environ.get("ZOO3D_RUNS") or "runs").expanduser()
 
 
 def new_run_dir(model: str, root: Path | None = None) -> Path:
@@ -272,7 +274,7 @@ def resolve_checkpoint(ref: str) -> Path:
     """A checkpoint file from a run folder (its ``latest``), a ``.safetensors`` file, or a model name (its newest run)."""
     from zoo3d.train.checkpoint import check_checkpoint_file
 
-    path = Path(ref)
+    path = Path(ref).expanduser()  # --ckpt=~/runs/x: no shell expands a ~ after '='
     if path.is_dir():
         return run_checkpoint(path)
     if path.exists():

@@ -7,6 +7,7 @@ import sys
 
 import click
 
+from zoo3d.cli.paths import UserPath
 from zoo3d.errors import ConfigError, UserError, counted
 
 
@@ -65,11 +66,11 @@ def images_folder(md_out: str):
               help="Override a protocol key (epi_frames=120, neus.batch_rays=1024) or a metric plugin's own "
                    "setting (METRIC.KEY=VALUE); repeatable.")
 @click.option("--data", default="synthetic:heads", show_default=True, help="Reference dataset for fid/kid/swd/diversity.")
-@click.option("--inception", type=click.Path(dir_okay=True), default=None,
+@click.option("--inception", type=UserPath(dir_okay=True), default=None,
               help="Inception TorchScript file for fid/kid (or set ZOO3D_INCEPTION).")
 @click.option("--device", default="auto", show_default=True)
-@click.option("--json", "json_out", type=click.Path(dir_okay=False), default=None, help="Write the results as JSON.")
-@click.option("--markdown", "md_out", type=click.Path(dir_okay=False), default=None,
+@click.option("--json", "json_out", type=UserPath(dir_okay=False), default=None, help="Write the results as JSON.")
+@click.option("--markdown", "md_out", type=UserPath(dir_okay=False), default=None,
               help="Write a Markdown report, with an images folder next to it.")
 def compare(models, metrics, ckpts, instances, protocol_name, resolution, neus_iterations, sets, data, inception,
             device, json_out, md_out):

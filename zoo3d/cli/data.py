@@ -11,6 +11,7 @@ from pathlib import Path
 
 import click
 
+from zoo3d.cli.paths import UserPath
 from zoo3d.errors import UserError, counted
 from zoo3d.limits import byte_size
 
@@ -21,7 +22,7 @@ def data():
 
 
 @data.command()
-@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False), help="Folder to write.")
+@click.option("--out", "out_dir", required=True, type=UserPath(file_okay=False), help="Folder to write.")
 @click.option("--kind", type=click.Choice(["heads"]), default="heads", show_default=True)
 @click.option("--count", type=click.IntRange(1, 1_000_000), default=1000, show_default=True)
 @click.option("--resolution", type=click.IntRange(32, 1024), default=64, show_default=True)
@@ -132,7 +133,7 @@ def _synth_into(out: Path, kind, count, resolution, seed, fmt, depth, batch) -> 
 
 
 @data.command()
-@click.argument("path", type=click.Path())
+@click.argument("path", type=UserPath())
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 @click.option("--fast", is_flag=True, help="Read image headers only (what training does at start-up).")
 @click.option("--crop", type=click.Choice(["center", "none"]), default="center", show_default=True,

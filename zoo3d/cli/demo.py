@@ -18,6 +18,7 @@ from pathlib import Path
 
 import click
 
+from zoo3d.cli.paths import UserPath
 from zoo3d.errors import counted
 
 DEMO_ROLE = "demo"
@@ -27,7 +28,7 @@ GRID_PSI = 1.0
 
 
 @click.command()
-@click.option("--out", type=click.Path(file_okay=False), default="runs/demo-gram-hd", show_default=True,
+@click.option("--out", type=UserPath(file_okay=False), default="runs/demo-gram-hd", show_default=True,
               help="Run folder of the demo.")
 @click.option("--device", default="auto", show_default=True, help="cpu, cuda, cuda:N or auto.")
 @click.option("--steps", type=click.IntRange(min=1), help="Cap the training steps (default: the demo preset's).")

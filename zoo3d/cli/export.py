@@ -13,6 +13,7 @@ from pathlib import Path
 
 import click
 
+from zoo3d.cli.paths import UserPath
 from zoo3d.cli.sample import FINITE, PSI, load_for_cli, model_options, typed_options
 from zoo3d.errors import UserError, counted
 
@@ -38,7 +39,7 @@ LAYERED_FORMATS = ("glb", "gltf")
 @click.option("--chunk", type=click.IntRange(1, 2**22), default=65536, show_default=True, help="Grid points per query.")
 @click.option("--texture-resolution", type=click.IntRange(min=8, max=4096),
               help="glb/gltf of GRAM: side of the baked textures (default: the generator's resolution).")
-@click.option("--out", required=True, type=click.Path(dir_okay=False), help="The mesh file (.ply, .obj, .glb, .gltf).")
+@click.option("--out", required=True, type=UserPath(dir_okay=False), help="The mesh file (.ply, .obj, .glb, .gltf).")
 def export(run, model, no_ema, device, seed, fmt, resolution, level, psi, no_colors, chunk, texture_resolution, out):
     """Extract a mesh of one generated instance: marching cubes (ply, obj) or textured manifold layers (glb, gltf)."""
     import torch

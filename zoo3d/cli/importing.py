@@ -10,12 +10,14 @@ import shlex
 
 import click
 
+from zoo3d.cli.paths import UserPath
+
 
 @click.command("import")
 @click.argument("model")
-@click.argument("file", type=click.Path(dir_okay=False))
+@click.argument("file", type=UserPath(dir_okay=False))
 @click.option("--preset", required=True, help="The preset matching the release (see docs/pretrained.md).")
-@click.option("--out", required=True, type=click.Path(file_okay=False), help="The run folder to create.")
+@click.option("--out", required=True, type=UserPath(file_okay=False), help="The run folder to create.")
 def import_command(model, file, preset, out):
     """Turn an authors' released checkpoint FILE of MODEL into a zoo3d run folder."""
     from zoo3d.upstream.importing import import_to_run

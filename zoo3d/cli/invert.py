@@ -7,6 +7,7 @@ from pathlib import Path
 
 import click
 
+from zoo3d.cli.paths import UserPath
 from zoo3d.cli.sample import ANGLE, typed_options
 from zoo3d.errors import UserError, tell
 
@@ -107,7 +108,7 @@ def untrained_inverter_note(loaded, inverter, use: str, alternative: str = "") -
 
 
 @click.command()
-@click.argument("images", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False))
+@click.argument("images", nargs=-1, required=True, type=UserPath(exists=True, dir_okay=False))
 @click.option("--model", required=True,
               help="The model to invert into (gram_inverter, or any generator with --method optimize).")
 @click.option("--ckpt", help="Run folder or checkpoint (default: the model's newest run).")
@@ -115,7 +116,7 @@ def untrained_inverter_note(loaded, inverter, use: str, alternative: str = "") -
               help="single: the model's single-pass inverter (default when it has one); "
                    "optimize: latent optimisation.")
 @click.option("--pose", help="Input pose 'yaw,pitch' in radians (default: the model's pose estimate).")
-@click.option("--out", required=True, type=click.Path(file_okay=False),
+@click.option("--out", required=True, type=UserPath(file_okay=False),
               help="Output folder: one sub-folder per image, named after its file (a/photo.png: DIR/photo; "
                    "a second photo.png: DIR/photo-2, or the next number no input owns).")
 @click.option("--steps", type=click.IntRange(min=0), default=450, show_default=True, help="optimize: latent steps.")

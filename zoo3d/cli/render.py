@@ -6,6 +6,7 @@ from pathlib import Path
 
 import click
 
+from zoo3d.cli.paths import UserPath
 from zoo3d.cli.sample import ANGLE, PSI, load_for_cli, model_options, typed_options
 from zoo3d.errors import UserError, counted
 
@@ -34,7 +35,7 @@ def _depth_path(out: Path) -> Path:
               help="Render from the seed's textured-mesh cache with a rasterizer (GRAM, GRAM-HD, GRAMInverter).")
 @click.option("--rasterizer", type=click.Choice(["auto", "gl", "torch"]), default="auto", show_default=True,
               help="With --cached: GL (moderngl, headless EGL), pure torch, or GL when available.")
-@click.option("--out", required=True, type=click.Path(), help=".gif, .png (APNG), .webp, .mp4, or a folder.")
+@click.option("--out", required=True, type=UserPath(), help=".gif, .png (APNG), .webp, .mp4, or a folder.")
 def render(run, model, no_ema, device, seed, frames, trajectory, yaw_range, pitch_range, fps, psi, resolution,
            depth, cached, rasterizer, out):
     """Render a free-view animation of one seed of a trained (or checkpoint-free) generator."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from zoo3d.cli.paths import UserPath
 from zoo3d.errors import UserError, counted
 
 
@@ -122,7 +123,7 @@ def load_for_cli(run: str | None, model: str | None, device: str, no_ema: bool):
 @click.option("--resolution", type=click.IntRange(min=1), help="Output size (default: the generator's).")
 @click.option("--depth", is_flag=True, help="Add a depth row under every image row: the distance of what each "
               "pixel shows, near white, far (and where nothing is hit) black.")
-@click.option("--out", required=True, type=click.Path(dir_okay=False), help="The grid image (.png, .jpg).")
+@click.option("--out", required=True, type=UserPath(dir_okay=False), help="The grid image (.png, .jpg).")
 def sample(run, model, no_ema, device, seeds, yaws, pitch, psi, resolution, depth, out):
     """Render the seeds of a trained (or checkpoint-free) generator as one grid image."""
     import torch
