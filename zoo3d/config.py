@@ -472,6 +472,17 @@ def _which_presets(name: str, available: list[str]) -> str:
     return f"{did} Available presets: {', '.join(available) or 'none'}."
 
 
+def _preset_of_another_model(name: str, model_name: str) -> str:
+    """The end of an unknown-preset sentence where exactly one other model has a preset ``name``
+    (``demo`` is GRAM-HD's, not GRAM's): the user more likely meant that model than a misspelt preset. A name
+    several models share (``tiny``, ``ffhq256``) says nothing about which one was meant: no hint."""
+    from zoo3d.plugins import get_host  # the registry, only for this sentence
+
+    owners = [spec.name for spec in get_host().models if spec.name != model_name and spec.presets_dir is not None
+              and name in _preset_names(spec.presets_dir)]
+    return f" '{name}' is a preset of model '{owners[0]}'." if len(owners) == 1 else ""
+
+
 #: The key of a preset or config file that names the preset it is read on top of.
 EXTENDS = "extends"
 
@@ -531,7 +542,7 @@ def load_run_config(
                                       f"Available presets: {', '.join(available) or 'none'}.")
                 else:
                     raise ConfigError(f"Unknown preset '{name}' for model '{model_name}'."
-                                      f"{_which_presets(name, available)}")
+                                      f"{_which_presets(name, available)}{_preset_of_another_model(name, model_name)}")
             if name:
                 path = Path(presets_dir) / f"{name}.yaml"
                 data, origin, read = read_yaml(path), str(path), (name,)
