@@ -282,7 +282,7 @@ def test_the_discriminators_are_built_with_the_configs_widths_pose_head_and_mini
 
     # widths min(cap, scale x 2^(13 - log2 side)): the scale sets the first levels, the cap the last ones
     cfg = _config(["discriminator.max_channels=40", "discriminator.channel_scale=0.02", "discriminator.mbstd_group=2",
-                   "camera.radius=1.3"] + lowres_widths)
+                   "camera.radius=1.1"] + lowres_widths)
     modules = GramHDModel().build(cfg)
     assert set(modules) == {"generator", "discriminator", "patch_discriminator", "discriminator_lr"}
     assert modules["generator"].config == cfg.generator
@@ -298,6 +298,6 @@ def test_the_discriminators_are_built_with_the_configs_widths_pose_head_and_mini
     patch = modules["patch_discriminator"]
     assert isinstance(patch, PatchDiscriminator) and (patch.model[0].out_channels, patch.n_layers) == (4, 1)
     cams = modules["generator"].sample_cameras(3, generator=torch.Generator().manual_seed(0))
-    assert torch.allclose(cams.origins.norm(dim=-1), torch.tensor(1.3))  # the config's camera prior
+    assert torch.allclose(cams.origins.norm(dim=-1), torch.tensor(1.1))  # the config's camera prior
     bench = GramHDModel().benchmark_generator(cfg, HR).sample_cameras(3, generator=torch.Generator().manual_seed(0))
-    assert torch.allclose(bench.origins.norm(dim=-1), torch.tensor(1.3))
+    assert torch.allclose(bench.origins.norm(dim=-1), torch.tensor(1.1))

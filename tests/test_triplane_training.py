@@ -372,7 +372,7 @@ def test_build_makes_the_configured_generator_camera_prior_and_discriminator():
     with the same weights the same logits (the minibatch-stddev group changes them, not the shapes)."""
     from zoo3d_triplane.discriminator import DualDiscriminator
 
-    cfg = _config(["camera.radius=1.3", "camera.yaw_std=0.2", "discriminator.channel_base=128",
+    cfg = _config(["camera.radius=1.1", "camera.yaw_std=0.2", "discriminator.channel_base=128",
                    "discriminator.channel_max=24", "discriminator.mbstd_group_size=2", "discriminator.c_noise=0.5"])
     modules = TriplaneModel().build(cfg)
     assert modules["generator"].camera_prior == cfg.camera

@@ -181,6 +181,17 @@ class RayRange(Config):
             raise ValueError(f"far ({self.far}) must be larger than near ({self.near})")
         return self
 
+    def check_camera_radius(self, radius: float, key: str, scene: str) -> None:
+        """Raise ``ValueError`` (in a model validator: an invalid config, exit status 2) unless a camera prior's
+        ``radius`` lies in ``near`` to ``far``, where this config (found at ``key``, e.g. ``generator.render``) sends
+        its rays: the scene sits at the origin, so from farther every fake misses it (the background alone, or the
+        field's empty or untrained space) and from nearer it is cut. ``scene`` ends the sentence with the radius the
+        model's scene is built for, e.g. ``"GRAM's scene: 1"``."""
+        if not self.near <= radius <= self.far:
+            raise ValueError(f"camera.radius {radius:g} lies outside the generator's ray range, {key}.near "
+                             f"{self.near:g} to far {self.far:g}, so the fakes rendered from the camera prior's cameras "
+                             f"would cut the head at the origin or miss it; keep the radius between them ({scene})")
+
 
 class GanLossConfig(Config):
     """The weights of the shared adversarial steps (:class:`zoo3d.train.gan.AdversarialLoss`), under the same

@@ -219,12 +219,7 @@ class GramInverterConfig(RunConfig):
     def _prior_within_the_rays_reach(self) -> "GramInverterConfig":
         """The camera prior's cameras must see GRAM's manifolds at the origin: from a radius beyond the rays' range
         (``generator.render.near`` to ``far``) every fake is the background alone, from one nearer a cut head."""
-        rc = self.generator.render
-        if not rc.near <= self.camera.radius <= rc.far:
-            raise ValueError(f"camera.radius {self.camera.radius:g} lies outside the generator's ray range, "
-                             f"generator.render.near {rc.near:g} to far {rc.far:g}, so the fakes rendered from the "
-                             f"camera prior's cameras would cut the head at the origin or miss it; keep the radius "
-                             f"between them (GRAM's scene: 1)")
+        self.generator.render.check_camera_radius(self.camera.radius, "generator.render", "GRAM's scene: 1")
         return self
 
     @classmethod

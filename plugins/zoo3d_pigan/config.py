@@ -102,6 +102,14 @@ class PiGanConfig(RunConfig):
     stages: list[StageConfig] = Field(default_factory=_celeba_stages)
 
     @model_validator(mode="after")
+    def _prior_within_the_rays_reach(self):
+        """The camera prior's cameras must see the scene at the origin: from a radius outside the rays' range
+        (``generator.rendering.near`` to ``far``) every sample lies in the field's empty, untrained space or cuts the
+        head."""
+        self.generator.rendering.check_camera_radius(self.camera.radius, "generator.rendering", "pi-GAN's scene: 1")
+        return self
+
+    @model_validator(mode="after")
     def _check_curriculum(self):
         if not self.stages:
             raise ValueError("stages: pi-GAN's curriculum needs at least one stage")
