@@ -100,9 +100,9 @@ def test_a_stored_config_with_neither_the_old_section_nor_stages_takes_todays_de
 
 def test_a_config_that_has_stages_is_todays_shape_even_beside_a_stray_old_section():
     # the stages it gives stay; the stray section is then refused as the unknown key it is, not read as the recipe
-    stored = {"model": "stylesdf", "stylesdf": {"schedule": {"decoder_steps": 7}},
-              "stages": [{"name": "decoder", "steps": 9, "batch_size": 2, "lr": {"generator": 1e-3,
-                                                                                  "discriminator": 1e-3}}]}
+    stages = StyleSDFConfig().model_dump(mode="json")["stages"]  # the recipe's three, as a stored run has them
+    stages[-1]["steps"] = 9
+    stored = {"model": "stylesdf", "stylesdf": {"schedule": {"decoder_steps": 7}}, "stages": stages}
     assert StyleSDFConfig.upgrade_stored(copy.deepcopy(stored)) == stored
     with pytest.raises(ValidationError, match=r"stylesdf\n  Extra inputs are not permitted"):
         _upgraded(stored)
