@@ -167,6 +167,7 @@ def train_model(model: str, *, data: str | None = None, preset: str | None = Non
                                   resume_at=_stage_position(meta))
                 if not plan.resume:
                     check_stage_data(config, trainer.stages)
+                    plan.plugin.check_new_run(config, trainer.modules)
                     trainer.run_dir, lock = _make_run_dir(plan, config, world)
             run_dir = trainer.run_dir
             if lead:

@@ -73,7 +73,9 @@ class GeneratorConfig(Config):
     ``upsample_background_hits``: at HR, take the background-plane hits by upsampling the LR ones as
     GRAM-HD does (set by ``zoo3d import``), instead of intersecting each HR ray with the plane.
     ``lowres_run``: take ``lowres`` from an existing ``gram`` (or ``gram_hd``) run folder or checkpoint (its EMA
-    weights, loaded when stage 2 begins) instead of training it: stage ``gram_hd.stage1`` is then skipped.
+    weights, loaded when stage 2 begins) instead of training it: stage ``gram_hd.stage1`` is then skipped. A new
+    run reads it before its folder exists (missing, another model or another architecture: refused); a resume
+    does not read it again.
     """
 
     resolution: int = Field(256, ge=8)

@@ -53,10 +53,24 @@ def load_stage1_weights(lowres: torch.nn.Module, ref: str) -> None:
     Feature heads are kept as they are when the source has none (a GRAM run). Raises UserError
     when the run's GRAM does not have this config's architecture.
     """
+    state = stage1_weights(lowres, ref)
+    own = lowres.state_dict()
+    with torch.no_grad():
+        for k, v in state.items():
+            own[k].copy_(v)
+
+
+def stage1_weights(lowres: torch.nn.Module, ref: str) -> dict[str, torch.Tensor]:
+    """The weights :func:`load_stage1_weights` would load into ``lowres`` from ``ref``, by ``lowres``'s names;
+    ``lowres`` is not changed. Raises UserError as that does."""
     from zoo3d.runs import resolve_checkpoint
     from zoo3d.train.checkpoint import read_checkpoint
 
-    path = resolve_checkpoint(ref)
+    try:
+        path = resolve_checkpoint(ref)
+    except UserError as exc:  # which option named the path: the sentence alone reads as a --ckpt of `sample`'s
+        said = str(exc)
+        raise UserError(f"generator.lowres_run: {said[:1].lower() + said[1:]}") from None
     tensors, meta = read_checkpoint(path)
     model = meta.get("zoo3d.model", "")
     prefix = {"gram": "ema.", "gram_hd": "ema.lowres."}.get(model)
@@ -76,9 +90,7 @@ def load_stage1_weights(lowres: torch.nn.Module, ref: str) -> None:
         raise UserError(f"generator.lowres_run '{path}' does not fit generator.lowres (differs at {keys}); set "
                         f"generator.lowres to that run's generator config (its manifold {stored.get('manifold')}, "
                         f"radiance {stored.get('radiance')}).")
-    with torch.no_grad():
-        for k, v in state.items():
-            own[k].copy_(v)
+    return state
 
 
 def patch_discriminator(config: GramHDConfig) -> PatchDiscriminator:
@@ -148,6 +160,13 @@ class GramHDModel(ModelPlugin):
         for name in STAGE1_FROZEN_IN_STAGE2:
             gen.get_submodule(name.removeprefix("generator.")).requires_grad_(False)
         return gen
+
+    def check_new_run(self, config: GramHDConfig, modules: dict[str, torch.nn.Module]) -> None:
+        """``generator.lowres_run`` is read when stage 2 begins, which for a new run is its first step: it is read
+        here too, so that a run folder or checkpoint that is missing, of another model or of another
+        architecture is refused before the run's folder exists."""
+        if config.generator.lowres_run is not None:
+            stage1_weights(modules["generator"].lowres, config.generator.lowres_run)
 
     def build(self, config: GramHDConfig) -> dict[str, torch.nn.Module]:
         """Generator, HR CoordConv D (1 logit + (yaw, pitch)), PatchGAN, and stage 1's LR CoordConv D unless

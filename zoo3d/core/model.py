@@ -231,6 +231,13 @@ class ModelPlugin(ABC):
     def stages(self, config: RunConfig) -> list[Stage]:
         """The training recipe."""
 
+    def check_new_run(self, config: RunConfig, modules: dict[str, torch.nn.Module]) -> None:
+        """Check what a new run's config names outside itself (another run's weights, a file) before the run
+        folder or its ``config.yaml`` exists; ``modules`` are the freshly built ones (``build(config)``). Raise
+        :class:`zoo3d.errors.UserError` in one sentence for what the run would refuse later. Called by ``zoo3d
+        train`` for a new run only: a resume, ``sample`` and ``render`` do not call it. The default checks
+        nothing."""
+
     def build_inverter(self, config: RunConfig, modules: dict[str, torch.nn.Module]):
         """An :class:`zoo3d.core.Inverter` for single-pass inversion, or None if the model has none."""
         return None

@@ -1,0 +1,80 @@
+"""GRAM-HD's ``generator.lowres_run`` is read when stage 2 begins, the first step of a new run that has one: a
+missing, foreign or misfitting run is refused before the new run's folder or ``config.yaml`` exists (as
+docs/training.md promises of everything the user gave), while a resume, which does not read it again, still
+continues a run whose ``lowres_run`` has since moved."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from conftest import run_in_process as zoo3d
+from test_gram_hd_training import HD_SHRINK
+from zoo3d.train.checkpoint import read_checkpoint, write_safetensors
+from zoo3d_gram_hd.model import GramHDModel
+
+SHRINK = [a for s in HD_SHRINK for a in ("--set", s)]
+
+
+def _config():
+    from zoo3d.config import load_run_config
+    from zoo3d.plugins import get_model_spec
+
+    spec = get_model_spec("gram_hd")
+    return load_run_config(GramHDModel.config_class, spec.name, spec.presets_dir, None, None, list(HD_SHRINK),
+                           default_preset=spec.default_preset)
+
+
+def _gram_file(path, model="gram", drop=0):
+    """A checkpoint of ``model`` holding the EMA of a GRAM shaped as HD_SHRINK's LR GRAM (less its last ``drop``
+    tensors, a GRAM of another architecture)."""
+    torch.manual_seed(3)
+    lowres = GramHDModel().build(_config())["generator"].lowres
+    state = {f"ema.{k}": v for k, v in lowres.state_dict().items() if "feature_heads" not in k}
+    for k in list(state)[len(state) - drop:]:
+        del state[k]
+    return write_safetensors(state, {"zoo3d.model": model}, path), lowres
+
+
+def _train(capsys, out, lowres_run, *more):
+    with torch.random.fork_rng():
+        return zoo3d(capsys, "train", "gram_hd", "--out", out, "--quiet", "--device", "cpu",
+                     "--set", f"generator.lowres_run={lowres_run}", *SHRINK, *more)
+
+
+@pytest.mark.parametrize("source, said", [
+    ("gone/run", "generator.lowres_run: run folder or checkpoint '{}' does not exist."),
+    ("pigan", "holds a 'pigan' model; it must be a gram or gram_hd run."),
+    ("narrow", "does not fit generator.lowres (differs at"),
+])
+def test_a_lowres_run_that_cannot_be_loaded_is_refused_before_the_run_folder_exists(tmp_path, capsys, source,
+                                                                                    said):
+    ref = str(tmp_path / source)
+    if source == "pigan":
+        ref = str(_gram_file(tmp_path / "p.safetensors", model="pigan")[0])
+    elif source == "narrow":
+        ref = str(_gram_file(tmp_path / "n.safetensors", drop=2)[0])
+    out = tmp_path / "hd"
+    code, _, err = _train(capsys, out, ref, "--steps", "1")
+    assert code == 2 and "Traceback" not in err and len(err.strip().splitlines()) == 1, err
+    assert said.format(ref) in err, err
+    assert not out.exists()  # not even config.yaml: the run can be started again with the same --out
+
+
+def test_a_run_resumes_and_samples_after_its_lowres_run_is_gone(tmp_path, capsys):
+    source, lowres = _gram_file(tmp_path / "g.safetensors")
+    out = tmp_path / "hd"
+    code, _, err = _train(capsys, out, source, "--steps", "1")
+    assert code == 0, err
+    tensors, _ = read_checkpoint(out / "checkpoints" / "step_000000001.safetensors")
+    for k, v in lowres.state_dict().items():  # the run started from the file's weights (frozen in stage 2)
+        if "feature_heads" not in k:
+            torch.testing.assert_close(tensors[f"generator.lowres.{k}"], v, rtol=0, atol=0, msg=k)
+    source.unlink()
+    code, _, err = zoo3d(capsys, "train", "gram_hd", "--out", out, "--resume", "--steps", "2", "--quiet",
+                         "--device", "cpu")
+    assert code == 0, err
+    assert (out / "checkpoints" / "step_000000002.safetensors").is_file()
+    code, _, err = zoo3d(capsys, "sample", out, "--seeds", "0", "--yaw", "0", "--out", tmp_path / "s.png",
+                         "--device", "cpu")
+    assert code == 0, err
