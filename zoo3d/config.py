@@ -87,6 +87,16 @@ class TrainConfig(Config):
                                                                         min_length=1, max_length=256)
     sample_truncation: float = Field(0.7, ge=0, le=1)
 
+    @field_validator("device", mode="before")
+    @classmethod
+    def _device_name(cls, value: Any) -> Any:
+        """A device is named in text, as ``--device`` takes it; a number (``train.device=0``, GPU 0 meant) or any
+        other value is refused with the names, not with pydantic's bare "a valid string"."""
+        if isinstance(value, str):
+            return value
+        gpu = f"; GPU {value} is cuda:{value}" if type(value) is int and value >= 0 else ""
+        raise ValueError(f"a device is one of cpu, cuda, cuda:N, mps or auto{gpu}")
+
     @model_validator(mode="after")
     def _one_ema_ramp(self):
         if self.ema_warmup and self.ema_rampup is not None:
