@@ -145,7 +145,7 @@ def test_a_gltf_or_a_missing_glb_is_refused_before_any_model_is_loaded(tmp_path)
     with pytest.raises(UserError) as err:
         commands.viewer_source(str(tmp_path / "head.GLTF"), no_model, 0, 0.7)
     assert str(err.value) == (f"The viewer reads binary glTF (.glb); write '{tmp_path / 'head.GLTF'}' again with "
-                              "zoo3d export ... --out head.glb.")
+                              f"zoo3d export ... --out {tmp_path / 'head.glb'}.")  # beside the .gltf
     with pytest.raises(UserError) as err:
         commands.viewer_source(str(tmp_path / "none.glb"), no_model, 0, 0.7)
     assert str(err.value) == f"No such file: '{tmp_path / 'none.glb'}'."

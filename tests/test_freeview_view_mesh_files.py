@@ -20,7 +20,7 @@ def test_a_mesh_file_is_refused_with_the_export_that_writes_the_glb(tmp_path, na
         commands.viewer_source(str(path), no_model, 0, 0.7)
     assert str(err.value) == (f"The viewer shows a .glb's textured manifold layers, not the marching-cubes mesh in "
                               f"'{path}' (open that in a mesh viewer); write the layers with zoo3d export ... --out "
-                              f"{path.stem}.glb.")
+                              f"{path.with_suffix('.glb')}.")  # beside the mesh
 
 
 def test_the_cli_says_it_in_one_line_with_status_2(tmp_path, monkeypatch, capsys):

@@ -3,6 +3,7 @@ click modules so they stay small (and importable without torch)."""
 
 from __future__ import annotations
 
+import shlex
 import time
 from pathlib import Path
 
@@ -58,11 +59,11 @@ def viewer_source(run: str | None, loaded_factory, seed: int, psi: float, given:
 
     if run is not None and run.lower().endswith(".gltf"):
         raise UserError(f"The viewer reads binary glTF (.glb); write '{run}' again with "
-                        f"zoo3d export ... --out {Path(run).with_suffix('.glb').name}.")
+                        f"zoo3d export ... --out {shlex.quote(str(Path(run).with_suffix('.glb')))}.")
     if run is not None and run.lower().endswith((".ply", ".obj")):
         raise UserError(f"The viewer shows a .glb's textured manifold layers, not the marching-cubes mesh in '{run}' "
                         "(open that in a mesh viewer); write the layers with zoo3d export ... --out "
-                        f"{Path(run).with_suffix('.glb').name}.")
+                        f"{shlex.quote(str(Path(run).with_suffix('.glb')))}.")
     if run is not None and run.lower().endswith(".glb"):
         if not Path(run).is_file():
             raise UserError(f"No such file: '{run}'.")
