@@ -57,14 +57,23 @@ def viewer_source(run: str | None, loaded_factory, seed: int, psi: float, given:
     from zoo3d.freeview.protocol import SupportsManifoldCache
     from zoo3d.freeview.server import FileSource, GeneratorSource
 
-    if run is not None and run.lower().endswith(".gltf"):
+    suffix = next((s for s in (".glb", ".gltf", ".ply", ".obj") if run is not None and run.lower().endswith(s)), "")
+    file_like = bool(suffix)
+    if file_like and Path(run).is_dir():
+        from zoo3d.runs import holds_run
+
+        if not holds_run(Path(run)):  # a run folder so named is viewed as the run it is
+            raise UserError(f"'{run}' is a folder, not a {suffix} file, and holds no run; zoo3d view takes a .glb "
+                            f"file written by zoo3d export, or a run.")
+        file_like = False
+    beside = shlex.quote(str(Path(run).with_suffix(".glb"))) if file_like else ""  # next to the file given
+    if file_like and suffix == ".gltf":
         raise UserError(f"The viewer reads binary glTF (.glb); write '{run}' again with "
-                        f"zoo3d export ... --out {shlex.quote(str(Path(run).with_suffix('.glb')))}.")
-    if run is not None and run.lower().endswith((".ply", ".obj")):
+                        f"zoo3d export ... --out {beside}.")
+    if file_like and suffix in (".ply", ".obj"):
         raise UserError(f"The viewer shows a .glb's textured manifold layers, not the marching-cubes mesh in '{run}' "
-                        "(open that in a mesh viewer); write the layers with zoo3d export ... --out "
-                        f"{shlex.quote(str(Path(run).with_suffix('.glb')))}.")
-    if run is not None and run.lower().endswith(".glb"):
+                        f"(open that in a mesh viewer); write the layers with zoo3d export ... --out {beside}.")
+    if file_like:
         if not Path(run).is_file():
             raise UserError(f"No such file: '{run}'.")
         if given:
