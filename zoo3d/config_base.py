@@ -214,7 +214,13 @@ def format_validation_error(exc: ValidationError, model_cls: type[BaseModel], da
         return f"Invalid config section '{dotted}'{where}: {msg.removeprefix('Value error, ')}."
     msg = msg.removeprefix("Value error, ")
     null = "; write null for none" if _text_for_none(value) and _takes_none(model_cls, loc) else ""
+    if err["type"] == "string_type" and isinstance(value, (bool, int, float)):  # a folder named 2024, a word 'true'
+        null += f"; quote the value to keep it text (YAML reads it as a {_yaml_kind(value)})"
     return f"Invalid value {value!r} for config key '{dotted}'{where}: {msg[0].lower() + msg[1:]}{null}."
+
+
+def _yaml_kind(value: bool | int | float) -> str:
+    return "boolean" if isinstance(value, bool) else "number"
 
 
 def _text_for_none(value: Any) -> bool:
