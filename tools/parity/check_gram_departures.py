@@ -23,6 +23,7 @@ where the targets differ: the authors' (phi, theta) = (pi/2 - pitch, pi/2 + yaw)
 from __future__ import annotations
 
 import argparse
+import contextlib
 import math
 import os
 import sys
@@ -55,6 +56,46 @@ def _report(yaw: float, theirs: torch.Tensor, ours: torch.Tensor) -> None:
     d = (theirs - ours).abs().amax(1)
     print(f"yaw {yaw:5.2f}: largest difference {d.max().item():.2g}, "
           f"{int((d > 1e-3).sum())} of {d[0].numel()} pixels differ by more than 1e-3")
+
+
+def _draws(rng: torch.Generator, B: int, R: int, z_dim: int):
+    """Both sides' inputs: latents and the authors' (phi, theta) poses for a D step and a G step, real images in
+    [-1, 1] and their poses."""
+    latents = [torch.randn(B, z_dim, generator=rng) for _ in range(2)]
+    poses = [torch.stack([math.pi / 2 + 0.155 * torch.randn(B, generator=rng),
+                          math.pi / 2 + 0.3 * torch.randn(B, generator=rng)], -1) for _ in range(2)]
+    reals = torch.rand(B, 3, R, R, generator=rng) * 2 - 1
+    real_poses = torch.stack([math.pi / 2 + 0.1 * torch.randn(B, generator=rng),
+                              math.pi / 2 + 0.2 * torch.randn(B, generator=rng)], -1)
+    return latents, poses, reals, real_poses
+
+
+@contextlib.contextmanager
+def _scripted(processes, generators, latents: list, poses: list, B: int):
+    """The authors' latent and camera samplers replaced, while inside, by ones that hand out ``latents`` and
+    ``poses`` in order (one list entry per step), so their process draws what zoo3d's side is given."""
+    drawn = {"z": 0, "cameras": 0}
+
+    def z_sampler(shape, device, dist):
+        z = latents[drawn["z"]][: shape[0]]
+        drawn["z"] += 1
+        return z.clone()
+
+    def sample_camera_positions(device, n=1, *args, **kwargs):
+        step, row = divmod(drawn["cameras"], B)
+        phi_theta = poses[step][row:row + n]
+        drawn["cameras"] += n
+        phi, theta = phi_theta[:, :1], phi_theta[:, 1:]
+        origin = torch.cat([torch.sin(phi) * torch.cos(theta), torch.cos(phi),
+                            torch.sin(phi) * torch.sin(theta)], -1)
+        return origin, phi_theta
+
+    originals = processes.z_sampler, generators.sample_camera_positions
+    processes.z_sampler, generators.sample_camera_positions = z_sampler, sample_camera_positions
+    try:
+        yield
+    finally:
+        processes.z_sampler, generators.sample_camera_positions = originals
 
 
 @torch.no_grad()
@@ -141,38 +182,12 @@ def gram_training_step() -> None:
     ours_g.train()
 
     rng = torch.Generator().manual_seed(7)
-    latents = [torch.randn(B, widths["z_dim"], generator=rng) for _ in range(2)]  # D step, G step
-    poses = [torch.stack([math.pi / 2 + 0.155 * torch.randn(B, generator=rng),
-                          math.pi / 2 + 0.3 * torch.randn(B, generator=rng)], -1) for _ in range(2)]
-    reals = torch.rand(B, 3, R, R, generator=rng) * 2 - 1
-    real_poses = torch.stack([math.pi / 2 + 0.1 * torch.randn(B, generator=rng),
-                              math.pi / 2 + 0.2 * torch.randn(B, generator=rng)], -1)
-
-    originals = processes.z_sampler, generators.sample_camera_positions
+    latents, poses, reals, real_poses = _draws(rng, B, R, widths["z_dim"])
 
     def theirs(pos: float):
-        drawn = {"z": 0, "cameras": 0}
-
-        def z_sampler(shape, device, dist):
-            z = latents[drawn["z"]][: shape[0]]
-            drawn["z"] += 1
-            return z.clone()
-
-        def sample_camera_positions(device, n=1, *args, **kwargs):
-            step, row = divmod(drawn["cameras"], B)
-            phi_theta = poses[step][row:row + n]
-            drawn["cameras"] += n
-            phi, theta = phi_theta[:, :1], phi_theta[:, 1:]
-            origin = torch.cat([torch.sin(phi) * torch.cos(theta), torch.cos(phi),
-                                torch.sin(phi) * torch.sin(theta)], -1)
-            return origin, phi_theta
-
         process = processes.Gan3DProcess(batch_split=B, real_pos_lambda=pos, r1_lambda=1.0, pos_lambda=pos)
-        processes.z_sampler, generators.sample_camera_positions = z_sampler, sample_camera_positions
-        try:
+        with _scripted(processes, generators, latents, poses, B):
             return run(process)
-        finally:
-            processes.z_sampler, generators.sample_camera_positions = originals
 
     def run(process):
         grads: dict = {}
@@ -276,37 +291,14 @@ def gram_hd_training_step() -> None:
     ours_g.train()
 
     rng = torch.Generator().manual_seed(7)
-    latents = [torch.randn(B, widths["z_dim"], generator=rng) for _ in range(2)]
-    poses = [torch.stack([math.pi / 2 + 0.155 * torch.randn(B, generator=rng),
-                          math.pi / 2 + 0.3 * torch.randn(B, generator=rng)], -1) for _ in range(2)]
-    reals = torch.rand(B, 3, R, R, generator=rng) * 2 - 1
-    real_poses = torch.stack([math.pi / 2 + 0.1 * torch.randn(B, generator=rng),
-                              math.pi / 2 + 0.2 * torch.randn(B, generator=rng)], -1)
-    originals = processes.z_sampler, generators.sample_camera_positions
+    latents, poses, reals, real_poses = _draws(rng, B, R, widths["z_dim"])
     weights = dict(r1_gamma=3.0, lambda_cons=1.0, patch_lambda=0.1)
 
     def theirs(pos: float):
-        drawn = {"z": 0, "cameras": 0}
-
-        def z_sampler(shape, device, dist):
-            z = latents[drawn["z"]][: shape[0]]
-            drawn["z"] += 1
-            return z.clone()
-
-        def sample_camera_positions(device, n=1, *args, **kwargs):
-            step, row = divmod(drawn["cameras"], B)
-            phi_theta = poses[step][row:row + n]
-            drawn["cameras"] += n
-            phi, theta = phi_theta[:, :1], phi_theta[:, 1:]
-            origin = torch.cat([torch.sin(phi) * torch.cos(theta), torch.cos(phi),
-                                torch.sin(phi) * torch.sin(theta)], -1)
-            return origin, phi_theta
-
         process = processes.SRGan3DProcess(batch_split=B, pos_lambda=pos, real_pos_lambda=pos,
                                            r1_lambda=weights["r1_gamma"], cons_lambda=weights["lambda_cons"],
                                            use_patch_d=True, patch_lambda=weights["patch_lambda"], r1_patch=True)
-        processes.z_sampler, generators.sample_camera_positions = z_sampler, sample_camera_positions
-        try:
+        with _scripted(processes, generators, latents, poses, B):
             grads: dict = {}
 
             class Capture(torch.optim.SGD):
@@ -324,8 +316,6 @@ def gram_hd_training_step() -> None:
             g_log = process.train_G(reals.clone(), _Wrapped(G), ema, ema, _Wrapped(theirs_d),
                                     Capture(G.parameters(), lr=0.0), scaler, config, "cpu")
             return d_log["Total"], g_log["Total"], d_grads, grads
-        finally:
-            processes.z_sampler, generators.sample_camera_positions = originals
 
     def ours(pos: float):
         loss_config = LossConfig(lambda_pos=pos, lambda_realpos=pos, **weights)
