@@ -6,13 +6,11 @@ D and the unconditioned StyleGAN2 D read no labels and take them."""
 
 from __future__ import annotations
 
-import json
 import math
 
-import numpy as np
-from PIL import Image
 import pytest
 import torch
+from eg3d_posed import EG3D_FOV, refused_before_a_checkpoint, write_eg3d_folder
 from gan_stubs import context
 from test_gram_inverter_discriminator import SG2
 from test_gram_inverter_model import MICRO, micro_config
@@ -22,9 +20,6 @@ from zoo3d.core.model import RealBatch
 from zoo3d.errors import UserError
 
 pytestmark = pytest.mark.usefixtures("single_thread")
-
-EG3D_FOCAL = 4.2647  # EG3D's FFHQ and AFHQ labels (dataset_preprocessing/*: 2985.29 / 700)
-EG3D_FOV = math.degrees(2 * math.atan(0.5 / EG3D_FOCAL))  # 13.37 deg
 
 
 def _reals(radius: float, fov: float, n: int = 2) -> RealBatch:
@@ -91,29 +86,11 @@ def test_a_discriminator_that_reads_no_labels_takes_them(overrides):
     assert math.isfinite(logs["d_real"])
 
 
-def _eg3d_dataset(root, radius: float, fov: float):
-    (root / "images").mkdir(parents=True)
-    labels = []
-    for i, yaw in enumerate([0.0, 0.2, -0.2, 0.1]):
-        Image.fromarray(np.full((16, 16, 3), 40 * i, np.uint8)).save(root / "images" / f"{i}.png")
-        cam = Camera.from_angles(torch.tensor([yaw], dtype=torch.float64), 0.0, radius, fov)
-        labels.append([f"images/{i}.png", cam.to_eg3d()[0].tolist()])
-    (root / "dataset.json").write_text(json.dumps({"labels": labels}))
-    return root
-
-
 def test_training_on_eg3d_labelled_data_stops_with_status_2_before_a_step_is_saved(tmp_path, capsys):
-    from zoo3d.cli.main import main
-
-    data = _eg3d_dataset(tmp_path / "eg3d", 2.7, EG3D_FOV)
+    data = write_eg3d_folder(tmp_path / "eg3d")
     run = tmp_path / "run"
     args = ["train", "gram_inverter", "--preset", "tiny", "--data", str(data), "--steps", "1", "--out", str(run),
             "--quiet", "--device", "cpu"]
     for s in MICRO[1:]:  # all but MICRO's data.spec; no discriminator key: the tiny preset's conditioned StyleGAN2 D
         args += ["--set", s]
-    with pytest.raises(SystemExit) as exit_:
-        main(args)
-    assert exit_.value.code == 2
-    err = capsys.readouterr().err
-    assert "at radius 2.7 with a 13.37 deg field of view" in err and "Traceback" not in err
-    assert not list(run.glob("checkpoints/*.safetensors"))
+    assert "at radius 2.7 with a 13.37 deg field of view" in refused_before_a_checkpoint(capsys, args, run)

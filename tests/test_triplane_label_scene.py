@@ -5,12 +5,9 @@ discriminator could learn to tell reals from fakes by their labels alone."""
 
 from __future__ import annotations
 
-import json
-import math
 from pathlib import Path
 
-import numpy as np
-from PIL import Image
+from eg3d_posed import EG3D_FOV, refused_before_a_checkpoint, write_eg3d_folder
 import pytest
 import torch
 
@@ -31,8 +28,6 @@ MICRO = ["generator.z_dim=16", "generator.w_dim=16", "generator.plane_resolution
          "generator.resolution=16", "generator.sr_input_resolution=8", "generator.sr_channels=[16,8]",
          "discriminator.channel_base=256", "discriminator.channel_max=16", "discriminator.mapping_layers=2",
          "stages.gan.batch_size=2", "loss.density_reg_points=10"]
-EG3D_FOCAL = 4.2647  # EG3D's FFHQ and AFHQ labels (dataset_preprocessing/*: 2985.29 / 700)
-EG3D_FOV = math.degrees(2 * math.atan(0.5 / EG3D_FOCAL))  # 13.37 deg
 
 
 def _reals(radius: float, fov: float, n: int = 2) -> RealBatch:
@@ -86,24 +81,10 @@ def test_reals_in_the_priors_scene_keep_their_own_labels(radius, fov):
 
 
 def test_training_on_eg3d_labelled_data_stops_before_a_step_is_saved(tmp_path, capsys):
-    from zoo3d.cli.main import main
-
-    data = tmp_path / "eg3d"
-    (data / "images").mkdir(parents=True)
-    labels = []
-    for i, yaw in enumerate([0.0, 0.2, -0.2, 0.1]):
-        Image.fromarray(np.full((16, 16, 3), 40 * i, np.uint8)).save(data / "images" / f"{i}.png")
-        cam = Camera.from_angles(torch.tensor([yaw], dtype=torch.float64), 0.0, 2.7, EG3D_FOV)
-        labels.append([f"images/{i}.png", cam.to_eg3d()[0].tolist()])
-    (data / "dataset.json").write_text(json.dumps({"labels": labels}))
+    data = write_eg3d_folder(tmp_path / "eg3d")
     run = tmp_path / "run"
     args = ["train", "triplane", "--preset", "tiny", "--data", str(data), "--steps", "1", "--out", str(run),
             "--quiet", "--device", "cpu"]
     for s in MICRO:
         args += ["--set", s]
-    with pytest.raises(SystemExit) as exit_:
-        main(args)
-    assert exit_.value.code == 2
-    err = capsys.readouterr().err
-    assert "at radius 2.7 with a 13.37 deg field of view" in err and "Traceback" not in err
-    assert not list(run.glob("checkpoints/*.safetensors"))
+    assert "at radius 2.7 with a 13.37 deg field of view" in refused_before_a_checkpoint(capsys, args, run)
