@@ -10,7 +10,6 @@ import base64
 import io
 import json
 import shutil
-import tempfile
 import threading
 import time
 import urllib.error
@@ -21,6 +20,7 @@ import numpy as np
 import pytest
 import torch
 from click.testing import CliRunner
+from headless_chromium import chromium_driver
 from PIL import Image
 
 from zoo3d.cli.main import cli, main
@@ -395,36 +395,9 @@ def test_view_refuses_what_a_glb_file_would_ignore(glb, tmp_path, capsys, monkey
 
 
 # ------------------------------------------------------------------------------------- viewer in a browser
-def _chromium() -> tuple[str, str] | None:
-    browser = shutil.which("chromium") or shutil.which("chromium-browser")
-    driver = shutil.which("chromedriver")
-    return (browser, driver) if browser and driver else None
-
-
 @pytest.fixture(scope="module")
 def browser():
-    found = _chromium()
-    if found is None:
-        pytest.skip("the viewer's browser test needs Chromium and ChromeDriver on PATH (Debian: apt-get install "
-                    "chromium chromium-driver; `make test` installs them where apt-get is usable)")
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    options = webdriver.ChromeOptions()
-    for flag in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                 "--enable-unsafe-swiftshader", "--window-size=800,900"):
-        options.add_argument(flag)
-    profile = tempfile.mkdtemp(prefix="zoo3d-chromium-")
-    options.add_argument(f"--user-data-dir={profile}")
-    options.binary_location = found[0]
-    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    driver = webdriver.Chrome(service=Service(found[1]), options=options)
-    try:
-        yield driver
-    finally:
-        driver.quit()
-        shutil.rmtree(profile, ignore_errors=True)
+    yield from chromium_driver("800,900", browser_logs=True)
 
 
 def _wait(driver, script: str, timeout: float = 120.0):

@@ -9,11 +9,10 @@ quad written by zoo3d's GLB writer, whose ``asset.extras.zoo3d.seed`` is the see
 
 from __future__ import annotations
 
-import shutil
-import tempfile
 import threading
 import time
 
+from headless_chromium import chromium_driver
 import pytest
 import torch
 
@@ -43,27 +42,7 @@ class QuadSource:
 
 @pytest.fixture(scope="module")
 def browser():
-    found = (shutil.which("chromium") or shutil.which("chromium-browser"), shutil.which("chromedriver"))
-    if not all(found):
-        pytest.skip("the viewer's browser test needs Chromium and ChromeDriver on PATH (Debian: apt-get install "
-                    "chromium chromium-driver; `make test` installs them where apt-get is usable)")
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    options = webdriver.ChromeOptions()
-    for flag in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                 "--enable-unsafe-swiftshader", "--window-size=600,700"):
-        options.add_argument(flag)
-    profile = tempfile.mkdtemp(prefix="zoo3d-chromium-")
-    options.add_argument(f"--user-data-dir={profile}")
-    options.binary_location = found[0]
-    driver = webdriver.Chrome(service=Service(found[1]), options=options)
-    try:
-        yield driver
-    finally:
-        driver.quit()
-        shutil.rmtree(profile, ignore_errors=True)
+    yield from chromium_driver("600,700")
 
 
 @pytest.fixture
