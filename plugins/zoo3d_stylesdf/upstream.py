@@ -27,6 +27,7 @@ angle (6 degrees) measured to the image edge and pixel centres at ``i + 0.5``: z
 
 from __future__ import annotations
 
+import math
 import re
 from typing import Any
 
@@ -75,6 +76,12 @@ def _take(state: dict[str, Tensor], name: str, source: str) -> Tensor:
             from None
 
 
+def _reshaped(t: Tensor, shape: tuple[int, ...]) -> Tensor:
+    """``t`` in zoo3d's layout ``shape``; ``t`` as it is when its size does not allow it (a wrongly shaped
+    tensor), so that the shape check names it with its shape instead of the reshape failing."""
+    return t.reshape(shape) if t.numel() == math.prod(shape) else t
+
+
 def _unused_upstream(name: str) -> bool:
     """Tensors upstream stores but never computes with: the decoder's blur kernels (constant buffers) and each
     StyledConv's ``bias``, a parameter its forward leaves out (the bias it applies is ``activate.bias``)."""
@@ -107,7 +114,7 @@ def convert_g_ema(state: dict[str, Tensor], source: str = "the release file",
     for i in range(_count(state, "style.")):
         out[f"volume.mapping.net.{i}.weight"] = get(f"style.{i}.weight")
         out[f"volume.mapping.net.{i}.bias"] = get(f"style.{i}.bias")
-    out["volume.sdf_sharpness"] = get("renderer.sigmoid_beta").reshape(())
+    out["volume.sdf_sharpness"] = _reshaped(get("renderer.sigmoid_beta"), ())
     net = "renderer.network."
     depth = _count(state, net + "pts_linears.")
     if depth == 0:
@@ -155,7 +162,7 @@ def _convert_decoder(state: dict[str, Tensor], get, source: str) -> dict[str, Te
 
     def modulated(ours: str, theirs: str) -> None:
         w = get(theirs + "conv.weight")
-        out[ours + "conv.weight"] = w.reshape(w.shape[1:]) if w.dim() == 5 else w
+        out[ours + "conv.weight"] = _reshaped(w, w.shape[1:]) if w.dim() == 5 else w
         out[ours + "conv.modulation.weight"] = get(theirs + "conv.modulation.weight")
         out[ours + "conv.modulation.bias"] = get(theirs + "conv.modulation.bias")
 

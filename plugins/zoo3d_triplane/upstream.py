@@ -60,7 +60,12 @@ class _Converter:
 
     def put(self, zoo: str, up: str, shape: tuple[int, ...] | None = None) -> None:
         t = self.src[up]
-        self.out[zoo] = t.reshape(shape) if shape is not None else t
+        # A tensor whose size does not allow zoo3d's layout is kept as it is, so that the shape check
+        # names it with its shape (a reshape error would say nothing of the file).
+        if shape is not None and -1 in shape and t.dim() == 1:
+            shape = tuple(t.numel() if d == -1 else d for d in shape)
+        fits = shape is not None and -1 not in shape and t.numel() == math.prod(shape)
+        self.out[zoo] = t.reshape(shape) if fits else t
         self.sources[zoo] = up
 
     def layer(self, up: str, zoo: str, torgb: bool = False, noise: bool = True) -> None:
