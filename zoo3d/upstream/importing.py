@@ -10,6 +10,7 @@ weights; discriminators, which releases do not carry, keep their initialisation)
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -106,6 +107,7 @@ def import_to_run(model: str, file: str | Path, preset: str, out: str | Path) ->
     """Import ``file`` (an authors' release) as ``model`` with ``preset`` into the run folder ``out``."""
     from zoo3d.config import dump_config, load_run_config
     from zoo3d.core.model import build_modules
+    from zoo3d.fileio import check_can_create, staging_folder
     from zoo3d.plugins import get_model_spec
     from zoo3d.runs import CONFIG_FILE, file_sha256
     from zoo3d.train.checkpoint import (CHECKPOINT_DIR, FORMAT_VERSION, MODULES, checkpoint_name, prefixed,
@@ -118,6 +120,7 @@ def import_to_run(model: str, file: str | Path, preset: str, out: str | Path) ->
     path, run_dir = Path(file), Path(out)
     if run_dir.exists() and (not run_dir.is_dir() or any(run_dir.iterdir())):
         raise UserError(f"'{run_dir}' already exists and is not an empty folder; choose a new --out.")
+    check_can_create(run_dir, "run folder", folder=True)  # a file on its way, a folder not writable: before any work
     config = load_run_config(plugin.config_class, spec.name, spec.presets_dir, preset)
     release = load_release(path)
     try:
@@ -161,8 +164,12 @@ def import_to_run(model: str, file: str | Path, preset: str, out: str | Path) ->
         "zoo3d.imported_preset": preset,
         "zoo3d.import_notes": json.dumps(imported.notes),
     }
-    run_dir.mkdir(parents=True, exist_ok=True)
-    write_text_atomic(run_dir / CONFIG_FILE, dump_config(imported.config))
-    checkpoint = write_safetensors(tensors, meta, run_dir / CHECKPOINT_DIR / checkpoint_name(0))
-    set_latest(run_dir, checkpoint)
-    return ImportResult(run_dir, checkpoint, imported)
+    # Built in a hidden folder beside --out and moved into place whole: a failed write (a full disk)
+    # leaves no run folder that holds a config but no checkpoint, which a second try would refuse.
+    with staging_folder(run_dir, "run folder") as staging:
+        write_text_atomic(staging / CONFIG_FILE, dump_config(imported.config))
+        set_latest(staging, write_safetensors(tensors, meta, staging / CHECKPOINT_DIR / checkpoint_name(0)))
+        if run_dir.is_dir():
+            run_dir.rmdir()  # the empty folder --out named (checked above)
+        os.replace(staging, run_dir)
+    return ImportResult(run_dir, run_dir / CHECKPOINT_DIR / checkpoint_name(0), imported)
