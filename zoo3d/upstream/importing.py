@@ -20,7 +20,7 @@ from torch import Tensor
 from zoo3d.errors import UserError
 from zoo3d.upstream import RELEASE_FILE, ImportedRelease, load_release
 
-__all__ = ["ImportResult", "first_mismatch", "import_to_run"]
+__all__ = ["ImportResult", "first_mismatch", "first_non_finite", "import_to_run"]
 
 
 @dataclass
@@ -47,6 +47,16 @@ def first_mismatch(expected: dict[str, Tensor], imported: ImportedRelease) -> st
     extra = [k for k in state if k not in expected]
     if extra:
         return f"its tensor '{sources.get(extra[0], extra[0])}' has no place in the preset's generator"
+    return None
+
+
+def first_non_finite(imported: ImportedRelease) -> str | None:
+    """A clause naming the first floating tensor of ``imported.state`` with NaN or Inf in it (as the file names
+    it, with how many of its values), or None when every value is finite."""
+    for name, t in imported.state.items():
+        if t.is_floating_point() and not bool(torch.isfinite(t).all()):
+            bad = int((~torch.isfinite(t)).sum())
+            return f"its tensor '{imported.sources.get(name, name)}' ({bad} of {t.numel()} values)"
     return None
 
 
@@ -134,6 +144,11 @@ def import_to_run(model: str, file: str | Path, preset: str, out: str | Path) ->
         others = _fitting_presets(spec, plugin, release, path, preset)
         hint = _fits_hint(others) if others else f"no other {spec.name} preset fits it either"
         raise UserError(f"{path} does not fit {spec.name} preset '{preset}': {mismatch}; {hint}.")
+    non_finite = first_non_finite(imported)
+    if non_finite is not None:  # every command would refuse the run's checkpoint, so the import does
+        raise UserError(f"{path} holds non-finite values (NaN or Inf) in {non_finite}, so no command could use the "
+                        f"run; import a snapshot taken before the training run diverged, or download the release "
+                        f"again.")
 
     modules = build_modules(plugin, imported.config)
     generator = modules["generator"]
