@@ -54,3 +54,14 @@ def test_a_full_disk_leaves_no_run_folder_and_the_command_runs_again(in_tmp, cap
     assert sorted(p.name for p in (in_tmp / "run").iterdir()) == ["checkpoints", "config.yaml", "latest"]
     assert (in_tmp / "run" / "latest").read_text() == "checkpoints/step_000000000.safetensors\n"
     assert (in_tmp / "run" / "checkpoints" / "step_000000000.safetensors").is_file()
+
+
+def test_the_working_folder_itself_takes_the_run_when_it_is_empty(in_tmp, capsys, monkeypatch):
+    """``--out .`` in an empty folder: the run is staged inside it (no folder beside it, none removed)."""
+    (in_tmp / "here").mkdir()
+    monkeypatch.chdir(in_tmp / "here")
+    code, out, err = zoo3d(capsys, "import", "gram", RELEASE, "--preset", "tiny", "--out", ".")
+    assert code == 0, err
+    assert sorted(p.name for p in (in_tmp / "here").iterdir()) == ["checkpoints", "config.yaml", "latest"]
+    assert sorted(p.name for p in in_tmp.iterdir()) == ["here"]
+    assert "`zoo3d sample . --seeds 0-7 --out grid.png`" in out

@@ -117,10 +117,10 @@ def import_to_run(model: str, file: str | Path, preset: str, out: str | Path) ->
     """Import ``file`` (an authors' release) as ``model`` with ``preset`` into the run folder ``out``."""
     from zoo3d.config import dump_config, load_run_config
     from zoo3d.core.model import build_modules
-    from zoo3d.fileio import check_can_create, staging_folder
+    from zoo3d.fileio import WriteError, check_can_create, staging_folder, write_error
     from zoo3d.plugins import get_model_spec
     from zoo3d.runs import CONFIG_FILE, file_sha256
-    from zoo3d.train.checkpoint import (CHECKPOINT_DIR, FORMAT_VERSION, MODULES, checkpoint_name, prefixed,
+    from zoo3d.train.checkpoint import (CHECKPOINT_DIR, FORMAT_VERSION, LATEST, MODULES, checkpoint_name, prefixed,
                                         set_latest, write_safetensors, write_text_atomic)
 
     spec = get_model_spec(model)
@@ -179,12 +179,20 @@ def import_to_run(model: str, file: str | Path, preset: str, out: str | Path) ->
         "zoo3d.imported_preset": preset,
         "zoo3d.import_notes": json.dumps(imported.notes),
     }
-    # Built in a hidden folder beside --out and moved into place whole: a failed write (a full disk)
-    # leaves no run folder that holds a config but no checkpoint, which a second try would refuse.
-    with staging_folder(run_dir, "run folder") as staging:
-        write_text_atomic(staging / CONFIG_FILE, dump_config(imported.config))
-        set_latest(staging, write_safetensors(tensors, meta, staging / CHECKPOINT_DIR / checkpoint_name(0)))
-        if run_dir.is_dir():
-            run_dir.rmdir()  # the empty folder --out named (checked above)
-        os.replace(staging, run_dir)
+    # Built in a hidden folder and moved into place whole: a failed write (a full disk) leaves no run folder
+    # that holds a config but no checkpoint, which a second try would refuse. A new --out is staged beside
+    # it and renamed; an empty one that exists (the working folder, even) is staged inside it and its three
+    # entries are renamed into it, checkpoint first and `latest` last.
+    new = not run_dir.exists()
+    try:
+        with staging_folder(run_dir if new else run_dir / ".import", "run folder") as staging:
+            write_text_atomic(staging / CONFIG_FILE, dump_config(imported.config))
+            set_latest(staging, write_safetensors(tensors, meta, staging / CHECKPOINT_DIR / checkpoint_name(0)))
+            if new:
+                os.replace(staging, run_dir)
+            else:
+                for name in (CHECKPOINT_DIR, CONFIG_FILE, LATEST):
+                    os.replace(staging / name, run_dir / name)
+    except WriteError as exc:  # named by --out, not by the hidden folder
+        raise write_error(run_dir, exc, "run folder") from None
     return ImportResult(run_dir, run_dir / CHECKPOINT_DIR / checkpoint_name(0), imported)
