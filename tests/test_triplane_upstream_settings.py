@@ -131,11 +131,11 @@ def test_rendering_settings_zoo3d_does_not_reproduce_are_refused_in_one_sentence
             eg3d_config(preset, dict(ffhq, **{key: value}))
     for key in ("ray_start", "ray_end"):
         with pytest.raises(UserError, match=r"bounds its rays by the tri-plane box \(ray_start='auto'\); zoo3d renders "
-                                            r"EG3D models with a fixed ray interval only$"):
+                                            r"EG3D models with a fixed ray interval only\.$"):
             eg3d_config(preset, dict(ffhq, **{key: "auto"}))
     for key in ("ray_start", "ray_end", "box_warp", "depth_resolution", "depth_resolution_importance"):
         with pytest.raises(UserError, match=rf"has no '{key}' in its generator's rendering_kwargs, so it is not an "
-                                            r"EG3D generator$"):
+                                            r"EG3D generator\.$"):
             eg3d_config(preset, {k: v for k, v in ffhq.items() if k != key})
     with pytest.raises(UserError, match=r"super-resolution module SuperresolutionHybridDeepfp32, which zoo3d does "
                                         r"not import \(it imports SuperresolutionHybrid8XDC, SuperresolutionHybrid8X, "):

@@ -109,7 +109,7 @@ def convert_state_dict(upstream: Mapping[str, Tensor], neural_resolution: int | 
         resolutions = sorted({int(k.split(".")[2][1:]) for k in names if re.match(rf"{s}\.b\d+\.", k)})
         if not resolutions:
             raise UserError(f"{RELEASE_FILE} has no StyleGAN2 backbone in its generator "
-                            "(backbone.synthesis.b4 ...), so it is not an EG3D TriPlaneGenerator")
+                            "(backbone.synthesis.b4 ...), so it is not an EG3D TriPlaneGenerator.")
         first, *rest = resolutions
         const = c.src[f"{s}.b{first}.const"]
         c.put("backbone.const", f"{s}.b{first}.const", (1, *const.shape))
@@ -129,7 +129,7 @@ def convert_state_dict(upstream: Mapping[str, Tensor], neural_resolution: int | 
             c.layer(f"superresolution.{b}.torgb", f"superresolution.{b}.to_rgb", torgb=True)
     except KeyError as e:
         raise UserError(f"{RELEASE_FILE} has no tensor {e.args[0]!r} in its generator, so it is not an EG3D "
-                        "TriPlaneGenerator of the kind zoo3d imports") from None
+                        "TriPlaneGenerator of the kind zoo3d imports.") from None
 
     taken = set(c.sources.values())
     for k in names:
@@ -137,7 +137,7 @@ def convert_state_dict(upstream: Mapping[str, Tensor], neural_resolution: int | 
                                                       and k.endswith(("noise_const", "noise_strength")))
         if k not in taken and not ignorable:
             raise UserError(f"{RELEASE_FILE} holds {k!r} in its generator, which zoo3d's tri-plane model has "
-                            "no place for")
+                            "no place for.")
     out = {k: v.detach().clone().contiguous() for k, v in c.out.items()}
     if neural_resolution is not None:
         out["_neural_resolution"] = torch.tensor(int(neural_resolution))
@@ -159,17 +159,17 @@ def eg3d_config(config, rendering_kwargs: Mapping[str, Any], neural_resolution: 
     for key, wanted in (("clamp_mode", "softplus"), ("disparity_space_sampling", False), ("sr_antialias", True)):
         if key in rk and rk[key] != wanted:
             raise UserError(f"{RELEASE_FILE} renders with {key}={rk[key]!r}; zoo3d reproduces EG3D's "
-                            f"{key}={wanted!r} only")
+                            f"{key}={wanted!r} only.")
     if rk.get("ray_start") == "auto" or rk.get("ray_end") == "auto":
         raise UserError(f"{RELEASE_FILE} bounds its rays by the tri-plane box (ray_start='auto'); zoo3d renders "
-                        "EG3D models with a fixed ray interval only")
+                        "EG3D models with a fixed ray interval only.")
     try:
         near, far = float(rk["ray_start"]), float(rk["ray_end"])
         box = float(rk["box_warp"])
         samples, importance = int(rk["depth_resolution"]), int(rk["depth_resolution_importance"])
     except KeyError as e:
         raise UserError(f"{RELEASE_FILE} has no {e.args[0]!r} in its generator's rendering_kwargs, so it is not "
-                        "an EG3D generator") from None
+                        "an EG3D generator.") from None
     white = bool(rk.get("white_back", False))
     updates: dict[str, Any] = dict(
         box_warp=box, near=near, far=far, num_samples=samples, num_importance=importance, white_background=white,
@@ -180,7 +180,7 @@ def eg3d_config(config, rendering_kwargs: Mapping[str, Any], neural_resolution: 
     if module:
         if module not in SR_MODULES:
             raise UserError(f"{RELEASE_FILE} uses the super-resolution module {module}, which zoo3d does not "
-                            f"import (it imports {', '.join(SR_MODULES)})")
+                            f"import (it imports {', '.join(SR_MODULES)}).")
         updates["sr_input_resolution"], updates["resolution"], _ = SR_MODULES[module]
     if neural_resolution is not None:
         updates["neural_resolution"] = int(neural_resolution)
@@ -215,9 +215,9 @@ def generator_record(release: Any) -> InertObject:
     """The ``G_ema`` TriPlaneGenerator record of a network snapshot (or the record itself)."""
     generator = release.get("G_ema") if isinstance(release, dict) else release
     if not isinstance(generator, InertObject):
-        raise UserError(f"{RELEASE_FILE} holds no G_ema generator; EG3D's network snapshots (.pkl) hold one")
+        raise UserError(f"{RELEASE_FILE} holds no G_ema generator; EG3D's network snapshots (.pkl) hold one.")
     if generator.qualname.rsplit(".", 1)[-1] != "TriPlaneGenerator":
-        raise UserError(f"{RELEASE_FILE} holds a {generator.qualname} as G_ema, not EG3D's TriPlaneGenerator")
+        raise UserError(f"{RELEASE_FILE} holds a {generator.qualname} as G_ema, not EG3D's TriPlaneGenerator.")
     return generator
 
 
@@ -227,7 +227,7 @@ def import_eg3d(release: Any, config) -> ImportedRelease:
     G = generator_record(release)
     rendering = _plain(G.get("rendering_kwargs"))
     if not isinstance(rendering, dict):
-        raise UserError(f"{RELEASE_FILE} has no rendering_kwargs in its generator, so it is not an EG3D generator")
+        raise UserError(f"{RELEASE_FILE} has no rendering_kwargs in its generator, so it is not an EG3D generator.")
     neural = G.get("neural_rendering_resolution")
     neural = int(neural) if isinstance(neural, (int, float)) else None
     sr = _child(G, "superresolution", "block0", "conv1")
