@@ -443,8 +443,13 @@ def _is_safetensors(path: Path) -> bool:
 def load_release(path: str | Path) -> Any:
     """See :func:`zoo3d.upstream.load_release`."""
     path = Path(path)
-    if not path.is_file():
+    if not path.exists():
         raise UserError(f"{path} does not exist.")
+    if path.is_dir():
+        raise UserError(f"{path} is a folder, not a release file; give the file in it.")
+    if not path.is_file():  # a pipe (`<(gunzip -c ...)`), a device: torch's formats need a file to seek in
+        raise UserError(f"{path} is not a regular file (a pipe or a device); save the release to a file and "
+                        f"import that.")
     try:
         with open(path, "rb") as f:
             head = f.read(4)
