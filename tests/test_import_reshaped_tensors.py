@@ -8,6 +8,7 @@ that does not fit the preset: one sentence naming the tensor as the file names i
 
 from __future__ import annotations
 
+import importlib
 import shutil
 
 import pytest
@@ -77,7 +78,7 @@ def test_eg3d_tensor_of_another_size_is_named_with_its_shape(in_tmp, capsys, mon
     tensors, leaf = _module_record(snapshot["G_ema"], name)
     assert tensors[leaf].numel() != torch.Size(shape).numel()
     tensors[leaf] = torch.zeros(shape)
-    monkeypatch.setattr("zoo3d.upstream.importing.load_release", lambda path: snapshot)
+    monkeypatch.setattr(importlib.import_module("zoo3d.upstream.importing"), "load_release", lambda path: snapshot)
     code, _, err = zoo3d(capsys, "import", "triplane", RELEASES / "eg3d_snapshot.pkl", "--preset", "tiny_eg3d",
                          "--out", "run")
     line = one_line_error(err)

@@ -3,6 +3,7 @@ with a full stop, also where ``zoo3d import`` prints them as they are (no other 
 
 from __future__ import annotations
 
+import importlib
 import pytest
 
 from conftest import FIXTURES, one_line_error, run_in_process as zoo3d
@@ -14,7 +15,8 @@ RELEASES = FIXTURES / "releases"
 
 
 @pytest.mark.parametrize("name, says", [
-    ("gram_generator.pth", "holds no G_ema generator; EG3D's network snapshots (.pkl) hold one."),
+    ("gram_generator.pth", "holds no G_ema generator; EG3D's network snapshots (.pkl) hold one; it reads as a gram "
+                           "release: import it as model gram."),
     ("pigan_generator.pth", "holds a generators.generators.ImplicitGenerator3d as G_ema, not EG3D's "
                             "TriPlaneGenerator."),
 ])
@@ -36,7 +38,7 @@ def test_rendering_settings_zoo3d_does_not_reproduce_are_one_finished_sentence(i
     """The snapshot's rendering_kwargs changed in the loaded records (the file cannot be re-pickled without EG3D)."""
     snapshot = load_release(RELEASES / "eg3d_snapshot.pkl")
     snapshot["G_ema"].get("rendering_kwargs")[key] = value
-    monkeypatch.setattr("zoo3d.upstream.importing.load_release", lambda path: snapshot)
+    monkeypatch.setattr(importlib.import_module("zoo3d.upstream.importing"), "load_release", lambda path: snapshot)
     code, _, err = zoo3d(capsys, "import", "triplane", RELEASES / "eg3d_snapshot.pkl", "--preset", "tiny_eg3d",
                          "--out", "run")
     line = one_line_error(err)

@@ -105,6 +105,33 @@ def _fitting_presets(spec, plugin, release, path: Path, skip: str) -> list[str]:
     return fitting
 
 
+def _other_models_taking(spec, release) -> list[str]:
+    """The other registered models whose importer takes ``release`` with one of their presets: the kind of
+    release the file is, for a file given as the wrong model's."""
+    from zoo3d.config import load_run_config
+    from zoo3d.plugins import get_host
+
+    found = []
+    for other in get_host().models:
+        if other.name == spec.name:
+            continue
+        try:
+            plugin = other.load()
+            if not getattr(plugin, "imports_releases", False):
+                continue
+            for name in other.presets():
+                try:
+                    plugin.import_release(release, load_run_config(plugin.config_class, other.name,
+                                                                   other.presets_dir, name))
+                except UserError:
+                    continue
+                found.append(other.name)
+                break
+        except Exception:  # noqa: BLE001 - a guess for the hint only: a plugin failing on foreign data is no answer
+            continue
+    return found
+
+
 def _fits_hint(names: list[str]) -> str:
     if len(names) == 1:
         return f"preset '{names[0]}' fits it"
@@ -137,9 +164,13 @@ def import_to_run(model: str, file: str | Path, preset: str, out: str | Path) ->
         imported, mismatch = _fit(plugin, release, config, path)
     except UserError as exc:
         others = _fitting_presets(spec, plugin, release, path, preset)
-        if not others:
+        if others:
+            raise UserError(f"{str(exc).rstrip('.')}; {_fits_hint(others)}.") from None
+        kinds = [] if "import it as model" in str(exc) else _other_models_taking(spec, release)
+        if not kinds:
             raise
-        raise UserError(f"{str(exc).rstrip('.')}; {_fits_hint(others)}.") from None
+        raise UserError(f"{str(exc).rstrip('.')}; it reads as a {' or '.join(kinds)} release: import it as model "
+                        f"{kinds[0]}.") from None
     if mismatch is not None:
         others = _fitting_presets(spec, plugin, release, path, preset)
         hint = _fits_hint(others) if others else f"no other {spec.name} preset fits it either"
