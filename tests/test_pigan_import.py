@@ -64,7 +64,7 @@ def test_an_ema_gives_the_averages_and_names_each_tensors_shadow_parameter(wrapp
 
 def test_a_file_that_is_no_pi_gan_release_is_named_by_its_class():
     cfg = _config()
-    head = ("the release file is not a pi-GAN release: pi-GAN's generator.pth holds an "
+    head = ("the release file is not a pi-GAN release: pi-GAN's generator.pth holds a pickled "
             f"{up.GENERATOR_CLASS} and ema.pth a torch_ema ExponentialMovingAverage, this holds ")
     assert _message(InertObject("models.Other", {}), cfg) == head + "models.Other."
     assert _message(42, cfg) == head + "int."

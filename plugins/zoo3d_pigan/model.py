@@ -49,7 +49,7 @@ class PiGanModel(ModelPlugin):
             kind = up.qualname(release)
             parts = {"generator" if kind == up.GENERATOR_CLASS else "ema" if kind == up.EMA_CLASS else "?": release}
         if "?" in parts:
-            raise UserError(f"{RELEASE_FILE} is not a pi-GAN release: pi-GAN's generator.pth holds an "
+            raise UserError(f"{RELEASE_FILE} is not a pi-GAN release: pi-GAN's generator.pth holds a pickled "
                             f"{up.GENERATOR_CLASS} and ema.pth a torch_ema ExponentialMovingAverage, this holds "
                             f"{up.qualname(release) or type(release).__name__}.")
         notes = []
