@@ -76,13 +76,13 @@ def test_a_worker_job_renders_its_seeds_heads_and_returns_their_count(renders):
 def test_the_workers_record_counts_every_batch_after_one_warm_up_batch_each(monkeypatch, clocks):
     """``workers`` spawned processes; each renders a warm-up batch of 4 (seeds 100..), then workers x repeats batches
     (seeds 200..) are timed."""
-    import concurrent.futures
+    import multiprocessing
 
     jobs, pools = [], []
 
     class Pool:
-        def __init__(self, workers, mp_context):
-            pools.append((workers, mp_context.get_start_method()))
+        def __init__(self, workers, method):
+            pools.append((workers, method))
 
         def __enter__(self):
             return self
@@ -90,15 +90,16 @@ def test_the_workers_record_counts_every_batch_after_one_warm_up_batch_each(monk
         def __exit__(self, *exc):
             return False
 
-        def map(self, fn, items):
-            return map(fn, list(items))
+        def map(self, fn, items, chunksize=None):
+            return list(map(fn, list(items)))
 
     def job(item):
         jobs.append(item)
         clocks.wall += 1000.0 if item[1] == 4 and item[2] < 200 else 0.5
         return item[1]
 
-    monkeypatch.setattr(concurrent.futures, "ProcessPoolExecutor", Pool)
+    monkeypatch.setattr(multiprocessing, "get_context",
+                        lambda method: types.SimpleNamespace(Pool=lambda workers: Pool(workers, method)))
     monkeypatch.setattr(bench, "_render_job", job)
     rec = bench._measure_workers(64, 6, 2, 3)
     assert pools == [(3, "spawn")]

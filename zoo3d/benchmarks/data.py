@@ -50,15 +50,26 @@ def _render_job(job: tuple[int, int, int]) -> int:
     return batch
 
 
+def _worker_pool(workers: int):
+    """``workers`` spawned processes that ignore Ctrl-C from their start (they inherit the ignored SIGINT, so not
+    even their imports see it): the interrupt is the parent's, which stops them on its way out, and a worker
+    interrupted mid-import would print its own traceback under the command's one line."""
+    import multiprocessing as mp
+    import signal
+
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        return mp.get_context("spawn").Pool(workers)
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
 def _measure_workers(resolution: int, batch: int, repeats: int, workers: int) -> dict:
     """Images/s with ``workers`` processes rendering batches side by side (after one warm-up batch each)."""
-    import multiprocessing as mp
-    from concurrent.futures import ProcessPoolExecutor
-
-    with ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn")) as pool:
-        list(pool.map(_render_job, [(resolution, 4, 100 + i) for i in range(workers)]))  # imports and warm-up
+    with _worker_pool(workers) as pool:  # leaving it, even by Ctrl-C, terminates the workers
+        pool.map(_render_job, [(resolution, 4, 100 + i) for i in range(workers)], chunksize=1)  # imports, warm-up
         wall = time.perf_counter()
-        n = sum(pool.map(_render_job, [(resolution, batch, 200 + i) for i in range(workers * repeats)]))
+        n = sum(pool.map(_render_job, [(resolution, batch, 200 + i) for i in range(workers * repeats)], chunksize=1))
         wall = time.perf_counter() - wall
     return {"dataset": "synthetic:heads", "resolution": resolution, "device": "cpu", "batch": batch, "images": n,
             "images_per_s": n / wall, "images_per_cpu_s": None, "render_threads": 1, "workers": workers}
