@@ -16,7 +16,7 @@ training seconds each side needs to reach the PSNR zoo3d reaches at the protocol
 adds the target, seconds per step, steps and the PSNR curves.
 
 Environment: ``ZOO3D_PEERS_REPEATS`` (default 3; 1 with ``--quick``), ``ZOO3D_PEERS_LONG_REPEATS``
-(records at 256² and above, default 2), ``ZOO3D_PEERS_ONLY`` (comma-separated record names),
+(records at 256² and above, default 2), ``ZOO3D_PEERS_ONLY`` (comma-separated record names of the run; any other is refused),
 ``ZOO3D_BENCH_THREADS`` (intra-op threads of every child, default torch's), ``ZOO3D_BENCH_CPU_MEM_GB``
 (the per-child memory cap on CPU, default 14); for the NeuS fit ``ZOO3D_PEERS_NEUS_REPEATS`` (default 1),
 ``ZOO3D_PEERS_NEUS_ITERATIONS`` (zoo3d's steps, default the protocol's 800), ``ZOO3D_PEERS_NEUS_MAX_ITERS`` and
@@ -162,10 +162,24 @@ def table4(rows: list[dict]) -> list[dict]:
     return out
 
 
+def _check_only(only: list[str], names: list[str], quick: bool) -> None:
+    """Refuse a ``ZOO3D_PEERS_ONLY`` name that is no record of this run (a typo, or a full-size record with
+    ``--quick``): it would measure nothing and say nothing."""
+    from zoo3d.errors import UserError, closest
+
+    for name in only:
+        if name not in names:
+            hint = closest(name, names, n=1)
+            did = f" Did you mean '{hint[0]}'?" if hint else ""
+            raise UserError(f"ZOO3D_PEERS_ONLY names record '{name}', which `zoo3d bench peers"
+                            f"{' --quick' if quick else ''}` does not measure (its records: {', '.join(names)}).{did}")
+
+
 def run(device: str, quick: bool) -> list[dict]:
     records = QUICK_RECORDS if quick else RECORDS
-    only = [n for n in os.environ.get("ZOO3D_PEERS_ONLY", "").split(",") if n]
+    only = [n.strip() for n in os.environ.get("ZOO3D_PEERS_ONLY", "").split(",") if n.strip()]
     if only:
+        _check_only(only, [r.name for r in records], quick)
         records = [r for r in records if r.name in only]
     rows: list[dict] = []
     commits = {}
