@@ -16,11 +16,13 @@ training seconds each side needs to reach the PSNR zoo3d reaches at the protocol
 adds the target, seconds per step, steps and the PSNR curves.
 
 Environment: ``ZOO3D_PEERS_REPEATS`` (default 3; 1 with ``--quick``), ``ZOO3D_PEERS_LONG_REPEATS``
-(records at 256² and above, default 2), ``ZOO3D_PEERS_ONLY`` (comma-separated record names of the run; any other is refused),
+(records at 256² and above, default 2), ``ZOO3D_PEERS_ONLY`` (comma-separated record names of the run; any
+other is refused before anything runs),
 ``ZOO3D_BENCH_THREADS`` (intra-op threads of every child, default torch's), ``ZOO3D_BENCH_CPU_MEM_GB``
 (the per-child memory cap on CPU, default 14); for the NeuS fit ``ZOO3D_PEERS_NEUS_REPEATS`` (default 1),
 ``ZOO3D_PEERS_NEUS_ITERATIONS`` (zoo3d's steps, default the protocol's 800), ``ZOO3D_PEERS_NEUS_MAX_ITERS`` and
 ``ZOO3D_PEERS_NEUS_MAX_S`` (where the authors' loop gives up), ``ZOO3D_PEERS_NEUS_TARGET_DB`` (a fixed target).
+The pair counts are whole numbers of at least 1, refused otherwise before anything runs.
 """
 
 from __future__ import annotations
@@ -61,14 +63,31 @@ def _sides(record: Record) -> tuple[str, ...]:
     return tuple(reversed(SIDES)) if record.work == "neus_fit" else SIDES
 
 
+def _count(var: str, default: int) -> int:
+    """``var`` as a whole number of pairs (unset or empty: ``default``); anything else, 0 included (a record with
+    nothing measured), is refused."""
+    from zoo3d.errors import UserError
+
+    text = os.environ.get(var, "").strip()
+    if not text:
+        return default
+    try:
+        value = int(text)
+    except ValueError:
+        raise UserError(f"{var} must be a whole number, not '{text}'.") from None
+    if value < 1:
+        raise UserError(f"{var} must be at least 1, not {value}: each record is measured in that many pairs.")
+    return value
+
+
 def _repeats(record: Record, quick: bool) -> int:
     if record.work == "neus_fit":
-        return int(os.environ.get("ZOO3D_PEERS_NEUS_REPEATS", "1"))
+        return _count("ZOO3D_PEERS_NEUS_REPEATS", 1)
     if quick:
-        return int(os.environ.get("ZOO3D_PEERS_REPEATS", "1"))
+        return _count("ZOO3D_PEERS_REPEATS", 1)
     if record.resolution >= 256:
-        return int(os.environ.get("ZOO3D_PEERS_LONG_REPEATS", "2"))
-    return int(os.environ.get("ZOO3D_PEERS_REPEATS", "3"))
+        return _count("ZOO3D_PEERS_LONG_REPEATS", 2)
+    return _count("ZOO3D_PEERS_REPEATS", 3)
 
 
 def _median(values: list[float]) -> float | None:
@@ -181,6 +200,7 @@ def run(device: str, quick: bool) -> list[dict]:
     if only:
         _check_only(only, [r.name for r in records], quick)
         records = [r for r in records if r.name in only]
+    repeats = {r.name: _repeats(r, quick) for r in records}  # a bad count is refused now, not hours in
     rows: list[dict] = []
     commits = {}
     for model, env in ENV.items():
@@ -198,7 +218,7 @@ def run(device: str, quick: bool) -> list[dict]:
         for record in records:
             workdir = Path(tmp) / record.name
             runs: dict[str, list[dict]] = {side: [] for side in SIDES}
-            for i in range(_repeats(record, quick)):
+            for i in range(repeats[record.name]):
                 for side in _sides(record):
                     result = _child(record, side, workdir, device)
                     runs[side].append(result)
