@@ -154,8 +154,8 @@ def ratios(records: list[dict], base_of: dict[str, str] | None = None) -> list[d
             row["time_saved"] = round(1 - rec["time_s"] / base["time_s"], 3)
             if base["peak_mem_mb"] and rec["peak_mem_mb"] is not None:
                 row["memory_saved"] = round(1 - rec["peak_mem_mb"] / base["peak_mem_mb"], 3)
-        else:
-            row["note"] = f"{base['model']} OOM"
+        else:  # what stopped the base: out of memory, or an error its own record names
+            row["note"] = f"{base['model']} {base['status']}"
         out.append(row)
     return out
 
