@@ -19,7 +19,7 @@ render under no_grad — GRAM-HD paper Table 4's setting).
 
 Each record runs in a fresh child process. ``peak_mem_mb``: CUDA max allocated; on CPU the rise of the
 child's peak RSS over its post-set-up peak. On CPU the child's address space is capped at set-up +
-``ZOO3D_BENCH_CPU_MEM_GB`` (default 12) so a run that would exhaust the machine fails with an
+``ZOO3D_BENCH_CPU_MEM_GB`` (a positive number, default 12) so a run that would exhaust the machine fails with an
 allocation error, reported as OOM (as the paper reports GRAM at 512² on a 16 GB V100).
 """
 
@@ -62,6 +62,24 @@ def build(model: str, resolution: int):
     return plugin.benchmark_generator(plugin.config_class(), resolution)
 
 
+def memory_cap_gb(default: float) -> float:
+    """``ZOO3D_BENCH_CPU_MEM_GB`` (unset or empty: ``default``), the GB a measuring process on a CPU may add after
+    its set-up. Anything but a positive number is refused: read in each child, it would fail every record (or,
+    at 0, cap every one below what it already holds and report it as OOM)."""
+    from zoo3d.errors import UserError
+
+    text = os.environ.get("ZOO3D_BENCH_CPU_MEM_GB", "").strip()
+    if not text:
+        return default
+    try:
+        value = float(text)
+    except ValueError:
+        raise UserError(f"ZOO3D_BENCH_CPU_MEM_GB must be a number of GB, not '{text}'.") from None
+    if not 0 < value < float("inf"):
+        raise UserError(f"ZOO3D_BENCH_CPU_MEM_GB must be a positive number of GB, not {text}.")
+    return value
+
+
 def _cap_address_space(gigabytes: float) -> None:
     with open("/proc/self/status") as fh:
         vm = next(int(line.split()[1]) * 1024 for line in fh if line.startswith("VmSize:"))
@@ -78,7 +96,7 @@ def measure(model: str, resolution: int, device: str, mode: str, repeats: int) -
     z = gen.sample_z(1, generator=torch.Generator().manual_seed(0), device=dev)
     cams = gen.sample_cameras(1, generator=torch.Generator().manual_seed(1), device=dev)
     if dev.type == "cpu":
-        _cap_address_space(float(os.environ.get("ZOO3D_BENCH_CPU_MEM_GB", "12")))
+        _cap_address_space(memory_cap_gb(12))
     else:
         torch.cuda.reset_peak_memory_stats(dev)
     rss_before = _peak_rss_mb()
@@ -161,6 +179,8 @@ def ratios(records: list[dict], base_of: dict[str, str] | None = None) -> list[d
 
 
 def run(device: str, quick: bool) -> list[dict]:
+    if torch.device(device).type == "cpu":
+        memory_cap_gb(12)  # a bad cap is refused here, not in every record's process
     repeats = 1 if quick or device == "cpu" else 5
     records = [_measure_isolated(m, r, device, mode, repeats) for m, r, mode in plan(device, quick)]
     return records + ratios(records)

@@ -201,6 +201,10 @@ def run(device: str, quick: bool) -> list[dict]:
         _check_only(only, [r.name for r in records], quick)
         records = [r for r in records if r.name in only]
     repeats = {r.name: _repeats(r, quick) for r in records}  # a bad count is refused now, not hours in
+    if not device.startswith("cuda"):
+        from zoo3d.benchmarks.models import memory_cap_gb
+
+        memory_cap_gb(14)  # likewise the cap, which each measuring process reads
     rows: list[dict] = []
     commits = {}
     for model, env in ENV.items():

@@ -45,6 +45,7 @@ def _cap_address_space(gigabytes: float) -> None:
 
 
 def measure(name: str, side: str, workdir: Path, device: str) -> dict:
+    from zoo3d.benchmarks.models import memory_cap_gb
     from zoo3d.benchmarks.peers import authors, ours
     from zoo3d.benchmarks.peers.records import by_name
 
@@ -64,7 +65,7 @@ def measure(name: str, side: str, workdir: Path, device: str) -> dict:
         torch.cuda.synchronize(dev)
         torch.cuda.reset_peak_memory_stats(dev)
     else:
-        _cap_address_space(float(os.environ.get("ZOO3D_BENCH_CPU_MEM_GB", "14")))
+        _cap_address_space(memory_cap_gb(14))
         exact = _reset_peak_rss()
         base = _status_mb("VmRSS") if exact else _status_mb("VmHWM")
     load = os.getloadavg()[0]

@@ -1,0 +1,66 @@
+"""``ZOO3D_BENCH_CPU_MEM_GB`` (docs/testing.md: on a CPU, the memory a measuring process of ``models`` or ``peers``
+may add after its set-up) is a positive number of GB; anything else is refused in one sentence with exit status 2
+before the first record's process starts, instead of failing in every one of them (or, at 0, capping each below
+what it holds and reporting OOM)."""
+
+from __future__ import annotations
+
+import pytest
+
+from conftest import run_in_process
+from zoo3d.benchmarks import models, peers
+from zoo3d.errors import UserError
+
+
+@pytest.fixture
+def started(monkeypatch, tmp_path):
+    """Stand-ins for the measuring processes of both suites (GRAM's checkout named for peers); what they were
+    asked for."""
+    calls = []
+    monkeypatch.setattr(models, "_measure_isolated", lambda *args: calls.append(args) or {
+        "model": args[0], "resolution": args[1], "device": "cpu", "mode": args[3], "time_s": 1.0,
+        "peak_mem_mb": 1.0, "status": "ok"})
+    monkeypatch.setattr(peers, "_child", lambda record, *args: calls.append(record.name) or {
+        "status": "ok", "time_s": 1.0, "peak_mb": 1.0})
+    (tmp_path / "COMMIT").write_text("abc\n")
+    monkeypatch.setenv("ZOO3D_UPSTREAM_GRAM", str(tmp_path))
+    monkeypatch.setenv("ZOO3D_PEERS_ONLY", "gram.inference.32")
+    for name in ("ZOO3D_UPSTREAM_GRAM_HD", "ZOO3D_UPSTREAM_NEUS", "ZOO3D_PEERS_REPEATS"):
+        monkeypatch.delenv(name, raising=False)
+    return calls
+
+
+@pytest.mark.parametrize("suite", ["models", "peers"])
+@pytest.mark.parametrize("value, message", [
+    ("12GB", "ZOO3D_BENCH_CPU_MEM_GB must be a number of GB, not '12GB'."),
+    ("0", "ZOO3D_BENCH_CPU_MEM_GB must be a positive number of GB, not 0."),
+    ("-2", "ZOO3D_BENCH_CPU_MEM_GB must be a positive number of GB, not -2."),
+])
+def test_a_cap_that_is_no_positive_number_is_refused_before_any_record(started, monkeypatch, capsys, suite, value,
+                                                                       message):
+    monkeypatch.setenv("ZOO3D_BENCH_CPU_MEM_GB", value)
+    code, out, err = run_in_process(capsys, "bench", suite, "--quick", "--device", "cpu")
+    assert (code, out, err) == (2, "", f"Error: {message}\n")
+    assert started == []
+
+
+@pytest.mark.parametrize("value, gigabytes", [(None, 12.0), ("", 12.0), (" 0.5 ", 0.5), ("3", 3.0)])
+def test_the_cap_is_the_number_given_or_the_default(monkeypatch, value, gigabytes):
+    if value is None:
+        monkeypatch.delenv("ZOO3D_BENCH_CPU_MEM_GB", raising=False)
+    else:
+        monkeypatch.setenv("ZOO3D_BENCH_CPU_MEM_GB", value)
+    assert models.memory_cap_gb(12) == gigabytes
+
+
+@pytest.mark.parametrize("value", ["inf", "nan"])
+def test_a_cap_of_no_size_is_refused(monkeypatch, value):
+    monkeypatch.setenv("ZOO3D_BENCH_CPU_MEM_GB", value)
+    with pytest.raises(UserError, match="must be a positive number of GB"):
+        models.memory_cap_gb(14)
+
+
+def test_on_cuda_the_cap_is_not_read(started, monkeypatch):
+    monkeypatch.setenv("ZOO3D_BENCH_CPU_MEM_GB", "lots")
+    rows = peers.run("cuda", quick=True)
+    assert [r["record"] for r in rows] == ["gram.inference.32"] and started == ["gram.inference.32"] * 2
