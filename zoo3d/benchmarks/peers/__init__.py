@@ -22,7 +22,8 @@ other is refused before anything runs),
 (the per-child memory cap on CPU, default 14); for the NeuS fit ``ZOO3D_PEERS_NEUS_REPEATS`` (default 1),
 ``ZOO3D_PEERS_NEUS_ITERATIONS`` (zoo3d's steps, default the protocol's 800), ``ZOO3D_PEERS_NEUS_MAX_ITERS`` and
 ``ZOO3D_PEERS_NEUS_MAX_S`` (where the authors' loop gives up), ``ZOO3D_PEERS_NEUS_TARGET_DB`` (a fixed target).
-The pair counts are whole numbers of at least 1, refused otherwise before anything runs.
+The pair counts, the threads and the NeuS fit's numbers are checked before anything runs; a value that is no
+such number is refused there.
 """
 
 from __future__ import annotations
@@ -63,9 +64,9 @@ def _sides(record: Record) -> tuple[str, ...]:
     return tuple(reversed(SIDES)) if record.work == "neus_fit" else SIDES
 
 
-def _count(var: str, default: int) -> int:
-    """``var`` as a whole number of pairs (unset or empty: ``default``); anything else, 0 included (a record with
-    nothing measured), is refused."""
+def _count(var: str, default: int | None, why: str = ": each record is measured in that many pairs") -> int | None:
+    """``var`` as a whole number of at least 1 (unset or empty: ``default``); anything else, 0 included (for a
+    pair count, a record with nothing measured), is refused."""
     from zoo3d.errors import UserError
 
     text = os.environ.get(var, "").strip()
@@ -76,8 +77,37 @@ def _count(var: str, default: int) -> int:
     except ValueError:
         raise UserError(f"{var} must be a whole number, not '{text}'.") from None
     if value < 1:
-        raise UserError(f"{var} must be at least 1, not {value}: each record is measured in that many pairs.")
+        raise UserError(f"{var} must be at least 1, not {value}{why}.")
     return value
+
+
+def _number(var: str) -> None:
+    """Refuse ``var`` unless unset, empty or a finite number (at least 0 for a time)."""
+    import math
+
+    from zoo3d.errors import UserError
+
+    text = os.environ.get(var, "").strip()
+    if not text:
+        return
+    try:
+        value = float(text)
+    except ValueError:
+        raise UserError(f"{var} must be a number, not '{text}'.") from None
+    if not math.isfinite(value) or (var.endswith("_S") and value < 0):
+        raise UserError(f"{var} must be a finite number{' of at least 0' if var.endswith('_S') else ''}, "
+                        f"not {text}.")
+
+
+def _check_settings(records: list[Record]) -> None:
+    """The settings each measuring process reads, refused here, before the first record, instead of failing every
+    record's processes in turn."""
+    _count("ZOO3D_BENCH_THREADS", None, ": the threads of each measuring process")
+    if any(r.work == "neus_fit" for r in records):
+        _count("ZOO3D_PEERS_NEUS_ITERATIONS", None, ": zoo3d's steps in the NeuS fit")
+        _count("ZOO3D_PEERS_NEUS_MAX_ITERS", None, ": where the authors' NeuS loop gives up")
+        _number("ZOO3D_PEERS_NEUS_MAX_S")
+        _number("ZOO3D_PEERS_NEUS_TARGET_DB")
 
 
 def _repeats(record: Record, quick: bool) -> int:
@@ -201,6 +231,7 @@ def run(device: str, quick: bool) -> list[dict]:
         _check_only(only, [r.name for r in records], quick)
         records = [r for r in records if r.name in only]
     repeats = {r.name: _repeats(r, quick) for r in records}  # a bad count is refused now, not hours in
+    _check_settings(records)
     if not device.startswith("cuda"):
         from zoo3d.benchmarks.models import memory_cap_gb
 

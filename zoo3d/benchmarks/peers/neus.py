@@ -81,8 +81,8 @@ def record_settings(name: str) -> NeusRecordSettings:
     s = SETTINGS[name]
     if name.startswith("neus.steps."):
         return s
-    iterations = os.environ.get("ZOO3D_PEERS_NEUS_ITERATIONS")
-    cap = os.environ.get("ZOO3D_PEERS_NEUS_MAX_ITERS")
+    iterations = os.environ.get("ZOO3D_PEERS_NEUS_ITERATIONS", "").strip()  # checked by the suite before it starts
+    cap = os.environ.get("ZOO3D_PEERS_NEUS_MAX_ITERS", "").strip()
     return NeusRecordSettings(int(iterations) if iterations else s.iterations,
                               int(cap) if cap else s.authors_max_iters,
                               s.eval_every_zoo3d, s.eval_every_authors, s.eval_pixels)
@@ -396,11 +396,11 @@ def prepare_authors(record, workdir: Path, device: torch.device):
     conf = authors_conf(path, settings, settings.batch_rays, rs.eval_every_authors)
     workdir.mkdir(parents=True, exist_ok=True)
     runner = _runner(exp_runner, Dataset, nets, conf, sc, workdir, device)
-    target_env = os.environ.get("ZOO3D_PEERS_NEUS_TARGET_DB")
+    target_env = os.environ.get("ZOO3D_PEERS_NEUS_TARGET_DB", "").strip()
     target_path = workdir / TARGET_FILE
     target = (float(target_env) if target_env else
               json.loads(target_path.read_text())["psnr_db"] if target_path.is_file() else None)
-    max_s = float(os.environ.get("ZOO3D_PEERS_NEUS_MAX_S", "0") or 0)
+    max_s = float(os.environ.get("ZOO3D_PEERS_NEUS_MAX_S", "").strip() or 0)
 
     def render(idx: Tensor) -> Tensor:
         out = []

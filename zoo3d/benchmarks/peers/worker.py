@@ -51,7 +51,7 @@ def measure(name: str, side: str, workdir: Path, device: str) -> dict:
 
     record = by_name(name)
     dev = torch.device(device)
-    threads = os.environ.get("ZOO3D_BENCH_THREADS")
+    threads = os.environ.get("ZOO3D_BENCH_THREADS", "").strip()  # checked by the suite before it starts
     if threads:
         torch.set_num_threads(int(threads))
     work, finish = (authors if side == "authors" else ours).prepare(record, workdir, dev)
