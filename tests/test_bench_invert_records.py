@@ -32,7 +32,7 @@ def test_without_a_checkpoint_the_tiny_preset_is_trained_first(quick, steps, mon
     monkeypatch.delenv("ZOO3D_BENCH_INVERT_CKPT", raising=False)
     trained, loaded = [], []
     monkeypatch.setattr(zoo3d.launch, "train_model", lambda model, **kw: trained.append((model, kw)) or
-                        types.SimpleNamespace(run_dir=tmp_path / "run", step=123))
+                        types.SimpleNamespace(run_dir=tmp_path / "run", step=123, status="done"))
     monkeypatch.setattr(zoo3d.runs, "load_model", lambda ref, **kw: loaded.append((ref, kw)) or "the model")
     assert bench._trained_model("cpu", quick, str(tmp_path)) == ("the model", "tiny preset, 123 steps")
     assert trained == [("gram_inverter", {"preset": "tiny", "out": str(tmp_path / "run"), "steps": steps,

@@ -9,7 +9,8 @@ at the input pitch) against the true renders, with the time per image (device sy
 warm-up). The pose head's error is reported separately (the single pass does not need the pose).
 
 The model: ``$ZOO3D_BENCH_INVERT_CKPT`` (a gram_inverter run or checkpoint) when set; otherwise the
-``tiny`` preset is trained here first (all three stages; ``--quick``: 6 steps, a smoke run only).
+``tiny`` preset is trained here first (all three stages; ``--quick``: 6 steps, a smoke run only); a Ctrl-C or
+SIGTERM that stops that training stops the suite (exit status 130 / 143).
 :func:`measure` takes the number of heads and optimisation steps (for runs that must fit a time budget).
 """
 
@@ -38,6 +39,10 @@ def _trained_model(device: str, quick: bool, tmp: str):
     steps = 6 if quick else None
     result = train_model(model, preset="tiny", out=os.path.join(tmp, "run"), steps=steps, device=device,
                          overrides=["train.sample_every=0"], progress=False)
+    if result.status == "interrupted":  # the training took the Ctrl-C (or SIGTERM) and stopped at a checkpoint:
+        if result.signal == "SIGINT":  # the suite stops too, as it would anywhere else, not measure that model
+            raise KeyboardInterrupt
+        raise SystemExit(result.exit_status)
     return load_model(str(result.run_dir), model=model, device=device), f"tiny preset, {result.step} steps"
 
 
