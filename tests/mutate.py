@@ -605,15 +605,24 @@ TARGETS: dict[str, list[str]] = {
                         "tests/test_cli_counted_messages.py"],
     # the benchmark suites' records, with stand-in networks, clocks and children
     "zoo3d/benchmarks/render.py": ["tests/test_render_bench.py", "tests/test_bench_render_records.py"],
-    "zoo3d/benchmarks/models.py": ["tests/test_model_roles.py", "tests/test_bench_models_records.py"],
+    "zoo3d/benchmarks/models.py": ["tests/test_model_roles.py", "tests/test_bench_models_records.py",
+                                   "tests/test_bench_cpu_memory_cap.py", "tests/test_bench_models_base_failed.py"],
     "zoo3d/benchmarks/train.py": ["tests/test_train_engine_wiring.py", "tests/test_bench_train_records.py"],
-    "zoo3d/benchmarks/data.py": ["tests/test_data_bench.py", "tests/test_bench_data_records.py"],
+    "zoo3d/benchmarks/data.py": ["tests/test_data_bench.py", "tests/test_bench_data_records.py",
+                                 "tests/test_bench_data_interrupt.py"],
     "zoo3d/benchmarks/neus.py": ["tests/test_bench_cli.py", "tests/test_bench_neus_records.py"],
-    "zoo3d/benchmarks/invert.py": ["tests/test_bench_cli.py", "tests/test_bench_invert_records.py"],
+    "zoo3d/benchmarks/invert.py": ["tests/test_bench_cli.py", "tests/test_bench_invert_records.py",
+                                   "tests/test_bench_invert_interrupt.py"],
     "zoo3d/benchmarks/freeview.py": ["tests/test_bench_cli.py", "tests/test_bench_freeview_records.py"],
     # the side-by-side benchmark, with stand-in checkouts of the authors' code and stand-in worker processes
-    **{f"zoo3d/benchmarks/peers/{name}.py": PEERS_TESTS for name in ("__init__", "records", "worker", "authors", "ours")},
-    "zoo3d/benchmarks/peers/neus.py": [*PEERS_TESTS, "tests/test_bench_peers_neus_edges.py"],
+    **{f"zoo3d/benchmarks/peers/{name}.py": PEERS_TESTS for name in ("records", "authors", "ours")},
+    "zoo3d/benchmarks/peers/__init__.py": [*PEERS_TESTS, "tests/test_bench_cpu_memory_cap.py",
+                                           "tests/test_bench_peers_only.py", "tests/test_bench_peers_repeats.py",
+                                           "tests/test_bench_peers_settings.py"],
+    "zoo3d/benchmarks/peers/worker.py": [*PEERS_TESTS, "tests/test_bench_cpu_memory_cap.py",
+                                         "tests/test_bench_peers_settings.py"],
+    "zoo3d/benchmarks/peers/neus.py": [*PEERS_TESTS, "tests/test_bench_peers_neus_edges.py",
+                                       "tests/test_bench_peers_settings.py"],
 }
 
 COPIED = ["tests", "examples"]  # presets and model cards travel inside the plugin packages
