@@ -94,3 +94,11 @@ def test_the_smaller_images_counted_are_those_training_serves_not_those_without_
         Image.new("RGB", (16, 16), (i, i, i)).save(big / f"thumb{i}.png")
     lines = _start(capsys, big)
     assert not any("images are smaller than" in line for line in lines), lines
+
+
+def test_the_count_names_a_data_check_that_keeps_a_folder_with_spaces_whole(toy, capsys):
+    import shlex
+
+    folder = _faces(toy / "my faces", count=10, listed=4, side=32)
+    last = _start(capsys, folder)[-1]
+    assert shlex.split(last.split("`")[1]) == ["zoo3d", "data", "check", str(folder)]

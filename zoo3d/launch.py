@@ -12,6 +12,7 @@ calls :func:`train_model`; rank 0 makes and locks the run folder for all, and th
 from __future__ import annotations
 
 import os
+import shlex
 import signal
 import sys
 from dataclasses import dataclass
@@ -152,7 +153,8 @@ def train_model(model: str, *, data: str | None = None, preset: str | None = Non
                     print(f"warning: dataset problem: {problem}", file=sys.stderr)
                 if len(problems) > SHOWN_DATASET_PROBLEMS:  # said, so that 5 lines do not read as all of them
                     more = counted(len(problems) - SHOWN_DATASET_PROBLEMS, "more dataset problem")
-                    print(f"warning: {more}; `zoo3d data check {config.data.spec}` lists them all", file=sys.stderr)
+                    print(f"warning: {more}; `zoo3d data check {shlex.quote(str(config.data.spec))}` lists them all",
+                          file=sys.stderr)
         world, process_device = init_world(device if device is not None else config.train.device)
         if lead and not plan.resume and (note := cpu_preset_note(plan, preset, config_file, process_device)):
             from zoo3d.errors import tell
