@@ -98,6 +98,29 @@ def _scripted(processes, generators, latents: list, poses: list, B: int):
         processes.z_sampler, generators.sample_camera_positions = originals
 
 
+def _their_step(process, G, D, reals, real_poses, camera: dict):
+    """One discriminator step and one generator step of the authors' ``process`` on ``G`` and ``D``, with learning
+    rates 0 so that the weights stay put: (what train_D returns, what train_G returns, D's gradients, G's gradients
+    as they stood when its optimiser stepped)."""
+    g_grads: dict = {}
+
+    class Capture(torch.optim.SGD):
+        def step(self, closure=None):
+            g_grads.update({n: p.grad.clone() for n, p in G.named_parameters() if p.grad is not None})
+
+    scaler = torch.cuda.amp.GradScaler(enabled=False)
+    config = {"camera": camera, "optimizer": {"grad_clip": 1e9}}
+    D.zero_grad()
+    G.zero_grad()
+    d_out = process.train_D(reals.clone(), real_poses, _Wrapped(G), _Wrapped(D),
+                            torch.optim.SGD(D.parameters(), lr=0.0), scaler, config, "cpu")
+    d_grads = {n: p.grad.clone() for n, p in D.named_parameters()}
+    ema = types.SimpleNamespace(update=lambda parameters: None)
+    g_out = process.train_G(reals.clone(), _Wrapped(G), ema, ema, _Wrapped(D), Capture(G.parameters(), lr=0.0),
+                            scaler, config, "cpu")
+    return d_out, g_out, d_grads, g_grads
+
+
 @torch.no_grad()
 def gram_side_views() -> None:
     import make_gram
@@ -187,26 +210,8 @@ def gram_training_step() -> None:
     def theirs(pos: float):
         process = processes.Gan3DProcess(batch_split=B, real_pos_lambda=pos, r1_lambda=1.0, pos_lambda=pos)
         with _scripted(processes, generators, latents, poses, B):
-            return run(process)
-
-    def run(process):
-        grads: dict = {}
-
-        class Capture(torch.optim.SGD):
-            def step(self, closure=None):
-                grads.update({n: p.grad.clone() for n, p in G.named_parameters() if p.grad is not None})
-
-        scaler = torch.cuda.amp.GradScaler(enabled=False)
-        config = {"camera": cfg["camera"], "optimizer": {"grad_clip": 1e9}}
-        theirs_d.zero_grad()
-        G.zero_grad()
-        d_loss = process.train_D(reals.clone(), real_poses, _Wrapped(G), _Wrapped(theirs_d),
-                                 torch.optim.SGD(theirs_d.parameters(), lr=0.0), scaler, config, "cpu")
-        d_grads = {n: p.grad.clone() for n, p in theirs_d.named_parameters()}
-        ema = types.SimpleNamespace(update=lambda parameters: None)
-        process.train_G(reals.clone(), _Wrapped(G), ema, ema, _Wrapped(theirs_d),
-                        Capture(G.parameters(), lr=0.0), scaler, config, "cpu")
-        return d_loss, d_grads, grads
+            d_loss, _, d_grads, g_grads = _their_step(process, G, theirs_d, reals, real_poses, cfg["camera"])
+        return d_loss, d_grads, g_grads
 
     def ours(pos: float):
         loss = adversarial_loss(LossConfig(r1_gamma=1.0, lambda_pos=pos, lambda_realpos=pos))
@@ -299,23 +304,8 @@ def gram_hd_training_step() -> None:
                                            r1_lambda=weights["r1_gamma"], cons_lambda=weights["lambda_cons"],
                                            use_patch_d=True, patch_lambda=weights["patch_lambda"], r1_patch=True)
         with _scripted(processes, generators, latents, poses, B):
-            grads: dict = {}
-
-            class Capture(torch.optim.SGD):
-                def step(self, closure=None):
-                    grads.update({n: p.grad.clone() for n, p in G.named_parameters() if p.grad is not None})
-
-            scaler = torch.cuda.amp.GradScaler(enabled=False)
-            config = {"camera": cfg["camera"], "optimizer": {"grad_clip": 1e9}}
-            theirs_d.zero_grad()
-            G.zero_grad()
-            d_log = process.train_D(reals.clone(), real_poses, _Wrapped(G), _Wrapped(theirs_d),
-                                    torch.optim.SGD(theirs_d.parameters(), lr=0.0), scaler, config, "cpu")
-            d_grads = {n: p.grad.clone() for n, p in theirs_d.named_parameters()}
-            ema = types.SimpleNamespace(update=lambda parameters: None)
-            g_log = process.train_G(reals.clone(), _Wrapped(G), ema, ema, _Wrapped(theirs_d),
-                                    Capture(G.parameters(), lr=0.0), scaler, config, "cpu")
-            return d_log["Total"], g_log["Total"], d_grads, grads
+            d_log, g_log, d_grads, g_grads = _their_step(process, G, theirs_d, reals, real_poses, cfg["camera"])
+        return d_log["Total"], g_log["Total"], d_grads, g_grads
 
     def ours(pos: float):
         loss_config = LossConfig(lambda_pos=pos, lambda_realpos=pos, **weights)
