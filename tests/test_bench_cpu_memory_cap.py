@@ -8,6 +8,7 @@ from __future__ import annotations
 import pytest
 
 from conftest import run_in_process
+from peers_stand_in import name_checkout, stand_in_children
 from zoo3d.benchmarks import models, peers
 from zoo3d.errors import UserError
 
@@ -20,10 +21,8 @@ def started(monkeypatch, tmp_path):
     monkeypatch.setattr(models, "_measure_isolated", lambda *args: calls.append(args) or {
         "model": args[0], "resolution": args[1], "device": "cpu", "mode": args[3], "time_s": 1.0,
         "peak_mem_mb": 1.0, "status": "ok"})
-    monkeypatch.setattr(peers, "_child", lambda record, *args: calls.append(record.name) or {
-        "status": "ok", "time_s": 1.0, "peak_mb": 1.0})
-    (tmp_path / "COMMIT").write_text("abc\n")
-    monkeypatch.setenv("ZOO3D_UPSTREAM_GRAM", str(tmp_path))
+    stand_in_children(monkeypatch, calls)
+    name_checkout(monkeypatch, tmp_path, "ZOO3D_UPSTREAM_GRAM")
     monkeypatch.setenv("ZOO3D_PEERS_ONLY", "gram.inference.32")
     for name in ("ZOO3D_UPSTREAM_GRAM_HD", "ZOO3D_UPSTREAM_NEUS", "ZOO3D_PEERS_REPEATS"):
         monkeypatch.delenv(name, raising=False)

@@ -7,21 +7,18 @@ from __future__ import annotations
 import pytest
 
 from conftest import run_in_process
+from peers_stand_in import name_checkout, stand_in_children
 from zoo3d.benchmarks import peers
 
 
 @pytest.fixture
 def measured(monkeypatch, tmp_path):
     """The GRAM checkout named, stand-in workers; the records they were asked for."""
-    (tmp_path / "COMMIT").write_text("abc\n")
-    monkeypatch.setenv("ZOO3D_UPSTREAM_GRAM", str(tmp_path))
+    name_checkout(monkeypatch, tmp_path, "ZOO3D_UPSTREAM_GRAM")
     for name in ("ZOO3D_UPSTREAM_GRAM_HD", "ZOO3D_UPSTREAM_NEUS", "ZOO3D_PEERS_ONLY", "ZOO3D_PEERS_REPEATS",
                  "ZOO3D_PEERS_LONG_REPEATS", "ZOO3D_PEERS_NEUS_REPEATS"):
         monkeypatch.delenv(name, raising=False)
-    calls = []
-    monkeypatch.setattr(peers, "_child", lambda record, side, workdir, device: calls.append(record.name) or {
-        "status": "ok", "time_s": 1.0, "peak_mb": 1.0})
-    return calls
+    return stand_in_children(monkeypatch)
 
 
 @pytest.mark.parametrize("var, value, message", [

@@ -8,6 +8,7 @@ from __future__ import annotations
 import pytest
 
 from conftest import run_in_process
+from peers_stand_in import name_checkout, stand_in_children
 from zoo3d.benchmarks import peers
 from zoo3d.benchmarks.peers.neus import record_settings
 
@@ -19,9 +20,7 @@ def started(monkeypatch, tmp_path):
     import importlib.util
 
     for model, env in (("gram", "ZOO3D_UPSTREAM_GRAM"), ("neus", "ZOO3D_UPSTREAM_NEUS")):
-        (tmp_path / model).mkdir()
-        (tmp_path / model / "COMMIT").write_text("abc\n")
-        monkeypatch.setenv(env, str(tmp_path / model))
+        name_checkout(monkeypatch, tmp_path / model, env)
     real = importlib.util.find_spec
     monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: object() if name == "pyhocon" else real(name, *a))
     for name in ("ZOO3D_UPSTREAM_GRAM_HD", "ZOO3D_PEERS_REPEATS", "ZOO3D_PEERS_NEUS_REPEATS", "ZOO3D_BENCH_THREADS",
@@ -29,10 +28,7 @@ def started(monkeypatch, tmp_path):
                  "ZOO3D_PEERS_NEUS_TARGET_DB", "ZOO3D_BENCH_CPU_MEM_GB"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("ZOO3D_PEERS_ONLY", "gram.inference.32,neus.fit.32")
-    calls = []
-    monkeypatch.setattr(peers, "_child", lambda record, *args: calls.append(record.name) or {
-        "status": "ok", "time_s": 1.0, "peak_mb": 1.0})
-    return calls
+    return stand_in_children(monkeypatch)
 
 
 @pytest.mark.parametrize("var, value, message", [
