@@ -33,6 +33,8 @@ from pathlib import Path
 
 import torch
 
+from zoo3d.benchmarks.peers.authors import _Replica  # what their process expects of a DDP module
+
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
 sys.path.insert(0, str(HERE))
@@ -112,11 +114,11 @@ def _their_step(process, G, D, reals, real_poses, camera: dict):
     config = {"camera": camera, "optimizer": {"grad_clip": 1e9}}
     D.zero_grad()
     G.zero_grad()
-    d_out = process.train_D(reals.clone(), real_poses, _Wrapped(G), _Wrapped(D),
+    d_out = process.train_D(reals.clone(), real_poses, _Replica(G), _Replica(D),
                             torch.optim.SGD(D.parameters(), lr=0.0), scaler, config, "cpu")
     d_grads = {n: p.grad.clone() for n, p in D.named_parameters()}
     ema = types.SimpleNamespace(update=lambda parameters: None)
-    g_out = process.train_G(reals.clone(), _Wrapped(G), ema, ema, _Wrapped(D), Capture(G.parameters(), lr=0.0),
+    g_out = process.train_G(reals.clone(), _Replica(G), ema, ema, _Replica(D), Capture(G.parameters(), lr=0.0),
                             scaler, config, "cpu")
     return d_out, g_out, d_grads, g_grads
 
@@ -161,17 +163,6 @@ def gram_hd_side_views() -> None:
             G._intersections, G._volume(freq, phase), G._feature(freq, phase), G._super_resolution(z),
             G.super_resolution_bg, R, origin, pose, cam["fov"], cam["ray_start"], cam["ray_end"], "cpu")
         _report(yaw, theirs, ours(z, Camera.from_gram(pose[:, 0], pose[:, 1], fov=cam["fov"]), resolution=(R, R)).rgb)
-
-
-class _Wrapped(torch.nn.Module):
-    """What the authors' process expects of a DistributedDataParallel module: ``.module`` and the call."""
-
-    def __init__(self, module: torch.nn.Module):
-        super().__init__()
-        self.module = module
-
-    def forward(self, *args, **kwargs):
-        return self.module(*args, **kwargs)
 
 
 def gram_training_step() -> None:
