@@ -241,6 +241,11 @@ class RunConfig(Config):
     #: where a model whose stages do not read ``resolution`` sets its resolutions (e.g. "generator.resolution");
     #: a stage that sets one is then refused naming them. Empty: the stages' ``resolution`` is the model's to read.
     resolution_keys: ClassVar[str] = ""
+    #: where the generator's :class:`RayRange` sits (e.g. "generator.render"), and the end of the refusal naming the
+    #: radius the model's scene is built for (e.g. "GRAM's scene: 1"): the camera prior's radius must lie in its
+    #: rays' range (:meth:`RayRange.check_camera_radius`). Empty: not checked.
+    ray_range_key: ClassVar[str] = ""
+    scene_radius: ClassVar[str] = ""
 
     @model_validator(mode="before")
     @classmethod
@@ -255,6 +260,17 @@ class RunConfig(Config):
                              f"{names}); a list naming them all merges into theirs stage by stage, so each states only "
                              f"what it changes")
         return data
+
+    @model_validator(mode="after")
+    def _prior_within_the_rays_reach(self):
+        """The camera prior's cameras must see the scene at the origin: from a radius beyond the rays' range every
+        fake misses it (the background alone, or the field's empty or untrained space), from one nearer it is cut."""
+        if self.ray_range_key:
+            rays: Any = self
+            for part in self.ray_range_key.split("."):
+                rays = getattr(rays, part)
+            rays.check_camera_radius(self.camera.radius, self.ray_range_key, self.scene_radius)
+        return self
 
     @model_validator(mode="after")
     def _check_stages(self):

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from pydantic import Field, model_validator
+from pydantic import Field
 
 from zoo3d.config import Config, GanLossConfig, RayRange, RunConfig, StageConfig
 
@@ -116,13 +116,9 @@ class GramConfig(RunConfig):
     stage_names: ClassVar[tuple[str, ...]] = ("gram",)
     stage_roles: ClassVar[dict[str, tuple[str, ...]]] = {"gram": ("generator", "discriminator")}
     resolution_keys: ClassVar[str] = "generator.resolution"
+    ray_range_key: ClassVar[str] = "generator.render"
+    scene_radius: ClassVar[str] = "GRAM's scene: 1"
 
-    @model_validator(mode="after")
-    def _prior_within_the_rays_reach(self):
-        """The camera prior's cameras must see the scene at the origin: from a radius beyond the rays' range
-        (``generator.render.near`` to ``far``) every fake is the background alone, from one nearer a cut head."""
-        self.generator.render.check_camera_radius(self.camera.radius, "generator.render", "GRAM's scene: 1")
-        return self
 
     @classmethod
     def upgrade_stored(cls, data: dict[str, Any]) -> dict[str, Any]:

@@ -171,14 +171,9 @@ class GramHDConfig(RunConfig):
     loss: LossConfig = Field(default_factory=LossConfig)
     stages: list[StageConfig] = Field(default_factory=_paper_stages)
     resolution_keys: ClassVar[str] = "generator.lowres.resolution and generator.resolution"
+    ray_range_key: ClassVar[str] = "generator.lowres.render"
+    scene_radius: ClassVar[str] = "GRAM-HD's scene: 1"
 
-    @model_validator(mode="after")
-    def _prior_within_the_rays_reach(self):
-        """The camera prior's cameras must see the scene at the origin: from a radius beyond the stage-1 generator's
-        rays (``generator.lowres.render.near`` to ``far``) every fake is the background alone, from one nearer a cut
-        head."""
-        self.generator.lowres.render.check_camera_radius(self.camera.radius, "generator.lowres.render", "GRAM-HD's scene: 1")
-        return self
 
     @classmethod
     def upgrade_stored(cls, data: dict[str, Any]) -> dict[str, Any]:

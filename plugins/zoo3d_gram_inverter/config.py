@@ -214,13 +214,9 @@ class GramInverterConfig(RunConfig):
     stage_roles: ClassVar[dict[str, tuple[str, ...]]] = {EFFICIENT_GRAM: ("generator", "discriminator"),
                                                          ENCODER: ("encoder",), DETAIL: ("detail",)}
     resolution_keys: ClassVar[str] = "generator.resolution"
+    ray_range_key: ClassVar[str] = "generator.render"
+    scene_radius: ClassVar[str] = "GRAM's scene: 1"
 
-    @model_validator(mode="after")
-    def _prior_within_the_rays_reach(self) -> "GramInverterConfig":
-        """The camera prior's cameras must see GRAM's manifolds at the origin: from a radius beyond the rays' range
-        (``generator.render.near`` to ``far``) every fake is the background alone, from one nearer a cut head."""
-        self.generator.render.check_camera_radius(self.camera.radius, "generator.render", "GRAM's scene: 1")
-        return self
 
     @classmethod
     def upgrade_stored(cls, data: dict[str, Any]) -> dict[str, Any]:

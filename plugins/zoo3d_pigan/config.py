@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 from pydantic import Field, model_validator
 
@@ -101,13 +101,8 @@ class PiGanConfig(RunConfig):
     loss: PiGanLossConfig = Field(default_factory=PiGanLossConfig)
     stages: list[StageConfig] = Field(default_factory=_celeba_stages)
 
-    @model_validator(mode="after")
-    def _prior_within_the_rays_reach(self):
-        """The camera prior's cameras must see the scene at the origin: from a radius outside the rays' range
-        (``generator.rendering.near`` to ``far``) every sample lies in the field's empty, untrained space or cuts the
-        head."""
-        self.generator.rendering.check_camera_radius(self.camera.radius, "generator.rendering", "pi-GAN's scene: 1")
-        return self
+    ray_range_key: ClassVar[str] = "generator.rendering"
+    scene_radius: ClassVar[str] = "pi-GAN's scene: 1"
 
     @model_validator(mode="after")
     def _check_curriculum(self):

@@ -125,14 +125,9 @@ class StyleSDFConfig(RunConfig):
         "sphere_init": ("generator",), "volume_renderer": ("generator", "discriminator"),
         "decoder": ("generator", "discriminator")}
     resolution_keys: ClassVar[str] = "generator.renderer.resolution and generator.decoder.output_resolution"
+    ray_range_key: ClassVar[str] = "generator.renderer"
+    scene_radius: ClassVar[str] = "StyleSDF's scene: 1"
 
-    @model_validator(mode="after")
-    def _prior_within_the_rays_reach(self):
-        """The camera prior's cameras must see the scene at the origin: from a radius outside the rays' range
-        (``generator.renderer.near`` to ``far``) every sample lies outside the box the network sees, or cuts the
-        head."""
-        self.generator.renderer.check_camera_radius(self.camera.radius, "generator.renderer", "StyleSDF's scene: 1")
-        return self
 
     @model_validator(mode="after")
     def _check_stylesdf_stages(self):

@@ -186,14 +186,11 @@ class TriplaneConfig(RunConfig):
     stage_roles: ClassVar[dict[str, tuple[str, ...]]] = {"gan": ("generator", "discriminator"),
                                                          "finetune": ("generator", "discriminator")}
     resolution_keys: ClassVar[str] = "generator.resolution and loss.finetune_neural_resolution"
+    # zoo3d's scene is EG3D's scaled by 0.25, so EG3D's 2.7 is 1 here (see the module doc)
+    ray_range_key: ClassVar[str] = "generator"
+    scene_radius: ClassVar[str] = ("zoo3d's scene: 1; EG3D's FFHQ scene, at 2.7, sets generator.box_warp, near, far "
+                                   "and density_scale to 1, 2.25, 3.3 and 1")
 
-    @model_validator(mode="after")
-    def _prior_within_the_rays_reach(self):
-        """The camera prior's cameras must see the scene at the origin: from a radius outside the rays' range
-        (``generator.near`` to ``far``) every sample lies outside the tri-plane cube (features 0, a uniform fog),
-        or the head is cut. zoo3d's scene is EG3D's scaled by 0.25, so EG3D's 2.7 is 1 here (see the module doc)."""
-        self.generator.check_camera_radius(self.camera.radius, "generator", "zoo3d's scene: 1; EG3D's FFHQ scene, at 2.7, sets generator.box_warp, near, far and density_scale to 1, 2.25, 3.3 and 1")
-        return self
 
     @classmethod
     def upgrade_stored(cls, data: dict[str, Any]) -> dict[str, Any]:
