@@ -343,6 +343,8 @@ def list_dataset(source: Source) -> Listing:
     """Records and pose problems of a dataset, whatever its format."""
     fmt = detect_format(source)
     listing = {"eg3d": _list_eg3d, "zoo3d": _list_zoo3d, "gram": _list_gram, "images": _list_images}[fmt](source)
+    if hidden := _hidden_images_note(source, listing):
+        listing.notes.append(hidden)
     if ignored := _ignored_pose_files(source, fmt):
         listing.notes.append(f"{' and '.join(ignored)} {'is' if len(ignored) == 1 else 'are'} not read: the poses "
                              f"come from {_POSE_FILES[fmt]}, the first of dataset.json, poses.json and poses/ here")
@@ -394,9 +396,28 @@ def _list_eg3d(source: Source) -> Listing:
 
 def _is_dataset_image(name: str) -> bool:
     """Whether the file ``name`` is an image of the dataset: an image file outside the auxiliary folders (masks,
-    depth), which share their photos' stems and need no pose."""
+    depth), which share their photos' stems and need no pose, and not hidden (:func:`_hidden`)."""
     path = PurePosixPath(name)
-    return path.suffix.lower() in IMAGE_SUFFIXES and path.parts[0] not in AUX_FOLDERS
+    return path.suffix.lower() in IMAGE_SUFFIXES and path.parts[0] not in AUX_FOLDERS and not _hidden(name)
+
+
+def _hidden(name: str) -> bool:
+    """Whether the file ``name`` is hidden: its name or a folder on its way starts with '.' (``.thumb.png``,
+    ``.ipynb_checkpoints/``, ``.git/``), which ``ls``, file browsers and GRAM's own loader (a glob) pass over. A
+    folder's hidden images were each reported as an image without a pose; a file the index file lists is read."""
+    return any(part.startswith(".") for part in PurePosixPath(name).parts)
+
+
+def _hidden_images_note(source: Source, listing: Listing) -> str | None:
+    """The note on the hidden image files that are not read (those an index file does not list), or None."""
+    listed = {r.name for r in listing.records}
+    hidden = [n for n in source.files() if _hidden(n) and PurePosixPath(n).suffix.lower() in IMAGE_SUFFIXES
+              and PurePosixPath(n).parts[0] not in AUX_FOLDERS and n not in listed]
+    if not hidden:
+        return None
+    why = f": {_POSE_FILES[listing.format]} does not list them" if listing.format in ("eg3d", "zoo3d") else ""
+    return (f"{len(hidden)} hidden image file(s) (a name or folder starting with '.') are not read{why} "
+            f"(first: {hidden[0]})")
 
 
 def _image_files(source: Source) -> list[str]:

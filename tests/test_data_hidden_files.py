@@ -1,0 +1,75 @@
+"""Hidden files in a dataset folder or zip (names or folders starting with '.'): not dataset images unless an index
+file lists them, as ``ls``, file browsers and GRAM's own loader (a glob) pass over them; one note says how many."""
+
+from __future__ import annotations
+
+import json
+import zipfile
+
+import numpy as np
+from PIL import Image
+
+from conftest import run_in_process as zoo3d
+from zoo3d.data.check import check_dataset
+from zoo3d.data.folder import FolderDataset
+
+
+def _png(path, seed):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    pixels = np.random.default_rng(seed).integers(0, 256, (8, 8, 3), dtype=np.uint8)
+    Image.fromarray(pixels).save(path)
+    return pixels
+
+
+def _zoo3d_folder(folder, names):
+    for i, name in enumerate(names):
+        _png(folder / name, i)
+    frames = [{"file": n, "yaw": 0.1 * i, "pitch": 0.0} for i, n in enumerate(names)]
+    (folder / "poses.json").write_text(json.dumps({"version": 1, "frames": frames}))
+
+
+def _hide_things(folder):
+    """What a Mac, Jupyter and a thumbnailer leave beside the photos, and a hidden image of the user's."""
+    (folder / ".DS_Store").write_bytes(b"\x00\x00\x00\x01Bud1")
+    (folder / "images" / "._0000.png").write_bytes(b"\x00\x05\x16\x07 resource fork")
+    _png(folder / "images" / ".0000-edited.png", 10)
+    _png(folder / ".ipynb_checkpoints" / "0000-checkpoint.png", 11)
+    _png(folder / ".thumbnails" / "normal" / "0001.png", 12)
+
+
+def test_hidden_images_in_a_posed_folder_are_not_read_and_one_note_says_so(tmp_path, capsys):
+    names = ["images/0000.png", "images/0001.png", "images/.listed.png"]   # a hidden image the index lists is read
+    _zoo3d_folder(tmp_path, names)
+    _hide_things(tmp_path)
+    report = check_dataset(tmp_path, full=True)
+    assert report.ok and report.count == 3 and report.usable_count == 3, report.summary()
+    assert report.notes == ["3 hidden image file(s) (a name or folder starting with '.') are not read: poses.json "
+                            "does not list them (first: .ipynb_checkpoints/0000-checkpoint.png)"]
+    assert [r.name for r in FolderDataset(tmp_path, 8).records] == names
+    code, out, err = zoo3d(capsys, "data", "check", tmp_path)
+    assert code == 0 and "no problems" in out, out + err
+
+
+def test_a_hidden_image_in_a_gram_folder_is_not_an_image_without_pose(tmp_path):
+    _png(tmp_path / "a.png", 0)
+    _png(tmp_path / ".a-copy.png", 1)
+    (tmp_path / "poses").mkdir()
+    np.save(tmp_path / "poses" / "a_pose.npy", np.array([np.pi / 2, np.pi / 2]))
+    report = check_dataset(tmp_path)
+    assert report.ok and report.count == 1 and report.usable_count == 1, report.summary()
+    assert report.notes == ["1 hidden image file(s) (a name or folder starting with '.') are not read "
+                            "(first: .a-copy.png)"]
+
+
+def test_a_zip_of_one_folder_reads_past_its_hidden_files(tmp_path):
+    folder = tmp_path / "heads"
+    _zoo3d_folder(folder, ["images/0000.png", "images/0001.png"])
+    _hide_things(folder)
+    path = tmp_path / "heads.zip"                               # as `zip -r heads.zip heads` makes it
+    with zipfile.ZipFile(path, "w") as zf:
+        for file in sorted(folder.rglob("*")):
+            zf.write(file, file.relative_to(tmp_path).as_posix())
+    report = check_dataset(path, full=True)
+    assert report.ok and report.usable_count == 2, report.summary()
+    assert "3 hidden image file(s)" in report.notes[0] and "heads/" in report.notes[1]
+    assert len(FolderDataset(path, 8)) == 2
