@@ -97,11 +97,13 @@ class Source:
         self._zip: zipfile.ZipFile | None = None
         self._pid = 0
         self._spellings: dict[str, str] | None = None
+        self._links: dict[str, zipfile.ZipInfo] = {}  # a zip's symbolic links by name (zip --symlinks)
         self.root = ""
         if self.path.is_file() and (zipfile.is_zipfile(self.path) or self.path.suffix.lower() == ".zip"):
             members = self._readable_members(path)
             self.root = _zip_root(members)
             self._names = {n[len(self.root):]: i for n, i in members.items()}
+            self._links = {n: i for n, i in self._names.items() if _is_link(i)}
         elif not self.path.is_dir():
             raise FileNotFoundError(str(self.path))
 
@@ -151,7 +153,12 @@ class Source:
         if unsafe_name(name) is not None:
             return False
         if self._zip is not None:
-            return self._inside(name) in self._names
+            if not self._links:
+                return self._inside(name) in self._names
+            try:
+                return self._member(name) is not None
+            except (OSError, zipfile.BadZipFile):  # a link out of the zip, a damaged one: reading says why
+                return True
         return (self.path / self._inside(name)).is_file()
 
     def _inside(self, name: str) -> str:
@@ -170,9 +177,28 @@ class Source:
                 self._spellings.setdefault(unicodedata.normalize("NFC", stored), stored)
         return self._spellings.get(unicodedata.normalize("NFC", name), name)
 
+    def _member(self, name: str) -> zipfile.ZipInfo | None:
+        """The zip member that holds the file ``name``, through the symbolic links a zip made with ``zip --symlinks``
+        stores (as ``unzip`` makes them: a link to a file or to a folder, relative to the link's folder); None for no
+        such file. A link that leads out of the zip (an absolute path, '..' past its root) or round in a loop is an
+        OSError: what it leads to is not in the archive (it had been read as an image holding the link's text)."""
+        name = self._inside(name)
+        for _ in range(40):  # as many links in a row as Linux follows
+            parts = name.split("/")
+            link = next(("/".join(parts[:i]) for i in range(1, len(parts) + 1) if "/".join(parts[:i]) in self._links),
+                        None)
+            if link is None:
+                return self._names.get(name)
+            target = self._archive().read(self._links[link]).decode("utf-8", "surrogateescape")
+            name = posixpath.normpath(posixpath.join(posixpath.dirname(link), target, *parts[link.count("/") + 1:]))
+            if target.startswith("/") or name == ".." or name.startswith("../"):
+                raise OSError(f"a symbolic link out of the zip, which does not hold its file (zip the folder without "
+                              f"--symlinks): '{link}' -> '{target}'")
+        raise OSError(f"symbolic links of the zip that lead round in a loop (more than 40 in a row), from '{name}'")
+
     def read(self, name: str) -> bytes:
         if self._zip is not None:
-            info = self._names.get(self._inside(name))
+            info = self._member(name)
             if info is None:
                 raise KeyError(f"There is no item named {name!r} in the archive")
             return self._archive().read(info)
@@ -247,6 +273,12 @@ def _member_name(info: zipfile.ZipInfo) -> str:
     if info.create_system == 0:  # made on MS-DOS or Windows, where '\\' separates folders
         name = name.replace("\\", "/")
     return name
+
+
+def _is_link(info: zipfile.ZipInfo) -> bool:
+    """Whether a zip member is a symbolic link (``zip --symlinks``): its Unix mode says so and its data is the path
+    it leads to."""
+    return info.create_system == 3 and (info.external_attr >> 16) & 0o170000 == 0o120000
 
 
 def _archive_litter(name: str) -> bool:
