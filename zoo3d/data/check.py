@@ -15,7 +15,7 @@ import numpy as np
 from PIL import Image
 
 from zoo3d.data.formats import Problem, Source, duplicate_problems, first_of_each, list_dataset
-from zoo3d.data.images import FLOAT_PIXELS
+from zoo3d.data.images import FLOAT_PIXELS, colour_profile
 from zoo3d.errors import UserError
 
 _GREY = {"1", "L", "LA", "I", "I;16", "I;16B", "I;16L"}
@@ -105,7 +105,7 @@ def check_dataset(path: str | Path, full: bool = False, crop: str = "center") ->
     problems = list(listing.problems) + duplicate_problems(listing.records)
     notes = list(listing.notes)
     sizes: dict[str, tuple[int, int]] = {}
-    converted, alpha = [], []
+    converted, alpha, profiled = [], [], []
     for rec in listing.records:
         if rec.name in sizes:
             continue
@@ -125,6 +125,8 @@ def check_dataset(path: str | Path, full: bool = False, crop: str = "center") ->
                 converted.append(rec.name)
             if mode in _ALPHA or (mode == "P" and "transparency" in img.info):  # LA is both
                 alpha.append(rec.name)
+            if (profile := colour_profile(img)) is not None:
+                profiled.append((rec.name, profile))
         except Exception as exc:  # noqa: BLE001 - every decoding failure is a reported problem
             text = str(exc)
             kind = "truncated image" if "truncated" in text.lower() else "unreadable image"
@@ -145,6 +147,12 @@ def check_dataset(path: str | Path, full: bool = False, crop: str = "center") ->
         notes.append(f"{len(converted)} grey or palette image(s) are converted to RGB (first: {converted[0]})")
     if alpha:
         notes.append(f"{len(alpha)} image(s) with an alpha channel: alpha is dropped (first: {alpha[0]})")
+    if profiled:
+        from PIL import ImageCms
+
+        first, profile = profiled[0]
+        notes.append(f"{len(profiled)} image(s) carry a colour profile other than sRGB: their colours are converted to "
+                     f"sRGB, as viewers show them (first: {first}, {ImageCms.getProfileDescription(profile).strip()})")
     # what training serves: each file's first listing, when it has a pose and the image reads
     served = set(sizes) - set(oblong) if crop == "none" else set(sizes)
     posed = [r for r in first_of_each(listing.records) if r.camera is not None and r.name in served]

@@ -5,9 +5,14 @@ point of its camera accordingly); ``crop="none"`` keeps the whole image and need
 ``resize`` then resamples to the training resolution (``area`` is PIL's box filter).
 Grey and palette images become RGB; an alpha channel is dropped (``data check`` notes both).
 An EXIF orientation (phone photos) is applied first, so crop and camera see the upright image.
+An embedded colour profile other than sRGB (Adobe RGB, Display P3, a CMYK print profile) converts the colours to
+sRGB, as image viewers show them (:func:`to_srgb`).
 """
 
 from __future__ import annotations
+
+import functools
+import io
 
 import numpy as np
 import torch
@@ -73,6 +78,60 @@ def to_rgb(img: Image.Image) -> Image.Image:
     return img if img.mode == "RGB" else img.convert("RGB")
 
 
+#: the modes whose pixels a profile of each ICC colour space converts, and the mode each is converted to first (an
+#: alpha dropped, a palette's colours looked up)
+_PROFILE_MODES = {"RGB ": ("RGB", "RGBA", "RGBX", "P", "PA"), "CMYK": ("CMYK",), "GRAY": ("L", "LA", "1")}
+_PROFILE_BASE = {"RGBA": "RGB", "RGBX": "RGB", "P": "RGB", "PA": "RGB", "LA": "L", "1": "L"}
+
+
+def colour_profile(img: Image.Image):
+    """The ICC profile an image carries that changes its colours when shown (``ImageCms.ImageCmsProfile``), or None:
+    none embedded, an sRGB one (images are read as sRGB anyway), one for another colour space than the pixels', one
+    that cannot be parsed (viewers ignore it too), or no colour management in this Pillow."""
+    icc = img.info.get("icc_profile")
+    if not icc:
+        return None
+    try:
+        return _parsed_profile(bytes(icc), img.mode)
+    except Exception:  # noqa: BLE001 - a damaged profile (or no littlecms) leaves the pixels as stored
+        return None
+
+
+@functools.lru_cache(maxsize=8)
+def _parsed_profile(icc: bytes, mode: str):
+    from PIL import ImageCms
+
+    profile = ImageCms.ImageCmsProfile(io.BytesIO(icc))
+    if mode not in _PROFILE_MODES.get(profile.profile.xcolor_space, ()):
+        return None
+    if "sRGB" in ImageCms.getProfileDescription(profile):
+        return None
+    return profile
+
+
+@functools.lru_cache(maxsize=8)
+def _to_srgb_transform(icc: bytes, mode: str):
+    from PIL import ImageCms
+
+    return ImageCms.buildTransform(_parsed_profile(icc, mode), ImageCms.createProfile("sRGB"), mode, "RGB")
+
+
+def to_srgb(img: Image.Image) -> Image.Image:
+    """:func:`to_rgb`, with the colours converted to sRGB through the image's embedded ICC profile where it has one
+    other than sRGB (:func:`colour_profile`): an Adobe RGB or Display P3 photo's stored values read as sRGB are
+    dull, a CMYK print file's read by PIL's plain formula are off, where viewers show them as the profile says."""
+    if colour_profile(img) is None:
+        return to_rgb(img)
+    mode = _PROFILE_BASE.get(img.mode, img.mode)  # the alpha is dropped, as to_rgb drops it
+    source = img.convert(mode) if mode != img.mode else img
+    from PIL import ImageCms
+
+    try:
+        return ImageCms.applyTransform(source, _to_srgb_transform(bytes(img.info["icc_profile"]), mode))
+    except ImageCms.PyCMSError:  # a profile littlecms parses but cannot convert from: read as stored, as viewers do
+        return to_rgb(img)
+
+
 def decode_image(fp, resolution: int, crop: str = "center", resize: str = "lanczos") -> tuple[Tensor, tuple, tuple]:
     """Image file -> (3, R, R) float in [-1, 1], the original (width, height) and the crop box used."""
     with Image.open(fp) as img:
@@ -81,7 +140,7 @@ def decode_image(fp, resolution: int, crop: str = "center", resize: str = "lancz
             img = ImageOps.exif_transpose(img)
         width, height = img.size
         box = crop_box(width, height, crop)
-        rgb = to_rgb(img)
+        rgb = to_srgb(img)
     if box != (0, 0, width, height):
         rgb = rgb.crop(box)
     if rgb.size != (resolution, resolution):
