@@ -73,3 +73,45 @@ def test_a_zip_of_one_folder_reads_past_its_hidden_files(tmp_path):
     assert report.ok and report.usable_count == 2, report.summary()
     assert "3 hidden image file(s)" in report.notes[0] and "heads/" in report.notes[1]
     assert len(FolderDataset(path, 8)) == 2
+
+
+def test_hidden_files_beside_the_one_folder_of_a_zip_do_not_hide_that_folder(tmp_path):
+    """``zip -r heads.zip .`` in a folder holding ``heads/`` and a ``.DS_Store``: the zip's one folder holds the
+    dataset, as without the hidden file (it was read from the zip's root, where no pose file is)."""
+    folder = tmp_path / "heads"
+    _zoo3d_folder(folder, ["images/0000.png", "images/0001.png"])
+    path = tmp_path / "heads.zip"
+    with zipfile.ZipFile(path, "w") as zf:
+        zf.writestr(".DS_Store", b"\x00\x00\x00\x01Bud1")
+        zf.writestr(".hidden/notes.png", b"not an image of the dataset")
+        for file in sorted(folder.rglob("*")):
+            zf.write(file, file.relative_to(tmp_path).as_posix())
+    report = check_dataset(path, full=True)
+    assert report.format == "zoo3d" and report.ok and report.usable_count == 2, report.summary()
+    assert [r.name for r in FolderDataset(path, 8).records] == ["images/0000.png", "images/0001.png"]
+
+
+def test_a_zip_whose_names_start_with_dot_slash_is_not_hidden(tmp_path):
+    """``tar -a -cf heads.zip -C heads .`` (bsdtar) names every member './...': '.' is the folder itself."""
+    folder = tmp_path / "heads"
+    _zoo3d_folder(folder, ["images/0000.png", "images/0001.png"])
+    path = tmp_path / "heads.zip"
+    with zipfile.ZipFile(path, "w") as zf:
+        zf.writestr(zipfile.ZipInfo("./"), b"")
+        zf.writestr(zipfile.ZipInfo("./.DS_Store"), b"\x00\x00\x00\x01Bud1")
+        for file in sorted(p for p in folder.rglob("*") if p.is_file()):
+            zf.writestr(zipfile.ZipInfo(f"./{file.relative_to(folder).as_posix()}"), file.read_bytes())
+    report = check_dataset(path, full=True)
+    assert report.format == "zoo3d" and report.ok and report.usable_count == 2, report.summary()
+
+
+def test_a_zip_of_one_hidden_folder_is_read_from_that_folder(tmp_path):
+    """``zip -r data.zip .heads``: the folder is hidden, the files in it are the dataset's."""
+    folder = tmp_path / ".heads"
+    _zoo3d_folder(folder, ["images/0000.png", "images/0001.png"])
+    path = tmp_path / "heads.zip"
+    with zipfile.ZipFile(path, "w") as zf:
+        for file in sorted(folder.rglob("*")):
+            zf.write(file, file.relative_to(tmp_path).as_posix())
+    report = check_dataset(path, full=True)
+    assert report.format == "zoo3d" and report.ok and report.usable_count == 2, report.summary()

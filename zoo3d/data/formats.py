@@ -102,7 +102,7 @@ class Source:
         if self.path.is_file() and (zipfile.is_zipfile(self.path) or self.path.suffix.lower() == ".zip"):
             members = self._readable_members(path)
             self.root = _zip_root(members)
-            self._names = {n[len(self.root):]: i for n, i in members.items()}
+            self._names = {n[len(self.root):]: i for n, i in members.items() if n.startswith(self.root)}
             self._links = {n: i for n, i in self._names.items() if _is_link(i)}
         elif not self.path.is_dir():
             raise FileNotFoundError(str(self.path))
@@ -289,7 +289,9 @@ def _archive_litter(name: str) -> bool:
 
 def _zip_root(members: dict) -> str:
     """``"data/"`` when every member of a zip sits in the one folder ``data/`` and that folder holds
-    ``dataset.json``, ``poses.json`` or ``poses/``; else ``""`` (the zip's root is the dataset's)."""
+    ``dataset.json``, ``poses.json`` or ``poses/``; else ``""`` (the zip's root is the dataset's). Hidden files
+    beside the folder (a ``.DS_Store``) do not count: they are no part of a dataset (:func:`_hidden`)."""
+    members = [n for n in members if not _hidden(n.split("/", 1)[0])] or list(members)  # './' (bsdtar's) is not
     tops = {n.split("/", 1)[0] for n in members}
     if len(tops) != 1 or not all("/" in n for n in members):
         return ""
