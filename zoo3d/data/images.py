@@ -132,11 +132,21 @@ def to_srgb(img: Image.Image) -> Image.Image:
         return to_rgb(img)
 
 
+def _orientation(img: Image.Image) -> int:
+    """The image's EXIF orientation, 1 (as stored) without one or where its EXIF block cannot be parsed: viewers show
+    such an image as stored, and Pillow's parse error had made the whole image unreadable (a PNG or WebP whose EXIF
+    chunk is damaged), which ``data check``, decoding the pixels alone, did not report."""
+    try:
+        return int(img.getexif().get(_ORIENTATION, 1))
+    except Exception:  # noqa: BLE001 - SyntaxError, struct.error, ValueError...: a damaged EXIF block
+        return 1
+
+
 def decode_image(fp, resolution: int, crop: str = "center", resize: str = "lanczos") -> tuple[Tensor, tuple, tuple]:
     """Image file -> (3, R, R) float in [-1, 1], the original (width, height) and the crop box used."""
     with Image.open(fp) as img:
         img.load()
-        if img.getexif().get(_ORIENTATION, 1) != 1:  # a phone photo's pixels are stored sideways
+        if _orientation(img) != 1:  # a phone photo's pixels are stored sideways
             img = ImageOps.exif_transpose(img)
         width, height = img.size
         box = crop_box(width, height, crop)
