@@ -23,6 +23,7 @@ import posixpath
 import unicodedata
 import zipfile
 import zlib
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath, PureWindowsPath
 
@@ -31,6 +32,9 @@ import numpy as np
 #: Files that are dataset images, whatever the case of their suffix (a GRAM folder's images, an image poses.json does
 #: not list). TIFF is one: a folder of TIFF photos had no image at all, and a float TIFF was not said to be unreadable.
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff"}
+#: Photo formats a folder may hold that are not dataset images (iPhone's HEIC, AVIF, animated GIF, JPEG XL and 2000,
+#: camera raw): ``data check`` notes them, where it had said "no images found" of a folder of iPhone photos.
+UNREAD_IMAGE_SUFFIXES = {".heic", ".heif", ".avif", ".gif", ".jxl", ".jp2", ".dng", ".cr2", ".cr3", ".nef", ".arw"}
 #: Top-level folders of auxiliary images (masks, depth) that are not dataset images and need no pose.
 AUX_FOLDERS = {"mask", "masks", "depth"}
 
@@ -377,8 +381,11 @@ def list_dataset(source: Source) -> Listing:
     """Records and pose problems of a dataset, whatever its format."""
     fmt = detect_format(source)
     listing = {"eg3d": _list_eg3d, "zoo3d": _list_zoo3d, "gram": _list_gram, "images": _list_images}[fmt](source)
-    if hidden := _hidden_images_note(source, listing):
+    files = source.files()
+    if hidden := _hidden_images_note(files, listing):
         listing.notes.append(hidden)
+    if unread := _unread_images_note(files, listing):
+        listing.notes.append(unread)
     if ignored := _ignored_pose_files(source, fmt):
         listing.notes.append(f"{' and '.join(ignored)} {'is' if len(ignored) == 1 else 'are'} not read: the poses "
                              f"come from {_POSE_FILES[fmt]}, the first of dataset.json, poses.json and poses/ here")
@@ -442,16 +449,31 @@ def _hidden(name: str) -> bool:
     return any(part.startswith(".") for part in PurePosixPath(name).parts)
 
 
-def _hidden_images_note(source: Source, listing: Listing) -> str | None:
-    """The note on the hidden image files that are not read (those an index file does not list), or None."""
+def _hidden_images_note(files: list[str], listing: Listing) -> str | None:
+    """The note on the hidden image files among ``files`` that are not read (those an index file does not list), or
+    None."""
     listed = {r.name for r in listing.records}
-    hidden = [n for n in source.files() if _hidden(n) and PurePosixPath(n).suffix.lower() in IMAGE_SUFFIXES
+    hidden = [n for n in files if _hidden(n) and PurePosixPath(n).suffix.lower() in IMAGE_SUFFIXES
               and PurePosixPath(n).parts[0] not in AUX_FOLDERS and n not in listed]
     if not hidden:
         return None
     why = f": {_POSE_FILES[listing.format]} does not list them" if listing.format in ("eg3d", "zoo3d") else ""
     return (f"{len(hidden)} hidden image file(s) (a name or folder starting with '.') are not read{why} "
             f"(first: {hidden[0]})")
+
+
+def _unread_images_note(files: list[str], listing: Listing) -> str | None:
+    """The note on the photos among ``files`` of a format zoo3d does not take as dataset images
+    (:data:`UNREAD_IMAGE_SUFFIXES`) that no index file lists, by suffix, or None."""
+    listed = {r.name for r in listing.records}
+    unread = [n for n in files if PurePosixPath(n).suffix.lower() in UNREAD_IMAGE_SUFFIXES
+              and not _hidden(n) and PurePosixPath(n).parts[0] not in AUX_FOLDERS and n not in listed]
+    if not unread:
+        return None
+    kinds = Counter(PurePosixPath(n).suffix.lower() for n in unread)
+    return (f"{len(unread)} file(s) in a format that is not a dataset image are not read "
+            f"({', '.join(f'{k} ({v})' for k, v in sorted(kinds.items()))}; first: {unread[0]}): save them as PNG or "
+            f"JPEG")
 
 
 def _image_files(source: Source) -> list[str]:
