@@ -115,3 +115,21 @@ def test_a_zip_of_one_hidden_folder_is_read_from_that_folder(tmp_path):
             zf.write(file, file.relative_to(tmp_path).as_posix())
     report = check_dataset(path, full=True)
     assert report.format == "zoo3d" and report.ok and report.usable_count == 2, report.summary()
+
+
+def test_images_in_a_hidden_folder_that_a_link_leads_to_are_read_by_the_links_name(tmp_path):
+    """``images`` a link to ``.z/photos``: the folder is reached twice and listed once, by the name that is not
+    hidden, whichever of the two the disk lists first."""
+    import os
+
+    import pytest
+
+    _png(tmp_path / ".z" / "photos" / "0000.png", 0)
+    (tmp_path / "poses").mkdir()
+    np.save(tmp_path / "poses" / "0000_pose.npy", np.array([np.pi / 2, np.pi / 2]))
+    try:
+        os.symlink(tmp_path / ".z" / "photos", tmp_path / "images", target_is_directory=True)
+    except (OSError, NotImplementedError):
+        pytest.skip("symbolic links cannot be made here")
+    report = check_dataset(tmp_path)
+    assert report.format == "gram" and report.ok and report.usable_count == 1 and not report.notes, report.summary()

@@ -255,6 +255,8 @@ def _folder_files(root: Path) -> list[str]:
             subfolders[:] = []
             continue
         seen.add((stat.st_dev, stat.st_ino))
+        # hidden folders last: a folder also reached by a hidden name is listed by its other one, which is read
+        subfolders.sort(key=lambda name: (name.startswith("."), name))
         base = Path(folder).relative_to(root)
         out += [(base / f).as_posix() for f in files if os.path.isfile(os.path.join(folder, f))]
     return out
