@@ -198,6 +198,48 @@ def micro_batches(ctx: StepContext, most: int | None) -> list[tuple[StepContext,
     return chunks
 
 
+class ChunkBuffers:
+    """The floating-point buffers a split phase's losses update (a running mean such as the tri-plane mapping's
+    ``w_avg``, moved once per forward pass) as the whole batch would update them.
+
+    Each chunk starts from the buffers as the phase found them; at the end each buffer is moved by the chunks'
+    changes weighted by chunk size. A running mean updated from every chunk in turn would move once per chunk
+    (four chunks: four times as far a step); so it moves once, towards the mean of the whole batch, as
+    :class:`~zoo3d.train.distributed.BufferSync` does over processes. Buffers of other types keep the last
+    chunk's value. Nothing is copied for a phase that runs whole."""
+
+    def __init__(self, modules: dict[str, torch.nn.Module], chunks: int):
+        unique = {id(b): b for m in modules.values() for b in m.buffers() if b.is_floating_point()}  # shared: once
+        self.buffers = list(unique.values()) if chunks > 1 else []
+        self._start: list[Tensor] = []
+        self._moved: list[Tensor] = []
+
+    @torch.no_grad()
+    def begin_chunk(self, index: int) -> None:
+        """Before chunk ``index``: remember the buffers (the first), or put them back as the phase found them."""
+        if not self.buffers:
+            return
+        if index == 0:
+            self._start = [b.detach().clone() for b in self.buffers]
+            self._moved = [torch.zeros_like(b) for b in self.buffers]
+        else:
+            for b, start in zip(self.buffers, self._start):
+                b.copy_(start)
+
+    @torch.no_grad()
+    def end_chunk(self, weight: float) -> None:
+        """After a chunk holding ``weight`` of the batch: add its change of every buffer, weighted."""
+        for b, start, moved in zip(self.buffers, self._start, self._moved):
+            moved.add_(b - start, alpha=weight)
+
+    @torch.no_grad()
+    def end(self) -> None:
+        """After the phase's last chunk: every buffer at where it started plus the chunks' weighted changes."""
+        for b, start, moved in zip(self.buffers, self._start, self._moved):
+            b.copy_(start + moved)
+        self._start, self._moved = [], []
+
+
 def _add_weighted(total: dict[str, Any], logs: dict[str, Any], weight: float, first: bool) -> None:
     """Accumulate a chunk's logs into the step's: numbers and tensors as their weighted sum, anything else
     (a name, a flag) as the first chunk gave it."""
@@ -504,6 +546,7 @@ class Trainer:
         real = self._real_batch(stage)
         ctx = self._context(stage, real)
         chunks = micro_batches(ctx, self.config.train.micro_batch)
+        running = ChunkBuffers(self.modules, len(chunks))
         logs: dict[str, Tensor | float] = {}
         all_params = [p for m in self.modules.values() for p in m.parameters()]
         generator_stepped = False
@@ -521,12 +564,15 @@ class Trainer:
                 scaler = self.scalers.get(phase.optimizer)
                 loss, phase_logs = None, {}
                 for i, (part, weight) in enumerate(chunks):
+                    running.begin_chunk(i)
                     with self.autocast():  # gradients averaged over processes at the last chunk
                         result = self.sync.loss(phase.optimizer, phase.loss, part, sync=i == len(chunks) - 1)
                     part_loss = result.loss.float() if len(chunks) == 1 else result.loss.float() * weight
                     (scaler.scale(part_loss) if scaler is not None else part_loss).backward()
                     loss = part_loss.detach() if loss is None else loss + part_loss.detach()
                     _add_weighted(phase_logs, result.logs, weight, first=i == 0)
+                    running.end_chunk(weight)
+                running.end()  # running means moved once, by the whole batch, not once per chunk
                 if scaler is not None:
                     scaler.unscale_(opt)
                 grads = [p.grad for p in params if p.grad is not None]
