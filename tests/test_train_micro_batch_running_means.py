@@ -29,6 +29,7 @@ class Tracking(ToyModel):
     def build(self, config):
         modules = super().build(config)
         modules["disc"].mapping = MappingNetwork(config.toy.z_dim, 5, num_layers=2, w_avg_beta=BETA)
+        modules["disc"].register_buffer("setting", torch.zeros(3))  # a value the loss writes, the same every pass
         return modules
 
     def stages(self, config):
@@ -38,6 +39,7 @@ class Tracking(ToyModel):
             disc = ctx.modules["disc"]
             z = ctx.real.images.mean(1).flatten(1)[:, :config.toy.z_dim]
             w = disc.mapping(z, update_w_avg=True)
+            disc.setting.fill_(0.9)
             self.ws.append(w.detach().clone())
             loss = F.softplus(-disc(ctx.real.images).logit).mean() + w.square().mean()
             return LossResult(loss)
@@ -85,3 +87,6 @@ def test_a_running_mean_moves_once_a_step_towards_the_whole_batchs_mean(toy, mic
     torch.testing.assert_close(whole["disc.mapping.w_avg"], want, rtol=0, atol=1e-6)
     for name, value in whole.items():  # every other buffer as the whole step left it
         torch.testing.assert_close(split[name], value, rtol=0, atol=1e-6, msg=name)
+    # a value every chunk writes is that value, not a sum of thirds of it
+    assert torch.equal(split["disc.setting"], torch.full((3,), 0.9)) and torch.equal(whole["disc.setting"],
+                                                                                      split["disc.setting"])

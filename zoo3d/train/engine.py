@@ -205,14 +205,16 @@ class ChunkBuffers:
     Each chunk starts from the buffers as the phase found them; at the end each buffer is moved by the chunks'
     changes weighted by chunk size. A running mean updated from every chunk in turn would move once per chunk
     (four chunks: four times as far a step); so it moves once, towards the mean of the whole batch, as
-    :class:`~zoo3d.train.distributed.BufferSync` does over processes. Buffers of other types keep the last
-    chunk's value. Nothing is copied for a phase that runs whole."""
+    :class:`~zoo3d.train.distributed.BufferSync` does over processes. A buffer every chunk leaves at one value (a
+    flag or setting a loss writes) takes that value exactly; buffers of other types keep the last chunk's value.
+    Nothing is copied for a phase that runs whole."""
 
     def __init__(self, modules: dict[str, torch.nn.Module], chunks: int):
         unique = {id(b): b for m in modules.values() for b in m.buffers() if b.is_floating_point()}  # shared: once
         self.buffers = list(unique.values()) if chunks > 1 else []
         self._start: list[Tensor] = []
         self._moved: list[Tensor] = []
+        self._first: list[Tensor | None] = []  # where the first chunk left each buffer, while every chunk agrees
 
     @torch.no_grad()
     def begin_chunk(self, index: int) -> None:
@@ -222,6 +224,7 @@ class ChunkBuffers:
         if index == 0:
             self._start = [b.detach().clone() for b in self.buffers]
             self._moved = [torch.zeros_like(b) for b in self.buffers]
+            self._first = []
         else:
             for b, start in zip(self.buffers, self._start):
                 b.copy_(start)
@@ -229,15 +232,21 @@ class ChunkBuffers:
     @torch.no_grad()
     def end_chunk(self, weight: float) -> None:
         """After a chunk holding ``weight`` of the batch: add its change of every buffer, weighted."""
-        for b, start, moved in zip(self.buffers, self._start, self._moved):
+        first = not self._first
+        for i, (b, start, moved) in enumerate(zip(self.buffers, self._start, self._moved)):
             moved.add_(b - start, alpha=weight)
+            if first:
+                self._first.append(b.detach().clone())
+            elif self._first[i] is not None and not torch.equal(self._first[i], b):
+                self._first[i] = None
 
     @torch.no_grad()
     def end(self) -> None:
-        """After the phase's last chunk: every buffer at where it started plus the chunks' weighted changes."""
-        for b, start, moved in zip(self.buffers, self._start, self._moved):
-            b.copy_(start + moved)
-        self._start, self._moved = [], []
+        """After the phase's last chunk: every buffer at where it started plus the chunks' weighted changes (at the
+        value every chunk left it at, where they agree)."""
+        for b, start, moved, same in zip(self.buffers, self._start, self._moved, self._first):
+            b.copy_(same if same is not None else start + moved)
+        self._start, self._moved, self._first = [], [], []
 
 
 def _add_weighted(total: dict[str, Any], logs: dict[str, Any], weight: float, first: bool) -> None:
