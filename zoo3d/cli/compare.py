@@ -40,6 +40,23 @@ def _sets_neus_iterations(item: str) -> bool:
     return path[:2] == ["neus", "iterations"]
 
 
+def _check_outputs_apart(json_out: str | None, md_out: str | None, out_dir) -> None:
+    """Refuse a ``--json`` that is the ``--markdown`` report or its images folder: the report replaced the results
+    written a moment before (both 'wrote' lines printed), or the JSON could not be written over the folder the
+    metrics had filled, after the whole comparison."""
+    from pathlib import Path
+
+    if not json_out or not md_out:
+        return
+    where = Path(json_out).resolve()
+    if where == Path(md_out).resolve():
+        raise UserError(f"--json '{json_out}' and --markdown '{md_out}' name one file, and the report would replace "
+                        f"the results; give each a file of its own.")
+    if where == Path(out_dir).resolve():
+        raise UserError(f"--json '{json_out}' is the folder --markdown '{md_out}' writes its images into; give the "
+                        f"JSON another name.")
+
+
 def images_folder(md_out: str):
     """The evidence images' folder of a ``--markdown`` report: ``report_images/`` beside ``report.md``."""
     from pathlib import Path
@@ -107,6 +124,7 @@ def compare(models, metrics, ckpts, instances, protocol_name, resolution, neus_i
     out_dir = images_folder(md_out) if md_out else None
     if out_dir is not None:  # the metrics write their evidence there as they go, after the first instance's fits
         check_can_create(out_dir, "--markdown images folder", folder=True)
+    _check_outputs_apart(json_out, md_out, out_dir)
     ckpt_map = _parse_ckpts(ckpts)
     unknown = set(ckpt_map) - {model_key(m) for m in model_names}
     if unknown:
