@@ -31,7 +31,40 @@ def load_eval_model(name: str, checkpoint: str | None, device) -> EvalModel:
     gen = loaded.generator.eval()
     gen.requires_grad_(False)
     return EvalModel(name=loaded.spec.name, generator=gen,
-                     checkpoint=str(loaded.checkpoint) if loaded.checkpoint else None, sha256=loaded.sha256)
+                     checkpoint=str(loaded.checkpoint) if loaded.checkpoint else None, sha256=loaded.sha256,
+                     data=trained_on(loaded))
+
+
+def trained_on(model) -> str | None:
+    """The dataset ``model``'s run was trained on: an :class:`EvalModel`'s ``data``, or a
+    :class:`zoo3d.runs.LoadedModel`'s ``config.data.spec``. None for a model without a checkpoint (the oracles) and
+    for an imported release, whose config names its preset's data rather than the authors'."""
+    data = getattr(model, "data", None)
+    config, checkpoint = getattr(model, "config", None), getattr(model, "checkpoint", None)
+    if data is not None or config is None or checkpoint is None:
+        return data
+    from zoo3d.train.checkpoint import read_metadata
+
+    if "zoo3d.imported_from" in read_metadata(checkpoint):
+        return None
+    return config.data.spec
+
+
+def same_dataset(a: str, b: str) -> bool:
+    """Whether two data specs name one dataset: one registered dataset (aliases and the options after '?', which
+    set its size, seed or poses, aside) or one folder or zip, however its path is written."""
+    from zoo3d.data.dataset import parse_spec
+    from zoo3d.plugins import get_host
+
+    datasets = get_host().datasets
+
+    def identity(spec: str) -> tuple[str, str]:
+        name = parse_spec(spec)[0]
+        if name in datasets:
+            return "registered", datasets.get(name).name
+        return "path", os.path.realpath(os.path.expanduser(spec))
+
+    return identity(a) == identity(b)
 
 
 def _declares_direction(metric: Metric) -> bool:
@@ -115,7 +148,9 @@ def compare_models(models: list[EvalModel], metrics: dict[str, Metric], protocol
                 "checkpoint": None if model.checkpoint is None else str(model.checkpoint), "sha256": model.sha256,
                 "resolution": model_resolution(gen, protocol.resolution), "seeds": protocol.seeds,
                 "strictly_3d_consistent": bool(getattr(gen, "strictly_3d_consistent", True)),
+                "data": trained_on(model),
             }
+            scored_on_data = []  # the metrics that scored this model against the dataset
             for metric_name, metric in metrics.items():
                 if on_model is not None:
                     on_model(model.name, metric_name)
@@ -131,6 +166,13 @@ def compare_models(models: list[EvalModel], metrics: dict[str, Metric], protocol
                 for key, values in raw.items():
                     results[model.name][key] = {**summarize(values), **meta}
                     directions[key] = metric.better(key)
+                if "dataset" in getattr(metric, "requires", ()):
+                    scored_on_data.append(metric_name)
+            trained, data = provenance[model.name]["data"], ctx.options.get("data", "synthetic:heads")
+            if scored_on_data and trained is not None and not same_dataset(trained, data):
+                # a distance to data the model never saw, read as its own distance without a word
+                ctx.notes.append(f"{', '.join(scored_on_data)} of {model.name}: its run was trained on '{trained}', "
+                                 f"not on '{data}', the dataset it is scored against (--data).")
     proto_block = protocol.model_dump()
     proto_block["seeds"] = protocol.seeds
     proto_block["device"] = str(device)
@@ -228,7 +270,8 @@ def write_markdown(result: dict[str, Any], path: str | Path, command: str = "") 
     lines += ["## Protocol", "", "```json", json.dumps(result["protocol"], indent=1), "```", ""]
     lines += ["## Provenance", ""]
     for name, prov in result["provenance"].items():
-        lines.append(f"- **{name}**: checkpoint `{prov['checkpoint']}`, sha256 `{prov['sha256']}`, "
+        trained = f", trained on `{prov['data']}`" if prov.get("data") else ""
+        lines.append(f"- **{name}**: checkpoint `{prov['checkpoint']}`{trained}, sha256 `{prov['sha256']}`, "
                      f"resolution {prov['resolution']}, seeds {prov['seeds']}")
     lines.append("")
     if result.get("evidence"):

@@ -33,12 +33,15 @@ class EvalModel:
         generator: a :class:`zoo3d.core.Generator` in eval mode.
         checkpoint: path of the weights, or None for models that need none.
         sha256: hash of the checkpoint file, or None.
+        data: the dataset its run was trained on (the run config's ``data.spec``), or None where there is no
+            such run (the oracles, an imported release).
     """
 
     name: str
     generator: Any
     checkpoint: str | None = None
     sha256: str | None = None
+    data: str | None = None
 
 
 class NotApplicable(Exception):
