@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shlex
+import shutil
 import sys
 
 import click
@@ -57,6 +58,35 @@ def _check_outputs_apart(json_out: str | None, md_out: str | None, out_dir) -> N
                         f"JSON another name.")
 
 
+def evidence_staging(out_dir):
+    """The hidden folder beside the images folder ``out_dir`` that the metrics write their evidence into; made by
+    the first image written (the temporary folders of a killed comparison are removed first)."""
+    from zoo3d.fileio import clean_stale_temps, temp_path
+
+    clean_stale_temps(out_dir.parent, out_dir.name)
+    return temp_path(out_dir)
+
+
+def place_evidence(result: dict, staging, out_dir) -> None:
+    """Move the evidence images from ``staging`` into ``out_dir`` (the whole folder when there is none yet; file by
+    file into an existing one, whose other files stay) and point ``result["evidence"]`` at them."""
+    import os
+    from pathlib import Path
+
+    staging, out_dir = Path(staging), Path(out_dir)
+    result["evidence"] = {group: [str(out_dir / Path(f).relative_to(staging)) for f in files]
+                          for group, files in result.get("evidence", {}).items()}
+    if not staging.exists():
+        return
+    if not out_dir.exists():
+        os.replace(staging, out_dir)
+        return
+    for written in sorted(p for p in staging.rglob("*") if p.is_file()):
+        target = out_dir / written.relative_to(staging)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(written, target)
+
+
 def images_folder(md_out: str):
     """The evidence images' folder of a ``--markdown`` report: ``report_images/`` beside ``report.md``."""
     from pathlib import Path
@@ -96,10 +126,8 @@ def compare(models, metrics, ckpts, instances, protocol_name, resolution, neus_i
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, \
         TimeRemainingColumn
 
-    from zoo3d.cli.tables import print_fitting_table
     from zoo3d.devices import resolve_device
-    from zoo3d.eval.harness import (compare_models, direction_arrow, format_value, load_eval_model, load_metrics,
-                                    preflight, total_work, write_json, write_markdown)
+    from zoo3d.eval.harness import compare_models, load_eval_model, load_metrics, preflight, total_work
     from zoo3d.eval.metric import EvalContext
     from zoo3d.eval.protocol import build_protocol
     from zoo3d.plugins import model_key
@@ -145,13 +173,29 @@ def compare(models, metrics, ckpts, instances, protocol_name, resolution, neus_i
 
     console = Console(stderr=True)
     probe = EvalContext(protocol=protocol, device=dev, seeds=protocol.seeds)
-    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                  TimeRemainingColumn(), console=console, transient=False) as bar:
-        task = bar.add_task("compare", total=total_work(loaded, metric_objs, probe))
-        result = compare_models(
-            loaded, metric_objs, protocol, dev, out_dir=out_dir, options=options,
-            progress=lambda n: bar.advance(task, n),
-            on_model=lambda m, k: bar.update(task, description=f"{m} · {k}"))
+    # the evidence is written to a hidden folder and moved into the images folder with the report: a comparison
+    # stopped half way (Ctrl-C, an error) put its images under an earlier report, which then showed them
+    staging = evidence_staging(out_dir) if out_dir is not None else None
+    try:
+        with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                      TimeRemainingColumn(), console=console, transient=False) as bar:
+            task = bar.add_task("compare", total=total_work(loaded, metric_objs, probe))
+            result = compare_models(
+                loaded, metric_objs, protocol, dev, out_dir=staging, options=options,
+                progress=lambda n: bar.advance(task, n),
+                on_model=lambda m, k: bar.update(task, description=f"{m} · {k}"))
+        _report(result, protocol, console, json_out, md_out, staging, out_dir)
+    finally:
+        if staging is not None:
+            shutil.rmtree(staging, ignore_errors=True)
+
+
+def _report(result, protocol, console, json_out, md_out, staging, out_dir) -> None:
+    """The table on stdout, the notes on stderr, then the images, the JSON and the Markdown report in place."""
+    from rich.console import Console
+
+    from zoo3d.cli.tables import print_fitting_table
+    from zoo3d.eval.harness import direction_arrow, format_value, write_json, write_markdown
 
     keys = list(dict.fromkeys(k for r in result["models"].values() for k in r))
     columns = ["model"] + [k + direction_arrow(result, k) for k in keys]
@@ -164,6 +208,8 @@ def compare(models, metrics, ckpts, instances, protocol_name, resolution, neus_i
     for note in result["notes"]:
         console.print(f"note: {note}", markup=False)
     command = "zoo3d " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+    if staging is not None:
+        place_evidence(result, staging, out_dir)
     if json_out:
         write_json(result, json_out)
         console.print(f"wrote {json_out}", markup=False)
