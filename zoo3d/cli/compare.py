@@ -112,7 +112,7 @@ def images_folder(md_out: str):
 @click.option("--set", "sets", multiple=True, metavar="KEY=VALUE",
               help="Override a protocol key (epi_frames=120, neus.batch_rays=1024) or a metric plugin's own "
                    "setting (METRIC.KEY=VALUE); repeatable.")
-@click.option("--data", default="synthetic:heads", show_default=True, help="Reference dataset for fid/kid/swd/diversity.")
+@click.option("--data", default="synthetic:heads", show_default=True, help="Reference dataset for swd/diversity/detail/fid/kid.")
 @click.option("--inception", type=UserPath(dir_okay=True), default=None,
               help="Inception TorchScript file for fid/kid (or set ZOO3D_INCEPTION).")
 @click.option("--device", default="auto", show_default=True)
