@@ -334,11 +334,27 @@ def run_checkpoint(run_dir: Path) -> Path:
 
     path, note = find_checkpoint(run_dir)
     if path is None:
+        _refuse_a_folder_of_checkpoints(Path(run_dir))
         what = ", ".join(run_contents(run_dir)) or "nothing"
         raise UserError(f"Run folder '{run_dir}' has no checkpoint yet (none that loads; it holds: {what}).")
     if note:
         tell(f"{run_dir}: {note}")
     return path
+
+
+def _refuse_a_folder_of_checkpoints(folder: Path) -> None:
+    """A folder given as a run that holds checkpoint files itself (a run's ``checkpoints/``, reached by tab
+    completion, or a folder of downloaded ones) was refused as a run that "holds: nothing": say what it is and which
+    file or folder to give instead."""
+    from zoo3d.train.checkpoint import CHECKPOINT_DIR, SUFFIX, list_checkpoints
+
+    if folder.name == CHECKPOINT_DIR and list_checkpoints(folder.parent):
+        raise UserError(f"'{folder}' is the checkpoints folder of run '{folder.parent}'; give the run folder (its "
+                        f"latest checkpoint) or one checkpoint file, such as '{list_checkpoints(folder.parent)[0]}'.")
+    held = sorted((p for p in folder.glob(f"*{SUFFIX}") if p.is_file()), key=lambda p: (p.stat().st_mtime, p.name))
+    if held:
+        raise UserError(f"'{folder}' holds checkpoint files but no run (no config.yaml, checkpoints/ or latest); "
+                        f"give one checkpoint file, such as '{held[-1]}'.")
 
 
 def file_sha256(path: Path) -> str:
