@@ -79,8 +79,11 @@ def place_evidence(result: dict, staging, out_dir) -> None:
     if not staging.exists():
         return
     if not out_dir.exists():
-        os.replace(staging, out_dir)
-        return
+        try:
+            os.replace(staging, out_dir)
+            return
+        except OSError:  # made meanwhile by another process: file by file, as into any existing folder
+            pass
     for written in sorted(p for p in staging.rglob("*") if p.is_file()):
         target = out_dir / written.relative_to(staging)
         target.parent.mkdir(parents=True, exist_ok=True)
