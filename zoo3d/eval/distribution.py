@@ -75,6 +75,27 @@ def real_images(data_spec: str, n: int, resolution: int, seed: int = 0, skipped:
     return torch.stack(images)  # a readable item is its own stand-in, so one is always here
 
 
+def smaller_images(data_spec: str, resolution: int) -> tuple[int, int, int] | None:
+    """(how many, of how many, the smallest side) of a folder or zip dataset's usable images whose centred square is
+    smaller than ``resolution`` px, from their headers; None where none is, and for a registered dataset, which
+    renders at any resolution."""
+    from zoo3d.data.check import ensure_usable
+    from zoo3d.data.dataset import locate_given
+
+    try:  # a caveat only: a dataset that cannot be sized (its real set came from elsewhere) gets none
+        _, path = locate_given(data_spec)
+        if path is None:
+            return None
+        sizes = ensure_usable(path).usable_resolutions
+    except UserError:
+        return None
+    sides = [(min(int(v) for v in size.split("x")), count) for size, count in sizes.items()]
+    small = [(side, count) for side, count in sides if side < resolution]
+    if not small:
+        return None
+    return sum(c for _, c in small), sum(c for _, c in sides), min(side for side, _ in small)
+
+
 def protocol_generated_images(model, ctx) -> Tensor:
     """The protocol's generated set of one model (an EvalModel) at its metric resolution.
 
@@ -111,6 +132,13 @@ def protocol_image_sets(model, ctx) -> tuple[Tensor, Tensor]:
         data, skipped = ctx.options.get("data", "synthetic:heads"), {}
         real[res] = real_images(data, proto.distribution_images, res, skipped=skipped)
         ctx.options["real_images"] = real
+        smaller = smaller_images(data, res)
+        if smaller:  # documented in metrics.md, and said where it happens: the detail of every model read 7 times the data's
+            count, total, side = smaller
+            ctx.notes.append(f"dataset '{data}': {count} of its {total} usable images are smaller than the {res} px the "
+                             f"models are scored at (the smallest {side} px); upsampled, they lower the dataset's own "
+                             f"fine detail, which raises every model's detail score and moves swd: give a --data at "
+                             f"least as large.")
         if skipped:  # the real set is the readable images only: said, since the file names were not
             first, why = next(iter(skipped.items()))
             ctx.notes.append(f"dataset '{data}': {len(skipped)} image(s) could not be decoded and are not in the real "
