@@ -46,4 +46,4 @@ def test_a_folder_of_loose_checkpoints_names_one_of_them(toy_run, tmp_path, caps
     empty.mkdir()
     code, _, err = zoo3d(capsys, "compare", "--models", "toy", "--metric", "epi", "--ckpt", f"toy={empty}")
     assert code == 2  # a folder with nothing in it is still the run without a checkpoint
-    assert err.strip() == f"Error: Run folder '{empty}' has no checkpoint yet (none that loads; it holds: nothing).", err
+    assert err.strip() == f"Error: Run folder '{empty}' has no checkpoint yet (none that loads; it holds: nothing)."

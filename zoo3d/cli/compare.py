@@ -115,7 +115,8 @@ def images_folder(md_out: str):
 @click.option("--set", "sets", multiple=True, metavar="KEY=VALUE",
               help="Override a protocol key (epi_frames=120, neus.batch_rays=1024) or a metric plugin's own "
                    "setting (METRIC.KEY=VALUE); repeatable.")
-@click.option("--data", default="synthetic:heads", show_default=True, help="Reference dataset for swd/diversity/detail/fid/kid.")
+@click.option("--data", default="synthetic:heads", show_default=True,
+              help="Reference dataset for swd/diversity/detail/fid/kid.")
 @click.option("--inception", type=UserPath(dir_okay=True), default=None,
               help="Inception TorchScript file for fid/kid (or set ZOO3D_INCEPTION).")
 @click.option("--device", default="auto", show_default=True)
@@ -153,7 +154,7 @@ def compare(models, metrics, ckpts, instances, protocol_name, resolution, neus_i
         if path:  # refused now, not after an hour of NeuS fits
             check_can_create(path, f"{option} report")
     out_dir = images_folder(md_out) if md_out else None
-    if out_dir is not None:  # the metrics write their evidence there as they go, after the first instance's fits
+    if out_dir is not None:  # it takes the evidence after the comparison: refused now, not after every fit
         check_can_create(out_dir, "--markdown images folder", folder=True)
     _check_outputs_apart(json_out, md_out, out_dir)
     ckpt_map = _parse_ckpts(ckpts)

@@ -133,12 +133,12 @@ def protocol_image_sets(model, ctx) -> tuple[Tensor, Tensor]:
         real[res] = real_images(data, proto.distribution_images, res, skipped=skipped)
         ctx.options["real_images"] = real
         smaller = smaller_images(data, res)
-        if smaller:  # documented in metrics.md, and said where it happens: the detail of every model read 7 times the data's
+        if smaller:  # said where it happens, not only in metrics.md: every model's detail read 7 times the data's
             count, total, side = smaller
-            ctx.notes.append(f"dataset '{data}': {count} of its {total} usable images are smaller than the {res} px the "
-                             f"models are scored at (the smallest {side} px); upsampled, they lower the dataset's own "
-                             f"fine detail, which raises every model's detail score and moves swd: give a --data at "
-                             f"least as large.")
+            ctx.notes.append(f"dataset '{data}': {count} of its {total} usable images are smaller than the {res} px "
+                             f"the models are scored at (the smallest {side} px); upsampled, they lower the dataset's "
+                             f"own fine detail, which raises every model's detail score and moves swd: give a --data "
+                             f"at least as large.")
         if skipped:  # the real set is the readable images only: said, since the file names were not
             first, why = next(iter(skipped.items()))
             ctx.notes.append(f"dataset '{data}': {len(skipped)} image(s) could not be decoded and are not in the real "
