@@ -66,3 +66,21 @@ def test_a_finished_comparison_puts_its_images_where_its_reports_say(tmp_path, m
     assert "![seed0_epi](rep_images/oracle/epi/seed0_epi.png)" in lines
     assert (tmp_path / "rep_images" / "gram" / "mine.txt").read_text() == "kept"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["rep.json", "rep.md", "rep_images"]
+
+
+def test_an_image_that_cannot_be_written_is_named_in_the_images_folder(tmp_path, monkeypatch, capsys):
+    import errno
+
+    from PIL import Image
+
+    _models(monkeypatch, TexturedSphereGenerator(False))
+
+    def full(self, *args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(Image.Image, "save", full)
+    code, out, err = _compare(capsys, tmp_path, 16)
+    assert code == 2 and out == "", err  # not the hidden folder's name, which tells a user nothing
+    assert err.strip().splitlines()[-1] == (f"Error: Cannot write image '{tmp_path / 'rep_images' / 'oracle' / 'epi' / 'seed0_epi.png'}'"
+                           f": the disk is full; nothing was half-written."), err
+    assert list(tmp_path.iterdir()) == []

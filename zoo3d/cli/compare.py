@@ -134,6 +134,7 @@ def compare(models, metrics, ckpts, instances, protocol_name, resolution, neus_i
     from zoo3d.eval.harness import compare_models, load_eval_model, load_metrics, preflight, total_work
     from zoo3d.eval.metric import EvalContext
     from zoo3d.eval.protocol import build_protocol
+    from zoo3d.fileio import WriteError
     from zoo3d.plugins import model_key
 
     # a repeated option adds to the list: click keeps only the last value of a single one, and `--metric epi
@@ -184,10 +185,15 @@ def compare(models, metrics, ckpts, instances, protocol_name, resolution, neus_i
         with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                       TimeRemainingColumn(), console=console, transient=False) as bar:
             task = bar.add_task("compare", total=total_work(loaded, metric_objs, probe))
-            result = compare_models(
-                loaded, metric_objs, protocol, dev, out_dir=staging, options=options,
-                progress=lambda n: bar.advance(task, n),
-                on_model=lambda m, k: bar.update(task, description=f"{m} · {k}"))
+            try:
+                result = compare_models(
+                    loaded, metric_objs, protocol, dev, out_dir=staging, options=options,
+                    progress=lambda n: bar.advance(task, n),
+                    on_model=lambda m, k: bar.update(task, description=f"{m} · {k}"))
+            except WriteError as exc:  # an image that could not be written: named where it was to go
+                if staging is None or str(staging) not in str(exc):
+                    raise
+                raise WriteError(str(exc).replace(str(staging), str(out_dir)), exc.reason) from None
         _report(result, protocol, console, json_out, md_out, staging, out_dir)
     finally:
         if staging is not None:
