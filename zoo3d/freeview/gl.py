@@ -22,6 +22,8 @@ error, ~1e-3, is far below an 8-bit step's), which llvmpipe blends faster than 3
 
 from __future__ import annotations
 
+import weakref
+
 import numpy as np
 import torch
 from torch import Tensor
@@ -131,11 +133,22 @@ def gl_projection(camera: Camera, near: float = 0.05, far: float = 10.0) -> np.n
     return proj @ w2c
 
 
+def _release_all(objects: list) -> None:
+    """Release every GL object in ``objects`` (programs, buffers, textures, vertex arrays, render targets) and empty
+    the list, so a second call releases nothing."""
+    while objects:
+        objects.pop().release()
+
+
 class GLRenderer:
     """Holds one cache on the GL context (buffers and half-float textures) and renders it from any camera.
 
     render(camera, height, width, depth=True) -> rgb (3, H, W) composited colour (the maps' range), and with
     ``depth`` also depth (1, H, W) and foreground alpha (1, H, W) (else None, None); float32 CPU tensors.
+
+    Everything it makes on the shared context (its two programs, the cache's buffers and textures, the render
+    targets) is released by :meth:`release`, or when the renderer is garbage-collected: the process-wide context
+    would otherwise keep it (moderngl frees nothing by itself), a few MB a renderer on llvmpipe.
     """
 
     def __init__(self, cache):
@@ -143,8 +156,11 @@ class GLRenderer:
 
         self.ctx = ctx = _context()
         self._moderngl = moderngl
+        self._objects: list = []  # every GL object made here, released together
+        self._finalizer = weakref.finalize(self, _release_all, self._objects)
         self.programs = {False: ctx.program(vertex_shader=_VERTEX, fragment_shader=_COLOUR_FRAGMENT),
                          True: ctx.program(vertex_shader=_VERTEX, fragment_shader=_COLOUR_DEPTH_FRAGMENT)}
+        self._objects.extend(self.programs.values())
         self.backdrop = tuple(float(c) for c in cache.backdrop)
         self.layers = []
         for lay in cache.layers:
@@ -157,6 +173,7 @@ class GLRenderer:
             tex.repeat_x = tex.repeat_y = False
             vaos = {with_depth: ctx.vertex_array(prog, [(vbo, "3f 2f", "in_position", "in_uv")], ibo)
                     for with_depth, prog in self.programs.items()}
+            self._objects.extend((vbo, ibo, tex, *vaos.values()))
             self.layers.append((lay, vaos, tex, (vbo, ibo)))
         self._targets: dict[tuple, tuple] = {}
 
@@ -170,6 +187,7 @@ class GLRenderer:
             depth = ctx.depth_renderbuffer((width, height))
             self._targets[key] = (ctx.framebuffer(color_attachments=colour, depth_attachment=depth),
                                   ctx.framebuffer(color_attachments=colour[:1]), colour + [depth])
+            self._objects.extend((*colour, depth, *self._targets[key][:2]))
         return self._targets[key][:2]
 
     def render(self, camera: Camera, height: int, width: int,
@@ -216,12 +234,6 @@ class GLRenderer:
         return rgb, torch.from_numpy(extra[None, ..., 0].copy()), torch.from_numpy(extra[None, ..., 1].copy())
 
     def release(self) -> None:
-        for _, vaos, tex, buffers in self.layers:
-            for obj in (*vaos.values(), tex, *buffers):
-                obj.release()
-        for fbo, colour_only, attachments in self._targets.values():
-            fbo.release()
-            colour_only.release()
-            for rb in attachments:
-                rb.release()
-        self.layers, self._targets = [], {}
+        """Free everything this renderer made on the context (a second call frees nothing)."""
+        self._finalizer()
+        self.layers, self._targets, self.programs = [], {}, {}

@@ -36,6 +36,9 @@ class CachedRenderer:
     zoo3d renderer; not clamped), and with ``depth`` also depth (B, 1, H, W) = sum w t and alpha (B, 1, H, W) of
     the foreground (GL skips their target when not asked for), on the cache's device. ``order`` (torch only): ``depth`` sorts layers by distance per pixel as the generator's
     renderer does; ``layer`` blends in the cache's order as GL and glTF viewers do.
+
+    The GL backend holds the cache's buffers and textures on the process-wide context: :meth:`close` (or the end
+    of a ``with`` block) gives them back at once, and so does dropping the renderer.
     """
 
     def __init__(self, cache, backend: str = "auto", order: str = "depth"):
@@ -72,3 +75,9 @@ class CachedRenderer:
         if self._gl is not None:
             self._gl.release()
             self._gl = None
+
+    def __enter__(self) -> "CachedRenderer":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
