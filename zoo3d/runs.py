@@ -408,7 +408,7 @@ def load_model(ref: str | None, model: str | None = None, device: str = "auto", 
 
     ``model``, when given, must match the checkpoint's model; with ``ref=None`` it names the
     model, which is built from its default preset when its plugin has ``requires_checkpoint=False``
-    and otherwise loaded from its newest run.
+    and otherwise loaded from its newest run. The process's random stream is left as it was.
     """
     import torch
 
@@ -446,7 +446,8 @@ def load_model(ref: str | None, model: str | None = None, device: str = "auto", 
     plugin = spec.load()
     config = config_from_checkpoint(plugin, spec.name, meta, path)
     tensors, meta = read_checkpoint(path, device="cpu")
-    modules = build_modules(plugin, config)
+    with torch.random.fork_rng(devices=[]):  # the random initialisation is read over: the caller's stream stays
+        modules = build_modules(plugin, config)
     restore_modules(modules, None, tensors, str(path))
     ema_module = None
     if ema:  # a copy of the loaded generator, then the stored average on top when there is one
