@@ -84,3 +84,21 @@ def test_a_with_block_closes_the_renderer(made):
         renderer.render(CAMERA, 12)
         assert live(made)
     assert live(made) == [] and renderer._gl is None
+
+
+def test_a_renderer_used_at_many_sizes_keeps_the_targets_of_the_last_few(made):
+    with CachedRenderer(one_square_cache(), "gl") as renderer:
+        first = renderer.render(CAMERA, 12)
+        for side in (13, 14, 15, 16, 17, 18):
+            renderer.render(CAMERA, side)
+            targets = [obj for obj in live(made) if type(obj).__name__ == "Framebuffer"]
+            assert len(targets) == 2 * min(gl.TARGETS_KEPT, side - 11)  # a framebuffer with depth, one without
+        again = renderer.render(CAMERA, 12)  # a size whose targets went is made again, the same picture
+        assert torch.equal(again.rgb, first.rgb) and torch.equal(again.depth, first.depth)
+        renderer.render(CAMERA, 12, depth=False)
+        count = len(made)
+        renderer.render(CAMERA, 12)  # both of side 12 are kept: nothing is made again
+        assert len(made) == count
+        kept = [obj for obj in live(made) if type(obj).__name__ == "Renderbuffer"]
+        assert sorted(rb.size for rb in kept) == [(12, 12)] * 5  # colour, extra and depth; colour and depth
+    assert live(made) == []

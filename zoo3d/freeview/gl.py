@@ -72,6 +72,10 @@ void main() {
 }
 """
 
+#: Render targets a :class:`GLRenderer` keeps, one per (height, width, depth) last rendered (28 bytes a pixel with
+#: depth): a renderer used at ever new sizes holds only the latest ones.
+TARGETS_KEPT = 2
+
 _AVAILABLE: bool | None = None
 _CONTEXT = None
 
@@ -178,6 +182,7 @@ class GLRenderer:
         self._targets: dict[tuple, tuple] = {}
 
     def _framebuffer(self, height: int, width: int, with_depth: bool):
+        """The render targets for this size (made on first use; the :data:`TARGETS_KEPT` last used are kept)."""
         key = (height, width, with_depth)
         if key not in self._targets:
             ctx = self.ctx
@@ -188,6 +193,12 @@ class GLRenderer:
             self._targets[key] = (ctx.framebuffer(color_attachments=colour, depth_attachment=depth),
                                   ctx.framebuffer(color_attachments=colour[:1]), colour + [depth])
             self._objects.extend((*colour, depth, *self._targets[key][:2]))
+            while len(self._targets) > TARGETS_KEPT:  # the least recently used size goes
+                fbo, colour_only, attachments = self._targets.pop(next(iter(self._targets)))
+                for obj in (fbo, colour_only, *attachments):
+                    self._objects.remove(obj)
+                    obj.release()
+        self._targets[key] = self._targets.pop(key)  # now the most recently used
         return self._targets[key][:2]
 
     def render(self, camera: Camera, height: int, width: int,
