@@ -125,6 +125,8 @@ def train_model(model: str, *, data: str | None = None, preset: str | None = Non
     config stored there; only ``steps`` and ``device`` may change then (and the number of processes,
     see docs/training.md).
     """
+    import torch
+
     from zoo3d.fileio import WriteError, clean_stale_temps, storage_remedy
     from zoo3d.runs import RunLock
     from zoo3d.train.checkpoint import CHECKPOINT_DIR
@@ -160,33 +162,35 @@ def train_model(model: str, *, data: str | None = None, preset: str | None = Non
             from zoo3d.errors import tell
 
             tell(note)
-        try:
-            with same_on_every_rank():
-                trainer = Trainer(plan.plugin, config, plan.run_dir or ".", model_name=spec.name,
-                                  plugin_version=spec.version,
-                                  device=process_device if world.is_distributed else device,
-                                  max_steps=steps, progress=progress, world=world,
-                                  resume_at=_stage_position(meta))
-                if not plan.resume:
-                    check_stage_data(config, trainer.stages)
-                    plan.plugin.check_new_run(config, trainer.modules)
-                    trainer.run_dir, lock = _make_run_dir(plan, config, world)
-            run_dir = trainer.run_dir
-            if lead:
-                for folder in (run_dir, run_dir / CHECKPOINT_DIR, run_dir / "samples"):
-                    clean_stale_temps(folder)  # left by a process that was killed mid-write
+        # the trainer seeds and draws the process's random stream as its own: the caller's is given back after
+        with torch.random.fork_rng(devices=[process_device] if process_device.type == "cuda" else []):
             try:
-                return trainer.run(resume_from=resume_from)
-            except WriteError as exc:
-                last = trainer.last_checkpoint
-                again = resume_command(spec.name, run_dir, world, steps, device)
-                kept = (f"the last checkpoint, '{last}', is intact; {storage_remedy(exc.reason)} and continue with "
-                        f"`{again}`" if last else "no checkpoint had been written")
-                what = str(exc).rstrip(".")
-                raise WriteError(f"Training stopped at step {trainer.step}: {what[:1].lower() + what[1:]} "
-                                 f"({kept}).", exc.reason) from None
-        finally:
-            shutdown_world(world)
+                with same_on_every_rank():
+                    trainer = Trainer(plan.plugin, config, plan.run_dir or ".", model_name=spec.name,
+                                      plugin_version=spec.version,
+                                      device=process_device if world.is_distributed else device,
+                                      max_steps=steps, progress=progress, world=world,
+                                      resume_at=_stage_position(meta))
+                    if not plan.resume:
+                        check_stage_data(config, trainer.stages)
+                        plan.plugin.check_new_run(config, trainer.modules)
+                        trainer.run_dir, lock = _make_run_dir(plan, config, world)
+                run_dir = trainer.run_dir
+                if lead:
+                    for folder in (run_dir, run_dir / CHECKPOINT_DIR, run_dir / "samples"):
+                        clean_stale_temps(folder)  # left by a process that was killed mid-write
+                try:
+                    return trainer.run(resume_from=resume_from)
+                except WriteError as exc:
+                    last = trainer.last_checkpoint
+                    again = resume_command(spec.name, run_dir, world, steps, device)
+                    kept = (f"the last checkpoint, '{last}', is intact; {storage_remedy(exc.reason)} and continue with "
+                            f"`{again}`" if last else "no checkpoint had been written")
+                    what = str(exc).rstrip(".")
+                    raise WriteError(f"Training stopped at step {trainer.step}: {what[:1].lower() + what[1:]} "
+                                     f"({kept}).", exc.reason) from None
+            finally:
+                shutdown_world(world)
     finally:
         if lock is not None:
             lock.release()
