@@ -27,3 +27,18 @@ def test_loading_a_trained_run_leaves_the_process_rng_and_modes_alone(toy):
     tensors, _ = read_checkpoint(resolve_checkpoint(str(run)))  # and the weights are still the checkpoint's
     state = loaded.generator.state_dict()
     assert state and all(torch.equal(v, tensors[f"generator.{k}"]) for k, v in state.items())
+
+
+def test_a_loaded_model_renders_without_keeping_an_autograd_graph_ema_or_not(toy):
+    """A notebook that keeps its renders (frames for a video) keeps only the images: with the raw generator
+    (``ema=False``, ``--no-ema``) a kept output held the graph of its whole render, tens of MB a frame."""
+    run = train_model("toy", steps=1, progress=False).run_dir
+    z = torch.randn(2, 8)
+    for ema in (True, False):
+        loaded = load_model(str(run), ema=ema, device="cpu")
+        frozen = [not p.requires_grad for m in (loaded.generator, *loaded.modules.values()) for p in m.parameters()]
+        assert frozen and all(frozen)
+        assert loaded.generator.represent(z)["colour"].grad_fn is None
+        assert not loaded.generator.training and not any(m.training for m in loaded.modules.values())
+    free = load_model(None, model="toy_procedural", device="cpu")  # checkpoint-free: the same
+    assert not any(p.requires_grad for m in free.modules.values() for p in m.parameters())

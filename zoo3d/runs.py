@@ -367,7 +367,8 @@ def file_sha256(path: Path) -> str:
 
 @dataclass
 class LoadedModel:
-    """A model ready to sample: ``generator`` is the EMA copy when asked for, in eval mode.
+    """A model ready to sample: ``generator`` is the EMA copy when asked for, in eval mode, and no parameter of it
+    or of ``modules`` requires grad (a render keeps no autograd graph; call ``requires_grad_(True)`` to train on).
 
     It is also a model the evaluation harness takes (``zoo3d.eval.compare_models``, a metric's ``evaluate``):
     ``name`` is the registered model's name, as :class:`zoo3d.eval.EvalModel` has it.
@@ -430,7 +431,8 @@ def load_model(ref: str | None, model: str | None = None, device: str = "auto", 
             if not find_runs(spec.name):
                 config = load_run_config(plugin.config_class, spec.name, spec.presets_dir,
                                          default_preset=spec.default_preset)
-                modules = {k: m.to(dev).eval() for k, m in build_untrained(plugin, config).items()}
+                built = build_untrained(plugin, config)
+                modules = {k: m.to(dev).eval().requires_grad_(False) for k, m in built.items()}
                 return LoadedModel(spec, plugin, config, modules, modules["generator"], None, None, 0)
     # a model named without a run: its newest run under the runs root, even where a folder here has its name
     path = newest_run_checkpoint(spec.name) if ref is None else resolve_checkpoint(ref)
@@ -459,7 +461,7 @@ def load_model(ref: str | None, model: str | None = None, device: str = "auto", 
             except RuntimeError:
                 raise CheckpointError(f"Checkpoint '{path}' has an EMA generator that does not fit model "
                                       f"'{spec.name}'.") from None
-    modules = {k: m.to(dev).eval() for k, m in modules.items()}
+    modules = {k: m.to(dev).eval().requires_grad_(False) for k, m in modules.items()}  # to sample: no graph kept
     generator = ema_module.to(dev).eval() if ema_module is not None else modules["generator"]
     return LoadedModel(spec, plugin, config, modules, generator, path, file_sha256(path),
                        metadata_int(meta, "zoo3d.step"))
