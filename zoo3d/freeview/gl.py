@@ -162,6 +162,7 @@ class GLRenderer:
         self._moderngl = moderngl
         self._objects: list = []  # every GL object made here, released together
         self._finalizer = weakref.finalize(self, _release_all, self._objects)
+        self._finalizer.atexit = False  # at exit the process's memory goes anyway; the context may be going too
         self.programs = {False: ctx.program(vertex_shader=_VERTEX, fragment_shader=_COLOUR_FRAGMENT),
                          True: ctx.program(vertex_shader=_VERTEX, fragment_shader=_COLOUR_DEPTH_FRAGMENT)}
         self._objects.extend(self.programs.values())
