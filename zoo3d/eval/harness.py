@@ -105,6 +105,7 @@ def reproducible(seed: int, device: torch.device):
     """
     cuda = device.type == "cuda"
     previous = torch.are_deterministic_algorithms_enabled()
+    previous_warn_only = torch.is_deterministic_algorithms_warn_only_enabled()
     with torch.random.fork_rng(devices=[device] if cuda else []):
         torch.manual_seed(seed)
         if cuda:
@@ -112,8 +113,8 @@ def reproducible(seed: int, device: torch.device):
         try:
             yield
         finally:
-            if cuda:
-                torch.use_deterministic_algorithms(previous)
+            if cuda:  # both switches as the caller had them: (True, warn_only=True) stays a warning, not an error
+                torch.use_deterministic_algorithms(previous, warn_only=previous_warn_only)
 
 
 def total_work(models: list[EvalModel], metrics: dict[str, Metric], ctx: EvalContext) -> int:
