@@ -196,8 +196,9 @@ class GLRenderer:
             self._objects.extend((*colour, depth, *self._targets[key][:2]))
             while len(self._targets) > TARGETS_KEPT:  # the least recently used size goes
                 fbo, colour_only, attachments = self._targets.pop(next(iter(self._targets)))
-                for obj in (fbo, colour_only, *attachments):
-                    self._objects.remove(obj)
+                gone = (fbo, colour_only, *attachments)
+                self._objects[:] = [obj for obj in self._objects if not any(obj is g for g in gone)]  # the same list
+                for obj in gone:
                     obj.release()
         self._targets[key] = self._targets.pop(key)  # now the most recently used
         return self._targets[key][:2]
