@@ -18,7 +18,7 @@ from torch import Tensor, nn
 
 __all__ = [
     "ColorFiLMLayer", "FiLMSirenLayer", "FiLMSirenTrunk", "PiGanMappingNetwork", "film_affine", "film_sine", "linear",
-    "first_layer_film_sine_init", "frequency_init", "truncate_film",
+    "first_layer_film_sine_init", "frequency_init", "records_graph", "truncate_film",
 ]
 
 
@@ -73,9 +73,19 @@ def film_sine(x: Tensor, a: Tensor, c: Tensor) -> Tensor:
     return torch.sin(y) if torch.is_grad_enabled() else y.sin_()
 
 
-def _onednn_linear_usable(x: Tensor, weight: Tensor) -> bool:
+def records_graph(*tensors: Tensor | None) -> bool:
+    """Whether autograd records an op on these tensors: grad mode on and one of them requires grad.
+
+    A frozen network queried in a training step (the fixed manifolds of GRAMInverter's tiny preset, GRAM-HD's
+    stage-1 generator in its super-resolution stage) runs with grad mode on yet records nothing, so
+    :func:`linear` can take its no-graph kernel there.
+    """
+    return torch.is_grad_enabled() and any(t is not None and t.requires_grad for t in tensors)
+
+
+def _onednn_linear_usable(x: Tensor, weight: Tensor, bias: Tensor | None) -> bool:
     return (_ONEDNN_LINEAR is not None and x.device.type == "cpu" and x.dtype == weight.dtype == torch.float32
-            and not torch.is_grad_enabled() and not torch.is_autocast_enabled("cpu"))
+            and not records_graph(x, weight, bias) and not torch.is_autocast_enabled("cpu"))
 
 
 def _find_onednn_linear():
@@ -100,11 +110,12 @@ _ONEDNN_LINEAR = _find_onednn_linear()
 def linear(x: Tensor, weight: Tensor, bias: Tensor | None, relu: bool = False) -> Tensor:
     """``x W^T + b`` (then ReLU) for x (..., in), weight (out, in).
 
-    On CPU in fp32 without a graph this is oneDNN's fused kernel: bias and ReLU are applied inside the
-    GEMM instead of in extra passes over the output (equal to addmm up to fp32 rounding). Elsewhere:
+    On CPU in fp32 where no graph is recorded (grad mode off, or no input or parameter requiring grad:
+    :func:`records_graph`) this is oneDNN's fused kernel: bias and ReLU are applied inside the GEMM
+    instead of in extra passes over the output (equal to addmm up to fp32 rounding). Elsewhere:
     ``F.linear`` and an in-place ReLU when no graph is recorded.
     """
-    if bias is not None and _onednn_linear_usable(x, weight):
+    if bias is not None and _onednn_linear_usable(x, weight, bias):
         return _ONEDNN_LINEAR(x, weight, bias, "relu" if relu else "none", [], "")
     y = F.linear(x, weight.to(x.dtype), None if bias is None else bias.to(x.dtype))
     if relu:
