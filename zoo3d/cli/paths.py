@@ -2,7 +2,11 @@
 
 A shell expands ``~`` in ``--out ~/runs/x`` but not in ``--out=~/runs/x`` (no shell expands a ``~`` after
 ``--opt=``), nor where a script quotes it; without this the command made a folder literally named ``~`` in the
-working directory."""
+working directory.
+
+An empty value (``--out "$OUT"`` with ``OUT`` unset) is refused: click took it as the working directory (``train``
+trained into it, ``render`` wrote its frames there) or as no value at all (``train --config ""`` trained the default
+preset, ``compare --json ""`` wrote no report)."""
 
 from __future__ import annotations
 
@@ -15,6 +19,8 @@ class UserPath(click.Path):
     """:class:`click.Path` that expands a leading ``~`` before its checks."""
 
     def convert(self, value, param, ctx):
+        if value == "":
+            self.fail("the path is empty, as an unset shell variable leaves it; name a file or folder.", param, ctx)
         if isinstance(value, str):
             value = os.path.expanduser(value)
         return super().convert(value, param, ctx)
