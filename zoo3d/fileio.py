@@ -170,9 +170,34 @@ def make_parent(path: str | Path, what: str = "") -> None:
         raise write_error(path, exc, what) from None
 
 
+def dangling_link(path: str | Path) -> tuple[Path, str] | None:
+    """The symbolic link, ``path`` itself or a folder on its way, that leads nowhere (its target, or a folder on the
+    target's way, is missing: a disk not mounted, a folder removed), with the target it names; None if there is none."""
+    path = Path(path)
+    for p in (path, *path.parents):
+        if p.is_symlink() and not p.exists():
+            return p, os.readlink(p)
+    return None
+
+
+def refuse_dangling_link(path: str | Path, what: str = "") -> None:
+    """Refuse an output through a symbolic link that leads nowhere: writing would replace the link by a file (or fail
+    on it as on a file after all the work), not write where it points."""
+    found = dangling_link(path)
+    if found is None:
+        return
+    link, target = found
+    label = f"{what} " if what else ""
+    where = "it is" if link == Path(path) else f"'{link}' is"
+    raise UserError(f"Cannot write {label}'{path}': {where} a symbolic link to '{target}', which does not exist; "
+                    f"remove the link, or give the path where the output should go.")
+
+
 def check_can_create(path: str | Path, what: str = "", folder: bool = False) -> None:
-    """Refuse, before any work, an output that cannot be made: a folder on its way is a file, or the nearest
-    existing folder is not writable. ``folder``: ``path`` is itself a folder to make (or to write into)."""
+    """Refuse, before any work, an output that cannot be made: a symbolic link on its way leads nowhere, a folder on
+    its way is a file, or the nearest existing folder is not writable. ``folder``: ``path`` is itself a folder to
+    make (or to write into)."""
+    refuse_dangling_link(path, what)
     target = Path(path).absolute()
     nearest = target if folder else target.parent
     while not nearest.exists():  # what mkdir -p would make; a path through a file does not exist either

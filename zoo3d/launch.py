@@ -41,6 +41,7 @@ def plan_run(model: str, *, data: str | None = None, preset: str | None = None, 
     Reads only (the same answer in every process of a run); nothing is created.
     """
     from zoo3d.config import load_run_config
+    from zoo3d.fileio import refuse_dangling_link
     from zoo3d.plugins import get_model_spec
     from zoo3d.runs import RunLock, find_runs, holds_run, run_contents, runs_root
 
@@ -71,6 +72,7 @@ def plan_run(model: str, *, data: str | None = None, preset: str | None = None, 
     _anchor_data_folder(config)
     if out is not None:
         run_dir = Path(out)
+        refuse_dangling_link(run_dir, "run folder")  # said now, not as 'file exists' after the modules are built
         if run_dir.exists() and not run_dir.is_dir():
             raise UserError(f"--out '{run_dir}' is a file, not a folder.")
         if holds_run(run_dir):  # checked again under the lock: this early check only spares work

@@ -33,10 +33,12 @@ def data():
 @click.option("--batch", type=click.IntRange(min=1), default=32, show_default=True, help="Images rendered at once.")
 def synth(out_dir, kind, count, resolution, seed, fmt, depth, batch):
     """Render COUNT synthetic heads (image, camera, depth, mask) into OUT."""
-    from zoo3d.fileio import WriteError, clean_stale_temps, is_storage_error, make_parent, storage_reason, temp_path
+    from zoo3d.fileio import (WriteError, check_can_create, clean_stale_temps, is_storage_error, make_parent,
+                              storage_reason, temp_path)
     from zoo3d.limits import check_images
 
     out = Path(out_dir)
+    check_can_create(out, "dataset", folder=True)  # a link leading nowhere would fail only after the rendering
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise UserError(f"Output folder '{out}' is not empty; choose a new folder.")
     check_images("--batch", batch, resolution, resolution)

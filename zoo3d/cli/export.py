@@ -44,6 +44,7 @@ def export(run, model, no_ema, device, seed, fmt, resolution, level, psi, no_col
     """Extract a mesh of one generated instance: marching cubes (ply, obj) or textured manifold layers (glb, gltf)."""
     import torch
 
+    from zoo3d.fileio import check_can_create
     from zoo3d.mesh import extract_mesh, write_mesh
     from zoo3d.train.sampling import seed_latents
 
@@ -61,6 +62,7 @@ def export(run, model, no_ema, device, seed, fmt, resolution, level, psi, no_col
     if fmt not in FORMATS:
         raise UserError(f"Cannot tell the mesh format of '{out}': give --format ply, obj, glb or gltf, or a file "
                         "name with one of those suffixes.")
+    check_can_create(out, "mesh")  # a link leading nowhere, a file on the way: said before the model loads
     ignored = typed_options(*(("chunk", "level", "no_colors", "resolution") if fmt in LAYERED_FORMATS else
                               ("texture_resolution",)))
     if ignored:
