@@ -90,7 +90,7 @@ def test_every_option_reaches_the_training_as_given(calls, capsys):
     assert code == 0
     assert calls == [{"model": "gram", "data": "synthetic:heads", "preset": "tiny", "config_file": "c.yaml",
                       "overrides": ["a.b=1", "c=x y"], "out": "o", "steps": 7, "device": "cpu", "resume": True,
-                      "progress": True}]
+                      "progress": True, "announce": True}]
     # resumed at step 4 and still there: nothing trained, as the sentence says
     assert out == ("Nothing to train: the run is at step 4, at or past --steps 7; run folder runs/r, checkpoint "
                    "runs/r/checkpoints/step_000000004.safetensors.\n")
@@ -101,8 +101,8 @@ def test_the_options_default_to_nothing_and_progress_on(calls, capsys):
     assert run_in_process(capsys, "train", "toy")[1] == ("Trained 4 steps; run folder runs/r, checkpoint "
                                                          "runs/r/checkpoints/step_000000004.safetensors.\n")
     assert calls == [{"model": "toy", "data": None, "preset": None, "config_file": None, "overrides": [],
-                      "out": None, "steps": None, "device": None, "resume": False, "progress": progress}
-                     for progress in (False, True)]
+                      "out": None, "steps": None, "device": None, "resume": False, "progress": progress,
+                      "announce": progress} for progress in (False, True)]
 
 
 def test_a_stop_by_signal_exits_128_plus_the_signal_naming_the_checkpoint(calls, capsys):

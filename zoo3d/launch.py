@@ -117,7 +117,7 @@ SHOWN_DATASET_PROBLEMS = 5
 
 def train_model(model: str, *, data: str | None = None, preset: str | None = None, config_file: str | None = None,
                 overrides: list[str] | tuple[str, ...] = (), out: str | Path | None = None, steps: int | None = None,
-                device: str | None = None, resume: bool = False, progress: bool = True):
+                device: str | None = None, resume: bool = False, progress: bool = True, announce: bool = False):
     """What ``zoo3d train`` does; returns the engine's :class:`TrainResult`.
 
     A new run gets a fresh folder (``out`` or ``<runs root>/<model>-<timestamp>``) with its
@@ -125,7 +125,8 @@ def train_model(model: str, *, data: str | None = None, preset: str | None = Non
     ``latest``) is refused. ``resume=True`` continues the run in ``out`` (or the model's newest run)
     from its ``latest`` checkpoint (or, when that is missing, its newest loadable one) with the
     config stored there; only ``steps`` and ``device`` may change then (and the number of processes,
-    see docs/training.md).
+    see docs/training.md). ``announce``: the lead process says on stderr, once the folder is made and locked and
+    before the first step, which run folder the run writes to (the default one is named only then).
     """
     import torch
 
@@ -181,6 +182,10 @@ def train_model(model: str, *, data: str | None = None, preset: str | None = Non
                 if lead:
                     for folder in (run_dir, run_dir / CHECKPOINT_DIR, run_dir / "samples"):
                         clean_stale_temps(folder)  # left by a process that was killed mid-write
+                    if announce:  # one line, whole however long (as the run's other lines), before the first step
+                        said = (f"Resuming {spec.name} in run folder {run_dir} at step {_stage_position(meta)[1]}."
+                                if plan.resume else f"Training {spec.name} in run folder {run_dir}.")
+                        print(said, file=sys.stderr, flush=True)
                 try:
                     return trainer.run(resume_from=resume_from)
                 except WriteError as exc:

@@ -38,7 +38,8 @@ def train(model, data, preset, config_file, overrides, out, steps, device, resum
     world = env_world()
     try:
         result = train_model(model, data=data, preset=preset, config_file=config_file, overrides=list(overrides),
-                             out=out, steps=steps, device=device, resume=resume, progress=not quiet)
+                             out=out, steps=steps, device=device, resume=resume, progress=not quiet,
+                             announce=not quiet)
     except UserError as exc:
         if world.rank and not isinstance(exc, RankError):
             if getattr(exc, "every_rank", False):
