@@ -388,7 +388,7 @@ def test_the_checkpoint_state_holds_every_module_optimizer_stream_and_plain_valu
         "zoo3d.format_version": "2", "zoo3d.model": "toy", "zoo3d.plugin_version": "9.9",
         "zoo3d.config": config.model_dump_json(), "zoo3d.step": "4", "zoo3d.stage": "second",
         "zoo3d.stage_index": "2", "zoo3d.stage_step": "0", "zoo3d.data_cursor": "17", "zoo3d.world_size": "1",
-        "zoo3d.ema": "1", "zoo3d.ema_updates": "4", "zoo3d.total_rollbacks": "0", "zoo3d.optim": json.dumps(optim),
+        "zoo3d.device": "cpu", "zoo3d.steps_cap": "none", "zoo3d.ema": "1", "zoo3d.ema_updates": "4", "zoo3d.total_rollbacks": "0", "zoo3d.optim": json.dumps(optim),
         "zoo3d.scaler": "{}",
         "zoo3d.state": json.dumps({"count": 3, "ratio": 0.5, "name": "x", "flag": True, "none": None}),
         "zoo3d.log_sums": "[{}]",  # the run ended on a logged step: no window is open

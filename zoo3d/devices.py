@@ -31,6 +31,15 @@ def resolve_device(spec: str | torch.device | None = "auto") -> torch.device:
     return dev
 
 
+def device_label(device: torch.device) -> str:
+    """The device a run trained on, as its checkpoints record it: ``cpu``, ``mps``, or for a GPU its index and
+    model, ``cuda:0 (NVIDIA H100 80GB HBM3)``, so two runs on different hardware tell apart."""
+    if device.type != "cuda":
+        return str(device)
+    index = device.index if device.index is not None else torch.cuda.current_device()
+    return f"cuda:{index} ({torch.cuda.get_device_name(index)})"
+
+
 def at_least_float32(x: torch.Tensor) -> torch.Tensor:
     """``x`` in float32 when it is narrower (bf16 or fp16 under autocast, or an integer tensor), otherwise as it
     is: a loss or a resize that must not run in half precision keeps a float64 model's float64 (a gradient

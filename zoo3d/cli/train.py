@@ -64,8 +64,16 @@ def train(model, data, preset, config_file, overrides, out, steps, device, resum
                    f"{result.run_dir}, checkpoint {result.checkpoint}.")
         return
     done = f" ({result.step - result.start_step} in this run)" if result.start_step else ""
-    click.echo(f"Trained {result.step} step{'s' * (result.step != 1)}{done}; run folder {result.run_dir}, "
-               f"checkpoint {result.checkpoint}.")
+    click.echo(f"Trained {result.step} step{'s' * (result.step != 1)}{done}{_where_and_cap(result)}; run folder "
+               f"{result.run_dir}, checkpoint {result.checkpoint}.")
+
+
+def _where_and_cap(result) -> str:
+    """' on DEVICE' and, for a run --steps cut short of its recipe, the cap: what the checkpoints record
+    (zoo3d.device, zoo3d.steps_cap) and a comparison of two runs needs."""
+    where = f" on {result.device}" if result.device else ""
+    cut = result.steps_cap is not None and result.steps_cap < result.recipe_steps
+    return where + (f", cut at --steps {result.steps_cap} of the recipe's {result.recipe_steps}" if cut else "")
 
 
 def _launch(nproc, model, data, preset, config_file, overrides, out, steps, device, resume, quiet) -> int:

@@ -26,7 +26,7 @@ from torch import Tensor
 
 from zoo3d.config import RunConfig
 from zoo3d.core.model import ModelPlugin, OptimizerSpec, Stage, StepContext, build_modules
-from zoo3d.devices import resolve_device
+from zoo3d.devices import device_label, resolve_device
 from zoo3d.errors import ConfigError, UserError, counted
 from zoo3d.fileio import append_line
 from zoo3d.host_memory import keep_freed_host_memory
@@ -69,6 +69,9 @@ class TrainResult:
     world_size: int = 1
     start_step: int = 0  # the step it began at (a resumed run's checkpoint): step - start_step were trained now
     complete: bool = False  # an interrupted run stopped at its last step: nothing is left for --resume to train
+    device: str = ""  # where it trained: device_label's words ('cpu', 'cuda:0 (NVIDIA H100 80GB HBM3)')
+    steps_cap: int | None = None  # the --steps it ran under (None: its recipe's length)
+    recipe_steps: int = 0  # the steps of its recipe, uncapped
 
     @property
     def exit_status(self) -> int:
@@ -335,6 +338,7 @@ class Trainer:
             raise UserError(f"Model '{model_name}' has nothing to train (its recipe has no steps).")
         self._check_recipe()
         self.lengths = split_steps([s.steps for s in self.stages], max_steps)
+        self.max_steps, self.recipe_steps = max_steps, sum(s.steps for s in self.stages)
         self.total_steps = sum(self.lengths)
         self.check_batches(*resume_at)  # before the build: a batch the processes cannot share is refused first
         self._setup_precision()
@@ -652,6 +656,8 @@ class Trainer:
             "zoo3d.stage_step": str(self.stage_step),
             "zoo3d.data_cursor": str(self.data_cursor),
             "zoo3d.world_size": str(self.world.size),
+            "zoo3d.device": device_label(self.device),
+            "zoo3d.steps_cap": "none" if self.max_steps is None else str(self.max_steps),
             "zoo3d.ema": "1",
             "zoo3d.ema_updates": str(self.ema_updates),
             "zoo3d.total_rollbacks": str(self._total_rollbacks),
@@ -939,4 +945,5 @@ class Trainer:
 
     def _result(self, status: str, signal_name: str = "", complete: bool = False) -> TrainResult:
         return TrainResult(self.run_dir, self.step, status, self.last_checkpoint, signal_name, rank=self.world.rank,
-                           world_size=self.world.size, start_step=self.start_step, complete=complete)
+                           world_size=self.world.size, start_step=self.start_step, complete=complete,
+                           device=device_label(self.device), steps_cap=self.max_steps, recipe_steps=self.recipe_steps)
