@@ -13,7 +13,7 @@ from pathlib import Path
 
 import click
 
-from zoo3d.cli.paths import UserPath
+from zoo3d.cli.paths import GIVEN, UserPath
 from zoo3d.errors import UserError, counted
 
 
@@ -27,7 +27,7 @@ def available_suites() -> list[str]:
 
 @click.command()
 @click.argument("suites", nargs=-1)
-@click.option("--device", default="auto", show_default=True, help="cpu, cuda, cuda:1 or auto.")
+@click.option("--device", type=GIVEN, default="auto", show_default=True, help="cpu, cuda, cuda:1 or auto.")
 @click.option("--quick", is_flag=True, help="Fewer repetitions and sizes (a smoke run, not for the record).")
 @click.option("--json", "json_out", type=UserPath(dir_okay=False), help="Write the records here.")
 def bench(suites, device, quick, json_out):

@@ -8,7 +8,7 @@ import sys
 
 import click
 
-from zoo3d.cli.paths import UserPath
+from zoo3d.cli.paths import GIVEN, UserPath
 from zoo3d.errors import ConfigError, UserError, counted
 
 
@@ -115,11 +115,11 @@ def images_folder(md_out: str):
 @click.option("--set", "sets", multiple=True, metavar="KEY=VALUE",
               help="Override a protocol key (epi_frames=120, neus.batch_rays=1024) or a metric plugin's own "
                    "setting (METRIC.KEY=VALUE); repeatable.")
-@click.option("--data", default="synthetic:heads", show_default=True,
+@click.option("--data", type=GIVEN, default="synthetic:heads", show_default=True,
               help="Reference dataset for swd/diversity/detail/fid/kid.")
 @click.option("--inception", type=UserPath(dir_okay=True), default=None,
               help="Inception TorchScript file for fid/kid (or set ZOO3D_INCEPTION).")
-@click.option("--device", default="auto", show_default=True)
+@click.option("--device", type=GIVEN, default="auto", show_default=True)
 @click.option("--json", "json_out", type=UserPath(dir_okay=False), default=None, help="Write the results as JSON.")
 @click.option("--markdown", "md_out", type=UserPath(dir_okay=False), default=None,
               help="Write a Markdown report, with an images folder next to it.")

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import click
 
-from zoo3d.cli.paths import UserPath
+from zoo3d.cli.paths import GIVEN, UserPath
 from zoo3d.errors import counted
 
 DEMO_ROLE = "demo"
@@ -30,7 +30,7 @@ GRID_PSI = 1.0
 @click.command()
 @click.option("--out", type=UserPath(file_okay=False), default="runs/demo-gram-hd", show_default=True,
               help="Run folder of the demo.")
-@click.option("--device", default="auto", show_default=True, help="cpu, cuda, cuda:N or auto.")
+@click.option("--device", type=GIVEN, default="auto", show_default=True, help="cpu, cuda, cuda:N or auto.")
 @click.option("--steps", type=click.IntRange(min=1), help="Cap the training steps (default: the demo preset's).")
 @click.option("--frames", type=click.IntRange(2, 10_000), default=24, show_default=True, help="Turntable frames.")
 @click.option("--seed", type=click.IntRange(0, 2**63 - 1), default=0, show_default=True, help="The instance of the turntable.")

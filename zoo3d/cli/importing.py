@@ -10,13 +10,13 @@ import shlex
 
 import click
 
-from zoo3d.cli.paths import UserPath
+from zoo3d.cli.paths import GIVEN, UserPath
 
 
 @click.command("import")
 @click.argument("model")
 @click.argument("file", type=UserPath(dir_okay=False))
-@click.option("--preset", required=True, help="The preset matching the release (see docs/pretrained.md).")
+@click.option("--preset", type=GIVEN, required=True, help="The preset matching the release (see docs/pretrained.md).")
 @click.option("--out", required=True, type=UserPath(file_okay=False), help="The run folder to create.")
 def import_command(model, file, preset, out):
     """Turn an authors' released checkpoint FILE of MODEL into a zoo3d run folder."""

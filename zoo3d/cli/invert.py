@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from zoo3d.cli.paths import UserPath
+from zoo3d.cli.paths import GIVEN, UserPath
 from zoo3d.cli.sample import ANGLE, typed_options
 from zoo3d.errors import UserError, tell
 
@@ -109,9 +109,9 @@ def untrained_inverter_note(loaded, inverter, use: str, alternative: str = "") -
 
 @click.command()
 @click.argument("images", nargs=-1, required=True, type=UserPath(exists=True, dir_okay=False))
-@click.option("--model", required=True,
+@click.option("--model", type=GIVEN, required=True,
               help="The model to invert into (gram_inverter, or any generator with --method optimize).")
-@click.option("--ckpt", help="Run folder or checkpoint (default: the model's newest run).")
+@click.option("--ckpt", type=GIVEN, help="Run folder or checkpoint (default: the model's newest run).")
 @click.option("--method", type=click.Choice(["single", "optimize"]), default=None,
               help="single: the model's single-pass inverter (default when it has one); "
                    "optimize: latent optimisation.")
@@ -126,7 +126,7 @@ def untrained_inverter_note(loaded, inverter, use: str, alternative: str = "") -
               help="optimize: latent space (auto: W+ where the generator has one).")
 @click.option("--frames", type=click.IntRange(min=1), default=30, show_default=True, help="Turntable frames.")
 @click.option("--yaw-range", type=ANGLE, default=0.5, show_default=True, help="Turntable yaw half range (radians).")
-@click.option("--device", default="auto", show_default=True, help="cpu, cuda, cuda:N or auto.")
+@click.option("--device", type=GIVEN, default="auto", show_default=True, help="cpu, cuda, cuda:N or auto.")
 @click.option("--no-ema", is_flag=True, help="Use the raw generator instead of its EMA.")
 def invert(images, model, ckpt, method, pose, out, steps, tune_steps, space, frames, yaw_range, device, no_ema):
     """Invert portrait IMAGES into 3D: reconstruction, turntable, depth and metrics.json per image."""

@@ -24,3 +24,20 @@ class UserPath(click.Path):
         if isinstance(value, str):
             value = os.path.expanduser(value)
         return super().convert(value, param, ctx)
+
+
+class GivenText(click.ParamType):
+    """Text that must not be empty: a name or spec (``--data``, ``--preset``, ``--device``, ``--model``, ``RUN``) given
+    as ``"$DATA"`` with ``DATA`` unset was read as no value, so ``zoo3d train gram --data "$DATA"`` trained on the
+    built-in synthetic heads and ``--device "$DEV"`` picked a device itself, without a word."""
+
+    name = "text"
+
+    def convert(self, value, param, ctx):
+        if value == "":
+            self.fail("the value is empty, as an unset shell variable leaves it; give one or leave the option out.",
+                      param, ctx)
+        return value
+
+
+GIVEN = GivenText()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from zoo3d.cli.paths import UserPath
+from zoo3d.cli.paths import GIVEN, UserPath
 from zoo3d.errors import UserError, counted
 
 
@@ -91,10 +91,11 @@ def parse_seeds(text: str, limit: int | None = None) -> list[int]:
 
 def model_options(f):
     """The options shared by sample and render: which model, which weights, where to run."""
-    f = click.option("--device", default="auto", show_default=True, help="cpu, cuda, cuda:N or auto.")(f)
+    f = click.option("--device", type=GIVEN, default="auto", show_default=True, help="cpu, cuda, cuda:N or auto.")(f)
     f = click.option("--no-ema", is_flag=True, help="Use the raw generator instead of its EMA.")(f)
-    f = click.option("--model", help="Model name: names a checkpoint-free model when RUN is omitted; otherwise checked against the checkpoint.")(f)
-    return click.argument("run", required=False)(f)
+    f = click.option("--model", type=GIVEN, help="Model name: names a checkpoint-free model when RUN is omitted; otherwise "
+                     "checked against the checkpoint.")(f)
+    return click.argument("run", type=GIVEN, required=False)(f)
 
 
 def typed_options(*names: str) -> list[str]:

@@ -4,19 +4,20 @@ from __future__ import annotations
 
 import click
 
-from zoo3d.cli.paths import UserPath
+from zoo3d.cli.paths import GIVEN, UserPath
 
 
 @click.command()
 @click.argument("model")
-@click.option("--data", help="Dataset: a registered name (synthetic:heads) or a folder.")
-@click.option("--preset", help="A preset of the model (tiny, ffhq256, ...: `zoo3d models` lists each model's).")
+@click.option("--data", type=GIVEN, help="Dataset: a registered name (synthetic:heads) or a folder.")
+@click.option("--preset", type=GIVEN,
+              help="A preset of the model (tiny, ffhq256, ...: `zoo3d models` lists each model's).")
 @click.option("--config", "config_file", type=UserPath(dir_okay=False), help="A YAML config file instead of a preset.")
 @click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help="Override a config key (repeatable).")
 @click.option("--out", type=UserPath(file_okay=False), help="Run folder (default: runs/<model>-<timestamp>).")
 @click.option("--steps", type=int, metavar="N",
               help="Cap the run at N >= 1 steps in total, shared by the stages in proportion to their lengths (smoke runs).")
-@click.option("--device", help="cpu, cuda, cuda:N or auto (default: the config's train.device).")
+@click.option("--device", type=GIVEN, help="cpu, cuda, cuda:N or auto (default: the config's train.device).")
 @click.option("--resume", is_flag=True, help="Continue the run in --out (or the model's newest run).")
 @click.option("--nproc", type=click.IntRange(min=1), default=1, show_default=True,
               help="Train with N processes on this machine (torchrun's agent; one GPU each on CUDA).")
