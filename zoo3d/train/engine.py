@@ -396,6 +396,23 @@ class Trainer:
                     raise ValueError(f"Stage '{s.name}' names module '{path}', which the model does not have.") from None
             for path in sorted({p for spec in s.optimizers.values() for p in spec.module_lr}):
                 self._check_module_lr_path(s, path)
+            self._check_module_lr_trains(s)
+
+    def _check_module_lr_trains(self, stage: Stage) -> None:
+        """A ``module_lr`` path must hold a parameter its optimiser trains in the stage: one the stage freezes
+        (GRAMInverter's fixed manifolds) or the model builds fixed would take the rate without a word, and
+        nothing would train at it."""
+        frozen = {id(p) for name in stage.frozen for p in _resolve_module(self.modules, name).parameters()}
+        for spec in stage.optimizers.values():
+            trained = {id(p) for mod in spec.modules for p in _resolve_module(self.modules, mod).parameters()
+                       if p.requires_grad and id(p) not in frozen}
+            for path in sorted(spec.module_lr):
+                if not any(id(p) in trained for p in _resolve_module(self.modules, path).parameters()):
+                    why = (f"stage '{stage.name}' freezes it (frozen: {', '.join(stage.frozen)})"
+                           if any(id(p) in frozen for p in _resolve_module(self.modules, path).parameters())
+                           else f"stage '{stage.name}' trains no parameter of it")
+                    raise ConfigError(f"stages.{stage.name}.module_lr.{path}: {why}, so no parameter would "
+                                      f"train at that rate.")
 
     def _check_module_lr_path(self, stage: Stage, path: str) -> None:
         """A ``module_lr`` path is the user's config key: a typo is their mistake, said as one sentence."""
