@@ -264,6 +264,13 @@ def _add_weighted(total: dict[str, Any], logs: dict[str, Any], weight: float, fi
             total[key] = total[key] + value * weight
 
 
+def losses_first(record: dict[str, float]) -> dict[str, float]:
+    """A metrics record's values with every phase's loss (``loss.<phase>``) first, in phase order, for the progress
+    display, which shows the first few: a discriminator phase's half-dozen logs would otherwise hide the losses of
+    the phases after it (GRAM's bar showed no generator loss)."""
+    return {**{k: v for k, v in record.items() if k.startswith("loss.")}, **record}
+
+
 def _scaled_step(scaler: torch.amp.GradScaler, opt: torch.optim.Optimizer) -> bool:
     """Step ``opt`` through its GradScaler; False when the scaler skipped the step (inf/NaN gradients), which
     it always answers by lowering its scale: the weights did not move, so the EMA must not either."""
@@ -929,7 +936,7 @@ class Trainer:
                     progress.count(self._batch[1])  # this step's images count in the rate it logs
                     shown = None
                     if self.step % cfg.log_every == 0 or self.step == end:
-                        shown = self._flush_logs(stage, progress)
+                        shown = losses_first(self._flush_logs(stage, progress))
                     progress.advance(self.step, stage.name, losses=shown)
                     signum = self.world.agreed_signal(stop.signum)  # a signal to any process stops them all
                     sample_due = main and cfg.sample_every and self.step % cfg.sample_every == 0
