@@ -391,6 +391,25 @@ class Trainer:
                 if ph.optimizer not in s.optimizers:
                     raise ValueError(f"Stage '{s.name}', phase '{ph.name}' uses optimizer '{ph.optimizer}', "
                                      f"which the stage does not define ({', '.join(s.optimizers) or 'none'}).")
+        self._check_stage_settings_apply()
+
+    def _check_stage_settings_apply(self) -> None:
+        """A stage's ``ema_decay`` and ``keep_optimizer_state`` must have something to act on: a stage without an
+        average of its own (the EMA follows its generator) has no decay to use, and a stage whose previous stage has
+        no optimiser of its roles (or that is the first) has no state to keep. Either would be taken without a word."""
+        for i, s in enumerate(self.stages):
+            if s.ema_decay is not None and not s.ema:
+                raise ConfigError(f"stages.{s.name}.ema_decay: stage '{s.name}' keeps no average of the generator "
+                                  f"(the EMA follows the generator there), so the decay would apply to nothing.")
+            if s.keep_optimizer_state:
+                before = self.stages[i - 1] if i else None
+                if before is None:
+                    raise ConfigError(f"stages.{s.name}.keep_optimizer_state: '{s.name}' is the recipe's first stage, "
+                                      f"so there is no optimiser state to keep.")
+                if not set(s.optimizers) & set(before.optimizers):
+                    raise ConfigError(f"stages.{s.name}.keep_optimizer_state: the stage before it, '{before.name}', "
+                                      f"has no optimiser of its roles ({', '.join(s.optimizers)}), so there is no "
+                                      f"optimiser state to keep.")
 
     def _check_module_paths(self) -> None:
         """Every module an optimiser, a freeze or a ``module_lr`` entry names exists, checked before the run
