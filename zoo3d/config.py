@@ -65,7 +65,8 @@ class TrainConfig(Config):
     the first few hundred updates instead of ~1/(1 - decay) steps.
 
     ``ema_rampup`` is StyleGAN2-ADA's and EG3D's ramp instead (their ``ema_rampup``, 0.05 when training from
-    scratch): the half-life, ``decay``'s in steps, is capped at ``ema_rampup`` x the steps before the update,
+    scratch): the half-life, ``decay``'s in steps, is capped at ``ema_rampup`` x the updates before this one
+    (since the EMA was last made equal to the generator; one a step where the generator trains every step),
     so the n-th update uses ``0.5 ** (1 / min(half-life, (n - 1) x ema_rampup))`` (0 at n = 1).
     """
 
@@ -110,9 +111,11 @@ class StageConfig(Config):
     ``name`` is the recipe's name for the stage (fixed by the model; ``--set stages.<name>.steps=N``
     addresses it). ``steps`` and ``batch_size`` (see :attr:`TrainConfig.batch_scope`) size it. ``lr`` is
     the Adam learning rate of each optimiser the stage trains, by role (``generator``, ``discriminator``,
-    ``encoder`` ...); ``betas`` apply to all of them, and so does ``grad_clip`` (max global gradient norm of
-    the optimiser's parameters; None: off) unless it maps roles to their own limits (``{generator: 0.25,
-    discriminator: 1.0}``; a role it leaves out is not clipped): :meth:`clip_for`.
+    ``encoder`` ...); ``betas`` apply to all of them (an optimiser that also steps a lazy regulariser every k
+    steps trains at lr x c with betas ** c, c = k / (k + 1): StyleGAN2's correction), and so does
+    ``grad_clip`` (max global gradient norm of the optimiser's parameters; None: off) unless it maps roles to
+    their own limits (``{generator: 0.25, discriminator: 1.0}``; a role it leaves out is not clipped):
+    :meth:`clip_for`.
     ``module_lr`` gives a sub-module its own learning rate inside the optimiser that trains it, by dotted
     module path (``generator.manifold: 2.0e-6``, upstream GRAM's ``sampling_network_lr`` for CARLA);
     ``--set stages.gram.module_lr.generator.manifold=2e-6`` sets it from the command line.

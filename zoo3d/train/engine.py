@@ -752,7 +752,7 @@ class Trainer:
         self.stage_index = int(meta.get("zoo3d.stage_index", 0))
         self.stage_step = int(meta.get("zoo3d.stage_step", 0))
         self.data_cursor = int(meta.get("zoo3d.data_cursor", 0))
-        self.ema_updates = int(meta.get("zoo3d.ema_updates", 0))  # older files: only train.ema_warmup reads it
+        self.ema_updates = int(meta.get("zoo3d.ema_updates", 0))  # older files: 0 (both EMA ramps start again)
         self._restore_logs(meta)
         self._streams = {}
         self._pending_optim = (tensors, {"format": meta.get("zoo3d.format_version", "1"),
