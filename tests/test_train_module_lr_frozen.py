@@ -31,15 +31,16 @@ def toy(monkeypatch, tmp_path):
     return tmp_path
 
 
-def _trainer(run_dir, module_lr) -> Trainer:
-    stage = toy_stage(1, lr_g=ROLE_LR).model_dump() | {"module_lr": module_lr}
-    cfg = ToyConfig.model_validate({"train": {"checkpoint_every": 0}, "stages": [stage]})
+def _trainer(run_dir, module_lr, steps=1, **train) -> Trainer:
+    stage = toy_stage(steps, lr_g=ROLE_LR).model_dump() | {"module_lr": module_lr}
+    cfg = ToyConfig.model_validate({"train": {"checkpoint_every": 0, **train}, "stages": [stage]})
     return Trainer(FrozenFirstLayer(), cfg, run_dir, model_name="toy", device="cpu", progress=False)
 
 
 def test_a_rate_for_a_module_the_stage_freezes_is_refused_before_the_run_folder(toy):
+    trainer = _trainer(toy / "run", {"generator.net.0": SLOW_LR})
     with pytest.raises(ConfigError) as err:
-        _trainer(toy / "run", {"generator.net.0": SLOW_LR})
+        trainer.run()
     assert str(err.value) == ("stages.main.module_lr.generator.net.0: stage 'main' freezes it (frozen: "
                               "generator.net.0), so no parameter would train at that rate.")
     assert not (toy / "run").exists()
@@ -67,3 +68,14 @@ def test_a_rate_for_a_module_without_parameters_is_refused_on_the_command_line(t
     assert one_line_error(err) == ("Error: stages.main.module_lr.generator.net.1: stage 'main' trains no parameter "
                                    "of it, so no parameter would train at that rate.")
     assert not run.exists()
+
+
+def test_a_run_stored_with_such_a_rate_still_resumes(toy, monkeypatch):
+    """``--resume`` takes no ``--set``: a run an earlier zoo3d trained with a rate that acted on nothing goes on
+    under its stored config, as it trained before."""
+    with monkeypatch.context() as m:
+        m.setattr(Trainer, "check_new_run", lambda self: None)  # the run as an earlier zoo3d wrote it
+        first = _trainer(toy / "run", {"generator.net.0": SLOW_LR}, steps=2, checkpoint_every=1).run()
+    resumed = _trainer(toy / "run", {"generator.net.0": SLOW_LR}, steps=2)
+    result = resumed.run(resume_from=toy / "run" / "checkpoints" / "step_000000001.safetensors")
+    assert first.step == 2 and (result.status, result.step, result.start_step) == ("done", 2, 1)

@@ -53,3 +53,4 @@ def test_keeping_the_state_of_the_stage_before_with_the_same_roles_stays_allowed
                                        "toy": {"stages": 2, "keep_optimizer_state": True}})
     kept = Trainer(ToyModel(), config, toy / "kept", model_name="toy", device="cpu", progress=False)
     assert [s.keep_optimizer_state for s in kept.stages] == [False, True]
+    kept.check_new_run()  # nothing refused

@@ -175,6 +175,7 @@ def train_model(model: str, *, data: str | None = None, preset: str | None = Non
                                       max_steps=steps, progress=progress, world=world,
                                       resume_at=_stage_position(meta))
                     if not plan.resume:
+                        trainer.check_new_run()
                         check_stage_data(config, trainer.stages)
                         plan.plugin.check_new_run(config, trainer.modules)
                         trainer.run_dir, lock = _make_run_dir(plan, config, world)

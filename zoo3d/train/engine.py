@@ -391,7 +391,14 @@ class Trainer:
                 if ph.optimizer not in s.optimizers:
                     raise ValueError(f"Stage '{s.name}', phase '{ph.name}' uses optimizer '{ph.optimizer}', "
                                      f"which the stage does not define ({', '.join(s.optimizers) or 'none'}).")
+
+    def check_new_run(self) -> None:
+        """Refuse, before a new run's folder is made, stage settings that would act on nothing (a ``module_lr`` of
+        a module the stage does not train, an ``ema_decay`` or ``keep_optimizer_state`` with nothing to apply to).
+        A resumed run is not asked: its stored config decides, and ``--resume`` takes no ``--set`` to change it."""
         self._check_stage_settings_apply()
+        for s in self.stages:
+            self._check_module_lr_trains(s)
 
     def _check_stage_settings_apply(self) -> None:
         """A stage's ``ema_decay`` and ``keep_optimizer_state`` must have something to act on: a stage without an
@@ -422,7 +429,6 @@ class Trainer:
                     raise ValueError(f"Stage '{s.name}' names module '{path}', which the model does not have.") from None
             for path in sorted({p for spec in s.optimizers.values() for p in spec.module_lr}):
                 self._check_module_lr_path(s, path)
-            self._check_module_lr_trains(s)
 
     def _check_module_lr_trains(self, stage: Stage) -> None:
         """A ``module_lr`` path must hold a parameter its optimiser trains in the stage: one the stage freezes
@@ -910,6 +916,8 @@ class Trainer:
 
     def run(self, resume_from: str | Path | None = None) -> TrainResult:
         """Train to the end of the last stage (or until SIGINT/SIGTERM) and return how it ended."""
+        if resume_from is None:
+            self.check_new_run()
         self.run_dir.mkdir(parents=True, exist_ok=True)
         with same_on_every_rank():
             if resume_from is not None:
