@@ -435,9 +435,9 @@ class Trainer:
         (GRAMInverter's fixed manifolds) or the model builds fixed would take the rate without a word, and
         nothing would train at it."""
         frozen = {id(p) for name in stage.frozen for p in _resolve_module(self.modules, name).parameters()}
-        for spec in stage.optimizers.values():
+        for spec in stage.optimizers.values():  # trainable as built (_wanted_grad), not as another stage left them
             trained = {id(p) for mod in spec.modules for p in _resolve_module(self.modules, mod).parameters()
-                       if p.requires_grad and id(p) not in frozen}
+                       if self._wanted_grad.get(id(p), True) and id(p) not in frozen}
             for path in sorted(spec.module_lr):
                 if not any(id(p) in trained for p in _resolve_module(self.modules, path).parameters()):
                     why = (f"stage '{stage.name}' freezes it (frozen: {', '.join(stage.frozen)})"
