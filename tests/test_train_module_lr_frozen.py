@@ -79,3 +79,16 @@ def test_a_run_stored_with_such_a_rate_still_resumes(toy, monkeypatch):
     resumed = _trainer(toy / "run", {"generator.net.0": SLOW_LR}, steps=2)
     result = resumed.run(resume_from=toy / "run" / "checkpoints" / "step_000000001.safetensors")
     assert first.step == 2 and (result.status, result.step, result.start_step) == ("done", 2, 1)
+
+
+def test_gram_inverters_fixed_manifolds_take_no_rate(tmp_path, capsys):
+    """The tiny preset keeps the manifold predictor fixed (``generator.learn_manifolds: false``), as docs/errors.md
+    quotes."""
+    run = tmp_path / "run"
+    code, _, err = run_in_process(capsys, "train", "gram_inverter", "--out", run, "--steps", "1", "--quiet", "--set",
+                                  "stages.gram_inverter.efficient_gram.module_lr.generator.manifold=2e-6")
+    assert code == 2
+    assert one_line_error(err) == (
+        "Error: stages.gram_inverter.efficient_gram.module_lr.generator.manifold: stage 'gram_inverter.efficient_gram' "
+        "freezes it (frozen: encoder, detail, generator.manifold), so no parameter would train at that rate.")
+    assert not run.exists()
