@@ -27,7 +27,7 @@ from torch import Tensor
 from zoo3d.config import RunConfig
 from zoo3d.core.model import ModelPlugin, OptimizerSpec, Stage, StepContext, build_modules
 from zoo3d.devices import device_label, resolve_device
-from zoo3d.errors import ConfigError, UserError, counted
+from zoo3d.errors import ConfigError, PluginError, UserError, counted
 from zoo3d.fileio import append_line
 from zoo3d.host_memory import keep_freed_host_memory
 from zoo3d.train import checkpoint as ckpt
@@ -254,7 +254,8 @@ class ChunkBuffers:
 
 def _add_weighted(total: dict[str, Any], logs: dict[str, Any], weight: float, first: bool) -> None:
     """Accumulate a chunk's logs into the step's: numbers and tensors as their weighted sum, anything else
-    (a name, a flag) as the first chunk gave it."""
+    (a name, a flag) as the first chunk gave it (the run's log records then take flags as 0 or 1 and refuse the
+    rest: :meth:`Trainer._accumulate`)."""
     for key, value in logs.items():
         if isinstance(value, bool) or not isinstance(value, (int, float, Tensor)):
             total.setdefault(key, value)
@@ -834,6 +835,12 @@ class Trainer:
             append_line(self.run_dir / METRICS_FILE, json.dumps(record), "metrics")
 
     def _accumulate(self, logs: dict[str, Tensor | float]) -> None:
+        for k, v in logs.items():  # checked first: a text or a batch of values failed in float(), as a traceback
+            if not (isinstance(v, (int, float)) or isinstance(v, Tensor) and v.numel() == 1):
+                what = (f"a tensor of shape {tuple(v.shape)}" if isinstance(v, Tensor)
+                        else f"{type(v).__name__} {v!r:.40}")
+                raise PluginError(f"The phase log '{k}' is {what}, not a number; a phase's LossResult.logs hold "
+                                  f"numbers or one-element tensors, which metrics.jsonl averages.")
         for k, v in logs.items():
             acc = self._log_sums.setdefault(k, [0.0, 0])
             acc[0] = acc[0] + (v.detach().float() if isinstance(v, Tensor) else float(v))
