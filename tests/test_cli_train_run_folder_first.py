@@ -53,5 +53,6 @@ def test_a_refused_run_names_no_folder(here, capsys, said_before_training):
 
 
 def test_quiet_says_only_the_last_line(here, capsys, said_before_training):
-    code, out, err = run_in_process(capsys, "train", "toy", "--steps", "1", "--quiet", "--out", "q")
+    code, out, err = run_in_process(capsys, "train", "toy", "--steps", "1", "--device", "cpu", "--quiet",
+                                     "--out", "q")
     assert code == 0 and said_before_training == [""] and err == "" and out.startswith("Trained 1 step on cpu,")

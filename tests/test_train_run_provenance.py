@@ -32,11 +32,13 @@ def test_each_checkpoint_records_its_device_and_cap_and_the_last_line_says_them(
     assert code == 0, err
     assert out.startswith(f"Trained 2 steps on cpu, cut at --steps 2 of the recipe's {recipe}; run folder r,")
     assert _meta(here / "r", 2) == ("cpu", "2")
-    code, out, err = run_in_process(capsys, "train", "toy", "--steps", "4", "--quiet", "--out", "r", "--resume")
+    code, out, err = run_in_process(capsys, "train", "toy", "--steps", "4", "--device", "cpu", "--quiet", "--out", "r",
+                                   "--resume")
     assert code == 0, err
     assert out.startswith(f"Trained 4 steps (2 in this run) on cpu, cut at --steps 4 of the recipe's {recipe};")
     assert _meta(here / "r", 4) == ("cpu", "4") and _meta(here / "r", 2) == ("cpu", "2")  # each its own segment's
-    code, out, err = run_in_process(capsys, "train", "toy", "--quiet", "--out", "r", "--resume")  # to the recipe's end
+    code, out, err = run_in_process(capsys, "train", "toy", "--device", "cpu", "--quiet", "--out", "r",
+                                   "--resume")  # to the recipe's end
     assert code == 0, err
     assert out.startswith(f"Trained {recipe} steps ({recipe - 4} in this run) on cpu; run folder r,")
     assert _meta(here / "r", recipe) == ("cpu", "none")
@@ -44,7 +46,8 @@ def test_each_checkpoint_records_its_device_and_cap_and_the_last_line_says_them(
 
 def test_a_cap_at_or_past_the_recipe_is_recorded_and_cuts_nothing(here, capsys):
     recipe = sum(stage.steps for stage in toy_config().stages)
-    code, out, err = run_in_process(capsys, "train", "toy", "--steps", str(recipe + 3), "--quiet", "--out", "r")
+    code, out, err = run_in_process(capsys, "train", "toy", "--steps", str(recipe + 3), "--device", "cpu", "--quiet",
+                                   "--out", "r")
     assert code == 0, err
     assert out.startswith(f"Trained {recipe} steps on cpu; run folder r,")
     assert _meta(here / "r", recipe) == ("cpu", str(recipe + 3))
