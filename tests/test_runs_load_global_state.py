@@ -20,13 +20,13 @@ def test_loading_a_trained_run_leaves_the_process_rng_and_modes_alone(toy):
     expected = torch.rand(4)  # what the caller's next draw is without the load in between
     torch.manual_seed(11)
     grad, dtype, threads = torch.is_grad_enabled(), torch.get_default_dtype(), torch.get_num_threads()
-    for ema in (True, False):
-        loaded = load_model(str(run), ema=ema, device="cpu")
+    loaded = {ema: load_model(str(run), ema=ema, device="cpu") for ema in (True, False)}
     assert torch.equal(torch.rand(4), expected)
     assert (torch.is_grad_enabled(), torch.get_default_dtype(), torch.get_num_threads()) == (grad, dtype, threads)
     tensors, _ = read_checkpoint(resolve_checkpoint(str(run)))  # and the weights are still the checkpoint's
-    state = loaded.generator.state_dict()
-    assert state and all(torch.equal(v, tensors[f"generator.{k}"]) for k, v in state.items())
+    for ema, prefix in ((True, "ema."), (False, "generator.")):  # the stored average, and the raw generator
+        state = loaded[ema].generator.state_dict()
+        assert state and all(torch.equal(v, tensors[prefix + k]) for k, v in state.items()), prefix
 
 
 def test_a_loaded_model_renders_without_keeping_an_autograd_graph_ema_or_not(toy):
