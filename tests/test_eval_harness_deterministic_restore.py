@@ -5,12 +5,11 @@ switch has two parts, the mode and ``warn_only``; a caller who had ``use_determi
 warn_only=True)`` must get a warning, not an error, from a non-deterministic kernel after the comparison too.
 
 Without a CUDA device the switch is a stand-in (a dict behind torch's three functions, marked below), and so is
-``fork_rng`` (CUDA streams cannot be forked here); the CUDA test checks torch's own switch.
+``fork_rng`` (CUDA streams cannot be forked here: it forks the CPU stream alone, so the seeding inside does not
+carry into later tests); the CUDA test checks torch's own switch.
 """
 
 from __future__ import annotations
-
-import contextlib
 
 import pytest
 import torch
@@ -20,8 +19,9 @@ from zoo3d.eval import harness
 
 @pytest.fixture
 def switch(monkeypatch):
-    """Stand-in for torch's deterministic-algorithms switch (mode, warn_only), and a fork_rng that forks nothing."""
+    """Stand-in for torch's deterministic-algorithms switch (mode, warn_only), and a fork_rng of the CPU stream."""
     state = {"mode": False, "warn_only": False}
+    fork = torch.random.fork_rng
 
     def use(mode, *, warn_only=False):
         state.update(mode=bool(mode), warn_only=bool(warn_only))
@@ -29,7 +29,7 @@ def switch(monkeypatch):
     monkeypatch.setattr(torch, "use_deterministic_algorithms", use)
     monkeypatch.setattr(torch, "are_deterministic_algorithms_enabled", lambda: state["mode"])
     monkeypatch.setattr(torch, "is_deterministic_algorithms_warn_only_enabled", lambda: state["warn_only"])
-    monkeypatch.setattr(torch.random, "fork_rng", lambda devices=None: contextlib.nullcontext())
+    monkeypatch.setattr(torch.random, "fork_rng", lambda devices=None: fork(devices=[]))
     return state
 
 
