@@ -34,11 +34,10 @@ def test_a_loaded_model_renders_without_keeping_an_autograd_graph_ema_or_not(toy
     (``ema=False``, ``--no-ema``) a kept output held the graph of its whole render, tens of MB a frame."""
     run = train_model("toy", steps=1, progress=False).run_dir
     z = torch.randn(2, 8)
-    for ema in (True, False):
-        loaded = load_model(str(run), ema=ema, device="cpu")
+    loads = [load_model(str(run), ema=ema, device="cpu") for ema in (True, False)]
+    loads.append(load_model(None, model="toy_procedural", device="cpu"))  # checkpoint-free: the same
+    for loaded in loads:
         frozen = [not p.requires_grad for m in (loaded.generator, *loaded.modules.values()) for p in m.parameters()]
         assert frozen and all(frozen)
         assert loaded.generator.represent(z)["colour"].grad_fn is None
         assert not loaded.generator.training and not any(m.training for m in loaded.modules.values())
-    free = load_model(None, model="toy_procedural", device="cpu")  # checkpoint-free: the same
-    assert not any(p.requires_grad for m in free.modules.values() for p in m.parameters())
