@@ -53,25 +53,25 @@ def _ckpt(run: Path, step: int) -> Path:
 
 def test_a_run_ends_with_its_steps_run_folder_and_checkpoint(toy, capsys):
     run = toy / "run"
-    code, out, err = run_in_process(capsys, "train", "toy", "--steps", "1", "--out", run, "--quiet")
+    code, out, err = run_in_process(capsys, "train", "toy", "--steps", "1", "--out", run, "--device", "cpu", "--quiet")
     assert (code, err) == (0, "")
     assert out == (f"Trained 1 step on cpu, cut at --steps 1 of the recipe's 6; run folder {run}, checkpoint "
                    f"{_ckpt(run, 1)}.\n")
     assert _ckpt(run, 1).is_file()
-    code, out, _ = run_in_process(capsys, "train", "toy", "--steps", "3", "--out", run, "--resume", "--quiet")
+    code, out, _ = run_in_process(capsys, "train", "toy", "--steps", "3", "--out", run, "--resume", "--device", "cpu", "--quiet")
     assert (code, out) == (0, f"Trained 3 steps (2 in this run) on cpu, cut at --steps 3 of the recipe's 6; run folder "
                               f"{run}, checkpoint {_ckpt(run, 3)}.\n")
-    code, out, _ = run_in_process(capsys, "train", "toy", "--steps", "3", "--out", run, "--resume", "--quiet")
+    code, out, _ = run_in_process(capsys, "train", "toy", "--steps", "3", "--out", run, "--resume", "--device", "cpu", "--quiet")
     assert (code, out) == (0, f"Nothing to train: the run is at step 3, at or past --steps 3; run folder {run}, "
                               f"checkpoint {_ckpt(run, 3)}.\n")
 
 
 def test_a_run_at_the_end_of_its_recipe_has_nothing_to_train(toy, capsys):
-    code, out, _ = run_in_process(capsys, "train", "toy", "--set", "stages.main.steps=2", "--quiet")
+    code, out, _ = run_in_process(capsys, "train", "toy", "--set", "stages.main.steps=2", "--device", "cpu", "--quiet")
     run = next((toy / "runs").iterdir())
     assert re.fullmatch(r"toy-\d{8}-\d{6}", run.name)  # the default --out: runs/<model>-<timestamp>
     assert (code, out) == (0, f"Trained 2 steps on cpu; run folder {run}, checkpoint {_ckpt(run, 2)}.\n")
-    code, out, _ = run_in_process(capsys, "train", "toy", "--resume", "--quiet")  # the model's newest run
+    code, out, _ = run_in_process(capsys, "train", "toy", "--resume", "--device", "cpu", "--quiet")  # the model's newest run
     assert (code, out) == (0, f"Nothing to train: the run is at step 2, the end of its recipe; run folder {run}, "
                               f"checkpoint {_ckpt(run, 2)}.\n")
 
