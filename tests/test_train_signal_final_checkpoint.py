@@ -50,7 +50,7 @@ def _same_checkpoints(a, b):
 
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
 def test_a_signal_during_the_last_checkpoint_write_exits_with_its_status(toy, capsys, monkeypatch, signum):
-    code, out, err = run_in_process(capsys, "train", "toy", "--out", "straight", "--quiet", *SET)
+    code, out, err = run_in_process(capsys, "train", "toy", "--out", "straight", "--device", "cpu", "--quiet", *SET)
     assert (code, err) == (0, "")  # without a signal: status 0
     assert out == f"Trained 6 steps on cpu; run folder straight, checkpoint straight/{LAST}.\n"
     seen = []
