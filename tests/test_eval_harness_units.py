@@ -200,7 +200,7 @@ def test_protocol_cameras_sweep_about_the_prior_centre_view():
         assert torch.allclose(up, up[:1].expand_as(up), atol=1e-6)  # no roll across the sweep
         assert torch.allclose(cams.cam2world[2], prior.frontal().cam2world[0], atol=1e-6)
         assert torch.allclose(cams.origins.norm(dim=-1), torch.full((5,), 2.0))
-    raised = protocol_cameras(Echo(priors[1]), make_protocol("small", views=3, yaw_range=0.0, pitch=0.1))
+    raised = protocol_cameras(Echo(priors[1]), make_protocol("small", views=3, pitch=0.1), yaw_range=0.0)
     elevation = torch.asin(raised.origins[:, 1] / raised.origins.norm(dim=-1))
     assert torch.allclose(elevation, torch.full((3,), priors[1].centre_pitch + 0.1), atol=1e-6)
     with pytest.raises(UserError, match="pitch"):  # an offset that could tip a camera over a pole is refused
@@ -223,7 +223,8 @@ def test_protocol_cameras_sweep_about_the_prior_centre_view():
 def test_a_protocol_value_that_cannot_give_a_number_is_refused(item, said):
     with pytest.raises(ConfigError, match=re.escape(said)):
         build_protocol("small", sets=[item])
-    assert build_protocol("small", sets=["yaw_range=0", "resolution=8"]).yaw_range == 0  # the bounds themselves pass
+    # the bounds themselves pass (a yaw range of 0 is refused: tests/test_eval_protocol_yaw_range.py)
+    assert build_protocol("small", sets=[f"yaw_range={math.pi!r}", "resolution=8"]).yaw_range == math.pi
 
 
 def test_an_option_and_a_set_of_the_same_key_are_refused():

@@ -67,16 +67,17 @@ class Protocol(Config):
     seed_start: int = Field(0, ge=0)   # seeds seed_start ... (checked against MAX_SEED below)
     resolution: int | None = Field(64, ge=8, le=MAX_RESOLUTION)  # None = each model's own resolution
     views: int = Field(30, ge=2)
-    yaw_range: float = Field(0.4, ge=0, le=math.pi)
+    # a yaw range of 0 renders one view over and over: every model passes neus, epi and depth with nothing moved
+    yaw_range: float = Field(0.4, gt=0, le=math.pi)
     pitch: float = Field(0.0, ge=-1.5, le=1.5)  # added to each model's centre pitch (0 for the faces)
     psi_consistency: float = Field(1.0, ge=0, le=1)   # truncation for neus / epi / depth renders
     psi_distribution: float = Field(1.0, ge=0, le=1)  # truncation for fid / kid / swd (upstream: none)
     neus: NeusSettings = Field(default_factory=NeusSettings)
     neus_detail_sigma: float = Field(1.0, gt=0)  # px: neus_detail_gain's band is the residual minus this blur
     epi_frames: int = Field(60, ge=3)
-    epi_yaw_range: float = Field(0.4, ge=0, le=math.pi)
+    epi_yaw_range: float = Field(0.4, gt=0, le=math.pi)
     depth_views: int = Field(7, ge=2)
-    depth_yaw_range: float = Field(0.4, ge=0, le=math.pi)
+    depth_yaw_range: float = Field(0.4, gt=0, le=math.pi)
     distribution_images: int = Field(256, ge=2)  # generated and real images for fid / kid / swd
     swd_patches_per_image: int = Field(128, ge=1)
     speed_resolutions: list[Annotated[int, Field(ge=8, le=MAX_RESOLUTION)]] = Field(
