@@ -823,7 +823,8 @@ def test_write_markdown_lays_out_table_protocol_provenance_and_evidence(tmp_path
         "# zoo3d compare", "", "```", "zoo3d compare x", "```", "",
         "| model | a ↑ | b ↓ | c |", "|---|---|---|---|",  # c: no direction recorded, no arrow
         "| m1 | 1.5 ± 0.25 (n=2) | 3 (n=1) | - |", "| m2 | n/a | - | 0.5 (n=1) |",
-        "", "Values are mean ± standard deviation over instances (n); speed's over timing repeats.", "",
+        "", "- n/a: a of m2: no", "",  # why m2's a is n/a: its not_applicable
+        "Values are mean ± standard deviation over instances (n); speed's over timing repeats.", "",
         "## Notes", "", "- first", "- second", "",
         "## Protocol", "", "```json",  # all of it: the report named no --data nor the NeuS budget
         json.dumps({"name": "small", "instances": 2, "neus": {"iterations": 4}, "metrics": {"a": {}}}, indent=1),

@@ -205,7 +205,7 @@ def _report(result, protocol, console, json_out, md_out, staging, out_dir) -> No
     from rich.console import Console
 
     from zoo3d.cli.tables import print_fitting_table
-    from zoo3d.eval.harness import direction_arrow, format_value, write_json, write_markdown
+    from zoo3d.eval.harness import direction_arrow, format_value, not_applicable_lines, write_json, write_markdown
 
     keys = list(dict.fromkeys(k for r in result["models"].values() for k in r))
     columns = ["model"] + [k + direction_arrow(result, k) for k in keys]
@@ -213,6 +213,8 @@ def _report(result, protocol, console, json_out, md_out, staging, out_dir) -> No
             for name, row in result["models"].items()]
     print_fitting_table(Console(), columns, rows,
                         title=f"zoo3d compare ({protocol.name} protocol, {counted(protocol.instances, 'instance')})")
+    for line in not_applicable_lines(result):  # why a cell reads n/a, under the table (it was in the JSON alone)
+        Console().print(line, markup=False)
     # as written, not as rich markup: a note or path holding '[v2]' lost it, and one holding '[/x]' raised a
     # MarkupError before the reports were written
     for note in result["notes"]:

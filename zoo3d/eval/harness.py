@@ -242,6 +242,17 @@ def format_value(entry: dict[str, Any]) -> str:
     return f"{text} (n={entry['n']})"
 
 
+def not_applicable_lines(result: dict[str, Any]) -> list[str]:
+    """Why each "n/a" cell of the table is one, a line per model and reason under the table (``n/a: depth of flat:
+    flat renders no depth/alpha``); the reason was in the JSON's ``not_applicable`` alone."""
+    reasons: dict[tuple[str, str], list[str]] = {}
+    for name, row in result["models"].items():
+        for key, entry in row.items():
+            if entry.get("not_applicable"):
+                reasons.setdefault((name, str(entry["not_applicable"])), []).append(key)
+    return [f"n/a: {', '.join(keys)} of {name}: {reason}" for (name, reason), keys in reasons.items()]
+
+
 def write_json(result: dict[str, Any], path: str | Path) -> Path:
     """The result as standard JSON (:func:`zoo3d.fileio.json_text`): a number that is not finite (a NaN model's
     per-level ``swd`` or ``diversity`` groups, beside its null values) is written as null."""
@@ -263,7 +274,9 @@ def write_markdown(result: dict[str, Any], path: str | Path, command: str = "") 
               "|---" * (len(keys) + 1) + "|"]
     for name, row in models.items():
         lines.append(f"| {name} | " + " | ".join(format_value(row[k]) if k in row else "-" for k in keys) + " |")
-    lines += ["", "Values are mean ± standard deviation over instances (n); speed's over timing repeats.", ""]
+    footnotes = not_applicable_lines(result)
+    lines += ["", *[f"- {line}" for line in footnotes], *([""] if footnotes else []),
+              "Values are mean ± standard deviation over instances (n); speed's over timing repeats.", ""]
     if result.get("notes"):
         lines += ["## Notes", ""] + [f"- {n}" for n in result["notes"]] + [""]
     # the whole block, the NeuS fit's and each metric's settings (its --data among them) included: what produced
