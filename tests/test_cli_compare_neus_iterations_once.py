@@ -7,6 +7,7 @@ from __future__ import annotations
 import pytest
 
 from conftest import run_in_process as zoo3d
+from zoo3d.eval.metric import EvalModel
 
 
 def _recorded(monkeypatch) -> dict:
@@ -14,7 +15,7 @@ def _recorded(monkeypatch) -> dict:
     import zoo3d.eval.harness as harness
 
     seen: dict = {"loads": []}
-    monkeypatch.setattr(harness, "load_eval_model", lambda *a: seen["loads"].append(a))
+    monkeypatch.setattr(harness, "load_eval_model", lambda *a: seen["loads"].append(a) or EvalModel(a[0], None))
 
     def compare_models(models, metrics, protocol, device, **kw):
         seen["protocol"] = protocol

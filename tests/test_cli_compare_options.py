@@ -194,7 +194,10 @@ def test_the_progress_bar_counts_every_models_instances_of_every_metric_and_stay
                               "depth_views=3", "--device", "cpu")
     assert code == 0, err
     total = 2 * 2 * 2  # models x metrics x instances: epi and depth count one unit an instance
-    bar = err.splitlines()[0]  # left in place when done (not transient), the model and metric last worked on
+    lines = err.splitlines()  # what each model is scored from, then the bar
+    assert lines[:2] == ["scoring oracle: no checkpoint (it needs none)",
+                         "scoring oracle_inconsistent: no checkpoint (it needs none)"]
+    bar = lines[2]  # left in place when done (not transient), the model and metric last worked on
     assert re.fullmatch(rf"oracle_inconsistent · depth ━+ {total}/{total} \d+:\d\d:\d\d \d+:\d\d:\d\d", bar), bar
     assert f"{total}/{total}" not in stdout and " · " not in stdout
 
@@ -240,4 +243,5 @@ def test_a_metric_that_does_not_apply_to_a_model_still_counts_all_its_instances_
     assert code == 0, err
     [(name, epi, depth)] = _table(stdout)[1]
     assert (name, depth) == ("flat", "n/a") and epi.endswith("(n=3)")  # epi scored, depth not applicable
-    assert re.fullmatch(r"flat · depth ━+ 6/6 \d+:\d\d:\d\d \d+:\d\d:\d\d", err.splitlines()[0]), err
+    assert err.splitlines()[0] == "scoring flat: no checkpoint (it needs none)"
+    assert re.fullmatch(r"flat · depth ━+ 6/6 \d+:\d\d:\d\d \d+:\d\d:\d\d", err.splitlines()[1]), err

@@ -7,6 +7,7 @@ from __future__ import annotations
 import pytest
 
 from conftest import run_in_process as zoo3d
+from zoo3d.eval.metric import EvalModel
 
 
 def _recorded(monkeypatch) -> dict:
@@ -14,7 +15,8 @@ def _recorded(monkeypatch) -> dict:
     import zoo3d.eval.harness as harness
 
     seen: dict = {"loads": []}
-    monkeypatch.setattr(harness, "load_eval_model", lambda name, *a: seen["loads"].append(name) or name)
+    monkeypatch.setattr(harness, "load_eval_model",
+                        lambda name, *a: seen["loads"].append(name) or EvalModel(name, None))
 
     def compare_models(models, metrics, protocol, device, **kw):
         seen["metrics"] = list(metrics)

@@ -10,6 +10,7 @@ import json
 import pytest
 
 from conftest import run_in_process as zoo3d
+from zoo3d.eval.metric import EvalModel
 
 RESULT = {"models": {"oracle": {"epi": {"mean": 2.5, "std": 0.5, "n": 2, "values": [2.0, 3.0]}}},
           "protocol": {"name": "small"}, "provenance": {"oracle": {"checkpoint": None, "sha256": None,
@@ -22,7 +23,7 @@ def _stand_in(monkeypatch) -> list:
     import zoo3d.eval.harness as harness
 
     loads: list = []
-    monkeypatch.setattr(harness, "load_eval_model", lambda name, *a: loads.append(name) or name)
+    monkeypatch.setattr(harness, "load_eval_model", lambda name, *a: loads.append(name) or EvalModel(name, None))
     monkeypatch.setattr(harness, "compare_models", lambda *a, **kw: json.loads(json.dumps(RESULT)))
     return loads
 

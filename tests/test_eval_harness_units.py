@@ -667,15 +667,16 @@ def test_load_eval_model_puts_the_generator_in_eval_mode_without_gradients(monke
     def load(checkpoint, model, device):
         asked.append((checkpoint, model, device))
         return SimpleNamespace(generator=net, spec=SimpleNamespace(name="registered"),
-                               checkpoint=Path("/r/ckpt.pt") if checkpoint else None, sha256="ab" if checkpoint else None)
+                               checkpoint=Path("/r/ckpt.pt") if checkpoint else None, sha256="ab" if checkpoint else None,
+                               step=7 if checkpoint else 0)
 
     monkeypatch.setattr(zoo3d.runs, "load_model", load)
     m = harness.load_eval_model("alias", "/r/ckpt.pt", torch.device("cpu"))
     assert asked == [("/r/ckpt.pt", "alias", "cpu")]
-    assert (m.name, m.generator, m.checkpoint, m.sha256) == ("registered", net, "/r/ckpt.pt", "ab")
+    assert (m.name, m.generator, m.checkpoint, m.sha256, m.step) == ("registered", net, "/r/ckpt.pt", "ab", 7)
     assert not net.training and not any(p.requires_grad for p in net.parameters())
     bare = harness.load_eval_model("alias", None, "cpu")
-    assert bare.checkpoint is None and bare.sha256 is None
+    assert bare.checkpoint is None and bare.sha256 is None and bare.step is None  # no checkpoint: no step
 
 
 def test_load_metrics_names_each_metric_by_its_spec(monkeypatch):

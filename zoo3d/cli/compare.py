@@ -97,6 +97,20 @@ def images_folder(md_out: str):
     return Path(md_out).with_name(Path(md_out).stem + "_images")
 
 
+def scored_line(model) -> str:
+    """What ``model`` (an :class:`~zoo3d.eval.metric.EvalModel`) is scored from: its run folder and step, a lone
+    checkpoint file, or nothing for a model that needs no checkpoint."""
+    from pathlib import Path
+
+    if model.checkpoint is None:
+        return f"scoring {model.name}: no checkpoint (it needs none)"
+    path = Path(model.checkpoint)
+    at = "" if model.step is None else f" at step {model.step}"
+    if path.parent.name == "checkpoints":  # a run folder's checkpoints/step_<N>.safetensors
+        return f"scoring {model.name}: run {path.parent.parent}{at} ({path.parent.name}/{path.name})"
+    return f"scoring {model.name}: checkpoint {path}{at}"
+
+
 @click.command()
 @click.option("--models", required=True, multiple=True,
               help="Comma-separated model names, e.g. gram_hd,styleSDF (repeatable: the lists add up).")
@@ -177,6 +191,8 @@ def compare(models, metrics, ckpts, instances, protocol_name, resolution, neus_i
     loaded = [load_eval_model(name, ckpt_map.get(model_key(name)), dev) for name in model_names]
 
     console = Console(stderr=True)
+    for model in loaded:  # which run a model name picked (its newest under $ZOO3D_RUNS): said before the long work
+        console.print(scored_line(model), markup=False, soft_wrap=True)  # a path whole, whatever the width
     probe = EvalContext(protocol=protocol, device=dev, seeds=protocol.seeds)
     # the evidence is written to a hidden folder and moved into the images folder with the report: a comparison
     # stopped half way (Ctrl-C, an error) put its images under an earlier report, which then showed them

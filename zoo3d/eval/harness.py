@@ -32,7 +32,7 @@ def load_eval_model(name: str, checkpoint: str | None, device) -> EvalModel:
     gen.requires_grad_(False)
     return EvalModel(name=loaded.spec.name, generator=gen,
                      checkpoint=str(loaded.checkpoint) if loaded.checkpoint else None, sha256=loaded.sha256,
-                     data=trained_on(loaded))
+                     data=trained_on(loaded), step=loaded.step if loaded.checkpoint else None)
 
 
 def trained_on(model) -> str | None:

@@ -35,6 +35,7 @@ class EvalModel:
         sha256: hash of the checkpoint file, or None.
         data: the dataset its run was trained on (the run config's ``data.spec``), or None where there is no
             such run (the oracles, an imported release).
+        step: the training step its checkpoint was written at, or None (no checkpoint, or not known).
     """
 
     name: str
@@ -42,6 +43,7 @@ class EvalModel:
     checkpoint: str | None = None
     sha256: str | None = None
     data: str | None = None
+    step: int | None = None
 
 
 class NotApplicable(Exception):
