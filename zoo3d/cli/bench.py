@@ -29,7 +29,8 @@ def available_suites() -> list[str]:
 @click.argument("suites", nargs=-1)
 @click.option("--device", type=GIVEN, default="auto", show_default=True, help="cpu, cuda, cuda:1 or auto.")
 @click.option("--quick", is_flag=True, help="Fewer repetitions and sizes (a smoke run, not for the record).")
-@click.option("--json", "json_out", type=UserPath(dir_okay=False), help="Write the records here.")
+@click.option("--json", "json_out", type=UserPath(dir_okay=False),
+              help="Write the records here ('-': print them on stdout, and the table on stderr).")
 def bench(suites, device, quick, json_out):
     """Benchmark SUITES and print their records as a table.
 
@@ -51,7 +52,8 @@ def bench(suites, device, quick, json_out):
             continue
         for rec in module.run(dev, quick):
             records.append({"suite": name, **rec})
-    console = Console()
+    # `--json -` is stdout, the Unix way (it wrote a file named '-'): the JSON alone there, the table on stderr
+    console = Console(stderr=json_out == "-")
     if records:
         print_records(console, records)
     if json_out:
@@ -59,7 +61,11 @@ def bench(suites, device, quick, json_out):
         from zoo3d.fileio import json_text, write_text_atomic
 
         env = environment(dev)  # where the records were taken, with each (a consumer may read one record alone)
-        write_text_atomic(json_out, json_text([{**r, "environment": env} for r in records]), "benchmark records")
+        text = json_text([{**r, "environment": env} for r in records])
+        if json_out == "-":
+            click.echo(text)
+            return
+        write_text_atomic(json_out, text, "benchmark records")
         console.print(f"wrote {counted(len(records), 'record')} to {json_out}", markup=False)  # a path as written
 
 

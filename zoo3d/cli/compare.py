@@ -47,7 +47,7 @@ def _check_outputs_apart(json_out: str | None, md_out: str | None, out_dir) -> N
     metrics had filled, after the whole comparison."""
     from pathlib import Path
 
-    if not json_out or not md_out:
+    if not json_out or not md_out or json_out == "-":
         return
     where = Path(json_out).resolve()
     if where == Path(md_out).resolve():
@@ -134,7 +134,8 @@ def scored_line(model) -> str:
 @click.option("--inception", type=UserPath(dir_okay=True), default=None,
               help="Inception TorchScript file for fid/kid (or set ZOO3D_INCEPTION).")
 @click.option("--device", type=GIVEN, default="auto", show_default=True)
-@click.option("--json", "json_out", type=UserPath(dir_okay=False), default=None, help="Write the results as JSON.")
+@click.option("--json", "json_out", type=UserPath(dir_okay=False), default=None,
+              help="Write the results as JSON ('-': print them on stdout, and the table on stderr).")
 @click.option("--markdown", "md_out", type=UserPath(dir_okay=False), default=None,
               help="Write a Markdown report, with an images folder next to it.")
 def compare(models, metrics, ckpts, instances, protocol_name, resolution, neus_iterations, sets, data, inception,
@@ -165,7 +166,10 @@ def compare(models, metrics, ckpts, instances, protocol_name, resolution, neus_i
                         f"runs of one model in two commands).")
     from zoo3d.fileio import check_can_create
 
-    for option, path in (("--json", json_out), ("--markdown", md_out)):
+    if md_out == "-":  # a report has an images folder beside it: a file named '-' and a folder '-_images' were made
+        raise UserError("--markdown '-' would name a file '-' and its images folder '-_images'; give the report a "
+                        "file name (--json - prints the results on stdout).")
+    for option, path in (("--json", None if json_out == "-" else json_out), ("--markdown", md_out)):
         if path:  # refused now, not after an hour of NeuS fits
             check_can_create(path, f"{option} report")
     out_dir = images_folder(md_out) if md_out else None
@@ -217,20 +221,23 @@ def compare(models, metrics, ckpts, instances, protocol_name, resolution, neus_i
 
 
 def _report(result, protocol, console, json_out, md_out, staging, out_dir) -> None:
-    """The table on stdout, the notes on stderr, then the images, the JSON and the Markdown report in place."""
+    """The table on stdout (on stderr with ``--json -``, which prints the JSON there), the notes on stderr, then
+    the images, the JSON and the Markdown report in place."""
     from rich.console import Console
 
     from zoo3d.cli.tables import print_fitting_table
     from zoo3d.eval.harness import direction_arrow, format_value, not_applicable_lines, write_json, write_markdown
 
+    # `--json -` is stdout, the Unix way (it wrote a file named '-'): the JSON alone there, the table on stderr
+    table = Console(stderr=json_out == "-")
     keys = list(dict.fromkeys(k for r in result["models"].values() for k in r))
     columns = ["model"] + [k + direction_arrow(result, k) for k in keys]
     rows = [[name, *[format_value(row[k]) if k in row else "-" for k in keys]]
             for name, row in result["models"].items()]
-    print_fitting_table(Console(), columns, rows,
+    print_fitting_table(table, columns, rows,
                         title=f"zoo3d compare ({protocol.name} protocol, {counted(protocol.instances, 'instance')})")
     for line in not_applicable_lines(result):  # why a cell reads n/a, under the table (it was in the JSON alone)
-        Console().print(line, markup=False)
+        table.print(line, markup=False)
     # as written, not as rich markup: a note or path holding '[v2]' lost it, and one holding '[/x]' raised a
     # MarkupError before the reports were written
     for note in result["notes"]:
@@ -238,7 +245,11 @@ def _report(result, protocol, console, json_out, md_out, staging, out_dir) -> No
     command = "zoo3d " + " ".join(shlex.quote(a) for a in sys.argv[1:])
     if staging is not None:
         place_evidence(result, staging, out_dir)
-    if json_out:
+    if json_out == "-":
+        from zoo3d.fileio import json_text
+
+        click.echo(json_text(result))
+    elif json_out:
         write_json(result, json_out)
         console.print(f"wrote {json_out}", markup=False)
     if md_out:
