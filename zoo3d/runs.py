@@ -426,6 +426,10 @@ def load_model(ref: str | None, model: str | None = None, device: str = "auto", 
     name = model if ref is None else (ref if _is_model_name(ref) else None)
     if name is not None:
         spec = get_model_spec(name)
+        if ref is not None and model is not None and model_key(model) != spec.key:
+            # two model names that disagree: the newest run of the first was searched for (and for a model that
+            # needs none, its absence reported with `zoo3d train`, which has nothing to train for it)
+            raise UserError(f"'{ref}' names model '{spec.name}', not '{model}'; name the model once.")
         plugin = spec.load()
         if not plugin.requires_checkpoint and (model is None or model_key(model) == spec.key):
             if not find_runs(spec.name):
