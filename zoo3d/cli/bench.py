@@ -40,6 +40,10 @@ def bench(suites, device, quick, json_out):
 
     from zoo3d.devices import resolve_device
 
+    if json_out:  # before the suites run, not after
+        from zoo3d.cli.compare import check_not_suffix_alone
+
+        check_not_suffix_alone("--json records", json_out, ("json",), "bench")
     known = available_suites()
     for s in suites:
         if s not in known:

@@ -41,6 +41,17 @@ def _sets_neus_iterations(item: str) -> bool:
     return path[:2] == ["neus", "iterations"]
 
 
+def check_not_suffix_alone(what: str, path: str, suffixes: tuple[str, ...], example: str) -> None:
+    """Refuse a report named by its suffix alone (``--json .json``, as ``--json "$name.json"`` reads with an empty
+    ``$name``): it was written as a hidden file (and ``--markdown .md`` with a hidden images folder beside it)."""
+    from pathlib import Path
+
+    name = Path(path).name
+    if name.startswith(".") and name.count(".") == 1 and name[1:].lower() in suffixes:
+        raise UserError(f"Cannot write {what} '{path}': the file name is the suffix alone; name it, e.g. "
+                        f"'{example}{name}'.")
+
+
 def _check_outputs_apart(json_out: str | None, md_out: str | None, out_dir) -> None:
     """Refuse a ``--json`` that is the ``--markdown`` report or its images folder: the report replaced the results
     written a moment before (both 'wrote' lines printed), or the JSON could not be written over the folder the
@@ -169,6 +180,10 @@ def compare(models, metrics, ckpts, instances, protocol_name, resolution, neus_i
     if md_out == "-":  # a report has an images folder beside it: a file named '-' and a folder '-_images' were made
         raise UserError("--markdown '-' would name a file '-' and its images folder '-_images'; give the report a "
                         "file name (--json - prints the results on stdout).")
+    if json_out:
+        check_not_suffix_alone("--json report", json_out, ("json",), "results")
+    if md_out:
+        check_not_suffix_alone("--markdown report", md_out, ("md", "markdown"), "report")
     for option, path in (("--json", None if json_out == "-" else json_out), ("--markdown", md_out)):
         if path:  # refused now, not after an hour of NeuS fits
             check_can_create(path, f"{option} report")
