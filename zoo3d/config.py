@@ -250,6 +250,35 @@ class RunConfig(Config):
     ray_range_key: ClassVar[str] = ""
     scene_radius: ClassVar[str] = ""
 
+    @classmethod
+    def __pydantic_init_subclass__(cls, **kwargs: Any) -> None:
+        super().__pydantic_init_subclass__(**kwargs)
+        cls._check_ray_range_key()
+
+    @classmethod
+    def _check_ray_range_key(cls) -> None:
+        """A :attr:`ray_range_key` that names no :class:`RayRange` field (a typo, a section renamed) is the class's
+        own mistake, raised where it is defined: the model's factory then fails to import (one sentence, and a failed
+        row of ``zoo3d plugins --check``) instead of every config read stopping with an AttributeError traceback.
+        Not checked while the class's fields are not all resolved (a forward reference): the read checks it then."""
+        if not cls.ray_range_key or not cls.__pydantic_complete__:
+            return
+        node: Any = cls
+        parts = cls.ray_range_key.split(".")
+        for i, part in enumerate(parts):
+            where = ".".join(parts[:i])
+            if not (isinstance(node, type) and issubclass(node, BaseModel)):
+                raise TypeError(f"{cls.__name__}.ray_range_key '{cls.ray_range_key}': '{where}' is not a config "
+                                f"section (it is typed {getattr(node, '__name__', node)}), so it holds no '{part}'")
+            if part not in node.model_fields:
+                raise TypeError(f"{cls.__name__}.ray_range_key '{cls.ray_range_key}' names no field: "
+                                f"{f'section {where!r}' if where else 'the config'} has no '{part}' (its fields: "
+                                f"{', '.join(node.model_fields)})")
+            node = node.model_fields[part].annotation
+        if not (isinstance(node, type) and issubclass(node, RayRange)):
+            raise TypeError(f"{cls.__name__}.ray_range_key '{cls.ray_range_key}' must name a zoo3d.config.RayRange "
+                            f"field, and that field is typed {getattr(node, '__name__', node)}")
+
     @model_validator(mode="before")
     @classmethod
     def _recipe_stage_names(cls, data: Any) -> Any:
