@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from pydantic import Field
+from pydantic import Field, ValidationError
 
 from conftest import one_line_error, run_in_process as zoo3d
 from zoo3d.config import Config, RayRange, RunConfig
@@ -72,7 +72,7 @@ def zoo3d_register_models(register):
 '''
 
 MODEL = '''
-from pydantic import Field
+from pydantic import Field, ValidationError
 
 from toy_model import ToyConfig, ToyModel
 from zoo3d.config import Config, RayRange
@@ -125,3 +125,17 @@ def test_plugins_check_fails_the_factory(typo_plugin, capsys):
     rows = {r["name"]: r for r in json.loads(out)["factories"]}
     assert rows["rays_typo"]["status"] == "error"
     assert "ray_range_key 'generator.rendr' names no field" in rows["rays_typo"]["error"]
+
+
+def test_without_a_scene_radius_the_refusal_ends_at_its_last_clause():
+    """``scene_radius`` is optional (empty by default): the sentence then ends without an empty '()'."""
+    class Unnamed(RunConfig):
+        generator: Section = Field(default_factory=Section)
+        ray_range_key = "generator.render"
+
+    with pytest.raises(ValidationError) as err:
+        Unnamed.model_validate({"camera": {"radius": 2.0}})
+    assert str(err.value.errors()[0]["ctx"]["error"]).endswith("would cut the head at the origin or miss it; keep the "
+                                                              "radius between them")
+    with pytest.raises(ValueError, match=r"keep the radius between them$"):
+        RayRange(near=0.5, far=1.5).check_camera_radius(2.0, "generator.render", "")

@@ -199,11 +199,12 @@ class RayRange(Config):
         ``radius`` lies in ``near`` to ``far``, where this config (found at ``key``, e.g. ``generator.render``) sends
         its rays: the scene sits at the origin, so from farther every fake misses it (the background alone, or the
         field's empty or untrained space) and from nearer it is cut. ``scene`` ends the sentence with the radius the
-        model's scene is built for, e.g. ``"GRAM's scene: 1"``."""
+        model's scene is built for, e.g. ``"GRAM's scene: 1"`` (empty: the sentence ends without it)."""
         if not self.near <= radius <= self.far:
             raise ValueError(f"camera.radius {radius:g} lies outside the generator's ray range, {key}.near "
                              f"{self.near:g} to far {self.far:g}, so the fakes rendered from the camera prior's cameras "
-                             f"would cut the head at the origin or miss it; keep the radius between them ({scene})")
+                             f"would cut the head at the origin or miss it; keep the radius between them"
+                             + (f" ({scene})" if scene.strip() else ""))
 
 
 class GanLossConfig(Config):
