@@ -16,11 +16,14 @@ import click
 
 
 class UserPath(click.Path):
-    """:class:`click.Path` that expands a leading ``~`` before its checks."""
+    """:class:`click.Path` that expands a leading ``~`` before its checks, in a value typed on the command line, read
+    from an environment variable or given as the option's default (text or a ``pathlib.Path``)."""
 
     def convert(self, value, param, ctx):
         if value == "":
             self.fail("the path is empty, as an unset shell variable leaves it; name a file or folder.", param, ctx)
+        if isinstance(value, os.PathLike):  # a default of Path("~/x"): click hands it over as it is
+            value = os.fspath(value)
         if isinstance(value, str):
             value = os.path.expanduser(value)
         return super().convert(value, param, ctx)
