@@ -251,10 +251,26 @@ class RunConfig(Config):
     ray_range_key: ClassVar[str] = ""
     scene_radius: ClassVar[str] = ""
 
+    #: the class attributes above, which configure the class and are no config keys
+    _CLASS_SETTINGS: ClassVar[tuple[str, ...]] = ("stage_names", "stage_roles", "resolution_keys", "ray_range_key",
+                                                  "scene_radius")
+
     @classmethod
     def __pydantic_init_subclass__(cls, **kwargs: Any) -> None:
         super().__pydantic_init_subclass__(**kwargs)
+        cls._check_class_settings()
         cls._check_ray_range_key()
+
+    @classmethod
+    def _check_class_settings(cls) -> None:
+        """A class setting written with a type (``ray_range_key: str = "generator.render"``) is a pydantic field: a
+        config key, while the class keeps the base's empty setting, so the check it asks for never ran. Refused where
+        the class is defined, as :meth:`_check_ray_range_key`'s mistakes are."""
+        for name in cls._CLASS_SETTINGS:
+            if name in cls.model_fields:
+                raise TypeError(f"{cls.__name__}.{name} is a class setting of RunConfig, not a config key: assign it "
+                                f"without a type ({name} = ...) or as ClassVar[...]; with one, pydantic makes it a "
+                                f"field and zoo3d never reads it")
 
     @classmethod
     def _check_ray_range_key(cls) -> None:
