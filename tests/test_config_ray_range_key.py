@@ -11,6 +11,8 @@ import sys
 from pathlib import Path
 
 import pytest
+from typing import Literal
+
 from pydantic import Field, ValidationError
 
 from conftest import one_line_error, run_in_process as zoo3d
@@ -72,6 +74,8 @@ def zoo3d_register_models(register):
 '''
 
 MODEL = '''
+from typing import Literal
+
 from pydantic import Field, ValidationError
 
 from toy_model import ToyConfig, ToyModel
@@ -139,3 +143,37 @@ def test_without_a_scene_radius_the_refusal_ends_at_its_last_clause():
                                                               "radius between them")
     with pytest.raises(ValueError, match=r"keep the radius between them$"):
         RayRange(near=0.5, far=1.5).check_camera_radius(2.0, "generator.render", "")
+
+
+class VolumeRays(RayRange):
+    kind: Literal["volume"] = "volume"
+
+
+class SphereRays(RayRange):
+    kind: Literal["sphere"] = "sphere"
+
+
+class Either(Config):
+    render: VolumeRays | SphereRays = Field(default_factory=VolumeRays, discriminator="kind")
+
+
+def test_a_union_of_ray_ranges_is_taken_and_each_member_checks_the_radius():
+    """A renderer chosen by a tagged union of two ``RayRange`` subclasses is a ray range whichever is set."""
+    class Chosen(RunConfig):
+        generator: Either = Field(default_factory=Either)
+        ray_range_key = "generator.render"
+
+    assert Chosen.model_validate({"generator": {"render": {"kind": "sphere", "far": 1.5}},
+                                  "camera": {"radius": 1.4}}).generator.render.far == 1.5
+    for kind in ("volume", "sphere"):
+        with pytest.raises(ValueError, match=r"camera\.radius 1\.4 lies outside .* far 1\.12"):
+            Chosen.model_validate({"generator": {"render": {"kind": kind}}, "camera": {"radius": 1.4}})
+
+
+def test_a_union_that_may_hold_no_ray_range_is_refused():
+    with pytest.raises(TypeError, match=r"must name a zoo3d\.config\.RayRange field, and that field is typed "
+                                        r"RayRange \| NoneType$"):
+        class Maybe(RunConfig):
+            generator: Section = Field(default_factory=Section)
+            rays: RayRange | None = None
+            ray_range_key = "rays"

@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import copy
 import math
+import types
+import typing
 from pathlib import Path
 from typing import Annotated, Any, ClassVar, Literal
 
@@ -182,6 +184,13 @@ class StageConfig(Config):
         return flat
 
 
+def _members(annotation: Any) -> tuple:
+    """The types a field's annotation admits: each of ``A | B`` (``Union``, ``Optional``), else the annotation."""
+    if typing.get_origin(annotation) in (typing.Union, types.UnionType):
+        return typing.get_args(annotation)
+    return (annotation,)
+
+
 class RayRange(Config):
     """A render config's ray interval, ``near`` to ``far`` from the camera (world units), refused unless ordered."""
 
@@ -277,24 +286,30 @@ class RunConfig(Config):
         """A :attr:`ray_range_key` that names no :class:`RayRange` field (a typo, a section renamed) is the class's
         own mistake, raised where it is defined: the model's factory then fails to import (one sentence, and a failed
         row of ``zoo3d plugins --check``) instead of every config read stopping with an AttributeError traceback.
-        Not checked while the class's fields are not all resolved (a forward reference): the read checks it then."""
+        A field typed as a union of sections (or of ``RayRange`` subclasses) is followed through each of them. Not
+        checked while the class's fields are not all resolved (a forward reference): the read checks it then."""
         if not cls.ray_range_key or not cls.__pydantic_complete__:
             return
-        node: Any = cls
-        parts = cls.ray_range_key.split(".")
+        key, parts = cls.ray_range_key, cls.ray_range_key.split(".")
+
+        def named(types: tuple) -> str:
+            return " | ".join(getattr(t, "__name__", str(t)) for t in types)
+
+        nodes: tuple = (cls,)
         for i, part in enumerate(parts):
             where = ".".join(parts[:i])
-            if not (isinstance(node, type) and issubclass(node, BaseModel)):
-                raise TypeError(f"{cls.__name__}.ray_range_key '{cls.ray_range_key}': '{where}' is not a config "
-                                f"section (it is typed {getattr(node, '__name__', node)}), so it holds no '{part}'")
-            if part not in node.model_fields:
-                raise TypeError(f"{cls.__name__}.ray_range_key '{cls.ray_range_key}' names no field: "
-                                f"{f'section {where!r}' if where else 'the config'} has no '{part}' (its fields: "
-                                f"{', '.join(node.model_fields)})")
-            node = node.model_fields[part].annotation
-        if not (isinstance(node, type) and issubclass(node, RayRange)):
-            raise TypeError(f"{cls.__name__}.ray_range_key '{cls.ray_range_key}' must name a zoo3d.config.RayRange "
-                            f"field, and that field is typed {getattr(node, '__name__', node)}")
+            if not all(isinstance(n, type) and issubclass(n, BaseModel) for n in nodes):
+                raise TypeError(f"{cls.__name__}.ray_range_key '{key}': '{where}' is not a config section (it is "
+                                f"typed {named(nodes)}), so it holds no '{part}'")
+            for node in nodes:
+                if part not in node.model_fields:
+                    raise TypeError(f"{cls.__name__}.ray_range_key '{key}' names no field: "
+                                    f"{f'section {where!r}' if where else 'the config'} has no '{part}' (its fields: "
+                                    f"{', '.join(node.model_fields)})")
+            nodes = tuple(t for n in nodes for t in _members(n.model_fields[part].annotation))
+        if not all(isinstance(n, type) and issubclass(n, RayRange) for n in nodes):
+            raise TypeError(f"{cls.__name__}.ray_range_key '{key}' must name a zoo3d.config.RayRange field, and that "
+                            f"field is typed {named(nodes)}")
 
     @model_validator(mode="before")
     @classmethod
