@@ -6,13 +6,23 @@ working directory.
 
 An empty value (``--out "$OUT"`` with ``OUT`` unset) is refused: click took it as the working directory (``train``
 trained into it, ``render`` wrote its frames there) or as no value at all (``train --config ""`` trained the default
-preset, ``compare --json ""`` wrote no report)."""
+preset, ``compare --json ""`` wrote no report).
+
+A value that ends in a carriage return is refused too: a script saved with Windows line endings (CRLF) and run by
+bash passes it at the end of every line's last word, invisibly. ``data check DIR`` said "Dataset path 'DIR' does not
+exist" of a folder that does, ``--preset tiny`` was an unknown preset "Did you mean 'tiny'?", and ``--out DIR`` made
+a run folder named ``DIR\r`` beside ``DIR``."""
 
 from __future__ import annotations
 
 import os
 
 import click
+
+
+#: said of a value that ends in '\r' (the last word of a line of a script saved with Windows line endings)
+CRLF = ("ends in a carriage return (\\r), as the last word of a line does in a script saved with Windows line "
+        "endings (CRLF); convert the script with `dos2unix SCRIPT` or `sed -i 's/\\r$//' SCRIPT`.")
 
 
 class UserPath(click.Path):
@@ -24,6 +34,8 @@ class UserPath(click.Path):
             self.fail("the path is empty, as an unset shell variable leaves it; name a file or folder.", param, ctx)
         if isinstance(value, os.PathLike):  # a default of Path("~/x"): click hands it over as it is
             value = os.fspath(value)
+        if isinstance(value, str) and value.endswith("\r"):
+            self.fail(f"the path {CRLF}", param, ctx)
         if isinstance(value, str):
             value = os.path.expanduser(value)
         return super().convert(value, param, ctx)
@@ -40,6 +52,8 @@ class GivenText(click.ParamType):
         if value == "":
             self.fail("the value is empty, as an unset shell variable leaves it; give one or leave the option out.",
                       param, ctx)
+        if isinstance(value, str) and value.endswith("\r"):
+            self.fail(f"the value {CRLF}", param, ctx)
         return value
 
 
