@@ -5,6 +5,7 @@ Kept free of torch, so that the commands that only read configs and model cards 
 
 from __future__ import annotations
 
+import codecs
 import re
 from pathlib import Path
 from typing import Any, TypeVar, get_args
@@ -109,14 +110,34 @@ def dump_yaml(data: Any) -> str:
     return yaml.dump(data, Dumper=BothSchemasDumper, sort_keys=False)
 
 
+#: byte-order marks of the encodings YAML streams may have besides UTF-8 (YAML 1.2, 5.2), UTF-32's first: its
+#: little-endian mark starts with UTF-16's
+_BOMS = ((codecs.BOM_UTF32_LE, "utf-32"), (codecs.BOM_UTF32_BE, "utf-32"), (codecs.BOM_UTF16_LE, "utf-16"),
+         (codecs.BOM_UTF16_BE, "utf-16"))
+
+
+def _yaml_text(path: Path) -> str:
+    """The text of the YAML file ``path``: UTF-8 (a UTF-8 byte-order mark, Notepad's, is skipped by the YAML reader),
+    or UTF-16 or UTF-32 where the file starts with its byte-order mark, as Windows PowerShell 5's ``>`` and
+    ``Out-File`` save text (that had been refused as not UTF-8). A UnicodeDecodeError for anything else."""
+    try:
+        return path.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raw = path.read_bytes()
+        codec = next((codec for bom, codec in _BOMS if raw.startswith(bom)), None)
+        if codec is None:
+            raise
+        return raw.decode(codec)
+
+
 def read_yaml(path: str | Path, what: str = "Config file") -> dict[str, Any]:
-    """The mapping a YAML file holds; anything else (missing, unreadable, not UTF-8, not YAML, not a mapping) is
-    one :class:`ConfigError` naming the file as ``what`` (a config file, a model card)."""
+    """The mapping a YAML file holds; anything else (missing, unreadable, not UTF-8, UTF-16 or UTF-32 text, not YAML,
+    not a mapping) is one :class:`ConfigError` naming the file as ``what`` (a config file, a model card)."""
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"{what} '{path}' does not exist.")
     try:
-        data = load_yaml(path.read_text(encoding="utf-8")) or {}
+        data = load_yaml(_yaml_text(path)) or {}
     except DuplicateKey as exc:
         raise ConfigError(f"{what} '{path}' gives the key {exc.key!r} twice in one mapping, at lines "
                           f"{exc.first_mark.line + 1} and {exc.problem_mark.line + 1}; keep one.") from None
