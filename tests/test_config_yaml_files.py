@@ -78,7 +78,6 @@ def test_a_missing_file_is_named_as_a_config_file_or_as_what_the_caller_says(tmp
 @pytest.mark.parametrize("text, line", [
     ("a: 1\nb: [1, 2\n", 3),            # the parser reaches the end of the file still inside the list
     ("a: 1\nb: 2\nc: !!int abc\n", 3),   # the core-schema integer's own error
-    ("a: 1\n\tb: 2\n", 2),              # a tab where indentation is read
 ])
 def test_a_file_that_is_not_yaml_is_named_with_the_line_of_its_problem(tmp_path, text, line):
     path = tmp_path / "bad.yaml"

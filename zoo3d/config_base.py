@@ -144,6 +144,9 @@ def read_yaml(path: str | Path, what: str = "Config file") -> dict[str, Any]:
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark else ""
+        if mark and "'\\t'" in str(getattr(exc, "problem", "")):  # an editor's tab: invisible, say so
+            where += (f": it has a tab at column {mark.column + 1}, where the YAML reader takes only spaces (to "
+                      f"indent, and around values and comments); replace it with spaces")
         raise ConfigError(f"{what} '{path}' is not valid YAML{where}.") from None
     except UnicodeDecodeError:
         raise ConfigError(f"{what} '{path}' is not UTF-8 text.") from None
