@@ -7,6 +7,7 @@ start-up); ``full=True`` decodes every image, which also finds truncated files. 
 
 from __future__ import annotations
 
+import unicodedata
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -94,6 +95,22 @@ def _angles(cameras: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return yaw, pitch
 
 
+def _case_blind(name: str) -> str:
+    return unicodedata.normalize("NFC", name).casefold()
+
+
+def _other_case(files_by_case: dict[str, list[str]], name: str) -> str:
+    """Where the dataset holds the missing file ``name`` under a name in another case (``files_by_case``: its files by
+    :func:`_case_blind` name), the clause that says so, else ''. A dataset made on Windows or macOS, whose disks find
+    'IMG_0001.PNG' as 'img_0001.png', lists names in any case; here, and in a zip, they differ, and the check had
+    said only 'missing image file' of a file that is there (and 'missing pose' of it under its own name)."""
+    others = files_by_case.get(_case_blind(name))
+    if not others:
+        return ""
+    return (f" (the dataset holds {' and '.join(repr(n) for n in others)}, a name that differs in case: names are "
+            f"case-sensitive here, so list the file as it is named)")
+
+
 def check_dataset(path: str | Path, full: bool = False, crop: str = "center") -> CheckReport:
     """Check a dataset folder or zip (EG3D, GRAM-style or zoo3d format); never raises on bad content."""
     try:
@@ -106,11 +123,16 @@ def check_dataset(path: str | Path, full: bool = False, crop: str = "center") ->
     notes = list(listing.notes)
     sizes: dict[str, tuple[int, int]] = {}
     converted, alpha, profiled = [], [], []
+    files_by_case: dict[str, list[str]] | None = None  # built at the first missing file
     for rec in listing.records:
         if rec.name in sizes:
             continue
         if not source.exists(rec.name):
-            problems.append(Problem(rec.name, "missing image file"))
+            if files_by_case is None:
+                files_by_case = {}
+                for name in source.files():
+                    files_by_case.setdefault(_case_blind(name), []).append(name)
+            problems.append(Problem(rec.name, "missing image file" + _other_case(files_by_case, rec.name)))
             continue
         try:
             with source.open(rec.name) as fp, Image.open(fp) as img:
