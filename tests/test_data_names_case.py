@@ -46,7 +46,10 @@ def test_a_name_listed_in_another_case_says_which_file_it_may_mean(tmp_path, zip
     problems = _problems(report)
     assert problems["images/IMG_0001.PNG"] == HINT.format("'images/img_0001.png'")
     assert problems["images/gone.png"] == "missing image file"  # no file of that name in any case
-    assert problems["images/img_0001.png"] == "missing pose (the image is not listed in poses.json)"
+    assert problems["images/img_0001.png"] == ("missing pose (the image is not listed in poses.json, which lists "
+                                               "'images/IMG_0001.PNG', a name that differs in case or in white space "
+                                               "at its ends)")
+    assert problems["images/other.png"] == "missing pose (the image is not listed in poses.json)"
     assert report.usable_count == 0  # the name is not read in another case: two files may differ only by it
 
 

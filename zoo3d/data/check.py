@@ -7,7 +7,6 @@ start-up); ``full=True`` decodes every image, which also finds truncated files. 
 
 from __future__ import annotations
 
-import unicodedata
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,7 +14,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from zoo3d.data.formats import Problem, Source, duplicate_problems, first_of_each, list_dataset
+from zoo3d.data.formats import Problem, Source, case_blind, duplicate_problems, first_of_each, list_dataset
 from zoo3d.data.images import FLOAT_PIXELS, colour_profile
 from zoo3d.errors import UserError
 
@@ -72,7 +71,7 @@ class CheckReport:
         lines += [f"  note: {n}" for n in self.notes]
         if self.problems:
             lines.append(f"  {len(self.problems)} problem(s):")
-            lines += [f"    {p.file}: {p.problem}" for p in self.problems[:max_problems]]
+            lines += [f"    {shown_name(p.file)}: {p.problem}" for p in self.problems[:max_problems]]
             if len(self.problems) > max_problems:
                 lines.append(f"    ... and {len(self.problems) - max_problems} more (zoo3d data check --json lists all)")
         else:
@@ -95,20 +94,33 @@ def _angles(cameras: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return yaw, pitch
 
 
-def _case_blind(name: str) -> str:
-    return unicodedata.normalize("NFC", name).casefold()
-
-
-def _other_case(files_by_case: dict[str, list[str]], name: str) -> str:
-    """Where the dataset holds the missing file ``name`` under a name in another case (``files_by_case``: its files by
-    :func:`_case_blind` name), the clause that says so, else ''. A dataset made on Windows or macOS, whose disks find
-    'IMG_0001.PNG' as 'img_0001.png', lists names in any case; here, and in a zip, they differ, and the check had
-    said only 'missing image file' of a file that is there (and 'missing pose' of it under its own name)."""
-    others = files_by_case.get(_case_blind(name))
+def _near_name(source: Source, files_by_case: dict[str, list[str]], name: str) -> str:
+    """Where the dataset holds the missing file ``name`` under a name that differs from it only in case or in white
+    space at its ends (``files_by_case``: the dataset's files by :func:`case_blind` name), the clause that says so,
+    else ''. A dataset made on Windows or macOS, whose disks find 'IMG_0001.PNG' as 'img_0001.png', lists names in
+    any case, and names read from the lines of a text file with Windows line endings keep a '\\r': here, and in a
+    zip, they name no file, and the check had said only 'missing image file' of a file that is there (and 'missing
+    pose' of it under its own name, beside a line the '\\r' had garbled)."""
+    if name != name.strip() and source.exists(name.strip()):
+        crlf = ", as lines read from a text file with Windows line endings keep a '\\r'" if "\r" in name else ""
+        return (f" (the dataset holds {name.strip()!r}, the name without the white space {_ends(name)!r} at its ends; "
+                f"strip the names{crlf})")
+    others = files_by_case.get(case_blind(name))
     if not others:
         return ""
     return (f" (the dataset holds {' and '.join(repr(n) for n in others)}, a name that differs in case: names are "
             f"case-sensitive here, so list the file as it is named)")
+
+
+def _ends(name: str) -> str:
+    """The white space at the ends of ``name``."""
+    return name[:len(name) - len(name.lstrip())] + name[len(name.rstrip()):]
+
+
+def shown_name(name: str) -> str:
+    """A file name as a report prints it: as it is, or with Python's escapes where it holds a character a terminal
+    does not print (a '\\r' would move the cursor back over the start of the line)."""
+    return name if name.isprintable() or not name else repr(name)[1:-1]
 
 
 def check_dataset(path: str | Path, full: bool = False, crop: str = "center") -> CheckReport:
@@ -131,8 +143,8 @@ def check_dataset(path: str | Path, full: bool = False, crop: str = "center") ->
             if files_by_case is None:
                 files_by_case = {}
                 for name in source.files():
-                    files_by_case.setdefault(_case_blind(name), []).append(name)
-            problems.append(Problem(rec.name, "missing image file" + _other_case(files_by_case, rec.name)))
+                    files_by_case.setdefault(case_blind(name), []).append(name)
+            problems.append(Problem(rec.name, "missing image file" + _near_name(source, files_by_case, rec.name)))
             continue
         try:
             with source.open(rec.name) as fp, Image.open(fp) as img:
@@ -198,4 +210,4 @@ def ensure_usable(path: str | Path) -> CheckReport:
     return report
 
 
-__all__ = ["CheckReport", "check_dataset", "ensure_usable"]
+__all__ = ["CheckReport", "check_dataset", "ensure_usable", "shown_name"]

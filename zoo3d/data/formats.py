@@ -483,17 +483,30 @@ def _image_files(source: Source) -> list[str]:
     return [n for n in source.files() if _is_dataset_image(n)]
 
 
+def case_blind(name: str) -> str:
+    """``name`` as names that differ only in case, in white space at their ends or in the Unicode spelling of an
+    accent compare: names listed in a dataset made on Windows or macOS (case-insensitive disks) or read from the
+    lines of a text file with Windows line endings ('\\r' at the end) may differ from the files' names so."""
+    return unicodedata.normalize("NFC", name.strip()).casefold()
+
+
 def _unlisted_images(source: Source, listing: Listing, index_file: str, referenced: set[str] = frozenset()) -> None:
-    """Images in the folder that the index file does not list: each is a record without a pose."""
+    """Images in the folder that the index file does not list: each is a record without a pose (whose problem names
+    the listed name that differs from the image's only in case or in white space at its ends, where one does)."""
     listed = {r.name for r in listing.records} | {p.file for p in listing.problems} | set(referenced)
     listed = {unicodedata.normalize("NFC", n) for n in listed}  # either spelling of an accent (Source._inside)
     unlisted = [n for n in _image_files(source) if unicodedata.normalize("NFC", n) not in listed]
     if unlisted and not source.is_zip:  # a name that reaches a listed file another way is listed: in another case
         same = {key for n in listed if (key := source.identity(n)) is not None}  # on macOS and Windows, by a link
         unlisted = [n for n in unlisted if source.identity(n) not in same]
+    near: dict[str, str] = {}
+    for name in sorted({r.name for r in listing.records}):
+        near.setdefault(case_blind(name), name)
     for name in unlisted:
         listing.records.append(Record(name, None))
-        listing.problems.append(Problem(name, f"missing pose (the image is not listed in {index_file})"))
+        also = near.get(case_blind(name))
+        also = f", which lists {also!r}, a name that differs in case or in white space at its ends" if also else ""
+        listing.problems.append(Problem(name, f"missing pose (the image is not listed in {index_file}{also})"))
 
 
 def _frame_camera(frame: dict) -> tuple[np.ndarray | None, str | None]:

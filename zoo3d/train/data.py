@@ -50,8 +50,10 @@ def build_dataset(data: DataConfig, resolution: int, camera_prior=None, seed: in
 
 
 def _problem_text(problem) -> str:
+    from zoo3d.data.check import shown_name
+
     file, what = getattr(problem, "file", ""), getattr(problem, "problem", str(problem))
-    return f"{file}: {what}" if file else what
+    return f"{shown_name(file)}: {what}" if file else what
 
 
 def check_folder_dataset(data: DataConfig, resolution: int | None = None) -> list[str]:
