@@ -227,6 +227,10 @@ def format_validation_error(exc: ValidationError, model_cls: type[BaseModel], da
         did = f"; did you mean {' or '.join(repr(h) for h in full)}" if full else ""
         section = f" under '{prefix}'" if prefix else ""
         valid_txt = ", ".join(valid)
+        if not dotted.isprintable():  # a no-break space pasted from a web page, a byte-order mark inside the file
+            hidden = "".join(dict.fromkeys(c for c in dotted if not c.isprintable()))
+            return (f"Unknown config key '{repr(dotted)[1:-1]}'{where}, a key with characters that do not show "
+                    f"('{repr(hidden)[1:-1]}'): retype that line{did} (valid keys{section}: {valid_txt}).")
         return f"Unknown config key '{dotted}'{where}{did} (valid keys{section}: {valid_txt})."
     value = err.get("input")
     msg = err["msg"].rstrip(".")
