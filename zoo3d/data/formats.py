@@ -379,6 +379,26 @@ def _ignored_pose_files(source: Source, fmt: str) -> list[str]:
     return [name for name in later if here[name]()]
 
 
+def _pose_files_in_another_case(source: Source, files: list[str]) -> list[str]:
+    """The pose files of the dataset's top folder named in another case than zoo3d looks for ('Poses.json', 'POSES/'
+    from a Windows or macOS disk, where they are found), which are not read here: the report had said 'no
+    dataset.json, poses.json or poses/ folder' beside them."""
+    tops = sorted({f.split("/", 1)[0] + ("/" if "/" in f else "") for f in files})
+    out = []
+    for top in tops:
+        lower = top.casefold()
+        if top == lower or lower not in ("dataset.json", "poses.json", "poses/"):
+            continue
+        if lower.endswith("/"):
+            found = (any(f.startswith("poses/") for f in files) if source.is_zip
+                     else (source.path / "poses").is_dir())  # a case-insensitive disk finds 'Poses' so
+        else:
+            found = source.exists(lower)
+        if not found:
+            out.append(top)
+    return out
+
+
 def list_dataset(source: Source) -> Listing:
     """Records and pose problems of a dataset, whatever its format."""
     fmt = detect_format(source)
@@ -391,6 +411,11 @@ def list_dataset(source: Source) -> Listing:
     if ignored := _ignored_pose_files(source, fmt):
         listing.notes.append(f"{' and '.join(ignored)} {'is' if len(ignored) == 1 else 'are'} not read: the poses "
                              f"come from {_POSE_FILES[fmt]}, the first of dataset.json, poses.json and poses/ here")
+    if other_case := _pose_files_in_another_case(source, files):
+        one = len(other_case) == 1
+        listing.notes.append(f"{' and '.join(other_case)} {'is' if one else 'are'} not read: pose files are found by "
+                             f"their names in lower case (dataset.json, poses.json, poses/), and names are "
+                             f"case-sensitive here; rename {'it' if one else 'them'}")
     if source.root:
         listing.notes.append(f"the zip holds the dataset in its folder '{source.root}': it is read from there")
     if source.is_zip and source.compressed():
