@@ -50,3 +50,25 @@ def test_errors_md_quotes_the_sentence(here, capsys):
 
     code, _, err = run_in_process(capsys, "data", "check", "data\r")
     assert code == 2 and as_pattern(documented("zoo3d data check DIR")).fullmatch(one_line_error(err))
+
+
+HINT = ("(the '\\r' at its end comes from a script saved with Windows line endings (CRLF); convert the script with "
+        "`dos2unix SCRIPT` or `sed -i 's/\\r$//' SCRIPT`)")
+
+
+@pytest.mark.parametrize("args, said", [
+    (("data", "check", "data", "--fast\r"), "No such option '--fast\\r'. Did you mean '--fast'?"),  # a flag at the end
+    (("data", "check", "data", "--crop", "none\r"), "Invalid value for '--crop': 'none\\r' is not one of 'center', "
+                                                     "'none'."),  # a choice
+])
+def test_a_word_click_refuses_for_its_carriage_return_is_said_to_come_from_a_crlf_script(here, capsys, args, said):
+    """Click offered the same word back ("Did you mean '--fast'?"), the '\\r' the only difference."""
+    code, out, err = run_in_process(capsys, *args)
+    assert code == 2, out + err
+    assert one_line_error(err) == f"Error: {said} {HINT} (see `zoo3d data check --help`)"
+
+
+def test_a_refused_word_without_a_carriage_return_gets_no_such_clause(here, capsys):
+    code, _, err = run_in_process(capsys, "data", "check", "data", "--crop", "nonee")
+    assert code == 2 and one_line_error(err) == ("Error: Invalid value for '--crop': 'nonee' is not one of 'center', "
+                                                 "'none'. (see `zoo3d data check --help`)")

@@ -100,6 +100,16 @@ def _command_path(argv: list[str]) -> str:
     return " ".join(path)
 
 
+def _crlf_hint(exc: click.UsageError, words: list[str]) -> str:
+    """Where click refused a word that ends in a carriage return ('--resume\\r', 'none\\r': the last word of a line of
+    a script saved with Windows line endings, run by bash), the clause that says where it comes from; else ''. Click
+    had offered the same word back ("No such option '--fast\\r'. Did you mean '--fast'?")."""
+    if "\\r'" not in exc.format_message() or not any(str(w).endswith("\r") for w in words):
+        return ""
+    return (" (the '\\r' at its end comes from a script saved with Windows line endings (CRLF); convert the script "
+            "with `dos2unix SCRIPT` or `sed -i 's/\\r$//' SCRIPT`)")
+
+
 def main(argv: list[str] | None = None) -> None:
     """Console entry point: user mistakes become one line on stderr and exit status 2."""
     from zoo3d.host_memory import keep_freed_host_memory
@@ -127,8 +137,10 @@ def main(argv: list[str] | None = None) -> None:
         click.echo(exc.ctx.get_help() if exc.ctx is not None else cli.get_help(click.Context(cli)))
         sys.exit(exc.exit_code)
     except click.UsageError as exc:  # one line too: the bad option or value, and where the help is
-        command = exc.ctx.command_path if exc.ctx is not None else _command_path(sys.argv[1:] if argv is None else argv)
-        click.secho(f"Error: {exc.format_message()} (see `{command} --help`)", fg="red", err=True)
+        words = sys.argv[1:] if argv is None else argv
+        command = exc.ctx.command_path if exc.ctx is not None else _command_path(words)
+        click.secho(f"Error: {exc.format_message()}{_crlf_hint(exc, words)} (see `{command} --help`)", fg="red",
+                    err=True)
         sys.exit(exc.exit_code)
     except click.ClickException as exc:
         exc.show()
