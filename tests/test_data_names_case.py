@@ -58,3 +58,19 @@ def test_every_file_of_the_name_in_another_case_is_named(tmp_path):
     if len({p.name for p in tmp_path.iterdir()}) < 3:  # poses.json, a.png, A.png
         pytest.skip("this disk does not keep names that differ only in case apart")
     assert _problems(check_dataset(folder))["A.PNG"] == HINT.format("'A.png' and 'a.png'")
+
+
+def test_a_gram_pose_file_named_in_another_case_is_named_on_the_missing_pose(tmp_path):
+    """GRAM's own loader finds 'poses/IMG_0001_pose.npy' for 'img_0001.png' on a Windows disk; here it is no pose."""
+    (tmp_path / "poses").mkdir()
+    for stem in ("img_0001", "img_0002", "img_0003"):
+        Image.fromarray(np.full((8, 8, 3), 100, np.uint8)).save(tmp_path / f"{stem}.png")
+    np.save(tmp_path / "poses" / "IMG_0001_pose.npy", np.array([1.5, 1.6]))
+    np.save(tmp_path / "poses" / "img_0002_pose.npy", np.array([1.5, 1.6]))
+    report = check_dataset(tmp_path)
+    stems = "no poses/{0}.mat, poses/{0}_pose.npy or poses/{0}_extrinsics.npy"
+    assert _problems(report) == {
+        "img_0001.png": (f"missing pose ({stems.format('img_0001')}; 'poses/IMG_0001_pose.npy' is there, a name that "
+                         f"differs in case: names are case-sensitive here, so rename it)"),
+        "img_0003.png": f"missing pose ({stems.format('img_0003')})"}
+    assert report.usable_count == 1

@@ -639,6 +639,7 @@ def _list_gram(source: Source) -> Listing:
     # a mask or depth image shares its photo's stem: it is neither a second image nor a duplicate
     images = [f for f in files if not f.startswith("poses/") and _is_dataset_image(f)]
     seen: dict[str, str] = {}
+    poses_by_case: dict[str, str] | None = None  # the pose files by case-blind name, made at the first missing pose
     for name in images:
         stem = PurePosixPath(name).stem
         if stem in seen:
@@ -648,9 +649,14 @@ def _list_gram(source: Source) -> Listing:
         candidates = [f"poses/{stem}.mat", f"poses/{stem}_pose.npy", f"poses/{stem}_extrinsics.npy"]
         pose_file = next((c for c in candidates if c in poses), None)
         if pose_file is None:
+            if poses_by_case is None:
+                poses_by_case = {case_blind(f): f for f in sorted(poses, reverse=True)}  # the first in order wins
+            other = next((poses_by_case[k] for c in candidates if (k := case_blind(c)) in poses_by_case), None)
+            other = (f"; {other!r} is there, a name that differs in case: names are case-sensitive here, so rename "
+                     f"it" if other else "")
             listing.records.append(Record(name, None))
             listing.problems.append(Problem(name, f"missing pose (no poses/{stem}.mat, poses/{stem}_pose.npy or "
-                                                  f"poses/{stem}_extrinsics.npy)"))
+                                                  f"poses/{stem}_extrinsics.npy{other})"))
             continue
         vec, why = _gram_pose(source, pose_file)
         listing.records.append(Record(name, vec))
