@@ -147,6 +147,10 @@ def read_yaml(path: str | Path, what: str = "Config file") -> dict[str, Any]:
         if mark and "'\\t'" in str(getattr(exc, "problem", "")):  # an editor's tab: invisible, say so
             where += (f": it has a tab at column {mark.column + 1}, where the YAML reader takes only spaces (to "
                       f"indent, and around values and comments); replace it with spaces")
+        elif mark and getattr(exc, "context", None) == "while scanning a double-quoted scalar" and \
+                "escape" in str(getattr(exc, "problem", "")):  # a Windows path in double quotes: "C:\\data\\heads"
+            where += (f": a '\\' in double quotes starts an escape ({exc.problem}, column {mark.column + 1}); write a "
+                      f"path in single quotes or with '/'")
         raise ConfigError(f"{what} '{path}' is not valid YAML{where}.") from None
     except UnicodeDecodeError:
         raise ConfigError(f"{what} '{path}' is not UTF-8 text.") from None
