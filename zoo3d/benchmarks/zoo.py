@@ -31,7 +31,8 @@ Configured through the environment (``zoo3d bench`` passes only ``--device`` and
 ``ZOO3D_ZOO_RESUME``      ``1``: continue the run in ``ZOO3D_ZOO_OUT``. A model whose training finished there
                           (its record ``runs/MODEL.json``) is not trained again; the samples, the comparison and
                           the table are redone, so a failed comparison or a new metric costs no training; a record
-                          made under another preset, data, budget, step cap or ``ZOO3D_ZOO_SET`` is refused
+                          made under another preset, data, budget, step cap or ``ZOO3D_ZOO_SET`` is refused, and
+                          so is a resume without ``ZOO3D_ZOO_OUT``
 ``ZOO3D_ZOO_JOBS``        processes at once (default 1): trainings side by side, and the comparison split into
                           that many ``zoo3d compare`` runs whose results are merged; each process gets
                           ``cores // jobs`` threads (``OMP_NUM_THREADS``) unless that variable is set
@@ -179,6 +180,9 @@ def settings_from_env(quick: bool, env: dict[str, str] | None = None) -> ZooSett
     resume = _number(env, "ZOO3D_ZOO_RESUME", "0") != 0
     if minutes == 0 and steps_cap is None:
         raise UserError("ZOO3D_ZOO_MINUTES is 0 and ZOO3D_ZOO_STEPS is unset: the training would never stop.")
+    if resume and not env.get("ZOO3D_ZOO_OUT"):  # the default folder is new each time: nothing there to continue
+        raise UserError("ZOO3D_ZOO_RESUME=1 continues the run in ZOO3D_ZOO_OUT, which is unset (the default, "
+                        "runs/zoo-<time>, is a new folder each time); set ZOO3D_ZOO_OUT to the run's folder.")
     out = Path(env.get("ZOO3D_ZOO_OUT") or Path("runs") / time.strftime("zoo-%Y%m%d-%H%M%S"))
     s = ZooSettings(models=models, out=out,
                     minutes=minutes, steps=steps_cap, presets=presets,
