@@ -47,3 +47,10 @@ def test_resume_with_an_output_folder_is_read_as_given(tmp_path):
     assert s.resume and s.out == tmp_path / "zoo"
     with pytest.raises(UserError, match="ZOO3D_ZOO_OUT, which is unset"):
         zoo.settings_from_env(True, {"ZOO3D_ZOO_MODELS": "gram", "ZOO3D_ZOO_RESUME": "1", "ZOO3D_ZOO_OUT": ""})
+
+
+def test_the_refusal_is_the_one_errors_md_quotes():
+    from pathlib import Path
+
+    page = (Path(__file__).resolve().parents[1] / "docs" / "errors.md").read_text(encoding="utf-8")
+    assert f"`ZOO3D_ZOO_RESUME=1` without `ZOO3D_ZOO_OUT`: `{SENTENCE}`" in page
