@@ -362,6 +362,8 @@ def check_launch(nproc: int, model: str, *, device: str | None = None, steps: in
                             f"batch stays the same.")
     stages = list(plan.plugin.stages(config))
     check_batches_ahead(stages, split_steps([s.steps for s in stages], steps), world, config.train.batch_scope, *at)
+    if not plan.resume:
+        _check_new_run_modules(plan, config, stages)
     dev = resolve_device(device if device is not None else config.train.device)
     if dev.type == "cuda":
         if dev.index is not None:
@@ -398,6 +400,27 @@ def launch_processes(nproc: int, args: list[str], *, script: str | None = None) 
     except ChildFailedError as exc:
         return _failed(exc, nproc)
     return 0
+
+
+def _check_new_run_modules(plan: RunPlan, config, stages) -> None:
+    """What every process's trainer refuses in a new run's stages once it has built the modules (a ``module_lr``
+    path that is no module or that the stage freezes, a stage setting with nothing to act on, a config the
+    model cannot be built with), checked here on modules built on the meta device: shapes without weights, so
+    a paper preset costs no memory (about 3 s, mostly the import of torch._dynamo, which the meta build pulls
+    in). A model that cannot be built on the meta device is left to the processes' own check."""
+    import torch
+
+    from zoo3d.core.model import build_modules
+    from zoo3d.train.engine import check_new_run_modules
+
+    try:
+        with torch.device("meta"):
+            modules = build_modules(plan.plugin, config)
+    except UserError:
+        raise
+    except Exception:  # noqa: BLE001 - a build that needs real values: the processes check it as they build
+        return
+    check_new_run_modules(stages, modules, plan.spec.name)
 
 
 def usable_cores() -> int:

@@ -156,6 +156,76 @@ def _children_on_path(modules: dict[str, torch.nn.Module], dotted: str) -> str:
     return f"'{where}' holds {', '.join(children)}" if children else f"'{where}' holds no sub-modules"
 
 
+def check_stage_settings_apply(stages: list[Stage]) -> None:
+    """A stage's ``ema_decay`` and ``keep_optimizer_state`` must have something to act on: a stage without an
+    average of its own (the EMA follows its generator) has no decay to use, and a stage whose previous stage has
+    no optimiser of its roles (or that is the first) has no state to keep. Either would be taken without a word."""
+    for i, s in enumerate(stages):
+        if s.ema_decay is not None and not s.ema:
+            raise ConfigError(f"stages.{s.name}.ema_decay: stage '{s.name}' keeps no average of the generator "
+                              f"(the EMA follows the generator there), so the decay would apply to nothing.")
+        if s.keep_optimizer_state:
+            before = stages[i - 1] if i else None
+            if before is None:
+                raise ConfigError(f"stages.{s.name}.keep_optimizer_state: '{s.name}' is the recipe's first stage, "
+                                  f"so there is no optimiser state to keep.")
+            if not set(s.optimizers) & set(before.optimizers):
+                raise ConfigError(f"stages.{s.name}.keep_optimizer_state: the stage before it, '{before.name}', "
+                                  f"has no optimiser of its roles ({', '.join(s.optimizers)}), so there is no "
+                                  f"optimiser state to keep.")
+
+
+def check_module_paths(stages: list[Stage], modules: dict[str, torch.nn.Module], model_name: str) -> None:
+    """Every module an optimiser, a freeze or a ``module_lr`` entry names exists, checked before the run
+    folder is made rather than when a later stage begins."""
+    for s in stages:
+        for path in [m for spec in s.optimizers.values() for m in spec.modules] + list(s.frozen):
+            try:
+                _resolve_module(modules, path)
+            except AttributeError:
+                raise ValueError(f"Stage '{s.name}' names module '{path}', which the model does not have.") from None
+        for path in sorted({p for spec in s.optimizers.values() for p in spec.module_lr}):
+            _check_module_lr_path(s, path, modules, model_name)
+
+
+def check_module_lr_trains(stage: Stage, modules: dict[str, torch.nn.Module], wanted_grad: dict[int, bool]) -> None:
+    """A ``module_lr`` path must hold a parameter its optimiser trains in the stage: one the stage freezes
+    (GRAMInverter's fixed manifolds) or the model builds fixed would take the rate without a word, and
+    nothing would train at it."""
+    frozen = {id(p) for name in stage.frozen for p in _resolve_module(modules, name).parameters()}
+    for spec in stage.optimizers.values():  # trainable as built (_wanted_grad), not as another stage left them
+        trained = {id(p) for mod in spec.modules for p in _resolve_module(modules, mod).parameters()
+                   if wanted_grad.get(id(p), True) and id(p) not in frozen}
+        for path in sorted(spec.module_lr):
+            if not any(id(p) in trained for p in _resolve_module(modules, path).parameters()):
+                why = (f"stage '{stage.name}' freezes it (frozen: {', '.join(stage.frozen)})"
+                       if any(id(p) in frozen for p in _resolve_module(modules, path).parameters())
+                       else f"stage '{stage.name}' trains no parameter of it")
+                raise ConfigError(f"stages.{stage.name}.module_lr.{path}: {why}, so no parameter would "
+                                  f"train at that rate.")
+
+
+def _check_module_lr_path(stage: Stage, path: str, modules: dict[str, torch.nn.Module], model_name: str) -> None:
+    """A ``module_lr`` path is the user's config key: a typo is their mistake, said as one sentence."""
+    try:
+        _resolve_module(modules, path)
+    except (AttributeError, ValueError):
+        raise ConfigError(f"stages.{stage.name}.module_lr.{path}: model '{model_name}' has no module "
+                          f"'{path}' ({_children_on_path(modules, path)}).") from None
+
+
+def check_new_run_modules(stages: list[Stage], modules: dict[str, torch.nn.Module], model_name: str) -> None:
+    """What a :class:`Trainer` of a new run refuses in its stages once the modules are built, in the same order:
+    a module path no module answers to, a stage setting with nothing to act on, a ``module_lr`` that nothing
+    trains at. ``modules`` as ``build()`` returned them; they may live on the meta device (``zoo3d train --nproc``
+    checks them once, before it starts the processes, without building the weights)."""
+    check_module_paths(stages, modules, model_name)
+    check_stage_settings_apply(stages)
+    wanted_grad = {id(p): p.requires_grad for m in modules.values() for p in m.parameters()}
+    for s in stages:
+        check_module_lr_trains(s, modules, wanted_grad)
+
+
 def _param_groups(params: list[torch.nn.Parameter], spec: OptimizerSpec,
                   modules: dict[str, torch.nn.Module]) -> list[dict[str, Any]]:
     """Adam's parameter groups for ``params``: the parameters under a module of ``spec.module_lr`` train at
@@ -402,58 +472,13 @@ class Trainer:
             self._check_module_lr_trains(s)
 
     def _check_stage_settings_apply(self) -> None:
-        """A stage's ``ema_decay`` and ``keep_optimizer_state`` must have something to act on: a stage without an
-        average of its own (the EMA follows its generator) has no decay to use, and a stage whose previous stage has
-        no optimiser of its roles (or that is the first) has no state to keep. Either would be taken without a word."""
-        for i, s in enumerate(self.stages):
-            if s.ema_decay is not None and not s.ema:
-                raise ConfigError(f"stages.{s.name}.ema_decay: stage '{s.name}' keeps no average of the generator "
-                                  f"(the EMA follows the generator there), so the decay would apply to nothing.")
-            if s.keep_optimizer_state:
-                before = self.stages[i - 1] if i else None
-                if before is None:
-                    raise ConfigError(f"stages.{s.name}.keep_optimizer_state: '{s.name}' is the recipe's first stage, "
-                                      f"so there is no optimiser state to keep.")
-                if not set(s.optimizers) & set(before.optimizers):
-                    raise ConfigError(f"stages.{s.name}.keep_optimizer_state: the stage before it, '{before.name}', "
-                                      f"has no optimiser of its roles ({', '.join(s.optimizers)}), so there is no "
-                                      f"optimiser state to keep.")
+        check_stage_settings_apply(self.stages)
 
     def _check_module_paths(self) -> None:
-        """Every module an optimiser, a freeze or a ``module_lr`` entry names exists, checked before the run
-        folder is made rather than when a later stage begins."""
-        for s in self.stages:
-            for path in [m for spec in s.optimizers.values() for m in spec.modules] + list(s.frozen):
-                try:
-                    _resolve_module(self.modules, path)
-                except AttributeError:
-                    raise ValueError(f"Stage '{s.name}' names module '{path}', which the model does not have.") from None
-            for path in sorted({p for spec in s.optimizers.values() for p in spec.module_lr}):
-                self._check_module_lr_path(s, path)
+        check_module_paths(self.stages, self.modules, self.model_name)
 
     def _check_module_lr_trains(self, stage: Stage) -> None:
-        """A ``module_lr`` path must hold a parameter its optimiser trains in the stage: one the stage freezes
-        (GRAMInverter's fixed manifolds) or the model builds fixed would take the rate without a word, and
-        nothing would train at it."""
-        frozen = {id(p) for name in stage.frozen for p in _resolve_module(self.modules, name).parameters()}
-        for spec in stage.optimizers.values():  # trainable as built (_wanted_grad), not as another stage left them
-            trained = {id(p) for mod in spec.modules for p in _resolve_module(self.modules, mod).parameters()
-                       if self._wanted_grad.get(id(p), True) and id(p) not in frozen}
-            for path in sorted(spec.module_lr):
-                if not any(id(p) in trained for p in _resolve_module(self.modules, path).parameters()):
-                    why = (f"stage '{stage.name}' freezes it (frozen: {', '.join(stage.frozen)})"
-                           if any(id(p) in frozen for p in _resolve_module(self.modules, path).parameters())
-                           else f"stage '{stage.name}' trains no parameter of it")
-                    raise ConfigError(f"stages.{stage.name}.module_lr.{path}: {why}, so no parameter would "
-                                      f"train at that rate.")
-
-    def _check_module_lr_path(self, stage: Stage, path: str) -> None:
-        """A ``module_lr`` path is the user's config key: a typo is their mistake, said as one sentence."""
-        try:
-            _resolve_module(self.modules, path)
-        except (AttributeError, ValueError):
-            raise ConfigError(f"stages.{stage.name}.module_lr.{path}: model '{self.model_name}' has no module "
-                              f"'{path}' ({_children_on_path(self.modules, path)}).") from None
+        check_module_lr_trains(stage, self.modules, self._wanted_grad)
 
     def _setup_precision(self) -> None:
         """bf16 autocast on CUDA when supported: fp32's exponent range, so no loss scaling, no skipped
