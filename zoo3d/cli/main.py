@@ -8,7 +8,11 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
+import os
+import signal
 import sys
+import threading
+from contextlib import contextmanager
 
 import click
 
@@ -110,8 +114,57 @@ def _crlf_hint(exc: click.UsageError, words: list[str]) -> str:
             "with `dos2unix SCRIPT` or `sed -i 's/\\r$//' SCRIPT`)")
 
 
+class Terminated(BaseException):
+    """SIGTERM arrived while a command ran: raised in its main thread, as Ctrl-C raises KeyboardInterrupt, so that
+    what the command holds is closed and its hidden temporary files are removed on the way out."""
+
+
+#: the variable torchrun sets in every process it starts
+_TORCHRUN_VARIABLE = "TORCHELASTIC_RUN_ID"
+
+
+@contextmanager
+def _sigterm_unwinds():
+    """While the command runs, SIGTERM (a scheduler's, ``timeout``'s, ``kill``'s) raises :class:`Terminated` in the
+    main thread; the previous handler is put back after. A second SIGTERM takes the default action at once.
+
+    Left alone where SIGTERM is ignored (the process that started this one chose that), off the main thread, and in
+    a process torchrun started: its agent's SIGTERM must end a process that waits in a collective on a peer at once,
+    and the training loop takes the signal there itself (:class:`zoo3d.train.signals.StopRequest`). A process forked
+    from this one (a data loader worker) that kept the handler takes the default action."""
+    if (threading.current_thread() is not threading.main_thread() or _TORCHRUN_VARIABLE in os.environ
+            or signal.getsignal(signal.SIGTERM) is signal.SIG_IGN):
+        yield
+        return
+    pid = os.getpid()
+
+    def stop(signum, frame):
+        signal.signal(signum, signal.SIG_DFL)  # a second one ends the process at once
+        if os.getpid() != pid:
+            signal.raise_signal(signum)
+            return
+        raise Terminated
+
+    previous = signal.signal(signal.SIGTERM, stop)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous if previous is not None else signal.SIG_DFL)
+
+
 def main(argv: list[str] | None = None) -> None:
-    """Console entry point: user mistakes become one line on stderr and exit status 2."""
+    """Console entry point: user mistakes become one line on stderr and exit status 2; SIGINT ends a command with
+    ``Aborted.`` and status 130, SIGTERM with ``Stopped by SIGTERM.`` and status 143 (after ``train`` and ``demo``
+    have saved their checkpoint, in their own words)."""
+    try:
+        with _sigterm_unwinds():
+            _main(argv)
+    except Terminated:
+        click.echo("Stopped by SIGTERM.", err=True)
+        sys.exit(128 + signal.SIGTERM)
+
+
+def _main(argv: list[str] | None) -> None:
     from zoo3d.host_memory import keep_freed_host_memory
 
     keep_freed_host_memory()

@@ -2,10 +2,6 @@
 
 from __future__ import annotations
 
-import signal
-import threading
-from contextlib import contextmanager
-
 import click
 
 from zoo3d.cli.sample import PSI, load_for_cli, model_options, typed_options
@@ -34,37 +30,12 @@ def view(run, model, no_ema, device, seed, psi, port):
         server = make_server(None, port)
     except OSError as exc:
         raise UserError(f"Cannot listen on 127.0.0.1:{port} ({exc.strerror}); pass another --port, or 0.") from None
-    try:
-        with _sigterm_stops():
-            server.source = viewer_source(run, lambda: load_for_cli(run, model, device, no_ema), seed, psi, given)
-            click.echo(f"zoo3d viewer at {url_of(server)} (Ctrl-C to stop)", nl=True)
-            try:
-                server.serve_forever()
-            except KeyboardInterrupt:
-                click.echo("Stopped.")
-    except _Terminated:  # a service manager's or `timeout`'s stop: said in one line, status 128 + 15 as train's
-        click.echo("Stopped by SIGTERM.", err=True)
-        raise SystemExit(128 + signal.SIGTERM) from None
+    try:  # SIGTERM (a service manager's, `timeout`'s) ends the command through zoo3d.cli.main: the socket closes here
+        server.source = viewer_source(run, lambda: load_for_cli(run, model, device, no_ema), seed, psi, given)
+        click.echo(f"zoo3d viewer at {url_of(server)} (Ctrl-C to stop)", nl=True)
+        try:
+            server.serve_forever()
+        except KeyboardInterrupt:
+            click.echo("Stopped.")
     finally:
         server.server_close()
-
-
-class _Terminated(Exception):
-    """SIGTERM arrived while the viewer loaded its model or served."""
-
-
-@contextmanager
-def _sigterm_stops():
-    """SIGTERM raises :class:`_Terminated` in the main thread (where the server's loop and the model's load run), so
-    the viewer closes its socket and says why it stopped; the previous handler is put back after."""
-    def stop(signum, frame):
-        raise _Terminated
-
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    previous = signal.signal(signal.SIGTERM, stop)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous if previous is not None else signal.SIG_DFL)
