@@ -96,7 +96,7 @@ def test_metrics_md_protocol_table_states_what_the_protocols_are(name):
 
 
 #: variables zoo3d sets for its own child processes, not settings for users
-INTERNAL_VARIABLES = {"ZOO3D_PLUGIN_NOTES_SAID"}
+INTERNAL_VARIABLES = {"ZOO3D_PLUGIN_NOTES_SAID", "ZOO3D_DATASET_CHECKED"}  # set by zoo3d train --nproc for its processes
 
 
 def test_every_environment_variable_the_code_reads_is_documented():

@@ -113,6 +113,8 @@ def _anchor_data_folder(config) -> None:
 
 #: how many of a dataset folder's problems a new run prints at start-up (the others are counted in one more line)
 SHOWN_DATASET_PROBLEMS = 5
+#: set by ``zoo3d train --nproc`` for the processes it starts: the dataset it has checked and reported on
+DATASET_CHECKED = "ZOO3D_DATASET_CHECKED"
 
 
 def train_model(model: str, *, data: str | None = None, preset: str | None = None, config_file: str | None = None,
@@ -151,15 +153,9 @@ def train_model(model: str, *, data: str | None = None, preset: str | None = Non
                 resume_from, config, meta = _resume_point(plan.plugin, spec.name, plan.run_dir, lead=lead)
         else:
             resume_from, config = None, plan.config
-            if lead:  # before any folder is made: a refused run leaves nothing behind
-                largest = max((s.resolution or 0 for s in plan.plugin.stages(config)), default=0) or None
-                problems = check_folder_dataset(config.data, largest)
-                for problem in problems[:SHOWN_DATASET_PROBLEMS]:
-                    print(f"warning: dataset problem: {problem}", file=sys.stderr)
-                if len(problems) > SHOWN_DATASET_PROBLEMS:  # said, so that 5 lines do not read as all of them
-                    more = counted(len(problems) - SHOWN_DATASET_PROBLEMS, "more dataset problem")
-                    print(f"warning: {more}; `zoo3d data check {shlex.quote(str(config.data.spec))}` lists them all",
-                          file=sys.stderr)
+            # before any folder is made: a refused run leaves nothing behind (said by `--nproc`'s launcher, if any)
+            if lead and os.environ.get(DATASET_CHECKED) != str(config.data.spec):
+                _check_dataset(plan, config)
         world, process_device = init_world(device if device is not None else config.train.device)
         if lead and not plan.resume and (note := cpu_preset_note(plan, preset, config_file, process_device)):
             from zoo3d.errors import tell
@@ -300,6 +296,20 @@ def _holds_run_error(run_dir: Path, contents: list[str]) -> UserError:
                      f"choose another --out.")
 
 
+def _check_dataset(plan: RunPlan, config) -> None:
+    """A new run's folder dataset, headers only: refused when no image is usable, its problems said as warnings."""
+    from zoo3d.train.data import check_folder_dataset
+
+    largest = max((s.resolution or 0 for s in plan.plugin.stages(config)), default=0) or None
+    problems = check_folder_dataset(config.data, largest)
+    for problem in problems[:SHOWN_DATASET_PROBLEMS]:
+        print(f"warning: dataset problem: {problem}", file=sys.stderr)
+    if len(problems) > SHOWN_DATASET_PROBLEMS:  # said, so that 5 lines do not read as all of them
+        more = counted(len(problems) - SHOWN_DATASET_PROBLEMS, "more dataset problem")
+        print(f"warning: {more}; `zoo3d data check {shlex.quote(str(config.data.spec))}` lists them all",
+              file=sys.stderr)
+
+
 def _resume_point(plugin, model_name: str, run_dir: Path, lead: bool = True):
     """The checkpoint to resume ``run_dir`` from (with a note when ``latest`` is unusable), its config and its
     metadata.
@@ -331,8 +341,10 @@ class LaunchFailed(UserError):
     """A process of a multi-process run failed; the message names it."""
 
 
-def check_launch(nproc: int, model: str, *, device: str | None = None, steps: int | None = None, **plan_args) -> None:
-    """Before ``--nproc`` starts any process: the user mistakes every worker would hit, reported once."""
+def check_launch(nproc: int, model: str, *, device: str | None = None, steps: int | None = None,
+                 **plan_args) -> dict[str, str]:
+    """Before ``--nproc`` starts any process: the user mistakes every worker would hit, reported once. Returns
+    the environment variables the processes get, which tell them what was checked and said here."""
     import torch
 
     from zoo3d.devices import resolve_device
@@ -362,8 +374,6 @@ def check_launch(nproc: int, model: str, *, device: str | None = None, steps: in
                             f"batch stays the same.")
     stages = list(plan.plugin.stages(config))
     check_batches_ahead(stages, split_steps([s.steps for s in stages], steps), world, config.train.batch_scope, *at)
-    if not plan.resume:
-        _check_new_run_modules(plan, config, stages)
     dev = resolve_device(device if device is not None else config.train.device)
     if dev.type == "cuda":
         if dev.index is not None:
@@ -372,6 +382,11 @@ def check_launch(nproc: int, model: str, *, device: str | None = None, steps: in
         if torch.cuda.device_count() < nproc:
             raise UserError(f"--nproc {nproc} needs {nproc} GPUs (one per process); this machine shows "
                             f"{torch.cuda.device_count()}.")
+    if plan.resume:
+        return {}
+    _check_dataset(plan, config)
+    _check_new_run_built(plan, config, stages)
+    return {DATASET_CHECKED: str(config.data.spec)}  # rank 0 does not check (and warn of) the dataset again
 
 
 def launch_processes(nproc: int, args: list[str], *, script: str | None = None) -> int:
@@ -402,15 +417,17 @@ def launch_processes(nproc: int, args: list[str], *, script: str | None = None) 
     return 0
 
 
-def _check_new_run_modules(plan: RunPlan, config, stages) -> None:
-    """What every process's trainer refuses in a new run's stages once it has built the modules (a ``module_lr``
-    path that is no module or that the stage freezes, a stage setting with nothing to act on, a config the
-    model cannot be built with), checked here on modules built on the meta device: shapes without weights, so
-    a paper preset costs no memory (about 3 s, mostly the import of torch._dynamo, which the meta build pulls
-    in). A model that cannot be built on the meta device is left to the processes' own check."""
+def _check_new_run_built(plan: RunPlan, config, stages) -> None:
+    """What every process refuses in a new run once it has built the modules, in the same order: a config the model
+    cannot be built with, a ``module_lr`` path that is no module or that a stage freezes, a stage setting with
+    nothing to act on, a dataset a stage cannot read, what the plugin checks outside the config (GRAM-HD's
+    ``generator.lowres_run``). The modules are built on the meta device: shapes without weights, so a paper preset
+    costs no memory (about 3 s on 2 CPU cores, most of it the import of torch._dynamo, which the meta build pulls
+    in). What cannot be judged on the meta device is left to the processes' own checks."""
     import torch
 
     from zoo3d.core.model import build_modules
+    from zoo3d.train.data import check_stage_data
     from zoo3d.train.engine import check_new_run_modules
 
     try:
@@ -419,8 +436,17 @@ def _check_new_run_modules(plan: RunPlan, config, stages) -> None:
     except UserError:
         raise
     except Exception:  # noqa: BLE001 - a build that needs real values: the processes check it as they build
-        return
-    check_new_run_modules(stages, modules, plan.spec.name)
+        modules = None
+    if modules is not None:
+        check_new_run_modules(stages, modules, plan.spec.name)
+    check_stage_data(config, stages)
+    if modules is not None:
+        try:
+            plan.plugin.check_new_run(config, modules)
+        except UserError:
+            raise
+        except Exception:  # noqa: BLE001 - a plugin's check that needs the weights: the processes make it
+            pass
 
 
 def usable_cores() -> int:

@@ -79,10 +79,12 @@ def _where_and_cap(result) -> str:
 
 def _launch(nproc, model, data, preset, config_file, overrides, out, steps, device, resume, quiet) -> int:
     """``--nproc N``: check what every process would refuse, then run ``zoo3d train`` N times under torchrun."""
+    import os
+
     from zoo3d.launch import check_launch, launch_processes
 
-    check_launch(nproc, model, device=device, steps=steps, data=data, preset=preset, config_file=config_file,
-                 overrides=list(overrides), out=out, resume=resume)
+    said = check_launch(nproc, model, device=device, steps=steps, data=data, preset=preset, config_file=config_file,
+                        overrides=list(overrides), out=out, resume=resume) or {}
     args = ["train", model]
     for flag, value in (("--data", data), ("--preset", preset), ("--config", config_file), ("--out", out),
                         ("--steps", steps), ("--device", device)):
@@ -91,4 +93,13 @@ def _launch(nproc, model, data, preset, config_file, overrides, out, steps, devi
     for item in overrides:
         args += ["--set", item]
     args += ["--resume"] * resume + ["--quiet"] * quiet
-    return launch_processes(nproc, args)
+    kept = {name: os.environ.get(name) for name in said}
+    os.environ.update(said)  # the processes inherit what the checks here have said
+    try:
+        return launch_processes(nproc, args)
+    finally:
+        for name, value in kept.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
