@@ -45,11 +45,12 @@ def test_a_point_at_the_vertical_fov_edge_of_a_wide_image_lands_on_the_edge_of_t
 
 
 def test_a_frame_with_its_own_intrinsics_keeps_them(tmp_path):
-    # a 'camera' frame says what its pixels are: only the crop moves them (here anisotropic on purpose)
-    k_in = np.array([[3.0, 0, 0.5], [0, 4.5, 0.5], [0, 0, 1]])
+    # a 'camera' frame says what its pixels are: only the crop moves them (here anisotropic on purpose, and not
+    # the square pixels of this 24x16 image either: those have fx = 4.5 * 16 / 24 = 3.0)
+    k_in = np.array([[2.5, 0, 0.5], [0, 4.5, 0.5], [0, 0, 1]])
     pose = np.eye(4)
     pose[:3, :3] = np.diag([1.0, -1.0, -1.0])
     pose[2, 3] = 1.0
     camera = np.concatenate([pose.reshape(-1), k_in.reshape(-1)]).tolist()
     k = _served_intrinsics(tmp_path, 24, 16, {"camera": camera})
-    np.testing.assert_allclose(k, [[3.0 * 24 / 16, 0, 0.5], [0, 4.5, 0.5], [0, 0, 1]], rtol=1e-6)
+    np.testing.assert_allclose(k, [[2.5 * 24 / 16, 0, 0.5], [0, 4.5, 0.5], [0, 0, 1]], rtol=1e-6)
