@@ -70,3 +70,13 @@ def test_an_image_behind_a_linked_folder_that_poses_json_misses_is_a_missing_pos
         ("images/0002.png", "missing pose (the image is not listed in poses.json)")]
     assert report.usable_count == 2
     assert Source(data).files() == ["images/0000.png", "images/0001.png", "images/0002.png", "poses.json"]
+
+
+def test_a_link_inside_the_images_to_their_own_folder_lists_each_image_once(tmp_path):
+    # images/again leads back to images: not above the dataset folder, but a folder already listed (docs/data.md: "a
+    # folder reached twice once"); followed, it listed images/again/again/... until the system's link limit
+    _photos(tmp_path / "data" / "images", 2)
+    _link(tmp_path / "data" / "images", tmp_path / "data" / "images" / "again")
+    assert Source(tmp_path / "data").files() == ["images/0000.png", "images/0001.png"]
+    report = check_dataset(tmp_path / "data", full=True)
+    assert report.format == "images" and [p.file for p in report.problems] == ["images/0000.png", "images/0001.png"]
