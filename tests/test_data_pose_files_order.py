@@ -63,3 +63,22 @@ def test_data_check_prints_the_note_and_exits_0(tmp_path, capsys):
     code, out, _ = run_in_process(capsys, "data", "check", _folder(tmp_path, True, True, False))
     assert code == 0 and ("  note: poses.json is not read: the poses come from dataset.json, the first of "
                           "dataset.json, poses.json and poses/ here") in out.splitlines()
+
+
+@pytest.mark.parametrize("present, fmt, note", [
+    ((True, False, True), "eg3d", "poses/ is not read: the poses come from dataset.json, the first of dataset.json, "
+                                  "poses.json and poses/ here"),
+    ((False, True, True), "zoo3d", "poses/ is not read: the poses come from poses.json, the first of dataset.json, "
+                                   "poses.json and poses/ here")])
+def test_a_zip_with_a_poses_folder_beside_its_pose_file_names_it_in_a_note(tmp_path, present, fmt, note):
+    # a zip has no folder to look at: its poses/ is found among its members
+    import zipfile
+
+    (tmp_path / "data").mkdir()
+    folder = _folder(tmp_path / "data", *present)
+    with zipfile.ZipFile(tmp_path / "data.zip", "w") as zf:
+        for path in sorted(folder.rglob("*")):
+            if path.is_file():
+                zf.write(path, path.relative_to(folder).as_posix())
+    report = check_dataset(tmp_path / "data.zip")
+    assert report.format == fmt and report.ok and note in report.notes, report.summary()
