@@ -82,3 +82,15 @@ def test_data_check_lists_it_and_exits_1(tmp_path, capsys):
     code, out, err = zoo3d(capsys, "data", "check", tmp_path, "--json")
     assert code == 1, err
     assert json.loads(out)["problems"] == [{"file": "gl.png", "problem": FACING_AWAY}]
+
+
+def test_a_camera_looking_past_the_origin_at_a_right_angle_is_the_same_problem(tmp_path):
+    # centre (2.7, 0, 0), forward (0, 0, 1): the origin lies at 90 degrees, on no ray of the camera, so its images do
+    # not show the subject; exact integers, so the forward . centre product is exactly 0
+    m = np.eye(4)
+    m[:3, 0], m[:3, 1], m[:3, 2], m[:3, 3] = [-1.0, 0, 0], [0, -1.0, 0], [0, 0, 1.0], [2.7, 0, 0]
+    assert np.linalg.det(m[:3, :3]) == 1.0
+    _eg3d_folder(tmp_path, {"side.png": m})
+    listing = list_dataset(Source(tmp_path))
+    assert [(p.file, p.problem) for p in listing.problems] == [("side.png", FACING_AWAY)]
+    assert listing.records[0].camera is None
