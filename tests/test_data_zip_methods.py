@@ -66,3 +66,12 @@ def test_a_zip_of_a_method_zipfile_cannot_decompress_is_refused_naming_the_metho
 def test_the_methods_zipfile_reads_are_read(tmp_path, method):
     report = check_dataset(_zip(tmp_path / "ok.zip", method), full=True)
     assert report.ok and report.usable_count == 2, report.summary()
+
+
+def test_a_method_number_the_zip_specification_lacks_is_refused_as_an_unknown_method(tmp_path):
+    path = _zip(tmp_path / "odd.zip", relabel=77)  # no method of APPNOTE 4.4.5 has the number 77
+    with pytest.raises(UserError) as err:
+        check_dataset(path)
+    assert str(err.value) == (f"Dataset '{path}' compresses its files with an unknown method (zip method 77, "
+                              f"'images/0.png'), which Python's zipfile cannot decompress; zip the folder again with "
+                              f"`zip -r` (deflate) or `zip -0`.")
