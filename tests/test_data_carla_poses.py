@@ -45,6 +45,7 @@ CASES = [
     ("below", -2.0, -0.2, 3.0, 3),
     ("behind", math.pi / 2 + 0.3, 1.2, 1.0, 4),
     ("front", 0.0, 0.0, 2.5, 3),
+    ("unit", 0.0, 0.0, 1.0, 4),  # the centre (1, 0, 0) exactly: a camera at distance 1 is a camera like any other
 ]
 
 
