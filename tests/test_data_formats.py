@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import pickle
 import zipfile
@@ -195,3 +196,18 @@ def test_masks_and_depth_are_not_dataset_images_in_a_folder_without_poses(tmp_pa
     unlabelled = list_dataset(Source(tmp_path))
     assert unlabelled.format == "eg3d" and [r.name for r in unlabelled.records] == ["a.png", "maskless/b.png"]
     assert [p.problem for p in unlabelled.problems] == ["missing pose (dataset.json has no labels)"] * 2
+
+
+def test_a_zip_of_two_dataset_folders_is_read_from_its_root_not_from_either_folder(tmp_path):
+    # docs/data.md: a zip of *one* folder holding the pose files is read from that folder; with two, neither is
+    # the dataset, and the zip's root (holding no pose file) is read: two folders' images, none with a pose
+    with zipfile.ZipFile(tmp_path / "two.zip", "w") as zf:
+        for top in ("a", "b"):
+            zf.writestr(f"{top}/dataset.json", json.dumps({"labels": []}))
+            buf = io.BytesIO()
+            Image.new("RGB", (8, 8)).save(buf, format="PNG")
+            zf.writestr(f"{top}/img.png", buf.getvalue())
+    source = Source(tmp_path / "two.zip")
+    assert source.root == ""
+    listing = list_dataset(source)
+    assert listing.format == "images" and [r.name for r in listing.records] == ["a/img.png", "b/img.png"]
