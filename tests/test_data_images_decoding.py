@@ -9,7 +9,7 @@ import pytest
 import torch
 from PIL import Image
 
-from zoo3d.data.images import crop_box, crop_camera, decode_image, to_rgb
+from zoo3d.data.images import crop_box, crop_camera, decode_image, square_pixels, to_rgb
 
 
 def _levels(image: torch.Tensor) -> np.ndarray:
@@ -100,6 +100,17 @@ def test_a_float32_camera_is_cropped_in_float64():
     k = cam[16:].astype(np.float64).reshape(3, 3)
     assert out.dtype == np.float64
     assert out[16 + 2] == (k[0, 2] * 30 - 5) / 20 and out[16] == k[0, 0] * 30 / 20  # no float32 rounding
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_square_pixels_is_fy_times_height_over_width_in_float64_and_leaves_its_camera_alone(dtype):
+    # fx / W = fy / H in pixels; a float64 camera is not changed in place (a record's camera is fitted on every read)
+    cam = _camera(1.9, 0.05, 0.47, 2.3, 0.55).astype(dtype)
+    before = cam.copy()
+    out = square_pixels(cam, 30, 20)
+    assert np.array_equal(cam, before)
+    assert out.dtype == np.float64 and out[16] == np.float64(cam[20]) * 20 / 30  # no float32 rounding
+    assert np.array_equal(np.delete(out, 16), np.delete(cam, 16).astype(np.float64))
 
 
 # ------------------------------------------------------------------------------------------------------- EXIF
