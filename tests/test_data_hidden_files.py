@@ -133,3 +133,16 @@ def test_images_in_a_hidden_folder_that_a_link_leads_to_are_read_by_the_links_na
         pytest.skip("symbolic links cannot be made here")
     report = check_dataset(tmp_path)
     assert report.format == "gram" and report.ok and report.usable_count == 1 and not report.notes, report.summary()
+
+
+def test_the_note_of_an_eg3d_folder_names_dataset_json_as_the_index_that_does_not_list_them(tmp_path):
+    _png(tmp_path / "0000.png", 0)
+    _png(tmp_path / ".0000-edited.png", 1)
+    cam2world = np.diag([1.0, -1.0, -1.0, 1.0])
+    cam2world[2, 3] = 2.7  # at (0, 0, 2.7), looking down -z at the origin
+    label = [*cam2world.reshape(-1).tolist(), 4.2647, 0, 0.5, 0, 4.2647, 0.5, 0, 0, 1]
+    (tmp_path / "dataset.json").write_text(json.dumps({"labels": [["0000.png", label]]}))
+    report = check_dataset(tmp_path)
+    assert report.format == "eg3d" and report.ok, report.summary()
+    assert report.notes == ["1 hidden image file(s) (a name or folder starting with '.') are not read: dataset.json "
+                            "does not list them (first: .0000-edited.png)"]
