@@ -81,3 +81,17 @@ def test_a_link_out_of_the_zip_or_round_a_loop_is_a_problem_that_says_so(tmp_pat
     assert np.array_equal(_levels(dataset[1]["image"]), pixels)  # the unreadable links are skipped: 0.png served
     assert set(dataset.skipped) == {"abs.png", "up.png", "a.png"}
     assert all("cannot identify" not in p.problem for p in report.problems)
+
+
+def test_a_link_to_the_folder_around_the_zip_is_a_link_out_of_the_zip(tmp_path):
+    # '..' from the zip's root is outside it exactly, with nothing after it
+    _, data = _png_bytes(0)
+    path = tmp_path / "parent.zip"
+    with zipfile.ZipFile(path, "w") as zf:
+        zf.writestr("0.png", data)
+        _link(zf, "parent.png", "..")
+        zf.writestr("poses.json", _poses(["0.png", "parent.png"]))
+    report = check_dataset(path, full=True)
+    assert [(p.file, p.problem) for p in report.problems] == [
+        ("parent.png", "unreadable image: OSError: a symbolic link out of the zip, which does not hold its file (zip "
+                       "the folder without --symlinks): 'parent.png' -> '..'")], report.summary()
