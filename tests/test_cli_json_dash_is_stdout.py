@@ -11,7 +11,6 @@ import sys
 import types
 
 import pytest
-from click.testing import CliRunner
 
 import zoo3d.cli.bench as bench_cli
 from conftest import run_in_process as zoo3d
@@ -60,16 +59,16 @@ def test_compare_markdown_dash_is_refused_before_any_model_loads(stand_in, capsy
     assert list(stand_in.iterdir()) == []
 
 
-def test_bench_json_dash_prints_the_records_alone_on_stdout(monkeypatch, tmp_path):
+def test_bench_json_dash_prints_the_records_alone_on_stdout(monkeypatch, tmp_path, capsys):
     module = types.ModuleType("zoo3d.benchmarks.fake")
     module.run = lambda device, quick: [{"name": "a", "ms": 1.5}]
     monkeypatch.setitem(sys.modules, module.__name__, module)
     monkeypatch.setattr(bench_cli, "available_suites", lambda: ["fake"])
     monkeypatch.chdir(tmp_path)
-    result = CliRunner().invoke(bench_cli.bench, ["fake", "--device", "cpu", "--json", "-"])
-    assert result.exit_code == 0, result.output
-    records = json.loads(result.stdout)
+    code, out, err = zoo3d(capsys, "bench", "fake", "--device", "cpu", "--json", "-")
+    assert code == 0, err
+    records = json.loads(out)
     assert [{k: v for k, v in r.items() if k != "environment"} for r in records] == [
         {"suite": "fake", "name": "a", "ms": 1.5}]
-    assert "1.5" in result.stderr and "wrote" not in result.stderr
+    assert "1.5" in err and "wrote" not in err
     assert list(tmp_path.iterdir()) == []
