@@ -27,8 +27,8 @@ def test_a_typed_ray_range_key_is_refused_where_the_class_is_defined():
                               "a field and zoo3d never reads it")
 
 
-@pytest.mark.parametrize("name, value", [("stage_names", ("gan",)), ("resolution_keys", "generator.resolution"),
-                                         ("scene_radius", "a scene: 1")])
+@pytest.mark.parametrize("name, value", [("stage_names", ("gan",)), ("stage_roles", {"gan": ("G", "D")}),
+                                         ("resolution_keys", "generator.resolution"), ("scene_radius", "a scene: 1")])
 def test_every_class_setting_written_with_a_type_is_refused(name, value):
     with pytest.warns(UserWarning), pytest.raises(TypeError, match=rf"^Typed\.{name} is a class setting"):
         type("Typed", (RunConfig,), {"__annotations__": {name: type(value)}, name: value,
