@@ -16,7 +16,7 @@ from zoo3d.errors import ConfigError
 def test_a_backslash_in_double_quotes_is_said_to_start_an_escape(tmp_path, value, problem, column):
     path = tmp_path / "run.yaml"
     path.write_text(f"data:\n  spec: {value}\n")
-    assert f"  spec: {value}"[column - 1] == problem[-2]  # the column named is the character after the '\'
+    assert f"  spec: {value}"[column - 1] == problem[-2]  # the column named is that of the character YAML names
     with pytest.raises(ConfigError) as err:
         read_yaml(path)
     assert str(err.value) == (f"Config file '{path}' is not valid YAML at line 2: a '\\' in double quotes starts an "
