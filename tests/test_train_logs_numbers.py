@@ -16,11 +16,13 @@ from zoo3d.train.engine import Trainer
 
 
 class Logging(ToyModel):
-    """The stand-in whose generator phase adds ``extra`` to its logs."""
+    """The stand-in whose generator phase adds ``extra`` to its logs (a function of the call's count, from 1, or a
+    dict)."""
 
     def __init__(self, extra):
         super().__init__()
         self.extra = extra
+        self.calls = 0
 
     def stages(self, config):
         stages = super().stages(config)
@@ -29,7 +31,9 @@ class Logging(ToyModel):
 
         def logged(ctx):
             result = loss(ctx)
-            return LossResult(result.loss, {**result.logs, **self.extra})
+            self.calls += 1
+            extra = self.extra(self.calls) if callable(self.extra) else self.extra
+            return LossResult(result.loss, {**result.logs, **extra})
 
         g.loss = logged
         return stages
@@ -58,7 +62,10 @@ def test_a_log_that_is_no_number_is_refused_in_one_sentence(toy, extra, what):
 
 
 def test_numbers_flags_and_one_element_tensors_are_averaged(toy):
-    result = _run(toy / "run", {"count": 3, "flag": True, "scalar": torch.tensor([2.5])}, log_every=4)
+    """Each value changes from step to step, so the record is their mean over the 4 steps, not the last one."""
+    result = _run(toy / "run", lambda n: {"count": n, "flag": n % 2 == 1, "scalar": torch.tensor([n / 2])},
+                  log_every=4)
     assert result.status == "done"
     record = json.loads((toy / "run" / "metrics.jsonl").read_text().splitlines()[-1])
-    assert (record["count"], record["flag"], record["scalar"]) == (3.0, 1.0, 2.5)
+    assert record["step"] == 4
+    assert (record["count"], record["flag"], record["scalar"]) == (2.5, 0.5, 1.25)  # means of 1..4, T F T F, .5..2
