@@ -43,7 +43,7 @@ def test_the_reason_for_n_a_follows_the_table_and_is_in_the_report(tmp_path, mon
     footnotes = [line for line in lines if line.startswith("n/a")]
     assert footnotes == ["n/a: depth of flat: flat renders no depth/alpha"]  # one, for the one n/a cell
     assert lines.index(footnotes[0]) > flat_row + 1  # under the table, past its bottom edge
-    report = md.read_text().splitlines()
+    report = md.read_text(encoding="utf-8").splitlines()
     table_end = max(i for i, line in enumerate(report) if line.startswith("| flat"))
     assert report[table_end + 1:table_end + 3] == ["", "- n/a: depth of flat: flat renders no depth/alpha"]
 
@@ -54,4 +54,4 @@ def test_a_table_without_n_a_has_no_footnote(tmp_path, monkeypatch, capsys):
     code, stdout, err = zoo3d(capsys, "compare", "--models", "oracle", "--metric", "depth", "--instances", "1",
                               "--resolution", "16", "--set", "depth_views=2", "--device", "cpu", "--markdown", md)
     assert code == 0, err
-    assert not any("n/a" in line for line in stdout.splitlines() + md.read_text().splitlines())
+    assert not any("n/a" in line for line in stdout.splitlines() + md.read_text(encoding="utf-8").splitlines())
