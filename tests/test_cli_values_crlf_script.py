@@ -40,9 +40,11 @@ def test_a_value_ending_in_a_carriage_return_is_one_sentence_and_nothing_is_writ
 
 
 def test_a_carriage_return_inside_a_value_is_left_to_the_command(here, capsys):
-    """Only the end of a value is where a CRLF script puts one: a path that merely holds one is a path."""
+    """Only the end of a value is where a CRLF script puts one: a path that merely holds one is a path, refused by
+    the command as missing, and named with the '\\r' escaped (printed as it is, it sent the cursor back to the start
+    of the line, which then read "ta' does not exist. 'da")."""
     code, out, err = run_in_process(capsys, "data", "check", "da\rta")
-    assert code == 2 and "carriage return" not in err
+    assert code == 2 and one_line_error(err) == "Error: Dataset path 'da\\rta' does not exist."
 
 
 def test_errors_md_quotes_the_sentence(here, capsys):

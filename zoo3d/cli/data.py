@@ -142,7 +142,7 @@ def _synth_into(out: Path, kind, count, resolution, seed, fmt, depth, batch) -> 
               help="The data.crop training will use: with 'none' a non-square image is a problem.")
 def check(path, as_json, fast, crop):
     """Report what the dataset at PATH holds and every problem in it; exit status 1 when there are problems."""
-    from zoo3d.data.check import check_dataset
+    from zoo3d.data.check import check_dataset, shown_name
 
     if not Path(path).exists():
         from zoo3d.data.dataset import parse_spec
@@ -153,7 +153,7 @@ def check(path, as_json, fast, crop):
             spec = datasets.get(name)
             raise UserError(f"'{path}' is a registered dataset (plugin '{spec.plugin}'), not a folder or zip: data "
                             f"check reads dataset files, and a registered dataset makes its own images.")
-        raise UserError(f"Dataset path '{path}' does not exist.")
+        raise UserError(f"Dataset path '{shown_name(str(path))}' does not exist.")  # a '\\r' printed moves the cursor
     report = check_dataset(path, full=not fast, crop=crop)
     if as_json:
         click.echo(json.dumps(report.to_json(), indent=2))
