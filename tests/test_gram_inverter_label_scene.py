@@ -1,8 +1,8 @@
 """GRAMInverter's camera-conditioned discriminator (EG3D's StyleGAN2 D, the tiny preset's) reads each image's camera
 label: the reals' from the data, the fakes' from the generator's camera prior. Reals posed in another scene (EG3D's own
-FFHQ cameras, 2.7 from the origin with focal 4.2647, against GRAM's radius 1 and 12 deg) are refused at the
-efficient-GRAM stage's first step, before the discriminator could tell reals from fakes by their labels alone; GRAM's
-D and the unconditioned StyleGAN2 D read no labels and take them."""
+FFHQ cameras, 2.7 from the origin with focal 4.2647, against GRAM's radius 1 and 12 deg) are refused before a new run's
+folder exists (GramInverterModel.check_new_run), before the discriminator could tell reals from fakes by their labels
+alone; GRAM's D and the unconditioned StyleGAN2 D read no labels and take them."""
 
 from __future__ import annotations
 
@@ -39,9 +39,16 @@ def _d_phase_logs(real: RealBatch, *overrides: str, stage_step: int = 0) -> tupl
     return phase.loss(ctx).logs, modules
 
 
-def test_eg3ds_own_cameras_are_refused_naming_both_scenes_and_the_ways_out():
+def _check_new_run(tmp_path, radius: float, fov: float, *overrides: str) -> None:
+    """GRAMInverter's check of a new run on four images posed at ``radius`` with a ``fov`` deg view."""
+    data = write_eg3d_folder(tmp_path / "data", radius, fov)
+    plugin, cfg = micro_config(*overrides, f"data.spec={data}")
+    plugin.check_new_run(cfg, plugin.build(cfg))
+
+
+def test_eg3ds_own_cameras_are_refused_naming_both_scenes_and_the_ways_out(tmp_path):
     with pytest.raises(UserError) as err:
-        _d_phase_logs(_reals(2.7, EG3D_FOV), *SG2)
+        _check_new_run(tmp_path, 2.7, EG3D_FOV, *SG2)
     assert str(err.value) == (
         "GRAMInverter's discriminator reads each image's camera label, and the data's cameras sit at radius 2.7 with "
         "a 13.37 deg field of view where the camera prior draws the fakes' at radius 1 with 12 deg, so it would tell "
@@ -52,19 +59,21 @@ def test_eg3ds_own_cameras_are_refused_naming_both_scenes_and_the_ways_out():
 
 @pytest.mark.parametrize("radius, fov", [(1.0, EG3D_FOV), (1.2, 12.0), (0.85, 12.0)],
                          ids=["EG3D's focal length", "farther", "nearer"])
-def test_a_tenth_off_the_priors_distance_or_focal_length_is_another_scene(radius, fov):
+def test_a_tenth_off_the_priors_distance_or_focal_length_is_another_scene(tmp_path, radius, fov):
     with pytest.raises(UserError, match="by their labels alone"):
-        _d_phase_logs(_reals(radius, fov), *SG2)
+        _check_new_run(tmp_path, radius, fov, *SG2)
 
 
-def test_the_scene_is_the_generators_camera_prior_so_setting_its_fov_takes_eg3ds_focal_length():
+def test_the_scene_is_the_generators_camera_prior_so_setting_its_fov_takes_eg3ds_focal_length(tmp_path):
+    _check_new_run(tmp_path, 1.0, EG3D_FOV, *SG2, f"camera.fov={EG3D_FOV}")
     logs, _ = _d_phase_logs(_reals(1.0, EG3D_FOV), *SG2, f"camera.fov={EG3D_FOV}")
     assert math.isfinite(logs["d_real"])
 
 
 @pytest.mark.parametrize("radius, fov", [(1.0, 12.0), (1.065, 12.0), (1.0, 12.5)],
                          ids=["the prior's", "6.5 % farther", "half a degree wider"])
-def test_reals_in_the_priors_scene_are_scored_with_their_own_cameras(radius, fov):
+def test_reals_in_the_priors_scene_are_scored_with_their_own_cameras(tmp_path, radius, fov):
+    _check_new_run(tmp_path, radius, fov, *SG2)
     real = _reals(radius, fov)
     logs, modules = _d_phase_logs(real, *SG2)
     with torch.no_grad():
@@ -77,9 +86,10 @@ GENERATOR_ONLY = ["stages.gram_inverter.encoder.steps=0", "stages.gram_inverter.
 
 @pytest.mark.parametrize("overrides", [(*SG2, "discriminator.conditioned=false"), ("discriminator.architecture=gram",)],
                          ids=["unconditioned StyleGAN2 D", "GRAM's D"])
-def test_a_discriminator_that_reads_no_labels_takes_them(overrides):
+def test_a_discriminator_that_reads_no_labels_takes_them(tmp_path, overrides):
     """In a run that trains the generator alone: the encoder and detail stages render from the data's cameras,
     which must then lie within the generator's reach (test_gram_inverter_render_distance.py)."""
+    _check_new_run(tmp_path, 2.7, EG3D_FOV, *overrides, *GENERATOR_ONLY)
     logs, _ = _d_phase_logs(_reals(2.7, EG3D_FOV), *overrides, *GENERATOR_ONLY)
     assert math.isfinite(logs["d_real"])
     logs, _ = _d_phase_logs(_reals(1.0, EG3D_FOV), *overrides)

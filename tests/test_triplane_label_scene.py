@@ -1,7 +1,8 @@
 """The tri-plane recipe's camera labels: EG3D draws the fakes' labels from the dataset, zoo3d from the camera prior,
 and the dual discriminator reads both. Reals whose cameras lie in another scene than the prior's (EG3D's own FFHQ
-cameras, 2.7 from the origin with focal 4.2647, against zoo3d's radius 1 and 12 deg) are refused before the
-discriminator could learn to tell reals from fakes by their labels alone."""
+cameras, 2.7 from the origin with focal 4.2647, against zoo3d's radius 1 and 12 deg) are refused before a new run's
+folder exists (TriplaneModel.check_new_run), before the discriminator could learn to tell reals from fakes by their
+labels alone."""
 
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ from zoo3d.core.model import RealBatch, StepContext
 from zoo3d.errors import UserError
 import zoo3d_triplane
 from zoo3d_triplane.config import TriplaneConfig
-from zoo3d_triplane.model import TriplaneModel, real_dual_sample, render_fakes
+from zoo3d_triplane.model import TriplaneModel, real_dual_sample
 
 pytestmark = pytest.mark.usefixtures("single_thread")
 
@@ -44,10 +45,17 @@ def _first_step(real: RealBatch, stage_step: int = 0) -> StepContext:
                        stage_step=stage_step, device=torch.device("cpu"), real=real, rng=torch.Generator().manual_seed(0))
 
 
-def test_eg3ds_own_cameras_against_zoo3ds_prior_are_refused_naming_both_scenes():
-    ctx = _first_step(_reals(2.7, EG3D_FOV))
+def _check_new_run(tmp_path: Path, radius: float, fov: float) -> None:
+    """The tri-plane model's check of a new run on four images posed at ``radius`` with a ``fov`` deg view."""
+    data = write_eg3d_folder(tmp_path / "data", radius, fov)
+    cfg = load_run_config(TriplaneConfig, "triplane", PRESETS, "tiny", overrides=[*MICRO, f"data.spec={data}"])
+    model = TriplaneModel()
+    model.check_new_run(cfg, model.build(cfg))
+
+
+def test_eg3ds_own_cameras_against_zoo3ds_prior_are_refused_naming_both_scenes(tmp_path):
     with pytest.raises(UserError) as err:
-        real_dual_sample(ctx, False, loss=ctx.config.loss, fade=None)
+        _check_new_run(tmp_path, 2.7, EG3D_FOV)
     assert str(err.value) == (
         "The tri-plane model's discriminator reads each image's camera label, and the data's cameras sit at radius "
         "2.7 with a 13.37 deg field of view where the camera prior draws the fakes' at radius 1 with 12 deg, so it "
@@ -56,23 +64,17 @@ def test_eg3ds_own_cameras_against_zoo3ds_prior_are_refused_naming_both_scenes()
         "or use data posed in the prior's scene.")
 
 
-def test_the_generators_phase_refuses_them_too_before_anything_of_the_stage_steps():
-    ctx = _first_step(_reals(2.7, EG3D_FOV))
-    with pytest.raises(UserError, match="at radius 2.7 with a 13.37 deg field of view"):
-        render_fakes(ctx, 2, loss=ctx.config.loss, fade=None)
-
-
 @pytest.mark.parametrize("radius, fov", [(1.0, EG3D_FOV), (1.2, 12.0), (0.85, 12.0)],
                          ids=["EG3D's focal length", "farther", "nearer"])
-def test_a_tenth_off_the_priors_distance_or_focal_length_is_another_scene(radius, fov):
-    ctx = _first_step(_reals(radius, fov))
+def test_a_tenth_off_the_priors_distance_or_focal_length_is_another_scene(tmp_path, radius, fov):
     with pytest.raises(UserError, match="by their labels alone"):
-        real_dual_sample(ctx, False, loss=ctx.config.loss, fade=None)
+        _check_new_run(tmp_path, radius, fov)
 
 
 @pytest.mark.parametrize("radius, fov", [(1.0, 12.0), (1.065, 12.0), (1.0, 12.5)],
                          ids=["the prior's", "EG3D's pivot offset", "half a degree wider"])
-def test_reals_in_the_priors_scene_keep_their_own_labels(radius, fov):
+def test_reals_in_the_priors_scene_keep_their_own_labels(tmp_path, radius, fov):
+    _check_new_run(tmp_path, radius, fov)
     real = _reals(radius, fov)
     ctx = _first_step(real)
     sample = real_dual_sample(ctx, True, loss=ctx.config.loss, fade=None)

@@ -466,6 +466,13 @@ class CameraPrior(BaseModel):
 
     def sample(self, n: int, generator: torch.Generator | None = None, device=None, dtype=None) -> Camera:
         dtype = dtype or torch.get_default_dtype()
+        yaw, pitch = self.sample_angles(n, generator, dtype)
+        return Camera.from_angles(yaw, pitch, self.radius, self.fov, dtype=dtype).to(device=device)
+
+    def sample_angles(self, n: int, generator: torch.Generator | None = None, dtype=None) -> tuple[Tensor, Tensor]:
+        """The (yaw, pitch) (n,) each in radians that :meth:`sample` draws, drawn as it draws them (the same numbers
+        from the same ``generator``); ``Camera.from_angles(yaw, pitch, radius, fov)`` makes its cameras."""
+        dtype = dtype or torch.get_default_dtype()
         if self.distribution == "gaussian":
             r = torch.randn(2, n, generator=generator, dtype=dtype)
         else:
@@ -474,7 +481,7 @@ class CameraPrior(BaseModel):
         pitch = self.pitch_mean + self.pitch_std * r[1]
         if self.distribution == "spherical_uniform":
             pitch = _area_uniform_pitch(pitch)
-        return Camera.from_angles(yaw, pitch, self.radius, self.fov, dtype=dtype).to(device=device)
+        return yaw, pitch
 
     def view_limits(self, spread: float = 2.0) -> dict[str, list[float]]:
         """The yaw and pitch ranges an interactive view keeps to: a Gaussian prior's mean +- ``spread`` std, a

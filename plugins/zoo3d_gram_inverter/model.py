@@ -23,7 +23,7 @@ from zoo3d.train.gan import Sample, lazy_r1_interval, real_sample
 from zoo3d_gram import gram_phases
 from zoo3d_gram_inverter.config import DETAIL, EFFICIENT_GRAM, ENCODER, GramInverterConfig
 from zoo3d_gram_inverter.detail import DetailReconstructor
-from zoo3d_gram_inverter.discriminator import build_discriminator, posed_real_sample
+from zoo3d_gram_inverter.discriminator import build_discriminator, check_label_scene_of_run, posed_real_sample
 from zoo3d_gram_inverter.efficient_gram import EfficientGramGenerator
 from zoo3d_gram_inverter.encoders import CoarseEncoder
 from zoo3d_gram_inverter.inverter import GramInverter
@@ -95,6 +95,11 @@ class GramInverterModel(ModelPlugin):
                               stage_optimizers(det, {"detail": ["detail"]}), resolution=res, ema=False,
                               frozen=["generator", "discriminator", "encoder"]),
         ]
+
+    def check_new_run(self, config: GramInverterConfig, modules: dict[str, torch.nn.Module]) -> None:
+        """A camera-conditioned discriminator's data, all of it, posed in the generator's camera prior's scene,
+        before the run's folder exists (:func:`zoo3d_gram_inverter.discriminator.check_label_scene_of_run`)."""
+        check_label_scene_of_run(config, modules["generator"].camera_prior)
 
     def build_inverter(self, config: GramInverterConfig, modules: dict[str, torch.nn.Module]) -> GramInverter:
         return GramInverter(modules["generator"], modules["encoder"], modules["detail"])

@@ -22,8 +22,8 @@ from zoo3d.config import StageConfig
 from zoo3d.core.model import LossResult, ModelPlugin, OptimizerSpec, Phase, Stage, StepContext, stage_optimizers
 from zoo3d.core.outputs import DiscriminatorOutput
 from zoo3d.nn.resize import resize
-from zoo3d.train.gan import (GANParts, Sample, adversarial_loss, check_label_scene, gan_phases, lazy_r1_interval,
-                             real_cameras)
+from zoo3d.train.gan import (GANParts, Sample, adversarial_loss, check_data_label_scene, gan_phases,
+                             lazy_r1_interval, real_cameras)
 
 from zoo3d_triplane.config import TriplaneConfig, TriplaneLossConfig
 from zoo3d_triplane.discriminator import DualDiscriminator, blur_images
@@ -40,12 +40,7 @@ LABEL_SCENE_REMEDY = ("set camera.radius and camera.fov to the data's, with the 
 
 def prepare_step(ctx: StepContext, loss: TriplaneLossConfig, fade: tuple[int, int] | None) -> tuple[float, float]:
     """This step's schedules: in a fading stage (``fade`` = (initial, final) neural resolution) set the
-    generator's and discriminator's neural rendering resolution; return (GPC swap probability, D blur sigma).
-
-    Every phase starts here, so a stage's first step checks, before any phase of it steps, that the reals' camera
-    labels come from the camera prior's scene (:func:`zoo3d.train.gan.check_label_scene`)."""
-    if ctx.stage_step == 0 and ctx.real is not None and ctx.real.cameras is not None:
-        check_label_scene(ctx.real.cameras, ctx.config.camera, "The tri-plane model", LABEL_SCENE_REMEDY)
+    generator's and discriminator's neural rendering resolution; return (GPC swap probability, D blur sigma)."""
     if fade is not None:
         res = neural_resolution_at(ctx.stage_step, fade[0], fade[1], loss.neural_resolution_fade_steps)
         ctx.generator.neural_resolution = res
@@ -132,6 +127,14 @@ class TriplaneModel(ModelPlugin):
 
     config_class = TriplaneConfig
     imports_releases = True
+
+    def check_new_run(self, config: TriplaneConfig, modules: dict[str, torch.nn.Module]) -> None:
+        """Every stage's dual discriminator reads the reals' camera labels and the prior's: data whose cameras, all
+        of them, sit in another scene than ``camera``'s is refused before the run's folder exists
+        (:func:`zoo3d.train.gan.check_data_label_scene`)."""
+        if any(stage.steps > 0 for stage in self.stages(config)):
+            check_data_label_scene(config, config.camera, config.generator.resolution, "The tri-plane model",
+                                   LABEL_SCENE_REMEDY)
 
     def import_release(self, release, config: TriplaneConfig):
         """EG3D's network snapshots (``G_ema`` of a ``.pkl``); see :mod:`zoo3d_triplane.upstream`."""

@@ -142,6 +142,21 @@ def _orientation(img: Image.Image) -> int:
         return 1
 
 
+#: the EXIF orientations whose upright image is the stored one turned a quarter (``ImageOps.exif_transpose``)
+_QUARTER_TURNS = (5, 6, 7, 8)
+
+
+def served_size(fp) -> tuple[int, int]:
+    """The (width, height) :func:`decode_image` gives for the image file, read from its header (its EXIF orientation
+    applied); a ValueError for the pixels it refuses (:data:`FLOAT_PIXELS`). A square image is not asked for its
+    orientation, which a PNG may keep after its pixels: a quarter turn leaves its size as it is."""
+    with Image.open(fp) as img:
+        if img.mode == "F":
+            raise ValueError(FLOAT_PIXELS)
+        width, height = img.size
+        return (height, width) if width != height and _orientation(img) in _QUARTER_TURNS else (width, height)
+
+
 def decode_image(fp, resolution: int, crop: str = "center", resize: str = "lanczos") -> tuple[Tensor, tuple, tuple]:
     """Image file -> (3, R, R) float in [-1, 1], the original (width, height) and the crop box used."""
     with Image.open(fp) as img:

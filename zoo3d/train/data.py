@@ -49,6 +49,26 @@ def build_dataset(data: DataConfig, resolution: int, camera_prior=None, seed: in
     return get_dataset_spec(name.strip()).build(data, resolution, query=query, camera_prior=camera_prior, seed=seed)
 
 
+#: How many items, spread evenly over a dataset that cannot list its cameras (no ``cameras()``), are read for them.
+CAMERA_PROBES = 256
+
+
+def dataset_cameras(dataset) -> Camera | None:
+    """The cameras a dataset serves, for a check of the whole data before a run: ``dataset.cameras()`` where it
+    offers that (every item's, unmirrored: a folder's from its pose records and image headers, synthetic heads' drawn
+    as their items draw them, no image decoded or rendered), else the ``camera`` of :data:`CAMERA_PROBES` items spread
+    evenly over it (read as a batch of the run reads them); None when it serves no camera (data without poses)."""
+    if hasattr(dataset, "cameras"):
+        cameras = dataset.cameras()
+        return cameras if len(cameras) else None
+    n = len(dataset)
+    k = min(n, CAMERA_PROBES)
+    picks = sorted({round(i * (n - 1) / max(1, k - 1)) for i in range(k)})
+    items = dataset.__getitems__(picks) if hasattr(dataset, "__getitems__") else [dataset[i] for i in picks]
+    labels = [item["camera"] for item in items if item.get("camera") is not None]
+    return Camera.from_eg3d(torch.stack([torch.as_tensor(c) for c in labels])) if labels else None
+
+
 def _problem_text(problem) -> str:
     from zoo3d.data.check import shown_name
 

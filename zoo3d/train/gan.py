@@ -32,17 +32,17 @@ import torch
 from torch import Tensor
 
 from zoo3d.cameras import Camera, CameraPrior
-from zoo3d.config import GanLossConfig
+from zoo3d.config import GanLossConfig, RunConfig
 from zoo3d.core.model import LossResult, OptimizerSpec, Phase, StepContext, lazy_corrected
 from zoo3d.core.outputs import DiscriminatorOutput
 from zoo3d.errors import PluginError, UserError
-from zoo3d.train.data import resize_images
+from zoo3d.train.data import build_dataset, dataset_cameras, resize_images
 from zoo3d.train.losses import (discriminator_loss, generator_loss, pose_loss, pose_target, r1_penalty,
                                 topk_fraction, topk_generator_loss)
 
-__all__ = ["LABEL_SCENE_TOLERANCE", "AdversarialLoss", "GANParts", "Sample", "adversarial_loss", "check_label_scene",
-           "discriminator_step", "gan_phases", "generator_step", "lazy_optimizer", "lazy_r1_interval", "r1_step",
-           "real_cameras", "real_sample", "score_with"]
+__all__ = ["LABEL_SCENE_TOLERANCE", "AdversarialLoss", "GANParts", "Sample", "adversarial_loss",
+           "check_data_label_scene", "check_label_scene", "discriminator_step", "gan_phases", "generator_step",
+           "lazy_optimizer", "lazy_r1_interval", "r1_step", "real_cameras", "real_sample", "score_with"]
 
 
 @dataclass(frozen=True)
@@ -157,6 +157,17 @@ def check_label_scene(cameras: Camera, prior: CameraPrior, who: str, remedy: str
                     f"{radius:.4g} with a {fov:.4g} deg field of view where the camera prior draws the fakes' at "
                     f"radius {prior.radius:.4g} with {prior.fov:.4g} deg, so it would tell reals from fakes by their "
                     f"labels alone; {remedy}.")
+
+
+def check_data_label_scene(config: RunConfig, prior: CameraPrior, resolution: int, who: str, remedy: str) -> None:
+    """:func:`check_label_scene` over every camera of the run's dataset (``config.data``, built at ``resolution``;
+    :func:`zoo3d.train.data.dataset_cameras`), for a model's ``ModelPlugin.check_new_run``: data posed in another
+    scene is refused before a new run's folder exists, on the mean of all its cameras rather than of one batch's.
+    Data without poses passes here (the conditioned discriminator's step refuses it, :func:`real_cameras`)."""
+    dataset = build_dataset(config.data, resolution, camera_prior=config.camera, seed=config.train.seed)
+    cameras = dataset_cameras(dataset)
+    if cameras is not None:
+        check_label_scene(cameras, prior, who, remedy)
 
 
 def score_with(module: str) -> Callable[[StepContext, Sample], DiscriminatorOutput]:
