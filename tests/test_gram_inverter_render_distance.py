@@ -1,8 +1,8 @@
 """GRAMInverter's encoder and detail stages render the frozen generator from each real image's own camera. GRAM's
 manifolds lie around the origin and the generator's rays reach only from ``generator.render.near`` to ``far`` (0.88 to
-1.12), so from EG3D's own cameras, 2.7 away, a render shows the background alone: data posed there is refused at
-those stages' first step instead of training the encoder and the detail branch against empty renders, and already at
-the efficient-GRAM stage's first step when a later stage will render from it."""
+1.12), so from EG3D's own cameras, 2.7 away, a render shows the background alone: data posed there is refused before
+a new run's folder exists when one of those stages has steps (GramInverterModel.check_new_run), instead of training
+the encoder and the detail branch against empty renders."""
 
 from __future__ import annotations
 
@@ -38,9 +38,17 @@ def _stage_loss(index: int, real: RealBatch, stage_step: int = 0):
     return plugin.stages(cfg)[index].phases[0].loss(ctx), modules
 
 
+def _check_new_run(tmp_path, radius: float, fov: float = 12.0, *overrides: str) -> None:
+    """GRAMInverter's check of a new run (GRAM's D, which reads no labels) on four images posed at ``radius``."""
+    data = write_eg3d_folder(tmp_path / "data", radius, fov)
+    plugin, cfg = micro_config(*PLAIN, "discriminator.architecture=gram", *overrides, f"data.spec={data}")
+    plugin.check_new_run(cfg, plugin.build(cfg))
+
+
 @torch.no_grad()
 @pytest.mark.parametrize("radius, sees_the_head", [(1.0, True), (1.1, True), (1.5, False), (2.7, False)])
-def test_the_generator_renders_a_head_from_the_distances_the_stages_take_and_none_from_farther(radius, sees_the_head):
+def test_the_generator_renders_a_head_from_the_distances_the_stages_take_and_none_from_farther(tmp_path, radius,
+                                                                                                 sees_the_head):
     """The reason for the refusal: a render from a camera farther than ``far`` has no foreground."""
     _, modules = _stage_loss(1, _reals(1.0))
     gen = modules["generator"].eval()
@@ -48,15 +56,16 @@ def test_the_generator_renders_a_head_from_the_distances_the_stages_take_and_non
     out = gen.render(rep, _reals(radius).cameras, 16)
     assert bool((out.extras["foreground_depth"] > 0).any()) == sees_the_head
     if sees_the_head:
+        _check_new_run(tmp_path, radius)
         assert math.isfinite(_stage_loss(1, _reals(radius))[0].loss.item())
     else:
         with pytest.raises(UserError, match="would cut the head or miss it"):
-            _stage_loss(1, _reals(radius))
+            _check_new_run(tmp_path, radius)
 
 
-def test_eg3ds_own_cameras_are_refused_at_the_encoder_stage_naming_the_distances():
+def test_eg3ds_own_cameras_are_refused_for_the_encoder_stage_naming_the_distances(tmp_path):
     with pytest.raises(UserError) as err:
-        _stage_loss(1, _reals(2.7, EG3D_FOV))
+        _check_new_run(tmp_path, 2.7, EG3D_FOV)
     assert str(err.value) == (
         "GRAMInverter's encoder stage renders the generator from each real image's camera, and the data's cameras sit "
         "at radius 2.7 where the generator's rays reach only from 0.88 to 1.12 (generator.render.near and far, around "
@@ -64,31 +73,19 @@ def test_eg3ds_own_cameras_are_refused_at_the_encoder_stage_naming_the_distances
         "from the origin (GRAM's poses/, poses.json angles or a dataset.json at that distance).")
 
 
-def test_the_detail_stage_refuses_them_too():
+def test_the_detail_stage_is_named_when_it_alone_renders_from_them(tmp_path):
     with pytest.raises(UserError, match="GRAMInverter's detail stage renders .* at radius 2.7 "):
-        _stage_loss(2, _reals(2.7, EG3D_FOV))
+        _check_new_run(tmp_path, 2.7, EG3D_FOV, "stages.gram_inverter.encoder.steps=0")
 
 
-def test_cameras_nearer_than_the_rays_start_are_refused_too():
+def test_cameras_nearer_than_the_rays_start_are_refused_too(tmp_path):
     with pytest.raises(UserError, match="at radius 0.8 where the generator's rays reach only from 0.88 to 1.12"):
-        _stage_loss(1, _reals(0.8))
+        _check_new_run(tmp_path, 0.8)
 
 
-def _d_phase(real: RealBatch, *overrides: str):
-    plugin, cfg = micro_config(*PLAIN, "discriminator.architecture=gram", *overrides)
-    torch.manual_seed(0)
-    modules = plugin.build(cfg)
-    phase = next(p for p in plugin.stages(cfg)[0].phases if p.name == "discriminator")
-    return phase.loss(context(modules, real, batch_size=2))
-
-
-@pytest.mark.parametrize("later, stage", [([], "encoder"), (["stages.gram_inverter.encoder.steps=0"], "detail")],
-                         ids=["encoder and detail", "detail alone"])
-def test_the_efficient_gram_stage_refuses_them_first_when_a_later_stage_will_render_from_them(later, stage):
-    """A run with neither later stage takes them with a discriminator that reads no labels:
-    test_gram_inverter_label_scene.py's test_a_discriminator_that_reads_no_labels_takes_them."""
-    with pytest.raises(UserError, match=f"GRAMInverter's {stage} stage renders .* at radius 2.7 "):
-        _d_phase(_reals(2.7, EG3D_FOV), *later)
+def test_a_run_that_trains_the_generator_alone_takes_them(tmp_path):
+    _check_new_run(tmp_path, 2.7, EG3D_FOV, "stages.gram_inverter.encoder.steps=0",
+                   "stages.gram_inverter.detail.steps=0")
 
 
 def test_another_field_of_view_at_the_generators_distance_is_rendered_as_it_is():

@@ -6,15 +6,15 @@ from __future__ import annotations
 
 import torch
 
-from zoo3d.cameras import EG3D_LABEL_DIM, CameraPrior
+from zoo3d.cameras import EG3D_LABEL_DIM
 from zoo3d.core.model import StepContext
 from zoo3d.nn.discriminators import StyleGAN2Discriminator
-from zoo3d.train.gan import Sample, check_data_label_scene, real_cameras, real_sample
+from zoo3d.train.gan import Sample, real_cameras, real_sample
 
 from zoo3d_gram import build_discriminator as build_gram_discriminator
-from zoo3d_gram_inverter.config import EFFICIENT_GRAM, GramInverterConfig
+from zoo3d_gram_inverter.config import GramInverterConfig
 
-__all__ = ["LABEL_SCENE_REMEDY", "build_discriminator", "check_label_scene_of_run", "posed_real_sample"]
+__all__ = ["LABEL_SCENE_REMEDY", "build_discriminator", "posed_real_sample"]
 
 #: The ways out of :func:`zoo3d.train.gan.check_label_scene`'s refusal for GRAMInverter: its manifolds, their
 #: gridding and the render's depth range are laid out for cameras 1 from the origin, so only the field of view moves.
@@ -36,15 +36,8 @@ def build_discriminator(config: GramInverterConfig) -> torch.nn.Module:
 def posed_real_sample(ctx: StepContext, requires_grad: bool, resolution: int | None = None) -> Sample:
     """:func:`zoo3d.train.gan.real_sample`, refusing data without poses (a camera-conditioned D scores
     an image together with the camera it was seen from). Data posed in another scene than the generator's camera
-    prior, which draws the fakes' labels, is refused before a new run begins (:func:`check_label_scene_of_run`)."""
+    prior, which draws the fakes' labels, is refused before a new run begins
+    (:meth:`zoo3d_gram_inverter.model.GramInverterModel.check_new_run`)."""
     real_cameras(ctx, "GRAMInverter's efficient-GRAM stage", "its discriminator is camera-conditioned",
                  " or set discriminator.conditioned=false")
     return real_sample(ctx, requires_grad, resolution)
-
-
-def check_label_scene_of_run(config: GramInverterConfig, prior: CameraPrior) -> None:
-    """When the efficient-GRAM stage has steps to run with a camera-conditioned discriminator: refuse data whose
-    cameras, all of them, sit in another scene than ``prior``'s, the generator's camera prior
-    (:func:`zoo3d.train.gan.check_data_label_scene`)."""
-    if config.discriminator.camera_conditioned and config.stage(EFFICIENT_GRAM).steps > 0:
-        check_data_label_scene(config, prior, config.generator.resolution, "GRAMInverter", LABEL_SCENE_REMEDY)

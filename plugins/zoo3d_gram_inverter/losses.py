@@ -14,8 +14,9 @@ Detail stage (detail reconstructor trained, E_w and Efficient GRAM frozen), per 
     depth            depth * mean_pixels(sum_k w_k |t_k - d_coarse| / (far - near)) at c and c': the detailed
                      render's layer weights must stay near the coarse surface depth d_coarse.
 P is LPIPS when its weights are available, else the MS-SSIM substitute (zoo3d.invert.losses).
-Both stages render the generator from the real images' own cameras, so the first step of each refuses data whose
-cameras sit at a distance from the origin that the generator's rays do not reach (:func:`check_render_distance`).
+Both stages render the generator from the real images' own cameras, so a new run whose encoder or detail stage has
+steps refuses, before its folder exists, data whose cameras sit at a mean distance from the origin that the
+generator's rays do not reach (:func:`check_render_distance`, from ``GramInverterModel.check_new_run``).
 """
 
 from __future__ import annotations
@@ -64,14 +65,10 @@ def check_render_distance(cameras: Camera, config: GramInverterConfig, stage: st
                     f"origin (GRAM's poses/, poses.json angles or a dataset.json at that distance).")
 
 
-def _real(ctx: StepContext, resolution: int, config: GramInverterConfig,
-          stage: str) -> tuple[Tensor, Camera | None]:
-    """The step's real images at ``resolution`` and their cameras (None for unposed data); at the stage's first
-    step, cameras the generator's renders cannot reach are refused (:func:`check_render_distance`)."""
+def _real(ctx: StepContext, resolution: int) -> tuple[Tensor, Camera | None]:
+    """The step's real images at ``resolution`` and their cameras (None for unposed data)."""
     images = resize_images(ctx.real.images.to(ctx.device), resolution)
     cams = ctx.real.cameras.to(device=ctx.device) if ctx.real.cameras is not None else None
-    if cams is not None and ctx.stage_step == 0:
-        check_render_distance(cams, config, stage)
     return images, cams
 
 
@@ -79,7 +76,7 @@ def encoder_step_loss(ctx: StepContext, config: GramInverterConfig, weights: Gra
     """The encoder stage's loss with ``weights`` (the run's ``loss`` section with the stage's overrides)."""
     gen, enc = ctx.generator, ctx.module("encoder")
     lw, res = weights, config.generator.resolution
-    images, cams = _real(ctx, res, config, "encoder")
+    images, cams = _real(ctx, res)
     B = images.shape[0]
     mean_w = gen.mean_latent().detach()
     ws, pose = enc(images, mean_w)
@@ -145,7 +142,7 @@ def detail_step_loss(ctx: StepContext, config: GramInverterConfig, weights: Gram
     """The detail stage's loss with ``weights`` (the run's ``loss`` section with the stage's overrides)."""
     gen, enc, det = ctx.generator, ctx.module("encoder"), ctx.module("detail")
     lw, res, rc = weights, config.generator.resolution, config.generator.render
-    images, cams = _real(ctx, res, config, "detail")
+    images, cams = _real(ctx, res)
     B = images.shape[0]
     with torch.no_grad():
         ws, pose = enc(images, gen.mean_latent())

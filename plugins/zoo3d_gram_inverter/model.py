@@ -13,17 +13,17 @@ Each stage is sized by its entry of the config's ``stages`` (steps, batch, lr by
 from __future__ import annotations
 
 from functools import partial
-from typing import Callable
 
 import torch
 
 from zoo3d.core.model import ModelPlugin, Phase, Stage, StepContext, stage_optimizers
-from zoo3d.train.gan import Sample, lazy_r1_interval, real_sample
+from zoo3d.train.data import run_data_cameras
+from zoo3d.train.gan import check_label_scene, lazy_r1_interval, real_sample
 
 from zoo3d_gram import gram_phases
 from zoo3d_gram_inverter.config import DETAIL, EFFICIENT_GRAM, ENCODER, GramInverterConfig
 from zoo3d_gram_inverter.detail import DetailReconstructor
-from zoo3d_gram_inverter.discriminator import build_discriminator, check_label_scene_of_run, posed_real_sample
+from zoo3d_gram_inverter.discriminator import LABEL_SCENE_REMEDY, build_discriminator, posed_real_sample
 from zoo3d_gram_inverter.efficient_gram import EfficientGramGenerator
 from zoo3d_gram_inverter.encoders import CoarseEncoder
 from zoo3d_gram_inverter.inverter import GramInverter
@@ -41,18 +41,6 @@ def _freeze_generator_as_ema(ctx: StepContext) -> None:
             dst.copy_(src)
         for dst, src in zip(ctx.generator.buffers(), ctx.ema.buffers()):
             dst.copy_(src)
-
-
-def reals_a_later_stage_renders_from(ctx: StepContext, requires_grad: bool, resolution: int | None = None, *,
-                                     reals: Callable[..., Sample], config: GramInverterConfig,
-                                     stage: str) -> Sample:
-    """``reals``' sample, whose cameras the ``stage`` stage (encoder or detail) will render the generator from: at
-    the efficient-GRAM stage's first step, cameras it cannot reach are refused now rather than after the stage
-    (:func:`zoo3d_gram_inverter.losses.check_render_distance`)."""
-    sample = reals(ctx, requires_grad, resolution)
-    if ctx.stage_step == 0 and sample.cameras is not None:
-        check_render_distance(sample.cameras, config, stage)
-    return sample
 
 
 class GramInverterModel(ModelPlugin):
@@ -77,9 +65,6 @@ class GramInverterModel(ModelPlugin):
         fixed_geometry = [] if config.generator.learn_manifolds else ["generator.manifold"]
         gan, enc, det = config.stage(EFFICIENT_GRAM), config.stage(ENCODER), config.stage(DETAIL)
         reals = posed_real_sample if config.discriminator.camera_conditioned else real_sample
-        if enc.steps > 0 or det.steps > 0:
-            reals = partial(reals_a_later_stage_renders_from, reals=reals, config=config,
-                            stage="encoder" if enc.steps > 0 else "detail")
         encoder_loss = partial(encoder_step_loss, config=config, weights=config.stage_loss(ENCODER))
         detail_loss = partial(detail_step_loss, config=config, weights=config.stage_loss(DETAIL))
         return [
@@ -97,9 +82,22 @@ class GramInverterModel(ModelPlugin):
         ]
 
     def check_new_run(self, config: GramInverterConfig, modules: dict[str, torch.nn.Module]) -> None:
-        """A camera-conditioned discriminator's data, all of it, posed in the generator's camera prior's scene,
-        before the run's folder exists (:func:`zoo3d_gram_inverter.discriminator.check_label_scene_of_run`)."""
-        check_label_scene_of_run(config, modules["generator"].camera_prior)
+        """The data's cameras, all of them, before the run's folder exists: posed in the generator's camera prior's
+        scene when the efficient-GRAM stage trains a camera-conditioned discriminator
+        (:func:`zoo3d.train.gan.check_label_scene`), and within the generator's reach when the encoder or detail
+        stage will render from them (:func:`zoo3d_gram_inverter.losses.check_render_distance`)."""
+        labels = config.discriminator.camera_conditioned and config.stage(EFFICIENT_GRAM).steps > 0
+        renders = next((name for name, key in (("encoder", ENCODER), ("detail", DETAIL))
+                        if config.stage(key).steps > 0), None)
+        if not labels and renders is None:
+            return
+        cameras = run_data_cameras(config, config.generator.resolution)
+        if cameras is None:  # unposed data: the conditioned D's step refuses it, the later stages take it
+            return
+        if labels:
+            check_label_scene(cameras, modules["generator"].camera_prior, "GRAMInverter", LABEL_SCENE_REMEDY)
+        if renders is not None:
+            check_render_distance(cameras, config, renders)
 
     def build_inverter(self, config: GramInverterConfig, modules: dict[str, torch.nn.Module]) -> GramInverter:
         return GramInverter(modules["generator"], modules["encoder"], modules["detail"])

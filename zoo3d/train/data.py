@@ -69,6 +69,13 @@ def dataset_cameras(dataset) -> Camera | None:
     return Camera.from_eg3d(torch.stack([torch.as_tensor(c) for c in labels])) if labels else None
 
 
+def run_data_cameras(config, resolution: int) -> Camera | None:
+    """:func:`dataset_cameras` of a run's dataset (``config.data``, built at ``resolution`` as the run builds it), for
+    a model's checks of a new run's data before its folder exists (``ModelPlugin.check_new_run``)."""
+    dataset = build_dataset(config.data, resolution, camera_prior=config.camera, seed=config.train.seed)
+    return dataset_cameras(dataset)
+
+
 def _problem_text(problem) -> str:
     from zoo3d.data.check import shown_name
 

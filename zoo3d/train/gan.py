@@ -36,7 +36,7 @@ from zoo3d.config import GanLossConfig, RunConfig
 from zoo3d.core.model import LossResult, OptimizerSpec, Phase, StepContext, lazy_corrected
 from zoo3d.core.outputs import DiscriminatorOutput
 from zoo3d.errors import PluginError, UserError
-from zoo3d.train.data import build_dataset, dataset_cameras, resize_images
+from zoo3d.train.data import resize_images, run_data_cameras
 from zoo3d.train.losses import (discriminator_loss, generator_loss, pose_loss, pose_target, r1_penalty,
                                 topk_fraction, topk_generator_loss)
 
@@ -161,11 +161,10 @@ def check_label_scene(cameras: Camera, prior: CameraPrior, who: str, remedy: str
 
 def check_data_label_scene(config: RunConfig, prior: CameraPrior, resolution: int, who: str, remedy: str) -> None:
     """:func:`check_label_scene` over every camera of the run's dataset (``config.data``, built at ``resolution``;
-    :func:`zoo3d.train.data.dataset_cameras`), for a model's ``ModelPlugin.check_new_run``: data posed in another
+    :func:`zoo3d.train.data.run_data_cameras`), for a model's ``ModelPlugin.check_new_run``: data posed in another
     scene is refused before a new run's folder exists, on the mean of all its cameras rather than of one batch's.
     Data without poses passes here (the conditioned discriminator's step refuses it, :func:`real_cameras`)."""
-    dataset = build_dataset(config.data, resolution, camera_prior=config.camera, seed=config.train.seed)
-    cameras = dataset_cameras(dataset)
+    cameras = run_data_cameras(config, resolution)
     if cameras is not None:
         check_label_scene(cameras, prior, who, remedy)
 
