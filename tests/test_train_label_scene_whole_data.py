@@ -145,3 +145,5 @@ def test_a_dataset_without_cameras_is_read_at_items_spread_over_all_of_it():
     assert float(cams.origins.norm(dim=-1).mean()) == pytest.approx(1 + 999 / 2000, abs=2e-3)
     small = _Listed(3)
     assert dataset_cameras(small) is not None and small.read == [0, 1, 2]
+    small.cameras = ["a plugin's own attribute, not the method"]
+    assert float(dataset_cameras(small).origins.norm(dim=-1).mean()) == pytest.approx(1.001, abs=1e-5)

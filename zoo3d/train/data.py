@@ -58,7 +58,7 @@ def dataset_cameras(dataset) -> Camera | None:
     offers that (every item's, unmirrored: a folder's from its pose records and image headers, synthetic heads' drawn
     as their items draw them, no image decoded or rendered), else the ``camera`` of :data:`CAMERA_PROBES` items spread
     evenly over it (read as a batch of the run reads them); None when it serves no camera (data without poses)."""
-    if hasattr(dataset, "cameras"):
+    if callable(getattr(dataset, "cameras", None)):  # a method; an attribute of that name is the plugin's own
         cameras = dataset.cameras()
         return cameras if len(cameras) else None
     n = len(dataset)
