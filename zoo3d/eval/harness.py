@@ -30,9 +30,11 @@ def load_eval_model(name: str, checkpoint: str | None, device) -> EvalModel:
     loaded = load_model(checkpoint, model=name, device=str(device))
     gen = loaded.generator.eval()
     gen.requires_grad_(False)
+    trained_device, steps_cap = trained_how(loaded)
     return EvalModel(name=loaded.spec.name, generator=gen,
                      checkpoint=str(loaded.checkpoint) if loaded.checkpoint else None, sha256=loaded.sha256,
-                     data=trained_on(loaded), step=loaded.step if loaded.checkpoint else None)
+                     data=trained_on(loaded), step=loaded.step if loaded.checkpoint else None,
+                     trained_device=trained_device, steps_cap=steps_cap)
 
 
 def trained_on(model) -> str | None:
@@ -48,6 +50,24 @@ def trained_on(model) -> str | None:
     if "zoo3d.imported_from" in read_metadata(checkpoint):
         return None
     return config.data.spec
+
+
+def trained_how(model) -> tuple[str | None, int | str | None]:
+    """The device ``model``'s run trained on and the ``--steps`` cap it ran under, as its checkpoint records them
+    (``zoo3d.device``, ``zoo3d.steps_cap``; the cap an integer, ``"none"`` for a run without one): an
+    :class:`EvalModel`'s ``trained_device`` and ``steps_cap``, or read from a :class:`zoo3d.runs.LoadedModel`'s
+    checkpoint. None for a model without a checkpoint (the oracles), for an imported release (the authors' run, not
+    zoo3d's) and for a checkpoint written before zoo3d recorded them."""
+    config, checkpoint = getattr(model, "config", None), getattr(model, "checkpoint", None)
+    if config is None or checkpoint is None:
+        return getattr(model, "trained_device", None), getattr(model, "steps_cap", None)
+    from zoo3d.train.checkpoint import read_metadata
+
+    meta = read_metadata(checkpoint)
+    if "zoo3d.imported_from" in meta:
+        return None, None
+    cap = meta.get("zoo3d.steps_cap")
+    return meta.get("zoo3d.device"), int(cap) if cap is not None and cap.isascii() and cap.isdigit() else cap
 
 
 def same_dataset(a: str, b: str) -> bool:
@@ -145,11 +165,12 @@ def compare_models(models: list[EvalModel], metrics: dict[str, Metric], protocol
             torch.manual_seed(protocol.seed_start)  # each model from the same state, whichever ran before it
             gen = model.generator
             results[model.name] = {}
+            trained_device, steps_cap = trained_how(model)
             provenance[model.name] = {
                 "checkpoint": None if model.checkpoint is None else str(model.checkpoint), "sha256": model.sha256,
                 "resolution": model_resolution(gen, protocol.resolution), "seeds": protocol.seeds,
                 "strictly_3d_consistent": bool(getattr(gen, "strictly_3d_consistent", True)),
-                "data": trained_on(model),
+                "data": trained_on(model), "trained_device": trained_device, "steps_cap": steps_cap,
             }
             scored_on_data = []  # the metrics that scored this model against the dataset
             for metric_name, metric in metrics.items():
@@ -285,6 +306,10 @@ def write_markdown(result: dict[str, Any], path: str | Path, command: str = "") 
     lines += ["## Provenance", ""]
     for name, prov in result["provenance"].items():
         trained = f", trained on `{prov['data']}`" if prov.get("data") else ""
+        if prov.get("trained_device") is not None:
+            trained += f", trained on device `{prov['trained_device']}`"
+        if prov.get("steps_cap") is not None:
+            trained += f", --steps cap `{prov['steps_cap']}`"
         lines.append(f"- **{name}**: checkpoint `{prov['checkpoint']}`{trained}, sha256 `{prov['sha256']}`, "
                      f"resolution {prov['resolution']}, seeds {prov['seeds']}")
     lines.append("")

@@ -36,6 +36,10 @@ class EvalModel:
         data: the dataset its run was trained on (the run config's ``data.spec``), or None where there is no
             such run (the oracles, an imported release).
         step: the training step its checkpoint was written at, or None (no checkpoint, or not known).
+        trained_device: the device its run trained on, as the checkpoint records it (``zoo3d.device``: ``cpu``,
+            ``cuda:0 (NVIDIA H100 80GB HBM3)``), or None where there is no such run or it was not recorded.
+        steps_cap: the ``--steps`` its run's training stopped at (``zoo3d.steps_cap``): an integer, ``"none"`` for
+            a run trained without one, or None where there is no such run or it was not recorded.
     """
 
     name: str
@@ -44,6 +48,8 @@ class EvalModel:
     sha256: str | None = None
     data: str | None = None
     step: int | None = None
+    trained_device: str | None = None
+    steps_cap: int | str | None = None
 
 
 class NotApplicable(Exception):

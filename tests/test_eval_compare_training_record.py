@@ -1,0 +1,81 @@
+"""How each compared run was trained: checkpoints record the device a run trained on (``zoo3d.device``) and the
+``--steps`` cap it ran under (``zoo3d.steps_cap``), but ``zoo3d compare``'s provenance named only the checkpoint, its
+sha256 and its data, so a run cut at ``--steps 500`` on the CPU read like one trained to its recipe's end on a GPU.
+The provenance (JSON and Markdown) now carries both, null where there is no zoo3d run or the checkpoint predates
+them (docs/metrics.md)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from safetensors import safe_open
+from safetensors.torch import save_file
+
+from conftest import run_in_process as zoo3d
+from toy_model import one_thread, use_toy
+from zoo3d.eval.calibration import TexturedSphereGenerator
+from zoo3d.eval.harness import compare_models, load_metrics, trained_how
+from zoo3d.eval.metric import EvalModel
+from zoo3d.eval.protocol import make_protocol
+from zoo3d.launch import train_model
+from zoo3d.runs import load_model
+
+SMALL = ["--instances", "1", "--resolution", "16", "--set", "epi_frames=8", "--device", "cpu"]
+
+
+@pytest.fixture
+def toy_run(monkeypatch, tmp_path):
+    """A run of the toy model cut at --steps 1, on the CPU."""
+    use_toy(monkeypatch, tmp_path / "runs")
+    monkeypatch.setenv("COLUMNS", "200")
+    with one_thread():
+        yield train_model("toy", steps=1, device="cpu", progress=False)
+
+
+def _rewritten(checkpoint, path, drop=(), **meta_changes):
+    """A copy of ``checkpoint`` at ``path`` with metadata keys ``drop`` removed and ``meta_changes`` set."""
+    with safe_open(str(checkpoint), framework="pt") as fh:
+        tensors, meta = {k: fh.get_tensor(k) for k in fh.keys()}, dict(fh.metadata())
+    meta = {k: v for k, v in {**meta, **meta_changes}.items() if k not in drop}
+    save_file(tensors, str(path), metadata=meta)
+    return path
+
+
+def test_compare_records_the_device_and_the_steps_cap_of_each_run(toy_run, tmp_path, capsys):
+    out, report = tmp_path / "res.json", tmp_path / "report.md"
+    code, _, err = zoo3d(capsys, "compare", "--models", "toy,oracle", "--ckpt", f"toy={toy_run.run_dir}",
+                         "--metric", "epi", *SMALL, "--json", out, "--markdown", report)
+    assert code == 0, err
+    provenance = json.loads(out.read_text())["provenance"]
+    assert (provenance["toy"]["trained_device"], provenance["toy"]["steps_cap"]) == ("cpu", 1)
+    assert (provenance["oracle"]["trained_device"], provenance["oracle"]["steps_cap"]) == (None, None)
+    lines = report.read_text().splitlines()
+    toy = next(line for line in lines if line.startswith("- **toy**"))
+    assert ", trained on `toy:spheres`, trained on device `cpu`, --steps cap `1`, sha256 " in toy, toy
+    oracle = next(line for line in lines if line.startswith("- **oracle**"))
+    assert "device" not in oracle and "--steps" not in oracle, oracle
+
+
+@pytest.mark.parametrize("drop, changes, expected", [
+    ((), {"zoo3d.steps_cap": "none", "zoo3d.device": "cuda:0 (NVIDIA H100 80GB HBM3)"},
+     ("cuda:0 (NVIDIA H100 80GB HBM3)", "none")),  # trained to its recipe's end on a GPU
+    ((), {"zoo3d.steps_cap": "500"}, ("cpu", 500)),
+    (("zoo3d.device", "zoo3d.steps_cap"), {}, (None, None)),  # written before the keys existed
+    ((), {"zoo3d.imported_from": "ffhq256.pkl"}, (None, None)),  # the authors' run, not zoo3d's
+])
+def test_the_record_is_the_checkpoints_own(toy_run, tmp_path, drop, changes, expected):
+    path = _rewritten(toy_run.checkpoint, tmp_path / "copy.safetensors", drop, **changes)
+    loaded = load_model(str(path))
+    assert trained_how(loaded) == expected  # a loaded run, as the Python API hands it over
+    protocol = make_protocol("small", instances=1, resolution=16, epi_frames=8)
+    result = compare_models([loaded], load_metrics(["epi"]), protocol, "cpu")
+    assert (result["provenance"]["toy"]["trained_device"], result["provenance"]["toy"]["steps_cap"]) == expected
+
+
+def test_an_eval_model_carries_what_it_is_given():
+    protocol = make_protocol("small", instances=1, resolution=16, epi_frames=8)
+    model = EvalModel("sphere", TexturedSphereGenerator(True), "run.safetensors", "0" * 64, trained_device="mps",
+                      steps_cap=20)
+    provenance = compare_models([model], load_metrics(["epi"]), protocol, "cpu")["provenance"]["sphere"]
+    assert (provenance["trained_device"], provenance["steps_cap"]) == ("mps", 20)
