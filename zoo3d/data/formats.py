@@ -10,7 +10,9 @@ Three layouts are read (see docs/data.md):
   "camera": [25 floats]} | {"file", "yaw", "pitch", "radius"?, "fov"?}, ...]}``.
 
 Parsing never raises on bad content: each problem becomes a :class:`Problem` attached to
-the file, so ``zoo3d data check`` can list them all and readers can skip bad entries.
+the file, so ``zoo3d data check`` can list them all and readers can skip bad entries. A pose number is a
+number of its kind in every layout (a JSON number; an integer or float array): one written as text, or a
+boolean, is a missing pose, never converted.
 """
 
 from __future__ import annotations
@@ -307,11 +309,41 @@ def _zip_root(members: dict) -> str:
     return ""
 
 
-def _finite_vector(value, n: int) -> np.ndarray | None:
-    try:
-        arr = np.asarray(value, dtype=np.float64).reshape(-1)
-    except (TypeError, ValueError):
+def _json_number(value) -> float | None:
+    """A JSON number as a float, or None for anything else: a number written as text (``"0.5"``), ``true`` or
+    ``false``, ``null``, a list."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
         return None
+    return float(value)
+
+
+def _json_vector(value, n: int) -> np.ndarray | None:
+    """``n`` JSON numbers (a list, nested lists of one shape too) as a flat float64 vector, or None where any item is
+    not a JSON number (:func:`_json_number`) or there are not ``n`` of them."""
+    def numbers(item):
+        if isinstance(item, list):
+            return [numbers(x) for x in item]
+        number = _json_number(item)
+        if number is None:
+            raise ValueError("not a number")
+        return number
+
+    if not isinstance(value, list):
+        return None
+    try:
+        arr = np.asarray(numbers(value), dtype=np.float64).reshape(-1)
+    except ValueError:  # text, true/false or null among them, or lists of different lengths
+        return None
+    return arr if arr.size == n else None
+
+
+def _array_vector(value, n: int) -> np.ndarray | None:
+    """``n`` numbers from a ``.npy`` or ``.mat`` array as a flat float64 vector, or None where the array does not hold
+    integers or floats (text, booleans, complex numbers) or not ``n`` of them."""
+    arr = np.asarray(value)
+    if arr.dtype.kind not in "iuf":
+        return None
+    arr = arr.astype(np.float64).reshape(-1)
     return arr if arr.size == n else None
 
 
@@ -453,7 +485,7 @@ def _list_eg3d(source: Source) -> Listing:
             listing.problems.append(Problem(entry[0], f"{why} (dataset.json#{i})"))
             continue
         name = clean_name(entry[0])
-        vec = _finite_vector(entry[1], 25)
+        vec = _json_vector(entry[1], 25)
         why = "missing pose (label is not 25 numbers)" if vec is None else camera_problem(vec)
         listing.records.append(Record(name, vec if why is None else None))
         if why is not None:
@@ -536,17 +568,20 @@ def _unlisted_images(source: Source, listing: Listing, index_file: str, referenc
 
 def _frame_camera(frame: dict) -> tuple[np.ndarray | None, str | None]:
     if "camera" in frame:
-        vec = _finite_vector(frame["camera"], 25)
+        vec = _json_vector(frame["camera"], 25)
         if vec is None:
             return None, "missing pose ('camera' is not 25 numbers)"
         return vec, camera_problem(vec)
     if "yaw" in frame and "pitch" in frame:
         values = {}
         for key, default in (("yaw", None), ("pitch", None), ("radius", 1.0), ("fov", 12.0)):
-            v = frame.get(key, default)
-            if isinstance(v, bool) or not isinstance(v, (int, float)):
+            if key not in frame:  # radius or fov left out (yaw and pitch are there)
+                values[key] = default
+                continue
+            number = _json_number(frame[key])
+            if number is None:
                 return None, f"missing pose ('{key}' is not a number)"
-            values[key] = float(v)
+            values[key] = number
         if not all(math.isfinite(v) for v in values.values()):
             return None, "pose has NaN or infinite values"
         if abs(values["yaw"]) > math.pi or abs(values["pitch"]) >= math.pi / 2:
@@ -598,7 +633,7 @@ def _gram_pose(source: Source, name: str) -> tuple[np.ndarray | None, str | None
             mat = loadmat(source.open(name))
             if "angle" not in mat:
                 return None, "missing pose ('angle' not in the .mat file)"
-            angle = _finite_vector(mat["angle"], 3)
+            angle = _array_vector(mat["angle"], 3)
             if angle is None:
                 return None, "missing pose ('angle' must hold 3 numbers)"
             if not np.all(np.isfinite(angle)):
@@ -611,6 +646,10 @@ def _gram_pose(source: Source, name: str) -> tuple[np.ndarray | None, str | None
             if m.shape not in ((4, 4), (3, 4)):
                 return None, ("missing pose (the _extrinsics.npy file must hold a 4x4 or 3x4 cam2world matrix, "
                               f"got shape {m.shape})")
+            if m.dtype.kind not in "iuf":
+                what = {"U": "text", "S": "text", "b": "true/false values", "c": "complex numbers"}.get(m.dtype.kind,
+                                                                                                   str(m.dtype))
+                return None, f"missing pose (the _extrinsics.npy file must hold numbers, not {what})"
             m = m.astype(np.float64)
             if not np.all(np.isfinite(m)):
                 return None, "pose has NaN or infinite values"
@@ -619,7 +658,7 @@ def _gram_pose(source: Source, name: str) -> tuple[np.ndarray | None, str | None
                 return None, "pose out of range: camera centre on the vertical (z) axis through the origin"
             cam = Camera.from_gram_carla_extrinsics(torch.tensor(m), dtype=torch.float64)
         else:
-            pose = _finite_vector(np.load(source.open(name), allow_pickle=False), 2)
+            pose = _array_vector(np.load(source.open(name), allow_pickle=False), 2)
             if pose is None:
                 return None, "missing pose (the _pose.npy file must hold 2 numbers)"
             if not np.all(np.isfinite(pose)):
