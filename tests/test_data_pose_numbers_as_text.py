@@ -2,7 +2,7 @@
 but a ``"camera"`` of 25 strings, a ``dataset.json`` label of strings, a ``_pose.npy``, ``_extrinsics.npy`` or ``.mat``
 ``angle`` of strings (and booleans, read as 0 and 1) were read silently as numbers. docs/data.md states one rule for
 every format: a pose number is a number of its kind (a JSON number; an integer or float array), anything else is a
-missing pose."""
+missing pose. A JSON integer too large for a float crashed ``data check`` with an OverflowError; it is infinite."""
 
 from __future__ import annotations
 
@@ -19,6 +19,7 @@ from zoo3d.data.formats import Source, list_dataset
 CAMERA = [1.0, 0.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 0.0, 1.0, -2.0, 0.0, 0.0, 0.0, 1.0,
           4.0, 0.0, 0.5, 0.0, 4.0, 0.5, 0.0, 0.0, 1.0]
 NOT_25 = "missing pose ('camera' is not 25 numbers)"
+NON_FINITE = "pose has NaN or infinite values"
 
 
 def _images(folder, *stems):
@@ -44,6 +45,8 @@ def _poses_json(folder, bad_frame: dict) -> tuple[dict, dict]:
     ({"camera": [*CAMERA[:24], None]}, NOT_25),
     ({"yaw": "0.1", "pitch": 0.0}, "missing pose ('yaw' is not a number)"),
     ({"yaw": 0.1, "pitch": 0.0, "fov": "12"}, "missing pose ('fov' is not a number)"),
+    ({"yaw": 0.1, "pitch": 0.0, "radius": 10 ** 400}, NON_FINITE),  # an integer past float's range: infinite
+    ({"camera": [*CAMERA[:11], -10 ** 400, *CAMERA[12:]]}, NON_FINITE),
 ])
 def test_a_poses_json_frame_with_numbers_as_text_is_a_missing_pose(tmp_path, frame, why):
     cameras, problems = _poses_json(tmp_path, frame)

@@ -311,10 +311,13 @@ def _zip_root(members: dict) -> str:
 
 def _json_number(value) -> float | None:
     """A JSON number as a float, or None for anything else: a number written as text (``"0.5"``), ``true`` or
-    ``false``, ``null``, a list."""
+    ``false``, ``null``, a list. An integer too large for a float is infinite, as ``1e400`` is."""
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         return None
-    return float(value)
+    try:
+        return float(value)
+    except OverflowError:
+        return math.inf if value > 0 else -math.inf
 
 
 def _json_vector(value, n: int) -> np.ndarray | None:
