@@ -39,6 +39,9 @@ Configured through the environment (``zoo3d bench`` passes only ``--device`` and
 
 ``--quick`` (a smoke run of the harness, not a record): 2 steps per model, 1 instance, NeuS 20 iterations.
 
+Ctrl-C or SIGTERM stops the children too (SIGTERM, then :data:`CHILD_STOP_S` to save and exit) and starts no
+more; the run ends with a line on how to continue it (``ZOO3D_ZOO_RESUME``).
+
 Everything the comparison would refuse after hours of training is refused before the first: the models, the
 metrics, the protocol and its ``--set`` items, ``ZOO3D_ZOO_DATA``, and the Inception file of fid/kid.
 """
@@ -51,6 +54,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
@@ -64,6 +68,9 @@ ROLE, CONTROL_ROLE = "bench:zoo", "bench:zoo-control"
 SWEEP_YAWS = (-0.5, -0.25, 0.0, 0.25, 0.5)
 #: How long a stopped run may take to finish its step and write its checkpoint; then it is killed.
 STOP_GRACE_S = 900
+#: How long a ``bench zoo`` stopped by Ctrl-C or SIGTERM waits for its children to save and exit after its SIGTERM;
+#: then they are killed.
+CHILD_STOP_S = 60
 #: ``zoo3d bench`` without suite names skips this one (hours by default); name it to run it.
 RUN_BY_DEFAULT = False
 
@@ -275,11 +282,82 @@ def child_env(jobs: int, env: dict[str, str] | None = None) -> dict[str, str]:
     return env
 
 
+class Stopped(Exception):
+    """Raised in a worker thread of a run that was stopped (Ctrl-C, SIGTERM): it starts no more children."""
+
+
+class Children:
+    """The child processes a run started and has not seen end. A run stopped by Ctrl-C or SIGTERM stops them
+    (:meth:`stop`) and starts no more: otherwise it would wait for each, up to its whole budget, or leave it
+    running unseen."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._live: set[subprocess.Popen] = set()
+        self.stopping = False
+
+    def start(self, cmd: list[str], **kwargs) -> subprocess.Popen:
+        with self._lock:  # a stop's snapshot of the live children sees this one, or this one is not started
+            if self.stopping:
+                raise Stopped
+            proc = subprocess.Popen(cmd, **kwargs)
+            self._live.add(proc)
+            return proc
+
+    def ended(self, proc: subprocess.Popen) -> None:
+        """``proc`` ended and was waited for; raises :class:`Stopped` where the run is stopping, since what
+        ``proc`` made was cut off."""
+        with self._lock:
+            self._live.discard(proc)
+        if self.stopping:
+            raise Stopped
+
+    def stop(self, grace_s: float) -> None:
+        """SIGTERM to every live child (``zoo3d train`` saves a checkpoint and exits 143; the others remove their
+        temporary files), then up to ``grace_s`` seconds for all of them together; SIGKILL to the rest."""
+        with self._lock:
+            self.stopping = True
+            live = list(self._live)
+        for proc in live:
+            if proc.poll() is None:
+                try:
+                    proc.send_signal(signal.SIGTERM)
+                except ProcessLookupError:  # it ended meanwhile
+                    pass
+        deadline = time.monotonic() + grace_s
+        for proc in live:
+            try:
+                proc.wait(timeout=max(0.0, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
+
+#: the children of the run under way (a fresh set for each :func:`run`)
+_children = Children()
+
+
+@contextmanager
+def _stopping_children(pool: ThreadPoolExecutor | None = None):
+    """Where Ctrl-C or SIGTERM (any exception that is not an ``Exception``) interrupts the main thread: stop the
+    children, then let ``pool``'s threads end (they start nothing more) and drop its queued work, and re-raise."""
+    try:
+        yield
+    except BaseException as exc:
+        if not isinstance(exc, Exception):
+            _children.stop(CHILD_STOP_S)
+            if pool is not None:
+                pool.shutdown(wait=True, cancel_futures=True)
+        raise
+
+
 def _run(cmd: list[str], what: str, env: dict[str, str] | None = None) -> None:
-    done = subprocess.run(cmd, capture_output=True, text=True, check=False, env=env)
-    if done.returncode != 0:
-        tail = (done.stderr.strip().splitlines() or ["no output"])[-1]
-        raise UserError(f"{what} failed (exit {done.returncode}): {tail}")
+    proc = _children.start(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    _, err = proc.communicate()  # interrupted in the main thread, proc stays live for the stop to end it
+    _children.ended(proc)
+    if proc.returncode != 0:
+        tail = (err.strip().splitlines() or ["no output"])[-1]
+        raise UserError(f"{what} failed (exit {proc.returncode}): {tail}")
 
 
 def training_record_path(run_dir: Path) -> Path:
@@ -308,7 +386,11 @@ def train_for_budget(model: str, run_dir: Path, s: ZooSettings, device: str) -> 
     log = open(log_path, "w")
     t0 = time.monotonic()
     env = child_env(s.jobs)
-    proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env)
+    try:
+        proc = _children.start(cmd, stdout=log, stderr=subprocess.STDOUT, env=env)
+    except BaseException:
+        log.close()
+        raise
     ended = "finished"
     try:
         proc.wait(timeout=s.minutes * 60 if s.minutes > 0 else None)
@@ -323,6 +405,7 @@ def train_for_budget(model: str, run_dir: Path, s: ZooSettings, device: str) -> 
             ended = "killed"
     finally:
         log.close()
+    _children.ended(proc)  # a stopped run's training was cut off: no record
     seconds = time.monotonic() - t0
     if ended == "killed":
         with open(log_path, "a") as tail:  # append: the child's output ends where it was killed
@@ -446,7 +529,7 @@ def compare_all(runs: dict[str, Path], s: ZooSettings, device: str) -> dict:
     def compare_part(group: list[str], stem: str) -> None:
         _run(_compare_cmd(group, runs, s, device, stem), f"zoo3d compare ({stem})", child_env(s.jobs))
 
-    with ThreadPoolExecutor(len(groups)) as pool:
+    with ThreadPoolExecutor(len(groups)) as pool, _stopping_children(pool):
         list(pool.map(compare_part, groups, stems))  # list(): re-raise a part's failure here
     from zoo3d.eval.harness import merge_results, write_json, write_markdown
 
@@ -519,7 +602,34 @@ def zoo_table(result: dict, trained: dict[str, dict], images: dict[str, dict[str
 
 
 def run(device: str, quick: bool) -> list[dict]:
+    global _children
     s = settings_from_env(quick)
+    previous, _children = _children, Children()
+    try:
+        return _run_suite(s, device, quick)
+    except BaseException as exc:
+        if not isinstance(exc, Exception):  # Ctrl-C or SIGTERM: stop the children, say how to go on
+            _children.stop(CHILD_STOP_S)
+            _say(resume_hint(s))
+        raise
+    finally:
+        _children = previous
+
+
+def resume_hint(s: ZooSettings) -> str:
+    """The line a stopped run ends with: how to continue it, and which cut-off trainings are in the way (a resume
+    refuses a run folder without a record)."""
+    from zoo3d.runs import holds_run
+
+    runs = s.out / "runs"
+    cut = [str(runs / m) for m in s.models
+           if not training_record_path(runs / m).is_file() and holds_run(runs / m)]
+    first = f"; first remove the trainings it cut off: {', '.join(cut)}" if cut else ""
+    return (f"stopped; to continue, run it again with ZOO3D_ZOO_OUT={s.out} ZOO3D_ZOO_RESUME=1 (the trainings that "
+            f"finished are not redone){first}")
+
+
+def _run_suite(s: ZooSettings, device: str, quick: bool) -> list[dict]:
     if (s.out / "zoo.md").exists() and not s.resume:
         raise UserError(f"{s.out} already holds a zoo table; set ZOO3D_ZOO_OUT to a new folder, or "
                         f"ZOO3D_ZOO_RESUME=1 to redo its comparison without training again.")
@@ -544,7 +654,7 @@ def run(device: str, quick: bool) -> list[dict]:
             record = train_for_budget(model, run_dir, s, device)
         return record, earlier, draw_samples(model, run_dir, images, device, s.jobs)
 
-    with ThreadPoolExecutor(min(s.jobs, len(s.models)) or 1) as pool:
+    with ThreadPoolExecutor(min(s.jobs, len(s.models)) or 1) as pool, _stopping_children(pool):
         for model, (got, earlier, drawn) in zip(s.models, pool.map(train_and_draw, s.models)):
             trained[model], runs[model], pictures[model] = got, s.out / "runs" / model, drawn
             if earlier:
