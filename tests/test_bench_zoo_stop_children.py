@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import signal
 import sys
 import threading
@@ -149,3 +150,18 @@ def test_a_run_stopped_during_its_comparison_stops_the_comparison(tmp_path, stan
         assert _gone(int((stand_ins / f"{part}.pid").read_text()))
     assert _pool_threads() <= threads
     assert json.loads(zoo.training_record_path(out / "runs" / "gram").read_text())["step"] == 3
+
+
+def test_the_line_on_how_to_continue_reads_back_as_the_folders_in_a_shell(tmp_path):
+    """A folder with a space is one shell word: copied into a shell, the line sets ZOO3D_ZOO_OUT to the run's folder."""
+    out = tmp_path / "my zoo"
+    (out / "runs" / "pigan").mkdir(parents=True)
+    (out / "runs" / "pigan" / "config.yaml").write_text("model: pigan\n")  # cut off: a run without a record
+    (out / "runs" / "gram").mkdir()
+    (out / "runs" / "gram" / "config.yaml").write_text("model: gram\n")
+    zoo.training_record_path(out / "runs" / "gram").write_text("{}")  # finished
+    hint = zoo.resume_hint(zoo.ZooSettings(models=["gram", "pigan", "triplane"], out=out))
+    command, _, cut = hint.partition(" (the trainings that finished are not redone); first remove the trainings it "
+                                     "cut off: ")
+    assert shlex.split(command)[-2:] == [f"ZOO3D_ZOO_OUT={out}", "ZOO3D_ZOO_RESUME=1"]
+    assert shlex.split(cut) == [str(out / "runs" / "pigan")]

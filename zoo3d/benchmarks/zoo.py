@@ -51,6 +51,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import shlex
 import signal
 import subprocess
 import sys
@@ -622,11 +623,11 @@ def resume_hint(s: ZooSettings) -> str:
     from zoo3d.runs import holds_run
 
     runs = s.out / "runs"
-    cut = [str(runs / m) for m in s.models
+    cut = [shlex.quote(str(runs / m)) for m in s.models
            if not training_record_path(runs / m).is_file() and holds_run(runs / m)]
     first = f"; first remove the trainings it cut off: {', '.join(cut)}" if cut else ""
-    return (f"stopped; to continue, run it again with ZOO3D_ZOO_OUT={s.out} ZOO3D_ZOO_RESUME=1 (the trainings that "
-            f"finished are not redone){first}")
+    return (f"stopped; to continue, run it again with ZOO3D_ZOO_OUT={shlex.quote(str(s.out))} ZOO3D_ZOO_RESUME=1 "
+            f"(the trainings that finished are not redone){first}")
 
 
 def _run_suite(s: ZooSettings, device: str, quick: bool) -> list[dict]:
