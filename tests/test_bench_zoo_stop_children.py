@@ -14,7 +14,6 @@ import shlex
 import signal
 import sys
 import threading
-import time
 from pathlib import Path
 
 import pytest
@@ -112,9 +111,7 @@ def test_a_run_stopped_during_its_trainings_stops_them_and_starts_no_more(tmp_pa
     monkeypatch.setenv("ZOO3D_ZOO_JOBS", "2")
     monkeypatch.setenv("ZOO_STAND_IN_SIGNAL", f"pigan:{int(signum)}:gram")
     threads = _pool_threads()
-    t0 = time.monotonic()
     got, _, err = zoo3d(capsys, "bench", "zoo", "--device", "cpu")
-    took = time.monotonic() - t0
     out = tmp_path / "out"
     assert got == code, err
     assert _lines(err)[-2:] == [
@@ -122,12 +119,11 @@ def test_a_run_stopped_during_its_trainings_stops_them_and_starts_no_more(tmp_pa
         f"finished are not redone); first remove the trainings it cut off: {out / 'runs' / 'gram'}, "
         f"{out / 'runs' / 'pigan'}", last], err
     for model in ("gram", "pigan"):  # each was asked to save, by SIGTERM, and has ended
-        assert (stand_ins / f"{model}.stopped").read_text() == "SIGTERM"
+        assert (stand_ins / f"{model}.stopped").read_text() == "SIGTERM"  # not the end of its 15 s
         assert _gone(int((stand_ins / f"{model}.pid").read_text()))
         assert not zoo.training_record_path(out / "runs" / model).exists()  # cut off: no record
     assert not (stand_ins / "triplane.ready").exists() and not (out / "runs" / "triplane").exists()  # never started
     assert _pool_threads() <= threads  # no thread left waiting
-    assert took < 14  # the stand-ins would have slept 15 s
 
 
 @pytest.mark.parametrize("jobs, parts", [("1", ["compare"]), ("2", ["compare-part0", "compare-part1"])])
