@@ -32,7 +32,7 @@ name = argv[0] if command == "train" else pathlib.Path(argv[argv.index("--json")
 def stop(signum, frame):  # as zoo3d train does: save, then exit 128 + signal
     (marks / (name + ".stopped")).write_text(signal.Signals(signum).name)
     sys.exit(128 + signum)
-signal.signal(signal.SIGTERM, stop)
+signal.signal(signal.SIGTERM, signal.SIG_IGN if os.environ.get("ZOO_STAND_IN_DEAF") == name else stop)
 if command == "train":
     run_dir = pathlib.Path(argv[argv.index("--out") + 1])
     run_dir.mkdir(parents=True)
@@ -161,3 +161,16 @@ def test_the_line_on_how_to_continue_reads_back_as_the_folders_in_a_shell(tmp_pa
                                      "cut off: ")
     assert shlex.split(command)[-2:] == [f"ZOO3D_ZOO_OUT={out}", "ZOO3D_ZOO_RESUME=1"]
     assert shlex.split(cut) == [str(out / "runs" / "pigan")]
+
+
+def test_a_child_that_ignores_the_stop_is_killed_after_the_grace(tmp_path, stand_ins, monkeypatch, capsys):
+    """gram's stand-in ignores SIGTERM: after CHILD_STOP_S it is killed, so the run still ends and leaves nothing."""
+    monkeypatch.setenv("ZOO3D_ZOO_MODELS", "gram,pigan")
+    monkeypatch.setenv("ZOO3D_ZOO_JOBS", "2")
+    monkeypatch.setenv("ZOO_STAND_IN_SIGNAL", f"pigan:{int(signal.SIGTERM)}:gram")
+    monkeypatch.setenv("ZOO_STAND_IN_DEAF", "gram")
+    monkeypatch.setattr(zoo, "CHILD_STOP_S", 0.2)
+    got, _, err = zoo3d(capsys, "bench", "zoo", "--device", "cpu")
+    assert got == 143 and _lines(err)[-1] == "Stopped by SIGTERM.", err
+    assert (stand_ins / "pigan.stopped").read_text() == "SIGTERM" and not (stand_ins / "gram.stopped").exists()
+    assert _gone(int((stand_ins / "gram.pid").read_text()))  # killed, not left sleeping
