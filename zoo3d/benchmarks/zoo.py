@@ -414,6 +414,11 @@ def train_for_budget(model: str, run_dir: Path, s: ZooSettings, device: str) -> 
                        f"budget's SIGINT\n")
         raise UserError(f"zoo3d train {model} did not stop within {STOP_GRACE_S:g} s of its budget's SIGINT and was "
                         f"killed; {run_dir} has no record (remove it to train {model} again); see {log_path}.")
+    if proc.returncode == 128 + int(signal.SIGINT) and ended != "budget":
+        # a SIGINT the suite did not send (a terminal's, another process's, while this one ignores it): a training
+        # cut off at an unknown step, not one that reached its budget or its cap
+        raise UserError(f"zoo3d train {model} was stopped by a SIGINT the suite did not send (exit 130); {run_dir} "
+                        f"has no record (remove it to train {model} again); see {log.name}.")
     if proc.returncode not in (0, 128 + int(signal.SIGINT)):
         raise UserError(f"zoo3d train {model} failed (exit {proc.returncode}); see {log.name}.")
     from zoo3d.fileio import write_text_atomic
