@@ -20,14 +20,36 @@ def _read_image(path: str, resolution: int, resize: str = "lanczos", again: bool
 
     from zoo3d.data.images import decode_image
 
+    from PIL import Image
+
     try:
         with warnings.catch_warnings():
             if again:
                 warnings.simplefilter("ignore")
             return decode_image(path, resolution, resize=resize)
-    except Exception as exc:  # noqa: BLE001 - PIL raises SyntaxError, DecompressionBombError, ... for bad files
+    except Image.DecompressionBombError:
+        raise UserError(_too_many_pixels(path)) from None
+    except Exception as exc:  # noqa: BLE001 - PIL raises SyntaxError, OSError, ... for bad files
         first = (str(exc).splitlines() or [type(exc).__name__])[0]
         raise UserError(f"Cannot read image '{path}' ({first}).") from None
+
+
+def _too_many_pixels(path: str) -> str:
+    """The refusal of a photo past Pillow's decompression-bomb limit (twice ``Image.MAX_IMAGE_PIXELS``, 179
+    million pixels by default: a 200-megapixel phone photo), with its size read from the header alone. PIL's own
+    sentence calls the photo a possible attack and gives no way on."""
+    from PIL import Image
+
+    limit = Image.MAX_IMAGE_PIXELS
+    Image.MAX_IMAGE_PIXELS = None  # the header only: nothing is decoded
+    try:
+        with Image.open(path) as img:
+            width, height = img.size
+    finally:
+        Image.MAX_IMAGE_PIXELS = limit
+    return (f"Cannot read image '{path}': its {width}x{height} pixels ({width * height}) are more than the "
+            f"{2 * limit} Pillow decodes; save a smaller copy (the model sees it at its own resolution anyway) "
+            f"and invert that.")
 
 
 def _check_images(paths: tuple[str, ...], resolution: int, resize: str = "lanczos") -> None:
