@@ -137,7 +137,8 @@ def untrained_inverter_note(loaded, inverter, use: str, alternative: str = "") -
 @click.option("--method", type=click.Choice(["single", "optimize"]), default=None,
               help="single: the model's single-pass inverter (default when it has one); "
                    "optimize: latent optimisation.")
-@click.option("--pose", help="Input pose 'yaw,pitch' in radians (default: the model's pose estimate).")
+@click.option("--pose", help="Input pose 'yaw,pitch' in radians (default: the pose the single-pass inverter's pose head "
+                   "estimates, as GRAMInverter's; other models need it).")
 @click.option("--out", required=True, type=UserPath(file_okay=False),
               help="Output folder: one sub-folder per image, named after its file (a/photo.png: DIR/photo; "
                    "a second photo.png: DIR/photo-2, or the next number no input owns).")
