@@ -52,19 +52,42 @@ def _too_many_pixels(path: str) -> str:
             f"and invert that.")
 
 
+def _has_transparency(path: str) -> bool:
+    """Whether the image has a pixel that is not fully opaque: an alpha channel below 255 somewhere, or a palette
+    or grey image's transparent colour in use (only images that can have one are decoded for it)."""
+    import warnings
+
+    from PIL import Image
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the photo was read just before: PIL's warnings about it were given then
+        with Image.open(path) as img:
+            if img.mode not in ("RGBA", "LA", "PA", "RGBa", "La") and "transparency" not in img.info:
+                return False
+            try:
+                alpha = img.convert("RGBA").getchannel("A")
+            except (ValueError, OSError):  # a mode Pillow cannot give an alpha (16-bit grey with a tRNS value)
+                return False
+            return alpha.getextrema()[0] < 255
+
+
 def _check_images(paths: tuple[str, ...], resolution: int, resize: str = "lanczos") -> None:
     """Decode every image once before any work, so that a file that cannot be read is refused before anything is
-    written, then warn of each one smaller than the model. Nothing is kept: each image is read again when its
-    turn comes, so a long list of photos holds one decoded image at a time."""
-    small = []
+    written, then warn of each one smaller than the model and of each with transparent pixels, whose alpha is
+    dropped. Nothing is kept: each image is read again when its turn comes, so a long list of photos holds one
+    decoded image at a time."""
+    warned = []
     for p in paths:
         _, (width, height), box = _read_image(p, resolution, resize)
+        if _has_transparency(p):
+            warned.append(f"'{p}' has transparent pixels; their alpha is dropped, so the inversion fits the colour "
+                         f"stored under them (black in most cut-outs): composite the photo onto a background first.")
         side = box[2] - box[0]
         if side < resolution:
             shape = f"{width}x{height}" + ("" if width == height else f" (its centred square {side}x{side})")
-            small.append(f"'{p}' is {shape}, smaller than the {resolution}x{resolution} the model inverts at; it is "
+            warned.append(f"'{p}' is {shape}, smaller than the {resolution}x{resolution} the model inverts at; it is "
                          f"upsampled, so the inversion fits its blur.")
-    for message in small:  # once every image is read: a refused input leaves no warning behind
+    for message in warned:  # once every image is read: a refused input leaves no warning behind
         tell(message, "warning")
 
 
