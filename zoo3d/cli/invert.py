@@ -18,9 +18,9 @@ def _read_image(path: str, resolution: int, resize: str = "lanczos", again: bool
     was read before, so PIL's warnings about it (a very large photo) are not repeated."""
     import warnings
 
-    from zoo3d.data.images import decode_image
-
     from PIL import Image
+
+    from zoo3d.data.images import decode_image
 
     try:
         with warnings.catch_warnings():
@@ -86,7 +86,7 @@ def _check_images(paths: tuple[str, ...], resolution: int, resize: str = "lanczo
         if side < resolution:
             shape = f"{width}x{height}" + ("" if width == height else f" (its centred square {side}x{side})")
             warned.append(f"'{p}' is {shape}, smaller than the {resolution}x{resolution} the model inverts at; it is "
-                         f"upsampled, so the inversion fits its blur.")
+                          f"upsampled, so the inversion fits its blur.")
     for message in warned:  # once every image is read: a refused input leaves no warning behind
         tell(message, "warning")
 
