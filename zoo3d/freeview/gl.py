@@ -169,6 +169,8 @@ class GLRenderer:
         self.backdrop = tuple(float(c) for c in cache.backdrop)
         self.layers = []
         for lay in cache.layers:
+            if lay.num_faces == 0:  # a manifold no quad of the grid met draws nothing (and GL has no empty buffer)
+                continue
             data = torch.cat([lay.vertices.float(), lay.uvs.float()], -1).cpu().numpy()
             vbo = ctx.buffer(np.ascontiguousarray(data, dtype="f4").tobytes())
             ibo = ctx.buffer(lay.faces.cpu().numpy().astype("i4").tobytes())
