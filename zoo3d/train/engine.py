@@ -175,6 +175,31 @@ def check_stage_settings_apply(stages: list[Stage]) -> None:
                                   f"optimiser state to keep.")
 
 
+def _stepped_parameters(stage: Stage, role: str, modules: dict[str, torch.nn.Module],
+                        wanted_grad: dict[int, bool]) -> set[int]:
+    """The ids of the parameters the stage's optimiser of ``role`` steps: its modules', less what the stage freezes
+    and what the model builds fixed (as :meth:`Trainer._set_trainable` leaves them)."""
+    frozen = {id(p) for name in stage.frozen for p in _resolve_module(modules, name).parameters()}
+    return {id(p) for mod in stage.optimizers[role].modules for p in _resolve_module(modules, mod).parameters()
+            if wanted_grad.get(id(p), True) and id(p) not in frozen}
+
+
+def check_kept_state_shared(stages: list[Stage], modules: dict[str, torch.nn.Module],
+                            wanted_grad: dict[int, bool]) -> None:
+    """A stage that keeps the previous stage's Adam state must step some parameter that stage's optimiser of the same
+    role stepped: state is kept parameter by parameter, so where the two stages train disjoint parts (GRAM-HD's
+    super-resolution after its LR GRAM) nothing would be kept, without a word."""
+    for before, s in zip(stages, stages[1:]):
+        if not s.keep_optimizer_state:
+            continue
+        roles = [r for r in s.optimizers if r in before.optimizers]
+        if roles and not any(_stepped_parameters(s, r, modules, wanted_grad)
+                             & _stepped_parameters(before, r, modules, wanted_grad) for r in roles):
+            raise ConfigError(f"stages.{s.name}.keep_optimizer_state: the stage before it, '{before.name}', trains "
+                              f"none of the parameters its optimisers ({', '.join(roles)}) step, so there is no "
+                              f"optimiser state to keep.")
+
+
 def check_module_paths(stages: list[Stage], modules: dict[str, torch.nn.Module], model_name: str) -> None:
     """Every module an optimiser, a freeze or a ``module_lr`` entry names exists, checked before the run
     folder is made rather than when a later stage begins."""
@@ -222,6 +247,7 @@ def check_new_run_modules(stages: list[Stage], modules: dict[str, torch.nn.Modul
     check_module_paths(stages, modules, model_name)
     check_stage_settings_apply(stages)
     wanted_grad = {id(p): p.requires_grad for m in modules.values() for p in m.parameters()}
+    check_kept_state_shared(stages, modules, wanted_grad)
     for s in stages:
         check_module_lr_trains(s, modules, wanted_grad)
 
@@ -468,6 +494,7 @@ class Trainer:
         a module the stage does not train, an ``ema_decay`` or ``keep_optimizer_state`` with nothing to apply to).
         A resumed run is not asked: its stored config decides, and ``--resume`` takes no ``--set`` to change it."""
         self._check_stage_settings_apply()
+        check_kept_state_shared(self.stages, self.modules, self._wanted_grad)
         for s in self.stages:
             self._check_module_lr_trains(s)
 
