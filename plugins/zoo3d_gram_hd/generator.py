@@ -224,7 +224,7 @@ class GramHDGenerator(Generator):
         the HR image (the discriminator's fakes) spares its shading; the HR image is the same either way."""
         rep = representation
         if not bool(self.super_resolve):
-            return self.lowres.render(rep.lowres, cameras, resolution or self.lr_resolution)
+            return self.lowres.render(rep.lowres, cameras, resolution)  # GRAM's: the cameras' size, else the LR one
         if resolution is None and cameras.resolution is None:
             resolution = self.hr_resolution
         H, W = resolve_resolution(resolution, cameras)
