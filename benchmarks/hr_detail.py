@@ -29,6 +29,9 @@ def hr_and_lr_images(generator, n: int, psi: float, seed: int = 0, batch: int = 
             cams = generator.camera_prior.sample(b, generator=rng)
             out = generator(z, cams, psi=psi)
             if out.raw is None:
+                if not bool(getattr(generator, "super_resolve", True)):  # GRAM-HD before stage 2: its LR GRAM alone
+                    raise SystemExit("this checkpoint is from before the super-resolution stage began, so it renders "
+                                     "the LR GRAM alone and has no HR output; give a checkpoint of stage 2")
                 raise SystemExit("this model renders no LR image beneath its output (not a super-resolution model)")
             hr.append(out.rgb.float())
             lr.append(out.raw.rgb.float())
