@@ -41,7 +41,8 @@ def demo(out, device, steps, frames, seed, overrides):
     from zoo3d.errors import UserError
     from zoo3d.launch import train_model
     from zoo3d.plugins import model_with_role
-    from zoo3d.runs import holds_run
+    from zoo3d.plugins import model_key
+    from zoo3d.runs import _run_model, holds_run
 
     spec = model_with_role(DEMO_ROLE, "zoo3d demo")
 
@@ -52,6 +53,9 @@ def demo(out, device, steps, frames, seed, overrides):
         if overrides:
             raise UserError(f"--set configures a new demo run, but '{run_dir}' already holds one; delete it or "
                             f"choose another --out.")
+        stored = _run_model(run_dir)  # refused here, before "Continuing" is said of another model's run
+        if stored is not None and model_key(stored) != model_key(spec.name):
+            raise UserError(f"'{run_dir}' is a run of model '{stored}', not '{spec.name}'.")
         click.echo(f"Continuing the demo run in {run_dir} (delete it to start over).")
     preset = None if resume else demo_preset(spec)
     result = train_model(spec.name, preset=preset, out=run_dir, steps=steps, device=device, resume=resume,
