@@ -1,6 +1,6 @@
-"""A manifold that no quad of the cache's grid meets holds no triangle (a GRAM-HD run that has only finished stage 1
-grids its LR GRAM coarsely and meets one: `zoo3d export` says "1 of them empty"). The GL rasterizer draws such a
-cache as it draws the others: an empty layer adds nothing, so every pixel is GRAM's compositing rule over the layers
+"""A manifold that no quad of the cache's grid meets holds no triangle (`zoo3d export` counts such layers: "23 manifold
+layers (4 of them empty)"; a small GRAM-HD run's stage-1 checkpoint had one). The GL rasterizer draws such a cache as
+it draws the others: an empty layer adds nothing, so every pixel is GRAM's compositing rule over the layers
 that have triangles, written out per pixel (see test_freeview_gl_closed_form.py). It used to stop `zoo3d render
 --cached` with moderngl's traceback (a GL buffer cannot be empty)."""
 
