@@ -124,7 +124,7 @@ TARGETS: dict[str, list[str]] = {
                               "tests/test_train_module_lr_frozen.py", "tests/test_train_progress_shows_every_loss.py",
                               "tests/test_train_run_provenance.py", "tests/test_train_stage_settings_apply.py",
                               "tests/test_train_intervals_keep_weights.py", "tests/test_train_micro_batch_clip.py",
-                              "tests/test_train_micro_batch_draws.py"],
+                              "tests/test_train_micro_batch_draws.py", "tests/test_gram_hd_keep_optimizer_state.py"],
     "zoo3d/train/data.py": ["tests/test_train_data.py", "tests/test_train_engine_wiring.py",
                             "tests/test_resume_signal_data_workers.py", "tests/test_launch_ranks.py",
                             "tests/test_runs_printed_commands_quoted.py", "tests/test_train_dataset_warnings.py",
@@ -292,7 +292,8 @@ TARGETS: dict[str, list[str]] = {
                                            "tests/test_gram_hd_consistency.py", "tests/test_gram_hd_field_base.py",
                                            "tests/test_gram_fast_paths.py", "tests/test_gram_hd_superres.py",
                                            "tests/test_gram_hd_losses.py", "tests/test_gram_hd_phase_losses.py",
-                                           "tests/test_gram_hd_lowres_image_skip.py"],
+                                           "tests/test_gram_hd_lowres_image_skip.py",
+                                           "tests/test_gram_hd_stage1_camera_size.py"],
     # the release reader: hand-made pickles per global and refusal, the authors' formats, the importers on them
     "zoo3d/upstream/unpickle.py": ["tests/test_upstream_unpickle.py", "tests/test_upstream_unpickle_globals.py",
                                    "tests/test_triplane_import.py", "tests/test_pigan_import.py",
@@ -513,7 +514,8 @@ TARGETS: dict[str, list[str]] = {
                                  "tests/test_freeview_view_file_backdrop.py"],
     # GL_MODULES: its GL tests run (on a software EGL driver where there is no GPU)
     "zoo3d/freeview/gl.py": ["tests/test_freeview_cache.py", "tests/test_freeview_render_backend.py",
-                             "tests/test_freeview_gl_closed_form.py", "tests/test_freeview_gl_release.py"],
+                             "tests/test_freeview_gl_closed_form.py", "tests/test_freeview_gl_release.py",
+                             "tests/test_freeview_gl_empty_layer.py"],
     # the commands (laid out undecorated, see UNDECORATED); test_freeview_commands.py (36 s) and test_host_memory.py
     # (47 s) left out
     "zoo3d/cli/main.py": ["tests/test_faults_cli.py", "tests/test_plugins_commands.py",
@@ -587,7 +589,8 @@ TARGETS: dict[str, list[str]] = {
                         "tests/test_train_module_lr_frozen.py", "tests/test_train_stage_settings_apply.py"],
     # test_demo.py's real two-stage demo (~40 s a run) is deselected; test_freeview_commands.py left out of view.py
     "zoo3d/cli/demo.py": ["tests/test_demo.py", "tests/test_cli_demo_job.py", "tests/test_cli_demo_continue.py",
-                          "tests/test_cli_paths_home.py", "tests/test_cli_options_empty_value.py"],
+                          "tests/test_cli_paths_home.py", "tests/test_cli_options_empty_value.py",
+                          "tests/test_cli_demo_other_model_run.py"],
     "zoo3d/cli/view.py": ["tests/test_faults_cli.py", "tests/test_cli_view_options.py",
                           "tests/test_cli_view_port_first.py", "tests/test_freeview_commands.py",
                           "tests/test_cli_sigterm_every_command.py", "tests/test_cli_view_sigterm.py"],
