@@ -240,7 +240,8 @@ def _run_model(run_dir: Path) -> str | None:
         data = yaml.safe_load(cfg.read_text()) or {}
     except (OSError, yaml.YAMLError):
         return None
-    return data.get("model") if isinstance(data, dict) else None
+    model = data.get("model") if isinstance(data, dict) else None
+    return model if isinstance(model, str) else None  # another tool's config (a `model:` mapping) names no model
 
 
 def find_runs(model: str, root: Path | None = None) -> list[Path]:
