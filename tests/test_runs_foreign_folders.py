@@ -39,3 +39,11 @@ def test_sample_by_model_name_beside_a_foreign_folder_says_there_is_no_run(root,
     code, out, err = run_in_process(capsys, "sample", "toy", "--seeds", "0", "--out", "grid.png")
     assert (code, out) == (2, "")
     assert err.strip() == f"Error: No run of model 'toy' found under {root}/; train one with `zoo3d train toy`."
+
+
+def test_a_folder_whose_config_is_not_utf8_text_is_no_run(root):
+    """A Latin-1 ``config.yaml`` (an accented comment written by another tool) raised UnicodeDecodeError."""
+    run = train_model("toy", steps=1, progress=False).run_dir
+    (root / "latin1-run").mkdir()
+    (root / "latin1-run" / "config.yaml").write_bytes("# résumé\nmodel: toy\n".encode("latin-1"))
+    assert find_runs("toy") == [run]

@@ -238,7 +238,7 @@ def _run_model(run_dir: Path) -> str | None:
     cfg = run_dir / CONFIG_FILE
     try:
         data = yaml.safe_load(cfg.read_text()) or {}
-    except (OSError, yaml.YAMLError):
+    except (OSError, ValueError, yaml.YAMLError):  # ValueError: a file that is not UTF-8 text (another tool's)
         return None
     model = data.get("model") if isinstance(data, dict) else None
     return model if isinstance(model, str) else None  # another tool's config (a `model:` mapping) names no model
