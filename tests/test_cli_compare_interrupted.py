@@ -84,3 +84,38 @@ def test_an_image_that_cannot_be_written_is_named_in_the_images_folder(tmp_path,
     assert err.strip().splitlines()[-1] == (f"Error: Cannot write image '{tmp_path / 'rep_images' / 'oracle' / 'epi' / 'seed0_epi.png'}'"
                            f": the disk is full; nothing was half-written."), err
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_second_comparison_replaces_the_earlier_reports_images_of_its_models(tmp_path, monkeypatch, capsys):
+    """The usual rerun into the same report: the images folder and each model's metric folder exist already; the new
+    images replace the old ones file by file, and an image of the earlier report that this one did not draw stays."""
+    _models(monkeypatch, TexturedSphereGenerator(False))
+    epi = tmp_path / "rep_images" / "oracle" / "epi"
+    epi.mkdir(parents=True)
+    (epi / "seed0_epi.png").write_bytes(b"the earlier report's")
+    (epi / "seed1_epi.png").write_bytes(b"an earlier seed")
+    code, _, err = _compare(capsys, tmp_path, 16)
+    assert code == 0, err
+    assert (epi / "seed0_epi.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert (epi / "seed1_epi.png").read_bytes() == b"an earlier seed"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["rep.json", "rep.md", "rep_images"]
+
+
+def test_the_hidden_folder_of_a_killed_comparison_is_removed_and_other_temporaries_stay(tmp_path):
+    """A comparison killed outright (kill -9) leaves its hidden evidence folder beside the images folder; the next
+    comparison of that report removes it. Another target's temporary file, even of a process that is gone, is not
+    this comparison's to remove."""
+    import subprocess
+    import sys
+
+    from zoo3d.cli.compare import evidence_staging
+    from zoo3d.fileio import temp_path
+
+    proc = subprocess.Popen([sys.executable, "-c", ""])
+    proc.wait()
+    stale = tmp_path / f".rep_images.tmp-{proc.pid}"
+    (stale / "oracle").mkdir(parents=True)
+    other = tmp_path / f".other.json.tmp-{proc.pid}"
+    other.write_text("{}")
+    assert evidence_staging(tmp_path / "rep_images") == temp_path(tmp_path / "rep_images")
+    assert sorted(p.name for p in tmp_path.iterdir()) == [other.name]

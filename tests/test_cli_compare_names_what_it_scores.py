@@ -54,3 +54,14 @@ def test_a_checkpoint_file_outside_a_run_is_named_as_a_file(toy_run, monkeypatch
                          "--instances", "1", "--resolution", "16", "--set", "depth_views=2", "--device", "cpu")
     assert code == 0, err
     assert before[-1] == f"scoring toy: checkpoint {alone} at step 2"
+
+
+def test_a_checkpoint_whose_step_is_not_known_is_named_without_one():
+    """An evaluation model with weights but no recorded step (EvalModel's ``step`` None: "not known"): no step is
+    made up."""
+    from zoo3d.cli.compare import scored_line
+    from zoo3d.eval.metric import EvalModel
+
+    assert scored_line(EvalModel("gram", None, "/w/release.pth")) == "scoring gram: checkpoint /w/release.pth"
+    assert scored_line(EvalModel("gram", None, "/r/gram-1/checkpoints/step_000000004.safetensors")) == \
+        "scoring gram: run /r/gram-1 (checkpoints/step_000000004.safetensors)"

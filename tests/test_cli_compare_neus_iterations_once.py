@@ -38,6 +38,7 @@ def test_the_shorthand_and_a_set_of_the_iterations_are_refused(item, monkeypatch
     (("--neus-iterations", "400"), 400),
     (("--set", "neus.iterations=800"), 800),
     (("--neus-iterations", "400", "--set", "neus.batch_rays=256"), 400),  # another NeuS key beside it is fine
+    (("--neus-iterations", "400", "--set", "neus={batch_rays: 256}"), 400),  # so is a NeuS map without them
 ])
 def test_either_alone_sets_the_iterations(args, iterations, monkeypatch, capsys):
     seen = _recorded(monkeypatch)

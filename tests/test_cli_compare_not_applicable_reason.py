@@ -55,3 +55,19 @@ def test_a_table_without_n_a_has_no_footnote(tmp_path, monkeypatch, capsys):
                               "--resolution", "16", "--set", "depth_views=2", "--device", "cpu", "--markdown", md)
     assert code == 0, err
     assert not any("n/a" in line for line in stdout.splitlines() + md.read_text(encoding="utf-8").splitlines())
+
+
+def test_a_reason_holding_brackets_is_printed_as_written(tmp_path, monkeypatch, capsys):
+    """The footnote is text, not rich markup: a model named ``flat[v2]`` keeps its brackets in it."""
+    import zoo3d.eval.harness as harness
+
+    gens = {"oracle": TexturedSphereGenerator(True), "flat[v2]": NoDepth(True)}
+    monkeypatch.setattr(harness, "load_eval_model", lambda name, ckpt, device: EvalModel(name, gens[name], ckpt))
+    monkeypatch.setenv("COLUMNS", "200")
+    md = tmp_path / "r[v2].md"
+    code, stdout, err = zoo3d(capsys, "compare", "--models", "oracle,flat[v2]", "--metric", "depth", "--instances",
+                              "1", "--resolution", "16", "--set", "depth_views=2", "--device", "cpu", "--markdown", md)
+    assert code == 0, err
+    assert [line for line in stdout.splitlines() if line.startswith("n/a")] == [
+        "n/a: depth of flat[v2]: flat[v2] renders no depth/alpha"]
+    assert f"wrote {md}" in " ".join(err.split())

@@ -47,3 +47,12 @@ def test_bench_refuses_records_named_by_their_suffix_alone_before_any_suite_runs
     assert (code, out, err.strip()) == (2, "", "Error: Cannot write --json records '.json': the file name is the "
                                                "suffix alone; name it, e.g. 'bench.json'.")
     assert sorted(p.name for p in here.rglob("*")) == ["sub"]
+
+
+@pytest.mark.parametrize("path", [".results.json", "sub/.run2.md", "ajson", "xmd"])
+def test_a_hidden_report_with_a_name_or_a_name_without_a_dot_is_not_the_suffix_alone(path):
+    """Only a name that is the dot and the suffix is refused: a hidden file named by the user and a name without any
+    dot that happens to end in the suffix's letters are written as given."""
+    from zoo3d.cli.compare import check_not_suffix_alone
+
+    check_not_suffix_alone("--json report", path, ("json", "md"), "results")
