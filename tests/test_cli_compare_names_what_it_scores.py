@@ -56,12 +56,30 @@ def test_a_checkpoint_file_outside_a_run_is_named_as_a_file(toy_run, monkeypatch
     assert before[-1] == f"scoring toy: checkpoint {alone} at step 2"
 
 
-def test_a_checkpoint_whose_step_is_not_known_is_named_without_one():
+def test_a_checkpoint_whose_step_is_not_known_is_named_without_one(tmp_path):
     """An evaluation model with weights but no recorded step (EvalModel's ``step`` None: "not known"): no step is
     made up."""
     from zoo3d.cli.compare import scored_line
     from zoo3d.eval.metric import EvalModel
 
+    run = tmp_path / "gram-1"
+    (run / "checkpoints").mkdir(parents=True)
+    (run / "config.yaml").write_text("model: gram\n")
     assert scored_line(EvalModel("gram", None, "/w/release.pth")) == "scoring gram: checkpoint /w/release.pth"
-    assert scored_line(EvalModel("gram", None, "/r/gram-1/checkpoints/step_000000004.safetensors")) == \
-        "scoring gram: run /r/gram-1 (checkpoints/step_000000004.safetensors)"
+    assert scored_line(EvalModel("gram", None, str(run / "checkpoints" / "step_000000004.safetensors"))) == \
+        f"scoring gram: run {run} (checkpoints/step_000000004.safetensors)"
+
+
+def test_a_checkpoint_in_a_folder_named_checkpoints_that_is_no_run_is_named_as_a_file(toy_run, monkeypatch, capsys,
+                                                                                        tmp_path):
+    """``~/checkpoints/`` is a usual home for downloaded weights: a file there was said to be scored from "run ~"
+    (the folder above), which holds no run."""
+    downloads = tmp_path / "home" / "checkpoints"
+    downloads.mkdir(parents=True)
+    alone = downloads / "toy_ffhq.safetensors"
+    shutil.copyfile(toy_run.checkpoint, alone)
+    before = _said_before_scoring(monkeypatch, capsys)
+    code, _, err = zoo3d(capsys, "compare", "--models", "toy", "--ckpt", f"toy={alone}", "--metric", "depth",
+                         "--instances", "1", "--resolution", "16", "--set", "depth_views=2", "--device", "cpu")
+    assert code == 0, err
+    assert before[-1] == f"scoring toy: checkpoint {alone} at step 2"

@@ -113,11 +113,14 @@ def scored_line(model) -> str:
     checkpoint file, or nothing for a model that needs no checkpoint."""
     from pathlib import Path
 
+    from zoo3d.runs import CONFIG_FILE
+
     if model.checkpoint is None:
         return f"scoring {model.name}: no checkpoint (it needs none)"
     path = Path(model.checkpoint)
     at = "" if model.step is None else f" at step {model.step}"
-    if path.parent.name == "checkpoints":  # a run folder's checkpoints/step_<N>.safetensors
+    # a run folder's checkpoints/step_<N>.safetensors; not a file of ~/checkpoints/ (downloaded weights), no run's
+    if path.parent.name == "checkpoints" and (path.parent.parent / CONFIG_FILE).is_file():
         return f"scoring {model.name}: run {path.parent.parent}{at} ({path.parent.name}/{path.name})"
     return f"scoring {model.name}: checkpoint {path}{at}"
 
