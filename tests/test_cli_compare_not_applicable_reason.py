@@ -58,7 +58,8 @@ def test_a_table_without_n_a_has_no_footnote(tmp_path, monkeypatch, capsys):
 
 
 def test_a_reason_holding_brackets_is_printed_as_written(tmp_path, monkeypatch, capsys):
-    """The footnote is text, not rich markup: a model named ``flat[v2]`` keeps its brackets in it."""
+    """The footnote is text, not rich markup: a model named ``flat[v2]`` keeps its brackets in it, and in the line
+    that says what it is scored from."""
     import zoo3d.eval.harness as harness
 
     gens = {"oracle": TexturedSphereGenerator(True), "flat[v2]": NoDepth(True)}
@@ -70,4 +71,5 @@ def test_a_reason_holding_brackets_is_printed_as_written(tmp_path, monkeypatch, 
     assert code == 0, err
     assert [line for line in stdout.splitlines() if line.startswith("n/a")] == [
         "n/a: depth of flat[v2]: flat[v2] renders no depth/alpha"]
-    assert f"wrote {md}" in " ".join(err.split())
+    said = " ".join(err.split())
+    assert f"wrote {md}" in said and "scoring flat[v2]: no checkpoint (it needs none)" in said

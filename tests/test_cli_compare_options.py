@@ -245,3 +245,11 @@ def test_a_metric_that_does_not_apply_to_a_model_still_counts_all_its_instances_
     assert (name, depth) == ("flat", "n/a") and epi.endswith("(n=3)")  # epi scored, depth not applicable
     assert err.splitlines()[0] == "scoring flat: no checkpoint (it needs none)"
     assert re.fullmatch(r"flat · depth ━+ 6/6 \d+:\d\d:\d\d \d+:\d\d:\d\d", err.splitlines()[1]), err
+
+
+def test_a_device_zoo3d_does_not_run_on_is_refused_before_any_model_loads(monkeypatch, capsys):
+    loads: list = []
+    _spheres(monkeypatch, loads)
+    code, out, err = zoo3d(capsys, "compare", "--models", "oracle", "--metric", "epi", "--device", "tpu")
+    assert (code, out, loads) == (2, "", [])
+    assert err.strip() == "Error: Unknown device 'tpu'; use cpu, cuda, cuda:N, mps or auto."

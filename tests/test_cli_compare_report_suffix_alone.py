@@ -31,6 +31,8 @@ def here(tmp_path, monkeypatch):
                             "e.g. 'results.JSON'."),
     ("--markdown", ".md", "Cannot write --markdown report '.md': the file name is the suffix alone; name it, e.g. "
                           "'report.md'."),
+    ("--markdown", ".Markdown", "Cannot write --markdown report '.Markdown': the file name is the suffix alone; name "
+                                "it, e.g. 'report.Markdown'."),
 ])
 def test_compare_refuses_a_report_named_by_its_suffix_alone(here, capsys, option, path, said):
     code, out, err = zoo3d(capsys, "compare", "--models", "oracle", "--metric", "epi", option, path)
