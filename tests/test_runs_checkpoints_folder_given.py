@@ -47,3 +47,20 @@ def test_a_folder_of_loose_checkpoints_names_one_of_them(toy_run, tmp_path, caps
     code, _, err = zoo3d(capsys, "compare", "--models", "toy", "--metric", "epi", "--ckpt", f"toy={empty}")
     assert code == 2  # a folder with nothing in it is still the run without a checkpoint
     assert err.strip() == f"Error: Run folder '{empty}' has no checkpoint yet (none that loads; it holds: nothing)."
+
+
+def test_loose_checkpoints_in_a_folder_named_checkpoints_name_the_newest(toy_run, tmp_path, capsys):
+    """``~/checkpoints/`` of downloaded files is no run's checkpoints folder (nothing above it holds a run): it is a
+    folder of loose checkpoints, and the file it suggests is the newest one, not the last by name."""
+    import os
+
+    loose = tmp_path / "home" / "checkpoints"
+    loose.mkdir(parents=True)
+    newest, older = loose / "a_newest.safetensors", loose / "b_older.safetensors"
+    for path, when in ((newest, 2_000_000_000), (older, 1_000_000_000)):
+        shutil.copy(toy_run.checkpoint, path)
+        os.utime(path, (when, when))
+    code, _, err = zoo3d(capsys, "compare", "--models", "toy", "--metric", "epi", "--ckpt", f"toy={loose}")
+    assert code == 2
+    assert err.strip() == (f"Error: '{loose}' holds checkpoint files but no run (no config.yaml, checkpoints/ or "
+                           f"latest); give one checkpoint file, such as '{newest}'."), err

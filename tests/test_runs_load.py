@@ -113,3 +113,10 @@ def test_a_checkpoint_whose_ema_or_model_does_not_fit_is_refused_in_one_sentence
         load_model(str(path))
     assert str(err.value) == (f"Checkpoint '{path}' holds model 'toy_gone', which is not installed "
                               f"(see `zoo3d models`).")
+
+
+def test_load_model_refuses_a_device_zoo3d_does_not_run_on(toy):
+    run = train_model("toy", steps=1, progress=False).run_dir
+    with pytest.raises(UserError) as err:
+        load_model(str(run), device="tpu")
+    assert str(err.value) == "Unknown device 'tpu'; use cpu, cuda, cuda:N, mps or auto."
