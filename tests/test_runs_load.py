@@ -120,3 +120,20 @@ def test_load_model_refuses_a_device_zoo3d_does_not_run_on(toy):
     with pytest.raises(UserError) as err:
         load_model(str(run), device="tpu")
     assert str(err.value) == "Unknown device 'tpu'; use cpu, cuda, cuda:N, mps or auto."
+
+
+def test_load_model_names_the_checkpoint_and_the_model_whose_config_is_refused(toy, monkeypatch):
+    from zoo3d.plugins import get_model_spec
+    from zoo3d.train.checkpoint import CheckpointError
+
+    run = train_model("toy", steps=1, progress=False).run_dir
+    checkpoint = resolve_checkpoint(str(run))
+
+    def refuses(data):  # the toy of a later version that no longer takes the stored config
+        raise RuntimeError("z_dim 8 was retired.")
+
+    monkeypatch.setattr(get_model_spec("toy").load().config_class, "model_validate", refuses)
+    with pytest.raises(CheckpointError) as err:
+        load_model(str(run))
+    assert str(err.value) == (f"Checkpoint '{checkpoint}' has a config that model 'toy' no longer accepts "
+                              f"(z_dim 8 was retired).")
