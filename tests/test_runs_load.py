@@ -137,3 +137,25 @@ def test_load_model_names_the_checkpoint_and_the_model_whose_config_is_refused(t
         load_model(str(run))
     assert str(err.value) == (f"Checkpoint '{checkpoint}' has a config that model 'toy' no longer accepts "
                               f"(z_dim 8 was retired).")
+
+
+def test_load_model_names_the_checkpoint_whose_weights_do_not_fit_its_stored_config(toy):
+    """A checkpoint whose stored config was edited (``toy.z_dim`` 8 -> 4) holds weights of other sizes: the refusal
+    names that file."""
+    import json
+
+    from safetensors import safe_open
+    from safetensors.torch import save_file
+
+    run = train_model("toy", steps=1, progress=False).run_dir
+    checkpoint = resolve_checkpoint(str(run))
+    with safe_open(str(checkpoint), "pt") as fh:
+        meta, tensors = fh.metadata(), {k: fh.get_tensor(k) for k in fh.keys()}
+    config = json.loads(meta["zoo3d.config"])
+    assert config["toy"]["z_dim"] == 8
+    config["toy"]["z_dim"] = 4
+    edited = toy / "edited.safetensors"
+    save_file(tensors, str(edited), metadata={**meta, "zoo3d.config": json.dumps(config)})
+    with pytest.raises(UserError) as err:
+        load_model(str(edited))
+    assert str(err.value).startswith(f"Checkpoint '{edited}' does not fit the model's 'generator' module (")
