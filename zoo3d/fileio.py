@@ -3,7 +3,9 @@
 Every file zoo3d writes (checkpoints, ``latest``, ``config.yaml``, images, animations, meshes,
 JSON reports, dataset labels) goes through :func:`atomic_path`: the content is written to a
 hidden temporary file next to the target (``.<name>.tmp-<pid>``), fsynced, then renamed over
-the target. A full disk, a read-only folder or a crash therefore leaves either the old file or
+the target. A target that is a symbolic link to an existing file is written through, as ``cp`` and Pillow's
+``save`` do: the temporary file is made beside the file the link leads to and renamed onto it, so the link stays
+and leads to the new content (:func:`write_target`). A full disk, a read-only folder or a crash therefore leaves either the old file or
 the new one, never a cut-off one; the temporary file is removed on failure, and temporary files
 left by a process that was killed (its pid is gone) are removed by the next write of the same
 target or by :func:`clean_stale_temps`.
@@ -209,6 +211,16 @@ def check_can_create(path: str | Path, what: str = "", folder: bool = False) -> 
         raise WriteError(f"Cannot write {label}'{path}': permission denied in '{nearest}'.", "permission denied")
 
 
+def write_target(path: str | Path) -> Path:
+    """The file a write of ``path`` replaces: ``path`` itself, or, where it is a symbolic link (through any chain of
+    links) to a file that exists, that file. Renaming a new file over the link itself would replace the link by a
+    plain file and leave the file it leads to with its old content."""
+    path = Path(path)
+    if path.is_symlink() and path.exists() and not path.is_dir():
+        return Path(os.path.realpath(path))
+    return path
+
+
 @contextmanager
 def atomic_path(path: str | Path, what: str = "", clean: bool = True) -> Iterator[Path]:
     """Yield a temporary path to write ``path``'s content to; it replaces ``path`` when the block succeeds.
@@ -216,17 +228,19 @@ def atomic_path(path: str | Path, what: str = "", clean: bool = True) -> Iterato
     On any failure the temporary file is removed and a storage failure becomes a
     :class:`WriteError` naming ``path`` (other exceptions pass through unchanged). ``clean``
     first removes the target's temporary files left by killed processes (one folder listing;
-    a caller writing many files into one folder cleans it once instead).
+    a caller writing many files into one folder cleans it once instead). A ``path`` that is a
+    symbolic link to an existing file is written through: its file is replaced, the link stays.
     """
     path = Path(path)
     make_parent(path, what)
+    target = write_target(path)
     if clean:
-        clean_stale_temps(path.parent, path.name)
-    tmp = temp_path(path)
+        clean_stale_temps(target.parent, target.name)
+    tmp = temp_path(target)
     try:
         yield tmp
         _fsync(tmp)
-        os.replace(tmp, path)
+        os.replace(tmp, target)
     except OSError as exc:
         _remove(tmp)
         if is_storage_error(exc):
@@ -311,4 +325,4 @@ def append_line(path: str | Path, line: str, what: str = "") -> None:
 
 __all__ = ["WriteError", "append_line", "atomic_path", "clean_stale_temps", "is_storage_error", "make_parent",
            "staging_folder",
-           "storage_reason", "temp_path", "write_bytes_atomic", "write_error", "write_text_atomic"]
+           "storage_reason", "temp_path", "write_bytes_atomic", "write_error", "write_target", "write_text_atomic"]

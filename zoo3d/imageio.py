@@ -291,11 +291,15 @@ def _save_mp4(arrays: list[np.ndarray], path: Path, fps: float) -> Path:
     encoders choose the container by the suffix, then moved into place."""
     import imageio.v3 as iio
 
-    from zoo3d.fileio import staging_folder
+    from zoo3d.fileio import WriteError, staging_folder, write_error, write_target
 
-    with staging_folder(path, "animation") as staging:
-        iio.imwrite(staging / path.name, even_frames(np.stack(arrays)), fps=fps, codec="libx264", **_mp4_writer())
-        os.replace(staging / path.name, path)
+    target = write_target(path)  # a link to an existing file: that file is replaced, the link stays
+    try:
+        with staging_folder(target, "animation") as staging:
+            iio.imwrite(staging / path.name, even_frames(np.stack(arrays)), fps=fps, codec="libx264", **_mp4_writer())
+            os.replace(staging / path.name, target)
+    except WriteError as exc:  # named as the user named it, not by the file the link leads to
+        raise write_error(path, exc, "animation") from None
     return path
 
 
