@@ -195,7 +195,11 @@ def mp4_encoder_problem() -> str | None:
 def check_animation_target(path: str | Path, fps: float | None = None) -> Path:
     """Refuse an animation output that cannot be written (suffix, missing MP4 encoder, a GIF faster than it can
     play) before any work is done."""
-    path = Path(path)
+    text, path = os.fspath(path), Path(path)
+    if text.endswith(("/", os.sep)) and path.suffix.lower() in ANIMATION_SUFFIXES:  # Path('t.gif/') is 't.gif'
+        raise UserError(f"Cannot write an animation to '{text}': the slash at its end names a folder, but "
+                        f"'{path.suffix}' names an animation file; drop the slash for the file, or name a frames "
+                        f"folder without a suffix, e.g. '{path.stem}/'.")
     if _suffix_alone(path) and path.name.lower() in ANIMATION_SUFFIXES:
         raise UserError(f"Cannot write an animation to '{path}': the file name is the suffix alone (it would be a "
                         f"hidden folder of frames); name it, e.g. 'turntable{path.name}'.")

@@ -11,7 +11,10 @@ preset, ``compare --json ""`` wrote no report).
 A value that ends in a carriage return is refused too: a script saved with Windows line endings (CRLF) and run by
 bash passes it at the end of every line's last word, invisibly. ``data check DIR`` said "Dataset path 'DIR' does not
 exist" of a folder that does, ``--preset tiny`` was an unknown preset "Did you mean 'tiny'?", and ``--out DIR`` made
-a run folder named ``DIR\r`` beside ``DIR``."""
+a run folder named ``DIR\r`` beside ``DIR``.
+
+A value that ends in a slash (``--out grid.png/``) names a folder; an option that takes a file (``dir_okay=False``)
+refuses it: ``Path`` drops the slash, and the file was written where the user had named a folder."""
 
 from __future__ import annotations
 
@@ -36,6 +39,10 @@ class UserPath(click.Path):
             value = os.fspath(value)
         if isinstance(value, str) and value.endswith("\r"):
             self.fail(f"the path {CRLF}", param, ctx)
+        if isinstance(value, str) and not self.dir_okay and value.endswith(("/", os.sep)) and value.strip("/" + os.sep):
+            # Path('g.png/') is 'g.png': the file was written where the user had named a folder
+            self.fail(f"'{value}' ends in a slash, which names a folder, and this takes a file; drop the slash.",
+                      param, ctx)
         if isinstance(value, str):
             value = os.path.expanduser(value)
         return super().convert(value, param, ctx)
