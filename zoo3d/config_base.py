@@ -13,7 +13,7 @@ from typing import Any, TypeVar, get_args
 import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from zoo3d.errors import ConfigError, closest
+from zoo3d.errors import ConfigError, closest, shown_name
 
 C = TypeVar("C", bound="Config")
 
@@ -135,7 +135,7 @@ def read_yaml(path: str | Path, what: str = "Config file") -> dict[str, Any]:
     not a mapping) is one :class:`ConfigError` naming the file as ``what`` (a config file, a model card)."""
     path = Path(path)
     if not path.is_file():
-        raise ConfigError(f"{what} '{path}' does not exist.")
+        raise ConfigError(f"{what} '{shown_name(str(path))}' does not exist.")
     try:
         data = load_yaml(_yaml_text(path)) or {}
     except DuplicateKey as exc:

@@ -17,6 +17,18 @@ class DuplicateNameError(PluginError):
     """Two plugins registered the same (normalised) name."""
 
 
+#: said of a value that ends in '\r' (the last word of a line of a script saved with Windows line endings)
+CRLF = ("ends in a carriage return (\\r), as the last word of a line does in a script saved with Windows line "
+        "endings (CRLF); convert the script with `dos2unix SCRIPT` or `sed -i 's/\\r$//' SCRIPT`.")
+
+
+def shown_name(name: str) -> str:
+    """A file name or path as a message prints it: as it is, or with Python's escapes where it holds a character a
+    terminal does not print (a '\\r' would move the cursor back over the start of the line, an ESC start a
+    control sequence)."""
+    return name if name.isprintable() or not name else repr(name)[1:-1]
+
+
 def closest(word: str, candidates, n: int = 3) -> list[str]:
     """The candidates closest to ``word`` (for 'did you mean' hints)."""
     import difflib

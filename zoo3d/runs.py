@@ -17,7 +17,7 @@ from typing import Any
 
 import yaml
 
-from zoo3d.errors import UserError
+from zoo3d.errors import CRLF, UserError, shown_name
 
 CONFIG_FILE = "config.yaml"
 LATEST = "latest"
@@ -26,7 +26,10 @@ LATEST = "latest"
 def runs_root() -> Path:
     """``$ZOO3D_RUNS`` (a leading ``~`` is the home folder: a quoted one in a job script reaches zoo3d as it is),
     else ``./runs``."""
-    return Path(os.environ.get("ZOO3D_RUNS") or "runs").expanduser()
+    root = os.environ.get("ZOO3D_RUNS") or "runs"
+    if root.endswith("\r"):  # set from a .env file or script with Windows line endings: a folder 'runs\r' was made
+        raise UserError(f"$ZOO3D_RUNS '{shown_name(root)}' {CRLF}")
+    return Path(root).expanduser()
 
 
 def new_run_dir(model: str, root: Path | None = None) -> Path:
@@ -283,10 +286,10 @@ def resolve_checkpoint(ref: str) -> Path:
     if _is_model_name(ref):
         return newest_run_checkpoint(ref)
     if _has_checkpoint_suffix(ref):
-        raise UserError(f"Checkpoint file '{ref}' does not exist.")
+        raise UserError(f"Checkpoint file '{shown_name(ref)}' does not exist.")
     if _has_separator(ref):
-        raise UserError(f"Run folder or checkpoint '{ref}' does not exist.")
-    raise UserError(f"'{ref}' is neither a run folder, a checkpoint file nor a registered model name."
+        raise UserError(f"Run folder or checkpoint '{shown_name(ref)}' does not exist.")
+    raise UserError(f"'{shown_name(ref)}' is neither a run folder, a checkpoint file nor a registered model name."
                     + _unknown_model_hint(ref))
 
 

@@ -22,10 +22,7 @@ import os
 
 import click
 
-
-#: said of a value that ends in '\r' (the last word of a line of a script saved with Windows line endings)
-CRLF = ("ends in a carriage return (\\r), as the last word of a line does in a script saved with Windows line "
-        "endings (CRLF); convert the script with `dos2unix SCRIPT` or `sed -i 's/\\r$//' SCRIPT`.")
+from zoo3d.errors import CRLF  # noqa: F401  (said of a value that ends in '\r'; imported from here too)
 
 
 class UserPath(click.Path):

@@ -16,7 +16,7 @@ from PIL import Image
 
 from zoo3d.data.formats import Problem, Source, case_blind, duplicate_problems, first_of_each, list_dataset
 from zoo3d.data.images import FLOAT_PIXELS, colour_profile
-from zoo3d.errors import UserError
+from zoo3d.errors import UserError, shown_name
 
 _GREY = {"1", "L", "LA", "I", "I;16", "I;16B", "I;16L"}
 _PALETTE = {"P", "PA"}
@@ -117,18 +117,12 @@ def _ends(name: str) -> str:
     return name[:len(name) - len(name.lstrip())] + name[len(name.rstrip()):]
 
 
-def shown_name(name: str) -> str:
-    """A file name as a report prints it: as it is, or with Python's escapes where it holds a character a terminal
-    does not print (a '\\r' would move the cursor back over the start of the line)."""
-    return name if name.isprintable() or not name else repr(name)[1:-1]
-
-
 def check_dataset(path: str | Path, full: bool = False, crop: str = "center") -> CheckReport:
     """Check a dataset folder or zip (EG3D, GRAM-style or zoo3d format); never raises on bad content."""
     try:
         source = Source(path)
     except FileNotFoundError:
-        raise UserError(f"Dataset path '{path}' is neither a folder nor a zip file.") from None
+        raise UserError(f"Dataset path '{shown_name(str(path))}' is neither a folder nor a zip file.") from None
     listing = list_dataset(source)
     # a file listed twice is served once: a problem to fix, not an unusable file
     problems = list(listing.problems) + duplicate_problems(listing.records)

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from torch.utils.data import Dataset
 
-from zoo3d.errors import UserError
+from zoo3d.errors import UserError, shown_name
 
 
 def parse_spec(spec: str) -> tuple[str, str]:
@@ -92,4 +92,4 @@ def _locate(spec: str):
             raise UserError(f"Options after '?' are only for registered datasets, not for the path '{name}'.")
         return None, path
     known = ", ".join(s.name for s in host.datasets) or "none"
-    raise UserError(f"Dataset '{spec}' is neither a registered dataset ({known}) nor an existing folder or zip.")
+    raise UserError(f"Dataset '{shown_name(spec)}' is neither a registered dataset ({known}) nor an existing folder or zip.")

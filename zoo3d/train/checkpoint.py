@@ -21,7 +21,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from zoo3d.errors import UserError
+from zoo3d.errors import UserError, shown_name
 
 FORMAT_VERSION = "2"
 #: The namespace of the modules other than the generator (discriminators, encoders, ...); format 1 said ``disc``.
@@ -315,18 +315,19 @@ def _looks_pickled(head: bytes) -> bool:
 def check_checkpoint_file(path: str | Path) -> Path:
     """Refuse anything that is not a readable safetensors file, with one sentence saying why."""
     path = Path(path)
+    shown = shown_name(str(path))  # a '\r' or ESC in the name, printed, would garble the line
     if not path.exists():
-        raise CheckpointError(f"Checkpoint '{path}' does not exist.")
+        raise CheckpointError(f"Checkpoint '{shown}' does not exist.")
     if path.is_dir():
-        raise CheckpointError(f"'{path}' is a folder, not a checkpoint file (give a run folder with a 'latest' "
+        raise CheckpointError(f"'{shown}' is a folder, not a checkpoint file (give a run folder with a 'latest' "
                               f"pointer or a .safetensors file).")
     with open(path, "rb") as fh:
         head = fh.read(9)
     if path.suffix.lower() in PICKLE_SUFFIXES or _looks_pickled(head):
-        raise CheckpointError(f"'{path}' is a pickle-based file; zoo3d loads only .safetensors checkpoints, "
+        raise CheckpointError(f"'{shown}' is a pickle-based file; zoo3d loads only .safetensors checkpoints, "
                               f"because unpickling a file can run arbitrary code.")
     if len(head) == 9 and head[8:9] != b"{":  # a safetensors file: an 8-byte length, then its JSON header
-        raise CheckpointError(f"'{path}' is not a checkpoint: it does not begin with a safetensors header (give a "
+        raise CheckpointError(f"'{shown}' is not a checkpoint: it does not begin with a safetensors header (give a "
                               f"run folder or a .safetensors file zoo3d wrote).")
     return path
 
