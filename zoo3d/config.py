@@ -490,6 +490,19 @@ def _meant_items(named: dict[str, dict], parts: list[str]) -> list[tuple[str, in
     return [(name, cut) for name, (score, cut) in best.items() if score == top and top >= 0.6]
 
 
+def refuse_key_set_twice(overrides) -> None:
+    """ConfigError when two ``--set`` items name the same key (``epi_frames=4`` and ``epi_frames=5``): the last
+    would win without a word, as a key given twice in one YAML map would, which a config file refuses. A map for a
+    section and a key inside it (``train={seed: 3}`` and ``train.amp=false``) name different keys and layer."""
+    first: dict[str, str] = {}
+    for item in overrides:
+        path, _ = parse_override(item)
+        key = ".".join(part.strip() for part in path)
+        if key in first:
+            raise ConfigError(f"--set '{first[key]}' and --set '{item}' both set '{key}'; give it once.")
+        first[key] = item
+
+
 def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
     """Apply ``a.b=value`` overrides; inside a list, parts name an item by its ``name`` or index
     (``stages.gram.steps``, ``stages.gram_hd.stage2.lr.generator``, ``stages.0.steps``), and an index as the last
@@ -656,6 +669,7 @@ def load_run_config(
     if EXTENDS in set_keys:  # the bases are merged by now
         raise ConfigError(f"'{EXTENDS}' is read from a preset or --config file, not from --set: start from another "
                           f"preset with --preset NAME.")
+    refuse_key_set_twice(overrides or [])
     data = apply_overrides(data, list(overrides or []))
     for key, value in (values or {}).items():
         set_value(data, key.split("."), value)

@@ -1,0 +1,65 @@
+"""One key given to two ``--set`` items (``--set epi_frames=4 --set epi_frames=5``) is refused, naming both, in
+``zoo3d train`` and ``zoo3d compare`` alike, as a key given twice in one YAML map and an option beside its ``--set``
+are: the last won without a word. A map for a section and a key inside it name different keys and layer in the
+order given (test_config_set_map_merges.py pins what a map means)."""
+
+from __future__ import annotations
+
+import pytest
+from test_config import ToyRunConfig
+
+from conftest import one_line_error, run_in_process
+from zoo3d.config import load_run_config
+from zoo3d.errors import ConfigError
+from zoo3d.eval.protocol import build_protocol
+
+
+@pytest.fixture
+def presets(tmp_path):
+    (tmp_path / "paper.yaml").write_text("train:\n  checkpoint_every: 5000\nnet:\n  hidden: 256\n  layers: 5\n")
+    return tmp_path
+
+
+def _load(presets, overrides):
+    return load_run_config(ToyRunConfig, "toy", presets, "paper", None, list(overrides)).model_dump()
+
+
+@pytest.mark.parametrize("first, second, key", [
+    ("train.seed=1", "train.seed=2", "train.seed"),
+    ("net.layers=2", " net.layers = 2", "net.layers"),  # the same value, spaced otherwise: still given twice
+    ("train={seed: 3}", "train={amp: false}", "train"),
+])
+def test_a_run_key_in_two_set_items_is_refused_naming_both(presets, first, second, key):
+    with pytest.raises(ConfigError) as caught:
+        _load(presets, [first, "net.hidden=64", second])
+    assert str(caught.value) == f"--set '{first}' and --set '{second}' both set '{key}'; give it once."
+
+
+def test_a_section_map_and_a_key_inside_it_layer_in_the_order_given(presets):
+    later_key = _load(presets, ["train={seed: 3, checkpoint_every: 7}", "train.seed=4"])["train"]
+    later_map = _load(presets, ["train.seed=4", "train={seed: 3}"])["train"]
+    assert (later_key["seed"], later_key["checkpoint_every"]) == (4, 7)
+    assert (later_map["seed"], later_map["checkpoint_every"]) == (3, 5000)
+
+
+def test_a_protocol_key_in_two_set_items_is_refused_naming_both():
+    with pytest.raises(ConfigError) as caught:
+        build_protocol("small", sets=["epi_frames=4", "neus.iterations=10", "epi_frames=5"])
+    assert str(caught.value) == "--set 'epi_frames=4' and --set 'epi_frames=5' both set 'epi_frames'; give it once."
+    assert build_protocol("small", sets=["epi_frames=4", "neus.iterations=10"]).epi_frames == 4
+
+
+def test_compare_and_train_refuse_it_in_one_sentence_before_any_work(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("ZOO3D_RUNS", str(tmp_path / "runs"))
+    code, stdout, err = run_in_process(capsys, "compare", "--models", "oracle", "--metric", "epi", "--set",
+                                       "epi_frames=4", "--set", "epi_frames=5")
+    assert code == 2, stdout + err
+    assert one_line_error(err) == ("Error: --set 'epi_frames=4' and --set 'epi_frames=5' both set 'epi_frames'; "
+                                   "give it once.")
+    code, stdout, err = run_in_process(capsys, "train", "gram", "--steps", "1", "--set", "train.seed=1", "--set",
+                                       "train.seed=2")
+    assert code == 2, stdout + err
+    assert one_line_error(err) == ("Error: --set 'train.seed=1' and --set 'train.seed=2' both set 'train.seed'; "
+                                   "give it once.")
+    assert not (tmp_path / "runs").exists()
