@@ -54,3 +54,23 @@ def test_zoo3d_runs_ending_in_a_carriage_return_is_refused(here, capsys, monkeyp
     assert code == 2, stdout + err
     assert one_line_error(err) == f"Error: $ZOO3D_RUNS 'runs\\r' {CRLF}"
     assert os.listdir(here) == []
+
+
+def test_a_link_made_by_a_crlf_script_is_refused_with_its_target_escaped(here, capsys):
+    """``ln -s /mnt/scratch/exp runlink`` in a script with Windows line endings links to 'exp\\r', which is not there."""
+    os.symlink(str(here / "scratch" / "exp\r"), here / "runlink")
+    (here / "scratch").mkdir()
+    code, stdout, err = run_in_process(capsys, "sample", "oracle", "--seeds", "0", "--resolution", "8", "--out",
+                                       "runlink/g.png")
+    assert code == 2, stdout + err
+    assert one_line_error(err) == (f"Error: Cannot write image 'runlink/g.png': 'runlink' is a symbolic link to "
+                                   f"'{here / 'scratch'}/exp\\r', which does not exist; remove the link, or give the "
+                                   f"path where the output should go.")
+
+
+def test_an_output_under_a_file_with_a_carriage_return_in_its_name_is_named_with_escapes(here, capsys):
+    (here / "a\rb").write_text("a file")
+    code, stdout, err = run_in_process(capsys, "sample", "oracle", "--seeds", "0", "--resolution", "8", "--out",
+                                       "a\rb/g.png")
+    assert code == 2, stdout + err
+    assert one_line_error(err) == f"Error: Cannot write image 'a\\rb/g.png': '{here}/a\\rb' is a file, not a folder."

@@ -23,7 +23,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
-from zoo3d.errors import UserError
+from zoo3d.errors import UserError, shown_name
 
 _TEMP = re.compile(r"^\.(?P<name>.+)\.tmp-(?P<pid>\d+)$")
 
@@ -72,7 +72,7 @@ def write_error(path: str | Path, exc: OSError | WriteError, what: str = "") -> 
     storage's error, or the error of a file written on the way to ``path`` (its reason is kept)."""
     label = f"{what} " if what else ""
     reason = exc.reason if isinstance(exc, WriteError) else storage_reason(exc)
-    return WriteError(f"Cannot write {label}'{path}': {reason}; nothing was half-written.", reason)
+    return WriteError(f"Cannot write {label}'{shown_name(str(path))}': {reason}; nothing was half-written.", reason)
 
 
 #: the longest file name most file systems take, in bytes (ext4, XFS, Btrfs, APFS, NTFS in UTF-16 units)
@@ -166,7 +166,8 @@ def make_parent(path: str | Path, what: str = "") -> None:
     try:
         parent.mkdir(parents=True, exist_ok=True)
     except FileExistsError:
-        raise WriteError(f"Cannot write {what + ' ' if what else ''}'{path}': '{parent}' is a file, not a folder.") \
+        raise WriteError(f"Cannot write {what + ' ' if what else ''}'{shown_name(str(path))}': "
+                         f"'{shown_name(str(parent))}' is a file, not a folder.") \
             from None
     except OSError as exc:
         raise write_error(path, exc, what) from None
@@ -190,8 +191,9 @@ def refuse_dangling_link(path: str | Path, what: str = "") -> None:
         return
     link, target = found
     label = f"{what} " if what else ""
-    where = "it is" if link == Path(path) else f"'{link}' is"
-    raise UserError(f"Cannot write {label}'{path}': {where} a symbolic link to '{target}', which does not exist; "
+    where = "it is" if link == Path(path) else f"'{shown_name(str(link))}' is"
+    raise UserError(f"Cannot write {label}'{shown_name(str(path))}': {where} a symbolic link to "
+                    f"'{shown_name(target)}', which does not exist; "
                     f"remove the link, or give the path where the output should go.")
 
 
@@ -206,9 +208,11 @@ def check_can_create(path: str | Path, what: str = "", folder: bool = False) -> 
         nearest = nearest.parent
     label = f"{what} " if what else ""
     if not nearest.is_dir():
-        raise WriteError(f"Cannot write {label}'{path}': '{nearest}' is a file, not a folder.")
+        raise WriteError(f"Cannot write {label}'{shown_name(str(path))}': '{shown_name(str(nearest))}' is a file, not "
+                         f"a folder.")
     if not os.access(nearest, os.W_OK | os.X_OK):
-        raise WriteError(f"Cannot write {label}'{path}': permission denied in '{nearest}'.", "permission denied")
+        raise WriteError(f"Cannot write {label}'{shown_name(str(path))}': permission denied in "
+                         f"'{shown_name(str(nearest))}'.", "permission denied")
 
 
 def write_target(path: str | Path) -> Path:

@@ -48,9 +48,10 @@ def new_run_dir(model: str, root: Path | None = None) -> Path:
             path = root / f"{base}-{n}"
         except OSError as exc:  # a root that is a file fails here, as 'not a directory'
             if root.exists() and not root.is_dir():
-                raise UserError(f"Runs root '{root}' is a file, not a folder (set ZOO3D_RUNS or give --out).") \
-                    from None
-            raise UserError(f"Cannot create run folder '{path}' under the runs root '{root}': "
+                raise UserError(f"Runs root '{shown_name(str(root))}' is a file, not a folder (set ZOO3D_RUNS or give "
+                                f"--out).") from None
+            raise UserError(f"Cannot create run folder '{shown_name(str(path))}' under the runs root "
+                            f"'{shown_name(str(root))}': "
                             f"{storage_reason(exc)}.") from None
 
 
