@@ -63,3 +63,15 @@ def test_compare_and_train_refuse_it_in_one_sentence_before_any_work(tmp_path, m
     assert one_line_error(err) == ("Error: --set 'train.seed=1' and --set 'train.seed=2' both set 'train.seed'; "
                                    "give it once.")
     assert not (tmp_path / "runs").exists()
+
+
+@pytest.mark.parametrize("item", ["neus.iterations=50", "neus={iterations: 50}"])
+def test_bench_zoo_quick_gives_its_neus_iterations_way_to_the_compare_set_item(monkeypatch, item):
+    """``--quick`` sets NeuS's iterations to 20 as an item before ``ZOO3D_ZOO_COMPARE_SET``'s; one that sets them
+    too is the user's choice, not a key given twice."""
+    from zoo3d.benchmarks import zoo
+
+    monkeypatch.delenv("ZOO3D_INCEPTION", raising=False)
+    s = zoo.settings_from_env(True, {"ZOO3D_ZOO_METRICS": "epi", "ZOO3D_ZOO_COMPARE_SET": f"{item}; epi_frames=6"})
+    assert zoo._protocol_sets(s) == [item, "epi_frames=6"]
+    assert build_protocol(s.protocol, sets=zoo._protocol_sets(s)).neus.iterations == 50

@@ -205,8 +205,12 @@ def settings_from_env(quick: bool, env: dict[str, str] | None = None) -> ZooSett
 
 
 def _protocol_sets(s: ZooSettings) -> list[str]:
-    """The comparison's ``--set`` items, ``--neus-iterations`` first as ``zoo3d compare`` reads it."""
-    return [f"neus.iterations={s.neus_iterations}"] * bool(s.neus_iterations) + s.compare_sets
+    """The comparison's ``--set`` items, ``--neus-iterations`` first as ``zoo3d compare`` reads it; ``--quick``'s
+    NeuS iterations give way to a ``ZOO3D_ZOO_COMPARE_SET`` item that sets them (a key is given once)."""
+    from zoo3d.cli.compare import _sets_neus_iterations
+
+    quick = bool(s.neus_iterations) and not any(_sets_neus_iterations(item) for item in s.compare_sets)
+    return [f"neus.iterations={s.neus_iterations}"] * quick + s.compare_sets
 
 
 def check_comparison(s: ZooSettings, env: dict[str, str]) -> None:
