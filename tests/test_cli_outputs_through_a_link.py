@@ -83,3 +83,13 @@ def test_an_mp4_through_a_link_is_moved_onto_the_file_it_leads_to(tmp_path, monk
     _save_mp4([torch.zeros(4, 4, 3, dtype=torch.uint8).numpy()] * 3, tmp_path / "t.mp4", 24)
     assert (tmp_path / "disk" / "t.mp4").read_bytes() == b"frames 3"
     assert (tmp_path / "t.mp4").is_symlink() and sorted(os.listdir(tmp_path / "disk")) == ["t.mp4"]
+
+
+def test_a_link_to_something_not_a_regular_file_is_not_followed(tmp_path):
+    """A rename onto what a link leads to must never replace a device (``/dev/null``) or a pipe: such a link is
+    replaced by the file, as before (a pipe in the test's folder stands in for a device)."""
+    os.mkfifo(tmp_path / "pipe")
+    os.symlink(tmp_path / "pipe", tmp_path / "out.txt")
+    write_text_atomic(tmp_path / "out.txt", "new")
+    assert (tmp_path / "out.txt").read_text() == "new" and not (tmp_path / "out.txt").is_symlink()
+    assert (tmp_path / "pipe").is_fifo()

@@ -217,10 +217,11 @@ def check_can_create(path: str | Path, what: str = "", folder: bool = False) -> 
 
 def write_target(path: str | Path) -> Path:
     """The file a write of ``path`` replaces: ``path`` itself, or, where it is a symbolic link (through any chain of
-    links) to a file that exists, that file. Renaming a new file over the link itself would replace the link by a
-    plain file and leave the file it leads to with its old content."""
+    links) to a regular file that exists, that file. Renaming a new file over the link itself would replace the link
+    by a plain file and leave the file it leads to with its old content. A link to a folder or to a device
+    (``/dev/null``) is not followed: a rename cannot write into either, and must never replace a device."""
     path = Path(path)
-    if path.is_symlink() and path.exists() and not path.is_dir():
+    if path.is_symlink() and path.is_file():
         return Path(os.path.realpath(path))
     return path
 
