@@ -76,7 +76,10 @@ def test_an_mp4_through_a_link_is_moved_onto_the_file_it_leads_to(tmp_path, monk
 
     from zoo3d.imageio import _save_mp4
 
-    monkeypatch.setattr(iio, "imwrite", lambda path, frames, **kwargs: Path(path).write_bytes(b"frames %d" % len(frames)))
+    def encode(path, frames, **kwargs):
+        Path(path).write_bytes(b"frames %d" % len(frames))
+
+    monkeypatch.setattr(iio, "imwrite", encode)
     (tmp_path / "disk").mkdir()
     (tmp_path / "disk" / "t.mp4").write_text("old")
     os.symlink(tmp_path / "disk" / "t.mp4", tmp_path / "t.mp4")

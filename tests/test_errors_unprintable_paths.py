@@ -57,7 +57,7 @@ def test_zoo3d_runs_ending_in_a_carriage_return_is_refused(here, capsys, monkeyp
 
 
 def test_a_link_made_by_a_crlf_script_is_refused_with_its_target_escaped(here, capsys):
-    """``ln -s /mnt/scratch/exp runlink`` in a script with Windows line endings links to 'exp\\r', which is not there."""
+    """``ln -s /mnt/scratch/exp runlink`` in a script with Windows line endings links to 'exp\\r': not there."""
     os.symlink(str(here / "scratch" / "exp\r"), here / "runlink")
     (here / "scratch").mkdir()
     code, stdout, err = run_in_process(capsys, "sample", "oracle", "--seeds", "0", "--resolution", "8", "--out",

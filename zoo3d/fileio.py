@@ -3,12 +3,13 @@
 Every file zoo3d writes (checkpoints, ``latest``, ``config.yaml``, images, animations, meshes,
 JSON reports, dataset labels) goes through :func:`atomic_path`: the content is written to a
 hidden temporary file next to the target (``.<name>.tmp-<pid>``), fsynced, then renamed over
-the target. A target that is a symbolic link to an existing file is written through, as ``cp`` and Pillow's
-``save`` do: the temporary file is made beside the file the link leads to and renamed onto it, so the link stays
-and leads to the new content (:func:`write_target`). A full disk, a read-only folder or a crash therefore leaves either the old file or
-the new one, never a cut-off one; the temporary file is removed on failure, and temporary files
-left by a process that was killed (its pid is gone) are removed by the next write of the same
-target or by :func:`clean_stale_temps`.
+the target. A target that is a symbolic link to an existing regular file is written through, as
+``cp`` and Pillow's ``save`` do: the temporary file is made beside the file the link leads to and
+renamed onto it, so the link stays and leads to the new content (:func:`write_target`). A full
+disk, a read-only folder or a crash therefore leaves either the old file or the new one, never a
+cut-off one; the temporary file is removed on failure, and temporary files left by a process that
+was killed (its pid is gone) are removed by the next write of the same target or by
+:func:`clean_stale_temps`.
 """
 
 from __future__ import annotations

@@ -92,4 +92,5 @@ def _locate(spec: str):
             raise UserError(f"Options after '?' are only for registered datasets, not for the path '{name}'.")
         return None, path
     known = ", ".join(s.name for s in host.datasets) or "none"
-    raise UserError(f"Dataset '{shown_name(spec)}' is neither a registered dataset ({known}) nor an existing folder or zip.")
+    raise UserError(f"Dataset '{shown_name(spec)}' is neither a registered dataset ({known}) nor an existing folder "
+                    f"or zip.")
