@@ -1,7 +1,8 @@
 """One key given to two ``--set`` items (``--set epi_frames=4 --set epi_frames=5``) is refused, naming both, in
 ``zoo3d train`` and ``zoo3d compare`` alike, as a key given twice in one YAML map and an option beside its ``--set``
 are: the last won without a word. A map for a section and a key inside it name different keys and layer in the
-order given (test_config_set_map_merges.py pins what a map means)."""
+order given (test_config_set_map_merges.py pins what a map means). The API (load_run_config, build_protocol) still
+takes a list in which a later item wins: code layers its own settings under the user's."""
 
 from __future__ import annotations
 
@@ -29,10 +30,15 @@ def _load(presets, overrides):
     ("net.layers=2", " net.layers = 2", "net.layers"),  # the same value, spaced otherwise: still given twice
     ("train={seed: 3}", "train={amp: false}", "train"),
 ])
-def test_a_run_key_in_two_set_items_is_refused_naming_both(presets, first, second, key):
-    with pytest.raises(ConfigError) as caught:
-        _load(presets, [first, "net.hidden=64", second])
-    assert str(caught.value) == f"--set '{first}' and --set '{second}' both set '{key}'; give it once."
+@pytest.mark.parametrize("command", [("train", "gram", "--steps", "1"), ("demo", "--out", "d")], ids=["train", "demo"])
+def test_a_run_key_in_two_set_items_is_refused_naming_both(tmp_path, monkeypatch, capsys, command, first, second,
+                                                            key):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("ZOO3D_RUNS", str(tmp_path / "runs"))
+    code, stdout, err = run_in_process(capsys, *command, "--set", first, "--set", "net.hidden=64", "--set", second)
+    assert code == 2, stdout + err
+    assert one_line_error(err) == f"Error: --set '{first}' and --set '{second}' both set '{key}'; give it once."
+    assert list(tmp_path.iterdir()) == []  # refused before any run folder
 
 
 def test_a_section_map_and_a_key_inside_it_layer_in_the_order_given(presets):
@@ -42,27 +48,31 @@ def test_a_section_map_and_a_key_inside_it_layer_in_the_order_given(presets):
     assert (later_map["seed"], later_map["checkpoint_every"]) == (3, 5000)
 
 
-def test_a_protocol_key_in_two_set_items_is_refused_naming_both():
-    with pytest.raises(ConfigError) as caught:
-        build_protocol("small", sets=["epi_frames=4", "neus.iterations=10", "epi_frames=5"])
-    assert str(caught.value) == "--set 'epi_frames=4' and --set 'epi_frames=5' both set 'epi_frames'; give it once."
-    assert build_protocol("small", sets=["epi_frames=4", "neus.iterations=10"]).epi_frames == 4
+def test_code_that_layers_its_own_overrides_under_the_user_s_still_may(presets):
+    """The refusal is the commands': a caller of load_run_config and build_protocol gives a list in which a later
+    item overrides an earlier one (a test's base settings, then its own)."""
+    assert _load(presets, ["train.seed=1", "net.layers=2", "train.seed=2"])["train"]["seed"] == 2
+    assert build_protocol("small", sets=["epi_frames=4", "epi_frames=5"]).epi_frames == 5
 
 
-def test_compare_and_train_refuse_it_in_one_sentence_before_any_work(tmp_path, monkeypatch, capsys):
+def test_compare_refuses_it_in_one_sentence_before_any_model_is_loaded(tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("ZOO3D_RUNS", str(tmp_path / "runs"))
     code, stdout, err = run_in_process(capsys, "compare", "--models", "oracle", "--metric", "epi", "--set",
-                                       "epi_frames=4", "--set", "epi_frames=5")
+                                       "epi_frames=4", "--set", "neus.iterations=10", "--set", "epi_frames=5")
     assert code == 2, stdout + err
     assert one_line_error(err) == ("Error: --set 'epi_frames=4' and --set 'epi_frames=5' both set 'epi_frames'; "
                                    "give it once.")
-    code, stdout, err = run_in_process(capsys, "train", "gram", "--steps", "1", "--set", "train.seed=1", "--set",
-                                       "train.seed=2")
-    assert code == 2, stdout + err
-    assert one_line_error(err) == ("Error: --set 'train.seed=1' and --set 'train.seed=2' both set 'train.seed'; "
-                                   "give it once.")
-    assert not (tmp_path / "runs").exists()
+
+
+def test_bench_zoo_refuses_a_compare_set_key_given_twice_before_the_trainings(monkeypatch):
+    from zoo3d.benchmarks import zoo
+
+    monkeypatch.delenv("ZOO3D_INCEPTION", raising=False)
+    with pytest.raises(ConfigError) as caught:
+        zoo.settings_from_env(False, {"ZOO3D_ZOO_METRICS": "epi",
+                                      "ZOO3D_ZOO_COMPARE_SET": "epi_frames=6; epi_frames=8"})
+    assert str(caught.value) == ("ZOO3D_ZOO_COMPARE_SET (compare's --set items): --set 'epi_frames=6' and --set "
+                                 "'epi_frames=8' both set 'epi_frames'; give it once.")
 
 
 @pytest.mark.parametrize("item", ["neus.iterations=50", "neus={iterations: 50}"])

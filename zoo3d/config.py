@@ -491,9 +491,12 @@ def _meant_items(named: dict[str, dict], parts: list[str]) -> list[tuple[str, in
 
 
 def refuse_key_set_twice(overrides) -> None:
-    """ConfigError when two ``--set`` items name the same key (``epi_frames=4`` and ``epi_frames=5``): the last
-    would win without a word, as a key given twice in one YAML map would, which a config file refuses. A map for a
-    section and a key inside it (``train={seed: 3}`` and ``train.amp=false``) name different keys and layer."""
+    """ConfigError when two ``--set`` items of a command line name the same key (``epi_frames=4`` and
+    ``epi_frames=5``): the last would win without a word, as a key given twice in one YAML map would, which a
+    config file refuses. A map for a section and a key inside it (``train={seed: 3}`` and ``train.amp=false``) name
+    different keys and layer. The commands call it on what the user typed; :func:`apply_overrides` and
+    :func:`load_run_config` take a list in which a later item overrides an earlier one, so code may layer its own
+    settings under the user's."""
     first: dict[str, str] = {}
     for item in overrides:
         path, _ = parse_override(item)
@@ -669,7 +672,6 @@ def load_run_config(
     if EXTENDS in set_keys:  # the bases are merged by now
         raise ConfigError(f"'{EXTENDS}' is read from a preset or --config file, not from --set: start from another "
                           f"preset with --preset NAME.")
-    refuse_key_set_twice(overrides or [])
     data = apply_overrides(data, list(overrides or []))
     for key, value in (values or {}).items():
         set_value(data, key.split("."), value)

@@ -218,6 +218,7 @@ def check_comparison(s: ZooSettings, env: dict[str, str]) -> None:
     protocol, a bad ``--set`` item, and each metric's pre-flight (``--data``; the Inception file of fid/kid,
     read from ``ZOO3D_INCEPTION`` as the comparison will)."""
     from zoo3d.eval.harness import load_metrics, preflight
+    from zoo3d.config import refuse_key_set_twice
     from zoo3d.eval.protocol import PROTOCOLS, build_protocol
 
     if not s.metrics:
@@ -227,6 +228,7 @@ def check_comparison(s: ZooSettings, env: dict[str, str]) -> None:
     # build_protocol's other inputs are checked already (instances) or fixed (the quick NeuS budget)
     source = "ZOO3D_ZOO_PROTOCOL" if s.protocol not in PROTOCOLS else "ZOO3D_ZOO_COMPARE_SET (compare's --set items)"
     with _named(source):
+        refuse_key_set_twice(s.compare_sets)  # as the comparison's command line would, after the trainings
         protocol = build_protocol(s.protocol, instances=s.instances, sets=_protocol_sets(s), metrics=metrics)
     with _named("the comparison's pre-flight (ZOO3D_ZOO_METRICS, ZOO3D_ZOO_DATA, ZOO3D_INCEPTION)"):
         preflight(metrics, protocol, {"data": s.data, "inception": env.get("ZOO3D_INCEPTION") or None})

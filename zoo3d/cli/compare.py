@@ -159,6 +159,7 @@ def compare(models, metrics, ckpts, instances, protocol_name, resolution, neus_i
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, \
         TimeRemainingColumn
 
+    from zoo3d.config import refuse_key_set_twice
     from zoo3d.devices import resolve_device
     from zoo3d.eval.harness import compare_models, load_eval_model, load_metrics, preflight, total_work
     from zoo3d.eval.metric import EvalContext
@@ -204,6 +205,7 @@ def compare(models, metrics, ckpts, instances, protocol_name, resolution, neus_i
         if clash:
             raise ConfigError(f"--neus-iterations {neus_iterations} and --set '{clash}' both set the NeuS iterations; "
                               f"give it once.")
+    refuse_key_set_twice(sets)  # the last would win without a word
     shorthand = [f"neus.iterations={neus_iterations}"] if neus_iterations else []
     protocol = build_protocol(protocol_name, instances=instances, resolution=resolution,
                               sets=[*shorthand, *sets], metrics=metric_objs)

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Callable, Iterable
 
 from pydantic import Field, model_validator
 
-from zoo3d.config import MAX_SEED, Config, apply_overrides, parse_override, refuse_key_set_twice, validate
+from zoo3d.config import MAX_SEED, Config, apply_overrides, parse_override, validate
 from zoo3d.errors import ConfigError, UserError, closest
 from zoo3d.limits import MAX_RESOLUTION
 
@@ -169,8 +169,6 @@ def build_protocol(name: str = "small", instances: int | None = None, resolution
     protocol_items: list[str] = []
     metric_items: dict[str, list[str]] = {}
     given = {"instances": instances, "resolution": resolution}
-    sets = list(sets)
-    refuse_key_set_twice(sets)
     for item in sets:
         path, _ = parse_override(item)
         head = path[0]
