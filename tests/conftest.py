@@ -73,6 +73,20 @@ def one_line_error(err: str) -> str:
     return lines[0]
 
 
+def builtin_commands():
+    """Every leaf command of the ``zoo3d`` group (``data check``, not ``data``), for checks over all their options."""
+    import click
+
+    from zoo3d.cli.main import cli
+
+    def leaves(group, ctx):
+        for name in group.list_commands(ctx):
+            command = group.get_command(ctx, name)
+            yield from leaves(command, ctx) if isinstance(command, click.Group) else [command]
+
+    return list(leaves(cli, click.Context(cli)))
+
+
 def metrics_by_step(run_dir: Path) -> dict[int, dict]:
     """A run's logged records by step, without events and without the wall-clock fields."""
     import json

@@ -9,7 +9,7 @@ from __future__ import annotations
 import click
 import pytest
 
-from conftest import one_line_error, run_in_process
+from conftest import builtin_commands, one_line_error, run_in_process
 from toy_model import use_toy
 
 SAID = "the value is empty, as an unset shell variable leaves it; give one or leave the option out."
@@ -41,17 +41,10 @@ def test_an_empty_value_is_one_sentence_and_nothing_is_written(here, capsys, arg
 
 
 def test_every_name_option_of_the_built_in_commands_refuses_an_empty_value():
-    from zoo3d.cli.main import cli
     from zoo3d.cli.paths import GivenText
 
-    def commands(group, ctx):
-        for name in group.list_commands(ctx):
-            command = group.get_command(ctx, name)
-            yield from commands(command, ctx) if isinstance(command, click.Group) else [command]
-
-    ctx = click.Context(cli)
     names = {"data", "preset", "device", "model", "ckpt", "run"}
-    params = [(c, p) for c in commands(cli, ctx) for p in c.params if p.name in names]
+    params = [(c, p) for c in builtin_commands() for p in c.params if p.name in names]
     # the MODEL argument of train and import is looked up as given: '' is an unknown model, said as such
     plain = [(c.name, p.name) for c, p in params if not isinstance(p.type, GivenText)
              and not (isinstance(p, click.Argument) and p.name == "model")]

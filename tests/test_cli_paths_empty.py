@@ -8,7 +8,7 @@ from __future__ import annotations
 import click
 import pytest
 
-from conftest import one_line_error, run_in_process
+from conftest import builtin_commands, one_line_error, run_in_process
 from toy_model import use_toy
 
 SAID = "the path is empty, as an unset shell variable leaves it; name a file or folder."
@@ -39,15 +39,8 @@ def test_an_empty_path_is_one_sentence_and_nothing_is_written(here, capsys, args
 
 
 def test_every_file_or_folder_option_of_the_built_in_commands_refuses_an_empty_value():
-    from zoo3d.cli.main import cli
 
-    def commands(group, ctx):
-        for name in group.list_commands(ctx):
-            command = group.get_command(ctx, name)
-            yield from commands(command, ctx) if isinstance(command, click.Group) else [command]
-
-    ctx = click.Context(cli)
-    params = [(c, p) for c in commands(cli, ctx) for p in c.params if isinstance(p.type, click.Path)]
+    params = [(c, p) for c in builtin_commands() for p in c.params if isinstance(p.type, click.Path)]
     names = {(c.name, p.name) for c, p in params}
     assert {("train", "out"), ("train", "config_file"), ("compare", "json_out"), ("import", "out"),
             ("invert", "images"), ("demo", "out")} <= names

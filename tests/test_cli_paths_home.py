@@ -10,7 +10,7 @@ import pytest
 import torch
 from PIL import Image
 
-from conftest import run_in_process
+from conftest import builtin_commands, run_in_process
 
 
 @pytest.fixture
@@ -50,17 +50,11 @@ def test_a_checkpoint_given_under_the_home_folder_is_found(home):
 
 
 def test_every_file_or_folder_option_of_the_built_in_commands_expands_the_home_folder():
-    from zoo3d.cli.main import BUILTIN_COMMANDS, cli
+    from zoo3d.cli.main import BUILTIN_COMMANDS
     from zoo3d.cli.paths import UserPath
 
-    def commands(group, ctx):
-        for name in group.list_commands(ctx):
-            command = group.get_command(ctx, name)
-            yield from commands(command, ctx) if isinstance(command, click.Group) else [command]
-
-    ctx = click.Context(cli)
-    paths = [(c.name, p.name) for c in commands(cli, ctx) for p in c.params if isinstance(p.type, click.Path)]
+    paths = [(c.name, p.name) for c in builtin_commands() for p in c.params if isinstance(p.type, click.Path)]
     assert len(paths) >= len(BUILTIN_COMMANDS) - 4  # the file options are many; none may be a plain click.Path
-    plain = [(c.name, p.name) for c in commands(cli, ctx) for p in c.params
+    plain = [(c.name, p.name) for c in builtin_commands() for p in c.params
              if isinstance(p.type, click.Path) and not isinstance(p.type, UserPath)]
     assert plain == []
