@@ -451,7 +451,7 @@ class Trainer:
         self.modules: dict[str, torch.nn.Module] = build_modules(plugin, config)
         if "generator" not in self.modules:
             raise ValueError(f"Model '{model_name}': build() must return a 'generator' module.")
-        self._check_module_paths()
+        check_module_paths(self.stages, self.modules, self.model_name)
         for m in self.modules.values():
             m.to(self.device).train()
         self.ema = make_ema(self.modules["generator"])
@@ -493,19 +493,10 @@ class Trainer:
         """Refuse, before a new run's folder is made, stage settings that would act on nothing (a ``module_lr`` of
         a module the stage does not train, an ``ema_decay`` or ``keep_optimizer_state`` with nothing to apply to).
         A resumed run is not asked: its stored config decides, and ``--resume`` takes no ``--set`` to change it."""
-        self._check_stage_settings_apply()
+        check_stage_settings_apply(self.stages)
         check_kept_state_shared(self.stages, self.modules, self._wanted_grad)
         for s in self.stages:
-            self._check_module_lr_trains(s)
-
-    def _check_stage_settings_apply(self) -> None:
-        check_stage_settings_apply(self.stages)
-
-    def _check_module_paths(self) -> None:
-        check_module_paths(self.stages, self.modules, self.model_name)
-
-    def _check_module_lr_trains(self, stage: Stage) -> None:
-        check_module_lr_trains(stage, self.modules, self._wanted_grad)
+            check_module_lr_trains(s, self.modules, self._wanted_grad)
 
     def _setup_precision(self) -> None:
         """bf16 autocast on CUDA when supported: fp32's exponent range, so no loss scaling, no skipped
