@@ -73,6 +73,17 @@ def one_line_error(err: str) -> str:
     return lines[0]
 
 
+@pytest.fixture
+def ctrl_c_raises():
+    """SIGINT raises KeyboardInterrupt during the test, as at a terminal: a shell that starts the suite in the
+    background (`make test &`, nohup) leaves SIGINT ignored, and a test of what Ctrl-C does would see nothing."""
+    import signal
+
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, previous)
+
+
 def builtin_commands():
     """Every leaf command of the ``zoo3d`` group (``data check``, not ``data``), for checks over all their options."""
     import click

@@ -105,7 +105,7 @@ def _pool_threads() -> set[threading.Thread]:
 @pytest.mark.parametrize("signum, code, last", [(signal.SIGTERM, 143, "Stopped by SIGTERM."),
                                                 (signal.SIGINT, 130, "Aborted.")])
 def test_a_run_stopped_during_its_trainings_stops_them_and_starts_no_more(tmp_path, stand_ins, monkeypatch, capsys,
-                                                                          signum, code, last):
+                                                                          ctrl_c_raises, signum, code, last):
     """Two trainings side by side, a third queued; pigan's stand-in signals the run once gram's is running too."""
     monkeypatch.setenv("ZOO3D_ZOO_MODELS", "gram,pigan,triplane")
     monkeypatch.setenv("ZOO3D_ZOO_JOBS", "2")

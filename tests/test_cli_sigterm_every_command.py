@@ -108,7 +108,7 @@ def test_sigterm_during_a_benchmark_is_one_line_and_writes_no_json(here, capsys,
     assert sorted(os.listdir(here)) == []
 
 
-def test_ctrl_c_is_unchanged(here, capsys, monkeypatch):
+def test_ctrl_c_is_unchanged(here, capsys, monkeypatch, ctrl_c_raises):
     monkeypatch.setattr("zoo3d.runs.load_model", lambda *a, **k: signal.raise_signal(signal.SIGINT))
     code, _, err = zoo3d(capsys, *COMMANDS["export"])
     assert (code, err.splitlines()[-1]) == (130, "Aborted.")
