@@ -30,44 +30,42 @@ def load_eval_model(name: str, checkpoint: str | None, device) -> EvalModel:
     loaded = load_model(checkpoint, model=name, device=str(device))
     gen = loaded.generator.eval()
     gen.requires_grad_(False)
-    trained_device, steps_cap = trained_how(loaded)
+    data, trained_device, steps_cap = training_record(loaded)
     return EvalModel(name=loaded.spec.name, generator=gen,
                      checkpoint=str(loaded.checkpoint) if loaded.checkpoint else None, sha256=loaded.sha256,
-                     data=trained_on(loaded), step=loaded.step if loaded.checkpoint else None,
+                     data=data, step=loaded.step if loaded.checkpoint else None,
                      trained_device=trained_device, steps_cap=steps_cap)
 
 
-def trained_on(model) -> str | None:
-    """The dataset ``model``'s run was trained on: an :class:`EvalModel`'s ``data``, or a
-    :class:`zoo3d.runs.LoadedModel`'s ``config.data.spec``. None for a model without a checkpoint (the oracles) and
-    for an imported release, whose config names its preset's data rather than the authors'."""
+def training_record(model) -> tuple[str | None, str | None, int | str | None]:
+    """The dataset ``model``'s run was trained on, the device it trained on and the ``--steps`` cap it ran under,
+    from one read of its checkpoint's metadata (``zoo3d.device``, ``zoo3d.steps_cap``; the cap an integer,
+    ``"none"`` for a run without one): an :class:`EvalModel`'s ``data``, ``trained_device`` and ``steps_cap``, or
+    a :class:`zoo3d.runs.LoadedModel`'s ``config.data.spec`` and checkpoint. None for a model without a checkpoint
+    (the oracles), for an imported release (the authors' run, whose config names its preset's data rather than the
+    authors'), and, device and cap, for a checkpoint written before zoo3d recorded them."""
     data = getattr(model, "data", None)
     config, checkpoint = getattr(model, "config", None), getattr(model, "checkpoint", None)
     if data is not None or config is None or checkpoint is None:
-        return data
-    from zoo3d.train.checkpoint import read_metadata
-
-    if "zoo3d.imported_from" in read_metadata(checkpoint):
-        return None
-    return config.data.spec
-
-
-def trained_how(model) -> tuple[str | None, int | str | None]:
-    """The device ``model``'s run trained on and the ``--steps`` cap it ran under, as its checkpoint records them
-    (``zoo3d.device``, ``zoo3d.steps_cap``; the cap an integer, ``"none"`` for a run without one): an
-    :class:`EvalModel`'s ``trained_device`` and ``steps_cap``, or read from a :class:`zoo3d.runs.LoadedModel`'s
-    checkpoint. None for a model without a checkpoint (the oracles), for an imported release (the authors' run, not
-    zoo3d's) and for a checkpoint written before zoo3d recorded them."""
-    config, checkpoint = getattr(model, "config", None), getattr(model, "checkpoint", None)
-    if config is None or checkpoint is None:
-        return getattr(model, "trained_device", None), getattr(model, "steps_cap", None)
+        return data, getattr(model, "trained_device", None), getattr(model, "steps_cap", None)
     from zoo3d.train.checkpoint import read_metadata
 
     meta = read_metadata(checkpoint)
     if "zoo3d.imported_from" in meta:
-        return None, None
+        return None, None, None
     cap = meta.get("zoo3d.steps_cap")
-    return meta.get("zoo3d.device"), int(cap) if cap is not None and cap.isascii() and cap.isdigit() else cap
+    return (config.data.spec, meta.get("zoo3d.device"),
+            int(cap) if cap is not None and cap.isascii() and cap.isdigit() else cap)
+
+
+def trained_on(model) -> str | None:
+    """The dataset ``model``'s run was trained on (:func:`training_record`)."""
+    return training_record(model)[0]
+
+
+def trained_how(model) -> tuple[str | None, int | str | None]:
+    """The device ``model``'s run trained on and the ``--steps`` cap it ran under (:func:`training_record`)."""
+    return training_record(model)[1:]
 
 
 def same_dataset(a: str, b: str) -> bool:
@@ -165,12 +163,12 @@ def compare_models(models: list[EvalModel], metrics: dict[str, Metric], protocol
             torch.manual_seed(protocol.seed_start)  # each model from the same state, whichever ran before it
             gen = model.generator
             results[model.name] = {}
-            trained_device, steps_cap = trained_how(model)
+            trained_data, trained_device, steps_cap = training_record(model)
             provenance[model.name] = {
                 "checkpoint": None if model.checkpoint is None else str(model.checkpoint), "sha256": model.sha256,
                 "resolution": model_resolution(gen, protocol.resolution), "seeds": protocol.seeds,
                 "strictly_3d_consistent": bool(getattr(gen, "strictly_3d_consistent", True)),
-                "data": trained_on(model), "trained_device": trained_device, "steps_cap": steps_cap,
+                "data": trained_data, "trained_device": trained_device, "steps_cap": steps_cap,
             }
             scored_on_data = []  # the metrics that scored this model against the dataset
             for metric_name, metric in metrics.items():
