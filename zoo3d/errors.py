@@ -17,9 +17,11 @@ class DuplicateNameError(PluginError):
     """Two plugins registered the same (normalised) name."""
 
 
+#: how to mend a script saved with Windows line endings (CRLF), whose lines' last words bash passes with a '\r'
+CRLF_REMEDY = "convert the script with `dos2unix SCRIPT` or `sed -i 's/\\r$//' SCRIPT`"
 #: said of a value that ends in '\r' (the last word of a line of a script saved with Windows line endings)
 CRLF = ("ends in a carriage return (\\r), as the last word of a line does in a script saved with Windows line "
-        "endings (CRLF); convert the script with `dos2unix SCRIPT` or `sed -i 's/\\r$//' SCRIPT`.")
+        f"endings (CRLF); {CRLF_REMEDY}.")
 
 
 def shown_name(name: str) -> str:

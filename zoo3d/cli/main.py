@@ -110,8 +110,9 @@ def _crlf_hint(exc: click.UsageError, words: list[str]) -> str:
     had offered the same word back ("No such option '--fast\\r'. Did you mean '--fast'?")."""
     if "\\r'" not in exc.format_message() or not any(str(w).endswith("\r") for w in words):
         return ""
-    return (" (the '\\r' at its end comes from a script saved with Windows line endings (CRLF); convert the script "
-            "with `dos2unix SCRIPT` or `sed -i 's/\\r$//' SCRIPT`)")
+    from zoo3d.errors import CRLF_REMEDY
+
+    return f" (the '\\r' at its end comes from a script saved with Windows line endings (CRLF); {CRLF_REMEDY})"
 
 
 class Terminated(BaseException):

@@ -22,7 +22,16 @@ import os
 
 import click
 
-from zoo3d.errors import CRLF  # noqa: F401  (said of a value that ends in '\r'; imported from here too)
+from zoo3d.errors import CRLF  # said of a value that ends in '\r' (imported from here too)
+
+
+def refuse_blank(kind: click.ParamType, value, noun: str, remedy: str, param, ctx) -> None:
+    """Refuse a value as ``kind`` would (click's usage error): empty (an unset shell variable) or ending in a carriage
+    return (a CRLF script); ``noun`` names it ('path', 'value'), ``remedy`` says what to give instead of nothing."""
+    if value == "":
+        kind.fail(f"the {noun} is empty, as an unset shell variable leaves it; {remedy}.", param, ctx)
+    if isinstance(value, str) and value.endswith("\r"):
+        kind.fail(f"the {noun} {CRLF}", param, ctx)
 
 
 class UserPath(click.Path):
@@ -30,12 +39,9 @@ class UserPath(click.Path):
     from an environment variable or given as the option's default (text or a ``pathlib.Path``)."""
 
     def convert(self, value, param, ctx):
-        if value == "":
-            self.fail("the path is empty, as an unset shell variable leaves it; name a file or folder.", param, ctx)
         if isinstance(value, os.PathLike):  # a default of Path("~/x"): click hands it over as it is
             value = os.fspath(value)
-        if isinstance(value, str) and value.endswith("\r"):
-            self.fail(f"the path {CRLF}", param, ctx)
+        refuse_blank(self, value, "path", "name a file or folder", param, ctx)
         if isinstance(value, str) and not self.dir_okay and value.endswith(("/", os.sep)) and value.strip("/" + os.sep):
             # Path('g.png/') is 'g.png': the file was written where the user had named a folder
             self.fail(f"'{value}' ends in a slash, which names a folder, and this takes a file; drop the slash.",
@@ -53,11 +59,7 @@ class GivenText(click.ParamType):
     name = "text"
 
     def convert(self, value, param, ctx):
-        if value == "":
-            self.fail("the value is empty, as an unset shell variable leaves it; give one or leave the option out.",
-                      param, ctx)
-        if isinstance(value, str) and value.endswith("\r"):
-            self.fail(f"the value {CRLF}", param, ctx)
+        refuse_blank(self, value, "value", "give one or leave the option out", param, ctx)
         return value
 
 
