@@ -218,9 +218,8 @@ def check_module_lr_trains(stage: Stage, modules: dict[str, torch.nn.Module], wa
     (GRAMInverter's fixed manifolds) or the model builds fixed would take the rate without a word, and
     nothing would train at it."""
     frozen = {id(p) for name in stage.frozen for p in _resolve_module(modules, name).parameters()}
-    for spec in stage.optimizers.values():  # trainable as built (_wanted_grad), not as another stage left them
-        trained = {id(p) for mod in spec.modules for p in _resolve_module(modules, mod).parameters()
-                   if wanted_grad.get(id(p), True) and id(p) not in frozen}
+    for role, spec in stage.optimizers.items():  # trainable as built (_wanted_grad), not as another stage left them
+        trained = _stepped_parameters(stage, role, modules, wanted_grad)
         for path in sorted(spec.module_lr):
             if not any(id(p) in trained for p in _resolve_module(modules, path).parameters()):
                 why = (f"stage '{stage.name}' freezes it (frozen: {', '.join(stage.frozen)})"
