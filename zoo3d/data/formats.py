@@ -511,12 +511,18 @@ def _hidden(name: str) -> bool:
     return any(part.startswith(".") for part in PurePosixPath(name).parts)
 
 
+def _unlisted(files: list[str], listing: Listing, suffixes, hidden: bool) -> list[str]:
+    """The files among ``files`` with one of ``suffixes``, hidden or not as ``hidden`` says (:func:`_hidden`), outside
+    the auxiliary folders, that no record of ``listing`` names."""
+    listed = {r.name for r in listing.records}
+    return [n for n in files if PurePosixPath(n).suffix.lower() in suffixes and _hidden(n) == hidden
+            and PurePosixPath(n).parts[0] not in AUX_FOLDERS and n not in listed]
+
+
 def _hidden_images_note(files: list[str], listing: Listing) -> str | None:
     """The note on the hidden image files among ``files`` that are not read (those an index file does not list), or
     None."""
-    listed = {r.name for r in listing.records}
-    hidden = [n for n in files if _hidden(n) and PurePosixPath(n).suffix.lower() in IMAGE_SUFFIXES
-              and PurePosixPath(n).parts[0] not in AUX_FOLDERS and n not in listed]
+    hidden = _unlisted(files, listing, IMAGE_SUFFIXES, hidden=True)
     if not hidden:
         return None
     why = f": {_POSE_FILES[listing.format]} does not list them" if listing.format in ("eg3d", "zoo3d") else ""
@@ -527,9 +533,7 @@ def _hidden_images_note(files: list[str], listing: Listing) -> str | None:
 def _unread_images_note(files: list[str], listing: Listing) -> str | None:
     """The note on the photos among ``files`` of a format zoo3d does not take as dataset images
     (:data:`UNREAD_IMAGE_SUFFIXES`) that no index file lists, by suffix, or None."""
-    listed = {r.name for r in listing.records}
-    unread = [n for n in files if PurePosixPath(n).suffix.lower() in UNREAD_IMAGE_SUFFIXES
-              and not _hidden(n) and PurePosixPath(n).parts[0] not in AUX_FOLDERS and n not in listed]
+    unread = _unlisted(files, listing, UNREAD_IMAGE_SUFFIXES, hidden=False)
     if not unread:
         return None
     kinds = Counter(PurePosixPath(n).suffix.lower() for n in unread)
