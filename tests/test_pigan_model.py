@@ -95,9 +95,7 @@ def test_density_noise_follows_the_schedule_and_only_while_training():
     clean = gen.represent(z).query(p, d).sigma
     gen.density_noise = 1.0
     noisy = gen.represent(z)
-    assert noisy.density_noise == 1.0
-    a, b = noisy.query(p, d).sigma, noisy.query(p, d).sigma
-    assert (a - b).abs().mean() > 0.3  # fresh N(0, 1) noise on the raw density at every query
+    assert noisy.density_noise == 1.0  # the renderer's N(0, 1) at each integration (test_pigan_density_noise_draws.py)
     gen.eval()  # density_noise is still 1.0: eval mode alone must switch it off
     rep = gen.represent(z)
     assert rep.density_noise == 0.0

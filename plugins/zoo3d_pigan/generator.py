@@ -4,7 +4,10 @@ Upstream facts (marcoamonteiro/pi-GAN ``siren/siren.py``): 8 FiLM-SIREN layers (
 on ``p * 2 / 0.24``; density = Linear(256 -> 1) on the last hidden layer (no activation here; the
 renderer applies ReLU); colour = FiLM-SIREN on (ray dir, hidden) -> Linear(256 -> 3) + sigmoid; the
 mapping network gives one (freq, phase) pair per FiLM layer (9). Density noise N(0, std) is added
-before the activation while training (``nerf_noise``).
+before the activation while training (``nerf_noise``), by the renderer at each integration as upstream's
+``fancy_integration`` adds it (``generators/volumetric_rendering.py``): once over the coarse samples for the
+importance weights, then afresh over all samples for the image, so a coarse sample's noise in the image is not
+the noise that placed the fine samples.
 """
 
 from __future__ import annotations
@@ -45,7 +48,8 @@ class PiGanSiren(nn.Module):
 class PiGanField:
     """A batch of pi-GAN scenes: a FieldRepresentation of kind ``"density"`` (raw density, pre-activation).
 
-    ``density_noise`` > 0 adds N(0, density_noise^2) to the raw density (training regulariser).
+    ``density_noise`` > 0: the std of the N(0, density_noise^2) the VolumeRenderer adds to the raw density each
+    time it integrates (training regulariser); ``query`` itself answers the noise-free density.
     """
 
     kind = "density"
@@ -63,8 +67,6 @@ class PiGanField:
 
     def query(self, points: Tensor, dirs: Tensor) -> Radiance:
         sigma, rgb = self.siren(points, dirs, self.freq, self.phase)
-        if self.density_noise > 0:
-            sigma = sigma + torch.randn_like(sigma) * self.density_noise
         return Radiance(rgb=rgb, sigma=sigma)
 
 

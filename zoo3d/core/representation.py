@@ -65,6 +65,8 @@ class FieldRepresentation(Protocol):
         sdf_sharpness (``kind == "sdf"`` only): a tensor, learnable or fixed, that turns distances into
             opacity: StyleSDF's alpha in ``sigmoid(-d / alpha) / alpha``, or NeuS's s (the renderer's
             ``sdf_mode`` says which).
+        density_noise (``kind == "density"``, optional): the std of the N(0, std^2) noise the renderer adds to
+            the raw density at each integration (pi-GAN's ``nerf_noise``); 0 or absent: none.
     """
 
     kind: Literal["density", "sdf"]

@@ -257,7 +257,8 @@ class VolumeRenderer(Renderer):
         if self.num_importance > 0:
             with torch.no_grad():
                 coarse_slope = None if slope is None else slope.detach()
-                w = compositing_weights(self._alpha(rep, raw.detach(), t, coarse_slope, near, far, stretch))
+                coarse = self._with_density_noise(rep, raw.detach(), generator)
+                w = compositing_weights(self._alpha(rep, coarse, t, coarse_slope, near, far, stretch))
                 if self.importance_bins == "midpoints":
                     edges, w = 0.5 * (t[..., 1:] + t[..., :-1]), w[..., 1:-1] + 1e-5
                 else:
@@ -273,7 +274,7 @@ class VolumeRenderer(Renderer):
             if feats is not None:
                 feats = torch.cat([feats, feats_f], -2)
                 feats = feats.gather(-2, order.unsqueeze(-1).expand(*order.shape, feats.shape[-1]))
-        alpha = self._alpha(rep, raw, t, slope, near, far, stretch)
+        alpha = self._alpha(rep, self._with_density_noise(rep, raw, generator), t, slope, near, far, stretch)
 
         if self.background == "plane":
             return {**self._with_plane(rep, origins, dirs, t, alpha, rgb, feats), "raw": raw}
@@ -308,7 +309,8 @@ class VolumeRenderer(Renderer):
         if N > 0:
             with torch.no_grad():
                 delta, mids, raw_mid = interval_midpoints(t, raw.detach())
-                w = smoothed_interval_weights(compositing_weights(self._interval_alpha(rep, raw_mid, delta)))
+                alpha = self._interval_alpha(rep, self._with_density_noise(rep, raw_mid, generator), delta)
+                w = smoothed_interval_weights(compositing_weights(alpha))
                 # upstream's pdf: the S - 3 inner smoothed weights over the segments between the first S - 2 mids
                 t_fine = sample_pdf(mids[..., :S - 2], w[..., 1:-1], N, u=uniform(draws.importance, N))
             rgb_f, raw_f, feats_f, _ = self._query(rep, origins, dirs, t_fine)
@@ -319,7 +321,8 @@ class VolumeRenderer(Renderer):
                 feats = torch.cat([feats, feats_f], -2)
                 feats = feats.gather(-2, order.unsqueeze(-1).expand(*order.shape, feats.shape[-1]))
         delta, t_mid, raw_mid, rgb_mid, feats_mid = interval_midpoints(t, raw, rgb, feats)
-        comp = composite(self._interval_alpha(rep, raw_mid, delta), rgb_mid, t_mid, feats_mid)
+        comp = composite(self._interval_alpha(rep, self._with_density_noise(rep, raw_mid, generator), delta),
+                         rgb_mid, t_mid, feats_mid)
         out_rgb = comp.rgb
         if self.background is not None:
             colour = torch.ones(3, device=rgb.device, dtype=rgb.dtype) if self.background == "white" else \
@@ -327,6 +330,19 @@ class VolumeRenderer(Renderer):
             out_rgb = out_rgb + (1 - comp.acc) * colour
         return {"rgb": out_rgb, "depth": comp.depth, "alpha": comp.acc, "features": comp.features,
                 "weights": comp.weights, "t": t_mid, "raw": raw_mid}
+
+    @staticmethod
+    def _with_density_noise(rep, raw: Tensor, generator: torch.Generator | None) -> Tensor:
+        """``raw`` + N(0, std^2), std = ``rep.density_noise`` (0 or absent: ``raw`` itself), for a density field.
+
+        Drawn afresh at each integration, as pi-GAN's ``fancy_integration`` draws its ``nerf_noise``: once over
+        the coarse samples for the importance weights, once over every sample for the image."""
+        std = getattr(rep, "density_noise", 0.0) if rep.kind == "density" else 0.0
+        if not std:
+            return raw
+        noise = torch.randn(raw.shape, generator=generator, dtype=raw.dtype,
+                            device=raw.device if generator is None else generator.device)
+        return raw + noise.to(raw.device) * std
 
     def _interval_alpha(self, rep, raw: Tensor, delta: Tensor) -> Tensor:
         """Opacity of intervals of length ``delta`` from the raw field averaged over each (density or StyleSDF)."""
