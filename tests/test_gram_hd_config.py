@@ -46,11 +46,12 @@ def test_a_stored_two_section_config_upgrades_to_the_config_of_todays_shape():
     assert "stage1" in stored and "stages" not in stored  # the older shape
     # when the fixture was written the tiny preset drew its sample grids at psi 0.7, its SR nets started
     # from bicubic up-sampling, its HR maps were read bilinearly (a stored run keeps that read) and its
-    # modulated SR kernels were stored in the equalised form (a stored run keeps them)
+    # modulated SR kernels were stored in the equalised form (a stored run keeps them); its gridding extent was
+    # stored as the number 0.12 (today null: the camera fov / 100, the same 0.12 at its 12 degrees)
     then = _load(overrides=FORMAT1_RUN + ["train.sample_truncation=0.7",
                                           "generator.foreground_sr.residual=bicubic",
                                           "generator.texture_filter=bilinear",
-                                          "generator.foreground_sr.kernels=equalized"])
+                                          "generator.foreground_sr.kernels=equalized", "generator.extent=0.12"])
     assert _upgraded(stored).model_dump() == then.model_dump()
 
 

@@ -62,7 +62,9 @@ class BackgroundSRConfig(Config):
 class GeneratorConfig(Config):
     """HR output ``resolution``; ``lowres`` is the stage-1 GRAM generator (its ``resolution`` is the LR side).
 
-    ``extent`` is the half-width of the gridded square (GRAM-HD ties it to the fov: fov / 100 = 0.12).
+    ``extent`` is the half-width of the gridded square; null (the default) takes GRAM-HD's rule, the camera
+    prior's fov (degrees) / 100: 0.12 at the 12 degrees of every GRAM-HD configuration, about what a frontal
+    camera sees at the far end of the rays (1.12 tan(6 deg) = 0.118), and wider with a wider fov.
     ``view_dependent_textures``: texels are coloured with the view direction from the current camera
     (upstream); False uses the frontal direction (0, 0, -1) for every texel.
     ``texture_align_corners``: how the HR maps are sampled. True (zoo3d) reads them at the texel centres
@@ -81,7 +83,7 @@ class GeneratorConfig(Config):
     resolution: int = Field(256, ge=8)
     lowres: GramGeneratorConfig = Field(default_factory=_lowres_default)
     lowres_run: str | None = None
-    extent: float = Field(0.12, gt=0)
+    extent: float | None = Field(None, gt=0)
     view_dependent_textures: bool = True
     texture_align_corners: bool = True
     texture_filter: Literal["bilinear", "bicubic"] = "bilinear"

@@ -16,7 +16,7 @@ from torch import Tensor
 from zoo3d.cameras import Camera, CameraPrior
 from zoo3d.core.generator import Generator, check_one_camera_each
 from zoo3d.core.outputs import RenderOutput
-from zoo3d.render.gridding import background_grid, grid_manifolds
+from zoo3d.render.gridding import background_grid, fov_extent, grid_manifolds
 from zoo3d.render.manifold import ManifoldRenderer, resolve_resolution
 from zoo3d.render.texture import TexturedManifolds
 
@@ -126,7 +126,7 @@ class GramHDGenerator(Generator):
         self.z_dim = lr.radiance.z_dim
         self.hr_resolution = (cfg.resolution, cfg.resolution)
         self.lr_resolution = (lr.resolution, lr.resolution)
-        self.extent = cfg.extent
+        self.extent = fov_extent(self.camera_prior.fov) if cfg.extent is None else cfg.extent
         self._style_average_key: tuple | None = None
 
     @property

@@ -6,7 +6,8 @@ camera centre; representations answer colours in [0, 1]; renderers return rgb in
 """
 
 from zoo3d.render.composite import Composite, composite, compositing_weights, exclusive_transmittance
-from zoo3d.render.gridding import background_grid, bg_invmap, bg_map, grid_manifolds, texel_coordinates
+from zoo3d.render.gridding import (background_grid, bg_invmap, bg_map, fov_extent, grid_manifolds,
+                                   texel_coordinates)
 from zoo3d.render.intersect import intersect_manifolds, intersect_plane_z
 from zoo3d.render.manifold import ManifoldRenderer
 from zoo3d.render.samples import bin_centres, sample_pdf, section_edges
@@ -16,7 +17,7 @@ from zoo3d.render.volume import (SampleDraws, VolumeRenderer, neus_alpha, neus_a
 
 __all__ = [
     "Composite", "composite", "compositing_weights", "exclusive_transmittance",
-    "background_grid", "bg_invmap", "bg_map", "grid_manifolds", "texel_coordinates",
+    "background_grid", "bg_invmap", "bg_map", "fov_extent", "grid_manifolds", "texel_coordinates",
     "intersect_manifolds", "intersect_plane_z",
     "ManifoldRenderer", "bin_centres", "sample_pdf", "section_edges", "TexturedManifolds", "magnified",
     "SampleDraws", "VolumeRenderer", "neus_alpha", "neus_alpha_from_ends", "ray_slope", "stylesdf_density",

@@ -37,6 +37,13 @@ def bg_invmap(x: Tensor) -> Tensor:
     return torch.where(a <= _BG_KNEE, x / _BG_SCALE, outer)
 
 
+def fov_extent(fov: float) -> float:
+    """GRAM-HD's gridded half-width for cameras of full field of view ``fov`` degrees: ``fov / 100`` (GRAM-HD's
+    ``manifold_sr_renderer.py`` grids ``linspace(-fov/100, fov/100)``), 0.12 at its 12 degrees: about the half-width
+    a frontal camera at radius 1 sees at the far end of the rays, 1.12 tan(fov / 2) (0.118 at 12 degrees)."""
+    return fov / 100
+
+
 def _pair(resolution) -> tuple[int, int]:
     return (resolution, resolution) if isinstance(resolution, int) else (int(resolution[0]), int(resolution[1]))
 
@@ -57,7 +64,7 @@ def grid_manifolds(rep, resolution, extent: float = 0.12, near: float = 0.88, fa
         rep: a ManifoldRepresentation; its ``scalar`` is queried with batch ``batch_size``
             (default ``rep.batch_size`` if it has one, else 1).
         resolution: texture size R or (H, W); extent: half-width of the gridded square (GRAM-HD:
-            fov/100 = 0.12). near/far/num_samples: the sampled z range is 1 - far .. 1 - near.
+            :func:`fov_extent`, fov/100 = 0.12). near/far/num_samples: the sampled z range is 1 - far .. 1 - near.
     Returns:
         points (B, N, H, W, 3) world points on manifold n, valid (B, N, H, W) bool.
     """
