@@ -21,10 +21,11 @@ class StyleSDFVolume(nn.Module):
 
     alpha is a bare parameter, as upstream's ``sigmoid_beta`` (royorel/StyleSDF ``volume_renderer.py``: made
     ``nn.Parameter(0.1)`` and divided by in ``sdf_activation``, no abs, clamp or softplus): nothing keeps it
-    positive. Training logs it as ``sdf_sharpness``: on the tiny preset (after a 300-step sphere fit) it fell
-    from 0.1 to 0.075 over the volume renderer's first 500 steps and to 0.069 by its step 1300. Below 0 the
-    densities turn negative, and a step just across 0 renders non-finite values that the engine's NaN rollback
-    takes back (docs/rendering.md).
+    positive. Training logs it as ``sdf_sharpness``: on the tiny preset (after a 300-step sphere fit, decoder off)
+    it fell from 0.1 to 0.069 over the volume renderer's first 1300 steps, then faster (0.0045 per 100 steps
+    around step 2000), then slower (0.0004 per 100 around step 2900), to 0.019 at step 3000, still above 0.
+    Below 0 the densities turn negative, and a step just across 0 renders non-finite values that the engine's
+    NaN rollback takes back (docs/rendering.md).
     """
 
     def __init__(self, z_dim: int, mapping_layers: int, depth: int, width: int, input_scale: float,
