@@ -86,3 +86,15 @@ def test_without_hierarchical_sampling_the_image_takes_the_one_draw():
     torch.testing.assert_close(out.weights.reshape(1, 6, 4).transpose(1, 2), _weights(raw + STD * noise, t),
                                rtol=1e-5, atol=1e-6)
     assert torch.equal(after, torch.randn(1))  # nothing else drawn
+
+
+def test_a_given_generator_draws_the_noise_and_the_process_rng_is_left_alone():
+    gen = generator().train()
+    gen.density_noise = STD
+    rep = gen.represent(torch.randn(1, 8, generator=torch.Generator().manual_seed(6)))
+    cams = Camera.from_angles([0.1], [0.0])
+    state = torch.get_rng_state()
+    with torch.no_grad():
+        a, b = (gen.renderer.render(rep, cams, (2, 2), generator=torch.Generator().manual_seed(9)) for _ in range(2))
+    assert torch.equal(torch.get_rng_state(), state)
+    assert torch.equal(a.weights, b.weights) and torch.equal(a.rgb, b.rgb)
