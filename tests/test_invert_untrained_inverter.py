@@ -88,3 +88,31 @@ def test_no_warning_once_the_encoder_stage_has_taken_a_step(runs, portrait, caps
         code, _, err = _invert(capsys, encoder, *args)
         assert code == 0, err
         assert "warning:" not in err
+
+
+def _note_at(tmp_path, stage_index: int, stage_step: int, *settings: str) -> str | None:
+    """The note for a checkpoint at (stage, step in it) of the micro recipe with ``settings``, the weights untrained."""
+    from types import SimpleNamespace
+
+    from zoo3d.cli.invert import untrained_inverter_note
+    from zoo3d.train.checkpoint import checkpoint_name, write_safetensors
+
+    plugin, cfg = micro_config(*settings)
+    modules = plugin.build(cfg)
+    path = write_safetensors({"generator.w": torch.zeros(1)},
+                             {"zoo3d.model": "gram_inverter", "zoo3d.step": "2", "zoo3d.stage_index": str(stage_index),
+                              "zoo3d.stage_step": str(stage_step)}, tmp_path / "run" / "checkpoints" / checkpoint_name(2))
+    loaded = SimpleNamespace(checkpoint=path, plugin=plugin, config=cfg, modules=modules,
+                             spec=SimpleNamespace(name="gram_inverter"))
+    return untrained_inverter_note(loaded, plugin.build_inverter(cfg, modules), "the inversion")
+
+
+def test_a_run_whose_encoder_stage_has_no_steps_warns_though_its_detail_stage_trained(tmp_path):
+    """The encoder stage set to 0 steps is passed without a step: the detail stage's steps train the detail net, not
+    the encoder, and no resume goes back to it."""
+    note = _note_at(tmp_path, 2, 1, "stages.gram_inverter.encoder.steps=0")
+    assert note == (f"'{tmp_path}/run/checkpoints/step_000000002.safetensors' stopped at step 2, in stage "
+                    f"'gram_inverter.detail', past stage 'gram_inverter.encoder', which trains the single-pass "
+                    f"inverter's encoder and took no step (stages.gram_inverter.encoder.steps is 0), so the inversion "
+                    f"is the untrained encoder's: train a new run that gives that stage steps.")
+    assert _note_at(tmp_path, 2, 1) is None  # the encoder stage had its steps

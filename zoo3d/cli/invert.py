@@ -112,11 +112,15 @@ def _out_dirs(paths: tuple[str, ...], out: Path) -> list[Path]:
 
 
 def untrained_inverter_note(loaded, inverter, use: str, alternative: str = "") -> str | None:
-    """A sentence when ``loaded``'s checkpoint stopped before any stage of its recipe trained a network of
-    ``inverter`` (besides the generator), whose output ``use`` then is the untrained network's; else None.
+    """A sentence when ``loaded``'s checkpoint holds the networks of ``inverter`` (besides the generator) that the
+    first of its recipe's stages to train any of them trains, and that stage has not trained them, so that ``use``
+    is the untrained networks' (GRAMInverter's encoder, whose heads answer the mean face at the prior's centre pose);
+    else None. Networks of later stages refine that result (GRAMInverter's detail net, which adds nothing before its
+    stage trains it), so their untrained state gets no sentence.
 
-    A network counts as trained once a stage whose optimisers train it has taken a step: the checkpoint's stage
-    is past that stage (and the config gives it steps), or it is that stage after one step or more. An imported
+    The stage has trained them once it has taken a step: the checkpoint's stage is past it and the config gives it
+    steps, or it is that stage after one step or more. A stage ahead of the checkpoint is trained by resuming the
+    run; one the checkpoint passed without a step (the config gives it none) only by a new run. An imported
     checkpoint, or one without a recipe position, is taken as trained."""
     from zoo3d.train.checkpoint import metadata_int, read_metadata
 
@@ -132,24 +136,28 @@ def untrained_inverter_note(loaded, inverter, use: str, alternative: str = "") -
         stages = loaded.plugin.stages(loaded.config)
     except Exception:  # noqa: BLE001 - the warning is advice: a recipe that cannot be built here gives none
         return None
-    first = None
-    for i, stage in enumerate(stages):
-        trains = {m.split(".")[0] for spec in stage.optimizers.values() for m in spec.modules} & set(networks)
-        if not trains:
-            continue
-        if (i < stage_index and stage.steps > 0) or (i == stage_index and stage_step > 0):
-            return None
-        first = first or (stage, sorted(trains))
-    if first is None or stage_index >= len(stages):
+    if stage_index >= len(stages):
         return None
-    stage, trains = first
+    first = next(((i, stage, sorted(nets)) for i, stage in enumerate(stages)
+                  if (nets := {m.split(".")[0] for spec in stage.optimizers.values() for m in spec.modules}
+                      & set(networks))), None)
+    if first is None:
+        return None
+    i, stage, untrained = first
+    if (i < stage_index and stage.steps > 0) or (i == stage_index and stage_step > 0):
+        return None
+    nets = " and ".join(untrained)
+    where = (f"'{loaded.checkpoint}' stopped at step {metadata_int(meta, 'zoo3d.step')}, in stage "
+             f"'{stages[stage_index].name}',")
+    if i < stage_index:  # a stage passed without a step: a resume never goes back to it
+        return (f"{where} past stage '{stage.name}', which trains the single-pass inverter's {nets} and took no step "
+                f"(stages.{stage.name}.steps is {stage.steps}), so {use} is the untrained {nets}'s: train a new run "
+                f"that gives that stage steps{alternative}.")
     run = loaded.checkpoint.parent.parent if loaded.checkpoint.parent.name == "checkpoints" else None
     more = (f" (`{shlex.join(['zoo3d', 'train', loaded.spec.name, '--out', str(run), '--resume'])}`)"
             if run is not None else "")
-    nets = " and ".join(trains)
-    return (f"'{loaded.checkpoint}' stopped at step {metadata_int(meta, 'zoo3d.step')}, in stage "
-            f"'{stages[stage_index].name}', before stage '{stage.name}' trains the single-pass inverter's {nets}, "
-            f"so {use} is the untrained {nets}'s: train the run on{more}{alternative}.")
+    return (f"{where} before stage '{stage.name}' trains the single-pass inverter's {nets}, so {use} is the "
+            f"untrained {nets}'s: train the run on{more}{alternative}.")
 
 
 @click.command()
