@@ -17,7 +17,11 @@ from zoo3d.cameras import Camera
 from zoo3d.core.inverter import InversionResult
 from zoo3d.errors import UserError
 
-__all__ = ["image_metrics", "load_lpips_or_reason", "parse_pose", "write_inversion_outputs"]
+__all__ = ["OUTPUT_FILES", "image_metrics", "load_lpips_or_reason", "parse_pose", "write_inversion_outputs"]
+
+#: every file :func:`write_inversion_outputs` may write into an image's folder (``depth.png`` only for a model that
+#: renders depth)
+OUTPUT_FILES = ("reconstruction.png", "depth.png", "turntable.gif", "metrics.json")
 
 
 def parse_pose(text: str | None) -> tuple[float, float] | None:
@@ -82,7 +86,9 @@ def write_inversion_outputs(inverter, result: InversionResult, image: Tensor, ou
     """Render and write the four outputs of one inverted image (1, 3, H, W); returns the metrics dict.
 
     They are written into a hidden staging folder and moved into ``out_dir`` together once all are written, so
-    a failure (a full disk) leaves a new folder absent and an existing one with its earlier outputs."""
+    a failure (a full disk) leaves a new folder absent and an existing one with its earlier outputs. An existing
+    folder then loses the earlier outputs this inversion did not write (a ``depth.png`` of a model that renders
+    depth, where this one renders none), so that it holds one inversion; its other files stay."""
     from zoo3d.fileio import json_text, staging_folder, write_text_atomic
     from zoo3d.imageio import depth_to_image, picture_depth, save_animation, save_image
 
@@ -101,10 +107,15 @@ def write_inversion_outputs(inverter, result: InversionResult, image: Tensor, ou
         views = [inverter.render(result, cams[i], res).rgb[0] for i in range(frames)]  # one at a time: bounded
         save_animation(views, staging / "turntable.gif", fps=fps)
         write_text_atomic(staging / "metrics.json", json_text(metrics) + "\n", "metrics")
+        written = sorted(p.name for p in staging.iterdir())
         if not out_dir.exists():
             os.replace(staging, out_dir)
         else:
-            for written in sorted(staging.iterdir()):
-                os.replace(written, out_dir / written.name)
+            for name in written:
+                os.replace(staging / name, out_dir / name)
+            for name in sorted(set(OUTPUT_FILES) - set(written)):  # an earlier inversion's: not this one's
+                stale = out_dir / name
+                if stale.is_file() or stale.is_symlink():
+                    stale.unlink()
     return metrics
 
