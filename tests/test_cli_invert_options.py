@@ -155,6 +155,7 @@ def test_a_model_with_a_single_pass_inverter_uses_it_by_default_without_gradient
     assert recorded["inverters"] == [] and made[0].calls == [(None, False)]
     metrics = json.loads((tmp_path / "o" / "sphere" / "metrics.json").read_text())
     assert (metrics["method"], metrics["pose_source"]) == ("single", "estimated")
+    assert not {"space", "steps", "tune_steps"} & set(metrics)  # the optimisation's settings: not this inversion's
     assert metrics["pose"]["yaw"] == pytest.approx(0.3, abs=1e-5)
     assert out.splitlines()[0] == _line("sphere.png", metrics, tmp_path / "o" / "sphere").replace(
         str(tmp_path / "o"), "o")
@@ -260,3 +261,13 @@ def test_a_given_pose_is_a_camera_at_the_models_prior_radius_and_field_of_view(s
     assert cams.fov.item() == pytest.approx(17.0) and cams.origins.norm().item() == pytest.approx(1.3)
     angles = cams.to_angles()
     assert (angles["yaw"].item(), angles["pitch"].item()) == (pytest.approx(0.2, abs=1e-6), pytest.approx(-0.1, abs=1e-6))
+
+
+def test_an_optimised_inversions_metrics_json_names_its_space_and_steps(sphere, capsys):
+    """The space --space auto resolved to (z: the toy has no mapping network) and the latent and PTI steps, beside the
+    PSNR they reached; a single-pass inversion has none of them."""
+    code, out, err = zoo3d(capsys, "invert", sphere, "--model", "toy_procedural", "--method", "optimize",
+                           "--pose", "0.1,0", "--steps", "2", "--tune-steps", "1", "--frames", "1", "--out", "o")
+    assert code == 0, err
+    metrics = json.loads((sphere.parent / "o" / "sphere" / "metrics.json").read_text())
+    assert (metrics["method"], metrics["space"], metrics["steps"], metrics["tune_steps"]) == ("optimize", "z", 2, 1)

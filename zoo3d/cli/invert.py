@@ -190,7 +190,7 @@ def invert(images, model, ckpt, method, pose, out, steps, tune_steps, space, fra
 
     from zoo3d.cameras import Camera
     from zoo3d.fileio import check_can_create
-    from zoo3d.invert import OptimizationInverter, OptimizeSettings
+    from zoo3d.invert import OptimizationInverter, OptimizeSettings, resolve_space
     from zoo3d.invert.outputs import load_lpips_or_reason, parse_pose, write_inversion_outputs
     from zoo3d.limits import check_images
     from zoo3d.runs import load_model
@@ -253,6 +253,8 @@ def invert(images, model, ckpt, method, pose, out, steps, tune_steps, space, fra
         extra = {"method": method, "model": loaded.spec.name, "checkpoint": checkpoint,
                  "pose_source": "given" if angles is not None else "estimated", "invert_seconds": seconds,
                  "image": str(path)}
+        if method == "optimize":  # the search that made it: the space --space auto resolved to, and its length
+            extra.update(space=resolve_space(gen, space), steps=steps, tune_steps=tune_steps)
         metrics = write_inversion_outputs(inverter, result, x, folder, frames=frames, yaw_range=yaw_range,
                                           lpips_model=lpips_model, lpips_reason=lpips_reason, extra=extra)
         lp = "n/a" if metrics["lpips"] is None else f"{metrics['lpips']:.3f}"
