@@ -9,11 +9,11 @@ import pytest
 import torch
 
 from conftest import run_in_process as zoo3d
-from test_gram_hd_training import HD_SHRINK
+from test_gram_hd_training import HD_SHRINK, HD_SHRINK_FROM_LOWRES_RUN
 from zoo3d.train.checkpoint import read_checkpoint, write_safetensors
 from zoo3d_gram_hd.model import GramHDModel
 
-SHRINK = [a for s in HD_SHRINK for a in ("--set", s)]
+SHRINK = [a for s in HD_SHRINK_FROM_LOWRES_RUN for a in ("--set", s)]
 
 
 def _config():
@@ -78,3 +78,19 @@ def test_a_run_resumes_and_samples_after_its_lowres_run_is_gone(tmp_path, capsys
     code, _, err = zoo3d(capsys, "sample", out, "--seeds", "0", "--yaw", "0", "--out", tmp_path / "s.png",
                          "--device", "cpu")
     assert code == 0, err
+
+
+def test_a_set_of_stage_one_keys_beside_a_lowres_run_is_refused_naming_them_before_anything_is_read(tmp_path,
+                                                                                                     capsys):
+    """Stage 1 and its discriminator are neither built nor trained: a --set of its keys, its stage by name or by
+    index, would change nothing. Refused before the lowres run is read (it does not exist here) or the folder made."""
+    out = tmp_path / "hd"
+    code, _, err = _train(capsys, out, "gone/run", "--set", "stages.gram_hd.stage1.steps=5", "--set",
+                          "stages.0.lr.generator=1e-3", "--set", "discriminator.lowres_channel_scale=0.5",
+                          "--set", "stages.gram_hd.stage2.steps=3", "--steps", "1")
+    assert code == 2 and not out.exists(), err
+    assert err.strip().splitlines() == [
+        "Error: --set 'stages.gram_hd.stage1.steps=5' and --set 'stages.0.lr.generator=1e-3' and --set "
+        "'discriminator.lowres_channel_scale=0.5' set keys this run does not read, so drop them: generator.lowres_run "
+        "gives the LR GRAM, so stage gram_hd.stage1 and its discriminator are not trained (without "
+        "generator.lowres_run they are)."]

@@ -377,6 +377,12 @@ class RunConfig(Config):
                 return s
         raise KeyError(f"No stage '{name}' in this config (stages: {', '.join(s.name for s in self.stages)}).")
 
+    def unread_keys(self) -> dict[str, str]:
+        """Keys (dotted, a stage named ``stages.<name>``) this config holds and its recipe does not read, each with
+        why, in a sentence's words: GRAM-HD's stage-1 keys beside ``generator.lowres_run``. A ``--set`` of one, or
+        of a key under one, is refused (:func:`zoo3d.launch.refuse_unread_settings`). None here."""
+        return {}
+
     def stage_loss(self, name: str):
         """The run's ``loss`` section with stage ``name``'s overrides applied (same class, validated)."""
         loss = getattr(self, "loss")

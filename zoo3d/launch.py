@@ -69,6 +69,7 @@ def plan_run(model: str, *, data: str | None = None, preset: str | None = None, 
     given = {"data.spec": data} if data else None  # as written: a path is not YAML ("heads #2", "2024", emoji)
     config = load_run_config(plugin.config_class, spec.name, spec.presets_dir, preset, config_file, list(overrides),
                              default_preset=spec.default_preset, values=given)
+    refuse_unread_settings(config, overrides)
     _anchor_data_folder(config)
     if out is not None:
         run_dir = Path(out)
@@ -96,6 +97,32 @@ def _refuse_data_set_twice(data: str, overrides) -> None:
         path, value = parse_override(item)
         if path == ["data", "spec"] or (path == ["data"] and isinstance(value, dict) and "spec" in value):
             raise ConfigError(f"--data {data} and --set '{item}' both set the dataset; give it once.")
+
+
+def refuse_unread_settings(config, overrides) -> None:
+    """ConfigError naming the ``--set`` items that set a key ``config`` does not read (:meth:`RunConfig.unread_keys`),
+    or a key under one; a stage may be named by its index too (``stages.0.steps``)."""
+    from zoo3d.config import parse_override
+    from zoo3d.errors import ConfigError
+
+    unread = config.unread_keys()
+    if not unread:
+        return
+    names = [stage.name for stage in config.stages]
+    hits: dict[str, list[str]] = {}
+    for item in overrides:
+        path = [part.strip() for part in parse_override(item)[0]]
+        key = ".".join(path)
+        if path[0] == "stages" and len(path) > 1 and path[1].isdigit() and int(path[1]) < len(names):
+            key = ".".join(["stages", names[int(path[1])], *path[2:]])
+        for prefix, why in unread.items():
+            if key == prefix or key.startswith(prefix + "."):
+                hits.setdefault(why, []).append(item)
+    for why, items in hits.items():
+        given = " and ".join(f"--set '{item}'" for item in items)
+        one = len(items) == 1
+        raise ConfigError(f"{given} {'sets a key' if one else 'set keys'} this run does not read, so drop "
+                          f"{'it' if one else 'them'}: {why}.")
 
 
 def _anchor_data_folder(config) -> None:

@@ -177,6 +177,16 @@ class GramHDConfig(RunConfig):
     scene_radius: ClassVar[str] = "GRAM-HD's scene: 1"
 
 
+    def unread_keys(self) -> dict[str, str]:
+        """With ``generator.lowres_run`` set, stage ``gram_hd.stage1`` and stage 1's discriminator widths: that run
+        gives the LR GRAM, so neither is built or trained."""
+        if self.generator.lowres_run is None:
+            return {}
+        why = (f"generator.lowres_run gives the LR GRAM, so stage {STAGE1} and its discriminator are not trained "
+               f"(without generator.lowres_run they are)")
+        return {f"stages.{STAGE1}": why, "discriminator.lowres_max_channels": why,
+                "discriminator.lowres_channel_scale": why}
+
     @classmethod
     def upgrade_stored(cls, data: dict[str, Any]) -> dict[str, Any]:
         """A config stored before the ``stages`` list (sections ``stage1`` / ``stage2``, and ``stages`` absent or
