@@ -79,3 +79,23 @@ def test_an_eval_model_carries_what_it_is_given():
                       steps_cap=20)
     provenance = compare_models([model], load_metrics(["epi"]), protocol, "cpu")["provenance"]["sphere"]
     assert (provenance["trained_device"], provenance["steps_cap"]) == ("mps", 20)
+
+
+def test_a_part_from_another_run_is_named_with_its_checkpoint_step_and_hash(toy_run, tmp_path):
+    """A run that took a part from another run (GRAM-HD's LR GRAM from generator.lowres_run) records it in its
+    training state; the provenance, JSON and Markdown, says which checkpoint, step and sha256. Other state stays out."""
+    from zoo3d.eval.harness import write_markdown
+
+    state = {"sources.generator.lowres.checkpoint": "/runs/gram-1/checkpoints/step_000001400.safetensors",
+             "sources.generator.lowres.step": 1400, "sources.generator.lowres.sha256": "ab" * 32, "other": 3}
+    path = _rewritten(toy_run.checkpoint, tmp_path / "copy.safetensors", **{"zoo3d.state": json.dumps(state)})
+    protocol = make_protocol("small", instances=1, resolution=16, epi_frames=8)
+    result = compare_models([load_model(str(path))], load_metrics(["epi"]), protocol, "cpu")
+    assert result["provenance"]["toy"]["sources"] == {"generator.lowres": {
+        "checkpoint": "/runs/gram-1/checkpoints/step_000001400.safetensors", "step": 1400, "sha256": "ab" * 32}}
+    write_markdown(result, tmp_path / "report.md")
+    toy = next(line for line in (tmp_path / "report.md").read_text().splitlines() if line.startswith("- **toy**"))
+    assert (", `generator.lowres` from `/runs/gram-1/checkpoints/step_000001400.safetensors` (step 1400, sha256 "
+            f"`{'ab' * 32}`)") in toy, toy
+    assert "sources" not in compare_models([load_model(str(toy_run.checkpoint))], load_metrics(["epi"]), protocol,
+                                           "cpu")["provenance"]["toy"]  # nothing recorded: no key

@@ -10,7 +10,9 @@ discriminators) make every loss a closed form; decoys sit under the names a wron
 
 from __future__ import annotations
 
+import hashlib
 import json
+from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
@@ -267,11 +269,16 @@ def test_a_lowres_run_leaves_out_stage_one_and_its_discriminator_and_stage_two_s
     (two,) = GramHDModel().stages(cfg)
     assert two.name == STAGE2 and two.frozen == STAGE1_FROZEN_IN_STAGE2
     gen = modules["generator"]
-    two.on_start(StepContext(modules=modules, config=cfg, stage=two, step=0, stage_step=0,
-                             device=torch.device("cpu"), ema=make_ema(gen)))  # the run's weights, not this EMA
+    ctx = StepContext(modules=modules, config=cfg, stage=two, step=0, stage_step=0, device=torch.device("cpu"),
+                      ema=make_ema(gen))
+    two.on_start(ctx)  # the run's weights, not this EMA
     for k, v in gen.lowres.state_dict().items():
         torch.testing.assert_close(v, source.state_dict()[k], rtol=0, atol=0, msg=k)
     assert bool(gen.super_resolve)
+    # the source, in the state every later checkpoint stores: its file (absolute), step and hash
+    assert ctx.state == {"sources.generator.lowres.checkpoint": str(Path(run).resolve()),
+                         "sources.generator.lowres.step": 0,
+                         "sources.generator.lowres.sha256": hashlib.sha256(Path(run).read_bytes()).hexdigest()}
 
 
 @pytest.mark.parametrize("lowres_widths", [

@@ -27,8 +27,8 @@ from zoo3d_gram_hd.discriminator import PatchDiscriminator
 from zoo3d_gram_hd.generator import GramHDGenerator
 from zoo3d_gram_hd.losses import hr_phases
 
-__all__ = ["GramHDModel", "STAGE1_FROZEN_IN_STAGE2", "load_stage1_weights", "lowres_stage", "patch_discriminator",
-           "super_resolution_stage"]
+__all__ = ["GramHDModel", "LOWRES_SOURCE", "STAGE1_FROZEN_IN_STAGE2", "load_stage1_weights", "lowres_stage",
+           "patch_discriminator", "super_resolution_stage"]
 
 #: Parts of ``generator.lowres`` that stage 2 freezes (everything but the feature heads).
 STAGE1_FROZEN_IN_STAGE2 = [
@@ -47,22 +47,37 @@ def lowres_generator(ctx: StepContext) -> torch.nn.Module:
     return ctx.generator.lowres
 
 
-def load_stage1_weights(lowres: torch.nn.Module, ref: str) -> None:
-    """Load the EMA weights of a ``gram`` run (or of a ``gram_hd`` run's stage 1) into ``lowres``.
+#: where a stage 2 started from ``generator.lowres_run`` records the checkpoint its LR GRAM came from, in the
+#: training state every later checkpoint stores (``zoo3d.state``): ``<prefix>checkpoint`` (its absolute path),
+#: ``<prefix>step`` and ``<prefix>sha256``; ``zoo3d compare`` copies them into the model's provenance
+LOWRES_SOURCE = "sources.generator.lowres."
+
+
+def load_stage1_weights(lowres: torch.nn.Module, ref: str) -> dict[str, str | int]:
+    """Load the EMA weights of a ``gram`` run (or of a ``gram_hd`` run's stage 1) into ``lowres``; returns where
+    they came from: the checkpoint ``ref`` resolved to (absolute), its step and its sha256.
 
     Feature heads are kept as they are when the source has none (a GRAM run). Raises UserError
     when the run's GRAM does not have this config's architecture.
     """
-    state = stage1_weights(lowres, ref)
+    from zoo3d.runs import file_sha256
+
+    path, state, meta = _read_stage1(lowres, ref)
     own = lowres.state_dict()
     with torch.no_grad():
         for k, v in state.items():
             own[k].copy_(v)
+    return {"checkpoint": str(path.resolve()), "step": int(meta.get("zoo3d.step", "0")), "sha256": file_sha256(path)}
 
 
 def stage1_weights(lowres: torch.nn.Module, ref: str) -> dict[str, torch.Tensor]:
     """The weights :func:`load_stage1_weights` would load into ``lowres`` from ``ref``, by ``lowres``'s names;
     ``lowres`` is not changed. Raises UserError as that does."""
+    return _read_stage1(lowres, ref)[1]
+
+
+def _read_stage1(lowres: torch.nn.Module, ref: str):
+    """The checkpoint ``ref`` names, the weights :func:`stage1_weights` gives and the checkpoint's metadata."""
     from zoo3d.runs import resolve_checkpoint
     from zoo3d.train.checkpoint import read_checkpoint
 
@@ -90,7 +105,7 @@ def stage1_weights(lowres: torch.nn.Module, ref: str) -> dict[str, torch.Tensor]
         raise UserError(f"generator.lowres_run '{path}' does not fit generator.lowres (differs at {keys}); set "
                         f"generator.lowres to that run's generator config (its manifold {stored.get('manifold')}, "
                         f"radiance {stored.get('radiance')}).")
-    return state
+    return path, state, meta
 
 
 def patch_discriminator(config: GramHDConfig) -> PatchDiscriminator:
@@ -130,10 +145,12 @@ def super_resolution_stage(config: GramHDConfig) -> Stage:
 
 
 def _begin_super_resolution(ctx: StepContext, lowres_run: str | None) -> None:
-    """Stage 2's start: stage-1 EMA weights into ``generator.lowres``, then HR rendering on."""
+    """Stage 2's start: stage-1 EMA weights into ``generator.lowres``, then HR rendering on. Weights from
+    ``lowres_run`` leave their source in the run's state (:data:`LOWRES_SOURCE`)."""
     generator = ctx.generator
     if lowres_run is not None:
-        load_stage1_weights(generator.lowres, lowres_run)
+        source = load_stage1_weights(generator.lowres, lowres_run)
+        ctx.state.update({LOWRES_SOURCE + k: v for k, v in source.items()})
     elif ctx.ema is not None:
         take_averages(generator.lowres, ctx.ema.lowres)
     generator.super_resolve.fill_(True)

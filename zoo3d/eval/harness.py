@@ -34,7 +34,7 @@ def load_eval_model(name: str, checkpoint: str | None, device) -> EvalModel:
     return EvalModel(name=loaded.spec.name, generator=gen,
                      checkpoint=str(loaded.checkpoint) if loaded.checkpoint else None, sha256=loaded.sha256,
                      data=data, step=loaded.step if loaded.checkpoint else None,
-                     trained_device=trained_device, steps_cap=steps_cap)
+                     trained_device=trained_device, steps_cap=steps_cap, sources=trained_from(loaded))
 
 
 def training_record(model) -> tuple[str | None, str | None, int | str | None]:
@@ -56,6 +56,29 @@ def training_record(model) -> tuple[str | None, str | None, int | str | None]:
     cap = meta.get("zoo3d.steps_cap")
     return (config.data.spec, meta.get("zoo3d.device"),
             int(cap) if cap is not None and cap.isascii() and cap.isdigit() else cap)
+
+
+#: the prefix of the training-state entries (``zoo3d.state``) that name where a part of the model came from
+SOURCES = "sources."
+
+
+def trained_from(model) -> dict[str, dict[str, Any]] | None:
+    """Where parts of ``model`` came from that its run did not train, as its checkpoint's training state records
+    them (``sources.<part>.<field>``: GRAM-HD's ``generator.lowres`` from ``generator.lowres_run``, its
+    ``checkpoint``, ``step`` and ``sha256``), by part: an :class:`EvalModel`'s ``sources``, or read from a
+    :class:`zoo3d.runs.LoadedModel`'s checkpoint. None where nothing is recorded or there is no checkpoint."""
+    checkpoint = getattr(model, "checkpoint", None)
+    if getattr(model, "config", None) is None or checkpoint is None:
+        return getattr(model, "sources", None)
+    from zoo3d.train.checkpoint import read_metadata
+
+    state = json.loads(read_metadata(checkpoint).get("zoo3d.state", "{}"))
+    parts: dict[str, dict[str, Any]] = {}
+    for key, value in sorted(state.items()):
+        if key.startswith(SOURCES) and "." in key[len(SOURCES):]:
+            part, field = key[len(SOURCES):].rsplit(".", 1)
+            parts.setdefault(part, {})[field] = value
+    return parts or None
 
 
 def trained_on(model) -> str | None:
@@ -170,6 +193,8 @@ def compare_models(models: list[EvalModel], metrics: dict[str, Metric], protocol
                 "strictly_3d_consistent": bool(getattr(gen, "strictly_3d_consistent", True)),
                 "data": trained_data, "trained_device": trained_device, "steps_cap": steps_cap,
             }
+            if (sources := trained_from(model)) is not None:
+                provenance[model.name]["sources"] = sources
             scored_on_data = []  # the metrics that scored this model against the dataset
             for metric_name, metric in metrics.items():
                 if on_model is not None:
@@ -308,6 +333,9 @@ def write_markdown(result: dict[str, Any], path: str | Path, command: str = "") 
             trained += f", trained on device `{prov['trained_device']}`"
         if prov.get("steps_cap") is not None:
             trained += f", --steps cap `{prov['steps_cap']}`"
+        for part, source in (prov.get("sources") or {}).items():
+            trained += (f", `{part}` from `{source.get('checkpoint')}` (step {source.get('step')}, sha256 "
+                        f"`{source.get('sha256')}`)")
         lines.append(f"- **{name}**: checkpoint `{prov['checkpoint']}`{trained}, sha256 `{prov['sha256']}`, "
                      f"resolution {prov['resolution']}, seeds {prov['seeds']}")
     lines.append("")

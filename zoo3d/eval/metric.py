@@ -40,6 +40,8 @@ class EvalModel:
             ``cuda:0 (NVIDIA H100 80GB HBM3)``), or None where there is no such run or it was not recorded.
         steps_cap: the ``--steps`` its run's training stopped at (``zoo3d.steps_cap``): an integer, ``"none"`` for
             a run trained without one, or None where there is no such run or it was not recorded.
+        sources: where parts of it came from that its run did not train (:func:`zoo3d.eval.harness.trained_from`:
+            ``{"generator.lowres": {"checkpoint": ..., "step": ..., "sha256": ...}}``), or None.
     """
 
     name: str
@@ -50,6 +52,7 @@ class EvalModel:
     step: int | None = None
     trained_device: str | None = None
     steps_cap: int | str | None = None
+    sources: dict[str, dict[str, Any]] | None = None
 
 
 class NotApplicable(Exception):
