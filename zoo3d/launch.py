@@ -11,6 +11,7 @@ calls :func:`train_model`; rank 0 makes and locks the run folder for all, and th
 
 from __future__ import annotations
 
+import json
 import os
 import shlex
 import signal
@@ -359,7 +360,59 @@ def _resume_point(plugin, model_name: str, run_dir: Path, lead: bool = True):
         tell(f"{run_dir}: {note}")
         set_latest(run_dir, resume_from)
     config = config_from_checkpoint(plugin, model_name, meta, resume_from)
+    refuse_edited_config(plugin, model_name, run_dir, config)
     return resume_from, config, meta
+
+
+def refuse_edited_config(plugin, model_name: str, run_dir: Path, config) -> None:
+    """UserError when the run folder's ``config.yaml`` no longer says what its checkpoint's config says (edited
+    since the run began): a resume trains on under the checkpoint's, and the file would then misdescribe the run.
+    The sentence names up to three keys that differ (a stage by its name), with both values. A folder without the
+    file passes (the checkpoint alone is the run)."""
+    from zoo3d.config_base import read_yaml
+    from zoo3d.runs import CONFIG_FILE
+
+    path = Path(run_dir) / CONFIG_FILE
+    if not path.is_file():
+        return
+    written = read_yaml(path, "Run config")
+    try:  # compared as the model reads it: an older shape, or a default left out, is no edit
+        written = type(config).model_validate(plugin.config_class.upgrade_stored(written)).model_dump(mode="json")
+    except Exception:  # noqa: BLE001 - a value the model refuses is an edit too, compared as written
+        pass
+    stored = config.model_dump(mode="json")
+    changed = _differing_keys(stored, written)
+    if not changed:
+        return
+    shown = "; ".join(f"{key}: {_shown(there)} in the checkpoint, {_shown(here)} in the file"
+                      for key, there, here in changed[:3]) + (f"; {len(changed) - 3} more" if len(changed) > 3 else "")
+    new = shlex.join(["zoo3d", "train", model_name, "--config", str(path), "--out", "NEW_DIR"])
+    raise UserError(f"'{path}' was changed after the run began ({shown}); --resume trains on with the config in the "
+                    f"run's checkpoint, so put the file back as it was, or start a new run from it (`{new}`).")
+
+
+_MISSING = object()
+
+
+def _differing_keys(stored: Any, written: Any, prefix: str = "") -> list[tuple[str, Any, Any]]:
+    """(dotted key, stored value, written value) wherever two plain config trees differ; a key only one holds has
+    :data:`_MISSING` on the other side. Lists of named maps (``stages``) are matched by name."""
+    def named(value):
+        if isinstance(value, list) and value and all(isinstance(v, dict) and "name" in v for v in value):
+            return {str(v["name"]): v for v in value}
+        return None
+
+    if named(stored) is not None and named(written) is not None:
+        stored, written = named(stored), named(written)
+    if isinstance(stored, dict) and isinstance(written, dict):
+        return [found for key in [*stored, *(k for k in written if k not in stored)]
+                for found in _differing_keys(stored.get(key, _MISSING), written.get(key, _MISSING),
+                                             f"{prefix}{key}.")]
+    return [] if stored == written else [(prefix.rstrip("."), stored, written)]
+
+
+def _shown(value: Any) -> str:
+    return "absent" if value is _MISSING else json.dumps(value)
 
 
 # ---------------------------------------------------------------------- zoo3d train --nproc N

@@ -1,0 +1,49 @@
+"""``zoo3d train --resume`` goes on with the config its checkpoint holds. A run folder's ``config.yaml`` edited after
+the run began (a stage made longer, a rate changed) was ignored without a word, and the file then described a run
+that never was: the resume now refuses, naming the keys that differ with both values, and what to do. An untouched
+file, or one written in another YAML spelling of the same values, resumes as before."""
+
+from __future__ import annotations
+
+import pytest
+
+from conftest import run_in_process as zoo3d
+from toy_model import one_thread, use_toy
+from zoo3d.launch import train_model
+
+
+@pytest.fixture
+def toy_run(monkeypatch, tmp_path):
+    """A toy run cut at --steps 1 (of its recipe's 4), on the CPU."""
+    use_toy(monkeypatch, tmp_path / "runs")
+    with one_thread():
+        return train_model("toy", steps=1, device="cpu", progress=False,
+                           overrides=["stages.main.steps=4", "train.sample_every=0"]).run_dir
+
+
+def _resume(capsys, run):
+    with one_thread():
+        return zoo3d(capsys, "train", "toy", "--out", run, "--resume", "--steps", "2", "--quiet", "--device", "cpu")
+
+
+def test_a_config_yaml_edited_after_the_run_began_is_refused_naming_the_keys(toy_run, capsys):
+    path = toy_run / "config.yaml"
+    text = path.read_text()
+    assert "  steps: 4\n" in text and "  seed: 0\n" in text
+    path.write_text(text.replace("  steps: 4\n", "  steps: 40\n").replace("  seed: 0\n", "  seed: 3\n"))
+    code, out, err = _resume(capsys, toy_run)
+    assert code == 2 and out == "", err
+    assert err.strip().splitlines() == [
+        f"Error: '{path}' was changed after the run began (train.seed: 0 in the checkpoint, 3 in the file; "
+        f"stages.main.steps: 4 in the checkpoint, 40 in the file); --resume trains on with the config in the run's "
+        f"checkpoint, so put the file back as it was, or start a new run from it (`zoo3d train toy --config {path} "
+        f"--out NEW_DIR`)."]
+    assert sorted(p.name for p in (toy_run / "checkpoints").iterdir()) == ["step_000000001.safetensors"]
+
+
+def test_the_same_values_written_otherwise_resume(toy_run, capsys):
+    path = toy_run / "config.yaml"
+    path.write_text("# reformatted\n" + path.read_text().replace("  steps: 4\n", "  steps: 4.0\n"))
+    code, out, err = _resume(capsys, toy_run)
+    assert code == 0, err
+    assert out.startswith("Trained 2 steps (1 in this run)"), out
