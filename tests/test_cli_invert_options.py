@@ -155,7 +155,7 @@ def test_a_model_with_a_single_pass_inverter_uses_it_by_default_without_gradient
     assert recorded["inverters"] == [] and made[0].calls == [(None, False)]
     metrics = json.loads((tmp_path / "o" / "sphere" / "metrics.json").read_text())
     assert (metrics["method"], metrics["pose_source"]) == ("single", "estimated")
-    assert not {"space", "steps", "tune_steps"} & set(metrics)  # the optimisation's settings: not this inversion's
+    assert not {"space", "steps", "tune_steps", "perceptual"} & set(metrics)  # the optimisation's: not this one's
     assert metrics["pose"]["yaw"] == pytest.approx(0.3, abs=1e-5)
     assert out.splitlines()[0] == _line("sphere.png", metrics, tmp_path / "o" / "sphere").replace(
         str(tmp_path / "o"), "o")
@@ -271,3 +271,5 @@ def test_an_optimised_inversions_metrics_json_names_its_space_and_steps(sphere, 
     assert code == 0, err
     metrics = json.loads((sphere.parent / "o" / "sphere" / "metrics.json").read_text())
     assert (metrics["method"], metrics["space"], metrics["steps"], metrics["tune_steps"]) == ("optimize", "z", 2, 1)
+    # the perceptual term it fitted with: LPIPS where its weights are present, else the marked substitute
+    assert metrics["perceptual"] == ("lpips-alex" if metrics["lpips"] is not None else "ms-ssim-substitute")

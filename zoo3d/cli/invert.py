@@ -253,8 +253,10 @@ def invert(images, model, ckpt, method, pose, out, steps, tune_steps, space, fra
         extra = {"method": method, "model": loaded.spec.name, "checkpoint": checkpoint,
                  "pose_source": "given" if angles is not None else "estimated", "invert_seconds": seconds,
                  "image": str(path)}
-        if method == "optimize":  # the search that made it: the space --space auto resolved to, and its length
-            extra.update(space=resolve_space(gen, space), steps=steps, tune_steps=tune_steps)
+        if method == "optimize":  # the search that made it: the space --space auto resolved to, its length, its loss
+            fitted = (steps or tune_steps) and inverter.perceptual is not None
+            extra.update(space=resolve_space(gen, space), steps=steps, tune_steps=tune_steps,
+                         perceptual=inverter.perceptual.name if fitted else None)
         metrics = write_inversion_outputs(inverter, result, x, folder, frames=frames, yaw_range=yaw_range,
                                           lpips_model=lpips_model, lpips_reason=lpips_reason, extra=extra)
         lp = "n/a" if metrics["lpips"] is None else f"{metrics['lpips']:.3f}"
