@@ -94,3 +94,18 @@ def test_a_set_of_stage_one_keys_beside_a_lowres_run_is_refused_naming_them_befo
         "'discriminator.lowres_channel_scale=0.5' set keys this run does not read, so drop them: generator.lowres_run "
         "gives the LR GRAM, so stage gram_hd.stage1 and its discriminator are not trained (without "
         "generator.lowres_run they are)."]
+
+
+def test_a_stage_one_of_no_steps_without_a_lowres_run_is_refused_before_the_run_folder_exists(tmp_path, capsys):
+    """Stage 2 freezes the LR GRAM it starts from: with neither stage 1's steps nor a lowres run that is the GRAM as
+    initialised, and the run would super-resolve noise."""
+    out = tmp_path / "hd"
+    with torch.random.fork_rng():
+        code, _, err = zoo3d(capsys, "train", "gram_hd", "--out", out, "--quiet", "--device", "cpu",
+                             *[a for s in HD_SHRINK for a in ("--set", s)], "--set", "stages.gram_hd.stage1.steps=0",
+                             "--steps", "2")
+    assert code == 2 and not out.exists(), err
+    assert err.strip().splitlines() == [
+        "Error: stages.gram_hd.stage1.steps is 0 and generator.lowres_run is not set, so stage gram_hd.stage2 would "
+        "freeze an untrained LR GRAM; give stage 1 steps, or set generator.lowres_run to a gram or gram_hd run to "
+        "start from."]

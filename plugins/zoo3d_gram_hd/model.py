@@ -181,9 +181,14 @@ class GramHDModel(ModelPlugin):
     def check_new_run(self, config: GramHDConfig, modules: dict[str, torch.nn.Module]) -> None:
         """``generator.lowres_run`` is read when stage 2 begins, which for a new run is its first step: it is read
         here too, so that a run folder or checkpoint that is missing, of another model or of another
-        architecture is refused before the run's folder exists."""
+        architecture is refused before the run's folder exists. Without it, a stage 1 of no steps before a stage 2
+        of some is refused: stage 2 would freeze the LR GRAM as initialised and super-resolve noise."""
         if config.generator.lowres_run is not None:
             stage1_weights(modules["generator"].lowres, config.generator.lowres_run)
+        elif config.stage(STAGE1).steps == 0 and config.stage(STAGE2).steps > 0:
+            raise UserError(f"stages.{STAGE1}.steps is 0 and generator.lowres_run is not set, so stage {STAGE2} "
+                            f"would freeze an untrained LR GRAM; give stage 1 steps, or set generator.lowres_run to "
+                            f"a gram or gram_hd run to start from.")
 
     def build(self, config: GramHDConfig) -> dict[str, torch.nn.Module]:
         """Generator, HR CoordConv D (1 logit + (yaw, pitch)), PatchGAN, and stage 1's LR CoordConv D unless
