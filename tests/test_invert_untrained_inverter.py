@@ -99,9 +99,10 @@ def _note_at(tmp_path, stage_index: int, stage_step: int, *settings: str) -> str
 
     plugin, cfg = micro_config(*settings)
     modules = plugin.build(cfg)
-    path = write_safetensors({"generator.w": torch.zeros(1)},
-                             {"zoo3d.model": "gram_inverter", "zoo3d.step": "2", "zoo3d.stage_index": str(stage_index),
-                              "zoo3d.stage_step": str(stage_step)}, tmp_path / "run" / "checkpoints" / checkpoint_name(2))
+    meta = {"zoo3d.model": "gram_inverter", "zoo3d.step": "2", "zoo3d.stage_index": str(stage_index),
+            "zoo3d.stage_step": str(stage_step)}
+    path = write_safetensors({"generator.w": torch.zeros(1)}, meta, tmp_path / "run" / "checkpoints" /
+                             checkpoint_name(2))
     loaded = SimpleNamespace(checkpoint=path, plugin=plugin, config=cfg, modules=modules,
                              spec=SimpleNamespace(name="gram_inverter"))
     return untrained_inverter_note(loaded, plugin.build_inverter(cfg, modules), "the inversion")

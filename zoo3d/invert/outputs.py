@@ -17,7 +17,8 @@ from zoo3d.cameras import Camera
 from zoo3d.core.inverter import InversionResult
 from zoo3d.errors import UserError
 
-__all__ = ["OUTPUT_FILES", "image_metrics", "load_lpips_or_reason", "parse_pose", "write_inversion_outputs"]
+__all__ = ["OUTPUT_FILES", "holds_inversion", "image_metrics", "load_lpips_or_reason", "parse_pose",
+           "write_inversion_outputs"]
 
 #: every file :func:`write_inversion_outputs` may write into an image's folder (``depth.png`` only for a model that
 #: renders depth)
@@ -65,6 +66,21 @@ def image_metrics(pred: Tensor, target: Tensor, lpips_model=None, lpips_reason: 
     else:
         out["lpips_unavailable"] = lpips_reason or "no LPIPS model was given"
     return out
+
+
+def holds_inversion(folder: str | Path, record: dict) -> bool:
+    """Whether ``folder`` holds a whole inversion whose metrics.json records every value of ``record`` as it is
+    (the command's settings and the image: ``zoo3d invert --resume`` passes over such an image)."""
+    import json
+
+    folder = Path(folder)
+    if not all((folder / name).is_file() for name in OUTPUT_FILES if name != "depth.png"):
+        return False
+    try:
+        metrics = json.loads((folder / "metrics.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):  # unreadable or cut short: not a whole inversion
+        return False
+    return isinstance(metrics, dict) and all(k in metrics and metrics[k] == v for k, v in record.items())
 
 
 def turntable_cameras(camera: Camera, frames: int, yaw_range: float) -> Camera:
