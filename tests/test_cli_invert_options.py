@@ -273,3 +273,53 @@ def test_an_optimised_inversions_metrics_json_names_its_space_and_steps(sphere, 
     assert (metrics["method"], metrics["space"], metrics["steps"], metrics["tune_steps"]) == ("optimize", "z", 2, 1)
     # the perceptual term it fitted with: LPIPS where its weights are present, else the marked substitute
     assert metrics["perceptual"] == ("lpips-alex" if metrics["lpips"] is not None else "ms-ssim-substitute")
+
+
+def _two_spheres(sphere, tmp_path):
+    other = tmp_path / "b" / "sphere.png"
+    other.parent.mkdir()
+    Image.open(sphere).save(other)
+    return [sphere, other]
+
+
+OPTIMISE = ["--model", "toy_procedural", "--method", "optimize", "--pose", "0.1,0", "--steps", "0", "--out", "o"]
+
+
+def test_resume_passes_over_the_images_this_same_command_inverted_and_no_others(sphere, tmp_path, capsys):
+    """An image's folder holding its whole inversion by the same settings is passed over; one missing an output, or
+    inverted with other settings (--frames), is inverted again."""
+    photos = _two_spheres(sphere, tmp_path)
+    code, out, err = zoo3d(capsys, "invert", *photos, *OPTIMISE, "--frames", "1")
+    assert code == 0, err
+    first = (tmp_path / "o" / "sphere" / "metrics.json").read_text()
+    (tmp_path / "o" / "sphere-2" / "turntable.gif").unlink()  # stopped before its outputs were all in place
+    code, out, err = zoo3d(capsys, "invert", *photos, *OPTIMISE, "--frames", "1", "--resume")
+    assert code == 0, err
+    assert "--resume: 1 of the 2 images already inverted by this command, passed over." in err.splitlines()
+    assert [line.split(":")[0] for line in out.splitlines() if " -> " in line] == [str(photos[1])]
+    assert (tmp_path / "o" / "sphere" / "metrics.json").read_text() == first  # not written again
+    assert (tmp_path / "o" / "sphere-2" / "turntable.gif").is_file()
+    code, out, err = zoo3d(capsys, "invert", *photos, *OPTIMISE, "--frames", "2", "--resume")
+    assert code == 0 and "--resume:" not in err, err
+    assert len([line for line in out.splitlines() if " -> " in line]) == 2
+    metrics = json.loads((tmp_path / "o" / "sphere" / "metrics.json").read_text())
+    assert (metrics["frames"], metrics["yaw_range"], metrics["ema"], metrics["pose_given"]) == (2, 0.5, True, [0.1, 0])
+
+
+def test_a_stop_names_the_image_and_how_many_were_done(sphere, tmp_path, capsys, monkeypatch):
+    import zoo3d.invert.outputs as outputs
+
+    real_write, written = outputs.write_inversion_outputs, []
+
+    def write(*args, **kwargs):
+        if written:
+            raise KeyboardInterrupt  # Ctrl-C during the second image
+        written.append(real_write(*args, **kwargs))
+        return written[-1]
+
+    monkeypatch.setattr(outputs, "write_inversion_outputs", write)
+    photos = _two_spheres(sphere, tmp_path)
+    code, out, err = zoo3d(capsys, "invert", *photos, *OPTIMISE, "--frames", "1")
+    assert code == 130
+    assert err.splitlines()[0] == (f"Stopped while inverting '{photos[1]}', with 1 of the 2 images to invert done; the "
+                                   f"same command with --resume inverts the rest.")

@@ -182,16 +182,17 @@ def untrained_inverter_note(loaded, inverter, use: str, alternative: str = "") -
 @click.option("--yaw-range", type=ANGLE, default=0.5, show_default=True, help="Turntable yaw half range (radians).")
 @click.option("--device", type=GIVEN, default="auto", show_default=True, help="cpu, cuda, cuda:N or auto.")
 @click.option("--no-ema", is_flag=True, help="Use the raw generator instead of its EMA.")
-def invert(images, model, ckpt, method, pose, out, steps, tune_steps, space, frames, yaw_range, device, no_ema):
+@click.option("--resume", is_flag=True,
+              help="Pass over each image whose folder holds its inversion by this same command (a run stopped "
+                   "part way through the list goes on).")
+def invert(images, model, ckpt, method, pose, out, steps, tune_steps, space, frames, yaw_range, device, no_ema,
+           resume):
     """Invert portrait IMAGES into 3D: reconstruction, turntable, depth and metrics.json per image."""
-    import time
-
-    import torch
-
-    from zoo3d.cameras import Camera
+    from zoo3d.cli.main import Terminated
+    from zoo3d.errors import counted
     from zoo3d.fileio import check_can_create
     from zoo3d.invert import OptimizationInverter, OptimizeSettings, resolve_space
-    from zoo3d.invert.outputs import load_lpips_or_reason, parse_pose, write_inversion_outputs
+    from zoo3d.invert.outputs import holds_inversion, load_lpips_or_reason, parse_pose
     from zoo3d.limits import check_images
     from zoo3d.runs import load_model
 
@@ -234,33 +235,62 @@ def invert(images, model, ckpt, method, pose, out, steps, tune_steps, space, fra
     _check_images(images, res, resize)
     lpips_model, lpips_reason = load_lpips_or_reason(gen.device)
     prior = gen.camera_prior
-    out_path = Path(out)
-    for path, folder in zip(images, _out_dirs(images, out_path)):
-        x = _read_image(path, res, resize, again=True)[0].unsqueeze(0).to(gen.device)
-        cams = None
-        if angles is not None:
-            cams = Camera.from_angles(angles[0], angles[1], prior.radius, prior.fov, device=gen.device)
-        t0 = time.perf_counter()
-        if method == "single":
-            with torch.no_grad():
-                result = inverter.invert(x, cams)
-        else:
-            result = inverter.invert(x, cams)
-        if gen.device.type == "cuda":
-            torch.cuda.synchronize(gen.device)
-        seconds = time.perf_counter() - t0
-        checkpoint = None if loaded.checkpoint is None else str(loaded.checkpoint)  # null for a checkpoint-free model
-        extra = {"method": method, "model": loaded.spec.name, "checkpoint": checkpoint,
-                 "pose_source": "given" if angles is not None else "estimated", "invert_seconds": seconds,
-                 "image": str(path)}
-        if method == "optimize":  # the search that made it: the space --space auto resolved to, its length, its loss
-            fitted = (steps or tune_steps) and inverter.perceptual is not None
-            extra.update(space=resolve_space(gen, space), steps=steps, tune_steps=tune_steps,
-                         perceptual=inverter.perceptual.name if fitted else None)
-        metrics = write_inversion_outputs(inverter, result, x, folder, frames=frames, yaw_range=yaw_range,
-                                          lpips_model=lpips_model, lpips_reason=lpips_reason, extra=extra)
-        lp = "n/a" if metrics["lpips"] is None else f"{metrics['lpips']:.3f}"
-        click.echo(f"{path}: PSNR {metrics['psnr']:.2f} dB, SSIM {metrics['ssim']:.3f}, LPIPS {lp} "
-                   f"({method}, {seconds:.2f}s) -> {folder}")
+    checkpoint = None if loaded.checkpoint is None else str(loaded.checkpoint)  # null for a checkpoint-free model
+    # what every image's metrics.json records of this command, and what --resume finds again in a folder
+    settings = {"method": method, "model": loaded.spec.name, "checkpoint": checkpoint,
+                "pose_source": "given" if angles is not None else "estimated",
+                "pose_given": None if angles is None else list(angles), "ema": not no_ema, "frames": frames,
+                "yaw_range": yaw_range}
+    if method == "optimize":  # the search that made it: the space --space auto resolved to, its length, its loss
+        fitted = (steps or tune_steps) and inverter.perceptual is not None
+        settings.update(space=resolve_space(gen, space), steps=steps, tune_steps=tune_steps,
+                        perceptual=inverter.perceptual.name if fitted else None)
+    jobs = list(zip(images, _out_dirs(images, Path(out))))
+    if resume:
+        done = [path for path, folder in jobs if holds_inversion(folder, {**settings, "image": str(path)})]
+        if done:
+            click.echo(f"--resume: {len(done)} of the {counted(len(jobs), 'image')} already inverted by this command, "
+                       f"passed over.", err=True)
+        jobs = [(path, folder) for path, folder in jobs if path not in done]
+    for n, (path, folder) in enumerate(jobs):
+        try:
+            _invert_one(path, folder, inverter, method, gen, angles, prior, res, resize, frames, yaw_range,
+                        lpips_model, lpips_reason, {**settings, "image": str(path)})
+        except (KeyboardInterrupt, Terminated):
+            click.echo(f"Stopped while inverting '{path}', with {n} of the {counted(len(jobs), 'image')} to "
+                       f"invert done; the same command with --resume inverts the rest.", err=True)
+            raise
     if lpips_reason:
         click.echo(f"LPIPS not computed: {lpips_reason}")
+
+
+def _invert_one(path, folder, inverter, method, gen, angles, prior, res, resize, frames, yaw_range, lpips_model,
+                lpips_reason, record) -> None:
+    """Invert one image into ``folder`` and print its line; ``record`` (the command's settings and the image) joins
+    the metrics in metrics.json."""
+    import time
+
+    import torch
+
+    from zoo3d.cameras import Camera
+    from zoo3d.invert.outputs import write_inversion_outputs
+
+    x = _read_image(path, res, resize, again=True)[0].unsqueeze(0).to(gen.device)
+    cams = None
+    if angles is not None:
+        cams = Camera.from_angles(angles[0], angles[1], prior.radius, prior.fov, device=gen.device)
+    t0 = time.perf_counter()
+    if method == "single":
+        with torch.no_grad():
+            result = inverter.invert(x, cams)
+    else:
+        result = inverter.invert(x, cams)
+    if gen.device.type == "cuda":
+        torch.cuda.synchronize(gen.device)
+    seconds = time.perf_counter() - t0
+    metrics = write_inversion_outputs(inverter, result, x, folder, frames=frames, yaw_range=yaw_range,
+                                      lpips_model=lpips_model, lpips_reason=lpips_reason,
+                                      extra={**record, "invert_seconds": seconds})
+    lp = "n/a" if metrics["lpips"] is None else f"{metrics['lpips']:.3f}"
+    click.echo(f"{path}: PSNR {metrics['psnr']:.2f} dB, SSIM {metrics['ssim']:.3f}, LPIPS {lp} "
+               f"({method}, {seconds:.2f}s) -> {folder}")
