@@ -188,6 +188,7 @@ def untrained_inverter_note(loaded, inverter, use: str, alternative: str = "") -
 def invert(images, model, ckpt, method, pose, out, steps, tune_steps, space, frames, yaw_range, device, no_ema,
            resume):
     """Invert portrait IMAGES into 3D: reconstruction, turntable, depth and metrics.json per image."""
+    from zoo3d.cameras import Camera
     from zoo3d.cli.main import Terminated
     from zoo3d.errors import counted
     from zoo3d.fileio import check_can_create
@@ -247,15 +248,18 @@ def invert(images, model, ckpt, method, pose, out, steps, tune_steps, space, fra
                         perceptual=inverter.perceptual.name if fitted else None)
     jobs = list(zip(images, _out_dirs(images, Path(out))))
     if resume:
-        done = [path for path, folder in jobs if holds_inversion(folder, {**settings, "image": str(path)})]
+        done = {folder for path, folder in jobs if holds_inversion(folder, {**settings, "image": str(path)})}
         if done:
             click.echo(f"--resume: {len(done)} of the {counted(len(jobs), 'image')} already inverted by this command, "
                        f"passed over.", err=True)
-        jobs = [(path, folder) for path, folder in jobs if path not in done]
+        jobs = [(path, folder) for path, folder in jobs if folder not in done]
+    cams = None if angles is None else Camera.from_angles(angles[0], angles[1], prior.radius, prior.fov,
+                                                          device=gen.device)
+    outputs = {"frames": frames, "yaw_range": yaw_range, "lpips_model": lpips_model, "lpips_reason": lpips_reason}
     for n, (path, folder) in enumerate(jobs):
         try:
-            _invert_one(path, folder, inverter, method, gen, angles, prior, res, resize, frames, yaw_range,
-                        lpips_model, lpips_reason, {**settings, "image": str(path)})
+            _invert_one(path, folder, inverter, method, cams, gen.device, res, resize, outputs,
+                        {**settings, "image": str(path)})
         except (KeyboardInterrupt, Terminated):
             click.echo(f"Stopped while inverting '{path}', with {n} of the {counted(len(jobs), 'image')} to "
                        f"invert done; the same command with --resume inverts the rest.", err=True)
@@ -264,32 +268,28 @@ def invert(images, model, ckpt, method, pose, out, steps, tune_steps, space, fra
         click.echo(f"LPIPS not computed: {lpips_reason}")
 
 
-def _invert_one(path, folder, inverter, method, gen, angles, prior, res, resize, frames, yaw_range, lpips_model,
-                lpips_reason, record) -> None:
-    """Invert one image into ``folder`` and print its line; ``record`` (the command's settings and the image) joins
-    the metrics in metrics.json."""
+def _invert_one(path, folder, inverter, method: str, cams, device, res: int, resize: str, outputs: dict,
+                record: dict) -> None:
+    """Invert one image on ``device`` at ``cams`` (None: estimated) into ``folder`` (``outputs``: the keywords of
+    :func:`write_inversion_outputs`) and print its line; ``record`` (the command's settings and the image) joins the
+    metrics in metrics.json."""
     import time
 
     import torch
 
-    from zoo3d.cameras import Camera
     from zoo3d.invert.outputs import write_inversion_outputs
 
-    x = _read_image(path, res, resize, again=True)[0].unsqueeze(0).to(gen.device)
-    cams = None
-    if angles is not None:
-        cams = Camera.from_angles(angles[0], angles[1], prior.radius, prior.fov, device=gen.device)
+    x = _read_image(path, res, resize, again=True)[0].unsqueeze(0).to(device)
     t0 = time.perf_counter()
     if method == "single":
         with torch.no_grad():
             result = inverter.invert(x, cams)
     else:
         result = inverter.invert(x, cams)
-    if gen.device.type == "cuda":
-        torch.cuda.synchronize(gen.device)
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
     seconds = time.perf_counter() - t0
-    metrics = write_inversion_outputs(inverter, result, x, folder, frames=frames, yaw_range=yaw_range,
-                                      lpips_model=lpips_model, lpips_reason=lpips_reason,
+    metrics = write_inversion_outputs(inverter, result, x, folder, **outputs,
                                       extra={**record, "invert_seconds": seconds})
     lp = "n/a" if metrics["lpips"] is None else f"{metrics['lpips']:.3f}"
     click.echo(f"{path}: PSNR {metrics['psnr']:.2f} dB, SSIM {metrics['ssim']:.3f}, LPIPS {lp} "
