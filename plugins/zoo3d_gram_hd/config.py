@@ -176,7 +176,6 @@ class GramHDConfig(RunConfig):
     ray_range_key: ClassVar[str] = "generator.lowres.render"
     scene_radius: ClassVar[str] = "GRAM-HD's scene: 1"
 
-
     def unread_keys(self) -> dict[str, str]:
         """With ``generator.lowres_run`` set, stage ``gram_hd.stage1`` and stage 1's discriminator widths: that run
         gives the LR GRAM, so neither is built or trained."""
