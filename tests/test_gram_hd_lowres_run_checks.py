@@ -109,3 +109,10 @@ def test_a_stage_one_of_no_steps_without_a_lowres_run_is_refused_before_the_run_
         "Error: stages.gram_hd.stage1.steps is 0 and generator.lowres_run is not set, so stage gram_hd.stage2 would "
         "freeze an untrained LR GRAM; give stage 1 steps, or set generator.lowres_run to a gram or gram_hd run to "
         "start from."]
+
+
+def test_a_map_that_holds_a_stage_one_key_beside_a_lowres_run_is_refused_too(tmp_path, capsys):
+    out = tmp_path / "hd"
+    code, _, err = _train(capsys, out, "gone/run", "--set", "discriminator={lowres_max_channels: 8}", "--steps", "1")
+    assert code == 2 and not out.exists(), err
+    assert err.startswith("Error: --set 'discriminator={lowres_max_channels: 8}' sets a key this run does not read"), err

@@ -102,7 +102,8 @@ def _refuse_data_set_twice(data: str, overrides) -> None:
 
 def refuse_unread_settings(config, overrides) -> None:
     """ConfigError naming the ``--set`` items that set a key ``config`` does not read (:meth:`RunConfig.unread_keys`),
-    or a key under one; a stage may be named by its index too (``stages.0.steps``)."""
+    or a key under one, also inside a map they give (``discriminator={lowres_max_channels: 8}``); a stage may be
+    named by its index too (``stages.0.steps``)."""
     from zoo3d.config import parse_override
     from zoo3d.errors import ConfigError
 
@@ -110,15 +111,22 @@ def refuse_unread_settings(config, overrides) -> None:
     if not unread:
         return
     names = [stage.name for stage in config.stages]
+
+    def keys(path: list[str], value) -> list[str]:  # every dotted key the item sets
+        if isinstance(value, dict) and value:
+            return [k for sub, v in value.items() for k in keys([*path, str(sub)], v)]
+        return [".".join(path)]
+
     hits: dict[str, list[str]] = {}
     for item in overrides:
-        path = [part.strip() for part in parse_override(item)[0]]
-        key = ".".join(path)
+        path, value = parse_override(item)
+        path = [part.strip() for part in path]
         if path[0] == "stages" and len(path) > 1 and path[1].isdigit() and int(path[1]) < len(names):
-            key = ".".join(["stages", names[int(path[1])], *path[2:]])
-        for prefix, why in unread.items():
-            if key == prefix or key.startswith(prefix + "."):
-                hits.setdefault(why, []).append(item)
+            path = ["stages", names[int(path[1])], *path[2:]]
+        why = next((why for key in keys(path, value) for prefix, why in unread.items()
+                    if key == prefix or key.startswith(prefix + ".")), None)
+        if why is not None:
+            hits.setdefault(why, []).append(item)
     for why, items in hits.items():
         given = " and ".join(f"--set '{item}'" for item in items)
         one = len(items) == 1
