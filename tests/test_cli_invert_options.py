@@ -323,3 +323,22 @@ def test_a_stop_names_the_image_and_how_many_were_done(sphere, tmp_path, capsys,
     assert code == 130
     assert err.splitlines()[0] == (f"Stopped while inverting '{photos[1]}', with 1 of the 2 images to invert done; the "
                                    f"same command with --resume inverts the rest.")
+
+
+def test_a_folder_stands_for_the_images_directly_in_it_in_name_order(sphere, tmp_path, capsys):
+    """Hidden files, other files and sub-folders are passed over; a folder with no image is refused."""
+    folder = tmp_path / "photos"
+    (folder / "deeper").mkdir(parents=True)
+    for name in ("b.png", "a.jpg", ".hidden.png", "deeper/c.png"):
+        Image.open(sphere).convert("RGB").save(folder / name)
+    (folder / "notes.txt").write_text("not a photo")
+    code, out, err = zoo3d(capsys, "invert", folder, sphere, *OPTIMISE, "--frames", "1")
+    assert code == 0, err
+    assert [line.split(":")[0] for line in out.splitlines() if " -> " in line] == [
+        str(folder / "a.jpg"), str(folder / "b.png"), str(sphere)]
+    assert sorted(p.name for p in (tmp_path / "o").iterdir()) == ["a", "b", "sphere"]
+    (tmp_path / "empty").mkdir()
+    code, out, err = zoo3d(capsys, "invert", tmp_path / "empty", *OPTIMISE)
+    assert code == 2 and err.strip().splitlines() == [
+        f"Error: Folder '{tmp_path / 'empty'}' holds no image to invert: no bmp, jpeg, jpg, png, tif, tiff, webp file "
+        f"directly in it (its sub-folders are not searched)."]

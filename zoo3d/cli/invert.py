@@ -91,6 +91,28 @@ def _check_images(paths: tuple[str, ...], resolution: int, resize: str = "lanczo
         tell(message, "warning")
 
 
+def _images_in_folders(paths: tuple[str, ...]) -> tuple[str, ...]:
+    """``paths`` with each folder among them replaced by the images directly in it (by suffix, as a dataset folder's
+    are found; hidden files passed over, sub-folders not entered), in name order. A folder with none is refused."""
+    import os
+
+    from zoo3d.data.formats import IMAGE_SUFFIXES
+
+    found: list[str] = []
+    for path in paths:
+        if not os.path.isdir(path):
+            found.append(path)
+            continue
+        images = sorted(entry.name for entry in os.scandir(path) if entry.is_file() and not entry.name.startswith(".")
+                        and Path(entry.name).suffix.lower() in IMAGE_SUFFIXES)
+        if not images:
+            kinds = ", ".join(sorted(suffix.lstrip(".") for suffix in IMAGE_SUFFIXES))
+            raise UserError(f"Folder '{path}' holds no image to invert: no {kinds} file directly in it (its "
+                            f"sub-folders are not searched).")
+        found += [os.path.join(path, name) for name in images]
+    return tuple(found)
+
+
 def _out_dirs(paths: tuple[str, ...], out: Path) -> list[Path]:
     """out/<image stem>; an input whose stem an earlier input has gets out/<stem>-N, the smallest N >= 2
     that no other input uses, neither as its folder nor as its own stem (so 'photo-2.png' keeps
@@ -161,7 +183,7 @@ def untrained_inverter_note(loaded, inverter, use: str, alternative: str = "") -
 
 
 @click.command()
-@click.argument("images", nargs=-1, required=True, type=UserPath(exists=True, dir_okay=False))
+@click.argument("images", nargs=-1, required=True, type=UserPath(exists=True))
 @click.option("--model", type=GIVEN, required=True,
               help="The model to invert into (gram_inverter, or any generator with --method optimize).")
 @click.option("--ckpt", type=GIVEN, help="Run folder or checkpoint (default: the model's newest run).")
@@ -187,7 +209,8 @@ def untrained_inverter_note(loaded, inverter, use: str, alternative: str = "") -
                    "part way through the list goes on).")
 def invert(images, model, ckpt, method, pose, out, steps, tune_steps, space, frames, yaw_range, device, no_ema,
            resume):
-    """Invert portrait IMAGES into 3D: reconstruction, turntable, depth and metrics.json per image."""
+    """Invert portrait IMAGES (files, or folders of them) into 3D: reconstruction, turntable, depth and metrics.json
+    per image."""
     from zoo3d.cameras import Camera
     from zoo3d.cli.main import Terminated
     from zoo3d.errors import counted
@@ -198,6 +221,7 @@ def invert(images, model, ckpt, method, pose, out, steps, tune_steps, space, fra
     from zoo3d.runs import load_model
 
     angles = parse_pose(pose)
+    images = _images_in_folders(images)
     check_can_create(out, "inversion outputs", folder=True)
     optimize_only = typed_options("steps", "tune_steps", "space")
     loaded = load_model(ckpt, model=model, device=device, ema=not no_ema)
