@@ -5,10 +5,13 @@ JSON reports, dataset labels) goes through :func:`atomic_path`: the content is w
 hidden temporary file next to the target (``.<name>.tmp-<pid>``), fsynced, then renamed over
 the target. A target that is a symbolic link to an existing regular file is written through, as
 ``cp`` and Pillow's ``save`` do: the temporary file is made beside the file the link leads to and
-renamed onto it, so the link stays and leads to the new content (:func:`write_target`). A full
-disk, a read-only folder or a crash therefore leaves either the old file or the new one, never a
-cut-off one; the temporary file is removed on failure, and temporary files left by a process that
-was killed (its pid is gone) are removed by the next write of the same target or by
+renamed onto it, so the link stays and leads to the new content (:func:`write_target`). The new file
+takes the permission bits of the file it replaces (one the user made group-writable or executable stays so),
+as ``cp`` onto an existing file keeps them. A hard link is not written through: the rename gives the name a
+new file, and the file's other names keep the earlier content, as a snapshot made with ``cp -al`` or
+``rsync --link-dest`` needs. A full disk, a read-only folder or a crash therefore leaves either the old file
+or the new one, never a cut-off one; the temporary file is removed on failure, and temporary files left by a
+process that was killed (its pid is gone) are removed by the next write of the same target or by
 :func:`clean_stale_temps`.
 """
 
@@ -20,6 +23,7 @@ import math
 import os
 import re
 import shutil
+import stat
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
@@ -227,6 +231,17 @@ def write_target(path: str | Path) -> Path:
     return path
 
 
+def _keep_mode(new: Path, target: Path) -> None:
+    """Give the file ``new`` the permission bits of ``target``, the regular file it is about to replace, where one
+    exists (a link to a device or a pipe, which the new file replaces, lends it none)."""
+    try:
+        status = os.lstat(target)
+    except OSError:  # nothing to replace: the new file keeps the mode the umask gave it
+        return
+    if stat.S_ISREG(status.st_mode):
+        os.chmod(new, stat.S_IMODE(status.st_mode) & 0o777)
+
+
 @contextmanager
 def atomic_path(path: str | Path, what: str = "", clean: bool = True) -> Iterator[Path]:
     """Yield a temporary path to write ``path``'s content to; it replaces ``path`` when the block succeeds.
@@ -245,6 +260,7 @@ def atomic_path(path: str | Path, what: str = "", clean: bool = True) -> Iterato
     tmp = temp_path(target)
     try:
         yield tmp
+        _keep_mode(tmp, target)
         _fsync(tmp)
         os.replace(tmp, target)
     except OSError as exc:
