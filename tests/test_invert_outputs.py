@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 
 import numpy as np
 import pytest
@@ -269,3 +270,17 @@ def test_a_full_disk_while_writing_metrics_json_names_the_output_folder_not_its_
                              "half-written."
     assert err.value.reason == "the disk is full"
     assert sorted(p.name for p in tmp_path.iterdir()) == []  # neither the folder nor its staging copy
+
+
+def test_an_output_that_is_a_link_to_a_file_is_written_through(tmp_path):
+    """``out/metrics.json`` linked to a file elsewhere: the staged file is moved onto that file and the link stays
+    (before, the link was replaced by a plain file and the file it led to kept its old content)."""
+    from zoo3d.fileio import json_text
+
+    (tmp_path / "disk").mkdir()
+    (tmp_path / "disk" / "metrics.json").write_text("old")
+    (tmp_path / "out").mkdir()
+    os.symlink(tmp_path / "disk" / "metrics.json", tmp_path / "out" / "metrics.json")
+    _, metrics, out = _write(tmp_path, frames=2)
+    assert (out / "metrics.json").is_symlink()
+    assert json.loads((tmp_path / "disk" / "metrics.json").read_text()) == json.loads(json_text(metrics))

@@ -12,7 +12,8 @@ new file, and the file's other names keep the earlier content, as a snapshot mad
 ``rsync --link-dest`` needs. A full disk, a read-only folder or a crash therefore leaves either the old file
 or the new one, never a cut-off one; the temporary file is removed on failure, and temporary files left by a
 process that was killed (its pid is gone) are removed by the next write of the same target or by
-:func:`clean_stale_temps`.
+:func:`clean_stale_temps`. A file built in a staging folder (:func:`staging_folder`) is moved onto its output
+by :func:`place`, which does the same.
 """
 
 from __future__ import annotations
@@ -292,6 +293,31 @@ def staging_folder(path: str | Path, what: str = "") -> Iterator[Path]:
         shutil.rmtree(staging, ignore_errors=True)
 
 
+def place(written: str | Path, path: str | Path) -> Path:
+    """Move the file ``written`` (made in a :func:`staging_folder`) onto the output ``path`` as :func:`atomic_path`
+    writes one: through a symbolic link to an existing file (:func:`write_target`; copied beside that file first
+    where it is on another file system), with the permission bits of the file it replaces. Returns the file written.
+    A plain rename had replaced such a link by a plain file and left the file it leads to with the old content."""
+    written, target = Path(written), write_target(path)
+    _keep_mode(written, target)
+    try:
+        os.replace(written, target)
+    except OSError as exc:
+        if exc.errno != errno.EXDEV:
+            raise
+        tmp = temp_path(target)
+        try:
+            shutil.copyfile(written, tmp)
+            _keep_mode(tmp, target)
+            _fsync(tmp)
+            os.replace(tmp, target)
+        except BaseException:
+            _remove(tmp)
+            raise
+        written.unlink()
+    return target
+
+
 def write_bytes_atomic(path: str | Path, data: bytes, what: str = "") -> Path:
     with atomic_path(path, what) as tmp:
         with open(tmp, "wb") as fh:
@@ -346,5 +372,5 @@ def append_line(path: str | Path, line: str, what: str = "") -> None:
 
 
 __all__ = ["WriteError", "append_line", "atomic_path", "clean_stale_temps", "is_storage_error", "make_parent",
-           "staging_folder",
+           "place", "staging_folder",
            "storage_reason", "temp_path", "write_bytes_atomic", "write_error", "write_target", "write_text_atomic"]

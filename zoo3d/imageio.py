@@ -295,13 +295,13 @@ def _save_mp4(arrays: list[np.ndarray], path: Path, fps: float) -> Path:
     encoders choose the container by the suffix, then moved into place."""
     import imageio.v3 as iio
 
-    from zoo3d.fileio import WriteError, staging_folder, write_error, write_target
+    from zoo3d.fileio import WriteError, place, staging_folder, write_error, write_target
 
-    target = write_target(path)  # a link to an existing file: that file is replaced, the link stays
+    target = write_target(path)  # a link to an existing file: staged beside that file, which is replaced
     try:
         with staging_folder(target, "animation") as staging:
             iio.imwrite(staging / path.name, even_frames(np.stack(arrays)), fps=fps, codec="libx264", **_mp4_writer())
-            os.replace(staging / path.name, target)
+            place(staging / path.name, target)
     except WriteError as exc:  # named as the user named it, not by the file the link leads to
         raise write_error(path, exc, "animation") from None
     return path

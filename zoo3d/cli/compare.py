@@ -84,6 +84,8 @@ def place_evidence(result: dict, staging, out_dir) -> None:
     import os
     from pathlib import Path
 
+    from zoo3d.fileio import place
+
     staging, out_dir = Path(staging), Path(out_dir)
     result["evidence"] = {group: [str(out_dir / Path(f).relative_to(staging)) for f in files]
                           for group, files in result.get("evidence", {}).items()}
@@ -98,7 +100,7 @@ def place_evidence(result: dict, staging, out_dir) -> None:
     for written in sorted(p for p in staging.rglob("*") if p.is_file()):
         target = out_dir / written.relative_to(staging)
         target.parent.mkdir(parents=True, exist_ok=True)
-        os.replace(written, target)
+        place(written, target)  # through an image that is a link to a file
 
 
 def images_folder(md_out: str):

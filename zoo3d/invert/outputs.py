@@ -105,7 +105,7 @@ def write_inversion_outputs(inverter, result: InversionResult, image: Tensor, ou
     a failure (a full disk) leaves a new folder absent and an existing one with its earlier outputs. An existing
     folder then loses the earlier outputs this inversion did not write (a ``depth.png`` of a model that renders
     depth, where this one renders none), so that it holds one inversion; its other files stay."""
-    from zoo3d.fileio import json_text, staging_folder, write_text_atomic
+    from zoo3d.fileio import json_text, place, staging_folder, write_text_atomic
     from zoo3d.imageio import depth_to_image, picture_depth, save_animation, save_image
 
     out_dir = Path(out_dir)
@@ -128,7 +128,7 @@ def write_inversion_outputs(inverter, result: InversionResult, image: Tensor, ou
             os.replace(staging, out_dir)
         else:
             for name in written:
-                os.replace(staging / name, out_dir / name)
+                place(staging / name, out_dir / name)  # through an output that is a link to a file
             for name in sorted(set(OUTPUT_FILES) - set(written)):  # an earlier inversion's: not this one's
                 stale = out_dir / name
                 if stale.is_file() or stale.is_symlink():
