@@ -12,7 +12,7 @@ import torch
 from PIL import Image
 from torch import Tensor
 
-from zoo3d.errors import UserError
+from zoo3d.errors import UserError, shown_name
 from zoo3d.fileio import check_can_create
 
 ANIMATION_SUFFIXES = {".gif", ".png", ".apng", ".webp", ".mp4"}
@@ -105,19 +105,20 @@ def _pil_format(suffix: str) -> str | None:
 def check_image_target(path: str | Path) -> Path:
     """Refuse an image output path PIL cannot write (before any work is done)."""
     path = Path(path)
+    shown = shown_name(str(path))  # a '\r' printed raw moves the cursor back over the sentence
     if path.is_dir():
-        raise UserError(f"Cannot write an image to '{path}': it is a folder.")
+        raise UserError(f"Cannot write an image to '{shown}': it is a folder.")
     if _suffix_alone(path) and _pil_format(path.name) is not None:
-        raise UserError(f"Cannot write an image to '{path}': the file name is the suffix alone; name it, e.g. "
+        raise UserError(f"Cannot write an image to '{shown}': the file name is the suffix alone; name it, e.g. "
                         f"'grid{path.name}'.")
     fmt = _format_of(path)
     if fmt is None:
-        raise UserError(f"Cannot write an image to '{path}': use .png, .jpg, .webp or another image suffix.")
+        raise UserError(f"Cannot write an image to '{shown}': use .png, .jpg, .webp or another image suffix.")
     if fmt in ICON_FORMATS:
-        raise UserError(f"Cannot write an image to '{path}': {fmt} holds square icons, into which the image would be "
+        raise UserError(f"Cannot write an image to '{shown}': {fmt} holds square icons, into which the image would be "
                         "resized; use .png, .jpg, .webp or another image suffix.")
     if not _writes_colour(fmt):
-        raise UserError(f"Cannot write an image to '{path}': Pillow cannot write a colour image as {fmt} here; "
+        raise UserError(f"Cannot write an image to '{shown}': Pillow cannot write a colour image as {fmt} here; "
                         "use .png, .jpg, .webp or another image suffix.")
     check_can_create(path, "image")  # a folder on its way that is a file: said now, not after the rendering
     return path
@@ -157,8 +158,8 @@ def check_image_size(path: str | Path, height: int, width: int) -> None:
     fmt = _format_of(Path(path))
     limit = MAX_SIDE.get(fmt or "")
     if limit is not None and max(height, width) > limit:
-        raise UserError(f"'{path}' would be {width}x{height} pixels, and {fmt} holds at most {limit} on a side; "
-                        f"write a .png, or fewer images per row.")
+        raise UserError(f"'{shown_name(str(path))}' would be {width}x{height} pixels, and {fmt} holds at most {limit} "
+                        f"on a side; write a .png, or fewer images per row.")
 
 
 def _suffix_alone(path: Path) -> bool:
@@ -196,12 +197,13 @@ def check_animation_target(path: str | Path, fps: float | None = None) -> Path:
     """Refuse an animation output that cannot be written (suffix, missing MP4 encoder, a GIF faster than it can
     play) before any work is done."""
     text, path = os.fspath(path), Path(path)
+    shown = shown_name(str(path))  # a '\r' printed raw moves the cursor back over the sentence
     if text.endswith(("/", os.sep)) and path.suffix.lower() in ANIMATION_SUFFIXES:  # Path('t.gif/') is 't.gif'
-        raise UserError(f"Cannot write an animation to '{text}': the slash at its end names a folder, but "
+        raise UserError(f"Cannot write an animation to '{shown_name(text)}': the slash at its end names a folder, but "
                         f"'{path.suffix}' names an animation file; drop the slash for the file, or name a frames "
-                        f"folder without a suffix, e.g. '{path.stem}/'.")
+                        f"folder without a suffix, e.g. '{shown_name(path.stem)}/'.")
     if _suffix_alone(path) and path.name.lower() in ANIMATION_SUFFIXES:
-        raise UserError(f"Cannot write an animation to '{path}': the file name is the suffix alone (it would be a "
+        raise UserError(f"Cannot write an animation to '{shown}': the file name is the suffix alone (it would be a "
                         f"hidden folder of frames); name it, e.g. 'turntable{path.name}'.")
     suffix = path.suffix.lower()
     if suffix == ".gif" and fps is not None and fps > MAX_GIF_FPS:
@@ -209,13 +211,13 @@ def check_animation_target(path: str | Path, fps: float | None = None) -> Path:
                         f"use --fps {MAX_GIF_FPS} or less, or write .webp, .png or .mp4.")
     if suffix == "":
         if path.exists() and not path.is_dir():
-            raise UserError(f"Cannot write frames to '{path}': it is a file, not a folder.")
+            raise UserError(f"Cannot write frames to '{shown}': it is a file, not a folder.")
         check_can_create(path, "frames", folder=True)
         return path
     if suffix not in ANIMATION_SUFFIXES:
-        raise UserError(f"Cannot write an animation to '{path}': use .gif, .png/.apng, .webp, .mp4 or a folder.")
+        raise UserError(f"Cannot write an animation to '{shown}': use .gif, .png/.apng, .webp, .mp4 or a folder.")
     if path.is_dir():
-        raise UserError(f"Cannot write an animation to '{path}': it is a folder.")
+        raise UserError(f"Cannot write an animation to '{shown}': it is a folder.")
     if suffix == ".mp4" and (problem := mp4_encoder_problem()) is not None:
         raise UserError(problem)
     check_can_create(path, "animation")

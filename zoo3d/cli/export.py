@@ -15,7 +15,7 @@ import click
 
 from zoo3d.cli.paths import UserPath
 from zoo3d.cli.sample import FINITE, PSI, load_for_cli, model_options, typed_options
-from zoo3d.errors import UserError, counted
+from zoo3d.errors import UserError, counted, shown_name
 
 FORMATS = ("ply", "obj", "glb", "gltf")
 LAYERED_FORMATS = ("glb", "gltf")
@@ -48,19 +48,19 @@ def export(run, model, no_ema, device, seed, fmt, resolution, level, psi, no_col
     from zoo3d.mesh import extract_mesh, write_mesh
     from zoo3d.train.sampling import seed_latents
 
-    name = Path(out).name
+    name, shown = Path(out).name, shown_name(str(out))  # a '\r' printed raw moves the cursor back over the sentence
     if name.startswith(".") and name.count(".") == 1 and name[1:].lower() in FORMATS:
-        raise UserError(f"Cannot write a mesh to '{out}': the file name is the suffix alone; name it, e.g. "
+        raise UserError(f"Cannot write a mesh to '{shown}': the file name is the suffix alone; name it, e.g. "
                         f"'head{name}'.")
     suffix = Path(out).suffix.lstrip(".").lower()
     if fmt and suffix and fmt.lower() != suffix:
-        raise UserError(f"--format {fmt.lower()} disagrees with the suffix of '{out}'; name the file "
-                        f"'{Path(out).with_suffix('.' + fmt.lower())}' or give --format {suffix}.")
+        raise UserError(f"--format {fmt.lower()} disagrees with the suffix of '{shown}'; name the file "
+                        f"'{shown_name(str(Path(out).with_suffix('.' + fmt.lower())))}' or give --format {suffix}.")
     if fmt and not suffix:  # a file without the suffix every mesh viewer and loader goes by: named, not guessed
-        raise UserError(f"--format {fmt.lower()} needs an --out file named *.{fmt.lower()}, not '{out}'.")
+        raise UserError(f"--format {fmt.lower()} needs an --out file named *.{fmt.lower()}, not '{shown}'.")
     fmt = (fmt or suffix).lower()
     if fmt not in FORMATS:
-        raise UserError(f"Cannot tell the mesh format of '{out}': give --format ply, obj, glb or gltf, or a file "
+        raise UserError(f"Cannot tell the mesh format of '{shown}': give --format ply, obj, glb or gltf, or a file "
                         "name with one of those suffixes.")
     check_can_create(out, "mesh")  # a link leading nowhere, a file on the way: said before the model loads
     ignored = typed_options(*(("chunk", "level", "no_colors", "resolution") if fmt in LAYERED_FORMATS else
@@ -92,7 +92,7 @@ def export(run, model, no_ema, device, seed, fmt, resolution, level, psi, no_col
                             device=gen.device, dtype=gen.dtype)
     path = write_mesh(mesh, out, fmt)
     click.echo(f"Wrote {counted(mesh.num_vertices, 'vertex', 'vertices')} and {counted(mesh.num_faces, 'face')} "
-               f"({fmt}) to {path}.")
+               f"({fmt}) to {shown_name(str(path))}.")
 
 
 def _refuse_layers_only(rep, gen, name: str) -> None:
