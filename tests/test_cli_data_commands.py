@@ -230,12 +230,25 @@ def test_check_reports_a_truncated_image_fully_decoded_but_not_with_fast(dataset
     assert code == 0 and stdout.splitlines()[-1] == "  no problems"
 
 
+def test_check_of_images_of_mixed_sizes_notes_them_and_exits_0_as_training_uses_them(dataset, capsys):
+    """Training crops and resizes every image to its resolution: an image of another size had been a problem, and
+    data check exited 1 of a dataset training used whole."""
+    Image.new("RGB", (48, 48)).save(dataset / "images" / "000001.png")
+    code, stdout, _ = zoo3d(capsys, "data", "check", dataset)
+    assert code == 0, stdout
+    assert stdout.splitlines()[1:] == [
+        "  resolutions: 32x32 (2), 48x48 (1)", *stdout.splitlines()[2:4],
+        "  note: 1 image(s) differ in size from most (32x32): training crops and resizes every image to its "
+        "resolution, the camera with it, so they are used as the rest are (first: images/000001.png, 48x48)",
+        "  no problems"]
+
+
 def test_check_crop_none_makes_a_non_square_image_a_problem(dataset, capsys):
     Image.new("RGB", (48, 32)).save(dataset / "images" / "000002.png")
     code, stdout, _ = zoo3d(capsys, "data", "check", dataset, "--json")  # the default, --crop center
-    assert code == 1
+    assert code == 0  # cropped and resized as the rest are: its size and shape are notes
     default = json.loads(stdout)
-    assert not any("not square" in p["problem"] for p in default["problems"])
+    assert default["problems"] == [] and len(default["notes"]) == 2
     code, stdout, _ = zoo3d(capsys, "data", "check", dataset, "--json", "--crop", "none")
     assert code == 1
     problems = [p for p in json.loads(stdout)["problems"] if "not square" in p["problem"]]

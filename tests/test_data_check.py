@@ -43,14 +43,14 @@ def test_each_broken_file_gets_its_own_problem(broken):
     for p in report.problems:
         by_file.setdefault(p.file, []).append(p.problem)
     expected = {"nan.png": "NaN", "range.png": "out of range", "dup.png": "duplicate name",
-                "nopose.png": "missing pose", "size.png": "size mismatch", "unreadable.png": "unreadable image",
+                "nopose.png": "missing pose", "unreadable.png": "unreadable image",
                 "truncated.png": "truncated image", "missing.png": "missing image file"}
     for file, words in expected.items():
         assert len(by_file.get(file, [])) == 1 and words in by_file[file][0], (file, by_file.get(file))
     assert not any(f.startswith("good") for f in by_file)
     assert set(by_file) == set(expected)
     assert not report.ok and report.usable and report.count == 11
-    assert report.resolution == [32, 32]
+    assert report.resolution == [32, 32] and "(first: size.png, 48x32)" in report.notes[0]  # used as the rest are
 
 
 def test_headers_only_check_is_what_training_runs(broken):
@@ -166,8 +166,7 @@ def test_with_crop_none_a_non_square_image_is_a_problem_as_training_skips_it(tmp
     expected = "wide.png: not square (24x16): data.crop = none needs square images (data.crop = center takes " \
                "their centred square)"
     assert expected in check_folder_dataset(DataConfig(spec=str(tmp_path), crop="none"))  # training's start-up
-    assert check_folder_dataset(DataConfig(spec=str(tmp_path), crop="center")) == [
-        "wide.png: size mismatch: 24x16, while most images are 16x16"]
+    assert check_folder_dataset(DataConfig(spec=str(tmp_path), crop="center")) == []  # its other size is a note
     centre = check_dataset(tmp_path, crop="center")
     assert centre.usable_count == 2 and "non-square images are centre-cropped to a square (data.crop = center)" in \
         centre.notes

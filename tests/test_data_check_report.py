@@ -47,9 +47,14 @@ def _broken(folder):
 
 
 EXPECTED = [("a.png", "duplicate name: the file is listed more than once"),
-            ("c.png", "size mismatch: 24x16, while most images are 16x16"),
             ("extra.png", "missing pose (the image is not listed in dataset.json)"),
             ("missing.png", "missing image file")]
+
+
+#: c.png is served like the rest (cropped and resized to the training resolution): a note, not a problem
+OTHER_SIZE = ("1 image(s) differ in size from most (16x16): training crops and resizes every image to its resolution, "
+              "the camera with it, so they are used as the rest are (first: c.png, 24x16)")
+CROPPED = "non-square images are centre-cropped to a square (data.crop = center)"
 
 
 def _stat(names, which):
@@ -70,13 +75,13 @@ def test_every_problem_is_reported_against_its_file_and_a_full_check_also_finds_
     path = folder if kind == "folder" else _zip(folder, tmp_path / "data.zip")
     full = check_dataset(path, full=True)
     problems = [(p.file, p.problem) for p in full.problems]
-    assert problems[:4] == EXPECTED and len(problems) == 5
-    assert problems[4][0] == "t.png" and problems[4][1].startswith("truncated image: OSError: image file is truncated")
+    assert problems[:3] == EXPECTED and len(problems) == 4
+    assert problems[3][0] == "t.png" and problems[3][1].startswith("truncated image: OSError: image file is truncated")
     # every file on disk is read, posed or not: a, b and extra are 16x16
     assert full.count == 7 and full.format == "eg3d" and full.resolutions == {"16x16": 3, "24x16": 1}
     assert full.usable_count == 3  # a (first pose), b, c; t does not decode
     assert full.yaw == _stat(["a.png", "b.png", "c.png"], 0) and full.pitch == _stat(["a.png", "b.png", "c.png"], 1)
-    assert full.notes == ["non-square images are centre-cropped to a square (data.crop = center)"]
+    assert full.notes == [OTHER_SIZE, CROPPED]
 
     fast = check_dataset(path)  # headers only: t.png's header is intact
     assert [(p.file, p.problem) for p in fast.problems] == EXPECTED
@@ -92,17 +97,18 @@ def test_the_summary_lists_counts_resolutions_poses_notes_and_each_problem(tmp_p
             "  resolutions: 16x16 (4), 24x16 (1)",
             f"  yaw:   mean {yaw.mean():+.3f} rad, std {yaw.std():.3f} rad",
             f"  pitch: mean {pitch.mean():+.3f} rad, std {pitch.std():.3f} rad",
-            "  note: non-square images are centre-cropped to a square (data.crop = center)",
-            "  4 problem(s):"]
+            f"  note: {OTHER_SIZE}",
+            f"  note: {CROPPED}",
+            "  3 problem(s):"]
     assert report.summary().splitlines() == head + [f"    {f}: {p}" for f, p in EXPECTED]
-    assert report.summary(max_problems=3).splitlines() == head + [f"    {f}: {p}" for f, p in EXPECTED[:3]] + [
+    assert report.summary(max_problems=2).splitlines() == head + [f"    {f}: {p}" for f, p in EXPECTED[:2]] + [
         "    ... and 1 more (zoo3d data check --json lists all)"]
-    assert report.summary(max_problems=4) == report.summary()
+    assert report.summary(max_problems=3) == report.summary()
     doc = report.to_json()
     problems = [{"file": f, "problem": p} for f, p in EXPECTED]
     assert doc == {"count": 7, "format": "eg3d", "resolution": [16, 16], "resolutions": {"16x16": 4, "24x16": 1},
                    "yaw": _stat(list(POSES), 0), "pitch": _stat(list(POSES), 1), "problems": problems,
-                   "notes": ["non-square images are centre-cropped to a square (data.crop = center)"], "usable": 4,
+                   "notes": [OTHER_SIZE, CROPPED], "usable": 4,
                    "path": str(folder)}
     assert not report.ok and report.usable
     assert ensure_usable(folder).usable_count == 4  # training's start-up check reads headers only, like this one
@@ -121,7 +127,9 @@ def test_a_clean_dataset_says_no_problems_and_its_resolution_is_height_then_widt
     assert ensure_usable(tmp_path).usable_count == 2
 
 
-def test_the_most_common_size_comes_first_and_the_other_is_the_mismatch(tmp_path):
+def test_the_most_common_size_comes_first_and_the_other_is_a_note_not_a_problem(tmp_path):
+    """Training crops and resizes every image to its resolution, so an image of another size is used as the rest are:
+    the check had reported it as a problem and exited 1 of a dataset training used whole."""
     _noise(24, 16, 8).save(tmp_path / "p.png")
     _noise(24, 16, 9).save(tmp_path / "q.png")
     _noise(16, 16, 10).save(tmp_path / "r.png")
@@ -129,8 +137,10 @@ def test_the_most_common_size_comes_first_and_the_other_is_the_mismatch(tmp_path
                                                                                                   "q.png")]}))
     report = check_dataset(tmp_path)
     assert report.summary().splitlines()[1] == "  resolutions: 24x16 (2), 16x16 (1)" and report.resolution == [16, 24]
-    assert [(p.file, p.problem) for p in report.problems] == [
-        ("r.png", "size mismatch: 16x16, while most images are 24x16")]
+    assert report.ok and report.usable_count == 3
+    assert report.notes[0] == ("1 image(s) differ in size from most (24x16): training crops and resizes every image "
+                               "to its resolution, the camera with it, so they are used as the rest are (first: r.png, "
+                               "16x16)")
 
 
 def test_with_crop_none_only_non_square_images_leave_nothing_usable_and_training_is_refused(tmp_path):

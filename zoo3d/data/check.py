@@ -117,6 +117,18 @@ def _ends(name: str) -> str:
     return name[:len(name) - len(name.lstrip())] + name[len(name.rstrip()):]
 
 
+def _other_sizes_note(sizes: dict[str, tuple[int, int]], counts: Counter) -> str | None:
+    """The note on the images whose size differs from the most common one, or None. Training crops and resizes every
+    image to its resolution, the camera with it, so they are served like the rest: a note, not a problem (a problem
+    makes ``data check`` exit 1, where training refuses or skips something)."""
+    if len(counts) < 2:
+        return None
+    common = counts.most_common(1)[0][0]
+    other = [(name, f"{w}x{h}") for name, (w, h) in sizes.items() if f"{w}x{h}" != common]
+    return (f"{len(other)} image(s) differ in size from most ({common}): training crops and resizes every image to its "
+            f"resolution, the camera with it, so they are used as the rest are (first: {other[0][0]}, {other[0][1]})")
+
+
 def check_dataset(path: str | Path, full: bool = False, crop: str = "center") -> CheckReport:
     """Check a dataset folder or zip (EG3D, GRAM-style or zoo3d format); never raises on bad content."""
     try:
@@ -160,11 +172,8 @@ def check_dataset(path: str | Path, full: bool = False, crop: str = "center") ->
             kind = "truncated image" if "truncated" in text.lower() else "unreadable image"
             problems.append(Problem(rec.name, f"{kind}: {type(exc).__name__}: {text}"[:200]))
     counts = Counter(f"{w}x{h}" for w, h in sizes.values())
-    if len(counts) > 1:  # resized like the rest in training, so still usable
-        common = counts.most_common(1)[0][0]
-        for name, (w, h) in sizes.items():
-            if f"{w}x{h}" != common:
-                problems.append(Problem(name, f"size mismatch: {w}x{h}, while most images are {common}"))
+    if note := _other_sizes_note(sizes, counts):
+        notes.append(note)
     oblong = {name: f"{w}x{h}" for name, (w, h) in sizes.items() if w != h}
     if crop == "none":  # decode_image refuses them, so training skips each one
         problems += [Problem(n, f"not square ({size}): data.crop = none needs square images (data.crop = center "
