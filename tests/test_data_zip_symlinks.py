@@ -95,3 +95,20 @@ def test_a_link_to_the_folder_around_the_zip_is_a_link_out_of_the_zip(tmp_path):
     assert [(p.file, p.problem) for p in report.problems] == [
         ("parent.png", "unreadable image: OSError: a symbolic link out of the zip, which does not hold its file (zip "
                        "the folder without --symlinks): 'parent.png' -> '..'")], report.summary()
+
+
+def test_images_listed_through_a_link_to_their_folder_are_not_also_unlisted_images(tmp_path):
+    """``images`` linked to ``photos`` and poses.json listing images/*.png, zipped with ``zip -r --symlinks``: the
+    files under photos/ are the listed images, as in the folder it was zipped from. Each had also been a missing pose
+    of its own ('the image is not listed in poses.json'), and the check exited 1."""
+    path = tmp_path / "linked.zip"
+    with zipfile.ZipFile(path, "w") as zf:
+        _link(zf, "images", "photos")
+        zf.writestr("poses.json", _poses(["images/0.png", "images/1.png"]))
+        for i in range(2):
+            zf.writestr(f"photos/{i}.png", _png_bytes(i)[1])
+        zf.writestr("photos/2.png", _png_bytes(2)[1])  # not listed by any name: still a missing pose
+    report = check_dataset(path)
+    assert [(p.file, p.problem) for p in report.problems] == [
+        ("photos/2.png", "missing pose (the image is not listed in poses.json)")]
+    assert report.usable_count == 2 and report.count == 3

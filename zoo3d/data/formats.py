@@ -215,11 +215,16 @@ class Source:
             return io.BytesIO(self.read(name))
         return open(self.path / self._inside(name), "rb")
 
-    def identity(self, name: str) -> tuple[int, int] | None:
-        """The (device, inode) of a folder's file ``name`` (the same for every name that reaches it: another case on
-        a case-insensitive disk, a link), or None (no such file, a zip)."""
+    def identity(self, name: str) -> tuple | None:
+        """What the file ``name`` is, the same for every name that reaches it, or None (no such file): a folder's file
+        by (device, inode) (reached in another case on a case-insensitive disk, through a link), a zip's by the member
+        that holds it (reached through a link that ``zip --symlinks`` stored, :meth:`_member`)."""
         if self._zip is not None:
-            return None
+            try:
+                info = self._member(name)
+            except (OSError, FileNotFoundError, zipfile.BadZipFile):  # a link out of the zip, a name outside it
+                return None
+            return None if info is None else ("member", info.filename)
         try:
             stat = os.stat(self.path / self._inside(name))
         except (OSError, ValueError):  # missing, outside the dataset (FileNotFoundError), a NUL in the name
@@ -560,8 +565,8 @@ def _unlisted_images(source: Source, listing: Listing, index_file: str, referenc
     listed = {r.name for r in listing.records} | {p.file for p in listing.problems} | set(referenced)
     listed = {unicodedata.normalize("NFC", n) for n in listed}  # either spelling of an accent (Source._inside)
     unlisted = [n for n in _image_files(source) if unicodedata.normalize("NFC", n) not in listed]
-    if unlisted and not source.is_zip:  # a name that reaches a listed file another way is listed: in another case
-        same = {key for n in listed if (key := source.identity(n)) is not None}  # on macOS and Windows, by a link
+    if unlisted:  # a name that reaches a listed file another way is listed: in another case on macOS and Windows, by
+        same = {key for n in listed if (key := source.identity(n)) is not None}  # a link (in a zip too)
         unlisted = [n for n in unlisted if source.identity(n) not in same]
     near: dict[str, str] = {}
     for name in sorted({r.name for r in listing.records}):
