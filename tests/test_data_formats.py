@@ -211,3 +211,52 @@ def test_a_zip_of_two_dataset_folders_is_read_from_its_root_not_from_either_fold
     assert source.root == ""
     listing = list_dataset(source)
     assert listing.format == "images" and [r.name for r in listing.records] == ["a/img.png", "b/img.png"]
+
+
+def test_a_readme_beside_a_zips_one_folder_does_not_hide_the_dataset_in_it(tmp_path):
+    """``zip -r faces.zip faces README.txt``: the README had made the zip's root the dataset's, a folder of images
+    without poses (each a missing pose, exit 1)."""
+    folder = tmp_path / "data"
+    files = _noise_dataset(folder, 2)
+    path = _zip(folder, files, tmp_path / "faces.zip", prefix="faces/")
+    with zipfile.ZipFile(path, "a") as zf:
+        zf.writestr("README.txt", "FFHQ crops, 2 images\n")
+        zf.writestr("LICENSE", "CC BY-NC-SA 4.0\n")
+    source = Source(path)
+    assert (source.root, source.beside) == ("faces/", ["LICENSE", "README.txt"])
+    listing = list_dataset(source)
+    assert listing.format == "eg3d" and not listing.problems and [r.name for r in listing.records] == files[:2]
+    assert listing.notes == ["the zip holds the dataset in its folder 'faces/': it is read from there (LICENSE, "
+                             "README.txt beside it are not read)"]
+
+
+def test_an_image_beside_a_zips_one_folder_keeps_the_root_the_datasets(tmp_path):
+    folder = tmp_path / "data"
+    files = _noise_dataset(folder, 2)
+    path = _zip(folder, files, tmp_path / "faces.zip", prefix="faces/")
+    with zipfile.ZipFile(path, "a") as zf:
+        zf.write(folder / files[0], "cover.png")
+    assert Source(path).root == ""
+
+
+def test_a_folder_unzipped_one_level_too_deep_is_read_from_its_one_folder(tmp_path):
+    """``unzip faces.zip -d faces`` makes faces/faces/dataset.json: the outer folder had been read as a folder of
+    images without poses, and training refused it ('no usable posed image')."""
+    outer = tmp_path / "faces"
+    files = _noise_dataset(outer / "faces", 3)
+    (outer / "README.md").write_text("crops\n")
+    (outer / ".DS_Store").write_bytes(b"\0")
+    source = Source(outer)
+    assert (source.root, source.beside) == ("faces/", ["README.md"])
+    listing = list_dataset(source)
+    assert listing.format == "eg3d" and not listing.problems and [r.name for r in listing.records] == files[:3]
+    assert listing.notes == ["the folder holds the dataset in its folder 'faces/': it is read from there (README.md "
+                             "beside it is not read)"]
+    assert torch.equal(FolderDataset(outer, 16)[1]["image"], FolderDataset(outer / "faces", 16)[1]["image"])
+
+
+def test_a_folder_with_one_subfolder_of_images_and_no_pose_file_is_read_from_its_top(tmp_path):
+    files = _noise_dataset(tmp_path / "d", 2)[:2]
+    (tmp_path / "d" / "dataset.json").unlink()
+    source = Source(tmp_path / "d")
+    assert source.root == "" and [r.name for r in list_dataset(source).records] == files

@@ -95,7 +95,10 @@ class Source:
     """Read-only access to the files of a folder or a zip archive by relative POSIX path.
 
     A zip made of one folder (``zip -r data.zip data``) whose folder holds the pose files is read
-    from that folder (:attr:`root`), so ``data/dataset.json`` is the dataset's ``dataset.json``.
+    from that folder (:attr:`root`), so ``data/dataset.json`` is the dataset's ``dataset.json``; so is a folder
+    holding such a folder (a zip of one folder unzipped into a folder of its name: ``faces/faces/poses.json``).
+    Files beside that folder that are neither images nor pose files (a ``README.txt``) do not count
+    (:attr:`beside`, :func:`_one_folder_root`).
     """
 
     def __init__(self, path: str | Path):
@@ -104,14 +107,21 @@ class Source:
         self._pid = 0
         self._spellings: dict[str, str] | None = None
         self._links: dict[str, zipfile.ZipInfo] = {}  # a zip's symbolic links by name (zip --symlinks)
-        self.root = ""
+        self.root, self.beside = "", []
         if self.path.is_file() and (zipfile.is_zipfile(self.path) or self.path.suffix.lower() == ".zip"):
             members = self._readable_members(path)
-            self.root = _zip_root(members)
+            self.root, self.beside = _one_folder_root(list(members), _zip_holds_pose_files(members))
             self._names = {n[len(self.root):]: i for n, i in members.items() if n.startswith(self.root)}
             self._links = {n: i for n, i in self._names.items() if _is_link(i)}
-        elif not self.path.is_dir():
+        elif self.path.is_dir():
+            self.root, self.beside = _one_folder_root(_top_entries(self.path), _folder_holds_pose_files(self.path))
+        else:
             raise FileNotFoundError(str(self.path))
+
+    @property
+    def folder(self) -> Path:
+        """The folder the dataset's files are read from: :attr:`path`, or its one folder that holds the dataset."""
+        return self.path / self.root
 
     def _readable_members(self, path) -> dict[str, zipfile.ZipInfo]:
         """The zip's files by name (folders and Finder litter left out); a UserError, before anything is read, for
@@ -165,7 +175,7 @@ class Source:
                 return self._member(name) is not None
             except (OSError, zipfile.BadZipFile):  # a link out of the zip, a damaged one: reading says why
                 return True
-        return (self.path / self._inside(name)).is_file()
+        return (self.folder / self._inside(name)).is_file()
 
     def _inside(self, name: str) -> str:
         """The stored name of the file ``name`` names; FileNotFoundError for a name that would leave the dataset
@@ -175,7 +185,7 @@ class Source:
         poses.json names the file of either spelling."""
         if unsafe_name(name) is not None:
             raise FileNotFoundError(f"'{name}' is outside the dataset")
-        if name.isascii() or (name in self._names if self._zip is not None else (self.path / name).is_file()):
+        if name.isascii() or (name in self._names if self._zip is not None else (self.folder / name).is_file()):
             return name
         if self._spellings is None:
             self._spellings = {}
@@ -208,12 +218,12 @@ class Source:
             if info is None:
                 raise KeyError(f"There is no item named {name!r} in the archive")
             return self._archive().read(info)
-        return (self.path / self._inside(name)).read_bytes()
+        return (self.folder / self._inside(name)).read_bytes()
 
     def open(self, name: str):
         if self._zip is not None:
             return io.BytesIO(self.read(name))
-        return open(self.path / self._inside(name), "rb")
+        return open(self.folder / self._inside(name), "rb")
 
     def identity(self, name: str) -> tuple | None:
         """What the file ``name`` is, the same for every name that reaches it, or None (no such file): a folder's file
@@ -226,7 +236,7 @@ class Source:
                 return None
             return None if info is None else ("member", info.filename)
         try:
-            stat = os.stat(self.path / self._inside(name))
+            stat = os.stat(self.folder / self._inside(name))
         except (OSError, ValueError):  # missing, outside the dataset (FileNotFoundError), a NUL in the name
             return None
         return stat.st_dev, stat.st_ino
@@ -234,7 +244,7 @@ class Source:
     def files(self) -> list[str]:
         if self._zip is not None:
             return sorted(self._names)
-        return sorted(n for n in _folder_files(self.path) if not _archive_litter(n))  # unzipped Finder litter
+        return sorted(n for n in _folder_files(self.folder) if not _archive_litter(n))  # unzipped Finder litter
 
     def __getstate__(self):  # zip handles do not pickle (spawned DataLoader workers): reopen there
         return {"path": self.path}
@@ -300,18 +310,43 @@ def _archive_litter(name: str) -> bool:
     return name.startswith("__MACOSX/") or PurePosixPath(name).name.startswith("._")
 
 
-def _zip_root(members: dict) -> str:
-    """``"data/"`` when every member of a zip sits in the one folder ``data/`` and that folder holds
-    ``dataset.json``, ``poses.json`` or ``poses/``; else ``""`` (the zip's root is the dataset's). Hidden files
-    beside the folder (a ``.DS_Store``) do not count: they are no part of a dataset (:func:`_hidden`)."""
-    members = [n for n in members if not _hidden(n.split("/", 1)[0])] or list(members)  # './' (bsdtar's) is not
-    tops = {n.split("/", 1)[0] for n in members}
-    if len(tops) != 1 or not all("/" in n for n in members):
-        return ""
+#: the files that give a dataset its poses, at its top (``poses/`` is a folder)
+_POSE_NAMES = ("dataset.json", "poses.json")
+
+
+def _zip_holds_pose_files(members: dict):
+    """Whether the zip's folder ``top`` (``"data/"``) holds ``dataset.json``, ``poses.json`` or ``poses/``."""
+    return lambda top: any(n in (f"{top}dataset.json", f"{top}poses.json") or n.startswith(f"{top}poses/")
+                           for n in members)
+
+
+def _folder_holds_pose_files(path: Path):
+    """Whether the folder's subfolder ``top`` (``"data/"``) holds ``dataset.json``, ``poses.json`` or ``poses/``."""
+    return lambda top: any((path / top / name).exists() for name in (*_POSE_NAMES, "poses"))
+
+
+def _top_entries(path: Path) -> list[str]:
+    """The folder's top entries as a zip names its members: ``name`` for a file, ``name/`` for a folder."""
+    try:
+        return [e.name + ("/" if e.is_dir() else "") for e in os.scandir(path)]
+    except OSError:  # unreadable: listing it says so
+        return []
+
+
+def _one_folder_root(names: list[str], holds_pose_files) -> tuple[str, list[str]]:
+    """``("data/", beside)`` where the dataset's top (a zip's members, or a folder's top entries) holds one folder
+    ``data/`` that holds the pose files (``holds_pose_files("data/")``), and beside it nothing but files that are
+    neither images nor pose files (``beside``: a README, a LICENSE); else ``("", [])`` (the top is the dataset's).
+    Hidden files and macOS litter beside the folder (a ``.DS_Store``, ``__MACOSX/``) do not count (:func:`_hidden`)."""
+    names = [n for n in names if not _hidden(n.split("/", 1)[0]) and not _archive_litter(n)] or list(names)  # './'
+    beside = sorted(n for n in names if "/" not in n and not _is_dataset_image(n)
+                    and n.casefold() not in _POSE_NAMES)
+    inside = [n for n in names if n not in beside]
+    tops = {n.split("/", 1)[0] for n in inside}
+    if len(tops) != 1 or not all("/" in n for n in inside):
+        return "", []
     top = f"{tops.pop()}/"
-    if any(n in (f"{top}dataset.json", f"{top}poses.json") or n.startswith(f"{top}poses/") for n in members):
-        return top
-    return ""
+    return (top, beside) if holds_pose_files(top) else ("", [])
 
 
 def _json_number(value) -> float | None:
@@ -415,7 +450,7 @@ def _ignored_pose_files(source: Source, fmt: str) -> list[str]:
     later = list(_POSE_FILES.values())[list(_POSE_FILES).index(fmt) + 1:]
     here = {"poses.json": lambda: source.exists("poses.json"),
             "poses/": lambda: (any(f.startswith("poses/") for f in source.files()) if source.is_zip
-                               else (source.path / "poses").is_dir())}  # a folder's is not walked again
+                               else (source.folder / "poses").is_dir())}  # a folder's is not walked again
     return [name for name in later if here[name]()]
 
 
@@ -431,7 +466,7 @@ def _pose_files_in_another_case(source: Source, files: list[str]) -> list[str]:
             continue
         if lower.endswith("/"):
             found = (any(f.startswith("poses/") for f in files) if source.is_zip
-                     else (source.path / "poses").is_dir())  # a case-insensitive disk finds 'Poses' so
+                     else (source.folder / "poses").is_dir())  # a case-insensitive disk finds 'Poses' so
         else:
             found = source.exists(lower)
         if not found:
@@ -457,7 +492,11 @@ def list_dataset(source: Source) -> Listing:
                              f"their names in lower case (dataset.json, poses.json, poses/), and names are "
                              f"case-sensitive here; rename {'it' if one else 'them'}")
     if source.root:
-        listing.notes.append(f"the zip holds the dataset in its folder '{source.root}': it is read from there")
+        kind = "zip" if source.is_zip else "folder"
+        beside = f" ({', '.join(source.beside)} beside it {'is' if len(source.beside) == 1 else 'are'} not read)" \
+            if source.beside else ""
+        listing.notes.append(f"the {kind} holds the dataset in its folder '{source.root}': it is read from there"
+                             f"{beside}")
     if source.is_zip and source.compressed():
         listing.notes.append("zip members are compressed: reading is slower than with an uncompressed zip (zip -0)")
     return listing
