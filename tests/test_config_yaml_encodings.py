@@ -51,3 +51,12 @@ def test_text_that_is_neither_utf8_nor_marked_utf16_or_utf32_is_refused(tmp_path
     with pytest.raises(ConfigError) as err:
         read_yaml(path)
     assert str(err.value) == f"Config file '{path}' is not UTF-8 text."
+
+
+@pytest.mark.parametrize("encoding", ["utf-16-le", "utf-16-be", "utf-32-le", "utf-32-be"])
+def test_utf16_or_utf32_text_without_a_byte_order_mark_is_told_by_its_nul_bytes(tmp_path, encoding):
+    """YAML 1.2 (5.2): a stream's first character is ASCII, so the NUL bytes beside it tell UTF-16 and UTF-32 and
+    their byte order. Such a file had been read as UTF-8 (a NUL byte is UTF-8) and refused as 'not valid YAML'."""
+    path = tmp_path / "run.yaml"
+    path.write_bytes(TEXT.replace("\n", "\r\n").encode(encoding))
+    assert read_yaml(path) == MEANT

@@ -113,7 +113,7 @@ def test_a_file_the_system_will_not_read_is_one_sentence_with_the_system_s_reaso
     def refuse(self, *args, **kwargs):
         raise PermissionError(13, "Permission denied", str(self))
 
-    monkeypatch.setattr(Path, "read_text", refuse)
+    monkeypatch.setattr(Path, "read_bytes", refuse)
     assert _said(path, "Model card") == f"Cannot read model card '{path}': Permission denied."
 
 

@@ -116,18 +116,30 @@ _BOMS = ((codecs.BOM_UTF32_LE, "utf-32"), (codecs.BOM_UTF32_BE, "utf-32"), (code
          (codecs.BOM_UTF16_BE, "utf-16"))
 
 
+def _unmarked_codec(raw: bytes) -> str | None:
+    """The encoding of a YAML stream without a byte-order mark that is UTF-16 or UTF-32, or None (UTF-8): as YAML 1.2
+    (5.2) tells them, by the NUL bytes around its first character, which is ASCII. Such text had been read as UTF-8
+    (a NUL byte is UTF-8), and refused as 'not valid YAML' without a word of why."""
+    head = raw[:4]
+    if len(head) == 4 and head[:3] == b"\0\0\0":
+        return "utf-32-be"
+    if len(head) == 4 and head[1:] == b"\0\0\0":
+        return "utf-32-le"
+    if len(head) >= 2 and head[0] == 0:
+        return "utf-16-be"
+    if len(head) >= 2 and head[1] == 0:
+        return "utf-16-le"
+    return None
+
+
 def _yaml_text(path: Path) -> str:
     """The text of the YAML file ``path``: UTF-8 (a UTF-8 byte-order mark, Notepad's, is skipped by the YAML reader),
     or UTF-16 or UTF-32 where the file starts with its byte-order mark, as Windows PowerShell 5's ``>`` and
-    ``Out-File`` save text (that had been refused as not UTF-8). A UnicodeDecodeError for anything else."""
-    try:
-        return path.read_text(encoding="utf-8")
-    except UnicodeDecodeError:
-        raw = path.read_bytes()
-        codec = next((codec for bom, codec in _BOMS if raw.startswith(bom)), None)
-        if codec is None:
-            raise
-        return raw.decode(codec)
+    ``Out-File`` save text (that had been refused as not UTF-8), or without one (:func:`_unmarked_codec`). A
+    UnicodeDecodeError for anything else."""
+    raw = path.read_bytes()
+    codec = next((codec for bom, codec in _BOMS if raw.startswith(bom)), None) or _unmarked_codec(raw)
+    return raw.decode(codec or "utf-8")
 
 
 def read_yaml(path: str | Path, what: str = "Config file") -> dict[str, Any]:
@@ -137,7 +149,8 @@ def read_yaml(path: str | Path, what: str = "Config file") -> dict[str, Any]:
     if not path.is_file():
         raise ConfigError(f"{what} '{shown_name(str(path))}' does not exist.")
     try:
-        data = load_yaml(_yaml_text(path)) or {}
+        text = _yaml_text(path)
+        data = load_yaml(text) or {}
     except DuplicateKey as exc:
         raise ConfigError(f"{what} '{path}' gives the key {exc.key!r} twice in one mapping, at lines "
                           f"{exc.first_mark.line + 1} and {exc.problem_mark.line + 1}; keep one.") from None
