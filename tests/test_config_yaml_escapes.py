@@ -35,3 +35,25 @@ def test_another_double_quoted_problem_is_not_said_to_be_an_escape(tmp_path):
     with pytest.raises(ConfigError) as err:
         read_yaml(path)
     assert "escape" not in str(err.value) and str(err.value).startswith(f"Config file '{path}' is not valid YAML")
+
+
+@pytest.mark.parametrize("value, escape, what", [
+    ('"C:\\new\\faces"', "n", "a newline"),        # '\n', then '\f'
+    ('"D:\\train\\faces"', "t", "a tab"),
+    ('"\\\\nas\\runs\\new"', "r", "a carriage return"),  # '\\' is a backslash, then '\r' and '\n'
+])
+def test_a_path_whose_escape_makes_a_character_that_does_not_show_is_refused(tmp_path, value, escape, what):
+    """A valid escape had been read silently: '"C:\\new\\faces"' became 'C:', a newline, 'ew', a form feed and
+    'aces', and the run was refused for a dataset that does not exist (or its path stored so)."""
+    path = tmp_path / "run.yaml"
+    path.write_text(f"extends: tiny\ndata:\n  spec: {value}\n")
+    with pytest.raises(ConfigError) as err:
+        read_yaml(path)
+    assert str(err.value) == (f"Config file '{path}' has {value} in double quotes at line 3, where YAML reads "
+                              f"'\\{escape}' as {what}; write a path in single quotes or with '/'.")
+
+
+def test_escapes_that_give_characters_that_show_are_read_as_yaml_says(tmp_path):
+    path = tmp_path / "run.yaml"
+    path.write_text('data:\n  spec: "C:\\\\data\\\\faces"\nmodel: "caf\\u00e9"\n')
+    assert read_yaml(path) == {"data": {"spec": "C:\\data\\faces"}, "model": "café"}

@@ -142,6 +142,38 @@ def _yaml_text(path: Path) -> str:
     return raw.decode(codec or "utf-8")
 
 
+#: what YAML makes of the escapes in double quotes that give a character that does not show (YAML 1.2, 5.7)
+_CONTROL_ESCAPES = {"n": "a newline", "t": "a tab", "r": "a carriage return", "f": "a form feed", "b": "a backspace",
+                    "a": "a bell", "v": "a vertical tab", "e": "an escape character", "0": "a NUL character",
+                    "N": "a next-line character"}
+
+
+def _escaped_control(text: str) -> tuple[int, str, str] | None:
+    """(line, the double-quoted value as written, its escape) of the first value in double quotes whose escape gives a
+    character that does not show, as a Windows path does (``"C:\\new\\faces"`` reads as 'C:', a newline, 'ew', a
+    form feed, 'aces'), or None."""
+    def scalars(node):
+        if isinstance(node, yaml.ScalarNode):
+            yield node
+        elif isinstance(node, yaml.SequenceNode):
+            for item in node.value:
+                yield from scalars(item)
+        elif isinstance(node, yaml.MappingNode):
+            for key, value in node.value:
+                yield from scalars(key)
+                yield from scalars(value)
+
+    root = yaml.compose(text, Loader=CoreSchemaLoader)
+    for node in scalars(root) if root is not None else ():
+        if node.style != '"' or node.value.isprintable():
+            continue
+        written = text[node.start_mark.index:node.end_mark.index]
+        escape = next((e for e in re.findall(r"\\(.)", written) if e in _CONTROL_ESCAPES), None)  # '\\' is a pair
+        if escape is not None:
+            return node.start_mark.line + 1, written, escape
+    return None
+
+
 def read_yaml(path: str | Path, what: str = "Config file") -> dict[str, Any]:
     """The mapping a YAML file holds; anything else (missing, unreadable, not UTF-8, UTF-16 or UTF-32 text, not YAML,
     not a mapping) is one :class:`ConfigError` naming the file as ``what`` (a config file, a model card)."""
@@ -151,6 +183,7 @@ def read_yaml(path: str | Path, what: str = "Config file") -> dict[str, Any]:
     try:
         text = _yaml_text(path)
         data = load_yaml(text) or {}
+        escaped = _escaped_control(text)
     except DuplicateKey as exc:
         raise ConfigError(f"{what} '{path}' gives the key {exc.key!r} twice in one mapping, at lines "
                           f"{exc.first_mark.line + 1} and {exc.problem_mark.line + 1}; keep one.") from None
@@ -171,6 +204,11 @@ def read_yaml(path: str | Path, what: str = "Config file") -> dict[str, Any]:
         raise ConfigError(f"Cannot read {what.lower()} '{path}': {exc.strerror or exc}.") from None
     if not isinstance(data, dict):
         raise ConfigError(f"{what} '{path}' must hold a mapping of keys to values.")
+    if escaped is not None:
+        line, written, escape = escaped
+        raise ConfigError(f"{what} '{path}' has {shown_name(written)} in double quotes at line {line}, where YAML "
+                          f"reads '\\{escape}' as {_CONTROL_ESCAPES[escape]}; write a path in single quotes or with "
+                          f"'/'.")
     return data
 
 
