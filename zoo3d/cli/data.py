@@ -12,7 +12,7 @@ from pathlib import Path
 import click
 
 from zoo3d.cli.paths import UserPath
-from zoo3d.errors import UserError, counted
+from zoo3d.errors import UserError, counted, shown_name
 from zoo3d.limits import byte_size
 
 
@@ -40,7 +40,7 @@ def synth(out_dir, kind, count, resolution, seed, fmt, depth, batch):
     out = Path(out_dir)
     check_can_create(out, "dataset", folder=True)  # a link leading nowhere would fail only after the rendering
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
-        raise UserError(f"Output folder '{out}' is not empty; choose a new folder.")
+        raise UserError(f"Output folder '{shown_name(str(out))}' is not empty; choose a new folder.")
     check_images("--batch", batch, resolution, resolution)
     _check_free_space(out, count, resolution, depth)
     make_parent(out, "dataset")
@@ -54,7 +54,8 @@ def synth(out_dir, kind, count, resolution, seed, fmt, depth, batch):
         if isinstance(exc, OSError) and not is_storage_error(exc):
             raise
         reason = exc.reason if isinstance(exc, WriteError) else storage_reason(exc)
-        raise WriteError(f"Cannot write dataset '{out}': {reason}; nothing was left behind.", reason) from None
+        raise WriteError(f"Cannot write dataset '{shown_name(str(out))}': {reason}; nothing was left behind.",
+                         reason) from None
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
@@ -71,8 +72,8 @@ def _move_into_place(staging: Path, out: Path) -> None:
     except OSError as exc:
         if exc.errno not in (errno.ENOTEMPTY, errno.EEXIST, errno.ENOTDIR):
             raise
-        raise UserError(f"Output folder '{out}' was filled by another process while this one rendered; nothing of "
-                        f"this run was kept: choose a new folder.") from None
+        raise UserError(f"Output folder '{shown_name(str(out))}' was filled by another process while this one "
+                        f"rendered; nothing of this run was kept: choose a new folder.") from None
 
 
 def _check_free_space(out: Path, count: int, resolution: int, depth: bool) -> None:
@@ -88,7 +89,7 @@ def _check_free_space(out: Path, count: int, resolution: int, depth: bool) -> No
     need = count * (resolution * resolution * ((4.0 if depth else 0.0) + 0.5) + 256)
     if need > free:
         raise UserError(f"--count {count} at {resolution}x{resolution} needs at least {byte_size(need)} in "
-                        f"'{out}', but only {byte_size(free)} are free.")
+                        f"'{shown_name(str(out))}', but only {byte_size(free)} are free.")
 
 
 def _synth_into(out: Path, kind, count, resolution, seed, fmt, depth, batch) -> None:
@@ -151,8 +152,8 @@ def check(path, as_json, fast, crop):
         name, datasets = parse_spec(path)[0], get_host().datasets
         if name in datasets:
             spec = datasets.get(name)
-            raise UserError(f"'{path}' is a registered dataset (plugin '{spec.plugin}'), not a folder or zip: data "
-                            f"check reads dataset files, and a registered dataset makes its own images.")
+            raise UserError(f"'{shown_name(str(path))}' is a registered dataset (plugin '{spec.plugin}'), not a folder "
+                            f"or zip: data check reads dataset files, and a registered dataset makes its own images.")
         raise UserError(f"Dataset path '{shown_name(str(path))}' does not exist.")  # a '\\r' printed moves the cursor
     report = check_dataset(path, full=not fast, crop=crop)
     if as_json:

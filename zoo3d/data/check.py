@@ -66,7 +66,7 @@ class CheckReport:
         def stat(s):
             return "n/a" if s["mean"] is None else f"mean {s['mean']:+.3f} rad, std {s['std']:.3f} rad"
         res = ", ".join(f"{k} ({v})" for k, v in sorted(self.resolutions.items(), key=lambda kv: -kv[1])) or "none"
-        lines = [f"{self.path}: {self.format} format, {self.count} images ({self.usable_count} usable)",
+        lines = [f"{shown_name(self.path)}: {self.format} format, {self.count} images ({self.usable_count} usable)",
                  f"  resolutions: {res}", f"  yaw:   {stat(self.yaw)}", f"  pitch: {stat(self.pitch)}"]
         lines += [f"  note: {n}" for n in self.notes]
         if self.problems:
@@ -209,7 +209,8 @@ def ensure_usable(path: str | Path) -> CheckReport:
     report, or UserError when nothing is usable."""
     report = check_dataset(path, full=False)
     if not report.usable:
-        raise UserError(f"Dataset '{path}' cannot be used: it holds no usable posed image.\n{report.summary()}")
+        raise UserError(f"Dataset '{shown_name(str(path))}' cannot be used: it holds no usable posed image.\n"
+                        f"{report.summary()}")
     return report
 
 

@@ -50,17 +50,18 @@ class FolderDataset(Dataset):
         posed = [r for r in first_of_each(listing.records) if r.camera is not None]
         self.records = [r for r in posed if self.source.exists(r.name)]  # ``data check`` counts them so too
         if not self.records:
-            what = (f"none of its {len(posed)} image(s) with a valid pose exists (first: '{posed[0].name}')" if posed
-                    else "it has no image with a valid pose")
-            raise UserError(f"Dataset '{path}' ({listing.format} format) cannot be used: {what}; "
-                            f"run `zoo3d data check {shlex.quote(str(path))}` for the list of problems.")
+            what = (f"none of its {len(posed)} image(s) with a valid pose exists (first: "
+                    f"'{shown_name(posed[0].name)}')" if posed else "it has no image with a valid pose")
+            raise UserError(f"Dataset '{shown_name(str(path))}' ({listing.format} format) cannot be used: {what}; "
+                            f"run `zoo3d data check {shown_name(shlex.quote(str(path)))}` for the list of problems.")
         self.resolution, self.crop, self.resize = int(resolution), crop, resize
         self.mirror, self.seed, self.epoch = bool(mirror), int(seed), 0
         self.skipped: dict[str, str] = {}
 
     def _unreadable_message(self, what: str) -> str:
         first, why = next(iter(self.skipped.items()), ("?", "?"))
-        return (f"{what} (first: '{first}', {why}); run `zoo3d data check {shlex.quote(str(self.source.path))}`, "
+        command = shown_name(f"zoo3d data check {shlex.quote(str(self.source.path))}")
+        return (f"{what} (first: '{shown_name(first)}', {why}); run `{command}`, "
                 f"which decodes every image, for the list.")
 
     def check_readable(self, probes: int = 8) -> None:
@@ -74,8 +75,8 @@ class FolderDataset(Dataset):
                 return
             except Exception as exc:  # noqa: BLE001 - any decoding failure counts
                 self.skipped.setdefault(self.records[i].name, f"{type(exc).__name__}: {exc}")
-        message = self._unreadable_message(f"Dataset '{self.source.path}' cannot be used: none of the {len(picks)} "
-                                           f"images tried could be decoded")
+        message = self._unreadable_message(f"Dataset '{shown_name(str(self.source.path))}' cannot be used: none of "
+                                           f"the {len(picks)} images tried could be decoded")
         self.skipped.clear()
         raise UnreadableDataError(message)
 
@@ -131,7 +132,8 @@ class FolderDataset(Dataset):
                     log.warning("skipping unreadable image %s (%s); %d skipped so far", name, exc, len(self.skipped))
         else:
             raise UnreadableDataError(self._unreadable_message(
-                f"Stopped: {min(n, 16)} images in a row of dataset '{self.source.path}' could not be decoded"))
+                f"Stopped: {min(n, 16)} images in a row of dataset '{shown_name(str(self.source.path))}' could not be "
+                f"decoded"))
         item["mirrored"] = False
         if self.mirror and mirror_flag(self.seed, index, self.epoch):
             item = mirror_item(item)

@@ -127,26 +127,29 @@ class Source:
         """The zip's files by name (folders and Finder litter left out); a UserError, before anything is read, for
         a zip that cannot be opened, one protected by a password and one compressed with a method Python's
         zipfile does not decompress (each was a traceback at the first file read)."""
-        from zoo3d.errors import UserError
+        import shlex
 
+        from zoo3d.errors import UserError, shown_name
+
+        shown, word = shown_name(str(path)), shown_name(shlex.quote(str(path)))  # a path as said, and as typed
         try:
             infos = self._archive().infolist()
         except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, EOFError, ValueError) as exc:
-            raise UserError(f"Dataset '{path}' cannot be read as a zip file ({exc}): it is damaged or was cut "
-                            f"short; `unzip -t {path}` tests it.") from None
+            raise UserError(f"Dataset '{shown}' cannot be read as a zip file ({exc}): it is damaged or was cut "
+                            f"short; `unzip -t {word}` tests it.") from None
         members = {n: i for i in infos if not (n := _member_name(i)).endswith("/") and not _archive_litter(n)}
         if locked := next((n for n, i in members.items() if i.flag_bits & 0x1), None):
-            raise UserError(f"Dataset '{path}' is a zip protected by a password ('{locked}' is encrypted), which "
-                            f"zoo3d cannot read; unzip it (`unzip {path}` asks for the password) and give the "
-                            f"folder.")
+            raise UserError(f"Dataset '{shown}' is a zip protected by a password ('{shown_name(locked)}' is "
+                            f"encrypted), which zoo3d cannot read; unzip it (`unzip {word}` asks for the password) and "
+                            f"give the folder.")
         for name, info in {i.compress_type: (n, i) for n, i in reversed(members.items())}.values():
             try:  # the first file of each compression method: opening it sets up its decompressor
                 self._archive().open(info).close()
             except NotImplementedError:
                 method = _ZIP_METHODS.get(info.compress_type, "an unknown method")
-                raise UserError(f"Dataset '{path}' compresses its files with {method} (zip method "
-                                f"{info.compress_type}, '{name}'), which Python's zipfile cannot decompress; zip the "
-                                f"folder again with `zip -r` (deflate) or `zip -0`.") from None
+                raise UserError(f"Dataset '{shown}' compresses its files with {method} (zip method "
+                                f"{info.compress_type}, '{shown_name(name)}'), which Python's zipfile cannot "
+                                f"decompress; zip the folder again with `zip -r` (deflate) or `zip -0`.") from None
             except (zipfile.BadZipFile, OSError, EOFError, RuntimeError):  # that file's own fault: said when read
                 pass
         return members

@@ -1,0 +1,54 @@
+"""A dataset or output folder named with a character a terminal does not print (a '\\r' left by a script saved with
+Windows line endings) is shown with Python's escapes in the data commands' refusals and reports, and a command they
+print to run is quoted for the shell (``unzip -t 'my faces.zip'``): printed raw, the '\\r' moved the cursor back and
+the rest of the line overwrote its start, and a path with a space split into two words."""
+
+from __future__ import annotations
+
+import pytest
+
+from conftest import one_line_error, run_in_process
+from zoo3d.data.check import check_dataset
+from zoo3d.errors import UserError
+
+
+@pytest.fixture
+def cut_zip(in_tmp):
+    """A zip cut short (by a download) after its first bytes."""
+    def make(name):
+        (in_tmp / name).write_bytes(b"PK\x03\x04" + b"\0" * 40)
+        return name
+    return make
+
+
+@pytest.mark.parametrize("name, shown, word", [("cut\rx.zip", "cut\\rx.zip", "'cut\\rx.zip'"),
+                                               ("my faces.zip", "my faces.zip", "'my faces.zip'")])
+def test_a_damaged_zip_is_named_with_escapes_and_its_test_command_quoted(cut_zip, capsys, name, shown, word):
+    code, stdout, err = run_in_process(capsys, "data", "check", cut_zip(name))
+    assert code == 2, stdout + err
+    assert one_line_error(err) == (f"Error: Dataset '{shown}' cannot be read as a zip file (File is not a zip file): "
+                                   f"it is damaged or was cut short; `unzip -t {word}` tests it.")
+
+
+def test_a_report_names_its_folder_with_escapes(in_tmp):
+    (in_tmp / "faces\r").mkdir()
+    report = check_dataset(in_tmp / "faces\r")
+    assert report.summary().splitlines()[0] == f"{in_tmp}/faces\\r: images format, 0 images (0 usable)"
+
+
+def test_synth_into_a_full_folder_is_named_with_escapes(in_tmp, capsys):
+    (in_tmp / "out\rx").mkdir()
+    (in_tmp / "out\rx" / "a.txt").write_text("mine")
+    code, stdout, err = run_in_process(capsys, "data", "synth", "--out", "out\rx", "--count", "1")
+    assert code == 2, stdout + err
+    assert one_line_error(err) == "Error: Output folder 'out\\rx' is not empty; choose a new folder."
+
+
+def test_training_start_up_names_a_dataset_without_usable_images_with_escapes(in_tmp):
+    from zoo3d.data.check import ensure_usable
+
+    (in_tmp / "faces\r").mkdir()
+    with pytest.raises(UserError) as err:
+        ensure_usable(in_tmp / "faces\r")
+    assert str(err.value).splitlines()[0] == (f"Dataset '{in_tmp}/faces\\r' cannot be used: it holds no usable posed "
+                                              f"image.")
