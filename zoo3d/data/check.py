@@ -14,7 +14,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from zoo3d.data.formats import Problem, Source, case_blind, duplicate_problems, first_of_each, list_dataset
+from zoo3d.data.formats import (Problem, Source, case_blind, duplicate_problems, first_of_each, list_dataset,
+                                 not_a_dataset)
 from zoo3d.data.images import FLOAT_PIXELS, colour_profile
 from zoo3d.errors import UserError, shown_name
 
@@ -134,7 +135,7 @@ def check_dataset(path: str | Path, full: bool = False, crop: str = "center") ->
     try:
         source = Source(path)
     except FileNotFoundError:
-        raise UserError(f"Dataset path '{shown_name(str(path))}' is neither a folder nor a zip file.") from None
+        raise not_a_dataset(path) from None
     listing = list_dataset(source)
     # a file listed twice is served once: a problem to fix, not an unusable file
     problems = list(listing.problems) + duplicate_problems(listing.records)

@@ -12,7 +12,7 @@ from torch.utils.data import Dataset
 
 from zoo3d.cameras import EG3D_LABEL_DIM, Camera
 from zoo3d.data.augment import mirror_flag, mirror_item
-from zoo3d.data.formats import Source, first_of_each, list_dataset
+from zoo3d.data.formats import Source, first_of_each, list_dataset, not_a_dataset
 from zoo3d.data.images import crop_box, crop_camera, decode_image, served_size, square_pixels
 from zoo3d.errors import UserError, shown_name
 
@@ -42,7 +42,7 @@ class FolderDataset(Dataset):
         try:
             self.source = Source(path)
         except FileNotFoundError:
-            raise UserError(f"Dataset path '{shown_name(str(path))}' is neither a folder nor a zip file.") from None
+            raise not_a_dataset(path) from None
         listing = list_dataset(self.source)
         self.format = listing.format
         # a file listed twice is served once, with its first pose: a bad pose in a later listing does not

@@ -256,6 +256,34 @@ class Source:
         self.__init__(state["path"])
 
 
+#: archives zoo3d does not read as datasets, by how their names end
+_OTHER_ARCHIVES = {".tar": "tar", ".tar.gz": "tar", ".tgz": "tar", ".tar.bz2": "tar", ".tbz2": "tar", ".tar.xz": "tar",
+                   ".txz": "tar", ".tar.zst": "tar", ".7z": "7-Zip", ".rar": "RAR"}
+
+
+def not_a_dataset(path: str | Path) -> UserError:
+    """The refusal of a dataset path that is neither a folder nor a zip, naming the fix where the path says what it
+    is: the index file of a dataset (its folder is the dataset), an image, or an archive of another kind."""
+    import shlex
+
+    from zoo3d.errors import UserError, shown_name
+
+    path = Path(path)
+    shown, name = shown_name(str(path)), path.name.casefold()
+    if path.is_file() and name in ("dataset.json", "poses.json"):
+        return UserError(f"Dataset path '{shown}' is the dataset's index file, not the dataset; give the folder that "
+                         f"holds it, '{shown_name(str(path.parent))}'.")
+    kind = next((k for end, k in _OTHER_ARCHIVES.items() if name.endswith(end)), None)
+    if path.is_file() and kind is not None:
+        how = f" (`tar xf {shown_name(shlex.quote(str(path)))}`)" if kind == "tar" else ""
+        return UserError(f"Dataset path '{shown}' is a {kind} archive, which zoo3d does not read; unpack it{how} and "
+                         f"give the folder, or a zip of it (`zip -0 -r data.zip FOLDER`).")
+    if path.is_file() and PurePosixPath(name).suffix in IMAGE_SUFFIXES:
+        return UserError(f"Dataset path '{shown}' is an image, not a dataset; give the folder (or zip) that holds the "
+                         f"images and their poses.")
+    return UserError(f"Dataset path '{shown}' is neither a folder nor a zip file.")
+
+
 #: zip compression methods by number (APPNOTE 4.4.5), for those Python's zipfile may not decompress
 _ZIP_METHODS = {9: "Deflate64", 12: "bzip2", 14: "LZMA", 93: "Zstandard", 95: "xz", 96: "JPEG", 97: "WavPack",
                 98: "PPMd"}
