@@ -8,6 +8,7 @@ import pickle
 import zipfile
 
 import numpy as np
+import pytest
 import torch
 from PIL import Image
 
@@ -260,3 +261,28 @@ def test_a_folder_with_one_subfolder_of_images_and_no_pose_file_is_read_from_its
     (tmp_path / "d" / "dataset.json").unlink()
     source = Source(tmp_path / "d")
     assert source.root == "" and [r.name for r in list_dataset(source).records] == files
+
+
+@pytest.mark.parametrize("encoding", ["utf-8-sig", "utf-16", "utf-32"])
+def test_an_index_file_in_an_encoding_json_allows_is_read(tmp_path, encoding):
+    """Windows PowerShell 5's `ConvertTo-Json | Out-File poses.json` writes UTF-16 with its mark."""
+    files = _noise_dataset(tmp_path, 2)
+    text = (tmp_path / "dataset.json").read_text()
+    (tmp_path / "dataset.json").write_bytes(text.encode(encoding))
+    listing = list_dataset(Source(tmp_path))
+    assert not listing.problems and [r.name for r in listing.records] == files[:2]
+
+
+def test_an_index_file_in_windows_1252_says_it_is_not_utf8_and_what_to_do(tmp_path):
+    """The codec's own words ('utf-8' codec can't decode byte 0xe9 in position 44: invalid continuation byte) said
+    nothing of an encoding nor of the fix."""
+    (tmp_path / "img").mkdir()
+    Image.new("RGB", (8, 8)).save(tmp_path / "img" / "café.png")
+    frames = [{"file": "img/café.png", "yaw": 0.1, "pitch": 0.0}]
+    data = json.dumps({"frames": frames}, ensure_ascii=False).encode("cp1252")
+    (tmp_path / "poses.json").write_bytes(data)
+    at = data.index("é".encode("cp1252"))
+    listing = list_dataset(Source(tmp_path))
+    assert [(p.file, p.problem) for p in listing.problems] == [
+        ("poses.json", f"unreadable JSON: it is not UTF-8 text (byte 0xe9 at position {at}, as "
+                       f"another encoding such as Windows-1252 writes an accented letter); save it as UTF-8")]

@@ -534,9 +534,16 @@ def list_dataset(source: Source) -> Listing:
 
 
 def _json(source: Source, name: str, listing: Listing):
+    """The JSON document ``name`` holds (UTF-8, or UTF-16 or UTF-32 as JSON allows), or None with its problem."""
     try:
         return json.loads(source.read(name))
-    except (ValueError, UnicodeDecodeError, OSError, zipfile.BadZipFile, zlib.error) as exc:  # a damaged zip member too
+    except UnicodeDecodeError as exc:  # Windows-1252 text (an editor's 'ANSI'): the codec's words said nothing of it
+        byte = exc.object[exc.start]
+        listing.problems.append(Problem(name, f"unreadable JSON: it is not UTF-8 text (byte 0x{byte:02x} at position "
+                                              f"{exc.start}, as another encoding such as Windows-1252 writes an "
+                                              f"accented letter); save it as UTF-8"))
+        return None
+    except (ValueError, OSError, zipfile.BadZipFile, zlib.error) as exc:  # a damaged zip member too
         listing.problems.append(Problem(name, f"unreadable JSON: {exc}"))
         return None
 
