@@ -44,11 +44,14 @@ def synth(out_dir, kind, count, resolution, seed, fmt, depth, batch):
     check_images("--batch", batch, resolution, resolution)
     _check_free_space(out, count, resolution, depth)
     make_parent(out, "dataset")
-    clean_stale_temps(out.parent, out.name)  # the hidden folder of a run that was killed (SIGTERM, kill -9)
-    staging = temp_path(out)  # filled, then renamed to OUT: a failed run leaves no half-written dataset
+    # a link to an empty folder (on a scratch disk) is filled through: the folder it leads to is replaced, the link
+    # stays (a rename onto the link itself fails, and had been said to be another process's doing)
+    target = Path(os.path.realpath(out)) if out.is_symlink() and out.is_dir() else out
+    clean_stale_temps(target.parent, target.name)  # the hidden folder of a run that was killed (SIGTERM, kill -9)
+    staging = temp_path(target)  # filled, then renamed to OUT: a failed run leaves no half-written dataset
     try:
         _synth_into(staging, kind, count, resolution, seed, fmt, depth, batch)
-        _move_into_place(staging, out)
+        _move_into_place(staging, target, out)
     except (OSError, WriteError) as exc:
         shutil.rmtree(staging, ignore_errors=True)
         if isinstance(exc, OSError) and not is_storage_error(exc):
@@ -59,16 +62,20 @@ def synth(out_dir, kind, count, resolution, seed, fmt, depth, batch):
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
-    click.echo(f"wrote {counted(count, 'synthetic head')} at {resolution}x{resolution} to {out} ({fmt} format)")
+    click.echo(f"wrote {counted(count, 'synthetic head')} at {resolution}x{resolution} to {shown_name(str(out))} "
+               f"({fmt} format)")
 
 
-def _move_into_place(staging: Path, out: Path) -> None:
-    """Rename the filled hidden folder to OUT, which may be missing or empty; one that another process filled (or
-    made a file) meanwhile is refused, not replaced."""
+def _move_into_place(staging: Path, target: Path, out: Path) -> None:
+    """Rename the filled hidden folder to ``target`` (OUT, or the folder the link OUT leads to), which may be missing
+    or empty; one that another process filled (or made a file) meanwhile is refused, not replaced."""
     import errno
+    import stat
 
     try:
-        os.replace(staging, out)
+        if target.is_dir():  # an empty folder the user made (group-writable for a shared project): its mode stays
+            os.chmod(staging, stat.S_IMODE(target.stat().st_mode))
+        os.replace(staging, target)
     except OSError as exc:
         if exc.errno not in (errno.ENOTEMPTY, errno.EEXIST, errno.ENOTDIR):
             raise
