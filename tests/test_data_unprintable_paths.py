@@ -52,3 +52,17 @@ def test_training_start_up_names_a_dataset_without_usable_images_with_escapes(in
         ensure_usable(in_tmp / "faces\r")
     assert str(err.value).splitlines()[0] == (f"Dataset '{in_tmp}/faces\\r' cannot be used: it holds no usable posed "
                                               f"image.")
+
+
+def test_a_note_naming_a_file_shows_it_with_escapes(in_tmp):
+    from PIL import Image
+
+    (in_tmp / "d" / "images").mkdir(parents=True)
+    Image.new("RGB", (8, 8)).save(in_tmp / "d" / "images" / "a.png")
+    Image.new("RGB", (8, 8)).save(in_tmp / "d" / "images" / ".b\r.png")
+    (in_tmp / "d" / "poses.json").write_text('{"frames": [{"file": "images/a.png", "yaw": 0, "pitch": 0}]}')
+    report = check_dataset(in_tmp / "d")
+    assert report.notes == ["1 hidden image file(s) (a name or folder starting with '.') are not read: poses.json "
+                            "does not list them (first: images/.b\r.png)"]  # as JSON carries it
+    assert "  note: 1 hidden image file(s) (a name or folder starting with '.') are not read: poses.json does not " \
+           "list them (first: images/.b\\r.png)" in report.summary().splitlines()

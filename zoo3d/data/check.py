@@ -69,7 +69,7 @@ class CheckReport:
         res = ", ".join(f"{k} ({v})" for k, v in sorted(self.resolutions.items(), key=lambda kv: -kv[1])) or "none"
         lines = [f"{shown_name(self.path)}: {self.format} format, {self.count} images ({self.usable_count} usable)",
                  f"  resolutions: {res}", f"  yaw:   {stat(self.yaw)}", f"  pitch: {stat(self.pitch)}"]
-        lines += [f"  note: {n}" for n in self.notes]
+        lines += [f"  note: {shown_name(n)}" for n in self.notes]  # a file name in it may hold a '\\r'
         if self.problems:
             lines.append(f"  {len(self.problems)} problem(s):")
             lines += [f"    {shown_name(p.file)}: {p.problem}" for p in self.problems[:max_problems]]
