@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 import numpy as np
 from PIL import Image
@@ -95,22 +95,39 @@ def _angles(cameras: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return yaw, pitch
 
 
-def _near_name(source: Source, files_by_case: dict[str, list[str]], name: str) -> str:
+def _near_name(source: Source, files: tuple[dict[str, list[str]], dict[str, list[str]]], name: str) -> str:
     """Where the dataset holds the missing file ``name`` under a name that differs from it only in case or in white
-    space at its ends (``files_by_case``: the dataset's files by :func:`case_blind` name), the clause that says so,
-    else ''. A dataset made on Windows or macOS, whose disks find 'IMG_0001.PNG' as 'img_0001.png', lists names in
-    any case, and names read from the lines of a text file with Windows line endings keep a '\\r': here, and in a
-    zip, they name no file, and the check had said only 'missing image file' of a file that is there (and 'missing
-    pose' of it under its own name, beside a line the '\\r' had garbled)."""
+    space at its ends, or in its folder (``files``: the dataset's files by :func:`case_blind` name and by their own
+    name, :func:`_files_by_name`), the clause that says so, else ''. A dataset made on Windows or macOS, whose disks
+    find 'IMG_0001.PNG' as 'img_0001.png', lists names in any case, and names read from the lines of a text file with
+    Windows line endings keep a '\\r': here, and in a zip, they name no file, and the check had said only 'missing
+    image file' of a file that is there (and 'missing pose' of it under its own name, beside a line the '\\r' had
+    garbled); so had it of a name listed without its folder ('0001.png' for images/0001.png)."""
     if name != name.strip() and source.exists(name.strip()):
         crlf = ", as lines read from a text file with Windows line endings keep a '\\r'" if "\r" in name else ""
         return (f" (the dataset holds {name.strip()!r}, the name without the white space {_ends(name)!r} at its ends; "
                 f"strip the names{crlf})")
-    others = files_by_case.get(case_blind(name))
-    if not others:
-        return ""
-    return (f" (the dataset holds {' and '.join(repr(n) for n in others)}, a name that differs in case: names are "
-            f"case-sensitive here, so list the file as it is named)")
+    by_case, by_own_name = files
+    others = by_case.get(case_blind(name))
+    if others:
+        return (f" (the dataset holds {' and '.join(repr(n) for n in others)}, a name that differs in case: names are "
+                f"case-sensitive here, so list the file as it is named)")
+    elsewhere = [n for n in by_own_name.get(PurePosixPath(name).name, []) if n != name]
+    if elsewhere:  # listed without its folder ('0001.png' for images/0001.png), or under another folder
+        return (f" (the dataset holds {' and '.join(repr(n) for n in elsewhere[:3])}, the same file name in another "
+                f"folder: names are paths from the dataset's folder, so list it as {elsewhere[0]!r})")
+    return ""
+
+
+def _files_by_name(source: Source) -> tuple[dict[str, list[str]], dict[str, list[str]]]:
+    """The dataset's files by :func:`case_blind` name, and by their own name without their folder (for
+    :func:`_near_name`)."""
+    by_case: dict[str, list[str]] = {}
+    by_own_name: dict[str, list[str]] = {}
+    for name in source.files():
+        by_case.setdefault(case_blind(name), []).append(name)
+        by_own_name.setdefault(PurePosixPath(name).name, []).append(name)
+    return by_case, by_own_name
 
 
 def _ends(name: str) -> str:
@@ -142,16 +159,14 @@ def check_dataset(path: str | Path, full: bool = False, crop: str = "center") ->
     notes = list(listing.notes)
     sizes: dict[str, tuple[int, int]] = {}
     converted, alpha, profiled = [], [], []
-    files_by_case: dict[str, list[str]] | None = None  # built at the first missing file
+    files_by_name = None  # built at the first missing file
     for rec in listing.records:
         if rec.name in sizes:
             continue
         if not source.exists(rec.name):
-            if files_by_case is None:
-                files_by_case = {}
-                for name in source.files():
-                    files_by_case.setdefault(case_blind(name), []).append(name)
-            problems.append(Problem(rec.name, "missing image file" + _near_name(source, files_by_case, rec.name)))
+            if files_by_name is None:
+                files_by_name = _files_by_name(source)
+            problems.append(Problem(rec.name, "missing image file" + _near_name(source, files_by_name, rec.name)))
             continue
         try:
             with source.open(rec.name) as fp, Image.open(fp) as img:

@@ -235,7 +235,7 @@ class Source:
         if self._zip is not None:
             try:
                 info = self._member(name)
-            except (OSError, FileNotFoundError, zipfile.BadZipFile):  # a link out of the zip, a name outside it
+            except (OSError, zipfile.BadZipFile):  # a link out of the zip, a name outside it (FileNotFoundError)
                 return None
             return None if info is None else ("member", info.filename)
         try:
@@ -646,12 +646,20 @@ def _unlisted_images(source: Source, listing: Listing, index_file: str, referenc
         same = {key for n in listed if (key := source.identity(n)) is not None}  # a link (in a zip too)
         unlisted = [n for n in unlisted if source.identity(n) not in same]
     near: dict[str, str] = {}
+    elsewhere: dict[str, str] = {}  # listed names by the file's own name, without its folder
     for name in sorted({r.name for r in listing.records}):
         near.setdefault(case_blind(name), name)
+        elsewhere.setdefault(PurePosixPath(name).name, name)
     for name in unlisted:
         listing.records.append(Record(name, None))
         also = near.get(case_blind(name))
-        also = f", which lists {also!r}, a name that differs in case or in white space at its ends" if also else ""
+        other = elsewhere.get(PurePosixPath(name).name)
+        if also:
+            also = f", which lists {also!r}, a name that differs in case or in white space at its ends"
+        elif other and not source.exists(other):  # the same name in another folder, naming no file there
+            also = f", which lists {other!r}, the same file name in another folder"
+        else:
+            also = ""
         listing.problems.append(Problem(name, f"missing pose (the image is not listed in {index_file}{also})"))
 
 
