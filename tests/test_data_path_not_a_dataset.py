@@ -40,3 +40,19 @@ def test_training_on_an_index_file_names_its_folder(in_tmp):
         FolderDataset(in_tmp / "faces" / "poses.json", 32)
     assert str(err.value) == (f"Dataset path '{in_tmp}/faces/poses.json' is the dataset's index file, not the "
                               f"dataset; give the folder that holds it, '{in_tmp}/faces'.")
+
+
+@pytest.mark.parametrize("names, said", [
+    (["ffhq.zip"], "no images found (images format); it holds the zip 'ffhq.zip': give that zip as the dataset"),
+    (["a.zip", "b.zip", "notes.txt"], "no images found (images format); it holds the zip 'a.zip' (and 1 more zip): "
+                                      "give that zip as the dataset"),
+    (["dl/ffhq.tar.gz"], "no images found (images format); it holds 'dl/ffhq.tar.gz', a tar archive: unpack it and "
+                         "give its folder"),
+])
+def test_a_folder_without_images_that_holds_an_archive_names_it(tmp_path, names, said):
+    from zoo3d.data.check import check_dataset
+
+    for name in names:
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_bytes(b"PK\x05\x06" + b"\0" * 18)
+    assert [(p.file, p.problem) for p in check_dataset(tmp_path).problems] == [(str(tmp_path), said)]

@@ -14,10 +14,10 @@ from pathlib import Path, PurePosixPath
 import numpy as np
 from PIL import Image
 
-from zoo3d.data.formats import (Problem, Source, case_blind, duplicate_problems, first_of_each, list_dataset,
-                                 not_a_dataset)
+from zoo3d.data.formats import (Problem, Source, archive_kind, case_blind, duplicate_problems, first_of_each,
+                                 list_dataset, not_a_dataset)
 from zoo3d.data.images import FLOAT_PIXELS, colour_profile
-from zoo3d.errors import UserError, shown_name
+from zoo3d.errors import UserError, counted, shown_name
 
 _GREY = {"1", "L", "LA", "I", "I;16", "I;16B", "I;16L"}
 _PALETTE = {"P", "PA"}
@@ -147,6 +147,19 @@ def _other_sizes_note(sizes: dict[str, tuple[int, int]], counts: Counter) -> str
             f"resolution, the camera with it, so they are used as the rest are (first: {other[0][0]}, {other[0][1]})")
 
 
+def _archives_inside(source: Source, listing) -> str:
+    """Where a folder without images holds a zip or another archive (the dataset downloaded into it, given by its
+    folder), the clause that names it and what to give instead, else ''."""
+    if listing.records or source.is_zip:
+        return ""
+    zips = [n for n in source.files() if n.lower().endswith(".zip")]
+    if zips:
+        more = f" (and {counted(len(zips) - 1, 'more zip')})" if len(zips) > 1 else ""
+        return f"; it holds the zip {zips[0]!r}{more}: give that zip as the dataset"
+    other = next((n for n in source.files() if archive_kind(n) is not None), None)
+    return f"; it holds {other!r}, a {archive_kind(other)} archive: unpack it and give its folder" if other else ""
+
+
 def check_dataset(path: str | Path, full: bool = False, crop: str = "center") -> CheckReport:
     """Check a dataset folder or zip (EG3D, GRAM-style or zoo3d format); never raises on bad content."""
     try:
@@ -213,7 +226,7 @@ def check_dataset(path: str | Path, full: bool = False, crop: str = "center") ->
     yaw, pitch = _angles(cams) if len(cams) else (np.zeros(0), np.zeros(0))
     if not posed and not problems:  # nothing to train on is a problem, even when nothing is wrong with a file
         what = "no images found" if not listing.records else "no image with a usable pose"
-        problems.append(Problem(str(path), f"{what} ({listing.format} format)"))
+        problems.append(Problem(str(path), f"{what} ({listing.format} format){_archives_inside(source, listing)}"))
     problems.sort(key=lambda p: p.file)
     return CheckReport(str(path), listing.format, len(listing.records), dict(counts), _stats(yaw), _stats(pitch),
                        problems, notes, usable_count=len(posed),

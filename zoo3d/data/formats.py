@@ -261,6 +261,11 @@ _OTHER_ARCHIVES = {".tar": "tar", ".tar.gz": "tar", ".tgz": "tar", ".tar.bz2": "
                    ".txz": "tar", ".tar.zst": "tar", ".7z": "7-Zip", ".rar": "RAR"}
 
 
+def archive_kind(name: str) -> str | None:
+    """The kind of archive other than a zip (tar, 7-Zip, RAR) that the file ``name`` is by its suffix, or None."""
+    return next((k for end, k in _OTHER_ARCHIVES.items() if name.casefold().endswith(end)), None)
+
+
 def not_a_dataset(path: str | Path) -> UserError:
     """The refusal of a dataset path that is neither a folder nor a zip, naming the fix where the path says what it
     is: the index file of a dataset (its folder is the dataset), an image, or an archive of another kind."""
@@ -273,7 +278,7 @@ def not_a_dataset(path: str | Path) -> UserError:
     if path.is_file() and name in ("dataset.json", "poses.json"):
         return UserError(f"Dataset path '{shown}' is the dataset's index file, not the dataset; give the folder that "
                          f"holds it, '{shown_name(str(path.parent))}'.")
-    kind = next((k for end, k in _OTHER_ARCHIVES.items() if name.endswith(end)), None)
+    kind = archive_kind(name)
     if path.is_file() and kind is not None:
         how = f" (`tar xf {shown_name(shlex.quote(str(path)))}`)" if kind == "tar" else ""
         return UserError(f"Dataset path '{shown}' is a {kind} archive, which zoo3d does not read; unpack it{how} and "
