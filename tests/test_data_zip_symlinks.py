@@ -112,3 +112,20 @@ def test_images_listed_through_a_link_to_their_folder_are_not_also_unlisted_imag
     assert [(p.file, p.problem) for p in report.problems] == [
         ("photos/2.png", "missing pose (the image is not listed in poses.json)")]
     assert report.usable_count == 2 and report.count == 3
+
+
+def test_a_link_out_of_the_zip_to_the_images_folder_is_noted_beside_no_images_found(tmp_path):
+    """A GRAM folder whose ``train`` links to the photos on another disk, zipped with ``zip -r --symlinks``: the zip
+    holds the link and not the photos, and the check had said only 'no images found'."""
+    import io
+
+    path = tmp_path / "gram.zip"
+    with zipfile.ZipFile(path, "w") as zf:
+        _link(zf, "train", "/mnt/photos")
+        buffer = io.BytesIO()
+        np.save(buffer, np.array([1.6, 1.5]))
+        zf.writestr("poses/0_pose.npy", buffer.getvalue())
+    report = check_dataset(path)
+    assert report.notes == ["1 symbolic link(s) of the zip lead out of it or round in a loop, and the files behind "
+                            "them are not in it ('train' -> '/mnt/photos'): zip the folder without --symlinks"]
+    assert [p.problem for p in report.problems] == ["no images found (gram format)"]

@@ -215,6 +215,17 @@ class Source:
                               f"--symlinks): '{link}' -> '{target}'")
         raise OSError(f"symbolic links of the zip that lead round in a loop (more than 40 in a row), from '{name}'")
 
+    def links_out(self) -> list[tuple[str, str]]:
+        """The zip's symbolic links (``zip --symlinks``) that lead out of it or round in a loop, each with the path it
+        names: the files behind them are not in the archive, so a folder of images behind one is no image at all."""
+        out = []
+        for link, info in sorted(self._links.items()):
+            try:
+                self._member(link)
+            except (OSError, zipfile.BadZipFile):
+                out.append((link, self._archive().read(info).decode("utf-8", "surrogateescape")))
+        return out
+
     def read(self, name: str) -> bytes:
         if self._zip is not None:
             info = self._member(name)
@@ -533,6 +544,12 @@ def list_dataset(source: Source) -> Listing:
             if source.beside else ""
         listing.notes.append(f"the {kind} holds the dataset in its folder '{source.root}': it is read from there"
                              f"{beside}")
+    if source.is_zip and (out := source.links_out()):
+        link, target = out[0]
+        more = f" and {len(out) - 1} more" if len(out) > 1 else ""
+        listing.notes.append(f"{len(out)} symbolic link(s) of the zip lead out of it or round in a loop, and the files "
+                             f"behind them are not in it ('{link}' -> '{target}'{more}): zip the folder without "
+                             f"--symlinks")
     if source.is_zip and source.compressed():
         listing.notes.append("zip members are compressed: reading is slower than with an uncompressed zip (zip -0)")
     return listing
