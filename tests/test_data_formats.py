@@ -286,3 +286,20 @@ def test_an_index_file_in_windows_1252_says_it_is_not_utf8_and_what_to_do(tmp_pa
     assert [(p.file, p.problem) for p in listing.problems] == [
         ("poses.json", f"unreadable JSON: it is not UTF-8 text (byte 0xe9 at position {at}, as "
                        f"another encoding such as Windows-1252 writes an accented letter); save it as UTF-8")]
+
+
+@pytest.mark.parametrize("name, note", [
+    ("transforms.json", "transforms.json (NeRF's camera file) is not read: write each image's camera to poses.json "
+                        "(its transform_matrix is OpenGL's cam2world: negate the second and third columns; "
+                        "docs/data.md, 'Camera convention')"),
+    ("cameras_sphere.npz", "cameras_sphere.npz (NeuS's camera file) is not read: write each image's camera to "
+                           "poses.json (its world_mat_i is a projection: split it into intrinsics and OpenCV's "
+                           "cam2world; docs/data.md, 'Camera convention')"),
+])
+def test_another_tools_pose_file_beside_images_without_poses_is_noted(tmp_path, name, note):
+    """A NeRF or NeuS scene's folder had been a folder of images without poses, its camera file passed over."""
+    _noise_dataset(tmp_path, 2)
+    (tmp_path / "dataset.json").unlink()
+    (tmp_path / name).write_bytes(b"{}")
+    listing = list_dataset(Source(tmp_path))
+    assert listing.format == "images" and listing.notes == [note]

@@ -521,6 +521,24 @@ def _pose_files_in_another_case(source: Source, files: list[str]) -> list[str]:
     return out
 
 
+#: pose files of other tools at a dataset's top: what each is, and what of it becomes a poses.json camera
+_NERF = ("NeRF's camera file", "its transform_matrix is OpenGL's cam2world: negate the second and third columns")
+_NEUS = ("NeuS's camera file", "its world_mat_i is a projection: split it into intrinsics and OpenCV's cam2world")
+_FOREIGN_POSE_FILES = {"transforms.json": _NERF, "transforms_train.json": _NERF, "cameras_sphere.npz": _NEUS,
+                       "cameras.npz": _NEUS}
+
+
+def _foreign_pose_file(files: list[str]) -> str | None:
+    """The note on another tool's pose file at the top of a folder of images without poses, or None: it had been
+    passed over without a word, beside each image's 'missing pose'."""
+    name = next((n for n in files if n in _FOREIGN_POSE_FILES), None)
+    if name is None:
+        return None
+    what, how = _FOREIGN_POSE_FILES[name]
+    return (f"{name} ({what}) is not read: write each image's camera to poses.json ({how}; docs/data.md, 'Camera "
+            f"convention')")
+
+
 def list_dataset(source: Source) -> Listing:
     """Records and pose problems of a dataset, whatever its format."""
     fmt = detect_format(source)
@@ -530,6 +548,8 @@ def list_dataset(source: Source) -> Listing:
         listing.notes.append(hidden)
     if unread := _unread_images_note(files, listing):
         listing.notes.append(unread)
+    if fmt == "images" and (foreign := _foreign_pose_file(files)):
+        listing.notes.append(foreign)
     if ignored := _ignored_pose_files(source, fmt):
         listing.notes.append(f"{' and '.join(ignored)} {'is' if len(ignored) == 1 else 'are'} not read: the poses "
                              f"come from {_POSE_FILES[fmt]}, the first of dataset.json, poses.json and poses/ here")
