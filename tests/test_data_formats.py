@@ -293,8 +293,8 @@ def test_an_index_file_in_windows_1252_says_it_is_not_utf8_and_what_to_do(tmp_pa
                         "(its transform_matrix is OpenGL's cam2world: negate the second and third columns; "
                         "docs/data.md, 'Camera convention')"),
     ("cameras_sphere.npz", "cameras_sphere.npz (NeuS's camera file) is not read: write each image's camera to "
-                           "poses.json (its world_mat_i is a projection: split it into intrinsics and OpenCV's "
-                           "cam2world; docs/data.md, 'Camera convention')"),
+                           "poses.json (its world_mat_i @ scale_mat_i is a projection: split it into intrinsics and "
+                           "OpenCV's cam2world; docs/data.md, 'Camera convention')"),
 ])
 def test_another_tools_pose_file_beside_images_without_poses_is_noted(tmp_path, name, note):
     """A NeRF or NeuS scene's folder had been a folder of images without poses, its camera file passed over."""

@@ -523,7 +523,8 @@ def _pose_files_in_another_case(source: Source, files: list[str]) -> list[str]:
 
 #: pose files of other tools at a dataset's top: what each is, and what of it becomes a poses.json camera
 _NERF = ("NeRF's camera file", "its transform_matrix is OpenGL's cam2world: negate the second and third columns")
-_NEUS = ("NeuS's camera file", "its world_mat_i is a projection: split it into intrinsics and OpenCV's cam2world")
+_NEUS = ("NeuS's camera file",
+         "its world_mat_i @ scale_mat_i is a projection: split it into intrinsics and OpenCV's cam2world")
 _FOREIGN_POSE_FILES = {"transforms.json": _NERF, "transforms_train.json": _NERF, "cameras_sphere.npz": _NEUS,
                        "cameras.npz": _NEUS}
 
