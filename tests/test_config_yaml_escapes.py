@@ -57,3 +57,12 @@ def test_escapes_that_give_characters_that_show_are_read_as_yaml_says(tmp_path):
     path = tmp_path / "run.yaml"
     path.write_text('data:\n  spec: "C:\\\\data\\\\faces"\nmodel: "caf\\u00e9"\n')
     assert read_yaml(path) == {"data": {"spec": "C:\\data\\faces"}, "model": "café"}
+
+
+def test_a_model_cards_notes_may_break_a_line_with_an_escape(tmp_path):
+    """A model card holds prose (summary, notes), where '\\n' in double quotes is a line break meant."""
+    from zoo3d.cards import load_card
+
+    path = tmp_path / "toy.yaml"
+    path.write_text('name: toy\nsummary: "first line\\nsecond line"\n')
+    assert load_card(path).summary == "first line\nsecond line"
