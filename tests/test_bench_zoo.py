@@ -106,6 +106,8 @@ def test_what_the_comparison_would_refuse_is_refused_before_any_training(tmp_pat
     monkeypatch.delenv("ZOO3D_INCEPTION", raising=False)
     with pytest.raises(UserError, match="^ZOO3D_ZOO_METRICS: Unknown metric 'epii'"):
         zoo.settings_from_env(False, {"ZOO3D_ZOO_METRICS": "epi,epii"})
+    with pytest.raises(UserError, match=r"^ZOO3D_ZOO_METRICS: The metric 'epi' is named twice; name each metric once"):
+        zoo.settings_from_env(False, {"ZOO3D_ZOO_METRICS": "epi,depth,epi"})
     with pytest.raises(UserError, match="^ZOO3D_ZOO_PROTOCOL: Unknown protocol 'papr'"):
         zoo.settings_from_env(False, {"ZOO3D_ZOO_PROTOCOL": "papr"})
     with pytest.raises(ConfigError, match=r"^ZOO3D_ZOO_COMPARE_SET \(compare's --set items\): .*'epi_frms' is not"):

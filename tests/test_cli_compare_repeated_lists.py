@@ -46,3 +46,15 @@ def test_a_model_named_in_two_of_them_is_still_named_twice(monkeypatch, capsys):
     assert code == 2 and seen["loads"] == []
     assert err.strip() == ("Error: --models names 'oracle' twice; a comparison scores one run per model (compare two "
                            "runs of one model in two commands)."), err
+
+
+@pytest.mark.parametrize("args, sentence", [
+    (("--metric", "epi,depth", "--metric", "epi"), "The metric 'epi' is named twice; name each metric once."),
+    (("--metric", "epi,EPI"), "The metric 'epi' is named twice (as 'epi' and 'EPI'); name each metric once."),
+])
+def test_a_metric_named_twice_is_refused_before_any_model_is_loaded(args, sentence, monkeypatch, capsys):
+    """The results are keyed by metric: the second was dropped, and the command scored `epi` once with exit 0."""
+    seen = _recorded(monkeypatch)
+    code, out, err = zoo3d(capsys, "compare", "--models", "oracle", *args)
+    assert (code, out, seen) == (2, "", {"loads": []})
+    assert err.strip() == f"Error: {sentence}", err

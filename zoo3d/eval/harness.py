@@ -116,11 +116,17 @@ def _declares_direction(metric: Metric) -> bool:
 
 
 def load_metrics(names: list[str]) -> dict[str, Metric]:
+    """The metrics ``names`` name, by their registered names, in the order given. A metric named twice is refused:
+    the results are keyed by metric, so the second was dropped without a word."""
     from zoo3d.plugins import get_metric_spec
 
-    metrics = {}
+    metrics, spelled = {}, {}
     for n in names:
         spec = get_metric_spec(n)
+        if spec.name in metrics:
+            both = "" if spelled[spec.name] == n else f" (as '{spelled[spec.name]}' and '{n}')"
+            raise UserError(f"The metric '{spec.name}' is named twice{both}; name each metric once.")
+        spelled[spec.name] = n
         metric = spec.load()
         if not getattr(metric, "name", ""):
             metric.name = spec.name
