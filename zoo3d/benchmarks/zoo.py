@@ -32,7 +32,7 @@ Configured through the environment (``zoo3d bench`` passes only ``--device`` and
                           (its record ``runs/MODEL.json``) is not trained again; the samples, the comparison and
                           the table are redone, so a failed comparison or a new metric costs no training; a record
                           made under another preset, data, budget, step cap or ``ZOO3D_ZOO_SET`` is refused, and
-                          so is a resume without ``ZOO3D_ZOO_OUT``
+                          so is a resume without ``ZOO3D_ZOO_OUT`` or with one that is no folder
 ``ZOO3D_ZOO_JOBS``        processes at once (default 1): trainings side by side, and the comparison split into
                           that many ``zoo3d compare`` runs whose results are merged; each process gets
                           ``cores // jobs`` threads (``OMP_NUM_THREADS``) unless that variable is set
@@ -192,6 +192,12 @@ def settings_from_env(quick: bool, env: dict[str, str] | None = None) -> ZooSett
         raise UserError("ZOO3D_ZOO_RESUME=1 continues the run in ZOO3D_ZOO_OUT, which is unset (the default, "
                         "runs/zoo-<time>, is a new folder each time); set ZOO3D_ZOO_OUT to the run's folder.")
     out = Path(env.get("ZOO3D_ZOO_OUT") or Path("runs") / time.strftime("zoo-%Y%m%d-%H%M%S"))
+    if resume and not out.is_dir():  # a mistyped folder: every model would be trained again, in a new one
+        from zoo3d.errors import shown_name
+
+        raise UserError(f"ZOO3D_ZOO_RESUME=1 continues the run in ZOO3D_ZOO_OUT '{shown_name(str(out))}', which "
+                        f"{'is not a folder' if out.exists() else 'does not exist'}; set ZOO3D_ZOO_OUT to the "
+                        f"run's folder, or leave ZOO3D_ZOO_RESUME unset to start a new run there.")
     s = ZooSettings(models=models, out=out,
                     minutes=minutes, steps=steps_cap, presets=presets,
                     data=env.get("ZOO3D_ZOO_DATA", "synthetic:heads"),
