@@ -32,7 +32,10 @@ name = argv[0] if command == "train" else pathlib.Path(argv[argv.index("--json")
 def stop(signum, frame):  # as zoo3d train does: save, then exit 128 + signal
     (marks / (name + ".stopped")).write_text(signal.Signals(signum).name)
     sys.exit(128 + signum)
-signal.signal(signal.SIGTERM, signal.SIG_IGN if os.environ.get("ZOO_STAND_IN_DEAF") == name else stop)
+def again(signum, frame):  # a second Ctrl-C at the terminal while the run waits for this child to stop
+    os.kill(os.getppid(), signal.SIGINT)
+signal.signal(signal.SIGTERM, signal.SIG_IGN if os.environ.get("ZOO_STAND_IN_DEAF") == name else
+              again if os.environ.get("ZOO_STAND_IN_AGAIN") == name else stop)
 if command == "train":
     run_dir = pathlib.Path(argv[argv.index("--out") + 1])
     run_dir.mkdir(parents=True)
@@ -50,6 +53,7 @@ if name == who:
 elif command == "train" and name not in others:  # a training nobody waits for ends at once
     sys.exit(0)
 time.sleep(15)
+(marks / (name + ".slept")).touch()  # ran its course: nothing stopped it
 """
 
 
@@ -174,3 +178,22 @@ def test_a_child_that_ignores_the_stop_is_killed_after_the_grace(tmp_path, stand
     assert got == 143 and _lines(err)[-1] == "Stopped by SIGTERM.", err
     assert (stand_ins / "pigan.stopped").read_text() == "SIGTERM" and not (stand_ins / "gram.stopped").exists()
     assert _gone(int((stand_ins / "gram.pid").read_text()))  # killed, not left sleeping
+
+
+@pytest.mark.parametrize("models, jobs, who, others", [("gram", "1", "compare", ""),  # the main thread's own child
+                                                      ("gram,pigan", "2", "pigan", "gram")])  # two in threads
+def test_a_second_ctrl_c_while_the_children_stop_kills_them_and_still_says_how_to_go_on(
+        tmp_path, stand_ins, monkeypatch, capsys, ctrl_c_raises, models, jobs, who, others):
+    """The child that signals the run answers its SIGTERM with a second SIGINT, as a user pressing Ctrl-C again while
+    the run waits out CHILD_STOP_S, and runs on: it is killed at once, not left running after the run has exited."""
+    monkeypatch.setenv("ZOO3D_ZOO_MODELS", models)
+    monkeypatch.setenv("ZOO3D_ZOO_JOBS", jobs)
+    monkeypatch.setenv("ZOO_STAND_IN_SIGNAL", f"{who}:{int(signal.SIGINT)}:{others}")
+    monkeypatch.setenv("ZOO_STAND_IN_AGAIN", who)
+    got, _, err = zoo3d(capsys, "bench", "zoo", "--device", "cpu")
+    assert got == 130 and _lines(err)[-1] == "Aborted.", err
+    assert _lines(err)[-2].startswith(f"zoo: stopped; to continue, run it again with ZOO3D_ZOO_OUT={tmp_path / 'out'} "
+                                      "ZOO3D_ZOO_RESUME=1"), err
+    assert not (stand_ins / f"{who}.stopped").exists()  # it never stopped of itself
+    assert _gone(int((stand_ins / f"{who}.pid").read_text()))  # killed, not left sleeping
+    assert not (stand_ins / f"{who}.slept").exists()  # nor waited for to the end of its sleep

@@ -39,8 +39,8 @@ Configured through the environment (``zoo3d bench`` passes only ``--device`` and
 
 ``--quick`` (a smoke run of the harness, not a record): 2 steps per model, 1 instance, NeuS 20 iterations.
 
-Ctrl-C or SIGTERM stops the children too (SIGTERM, then :data:`CHILD_STOP_S` to save and exit) and starts no
-more; the run ends with a line on how to continue it (``ZOO3D_ZOO_RESUME``).
+Ctrl-C or SIGTERM stops the children too (SIGTERM, then :data:`CHILD_STOP_S` to save and exit; a second Ctrl-C
+kills them at once) and starts no more; the run ends with a line on how to continue it (``ZOO3D_ZOO_RESUME``).
 
 Everything the comparison would refuse after hours of training is refused before the first: the models, the
 metrics, the protocol and its ``--set`` items, ``ZOO3D_ZOO_DATA``, and the Inception file of fid/kid.
@@ -327,23 +327,30 @@ class Children:
 
     def stop(self, grace_s: float) -> None:
         """SIGTERM to every live child (``zoo3d train`` saves a checkpoint and exits 143; the others remove their
-        temporary files), then up to ``grace_s`` seconds for all of them together; SIGKILL to the rest."""
+        temporary files), then up to ``grace_s`` seconds for all of them together; SIGKILL to the rest. A second
+        Ctrl-C meanwhile kills the rest at once and is raised (it ended the wait before their SIGKILL, and they ran
+        on after the run had exited)."""
         with self._lock:
             self.stopping = True
             live = list(self._live)
-        for proc in live:
-            if proc.poll() is None:
+        try:
+            for proc in live:
+                if proc.poll() is None:
+                    try:
+                        proc.send_signal(signal.SIGTERM)
+                    except ProcessLookupError:  # it ended meanwhile
+                        pass
+            deadline = time.monotonic() + grace_s
+            for proc in live:
                 try:
-                    proc.send_signal(signal.SIGTERM)
-                except ProcessLookupError:  # it ended meanwhile
+                    proc.wait(timeout=max(0.0, deadline - time.monotonic()))
+                except subprocess.TimeoutExpired:
                     pass
-        deadline = time.monotonic() + grace_s
-        for proc in live:
-            try:
-                proc.wait(timeout=max(0.0, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+        finally:
+            for proc in live:
+                if proc.poll() is None:
+                    proc.kill()
+                    proc.wait()
 
 
 #: the children of the run under way (a fresh set for each :func:`run`)
@@ -627,8 +634,10 @@ def run(device: str, quick: bool) -> list[dict]:
         return _run_suite(s, device, quick)
     except BaseException as exc:
         if not isinstance(exc, Exception):  # Ctrl-C or SIGTERM: stop the children, say how to go on
-            _children.stop(CHILD_STOP_S)
-            _say(resume_hint(s))
+            try:
+                _children.stop(CHILD_STOP_S)
+            finally:  # a second Ctrl-C while they are stopped: the line still comes
+                _say(resume_hint(s))
         raise
     finally:
         _children = previous
