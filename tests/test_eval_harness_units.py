@@ -767,9 +767,11 @@ def test_compare_models_summarises_every_metric_of_every_model(tmp_path):
     assert list(result["models"]["m2"]) == ["stats_a", "stats_b", "part_x", "part_y"]
     assert result["provenance"] == {
         "m1": {"checkpoint": "c1.pt", "sha256": "h1", "resolution": 24, "seeds": seeds, "strictly_3d_consistent": True,
-               "data": None, "trained_device": None, "steps_cap": None},  # an EvalModel given no training record
+               "data": None, "step": None, "recipe_steps": None, "world_size": None, "trained_device": None,
+               "steps_cap": None},  # an EvalModel given no training record
         "m2": {"checkpoint": None, "sha256": None, "resolution": 40, "seeds": seeds, "strictly_3d_consistent": False,
-               "data": None, "trained_device": None, "steps_cap": None}}
+               "data": None, "step": None, "recipe_steps": None, "world_size": None, "trained_device": None,
+               "steps_cap": None}}
     assert result["protocol"] == {**proto.model_dump(), "seeds": seeds, "device": "cpu", "torch": torch.__version__,
                                   "metrics": {"stats": {"instances": 3}, "part": {}}}
     assert result["higher_is_better"] == {"stats_a": True, "stats_b": False, "part_x": True, "part_y": True}

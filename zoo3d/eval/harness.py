@@ -30,32 +30,43 @@ def load_eval_model(name: str, checkpoint: str | None, device) -> EvalModel:
     loaded = load_model(checkpoint, model=name, device=str(device))
     gen = loaded.generator.eval()
     gen.requires_grad_(False)
-    data, trained_device, steps_cap = training_record(loaded)
     return EvalModel(name=loaded.spec.name, generator=gen,
                      checkpoint=str(loaded.checkpoint) if loaded.checkpoint else None, sha256=loaded.sha256,
-                     data=data, step=loaded.step if loaded.checkpoint else None,
-                     trained_device=trained_device, steps_cap=steps_cap, sources=trained_from(loaded))
+                     sources=trained_from(loaded), **training_record(loaded))
 
 
-def training_record(model) -> tuple[str | None, str | None, int | str | None]:
-    """The dataset ``model``'s run was trained on, the device it trained on and the ``--steps`` cap it ran under,
-    from one read of its checkpoint's metadata (``zoo3d.device``, ``zoo3d.steps_cap``; the cap an integer,
-    ``"none"`` for a run without one): an :class:`EvalModel`'s ``data``, ``trained_device`` and ``steps_cap``, or
-    a :class:`zoo3d.runs.LoadedModel`'s ``config.data.spec`` and checkpoint. None for a model without a checkpoint
-    (the oracles), for an imported release (the authors' run, whose config names its preset's data rather than the
-    authors'), and, device and cap, for a checkpoint written before zoo3d recorded them."""
-    data = getattr(model, "data", None)
+#: what :func:`training_record` tells of a run, under the names of an :class:`EvalModel`'s attributes and of the
+#: compare JSON's ``provenance``
+RECORD_KEYS = ("data", "step", "recipe_steps", "world_size", "trained_device", "steps_cap")
+
+
+def training_record(model) -> dict[str, Any]:
+    """How ``model``'s run was trained, from one read of its checkpoint's metadata: the dataset (the run config's
+    ``data.spec``), the step the checkpoint was written at (``zoo3d.step``), the length of the run's recipe (every
+    stage's steps, before a ``--steps`` cap), how many processes trained it (``zoo3d.world_size``), the device they
+    trained on (``zoo3d.device``) and the ``--steps`` cap it ran under (``zoo3d.steps_cap``: an integer, ``"none"``
+    for a run without one), keyed by :data:`RECORD_KEYS`. An :class:`EvalModel` carries what it was given; a
+    :class:`zoo3d.runs.LoadedModel` is read. All None for a model without a checkpoint (the oracles); all but the
+    step None for an imported release (the authors' run, whose config names its preset's data and recipe rather than
+    the authors'), and, processes, device and cap, for a checkpoint written before zoo3d recorded them."""
     config, checkpoint = getattr(model, "config", None), getattr(model, "checkpoint", None)
-    if data is not None or config is None or checkpoint is None:
-        return data, getattr(model, "trained_device", None), getattr(model, "steps_cap", None)
+    if checkpoint is None:
+        return {**{key: getattr(model, key, None) for key in RECORD_KEYS}, "step": None}
+    if getattr(model, "data", None) is not None or config is None:  # an EvalModel
+        return {key: getattr(model, key, None) for key in RECORD_KEYS}
     from zoo3d.train.checkpoint import read_metadata
 
     meta = read_metadata(checkpoint)
+    record = dict.fromkeys(RECORD_KEYS)
+    record["step"] = getattr(model, "step", None)
     if "zoo3d.imported_from" in meta:
-        return None, None, None
-    cap = meta.get("zoo3d.steps_cap")
-    return (config.data.spec, meta.get("zoo3d.device"),
-            int(cap) if cap is not None and cap.isascii() and cap.isdigit() else cap)
+        return record
+    cap, world = meta.get("zoo3d.steps_cap"), meta.get("zoo3d.world_size")
+    plugin = getattr(model, "plugin", None)
+    return {**record, "data": config.data.spec, "world_size": None if world is None else int(world),
+            "recipe_steps": None if plugin is None else sum(stage.steps for stage in plugin.stages(config)),
+            "trained_device": meta.get("zoo3d.device"),
+            "steps_cap": int(cap) if cap is not None and cap.isascii() and cap.isdigit() else cap}
 
 
 #: the prefix of the training-state entries (``zoo3d.state``) that name where a part of the model came from
@@ -83,12 +94,13 @@ def trained_from(model) -> dict[str, dict[str, Any]] | None:
 
 def trained_on(model) -> str | None:
     """The dataset ``model``'s run was trained on (:func:`training_record`)."""
-    return training_record(model)[0]
+    return training_record(model)["data"]
 
 
 def trained_how(model) -> tuple[str | None, int | str | None]:
     """The device ``model``'s run trained on and the ``--steps`` cap it ran under (:func:`training_record`)."""
-    return training_record(model)[1:]
+    record = training_record(model)
+    return record["trained_device"], record["steps_cap"]
 
 
 def same_dataset(a: str, b: str) -> bool:
@@ -192,12 +204,11 @@ def compare_models(models: list[EvalModel], metrics: dict[str, Metric], protocol
             torch.manual_seed(protocol.seed_start)  # each model from the same state, whichever ran before it
             gen = model.generator
             results[model.name] = {}
-            trained_data, trained_device, steps_cap = training_record(model)
             provenance[model.name] = {
                 "checkpoint": None if model.checkpoint is None else str(model.checkpoint), "sha256": model.sha256,
                 "resolution": model_resolution(gen, protocol.resolution), "seeds": protocol.seeds,
                 "strictly_3d_consistent": bool(getattr(gen, "strictly_3d_consistent", True)),
-                "data": trained_data, "trained_device": trained_device, "steps_cap": steps_cap,
+                **training_record(model),
             }
             if (sources := trained_from(model)) is not None:
                 provenance[model.name]["sources"] = sources
@@ -311,6 +322,21 @@ def write_json(result: dict[str, Any], path: str | Path) -> Path:
     return write_text_atomic(path, json_text(result), "results")
 
 
+def _training_length(prov: dict[str, Any]) -> str:
+    """How far a model's run trained, as its provenance line in the Markdown report says it: `` at step 200 of its
+    recipe's 20000 (1 process)`` (nothing where the provenance does not know: no run, an older result)."""
+    from zoo3d.errors import counted
+
+    if prov.get("step") is None:
+        return ""
+    text = f" at step {prov['step']}"
+    if prov.get("recipe_steps") is not None:
+        text += f" of its recipe's {prov['recipe_steps']}"
+    if prov.get("world_size") is not None:
+        text += f" ({counted(prov['world_size'], 'process', 'processes')})"
+    return text
+
+
 def write_markdown(result: dict[str, Any], path: str | Path, command: str = "") -> Path:
     """A report: the table, the protocol, notes, and per model the evidence images (paths relative)."""
     path = Path(path)
@@ -334,7 +360,8 @@ def write_markdown(result: dict[str, Any], path: str | Path, command: str = "") 
     lines += ["## Protocol", "", "```json", json.dumps(result["protocol"], indent=1), "```", ""]
     lines += ["## Provenance", ""]
     for name, prov in result["provenance"].items():
-        trained = f", trained on `{prov['data']}`" if prov.get("data") else ""
+        trained = _training_length(prov)
+        trained += f", trained on `{prov['data']}`" if prov.get("data") else ""
         if prov.get("trained_device") is not None:
             trained += f", trained on device `{prov['trained_device']}`"
         if prov.get("steps_cap") is not None:

@@ -42,6 +42,10 @@ class EvalModel:
             a run trained without one, or None where there is no such run or it was not recorded.
         sources: where parts of it came from that its run did not train (:func:`zoo3d.eval.harness.trained_from`:
             ``{"generator.lowres": {"checkpoint": ..., "step": ..., "sha256": ...}}``), or None.
+        world_size: how many processes trained its run (``zoo3d.world_size``), or None where there is no such run
+            or it was not recorded.
+        recipe_steps: the length of its run's recipe, every stage's steps uncapped (``step`` of them is where a
+            run trained to its end stops), or None where there is no such run.
     """
 
     name: str
@@ -53,6 +57,8 @@ class EvalModel:
     trained_device: str | None = None
     steps_cap: int | str | None = None
     sources: dict[str, dict[str, Any]] | None = None
+    world_size: int | None = None
+    recipe_steps: int | None = None
 
 
 class NotApplicable(Exception):
