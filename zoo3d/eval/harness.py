@@ -146,7 +146,28 @@ def load_metrics(names: list[str]) -> dict[str, Metric]:
         if direction is not None and not _declares_direction(metric):
             metric.higher_is_better = direction
         metrics[spec.name] = metric
+    refuse_shared_keys(metrics)
     return metrics
+
+
+def refuse_shared_keys(metrics: dict[str, Metric], owners: dict[str, str] | None = None) -> dict[str, str]:
+    """Which metric reports each result key (:meth:`~zoo3d.eval.metric.Metric.result_keys`), added to ``owners``;
+    two metrics of one key are refused: the results are keyed by it, and the later one's values and direction
+    replaced the earlier one's without a word."""
+    owners = {} if owners is None else owners
+    for name, metric in metrics.items():
+        declared = getattr(metric, "result_keys", None)  # an object without Metric's methods declares nothing
+        for key in declared() if declared is not None else ():
+            claim_key(owners, key, name)
+    return owners
+
+
+def claim_key(owners: dict[str, str], key: str, metric: str) -> None:
+    """Record that ``metric`` reports ``key``; refused where another metric of the comparison reports it."""
+    first = owners.setdefault(key, metric)
+    if first != metric:
+        raise UserError(f"Metrics '{first}' and '{metric}' both report a result named '{key}', and one would replace "
+                        f"the other; give the key of one of them another name.")
 
 
 def preflight(metrics: dict[str, Metric], protocol: Protocol, options: dict[str, Any]) -> None:
@@ -196,6 +217,7 @@ def compare_models(models: list[EvalModel], metrics: dict[str, Metric], protocol
     protocol = resolve_metric_settings(protocol, metrics)  # recorded in full, defaults included
     ctx = EvalContext(protocol=protocol, device=torch.device(device), seeds=protocol.seeds,
                       out_dir=Path(out_dir) if out_dir else None, progress=progress, options=dict(options or {}))
+    owners = refuse_shared_keys(metrics)  # and, below, the keys a metric reports without declaring them
     results: dict[str, dict[str, Any]] = {}
     provenance: dict[str, dict[str, Any]] = {}
     directions: dict[str, bool | None] = {}
@@ -226,6 +248,7 @@ def compare_models(models: list[EvalModel], metrics: dict[str, Metric], protocol
                     continue
                 meta = raw.pop("_meta", {})
                 for key, values in raw.items():
+                    claim_key(owners, key, metric_name)
                     results[model.name][key] = {**summarize(values), **meta}
                     directions[key] = metric.better(key)
                 if "dataset" in getattr(metric, "requires", ()):
