@@ -32,12 +32,12 @@ def load_eval_model(name: str, checkpoint: str | None, device) -> EvalModel:
     gen.requires_grad_(False)
     return EvalModel(name=loaded.spec.name, generator=gen,
                      checkpoint=str(loaded.checkpoint) if loaded.checkpoint else None, sha256=loaded.sha256,
-                     sources=trained_from(loaded), **training_record(loaded))
+                     **training_record(loaded))
 
 
 #: what :func:`training_record` tells of a run, under the names of an :class:`EvalModel`'s attributes and of the
 #: compare JSON's ``provenance``
-RECORD_KEYS = ("data", "step", "recipe_steps", "world_size", "trained_device", "steps_cap")
+RECORD_KEYS = ("data", "step", "recipe_steps", "world_size", "trained_device", "steps_cap", "sources")
 
 
 def training_record(model) -> dict[str, Any]:
@@ -48,7 +48,9 @@ def training_record(model) -> dict[str, Any]:
     for a run without one), keyed by :data:`RECORD_KEYS`. An :class:`EvalModel` carries what it was given; a
     :class:`zoo3d.runs.LoadedModel` is read. All None for a model without a checkpoint (the oracles); all but the
     step None for an imported release (the authors' run, whose config names its preset's data and recipe rather than
-    the authors'), and, processes, device and cap, for a checkpoint written before zoo3d recorded them."""
+    the authors'), and, processes, device and cap, for a checkpoint written before zoo3d recorded them. ``sources``:
+    where parts of the model came from that its run did not train (:func:`trained_from`), None where nothing is
+    recorded."""
     config, checkpoint = getattr(model, "config", None), getattr(model, "checkpoint", None)
     if checkpoint is None:
         return {**{key: getattr(model, key, None) for key in RECORD_KEYS}, "step": None}
@@ -59,6 +61,7 @@ def training_record(model) -> dict[str, Any]:
     meta = read_metadata(checkpoint)
     record = dict.fromkeys(RECORD_KEYS)
     record["step"] = getattr(model, "step", None)
+    record["sources"] = trained_from(json.loads(meta.get("zoo3d.state", "{}")))
     if "zoo3d.imported_from" in meta:
         return record
     cap, world = meta.get("zoo3d.steps_cap"), meta.get("zoo3d.world_size")
@@ -73,17 +76,10 @@ def training_record(model) -> dict[str, Any]:
 SOURCES = "sources."
 
 
-def trained_from(model) -> dict[str, dict[str, Any]] | None:
-    """Where parts of ``model`` came from that its run did not train, as its checkpoint's training state records
-    them (``sources.<part>.<field>``: GRAM-HD's ``generator.lowres`` from ``generator.lowres_run``, its
-    ``checkpoint``, ``step`` and ``sha256``), by part: an :class:`EvalModel`'s ``sources``, or read from a
-    :class:`zoo3d.runs.LoadedModel`'s checkpoint. None where nothing is recorded or there is no checkpoint."""
-    checkpoint = getattr(model, "checkpoint", None)
-    if getattr(model, "config", None) is None or checkpoint is None:
-        return getattr(model, "sources", None)
-    from zoo3d.train.checkpoint import read_metadata
-
-    state = json.loads(read_metadata(checkpoint).get("zoo3d.state", "{}"))
+def trained_from(state: dict[str, Any]) -> dict[str, dict[str, Any]] | None:
+    """Where parts of a model came from that its run did not train, from its checkpoint's training state
+    (``sources.<part>.<field>``: GRAM-HD's ``generator.lowres`` from ``generator.lowres_run``, its ``checkpoint``,
+    ``step`` and ``sha256``), by part; None where nothing is recorded."""
     parts: dict[str, dict[str, Any]] = {}
     for key, value in sorted(state.items()):
         if key.startswith(SOURCES) and "." in key[len(SOURCES):]:
@@ -232,8 +228,8 @@ def compare_models(models: list[EvalModel], metrics: dict[str, Metric], protocol
                 "strictly_3d_consistent": bool(getattr(gen, "strictly_3d_consistent", True)),
                 **training_record(model),
             }
-            if (sources := trained_from(model)) is not None:
-                provenance[model.name]["sources"] = sources
+            if provenance[model.name]["sources"] is None:
+                del provenance[model.name]["sources"]
             scored_on_data = []  # the metrics that scored this model against the dataset
             for metric_name, metric in metrics.items():
                 if on_model is not None:

@@ -40,7 +40,7 @@ class EvalModel:
             ``cuda:0 (NVIDIA H100 80GB HBM3)``), or None where there is no such run or it was not recorded.
         steps_cap: the ``--steps`` its run's training stopped at (``zoo3d.steps_cap``): an integer, ``"none"`` for
             a run trained without one, or None where there is no such run or it was not recorded.
-        sources: where parts of it came from that its run did not train (:func:`zoo3d.eval.harness.trained_from`:
+        sources: where parts of it came from that its run did not train (:func:`zoo3d.eval.harness.training_record`:
             ``{"generator.lowres": {"checkpoint": ..., "step": ..., "sha256": ...}}``), or None.
         world_size: how many processes trained its run (``zoo3d.world_size``), or None where there is no such run
             or it was not recorded.
