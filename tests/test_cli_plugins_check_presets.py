@@ -165,3 +165,50 @@ def test_config_code_that_raises_is_a_failed_row_not_a_crash(mine, capsys, monke
     assert error.startswith("Preset 'tiny' of model 'mine' cannot be read: RuntimeError: validator broke (")
     assert error.endswith(".") and "\n" not in error
     assert rows["gram", "ffhq256"]["status"] == "ok"  # the others are still read
+
+
+BARE = '''
+from zoo3d import hookimpl
+from zoo3d.specs import ModelSpec
+from toy_model import ToyConfig, ToyModel
+
+
+class TwoStageConfig(ToyConfig):
+    stage_names = ("main", "extra")  # its default stages list one: every run of it is refused
+
+
+class TwoStage(ToyModel):
+    config_class = TwoStageConfig
+
+
+@hookimpl
+def zoo3d_register_models(register):
+    register(ModelSpec(name="bare", factory="clp_bare_plugin:ToyModel"))
+    register(ModelSpec(name="broken_defaults", factory="clp_bare_plugin:TwoStage"))
+'''
+
+
+def test_a_model_without_presets_has_its_default_config_read_as_train_reads_it(mine, capsys, monkeypatch):
+    """A model whose spec names no presets folder trains on its config class's defaults; --check reads them in one
+    row (``preset`` null), which fails with the sentence `zoo3d train` stops with where the defaults are refused."""
+    (mine.parents[1] / "clp_bare_plugin.py").write_text(BARE)
+    monkeypatch.delitem(sys.modules, "clp_bare_plugin", raising=False)
+    monkeypatch.setenv("ZOO3D_PLUGINS", "clp_bare_plugin")
+    reset_host()
+    code, _, err = zoo3d(capsys, "train", "broken_defaults", "--steps", "1", "--quiet")
+    assert code == 2
+    sentence = one_line_error(err).removeprefix("Error: ")
+    assert sentence.startswith("Invalid config: stages: this model's recipe has the stages ['main', 'extra']")
+    code, out, err = zoo3d(capsys, "plugins", "--check", "--json")
+    assert code == 1
+    rows = [r for r in json.loads(out)["presets"] if r["plugin"] == "clp_bare_plugin"]
+    assert rows == [{"plugin": "clp_bare_plugin", "model": "bare", "preset": None, "file": None, "status": "ok",
+                     "error": None},
+                    {"plugin": "clp_bare_plugin", "model": "broken_defaults", "preset": None, "file": None,
+                     "status": "error", "error": sentence}]
+    code, out, err = zoo3d(capsys, "plugins", "--check")
+    assert code == 1
+    assert [r for r in _rows(out) if r[0] == "clp_bare_plugin" and r[1] == "preset"] == [
+        ["clp_bare_plugin", "preset", "bare (defaults)", "", "ok", ""],
+        ["clp_bare_plugin", "preset", "broken_defaults (defaults)", "", "error", sentence]]
+    assert f"error: {sentence}" in err.splitlines()

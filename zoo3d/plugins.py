@@ -314,7 +314,9 @@ class PluginHost:
     def check_presets(self) -> list[dict[str, Any]]:
         """Read every preset of every model whose factory imports as ``zoo3d train --preset NAME`` reads it
         (:func:`zoo3d.config.load_run_config`; no model is built), and its default preset, which ``zoo3d train
-        NAME`` reads, where its spec names a presets folder; one row per preset with its status."""
+        NAME`` reads, where its spec names a presets folder; one row per preset with its status. A model without
+        presets folder trains on its config class's defaults: its one row (``preset`` and ``file`` None) reads
+        those."""
         from pathlib import Path
 
         from zoo3d.config import load_run_config
@@ -328,16 +330,20 @@ class PluginHost:
             names = spec.presets()
             if spec.presets_dir is not None and spec.default_preset and spec.default_preset not in names:
                 names.append(spec.default_preset)  # what `zoo3d train NAME` reads: its row says why it would fail
+            if spec.presets_dir is None:
+                names = [None]  # what `zoo3d train NAME` reads: the config class's defaults
             for name in names:
                 row = {"plugin": spec.plugin, "model": spec.name, "preset": name,
-                       "file": str(Path(spec.presets_dir) / f"{name}.yaml"), "status": "ok", "error": None}
+                       "file": None if name is None else str(Path(spec.presets_dir) / f"{name}.yaml"),
+                       "status": "ok", "error": None}
                 try:
                     load_run_config(plugin.config_class, spec.name, spec.presets_dir, name,
                                     default_preset=spec.default_preset)
                 except UserError as exc:
                     row["status"], row["error"] = "error", str(exc)
                 except Exception as exc:  # a plugin's own config code: reported, never fatal to the others
-                    row["status"], row["error"] = "error", (f"Preset '{name}' of model '{spec.name}' cannot be read: "
+                    what = f"Preset '{name}'" if name else "The default config"
+                    row["status"], row["error"] = "error", (f"{what} of model '{spec.name}' cannot be read: "
                                                             f"{_short_error(exc)}.")
                 rows.append(row)
         return rows

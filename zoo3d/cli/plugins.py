@@ -89,8 +89,8 @@ def _check(as_json: bool) -> None:
         from zoo3d.cli.tables import print_fitting_table
 
         table = [[r["plugin"], r["kind"], r["name"], r["factory"], r["status"], r["error"] or ""] for r in rows]
-        table += [[r["plugin"], "preset", f"{r['model']}:{r['preset']}", _shown_file(r["file"]), r["status"],
-                   r["error"] or ""] for r in presets]
+        table += [[r["plugin"], "preset", _shown_preset(r), _shown_file(r["file"]), r["status"], r["error"] or ""]
+                  for r in presets]
         for row in table:
             row[4] = "[green]ok[/]" if row[4] == "ok" else "[red]error[/]"
         print_fitting_table(Console(), ["plugin", "kind", "name", "factory", "status", "error"], table,
@@ -105,11 +105,16 @@ def _check(as_json: bool) -> None:
         sys.exit(1)
 
 
-def _shown_file(path: str) -> str:
+def _shown_preset(row: dict) -> str:
+    """``MODEL:PRESET``, or ``MODEL (defaults)`` for a model without presets, which trains on its config's defaults."""
+    return f"{row['model']} (defaults)" if row["preset"] is None else f"{row['model']}:{row['preset']}"
+
+
+def _shown_file(path: str | None) -> str:
     """A preset file as the table shows it: its package folder, presets folder and name (the JSON has it whole)."""
     from pathlib import Path
 
-    return str(Path(*Path(path).parts[-3:]))
+    return "" if path is None else str(Path(*Path(path).parts[-3:]))
 
 
 def _of(rows: list[dict], noun: str, plural: str, verb: str) -> str:
