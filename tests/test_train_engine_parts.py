@@ -570,7 +570,7 @@ class RecordedProgress:
     def count(self, images):
         self.images = images
 
-    def advance(self, step, stage, images=0, losses=None):
+    def advance(self, step, stage, images=0, losses=None, window=None):
         self.advanced.append((step, stage, self.images + images, None if losses is None else sorted(losses)))
 
     def images_per_second(self):

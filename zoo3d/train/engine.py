@@ -891,13 +891,17 @@ class Trainer:
     def _flush_logs(self, stage: Stage, progress: TrainProgress | None) -> dict[str, float]:
         """Means since the last flush (over the processes too: the global batch's losses), to metrics.jsonl
         (``images_per_s`` 0 without ``progress``: a window that an earlier process trained, closed by this one)."""
-        means = self.world.mean_over_ranks({k: float(s) / n for k, (s, n) in self._log_sums.items()})
+        means = self.world.mean_over_ranks(self._window_means())
         self._log_sums.clear()
         rate = progress.images_per_second() if progress is not None else 0.0
         self._write_metrics({"step": self.step, "stage": stage.name,
                              "time_s": round(time.perf_counter() - self._t_start, 3),
                              "images_per_s": round(rate, 3), **means})
         return means
+
+    def _window_means(self) -> dict[str, float]:
+        """This process's means of the logs summed since the last metrics record (the open window)."""
+        return {k: float(s) / n for k, (s, n) in self._log_sums.items()}
 
     def _truncate_metrics(self, step: int, rollback: bool = False, open_window: bool = False) -> None:
         """Drop the records written after the state of ``step`` (they will be written again): on resume from
@@ -1013,7 +1017,8 @@ class Trainer:
                     shown = None
                     if self.step % cfg.log_every == 0 or self.step == end:
                         shown = losses_first(self._flush_logs(stage, progress))
-                    progress.advance(self.step, stage.name, losses=shown)
+                    progress.advance(self.step, stage.name, losses=shown,
+                                     window=lambda: losses_first(self._window_means()))
                     signum = self.world.agreed_signal(stop.signum)  # a signal to any process stops them all
                     sample_due = main and cfg.sample_every and self.step % cfg.sample_every == 0
                     if signum:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import time
+from typing import Callable
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
@@ -64,13 +65,15 @@ class TrainProgress:
         """Add a finished step's generated images (before its losses are logged with the rate)."""
         self._images += images
 
-    def advance(self, step: int, stage: str, images: int = 0, losses: dict[str, float] | None = None) -> None:
+    def advance(self, step: int, stage: str, images: int = 0, losses: dict[str, float] | None = None,
+                window: Callable[[], dict[str, float]] | None = None) -> None:
         """Show that ``step`` steps are done (and the latest logged losses); ``images`` not yet :meth:`count`-ed
-        are added first."""
+        are added first. ``window`` gives the means of the steps since the last logged record: a plain line that
+        falls between two records shows them, not the last record's, which may be a whole window old."""
         self._images += images
         if self._plain is not None:
             self._losses = losses if losses is not None else self._losses
-            self._plain_line(step, stage, self._losses)
+            self._plain_line(step, stage, window if losses is None else None)
         if self._bar is None:
             return
         fields = {"rate": f"{self.images_per_second():.1f} img/s", "description": stage}
@@ -78,10 +81,11 @@ class TrainProgress:
             fields["losses"] = _losses_text(losses, first=6)
         self._bar.update(self._task, completed=step, **fields)
 
-    def _plain_line(self, step: int, stage: str, losses: dict[str, float] | None) -> None:
+    def _plain_line(self, step: int, stage: str, window: Callable[[], dict[str, float]] | None) -> None:
         now = time.perf_counter()
         if now - self._printed_at < PLAIN_EVERY_S and step < self._total:
             return
+        losses = (window() if window is not None else None) or self._losses  # read only for a line: it syncs a GPU
         self._printed_at = now
         done, elapsed = step - self._start_step, now - self._t0
         left = ""
