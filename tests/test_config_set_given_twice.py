@@ -41,6 +41,33 @@ def test_a_run_key_in_two_set_items_is_refused_naming_both(tmp_path, monkeypatch
     assert list(tmp_path.iterdir()) == []  # refused before any run folder
 
 
+@pytest.mark.parametrize("command, first, second, key", [
+    (("train", "gram", "--steps", "1"), "stages.0.lr.generator=1e-4", "stages.gram.lr.generator=2e-4",
+     "stages.gram.lr.generator"),
+    (("train", "gram_hd", "--steps", "1"), "stages.gram_hd.stage2.steps=4", " stages.1.steps = 3",
+     "stages.gram_hd.stage2.steps"),
+    (("demo", "--out", "d", "--steps", "1", "--frames", "2"), "stages.gram_hd.stage1.batch_size=2",
+     "stages.0.batch_size=2", "stages.gram_hd.stage1.batch_size"),
+], ids=["train-index-then-name", "train-dotted-name-then-index", "demo"])
+def test_a_stage_named_by_index_and_by_name_is_one_key_given_twice(tmp_path, monkeypatch, capsys, command, first,
+                                                                   second, key):
+    """Before, the two spellings were two keys: the later item won without a word (a run at lr 2e-4)."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("ZOO3D_RUNS", str(tmp_path / "runs"))
+    code, stdout, err = run_in_process(capsys, *command, "--set", first, "--set", "train.seed=3", "--set", second)
+    assert code == 2, stdout + err
+    assert one_line_error(err) == f"Error: --set '{first}' and --set '{second}' both set '{key}'; give it once."
+    assert list(tmp_path.iterdir()) == []  # refused before any run folder
+
+
+def test_two_stages_and_two_elements_of_a_list_of_values_are_different_keys(presets):
+    from zoo3d.config import _defaults, refuse_key_set_twice
+    from zoo3d_gram_hd.config import GramHDConfig
+
+    refuse_key_set_twice(["stages.0.steps=3", "stages.gram_hd.stage2.steps=4", "train.sample_seeds.0=3",
+                          "train.sample_seeds.1=4"], _defaults(GramHDConfig))
+
+
 def test_a_section_map_and_a_key_inside_it_layer_in_the_order_given(presets):
     later_key = _load(presets, ["train={seed: 3, checkpoint_every: 7}", "train.seed=4"])["train"]
     later_map = _load(presets, ["train.seed=4", "train={seed: 3}"])["train"]

@@ -496,17 +496,38 @@ def _meant_items(named: dict[str, dict], parts: list[str]) -> list[tuple[str, in
     return [(name, cut) for name, (score, cut) in best.items() if score == top and top >= 0.6]
 
 
-def refuse_key_set_twice(overrides) -> None:
+def _item_key(data: Any, path: list[str]) -> str:
+    """``path`` as :func:`set_value` walks it through ``data``, each item of a list named as the list names it
+    (``stages.0.lr`` and ``stages.gram.lr`` are both ``stages.gram.lr``); the parts past what ``data`` holds as
+    written."""
+    node, out, i = data, [], 0
+    while i < len(path) and isinstance(node, (dict, list)):
+        if isinstance(node, dict):
+            out.append(path[i])
+            node, i = node.get(path[i]), i + 1
+            continue
+        try:
+            item, used = _named_item(node, path[i:], path[:i])
+        except ConfigError:  # no such item: set_value says so, naming the items there are
+            break
+        out.append(str(item["name"]) if isinstance(item, dict) and "name" in item else ".".join(path[i:i + used]))
+        node, i = item, i + used
+    return ".".join(out + path[i:])
+
+
+def refuse_key_set_twice(overrides, data: dict[str, Any] | None = None) -> None:
     """ConfigError when two ``--set`` items of a command line name the same key (``epi_frames=4`` and
     ``epi_frames=5``): the last would win without a word, as a key given twice in one YAML map would, which a
     config file refuses. A map for a section and a key inside it (``train={seed: 3}`` and ``train.amp=false``) name
-    different keys and layer. The commands call it on what the user typed; :func:`apply_overrides` and
-    :func:`load_run_config` take a list in which a later item overrides an earlier one, so code may layer its own
-    settings under the user's."""
+    different keys and layer. With ``data`` (the config the items apply to, or its defaults) an item of a list
+    named by its index and by its name is one key (``stages.0.lr`` and ``stages.gram.lr``). The commands call it on
+    what the user typed; :func:`apply_overrides` and :func:`load_run_config` take a list in which a later item
+    overrides an earlier one, so code may layer its own settings under the user's."""
     first: dict[str, str] = {}
     for item in overrides:
         path, _ = parse_override(item)
-        key = ".".join(part.strip() for part in path)
+        path = [part.strip() for part in path]
+        key = ".".join(path) if data is None else _item_key(data, path)
         if key in first:
             raise ConfigError(f"--set '{first[key]}' and --set '{item}' both set '{key}'; give it once.")
         first[key] = item

@@ -38,15 +38,14 @@ GRID_PSI = 1.0
               help="Override a key of the demo's config, as `zoo3d train --set` does (a new demo run only).")
 def demo(out, device, steps, frames, seed, overrides):
     """Train the demo model, gram-hd (demo preset, synthetic heads), and render a turntable GIF and a sample grid."""
-    from zoo3d.config import refuse_key_set_twice
     from zoo3d.errors import UserError
-    from zoo3d.launch import train_model
+    from zoo3d.launch import refuse_set_twice, train_model
     from zoo3d.plugins import model_with_role
     from zoo3d.plugins import model_key
     from zoo3d.runs import _run_model, holds_run
 
     spec = model_with_role(DEMO_ROLE, "zoo3d demo")
-    refuse_key_set_twice(overrides)  # the last would win without a word
+    refuse_set_twice(spec.name, overrides)  # the last would win without a word
 
     run_dir = Path(out)
     started = time.perf_counter()

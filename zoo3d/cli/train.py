@@ -27,15 +27,14 @@ def train(model, data, preset, config_file, overrides, out, steps, device, resum
     """Train MODEL; SIGINT/SIGTERM save a checkpoint and stop (resume with --resume)."""
     import sys
 
-    from zoo3d.config import refuse_key_set_twice
     from zoo3d.errors import UserError
-    from zoo3d.launch import resume_command, train_model
+    from zoo3d.launch import refuse_set_twice, resume_command, train_model
     from zoo3d.train.distributed import RankError, env_world
 
     if seed is not None:  # click would suggest --set or --steps; the seed is a config key, default 0
         raise UserError(f"zoo3d train has no --seed: the run's seed is the config key train.seed (0 unless set); "
                         f"give --set train.seed={seed}.")
-    refuse_key_set_twice(overrides)  # the last would win without a word
+    refuse_set_twice(model, overrides)  # the last would win without a word
     if nproc > 1:
         sys.exit(_launch(nproc, model, data, preset, config_file, overrides, out, steps, device, resume, quiet))
     world = env_world()
