@@ -18,7 +18,7 @@ import torch
 
 from zoo3d.core.model import ModelPlugin, Phase, Stage, StepContext, stage_optimizers
 from zoo3d.train.data import run_data_cameras
-from zoo3d.train.gan import check_label_scene, lazy_r1_interval, real_sample
+from zoo3d.train.gan import check_label_scene, lazy_r1_interval, real_sample, unposed_data
 
 from zoo3d_gram import gram_phases
 from zoo3d_gram_inverter.config import DETAIL, EFFICIENT_GRAM, ENCODER, GramInverterConfig
@@ -92,7 +92,9 @@ class GramInverterModel(ModelPlugin):
         if not labels and renders is None:
             return
         cameras = run_data_cameras(config, config.generator.resolution)
-        if cameras is None:  # unposed data: the conditioned D's step refuses it, the later stages take it
+        if cameras is None:  # unposed data: the conditioned D cannot score it, the later stages take it
+            if labels:
+                raise unposed_data(config, "GRAMInverter", " or set discriminator.conditioned=false")
             return
         if labels:
             check_label_scene(cameras, modules["generator"].camera_prior, "GRAMInverter", LABEL_SCENE_REMEDY)

@@ -42,7 +42,8 @@ from zoo3d.train.losses import (discriminator_loss, generator_loss, pose_loss, p
 
 __all__ = ["LABEL_SCENE_TOLERANCE", "AdversarialLoss", "GANParts", "Sample", "adversarial_loss",
            "check_data_label_scene", "check_label_scene", "discriminator_step", "gan_phases", "generator_step",
-           "lazy_optimizer", "lazy_r1_interval", "r1_step", "real_cameras", "real_sample", "score_with"]
+           "lazy_optimizer", "lazy_r1_interval", "r1_step", "real_cameras", "real_sample", "score_with",
+           "unposed_data"]
 
 
 @dataclass(frozen=True)
@@ -126,9 +127,20 @@ def real_cameras(ctx: StepContext, who: str, why: str, otherwise: str = "") -> C
     """The step's real cameras, for a camera-conditioned discriminator; without them a UserError that says
     ``who`` needs posed data and ``why`` (``otherwise``: a further way out, appended to the message)."""
     if ctx.real is None or ctx.real.cameras is None:
-        raise UserError(f"{who} needs camera poses for its real images ({why}); use data with poses (dataset.json, "
-                        f"GRAM poses/ or poses.json){otherwise}.")
+        raise UserError(f"{who} needs camera poses for its real images ({why}); {USE_POSED_DATA}{otherwise}.")
     return ctx.real.cameras
+
+
+#: What a refusal of data without poses tells the user to give instead.
+USE_POSED_DATA = "use data with poses (dataset.json, GRAM poses/ or poses.json)"
+
+
+def unposed_data(config: RunConfig, who: str, otherwise: str = "") -> UserError:
+    """The refusal, before a new run's folder exists, of a dataset that serves no camera (a plugin's dataset whose
+    items have no ``camera``) for ``who``'s camera-conditioned discriminator (``otherwise``: a further way out); the
+    step that reads the reals' cameras (:func:`real_cameras`) would refuse it only once the run had begun."""
+    return UserError(f"{who}'s discriminator reads each image's camera label, and dataset '{config.data.spec}' "
+                     f"serves no camera poses; {USE_POSED_DATA}{otherwise}.")
 
 
 #: How far (relative) the real cameras' mean distance from the origin and mean focal length may lie from the camera
@@ -162,11 +174,12 @@ def check_label_scene(cameras: Camera, prior: CameraPrior, who: str, remedy: str
 def check_data_label_scene(config: RunConfig, prior: CameraPrior, resolution: int, who: str, remedy: str) -> None:
     """:func:`check_label_scene` over every camera of the run's dataset (``config.data``, built at ``resolution``;
     :func:`zoo3d.train.data.run_data_cameras`), for a model's ``ModelPlugin.check_new_run``: data posed in another
-    scene is refused before a new run's folder exists, on the mean of all its cameras rather than of one batch's.
-    Data without poses passes here (the conditioned discriminator's step refuses it, :func:`real_cameras`)."""
+    scene is refused before a new run's folder exists, on the mean of all its cameras rather than of one batch's, and
+    so is data without poses (:func:`unposed_data`)."""
     cameras = run_data_cameras(config, resolution)
-    if cameras is not None:
-        check_label_scene(cameras, prior, who, remedy)
+    if cameras is None:
+        raise unposed_data(config, who)
+    check_label_scene(cameras, prior, who, remedy)
 
 
 def score_with(module: str) -> Callable[[StepContext, Sample], DiscriminatorOutput]:
