@@ -59,7 +59,8 @@ class TrainConfig(Config):
     ``micro_batch`` caps how many images one process puts through a forward and backward pass: a larger
     share of the batch is split into that many near-equal chunks whose gradients add up, weighted by size,
     to the whole batch's (upstream GRAM's ``batch_split``, which fits its batch on a 32 GB GPU). None: the
-    whole share at once. Layers that couple a batch's images (minibatch std) then see a chunk.
+    whole share at once. Layers that couple a batch's images (minibatch std) then see a chunk, which must hold a
+    whole minibatch-stddev group (checked before a new run).
 
     ``ema_warmup`` ramps the EMA's decay in as torch_ema (``use_num_updates``, its default, which GRAM,
     GRAM-HD and pi-GAN train with) does: the n-th update since the EMA was last made equal to the

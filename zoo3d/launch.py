@@ -485,7 +485,7 @@ def check_launch(nproc: int, model: str, *, device: str | None = None, steps: in
     if plan.resume:
         return {}
     _check_dataset(plan, config)
-    _check_new_run_built(plan, config, stages)
+    _check_new_run_built(plan, config, stages, world)
     return {DATASET_CHECKED: str(config.data.spec)}  # rank 0 does not check (and warn of) the dataset again
 
 
@@ -517,10 +517,11 @@ def launch_processes(nproc: int, args: list[str], *, script: str | None = None) 
     return 0
 
 
-def _check_new_run_built(plan: RunPlan, config, stages) -> None:
+def _check_new_run_built(plan: RunPlan, config, stages, world) -> None:
     """What every process refuses in a new run once it has built the modules, in the same order: a config the model
     cannot be built with, a ``module_lr`` path that is no module or that a stage freezes, a stage setting with
-    nothing to act on, a dataset a stage cannot read, what the plugin checks outside the config (GRAM-HD's
+    nothing to act on, a ``train.micro_batch`` that splits a minibatch-stddev group of ``world``'s shares, a dataset
+    a stage cannot read, what the plugin checks outside the config (GRAM-HD's
     ``generator.lowres_run``). The modules are built on the meta device: shapes without weights, so a paper preset
     costs no memory (about 3 s on 2 CPU cores, most of it the import of torch._dynamo, which the meta build pulls
     in). What cannot be judged on the meta device is left to the processes' own checks."""
@@ -538,7 +539,7 @@ def _check_new_run_built(plan: RunPlan, config, stages) -> None:
     except Exception:  # noqa: BLE001 - a build that needs real values: the processes check it as they build
         modules = None
     if modules is not None:
-        check_new_run_modules(stages, modules, plan.spec.name)
+        check_new_run_modules(stages, modules, plan.spec.name, config, world)
     check_stage_data(config, stages)
     if modules is not None:
         try:

@@ -8,8 +8,8 @@ from torch import Tensor, nn
 from zoo3d.cameras import Camera
 from zoo3d.core.discriminator import Discriminator
 from zoo3d.core.outputs import DiscriminatorOutput
-from zoo3d.nn.discriminators import (FromRGB, ResidualCoordConvBlock, coordconv_channels, log2_resolution,
-                                     minibatch_stddev, split_logit_pose)
+from zoo3d.nn.discriminators import (FromRGB, MinibatchStd, ResidualCoordConvBlock, coordconv_channels,
+                                     log2_resolution, split_logit_pose)
 
 __all__ = ["ProgressiveCoordConvDiscriminator"]
 
@@ -36,6 +36,7 @@ class ProgressiveCoordConvDiscriminator(Discriminator):
         ch = [coordconv_channels(r, max_channels, channel_scale) for r in self.resolutions]
         self.blocks = nn.ModuleList([ResidualCoordConvBlock(ch[i], ch[i + 1]) for i in range(len(ch) - 1)])
         self.from_rgb = nn.ModuleList([FromRGB(in_channels, c) for c in ch[:-1]])
+        self.mbstd = MinibatchStd(mbstd_group) if mbstd_group > 0 else None
         self.final = nn.Conv2d(ch[-1] + (1 if mbstd_group > 0 else 0), 1 + pose_dim, 2)
         self.max_resolution, self.pose_dim, self.mbstd_group = max_resolution, pose_dim, mbstd_group
 
@@ -51,6 +52,6 @@ class ProgressiveCoordConvDiscriminator(Discriminator):
                 skip = self.from_rgb[start + 1](F.interpolate(images, scale_factor=0.5, mode="nearest"))
                 x = alpha * x + (1.0 - alpha) * skip
             x = block(x)
-        if self.mbstd_group > 0:
-            x = minibatch_stddev(x, self.mbstd_group)
+        if self.mbstd is not None:
+            x = self.mbstd(x)
         return split_logit_pose(self.final(x), self.pose_dim)

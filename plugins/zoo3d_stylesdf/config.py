@@ -69,6 +69,8 @@ class StyleSDFDiscriminatorConfig(Config):
     mbstd_group: int = Field(0, ge=0, description="CoordConv D: 0 as upstream, > 0 a minibatch-stddev map")
     decoder_channel_base: int = Field(32768, ge=1)
     decoder_max_channels: int = Field(512, ge=1)
+    decoder_mbstd_group: int = Field(4, ge=1, description="StyleGAN2 D's minibatch-stddev group (upstream: 4, "
+                                                         "capped by its --chunk)")
 
 
 class StyleSDFLossConfig(GanLossConfig):

@@ -91,7 +91,8 @@ class StyleSDFModel(ModelPlugin):
         }
         if g.decoder.enabled:
             modules["decoder_discriminator"] = StyleGAN2Discriminator(
-                g.decoder.output_resolution, channel_base=d.decoder_channel_base, max_channels=d.decoder_max_channels)
+                g.decoder.output_resolution, channel_base=d.decoder_channel_base, max_channels=d.decoder_max_channels,
+                mbstd_group_size=d.decoder_mbstd_group)
         return modules
 
     def stages(self, config: StyleSDFConfig) -> list[Stage]:

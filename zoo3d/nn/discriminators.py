@@ -29,8 +29,8 @@ from zoo3d.nn.fir import DEFAULT_KERNEL, Blur
 from zoo3d.nn.mapping import MappingNetwork
 
 __all__ = [
-    "CoordConv2d", "CoordConvDiscriminator", "FromRGB", "ResidualCoordConvBlock", "StyleGAN2Discriminator",
-    "coordconv_channels", "log2_resolution", "minibatch_stddev", "split_logit_pose",
+    "CoordConv2d", "CoordConvDiscriminator", "FromRGB", "MinibatchStd", "ResidualCoordConvBlock",
+    "StyleGAN2Discriminator", "coordconv_channels", "log2_resolution", "minibatch_stddev", "split_logit_pose",
 ]
 
 
@@ -134,6 +134,7 @@ class CoordConvDiscriminator(Discriminator):
         ch = [coordconv_channels(2 ** r, max_channels, channel_scale) for r in range(log2, 0, -1)]
         self.from_rgb = FromRGB(in_channels, ch[0])
         self.blocks = nn.Sequential(*[ResidualCoordConvBlock(ch[i], ch[i + 1]) for i in range(len(ch) - 1)])
+        self.mbstd = MinibatchStd(mbstd_group) if mbstd_group > 0 else None
         self.final = nn.Conv2d(ch[-1] + (1 if mbstd_group > 0 else 0), 1 + pose_dim, 2)
         self.resolution, self.pose_dim, self.mbstd_group = resolution, pose_dim, mbstd_group
 
@@ -141,8 +142,8 @@ class CoordConvDiscriminator(Discriminator):
         if images.shape[-1] != self.resolution or images.shape[-2] != self.resolution:
             raise ValueError(f"expected {self.resolution}x{self.resolution} images, got {tuple(images.shape[-2:])}")
         x = self.blocks(self.from_rgb(images))
-        if self.mbstd_group > 0:
-            x = minibatch_stddev(x, self.mbstd_group)
+        if self.mbstd is not None:
+            x = self.mbstd(x)
         return split_logit_pose(self.final(x), self.pose_dim)
 
 
@@ -160,6 +161,23 @@ def minibatch_stddev(x: Tensor, group_size: int = 4, num_channels: int = 1, eps:
     y = (y + eps).sqrt().mean(dim=(2, 3, 4))  # (B/g, F)
     y = y.reshape(-1, f, 1, 1).repeat(g, 1, h, w)
     return torch.cat([x, y], dim=1)
+
+
+class MinibatchStd(nn.Module):
+    """:func:`minibatch_stddev` as a layer. It couples the images of one forward pass in groups of ``group_size``,
+    so the training engine finds it in a model's modules and refuses a ``train.micro_batch`` whose chunks hold fewer
+    images than a group (as StyleGAN2-ADA and EG3D refuse a ``--batch-gpu`` below ``--mbstd-group``): a discriminator
+    of a plugin built with it gets that check too."""
+
+    def __init__(self, group_size: int = 4, num_channels: int = 1):
+        super().__init__()
+        self.group_size, self.num_channels = group_size, num_channels
+
+    def forward(self, x: Tensor) -> Tensor:
+        return minibatch_stddev(x, self.group_size, self.num_channels)
+
+    def extra_repr(self) -> str:
+        return f"group_size={self.group_size}, num_channels={self.num_channels}"
 
 
 class _ConvLayer(nn.Sequential):
@@ -221,6 +239,7 @@ class StyleGAN2Discriminator(Discriminator):
         self.blocks = nn.Sequential(*[_ResBlock(ch[2 ** r], ch[2 ** (r - 1)], blur_kernel) for r in range(log2, 2, -1)])
         c4 = ch[4]
         self.mbstd_group_size, self.mbstd_num_channels = mbstd_group_size, mbstd_num_channels
+        self.mbstd = MinibatchStd(mbstd_group_size, mbstd_num_channels)
         self.final_conv = _ConvLayer(c4 + mbstd_num_channels, c4, 3)
         self.final_fc = EqualLinear(c4 * 16, c4, activation="lrelu")
         self.c_dim = c_dim
@@ -232,7 +251,7 @@ class StyleGAN2Discriminator(Discriminator):
 
     def forward(self, images: Tensor, cameras: Camera | None = None, c: Tensor | None = None) -> DiscriminatorOutput:
         x = self.blocks(self.from_rgb(images))
-        x = minibatch_stddev(x, self.mbstd_group_size, self.mbstd_num_channels)
+        x = self.mbstd(x)
         x = self.final_fc(self.final_conv(x).flatten(1))
         x = self.out(x)
         if self.mapping is None:

@@ -229,6 +229,41 @@ def check_module_lr_trains(stage: Stage, modules: dict[str, torch.nn.Module], wa
                                   f"train at that rate.")
 
 
+def _smallest_chunk(batch: int, most: int) -> int:
+    """The fewest images a chunk of :func:`micro_batches` holds, ``batch`` cut into chunks of at most ``most``."""
+    return batch // -(-batch // most)
+
+
+def check_micro_batch_groups(stages: list[Stage], modules: dict[str, torch.nn.Module], micro_batch: int | None,
+                             world: World, scope: str) -> None:
+    """A ``train.micro_batch`` that cuts a stage's batch (each process's share) into chunks smaller than a group of a
+    minibatch-stddev layer (:class:`zoo3d.nn.discriminators.MinibatchStd`) of a module the stage trains is refused:
+    the layer groups the images of one forward pass, so a chunk of one image has std 0 and the split step would no
+    longer be the whole step in distribution. StyleGAN2-ADA and EG3D refuse a ``--batch-gpu`` below
+    ``--mbstd-group`` alike."""
+    from zoo3d.nn.discriminators import MinibatchStd
+
+    if micro_batch is None:
+        return
+    for s in stages:
+        share = process_batch(s.batch_size, world, scope, f"Stage '{s.name}'")[0]
+        if not s.steps or share <= micro_batch:
+            continue
+        smallest = _smallest_chunk(share, micro_batch)
+        for path in dict.fromkeys(m for spec in s.optimizers.values() for m in spec.modules):
+            group = max((m.group_size for m in _resolve_module(modules, path).modules()
+                         if isinstance(m, MinibatchStd)), default=0)
+            keep = min(group, share)  # a share smaller than a group is grouped whole, split or not
+            if smallest >= keep:
+                continue
+            need = next(m for m in range(keep, share + 1) if _smallest_chunk(share, m) >= keep)
+            batch = f"{'per-process ' * (world.size > 1)}batch of {share}"
+            raise ConfigError(f"train.micro_batch={micro_batch} cuts the {batch} of stage '{s.name}' into chunks of "
+                              f"{smallest}, fewer than the {keep} images that '{path}' groups for its minibatch "
+                              f"standard deviation; give train.micro_batch={need} or more (StyleGAN2-ADA and EG3D "
+                              f"refuse a --batch-gpu below --mbstd-group alike).")
+
+
 def _check_module_lr_path(stage: Stage, path: str, modules: dict[str, torch.nn.Module], model_name: str) -> None:
     """A ``module_lr`` path is the user's config key: a typo is their mistake, said as one sentence."""
     try:
@@ -238,17 +273,20 @@ def _check_module_lr_path(stage: Stage, path: str, modules: dict[str, torch.nn.M
                           f"'{path}' ({_children_on_path(modules, path)}).") from None
 
 
-def check_new_run_modules(stages: list[Stage], modules: dict[str, torch.nn.Module], model_name: str) -> None:
+def check_new_run_modules(stages: list[Stage], modules: dict[str, torch.nn.Module], model_name: str,
+                          config: RunConfig, world: World) -> None:
     """What a :class:`Trainer` of a new run refuses in its stages once the modules are built, in the same order:
     a module path no module answers to, a stage setting with nothing to act on, a ``module_lr`` that nothing
-    trains at. ``modules`` as ``build()`` returned them; they may live on the meta device (``zoo3d train --nproc``
-    checks them once, before it starts the processes, without building the weights)."""
+    trains at, a ``train.micro_batch`` below a minibatch-stddev group. ``modules`` as ``build()`` returned them; they
+    may live on the meta device (``zoo3d train --nproc`` checks them once, before it starts the processes, without
+    building the weights)."""
     check_module_paths(stages, modules, model_name)
     check_stage_settings_apply(stages)
     wanted_grad = {id(p): p.requires_grad for m in modules.values() for p in m.parameters()}
     check_kept_state_shared(stages, modules, wanted_grad)
     for s in stages:
         check_module_lr_trains(s, modules, wanted_grad)
+    check_micro_batch_groups(stages, modules, config.train.micro_batch, world, config.train.batch_scope)
 
 
 def _param_groups(params: list[torch.nn.Parameter], spec: OptimizerSpec,
@@ -490,12 +528,15 @@ class Trainer:
 
     def check_new_run(self) -> None:
         """Refuse, before a new run's folder is made, stage settings that would act on nothing (a ``module_lr`` of
-        a module the stage does not train, an ``ema_decay`` or ``keep_optimizer_state`` with nothing to apply to).
+        a module the stage does not train, an ``ema_decay`` or ``keep_optimizer_state`` with nothing to apply to) and
+        a ``train.micro_batch`` whose chunks would break a minibatch-stddev group (:func:`check_micro_batch_groups`).
         A resumed run is not asked: its stored config decides, and ``--resume`` takes no ``--set`` to change it."""
         check_stage_settings_apply(self.stages)
         check_kept_state_shared(self.stages, self.modules, self._wanted_grad)
         for s in self.stages:
             check_module_lr_trains(s, self.modules, self._wanted_grad)
+        check_micro_batch_groups(self.stages, self.modules, self.config.train.micro_batch, self.world,
+                                 self.config.train.batch_scope)
 
     def _setup_precision(self) -> None:
         """bf16 autocast on CUDA when supported: fp32's exponent range, so no loss scaling, no skipped

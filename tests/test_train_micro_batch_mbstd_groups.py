@@ -1,0 +1,81 @@
+"""``train.micro_batch`` and minibatch standard deviation: a chunk smaller than the group of a minibatch-stddev layer
+(``zoo3d.nn.discriminators.MinibatchStd``) of a module a stage trains is refused before the run folder exists, naming
+the group and the smallest micro-batch whose chunks keep it, as StyleGAN2-ADA's and EG3D's train.py refuse a
+``--batch-gpu`` below ``--mbstd-group``. Before, ``--set train.micro_batch=1`` trained the tri-plane model with a
+constant stddev map (one image per group: std 0), no longer the whole step in distribution."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import nn
+
+from conftest import one_line_error, run_in_process
+from test_triplane_label_scene import MICRO as TP_MICRO
+from zoo3d.core.model import OptimizerSpec, Stage
+from zoo3d.errors import ConfigError
+from zoo3d.nn.discriminators import CoordConvDiscriminator, MinibatchStd, StyleGAN2Discriminator, minibatch_stddev
+from zoo3d.train.distributed import World
+from zoo3d.train.engine import check_micro_batch_groups
+
+
+def test_the_tri_plane_model_refuses_a_micro_batch_of_one_before_its_run_folder(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    args = ["train", "triplane", "--preset", "tiny", "--steps", "1", "--out", "run", "--quiet", "--device", "cpu",
+            "--set", "train.micro_batch=1"]
+    for item in TP_MICRO:  # stages.gan.batch_size=2: a batch of 2, grouped whole
+        args += ["--set", item]
+    code, stdout, err = run_in_process(capsys, *args)
+    assert code == 2, stdout + err
+    assert one_line_error(err) == (
+        "Error: train.micro_batch=1 cuts the batch of 2 of stage 'gan' into chunks of 1, fewer than the 2 images that "
+        "'discriminator' groups for its minibatch standard deviation; give train.micro_batch=2 or more (StyleGAN2-ADA "
+        "and EG3D refuse a --batch-gpu below --mbstd-group alike).")
+    assert not (tmp_path / "run").exists()
+
+
+class _Critic(nn.Module):
+    def __init__(self, group: int):
+        super().__init__()
+        self.head = nn.Sequential(nn.Conv2d(3, 4, 1), MinibatchStd(group))
+
+
+def _stage(batch: int) -> Stage:
+    optim = {"D": OptimizerSpec(["critic"], 1e-3), "G": OptimizerSpec(["generator"], 1e-3)}
+    return Stage("main", 10, [], optim, 16, batch)
+
+
+MODULES = {"generator": nn.Linear(2, 2), "critic": _Critic(4), "unused": _Critic(8)}
+
+
+@pytest.mark.parametrize("batch, micro, size, share, smallest, need", [
+    (10, 4, 1, 10, 3, 5),  # chunks 4, 3, 3: the 3s break groups of 4; micro-batches of 5 keep them
+    (10, 4, 2, 5, 2, 5),  # each of two processes takes 5: chunks 3 and 2, and 5 is its whole share
+    (10, 1, 1, 10, 1, 5),
+], ids=["one-process", "two-processes", "one-image-chunks"])
+def test_a_chunk_smaller_than_a_group_is_refused_naming_the_micro_batch_that_keeps_it(batch, micro, size, share,
+                                                                                       smallest, need):
+    with pytest.raises(ConfigError) as err:
+        check_micro_batch_groups([_stage(batch)], MODULES, micro, World(size=size), "global")
+    per = "per-process " if size > 1 else ""
+    assert str(err.value) == (
+        f"train.micro_batch={micro} cuts the {per}batch of {share} of stage 'main' into chunks of {smallest}, fewer "
+        f"than the 4 images that 'critic' groups for its minibatch standard deviation; give train.micro_batch={need} "
+        f"or more (StyleGAN2-ADA and EG3D refuse a --batch-gpu below --mbstd-group alike).")
+    check_micro_batch_groups([_stage(batch)], MODULES, need, World(size=size), "global")  # what it names passes
+
+
+@pytest.mark.parametrize("batch, micro", [(10, None), (10, 10), (8, 4), (16, 6), (12, 4)])
+def test_chunks_that_hold_a_group_pass(batch, micro):
+    """Whole batches, and chunks 4 + 4, 6 + 5 + 5, 4 + 4 + 4; the module 'unused' (groups of 8) no stage trains."""
+    check_micro_batch_groups([_stage(batch)], MODULES, micro, World(), "global")
+
+
+def test_the_shared_discriminators_hold_the_layer_at_their_group():
+    coord = CoordConvDiscriminator(8, max_channels=8, mbstd_group=2)
+    sg2 = StyleGAN2Discriminator(8, channel_base=64, max_channels=8, mbstd_group_size=3)
+    assert [m.group_size for m in coord.modules() if isinstance(m, MinibatchStd)] == [2]
+    assert [m.group_size for m in sg2.modules() if isinstance(m, MinibatchStd)] == [3]
+    assert not any(isinstance(m, MinibatchStd) for m in CoordConvDiscriminator(8, max_channels=8).modules())
+    x = torch.randn(4, 2, 3, 3)
+    assert torch.equal(MinibatchStd(2)(x), minibatch_stddev(x, 2))
