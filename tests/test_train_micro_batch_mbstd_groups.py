@@ -56,19 +56,19 @@ MODULES = {"generator": nn.Linear(2, 2), "critic": _Critic(4), "unused": _Critic
 def test_a_chunk_smaller_than_a_group_is_refused_naming_the_micro_batch_that_keeps_it(batch, micro, size, share,
                                                                                        smallest, need):
     with pytest.raises(ConfigError) as err:
-        check_micro_batch_groups([_stage(batch)], MODULES, micro, World(size=size), "global")
+        check_micro_batch_groups([_stage(batch)], [10], MODULES, micro, World(size=size), "global")
     per = "per-process " if size > 1 else ""
     assert str(err.value) == (
         f"train.micro_batch={micro} cuts the {per}batch of {share} of stage 'main' into chunks of {smallest}, fewer "
         f"than the 4 images that 'critic' groups for its minibatch standard deviation; give train.micro_batch={need} "
         f"or more (StyleGAN2-ADA and EG3D refuse a --batch-gpu below --mbstd-group alike).")
-    check_micro_batch_groups([_stage(batch)], MODULES, need, World(size=size), "global")  # what it names passes
+    check_micro_batch_groups([_stage(batch)], [10], MODULES, need, World(size=size), "global")  # what it names passes
 
 
 @pytest.mark.parametrize("batch, micro", [(10, None), (10, 10), (8, 4), (16, 6), (12, 4)])
 def test_chunks_that_hold_a_group_pass(batch, micro):
     """Whole batches, and chunks 4 + 4, 6 + 5 + 5, 4 + 4 + 4; the module 'unused' (groups of 8) no stage trains."""
-    check_micro_batch_groups([_stage(batch)], MODULES, micro, World(), "global")
+    check_micro_batch_groups([_stage(batch)], [10], MODULES, micro, World(), "global")
 
 
 def test_the_shared_discriminators_hold_the_layer_at_their_group():
@@ -79,3 +79,17 @@ def test_the_shared_discriminators_hold_the_layer_at_their_group():
     assert not any(isinstance(m, MinibatchStd) for m in CoordConvDiscriminator(8, max_channels=8).modules())
     x = torch.randn(4, 2, 3, 3)
     assert torch.equal(MinibatchStd(2)(x), minibatch_stddev(x, 2))
+
+
+def test_a_stage_the_step_cap_leaves_without_steps_is_not_asked():
+    check_micro_batch_groups([_stage(10)], [0], MODULES, 1, World(), "global")
+
+
+@pytest.mark.slow
+def test_stylesdf_capped_before_its_decoder_stage_trains_with_one_image_chunks(tmp_path, monkeypatch, capsys):
+    """StyleSDF's decoder discriminator groups 4 images; ``--steps 2`` trains its first two stages alone."""
+    monkeypatch.chdir(tmp_path)
+    code, stdout, err = run_in_process(capsys, "train", "stylesdf", "--preset", "tiny", "--steps", "2", "--out", "run",
+                                       "--quiet", "--device", "cpu", "--set", "train.micro_batch=1", "--set",
+                                       "train.sample_every=0", "--set", "train.sample_seeds=[0]")
+    assert code == 0, stdout + err

@@ -473,7 +473,8 @@ def check_launch(nproc: int, model: str, *, device: str | None = None, steps: in
                             f"train.batch_scope=per_process; resume it with --nproc {written_by} so the global "
                             f"batch stays the same.")
     stages = list(plan.plugin.stages(config))
-    check_batches_ahead(stages, split_steps([s.steps for s in stages], steps), world, config.train.batch_scope, *at)
+    lengths = split_steps([s.steps for s in stages], steps)
+    check_batches_ahead(stages, lengths, world, config.train.batch_scope, *at)
     dev = resolve_device(device if device is not None else config.train.device)
     if dev.type == "cuda":
         if dev.index is not None:
@@ -485,7 +486,7 @@ def check_launch(nproc: int, model: str, *, device: str | None = None, steps: in
     if plan.resume:
         return {}
     _check_dataset(plan, config)
-    _check_new_run_built(plan, config, stages, world)
+    _check_new_run_built(plan, config, stages, world, lengths)
     return {DATASET_CHECKED: str(config.data.spec)}  # rank 0 does not check (and warn of) the dataset again
 
 
@@ -517,14 +518,14 @@ def launch_processes(nproc: int, args: list[str], *, script: str | None = None) 
     return 0
 
 
-def _check_new_run_built(plan: RunPlan, config, stages, world) -> None:
+def _check_new_run_built(plan: RunPlan, config, stages, world, lengths) -> None:
     """What every process refuses in a new run once it has built the modules, in the same order: a config the model
     cannot be built with, a ``module_lr`` path that is no module or that a stage freezes, a stage setting with
-    nothing to act on, a ``train.micro_batch`` that splits a minibatch-stddev group of ``world``'s shares, a dataset
-    a stage cannot read, what the plugin checks outside the config (GRAM-HD's
-    ``generator.lowres_run``). The modules are built on the meta device: shapes without weights, so a paper preset
-    costs no memory (about 3 s on 2 CPU cores, most of it the import of torch._dynamo, which the meta build pulls
-    in). What cannot be judged on the meta device is left to the processes' own checks."""
+    nothing to act on, a ``train.micro_batch`` that splits a minibatch-stddev group of ``world``'s shares in a stage
+    that trains (``lengths``: its steps), a dataset a stage cannot read, what the plugin checks outside the config
+    (GRAM-HD's ``generator.lowres_run``). The modules are built on the meta device: shapes without weights, so a
+    paper preset costs no memory (about 3 s on 2 CPU cores, most of it the import of torch._dynamo, which the meta
+    build pulls in). What cannot be judged on the meta device is left to the processes' own checks."""
     import torch
 
     from zoo3d.core.model import build_modules
@@ -539,7 +540,7 @@ def _check_new_run_built(plan: RunPlan, config, stages, world) -> None:
     except Exception:  # noqa: BLE001 - a build that needs real values: the processes check it as they build
         modules = None
     if modules is not None:
-        check_new_run_modules(stages, modules, plan.spec.name, config, world)
+        check_new_run_modules(stages, modules, plan.spec.name, config, world, lengths)
     check_stage_data(config, stages)
     if modules is not None:
         try:

@@ -234,20 +234,20 @@ def _smallest_chunk(batch: int, most: int) -> int:
     return batch // -(-batch // most)
 
 
-def check_micro_batch_groups(stages: list[Stage], modules: dict[str, torch.nn.Module], micro_batch: int | None,
-                             world: World, scope: str) -> None:
+def check_micro_batch_groups(stages: list[Stage], lengths: list[int], modules: dict[str, torch.nn.Module],
+                             micro_batch: int | None, world: World, scope: str) -> None:
     """A ``train.micro_batch`` that cuts a stage's batch (each process's share) into chunks smaller than a group of a
-    minibatch-stddev layer (:class:`zoo3d.nn.discriminators.MinibatchStd`) of a module the stage trains is refused:
-    the layer groups the images of one forward pass, so a chunk of one image has std 0 and the split step would no
-    longer be the whole step in distribution. StyleGAN2-ADA and EG3D refuse a ``--batch-gpu`` below
-    ``--mbstd-group`` alike."""
+    minibatch-stddev layer (:class:`zoo3d.nn.discriminators.MinibatchStd`) of a module the stage trains is refused,
+    in the stages that train (``lengths``: the steps of each under the run's ``--steps``). The layer groups the
+    images of one forward pass, so a chunk of one image has std 0 and the split step would no longer be the whole
+    step in distribution. StyleGAN2-ADA and EG3D refuse a ``--batch-gpu`` below ``--mbstd-group`` alike."""
     from zoo3d.nn.discriminators import MinibatchStd
 
     if micro_batch is None:
         return
-    for s in stages:
+    for s, steps in zip(stages, lengths):
         share = process_batch(s.batch_size, world, scope, f"Stage '{s.name}'")[0]
-        if not s.steps or share <= micro_batch:
+        if not steps or share <= micro_batch:
             continue
         smallest = _smallest_chunk(share, micro_batch)
         for path in dict.fromkeys(m for spec in s.optimizers.values() for m in spec.modules):
@@ -274,19 +274,19 @@ def _check_module_lr_path(stage: Stage, path: str, modules: dict[str, torch.nn.M
 
 
 def check_new_run_modules(stages: list[Stage], modules: dict[str, torch.nn.Module], model_name: str,
-                          config: RunConfig, world: World) -> None:
+                          config: RunConfig, world: World, lengths: list[int]) -> None:
     """What a :class:`Trainer` of a new run refuses in its stages once the modules are built, in the same order:
     a module path no module answers to, a stage setting with nothing to act on, a ``module_lr`` that nothing
-    trains at, a ``train.micro_batch`` below a minibatch-stddev group. ``modules`` as ``build()`` returned them; they
-    may live on the meta device (``zoo3d train --nproc`` checks them once, before it starts the processes, without
-    building the weights)."""
+    trains at, a ``train.micro_batch`` below a minibatch-stddev group (``lengths``: the steps each stage trains).
+    ``modules`` as ``build()`` returned them; they may live on the meta device (``zoo3d train --nproc`` checks them
+    once, before it starts the processes, without building the weights)."""
     check_module_paths(stages, modules, model_name)
     check_stage_settings_apply(stages)
     wanted_grad = {id(p): p.requires_grad for m in modules.values() for p in m.parameters()}
     check_kept_state_shared(stages, modules, wanted_grad)
     for s in stages:
         check_module_lr_trains(s, modules, wanted_grad)
-    check_micro_batch_groups(stages, modules, config.train.micro_batch, world, config.train.batch_scope)
+    check_micro_batch_groups(stages, lengths, modules, config.train.micro_batch, world, config.train.batch_scope)
 
 
 def _param_groups(params: list[torch.nn.Parameter], spec: OptimizerSpec,
@@ -535,7 +535,7 @@ class Trainer:
         check_kept_state_shared(self.stages, self.modules, self._wanted_grad)
         for s in self.stages:
             check_module_lr_trains(s, self.modules, self._wanted_grad)
-        check_micro_batch_groups(self.stages, self.modules, self.config.train.micro_batch, self.world,
+        check_micro_batch_groups(self.stages, self.lengths, self.modules, self.config.train.micro_batch, self.world,
                                  self.config.train.batch_scope)
 
     def _setup_precision(self) -> None:
