@@ -121,13 +121,12 @@ def test_an_out_holding_a_run_is_refused_naming_what_it_holds(toy):
 
 # ------------------------------------------------------------------------------------------- resume
 
-@pytest.mark.parametrize("given", [{"data": "toy:spheres"}, {"preset": "tiny"}, {"config_file": "c.yaml"},
-                                   {"overrides": ["train.seed=3"]}])
+@pytest.mark.parametrize("given", [{"data": "toy:spheres"}, {"preset": "tiny"}, {"config_file": "c.yaml"}])
 def test_a_resume_refuses_each_flag_that_would_change_its_config(toy, given):
     with pytest.raises(UserError) as caught:
         plan_run("toy", resume=True, out=toy, **given)
-    assert str(caught.value) == ("--resume continues a run with its stored config; drop --data, --preset, --config "
-                                 "and --set (or start a new run).")
+    assert str(caught.value) == ("--resume continues a run with its stored config; drop --data, --preset and "
+                                 "--config (or start a new run).")
 
 
 def test_a_resume_of_a_missing_folder_or_of_no_run_says_so(toy):

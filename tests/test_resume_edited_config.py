@@ -1,7 +1,8 @@
 """``zoo3d train --resume`` goes on with the config its checkpoint holds. A run folder's ``config.yaml`` edited after
-the run began (a stage made longer, a rate changed) was ignored without a word, and the file then described a run
-that never was: the resume now refuses, naming the keys that differ with both values, and what to do. An untouched
-file, or one written in another YAML spelling of the same values, resumes as before."""
+the run began (a rate changed) was ignored without a word, and the file then described a run that never was: the
+resume now refuses, naming the keys that differ with both values, and what to do (a stage's ``steps`` edited there
+is taken: tests/test_resume_stage_lengths.py). An untouched file, or one written in another YAML spelling of the same
+values, resumes as before."""
 
 from __future__ import annotations
 
@@ -33,11 +34,10 @@ def test_a_config_yaml_edited_after_the_run_began_is_refused_naming_the_keys(toy
     path.write_text(text.replace("  steps: 4\n", "  steps: 40\n").replace("  seed: 0\n", "  seed: 3\n"))
     code, out, err = _resume(capsys, toy_run)
     assert code == 2 and out == "", err
-    assert err.strip().splitlines() == [
-        f"Error: '{path}' was changed after the run began (train.seed: 0 in the checkpoint, 3 in the file; "
-        f"stages.main.steps: 4 in the checkpoint, 40 in the file); --resume trains on with the config in the run's "
-        f"checkpoint, so put the file back as it was, or start a new run from it (`zoo3d train toy --config {path} "
-        f"--out NEW_DIR`)."]
+    assert err.strip().splitlines() == [  # the stage's length would be taken; the seed is not
+        f"Error: '{path}' was changed after the run began (train.seed: 0 in the checkpoint, 3 in the file); --resume "
+        f"trains on with the config in the run's checkpoint, where only a stage's steps may change, so put the file "
+        f"back as it was, or start a new run from it (`zoo3d train toy --config {path} --out NEW_DIR`)."]
     assert sorted(p.name for p in (toy_run / "checkpoints").iterdir()) == ["step_000000001.safetensors"]
 
 

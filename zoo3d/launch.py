@@ -11,8 +11,10 @@ calls :func:`train_model`; rank 0 makes and locks the run folder for all, and th
 
 from __future__ import annotations
 
+import copy
 import json
 import os
+import re
 import shlex
 import signal
 import sys
@@ -32,6 +34,8 @@ class RunPlan:
     config: Any  # None for a resume: the config comes from the checkpoint (see :func:`_resume_point`)
     run_dir: Path | None  # None: a new run folder under the runs root
     resume: bool
+    #: a resume's ``--set stages.NAME.steps=N`` items (see :func:`resumed_config`); a new run's are in ``config``
+    stage_steps: tuple[str, ...] = ()
 
 
 def plan_run(model: str, *, data: str | None = None, preset: str | None = None, config_file: str | None = None,
@@ -51,9 +55,10 @@ def plan_run(model: str, *, data: str | None = None, preset: str | None = None, 
     spec = get_model_spec(model)
     plugin = spec.load()
     if resume:
-        if data or preset or config_file or overrides:
-            raise UserError("--resume continues a run with its stored config; drop --data, --preset, --config "
-                            "and --set (or start a new run).")
+        if data or preset or config_file:
+            raise UserError("--resume continues a run with its stored config; drop --data, --preset and --config "
+                            "(or start a new run).")
+        _refuse_resume_overrides(overrides)
         if out is not None:
             run_dir = Path(out)
             if not run_dir.is_dir():
@@ -64,7 +69,7 @@ def plan_run(model: str, *, data: str | None = None, preset: str | None = None, 
                 raise UserError(f"No run of model '{spec.name}' to resume under {runs_root()}/; start one with "
                                 f"`zoo3d train {spec.name}`.")
             run_dir = runs[0]
-        return RunPlan(spec, plugin, None, run_dir, resume=True)
+        return RunPlan(spec, plugin, None, run_dir, resume=True, stage_steps=tuple(overrides))
     if data:
         _refuse_data_set_twice(data, overrides)
     given = {"data.spec": data} if data else None  # as written: a path is not YAML ("heads #2", "2024", emoji)
@@ -198,7 +203,8 @@ def train_model(model: str, *, data: str | None = None, preset: str | None = Non
         if plan.resume:
             lock = RunLock(plan.run_dir).acquire() if lead else None
             with same_on_every_rank():
-                resume_from, config, meta = _resume_point(plan.plugin, spec.name, plan.run_dir, lead=lead)
+                resume_from, config, meta = _resume_point(plan.plugin, spec.name, plan.run_dir, lead=lead,
+                                                          stage_steps=plan.stage_steps)
         else:
             resume_from, config = None, plan.config
             # before any folder is made: a refused run leaves nothing behind (said by `--nproc`'s launcher, if any)
@@ -358,11 +364,13 @@ def _check_dataset(plan: RunPlan, config) -> None:
               file=sys.stderr)
 
 
-def _resume_point(plugin, model_name: str, run_dir: Path, lead: bool = True):
-    """The checkpoint to resume ``run_dir`` from (with a note when ``latest`` is unusable), its config and its
-    metadata.
+def _resume_point(plugin, model_name: str, run_dir: Path, lead: bool = True,
+                  stage_steps: tuple[str, ...] = ()):
+    """The checkpoint to resume ``run_dir`` from (with a note when ``latest`` is unusable), the config to train on
+    (its config, with the stage lengths :func:`resumed_config` takes) and its metadata.
 
-    Only the lead process (rank 0) says the note and repoints ``latest``; the others find the same file.
+    Only the lead process (rank 0) says the notes, repoints ``latest`` and rewrites ``config.yaml``; the others find
+    the same file and config.
     """
     from zoo3d.errors import tell
     from zoo3d.runs import config_from_checkpoint, run_contents
@@ -380,35 +388,100 @@ def _resume_point(plugin, model_name: str, run_dir: Path, lead: bool = True):
         tell(f"{run_dir}: {note}")
         set_latest(run_dir, resume_from)
     config = config_from_checkpoint(plugin, model_name, meta, resume_from)
-    refuse_edited_config(plugin, model_name, run_dir, config)
-    return resume_from, config, meta
+    return resume_from, resumed_config(plugin, model_name, run_dir, config, meta, stage_steps, lead), meta
 
 
-def refuse_edited_config(plugin, model_name: str, run_dir: Path, config) -> None:
-    """UserError when the run folder's ``config.yaml`` no longer says what its checkpoint's config says (edited
-    since the run began): a resume trains on under the checkpoint's, and the file would then misdescribe the run.
-    The sentence names up to three keys that differ (a stage by its name), with both values. A folder without the
-    file passes (the checkpoint alone is the run)."""
-    from zoo3d.config_base import read_yaml
+#: the one kind of key a resume may change: a stage's length (``stages.gan.steps``, ``stages.gram_hd.stage2.steps``)
+STAGE_STEPS = re.compile(r"stages\.(.+)\.steps")
+
+
+def _refuse_resume_overrides(overrides) -> None:
+    """UserError for a ``--set`` item a resume does not take: all but a stage's steps, which the stored config
+    decides (the dataset, the rates, the model)."""
+    from zoo3d.config import parse_override
+
+    for item in overrides:
+        path, _ = parse_override(item)
+        if len(path) < 3 or path[0].strip() != "stages" or path[-1].strip() != "steps":
+            raise UserError(f"--resume continues a run with its stored config; of --set it takes only a stage's "
+                            f"length (stages.NAME.steps=N, for a stage the run has not finished), not '{item}' "
+                            f"(start a new run for that).")
+
+
+def resumed_config(plugin, model_name: str, run_dir: Path, config, meta: dict[str, str],
+                   stage_steps: tuple[str, ...] = (), lead: bool = True):
+    """The config a resume of ``run_dir`` trains on: its checkpoint's ``config``, with the stage lengths the run
+    folder's ``config.yaml`` gives (edited since the run began) and then ``--set stages.NAME.steps=N``: a run trained
+    on past its recipe, or cut short, as the authors' code continues with a larger ``--kimg``. Only stages the
+    checkpoint has not finished may change, and not to fewer steps than they have taken (:func:`_refuse_stages_behind`).
+
+    Any other key ``config.yaml`` no longer holds as the checkpoint does is refused, naming up to three keys with both
+    values: the resume would train on under the checkpoint's config, and the file would misdescribe the run. A comment
+    or another YAML spelling of the same values is no edit; a folder without the file passes (the checkpoint alone is
+    the run). The lead process says what changed and, for ``--set``, writes the new config to ``config.yaml``."""
+    from zoo3d.config import apply_overrides, dump_config, set_value
+    from zoo3d.config_base import read_yaml, validate
+    from zoo3d.errors import tell
+    from zoo3d.fileio import write_text_atomic
     from zoo3d.runs import CONFIG_FILE
 
-    path = Path(run_dir) / CONFIG_FILE
-    if not path.is_file():
-        return
-    written = read_yaml(path, "Run config")
-    try:  # compared as the model reads it: an older shape, or a default left out, is no edit
-        written = type(config).model_validate(plugin.config_class.upgrade_stored(written)).model_dump(mode="json")
-    except Exception:  # noqa: BLE001 - a value the model refuses is an edit too, compared as written
-        pass
     stored = config.model_dump(mode="json")
-    changed = _differing_keys(stored, written)
+    wanted = copy.deepcopy(stored)
+    path = Path(run_dir) / CONFIG_FILE
+    if path.is_file():
+        written = read_yaml(path, "Run config")
+        try:  # compared as the model reads it: an older shape, or a default left out, is no edit
+            written = type(config).model_validate(plugin.config_class.upgrade_stored(written)).model_dump(mode="json")
+        except Exception:  # noqa: BLE001 - a value the model refuses is an edit too, compared as written
+            pass
+        edited = _differing_keys(stored, written)
+        if others := [found for found in edited if not STAGE_STEPS.fullmatch(found[0])]:
+            shown = "; ".join(f"{key}: {_shown(there)} in the checkpoint, {_shown(here)} in the file"
+                              for key, there, here in others[:3])
+            more = f"; {len(others) - 3} more" if len(others) > 3 else ""
+            new = shlex.join(["zoo3d", "train", model_name, "--config", str(path), "--out", "NEW_DIR"])
+            raise UserError(f"'{path}' was changed after the run began ({shown}{more}); --resume trains on with the "
+                            f"config in the run's checkpoint, where only a stage's steps may change, so put the file "
+                            f"back as it was, or start a new run from it (`{new}`).")
+        for key, _, steps in edited:
+            set_value(wanted, ["stages", *STAGE_STEPS.fullmatch(key).group(1).split("."), "steps"], steps)
+    apply_overrides(wanted, list(stage_steps))
+    changed = _differing_keys(stored, wanted)
     if not changed:
-        return
-    shown = "; ".join(f"{key}: {_shown(there)} in the checkpoint, {_shown(here)} in the file"
-                      for key, there, here in changed[:3]) + (f"; {len(changed) - 3} more" if len(changed) > 3 else "")
-    new = shlex.join(["zoo3d", "train", model_name, "--config", str(path), "--out", "NEW_DIR"])
-    raise UserError(f"'{path}' was changed after the run began ({shown}); --resume trains on with the config in the "
-                    f"run's checkpoint, so put the file back as it was, or start a new run from it (`{new}`).")
+        return config
+    resumed = validate(type(config), wanted)
+    _refuse_stages_behind(plugin, config, resumed, meta, path)
+    if lead:
+        before, after = (sum(s.steps for s in plugin.stages(c)) for c in (config, resumed))
+        lengths = ", ".join(f"{key} {there} -> {here}" for key, there, here in changed)
+        tell(f"{run_dir}: the run trains on with {lengths} (its recipe: {before} -> {after} steps).")
+        if stage_steps:
+            write_text_atomic(path, dump_config(resumed), "run config")
+    return resumed
+
+
+def _refuse_stages_behind(plugin, config, resumed, meta: dict[str, str], path: Path) -> None:
+    """UserError where ``resumed`` changes the length of a stage the checkpoint (``meta``) finished, gives the stage
+    it is in fewer steps than it has taken, or changes which stage that is (a model that leaves out a stage of no
+    steps): a run never goes back to an earlier stage or undoes a step."""
+    index, step = _stage_position(meta)
+    was_stages, now_stages = list(plugin.stages(config)), list(plugin.stages(resumed))
+    if [s.name for s in was_stages[:index + 1]] != [s.name for s in now_stages[:index + 1]]:
+        raise UserError(f"The stage lengths given would change which stages the run went through before its "
+                        f"checkpoint's step {step}; change only the stages after the one it is in.")
+    where = f"'{path}' or --set" if path.is_file() else "--set"
+    done = 0
+    for i, (was, now) in enumerate(zip(was_stages, now_stages)):
+        if i < index and now.steps != was.steps:
+            raise UserError(f"Stage '{was.name}' was finished by the checkpoint's step {step}, so its length stays "
+                            f"{was.steps}; {where} may change the stages the run has not finished.")
+        taken = int(meta.get("zoo3d.stage_step", step - done))
+        if i == index and now.steps < taken:
+            key = f" (stages.{was.name}.steps={taken} ends it there)" if any(
+                stage.name == was.name for stage in config.stages) else ""
+            raise UserError(f"Stage '{was.name}' has taken {taken} steps by the checkpoint's step {step}; give it "
+                            f"{taken} or more{key}.")
+        done += was.steps
 
 
 _MISSING = object()
@@ -463,7 +536,8 @@ def check_launch(nproc: int, model: str, *, device: str | None = None, steps: in
         from zoo3d.runs import RunLock
 
         RunLock(plan.run_dir).refuse_if_held()  # a run writing there now: said here, not after N processes start
-        resume_from, config, meta = _resume_point(plan.plugin, plan.spec.name, plan.run_dir, lead=False)
+        resume_from, config, meta = _resume_point(plan.plugin, plan.spec.name, plan.run_dir, lead=False,
+                                                  stage_steps=plan.stage_steps)
         written_by = int(meta.get("zoo3d.world_size", "1"))
         at = _stage_position(meta)
         if config.train.batch_scope == "per_process" and written_by != nproc:

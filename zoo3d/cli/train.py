@@ -18,7 +18,8 @@ from zoo3d.cli.paths import GIVEN, UserPath
 @click.option("--steps", type=int, metavar="N",
               help="Cap the run at N >= 1 steps in total, shared by the stages in proportion to their lengths (smoke runs).")
 @click.option("--device", type=GIVEN, help="cpu, cuda, cuda:N or auto (default: the config's train.device).")
-@click.option("--resume", is_flag=True, help="Continue the run in --out (or the model's newest run).")
+@click.option("--resume", is_flag=True, help="Continue the run in --out (or the model's newest run); with --set "
+              "stages.NAME.steps=N, train a stage it has not finished on to N steps.")
 @click.option("--nproc", type=click.IntRange(min=1), default=1, show_default=True,
               help="Train with N processes on this machine (torchrun's agent; one GPU each on CUDA).")
 @click.option("--quiet", is_flag=True, help="No progress display (bar or, off a terminal, lines).")
