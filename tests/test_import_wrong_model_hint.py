@@ -38,3 +38,12 @@ def test_the_gram_importers_own_hint_is_not_repeated(in_tmp, capsys):
     code, _, err = zoo3d(capsys, "import", "gram", RELEASES / "gram_hd_ffhq256.pt", "--preset", "tiny", "--out", "run")
     line = one_line_error(err)
     assert code == 2 and line.count("import it as model gram_hd") == 1
+
+
+def test_the_gram_hd_importers_own_model_name_is_not_said_again(in_tmp, capsys):
+    """GRAM-HD's importer names the model that takes a GRAM file ("imports as model gram") in its own words."""
+    code, _, err = zoo3d(capsys, "import", "gram_hd", RELEASES / "gram_generator.pth", "--preset", "ffhq256",
+                         "--out", "run")
+    line = one_line_error(err)
+    assert code == 2 and line.count("as model gram") == 1, line
+    assert line.endswith("(a GRAM generator.pth imports as model gram).")

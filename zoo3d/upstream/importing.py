@@ -167,7 +167,7 @@ def import_to_run(model: str, file: str | Path, preset: str, out: str | Path) ->
         if others:
             raise UserError(f"{str(exc).rstrip('.')}; {_fits_hint(others)}.") from None
         kinds = [] if "import it as model" in str(exc) else _other_models_taking(spec, release)
-        if not kinds:
+        if all(f"as model {kind}" in str(exc) for kind in kinds):  # none, or the importer's sentence names them
             raise
         raise UserError(f"{str(exc).rstrip('.')}; it reads as a {' or '.join(kinds)} release: import it as model "
                         f"{kinds[0]}.") from None
