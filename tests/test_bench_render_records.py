@@ -224,7 +224,7 @@ def test_the_peak_memory_reading_is_the_processes_peak_resident_size():
     assert bench._peak_rss_mb() == pytest.approx(hwm, abs=2.0)
 
 
-def test_the_suite_measures_both_renderers_at_each_size_and_the_manifold_speedup(monkeypatch):
+def test_the_suite_measures_both_renderers_at_each_size_and_the_manifold_speedup(monkeypatch, capsys):
     """docs/testing.md: 64², 128², 256² (quick: 64² and 128², one repeat); 3 repeats but one at 256² on a CPU; on a
     CPU each record in a fresh process; speedup_vs_naive on the manifold record = volume total / manifold
     total."""
@@ -246,6 +246,11 @@ def test_the_suite_measures_both_renderers_at_each_size_and_the_manifold_speedup
     assert [(r["renderer"], r["resolution"]) for r in records] == [("manifold", 64), ("volume", 64),
                                                                     ("manifold", 128), ("volume", 128)]
     assert [r.get("speedup_vs_naive") for r in records] == [1.5, None, 2.5, None]
+    assert capsys.readouterr().err.splitlines() == [  # each measurement said as it starts: the suite takes long
+        "render: 1/4: the manifold renderer at 64x64, 1 render after a warm-up",
+        "render: 2/4: the volume renderer at 64x64, 1 render after a warm-up",
+        "render: 3/4: the manifold renderer at 128x128, 1 render after a warm-up",
+        "render: 4/4: the volume renderer at 128x128, 1 render after a warm-up"]
 
     calls.clear()
     records = bench.run("cpu", quick=False)

@@ -203,13 +203,18 @@ def _measure_isolated(renderer_name: str, resolution: int, device: str, repeats:
 
 
 def run(device: str, quick: bool) -> list[dict]:
-    """Records for both renderers at 64^2, 128^2, 256^2 (quick: 64^2 and 128^2, one repeat)."""
+    """Records for both renderers at 64^2, 128^2, 256^2 (quick: 64^2 and 128^2, one repeat). A line on stderr as
+    each measurement starts: the whole suite takes most of an hour on a CPU, which would otherwise pass in silence."""
     resolutions = RESOLUTIONS[:2] if quick else RESOLUTIONS
     records = []
+    count, total = 0, 2 * len(resolutions)
     for res in resolutions:
         repeats = 1 if quick or (device == "cpu" and res >= 256) else 3
         pair = {}
         for name in ("manifold", "volume"):
+            count += 1
+            print(f"render: {count}/{total}: the {name} renderer at {res}x{res}, {repeats} "
+                  f"render{'s' * (repeats != 1)} after a warm-up", file=sys.stderr, flush=True)
             rec = _measure_isolated(name, res, device, repeats) if device == "cpu" else \
                 measure(name, res, device, repeats)
             pair[name] = rec
