@@ -200,7 +200,7 @@ def test_textured_layers_bake_the_radiance_seen_from_the_camera_centre():
     gen = tiny(background_z=-0.15)  # not the gridding module's default plane
     rep = gen.represent(torch.randn(1, 8))
     cam = Camera.from_angles([0.2, -0.3], [0.1, 0.0])  # the first camera's centre is the one seen from
-    R, e, rc = 5, gen.CACHE_EXTENT, gen.config.render
+    R, e, rc = 5, gen.cache_extent, gen.config.render
     with torch.no_grad():
         layers = gen.textured_layers(rep, cam, texture_resolution=R, chunk=7)  # several chunks
         pts, valid = grid_manifolds(rep, R, e, rc.near, rc.far, rc.num_samples)

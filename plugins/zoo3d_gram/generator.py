@@ -9,7 +9,7 @@ from zoo3d.cameras import Camera, CameraPrior
 from zoo3d.core.generator import Generator
 from zoo3d.core.outputs import RenderOutput
 from zoo3d.nn.siren import truncate_film
-from zoo3d.render.gridding import background_grid, grid_manifolds
+from zoo3d.render.gridding import background_grid, fov_extent, grid_manifolds
 from zoo3d.render.manifold import ManifoldRenderer
 from zoo3d.render.texture import TexturedManifolds
 
@@ -42,9 +42,10 @@ class GramGenerator(Generator):
     (:class:`zoo3d.freeview.SupportsManifoldCache`): the radiance baked into maps.
     """
 
-    #: Half-width of the square the free-view cache grids (world units). Wider than GRAM-HD's 0.12
-    #: (fov / 100), which covers the frontal view only: yawed views within the prior see to |x| ~ 0.16.
-    CACHE_EXTENT = 0.18
+    #: The square the free-view cache grids is this many times GRAM-HD's half-width for the prior's fov (fov / 100,
+    #: which covers the frontal view only): 0.18 at FFHQ's 12 degrees, where yawed views within the prior see to
+    #: |x| ~ 0.16; 0.45 at CARLA's 30 degrees, whose frontal view alone sees to |x| ~ 0.33 at the far end of its rays.
+    CACHE_MARGIN = 1.5
     #: Largest grid the cache meshes GRAM's manifolds on (textures may be finer).
     CACHE_MESH_RESOLUTION = 128
 
@@ -116,11 +117,16 @@ class GramGenerator(Generator):
         return self.renderer.render(representation, cameras, resolution, intersections=intersections)
 
     # ------------------------------------------------------------------ free-view cache
+    @property
+    def cache_extent(self) -> float:
+        """Half-width (world units) of the square :meth:`textured_layers` grids: ``CACHE_MARGIN`` x fov / 100."""
+        return self.CACHE_MARGIN * fov_extent(self.camera_prior.fov)
+
     @torch.no_grad()
     def textured_layers(self, representation: GramRepresentation, camera: Camera,
                         texture_resolution: int | None = None, chunk: int = 65536):
         """Bake one instance's radiance into maps on the orthographic grid (GRAM-HD's manifold gridding over
-        [-CACHE_EXTENT, CACHE_EXTENT]², ``texture_resolution`` texels a side, default the generator's resolution):
+        [-cache_extent, cache_extent]², ``texture_resolution`` texels a side, default the generator's resolution):
         rgb and alpha of every manifold (alpha 0 where a level is not crossed) and the background plane's rgb,
         each seen from ``camera``'s centre. Returns :class:`zoo3d.freeview.TexturedLayers`."""
         from zoo3d.freeview.protocol import TexturedLayers
@@ -129,7 +135,7 @@ class GramGenerator(Generator):
         if rep.batch_size != 1:
             raise ValueError(f"textured_layers takes one instance, got {rep.batch_size}")
         R = int(texture_resolution or self.resolution[0])
-        rc, e = self.config.render, self.CACHE_EXTENT
+        rc, e = self.config.render, self.cache_extent
         points, valid = grid_manifolds(rep, R, e, rc.near, rc.far, rc.num_samples, batch_size=1)
         N = points.shape[1]
         origin = camera.cam2world[:1, :3, 3].to(points)
