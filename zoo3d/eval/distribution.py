@@ -56,7 +56,10 @@ def real_images(data_spec: str, n: int, resolution: int, seed: int = 0, skipped:
     except ImportError:
         raise UserError("Distribution metrics need zoo3d.data.build_dataset, which this installation lacks.") from None
     # no block cache: a random subset read once would render (or decode) whole blocks around every item
+    from zoo3d.data.served import check_served
+
     dataset = build_dataset(DataConfig(spec=data_spec, mirror=False, cache=False), resolution)
+    check_served(dataset, data_spec, resolution)
     total = len(dataset)
     if total == 0:
         raise UserError(f"Dataset '{data_spec}' is empty.")

@@ -118,12 +118,16 @@ def check_folder_dataset(data: DataConfig, resolution: int | None = None) -> lis
 def check_stage_data(config, stages) -> None:
     """Build the dataset at every stage's resolution once, so a bad ``--data`` fails before a run folder exists.
 
-    A folder dataset also decodes a few images: a dataset whose every image is cut off behind an
+    A plugin's dataset serves its first item there (:func:`zoo3d.data.served.check_served`). A folder dataset also
+    decodes a few images: a dataset whose every image is cut off behind an
     intact header passes the headers-only check, and is refused here instead of at the first batch.
     """
+    from zoo3d.data.served import check_served
+
     resolutions = sorted({int(s.resolution) for s in stages if s.resolution is not None})
     for i, res in enumerate(resolutions):
         dataset = build_dataset(config.data, res, camera_prior=config.camera, seed=config.train.seed)
+        check_served(dataset, config.data.spec, res)
         if len(dataset) == 0:
             raise UserError(f"Dataset '{config.data.spec}' is empty.")
         if i == 0 and hasattr(dataset, "check_readable"):

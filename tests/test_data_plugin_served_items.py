@@ -1,0 +1,127 @@
+"""A dataset plugin whose factory returns no dataset, or whose items are not what docs/data.md says (a dict with
+'image' (3, R, R) floats in [-1, 1] at the asked resolution, and 'camera' the 25-vector), is refused in one sentence
+naming the dataset and its plugin before a run folder exists (train) and before it is scored against (compare),
+not a traceback inside the first batch or a run trained on 8-bit values or images of another size."""
+
+from __future__ import annotations
+
+import sys
+import textwrap
+from types import SimpleNamespace
+
+import pytest
+
+from conftest import one_line_error, run_in_process
+from zoo3d.config import DataConfig
+from zoo3d.errors import PluginError
+
+PLUGIN = '''
+import torch
+from urllib.parse import parse_qsl
+
+from zoo3d import hookimpl
+from zoo3d.specs import DatasetSpec
+
+READS = []
+
+
+class Served:
+    def __init__(self, how, resolution):
+        self.how, self.resolution = how, resolution
+
+    def __len__(self):
+        return 4
+
+    def __getitem__(self, i):
+        READS.append(i)
+        r, how = self.resolution, self.how
+        image = torch.linspace(-1, 1, 3 * r * r).view(3, r, r)
+        camera = torch.arange(25.0)
+        if how == "hwc":
+            image = image.permute(1, 2, 0)
+        elif how == "bytes":
+            image = ((image + 1) * 127.5).to(torch.uint8)
+        elif how == "255":
+            image = (image + 1) * 127.5
+        elif how == "double":
+            image = torch.nn.functional.interpolate(image[None], size=(2 * r, 2 * r))[0]
+        elif how == "pair":
+            return image, camera
+        elif how == "matrix":
+            camera = camera[:16].view(4, 4)
+        return {"image": image, "camera": camera}
+
+
+@hookimpl
+def zoo3d_register_datasets(register):
+    register(DatasetSpec(name="served", factory="served_plugin:build"))
+
+
+def build(cfg, resolution, query="", camera_prior=None, seed=0):
+    how = dict(parse_qsl(query)).get("how", "good")
+    return None if how == "none" else Served(how, resolution)
+'''
+
+WHAT = "an item is a dict with 'image', (3, R, R) floats in [-1, 1] at the resolution zoo3d asks for"
+
+
+@pytest.fixture
+def served(tmp_path, monkeypatch):
+    (tmp_path / "served_plugin.py").write_text(textwrap.dedent(PLUGIN))
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setenv("ZOO3D_PLUGINS", "served_plugin")
+    monkeypatch.delitem(sys.modules, "served_plugin", raising=False)
+    import served_plugin
+
+    served_plugin.READS.clear()
+    return served_plugin
+
+
+def check(spec: str, resolution: int = 8) -> None:
+    from zoo3d.train.data import check_stage_data
+
+    config = SimpleNamespace(data=DataConfig(spec=spec), camera=None, train=SimpleNamespace(seed=0))
+    check_stage_data(config, [SimpleNamespace(resolution=resolution)])
+
+
+@pytest.mark.parametrize("how, problem", [
+    ("hwc", "serves an 'image' of shape (8, 8, 3) where zoo3d asked for (3, 8, 8)"),
+    ("double", "serves an 'image' of shape (3, 16, 16) where zoo3d asked for (3, 8, 8)"),
+    ("bytes", "serves an 'image' of dtype torch.uint8"),
+    ("255", "serves an 'image' with values from 0 to 255, outside [-1, 1]"),
+    ("pair", "serves items of type tuple"),
+    ("matrix", "serves a 'camera' of 16 numbers, not 25"),
+])
+def test_a_served_item_zoo3d_cannot_read_is_one_sentence_naming_the_dataset_and_plugin(served, how, problem):
+    with pytest.raises(PluginError) as refused:
+        check(f"served?how={how}")
+    assert str(refused.value) == (f"Dataset 'served' from plugin 'served_plugin' {problem}; {WHAT}, and, for posed "
+                                  f"data, 'camera', the EG3D 25-vector (docs/data.md, Dataset plugins).")
+
+
+def test_a_factory_that_returns_no_dataset_is_named(served):
+    with pytest.raises(PluginError, match=r"^Dataset 'served' from plugin 'served_plugin': its factory returned a "
+                                          r"NoneType, not a dataset \(an object with len\(\) and ds\[i\]\); return the "
+                                          r"dataset \(docs/data.md, Dataset plugins\)\.$"):
+        check("served?how=none")
+
+
+def test_a_dataset_as_the_docs_describe_it_passes_reading_only_its_first_item(served):
+    check("served")
+    assert served.READS == [0]
+
+
+def test_train_refuses_it_before_the_run_folder_exists(served, in_tmp, capsys):
+    code, _, err = run_in_process(capsys, "train", "gram", "--preset", "tiny", "--steps", "1",
+                                  "--data", "served?how=hwc", "--out", in_tmp / "run")
+    assert code == 2 and "serves an 'image' of shape (32, 32, 3)" in one_line_error(err)
+    assert not (in_tmp / "run").exists()
+
+
+def test_the_distribution_metrics_refuse_it_before_scoring(served):
+    from zoo3d.eval.distribution import real_images
+
+    with pytest.raises(PluginError, match="^Dataset 'served' from plugin 'served_plugin' serves an 'image' with "
+                                          "values from 0 to 255"):
+        real_images("served?how=255", 2, 8)
+    assert real_images("served", 2, 8).shape == (2, 3, 8, 8)

@@ -1,0 +1,71 @@
+"""What a dataset plugin serves, checked on its first item before it is used (docs/data.md, "Dataset plugins").
+
+A factory that returns no dataset, or a dataset whose items are not what the training stream and the distribution
+metrics read (a dict with ``image`` (3, R, R) floats in [-1, 1] and, for posed data, ``camera``, the EG3D 25-vector),
+would otherwise fail as a traceback inside a batch, or train in silence on 8-bit values or on images of another size.
+zoo3d's own datasets are tested to serve this, so only a plugin's are read here (the first synthetic head alone is a
+block render of a second or more).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import torch
+
+from zoo3d.errors import PluginError
+
+#: how far past [-1, 1] an image value may lie (rounding of a resize or a colour conversion)
+RANGE_SLACK = 1e-3
+#: what docs/data.md says an item is, for the end of every refusal
+ITEM = ("an item is a dict with 'image', (3, R, R) floats in [-1, 1] at the resolution zoo3d asks for, and, for posed "
+        "data, 'camera', the EG3D 25-vector (docs/data.md, Dataset plugins)")
+
+
+def check_served(dataset: Any, spec: str, resolution: int) -> None:
+    """Refuse in one sentence naming the dataset and its plugin a registered dataset from outside zoo3d that is not
+    a dataset (no ``len``/``ds[i]``) or whose first item is not what ``resolution`` asks for; nothing for a folder,
+    for zoo3d's own datasets and for an empty dataset (its callers refuse that in words of their own)."""
+    from zoo3d.data.dataset import parse_spec
+    from zoo3d.plugins import PROJECT, get_host
+
+    registered = get_host().datasets.owner(parse_spec(spec)[0])  # a registered name comes first, as it is built
+    if registered is None or registered.source == PROJECT:
+        return
+    who = f"Dataset '{parse_spec(spec)[0]}' from plugin '{registered.plugin}'"
+    if not (hasattr(dataset, "__len__") and hasattr(dataset, "__getitem__")):
+        raise PluginError(f"{who}: its factory returned a {type(dataset).__name__}, not a dataset (an object with "
+                          f"len() and ds[i]); return the dataset (docs/data.md, Dataset plugins).")
+    if len(dataset) == 0:
+        return
+    problem = item_problem(dataset[0], resolution)
+    if problem:
+        raise PluginError(f"{who} serves {problem}; {ITEM}.")
+
+
+def item_problem(item: Any, resolution: int) -> str:
+    """What is wrong with one served item at ``resolution``, as the words after "serves", or ""."""
+    if not isinstance(item, Mapping):
+        return f"items of type {type(item).__name__}"
+    if "image" not in item:
+        return f"items without an 'image' (their keys: {', '.join(map(str, item)) or 'none'})"
+    image = item["image"]
+    if not isinstance(image, torch.Tensor):
+        try:
+            image = torch.as_tensor(image)
+        except (TypeError, ValueError, RuntimeError):
+            return f"an 'image' of type {type(image).__name__}"
+    if not image.is_floating_point():
+        return f"an 'image' of dtype {image.dtype}"
+    if tuple(image.shape) != (3, resolution, resolution):
+        return f"an 'image' of shape {tuple(image.shape)} where zoo3d asked for (3, {resolution}, {resolution})"
+    low, high = float(image.min()), float(image.max())
+    if low < -1 - RANGE_SLACK or high > 1 + RANGE_SLACK:
+        return f"an 'image' with values from {low:g} to {high:g}, outside [-1, 1]"
+    camera = item.get("camera")
+    if camera is not None:
+        size = torch.as_tensor(camera).numel()
+        if size != 25:
+            return f"a 'camera' of {size} numbers, not 25"
+    return ""
