@@ -690,7 +690,8 @@ def test_load_metrics_names_each_metric_by_its_spec(monkeypatch):
     monkeypatch.setattr(zoo3d.plugins, "get_metric_spec", lambda n: specs[n])
     metrics = harness.load_metrics(["a", "b", "c"])
     assert list(metrics) == ["alpha", "beta", "gamma"]
-    assert (metrics["alpha"].name, metrics["beta"].name, metrics["gamma"].name) == ("alpha", "own", "gamma")
+    # the registered name, over the class's own: settings are resolved under it
+    assert (metrics["alpha"].name, metrics["beta"].name, metrics["gamma"].name) == ("alpha", "beta", "gamma")
 
 
 def test_reproducible_seeds_torch_and_restores_its_state():

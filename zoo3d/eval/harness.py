@@ -124,8 +124,9 @@ def _declares_direction(metric: Metric) -> bool:
 
 
 def load_metrics(names: list[str]) -> dict[str, Metric]:
-    """The metrics ``names`` name, by their registered names, in the order given. A metric named twice is refused:
-    the results are keyed by metric, so the second was dropped without a word."""
+    """The metrics ``names`` (or their aliases) mean, by their registered names, in the order given, each named so
+    (its ``name``) whatever its class calls itself, and pointing the way its spec gives unless its class says. A
+    metric named twice is refused: the results are keyed by metric, so the second was dropped without a word."""
     from zoo3d.plugins import get_metric_spec
 
     metrics, spelled = {}, {}
@@ -136,8 +137,9 @@ def load_metrics(names: list[str]) -> dict[str, Metric]:
             raise UserError(f"The metric '{spec.name}' is named twice{both}; name each metric once.")
         spelled[spec.name] = n
         metric = spec.load()
-        if not getattr(metric, "name", ""):
-            metric.name = spec.name
+        # the registered name, as --metric and --set NAME.KEY spell it: its settings are resolved under it, and a class
+        # naming itself otherwise read its defaults in silence where --set had changed them
+        metric.name = spec.name
         direction = getattr(spec, "higher_is_better", None)
         if direction is not None and not _declares_direction(metric):
             metric.higher_is_better = direction

@@ -1,0 +1,58 @@
+"""A metric is what its plugin registered it as: a class that names itself otherwise (a class reused under another
+name) has its `--set NAME.KEY` settings resolved under the registered name, and reads them, where it read its
+defaults in silence while the JSON recorded the value given; its result key is that name too."""
+
+from __future__ import annotations
+
+import sys
+import textwrap
+from types import SimpleNamespace
+
+import pytest
+
+from zoo3d.eval.harness import compare_models, load_metrics
+from zoo3d.eval.metric import EvalModel
+from zoo3d.eval.protocol import build_protocol
+
+PLUGIN = '''
+from zoo3d import hookimpl
+from zoo3d.config import Config
+from zoo3d.eval.metric import Metric
+from zoo3d.specs import MetricSpec
+
+
+class GainSettings(Config):
+    gain: float = 1.0
+
+
+class Gain(Metric):
+    name = "gain"
+    settings = GainSettings
+
+    def evaluate(self, model, ctx):
+        return {self.result_keys()[0]: [ctx.settings(self).gain for _ in ctx.seeds]}
+
+
+@hookimpl
+def zoo3d_register_metrics(register):
+    register(MetricSpec(name="image_gain", factory="gain_plugin:Gain", aliases=("ig",)))
+'''
+
+
+@pytest.fixture
+def gain_plugin(tmp_path, monkeypatch):
+    (tmp_path / "gain_plugin.py").write_text(textwrap.dedent(PLUGIN))
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.delitem(sys.modules, "gain_plugin", raising=False)
+    monkeypatch.setenv("ZOO3D_PLUGINS", "gain_plugin")
+
+
+@pytest.mark.parametrize("typed", ["image_gain", "ig"])
+def test_set_reaches_a_metric_whose_class_names_itself_otherwise(gain_plugin, typed):
+    metrics = load_metrics([typed])
+    protocol = build_protocol("small", instances=2, sets=["image_gain.gain=7"], metrics=metrics)
+    model = EvalModel(name="m", generator=SimpleNamespace(resolution=8))
+    result = compare_models([model], metrics, protocol, "cpu")
+    assert result["protocol"]["metric_settings"] == {"image_gain": {"gain": 7.0}}
+    assert result["models"]["m"] == {"image_gain": {"mean": 7.0, "std": 0.0, "n": 2, "values": [7.0, 7.0]}}
+    assert list(metrics) == ["image_gain"] and metrics["image_gain"].name == "image_gain"
