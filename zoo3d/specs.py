@@ -189,6 +189,19 @@ class MetricSpec(_Spec):
 
         return Metric
 
+    def load(self) -> Any:
+        """The metric, checked to implement ``evaluate``: the base class's raises NotImplementedError, which would
+        reach the user as a traceback once the models were loaded, not as a failed row of ``zoo3d plugins --check``."""
+        from zoo3d.errors import PluginError
+        from zoo3d.eval.metric import Metric
+
+        obj = super().load()
+        if getattr(type(obj), "evaluate", None) is Metric.evaluate:
+            raise PluginError(f"Metric '{self.name}' from {self._where()}: '{self._target()}' does not implement "
+                              f"evaluate(model, ctx), which scores a model; define it (docs/metrics.md, Writing a "
+                              f"metric plugin).")
+        return obj
+
 
 #: how zoo3d calls a dataset factory (docs/data.md, "Dataset plugins")
 DATASET_FACTORY_CALL = "factory(cfg, resolution, query=..., camera_prior=..., seed=...)"

@@ -10,11 +10,12 @@ import json
 import os
 from contextlib import contextmanager
 from pathlib import Path
+from collections.abc import Mapping
 from typing import Any, Callable
 
 import torch
 
-from zoo3d.errors import UserError
+from zoo3d.errors import PluginError, UserError
 from zoo3d.eval.metric import EvalContext, EvalModel, Metric, NotApplicable, model_resolution, summarize
 from zoo3d.eval.protocol import Protocol, resolve_metric_settings
 
@@ -168,6 +169,50 @@ def claim_key(owners: dict[str, str], key: str, metric: str) -> None:
                         f"the other; give the key of one of them another name.")
 
 
+def _numbers(values: Any) -> bool:
+    """Whether ``values`` is a sequence of numbers (None standing for one that is not finite), as ``summarize`` reads."""
+    if isinstance(values, (str, bytes, Mapping)):
+        return False
+    try:
+        for v in list(values):  # a float, a 0-d tensor: not iterable
+            if isinstance(v, (str, bytes)):
+                return False
+            if v is not None:
+                float(v)
+    except (TypeError, ValueError, RuntimeError):  # not iterable, or an item that is no number
+        return False
+    return True
+
+
+def evaluated(name: str, raw: Any) -> tuple[dict[str, Any], dict[str, Any]]:
+    """A metric's ``evaluate`` result as (``{key: values}``, its ``_meta``), or one sentence naming the metric and its
+    plugin where it is not ``{key: [values...]}`` (None, one number for a key), rather than a traceback from inside
+    the report's summary."""
+    from zoo3d.plugins import get_host
+
+    what = None
+    if not isinstance(raw, Mapping):
+        what = _shown(raw)
+    elif not isinstance(raw.get("_meta", {}), Mapping):
+        what = f"a '_meta' that is a {type(raw['_meta']).__name__}, not a dict"
+    else:
+        bad = next((k for k, v in raw.items() if k != "_meta" and (not isinstance(k, str) or not _numbers(v))), None)
+        if bad is not None:
+            what = f"{_shown(raw[bad])} for '{bad}'"
+    if what is None:
+        return {k: v for k, v in raw.items() if k != "_meta"}, dict(raw.get("_meta", {}))
+    spec = get_host().metrics.owner(name)
+    plugin = f" from plugin '{spec.plugin}'" if spec is not None and spec.plugin else ""
+    raise PluginError(f"Metric '{name}'{plugin} returned {what} from evaluate; it returns {{key: [one number per "
+                      f"instance, or one in all]}} (docs/metrics.md, Writing a metric plugin).")
+
+
+def _shown(value: Any) -> str:
+    """A returned value as a refusal shows it: short, its type where its text would be long."""
+    text = repr(value)
+    return text if len(text) <= 40 else f"a {type(value).__name__}"
+
+
 def preflight(metrics: dict[str, Metric], protocol: Protocol, options: dict[str, Any]) -> None:
     """Every metric's :meth:`~zoo3d.eval.metric.Metric.check`, before any model is loaded or trained."""
     for metric in metrics.values():
@@ -244,7 +289,7 @@ def compare_models(models: list[EvalModel], metrics: dict[str, Metric], protocol
                         directions[key] = metric.better(key)
                     ctx.advance(metric.work_units(ctx))
                     continue
-                meta = raw.pop("_meta", {})
+                raw, meta = evaluated(metric_name, raw)
                 for key, values in raw.items():
                     claim_key(owners, key, metric_name)
                     results[model.name][key] = {**summarize(values), **meta}

@@ -1,0 +1,95 @@
+"""A metric plugin whose evaluate returns something other than {key: [values]} (None, one number for a key, text), or
+whose class does not implement evaluate, is one sentence naming the metric and its plugin, exit 2, where it was a
+traceback from the report's summary or from the base class once the models were loaded."""
+
+from __future__ import annotations
+
+import json
+import sys
+import textwrap
+from types import SimpleNamespace
+
+import pytest
+import torch
+from click.testing import CliRunner
+
+from zoo3d.cli.main import cli
+from zoo3d.errors import PluginError
+from zoo3d.eval.harness import compare_models, load_metrics
+from zoo3d.eval.metric import EvalModel
+from zoo3d.eval.protocol import build_protocol
+
+PLUGIN = '''
+from zoo3d import hookimpl
+from zoo3d.eval.metric import Metric
+from zoo3d.specs import MetricSpec
+
+RETURNS = {}
+
+
+class Returns(Metric):
+    def evaluate(self, model, ctx):
+        return RETURNS["value"]
+
+
+class NoEvaluate(Metric):
+    pass
+
+
+@hookimpl
+def zoo3d_register_metrics(register):
+    register(MetricSpec(name="returns", factory="metric_returns_plugin:Returns"))
+    register(MetricSpec(name="no_evaluate", factory="metric_returns_plugin:NoEvaluate"))
+'''
+
+RULE = ("it returns {key: [one number per instance, or one in all]} (docs/metrics.md, Writing a metric plugin).")
+
+
+@pytest.fixture
+def returns(tmp_path, monkeypatch):
+    (tmp_path / "metric_returns_plugin.py").write_text(textwrap.dedent(PLUGIN))
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setenv("ZOO3D_PLUGINS", "metric_returns_plugin")
+    import metric_returns_plugin
+
+    yield metric_returns_plugin.RETURNS
+    sys.modules.pop("metric_returns_plugin", None)  # the next test's module is its own file's
+
+
+def score(value, returns):
+    returns["value"] = value
+    metrics = load_metrics(["returns"])
+    protocol = build_protocol("small", instances=2, metrics=metrics)
+    return compare_models([EvalModel(name="m", generator=SimpleNamespace(resolution=8))], metrics, protocol, "cpu")
+
+
+@pytest.mark.parametrize("value, shown", [
+    (None, "None"),
+    ({"returns": 0.5}, "0.5 for 'returns'"),
+    ({"returns": "0.5"}, "'0.5' for 'returns'"),
+    ({"returns": ["0.5", 1.0]}, "['0.5', 1.0] for 'returns'"),
+    ({"returns": torch.tensor(0.5)}, "tensor(0.5000) for 'returns'"),
+    ({"returns": [1.0], "_meta": 3}, "a '_meta' that is a int, not a dict"),
+])
+def test_a_return_that_is_no_values_per_key_is_one_sentence(returns, value, shown):
+    with pytest.raises(PluginError) as refused:
+        score(value, returns)
+    assert str(refused.value) == f"Metric 'returns' from plugin 'metric_returns_plugin' returned {shown} from evaluate; {RULE}"
+
+
+def test_values_as_the_docs_allow_them_are_scored(returns):
+    result = score({"returns": torch.tensor([1.0, 3.0]), "other": (None, 2), "_meta": {"note": 1}}, returns)
+    assert result["models"]["m"] == {
+        "returns": {"mean": 2.0, "std": 2 ** 0.5, "n": 2, "values": [1.0, 3.0], "note": 1},
+        "other": {"mean": 2.0, "std": 0.0, "n": 1, "values": [None, 2.0], "note": 1}}
+
+
+def test_a_metric_without_evaluate_fails_its_factory_row_and_compare(returns, tmp_path, monkeypatch):
+    sentence = ("Metric 'no_evaluate' from plugin 'metric_returns_plugin': 'metric_returns_plugin:NoEvaluate' does not implement "
+                "evaluate(model, ctx), which scores a model; define it (docs/metrics.md, Writing a metric plugin).")
+    with pytest.raises(PluginError) as refused:
+        load_metrics(["no_evaluate"])
+    assert str(refused.value) == sentence
+    checked = CliRunner().invoke(cli, ["plugins", "--check", "--json"])
+    rows = {r["name"]: r for r in json.loads(checked.output)["factories"] if r["plugin"] == "metric_returns_plugin"}
+    assert checked.exit_code == 1 and rows["no_evaluate"]["error"] == sentence and rows["returns"]["status"] == "ok"
