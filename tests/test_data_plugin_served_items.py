@@ -54,7 +54,7 @@ class Served:
 
 @hookimpl
 def zoo3d_register_datasets(register):
-    register(DatasetSpec(name="served", factory="served_plugin:build"))
+    register(DatasetSpec(name="served", factory="dataset_served_plugin:build"))
 
 
 def build(cfg, resolution, query="", camera_prior=None, seed=0):
@@ -67,14 +67,13 @@ WHAT = "an item is a dict with 'image', (3, R, R) floats in [-1, 1] at the resol
 
 @pytest.fixture
 def served(tmp_path, monkeypatch):
-    (tmp_path / "served_plugin.py").write_text(textwrap.dedent(PLUGIN))
+    (tmp_path / "dataset_served_plugin.py").write_text(textwrap.dedent(PLUGIN))
     monkeypatch.syspath_prepend(str(tmp_path))
-    monkeypatch.setenv("ZOO3D_PLUGINS", "served_plugin")
-    monkeypatch.delitem(sys.modules, "served_plugin", raising=False)
-    import served_plugin
+    monkeypatch.setenv("ZOO3D_PLUGINS", "dataset_served_plugin")
+    import dataset_served_plugin
 
-    served_plugin.READS.clear()
-    return served_plugin
+    yield dataset_served_plugin
+    sys.modules.pop("dataset_served_plugin", None)  # the next test's module is its own file's
 
 
 def check(spec: str, resolution: int = 8) -> None:
@@ -95,12 +94,12 @@ def check(spec: str, resolution: int = 8) -> None:
 def test_a_served_item_zoo3d_cannot_read_is_one_sentence_naming_the_dataset_and_plugin(served, how, problem):
     with pytest.raises(PluginError) as refused:
         check(f"served?how={how}")
-    assert str(refused.value) == (f"Dataset 'served' from plugin 'served_plugin' {problem}; {WHAT}, and, for posed "
+    assert str(refused.value) == (f"Dataset 'served' from plugin 'dataset_served_plugin' {problem}; {WHAT}, and, for posed "
                                   f"data, 'camera', the EG3D 25-vector (docs/data.md, Dataset plugins).")
 
 
 def test_a_factory_that_returns_no_dataset_is_named(served):
-    with pytest.raises(PluginError, match=r"^Dataset 'served' from plugin 'served_plugin': its factory returned a "
+    with pytest.raises(PluginError, match=r"^Dataset 'served' from plugin 'dataset_served_plugin': its factory returned a "
                                           r"NoneType, not a dataset \(an object with len\(\) and ds\[i\]\); return the "
                                           r"dataset \(docs/data.md, Dataset plugins\)\.$"):
         check("served?how=none")
@@ -121,7 +120,7 @@ def test_train_refuses_it_before_the_run_folder_exists(served, in_tmp, capsys):
 def test_the_distribution_metrics_refuse_it_before_scoring(served):
     from zoo3d.eval.distribution import real_images
 
-    with pytest.raises(PluginError, match="^Dataset 'served' from plugin 'served_plugin' serves an 'image' with "
+    with pytest.raises(PluginError, match="^Dataset 'served' from plugin 'dataset_served_plugin' serves an 'image' with "
                                           "values from 0 to 255"):
         real_images("served?how=255", 2, 8)
     assert real_images("served", 2, 8).shape == (2, 3, 8, 8)

@@ -35,20 +35,21 @@ class Gain(Metric):
 
 @hookimpl
 def zoo3d_register_metrics(register):
-    register(MetricSpec(name="image_gain", factory="gain_plugin:Gain", aliases=("ig",)))
+    register(MetricSpec(name="image_gain", factory="metric_gain_plugin:Gain", aliases=("ig",)))
 '''
 
 
 @pytest.fixture
-def gain_plugin(tmp_path, monkeypatch):
-    (tmp_path / "gain_plugin.py").write_text(textwrap.dedent(PLUGIN))
+def metric_gain_plugin(tmp_path, monkeypatch):
+    (tmp_path / "metric_gain_plugin.py").write_text(textwrap.dedent(PLUGIN))
     monkeypatch.syspath_prepend(str(tmp_path))
-    monkeypatch.delitem(sys.modules, "gain_plugin", raising=False)
-    monkeypatch.setenv("ZOO3D_PLUGINS", "gain_plugin")
+    monkeypatch.setenv("ZOO3D_PLUGINS", "metric_gain_plugin")
+    yield
+    sys.modules.pop("metric_gain_plugin", None)  # the next test's module is its own file's
 
 
 @pytest.mark.parametrize("typed", ["image_gain", "ig"])
-def test_set_reaches_a_metric_whose_class_names_itself_otherwise(gain_plugin, typed):
+def test_set_reaches_a_metric_whose_class_names_itself_otherwise(metric_gain_plugin, typed):
     metrics = load_metrics([typed])
     protocol = build_protocol("small", instances=2, sets=["image_gain.gain=7"], metrics=metrics)
     model = EvalModel(name="m", generator=SimpleNamespace(resolution=8))
