@@ -1,7 +1,8 @@
 """A dataset plugin whose factory returns no dataset, or whose items are not what docs/data.md says (a dict with
 'image' (3, R, R) floats in [-1, 1] at the asked resolution, and 'camera' the 25-vector), is refused in one sentence
 naming the dataset and its plugin before a run folder exists (train) and before it is scored against (compare),
-not a traceback inside the first batch or a run trained on 8-bit values or images of another size."""
+not a traceback inside the first batch or a run trained on 8-bit values or images of another size; a ValueError
+its factory raises for the options given is one sentence naming them, as a model's constructor's is."""
 
 from __future__ import annotations
 
@@ -58,7 +59,10 @@ def zoo3d_register_datasets(register):
 
 
 def build(cfg, resolution, query="", camera_prior=None, seed=0):
-    how = dict(parse_qsl(query)).get("how", "good")
+    options = dict(parse_qsl(query))
+    if int(options.get("count", 4)) < 1:
+        raise ValueError("count must be at least 1.")
+    how = options.get("how", "good")
     return None if how == "none" else Served(how, resolution)
 '''
 
@@ -124,3 +128,16 @@ def test_the_distribution_metrics_refuse_it_before_scoring(served):
                                           "values from 0 to 255"):
         real_images("served?how=255", 2, 8)
     assert real_images("served", 2, 8).shape == (2, 3, 8, 8)
+
+
+@pytest.mark.parametrize("query, error", [
+    ("count=ten", "invalid literal for int() with base 10: 'ten'"),
+    ("count=0", "count must be at least 1"),
+])
+def test_a_value_error_of_the_factory_names_the_dataset_its_plugin_and_the_options(served, in_tmp, capsys, query,
+                                                                                   error):
+    code, _, err = run_in_process(capsys, "train", "gram", "--preset", "tiny", "--steps", "1",
+                                  "--data", f"served?{query}", "--out", in_tmp / "run")
+    assert code == 2 and one_line_error(err) == (f"Error: Dataset 'served' from plugin 'dataset_served_plugin' cannot "
+                                                 f"be built at 32 px with the options '{query}': {error}.")
+    assert not (in_tmp / "run").exists()

@@ -243,5 +243,15 @@ class DatasetSpec(_Spec):
         return obj
 
     def build(self, cfg, resolution: int, query: str = "", camera_prior=None, seed: int = 0) -> Any:
-        """The dataset, from the factory called the one way every caller calls it."""
-        return self.load()(cfg, resolution, query=query, camera_prior=camera_prior, seed=seed)
+        """The dataset, from the factory called the one way every caller calls it. A ValueError from the factory
+        comes from the options the user gave (``int("ten")`` of ``?count=ten``): it is one sentence naming the
+        dataset, its plugin and the options, as a model's is (:func:`zoo3d.core.model.build_modules`)."""
+        from zoo3d.errors import UserError
+
+        factory = self.load()
+        try:
+            return factory(cfg, resolution, query=query, camera_prior=camera_prior, seed=seed)
+        except ValueError as exc:
+            options = f"the options '{query}'" if query else "no options"
+            raise UserError(f"Dataset '{self.name}' from {self._where()} cannot be built at {resolution} px with "
+                            f"{options}: {str(exc).rstrip('.')}.") from None
