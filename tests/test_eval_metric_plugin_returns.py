@@ -1,6 +1,7 @@
-"""A metric plugin whose evaluate returns something other than {key: [values]} (None, one number for a key, text), or
-whose class does not implement evaluate, is one sentence naming the metric and its plugin, exit 2, where it was a
-traceback from the report's summary or from the base class once the models were loaded."""
+"""A metric plugin whose evaluate (a distribution metric's score_sets) returns something other than {key: [values]}
+(None, one number for a key, text), or whose class does not implement it, is one sentence naming the metric and its
+plugin, exit 2, where it was a traceback from the report's summary or from the base class once the models were
+loaded."""
 
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ from zoo3d.eval.protocol import build_protocol
 
 PLUGIN = '''
 from zoo3d import hookimpl
+from zoo3d.eval.distribution import DistributionMetric
 from zoo3d.eval.metric import Metric
 from zoo3d.specs import MetricSpec
 
@@ -36,10 +38,21 @@ class NoEvaluate(Metric):
     pass
 
 
+class Gap(DistributionMetric):
+    def score_sets(self, generated, real, ctx):
+        return RETURNS["value"]
+
+
+class NoScoreSets(DistributionMetric):
+    pass
+
+
 @hookimpl
 def zoo3d_register_metrics(register):
     register(MetricSpec(name="returns", factory="metric_returns_plugin:Returns"))
     register(MetricSpec(name="no_evaluate", factory="metric_returns_plugin:NoEvaluate"))
+    register(MetricSpec(name="gap", factory="metric_returns_plugin:Gap"))
+    register(MetricSpec(name="no_score_sets", factory="metric_returns_plugin:NoScoreSets"))
 '''
 
 RULE = ("it returns {key: [one number per instance, or one in all]} (docs/metrics.md, Writing a metric plugin).")
@@ -56,9 +69,9 @@ def returns(tmp_path, monkeypatch):
     sys.modules.pop("metric_returns_plugin", None)  # the next test's module is its own file's
 
 
-def score(value, returns):
+def score(value, returns, metric="returns"):
     returns["value"] = value
-    metrics = load_metrics(["returns"])
+    metrics = load_metrics([metric])
     protocol = build_protocol("small", instances=2, metrics=metrics)
     return compare_models([EvalModel(name="m", generator=SimpleNamespace(resolution=8))], metrics, protocol, "cpu")
 
@@ -74,7 +87,8 @@ def score(value, returns):
 def test_a_return_that_is_no_values_per_key_is_one_sentence(returns, value, shown):
     with pytest.raises(PluginError) as refused:
         score(value, returns)
-    assert str(refused.value) == f"Metric 'returns' from plugin 'metric_returns_plugin' returned {shown} from evaluate; {RULE}"
+    assert str(refused.value) == (f"Metric 'returns' from plugin 'metric_returns_plugin' returned {shown} from "
+                                  f"evaluate; {RULE}")
 
 
 def test_values_as_the_docs_allow_them_are_scored(returns):
@@ -85,11 +99,36 @@ def test_values_as_the_docs_allow_them_are_scored(returns):
 
 
 def test_a_metric_without_evaluate_fails_its_factory_row_and_compare(returns, tmp_path, monkeypatch):
-    sentence = ("Metric 'no_evaluate' from plugin 'metric_returns_plugin': 'metric_returns_plugin:NoEvaluate' does not implement "
-                "evaluate(model, ctx), which scores a model; define it (docs/metrics.md, Writing a metric plugin).")
+    sentence = ("Metric 'no_evaluate' from plugin 'metric_returns_plugin': 'metric_returns_plugin:NoEvaluate' does "
+                "not implement evaluate(model, ctx), which scores a model; define it (docs/metrics.md, Writing a "
+                "metric plugin).")
     with pytest.raises(PluginError) as refused:
         load_metrics(["no_evaluate"])
     assert str(refused.value) == sentence
     checked = CliRunner().invoke(cli, ["plugins", "--check", "--json"])
     rows = {r["name"]: r for r in json.loads(checked.output)["factories"] if r["plugin"] == "metric_returns_plugin"}
-    assert checked.exit_code == 1 and rows["no_evaluate"]["error"] == sentence and rows["returns"]["status"] == "ok"
+    assert checked.exit_code == 1 and rows["no_evaluate"]["error"] == sentence
+    assert rows["returns"]["status"] == rows["gap"]["status"] == "ok"
+
+
+def test_a_distribution_metric_whose_score_sets_returns_a_number_is_one_sentence(returns, monkeypatch):
+    import zoo3d.eval.distribution as distribution
+
+    sets = (torch.zeros(2, 3, 4, 4), torch.ones(2, 3, 4, 4))  # the protocol's sets, drawn elsewhere
+    monkeypatch.setattr(distribution, "protocol_image_sets", lambda model, ctx: sets)
+    with pytest.raises(PluginError) as refused:
+        score(0.5, returns, "gap")
+    assert str(refused.value) == (f"Metric 'gap' from plugin 'metric_returns_plugin' returned 0.5 from score_sets; "
+                                  f"{RULE}")
+    scored = score({"gap": [0.5], "_meta": {"note": 1}}, returns, "gap")["models"]["m"]["gap"]
+    assert scored == {"mean": 0.5, "std": 0.0, "n": 1, "values": [0.5], "note": 1, "generated_images": 2,
+                      "real_images": 2}
+
+
+def test_a_distribution_metric_without_score_sets_fails_its_factory(returns):
+    with pytest.raises(PluginError) as refused:
+        load_metrics(["no_score_sets"])
+    assert str(refused.value) == (
+        "Metric 'no_score_sets' from plugin 'metric_returns_plugin': 'metric_returns_plugin:NoScoreSets' does not "
+        "implement score_sets(generated, real, ctx), which scores its image sets; define it (docs/metrics.md, Writing "
+        "a metric plugin).")

@@ -190,16 +190,22 @@ class MetricSpec(_Spec):
         return Metric
 
     def load(self) -> Any:
-        """The metric, checked to implement ``evaluate``: the base class's raises NotImplementedError, which would
-        reach the user as a traceback once the models were loaded, not as a failed row of ``zoo3d plugins --check``."""
+        """The metric, checked to implement ``evaluate`` (a distribution metric: ``score_sets``): the base class's
+        raises NotImplementedError, which would reach the user as a traceback once the models were loaded, not as a
+        failed row of ``zoo3d plugins --check``."""
         from zoo3d.errors import PluginError
+        from zoo3d.eval.distribution import DistributionMetric
         from zoo3d.eval.metric import Metric
 
         obj = super().load()
+        missing = None
         if getattr(type(obj), "evaluate", None) is Metric.evaluate:
+            missing = "evaluate(model, ctx), which scores a model"
+        elif isinstance(obj, DistributionMetric) and type(obj).score_sets is DistributionMetric.score_sets:
+            missing = "score_sets(generated, real, ctx), which scores its image sets"
+        if missing:
             raise PluginError(f"Metric '{self.name}' from {self._where()}: '{self._target()}' does not implement "
-                              f"evaluate(model, ctx), which scores a model; define it (docs/metrics.md, Writing a "
-                              f"metric plugin).")
+                              f"{missing}; define it (docs/metrics.md, Writing a metric plugin).")
         return obj
 
 

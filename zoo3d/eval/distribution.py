@@ -152,8 +152,8 @@ def protocol_image_sets(model, ctx) -> tuple[Tensor, Tensor]:
 class DistributionMetric(Metric):
     """A metric of the protocol's two image sets (:func:`protocol_image_sets`), one value per model.
 
-    Subclasses give :meth:`score_sets`; the generated set is rendered once per model, the real set read
-    once per comparison and resolution.
+    Subclasses give :meth:`score_sets`, which returns what ``evaluate`` does (``{key: [value]}``, and an optional
+    ``"_meta"``); the generated set is rendered once per model, the real set read once per comparison and resolution.
     """
 
     requires = ("images", "dataset")
@@ -171,10 +171,12 @@ class DistributionMetric(Metric):
         if real.shape[0] < wanted:  # the report said the protocol's count while fewer were read
             ctx.notes.append(f"dataset '{data}' holds {real.shape[0]} images, fewer than the protocol's {wanted}: "
                              f"the distribution metrics' real set is those {real.shape[0]}.")
-        out = self.score_sets(fake, real, ctx)
-        out.setdefault("_meta", {}).update({"generated_images": int(fake.shape[0]), "real_images": int(real.shape[0])})
+        from zoo3d.eval.harness import evaluated
+
+        out, meta = evaluated(self.name, self.score_sets(fake, real, ctx), "score_sets")
+        meta.update({"generated_images": int(fake.shape[0]), "real_images": int(real.shape[0])})
         ctx.advance(1)
-        return out
+        return {**out, "_meta": meta}
 
     def score_sets(self, generated: Tensor, real: Tensor, ctx: EvalContext) -> dict[str, Any]:
         """The result for generated and dataset images (N, 3, R, R): each key -> [value], optional ``_meta``."""

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Mapping
 from contextlib import contextmanager
 from pathlib import Path
-from collections.abc import Mapping
 from typing import Any, Callable
 
 import torch
@@ -184,10 +184,10 @@ def _numbers(values: Any) -> bool:
     return True
 
 
-def evaluated(name: str, raw: Any) -> tuple[dict[str, Any], dict[str, Any]]:
-    """A metric's ``evaluate`` result as (``{key: values}``, its ``_meta``), or one sentence naming the metric and its
-    plugin where it is not ``{key: [values...]}`` (None, one number for a key), rather than a traceback from inside
-    the report's summary."""
+def evaluated(name: str, raw: Any, method: str = "evaluate") -> tuple[dict[str, Any], dict[str, Any]]:
+    """A metric's ``evaluate`` result (or what its ``method`` returned: a distribution metric's ``score_sets``) as
+    (``{key: values}``, its ``_meta``), or one sentence naming the metric and its plugin where it is not ``{key:
+    [values...]}`` (None, one number for a key), rather than a traceback from inside the report's summary."""
     from zoo3d.plugins import get_host
 
     what = None
@@ -203,7 +203,7 @@ def evaluated(name: str, raw: Any) -> tuple[dict[str, Any], dict[str, Any]]:
         return {k: v for k, v in raw.items() if k != "_meta"}, dict(raw.get("_meta", {}))
     spec = get_host().metrics.owner(name)
     plugin = f" from plugin '{spec.plugin}'" if spec is not None and spec.plugin else ""
-    raise PluginError(f"Metric '{name}'{plugin} returned {what} from evaluate; it returns {{key: [one number per "
+    raise PluginError(f"Metric '{name}'{plugin} returned {what} from {method}; it returns {{key: [one number per "
                       f"instance, or one in all]}} (docs/metrics.md, Writing a metric plugin).")
 
 
