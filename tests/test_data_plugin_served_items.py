@@ -11,6 +11,7 @@ import textwrap
 from types import SimpleNamespace
 
 import pytest
+import torch
 
 from conftest import one_line_error, run_in_process
 from zoo3d.config import DataConfig
@@ -21,6 +22,7 @@ import torch
 from urllib.parse import parse_qsl
 
 from zoo3d import hookimpl
+from zoo3d.cameras import Camera
 from zoo3d.specs import DatasetSpec
 
 READS = []
@@ -51,6 +53,11 @@ class Served:
         elif how == "matrix":
             camera = camera[:16].view(4, 4)
         return {"image": image, "camera": camera}
+
+    def cameras(self):
+        labels = torch.eye(4).flatten().repeat(4, 1)
+        labels = torch.cat([labels, torch.tensor([[1.0, 0, 0.5, 0, 1, 0.5, 0, 0, 1]]).repeat(4, 1)], dim=1)
+        return labels if self.how == "labels" else Camera.from_eg3d(labels)
 
 
 @hookimpl
@@ -141,3 +148,19 @@ def test_a_value_error_of_the_factory_names_the_dataset_its_plugin_and_the_optio
     assert code == 2 and one_line_error(err) == (f"Error: Dataset 'served' from plugin 'dataset_served_plugin' cannot "
                                                  f"be built at 32 px with the options '{query}': {error}.")
     assert not (in_tmp / "run").exists()
+
+
+def test_cameras_that_are_no_camera_name_the_dataset_before_a_run_checks_its_labels(served):
+    from zoo3d.train.data import run_data_cameras
+
+    def config(spec):
+        return SimpleNamespace(data=DataConfig(spec=spec), camera=None, train=SimpleNamespace(seed=0))
+
+    with pytest.raises(PluginError) as refused:
+        run_data_cameras(config("served?how=labels"), 8)
+    assert str(refused.value) == (
+        "Dataset 'served' from plugin 'dataset_served_plugin': its cameras() returned a Tensor, not a "
+        "zoo3d.cameras.Camera; return one Camera of every item's camera (Camera.from_eg3d of their (N, 25) labels; "
+        "docs/data.md, Dataset plugins).")
+    cameras = run_data_cameras(config("served"), 8)
+    assert len(cameras) == 4 and torch.equal(cameras.origins, torch.zeros(4, 3))

@@ -23,6 +23,28 @@ ITEM = ("an item is a dict with 'image', (3, R, R) floats in [-1, 1] at the reso
         "data, 'camera', the EG3D 25-vector (docs/data.md, Dataset plugins)")
 
 
+def check_cameras(cameras: Any, spec: str) -> None:
+    """Refuse in one sentence naming the dataset (and its plugin) what its ``cameras()`` returned where that is no
+    :class:`zoo3d.cameras.Camera` (the (N, 25) labels as a tensor, a list of cameras), which the label checks of a new
+    run would otherwise meet as an AttributeError."""
+    from zoo3d.cameras import Camera
+
+    if not isinstance(cameras, Camera):
+        raise PluginError(f"{_named(spec)}: its cameras() returned a {type(cameras).__name__}, not a "
+                          f"zoo3d.cameras.Camera; return one Camera of every item's camera (Camera.from_eg3d of their "
+                          f"(N, 25) labels; docs/data.md, Dataset plugins).")
+
+
+def _named(spec: str) -> str:
+    """The dataset ``spec`` names, as a refusal names it: ``Dataset 'discs' from plugin 'zoo3d_discs'``."""
+    from zoo3d.data.dataset import parse_spec
+    from zoo3d.plugins import get_host
+
+    name = parse_spec(spec)[0]
+    registered = get_host().datasets.owner(name)
+    return f"Dataset '{name}'" + (f" from plugin '{registered.plugin}'" if registered is not None else "")
+
+
 def check_served(dataset: Any, spec: str, resolution: int) -> None:
     """Refuse in one sentence naming the dataset and its plugin a registered dataset from outside zoo3d that is not
     a dataset (no ``len``/``ds[i]``) or whose first item is not what ``resolution`` asks for; nothing for a folder,
@@ -33,7 +55,7 @@ def check_served(dataset: Any, spec: str, resolution: int) -> None:
     registered = get_host().datasets.owner(parse_spec(spec)[0])  # a registered name comes first, as it is built
     if registered is None or registered.source == PROJECT:
         return
-    who = f"Dataset '{parse_spec(spec)[0]}' from plugin '{registered.plugin}'"
+    who = _named(spec)
     if not (hasattr(dataset, "__len__") and hasattr(dataset, "__getitem__")):
         raise PluginError(f"{who}: its factory returned a {type(dataset).__name__}, not a dataset (an object with "
                           f"len() and ds[i]); return the dataset (docs/data.md, Dataset plugins).")

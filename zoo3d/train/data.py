@@ -53,13 +53,17 @@ def build_dataset(data: DataConfig, resolution: int, camera_prior=None, seed: in
 CAMERA_PROBES = 256
 
 
-def dataset_cameras(dataset) -> Camera | None:
+def dataset_cameras(dataset, spec: str = "") -> Camera | None:
     """The cameras a dataset serves, for a check of the whole data before a run: ``dataset.cameras()`` where it
     offers that (every item's, unmirrored: a folder's from its pose records and image headers, synthetic heads' drawn
     as their items draw them, no image decoded or rendered), else the ``camera`` of :data:`CAMERA_PROBES` items spread
-    evenly over it (read as a batch of the run reads them); None when it serves no camera (data without poses)."""
+    evenly over it (read as a batch of the run reads them); None when it serves no camera (data without poses).
+    ``spec`` (the ``--data`` it was built from) names the dataset where its ``cameras()`` returns no ``Camera``."""
     if callable(getattr(dataset, "cameras", None)):  # a method; an attribute of that name is the plugin's own
+        from zoo3d.data.served import check_cameras
+
         cameras = dataset.cameras()
+        check_cameras(cameras, spec or type(dataset).__name__)
         return cameras if len(cameras) else None
     n = len(dataset)
     k = min(n, CAMERA_PROBES)
@@ -73,7 +77,7 @@ def run_data_cameras(config, resolution: int) -> Camera | None:
     """:func:`dataset_cameras` of a run's dataset (``config.data``, built at ``resolution`` as the run builds it), for
     a model's checks of a new run's data before its folder exists (``ModelPlugin.check_new_run``)."""
     dataset = build_dataset(config.data, resolution, camera_prior=config.camera, seed=config.train.seed)
-    return dataset_cameras(dataset)
+    return dataset_cameras(dataset, config.data.spec)
 
 
 def _problem_text(problem) -> str:
