@@ -33,6 +33,9 @@ class Returns(Metric):
     def evaluate(self, model, ctx):
         return RETURNS["value"]
 
+    def protocol_info(self, ctx):
+        return RETURNS.get("info", {})
+
 
 class NoEvaluate(Metric):
     pass
@@ -132,3 +135,19 @@ def test_a_distribution_metric_without_score_sets_fails_its_factory(returns):
         "Metric 'no_score_sets' from plugin 'metric_returns_plugin': 'metric_returns_plugin:NoScoreSets' does not "
         "implement score_sets(generated, real, ctx), which scores its image sets; define it (docs/metrics.md, Writing "
         "a metric plugin).")
+
+
+def test_what_the_report_records_that_json_cannot_hold_is_one_sentence_before_it_is_written(returns, tmp_path):
+    values = {"returns": [1.0, 2.0]}
+    with pytest.raises(PluginError) as refused:
+        score({**values, "_meta": {"reference": tmp_path / "ref.pt"}}, returns)
+    assert str(refused.value) == (
+        "Metric 'returns' from plugin 'metric_returns_plugin' returned a '_meta' from evaluate that JSON cannot hold "
+        f"(Object of type {type(tmp_path).__name__} is not JSON serializable); give numbers, text, lists and dicts "
+        "(str(path), tensor.tolist()).")
+    returns["info"] = {"yaw": torch.tensor(0.3)}
+    with pytest.raises(PluginError, match=r"^Metric 'returns' from plugin 'metric_returns_plugin' returned a "
+                                          r"protocol_info that JSON cannot hold \(Object of type Tensor is not JSON "):
+        score(values, returns)
+    returns["info"] = {"yaw": 0.3, "reference": str(tmp_path / "ref.pt")}
+    assert score(values, returns)["protocol"]["metrics"] == {"returns": returns["info"]}

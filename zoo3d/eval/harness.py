@@ -188,8 +188,6 @@ def evaluated(name: str, raw: Any, method: str = "evaluate") -> tuple[dict[str, 
     """A metric's ``evaluate`` result (or what its ``method`` returned: a distribution metric's ``score_sets``) as
     (``{key: values}``, its ``_meta``), or one sentence naming the metric and its plugin where it is not ``{key:
     [values...]}`` (None, one number for a key), rather than a traceback from inside the report's summary."""
-    from zoo3d.plugins import get_host
-
     what = None
     if not isinstance(raw, Mapping):
         what = _shown(raw)
@@ -200,11 +198,33 @@ def evaluated(name: str, raw: Any, method: str = "evaluate") -> tuple[dict[str, 
         if bad is not None:
             what = f"{_shown(raw[bad])} for '{bad}'"
     if what is None:
-        return {k: v for k, v in raw.items() if k != "_meta"}, dict(raw.get("_meta", {}))
-    spec = get_host().metrics.owner(name)
-    plugin = f" from plugin '{spec.plugin}'" if spec is not None and spec.plugin else ""
-    raise PluginError(f"Metric '{name}'{plugin} returned {what} from {method}; it returns {{key: [one number per "
+        meta = dict(raw.get("_meta", {}))
+        recordable(name, meta, f"a '_meta' from {method}")
+        return {k: v for k, v in raw.items() if k != "_meta"}, meta
+    raise PluginError(f"{_metric_named(name)} returned {what} from {method}; it returns {{key: [one number per "
                       f"instance, or one in all]}} (docs/metrics.md, Writing a metric plugin).")
+
+
+def recordable(name: str, value: dict[str, Any], what: str) -> dict[str, Any]:
+    """``value``, which metric ``name`` gave for the JSON report (its ``_meta``, its ``protocol_info``), or one sentence
+    naming the metric and its plugin where JSON cannot hold it (a path, a tensor), rather than a traceback when the
+    report is written, after every model was scored."""
+    from zoo3d.fileio import json_text
+
+    try:
+        json_text(value)
+    except (TypeError, ValueError) as exc:
+        raise PluginError(f"{_metric_named(name)} returned {what} that JSON cannot hold ({exc}); give numbers, text, "
+                          f"lists and dicts (str(path), tensor.tolist()).") from None
+    return value
+
+
+def _metric_named(name: str) -> str:
+    """``Metric 'name' from plugin 'p'``, as a refusal names a metric (without the plugin where none registered it)."""
+    from zoo3d.plugins import get_host
+
+    spec = get_host().metrics.owner(name)
+    return f"Metric '{name}'" + (f" from plugin '{spec.plugin}'" if spec is not None and spec.plugin else "")
 
 
 def _shown(value: Any) -> str:
@@ -305,7 +325,7 @@ def compare_models(models: list[EvalModel], metrics: dict[str, Metric], protocol
     proto_block["seeds"] = protocol.seeds
     proto_block["device"] = str(device)
     proto_block["torch"] = torch.__version__
-    proto_block["metrics"] = {n: m.protocol_info(ctx) for n, m in metrics.items()}
+    proto_block["metrics"] = {n: recordable(n, m.protocol_info(ctx), "a protocol_info") for n, m in metrics.items()}
     return {"models": results, "protocol": proto_block, "provenance": provenance,
             "higher_is_better": {k: d for k, d in directions.items() if d is not None},
             "notes": sorted(set(ctx.notes)),
