@@ -50,12 +50,33 @@ class NoScoreSets(DistributionMetric):
     pass
 
 
+class OneArgument(Metric):
+    def evaluate(self, model):
+        return {"one_argument": [1.0]}
+
+
+class CheckOptions(Returns):
+    def check(self, options):
+        pass
+
+
+class Keywords(Returns):  # other names, defaults and *args take zoo3d's call
+    def check(self, *args, strict=False):
+        pass
+
+    def protocol_info(self, context, extra=None):
+        return {}
+
+
 @hookimpl
 def zoo3d_register_metrics(register):
     register(MetricSpec(name="returns", factory="metric_returns_plugin:Returns"))
     register(MetricSpec(name="no_evaluate", factory="metric_returns_plugin:NoEvaluate"))
     register(MetricSpec(name="gap", factory="metric_returns_plugin:Gap"))
     register(MetricSpec(name="no_score_sets", factory="metric_returns_plugin:NoScoreSets"))
+    register(MetricSpec(name="one_argument", factory="metric_returns_plugin:OneArgument"))
+    register(MetricSpec(name="check_options", factory="metric_returns_plugin:CheckOptions"))
+    register(MetricSpec(name="keywords", factory="metric_returns_plugin:Keywords"))
 '''
 
 RULE = ("it returns {key: [one number per instance, or one in all]} (docs/metrics.md, Writing a metric plugin).")
@@ -151,3 +172,16 @@ def test_what_the_report_records_that_json_cannot_hold_is_one_sentence_before_it
         score(values, returns)
     returns["info"] = {"yaw": 0.3, "reference": str(tmp_path / "ref.pt")}
     assert score(values, returns)["protocol"]["metrics"] == {"returns": returns["info"]}
+
+
+@pytest.mark.parametrize("metric, method, call", [
+    ("one_argument", "evaluate(model) of 'metric_returns_plugin:OneArgument'", "evaluate(model, ctx)"),
+    ("check_options", "check(options) of 'metric_returns_plugin:CheckOptions'", "check(protocol, options)"),
+])
+def test_a_method_that_cannot_take_zoo3ds_call_fails_its_factory(returns, metric, method, call):
+    with pytest.raises(PluginError) as refused:
+        load_metrics([metric])
+    assert str(refused.value) == (f"Metric '{metric}' from plugin 'metric_returns_plugin': {method} cannot be called "
+                                  f"as zoo3d calls it, {call}; give it those parameters (docs/metrics.md, Writing a "
+                                  f"metric plugin).")
+    assert list(load_metrics(["keywords"])) == ["keywords"]

@@ -190,23 +190,46 @@ class MetricSpec(_Spec):
         return Metric
 
     def load(self) -> Any:
-        """The metric, checked to implement ``evaluate`` (a distribution metric: ``score_sets``): the base class's
-        raises NotImplementedError, which would reach the user as a traceback once the models were loaded, not as a
-        failed row of ``zoo3d plugins --check``."""
+        """The metric, checked to implement ``evaluate`` (a distribution metric: ``score_sets``), and every method zoo3d
+        calls to take the arguments it passes (:data:`METRIC_CALLS`): the base class's ``evaluate`` raises
+        NotImplementedError, and an ``evaluate(self, model)`` a TypeError, which would reach the user as a traceback
+        once the models were loaded, not as a failed row of ``zoo3d plugins --check``."""
+        import inspect
+
         from zoo3d.errors import PluginError
         from zoo3d.eval.distribution import DistributionMetric
         from zoo3d.eval.metric import Metric
 
         obj = super().load()
+        where = f"Metric '{self.name}' from {self._where()}: '{self._target()}'"
         missing = None
         if getattr(type(obj), "evaluate", None) is Metric.evaluate:
             missing = "evaluate(model, ctx), which scores a model"
         elif isinstance(obj, DistributionMetric) and type(obj).score_sets is DistributionMetric.score_sets:
             missing = "score_sets(generated, real, ctx), which scores its image sets"
         if missing:
-            raise PluginError(f"Metric '{self.name}' from {self._where()}: '{self._target()}' does not implement "
-                              f"{missing}; define it (docs/metrics.md, Writing a metric plugin).")
+            raise PluginError(f"{where} does not implement {missing}; define it (docs/metrics.md, Writing a metric "
+                              f"plugin).")
+        for method, arguments in METRIC_CALLS.items():
+            if method == "score_sets" and not isinstance(obj, DistributionMetric):
+                continue
+            try:
+                signature = inspect.signature(getattr(obj, method))
+            except (TypeError, ValueError):  # no signature to read (a builtin): the call itself will tell
+                continue
+            try:
+                signature.bind(*arguments)
+            except TypeError:
+                raise PluginError(f"Metric '{self.name}' from {self._where()}: {method}{signature} of "
+                                  f"'{self._target()}' cannot be called as zoo3d calls it, "
+                                  f"{method}({', '.join(arguments)}); give it those parameters (docs/metrics.md, "
+                                  f"Writing a metric plugin).") from None
         return obj
+
+
+#: the methods of a metric zoo3d calls, with the arguments it passes (positionally), by name
+METRIC_CALLS = {"evaluate": ("model", "ctx"), "check": ("protocol", "options"), "protocol_info": ("ctx",),
+                "work_units": ("ctx",), "score_sets": ("generated", "real", "ctx")}
 
 
 #: how zoo3d calls a dataset factory (docs/data.md, "Dataset plugins")
