@@ -1,6 +1,7 @@
 """A metric is what its plugin registered it as: a class that names itself otherwise (a class reused under another
 name) has its `--set NAME.KEY` settings resolved under the registered name, and reads them, where it read its
-defaults in silence while the JSON recorded the value given; its result key is that name too."""
+defaults in silence while the JSON recorded the value given; its result key is that name too. `--set METRIC.KEY` spells
+the metric as `--metric` does (any case, '-' for '_', an alias), where only the registered spelling was taken."""
 
 from __future__ import annotations
 
@@ -57,3 +58,10 @@ def test_set_reaches_a_metric_whose_class_names_itself_otherwise(metric_gain_plu
     assert result["protocol"]["metric_settings"] == {"image_gain": {"gain": 7.0}}
     assert result["models"]["m"] == {"image_gain": {"mean": 7.0, "std": 0.0, "n": 2, "values": [7.0, 7.0]}}
     assert list(metrics) == ["image_gain"] and metrics["image_gain"].name == "image_gain"
+
+
+@pytest.mark.parametrize("spelt", ["Image-Gain", "IMAGE_GAIN", "ig"])
+def test_set_spells_the_metric_as_metric_does(metric_gain_plugin, spelt):
+    metrics = load_metrics(["image_gain"])
+    protocol = build_protocol("small", instances=1, sets=[f"{spelt}.gain=7"], metrics=metrics)
+    assert protocol.metric_settings == {"image_gain": {"gain": 7.0}}

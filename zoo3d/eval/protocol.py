@@ -176,13 +176,28 @@ def build_protocol(name: str = "small", instances: int | None = None, resolution
             raise ConfigError(f"--{head} {given[head]} and --set '{item}' both set the {head}; give it once.")
         if head in fields:
             protocol_items.append(item)
-        elif head in own and len(path) > 1:
-            metric_items.setdefault(head, []).append(".".join(path[1:]) + "=" + item.partition("=")[2])
+            continue
+        metric = _metric_named(head, metrics)
+        if metric in own and len(path) > 1:
+            metric_items.setdefault(metric, []).append(".".join(path[1:]) + "=" + item.partition("=")[2])
         else:
-            raise ConfigError(_unknown_key(item, head, fields, own, metrics))
+            raise ConfigError(_unknown_key(item, metric, fields, own, metrics))
     apply_overrides(data, protocol_items)
     protocol = validate(Protocol, data, origin="the protocol (--set)")
     return resolve_metric_settings(protocol, metrics, metric_items)
+
+
+def _metric_named(head: str, metrics: dict[str, "Metric"]) -> str:
+    """The name in ``metrics`` that ``head`` of a ``--set METRIC.KEY=VALUE`` spells as ``--metric`` takes it (any case,
+    '-' for '_', an alias of the registered metric), else ``head`` itself."""
+    from zoo3d.plugins import get_host
+    from zoo3d.specs import normalize_name
+
+    if head in metrics:
+        return head
+    spec = get_host().metrics.owner(head)
+    named = [n for n in metrics if normalize_name(n) == normalize_name(spec.name if spec is not None else head)]
+    return named[0] if named else head
 
 
 def _unknown_key(item: str, head: str, fields: list[str], own: set[str], metrics: dict[str, "Metric"]) -> str:
