@@ -137,6 +137,28 @@ def _protocol_data(name: str, instances: int | None, resolution: int | None) -> 
     return data
 
 
+def protocol_settings_problem(metric: "Metric") -> str | None:
+    """What is wrong with a metric class's ``protocol_settings``, as a clause that ends the sentence, or None: a
+    protocol zoo3d does not have (``"smal"``: its departures would never apply, without a word), departures without a
+    ``settings`` class, or ones that class refuses (met only when someone runs that protocol, ``--protocol paper``)."""
+    given = getattr(metric, "protocol_settings", None) or {}
+    if not isinstance(given, dict):
+        return f"its protocol_settings is a {type(given).__name__}, not {{protocol: {{key: value}}}}."
+    for name, data in given.items():
+        if name not in PROTOCOLS:
+            hint = closest(str(name), list(PROTOCOLS), n=1)
+            did = f"; did you mean '{hint[0]}'?" if hint else "."
+            return (f"its protocol_settings names the protocol '{name}', which zoo3d does not have (the protocols are "
+                    f"{', '.join(PROTOCOLS)}){did}")
+        if getattr(metric, "settings", None) is None:
+            return "it gives protocol_settings but no settings class for them (settings = a zoo3d.config.Config)."
+        try:
+            validate(metric.settings, dict(data), origin=f"its protocol_settings['{name}']")
+        except (ConfigError, TypeError, ValueError) as exc:
+            return str(exc)
+    return None
+
+
 def resolve_metric_settings(protocol: Protocol, metrics: dict[str, "Metric"],
                             sets: dict[str, list[str]] | None = None) -> Protocol:
     """``protocol`` with every settings-declaring metric's settings in ``metric_settings``: its class defaults,
