@@ -210,9 +210,9 @@ class MetricSpec(_Spec):
         if missing:
             raise PluginError(f"{where} does not implement {missing}; define it (docs/metrics.md, Writing a metric "
                               f"plugin).")
-        from zoo3d.eval.protocol import protocol_settings_problem
+        from zoo3d.eval.protocol import settings_problem
 
-        if problem := protocol_settings_problem(obj):
+        if problem := settings_problem(obj):
             raise PluginError(f"Metric '{self.name}' from {self._where()}: {problem}")
         for method, arguments in METRIC_CALLS.items():
             if method == "score_sets" and not isinstance(obj, DistributionMetric):

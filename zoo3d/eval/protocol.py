@@ -137,10 +137,17 @@ def _protocol_data(name: str, instances: int | None, resolution: int | None) -> 
     return data
 
 
-def protocol_settings_problem(metric: "Metric") -> str | None:
-    """What is wrong with a metric class's ``protocol_settings``, as a clause that ends the sentence, or None: a
-    protocol zoo3d does not have (``"smal"``: its departures would never apply, without a word), departures without a
-    ``settings`` class, or ones that class refuses (met only when someone runs that protocol, ``--protocol paper``)."""
+def settings_problem(metric: "Metric") -> str | None:
+    """What is wrong with a metric class's ``settings`` and ``protocol_settings``, as a clause that ends the sentence,
+    or None: a settings class that is no :class:`zoo3d.config.Config` (a plain pydantic model drops a misspelt ``--set``
+    key without a word), a protocol zoo3d does not have (``"smal"``: its departures would never apply, without a word),
+    departures without a ``settings`` class, or ones that class refuses (met only when someone runs that protocol,
+    ``--protocol paper``)."""
+    declared = getattr(metric, "settings", None)
+    if declared is not None and not (isinstance(declared, type) and issubclass(declared, Config)):
+        shown = declared.__name__ if isinstance(declared, type) else type(declared).__name__
+        return (f"its settings class {shown} is no zoo3d.config.Config, which refuses a key it does not have; "
+                f"derive it from zoo3d.config.Config.")
     given = getattr(metric, "protocol_settings", None) or {}
     if not isinstance(given, dict):
         return f"its protocol_settings is a {type(given).__name__}, not {{protocol: {{key: value}}}}."

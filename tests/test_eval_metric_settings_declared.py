@@ -1,6 +1,8 @@
-"""A metric class's protocol_settings that would never apply (a protocol zoo3d does not have, "smal") or that its
-settings class refuses (met only when someone runs `--protocol paper`) fail the metric's factory in one sentence (so
-`zoo3d plugins --check`, which loads every factory, fails too), where the first was ignored without a word."""
+"""A metric class's settings declared so that they would be dropped or never apply (a plain pydantic settings class,
+which drops a misspelt `--set` key; protocol_settings for a protocol zoo3d does not have, "smal") or refused later
+(protocol_settings its settings class refuses, met only when someone runs `--protocol paper`) fail the metric's
+factory in one sentence (so `zoo3d plugins --check`, which loads every factory, fails too), where the first two were
+ignored without a word."""
 
 from __future__ import annotations
 
@@ -13,6 +15,8 @@ from zoo3d.errors import PluginError
 from zoo3d.eval.harness import load_metrics
 
 SETTINGS_MISTAKES = '''
+from pydantic import BaseModel
+
 from zoo3d import hookimpl
 from zoo3d.config import Config
 from zoo3d.eval.metric import Metric
@@ -42,9 +46,18 @@ class Unsettled(Metric):
         return {}
 
 
+class PlainSettings(BaseModel):
+    gain: float = 1.0
+
+
+class Plain(Misspelt):
+    settings = PlainSettings
+    protocol_settings = {}
+
+
 @hookimpl
 def zoo3d_register_metrics(register):
-    for name in ("Misspelt", "Refused", "Unsettled"):
+    for name in ("Misspelt", "Refused", "Unsettled", "Plain"):
         register(MetricSpec(name=name.lower(), factory=f"metric_settings_mistakes:{name}"))
 '''
 
@@ -54,9 +67,11 @@ def zoo3d_register_metrics(register):
                  "paper); did you mean 'small'?"),
     ("refused", "Unknown config key 'gian' in its protocol_settings['paper']; did you mean 'gain' (valid keys: gain)."),
     ("unsettled", "it gives protocol_settings but no settings class for them (settings = a zoo3d.config.Config)."),
+    ("plain", "its settings class PlainSettings is no zoo3d.config.Config, which refuses a key it does not have; "
+              "derive it from zoo3d.config.Config."),
 ])
-def test_protocol_settings_that_would_never_apply_or_be_refused_later_fail_the_factory(tmp_path, monkeypatch, metric,
-                                                                                       problem):
+def test_settings_that_would_be_dropped_never_apply_or_be_refused_later_fail_the_factory(
+        tmp_path, monkeypatch, metric, problem):
     (tmp_path / "metric_settings_mistakes.py").write_text(textwrap.dedent(SETTINGS_MISTAKES))
     monkeypatch.syspath_prepend(str(tmp_path))
     monkeypatch.setenv("ZOO3D_PLUGINS", "metric_settings_mistakes")
