@@ -60,6 +60,14 @@ class CheckOptions(Returns):
         pass
 
 
+class KeysText(Returns):
+    keys = ("returns")
+
+
+class RequiresText(Returns):
+    requires = ("dataset")
+
+
 class Keywords(Returns):  # other names, defaults and *args take zoo3d's call
     def check(self, *args, strict=False):
         pass
@@ -77,6 +85,8 @@ def zoo3d_register_metrics(register):
     register(MetricSpec(name="one_argument", factory="metric_returns_plugin:OneArgument"))
     register(MetricSpec(name="check_options", factory="metric_returns_plugin:CheckOptions"))
     register(MetricSpec(name="keywords", factory="metric_returns_plugin:Keywords"))
+    register(MetricSpec(name="keys_text", factory="metric_returns_plugin:KeysText"))
+    register(MetricSpec(name="requires_text", factory="metric_returns_plugin:RequiresText"))
 '''
 
 RULE = ("it returns {key: [one number per instance, or one in all]} (docs/metrics.md, Writing a metric plugin).")
@@ -185,3 +195,13 @@ def test_a_method_that_cannot_take_zoo3ds_call_fails_its_factory(returns, metric
                                   f"as zoo3d calls it, {call}; give it those parameters (docs/metrics.md, Writing a "
                                   f"metric plugin).")
     assert list(load_metrics(["keywords"])) == ["keywords"]
+
+
+@pytest.mark.parametrize("metric, names, value", [("keys_text", "keys", "returns"),
+                                                  ("requires_text", "requires", "dataset")])
+def test_keys_or_requires_given_as_one_text_fail_the_factory(returns, metric, names, value):
+    with pytest.raises(PluginError) as refused:
+        load_metrics([metric])
+    assert str(refused.value) == (f"Metric '{metric}' from plugin 'metric_returns_plugin': its {names} is the text "
+                                  f"'{value}', whose letters would be read as the {names}; give a tuple, {names} = "
+                                  f"('{value}',).")

@@ -214,6 +214,11 @@ class MetricSpec(_Spec):
 
         if problem := settings_problem(obj):
             raise PluginError(f"Metric '{self.name}' from {self._where()}: {problem}")
+        for names in ("keys", "requires"):  # ("silhouette") is the text: its letters would be the result keys
+            value = getattr(obj, names, ())
+            if isinstance(value, str):
+                raise PluginError(f"Metric '{self.name}' from {self._where()}: its {names} is the text '{value}', "
+                                  f"whose letters would be read as the {names}; give a tuple, {names} = ('{value}',).")
         for method, arguments in METRIC_CALLS.items():
             if method == "score_sets" and not isinstance(obj, DistributionMetric):
                 continue
