@@ -190,55 +190,66 @@ class MetricSpec(_Spec):
         return Metric
 
     def load(self) -> Any:
-        """The metric, checked to implement ``evaluate`` (a distribution metric: ``score_sets``), and every method zoo3d
-        calls to take the arguments it passes (:data:`METRIC_CALLS`): the base class's ``evaluate`` raises
-        NotImplementedError, and an ``evaluate(self, model)`` a TypeError, which would reach the user as a traceback
-        once the models were loaded, not as a failed row of ``zoo3d plugins --check``."""
-        import inspect
-
+        """The metric, checked for what its class declares (:func:`metric_problem`: ``evaluate``
+        implemented and callable as zoo3d calls it, its settings, its ``keys``), so a mistake there is one sentence
+        here and a failed row of ``zoo3d plugins --check``, not a traceback once the models were loaded."""
         from zoo3d.errors import PluginError
-        from zoo3d.eval.distribution import DistributionMetric
-        from zoo3d.eval.metric import Metric
 
         obj = super().load()
-        where = f"Metric '{self.name}' from {self._where()}: '{self._target()}'"
-        missing = None
-        if getattr(type(obj), "evaluate", None) is Metric.evaluate:
-            missing = "evaluate(model, ctx), which scores a model"
-        elif isinstance(obj, DistributionMetric) and type(obj).score_sets is DistributionMetric.score_sets:
-            missing = "score_sets(generated, real, ctx), which scores its image sets"
-        if missing:
-            raise PluginError(f"{where} does not implement {missing}; define it (docs/metrics.md, Writing a metric "
-                              f"plugin).")
-        from zoo3d.eval.protocol import settings_problem
-
-        if problem := settings_problem(obj):
+        if problem := metric_problem(obj, self._target()):
             raise PluginError(f"Metric '{self.name}' from {self._where()}: {problem}")
-        for names in ("keys", "requires"):  # ("silhouette") is the text: its letters would be the result keys
-            value = getattr(obj, names, ())
-            if isinstance(value, str):
-                raise PluginError(f"Metric '{self.name}' from {self._where()}: its {names} is the text '{value}', "
-                                  f"whose letters would be read as the {names}; give a tuple, {names} = ('{value}',).")
-        for method, arguments in METRIC_CALLS.items():
-            if method == "score_sets" and not isinstance(obj, DistributionMetric):
-                continue
-            try:
-                signature = inspect.signature(getattr(obj, method))
-            except (TypeError, ValueError):  # no signature to read (a builtin): the call itself will tell
-                continue
-            try:
-                signature.bind(*arguments)
-            except TypeError:
-                raise PluginError(f"Metric '{self.name}' from {self._where()}: {method}{signature} of "
-                                  f"'{self._target()}' cannot be called as zoo3d calls it, "
-                                  f"{method}({', '.join(arguments)}); give it those parameters (docs/metrics.md, "
-                                  f"Writing a metric plugin).") from None
         return obj
 
 
 #: the methods of a metric zoo3d calls, with the arguments it passes (positionally), by name
 METRIC_CALLS = {"evaluate": ("model", "ctx"), "check": ("protocol", "options"), "protocol_info": ("ctx",),
                 "work_units": ("ctx",), "score_sets": ("generated", "real", "ctx")}
+
+#: where a metric's refusal sends the plugin's author
+METRIC_DOCS = "docs/metrics.md, Writing a metric plugin"
+
+
+def metric_problem(metric: Any, target: str) -> str | None:
+    """What is wrong with the metric ``target`` (its factory's import string) gave, as the clause after ``Metric 'x'
+    from plugin 'p': ``, or None: ``evaluate`` (a distribution metric's ``score_sets``) left to the base class, which
+    raises NotImplementedError; its settings (:func:`zoo3d.eval.protocol.settings_problem`); ``keys`` or ``requires``
+    given as one text; a method that cannot take the arguments zoo3d passes (:data:`METRIC_CALLS`). A mistake there
+    would otherwise reach the user as a traceback once the models were loaded, or as a report that is quietly wrong
+    (a column for each letter of ``keys = ("silhouette")``, settings that never apply)."""
+    import inspect
+
+    from zoo3d.eval.distribution import DistributionMetric
+    from zoo3d.eval.metric import Metric
+    from zoo3d.eval.protocol import settings_problem
+
+    distribution = isinstance(metric, DistributionMetric)
+    missing = None
+    if getattr(type(metric), "evaluate", None) is Metric.evaluate:
+        missing = "evaluate(model, ctx), which scores a model"
+    elif distribution and type(metric).score_sets is DistributionMetric.score_sets:
+        missing = "score_sets(generated, real, ctx), which scores its image sets"
+    if missing:
+        return f"'{target}' does not implement {missing}; define it ({METRIC_DOCS})."
+    if problem := settings_problem(metric):
+        return problem
+    for names in ("keys", "requires"):  # ("silhouette") is the text: its letters would be the result keys
+        value = getattr(metric, names, ())
+        if isinstance(value, str):
+            return (f"its {names} is the text '{value}', whose letters would be read as the {names}; give a tuple, "
+                    f"{names} = ('{value}',).")
+    for method, arguments in METRIC_CALLS.items():
+        if method == "score_sets" and not distribution:
+            continue
+        try:
+            signature = inspect.signature(getattr(metric, method))
+        except (TypeError, ValueError):  # no signature to read (a builtin): the call itself will tell
+            continue
+        try:
+            signature.bind(*arguments)
+        except TypeError:
+            return (f"{method}{signature} of '{target}' cannot be called as zoo3d calls it, "
+                    f"{method}({', '.join(arguments)}); give it those parameters ({METRIC_DOCS}).")
+    return None
 
 
 #: how zoo3d calls a dataset factory (docs/data.md, "Dataset plugins")
