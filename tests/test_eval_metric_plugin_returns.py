@@ -68,6 +68,10 @@ class RequiresText(Returns):
     requires = ("dataset")
 
 
+class ArrowText(Returns):
+    higher_is_better = "lower"
+
+
 class Keywords(Returns):  # other names, defaults and *args take zoo3d's call
     def check(self, *args, strict=False):
         pass
@@ -87,6 +91,7 @@ def zoo3d_register_metrics(register):
     register(MetricSpec(name="keywords", factory="metric_returns_plugin:Keywords"))
     register(MetricSpec(name="keys_text", factory="metric_returns_plugin:KeysText"))
     register(MetricSpec(name="requires_text", factory="metric_returns_plugin:RequiresText"))
+    register(MetricSpec(name="arrow_text", factory="metric_returns_plugin:ArrowText"))
 '''
 
 RULE = ("it returns {key: [one number per instance, or one in all]} (docs/metrics.md, Writing a metric plugin).")
@@ -205,3 +210,32 @@ def test_keys_or_requires_given_as_one_text_fail_the_factory(returns, metric, na
     assert str(refused.value) == (f"Metric '{metric}' from plugin 'metric_returns_plugin': its {names} is the text "
                                   f"'{value}', whose letters would be read as the {names}; give a tuple, {names} = "
                                   f"('{value}',).")
+
+
+def test_a_direction_that_is_no_bool_fails_the_plugin_or_the_factory(returns, tmp_path, monkeypatch):
+    from zoo3d.plugins import get_host, reset_host
+
+    with pytest.raises(PluginError) as refused:
+        load_metrics(["arrow_text"])
+    assert str(refused.value) == ("Metric 'arrow_text' from plugin 'metric_returns_plugin': its higher_is_better is "
+                                  "'lower', which is no bool nor a dict of bools by key; a text or a number reads as "
+                                  "true, so the table's arrow would point the wrong way.")
+    (tmp_path / "metric_arrow_plugin.py").write_text(textwrap.dedent('''
+        from zoo3d import hookimpl
+        from zoo3d.specs import MetricSpec
+
+
+        @hookimpl
+        def zoo3d_register_metrics(register):
+            register(MetricSpec(name="arrow", factory="metric_returns_plugin:Returns",
+                                higher_is_better="false"))
+    '''))
+    monkeypatch.setenv("ZOO3D_PLUGINS", "metric_returns_plugin,metric_arrow_plugin")
+    reset_host()
+    try:
+        info = get_host().plugins["metric_arrow_plugin"]
+    finally:
+        sys.modules.pop("metric_arrow_plugin", None)
+    assert info.status == "error" and "arrow" not in get_host().metrics
+    assert info.error == ("metric 'arrow' gives higher_is_better as 'false', which is no bool; give True, False or "
+                          "None (the metric class's own).")

@@ -189,6 +189,16 @@ class MetricSpec(_Spec):
 
         return Metric
 
+    def problem(self) -> str | None:
+        """Besides :meth:`_Spec.problem`, a ``higher_is_better`` that is no bool: the text ``"false"`` reads as true,
+        so the table's arrow and every ranking would point the wrong way without a word."""
+        if (problem := super().problem()) is not None:
+            return problem
+        if self.higher_is_better is not None and not isinstance(self.higher_is_better, bool):
+            return (f"metric '{self.name}' gives higher_is_better as {self.higher_is_better!r}, which is no bool; give "
+                    f"True, False or None (the metric class's own).")
+        return None
+
     def load(self) -> Any:
         """The metric, checked for what its class declares (:func:`metric_problem`: ``evaluate``
         implemented and callable as zoo3d calls it, its settings, its ``keys``), so a mistake there is one sentence
@@ -232,6 +242,11 @@ def metric_problem(metric: Any, target: str) -> str | None:
         return f"'{target}' does not implement {missing}; define it ({METRIC_DOCS})."
     if problem := settings_problem(metric):
         return problem
+    better = getattr(metric, "higher_is_better", True)
+    if not isinstance(better, bool) and not (isinstance(better, dict) and all(isinstance(v, bool)
+                                                                                for v in better.values())):
+        return (f"its higher_is_better is {better!r}, which is no bool nor a dict of bools by key; a text or a number "
+                f"reads as true, so the table's arrow would point the wrong way.")
     for names in ("keys", "requires"):  # ("silhouette") is the text: its letters would be the result keys
         value = getattr(metric, names, ())
         if isinstance(value, str):
