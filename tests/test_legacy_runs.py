@@ -55,20 +55,33 @@ def test_format1_run_loads_and_renders_what_it_rendered(name, tmp_path):
 @pytest.fixture
 def recorded_computation(monkeypatch):
     """The computations fixed after the fixtures were recorded, as they were then: the synthetic heads'
-    unguarded Newton step (their outline pixels), GRAMInverter's corner-aligned, zero-padded detail-voxel read, and the
-    tri-plane reals' raw half left unblurred during the blur fade. The expected losses are those of that
-    code, so the resume is compared with them on the same data and reads."""
+    unguarded Newton step (their outline pixels), GRAMInverter's corner-aligned, zero-padded detail-voxel read, the
+    tri-plane reals' raw half left unblurred during the blur fade, and pi-GAN's density noise drawn once per sample
+    at its query (not afresh at each integration). The expected losses are those of that code, so the resume is
+    compared with them on the same data and reads."""
     from functools import partial
 
     import zoo3d.data.synthetic as synthetic
     import zoo3d_gram_inverter.detail as detail
     import zoo3d_triplane.model as triplane
+    from zoo3d.core.representation import Radiance
     from zoo3d.data.sphere_trace import newton_refine
+    from zoo3d.render.volume import VolumeRenderer
+    from zoo3d_pigan.generator import PiGanField
 
     monkeypatch.setattr(synthetic, "newton_refine", partial(newton_refine, guard=False))
     monkeypatch.setattr(detail, "sample_camera_voxel", partial(detail.sample_camera_voxel, align_corners=True,
                                                                depth_border=False))
     monkeypatch.setattr(triplane, "blur_images", lambda images, sigma: images)
+
+    def noise_at_query(field, points, dirs):
+        sigma, rgb = field.siren(points, dirs, field.freq, field.phase)
+        if field.density_noise > 0:
+            sigma = sigma + torch.randn_like(sigma) * field.density_noise
+        return Radiance(rgb=rgb, sigma=sigma)
+
+    monkeypatch.setattr(PiGanField, "query", noise_at_query)
+    monkeypatch.setattr(VolumeRenderer, "_with_density_noise", staticmethod(lambda rep, raw, generator: raw))
 
 
 @pytest.mark.usefixtures("single_thread", "recorded_computation")
