@@ -11,6 +11,7 @@ import torch
 
 from test_gram_generator_glue import tiny
 from zoo3d.cameras import Camera, CameraPrior
+from zoo3d.render.gridding import grid_manifolds
 from zoo3d_gram.generator import GramGenerator
 
 
@@ -36,8 +37,18 @@ def test_the_cache_square_holds_what_the_frontal_camera_sees_out_to_the_far_end(
 
 
 def test_the_baked_maps_cover_the_cache_square():
-    """textured_layers grids the square it names: the TexturedManifolds it hands on has that extent."""
+    """textured_layers grids the square it names: its maps hold the radiance at the grid points of +-0.45 (seen from
+    the camera centre), and the TexturedManifolds it hands on reads them over that extent."""
     gen = _with_prior(30.0, 0.7, 1.3)
     rep = gen.represent(torch.randn(1, 8))
-    layers = gen.textured_layers(rep, Camera.from_angles(0.0, 0.0, fov=30.0), texture_resolution=4)
+    cam = Camera.from_angles(0.0, 0.0, fov=30.0)
+    rc, R = gen.config.render, 4
+    with torch.no_grad():
+        layers = gen.textured_layers(rep, cam, texture_resolution=R)
+        pts, _ = grid_manifolds(rep, R, 0.45, rc.near, rc.far, rc.num_samples)
+        flat = pts.reshape(1, -1, 3)
+        q = rep.query(flat, torch.nn.functional.normalize(flat - cam.cam2world[0, :3, 3], dim=-1))
     assert layers.textured.extent == pytest.approx(0.45)
+    assert pts[..., 0].amin().item() == pytest.approx(-0.45) and pts[..., 0].amax().item() == pytest.approx(0.45)
+    maps = layers.textured.maps[0, :, :3].permute(0, 2, 3, 1)
+    torch.testing.assert_close(maps, q.rgb.reshape(maps.shape))
