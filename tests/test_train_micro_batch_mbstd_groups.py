@@ -6,16 +6,22 @@ constant stddev map (one image per group: std 0), no longer the whole step in di
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 import torch
 from torch import nn
 
 from conftest import one_line_error, run_in_process
+from test_faults_runs import toy  # noqa: F401 (a fixture: the toy plugin, runs under tmp_path, one thread)
 from test_triplane_label_scene import MICRO as TP_MICRO
+from toy_model import ToyModel
 from zoo3d.core.model import OptimizerSpec, Stage
 from zoo3d.errors import ConfigError
+from zoo3d.launch import check_launch
 from zoo3d.nn.discriminators import CoordConvDiscriminator, MinibatchStd, StyleGAN2Discriminator, minibatch_stddev
 from zoo3d.train.distributed import World
+from zoo3d.plugins import get_model_spec
 from zoo3d.train.engine import check_micro_batch_groups
 
 
@@ -32,6 +38,28 @@ def test_the_tri_plane_model_refuses_a_micro_batch_of_one_before_its_run_folder(
         "'discriminator' groups for its minibatch standard deviation; give train.micro_batch=2 or more (StyleGAN2-ADA "
         "and EG3D refuse a --batch-gpu below --mbstd-group alike).")
     assert not (tmp_path / "run").exists()
+
+
+class _GroupedToy(ToyModel):
+    """The toy whose discriminator holds a minibatch-stddev layer of groups of 4."""
+
+    def build(self, config):
+        modules = super().build(config)
+        modules["disc"].mbstd = MinibatchStd(4)
+        return modules
+
+
+def test_nproc_refuses_the_micro_batch_of_each_process_before_it_starts_them(toy, monkeypatch):  # noqa: F811
+    """``zoo3d train --nproc 2``: the toy's batch of 4 gives each process 2, grouped whole; chunks of 1 break that."""
+    monkeypatch.setattr(get_model_spec("toy"), "factory", _GroupedToy)
+    with pytest.raises(ConfigError) as err:
+        check_launch(2, "toy", device="cpu", overrides=["train.micro_batch=1"])
+    assert str(err.value) == (
+        "train.micro_batch=1 cuts the per-process batch of 2 of stage 'main' into chunks of 1, fewer than the 2 images "
+        "that 'disc' groups for its minibatch standard deviation; give train.micro_batch=2 or more (StyleGAN2-ADA and "
+        "EG3D refuse a --batch-gpu below --mbstd-group alike).")
+    check_launch(2, "toy", device="cpu", overrides=["train.micro_batch=2"])
+    assert not (toy / "runs").exists()
 
 
 class _Critic(nn.Module):
@@ -85,9 +113,42 @@ def test_a_stage_the_step_cap_leaves_without_steps_is_not_asked():
     check_micro_batch_groups([_stage(10)], [0], MODULES, 1, World(), "global")
 
 
+class _GroupedSecondStage(_GroupedToy):
+    """The toy's two stages, the first of batch 1 (nothing to cut), the second of 4 (each chunk of 1 breaks it)."""
+
+    def stages(self, config):
+        first, second = super().stages(config)
+        return [dataclasses.replace(first, batch_size=1), second]
+
+
+def test_a_run_capped_before_the_stage_a_micro_batch_would_break_trains(toy, monkeypatch, capsys):  # noqa: F811
+    """The run's own check (``Trainer.check_new_run``) asks the stages ``--steps`` leaves steps to: ``--steps 1``
+    trains the first stage alone, ``--steps 2`` reaches the second and is refused for it."""
+    monkeypatch.setattr(get_model_spec("toy"), "factory", _GroupedSecondStage)
+    args = ["train", "toy", "--quiet", "--device", "cpu", "--set", "toy.stages=2", "--set", "train.micro_batch=1"]
+    code, stdout, err = run_in_process(capsys, *args, "--steps", "2", "--out", "refused")
+    assert code == 2, stdout + err
+    assert one_line_error(err) == (
+        "Error: train.micro_batch=1 cuts the batch of 4 of stage 'second' into chunks of 1, fewer than the 4 images "
+        "that 'disc' groups for its minibatch standard deviation; give train.micro_batch=4 or more (StyleGAN2-ADA and "
+        "EG3D refuse a --batch-gpu below --mbstd-group alike).")
+    assert not (toy / "refused").exists()
+    code, stdout, err = run_in_process(capsys, *args, "--steps", "1", "--out", "capped")
+    assert code == 0, stdout + err
+
+
+def test_nproc_asks_only_the_stages_the_step_cap_leaves_steps_to(toy, monkeypatch):  # noqa: F811
+    monkeypatch.setattr(get_model_spec("toy"), "factory", _GroupedSecondStage)
+    later = ["toy.stages=2", "train.micro_batch=1", "train.batch_scope=per_process"]  # batches of 1 and 4 a process
+    check_launch(2, "toy", device="cpu", steps=1, overrides=later)
+    with pytest.raises(ConfigError, match=r"^train.micro_batch=1 cuts the per-process batch of 4 of stage 'second' "):
+        check_launch(2, "toy", device="cpu", steps=2, overrides=later)
+
+
 @pytest.mark.slow
 def test_stylesdf_capped_before_its_decoder_stage_trains_with_one_image_chunks(tmp_path, monkeypatch, capsys):
-    """StyleSDF's decoder discriminator groups 4 images; ``--steps 2`` trains its first two stages alone."""
+    """StyleSDF's decoder discriminator groups 4 images; ``--steps 2`` trains its first two stages alone (the toy's
+    test above checks the same cap in CI)."""
     monkeypatch.chdir(tmp_path)
     code, stdout, err = run_in_process(capsys, "train", "stylesdf", "--preset", "tiny", "--steps", "2", "--out", "run",
                                        "--quiet", "--device", "cpu", "--set", "train.micro_batch=1", "--set",
