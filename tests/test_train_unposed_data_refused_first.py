@@ -9,11 +9,13 @@ import sys
 
 import pytest
 
-from conftest import one_line_error, run_in_process
+from conftest import load_tiny_config, one_line_error, run_in_process
 from test_gram_inverter_discriminator import SG2
 from test_gram_inverter_model import MICRO as GI_MICRO
 from test_triplane_label_scene import MICRO as TP_MICRO
+from zoo3d.errors import UserError
 from zoo3d.plugins import reset_host
+from zoo3d_gram_inverter.model import GramInverterModel
 
 PLUGIN = '''
 import torch
@@ -72,3 +74,12 @@ def test_unposed_data_is_refused_before_the_run_folder_is_made(unposed, capsys, 
         assert code == 2, stdout + err
         assert one_line_error(err) == f"Error: {sentence}", attempt
         assert not (unposed / "run").exists()
+
+
+def test_gram_inverter_with_an_unconditioned_discriminator_takes_unposed_data(unposed):
+    """The way out its sentence names: with ``discriminator.conditioned=false`` the same data passes the check made
+    before the run (its later stages, which render from the data's cameras, take unposed data as they did)."""
+    sets = [*GI_MICRO[1:], *SG2, "data.spec=unposed:photos"]
+    GramInverterModel().check_new_run(load_tiny_config("gram_inverter", *sets, "discriminator.conditioned=false"), {})
+    with pytest.raises(UserError, match=r"^GRAMInverter's discriminator reads each image's camera label"):
+        GramInverterModel().check_new_run(load_tiny_config("gram_inverter", *sets), {})
