@@ -229,9 +229,18 @@ def check_module_lr_trains(stage: Stage, modules: dict[str, torch.nn.Module], wa
                                   f"train at that rate.")
 
 
+def _chunk_sizes(batch: int, most: int | None) -> list[int]:
+    """The images of each chunk :func:`micro_batches` cuts ``batch`` into: near-equal chunks of at most ``most``, the
+    larger first (``[batch]`` when it fits whole or ``most`` is None)."""
+    if most is None or batch <= most:
+        return [batch]
+    count = -(-batch // most)
+    return [batch // count + (i < batch % count) for i in range(count)]
+
+
 def _smallest_chunk(batch: int, most: int) -> int:
     """The fewest images a chunk of :func:`micro_batches` holds, ``batch`` cut into chunks of at most ``most``."""
-    return batch // -(-batch // most)
+    return min(_chunk_sizes(batch, most))
 
 
 def check_micro_batch_groups(stages: list[Stage], lengths: list[int], modules: dict[str, torch.nn.Module],
@@ -317,10 +326,9 @@ def micro_batches(ctx: StepContext, most: int | None) -> list[tuple[StepContext,
     """``ctx`` split into near-equal chunks of at most ``most`` images (its stage's batch size and real
     batch cut alike), each with its share of the batch; ``[(ctx, 1.0)]`` when it fits whole."""
     batch = ctx.stage.batch_size
-    if most is None or batch <= most:
+    sizes = _chunk_sizes(batch, most)
+    if len(sizes) == 1:
         return [(ctx, 1.0)]
-    count = -(-batch // most)
-    sizes = [batch // count + (i < batch % count) for i in range(count)]
     chunks, start = [], 0
     for size in sizes:
         part = slice(start, start + size)
