@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import torch
 
+from conftest import reference_weights
 from test_pigan_generator_glue import generator
 from zoo3d.cameras import Camera
+from zoo3d.core.representation import Radiance
 from zoo3d.render.samples import sample_pdf
-from zoo3d.render.volume import SampleDraws
+from zoo3d.render.volume import SampleDraws, VolumeRenderer
 
 STD = 0.7
 
@@ -98,3 +100,37 @@ def test_a_given_generator_draws_the_noise_and_the_process_rng_is_left_alone():
         a, b = (gen.renderer.render(rep, cams, (2, 2), generator=torch.Generator().manual_seed(9)) for _ in range(2))
     assert torch.equal(torch.get_rng_state(), state)
     assert torch.equal(a.weights, b.weights) and torch.equal(a.rgb, b.rgb)
+
+
+class _NoisyFog:
+    """Density 3 everywhere, with pi-GAN's density noise of std STD."""
+
+    kind, bounds, density_noise = "density", 1.0, STD
+
+    def query(self, points, dirs):
+        return Radiance(rgb=torch.full_like(points, 0.5), sigma=torch.full_like(points[..., :1], 3.0))
+
+
+def test_eg3d_sample_placement_draws_the_noise_once_per_integration_too():
+    """``sampling="eg3d"`` integrates over the intervals between its samples (in eval mode linspace(0.5, 1.5, 6)
+    moved by its jitter's mean, half a spacing: five intervals of 0.2 centred on 0.7 ... 1.5): the image takes one
+    draw over them; with importance samples a draw over the coarse intervals comes first, then one over all of
+    them, both from the given generator."""
+    cams = Camera.from_angles([0.0], [0.0])
+    renderer = VolumeRenderer(6, near=0.5, far=1.5, density_activation="relu", sampling="eg3d").eval()
+    state = torch.get_rng_state()
+    with torch.no_grad():
+        out = renderer.render(_NoisyFog(), cams, (1, 2), generator=torch.Generator().manual_seed(9))
+    assert torch.equal(torch.get_rng_state(), state)
+    torch.testing.assert_close(out.extras["t"].reshape(5, 2).T, torch.tensor([0.7, 0.9, 1.1, 1.3, 1.5]).expand(2, 5))
+    noise = torch.randn(2, 5, generator=torch.Generator().manual_seed(9))
+    expected = [reference_weights((1 - torch.exp(-torch.relu(3.0 + STD * n) * 0.2)).tolist(), 1e-10) for n in noise]
+    torch.testing.assert_close(out.weights.reshape(5, 2).T, torch.tensor(expected), rtol=1e-5, atol=1e-7)
+
+    fine = VolumeRenderer(6, num_importance=4, near=0.5, far=1.5, density_activation="relu", sampling="eg3d").eval()
+    g = torch.Generator().manual_seed(9)
+    with torch.no_grad():
+        fine.render(_NoisyFog(), cams, (1, 2), generator=g)
+    replay = torch.Generator().manual_seed(9)
+    torch.randn(1, 2, 5, generator=replay), torch.randn(1, 2, 9, generator=replay)  # coarse, then all intervals
+    assert torch.equal(g.get_state(), replay.get_state())
