@@ -66,3 +66,25 @@ def test_a_note_naming_a_file_shows_it_with_escapes(in_tmp):
                             "does not list them (first: images/.b\r.png)"]  # as JSON carries it
     assert "  note: 1 hidden image file(s) (a name or folder starting with '.') are not read: poses.json does not " \
            "list them (first: images/.b\\r.png)" in report.summary().splitlines()
+
+
+def test_a_folder_dataset_names_its_folder_and_first_image_with_escapes(in_tmp):
+    """Training's refusals of a dataset: no posed image that exists, then no image that decodes; the data check
+    command each gives is quoted as the shell takes it."""
+    from zoo3d.data.folder import FolderDataset, UnreadableDataError
+
+    folder = in_tmp / "faces\r"
+    folder.mkdir()
+    (folder / "poses.json").write_text('{"frames": [{"file": "a\\r.png", "yaw": 0, "pitch": 0}]}')
+    with pytest.raises(UserError) as err:
+        FolderDataset(folder, 8)
+    assert str(err.value) == (f"Dataset '{in_tmp}/faces\\r' (zoo3d format) cannot be used: none of its 1 image(s) "
+                              f"with a valid pose exists (first: 'a\\r.png'); run `zoo3d data check "
+                              f"'{in_tmp}/faces\\r'` for the list of problems.")
+    (folder / "a\r.png").write_bytes(b"not a png")
+    with pytest.raises(UnreadableDataError) as err:
+        FolderDataset(folder, 8).check_readable()
+    assert str(err.value).startswith(f"Dataset '{in_tmp}/faces\\r' cannot be used: none of the 1 images tried could "
+                                     f"be decoded (first: 'a\\r.png', ")
+    assert str(err.value).endswith(f"run `zoo3d data check '{in_tmp}/faces\\r'`, which decodes every image, for the "
+                                   f"list.")
