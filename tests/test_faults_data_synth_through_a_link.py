@@ -29,3 +29,16 @@ def test_synth_through_a_link_to_an_empty_folder_fills_that_folder(tmp_path, mon
     assert sorted(os.listdir(tmp_path / "scratch" / "heads" / "images")) == ["000000.png", "000001.png"]
     assert stat.S_IMODE(os.stat(tmp_path / "scratch" / "heads").st_mode) == 0o2775
     assert sorted(os.listdir(tmp_path / "scratch")) == ["heads"]  # no hidden folder left
+
+
+def test_synth_into_an_empty_folder_keeps_its_mode(tmp_path, monkeypatch, capsys):
+    """The empty folder made beforehand (``mkdir -m 2775 heads``) is replaced by the finished one with its mode."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "heads").mkdir()
+    os.chmod(tmp_path / "heads", 0o2775)
+    with one_thread():
+        code, out, err = zoo3d(capsys, *SYNTH, "--out", "heads")
+    assert code == 0, out + err
+    assert sorted(os.listdir(tmp_path / "heads" / "images")) == ["000000.png", "000001.png"]
+    assert stat.S_IMODE(os.stat(tmp_path / "heads").st_mode) == 0o2775
+    assert os.listdir(tmp_path) == ["heads"]
