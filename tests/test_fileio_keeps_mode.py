@@ -18,7 +18,7 @@ def mode(path) -> int:
     return stat.S_IMODE(os.stat(path).st_mode)
 
 
-@pytest.mark.parametrize("kept", [0o664, 0o775, 0o444, 0o600])
+@pytest.mark.parametrize("kept", [0o664, 0o775, 0o444, 0o600], ids=oct)
 def test_a_file_written_again_keeps_its_permission_bits(tmp_path, kept):
     path = tmp_path / "report.json"
     path.write_text("old")
