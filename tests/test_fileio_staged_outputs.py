@@ -1,7 +1,8 @@
 """Outputs built in a hidden staging folder and moved into place (``zoo3d invert``'s four files, ``compare``'s
-evidence images, an MP4; tests/test_invert_outputs.py has invert's) are moved as a single file is written: through an output that is a symbolic link to a file
-that exists, keeping the permission bits of the file they replace. Before, the move renamed the new file over the
-link, which became a plain file while the file it led to kept its old content."""
+evidence images, an MP4; tests/test_invert_outputs.py has invert's) are moved as a single file is written: through
+an output that is a symbolic link to a file that exists, keeping the permission bits of the file they replace.
+Before, the move renamed the new file over the link, which became a plain file while the file it led to kept its old
+content."""
 
 from __future__ import annotations
 
