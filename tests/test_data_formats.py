@@ -254,6 +254,27 @@ def test_a_folder_unzipped_one_level_too_deep_is_read_from_its_one_folder(tmp_pa
     assert listing.notes == ["the folder holds the dataset in its folder 'faces/': it is read from there (README.md "
                              "beside it is not read)"]
     assert torch.equal(FolderDataset(outer, 16)[1]["image"], FolderDataset(outer / "faces", 16)[1]["image"])
+    assert source.identity(files[0]) == Source(outer / "faces").identity(files[0]) is not None
+
+
+def test_macos_litter_beside_a_folder_unzipped_one_level_too_deep_does_not_count(tmp_path):
+    """Finder's zip unzipped with ``unzip`` brings ``__MACOSX/`` beside the dataset's folder."""
+    outer = tmp_path / "faces"
+    _noise_dataset(outer / "faces", 2)
+    (outer / "__MACOSX" / "faces").mkdir(parents=True)
+    (outer / "__MACOSX" / "faces" / "._dataset.json").write_bytes(b"\0")
+    assert (Source(outer).root, Source(outer).beside) == ("faces/", [])
+
+
+def test_a_pose_file_beside_the_one_folder_keeps_the_top_the_datasets(tmp_path):
+    """poses.json at the top lists the images in the folder by their path from the top: it is the dataset's."""
+    files = _noise_dataset(tmp_path / "d" / "faces", 2)[:2]
+    frames = [{"file": f"faces/{f}", "yaw": 0.0, "pitch": 0.0} for f in files]
+    (tmp_path / "d" / "poses.json").write_text(json.dumps({"frames": frames}))
+    source = Source(tmp_path / "d")
+    assert (source.root, source.beside) == ("", [])
+    listing = list_dataset(source)
+    assert listing.format == "zoo3d" and [r.name for r in listing.records] == [f"faces/{f}" for f in files]
 
 
 def test_a_folder_with_one_subfolder_of_images_and_no_pose_file_is_read_from_its_top(tmp_path):
@@ -303,3 +324,10 @@ def test_another_tools_pose_file_beside_images_without_poses_is_noted(tmp_path, 
     (tmp_path / name).write_bytes(b"{}")
     listing = list_dataset(Source(tmp_path))
     assert listing.format == "images" and listing.notes == [note]
+
+
+def test_another_tools_pose_file_beside_images_with_poses_is_no_note(tmp_path):
+    _noise_dataset(tmp_path, 2)
+    (tmp_path / "transforms.json").write_bytes(b"{}")
+    listing = list_dataset(Source(tmp_path))
+    assert listing.format == "eg3d" and listing.notes == []
