@@ -363,8 +363,11 @@ _POSE_NAMES = ("dataset.json", "poses.json")
 
 def _zip_holds_pose_files(members: dict):
     """Whether the zip's folder ``top`` (``"data/"``) holds ``dataset.json``, ``poses.json`` or ``poses/``."""
-    return lambda top: any(n in (f"{top}dataset.json", f"{top}poses.json") or n.startswith(f"{top}poses/")
-                           for n in members)
+    def holds(top: str) -> bool:
+        pose_files = {f"{top}{name}" for name in _POSE_NAMES}
+        return any(n in pose_files or n.startswith(f"{top}poses/") for n in members)
+
+    return holds
 
 
 def _folder_holds_pose_files(path: Path):
