@@ -77,6 +77,8 @@ def test_a_link_out_of_the_zip_or_round_a_loop_is_a_problem_that_says_so(tmp_pat
                                    f"file (zip the folder without --symlinks): 'abs.png' -> '{outside}'"[:200])
     assert problems["up.png"].endswith("'up.png' -> '../photo.png'")
     assert "loop" in problems["a.png"] and "loop" in problems["b.png"]
+    assert report.notes == ["4 symbolic link(s) of the zip lead out of it or round in a loop, and the files behind "
+                            "them are not in it ('a.png' -> 'b.png' and 3 more): zip the folder without --symlinks"]
     dataset = FolderDataset(path, 8)
     assert np.array_equal(_levels(dataset[1]["image"]), pixels)  # the unreadable links are skipped: 0.png served
     assert set(dataset.skipped) == {"abs.png", "up.png", "a.png"}
