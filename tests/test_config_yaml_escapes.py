@@ -53,6 +53,20 @@ def test_a_path_whose_escape_makes_a_character_that_does_not_show_is_refused(tmp
                               f"'\\{escape}' as {what}; write a path in single quotes or with '/'.")
 
 
+@pytest.mark.parametrize("text, line", [
+    ('data:\n  spec: heads\nruns:\n  - ok\n  - "C:\\new"\n', 5),  # an item of a list
+    ('runs: ["ok", "C:\\new"]\n', 1),                                 # of a list in brackets
+    ('data:\n  "C:\\new": 1\n', 2),                                   # a key
+], ids=["list", "flow-list", "key"])
+def test_an_escape_in_a_list_or_a_key_is_refused_too(tmp_path, text, line):
+    path = tmp_path / "run.yaml"
+    path.write_text(text)
+    with pytest.raises(ConfigError) as err:
+        read_yaml(path)
+    assert str(err.value) == (f"Config file '{path}' has \"C:\\new\" in double quotes at line {line}, where YAML "
+                              f"reads '\\n' as a newline; write a path in single quotes or with '/'.")
+
+
 def test_escapes_that_give_characters_that_show_are_read_as_yaml_says(tmp_path):
     path = tmp_path / "run.yaml"
     path.write_text('data:\n  spec: "C:\\\\data\\\\faces"\nmodel: "caf\\u00e9"\n')
