@@ -44,6 +44,14 @@ def test_synth_into_a_full_folder_is_named_with_escapes(in_tmp, capsys):
     assert one_line_error(err) == "Error: Output folder 'out\\rx' is not empty; choose a new folder."
 
 
+def test_synth_names_the_folder_it_wrote_with_escapes(in_tmp, capsys):
+    code, stdout, err = run_in_process(capsys, "data", "synth", "--out", "out\rx", "--count", "1", "--resolution",
+                                       "32", "--no-depth")
+    assert code == 0, stdout + err
+    assert stdout.splitlines()[-1] == "wrote 1 synthetic head at 32x32 to out\\rx (zoo3d format)"
+    assert (in_tmp / "out\rx" / "poses.json").is_file()
+
+
 def test_training_start_up_names_a_dataset_without_usable_images_with_escapes(in_tmp):
     from zoo3d.data.check import ensure_usable
 
