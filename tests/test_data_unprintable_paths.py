@@ -96,3 +96,29 @@ def test_a_folder_dataset_names_its_folder_and_first_image_with_escapes(in_tmp):
                                      f"be decoded (first: 'a\\r.png', ")
     assert str(err.value).endswith(f"run `zoo3d data check '{in_tmp}/faces\\r'`, which decodes every image, for the "
                                    f"list.")
+
+
+def test_a_new_runs_start_up_check_names_the_folder_with_escapes(in_tmp):
+    from zoo3d.config import DataConfig
+    from zoo3d.train.data import check_folder_dataset
+
+    (in_tmp / "faces\r").mkdir()
+    with pytest.raises(UserError) as err:
+        check_folder_dataset(DataConfig(spec=str(in_tmp / "faces\r")))
+    assert str(err.value) == (f"Dataset '{in_tmp}/faces\\r' has no usable posed image: {in_tmp}/faces\\r: no images "
+                              f"found (images format); run `zoo3d data check '{in_tmp}/faces\\r'` for the full "
+                              f"report.")
+
+
+def test_a_new_runs_count_of_more_dataset_problems_quotes_the_folder_with_escapes(monkeypatch, capsys):
+    from types import SimpleNamespace
+
+    import zoo3d.train.data
+    from zoo3d.launch import SHOWN_DATASET_PROBLEMS, _check_dataset
+
+    monkeypatch.setattr(zoo3d.train.data, "check_folder_dataset",
+                        lambda data, resolution: ["a problem"] * (SHOWN_DATASET_PROBLEMS + 1))
+    plan = SimpleNamespace(plugin=SimpleNamespace(stages=lambda config: []))
+    _check_dataset(plan, SimpleNamespace(data=SimpleNamespace(spec="my faces\r")))
+    assert capsys.readouterr().err.splitlines()[-1] == ("warning: 1 more dataset problem; `zoo3d data check 'my "
+                                                        "faces\\r'` lists them all")

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from zoo3d.errors import UserError, counted
+from zoo3d.errors import UserError, counted, shown_name
 
 
 @dataclass
@@ -360,8 +360,8 @@ def _check_dataset(plan: RunPlan, config) -> None:
         print(f"warning: dataset problem: {problem}", file=sys.stderr)
     if len(problems) > SHOWN_DATASET_PROBLEMS:  # said, so that 5 lines do not read as all of them
         more = counted(len(problems) - SHOWN_DATASET_PROBLEMS, "more dataset problem")
-        print(f"warning: {more}; `zoo3d data check {shlex.quote(str(config.data.spec))}` lists them all",
-              file=sys.stderr)
+        command = shown_name(f"zoo3d data check {shlex.quote(str(config.data.spec))}")  # a '\r' moves the cursor back
+        print(f"warning: {more}; `{command}` lists them all", file=sys.stderr)
 
 
 def _resume_point(plugin, model_name: str, run_dir: Path, lead: bool = True,

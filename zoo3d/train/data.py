@@ -23,7 +23,7 @@ import torch
 from zoo3d.cameras import Camera
 from zoo3d.config import DataConfig
 from zoo3d.core.model import RealBatch
-from zoo3d.errors import UserError
+from zoo3d.errors import UserError, shown_name
 
 
 def resize_images(images: torch.Tensor, resolution: int) -> torch.Tensor:
@@ -81,8 +81,6 @@ def run_data_cameras(config, resolution: int) -> Camera | None:
 
 
 def _problem_text(problem) -> str:
-    from zoo3d.data.check import shown_name
-
     file, what = getattr(problem, "file", ""), getattr(problem, "problem", str(problem))
     return f"{shown_name(file)}: {what}" if file else what
 
@@ -106,8 +104,8 @@ def check_folder_dataset(data: DataConfig, resolution: int | None = None) -> lis
     if not getattr(report, "usable", getattr(report, "ok", True)):
         first = f": {problems[0]}" if problems else ""
         more = f" (and {len(problems) - 1} more problems)" if len(problems) > 1 else ""
-        raise UserError(f"Dataset '{path}' has no usable posed image{first}{more}; run "
-                        f"`zoo3d data check {shlex.quote(str(path))}` for the full report.")
+        raise UserError(f"Dataset '{shown_name(str(path))}' has no usable posed image{first}{more}; run "
+                        f"`zoo3d data check {shown_name(shlex.quote(str(path)))}` for the full report.")
     # the images training serves: one without a pose is not upsampled, it is not read at all
     sizes = getattr(report, "usable_resolutions", None) or getattr(report, "resolutions", {}) or {}
     small = {k: n for k, n in sizes.items() if resolution and min(map(int, k.split("x"))) < resolution}
