@@ -33,7 +33,7 @@ class Served:
         self.how, self.resolution = how, resolution
 
     def __len__(self):
-        return 4
+        return 0 if self.how == "empty" else 4
 
     def __getitem__(self, i):
         READS.append(i)
@@ -46,10 +46,16 @@ class Served:
             image = ((image + 1) * 127.5).to(torch.uint8)
         elif how == "255":
             image = (image + 1) * 127.5
+        elif how == "shifted":
+            image = image - 1
+        elif how == "numpy":
+            image = image.numpy()
         elif how == "double":
             image = torch.nn.functional.interpolate(image[None], size=(2 * r, 2 * r))[0]
         elif how == "pair":
             return image, camera
+        elif how == "img":
+            return {"img": image, "camera": camera}
         elif how == "matrix":
             camera = camera[:16].view(4, 4)
         return {"image": image, "camera": camera}
@@ -99,6 +105,8 @@ def check(spec: str, resolution: int = 8) -> None:
     ("double", "serves an 'image' of shape (3, 16, 16) where zoo3d asked for (3, 8, 8)"),
     ("bytes", "serves an 'image' of dtype torch.uint8"),
     ("255", "serves an 'image' with values from 0 to 255, outside [-1, 1]"),
+    ("shifted", "serves an 'image' with values from -2 to 0, outside [-1, 1]"),
+    ("img", "serves items without an 'image' (their keys: img, camera)"),
     ("pair", "serves items of type tuple"),
     ("matrix", "serves a 'camera' of 16 numbers, not 25"),
 ])
@@ -116,9 +124,25 @@ def test_a_factory_that_returns_no_dataset_is_named(served):
         check("served?how=none")
 
 
-def test_a_dataset_as_the_docs_describe_it_passes_reading_only_its_first_item(served):
-    check("served")
+@pytest.mark.parametrize("query", ["", "?how=numpy"])
+def test_a_dataset_as_the_docs_describe_it_passes_reading_only_its_first_item(served, query):
+    check(f"served{query}")  # a numpy image is read as the loader's collation reads it
     assert served.READS == [0]
+
+
+def test_an_empty_dataset_is_refused_as_empty_not_read(served):
+    from zoo3d.errors import UserError
+
+    with pytest.raises(UserError, match=r"^Dataset 'served\?how=empty' is empty\.$"):
+        check("served?how=empty")
+    assert served.READS == []
+
+
+def test_folders_and_zoo3ds_own_datasets_are_not_read_here(tmp_path):
+    from zoo3d.data.served import check_served
+
+    for spec in ("synthetic:heads?count=4", "heads", str(tmp_path)):  # tested to serve what they should elsewhere
+        assert check_served(None, spec, 8) is None
 
 
 def test_train_refuses_it_before_the_run_folder_exists(served, in_tmp, capsys):
