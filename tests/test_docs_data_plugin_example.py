@@ -68,8 +68,9 @@ def test_the_example_mirrors_as_zoo3ds_datasets_do(discs):
     assert [mirrored[i]["mirrored"] for i in range(8)] == [mirror_flag(3, i, 1) for i in range(8)]
 
 
-def test_the_example_refuses_a_count_it_cannot_take(discs):
+@pytest.mark.parametrize("count", ["ten", "0", "-2"])
+def test_the_example_refuses_a_count_it_cannot_take(discs, count):
     from zoo3d.data import build_dataset
 
-    with pytest.raises(UserError, match=r"^Option 'count=ten' for discs is not a whole number of 1 or more\.$"):
-        build_dataset(DataConfig(spec="discs?count=ten"), 16)
+    with pytest.raises(UserError, match=rf"^Option 'count={count}' for discs is not a whole number of 1 or more\.$"):
+        build_dataset(DataConfig(spec=f"discs?count={count}"), 16)
