@@ -72,6 +72,14 @@ class ArrowText(Returns):
     higher_is_better = "lower"
 
 
+class ArrowByKey(Returns):
+    higher_is_better = {"returns": "false"}
+
+
+class LowerByKey(Returns):
+    higher_is_better = {"returns": False}
+
+
 class Keywords(Returns):  # other names, defaults and *args take zoo3d's call
     def check(self, *args, strict=False):
         pass
@@ -92,6 +100,8 @@ def zoo3d_register_metrics(register):
     register(MetricSpec(name="keys_text", factory="metric_returns_plugin:KeysText"))
     register(MetricSpec(name="requires_text", factory="metric_returns_plugin:RequiresText"))
     register(MetricSpec(name="arrow_text", factory="metric_returns_plugin:ArrowText"))
+    register(MetricSpec(name="arrow_by_key", factory="metric_returns_plugin:ArrowByKey"))
+    register(MetricSpec(name="lower_by_key", factory="metric_returns_plugin:LowerByKey"))
 '''
 
 RULE = ("it returns {key: [one number per instance, or one in all]} (docs/metrics.md, Writing a metric plugin).")
@@ -121,6 +131,10 @@ def score(value, returns, metric="returns"):
     ({"returns": "0.5"}, "'0.5' for 'returns'"),
     ({"returns": ["0.5", 1.0]}, "['0.5', 1.0] for 'returns'"),
     ({"returns": torch.tensor(0.5)}, "tensor(0.5000) for 'returns'"),
+    ({"returns": {0: 1.0, 1: 2.0}}, "{0: 1.0, 1: 2.0} for 'returns'"),  # by seed: its values would be the seeds
+    ({"returns": ["0.5"] * 20}, "a list for 'returns'"),
+    ({"returns": [1.0], 0: [2.0]}, "a key that is no text (0)"),
+    ({"returns": [1.0], None: [2.0]}, "a key that is no text (None)"),
     ({"returns": [1.0], "_meta": 3}, "a '_meta' that is a int, not a dict"),
 ])
 def test_a_return_that_is_no_values_per_key_is_one_sentence(returns, value, shown):
@@ -215,11 +229,13 @@ def test_keys_or_requires_given_as_one_text_fail_the_factory(returns, metric, na
 def test_a_direction_that_is_no_bool_fails_the_plugin_or_the_factory(returns, tmp_path, monkeypatch):
     from zoo3d.plugins import get_host, reset_host
 
-    with pytest.raises(PluginError) as refused:
-        load_metrics(["arrow_text"])
-    assert str(refused.value) == ("Metric 'arrow_text' from plugin 'metric_returns_plugin': its higher_is_better is "
-                                  "'lower', which is no bool nor a dict of bools by key; a text or a number reads as "
-                                  "true, so the table's arrow would point the wrong way.")
+    for metric, shown in (("arrow_text", "'lower'"), ("arrow_by_key", "{'returns': 'false'}")):
+        with pytest.raises(PluginError) as refused:
+            load_metrics([metric])
+        assert str(refused.value) == (f"Metric '{metric}' from plugin 'metric_returns_plugin': its higher_is_better is "
+                                      f"{shown}, which is no bool nor a dict of bools by key; a text or a number reads "
+                                      f"as true, so the table's arrow would point the wrong way.")
+    assert load_metrics(["lower_by_key"])["lower_by_key"].better("returns") is False
     (tmp_path / "metric_arrow_plugin.py").write_text(textwrap.dedent('''
         from zoo3d import hookimpl
         from zoo3d.specs import MetricSpec

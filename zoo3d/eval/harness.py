@@ -194,9 +194,10 @@ def evaluated(name: str, raw: Any, method: str = "evaluate") -> tuple[dict[str, 
     elif not isinstance(raw.get("_meta", {}), Mapping):
         what = f"a '_meta' that is a {type(raw['_meta']).__name__}, not a dict"
     else:
-        bad = next((k for k, v in raw.items() if k != "_meta" and (not isinstance(k, str) or not _numbers(v))), None)
-        if bad is not None:
-            what = f"{_shown(raw[bad])} for '{bad}'"
+        bad = [k for k, v in raw.items() if k != "_meta" and (not isinstance(k, str) or not _numbers(v))]
+        if bad:  # a key that is no text (None, an instance's index) is named as such, not by its values
+            what = f"{_shown(raw[bad[0]])} for '{bad[0]}'" if isinstance(bad[0], str) else \
+                f"a key that is no text ({_shown(bad[0])})"
     if what is None:
         meta = dict(raw.get("_meta", {}))
         recordable(name, meta, f"a '_meta' from {method}")
