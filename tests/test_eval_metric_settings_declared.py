@@ -55,9 +55,18 @@ class Plain(Misspelt):
     protocol_settings = {}
 
 
+class Instance(Misspelt):
+    settings = GainSettings()
+    protocol_settings = {}
+
+
+class Listed(Misspelt):
+    protocol_settings = [("paper", {"gain": 2.0})]
+
+
 @hookimpl
 def zoo3d_register_metrics(register):
-    for name in ("Misspelt", "Refused", "Unsettled", "Plain"):
+    for name in ("Misspelt", "Refused", "Unsettled", "Plain", "Instance", "Listed"):
         register(MetricSpec(name=name.lower(), factory=f"metric_settings_mistakes:{name}"))
 '''
 
@@ -69,6 +78,8 @@ def zoo3d_register_metrics(register):
     ("unsettled", "it gives protocol_settings but no settings class for them (settings = a zoo3d.config.Config)."),
     ("plain", "its settings class PlainSettings is no zoo3d.config.Config, which refuses a key it does not have; "
               "derive it from zoo3d.config.Config."),
+    ("instance", "its settings is a GainSettings instance, where zoo3d reads the class; give settings = GainSettings."),
+    ("listed", "its protocol_settings is a list, not {protocol: {key: value}}."),
 ])
 def test_settings_that_would_be_dropped_never_apply_or_be_refused_later_fail_the_factory(
         tmp_path, monkeypatch, metric, problem):
