@@ -209,7 +209,7 @@ def build_protocol(name: str = "small", instances: int | None = None, resolution
         if head in fields:
             protocol_items.append(item)
             continue
-        metric = _metric_named(head, metrics)
+        metric = _metric_key(head, metrics)
         if metric in own and len(path) > 1:
             metric_items.setdefault(metric, []).append(".".join(path[1:]) + "=" + item.partition("=")[2])
         else:
@@ -219,7 +219,7 @@ def build_protocol(name: str = "small", instances: int | None = None, resolution
     return resolve_metric_settings(protocol, metrics, metric_items)
 
 
-def _metric_named(head: str, metrics: dict[str, "Metric"]) -> str:
+def _metric_key(head: str, metrics: dict[str, "Metric"]) -> str:
     """The name in ``metrics`` that ``head`` of a ``--set METRIC.KEY=VALUE`` spells as ``--metric`` takes it (any case,
     '-' for '_', an alias of the registered metric), else ``head`` itself."""
     from zoo3d.plugins import get_host
