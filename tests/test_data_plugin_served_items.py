@@ -58,6 +58,8 @@ class Served:
             return {"img": image, "camera": camera}
         elif how == "matrix":
             camera = camera[:16].view(4, 4)
+        elif how == "camera":
+            camera = Camera.from_eg3d(camera[None])
         return {"image": image, "camera": camera}
 
     def cameras(self):
@@ -109,6 +111,7 @@ def check(spec: str, resolution: int = 8) -> None:
     ("img", "serves items without an 'image' (their keys: img, camera)"),
     ("pair", "serves items of type tuple"),
     ("matrix", "serves a 'camera' of 16 numbers, not 25"),
+    ("camera", "serves a 'camera' of type Camera"),
 ])
 def test_a_served_item_zoo3d_cannot_read_is_one_sentence_naming_the_dataset_and_plugin(served, how, problem):
     with pytest.raises(PluginError) as refused:

@@ -87,7 +87,10 @@ def item_problem(item: Any, resolution: int) -> str:
         return f"an 'image' with values from {low:g} to {high:g}, outside [-1, 1]"
     camera = item.get("camera")
     if camera is not None:
-        size = torch.as_tensor(camera).numel()
+        try:
+            size = torch.as_tensor(camera).numel()
+        except (TypeError, ValueError, RuntimeError):  # a zoo3d Camera, text: no numbers to count
+            return f"a 'camera' of type {type(camera).__name__}"
         if size != 25:
             return f"a 'camera' of {size} numbers, not 25"
     return ""
