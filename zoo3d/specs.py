@@ -226,8 +226,6 @@ def metric_problem(metric: Any, target: str) -> str | None:
     given as one text; a method that cannot take the arguments zoo3d passes (:data:`METRIC_CALLS`). A mistake there
     would otherwise reach the user as a traceback once the models were loaded, or as a report that is quietly wrong
     (a column for each letter of ``keys = ("silhouette")``, settings that never apply)."""
-    import inspect
-
     from zoo3d.eval.distribution import DistributionMetric
     from zoo3d.eval.metric import Metric
     from zoo3d.eval.protocol import settings_problem
@@ -255,15 +253,25 @@ def metric_problem(metric: Any, target: str) -> str | None:
     for method, arguments in METRIC_CALLS.items():
         if method == "score_sets" and not distribution:
             continue
-        try:
-            signature = inspect.signature(getattr(metric, method))
-        except (TypeError, ValueError):  # no signature to read (a builtin): the call itself will tell
-            continue
-        try:
-            signature.bind(*arguments)
-        except TypeError:
-            return (f"{method}{signature} of '{target}' cannot be called as zoo3d calls it, "
+        if refused := call_refused(getattr(metric, method), *arguments):
+            return (f"{method}{refused[0]} of '{target}' cannot be called as zoo3d calls it, "
                     f"{method}({', '.join(arguments)}); give it those parameters ({METRIC_DOCS}).")
+    return None
+
+
+def call_refused(fn: Callable, *args: Any, **kwargs: Any) -> tuple[Any, TypeError] | None:
+    """``fn``'s signature and the TypeError of binding ``args`` and ``kwargs`` to it where ``fn`` cannot be called so,
+    else None, also where it has no signature to read (a builtin: the call itself will tell). Nothing is called."""
+    import inspect
+
+    try:
+        signature = inspect.signature(fn)
+    except (TypeError, ValueError):
+        return None
+    try:
+        signature.bind(*args, **kwargs)
+    except TypeError as exc:
+        return signature, exc
     return None
 
 
@@ -286,8 +294,6 @@ class DatasetSpec(_Spec):
     def load(self) -> Any:
         """The factory, imported (a class is the factory itself, not instantiated without arguments) and checked
         to take :meth:`build`'s call, so a signature that does not is one sentence, not a TypeError traceback."""
-        import inspect
-
         from zoo3d.errors import PluginError
 
         obj = super().load()
@@ -295,15 +301,9 @@ class DatasetSpec(_Spec):
         if not callable(obj):
             raise PluginError(f"Dataset '{self.name}' from {where}: its factory gives a "
                               f"{type(obj).__name__}, which cannot be called to build the dataset.")
-        try:
-            signature = inspect.signature(obj)
-        except (TypeError, ValueError):  # no signature to read (a builtin): the call itself will tell
-            return obj
-        try:
-            signature.bind(None, 0, query="", camera_prior=None, seed=0)
-        except TypeError as exc:
+        if refused := call_refused(obj, None, 0, query="", camera_prior=None, seed=0):
             raise PluginError(f"Dataset '{self.name}' from {where}: '{target}' cannot be called as zoo3d calls a "
-                              f"dataset factory, {DATASET_FACTORY_CALL} ({exc}).") from None
+                              f"dataset factory, {DATASET_FACTORY_CALL} ({refused[1]}).")
         return obj
 
     def build(self, cfg, resolution: int, query: str = "", camera_prior=None, seed: int = 0) -> Any:
