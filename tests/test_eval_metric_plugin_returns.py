@@ -60,6 +60,11 @@ class CheckOptions(Returns):
         pass
 
 
+class ScaledUnits(Returns):  # needs an argument zoo3d does not pass
+    def work_units(self, ctx, scale):
+        return 1
+
+
 class KeysText(Returns):
     keys = ("returns")
 
@@ -96,6 +101,7 @@ def zoo3d_register_metrics(register):
     register(MetricSpec(name="no_score_sets", factory="metric_returns_plugin:NoScoreSets"))
     register(MetricSpec(name="one_argument", factory="metric_returns_plugin:OneArgument"))
     register(MetricSpec(name="check_options", factory="metric_returns_plugin:CheckOptions"))
+    register(MetricSpec(name="scaled_units", factory="metric_returns_plugin:ScaledUnits"))
     register(MetricSpec(name="keywords", factory="metric_returns_plugin:Keywords"))
     register(MetricSpec(name="keys_text", factory="metric_returns_plugin:KeysText"))
     register(MetricSpec(name="requires_text", factory="metric_returns_plugin:RequiresText"))
@@ -206,6 +212,7 @@ def test_what_the_report_records_that_json_cannot_hold_is_one_sentence_before_it
 @pytest.mark.parametrize("metric, method, call", [
     ("one_argument", "evaluate(model) of 'metric_returns_plugin:OneArgument'", "evaluate(model, ctx)"),
     ("check_options", "check(options) of 'metric_returns_plugin:CheckOptions'", "check(protocol, options)"),
+    ("scaled_units", "work_units(ctx, scale) of 'metric_returns_plugin:ScaledUnits'", "work_units(ctx)"),
 ])
 def test_a_method_that_cannot_take_zoo3ds_call_fails_its_factory(returns, metric, method, call):
     with pytest.raises(PluginError) as refused:
