@@ -48,6 +48,8 @@ class Served:
             image = (image + 1) * 127.5
         elif how == "shifted":
             image = image - 1
+        elif how == "nan":
+            image[0, 0, :2] = float("nan")
         elif how == "numpy":
             image = image.numpy()
         elif how == "double":
@@ -108,6 +110,7 @@ def check(spec: str, resolution: int = 8) -> None:
     ("bytes", "serves an 'image' of dtype torch.uint8"),
     ("255", "serves an 'image' with values from 0 to 255, outside [-1, 1]"),
     ("shifted", "serves an 'image' with values from -2 to 0, outside [-1, 1]"),
+    ("nan", "serves an 'image' with 2 NaN values"),
     ("img", "serves items without an 'image' (their keys: img, camera)"),
     ("pair", "serves items of type tuple"),
     ("matrix", "serves a 'camera' of 16 numbers, not 25"),

@@ -82,6 +82,8 @@ def item_problem(item: Any, resolution: int) -> str:
         return f"an 'image' of dtype {image.dtype}"
     if tuple(image.shape) != (3, resolution, resolution):
         return f"an 'image' of shape {tuple(image.shape)} where zoo3d asked for (3, {resolution}, {resolution})"
+    if image.isnan().any():  # NaN compares false with every bound, so the range check below would pass it
+        return f"an 'image' with {int(image.isnan().sum())} NaN values"
     low, high = float(image.min()), float(image.max())
     if low < -1 - RANGE_SLACK or high > 1 + RANGE_SLACK:
         return f"an 'image' with values from {low:g} to {high:g}, outside [-1, 1]"
