@@ -140,9 +140,9 @@ def _protocol_data(name: str, instances: int | None, resolution: int | None) -> 
 def settings_problem(metric: "Metric") -> str | None:
     """What is wrong with a metric class's ``settings`` and ``protocol_settings``, as a clause that ends the sentence,
     or None: a settings class that is no :class:`zoo3d.config.Config` (a plain pydantic model drops a misspelt ``--set``
-    key without a word) or an instance where the class belongs, a protocol zoo3d does not have (``"smal"``: its departures would never apply, without a word),
-    departures without a ``settings`` class, or ones that class refuses (met only when someone runs that protocol,
-    ``--protocol paper``)."""
+    key without a word) or an instance where the class belongs, a protocol zoo3d does not have (``"smal"``: its
+    departures would never apply, without a word), departures without a ``settings`` class, or ones that class refuses
+    (met only when someone runs that protocol, ``--protocol paper``)."""
     declared = getattr(metric, "settings", None)
     if isinstance(declared, Config):  # settings = GainSettings(): a Config, but not the class zoo3d validates with
         return (f"its settings is a {type(declared).__name__} instance, where zoo3d reads the class; give settings = "
