@@ -78,6 +78,13 @@ class Registry(Generic[T]):
         key = self._aliases.get(key, key)
         return self._specs.get(key)
 
+    def named(self, name: str) -> str:
+        """``name`` as a refusal names it, ``Metric 'edges' from plugin 'zoo3d_edges'`` (without the plugin where
+        none registered it)."""
+        spec = self.owner(name)
+        plugin = f" from plugin '{spec.plugin}'" if spec is not None and spec.plugin else ""
+        return f"{self.kind.capitalize()} '{name}'{plugin}"
+
     def check(self, spec: T) -> None:
         """Raise :class:`DuplicateNameError` if any of the spec's names is taken."""
         for n in (spec.name, *spec.aliases):

@@ -40,9 +40,7 @@ def _named(spec: str) -> str:
     from zoo3d.data.dataset import parse_spec
     from zoo3d.plugins import get_host
 
-    name = parse_spec(spec)[0]
-    registered = get_host().datasets.owner(name)
-    return f"Dataset '{name}'" + (f" from plugin '{registered.plugin}'" if registered is not None else "")
+    return get_host().datasets.named(parse_spec(spec)[0])
 
 
 def check_served(dataset: Any, spec: str, resolution: int) -> None:

@@ -202,8 +202,10 @@ def evaluated(name: str, raw: Any, method: str = "evaluate") -> tuple[dict[str, 
         meta = dict(raw.get("_meta", {}))
         recordable(name, meta, f"a '_meta' from {method}")
         return {k: v for k, v in raw.items() if k != "_meta"}, meta
-    raise PluginError(f"{_metric_named(name)} returned {what} from {method}; it returns {{key: [one number per "
-                      f"instance, or one in all]}} (docs/metrics.md, Writing a metric plugin).")
+    from zoo3d.plugins import get_host
+
+    raise PluginError(f"{get_host().metrics.named(name)} returned {what} from {method}; it returns {{key: [one number "
+                      f"per instance, or one in all]}} (docs/metrics.md, Writing a metric plugin).")
 
 
 def recordable(name: str, value: dict[str, Any], what: str) -> dict[str, Any]:
@@ -211,21 +213,14 @@ def recordable(name: str, value: dict[str, Any], what: str) -> dict[str, Any]:
     naming the metric and its plugin where JSON cannot hold it (a path, a tensor), rather than a traceback when the
     report is written, after every model was scored."""
     from zoo3d.fileio import json_text
+    from zoo3d.plugins import get_host
 
     try:
         json_text(value)
     except (TypeError, ValueError) as exc:
-        raise PluginError(f"{_metric_named(name)} returned {what} that JSON cannot hold ({exc}); give numbers, text, "
-                          f"lists and dicts (str(path), tensor.tolist()).") from None
+        raise PluginError(f"{get_host().metrics.named(name)} returned {what} that JSON cannot hold ({exc}); give "
+                          f"numbers, text, lists and dicts (str(path), tensor.tolist()).") from None
     return value
-
-
-def _metric_named(name: str) -> str:
-    """``Metric 'name' from plugin 'p'``, as a refusal names a metric (without the plugin where none registered it)."""
-    from zoo3d.plugins import get_host
-
-    spec = get_host().metrics.owner(name)
-    return f"Metric '{name}'" + (f" from plugin '{spec.plugin}'" if spec is not None and spec.plugin else "")
 
 
 def _shown(value: Any) -> str:
