@@ -47,3 +47,22 @@ def test_the_same_values_written_otherwise_resume(toy_run, capsys):
     code, out, err = _resume(capsys, toy_run)
     assert code == 0, err
     assert out.startswith("Trained 2 steps (1 in this run)"), out
+
+
+def test_a_config_yaml_zoo3d_wrote_with_an_escaped_tab_resumes(toy_run):
+    """zoo3d's own writer puts a value holding a tab in double quotes as "\\t" (a dataset folder named so): the file is
+    read as written, not refused as a Windows path in double quotes would be."""
+    from zoo3d.config import dump_config
+    from zoo3d.launch import resumed_config
+    from zoo3d.runs import config_from_checkpoint
+    from zoo3d.train.checkpoint import find_checkpoint, read_metadata
+
+    from toy_model import ToyModel
+
+    checkpoint = find_checkpoint(toy_run)[0]
+    meta = read_metadata(checkpoint)
+    config = config_from_checkpoint(ToyModel(), "toy", meta, checkpoint)
+    config.data.spec = "toy:spheres\t"
+    (toy_run / "config.yaml").write_text(dump_config(config))
+    assert '"toy:spheres\\t"' in (toy_run / "config.yaml").read_text()
+    assert resumed_config(ToyModel(), "toy", toy_run, config, meta) is config

@@ -67,7 +67,7 @@ class ModelCard(Config):
 
 def load_card(path: str | Path) -> ModelCard:
     """Read and validate a card; a bad card raises :class:`ConfigError` naming the file and key."""
-    data = read_yaml(path, "Model card", prose=True)
+    data = read_yaml(path, "Model card", escapes_meant=True)
     try:
         return ModelCard.model_validate(data)
     except ValidationError as exc:

@@ -174,18 +174,19 @@ def _escaped_control(text: str) -> tuple[int, str, str] | None:
     return None
 
 
-def read_yaml(path: str | Path, what: str = "Config file", prose: bool = False) -> dict[str, Any]:
+def read_yaml(path: str | Path, what: str = "Config file", escapes_meant: bool = False) -> dict[str, Any]:
     """The mapping a YAML file holds; anything else (missing, unreadable, not UTF-8, UTF-16 or UTF-32 text, not YAML,
-    not a mapping) is one :class:`ConfigError` naming the file as ``what`` (a config file, a model card). Unless the
-    file holds ``prose`` (a model card's notes, where ``"\\n"`` in double quotes is a line break meant), a value in
-    double quotes whose escape makes a character that does not show is refused too (:func:`_escaped_control`)."""
+    not a mapping) is one :class:`ConfigError` naming the file as ``what`` (a config file, a model card). Unless its
+    escapes are meant (a model card's notes, where ``"\\n"`` in double quotes is a line break; a run's ``config.yaml``,
+    whose writer escapes a tab in a value), a value in double quotes whose escape makes a character that does not show
+    is refused too (:func:`_escaped_control`)."""
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"{what} '{shown_name(str(path))}' does not exist.")
     try:
         text = _yaml_text(path)
         data = load_yaml(text) or {}
-        escaped = None if prose else _escaped_control(text)
+        escaped = None if escapes_meant else _escaped_control(text)
     except DuplicateKey as exc:
         raise ConfigError(f"{what} '{path}' gives the key {exc.key!r} twice in one mapping, at lines "
                           f"{exc.first_mark.line + 1} and {exc.problem_mark.line + 1}; keep one.") from None

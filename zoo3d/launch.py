@@ -429,7 +429,7 @@ def resumed_config(plugin, model_name: str, run_dir: Path, config, meta: dict[st
     wanted = copy.deepcopy(stored)
     path = Path(run_dir) / CONFIG_FILE
     if path.is_file():
-        written = read_yaml(path, "Run config")
+        written = read_yaml(path, "Run config", escapes_meant=True)  # as zoo3d wrote it
         try:  # compared as the model reads it: an older shape, or a default left out, is no edit
             written = type(config).model_validate(plugin.config_class.upgrade_stored(written)).model_dump(mode="json")
         except Exception:  # noqa: BLE001 - a value the model refuses is an edit too, compared as written
