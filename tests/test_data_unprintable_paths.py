@@ -1,7 +1,8 @@
 """A dataset or output folder named with a character a terminal does not print (a '\\r' left by a script saved with
 Windows line endings) is shown with Python's escapes in the data commands' refusals and reports, and a command they
-print to run is quoted for the shell (``unzip -t 'my faces.zip'``): printed raw, the '\\r' moved the cursor back and
-the rest of the line overwrote its start, and a path with a space split into two words."""
+print to run is quoted for the shell (``unzip -t 'my faces.zip'``, bash's ``$'faces\\r'`` for a '\\r'): printed
+raw, the '\\r' moved the cursor back and the rest of the line overwrote its start, and a path with a space split into
+two words."""
 
 from __future__ import annotations
 
@@ -21,7 +22,7 @@ def cut_zip(in_tmp):
     return make
 
 
-@pytest.mark.parametrize("name, shown, word", [("cut\rx.zip", "cut\\rx.zip", "'cut\\rx.zip'"),
+@pytest.mark.parametrize("name, shown, word", [("cut\rx.zip", "cut\\rx.zip", "$'cut\\rx.zip'"),
                                                ("my faces.zip", "my faces.zip", "'my faces.zip'")])
 def test_a_damaged_zip_is_named_with_escapes_and_its_test_command_quoted(cut_zip, capsys, name, shown, word):
     code, stdout, err = run_in_process(capsys, "data", "check", cut_zip(name))
@@ -88,13 +89,13 @@ def test_a_folder_dataset_names_its_folder_and_first_image_with_escapes(in_tmp):
         FolderDataset(folder, 8)
     assert str(err.value) == (f"Dataset '{in_tmp}/faces\\r' (zoo3d format) cannot be used: none of its 1 image(s) "
                               f"with a valid pose exists (first: 'a\\r.png'); run `zoo3d data check "
-                              f"'{in_tmp}/faces\\r'` for the list of problems.")
+                              f"$'{in_tmp}/faces\\r'` for the list of problems.")
     (folder / "a\r.png").write_bytes(b"not a png")
     with pytest.raises(UnreadableDataError) as err:
         FolderDataset(folder, 8).check_readable()
     assert str(err.value).startswith(f"Dataset '{in_tmp}/faces\\r' cannot be used: none of the 1 images tried could "
                                      f"be decoded (first: 'a\\r.png', ")
-    assert str(err.value).endswith(f"run `zoo3d data check '{in_tmp}/faces\\r'`, which decodes every image, for the "
+    assert str(err.value).endswith(f"run `zoo3d data check $'{in_tmp}/faces\\r'`, which decodes every image, for the "
                                    f"list.")
 
 
@@ -106,7 +107,7 @@ def test_a_new_runs_start_up_check_names_the_folder_with_escapes(in_tmp):
     with pytest.raises(UserError) as err:
         check_folder_dataset(DataConfig(spec=str(in_tmp / "faces\r")))
     assert str(err.value) == (f"Dataset '{in_tmp}/faces\\r' has no usable posed image: {in_tmp}/faces\\r: no images "
-                              f"found (images format); run `zoo3d data check '{in_tmp}/faces\\r'` for the full "
+                              f"found (images format); run `zoo3d data check $'{in_tmp}/faces\\r'` for the full "
                               f"report.")
 
 
@@ -120,5 +121,5 @@ def test_a_new_runs_count_of_more_dataset_problems_quotes_the_folder_with_escape
                         lambda data, resolution: ["a problem"] * (SHOWN_DATASET_PROBLEMS + 1))
     plan = SimpleNamespace(plugin=SimpleNamespace(stages=lambda config: []))
     _check_dataset(plan, SimpleNamespace(data=SimpleNamespace(spec="my faces\r")))
-    assert capsys.readouterr().err.splitlines()[-1] == ("warning: 1 more dataset problem; `zoo3d data check 'my "
+    assert capsys.readouterr().err.splitlines()[-1] == ("warning: 1 more dataset problem; `zoo3d data check $'my "
                                                         "faces\\r'` lists them all")

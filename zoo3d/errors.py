@@ -31,6 +31,30 @@ def shown_name(name: str) -> str:
     return name if name.isprintable() or not name else repr(name)[1:-1]
 
 
+#: how bash writes a character that does not show inside ``$'...'``
+_SHELL_ESCAPES = {"\\": "\\\\", "'": "\\'", "\n": "\\n", "\r": "\\r", "\t": "\\t"}
+
+
+def shell_word(text: str) -> str:
+    """``text`` as one word a user can paste into a POSIX shell: ``shlex.quote``'s quoting, or, where it holds a
+    character a terminal does not print (a '\\r' from a script saved with Windows line endings), bash's ``$'...'``
+    with that character escaped, so the line shows it and pastes back as the same path (:func:`shown_name` of a
+    quoted word escaped its quotes too)."""
+    import shlex
+
+    if text.isprintable():
+        return shlex.quote(text)
+    inner = "".join(_SHELL_ESCAPES.get(ch) or (ch if ch.isprintable() else
+                                               f"\\x{ord(ch):02x}" if ord(ch) < 0x80 else f"\\U{ord(ch):08x}")
+                    for ch in text)
+    return f"$'{inner}'"
+
+
+def shell_line(words) -> str:
+    """Words joined into a command line a user can paste, each quoted by :func:`shell_word`."""
+    return " ".join(shell_word(str(word)) for word in words)
+
+
 def closest(word: str, candidates, n: int = 3) -> list[str]:
     """The candidates closest to ``word`` (for 'did you mean' hints)."""
     import difflib

@@ -15,14 +15,13 @@ import copy
 import json
 import os
 import re
-import shlex
 import signal
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from zoo3d.errors import UserError, counted, shown_name
+from zoo3d.errors import UserError, counted, shell_line, shell_word, shown_name
 
 
 @dataclass
@@ -291,17 +290,16 @@ def _stage_position(meta: dict[str, str]) -> tuple[int, int]:
 def resume_command(model: str, run_dir, world, steps: int | None, device: str | None) -> str:
     """The command that continues a stopped run as it was going: the same --steps (the same stage split),
     --device and processes (on one machine as --nproc, which starts them as torchrun there did)."""
-    import shlex
 
     args = ["zoo3d", "train", model, "--out", str(run_dir), "--resume"]
     for flag, value in (("--steps", steps), ("--device", device)):
         if value is not None:
             args += [flag, str(value)]
     if world.size == 1:
-        return shlex.join(args)
+        return shell_line(args)
     if world.local_size == world.size:
-        return shlex.join(args + ["--nproc", str(world.size)])
-    return f"the same torchrun line on every node, with -m {shlex.join(args)}"
+        return shell_line(args + ["--nproc", str(world.size)])
+    return f"the same torchrun line on every node, with -m {shell_line(args)}"
 
 
 def _make_run_dir(plan: RunPlan, config, world):
@@ -360,7 +358,7 @@ def _check_dataset(plan: RunPlan, config) -> None:
         print(f"warning: dataset problem: {problem}", file=sys.stderr)
     if len(problems) > SHOWN_DATASET_PROBLEMS:  # said, so that 5 lines do not read as all of them
         more = counted(len(problems) - SHOWN_DATASET_PROBLEMS, "more dataset problem")
-        command = shown_name(f"zoo3d data check {shlex.quote(str(config.data.spec))}")  # a '\r' moves the cursor back
+        command = f"zoo3d data check {shell_word(str(config.data.spec))}"
         print(f"warning: {more}; `{command}` lists them all", file=sys.stderr)
 
 
@@ -439,7 +437,7 @@ def resumed_config(plugin, model_name: str, run_dir: Path, config, meta: dict[st
             shown = "; ".join(f"{key}: {_shown(there)} in the checkpoint, {_shown(here)} in the file"
                               for key, there, here in others[:3])
             more = f"; {len(others) - 3} more" if len(others) > 3 else ""
-            new = shlex.join(["zoo3d", "train", model_name, "--config", str(path), "--out", "NEW_DIR"])
+            new = shell_line(["zoo3d", "train", model_name, "--config", str(path), "--out", "NEW_DIR"])
             raise UserError(f"'{path}' was changed after the run began ({shown}{more}); --resume trains on with the "
                             f"config in the run's checkpoint, where only a stage's steps may change, so put the file "
                             f"back as it was, or start a new run from it (`{new}`).")

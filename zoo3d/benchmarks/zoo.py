@@ -51,7 +51,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import shlex
 import signal
 import subprocess
 import sys
@@ -62,7 +61,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from zoo3d.errors import UserError
+from zoo3d.errors import UserError, shell_word
 
 DEFAULT_METRICS = ("neus", "epi", "depth", "swd", "diversity", "detail", "speed")
 ROLE, CONTROL_ROLE = "bench:zoo", "bench:zoo-control"
@@ -649,10 +648,10 @@ def resume_hint(s: ZooSettings) -> str:
     from zoo3d.runs import holds_run
 
     runs = s.out / "runs"
-    cut = [shlex.quote(str(runs / m)) for m in s.models
+    cut = [shell_word(str(runs / m)) for m in s.models
            if not training_record_path(runs / m).is_file() and holds_run(runs / m)]
     first = f"; first remove the trainings it cut off: {', '.join(cut)}" if cut else ""
-    return (f"stopped; to continue, run it again with ZOO3D_ZOO_OUT={shlex.quote(str(s.out))} ZOO3D_ZOO_RESUME=1 "
+    return (f"stopped; to continue, run it again with ZOO3D_ZOO_OUT={shell_word(str(s.out))} ZOO3D_ZOO_RESUME=1 "
             f"(the trainings that finished are not redone){first}")
 
 

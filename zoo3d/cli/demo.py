@@ -19,7 +19,7 @@ from pathlib import Path
 import click
 
 from zoo3d.cli.paths import GIVEN, UserPath
-from zoo3d.errors import counted
+from zoo3d.errors import counted, shell_line
 
 DEMO_ROLE = "demo"
 DEMO_PRESET = "demo"
@@ -81,14 +81,13 @@ def demo(out, device, steps, frames, seed, overrides):
 def _continue_command(run_dir: Path) -> str:
     """The demo again, on ``run_dir``, with the options typed (the --steps cap splits the stages, so a
     continuation without it would train another recipe), quoted for a shell."""
-    import shlex
 
     ctx = click.get_current_context()
     args = ["zoo3d", "demo", "--out", str(run_dir)]
     for name in ("steps", "device", "frames", "seed"):
         if ctx.get_parameter_source(name) not in (None, click.core.ParameterSource.DEFAULT):
             args += [f"--{name}", str(ctx.params[name])]
-    return shlex.join(args)
+    return shell_line(args)
 
 
 def demo_preset(spec) -> str:

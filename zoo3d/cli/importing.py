@@ -6,11 +6,11 @@ other: ``zoo3d sample RUN_DIR``, ``render``, ``export``, ``compare --ckpt NAME=R
 
 from __future__ import annotations
 
-import shlex
 
 import click
 
 from zoo3d.cli.paths import GIVEN, UserPath
+from zoo3d.errors import shell_word
 
 
 @click.command("import")
@@ -25,6 +25,6 @@ def import_command(model, file, preset, out):
     result = import_to_run(model, file, preset, out)
     for note in result.imported.notes:
         click.echo(f"  {note}")
-    run = shlex.quote(str(result.run_dir))
+    run = shell_word(str(result.run_dir))
     click.echo(f"Wrote {result.run_dir} (checkpoint {result.checkpoint.name}); "
                f"try `zoo3d sample {run} --seeds 0-7 --out grid.png`.")

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import shlex
 from pathlib import Path
 
 import click
 
 from zoo3d.cli.paths import GIVEN, UserPath
 from zoo3d.cli.sample import ANGLE, typed_options
-from zoo3d.errors import UserError, tell
+from zoo3d.errors import UserError, shell_line, tell
 
 
 def _read_image(path: str, resolution: int, resize: str = "lanczos", again: bool = False):
@@ -176,7 +175,7 @@ def untrained_inverter_note(loaded, inverter, use: str, alternative: str = "") -
                 f"(stages.{stage.name}.steps is {stage.steps}), so {use} is the untrained {nets}'s: train a new run "
                 f"that gives that stage steps{alternative}.")
     run = loaded.checkpoint.parent.parent if loaded.checkpoint.parent.name == "checkpoints" else None
-    more = (f" (`{shlex.join(['zoo3d', 'train', loaded.spec.name, '--out', str(run), '--resume'])}`)"
+    more = (f" (`{shell_line(['zoo3d', 'train', loaded.spec.name, '--out', str(run), '--resume'])}`)"
             if run is not None else "")
     return (f"{where} before stage '{stage.name}' trains the single-pass inverter's {nets}, so {use} is the "
             f"untrained {nets}'s: train the run on{more}{alternative}.")

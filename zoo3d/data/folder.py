@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import shlex
 from pathlib import Path
 
 import numpy as np
@@ -14,7 +13,7 @@ from zoo3d.cameras import EG3D_LABEL_DIM, Camera
 from zoo3d.data.augment import mirror_flag, mirror_item
 from zoo3d.data.formats import Source, first_of_each, list_dataset, not_a_dataset
 from zoo3d.data.images import crop_box, crop_camera, decode_image, served_size, square_pixels
-from zoo3d.errors import UserError, shown_name
+from zoo3d.errors import UserError, shell_word, shown_name
 
 log = logging.getLogger(__name__)
 
@@ -53,14 +52,14 @@ class FolderDataset(Dataset):
             what = (f"none of its {len(posed)} image(s) with a valid pose exists (first: "
                     f"'{shown_name(posed[0].name)}')" if posed else "it has no image with a valid pose")
             raise UserError(f"Dataset '{shown_name(str(path))}' ({listing.format} format) cannot be used: {what}; "
-                            f"run `zoo3d data check {shown_name(shlex.quote(str(path)))}` for the list of problems.")
+                            f"run `zoo3d data check {shell_word(str(path))}` for the list of problems.")
         self.resolution, self.crop, self.resize = int(resolution), crop, resize
         self.mirror, self.seed, self.epoch = bool(mirror), int(seed), 0
         self.skipped: dict[str, str] = {}
 
     def _unreadable_message(self, what: str) -> str:
         first, why = next(iter(self.skipped.items()), ("?", "?"))
-        command = shown_name(f"zoo3d data check {shlex.quote(str(self.source.path))}")
+        command = f"zoo3d data check {shell_word(str(self.source.path))}"
         return (f"{what} (first: '{shown_name(first)}', {why}); run `{command}`, "
                 f"which decodes every image, for the list.")
 

@@ -127,11 +127,9 @@ class Source:
         """The zip's files by name (folders and Finder litter left out); a UserError, before anything is read, for
         a zip that cannot be opened, one protected by a password and one compressed with a method Python's
         zipfile does not decompress (each was a traceback at the first file read)."""
-        import shlex
+        from zoo3d.errors import UserError, shell_word, shown_name
 
-        from zoo3d.errors import UserError, shown_name
-
-        shown, word = shown_name(str(path)), shown_name(shlex.quote(str(path)))  # a path as said, and as typed
+        shown, word = shown_name(str(path)), shell_word(str(path))  # a path as said, and as typed
         try:
             infos = self._archive().infolist()
         except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, EOFError, ValueError) as exc:
@@ -280,9 +278,7 @@ def archive_kind(name: str) -> str | None:
 def not_a_dataset(path: str | Path) -> UserError:
     """The refusal of a dataset path that is neither a folder nor a zip, naming the fix where the path says what it
     is: the index file of a dataset (its folder is the dataset), an image, or an archive of another kind."""
-    import shlex
-
-    from zoo3d.errors import UserError, shown_name
+    from zoo3d.errors import UserError, shell_word, shown_name
 
     path = Path(path)
     shown, name = shown_name(str(path)), path.name.casefold()
@@ -291,7 +287,7 @@ def not_a_dataset(path: str | Path) -> UserError:
                          f"holds it, '{shown_name(str(path.parent))}'.")
     kind = archive_kind(name)
     if path.is_file() and kind is not None:
-        how = f" (`tar xf {shown_name(shlex.quote(str(path)))}`)" if kind == "tar" else ""
+        how = f" (`tar xf {shell_word(str(path))}`)" if kind == "tar" else ""
         return UserError(f"Dataset path '{shown}' is a {kind} archive, which zoo3d does not read; unpack it{how} and "
                          f"give the folder, or a zip of it (`zip -0 -r data.zip FOLDER`).")
     if path.is_file() and PurePosixPath(name).suffix in IMAGE_SUFFIXES:

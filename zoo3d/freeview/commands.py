@@ -3,11 +3,10 @@ click modules so they stay small (and importable without torch)."""
 
 from __future__ import annotations
 
-import shlex
 import time
 from pathlib import Path
 
-from zoo3d.errors import UserError
+from zoo3d.errors import UserError, shell_word
 
 
 def export_gltf(generator, model: str, seed: int, psi: float, out: str | Path, texture_resolution=None) -> str:
@@ -66,7 +65,7 @@ def viewer_source(run: str | None, loaded_factory, seed: int, psi: float, given:
             raise UserError(f"'{run}' is a folder, not a {suffix} file, and holds no run; zoo3d view takes a .glb "
                             f"file written by zoo3d export, or a run.")
         file_like = False
-    beside = shlex.quote(str(Path(run).with_suffix(".glb"))) if file_like else ""  # next to the file given
+    beside = shell_word(str(Path(run).with_suffix(".glb"))) if file_like else ""  # next to the file given
     if file_like and suffix == ".gltf":
         raise UserError(f"The viewer reads binary glTF (.glb); write '{run}' again with "
                         f"zoo3d export ... --out {beside}.")

@@ -13,7 +13,6 @@ with another number of processes (same global batch) continues the same order.
 from __future__ import annotations
 
 import functools
-import shlex
 import signal
 from pathlib import Path
 from typing import Iterator
@@ -23,7 +22,7 @@ import torch
 from zoo3d.cameras import Camera
 from zoo3d.config import DataConfig
 from zoo3d.core.model import RealBatch
-from zoo3d.errors import UserError, shown_name
+from zoo3d.errors import UserError, shell_word, shown_name
 
 
 def resize_images(images: torch.Tensor, resolution: int) -> torch.Tensor:
@@ -105,7 +104,7 @@ def check_folder_dataset(data: DataConfig, resolution: int | None = None) -> lis
         first = f": {problems[0]}" if problems else ""
         more = f" (and {len(problems) - 1} more problems)" if len(problems) > 1 else ""
         raise UserError(f"Dataset '{shown_name(str(path))}' has no usable posed image{first}{more}; run "
-                        f"`zoo3d data check {shown_name(shlex.quote(str(path)))}` for the full report.")
+                        f"`zoo3d data check {shell_word(str(path))}` for the full report.")
     # the images training serves: one without a pose is not upsampled, it is not read at all
     sizes = getattr(report, "usable_resolutions", None) or getattr(report, "resolutions", {}) or {}
     small = {k: n for k, n in sizes.items() if resolution and min(map(int, k.split("x"))) < resolution}
