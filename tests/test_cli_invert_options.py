@@ -304,6 +304,7 @@ def test_resume_passes_over_the_images_this_same_command_inverted_and_no_others(
     assert len([line for line in out.splitlines() if " -> " in line]) == 2
     metrics = json.loads((tmp_path / "o" / "sphere" / "metrics.json").read_text())
     assert (metrics["frames"], metrics["yaw_range"], metrics["ema"], metrics["pose_given"]) == (2, 0.5, True, [0.1, 0])
+    assert (metrics["steps"], metrics["tune_steps"], metrics["perceptual"]) == (0, 0, None)  # no step fitted a loss
 
 
 def test_a_stop_names_the_image_and_how_many_were_done(sphere, tmp_path, capsys, monkeypatch):
@@ -326,17 +327,18 @@ def test_a_stop_names_the_image_and_how_many_were_done(sphere, tmp_path, capsys,
 
 
 def test_a_folder_stands_for_the_images_directly_in_it_in_name_order(sphere, tmp_path, capsys):
-    """Hidden files, other files and sub-folders are passed over; a folder with no image is refused."""
+    """Hidden files, other files and sub-folders are passed over; a folder with no image is refused. The images are
+    written in an order that is neither name order nor its reverse, so a listing in the folder's own order fails."""
     folder = tmp_path / "photos"
     (folder / "deeper").mkdir(parents=True)
-    for name in ("b.png", "a.jpg", ".hidden.png", "deeper/c.png"):
+    for name in ("b.png", "d.png", "a.jpg", "c.png", ".hidden.png", "deeper/e.png"):
         Image.open(sphere).convert("RGB").save(folder / name)
     (folder / "notes.txt").write_text("not a photo")
     code, out, err = zoo3d(capsys, "invert", folder, sphere, *OPTIMISE, "--frames", "1")
     assert code == 0, err
     assert [line.split(":")[0] for line in out.splitlines() if " -> " in line] == [
-        str(folder / "a.jpg"), str(folder / "b.png"), str(sphere)]
-    assert sorted(p.name for p in (tmp_path / "o").iterdir()) == ["a", "b", "sphere"]
+        *(str(folder / name) for name in ("a.jpg", "b.png", "c.png", "d.png")), str(sphere)]
+    assert sorted(p.name for p in (tmp_path / "o").iterdir()) == ["a", "b", "c", "d", "sphere"]
     (tmp_path / "empty").mkdir()
     code, out, err = zoo3d(capsys, "invert", tmp_path / "empty", *OPTIMISE)
     assert code == 2 and err.strip().splitlines() == [
