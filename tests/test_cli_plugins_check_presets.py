@@ -212,3 +212,27 @@ def test_a_model_without_presets_has_its_default_config_read_as_train_reads_it(m
         ["clp_bare_plugin", "preset", "bare (defaults)", "", "ok", ""],
         ["clp_bare_plugin", "preset", "broken_defaults (defaults)", "", "error", sentence]]
     assert f"error: {sentence}" in err.splitlines()
+
+
+def test_config_code_that_raises_on_a_models_defaults_is_a_failed_row_naming_the_defaults(mine, capsys,
+                                                                                          monkeypatch):
+    """The row of a model without presets says its default config could not be read, not a preset named 'None'."""
+    import zoo3d.config
+
+    (mine.parents[1] / "clp_bare_plugin.py").write_text(BARE)
+    monkeypatch.delitem(sys.modules, "clp_bare_plugin", raising=False)
+    monkeypatch.setenv("ZOO3D_PLUGINS", "clp_bare_plugin")
+    reset_host()
+    real = zoo3d.config.load_run_config
+
+    def load(config_cls, model, presets_dir, preset, *args, **kwargs):
+        if model == "bare":
+            raise RuntimeError("validator broke")
+        return real(config_cls, model, presets_dir, preset, *args, **kwargs)
+
+    monkeypatch.setattr(zoo3d.config, "load_run_config", load)
+    rows = {(r["model"], r["preset"]): r for r in get_host().check_presets()}
+    error = rows["bare", None]["error"]
+    assert rows["bare", None]["status"] == "error"
+    assert error.startswith("The default config of model 'bare' cannot be read: RuntimeError: validator broke ("), error
+    assert rows["gram", "ffhq256"]["status"] == "ok"  # the others are still read
