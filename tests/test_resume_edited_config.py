@@ -41,9 +41,29 @@ def test_a_config_yaml_edited_after_the_run_began_is_refused_naming_the_keys(toy
     assert sorted(p.name for p in (toy_run / "checkpoints").iterdir()) == ["step_000000001.safetensors"]
 
 
-def test_the_same_values_written_otherwise_resume(toy_run, capsys):
+def test_more_than_three_keys_edited_are_named_three_and_counted(toy_run, capsys):
     path = toy_run / "config.yaml"
-    path.write_text("# reformatted\n" + path.read_text().replace("  steps: 4\n", "  steps: 4.0\n"))
+    text = path.read_text()
+    edits = [("  z_dim: 8\n", "  z_dim: 4\n"), ("  resolution: 16\n", "  resolution: 32\n"),
+             ("  r1_gamma: 1.0\n", "  r1_gamma: 2.0\n"), ("  seed: 0\n", "  seed: 3\n"),
+             ("  nan_times: 1\n", "  nan_times: 2\n")]
+    for was, now in edits:
+        assert text.count(was) == 1, was
+        text = text.replace(was, now)
+    path.write_text(text)
+    code, out, err = _resume(capsys, toy_run)
+    assert code == 2 and out == "", err
+    assert f"'{path}' was changed after the run began (train.seed: 0 in the checkpoint, 3 in the file; toy.z_dim: 8 " \
+        "in the checkpoint, 4 in the file; toy.resolution: 16 in the checkpoint, 32 in the file; 2 more); " in err, err
+
+
+def test_the_same_values_written_otherwise_resume(toy_run, capsys):
+    """A comment, 4.0 for 4, and a key left out at its default are the same config as the model reads it."""
+    path = toy_run / "config.yaml"
+    text = path.read_text()
+    assert text.count("  r1_gamma: 1.0\n") == 1
+    text = text.replace("  steps: 4\n", "  steps: 4.0\n").replace("  r1_gamma: 1.0\n", "")
+    path.write_text("# reformatted\n" + text)
     code, out, err = _resume(capsys, toy_run)
     assert code == 0, err
     assert out.startswith("Trained 2 steps (1 in this run)"), out
