@@ -115,4 +115,7 @@ def test_a_map_that_holds_a_stage_one_key_beside_a_lowres_run_is_refused_too(tmp
     out = tmp_path / "hd"
     code, _, err = _train(capsys, out, "gone/run", "--set", "discriminator={lowres_max_channels: 8}", "--steps", "1")
     assert code == 2 and not out.exists(), err
-    assert err.startswith("Error: --set 'discriminator={lowres_max_channels: 8}' sets a key this run does not read"), err
+    assert err.strip().splitlines() == [
+        "Error: --set 'discriminator={lowres_max_channels: 8}' sets a key this run does not read, so drop it: "
+        "generator.lowres_run gives the LR GRAM, so stage gram_hd.stage1 and its discriminator are not trained "
+        "(without generator.lowres_run they are)."]
