@@ -63,6 +63,16 @@ def test_a_stage_length_edited_in_config_yaml_is_taken_as_the_set_is(toy):
     assert (result.start_step, result.step, result.recipe_steps) == (2, 3, 3)
 
 
+def test_another_key_ending_in_steps_edited_in_config_yaml_is_refused(toy):
+    run = _train(toy / "r", 4, cap=2).run_dir
+    path = run / "config.yaml"
+    path.write_text(path.read_text().replace("    D: 0.005\n", "    D: 0.005\n    steps: 3\n"))
+    with pytest.raises(UserError) as caught:
+        _train(run, None, resume=True)
+    assert str(caught.value).startswith(f"'{path}' was changed after the run began (stages.main.lr.steps: absent in "
+                                        f"the checkpoint, 3.0 in the file); ")
+
+
 def test_a_stage_is_not_cut_below_the_steps_it_has_taken(toy, capsys):
     run = _train(toy / "r", 4, cap=3).run_dir
     code, _, err = zoo3d(capsys, "train", "toy", "--out", run, "--resume", "--quiet", "--set", "stages.main.steps=2")
@@ -81,7 +91,8 @@ def test_a_stage_the_checkpoint_finished_keeps_its_length(toy):
                                  f"'{run / 'config.yaml'}' or --set may change the stages the run has not finished.")
 
 
-@pytest.mark.parametrize("item", ["train.seed=3", "stages.main.lr.G=1e-3", "stages.main=4"])
+@pytest.mark.parametrize("item", ["train.seed=3", "stages.main.lr.G=1e-3", "stages.main=4",
+                                  "stages.main.lr.steps=3"])  # an optimiser's rate, named "steps"
 def test_any_other_set_is_refused_on_resume(toy, item):
     run = _train(toy / "r", 2, cap=1).run_dir
     with pytest.raises(UserError) as caught:

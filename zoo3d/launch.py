@@ -14,7 +14,6 @@ from __future__ import annotations
 import copy
 import json
 import os
-import re
 import signal
 import sys
 from dataclasses import dataclass
@@ -389,21 +388,30 @@ def _resume_point(plugin, model_name: str, run_dir: Path, lead: bool = True,
     return resume_from, resumed_config(plugin, model_name, run_dir, config, meta, stage_steps, lead), meta
 
 
-#: the one kind of key a resume may change: a stage's length (``stages.gan.steps``, ``stages.gram_hd.stage2.steps``)
-STAGE_STEPS = re.compile(r"stages\.(.+)\.steps")
+def _stage_lengths(config) -> dict[str, str]:
+    """The one kind of key a resume may change, a stage's length (``stages.gan.steps``,
+    ``stages.gram_hd.stage2.steps``), for each stage of ``config``, with the stage's name."""
+    return {f"stages.{stage.name}.steps": stage.name for stage in config.stages}
+
+
+def _resume_set_refused(item: str) -> UserError:
+    """The sentence refusing the ``--set`` item ``item`` on a resume."""
+    return UserError(f"--resume continues a run with its stored config; of --set it takes only a stage's length "
+                     f"(stages.NAME.steps=N, for a stage the run has not finished), not '{item}' (start a new run "
+                     f"for that).")
 
 
 def _refuse_resume_overrides(overrides) -> None:
-    """UserError for a ``--set`` item a resume does not take: all but a stage's steps, which the stored config
-    decides (the dataset, the rates, the model)."""
+    """UserError for a ``--set`` item a resume does not take, said before the run's config is read: all but one
+    that ends in a stage's steps, which the stored config decides (the dataset, the rates, the model). One that
+    sets another key ending in ``steps`` (``stages.gan.lr.steps``) is refused once the config is read
+    (:func:`resumed_config`)."""
     from zoo3d.config import parse_override
 
     for item in overrides:
         path, _ = parse_override(item)
         if len(path) < 3 or path[0].strip() != "stages" or path[-1].strip() != "steps":
-            raise UserError(f"--resume continues a run with its stored config; of --set it takes only a stage's "
-                            f"length (stages.NAME.steps=N, for a stage the run has not finished), not '{item}' "
-                            f"(start a new run for that).")
+            raise _resume_set_refused(item)
 
 
 def resumed_config(plugin, model_name: str, run_dir: Path, config, meta: dict[str, str],
@@ -425,6 +433,7 @@ def resumed_config(plugin, model_name: str, run_dir: Path, config, meta: dict[st
 
     stored = config.model_dump(mode="json")
     wanted = copy.deepcopy(stored)
+    lengths = _stage_lengths(config)
     path = Path(run_dir) / CONFIG_FILE
     if path.is_file():
         written = read_yaml(path, "Run config", escapes_meant=True)  # as zoo3d wrote it
@@ -433,7 +442,7 @@ def resumed_config(plugin, model_name: str, run_dir: Path, config, meta: dict[st
         except Exception:  # noqa: BLE001 - a value the model refuses is an edit too, compared as written
             pass
         edited = _differing_keys(stored, written)
-        if others := [found for found in edited if not STAGE_STEPS.fullmatch(found[0])]:
+        if others := [found for found in edited if found[0] not in lengths]:
             shown = "; ".join(f"{key}: {_shown(there)} in the checkpoint, {_shown(here)} in the file"
                               for key, there, here in others[:3])
             more = f"; {len(others) - 3} more" if len(others) > 3 else ""
@@ -442,7 +451,11 @@ def resumed_config(plugin, model_name: str, run_dir: Path, config, meta: dict[st
                             f"config in the run's checkpoint, where only a stage's steps may change, so put the file "
                             f"back as it was, or start a new run from it (`{new}`).")
         for key, _, steps in edited:
-            set_value(wanted, ["stages", *STAGE_STEPS.fullmatch(key).group(1).split("."), "steps"], steps)
+            set_value(wanted, ["stages", *lengths[key].split("."), "steps"], steps)
+    for item in stage_steps:  # each alone: a key ending in steps that is no stage's length names its item
+        if any(key not in lengths for key, _, _ in _differing_keys(stored, apply_overrides(copy.deepcopy(stored),
+                                                                                          [item]))):
+            raise _resume_set_refused(item)
     apply_overrides(wanted, list(stage_steps))
     changed = _differing_keys(stored, wanted)
     if not changed:
@@ -451,8 +464,8 @@ def resumed_config(plugin, model_name: str, run_dir: Path, config, meta: dict[st
     _refuse_stages_behind(plugin, config, resumed, meta, path)
     if lead:
         before, after = (sum(s.steps for s in plugin.stages(c)) for c in (config, resumed))
-        lengths = ", ".join(f"{key} {there} -> {here}" for key, there, here in changed)
-        tell(f"{run_dir}: the run trains on with {lengths} (its recipe: {before} -> {after} steps).")
+        said = ", ".join(f"{key} {there} -> {here}" for key, there, here in changed)
+        tell(f"{run_dir}: the run trains on with {said} (its recipe: {before} -> {after} steps).")
         if stage_steps:
             write_text_atomic(path, dump_config(resumed), "run config")
     return resumed
