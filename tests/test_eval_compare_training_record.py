@@ -97,7 +97,8 @@ def test_a_part_from_another_run_is_named_with_its_checkpoint_step_and_hash(toy_
     from zoo3d.eval.harness import write_markdown
 
     state = {"sources.generator.lowres.checkpoint": "/runs/gram-1/checkpoints/step_000001400.safetensors",
-             "sources.generator.lowres.step": 1400, "sources.generator.lowres.sha256": "ab" * 32, "other": 3}
+             "sources.generator.lowres.step": 1400, "sources.generator.lowres.sha256": "ab" * 32, "other": 3,
+             "lr_schedule.generator.scale": 0.5}
     path = _rewritten(toy_run.checkpoint, tmp_path / "copy.safetensors", **{"zoo3d.state": json.dumps(state)})
     protocol = make_protocol("small", instances=1, resolution=16, epi_frames=8)
     result = compare_models([load_model(str(path))], load_metrics(["epi"]), protocol, "cpu")
