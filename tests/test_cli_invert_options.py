@@ -327,10 +327,12 @@ def test_a_stop_names_the_image_and_how_many_were_done(sphere, tmp_path, capsys,
 
 
 def test_a_folder_stands_for_the_images_directly_in_it_in_name_order(sphere, tmp_path, capsys):
-    """Hidden files, other files and sub-folders are passed over; a folder with no image is refused. The images are
-    written in an order that is neither name order nor its reverse, so a listing in the folder's own order fails."""
+    """Hidden files, other files and sub-folders (one named as an image is) are passed over; a folder with no image
+    is refused. The images are written in an order that is neither name order nor its reverse, so a listing in the
+    folder's own order fails."""
     folder = tmp_path / "photos"
     (folder / "deeper").mkdir(parents=True)
+    (folder / "album.png").mkdir()
     for name in ("b.png", "d.png", "a.jpg", "c.png", ".hidden.png", "deeper/e.png"):
         Image.open(sphere).convert("RGB").save(folder / name)
     (folder / "notes.txt").write_text("not a photo")
