@@ -497,7 +497,7 @@ def _meant_items(named: dict[str, dict], parts: list[str]) -> list[tuple[str, in
     return [(name, cut) for name, (score, cut) in best.items() if score == top and top >= 0.6]
 
 
-def _item_key(data: Any, path: list[str]) -> str:
+def item_key(data: Any, path: list[str]) -> str:
     """``path`` as :func:`set_value` walks it through ``data``, each item of a list named as the list names it
     (``stages.0.lr`` and ``stages.gram.lr`` are both ``stages.gram.lr``); the parts past what ``data`` holds as
     written."""
@@ -528,7 +528,7 @@ def refuse_key_set_twice(overrides, data: dict[str, Any] | None = None) -> None:
     for item in overrides:
         path, _ = parse_override(item)
         path = [part.strip() for part in path]
-        key = ".".join(path) if data is None else _item_key(data, path)
+        key = ".".join(path) if data is None else item_key(data, path)
         if key in first:
             raise ConfigError(f"--set '{first[key]}' and --set '{item}' both set '{key}'; give it once.")
         first[key] = item

@@ -118,14 +118,14 @@ def _refuse_data_set_twice(data: str, overrides) -> None:
 def refuse_unread_settings(config, overrides) -> None:
     """ConfigError naming the ``--set`` items that set a key ``config`` does not read (:meth:`RunConfig.unread_keys`),
     or a key under one, also inside a map they give (``discriminator={lowres_max_channels: 8}``); a stage may be
-    named by its index too (``stages.0.steps``)."""
-    from zoo3d.config import parse_override
+    named by its index too (``stages.0.steps``, named as :func:`zoo3d.config.item_key` names it)."""
+    from zoo3d.config import item_key, parse_override
     from zoo3d.errors import ConfigError
 
     unread = config.unread_keys()
     if not unread:
         return
-    names = [stage.name for stage in config.stages]
+    data = config.model_dump(mode="json")
 
     def keys(path: list[str], value) -> list[str]:  # every dotted key the item sets
         if isinstance(value, dict) and value:
@@ -135,9 +135,7 @@ def refuse_unread_settings(config, overrides) -> None:
     hits: dict[str, list[str]] = {}
     for item in overrides:
         path, value = parse_override(item)
-        path = [part.strip() for part in path]
-        if path[0] == "stages" and len(path) > 1 and path[1].isdigit() and int(path[1]) < len(names):
-            path = ["stages", names[int(path[1])], *path[2:]]
+        path = item_key(data, [part.strip() for part in path]).split(".")
         why = next((why for key in keys(path, value) for prefix, why in unread.items()
                     if key == prefix or key.startswith(prefix + ".")), None)
         if why is not None:
