@@ -32,7 +32,8 @@ class EfficientGramConfig(Config):
     foreground manifold and for the background plane. A per-texel MLP (``decoder_hidden``) decodes
     features to radiance (rgb, alpha); alpha is zeroed where a level is not crossed by the gridding.
     Synthesis widths are ``min(channel_base / r, channel_max)`` at side r.
-    ``extent``: half-width of the gridded square (GRAM-HD: fov/100 = 0.12).
+    ``extent``: half-width of the gridded square; null (the default) takes GRAM-HD's rule, the camera prior's fov
+    (degrees) / 100: 0.12 at the 12 degrees of every preset.
     ``depth_slices``: None: the synthesis network outputs one feature group per level, each level's
     texture independent of the others. K: it outputs a feature volume of K slices spaced evenly over the
     gridded depth range (z from 1 - far to 1 - near), and each level's texel takes the features at its own
@@ -60,7 +61,7 @@ class EfficientGramConfig(Config):
     channel_base: int = Field(16384, ge=8)
     channel_max: int = Field(512, ge=4)
     decoder_hidden: int = Field(64, ge=4)
-    extent: float = Field(0.12, gt=0)
+    extent: float | None = Field(None, gt=0)
     depth_slices: int | None = Field(None, ge=2)
     feature_planes: bool = False
     background_from_volume: bool = False

@@ -29,7 +29,7 @@ from zoo3d.core.outputs import RenderOutput
 from zoo3d.nn.mapping import MappingNetwork
 from zoo3d.nn.modconv import StyleSynthesis
 from zoo3d.nn.triplane import aggregate, sample_planes
-from zoo3d.render.gridding import grid_manifolds
+from zoo3d.render.gridding import fov_extent, grid_manifolds
 from zoo3d.render.manifold import ManifoldRenderer
 from zoo3d.render.texture import TexturedManifolds
 
@@ -137,7 +137,8 @@ class EfficientGramGenerator(Generator):
         self.normal_renderer = ManifoldRenderer(rc.num_samples, rc.near, rc.far, rc.chunk, compute_normals=True)
         self.z_dim, self.w_dim, self.num_ws = cfg.z_dim, cfg.w_dim, self.synthesis.num_ws
         self.resolution = (cfg.resolution, cfg.resolution)
-        self.texture_resolution, self.extent, self.texture_filter = R, cfg.extent, cfg.texture_filter
+        self.extent = fov_extent(self.camera_prior.fov) if cfg.extent is None else cfg.extent
+        self.texture_resolution, self.texture_filter = R, cfg.texture_filter
         self._mean_cache: tuple[tuple, Tensor] | None = None
         self._grid_cache: dict[int, tuple[tuple, tuple[Tensor, Tensor]]] = {}
         self._slice_cache: tuple[Tensor, Tensor] | None = None
