@@ -62,3 +62,18 @@ def test_a_group_writable_grid_stays_group_writable(tmp_path, capsys, single_thr
     code, out, err = run_in_process(capsys, "sample", "oracle", "--seeds", "0", "--resolution", "8", "--out", grid)
     assert code == 0, out + err
     assert grid.read_bytes().startswith(b"\x89PNG") and mode(grid) == 0o664
+
+
+def test_a_mode_without_read_access_is_given_after_the_new_file_is_flushed(tmp_path, monkeypatch):
+    """The flush to disk opens the new file to read it; a mode taken over before it (0o200, write only) made that open
+    fail for any user but root, and the write with it."""
+    import zoo3d.fileio as fileio
+
+    flushed_at = []
+    flush = fileio._fsync
+    monkeypatch.setattr(fileio, "_fsync", lambda p: (flushed_at.append(mode(p)), flush(p)))
+    path = tmp_path / "log.txt"
+    path.write_text("old")
+    os.chmod(path, 0o200)
+    write_text_atomic(path, "new")
+    assert mode(path) == 0o200 and flushed_at and flushed_at[0] != 0o200

@@ -261,8 +261,8 @@ def atomic_path(path: str | Path, what: str = "", clean: bool = True) -> Iterato
     tmp = temp_path(target)
     try:
         yield tmp
-        _keep_mode(tmp, target)
         _fsync(tmp)
+        _keep_mode(tmp, target)  # after the fsync, which reads the file: a mode without read access is kept too
         os.replace(tmp, target)
     except OSError as exc:
         _remove(tmp)
@@ -308,8 +308,8 @@ def place(written: str | Path, path: str | Path) -> Path:
         tmp = temp_path(target)
         try:
             shutil.copyfile(written, tmp)
-            _keep_mode(tmp, target)
             _fsync(tmp)
+            _keep_mode(tmp, target)
             os.replace(tmp, target)
         except BaseException:
             _remove(tmp)
