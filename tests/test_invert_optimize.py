@@ -215,14 +215,17 @@ def test_a_turntable_starts_at_the_input_view_and_reaches_both_ends_of_its_sweep
         assert yaw[0].item() == pytest.approx(0.2)
 
 
-def test_pti_keeps_the_shared_manifolds_of_efficient_gram_and_tunes_its_radiance():
-    """The manifold predictor, which every instance shares and no latent changes (the tiny preset keeps it at GRAM's
-    geometric init), stays as it is in the tuned copy: the tuning steps render from the latent steps' hits."""
+def test_pti_tunes_every_weight_of_efficient_gram_its_shared_manifolds_too():
+    """Pivotal tuning (Roich et al.) tunes the whole generator: the manifold predictor, which every instance shares,
+    moves in the tuned copy as the radiance does (kept fixed it fitted 0.36 dB worse at novel views, RESULTS.md), and
+    the caller's generator is left as it was."""
     gen = _micro_generator()
+    before = [p.clone() for p in gen.manifold.parameters()]
     cams = Camera.from_angles(0.1, 0.0, 1.0, 12.0)
     target = torch.zeros(1, 3, 16, 16)
     target[:, 0] = 0.6
     inv = OptimizationInverter(gen, OptimizeSettings(steps=1, tune_steps=2, tune_lr=1e-2, perceptual_weight=0))
     tuned = inv.invert(target, cams).generator
-    assert all(torch.equal(p, q) for p, q in zip(gen.manifold.parameters(), tuned.manifold.parameters()))
+    assert not all(torch.equal(p, q) for p, q in zip(gen.manifold.parameters(), tuned.manifold.parameters()))
     assert not all(torch.equal(p, q) for p, q in zip(gen.decoder.parameters(), tuned.decoder.parameters()))
+    assert all(torch.equal(p, q) for p, q in zip(before, gen.manifold.parameters()))

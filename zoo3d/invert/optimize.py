@@ -5,10 +5,9 @@ Per image batch: (1) Adam on the latent for ``steps`` with the generator frozen,
 ``pixel(render, image) + perceptual_weight * perceptual(render, image)`` rendered at the given
 cameras; (2) with ``tune_steps`` > 0, a *copy* of the generator is fine-tuned for ``tune_steps`` with
 the latent fixed (Roich et al.'s pivotal tuning; the copy is what renders the result, the caller's
-generator is never changed), all its weights but a geometry no latent changes (see :meth:`_tune`). The
-tuned copy is shared by the batch given: pass one image at a time for per-image PTI (as ``zoo3d invert``
-and the invert benchmark do). Losses are summed over the batch, so with the per-element Adam each image's
-latent evolves as if optimised alone.
+generator is never changed). The tuned copy is shared by the batch given: pass one image at a time
+for per-image PTI (as ``zoo3d invert`` and the invert benchmark do). Losses are summed over the batch,
+so with the per-element Adam each image's latent evolves as if optimised alone.
 """
 
 from __future__ import annotations
@@ -136,19 +135,15 @@ class OptimizationInverter(Inverter):
         latent.param.requires_grad_(False)
         used = gen
         if s.tune_steps > 0:
-            used = self._tune(latent, images, cameras, res, history, fixed)
+            used = self._tune(latent, images, cameras, res, history)
         with torch.no_grad():
             rep = latent.represent(used)
         return InversionResult(representation=rep, cameras=cameras, latent=latent.codes(used).detach(),
                                generator=used if used is not gen else None,
                                extras={"space": latent.space, "losses": history})
 
-    def _tune(self, latent: LatentSpace, images: Tensor, cameras: Camera, res, history: list,
-              fixed: dict) -> torch.nn.Module:
-        """PTI: a copy of the generator trained to reproduce the images from the fixed pivot latent. A generator
-        whose geometry no latent changes renders every step from ``fixed``, the hits the latent steps found, so its
-        geometry (GRAM's and Efficient GRAM's manifold predictor, which every instance shares) gets no gradient
-        and stays as trained: PTI tunes the radiance on it."""
+    def _tune(self, latent: LatentSpace, images: Tensor, cameras: Camera, res, history: list) -> torch.nn.Module:
+        """PTI: a copy of the generator trained to reproduce the images from the fixed pivot latent."""
         tuned = copy.deepcopy(self.generator).eval()
         params = [p for p in tuned.parameters() if p.is_floating_point()]
         if not params:
@@ -158,7 +153,7 @@ class OptimizationInverter(Inverter):
         opt = torch.optim.Adam(params, lr=self.settings.tune_lr)
         for _ in range(self.settings.tune_steps):
             opt.zero_grad(set_to_none=True)
-            loss = self._loss(tuned.render(latent.represent(tuned), cameras, res, **fixed), images)
+            loss = self._loss(tuned.render(latent.represent(tuned), cameras, res), images)
             loss.backward()
             opt.step()
             history.append(loss.item())
