@@ -15,7 +15,7 @@ from safetensors.torch import save_file
 from conftest import run_in_process as zoo3d
 from toy_model import one_thread, use_toy
 from zoo3d.eval.calibration import TexturedSphereGenerator
-from zoo3d.eval.harness import compare_models, load_metrics, trained_on
+from zoo3d.eval.harness import compare_models, load_metrics, training_record
 from zoo3d.eval.metric import EvalModel
 from zoo3d.eval.protocol import make_protocol
 from zoo3d.launch import train_model
@@ -61,8 +61,8 @@ def test_an_imported_release_names_its_presets_data_not_the_authors_so_none_is_c
         tensors, meta = {k: fh.get_tensor(k) for k in fh.keys()}, dict(fh.metadata())
     release = tmp_path / "imported.safetensors"
     save_file(tensors, str(release), metadata={**meta, "zoo3d.imported_from": "ffhq256.pkl"})
-    assert trained_on(load_model(str(ckpt))) == "toy:spheres"  # a loaded run, as the Python API hands it over
-    assert trained_on(load_model(str(release))) is None
+    assert training_record(load_model(str(ckpt)))["data"] == "toy:spheres"  # a loaded run, as the Python API hands it over
+    assert training_record(load_model(str(release)))["data"] is None
 
 
 @pytest.mark.parametrize("trained, data, noted", [

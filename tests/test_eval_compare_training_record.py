@@ -16,7 +16,7 @@ from safetensors.torch import save_file
 from conftest import run_in_process as zoo3d
 from toy_model import one_thread, use_toy
 from zoo3d.eval.calibration import TexturedSphereGenerator
-from zoo3d.eval.harness import compare_models, load_eval_model, load_metrics, trained_how
+from zoo3d.eval.harness import compare_models, load_eval_model, load_metrics, training_record
 from zoo3d.eval.metric import EvalModel
 from zoo3d.eval.protocol import make_protocol
 from zoo3d.launch import train_model
@@ -74,7 +74,8 @@ def test_compare_records_the_device_and_the_steps_cap_of_each_run(toy_run, tmp_p
 def test_the_record_is_the_checkpoints_own(toy_run, tmp_path, drop, changes, expected, length):
     path = _rewritten(toy_run.checkpoint, tmp_path / "copy.safetensors", drop, **changes)
     loaded = load_model(str(path))
-    assert trained_how(loaded) == expected  # a loaded run, as the Python API hands it over
+    record = training_record(loaded)
+    assert (record["trained_device"], record["steps_cap"]) == expected  # a loaded run, as the Python API hands it over
     protocol = make_protocol("small", instances=1, resolution=16, epi_frames=8)
     for model in (loaded, load_eval_model("toy", str(path), "cpu")):  # compare's own load, too
         provenance = compare_models([model], load_metrics(["epi"]), protocol, "cpu")["provenance"]["toy"]

@@ -89,17 +89,6 @@ def trained_from(state: dict[str, Any]) -> dict[str, dict[str, Any]] | None:
     return parts or None
 
 
-def trained_on(model) -> str | None:
-    """The dataset ``model``'s run was trained on (:func:`training_record`)."""
-    return training_record(model)["data"]
-
-
-def trained_how(model) -> tuple[str | None, int | str | None]:
-    """The device ``model``'s run trained on and the ``--steps`` cap it ran under (:func:`training_record`)."""
-    record = training_record(model)
-    return record["trained_device"], record["steps_cap"]
-
-
 def same_dataset(a: str, b: str) -> bool:
     """Whether two data specs name one dataset: one registered dataset (aliases and the options after '?', which
     set its size, seed or poses, aside) or one folder or zip, however its path is written."""
