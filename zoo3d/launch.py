@@ -450,11 +450,10 @@ def resumed_config(plugin, model_name: str, run_dir: Path, config, meta: dict[st
                             f"back as it was, or start a new run from it (`{new}`).")
         for key, _, steps in edited:
             set_value(wanted, ["stages", *lengths[key].split("."), "steps"], steps)
-    for item in stage_steps:  # each alone: a key ending in steps that is no stage's length names its item
-        if any(key not in lengths for key, _, _ in _differing_keys(stored, apply_overrides(copy.deepcopy(stored),
-                                                                                          [item]))):
+    for item in stage_steps:  # one at a time: a key ending in steps that is no stage's length names its item
+        before = copy.deepcopy(wanted)
+        if any(key not in lengths for key, _, _ in _differing_keys(before, apply_overrides(wanted, [item]))):
             raise _resume_set_refused(item)
-    apply_overrides(wanted, list(stage_steps))
     changed = _differing_keys(stored, wanted)
     if not changed:
         return config
