@@ -305,15 +305,8 @@ def place(written: str | Path, path: str | Path) -> Path:
     except OSError as exc:
         if exc.errno != errno.EXDEV:
             raise
-        tmp = temp_path(target)
-        try:
+        with atomic_path(target, clean=False) as tmp:  # another file system: a copy written as any output is
             shutil.copyfile(written, tmp)
-            _fsync(tmp)
-            _keep_mode(tmp, target)
-            os.replace(tmp, target)
-        except BaseException:
-            _remove(tmp)
-            raise
         written.unlink()
     return target
 
