@@ -267,3 +267,42 @@ def test_camera_conditioned_logit_is_the_normalised_projection_on_the_camera_map
     assert StyleGAN2Discriminator(8, channel_base=64, max_channels=16).cmap_dim == 0
     # EG3D's camera mapping has eight layers by default
     assert len(StyleGAN2Discriminator(8, channel_base=64, max_channels=16, c_dim=25).mapping.layers) == 8
+
+
+def _eg3d_conv(layer, x, k, down=False, act=True, gain=1.0, clamp=None):
+    """EG3D's Conv2dLayer.forward(x, gain): bias_act with the activation's gain times ``gain`` and the clamp
+    ``conv_clamp * gain`` (none where the layer has no conv_clamp, as the resnet skip)."""
+    x = _conv(layer, x, k, down=down, act=act) * gain
+    return x if clamp is None else x.clamp(-clamp * gain, clamp * gain)
+
+
+def _eg3d_features(d, images, group, clamp):
+    """EG3D's Discriminator with conv_clamp (networks_stylegan2.py DiscriminatorBlock 'resnet' and
+    DiscriminatorEpilogue): fromrgb and conv0 clamped at conv_clamp, conv1 run at gain sqrt(0.5) and clamped at
+    conv_clamp * sqrt(0.5), the skip at gain sqrt(0.5) unclamped, y + x; the epilogue conv clamped, its FCs not."""
+    x = _eg3d_conv(d.from_rgb, images, 1, clamp=clamp)
+    for b in d.blocks:
+        y = _eg3d_conv(b.skip, x, 1, down=True, act=False, gain=math.sqrt(0.5))
+        x = _eg3d_conv(b.conv2, _eg3d_conv(b.conv1, x, 3, clamp=clamp), 3, down=True, gain=math.sqrt(0.5),
+                       clamp=clamp)
+        x = y + x
+    x = _eg3d_conv(d.final_conv, _mbstd_by_hand(x, group, d.mbstd_num_channels), 3, clamp=clamp)
+    fc, out = d.final_fc, d.out
+    x = F.leaky_relu(F.linear(x.flatten(1), fc.weight / math.sqrt(fc.weight.shape[1]), fc.bias), 0.2) * math.sqrt(2)
+    return F.linear(x, out.weight / math.sqrt(out.weight.shape[1]), out.bias)
+
+
+def test_a_clamped_discriminator_clamps_where_eg3ds_conv_clamp_does():
+    """``clamp`` is EG3D's D conv_clamp: at a clamp low enough to bite on unit inputs (0.5), the logits are EG3D's
+    clamped forward pass and not the unclamped one."""
+    torch.manual_seed(0)
+    d = StyleGAN2Discriminator(16, channel_base=128, max_channels=16, mbstd_group_size=2, clamp=0.5)
+    _randomise(d)
+    images = torch.randn(4, 3, 16, 16)
+    expected = _eg3d_features(d, images, 2, clamp=0.5)
+    torch.testing.assert_close(d(images).logit, expected, atol=1e-5, rtol=1e-5)
+    assert (expected - _stylegan2_features(d, images, 2)).abs().max() > 1e-2  # the clamp changed the logits
+    # the same weights without a clamp (the default, StyleSDF's) give the unclamped forward pass
+    plain = StyleGAN2Discriminator(16, channel_base=128, max_channels=16, mbstd_group_size=2)
+    plain.load_state_dict(d.state_dict())
+    torch.testing.assert_close(plain(images).logit, _stylegan2_features(d, images, 2), atol=1e-5, rtol=1e-5)

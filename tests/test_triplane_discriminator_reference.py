@@ -131,3 +131,26 @@ def test_blur_images_is_run_ds_filter(sigma):
     image = torch.randn(2, 3, 11, 13, generator=torch.Generator().manual_seed(3))
     torch.testing.assert_close(blur_images(image, sigma), _run_d_blur(image, sigma), rtol=1e-5, atol=1e-6)
     assert torch.equal(blur_images(image, 0.33), image)  # floor(0.99) = 0: no taps, no blur
+
+
+def test_the_models_discriminator_clamps_its_convs_at_eg3ds_256():
+    """EG3D's train.py gives D conv_clamp 256 (its default --d_num_fp16_res 4), which clamps in fp32 too: the tri-plane
+    model's D, as a run builds it, keeps every clamped conv's output within 256 on inputs far outside [-1, 1]."""
+    from conftest import load_tiny_config
+    from zoo3d.nn.discriminators import _ConvLayer
+    from zoo3d_triplane.model import TriplaneModel
+
+    cfg = load_tiny_config("triplane")
+    assert cfg.discriminator.conv_clamp == 256
+    torch.manual_seed(0)
+    d = TriplaneModel().build(cfg)["discriminator"]
+    peaks = {}
+    for name, layer in d.named_modules():
+        if isinstance(layer, _ConvLayer) and not name.endswith("skip"):
+            layer.register_forward_hook(lambda m, i, o, name=name: peaks.__setitem__(name, o.abs().max().item()))
+    res = cfg.generator.resolution
+    image = torch.full((4, 3, res, res), 1e4)
+    d(image, raw=image[..., :cfg.generator.neural_resolution, :cfg.generator.neural_resolution],
+      c=torch.randn(4, 25))
+    assert peaks["net.from_rgb"] == 256.0  # saturated: 1e4 times a unit-scale conv is far beyond 256
+    assert len(peaks) > 3 and max(peaks.values()) <= 256.0

@@ -42,7 +42,8 @@ def eg3d_command(cfg: str, gamma: float, gen_pose_cond: bool, gpc_reg_prob: floa
         "samples": {"ffhq": (48, 48), "afhq": (48, 48), "shapenet": (64, 64)}[cfg],  # train.py L301-330
         "white_back": cfg == "shapenet",  # train.py L328
         "mapping": (2, 1.0, 1.0),  # train.py L154 --map-depth, L176 --c-scale, L194 --decoder_lr_mul
-        "disc": (4, 0.0),  # train.py L155 --mbstd-group, L180 --disc_c_noise
+        # train.py L155 --mbstd-group, L180 --disc_c_noise; L185 --d_num_fp16_res 4 gives D conv_clamp 256 (L379-380)
+        "disc": (4, 0.0, 256.0),
         # dataset_preprocessing/{ffhq,afhq}/runme.py add every image's x-flipped copy with its pose flipped
         # (mirror_dataset.py flip_yaw); shapenet_cars/run_me.py adds none (train.py L141 --mirror stays False)
         "mirror": cfg in ("ffhq", "afhq"),
@@ -97,7 +98,8 @@ def test_each_recipe_trains_with_eg3ds_optimisers_phases_and_schedules(preset):
     assert (g.num_samples, g.num_importance) == want["samples"]
     assert g.white_background == want["white_back"]
     assert (g.mapping_layers, g.c_scale, g.decoder_lr_mul) == want["mapping"]
-    assert (cfg.discriminator.mbstd_group_size, cfg.discriminator.c_noise) == want["disc"]
+    d = cfg.discriminator
+    assert (d.mbstd_group_size, d.c_noise, d.conv_clamp) == want["disc"]
     assert cfg.data.mirror == want["mirror"]
     if preset is not None:  # the defaults keep the shared train section's EMA
         decay, rampup = want["ema"]

@@ -99,6 +99,8 @@ class TriplaneDiscriminatorConfig(Config):
         channel_base, channel_max: widths (32768, 512). mapping_layers: layers of the camera mapping (8).
         mbstd_group_size: minibatch-stddev group (4). c_noise: Gaussian corruption of the camera label
             in units of its per-dimension batch std (``disc_c_noise``, 0 for FFHQ).
+        conv_clamp: the output clamp of its fromRGB and 3x3 convs (256: EG3D's ``train.py`` sets it whenever D has
+            fp16 layers, ``--d_num_fp16_res`` 4 by default, and it clamps in fp32 too); None = none.
     """
 
     channel_base: int = Field(32768, ge=1)
@@ -106,6 +108,7 @@ class TriplaneDiscriminatorConfig(Config):
     mapping_layers: int = Field(8, ge=1)
     mbstd_group_size: int = Field(4, ge=1)
     c_noise: float = Field(0.0, ge=0)
+    conv_clamp: float | None = Field(256.0, gt=0)
 
 
 class TriplaneLossConfig(GanLossConfig):

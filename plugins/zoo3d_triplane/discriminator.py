@@ -46,6 +46,7 @@ class DualDiscriminator(Discriminator):
             (reals are downsampled to it to make their raw half; the recipe updates it while it fades).
         channel_base, channel_max, mapping_layers, mbstd_group_size: see StyleGAN2Discriminator.
         c_noise: camera-label corruption std in units of the batch std of each dimension (training only).
+        conv_clamp: the conv layers' output clamp (EG3D: 256; None = none).
 
     forward(images (B, 3, H, W) in [-1, 1], cameras, raw=None, c=None, blur_sigma=0):
     ``raw`` (B, 3, h, w) defaults to the images downsampled to ``raw_resolution`` (real images);
@@ -54,11 +55,12 @@ class DualDiscriminator(Discriminator):
     """
 
     def __init__(self, resolution: int, raw_resolution: int, channel_base: int = 32768, channel_max: int = 512,
-                 mapping_layers: int = 8, mbstd_group_size: int = 4, c_noise: float = 0.0):
+                 mapping_layers: int = 8, mbstd_group_size: int = 4, c_noise: float = 0.0,
+                 conv_clamp: float | None = None):
         super().__init__()
         self.net = StyleGAN2Discriminator(resolution, in_channels=6, channel_base=channel_base,
                                           max_channels=channel_max, c_dim=CAMERA_DIM, mapping_layers=mapping_layers,
-                                          mbstd_group_size=mbstd_group_size)
+                                          mbstd_group_size=mbstd_group_size, clamp=conv_clamp)
         self.resolution, self.raw_resolution, self.c_noise = resolution, raw_resolution, c_noise
 
     def forward(self, images: Tensor, cameras: Camera | None = None, raw: Tensor | None = None,

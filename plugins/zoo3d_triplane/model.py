@@ -147,7 +147,8 @@ class TriplaneModel(ModelPlugin):
         generator = TriplaneGenerator(g, config.camera)
         discriminator = DualDiscriminator(g.resolution, g.neural_resolution, channel_base=d.channel_base,
                                           channel_max=d.channel_max, mapping_layers=d.mapping_layers,
-                                          mbstd_group_size=d.mbstd_group_size, c_noise=d.c_noise)
+                                          mbstd_group_size=d.mbstd_group_size, c_noise=d.c_noise,
+                                          conv_clamp=d.conv_clamp)
         return {"generator": generator, "discriminator": discriminator}
 
     def stages(self, config: TriplaneConfig) -> list[Stage]:

@@ -181,10 +181,12 @@ class MinibatchStd(nn.Module):
 
 
 class _ConvLayer(nn.Sequential):
-    """Equalised conv, optionally FIR-blurred and stride-2 down-sampled, optionally bias + scaled LReLU."""
+    """Equalised conv, optionally FIR-blurred and stride-2 down-sampled, optionally bias + scaled LReLU, whose
+    output is then clamped to +-``clamp`` (StyleGAN2-ADA's ``conv_clamp``; None = none)."""
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size: int, downsample: bool = False,
-                 activate: bool = True, bias: bool = True, blur_kernel: Sequence[float] = DEFAULT_KERNEL):
+                 activate: bool = True, bias: bool = True, blur_kernel: Sequence[float] = DEFAULT_KERNEL,
+                 clamp: float | None = None):
         layers: list[nn.Module] = []
         if downsample:
             p = (len(blur_kernel) - 2) + (kernel_size - 1)
@@ -196,15 +198,22 @@ class _ConvLayer(nn.Sequential):
         if activate:
             layers.append(BiasLeakyReLU(out_channels))
         super().__init__(*layers)
+        self.clamp = clamp
+
+    def forward(self, x: Tensor) -> Tensor:
+        x = super().forward(x)
+        return x if self.clamp is None else x.clamp(-self.clamp, self.clamp)
 
 
 class _ResBlock(nn.Module):
-    """StyleGAN2 residual D block: conv3x3, conv3x3 with FIR down-sampling; 1x1 down-sampled skip; sum / sqrt(2)."""
+    """StyleGAN2 residual D block: conv3x3, conv3x3 with FIR down-sampling (each clamped to +-``clamp``); 1x1
+    down-sampled skip (not clamped); sum / sqrt(2)."""
 
-    def __init__(self, in_channels: int, out_channels: int, blur_kernel: Sequence[float] = DEFAULT_KERNEL):
+    def __init__(self, in_channels: int, out_channels: int, blur_kernel: Sequence[float] = DEFAULT_KERNEL,
+                 clamp: float | None = None):
         super().__init__()
-        self.conv1 = _ConvLayer(in_channels, in_channels, 3)
-        self.conv2 = _ConvLayer(in_channels, out_channels, 3, downsample=True, blur_kernel=blur_kernel)
+        self.conv1 = _ConvLayer(in_channels, in_channels, 3, clamp=clamp)
+        self.conv2 = _ConvLayer(in_channels, out_channels, 3, downsample=True, blur_kernel=blur_kernel, clamp=clamp)
         self.skip = _ConvLayer(in_channels, out_channels, 1, downsample=True, activate=False, bias=False,
                                blur_kernel=blur_kernel)
 
@@ -225,22 +234,26 @@ class StyleGAN2Discriminator(Discriminator):
         channel_base, max_channels: widths (32768 and 512 upstream). c_dim: 25 for EG3D cameras, 0 = none.
         cmap_dim: projection size (defaults to the 4x4 width). mapping_layers: layers of the c mapping (8).
         mbstd_group_size, mbstd_num_channels: minibatch-stddev grouping (4, 1).
+        clamp: StyleGAN2-ADA's ``conv_clamp``, the output clamp of fromRGB, each block's two 3x3 convs and the
+            final conv (not the skips or the FC layers), as EG3D's D at its default 256; None = none.
 
     forward(images, cameras=None, c=None): c defaults to ``cameras.to_eg3d()`` when the D is conditioned.
     """
 
     def __init__(self, resolution: int, in_channels: int = 3, channel_base: int = 32768, max_channels: int = 512,
                  c_dim: int = 0, cmap_dim: int | None = None, mapping_layers: int = 8, mbstd_group_size: int = 4,
-                 mbstd_num_channels: int = 1, blur_kernel: Sequence[float] = DEFAULT_KERNEL):
+                 mbstd_num_channels: int = 1, blur_kernel: Sequence[float] = DEFAULT_KERNEL,
+                 clamp: float | None = None):
         super().__init__()
         log2 = log2_resolution(resolution)
         ch = {2 ** r: max(1, min(channel_base // 2 ** r, max_channels)) for r in range(2, log2 + 1)}
-        self.from_rgb = _ConvLayer(in_channels, ch[resolution], 1)
-        self.blocks = nn.Sequential(*[_ResBlock(ch[2 ** r], ch[2 ** (r - 1)], blur_kernel) for r in range(log2, 2, -1)])
+        self.from_rgb = _ConvLayer(in_channels, ch[resolution], 1, clamp=clamp)
+        self.blocks = nn.Sequential(*[_ResBlock(ch[2 ** r], ch[2 ** (r - 1)], blur_kernel, clamp)
+                                      for r in range(log2, 2, -1)])
         c4 = ch[4]
         self.mbstd_group_size, self.mbstd_num_channels = mbstd_group_size, mbstd_num_channels
         self.mbstd = MinibatchStd(mbstd_group_size, mbstd_num_channels)
-        self.final_conv = _ConvLayer(c4 + mbstd_num_channels, c4, 3)
+        self.final_conv = _ConvLayer(c4 + mbstd_num_channels, c4, 3, clamp=clamp)
         self.final_fc = EqualLinear(c4 * 16, c4, activation="lrelu")
         self.c_dim = c_dim
         self.cmap_dim = (cmap_dim or c4) if c_dim > 0 else 0
