@@ -430,10 +430,12 @@ def turned_to_view(rig: Camera, yaw: float, pitch: float) -> Camera:
 def orbit(n: int, yaw_amplitude: float = 0.3, pitch_amplitude: float = 0.15, radius: float = 1.0,
           fov: float = 12.0, yaw_center: float = 0.0, pitch_center: float = 0.0, **kw) -> Camera:
     """``n`` cameras on a closed elliptical path around the view (``yaw_center``, ``pitch_center``) (a turntable
-    around a prior's mean view: the front of a face, CARLA's cars seen from above)."""
+    around a prior's mean view: the front of a face, CARLA's cars seen from above); one camera is that centre view,
+    not the path's top, as one camera of :func:`yaw_sweep` is."""
     phase = torch.arange(n, dtype=kw.get("dtype") or torch.get_default_dtype()) * (2 * math.pi / n)
-    return Camera.from_angles(yaw_center + yaw_amplitude * torch.sin(phase),
-                              pitch_center + pitch_amplitude * torch.cos(phase), radius, fov, **kw)
+    on_path = float(n != 1)
+    return Camera.from_angles(yaw_center + on_path * yaw_amplitude * torch.sin(phase),
+                              pitch_center + on_path * pitch_amplitude * torch.cos(phase), radius, fov, **kw)
 
 
 def _area_uniform_pitch(pitch: Tensor) -> Tensor:
