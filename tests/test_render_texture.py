@@ -209,6 +209,35 @@ def test_gridding_passes_its_sample_count_to_the_intersection():
     assert not torch.equal(grid_manifolds(Sphere(), 5, num_samples=8)[0], pts)
 
 
+def test_gridding_asks_the_field_for_at_most_a_quarter_million_samples_at_once():
+    """The rays are intersected in groups, with the hits of all at once: a 256² bake of GRAM's ffhq256 field took its
+    256² x 64 samples in one call (4.3 GB of activations); each ray's hits depend on that ray alone."""
+    from zoo3d.render import intersect_manifolds
+
+    calls = []
+
+    class Shells:
+        levels = torch.tensor([0.11 * K, 0.1 * K], dtype=torch.float64)
+
+        @staticmethod
+        def scalar(x):
+            calls.append(x.shape[1])
+            return K * (x - torch.tensor([0.0, 0.0, -0.02], dtype=x.dtype)).norm(dim=-1)
+
+    with torch.no_grad():  # as zoo3d grids (with grad, the bracketing points are asked for again)
+        pts, valid = grid_manifolds(Shells(), (100, 90), num_samples=64)  # 9000 rays: 576,000 samples
+    assert max(calls) <= 2**18 and sum(calls) == 9000 * 64 and len(calls) == 3
+    x, y = texel_coordinates((100, 90), EXTENT, dtype=torch.float64)
+    origins = torch.stack([x, y, torch.ones_like(x)], -1).reshape(1, 9000, 3)
+    dirs = torch.tensor([0.0, 0.0, -1.0], dtype=torch.float64).expand(1, 9000, 3)
+    with torch.no_grad():
+        expected, expected_valid, _ = intersect_manifolds(Shells(), origins, dirs, 0.88, 1.12, 64)
+    assert torch.equal(pts.reshape(1, 2, 9000, 3), expected) and torch.equal(valid.reshape(1, 2, 9000), expected_valid)
+    assert valid[0, 0].any() and not valid[0, 0].all()  # the shells end inside the square: hits and misses
+    on_shell = (pts[valid] - torch.tensor([0.0, 0.0, -0.02], dtype=torch.float64)).norm(dim=-1)
+    assert ((on_shell - 0.11).abs() < 1e-3).sum() + ((on_shell - 0.1).abs() < 1e-3).sum() == valid.sum()
+
+
 def test_background_grid_rows_follow_v_and_columns_follow_u():
     u = torch.linspace(-1, 1, 5, dtype=torch.float64)
     v = torch.linspace(-1, 1, 3, dtype=torch.float64)

@@ -19,6 +19,10 @@ from torch import Tensor
 from zoo3d.render.intersect import intersect_manifolds
 
 BACKGROUND_Z = -0.12
+#: Ray samples whose scalar field :func:`grid_manifolds` asks for at once: its rays are intersected in groups of
+#: ``GRID_CHUNK_POINTS // num_samples``, so the field's activations stay bounded whatever the grid's side (GRAM's
+#: ffhq256 manifold predictor held some 1 KB a sample: its 256² bake of 64 samples at once took 4.3 GB).
+GRID_CHUNK_POINTS = 2**18
 _BG_SCALE = 0.24  # world units per texture unit in the linear centre
 _BG_KNEE = 0.12  # world |x| where the linear part ends (|u| = 0.5)
 
@@ -67,6 +71,9 @@ def grid_manifolds(rep, resolution, extent: float = 0.12, near: float = 0.88, fa
             :func:`fov_extent`, fov/100 = 0.12). near/far/num_samples: the sampled z range is 1 - far .. 1 - near.
     Returns:
         points (B, N, H, W, 3) world points on manifold n, valid (B, N, H, W) bool.
+
+    The rays go through :func:`~zoo3d.render.intersect.intersect_manifolds` at most :data:`GRID_CHUNK_POINTS`
+    samples at a time (each ray's hits do not depend on the others).
     """
     H, W = _pair(resolution)
     ref = rep.levels
@@ -76,7 +83,10 @@ def grid_manifolds(rep, resolution, extent: float = 0.12, near: float = 0.88, fa
     origins = torch.stack([x, y, torch.ones_like(x)], dim=-1).reshape(1, H * W, 3).expand(B, -1, -1)
     dirs = torch.zeros_like(origins)
     dirs[..., 2] = -1.0
-    points, valid, _ = intersect_manifolds(rep, origins, dirs, near, far, num_samples)
+    step = max(1, GRID_CHUNK_POINTS // (B * num_samples))
+    hits = [intersect_manifolds(rep, origins[:, s:s + step], dirs[:, s:s + step], near, far, num_samples)[:2]
+            for s in range(0, H * W, step)]
+    points, valid = (torch.cat(part, dim=2) if len(hits) > 1 else part[0] for part in zip(*hits))
     N = points.shape[1]
     return points.reshape(B, N, H, W, 3), valid.reshape(B, N, H, W)
 
