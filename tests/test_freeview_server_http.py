@@ -152,6 +152,10 @@ def test_the_scene_is_the_sources_glb_for_the_seed_asked_for(serve, query, seed)
     ("2.5", "seed must be a whole number, not '2.5'."),
     ("-1", f"seed must be between 0 and {MAX_VIEWER_SEED}, not -1."),
     (str(MAX_VIEWER_SEED + 1), f"seed must be between 0 and {MAX_VIEWER_SEED}, not {MAX_VIEWER_SEED + 1}."),
+    ("1_0", "seed must be a whole number, not '1_0'."),  # int() read it as seed 10
+    ("%D9%A3", "seed must be a whole number, not '\u0663'."),  # an Arabic-Indic three, which int() read as seed 3
+    ("%EF%BC%95", "seed must be a whole number, not '\uff15'."),  # a fullwidth five
+    ("9" * 5000, f"seed must be between 0 and {MAX_VIEWER_SEED}, not {'9' * 5000}."),  # int() called it no number
 ])
 def test_a_seed_out_of_range_or_not_a_number_is_a_400_and_never_reaches_the_source(serve, value, message):
     source = RecordingSource()

@@ -16,6 +16,7 @@ A client that has gone (a page closed or reloaded) is dropped without a word, wh
 from __future__ import annotations
 
 import json
+import re
 import sys
 import threading
 import traceback
@@ -31,6 +32,8 @@ from zoo3d.limits import MAX_VIEWER_SEED
 __all__ = ["FileSource", "GeneratorSource", "STATIC_ROOT", "make_server"]
 
 STATIC_ROOT = Path(__file__).resolve().parent / "static"
+#: A seed as the page sends it: decimal digits in ASCII, after an optional sign.
+_WHOLE_NUMBER = re.compile(r"[+-]?[0-9]+")
 _TYPES = {".html": "text/html; charset=utf-8", ".js": "text/javascript; charset=utf-8",
           ".css": "text/css; charset=utf-8", ".md": "text/plain; charset=utf-8", ".json": "application/json"}
 
@@ -205,12 +208,12 @@ class _Handler(BaseHTTPRequestHandler):
     def _scene(self, seeds: list[str] | None, head: bool) -> None:
         seed = None
         if seeds:
-            try:
-                seed = int(seeds[-1])
-            except ValueError:
-                raise SceneError(f"seed must be a whole number, not '{seeds[-1]}'.") from None
-            if not 0 <= seed <= MAX_VIEWER_SEED:
-                raise SceneError(f"seed must be between 0 and {MAX_VIEWER_SEED}, not {seed}.")
+            text = seeds[-1].strip()
+            if not _WHOLE_NUMBER.fullmatch(text):  # int() alone read '1_0' as seed 10 and '٣' (Arabic-Indic) as 3
+                raise SceneError(f"seed must be a whole number, not '{seeds[-1]}'.")
+            seed = int(text) if len(text) <= 20 else None  # int() refuses thousands of digits with a ValueError
+            if seed is None or not 0 <= seed <= MAX_VIEWER_SEED:
+                raise SceneError(f"seed must be between 0 and {MAX_VIEWER_SEED}, not {text}.")
         self._send(HTTPStatus.OK, self.source.glb(seed), "model/gltf-binary", head)
 
     def _method_not_allowed(self):
