@@ -70,6 +70,15 @@ def check_grid(option: str, resolution: int, bytes_per_point: int) -> None:
                         f"{byte_size(need)} of memory, {_over_budget(budget)}; ask for a smaller resolution.")
 
 
+def check_texels(option: str, resolution: int, maps: int, bytes_per_texel: int) -> None:
+    """Refuse baking ``maps`` textures of ``resolution``² texels (a free-view cache's) that cannot fit in
+    :func:`memory_budget`."""
+    need, budget = maps * resolution ** 2 * bytes_per_texel, memory_budget()
+    if need > budget:
+        raise UserError(f"{option} {resolution} asks for {maps} maps of {resolution}x{resolution} texels, which need "
+                        f"about {byte_size(need)} of memory, {_over_budget(budget)}; ask for a smaller resolution.")
+
+
 def check_images(option: str, count: int, height: int, width: int, what: str = "images") -> None:
     """Refuse ``count`` images of ``height`` x ``width`` held at once when they exceed the bounds above (``what``:
     what they are, in the plural: ``"frames"``)."""

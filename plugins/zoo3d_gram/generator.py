@@ -8,6 +8,7 @@ from torch import Tensor
 from zoo3d.cameras import Camera, CameraPrior
 from zoo3d.core.generator import Generator
 from zoo3d.core.outputs import RenderOutput
+from zoo3d.limits import check_texels
 from zoo3d.nn.siren import truncate_film
 from zoo3d.render.gridding import background_grid, fov_extent, grid_manifolds
 from zoo3d.render.manifold import ManifoldRenderer
@@ -48,6 +49,9 @@ class GramGenerator(Generator):
     CACHE_MARGIN = 1.5
     #: Largest grid the cache meshes GRAM's manifolds on (textures may be finer).
     CACHE_MESH_RESOLUTION = 128
+    #: Bytes an export holds per texel of each baked map: its grid point, its radiance, the map, the stored texture
+    #: (an export of the tiny preset at --texture-resolution 1024 held 60 a texel of its 24 maps above one at 32).
+    BAKE_BYTES_PER_TEXEL = 64
 
     def __init__(self, config: GeneratorConfig | None = None, camera_prior: CameraPrior | None = None):
         super().__init__()
@@ -136,6 +140,8 @@ class GramGenerator(Generator):
             raise ValueError(f"textured_layers takes one instance, got {rep.batch_size}")
         R = int(texture_resolution or self.resolution[0])
         rc, e = self.config.render, self.cache_extent
+        maps = int(rep.levels.numel()) + (rep.background_z is not None)
+        check_texels("--texture-resolution", R, maps, self.BAKE_BYTES_PER_TEXEL)  # before the bake, not killed in it
         points, valid = grid_manifolds(rep, R, e, rc.near, rc.far, rc.num_samples, batch_size=1)
         N = points.shape[1]
         origin = camera.cam2world[:1, :3, 3].to(points)
