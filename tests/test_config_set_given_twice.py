@@ -61,11 +61,11 @@ def test_a_stage_named_by_index_and_by_name_is_one_key_given_twice(tmp_path, mon
 
 
 def test_two_stages_and_two_elements_of_a_list_of_values_are_different_keys(presets):
-    from zoo3d.config import _defaults, refuse_key_set_twice
+    from zoo3d.config import config_defaults, refuse_key_set_twice
     from zoo3d_gram_hd.config import GramHDConfig
 
     refuse_key_set_twice(["stages.0.steps=3", "stages.gram_hd.stage2.steps=4", "train.sample_seeds.0=3",
-                          "train.sample_seeds.1=4"], _defaults(GramHDConfig))
+                          "train.sample_seeds.1=4"], config_defaults(GramHDConfig))
 
 
 def test_a_section_map_and_a_key_inside_it_layer_in_the_order_given(presets):

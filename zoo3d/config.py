@@ -694,7 +694,7 @@ def load_run_config(
     data = with_base_presets(data, presets_dir, origin, read)
     # Overrides land on the model's full defaults, so `--set train.seed=3` keeps the rest of a
     # section whose defaults the model's config class sets.
-    data = deep_merge(_defaults(config_cls), data)
+    data = deep_merge(config_defaults(config_cls), data)
     stated = copy.deepcopy(data)  # the file's settings alone (apply_overrides may change data in place)
     set_keys = {o.partition("=")[0].strip() for o in overrides or []} | set(values or {})
     if EXTENDS in set_keys:  # the bases are merged by now
@@ -745,7 +745,10 @@ def _refuse_moved_train_keys(data: dict[str, Any], model_name: str, origin: str)
     raise ConfigError(f"'train.{key}' is not a key{where}: model '{model_name}' sets {key} per stage, in {instead}.")
 
 
-def _defaults(config_cls: type[BaseModel]) -> dict[str, Any]:
+def config_defaults(config_cls: type[BaseModel]) -> dict[str, Any]:
+    """A config class's default settings in plain types, the ground a preset, a ``--config`` file and ``--set`` items
+    land on (and that tells a stage's index from its name); ``{}`` for a class with required keys, which has no
+    complete defaults."""
     try:
         return config_cls().model_dump(mode="json")
     except ValidationError:  # a config with required keys has no complete defaults

@@ -95,12 +95,12 @@ def refuse_set_twice(model: str, overrides) -> None:
     """What a command's ``--set`` items for a run of ``model`` refuse before anything is read:
     :func:`zoo3d.config.refuse_key_set_twice` over the model's config defaults, so a stage named by its index in one
     item and by its name in another (``stages.0.lr``, ``stages.gram.lr``) sets one key, as one spelling twice does."""
-    from zoo3d.config import _defaults, refuse_key_set_twice
+    from zoo3d.config import config_defaults, refuse_key_set_twice
     from zoo3d.plugins import get_model_spec
 
     refuse_key_set_twice(overrides)  # the same spelling twice: said before the model's plugin is imported
     if len(overrides) > 1:
-        refuse_key_set_twice(overrides, _defaults(get_model_spec(model).load().config_class))
+        refuse_key_set_twice(overrides, config_defaults(get_model_spec(model).load().config_class))
 
 
 def _refuse_data_set_twice(data: str, overrides) -> None:
