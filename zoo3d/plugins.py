@@ -78,10 +78,10 @@ class Registry(Generic[T]):
         key = self._aliases.get(key, key)
         return self._specs.get(key)
 
-    def named(self, name: str) -> str:
+    def named(self, name: str, owner: T | None = None) -> str:
         """``name`` as a refusal names it, ``Metric 'edges' from plugin 'zoo3d_edges'`` (without the plugin where
-        none registered it)."""
-        spec = self.owner(name)
+        none registered it); ``owner`` is the spec a caller has found for ``name`` already (:meth:`owner`)."""
+        spec = owner if owner is not None else self.owner(name)
         plugin = f" from plugin '{spec.plugin}'" if spec is not None and spec.plugin else ""
         return f"{self.kind.capitalize()} '{name}'{plugin}"
 

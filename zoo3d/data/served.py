@@ -50,10 +50,11 @@ def check_served(dataset: Any, spec: str, resolution: int) -> None:
     from zoo3d.data.dataset import parse_spec
     from zoo3d.plugins import PROJECT, get_host
 
-    registered = get_host().datasets.owner(parse_spec(spec)[0])  # a registered name comes first, as it is built
+    name, datasets = parse_spec(spec)[0], get_host().datasets
+    registered = datasets.owner(name)  # a registered name comes first, as it is built
     if registered is None or registered.source == PROJECT:
         return
-    who = _named(spec)
+    who = datasets.named(name, registered)
     if not (hasattr(dataset, "__len__") and hasattr(dataset, "__getitem__")):
         raise PluginError(f"{who}: its factory returned a {type(dataset).__name__}, not a dataset (an object with "
                           f"len() and ds[i]); return the dataset (docs/data.md, Dataset plugins).")
