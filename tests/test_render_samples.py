@@ -7,6 +7,7 @@ import torch
 
 from zoo3d.render.samples import (
     bin_centres,
+    draw_like,
     interval_midpoints,
     linspace_samples,
     place_samples,
@@ -71,6 +72,17 @@ def test_seeded_draws_come_from_the_generator_in_the_samples_dtype():
         u = torch.rand(*shape, draws, generator=torch.Generator().manual_seed(7), dtype=torch.float64)
         out = bin_centres(1.0, 2.0, n, shape, F64, jitter=jitter, generator=torch.Generator().manual_seed(7))
         torch.testing.assert_close(out, 1.0 + (k + u) * 0.2, atol=1e-15, rtol=0)
+
+
+def test_a_seeded_draw_is_the_generators_numbers_in_the_dtype_of_like_and_moved_to_its_device():
+    """Drawn on the generator's device (a CPU one here), then moved: a meta tensor stands for another device."""
+    for sample in (torch.rand, torch.randn):
+        expected = sample((2, 3), generator=torch.Generator().manual_seed(3), dtype=torch.float64)
+        got = draw_like(sample, (2, 3), F64, torch.Generator().manual_seed(3))
+        torch.testing.assert_close(got, expected, atol=0, rtol=0)
+    moved = draw_like(torch.rand, (2,), torch.zeros(1, device="meta"), torch.Generator().manual_seed(3))
+    unseeded = draw_like(torch.randn, (4,), torch.zeros(1, dtype=torch.float16, device="meta"))
+    assert [(t.device.type, t.dtype) for t in (moved, unseeded)] == [("meta", torch.float32), ("meta", torch.float16)]
 
 
 def test_unknown_spacing_or_jitter_is_refused_by_name():

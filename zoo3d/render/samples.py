@@ -17,6 +17,16 @@ import torch
 from torch import Tensor
 
 
+def draw_like(sample, shape: tuple[int, ...], like: Tensor, generator: torch.Generator | None = None) -> Tensor:
+    """``sample`` (``torch.rand`` or ``torch.randn``) of ``shape`` in ``like``'s dtype, on ``like``'s device.
+
+    A seeded draw is made on ``generator``'s device and then moved, so one seed gives the same numbers whichever
+    device renders (and a CPU generator serves a CUDA render); without a generator it is drawn where ``like`` is.
+    """
+    device = like.device if generator is None else generator.device
+    return sample(shape, generator=generator, device=device, dtype=like.dtype).to(like.device)
+
+
 def bin_centres(near: float, far: float, num: int, shape: tuple[int, ...], like: Tensor,
                 jitter: bool | str = False, generator: torch.Generator | None = None) -> Tensor:
     """(shape..., num) depths in [near, far]: the centres of ``num`` equal bins, or jittered.
@@ -65,8 +75,7 @@ def place_samples(near: float, far: float, num: int, shape: tuple[int, ...], lik
         raise ValueError(f"jitter must be False, True, 'stratified' or 'offset', not {jitter!r}")
     if u is None:
         draws = 1 if jitter == "offset" else num
-        u = torch.rand(*shape, draws, generator=generator,
-                       device=like.device if generator is None else generator.device, dtype=like.dtype)
+        u = draw_like(torch.rand, (*shape, draws), like, generator)
     u = u.to(device=like.device, dtype=like.dtype)
     if spacing == "linspace":
         return base + (u - 0.5) * step
@@ -100,8 +109,7 @@ def sample_pdf(edges: Tensor, weights: Tensor, num: int, deterministic: bool = T
         elif deterministic:
             u = ((torch.arange(num, device=cdf.device, dtype=cdf.dtype) + 0.5) / num).expand(shape).contiguous()
         else:
-            u = torch.rand(shape, generator=generator, dtype=cdf.dtype,
-                           device=cdf.device if generator is None else generator.device).to(cdf.device)
+            u = draw_like(torch.rand, shape, cdf, generator)
         K = weights.shape[-1]
         idx = torch.searchsorted(cdf.contiguous(), u, right=True)
         lo = (idx - 1).clamp(0, K - 1)

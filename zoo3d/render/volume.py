@@ -40,8 +40,8 @@ from zoo3d.errors import UserError
 from zoo3d.render.composite import composite, compositing_weights, weighted_sum
 from zoo3d.render.intersect import intersect_plane_z
 from zoo3d.render.manifold import resolve_resolution
-from zoo3d.render.samples import (SPACINGS, interval_midpoints, linspace_samples, place_samples, sample_pdf,
-                                  section_edges, smoothed_interval_weights)
+from zoo3d.render.samples import (SPACINGS, draw_like, interval_midpoints, linspace_samples, place_samples,
+                                  sample_pdf, section_edges, smoothed_interval_weights)
 
 #: NeRF's length of the last interval ("differences" integration): the last sample absorbs what is left.
 LAST_INTERVAL = 1e10
@@ -300,8 +300,7 @@ class VolumeRenderer(Renderer):
         def uniform(given: Tensor | None, n: int) -> Tensor | None:
             if given is not None or not random:
                 return given
-            return torch.rand(B, p, n, generator=generator, dtype=origins.dtype,
-                              device=origins.device if generator is None else generator.device).to(origins.device)
+            return draw_like(torch.rand, (B, p, n), origins, generator)
 
         u = uniform(draws.jitter, S)
         t = linspace_samples(self.near, self.far, S, (B, p), origins, 0.5 if u is None else u)
@@ -340,9 +339,7 @@ class VolumeRenderer(Renderer):
         std = getattr(rep, "density_noise", 0.0) if rep.kind == "density" else 0.0
         if not std:
             return raw
-        noise = torch.randn(raw.shape, generator=generator, dtype=raw.dtype,
-                            device=raw.device if generator is None else generator.device)
-        return raw + noise.to(raw.device) * std
+        return raw + draw_like(torch.randn, raw.shape, raw, generator) * std
 
     def _interval_alpha(self, rep, raw: Tensor, delta: Tensor) -> Tensor:
         """Opacity of intervals of length ``delta`` from the raw field averaged over each (density or StyleSDF)."""
