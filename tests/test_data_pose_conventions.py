@@ -69,7 +69,8 @@ NON_FINITE = "pose has NaN or infinite values"
 MAT_RANGE = "pose out of range: angle components must be within [-pi, pi]"
 NPY_COUNT = "missing pose (the _pose.npy file must hold 2 numbers)"
 NPY_RANGE = "pose out of range: [pitch, yaw] must be pi/2-centred radians"
-FRAME_RANGE = "pose out of range: |yaw| must be <= pi and |pitch| < pi/2"
+YAW_RANGE = "pose out of range: 'yaw' is {}, outside [-pi, pi]; yaw and pitch are radians ({} degrees is {})"
+PITCH_RANGE = "pose out of range: 'pitch' is {}, outside (-pi/2, pi/2); yaw and pitch are radians ({} degrees is {})"
 FRAME_SIZE = "pose out of range: radius must be > 0 and fov in (0, 180) degrees"
 NO_ANGLES = "missing pose (frame has neither 'camera' nor 'yaw'/'pitch')"
 
@@ -260,10 +261,10 @@ def test_a_pickled_pose_file_is_refused_not_unpickled(tmp_path, suffix):
     ({"yaw": 0.0, "pitch": "0"}, "missing pose ('pitch' is not a number)"),
     ({"yaw": 0.0, "pitch": 0.0, "radius": None}, "missing pose ('radius' is not a number)"),
     ({"yaw": 0.0, "pitch": 0.0, "fov": [12]}, "missing pose ('fov' is not a number)"),
-    ({"yaw": math.pi + 1e-6, "pitch": 0.0}, FRAME_RANGE),
-    ({"yaw": -math.pi - 1e-6, "pitch": 0.0}, FRAME_RANGE),
-    ({"yaw": 0.0, "pitch": math.pi / 2}, FRAME_RANGE),
-    ({"yaw": 0.0, "pitch": -math.pi / 2}, FRAME_RANGE),
+    ({"yaw": math.pi + 1e-6, "pitch": 0.0}, YAW_RANGE.format(3.14159, 3.14159, 0.05483)),
+    ({"yaw": -math.pi - 1e-6, "pitch": 0.0}, YAW_RANGE.format(-3.14159, -3.14159, -0.05483)),
+    ({"yaw": 0.0, "pitch": math.pi / 2}, PITCH_RANGE.format(1.5708, 1.5708, 0.02742)),
+    ({"yaw": 0.0, "pitch": -math.pi / 2}, PITCH_RANGE.format(-1.5708, -1.5708, -0.02742)),
     ({"yaw": 0.0, "pitch": 0.0, "radius": 0}, FRAME_SIZE),
     ({"yaw": 0.0, "pitch": 0.0, "fov": 0}, FRAME_SIZE),
     ({"yaw": 0.0, "pitch": 0.0, "fov": 180}, FRAME_SIZE),
@@ -280,6 +281,18 @@ def test_a_bad_angle_frame_is_a_problem_named_by_its_image(tmp_path, frame, why)
     (tmp_path / "poses.json").write_text(json.dumps({"version": 1, "frames": frames}, allow_nan=True))
     problems = _problems(tmp_path)
     assert problems == {"bad.png": why}
+
+
+def test_angles_written_in_degrees_are_told_they_are_radians_with_the_value_in_radians(tmp_path):
+    """A frame in degrees names its value and what it is in radians; one out of range in degrees too does not."""
+    _images(tmp_path, "turned", "low", "over")
+    frames = [{"file": "turned.png", "yaw": 30, "pitch": 5}, {"file": "low.png", "yaw": 0.2, "pitch": -20},
+              {"file": "over.png", "yaw": 200, "pitch": 95}]
+    (tmp_path / "poses.json").write_text(json.dumps({"version": 1, "frames": frames}))
+    assert _problems(tmp_path) == {
+        "turned.png": YAW_RANGE.format(30, 30, 0.5236),
+        "low.png": PITCH_RANGE.format(-20, -20, -0.3491),
+        "over.png": "pose out of range: 'yaw' is 200, outside [-pi, pi]; yaw and pitch are radians"}
 
 
 def _with(vec: np.ndarray, change) -> np.ndarray:
@@ -380,7 +393,7 @@ def test_a_malformed_poses_json_is_refused_frame_by_frame(tmp_path):
         ("poses.json#1", "frame must be an object with a 'file' string"),
         ("poses.json#2", "frame must be an object with a 'file' string"),
         ("../c.png", "file name escapes the dataset folder ('..'); it must stay inside it (poses.json#3)"),
-        ("c.png", FRAME_RANGE), ("e.png", "missing pose (the image is not listed in poses.json)")]
+        ("c.png", YAW_RANGE.format(4, 4, 0.06981)), ("e.png", "missing pose (the image is not listed in poses.json)")]
     assert [(r.name, r.camera is not None) for r in listing.records] == [
         ("a.png", True), ("b.png", True), ("c.png", False), ("e.png", False)]
 

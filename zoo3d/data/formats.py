@@ -723,12 +723,25 @@ def _frame_camera(frame: dict) -> tuple[np.ndarray | None, str | None]:
             values[key] = number
         if not all(math.isfinite(v) for v in values.values()):
             return None, "pose has NaN or infinite values"
-        if abs(values["yaw"]) > math.pi or abs(values["pitch"]) >= math.pi / 2:
-            return None, "pose out of range: |yaw| must be <= pi and |pitch| < pi/2"
+        if (why := _angle_problem(values["yaw"], values["pitch"])) is not None:
+            return None, why
         if not (values["radius"] > 0 and 0 < values["fov"] < 180):
             return None, "pose out of range: radius must be > 0 and fov in (0, 180) degrees"
         return _angles_to_eg3d(**values), None
     return None, "missing pose (frame has neither 'camera' nor 'yaw'/'pitch')"
+
+
+def _angle_problem(yaw: float, pitch: float) -> str | None:
+    """Why a ``poses.json`` frame's yaw or pitch (radians) is out of range, naming the value, or None. A value that is
+    in range as degrees says what it is in radians: angles written in degrees (``"yaw": 30``) had been told only that
+    |yaw| must be <= pi, and those below pi, read as radians, are not refused at all."""
+    for key, value, limit, fits, degrees_fit in (
+            ("yaw", yaw, "[-pi, pi]", abs(yaw) <= math.pi, abs(yaw) <= 180),
+            ("pitch", pitch, "(-pi/2, pi/2)", abs(pitch) < math.pi / 2, abs(pitch) < 90)):
+        if not fits:
+            hint = f" ({value:g} degrees is {math.radians(value):.4g})" if degrees_fit else ""
+            return f"pose out of range: '{key}' is {value:g}, outside {limit}; yaw and pitch are radians{hint}"
+    return None
 
 
 def _list_zoo3d(source: Source) -> Listing:
