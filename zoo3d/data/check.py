@@ -14,8 +14,8 @@ from pathlib import Path, PurePosixPath
 import numpy as np
 from PIL import Image
 
-from zoo3d.data.formats import (Problem, Source, archive_kind, case_blind, duplicate_problems, first_of_each,
-                                 list_dataset, not_a_dataset)
+from zoo3d.data.formats import (Problem, Source, archive_kind, case_blind, dataset_above, duplicate_problems,
+                                 first_of_each, list_dataset, not_a_dataset)
 from zoo3d.data.images import FLOAT_PIXELS, colour_profile
 from zoo3d.errors import UserError, counted, shown_name
 
@@ -152,6 +152,8 @@ def _archives_inside(source: Source, listing) -> str:
     folder), the clause that names it and what to give instead, else ''."""
     if listing.records or source.is_zip:
         return ""
+    if listing.format == "images" and (above := dataset_above(source)):
+        return above
     zips = [n for n in source.files() if n.lower().endswith(".zip")]
     if zips:
         more = f" (and {counted(len(zips) - 1, 'more zip')})" if len(zips) > 1 else ""

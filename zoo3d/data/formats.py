@@ -856,10 +856,22 @@ def _list_gram(source: Source) -> Listing:
     return listing
 
 
+def dataset_above(source: Source) -> str:
+    """Where a folder without pose files sits in a folder that holds them (``--data faces/images`` for the dataset
+    ``faces``, or its ``poses/`` folder), the clause that names that folder as the dataset, else ''. Each image had
+    been told only that there is no dataset.json, poses.json or poses/ folder, beside the one that holds them all."""
+    if source.is_zip:
+        return ""
+    parent = Path(os.path.abspath(source.path)).parent
+    held = next((name for name in ("dataset.json", "poses.json") if (parent / name).is_file()),
+                "poses/" if (parent / "poses").is_dir() else None)
+    return f"; the folder above holds {held}: give that folder, {str(parent)!r}, as the dataset" if held else ""
+
+
 def _list_images(source: Source) -> Listing:
     listing = Listing("images", [])
     listing.records = [Record(n, None) for n in _image_files(source)]
-    where = " at the zip's root or in its only folder" if source.is_zip else ""
+    where = " at the zip's root or in its only folder" if source.is_zip else dataset_above(source)
     for r in listing.records:  # training needs a camera for every image
         listing.problems.append(Problem(r.name, f"missing pose (no dataset.json, poses.json or poses/ folder{where})"))
     return listing
