@@ -270,7 +270,8 @@ def test_a_pickled_pose_file_is_refused_not_unpickled(tmp_path, suffix):
     ({"yaw": 0.0, "pitch": 0.0, "fov": 180}, FRAME_SIZE),
     ({"yaw": 0.0, "pitch": 0.0, "radius": float("inf")}, NON_FINITE),
     ({"yaw": float("nan"), "pitch": 0.0}, NON_FINITE),
-    ({"camera": list(range(24))}, "missing pose ('camera' is not 25 numbers)"),
+    ({"camera": list(range(24))}, "missing pose ('camera' is not 25 numbers: it holds 24; a camera is the 4x4 OpenCV "
+                                  "cam2world then the 3x3 intrinsics normalised by the image size)"),
     ({"camera": "stretched"}, "pose out of range: cam2world rotation is not orthonormal"),
 ])
 def test_a_bad_angle_frame_is_a_problem_named_by_its_image(tmp_path, frame, why):
@@ -293,6 +294,28 @@ def test_angles_written_in_degrees_are_told_they_are_radians_with_the_value_in_r
         "turned.png": YAW_RANGE.format(30, 30, 0.5236),
         "low.png": PITCH_RANGE.format(-20, -20, -0.3491),
         "over.png": "pose out of range: 'yaw' is 200, outside [-pi, pi]; yaw and pitch are radians"}
+
+
+def test_a_cam2world_without_its_intrinsics_is_told_what_it_holds_and_what_a_camera_is(tmp_path):
+    """A 4x4 matrix (NeRF's transform_matrix turned OpenCV's, say) in poses.json and in dataset.json, and the 3x3
+    intrinsics alone, are named as what they are, with the count of numbers they hold."""
+    camera = _gram_label(1.4, 1.7)
+    (tmp_path / "zoo").mkdir()
+    (tmp_path / "eg3d").mkdir()
+    _images(tmp_path / "zoo", "matrix", "flat", "k")
+    frames = [{"file": "matrix.png", "camera": camera[:16].reshape(4, 4).tolist()},
+              {"file": "flat.png", "camera": camera[:12].tolist()}, {"file": "k.png", "camera": camera[16:].tolist()}]
+    (tmp_path / "zoo" / "poses.json").write_text(json.dumps({"version": 1, "frames": frames}))
+    _images(tmp_path / "eg3d", "matrix")
+    (tmp_path / "eg3d" / "dataset.json").write_text(json.dumps({"labels": [["matrix.png", camera[:16].tolist()]]}))
+    end = "; a camera is the 4x4 OpenCV cam2world then the 3x3 intrinsics normalised by the image size)"
+    assert _problems(tmp_path / "zoo") == {
+        "matrix.png": f"missing pose ('camera' is not 25 numbers: it holds 16, a 4x4 cam2world without the "
+                      f"intrinsics{end}",
+        "flat.png": f"missing pose ('camera' is not 25 numbers: it holds 12, a 3x4 cam2world without the intrinsics{end}",
+        "k.png": f"missing pose ('camera' is not 25 numbers: it holds 9, 3x3 intrinsics without the cam2world{end}"}
+    assert _problems(tmp_path / "eg3d") == {
+        "matrix.png": f"missing pose (label is not 25 numbers: it holds 16, a 4x4 cam2world without the intrinsics{end}"}
 
 
 def _with(vec: np.ndarray, change) -> np.ndarray:

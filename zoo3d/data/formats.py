@@ -409,6 +409,29 @@ def _json_number(value) -> float | None:
 def _json_vector(value, n: int) -> np.ndarray | None:
     """``n`` JSON numbers (a list, nested lists of one shape too) as a flat float64 vector, or None where any item is
     not a JSON number (:func:`_json_number`) or there are not ``n`` of them."""
+    arr = _json_numbers(value)
+    return arr if arr is not None and arr.size == n else None
+
+
+#: what a camera of another count of numbers than 25 is, by its count
+_PART_CAMERAS = {16: "a 4x4 cam2world without the intrinsics", 12: "a 3x4 cam2world without the intrinsics",
+                 9: "3x3 intrinsics without the cam2world"}
+
+
+def _not_25_numbers(what: str, value) -> str:
+    """The missing-pose problem of a camera ``value`` that is not 25 JSON numbers; where it is numbers of another count,
+    it says how many (a 4x4 cam2world alone had been told only that it is not 25 numbers)."""
+    arr = _json_numbers(value)
+    if arr is None:
+        return f"missing pose ({what} is not 25 numbers)"
+    part = f", {_PART_CAMERAS[arr.size]}" if arr.size in _PART_CAMERAS else ""
+    return (f"missing pose ({what} is not 25 numbers: it holds {arr.size}{part}; a camera is the 4x4 OpenCV cam2world "
+            f"then the 3x3 intrinsics normalised by the image size)")
+
+
+def _json_numbers(value) -> np.ndarray | None:
+    """The JSON numbers of a list (nested lists of one shape too) as a flat float64 vector, or None where any item is
+    not a JSON number (:func:`_json_number`) or ``value`` is no list."""
     def numbers(item):
         if isinstance(item, list):
             return [numbers(x) for x in item]
@@ -423,7 +446,7 @@ def _json_vector(value, n: int) -> np.ndarray | None:
         arr = np.asarray(numbers(value), dtype=np.float64).reshape(-1)
     except ValueError:  # text, true/false or null among them, or lists of different lengths
         return None
-    return arr if arr.size == n else None
+    return arr
 
 
 def _array_vector(value, n: int) -> np.ndarray | None:
@@ -613,7 +636,7 @@ def _list_eg3d(source: Source) -> Listing:
             continue
         name = clean_name(entry[0])
         vec = _json_vector(entry[1], 25)
-        why = "missing pose (label is not 25 numbers)" if vec is None else camera_problem(vec)
+        why = _not_25_numbers("label", entry[1]) if vec is None else camera_problem(vec)
         listing.records.append(Record(name, vec if why is None else None))
         if why is not None:
             listing.problems.append(Problem(name, why))
@@ -709,7 +732,7 @@ def _frame_camera(frame: dict) -> tuple[np.ndarray | None, str | None]:
     if "camera" in frame:
         vec = _json_vector(frame["camera"], 25)
         if vec is None:
-            return None, "missing pose ('camera' is not 25 numbers)"
+            return None, _not_25_numbers("'camera'", frame["camera"])
         return vec, camera_problem(vec)
     if "yaw" in frame and "pitch" in frame:
         values = {}
