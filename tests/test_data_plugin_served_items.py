@@ -62,6 +62,12 @@ class Served:
             camera = camera[:16].view(4, 4)
         elif how == "camera":
             camera = Camera.from_eg3d(camera[None])
+        elif how == "listcamera":
+            camera = camera.tolist()
+        elif how == "listimage":
+            image = image.tolist()
+        elif how == "numpycamera":
+            camera = camera.double().numpy()
         return {"image": image, "camera": camera}
 
     def cameras(self):
@@ -115,6 +121,8 @@ def check(spec: str, resolution: int = 8) -> None:
     ("pair", "serves items of type tuple"),
     ("matrix", "serves a 'camera' of 16 numbers, not 25"),
     ("camera", "serves a 'camera' of type Camera"),
+    ("listcamera", "serves a 'camera' of type list, which batches do not stack (give a tensor: torch.tensor(camera))"),
+    ("listimage", "serves an 'image' of type list, which batches do not stack (give a tensor: torch.tensor(image))"),
 ])
 def test_a_served_item_zoo3d_cannot_read_is_one_sentence_naming_the_dataset_and_plugin(served, how, problem):
     with pytest.raises(PluginError) as refused:
@@ -130,10 +138,18 @@ def test_a_factory_that_returns_no_dataset_is_named(served):
         check("served?how=none")
 
 
-@pytest.mark.parametrize("query", ["", "?how=numpy"])
+@pytest.mark.parametrize("query", ["", "?how=numpy", "?how=numpycamera"])
 def test_a_dataset_as_the_docs_describe_it_passes_reading_only_its_first_item(served, query):
-    check(f"served{query}")  # a numpy image is read as the loader's collation reads it
+    check(f"served{query}")  # a numpy image or camera is read as the loader's collation reads it
     assert served.READS == [0]
+
+
+def test_a_numpy_camera_that_passes_is_batched_as_the_25_numbers(served):
+    from zoo3d.train.data import BatchStream
+
+    batch = BatchStream(served.build(DataConfig(spec="served"), 8, query="how=numpycamera"), 2, seed=0).next(
+        torch.device("cpu"))
+    assert batch.cameras.to_eg3d().tolist() == [list(range(25))] * 2
 
 
 def test_an_empty_dataset_is_refused_as_empty_not_read(served):

@@ -71,12 +71,9 @@ def item_problem(item: Any, resolution: int) -> str:
         return f"items of type {type(item).__name__}"
     if "image" not in item:
         return f"items without an 'image' (their keys: {', '.join(map(str, item)) or 'none'})"
-    image = item["image"]
-    if not isinstance(image, torch.Tensor):
-        try:
-            image = torch.as_tensor(image)
-        except (TypeError, ValueError, RuntimeError):
-            return f"an 'image' of type {type(image).__name__}"
+    if problem := _unstacked(item["image"], "image"):
+        return problem
+    image = torch.as_tensor(item["image"])
     if not image.is_floating_point():
         return f"an 'image' of dtype {image.dtype}"
     if tuple(image.shape) != (3, resolution, resolution):
@@ -88,10 +85,24 @@ def item_problem(item: Any, resolution: int) -> str:
         return f"an 'image' with values from {low:g} to {high:g}, outside [-1, 1]"
     camera = item.get("camera")
     if camera is not None:
-        try:
-            size = torch.as_tensor(camera).numel()
-        except (TypeError, ValueError, RuntimeError):  # a zoo3d Camera, text: no numbers to count
-            return f"a 'camera' of type {type(camera).__name__}"
+        if problem := _unstacked(camera, "camera"):
+            return problem
+        size = torch.as_tensor(camera).numel()
         if size != 25:
             return f"a 'camera' of {size} numbers, not 25"
+    return ""
+
+
+def _unstacked(value: Any, key: str) -> str:
+    """The words for a served ``key`` value that the training stream's batches do not stack as one tensor, or "" (a
+    tensor, a numpy array, which the loader makes one, or a number): numbers in a list (a list of the 25 camera
+    numbers collates into 25 tensors, on which the first batch raised an AttributeError) or no numbers at all (a zoo3d
+    Camera, text)."""
+    named = f"{'an' if key == 'image' else 'a'} '{key}' of type {type(value).__name__}"
+    if isinstance(value, (list, tuple)):
+        return f"{named}, which batches do not stack (give a tensor: torch.tensor({key}))"
+    try:
+        torch.as_tensor(value)
+    except (TypeError, ValueError, RuntimeError):  # no numbers to count
+        return named
     return ""
