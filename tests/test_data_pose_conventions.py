@@ -129,6 +129,23 @@ def test_a_mat_file_wins_over_a_pose_npy_and_that_over_extrinsics(tmp_path):
     assert np.allclose(cams["y.png"], _gram_label(1.14, 1.0), atol=1e-9)
 
 
+def test_pose_files_of_no_image_are_noted_with_the_first_of_them(tmp_path):
+    """Poses named otherwise than their images (img_0001 for 0001.png) or left from removed ones: one note, beside each
+    image's missing pose; a pose file that loses to another of its image's (a .mat beside a _pose.npy) is not one."""
+    (tmp_path / "poses").mkdir()
+    _images(tmp_path, "0001", "0002")
+    for name in ("img_0001.mat", "img_0002.mat", "0002.mat"):
+        savemat(tmp_path / "poses" / name, {"angle": np.array([[0.1, 0.0, 0.0]])})
+    np.save(tmp_path / "poses" / "0002_pose.npy", np.array([1.5, 1.6]))
+    np.save(tmp_path / "poses" / "gone_extrinsics.npy", np.eye(4))
+    (tmp_path / "poses" / "README.txt").write_text("poses from Deep3DFaceRecon")
+    listing = list_dataset(Source(tmp_path))
+    assert listing.notes == ["3 pose file(s) in poses/ belong to no image and are not read (first: poses/gone_extrinsics"
+                             ".npy): an image's pose is poses/<its stem>.mat, _pose.npy or _extrinsics.npy"]
+    assert {p.file: p.problem for p in listing.problems} == {
+        "0001.png": "missing pose (no poses/0001.mat, poses/0001_pose.npy or poses/0001_extrinsics.npy)"}
+
+
 def _eg3d_sampler_label(h: float, v: float, radius: float = 2.7, focal: float = 4.2647) -> np.ndarray:
     """EG3D's ``LookAtPoseSampler.sample(h, v, [0, 0, 0], radius=radius)`` with its FFHQ intrinsics."""
     phi = math.acos(1 - 2 * v / math.pi)

@@ -876,7 +876,25 @@ def _list_gram(source: Source) -> Listing:
         listing.records.append(Record(name, vec))
         if why is not None:
             listing.problems.append(Problem(pose_file, why))
+    if seen and (note := _unused_poses_note(poses, set(seen))):  # without images, 'no images found' says it
+        listing.notes.append(note)
     return listing
+
+
+#: the endings of a GRAM pose file after its image's stem
+_GRAM_POSE_ENDINGS = (".mat", "_pose.npy", "_extrinsics.npy")
+
+
+def _unused_poses_note(poses: set[str], stems: set[str]) -> str | None:
+    """The note on the pose files of ``poses/`` that belong to no image of the dataset (``stems``), or None: left over
+    from removed images, or named otherwise than the images (``poses/img_0001.mat`` for ``0001.png``), where each
+    image's missing pose had been the only word."""
+    unused = [f for f in sorted(poses) for end in _GRAM_POSE_ENDINGS
+              if f.endswith(end) and f[len("poses/"):-len(end)] not in stems]
+    if not unused:
+        return None
+    return (f"{len(unused)} pose file(s) in poses/ belong to no image and are not read (first: {unused[0]}): an "
+            f"image's pose is poses/<its stem>.mat, _pose.npy or _extrinsics.npy")
 
 
 def dataset_above(source: Source) -> str:
