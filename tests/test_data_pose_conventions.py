@@ -140,8 +140,9 @@ def test_pose_files_of_no_image_are_noted_with_the_first_of_them(tmp_path):
     np.save(tmp_path / "poses" / "gone_extrinsics.npy", np.eye(4))
     (tmp_path / "poses" / "README.txt").write_text("poses from Deep3DFaceRecon")
     listing = list_dataset(Source(tmp_path))
-    assert listing.notes == ["3 pose file(s) in poses/ belong to no image and are not read (first: poses/gone_extrinsics"
-                             ".npy): an image's pose is poses/<its stem>.mat, _pose.npy or _extrinsics.npy"]
+    assert listing.notes == ["3 pose file(s) in poses/ belong to no image and are not read (first: "
+                             "poses/gone_extrinsics.npy): an image's pose is poses/<its stem>.mat, _pose.npy or "
+                             "_extrinsics.npy"]
     assert {p.file: p.problem for p in listing.problems} == {
         "0001.png": "missing pose (no poses/0001.mat, poses/0001_pose.npy or poses/0001_extrinsics.npy)"}
 
@@ -329,10 +330,12 @@ def test_a_cam2world_without_its_intrinsics_is_told_what_it_holds_and_what_a_cam
     assert _problems(tmp_path / "zoo") == {
         "matrix.png": f"missing pose ('camera' is not 25 numbers: it holds 16, a 4x4 cam2world without the "
                       f"intrinsics{end}",
-        "flat.png": f"missing pose ('camera' is not 25 numbers: it holds 12, a 3x4 cam2world without the intrinsics{end}",
+        "flat.png": f"missing pose ('camera' is not 25 numbers: it holds 12, a 3x4 cam2world without the "
+                    f"intrinsics{end}",
         "k.png": f"missing pose ('camera' is not 25 numbers: it holds 9, 3x3 intrinsics without the cam2world{end}"}
     assert _problems(tmp_path / "eg3d") == {
-        "matrix.png": f"missing pose (label is not 25 numbers: it holds 16, a 4x4 cam2world without the intrinsics{end}"}
+        "matrix.png": f"missing pose (label is not 25 numbers: it holds 16, a 4x4 cam2world without the "
+                      f"intrinsics{end}"}
 
 
 def _with(vec: np.ndarray, change) -> np.ndarray:
