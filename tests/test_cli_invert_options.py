@@ -344,5 +344,5 @@ def test_a_folder_stands_for_the_images_directly_in_it_in_name_order(sphere, tmp
     (tmp_path / "empty").mkdir()
     code, out, err = zoo3d(capsys, "invert", tmp_path / "empty", *OPTIMISE)
     assert code == 2 and err.strip().splitlines() == [
-        f"Error: Folder '{tmp_path / 'empty'}' holds no image to invert: no bmp, jpeg, jpg, png, tif, tiff, webp file "
-        f"directly in it (its sub-folders are not searched)."]
+        f"Error: Folder '{tmp_path / 'empty'}' holds no image to invert: no bmp, jfif, jpe, jpeg, jpg, png, tif, tiff, "
+        f"webp file directly in it (its sub-folders are not searched)."]

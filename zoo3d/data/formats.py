@@ -33,7 +33,9 @@ import numpy as np
 
 #: Files that are dataset images, whatever the case of their suffix (a GRAM folder's images, an image poses.json does
 #: not list). TIFF is one: a folder of TIFF photos had no image at all, and a float TIFF was not said to be unreadable.
-IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff"}
+#: So are JPEGs named ``.jfif`` (as Chrome and Edge on Windows save many photos from the web) or ``.jpe``: a folder of
+#: them had no image found, and not a word of them.
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".jfif", ".jpe", ".webp", ".bmp", ".tif", ".tiff"}
 #: Photo formats a folder may hold that are not dataset images (iPhone's HEIC, AVIF, animated GIF, JPEG XL and 2000,
 #: camera raw): ``data check`` notes them, where it had said "no images found" of a folder of iPhone photos.
 UNREAD_IMAGE_SUFFIXES = {".heic", ".heif", ".avif", ".gif", ".jxl", ".jp2", ".dng", ".cr2", ".cr3", ".nef", ".arw"}
