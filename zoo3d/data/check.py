@@ -16,7 +16,7 @@ from PIL import Image
 
 from zoo3d.data.formats import (Problem, Source, archive_kind, case_blind, dataset_above, duplicate_problems,
                                  first_of_each, list_dataset, not_a_dataset)
-from zoo3d.data.images import FLOAT_PIXELS, colour_profile
+from zoo3d.data.images import FLOAT_PIXELS, colour_profile, stored_size
 from zoo3d.errors import UserError, counted, shown_name
 
 _GREY = {"1", "L", "LA", "I", "I;16", "I;16B", "I;16L"}
@@ -185,7 +185,7 @@ def check_dataset(path: str | Path, full: bool = False, crop: str = "center") ->
             continue
         try:
             with source.open(rec.name) as fp, Image.open(fp) as img:
-                size, mode = img.size, img.mode
+                size, mode = stored_size(img), img.mode  # a TIFF's too, which Pillow sizes upright
                 if full:
                     img.load()
             if mode == "F":  # decode_image refuses them: training would skip each one

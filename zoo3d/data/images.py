@@ -146,14 +146,25 @@ def _orientation(img: Image.Image) -> int:
 _QUARTER_TURNS = (5, 6, 7, 8)
 
 
+def stored_size(img: Image.Image) -> tuple[int, int]:
+    """The (width, height) of an opened image's pixels as its file stores them, before any EXIF orientation: Pillow
+    gives a TIFF's size turned upright already (from 11.1, which also turns its pixels as it loads them), every other
+    format's as stored."""
+    tags = getattr(img, "tag_v2", None)  # a TIFF's own tags: ImageWidth, ImageLength
+    if tags is not None and 256 in tags and 257 in tags:
+        return int(tags[256]), int(tags[257])
+    return img.size
+
+
 def served_size(fp) -> tuple[int, int]:
     """The (width, height) :func:`decode_image` gives for the image file, read from its header (its EXIF orientation
-    applied); a ValueError for the pixels it refuses (:data:`FLOAT_PIXELS`). A square image is not asked for its
-    orientation, which a PNG may keep after its pixels: a quarter turn leaves its size as it is."""
+    applied to its stored size, :func:`stored_size`: a TIFF stored sideways had its size turned twice); a ValueError
+    for the pixels it refuses (:data:`FLOAT_PIXELS`). A square image is not asked for its orientation, which a PNG may
+    keep after its pixels: a quarter turn leaves its size as it is."""
     with Image.open(fp) as img:
         if img.mode == "F":
             raise ValueError(FLOAT_PIXELS)
-        width, height = img.size
+        width, height = stored_size(img)
         return (height, width) if width != height and _orientation(img) in _QUARTER_TURNS else (width, height)
 
 
