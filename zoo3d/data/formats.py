@@ -758,8 +758,8 @@ def _frame_camera(frame: dict) -> tuple[np.ndarray | None, str | None]:
 
 def _angle_problem(yaw: float, pitch: float) -> str | None:
     """Why a ``poses.json`` frame's yaw or pitch (radians) is out of range, naming the value, or None. A value that is
-    in range as degrees says what it is in radians: angles written in degrees (``"yaw": 30``) had been told only that
-    |yaw| must be <= pi, and those below pi, read as radians, are not refused at all."""
+    in range as degrees says what it is in radians: a file written in degrees (``"yaw": 30``) had been told only that
+    |yaw| must be <= pi, and its frames below pi, read as radians, pass, so every frame is to be converted."""
     for key, value, limit, fits, degrees_fit in (
             ("yaw", yaw, "[-pi, pi]", abs(yaw) <= math.pi, abs(yaw) <= 180),
             ("pitch", pitch, "(-pi/2, pi/2)", abs(pitch) < math.pi / 2, abs(pitch) < 90)):
