@@ -37,18 +37,10 @@ def _too_many_pixels(path: str) -> str:
     """The refusal of a photo past Pillow's decompression-bomb limit (twice ``Image.MAX_IMAGE_PIXELS``, 179
     million pixels by default: a 200-megapixel phone photo), with its size read from the header alone. PIL's own
     sentence calls the photo a possible attack and gives no way on."""
-    from PIL import Image
+    from zoo3d.data.images import too_many_pixels
 
-    limit = Image.MAX_IMAGE_PIXELS
-    Image.MAX_IMAGE_PIXELS = None  # the header only: nothing is decoded
-    try:
-        with Image.open(path) as img:
-            width, height = img.size
-    finally:
-        Image.MAX_IMAGE_PIXELS = limit
-    return (f"Cannot read image '{path}': its {width}x{height} pixels ({width * height}) are more than the "
-            f"{2 * limit} Pillow decodes; save a smaller copy (the model sees it at its own resolution anyway) "
-            f"and invert that.")
+    return (f"Cannot read image '{path}': its {too_many_pixels(path)}; save a smaller copy (the model sees it at its "
+            f"own resolution anyway) and invert that.")
 
 
 def _has_transparency(path: str) -> bool:

@@ -16,7 +16,7 @@ from PIL import Image
 
 from zoo3d.data.formats import (Problem, Source, archive_kind, case_blind, dataset_above, duplicate_problems,
                                  first_of_each, list_dataset, not_a_dataset)
-from zoo3d.data.images import FLOAT_PIXELS, colour_profile, stored_size
+from zoo3d.data.images import FLOAT_PIXELS, colour_profile, stored_size, too_many_pixels
 from zoo3d.errors import UserError, counted, shown_name
 
 _GREY = {"1", "L", "LA", "I", "I;16", "I;16B", "I;16L"}
@@ -198,6 +198,10 @@ def check_dataset(path: str | Path, full: bool = False, crop: str = "center") ->
                 alpha.append(rec.name)
             if (profile := colour_profile(img)) is not None:
                 profiled.append((rec.name, profile))
+        except Image.DecompressionBombError:  # a 200-megapixel phone photo, which PIL's words call an attack
+            with source.open(rec.name) as fp:
+                problems.append(Problem(rec.name, f"unreadable image: its {too_many_pixels(fp)}; save a smaller copy "
+                                                  f"(training resizes every image to its resolution anyway)"))
         except Exception as exc:  # noqa: BLE001 - every decoding failure is a reported problem
             text = str(exc)
             kind = "truncated image" if "truncated" in text.lower() else "unreadable image"

@@ -156,6 +156,26 @@ def stored_size(img: Image.Image) -> tuple[int, int]:
     return img.size
 
 
+def header_size(fp) -> tuple[int, int]:
+    """The stored (width, height) of an image file from its header, whatever its size: Pillow's decompression-bomb
+    guard, which refuses to open an image past twice ``Image.MAX_IMAGE_PIXELS`` (179 million pixels by default: a
+    200-megapixel phone photo), is lifted for this read, which decodes nothing, and set back."""
+    limit = Image.MAX_IMAGE_PIXELS
+    Image.MAX_IMAGE_PIXELS = None
+    try:
+        with Image.open(fp) as img:
+            return stored_size(img)
+    finally:
+        Image.MAX_IMAGE_PIXELS = limit
+
+
+def too_many_pixels(fp) -> str:
+    """The words for an image past Pillow's decompression-bomb limit (:func:`header_size`), after "its": its size, its
+    count of pixels and the limit, where PIL's own sentence calls the photo a possible attack and gives no way on."""
+    width, height = header_size(fp)
+    return f"{width}x{height} pixels ({width * height}) are more than the {2 * Image.MAX_IMAGE_PIXELS} Pillow decodes"
+
+
 def served_size(fp) -> tuple[int, int]:
     """The (width, height) :func:`decode_image` gives for the image file, read from its header (its EXIF orientation
     applied to its stored size, :func:`stored_size`: a TIFF stored sideways had its size turned twice); a ValueError
