@@ -856,6 +856,7 @@ def _list_gram(source: Source) -> Listing:
     images = [f for f in files if not f.startswith("poses/") and _is_dataset_image(f)]
     seen: dict[str, str] = {}
     poses_by_case: dict[str, str] | None = None  # the pose files by case-blind name, made at the first missing pose
+    spellings: dict[str, str] | None = None  # the pose files by their NFC spelling, made at the first accented stem
     for name in images:
         stem = PurePosixPath(name).stem
         if stem in seen:
@@ -864,6 +865,11 @@ def _list_gram(source: Source) -> Listing:
         seen[stem] = name
         candidates = [f"poses/{stem}.mat", f"poses/{stem}_pose.npy", f"poses/{stem}_extrinsics.npy"]
         pose_file = next((c for c in candidates if c in poses), None)
+        if pose_file is None and not stem.isascii():  # its pose file in the other spelling of an accent (macOS's)
+            if spellings is None:
+                spellings = {unicodedata.normalize("NFC", f): f for f in sorted(poses, reverse=True)}
+            pose_file = next((spellings[k] for c in candidates
+                              if (k := unicodedata.normalize("NFC", c)) in spellings), None)
         if pose_file is None:
             if poses_by_case is None:
                 poses_by_case = {case_blind(f): f for f in sorted(poses, reverse=True)}  # the first in order wins
@@ -891,8 +897,9 @@ def _unused_poses_note(poses: set[str], stems: set[str]) -> str | None:
     """The note on the pose files of ``poses/`` that belong to no image of the dataset (``stems``), or None: left over
     from removed images, or named otherwise than the images (``poses/img_0001.mat`` for ``0001.png``), where each
     image's missing pose had been the only word."""
+    stems = {unicodedata.normalize("NFC", stem) for stem in stems}  # a stem finds its pose file in either spelling
     unused = [f for f in sorted(poses) for end in _GRAM_POSE_ENDINGS
-              if f.endswith(end) and f[len("poses/"):-len(end)] not in stems]
+              if f.endswith(end) and unicodedata.normalize("NFC", f[len("poses/"):-len(end)]) not in stems]
     if not unused:
         return None
     return (f"{len(unused)} pose file(s) in poses/ belong to no image and are not read (first: {unused[0]}): an "
