@@ -66,7 +66,7 @@ def _cameras(folder) -> dict[str, np.ndarray | None]:
 
 
 NON_FINITE = "pose has NaN or infinite values"
-MAT_RANGE = "pose out of range: angle components must be within [-pi, pi]"
+MAT_RANGE = "pose out of range: angle components must be within [-pi, pi]: they are radians ([{}] degrees is [{}])"
 NPY_COUNT = "missing pose (the _pose.npy file must hold 2 numbers)"
 NPY_RANGE = "pose out of range: [pitch, yaw] must be pi/2-centred radians"
 YAW_RANGE = "pose out of range: 'yaw' is {}, outside [-pi, pi]; yaw and pitch are radians ({} degrees is {})"
@@ -199,8 +199,11 @@ def _problems(folder) -> dict[str, str]:
     ({"angle": np.zeros((1, 2))}, "missing pose ('angle' must hold 3 numbers)"),
     ({"angle": np.array([[0.1, np.nan, 0.0]])}, NON_FINITE),
     ({"angle": np.array([[0.1, 0.0, -np.inf]])}, NON_FINITE),
-    ({"angle": np.array([[0.1, math.pi + 1e-6, 0.0]])}, MAT_RANGE),
-    ({"angle": np.array([[0.1, 0.0, -math.pi - 1e-6]])}, MAT_RANGE),
+    ({"angle": np.array([[0.1, math.pi + 1e-6, 0.0]])}, MAT_RANGE.format("0.1, 3.14159, 0", "0.001745, 0.05483, 0")),
+    ({"angle": np.array([[0.1, 0.0, -math.pi - 1e-6]])}, MAT_RANGE.format("0.1, 0, -3.14159", "0.001745, 0, -0.05483")),
+    ({"angle": np.array([[5.0, -25.0, 2.0]])}, MAT_RANGE.format("5, -25, 2", "0.08727, -0.4363, 0.03491")),
+    ({"angle": np.array([[0.0, 200.0, 0.0]])},
+     "pose out of range: angle components must be within [-pi, pi]: they are radians"),
     ({"angle": np.array([["a", "b", "c"]])}, "missing pose ('angle' must hold 3 numbers)"),
 ])
 def test_a_bad_mat_file_is_a_problem_named_by_its_pose_file(tmp_path, content, why):

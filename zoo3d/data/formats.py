@@ -764,9 +764,19 @@ def _angle_problem(yaw: float, pitch: float) -> str | None:
             ("yaw", yaw, "[-pi, pi]", abs(yaw) <= math.pi, abs(yaw) <= 180),
             ("pitch", pitch, "(-pi/2, pi/2)", abs(pitch) < math.pi / 2, abs(pitch) < 90)):
         if not fits:
-            hint = f" ({value:g} degrees is {math.radians(value):.4g})" if degrees_fit else ""
+            hint = _in_radians([value]) if degrees_fit else ""
             return f"pose out of range: '{key}' is {value:g}, outside {limit}; yaw and pitch are radians{hint}"
     return None
+
+
+def _in_radians(values) -> str:
+    """`` (30 degrees is 0.5236)``, or of several values `` ([10, 30, 0] degrees is [0.1745, 0.5236, 0])``: what angles
+    written in degrees are in radians, for a pose file's problem."""
+    degrees = [f"{v:g}" for v in values]
+    radians = [f"{math.radians(v):.4g}" for v in values]
+    if len(values) == 1:
+        return f" ({degrees[0]} degrees is {radians[0]})"
+    return f" ([{', '.join(degrees)}] degrees is [{', '.join(radians)}])"
 
 
 def _list_zoo3d(source: Source) -> Listing:
@@ -815,8 +825,9 @@ def _gram_pose(source: Source, name: str) -> tuple[np.ndarray | None, str | None
                 return None, "missing pose ('angle' must hold 3 numbers)"
             if not np.all(np.isfinite(angle)):
                 return None, "pose has NaN or infinite values"
-            if np.any(np.abs(angle) > math.pi):
-                return None, "pose out of range: angle components must be within [-pi, pi]"
+            if np.any(np.abs(angle) > math.pi):  # in degrees, as many head-pose estimators give them?
+                hint = _in_radians(angle.tolist()) if np.all(np.abs(angle) <= 180) else ""
+                return None, f"pose out of range: angle components must be within [-pi, pi]: they are radians{hint}"
             cam = Camera.from_gram_mat_angle(torch.tensor(angle, dtype=torch.float64), dtype=torch.float64)
         elif name.endswith("_extrinsics.npy"):
             m = np.asarray(np.load(source.open(name), allow_pickle=False))
