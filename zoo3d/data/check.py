@@ -14,8 +14,8 @@ from pathlib import Path, PurePosixPath
 import numpy as np
 from PIL import Image
 
-from zoo3d.data.formats import (Problem, Source, archive_kind, case_blind, dataset_above, duplicate_problems,
-                                 first_of_each, list_dataset, not_a_dataset)
+from zoo3d.data.formats import (IMAGE_SUFFIXES, Problem, Source, archive_kind, case_blind, dataset_above,
+                                 duplicate_problems, first_of_each, list_dataset, not_a_dataset)
 from zoo3d.data.images import FLOAT_PIXELS, colour_profile, stored_size, too_many_pixels
 from zoo3d.errors import UserError, counted, shown_name
 
@@ -95,19 +95,21 @@ def _angles(cameras: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return yaw, pitch
 
 
-def _near_name(source: Source, files: tuple[dict[str, list[str]], dict[str, list[str]]], name: str) -> str:
+def _near_name(source: Source, files: tuple[dict[str, list[str]], ...], name: str) -> str:
     """Where the dataset holds the missing file ``name`` under a name that differs from it only in case or in white
-    space at its ends, or in its folder (``files``: the dataset's files by :func:`case_blind` name and by their own
-    name, :func:`_files_by_name`), the clause that says so, else ''. A dataset made on Windows or macOS, whose disks
-    find 'IMG_0001.PNG' as 'img_0001.png', lists names in any case, and names read from the lines of a text file with
-    Windows line endings keep a '\\r': here, and in a zip, they name no file, and the check had said only 'missing
-    image file' of a file that is there (and 'missing pose' of it under its own name, beside a line the '\\r' had
-    garbled); so had it of a name listed without its folder ('0001.png' for images/0001.png)."""
+    space at its ends, in its folder, or by an image's extension (``files``: the dataset's files by :func:`case_blind`
+    name, by their own name and by their name without an image's extension, :func:`_files_by_name`), the clause that
+    says so, else ''. A dataset made on Windows or macOS, whose disks find 'IMG_0001.PNG' as 'img_0001.png', lists
+    names in any case, and names read from the lines of a text file with Windows line endings keep a '\\r': here, and
+    in a zip, they name no file, and the check had said only 'missing image file' of a file that is there (and
+    'missing pose' of it under its own name, beside a line the '\\r' had garbled); so had it of a name listed without
+    its folder ('0001.png' for images/0001.png), and of one listed without its extension ('./train/r_0' for
+    train/r_0.png, as NeRF's transforms.json names its images)."""
     if name != name.strip() and source.exists(name.strip()):
         crlf = ", as lines read from a text file with Windows line endings keep a '\\r'" if "\r" in name else ""
         return (f" (the dataset holds {name.strip()!r}, the name without the white space {_ends(name)!r} at its ends; "
                 f"strip the names{crlf})")
-    by_case, by_own_name = files
+    by_case, by_own_name, by_bare_name = files
     others = by_case.get(case_blind(name))
     if others:
         return (f" (the dataset holds {' and '.join(repr(n) for n in others)}, a name that differs in case: names are "
@@ -116,18 +118,24 @@ def _near_name(source: Source, files: tuple[dict[str, list[str]], dict[str, list
     if elsewhere:  # listed without its folder ('0001.png' for images/0001.png), or under another folder
         return (f" (the dataset holds {' and '.join(repr(n) for n in elsewhere[:3])}, the same file name in another "
                 f"folder: names are paths from the dataset's folder, so list it as {elsewhere[0]!r})")
+    suffixed = by_bare_name.get(name)
+    if suffixed:
+        return f" (the dataset holds {suffixed[0]!r}, the name with its extension: list it as {suffixed[0]!r})"
     return ""
 
 
-def _files_by_name(source: Source) -> tuple[dict[str, list[str]], dict[str, list[str]]]:
-    """The dataset's files by :func:`case_blind` name, and by their own name without their folder (for
-    :func:`_near_name`)."""
+def _files_by_name(source: Source) -> tuple[dict[str, list[str]], dict[str, list[str]], dict[str, list[str]]]:
+    """The dataset's files by :func:`case_blind` name, by their own name without their folder, and its images by
+    their name without their extension (for :func:`_near_name`)."""
     by_case: dict[str, list[str]] = {}
     by_own_name: dict[str, list[str]] = {}
+    by_bare_name: dict[str, list[str]] = {}
     for name in source.files():
         by_case.setdefault(case_blind(name), []).append(name)
         by_own_name.setdefault(PurePosixPath(name).name, []).append(name)
-    return by_case, by_own_name
+        if PurePosixPath(name).suffix.lower() in IMAGE_SUFFIXES:
+            by_bare_name.setdefault(str(PurePosixPath(name).with_suffix("")), []).append(name)
+    return by_case, by_own_name, by_bare_name
 
 
 def _ends(name: str) -> str:

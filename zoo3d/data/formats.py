@@ -714,17 +714,21 @@ def _unlisted_images(source: Source, listing: Listing, index_file: str, referenc
         unlisted = [n for n in unlisted if source.identity(n) not in same]
     near: dict[str, str] = {}
     elsewhere: dict[str, str] = {}  # listed names by the file's own name, without its folder
-    for name in sorted({r.name for r in listing.records}):
+    listed_names = {r.name for r in listing.records}
+    for name in sorted(listed_names):
         near.setdefault(case_blind(name), name)
         elsewhere.setdefault(PurePosixPath(name).name, name)
     for name in unlisted:
         listing.records.append(Record(name, None))
         also = near.get(case_blind(name))
         other = elsewhere.get(PurePosixPath(name).name)
+        bare = str(PurePosixPath(name).with_suffix(""))
         if also:
             also = f", which lists {also!r}, a name that differs in case or in white space at its ends"
         elif other and not source.exists(other):  # the same name in another folder, naming no file there
             also = f", which lists {other!r}, the same file name in another folder"
+        elif bare in listed_names and not source.exists(bare):  # NeRF's file_path: './train/r_0'
+            also = f", which lists {bare!r}, the name without its extension"
         else:
             also = ""
         listing.problems.append(Problem(name, f"missing pose (the image is not listed in {index_file}{also})"))
