@@ -13,11 +13,14 @@ interval weights smoothed by a 2-tap max then a 2-tap mean (:func:`smoothed_inte
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 from torch import Tensor
 
 
-def draw_like(sample, shape: tuple[int, ...], like: Tensor, generator: torch.Generator | None = None) -> Tensor:
+def draw_like(sample: Callable[..., Tensor], shape: tuple[int, ...], like: Tensor,
+              generator: torch.Generator | None = None) -> Tensor:
     """``sample`` (``torch.rand`` or ``torch.randn``) of ``shape`` in ``like``'s dtype, on ``like``'s device.
 
     A seeded draw is made on ``generator``'s device and then moved, so one seed gives the same numbers whichever
