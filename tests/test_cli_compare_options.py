@@ -85,7 +85,9 @@ def test_the_printed_table_is_the_jsons_numbers_each_formatted_by_hand(tmp_path,
     result = json.loads(out.read_text())
     assert result["protocol"]["instances"] == 2 and result["protocol"]["seeds"] == [0, 1]
     assert result["protocol"]["resolution"] == 16 and result["protocol"]["epi_frames"] == 12
-    assert "zoo3d compare (small protocol, 2 instances)" in stdout
+    # the settings --resolution and --set changed are in the title: the protocol's name alone claimed its numbers
+    assert "zoo3d compare (small protocol changed to resolution=16, epi_frames=12, depth_views=3; 2 instances)" \
+        in " ".join(stdout.split())
     header, rows = _table(stdout)
     arrow = {True: " ↑", False: " ↓"}
     assert header == ["model"] + [m + arrow[result["higher_is_better"][m]] for m in ("epi", "depth")]
@@ -151,7 +153,8 @@ def test_every_option_lands_in_the_protocol_the_options_the_loader_and_the_repor
 
     # the metrics write into a hidden folder beside the report's images folder, moved there with the report
     assert seen["out_dir"] == temp_path(tmp_path / "my report_images")
-    assert "zoo3d compare (paper protocol, 3 instances)" in stdout
+    assert "zoo3d compare (paper protocol changed to neus.iterations=7, epi_frames=20; 3 instances)" \
+        in " ".join(stdout.split())
     header, rows = _table(stdout)
     assert header == ["model", "epi ↓", "depth ↓"]
     # 12345.6 to 4 significant figures is 12350, written without an exponent

@@ -107,4 +107,5 @@ def test_compare_of_one_instance_says_one_instance_in_its_title(tmp_path, monkey
     code, stdout, err = run_in_process(capsys, "compare", "--models", "oracle", "--metric", "depth", "--instances",
                                        "1", "--resolution", "16", "--set", "depth_views=2", "--device", "cpu")
     assert code == 0, err
-    assert " ".join(stdout.split()).startswith("zoo3d compare (small protocol, 1 instance) ┏")  # the title, wrapped
+    assert " ".join(stdout.split()).startswith(  # the title, wrapped
+        "zoo3d compare (small protocol changed to resolution=16, depth_views=2; 1 instance) ┏")

@@ -61,3 +61,12 @@ def test_a_model_card_under_a_bracketed_folder_is_named_whole_in_the_listing_and
     code, out, err = zoo3d(capsys, "plugins", "--check")
     assert code == 1 and "Traceback" not in err
     assert sentence in out and f"error: {sentence}" in err.splitlines()
+
+
+@pytest.mark.parametrize("width", [200, 20])
+def test_a_title_holding_brackets_is_printed_as_it_is(width):
+    """compare's title names its --set values (speed_resolutions=[32], a path): in one table and above the field/value
+    tables of a console too narrow for it."""
+    text = _printed(width, [["m", "ok", "e"]], title=f"t {TRICKY}")
+    assert [word for word in text.split() if word in TRICKY.split()] == TRICKY.split()
+    assert ("field" in text) is (width == 20)

@@ -236,13 +236,25 @@ def compare(models, metrics, ckpts, instances, protocol_name, resolution, neus_i
                 if staging is None or str(staging) not in str(exc):
                     raise
                 raise WriteError(str(exc).replace(str(staging), str(out_dir)), exc.reason) from None
-        _report(result, protocol, console, json_out, md_out, staging, out_dir)
+        _report(result, protocol, metric_objs, console, json_out, md_out, staging, out_dir)
     finally:
         if staging is not None:
             shutil.rmtree(staging, ignore_errors=True)
 
 
-def _report(result, protocol, console, json_out, md_out, staging, out_dir) -> None:
+def _protocol_title(protocol, metrics) -> str:
+    """The protocol as the table's title names it: ``small protocol, 4 instances``, and where ``--set``,
+    ``--resolution`` or ``--neus-iterations`` changed its settings, ``small protocol changed to epi_frames=10; 4
+    instances``: its name alone claimed the named protocol's numbers for a run under other settings."""
+    from zoo3d.eval.protocol import departures
+
+    changed = departures(protocol, metrics)
+    if not changed:
+        return f"{protocol.name} protocol, {counted(protocol.instances, 'instance')}"
+    return f"{protocol.name} protocol changed to {', '.join(changed)}; {counted(protocol.instances, 'instance')}"
+
+
+def _report(result, protocol, metrics, console, json_out, md_out, staging, out_dir) -> None:
     """The table on stdout (on stderr with ``--json -``, which prints the JSON there), the notes on stderr, then
     the images, the JSON and the Markdown report in place."""
     from rich.console import Console
@@ -256,8 +268,7 @@ def _report(result, protocol, console, json_out, md_out, staging, out_dir) -> No
     columns = ["model"] + [k + direction_arrow(result, k) for k in keys]
     rows = [[name, *[format_value(row[k]) if k in row else "-" for k in keys]]
             for name, row in result["models"].items()]
-    print_fitting_table(table, columns, rows,
-                        title=f"zoo3d compare ({protocol.name} protocol, {counted(protocol.instances, 'instance')})")
+    print_fitting_table(table, columns, rows, title=f"zoo3d compare ({_protocol_title(protocol, metrics)})")
     for line in not_applicable_lines(result):  # why a cell reads n/a, under the table (it was in the JSON alone)
         table.print(line, markup=False)
     # as written, not as rich markup: a note or path holding '[v2]' lost it, and one holding '[/x]' raised a

@@ -13,13 +13,15 @@ def print_fitting_table(console, columns: list[str], rows: list[list[str]], titl
     80 columns) until every name and value is a letter and an ellipsis. Columns named in ``prose`` (titles,
     error messages, lists) may wrap onto several lines at word boundaries, each kept as wide as its
     longest word and at least ``MIN_PROSE_WIDTH`` (or its widest cell, if narrower); every other column is
-    printed whole. Cells are plain text, printed as they are (an error's ``[int]`` or a path's ``[/x]`` too),
-    but in the columns named in ``styled``, whose cells are rich markup (a coloured status)."""
+    printed whole. Cells and the title are plain text, printed as they are (an error's ``[int]`` or a path's ``[/x]``
+    too, or a ``--set`` value in compare's title), but in the columns named in ``styled``, whose cells are rich markup
+    (a coloured status)."""
     from rich.markup import escape
     from rich.measure import Measurement
     from rich.table import Table
 
     rows = [[cell if name in styled else escape(cell) for name, cell in zip(columns, row)] for row in rows]
+    title = None if title is None else escape(title)
 
     table = Table(title=title)
     for name in columns:

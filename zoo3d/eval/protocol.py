@@ -8,6 +8,7 @@ a metric plugin's own settings (``NAME.KEY=VALUE``, see :attr:`zoo3d.eval.metric
 
 from __future__ import annotations
 
+import json
 import math
 from typing import TYPE_CHECKING, Annotated, Any, Callable, Iterable
 
@@ -217,6 +218,27 @@ def build_protocol(name: str = "small", instances: int | None = None, resolution
     apply_overrides(data, protocol_items)
     protocol = validate(Protocol, data, origin="the protocol (--set)")
     return resolve_metric_settings(protocol, metrics, metric_items)
+
+
+def departures(protocol: Protocol, metrics: dict[str, "Metric"] | None = None) -> list[str]:
+    """Where ``protocol`` departs from the protocol it is named after at its instance count (``--set``,
+    ``--resolution``, ``--neus-iterations``), as ``KEY=VALUE`` items spelt as ``--set`` takes them (``epi_frames=10``,
+    ``neus.iterations=50``, ``silhouette.yaw=0.4`` for a setting of a metric in ``metrics``), in the protocol's
+    order; none where every setting is the named protocol's."""
+    named = build_protocol(protocol.name, instances=protocol.instances, metrics=metrics).model_dump(mode="json")
+    given = protocol.model_dump(mode="json")
+    for data in (named, given):  # a metric's settings are set as METRIC.KEY, not metric_settings.METRIC.KEY
+        data.update(data.pop("metric_settings"))
+    before = dict(_leaves(named))
+    return [f"{key}={value if isinstance(value, str) else json.dumps(value)}"
+            for key, value in _leaves(given) if key not in before or value != before[key]]
+
+
+def _leaves(data: dict[str, Any], prefix: str = "") -> list[tuple[str, Any]]:
+    """(dotted key, value) of every setting in a nested dict, in its order."""
+    return [leaf for key, value in data.items()
+            for leaf in (_leaves(value, f"{prefix}{key}.") if isinstance(value, dict) and value
+                         else [(f"{prefix}{key}", value)])]
 
 
 def _metric_key(head: str, metrics: dict[str, "Metric"]) -> str:

@@ -1,0 +1,64 @@
+"""``zoo3d compare``'s table title names the protocol and every setting ``--set``, ``--resolution`` or
+``--neus-iterations`` changed from it: the protocol's name alone claimed its numbers for a run under other settings."""
+
+from __future__ import annotations
+
+import pytest
+
+from conftest import FIXTURES
+from conftest import run_in_process as zoo3d
+from zoo3d.eval.harness import load_metrics
+from zoo3d.eval.metric import EvalModel
+from zoo3d.eval.protocol import build_protocol, departures
+
+
+def _title(capsys, monkeypatch, *args: str) -> str:
+    """The title of the table ``zoo3d compare`` prints (the harness a stand-in; rich wraps it to the table's width,
+    splitting a long word, so it is read where it is handed to the table)."""
+    import zoo3d.cli.tables as tables
+    import zoo3d.eval.harness as harness
+
+    titles = []
+    printed = tables.print_fitting_table
+    monkeypatch.setattr(tables, "print_fitting_table", lambda *a, title=None, **k: (
+        titles.append(title), printed(*a, title=title, **k)))
+    monkeypatch.setattr(harness, "load_eval_model", lambda name, ckpt, device: EvalModel(name, object()))
+    monkeypatch.setattr(harness, "compare_models", lambda *a, **k: {
+        "models": {"oracle": {"epi": {"mean": 1.0, "std": 0.0, "n": 1}}}, "higher_is_better": {}, "notes": []})
+    code, stdout, err = zoo3d(capsys, "compare", "--models", "oracle", "--device", "cpu", *args)
+    assert code == 0, err
+    [title] = titles
+    return title
+
+
+def test_the_title_names_the_settings_the_command_changed(capsys, monkeypatch):
+    assert _title(capsys, monkeypatch, "--metric", "epi", "--set", "epi_frames=10", "--set",
+                  "speed_resolutions=[32]", "--neus-iterations", "50", "--instances", "2") == (
+        "zoo3d compare (small protocol changed to neus.iterations=50, epi_frames=10, speed_resolutions=[32]; "
+        "2 instances)")
+
+
+def test_a_set_to_the_protocols_own_value_and_another_instance_count_leave_the_title_plain(capsys, monkeypatch):
+    assert _title(capsys, monkeypatch, "--metric", "epi", "--set", "epi_frames=60", "--instances", "3",
+                  "--protocol", "small") == "zoo3d compare (small protocol, 3 instances)"
+    assert _title(capsys, monkeypatch, "--metric", "epi", "--protocol", "paper", "--set", "epi_frames=120") == (
+        "zoo3d compare (paper protocol, 50 instances)")
+
+
+def test_a_metrics_own_setting_is_named_as_set_spells_it_and_its_protocol_default_is_no_change(monkeypatch):
+    monkeypatch.syspath_prepend(str(FIXTURES / "plugins"))
+    monkeypatch.setenv("ZOO3D_PLUGINS", "zoo3d_reference_metric")  # settings reference="" and yaw (paper: 0.25)
+    metrics = load_metrics(["reference_l1"])
+
+    def changed(name, *sets, resolution=None):
+        return departures(build_protocol(name, resolution=resolution, sets=sets, metrics=metrics), metrics)
+
+    assert changed("small", "reference_l1.yaw=0.5", "pitch=0.1") == ["pitch=0.1", "reference_l1.yaw=0.5"]
+    assert changed("paper", "reference_l1.yaw=0.25") == []  # the paper protocol's own departure for the metric
+    assert changed("paper", resolution=128) == ["resolution=128"]  # the paper protocol's is each model's own
+    assert changed("small", "reference_l1.reference=a b") == ["reference_l1.reference=a b"]
+
+
+@pytest.mark.parametrize("name", ["small", "paper"])
+def test_the_named_protocols_depart_from_nothing(name):
+    assert departures(build_protocol(name)) == []
