@@ -97,11 +97,12 @@ def test_metric_base_keys_directions_and_work_units():
 
     ctx = _ctx(make_protocol("small", instances=5))
     assert One().result_keys() == ("one",) and Two().result_keys() == ("two_a", "two_b")
-    assert One().better("one") is True and (Two().better("two_a"), Two().better("two_b")) == (True, False)
-    assert One().better("one_ms") is True and Two().better("two_seconds") is None  # a dict names its directions
-    low = One()
-    low.higher_is_better = 0
-    assert low.better("one") is False
+    assert One().better("one") is None  # says nothing: no direction (its spec must give one, or its factory fails)
+    assert (Two().better("two_a"), Two().better("two_b")) == (True, False)
+    assert Two().better("two_seconds") is None  # a dict names its directions
+    high, low = One(), One()
+    high.higher_is_better, low.higher_is_better = True, 0
+    assert high.better("one_ms") is True and low.better("one") is False
     assert One().work_units(ctx) == 5 and Two().work_units(ctx) == 1
     assert One().protocol_info(ctx) == {}
     with pytest.raises(NotImplementedError):
@@ -869,18 +870,17 @@ def test_a_metric_spec_direction_applies_unless_the_metric_class_sets_its_own(mo
     class Own(Metric):
         higher_is_better = {"own": True}
 
-    specs = {"bare": (Bare, False), "own": (Own, False), "plain": (Bare, None)}
+    specs = {"bare": (Bare, False), "own": (Own, False)}
 
     def spec_of(name):
         cls, direction = specs[name]
         return SimpleNamespace(name=name, load=cls, higher_is_better=direction)
 
     monkeypatch.setattr(zoo3d.plugins, "get_metric_spec", spec_of)
-    metrics = harness.load_metrics(["bare", "own", "plain"])
+    metrics = harness.load_metrics(["bare", "own"])
     assert metrics["bare"].better("bare") is False  # the spec's
     assert metrics["own"].better("own") is True and metrics["own"].better("other") is None  # the class's
-    assert metrics["plain"].better("plain") is True  # neither sets one: the base default
-    assert Bare.higher_is_better is True  # the class itself is left alone
+    assert Bare.higher_is_better is None  # the class itself is left alone
 
 
 def test_the_report_names_a_noised_view_per_view_noise_not_a_2d_upsampler():

@@ -30,6 +30,8 @@ RETURNS = {}
 
 
 class Returns(Metric):
+    higher_is_better = True
+
     def evaluate(self, model, ctx):
         return RETURNS["value"]
 
@@ -42,6 +44,8 @@ class NoEvaluate(Metric):
 
 
 class Gap(DistributionMetric):
+    higher_is_better = False
+
     def score_sets(self, generated, real, ctx):
         return RETURNS["value"]
 
@@ -51,6 +55,8 @@ class NoScoreSets(DistributionMetric):
 
 
 class OneArgument(Metric):
+    higher_is_better = True
+
     def evaluate(self, model):
         return {"one_argument": [1.0]}
 
@@ -85,6 +91,15 @@ class LowerByKey(Returns):
     higher_is_better = {"returns": False}
 
 
+class Undirected(Metric):  # says not which way is better, nor does its spec
+    def evaluate(self, model, ctx):
+        return {"undirected": [1.0]}
+
+
+class Misrequired(Returns):
+    requires = ("images", "datset")
+
+
 class Keywords(Returns):  # other names, defaults and *args take zoo3d's call
     def check(self, *args, strict=False):
         pass
@@ -108,6 +123,9 @@ def zoo3d_register_metrics(register):
     register(MetricSpec(name="arrow_text", factory="metric_returns_plugin:ArrowText"))
     register(MetricSpec(name="arrow_by_key", factory="metric_returns_plugin:ArrowByKey"))
     register(MetricSpec(name="lower_by_key", factory="metric_returns_plugin:LowerByKey"))
+    register(MetricSpec(name="undirected", factory="metric_returns_plugin:Undirected"))
+    register(MetricSpec(name="directed_by_spec", factory="metric_returns_plugin:Undirected", higher_is_better=False))
+    register(MetricSpec(name="misrequired", factory="metric_returns_plugin:Misrequired"))
 '''
 
 RULE = ("it returns {key: [one number per instance, or one in all]} (docs/metrics.md, Writing a metric plugin).")
@@ -262,3 +280,32 @@ def test_a_direction_that_is_no_bool_fails_the_plugin_or_the_factory(returns, tm
     assert info.status == "error" and "arrow" not in get_host().metrics
     assert info.error == ("metric 'arrow' gives higher_is_better as 'false', which is no bool; give True, False or "
                           "None (the metric class's own).")
+
+
+def test_a_metric_that_says_not_which_way_is_better_fails_its_factory_row_and_compare(returns, capsys):
+    """Neither its class nor its spec gives higher_is_better: the table's arrow said higher is better, of a distance
+    too; given by the spec alone, that is its direction."""
+    sentence = ("Metric 'undirected' from plugin 'metric_returns_plugin': it does not say whether a higher value is "
+                "better; set higher_is_better = True or False on its class (or a dict of bools by key: a key left out "
+                "is shown without a direction), or give it to its MetricSpec.")
+    with pytest.raises(PluginError) as refused:
+        load_metrics(["undirected"])
+    assert str(refused.value) == sentence
+    checked = CliRunner().invoke(cli, ["plugins", "--check", "--json"])
+    rows = {r["name"]: r for r in json.loads(checked.output)["factories"] if r["plugin"] == "metric_returns_plugin"}
+    assert checked.exit_code == 1 and rows["undirected"]["error"] == sentence
+    assert rows["directed_by_spec"]["status"] == "ok"
+    from conftest import run_in_process
+
+    code, out, err = run_in_process(capsys, "compare", "--models", "oracle", "--metric", "undirected")
+    assert (code, out, err.strip().replace("\n", " ")) == (2, "", f"Error: {sentence}")
+    assert load_metrics(["directed_by_spec"])["directed_by_spec"].better("undirected") is False
+
+
+def test_a_requirement_zoo3d_does_not_know_fails_the_factory_with_the_closest(returns):
+    """A misspelt 'dataset' left the metric out of the note on a model trained on other data, without a word."""
+    with pytest.raises(PluginError) as refused:
+        load_metrics(["misrequired"])
+    assert str(refused.value) == ("Metric 'misrequired' from plugin 'metric_returns_plugin': its requires names "
+                                  "'datset', which zoo3d does not know (what a metric may require: images, depth, "
+                                  "dataset); did you mean 'dataset'?")

@@ -28,6 +28,7 @@ class GainSettings(Config):
 
 class Gain(Metric):
     name = "gain"
+    higher_is_better = True
     settings = GainSettings
 
     def evaluate(self, model, ctx):

@@ -206,7 +206,7 @@ class MetricSpec(_Spec):
         from zoo3d.errors import PluginError
 
         obj = super().load()
-        if problem := metric_problem(obj, self._target()):
+        if problem := metric_problem(obj, self._target(), self.higher_is_better):
             raise PluginError(f"Metric '{self.name}' from {self._where()}: {problem}")
         return obj
 
@@ -219,15 +219,18 @@ METRIC_CALLS = {"evaluate": ("model", "ctx"), "check": ("protocol", "options"), 
 METRIC_DOCS = "docs/metrics.md, Writing a metric plugin"
 
 
-def metric_problem(metric: Any, target: str) -> str | None:
+def metric_problem(metric: Any, target: str, registered: bool | None = None) -> str | None:
     """What is wrong with the metric ``target`` (its factory's import string) gave, as the clause after ``Metric 'x'
     from plugin 'p': ``, or None: ``evaluate`` (a distribution metric's ``score_sets``) left to the base class, which
-    raises NotImplementedError; its settings (:func:`zoo3d.eval.protocol.settings_problem`); ``keys`` or ``requires``
-    given as one text; a method that cannot take the arguments zoo3d passes (:data:`METRIC_CALLS`). A mistake there
-    would otherwise reach the user as a traceback once the models were loaded, or as a report that is quietly wrong
-    (a column for each letter of ``keys = ("silhouette")``, settings that never apply)."""
+    raises NotImplementedError; its settings (:func:`zoo3d.eval.protocol.settings_problem`); no direction, neither
+    its class's ``higher_is_better`` nor the one its spec ``registered``, or one that is no bool; ``keys`` or
+    ``requires`` given as one text, or a ``requires`` zoo3d does not know; a method that cannot take the arguments
+    zoo3d passes (:data:`METRIC_CALLS`). A mistake there would otherwise reach the user as a traceback once the models
+    were loaded, or as a report that is quietly wrong (a column for each letter of ``keys = ("silhouette")``, settings
+    that never apply, an arrow saying higher is better for a distance)."""
+    from zoo3d.errors import closest
     from zoo3d.eval.distribution import DistributionMetric
-    from zoo3d.eval.metric import Metric
+    from zoo3d.eval.metric import REQUIREMENTS, Metric
     from zoo3d.eval.protocol import settings_problem
 
     distribution = isinstance(metric, DistributionMetric)
@@ -240,9 +243,13 @@ def metric_problem(metric: Any, target: str) -> str | None:
         return f"'{target}' does not implement {missing}; define it ({METRIC_DOCS})."
     if problem := settings_problem(metric):
         return problem
-    better = getattr(metric, "higher_is_better", True)
-    if not isinstance(better, bool) and not (isinstance(better, dict) and all(isinstance(v, bool)
-                                                                                for v in better.values())):
+    better = getattr(metric, "higher_is_better", None)
+    if better is None and registered is None:  # the table's arrow said higher is better, of a distance too
+        return ("it does not say whether a higher value is better; set higher_is_better = True or False on its class "
+                "(or a dict of bools by key: a key left out is shown without a direction), or give it to its "
+                "MetricSpec.")
+    if better is not None and not isinstance(better, bool) and not (
+            isinstance(better, dict) and all(isinstance(v, bool) for v in better.values())):
         return (f"its higher_is_better is {better!r}, which is no bool nor a dict of bools by key; a text or a number "
                 f"reads as true, so the table's arrow would point the wrong way.")
     for names in ("keys", "requires"):  # ("silhouette") is the text: its letters would be the result keys
@@ -250,6 +257,12 @@ def metric_problem(metric: Any, target: str) -> str | None:
         if isinstance(value, str):
             return (f"its {names} is the text '{value}', whose letters would be read as the {names}; give a tuple, "
                     f"{names} = ('{value}',).")
+    unknown = [need for need in getattr(metric, "requires", None) or () if need not in REQUIREMENTS]
+    if unknown:  # a misspelt 'dataset' left out the note on a model trained on other data, without a word
+        hint = closest(str(unknown[0]), REQUIREMENTS, n=1)
+        did = f"; did you mean '{hint[0]}'?" if hint else "."
+        return (f"its requires names {unknown[0]!r}, which zoo3d does not know (what a metric may require: "
+                f"{', '.join(REQUIREMENTS)}){did}")
     for method, arguments in METRIC_CALLS.items():
         if method == "score_sets" and not distribution:
             continue

@@ -106,13 +106,6 @@ def same_dataset(a: str, b: str) -> bool:
     return identity(a) == identity(b)
 
 
-def _declares_direction(metric: Metric) -> bool:
-    """Whether the metric (its class below :class:`Metric`, or the instance) sets ``higher_is_better`` itself:
-    then its own answer wins over the one its :class:`~zoo3d.specs.MetricSpec` registered."""
-    return "higher_is_better" in vars(metric) or any(
-        "higher_is_better" in vars(cls) for cls in type(metric).__mro__ if cls is not Metric and cls is not object)
-
-
 def load_metrics(names: list[str]) -> dict[str, Metric]:
     """The metrics ``names`` (or their aliases) mean, by their registered names, in the order given, each named so
     (its ``name``) whatever its class calls itself, and pointing the way its spec gives unless its class says. A
@@ -131,7 +124,7 @@ def load_metrics(names: list[str]) -> dict[str, Metric]:
         # naming itself otherwise read its defaults in silence where --set had changed them
         metric.name = spec.name
         direction = getattr(spec, "higher_is_better", None)
-        if direction is not None and not _declares_direction(metric):
+        if direction is not None and getattr(metric, "higher_is_better", None) is None:  # its class's own wins
             metric.higher_is_better = direction
         metrics[spec.name] = metric
     refuse_shared_keys(metrics)

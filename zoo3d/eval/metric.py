@@ -61,6 +61,10 @@ class EvalModel:
     recipe_steps: int | None = None
 
 
+#: what a metric's ``requires`` may name: it scores a model's images, its depth, or its images against the dataset
+REQUIREMENTS = ("images", "depth", "dataset")
+
+
 class NotApplicable(Exception):
     """Raised by a metric for a model it cannot score (e.g. depth for a model without depth)."""
 
@@ -119,8 +123,10 @@ class Metric:
         name: registered name (``neus``).
         keys: result keys it produces (``("neus_psnr", "neus_ssim")``); default ``(name,)``.
         higher_is_better: a bool for every key it returns, or a dict per key; a key the dict leaves
-            out (a timing, a control's score) is reported without a direction.
-        requires: what the model must provide: ``"images"`` (rgb), ``"depth"``, ``"dataset"``.
+            out (a timing, a control's score) is reported without a direction. None (the base class's): the
+            class does not say, and its :class:`~zoo3d.specs.MetricSpec` must, or the metric's factory fails.
+        requires: what it scores, from :data:`REQUIREMENTS`: ``"images"`` (rgb), ``"depth"``, ``"dataset"`` (a
+            distance to ``--data``: the report notes a model whose run was trained on other data).
         units: per-instance work units for the progress bar (``"instances"`` or ``"one"``).
         settings: a :class:`zoo3d.config.Config` subclass of the metric's own knobs, or None. Each is set
             with ``zoo3d compare --set NAME.KEY=VALUE``, recorded in the JSON ``protocol.metric_settings``,
@@ -131,7 +137,7 @@ class Metric:
 
     name: str = ""
     keys: tuple[str, ...] = ()
-    higher_is_better: bool | dict[str, bool] = True
+    higher_is_better: bool | dict[str, bool] | None = None
     requires: tuple[str, ...] = ("images",)
     units: str = "instances"
     settings: ClassVar[type | None] = None
@@ -158,7 +164,7 @@ class Metric:
     def better(self, key: str) -> bool | None:
         """Whether a higher ``key`` is better; None where the metric gives the key no direction."""
         h = self.higher_is_better
-        return h.get(key) if isinstance(h, dict) else bool(h)
+        return h.get(key) if isinstance(h, dict) else None if h is None else bool(h)
 
     def work_units(self, ctx: EvalContext) -> int:
         return len(ctx.seeds) if self.units == "instances" else 1
