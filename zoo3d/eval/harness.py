@@ -249,15 +249,25 @@ def compare_models(models: list[EvalModel], metrics: dict[str, Metric], protocol
     """Run every metric on every model; returns the JSON-ready result (see docs/metrics.md).
 
     The result is keyed by model name, so two models of one name (two runs of a model, loaded as they are) are
-    refused before anything is scored: give each ``EvalModel`` a name of its own."""
+    refused before anything is scored: give each ``EvalModel`` a name of its own. A metric that raises on a model
+    (out of memory, a plugin's bug; not a :class:`~zoo3d.errors.UserError` or an ``OSError``, which stop the
+    comparison) fails that model's entries of it (``"failed"``: the exception and where it was raised); every other
+    metric and model is scored."""
     names = [model.name for model in models]
     twice = next((name for name in names if names.count(name) > 1), None)
     if twice is not None:
         raise UserError(f"Two of the models to compare are named '{twice}', and the results are keyed by name; "
                         f"give each a name of its own (EvalModel(name, generator, ...)).")
     protocol = resolve_metric_settings(protocol, metrics)  # recorded in full, defaults included
+    advanced = [0]  # work units done: a metric that stops half way has its remaining units counted for it
+
+    def advance(n: int) -> None:
+        advanced[0] += n
+        if progress is not None:
+            progress(n)
+
     ctx = EvalContext(protocol=protocol, device=torch.device(device), seeds=protocol.seeds,
-                      out_dir=Path(out_dir) if out_dir else None, progress=progress, options=dict(options or {}))
+                      out_dir=Path(out_dir) if out_dir else None, progress=advance, options=dict(options or {}))
     owners = refuse_shared_keys(metrics)  # and, below, the keys a metric reports without declaring them
     results: dict[str, dict[str, Any]] = {}
     provenance: dict[str, dict[str, Any]] = {}
@@ -279,13 +289,24 @@ def compare_models(models: list[EvalModel], metrics: dict[str, Metric], protocol
             for metric_name, metric in metrics.items():
                 if on_model is not None:
                     on_model(model.name, metric_name)
+                before = advanced[0]
                 try:
                     raw = metric.evaluate(model, ctx)
                 except NotApplicable as exc:
+                    unscored = {"not_applicable": str(exc)}
+                except (UserError, OSError):  # the user's to mend (a file, the disk): the comparison stops
+                    raise
+                except Exception as exc:  # out of memory, a plugin's bug: this model's cells of it fail, not the rest
+                    from zoo3d.specs import _describe
+
+                    unscored = {"failed": _describe(exc)}  # RuntimeError: CUDA out of memory. … (its file:line)
+                else:
+                    unscored = None
+                if unscored is not None:
                     for key in metric.result_keys():
-                        results[model.name][key] = {**summarize([]), "not_applicable": str(exc)}
+                        results[model.name][key] = {**summarize([]), **unscored}
                         directions[key] = metric.better(key)
-                    ctx.advance(metric.work_units(ctx))
+                    ctx.advance(max(0, metric.work_units(ctx) - (advanced[0] - before)))
                     continue
                 raw, meta = evaluated(metric_name, raw)
                 for key, values in raw.items():
@@ -357,6 +378,8 @@ def format_value(entry: dict[str, Any]) -> str:
     to show, so it reads ``mean (n=1)`` rather than a misleading ``± 0``."""
     if entry.get("not_applicable"):
         return "n/a"
+    if entry.get("failed"):
+        return "failed"
     if entry.get("mean") is None:
         return "-"
     text = significant(entry["mean"], 4)
@@ -368,14 +391,16 @@ def format_value(entry: dict[str, Any]) -> str:
 
 
 def not_applicable_lines(result: dict[str, Any]) -> list[str]:
-    """Why each "n/a" cell of the table is one, a line per model and reason under the table (``n/a: depth of flat:
-    flat renders no depth/alpha``); the reason was in the JSON's ``not_applicable`` alone."""
-    reasons: dict[tuple[str, str], list[str]] = {}
+    """Why each "n/a" or "failed" cell of the table is one, a line per model and reason under the table (``n/a: depth
+    of flat: flat renders no depth/alpha``, ``failed: neus_psnr, neus_ssim of gram: RuntimeError: CUDA out of memory
+    (…)``); the reason was in the JSON's ``not_applicable`` alone, and a failed metric stopped the comparison."""
+    reasons: dict[tuple[str, str, str], list[str]] = {}
     for name, row in result["models"].items():
         for key, entry in row.items():
-            if entry.get("not_applicable"):
-                reasons.setdefault((name, str(entry["not_applicable"])), []).append(key)
-    return [f"n/a: {', '.join(keys)} of {name}: {reason}" for (name, reason), keys in reasons.items()]
+            for kind, field in (("n/a", "not_applicable"), ("failed", "failed")):
+                if entry.get(field):
+                    reasons.setdefault((kind, name, str(entry[field])), []).append(key)
+    return [f"{kind}: {', '.join(keys)} of {name}: {reason}" for (kind, name, reason), keys in reasons.items()]
 
 
 def write_json(result: dict[str, Any], path: str | Path) -> Path:

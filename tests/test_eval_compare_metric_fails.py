@@ -1,0 +1,90 @@
+"""A metric that raises on a model (out of memory, a plugin's bug) fails that model's cells of it alone: the other
+metrics and models are scored, the table and the reports name what failed and where, and ``zoo3d compare`` exits 1
+after writing them, where the exception stopped the comparison with a traceback and every number was lost."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from conftest import run_in_process as zoo3d
+from zoo3d.errors import UserError
+from zoo3d.eval import harness
+from zoo3d.eval.metric import EvalModel, Metric
+from zoo3d.eval.protocol import make_protocol
+
+
+class Counts(Metric):
+    """Each model's instance seeds plus one, one instance at a time."""
+    name, higher_is_better = "counts", True
+
+    def evaluate(self, model, ctx):
+        values = []
+        for seed in ctx.seeds:
+            values.append(seed + 1.0)
+            ctx.advance(1)
+        return {"counts": values}
+
+
+class Breaks(Metric):
+    """Scores the first instance of every model, then raises ``error`` on the model named ``on``."""
+    name, keys, higher_is_better = "breaks", ("breaks_a", "breaks_b"), False
+
+    def __init__(self, on: str, error: Exception):
+        self.on, self.error = on, error
+
+    def evaluate(self, model, ctx):
+        ctx.advance(1)
+        if model.name == self.on:
+            raise self.error
+        ctx.advance(len(ctx.seeds) - 1)
+        return {"breaks_a": [2.0] * len(ctx.seeds), "breaks_b": [3.0] * len(ctx.seeds)}
+
+
+def _compare(metric: Metric, steps: list[int] | None = None) -> dict:
+    models = [EvalModel("a", None), EvalModel("b", None), EvalModel("c", None)]
+    metrics = {"breaks": metric, "counts": Counts()}
+    return harness.compare_models(models, metrics, make_protocol("small", instances=3), "cpu",
+                                  progress=None if steps is None else steps.append)
+
+
+def test_a_metric_that_raises_on_one_model_fails_its_cells_and_the_rest_is_scored():
+    steps: list[int] = []
+    result = _compare(Breaks("b", RuntimeError("out of memory\nsecond line")), steps)
+    failed = {"mean": None, "std": None, "n": 0, "values": [],
+              "failed": f"RuntimeError: out of memory ({__file__}:{Breaks.evaluate.__code__.co_firstlineno + 3})"}
+    assert result["models"]["b"] == {"breaks_a": failed, "breaks_b": failed,
+                                     "counts": {"mean": 2.0, "std": 1.0, "n": 3, "values": [1.0, 2.0, 3.0]}}
+    assert result["models"]["a"]["breaks_a"]["mean"] == result["models"]["c"]["breaks_b"]["mean"] - 1 == 2.0
+    assert result["higher_is_better"] == {"breaks_a": False, "breaks_b": False, "counts": True}
+    assert sum(steps) == 3 * (3 + 3)  # the failed metric's unscored instances counted for it, once
+    assert harness.not_applicable_lines(result) == [f"failed: breaks_a, breaks_b of b: {failed['failed']}"]
+    assert harness.format_value(failed) == "failed"
+
+
+@pytest.mark.parametrize("error", [UserError("Cannot read 'ref.pt'."), FileNotFoundError(2, "No such file")])
+def test_a_users_mistake_inside_a_metric_still_stops_the_comparison(error):
+    with pytest.raises(type(error)):
+        _compare(Breaks("b", error))
+
+
+def test_compare_prints_and_writes_the_rest_names_the_failure_and_exits_1(tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(harness, "load_eval_model", lambda name, ckpt, device: EvalModel(name, None))
+    monkeypatch.setattr(harness, "load_metrics", lambda names: {"breaks": Breaks("oracle_inconsistent", KeyError(
+        "mask")), "counts": Counts()})
+    monkeypatch.setenv("COLUMNS", "300")
+    out, report = tmp_path / "r.json", tmp_path / "r.md"
+    code, stdout, err = zoo3d(capsys, "compare", "--models", "oracle,oracle_inconsistent", "--metric", "breaks",
+                              "--instances", "2", "--device", "cpu", "--json", out, "--markdown", report)
+    where = f"({__file__}:{Breaks.evaluate.__code__.co_firstlineno + 3})"
+    line = f"failed: breaks_a, breaks_b of oracle_inconsistent: KeyError: 'mask' {where}"
+    assert code == 1 and "Traceback" not in err, err
+    assert [[cell.strip() for cell in row.split("│")[1:-1]] for row in stdout.splitlines()
+            if row.startswith("│ oracle_inconsistent")] == [
+        ["oracle_inconsistent", "failed", "failed", "1.5 ± 0.71 (n=2)"]]
+    assert line in stdout.splitlines() and f"- {line}" in report.read_text().splitlines()
+    assert json.loads(out.read_text())["models"]["oracle"]["breaks_b"]["values"] == [3.0, 3.0]
+    assert f"wrote {out}" in err.splitlines() and f"wrote {report}" in err.splitlines()
+    assert err.splitlines()[-1] == (f"Error: {line.removeprefix('failed: ')}; the other results were scored and "
+                                    f"reported.")  # the last line, which zoo3d bench zoo shows of a failed compare
