@@ -220,3 +220,35 @@ def test_a_2d_upsampler_is_told_that_depth_and_epi_score_different_things():
             assert upsampler == [f"{name}: not strictly 3D-consistent (2D upsampler); depth scores the depth of its "
                                  f"3D render, not its final rgb.",
                                  f"{name}: not strictly 3D-consistent (2D upsampler); epi scores its final rgb."]
+
+
+class _Faint(TexturedSphereGenerator):
+    """The sphere at opacity 0.45 in every view but the views of yaw above ``opaque_from``: no foreground pixel
+    (alpha > 0.5) in those, as in a briefly trained model."""
+
+    def __init__(self, opaque_from: float = math.inf, **kw):
+        super().__init__(**kw)
+        self.opaque_from = opaque_from
+
+    def render(self, rep, cameras, resolution=None):
+        out = super().render(rep, cameras, resolution)
+        yaw = torch.atan2(cameras.origins[:, 0], cameras.origins[:, 2])
+        scale = torch.where(yaw > self.opaque_from, 1.0, 0.45).to(out.alpha.dtype)[:, None, None, None]
+        return type(out)(rgb=out.rgb, depth=out.depth * scale, alpha=out.alpha * scale)
+
+
+def test_an_instance_without_a_foreground_two_views_share_is_named_in_a_note():
+    """Its score is not finite and its cell read '-' (or n counted fewer instances) with nothing to say why."""
+    protocol = make_protocol("small", instances=2, depth_views=3, resolution=16)
+    ctx = EvalContext(protocol=protocol, device=torch.device("cpu"), seeds=protocol.seeds)
+    values = DepthMetric().evaluate(EvalModel("faint", _Faint()), ctx)["depth"]
+    assert all(math.isnan(v) for v in values)
+    assert ctx.notes == ["depth of faint: no two of its views share a foreground (alpha > 0.5) in 2 instances (seeds "
+                         "0, 1; alpha reaches 0.45 there), left out of its depth score."]
+    one_view = EvalContext(protocol=protocol, device=torch.device("cpu"), seeds=[1])
+    assert math.isnan(DepthMetric().evaluate(EvalModel("one", _Faint(opaque_from=0.1)), one_view)["depth"][0])
+    assert one_view.notes == ["depth of one: no two of its views share a foreground (alpha > 0.5) in 1 instance (seed "
+                              "1; alpha reaches 1.00 there), left out of its depth score."]
+    scored = EvalContext(protocol=protocol, device=torch.device("cpu"), seeds=[0])
+    assert math.isfinite(DepthMetric().evaluate(EvalModel("two", _Faint(opaque_from=-0.1)), scored)["depth"][0])
+    assert scored.notes == []

@@ -15,6 +15,7 @@ below an inconsistent one at 256 px.
 
 from __future__ import annotations
 
+import math
 from itertools import combinations
 from typing import Any
 
@@ -22,6 +23,7 @@ import torch
 from torch import Tensor
 
 from zoo3d.cameras import Camera
+from zoo3d.errors import counted
 from zoo3d.eval.metric import (EvalContext, EvalModel, Metric, NotApplicable, instance_latent,
                                model_resolution, note_upsampler, render_instance)
 
@@ -105,14 +107,22 @@ class DepthMetric(Metric):
         gen, proto = model.generator, ctx.protocol
         res = model_resolution(gen, proto.resolution)
         cameras = protocol_cameras(gen, proto, proto.depth_views, proto.depth_yaw_range).to(device=ctx.device)
-        values = []
+        values, unscored, alpha_max = [], [], 0.0
         for seed in ctx.seeds:
             out = render_instance(gen, instance_latent(gen, seed, ctx.device), cameras, res, psi=proto.psi_consistency)
             if out["depth"] is None or out["alpha"] is None:
                 raise NotApplicable(f"{model.name} renders no depth/alpha")
             depth = surface_depth(out["depth"], out["alpha"], out.get("foreground_depth"))
             values.append(float(depth_consistency(depth, out["alpha"], cameras, seed)))
+            if not math.isfinite(values[-1]):
+                unscored.append(seed)
+                alpha_max = max(alpha_max, float(out["alpha"].max()))
             ctx.advance(1)
+        if unscored:  # its cell read '-' (or counted fewer instances) with nothing to say why
+            seeds = f"{'seed' if len(unscored) == 1 else 'seeds'} {', '.join(map(str, unscored))}"
+            ctx.notes.append(f"depth of {model.name}: no two of its views share a foreground (alpha > 0.5) in "
+                             f"{counted(len(unscored), 'instance')} ({seeds}; alpha reaches {alpha_max:.2f} there), "
+                             f"left out of its depth score.")
         # its depth maps come from before the upsampler
         note_upsampler(model, ctx, "depth scores the depth of its 3D render, not its final rgb")
         return {"depth": values}
