@@ -836,7 +836,7 @@ def test_write_markdown_lays_out_table_protocol_provenance_and_evidence(tmp_path
         "```", "",
         "## Provenance", "",
         "- **m1**: checkpoint `c.pt`, sha256 `ff`, resolution 16, seeds [0, 1]",
-        "- **m2**: checkpoint `None`, sha256 `None`, resolution 32, seeds [0, 1]", "",
+        "- **m2**: no checkpoint, resolution 32, seeds [0, 1]", "",  # not "checkpoint `None`, sha256 `None`"
         "## Evidence", "", "### m1/a", "", "![s0](../img/m1/a/s0.png)", ""])
     assert path.read_text() == expected
     bare = _result(tmp_path)

@@ -458,8 +458,10 @@ def write_markdown(result: dict[str, Any], path: str | Path, command: str = "") 
         for part, source in (prov.get("sources") or {}).items():
             trained += (f", `{part}` from `{source.get('checkpoint')}` (step {source.get('step')}, sha256 "
                         f"`{source.get('sha256')}`)")
-        lines.append(f"- **{name}**: checkpoint `{prov['checkpoint']}`{trained}, sha256 `{prov['sha256']}`, "
-                     f"resolution {prov['resolution']}, seeds {prov['seeds']}")
+        # a model built without weights (the oracles) read "checkpoint `None`, sha256 `None`"
+        weights = f"no checkpoint{trained}" if prov["checkpoint"] is None else \
+            f"checkpoint `{prov['checkpoint']}`{trained}, sha256 `{prov['sha256']}`"
+        lines.append(f"- **{name}**: {weights}, resolution {prov['resolution']}, seeds {prov['seeds']}")
     lines.append("")
     if result.get("evidence"):
         lines += ["## Evidence", ""]
