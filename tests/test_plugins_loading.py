@@ -342,6 +342,20 @@ def test_a_missing_base_without_any_plugin_down_says_only_what_is_missing(host):
                               "`zoo3d plugins`).")
 
 
+def test_a_misspelt_base_is_named_with_the_registered_model_it_likely_means(host):
+    """requires=("grma",) read as a plugin to enable; the closest registered name or alias is named with it."""
+    base = fake_plugin("base_plugin", zoo3d_register_models=models(model("gram", "grammar")))
+    typo = fake_plugin("typo_plugin", zoo3d_register_models=models(model("mine", requires=("grma", "nowhere")),
+                                                                   model("mine_too", requires=("mine_to",))))
+    alias = fake_plugin("alias_plugin", zoo3d_register_models=models(model("other", requires=("Grammer",))))
+    h = host(base, typo, alias)
+    assert h.plugins["typo_plugin"].error == (
+        "model 'mine' builds on model 'grma' (did you mean 'gram'?) and 'nowhere', which is not registered. Enable the "
+        "plugin that provides it, or disable 'typo_plugin' as well.")  # not 'mine_too' of its own plugin, withdrawn
+    assert h.plugins["alias_plugin"].error.startswith(  # through an alias, whatever the case
+        "model 'other' builds on model 'Grammer' (did you mean 'gram'?), which is not registered; ")
+
+
 @pytest.mark.parametrize("kind", ["model", "metric", "dataset"])
 def test_every_registry_names_the_plugins_that_failed_when_a_name_is_unknown(host, kind):
     h = host(fake_plugin("failing_plugin", zoo3d_register_models=lambda register: register(model("f", requires=("g",)))))

@@ -55,12 +55,13 @@ def shell_line(words) -> str:
     return " ".join(shell_word(str(word)) for word in words)
 
 
-def closest(word: str, candidates, n: int = 3) -> list[str]:
-    """The candidates closest to ``word`` (for 'did you mean' hints)."""
+def closest(word: str, candidates, n: int = 3, cutoff: float = 0.5) -> list[str]:
+    """The candidates closest to ``word`` (for 'did you mean' hints), each at least ``cutoff`` alike (difflib's
+    ratio)."""
     import difflib
 
     cands = [str(c) for c in candidates]
-    return difflib.get_close_matches(str(word), cands, n=n, cutoff=0.5)
+    return difflib.get_close_matches(str(word), cands, n=n, cutoff=cutoff)
 
 
 def tell(message: str, kind: str = "note") -> None:

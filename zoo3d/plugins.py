@@ -105,12 +105,18 @@ class Registry(Generic[T]):
         self._specs.pop(spec.key, None)
         self._aliases = {a: k for a, k in self._aliases.items() if k != spec.key}
 
+    def nearest(self, name: str, cutoff: float = 0.5) -> str | None:
+        """The registered name closest to ``name``, a misspelling of it or of an alias, for a 'did you mean'; None
+        where none is ``cutoff`` alike (:func:`zoo3d.errors.closest`)."""
+        hint = closest(normalize_name(name), [*self._specs, *self._aliases], cutoff=cutoff)
+        return self.owner(hint[0]).name if hint else None
+
     def get(self, name: str) -> T:
         spec = self.owner(name)
         if spec is None:
             known = sorted(s.name for s in self._specs.values())
-            hint = closest(normalize_name(name), [*self._specs, *self._aliases])
-            did = f" Did you mean '{self.owner(hint[0]).name}'?" if hint else ""
+            hint = self.nearest(name)
+            did = f" Did you mean '{hint}'?" if hint else ""
             listed = ", ".join(known) if known else "none registered"
             failed = self._failed() if self._failed is not None else []
             broken = (f" Plugins that failed to load, which may provide it: {', '.join(failed)} (see `zoo3d plugins`)."
@@ -250,12 +256,13 @@ class PluginHost:
             unmet = [(spec, missing) for spec, missing in unmet if missing]
             if not unmet:
                 return
+            going = {spec.plugin for spec, _ in unmet}
             for spec, missing in unmet:
                 info = self.plugins.get(spec.plugin)
                 if info is None or info.status != "ok":
                     self.models.remove(spec)
                     continue
-                info.status, info.error = "error", self._requirement_error(spec, missing)
+                info.status, info.error = "error", self._requirement_error(spec, missing, going)
                 self._withdraw(info)
 
     def _withdraw(self, info: PluginInfo) -> None:
@@ -266,8 +273,12 @@ class PluginHost:
                 registries[kind].remove(registries[kind].get(name))
         info.registered = {}
 
-    def _requirement_error(self, spec: ModelSpec, missing: list[str]) -> str:
-        names = " and ".join(f"'{m}'" for m in missing)
+    def _requirement_error(self, spec: ModelSpec, missing: list[str], going: set[str]) -> str:
+        def meant(name: str) -> str:  # a misspelt requires ('grma'): the model it likely meant, of a plugin that stays
+            hint = self.models.nearest(name, cutoff=0.75)  # a typo of it, not any short name ('gone': 'fine')
+            return "" if hint is None or self.models.get(hint).plugin in going else f" (did you mean '{hint}'?)"
+
+        names = " and ".join(f"'{m}'{meant(m)}" for m in missing)
         unavailable = [f"'{i.name}' ({'disabled' if i.status == 'disabled' else 'failed: ' + i.error})"
                        for i in self.plugins.values() if i.status != "ok" and i.name != spec.plugin]
         why = f"; plugins not loaded: {', '.join(unavailable)}" if unavailable else ""
