@@ -1,14 +1,17 @@
-"""``zoo3d compare``'s table title names the protocol and every setting ``--set``, ``--resolution`` or
-``--neus-iterations`` changed from it: the protocol's name alone claimed its numbers for a run under other settings."""
+"""``zoo3d compare``'s table title, the JSON's ``protocol.changed`` and the Markdown report name every setting
+``--set``, ``--resolution`` or ``--neus-iterations`` changed from the protocol: its name alone claimed its numbers for a
+run under other settings."""
 
 from __future__ import annotations
+
+from types import SimpleNamespace
 
 import pytest
 
 from conftest import FIXTURES
 from conftest import run_in_process as zoo3d
-from zoo3d.eval.harness import load_metrics
-from zoo3d.eval.metric import EvalModel
+from zoo3d.eval.harness import compare_models, load_metrics, write_markdown
+from zoo3d.eval.metric import EvalModel, Metric
 from zoo3d.eval.protocol import build_protocol, departures
 
 
@@ -62,3 +65,24 @@ def test_a_metrics_own_setting_is_named_as_set_spells_it_and_its_protocol_defaul
 @pytest.mark.parametrize("name", ["small", "paper"])
 def test_the_named_protocols_depart_from_nothing(name):
     assert departures(build_protocol(name)) == []
+
+
+class _One(Metric):
+    higher_is_better = True
+
+    def evaluate(self, model, ctx):
+        return {"one": [1.0] * len(ctx.seeds)}
+
+
+@pytest.mark.parametrize("sets, changed", [(["epi_frames=10", "neus.iterations=50"],
+                                            ["neus.iterations=50", "epi_frames=10"]), ([], [])])
+def test_the_json_and_the_report_record_what_departs_from_the_named_protocol(tmp_path, sets, changed):
+    protocol = build_protocol("small", instances=1, sets=sets)
+    result = compare_models([EvalModel("m", SimpleNamespace())], {"one": _One()}, protocol, "cpu")
+    assert result["protocol"]["changed"] == changed and result["protocol"]["name"] == "small"
+    lines = write_markdown(result, tmp_path / "r.md").read_text().splitlines()
+    said = lines[lines.index("## Protocol") + 2]
+    if changed:
+        assert said == "The `small` protocol changed to `neus.iterations=50`, `epi_frames=10`; all of it:"
+    else:
+        assert said == "```json"

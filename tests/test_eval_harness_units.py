@@ -775,7 +775,8 @@ def test_compare_models_summarises_every_metric_of_every_model(tmp_path):
                "data": None, "step": None, "recipe_steps": None, "world_size": None, "trained_device": None,
                "steps_cap": None}}
     assert result["protocol"] == {**proto.model_dump(), "seeds": seeds, "device": "cpu", "torch": torch.__version__,
-                                  "metrics": {"stats": {"instances": 3}, "part": {}}}
+                                  "metrics": {"stats": {"instances": 3}, "part": {}},
+                                  "changed": ["seed_start=2", "resolution=null"]}  # departs from "small" so
     assert result["higher_is_better"] == {"stats_a": True, "stats_b": False, "part_x": True, "part_y": True}
     assert result["notes"] == ["stats: a caveat"]
     assert result["evidence"] == {f"{m}/stats": [str(tmp_path / m / "stats" / "x.png")] for m in ("m1", "m2")}

@@ -17,7 +17,7 @@ import torch
 
 from zoo3d.errors import PluginError, UserError
 from zoo3d.eval.metric import EvalContext, EvalModel, Metric, NotApplicable, model_resolution, summarize
-from zoo3d.eval.protocol import Protocol, resolve_metric_settings
+from zoo3d.eval.protocol import PROTOCOLS, Protocol, departures, resolve_metric_settings
 
 
 def load_eval_model(name: str, checkpoint: str | None, device) -> EvalModel:
@@ -325,6 +325,8 @@ def compare_models(models: list[EvalModel], metrics: dict[str, Metric], protocol
     proto_block["device"] = str(device)
     proto_block["torch"] = torch.__version__
     proto_block["metrics"] = {n: recordable(n, m.protocol_info(ctx), "a protocol_info") for n, m in metrics.items()}
+    # what departs from the protocol the name says (--set, --resolution): a reader of the name took its settings
+    proto_block["changed"] = departures(protocol, metrics) if protocol.name in PROTOCOLS else None
     return {"models": results, "protocol": proto_block, "provenance": provenance,
             "higher_is_better": {k: d for k, d in directions.items() if d is not None},
             "notes": sorted(set(ctx.notes)),
@@ -446,7 +448,13 @@ def write_markdown(result: dict[str, Any], path: str | Path, command: str = "") 
         lines += ["## Notes", ""] + [f"- {n}" for n in result["notes"]] + [""]
     # the whole block, the NeuS fit's and each metric's settings (its --data among them) included: what produced
     # the numbers
-    lines += ["## Protocol", "", "```json", json.dumps(result["protocol"], indent=1), "```", ""]
+    changed = result["protocol"].get("changed")
+    if changed:  # the name alone, "small", claimed that protocol's settings
+        lines += ["## Protocol", "", f"The `{result['protocol']['name']}` protocol changed to "
+                  + ", ".join(f"`{item}`" for item in changed) + "; all of it:", ""]
+    else:
+        lines += ["## Protocol", ""]
+    lines += ["```json", json.dumps(result["protocol"], indent=1), "```", ""]
     lines += ["## Provenance", ""]
     for name, prov in result["provenance"].items():
         trained = _training_length(prov)
