@@ -44,8 +44,9 @@ def test_a_model_named_in_two_of_them_is_still_named_twice(monkeypatch, capsys):
     seen = _recorded(monkeypatch)
     code, _, err = zoo3d(capsys, "compare", "--models", "oracle", "--models", "ORACLE", "--metric", "epi")
     assert code == 2 and seen["loads"] == []
-    assert err.strip() == ("Error: --models names 'oracle' twice; a comparison scores one run per model (compare two "
-                           "runs of one model in two commands)."), err
+    assert err.strip() == ("Error: --models names 'oracle' twice; a comparison scores one run per model (label two "
+                           "runs of one model, each with its --ckpt: --models oracle@a,oracle@b --ckpt oracle@a=RUN "
+                           "...)."), err
 
 
 @pytest.mark.parametrize("args, sentence", [

@@ -16,19 +16,52 @@ def _split(value: str) -> list[str]:
     return [v.strip() for v in value.split(",") if v.strip()]
 
 
-def _parse_ckpts(items: tuple[str, ...]) -> dict[str, str]:
-    from zoo3d.plugins import model_key
+def labelled(name: str) -> tuple[str, str | None]:
+    """A ``--models`` entry as (model, label): ``gram@lr2`` is a run of ``gram`` shown, keyed and given its
+    ``--ckpt`` as ``gram@lr2``, so two runs of one model share a table; ``gram`` has no label."""
+    import re
 
+    from zoo3d.specs import ModelSpec
+
+    model, sep, label = name.partition("@")
+    if sep and not (model and re.fullmatch(ModelSpec.name_pattern, label)):  # spelt as a name: it names a folder
+        raise UserError(f"'{name}' is no MODEL@LABEL; a label is {ModelSpec.name_characters} after the model's "
+                        f"name, as in gram@lr2.")
+    return model, label if sep else None
+
+
+def entry_key(name: str) -> str:
+    """What a ``--models`` or ``--ckpt`` entry is matched by: its model's key (any spelling or alias), then its
+    label in any case (``GRAM@LR2`` is ``gram@lr2``)."""
+    from zoo3d.plugins import model_key
+    from zoo3d.specs import normalize_name
+
+    model, label = labelled(name)
+    return model_key(model) + ("" if label is None else "@" + normalize_name(label))
+
+
+def _parse_ckpts(items: tuple[str, ...]) -> dict[str, str]:
     out = {}
     for item in items:
         name, sep, path = item.partition("=")
         if not sep or not name or not path:
             raise UserError(f"--ckpt '{item}' must look like NAME=PATH.")
-        if model_key(name) in out:  # the last one would win, silently
-            raise UserError(f"--ckpt names model '{name}' twice ({out[model_key(name)]} and {path}); a comparison "
+        if entry_key(name) in out:  # the last one would win, silently
+            raise UserError(f"--ckpt names model '{name}' twice ({out[entry_key(name)]} and {path}); a comparison "
                             f"scores one run per model.")
-        out[model_key(name)] = path
+        out[entry_key(name)] = path
     return out
+
+
+def load_entry(name: str, checkpoint: str | None, device):
+    """The model a ``--models`` entry names, with its ``--ckpt``; a labelled one (``gram@lr2``) under that name."""
+    import dataclasses
+
+    from zoo3d.eval.harness import load_eval_model
+
+    model, label = labelled(name)
+    loaded = load_eval_model(model, checkpoint, device)
+    return loaded if label is None else dataclasses.replace(loaded, name=f"{loaded.name}@{label}")
 
 
 def _sets_neus_iterations(item: str) -> bool:
@@ -129,11 +162,13 @@ def scored_line(model) -> str:
 
 @click.command()
 @click.option("--models", required=True, multiple=True,
-              help="Comma-separated model names, e.g. gram_hd,styleSDF (repeatable: the lists add up).")
+              help="Comma-separated model names, e.g. gram_hd,styleSDF (repeatable: the lists add up); gram@a,gram@b "
+                   "are two runs of one model, each given with --ckpt gram@a=RUN.")
 @click.option("--metric", "metrics", default=["neus"], show_default=True, multiple=True,
               help="Comma-separated metrics: neus, epi, depth, swd, diversity, detail, fid, kid, speed (or any "
                    "plugin's); repeatable: the lists add up.")
-@click.option("--ckpt", "ckpts", multiple=True, help="NAME=PATH: checkpoint or run folder for a model (repeatable).")
+@click.option("--ckpt", "ckpts", multiple=True,
+              help="NAME=PATH: checkpoint or run folder for a model, or a labelled one (gram@a=PATH); repeatable.")
 @click.option("--instances", type=click.IntRange(1, 10_000), default=None,
               help="Instances per model (default: the protocol's).")
 @click.option("--protocol", "protocol_name", type=click.Choice(["small", "paper"]), default="small", show_default=True,
@@ -163,11 +198,10 @@ def compare(models, metrics, ckpts, instances, protocol_name, resolution, neus_i
 
     from zoo3d.config import refuse_key_set_twice
     from zoo3d.devices import resolve_device
-    from zoo3d.eval.harness import compare_models, load_eval_model, load_metrics, preflight, total_work
+    from zoo3d.eval.harness import compare_models, load_metrics, preflight, total_work
     from zoo3d.eval.metric import EvalContext
     from zoo3d.eval.protocol import build_protocol
     from zoo3d.fileio import WriteError
-    from zoo3d.plugins import model_key
 
     # a repeated option adds to the list: click keeps only the last value of a single one, and `--metric epi
     # --metric depth` scored depth alone without a word
@@ -176,11 +210,12 @@ def compare(models, metrics, ckpts, instances, protocol_name, resolution, neus_i
         raise UserError("--models needs at least one model name.")
     if not metric_names:
         raise UserError("--metric needs at least one metric name.")
-    keys = [model_key(m) for m in model_names]
+    keys = [entry_key(m) for m in model_names]
     twice = next((m for m, k in zip(model_names, keys) if keys.count(k) > 1), None)
     if twice:  # the rows are keyed by model: one would overwrite the other after both were scored
-        raise UserError(f"--models names '{twice}' twice; a comparison scores one run per model (compare two "
-                        f"runs of one model in two commands).")
+        model = labelled(twice)[0]
+        raise UserError(f"--models names '{twice}' twice; a comparison scores one run per model (label two runs of "
+                        f"one model, each with its --ckpt: --models {model}@a,{model}@b --ckpt {model}@a=RUN ...).")
     from zoo3d.fileio import check_can_create
 
     if md_out == "-":  # a report has an images folder beside it: a file named '-' and a folder '-_images' were made
@@ -198,9 +233,12 @@ def compare(models, metrics, ckpts, instances, protocol_name, resolution, neus_i
         check_can_create(out_dir, "--markdown images folder", folder=True)
     _check_outputs_apart(json_out, md_out, out_dir)
     ckpt_map = _parse_ckpts(ckpts)
-    unknown = set(ckpt_map) - {model_key(m) for m in model_names}
+    unknown = set(ckpt_map) - set(keys)
     if unknown:
         raise UserError(f"--ckpt names model '{sorted(unknown)[0]}', which is not in --models.")
+    unrun = next((m for m, k in zip(model_names, keys) if labelled(m)[1] is not None and k not in ckpt_map), None)
+    if unrun:  # its newest run, as an unlabelled name takes: two labels of one model would score one run twice
+        raise UserError(f"--models '{unrun}' labels a run of {labelled(unrun)[0]}; name it with --ckpt {unrun}=RUN.")
     metric_objs = load_metrics(metric_names)
     if neus_iterations:  # the --set, read after the shorthand, would win without a word
         clash = next((item for item in sets if _sets_neus_iterations(item)), None)
@@ -214,7 +252,7 @@ def compare(models, metrics, ckpts, instances, protocol_name, resolution, neus_i
     dev = resolve_device(device)
     options = {"data": data, "inception": inception}
     preflight(metric_objs, protocol, options)  # a missing file or dataset fails now, before any long work
-    loaded = [load_eval_model(name, ckpt_map.get(model_key(name)), dev) for name in model_names]
+    loaded = [load_entry(name, ckpt_map.get(key), dev) for name, key in zip(model_names, keys)]
 
     console = Console(stderr=True)
     for model in loaded:  # which run a model name picked (its newest under $ZOO3D_RUNS): said before the long work
