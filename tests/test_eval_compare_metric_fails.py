@@ -88,3 +88,18 @@ def test_compare_prints_and_writes_the_rest_names_the_failure_and_exits_1(tmp_pa
     assert f"wrote {out}" in err.splitlines() and f"wrote {report}" in err.splitlines()
     assert err.splitlines()[-1] == (f"Error: {line.removeprefix('failed: ')}; the other results were scored and "
                                     f"reported.")  # the last line, which zoo3d bench zoo shows of a failed compare
+
+
+class BadInfo(Counts):
+    def protocol_info(self, ctx):
+        return {"views": ctx.protocol.views / 0}
+
+
+def test_a_protocol_info_that_raises_is_recorded_as_failed_and_the_numbers_are_kept():
+    """It is asked once every model was scored: its traceback lost every number."""
+    result = harness.compare_models([EvalModel("a", None)], {"counts": BadInfo()}, make_protocol("small", instances=2),
+                                    "cpu")
+    where = f"ZeroDivisionError: division by zero ({__file__}:{BadInfo.protocol_info.__code__.co_firstlineno + 1})"
+    assert result["protocol"]["metrics"] == {"counts": {"failed": where}}
+    assert result["models"]["a"]["counts"]["values"] == [1.0, 2.0]
+    assert result["notes"] == [f"counts: its protocol_info raised {where}; the protocol block holds no settings of it."]

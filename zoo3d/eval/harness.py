@@ -324,13 +324,29 @@ def compare_models(models: list[EvalModel], metrics: dict[str, Metric], protocol
     proto_block["seeds"] = protocol.seeds
     proto_block["device"] = str(device)
     proto_block["torch"] = torch.__version__
-    proto_block["metrics"] = {n: recordable(n, m.protocol_info(ctx), "a protocol_info") for n, m in metrics.items()}
+    proto_block["metrics"] = {n: _protocol_info(n, m, ctx) for n, m in metrics.items()}
     # what departs from the protocol the name says (--set, --resolution): a reader of the name took its settings
     proto_block["changed"] = departures(protocol, metrics) if protocol.name in PROTOCOLS else None
     return {"models": results, "protocol": proto_block, "provenance": provenance,
             "higher_is_better": {k: d for k, d in directions.items() if d is not None},
             "notes": sorted(set(ctx.notes)),
             "evidence": ctx.evidence}
+
+
+def _protocol_info(name: str, metric: Metric, ctx: EvalContext) -> dict[str, Any]:
+    """``metric``'s :meth:`~zoo3d.eval.metric.Metric.protocol_info` for the JSON, or ``{"failed": …}`` and a note
+    where it raises (a plugin's bug): asked once every model was scored, its traceback lost every number."""
+    try:
+        info = metric.protocol_info(ctx)
+    except (UserError, OSError):
+        raise
+    except Exception as exc:
+        from zoo3d.specs import _describe
+
+        ctx.notes.append(f"{name}: its protocol_info raised {_describe(exc)}; the protocol block holds no settings "
+                         f"of it.")
+        return {"failed": _describe(exc)}
+    return recordable(name, info, "a protocol_info")
 
 
 def merge_results(parts: list[dict[str, Any]], order: list[str] | None = None) -> dict[str, Any]:
