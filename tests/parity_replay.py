@@ -160,25 +160,32 @@ def gram_hd_fixture_config(meta: dict):
     return cfg
 
 
-def build_imported_gram_hd(tensors: dict[str, Tensor], meta: dict):
+def build_imported_gram_hd(tensors: dict[str, Tensor], meta: dict, unset: tuple[str, ...] = ()):
+    """The fixture's official weights converted by zoo3d's importer into a GramHDGenerator; ``unset``
+    names import flags (``align_corners``, ``texture_align_corners``, ``upsample_background_hits``) to
+    put back at zoo3d's own defaults, to see what each one changes."""
     from zoo3d_gram_hd.generator import GramHDGenerator
     from zoo3d_gram_hd.model import GramHDModel
 
     imported = GramHDModel().import_release(_weights(tensors), gram_hd_fixture_config(meta))
+    g = imported.config.generator
+    for flag in unset:
+        owner = g.lowres.render if flag == "align_corners" else g
+        setattr(owner, flag, type(owner)().model_dump()[flag])
     generator = GramHDGenerator(imported.config.generator, imported.config.camera)
     generator.load_state_dict(imported.state, strict=True)
     return generator.eval(), imported
 
 
 @torch.no_grad()
-def replay_gram_hd(tensors: dict[str, Tensor], meta: dict) -> dict[str, float]:
+def replay_gram_hd(tensors: dict[str, Tensor], meta: dict, unset: tuple[str, ...] = ()) -> dict[str, float]:
     """Max abs differences from the authors' GRAM-HD: HR/LR images, both kinds of intersections,
-    pre-SR maps, LR and HR rgba maps."""
+    pre-SR maps, LR and HR rgba maps (``unset``: as build_imported_gram_hd's)."""
     from zoo3d.cameras import Camera
     from zoo3d.render.gridding import grid_manifolds
     from zoo3d.render.intersect import intersect_manifolds
 
-    generator, imported = build_imported_gram_hd(tensors, meta)
+    generator, imported = build_imported_gram_hd(tensors, meta, unset)
     cfg = imported.config.generator
     rc, h = cfg.lowres.render, cfg.lowres.resolution
     z, pose = tensors["inputs.z"], tensors["inputs.camera_pos"]

@@ -25,6 +25,10 @@ from zoo3d_triplane.upstream import convert_state_dict, eg3d_config
 
 FIXTURE = Path(__file__).parent / "fixtures" / "parity" / "triplane.safetensors"
 IMAGE_TOL = 1e-4  # fp32 images, max abs difference
+# The largest absolute difference each quantity may have (docs/pretrained.md quotes these beside the
+# figures tools/parity/measure.py prints); depth is EG3D's, normalised by the weight sum, where it exceeds 1e-2.
+BOUNDS = {"image": IMAGE_TOL, "ws": 1e-5, "planes": 1e-5, "point_features": 1e-5, "point_sigma": 1e-5,
+          "point_rgb": 1e-5, "features": 1e-5, "weight_sum": 1e-5, "depth": 1e-4}
 STRIDE, OFFSET, CROP = 8, (3, 5), 32  # how the fixture records outputs over 64 px (see its metadata)
 
 
@@ -123,18 +127,21 @@ def sampling_spread(rec: dict[str, torch.Tensor], g: TriplaneGenerator, settings
     return spread
 
 
-@pytest.mark.parametrize("network", ["ffhq", "shapenet"])
-def test_the_imported_model_renders_what_eg3d_renders(network):
+def replay(network: str) -> dict[str, float]:
+    """The fixture's ``network`` ("ffhq" or "shapenet") imported and rendered by zoo3d: its differences."""
     rec, meta = read_fixture(network)
     settings = json.loads(meta[f"{network}.settings"])
     rendering_kwargs = json.loads(meta[f"{network}.rendering_kwargs"])
     upstream = {k[len("upstream."):]: v.float() for k, v in rec.items() if k.startswith("upstream.")}
     g = imported_generator(upstream, rendering_kwargs, settings)
-    diffs = compare_network(rec, g, settings)
-    assert diffs["image"] <= IMAGE_TOL, diffs
-    for name in ("ws", "planes", "point_features", "point_sigma", "point_rgb", "features", "weight_sum"):
-        assert diffs[name] <= 1e-5, (name, diffs)
-    assert diffs["depth"] <= 1e-4, diffs
+    return compare_network(rec, g, settings)
+
+
+@pytest.mark.parametrize("network", ["ffhq", "shapenet"])
+def test_the_imported_model_renders_what_eg3d_renders(network):
+    diffs = replay(network)
+    for name, bound in BOUNDS.items():
+        assert diffs[name] <= bound, (name, diffs)
 
 
 def test_deterministic_eval_renders_stay_within_the_spread_of_eg3ds_random_ray_samples():
