@@ -178,7 +178,9 @@ def test_a_model_without_an_importer_is_refused(tmp_path, model):
     _release(tmp_path / "toy.pt", 16)
     with pytest.raises(UserError) as info:
         import_to_run("toy_importing", tmp_path / "toy.pt", "wide", tmp_path / "run")
-    assert str(info.value) == "Model 'toy_importing' has no importer for its authors' released checkpoints."
+    assert str(info.value) == ("Model 'toy_importing' has no importer for its authors' released checkpoints; zoo3d "
+                               "imports the releases of gram, gram_hd, pigan, stylesdf and triplane "
+                               "(docs/pretrained.md).")
 
 
 def _imported(state, sources=None):

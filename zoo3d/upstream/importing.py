@@ -105,20 +105,36 @@ def _fitting_presets(spec, plugin, release, path: Path, skip: str) -> list[str]:
     return fitting
 
 
+def _importers():
+    """(spec, plugin) of every registered model that imports its authors' releases, in registry order."""
+    from zoo3d.plugins import get_host
+
+    for spec in get_host().models:
+        try:
+            plugin = spec.load()
+        except Exception:  # noqa: BLE001 - a plugin that fails to load imports nothing; `zoo3d plugins` reports it
+            continue
+        if getattr(plugin, "imports_releases", False):
+            yield spec, plugin
+
+
+def _no_importer(spec) -> UserError:
+    names = [other.name for other, _ in _importers()]
+    listed = ", ".join(names[:-1]) + f" and {names[-1]}" if len(names) > 1 else "".join(names)
+    where = f"; zoo3d imports the releases of {listed} (docs/pretrained.md)" if names else ""
+    return UserError(f"Model '{spec.name}' has no importer for its authors' released checkpoints{where}.")
+
+
 def _other_models_taking(spec, release) -> list[str]:
     """The other registered models whose importer takes ``release`` with one of their presets: the kind of
     release the file is, for a file given as the wrong model's."""
     from zoo3d.config import load_run_config
-    from zoo3d.plugins import get_host
 
     found = []
-    for other in get_host().models:
+    for other, plugin in _importers():
         if other.name == spec.name:
             continue
         try:
-            plugin = other.load()
-            if not getattr(plugin, "imports_releases", False):
-                continue
             for name in other.presets():
                 try:
                     plugin.import_release(release, load_run_config(plugin.config_class, other.name,
@@ -153,7 +169,7 @@ def import_to_run(model: str, file: str | Path, preset: str, out: str | Path) ->
     spec = get_model_spec(model)
     plugin = spec.load()
     if not getattr(plugin, "imports_releases", False):
-        raise UserError(f"Model '{spec.name}' has no importer for its authors' released checkpoints.")
+        raise _no_importer(spec)
     path, run_dir = Path(file), Path(out)
     if run_dir.exists() and (not run_dir.is_dir() or any(run_dir.iterdir())):
         raise UserError(f"'{run_dir}' already exists and is not an empty folder; choose a new --out.")
