@@ -30,7 +30,7 @@ import torch
 from torch import Tensor
 
 from zoo3d.errors import UserError
-from zoo3d.upstream import RELEASE_FILE, ImportedRelease, InertObject, rename_by_rules, tensors_under
+from zoo3d.upstream import RELEASE_FILE, ImportedRelease, InertObject, ema_decay_note, rename_by_rules, tensors_under
 
 from zoo3d_gram.config import GeneratorConfig, GramConfig
 
@@ -147,4 +147,7 @@ def import_gram_release(release: Any, config: GramConfig, source: str = RELEASE_
     state, sources, kind = convert_generator_state(release, config.generator, source)
     notes = [f"read {kind} from {source}",
              "rays are cast on GRAM's pixel grid (generator.render.align_corners: true), as the authors render"]
+    decay = ema_decay_note(release, source)
+    if decay is not None:
+        notes.insert(1, decay)
     return ImportedRelease(state=state, config=config, notes=notes, sources=sources)

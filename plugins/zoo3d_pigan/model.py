@@ -40,7 +40,7 @@ class PiGanModel(ModelPlugin):
         ``generator.rendering.convention = "upstream"``.
         """
         from zoo3d.errors import UserError
-        from zoo3d.upstream import RELEASE_FILE, ImportedRelease, module_state_dict
+        from zoo3d.upstream import RELEASE_FILE, ImportedRelease, ema_decay_note, module_state_dict
 
         from . import upstream as up
 
@@ -62,7 +62,9 @@ class PiGanModel(ModelPlugin):
                                 f"{config.generator.z_dim}.")
         if parts.get("ema") is not None:
             weights = up.shadow_state(parts["ema"], config, RELEASE_FILE)
-            notes.append(f"weights: the EMA averages in {RELEASE_FILE} (what the authors render with)")
+            decay = ema_decay_note(parts["ema"])
+            notes.append(f"weights: the EMA averages in {RELEASE_FILE} (what the authors render with)" if decay is None
+                         else f"weights: the EMA averages in {RELEASE_FILE}; {decay}")
         else:
             weights = module_state_dict(generator)
             notes.append(f"weights: the raw generator in {RELEASE_FILE}; the authors render with the averages in "

@@ -18,8 +18,8 @@ from typing import Any, Callable, Iterator, Sequence
 
 from torch import Tensor
 
-__all__ = ["RELEASE_FILE", "ImportedRelease", "InertObject", "load_release", "module_state_dict", "rename_by_rules",
-           "tensors_under"]
+__all__ = ["RELEASE_FILE", "ImportedRelease", "InertObject", "ema_decay_note", "load_release", "module_state_dict",
+           "rename_by_rules", "tensors_under"]
 
 #: A renaming rule: a regular expression on an upstream tensor name and the zoo3d name made from its groups.
 Rule = tuple[str, Callable[[tuple], str]]
@@ -92,6 +92,20 @@ class ImportedRelease:
 #: How a plugin's :meth:`~zoo3d.core.ModelPlugin.import_release` may call the file in its error
 #: messages; ``zoo3d import`` replaces it with the file's path.
 RELEASE_FILE = "the release file"
+
+#: The decay of the torch_ema average GRAM's and pi-GAN's authors render with: their ``ema.pth``. Their
+#: training loops save a second, slower one (0.9999) beside it as ``ema2.pth``.
+RENDERED_EMA_DECAY = 0.999
+
+
+def ema_decay_note(ema: Any, source: str = RELEASE_FILE) -> str | None:
+    """A note for a torch_ema record that averages at another decay than the ``ema.pth`` the authors render
+    with (an ``ema2.pth``), or None."""
+    decay = ema.get("decay") if isinstance(ema, InertObject) else None
+    if not isinstance(decay, float) or abs(decay - RENDERED_EMA_DECAY) < 1e-12:
+        return None
+    return (f"{source} averages with decay {decay:g}, not the {RENDERED_EMA_DECAY:g} of the ema.pth the authors "
+            f"render with (their training saves a {decay:g} average as ema2.pth): import ema.pth for their images")
 
 
 def load_release(path: str | Path) -> Any:
