@@ -18,7 +18,7 @@ import torch.nn.functional as F
 
 from conftest import FIXTURES
 from zoo3d.errors import UserError
-from zoo3d.upstream import load_release
+from zoo3d.upstream import InertObject, load_release
 from zoo3d_gram_hd.config import GramHDConfig
 from zoo3d_gram_hd.superres import StyleRRDBNet
 from zoo3d_gram_hd.upstream import import_gram_hd_release
@@ -252,3 +252,15 @@ def test_files_that_are_not_gram_hd_generators_are_refused_naming_the_file_and_t
         import_gram_hd_release({**release, "super_resolution.to_rgb.weight": extra}, cfg, "f.pt")
     with pytest.raises(UserError, match=r"^f\.pt has a tensor 'representation\.extra\.weight'"):
         import_gram_hd_release({**release, "representation.extra.weight": extra}, cfg, "f.pt")
+
+
+def test_a_training_runs_ema_file_is_refused_naming_the_generator_file_to_import_instead():
+    """GRAM-HD's training saves a torch_ema ema.pth beside stepNNNNNN_generator.pth; its unnamed list (frozen
+    layers dropped on resume) cannot be named, so the sentence sends the user to the state dict."""
+    ema = InertObject("torch_ema.ema.ExponentialMovingAverage", {"decay": 0.999, "shadow_params": [torch.zeros(1)]})
+    with pytest.raises(UserError) as info:
+        import_gram_hd_release(ema, _config(), "step010000_ema.pth")
+    assert str(info.value) == (
+        "step010000_ema.pth is a torch_ema average (a training run's ema.pth), whose unnamed list zoo3d cannot match "
+        "to GRAM-HD's tensors: import a GRAM-HD generator state dict instead (a released ckpts/*.pt, or the "
+        "stepNNNNNN_generator.pth its training saves beside the ema.pth).")

@@ -30,14 +30,13 @@ import torch
 from torch import Tensor
 
 from zoo3d.errors import UserError
-from zoo3d.upstream import RELEASE_FILE, ImportedRelease, InertObject, ema_decay_note, rename_by_rules, tensors_under
+from zoo3d.upstream import (RELEASE_FILE, ImportedRelease, InertObject, ema_decay_note, is_torch_ema, rename_by_rules,
+                            tensors_under)
 
 from zoo3d_gram.config import GeneratorConfig, GramConfig
 
 __all__ = ["convert_generator_state", "import_gram_release", "lowres_state_from_upstream",
            "upstream_parameter_names"]
-
-_EMA_CLASS = "ExponentialMovingAverage"
 
 
 def upstream_parameter_names(config: GeneratorConfig, prefix: str = "representation.") -> list[tuple[str, tuple]]:
@@ -125,7 +124,7 @@ def _named_shadow_params(ema: InertObject, config: GeneratorConfig, source: str)
 
 def convert_generator_state(release: Any, config: GeneratorConfig, source: str) -> tuple[dict[str, Tensor], dict, str]:
     """A loaded GRAM release (state dict or torch_ema object) -> (zoo3d state, sources, what it was)."""
-    if isinstance(release, InertObject) and release.qualname.rsplit(".", 1)[-1] == _EMA_CLASS:
+    if is_torch_ema(release):
         state = _named_shadow_params(release, config, source)
         kind = "EMA weights (torch_ema shadow parameters, named in GRAM's parameter order)"
     elif isinstance(release, dict) and release and all(isinstance(v, Tensor) for v in release.values()):

@@ -27,7 +27,7 @@ import torch
 from torch import Tensor
 
 from zoo3d.errors import UserError
-from zoo3d.upstream import RELEASE_FILE, ImportedRelease, rename_by_rules, tensors_under
+from zoo3d.upstream import RELEASE_FILE, ImportedRelease, is_torch_ema, rename_by_rules, tensors_under
 from zoo3d_gram import lowres_state_from_upstream
 
 from zoo3d_gram_hd.config import GramHDConfig
@@ -67,6 +67,10 @@ def sr_state_from_upstream(state: dict[str, Tensor], upstream_prefix: str, prefi
 
 def import_gram_hd_release(release: Any, config: GramHDConfig, source: str = RELEASE_FILE) -> ImportedRelease:
     """See :meth:`zoo3d_gram_hd.model.GramHDModel.import_release`."""
+    if is_torch_ema(release):  # GRAM-HD's training saves ema.pth and ema2.pth as GRAM's does, but drops frozen layers
+        raise UserError(f"{source} is a torch_ema average (a training run's ema.pth), whose unnamed list zoo3d cannot "
+                        f"match to GRAM-HD's tensors: import a GRAM-HD generator state dict instead (a released "
+                        f"ckpts/*.pt, or the stepNNNNNN_generator.pth its training saves beside the ema.pth).")
     if not (isinstance(release, dict) and release and all(isinstance(v, Tensor) for v in release.values())):
         raise UserError(f"{source} is not a GRAM-HD checkpoint (ckpts/*.pt hold a generator state dict).")
     if not any(k.startswith("super_resolution.") for k in release):

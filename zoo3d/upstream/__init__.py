@@ -18,7 +18,7 @@ from typing import Any, Callable, Iterator, Sequence
 
 from torch import Tensor
 
-__all__ = ["RELEASE_FILE", "ImportedRelease", "InertObject", "ema_decay_note", "load_release", "module_state_dict",
+__all__ = ["RELEASE_FILE", "ImportedRelease", "InertObject", "ema_decay_note", "is_torch_ema", "load_release", "module_state_dict",
            "rename_by_rules", "tensors_under"]
 
 #: A renaming rule: a regular expression on an upstream tensor name and the zoo3d name made from its groups.
@@ -98,10 +98,15 @@ RELEASE_FILE = "the release file"
 RENDERED_EMA_DECAY = 0.999
 
 
+def is_torch_ema(obj: Any) -> bool:
+    """Whether ``obj`` is the record of a pickled ``torch_ema`` ExponentialMovingAverage (an ``ema.pth``)."""
+    return isinstance(obj, InertObject) and obj.qualname.rsplit(".", 1)[-1] == "ExponentialMovingAverage"
+
+
 def ema_decay_note(ema: Any, source: str = RELEASE_FILE) -> str | None:
     """A note for a torch_ema record that averages at another decay than the ``ema.pth`` the authors render
     with (an ``ema2.pth``), or None."""
-    decay = ema.get("decay") if isinstance(ema, InertObject) else None
+    decay = ema.get("decay") if is_torch_ema(ema) else None
     if not isinstance(decay, float) or abs(decay - RENDERED_EMA_DECAY) < 1e-12:
         return None
     return (f"{source} averages with decay {decay:g}, not the {RENDERED_EMA_DECAY:g} of the ema.pth the authors "
