@@ -38,6 +38,18 @@ def load_fixture(path: str | Path) -> tuple[dict[str, Tensor], dict]:
     return load_file(str(path)), meta
 
 
+def within_bounds(diffs: dict[str, float], bounds: dict[str, float], label: str = "") -> bool:
+    """Print each bounded difference beside the bound its parity test asserts (the other keys of ``diffs``
+    after them); True when every one is within its bound. ``label`` starts each line."""
+    ok, start = True, f"{label:<22} " if label else ""
+    for name, bound in bounds.items():
+        ok &= diffs[name] <= bound
+        print(f"{start}{name:<30} {diffs[name]:>9.2g} {bound:>7.0e}{'' if diffs[name] <= bound else '  OVER'}")
+    for name in sorted(diffs.keys() - bounds.keys()):
+        print(f"{start}{name:<30} {diffs[name]:>9.3g}")
+    return ok
+
+
 def _weights(tensors: dict[str, Tensor]) -> dict[str, Tensor]:
     return {k[len("weights."):]: v for k, v in tensors.items() if k.startswith("weights.")}
 

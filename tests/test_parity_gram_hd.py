@@ -17,6 +17,9 @@ FIXTURE = FIXTURES / "parity" / "gram_hd.safetensors"
 # the SR net reads.
 BOUNDS = {"hr_image": 2e-5, "lr_image": 1e-4, "lr_points": 1e-5, "grid_points": 1e-5, "lr_features": 1e-4,
           "lr_maps": 1e-4, "hr_maps": 1e-4}
+# What `make_gram_hd.py --full --check` holds the paper-width network to: the HR image within the 1e-4 of every
+# parity test's images (its rounding there is 2.3e-5), the rest as above.
+PAPER_WIDTH_BOUNDS = {**BOUNDS, "hr_image": 1e-4}
 
 
 @pytest.fixture(scope="module")

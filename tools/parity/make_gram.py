@@ -19,7 +19,8 @@ noise: GRAM's renderer samples deterministically at inference (``randomize=False
     ZOO3D_UPSTREAM_GRAM=/path/to/GRAM python tools/parity/make_gram.py [--config CARLA_default] [--full]
         [--out FILE] [--resolution R] [--check]
 
-``--check`` then replays the fixture in zoo3d (as the test does) and prints the differences.
+``--check`` then replays the fixture in zoo3d (as the test does) and prints the differences beside the bounds its
+test asserts; the exit status is 1 when one is over.
 """
 
 from __future__ import annotations
@@ -153,7 +154,8 @@ def main() -> None:
                                                  "gram_carla.safetensors for CARLA_default)")
     parser.add_argument("--resolution", type=int, default=None, help="image side (default 32; CARLA 16)")
     parser.add_argument("--intersection-resolution", type=int, default=None, help="default: the image side")
-    parser.add_argument("--check", action="store_true", help="replay in zoo3d and print the differences")
+    parser.add_argument("--check", action="store_true",
+                        help="replay in zoo3d and check the differences against the test's bounds")
     args = parser.parse_args()
     checkout = os.environ.get("ZOO3D_UPSTREAM_GRAM")
     if not checkout or not Path(checkout).is_dir():
@@ -171,10 +173,12 @@ def main() -> None:
     print(f"wrote {out} ({out.stat().st_size / 1e6:.2f} MB)")
     if args.check:
         sys.path.insert(0, str(REPO / "tests"))
-        from parity_replay import load_fixture, replay_gram
+        from test_parity_gram import BOUNDS
+        from parity_replay import load_fixture, replay_gram, within_bounds
 
-        diffs = replay_gram(*load_fixture(out))
-        print(json.dumps({k: float(f"{v:.3g}") for k, v in diffs.items()}, indent=1))
+        print(f"{'quantity':<30} {'measured':>9} {'bound':>7}")
+        if not within_bounds(replay_gram(*load_fixture(out)), BOUNDS):
+            sys.exit("a difference is over the bound its parity test asserts")
 
 
 if __name__ == "__main__":
