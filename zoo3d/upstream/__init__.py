@@ -18,8 +18,8 @@ from typing import Any, Callable, Iterator, Sequence
 
 from torch import Tensor
 
-__all__ = ["RELEASE_FILE", "ImportedRelease", "InertObject", "ema_decay_note", "is_torch_ema", "load_release", "module_state_dict",
-           "rename_by_rules", "tensors_under"]
+__all__ = ["RELEASE_FILE", "ImportedRelease", "InertObject", "ema_decay_note", "is_torch_ema", "load_release",
+           "module_state_dict", "rename_by_rules", "tensors_under"]
 
 #: A renaming rule: a regular expression on an upstream tensor name and the zoo3d name made from its groups.
 Rule = tuple[str, Callable[[tuple], str]]
