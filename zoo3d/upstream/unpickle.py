@@ -37,7 +37,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from zoo3d.errors import UserError
+from zoo3d.errors import UserError, counted
 from zoo3d.upstream import InertObject
 
 __all__ = ["InertUnpickler", "Refused", "load_release", "module_state_dict"]
@@ -433,6 +433,39 @@ def _torch_load(path: Path) -> Any:
         return torch.load(path, map_location="cpu", weights_only=False, pickle_module=_pickle_module())
 
 
+#: How release files are named inside an archive (NGC's download of EG3D's snapshots is a zip of .pkl files).
+_RELEASE_SUFFIXES = (".pkl", ".pth", ".pt")
+
+
+def _archive_sentence(path: Path) -> str | None:
+    """The refusal of a compressed file, or of an archive of files that is no torch checkpoint, naming what to
+    unpack; None for anything else (torch's zip and tar formats included)."""
+    with open(path, "rb") as f:
+        if f.read(2) == b"\x1f\x8b":
+            return (f"{path} is gzip-compressed, not a checkpoint; decompress it (gunzip; tar -xzf for a .tar.gz) and "
+                    f"import the file it holds.")
+    try:  # tar first: a tar whose last member is a torch zip file reads as that zip to zipfile
+        if tarfile.is_tarfile(path):
+            with tarfile.open(path) as archive:
+                names, kind, tool = archive.getnames(), "tar", "tar -xf"
+            if "pickle" in names:  # torch.save's oldest (tar) format
+                return None
+        elif zipfile.is_zipfile(path):
+            with zipfile.ZipFile(path) as archive:
+                names, kind, tool = archive.namelist(), "zip", "unzip"
+            if any(n.rsplit("/", 1)[-1] == "data.pkl" for n in names):  # torch.save's zip format
+                return None
+        else:
+            return None
+    except (OSError, zipfile.BadZipFile, tarfile.TarError):
+        return None  # a damaged archive: torch's reader says what it can
+    inside = [n for n in names if n.lower().endswith(_RELEASE_SUFFIXES)]
+    shown = ", ".join(inside[:3]) + (", ..." if len(inside) > 3 else "")
+    holds = f"the release file inside ({shown})" if inside else "the release file it holds"
+    return (f"{path} is a {kind} archive of {counted(len(names), 'file')}, not a checkpoint; unpack it ({tool}) and "
+            f"import {holds}.")
+
+
 def _is_safetensors(path: Path) -> bool:
     """A safetensors file: an 8-byte little-endian header length, then that many bytes of a JSON object."""
     with open(path, "rb") as f:
@@ -461,6 +494,9 @@ def load_release(path: str | Path) -> Any:
         raise UserError(f"{path} is a safetensors file, as zoo3d's own checkpoints are, not one of the authors' "
                         f"releases: use it as it is (zoo3d sample, render, export and compare take it), not through "
                         f"zoo3d import.")
+    archive = _archive_sentence(path)
+    if archive is not None:
+        raise UserError(archive)
     try:
         if zipfile.is_zipfile(path) or tarfile.is_tarfile(path):
             return _finalise(_torch_load(path))
