@@ -283,15 +283,18 @@ def _check_module_lr_path(stage: Stage, path: str, modules: dict[str, torch.nn.M
 
 
 def check_new_run_modules(stages: list[Stage], modules: dict[str, torch.nn.Module], model_name: str,
-                          config: RunConfig, world: World, lengths: list[int]) -> None:
-    """What a :class:`Trainer` of a new run refuses in its stages once the modules are built, in the same order:
-    a module path no module answers to, a stage setting with nothing to act on, a ``module_lr`` that nothing
+                          config: RunConfig, world: World, lengths: list[int],
+                          wanted_grad: dict[int, bool] | None = None) -> None:
+    """What a new run refuses in its stages once the modules are built (:meth:`Trainer.check_new_run`), in this
+    order: a module path no module answers to, a stage setting with nothing to act on, a ``module_lr`` that nothing
     trains at, a ``train.micro_batch`` below a minibatch-stddev group (``lengths``: the steps each stage trains).
     ``modules`` as ``build()`` returned them; they may live on the meta device (``zoo3d train --nproc`` checks them
-    once, before it starts the processes, without building the weights)."""
+    once, before it starts the processes, without building the weights). ``wanted_grad``: which parameters the model
+    builds trainable, by id (default: as ``modules`` hold them now)."""
     check_module_paths(stages, modules, model_name)
     check_stage_settings_apply(stages)
-    wanted_grad = {id(p): p.requires_grad for m in modules.values() for p in m.parameters()}
+    if wanted_grad is None:
+        wanted_grad = {id(p): p.requires_grad for m in modules.values() for p in m.parameters()}
     check_kept_state_shared(stages, modules, wanted_grad)
     for s in stages:
         check_module_lr_trains(s, modules, wanted_grad)
@@ -537,14 +540,11 @@ class Trainer:
     def check_new_run(self) -> None:
         """Refuse, before a new run's folder is made, stage settings that would act on nothing (a ``module_lr`` of
         a module the stage does not train, an ``ema_decay`` or ``keep_optimizer_state`` with nothing to apply to) and
-        a ``train.micro_batch`` whose chunks would break a minibatch-stddev group (:func:`check_micro_batch_groups`).
+        a ``train.micro_batch`` whose chunks would break a minibatch-stddev group: :func:`check_new_run_modules` on
+        this trainer's modules as built, which ``zoo3d train --nproc`` asks of modules built on the meta device.
         A resumed run is not asked: its stored config decides, and ``--resume`` takes no ``--set`` to change it."""
-        check_stage_settings_apply(self.stages)
-        check_kept_state_shared(self.stages, self.modules, self._wanted_grad)
-        for s in self.stages:
-            check_module_lr_trains(s, self.modules, self._wanted_grad)
-        check_micro_batch_groups(self.stages, self.lengths, self.modules, self.config.train.micro_batch, self.world,
-                                 self.config.train.batch_scope)
+        check_new_run_modules(self.stages, self.modules, self.model_name, self.config, self.world, self.lengths,
+                              self._wanted_grad)
 
     def _setup_precision(self) -> None:
         """bf16 autocast on CUDA when supported: fp32's exponent range, so no loss scaling, no skipped
