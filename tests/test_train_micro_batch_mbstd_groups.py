@@ -17,8 +17,8 @@ from test_faults_runs import toy  # noqa: F401 (a fixture: the toy plugin, runs 
 from test_triplane_label_scene import MICRO as TP_MICRO
 from toy_model import ToyModel
 from zoo3d.core.model import OptimizerSpec, Stage
-from zoo3d.errors import ConfigError
-from zoo3d.launch import check_launch
+from zoo3d.errors import ConfigError, UserError
+from zoo3d.launch import check_launch, train_model
 from zoo3d.nn.discriminators import CoordConvDiscriminator, MinibatchStd, StyleGAN2Discriminator, minibatch_stddev
 from zoo3d.train.distributed import World
 from zoo3d.plugins import get_model_spec
@@ -154,3 +154,52 @@ def test_stylesdf_capped_before_its_decoder_stage_trains_with_one_image_chunks(t
                                        "--quiet", "--device", "cpu", "--set", "train.micro_batch=1", "--set",
                                        "train.sample_every=0", "--set", "train.sample_seeds=[0]")
     assert code == 0, stdout + err
+
+
+def _one_process_run(toy, monkeypatch):  # noqa: F811
+    """A one-step run of the toy with groups of 4 and a batch of 12 in chunks of 5 (4, 4, 4); its checkpoint."""
+    monkeypatch.setattr(get_model_spec("toy"), "factory", _GroupedToy)
+    train_model("toy", steps=1, out=toy / "run", overrides=["stages.main.batch_size=12", "train.micro_batch=5"],
+                device="cpu", progress=False)
+    return toy / "run" / "checkpoints" / "step_000000001.safetensors"
+
+
+def _resume_refused(checkpoint, processes: int, remedy: str) -> str:
+    return (f"'{checkpoint}' trains on with train.micro_batch=5, which cuts the per-process batch of {12 // processes} "
+            f"of stage 'main' with {processes} processes into chunks of 3, fewer than the 4 images that 'disc' groups "
+            f"for its minibatch standard deviation; a resume keeps the run's train.micro_batch, so resume it with "
+            f"{remedy}.")
+
+
+def test_nproc_refuses_a_resume_whose_shares_the_run_s_micro_batch_cuts_below_a_group(toy, monkeypatch):  # noqa: F811
+    """Two processes take 6 images each, cut into 3 + 3; three (4 each) and four (3 each) keep their shares whole.
+    Before, the resume trained on with chunks of 3 (a new run with two processes is refused for them)."""
+    import zoo3d.train.checkpoint as checkpoint
+
+    written = _one_process_run(toy, monkeypatch)
+    with pytest.raises(UserError) as err:
+        check_launch(2, "toy", device="cpu", steps=2, out=str(toy / "run"), resume=True)
+    assert str(err.value) == _resume_refused(written, 2, "1 process")
+    for processes in (3, 4):
+        check_launch(processes, "toy", device="cpu", steps=2, out=str(toy / "run"), resume=True)
+    read = checkpoint.read_metadata  # as if four processes had written it: the counts up to four that keep the groups
+    monkeypatch.setattr(checkpoint, "read_metadata", lambda path: {**read(path), "zoo3d.world_size": "4"})
+    with pytest.raises(UserError) as err:
+        check_launch(2, "toy", device="cpu", steps=2, out=str(toy / "run"), resume=True)
+    assert str(err.value) == _resume_refused(written, 2, "1, 3 or 4 processes")
+
+
+def test_a_resumed_process_refuses_such_shares_before_its_first_step(toy, monkeypatch):  # noqa: F811
+    """Under torchrun, without ``--nproc``'s check: each process refuses as it resumes, before it trains."""
+    from zoo3d.launch import _resume_point
+    from zoo3d.train.engine import Trainer
+
+    written = _one_process_run(toy, monkeypatch)
+    plugin = get_model_spec("toy").load()
+    _, config, _ = _resume_point(plugin, "toy", toy / "run", lead=False)
+    trainer = Trainer(plugin, config, toy / "run", model_name="toy", device="cpu", max_steps=2, progress=False,
+                      world=World(size=2, local_size=2), resume_at=(0, 1))
+    with pytest.raises(UserError) as err:
+        trainer.run(resume_from=written)
+    assert str(err.value) == _resume_refused(written, 2, "1 process")
+    assert trainer.step == 1 and [p.name for p in written.parent.iterdir()] == [written.name]

@@ -539,7 +539,7 @@ def check_launch(nproc: int, model: str, *, device: str | None = None, steps: in
     plan = plan_run(model, steps=steps, **plan_args)
     config = plan.config
     world = World(size=nproc, local_size=nproc)
-    at = (0, 0)  # (stage index, global step) the run continues from
+    at, written_by = (0, 0), nproc  # (stage index, global step) the run continues from; the processes it had
     if plan.resume:
         from zoo3d.runs import RunLock
 
@@ -557,6 +557,11 @@ def check_launch(nproc: int, model: str, *, device: str | None = None, steps: in
     stages = list(plan.plugin.stages(config))
     lengths = split_steps([s.steps for s in stages], steps)
     check_batches_ahead(stages, lengths, world, config.train.batch_scope, *at)
+    if config.train.micro_batch is not None and written_by != nproc:
+        from zoo3d.train.engine import check_resumed_micro_batch
+
+        if (modules := _meta_modules(plan, config)) is not None:  # else the processes check it as they resume
+            check_resumed_micro_batch(stages, lengths, modules, config, world, at, resume_from, written_by)
     dev = resolve_device(device if device is not None else config.train.device)
     if dev.type == "cuda":
         if dev.index is not None:
@@ -608,19 +613,10 @@ def _check_new_run_built(plan: RunPlan, config, stages, world, lengths) -> None:
     (GRAM-HD's ``generator.lowres_run``). The modules are built on the meta device: shapes without weights, so a
     paper preset costs no memory (about 3 s on 2 CPU cores, most of it the import of torch._dynamo, which the meta
     build pulls in). What cannot be judged on the meta device is left to the processes' own checks."""
-    import torch
-
-    from zoo3d.core.model import build_modules
     from zoo3d.train.data import check_stage_data
     from zoo3d.train.engine import check_new_run_modules
 
-    try:
-        with torch.device("meta"):
-            modules = build_modules(plan.plugin, config)
-    except UserError:
-        raise
-    except Exception:  # noqa: BLE001 - a build that needs real values: the processes check it as they build
-        modules = None
+    modules = _meta_modules(plan, config)
     if modules is not None:
         check_new_run_modules(stages, modules, plan.spec.name, config, world, lengths)
     check_stage_data(config, stages)
@@ -631,6 +627,22 @@ def _check_new_run_built(plan: RunPlan, config, stages, world, lengths) -> None:
             raise
         except Exception:  # noqa: BLE001 - a plugin's check that needs the weights: the processes make it
             pass
+
+
+def _meta_modules(plan: RunPlan, config):
+    """The model's modules built from ``config`` on the meta device (shapes without weights), or None for a model
+    whose build needs real values; a UserError of the build is raised."""
+    import torch
+
+    from zoo3d.core.model import build_modules
+
+    try:
+        with torch.device("meta"):
+            return build_modules(plan.plugin, config)
+    except UserError:
+        raise
+    except Exception:  # noqa: BLE001 - a build that needs real values: the processes check it as they build
+        return None
 
 
 def usable_cores() -> int:

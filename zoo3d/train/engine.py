@@ -91,11 +91,16 @@ def stage_ends(lengths: list[int]) -> list[int]:
     return list(itertools.accumulate(lengths))
 
 
+def lengths_ahead(lengths: list[int], stage_index: int = 0, step: int = 0) -> list[int]:
+    """``lengths`` with 0 for every stage a run at global ``step`` in stage ``stage_index`` (a checkpoint's) no longer
+    trains: those before that stage and those whose end the run has reached."""
+    return [n if i >= stage_index and step < end else 0 for i, (n, end) in enumerate(zip(lengths, stage_ends(lengths)))]
+
+
 def stages_ahead(stages: list[Stage], lengths: list[int], stage_index: int = 0, step: int = 0):
     """(stage, steps) of every stage a run at global ``step`` in stage ``stage_index`` (a checkpoint's) still
     trains: from that stage on, without stages of no steps and those whose end the run has reached."""
-    return [(s, n) for i, (s, n, end) in enumerate(zip(stages, lengths, stage_ends(lengths)))
-            if n and i >= stage_index and step < end]
+    return [(s, n) for s, n in zip(stages, lengths_ahead(lengths, stage_index, step)) if n]
 
 
 def check_batches_ahead(stages: list[Stage], lengths: list[int], world: World, scope: str, stage_index: int = 0,
@@ -243,17 +248,27 @@ def _smallest_chunk(batch: int, most: int) -> int:
     return min(_chunk_sizes(batch, most))
 
 
-def check_micro_batch_groups(stages: list[Stage], lengths: list[int], modules: dict[str, torch.nn.Module],
-                             micro_batch: int | None, world: World, scope: str) -> None:
-    """A ``train.micro_batch`` that cuts a stage's batch (each process's share) into chunks smaller than a group of a
-    minibatch-stddev layer (:class:`zoo3d.nn.discriminators.MinibatchStd`) of a module the stage trains is refused,
-    in the stages that train (``lengths``: the steps of each under the run's ``--steps``). The layer groups the
-    images of one forward pass, so a chunk of one image has std 0 and the split step would no longer be the whole
-    step in distribution. StyleGAN2-ADA and EG3D refuse a ``--batch-gpu`` below ``--mbstd-group`` alike."""
+@dataclass(frozen=True)
+class BrokenGroup:
+    """Where a ``train.micro_batch`` cuts a minibatch-stddev group (:func:`broken_group`): the chunks of ``smallest``
+    images of stage ``stage``'s share of ``share``, where module ``module`` groups ``group``; ``need``: the smallest
+    micro-batch that keeps the group."""
+
+    stage: str
+    share: int
+    smallest: int
+    group: int
+    module: str
+    need: int
+
+
+def broken_group(stages: list[Stage], lengths: list[int], modules: dict[str, torch.nn.Module],
+                 micro_batch: int | None, world: World, scope: str) -> BrokenGroup | None:
+    """The first minibatch-stddev group ``micro_batch`` breaks (see :func:`check_micro_batch_groups`), or None."""
     from zoo3d.nn.discriminators import MinibatchStd
 
     if micro_batch is None:
-        return
+        return None
     for s, steps in zip(stages, lengths):
         share = process_batch(s.batch_size, world, scope, f"Stage '{s.name}'")[0]
         if not steps or share <= micro_batch:
@@ -266,11 +281,59 @@ def check_micro_batch_groups(stages: list[Stage], lengths: list[int], modules: d
             if smallest >= keep:
                 continue
             need = next(m for m in range(keep, share + 1) if _smallest_chunk(share, m) >= keep)
-            batch = f"{'per-process ' * (world.size > 1)}batch of {share}"
-            raise ConfigError(f"train.micro_batch={micro_batch} cuts the {batch} of stage '{s.name}' into chunks of "
-                              f"{smallest}, fewer than the {keep} images that '{path}' groups for its minibatch "
-                              f"standard deviation; give train.micro_batch={need} or more (StyleGAN2-ADA and EG3D "
-                              f"refuse a --batch-gpu below --mbstd-group alike).")
+            return BrokenGroup(s.name, share, smallest, keep, path, need)
+    return None
+
+
+def check_micro_batch_groups(stages: list[Stage], lengths: list[int], modules: dict[str, torch.nn.Module],
+                             micro_batch: int | None, world: World, scope: str) -> None:
+    """A ``train.micro_batch`` that cuts a stage's batch (each process's share) into chunks smaller than a group of a
+    minibatch-stddev layer (:class:`zoo3d.nn.discriminators.MinibatchStd`) of a module the stage trains is refused,
+    in the stages that train (``lengths``: the steps of each under the run's ``--steps``). The layer groups the
+    images of one forward pass, so a chunk of one image has std 0 and the split step would no longer be the whole
+    step in distribution. StyleGAN2-ADA and EG3D refuse a ``--batch-gpu`` below ``--mbstd-group`` alike."""
+    broken = broken_group(stages, lengths, modules, micro_batch, world, scope)
+    if broken is not None:
+        batch = f"{'per-process ' * (world.size > 1)}batch of {broken.share}"
+        raise ConfigError(f"train.micro_batch={micro_batch} cuts the {batch} of stage '{broken.stage}' into chunks of "
+                          f"{broken.smallest}, fewer than the {broken.group} images that '{broken.module}' groups for "
+                          f"its minibatch standard deviation; give train.micro_batch={broken.need} or more "
+                          f"(StyleGAN2-ADA and EG3D refuse a --batch-gpu below --mbstd-group alike).")
+
+
+def check_resumed_micro_batch(stages: list[Stage], lengths: list[int], modules: dict[str, torch.nn.Module],
+                              config: RunConfig, world: World, at: tuple[int, int], path: str | Path,
+                              written_by: int) -> None:
+    """A resume of checkpoint ``path`` (written by ``written_by`` processes, at ``at``: its stage index and global
+    step) with ``world``'s processes, whose shares the run's ``train.micro_batch`` cuts into chunks smaller than a
+    minibatch-stddev group in a stage still ahead, is refused as a new run with those shares would be
+    (:func:`check_micro_batch_groups`). A resume keeps the run's ``train.micro_batch``, so the sentence names the
+    process counts, up to the larger of the two, that keep every group. With the checkpoint's own count the run goes
+    on as it was trained, and nothing is asked."""
+    micro_batch, scope = config.train.micro_batch, config.train.batch_scope
+    if micro_batch is None or written_by == world.size:
+        return
+    ahead = lengths_ahead(lengths, *at)
+    broken = broken_group(stages, ahead, modules, micro_batch, world, scope)
+    if broken is None:
+        return
+
+    def keeps(size: int) -> bool:
+        try:
+            return broken_group(stages, ahead, modules, micro_batch, World(size=size, local_size=size), scope) is None
+        except UserError:  # a count that does not divide a batch ahead
+            return False
+
+    most = max(world.size, written_by)
+    counts = [str(n) for n in range(1, most + 1) if keeps(n)]
+    listed = " or ".join([", ".join(counts[:-1]), counts[-1]] if len(counts) > 1 else counts)
+    remedy = (f"resume it with {listed} process{'es' * (counts != ['1'])}" if counts else
+              f"no count of processes up to {most} keeps them, so start a new run with a larger train.micro_batch")
+    batch = f"{'per-process ' * (world.size > 1)}batch of {broken.share}"
+    raise UserError(f"'{path}' trains on with train.micro_batch={micro_batch}, which cuts the {batch} of stage "
+                    f"'{broken.stage}' with {counted(world.size, 'process', 'processes')} into chunks of "
+                    f"{broken.smallest}, fewer than the {broken.group} images that '{broken.module}' groups for its "
+                    f"minibatch standard deviation; a resume keeps the run's train.micro_batch, so {remedy}.")
 
 
 def _check_module_lr_path(stage: Stage, path: str, modules: dict[str, torch.nn.Module], model_name: str) -> None:
@@ -1007,6 +1070,8 @@ class Trainer:
             raise UserError(f"'{path}' was written by {many(written_by)} with train.batch_scope=per_process; "
                             f"resuming with {many(self.world.size)} would change the global batch, so resume "
                             f"with {many(written_by)}.")
+        check_resumed_micro_batch(self.stages, self.lengths, self.modules, self.config, self.world,
+                                  (self.stage_index, self.step), path, written_by)
         ahead = stages_ahead(self.stages, self.lengths, self.stage_index, self.step)
         if self.world.is_main and ahead:
             stage = ahead[0][0]  # the stage the next step trains
