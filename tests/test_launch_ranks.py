@@ -304,13 +304,15 @@ def test_the_launcher_runs_torchrun_standalone_without_restarts(agent, monkeypat
     monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
     monkeypatch.delattr(os, "sched_getaffinity", raising=False)  # a system that does not say (macOS): every core
     monkeypatch.setattr(os, "cpu_count", lambda: 16)
+    # SIGINT and SIGTERM are the launcher's own (test_launch_second_signal.py); the agent passes on the others
+    handled = ["--signals-to-handle", "SIGHUP,SIGQUIT"] if launch._agent_takes_signal_list() else []
     assert launch.launch_processes(4, ["train", "toy", "--steps", "2"]) == 0
-    assert agent["args"] == ["--standalone", "--nproc-per-node", "4", "--max-restarts", "0", "-m", "zoo3d", "train",
-                             "toy", "--steps", "2"]
+    assert agent["args"] == ["--standalone", "--nproc-per-node", "4", "--max-restarts", "0", *handled, "-m", "zoo3d",
+                             "train", "toy", "--steps", "2"]
     assert agent["omp"] == "4" and agent["notes"] == "1"  # the cores shared out; the plugin notes said here
     monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
     assert launch.launch_processes(32, ["x"], script="h.py") == 0
-    assert agent["args"] == ["--standalone", "--nproc-per-node", "32", "--max-restarts", "0", "h.py", "x"]
+    assert agent["args"] == ["--standalone", "--nproc-per-node", "32", "--max-restarts", "0", *handled, "h.py", "x"]
     assert agent["omp"] == "1"
     monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
     monkeypatch.setattr(os, "cpu_count", lambda: None)  # unknown: one thread each

@@ -582,27 +582,47 @@ def launch_processes(nproc: int, args: list[str], *, script: str | None = None) 
     torchrun's elastic agent, as ``torchrun --standalone --nproc-per-node N -m zoo3d ARGS`` would, and wait.
 
     Returns 0, or 128 + signal when the processes stopped on SIGINT/SIGTERM after their checkpoint
-    (they print how to resume). A process that fails makes the agent stop the others; that raises
-    :class:`LaunchFailed` naming it.
+    (they print how to resume), or were killed by a second signal of the same kind (:class:`LauncherStop`, said
+    here). A process that fails makes the agent stop the others; that raises :class:`LaunchFailed` naming it.
     """
     from torch.distributed import run as torchrun
     from torch.distributed.elastic.multiprocessing.api import SignalException
     from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
 
     from zoo3d.plugins import PLUGIN_NOTES_SAID
+    from zoo3d.train.signals import LauncherStop
 
     if "OMP_NUM_THREADS" not in os.environ:  # the CPU's threads shared out, instead of torchrun's banner and 1
         os.environ["OMP_NUM_THREADS"] = str(max(1, usable_cores() // nproc))
     os.environ[PLUGIN_NOTES_SAID] = "1"  # the workers inherit it: this process said the plugins' notes
     target = [script] if script is not None else ["-m", "zoo3d"]
-    argv = ["--standalone", "--nproc-per-node", str(nproc), "--max-restarts", "0", *target, *args]
+    # SIGINT and SIGTERM are LauncherStop's; the agent keeps passing on the others it handles
+    handled = ["--signals-to-handle", "SIGHUP,SIGQUIT"] if _agent_takes_signal_list() else []
+    argv = ["--standalone", "--nproc-per-node", str(nproc), "--max-restarts", "0", *handled, *target, *args]
+    stop = LauncherStop(lambda sig: SignalException(f"Process {os.getpid()} got signal: {sig}", sigval=sig))
     try:
-        torchrun.run(torchrun.parse_args(argv))
+        with stop:
+            torchrun.run(torchrun.parse_args(argv))
     except SignalException as exc:  # this process was signalled; the agent passed it on to the workers
+        if stop.killed:
+            name = signal.Signals(int(exc.sigval)).name
+            killed = counted(len(stop.killed), "training process", "training processes")
+            print(f"Stopped by a second {name}: the launcher killed the {killed} at once; --resume continues from "
+                  f"the run's newest whole checkpoint, if it has one.", file=sys.stderr, flush=True)
         return 128 + int(exc.sigval)
     except ChildFailedError as exc:
         return _failed(exc, nproc)
     return 0
+
+
+def _agent_takes_signal_list() -> bool:
+    """Whether this torch's torchrun takes ``--signals-to-handle``; an older one's agent handles SIGINT and SIGTERM
+    itself once it starts the processes, in place of :class:`LauncherStop`."""
+    import dataclasses
+
+    from torch.distributed.launcher.api import LaunchConfig
+
+    return any(field.name == "signals_to_handle" for field in dataclasses.fields(LaunchConfig))
 
 
 def _check_new_run_built(plan: RunPlan, config, stages, world, lengths) -> None:

@@ -1,9 +1,12 @@
-"""SIGINT/SIGTERM during training: finish the current step, save a checkpoint, exit cleanly."""
+"""SIGINT/SIGTERM during training: finish the current step, save a checkpoint, exit cleanly (and, for the launcher of
+several processes, pass the stop on and leave no process behind)."""
 
 from __future__ import annotations
 
+import os
 import signal
 import threading
+from pathlib import Path
 from types import FrameType
 
 
@@ -56,3 +59,73 @@ class StopRequest:
     @property
     def name(self) -> str:
         return signal.Signals(self.signum).name if self.signum is not None else ""
+
+
+class LauncherStop:
+    """SIGINT and SIGTERM to ``zoo3d train --nproc``'s launcher while its training processes run, in place of the
+    torchrun agent's own handler.
+
+    The first raises ``stop(signal)`` (torch's ``SignalException``), on which the agent passes the signal on to every
+    process and waits for them to finish their step, write the checkpoint and exit (``TORCH_ELASTIC_SHUTDOWN_TIMEOUT``
+    seconds, then SIGKILL). A second of the same kind kills them at once (SIGKILL to each one's process group, its
+    data-loader workers with it), as a second signal ends a training process at once: the agent's wait then ends and
+    no process outlives the launcher. Under the agent's own handler each later signal began the wait again (another
+    SIGTERM, another 30 s), and the third left the launcher while a process that had not ended (one in a long step or
+    collective) ran on. One of the other kind is ignored, the stop being under way, as :class:`StopRequest` does.
+    ``killed``: the processes the second signal killed.
+    """
+
+    SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+    def __init__(self, stop) -> None:
+        self.signum: int | None = None
+        self.killed: list[int] = []
+        self._stop = stop
+        self._previous: dict[int, object] = {}
+
+    def __enter__(self) -> "LauncherStop":
+        if threading.current_thread() is threading.main_thread():
+            for s in self.SIGNALS:
+                self._previous[s] = signal.signal(s, self._handle)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        for s, previous in self._previous.items():
+            signal.signal(s, previous if previous is not None else signal.SIG_DFL)
+        self._previous.clear()
+
+    def _handle(self, signum: int, frame: FrameType | None) -> None:
+        if self.signum is None:
+            self.signum = signum
+            raise self._stop(signal.Signals(signum))
+        if signum == self.signum:
+            self.killed += kill_process_groups(started_group_leaders())
+
+
+def started_group_leaders(parent: int | None = None) -> list[int]:
+    """The live processes that ``parent`` (default: this process) started and that lead a process group of their own,
+    as torchrun's agent starts each training process (in a session of its own); read from /proc, so [] on a system
+    without it (the agent's own wait, then its SIGKILL, ends them there)."""
+    parent = os.getpid() if parent is None else parent
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        pid = int(stat.parent.name)
+        if fields[0] != "Z" and int(fields[1]) == parent and int(fields[2]) == pid:  # state, parent, group
+            found.append(pid)
+    return sorted(found)
+
+
+def kill_process_groups(leaders: list[int]) -> list[int]:
+    """SIGKILL to the process group of each of ``leaders``; the leaders whose group was still there."""
+    killed = []
+    for pid in leaders:
+        try:
+            os.killpg(pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            continue
+        killed.append(pid)
+    return killed
