@@ -76,6 +76,23 @@ def test_a_run_at_the_end_of_its_recipe_has_nothing_to_train(toy, capsys):
                               f"checkpoint {_ckpt(run, 2)}.\n")
 
 
+def test_nproc_says_a_resume_has_nothing_to_train_without_starting_the_processes(toy, capsys, monkeypatch):
+    """As one process says it; before, --nproc started its processes, each built the model, and rank 0 said it."""
+    import zoo3d.launch
+
+    def launch_processes(nproc, args):
+        raise AssertionError(f"started {nproc} processes: {args}")
+
+    monkeypatch.setattr(zoo3d.launch, "launch_processes", launch_processes)
+    run_in_process(capsys, "train", "toy", "--set", "stages.main.steps=2", "--out", "run", "--device", "cpu", "--quiet")
+    for steps in ([], ["--steps", "1"]):
+        said = run_in_process(capsys, "train", "toy", "--out", "run", "--resume", "--quiet", *steps)
+        reach = "at or past --steps 1" if steps else "the end of its recipe"
+        assert said == (0, f"Nothing to train: the run is at step 2, {reach}; run folder run, checkpoint "
+                           f"{_ckpt(toy / 'run', 2)}.\n", "")
+        assert run_in_process(capsys, "train", "toy", "--out", "run", "--resume", "--nproc", "2", *steps) == said
+
+
 def test_progress_is_shown_unless_quiet(toy, capsys):
     code, _, err = run_in_process(capsys, "train", "toy", "--steps", "1", "--out", "a")
     assert code == 0 and "step" in err  # off a terminal: progress lines on stderr

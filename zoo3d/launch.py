@@ -522,10 +522,21 @@ class LaunchFailed(UserError):
     """A process of a multi-process run failed; the message names it."""
 
 
+@dataclass
+class NothingToTrain(Exception):
+    """A resume whose checkpoint (at ``step``) is at or past the end of its run, under ``--steps`` or its recipe:
+    ``zoo3d train --nproc`` says so, as one process does, without starting the processes."""
+
+    step: int
+    run_dir: Path
+    checkpoint: Path
+
+
 def check_launch(nproc: int, model: str, *, device: str | None = None, steps: int | None = None,
                  **plan_args) -> dict[str, str]:
-    """Before ``--nproc`` starts any process: the user mistakes every worker would hit, reported once. Returns
-    the environment variables the processes get, which tell them what was checked and said here."""
+    """Before ``--nproc`` starts any process: the user mistakes every worker would hit, reported once, and a resume
+    that would train nothing (:class:`NothingToTrain`). Returns the environment variables the processes get, which
+    tell them what was checked and said here."""
     import torch
 
     from zoo3d.devices import resolve_device
@@ -571,6 +582,10 @@ def check_launch(nproc: int, model: str, *, device: str | None = None, steps: in
             raise UserError(f"--nproc {nproc} needs {nproc} GPUs (one per process); this machine shows "
                             f"{torch.cuda.device_count()}.")
     if plan.resume:
+        from zoo3d.train.engine import stages_ahead
+
+        if not stages_ahead(stages, lengths, *at):
+            raise NothingToTrain(at[1], plan.run_dir, Path(resume_from))
         return {}
     _check_dataset(plan, config)
     _check_new_run_built(plan, config, stages, world, lengths)

@@ -62,13 +62,17 @@ def train(model, data, preset, config_file, overrides, out, steps, device, resum
                        f"Continue with: {resume_command(model, result.run_dir, world, steps, device)}", err=True)
         sys.exit(result.exit_status)
     if result.step == result.start_step and resume:
-        reach = f"at or past --steps {steps}" if steps else "the end of its recipe"
-        click.echo(f"Nothing to train: the run is at step {result.step}, {reach}; run folder "
-                   f"{result.run_dir}, checkpoint {result.checkpoint}.")
+        _say_nothing_to_train(result.step, steps, result.run_dir, result.checkpoint)
         return
     done = f" ({result.step - result.start_step} in this run)" if result.start_step else ""
     click.echo(f"Trained {result.step} step{'s' * (result.step != 1)}{done}{_where_and_cap(result)}; run folder "
                f"{result.run_dir}, checkpoint {result.checkpoint}.")
+
+
+def _say_nothing_to_train(step: int, steps: int | None, run_dir, checkpoint) -> None:
+    """What a resume at or past the end of its run (its checkpoint's ``step``, under ``--steps``) prints."""
+    reach = f"at or past --steps {steps}" if steps else "the end of its recipe"
+    click.echo(f"Nothing to train: the run is at step {step}, {reach}; run folder {run_dir}, checkpoint {checkpoint}.")
 
 
 def _where_and_cap(result) -> str:
@@ -83,10 +87,14 @@ def _launch(nproc, model, data, preset, config_file, overrides, out, steps, devi
     """``--nproc N``: check what every process would refuse, then run ``zoo3d train`` N times under torchrun."""
     import os
 
-    from zoo3d.launch import check_launch, launch_processes
+    from zoo3d.launch import NothingToTrain, check_launch, launch_processes
 
-    said = check_launch(nproc, model, device=device, steps=steps, data=data, preset=preset, config_file=config_file,
-                        overrides=list(overrides), out=out, resume=resume) or {}
+    try:
+        said = check_launch(nproc, model, device=device, steps=steps, data=data, preset=preset,
+                            config_file=config_file, overrides=list(overrides), out=out, resume=resume) or {}
+    except NothingToTrain as done:  # said as one process says it, without starting the processes
+        _say_nothing_to_train(done.step, steps, done.run_dir, done.checkpoint)
+        return 0
     args = ["train", model]
     for flag, value in (("--data", data), ("--preset", preset), ("--config", config_file), ("--out", out),
                         ("--steps", steps), ("--device", device)):
