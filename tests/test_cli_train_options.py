@@ -93,6 +93,19 @@ def test_nproc_says_a_resume_has_nothing_to_train_without_starting_the_processes
         assert run_in_process(capsys, "train", "toy", "--out", "run", "--resume", "--nproc", "2", *steps) == said
 
 
+def test_nproc_resumes_the_newest_run_it_checked_in_every_process(toy, capsys, monkeypatch):
+    """``--resume`` without ``--out``: the processes are given the run the launcher found newest, not left to find
+    the newest each as it starts (another run's checkpoint written meanwhile would make it that run)."""
+    import zoo3d.launch
+
+    started = []
+    monkeypatch.setattr(zoo3d.launch, "launch_processes", lambda nproc, args: started.append(args) or 0)
+    run_in_process(capsys, "train", "toy", "--steps", "1", "--device", "cpu", "--quiet")
+    run = next((toy / "runs").iterdir())
+    assert run_in_process(capsys, "train", "toy", "--resume", "--nproc", "2", "--quiet") == (0, "", "")
+    assert started == [["train", "toy", "--out", str(run), "--resume", "--quiet"]]
+
+
 def test_progress_is_shown_unless_quiet(toy, capsys):
     code, _, err = run_in_process(capsys, "train", "toy", "--steps", "1", "--out", "a")
     assert code == 0 and "step" in err  # off a terminal: progress lines on stderr

@@ -87,8 +87,11 @@ def _launch(nproc, model, data, preset, config_file, overrides, out, steps, devi
     """``--nproc N``: check what every process would refuse, then run ``zoo3d train`` N times under torchrun."""
     import os
 
-    from zoo3d.launch import NothingToTrain, check_launch, launch_processes
+    from zoo3d.launch import NothingToTrain, check_launch, launch_processes, plan_run
 
+    if resume and out is None:  # the newest run now, for every process: not each one's newest as it starts
+        out = str(plan_run(model, overrides=list(overrides), resume=True, steps=steps,
+                           data=data, preset=preset, config_file=config_file).run_dir)
     try:
         said = check_launch(nproc, model, device=device, steps=steps, data=data, preset=preset,
                             config_file=config_file, overrides=list(overrides), out=out, resume=resume) or {}
