@@ -323,6 +323,22 @@ def test_the_launcher_runs_torchrun_standalone_without_restarts(agent, monkeypat
     assert agent["omp"] == "3"  # the user's setting is kept
 
 
+@pytest.mark.skipif(not launch._agent_takes_signal_list(), reason="this torch's agent handles every signal itself")
+def test_a_launcher_started_under_nohup_leaves_the_hang_up_ignored(agent, monkeypatch):
+    """``nohup zoo3d train … --nproc 2``: the agent had handled SIGHUP all the same, and a hang-up (a closed ssh
+    session) ended the processes at once, without a checkpoint; now it is passed on only where it is not ignored."""
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    launch.launch_processes(2, ["x"])
+    assert agent["args"][4:7] == ["0", "--signals-to-handle", "SIGHUP,SIGQUIT"]
+    previous = signal.signal(signal.SIGHUP, signal.SIG_IGN)
+    try:
+        launch.launch_processes(2, ["x"])
+        assert signal.getsignal(signal.SIGHUP) is signal.SIG_IGN
+    finally:
+        signal.signal(signal.SIGHUP, previous)
+    assert agent["args"][4:7] == ["0", "--signals-to-handle", "SIGQUIT"]
+
+
 def test_the_launcher_returns_the_signal_status_or_names_the_failed_process(agent, monkeypatch):
     monkeypatch.setenv("OMP_NUM_THREADS", "1")
     agent["raise"] = SignalException("stop", signal.SIGTERM)

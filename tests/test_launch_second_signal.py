@@ -51,6 +51,20 @@ def test_the_first_signal_stops_through_the_agent_and_a_second_of_its_kind_kills
         deaf.wait()
 
 
+def test_a_signal_ignored_when_the_launcher_started_stays_ignored(ctrl_c_raises):
+    """``zoo3d train --nproc 2 &`` in a script (SIGINT ignored), or under a launcher that ignores SIGTERM."""
+    previous = signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    try:
+        with LauncherStop(_Stopped):
+            assert signal.getsignal(signal.SIGTERM) is signal.SIG_IGN
+            signal.raise_signal(signal.SIGTERM)  # nothing happens
+            with pytest.raises(_Stopped):
+                signal.raise_signal(signal.SIGINT)
+        assert signal.getsignal(signal.SIGTERM) is signal.SIG_IGN
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 @pytest.mark.slow
 def test_a_second_sigterm_to_the_launcher_ends_it_and_its_processes_at_once(tmp_path):
     """Two processes that ignore SIGTERM under ``launch_processes``: before, the second SIGTERM left the launcher

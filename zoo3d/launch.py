@@ -611,8 +611,10 @@ def launch_processes(nproc: int, args: list[str], *, script: str | None = None) 
         os.environ["OMP_NUM_THREADS"] = str(max(1, usable_cores() // nproc))
     os.environ[PLUGIN_NOTES_SAID] = "1"  # the workers inherit it: this process said the plugins' notes
     target = [script] if script is not None else ["-m", "zoo3d"]
-    # SIGINT and SIGTERM are LauncherStop's; the agent keeps passing on the others it handles
-    handled = ["--signals-to-handle", "SIGHUP,SIGQUIT"] if _agent_takes_signal_list() else []
+    # SIGINT and SIGTERM are LauncherStop's; the agent passes on SIGQUIT, and SIGHUP unless this process was started
+    # with it ignored (nohup), where a hang-up had ended the processes at once, without a checkpoint
+    passed_on = "SIGQUIT" if signal.getsignal(signal.SIGHUP) is signal.SIG_IGN else "SIGHUP,SIGQUIT"
+    handled = ["--signals-to-handle", passed_on] if _agent_takes_signal_list() else []
     argv = ["--standalone", "--nproc-per-node", str(nproc), "--max-restarts", "0", *handled, *target, *args]
     stop = LauncherStop(lambda sig: SignalException(f"Process {os.getpid()} got signal: {sig}", sigval=sig))
     try:

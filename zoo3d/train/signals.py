@@ -72,6 +72,7 @@ class LauncherStop:
     no process outlives the launcher. Under the agent's own handler each later signal began the wait again (another
     SIGTERM, another 30 s), and the third left the launcher while a process that had not ended (one in a long step or
     collective) ran on. One of the other kind is ignored, the stop being under way, as :class:`StopRequest` does.
+    A signal this process was started with ignored (``nohup``, ``cmd &`` in a script) stays ignored.
     ``killed``: the processes the second signal killed.
     """
 
@@ -86,7 +87,8 @@ class LauncherStop:
     def __enter__(self) -> "LauncherStop":
         if threading.current_thread() is threading.main_thread():
             for s in self.SIGNALS:
-                self._previous[s] = signal.signal(s, self._handle)
+                if signal.getsignal(s) is not signal.SIG_IGN:  # one ignored when this process started stays so
+                    self._previous[s] = signal.signal(s, self._handle)
         return self
 
     def __exit__(self, *exc) -> None:
