@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from conftest import FIXTURES
-from parity_replay import build_imported_gram, load_fixture, replay_gram
+from parity_replay import build_imported_gram, load_fixture, replay_gram, within_bounds
 
 FIXTURE = FIXTURES / "parity" / "gram.safetensors"
 CARLA_FIXTURE = FIXTURES / "parity" / "gram_carla.safetensors"
@@ -57,3 +57,14 @@ def test_only_rays_at_grams_flat_segment_threshold_may_snap_differently(diffs):
     assert diffs["snap_ambiguous_rays"] <= 0.01 * diffs["rays"]
     assert diffs["points_snap_ambiguous"] <= 0.24 / 63
     assert diffs["image_snap_ambiguous"] <= 1e-2
+
+
+def test_within_bounds_fails_on_any_difference_over_its_bound_and_marks_it(capsys):
+    """The check tools/parity/measure.py and make_gram*.py --check exit 1 on: every bounded quantity is
+    printed beside its bound, one over it marked OVER, the unbounded ones after them."""
+    assert not within_bounds({"image": 2e-4, "points": 1e-6, "rays": 64.0}, {"image": 1e-4, "points": 1e-5}, "ffhq")
+    assert capsys.readouterr().out.splitlines() == [
+        f"{'ffhq':<22} {'image':<30} {'0.0002':>9} {'1e-04':>7}  OVER",
+        f"{'ffhq':<22} {'points':<30} {'1e-06':>9} {'1e-05':>7}",
+        f"{'ffhq':<22} {'rays':<30} {'64':>9}"]
+    assert within_bounds({"image": 1e-4, "points": 1e-5}, {"image": 1e-4, "points": 1e-5})  # a bound is inclusive
