@@ -61,3 +61,12 @@ def test_a_pigan_ema2_record_is_not_called_what_the_authors_render_with():
                                  "0.9999, not the 0.999 of the ema.pth the authors render with (their training saves "
                                  "a 0.9999 average as ema2.pth): import ema.pth for their images")]:
         assert PiGanModel().import_release(shadow_ema(shadow, decay), cfg).notes == [note]
+
+
+def test_an_average_at_a_decay_of_its_own_is_not_called_an_ema2_file():
+    """A run's own torch_ema average (here at 0.99) is noted as not the authors' ema.pth, without calling it
+    the ema2.pth their training saves at 0.9999."""
+    shadow = load_release(RELEASES / "gram_ema.pth").get("shadow_params")
+    notes = GramModel().import_release(shadow_ema(shadow, 0.99), gram_tiny()).notes
+    assert notes[1] == ("the release file averages with decay 0.99, not the 0.999 of the ema.pth the authors render "
+                        "with: import ema.pth for their images")

@@ -94,8 +94,8 @@ class ImportedRelease:
 RELEASE_FILE = "the release file"
 
 #: The decay of the torch_ema average GRAM's and pi-GAN's authors render with: their ``ema.pth``. Their
-#: training loops save a second, slower one (0.9999) beside it as ``ema2.pth``.
-RENDERED_EMA_DECAY = 0.999
+#: training loops save a second, slower one (``EMA2_DECAY``) beside it as ``ema2.pth``.
+RENDERED_EMA_DECAY, EMA2_DECAY = 0.999, 0.9999
 
 
 def is_torch_ema(obj: Any) -> bool:
@@ -105,12 +105,13 @@ def is_torch_ema(obj: Any) -> bool:
 
 def ema_decay_note(ema: Any, source: str = RELEASE_FILE) -> str | None:
     """A note for a torch_ema record that averages at another decay than the ``ema.pth`` the authors render
-    with (an ``ema2.pth``), or None."""
+    with (an ``ema2.pth``, or an average of a training run with its own decay), or None."""
     decay = ema.get("decay") if is_torch_ema(ema) else None
     if not isinstance(decay, float) or abs(decay - RENDERED_EMA_DECAY) < 1e-12:
         return None
+    ema2 = f" (their training saves a {decay:g} average as ema2.pth)" if abs(decay - EMA2_DECAY) < 1e-12 else ""
     return (f"{source} averages with decay {decay:g}, not the {RENDERED_EMA_DECAY:g} of the ema.pth the authors "
-            f"render with (their training saves a {decay:g} average as ema2.pth): import ema.pth for their images")
+            f"render with{ema2}: import ema.pth for their images")
 
 
 def load_release(path: str | Path) -> Any:
