@@ -49,6 +49,22 @@ def test_a_tar_of_a_release_says_to_untar(tmp_path):
                               f"the release file inside (FFHQ_default/ema.pth).")
 
 
+def test_an_archive_made_from_a_folder_counts_its_files_not_its_folder_entries(tmp_path):
+    """``zip -r`` and ``tar -cf`` of a folder store an entry for each folder as well: the count is of files."""
+    folder = tmp_path / "FFHQ_default"
+    folder.mkdir()
+    (folder / "ema.pth").write_bytes((RELEASES / "gram_ema.pth").read_bytes())
+    with zipfile.ZipFile(tmp_path / "gram.zip", "w") as archive:
+        archive.write(folder, "FFHQ_default/")
+        archive.write(folder / "ema.pth", "FFHQ_default/ema.pth")
+    with tarfile.open(tmp_path / "gram.tar", "w") as archive:
+        archive.add(folder, "FFHQ_default")
+    for name, kind, tool in (("gram.zip", "zip", "unzip"), ("gram.tar", "tar", "tar -xf")):
+        path = tmp_path / name
+        assert _refusal(path) == (f"{path} is a {kind} archive of 1 file, not a checkpoint; unpack it ({tool}) and "
+                                  f"import the release file inside (FFHQ_default/ema.pth).")
+
+
 def test_a_gzipped_release_says_to_decompress(tmp_path):
     path = tmp_path / "ema.pth.gz"
     path.write_bytes(gzip.compress((RELEASES / "gram_ema.pth").read_bytes()))

@@ -439,7 +439,8 @@ _RELEASE_SUFFIXES = (".pkl", ".pth", ".pt")
 
 def _archive_sentence(path: Path) -> str | None:
     """The refusal of a compressed file, or of an archive of files that is no torch checkpoint, naming what to
-    unpack; None for anything else (torch's zip and tar formats included)."""
+    unpack (its files counted without its folder entries); None for anything else (torch's zip and tar formats
+    included)."""
     with open(path, "rb") as f:
         if f.read(2) == b"\x1f\x8b":
             return (f"{path} is gzip-compressed, not a checkpoint; decompress it (gunzip; tar -xzf for a .tar.gz) and "
@@ -447,12 +448,12 @@ def _archive_sentence(path: Path) -> str | None:
     try:  # tar first: a tar whose last member is a torch zip file reads as that zip to zipfile
         if tarfile.is_tarfile(path):
             with tarfile.open(path) as archive:
-                names, kind, tool = archive.getnames(), "tar", "tar -xf"
+                names, kind, tool = [m.name for m in archive.getmembers() if not m.isdir()], "tar", "tar -xf"
             if "pickle" in names:  # torch.save's oldest (tar) format
                 return None
         elif zipfile.is_zipfile(path):
             with zipfile.ZipFile(path) as archive:
-                names, kind, tool = archive.namelist(), "zip", "unzip"
+                names, kind, tool = [i.filename for i in archive.infolist() if not i.is_dir()], "zip", "unzip"
             if any(n.rsplit("/", 1)[-1] == "data.pkl" for n in names):  # torch.save's zip format
                 return None
         else:
