@@ -45,7 +45,8 @@ def test_a_stored_zoo3d_0_1_config_upgrades_to_the_config_the_new_shape_gives():
     stored = yaml.safe_load((FIXTURES / "format1" / "triplane" / "run" / "config.yaml").read_text())
     assert "stages" not in stored and stored["loss"]["finetune_steps"] == 3
     old = _flat(_upgraded(stored).model_dump(mode="json"))
-    then = ["train.checkpoint_every=3", "train.sample_truncation=0.7"]  # the tiny preset's truncation then
+    # the tiny preset's truncation then, and a discriminator without the conv clamp
+    then = ["train.checkpoint_every=3", "train.sample_truncation=0.7", "discriminator.conv_clamp=null"]
     new = _flat(_load("tiny", ENGINE + CASES["triplane"][0] + then).model_dump(mode="json"))
     assert sorted(old) == sorted(new)
     assert {k: old[k] for k in old if old[k] != new[k]} == {}
@@ -91,3 +92,12 @@ def test_settings_the_recipe_would_not_honour_are_refused_with_a_sentence(overri
     with pytest.raises(ConfigError) as err:
         _load("tiny", [override])
     assert says in str(err.value)
+
+
+def test_a_config_stored_before_the_discriminator_clamp_keeps_its_unclamped_discriminator():
+    today = _load("ffhq512").model_dump(mode="json")
+    assert today["discriminator"]["conv_clamp"] == 256
+    del today["discriminator"]["conv_clamp"]
+    assert _upgraded(today).discriminator.conv_clamp is None  # what it was trained with, not today's default
+    assert _upgraded(_load("ffhq512").model_dump(mode="json")).discriminator.conv_clamp == 256  # stored: kept
+    assert _upgraded({"model": "triplane"}).discriminator.conv_clamp is None

@@ -17,7 +17,7 @@ from typing import Any, ClassVar, Literal
 from pydantic import Field, model_validator
 
 from zoo3d.cameras import EG3D_LABEL_DIM
-from zoo3d.config import Config, GanLossConfig, RayRange, RunConfig, StageConfig
+from zoo3d.config import Config, GanLossConfig, RayRange, RunConfig, StageConfig, with_stored_default
 
 UPSTREAM_BOX_WARP = 1.0  # EG3D FFHQ/AFHQ: tri-plane cube [-0.5, 0.5]^3 in EG3D units
 CAMERA_DIM = EG3D_LABEL_DIM  # the EG3D camera label D is conditioned on
@@ -198,7 +198,9 @@ class TriplaneConfig(RunConfig):
     @classmethod
     def upgrade_stored(cls, data: dict[str, Any]) -> dict[str, Any]:
         """A config of zoo3d 0.1 (no ``stages``; learning rates, betas and ``finetune_steps`` in ``loss``, the
-        ``gan`` stage sized by ``train.steps`` / ``train.batch_size``, which the fine-tune stage shared)."""
+        ``gan`` stage sized by ``train.steps`` / ``train.batch_size``, which the fine-tune stage shared). One stored
+        before ``discriminator.conv_clamp`` existed resumes without the clamp its discriminator was trained without."""
+        data = with_stored_default(data, "discriminator.conv_clamp", None)
         if "stages" not in data:
             loss = dict(data.get("loss") or {})
             old = {k: loss.pop(k, v) for k, v in _OLD_LOSS_DEFAULTS.items()}
