@@ -147,6 +147,14 @@ def test_pose_files_of_no_image_are_noted_with_the_first_of_them(tmp_path):
         "0001.png": "missing pose (no poses/0001.mat, poses/0001_pose.npy or poses/0001_extrinsics.npy)"}
 
 
+def test_pose_files_without_any_image_are_not_noted_beside_no_images_found(tmp_path):
+    """With no image at all every pose file belongs to none: the folder's 'no images found' says it, not a note."""
+    (tmp_path / "poses").mkdir()
+    savemat(tmp_path / "poses" / "0001.mat", {"angle": np.array([[0.1, 0.0, 0.0]])})
+    listing = list_dataset(Source(tmp_path))
+    assert (listing.format, listing.records, listing.notes) == ("gram", [], [])
+
+
 def _eg3d_sampler_label(h: float, v: float, radius: float = 2.7, focal: float = 4.2647) -> np.ndarray:
     """EG3D's ``LookAtPoseSampler.sample(h, v, [0, 0, 0], radius=radius)`` with its FFHQ intrinsics."""
     phi = math.acos(1 - 2 * v / math.pi)
@@ -307,14 +315,16 @@ def test_a_bad_angle_frame_is_a_problem_named_by_its_image(tmp_path, frame, why)
 
 def test_angles_written_in_degrees_are_told_they_are_radians_with_the_value_in_radians(tmp_path):
     """A frame in degrees names its value and what it is in radians; one out of range in degrees too does not."""
-    _images(tmp_path, "turned", "low", "over")
+    _images(tmp_path, "turned", "low", "over", "tilted")
     frames = [{"file": "turned.png", "yaw": 30, "pitch": 5}, {"file": "low.png", "yaw": 0.2, "pitch": -20},
-              {"file": "over.png", "yaw": 200, "pitch": 95}]
+              {"file": "over.png", "yaw": 200, "pitch": 95},
+              {"file": "tilted.png", "yaw": 0.1, "pitch": 95}]
     (tmp_path / "poses.json").write_text(json.dumps({"version": 1, "frames": frames}))
     assert _problems(tmp_path) == {
         "turned.png": YAW_RANGE.format(30, 30, 0.5236),
         "low.png": PITCH_RANGE.format(-20, -20, -0.3491),
-        "over.png": "pose out of range: 'yaw' is 200, outside [-pi, pi]; yaw and pitch are radians"}
+        "over.png": "pose out of range: 'yaw' is 200, outside [-pi, pi]; yaw and pitch are radians",
+        "tilted.png": "pose out of range: 'pitch' is 95, outside (-pi/2, pi/2); yaw and pitch are radians"}
 
 
 def test_a_cam2world_without_its_intrinsics_is_told_what_it_holds_and_what_a_camera_is(tmp_path):
