@@ -80,9 +80,15 @@ def test_a_seeded_draw_is_the_generators_numbers_in_the_dtype_of_like_and_moved_
         expected = sample((2, 3), generator=torch.Generator().manual_seed(3), dtype=torch.float64)
         got = draw_like(sample, (2, 3), F64, torch.Generator().manual_seed(3))
         torch.testing.assert_close(got, expected, atol=0, rtol=0)
-    moved = draw_like(torch.rand, (2,), torch.zeros(1, device="meta"), torch.Generator().manual_seed(3))
-    unseeded = draw_like(torch.randn, (4,), torch.zeros(1, dtype=torch.float16, device="meta"))
+    drawn_on = []
+
+    def recorded(sample):
+        return lambda shape, **kw: drawn_on.append(torch.device(kw["device"]).type) or sample(shape, **kw)
+
+    moved = draw_like(recorded(torch.rand), (2,), torch.zeros(1, device="meta"), torch.Generator().manual_seed(3))
+    unseeded = draw_like(recorded(torch.randn), (4,), torch.zeros(1, dtype=torch.float16, device="meta"))
     assert [(t.device.type, t.dtype) for t in (moved, unseeded)] == [("meta", torch.float32), ("meta", torch.float16)]
+    assert drawn_on == ["cpu", "meta"]  # the seeded draw where its generator is, the unseeded one where like is
 
 
 def test_unknown_spacing_or_jitter_is_refused_by_name():
