@@ -221,12 +221,17 @@ def test_gridding_asks_the_field_for_at_most_a_quarter_million_samples_at_once()
 
         @staticmethod
         def scalar(x):
-            calls.append(x.shape[1])
+            calls.append(x.shape[0] * x.shape[1])
             return K * (x - torch.tensor([0.0, 0.0, -0.02], dtype=x.dtype)).norm(dim=-1)
 
     with torch.no_grad():  # as zoo3d grids (with grad, the bracketing points are asked for again)
         pts, valid = grid_manifolds(Shells(), (100, 90), num_samples=64)  # 9000 rays: 576,000 samples
     assert max(calls) <= 2**18 and sum(calls) == 9000 * 64 and len(calls) == 3
+    calls.clear()
+    with torch.no_grad():  # two instances at once: the bound is on the samples of both
+        pair, _ = grid_manifolds(Shells(), (100, 90), num_samples=64, batch_size=2)
+    assert max(calls) <= 2**18 and sum(calls) == 2 * 9000 * 64 and len(calls) == 5
+    assert torch.equal(pair[0], pair[1]) and torch.equal(pair[:1], pts)
     x, y = texel_coordinates((100, 90), EXTENT, dtype=torch.float64)
     origins = torch.stack([x, y, torch.ones_like(x)], -1).reshape(1, 9000, 3)
     dirs = torch.tensor([0.0, 0.0, -1.0], dtype=torch.float64).expand(1, 9000, 3)
