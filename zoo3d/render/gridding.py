@@ -19,9 +19,10 @@ from torch import Tensor
 from zoo3d.render.intersect import intersect_manifolds
 
 BACKGROUND_Z = -0.12
-#: Ray samples whose scalar field :func:`grid_manifolds` asks for at once: its rays are intersected in groups of
-#: ``GRID_CHUNK_POINTS // num_samples``, so the field's activations stay bounded whatever the grid's side (GRAM's
-#: ffhq256 manifold predictor held some 1 KB a sample: its 256² bake of 64 samples at once took 4.3 GB).
+#: Ray samples whose scalar field :func:`grid_manifolds` asks for at once, all instances together: its rays are
+#: intersected in groups of ``GRID_CHUNK_POINTS // (batch_size * num_samples)``, so the field's activations stay
+#: bounded whatever the grid's side (GRAM's ffhq256 manifold predictor held some 1 KB a sample: its 256² bake of 64
+#: samples at once took 4.3 GB).
 GRID_CHUNK_POINTS = 2**18
 _BG_SCALE = 0.24  # world units per texture unit in the linear centre
 _BG_KNEE = 0.12  # world |x| where the linear part ends (|u| = 0.5)
