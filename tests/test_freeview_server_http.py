@@ -138,7 +138,7 @@ def test_api_info_is_the_sources_info_as_json(serve):
 
 @pytest.mark.parametrize("query, seed", [("", None), ("?seed=5", 5), ("?seed=0", 0), ("?seed=%37", 7),
                                          (f"?seed={MAX_VIEWER_SEED}", MAX_VIEWER_SEED), ("?seed=1&seed=2", 2),
-                                         ("?seed=", None), ("?other=9", None)])
+                                         ("?seed=", None), ("?other=9", None), ("?seed=" + "0" * 5000 + "7", 7)])
 def test_the_scene_is_the_sources_glb_for_the_seed_asked_for(serve, query, seed):
     """The last ``seed`` of the query reaches the source as an int, none (or an empty one) as None: its default."""
     source = RecordingSource()

@@ -211,7 +211,9 @@ class _Handler(BaseHTTPRequestHandler):
             text = seeds[-1].strip()
             if not _WHOLE_NUMBER.fullmatch(text):  # int() alone read '1_0' as seed 10 and '٣' (Arabic-Indic) as 3
                 raise SceneError(f"seed must be a whole number, not '{seeds[-1]}'.")
-            seed = int(text) if len(text) <= 20 else None  # int() refuses thousands of digits with a ValueError
+            # int() refuses thousands of digits, leading zeros too, with a ValueError: a seed is read without them
+            digits = text.lstrip("+-").lstrip("0") or "0"
+            seed = (-1 if text.startswith("-") else 1) * int(digits) if len(digits) <= 20 else None
             if seed is None or not 0 <= seed <= MAX_VIEWER_SEED:
                 raise SceneError(f"seed must be between 0 and {MAX_VIEWER_SEED}, not {text}.")
         self._send(HTTPStatus.OK, self.source.glb(seed), "model/gltf-binary", head)
