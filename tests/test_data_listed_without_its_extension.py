@@ -40,3 +40,12 @@ def test_a_listed_name_without_an_extension_that_names_a_file_is_read_as_it_is(t
     assert [(p.file, p.problem) for p in report.problems] == [
         ("r_0.png", "missing pose (the image is not listed in poses.json)")]
     assert report.usable_count == 1
+
+
+def test_a_listed_name_is_not_offered_a_file_of_that_stem_that_is_no_image(tmp_path):
+    """'r_0' beside r_0.txt (a note, not an image): the listed name is missing, with no file to list instead."""
+    Image.new("RGB", (8, 8)).save(tmp_path / "r_1.png")
+    (tmp_path / "r_0.txt").write_text("notes on r_0")
+    frames = [{"file": name, "yaw": 0, "pitch": 0} for name in ("r_0", "r_1.png")]
+    (tmp_path / "poses.json").write_text(json.dumps({"version": 1, "frames": frames}))
+    assert [(p.file, p.problem) for p in check_dataset(tmp_path).problems] == [("r_0", "missing image file")]
