@@ -64,6 +64,8 @@ def test_two_labelled_runs_of_one_model_are_scored_side_by_side(loads, tmp_path,
                               "name, as in gram@lr2."),
     (["--models", "oracle@a/b"], "'oracle@a/b' is no MODEL@LABEL; a label is letters, digits, '-' and '_' after the "
                                  "model's name, as in gram@lr2."),
+    (["--models", "@a", "--ckpt", "@a=x"], "'@a' is no MODEL@LABEL; a label is letters, digits, '-' and '_' after "
+                                           "the model's name, as in gram@lr2."),  # a label of no model
 ])
 def test_a_label_without_its_run_or_given_twice_is_refused_before_any_model_loads(loads, capsys, args, sentence):
     code, stdout, err = zoo3d(capsys, "compare", *args, "--metric", "depth", "--device", "cpu")
