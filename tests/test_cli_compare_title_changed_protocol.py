@@ -10,6 +10,7 @@ import pytest
 
 from conftest import FIXTURES
 from conftest import run_in_process as zoo3d
+from zoo3d.config import Config
 from zoo3d.eval.harness import compare_models, load_metrics, write_markdown
 from zoo3d.eval.metric import EvalModel, Metric
 from zoo3d.eval.protocol import build_protocol, departures
@@ -67,22 +68,29 @@ def test_the_named_protocols_depart_from_nothing(name):
     assert departures(build_protocol(name)) == []
 
 
+class _OneSettings(Config):
+    gain: float = 1.0
+
+
 class _One(Metric):
-    higher_is_better = True
+    name, higher_is_better, settings = "one", True, _OneSettings
 
     def evaluate(self, model, ctx):
         return {"one": [1.0] * len(ctx.seeds)}
 
 
-@pytest.mark.parametrize("sets, changed", [(["epi_frames=10", "neus.iterations=50"],
-                                            ["neus.iterations=50", "epi_frames=10"]), ([], [])])
+@pytest.mark.parametrize("sets, changed", [(["epi_frames=10", "one.gain=2", "neus.iterations=50"],
+                                            ["neus.iterations=50", "epi_frames=10", "one.gain=2.0"]), ([], [])])
 def test_the_json_and_the_report_record_what_departs_from_the_named_protocol(tmp_path, sets, changed):
-    protocol = build_protocol("small", instances=1, sets=sets)
-    result = compare_models([EvalModel("m", SimpleNamespace())], {"one": _One()}, protocol, "cpu")
+    """A metric's settings at their defaults are no departure; one given with --set is."""
+    metrics = {"one": _One()}
+    protocol = build_protocol("small", instances=1, sets=sets, metrics=metrics)
+    result = compare_models([EvalModel("m", SimpleNamespace())], metrics, protocol, "cpu")
     assert result["protocol"]["changed"] == changed and result["protocol"]["name"] == "small"
     lines = write_markdown(result, tmp_path / "r.md").read_text().splitlines()
     said = lines[lines.index("## Protocol") + 2]
     if changed:
-        assert said == "The `small` protocol changed to `neus.iterations=50`, `epi_frames=10`; all of it:"
+        assert said == ("The `small` protocol changed to `neus.iterations=50`, `epi_frames=10`, `one.gain=2.0`; all "
+                        "of it:")
     else:
         assert said == "```json"
