@@ -28,15 +28,15 @@ class Counts(Metric):
 
 
 class Breaks(Metric):
-    """Scores the first instance of every model, then raises ``error`` on the model named ``on``."""
+    """Scores the first instance of every model, then raises ``error`` on the models named in ``on``."""
     name, keys, higher_is_better = "breaks", ("breaks_a", "breaks_b"), False
 
-    def __init__(self, on: str, error: Exception):
+    def __init__(self, on: tuple[str, ...], error: Exception):
         self.on, self.error = on, error
 
     def evaluate(self, model, ctx):
         ctx.advance(1)
-        if model.name == self.on:
+        if model.name in self.on:
             raise self.error
         ctx.advance(len(ctx.seeds) - 1)
         return {"breaks_a": [2.0] * len(ctx.seeds), "breaks_b": [3.0] * len(ctx.seeds)}
@@ -51,7 +51,7 @@ def _compare(metric: Metric, steps: list[int] | None = None) -> dict:
 
 def test_a_metric_that_raises_on_one_model_fails_its_cells_and_the_rest_is_scored():
     steps: list[int] = []
-    result = _compare(Breaks("b", RuntimeError("out of memory\nsecond line")), steps)
+    result = _compare(Breaks(("b",), RuntimeError("out of memory\nsecond line")), steps)
     failed = {"mean": None, "std": None, "n": 0, "values": [],
               "failed": f"RuntimeError: out of memory ({__file__}:{Breaks.evaluate.__code__.co_firstlineno + 3})"}
     assert result["models"]["b"] == {"breaks_a": failed, "breaks_b": failed,
@@ -66,12 +66,12 @@ def test_a_metric_that_raises_on_one_model_fails_its_cells_and_the_rest_is_score
 @pytest.mark.parametrize("error", [UserError("Cannot read 'ref.pt'."), FileNotFoundError(2, "No such file")])
 def test_a_users_mistake_inside_a_metric_still_stops_the_comparison(error):
     with pytest.raises(type(error)):
-        _compare(Breaks("b", error))
+        _compare(Breaks(("b",), error))
 
 
 def test_compare_prints_and_writes_the_rest_names_the_failure_and_exits_1(tmp_path, monkeypatch, capsys):
     monkeypatch.setattr(harness, "load_eval_model", lambda name, ckpt, device: EvalModel(name, None))
-    monkeypatch.setattr(harness, "load_metrics", lambda names: {"breaks": Breaks("oracle_inconsistent", KeyError(
+    monkeypatch.setattr(harness, "load_metrics", lambda names: {"breaks": Breaks(("oracle_inconsistent",), KeyError(
         "mask")), "counts": Counts()})
     monkeypatch.setenv("COLUMNS", "300")
     out, report = tmp_path / "r.json", tmp_path / "r.md"
@@ -90,9 +90,26 @@ def test_compare_prints_and_writes_the_rest_names_the_failure_and_exits_1(tmp_pa
                                     f"reported.")  # the last line, which zoo3d bench zoo shows of a failed compare
 
 
+def test_compare_names_its_first_failure_last_and_counts_the_others(monkeypatch, capsys):
+    monkeypatch.setattr(harness, "load_eval_model", lambda name, ckpt, device: EvalModel(name, None))
+    monkeypatch.setattr(harness, "load_metrics", lambda names: {"breaks": Breaks(("oracle", "oracle_inconsistent"),
+                                                                                 ValueError("bad"))})
+    code, _, err = zoo3d(capsys, "compare", "--models", "oracle,oracle_inconsistent", "--metric", "breaks",
+                         "--instances", "1", "--device", "cpu")
+    where = f"({__file__}:{Breaks.evaluate.__code__.co_firstlineno + 3})"
+    assert code == 1 and err.splitlines()[-1] == (
+        f"Error: breaks_a, breaks_b of oracle: ValueError: bad {where} (and 1 other failure under the table); the "
+        f"other results were scored and reported.")
+
+
 class BadInfo(Counts):
     def protocol_info(self, ctx):
         return {"views": ctx.protocol.views / 0}
+
+
+class UnreadableInfo(Counts):
+    def protocol_info(self, ctx):
+        raise UserError("Cannot read 'ref.pt'.")
 
 
 def test_a_protocol_info_that_raises_is_recorded_as_failed_and_the_numbers_are_kept():
@@ -103,3 +120,9 @@ def test_a_protocol_info_that_raises_is_recorded_as_failed_and_the_numbers_are_k
     assert result["protocol"]["metrics"] == {"counts": {"failed": where}}
     assert result["models"]["a"]["counts"]["values"] == [1.0, 2.0]
     assert result["notes"] == [f"counts: its protocol_info raised {where}; the protocol block holds no settings of it."]
+
+
+def test_a_users_mistake_in_a_protocol_info_still_stops_the_comparison():
+    with pytest.raises(UserError, match="ref.pt"):
+        harness.compare_models([EvalModel("a", None)], {"counts": UnreadableInfo()},
+                               make_protocol("small", instances=1), "cpu")
