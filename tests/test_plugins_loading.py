@@ -356,6 +356,16 @@ def test_a_misspelt_base_is_named_with_the_registered_model_it_likely_means(host
         "model 'other' builds on model 'Grammer' (did you mean 'gram'?), which is not registered; ")
 
 
+def test_a_misspelt_base_is_not_pointed_at_a_model_withdrawn_with_it(host):
+    """'mined' is a typo of 'mine', whose plugin goes in the same round (its own base is missing): naming it would
+    send the user to a model that is not there ('early' is checked first, while 'mine' is still registered)."""
+    near = fake_plugin("near_plugin", zoo3d_register_models=models(model("early", requires=("mined",))))
+    gone = fake_plugin("gone_plugin", zoo3d_register_models=models(model("mine", requires=("nowhere",))))
+    h = host(near, gone)
+    assert h.plugins["gone_plugin"].status == h.plugins["near_plugin"].status == "error"
+    assert h.plugins["near_plugin"].error.startswith("model 'early' builds on model 'mined', which is not registered")
+
+
 @pytest.mark.parametrize("kind", ["model", "metric", "dataset"])
 def test_every_registry_names_the_plugins_that_failed_when_a_name_is_unknown(host, kind):
     h = host(fake_plugin("failing_plugin", zoo3d_register_models=lambda register: register(model("f", requires=("g",)))))
