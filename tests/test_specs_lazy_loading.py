@@ -14,7 +14,7 @@ from fractions import Fraction
 import pytest
 
 from zoo3d.errors import PluginError
-from zoo3d.specs import DATASET_FACTORY_CALL, DatasetSpec, MetricSpec, ModelSpec, _describe, import_object
+from zoo3d.specs import DATASET_FACTORY_CALL, DatasetSpec, MetricSpec, ModelSpec, describe_exception, import_object
 
 
 @pytest.fixture
@@ -141,24 +141,26 @@ def _raised_through(*files: str) -> ValueError:
 def test_the_place_named_is_the_last_frame_outside_importlib_and_specs(tmp_path):
     plugin, helper = str(tmp_path / "plugin.py"), str(tmp_path / "helpers.py")
     frozen, importlib_file, specs_file = "<frozen importlib._bootstrap>", "/lib/importlib/__init__.py", "/x/specs.py"
-    assert _describe(_raised_through(plugin)) == f"ValueError: deep ({plugin}:2)"
-    assert _describe(_raised_through(plugin, frozen)) == f"ValueError: deep ({plugin}:2)"
-    assert _describe(_raised_through(plugin, importlib_file, specs_file)) == f"ValueError: deep ({plugin}:2)"
-    assert _describe(_raised_through(plugin, helper, specs_file)) == f"ValueError: deep ({helper}:2)"
-    assert _describe(_raised_through(specs_file, frozen)) == "ValueError: deep"  # inside the machinery: no place
+    assert describe_exception(_raised_through(plugin)) == f"ValueError: deep ({plugin}:2)"
+    assert describe_exception(_raised_through(plugin, frozen)) == f"ValueError: deep ({plugin}:2)"
+    assert describe_exception(_raised_through(plugin, importlib_file, specs_file)) == f"ValueError: deep ({plugin}:2)"
+    assert describe_exception(_raised_through(plugin, helper, specs_file)) == f"ValueError: deep ({helper}:2)"
+    # inside the machinery: no place
+    assert describe_exception(_raised_through(specs_file, frozen)) == "ValueError: deep"
 
 
 def test_an_error_without_a_message_is_its_type_and_where():
     try:
         _raise(KeyError())
     except KeyError as exc:
-        assert _describe(exc) == f"KeyError ({__file__}:{_raise.__code__.co_firstlineno + 1})"
+        assert describe_exception(exc) == f"KeyError ({__file__}:{_raise.__code__.co_firstlineno + 1})"
     try:
         _raise(ValueError("  \n  "))
     except ValueError as exc:  # blank: no message to quote
-        assert _describe(exc) == f"ValueError ({__file__}:{_raise.__code__.co_firstlineno + 1})"
-    assert _describe(ValueError("first\nsecond")) == "ValueError: first"  # never raised: no traceback, no place
-    assert _describe(ValueError()) == "ValueError"
+        assert describe_exception(exc) == f"ValueError ({__file__}:{_raise.__code__.co_firstlineno + 1})"
+    # never raised: no traceback, no place
+    assert describe_exception(ValueError("first\nsecond")) == "ValueError: first"
+    assert describe_exception(ValueError()) == "ValueError"
 
 
 def test_an_object_of_the_wrong_type_is_named_with_the_type_it_must_be(plugin_code):

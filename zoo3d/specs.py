@@ -29,8 +29,10 @@ def import_object(target: str | Callable | Any) -> Any:
     return obj
 
 
-def _describe(exc: BaseException) -> str:
-    """``ImportError: No module named 'x'`` (first line only; the file and line of a raise inside plugin code)."""
+def describe_exception(exc: BaseException) -> str:
+    """``ImportError: No module named 'x'`` (first line only; the file and line of a raise inside plugin code): how a
+    plugin's exception is named in one line where it is reported, not raised (a factory that fails, a metric that
+    fails on a model in ``zoo3d compare``)."""
     import traceback
 
     first = (str(exc).strip().splitlines() or [""])[0]
@@ -98,7 +100,7 @@ class _Spec:
             obj = obj() if isinstance(obj, type) and self.instantiate_classes else obj
         except Exception as exc:  # noqa: BLE001 - any failure of third-party code is reported, not raised raw
             raise PluginError(f"{self.kind_label.capitalize()} '{self.name}' from {where} cannot be loaded from "
-                              f"'{target}': {_describe(exc)}.") from None
+                              f"'{target}': {describe_exception(exc)}.") from None
         expected = self.expected_type()
         if expected is not None and not isinstance(obj, expected):
             raise PluginError(f"{self.kind_label.capitalize()} '{self.name}' from {where}: '{target}' gives a "

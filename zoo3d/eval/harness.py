@@ -297,9 +297,10 @@ def compare_models(models: list[EvalModel], metrics: dict[str, Metric], protocol
                 except (UserError, OSError):  # the user's to mend (a file, the disk): the comparison stops
                     raise
                 except Exception as exc:  # out of memory, a plugin's bug: this model's cells of it fail, not the rest
-                    from zoo3d.specs import _describe
+                    from zoo3d.specs import describe_exception
 
-                    unscored = {"failed": _describe(exc)}  # RuntimeError: CUDA out of memory. … (its file:line)
+                    # RuntimeError: CUDA out of memory. … (its file:line)
+                    unscored = {"failed": describe_exception(exc)}
                 else:
                     unscored = None
                 if unscored is not None:
@@ -341,11 +342,11 @@ def _protocol_info(name: str, metric: Metric, ctx: EvalContext) -> dict[str, Any
     except (UserError, OSError):
         raise
     except Exception as exc:
-        from zoo3d.specs import _describe
+        from zoo3d.specs import describe_exception
 
-        ctx.notes.append(f"{name}: its protocol_info raised {_describe(exc)}; the protocol block holds no settings "
-                         f"of it.")
-        return {"failed": _describe(exc)}
+        ctx.notes.append(f"{name}: its protocol_info raised {describe_exception(exc)}; the protocol block holds no "
+                         f"settings of it.")
+        return {"failed": describe_exception(exc)}
     return recordable(name, info, "a protocol_info")
 
 
