@@ -32,10 +32,11 @@ def loads(monkeypatch) -> list:
 
 
 def test_two_labelled_runs_of_one_model_are_scored_side_by_side(loads, tmp_path, capsys):
-    out = tmp_path / "r.json"
+    out, report = tmp_path / "r.json", tmp_path / "r.md"
     code, stdout, err = zoo3d(capsys, "compare", "--models", "oracle@sharp,ORACLE@Jit", "--ckpt", "oracle@SHARP=sharp",
                               "--ckpt", "oracle@jit=jittered", "--metric", "epi", "--instances", "1",
-                              "--resolution", "16", "--set", "epi_frames=6", "--device", "cpu", "--json", out)
+                              "--resolution", "16", "--set", "epi_frames=6", "--device", "cpu", "--json", out,
+                              "--markdown", report)
     assert code == 0, err
     assert loads == [("oracle", "sharp"), ("ORACLE", "jittered")]  # the model, with each label's own run
     result = json.loads(out.read_text())
@@ -46,6 +47,9 @@ def test_two_labelled_runs_of_one_model_are_scored_side_by_side(loads, tmp_path,
     assert err.splitlines()[:2] == ["scoring oracle@sharp: checkpoint sharp", "scoring oracle@Jit: checkpoint jittered"]
     assert [line.split("│")[1].strip() for line in stdout.splitlines() if line.startswith("│")] == [
         "oracle@sharp", "oracle@Jit"]
+    # each label's evidence in a folder of its own, where one run's images would have overwritten the other's
+    assert sorted(p.name for p in (tmp_path / "r_images").iterdir()) == ["oracle@Jit", "oracle@sharp"]
+    assert "- **oracle@Jit**: checkpoint `jittered`" in report.read_text()
 
 
 @pytest.mark.parametrize("args, sentence", [
