@@ -13,7 +13,7 @@ from conftest import run_in_process as zoo3d
 from zoo3d.config import Config
 from zoo3d.eval.harness import compare_models, load_metrics, write_markdown
 from zoo3d.eval.metric import EvalModel, Metric
-from zoo3d.eval.protocol import build_protocol, departures
+from zoo3d.eval.protocol import Protocol, build_protocol, departures
 
 
 def _title(capsys, monkeypatch, *args: str) -> str:
@@ -94,3 +94,12 @@ def test_the_json_and_the_report_record_what_departs_from_the_named_protocol(tmp
                         "of it:")
     else:
         assert said == "```json"
+
+
+def test_a_protocol_under_a_name_of_its_own_departs_from_none(tmp_path):
+    """A Protocol built in Python and named otherwise than small or paper: changed is None, the report its block."""
+    result = compare_models([EvalModel("m", SimpleNamespace())], {"one": _One()}, Protocol(name="mine", instances=1),
+                            "cpu")
+    assert result["protocol"]["changed"] is None and result["protocol"]["name"] == "mine"
+    lines = write_markdown(result, tmp_path / "r.md").read_text().splitlines()
+    assert lines[lines.index("## Protocol") + 2] == "```json"
