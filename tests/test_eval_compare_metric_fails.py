@@ -120,6 +120,34 @@ def test_a_protocol_info_that_raises_is_recorded_as_failed_and_the_numbers_are_k
     assert result["protocol"]["metrics"] == {"counts": {"failed": where}}
     assert result["models"]["a"]["counts"]["values"] == [1.0, 2.0]
     assert result["notes"] == [f"counts: its protocol_info raised {where}; the protocol block holds no settings of it."]
+    assert harness.failures(result) == [f"protocol_info of counts: {where}"]
+
+
+class FailedCount(Counts):
+    def protocol_info(self, ctx):
+        return {"failed": 0}  # a setting of its own that happens to be named so: not a failure
+
+
+def test_failures_are_read_from_the_result_not_from_the_lines_under_the_table():
+    result = _compare(Breaks(("b",), RuntimeError("out of memory")))
+    where = f"RuntimeError: out of memory ({__file__}:{Breaks.evaluate.__code__.co_firstlineno + 3})"
+    assert harness.failures(result) == [f"breaks_a, breaks_b of b: {where}"]
+    whole = harness.compare_models([EvalModel("a", None)], {"counts": FailedCount()},
+                                   make_protocol("small", instances=1), "cpu")
+    assert whole["protocol"]["metrics"] == {"counts": {"failed": 0}} and harness.failures(whole) == []
+
+
+def test_compare_exits_1_when_a_protocol_info_failed(monkeypatch, capsys):
+    """The numbers are kept and reported, but the protocol block lacks that metric's settings: a script is told."""
+    monkeypatch.setattr(harness, "load_eval_model", lambda name, ckpt, device: EvalModel(name, None))
+    monkeypatch.setattr(harness, "load_metrics", lambda names: {"counts": BadInfo()})
+    code, stdout, err = zoo3d(capsys, "compare", "--models", "oracle", "--metric", "counts", "--instances", "1",
+                              "--device", "cpu")
+    where = f"ZeroDivisionError: division by zero ({__file__}:{BadInfo.protocol_info.__code__.co_firstlineno + 1})"
+    assert code == 1 and "Traceback" not in err, err
+    assert any(row.startswith("│ oracle") for row in stdout.splitlines())  # the table was printed first
+    assert err.splitlines()[-1] == (f"Error: protocol_info of counts: {where}; the other results were scored and "
+                                    f"reported.")
 
 
 def test_a_users_mistake_in_a_protocol_info_still_stops_the_comparison():

@@ -282,12 +282,12 @@ def compare(models, metrics, ckpts, instances, protocol_name, resolution, neus_i
 
 
 def _exit_if_failed(result) -> None:
-    """Exit 1 where a metric failed on a model, its first failure named in the last line on stderr (where ``zoo3d
-    bench zoo`` reads why a comparison failed): the table and the reports hold the rest, and a script learns that
-    the comparison is not whole."""
-    from zoo3d.eval.harness import not_applicable_lines
+    """Exit 1 where a metric failed on a model or its ``protocol_info`` failed (:func:`zoo3d.eval.harness.failures`),
+    the first failure named in the last line on stderr (where ``zoo3d bench zoo`` reads why a comparison failed):
+    the table and the reports hold the rest, and a script learns that the comparison is not whole."""
+    from zoo3d.eval.harness import failures
 
-    failed = [line.removeprefix("failed: ") for line in not_applicable_lines(result) if line.startswith("failed: ")]
+    failed = failures(result)
     if failed:
         more = f" (and {counted(len(failed) - 1, 'other failure')} under the table)" if len(failed) > 1 else ""
         click.secho(f"Error: {failed[0]}{more}; the other results were scored and reported.", fg="red", err=True)

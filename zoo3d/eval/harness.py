@@ -413,13 +413,29 @@ def not_applicable_lines(result: dict[str, Any]) -> list[str]:
     """Why each "n/a" or "failed" cell of the table is one, a line per model and reason under the table (``n/a: depth
     of flat: flat renders no depth/alpha``, ``failed: neus_psnr, neus_ssim of gram: RuntimeError: CUDA out of memory
     (…)``); the reason was in the JSON's ``not_applicable`` alone, and a failed metric stopped the comparison."""
-    reasons: dict[tuple[str, str, str], list[str]] = {}
+    return [f"{kind}: {line}" for kind, field in (("n/a", "not_applicable"), ("failed", "failed"))
+            for line in _cell_reasons(result, field)]
+
+
+def failures(result: dict[str, Any]) -> list[str]:
+    """What failed in a comparison, read from the result: each metric that raised on a model (``neus_psnr, neus_ssim
+    of gram: RuntimeError: …``) and each metric whose ``protocol_info`` raised (``protocol_info of neus: …``); empty
+    when the comparison is whole. ``zoo3d compare`` exits 1 on any."""
+    infos = result.get("protocol", {}).get("metrics", {})
+    return _cell_reasons(result, "failed") + [f"protocol_info of {name}: {info['failed']}"
+                                              for name, info in infos.items() if isinstance(info, dict)
+                                              and set(info) == {"failed"} and isinstance(info["failed"], str)]
+
+
+def _cell_reasons(result: dict[str, Any], field: str) -> list[str]:
+    """``KEYS of MODEL: REASON`` for the table's cells whose entry holds ``field`` (``not_applicable``, ``failed``),
+    the keys a model shares a reason for on one line."""
+    reasons: dict[tuple[str, str], list[str]] = {}
     for name, row in result["models"].items():
         for key, entry in row.items():
-            for kind, field in (("n/a", "not_applicable"), ("failed", "failed")):
-                if entry.get(field):
-                    reasons.setdefault((kind, name, str(entry[field])), []).append(key)
-    return [f"{kind}: {', '.join(keys)} of {name}: {reason}" for (kind, name, reason), keys in reasons.items()]
+            if entry.get(field):
+                reasons.setdefault((name, str(entry[field])), []).append(key)
+    return [f"{', '.join(keys)} of {name}: {reason}" for (name, reason), keys in reasons.items()]
 
 
 def write_json(result: dict[str, Any], path: str | Path) -> Path:
