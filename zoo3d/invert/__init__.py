@@ -4,7 +4,8 @@ per-image outputs of ``zoo3d invert`` (reconstruction, turntable, depth, metrics
 
 from zoo3d.invert.latent import LatentSpace, SupportsLatentSpaces, available_spaces, resolve_space
 from zoo3d.invert.losses import PerceptualLoss, perceptual_for, pixel_loss, reconstruction_loss
-from zoo3d.invert.optimize import OptimizationInverter, OptimizeSettings
+from zoo3d.invert.optimize import OptimizationInverter, OptimizeSettings, keeps_geometry
 
 __all__ = ["LatentSpace", "SupportsLatentSpaces", "available_spaces", "resolve_space", "PerceptualLoss",
-           "perceptual_for", "pixel_loss", "reconstruction_loss", "OptimizationInverter", "OptimizeSettings"]
+           "perceptual_for", "pixel_loss", "reconstruction_loss", "OptimizationInverter", "OptimizeSettings",
+           "keeps_geometry"]

@@ -5,7 +5,8 @@ Per image batch: (1) Adam on the latent for ``steps`` with the generator frozen,
 ``pixel(render, image) + perceptual_weight * perceptual(render, image)`` rendered at the given
 cameras; (2) with ``tune_steps`` > 0, a *copy* of the generator is fine-tuned for ``tune_steps`` with
 the latent fixed (Roich et al.'s pivotal tuning; the copy is what renders the result, the caller's
-generator is never changed). The tuned copy is shared by the batch given: pass one image at a time
+generator is never changed), every weight of it, or with ``keep_geometry`` all but a geometry no latent
+changes (see :func:`keeps_geometry`). The tuned copy is shared by the batch given: pass one image at a time
 for per-image PTI (as ``zoo3d invert`` and the invert benchmark do). Losses are summed over the batch,
 so with the per-element Adam each image's latent evolves as if optimised alone.
 """
@@ -26,7 +27,7 @@ from zoo3d.errors import UserError
 from zoo3d.invert.latent import LatentSpace
 from zoo3d.invert.losses import PerceptualLoss, reconstruction_loss
 
-__all__ = ["OptimizeSettings", "OptimizationInverter"]
+__all__ = ["OptimizeSettings", "OptimizationInverter", "keeps_geometry"]
 
 
 @dataclass
@@ -38,6 +39,8 @@ class OptimizeSettings:
     lr: Adam step size of the latent. tune_lr: of the generator in PTI tuning (PTI: 3e-4).
     pixel: ``l1`` or ``l2``. perceptual_weight: weight of the perceptual term (0 disables it).
     psi: truncation when the space is z.
+    keep_geometry: PTI keeps a geometry every instance shares as it is and tunes the rest (only for a generator
+    :func:`keeps_geometry` accepts): its steps render from the latent steps' hits, faster, but fitting less.
     """
 
     space: str = "auto"
@@ -48,6 +51,7 @@ class OptimizeSettings:
     pixel: str = "l1"
     perceptual_weight: float = 1.0
     psi: float = 1.0
+    keep_geometry: bool = False
 
 
 def shared_intersections(generator, cameras: Camera, resolution) -> dict:
@@ -59,6 +63,13 @@ def shared_intersections(generator, cameras: Camera, resolution) -> dict:
     if not callable(getattr(generator, "intersect", None)):
         return {}
     return {"intersections": generator.intersect(cameras, resolution)}
+
+
+def keeps_geometry(generator) -> bool:
+    """Whether PTI can keep ``generator``'s geometry apart from the rest: it exposes ``intersect`` (see
+    :func:`shared_intersections`), a geometry that every instance shares (GRAM's and Efficient GRAM's manifold
+    predictor), which tuning steps rendered from the latent steps' hits give no gradient."""
+    return callable(getattr(generator, "intersect", None))
 
 
 class OptimizationInverter(Inverter):
@@ -77,6 +88,9 @@ class OptimizationInverter(Inverter):
         super().__init__()
         self.generator = generator
         self.settings = settings or OptimizeSettings()
+        if self.settings.keep_geometry and not keeps_geometry(generator):
+            raise UserError("This generator has no shared geometry that PTI can keep apart from the rest (it exposes "
+                            "no intersect(cameras, resolution)); leave keep_geometry off.")
         self._perceptual = perceptual
         self.pose_estimator = pose_estimator
 
@@ -135,15 +149,19 @@ class OptimizationInverter(Inverter):
         latent.param.requires_grad_(False)
         used = gen
         if s.tune_steps > 0:
-            used = self._tune(latent, images, cameras, res, history)
+            used = self._tune(latent, images, cameras, res, history, fixed if s.keep_geometry else {})
         with torch.no_grad():
             rep = latent.represent(used)
         return InversionResult(representation=rep, cameras=cameras, latent=latent.codes(used).detach(),
                                generator=used if used is not gen else None,
                                extras={"space": latent.space, "losses": history})
 
-    def _tune(self, latent: LatentSpace, images: Tensor, cameras: Camera, res, history: list) -> torch.nn.Module:
-        """PTI: a copy of the generator trained to reproduce the images from the fixed pivot latent."""
+    def _tune(self, latent: LatentSpace, images: Tensor, cameras: Camera, res, history: list,
+              fixed: dict) -> torch.nn.Module:
+        """PTI: a copy of the generator trained to reproduce the images from the fixed pivot latent. Its steps render
+        from ``fixed``, the hits the latent steps found, when PTI keeps the geometry: the geometry then gets no
+        gradient, so Adam leaves its weights exactly as they were; ``{}`` intersects afresh each step and tunes
+        every weight."""
         tuned = copy.deepcopy(self.generator).eval()
         params = [p for p in tuned.parameters() if p.is_floating_point()]
         if not params:
@@ -153,7 +171,7 @@ class OptimizationInverter(Inverter):
         opt = torch.optim.Adam(params, lr=self.settings.tune_lr)
         for _ in range(self.settings.tune_steps):
             opt.zero_grad(set_to_none=True)
-            loss = self._loss(tuned.render(latent.represent(tuned), cameras, res), images)
+            loss = self._loss(tuned.render(latent.represent(tuned), cameras, res, **fixed), images)
             loss.backward()
             opt.step()
             history.append(loss.item())
