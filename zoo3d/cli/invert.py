@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from pathlib import Path
 
 import click
@@ -286,7 +287,7 @@ def invert(images, model, ckpt, method, pose, out, steps, tune_steps, space, kee
     for n, (path, folder) in enumerate(jobs):
         try:
             _invert_one(path, folder, inverter, method, cams, gen.device, res, resize, outputs,
-                        {**settings, "image": str(path)})
+                        {**settings, "image": str(path)}, f"{path} ({n + 1}/{len(jobs)})")
         except (KeyboardInterrupt, Terminated):
             click.echo(f"Stopped while inverting '{path}', with {n} of the {counted(len(jobs), 'image')} to "
                        f"invert done; the same command with --resume inverts the rest.", err=True)
@@ -295,11 +296,39 @@ def invert(images, model, ckpt, method, pose, out, steps, tune_steps, space, kee
         click.echo(f"LPIPS not computed: {lpips_reason}")
 
 
+def _bar_console():
+    """The console a progress bar is drawn on: stderr where it is a terminal that can move its cursor, else None (a
+    log file, a pipe, CI: there the line printed per image is the log)."""
+    from rich.console import Console
+
+    from zoo3d.train.progress import _dumb_term, _isatty
+
+    console = Console(stderr=True)
+    return console if _isatty(console.file) and not _dumb_term() else None
+
+
+@contextmanager
+def _steps_bar(label: str, total: int):
+    """A bar of one image's ``total`` optimisation steps with the time left, removed once they are done (the image's
+    line follows it); gives the callable to call after each step, or None where no bar is drawn."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    console = _bar_console() if total > 0 else None
+    if console is None:
+        yield None
+        return
+    with Progress(TextColumn("{task.description}", markup=False), BarColumn(), MofNCompleteColumn(),
+                  TimeRemainingColumn(), console=console, transient=True, redirect_stdout=False,
+                  redirect_stderr=False) as bar:
+        task = bar.add_task(label, total=total)
+        yield lambda: bar.advance(task)
+
+
 def _invert_one(path, folder, inverter, method: str, cams, device, res: int, resize: str, outputs: dict,
-                record: dict) -> None:
+                record: dict, label: str) -> None:
     """Invert one image on ``device`` at ``cams`` (None: estimated) into ``folder`` (``outputs``: the keywords of
     :func:`write_inversion_outputs`) and print its line; ``record`` (the command's settings and the image) joins the
-    metrics in metrics.json."""
+    metrics in metrics.json. In a terminal, the optimisation's steps are shown on a bar named ``label``."""
     import time
 
     import torch
@@ -312,7 +341,8 @@ def _invert_one(path, folder, inverter, method: str, cams, device, res: int, res
         with torch.no_grad():
             result = inverter.invert(x, cams)
     else:
-        result = inverter.invert(x, cams)
+        with _steps_bar(label, record["steps"] + record["tune_steps"]) as advance:
+            result = inverter.invert(x, cams) if advance is None else inverter.invert(x, cams, on_step=advance)
     if device.type == "cuda":
         torch.cuda.synchronize(device)
     seconds = time.perf_counter() - t0

@@ -116,7 +116,9 @@ class OptimizationInverter(Inverter):
         with torch.no_grad():
             return self.pose_estimator(images)
 
-    def invert(self, images: Tensor, cameras: Camera | None = None) -> InversionResult:
+    def invert(self, images: Tensor, cameras: Camera | None = None,
+               on_step: Callable[[], None] | None = None) -> InversionResult:
+        """``on_step``: called after each latent step and each PTI tuning step (a progress bar's advance)."""
         s = self.settings
         gen = self.generator
         device = gen.device
@@ -142,6 +144,8 @@ class OptimizationInverter(Inverter):
                 loss.backward()
                 opt.step()
                 history.append(loss.item())
+                if on_step is not None:
+                    on_step()
         finally:
             for p, flag in grad_state:
                 p.requires_grad_(flag)
@@ -149,15 +153,15 @@ class OptimizationInverter(Inverter):
         latent.param.requires_grad_(False)
         used = gen
         if s.tune_steps > 0:
-            used = self._tune(latent, images, cameras, res, history, fixed if s.keep_geometry else {})
+            used = self._tune(latent, images, cameras, res, history, fixed if s.keep_geometry else {}, on_step)
         with torch.no_grad():
             rep = latent.represent(used)
         return InversionResult(representation=rep, cameras=cameras, latent=latent.codes(used).detach(),
                                generator=used if used is not gen else None,
                                extras={"space": latent.space, "losses": history})
 
-    def _tune(self, latent: LatentSpace, images: Tensor, cameras: Camera, res, history: list,
-              fixed: dict) -> torch.nn.Module:
+    def _tune(self, latent: LatentSpace, images: Tensor, cameras: Camera, res, history: list, fixed: dict,
+              on_step: Callable[[], None] | None = None) -> torch.nn.Module:
         """PTI: a copy of the generator trained to reproduce the images from the fixed pivot latent. Its steps render
         from ``fixed``, the hits the latent steps found, when PTI keeps the geometry: the geometry then gets no
         gradient, so Adam leaves its weights exactly as they were; ``{}`` intersects afresh each step and tunes
@@ -175,6 +179,8 @@ class OptimizationInverter(Inverter):
             loss.backward()
             opt.step()
             history.append(loss.item())
+            if on_step is not None:
+                on_step()
         for p in params:
             p.requires_grad_(False)
         return tuned
