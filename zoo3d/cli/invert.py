@@ -211,7 +211,7 @@ def invert(images, model, ckpt, method, pose, out, steps, tune_steps, space, kee
     from zoo3d.cli.main import Terminated
     from zoo3d.errors import counted
     from zoo3d.fileio import check_can_create
-    from zoo3d.invert import OptimizationInverter, OptimizeSettings, keeps_geometry, resolve_space
+    from zoo3d.invert import OptimizationInverter, OptimizeSettings, available_spaces, keeps_geometry, resolve_space
     from zoo3d.invert.outputs import holds_inversion, load_lpips_or_reason, parse_pose
     from zoo3d.limits import check_images
     from zoo3d.runs import load_model
@@ -238,6 +238,10 @@ def invert(images, model, ckpt, method, pose, out, steps, tune_steps, space, kee
         if keep_geometry and tune_steps == 0:
             raise UserError("--keep-geometry sets what PTI's tuning steps keep, and --tune-steps is 0 (no tuning); "
                             "give --tune-steps N, or leave --keep-geometry out.")
+        if space not in ("auto", *available_spaces(gen)):
+            raise UserError(f"Model '{loaded.spec.name}' can be inverted in {', '.join(available_spaces(gen))} only, "
+                            f"not --space {space}: its generator exposes no W space (zoo3d.invert.SupportsLatentSpaces); "
+                            f"give --space z or auto.")
         if keep_geometry and not keeps_geometry(gen):
             raise UserError(f"Model '{loaded.spec.name}' has no shared geometry that PTI can keep apart from the rest "
                             f"(its generator exposes no intersect(cameras, resolution), as GRAM's and GRAMInverter's "
