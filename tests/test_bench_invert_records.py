@@ -137,13 +137,16 @@ class _Single:
         return None, self.pose
 
 
+@pytest.mark.parametrize("shared_geometry", [False, True], ids=["no-shared-geometry", "shared-geometry"])
 @pytest.mark.parametrize("kwargs, n, steps, pti_steps, quick, pose_known, perceptual, sha", [
     ({}, 8, 450, 350, False, True, "vgg16", "0123456789abcdef"),  # the defaults: the full suite's
     ({"images": 3, "steps": 40, "pti_steps": 1, "quick_train": True}, 3, 40, 1, True, True, "vgg16", None),
     ({"images": 3, "steps": 40, "pti_steps": 0}, 3, 40, 0, False, False, None, "0123456789abcdef"),
 ])
 def test_a_comparison_records_the_single_pass_then_each_optimisation_against_it(
-        kwargs, n, steps, pti_steps, quick, pose_known, perceptual, sha, monkeypatch):
+        kwargs, n, steps, pti_steps, quick, pose_known, perceptual, sha, shared_geometry, monkeypatch):
+    """A generator with a shared geometry (``intersect``, as Efficient GRAM's) is also measured with PTI keeping it
+    (``--keep-geometry``), after PTI of every weight."""
     import os
 
     import zoo3d.data.synthetic as synthetic
@@ -156,6 +159,8 @@ def test_a_comparison_records_the_single_pass_then_each_optimisation_against_it(
     offsets[0] = torch.tensor([0.3, -0.1])
     single = _Single(torch.stack([yaws, pitches], -1) + offsets if pose_known else None)
     gen = types.SimpleNamespace(device=torch.device("cpu"), resolution=(32, 48))
+    if shared_geometry:
+        gen.intersect = lambda cameras, resolution: None
     config = types.SimpleNamespace(camera="the prior")
     built, trained = [], []
     plugin = types.SimpleNamespace(build_inverter=lambda cfg, modules: built.append((cfg, modules)) or single)
@@ -173,7 +178,7 @@ def test_a_comparison_records_the_single_pass_then_each_optimisation_against_it(
     views = {"input": (cams, torch.zeros(n, 3, 32, 32))}
     monkeypatch.setattr(bench, "_views", lambda params, c, res, dev: viewed.append((params, c, res, dev)) or views)
     times = {"gram_inverter_single_pass": (0.5, 20.0), "optimize_wplus": (30.0, 18.0),
-             "optimize_wplus_pti": (60.0, 23.0)}
+             "optimize_wplus_pti": (60.0, 23.0), "optimize_wplus_pti_keep_geometry": (45.0, 22.0)}
     evaluated = []
 
     def evaluate(name, invert_one, render, given_views, count, dev):
@@ -214,9 +219,14 @@ def test_a_comparison_records_the_single_pass_then_each_optimisation_against_it(
         expected.append({**common, "method": "optimize_wplus_pti", "seconds_per_image": 60.0, "psnr_novel": 23.0,
                          "steps": steps + pti_steps, "perceptual": perceptual, "slowdown_vs_single": 120.0,
                          "novel_psnr_single_minus_this": -3.0})
+    if pti_steps and shared_geometry:
+        expected.append({**common, "method": "optimize_wplus_pti_keep_geometry", "seconds_per_image": 45.0,
+                         "psnr_novel": 22.0, "steps": steps + pti_steps, "perceptual": perceptual,
+                         "slowdown_vs_single": 90.0, "novel_psnr_single_minus_this": -2.0})
     assert records == expected
-    assert [(o.generator, o.settings.steps, o.settings.tune_steps) for o in optimizers] == [
-        (gen, steps, 0)] + ([(gen, steps, pti_steps)] if pti_steps else [])
+    assert [(o.generator, o.settings.steps, o.settings.tune_steps, o.settings.keep_geometry) for o in optimizers] == [
+        (gen, steps, 0, False)] + ([(gen, steps, pti_steps, False)] if pti_steps else []) + (
+        [(gen, steps, pti_steps, True)] if pti_steps and shared_geometry else [])
 
     # every evaluation: its own inverter and renderer, the views, the image count, the generator's device
     assert [e[0] for e in evaluated] == [r["method"] for r in expected]

@@ -107,11 +107,12 @@ def run(device: str, quick: bool) -> list[dict]:
 def measure(device: str, images: int = 8, steps: int = 450, pti_steps: int = 350, checkpoint: str | None = None,
             quick_train: bool = False) -> list[dict]:
     """The records of one comparison: ``images`` held-out heads; the optimisation inverter with ``steps`` W+ steps,
-    and with ``pti_steps`` of PTI tuning after them when > 0. ``checkpoint`` overrides $ZOO3D_BENCH_INVERT_CKPT."""
+    and with ``pti_steps`` of PTI tuning after them when > 0, tuning every weight and, for a generator with a shared
+    geometry, every weight but that geometry's (``--keep-geometry``). ``checkpoint`` overrides $ZOO3D_BENCH_INVERT_CKPT."""
     import torch
 
     from zoo3d.data.synthetic import instance_params_and_camera
-    from zoo3d.invert import OptimizationInverter, OptimizeSettings
+    from zoo3d.invert import OptimizationInverter, OptimizeSettings, keeps_geometry
 
     n = images
     if checkpoint is not None:
@@ -142,6 +143,9 @@ def measure(device: str, images: int = 8, steps: int = 450, pti_steps: int = 350
         variants = [("optimize_wplus", OptimizeSettings(steps=steps))]
         if pti_steps > 0:
             variants.append(("optimize_wplus_pti", OptimizeSettings(steps=steps, tune_steps=pti_steps)))
+            if keeps_geometry(gen):  # zoo3d invert --keep-geometry: the shared geometry kept as trained
+                variants.append(("optimize_wplus_pti_keep_geometry",
+                                 OptimizeSettings(steps=steps, tune_steps=pti_steps, keep_geometry=True)))
         for name, settings in variants:
             opt = OptimizationInverter(gen, settings)
             rec = _evaluate(name, opt.invert, opt.render, views, n, dev)
