@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -9,7 +10,7 @@ import click
 
 from zoo3d.cli.paths import GIVEN, UserPath
 from zoo3d.cli.sample import ANGLE, typed_options
-from zoo3d.errors import UserError, shell_line, tell
+from zoo3d.errors import UserError, counted, shell_line, tell
 
 
 def _read_image(path: str, resolution: int, resize: str = "lanczos", again: bool = False):
@@ -83,26 +84,39 @@ def _check_images(paths: tuple[str, ...], resolution: int, resize: str = "lanczo
         tell(message, "warning")
 
 
-def _images_in_folders(paths: tuple[str, ...]) -> tuple[str, ...]:
+def _images_in_folders(paths: tuple[str, ...]) -> tuple[tuple[str, ...], list[str]]:
     """``paths`` with each folder among them replaced by the images directly in it (by suffix, as a dataset folder's
-    are found; hidden files passed over, sub-folders not entered), in name order. A folder with none is refused."""
+    are found; hidden files passed over, sub-folders not entered), in name order, and a note for each folder that
+    also holds photos in a format zoo3d does not invert (an iPhone's .heic), which are passed over. A folder with no
+    image is refused, naming such photos where it holds some."""
     import os
 
-    from zoo3d.data.formats import IMAGE_SUFFIXES
+    from zoo3d.data.formats import IMAGE_SUFFIXES, UNREAD_IMAGE_SUFFIXES
 
     found: list[str] = []
+    notes: list[str] = []
     for path in paths:
         if not os.path.isdir(path):
             found.append(path)
             continue
-        images = sorted(entry.name for entry in os.scandir(path) if entry.is_file() and not entry.name.startswith(".")
-                        and Path(entry.name).suffix.lower() in IMAGE_SUFFIXES)
+        names = sorted(entry.name for entry in os.scandir(path) if entry.is_file() and not entry.name.startswith("."))
+        images = [name for name in names if Path(name).suffix.lower() in IMAGE_SUFFIXES]
+        unread = [name for name in names if Path(name).suffix.lower() in UNREAD_IMAGE_SUFFIXES]
+        held, them = "", "it" if len(unread) == 1 else "them"
+        if unread:
+            kinds = Counter(Path(name).suffix.lower() for name in unread)
+            held = (f"{counted(len(unread), 'photo')} in a format zoo3d does not invert "
+                    f"({', '.join(f'{k} ({v})' for k, v in sorted(kinds.items()))}; first: {unread[0]})")
         if not images:
             kinds = ", ".join(sorted(suffix.lstrip(".") for suffix in IMAGE_SUFFIXES))
             raise UserError(f"Folder '{path}' holds no image to invert: no {kinds} file directly in it (its "
-                            f"sub-folders are not searched).")
+                            f"sub-folders are not searched)" + (f"; it holds {held}: save {them} as PNG or JPEG."
+                                                                 if held else "."))
+        if held:
+            notes.append(f"Folder '{path}' also holds {held}, passed over: save {them} as PNG or JPEG to invert "
+                         f"{them}.")
         found += [os.path.join(path, name) for name in images]
-    return tuple(found)
+    return tuple(found), notes
 
 
 def _out_dirs(paths: tuple[str, ...], out: Path) -> list[Path]:
@@ -209,7 +223,6 @@ def invert(images, model, ckpt, method, pose, out, steps, tune_steps, space, kee
     per image."""
     from zoo3d.cameras import Camera
     from zoo3d.cli.main import Terminated
-    from zoo3d.errors import counted
     from zoo3d.fileio import check_can_create
     from zoo3d.invert import OptimizationInverter, OptimizeSettings, available_spaces, keeps_geometry, resolve_space
     from zoo3d.invert.outputs import holds_inversion, load_lpips_or_reason, parse_pose
@@ -217,7 +230,7 @@ def invert(images, model, ckpt, method, pose, out, steps, tune_steps, space, kee
     from zoo3d.runs import load_model
 
     angles = parse_pose(pose)
-    images = _images_in_folders(images)
+    images, passed_over = _images_in_folders(images)
     check_can_create(out, "inversion outputs", folder=True)
     optimize_only = typed_options("steps", "tune_steps", "space", "keep_geometry")
     loaded = load_model(ckpt, model=model, device=device, ema=not no_ema)
@@ -266,6 +279,8 @@ def invert(images, model, ckpt, method, pose, out, steps, tune_steps, space, kee
     res = gen.resolution[0]
     resize = loaded.config.data.resize
     _check_images(images, res, resize)
+    for message in passed_over:  # once every image is read, as _check_images' warnings
+        tell(message)
     lpips_model, lpips_reason = load_lpips_or_reason(gen.device)
     prior = gen.camera_prior
     checkpoint = None if loaded.checkpoint is None else str(loaded.checkpoint)  # null for a checkpoint-free model
