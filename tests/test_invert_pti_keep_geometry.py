@@ -156,3 +156,28 @@ def test_keep_geometry_with_the_single_pass_inverter_asks_for_the_optimisation(s
     assert code == 2 and err.strip() == ("Error: --keep-geometry set the latent optimisation; add --method optimize "
                                          "(the single-pass inverter has no steps).")
     assert not (tmp_path / "o").exists()
+
+
+@pytest.mark.slow
+def test_gram_hds_pti_past_stage_one_leaves_its_manifolds_as_trained_in_any_case():
+    """GRAM-HD has no ``intersect`` (so --keep-geometry is refused), but once stage 2 has begun its render intersects
+    and grids the manifolds without gradient: PTI tunes its radiance and super-resolution only (docs/training.md)."""
+    from zoo3d.config import load_run_config
+    from zoo3d.plugins import get_model_spec
+
+    spec = get_model_spec("gram_hd")
+    plugin = spec.load()
+    cfg = load_run_config(plugin.config_class, spec.name, spec.presets_dir, "tiny", None,
+                          ["generator.resolution=32", "generator.lowres.resolution=16"])
+    torch.manual_seed(0)
+    gen = plugin.build(cfg)["generator"].eval()
+    gen.super_resolve.fill_(True)
+    with torch.no_grad():  # a trained net's detail: the zero-initialised last layers pass no gradient back
+        for p in gen.foreground_sr.parameters():
+            p.add_(0.05 * torch.randn_like(p))
+    manifold, radiance = _weights(gen.lowres.manifold), _weights(gen.lowres.radiance_net)
+    settings = OptimizeSettings(steps=0, tune_steps=1, tune_lr=1e-2, perceptual_weight=0)
+    tuned = OptimizationInverter(gen, settings).invert(torch.zeros(1, 3, 32, 32),
+                                                       Camera.from_angles(0.1, 0.0, 1.0, 12.0)).generator
+    assert _equal(manifold, tuned.lowres.manifold.parameters())
+    assert not _equal(radiance, tuned.lowres.radiance_net.parameters())
