@@ -188,6 +188,24 @@ def untrained_inverter_note(loaded, inverter, use: str, alternative: str = "") -
             f"untrained {nets}'s: train the run on{more}{alternative}.")
 
 
+def _refuse_unfit_optimisation(model: str, gen, space: str, tune_steps: int, keep_geometry: bool) -> None:
+    """Refuse, in one sentence naming ``model``, a --space its generator has not and a --keep-geometry it cannot
+    honour (no PTI to keep the geometry in, or no geometry apart from the rest), before any image is read."""
+    from zoo3d.invert import available_spaces, keeps_geometry
+
+    if keep_geometry and tune_steps == 0:
+        raise UserError("--keep-geometry sets what PTI's tuning steps keep, and --tune-steps is 0 (no tuning); "
+                        "give --tune-steps N, or leave --keep-geometry out.")
+    if space not in ("auto", *available_spaces(gen)):
+        raise UserError(f"Model '{model}' can be inverted in {', '.join(available_spaces(gen))} only, not --space "
+                        f"{space}: its generator exposes no W space (zoo3d.invert.SupportsLatentSpaces); give "
+                        f"--space z or auto.")
+    if keep_geometry and not keeps_geometry(gen):
+        raise UserError(f"Model '{model}' has no shared geometry that PTI can keep apart from the rest (its generator "
+                        f"exposes no intersect(cameras, resolution), as GRAM's and GRAMInverter's do); leave "
+                        f"--keep-geometry out.")
+
+
 @click.command()
 @click.argument("images", nargs=-1, required=True, type=UserPath(exists=True))
 @click.option("--model", type=GIVEN, required=True,
@@ -224,7 +242,7 @@ def invert(images, model, ckpt, method, pose, out, steps, tune_steps, space, kee
     from zoo3d.cameras import Camera
     from zoo3d.cli.main import Terminated
     from zoo3d.fileio import check_can_create
-    from zoo3d.invert import OptimizationInverter, OptimizeSettings, available_spaces, keeps_geometry, resolve_space
+    from zoo3d.invert import OptimizationInverter, OptimizeSettings, resolve_space
     from zoo3d.invert.outputs import holds_inversion, load_lpips_or_reason, parse_pose
     from zoo3d.limits import check_images
     from zoo3d.runs import load_model
@@ -248,17 +266,7 @@ def invert(images, model, ckpt, method, pose, out, steps, tune_steps, space, kee
     if method == "single":
         inverter = single
     else:
-        if keep_geometry and tune_steps == 0:
-            raise UserError("--keep-geometry sets what PTI's tuning steps keep, and --tune-steps is 0 (no tuning); "
-                            "give --tune-steps N, or leave --keep-geometry out.")
-        if space not in ("auto", *available_spaces(gen)):
-            raise UserError(f"Model '{loaded.spec.name}' can be inverted in {', '.join(available_spaces(gen))} only, "
-                            f"not --space {space}: its generator exposes no W space (zoo3d.invert.SupportsLatentSpaces); "
-                            f"give --space z or auto.")
-        if keep_geometry and not keeps_geometry(gen):
-            raise UserError(f"Model '{loaded.spec.name}' has no shared geometry that PTI can keep apart from the rest "
-                            f"(its generator exposes no intersect(cameras, resolution), as GRAM's and GRAMInverter's "
-                            f"do); leave --keep-geometry out.")
+        _refuse_unfit_optimisation(loaded.spec.name, gen, space, tune_steps, keep_geometry)
         estimator = single.estimate_cameras if single is not None and getattr(single, "has_pose_head", False) else None
         inverter = OptimizationInverter(gen, OptimizeSettings(space=space, steps=steps, tune_steps=tune_steps,
                                                               keep_geometry=keep_geometry),
