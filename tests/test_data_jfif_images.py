@@ -43,4 +43,4 @@ def test_a_jfif_photo_that_poses_json_misses_is_a_missing_pose(tmp_path):
 
 def test_invert_finds_jfif_photos_in_a_folder(tmp_path):
     _jpeg(tmp_path / "portrait.jfif", (10, 20, 30))
-    assert _images_in_folders((str(tmp_path),)) == (str(tmp_path / "portrait.jfif"),)
+    assert _images_in_folders((str(tmp_path),)) == ((str(tmp_path / "portrait.jfif"),), [])
