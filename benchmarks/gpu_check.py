@@ -28,9 +28,10 @@ Parts, each timed and recorded (a part that fails or runs out of time is recorde
    instance, 128 px, NeuS 50 iterations, 64 images for swd/diversity. Every model must train, draw and get a
    finite ``neus_detail_gain``; its figures are no result, the command running unchanged on CUDA is.
 
-``--dry-run`` prints the plan and runs nothing. ``--device cpu --small`` runs every part at toy sizes
-on the CPU (tiny presets, a few steps; the benchmark suites, which have no toy size, are skipped): it
-checks this script, its figures mean nothing.
+``--dry-run`` prints the plan and runs nothing. ``--only`` takes part names (``train_gram``,
+``smoke_pigan_celeba``, ``zoo``); one that is no part is refused before anything runs. ``--device cpu --small``
+runs every part at toy sizes on the CPU (tiny presets, a few steps; the benchmark suites, which have no toy
+size, are skipped): it checks this script, its figures mean nothing.
 """
 
 from __future__ import annotations
@@ -281,6 +282,24 @@ class Check:
         return {"status": "failed" if missing else "ok", "not_done": missing, "env": env, "records": records}
 
     # ---------------------------------------------------------------- all
+    def part_names(self) -> list[str]:
+        """Every part :meth:`main` may run, in its order (what ``--only`` takes)."""
+        return (["tests", "bench_render", "bench_models"] + [f"train_{job['model']}" for job in self.train_jobs()]
+                + [job["name"] for job in self.smoke_jobs()] + ["two_gpus", "amp", "zoo"])
+
+    def unknown_part(self) -> str | None:
+        """The sentence refusing a ``--only`` name that is no part (a typo would run nothing and pass), or None."""
+        from zoo3d.errors import closest
+
+        names = self.part_names()
+        for name in sorted(self.only):
+            if name not in names:
+                hint = closest(name, names, n=1)
+                did = f" Did you mean '{hint[0]}'?" if hint else ""
+                return (f"--only names part '{name}', which gpu_check does not run "
+                        f"(its parts: {', '.join(names)}).{did}")
+        return None
+
     def main(self) -> dict:
         self.out.mkdir(parents=True, exist_ok=True)
         self.doc["environment"] = self.environment()
@@ -514,14 +533,18 @@ def main(argv: list[str] | None = None) -> int:
     if args.amp_child:
         amp_child(json.loads(args.amp_child))
         return 0
+    check = Check(Path(args.out), args.device, args.small, args.dry_run, args.budget)
+    check.only = {p.strip() for p in args.only.split(",") if p.strip()}
+    refusal = check.unknown_part()
+    if refusal:
+        print(refusal, file=sys.stderr)
+        return 2
     import torch
 
     if args.device.startswith("cuda") and not torch.cuda.is_available() and not args.dry_run:
         print("No CUDA device: this check is for a GPU machine (use --device cpu --small to test the script).",
               file=sys.stderr)
         return 2
-    check = Check(Path(args.out), args.device, args.small, args.dry_run, args.budget)
-    check.only = {p.strip() for p in args.only.split(",") if p.strip()}
     doc = check.main()
     failed = [k for k, v in doc["parts"].items() if v.get("status") not in ("ok", "skipped", "planned")]
     return 1 if failed else 0

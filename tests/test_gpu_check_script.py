@@ -1,0 +1,39 @@
+"""``benchmarks/gpu_check.sh`` checked without a GPU: ``--only`` takes part names only."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import pytest
+
+SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "gpu_check.py"
+
+
+@pytest.fixture(scope="module")
+def gpu_check():
+    spec = importlib.util.spec_from_file_location("gpu_check_under_test", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_a_part_only_names_that_is_no_part_is_refused_before_anything_runs(gpu_check, tmp_path, capsys):
+    out = tmp_path / "check"
+    assert gpu_check.main(["--dry-run", "--only", "tests,train_tripane", "--out", str(out)]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""  # no plan: nothing was about to run
+    assert captured.err == (
+        "--only names part 'train_tripane', which gpu_check does not run (its parts: tests, bench_render, "
+        "bench_models, train_gram, train_gram_hd, train_triplane, smoke_stylesdf_ffhq1024, smoke_pigan_celeba, "
+        "smoke_gram_inverter_ffhq256, smoke_gram_carla, two_gpus, amp, zoo). Did you mean 'train_triplane'?\n")
+    assert not out.exists()
+
+
+def test_small_parts_are_named_by_the_small_presets(gpu_check, tmp_path, capsys):
+    assert gpu_check.main(["--device", "cpu", "--small", "--dry-run", "--only", "smoke_pigan_celeba",
+                           "--out", str(tmp_path)]) == 2
+    assert "'smoke_pigan_celeba', which gpu_check does not run" in capsys.readouterr().err
+    check = gpu_check.Check(tmp_path, "cpu", small=True, dry_run=True)
+    assert [n for n in check.part_names() if n.startswith("smoke_")] == [
+        "smoke_stylesdf_tiny", "smoke_pigan_tiny", "smoke_gram_inverter_tiny", "smoke_gram_tiny"]
