@@ -28,7 +28,7 @@ Parts, each timed and recorded (a part that fails or runs out of time is recorde
    instance, 128 px, NeuS 50 iterations, 64 images for swd/diversity. Every model must train, draw and get a
    finite ``neus_detail_gain``; its figures are no result, the command running unchanged on CUDA is.
 
-``--dry-run`` prints the plan and runs nothing. ``--only`` takes part names (``train_gram``,
+``--dry-run`` prints the plan and runs and writes nothing. ``--only`` takes part names (``train_gram``,
 ``smoke_pigan_celeba``, ``zoo``); one that is no part is refused before anything runs. ``--device cpu --small``
 runs every part at toy sizes on the CPU (tiny presets, a few steps; the benchmark suites, which have no toy
 size, are skipped): it checks this script, its figures mean nothing.
@@ -301,7 +301,8 @@ class Check:
         return None
 
     def main(self) -> dict:
-        self.out.mkdir(parents=True, exist_ok=True)
+        if not self.dry_run:  # a dry run writes nothing: DIR/gpu_check.json may hold a real run's figures
+            self.out.mkdir(parents=True, exist_ok=True)
         self.doc["environment"] = self.environment()
         self.run("tests", 150, self.tests)
         self.run("bench_render", 100, self.bench("render"))
@@ -317,8 +318,11 @@ class Check:
         self.doc["wall_s"] = round(time.perf_counter() - self.t0, 1)
         self.doc["summary"] = summary(self.doc)
         path = self.out / "gpu_check.json"
-        path.write_text(json.dumps(_finite(self.doc), indent=2, default=str))
         print(json.dumps(self.doc["summary"], indent=2))
+        if self.dry_run:
+            print(f"dry run: nothing written (a run writes {path})")
+            return self.doc
+        path.write_text(json.dumps(_finite(self.doc), indent=2, default=str))
         print(f"wrote {path}")
         return self.doc
 
@@ -520,7 +524,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", default="gpu_check_out", help="folder for the JSON and the runs")
     parser.add_argument("--device", default="cuda", help="cuda (default) or cpu (with --small)")
     parser.add_argument("--small", action="store_true", help="toy sizes: checks the script, not the GPU")
-    parser.add_argument("--dry-run", action="store_true", help="print the plan, run nothing")
+    parser.add_argument("--dry-run", action="store_true", help="print the plan; run and write nothing")
     parser.add_argument("--budget", type=float, default=BUDGET_S,
                         help=f"seconds for the whole check (default {BUDGET_S}); parts past it are skipped")
     parser.add_argument("--only", default="", help="comma-separated parts to run (e.g. tests,train_triplane)")

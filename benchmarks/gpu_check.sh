@@ -6,7 +6,7 @@
 #
 #   benchmarks/gpu_check.sh [--out DIR]               on a GPU machine (DIR defaults to gpu_check_out)
 #   benchmarks/gpu_check.sh --only zoo [--out DIR]    the zoo's paper-preset command, shrunk (a run of its own)
-#   benchmarks/gpu_check.sh --dry-run                 print the plan
+#   benchmarks/gpu_check.sh --dry-run                 print the plan (runs and writes nothing)
 #   benchmarks/gpu_check.sh --device cpu --small      check this script on a CPU (its figures mean nothing)
 #
 # PYTHON chooses the interpreter (default: the checkout's .venv, else python3).

@@ -1,4 +1,5 @@
-"""``benchmarks/gpu_check.sh`` checked without a GPU: ``--only`` takes part names only."""
+"""``benchmarks/gpu_check.sh`` checked without a GPU: ``--only`` takes part names only, and ``--dry-run`` prints the
+plan and writes nothing (a folder's ``gpu_check.json`` may hold a GPU run's figures)."""
 
 from __future__ import annotations
 
@@ -37,3 +38,20 @@ def test_small_parts_are_named_by_the_small_presets(gpu_check, tmp_path, capsys)
     check = gpu_check.Check(tmp_path, "cpu", small=True, dry_run=True)
     assert [n for n in check.part_names() if n.startswith("smoke_")] == [
         "smoke_stylesdf_tiny", "smoke_pigan_tiny", "smoke_gram_inverter_tiny", "smoke_gram_tiny"]
+
+
+def test_a_dry_run_prints_the_plan_and_leaves_the_last_figures_alone(gpu_check, tmp_path, capsys):
+    figures = tmp_path / "gpu_check.json"
+    figures.write_text('{"parts": {"amp": {"status": "ok"}}}')
+    assert gpu_check.main(["--dry-run", "--only", "amp", "--out", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "would run: " in out and "--amp-child" in out and "amp: planned" in out
+    assert out.endswith(f"dry run: nothing written (a run writes {figures})\n")
+    assert figures.read_text() == '{"parts": {"amp": {"status": "ok"}}}'
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["gpu_check.json"]
+
+
+def test_a_dry_run_into_a_new_folder_makes_no_folder(gpu_check, tmp_path, capsys):
+    out = tmp_path / "new"
+    assert gpu_check.main(["--dry-run", "--only", "tests", "--out", str(out)]) == 0
+    assert "would run: " in capsys.readouterr().out and not out.exists()
