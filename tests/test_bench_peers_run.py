@@ -23,6 +23,8 @@ import pytest
 from zoo3d.benchmarks import peers
 from zoo3d.benchmarks.peers.records import QUICK_RECORDS, RECORDS, Record, by_name
 
+from peers_stand_in import name_checkout
+
 
 def _ok(time_s, peak_mb, **extra):
     return {"status": "ok", "time_s": time_s, "peak_mb": peak_mb, **extra}
@@ -30,13 +32,10 @@ def _ok(time_s, peak_mb, **extra):
 
 @pytest.fixture
 def checkouts(tmp_path, monkeypatch):
-    """Three checkout folders with COMMIT files, pyhocon "installed", the peers settings unset."""
+    """Three checkouts with COMMIT files, pyhocon "installed", the peers settings unset."""
     for model, env in (("gram", "ZOO3D_UPSTREAM_GRAM"), ("gram_hd", "ZOO3D_UPSTREAM_GRAM_HD"),
                        ("neus", "ZOO3D_UPSTREAM_NEUS")):
-        folder = tmp_path / model
-        folder.mkdir()
-        (folder / "COMMIT").write_text(f"{model}-commit\n")
-        monkeypatch.setenv(env, str(folder))
+        name_checkout(monkeypatch, tmp_path / model, env, commit=f"{model}-commit")
     real = importlib.util.find_spec
     monkeypatch.setattr(importlib.util, "find_spec",
                         lambda name, *a: object() if name == "pyhocon" else real(name, *a))
@@ -126,8 +125,8 @@ def test_a_model_without_its_checkout_is_skipped_with_the_documented_note_and_th
     assert {c[0] for c in calls} == {r.name for r in QUICK_RECORDS if r.model != "gram_hd"}
     assert {r["record"].split(".")[0] for r in rows} == {"gram", "neus"}  # and no GRAM-HD / GRAM rows
     err = capsys.readouterr().err
-    assert ("peers: ZOO3D_UPSTREAM_GRAM_HD does not name a checkout of the authors' GRAM-HD: its records are "
-            "skipped.") in err.splitlines()
+    assert ("peers: ZOO3D_UPSTREAM_GRAM_HD is unset: the authors' GRAM-HD records are skipped (set it to a clone "
+            "of https://github.com/JeffreyXiang/GRAM-HD).") in err.splitlines()
 
 
 def test_without_pyhocon_the_neus_records_are_skipped_with_the_install_command(checkouts, monkeypatch, capsys):

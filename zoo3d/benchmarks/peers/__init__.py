@@ -2,7 +2,9 @@
 
 Needs local checkouts of microsoft/GRAM, JeffreyXiang/GRAM-HD and Totoro97/NeuS, named by
 ``ZOO3D_UPSTREAM_GRAM``, ``ZOO3D_UPSTREAM_GRAM_HD`` and ``ZOO3D_UPSTREAM_NEUS`` (NeuS also needs ``pyhocon``,
-which reads its conf); a model whose checkout is absent is skipped with a one-line note.
+which reads its conf); a model whose variable is unset is skipped with a one-line note naming the repository to
+clone, and one that names no checkout (no folder, or one without the files the suite imports) is refused before
+anything runs.
 The records (:mod:`zoo3d.benchmarks.peers.records`) are measured in turn; each one ``repeats`` times as
 an alternating pair, the authors' code then zoo3d, every measurement in a fresh process
 (:mod:`zoo3d.benchmarks.peers.worker`), so both see the same machine load.
@@ -37,7 +39,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from zoo3d.benchmarks.peers.authors import ENV, checkout, commit
+from zoo3d.benchmarks.peers.authors import ENV, REPOSITORY, checkout, checkout_problem, commit
 from zoo3d.benchmarks.peers.records import QUICK_RECORDS, RECORDS, Record
 
 SIDES = ("authors", "zoo3d")
@@ -108,6 +110,17 @@ def _check_settings(records: list[Record]) -> None:
         _count("ZOO3D_PEERS_NEUS_MAX_ITERS", None, ": where the authors' NeuS loop gives up")
         _number("ZOO3D_PEERS_NEUS_MAX_S")
         _number("ZOO3D_PEERS_NEUS_TARGET_DB")
+
+
+def _check_checkouts(records: list[Record]) -> None:
+    """Refuse a ``ZOO3D_UPSTREAM_*`` of a model this run measures that names no checkout of the authors' code (a
+    typo, or the folder above the clone): set, it asks for those records, which would fail or be skipped."""
+    from zoo3d.errors import UserError
+
+    for model in dict.fromkeys(r.model for r in records):
+        problem = checkout_problem(model)
+        if problem:
+            raise UserError(problem)
 
 
 def _repeats(record: Record, quick: bool) -> int:
@@ -236,12 +249,14 @@ def run(device: str, quick: bool) -> list[dict]:
         from zoo3d.benchmarks.models import memory_cap_gb
 
         memory_cap_gb(14)  # likewise the cap, which each measuring process reads
+    _check_checkouts(records)
     rows: list[dict] = []
     commits = {}
     for model, env in ENV.items():
         path = checkout(model)
-        if path is None:
-            _note(f"{env} does not name a checkout of the authors' {NAMES[model]}: its records are skipped.")
+        if path is None:  # unset, or (for a model this run does not measure) naming no folder
+            _note(checkout_problem(model) or f"{env} is unset: the authors' {NAMES[model]} records are skipped (set "
+                  f"it to a clone of {REPOSITORY[model]}).")
             records = [r for r in records if r.model != model]
         elif model == "neus" and importlib.util.find_spec("pyhocon") is None:
             _note("the authors' NeuS reads its conf with pyhocon, which is not installed (pip install pyhocon): "

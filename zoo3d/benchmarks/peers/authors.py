@@ -31,12 +31,35 @@ import torch
 from zoo3d.benchmarks.peers.records import CAMERA, GRAM_HD_SCALE, POSE, SEED_INPUTS, SEED_WEIGHTS, Record
 
 ENV = {"gram": "ZOO3D_UPSTREAM_GRAM", "gram_hd": "ZOO3D_UPSTREAM_GRAM_HD", "neus": "ZOO3D_UPSTREAM_NEUS"}
+#: where each model's authors' code is published, for the sentence that asks for a checkout
+REPOSITORY = {"gram": "https://github.com/microsoft/GRAM", "gram_hd": "https://github.com/JeffreyXiang/GRAM-HD",
+              "neus": "https://github.com/Totoro97/NeuS"}
+_GRAM_FILES = ("configs.py", "generators/generators.py", "discriminators/discriminators.py", "processes/processes.py")
+#: the files of each checkout that the measuring processes import or read: what tells it from another folder
+LAYOUT = {"gram": _GRAM_FILES, "gram_hd": _GRAM_FILES,
+          "neus": ("exp_runner.py", "models/dataset.py", "models/fields.py", "models/renderer.py", "confs/womask.conf")}
 
 
 def checkout(model: str) -> Path | None:
     """The checkout the environment names for ``model``, or None when unset or not a folder."""
     value = os.environ.get(ENV[model], "")
     return Path(value) if value and Path(value).is_dir() else None
+
+
+def checkout_problem(model: str) -> str | None:
+    """Why the folder the environment names for ``model`` is no checkout of the authors' code (no folder, or one
+    without a file the measuring processes import), in one sentence; None when it is one, or when it is unset."""
+    value = os.environ.get(ENV[model], "")
+    if not value:
+        return None
+    where = f"set it to a clone of {REPOSITORY[model]}, or unset it to skip those records"
+    if not Path(value).is_dir():
+        return f"{ENV[model]} names '{value}', which is no folder: {where}."
+    missing = [name for name in LAYOUT[model] if not (Path(value) / name).is_file()]
+    if missing:
+        return (f"{ENV[model]} names '{value}', which holds no {missing[0]}, so it is no checkout of the authors' "
+                f"code: {where}.")
+    return None
 
 
 def commit(path: Path) -> str:
