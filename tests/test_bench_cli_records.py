@@ -3,7 +3,8 @@
 docs/testing.md, "Benchmarks": ``zoo3d bench [SUITE …] [--device D] [--quick] [--json FILE]`` runs the named suites,
 or every suite but ``zoo`` when none is named; a suite is a module of ``zoo3d/benchmarks/`` with a ``run(device,
 quick)`` function; every record ``--json`` writes carries ``environment``: Python, torch (and CUDA and the GPU's
-name), the CPU, torch's thread count, the cores the process may use and the digest of the code that ran.
+name), the CPU, torch's thread count, the cores the process may use, the digest of the code that ran and the
+1-minute load average before and after the suites; the printed table is followed by a line naming the same.
 """
 
 from __future__ import annotations
@@ -92,9 +93,58 @@ def test_the_json_records_carry_their_suite_and_where_they_were_taken(monkeypatc
     assert all(r["environment"] == env for r in records)  # each record can be read alone
     with open("/proc/cpuinfo") as fh:
         cpu = next(line.split(":", 1)[1].strip() for line in fh if line.startswith("model name"))
+    load = env.pop("load_avg_1min")
     assert env == {"python": platform.python_version(), "torch": torch.__version__, "cpu": cpu,
                    "torch_threads": torch.get_num_threads(), "usable_cores": len(os.sched_getaffinity(0)),
                    "source_digest": source_digest()}  # on a CPU: no cuda or gpu
+    assert sorted(load) == ["end", "start"] and all(v >= 0 for v in load.values())
+
+
+@pytest.fixture
+def machine(monkeypatch):
+    """A fixed environment, and a load average that rises from 1.5 (before the suites) to 3.25 (after them)."""
+    import zoo3d.benchmarks.source as source
+
+    monkeypatch.setattr(source, "environment", lambda device: {"cpu": "Chip X", "torch_threads": 1,
+                                                               "usable_cores": 2, "source_digest": "d"})
+    loads = iter([(1.5, 0.5, 0.25), (3.254, 2.0, 1.0)])
+    monkeypatch.setattr(os, "getloadavg", lambda: next(loads))
+
+
+def test_the_table_is_followed_by_where_it_ran_and_the_load_before_and_after(monkeypatch, machine, tmp_path):
+    _suites(monkeypatch, one={"records": [{"name": "a", "ms": 1.5}]})
+    out = tmp_path / "bench.json"
+    result = _invoke("one", "--device", "cpu", "--json", str(out))
+    assert result.exit_code == 0, result.output
+    lines = [" ".join(line.split()) for line in result.output.splitlines()]
+    assert lines[-2:] == ["ran on Chip X, 2 usable cores, 1 torch thread, 1-minute load average 1.5 at the start, "
+                          "3.25 at the end", f"wrote 1 record to {out}"]
+    (record,) = json.loads(out.read_text())
+    assert record["environment"] == {"cpu": "Chip X", "torch_threads": 1, "usable_cores": 2, "source_digest": "d",
+                                     "load_avg_1min": {"start": 1.5, "end": 3.25}}
+
+
+def test_where_it_ran_is_printed_without_json_and_names_the_gpu(monkeypatch, machine):
+    import zoo3d.benchmarks.source as source
+
+    monkeypatch.setattr(source, "environment", lambda device: {"cpu": "Chip X", "gpu": "Card Y", "torch_threads": 4,
+                                                               "usable_cores": 1, "source_digest": "d"})
+    _suites(monkeypatch, one={"records": [{"name": "a"}]})
+    result = _invoke("one", "--device", "cpu")
+    assert result.exit_code == 0, result.output
+    assert " ".join(result.output.split()).endswith(
+        "ran on Card Y with Chip X, 1 usable core, 4 torch threads, 1-minute load average 1.5 at the start, 3.25 at "
+        "the end")
+
+
+def test_without_a_load_average_the_line_leaves_it_out(monkeypatch, machine):
+    def unavailable():
+        raise OSError("no load average")
+
+    monkeypatch.setattr(os, "getloadavg", unavailable)
+    _suites(monkeypatch, one={"records": [{"name": "a"}]})
+    result = _invoke("one", "--device", "cpu")
+    assert " ".join(result.output.split()).endswith("ran on Chip X, 2 usable cores, 1 torch thread")
 
 
 def test_no_records_print_no_table_and_a_json_file_of_none(monkeypatch, tmp_path):

@@ -49,6 +49,7 @@ def bench(suites, device, quick, json_out):
         if s not in known:
             raise UserError(f"Unknown benchmark suite '{s}'; available: {', '.join(known) or 'none'}.")
     dev = str(resolve_device(device))
+    load_start = load_average()
     records: list[dict] = []
     for name in suites or known:
         module = importlib.import_module(f"zoo3d.benchmarks.{name}")
@@ -57,20 +58,44 @@ def bench(suites, device, quick, json_out):
         for rec in module.run(dev, quick):
             records.append({"suite": name, **rec})
     # `--json -` is stdout, the Unix way (it wrote a file named '-'): the JSON alone there, the table on stderr
+    from zoo3d.benchmarks.source import environment
+
+    # where the records were taken, and how loaded the machine was while they were: printed under the table and
+    # written with each record (a consumer may read one record alone)
+    env = {**environment(dev), "load_avg_1min": {"start": load_start, "end": load_average()}}
     console = Console(stderr=json_out == "-")
     if records:
         print_records(console, records)
+        console.print(ran_on(env), markup=False, highlight=False)
     if json_out:
-        from zoo3d.benchmarks.source import environment
         from zoo3d.fileio import json_text, write_text_atomic
 
-        env = environment(dev)  # where the records were taken, with each (a consumer may read one record alone)
         text = json_text([{**r, "environment": env} for r in records])
         if json_out == "-":
             click.echo(text)
             return
         write_text_atomic(json_out, text, "benchmark records")
         console.print(f"wrote {counted(len(records), 'record')} to {json_out}", markup=False)  # a path as written
+
+
+def load_average() -> float | None:
+    """The machine's 1-minute load average (None where the system does not report one)."""
+    import os
+
+    try:
+        return round(os.getloadavg()[0], 2)
+    except (AttributeError, OSError):
+        return None
+
+
+def ran_on(env: dict) -> str:
+    """One line naming where the records were taken: the GPU or the CPU, its cores and threads, and the load."""
+    parts = [f"{env['gpu']} with {env['cpu']}" if env.get("gpu") else env["cpu"],
+             counted(env["usable_cores"], "usable core"), counted(env["torch_threads"], "torch thread")]
+    load = env["load_avg_1min"]
+    if load["start"] is not None and load["end"] is not None:
+        parts.append(f"1-minute load average {load['start']:g} at the start, {load['end']:g} at the end")
+    return "ran on " + ", ".join(parts)
 
 
 def print_records(console, records: list[dict]) -> None:
