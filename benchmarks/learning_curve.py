@@ -10,15 +10,32 @@ checkpoint's, so a GRAM-HD run's step 0 and stage-1 checkpoints are drawn at its
 compared with as many dataset images by the ``diversity``, ``swd`` and ``detail`` functions of
 ``zoo3d.eval`` (docs/metrics.md). ``step 0`` is the generator as the run's config builds it before any
 training. Fewer images than the ``small`` protocol's make the curve cheap to draw on a CPU; compare runs
-only at the same ``--images``. Keep more checkpoints with ``--set train.keep_checkpoints=N``.
+only at the same ``--images``. Keep more checkpoints with ``--set train.keep_checkpoints=N``. A RUN that is no run
+folder with a checkpoint is refused in one sentence (exit status 2) before any is drawn.
 """
 
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 import torch
+
+
+def checkpoints_of(run: Path) -> list[Path]:
+    """The run's kept checkpoints, newest first; a ``RUN`` that is no run folder with one is refused in one sentence
+    (:class:`zoo3d.errors.UserError`), where indexing an empty list failed."""
+    from zoo3d.errors import UserError
+    from zoo3d.runs import resolve_checkpoint
+    from zoo3d.train.checkpoint import list_checkpoints
+
+    paths = list_checkpoints(run)
+    if not paths:
+        resolve_checkpoint(str(run))  # its sentence: no such folder, no checkpoint yet, a run's checkpoints/ folder
+        raise UserError(f"'{run}' is no run folder, whose every checkpoint (checkpoints/step_<N>.safetensors) the "
+                        "curve draws; give the folder `zoo3d train` wrote.")
+    return paths
 
 
 def curve(run: Path, resolution: int | None = None):
@@ -27,9 +44,8 @@ def curve(run: Path, resolution: int | None = None):
     every point compares with the last (GRAM-HD renders its LR size before stage 2)."""
     from zoo3d.eval.metric import model_resolution
     from zoo3d.runs import build_untrained, load_model
-    from zoo3d.train.checkpoint import list_checkpoints
 
-    paths = list_checkpoints(run)  # newest first
+    paths = checkpoints_of(run)  # newest first
     newest = load_model(str(paths[0]), device="cpu")
     size = model_resolution(newest.generator, None) if resolution is None else resolution
     for i, path in enumerate(reversed(paths)):
@@ -44,6 +60,7 @@ def main(argv: list[str] | None = None) -> int:
     from zoo3d.eval.detail import detail
     from zoo3d.eval.diversity import diversity
     from zoo3d.eval.swd import swd
+    from zoo3d.errors import UserError
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("runs", nargs="+", type=Path)
@@ -52,6 +69,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--data", default="synthetic:heads")
     ap.add_argument("--resolution", type=int, default=None, help="render and compare at this size instead")
     args = ap.parse_args(argv)
+    try:  # every RUN is checked before the first is drawn
+        for run in args.runs:
+            checkpoints_of(run)
+    except UserError as exc:
+        print(f"Error: {exc}", file=sys.stderr)
+        return 2
     real: dict[int, torch.Tensor] = {}
     print("| run | step | diversity | layout | colour | texture | face | swd | detail |")
     print("|---|---|---|---|---|---|---|---|---|")

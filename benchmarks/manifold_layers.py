@@ -10,12 +10,14 @@ prints the share of the composite's centre half (the middle half of the texture 
 the face is) that comes from the front level (its mean alpha there, since nothing lies in front of it),
 the levels behind it and the background plane. ``--out`` writes, per run, three rows of ``--seeds``
 images: the composite, the front level's alpha (white: opaque) and the background texture, in image
-orientation.
+orientation. RUN is a run folder, a checkpoint or a model name; one that is none, or whose generator draws no
+radiance maps, is refused in one sentence (exit status 2) before any is drawn.
 """
 
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 import torch
@@ -35,22 +37,36 @@ def frontal_composite(maps: torch.Tensor, background: torch.Tensor) -> tuple[tor
     return out.rgb.permute(0, 3, 1, 2), out.weights.permute(0, 3, 1, 2)
 
 
-def main(argv: list[str] | None = None) -> int:
-    from torchvision.utils import save_image
-
+def newest_manifold_model(run: Path):
+    """The run's newest checkpoint loaded (:func:`zoo3d.runs.load_model`: a run folder, a checkpoint or a model name),
+    refused in one sentence (:class:`zoo3d.errors.UserError`) when its generator draws no radiance maps."""
+    from zoo3d.errors import UserError
     from zoo3d.runs import load_model
-    from zoo3d.train.checkpoint import list_checkpoints
+
+    loaded = load_model(str(run), device="cpu")
+    if not callable(getattr(loaded.generator, "radiance_maps", None)):
+        raise UserError(f"'{run}' is a {loaded.spec.name} run, whose generator draws no radiance maps; this script "
+                        "reads an Efficient GRAM generator's (a gram_inverter run).")
+    return loaded
+
+
+def main(argv: list[str] | None = None) -> int:
+    from zoo3d.errors import UserError
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("runs", nargs="+", type=Path)
     ap.add_argument("--seeds", type=int, default=8)
     ap.add_argument("--out", type=Path, default=None)
     args = ap.parse_args(argv)
+    try:  # every RUN is loaded and checked before the first is drawn
+        models = [(run, newest_manifold_model(run)) for run in args.runs]
+    except UserError as exc:
+        print(f"Error: {exc}", file=sys.stderr)
+        return 2
     rows = []
     print("| run | step | levels | front level | levels behind | background |")
     print("|---|---|---|---|---|---|")
-    for run in args.runs:
-        loaded = load_model(str(list_checkpoints(run)[0]), device="cpu")
+    for run, loaded in models:
         gen = loaded.generator
         torch.manual_seed(0)
         with torch.no_grad():
@@ -63,6 +79,8 @@ def main(argv: list[str] | None = None) -> int:
               f"{share[-1]:.2f} |")
         rows += [image, maps[:, 0, 3:4].expand(-1, 3, -1, -1), background]
     if args.out is not None:
+        from torchvision.utils import save_image
+
         grid = torch.cat([r.flip(-2).clamp(0, 1) for r in rows])  # texture v grows upwards, image rows downwards
         save_image(grid, args.out, nrow=args.seeds, padding=2, pad_value=1.0)
         print(f"Wrote {args.out}.")
