@@ -27,11 +27,12 @@ def load_revision(rev: str):
     """The module ``zoo3d/data/synthetic.py`` of git revision ``rev``."""
     source = subprocess.run(["git", "show", f"{rev}:zoo3d/data/synthetic.py"], check=True, capture_output=True,
                             text=True).stdout
-    path = Path(tempfile.mkdtemp()) / "synthetic_before.py"
-    path.write_text(source)
-    spec = importlib.util.spec_from_file_location("synthetic_before", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    with tempfile.TemporaryDirectory(prefix="zoo3d_before_") as tmp:  # the file is read once, then removed
+        path = Path(tmp) / "synthetic_before.py"
+        path.write_text(source)
+        spec = importlib.util.spec_from_file_location("synthetic_before", path)
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
     return module
 
 

@@ -3,9 +3,9 @@
     python benchmarks/train_step_ab.py [--before REV] [--models gram_hd,gram] [--steps 30] [--repeats 2] [--stage 0]
 
 Writes ``zoo3d/`` and ``plugins/`` of ``--before`` (default ``dfbeffe``, before the one-pass intersection
-graph and the kept host memory) to a scratch folder and, for each model, starts two processes at once, one
-thread each: stage ``--stage`` (default 0, the first) of its ``tiny`` preset, entered fresh, at that
-revision and at this tree (``Trainer``, as ``zoo3d train`` builds it, on the CPU, with no grids or
+graph and the kept host memory) to a scratch folder, removed at the end, and, for each model, starts two
+processes at once, one thread each: stage ``--stage`` (default 0, the first) of its ``tiny`` preset, entered
+fresh, at that revision and at this tree (``Trainer``, as ``zoo3d train`` builds it, on the CPU, with no grids or
 checkpoints), 5 steps of warm-up, then ``--steps`` timed (rounded up to a whole number of the stage's lazy
 period; the step counter advances as in training, so a lazy phase runs on its own steps). The timing loop
 is written out here rather than taken from ``zoo3d.benchmarks.train``, so that both sides are timed by the
@@ -103,7 +103,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--repeats", type=int, default=2)
     ap.add_argument("--stage", type=int, default=0, help="which stage of the preset to time (0: the first)")
     args = ap.parse_args(argv)
-    before = export_revision(args.before, Path(tempfile.mkdtemp(prefix="zoo3d_before_")))
+    with tempfile.TemporaryDirectory(prefix="zoo3d_before_") as tmp:  # the exported tree goes with the run
+        compare(args, export_revision(args.before, Path(tmp)))
+    return 0
+
+
+def compare(args, before: Path) -> None:
+    """The table: each model's stage at ``before`` (an exported tree) and at this tree, side by side."""
     print(f"before = {args.before}, after = this tree; stage {args.stage}, {args.steps} steps (rounded up to a "
           "whole number of the stage's lazy period) after 5, one thread each, side by side")
     print("| model | repeat | before: s/step (sys, faults) | after: s/step (sys, faults) | after / before | "
@@ -118,7 +124,6 @@ def main(argv: list[str] | None = None) -> int:
                   f"{a['faults_per_step']:.0f}) | **{a['s_per_step'] / b['s_per_step']:.2f}** | "
                   f"{a['cpu_per_step']:.3f} / {b['cpu_per_step']:.3f} = {a['cpu_per_step'] / b['cpu_per_step']:.2f} |",
                   flush=True)
-    return 0
 
 
 if __name__ == "__main__":
