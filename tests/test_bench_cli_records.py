@@ -4,7 +4,8 @@ docs/testing.md, "Benchmarks": ``zoo3d bench [SUITE …] [--device D] [--quick] 
 or every suite but ``zoo`` when none is named; a suite is a module of ``zoo3d/benchmarks/`` with a ``run(device,
 quick)`` function; every record ``--json`` writes carries ``environment``: Python, torch (and CUDA and the GPU's
 name), the CPU, torch's thread count, the cores the process may use, the digest of the code that ran and the
-1-minute load average before and after the suites; the printed table is followed by a line naming the same.
+1-minute load average before and after the suites, whether it was a ``--quick`` run and the ``ZOO3D_*`` settings; the
+printed table is followed by a line naming where it ran and the load, and a quick run's saying so.
 """
 
 from __future__ import annotations
@@ -94,6 +95,8 @@ def test_the_json_records_carry_their_suite_and_where_they_were_taken(monkeypatc
     with open("/proc/cpuinfo") as fh:
         cpu = next(line.split(":", 1)[1].strip() for line in fh if line.startswith("model name"))
     load = env.pop("load_avg_1min")
+    assert env.pop("quick") is False and env.pop("zoo3d_settings") == {
+        k: v for k, v in sorted(os.environ.items()) if k.startswith("ZOO3D_")}
     assert env == {"python": platform.python_version(), "torch": torch.__version__, "cpu": cpu,
                    "torch_threads": torch.get_num_threads(), "usable_cores": len(os.sched_getaffinity(0)),
                    "source_digest": source_digest()}  # on a CPU: no cuda or gpu
@@ -120,8 +123,28 @@ def test_the_table_is_followed_by_where_it_ran_and_the_load_before_and_after(mon
     assert lines[-2:] == ["ran on Chip X, 2 usable cores, 1 torch thread, 1-minute load average 1.5 at the start, "
                           "3.25 at the end", f"wrote 1 record to {out}"]
     (record,) = json.loads(out.read_text())
-    assert record["environment"] == {"cpu": "Chip X", "torch_threads": 1, "usable_cores": 2, "source_digest": "d",
-                                     "load_avg_1min": {"start": 1.5, "end": 3.25}}
+    env = record["environment"]
+    assert env.pop("zoo3d_settings") == {k: v for k, v in sorted(os.environ.items()) if k.startswith("ZOO3D_")}
+    assert env == {"cpu": "Chip X", "torch_threads": 1, "usable_cores": 2, "source_digest": "d",
+                   "load_avg_1min": {"start": 1.5, "end": 3.25}, "quick": False}
+
+
+def test_a_quick_run_says_so_and_its_records_carry_it_with_the_settings_the_suites_read(monkeypatch, machine,
+                                                                                        tmp_path):
+    for name in [k for k in os.environ if k.startswith("ZOO3D_")]:
+        monkeypatch.delenv(name)
+    monkeypatch.setenv("ZOO3D_PEERS_REPEATS", "2")
+    monkeypatch.setenv("ZOO3D_UPSTREAM_GRAM", "/src/GRAM")
+    _suites(monkeypatch, one={"records": [{"name": "a"}]})
+    out = tmp_path / "bench.json"
+    result = _invoke("one", "--quick", "--device", "cpu", "--json", str(out))
+    assert result.exit_code == 0, result.output
+    assert " ".join(result.output.split()).endswith(
+        "ran on Chip X, 2 usable cores, 1 torch thread, 1-minute load average 1.5 at the start, 3.25 at the end; "
+        f"--quick: a smoke run, not for the record wrote 1 record to {out}")
+    (record,) = json.loads(out.read_text())
+    assert record["environment"]["quick"] is True
+    assert record["environment"]["zoo3d_settings"] == {"ZOO3D_PEERS_REPEATS": "2", "ZOO3D_UPSTREAM_GRAM": "/src/GRAM"}
 
 
 def test_where_it_ran_is_printed_without_json_and_names_the_gpu(monkeypatch, machine):

@@ -8,6 +8,7 @@ one with ``RUN_BY_DEFAULT = False`` (hours of work) runs only when named. Module
 from __future__ import annotations
 
 import importlib
+import os
 import pkgutil
 from pathlib import Path
 
@@ -57,12 +58,14 @@ def bench(suites, device, quick, json_out):
             continue
         for rec in module.run(dev, quick):
             records.append({"suite": name, **rec})
-    # `--json -` is stdout, the Unix way (it wrote a file named '-'): the JSON alone there, the table on stderr
     from zoo3d.benchmarks.source import environment
 
-    # where the records were taken, and how loaded the machine was while they were: printed under the table and
-    # written with each record (a consumer may read one record alone)
-    env = {**environment(dev), "load_avg_1min": {"start": load_start, "end": load_average()}}
+    # where the records were taken, how loaded the machine was while they were and how they were asked for (a
+    # --quick smoke run, the ZOO3D_* settings the suites read): printed under the table and written with each record
+    # (a consumer may read one record alone)
+    env = {**environment(dev), "load_avg_1min": {"start": load_start, "end": load_average()}, "quick": quick,
+           "zoo3d_settings": {k: v for k, v in sorted(os.environ.items()) if k.startswith("ZOO3D_")}}
+    # `--json -` is stdout, the Unix way (it wrote a file named '-'): the JSON alone there, the table on stderr
     console = Console(stderr=json_out == "-")
     if records:
         print_records(console, records)
@@ -80,8 +83,6 @@ def bench(suites, device, quick, json_out):
 
 def load_average() -> float | None:
     """The machine's 1-minute load average (None where the system does not report one)."""
-    import os
-
     try:
         return round(os.getloadavg()[0], 2)
     except (AttributeError, OSError):
@@ -95,7 +96,8 @@ def ran_on(env: dict) -> str:
     load = env["load_avg_1min"]
     if load["start"] is not None and load["end"] is not None:
         parts.append(f"1-minute load average {load['start']:g} at the start, {load['end']:g} at the end")
-    return "ran on " + ", ".join(parts)
+    quick = "; --quick: a smoke run, not for the record" if env.get("quick") else ""
+    return "ran on " + ", ".join(parts) + quick
 
 
 def print_records(console, records: list[dict]) -> None:
