@@ -522,7 +522,7 @@ def amp_child(args: dict) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", default="gpu_check_out", help="folder for the JSON and the runs")
-    parser.add_argument("--device", default="cuda", help="cuda (default) or cpu (with --small)")
+    parser.add_argument("--device", default="cuda", help="cuda (default), or cpu with --small (refused without)")
     parser.add_argument("--small", action="store_true", help="toy sizes: checks the script, not the GPU")
     parser.add_argument("--dry-run", action="store_true", help="print the plan; run and write nothing")
     parser.add_argument("--budget", type=float, default=BUDGET_S,
@@ -537,6 +537,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.amp_child:
         amp_child(json.loads(args.amp_child))
         return 0
+    if not args.device.startswith("cuda") and not args.small:  # the paper sizes on a CPU: most of an hour per part
+        print(f"--device {args.device} runs the GPU check's paper sizes there, hours of work cut off at the budget; "
+              "add --small to check the script on it.", file=sys.stderr)
+        return 2
     check = Check(Path(args.out), args.device, args.small, args.dry_run, args.budget)
     check.only = {p.strip() for p in args.only.split(",") if p.strip()}
     refusal = check.unknown_part()

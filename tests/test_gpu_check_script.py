@@ -1,5 +1,6 @@
-"""``benchmarks/gpu_check.sh`` checked without a GPU: ``--only`` takes part names only, and ``--dry-run`` prints the
-plan and writes nothing (a folder's ``gpu_check.json`` may hold a GPU run's figures)."""
+"""``benchmarks/gpu_check.sh`` checked without a GPU: ``--only`` takes part names only, ``--dry-run`` prints the
+plan and writes nothing (a folder's ``gpu_check.json`` may hold a GPU run's figures), and a CPU is taken only with
+``--small`` (the paper sizes there would hold the machine until the budget cut them off)."""
 
 from __future__ import annotations
 
@@ -55,3 +56,13 @@ def test_a_dry_run_into_a_new_folder_makes_no_folder(gpu_check, tmp_path, capsys
     out = tmp_path / "new"
     assert gpu_check.main(["--dry-run", "--only", "tests", "--out", str(out)]) == 0
     assert "would run: " in capsys.readouterr().out and not out.exists()
+
+
+@pytest.mark.parametrize("args", [["--device", "cpu", "--budget", "0"],  # a budget that would skip every part
+                                  ["--device", "cpu", "--dry-run", "--only", "amp"]])
+def test_a_cpu_without_small_is_refused_before_anything_runs(gpu_check, tmp_path, capsys, args):
+    assert gpu_check.main([*args, "--out", str(tmp_path / "check")]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == "" and not (tmp_path / "check").exists()
+    assert captured.err == ("--device cpu runs the GPU check's paper sizes there, hours of work cut off at the "
+                            "budget; add --small to check the script on it.\n")
