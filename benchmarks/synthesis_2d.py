@@ -72,6 +72,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--data", default="synthetic:heads")
     ap.add_argument("--grid", default=None)
     args = ap.parse_args(argv)
+    if args.every < 1:  # before the networks and data are built, where step % 0 stopped the first step
+        ap.error(f"--every must be at least 1 (the steps between scores; the end is always scored), not {args.every}")
 
     torch.manual_seed(args.seed)
     rng = torch.Generator().manual_seed(args.seed + 1)

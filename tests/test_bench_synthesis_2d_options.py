@@ -1,0 +1,24 @@
+"""benchmarks/synthesis_2d.py scores its EMA every ``--every`` steps and at the end: ``--every 0`` (or below) is
+refused by its parser, exit status 2, before anything is built, where the first step stopped on a ZeroDivisionError
+after the networks and 64 dataset images had been made."""
+
+from __future__ import annotations
+
+import importlib.util
+
+import pytest
+
+from conftest import REPO
+
+
+@pytest.mark.parametrize("every", ["0", "-5"])
+def test_every_below_one_is_refused_before_anything_is_built(every, capsys, monkeypatch):
+    spec = importlib.util.spec_from_file_location("synthesis_2d", REPO / "benchmarks" / "synthesis_2d.py")
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    monkeypatch.setattr(script, "build", lambda args: pytest.fail("the networks were built"))
+    with pytest.raises(SystemExit) as stop:
+        script.main(["--steps", "1", "--every", every])
+    assert stop.value.code == 2
+    assert capsys.readouterr().err.splitlines()[-1].endswith(
+        f"error: --every must be at least 1 (the steps between scores; the end is always scored), not {every}")
