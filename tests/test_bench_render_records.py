@@ -189,7 +189,8 @@ def test_a_record_holds_the_medians_of_its_runs_after_an_untimed_warm_up(rendere
     rec = bench.measure(renderer, 64, "cpu", 3)
     assert rec == {"renderer": renderer, "resolution": 64, "device": "cpu", "batch": 1,
                    "total_s": 10.0, "network_s": 9.0, "overhead_fraction": 0.5, "peak_mem_mb": 250.5, "repeats": 3,
-                   "samples": "64 search + 24 hits" if renderer == "manifold" else "24 + 24 importance"}
+                   "samples": "64 search + 24 hits" if renderer == "manifold" else "24 + 24 importance",
+                   "status": "ok"}
     assert [size for _, _, size in seen] == [(16, 16), (64, 64), (64, 64), (64, 64)]
     if renderer == "manifold":  # the networks are built after seeding 0
         torch.manual_seed(0)
@@ -265,8 +266,8 @@ def test_the_suite_measures_both_renderers_at_each_size_and_the_manifold_speedup
 
 
 def test_a_record_in_a_fresh_process_is_measures_record_and_a_failing_child_is_reported(monkeypatch):
-    """The child runs ``measure`` with the record's arguments and prints its JSON; a child that fails raises
-    with the last line of its error."""
+    """The child runs ``measure`` with the record's arguments and prints its JSON; a child that fails gives a record
+    of that status with the last line of its error (killed: OOM), where it raised and lost the suite's records."""
     seen = []
 
     def fake_measure(renderer, resolution, device, repeats):
@@ -290,8 +291,33 @@ def test_a_record_in_a_fresh_process_is_measures_record_and_a_failing_child_is_r
 
     monkeypatch.setattr(bench.subprocess, "run", lambda argv, **kw: subprocess.CompletedProcess(
         argv, 1, "", "Traceback (most recent call last):\n  ...\nMemoryError: out of memory"))
-    with pytest.raises(RuntimeError, match=r"^benchmark child failed: \['MemoryError: out of memory'\]$"):
-        bench._measure_isolated("manifold", 64, "cpu", 1)
+    assert bench._measure_isolated("manifold", 64, "cpu", 1) == {
+        "renderer": "manifold", "resolution": 64, "device": "cpu", "batch": 1, "total_s": None, "network_s": None,
+        "overhead_fraction": None, "peak_mem_mb": None, "repeats": 1, "status": "error",
+        "note": "exit 1: MemoryError: out of memory"}
+    monkeypatch.setattr(bench.subprocess, "run", lambda argv, **kw: subprocess.CompletedProcess(argv, -9, "", ""))
+    failed = bench._measure_isolated("volume", 256, "cpu", 1)
+    assert (failed["status"], failed["note"], failed["total_s"]) == ("OOM", "exit -9: no output", None)
+
+
+def test_a_failed_record_leaves_the_others_and_no_speedup_at_its_size(monkeypatch, capsys):
+    """The 256² volume record's process killed on a CPU: the suite goes on to the end, its records are all there,
+    and the manifold record at 256² has no speedup_vs_naive (there is no volume time to divide)."""
+    totals = {("manifold", 64): 2.0, ("volume", 64): 3.0, ("manifold", 128): 4.0, ("volume", 128): 10.0,
+              ("manifold", 256): 8.0}
+
+    def run(argv, **kwargs):
+        name, res = argv[2].split("measure(")[1].split(", ")[:2]
+        total = totals.get((name.strip("'"), int(res)))
+        if total is None:
+            return subprocess.CompletedProcess(argv, -9, "", "")
+        return subprocess.CompletedProcess(argv, 0, '{"total_s": %s, "status": "ok"}' % total, "")
+
+    monkeypatch.setattr(bench.subprocess, "run", run)
+    records = bench.run("cpu", quick=False)
+    assert [(r["total_s"], r["status"]) for r in records] == [
+        (2.0, "ok"), (3.0, "ok"), (4.0, "ok"), (10.0, "ok"), (8.0, "ok"), (None, "OOM")]
+    assert [r.get("speedup_vs_naive") for r in records] == [1.5, None, 2.5, None, None, None]
 
 
 def test_the_network_timer_adds_each_calls_clock_time_from_zero(monkeypatch):

@@ -35,6 +35,8 @@ import time
 
 import torch
 
+from zoo3d.benchmarks.children import failure
+
 ROLE = "bench:models"
 
 
@@ -127,10 +129,8 @@ def _measure_isolated(model: str, resolution: int, device: str, mode: str, repea
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
     if done.returncode == 0:
         return json.loads(done.stdout.strip().splitlines()[-1])
-    status = "OOM" if done.returncode in (-9, 137) else "error"
-    tail = (done.stderr.strip().splitlines() or ["no output"])[-1][:160]
     return {"model": model, "resolution": resolution, "device": torch.device(device).type, "mode": mode,
-            "time_s": None, "peak_mem_mb": None, "status": status, "note": f"exit {done.returncode}: {tail}"}
+            "time_s": None, "peak_mem_mb": None, **failure(done)}
 
 
 def bases() -> dict[str, str]:

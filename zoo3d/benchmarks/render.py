@@ -11,7 +11,8 @@ and 7 summed rgb heads (the last on the view-dependent colour FiLM layer).
   manifold record is volume total / manifold total at the same resolution and device.
 
 Method: inference (no graph), batch 1, median of ``repeats`` renders after one warm-up render
-(at 16^2 on CPU, full size on CUDA).
+(at 16^2 on CPU, full size on CUDA); ``status`` ``ok``, or on a CPU ``OOM`` / ``error`` with a ``note`` when
+the record's process failed (no times then, and no ``speedup_vs_naive`` for that resolution).
 ``network_s`` is the summed wall time of the network forward calls, each bracketed by a device
 synchronise (so CUDA work is attributed to the call that queued it); ``overhead_fraction`` =
 (total - network) / total is everything the renderer does around the networks. ``peak_mem_mb``:
@@ -33,6 +34,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from zoo3d.benchmarks.children import failure
 from zoo3d.core.representation import Radiance
 
 RESOLUTIONS = (64, 128, 256)
@@ -183,7 +185,7 @@ def measure(renderer_name: str, resolution: int, device: str, repeats: int) -> d
         "renderer": renderer_name, "resolution": resolution, "device": device, "batch": 1,
         "total_s": total, "network_s": network, "overhead_fraction": overhead,
         "peak_mem_mb": peak, "repeats": repeats,
-        "samples": "64 search + 24 hits" if renderer_name == "manifold" else "24 + 24 importance",
+        "samples": "64 search + 24 hits" if renderer_name == "manifold" else "24 + 24 importance", "status": "ok",
     }
 
 
@@ -193,13 +195,15 @@ def _peak_rss_mb() -> float:
 
 
 def _measure_isolated(renderer_name: str, resolution: int, device: str, repeats: int) -> dict:
-    """Run :func:`measure` in a fresh interpreter so the peak RSS it reports is its own."""
+    """Run :func:`measure` in a fresh interpreter so the peak RSS it reports is its own; a process that fails
+    (killed out of memory at 256², say) gives a record of that status, and the suite goes on."""
     code = ("import json, sys; from zoo3d.benchmarks.render import measure; "
             f"print(json.dumps(measure({renderer_name!r}, {resolution}, {device!r}, {repeats})))")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
-    if done.returncode != 0:
-        raise RuntimeError(f"benchmark child failed: {done.stderr.strip().splitlines()[-1:]}")
-    return json.loads(done.stdout.strip().splitlines()[-1])
+    if done.returncode == 0:
+        return json.loads(done.stdout.strip().splitlines()[-1])
+    return {"renderer": renderer_name, "resolution": resolution, "device": device, "batch": 1, "total_s": None,
+            "network_s": None, "overhead_fraction": None, "peak_mem_mb": None, "repeats": repeats, **failure(done)}
 
 
 def run(device: str, quick: bool) -> list[dict]:
@@ -219,5 +223,6 @@ def run(device: str, quick: bool) -> list[dict]:
                 measure(name, res, device, repeats)
             pair[name] = rec
             records.append(rec)
-        pair["manifold"]["speedup_vs_naive"] = pair["volume"]["total_s"] / pair["manifold"]["total_s"]
+        if pair["manifold"]["total_s"] and pair["volume"]["total_s"]:  # both measured (a failed one has None)
+            pair["manifold"]["speedup_vs_naive"] = pair["volume"]["total_s"] / pair["manifold"]["total_s"]
     return records

@@ -2,7 +2,8 @@
 
 A suite is a module ``zoo3d.benchmarks.<name>`` with ``run(device: str, quick: bool) -> list[dict]``;
 one with ``RUN_BY_DEFAULT = False`` (hours of work) runs only when named. Modules there without ``run``
-(``source``, the digest of the code that ran) are helpers, not suites.
+(``source``, the digest of the code that ran; ``children``, a failed measuring process's record) are helpers, not
+suites.
 """
 
 from __future__ import annotations

@@ -39,6 +39,7 @@ import sys
 import tempfile
 from pathlib import Path
 
+from zoo3d.benchmarks.children import failure
 from zoo3d.benchmarks.peers.authors import ENV, REPOSITORY, checkout, checkout_problem, commit
 from zoo3d.benchmarks.peers.records import QUICK_RECORDS, RECORDS, Record
 
@@ -56,9 +57,7 @@ def _child(record: Record, side: str, workdir: Path, device: str) -> dict:
     lines = done.stdout.strip().splitlines()
     if done.returncode == 0 and lines:
         return json.loads(lines[-1])
-    status = "OOM" if done.returncode in (-9, 137) else "error"
-    tail = (done.stderr.strip().splitlines() or ["no output"])[-1][:200]
-    return {"record": record.name, "side": side, "status": status, "note": f"exit {done.returncode}: {tail}"}
+    return {"record": record.name, "side": side, **failure(done, width=200)}
 
 
 def _sides(record: Record) -> tuple[str, ...]:
