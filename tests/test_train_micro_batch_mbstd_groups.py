@@ -203,3 +203,35 @@ def test_a_resumed_process_refuses_such_shares_before_its_first_step(toy, monkey
         trainer.run(resume_from=written)
     assert str(err.value) == _resume_refused(written, 2, "1 process")
     assert trainer.step == 1 and [p.name for p in written.parent.iterdir()] == [written.name]
+
+
+def _resumed(micro: int, size: int, written_by: int, at: tuple[int, int], batches=(12, 8)) -> None:
+    """check_resumed_micro_batch for stages 'main' (global batch 12) then 'second' (8), 10 steps each."""
+    from types import SimpleNamespace
+
+    from zoo3d.train.engine import check_resumed_micro_batch
+
+    stages = [_stage(batches[0]), dataclasses.replace(_stage(batches[1]), name="second")]
+    config = SimpleNamespace(train=SimpleNamespace(micro_batch=micro, batch_scope="global"))
+    check_resumed_micro_batch(stages, [10, 10], MODULES, config, World(size=size, local_size=size), at, "c.st",
+                              written_by)
+
+
+def test_a_resume_asks_only_the_stages_ahead_of_its_checkpoint():
+    """Two processes cut stage 'main''s 6 each into 3 + 3; 'second' gives them 4, grouped whole. A checkpoint in
+    'second', or at the last step of 'main', is not asked about 'main'; one a step before that is."""
+    _resumed(5, 2, 1, (1, 10))
+    _resumed(5, 2, 1, (0, 10))
+    with pytest.raises(UserError, match=r"^'c.st' trains on with train.micro_batch=5, which cuts the per-process batch "
+                                        r"of 6 of stage 'main' with 2 processes into chunks of 3, .* resume it with "
+                                        r"1 process\.$"):
+        _resumed(5, 2, 1, (0, 9))
+    _resumed(5, 2, 2, (0, 9))  # the checkpoint's own count: trained so, nothing asked
+
+
+def test_a_resume_no_count_of_processes_keeps_says_to_start_a_new_run():
+    """Chunks of 1 break every group at every count up to 4 (three do not divide the batch of 8)."""
+    with pytest.raises(UserError) as err:
+        _resumed(1, 4, 2, (0, 0), batches=(8, 8))
+    assert str(err.value).endswith("a resume keeps the run's train.micro_batch, so no count of processes up to 4 "
+                                   "keeps them, so start a new run with a larger train.micro_batch.")
