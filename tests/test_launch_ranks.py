@@ -353,6 +353,33 @@ def test_the_launcher_returns_the_signal_status_or_names_the_failed_process(agen
         launch.launch_processes(2, ["x"])
 
 
+def test_a_second_signal_of_the_kind_kills_the_processes_and_the_launcher_says_so(agent, monkeypatch, capsys):
+    """The agent stood in for: the first SIGTERM raises in it (it passes the stop on and waits), a second kills the
+    processes (test_launch_second_signal.py kills real ones); the launcher ends with 143 and one sentence."""
+    from torch.distributed import run as torchrun
+
+    from zoo3d.train import signals
+
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    monkeypatch.setattr(signals, "started_group_leaders", lambda: [101, 102])
+    monkeypatch.setattr(signals, "kill_process_groups", lambda leaders: list(leaders))
+
+    def run(args, second):
+        try:
+            signal.raise_signal(signal.SIGTERM)
+        except SignalException:
+            if second:
+                signal.raise_signal(signal.SIGTERM)
+            raise
+
+    for second in (False, True):
+        monkeypatch.setattr(torchrun, "run", lambda args: run(args, second))
+        assert launch.launch_processes(2, ["x"]) == 143
+        said = capsys.readouterr().err
+        assert said == ("Stopped by a second SIGTERM: the launcher killed the 2 training processes at once; --resume "
+                        "continues from the run's newest whole checkpoint, if it has one.\n" if second else "")
+
+
 @pytest.mark.parametrize("resolutions, largest", [([None, 32, 16], 32), ([None], None), ([], None)])
 def test_the_dataset_folder_is_checked_at_the_largest_resolution_a_stage_names(toy, monkeypatch, resolutions,
                                                                               largest):

@@ -33,9 +33,12 @@ def test_the_first_signal_stops_through_the_agent_and_a_second_of_its_kind_kills
     from zoo3d.train import signals
 
     deaf = subprocess.Popen([sys.executable, "-c", DEAF], stdout=subprocess.PIPE, text=True, start_new_session=True)
+    # a child in this process's own group (a compiler worker, a shell) is no training process: never killed
+    ours = subprocess.Popen([sys.executable, "-c", DEAF], stdout=subprocess.PIPE, text=True)
     try:
-        assert deaf.stdout.readline() == "ready\n"
+        assert deaf.stdout.readline() == "ready\n" and ours.stdout.readline() == "ready\n"
         found = started_group_leaders()
+        assert ours.pid not in found
         # only this test's process is killed, not another that this test process may hold
         monkeypatch.setattr(signals, "started_group_leaders", lambda: [pid for pid in found if pid == deaf.pid])
         before = signal.getsignal(signal.SIGTERM)
@@ -52,9 +55,10 @@ def test_the_first_signal_stops_through_the_agent_and_a_second_of_its_kind_kills
             assert deaf.wait(10) == -signal.SIGKILL
         assert stop.killed == [deaf.pid] and signal.getsignal(signal.SIGTERM) is before
     finally:
-        if deaf.poll() is None:
-            deaf.kill()
-        deaf.wait()
+        for child in (deaf, ours):
+            if child.poll() is None:
+                child.kill()
+            child.wait()
 
 
 def test_a_signal_ignored_when_the_launcher_started_stays_ignored(ctrl_c_raises):
