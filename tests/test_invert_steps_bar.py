@@ -56,7 +56,12 @@ def test_no_bar_for_an_inversion_of_no_steps(sphere, terminal, capsys):
     assert code == 0 and terminal.getvalue() == "", err
 
 
-def test_no_bar_where_stderr_is_no_terminal(capsys):
+def test_no_bar_where_stderr_is_no_terminal_or_one_that_cannot_move_its_cursor(capsys, monkeypatch):
     import zoo3d.cli.invert as cli
+    import zoo3d.train.progress as progress
 
     assert cli._bar_console() is None  # stderr is pytest's capture
+    monkeypatch.setattr(progress, "_isatty", lambda stream: True)
+    for term, drawn in (("xterm-256color", True), ("dumb", False), ("unknown", False)):
+        monkeypatch.setenv("TERM", term)
+        assert (cli._bar_console() is not None) is drawn, term
