@@ -30,7 +30,7 @@ def test_a_folder_of_only_such_photos_is_refused_naming_them(sphere, tmp_path, c
     (folder / "IMG_1.heic").write_bytes(b"not decoded")
     code, out, err = zoo3d(capsys, "invert", folder, *OPTIMISE)
     assert code == 2 and err.strip() == (
-        f"Error: Folder '{folder}' holds no image to invert: no bmp, jfif, jpe, jpeg, jpg, png, tif, tiff, webp file directly in "
-        f"it (its sub-folders are not searched); it holds 1 photo in a format zoo3d does not invert (.heic (1); "
-        f"first: IMG_1.heic): save it as PNG or JPEG.")
+        f"Error: Folder '{folder}' holds no image to invert: no bmp, jfif, jpe, jpeg, jpg, png, tif, tiff, webp file "
+        f"directly in it (its sub-folders are not searched); it holds 1 photo in a format zoo3d does not invert "
+        f"(.heic (1); first: IMG_1.heic): save it as PNG or JPEG.")
     assert not (tmp_path / "o").exists()

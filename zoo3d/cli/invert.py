@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections import Counter
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -91,7 +90,7 @@ def _images_in_folders(paths: tuple[str, ...]) -> tuple[tuple[str, ...], list[st
     image is refused, naming such photos where it holds some."""
     import os
 
-    from zoo3d.data.formats import IMAGE_SUFFIXES, UNREAD_IMAGE_SUFFIXES
+    from zoo3d.data.formats import IMAGE_SUFFIXES, UNREAD_IMAGE_SUFFIXES, unread_kinds
 
     found: list[str] = []
     notes: list[str] = []
@@ -104,9 +103,7 @@ def _images_in_folders(paths: tuple[str, ...]) -> tuple[tuple[str, ...], list[st
         unread = [name for name in names if Path(name).suffix.lower() in UNREAD_IMAGE_SUFFIXES]
         held, them = "", "it" if len(unread) == 1 else "them"
         if unread:
-            kinds = Counter(Path(name).suffix.lower() for name in unread)
-            held = (f"{counted(len(unread), 'photo')} in a format zoo3d does not invert "
-                    f"({', '.join(f'{k} ({v})' for k, v in sorted(kinds.items()))}; first: {unread[0]})")
+            held = f"{counted(len(unread), 'photo')} in a format zoo3d does not invert ({unread_kinds(unread)})"
         if not images:
             kinds = ", ".join(sorted(suffix.lstrip(".") for suffix in IMAGE_SUFFIXES))
             raise UserError(f"Folder '{path}' holds no image to invert: no {kinds} file directly in it (its "

@@ -685,10 +685,15 @@ def _unread_images_note(files: list[str], listing: Listing) -> str | None:
     unread = _unlisted(files, listing, UNREAD_IMAGE_SUFFIXES, hidden=False)
     if not unread:
         return None
-    kinds = Counter(PurePosixPath(n).suffix.lower() for n in unread)
-    return (f"{len(unread)} file(s) in a format that is not a dataset image are not read "
-            f"({', '.join(f'{k} ({v})' for k, v in sorted(kinds.items()))}; first: {unread[0]}): save them as PNG or "
-            f"JPEG")
+    return (f"{len(unread)} file(s) in a format that is not a dataset image are not read ({unread_kinds(unread)}): "
+            f"save them as PNG or JPEG")
+
+
+def unread_kinds(names: list[str]) -> str:
+    """How many of ``names`` (photos of :data:`UNREAD_IMAGE_SUFFIXES`, in the order shown) have each suffix, and the
+    first: ``.gif (1), .heic (2); first: IMG_1.heic``."""
+    kinds = Counter(PurePosixPath(n).suffix.lower() for n in names)
+    return f"{', '.join(f'{k} ({v})' for k, v in sorted(kinds.items()))}; first: {names[0]}"
 
 
 def _image_files(source: Source) -> list[str]:
