@@ -124,17 +124,23 @@ def test_a_protocol_info_that_raises_is_recorded_as_failed_and_the_numbers_are_k
 
 
 class FailedCount(Counts):
+    """Settings of its own, one of them named ``failed``: not a failure."""
+
+    def __init__(self, info: dict):
+        self.info = info
+
     def protocol_info(self, ctx):
-        return {"failed": 0}  # a setting of its own that happens to be named so: not a failure
+        return self.info
 
 
 def test_failures_are_read_from_the_result_not_from_the_lines_under_the_table():
     result = _compare(Breaks(("b",), RuntimeError("out of memory")))
     where = f"RuntimeError: out of memory ({__file__}:{Breaks.evaluate.__code__.co_firstlineno + 3})"
     assert harness.failures(result) == [f"breaks_a, breaks_b of b: {where}"]
-    whole = harness.compare_models([EvalModel("a", None)], {"counts": FailedCount()},
-                                   make_protocol("small", instances=1), "cpu")
-    assert whole["protocol"]["metrics"] == {"counts": {"failed": 0}} and harness.failures(whole) == []
+    for info in ({"failed": 0}, {"failed": "never", "tolerance": 0.5}):
+        whole = harness.compare_models([EvalModel("a", None)], {"counts": FailedCount(info)},
+                                       make_protocol("small", instances=1), "cpu")
+        assert whole["protocol"]["metrics"] == {"counts": info} and harness.failures(whole) == [], info
 
 
 def test_compare_exits_1_when_a_protocol_info_failed(monkeypatch, capsys):
