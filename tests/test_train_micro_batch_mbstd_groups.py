@@ -234,4 +234,4 @@ def test_a_resume_no_count_of_processes_keeps_says_to_start_a_new_run():
     with pytest.raises(UserError) as err:
         _resumed(1, 4, 2, (0, 0), batches=(8, 8))
     assert str(err.value).endswith("a resume keeps the run's train.micro_batch, so no count of processes up to 4 "
-                                   "keeps them, so start a new run with a larger train.micro_batch.")
+                                   "keeps the groups: start a new run with a larger train.micro_batch.")

@@ -328,7 +328,7 @@ def check_resumed_micro_batch(stages: list[Stage], lengths: list[int], modules: 
     counts = [str(n) for n in range(1, most + 1) if keeps(n)]
     listed = " or ".join([", ".join(counts[:-1]), counts[-1]] if len(counts) > 1 else counts)
     remedy = (f"resume it with {listed} process{'es' * (counts != ['1'])}" if counts else
-              f"no count of processes up to {most} keeps them, so start a new run with a larger train.micro_batch")
+              f"no count of processes up to {most} keeps the groups: start a new run with a larger train.micro_batch")
     batch = f"{'per-process ' * (world.size > 1)}batch of {broken.share}"
     raise UserError(f"'{path}' trains on with train.micro_batch={micro_batch}, which cuts the {batch} of stage "
                     f"'{broken.stage}' with {counted(world.size, 'process', 'processes')} into chunks of "
