@@ -60,7 +60,7 @@ def shared_intersections(generator, cameras: Camera, resolution) -> dict:
     Efficient GRAM's do), else ``{}``. With the generator frozen the latent steps render the same cameras from
     the same hits, so they are found once, in the grad mode the steps render in (the same chunks, the same
     values)."""
-    if not callable(getattr(generator, "intersect", None)):
+    if not keeps_geometry(generator):
         return {}
     return {"intersections": generator.intersect(cameras, resolution)}
 
