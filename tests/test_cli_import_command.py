@@ -16,7 +16,7 @@ from conftest import run_in_process as zoo3d
 def stand_in_importer(monkeypatch) -> list:
     calls = []
 
-    def import_to_run(model, file, preset, out):
+    def import_to_run(model, file, preset, out, overrides=()):
         calls.append((model, file, preset, out))
         run = Path(out)
         return types.SimpleNamespace(run_dir=run, checkpoint=run / "checkpoints" / "step_000000000.safetensors",

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 from dataclasses import dataclass
+from collections.abc import Sequence
 from pathlib import Path
 
 import torch
@@ -83,13 +84,14 @@ def _generator_shapes(plugin, config) -> dict[str, Tensor]:
 
 
 def _fit(plugin, release, config, path: Path) -> tuple[ImportedRelease, str | None]:
-    """(imported, mismatch) for one preset's config."""
+    """(imported, mismatch) for one config (a preset's, with the command's ``--set`` items)."""
     imported = _convert(plugin, release, config, path)
     return imported, first_mismatch(_generator_shapes(plugin, imported.config), imported)
 
 
-def _fitting_presets(spec, plugin, release, path: Path, skip: str) -> list[str]:
-    """Every other preset of ``spec`` whose shapes fit ``release`` (several can: a shape says no more)."""
+def _fitting_presets(spec, plugin, release, path: Path, skip: str, overrides: Sequence[str] = ()) -> list[str]:
+    """Every other preset of ``spec`` whose shapes fit ``release`` with the same ``--set`` items (several can: a
+    shape says no more)."""
     from zoo3d.config import load_run_config
 
     fitting = []
@@ -97,7 +99,7 @@ def _fitting_presets(spec, plugin, release, path: Path, skip: str) -> list[str]:
         if name == skip:
             continue
         try:
-            config = load_run_config(plugin.config_class, spec.name, spec.presets_dir, name)
+            config = load_run_config(plugin.config_class, spec.name, spec.presets_dir, name, overrides=list(overrides))
             if _fit(plugin, release, config, path)[1] is None:
                 fitting.append(name)
         except UserError:
@@ -156,11 +158,20 @@ def _fits_hint(names: list[str]) -> str:
             f"network the file was trained with)")
 
 
-def import_to_run(model: str, file: str | Path, preset: str, out: str | Path) -> ImportResult:
-    """Import ``file`` (an authors' release) as ``model`` with ``preset`` into the run folder ``out``."""
+def _preset_label(preset: str, overrides: Sequence[str]) -> str:
+    """``preset 'NAME'``, with the ``--set`` items the config was read with."""
+    return f"preset '{preset}'" + (" with " + " ".join(f"--set {item}" for item in overrides) if overrides else "")
+
+
+def import_to_run(model: str, file: str | Path, preset: str, out: str | Path,
+                  overrides: Sequence[str] = ()) -> ImportResult:
+    """Import ``file`` (an authors' release) as ``model`` with ``preset`` into the run folder ``out``; ``overrides``
+    are ``--set key=value`` items applied to the preset as ``zoo3d train`` applies them (the widths of a network
+    the authors' code trained at settings of its own)."""
     from zoo3d.config import dump_config, load_run_config
     from zoo3d.core.model import build_modules
     from zoo3d.fileio import WriteError, check_can_create, staging_folder, write_error
+    from zoo3d.launch import refuse_set_twice, refuse_unread_settings
     from zoo3d.plugins import get_model_spec
     from zoo3d.runs import CONFIG_FILE, file_sha256
     from zoo3d.train.checkpoint import (CHECKPOINT_DIR, FORMAT_VERSION, LATEST, MODULES, checkpoint_name, prefixed,
@@ -174,12 +185,14 @@ def import_to_run(model: str, file: str | Path, preset: str, out: str | Path) ->
     if run_dir.exists() and (not run_dir.is_dir() or any(run_dir.iterdir())):
         raise UserError(f"'{run_dir}' already exists and is not an empty folder; choose a new --out.")
     check_can_create(run_dir, "run folder", folder=True)  # a file on its way, a folder not writable: before any work
-    config = load_run_config(plugin.config_class, spec.name, spec.presets_dir, preset)
+    refuse_set_twice(spec.name, overrides)
+    config = load_run_config(plugin.config_class, spec.name, spec.presets_dir, preset, overrides=list(overrides))
+    refuse_unread_settings(config, overrides)
     release = load_release(path)
     try:
         imported, mismatch = _fit(plugin, release, config, path)
     except UserError as exc:
-        others = _fitting_presets(spec, plugin, release, path, preset)
+        others = _fitting_presets(spec, plugin, release, path, preset, overrides)
         if others:
             raise UserError(f"{str(exc).rstrip('.')}; {_fits_hint(others)}.") from None
         kinds = [] if "import it as model" in str(exc) else _other_models_taking(spec, release)
@@ -188,9 +201,9 @@ def import_to_run(model: str, file: str | Path, preset: str, out: str | Path) ->
         raise UserError(f"{str(exc).rstrip('.')}; it reads as a {' or '.join(kinds)} release: import it as model "
                         f"{kinds[0]}.") from None
     if mismatch is not None:
-        others = _fitting_presets(spec, plugin, release, path, preset)
+        others = _fitting_presets(spec, plugin, release, path, preset, overrides)
         hint = _fits_hint(others) if others else f"no other {spec.name} preset fits it either"
-        raise UserError(f"{path} does not fit {spec.name} preset '{preset}': {mismatch}; {hint}.")
+        raise UserError(f"{path} does not fit {spec.name} {_preset_label(preset, overrides)}: {mismatch}; {hint}.")
     non_finite = first_non_finite(imported)
     if non_finite is not None:  # every command would refuse the run's checkpoint, so the import does
         raise UserError(f"{path} holds non-finite values (NaN or Inf) in {non_finite}, so no command could use the "
@@ -224,6 +237,7 @@ def import_to_run(model: str, file: str | Path, preset: str, out: str | Path) ->
         "zoo3d.imported_from": path.name,
         "zoo3d.imported_sha256": file_sha256(path),
         "zoo3d.imported_preset": preset,
+        "zoo3d.imported_overrides": json.dumps(list(overrides)),
         "zoo3d.import_notes": json.dumps(imported.notes),
     }
     # Built in a hidden folder and moved into place whole: a failed write (a full disk) leaves no run folder

@@ -1,0 +1,82 @@
+"""``zoo3d import MODEL FILE --preset P --set key=value``: a network the authors' code trained at widths of its own
+(the parity fixtures are such networks) imports as the preset with those keys changed, and renders what the
+authors' code rendered."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+import yaml
+from safetensors import safe_open
+
+from conftest import FIXTURES, one_line_error, run_in_process as zoo3d
+from parity_replay import _weights, flat_snap_ambiguous, load_fixture
+from zoo3d.cameras import Camera
+from zoo3d.runs import load_model
+
+GRAM_FIXTURE = FIXTURES / "parity" / "gram.safetensors"
+#: The keys on which the fixture's narrowed FFHQ_default network differs from the ffhq256 preset
+#: (tests/parity_replay.gram_fixture_config builds its config from the same widths).
+GRAM_SETS = ["generator.resolution=32", "generator.manifold.hidden=32", "generator.radiance.hidden=64",
+             "generator.radiance.z_dim=64", "generator.radiance.mapping_hidden=64"]
+
+
+@pytest.fixture(scope="module")
+def gram_fixture():
+    return load_fixture(GRAM_FIXTURE)
+
+
+@pytest.fixture
+def gram_release(in_tmp, gram_fixture):
+    """The fixture's official weights as the authors' generator.pth (a plain state dict)."""
+    path = in_tmp / "generator.pth"
+    torch.save(_weights(gram_fixture[0]), path)
+    return path
+
+
+def _set_args(items):
+    return [arg for item in items for arg in ("--set", item)]
+
+
+def test_gram_network_of_other_widths_imports_with_set_and_renders_the_authors_image(in_tmp, capsys, gram_release,
+                                                                                    gram_fixture):
+    code, out, err = zoo3d(capsys, "import", "gram", gram_release, "--preset", "ffhq256", *_set_args(GRAM_SETS),
+                           "--out", "run")
+    assert code == 0, err
+    config = yaml.safe_load((in_tmp / "run" / "config.yaml").read_text())
+    assert config["generator"]["radiance"]["z_dim"] == 64 and config["generator"]["manifold"]["hidden"] == 32
+    assert config["generator"]["radiance"]["num_layers"] == 8  # the rest is the preset's
+    with safe_open(str(in_tmp / "run" / "checkpoints" / "step_000000000.safetensors"), "pt") as fh:
+        meta = fh.metadata()
+    assert meta["zoo3d.imported_preset"] == "ffhq256"
+    assert yaml.safe_load(meta["zoo3d.imported_overrides"]) == GRAM_SETS
+
+    tensors, fixture_meta = gram_fixture
+    loaded = load_model(str(in_tmp / "run"), device="cpu")
+    pose = tensors["inputs.camera_pos"]
+    cams = Camera.from_gram(pose[:, 0], pose[:, 1], fov=fixture_meta["camera"]["fov"])
+    with torch.no_grad():
+        image = loaded.generator.render(loaded.generator.represent(tensors["inputs.z"]), cams, 32).rgb
+    # the pixels test_parity_gram.py holds to 1e-4: all but those whose ray GRAM may snap either way
+    clear = ~flat_snap_ambiguous(tensors["s"], loaded.generator.levels).any(-1)
+    clear = clear.reshape(len(image), 1, 32, 32).expand(-1, 3, -1, -1)
+    assert (image[clear] - tensors["image"][clear]).abs().max() <= 1e-4
+
+
+def test_without_the_set_items_the_same_file_is_refused(in_tmp, capsys, gram_release):
+    code, _, err = zoo3d(capsys, "import", "gram", gram_release, "--preset", "ffhq256", "--out", "run")
+    assert code == 2
+    assert "does not fit gram preset 'ffhq256'" in one_line_error(err)
+    assert not (in_tmp / "run").exists()
+
+
+def test_set_items_are_checked_as_zoo3d_train_checks_them(in_tmp, capsys, gram_release):
+    code, _, err = zoo3d(capsys, "import", "gram", gram_release, "--preset", "ffhq256",
+                         "--set", "generator.radiance.z_dim=64", "--set", "generator.radiance.z_dim=32", "--out", "run")
+    assert code == 2
+    assert one_line_error(err) == ("Error: --set 'generator.radiance.z_dim=64' and --set "
+                                   "'generator.radiance.z_dim=32' both set 'generator.radiance.z_dim'; give it once.")
+    code, _, err = zoo3d(capsys, "import", "gram", gram_release, "--preset", "ffhq256",
+                         "--set", "generator.radiance.zdim=64", "--out", "run")
+    assert code == 2 and "generator.radiance.zdim" in err and "z_dim" in err
+    assert not (in_tmp / "run").exists()
