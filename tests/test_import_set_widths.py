@@ -80,3 +80,62 @@ def test_set_items_are_checked_as_zoo3d_train_checks_them(in_tmp, capsys, gram_r
                          "--set", "generator.radiance.zdim=64", "--out", "run")
     assert code == 2 and "generator.radiance.zdim" in err and "z_dim" in err
     assert not (in_tmp / "run").exists()
+
+
+# A refusal for shapes names the --set items read from the file, and those items import it.
+
+RELEASES = FIXTURES / "releases"
+
+
+def _named_sets(sentence: str) -> list[str]:
+    """The ``--set`` items a refusal tells to give, as a shell reads them."""
+    import shlex
+
+    words = shlex.split(sentence.partition(": give ")[2].partition(" to import it")[0])
+    assert words[::2] == ["--set"] * (len(words) // 2)
+    return words[1::2]
+
+
+@pytest.mark.parametrize("name", ["pigan_ema.pth", "pigan_generator.pth"])
+def test_pigan_refusal_names_the_widths_read_from_the_file(in_tmp, capsys, name):
+    code, _, err = zoo3d(capsys, "import", "pigan", RELEASES / name, "--preset", "celeba", "--out", "run")
+    assert code == 2
+    line = one_line_error(err)
+    # the file's narrowed widths (tests/fixtures/releases/README.md): radiance and mapping 16, z 8; depth 8 and
+    # 3 mapping layers are celeba's own, so they are not named
+    assert _named_sets(line) == ["generator.width=16", "generator.z_dim=8", "generator.mapping_hidden=16"]
+    assert line.endswith(" to import it.")
+    code, _, err = zoo3d(capsys, "import", "pigan", RELEASES / name, "--preset", "celeba",
+                         *_set_args(_named_sets(line)), "--out", "run")
+    assert code == 0, err
+
+
+def test_gram_refusal_names_the_widths_of_a_state_dict_in_any_key_order(in_tmp, capsys, gram_release):
+    """The release written from the fixture lists its keys sorted by name, not in GRAM's parameter order."""
+    code, _, err = zoo3d(capsys, "import", "gram", gram_release, "--preset", "ffhq256", "--out", "run")
+    assert code == 2
+    # the resolution is no shape: it is left to the user
+    assert _named_sets(one_line_error(err)) == GRAM_SETS[1:]
+
+
+def test_gram_ema_refusal_says_which_set_item_of_the_command_it_replaces(in_tmp, capsys):
+    code, _, err = zoo3d(capsys, "import", "gram", RELEASES / "gram_ema.pth", "--preset", "cats256",
+                         "--set", "generator.radiance.z_dim=32", "--out", "run")
+    assert code == 2
+    line = one_line_error(err)
+    assert "does not fit gram preset 'cats256' with --set generator.radiance.z_dim=32:" in line
+    # tiny's widths (radiance 32, mapping 64, z 64; the manifold predictor's 64 is cats256's own)
+    assert line.endswith(": give --set generator.radiance.hidden=32 --set generator.radiance.z_dim=64 --set "
+                         "generator.radiance.mapping_hidden=64 in place of --set generator.radiance.z_dim=32 to "
+                         "import it.")
+
+
+def test_gram_hd_refusal_names_every_width_and_they_import_it(in_tmp, capsys):
+    release = RELEASES / "gram_hd_ffhq256.pt"
+    code, _, err = zoo3d(capsys, "import", "gram_hd", release, "--preset", "ffhq256", "--out", "run")
+    assert code == 2
+    items = _named_sets(one_line_error(err))
+    assert "generator.foreground_sr.up_channels=[8,8]" in items and "generator.lowres.radiance.z_dim=8" in items
+    code, _, err = zoo3d(capsys, "import", "gram_hd", release, "--preset", "ffhq256", *_set_args(items),
+                         "--out", "run")
+    assert code == 0, err

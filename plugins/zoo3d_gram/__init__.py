@@ -11,7 +11,9 @@ Networks: :class:`GramGenerator` (``represent`` -> :class:`GramRepresentation` -
 :class:`ManifoldPredictor` (the shared scalar field s(x)), :func:`widened_sigmoid` (GRAM's colour activation).
 Training: :func:`gram_phases` (GRAM's adversarial phases for any GRAM-like generator and discriminator),
 :func:`render_fakes`, :func:`build_discriminator`.
-Releases: :func:`lowres_state_from_upstream` (an upstream GRAM representation's tensors in zoo3d's names).
+Releases: :func:`lowres_state_from_upstream` (an upstream GRAM representation's tensors in zoo3d's names),
+:func:`release_weights` and :func:`lowres_settings` (a release's 2-D weights in GRAM's parameter order, and the
+widths and depths they show).
 """
 
 _API = {
@@ -29,6 +31,8 @@ _API = {
     "build_discriminator": "zoo3d_gram.model",
     "gram_phases": "zoo3d_gram.model",
     "lowres_state_from_upstream": "zoo3d_gram.upstream",
+    "lowres_settings": "zoo3d_gram.upstream",
+    "release_weights": "zoo3d_gram.upstream",
     "render_fakes": "zoo3d_gram.model",
 }
 

@@ -68,6 +68,13 @@ class GramModel(ModelPlugin):
 
         return import_gram_release(release, config)
 
+    def release_settings(self, release, config: GramConfig) -> dict[str, int]:
+        """The manifold predictor's and radiance network's widths and depths, z_dim and the mapping's, read from
+        the shapes of a ``generator.pth`` or ``ema.pth``."""
+        from zoo3d_gram.upstream import release_settings
+
+        return release_settings(release)
+
     def build(self, config: GramConfig) -> dict[str, torch.nn.Module]:
         return {"generator": GramGenerator(config.generator, config.camera),
                 "discriminator": build_discriminator(config)}

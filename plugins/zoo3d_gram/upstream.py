@@ -35,8 +35,8 @@ from zoo3d.upstream import (RELEASE_FILE, ImportedRelease, InertObject, ema_deca
 
 from zoo3d_gram.config import GeneratorConfig, GramConfig
 
-__all__ = ["convert_generator_state", "import_gram_release", "lowres_state_from_upstream",
-           "upstream_parameter_names"]
+__all__ = ["convert_generator_state", "import_gram_release", "lowres_settings", "lowres_state_from_upstream",
+           "release_settings", "upstream_parameter_names"]
 
 
 def upstream_parameter_names(config: GeneratorConfig, prefix: str = "representation.") -> list[tuple[str, tuple]]:
@@ -137,6 +137,62 @@ def convert_generator_state(release: Any, config: GeneratorConfig, source: str) 
                         f"object).")
     converted, sources = lowres_state_from_upstream(state, config, source)
     return converted, sources, kind
+
+
+def lowres_settings(weights: list[Tensor], features: bool = False) -> dict[str, int]:
+    """The ``GeneratorConfig`` settings (keys under ``generator.``) the 2-D weights of a GRAM network show, given in
+    GRAM's parameter order (:func:`upstream_parameter_names`); ``features``: it has GRAM-HD's feature heads. {} for a
+    list that is not in that order.
+
+    The manifold predictor's layers come first (the first takes the 3 coordinates), then its one-output layer;
+    the radiance trunk (its first takes the 3 coordinates), then the colour layer, which takes the trunk's width
+    plus the 3 of the view direction; a head per trunk layer but the last, of 1, 3 (and, with ``features``, the
+    feature) outputs; then the mapping network, whose first layer takes z."""
+    ok = len(weights) > 2 and weights[0].shape[1] == 3
+    layers = next((i for i, w in enumerate(weights) if w.shape[0] == 1), 0)
+    trunk = weights[layers + 1:]
+    num_layers = next((i for i, w in enumerate(trunk) if w.shape[1] == trunk[0].shape[0] + 3), 0) if trunk else 0
+    heads = (num_layers - 1) * (3 if features else 2)
+    mapping = trunk[num_layers + 1 + heads:]
+    if not (ok and layers and num_layers >= 2 and trunk[0].shape[1] == 3 and len(mapping) >= 2):
+        return {}
+    settings = {"manifold.hidden": int(weights[0].shape[0]), "manifold.layers": layers,
+                "radiance.hidden": int(trunk[0].shape[0]), "radiance.num_layers": num_layers,
+                "radiance.z_dim": int(mapping[0].shape[1]), "radiance.mapping_hidden": int(mapping[0].shape[0]),
+                "radiance.mapping_layers": len(mapping) - 1}
+    if features:
+        settings["radiance.feature_dim"] = int(trunk[num_layers + 1 + 2 * (num_layers - 1)].shape[0])
+    return settings
+
+
+#: GRAM's parameter groups in ``generator.parameters()`` order (within one, by the layer's index): a state dict read
+#: from elsewhere (a safetensors copy) may list its keys in another order.
+_PARAMETER_ORDER = ("sample_network.network.", "sample_network.output_layer.", "rf_network.network.",
+                    "rf_network.color_layer.", "rf_network.output_sigma.", "rf_network.output_color.",
+                    "rf_network.output_feature.", "rf_network.mapping_network.network.")
+
+
+def release_weights(release: Any, prefix: str = "representation.") -> list[Tensor]:
+    """The 2-D weights of a GRAM release in GRAM's parameter order: an ema.pth's shadow list, or a state dict's
+    tensors under ``prefix`` (a state dict lists them in that order too: every parameter, no buffer)."""
+    if is_torch_ema(release):
+        shadow = release.get("shadow_params")
+        return [t for t in shadow if isinstance(t, Tensor) and t.dim() == 2] if isinstance(shadow, list) else []
+    if not isinstance(release, dict):
+        return []
+    found = []
+    for key, value in release.items():
+        name = key[len(prefix):] if key.startswith(prefix) else None
+        group = next((i for i, part in enumerate(_PARAMETER_ORDER) if name and name.startswith(part)), None)
+        if group is not None and isinstance(value, Tensor) and value.dim() == 2:
+            index = re.search(r"\.(\d+)\.", name[len(_PARAMETER_ORDER[group]) - 1:] + ".")
+            found.append(((group, int(index.group(1)) if index else 0), value))
+    return [value for _, value in sorted(found, key=lambda item: item[0])]
+
+
+def release_settings(release: Any) -> dict[str, int]:
+    """See :meth:`zoo3d_gram.model.GramModel.release_settings`."""
+    return {f"generator.{k}": v for k, v in lowres_settings(release_weights(release)).items()}
 
 
 def import_gram_release(release: Any, config: GramConfig, source: str = RELEASE_FILE) -> ImportedRelease:

@@ -168,6 +168,13 @@ class GramHDModel(ModelPlugin):
 
         return import_gram_hd_release(release, config)
 
+    def release_settings(self, release, config: GramHDConfig) -> dict:
+        """The LR GRAM's widths and depths (as GRAM's) and the super-resolution nets' widths, read from the shapes
+        of a ``ckpts/*.pt`` state dict."""
+        from zoo3d_gram_hd.upstream import release_settings
+
+        return release_settings(release)
+
     def benchmark_generator(self, config: GramHDConfig, resolution: int | None = None) -> GramHDGenerator:
         """GRAM-HD's generator of ``config`` at HR ``resolution``² (its LR side unchanged), super-resolving,
         with stage 2's trainables (feature heads, SR nets) the only parameters that require grad."""

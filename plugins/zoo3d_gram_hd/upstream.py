@@ -28,12 +28,12 @@ from torch import Tensor
 
 from zoo3d.errors import UserError
 from zoo3d.upstream import RELEASE_FILE, ImportedRelease, is_torch_ema, rename_by_rules, tensors_under
-from zoo3d_gram import lowres_state_from_upstream
+from zoo3d_gram import lowres_settings, lowres_state_from_upstream, release_weights
 
 from zoo3d_gram_hd.config import GramHDConfig
 from zoo3d_gram_hd.superres import default_up_channels
 
-__all__ = ["import_gram_hd_release", "sr_state_from_upstream"]
+__all__ = ["import_gram_hd_release", "release_settings", "sr_state_from_upstream"]
 
 _SR_RULES = [
     (r"conv_first\.(weight|bias)$", lambda g: f"body.conv_first.{g[0]}"),
@@ -63,6 +63,38 @@ def sr_state_from_upstream(state: dict[str, Tensor], upstream_prefix: str, prefi
             value = value * math.sqrt(fan_in)
         out[prefix + target], sources[prefix + target] = value, key
     return out, sources
+
+
+def _sr_settings(state: dict[str, Tensor], prefix: str, modulated: bool) -> dict[str, Any]:
+    """One RRDB net's widths (keys of its config) from the shapes of its tensors under ``prefix``: the modulated
+    net's up-convolutions feed a pixel shuffle (4 outputs to a channel), the background net's do not."""
+    def shape(name: str):
+        return tuple(state[prefix + name].shape)
+
+    blocks = {k.split(".")[2] for k in state if k.startswith(f"{prefix}RRDB_trunk.")}
+    ups = sorted((int(k.split(".")[2]), v.shape[0]) for k, v in state.items()
+                 if k.startswith(f"{prefix}upconvs.") and k.endswith(".weight"))
+    settings = {"nf": shape("conv_first.weight")[0], "nb": len(blocks),
+                "up_channels": [int(c) // 4 if modulated else int(c) for _, c in ups]}
+    if blocks:
+        settings["gc"] = shape("RRDB_trunk.0.RDB1.conv1.weight")[0]
+    if modulated:
+        settings["style_hidden"] = shape("mapping_network.network.0.weight")[0]
+        settings["last_kernel"] = shape("conv_last.weight")[-1]
+    return settings
+
+
+def release_settings(release: Any) -> dict[str, Any]:
+    """See :meth:`zoo3d_gram_hd.model.GramHDModel.release_settings`."""
+    if not isinstance(release, dict):
+        return {}
+    settings = {f"generator.lowres.{k}": v for k, v in lowres_settings(release_weights(release), features=True).items()}
+    for upstream_prefix, key, modulated in [("super_resolution.", "foreground_sr", True),
+                                            ("super_resolution_bg.", "background_sr", False)]:
+        if f"{upstream_prefix}conv_first.weight" in release:
+            settings.update({f"generator.{key}.{k}": v
+                             for k, v in _sr_settings(release, upstream_prefix, modulated).items()})
+    return settings
 
 
 def import_gram_hd_release(release: Any, config: GramHDConfig, source: str = RELEASE_FILE) -> ImportedRelease:

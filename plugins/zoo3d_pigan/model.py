@@ -44,10 +44,7 @@ class PiGanModel(ModelPlugin):
 
         from . import upstream as up
 
-        parts = dict(release) if isinstance(release, dict) and set(release) <= {"generator", "ema"} else {}
-        if not parts:
-            kind = up.qualname(release)
-            parts = {"generator" if kind == up.GENERATOR_CLASS else "ema" if kind == up.EMA_CLASS else "?": release}
+        parts = up.release_parts(release)
         if "?" in parts:
             raise UserError(f"{RELEASE_FILE} is not a pi-GAN release: pi-GAN's generator.pth holds a pickled "
                             f"{up.GENERATOR_CLASS} and ema.pth a torch_ema ExponentialMovingAverage, this holds "
@@ -77,6 +74,12 @@ class PiGanModel(ModelPlugin):
         config = config.model_copy(deep=True)
         config.generator.rendering.convention = "upstream"
         return ImportedRelease(state=state, config=config, notes=notes, sources=sources)
+
+    def release_settings(self, release, config: PiGanConfig) -> dict[str, int]:
+        """The widths, depths and z_dim of a ``generator.pth`` or ``ema.pth``, read from its weights' shapes."""
+        from .upstream import release_settings
+
+        return release_settings(release)
 
     def build(self, config: PiGanConfig) -> dict[str, torch.nn.Module]:
         d = config.discriminator

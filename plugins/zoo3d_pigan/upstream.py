@@ -28,8 +28,8 @@ from zoo3d.errors import UserError
 
 from .config import PiGanConfig
 
-__all__ = ["GENERATOR_CLASS", "EMA_CLASS", "SIREN_CLASSES", "convert_state", "pigan_cameras",
-           "upstream_parameter_names"]
+__all__ = ["GENERATOR_CLASS", "EMA_CLASS", "SIREN_CLASSES", "convert_state", "pigan_cameras", "release_parts",
+           "release_settings", "upstream_parameter_names"]
 
 GENERATOR_CLASS = "generators.generators.ImplicitGenerator3d"
 EMA_CLASS = "torch_ema.ema.ExponentialMovingAverage"
@@ -133,3 +133,37 @@ def check_siren(generator: Any, cfg: PiGanConfig, source: str) -> None:
 def z_dim_of(generator: Any) -> int | None:
     z = _state_of(generator).get("z_dim")
     return z if isinstance(z, int) else None
+
+
+def release_parts(release: Any) -> dict[str, Any]:
+    """``{"generator": record, "ema": record}`` (either or both) of a loaded release; a record of neither class is
+    under ``"?"``."""
+    if isinstance(release, dict) and set(release) <= {"generator", "ema"}:
+        return dict(release)
+    kind = qualname(release)
+    return {"generator" if kind == GENERATOR_CLASS else "ema" if kind == EMA_CLASS else "?": release}
+
+
+def release_settings(release: Any) -> dict[str, int]:
+    """The generator settings a release's shapes show (see :meth:`zoo3d_pigan.model.PiGanModel.release_settings`).
+
+    Both files list the weights in ``generator.parameters()`` order (:func:`upstream_parameter_names`): the
+    SIREN layers, whose first takes the 3 coordinates; the density head, the only one with one output; the two
+    colour layers; then the mapping network, whose first layer takes z."""
+    parts = release_parts(release)
+    if parts.get("ema") is not None:
+        shadow = _state_of(parts["ema"]).get("shadow_params")
+        weights = [t for t in shadow if isinstance(t, Tensor) and t.dim() == 2] if isinstance(shadow, list) else []
+    elif parts.get("generator") is not None:
+        from zoo3d.upstream import module_state_dict
+
+        weights = [t for t in module_state_dict(parts["generator"]).values() if t.dim() == 2]
+    else:
+        return {}
+    depth = next((i for i, w in enumerate(weights) if w.shape[0] == 1), None)
+    if not depth or weights[0].shape[1] != 3 or len(weights) < depth + 5:
+        return {}
+    mapping = weights[depth + 3:]
+    return {"generator.width": int(weights[0].shape[0]), "generator.depth": depth,
+            "generator.z_dim": int(mapping[0].shape[1]), "generator.mapping_hidden": int(mapping[0].shape[0]),
+            "generator.mapping_layers": len(mapping) - 1}

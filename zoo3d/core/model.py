@@ -266,6 +266,13 @@ class ModelPlugin(ABC):
         """
         raise NotImplementedError
 
+    def release_settings(self, release: Any, config: RunConfig) -> dict[str, Any]:
+        """The config settings ``release`` (as :meth:`import_release` takes it) shows in its tensors' shapes, as
+        dotted keys and plain values (``{"generator.z_dim": 8}``: the mapping's input width), for a file trained at
+        settings of its own. ``zoo3d import`` names the ones that differ from ``config`` as ``--set`` items in its
+        refusal, once the release fits the config with them. Optional: the default reads nothing (``{}``)."""
+        return {}
+
 
 def build_modules(plugin: ModelPlugin, config: RunConfig) -> dict[str, torch.nn.Module]:
     """``plugin.build(config)``, as every command calls it. A ValueError from a module's constructor (a

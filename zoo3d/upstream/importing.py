@@ -11,14 +11,15 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import dataclass
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import torch
 from torch import Tensor
 
-from zoo3d.errors import UserError
+from zoo3d.errors import UserError, shell_word
 from zoo3d.upstream import RELEASE_FILE, ImportedRelease, load_release
 
 __all__ = ["ImportResult", "first_mismatch", "first_non_finite", "import_to_run"]
@@ -150,6 +151,52 @@ def _other_models_taking(spec, release) -> list[str]:
     return found
 
 
+def _set_value(value: Any) -> str:
+    """``value`` as a ``--set`` item writes it, one shell word: 8, 0.24, true, [16,8]."""
+    return json.dumps(value, separators=(",", ":")) if not isinstance(value, str) else value
+
+
+def _stated(data: dict, key: str) -> Any:
+    """The value at dotted ``key`` of a config's plain data, or None where there is none."""
+    for part in key.split("."):
+        if not isinstance(data, dict) or part not in data:
+            return None
+        data = data[part]
+    return data
+
+
+def _matching_sets(spec, plugin, release, config, path: Path, preset: str, overrides: Sequence[str]) -> list[str]:
+    """The ``--set`` items, read from the file's shapes by the plugin (:meth:`ModelPlugin.release_settings`), with
+    which ``release`` fits ``preset`` (after the command's own items); [] where the plugin reads none, they change
+    nothing, or the file does not fit with them either."""
+    from zoo3d.config import load_run_config
+
+    try:
+        settings = plugin.release_settings(release, config) or {}
+    except Exception:  # noqa: BLE001 - a guess for the hint only: a file the reader does not follow gets none
+        return []
+    data = config.model_dump(mode="json")
+    items = [f"{key}={_set_value(value)}" for key, value in settings.items() if _stated(data, key) != value]
+    if not items:
+        return []
+    try:  # the file's settings last: where the command set one too, the file's replaces it
+        fitted = load_run_config(plugin.config_class, spec.name, spec.presets_dir, preset,
+                                 overrides=[*overrides, *items])
+        return items if _fit(plugin, release, fitted, path)[1] is None else []
+    except Exception:  # noqa: BLE001 - settings the config or the importer refuse make no hint
+        return []
+
+
+def _sets_hint(items: list[str], overrides: Sequence[str]) -> str:
+    """Where the file's settings (``items``) differ from the preset's: the ``--set`` items to give, and the
+    command's own that they replace."""
+    keys = {item.partition("=")[0] for item in items}
+    replaced = [item for item in overrides if item.partition("=")[0].strip() in keys]
+    instead = f" in place of {' '.join(f'--set {shell_word(item)}' for item in replaced)}" if replaced else ""
+    return (f"its shapes are those of a network trained at settings of its own: give "
+            f"{' '.join(f'--set {shell_word(item)}' for item in items)}{instead} to import it")
+
+
 def _fits_hint(names: list[str]) -> str:
     if len(names) == 1:
         return f"preset '{names[0]}' fits it"
@@ -160,7 +207,8 @@ def _fits_hint(names: list[str]) -> str:
 
 def _preset_label(preset: str, overrides: Sequence[str]) -> str:
     """``preset 'NAME'``, with the ``--set`` items the config was read with."""
-    return f"preset '{preset}'" + (" with " + " ".join(f"--set {item}" for item in overrides) if overrides else "")
+    return f"preset '{preset}'" + (" with " + " ".join(f"--set {shell_word(item)}" for item in overrides)
+                                   if overrides else "")
 
 
 def import_to_run(model: str, file: str | Path, preset: str, out: str | Path,
@@ -195,6 +243,9 @@ def import_to_run(model: str, file: str | Path, preset: str, out: str | Path,
         others = _fitting_presets(spec, plugin, release, path, preset, overrides)
         if others:
             raise UserError(f"{str(exc).rstrip('.')}; {_fits_hint(others)}.") from None
+        items = _matching_sets(spec, plugin, release, config, path, preset, overrides)
+        if items:
+            raise UserError(f"{str(exc).rstrip('.')}; {_sets_hint(items, overrides)}.") from None
         kinds = [] if "import it as model" in str(exc) else _other_models_taking(spec, release)
         if all(f"as model {kind}" in str(exc) for kind in kinds):  # none, or the importer's sentence names them
             raise
@@ -202,7 +253,9 @@ def import_to_run(model: str, file: str | Path, preset: str, out: str | Path,
                         f"{kinds[0]}.") from None
     if mismatch is not None:
         others = _fitting_presets(spec, plugin, release, path, preset, overrides)
-        hint = _fits_hint(others) if others else f"no other {spec.name} preset fits it either"
+        items = [] if others else _matching_sets(spec, plugin, release, config, path, preset, overrides)
+        hint = (_fits_hint(others) if others else _sets_hint(items, overrides) if items
+                else f"no other {spec.name} preset fits it either")
         raise UserError(f"{path} does not fit {spec.name} {_preset_label(preset, overrides)}: {mismatch}; {hint}.")
     non_finite = first_non_finite(imported)
     if non_finite is not None:  # every command would refuse the run's checkpoint, so the import does
