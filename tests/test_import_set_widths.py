@@ -139,3 +139,26 @@ def test_gram_hd_refusal_names_every_width_and_they_import_it(in_tmp, capsys):
     code, _, err = zoo3d(capsys, "import", "gram_hd", release, "--preset", "ffhq256", *_set_args(items),
                          "--out", "run")
     assert code == 0, err
+
+
+def test_a_set_item_for_a_key_the_import_sets_itself_is_refused_not_overwritten(in_tmp, capsys, gram_release):
+    code, _, err = zoo3d(capsys, "import", "gram", gram_release, "--preset", "ffhq256", *_set_args(GRAM_SETS),
+                         "--set", "generator.render.align_corners=false", "--out", "run")
+    assert code == 2
+    assert one_line_error(err) == (
+        "Error: --set generator.render.align_corners=false sets a key the import sets itself "
+        "(generator.render.align_corners: true), so that the model computes what the authors' code computes "
+        "(docs/pretrained.md); drop it.")
+    assert not (in_tmp / "run").exists()
+    # the value the import sets anyway is no conflict
+    code, _, err = zoo3d(capsys, "import", "gram", gram_release, "--preset", "ffhq256", *_set_args(GRAM_SETS),
+                         "--set", "generator.render={align_corners: true}", "--out", "run")
+    assert code == 0, err
+
+
+def test_a_map_item_is_refused_only_for_the_keys_it_names(in_tmp, capsys, gram_release):
+    """generator.render={near: 0.88} sets the ray's near end only, not the align_corners the import sets beside it."""
+    code, _, err = zoo3d(capsys, "import", "gram", gram_release, "--preset", "ffhq256", *_set_args(GRAM_SETS),
+                         "--set", "generator.render={near: 0.88, num_samples: 64}", "--out", "run")
+    assert code == 0, err
+    assert yaml.safe_load((in_tmp / "run" / "config.yaml").read_text())["generator"]["render"]["align_corners"]
