@@ -162,3 +162,20 @@ def test_a_map_item_is_refused_only_for_the_keys_it_names(in_tmp, capsys, gram_r
                          "--set", "generator.render={near: 0.88, num_samples: 64}", "--out", "run")
     assert code == 0, err
     assert yaml.safe_load((in_tmp / "run" / "config.yaml").read_text())["generator"]["render"]["align_corners"]
+
+
+@pytest.mark.parametrize("name, named", [
+    ("stylesdf_full.pt", ["generator.renderer.z_dim=16", "generator.renderer.width=16", "generator.renderer.depth=3",
+                          "generator.decoder.w_dim=32", "generator.decoder.max_channels=16",
+                          "generator.decoder.output_resolution=128"]),
+    ("stylesdf_sphere_init.pt", ["generator.renderer.z_dim=16", "generator.renderer.width=16",
+                                 "generator.renderer.depth=3"])])
+def test_stylesdf_refusal_names_the_widths_and_resolutions_read_from_the_file(in_tmp, capsys, name, named):
+    """The file's narrowed widths (tests/fixtures/releases/README.md); the 64² volume render, 3 renderer mapping
+    layers and the decoder's 5 are ffhq1024's own; the decoder's noise maps show its output resolution."""
+    code, _, err = zoo3d(capsys, "import", "stylesdf", RELEASES / name, "--preset", "ffhq1024", "--out", "run")
+    assert code == 2
+    assert _named_sets(one_line_error(err)) == named
+    code, _, err = zoo3d(capsys, "import", "stylesdf", RELEASES / name, "--preset", "ffhq1024", *_set_args(named),
+                         "--out", "run")
+    assert code == 0, err

@@ -55,6 +55,13 @@ class StyleSDFModel(ModelPlugin):
     config_class = StyleSDFConfig
     imports_releases = True
 
+    def release_settings(self, release, config: StyleSDFConfig) -> dict[str, int]:
+        """The renderer's and decoder's widths, depths and resolutions, read from the shapes of a ``.pt``'s
+        ``g_ema``."""
+        from .upstream import release_settings
+
+        return release_settings(release)
+
     def import_release(self, release, config: StyleSDFConfig):
         """The authors' ``.pt`` (``g_ema``) as a zoo3d generator state for ``config`` (see ``upstream.py``).
 

@@ -37,7 +37,7 @@ from torch import Tensor
 from zoo3d.cameras import Camera
 from zoo3d.errors import UserError
 
-__all__ = ["convert_g_ema", "stylesdf_cameras", "release_state", "has_decoder"]
+__all__ = ["convert_g_ema", "stylesdf_cameras", "release_settings", "release_state", "has_decoder"]
 
 #: Upstream's blur taps (``blur_kernel=[1, 3, 3, 1]``); zoo3d's decoder uses the same.
 _BLUR = (1.0, 3.0, 3.0, 1.0)
@@ -192,3 +192,27 @@ def _check_blur(state: dict[str, Tensor], name: str, gain: float, source: str) -
     if kernel.shape != expected.shape or not torch.allclose(kernel.float(), expected, atol=1e-6):
         raise UserError(f"{source} uses a blur kernel other than [1, 3, 3, 1] ('{name}'), which zoo3d's "
                         "StyleSDF decoder does not support.")
+
+
+def release_settings(release: Any) -> dict[str, int]:
+    """The generator settings the shapes of a release's ``g_ema`` show (see
+    :meth:`zoo3d_stylesdf.model.StyleSDFModel.release_settings`): the renderer's mapping (its first layer takes z),
+    the SDF trunk's width and depth; for a full model the decoder's mapping (its first layer makes w), its widest
+    convolution and its noise maps, the first at the volume render's resolution and the last at the output's."""
+    state = release_state(release)
+    trunk = "renderer.network.pts_linears."
+    settings = {"generator.renderer.z_dim": int(state["style.0.weight"].shape[1]),
+                "generator.renderer.mapping_layers": _count(state, "style."),
+                "generator.renderer.width": int(state[f"{trunk}0.weight"].shape[0]),
+                "generator.renderer.depth": _count(state, trunk)}
+    if has_decoder(state):
+        noises = [state[k] for k in sorted((k for k in state if k.startswith("decoder.noises.noise_")),
+                                           key=lambda k: int(k.rsplit("_", 1)[1]))]
+        convs = [t for k, t in state.items() if k.startswith("decoder.") and k.endswith(".conv.weight") and t.dim() == 5]
+        settings.update({"generator.decoder.w_dim": int(state["decoder.style.1.weight"].shape[0]),
+                         "generator.decoder.mapping_layers": sum(1 for k in state if re.fullmatch(
+                             r"decoder\.style\.\d+\.weight", k)),
+                         "generator.decoder.max_channels": max(int(t.shape[2]) for t in convs),
+                         "generator.renderer.resolution": int(noises[0].shape[-1]),
+                         "generator.decoder.output_resolution": int(noises[-1].shape[-1])})
+    return settings
