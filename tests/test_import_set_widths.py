@@ -91,7 +91,7 @@ def _named_sets(sentence: str) -> list[str]:
     """The ``--set`` items a refusal tells to give, as a shell reads them."""
     import shlex
 
-    words = shlex.split(sentence.partition(": give ")[2].partition(" to import it")[0])
+    words = shlex.split(sentence.partition(": give ")[2].partition(" to import it")[0].partition(" in place of ")[0])
     assert words[::2] == ["--set"] * (len(words) // 2)
     return words[1::2]
 
@@ -177,5 +177,21 @@ def test_stylesdf_refusal_names_the_widths_and_resolutions_read_from_the_file(in
     assert code == 2
     assert _named_sets(one_line_error(err)) == named
     code, _, err = zoo3d(capsys, "import", "stylesdf", RELEASES / name, "--preset", "ffhq1024", *_set_args(named),
+                         "--out", "run")
+    assert code == 0, err
+
+
+def test_eg3d_refusal_names_the_widths_its_generator_was_built_with(in_tmp, capsys):
+    """tiny_eg3d fits the snapshot as it is; with a z_dim of the command's own no preset does, and the sentence
+    names the constructor's settings the file records (z 16, w 16, backbone 256 / 16 at 32², SR blocks of 16)."""
+    release = RELEASES / "eg3d_snapshot.pkl"
+    code, _, err = zoo3d(capsys, "import", "triplane", release, "--preset", "ffhq512", "--set", "generator.z_dim=32",
+                         "--out", "run")
+    assert code == 2
+    line = one_line_error(err)
+    named = ["generator.z_dim=16", "generator.w_dim=16", "generator.channel_base=256", "generator.channel_max=16",
+             "generator.plane_resolution=32", "generator.sr_channels=[16,16]"]
+    assert _named_sets(line) == named and line.endswith(" in place of --set generator.z_dim=32 to import it.")
+    code, _, err = zoo3d(capsys, "import", "triplane", release, "--preset", "ffhq512", *_set_args(named),
                          "--out", "run")
     assert code == 0, err

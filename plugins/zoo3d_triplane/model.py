@@ -136,6 +136,12 @@ class TriplaneModel(ModelPlugin):
             check_data_label_scene(config, config.camera, config.generator.resolution, "The tri-plane model",
                                    LABEL_SCENE_REMEDY)
 
+    def release_settings(self, release, config: TriplaneConfig) -> dict:
+        """The widths, z_dim, w_dim and plane resolution an EG3D snapshot's generator was built with."""
+        from zoo3d_triplane.upstream import release_settings
+
+        return release_settings(release)
+
     def import_release(self, release, config: TriplaneConfig):
         """EG3D's network snapshots (``G_ema`` of a ``.pkl``); see :mod:`zoo3d_triplane.upstream`."""
         from zoo3d_triplane.upstream import import_eg3d

@@ -221,6 +221,30 @@ def generator_record(release: Any) -> InertObject:
     return generator
 
 
+def release_settings(release: Any) -> dict[str, Any]:
+    """The generator settings an EG3D snapshot's ``G_ema`` states (see
+    :meth:`zoo3d_triplane.model.TriplaneModel.release_settings`): its constructor's ``z_dim``, ``w_dim``, mapping
+    layers and backbone widths, the backbone's resolution (the planes'), and the super-resolution blocks' widths
+    (their first convolutions' outputs). The rendering settings and resolutions are the import's own."""
+    G = generator_record(release)
+    init = _plain(G.get("_init_kwargs"))
+    if not isinstance(init, dict):
+        return {}
+    settings = {f"generator.{key}": int(init[key]) for key in ("z_dim", "w_dim", "channel_base", "channel_max")
+                if isinstance(init.get(key), int)}
+    mapping = init.get("mapping_kwargs")
+    if isinstance(mapping, dict) and isinstance(mapping.get("num_layers"), int):
+        settings["generator.mapping_layers"] = mapping["num_layers"]
+    backbone = _child(G, "backbone")
+    if backbone is not None and isinstance(backbone.get("img_resolution"), int):
+        settings["generator.plane_resolution"] = backbone.get("img_resolution")
+    state = module_state_dict(G)
+    widths = [state.get(f"superresolution.block{i}.conv0.weight") for i in range(2)]
+    if all(w is not None for w in widths):
+        settings["generator.sr_channels"] = [int(w.shape[0]) for w in widths]
+    return settings
+
+
 def import_eg3d(release: Any, config) -> ImportedRelease:
     """``G_ema`` of an EG3D snapshot loaded by :func:`zoo3d.upstream.load_release` -> an :class:`ImportedRelease`
     for the preset ``config``: the converted state and the preset with EG3D's settings (module doc)."""
