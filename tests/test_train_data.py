@@ -11,6 +11,7 @@ import torch
 import zoo3d.train.data as data_module
 from zoo3d.cameras import Camera
 from zoo3d.config import DataConfig
+from zoo3d.data.augment import mirror_flag
 from zoo3d.data.formats import Problem
 from zoo3d.data.synthetic import SyntheticHeads
 from zoo3d.errors import UserError
@@ -72,7 +73,7 @@ def test_the_stream_prefetches_the_items_of_its_next_batches_and_serves_the_same
     assert served == plain
     # 8 items = 2 batches per call, within the batches that begin in one epoch (10 items: batches at items
     # 0, 4 and 8 (straddling), then 12 and 16, then 20)
-    epoch0, epoch1, epoch2 = (stream._epoch_batches(c) for c in (0, 12, 20))
+    epoch0, epoch1, epoch2 = ([[i for i, _ in b] for b in stream._epoch_batches(c)] for c in (0, 12, 20))
     assert data.prefetched == [epoch0[0] + epoch0[1], epoch0[2], epoch1[0] + epoch1[1], epoch2[0] + epoch2[1]]
     assert [i for call in data.prefetched for i in call][:24] == [i for b in served for i in b]
 
@@ -289,15 +290,8 @@ def test_batches_are_consecutive_slices_of_the_concatenated_epoch_orders(n, batc
     expected = [flat[cursor + k * batch:cursor + (k + 1) * batch] for k in range(steps)]
     assert indices(stream, steps) == expected
     assert stream.cursor == cursor + steps * batch
-    # the loader opens an epoch at the first batch and whenever the previous epoch's batches are used up;
-    # every item of its batches is read in the epoch its first batch starts in
-    read_in, opened, pos = [], None, cursor
-    for _ in range(steps):
-        if opened is None or pos // n != opened:
-            opened = pos // n
-        read_in += [opened] * batch
-        pos += batch
-    assert data.read_in == read_in
+    # every item is read in its own epoch, a batch that runs into the next epochs too
+    assert data.read_in == [c // n for c in range(cursor, cursor + steps * batch)]
 
 
 @pytest.mark.parametrize("world", [2, 4])
@@ -427,3 +421,15 @@ def test_mirroring_read_by_workers_follows_the_epochs_as_it_does_in_this_process
     assert 0 < int(mirrored.sum()) < len(mirrored)
     assert torch.equal(worker_mirrored, mirrored)
     assert torch.equal(worker_images, images)
+
+
+@pytest.mark.parametrize("num_workers", [0, 1])
+def test_a_dataset_smaller_than_the_batch_mirrors_each_copy_of_an_image_by_its_own_epoch(num_workers):
+    data = SyntheticHeads(16, count=2, mirror=True, mirror_seed=0)
+    stream = BatchStream(data, 8, seed=1, num_workers=num_workers)  # each batch: 4 epochs of the 2 heads
+    for step in range(2):
+        batch = stream.next(torch.device("cpu")).extras
+        epochs = [c // 2 for c in range(8 * step, 8 * step + 8)]
+        assert batch["mirrored"].tolist() == [mirror_flag(0, i, e) for i, e in zip(batch["index"].tolist(), epochs)]
+        for head in (0, 1):  # its 4 copies are not all mirrored alike, as they were when read in one epoch
+            assert len({m for i, m in zip(batch["index"].tolist(), batch["mirrored"].tolist()) if i == head}) == 2

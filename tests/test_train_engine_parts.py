@@ -1083,3 +1083,22 @@ def test_a_stage_at_another_resolution_reads_its_own_images(toy):
     plugin = RealRecipe(two)
     _trainer(plugin, toy / "run", steps=2).run()
     assert [tuple(r.shape) for r in plugin.reals] == [(4, 3, 16, 16), (4, 3, 8, 8)]
+
+
+@pytest.mark.parametrize("count, rank, said", [(3, 0, 1), (3, 1, 0), (4, 0, 0)])
+def test_a_dataset_smaller_than_the_batch_is_said_once_by_the_first_process(toy, monkeypatch, capsys, count, rank,
+                                                                           said):
+    from toy_model import SphereDataset
+
+    monkeypatch.setattr(engine, "build_dataset", lambda data, res, **_: SphereDataset(res, count=count))
+    monkeypatch.setattr(engine, "GradientSync", lambda world: GradientSync(World()))
+
+    def two(self, config):  # a second stage at another resolution opens another dataset and stream
+        s = Stage("first", 2, self.phases(config), self.optimizers(config), 16, 4)
+        return [s, dataclasses.replace(s, name="second", resolution=8)]
+
+    _trainer(Recipe(two), toy / "run", steps=4, world=MirrorWorld(rank=rank, size=2)).run()  # data.mirror off
+    notes = [line for line in capsys.readouterr().err.splitlines() if line.startswith("note: dataset")]
+    assert notes == [f"note: dataset 'toy:spheres' holds 3 images, fewer than the batch of 4 of stage 'first', so "
+                     f"every batch holds each image about 1.33 times, from consecutive epochs (each in its own "
+                     f"order)."] * said

@@ -79,6 +79,18 @@ def run_data_cameras(config, resolution: int) -> Camera | None:
     return dataset_cameras(dataset, config.data.spec)
 
 
+def small_dataset_note(size: int, data: DataConfig, batch: int, stage: str) -> str | None:
+    """The start-up note of a dataset of ``size`` items smaller than stage ``stage``'s global ``batch``: every batch
+    then holds each item more than once, from consecutive epochs (each in its own order and, with ``data.mirror``,
+    with its own mirror flags). None for a dataset that fills a batch."""
+    if size >= batch:
+        return None
+    flags = ", with its own mirror flags" if data.mirror else ""
+    return (f"dataset '{shown_name(str(data.spec))}' holds {size} image{'s' * (size != 1)}, fewer than the batch of "
+            f"{batch} of stage '{stage}', so every batch holds each image about {batch / size:.3g} times, from "
+            f"consecutive epochs (each in its own order{flags}).")
+
+
 def _problem_text(problem) -> str:
     file, what = getattr(problem, "file", ""), getattr(problem, "problem", str(problem))
     return f"{shown_name(file)}: {what}" if file else what
@@ -210,18 +222,20 @@ class BatchStream:
         self._ahead = None  # batches per prefetch call; None: the dataset has no prefetch, or workers read
         if num_workers == 0 and callable(getattr(dataset, "prefetch", None)):
             self._ahead = max(1, int(getattr(dataset, "prefetch_items", share)) // share)
-        self._batches: list[list[int]] = []
+        self._batches: list[list[tuple[int, int]]] = []
         self._served = self._prefetched = 0
 
     def _epoch_order(self, epoch: int) -> torch.Tensor:
         g = torch.Generator().manual_seed(self.seed * 1_000_003 + epoch)
         return torch.randperm(len(self.dataset), generator=g)
 
-    def _epoch_batches(self, start: int) -> list[list[int]]:
-        """The index batches that begin in ``start``'s epoch (the last may run into the next epoch)."""
+    def _epoch_batches(self, start: int) -> list[list[tuple[int, int]]]:
+        """This process's shares of the batches that begin in ``start``'s epoch, each item as ``(index, epoch)``.
+        The last batch may run into the next epochs (all of it, for a dataset smaller than a batch): its items
+        from there are drawn from their own epoch's order and are read with their own epoch's mirror flags."""
         n = len(self.dataset)
         epoch = start // n
-        orders = {epoch: self._epoch_order(epoch)}
+        orders = {}
         batches, pos = [], start
         while pos // n == epoch:
             batch = []
@@ -229,7 +243,7 @@ class BatchStream:
                 e = c // n
                 if e not in orders:
                     orders[e] = self._epoch_order(e)
-                batch.append(int(orders[e][c % n]))
+                batch.append((int(orders[e][c % n]), e))
             batches.append(batch[self._share])
             pos += self.batch_size
         return batches
@@ -241,7 +255,7 @@ class BatchStream:
             if hasattr(self.dataset, "set_epoch"):
                 self.dataset.set_epoch(epoch)
             self._batches, self._served, self._prefetched = self._epoch_batches(self.cursor), 0, 0
-            self._sampler.batches = [[(i, epoch) for i in batch] for batch in self._batches]
+            self._sampler.batches = self._batches
             if self._loader is None:
                 # The loader draws its workers' base seed from its own generator, not the process RNG: a
                 # resumed run opens its loader mid-epoch, and a draw from the process RNG there would change
@@ -258,7 +272,7 @@ class BatchStream:
             self._iter = iter(self._loader)
         if self._ahead is not None and self._prefetched <= self._served < len(self._batches):
             self._prefetched = min(len(self._batches), self._served + self._ahead)
-            self.dataset.prefetch([i for batch in self._batches[self._served:self._prefetched] for i in batch])
+            self.dataset.prefetch([i for batch in self._batches[self._served:self._prefetched] for i, _ in batch])
         try:
             items = next(self._iter)
         except StopIteration:
@@ -308,8 +322,13 @@ class _EpochItems(torch.utils.data.Dataset):
 
     def __getitems__(self, keys) -> list[dict]:
         """A batch read as the dataset's own batched read where it has one (the synthetic heads render a batch
-        in one call)."""
-        self._at(keys[0][1])
-        indices = [index for index, _ in keys]
+        in one call), one read per epoch its items belong to (a batch that runs into the next epoch)."""
         many = getattr(self.dataset, "__getitems__", None)
-        return many(indices) if callable(many) else [self.dataset[i] for i in indices]
+        items: list = [None] * len(keys)
+        for epoch in dict.fromkeys(e for _, e in keys):
+            at = [k for k, (_, e) in enumerate(keys) if e == epoch]
+            indices = [keys[k][0] for k in at]
+            self._at(epoch)
+            for k, item in zip(at, many(indices) if callable(many) else [self.dataset[i] for i in indices]):
+                items[k] = item
+        return items

@@ -27,11 +27,11 @@ from torch import Tensor
 from zoo3d.config import RunConfig
 from zoo3d.core.model import ModelPlugin, OptimizerSpec, Stage, StepContext, build_modules
 from zoo3d.devices import device_label, resolve_device
-from zoo3d.errors import ConfigError, PluginError, UserError, counted
+from zoo3d.errors import ConfigError, PluginError, UserError, counted, tell
 from zoo3d.fileio import append_line
 from zoo3d.host_memory import keep_freed_host_memory
 from zoo3d.train import checkpoint as ckpt
-from zoo3d.train.data import BatchStream, build_dataset
+from zoo3d.train.data import BatchStream, build_dataset, small_dataset_note
 from zoo3d.train.distributed import (BufferSync, GradientSync, World, process_batch, same_on_every_rank,
                                      stop_on_lost_peers, stream_seed)
 from zoo3d.train.ema import copy_into_ema, make_ema, update_ema
@@ -585,6 +585,7 @@ class Trainer:
         self._trainable: set[int] = set()
         self._streams: dict[tuple[int, int], BatchStream] = {}
         self._datasets: dict[int, Any] = {}
+        self._small_data_said = False  # a dataset smaller than a batch is said once a run
         self._pending_optim: tuple[dict[str, Tensor], dict[str, Any]] | None = None
         self._snapshot: tuple[dict[str, Tensor], dict[str, str]] | None = None
         self._rollbacks = self._total_rollbacks = 0
@@ -739,6 +740,10 @@ class Trainer:
         key = (res, batch)
         stream = self._streams.get(key)
         if stream is None or stream.cursor != self.data_cursor:
+            note = small_dataset_note(len(self._datasets[res]), self.config.data, batch, stage.name)
+            if note is not None and self.world.is_main and not self._small_data_said:
+                tell(note)
+                self._small_data_said = True
             stream = BatchStream(self._datasets[res], batch, self.config.train.seed, self.data_cursor,
                                  self.config.data.num_workers, rank=self.world.rank, world_size=self.world.size)
             self._streams = {key: stream}
