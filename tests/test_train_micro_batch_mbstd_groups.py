@@ -114,22 +114,23 @@ def test_a_stage_the_step_cap_leaves_without_steps_is_not_asked():
 
 
 class _GroupedSecondStage(_GroupedToy):
-    """The toy's two stages, the first of batch 1 (nothing to cut), the second of 4 (each chunk of 1 breaks it)."""
+    """The toy's two stages, the first of batch 2 (nothing to cut in chunks of 2), the second of 4 (chunks of 2 break
+    it)."""
 
     def stages(self, config):
         first, second = super().stages(config)
-        return [dataclasses.replace(first, batch_size=1), second]
+        return [dataclasses.replace(first, batch_size=2), second]
 
 
 def test_a_run_capped_before_the_stage_a_micro_batch_would_break_trains(toy, monkeypatch, capsys):  # noqa: F811
     """The run's own check (``Trainer.check_new_run``) asks the stages ``--steps`` leaves steps to: ``--steps 1``
     trains the first stage alone, ``--steps 2`` reaches the second and is refused for it."""
     monkeypatch.setattr(get_model_spec("toy"), "factory", _GroupedSecondStage)
-    args = ["train", "toy", "--quiet", "--device", "cpu", "--set", "toy.stages=2", "--set", "train.micro_batch=1"]
+    args = ["train", "toy", "--quiet", "--device", "cpu", "--set", "toy.stages=2", "--set", "train.micro_batch=2"]
     code, stdout, err = run_in_process(capsys, *args, "--steps", "2", "--out", "refused")
     assert code == 2, stdout + err
     assert one_line_error(err) == (
-        "Error: train.micro_batch=1 cuts the batch of 4 of stage 'second' into chunks of 1, fewer than the 4 images "
+        "Error: train.micro_batch=2 cuts the batch of 4 of stage 'second' into chunks of 2, fewer than the 4 images "
         "that 'disc' groups for its minibatch standard deviation; give train.micro_batch=4 or more (StyleGAN2-ADA and "
         "EG3D refuse a --batch-gpu below --mbstd-group alike).")
     assert not (toy / "refused").exists()
@@ -139,9 +140,9 @@ def test_a_run_capped_before_the_stage_a_micro_batch_would_break_trains(toy, mon
 
 def test_nproc_asks_only_the_stages_the_step_cap_leaves_steps_to(toy, monkeypatch):  # noqa: F811
     monkeypatch.setattr(get_model_spec("toy"), "factory", _GroupedSecondStage)
-    later = ["toy.stages=2", "train.micro_batch=1", "train.batch_scope=per_process"]  # batches of 1 and 4 a process
+    later = ["toy.stages=2", "train.micro_batch=2", "train.batch_scope=per_process"]  # batches of 2 and 4 a process
     check_launch(2, "toy", device="cpu", steps=1, overrides=later)
-    with pytest.raises(ConfigError, match=r"^train.micro_batch=1 cuts the per-process batch of 4 of stage 'second' "):
+    with pytest.raises(ConfigError, match=r"^train.micro_batch=2 cuts the per-process batch of 4 of stage 'second' "):
         check_launch(2, "toy", device="cpu", steps=2, overrides=later)
 
 
@@ -235,3 +236,47 @@ def test_a_resume_no_count_of_processes_keeps_says_to_start_a_new_run():
         _resumed(1, 4, 2, (0, 0), batches=(8, 8))
     assert str(err.value).endswith("a resume keeps the run's train.micro_batch, so no count of processes up to 4 "
                                    "keeps the groups: start a new run with a larger train.micro_batch.")
+
+
+# ------------------------------------------------------------------------------------------ a share of one image
+
+_LONE = "alone in the group of 4 that 'critic' takes its minibatch standard deviation over (0 for one image)"
+_ALIKE = "(StyleGAN2-ADA and EG3D refuse a --batch-gpu below --mbstd-group alike)."
+
+
+@pytest.mark.parametrize("batch, size, scope, micro, said", [
+    (4, 4, "global", None, f"Stage 'main' gives each of its 4 processes 1 image, {_LONE}; train it with 1 or 2 "
+                           f"processes, or give stages.main.batch_size=8 or more, a multiple of 4 {_ALIKE}"),
+    (3, 3, "global", 1, f"Stage 'main' gives each of its 3 processes 1 image, {_LONE}; train it with 1 process, or "
+                        f"give stages.main.batch_size=6 or more, a multiple of 3 {_ALIKE}"),
+    (1, 2, "per_process", None, f"Stage 'main' gives each of its 2 processes 1 image, {_LONE}; give "
+                                f"stages.main.batch_size=2 or more (a process) {_ALIKE}"),
+    (1, 1, "global", None, f"Stage 'main' trains on a batch of 1 image, {_LONE}; give stages.main.batch_size=2 or "
+                           f"more {_ALIKE}"),
+], ids=["four-processes", "split-anyway", "per-process", "one-process"])
+def test_a_share_of_one_image_under_a_group_is_refused_naming_what_gives_each_process_two(batch, size, scope, micro,
+                                                                                          said):
+    """EG3D's train.py refuses --batch-gpu 1 under --mbstd-group 4; a share of one grouped whole has std 0."""
+    with pytest.raises(ConfigError) as err:
+        check_micro_batch_groups([_stage(batch)], [10], MODULES, micro, World(size=size), scope)
+    assert str(err.value) == said
+
+
+def test_shares_of_two_images_or_a_module_without_groups_pass():
+    check_micro_batch_groups([_stage(4)], [10], MODULES, None, World(size=2), "global")  # 2 each, grouped whole
+    plain = {"generator": nn.Linear(2, 2), "critic": nn.Conv2d(3, 4, 1)}
+    check_micro_batch_groups([_stage(4)], [10], plain, None, World(size=4), "global")
+
+
+def test_nproc_refuses_a_resume_that_leaves_each_process_one_image(toy, monkeypatch):  # noqa: F811
+    """A one-process run of the toy's batch of 4 under groups of 4, resumed with four processes: 1 image each."""
+    monkeypatch.setattr(get_model_spec("toy"), "factory", _GroupedToy)
+    train_model("toy", steps=1, out=toy / "run", device="cpu", progress=False)
+    written = toy / "run" / "checkpoints" / "step_000000001.safetensors"
+    with pytest.raises(UserError) as err:
+        check_launch(4, "toy", device="cpu", steps=2, out=str(toy / "run"), resume=True)
+    assert str(err.value) == (
+        f"'{written}' trains on with 4 processes, and stage 'main' gives each of its 4 processes 1 image, alone in the "
+        f"group of 4 that 'disc' takes its minibatch standard deviation over (0 for one image); resume it with 1 or 2 "
+        f"processes {_ALIKE}")
+    check_launch(2, "toy", device="cpu", steps=2, out=str(toy / "run"), resume=True)

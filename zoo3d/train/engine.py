@@ -243,7 +243,7 @@ def _chunk_sizes(batch: int, most: int | None) -> list[int]:
     return [batch // count + (i < batch % count) for i in range(count)]
 
 
-def _smallest_chunk(batch: int, most: int) -> int:
+def _smallest_chunk(batch: int, most: int | None) -> int:
     """The fewest images a chunk of :func:`micro_batches` holds, ``batch`` cut into chunks of at most ``most``."""
     return min(_chunk_sizes(batch, most))
 
@@ -252,37 +252,62 @@ def _smallest_chunk(batch: int, most: int) -> int:
 class BrokenGroup:
     """Where a ``train.micro_batch`` cuts a minibatch-stddev group (:func:`broken_group`): the chunks of ``smallest``
     images of stage ``stage``'s share of ``share``, where module ``module`` groups ``group``; ``need``: the smallest
-    micro-batch that keeps the group."""
+    micro-batch that keeps the group, None for a share of one image (no micro-batch gives it a second)."""
 
     stage: str
     share: int
     smallest: int
     group: int
     module: str
-    need: int
+    need: int | None
 
 
 def broken_group(stages: list[Stage], lengths: list[int], modules: dict[str, torch.nn.Module],
                  micro_batch: int | None, world: World, scope: str) -> BrokenGroup | None:
-    """The first minibatch-stddev group ``micro_batch`` breaks (see :func:`check_micro_batch_groups`), or None."""
+    """The first minibatch-stddev group that ``micro_batch`` (None: none) breaks, or that a share of one image leaves
+    alone (see :func:`check_micro_batch_groups`), or None."""
     from zoo3d.nn.discriminators import MinibatchStd
 
-    if micro_batch is None:
-        return None
     for s, steps in zip(stages, lengths):
         share = process_batch(s.batch_size, world, scope, f"Stage '{s.name}'")[0]
-        if not steps or share <= micro_batch:
-            continue
         smallest = _smallest_chunk(share, micro_batch)
+        if not steps or smallest == share > 1:
+            continue
         for path in dict.fromkeys(m for spec in s.optimizers.values() for m in spec.modules):
             group = max((m.group_size for m in _resolve_module(modules, path).modules()
                          if isinstance(m, MinibatchStd)), default=0)
-            keep = min(group, share)  # a share smaller than a group is grouped whole, split or not
+            # a share smaller than a group is grouped whole, split or not, but one image has no deviation
+            keep = min(group, max(share, 2))
             if smallest >= keep:
                 continue
-            need = next(m for m in range(keep, share + 1) if _smallest_chunk(share, m) >= keep)
-            return BrokenGroup(s.name, share, smallest, keep, path, need)
+            need = next((m for m in range(keep, share + 1) if _smallest_chunk(share, m) >= keep), None)
+            return BrokenGroup(s.name, share, smallest, group if share == 1 else keep, path, need)
     return None
+
+
+def _lone_image(broken: BrokenGroup, world: World) -> str:
+    """What a share of one image under a minibatch-stddev group is, said for :func:`check_micro_batch_groups` and
+    :func:`check_resumed_micro_batch`."""
+    takes = f"gives each of its {world.size} processes 1 image" if world.size > 1 else "trains on a batch of 1 image"
+    return (f"stage '{broken.stage}' {takes}, alone in the group of {broken.group} that '{broken.module}' takes its "
+            f"minibatch standard deviation over (0 for one image)")
+
+
+def _lone_image_remedy(stage: Stage, broken: BrokenGroup, scope: str, world: World) -> str:
+    """How a new run gives each process 2 images or more: fewer processes that share the batch, or a larger batch."""
+    key = f"stages.{broken.stage}.batch_size"
+    if world.size == 1 or scope != "global":
+        return f"give {key}=2 or more{' (a process)' * (world.size > 1)}"
+    counts = [n for n in range(1, world.size) if stage.batch_size % n == 0 and stage.batch_size // n >= 2]
+    fewer = f"train it with {_processes(counts)}, or " if counts else ""
+    return f"{fewer}give {key}={2 * world.size} or more, a multiple of {world.size}"
+
+
+def _processes(counts: list[int]) -> str:
+    """``1 process``, ``1 or 2 processes``, ``1, 3 or 4 processes``."""
+    listed = [str(n) for n in counts]
+    return f"{' or '.join([', '.join(listed[:-1]), listed[-1]] if len(listed) > 1 else listed)} " \
+           f"process{'es' * (counts != [1])}"
 
 
 def check_micro_batch_groups(stages: list[Stage], lengths: list[int], modules: dict[str, torch.nn.Module],
@@ -291,8 +316,16 @@ def check_micro_batch_groups(stages: list[Stage], lengths: list[int], modules: d
     minibatch-stddev layer (:class:`zoo3d.nn.discriminators.MinibatchStd`) of a module the stage trains is refused,
     in the stages that train (``lengths``: the steps of each under the run's ``--steps``). The layer groups the
     images of one forward pass, so a chunk of one image has std 0 and the split step would no longer be the whole
-    step in distribution. StyleGAN2-ADA and EG3D refuse a ``--batch-gpu`` below ``--mbstd-group`` alike."""
+    step in distribution. A share of one image (a batch of 4 over 4 processes), split or not, is refused alike, naming
+    the process counts and batch that give each process two or more. StyleGAN2-ADA and EG3D refuse a ``--batch-gpu``
+    below ``--mbstd-group`` alike."""
     broken = broken_group(stages, lengths, modules, micro_batch, world, scope)
+    if broken is not None and broken.share == 1:
+        stage = next(s for s in stages if s.name == broken.stage)
+        lone = _lone_image(broken, world)
+        raise ConfigError(f"{lone[:1].upper()}{lone[1:]}; "
+                          f"{_lone_image_remedy(stage, broken, scope, world)} (StyleGAN2-ADA and EG3D refuse a "
+                          f"--batch-gpu below --mbstd-group alike).")
     if broken is not None:
         batch = f"{'per-process ' * (world.size > 1)}batch of {broken.share}"
         raise ConfigError(f"train.micro_batch={micro_batch} cuts the {batch} of stage '{broken.stage}' into chunks of "
@@ -311,7 +344,7 @@ def check_resumed_micro_batch(stages: list[Stage], lengths: list[int], modules: 
     process counts, up to the larger of the two, that keep every group. With the checkpoint's own count the run goes
     on as it was trained, and nothing is asked."""
     micro_batch, scope = config.train.micro_batch, config.train.batch_scope
-    if micro_batch is None or written_by == world.size:
+    if written_by == world.size:
         return
     ahead = lengths_ahead(lengths, *at)
     broken = broken_group(stages, ahead, modules, micro_batch, world, scope)
@@ -325,10 +358,13 @@ def check_resumed_micro_batch(stages: list[Stage], lengths: list[int], modules: 
             return False
 
     most = max(world.size, written_by)
-    counts = [str(n) for n in range(1, most + 1) if keeps(n)]
-    listed = " or ".join([", ".join(counts[:-1]), counts[-1]] if len(counts) > 1 else counts)
-    remedy = (f"resume it with {listed} process{'es' * (counts != ['1'])}" if counts else
+    counts = [n for n in range(1, most + 1) if keeps(n)]
+    remedy = (f"resume it with {_processes(counts)}" if counts else
               f"no count of processes up to {most} keeps the groups: start a new run with a larger train.micro_batch")
+    if broken.share == 1:
+        raise UserError(f"'{path}' trains on with {counted(world.size, 'process', 'processes')}, and "
+                        f"{_lone_image(broken, world)}; {remedy} (StyleGAN2-ADA and EG3D refuse a "
+                        f"--batch-gpu below --mbstd-group alike).")
     batch = f"{'per-process ' * (world.size > 1)}batch of {broken.share}"
     raise UserError(f"'{path}' trains on with train.micro_batch={micro_batch}, which cuts the {batch} of stage "
                     f"'{broken.stage}' with {counted(world.size, 'process', 'processes')} into chunks of "
