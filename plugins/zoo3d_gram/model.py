@@ -15,7 +15,8 @@ import torch
 from zoo3d.config import GanLossConfig
 from zoo3d.core.model import ModelPlugin, Phase, Stage, StepContext, stage_optimizers
 from zoo3d.nn.discriminators import CoordConvDiscriminator
-from zoo3d.train.gan import GANParts, Sample, adversarial_loss, gan_phases, lazy_r1_interval, real_sample, score_with
+from zoo3d.train.gan import (GANParts, Sample, adversarial_loss, check_real_pose_data, gan_phases, lazy_r1_interval,
+                             real_sample, score_with)
 
 from zoo3d_gram.config import GramConfig
 from zoo3d_gram.generator import GramGenerator
@@ -91,3 +92,8 @@ class GramModel(ModelPlugin):
                                                              "discriminator": ["discriminator"]},
                                       lazy_every={"discriminator": lazy_r1_interval(loss)})
         return [Stage.from_config(config.stage("gram"), gram_phases(loss, res), optimizers, resolution=res)]
+
+    def check_new_run(self, config: GramConfig, modules: dict[str, torch.nn.Module]) -> None:
+        """Data without camera poses is refused while the recipe regresses the reals' poses
+        (:func:`zoo3d.train.gan.check_real_pose_data`)."""
+        check_real_pose_data(config, ["gram"], config.generator.resolution, "GRAM")

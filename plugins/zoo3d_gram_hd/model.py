@@ -18,7 +18,7 @@ from zoo3d.core.model import ModelPlugin, Stage, StepContext, stage_optimizers
 from zoo3d.errors import UserError
 from zoo3d.nn.discriminators import CoordConvDiscriminator
 from zoo3d.train.ema import take_averages
-from zoo3d.train.gan import lazy_r1_interval
+from zoo3d.train.gan import check_real_pose_data, lazy_r1_interval
 
 from zoo3d_gram import LossConfig as GramLossConfig
 from zoo3d_gram import gram_phases
@@ -189,13 +189,17 @@ class GramHDModel(ModelPlugin):
         """``generator.lowres_run`` is read when stage 2 begins, which for a new run is its first step: it is read
         here too, so that a run folder or checkpoint that is missing, of another model or of another
         architecture is refused before the run's folder exists. Without it, a stage 1 of no steps before a stage 2
-        of some is refused: stage 2 would freeze the LR GRAM as initialised and super-resolve noise."""
+        of some is refused: stage 2 would freeze the LR GRAM as initialised and super-resolve noise. Data without
+        camera poses is refused while a stage that trains regresses the reals' poses
+        (:func:`zoo3d.train.gan.check_real_pose_data`)."""
         if config.generator.lowres_run is not None:
             stage1_weights(modules["generator"].lowres, config.generator.lowres_run)
         elif config.stage(STAGE1).steps == 0 and config.stage(STAGE2).steps > 0:
             raise UserError(f"stages.{STAGE1}.steps is 0 and generator.lowres_run is not set, so stage {STAGE2} "
                             f"would freeze an untrained LR GRAM; give stage 1 steps, or set generator.lowres_run to "
                             f"a gram or gram_hd run to start from.")
+        trained = ([STAGE1] if config.generator.lowres_run is None else []) + [STAGE2]
+        check_real_pose_data(config, trained, config.generator.lowres.resolution, "GRAM-HD")
 
     def build(self, config: GramHDConfig) -> dict[str, torch.nn.Module]:
         """Generator, HR CoordConv D (1 logit + (yaw, pitch)), PatchGAN, and stage 1's LR CoordConv D unless

@@ -72,6 +72,15 @@ def dataset_cameras(dataset, spec: str = "") -> Camera | None:
     return Camera.from_eg3d(torch.stack([torch.as_tensor(c) for c in labels])) if labels else None
 
 
+def run_data_serves_cameras(config, resolution: int) -> bool:
+    """Whether a run's dataset (``config.data``, built at ``resolution`` as the run builds it) serves cameras: whether
+    its first item has a ``camera`` (a folder's and the synthetic heads' all have; a plugin's may have none), read
+    without :func:`dataset_cameras`' look at every camera of a large folder."""
+    dataset = build_dataset(config.data, resolution, camera_prior=config.camera, seed=config.train.seed)
+    first = dataset.__getitems__([0])[0] if hasattr(dataset, "__getitems__") else dataset[0]
+    return first.get("camera") is not None
+
+
 def run_data_cameras(config, resolution: int) -> Camera | None:
     """:func:`dataset_cameras` of a run's dataset (``config.data``, built at ``resolution`` as the run builds it), for
     a model's checks of a new run's data before its folder exists (``ModelPlugin.check_new_run``)."""

@@ -36,12 +36,12 @@ from zoo3d.config import GanLossConfig, RunConfig
 from zoo3d.core.model import LossResult, OptimizerSpec, Phase, StepContext, lazy_corrected
 from zoo3d.core.outputs import DiscriminatorOutput
 from zoo3d.errors import PluginError, UserError
-from zoo3d.train.data import resize_images, run_data_cameras
+from zoo3d.train.data import resize_images, run_data_cameras, run_data_serves_cameras
 from zoo3d.train.losses import (discriminator_loss, generator_loss, pose_loss, pose_target, r1_penalty,
                                 topk_fraction, topk_generator_loss)
 
 __all__ = ["LABEL_SCENE_TOLERANCE", "AdversarialLoss", "GANParts", "Sample", "adversarial_loss",
-           "check_data_label_scene", "check_label_scene", "discriminator_step", "gan_phases", "generator_step",
+           "check_data_label_scene", "check_label_scene", "check_real_pose_data", "discriminator_step", "gan_phases", "generator_step",
            "lazy_optimizer", "lazy_r1_interval", "r1_step", "real_cameras", "real_sample", "score_with",
            "unposed_data"]
 
@@ -141,6 +141,25 @@ def unposed_data(config: RunConfig, who: str, otherwise: str = "") -> UserError:
     step that reads the reals' cameras (:func:`real_cameras`) would refuse it only once the run had begun."""
     return UserError(f"{who}'s discriminator reads each image's camera label, and dataset '{config.data.spec}' "
                      f"serves no camera poses; {USE_POSED_DATA}{otherwise}.")
+
+
+def check_real_pose_data(config: RunConfig, stages: list[str], resolution: int, who: str) -> None:
+    """Refuse, before a new run's folder exists, data that serves no camera poses (a plugin's dataset whose items have
+    no ``camera``) for a recipe that regresses the reals' poses in stages ``stages`` (those of them that train with
+    ``lambda_realpos`` > 0 in their loss): the discriminator step leaves that term out where the reals have no
+    cameras, so the run would train without it and say nothing. GRAM's authors train every config on real poses
+    (``real_pose: True``, ``real_pos_lambda`` 15 or 30); ``set ... lambda_realpos=0`` is the way to train without."""
+    weighted = [name for name in stages
+                if config.stage(name).steps > 0 and getattr(config.stage_loss(name), "lambda_realpos", 0) > 0]
+    if not weighted or run_data_serves_cameras(config, resolution):
+        return
+    name = weighted[0]
+    key = f"stages.{name}.loss.lambda_realpos" if "lambda_realpos" in config.stage(name).loss else \
+        "loss.lambda_realpos"
+    weight = config.stage_loss(name).lambda_realpos
+    raise UserError(f"{who} regresses the pose of each real image ({key}={weight:g}, as the authors train it), and "
+                    f"dataset '{config.data.spec}' serves no camera poses; {USE_POSED_DATA}, or set {key}=0 to "
+                    f"train without that loss.")
 
 
 #: How far (relative) the real cameras' mean distance from the origin and mean focal length may lie from the camera
