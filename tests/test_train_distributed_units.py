@@ -530,3 +530,34 @@ def test_init_world_resolves_the_requested_device(torchrun_env, fake_group):
     torchrun_env(RANK=0, WORLD_SIZE=2)
     world, device = init_world("meta")
     assert device == torch.device("meta") and world.device == torch.device("cpu") and world.backend == "gloo"
+
+
+def test_ddp_takes_a_one_output_weight_s_gradient_in_its_own_strides_without_a_warning(one_process_group):
+    """R1 through a conv of one output (GRAM-HD's PatchGAN) gives its weight a gradient laid out (16, 16, 4, 1) for a
+    weight of (2048, 16, 4, 1): the same memory order, but DDP compared the strides and warned once a process."""
+    import warnings
+
+    torch.manual_seed(0)
+    conv = torch.nn.Conv2d(128, 1, 4)
+    x = torch.randn(2, 128, 8, 8)
+
+    def r1(ctx):
+        reals = x.clone().requires_grad_(True)
+        grad, = torch.autograd.grad(conv(reals).sum(), reals, create_graph=True)
+        return LossResult(grad.square().sum())
+
+    r1(None).loss.backward()
+    expected, conv.weight.grad, conv.bias.grad = conv.weight.grad, None, None
+    assert expected.stride() == (16, 16, 4, 1) != conv.weight.stride()  # what the kernels give
+    sync = GradientSync(TWO)
+    sync.prepare({"D": list(conv.parameters())})
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        sync.loss("D", r1, None).loss.backward()
+    assert [str(w.message) for w in caught if "strides" in str(w.message)] == []
+    assert conv.weight.grad.stride() == conv.weight.stride()
+    torch.testing.assert_close(conv.weight.grad, expected, rtol=0, atol=0)
+    sync.prepare({"D": [conv.bias]})  # another stage's wrapper: the weight's hook goes with the old one
+    conv.weight.grad = None
+    r1(None).loss.backward()
+    assert conv.weight.grad.stride() == (16, 16, 4, 1)

@@ -33,6 +33,7 @@ process would make from the whole batch. No model uses BatchNorm, so no SyncBatc
 from __future__ import annotations
 
 import dataclasses
+import functools
 import gc
 import hashlib
 import os
@@ -320,13 +321,37 @@ def stream_seed(seed: int, rank: int, *salt: int) -> int:
 
 # ------------------------------------------------------------------------------- gradients
 
+def _in_parameter_strides(grad: Tensor, strides: tuple[int, ...]) -> Tensor:
+    """``grad`` viewed with its parameter's ``strides`` where the two differ only on dimensions of size 1.
+
+    The stride of a dimension of size 1 addresses nothing, and backward kernels leave it as they like: the weight
+    gradient of a layer with one output, reached through a double backward (R1 through GRAM-HD's PatchGAN, whose last
+    conv is 128 -> 1; StyleSDF's eikonal term through its SDF head, 48 -> 1) comes back as (16, 16, 4, 1) for a weight
+    laid out (2048, 16, 4, 1). Autograd keeps such a gradient (it is contiguous), but DDP compares the strides with its
+    bucket view's one by one and printed "Grad strides do not match bucket view strides" once in every process. The
+    view is the same memory: no copy, the same numbers."""
+    if grad.stride() == strides or any(a != b and n != 1 for a, b, n in zip(grad.stride(), strides, grad.shape)):
+        return grad
+    return grad.as_strided(grad.shape, strides)
+
+
 class _OptimizerParameters(torch.nn.Module):
-    """The parameters one optimiser steps, as a module for DDP; ``forward`` runs the phase's loss."""
+    """The parameters one optimiser steps, as a module for DDP; ``forward`` runs the phase's loss. Each parameter with
+    a dimension of size 1 has its gradient viewed in its own strides (:func:`_in_parameter_strides`) while the module
+    lives (:meth:`release`)."""
 
     def __init__(self, params: list[torch.nn.Parameter]):
         super().__init__()
         self.params = torch.nn.ParameterList(params)
         self.run_loss: Callable[[], Any] | None = None
+        self._hooks = [p.register_hook(functools.partial(_in_parameter_strides, strides=p.stride()))
+                       for p in params if p.dim() > 1 and 1 in p.shape]
+
+    def release(self) -> None:
+        """Remove the parameters' gradient hooks (the next stage's wrapper adds its own)."""
+        for hook in self._hooks:
+            hook.remove()
+        self._hooks = []
 
     def forward(self):
         result = self.run_loss()
@@ -353,6 +378,8 @@ class GradientSync:
         keys = {name: tuple(id(p) for p in params) for name, params in params_by_optimizer.items()}
         if keys == self._keys:
             return  # same parameters (a rollback inside the stage): keep the wrappers and their buckets
+        for wrapper in self._wrappers.values():
+            wrapper.module.release()
         self._wrappers, self._keys = {}, {}
         gc.collect()  # drop the previous stage's reducers (and their autograd hooks) now
         with collective(self.world, "wrapping the optimisers' parameters in DistributedDataParallel"):
