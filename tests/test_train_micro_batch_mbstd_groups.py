@@ -77,9 +77,9 @@ MODULES = {"generator": nn.Linear(2, 2), "critic": _Critic(4), "unused": _Critic
 
 
 @pytest.mark.parametrize("batch, micro, size, share, smallest, need", [
-    (10, 4, 1, 10, 3, 5),  # chunks 4, 3, 3: the 3s break groups of 4; micro-batches of 5 keep them
-    (10, 4, 2, 5, 2, 5),  # each of two processes takes 5: chunks 3 and 2, and 5 is its whole share
-    (10, 1, 1, 10, 1, 5),
+    (10, 4, 1, 10, 3, 10),  # chunks 4, 3, 3: the 3s break groups of 4; chunks of 5 are grouped one image at a time
+    (12, 4, 2, 6, 3, 6),  # each of two processes takes 6: chunks 3 and 3, and 6 is its whole share
+    (10, 1, 1, 10, 1, 10),
 ], ids=["one-process", "two-processes", "one-image-chunks"])
 def test_a_chunk_smaller_than_a_group_is_refused_naming_the_micro_batch_that_keeps_it(batch, micro, size, share,
                                                                                        smallest, need):
@@ -93,9 +93,10 @@ def test_a_chunk_smaller_than_a_group_is_refused_naming_the_micro_batch_that_kee
     check_micro_batch_groups([_stage(batch)], [10], MODULES, need, World(size=size), "global")  # what it names passes
 
 
-@pytest.mark.parametrize("batch, micro", [(10, None), (10, 10), (8, 4), (16, 6), (12, 4)])
+@pytest.mark.parametrize("batch, micro", [(10, None), (10, 10), (8, 4), (16, 5), (12, 4), (18, 6)])
 def test_chunks_that_hold_a_group_pass(batch, micro):
-    """Whole batches, and chunks 4 + 4, 6 + 5 + 5, 4 + 4 + 4; the module 'unused' (groups of 8) no stage trains."""
+    """Whole batches (10 in groups of 2), and chunks 4 + 4, 4 + 4 + 4 + 4, 4 + 4 + 4, 6 + 6 + 6 (groups of 3); the
+    module 'unused' (groups of 8) no stage trains."""
     check_micro_batch_groups([_stage(batch)], [10], MODULES, micro, World(), "global")
 
 
@@ -242,18 +243,33 @@ def test_a_resume_no_count_of_processes_keeps_says_to_start_a_new_run():
 
 _LONE = "alone in the group of 4 that 'critic' takes its minibatch standard deviation over (0 for one image)"
 _ALIKE = "(StyleGAN2-ADA and EG3D refuse a --batch-gpu below --mbstd-group alike)."
+_ONES = ("which 'critic' takes its minibatch standard deviation over in groups of 1 (a group divides the images and "
+         "holds at most 4; 0 for one image)")
+
+
+def test_chunks_grouped_one_image_at_a_time_are_refused_naming_the_micro_batch_that_groups_them():
+    """16 in chunks of at most 6 are 6 + 5 + 5, and 5 images in groups of up to 4 are five groups of 1 (a group
+    divides the pass); chunks of at most 4 or 5 (4 + 4 + 4 + 4) keep groups of 4, 6 does not, so no 'or more'."""
+    with pytest.raises(ConfigError) as err:
+        check_micro_batch_groups([_stage(16)], [10], MODULES, 6, World(), "global")
+    assert str(err.value) == f"train.micro_batch=6 cuts the batch of 16 of stage 'main' into chunks of 5, {_ONES}; " \
+                             f"give train.micro_batch=4 {_ALIKE}"
 
 
 @pytest.mark.parametrize("batch, size, scope, micro, said", [
     (4, 4, "global", None, f"Stage 'main' gives each of its 4 processes 1 image, {_LONE}; train it with 1 or 2 "
-                           f"processes, or give stages.main.batch_size=8 or more, a multiple of 4 {_ALIKE}"),
-    (3, 3, "global", 1, f"Stage 'main' gives each of its 3 processes 1 image, {_LONE}; train it with 1 process, or "
-                        f"give stages.main.batch_size=6 or more, a multiple of 3 {_ALIKE}"),
-    (1, 2, "per_process", None, f"Stage 'main' gives each of its 2 processes 1 image, {_LONE}; give "
-                                f"stages.main.batch_size=2 or more (a process) {_ALIKE}"),
-    (1, 1, "global", None, f"Stage 'main' trains on a batch of 1 image, {_LONE}; give stages.main.batch_size=2 or "
-                           f"more {_ALIKE}"),
-], ids=["four-processes", "split-anyway", "per-process", "one-process"])
+                           f"processes, or give a stages.main.batch_size that is a multiple of 8 {_ALIKE}"),
+    (3, 3, "global", 1, f"Stage 'main' gives each of its 3 processes 1 image, {_LONE}; give a stages.main.batch_size "
+                        f"that is a multiple of 6 {_ALIKE}"),  # one process would cut its 3 into chunks of 1
+    (1, 2, "per_process", None, f"Stage 'main' gives each of its 2 processes 1 image, {_LONE}; give an even "
+                                f"stages.main.batch_size {_ALIKE}"),
+    (1, 1, "global", None, f"Stage 'main' trains on a batch of 1 image, {_LONE}; give an even stages.main.batch_size "
+                           f"{_ALIKE}"),
+    (10, 2, "global", None, f"Stage 'main' gives each of its 2 processes 5 images, {_ONES}; train it with 1 process, "
+                            f"or give a stages.main.batch_size that is a multiple of 4 {_ALIKE}"),
+    (7, 1, "global", None, f"Stage 'main' trains on a batch of 7 images, {_ONES}; give an even stages.main.batch_size "
+                           f"{_ALIKE}"),
+], ids=["four-processes", "split-anyway", "per-process", "one-process", "prime-shares", "prime-batch"])
 def test_a_share_of_one_image_under_a_group_is_refused_naming_what_gives_each_process_two(batch, size, scope, micro,
                                                                                           said):
     """EG3D's train.py refuses --batch-gpu 1 under --mbstd-group 4; a share of one grouped whole has std 0."""

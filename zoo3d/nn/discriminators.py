@@ -30,7 +30,7 @@ from zoo3d.nn.mapping import MappingNetwork
 
 __all__ = [
     "CoordConv2d", "CoordConvDiscriminator", "FromRGB", "MinibatchStd", "ResidualCoordConvBlock",
-    "StyleGAN2Discriminator", "coordconv_channels", "log2_resolution", "minibatch_stddev", "split_logit_pose",
+    "StyleGAN2Discriminator", "coordconv_channels", "log2_resolution", "mbstd_group", "minibatch_stddev", "split_logit_pose",
 ]
 
 
@@ -148,13 +148,20 @@ class CoordConvDiscriminator(Discriminator):
 
 
 # --------------------------------------------------------------------------- StyleGAN2 (EG3D / StyleSDF)
+def mbstd_group(batch: int, group_size: int) -> int:
+    """The images in each group of :func:`minibatch_stddev` over a pass of ``batch`` images: the largest divisor of
+    ``batch`` not above ``group_size`` (1 for a prime batch above it: 5 images in groups of up to 4 are 5 groups of 1,
+    of standard deviation 0)."""
+    return max(d for d in range(1, min(group_size, batch) + 1) if batch % d == 0)
+
+
 def minibatch_stddev(x: Tensor, group_size: int = 4, num_channels: int = 1, eps: float = 1e-8) -> Tensor:
     """Append the mean std over groups of samples as ``num_channels`` extra feature maps; (B, C, H, W) -> (B, C + F, H, W).
 
     The group is the largest divisor of B not above ``group_size`` (so odd batches still work).
     """
     b, c, h, w = x.shape
-    g = max(d for d in range(1, min(group_size, b) + 1) if b % d == 0)
+    g = mbstd_group(b, group_size)
     f = num_channels
     y = x.reshape(g, -1, f, c // f, h, w)
     y = (y - y.mean(dim=0)).square().mean(dim=0)

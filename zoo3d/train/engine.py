@@ -252,7 +252,8 @@ def _smallest_chunk(batch: int, most: int | None) -> int:
 class BrokenGroup:
     """Where a ``train.micro_batch`` cuts a minibatch-stddev group (:func:`broken_group`): the chunks of ``smallest``
     images of stage ``stage``'s share of ``share``, where module ``module`` groups ``group``; ``need``: the smallest
-    micro-batch that keeps the group, None for a share of one image (no micro-batch gives it a second)."""
+    micro-batch that keeps the group, None for a share grouped one image at a time (no micro-batch helps it);
+    ``above``: whether every larger micro-batch keeps it too."""
 
     stage: str
     share: int
@@ -260,47 +261,84 @@ class BrokenGroup:
     group: int
     module: str
     need: int | None
+    above: bool = True
 
 
 def broken_group(stages: list[Stage], lengths: list[int], modules: dict[str, torch.nn.Module],
                  micro_batch: int | None, world: World, scope: str) -> BrokenGroup | None:
-    """The first minibatch-stddev group that ``micro_batch`` (None: none) breaks, or that a share of one image leaves
-    alone (see :func:`check_micro_batch_groups`), or None."""
-    from zoo3d.nn.discriminators import MinibatchStd
+    """The first minibatch-stddev group that ``micro_batch`` (None: none) breaks, or that a share grouped one image
+    at a time leaves alone (see :func:`check_micro_batch_groups`), or None."""
+    from zoo3d.nn.discriminators import MinibatchStd, mbstd_group
 
     for s, steps in zip(stages, lengths):
         share = process_batch(s.batch_size, world, scope, f"Stage '{s.name}'")[0]
-        smallest = _smallest_chunk(share, micro_batch)
-        if not steps or smallest == share > 1:
+        if not steps:
             continue
+        chunks = _chunk_sizes(share, micro_batch)
         for path in dict.fromkeys(m for spec in s.optimizers.values() for m in spec.modules):
             group = max((m.group_size for m in _resolve_module(modules, path).modules()
                          if isinstance(m, MinibatchStd)), default=0)
-            # a share smaller than a group is grouped whole, split or not, but one image has no deviation
-            keep = min(group, max(share, 2))
-            if smallest >= keep:
+            if group < 2:
                 continue
-            need = next((m for m in range(keep, share + 1) if _smallest_chunk(share, m) >= keep), None)
-            return BrokenGroup(s.name, share, smallest, group if share == 1 else keep, path, need)
+            keep = min(group, share)  # a share smaller than a group is grouped whole, split or not
+
+            def keeps(sizes: list[int]) -> bool:  # whole groups, and no pass grouped one image at a time
+                return min(sizes) >= keep and all(mbstd_group(n, group) > 1 for n in sizes)
+
+            if keeps(chunks):
+                continue
+            if mbstd_group(share, group) == 1:  # the share itself: no micro-batch helps
+                return BrokenGroup(s.name, share, min(chunks), group, path, None)
+            need = next(m for m in range(keep, share + 1) if keeps(_chunk_sizes(share, m)))
+            above = all(keeps(_chunk_sizes(share, m)) for m in range(need, share + 1))
+            bad = min(chunks) if min(chunks) < keep else next(n for n in chunks if mbstd_group(n, group) == 1)
+            return BrokenGroup(s.name, share, bad, keep, path, need, above)
     return None
 
 
 def _lone_image(broken: BrokenGroup, world: World) -> str:
-    """What a share of one image under a minibatch-stddev group is, said for :func:`check_micro_batch_groups` and
-    :func:`check_resumed_micro_batch`."""
-    takes = f"gives each of its {world.size} processes 1 image" if world.size > 1 else "trains on a batch of 1 image"
-    return (f"stage '{broken.stage}' {takes}, alone in the group of {broken.group} that '{broken.module}' takes its "
-            f"minibatch standard deviation over (0 for one image)")
+    """What a share grouped one image at a time by a minibatch-stddev layer is (a share of one image, or of a prime
+    number above the group), said for :func:`check_micro_batch_groups` and :func:`check_resumed_micro_batch`."""
+    images = counted(broken.share, "image")
+    takes = f"gives each of its {world.size} processes {images}" if world.size > 1 else f"trains on a batch of {images}"
+    if broken.share == 1:
+        return (f"stage '{broken.stage}' {takes}, alone in the group of {broken.group} that '{broken.module}' takes "
+                f"its minibatch standard deviation over (0 for one image)")
+    return (f"stage '{broken.stage}' {takes}, which '{broken.module}' takes its minibatch standard deviation over in "
+            f"groups of 1 (a group divides the images and holds at most {broken.group}; 0 for one image)")
 
 
-def _lone_image_remedy(stage: Stage, broken: BrokenGroup, scope: str, world: World) -> str:
-    """How a new run gives each process 2 images or more: fewer processes that share the batch, or a larger batch."""
+def _cut(broken: BrokenGroup) -> str:
+    """How a micro-batch's chunks of ``broken.smallest`` images break the group (:func:`check_micro_batch_groups`)."""
+    if broken.smallest < broken.group:
+        return (f"into chunks of {broken.smallest}, fewer than the {broken.group} images that '{broken.module}' groups "
+                f"for its minibatch standard deviation")
+    return (f"into chunks of {broken.smallest}, which '{broken.module}' takes its minibatch standard deviation over in "
+            f"groups of 1 (a group divides the images and holds at most {broken.group}; 0 for one image)")
+
+
+def _counts_that_keep(stages: list[Stage], lengths: list[int], modules: dict[str, torch.nn.Module],
+                      micro_batch: int | None, scope: str, most: int) -> list[int]:
+    """The process counts up to ``most`` whose shares keep every minibatch-stddev group (:func:`broken_group`)."""
+    def keeps(size: int) -> bool:
+        try:
+            return broken_group(stages, lengths, modules, micro_batch, World(size=size, local_size=size), scope) is None
+        except UserError:  # a count that does not divide a batch
+            return False
+
+    return [n for n in range(1, most + 1) if keeps(n)]
+
+
+def _lone_image_remedy(stages: list[Stage], lengths: list[int], modules: dict[str, torch.nn.Module],
+                       broken: BrokenGroup, micro_batch: int | None, scope: str, world: World) -> str:
+    """How a new run gives each process a share grouped two images or more at a time: fewer processes, or a batch
+    that gives each process an even share."""
     key = f"stages.{broken.stage}.batch_size"
     if world.size == 1 or scope != "global":
-        return f"give {key}=2 or more{' (a process)' * (world.size > 1)}"
-    counts = [n for n in range(1, world.size) if stage.batch_size % n == 0 and stage.batch_size // n >= 2]
+        return f"give an even {key}"
+    counts = _counts_that_keep(stages, lengths, modules, micro_batch, scope, world.size - 1)
     fewer = f"train it with {_processes(counts)}, or " if counts else ""
-    return f"{fewer}give {key}={2 * world.size} or more, a multiple of {world.size}"
+    return f"{fewer}give a {key} that is a multiple of {2 * world.size}"
 
 
 def _processes(counts: list[int]) -> str:
@@ -320,18 +358,16 @@ def check_micro_batch_groups(stages: list[Stage], lengths: list[int], modules: d
     the process counts and batch that give each process two or more. StyleGAN2-ADA and EG3D refuse a ``--batch-gpu``
     below ``--mbstd-group`` alike."""
     broken = broken_group(stages, lengths, modules, micro_batch, world, scope)
-    if broken is not None and broken.share == 1:
-        stage = next(s for s in stages if s.name == broken.stage)
+    if broken is not None and broken.need is None:
         lone = _lone_image(broken, world)
         raise ConfigError(f"{lone[:1].upper()}{lone[1:]}; "
-                          f"{_lone_image_remedy(stage, broken, scope, world)} (StyleGAN2-ADA and EG3D refuse a "
-                          f"--batch-gpu below --mbstd-group alike).")
+                          f"{_lone_image_remedy(stages, lengths, modules, broken, micro_batch, scope, world)} "
+                          f"(StyleGAN2-ADA and EG3D refuse a --batch-gpu below --mbstd-group alike).")
     if broken is not None:
         batch = f"{'per-process ' * (world.size > 1)}batch of {broken.share}"
-        raise ConfigError(f"train.micro_batch={micro_batch} cuts the {batch} of stage '{broken.stage}' into chunks of "
-                          f"{broken.smallest}, fewer than the {broken.group} images that '{broken.module}' groups for "
-                          f"its minibatch standard deviation; give train.micro_batch={broken.need} or more "
-                          f"(StyleGAN2-ADA and EG3D refuse a --batch-gpu below --mbstd-group alike).")
+        raise ConfigError(f"train.micro_batch={micro_batch} cuts the {batch} of stage '{broken.stage}' {_cut(broken)}; "
+                          f"give train.micro_batch={broken.need}{' or more' * broken.above} (StyleGAN2-ADA and EG3D "
+                          f"refuse a --batch-gpu below --mbstd-group alike).")
 
 
 def check_resumed_micro_batch(stages: list[Stage], lengths: list[int], modules: dict[str, torch.nn.Module],
@@ -350,26 +386,20 @@ def check_resumed_micro_batch(stages: list[Stage], lengths: list[int], modules: 
     broken = broken_group(stages, ahead, modules, micro_batch, world, scope)
     if broken is None:
         return
-
-    def keeps(size: int) -> bool:
-        try:
-            return broken_group(stages, ahead, modules, micro_batch, World(size=size, local_size=size), scope) is None
-        except UserError:  # a count that does not divide a batch ahead
-            return False
-
     most = max(world.size, written_by)
-    counts = [n for n in range(1, most + 1) if keeps(n)]
+    counts = _counts_that_keep(stages, ahead, modules, micro_batch, scope, most)
     remedy = (f"resume it with {_processes(counts)}" if counts else
-              f"no count of processes up to {most} keeps the groups: start a new run with a larger train.micro_batch")
-    if broken.share == 1:
+              f"no count of processes up to {most} keeps the groups: start a new run with a larger train.micro_batch"
+              if broken.need is not None else
+              f"no count of processes up to {most} keeps the groups: start a new run with another batch")
+    if broken.need is None:
         raise UserError(f"'{path}' trains on with {counted(world.size, 'process', 'processes')}, and "
                         f"{_lone_image(broken, world)}; {remedy} (StyleGAN2-ADA and EG3D refuse a "
                         f"--batch-gpu below --mbstd-group alike).")
     batch = f"{'per-process ' * (world.size > 1)}batch of {broken.share}"
     raise UserError(f"'{path}' trains on with train.micro_batch={micro_batch}, which cuts the {batch} of stage "
-                    f"'{broken.stage}' with {counted(world.size, 'process', 'processes')} into chunks of "
-                    f"{broken.smallest}, fewer than the {broken.group} images that '{broken.module}' groups for its "
-                    f"minibatch standard deviation; a resume keeps the run's train.micro_batch, so {remedy}.")
+                    f"'{broken.stage}' with {counted(world.size, 'process', 'processes')} {_cut(broken)}; a resume "
+                    f"keeps the run's train.micro_batch, so {remedy}.")
 
 
 def _check_module_lr_path(stage: Stage, path: str, modules: dict[str, torch.nn.Module], model_name: str) -> None:
