@@ -271,9 +271,9 @@ def broken_group(stages: list[Stage], lengths: list[int], modules: dict[str, tor
     from zoo3d.nn.discriminators import MinibatchStd, mbstd_group
 
     for s, steps in zip(stages, lengths):
-        share = process_batch(s.batch_size, world, scope, f"Stage '{s.name}'")[0]
-        if not steps:
+        if not steps:  # a stage the run does not train (its batch need not even be shared)
             continue
+        share = process_batch(s.batch_size, world, scope, f"Stage '{s.name}'")[0]
         chunks = _chunk_sizes(share, micro_batch)
         for path in dict.fromkeys(m for spec in s.optimizers.values() for m in spec.modules):
             group = max((m.group_size for m in _resolve_module(modules, path).modules()
