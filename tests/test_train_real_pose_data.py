@@ -59,10 +59,13 @@ def plain(tmp_path, monkeypatch):
     sys.modules.pop("dataset_plain_plugin", None)
 
 
-@pytest.mark.parametrize("model, who", [("gram", "GRAM"), ("gram_hd", "GRAM-HD")])
-def test_a_gram_run_on_data_without_poses_is_refused_before_its_folder(plain, capsys, model, who):
+@pytest.mark.parametrize("model, who, more", [
+    ("gram", "GRAM", []), ("gram_hd", "GRAM-HD", []),
+    ("gram_inverter", "GRAMInverter", ["--set", "discriminator.conditioned=false"]),  # GRAM's D, as its ffhq256
+])
+def test_a_gram_run_on_data_without_poses_is_refused_before_its_folder(plain, capsys, model, who, more):
     code, stdout, err = run_in_process(capsys, "train", model, "--preset", "tiny", "--steps", "1", "--data", "plain",
-                                       "--out", "run", "--quiet", "--device", "cpu")
+                                       "--out", "run", "--quiet", "--device", "cpu", *more)
     assert code == 2, stdout + err
     assert one_line_error(err) == (
         f"Error: {who} regresses the pose of each real image (loss.lambda_realpos=15, as the authors train it), and "

@@ -18,7 +18,7 @@ import torch
 
 from zoo3d.core.model import ModelPlugin, Phase, Stage, StepContext, stage_optimizers
 from zoo3d.train.data import run_data_cameras
-from zoo3d.train.gan import check_label_scene, lazy_r1_interval, real_sample, unposed_data
+from zoo3d.train.gan import check_label_scene, check_real_pose_data, lazy_r1_interval, real_sample, unposed_data
 
 from zoo3d_gram import gram_phases
 from zoo3d_gram_inverter.config import DETAIL, EFFICIENT_GRAM, ENCODER, GramInverterConfig
@@ -85,7 +85,11 @@ class GramInverterModel(ModelPlugin):
         """The data's cameras, all of them, before the run's folder exists: posed in the generator's camera prior's
         scene when the efficient-GRAM stage trains a camera-conditioned discriminator
         (:func:`zoo3d.train.gan.check_label_scene`), and within the generator's reach when the encoder or detail
-        stage will render from them (:func:`zoo3d_gram_inverter.losses.check_render_distance`)."""
+        stage will render from them (:func:`zoo3d_gram_inverter.losses.check_render_distance`). GRAM's discriminator
+        (not conditioned) regresses the reals' poses instead, and data without them is refused while it does
+        (:func:`zoo3d.train.gan.check_real_pose_data`)."""
+        if not config.discriminator.camera_conditioned:
+            check_real_pose_data(config, [EFFICIENT_GRAM], config.generator.resolution, "GRAMInverter")
         labels = config.discriminator.camera_conditioned and config.stage(EFFICIENT_GRAM).steps > 0
         renders = next((name for name, key in (("encoder", ENCODER), ("detail", DETAIL))
                         if config.stage(key).steps > 0), None)
