@@ -231,6 +231,17 @@ def test_a_resume_asks_only_the_stages_ahead_of_its_checkpoint():
     _resumed(5, 2, 2, (0, 9))  # the checkpoint's own count: trained so, nothing asked
 
 
+def test_a_resume_with_its_own_count_is_asked_about_the_stages_it_has_not_begun():
+    """A run stopped by --steps in 'main' was asked about 'main' alone; resumed with a larger --steps, its 'second'
+    (12: 6 a process, cut 3 + 3 under groups of 4) is asked, while 'main', trained so, goes on as it was."""
+    with pytest.raises(UserError, match=r"^'c.st' trains on with train.micro_batch=5, which cuts the per-process batch "
+                                        r"of 6 of stage 'second' with 2 processes into chunks of 3, "):
+        _resumed(5, 2, 2, (0, 9), batches=(12, 12))
+    _resumed(5, 2, 2, (0, 9), batches=(12, 8))  # 'second' keeps its groups: 'main', begun, is not asked
+    with pytest.raises(UserError, match="stage 'main'"):
+        _resumed(5, 2, 2, (0, 0), batches=(12, 8))  # a checkpoint at the start of 'main' has not begun it
+
+
 def test_a_resume_no_count_of_processes_keeps_says_to_start_a_new_run():
     """Chunks of 1 break every group at every count up to 4 (three do not divide the batch of 8)."""
     with pytest.raises(UserError) as err:

@@ -377,12 +377,14 @@ def check_resumed_micro_batch(stages: list[Stage], lengths: list[int], modules: 
     step) with ``world``'s processes, whose shares the run's ``train.micro_batch`` cuts into chunks smaller than a
     minibatch-stddev group in a stage still ahead, is refused as a new run with those shares would be
     (:func:`check_micro_batch_groups`). A resume keeps the run's ``train.micro_batch``, so the sentence names the
-    process counts, up to the larger of the two, that keep every group. With the checkpoint's own count the run goes
-    on as it was trained, and nothing is asked."""
+    process counts, up to the larger of the two, that keep every group. With the checkpoint's own count the stage in
+    progress goes on as it was trained; the stages it has not begun are asked, as a run stopped by ``--steps`` before
+    them was never asked about them."""
     micro_batch, scope = config.train.micro_batch, config.train.batch_scope
-    if written_by == world.size:
-        return
     ahead = lengths_ahead(lengths, *at)
+    index, step = at
+    if written_by == world.size and step > stage_ends(lengths)[index] - lengths[index]:
+        ahead[index] = 0
     broken = broken_group(stages, ahead, modules, micro_batch, world, scope)
     if broken is None:
         return
