@@ -71,3 +71,22 @@ def test_the_cuda_helpers_call_torch_for_a_cuda_device_only(monkeypatch):
     synchronize(gpu), reset_peak_memory(gpu)
     assert peak_memory_mb(gpu) == 3.5  # bytes to MiB
     assert calls == [("synchronize", gpu), ("reset", gpu), ("peak", gpu)]
+
+
+@pytest.mark.parametrize("device, sentence", [
+    (torch.device("cuda"), "Device 'cuda' was asked for but CUDA is not available on this machine."),
+    (torch.device("cuda", 1), "Device 'cuda:1' was asked for but CUDA is not available on this machine."),
+    (torch.device("mps"), "Device 'mps' was asked for but Apple's MPS is not available on this machine."),
+])
+def test_a_device_object_is_refused_as_its_name_is(no_accelerator, device, sentence):
+    """``load_model(run, device=torch.device("cuda"))`` in a notebook on a machine without CUDA: the sentence the
+    name "cuda" gets, where the object was passed through and torch's "Found no NVIDIA driver" came from deep in the
+    load."""
+    with pytest.raises(UserError) as info:
+        resolve_device(device)
+    assert str(info.value) == sentence
+
+
+def test_an_available_device_object_is_the_device_it_names(no_accelerator):
+    assert resolve_device(torch.device("cpu")) == torch.device("cpu")
+    assert resolve_device(torch.device("cpu", 0)) == torch.device("cpu", 0)

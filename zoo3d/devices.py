@@ -11,9 +11,10 @@ from zoo3d.errors import UserError
 
 
 def resolve_device(spec: str | torch.device | None = "auto") -> torch.device:
-    """``auto`` picks CUDA when present, else CPU; anything else must name an available device."""
-    if isinstance(spec, torch.device):
-        return spec
+    """``auto`` picks CUDA when present, else CPU; anything else, a name or a ``torch.device``, must name an
+    available device."""
+    if isinstance(spec, torch.device):  # checked as its name is: torch.device("cuda") on a machine without CUDA
+        spec = str(spec)
     if spec in (None, "", "auto"):
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     try:
