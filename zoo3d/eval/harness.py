@@ -252,7 +252,11 @@ def compare_models(models: list[EvalModel], metrics: dict[str, Metric], protocol
     refused before anything is scored: give each ``EvalModel`` a name of its own. A metric that raises on a model
     (out of memory, a plugin's bug; not a :class:`~zoo3d.errors.UserError` or an ``OSError``, which stop the
     comparison) fails that model's entries of it (``"failed"``: the exception and where it was raised); every other
-    metric and model is scored."""
+    metric and model is scored. ``device`` is a name as ``--device`` takes it (``auto`` included) or a
+    ``torch.device``."""
+    from zoo3d.devices import resolve_device
+
+    device = resolve_device(device)  # "auto", and a device this machine lacks in one sentence, as the command says
     names = [model.name for model in models]
     twice = next((name for name in names if names.count(name) > 1), None)
     if twice is not None:

@@ -1,0 +1,40 @@
+"""``compare_models`` takes its device as ``zoo3d compare --device`` does: a name (``auto`` included) or a
+``torch.device``, with a device the machine lacks refused in the command's sentence.
+
+A notebook passes ``load_model``'s own default, ``"auto"``, on to ``compare_models``; the harness built
+``torch.device("auto")`` itself, and torch's "Expected one of cpu, cuda, ipu, xpu, ..." came back.
+"""
+
+import pytest
+import torch
+
+from zoo3d.errors import UserError
+from zoo3d.eval.harness import compare_models, load_eval_model, load_metrics
+from zoo3d.eval.protocol import make_protocol
+
+
+@pytest.fixture
+def no_accelerator(monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    monkeypatch.setattr(torch.backends.mps, "is_available", lambda: False)
+
+
+def scored(device):
+    oracle = load_eval_model("oracle", None, "cpu")
+    protocol = make_protocol("small", instances=1, resolution=16, depth_views=3)
+    return compare_models([oracle], load_metrics(["depth"]), protocol, device)
+
+
+def test_auto_and_a_device_object_score_on_the_device_they_resolve_to(no_accelerator):
+    by_name = scored("cpu")
+    for device in ("auto", torch.device("cpu")):
+        result = scored(device)
+        assert result["protocol"]["device"] == "cpu"  # recorded as the device it ran on, not as "auto"
+        assert result["models"] == by_name["models"] and result["models"]["oracle"]["depth"]["n"] == 1
+
+
+@pytest.mark.parametrize("device", ["cuda", torch.device("cuda")], ids=["name", "object"])
+def test_a_device_the_machine_lacks_is_the_commands_sentence(no_accelerator, device):
+    with pytest.raises(UserError) as info:
+        scored(device)
+    assert str(info.value) == "Device 'cuda' was asked for but CUDA is not available on this machine."
