@@ -275,10 +275,12 @@ def _is_model_name(ref: str) -> bool:
     return not Path(ref).exists() and get_host().models.owner(ref) is not None
 
 
-def resolve_checkpoint(ref: str) -> Path:
-    """A checkpoint file from a run folder (its ``latest``), a ``.safetensors`` file, or a model name (its newest run)."""
+def resolve_checkpoint(ref: str | os.PathLike) -> Path:
+    """A checkpoint file from a run folder (its ``latest``), a ``.safetensors`` file, or a model name (its newest run);
+    ``ref`` is text or a path (``pathlib.Path``)."""
     from zoo3d.train.checkpoint import check_checkpoint_file
 
+    ref = os.fspath(ref)  # a Path read as its text: one that does not exist is refused as that text is
     path = Path(ref).expanduser()  # --ckpt=~/runs/x: no shell expands a ~ after '='
     if path.is_dir():
         return run_checkpoint(path)
@@ -409,8 +411,10 @@ def build_untrained(plugin, config) -> dict:
         return build_modules(plugin, config)
 
 
-def load_model(ref: str | None, model: str | None = None, device: str = "auto", ema: bool = True) -> LoadedModel:
-    """Load a trained model from ``ref`` (run folder, checkpoint, model name), or build a checkpoint-free one.
+def load_model(ref: str | os.PathLike | None, model: str | None = None, device: str = "auto",
+               ema: bool = True) -> LoadedModel:
+    """Load a trained model from ``ref`` (run folder, checkpoint, model name, as text or a ``pathlib.Path``), or build a
+    checkpoint-free one.
 
     ``model``, when given, must match the checkpoint's model; with ``ref=None`` it names the
     model, which is built from its default preset when its plugin has ``requires_checkpoint=False``
@@ -427,6 +431,7 @@ def load_model(ref: str | None, model: str | None = None, device: str = "auto", 
 
     if ref is None and model is None:
         raise UserError("Give a run folder, a checkpoint file or a model name.")
+    ref = None if ref is None else os.fspath(ref)
     dev = resolve_device(device)
     name = model if ref is None else (ref if _is_model_name(ref) else None)
     if name is not None:
