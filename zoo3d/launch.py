@@ -36,9 +36,9 @@ class RunPlan:
     stage_steps: tuple[str, ...] = ()
 
 
-def plan_run(model: str, *, data: str | None = None, preset: str | None = None, config_file: str | None = None,
-             overrides: list[str] | tuple[str, ...] = (), out: str | Path | None = None, resume: bool = False,
-             steps: int | None = None) -> RunPlan:
+def plan_run(model: str, *, data: str | os.PathLike | None = None, preset: str | None = None,
+             config_file: str | None = None, overrides: list[str] | tuple[str, ...] = (), out: str | Path | None = None,
+             resume: bool = False, steps: int | None = None) -> RunPlan:
     """Resolve the model, a new run's config and the run folder; raises UserError for every user mistake.
 
     Reads only (the same answer in every process of a run); nothing is created.
@@ -50,6 +50,10 @@ def plan_run(model: str, *, data: str | None = None, preset: str | None = None, 
 
     if steps is not None and steps < 1:
         raise UserError(f"--steps must be at least 1 (got {steps}): such a run trains nothing.")
+    if isinstance(overrides, str):  # iterated, its first character was refused as an override of its own ('t')
+        raise UserError(f"overrides={overrides!r} is one text; give a list of key=value items, such as "
+                        f"overrides=[{overrides!r}].")
+    data = None if data is None else os.fspath(data)  # a pathlib.Path read as its text, as --data reads it
     spec = get_model_spec(model)
     plugin = spec.load()
     if resume:
@@ -166,9 +170,10 @@ SHOWN_DATASET_PROBLEMS = 5
 DATASET_CHECKED = "ZOO3D_DATASET_CHECKED"
 
 
-def train_model(model: str, *, data: str | None = None, preset: str | None = None, config_file: str | None = None,
-                overrides: list[str] | tuple[str, ...] = (), out: str | Path | None = None, steps: int | None = None,
-                device: str | None = None, resume: bool = False, progress: bool = True, announce: bool = False):
+def train_model(model: str, *, data: str | os.PathLike | None = None, preset: str | None = None,
+                config_file: str | None = None, overrides: list[str] | tuple[str, ...] = (),
+                out: str | Path | None = None, steps: int | None = None, device: str | None = None,
+                resume: bool = False, progress: bool = True, announce: bool = False):
     """What ``zoo3d train`` does; returns the engine's :class:`TrainResult`.
 
     A new run gets a fresh folder (``out`` or ``<runs root>/<model>-<timestamp>``) with its

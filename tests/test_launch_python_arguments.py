@@ -1,0 +1,43 @@
+"""``train_model`` from Python takes its arguments as a notebook writes them.
+
+``data`` may be a ``pathlib.Path``, read as its text is (``--data DIR``): one was refused as "Invalid value
+PosixPath('...') for config key 'data.spec': input should be a valid string". ``overrides`` is a list of
+``key=value`` items; one text given in its place was iterated, and its first character refused as an override of its
+own (``Override 't' must look like key.sub=value.``): it is now refused as one text, naming the list to give.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from toy_model import use_toy
+from zoo3d.errors import UserError
+from zoo3d.launch import plan_run, train_model
+
+pytestmark = pytest.mark.usefixtures("single_thread")
+
+
+@pytest.fixture
+def toy(monkeypatch, tmp_path):
+    use_toy(monkeypatch, tmp_path / "runs")
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+def test_a_data_folder_given_as_a_path_is_planned_as_its_text_is(toy):
+    """What ``train_model`` plans before it checks the data and trains (:func:`zoo3d.launch.plan_run`)."""
+    (toy / "faces").mkdir()
+    for data in (Path(toy / "faces"), Path("faces")):  # a relative one is anchored as --data anchors it
+        planned = plan_run("toy", data=data, steps=1, out=toy / "run")
+        assert planned.config.data.spec == plan_run("toy", data=str(data), steps=1, out=toy / "run").config.data.spec
+    assert planned.config.data.spec == str(toy / "faces")
+
+
+def test_overrides_given_as_one_text_are_refused_naming_the_list(toy):
+    with pytest.raises(UserError) as info:
+        train_model("toy", overrides="train.seed=3", steps=1, out=toy / "run", progress=False)
+    assert str(info.value) == ("overrides='train.seed=3' is one text; give a list of key=value items, such as "
+                               "overrides=['train.seed=3'].")
+    assert not (toy / "run").exists()
