@@ -38,3 +38,21 @@ def test_a_device_the_machine_lacks_is_the_commands_sentence(no_accelerator, dev
     with pytest.raises(UserError) as info:
         scored(device)
     assert str(info.value) == "Device 'cuda' was asked for but CUDA is not available on this machine."
+
+
+def test_a_model_on_another_device_is_refused_before_anything_is_scored(no_accelerator):
+    """``load_model(run)`` puts a model on the GPU where there is one (``auto``), and docs/training.md's snippet
+    then compares it on ``"cpu"``: the metrics draw their latents on the comparison's device, and the first render
+    stopped in torch with tensors on two devices. The meta device stands in for the GPU on a machine without one."""
+    from zoo3d.eval.metric import EvalModel
+
+    oracle = load_eval_model("oracle", None, "cpu")
+    elsewhere = EvalModel("elsewhere", load_eval_model("oracle", None, "meta").generator)
+    protocol = make_protocol("small", instances=1, resolution=16, depth_views=3)
+    ticks: list[int] = []
+    with pytest.raises(UserError) as info:
+        compare_models([oracle, elsewhere], load_metrics(["depth"]), protocol, "cpu", progress=ticks.append)
+    assert str(info.value) == ("Model 'elsewhere' is on device 'meta' and the comparison runs on 'cpu'; load it there "
+                               "(load_model(..., device='cpu')) or compare on 'meta'.")
+    assert ticks == []  # the oracle before it was not scored either
+    assert scored("cpu:0")["models"]["oracle"]["depth"]["n"] == 1  # cpu:0 is the cpu

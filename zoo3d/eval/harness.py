@@ -6,6 +6,7 @@ deterministic algorithms, so a CPU run gives the same numbers twice.
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 from collections.abc import Mapping
@@ -242,6 +243,22 @@ def total_work(models: list[EvalModel], metrics: dict[str, Metric], ctx: EvalCon
     return len(models) * sum(m.work_units(ctx) for m in metrics.values())
 
 
+def refuse_models_elsewhere(models: list[EvalModel], device: torch.device) -> None:
+    """A model whose weights lie on another device than the comparison's (loaded with ``load_model``'s default
+    ``auto``, on the GPU, and compared on ``"cpu"``) is refused in one sentence before anything is scored: the metrics
+    draw latents and cameras on ``device``, and the first render failed in torch with tensors on two devices. A
+    generator without weights (a procedural one, or one that is no torch module) renders on any device."""
+    for model in models:
+        gen = model.generator
+        held = next(itertools.chain(gen.parameters(), gen.buffers()), None) if isinstance(gen, torch.nn.Module) else None
+        if held is None:
+            continue
+        at = held.device
+        if at.type != device.type or (None not in (at.index, device.index) and at.index != device.index):
+            raise UserError(f"Model '{model.name}' is on device '{at}' and the comparison runs on '{device}'; load it "
+                            f"there (load_model(..., device='{device}')) or compare on '{at}'.")
+
+
 def compare_models(models: list[EvalModel], metrics: dict[str, Metric], protocol: Protocol, device,
                    out_dir: str | Path | None = None, options: dict[str, Any] | None = None,
                    progress: Callable[[int], None] | None = None,
@@ -262,6 +279,7 @@ def compare_models(models: list[EvalModel], metrics: dict[str, Metric], protocol
     if twice is not None:
         raise UserError(f"Two of the models to compare are named '{twice}', and the results are keyed by name; "
                         f"give each a name of its own (EvalModel(name, generator, ...)).")
+    refuse_models_elsewhere(models, device)
     protocol = resolve_metric_settings(protocol, metrics)  # recorded in full, defaults included
     advanced = [0]  # work units done: a metric that stops half way has its remaining units counted for it
 
