@@ -467,6 +467,8 @@ class CameraPrior(BaseModel):
     fov: float = Field(12.0, gt=0, lt=180)
 
     def sample(self, n: int, generator: torch.Generator | None = None, device=None, dtype=None) -> Camera:
+        """A :class:`Camera` of ``n`` poses drawn from this prior (angles from :meth:`sample_angles`, at this
+        ``radius`` and ``fov``), in ``dtype`` (default: torch's default dtype) on ``device``."""
         dtype = dtype or torch.get_default_dtype()
         yaw, pitch = self.sample_angles(n, generator, dtype)
         return Camera.from_angles(yaw, pitch, self.radius, self.fov, dtype=dtype).to(device=device)

@@ -513,6 +513,8 @@ def reset_host() -> None:
 
 
 def get_model_spec(name: str) -> ModelSpec:
+    """The :class:`zoo3d.specs.ModelSpec` registered as ``name`` (any spelling or alias); ``.load()`` gives its
+    ``ModelPlugin``. An unknown name raises ``UserError`` naming the closest registered one."""
     return get_host().models.get(name)
 
 

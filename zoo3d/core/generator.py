@@ -37,6 +37,8 @@ class Generator(torch.nn.Module, ABC):
         return torch.randn(n, self.z_dim, generator=generator).to(device=device, dtype=self.dtype)
 
     def sample_cameras(self, n: int, generator: torch.Generator | None = None, device=None) -> Camera:
+        """A :class:`Camera` of ``n`` poses drawn from :attr:`camera_prior` (``generator`` seeds the draws), on
+        ``device`` (default: the generator's); :meth:`render` casts them to the generator's dtype."""
         device = device if device is not None else self.device
         return self.camera_prior.sample(n, generator=generator, device=device)
 
@@ -48,6 +50,14 @@ class Generator(torch.nn.Module, ABC):
 
     def forward(self, z: Tensor, cameras: Camera, psi: float = 1.0,
                 resolution: tuple[int, int] | None = None) -> RenderOutput:
+        """Latent ``z[i]`` (B, z_dim) seen from ``cameras[i]``: ``render(represent(z, psi), cameras, resolution)``.
+
+        Returns a :class:`RenderOutput`: ``rgb`` (B, 3, H, W) in [-1, 1] (``(rgb + 1) / 2`` is in [0, 1]; a model
+        whose 2D upsampler ends in a linear layer, the tri-plane model's and StyleSDF's as upstream, strays a little
+        outside, so clamp before showing), ``depth`` (B, 1, H, W) distance along each ray where the model renders
+        one (None otherwise), and the rest its renderer gives; H x W is ``resolution`` or :attr:`resolution`. One
+        camera per latent, else ``ValueError`` (:func:`check_one_camera_each`).
+        """
         check_one_camera_each(z, cameras)
         return self.render(self.represent(z, psi), cameras, resolution)
 
