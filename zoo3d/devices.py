@@ -89,3 +89,20 @@ def flush_denormals(device: torch.device) -> Iterator[None]:
     finally:
         if supported:
             torch.set_flush_denormal(before)
+
+
+@contextmanager
+def float32_default() -> Iterator[None]:
+    """torch's default dtype float32 while the block runs, then the caller's again.
+
+    zoo3d builds, trains and scores its modules in float32 (its data, latents and checkpoints are float32; a float64
+    model is asked for with ``.double()``). A notebook that set ``torch.set_default_dtype(torch.float64)`` for work of
+    its own would otherwise build float64 modules that the float32 data then fails in (``Input type (float) and bias
+    type (double) should be the same``) and load every checkpoint as float64.
+    """
+    before = torch.get_default_dtype()
+    torch.set_default_dtype(torch.float32)
+    try:
+        yield
+    finally:
+        torch.set_default_dtype(before)

@@ -186,6 +186,7 @@ def train_model(model: str, *, data: str | os.PathLike | None = None, preset: st
     """
     import torch
 
+    from zoo3d.devices import float32_default
     from zoo3d.fileio import WriteError, clean_stale_temps, storage_remedy
     from zoo3d.runs import RunLock
     from zoo3d.train.checkpoint import CHECKPOINT_DIR
@@ -216,8 +217,10 @@ def train_model(model: str, *, data: str | os.PathLike | None = None, preset: st
             from zoo3d.errors import tell
 
             tell(note)
-        # the trainer seeds and draws the process's random stream as its own: the caller's is given back after
-        with torch.random.fork_rng(devices=[process_device] if process_device.type == "cuda" else []):
+        # the trainer seeds and draws the process's random stream as its own: the caller's is given back after, as is
+        # torch's default dtype, float32 while zoo3d trains
+        with torch.random.fork_rng(devices=[process_device] if process_device.type == "cuda" else []), \
+                float32_default():
             try:
                 with same_on_every_rank():
                     trainer = Trainer(plan.plugin, config, plan.run_dir or ".", model_name=spec.name,

@@ -400,13 +400,14 @@ def build_untrained(plugin, config) -> dict:
     """The modules ``config`` defines, initialised from its run seed as training initialises them.
 
     "Fully defined by its config": the random initialisation comes from ``train.seed``, not from whatever
-    the process drew before, and the process RNG is left as it was.
+    the process drew before, and the process RNG is left as it was; built in float32 whatever torch's default dtype.
     """
     import torch
 
     from zoo3d.core.model import build_modules
+    from zoo3d.devices import float32_default
 
-    with torch.random.fork_rng(devices=[]):
+    with torch.random.fork_rng(devices=[]), float32_default():
         torch.manual_seed(config.train.seed)
         return build_modules(plugin, config)
 
@@ -424,7 +425,7 @@ def load_model(ref: str | os.PathLike | None, model: str | None = None, device: 
 
     from zoo3d.config import load_run_config
     from zoo3d.core.model import build_modules
-    from zoo3d.devices import resolve_device
+    from zoo3d.devices import float32_default, resolve_device
     from zoo3d.plugins import get_model_spec, model_key
     from zoo3d.train.checkpoint import CheckpointError, metadata_int, read_checkpoint, read_metadata, restore_modules
     from zoo3d.train.ema import make_ema
@@ -462,7 +463,9 @@ def load_model(ref: str | os.PathLike | None, model: str | None = None, device: 
     plugin = spec.load()
     config = config_from_checkpoint(plugin, spec.name, meta, path)
     tensors, meta = read_checkpoint(path, device="cpu")
-    with torch.random.fork_rng(devices=[]):  # the random initialisation is read over: the caller's stream stays
+    # the random initialisation is read over: the caller's stream stays; float32, the checkpoint's, whatever dtype
+    # the caller made torch's default
+    with torch.random.fork_rng(devices=[]), float32_default():
         modules = build_modules(plugin, config)
     restore_modules(modules, None, tensors, str(path))
     ema_module = None
