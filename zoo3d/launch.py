@@ -217,10 +217,11 @@ def train_model(model: str, *, data: str | os.PathLike | None = None, preset: st
             from zoo3d.errors import tell
 
             tell(note)
-        # the trainer seeds and draws the process's random stream as its own: the caller's is given back after, as is
-        # torch's default dtype, float32 while zoo3d trains
+        # the trainer seeds and draws the process's random stream as its own: the caller's is given back after, as are
+        # torch's default dtype, float32 while zoo3d trains, and its grad mode (a notebook's no_grad or inference_mode
+        # around the call, or torch.set_grad_enabled(False) for its sampling, left no graph to train on)
         with torch.random.fork_rng(devices=[process_device] if process_device.type == "cuda" else []), \
-                float32_default():
+                float32_default(), torch.inference_mode(False), torch.enable_grad():
             try:
                 with same_on_every_rank():
                     trainer = Trainer(plan.plugin, config, plan.run_dir or ".", model_name=spec.name,

@@ -221,8 +221,9 @@ def preflight(metrics: dict[str, Metric], protocol: Protocol, options: dict[str,
 @contextmanager
 def reproducible(seed: int, device: torch.device):
     """Seed torch for a compare run, with float32 its default dtype (the command's numbers, whatever default a
-    notebook set: NeuS fits and the metrics' tensors made in float64 scored otherwise); on CUDA also ask for
-    deterministic kernels (warn-only).
+    notebook set: NeuS fits and the metrics' tensors made in float64 scored otherwise) and autograd on (a NeuS fit
+    under a notebook's no_grad or inference_mode had no gradient to step on); on CUDA also ask for deterministic
+    kernels (warn-only).
 
     CPU kernels used here are deterministic already; the switch is not touched there because it
     imports torch's compiler stack (seconds of start-up) for nothing.
@@ -232,7 +233,8 @@ def reproducible(seed: int, device: torch.device):
     cuda = device.type == "cuda"
     previous = torch.are_deterministic_algorithms_enabled()
     previous_warn_only = torch.is_deterministic_algorithms_warn_only_enabled()
-    with torch.random.fork_rng(devices=[device] if cuda else []), float32_default():
+    with torch.random.fork_rng(devices=[device] if cuda else []), float32_default(), torch.inference_mode(False), \
+            torch.enable_grad():
         torch.manual_seed(seed)
         if cuda:
             torch.use_deterministic_algorithms(True, warn_only=True)
