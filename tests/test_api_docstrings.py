@@ -10,7 +10,7 @@ import inspect
 
 import pytest
 
-from zoo3d.cameras import CameraPrior
+from zoo3d.cameras import Camera, CameraPrior
 from zoo3d.core.generator import Generator
 from zoo3d.data import build_dataset, check_dataset
 from zoo3d.eval.harness import compare_models, load_eval_model, load_metrics
@@ -27,6 +27,9 @@ DOCUMENTED = [
     (Generator.sample_z, "latents"),
     (Generator.sample_cameras, "Camera"),
     (CameraPrior.sample, "Camera"),
+    (Camera.from_angles, "radians"),  # the units a notebook gives its views in
+    (Camera.from_angles, "degrees"),
+    (Camera.to, "device"),
     (get_model_spec, "ModelSpec"),
     (load_model, "Load a trained model"),
     (resolve_checkpoint, "checkpoint file"),

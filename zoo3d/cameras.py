@@ -144,7 +144,10 @@ class Camera:
         device=None,
         dtype=None,
     ) -> "Camera":
-        """Look-at cameras on a sphere around ``target`` (see the module doc for the angles)."""
+        """Look-at cameras on a sphere around ``target``: a :class:`Camera` of B poses, B the length of ``yaw`` (a
+        number, list or tensor; ``pitch``, ``radius`` and ``fov`` are one value or B). ``yaw`` and ``pitch`` in radians
+        (yaw 0 frontal, positive the subject turning to its left; pitch 0 level, positive from above: the module doc),
+        ``radius`` in world units, ``fov`` the full vertical field of view in degrees."""
         yaw = _as_batch(yaw, device, dtype)
         pitch = _as_batch(pitch, device=yaw.device, dtype=yaw.dtype)
         radius = _as_batch(radius, device=yaw.device, dtype=yaw.dtype)
@@ -309,6 +312,7 @@ class Camera:
         return Camera(self.cam2world[idx], self.intrinsics[idx], self.resolution)
 
     def to(self, device=None, dtype=None) -> "Camera":
+        """The same cameras on ``device`` and in ``dtype`` (each left as it is when None)."""
         return Camera(self.cam2world.to(device=device, dtype=dtype), self.intrinsics.to(device=device, dtype=dtype),
                       self.resolution)
 
