@@ -41,3 +41,15 @@ def test_overrides_given_as_one_text_are_refused_naming_the_list(toy):
     assert str(info.value) == ("overrides='train.seed=3' is one text; give a list of key=value items, such as "
                                "overrides=['train.seed=3'].")
     assert not (toy / "run").exists()
+
+
+def test_an_out_in_the_home_folder_is_the_run_load_model_finds(toy, monkeypatch):
+    """``out="~/runs/x"`` from Python made a folder named '~' in the working directory, where ``--out ~/runs/x``
+    (expanded by the shell or by zoo3d) and ``load_model("~/runs/x")`` mean the home folder."""
+    from zoo3d.runs import load_model
+
+    monkeypatch.setenv("HOME", str(toy / "home"))
+    result = train_model("toy", steps=1, out="~/runs/x", progress=False)
+    assert result.run_dir == toy / "home" / "runs" / "x" and not (toy / "~").exists()
+    assert load_model("~/runs/x", device="cpu").checkpoint == result.checkpoint
+    assert train_model("toy", steps=2, out="~/runs/x", resume=True, progress=False).step == 2

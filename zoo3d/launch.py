@@ -54,6 +54,9 @@ def plan_run(model: str, *, data: str | os.PathLike | None = None, preset: str |
         raise UserError(f"overrides={overrides!r} is one text; give a list of key=value items, such as "
                         f"overrides=[{overrides!r}].")
     data = None if data is None else os.fspath(data)  # a pathlib.Path read as its text, as --data reads it
+    # out="~/runs/x" from Python is the run in the home folder, as --out reads it and as load_model finds it, where a
+    # folder named '~' was made in the working directory
+    out = None if out is None else Path(out).expanduser()
     spec = get_model_spec(model)
     plugin = spec.load()
     if resume:
