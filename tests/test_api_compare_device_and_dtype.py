@@ -73,3 +73,23 @@ def test_the_scores_are_the_commands_whatever_default_dtype_the_caller_set():
         assert torch.get_default_dtype() == torch.float64
     finally:
         torch.set_default_dtype(before)
+
+
+def test_metric_names_and_a_protocol_name_in_place_of_the_objects_are_one_sentence_each():
+    """``load_metrics("depth")`` looked up its first letter ("Unknown metric 'd'"); ``compare_models`` given the names
+    ``["depth"]`` or the protocol's name ``"small"`` stopped with an AttributeError."""
+    from zoo3d.errors import UserError
+
+    oracle = load_eval_model("oracle", None, "cpu")
+    with pytest.raises(UserError) as info:
+        load_metrics("depth,epi")
+    assert str(info.value) == ("load_metrics('depth,epi') is given one text; give a list of names, such as "
+                               "load_metrics(['depth', 'epi']).")
+    with pytest.raises(UserError) as info:
+        compare_models([oracle], ["depth"], make_protocol("small"), "cpu")
+    assert str(info.value) == ("compare_models takes its metrics as load_metrics gives them, such as "
+                               "load_metrics(['depth']), not a list.")
+    with pytest.raises(UserError) as info:
+        compare_models([oracle], load_metrics(["depth"]), "small", "cpu")
+    assert str(info.value) == ("compare_models takes a protocol as make_protocol gives it, such as "
+                               "make_protocol('small'), not a str.")

@@ -113,6 +113,9 @@ def load_metrics(names: list[str]) -> dict[str, Metric]:
     metric named twice is refused: the results are keyed by metric, so the second was dropped without a word."""
     from zoo3d.plugins import get_metric_spec
 
+    if isinstance(names, str):  # iterated, its first letter was looked up as a metric ("Unknown metric 'd'")
+        raise UserError(f"load_metrics({names!r}) is given one text; give a list of names, such as "
+                        f"load_metrics({names.split(',')!r}).")
     metrics, spelled = {}, {}
     for n in names:
         spec = get_metric_spec(n)
@@ -279,6 +282,16 @@ def compare_models(models: list[EvalModel], metrics: dict[str, Metric], protocol
     ``torch.device``."""
     from zoo3d.devices import resolve_device
 
+    # the names themselves, or a protocol's: an AttributeError ('list' object has no attribute 'items') came back
+    if not isinstance(metrics, Mapping):
+        names = list(metrics) if isinstance(metrics, (list, tuple)) and all(isinstance(n, str) for n in metrics) \
+            else ["depth"]
+        raise UserError(f"compare_models takes its metrics as load_metrics gives them, such as load_metrics({names!r}), "
+                        f"not a {type(metrics).__name__}.")
+    if not isinstance(protocol, Protocol):
+        name = protocol if isinstance(protocol, str) else "small"
+        raise UserError(f"compare_models takes a protocol as make_protocol gives it, such as make_protocol({name!r}), "
+                        f"not a {type(protocol).__name__}.")
     device = resolve_device(device)  # "auto", and a device this machine lacks in one sentence, as the command says
     names = [model.name for model in models]
     twice = next((name for name in names if names.count(name) > 1), None)
