@@ -16,7 +16,7 @@ import copy
 import math
 import types
 import typing
-from pathlib import Path
+from pathlib import Path, PurePath
 from typing import Annotated, Any, ClassVar, Literal
 
 import yaml
@@ -46,6 +46,13 @@ class DataConfig(Config):
     resize: Literal["lanczos", "bicubic", "bilinear", "area"] = "lanczos"
     cache: bool = True
     num_workers: int = Field(0, ge=0)
+
+    @field_validator("spec", mode="before")
+    @classmethod
+    def _path_as_text(cls, value: Any) -> Any:
+        """A ``pathlib.Path`` (``DataConfig(spec=Path("/data/ffhq256"))`` from Python) is the folder its text names,
+        where it was refused as no valid string."""
+        return str(value) if isinstance(value, PurePath) else value
 
 
 class TrainConfig(Config):

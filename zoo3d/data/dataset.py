@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pathlib import Path
+from pathlib import Path, PurePath
 
 from torch.utils.data import Dataset
 
@@ -16,13 +16,18 @@ def parse_spec(spec: str) -> tuple[str, str]:
 
 
 def build_dataset(cfg, resolution: int, camera_prior=None, seed: int = 0) -> Dataset:
-    """The dataset named by ``cfg.spec``: a registered dataset (``synthetic:heads``) or a folder/zip path.
+    """The dataset named by ``cfg.spec``: a registered dataset (``synthetic:heads``) or a folder/zip path. ``cfg`` is a
+    :class:`zoo3d.config.DataConfig`, or the spec alone (text or a ``pathlib.Path``) with its other settings' defaults.
 
     Items are dicts: ``image`` (3, R, R) float in [-1, 1], ``camera`` (25,) EG3D vector, ``index``
     (int) and ``mirrored`` (bool); synthetic items also ``depth`` (1, R, R) (distance along the
     ray) and ``mask`` (1, R, R). With ``cfg.mirror`` an item is flipped together with its camera
     with probability 1/2, reproducibly per (seed, index, epoch); call ``dataset.set_epoch(e)``.
     """
+    if isinstance(cfg, (str, PurePath)):  # build_dataset("/data/ffhq256", 64): cfg.spec was an AttributeError
+        from zoo3d.config import DataConfig
+
+        cfg = DataConfig(spec=cfg)
     registered, path = _locate(cfg.spec)
     if registered is not None:
         return registered.build(cfg, resolution, query=parse_spec(cfg.spec)[1], camera_prior=camera_prior, seed=seed)
