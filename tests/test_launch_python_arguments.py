@@ -53,3 +53,19 @@ def test_an_out_in_the_home_folder_is_the_run_load_model_finds(toy, monkeypatch)
     assert result.run_dir == toy / "home" / "runs" / "x" and not (toy / "~").exists()
     assert load_model("~/runs/x", device="cpu").checkpoint == result.checkpoint
     assert train_model("toy", steps=2, out="~/runs/x", resume=True, progress=False).step == 2
+
+
+def test_steps_written_as_a_whole_float_train_that_many(toy):
+    """``steps=1e3`` is how a notebook writes a thousand: a whole float stopped in the engine's slices with
+    "TypeError: slice indices must be integers"."""
+    result = train_model("toy", steps=2.0, out=toy / "run", progress=False)
+    assert (result.status, result.step, result.steps_cap) == ("done", 2, 2)
+    assert type(result.steps_cap) is int
+
+
+@pytest.mark.parametrize("steps", [2.5, "3", True, float("nan")], ids=["fraction", "text", "bool", "nan"])
+def test_steps_that_are_no_whole_number_are_refused_before_a_run_folder_exists(toy, steps):
+    with pytest.raises(UserError) as info:
+        train_model("toy", steps=steps, out=toy / "run", progress=False)
+    assert str(info.value) == f"steps={steps!r} is not a whole number of steps; give an integer, such as steps=1000."
+    assert not (toy / "run").exists()

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import copy
 import json
+import operator
 import os
 import signal
 import sys
@@ -48,6 +49,7 @@ def plan_run(model: str, *, data: str | os.PathLike | None = None, preset: str |
     from zoo3d.plugins import get_model_spec
     from zoo3d.runs import RunLock, find_runs, holds_run, run_contents, runs_root
 
+    steps = whole_steps(steps)
     if steps is not None and steps < 1:
         raise UserError(f"--steps must be at least 1 (got {steps}): such a run trains nothing.")
     if isinstance(overrides, str):  # iterated, its first character was refused as an override of its own ('t')
@@ -96,6 +98,21 @@ def plan_run(model: str, *, data: str | os.PathLike | None = None, preset: str |
             raise UserError(f"--out '{run_dir}' holds files that are not a run ({shown}); a run gets a folder of "
                             f"its own: choose a new or empty --out.")
     return RunPlan(spec, plugin, config, Path(out) if out is not None else None, resume=False)
+
+
+def whole_steps(steps: Any) -> int | None:
+    """``steps`` given from Python as the int it means: ``1e4``, the float a notebook writes for ten thousand, is
+    10000, where it reached the engine's slices and stopped in a TypeError; one that is no whole number (``2.5``, a
+    text, a bool) is refused in one sentence."""
+    if steps is None:
+        return None
+    if not isinstance(steps, bool):
+        try:
+            return operator.index(steps)  # int, numpy's integers
+        except TypeError:
+            if isinstance(steps, float) and steps.is_integer():
+                return int(steps)
+    raise UserError(f"steps={steps!r} is not a whole number of steps; give an integer, such as steps=1000.")
 
 
 def refuse_set_twice(model: str, overrides) -> None:
@@ -197,6 +214,7 @@ def train_model(model: str, *, data: str | os.PathLike | None = None, preset: st
     from zoo3d.train.distributed import env_world, init_world, same_on_every_rank, shutdown_world
     from zoo3d.train.engine import Trainer
 
+    steps = whole_steps(steps)  # the Trainer's cap, as the plan reads it
     with same_on_every_rank():
         plan = plan_run(model, data=data, preset=preset, config_file=config_file, overrides=overrides, out=out,
                         resume=resume, steps=steps)
