@@ -15,9 +15,16 @@ _LAZY = {
     "Protocol": "zoo3d.eval.protocol",
     "make_protocol": "zoo3d.eval.protocol",
     "compare_models": "zoo3d.eval.harness",
+    "load_metrics": "zoo3d.eval.harness",  # what compare_models takes its metrics from
+    "load_eval_model": "zoo3d.eval.harness",
 }
 
 __all__ = sorted(_LAZY)
+
+
+def __dir__() -> list[str]:
+    """The public names too, so a notebook's completion (``zoo3d.eval.<Tab>``) offers them before their first use."""
+    return sorted({*globals(), *_LAZY})
 
 
 def __getattr__(name: str):
