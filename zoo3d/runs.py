@@ -372,7 +372,7 @@ def file_sha256(path: Path) -> str:
     return h.hexdigest()
 
 
-@dataclass
+@dataclass(repr=False)
 class LoadedModel:
     """A model ready to sample: ``generator`` is the EMA copy when asked for, in eval mode, and no parameter of it
     or of ``modules`` requires grad (a render keeps no autograd graph; call ``requires_grad_(True)`` to train on).
@@ -394,6 +394,15 @@ class LoadedModel:
     def name(self) -> str:
         """The model's registered name (``spec.name``)."""
         return self.spec.name
+
+    def __repr__(self) -> str:
+        """One line, as a notebook shows the value of ``load_model(...)``: the model, its step, its checkpoint, its
+        generator's class, device and dtype (the dataclass's own repr printed every module, some 140 lines for GRAM)."""
+        gen = self.generator
+        where = ", ".join(f"{k}={getattr(gen, k)}" for k in ("device", "dtype") if hasattr(gen, k))
+        return (f"LoadedModel(name={self.name!r}, step={self.step}, "
+                f"checkpoint={None if self.checkpoint is None else str(self.checkpoint)!r}, "
+                f"generator={type(gen).__name__}({where}))")
 
 
 def build_untrained(plugin, config) -> dict:
