@@ -248,6 +248,22 @@ def reproducible(seed: int, device: torch.device):
                 torch.use_deterministic_algorithms(previous, warn_only=previous_warn_only)
 
 
+@contextmanager
+def in_eval_mode(generators: list):
+    """Every generator in eval mode while it is scored, as the command loads it, then each of its modules in the mode it
+    had: a model a notebook left in training mode (fine-tuned after ``requires_grad_(True)``) rendered as it trains
+    (pi-GAN's training-time sampling, StyleSDF's fresh noise), and its epi moved from 51.4 to 81.5 on a tiny pi-GAN."""
+    modules = [g for g in generators if isinstance(g, torch.nn.Module)]
+    training = [m for g in modules for m in g.modules() if m.training]
+    for g in modules:
+        g.eval()
+    try:
+        yield
+    finally:
+        for m in training:  # each alone: Module.train() would set every module under it too
+            m.training = True
+
+
 def total_work(models: list[EvalModel], metrics: dict[str, Metric], ctx: EvalContext) -> int:
     return len(models) * sum(m.work_units(ctx) for m in metrics.values())
 
@@ -313,7 +329,7 @@ def compare_models(models: list[EvalModel], metrics: dict[str, Metric], protocol
     results: dict[str, dict[str, Any]] = {}
     provenance: dict[str, dict[str, Any]] = {}
     directions: dict[str, bool | None] = {}
-    with reproducible(protocol.seed_start, ctx.device):
+    with reproducible(protocol.seed_start, ctx.device), in_eval_mode([model.generator for model in models]):
         for model in models:
             torch.manual_seed(protocol.seed_start)  # each model from the same state, whichever ran before it
             gen = model.generator
