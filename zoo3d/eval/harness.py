@@ -275,7 +275,8 @@ def refuse_models_elsewhere(models: list[EvalModel], device: torch.device) -> No
     generator without weights (a procedural one, or one that is no torch module) renders on any device."""
     for model in models:
         gen = model.generator
-        held = next(itertools.chain(gen.parameters(), gen.buffers()), None) if isinstance(gen, torch.nn.Module) else None
+        weights = itertools.chain(gen.parameters(), gen.buffers()) if isinstance(gen, torch.nn.Module) else iter(())
+        held = next(weights, None)
         if held is None:
             continue
         at = held.device
@@ -302,8 +303,8 @@ def compare_models(models: list[EvalModel], metrics: dict[str, Metric], protocol
     if not isinstance(metrics, Mapping):
         names = list(metrics) if isinstance(metrics, (list, tuple)) and all(isinstance(n, str) for n in metrics) \
             else ["depth"]
-        raise UserError(f"compare_models takes its metrics as load_metrics gives them, such as load_metrics({names!r}), "
-                        f"not a {type(metrics).__name__}.")
+        raise UserError(f"compare_models takes its metrics as load_metrics gives them, such as "
+                        f"load_metrics({names!r}), not a {type(metrics).__name__}.")
     if not isinstance(protocol, Protocol):
         name = protocol if isinstance(protocol, str) else "small"
         raise UserError(f"compare_models takes a protocol as make_protocol gives it, such as make_protocol({name!r}), "
