@@ -16,7 +16,7 @@ from zoo3d.core.outputs import RenderOutput
 from zoo3d.errors import UserError
 
 from zoo3d_gram_inverter.detail import DetailReconstructor
-from zoo3d_gram_inverter.efficient_gram import EfficientGramGenerator
+from zoo3d_gram_inverter.efficient_gram import EfficientGramGenerator, FeatureManifolds
 from zoo3d_gram_inverter.encoders import CoarseEncoder
 
 __all__ = ["GramInverter", "camera_from_pose"]
@@ -76,3 +76,27 @@ class GramInverter(Inverter):
     def render(self, result: InversionResult, cameras: Camera, resolution: tuple[int, int] | None = None,
                normals: bool = False) -> RenderOutput:
         return self.generator.render(result.representation, cameras, resolution, normals=normals)
+
+    def state(self, result: InversionResult) -> dict[str, Tensor]:
+        """``latent`` (W+ from the encoder), ``detail.foreground`` and ``detail.background`` (the detail manifolds'
+        features seen through the input camera, when the detail branch ran) and ``pose`` (the pose head's estimate,
+        when it gave the camera)."""
+        out = {"latent": result.latent}
+        detail, pose = result.extras.get("detail"), result.extras.get("pose")
+        if detail is not None:
+            out.update({"detail.foreground": detail.foreground, "detail.background": detail.background})
+        if pose is not None:
+            out["pose"] = pose
+        return out
+
+    def restore(self, state: dict[str, Tensor], cameras: Camera) -> InversionResult:
+        """The coarse manifolds from the saved W+ by the generator, plus the saved detail manifolds."""
+        ref = self.generator.levels  # the generator's device and dtype
+        ws = state["latent"].to(ref)
+        coarse = self.generator.represent_ws(ws)
+        detail = None
+        if "detail.foreground" in state:
+            detail = FeatureManifolds(state["detail.foreground"].to(ref), state["detail.background"].to(ref))
+        pose = state["pose"].to(ref) if "pose" in state else None
+        return InversionResult(representation=coarse + detail, cameras=cameras.to(device=ref.device), latent=ws,
+                               extras={"coarse": coarse, "detail": detail, "pose": pose})

@@ -38,6 +38,11 @@ class Inverter(torch.nn.Module, ABC):
 
     ``cameras`` may be None when the inverter can estimate the pose; otherwise it must say so
     with a clear error. ``render`` draws the result from any cameras.
+
+    An inverter whose results can be saved (``zoo3d invert``'s ``inversion.safetensors``, rendered again by
+    ``zoo3d render --inversion`` and loaded by :func:`zoo3d.invert.load_inversion`) overrides ``state`` and
+    ``restore``: ``restore(state(result), result.cameras)`` on an inverter built from the same weights renders as
+    ``result`` does, pixel for pixel. One that does not is still inverted; its results are not saved.
     """
 
     @abstractmethod
@@ -46,3 +51,12 @@ class Inverter(torch.nn.Module, ABC):
     @abstractmethod
     def render(self, result: InversionResult, cameras: Camera,
                resolution: tuple[int, int] | None = None) -> RenderOutput: ...
+
+    def state(self, result: InversionResult) -> dict[str, Tensor] | None:
+        """The tensors that, with this inverter's weights and ``result.cameras``, rebuild ``result`` (the latent and
+        whatever else its render needs, by name); None: this inverter's results are not saved."""
+        return None
+
+    def restore(self, state: dict[str, Tensor], cameras: Camera) -> InversionResult:
+        """The result :meth:`state` gave ``state`` for, seen from ``cameras`` (its input-view cameras)."""
+        raise NotImplementedError(f"{type(self).__name__} does not restore saved inversions")

@@ -24,7 +24,7 @@ from zoo3d.cameras import Camera
 from zoo3d.core.inverter import InversionResult, Inverter
 from zoo3d.core.outputs import RenderOutput
 from zoo3d.errors import UserError
-from zoo3d.invert.latent import LatentSpace
+from zoo3d.invert.latent import LatentSpace, resolve_space
 from zoo3d.invert.losses import PerceptualLoss, reconstruction_loss
 
 __all__ = ["OptimizeSettings", "OptimizationInverter", "keeps_geometry"]
@@ -189,3 +189,31 @@ class OptimizationInverter(Inverter):
                resolution: tuple[int, int] | None = None) -> RenderOutput:
         gen = result.generator if result.generator is not None else self.generator
         return gen.render(result.representation, cameras.to(device=gen.device), resolution)
+
+    def state(self, result: InversionResult) -> dict[str, Tensor] | None:
+        """``latent``: the codes found as the generator consumes them (z (B, z_dim), or W+ (B, num_ws, w_dim) for
+        the spaces w and w+); after PTI also ``generator.<name>`` for each weight or buffer of the tuned copy that
+        differs from the generator's (a geometry PTI kept is not stored again). None for a result without a latent."""
+        if result.latent is None:
+            return None
+        out = {"latent": result.latent}
+        if result.generator is not None:
+            base = self.generator.state_dict()
+            out.update({f"generator.{name}": value for name, value in result.generator.state_dict().items()
+                        if not torch.equal(value, base[name])})
+        return out
+
+    def restore(self, state: dict[str, Tensor], cameras: Camera) -> InversionResult:
+        """The result from ``state``'s latent, represented (in ``settings.space``, at ``settings.psi`` for z) by the
+        generator, or by a copy of it carrying PTI's tuned weights when ``state`` holds some."""
+        gen = self.generator
+        tuned = {name.removeprefix("generator."): v for name, v in state.items() if name.startswith("generator.")}
+        if tuned:
+            gen = copy.deepcopy(self.generator)
+            gen.load_state_dict({**gen.state_dict(), **tuned})
+        space = resolve_space(gen, self.settings.space)
+        latent = state["latent"].to(device=gen.device, dtype=gen.dtype)
+        with torch.no_grad():
+            rep = gen.represent(latent, self.settings.psi) if space == "z" else gen.represent_ws(latent)
+        return InversionResult(representation=rep, cameras=cameras.to(device=gen.device), latent=latent,
+                               generator=gen if tuned else None, extras={"space": space})
