@@ -241,6 +241,7 @@ def invert(images, model, ckpt, method, pose, out, steps, tune_steps, space, kee
     from zoo3d.fileio import check_can_create
     from zoo3d.invert import OptimizationInverter, OptimizeSettings, resolve_space
     from zoo3d.invert.outputs import holds_inversion, load_lpips_or_reason, parse_pose
+    from zoo3d.invert.saved import saves_state, single_pass_inverter
     from zoo3d.limits import check_images
     from zoo3d.runs import load_model
 
@@ -251,15 +252,13 @@ def invert(images, model, ckpt, method, pose, out, steps, tune_steps, space, kee
     loaded = load_model(ckpt, model=model, device=device, ema=not no_ema)
     gen = loaded.generator
     check_images(f"--frames {frames}", frames, *gen.resolution, "frames")
-    single = loaded.plugin.build_inverter(loaded.config, {**loaded.modules, "generator": gen})
+    single = single_pass_inverter(loaded)
     method = method or ("single" if single is not None else "optimize")
     if method == "single" and single is None:
         raise UserError(f"Model '{loaded.spec.name}' has no single-pass inverter; use --method optimize.")
     if method == "single" and optimize_only:
         raise UserError(f"{', '.join(optimize_only)} set the latent optimisation; add --method optimize "
                         f"(the single-pass inverter has no steps).")
-    if single is not None:
-        single = single.to(gen.device).eval()
     if method == "single":
         inverter = single
     else:
@@ -298,9 +297,13 @@ def invert(images, model, ckpt, method, pose, out, steps, tune_steps, space, kee
         fitted = (steps or tune_steps) and inverter.perceptual is not None
         settings.update(space=resolve_space(gen, space), steps=steps, tune_steps=tune_steps,
                         keep_geometry=keep_geometry, perceptual=inverter.perceptual.name if fitted else None)
+    # what inversion.safetensors records besides: the checkpoint wherever the command is run from, and its hash
+    header = {**settings, "checkpoint": checkpoint and str(Path(checkpoint).resolve()), "sha256": loaded.sha256,
+              "resolution": [res, res], **({"psi": inverter.settings.psi} if method == "optimize" else {})}
     jobs = list(zip(images, _out_dirs(images, Path(out))))
     if resume:
-        done = {folder for path, folder in jobs if holds_inversion(folder, {**settings, "image": str(path)})}
+        done = {folder for path, folder in jobs
+                if holds_inversion(folder, {**settings, "image": str(path)}, saved=saves_state(inverter))}
         if done:
             click.echo(f"--resume: {len(done)} of the {counted(len(jobs), 'image')} already inverted by this command, "
                        f"passed over.", err=True)
@@ -311,7 +314,7 @@ def invert(images, model, ckpt, method, pose, out, steps, tune_steps, space, kee
     for n, (path, folder) in enumerate(jobs):
         try:
             _invert_one(path, folder, inverter, method, cams, gen.device, res, resize, outputs,
-                        {**settings, "image": str(path)}, f"{path} ({n + 1}/{len(jobs)})")
+                        {**settings, "image": str(path)}, header, f"{path} ({n + 1}/{len(jobs)})")
         except (KeyboardInterrupt, Terminated):
             click.echo(f"Stopped while inverting '{path}', with {n} of the {counted(len(jobs), 'image')} to "
                        f"invert done; the same command with --resume inverts the rest.", err=True)
@@ -349,10 +352,11 @@ def _steps_bar(label: str, total: int):
 
 
 def _invert_one(path, folder, inverter, method: str, cams, device, res: int, resize: str, outputs: dict,
-                record: dict, label: str) -> None:
+                record: dict, header: dict, label: str) -> None:
     """Invert one image on ``device`` at ``cams`` (None: estimated) into ``folder`` (``outputs``: the keywords of
     :func:`write_inversion_outputs`) and print its line; ``record`` (the command's settings and the image) joins the
-    metrics in metrics.json. In a terminal, the optimisation's steps are shown on a bar named ``label``."""
+    metrics in metrics.json, and ``header`` with the image heads inversion.safetensors. In a terminal, the
+    optimisation's steps are shown on a bar named ``label``."""
     import time
 
     import torch
@@ -371,7 +375,8 @@ def _invert_one(path, folder, inverter, method: str, cams, device, res: int, res
         torch.cuda.synchronize(device)
     seconds = time.perf_counter() - t0
     metrics = write_inversion_outputs(inverter, result, x, folder, **outputs,
-                                      extra={**record, "invert_seconds": seconds})
+                                      extra={**record, "invert_seconds": seconds},
+                                      inversion={**header, "image": record["image"]})
     lp = "n/a" if metrics["lpips"] is None else f"{metrics['lpips']:.3f}"
     click.echo(f"{path}: PSNR {metrics['psnr']:.2f} dB, SSIM {metrics['ssim']:.3f}, LPIPS {lp} "
                f"({method}, {seconds:.2f}s) -> {folder}")

@@ -1,4 +1,5 @@
-"""What ``zoo3d invert`` writes per image: reconstruction.png, turntable.gif, depth.png, metrics.json.
+"""What ``zoo3d invert`` writes per image: reconstruction.png, turntable.gif, depth.png, metrics.json and the
+inversion itself, inversion.safetensors (:mod:`zoo3d.invert.saved`).
 
 Everything is rendered from one :class:`zoo3d.core.InversionResult` (for single-pass inverters, one
 forward pass of their networks); the turntable sweeps the yaw around the input pose at its pitch.
@@ -15,14 +16,15 @@ from torch import Tensor
 
 from zoo3d.cameras import Camera
 from zoo3d.core.inverter import InversionResult
+from zoo3d.core.outputs import RenderOutput
 from zoo3d.errors import UserError
 
-__all__ = ["OUTPUT_FILES", "holds_inversion", "image_metrics", "load_lpips_or_reason", "parse_pose",
+__all__ = ["OUTPUT_FILES", "holds_inversion", "image_metrics", "load_lpips_or_reason", "parse_pose", "render_each",
            "write_inversion_outputs"]
 
 #: every file :func:`write_inversion_outputs` may write into an image's folder (``depth.png`` only for a model that
-#: renders depth)
-OUTPUT_FILES = ("reconstruction.png", "depth.png", "turntable.gif", "metrics.json")
+#: renders depth, ``inversion.safetensors`` only for an inverter whose results are saved)
+OUTPUT_FILES = ("reconstruction.png", "depth.png", "turntable.gif", "metrics.json", "inversion.safetensors")
 
 
 def parse_pose(text: str | None) -> tuple[float, float] | None:
@@ -68,13 +70,18 @@ def image_metrics(pred: Tensor, target: Tensor, lpips_model=None, lpips_reason: 
     return out
 
 
-def holds_inversion(folder: str | Path, record: dict) -> bool:
+def holds_inversion(folder: str | Path, record: dict, saved: bool = True) -> bool:
     """Whether ``folder`` holds a whole inversion whose metrics.json records every value of ``record`` as it is
-    (the command's settings and the image: ``zoo3d invert --resume`` passes over such an image)."""
+    (the command's settings and the image: ``zoo3d invert --resume`` passes over such an image). ``saved``: the
+    inverter's results are saved, so inversion.safetensors is one of the outputs (an earlier inversion without it
+    is not whole)."""
     import json
 
+    from zoo3d.invert.saved import INVERSION_FILE
+
     folder = Path(folder)
-    if not all((folder / name).is_file() for name in OUTPUT_FILES if name != "depth.png"):
+    optional = {"depth.png"} | (set() if saved else {INVERSION_FILE})
+    if not all((folder / name).is_file() for name in OUTPUT_FILES if name not in optional):
         return False
     try:
         metrics = json.loads((folder / "metrics.json").read_text(encoding="utf-8"))
@@ -96,10 +103,39 @@ def turntable_cameras(camera: Camera, frames: int, yaw_range: float) -> Camera:
 
 
 @torch.no_grad()
+def render_each(inverter, result: InversionResult, cameras: Camera, resolution: tuple[int, int] | None = None,
+                need_depth: bool = False) -> RenderOutput:
+    """``result`` (one image's) drawn from each of ``cameras`` in turn, as the turntable is (memory bounded by one
+    view; the same pixels for the same camera): rgb (F, 3, H, W) in [-1, 1] and, where the model renders depth,
+    depth (F, 1, H, W), with ``need_depth`` also ``extras["picture_depth"]`` (:func:`zoo3d.imageio.picture_depth`);
+    with ``need_depth``, a model that renders no depth is drawn no further than the first view (the caller refuses)."""
+    from zoo3d.imageio import picture_depth
+
+    rgb, depth, shown = [], [], []
+    cameras = cameras.to(device=result.cameras.device)
+    for i in range(len(cameras)):  # only the pictures of each view are kept, not the rest of its render
+        out = inverter.render(result, cameras[i], resolution)
+        rgb.append(out.rgb.float())
+        if out.depth is not None:
+            depth.append(out.depth.float())
+            if need_depth:
+                shown.append(picture_depth(out).float())
+        elif need_depth:
+            break
+    if len(depth) != len(rgb):
+        return RenderOutput(rgb=torch.cat(rgb))
+    return RenderOutput(rgb=torch.cat(rgb), depth=torch.cat(depth),
+                        extras={"picture_depth": torch.cat(shown)} if need_depth else {})
+
+
+@torch.no_grad()
 def write_inversion_outputs(inverter, result: InversionResult, image: Tensor, out_dir: str | Path, *,
                             frames: int = 30, yaw_range: float = 0.5, fps: int = 15, lpips_model=None,
-                            lpips_reason: str | None = None, extra: dict | None = None) -> dict:
-    """Render and write the four outputs of one inverted image (1, 3, H, W); returns the metrics dict.
+                            lpips_reason: str | None = None, extra: dict | None = None,
+                            inversion: dict | None = None) -> dict:
+    """Render and write the outputs of one inverted image (1, 3, H, W); returns the metrics dict. With
+    ``inversion`` (the header of :func:`zoo3d.invert.saved.write_inversion`: the model, checkpoint, method, ...)
+    the inversion itself is saved too, where the inverter's results can be (:func:`zoo3d.invert.saved.saves_state`).
 
     They are written into a hidden staging folder and moved into ``out_dir`` together once all are written, so
     a failure (a full disk) leaves a new folder absent and an existing one with its earlier outputs. An existing
@@ -107,6 +143,7 @@ def write_inversion_outputs(inverter, result: InversionResult, image: Tensor, ou
     depth, where this one renders none), so that it holds one inversion; its other files stay."""
     from zoo3d.fileio import json_text, place, staging_folder, write_text_atomic
     from zoo3d.imageio import depth_to_image, picture_depth, save_animation, save_image
+    from zoo3d.invert.saved import INVERSION_FILE, saves_state, write_inversion
 
     out_dir = Path(out_dir)
     res = tuple(image.shape[-2:])
@@ -119,10 +156,11 @@ def write_inversion_outputs(inverter, result: InversionResult, image: Tensor, ou
         save_image(recon.rgb[0], staging / "reconstruction.png")
         if recon.depth is not None:
             save_image(depth_to_image(picture_depth(recon))[0].expand(3, -1, -1), staging / "depth.png")
-        cams = turntable_cameras(result.cameras[0], frames, yaw_range)
-        views = [inverter.render(result, cams[i], res).rgb[0] for i in range(frames)]  # one at a time: bounded
-        save_animation(views, staging / "turntable.gif", fps=fps)
+        views = render_each(inverter, result, turntable_cameras(result.cameras[0], frames, yaw_range), res).rgb
+        save_animation(list(views), staging / "turntable.gif", fps=fps)
         write_text_atomic(staging / "metrics.json", json_text(metrics) + "\n", "metrics")
+        if inversion is not None and saves_state(inverter):
+            write_inversion(staging / INVERSION_FILE, inverter, result, inversion)
         written = sorted(p.name for p in staging.iterdir())
         if not out_dir.exists():
             os.replace(staging, out_dir)

@@ -1,0 +1,165 @@
+"""The inversion ``zoo3d invert`` saves beside an image's pictures, ``inversion.safetensors``, and how it is loaded
+again (:func:`load_inversion`, ``zoo3d render --inversion``).
+
+The file holds what rebuilds the :class:`zoo3d.core.InversionResult` exactly with the weights it was inverted with:
+
+- ``camera``: the input-view cameras, EG3D's 25 numbers each (``Camera.to_eg3d``);
+- ``state.<name>``: the inverter's own state (:meth:`zoo3d.core.Inverter.state`): the latent found and, per method,
+  GRAMInverter's detail feature maps and estimated pose, or the generator weights PTI changed.
+
+Its metadata key ``zoo3d.inversion`` is a JSON object: ``format``, the ``model``, the ``checkpoint`` (an absolute
+path; null for a model that needs none) and its ``sha256``, ``ema``, the ``method`` and its settings (``space``,
+``steps``, ``tune_steps``, ``keep_geometry``, ``psi``), the ``image`` and ``pose`` (the input view's yaw and pitch).
+The model is loaded from that checkpoint only while its sha256 is the one recorded: other weights would render
+another scene from the same latent.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import torch
+from torch import Tensor
+
+from zoo3d.cameras import Camera
+from zoo3d.core.inverter import InversionResult, Inverter
+from zoo3d.errors import UserError, counted
+
+__all__ = ["INVERSION_FILE", "inversion_file", "load_inversion", "read_inversion", "saves_state",
+           "single_pass_inverter", "write_inversion"]
+
+#: the file's name in an image's output folder
+INVERSION_FILE = "inversion.safetensors"
+#: the metadata key of the file's JSON header
+HEADER_KEY = "zoo3d.inversion"
+FORMAT = 1
+
+
+def saves_state(inverter) -> bool:
+    """Whether ``inverter``'s results can be saved: its class implements :meth:`Inverter.state`."""
+    return getattr(type(inverter), "state", Inverter.state) is not Inverter.state
+
+
+def single_pass_inverter(loaded):
+    """The model's single-pass inverter over the loaded generator (the EMA copy when loaded so), on its device in
+    eval mode; None for a model without one."""
+    gen = loaded.generator
+    single = loaded.plugin.build_inverter(loaded.config, {**loaded.modules, "generator": gen})
+    return None if single is None else single.to(gen.device).eval()
+
+
+def write_inversion(path: str | Path, inverter: Inverter, result: InversionResult, header: dict) -> Path | None:
+    """Write ``result`` (its cameras and ``inverter.state(result)``) with ``header`` (see the module doc) to
+    ``path``, atomically; None, writing nothing, where the inverter gives no state for it."""
+    from zoo3d.fileio import json_text
+    from zoo3d.train.checkpoint import write_safetensors
+
+    state = inverter.state(result)
+    if state is None:
+        return None
+    tensors = {"camera": result.cameras.to_eg3d(), **{f"state.{name}": t for name, t in state.items()}}
+    return write_safetensors(tensors, {HEADER_KEY: json_text({"format": FORMAT, **header}, indent=None)}, Path(path))
+
+
+def inversion_file(path: str | Path) -> Path:
+    """The inversion file ``path`` names: an image's output folder (its ``inversion.safetensors``) or the file; a
+    one-sentence UserError when there is none."""
+    path = Path(path).expanduser()
+    if path.is_file():
+        return path
+    if not path.is_dir():
+        raise UserError(f"Inversion '{path}' does not exist; give an image's folder that zoo3d invert wrote "
+                        f"(DIR/<image name>).")
+    if (path / INVERSION_FILE).is_file():
+        return path / INVERSION_FILE
+    held = sorted(p.parent.name for p in path.glob(f"*/{INVERSION_FILE}"))
+    if held:
+        raise UserError(f"Folder '{path}' holds the inversions of {counted(len(held), 'image')} in its sub-folders, "
+                        f"not one of its own; give one image's folder, such as '{path / held[0]}'.")
+    if (path / "metrics.json").is_file():
+        raise UserError(f"Folder '{path}' holds no {INVERSION_FILE} (it was inverted before zoo3d invert saved the "
+                        f"inversion, or by an inverter whose results are not saved); invert the image again.")
+    raise UserError(f"Folder '{path}' holds no {INVERSION_FILE}; give an image's folder that zoo3d invert wrote "
+                    f"(DIR/<image name>).")
+
+
+def read_inversion(path: str | Path) -> tuple[dict, dict[str, Tensor], Path]:
+    """The header, the tensors (on the CPU) and the file of the inversion ``path`` names (:func:`inversion_file`)."""
+    from safetensors import safe_open
+
+    from zoo3d.train.checkpoint import _looks_pickled
+
+    file = inversion_file(path)
+    with open(file, "rb") as fh:
+        if _looks_pickled(fh.read(9)):
+            raise UserError(f"'{file}' is a pickle-based file, not an inversion zoo3d invert wrote; zoo3d loads "
+                            f"only .safetensors files, because unpickling a file can run arbitrary code.")
+    try:
+        with safe_open(str(file), framework="pt") as fh:
+            meta = fh.metadata() or {}
+            tensors = {name: fh.get_tensor(name) for name in fh.keys()}
+    except Exception as exc:  # noqa: BLE001 - safetensors raises its own error types for every header problem
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise UserError(f"Inversion '{file}' is truncated or corrupt ({first}); invert the image again.") from None
+    try:
+        header = json.loads(meta[HEADER_KEY])
+    except (KeyError, ValueError):
+        header = None
+    if not isinstance(header, dict) or "camera" not in tensors or "state.latent" not in tensors:
+        raise UserError(f"'{file}' is not an inversion zoo3d invert wrote (no '{HEADER_KEY}' header, camera and "
+                        f"latent in it).")
+    return header, tensors, file
+
+
+def _load_model_of(header: dict, file: Path, device: str):
+    """The model the inversion was made with: its recorded checkpoint, refused when gone or changed."""
+    from zoo3d.runs import file_sha256, load_model
+
+    model, checkpoint, ema = header.get("model"), header.get("checkpoint"), bool(header.get("ema", True))
+    if checkpoint is None:
+        loaded = load_model(None, model=model, device=device, ema=ema)
+        if loaded.checkpoint is not None:
+            raise UserError(f"Inversion '{file}' was made with model '{model}' as built without a checkpoint, and "
+                            f"'{model}' now names its trained run '{loaded.checkpoint}'; invert the image again.")
+        return loaded
+    if not Path(checkpoint).is_file():
+        raise UserError(f"Inversion '{file}' was made with checkpoint '{checkpoint}', which no longer exists; invert "
+                        f"the image again with a checkpoint that does.")
+    digest = file_sha256(Path(checkpoint))
+    if digest != header.get("sha256"):
+        raise UserError(f"Checkpoint '{checkpoint}' has changed since inversion '{file}' was made with it (sha256 "
+                        f"{digest[:12]}…, not {str(header.get('sha256'))[:12]}…), so it would render another scene; "
+                        f"invert the image again.")
+    return load_model(checkpoint, model=model, device=device, ema=ema)
+
+
+def _inverter_for(loaded, header: dict, file: Path) -> Inverter:
+    from zoo3d.invert.optimize import OptimizationInverter, OptimizeSettings
+
+    if header.get("method") == "single":
+        single = single_pass_inverter(loaded)
+        if single is None:
+            raise UserError(f"Inversion '{file}' was made by the single-pass inverter of model '{loaded.name}', "
+                            f"which no longer builds one; invert the image again with --method optimize.")
+        return single
+    return OptimizationInverter(loaded.generator, OptimizeSettings(space=header.get("space", "auto"),
+                                                                   psi=float(header.get("psi", 1.0))))
+
+
+def load_inversion(path: str | Path, device: str = "auto") -> tuple[Inverter, InversionResult]:
+    """The inverter and the result of the inversion ``path`` names (an image's folder zoo3d invert wrote, or its
+    ``inversion.safetensors``), on ``device``: ``inverter.render(result, cameras, resolution)`` draws it from any
+    cameras, ``result.cameras`` being the input view. The model is loaded from the checkpoint the header records (the
+    EMA generator or not, as inverted); a checkpoint gone or changed since (another sha256) is a UserError.
+    """
+    header, tensors, file = read_inversion(path)
+    loaded = _load_model_of(header, file, device)
+    inverter = _inverter_for(loaded, header, file)
+    device = loaded.generator.device
+    cameras = Camera.from_eg3d(tensors["camera"]).to(device=device)
+    state = {name.removeprefix("state."): t.to(device) for name, t in tensors.items() if name.startswith("state.")}
+    with torch.no_grad():
+        result = inverter.restore(state, cameras)
+    result.extras["header"] = header
+    return inverter, result
