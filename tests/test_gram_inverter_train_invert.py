@@ -84,6 +84,34 @@ def test_invert_writes_reconstruction_turntable_depth_and_the_metrics_of_what_it
         assert metrics["pose_source"] == "estimated"
 
 
+def test_the_saved_single_pass_inversion_draws_its_reconstruction_and_renders_at_other_views(trained_run, portrait,
+                                                                                             tmp_path):
+    """Its W+, detail manifolds and estimated pose come back from inversion.safetensors: reconstruction.png's pixels at
+    the input view; ``zoo3d render --inversion`` draws it (with depth) at a resolution of its own."""
+    from PIL import Image
+
+    from zoo3d.cli.main import cli
+    from zoo3d.imageio import to_uint8
+    from zoo3d.invert import load_inversion
+
+    torch.set_num_threads(1)
+    res = CliRunner().invoke(cli, ["invert", str(portrait), "--model", "gram_inverter", "--ckpt", str(trained_run),
+                                   "--out", str(tmp_path / "out"), "--frames", "2", "--device", "cpu"])
+    assert res.exit_code == 0, res.output
+    folder = tmp_path / "out" / "held_out"
+    inverter, result = load_inversion(folder, "cpu")
+    assert result.extras["header"]["method"] == "single" and result.extras["pose"] is not None
+    detail = result.extras["detail"]
+    assert detail is not None and bool(detail.foreground.abs().sum() > 0)  # one step of the detail stage trained it
+    recon = np.asarray(Image.open(folder / "reconstruction.png").convert("RGB"))
+    assert np.array_equal(to_uint8(inverter.render(result, result.cameras).rgb[0]), recon)
+    res = CliRunner().invoke(cli, ["render", "--inversion", str(folder), "--frames", "2", "--resolution", "24",
+                                   "--depth", "side", "--out", str(tmp_path / "orbit"), "--device", "cpu"])
+    assert res.exit_code == 0, res.output
+    frames = sorted((tmp_path / "orbit").iterdir())
+    assert [np.asarray(Image.open(f)).shape for f in frames] == [(24, 48, 3)] * 2  # colour, then depth beside it
+
+
 def test_invert_by_optimisation_uses_the_pose_head_and_writes_the_same_outputs(trained_run, portrait, tmp_path):
     from zoo3d.cli.main import cli
 

@@ -1,6 +1,7 @@
 """``zoo3d invert`` saves each image's inversion (inversion.safetensors) on a trained toy run: loaded again by
-``zoo3d.invert.load_inversion`` it draws reconstruction.png's pixels at the input view, PTI's tuned weights come back,
-and a checkpoint changed or gone since is refused in one sentence."""
+``zoo3d.invert.load_inversion`` it draws reconstruction.png's pixels at the input view, ``zoo3d render --inversion``
+draws the turntable's frames at the same yaws, PTI's tuned weights come back, a checkpoint changed or gone since is
+refused in one sentence, and so are the options that choose another instance."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from PIL import Image
 from cli_toy import train_toy_run, zoo3d
 from cli_toy import toy  # noqa: F401 (a fixture)
 from test_invert_cli import toy_image  # noqa: F401 (a fixture)
+from conftest import one_line_error
 from toy_model import REAL_COLOUR, render_spheres
 from zoo3d.cameras import Camera
 from zoo3d.errors import UserError
@@ -69,6 +71,33 @@ def test_the_reloaded_inversion_draws_reconstruction_png_at_the_input_view_with_
     assert not np.array_equal(to_uint8(inverter.render(start, result.cameras).rgb[0]), recon)  # the latent moved
 
 
+def test_a_yaw_sweep_rendered_from_it_is_the_turntable_at_the_same_yaws(photo, run, monkeypatch, capsys):
+    import zoo3d.imageio as imageio
+
+    turntable = []
+    real_save = imageio.save_animation
+
+    def recording(frames, path, *args, **kwargs):
+        if str(path).endswith("turntable.gif"):
+            turntable.extend(to_uint8(f) for f in frames)
+        return real_save(frames, path, *args, **kwargs)
+
+    with monkeypatch.context() as patched:
+        patched.setattr(imageio, "save_animation", recording)
+        folder = _invert(photo, run)
+    capsys.readouterr()
+    code = zoo3d("render", "--inversion", folder, "--trajectory", "yaw-sweep", "--frames", "3", "--yaw-range",
+                 str(YAW_RANGE), "--out", "sweep")
+    assert code == 0
+    assert capsys.readouterr().out == (f"Wrote 3 frames of inversion '{folder}' (yaw-sweep around its input view) to "
+                                       f"sweep.\n")
+    sweep = [_png(photo.parent / "sweep" / f"frame_{i:04d}.png") for i in range(3)]
+    # the turntable's 4 frames: the input yaw, +R, the input yaw, -R; the sweep's 3: -R, the input yaw, +R
+    for got, want in zip(sweep, (turntable[3], turntable[0], turntable[1])):
+        assert np.array_equal(got, want)
+    assert not np.array_equal(sweep[0], sweep[2])  # the views differ: the sphere sits off the axis
+
+
 def test_ptis_tuned_weights_come_back_and_draw_its_reconstruction(photo, run, monkeypatch):
     import zoo3d.invert as invert
 
@@ -90,7 +119,7 @@ def test_ptis_tuned_weights_come_back_and_draw_its_reconstruction(photo, run, mo
                           _png(folder / "reconstruction.png"))
 
 
-def test_a_checkpoint_changed_or_gone_since_is_refused_in_one_sentence(photo, run):
+def test_a_checkpoint_changed_or_gone_since_is_refused_in_one_sentence(photo, run, capsys):
     from safetensors.torch import load_file, save_file
 
     from zoo3d.train.checkpoint import read_metadata
@@ -101,13 +130,35 @@ def test_a_checkpoint_changed_or_gone_since_is_refused_in_one_sentence(photo, ru
     tensors, meta = load_file(checkpoint), read_metadata(checkpoint)
     name = next(k for k in tensors if k.startswith("generator."))
     save_file({**tensors, name: tensors[name] + 1}, checkpoint, metadata=meta)  # other weights, a valid checkpoint
-    with pytest.raises(UserError) as refused:
-        load_inversion(folder)
-    assert str(refused.value).startswith(f"Checkpoint '{checkpoint}' has changed since inversion "
-                                         f"'{folder / 'inversion.safetensors'}' was made with it")
+    capsys.readouterr()
+    assert zoo3d("render", "--inversion", folder, "--out", "again.gif") == 2
+    assert one_line_error(capsys.readouterr().err).startswith(
+        f"Error: Checkpoint '{checkpoint}' has changed since inversion '{folder / 'inversion.safetensors'}' was made with it")
+    assert not (photo.parent / "again.gif").exists()
     checkpoint.unlink()
     with pytest.raises(UserError, match="which no longer exists; invert the image again"):
         load_inversion(folder)
+
+
+@pytest.mark.parametrize("args, named", [
+    (["--seed", "3"], "--seed does"), (["--psi", "0.5"], "--psi does"), (["--cached"], "--cached does"),
+    (["--no-ema"], "--no-ema does"), (["RUN", "--model", "toy"], "RUN, --model do")])
+def test_options_choosing_another_instance_or_weights_are_refused_beside_an_inversion(toy, run, capsys, args, named):
+    args = [str(run) if a == "RUN" else a for a in args]
+    assert zoo3d("render", *args, "--inversion", toy, "--out", "x.gif") == 2
+    err = one_line_error(capsys.readouterr().err)
+    assert err.startswith(f"Error: {named} not apply to --inversion, which renders the inverted image with the weights it "
+                          f"was inverted with")
+    assert not (toy / "x.gif").exists()
+
+
+def test_the_folder_of_every_image_is_refused_naming_one_image_folder(photo, run, capsys):
+    _invert(photo, run)
+    capsys.readouterr()
+    assert zoo3d("render", "--inversion", "inv", "--out", "x.gif") == 2
+    assert one_line_error(capsys.readouterr().err) == (
+        "Error: Folder 'inv' holds the inversions of 1 image in its sub-folders, not one of its own; give one image's "
+        "folder, such as 'inv/sphere'.")
 
 
 def test_resume_inverts_again_an_image_whose_folder_lacks_its_inversion(photo, run, capsys):

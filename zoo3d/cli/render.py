@@ -1,4 +1,5 @@
-"""``zoo3d render RUN|CKPT --seed S --frames N --trajectory orbit|yaw-sweep --out turntable.gif``."""
+"""``zoo3d render RUN|CKPT --seed S --frames N --trajectory orbit|yaw-sweep --out turntable.gif``, or
+``zoo3d render --inversion DIR/<image name> …``: an image ``zoo3d invert`` inverted, around its input view."""
 
 from __future__ import annotations
 
@@ -15,15 +16,39 @@ def _depth_path(out: Path) -> Path:
     return out.with_name(f"{out.stem}_depth{out.suffix}") if out.suffix else out.with_name(out.name + "_depth")
 
 
+def _refuse_beside_inversion(run: str | None) -> None:
+    """Refuse, in one sentence, what chooses the weights or the instance where --inversion brings its own."""
+    typed = (["RUN"] if run is not None else []) + typed_options("model", "no_ema", "seed", "psi", "cached",
+                                                                   "rasterizer")
+    if typed:
+        one = len(typed) == 1
+        raise UserError(f"{', '.join(typed)} {'does' if one else 'do'} not apply to --inversion, which renders the "
+                        f"inverted image with the weights it was inverted with (the run and EMA its header names, its "
+                        f"own latent, no textured-mesh cache); leave {'it' if one else 'them'} out.")
+
+
+def _trajectory(trajectory: str, frames: int, yaw_range: float, pitch_range: float, yaw: float, pitch: float,
+                radius: float, fov: float):
+    """The cameras of ``trajectory`` around the view (``yaw``, ``pitch``) at ``radius`` and ``fov``."""
+    from zoo3d.cameras import orbit, yaw_sweep
+
+    if trajectory == "orbit":
+        return orbit(frames, yaw_amplitude=yaw_range, pitch_amplitude=pitch_range, radius=radius, fov=fov,
+                     yaw_center=yaw, pitch_center=pitch)
+    return yaw_sweep(frames, yaw_range=yaw_range, pitch=pitch, radius=radius, fov=fov, yaw_center=yaw)
+
+
 @click.command()
 @model_options
 @click.option("--seed", type=click.IntRange(0, 2**63 - 1), default=0, show_default=True, help="The instance to render.")
 @click.option("--frames", type=click.IntRange(min=1), default=60, show_default=True)
 @click.option("--trajectory", type=click.Choice(["orbit", "yaw-sweep"]), default="orbit", show_default=True,
               help="orbit: yaw and pitch swing around the prior's centre view (--yaw-range, --pitch-range); "
-                   "yaw-sweep: the yaw from -R to +R (R: --yaw-range) at the prior's centre pitch.")
+                   "yaw-sweep: the yaw from -R to +R (R: --yaw-range) at the prior's centre pitch. With --inversion, "
+                   "around its input view instead.")
 @click.option("--yaw-range", type=ANGLE, default=0.4, show_default=True,
-              help="Radians: the sweep's half range, or the orbit's yaw amplitude (both around the prior's centre view).")
+              help="Radians: the sweep's half range, or the orbit's yaw amplitude (both around the prior's centre view, "
+                   "or an inversion's input view).")
 @click.option("--pitch-range", type=ANGLE, default=0.15, show_default=True, help="Radians: the orbit's pitch amplitude.")
 @click.option("--fps", type=click.IntRange(min=1), default=24, show_default=True)
 @click.option("--psi", type=PSI, default=0.7, show_default=True, help="Truncation.")
@@ -35,17 +60,20 @@ def _depth_path(out: Path) -> Path:
               help="Render from the seed's textured-mesh cache with a rasterizer (GRAM, GRAM-HD, GRAMInverter).")
 @click.option("--rasterizer", type=click.Choice(["auto", "gl", "torch"]), default="auto", show_default=True,
               help="With --cached: GL (moderngl, headless EGL), pure torch, or GL when available.")
+@click.option("--inversion", type=UserPath(exists=True),
+              help="An image's folder that zoo3d invert wrote (DIR/<image name>, holding inversion.safetensors): "
+                   "render that inverted image, with the run it was inverted with, around its input view.")
 @click.option("--out", required=True, type=UserPath(), help=".gif, .png (APNG), .webp, .mp4, or a folder.")
 def render(run, model, no_ema, device, seed, frames, trajectory, yaw_range, pitch_range, fps, psi, resolution,
-           depth, cached, rasterizer, out):
-    """Render a free-view animation of one seed of a trained (or checkpoint-free) generator."""
-    import torch
-
-    from zoo3d.cameras import orbit, yaw_sweep
-    from zoo3d.imageio import check_animation_target, depth_to_image, save_animation
+           depth, cached, rasterizer, inversion, out):
+    """Render a free-view animation of one seed of a trained (or checkpoint-free) generator, or of an image that
+    zoo3d invert inverted (--inversion)."""
+    from zoo3d.imageio import check_animation_target
     from zoo3d.limits import check_images
     from zoo3d.train.sampling import render_views, seed_latents
 
+    if inversion is not None:
+        _refuse_beside_inversion(run)
     if rasterizer != "auto" and not cached:
         raise UserError(f"--rasterizer {rasterizer} draws the cached layers; add --cached (without it the model "
                         "itself renders every frame).")
@@ -55,20 +83,19 @@ def render(run, model, no_ema, device, seed, frames, trajectory, yaw_range, pitc
     check_animation_target(out, fps)
     if depth == "separate":
         check_animation_target(_depth_path(Path(out)), fps)
+    res = (resolution, resolution) if resolution else None
+    if inversion is not None:
+        _render_inversion(inversion, device, frames, trajectory, yaw_range, pitch_range, fps, res, depth, out)
+        return
     loaded = load_for_cli(run, model, device, no_ema)
     gen = loaded.generator
-    h, w = (resolution, resolution) if resolution else tuple(gen.resolution)
+    h, w = res or tuple(gen.resolution)
     check_images(f"--frames {frames}", frames * (2 if depth == "separate" else 1), h, w * (2 if depth == "side" else 1),
                  "frames")
     prior = gen.camera_prior
-    if trajectory == "orbit":
-        cams = orbit(frames, yaw_amplitude=yaw_range, pitch_amplitude=pitch_range, radius=prior.radius, fov=prior.fov,
-                     yaw_center=prior.yaw_mean, pitch_center=prior.centre_pitch)
-    else:
-        cams = yaw_sweep(frames, yaw_range=yaw_range, pitch=prior.centre_pitch, radius=prior.radius, fov=prior.fov,
-                         yaw_center=prior.yaw_mean)
+    cams = _trajectory(trajectory, frames, yaw_range, pitch_range, prior.yaw_mean, prior.centre_pitch, prior.radius,
+                       prior.fov)
     z = seed_latents([seed], gen.z_dim, gen.device, gen.dtype).expand(frames, -1)
-    res = (resolution, resolution) if resolution else None
     note = ""
     if cached:
         from zoo3d.freeview.commands import render_cached
@@ -77,12 +104,23 @@ def render(run, model, no_ema, device, seed, frames, trajectory, yaw_range, pitc
         note = f" ({note})"
     else:
         views = render_views(gen, z, cams.to(gen.device), psi=psi, resolution=res, need_depth=depth != "none")
+    written = _save_views(views, loaded.spec.name, depth, out, fps)
+    click.echo(f"Wrote {counted(frames, 'frame')} of seed {seed} ({trajectory}) to "
+               f"{', '.join(map(str, written))}.{note}")
+
+
+def _save_views(views, model: str, depth: str, out: str, fps: int) -> list[Path]:
+    """Write the rendered ``views`` to ``out`` with their depth as ``depth`` asks; the files written."""
+    import torch
+
+    from zoo3d.imageio import depth_to_image, save_animation
+
     rgb = views.rgb
     out_path = Path(out)
     written = []
     if depth != "none":
         if views.depth is None:
-            raise UserError(f"Model '{loaded.spec.name}' renders no depth, so --depth cannot be shown.")
+            raise UserError(f"Model '{model}' renders no depth, so --depth cannot be shown.")
         shown = views.extras.get("picture_depth", views.depth)  # a cache's depth ends on its background plane
         d = depth_to_image(shown).expand(-1, 3, -1, -1)  # one near/far for all frames: no flicker
         if depth == "side":
@@ -90,5 +128,27 @@ def render(run, model, no_ema, device, seed, frames, trajectory, yaw_range, pitc
         else:
             written.append(save_animation(list(d), _depth_path(out_path), fps=fps))
     written.insert(0, save_animation(list(rgb), out_path, fps=fps))
-    click.echo(f"Wrote {counted(frames, 'frame')} of seed {seed} ({trajectory}) to "
-               f"{', '.join(map(str, written))}.{note}")
+    return written
+
+
+def _render_inversion(folder: str, device: str, frames: int, trajectory: str, yaw_range: float, pitch_range: float,
+                      fps: int, res: tuple[int, int] | None, depth: str, out: str) -> None:
+    """``zoo3d render --inversion``: the inversion in ``folder`` along ``trajectory`` around its input view (at its
+    radius and fov), at ``res`` or the resolution it was inverted at, each frame as the turntable's are drawn."""
+    from zoo3d.invert.outputs import render_each
+    from zoo3d.invert.saved import load_inversion
+    from zoo3d.limits import check_images
+
+    inverter, result = load_inversion(folder, device)
+    header = result.extras["header"]
+    size = res or (tuple(header["resolution"]) if header.get("resolution") else None)  # None: the inverter's own
+    if size is not None:
+        check_images(f"--frames {frames}", frames * (2 if depth == "separate" else 1), size[0],
+                     size[1] * (2 if depth == "side" else 1), "frames")
+    angles = {k: float(v[0]) for k, v in result.cameras[0].to_angles().items()}
+    cams = _trajectory(trajectory, frames, yaw_range, pitch_range, angles["yaw"], angles["pitch"], angles["radius"],
+                       angles["fov"])
+    views = render_each(inverter, result, cams, size, need_depth=depth != "none")
+    written = _save_views(views, header.get("model"), depth, out, fps)
+    click.echo(f"Wrote {counted(frames, 'frame')} of inversion '{folder}' ({trajectory} around its input view) to "
+               f"{', '.join(map(str, written))}.")
