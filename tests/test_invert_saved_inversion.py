@@ -183,3 +183,16 @@ def test_a_checkpoint_free_models_inversion_is_drawn_by_the_model_built_afresh(t
     inverter, result = load_inversion(folder, "cpu")
     assert (result.extras["header"]["checkpoint"], result.extras["header"]["sha256"]) == (None, None)
     assert np.array_equal(to_uint8(inverter.render(result, result.cameras).rgb[0]), _png(folder / "reconstruction.png"))
+
+
+def test_an_image_folder_or_its_inversion_given_as_a_run_is_pointed_at_render_inversion(photo, run, capsys):
+    _invert(photo, run)
+    capsys.readouterr()
+    assert zoo3d("render", "inv/sphere", "--out", "x.gif") == 2  # it said: give 'inv/sphere/inversion.safetensors'
+    assert one_line_error(capsys.readouterr().err) == (
+        "Error: 'inv/sphere' is an image's folder that zoo3d invert wrote, not a run; render its inversion with "
+        "`zoo3d render --inversion inv/sphere --out FILE`.")
+    assert zoo3d("sample", "inv/sphere/inversion.safetensors", "--out", "x.png") == 2
+    assert one_line_error(capsys.readouterr().err) == (
+        "Error: 'inv/sphere/inversion.safetensors' is an inversion that zoo3d invert saved, not a checkpoint; render "
+        "it with `zoo3d render --inversion inv/sphere --out FILE`.")
