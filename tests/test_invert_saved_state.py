@@ -1,6 +1,6 @@
 """Each inverter's saved state (``Inverter.state``) rebuilds its result (``Inverter.restore``) on an inverter of the same
-weights, so that the restored result draws the same pixels from any camera: GRAMInverter's W+, detail manifolds and
-pose estimate; the optimisation inverter's latent and, after PTI, the tuned weights, only those that PTI changed
+weights, so that the restored result draws the same pixels from any camera: GRAMInverter's W+, pose estimate and the
+image its detail branch draws the detail manifolds from again; the optimisation inverter's latent and, after PTI, the tuned weights, only those that PTI changed
 (a geometry it kept is not stored again)."""
 
 from __future__ import annotations
@@ -27,14 +27,18 @@ def _same_pictures(inverter, a, b, resolution=None) -> bool:
 
 
 @torch.no_grad()
-def test_graminverters_state_holds_w_plus_the_detail_manifolds_and_the_pose_and_restores_its_pictures():
+def test_graminverters_state_holds_w_plus_the_image_and_the_pose_and_restores_its_detail_and_pictures():
     inverter, modules = _inverter()
     modules["detail"].sr.conv_last.weight.normal_(0, 0.5)  # a detail branch that adds something (it starts at zero)
-    result = inverter.invert(_images(1))  # the pose head's estimate gives the camera
+    images = _images(1)
+    result = inverter.invert(images)  # the pose head's estimate gives the camera
     state = inverter.state(result)
-    assert sorted(state) == ["detail.background", "detail.foreground", "latent", "pose"]
+    assert sorted(state) == ["images", "latent", "pose"]
     assert torch.equal(state["latent"], result.latent) and torch.equal(state["pose"], result.extras["pose"])
+    assert torch.equal(state["images"], images)
     restored = inverter.restore({k: v.clone() for k, v in state.items()}, result.cameras)
+    for part in ("foreground", "background"):
+        assert torch.equal(getattr(restored.extras["detail"], part), getattr(result.extras["detail"], part))
     assert _same_pictures(inverter, result, restored)
     assert torch.equal(restored.extras["pose"], result.extras["pose"])
     coarse_only = inverter.restore({"latent": state["latent"]}, result.cameras)
@@ -42,7 +46,7 @@ def test_graminverters_state_holds_w_plus_the_detail_manifolds_and_the_pose_and_
 
 
 @torch.no_grad()
-def test_graminverters_state_without_the_detail_branch_holds_no_detail_manifolds():
+def test_graminverters_state_without_the_detail_branch_holds_no_image():
     inverter, _ = _inverter()
     result = inverter.invert(_images(1), VIEWS[:1], use_detail=False)
     assert sorted(inverter.state(result)) == ["latent", "pose"]  # the pose head's estimate, though a camera was given

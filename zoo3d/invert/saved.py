@@ -5,7 +5,7 @@ The file holds what rebuilds the :class:`zoo3d.core.InversionResult` exactly wit
 
 - ``camera``: the input-view cameras, EG3D's 25 numbers each (``Camera.to_eg3d``);
 - ``state.<name>``: the inverter's own state (:meth:`zoo3d.core.Inverter.state`): the latent found and, per method,
-  GRAMInverter's detail feature maps and estimated pose, or the generator weights PTI changed.
+  GRAMInverter's estimated pose and the image its detail network reads, or the generator weights PTI changed.
 
 Its metadata key ``zoo3d.inversion`` is a JSON object: ``format``, the ``model``, the ``checkpoint`` (an absolute
 path; null for a model that needs none) and its ``sha256``, ``ema``, the ``method`` and its settings (``space``,
