@@ -18,13 +18,14 @@ from zoo3d.cameras import Camera
 from zoo3d.core.inverter import InversionResult
 from zoo3d.core.outputs import RenderOutput
 from zoo3d.errors import UserError
+from zoo3d.invert.saved import INVERSION_FILE, saves_state, write_inversion
 
 __all__ = ["OUTPUT_FILES", "holds_inversion", "image_metrics", "load_lpips_or_reason", "parse_pose", "render_each",
            "write_inversion_outputs"]
 
 #: every file :func:`write_inversion_outputs` may write into an image's folder (``depth.png`` only for a model that
 #: renders depth, ``inversion.safetensors`` only for an inverter whose results are saved)
-OUTPUT_FILES = ("reconstruction.png", "depth.png", "turntable.gif", "metrics.json", "inversion.safetensors")
+OUTPUT_FILES = ("reconstruction.png", "depth.png", "turntable.gif", "metrics.json", INVERSION_FILE)
 
 
 def parse_pose(text: str | None) -> tuple[float, float] | None:
@@ -76,8 +77,6 @@ def holds_inversion(folder: str | Path, record: dict, saved: bool = True) -> boo
     inverter's results are saved, so inversion.safetensors is one of the outputs (an earlier inversion without it
     is not whole)."""
     import json
-
-    from zoo3d.invert.saved import INVERSION_FILE
 
     folder = Path(folder)
     optional = {"depth.png"} | (set() if saved else {INVERSION_FILE})
@@ -143,7 +142,6 @@ def write_inversion_outputs(inverter, result: InversionResult, image: Tensor, ou
     depth, where this one renders none), so that it holds one inversion; its other files stay."""
     from zoo3d.fileio import json_text, place, staging_folder, write_text_atomic
     from zoo3d.imageio import depth_to_image, picture_depth, save_animation, save_image
-    from zoo3d.invert.saved import INVERSION_FILE, saves_state, write_inversion
 
     out_dir = Path(out_dir)
     res = tuple(image.shape[-2:])
