@@ -296,8 +296,8 @@ def compare_models(models: list[EvalModel], metrics: dict[str, Metric], protocol
     (out of memory, a plugin's bug; not a :class:`~zoo3d.errors.UserError` or an ``OSError``, which stop the
     comparison) fails that model's entries of it (``"failed"``: the exception and where it was raised); every other
     metric and model is scored. ``device`` is a name as ``--device`` takes it (``auto`` included) or a
-    ``torch.device``; ``out_dir``, where the metrics write their
-    evidence images, reads a leading ``~`` as the home folder."""
+    ``torch.device``; ``out_dir``, where the metrics write their evidence images, reads a leading ``~`` as the home
+    folder."""
     from zoo3d.devices import resolve_device
 
     # the names themselves, or a protocol's: an AttributeError ('list' object has no attribute 'items') came back
@@ -325,8 +325,9 @@ def compare_models(models: list[EvalModel], metrics: dict[str, Metric], protocol
         if progress is not None:
             progress(n)
 
-    ctx = EvalContext(protocol=protocol, device=torch.device(device), seeds=protocol.seeds,
-                      out_dir=Path(out_dir).expanduser() if out_dir else None, progress=advance, options=dict(options or {}))
+    ctx = EvalContext(protocol=protocol, device=device, seeds=protocol.seeds,
+                      out_dir=Path(out_dir).expanduser() if out_dir else None,  # "~/ev": the home folder's, not ./~
+                      progress=advance, options=dict(options or {}))
     owners = refuse_shared_keys(metrics)  # and, below, the keys a metric reports without declaring them
     results: dict[str, dict[str, Any]] = {}
     provenance: dict[str, dict[str, Any]] = {}
