@@ -71,9 +71,12 @@ def test_a_path_that_is_no_folder_is_refused(calls, monkeypatch, tmp_path, capsy
         "https://github.com/microsoft/GRAM, or unset it to skip those records.\n")
 
 
-def test_a_variable_of_a_model_the_run_does_not_measure_is_only_noted(calls, monkeypatch, tmp_path):
+def test_a_variable_of_a_model_the_run_does_not_measure_is_only_noted(calls, monkeypatch, tmp_path, capsys):
     name_checkout(monkeypatch, tmp_path / "GRAM", "ZOO3D_UPSTREAM_GRAM")
     monkeypatch.setenv("ZOO3D_UPSTREAM_GRAM_HD", str(tmp_path / "absent"))
     monkeypatch.setenv("ZOO3D_PEERS_ONLY", "gram.inference.32")
     rows = peers.run("cpu", quick=True)
     assert calls == ["gram.inference.32"] * 2 and [r["record"] for r in rows] == ["gram.inference.32"]
+    # the note says what is wrong with the variable, not that it is unset
+    assert (f"peers: ZOO3D_UPSTREAM_GRAM_HD names '{tmp_path / 'absent'}', which is no folder: set it to a clone of "
+            "https://github.com/JeffreyXiang/GRAM-HD, or unset it to skip those records.") in capsys.readouterr().err
