@@ -23,16 +23,6 @@ def _ok(time_s, peak_mb, **extra):
     return {"status": "ok", "time_s": time_s, "peak_mb": peak_mb, "load_avg_1min": 2.0, **extra}
 
 
-def test_without_checkouts_every_record_is_skipped_with_a_note(monkeypatch, capsys):
-    monkeypatch.delenv("ZOO3D_UPSTREAM_GRAM", raising=False)
-    monkeypatch.setenv("ZOO3D_UPSTREAM_GRAM_HD", "")  # empty is unset
-    monkeypatch.delenv("ZOO3D_UPSTREAM_NEUS", raising=False)
-    assert peers.run("cpu", quick=True) == []
-    notes = [line for line in capsys.readouterr().err.splitlines() if line.startswith("peers:")]
-    assert len(notes) == 3 and "ZOO3D_UPSTREAM_GRAM " in notes[0] and "ZOO3D_UPSTREAM_GRAM_HD" in notes[1]
-    assert "ZOO3D_UPSTREAM_NEUS" in notes[2] and "NeuS" in notes[2]
-
-
 def test_neus_without_pyhocon_is_skipped_with_a_note(monkeypatch, capsys, tmp_path):
     monkeypatch.delenv("ZOO3D_UPSTREAM_GRAM", raising=False)
     monkeypatch.delenv("ZOO3D_UPSTREAM_GRAM_HD", raising=False)

@@ -30,7 +30,8 @@ def _bench(capsys):
     return run_in_process(capsys, "bench", "peers", "--quick", "--device", "cpu")
 
 
-def test_an_unset_variable_names_the_repository_to_clone(calls, capsys):
+def test_an_unset_variable_names_the_repository_to_clone(calls, monkeypatch, capsys):
+    monkeypatch.setenv("ZOO3D_UPSTREAM_GRAM_HD", "")  # empty is unset, not the current folder
     code, _, err = _bench(capsys)
     assert code == 0 and calls == []
     notes = [line for line in err.splitlines() if line.startswith("peers:")]
