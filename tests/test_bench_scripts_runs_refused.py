@@ -58,3 +58,22 @@ def test_manifold_layers_refuses_a_run_without_checkpoints(tmp_path, capsys):
     assert _script("manifold_layers").main([str(tmp_path)]) == 2
     assert capsys.readouterr().err == (
         f"Error: Run folder '{tmp_path}' has no checkpoint yet (none that loads; it holds: nothing).\n")
+
+
+def test_every_run_is_checked_before_the_first_is_drawn(monkeypatch, tmp_path, capsys):
+    run = tmp_path / "run"
+    (run / "checkpoints").mkdir(parents=True)
+    (run / "checkpoints" / "step_000000002.safetensors").write_bytes(b"")  # listed, so taken as a run; never loaded
+    assert _script("learning_curve").main([str(run), str(tmp_path / "gone"), "--images", "2"]) == 2
+    out, err = capsys.readouterr()
+    assert out == "" and err == f"Error: Run folder or checkpoint '{tmp_path / 'gone'}' does not exist.\n"
+
+    import zoo3d.runs
+
+    inverter = types.SimpleNamespace(generator=types.SimpleNamespace(radiance_maps=lambda *a: None),
+                                     spec=types.SimpleNamespace(name="gram_inverter"), step=2)
+    gram = types.SimpleNamespace(generator=types.SimpleNamespace(), spec=types.SimpleNamespace(name="gram"), step=2)
+    monkeypatch.setattr(zoo3d.runs, "load_model", lambda ref, device: inverter if ref == "inverter-run" else gram)
+    assert _script("manifold_layers").main(["inverter-run", "gram-run"]) == 2
+    out, err = capsys.readouterr()
+    assert out == "" and err.startswith("Error: 'gram-run' is a gram run, whose generator draws no radiance maps;")
