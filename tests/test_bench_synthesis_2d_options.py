@@ -11,14 +11,34 @@ import pytest
 from conftest import REPO
 
 
-@pytest.mark.parametrize("every", ["0", "-5"])
-def test_every_below_one_is_refused_before_anything_is_built(every, capsys, monkeypatch):
+def _script():
     spec = importlib.util.spec_from_file_location("synthesis_2d", REPO / "benchmarks" / "synthesis_2d.py")
     script = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(script)
+    return script
+
+
+@pytest.mark.parametrize("every", ["0", "-5"])
+def test_every_below_one_is_refused_before_anything_is_built(every, capsys, monkeypatch):
+    script = _script()
     monkeypatch.setattr(script, "build", lambda args: pytest.fail("the networks were built"))
     with pytest.raises(SystemExit) as stop:
         script.main(["--steps", "1", "--every", every])
     assert stop.value.code == 2
     assert capsys.readouterr().err.splitlines()[-1].endswith(
         f"error: --every must be at least 1 (the steps between scores; the end is always scored), not {every}")
+
+
+def test_every_one_is_accepted_and_the_networks_are_built(monkeypatch):
+    """``--every 1`` (a score after each step) is the smallest accepted: the networks are built."""
+    script = _script()
+
+    class Built(Exception):
+        pass
+
+    def build(args):
+        raise Built(args.every)
+
+    monkeypatch.setattr(script, "build", build)
+    with pytest.raises(Built, match="^1$"):
+        script.main(["--steps", "1", "--every", "1"])
