@@ -17,7 +17,7 @@ def stand_in_importer(monkeypatch) -> list:
     calls = []
 
     def import_to_run(model, file, preset, out, overrides=()):
-        calls.append((model, file, preset, out))
+        calls.append((model, file, preset, out, tuple(overrides)))
         run = Path(out)
         return types.SimpleNamespace(run_dir=run, checkpoint=run / "checkpoints" / "step_000000000.safetensors",
                                      imported=types.SimpleNamespace(notes=["EMA weights taken from ema.pth",
@@ -43,8 +43,17 @@ def test_the_importer_loads_when_the_command_runs_and_its_notes_and_the_run_are_
 
     code, out, err = zoo3d(capsys, "import", "gram", "rel/ema.pth", "--preset", "ffhq256", "--out", "runs/imported")
     assert code == 0, err
-    assert importer == [("gram", "rel/ema.pth", "ffhq256", "runs/imported")]
+    assert importer == [("gram", "rel/ema.pth", "ffhq256", "runs/imported", ())]
     run = Path("runs/imported")
     assert out == ("  EMA weights taken from ema.pth\n  align_corners set as upstream\n"
                    f"Wrote {run} (checkpoint step_000000000.safetensors); "
                    f"try `zoo3d sample {run} --seeds 0-7 --out grid.png`.\n")
+
+
+def test_set_items_reach_the_importer_in_the_order_given(monkeypatch, capsys):
+    importer = stand_in_importer(monkeypatch)
+    code, _, err = zoo3d(capsys, "import", "gram", "ema.pth", "--preset", "ffhq256", "--set", "generator.resolution=32",
+                         "--set", "generator.radiance={hidden: 64, z_dim: 64}", "--out", "run")
+    assert code == 0, err
+    assert importer == [("gram", "ema.pth", "ffhq256", "run",
+                         ("generator.resolution=32", "generator.radiance={hidden: 64, z_dim: 64}"))]
