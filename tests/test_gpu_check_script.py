@@ -66,3 +66,16 @@ def test_a_cpu_without_small_is_refused_before_anything_runs(gpu_check, tmp_path
     assert captured.out == "" and not (tmp_path / "check").exists()
     assert captured.err == ("--device cpu runs the GPU check's paper sizes there, hours of work cut off at the "
                             "budget; add --small to check the script on it.\n")
+
+
+@pytest.mark.parametrize("device, small", [("cuda", False), ("cpu", True)])
+def test_the_part_names_are_the_parts_a_run_plans_in_its_order(gpu_check, tmp_path, capsys, device, small):
+    """``--only`` is checked against :meth:`Check.part_names`, a list kept beside :meth:`Check.main`: a part added to
+    one and not the other would be refused by name, or run with no way to name it."""
+    check = gpu_check.Check(tmp_path / "check", device, small=small, dry_run=True)
+    planned = list(check.main()["parts"])
+    assert planned == [name for name in check.part_names() if name != "zoo"]  # zoo runs only when named
+    check = gpu_check.Check(tmp_path / "check", device, small=small, dry_run=True)
+    check.only = {"zoo"}
+    assert list(check.main()["parts"]) == ["zoo"] and check.part_names()[-1] == "zoo"
+    assert not (tmp_path / "check").exists()
