@@ -204,3 +204,15 @@ def test_a_config_without_complete_defaults_names_what_is_missing_and_what_set_b
         load_run_config(NeedyConfig, "needy", overrides=["net.layers=0"])
     assert str(err.value) == ("Invalid value 0 for config key 'net.layers': input should be greater than or equal "
                               "to 1.")
+
+
+def test_set_keys_are_the_leaves_a_map_item_names():
+    """What a ``--set`` item sets, for the checks of keys a run does not read or an import sets itself: a map sets
+    its own keys down to their values, nothing else under its key; an empty map or a list is one value."""
+    from zoo3d.config import set_keys
+
+    assert set_keys("generator.render", {"near": 0.88, "sampling": {"num": 64, "jitter": True}}) == [
+        "generator.render.near", "generator.render.sampling.num", "generator.render.sampling.jitter"]
+    assert set_keys("generator.render", {}) == ["generator.render"]
+    assert set_keys("generator.sr_channels", [16, 16]) == ["generator.sr_channels"]
+    assert set_keys("stages.gram.steps", 10) == ["stages.gram.steps"]

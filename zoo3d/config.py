@@ -523,6 +523,14 @@ def item_key(data: Any, path: list[str]) -> str:
     return ".".join(out + path[i:])
 
 
+def set_keys(key: str, value: Any) -> list[str]:
+    """The dotted keys a ``--set`` of ``key`` (as :func:`item_key` names it) to ``value`` sets: a map's own keys, each
+    down to its values (``generator.render={near: 0.8}`` sets ``generator.render.near``, no other key there)."""
+    if isinstance(value, dict) and value:
+        return [leaf for sub, v in value.items() for leaf in set_keys(f"{key}.{sub}", v)]
+    return [key]
+
+
 def refuse_key_set_twice(overrides, data: dict[str, Any] | None = None) -> None:
     """ConfigError when two ``--set`` items of a command line name the same key (``epi_frames=4`` and
     ``epi_frames=5``): the last would win without a word, as a key given twice in one YAML map would, which a

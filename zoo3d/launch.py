@@ -143,24 +143,18 @@ def refuse_unread_settings(config, overrides) -> None:
     """ConfigError naming the ``--set`` items that set a key ``config`` does not read (:meth:`RunConfig.unread_keys`),
     or a key under one, also inside a map they give (``discriminator={lowres_max_channels: 8}``); a stage may be
     named by its index too (``stages.0.steps``, named as :func:`zoo3d.config.item_key` names it)."""
-    from zoo3d.config import item_key, parse_override
+    from zoo3d.config import item_key, parse_override, set_keys
     from zoo3d.errors import ConfigError
 
     unread = config.unread_keys()
     if not unread:
         return
     data = config.model_dump(mode="json")
-
-    def keys(path: list[str], value) -> list[str]:  # every dotted key the item sets
-        if isinstance(value, dict) and value:
-            return [k for sub, v in value.items() for k in keys([*path, str(sub)], v)]
-        return [".".join(path)]
-
     hits: dict[str, list[str]] = {}
     for item in overrides:
         path, value = parse_override(item)
-        path = item_key(data, [part.strip() for part in path]).split(".")
-        why = next((why for key in keys(path, value) for prefix, why in unread.items()
+        named = item_key(data, [part.strip() for part in path])
+        why = next((why for key in set_keys(named, value) for prefix, why in unread.items()
                     if key == prefix or key.startswith(prefix + ".")), None)
         if why is not None:
             hits.setdefault(why, []).append(item)
@@ -469,7 +463,7 @@ def resumed_config(plugin, model_name: str, run_dir: Path, config, meta: dict[st
             written = type(config).model_validate(plugin.config_class.upgrade_stored(written)).model_dump(mode="json")
         except Exception:  # noqa: BLE001 - a value the model refuses is an edit too, compared as written
             pass
-        edited = _differing_keys(stored, written)
+        edited = differing_keys(stored, written)
         if others := [found for found in edited if found[0] not in lengths]:
             shown = "; ".join(f"{key}: {_shown(there)} in the checkpoint, {_shown(here)} in the file"
                               for key, there, here in others[:3])
@@ -482,9 +476,9 @@ def resumed_config(plugin, model_name: str, run_dir: Path, config, meta: dict[st
             set_value(wanted, ["stages", *lengths[key].split("."), "steps"], steps)
     for item in stage_steps:  # one at a time: a key ending in steps that is no stage's length names its item
         before = copy.deepcopy(wanted)
-        if any(key not in lengths for key, _, _ in _differing_keys(before, apply_overrides(wanted, [item]))):
+        if any(key not in lengths for key, _, _ in differing_keys(before, apply_overrides(wanted, [item]))):
             raise _resume_set_refused(item)
-    changed = _differing_keys(stored, wanted)
+    changed = differing_keys(stored, wanted)
     if not changed:
         return config
     resumed = validate(type(config), wanted)
@@ -525,7 +519,7 @@ def _refuse_stages_behind(plugin, config, resumed, meta: dict[str, str], path: P
 _MISSING = object()
 
 
-def _differing_keys(stored: Any, written: Any, prefix: str = "") -> list[tuple[str, Any, Any]]:
+def differing_keys(stored: Any, written: Any, prefix: str = "") -> list[tuple[str, Any, Any]]:
     """(dotted key, stored value, written value) wherever two plain config trees differ; a key only one holds has
     :data:`_MISSING` on the other side. Lists of named maps (``stages``) are matched by name."""
     def named(value):
@@ -537,8 +531,8 @@ def _differing_keys(stored: Any, written: Any, prefix: str = "") -> list[tuple[s
         stored, written = named(stored), named(written)
     if isinstance(stored, dict) and isinstance(written, dict):
         return [found for key in [*stored, *(k for k in written if k not in stored)]
-                for found in _differing_keys(stored.get(key, _MISSING), written.get(key, _MISSING),
-                                             f"{prefix}{key}.")]
+                for found in differing_keys(stored.get(key, _MISSING), written.get(key, _MISSING),
+                                            f"{prefix}{key}.")]
     return [] if stored == written else [(prefix.rstrip("."), stored, written)]
 
 

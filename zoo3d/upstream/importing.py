@@ -205,28 +205,21 @@ def _fits_hint(names: list[str]) -> str:
             f"network the file was trained with)")
 
 
-def _leaf_keys(key: str, value: Any) -> list[str]:
-    """The dotted keys a ``--set`` of ``key`` to ``value`` sets: a map's own keys, each down to its values."""
-    if isinstance(value, dict) and value:
-        return [leaf for sub, v in value.items() for leaf in _leaf_keys(f"{key}.{sub}", v)]
-    return [key]
-
-
 def _refuse_sets_the_import_replaces(config, imported_config, overrides: Sequence[str]) -> None:
     """UserError naming the first ``--set`` item whose key the plugin's importer set again (GRAM's
     ``generator.render.align_corners``, pi-GAN's ``generator.rendering.convention``): the run would hold the
     importer's value where the command asked for another."""
-    from zoo3d.config import item_key, parse_override
-    from zoo3d.launch import _differing_keys
+    from zoo3d.config import item_key, parse_override, set_keys
+    from zoo3d.launch import differing_keys
 
     before = config.model_dump(mode="json")
-    changed = _differing_keys(before, imported_config.model_dump(mode="json"))
+    changed = differing_keys(before, imported_config.model_dump(mode="json"))
     for item in overrides:
         path, given = parse_override(item)
         key = item_key(before, [part.strip() for part in path])
-        set_keys = _leaf_keys(key, given)  # a map sets the keys it names: generator.render={near: 0.8} no other
+        keys = set_keys(key, given)  # a map sets the keys it names: generator.render={near: 0.8} no other
         for found, _, value in changed:
-            if any(found == k or found.startswith(k + ".") for k in set_keys):
+            if any(found == k or found.startswith(k + ".") for k in keys):
                 raise UserError(f"--set {shell_word(item)} sets a key the import sets itself ({found}: "
                                 f"{_set_value(value)}), so that the model computes what the authors' code computes "
                                 f"(docs/pretrained.md); drop it.")
