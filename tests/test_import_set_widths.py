@@ -63,13 +63,6 @@ def test_gram_network_of_other_widths_imports_with_set_and_renders_the_authors_i
     assert (image[clear] - tensors["image"][clear]).abs().max() <= 1e-4
 
 
-def test_without_the_set_items_the_same_file_is_refused(in_tmp, capsys, gram_release):
-    code, _, err = zoo3d(capsys, "import", "gram", gram_release, "--preset", "ffhq256", "--out", "run")
-    assert code == 2
-    assert "does not fit gram preset 'ffhq256'" in one_line_error(err)
-    assert not (in_tmp / "run").exists()
-
-
 def test_set_items_are_checked_as_zoo3d_train_checks_them(in_tmp, capsys, gram_release):
     code, _, err = zoo3d(capsys, "import", "gram", gram_release, "--preset", "ffhq256",
                          "--set", "generator.radiance.z_dim=64", "--set", "generator.radiance.z_dim=32", "--out", "run")
@@ -111,11 +104,14 @@ def test_pigan_refusal_names_the_widths_read_from_the_file(in_tmp, capsys, name)
 
 
 def test_gram_refusal_names_the_widths_of_a_state_dict_in_any_key_order(in_tmp, capsys, gram_release):
-    """The release written from the fixture lists its keys sorted by name, not in GRAM's parameter order."""
+    """Without the --set items the file is refused. The release written from the fixture lists its keys sorted by
+    name, not in GRAM's parameter order."""
     code, _, err = zoo3d(capsys, "import", "gram", gram_release, "--preset", "ffhq256", "--out", "run")
-    assert code == 2
+    assert code == 2 and not (in_tmp / "run").exists()
+    line = one_line_error(err)
+    assert line.startswith(f"Error: {gram_release} does not fit gram preset 'ffhq256': ")
     # the resolution is no shape: it is left to the user
-    assert _named_sets(one_line_error(err)) == GRAM_SETS[1:]
+    assert _named_sets(line) == GRAM_SETS[1:]
 
 
 def test_gram_ema_refusal_says_which_set_item_of_the_command_it_replaces(in_tmp, capsys):
@@ -195,3 +191,16 @@ def test_eg3d_refusal_names_the_widths_its_generator_was_built_with(in_tmp, caps
     code, _, err = zoo3d(capsys, "import", "triplane", release, "--preset", "ffhq512", *_set_args(named),
                          "--out", "run")
     assert code == 0, err
+
+
+def test_a_set_item_of_a_key_the_run_does_not_read_is_refused_as_zoo3d_train_refuses_it(in_tmp, capsys):
+    """GRAM-HD's stage-1 discriminator beside generator.lowres_run: refused before the file is read."""
+    code, _, err = zoo3d(capsys, "import", "gram_hd", RELEASES / "gram_hd_ffhq256.pt", "--preset", "ffhq256",
+                         "--set", "generator.lowres_run=lr", "--set", "discriminator={lowres_max_channels: 8}",
+                         "--out", "run")
+    assert code == 2
+    assert one_line_error(err) == (
+        "Error: --set 'discriminator={lowres_max_channels: 8}' sets a key this run does not read, so drop it: "
+        "generator.lowres_run gives the LR GRAM, so stage gram_hd.stage1 and its discriminator are not trained "
+        "(without generator.lowres_run they are).")
+    assert not (in_tmp / "run").exists()
