@@ -66,6 +66,17 @@ def in_tmp(tmp_path, monkeypatch):
     return tmp_path
 
 
+def benchmark_script(name: str, module_name: str | None = None):
+    """``benchmarks/NAME.py`` loaded as a module (the folder is no package), fresh on each call, as
+    ``module_name`` (default ``name``)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(module_name or name, REPO / "benchmarks" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 def one_line_error(err: str) -> str:
     """The one ``Error: ...`` line a refused command prints (asserting there is nothing else, no traceback)."""
     lines = [line for line in err.splitlines() if line.strip()]

@@ -5,19 +5,9 @@ where the scripts stopped on an IndexError or an AttributeError traceback."""
 
 from __future__ import annotations
 
-import importlib.util
 import types
 
-import pytest
-
-from conftest import REPO
-
-
-def _script(name: str):
-    spec = importlib.util.spec_from_file_location(name, REPO / "benchmarks" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+from conftest import benchmark_script as _script
 
 
 def test_learning_curve_refuses_a_run_without_checkpoints_in_one_sentence(tmp_path, capsys):

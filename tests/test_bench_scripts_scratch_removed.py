@@ -4,18 +4,10 @@
 
 from __future__ import annotations
 
-import importlib.util
 import tempfile
 import types
 
-from conftest import REPO
-
-
-def _script(name: str):
-    spec = importlib.util.spec_from_file_location(name, REPO / "benchmarks" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+from conftest import benchmark_script as _script
 
 
 def test_train_step_ab_removes_the_exported_tree_when_it_ends(monkeypatch, tmp_path, capsys):

@@ -4,23 +4,14 @@ after the networks and 64 dataset images had been made."""
 
 from __future__ import annotations
 
-import importlib.util
-
 import pytest
 
-from conftest import REPO
-
-
-def _script():
-    spec = importlib.util.spec_from_file_location("synthesis_2d", REPO / "benchmarks" / "synthesis_2d.py")
-    script = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(script)
-    return script
+from conftest import benchmark_script
 
 
 @pytest.mark.parametrize("every", ["0", "-5"])
 def test_every_below_one_is_refused_before_anything_is_built(every, capsys, monkeypatch):
-    script = _script()
+    script = benchmark_script("synthesis_2d")
     monkeypatch.setattr(script, "build", lambda args: pytest.fail("the networks were built"))
     with pytest.raises(SystemExit) as stop:
         script.main(["--steps", "1", "--every", every])
@@ -31,7 +22,7 @@ def test_every_below_one_is_refused_before_anything_is_built(every, capsys, monk
 
 def test_every_one_is_accepted_and_the_networks_are_built(monkeypatch):
     """``--every 1`` (a score after each step) is the smallest accepted: the networks are built."""
-    script = _script()
+    script = benchmark_script("synthesis_2d")
 
     class Built(Exception):
         pass

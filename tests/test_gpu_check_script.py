@@ -4,20 +4,13 @@ plan and writes nothing (a folder's ``gpu_check.json`` may hold a GPU run's figu
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
-
 import pytest
 
-SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "gpu_check.py"
-
+from conftest import benchmark_script
 
 @pytest.fixture(scope="module")
 def gpu_check():
-    spec = importlib.util.spec_from_file_location("gpu_check_under_test", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return benchmark_script("gpu_check", "gpu_check_under_test")
 
 
 def test_a_part_only_names_that_is_no_part_is_refused_before_anything_runs(gpu_check, tmp_path, capsys):
