@@ -167,7 +167,7 @@ def test_a_comparison_records_the_single_pass_then_each_optimisation_against_it(
     loaded = types.SimpleNamespace(generator=gen, plugin=plugin, config=config, modules={"encoder": "e"}, step=4000,
                                    sha256=sha, spec=types.SimpleNamespace(name="gram_inverter"))
 
-    def trained_model(device, quick_train, tmp):
+    def trained_model(device, quick_train, tmp, checkpoint=None):
         trained.append((device, quick_train, os.path.isdir(tmp)))
         return loaded, "given checkpoint"
 
@@ -236,24 +236,29 @@ def test_a_comparison_records_the_single_pass_then_each_optimisation_against_it(
     assert single.inverted == [("an image", "a camera", False)]  # without a graph
     for e, opt in zip(evaluated[1:], optimizers):
         assert e[1] == opt.invert and e[2] == opt.render
-    if "checkpoint" not in kwargs:
-        assert os.environ["ZOO3D_BENCH_INVERT_CKPT"] == "unchanged"
+    assert os.environ["ZOO3D_BENCH_INVERT_CKPT"] == "unchanged"  # a checkpoint given leaves the variable alone
 
 
-def test_a_checkpoint_argument_stands_for_the_variable(monkeypatch):
+def test_a_checkpoint_argument_stands_for_the_variable_and_leaves_it_as_it_was(monkeypatch):
+    """``zoo3d bench --json`` records the ZOO3D_* variables after the suites ran: one the suite set itself would be
+    recorded as the user's setting."""
+    import os
+
+    from zoo3d import runs
+
     monkeypatch.setenv("ZOO3D_BENCH_INVERT_CKPT", "unchanged")
-    seen = []
+    loaded = []
 
-    def trained_model(device, quick, tmp):
-        import os
-
-        seen.append(os.environ["ZOO3D_BENCH_INVERT_CKPT"])
+    def load_model(ref, model, device):
+        loaded.append(ref)
         raise RuntimeError("stop here")
 
-    monkeypatch.setattr(bench, "_trained_model", trained_model)
+    monkeypatch.setattr(runs, "load_model", load_model)
     with pytest.raises(RuntimeError, match="stop here"):
         bench.measure("cpu", checkpoint="/given.pt")
-    assert seen == ["/given.pt"]
+    with pytest.raises(RuntimeError, match="stop here"):
+        bench.measure("cpu")
+    assert loaded == ["/given.pt", "unchanged"] and os.environ["ZOO3D_BENCH_INVERT_CKPT"] == "unchanged"
 
 
 def test_without_a_model_of_the_role_the_refusal_names_the_suite(monkeypatch, tmp_path):

@@ -25,13 +25,14 @@ NOVEL_YAWS = (-0.5, -0.3, 0.3, 0.5)
 HELD_OUT_SEED = 9001
 
 
-def _trained_model(device: str, quick: bool, tmp: str):
-    """The model to measure and where it came from (a given checkpoint, or the tiny preset trained now)."""
+def _trained_model(device: str, quick: bool, tmp: str, checkpoint: str | None = None):
+    """The model to measure and where it came from (``checkpoint``, else $ZOO3D_BENCH_INVERT_CKPT, else the tiny
+    preset trained now)."""
     from zoo3d.plugins import model_with_role
     from zoo3d.runs import load_model
 
     model = model_with_role(ROLE, "zoo3d bench invert").name
-    ref = os.environ.get("ZOO3D_BENCH_INVERT_CKPT")
+    ref = checkpoint or os.environ.get("ZOO3D_BENCH_INVERT_CKPT")
     if ref:
         return load_model(ref, model=model, device=device), "given checkpoint"
     from zoo3d.launch import train_model
@@ -108,17 +109,16 @@ def measure(device: str, images: int = 8, steps: int = 450, pti_steps: int = 350
             quick_train: bool = False) -> list[dict]:
     """The records of one comparison: ``images`` held-out heads; the optimisation inverter with ``steps`` W+ steps,
     and with ``pti_steps`` of PTI tuning after them when > 0, tuning every weight and, for a generator with a shared
-    geometry, every weight but that geometry's (``--keep-geometry``). ``checkpoint`` overrides $ZOO3D_BENCH_INVERT_CKPT."""
+    geometry, every weight but that geometry's (``--keep-geometry``). ``checkpoint`` overrides $ZOO3D_BENCH_INVERT_CKPT
+    (the environment is left as it was: ``zoo3d bench --json`` records the ``ZOO3D_*`` settings the user gave)."""
     import torch
 
     from zoo3d.data.synthetic import instance_params_and_camera
     from zoo3d.invert import OptimizationInverter, OptimizeSettings, keeps_geometry
 
     n = images
-    if checkpoint is not None:
-        os.environ["ZOO3D_BENCH_INVERT_CKPT"] = checkpoint
     with tempfile.TemporaryDirectory() as tmp:
-        loaded, source = _trained_model(device, quick_train, tmp)
+        loaded, source = _trained_model(device, quick_train, tmp, checkpoint)
         gen = loaded.generator
         dev = gen.device
         single = loaded.plugin.build_inverter(loaded.config, {**loaded.modules, "generator": gen}).to(dev).eval()
