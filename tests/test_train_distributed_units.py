@@ -262,6 +262,7 @@ def test_the_collective_timeout_comes_from_the_environment(torchrun_env):
 
 
 def test_each_local_rank_takes_its_own_gpu(monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)  # a torch.device is checked as its name is
     monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
     cuda = torch.device("cuda")
     assert process_device(SECOND, cuda) == torch.device("cuda", 1)
@@ -561,3 +562,14 @@ def test_ddp_takes_a_one_output_weight_s_gradient_in_its_own_strides_without_a_w
     conv.weight.grad = None
     r1(None).loss.backward()
     assert conv.weight.grad.stride() == (16, 16, 4, 1)
+
+
+def test_a_gradient_is_viewed_in_its_parameter_s_strides_only_where_they_differ_on_dimensions_of_size_1():
+    weight = torch.empty(2, 3, 1, 1)  # strides (3, 1, 1, 1)
+    grad = torch.arange(6.0).reshape(2, 3, 1, 1).as_strided((2, 3, 1, 1), (3, 1, 6, 1))  # differs on a size-1 dim
+    viewed = D._in_parameter_strides(grad, weight.stride())
+    assert viewed.stride() == weight.stride() and viewed.data_ptr() == grad.data_ptr()  # a view, not a copy
+    assert viewed.tolist() == grad.tolist()
+    channels_last = torch.arange(6.0).reshape(1, 3, 1, 2).permute(0, 1, 3, 2).contiguous()
+    channels_last = channels_last.to(memory_format=torch.channels_last)  # strides differ on the 3 channels
+    assert D._in_parameter_strides(channels_last, torch.empty(1, 3, 2, 1).stride()) is channels_last
