@@ -517,6 +517,7 @@ def test_a_half_precision_buffer_takes_the_mean_update_rounded_once(monkeypatch)
 
 def test_each_local_rank_joins_nccl_on_its_own_gpu(torchrun_env, fake_group, monkeypatch):
     calls, _ = fake_group
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
     monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
     monkeypatch.setattr(torch.cuda, "set_device", lambda device: calls.append(("set_device", device)))
     torchrun_env(RANK=1, WORLD_SIZE=2)
