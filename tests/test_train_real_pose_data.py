@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import sys
 import textwrap
+from types import SimpleNamespace
 
 import pytest
 
@@ -85,3 +86,19 @@ def test_a_stage_s_own_weight_is_the_key_named(plain):
                                         r"\(stages.gram.loss.lambda_realpos=30, .* or set "
                                         r"stages.gram.loss.lambda_realpos=0 to train without that loss.$"):
         check_real_pose_data(config, ["gram"], 16, "GRAM")
+
+
+def test_only_the_stages_a_run_trains_are_asked(plain, monkeypatch):
+    """A stage of no steps regresses nothing; GRAM-HD from a finished LR run (``generator.lowres_run``) trains stage 2
+    alone, so stage 1's weight does not matter there and stage 2's does."""
+    import zoo3d_gram_hd.model as gram_hd
+    from zoo3d.plugins import get_model_spec
+
+    check_real_pose_data(load_tiny_config("gram", "data.spec=plain", "stages.gram.steps=0"), ["gram"], 16, "GRAM")
+    monkeypatch.setattr(gram_hd, "stage1_weights", lambda lowres, ref: {})  # the LR run is not read here
+    model = get_model_spec("gram_hd").load()
+    stage1, stage2 = (f"stages.{name}.loss.lambda_realpos" for name in (gram_hd.STAGE1, gram_hd.STAGE2))
+    base, modules = ("data.spec=plain", "generator.lowres_run=lr"), {"generator": SimpleNamespace(lowres=None)}
+    model.check_new_run(load_tiny_config("gram_hd", *base, f"{stage2}=0"), modules)
+    with pytest.raises(UserError, match=r"^GRAM-HD regresses the pose of each real image \(loss.lambda_realpos=15, "):
+        model.check_new_run(load_tiny_config("gram_hd", *base, f"{stage1}=0"), modules)
