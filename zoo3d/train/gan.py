@@ -41,9 +41,9 @@ from zoo3d.train.losses import (discriminator_loss, generator_loss, pose_loss, p
                                 topk_fraction, topk_generator_loss)
 
 __all__ = ["LABEL_SCENE_TOLERANCE", "AdversarialLoss", "GANParts", "Sample", "adversarial_loss",
-           "check_data_label_scene", "check_label_scene", "check_real_pose_data", "discriminator_step", "gan_phases", "generator_step",
-           "lazy_optimizer", "lazy_r1_interval", "r1_step", "real_cameras", "real_sample", "score_with",
-           "unposed_data"]
+           "check_data_label_scene", "check_label_scene", "check_real_pose_data", "discriminator_step", "gan_phases",
+           "generator_step", "lazy_optimizer", "lazy_r1_interval", "r1_step", "real_cameras", "real_sample",
+           "score_with", "unposed_data"]
 
 
 @dataclass(frozen=True)
