@@ -15,7 +15,8 @@ from zoo3d.data.augment import mirror_flag
 from zoo3d.data.formats import Problem
 from zoo3d.data.synthetic import SyntheticHeads
 from zoo3d.errors import UserError
-from zoo3d.train.data import BatchStream, build_dataset, check_folder_dataset, check_stage_data, resize_images
+from zoo3d.train.data import (BatchStream, build_dataset, check_folder_dataset, check_stage_data, resize_images,
+                              small_dataset_note)
 
 
 class Numbers(torch.utils.data.Dataset):
@@ -433,3 +434,11 @@ def test_a_dataset_smaller_than_the_batch_mirrors_each_copy_of_an_image_by_its_o
         assert batch["mirrored"].tolist() == [mirror_flag(0, i, e) for i, e in zip(batch["index"].tolist(), epochs)]
         for head in (0, 1):  # its 4 copies are not all mirrored alike, as they were when read in one epoch
             assert len({m for i, m in zip(batch["index"].tolist(), batch["mirrored"].tolist()) if i == head}) == 2
+
+
+def test_the_note_of_a_dataset_smaller_than_the_batch_names_the_mirror_flags_with_mirroring_on():
+    data = DataConfig(spec="synthetic:heads", mirror=True)
+    assert small_dataset_note(1, data, 4, "gram") == (
+        "dataset 'synthetic:heads' holds 1 image, fewer than the batch of 4 of stage 'gram', so every batch holds each "
+        "image about 4 times, from consecutive epochs (each in its own order, with its own mirror flags).")
+    assert small_dataset_note(4, data, 4, "gram") is None  # a dataset that fills the batch says nothing
