@@ -4,21 +4,17 @@ a super-resolution model", of GRAM-HD itself; it says the checkpoint is from bef
 
 from __future__ import annotations
 
-import importlib.util
 
 import pytest
 import torch
 
-from conftest import REPO
+from conftest import benchmark_script
 from test_gram_hd_consistency import toy_generator
 from zoo3d_gram_hd.generator import GramHDGenerator
 
 
 def _hr_detail():
-    spec = importlib.util.spec_from_file_location("hr_detail", REPO / "benchmarks" / "hr_detail.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return benchmark_script("hr_detail")
 
 
 def test_a_gram_hd_generator_before_stage_two_is_said_to_be_one_and_after_it_gives_both_images():

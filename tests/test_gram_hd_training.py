@@ -128,12 +128,8 @@ def test_stage1_run_reuses_the_weights_of_a_gram_run(tmp_path):
 def test_learning_curve_draws_every_point_of_a_run_at_its_output_size(hd_run):
     """benchmarks/learning_curve.py scores step 0 and the stage-1 checkpoint at the HR size of the run's end, as
     the docs' curves (SWD at 64² against step 0's) are; since stage 1 renders its LR size, they came out at that."""
-    import importlib.util
+    from conftest import benchmark_script
 
-    from conftest import REPO
-
-    spec = importlib.util.spec_from_file_location("learning_curve", REPO / "benchmarks" / "learning_curve.py")
-    learning_curve = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(learning_curve)
+    learning_curve = benchmark_script("learning_curve")
     points = [(step, generator.resolution[0], size) for step, generator, size in learning_curve.curve(hd_run)]
     assert points == [(0, 8, 16), (1, 8, 16), (2, 16, 16)]  # HD_SHRINK: the LR GRAM at 8², the HR image at 16²

@@ -1,14 +1,12 @@
 """The source digest names the code that ran (not a checkout's HEAD), and gpu_check records it."""
 
-import importlib.util
 import re
 import shutil
 import subprocess
 from pathlib import Path
 
+from conftest import REPO, benchmark_script
 from zoo3d.benchmarks.source import package_roots, source_digest
-
-REPO = Path(__file__).resolve().parents[1]
 
 
 def _tree(root: Path) -> dict[str, Path]:
@@ -48,10 +46,7 @@ def test_default_roots_are_zoo3d_and_every_registered_plugin():
 
 
 def _gpu_check():
-    spec = importlib.util.spec_from_file_location("gpu_check", REPO / "benchmarks" / "gpu_check.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return benchmark_script("gpu_check")
 
 
 def test_gpu_check_records_the_digest_and_a_head_only_when_the_tree_matches_it(tmp_path):
