@@ -108,23 +108,10 @@ def render_each(inverter, result: InversionResult, cameras: Camera, resolution: 
     view; the same pixels for the same camera): rgb (F, 3, H, W) in [-1, 1] and, where the model renders depth,
     depth (F, 1, H, W), with ``need_depth`` also ``extras["picture_depth"]`` (:func:`zoo3d.imageio.picture_depth`);
     with ``need_depth``, a model that renders no depth is drawn no further than the first view (the caller refuses)."""
-    from zoo3d.imageio import picture_depth
+    from zoo3d.train.sampling import joined_renders
 
-    rgb, depth, shown = [], [], []
     cameras = cameras.to(device=result.cameras.device)
-    for i in range(len(cameras)):  # only the pictures of each view are kept, not the rest of its render
-        out = inverter.render(result, cameras[i], resolution)
-        rgb.append(out.rgb.float())
-        if out.depth is not None:
-            depth.append(out.depth.float())
-            if need_depth:
-                shown.append(picture_depth(out).float())
-        elif need_depth:
-            break
-    if len(depth) != len(rgb):
-        return RenderOutput(rgb=torch.cat(rgb))
-    return RenderOutput(rgb=torch.cat(rgb), depth=torch.cat(depth),
-                        extras={"picture_depth": torch.cat(shown)} if need_depth else {})
+    return joined_renders((inverter.render(result, cameras[i], resolution) for i in range(len(cameras))), need_depth)
 
 
 @torch.no_grad()

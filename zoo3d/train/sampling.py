@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 
-from typing import Sequence
+from typing import Iterable, Sequence
 
 import torch
 from torch import Tensor
@@ -37,20 +37,28 @@ def render_views(generator, z: Tensor, cameras: Camera, psi: float = 1.0,
     chunk (the caller refuses: the rest would be drawn for nothing). Runs under ``fork_rng`` so sampling never
     changes the training RNG stream.
     """
+    devices = [generator.device] if generator.device.type == "cuda" else []
+    with torch.random.fork_rng(devices=devices):
+        return joined_renders((generator(z[i:i + chunk], cameras[i:i + chunk].to(z.device), psi=psi,
+                                         resolution=resolution) for i in range(0, z.shape[0], chunk)), need_depth)
+
+
+def joined_renders(outputs: Iterable[RenderOutput], need_depth: bool = False) -> RenderOutput:
+    """Renders drawn a piece at a time (``outputs``, drawn as they are asked for) joined along the batch, in float32:
+    rgb, depth where every piece has one and, with ``need_depth``, ``extras["picture_depth"]``
+    (:func:`zoo3d.imageio.picture_depth`); with ``need_depth``, no piece is drawn after the first without depth (the
+    caller refuses: the rest would be drawn for nothing). Only the pictures of each piece are kept."""
     from zoo3d.imageio import picture_depth
 
-    devices = [generator.device] if generator.device.type == "cuda" else []
     rgb, depth, shown = [], [], []
-    with torch.random.fork_rng(devices=devices):
-        for i in range(0, z.shape[0], chunk):
-            out = generator(z[i:i + chunk], cameras[i:i + chunk].to(z.device), psi=psi, resolution=resolution)
-            rgb.append(out.rgb.float())
-            if out.depth is not None:
-                depth.append(out.depth.float())
-                if need_depth:
-                    shown.append(picture_depth(out).float())
-            elif need_depth:
-                break
+    for out in outputs:
+        rgb.append(out.rgb.float())
+        if out.depth is not None:
+            depth.append(out.depth.float())
+            if need_depth:
+                shown.append(picture_depth(out).float())
+        elif need_depth:
+            break
     if len(depth) != len(rgb):
         return RenderOutput(rgb=torch.cat(rgb))
     return RenderOutput(rgb=torch.cat(rgb), depth=torch.cat(depth),
