@@ -59,6 +59,17 @@ def heads_32px():
 
 
 @pytest.fixture
+def toy(monkeypatch, tmp_path):
+    """The toy model (tests/toy_model.py) registered as a plugin, commands run from ``tmp_path`` and runs kept under
+    ``tmp_path / "runs"``. A test file that needs more (one thread, torchrun's variables cleared) has its own."""
+    from toy_model import use_toy
+
+    use_toy(monkeypatch, tmp_path / "runs")
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+@pytest.fixture
 def in_tmp(tmp_path, monkeypatch):
     """Commands run from ``tmp_path`` and write their runs under ``tmp_path / "runs"``."""
     monkeypatch.chdir(tmp_path)

@@ -11,19 +11,11 @@ from pathlib import Path
 import pytest
 
 from conftest import run_in_process
-from toy_model import use_toy
 from zoo3d.errors import UserError
 from zoo3d.train.distributed import RankError
 from zoo3d.train.engine import TrainResult
 
 pytestmark = pytest.mark.usefixtures("single_thread")
-
-
-@pytest.fixture
-def toy(monkeypatch, tmp_path):
-    use_toy(monkeypatch, tmp_path / "runs")
-    monkeypatch.chdir(tmp_path)
-    return tmp_path
 
 
 @pytest.fixture

@@ -5,20 +5,12 @@ word, so the run trained on another dataset than the ``--set`` named. Other ``da
 from __future__ import annotations
 
 import pytest
-from toy_model import use_toy
 
 from conftest import run_in_process
 from zoo3d.errors import ConfigError
 from zoo3d.launch import plan_run
 
 pytestmark = pytest.mark.usefixtures("single_thread")
-
-
-@pytest.fixture
-def toy(monkeypatch, tmp_path):
-    use_toy(monkeypatch, tmp_path / "runs")
-    monkeypatch.chdir(tmp_path)
-    return tmp_path
 
 
 @pytest.mark.parametrize("item", ["data.spec=synthetic:heads", " data.spec = faces", "data={spec: faces, mirror: false}"])

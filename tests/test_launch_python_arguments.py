@@ -12,18 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from toy_model import use_toy
 from zoo3d.errors import UserError
 from zoo3d.launch import plan_run, train_model
 
 pytestmark = pytest.mark.usefixtures("single_thread")
-
-
-@pytest.fixture
-def toy(monkeypatch, tmp_path):
-    use_toy(monkeypatch, tmp_path / "runs")
-    monkeypatch.chdir(tmp_path)
-    return tmp_path
 
 
 def test_a_data_folder_given_as_a_path_is_planned_as_its_text_is(toy):

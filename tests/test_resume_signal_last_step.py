@@ -13,17 +13,10 @@ import signal
 import pytest
 
 from conftest import run_in_process
-from toy_model import signal_during_step, use_toy
+from toy_model import signal_during_step
 from zoo3d.launch import train_model
 
 pytestmark = pytest.mark.usefixtures("single_thread")
-
-
-@pytest.fixture
-def toy(monkeypatch, tmp_path):
-    use_toy(monkeypatch, tmp_path / "runs")
-    monkeypatch.chdir(tmp_path)
-    return tmp_path
 
 
 SET = ["train.sample_every=4", "train.checkpoint_every=0"]  # grids at step 4 and, as the run's end, 6

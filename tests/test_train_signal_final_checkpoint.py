@@ -14,7 +14,6 @@ import pytest
 import safetensors.torch
 
 from conftest import run_in_process
-from toy_model import use_toy
 from zoo3d.train import engine
 from zoo3d.train.checkpoint import read_checkpoint
 
@@ -22,13 +21,6 @@ pytestmark = pytest.mark.usefixtures("single_thread")
 
 SET = [f"--set={s}" for s in ("train.sample_every=4", "train.checkpoint_every=0")]  # one checkpoint: step 6's
 LAST = "checkpoints/step_000000006.safetensors"
-
-
-@pytest.fixture
-def toy(monkeypatch, tmp_path):
-    use_toy(monkeypatch, tmp_path / "runs")
-    monkeypatch.chdir(tmp_path)
-    return tmp_path
 
 
 def _signal_inside_the_checkpoint_write(monkeypatch, signum, seen):
