@@ -429,7 +429,7 @@ def build_untrained(plugin, config) -> dict:
 def load_model(ref: str | os.PathLike | None, model: str | None = None, device: str = "auto",
                ema: bool = True) -> LoadedModel:
     """Load a trained model from ``ref`` (run folder, checkpoint, model name, as text or a ``pathlib.Path``), or build a
-    checkpoint-free one.
+    checkpoint-free one; returns a :class:`LoadedModel` (``generator``, ``step``, ``checkpoint``, ``modules``).
 
     ``model``, when given, must match the checkpoint's model; with ``ref=None`` it names the
     model, which is built from its default preset when its plugin has ``requires_checkpoint=False``

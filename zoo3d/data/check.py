@@ -171,7 +171,8 @@ def _archives_inside(source: Source, listing) -> str:
 
 
 def check_dataset(path: str | Path, full: bool = False, crop: str = "center") -> CheckReport:
-    """Check a dataset folder or zip (EG3D, GRAM-style or zoo3d format); never raises on bad content."""
+    """Check a dataset folder or zip (EG3D, GRAM-style or zoo3d format); returns its :class:`CheckReport` (what the
+    folder holds and its problems) and never raises on bad content."""
     try:
         source = Source(path)
     except FileNotFoundError:

@@ -22,7 +22,8 @@ from zoo3d.eval.protocol import PROTOCOLS, Protocol, departures, resolve_metric_
 
 
 def load_eval_model(name: str, checkpoint: str | None, device) -> EvalModel:
-    """A model from ``--ckpt`` / its newest run, or built directly when it needs no checkpoint.
+    """The :class:`~zoo3d.eval.metric.EvalModel` of model ``name`` from ``checkpoint`` (``--ckpt``) or its newest run,
+    or built directly when it needs no checkpoint.
 
     A model with neither raises the UserError of :func:`zoo3d.runs.resolve_checkpoint`, which
     names the ``zoo3d train`` command that would create the run.
@@ -108,9 +109,10 @@ def same_dataset(a: str, b: str) -> bool:
 
 
 def load_metrics(names: list[str]) -> dict[str, Metric]:
-    """The metrics ``names`` (or their aliases) mean, by their registered names, in the order given, each named so
-    (its ``name``) whatever its class calls itself, and pointing the way its spec gives unless its class says. A
-    metric named twice is refused: the results are keyed by metric, so the second was dropped without a word."""
+    """``{name: Metric}``, what :func:`compare_models` takes: the metrics ``names`` (a list; aliases too) mean, keyed
+    by their registered names in the order given, each named so (its ``name``) whatever its class calls itself, and
+    pointing the way its spec gives unless its class says. A metric named twice is refused: the results are keyed by
+    metric, so the second was dropped without a word."""
     from zoo3d.plugins import get_metric_spec
 
     if isinstance(names, str):  # iterated, its first letter was looked up as a metric ("Unknown metric 'd'")

@@ -117,9 +117,10 @@ PROTOCOLS: dict[str, Callable[[], dict[str, Any]]] = {"small": dict, "paper": _p
 
 def make_protocol(name: str = "small", instances: int | None = None, resolution: int | None = None,
                   **overrides: Any) -> Protocol:
-    """Build a named protocol, then apply ``instances``/``resolution`` and any field overrides (``neus`` as a
-    dict of the NeuS settings it changes). A value out of bounds or a field the protocol does not have is refused in
-    one sentence naming it (``make_protocol("small", instances=0)``), as ``zoo3d compare --set`` refuses it."""
+    """A :class:`Protocol`: the named one (``small`` or ``paper``), then ``instances``/``resolution`` and any field
+    overrides (``neus`` as a dict of the NeuS settings it changes). A value out of bounds or a field the protocol does
+    not have is refused in one sentence naming it (``make_protocol("small", instances=0)``), as ``zoo3d compare
+    --set`` refuses it."""
     data = _protocol_data(name, instances, resolution)
     data["neus"].update(overrides.pop("neus", {}) or {})
     data.update(overrides)
