@@ -6,6 +6,8 @@ A notebook passes ``load_model``'s own default, ``"auto"``, on to ``compare_mode
 ``torch.device("auto")`` itself, and torch's "Expected one of cpu, cuda, ipu, xpu, ..." came back.
 """
 
+from types import SimpleNamespace
+
 import pytest
 import torch
 
@@ -57,6 +59,34 @@ def test_a_model_on_another_device_is_refused_before_anything_is_scored(no_accel
                                "(load_model(..., device='cpu')) or compare on 'meta'.")
     assert ticks == []  # the oracle before it was not scored either
     assert scored("cpu:0")["models"]["oracle"]["depth"]["n"] == 1  # cpu:0 is the cpu
+
+
+class OnGpu(torch.nn.Module):
+    """A stand-in whose weights lie on GPU ``index``: the check reads only the device of the first of them."""
+
+    def __init__(self, index: int):
+        super().__init__()
+        self.index = index
+
+    def parameters(self, recurse=True):
+        yield SimpleNamespace(device=torch.device("cuda", self.index))
+
+
+def test_a_model_on_another_gpu_than_the_comparisons_is_refused(monkeypatch):
+    """On a machine with two GPUs, a model loaded on ``cuda:1`` and compared on ``cuda:0``, or on ``cuda`` (torch's
+    current GPU, here the first), is refused as one on another kind of device is; one on the GPU it names is not."""
+    from zoo3d.eval.harness import refuse_models_elsewhere
+    from zoo3d.eval.metric import EvalModel
+
+    monkeypatch.setattr(torch.cuda, "current_device", lambda: 0)
+    second = EvalModel("second", OnGpu(1))
+    for device in ("cuda:0", "cuda"):
+        with pytest.raises(UserError) as info:
+            refuse_models_elsewhere([second], torch.device(device))
+        assert str(info.value) == (f"Model 'second' is on device 'cuda:1' and the comparison runs on '{device}'; load "
+                                   f"it there (load_model(..., device='{device}')) or compare on 'cuda:1'.")
+    refuse_models_elsewhere([second], torch.device("cuda", 1))
+    refuse_models_elsewhere([EvalModel("first", OnGpu(0))], torch.device("cuda"))
 
 
 def test_the_scores_are_the_commands_whatever_default_dtype_the_caller_set():

@@ -32,12 +32,20 @@ def resolve_device(spec: str | torch.device | None = "auto") -> torch.device:
     return dev
 
 
+def device_index(device: torch.device) -> int:
+    """The index of ``device`` among its kind: ``cuda`` with no index is torch's current GPU, another device with none
+    (``cpu``) is its first."""
+    if device.index is None and device.type == "cuda":
+        return torch.cuda.current_device()
+    return device.index or 0
+
+
 def device_label(device: torch.device) -> str:
     """The device a run trained on, as its checkpoints record it: ``cpu``, ``mps``, or for a GPU its index and
     model, ``cuda:0 (NVIDIA H100 80GB HBM3)``, so two runs on different hardware tell apart."""
     if device.type != "cuda":
         return str(device)
-    index = device.index if device.index is not None else torch.cuda.current_device()
+    index = device_index(device)
     return f"cuda:{index} ({torch.cuda.get_device_name(index)})"
 
 

@@ -275,14 +275,16 @@ def refuse_models_elsewhere(models: list[EvalModel], device: torch.device) -> No
     ``auto``, on the GPU, and compared on ``"cpu"``) is refused in one sentence before anything is scored: the metrics
     draw latents and cameras on ``device``, and the first render failed in torch with tensors on two devices. A
     generator without weights (a procedural one, or one that is no torch module) renders on any device."""
+    from zoo3d.devices import device_index
+
     for model in models:
         gen = model.generator
         weights = itertools.chain(gen.parameters(), gen.buffers()) if isinstance(gen, torch.nn.Module) else iter(())
         held = next(weights, None)
         if held is None:
             continue
-        at = held.device
-        if at.type != device.type or (None not in (at.index, device.index) and at.index != device.index):
+        at = held.device  # "cuda" compares as torch's current GPU: a model on cuda:1 is elsewhere
+        if (at.type, device_index(at)) != (device.type, device_index(device)):
             raise UserError(f"Model '{model.name}' is on device '{at}' and the comparison runs on '{device}'; load it "
                             f"there (load_model(..., device='{device}')) or compare on '{at}'.")
 
