@@ -36,10 +36,10 @@ def test_auto_and_a_device_object_score_on_the_device_they_resolve_to(no_acceler
         assert result["models"] == by_name["models"] and result["models"]["oracle"]["depth"]["n"] == 1
 
 
-@pytest.mark.parametrize("device", ["cuda", torch.device("cuda")], ids=["name", "object"])
-def test_a_device_the_machine_lacks_is_the_commands_sentence(no_accelerator, device):
+def test_a_device_the_machine_lacks_is_the_commands_sentence(no_accelerator):
+    """The sentence ``resolve_device`` gives a name or a ``torch.device`` (tests/test_devices_resolution.py)."""
     with pytest.raises(UserError) as info:
-        scored(device)
+        scored("cuda")
     assert str(info.value) == "Device 'cuda' was asked for but CUDA is not available on this machine."
 
 

@@ -12,6 +12,7 @@ def test_cpu_auto_and_a_device_object():
     assert resolve_device("auto").type == ("cuda" if torch.cuda.is_available() else "cpu")
     assert resolve_device(None) == resolve_device("auto")
     assert resolve_device(torch.device("cpu")) == torch.device("cpu")
+    assert resolve_device(torch.device("cpu", 0)) == torch.device("cpu", 0)
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has CUDA")

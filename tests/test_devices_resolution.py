@@ -86,7 +86,3 @@ def test_a_device_object_is_refused_as_its_name_is(no_accelerator, device, sente
         resolve_device(device)
     assert str(info.value) == sentence
 
-
-def test_an_available_device_object_is_the_device_it_names(no_accelerator):
-    assert resolve_device(torch.device("cpu")) == torch.device("cpu")
-    assert resolve_device(torch.device("cpu", 0)) == torch.device("cpu", 0)
