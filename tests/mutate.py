@@ -125,6 +125,13 @@ TARGETS: dict[str, list[str]] = {
                               "tests/test_train_micro_batch_draws.py", "tests/test_gram_hd_keep_optimizer_state.py",
                               "tests/test_train_micro_batch_mbstd_groups.py",
                               "tests/test_train_progress_plain_window.py"],
+    # the minibatch-stddev group checks, and the chunks a micro-batch cuts (which the engine's micro_batches takes)
+    "zoo3d/train/batch_groups.py": ["tests/test_train_micro_batch_mbstd_groups.py", "tests/test_train_micro_batch.py",
+                                    "tests/test_train_ranks_report.py"],
+    "zoo3d/train/schedule.py": ["tests/test_train_engine_parts.py", "tests/test_docs_training.py",
+                                "tests/test_train_losses.py", "tests/test_resume_steps_cut_window.py",
+                                "tests/test_launch_steps_cap.py", "tests/test_train_ranks_report.py",
+                                "tests/test_train_micro_batch_mbstd_groups.py"],
     "zoo3d/train/data.py": ["tests/test_train_data.py", "tests/test_train_engine_wiring.py",
                             "tests/test_resume_signal_data_workers.py", "tests/test_launch_ranks.py",
                             "tests/test_runs_printed_commands_quoted.py", "tests/test_train_dataset_warnings.py",

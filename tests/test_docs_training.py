@@ -12,7 +12,7 @@ from pathlib import Path
 
 from zoo3d.config import load_run_config
 from zoo3d.plugins import get_host
-from zoo3d.train.engine import split_steps, stage_ends, stages_ahead
+from zoo3d.train.schedule import split_steps, stage_ends, stages_ahead
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -16,6 +16,7 @@ from conftest import metrics_by_step
 from toy_model import signal_during_step, use_toy
 from zoo3d.launch import train_model
 from zoo3d.train import engine
+from zoo3d.train.schedule import split_steps
 
 pytestmark = pytest.mark.usefixtures("single_thread")
 
@@ -52,7 +53,7 @@ def _stopped_at_7(toy, monkeypatch, seen):
 def test_a_cap_that_ends_the_stage_at_the_checkpoint_closes_its_window_there(toy, monkeypatch):
     seen = []
     _stopped_at_7(toy, monkeypatch, seen)
-    assert engine.split_steps([10, 10], 12) == [6, 6]  # under --steps 12 the first stage ends at step 6
+    assert split_steps([10, 10], 12) == [6, 6]  # under --steps 12 the first stage ends at step 6
     with monkeypatch.context() as patch:
         _step_losses(patch, seen)
         resumed = train_model("toy", out=toy / "run", steps=12, resume=True, progress=False)

@@ -16,12 +16,13 @@ import pytest
 import torch
 
 from toy_model import ToyModel, one_thread, toy_config, use_toy
-from zoo3d.core.model import LossResult, OptimizerSpec, Phase, Stage
+from zoo3d.core.model import LossResult, OptimizerSpec, Phase, Stage, resolve_module
 from zoo3d.errors import UserError
 from zoo3d.train import checkpoint as ckpt
 from zoo3d.train import engine
 from zoo3d.train.distributed import GradientSync, World, stream_seed
-from zoo3d.train.engine import Trainer, TrainingDiverged, _record_step, _resolve_module
+from zoo3d.train.engine import Trainer, TrainingDiverged, _record_step
+from zoo3d.train.schedule import split_steps
 
 
 @pytest.fixture
@@ -95,18 +96,18 @@ def _trainer(plugin, run_dir, steps=4, world=None, max_steps=None, progress=Fals
 
 # ------------------------------------------------------------------------------------------ small functions
 
-def test_resolve_module_follows_dotted_paths_and_names_what_exists():
+def testresolve_module_follows_dotted_paths_and_names_what_exists():
     gen = torch.nn.Sequential(torch.nn.Linear(2, 3), torch.nn.Sequential(torch.nn.Linear(3, 1)))
     disc = torch.nn.Linear(1, 1)
     modules = {"generator": gen, "disc": disc}
-    assert _resolve_module(modules, "generator") is gen
-    assert _resolve_module(modules, "generator.1.0") is gen[1][0]
-    assert _resolve_module(modules, "disc") is disc
+    assert resolve_module(modules, "generator") is gen
+    assert resolve_module(modules, "generator.1.0") is gen[1][0]
+    assert resolve_module(modules, "disc") is disc
     with pytest.raises(ValueError) as err:
-        _resolve_module(modules, "encoder.net")
+        resolve_module(modules, "encoder.net")
     assert str(err.value) == "The recipe names module 'encoder.net', but the model has only: generator, disc."
     with pytest.raises(AttributeError):
-        _resolve_module(modules, "generator.7")
+        resolve_module(modules, "generator.7")
 
 
 @pytest.mark.parametrize("line,step", [('{"step": 12, "loss": 1}', 12.0), ('{"event": "x"}', 0.0), ("", math.inf),
@@ -1000,7 +1001,7 @@ def test_errors_inside_a_step_pass_unchanged_unless_a_peer_was_lost(toy, two_pro
                                                   ([2, 20], 6, [1, 5])])
 def test_split_steps_skips_empty_stages_and_shares_the_rest_by_steps_beyond_the_first(lengths, cap, expected):
     """Spare steps go by (length - 1): [2, 20] capped at 6 is 1 + 1 each, the spare 4 shared 1 : 19."""
-    assert engine.split_steps(lengths, cap) == expected
+    assert split_steps(lengths, cap) == expected
 
 
 def test_the_device_argument_wins_over_the_config(toy):

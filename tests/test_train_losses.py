@@ -7,7 +7,7 @@ import torch
 
 from zoo3d.train import losses
 from zoo3d.train.ema import copy_into_ema, make_ema, take_averages, update_ema
-from zoo3d.train.engine import split_steps
+from zoo3d.train.schedule import split_steps
 
 
 def test_nonsaturating_losses_match_softplus_formulas():

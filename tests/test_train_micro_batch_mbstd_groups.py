@@ -22,7 +22,7 @@ from zoo3d.launch import check_launch, train_model
 from zoo3d.nn.discriminators import CoordConvDiscriminator, MinibatchStd, StyleGAN2Discriminator, minibatch_stddev
 from zoo3d.train.distributed import World
 from zoo3d.plugins import get_model_spec
-from zoo3d.train.engine import check_micro_batch_groups
+from zoo3d.train.batch_groups import check_micro_batch_groups
 
 
 def test_the_tri_plane_model_refuses_a_micro_batch_of_one_before_its_run_folder(tmp_path, monkeypatch, capsys):
@@ -211,7 +211,7 @@ def _resumed(micro: int, size: int, written_by: int, at: tuple[int, int], batche
     """check_resumed_micro_batch for stages 'main' (global batch 12) then 'second' (8), 10 steps each."""
     from types import SimpleNamespace
 
-    from zoo3d.train.engine import check_resumed_micro_batch
+    from zoo3d.train.batch_groups import check_resumed_micro_batch
 
     stages = [_stage(batches[0]), dataclasses.replace(_stage(batches[1]), name="second")]
     config = SimpleNamespace(train=SimpleNamespace(micro_batch=micro, batch_scope="global"))

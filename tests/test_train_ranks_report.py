@@ -56,7 +56,8 @@ def test_train_model_marks_a_config_mistake_as_every_processs(tmp_path):
 
 
 def test_the_stages_ahead_skip_what_the_checkpoint_finished():
-    from zoo3d.train.engine import Trainer, stages_ahead
+    from zoo3d.train.engine import Trainer
+    from zoo3d.train.schedule import stages_ahead
 
     stages = [SimpleNamespace(name=n, batch_size=b) for n, b in (("sphere_init", 2), ("volume", 4), ("decoder", 4))]
     assert [s.name for s, _ in stages_ahead(stages, [1, 3, 0])] == ["sphere_init", "volume"]

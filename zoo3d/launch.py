@@ -565,7 +565,8 @@ def check_launch(nproc: int, model: str, *, device: str | None = None, steps: in
 
     from zoo3d.devices import resolve_device
     from zoo3d.train.distributed import World, env_int, timeout_seconds
-    from zoo3d.train.engine import check_batches_ahead, split_steps
+    from zoo3d.train.engine import check_batches_ahead
+    from zoo3d.train.schedule import split_steps
 
     if env_int("WORLD_SIZE", 1) > 1:
         raise UserError("--nproc starts its own processes; under torchrun leave it out (torchrun's "
@@ -593,7 +594,7 @@ def check_launch(nproc: int, model: str, *, device: str | None = None, steps: in
     lengths = split_steps([s.steps for s in stages], steps)
     check_batches_ahead(stages, lengths, world, config.train.batch_scope, *at)
     if written_by != nproc:  # a train.micro_batch, or a share of one image, may break a minibatch-stddev group
-        from zoo3d.train.engine import check_resumed_micro_batch
+        from zoo3d.train.batch_groups import check_resumed_micro_batch
 
         if (modules := _meta_modules(plan, config)) is not None:  # else the processes check it as they resume
             check_resumed_micro_batch(stages, lengths, modules, config, world, at, resume_from, written_by)
@@ -606,7 +607,7 @@ def check_launch(nproc: int, model: str, *, device: str | None = None, steps: in
             raise UserError(f"--nproc {nproc} needs {nproc} GPUs (one per process); this machine shows "
                             f"{torch.cuda.device_count()}.")
     if plan.resume:
-        from zoo3d.train.engine import stages_ahead
+        from zoo3d.train.schedule import stages_ahead
 
         if not stages_ahead(stages, lengths, *at):
             raise NothingToTrain(at[1], plan.run_dir, Path(resume_from))

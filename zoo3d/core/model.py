@@ -282,3 +282,13 @@ def build_modules(plugin: ModelPlugin, config: RunConfig) -> dict[str, torch.nn.
         return plugin.build(config)
     except ValueError as exc:
         raise ConfigError(f"Invalid config: the model cannot be built with it: {str(exc).rstrip('.')}.") from None
+
+
+def resolve_module(modules: dict[str, torch.nn.Module], dotted: str) -> torch.nn.Module:
+    """The module a recipe's dotted path names in ``modules`` (as :func:`build_modules` returns them):
+    ``"generator.mapping"`` is ``modules["generator"].mapping``. A ValueError names the modules there are when the
+    first part names none; an AttributeError (``get_submodule``'s) when a later part does not exist."""
+    head, _, rest = dotted.partition(".")
+    if head not in modules:
+        raise ValueError(f"The recipe names module '{dotted}', but the model has only: {', '.join(modules)}.")
+    return modules[head].get_submodule(rest) if rest else modules[head]

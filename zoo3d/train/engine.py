@@ -4,13 +4,14 @@ The engine owns everything generic (devices, mixed precision, Adam, gradient cli
 EMA, real batches, logging, sample grids, checkpoints, resume, NaN rollback, signals);
 the plugin's :class:`zoo3d.core.Phase` loss functions own the maths. See docs/training.md.
 Under torchrun the same loop runs in every process; what that changes (batch shares, gradient
-averaging, rank-0 writes) lives in :mod:`zoo3d.train.distributed`.
+averaging, rank-0 writes) lives in :mod:`zoo3d.train.distributed`; the steps each stage trains in
+:mod:`zoo3d.train.schedule`; the checks that a micro-batch or a process's share keeps each minibatch-stddev group
+in :mod:`zoo3d.train.batch_groups`.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import itertools
 import json
 import math
 import signal
@@ -25,18 +26,20 @@ import torch
 from torch import Tensor
 
 from zoo3d.config import RunConfig
-from zoo3d.core.model import ModelPlugin, OptimizerSpec, Stage, StepContext, build_modules
+from zoo3d.core.model import ModelPlugin, OptimizerSpec, Stage, StepContext, build_modules, resolve_module
 from zoo3d.devices import device_label, resolve_device
 from zoo3d.errors import ConfigError, PluginError, UserError, counted, tell
 from zoo3d.fileio import append_line
 from zoo3d.host_memory import keep_freed_host_memory
 from zoo3d.train import checkpoint as ckpt
+from zoo3d.train.batch_groups import check_micro_batch_groups, check_resumed_micro_batch, chunk_sizes
 from zoo3d.train.data import BatchStream, build_dataset, small_dataset_note
 from zoo3d.train.distributed import (BufferSync, GradientSync, World, process_batch, same_on_every_rank,
                                      stop_on_lost_peers, stream_seed)
 from zoo3d.train.ema import copy_into_ema, make_ema, update_ema
 from zoo3d.train.progress import TrainProgress
 from zoo3d.train.sampling import sample_grid_images, yaw_rows
+from zoo3d.train.schedule import split_steps, stage_ends, stages_ahead
 from zoo3d.train.signals import StopRequest
 
 METRICS_FILE = "metrics.jsonl"
@@ -84,68 +87,13 @@ class TrainResult:
         return 128 + int(getattr(signal, self.signal))
 
 
-def stage_ends(lengths: list[int]) -> list[int]:
-    """The step at which each stage ends: stage i trains while the run's step is below ``ends[i]``. A run resumed
-    under another ``--steps`` keeps these ends (its stage goes on to the new end, or is done when its checkpoint
-    lies past it), so the run stops at its cap and never goes back to an earlier stage."""
-    return list(itertools.accumulate(lengths))
-
-
-def lengths_ahead(lengths: list[int], stage_index: int = 0, step: int = 0) -> list[int]:
-    """``lengths`` with 0 for every stage a run at global ``step`` in stage ``stage_index`` (a checkpoint's) no longer
-    trains: those before that stage and those whose end the run has reached."""
-    return [n if i >= stage_index and step < end else 0 for i, (n, end) in enumerate(zip(lengths, stage_ends(lengths)))]
-
-
-def stages_ahead(stages: list[Stage], lengths: list[int], stage_index: int = 0, step: int = 0):
-    """(stage, steps) of every stage a run at global ``step`` in stage ``stage_index`` (a checkpoint's) still
-    trains: from that stage on, without stages of no steps and those whose end the run has reached."""
-    return [(s, n) for s, n in zip(stages, lengths_ahead(lengths, stage_index, step)) if n]
-
-
 def check_batches_ahead(stages: list[Stage], lengths: list[int], world: World, scope: str, stage_index: int = 0,
                         step: int = 0) -> None:
-    """Refuse a batch the processes cannot share in every stage still ahead (see :func:`stages_ahead`): a stage
-    a resumed checkpoint finished, trained with fewer processes, does not count."""
+    """Refuse a batch the processes cannot share in every stage still ahead (see
+    :func:`zoo3d.train.schedule.stages_ahead`): a stage a resumed checkpoint finished, trained with fewer processes,
+    does not count."""
     for s, _ in stages_ahead(stages, lengths, stage_index, step):
         process_batch(s.batch_size, world, scope, f"Stage '{s.name}'")
-
-
-def split_steps(lengths: list[int], cap: int | None) -> list[int]:
-    """Stage lengths under a cap on the total (``--steps N``).
-
-    Below the full length every non-empty stage keeps at least one step (while N allows, in
-    stage order) and the rest is shared in proportion to what each stage has beyond that step (its length - 1;
-    largest remainders first), so a short smoke run still passes through every stage.
-    """
-    total = sum(lengths)
-    if cap is None or cap >= total:
-        return list(lengths)
-    out = [0] * len(lengths)
-    live = [i for i, n in enumerate(lengths) if n > 0]
-    if cap <= len(live):
-        for i in live[:cap]:
-            out[i] = 1
-        return out
-    for i in live:
-        out[i] = 1
-    spare = cap - len(live)
-    weights = {i: lengths[i] - 1 for i in live}
-    wsum = sum(weights.values())
-    shares = {i: spare * weights[i] / wsum for i in live}
-    for i in live:
-        out[i] += int(math.floor(shares[i]))
-    left = cap - sum(out)
-    for i in sorted(live, key=lambda i: shares[i] - math.floor(shares[i]), reverse=True)[:left]:
-        out[i] += 1
-    return out
-
-
-def _resolve_module(modules: dict[str, torch.nn.Module], dotted: str) -> torch.nn.Module:
-    head, _, rest = dotted.partition(".")
-    if head not in modules:
-        raise ValueError(f"The recipe names module '{dotted}', but the model has only: {', '.join(modules)}.")
-    return modules[head].get_submodule(rest) if rest else modules[head]
 
 
 def _children_on_path(modules: dict[str, torch.nn.Module], dotted: str) -> str:
@@ -184,8 +132,8 @@ def _stepped_parameters(stage: Stage, role: str, modules: dict[str, torch.nn.Mod
                         wanted_grad: dict[int, bool]) -> set[int]:
     """The ids of the parameters the stage's optimiser of ``role`` steps: its modules', less what the stage freezes
     and what the model builds fixed (as :meth:`Trainer._set_trainable` leaves them)."""
-    frozen = {id(p) for name in stage.frozen for p in _resolve_module(modules, name).parameters()}
-    return {id(p) for mod in stage.optimizers[role].modules for p in _resolve_module(modules, mod).parameters()
+    frozen = {id(p) for name in stage.frozen for p in resolve_module(modules, name).parameters()}
+    return {id(p) for mod in stage.optimizers[role].modules for p in resolve_module(modules, mod).parameters()
             if wanted_grad.get(id(p), True) and id(p) not in frozen}
 
 
@@ -211,7 +159,7 @@ def check_module_paths(stages: list[Stage], modules: dict[str, torch.nn.Module],
     for s in stages:
         for path in [m for spec in s.optimizers.values() for m in spec.modules] + list(s.frozen):
             try:
-                _resolve_module(modules, path)
+                resolve_module(modules, path)
             except AttributeError:
                 raise ValueError(f"Stage '{s.name}' names module '{path}', which the model does not have.") from None
         for path in sorted({p for spec in s.optimizers.values() for p in spec.module_lr}):
@@ -222,192 +170,22 @@ def check_module_lr_trains(stage: Stage, modules: dict[str, torch.nn.Module], wa
     """A ``module_lr`` path must hold a parameter its optimiser trains in the stage: one the stage freezes
     (GRAMInverter's fixed manifolds) or the model builds fixed would take the rate without a word, and
     nothing would train at it."""
-    frozen = {id(p) for name in stage.frozen for p in _resolve_module(modules, name).parameters()}
+    frozen = {id(p) for name in stage.frozen for p in resolve_module(modules, name).parameters()}
     for role, spec in stage.optimizers.items():  # trainable as built (_wanted_grad), not as another stage left them
         trained = _stepped_parameters(stage, role, modules, wanted_grad)
         for path in sorted(spec.module_lr):
-            if not any(id(p) in trained for p in _resolve_module(modules, path).parameters()):
+            if not any(id(p) in trained for p in resolve_module(modules, path).parameters()):
                 why = (f"stage '{stage.name}' freezes it (frozen: {', '.join(stage.frozen)})"
-                       if any(id(p) in frozen for p in _resolve_module(modules, path).parameters())
+                       if any(id(p) in frozen for p in resolve_module(modules, path).parameters())
                        else f"stage '{stage.name}' trains no parameter of it")
                 raise ConfigError(f"stages.{stage.name}.module_lr.{path}: {why}, so no parameter would "
                                   f"train at that rate.")
 
 
-def _chunk_sizes(batch: int, most: int | None) -> list[int]:
-    """The images of each chunk :func:`micro_batches` cuts ``batch`` into: near-equal chunks of at most ``most``, the
-    larger first (``[batch]`` when it fits whole or ``most`` is None)."""
-    if most is None or batch <= most:
-        return [batch]
-    count = -(-batch // most)
-    return [batch // count + (i < batch % count) for i in range(count)]
-
-
-def _smallest_chunk(batch: int, most: int | None) -> int:
-    """The fewest images a chunk of :func:`micro_batches` holds, ``batch`` cut into chunks of at most ``most``."""
-    return min(_chunk_sizes(batch, most))
-
-
-@dataclass(frozen=True)
-class BrokenGroup:
-    """Where a ``train.micro_batch`` cuts a minibatch-stddev group (:func:`broken_group`): the chunks of ``smallest``
-    images of stage ``stage``'s share of ``share``, where module ``module`` groups ``group``; ``need``: the smallest
-    micro-batch that keeps the group, None for a share grouped one image at a time (no micro-batch helps it);
-    ``above``: whether every larger micro-batch keeps it too."""
-
-    stage: str
-    share: int
-    smallest: int
-    group: int
-    module: str
-    need: int | None
-    above: bool = True
-
-
-def broken_group(stages: list[Stage], lengths: list[int], modules: dict[str, torch.nn.Module],
-                 micro_batch: int | None, world: World, scope: str) -> BrokenGroup | None:
-    """The first minibatch-stddev group that ``micro_batch`` (None: none) breaks, or that a share grouped one image
-    at a time leaves alone (see :func:`check_micro_batch_groups`), or None."""
-    from zoo3d.nn.discriminators import MinibatchStd, mbstd_group
-
-    for s, steps in zip(stages, lengths):
-        if not steps:  # a stage the run does not train (its batch need not even be shared)
-            continue
-        share = process_batch(s.batch_size, world, scope, f"Stage '{s.name}'")[0]
-        chunks = _chunk_sizes(share, micro_batch)
-        for path in dict.fromkeys(m for spec in s.optimizers.values() for m in spec.modules):
-            group = max((m.group_size for m in _resolve_module(modules, path).modules()
-                         if isinstance(m, MinibatchStd)), default=0)
-            if group < 2:
-                continue
-            keep = min(group, share)  # a share smaller than a group is grouped whole, split or not
-
-            def keeps(sizes: list[int]) -> bool:  # whole groups, and no pass grouped one image at a time
-                return min(sizes) >= keep and all(mbstd_group(n, group) > 1 for n in sizes)
-
-            if keeps(chunks):
-                continue
-            if mbstd_group(share, group) == 1:  # the share itself: no micro-batch helps
-                return BrokenGroup(s.name, share, min(chunks), group, path, None)
-            need = next(m for m in range(keep, share + 1) if keeps(_chunk_sizes(share, m)))
-            above = all(keeps(_chunk_sizes(share, m)) for m in range(need, share + 1))
-            bad = min(chunks) if min(chunks) < keep else next(n for n in chunks if mbstd_group(n, group) == 1)
-            return BrokenGroup(s.name, share, bad, keep, path, need, above)
-    return None
-
-
-def _lone_image(broken: BrokenGroup, world: World) -> str:
-    """What a share grouped one image at a time by a minibatch-stddev layer is (a share of one image, or of a prime
-    number above the group), said for :func:`check_micro_batch_groups` and :func:`check_resumed_micro_batch`."""
-    images = counted(broken.share, "image")
-    takes = f"gives each of its {world.size} processes {images}" if world.size > 1 else f"trains on a batch of {images}"
-    if broken.share == 1:
-        return (f"stage '{broken.stage}' {takes}, alone in the group of {broken.group} that '{broken.module}' takes "
-                f"its minibatch standard deviation over (0 for one image)")
-    return (f"stage '{broken.stage}' {takes}, which '{broken.module}' takes its minibatch standard deviation over in "
-            f"groups of 1 (a group divides the images and holds at most {broken.group}; 0 for one image)")
-
-
-def _cut(broken: BrokenGroup) -> str:
-    """How a micro-batch's chunks of ``broken.smallest`` images break the group (:func:`check_micro_batch_groups`)."""
-    if broken.smallest < broken.group:
-        return (f"into chunks of {broken.smallest}, fewer than the {broken.group} images that '{broken.module}' groups "
-                f"for its minibatch standard deviation")
-    return (f"into chunks of {broken.smallest}, which '{broken.module}' takes its minibatch standard deviation over in "
-            f"groups of 1 (a group divides the images and holds at most {broken.group}; 0 for one image)")
-
-
-def _counts_that_keep(stages: list[Stage], lengths: list[int], modules: dict[str, torch.nn.Module],
-                      micro_batch: int | None, scope: str, most: int) -> list[int]:
-    """The process counts up to ``most`` whose shares keep every minibatch-stddev group (:func:`broken_group`)."""
-    def keeps(size: int) -> bool:
-        try:
-            return broken_group(stages, lengths, modules, micro_batch, World(size=size, local_size=size), scope) is None
-        except UserError:  # a count that does not divide a batch
-            return False
-
-    return [n for n in range(1, most + 1) if keeps(n)]
-
-
-def _lone_image_remedy(stages: list[Stage], lengths: list[int], modules: dict[str, torch.nn.Module],
-                       broken: BrokenGroup, micro_batch: int | None, scope: str, world: World) -> str:
-    """How a new run gives each process a share grouped two images or more at a time: fewer processes, or a batch
-    that gives each process an even share."""
-    key = f"stages.{broken.stage}.batch_size"
-    if world.size == 1 or scope != "global":
-        return f"give an even {key}"
-    counts = _counts_that_keep(stages, lengths, modules, micro_batch, scope, world.size - 1)
-    fewer = f"train it with {_processes(counts)}, or " if counts else ""
-    return f"{fewer}give a {key} that is a multiple of {2 * world.size}"
-
-
-def _processes(counts: list[int]) -> str:
-    """``1 process``, ``1 or 2 processes``, ``1, 3 or 4 processes``."""
-    listed = [str(n) for n in counts]
-    return f"{' or '.join([', '.join(listed[:-1]), listed[-1]] if len(listed) > 1 else listed)} " \
-           f"process{'es' * (counts != [1])}"
-
-
-def check_micro_batch_groups(stages: list[Stage], lengths: list[int], modules: dict[str, torch.nn.Module],
-                             micro_batch: int | None, world: World, scope: str) -> None:
-    """A ``train.micro_batch`` that cuts a stage's batch (each process's share) into chunks smaller than a group of a
-    minibatch-stddev layer (:class:`zoo3d.nn.discriminators.MinibatchStd`) of a module the stage trains is refused,
-    in the stages that train (``lengths``: the steps of each under the run's ``--steps``). The layer groups the
-    images of one forward pass, so a chunk of one image has std 0 and the split step would no longer be the whole
-    step in distribution. A share of one image (a batch of 4 over 4 processes), split or not, is refused alike, naming
-    the process counts and batch that give each process two or more. StyleGAN2-ADA and EG3D refuse a ``--batch-gpu``
-    below ``--mbstd-group`` alike."""
-    broken = broken_group(stages, lengths, modules, micro_batch, world, scope)
-    if broken is not None and broken.need is None:
-        lone = _lone_image(broken, world)
-        raise ConfigError(f"{lone[:1].upper()}{lone[1:]}; "
-                          f"{_lone_image_remedy(stages, lengths, modules, broken, micro_batch, scope, world)} "
-                          f"(StyleGAN2-ADA and EG3D refuse a --batch-gpu below --mbstd-group alike).")
-    if broken is not None:
-        batch = f"{'per-process ' * (world.size > 1)}batch of {broken.share}"
-        raise ConfigError(f"train.micro_batch={micro_batch} cuts the {batch} of stage '{broken.stage}' {_cut(broken)}; "
-                          f"give train.micro_batch={broken.need}{' or more' * broken.above} (StyleGAN2-ADA and EG3D "
-                          f"refuse a --batch-gpu below --mbstd-group alike).")
-
-
-def check_resumed_micro_batch(stages: list[Stage], lengths: list[int], modules: dict[str, torch.nn.Module],
-                              config: RunConfig, world: World, at: tuple[int, int], path: str | Path,
-                              written_by: int) -> None:
-    """A resume of checkpoint ``path`` (written by ``written_by`` processes, at ``at``: its stage index and global
-    step) with ``world``'s processes, whose shares the run's ``train.micro_batch`` cuts into chunks smaller than a
-    minibatch-stddev group in a stage still ahead, is refused as a new run with those shares would be
-    (:func:`check_micro_batch_groups`). A resume keeps the run's ``train.micro_batch``, so the sentence names the
-    process counts, up to the larger of the two, that keep every group. With the checkpoint's own count the stage in
-    progress goes on as it was trained; the stages it has not begun are asked, as a run stopped by ``--steps`` before
-    them was never asked about them."""
-    micro_batch, scope = config.train.micro_batch, config.train.batch_scope
-    ahead = lengths_ahead(lengths, *at)
-    index, step = at
-    if written_by == world.size and step > stage_ends(lengths)[index] - lengths[index]:
-        ahead[index] = 0
-    broken = broken_group(stages, ahead, modules, micro_batch, world, scope)
-    if broken is None:
-        return
-    most = max(world.size, written_by)
-    counts = _counts_that_keep(stages, ahead, modules, micro_batch, scope, most)
-    remedy = (f"resume it with {_processes(counts)}" if counts else
-              f"no count of processes up to {most} keeps the groups: start a new run with a larger train.micro_batch"
-              if broken.need is not None else
-              f"no count of processes up to {most} keeps the groups: start a new run with another batch")
-    if broken.need is None:
-        raise UserError(f"'{path}' trains on with {counted(world.size, 'process', 'processes')}, and "
-                        f"{_lone_image(broken, world)}; {remedy} (StyleGAN2-ADA and EG3D refuse a "
-                        f"--batch-gpu below --mbstd-group alike).")
-    batch = f"{'per-process ' * (world.size > 1)}batch of {broken.share}"
-    raise UserError(f"'{path}' trains on with train.micro_batch={micro_batch}, which cuts the {batch} of stage "
-                    f"'{broken.stage}' with {counted(world.size, 'process', 'processes')} {_cut(broken)}; a resume "
-                    f"keeps the run's train.micro_batch, so {remedy}.")
-
-
 def _check_module_lr_path(stage: Stage, path: str, modules: dict[str, torch.nn.Module], model_name: str) -> None:
     """A ``module_lr`` path is the user's config key: a typo is their mistake, said as one sentence."""
     try:
-        _resolve_module(modules, path)
+        resolve_module(modules, path)
     except (AttributeError, ValueError):
         raise ConfigError(f"stages.{stage.name}.module_lr.{path}: model '{model_name}' has no module "
                           f"'{path}' ({_children_on_path(modules, path)}).") from None
@@ -439,7 +217,7 @@ def _param_groups(params: list[torch.nn.Parameter], spec: OptimizerSpec,
     owner: dict[int, str] = {}
     for path in sorted(spec.module_lr, key=lambda p: p.count(".")):  # deeper paths overwrite their parents
         try:
-            module = _resolve_module(modules, path)
+            module = resolve_module(modules, path)
         except AttributeError:
             raise ValueError(f"module_lr names '{path}', which is not a module of this model.") from None
         owner.update({id(p): path for p in module.parameters()})
@@ -460,7 +238,7 @@ def micro_batches(ctx: StepContext, most: int | None) -> list[tuple[StepContext,
     """``ctx`` split into near-equal chunks of at most ``most`` images (its stage's batch size and real
     batch cut alike), each with its share of the batch; ``[(ctx, 1.0)]`` when it fits whole."""
     batch = ctx.stage.batch_size
-    sizes = _chunk_sizes(batch, most)
+    sizes = chunk_sizes(batch, most)
     if len(sizes) == 1:
         return [(ctx, 1.0)]
     chunks, start = [], 0
@@ -719,7 +497,7 @@ class Trainer:
 
     # ------------------------------------------------------------------ stages
     def _set_trainable(self, stage: Stage) -> None:
-        frozen = {id(p) for name in stage.frozen for p in _resolve_module(self.modules, name).parameters()}
+        frozen = {id(p) for name in stage.frozen for p in resolve_module(self.modules, name).parameters()}
         self._trainable = set()
         for m in self.modules.values():
             for p in m.parameters():
@@ -755,7 +533,7 @@ class Trainer:
         for name, spec in stage.optimizers.items():
             params, seen = [], set()
             for mod in spec.modules:
-                for p in _resolve_module(self.modules, mod).parameters():
+                for p in resolve_module(self.modules, mod).parameters():
                     if id(p) in self._trainable and id(p) not in seen:
                         seen.add(id(p))
                         params.append(p)
