@@ -270,8 +270,8 @@ def test_chunks_grouped_one_image_at_a_time_are_refused_naming_the_micro_batch_t
 @pytest.mark.parametrize("batch, size, scope, micro, said", [
     (4, 4, "global", None, f"Stage 'main' gives each of its 4 processes 1 image, {_LONE}; train it with 1 or 2 "
                            f"processes, or give a stages.main.batch_size that is a multiple of 8 {_ALIKE}"),
-    (3, 3, "global", 1, f"Stage 'main' gives each of its 3 processes 1 image, {_LONE}; give a stages.main.batch_size "
-                        f"that is a multiple of 6 {_ALIKE}"),  # one process would cut its 3 into chunks of 1
+    (3, 3, "global", 1, f"Stage 'main' gives each of its 3 processes 1 image, {_LONE}; give stages.main.batch_size=6 "
+                        f"with train.micro_batch=2 or more {_ALIKE}"),  # one process would cut its 3 into chunks of 1
     (1, 2, "per_process", None, f"Stage 'main' gives each of its 2 processes 1 image, {_LONE}; give an even "
                                 f"stages.main.batch_size {_ALIKE}"),
     (1, 1, "global", None, f"Stage 'main' trains on a batch of 1 image, {_LONE}; give an even stages.main.batch_size "
@@ -287,6 +287,32 @@ def test_a_share_of_one_image_under_a_group_is_refused_naming_what_gives_each_pr
     with pytest.raises(ConfigError) as err:
         check_micro_batch_groups([_stage(batch)], [10], MODULES, micro, World(size=size), scope)
     assert str(err.value) == said
+
+
+@pytest.mark.parametrize("batch, size, scope, micro, advice", [
+    (3, 3, "global", 1, "stages.main.batch_size=6 with train.micro_batch=2 or more"),  # chunks of 1 break any batch
+    (1, 1, "global", 1, "stages.main.batch_size=2 with train.micro_batch=2 or more"),
+    (1, 2, "per_process", 1, "stages.main.batch_size=2 with train.micro_batch=2 or more"),
+    (7, 1, "global", 3, "stages.main.batch_size=8 with train.micro_batch=4 or more"),  # 8 in 3 + 3 + 2: groups of 4 cut
+    (7, 1, "global", 6, "stages.main.batch_size=8"),  # 4 + 4
+    (10, 2, "global", 3, "stages.main.batch_size=12 with train.micro_batch=6 or more"),  # 6 a process: 3 + 3 cut
+    (10, 2, "global", 6, "stages.main.batch_size=12"),  # 6 a process, grouped whole
+    (10, 2, "global", 4, "stages.main.batch_size=16"),  # 6 and 7 a process are 3 + 3 and 4 + 3; 8 is 4 + 4
+], ids=["three-processes", "one-image", "per-process", "micro-too", "chunks-of-4", "two-processes-micro-too",
+        "whole-shares", "next-batches-cut"])
+def test_the_batch_a_share_of_one_image_is_told_to_take_passes_under_the_runs_micro_batch(batch, size, scope, micro,
+                                                                                          advice):
+    """Under train.micro_batch the batch named is the smallest above the stage's whose chunks keep the groups, and
+    where no batch does, the one grouped whole with the micro-batch that keeps it. Before, 3 processes under
+    train.micro_batch=1 were told a multiple of 6, whose shares of 2 the micro-batch then cut into chunks of 1."""
+    world = World(size=size, local_size=size)
+    with pytest.raises(ConfigError) as err:
+        check_micro_batch_groups([_stage(batch)], [10], MODULES, micro, world, scope)
+    said = str(err.value)
+    assert f"; give {advice} (" in said or f", or give {advice} (" in said, said
+    new_batch, _, new_micro = advice.removeprefix("stages.main.batch_size=").partition(" with train.micro_batch=")
+    micro = int(new_micro.removesuffix(" or more")) if new_micro else micro
+    check_micro_batch_groups([_stage(int(new_batch))], [10], MODULES, micro, world, scope)  # the advice passes
 
 
 def test_shares_of_two_images_or_a_module_without_groups_pass():

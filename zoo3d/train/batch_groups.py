@@ -7,6 +7,7 @@ both say what keeps the groups. See docs/training.md (Micro-batches)."""
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -111,14 +112,38 @@ def _counts_that_keep(stages: list[Stage], lengths: list[int], modules: dict[str
 
 def _lone_image_remedy(stages: list[Stage], lengths: list[int], modules: dict[str, torch.nn.Module],
                        broken: BrokenGroup, micro_batch: int | None, scope: str, world: World) -> str:
-    """How a new run gives each process a share grouped two images or more at a time: fewer processes, or a batch
-    that gives each process an even share."""
-    key = f"stages.{broken.stage}.batch_size"
-    if world.size == 1 or scope != "global":
-        return f"give an even {key}"
-    counts = _counts_that_keep(stages, lengths, modules, micro_batch, scope, world.size - 1)
-    fewer = f"train it with {_processes(counts)}, or " if counts else ""
-    return f"{fewer}give a {key} that is a multiple of {2 * world.size}"
+    """How a new run gives each process a share grouped two images or more at a time: fewer processes, or a larger
+    batch (:func:`_larger_batch`)."""
+    fewer = ""
+    if world.size > 1 and scope == "global":
+        counts = _counts_that_keep(stages, lengths, modules, micro_batch, scope, world.size - 1)
+        fewer = f"train it with {_processes(counts)}, or " if counts else ""
+    stage = next(s for s in stages if s.name == broken.stage)
+    return f"{fewer}{_larger_batch(stage, modules, broken, micro_batch, scope, world)}"
+
+
+def _larger_batch(stage: Stage, modules: dict[str, torch.nn.Module], broken: BrokenGroup, micro_batch: int | None,
+                  scope: str, world: World) -> str:
+    """A batch for ``stage`` that keeps its groups under ``micro_batch`` with ``world``'s processes. Without a
+    micro-batch any even share is grouped whole; with one, the smallest batch above the stage's whose chunks keep the
+    groups is searched for (a share of 2 cut into chunks of 1 would be refused in turn), and where the micro-batch
+    breaks every such batch, the smallest batch grouped whole is named with the micro-batch that keeps it."""
+    key = f"stages.{stage.name}.batch_size"
+    per = world.size if scope == "global" else 1  # the batch holds this many shares
+    if micro_batch is None:
+        return f"give an even {key}" if per == 1 else f"give a {key} that is a multiple of {2 * per}"
+
+    def cut(batch: int, micro: int | None) -> BrokenGroup | None:
+        return broken_group([dataclasses.replace(stage, batch_size=batch)], [1], modules, micro, world, scope)
+
+    top = stage.batch_size + 2 * per * (broken.share + max(broken.group, micro_batch))
+    shared = range(stage.batch_size + per - stage.batch_size % per, top + 1, per)
+    fits = next((b for b in shared if cut(b, micro_batch) is None), None)
+    if fits is not None:
+        return f"give {key}={fits}"
+    whole = next(b for b in shared if cut(b, None) is None)  # an even share is, below top
+    need = cut(whole, micro_batch)
+    return f"give {key}={whole} with train.micro_batch={need.need}{' or more' * need.above}"
 
 
 def _processes(counts: list[int]) -> str:
