@@ -78,8 +78,8 @@ def test_more_processes_may_resume_a_run_whose_small_batch_stage_is_done(tmp_pat
 
     run = tmp_path / "sd"
     code, _, err = zoo3d(capsys, "train", "stylesdf", "--device", "cpu", "--steps", "1", "--out", str(run),
-                         "--quiet", "--set", "stages.sphere_init.steps=1")
-    assert code == 0, err
+                         "--quiet", "--set", "stages.sphere_init.steps=1", "--set", "stages.decoder.batch_size=8")
+    assert code == 0, err  # a decoder batch of 8: 2 images a process, where 4 left one alone in its stddev group
     check_launch(4, "stylesdf", device="cpu", steps=3, out=str(run), resume=True)  # sphere_init (batch 2) is done
     with pytest.raises(UserError, match="Stage 'sphere_init' has a global batch of 2, which 4 processes"):
         check_launch(4, "stylesdf", device="cpu", steps=3, out=str(tmp_path / "fresh"))
