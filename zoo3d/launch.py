@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from zoo3d.errors import UserError, counted, shell_line, shell_word, shown_name
+from zoo3d.errors import UserError, counted, shell_line, shell_word
 
 
 @dataclass
