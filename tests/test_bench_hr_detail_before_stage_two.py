@@ -4,9 +4,7 @@ a super-resolution model", of GRAM-HD itself; it says the checkpoint is from bef
 
 from __future__ import annotations
 
-
 import pytest
-import torch
 
 from conftest import benchmark_script
 from test_gram_hd_consistency import toy_generator

@@ -23,7 +23,7 @@ from zoo3d.cameras import Camera, CameraPrior, yaw_sweep
 from zoo3d.core.generator import Generator
 from zoo3d.core.outputs import RenderOutput
 from zoo3d.errors import ConfigError, UserError
-from zoo3d.eval import calibration, distribution, harness, speed
+from zoo3d.eval import distribution, harness, speed
 from zoo3d.eval.calibration import DegradedGenerator, TexturedSphereGenerator, gaussian_blur, view_noise
 from zoo3d.eval.metric import (EvalContext, EvalModel, Metric, NotApplicable, instance_generator, instance_latent,
                                model_resolution, protocol_cameras, render_instance, strictly_consistent, summarize)

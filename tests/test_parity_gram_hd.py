@@ -5,7 +5,6 @@ gram_hd.safetensors, made by tools/parity/make_gram_hd.py from JeffreyXiang/GRAM
 from __future__ import annotations
 
 import pytest
-import torch
 
 from conftest import FIXTURES
 from parity_replay import build_imported_gram_hd, load_fixture, replay_gram_hd

@@ -1101,5 +1101,5 @@ def test_a_dataset_smaller_than_the_batch_is_said_once_by_the_first_process(toy,
     _trainer(Recipe(two), toy / "run", steps=4, world=MirrorWorld(rank=rank, size=2)).run()  # data.mirror off
     notes = [line for line in capsys.readouterr().err.splitlines() if line.startswith("note: dataset")]
     assert notes == [f"note: dataset 'toy:spheres' holds 3 images, fewer than the batch of 4 of stage 'first', so "
-                     f"every batch holds each image about 1.33 times, from consecutive epochs (each in its own "
-                     f"order)."] * said
+                     "every batch holds each image about 1.33 times, from consecutive epochs (each in its own "
+                     "order)."] * said

@@ -204,7 +204,7 @@ def train_model(model: str, *, data: str | os.PathLike | None = None, preset: st
     from zoo3d.fileio import WriteError, clean_stale_temps, storage_remedy
     from zoo3d.runs import RunLock
     from zoo3d.train.checkpoint import CHECKPOINT_DIR
-    from zoo3d.train.data import check_folder_dataset, check_stage_data
+    from zoo3d.train.data import check_stage_data
     from zoo3d.train.distributed import env_world, init_world, same_on_every_rank, shutdown_world
     from zoo3d.train.engine import Trainer
 
