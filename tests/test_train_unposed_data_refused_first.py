@@ -62,7 +62,7 @@ def unposed(tmp_path, monkeypatch):
                            f"'unposed:photos' serves no camera poses; {POSED}."),
     ("gram_inverter", [*GI_MICRO[1:], *SG2], f"GRAMInverter's discriminator reads each image's camera label, and "
                                              f"dataset 'unposed:photos' serves no camera poses; {POSED} or set "
-                                             f"discriminator.conditioned=false."),
+                                             f"discriminator.conditioned=false with loss.lambda_realpos=0."),
 ], ids=["triplane", "gram_inverter"])
 def test_unposed_data_is_refused_before_the_run_folder_is_made(unposed, capsys, model, sets, sentence):
     args = ["train", model, "--preset", "tiny", "--data", "unposed:photos", "--steps", "1", "--out", "run",
@@ -77,9 +77,16 @@ def test_unposed_data_is_refused_before_the_run_folder_is_made(unposed, capsys, 
 
 
 def test_gram_inverter_with_an_unconditioned_discriminator_takes_unposed_data(unposed):
-    """The way out its sentence names: with ``discriminator.conditioned=false`` the same data passes the check made
-    before the run (its later stages, which render from the data's cameras, take unposed data as they did)."""
+    """The way out its sentence names: with ``discriminator.conditioned=false`` and GRAM's real-pose loss off, the
+    same data passes the check made before the run (its later stages, which render from the data's cameras, take
+    unposed data as they did); the sentence names both, as either alone is refused."""
     sets = [*GI_MICRO[1:], *SG2, "data.spec=unposed:photos"]
-    GramInverterModel().check_new_run(load_tiny_config("gram_inverter", *sets, "discriminator.conditioned=false"), {})
-    with pytest.raises(UserError, match=r"^GRAMInverter's discriminator reads each image's camera label"):
+    with pytest.raises(UserError) as refused:
         GramInverterModel().check_new_run(load_tiny_config("gram_inverter", *sets), {})
+    assert str(refused.value).startswith("GRAMInverter's discriminator reads each image's camera label")
+    way_out = "discriminator.conditioned=false with loss.lambda_realpos=0"
+    assert str(refused.value).endswith(f"or set {way_out}.")
+    with pytest.raises(UserError, match=r"^GRAMInverter regresses the pose of each real image"):
+        GramInverterModel().check_new_run(load_tiny_config("gram_inverter", *sets, "discriminator.conditioned=false"),
+                                          {})
+    GramInverterModel().check_new_run(load_tiny_config("gram_inverter", *sets, *way_out.split(" with ")), {})

@@ -97,8 +97,10 @@ class GramInverterModel(ModelPlugin):
             return
         cameras = run_data_cameras(config, config.generator.resolution)
         if cameras is None:  # unposed data: the conditioned D cannot score it, the later stages take it
-            if labels:
-                raise unposed_data(config, "GRAMInverter", " or set discriminator.conditioned=false")
+            if labels:  # GRAM's discriminator takes unposed data only without its real-pose loss
+                pose_loss = config.stage_loss(EFFICIENT_GRAM).lambda_realpos > 0
+                raise unposed_data(config, "GRAMInverter", " or set discriminator.conditioned=false"
+                                   + " with loss.lambda_realpos=0" * pose_loss)
             return
         if labels:
             check_label_scene(cameras, modules["generator"].camera_prior, "GRAMInverter", LABEL_SCENE_REMEDY)
