@@ -1,11 +1,14 @@
 """``zoo3d invert`` saves each image's inversion (inversion.safetensors) on a trained toy run: loaded again by
-``zoo3d.invert.load_inversion`` it draws reconstruction.png's pixels at the input view, ``zoo3d render --inversion``
-draws the turntable's frames at the same yaws, PTI's tuned weights come back, a checkpoint changed or gone since is
-refused in one sentence, and so are the options that choose another instance."""
+``zoo3d.invert.load_inversion`` (from another folder than the one invert ran in, with the EMA generator or the raw one
+as inverted) it draws reconstruction.png's pixels at the input view, ``zoo3d render --inversion`` draws the
+turntable's frames at the same yaws, PTI's tuned weights come back, a checkpoint changed or gone since (or a trained
+run where the model was built without one) is refused in one sentence, and so are the options that choose another
+instance."""
 
 from __future__ import annotations
 
 import json
+import os
 import shutil
 
 import numpy as np
@@ -13,7 +16,7 @@ import pytest
 import torch
 from PIL import Image
 
-from cli_toy import train_toy_run, zoo3d
+from cli_toy import generator, train_toy_run, zoo3d
 from cli_toy import toy  # noqa: F401 (a fixture)
 from test_invert_cli import toy_image  # noqa: F401 (a fixture)
 from conftest import one_line_error
@@ -53,12 +56,15 @@ def _png(path) -> np.ndarray:
     return np.asarray(Image.open(path).convert("RGB"))
 
 
-def test_the_reloaded_inversion_draws_reconstruction_png_at_the_input_view_with_the_run_it_names(photo, run, capsys):
+def test_the_reloaded_inversion_draws_reconstruction_png_at_the_input_view_with_the_run_it_names(photo, run, capsys,
+                                                                                               monkeypatch):
     from zoo3d.runs import file_sha256
 
-    folder = _invert(photo, run)
-    inverter, result = load_inversion(folder, "cpu")
     checkpoint = run / "checkpoints" / "step_000000002.safetensors"
+    folder = _invert(photo, os.path.relpath(checkpoint))  # the file as typed, relative to the folder invert ran in
+    (photo.parent / "elsewhere").mkdir()
+    monkeypatch.chdir(photo.parent / "elsewhere")
+    inverter, result = load_inversion(folder, "cpu")
     header = result.extras["header"]
     assert (header["model"], header["checkpoint"], header["sha256"]) == ("toy", str(checkpoint.resolve()),
                                                                         file_sha256(checkpoint))
@@ -119,6 +125,17 @@ def test_ptis_tuned_weights_come_back_and_draw_its_reconstruction(photo, run, mo
                           _png(folder / "reconstruction.png"))
 
 
+def test_an_inversion_of_the_raw_generator_is_drawn_by_it_again(photo, run):
+    folder = _invert(photo, run, "--no-ema")
+    inverter, result = load_inversion(folder, "cpu")
+    assert result.extras["header"]["ema"] is False
+    raw, average = generator(run, ema=False).state_dict(), generator(run).state_dict()
+    assert any(not torch.equal(value, average[name]) for name, value in raw.items())  # the EMA would draw another
+    assert all(torch.equal(value, raw[name]) for name, value in inverter.generator.state_dict().items())
+    assert np.array_equal(to_uint8(inverter.render(result, result.cameras).rgb[0]),
+                          _png(folder / "reconstruction.png"))
+
+
 def test_a_checkpoint_changed_or_gone_since_is_refused_in_one_sentence(photo, run, capsys):
     from safetensors.torch import load_file, save_file
 
@@ -142,7 +159,8 @@ def test_a_checkpoint_changed_or_gone_since_is_refused_in_one_sentence(photo, ru
 
 @pytest.mark.parametrize("args, named", [
     (["--seed", "3"], "--seed does"), (["--psi", "0.5"], "--psi does"), (["--cached"], "--cached does"),
-    (["--no-ema"], "--no-ema does"), (["RUN", "--model", "toy"], "RUN, --model do")])
+    (["--no-ema"], "--no-ema does"), (["--rasterizer", "torch"], "--rasterizer does"),
+    (["RUN", "--model", "toy"], "RUN, --model do")])
 def test_options_choosing_another_instance_or_weights_are_refused_beside_an_inversion(toy, run, capsys, args, named):
     args = [str(run) if a == "RUN" else a for a in args]
     assert zoo3d("render", *args, "--inversion", toy, "--out", "x.gif") == 2
@@ -173,7 +191,8 @@ def test_resume_inverts_again_an_image_whose_folder_lacks_its_inversion(photo, r
     assert "1 of the 1 image already inverted by this command, passed over" in capsys.readouterr().err
 
 
-def test_a_checkpoint_free_models_inversion_is_drawn_by_the_model_built_afresh(toy_image, tmp_path, capsys):
+def test_a_checkpoint_free_models_inversion_is_drawn_by_the_model_built_afresh_until_it_has_a_run(toy_image, tmp_path,
+                                                                                                   capsys):
     from test_invert_cli import _zoo3d
 
     code, _, err = _zoo3d(capsys, "invert", str(toy_image), "--model", "toy_procedural", "--pose", "0.1,0", "--steps",
@@ -183,6 +202,13 @@ def test_a_checkpoint_free_models_inversion_is_drawn_by_the_model_built_afresh(t
     inverter, result = load_inversion(folder, "cpu")
     assert (result.extras["header"]["checkpoint"], result.extras["header"]["sha256"]) == (None, None)
     assert np.array_equal(to_uint8(inverter.render(result, result.cameras).rgb[0]), _png(folder / "reconstruction.png"))
+    code, _, err = _zoo3d(capsys, "train", "toy_procedural", "--steps", "1", "--quiet", "--out",
+                          str(tmp_path / "runs" / "trained"))
+    assert code == 0, err  # the model's name now loads this run's weights, not the weights it was inverted with
+    with pytest.raises(UserError, match=r"^Inversion '.*' was made with model 'toy_procedural' as built without a "
+                                        r"checkpoint, and 'toy_procedural' now names its trained run '.*trained.*'; "
+                                        r"invert the image again\.$"):
+        load_inversion(folder, "cpu")
 
 
 def test_an_image_folder_or_its_inversion_given_as_a_run_is_pointed_at_render_inversion(photo, run, capsys):
