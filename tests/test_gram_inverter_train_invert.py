@@ -85,16 +85,16 @@ def test_invert_writes_reconstruction_turntable_depth_and_the_metrics_of_what_it
 
 
 def test_the_saved_single_pass_inversion_draws_its_reconstruction_and_renders_at_other_views(trained_run, portrait,
-                                                                                             tmp_path):
-    """Its W+, detail manifolds and estimated pose come back from inversion.safetensors: reconstruction.png's pixels at
-    the input view; ``zoo3d render --inversion`` draws it (with depth) at a resolution of its own."""
+                                                                                             tmp_path, single_thread):
+    """Its W+, the image its detail manifolds are drawn from and its estimated pose come back from
+    inversion.safetensors: reconstruction.png's pixels at the input view; ``zoo3d render --inversion`` draws it (with
+    depth) at a resolution of its own, the sweep's centre frame being the input view."""
     from PIL import Image
 
     from zoo3d.cli.main import cli
     from zoo3d.imageio import to_uint8
     from zoo3d.invert import load_inversion
 
-    torch.set_num_threads(1)
     res = CliRunner().invoke(cli, ["invert", str(portrait), "--model", "gram_inverter", "--ckpt", str(trained_run),
                                    "--out", str(tmp_path / "out"), "--frames", "2", "--device", "cpu"])
     assert res.exit_code == 0, res.output
@@ -105,11 +105,36 @@ def test_the_saved_single_pass_inversion_draws_its_reconstruction_and_renders_at
     assert detail is not None and bool(detail.foreground.abs().sum() > 0)  # one step of the detail stage trained it
     recon = np.asarray(Image.open(folder / "reconstruction.png").convert("RGB"))
     assert np.array_equal(to_uint8(inverter.render(result, result.cameras).rgb[0]), recon)
-    res = CliRunner().invoke(cli, ["render", "--inversion", str(folder), "--frames", "2", "--resolution", "24",
-                                   "--depth", "side", "--out", str(tmp_path / "orbit"), "--device", "cpu"])
+    res = CliRunner().invoke(cli, ["render", "--inversion", str(folder), "--trajectory", "yaw-sweep", "--frames", "3",
+                                   "--resolution", "24", "--depth", "side", "--out", str(tmp_path / "sweep"),
+                                   "--device", "cpu"])
     assert res.exit_code == 0, res.output
-    frames = sorted((tmp_path / "orbit").iterdir())
-    assert [np.asarray(Image.open(f)).shape for f in frames] == [(24, 48, 3)] * 2  # colour, then depth beside it
+    frames = [np.asarray(Image.open(f).convert("RGB")) for f in sorted((tmp_path / "sweep").iterdir())]
+    assert [f.shape for f in frames] == [(24, 48, 3)] * 3  # colour, then depth beside it
+    centre = inverter.render(result, result.cameras, (24, 24))
+    assert np.array_equal(frames[1][:, :24], to_uint8(centre.rgb[0]))
+    assert len(np.unique(frames[1][:, 24:])) > 1  # a depth picture, not a flat one
+    assert not np.array_equal(frames[0][:, :24], frames[1][:, :24])  # the sweep's ends are other views
+
+
+def test_an_optimised_inversion_in_z_comes_back_in_z(trained_run, portrait, tmp_path, single_thread):
+    """The header's space (z, where W+ is the model's default) says how the saved latent is drawn."""
+    from PIL import Image
+
+    from zoo3d.cli.main import cli
+    from zoo3d.imageio import to_uint8
+    from zoo3d.invert import load_inversion
+
+    res = CliRunner().invoke(cli, ["invert", str(portrait), "--model", "gram_inverter", "--ckpt", str(trained_run),
+                                   "--method", "optimize", "--space", "z", "--steps", "2", "--pose",
+                                   "0.1,0", "--out", str(tmp_path / "out"), "--frames", "1", "--device", "cpu"])
+    assert res.exit_code == 0, res.output
+    folder = tmp_path / "out" / "held_out"
+    inverter, result = load_inversion(folder, "cpu")
+    assert result.extras["header"]["space"] == result.extras["space"] == "z"
+    assert result.latent.shape == (1, inverter.generator.z_dim)
+    recon = np.asarray(Image.open(folder / "reconstruction.png").convert("RGB"))
+    assert np.array_equal(to_uint8(inverter.render(result, result.cameras).rgb[0]), recon)
 
 
 def test_invert_by_optimisation_uses_the_pose_head_and_writes_the_same_outputs(trained_run, portrait, tmp_path):
