@@ -1,7 +1,8 @@
 """Each inverter's saved state (``Inverter.state``) rebuilds its result (``Inverter.restore``) on an inverter of the same
 weights, so that the restored result draws the same pixels from any camera: GRAMInverter's W+, pose estimate and the
-image its detail branch draws the detail manifolds from again; the optimisation inverter's latent and, after PTI, the tuned weights, only those that PTI changed
-(a geometry it kept is not stored again)."""
+image its detail branch draws the detail manifolds from again; the optimisation inverter's latent (in each space, z at
+its truncation) and, after PTI, the tuned weights, only those that PTI changed (a geometry it kept is not stored
+again)."""
 
 from __future__ import annotations
 
@@ -76,15 +77,18 @@ def test_pti_stores_the_weights_it_changed_and_restores_the_tuned_generator(mode
 
 
 @torch.no_grad()
-def test_a_latent_without_tuning_restores_on_the_generator_itself_in_its_space():
-    build, space = BUILD["gram"]
-    gen = build()
+@pytest.mark.parametrize("model, space, psi, resolved", [("gram", "z", 0.5, "z"), ("efficient_gram", "w", 1.0, "w"),
+                                                         ("efficient_gram", "auto", 1.0, "w+")])
+def test_a_latent_without_tuning_restores_on_the_generator_itself_in_its_space(model, space, psi, resolved):
+    """z at the inverter's truncation; W, found as one w, kept as the W+ the generator consumes; auto as resolved."""
+    gen = BUILD[model][0]()
     image, cams = target_and_camera(gen)
-    inverter = OptimizationInverter(gen, OptimizeSettings(space=space, steps=2, perceptual_weight=0))
+    inverter = OptimizationInverter(gen, OptimizeSettings(space=space, psi=psi, steps=2, perceptual_weight=0))
     with torch.enable_grad():
         result = inverter.invert(image, cams)
     state = inverter.state(result)
     assert sorted(state) == ["latent"]
+    assert state["latent"].shape == ((1, gen.z_dim) if resolved == "z" else (1, gen.num_ws, gen.w_dim))
     restored = inverter.restore(state, cams)
-    assert restored.generator is None and restored.extras["space"] == "z"
+    assert restored.generator is None and restored.extras["space"] == resolved
     assert _same_pictures(inverter, result, restored, image.shape[-2:])
