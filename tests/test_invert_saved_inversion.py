@@ -179,6 +179,27 @@ def test_the_folder_of_every_image_is_refused_naming_one_image_folder(photo, run
         "folder, such as 'inv/sphere'.")
 
 
+def test_a_picture_beside_the_inversion_or_a_later_format_of_it_is_refused_in_one_sentence(photo, run, capsys):
+    from safetensors import safe_open
+    from safetensors.torch import load_file, save_file
+
+    folder = _invert(photo, run)
+    capsys.readouterr()
+    assert zoo3d("render", "--inversion", "inv/sphere/reconstruction.png", "--out", "x.gif") == 2
+    assert one_line_error(capsys.readouterr().err) == (  # not "truncated or corrupt; invert the image again"
+        "Error: 'inv/sphere/reconstruction.png' is not an inversion zoo3d invert wrote (not a safetensors file); give "
+        "its folder, 'inv/sphere'.")
+    file = folder / "inversion.safetensors"
+    with safe_open(str(file), framework="pt") as fh:
+        meta = fh.metadata()
+    header = json.loads(meta["zoo3d.inversion"])
+    assert header["format"] == 1
+    save_file(load_file(file), file, metadata={**meta, "zoo3d.inversion": json.dumps({**header, "format": 2})})
+    with pytest.raises(UserError, match=r"^Inversion '.*' is in format 2, which this zoo3d does not read \(it reads "
+                                        r"format 1\); invert the image again with it\.$"):
+        load_inversion(folder, "cpu")
+
+
 def test_resume_inverts_again_an_image_whose_folder_lacks_its_inversion(photo, run, capsys):
     folder = _invert(photo, run)
     (folder / "inversion.safetensors").unlink()  # as an inversion made before invert saved one

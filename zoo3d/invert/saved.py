@@ -7,9 +7,11 @@ The file holds what rebuilds the :class:`zoo3d.core.InversionResult` exactly wit
 - ``state.<name>``: the inverter's own state (:meth:`zoo3d.core.Inverter.state`): the latent found and, per method,
   GRAMInverter's estimated pose and the image its detail network reads, or the generator weights PTI changed.
 
-Its metadata key ``zoo3d.inversion`` is a JSON object: ``format``, the ``model``, the ``checkpoint`` (an absolute
-path; null for a model that needs none) and its ``sha256``, ``ema``, the ``method`` and its settings (``space``,
-``steps``, ``tune_steps``, ``keep_geometry``, ``psi``), the ``image`` and ``pose`` (the input view's yaw and pitch).
+Its metadata key ``zoo3d.inversion`` is a JSON object: ``format`` (:data:`FORMAT`; a file of another is refused), the
+``model``, the ``checkpoint`` (an absolute path; null for a model that needs none) and its ``sha256``, ``ema``, the
+``resolution`` it was inverted at, the ``image``, the ``method`` and its settings (``space``, ``steps``,
+``tune_steps``, ``keep_geometry``, ``psi``), and the rest of what metrics.json records of the command
+(``pose_source``, ``pose_given``, ``frames``, ``yaw_range``, ``perceptual``).
 The model is loaded from that checkpoint only while its sha256 is the one recorded: other weights would render
 another scene from the same latent.
 """
@@ -33,6 +35,7 @@ __all__ = ["INVERSION_FILE", "inversion_file", "load_inversion", "read_inversion
 INVERSION_FILE = "inversion.safetensors"
 #: the metadata key of the file's JSON header
 HEADER_KEY = "zoo3d.inversion"
+#: the header's ``format``: the layout above, the only one :func:`read_inversion` reads
 FORMAT = 1
 
 
@@ -92,9 +95,14 @@ def read_inversion(path: str | Path) -> tuple[dict, dict[str, Tensor], Path]:
 
     file = inversion_file(path)
     with open(file, "rb") as fh:
-        if _looks_pickled(fh.read(9)):
-            raise UserError(f"'{file}' is a pickle-based file, not an inversion zoo3d invert wrote; zoo3d loads "
-                            f"only .safetensors files, because unpickling a file can run arbitrary code.")
+        head = fh.read(9)
+    if _looks_pickled(head):
+        raise UserError(f"'{file}' is a pickle-based file, not an inversion zoo3d invert wrote; zoo3d loads "
+                        f"only .safetensors files, because unpickling a file can run arbitrary code.")
+    if head[8:9] != b"{" and file.suffix.lower() != ".safetensors":  # another file (a picture) beside the inversion
+        beside = file.parent / INVERSION_FILE
+        hint = f"; give its folder, '{file.parent}'" if beside.is_file() else ""
+        raise UserError(f"'{file}' is not an inversion zoo3d invert wrote (not a safetensors file){hint}.")
     try:
         with safe_open(str(file), framework="pt") as fh:
             meta = fh.metadata() or {}
@@ -109,6 +117,9 @@ def read_inversion(path: str | Path) -> tuple[dict, dict[str, Tensor], Path]:
     if not isinstance(header, dict) or "camera" not in tensors or "state.latent" not in tensors:
         raise UserError(f"'{file}' is not an inversion zoo3d invert wrote (no '{HEADER_KEY}' header, camera and "
                         f"latent in it).")
+    if header.get("format") != FORMAT:
+        raise UserError(f"Inversion '{file}' is in format {header.get('format')}, which this zoo3d does not read (it "
+                        f"reads format {FORMAT}); invert the image again with it.")
     return header, tensors, file
 
 
