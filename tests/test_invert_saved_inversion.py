@@ -170,6 +170,20 @@ def test_options_choosing_another_instance_or_weights_are_refused_beside_an_inve
     assert not (toy / "x.gif").exists()
 
 
+@pytest.mark.parametrize("args, message", [
+    (["--resolution", "2049", "--depth", "side"], "A resolution of 2049x4098 is above the largest zoo3d renders"),
+    (["--frames", "5001", "--depth", "separate"], "--frames 5001 asks for 10,002; at most 10,000 frames fit")])
+def test_frames_beyond_the_bounds_are_refused_with_their_depth_before_any_is_drawn(photo, run, capsys, monkeypatch,
+                                                                                     args, message):
+    import zoo3d.invert.outputs as outputs
+
+    folder = _invert(photo, run)
+    capsys.readouterr()
+    monkeypatch.setattr(outputs, "render_each", lambda *a, **k: pytest.fail("drawn before the bounds were checked"))
+    assert zoo3d("render", "--inversion", folder, *args, "--out", "x.gif") == 2
+    assert message in one_line_error(capsys.readouterr().err)
+
+
 def test_the_folder_of_every_image_is_refused_naming_one_image_folder(photo, run, capsys):
     _invert(photo, run)
     capsys.readouterr()

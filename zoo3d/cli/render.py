@@ -16,6 +16,15 @@ def _depth_path(out: Path) -> Path:
     return out.with_name(f"{out.stem}_depth{out.suffix}") if out.suffix else out.with_name(out.name + "_depth")
 
 
+def _check_frames(frames: int, depth: str, height: int, width: int) -> None:
+    """Refuse ``frames`` frames of ``height`` x ``width`` beyond :func:`zoo3d.limits.check_images`' bounds, counting
+    the depth pictures ``depth`` adds: one more frame each (``separate``) or twice the width (``side``)."""
+    from zoo3d.limits import check_images
+
+    check_images(f"--frames {frames}", frames * (2 if depth == "separate" else 1), height,
+                 width * (2 if depth == "side" else 1), "frames")
+
+
 def _refuse_beside_inversion(run: str | None) -> None:
     """Refuse, in one sentence, what chooses the weights or the instance where --inversion brings its own."""
     typed = (["RUN"] if run is not None else []) + typed_options("model", "no_ema", "seed", "psi", "cached",
@@ -69,7 +78,6 @@ def render(run, model, no_ema, device, seed, frames, trajectory, yaw_range, pitc
     """Render a free-view animation of one seed of a trained (or checkpoint-free) generator, or of an image that
     zoo3d invert inverted (--inversion)."""
     from zoo3d.imageio import check_animation_target
-    from zoo3d.limits import check_images
     from zoo3d.train.sampling import render_views, seed_latents
 
     if inversion is not None:
@@ -89,9 +97,7 @@ def render(run, model, no_ema, device, seed, frames, trajectory, yaw_range, pitc
         return
     loaded = load_for_cli(run, model, device, no_ema)
     gen = loaded.generator
-    h, w = res or tuple(gen.resolution)
-    check_images(f"--frames {frames}", frames * (2 if depth == "separate" else 1), h, w * (2 if depth == "side" else 1),
-                 "frames")
+    _check_frames(frames, depth, *(res or tuple(gen.resolution)))
     prior = gen.camera_prior
     cams = _trajectory(trajectory, frames, yaw_range, pitch_range, prior.yaw_mean, prior.centre_pitch, prior.radius,
                        prior.fov)
@@ -137,14 +143,12 @@ def _render_inversion(folder: str, device: str, frames: int, trajectory: str, ya
     radius and fov), at ``res`` or the resolution it was inverted at, each frame as the turntable's are drawn."""
     from zoo3d.invert.outputs import render_each
     from zoo3d.invert.saved import load_inversion
-    from zoo3d.limits import check_images
 
     inverter, result = load_inversion(folder, device)
     header = result.extras["header"]
     size = res or (tuple(header["resolution"]) if header.get("resolution") else None)  # None: the inverter's own
     if size is not None:
-        check_images(f"--frames {frames}", frames * (2 if depth == "separate" else 1), size[0],
-                     size[1] * (2 if depth == "side" else 1), "frames")
+        _check_frames(frames, depth, *size)
     angles = {k: float(v[0]) for k, v in result.cameras[0].to_angles().items()}
     cams = _trajectory(trajectory, frames, yaw_range, pitch_range, angles["yaw"], angles["pitch"], angles["radius"],
                        angles["fov"])
