@@ -14,6 +14,7 @@ import torch
 from test_gram_inverter_model import _images, _inverter
 from test_invert_optimize_shared_hits import BUILD, target_and_camera
 from zoo3d.cameras import Camera
+from zoo3d.core.inverter import Inverter
 from zoo3d.invert import OptimizationInverter, OptimizeSettings
 
 pytestmark = pytest.mark.usefixtures("single_thread")
@@ -92,3 +93,18 @@ def test_a_latent_without_tuning_restores_on_the_generator_itself_in_its_space(m
     restored = inverter.restore(state, cams)
     assert restored.generator is None and restored.extras["space"] == resolved
     assert _same_pictures(inverter, result, restored, image.shape[-2:])
+
+
+def test_only_an_inverter_that_both_gives_and_restores_its_state_has_its_results_saved():
+    from zoo3d.invert.saved import saves_state
+
+    gen = BUILD["gram"][0]()
+
+    class GivesOnly(OptimizationInverter):
+        restore = Inverter.restore
+
+    class Neither(GivesOnly):
+        state = Inverter.state
+
+    assert saves_state(OptimizationInverter(gen)) and saves_state(_inverter()[0])
+    assert not saves_state(GivesOnly(gen)) and not saves_state(Neither(gen))

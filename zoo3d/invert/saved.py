@@ -40,8 +40,10 @@ FORMAT = 1
 
 
 def saves_state(inverter) -> bool:
-    """Whether ``inverter``'s results can be saved: its class implements :meth:`Inverter.state`."""
-    return getattr(type(inverter), "state", Inverter.state) is not Inverter.state
+    """Whether ``inverter``'s results can be saved: its class implements :meth:`Inverter.state` and
+    :meth:`Inverter.restore` (a state nothing restores would be a file ``zoo3d render --inversion`` cannot draw)."""
+    return all(getattr(type(inverter), name, base) is not base
+               for name, base in (("state", Inverter.state), ("restore", Inverter.restore)))
 
 
 def single_pass_inverter(loaded):
