@@ -184,6 +184,14 @@ def test_frames_beyond_the_bounds_are_refused_with_their_depth_before_any_is_dra
     assert message in one_line_error(capsys.readouterr().err)
 
 
+def test_a_pitch_range_beside_a_yaw_sweep_is_refused_naming_the_input_views_pitch(toy, capsys):
+    assert zoo3d("render", "--inversion", toy, "--trajectory", "yaw-sweep", "--pitch-range", "0.2", "--out",
+                 "x.gif") == 2
+    assert one_line_error(capsys.readouterr().err) == (
+        "Error: --pitch-range sets the orbit's pitch amplitude, not a yaw sweep, which stays at the pitch of the "
+        "inversion's input view; leave it out or choose --trajectory orbit.")
+
+
 def test_the_folder_of_every_image_is_refused_naming_one_image_folder(photo, run, capsys):
     _invert(photo, run)
     capsys.readouterr()
@@ -214,10 +222,14 @@ def test_a_picture_beside_the_inversion_or_a_later_format_of_it_is_refused_in_on
         load_inversion(folder, "cpu")
 
 
-def test_resume_inverts_again_an_image_whose_folder_lacks_its_inversion(photo, run, capsys):
+def test_an_image_folder_without_its_inversion_is_refused_by_render_and_inverted_again_by_resume(photo, run, capsys):
     folder = _invert(photo, run)
     (folder / "inversion.safetensors").unlink()  # as an inversion made before invert saved one
     capsys.readouterr()
+    assert zoo3d("render", "--inversion", folder, "--out", "x.gif") == 2
+    assert one_line_error(capsys.readouterr().err) == (
+        f"Error: Folder '{folder}' holds no inversion.safetensors (it was inverted before zoo3d invert saved the "
+        f"inversion, or by an inverter whose results are not saved); invert the image again.")
     folder = _invert(photo, run, "--resume")
     assert "already inverted" not in capsys.readouterr().err
     assert (folder / "inversion.safetensors").is_file()

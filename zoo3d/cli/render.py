@@ -86,8 +86,9 @@ def render(run, model, no_ema, device, seed, frames, trajectory, yaw_range, pitc
         raise UserError(f"--rasterizer {rasterizer} draws the cached layers; add --cached (without it the model "
                         "itself renders every frame).")
     if trajectory == "yaw-sweep" and typed_options("pitch_range"):  # the sweep keeps the centre pitch
-        raise UserError("--pitch-range sets the orbit's pitch amplitude, not a yaw sweep, which stays at the prior's "
-                        "centre pitch; leave it out or choose --trajectory orbit.")
+        centre = "the prior's centre pitch" if inversion is None else "the pitch of the inversion's input view"
+        raise UserError(f"--pitch-range sets the orbit's pitch amplitude, not a yaw sweep, which stays at {centre}; "
+                        f"leave it out or choose --trajectory orbit.")
     check_animation_target(out, fps)
     if depth == "separate":
         check_animation_target(_depth_path(Path(out)), fps)
