@@ -1,9 +1,10 @@
 """``zoo3d invert`` saves each image's inversion (inversion.safetensors) on a trained toy run: loaded again by
 ``zoo3d.invert.load_inversion`` (from another folder than the one invert ran in, with the EMA generator or the raw one
 as inverted) it draws reconstruction.png's pixels at the input view, ``zoo3d render --inversion`` draws the
-turntable's frames at the same yaws, PTI's tuned weights come back, a checkpoint changed or gone since (or a trained
-run where the model was built without one) is refused in one sentence, and so are the options that choose another
-instance."""
+turntable's frames at the same yaws, PTI's tuned weights come back. Refused in one sentence: a checkpoint changed or
+gone since (or a trained run where the model was built without one), the options that choose another instance, frames
+beyond the bounds, and what is not one image's inversion (the folder of every image, a picture beside it, a file of a
+later format, a folder inverted before the inversion was saved)."""
 
 from __future__ import annotations
 
