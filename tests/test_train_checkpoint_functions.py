@@ -296,7 +296,7 @@ def test_rng_state_round_trips_on_the_cpu():
     (b"P", False), (b"", False), (b"\x00" * 9, False),
 ])
 def test_looks_pickled(head, pickled):
-    assert ckpt._looks_pickled(head) is pickled
+    assert ckpt.looks_pickled(head) is pickled
 
 
 def test_check_checkpoint_file_refuses_missing_folders_and_pickle_suffixes(tmp_path):

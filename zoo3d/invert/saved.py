@@ -93,12 +93,12 @@ def read_inversion(path: str | Path) -> tuple[dict, dict[str, Tensor], Path]:
     """The header, the tensors (on the CPU) and the file of the inversion ``path`` names (:func:`inversion_file`)."""
     from safetensors import safe_open
 
-    from zoo3d.train.checkpoint import _looks_pickled
+    from zoo3d.train.checkpoint import looks_pickled
 
     file = inversion_file(path)
     with open(file, "rb") as fh:
         head = fh.read(9)
-    if _looks_pickled(head):
+    if looks_pickled(head):
         raise UserError(f"'{file}' is a pickle-based file, not an inversion zoo3d invert wrote; zoo3d loads "
                         f"only .safetensors files, because unpickling a file can run arbitrary code.")
     if head[8:9] != b"{" and file.suffix.lower() != ".safetensors":  # another file (a picture) beside the inversion

@@ -301,7 +301,7 @@ def restore_rng(tensors: dict[str, Tensor], device: torch.device) -> None:
 
 # ------------------------------------------------------------------------------- reading
 
-def _looks_pickled(head: bytes) -> bool:
+def looks_pickled(head: bytes) -> bool:
     """torch.save zip archives start with 'PK'; raw pickles with PROTO (0x80) then a protocol number.
 
     A safetensors file starts with its 8-byte little-endian header length followed by '{', so its
@@ -323,7 +323,7 @@ def check_checkpoint_file(path: str | Path) -> Path:
                               f"pointer or a .safetensors file).")
     with open(path, "rb") as fh:
         head = fh.read(9)
-    if path.suffix.lower() in PICKLE_SUFFIXES or _looks_pickled(head):
+    if path.suffix.lower() in PICKLE_SUFFIXES or looks_pickled(head):
         raise CheckpointError(f"'{shown}' is a pickle-based file; zoo3d loads only .safetensors checkpoints, "
                               f"because unpickling a file can run arbitrary code.")
     if len(head) == 9 and head[8:9] != b"{":  # a safetensors file: an 8-byte length, then its JSON header
