@@ -83,8 +83,8 @@ def test_the_fit_is_the_straightforward_one_bit_for_bit(model, chunk):
     assert want_losses[-1] < want_losses[0]  # the latent moved towards the image
 
 
-@pytest.mark.parametrize("model", sorted(BUILD))
-def test_the_input_camera_is_intersected_once(monkeypatch, model):
+def counted_intersections(monkeypatch) -> list:
+    """A list that grows by one at each call of the manifold renderer's ray-manifold intersection."""
     calls = []
     original = manifold_renderer.intersect_manifolds
 
@@ -92,9 +92,15 @@ def test_the_input_camera_is_intersected_once(monkeypatch, model):
         calls.append(1)
         return original(*args, **kwargs)
 
+    monkeypatch.setattr(manifold_renderer, "intersect_manifolds", counted)
+    return calls
+
+
+@pytest.mark.parametrize("model", sorted(BUILD))
+def test_the_input_camera_is_intersected_once(monkeypatch, model):
     build, space = BUILD[model]
     gen = build()
     image, cams = target_and_camera(gen)
-    monkeypatch.setattr(manifold_renderer, "intersect_manifolds", counted)
+    calls = counted_intersections(monkeypatch)
     OptimizationInverter(gen, OptimizeSettings(space=space, steps=STEPS, perceptual_weight=0.0)).invert(image, cams)
     assert len(calls) == 1

@@ -10,12 +10,11 @@ from __future__ import annotations
 import pytest
 import torch
 
-import zoo3d.render.manifold as manifold_renderer
 from conftest import run_in_process as zoo3d
 from test_cli_invert_options import single_pass, sphere  # noqa: F401 (fixtures)
 from test_invert_cli import toy_image  # noqa: F401 (a fixture)
 from test_invert_optimize import FlatColour
-from test_invert_optimize_shared_hits import BUILD, target_and_camera
+from test_invert_optimize_shared_hits import BUILD, counted_intersections, target_and_camera
 from zoo3d.cameras import Camera
 from zoo3d.errors import UserError
 from zoo3d.invert import OptimizationInverter, OptimizeSettings
@@ -56,17 +55,10 @@ def test_pti_keeping_the_geometry_leaves_the_manifold_predictor_exactly_and_tune
 def test_pti_keeping_the_geometry_intersects_the_input_camera_once_for_every_step(monkeypatch, model):
     """The latent steps and the tuning steps render from one intersection; tuning every weight intersects afresh
     at each tuning step, as the geometry moves."""
-    calls = []
-    original = manifold_renderer.intersect_manifolds
-
-    def counted(*args, **kwargs):
-        calls.append(1)
-        return original(*args, **kwargs)
-
     build, space = BUILD[model]
     gen = build()
     image, cams = target_and_camera(gen)
-    monkeypatch.setattr(manifold_renderer, "intersect_manifolds", counted)
+    calls = counted_intersections(monkeypatch)
     for keep, intersections in ((True, 1), (False, 1 + 3)):
         calls.clear()
         settings = OptimizeSettings(space=space, steps=2, tune_steps=3, perceptual_weight=0, keep_geometry=keep)
