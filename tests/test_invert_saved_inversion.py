@@ -153,6 +153,9 @@ def test_a_checkpoint_changed_or_gone_since_is_refused_in_one_sentence(photo, ru
     assert one_line_error(capsys.readouterr().err).startswith(
         f"Error: Checkpoint '{checkpoint}' has changed since inversion '{folder / 'inversion.safetensors'}' was made with it")
     assert not (photo.parent / "again.gif").exists()
+    _invert(photo, copy, "--resume")  # its metrics.json names the old weights' hash: inverted again, not passed over
+    assert "already inverted" not in capsys.readouterr().err
+    load_inversion(folder)  # made with the weights now at that path
     checkpoint.unlink()
     with pytest.raises(UserError, match="which no longer exists; invert the image again"):
         load_inversion(folder)

@@ -290,6 +290,7 @@ def invert(images, model, ckpt, method, pose, out, steps, tune_steps, space, kee
     checkpoint = None if loaded.checkpoint is None else str(loaded.checkpoint)  # null for a checkpoint-free model
     # what every image's metrics.json records of this command, and what --resume finds again in a folder
     settings = {"method": method, "model": loaded.spec.name, "checkpoint": checkpoint,
+                "sha256": loaded.sha256,  # a checkpoint rewritten at the same path is another model
                 "pose_source": "given" if angles is not None else "estimated",
                 "pose_given": None if angles is None else list(angles), "ema": not no_ema, "frames": frames,
                 "yaw_range": yaw_range}
@@ -298,7 +299,7 @@ def invert(images, model, ckpt, method, pose, out, steps, tune_steps, space, kee
         settings.update(space=resolve_space(gen, space), steps=steps, tune_steps=tune_steps,
                         keep_geometry=keep_geometry, perceptual=inverter.perceptual.name if fitted else None)
     # what inversion.safetensors records besides: the checkpoint wherever the command is run from, and its hash
-    header = {**settings, "checkpoint": checkpoint and str(Path(checkpoint).resolve()), "sha256": loaded.sha256,
+    header = {**settings, "checkpoint": checkpoint and str(Path(checkpoint).resolve()),
               "resolution": [res, res], **({"psi": inverter.settings.psi} if method == "optimize" else {})}
     jobs = list(zip(images, _out_dirs(images, Path(out))))
     if resume:
