@@ -157,8 +157,24 @@ def test_a_checkpoint_changed_or_gone_since_is_refused_in_one_sentence(photo, ru
     assert "already inverted" not in capsys.readouterr().err
     load_inversion(folder)  # made with the weights now at that path
     checkpoint.unlink()
-    with pytest.raises(UserError, match="which no longer exists; invert the image again"):
+    with pytest.raises(UserError, match=r"which no longer exists \(nor at its place relative to the inversion\); "
+                                        r"invert the image again"):
         load_inversion(folder)
+
+
+def test_runs_and_inversions_moved_together_are_found_again_and_an_inversion_moved_alone_is_refused(photo, run):
+    copy = shutil.copytree(run, photo.parent / "project" / "runs" / "toy")
+    _invert(photo, copy)
+    moved = photo.parent / "elsewhere"  # runs and inversions moved together: the absolute path is gone
+    moved.mkdir()
+    for name in ("project", "inv"):
+        shutil.move(photo.parent / name, moved / name)
+    folder = moved / "inv" / "sphere"
+    inverter, result = load_inversion(folder, "cpu")
+    assert np.array_equal(to_uint8(inverter.render(result, result.cameras).rgb[0]), _png(folder / "reconstruction.png"))
+    alone = shutil.move(folder, photo.parent / "alone")  # the inversion without its runs beside it
+    with pytest.raises(UserError, match=r"which no longer exists \(nor at its place relative to the inversion\)"):
+        load_inversion(alone)
 
 
 @pytest.mark.parametrize("args, named", [

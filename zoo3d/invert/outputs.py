@@ -145,7 +145,7 @@ def write_inversion_outputs(inverter, result: InversionResult, image: Tensor, ou
         save_animation(list(views), staging / "turntable.gif", fps=fps)
         write_text_atomic(staging / "metrics.json", json_text(metrics) + "\n", "metrics")
         if inversion is not None and saves_state(inverter):
-            write_inversion(staging / INVERSION_FILE, inverter, result, inversion)
+            write_inversion(staging / INVERSION_FILE, inverter, result, inversion, folder=out_dir)
         written = sorted(p.name for p in staging.iterdir())
         if not out_dir.exists():
             os.replace(staging, out_dir)

@@ -8,7 +8,9 @@ The file holds what rebuilds the :class:`zoo3d.core.InversionResult` exactly wit
   GRAMInverter's estimated pose and the image its detail network reads, or the generator weights PTI changed.
 
 Its metadata key ``zoo3d.inversion`` is a JSON object: ``format`` (:data:`FORMAT`; a file of another is refused), the
-``model``, the ``checkpoint`` (an absolute path; null for a model that needs none) and its ``sha256``, ``ema``, the
+``model``, the ``checkpoint`` (an absolute path; null for a model that needs none), ``checkpoint_from_here`` (the
+same file relative to the inversion's folder, taken where the absolute path is gone: runs and inversions moved
+together) and its ``sha256``, ``ema``, the
 ``resolution`` it was inverted at, the ``image``, the ``method`` and its settings (``space``, ``steps``,
 ``tune_steps``, ``keep_geometry``, ``psi``), and the rest of what metrics.json records of the command
 (``pose_source``, ``pose_given``, ``frames``, ``yaw_range``, ``perceptual``).
@@ -19,6 +21,7 @@ another scene from the same latent.
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import torch
@@ -54,9 +57,11 @@ def single_pass_inverter(loaded):
     return None if single is None else single.to(gen.device).eval()
 
 
-def write_inversion(path: str | Path, inverter: Inverter, result: InversionResult, header: dict) -> Path | None:
+def write_inversion(path: str | Path, inverter: Inverter, result: InversionResult, header: dict,
+                    folder: str | Path | None = None) -> Path | None:
     """Write ``result`` (its cameras and ``inverter.state(result)``) with ``header`` (see the module doc) to
-    ``path``, atomically; None, writing nothing, where the inverter gives no state for it."""
+    ``path``, atomically; None, writing nothing, where the inverter gives no state for it. ``folder``: where the file
+    will lie (a staging folder is moved there; default ``path``'s), which ``checkpoint_from_here`` starts from."""
     from zoo3d.fileio import json_text
     from zoo3d.train.checkpoint import write_safetensors
 
@@ -64,6 +69,12 @@ def write_inversion(path: str | Path, inverter: Inverter, result: InversionResul
     if state is None:
         return None
     tensors = {"camera": result.cameras.to_eg3d(), **{f"state.{name}": t for name, t in state.items()}}
+    if header.get("checkpoint") is not None:  # found again where the runs and the inversions moved together
+        try:
+            here = Path(folder) if folder is not None else Path(path).parent
+            header = {**header, "checkpoint_from_here": os.path.relpath(header["checkpoint"], here.resolve())}
+        except ValueError:  # another drive (Windows): no relative path
+            pass
     return write_safetensors(tensors, {HEADER_KEY: json_text({"format": FORMAT, **header}, indent=None)}, Path(path))
 
 
@@ -136,9 +147,12 @@ def _load_model_of(header: dict, file: Path, device: str):
             raise UserError(f"Inversion '{file}' was made with model '{model}' as built without a checkpoint, and "
                             f"'{model}' now names its trained run '{loaded.checkpoint}'; invert the image again.")
         return loaded
+    if not Path(checkpoint).is_file() and header.get("checkpoint_from_here"):
+        moved = file.parent / header["checkpoint_from_here"]  # the runs moved with the inversions (a copied project)
+        checkpoint = str(moved.resolve()) if moved.is_file() else checkpoint
     if not Path(checkpoint).is_file():
-        raise UserError(f"Inversion '{file}' was made with checkpoint '{checkpoint}', which no longer exists; invert "
-                        f"the image again with a checkpoint that does.")
+        raise UserError(f"Inversion '{file}' was made with checkpoint '{checkpoint}', which no longer exists (nor at "
+                        f"its place relative to the inversion); invert the image again with a checkpoint that does.")
     digest = file_sha256(Path(checkpoint))
     if digest != header.get("sha256"):
         raise UserError(f"Checkpoint '{checkpoint}' has changed since inversion '{file}' was made with it (sha256 "
