@@ -175,16 +175,23 @@ def test_values_as_the_docs_allow_them_are_scored(returns):
         "other": {"mean": 2.0, "std": 0.0, "n": 1, "values": [None, 2.0], "note": 1}}
 
 
+def factory_rows_after_refusal(name: str, sentence: str) -> dict[str, dict]:
+    """Assert metric ``name`` is refused with ``sentence`` by load_metrics and in its ``plugins --check`` row (exit 1);
+    the rows of the test plugin's metrics, by name."""
+    with pytest.raises(PluginError) as refused:
+        load_metrics([name])
+    assert str(refused.value) == sentence
+    checked = CliRunner().invoke(cli, ["plugins", "--check", "--json"])
+    rows = {r["name"]: r for r in json.loads(checked.output)["factories"] if r["plugin"] == "metric_returns_plugin"}
+    assert checked.exit_code == 1 and rows[name]["error"] == sentence
+    return rows
+
+
 def test_a_metric_without_evaluate_fails_its_factory_row_and_compare(returns, tmp_path, monkeypatch):
     sentence = ("Metric 'no_evaluate' from plugin 'metric_returns_plugin': 'metric_returns_plugin:NoEvaluate' does "
                 "not implement evaluate(model, ctx), which scores a model; define it (docs/metrics.md, Writing a "
                 "metric plugin).")
-    with pytest.raises(PluginError) as refused:
-        load_metrics(["no_evaluate"])
-    assert str(refused.value) == sentence
-    checked = CliRunner().invoke(cli, ["plugins", "--check", "--json"])
-    rows = {r["name"]: r for r in json.loads(checked.output)["factories"] if r["plugin"] == "metric_returns_plugin"}
-    assert checked.exit_code == 1 and rows["no_evaluate"]["error"] == sentence
+    rows = factory_rows_after_refusal("no_evaluate", sentence)
     assert rows["returns"]["status"] == rows["gap"]["status"] == "ok"
 
 
@@ -288,12 +295,7 @@ def test_a_metric_that_says_not_which_way_is_better_fails_its_factory_row_and_co
     sentence = ("Metric 'undirected' from plugin 'metric_returns_plugin': it does not say whether a higher value is "
                 "better; set higher_is_better = True or False on its class (or a dict of bools by key: a key left out "
                 "is shown without a direction), or give it to its MetricSpec.")
-    with pytest.raises(PluginError) as refused:
-        load_metrics(["undirected"])
-    assert str(refused.value) == sentence
-    checked = CliRunner().invoke(cli, ["plugins", "--check", "--json"])
-    rows = {r["name"]: r for r in json.loads(checked.output)["factories"] if r["plugin"] == "metric_returns_plugin"}
-    assert checked.exit_code == 1 and rows["undirected"]["error"] == sentence
+    rows = factory_rows_after_refusal("undirected", sentence)
     assert rows["directed_by_spec"]["status"] == "ok"
     from conftest import run_in_process
 
