@@ -311,7 +311,6 @@ def _stage_position(meta: dict[str, str]) -> tuple[int, int]:
 def resume_command(model: str, run_dir, world, steps: int | None, device: str | None) -> str:
     """The command that continues a stopped run as it was going: the same --steps (the same stage split),
     --device and processes (on one machine as --nproc, which starts them as torchrun there did)."""
-
     args = ["zoo3d", "train", model, "--out", str(run_dir), "--resume"]
     for flag, value in (("--steps", steps), ("--device", device)):
         if value is not None:

@@ -329,10 +329,10 @@ def _bar_console():
     log file, a pipe, CI: there the line printed per image is the log)."""
     from rich.console import Console
 
-    from zoo3d.train.progress import _dumb_term, _isatty
+    from zoo3d.train.progress import moves_cursor
 
     console = Console(stderr=True)
-    return console if _isatty(console.file) and not _dumb_term() else None
+    return console if moves_cursor(console.file) else None
 
 
 @contextmanager

@@ -35,7 +35,7 @@ class TrainProgress:
             # the stream itself, not rich's is_terminal, which FORCE_COLOR (set by many CI systems) turns on; a
             # terminal without cursor movement (TERM=dumb: Emacs' shell, some IDE consoles) showed only a cut-off
             # last frame of the bar
-            plain = not _isatty(console.file) or _dumb_term() if plain is None else plain
+            plain = not moves_cursor(console.file) if plain is None else plain
         if enabled and plain:
             self._plain = console
         elif enabled:
@@ -101,6 +101,12 @@ class TrainProgress:
         console = self._bar.console if self._bar is not None else self._plain
         if console is not None:
             console.print(Text(message, style=style or ""), highlight=False, soft_wrap=True)
+
+
+def moves_cursor(stream) -> bool:
+    """Whether ``stream`` is a terminal a live bar can be drawn on: a tty (the stream itself, not rich's is_terminal,
+    which FORCE_COLOR turns on) whose TERM can move the cursor (not ``dumb`` or ``unknown``)."""
+    return _isatty(stream) and not _dumb_term()
 
 
 def _dumb_term() -> bool:
