@@ -79,9 +79,11 @@ def test_pti_stores_the_weights_it_changed_and_restores_the_tuned_generator(mode
 
 @torch.no_grad()
 @pytest.mark.parametrize("model, space, psi, resolved", [("gram", "z", 0.5, "z"), ("efficient_gram", "w", 1.0, "w"),
-                                                         ("efficient_gram", "auto", 1.0, "w+")])
+                                                         ("efficient_gram", "auto", 1.0, "w+"),
+                                                         ("gram", "auto", 1.0, "w+")])
 def test_a_latent_without_tuning_restores_on_the_generator_itself_in_its_space(model, space, psi, resolved):
-    """z at the inverter's truncation; W, found as one w, kept as the W+ the generator consumes; auto as resolved."""
+    """z at the inverter's truncation; W, found as one w, kept as the W+ the generator consumes; auto as resolved
+    (GRAM's W+: its FiLM layers' frequencies and phases)."""
     gen = BUILD[model][0]()
     image, cams = target_and_camera(gen)
     inverter = OptimizationInverter(gen, OptimizeSettings(space=space, psi=psi, steps=2, perceptual_weight=0))

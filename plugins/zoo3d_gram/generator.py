@@ -8,6 +8,7 @@ from torch import Tensor
 from zoo3d.cameras import Camera, CameraPrior
 from zoo3d.core.generator import Generator
 from zoo3d.core.outputs import RenderOutput
+from zoo3d.invert.film import FiLMLatentSpaces
 from zoo3d.limits import check_texels
 from zoo3d.nn.siren import truncate_film
 from zoo3d.render.gridding import background_grid, fov_extent, grid_manifolds
@@ -33,8 +34,11 @@ class _SharedGeometry:
         return self.manifold(x)
 
 
-class GramGenerator(Generator):
+class GramGenerator(FiLMLatentSpaces, Generator):
     """GRAM's generator: a shared manifold predictor, a FiLM-SIREN radiance network, 23 levels + background.
+
+    Inverted in z or in W+, the per-layer frequencies and phases of its pi-GAN mapping network
+    (:class:`zoo3d.invert.film.FiLMLatentSpaces`; its mean w over :meth:`average_style`'s latents).
 
     represent(z (B, z_dim), psi) -> GramRepresentation; psi < 1 lerps the FiLM parameters towards
     their mean over ``truncation_samples`` latents (recomputed whenever the mapping weights change).
@@ -74,6 +78,15 @@ class GramGenerator(Generator):
         self._average_style_cache: tuple[tuple, Tensor, Tensor] | None = None
 
     # ------------------------------------------------------------------ style
+    @property
+    def film_mapping(self):
+        return self.radiance_net.mapping
+
+    @property
+    def mean_latent_draw(self) -> tuple[int, int]:
+        """(number of z, seed) of the mean w: :meth:`average_style`'s."""
+        return self.truncation_samples, _AVERAGE_STYLE_SEED
+
     def average_style(self) -> tuple[Tensor, Tensor]:
         """Mean (freq, phase), each (1, L, hidden), over ``truncation_samples`` fixed latents (GRAM's get_avg_w)."""
         params = tuple(self.radiance_net.mapping.parameters())

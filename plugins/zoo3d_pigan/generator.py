@@ -19,6 +19,7 @@ from zoo3d.cameras import Camera, CameraPrior
 from zoo3d.core.generator import Generator
 from zoo3d.core.outputs import RenderOutput
 from zoo3d.core.representation import Radiance
+from zoo3d.invert.film import FiLMLatentSpaces
 from zoo3d.nn.siren import ColorFiLMLayer, FiLMSirenTrunk, PiGanMappingNetwork, frequency_init, truncate_film
 from zoo3d.render.volume import SampleDraws, VolumeRenderer
 
@@ -70,8 +71,16 @@ class PiGanField:
         return Radiance(rgb=rgb, sigma=sigma)
 
 
-class PiGanGenerator(Generator):
-    """z (B, z_dim) -> PiGanField -> VolumeRenderer (stratified + importance samples)."""
+class PiGanGenerator(FiLMLatentSpaces, Generator):
+    """z (B, z_dim) -> PiGanField -> VolumeRenderer (stratified + importance samples).
+
+    Inverted in z or in W+, the mapping network's per-layer frequencies and phases that pi-GAN's own
+    ``inverse_render.py`` optimises (:class:`zoo3d.invert.film.FiLMLatentSpaces`; its mean w over the truncation
+    centre's 10000 latents of seed 0).
+    """
+
+    #: (number of z, seed) of the truncation centre and of the mean w
+    mean_latent_draw = (10000, 0)
 
     def __init__(self, cfg: PiGanConfig):
         super().__init__()
@@ -94,6 +103,10 @@ class PiGanGenerator(Generator):
         self.density_noise = 0.0  # set by the training recipe (nerf_noise schedule); 0 for sampling
         self._centre: tuple | None = None
 
+    @property
+    def film_mapping(self) -> PiGanMappingNetwork:
+        return self.mapping
+
     @torch.no_grad()
     def truncation_centre(self, num_samples: int = 10000, seed: int = 0) -> tuple[Tensor, Tensor]:
         """Mean (freq, phase), each (1, depth + 1, width), over ``num_samples`` fixed latents (upstream's
@@ -109,6 +122,10 @@ class PiGanGenerator(Generator):
         if psi != 1.0:
             avg_freq, avg_phase = self.truncation_centre()
             freq, phase = truncate_film(freq, phase, avg_freq, avg_phase, psi)
+        return self.representation_from_style(freq, phase)
+
+    def representation_from_style(self, freq: Tensor, phase: Tensor) -> PiGanField:
+        """The scenes of given FiLM parameters, each (B, depth + 1, width) (the W+ codes' :meth:`represent_ws`)."""
         noise = self.density_noise if self.training else 0.0
         return PiGanField(self.siren, freq, phase, self.bounds, noise)
 

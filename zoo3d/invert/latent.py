@@ -2,7 +2,9 @@
 
 A generator opts in to W/W+ inversion by implementing :class:`SupportsLatentSpaces` (duck-typed, checked
 with ``isinstance`` at run time): a StyleGAN-like mapping ``z -> w`` and a synthesis from W+ codes.
-Everything else is inverted in z through the plain :class:`zoo3d.core.Generator` interface.
+Everything else is inverted in z through the plain :class:`zoo3d.core.Generator` interface. A generator whose
+mapping gives every layer a w of its own (pi-GAN's and GRAM's FiLM frequencies and phases,
+:mod:`zoo3d.invert.film`) has no single w to broadcast: it lists the spaces it has as ``latent_spaces``.
 """
 
 from __future__ import annotations
@@ -14,9 +16,11 @@ from torch import Tensor
 
 from zoo3d.errors import UserError
 
-__all__ = ["SupportsLatentSpaces", "LatentSpace", "available_spaces", "resolve_space"]
+__all__ = ["SupportsLatentSpaces", "LatentSpace", "available_spaces", "layer_ws_only", "resolve_space"]
 
 SPACES = ("z", "w", "w+")
+#: why a generator with W+ and no W (:func:`layer_ws_only`) refuses ``w``
+LAYER_WS = "its mapping network gives every layer a w of its own (W+), so no single w is broadcast to all"
 
 
 @runtime_checkable
@@ -25,9 +29,12 @@ class SupportsLatentSpaces(Protocol):  # pragma: no mutate block (stubs; isinsta
 
     Attributes:
         w_dim: size of one style vector w. num_ws: how many style vectors a W+ code has.
+        latent_spaces (optional): the spaces it is inverted in, of ``("z", "w", "w+")`` (default all three);
+            ``("z", "w+")`` where no single w broadcast to every layer is a code the mapping gives.
     Methods:
         map_latent(z (B, z_dim), psi=1.0) -> W+ (B, num_ws, w_dim): the mapping network, broadcast.
-        mean_latent() -> (1, w_dim): the average w (the usual starting point of W/W+ optimisation).
+        mean_latent() -> (1, w_dim), or (1, num_ws, w_dim) where each layer's w has a mean of its own: the average
+            w (the usual starting point of W/W+ optimisation).
         represent_ws(ws (B, num_ws, w_dim)) -> a representation ``render`` accepts.
     """
 
@@ -42,7 +49,17 @@ class SupportsLatentSpaces(Protocol):  # pragma: no mutate block (stubs; isinsta
 
 
 def available_spaces(generator) -> tuple[str, ...]:
-    return SPACES if isinstance(generator, SupportsLatentSpaces) else ("z",)
+    """The spaces ``generator`` is inverted in: ``z``, and where it implements :class:`SupportsLatentSpaces` those
+    its ``latent_spaces`` lists (``w`` and ``w+`` without one)."""
+    if not isinstance(generator, SupportsLatentSpaces):
+        return ("z",)
+    return tuple(s for s in SPACES if s in getattr(generator, "latent_spaces", SPACES))
+
+
+def layer_ws_only(generator) -> bool:
+    """Whether ``generator`` has W+ and no W: its mapping gives every layer a w of its own (pi-GAN's, GRAM's)."""
+    spaces = available_spaces(generator)
+    return "w+" in spaces and "w" not in spaces
 
 
 def resolve_space(generator, space: str) -> str:
@@ -51,8 +68,9 @@ def resolve_space(generator, space: str) -> str:
     if space == "auto":
         return "w+" if "w+" in spaces else "z"
     if space not in spaces:
-        raise UserError(f"This generator can be inverted in {', '.join(spaces)} only, not '{space}' "
-                        f"(W/W+ need a mapping network exposed through zoo3d.invert.SupportsLatentSpaces).")
+        why = (LAYER_WS if layer_ws_only(generator) and space == "w" else
+               "W/W+ need a mapping network exposed through zoo3d.invert.SupportsLatentSpaces")
+        raise UserError(f"This generator can be inverted in {', '.join(spaces)} only, not '{space}' ({why}).")
     return space
 
 
@@ -60,7 +78,8 @@ class LatentSpace:
     """A trainable latent of B instances in one space and how it becomes a representation.
 
     ``z``: starts at 0 (the prior's mode); ``w``: one (B, w_dim) vector broadcast to every layer;
-    ``w+``: (B, num_ws, w_dim), one vector per layer; both start at the mean w.
+    ``w+``: (B, num_ws, w_dim), one vector per layer; both start at the mean w (each layer at its own mean where
+    ``mean_latent`` gives one per layer).
     """
 
     def __init__(self, generator, space: str, batch: int, psi: float = 1.0):
@@ -70,8 +89,9 @@ class LatentSpace:
             init = torch.zeros(batch, generator.z_dim, device=device, dtype=dtype)
         else:
             with torch.no_grad():
-                mean = generator.mean_latent().to(device=device, dtype=dtype).reshape(1, -1)
-            init = mean.expand(batch, -1) if self.space == "w" else mean[:, None].expand(batch, generator.num_ws, -1)
+                mean = generator.mean_latent().to(device=device, dtype=dtype)
+            init = (mean.reshape(1, -1).expand(batch, -1) if self.space == "w" else
+                    mean.reshape(1, -1, generator.w_dim).expand(batch, generator.num_ws, -1))
         self.param = torch.nn.Parameter(init.clone())
 
     def codes(self, generator) -> Tensor:

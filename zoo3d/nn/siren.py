@@ -168,6 +168,11 @@ class PiGanMappingNetwork(nn.Module):
         freq_scale, freq_bias: ``freq = freq_scale * raw + freq_bias`` (15, 30 upstream).
 
     Returns from forward: ``(freq, phase)``, each (B, num_film_layers, film_dim).
+
+    ``codes(z)`` is the output before the frequencies are scaled, laid out per FiLM layer: (B, num_film_layers,
+    2 * film_dim), each layer's raw frequencies then its phases, the tensors upstream's ``forward_with_frequencies``
+    takes and pi-GAN's ``inverse_render.py`` optimises (its W+); ``film(codes)`` gives forward's ``(freq, phase)``
+    from them, so ``forward(z)`` is ``film(codes(z))``.
     """
 
     def __init__(self, z_dim: int, hidden: int, num_film_layers: int, film_dim: int, num_hidden: int = 3,
@@ -189,25 +194,45 @@ class PiGanMappingNetwork(nn.Module):
         self.freq_scale, self.freq_bias = freq_scale, freq_bias
 
     def forward(self, z: Tensor) -> tuple[Tensor, Tensor]:
+        return self.film(self.codes(z))
+
+    def codes(self, z: Tensor) -> Tensor:
+        """z (B, z_dim) -> (B, num_film_layers, 2 * film_dim): per layer its raw frequencies, then its phases."""
         raw = self.out(self.hidden(z)).view(z.shape[0], 2, self.num_film_layers, self.film_dim)
-        return raw[:, 0] * self.freq_scale + self.freq_bias, raw[:, 1]
+        return raw.transpose(1, 2).reshape(z.shape[0], self.num_film_layers, 2 * self.film_dim)
+
+    def film(self, codes: Tensor) -> tuple[Tensor, Tensor]:
+        """:meth:`codes`' layout (B, num_film_layers, 2 * film_dim) -> ``(freq, phase)``, each (B, num_film_layers,
+        film_dim), with ``freq = freq_scale * raw + freq_bias``."""
+        return codes[..., :self.film_dim] * self.freq_scale + self.freq_bias, codes[..., self.film_dim:]
 
     @torch.no_grad()
     def average(self, num_samples: int = 10000, generator: torch.Generator | None = None,
                 batch_size: int = 2048) -> tuple[Tensor, Tensor]:
         """Mean (freq, phase), each (1, num_film_layers, film_dim), over ``num_samples`` z ~ N(0, I) (GRAM's get_avg_w)."""
+        return self._mean(self, num_samples, generator, batch_size)
+
+    @torch.no_grad()
+    def average_codes(self, num_samples: int = 10000, generator: torch.Generator | None = None,
+                      batch_size: int = 2048) -> Tensor:
+        """Mean :meth:`codes` (1, num_film_layers, 2 * film_dim) over ``num_samples`` z ~ N(0, I): the mean w per
+        layer that pi-GAN's ``inverse_render.py`` starts from (its 10000 latents drawn afresh; pass a seeded
+        ``generator`` for the same mean each time)."""
+        return self._mean(lambda z: (self.codes(z),), num_samples, generator, batch_size)[0]
+
+    def _mean(self, outputs, num_samples: int, generator: torch.Generator | None, batch_size: int) -> tuple:
+        """The mean of each tensor ``outputs(z)`` returns, over ``num_samples`` z ~ N(0, I) drawn ``batch_size`` at a
+        time on ``generator``'s device (the CPU without one), in the weights' dtype and on their device."""
         p = self.out.weight
-        total_f = torch.zeros(1, self.num_film_layers, self.film_dim, device=p.device, dtype=p.dtype)
-        total_p = torch.zeros_like(total_f)
+        totals = None
         done = 0
         while done < num_samples:
             n = min(batch_size, num_samples - done)
             z = torch.randn(n, self.z_dim, generator=generator, device="cpu" if generator is None else generator.device)
-            f, ph = self(z.to(p))
-            total_f += f.sum(0, keepdim=True)
-            total_p += ph.sum(0, keepdim=True)
+            sums = [t.sum(0, keepdim=True) for t in outputs(z.to(p))]
+            totals = sums if totals is None else [a + b for a, b in zip(totals, sums)]
             done += n
-        return total_f / num_samples, total_p / num_samples
+        return tuple(t / num_samples for t in totals)
 
 
 def truncate_film(freq: Tensor, phase: Tensor, avg_freq: Tensor, avg_phase: Tensor,
