@@ -223,6 +223,10 @@ def _refuse_unfit_optimisation(model: str, gen, space: str, tune_steps: int, kee
               help="optimize: PTI generator fine-tuning steps after the latent (0: none).")
 @click.option("--space", type=click.Choice(["auto", "z", "w", "w+"]), default="auto", show_default=True,
               help="optimize: latent space (auto: W+ where the generator has one).")
+@click.option("--recipe", type=click.Choice(["zoo3d", "pigan"]), default="zoo3d", show_default=True,
+              help="optimize: zoo3d (L1 + perceptual loss, Adam at 0.01) or pigan (pi-GAN's inverse_render.py: MSE, "
+                   "Adam at 0.01 with weight decay 1e-4 towards the start, x0.75 every 100 steps, decaying noise on "
+                   "the latent; 700 steps unless --steps is given).")
 @click.option("--keep-geometry", is_flag=True,
               help="optimize: PTI keeps the geometry every instance shares (GRAM's and GRAMInverter's manifold "
                    "predictor) as trained and tunes the rest: faster tuning (2.3x on a tiny GRAMInverter, 1.3x on "
@@ -234,8 +238,8 @@ def _refuse_unfit_optimisation(model: str, gen, space: str, tune_steps: int, kee
 @click.option("--resume", is_flag=True,
               help="Pass over each image whose folder holds its inversion by this same command (a run stopped "
                    "part way through the list goes on).")
-def invert(images, model, ckpt, method, pose, out, steps, tune_steps, space, keep_geometry, frames, yaw_range, device,
-           no_ema, resume):
+def invert(images, model, ckpt, method, pose, out, steps, tune_steps, space, recipe, keep_geometry, frames, yaw_range,
+           device, no_ema, resume):
     """Invert portrait IMAGES (files, or folders of them) into 3D: reconstruction, turntable, depth and metrics.json
     per image."""
     from zoo3d.cameras import Camera
@@ -250,7 +254,7 @@ def invert(images, model, ckpt, method, pose, out, steps, tune_steps, space, kee
     angles = parse_pose(pose)
     images, passed_over = _images_in_folders(images)
     check_can_create(out, "inversion outputs", folder=True)
-    optimize_only = typed_options("steps", "tune_steps", "space", "keep_geometry")
+    optimize_only = typed_options("steps", "tune_steps", "space", "recipe", "keep_geometry")
     loaded = load_model(ckpt, model=model, device=device, ema=not no_ema)
     gen = loaded.generator
     check_images(f"--frames {frames}", frames, *gen.resolution, "frames")
@@ -266,9 +270,13 @@ def invert(images, model, ckpt, method, pose, out, steps, tune_steps, space, kee
     else:
         _refuse_unfit_optimisation(loaded.spec.name, gen, space, tune_steps, keep_geometry)
         estimator = single.estimate_cameras if single is not None and getattr(single, "has_pose_head", False) else None
-        inverter = OptimizationInverter(gen, OptimizeSettings(space=space, steps=steps, tune_steps=tune_steps,
-                                                              keep_geometry=keep_geometry),
-                                        pose_estimator=estimator)
+        chosen = dict(space=space, tune_steps=tune_steps, keep_geometry=keep_geometry)
+        if recipe == "pigan":  # its 700 steps unless --steps is typed
+            search = OptimizeSettings.pigan(**chosen, **({"steps": steps} if typed_options("steps") else {}))
+        else:
+            search = OptimizeSettings(steps=steps, **chosen)
+        steps = search.steps
+        inverter = OptimizationInverter(gen, search, pose_estimator=estimator)
         if steps or tune_steps:
             inverter.perceptual  # noqa: B018 - built now (LPIPS reads its weights), not in the first image's time
     if angles is None and method == "single" and not getattr(inverter, "has_pose_head", True):
@@ -298,7 +306,7 @@ def invert(images, model, ckpt, method, pose, out, steps, tune_steps, space, kee
                 "yaw_range": yaw_range}
     if method == "optimize":  # the search that made it: the space --space auto resolved to, its length, its loss
         fitted = (steps or tune_steps) and inverter.perceptual is not None
-        settings.update(space=resolve_space(gen, space), steps=steps, tune_steps=tune_steps,
+        settings.update(space=resolve_space(gen, space), recipe=recipe, steps=steps, tune_steps=tune_steps,
                         keep_geometry=keep_geometry, perceptual=inverter.perceptual.name if fitted else None)
     # what inversion.safetensors records besides: the checkpoint wherever the command is run from, and its hash
     header = {**settings, "checkpoint": checkpoint and str(Path(checkpoint).resolve()),

@@ -92,15 +92,18 @@ class LatentSpace:
                 mean = generator.mean_latent().to(device=device, dtype=dtype)
             init = (mean.reshape(1, -1).expand(batch, -1) if self.space == "w" else
                     mean.reshape(1, -1, generator.w_dim).expand(batch, generator.num_ws, -1))
+        self.start = init.clone()
         self.param = torch.nn.Parameter(init.clone())
 
-    def codes(self, generator) -> Tensor:
-        """The latent as the generator consumes it: z (B, z_dim) or W+ (B, num_ws, w_dim)."""
+    def codes(self, generator, noise: Tensor | None = None) -> Tensor:
+        """The latent (plus ``noise``, shaped as ``param``, where given) as the generator consumes it: z (B, z_dim)
+        or W+ (B, num_ws, w_dim)."""
+        value = self.param if noise is None else self.param + noise
         if self.space == "w":
-            return self.param[:, None].expand(-1, generator.num_ws, -1)
-        return self.param
+            return value[:, None].expand(-1, generator.num_ws, -1)
+        return value
 
-    def represent(self, generator):
+    def represent(self, generator, noise: Tensor | None = None):
         if self.space == "z":
-            return generator.represent(self.param, self.psi)
-        return generator.represent_ws(self.codes(generator))
+            return generator.represent(self.codes(generator, noise), self.psi)
+        return generator.represent_ws(self.codes(generator, noise))

@@ -39,6 +39,11 @@ class OptimizeSettings:
     lr: Adam step size of the latent. tune_lr: of the generator in PTI tuning (PTI: 3e-4).
     pixel: ``l1`` or ``l2``. perceptual_weight: weight of the perceptual term (0 disables it).
     psi: truncation when the space is z.
+    weight_decay: Adam's L2 penalty on the latent's offset from where it started (the mean w, or z = 0).
+    lr_step, lr_gamma: the step size is multiplied by ``lr_gamma`` every ``lr_step`` latent steps (0: constant).
+    noise: each latent step renders the latent plus N(0, sigma^2) noise, sigma falling linearly from ``noise`` at the
+    first step towards 0 at the last; the latent found is without it.
+    :meth:`pigan` gives pi-GAN's own settings (``inverse_render.py``).
     keep_geometry: PTI keeps a geometry every instance shares as it is and tunes the rest (only for a generator
     :func:`keeps_geometry` accepts): its steps render from the latent steps' hits, faster, but fitting less.
     """
@@ -52,6 +57,18 @@ class OptimizeSettings:
     perceptual_weight: float = 1.0
     psi: float = 1.0
     keep_geometry: bool = False
+    weight_decay: float = 0.0
+    lr_step: int = 0
+    lr_gamma: float = 1.0
+    noise: float = 0.0
+
+    @classmethod
+    def pigan(cls, **changes) -> "OptimizeSettings":
+        """pi-GAN's ``inverse_render.py``: offsets to the mean W+ for 700 steps of Adam (lr 1e-2, weight decay 1e-4,
+        x0.75 every 100 steps) on the MSE alone, with noise of 0.03 (1 - i / 700) on the codes at step i;
+        ``changes`` set other fields (``steps``, ``tune_steps``, ...)."""
+        return cls(**{**dict(space="w+", steps=700, lr=1e-2, weight_decay=1e-4, lr_step=100, lr_gamma=0.75,
+                             noise=0.03, pixel="l2", perceptual_weight=0.0), **changes})
 
 
 def shared_intersections(generator, cameras: Camera, resolution) -> dict:
@@ -134,15 +151,21 @@ class OptimizationInverter(Inverter):
             for p, _ in grad_state:
                 p.requires_grad_(False)
             opt = torch.optim.Adam([latent.param], lr=s.lr, betas=(0.9, 0.999))
+            schedule = torch.optim.lr_scheduler.StepLR(opt, s.lr_step, s.lr_gamma) if s.lr_step > 0 else None
             fixed = shared_intersections(gen, cameras, res)
-            for _ in range(s.steps):
+            for i in range(s.steps):
                 opt.zero_grad(set_to_none=True)
-                loss = self._loss(gen.render(latent.represent(gen), cameras, res, **fixed), images)
+                noise = (torch.randn_like(latent.param) * (s.noise * (s.steps - i) / s.steps)) if s.noise else None
+                loss = self._loss(gen.render(latent.represent(gen, noise), cameras, res, **fixed), images)
                 if not loss.requires_grad:  # e.g. a calibration model, which draws fixed scenes
                     raise UserError(f"This generator's renders do not depend on its {latent.space} latent, so "
                                     f"latent optimisation has nothing to fit.")
                 loss.backward()
+                if s.weight_decay:  # Adam's own weight decay, on the offset from the start rather than the latent
+                    latent.param.grad.add_(latent.param.detach() - latent.start, alpha=s.weight_decay)
                 opt.step()
+                if schedule is not None:
+                    schedule.step()
                 history.append(loss.item())
                 if on_step is not None:
                     on_step()
