@@ -229,6 +229,19 @@ def test_the_search_starts_at_z_0_or_the_mean_w_on_the_generators_device_and_dty
     assert torch.equal(LatentSpace(gen, "w+", 2).param, mean.expand(2, 2, 3))
 
 
+def test_a_mean_given_per_layer_starts_w_plus_at_each_layers_and_w_at_their_average():
+    """A generator may give its mean w per layer, (1, num_ws, w_dim), as pi-GAN's and GRAM's do."""
+
+    class LayerMeans(LinearStyles):
+        def mean_latent(self):
+            return torch.tensor([[W_AVG, [0.5, 0.0, -0.1]]])
+
+    gen = LayerMeans()
+    assert torch.equal(LatentSpace(gen, "w+", 2).param, gen.mean_latent().expand(2, 2, 3))
+    torch.testing.assert_close(LatentSpace(gen, "w", 2).param, torch.tensor([[0.3, -0.1, 0.1]] * 2), rtol=0,
+                               atol=1e-7)
+
+
 def test_w_is_w_plus_with_every_row_equal():
     gen = LinearStyles()
     w, w_plus = LatentSpace(gen, "w", 2), LatentSpace(gen, "w+", 2)

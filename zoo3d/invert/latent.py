@@ -78,8 +78,8 @@ class LatentSpace:
     """A trainable latent of B instances in one space and how it becomes a representation.
 
     ``z``: starts at 0 (the prior's mode); ``w``: one (B, w_dim) vector broadcast to every layer;
-    ``w+``: (B, num_ws, w_dim), one vector per layer; both start at the mean w (each layer at its own mean where
-    ``mean_latent`` gives one per layer).
+    ``w+``: (B, num_ws, w_dim), one vector per layer; both start at the mean w (where ``mean_latent`` gives one per
+    layer, ``w+`` starts each layer at its own and ``w`` at their average).
     """
 
     def __init__(self, generator, space: str, batch: int, psi: float = 1.0):
@@ -90,8 +90,9 @@ class LatentSpace:
         else:
             with torch.no_grad():
                 mean = generator.mean_latent().to(device=device, dtype=dtype)
-            init = (mean.reshape(1, -1).expand(batch, -1) if self.space == "w" else
-                    mean.reshape(1, -1, generator.w_dim).expand(batch, generator.num_ws, -1))
+            mean = mean.reshape(1, -1, generator.w_dim)  # one w, or one per layer
+            init = (mean.mean(1).expand(batch, -1) if self.space == "w" else
+                    mean.expand(batch, generator.num_ws, -1))
         self.start = init.clone()
         self.param = torch.nn.Parameter(init.clone())
 
