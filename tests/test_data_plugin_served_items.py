@@ -33,13 +33,17 @@ class Served:
         self.how, self.resolution = how, resolution
 
     def __len__(self):
-        return 0 if self.how == "empty" else 4
+        return {"empty": 0, "lastbare": 20, "lastdouble": 20}.get(self.how, 4)
 
     def __getitem__(self, i):
         READS.append(i)
         r, how = self.resolution, self.how
         image = torch.linspace(-1, 1, 3 * r * r).view(3, r, r)
         camera = torch.arange(25.0)
+        if how.startswith("last") and i == 19:  # the last item of 20 alone is unlike the others
+            how = how[len("last"):]
+        if how == "bare":
+            return {"image": image}
         if how == "hwc":
             image = image.permute(1, 2, 0)
         elif how == "bytes":
@@ -139,9 +143,39 @@ def test_a_factory_that_returns_no_dataset_is_named(served):
 
 
 @pytest.mark.parametrize("query", ["", "?how=numpy", "?how=numpycamera"])
-def test_a_dataset_as_the_docs_describe_it_passes_reading_only_its_first_item(served, query):
+def test_a_dataset_as_the_docs_describe_it_passes_reading_its_items(served, query):
     check(f"served{query}")  # a numpy image or camera is read as the loader's collation reads it
-    assert served.READS == [0]
+    assert served.READS == [0, 1, 2, 3]
+
+
+@pytest.mark.parametrize("how, problem", [
+    ("lastdouble", "serves, at item 19, an 'image' of shape (3, 16, 16) where zoo3d asked for (3, 8, 8); " + WHAT),
+    ("lastbare", "serves item 19 without a 'camera' where item 0 has one; serve a camera with every item or with "
+                 "none, as a batch is stacked from items of either kind"),
+])
+def test_an_item_past_the_first_unlike_it_is_refused_naming_it_reading_a_stated_sample(served, how, problem):
+    with pytest.raises(PluginError) as refused:
+        check(f"served?how={how}")
+    assert str(refused.value).startswith(f"Dataset 'served' from plugin 'dataset_served_plugin' {problem}")
+    assert served.READS == [0, 3, 5, 8, 11, 14, 16, 19]  # 8 items spread evenly, the first and the last among them
+
+
+@pytest.mark.parametrize("workers", [0, 1])
+@pytest.mark.parametrize("how, problem", [
+    ("lastdouble", "serves item 19 with an 'image' of shape (3, 16, 16) where item 18 has (3, 8, 8); serve every "
+                   "image at the resolution zoo3d asks for"),
+    ("lastbare", "serves item 19 without a 'camera' where item 18 has one"),
+])
+def test_a_batch_that_cannot_be_stacked_names_its_item_in_one_sentence(served, how, problem, workers):
+    from zoo3d.train.data import BatchStream
+
+    dataset = served.build(DataConfig(spec="served"), 8, query=f"how={how}")
+    stream = BatchStream(dataset, 20, seed=0, num_workers=workers, spec=f"served?how={how}")
+    with pytest.raises(PluginError) as refused:  # a batch of every item, in the order the stream shuffles them
+        stream.next(torch.device("cpu"))
+    first = stream._epoch_order(0).tolist()[0]  # the item the others are compared with
+    assert first != 19 and str(refused.value).startswith(
+        f"Dataset 'served' from plugin 'dataset_served_plugin' {problem}".replace("item 18", f"item {first}"))
 
 
 def test_a_numpy_camera_that_passes_is_batched_as_the_25_numbers(served):

@@ -749,9 +749,9 @@ class CountedStreams:
 
         self.opened = []
 
-        def make(dataset, batch, seed, cursor, num_workers, rank, world_size):
+        def make(dataset, batch, seed, cursor, num_workers, rank, world_size, spec):
             self.opened.append((batch, seed, cursor, num_workers, rank, world_size))
-            return BatchStream(dataset, batch, seed, cursor, 0, rank=rank, world_size=world_size)
+            return BatchStream(dataset, batch, seed, cursor, 0, rank=rank, world_size=world_size, spec=spec)
 
         monkeypatch.setattr(engine, "BatchStream", make)
 

@@ -195,7 +195,9 @@ class SphereDataset(torch.utils.data.Dataset):
         self.radius = 0.05 + 0.03 * torch.rand(count, generator=g)
         self.cameras = CameraPrior().sample(count, generator=g)
         with torch.no_grad():
-            self.images = render_spheres(self.colour, self.radius, self.cameras, (resolution, resolution)).rgb
+            # in [-1, 1], as a dataset serves images: the last sphere's red is drawn past 1
+            rgb = render_spheres(self.colour, self.radius, self.cameras, (resolution, resolution)).rgb
+            self.images = rgb.clamp(-1, 1)
 
     def __len__(self):
         return len(self.images)

@@ -1,10 +1,13 @@
-"""What a dataset plugin serves, checked on its first item before it is used (docs/data.md, "Dataset plugins").
+"""What a dataset plugin serves, checked on a sample of its items before it is used, and on every batch as it is
+read (docs/data.md, "Dataset plugins").
 
 A factory that returns no dataset, or a dataset whose items are not what the training stream and the distribution
 metrics read (a dict with ``image`` (3, R, R) floats in [-1, 1] and, for posed data, ``camera``, the EG3D 25-vector),
 would otherwise fail as a traceback inside a batch, or train in silence on 8-bit values or on images of another size.
 zoo3d's own datasets are tested to serve this, so only a plugin's are read here (the first synthetic head alone is a
-block render of a second or more).
+block render of a second or more). A sample cannot see every item: :func:`batch_problem` names the item of a batch
+that the loader could not stack with the others (an image of another size, a camera missing where the others have
+one), where the batch had stopped training as a traceback from torch's collation.
 """
 
 from __future__ import annotations
@@ -18,6 +21,8 @@ from zoo3d.errors import PluginError
 
 #: how far past [-1, 1] an image value may lie (rounding of a resize or a colour conversion)
 RANGE_SLACK = 1e-3
+#: How many items, spread evenly over a plugin's dataset (its first and last among them), are read before it is used.
+SERVED_PROBES = 8
 #: what docs/data.md says an item is, for the end of every refusal
 ITEM = ("an item is a dict with 'image', (3, R, R) floats in [-1, 1] at the resolution zoo3d asks for, and, for posed "
         "data, 'camera', the EG3D 25-vector (docs/data.md, Dataset plugins)")
@@ -30,12 +35,26 @@ def check_cameras(cameras: Any, spec: str) -> None:
     from zoo3d.cameras import Camera
 
     if not isinstance(cameras, Camera):
-        raise PluginError(f"{_named(spec)}: its cameras() returned a {type(cameras).__name__}, not a "
+        raise PluginError(f"{named(spec)}: its cameras() returned a {type(cameras).__name__}, not a "
                           f"zoo3d.cameras.Camera; return one Camera of every item's camera (Camera.from_eg3d of their "
                           f"(N, 25) labels; docs/data.md, Dataset plugins).")
 
 
-def _named(spec: str) -> str:
+def spread(n: int, k: int) -> list[int]:
+    """At most ``k`` indices spread evenly over ``range(n)``, the first and the last among them (all of them when
+    ``n <= k``)."""
+    k = min(n, k)
+    return sorted({round(i * (n - 1) / max(1, k - 1)) for i in range(k)})
+
+
+def read_items(dataset: Any, indices: list[int]) -> list:
+    """The items at ``indices``, read as a batch of the run reads them (the dataset's ``__getitems__`` where it has
+    one)."""
+    many = getattr(dataset, "__getitems__", None)
+    return list(many(indices)) if callable(many) else [dataset[i] for i in indices]
+
+
+def named(spec: str) -> str:
     """The dataset ``spec`` names, as a refusal names it: ``Dataset 'discs' from plugin 'zoo3d_discs'``."""
     from zoo3d.data.dataset import parse_spec
     from zoo3d.plugins import get_host
@@ -45,8 +64,9 @@ def _named(spec: str) -> str:
 
 def check_served(dataset: Any, spec: str, resolution: int) -> None:
     """Refuse in one sentence naming the dataset and its plugin a registered dataset from outside zoo3d that is not
-    a dataset (no ``len``/``ds[i]``) or whose first item is not what ``resolution`` asks for; nothing for a folder,
-    for zoo3d's own datasets and for an empty dataset (its callers refuse that in words of their own)."""
+    a dataset (no ``len``/``ds[i]``) or one of whose :data:`SERVED_PROBES` items spread over it (:func:`spread`) is
+    not what ``resolution`` asks for, or has a ``camera`` where another has none; nothing for a folder, for zoo3d's
+    own datasets and for an empty dataset (its callers refuse that in words of their own)."""
     from zoo3d.data.dataset import parse_spec
     from zoo3d.plugins import PROJECT, get_host
 
@@ -60,9 +80,35 @@ def check_served(dataset: Any, spec: str, resolution: int) -> None:
                           f"len() and ds[i]); return the dataset (docs/data.md, Dataset plugins).")
     if len(dataset) == 0:
         return
-    problem = item_problem(dataset[0], resolution)
-    if problem:
-        raise PluginError(f"{who} serves {problem}; {ITEM}.")
+    picks = spread(len(dataset), SERVED_PROBES)
+    items = read_items(dataset, picks)
+    for index, item in zip(picks, items):
+        if problem := item_problem(item, resolution):
+            where = f", at item {index}," if index else ""  # the first item's refusals read as they always have
+            raise PluginError(f"{who} serves{where} {problem}; {ITEM}.")
+    if problem := batch_problem(picks, items):
+        raise PluginError(f"{who} {problem}.")
+
+
+def batch_problem(indices: list[int], items: list) -> str:
+    """Why the items at ``indices`` (as read, each a dict) cannot be stacked into one batch, as the words after a
+    dataset's name, naming the item that differs from the first, or "": an ``image`` of another shape, or a ``camera``
+    where the first has none (or none where it has one)."""
+    for index, item in zip(indices, items):
+        if not isinstance(item, Mapping) or "image" not in item:  # item_problem's words need no resolution here
+            return f"serves, at item {index}, {item_problem(item, 0)}; {ITEM}"
+    first, posed = items[0], items[0].get("camera") is not None
+    shape = tuple(torch.as_tensor(first["image"]).shape)
+    for index, item in zip(indices[1:], items[1:]):
+        if (item.get("camera") is not None) != posed:
+            has, lacks = (indices[0], index) if posed else (index, indices[0])
+            return (f"serves item {lacks} without a 'camera' where item {has} has one; serve a camera with every "
+                    f"item or with none, as a batch is stacked from items of either kind (docs/data.md, Dataset "
+                    f"plugins)")
+        if (other := tuple(torch.as_tensor(item["image"]).shape)) != shape:
+            return (f"serves item {index} with an 'image' of shape {other} where item {indices[0]} has {shape}; "
+                    f"serve every image at the resolution zoo3d asks for (docs/data.md, Dataset plugins)")
+    return ""
 
 
 def item_problem(item: Any, resolution: int) -> str:

@@ -22,7 +22,7 @@ import torch
 from zoo3d.cameras import Camera
 from zoo3d.config import DataConfig
 from zoo3d.core.model import RealBatch
-from zoo3d.errors import UserError, shell_word, shown_name
+from zoo3d.errors import PluginError, UserError, shell_word, shown_name
 
 
 def resize_images(images: torch.Tensor, resolution: int) -> torch.Tensor:
@@ -64,10 +64,9 @@ def dataset_cameras(dataset, spec: str = "") -> Camera | None:
         cameras = dataset.cameras()
         check_cameras(cameras, spec or type(dataset).__name__)
         return cameras if len(cameras) else None
-    n = len(dataset)
-    k = min(n, CAMERA_PROBES)
-    picks = sorted({round(i * (n - 1) / max(1, k - 1)) for i in range(k)})
-    items = dataset.__getitems__(picks) if hasattr(dataset, "__getitems__") else [dataset[i] for i in picks]
+    from zoo3d.data.served import read_items, spread
+
+    items = read_items(dataset, spread(len(dataset), CAMERA_PROBES))
     labels = [item["camera"] for item in items if item.get("camera") is not None]
     return Camera.from_eg3d(torch.stack([torch.as_tensor(c) for c in labels])) if labels else None
 
@@ -140,8 +139,8 @@ def check_folder_dataset(data: DataConfig, resolution: int | None = None) -> lis
 def check_stage_data(config, stages) -> None:
     """Build the dataset at every stage's resolution once, so a bad ``--data`` fails before a run folder exists.
 
-    A plugin's dataset serves its first item there (:func:`zoo3d.data.served.check_served`). A folder dataset also
-    decodes a few images: a dataset whose every image is cut off behind an
+    A plugin's dataset serves a sample of its items there (:func:`zoo3d.data.served.check_served`). A folder
+    dataset also decodes a few images: a dataset whose every image is cut off behind an
     intact header passes the headers-only check, and is refused here instead of at the first batch.
     """
     from zoo3d.data.served import check_served
@@ -214,12 +213,13 @@ class BatchStream:
     """
 
     def __init__(self, dataset, batch_size: int, seed: int, cursor: int = 0, num_workers: int = 0,
-                 rank: int = 0, world_size: int = 1):
+                 rank: int = 0, world_size: int = 1, spec: str = ""):
         if len(dataset) == 0:
             raise UserError("The training dataset is empty.")
         if batch_size % world_size:
             raise ValueError(f"A batch of {batch_size} cannot be shared by {world_size} processes.")
         self.dataset, self.batch_size, self.seed = dataset, batch_size, seed
+        self.spec = spec  # the --data the dataset was built from, which a refusal of a batch names
         self.cursor = cursor
         self.num_workers = num_workers
         share = batch_size // world_size
@@ -275,6 +275,7 @@ class BatchStream:
                 init = functools.partial(_leave_stops_to_the_trainer, _release_flag()) if self.num_workers else None
                 self._loader = torch.utils.data.DataLoader(
                     _EpochItems(self.dataset), batch_sampler=self._sampler, num_workers=self.num_workers,
+                    collate_fn=_collate,
                     pin_memory=device.type == "cuda", persistent_workers=self.num_workers > 0,
                     generator=torch.Generator().manual_seed(self.seed * 1_000_003 + epoch + 500_009
                                                             + 7_919 * self.rank), worker_init_fn=init)
@@ -287,6 +288,10 @@ class BatchStream:
         except StopIteration:
             self._iter = None
             return self.next(device)
+        if isinstance(items, _Unstackable):
+            from zoo3d.data.served import named
+
+            raise PluginError(f"{named(self.spec) if self.spec else 'The dataset'} {items.problem}.")
         self._served += 1
         self.cursor += self.batch_size
         images = items["image"].to(device, non_blocking=True).float()
@@ -309,6 +314,19 @@ class _EpochBatches:
 
     def __len__(self) -> int:
         return len(self.batches)
+
+
+class _Unstackable:
+    """What a batch whose items cannot be stacked is read as (:func:`zoo3d.data.served.batch_problem`'s words), so
+    that the training process refuses it in one sentence: raised in a loader worker, it came back as a traceback."""
+
+    def __init__(self, problem: str):
+        self.problem = problem
+
+
+def _collate(items):
+    """The loader's collation: torch's, or the :class:`_Unstackable` read in place of the batch, as it is."""
+    return items if isinstance(items, _Unstackable) else torch.utils.data.default_collate(items)
 
 
 class _EpochItems(torch.utils.data.Dataset):
@@ -340,4 +358,7 @@ class _EpochItems(torch.utils.data.Dataset):
             self._at(epoch)
             for k, item in zip(at, many(indices) if callable(many) else [self.dataset[i] for i in indices]):
                 items[k] = item
-        return items
+        from zoo3d.data.served import batch_problem
+
+        problem = batch_problem([index for index, _ in keys], items)
+        return _Unstackable(problem) if problem else items

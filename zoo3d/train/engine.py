@@ -591,7 +591,8 @@ class Trainer:
                 tell(note)
                 self._small_data_said = True
             stream = BatchStream(self._datasets[res], batch, self.config.train.seed, self.data_cursor,
-                                 self.config.data.num_workers, rank=self.world.rank, world_size=self.world.size)
+                                 self.config.data.num_workers, rank=self.world.rank, world_size=self.world.size,
+                                 spec=self.config.data.spec)
             self._streams = {key: stream}
         batch = stream.next(self.device)
         self.data_cursor = stream.cursor
