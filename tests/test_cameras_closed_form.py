@@ -414,20 +414,37 @@ def test_turned_to_view_moves_the_front_camera_to_the_view_and_keeps_the_relativ
 def test_prior_draws_are_the_seeded_numbers_written_out(distribution):
     prior = CameraPrior(distribution=distribution, yaw_mean=0.2, yaw_std=0.5, pitch_mean=0.3, pitch_std=0.4,
                         radius=2.5, fov=18.0)
-    cams = prior.sample(6, generator=torch.Generator().manual_seed(7), dtype=F64)
-    g = torch.Generator().manual_seed(7)
+    cams = prior.sample(16, generator=torch.Generator().manual_seed(7), dtype=F64)
+    g = torch.Generator().manual_seed(7)  # drawn in float32 and cast, as the latents are: the same poses in any dtype
     if distribution == "gaussian":
-        r = torch.randn(2, 6, generator=g, dtype=F64)
+        r = torch.randn(2, 16, generator=g, dtype=torch.float32).to(F64)
     else:
-        r = torch.rand(2, 6, generator=g, dtype=F64) * 2 - 1
+        r = (torch.rand(2, 16, generator=g, dtype=torch.float32) * 2 - 1).to(F64)
     yaw, pitch = 0.2 + 0.5 * r[0], 0.3 + 0.4 * r[1]
     if distribution == "spherical_uniform":
         pitch = math.pi / 2 - torch.arccos(1 - 2 * (math.pi / 2 - pitch) / math.pi)
     a = cams.to_angles()
     torch.testing.assert_close(a["yaw"], yaw, **EXACT)
     torch.testing.assert_close(a["pitch"], pitch, **EXACT)
-    torch.testing.assert_close(a["radius"], torch.full((6,), 2.5, dtype=F64), **EXACT)
-    torch.testing.assert_close(a["fov"], torch.full((6,), 18.0, dtype=F64), atol=1e-12, rtol=0)
+    torch.testing.assert_close(a["radius"], torch.full((16,), 2.5, dtype=F64), **EXACT)
+    torch.testing.assert_close(a["fov"], torch.full((16,), 18.0, dtype=F64), atol=1e-12, rtol=0)
+
+
+@pytest.mark.parametrize("distribution", ["gaussian", "uniform", "spherical_uniform"])
+def test_a_seed_draws_the_same_poses_under_a_float64_default_dtype(distribution):
+    """torch draws other numbers in float64 than in float32 from 16 on: a notebook that set float64 as torch's
+    default drew other poses for the same seed than ``zoo3d sample`` does (all 16 of ``sample_cameras(8)``)."""
+    prior = CameraPrior(distribution=distribution)
+    single = prior.sample_angles(32, generator=torch.Generator().manual_seed(3))
+    default = torch.get_default_dtype()
+    torch.set_default_dtype(F64)
+    try:
+        double = prior.sample_angles(32, generator=torch.Generator().manual_seed(3))
+    finally:
+        torch.set_default_dtype(default)
+    for one, other in zip(single, double):
+        assert other.dtype == F64
+        torch.testing.assert_close(other, one.to(F64), atol=1e-6, rtol=0)  # float32's rounding of the same draws
 
 
 def test_area_uniform_view_limits_are_the_mapped_range_and_stay_finite_past_the_poles():

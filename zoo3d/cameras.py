@@ -479,12 +479,15 @@ class CameraPrior(BaseModel):
 
     def sample_angles(self, n: int, generator: torch.Generator | None = None, dtype=None) -> tuple[Tensor, Tensor]:
         """The (yaw, pitch) (n,) each in radians that :meth:`sample` draws, drawn as it draws them (the same numbers
-        from the same ``generator``); ``Camera.from_angles(yaw, pitch, radius, fov)`` makes its cameras."""
+        from the same ``generator``); ``Camera.from_angles(yaw, pitch, radius, fov)`` makes its cameras. The random
+        numbers are drawn in float32 and then cast to ``dtype`` (default: torch's default dtype), as
+        :meth:`zoo3d.core.generator.Generator.sample_z` draws latents, so a seed gives the same poses in every dtype:
+        torch draws other numbers in float64 from 16 on (``randn(2, n)`` from ``n = 8``)."""
         dtype = dtype or torch.get_default_dtype()
         if self.distribution == "gaussian":
-            r = torch.randn(2, n, generator=generator, dtype=dtype)
+            r = torch.randn(2, n, generator=generator, dtype=torch.float32).to(dtype)
         else:
-            r = torch.rand(2, n, generator=generator, dtype=dtype) * 2 - 1
+            r = (torch.rand(2, n, generator=generator, dtype=torch.float32) * 2 - 1).to(dtype)
         yaw = self.yaw_mean + self.yaw_std * r[0]
         pitch = self.pitch_mean + self.pitch_std * r[1]
         if self.distribution == "spherical_uniform":
