@@ -71,7 +71,8 @@ NPY_COUNT = "missing pose (the _pose.npy file must hold 2 numbers)"
 NPY_RANGE = "pose out of range: [pitch, yaw] must be pi/2-centred radians"
 YAW_RANGE = "pose out of range: 'yaw' is {}, outside [-pi, pi]; yaw and pitch are radians ({} degrees is {})"
 PITCH_RANGE = "pose out of range: 'pitch' is {}, outside (-pi/2, pi/2); yaw and pitch are radians ({} degrees is {})"
-FRAME_SIZE = "pose out of range: radius must be > 0 and fov in (0, 180) degrees"
+RADIUS = "pose out of range: 'radius' is {}; it is the camera's distance from the origin, above 0"
+FOV = "pose out of range: 'fov' is {}, outside (0, 180); it is the image's full vertical field of view in degrees"
 NO_ANGLES = "missing pose (frame has neither 'camera' nor 'yaw'/'pitch')"
 
 #: GRAM FFHQ ``angle`` = [pitch, yaw, roll] (Deep3DFaceRecon): level, turned both ways, up and down, rolled
@@ -294,9 +295,11 @@ def test_a_pickled_pose_file_is_refused_not_unpickled(tmp_path, suffix):
     ({"yaw": -math.pi - 1e-6, "pitch": 0.0}, YAW_RANGE.format(-3.14159, -3.14159, -0.05483)),
     ({"yaw": 0.0, "pitch": math.pi / 2}, PITCH_RANGE.format(1.5708, 1.5708, 0.02742)),
     ({"yaw": 0.0, "pitch": -math.pi / 2}, PITCH_RANGE.format(-1.5708, -1.5708, -0.02742)),
-    ({"yaw": 0.0, "pitch": 0.0, "radius": 0}, FRAME_SIZE),
-    ({"yaw": 0.0, "pitch": 0.0, "fov": 0}, FRAME_SIZE),
-    ({"yaw": 0.0, "pitch": 0.0, "fov": 180}, FRAME_SIZE),
+    ({"yaw": 0.0, "pitch": 0.0, "radius": 0}, RADIUS.format(0)),
+    ({"yaw": 0.0, "pitch": 0.0, "radius": -2.5}, RADIUS.format(-2.5)),
+    ({"yaw": 0.0, "pitch": 0.0, "fov": 0}, FOV.format(0)),
+    ({"yaw": 0.0, "pitch": 0.0, "fov": 180}, FOV.format(180)),
+    ({"yaw": 0.0, "pitch": 0.0, "fov": -12}, FOV.format(-12)),
     ({"yaw": 0.0, "pitch": 0.0, "radius": float("inf")}, NON_FINITE),
     ({"yaw": float("nan"), "pitch": 0.0}, NON_FINITE),
     ({"camera": list(range(24))}, "missing pose ('camera' is not 25 numbers: it holds 24; a camera is the 4x4 OpenCV "

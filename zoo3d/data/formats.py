@@ -759,8 +759,12 @@ def _frame_camera(frame: dict) -> tuple[np.ndarray | None, str | None]:
             return None, "pose has NaN or infinite values"
         if (why := _angle_problem(values["yaw"], values["pitch"])) is not None:
             return None, why
-        if not (values["radius"] > 0 and 0 < values["fov"] < 180):
-            return None, "pose out of range: radius must be > 0 and fov in (0, 180) degrees"
+        if not values["radius"] > 0:
+            return None, (f"pose out of range: 'radius' is {values['radius']:g}; it is the camera's distance from the "
+                          f"origin, above 0")
+        if not 0 < values["fov"] < 180:
+            return None, (f"pose out of range: 'fov' is {values['fov']:g}, outside (0, 180); it is the image's full "
+                          f"vertical field of view in degrees")
         return _angles_to_eg3d(**values), None
     return None, "missing pose (frame has neither 'camera' nor 'yaw'/'pitch')"
 
