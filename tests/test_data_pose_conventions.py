@@ -437,6 +437,17 @@ def test_a_malformed_dataset_json_is_refused_entry_by_entry(tmp_path, doc, probl
         assert sorted(r.name for r in listing.records) == sorted(["a.png", "b.PNG"])
 
 
+def test_a_frame_naming_its_image_under_another_key_says_to_name_it_file(tmp_path):
+    _images(tmp_path, "r_0")  # a frame copied from NeRF's transforms.json, its camera converted, its key not
+    frame = {"file_path": "./r_0", "rotation": 0.01, "yaw": 0.1, "pitch": 0.0}
+    (tmp_path / "poses.json").write_text(json.dumps({"frames": [frame, {"depth": 3}]}))
+    assert [(p.file, p.problem) for p in list_dataset(Source(tmp_path)).problems] == [
+        ("poses.json#0", "frame must be an object with a 'file' string (it has 'file_path', './r_0': name the frame's "
+                         "image with the key 'file')"),
+        ("poses.json#1", "frame must be an object with a 'file' string"),
+        ("r_0.png", "missing pose (the image is not listed in poses.json)")]
+
+
 def test_a_malformed_poses_json_is_refused_frame_by_frame(tmp_path):
     _images(tmp_path, "a", "b", "c", "e")
     (tmp_path / "extra").mkdir()

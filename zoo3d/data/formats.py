@@ -792,6 +792,18 @@ def _in_radians(values) -> str:
     return f" ([{', '.join(degrees)}] degrees is [{', '.join(radians)}])"
 
 
+def _file_under_another_key(frame) -> str:
+    """Where a ``poses.json`` frame without ``file`` names a file under another key (NeRF's ``file_path``, copied
+    from its ``transforms.json``), the clause that names the key and says to write ``file``, else ''."""
+    if not isinstance(frame, dict) or "file" in frame:
+        return ""
+    named = [(k, v) for k, v in frame.items() if isinstance(v, str) and v]
+    if not named:
+        return ""
+    key, value = named[0]
+    return f" (it has {key!r}, {value!r}: name the frame's image with the key 'file')"
+
+
 def _list_zoo3d(source: Source) -> Listing:
     listing = Listing("zoo3d", [])
     data = _json(source, "poses.json", listing)
@@ -804,7 +816,8 @@ def _list_zoo3d(source: Source) -> Listing:
     referenced = set()
     for i, frame in enumerate(frames):
         if not isinstance(frame, dict) or not isinstance(frame.get("file"), str) or not frame["file"]:
-            listing.problems.append(Problem(f"poses.json#{i}", "frame must be an object with a 'file' string"))
+            listing.problems.append(Problem(f"poses.json#{i}", "frame must be an object with a 'file' string"
+                                            + _file_under_another_key(frame)))
             continue
         if (why := unsafe_name(frame["file"])) is not None:
             listing.problems.append(Problem(frame["file"], f"{why} (poses.json#{i})"))
