@@ -72,11 +72,19 @@ class Served:
             image = image.tolist()
         elif how == "numpycamera":
             camera = camera.double().numpy()
+        elif how == "nanlabel":
+            camera[3] = float("nan")
+        elif how == "unposed":
+            return {"image": image}
         return {"image": image, "camera": camera}
 
     def cameras(self):
         labels = torch.eye(4).flatten().repeat(4, 1)
         labels = torch.cat([labels, torch.tensor([[1.0, 0, 0.5, 0, 1, 0.5, 0, 0, 1]]).repeat(4, 1)], dim=1)
+        if self.how == "fewcameras":
+            labels = labels[:3]
+        elif self.how == "nancameras":
+            labels[2, 7] = float("inf")
         return labels if self.how == "labels" else Camera.from_eg3d(labels)
 
 
@@ -133,6 +141,21 @@ def test_a_served_item_zoo3d_cannot_read_is_one_sentence_naming_the_dataset_and_
         check(f"served?how={how}")
     assert str(refused.value) == (f"Dataset 'served' from plugin 'dataset_served_plugin' {problem}; {WHAT}, and, for posed "
                                   f"data, 'camera', the EG3D 25-vector (docs/data.md, Dataset plugins).")
+
+
+@pytest.mark.parametrize("how, problem", [
+    ("nanlabel", " serves a 'camera' with 1 NaN or infinite values; " + WHAT),
+    ("labels", ": its cameras() returned a Tensor, not a zoo3d.cameras.Camera"),
+    ("fewcameras", ": its cameras() holds 3 cameras for its 4 items; return every item's camera, in index order"),
+    ("nancameras", ": its cameras() gives item 2 a camera with NaN or infinite values; every served item needs a "
+                   "finite camera"),
+    ("unposed", " serves item 0 without a 'camera' where its cameras() gives it one; serve each item's camera with "
+                "it, or offer no cameras() for data without poses"),
+])
+def test_cameras_that_cannot_train_are_refused_before_the_run_for_every_item_cameras_gives(served, how, problem):
+    with pytest.raises(PluginError) as refused:
+        check(f"served?how={how}")
+    assert str(refused.value).startswith(f"Dataset 'served' from plugin 'dataset_served_plugin'{problem}")
 
 
 def test_a_factory_that_returns_no_dataset_is_named(served):

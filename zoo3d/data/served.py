@@ -88,6 +88,29 @@ def check_served(dataset: Any, spec: str, resolution: int) -> None:
             raise PluginError(f"{who} serves{where} {problem}; {ITEM}.")
     if problem := batch_problem(picks, items):
         raise PluginError(f"{who} {problem}.")
+    if callable(getattr(dataset, "cameras", None)):  # every item's camera, made without reading an image
+        _check_every_camera(dataset, spec, who, dict(zip(picks, items)))
+
+
+def _check_every_camera(dataset: Any, spec: str, who: str, items: dict[int, Any]) -> None:
+    """Refuse a dataset whose ``cameras()`` is no :class:`zoo3d.cameras.Camera`, holds another count of cameras than
+    the dataset items, gives an item a camera of NaN or infinite values, or gives a camera to a read item (``items``,
+    by index) that serves none: its cameras are every item's, so a check of them covers the whole dataset."""
+    cameras = dataset.cameras()
+    check_cameras(cameras, spec)
+    if len(cameras) != len(dataset):
+        raise PluginError(f"{who}: its cameras() holds {len(cameras)} cameras for its {len(dataset)} items; return "
+                          f"every item's camera, in index order (docs/data.md, Dataset plugins).")
+    finite = cameras.cam2world.flatten(1).isfinite().all(1) & cameras.intrinsics.flatten(1).isfinite().all(1)
+    if not finite.all():
+        index = int((~finite).nonzero()[0])
+        raise PluginError(f"{who}: its cameras() gives item {index} a camera with NaN or infinite values; every "
+                          f"served item needs a finite camera (docs/data.md, Dataset plugins).")
+    bare = next((index for index, item in items.items() if item.get("camera") is None), None)
+    if bare is not None:
+        raise PluginError(f"{who} serves item {bare} without a 'camera' where its cameras() gives it one; serve each "
+                          f"item's camera with it, or offer no cameras() for data without poses (docs/data.md, "
+                          f"Dataset plugins).")
 
 
 def batch_problem(indices: list[int], items: list) -> str:
@@ -133,9 +156,11 @@ def item_problem(item: Any, resolution: int) -> str:
     if camera is not None:
         if problem := _unstacked(camera, "camera"):
             return problem
-        size = torch.as_tensor(camera).numel()
-        if size != 25:
-            return f"a 'camera' of {size} numbers, not 25"
+        values = torch.as_tensor(camera)
+        if values.numel() != 25:
+            return f"a 'camera' of {values.numel()} numbers, not 25"
+        if values.is_floating_point() and not values.isfinite().all():  # no pose, which no later check reads
+            return f"a 'camera' with {int((~values.isfinite()).sum())} NaN or infinite values"
     return ""
 
 
