@@ -13,6 +13,7 @@ from zoo3d.cameras import EG3D_LABEL_DIM, Camera
 from zoo3d.data.augment import mirror_flag, mirror_item
 from zoo3d.data.formats import Source, first_of_each, list_dataset, not_a_dataset
 from zoo3d.data.images import crop_box, crop_camera, decode_image, served_size, square_pixels
+from zoo3d.data.served import spread
 from zoo3d.errors import UserError, shell_word, shown_name
 
 log = logging.getLogger(__name__)
@@ -65,9 +66,7 @@ class FolderDataset(Dataset):
 
     def check_readable(self, probes: int = 8) -> None:
         """Decode up to ``probes`` images spread over the dataset; UserError when none of them decodes."""
-        n = len(self.records)
-        k = min(n, probes)
-        picks = sorted({round(i * (n - 1) / max(1, k - 1)) for i in range(k)})
+        picks = spread(len(self.records), probes)
         for i in picks:
             try:
                 self._load(i)
