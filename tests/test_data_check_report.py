@@ -218,3 +218,22 @@ def test_one_bit_and_sixteen_bit_grey_images_are_noted_as_converted(tmp_path):
     (tmp_path / "dataset.json").write_text(json.dumps(
         {"labels": [[n, _camera(0.0, 0.0)] for n in ("rgb.png", "bits.png", "deep.png", "palette.png")]}))
     assert check_dataset(tmp_path).notes == ["3 grey or palette image(s) are converted to RGB (first: bits.png)"]
+
+
+def test_a_field_of_view_in_radians_or_a_focal_length_in_pixels_is_noted_not_a_problem(tmp_path):
+    for i in range(3):
+        _noise(16, 16, i).save(tmp_path / f"{i}.png")
+    pixels = _camera(0.1, 0.0)
+    pixels[16] *= 16  # fx and fy in pixels of the 16-pixel image, the principal point normalised
+    pixels[20] *= 16
+    frames = [{"file": "0.png", "yaw": 0.1, "pitch": 0.0, "fov": 0.69},  # NeRF's camera_angle_x, in radians
+              {"file": "1.png", "camera": pixels}, {"file": "2.png", "yaw": 0.1, "pitch": 0.0, "fov": 12}]
+    (tmp_path / "poses.json").write_text(json.dumps({"frames": frames}))
+    report = check_dataset(tmp_path)
+    assert report.ok and report.usable_count == 3
+    assert report.notes == [
+        "2 image(s) have a vertical field of view under 3 degrees (first: 0.png, 0.69 degrees): a frame's 'fov' is in "
+        "degrees, not radians, and a camera's focal length is a fraction of the image size (fx/W, fy/H), not pixels"]
+    frames[0]["fov"], frames[1]["camera"] = 39.5, _camera(0.1, 0.0)  # 0.69 radians in degrees; EG3D's 12 degrees
+    (tmp_path / "poses.json").write_text(json.dumps({"frames": frames}))
+    assert check_dataset(tmp_path).notes == []

@@ -155,6 +155,26 @@ def _other_sizes_note(sizes: dict[str, tuple[int, int]], counts: Counter) -> str
             f"resolution, the camera with it, so they are used as the rest are (first: {other[0][0]}, {other[0][1]})")
 
 
+#: The narrowest vertical field of view (degrees) a camera of a dataset is taken to have on purpose: a 400 mm lens on a
+#: full-frame camera sees 3.4 degrees; a 'fov' written in radians (0.69, NeRF's camera_angle_x) or a focal length in
+#: pixels (fy = 500 for fy/H) reads as less.
+NARROW_FOV = 3.0
+
+
+def _narrow_view_note(posed) -> str | None:
+    """The note on the served images whose camera sees a vertical field of view under :data:`NARROW_FOV` degrees, or
+    None: such a pose passes every check, and a model conditioned on the cameras would learn a scene seen through a
+    telescope."""
+    fovs = [(r.name, float(np.degrees(2 * np.arctan(0.5 / abs(r.camera[20]))))) for r in posed if r.camera[20]]
+    narrow = [(name, fov) for name, fov in fovs if fov < NARROW_FOV]
+    if not narrow:
+        return None
+    name, fov = narrow[0]
+    return (f"{len(narrow)} image(s) have a vertical field of view under {NARROW_FOV:g} degrees (first: {name}, "
+            f"{fov:.3g} degrees): a frame's 'fov' is in degrees, not radians, and a camera's focal length is a "
+            f"fraction of the image size (fx/W, fy/H), not pixels")
+
+
 def _archives_inside(source: Source, listing) -> str:
     """Where a folder without images holds a zip or another archive (the dataset downloaded into it, given by its
     folder), the clause that names it and what to give instead, else ''."""
@@ -239,6 +259,8 @@ def check_dataset(path: str | Path, full: bool = False, crop: str = "center") ->
     posed = [r for r in first_of_each(listing.records) if r.camera is not None and r.name in served]
     cams = np.stack([r.camera for r in posed]) if posed else np.zeros((0, 25))
     yaw, pitch = _angles(cams) if len(cams) else (np.zeros(0), np.zeros(0))
+    if note := _narrow_view_note(posed):
+        notes.append(note)
     if not posed and not problems:  # nothing to train on is a problem, even when nothing is wrong with a file
         what = "no images found" if not listing.records else "no image with a usable pose"
         problems.append(Problem(str(path), f"{what} ({listing.format} format){_archives_inside(source, listing)}"))
