@@ -287,6 +287,10 @@ def test_a_pickled_pose_file_is_refused_not_unpickled(tmp_path, suffix):
 @pytest.mark.parametrize("frame, why", [
     ({"yaw": 0.1}, NO_ANGLES),
     ({"pitch": 0.1}, NO_ANGLES),
+    ({"transform_matrix": np.eye(4).tolist()}, "missing pose (frame has neither 'camera' nor 'yaw'/'pitch'; its "
+                                               "'transform_matrix' is NeRF's OpenGL cam2world: negate its second and "
+                                               "third columns and give it as 'camera' with the normalised intrinsics, "
+                                               "25 numbers)"),
     ({"yaw": True, "pitch": 0.0}, "missing pose ('yaw' is not a number)"),
     ({"yaw": 0.0, "pitch": "0"}, "missing pose ('pitch' is not a number)"),
     ({"yaw": 0.0, "pitch": 0.0, "radius": None}, "missing pose ('radius' is not a number)"),

@@ -766,6 +766,10 @@ def _frame_camera(frame: dict) -> tuple[np.ndarray | None, str | None]:
             return None, (f"pose out of range: 'fov' is {values['fov']:g}, outside (0, 180); it is the image's full "
                           f"vertical field of view in degrees")
         return _angles_to_eg3d(**values), None
+    if "transform_matrix" in frame:  # a frame of NeRF's transforms.json, its file named as poses.json names it
+        return None, ("missing pose (frame has neither 'camera' nor 'yaw'/'pitch'; its 'transform_matrix' is NeRF's "
+                      "OpenGL cam2world: negate its second and third columns and give it as 'camera' with the "
+                      "normalised intrinsics, 25 numbers)")
     return None, "missing pose (frame has neither 'camera' nor 'yaw'/'pitch')"
 
 
