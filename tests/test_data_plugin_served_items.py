@@ -267,3 +267,21 @@ def test_cameras_that_are_no_camera_name_the_dataset_before_a_run_checks_its_lab
         "docs/data.md, Dataset plugins).")
     cameras = run_data_cameras(config("served"), 8)
     assert len(cameras) == 4 and torch.equal(cameras.origins, torch.zeros(4, 3))
+
+
+@pytest.mark.parametrize("how, problem", [
+    ("lastdouble", "serves item 19 with an 'image' of shape (3, 16, 16) where item {} has (3, 8, 8)"),
+    ("lastbare", "serves item 19 without a 'camera' where item {} has one"),
+])
+def test_a_batch_unlike_the_first_batch_names_an_item_of_each(served, how, problem):
+    from zoo3d.train.data import BatchStream
+
+    dataset = served.build(DataConfig(spec="served"), 8, query=f"how={how}")
+    stream = BatchStream(dataset, 1, seed=0, spec=f"served?how={how}")  # one item a batch: each stacks alone
+    order = stream._epoch_order(0).tolist()
+    for _ in range(order.index(19)):
+        stream.next(torch.device("cpu"))
+    with pytest.raises(PluginError) as refused:
+        stream.next(torch.device("cpu"))
+    assert str(refused.value).startswith(
+        f"Dataset 'served' from plugin 'dataset_served_plugin' {problem.format(order[0])}")

@@ -232,7 +232,25 @@ class BatchStream:
         if num_workers == 0 and callable(getattr(dataset, "prefetch", None)):
             self._ahead = max(1, int(getattr(dataset, "prefetch_items", share)) // share)
         self._batches: list[list[tuple[int, int]]] = []
+        self._first = None  # (index, (image shape, has cameras)) of the first batch's first item
         self._served = self._prefetched = 0
+
+    def _unlike_the_first(self, items) -> str:
+        """Why a batch (as collated) differs from this stream's first batch, naming an item of each, or "": another
+        image shape, or no cameras where the first batch's items have them (or cameras where they have none), which
+        a batch's own items agreeing among themselves does not show."""
+        from zoo3d.data.served import batch_problem
+
+        index = self._batches[self._served][0][0]
+        kind = (tuple(items["image"].shape[1:]), "camera" in items)
+        if self._first is None:
+            self._first = (index, kind)
+            return ""
+        if kind == self._first[1]:
+            return ""
+        stand_ins = [{"image": torch.empty(shape), **({"camera": 0} if posed else {})}
+                     for shape, posed in (self._first[1], kind)]
+        return batch_problem([self._first[0], index], stand_ins)
 
     def _epoch_order(self, epoch: int) -> torch.Tensor:
         g = torch.Generator().manual_seed(self.seed * 1_000_003 + epoch)
@@ -288,10 +306,11 @@ class BatchStream:
         except StopIteration:
             self._iter = None
             return self.next(device)
-        if isinstance(items, _Unstackable):
+        problem = items.problem if isinstance(items, _Unstackable) else self._unlike_the_first(items)
+        if problem:
             from zoo3d.data.served import named
 
-            raise PluginError(f"{named(self.spec) if self.spec else 'The dataset'} {items.problem}.")
+            raise PluginError(f"{named(self.spec) if self.spec else 'The dataset'} {problem}.")
         self._served += 1
         self.cursor += self.batch_size
         images = items["image"].to(device, non_blocking=True).float()
