@@ -158,6 +158,15 @@ def test_cameras_that_cannot_train_are_refused_before_the_run_for_every_item_cam
     assert str(refused.value).startswith(f"Dataset 'served' from plugin 'dataset_served_plugin'{problem}")
 
 
+@pytest.mark.parametrize("how", ["lastbare", "unposed", "fewcameras", "nancameras"])
+def test_the_distribution_metrics_read_images_whatever_the_cameras(served, how):
+    from zoo3d.eval.distribution import real_images
+
+    images = real_images(f"served?how={how}", 20, 8)  # their cameras are refused for a run, which reads them
+    assert len(images) == len(served.build(DataConfig(spec="served"), 8, query=f"how={how}"))
+    assert torch.equal(images[0], torch.linspace(-1, 1, 3 * 8 * 8).view(3, 8, 8))
+
+
 def test_a_factory_that_returns_no_dataset_is_named(served):
     with pytest.raises(PluginError, match=r"^Dataset 'served' from plugin 'dataset_served_plugin': its factory returned a "
                                           r"NoneType, not a dataset \(an object with len\(\) and ds\[i\]\); return the "

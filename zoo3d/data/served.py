@@ -62,11 +62,13 @@ def named(spec: str) -> str:
     return get_host().datasets.named(parse_spec(spec)[0])
 
 
-def check_served(dataset: Any, spec: str, resolution: int) -> None:
+def check_served(dataset: Any, spec: str, resolution: int, cameras: bool = True) -> None:
     """Refuse in one sentence naming the dataset and its plugin a registered dataset from outside zoo3d that is not
     a dataset (no ``len``/``ds[i]``) or one of whose :data:`SERVED_PROBES` items spread over it (:func:`spread`) is
-    not what ``resolution`` asks for, or has a ``camera`` where another has none; nothing for a folder, for zoo3d's
-    own datasets and for an empty dataset (its callers refuse that in words of their own)."""
+    not what ``resolution`` asks for, or, with ``cameras`` (a run, which reads them; not the distribution metrics,
+    which read the images alone), has a ``camera`` where another has none or a ``cameras()`` that fails
+    :func:`_check_every_camera`; nothing for a folder, for zoo3d's own datasets and for an empty dataset (its callers
+    refuse that in words of their own)."""
     from zoo3d.data.dataset import parse_spec
     from zoo3d.plugins import PROJECT, get_host
 
@@ -86,6 +88,8 @@ def check_served(dataset: Any, spec: str, resolution: int) -> None:
         if problem := item_problem(item, resolution):
             where = f", at item {index}," if index else ""  # the first item's refusals read as they always have
             raise PluginError(f"{who} serves{where} {problem}; {ITEM}.")
+    if not cameras:
+        return
     if problem := batch_problem(picks, items):
         raise PluginError(f"{who} {problem}.")
     if callable(getattr(dataset, "cameras", None)):  # every item's camera, made without reading an image

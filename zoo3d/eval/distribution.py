@@ -59,7 +59,7 @@ def real_images(data_spec: str, n: int, resolution: int, seed: int = 0, skipped:
     from zoo3d.data.served import check_served
 
     dataset = build_dataset(DataConfig(spec=data_spec, mirror=False, cache=False), resolution)
-    check_served(dataset, data_spec, resolution)
+    check_served(dataset, data_spec, resolution, cameras=False)  # its images are compared, not its cameras
     total = len(dataset)
     if total == 0:
         raise UserError(f"Dataset '{data_spec}' is empty.")
