@@ -411,7 +411,10 @@ def test_camera_problem_limits(change, why):
      []),
     ({}, [("a.png", "missing pose (dataset.json has no labels)"), ("b.PNG", "missing pose (dataset.json has no labels)")],
      []),
-    ({"labels": {"a.png": 1}}, [("dataset.json", "'labels' must be a list of [file, 25 numbers]")], None),
+    ({"labels": "a.png"}, [("dataset.json", "'labels' must be a list of [file, 25 numbers]")], None),
+    ({"labels": {"a.png": 1}}, [("a.png", "missing pose (label is not 25 numbers)"),
+                                ("b.PNG", "missing pose (the image is not listed in dataset.json)")], []),
+    ({"labels": {"a.png": "V", "./b.PNG": "V"}}, [], ["a.png", "b.PNG"]),  # EG3D's loader reads dict(labels)
     ({"labels": [["a.png"], [5], ["../a.png", "V"], ["b.PNG", "V"]]},
      [("dataset.json#0", "label entry must be [file, 25 numbers]"),
       ("dataset.json#1", "label entry must be [file, 25 numbers]"),
@@ -433,6 +436,8 @@ def test_a_malformed_dataset_json_is_refused_entry_by_entry(tmp_path, doc, probl
         (tmp_path / "mask").mkdir()
         Image.new("L", (8, 8)).save(tmp_path / "mask" / "a.png")  # an auxiliary image needs no pose
         doc = {"labels": [[e[0], vec] if e[1:] == ["V"] else e for e in doc["labels"]]}
+    elif isinstance(doc, dict) and isinstance(doc.get("labels"), dict):
+        doc = {"labels": {name: vec if label == "V" else label for name, label in doc["labels"].items()}}
     (tmp_path / "dataset.json").write_text(json.dumps(doc))
     listing = list_dataset(Source(tmp_path))
     assert [(p.file, p.problem) for p in listing.problems] == problems

@@ -626,6 +626,8 @@ def _list_eg3d(source: Source) -> Listing:
         for r in listing.records:
             listing.problems.append(Problem(r.name, "missing pose (dataset.json has no labels)"))
         return listing
+    if isinstance(labels, dict):  # {file: label}: EG3D's loader reads its labels as dict(labels), which takes this too
+        labels = [list(entry) for entry in labels.items()]
     if not isinstance(labels, list):
         listing.problems.append(Problem("dataset.json", "'labels' must be a list of [file, 25 numbers]"))
         return listing
