@@ -412,7 +412,10 @@ def test_camera_problem_limits(change, why):
     ({}, [("a.png", "missing pose (dataset.json has no labels)"), ("b.PNG", "missing pose (dataset.json has no labels)")],
      []),
     ({"labels": "a.png"}, [("dataset.json", "'labels' must be a list of [file, 25 numbers]")], None),
-    ({"labels": {"a.png": 1}}, [("a.png", "missing pose (label is not 25 numbers)"),
+    ({"labels": {"a.png": 1}}, [("a.png", "missing pose (label is not 25 numbers: it is the one whole number 1, a "
+                                          "class label as a class-conditional StyleGAN dataset holds; zoo3d needs each "
+                                          "image's camera, the 4x4 OpenCV cam2world then the 3x3 intrinsics normalised "
+                                          "by the image size)"),
                                 ("b.PNG", "missing pose (the image is not listed in dataset.json)")], []),
     ({"labels": {"a.png": "V", "./b.PNG": "V"}}, [], ["a.png", "b.PNG"]),  # EG3D's loader reads dict(labels)
     ({"labels": [["a.png"], [5], ["../a.png", "V"], ["b.PNG", "V"]]},

@@ -424,6 +424,10 @@ def _not_25_numbers(what: str, value) -> str:
     """The missing-pose problem of a camera ``value`` that is not 25 JSON numbers; where it is numbers of another count,
     it says how many (a 4x4 cam2world alone had been told only that it is not 25 numbers)."""
     arr = _json_numbers(value)
+    if arr is None and isinstance(value, int) and not isinstance(value, bool):  # StyleGAN's dataset_tool: a class
+        return (f"missing pose ({what} is not 25 numbers: it is the one whole number {value}, a class label as a "
+                f"class-conditional StyleGAN dataset holds; zoo3d needs each image's camera, the 4x4 OpenCV "
+                f"cam2world then the 3x3 intrinsics normalised by the image size)")
     if arr is None:
         return f"missing pose ({what} is not 25 numbers)"
     part = f", {_PART_CAMERAS[arr.size]}" if arr.size in _PART_CAMERAS else ""
