@@ -216,3 +216,68 @@ def test_an_image_pil_cannot_decode_is_one_sentence(trained_run, portrait, tmp_p
                                    "--out", str(tmp_path / "out"), "--device", "cpu"])
     assert isinstance(res.exception, UserError), res.output
     assert str(res.exception).startswith(f"Cannot read image '{bad}'")
+
+
+def _invert_to(trained_run, portrait, out, *args) -> "Path":  # noqa: F821
+    from zoo3d.cli.main import cli
+
+    res = CliRunner().invoke(cli, ["invert", str(portrait), "--model", "gram_inverter", "--ckpt", str(trained_run),
+                                   "--out", str(out), "--frames", "1", "--device", "cpu", *args])
+    assert res.exit_code == 0, res.output
+    return out / "held_out"
+
+
+def _glb_of(cache, meta: dict) -> bytes:
+    """``cache`` written as GLB with the zoo3d metadata ``meta`` (a file's own, so that the bytes compare its meshes
+    and textures)."""
+    from zoo3d.freeview.gltf import glb_bytes
+
+    cache.meta = dict(meta)
+    return glb_bytes(cache)
+
+
+@pytest.mark.parametrize("method", [[], ["--method", "optimize", "--steps", "1", "--tune-steps", "1"]],
+                         ids=["single-pass", "pti"])
+def test_export_of_a_saved_inversion_is_the_cache_of_its_representation(trained_run, portrait, tmp_path,
+                                                                        single_thread, method):
+    """``zoo3d export --inversion`` writes the textured layers of the inverted scene, drawn by the generator that
+    draws it (PTI's tuned copy), as Python builds them from load_inversion; not the coarse scene, nor the run's
+    untuned generator's."""
+    from zoo3d.cli.main import cli
+    from zoo3d.freeview.cache import build_cache, cache_summary
+    from zoo3d.freeview.gltf import read_glb_json
+    from zoo3d.invert import load_inversion
+
+    folder = _invert_to(trained_run, portrait, tmp_path / "inv", *method)
+    res = CliRunner().invoke(cli, ["export", "--inversion", str(folder), "--out", str(tmp_path / "head.glb"),
+                                   "--device", "cpu"])
+    assert res.exit_code == 0, res.output
+    data = (tmp_path / "head.glb").read_bytes()
+    meta = read_glb_json(data)["asset"]["extras"]["zoo3d"]
+    assert (meta["model"], meta["image"], "seed" in meta) == ("gram_inverter", str(portrait), False)
+    inverter, result = load_inversion(folder, "cpu")
+    drawn_by = result.generator if method else inverter.generator
+    assert (result.generator is not None) == bool(method)
+    with torch.no_grad():
+        want = build_cache(drawn_by.textured_layers(result.representation, result.cameras[:1]))
+        assert data == _glb_of(want, meta)
+        assert res.output == f"Wrote {cache_summary(want)} (inversion '{folder}') to {tmp_path / 'head.glb'}.\n"
+        if method:  # the run's own generator decodes the tuned features otherwise
+            other = inverter.generator.textured_layers(result.representation, result.cameras[:1])
+        else:  # the detail manifolds are part of it
+            other = inverter.generator.textured_layers(result.extras["coarse"], result.cameras[:1])
+        assert data != _glb_of(build_cache(other), meta)
+
+
+def test_a_ply_of_a_saved_inversion_is_refused_as_a_seeds_is(trained_run, portrait, tmp_path, single_thread):
+    from zoo3d.cli.main import cli
+    from zoo3d.errors import UserError
+
+    folder = _invert_to(trained_run, portrait, tmp_path / "inv")
+    res = CliRunner().invoke(cli, ["export", "--inversion", str(folder), "--resolution", "8", "--out",
+                                   str(tmp_path / "head.ply"), "--device", "cpu"])
+    assert isinstance(res.exception, UserError) and str(res.exception) == (
+        "Model 'gram_inverter' cannot be meshed by marching cubes: its representation (FeatureManifolds) is neither an "
+        "SDF nor a density field and offers no mesh_field(points); export its textured manifold layers with "
+        "--out NAME.glb (or .gltf).")
+    assert not (tmp_path / "head.ply").exists()

@@ -1,10 +1,12 @@
-"""``zoo3d export RUN|CKPT --seed S --format ply|obj|glb|gltf --out FILE``: a mesh of one generated instance.
+"""``zoo3d export RUN|CKPT --seed S --format ply|obj|glb|gltf --out FILE``: a mesh of one generated instance, or
+``zoo3d export --inversion DIR/<image name> --out FILE``: of an image ``zoo3d invert`` inverted.
 
 ply/obj: marching cubes on a dense grid over the representation's bounds (see :mod:`zoo3d.mesh`): SDF
 fields at level 0, density fields at a density level (default ``zoo3d.mesh.DEFAULT_DENSITY_LEVEL``),
 representations offering ``mesh_field`` at their own level.
 glb/gltf: the radiance manifolds as textured layered meshes (:mod:`zoo3d.freeview`), for models that
-implement ``textured_layers`` (GRAM, GRAM-HD, GRAMInverter).
+implement ``textured_layers`` (GRAM, GRAM-HD, GRAMInverter); an inversion's view-dependent colours are baked for its
+input view.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from pathlib import Path
 import click
 
 from zoo3d.cli.paths import UserPath
-from zoo3d.cli.sample import FINITE, PSI, load_for_cli, model_options, typed_options
+from zoo3d.cli.sample import FINITE, PSI, load_for_cli, model_options, refuse_beside_inversion, typed_options
 from zoo3d.errors import UserError, counted, shown_name
 
 FORMATS = ("ply", "obj", "glb", "gltf")
@@ -39,15 +41,24 @@ LAYERED_FORMATS = ("glb", "gltf")
 @click.option("--chunk", type=click.IntRange(1, 2**22), default=65536, show_default=True, help="Grid points per query.")
 @click.option("--texture-resolution", type=click.IntRange(min=8, max=4096),
               help="glb/gltf of GRAM: side of the baked textures (default: the generator's resolution).")
+@click.option("--inversion", type=UserPath(exists=True),
+              help="An image's folder that zoo3d invert wrote (DIR/<image name>, holding inversion.safetensors): "
+                   "export that inverted image, with the run it was inverted with.")
 @click.option("--out", required=True, type=UserPath(dir_okay=False), help="The mesh file (.ply, .obj, .glb, .gltf).")
-def export(run, model, no_ema, device, seed, fmt, resolution, level, psi, no_colors, chunk, texture_resolution, out):
-    """Extract a mesh of one generated instance: marching cubes (ply, obj) or textured manifold layers (glb, gltf)."""
+def export(run, model, no_ema, device, seed, fmt, resolution, level, psi, no_colors, chunk, texture_resolution,
+           inversion, out):
+    """Extract a mesh of one generated instance, or of an image zoo3d invert inverted (--inversion): marching cubes
+    (ply, obj) or textured manifold layers (glb, gltf)."""
     import torch
 
     from zoo3d.fileio import check_can_create
-    from zoo3d.mesh import extract_mesh, write_mesh
+    from zoo3d.mesh import extract_mesh
     from zoo3d.train.sampling import seed_latents
 
+    if inversion is not None:
+        refuse_beside_inversion(run, ("model", "no_ema", "seed", "psi"),
+                                "exports the inverted image with the weights it was inverted with (the run and EMA "
+                                "its header names, its own latent)")
     name, shown = Path(out).name, shown_name(str(out))  # a '\r' printed raw moves the cursor back over the sentence
     if name.startswith(".") and name.count(".") == 1 and name[1:].lower() in FORMATS:
         raise UserError(f"Cannot write a mesh to '{shown}': the file name is the suffix alone; name it, e.g. "
@@ -77,6 +88,9 @@ def export(run, model, no_ema, device, seed, fmt, resolution, level, psi, no_col
         from zoo3d.mesh import MESH_BYTES_PER_POINT
 
         check_grid("--resolution", resolution, MESH_BYTES_PER_POINT)
+    if inversion is not None:
+        _export_inversion(inversion, device, fmt, resolution, level, no_colors, chunk, texture_resolution, out)
+        return
     loaded = load_for_cli(run, model, device, no_ema)
     gen = loaded.generator
     if fmt in LAYERED_FORMATS:
@@ -90,6 +104,38 @@ def export(run, model, no_ema, device, seed, fmt, resolution, level, psi, no_col
         _refuse_layers_only(rep, gen, loaded.spec.name)
         mesh = extract_mesh(rep, resolution=resolution, level=level, chunk=chunk, colors=not no_colors,
                             device=gen.device, dtype=gen.dtype)
+    _write(mesh, out, fmt)
+
+
+def _export_inversion(folder: str, device: str, fmt: str, resolution: int, level, no_colors: bool, chunk: int,
+                      texture_resolution, out: str) -> None:
+    """``zoo3d export --inversion``: the inversion in ``folder`` (as ``zoo3d render --inversion`` loads it) as
+    textured layers baked for its input view, or meshed by marching cubes as a seed's representation is."""
+    import torch
+
+    from zoo3d.invert.saved import inversion_generator, load_inversion
+    from zoo3d.mesh import extract_mesh
+
+    inverter, result = load_inversion(folder, device)
+    name = result.extras["header"].get("model")
+    if fmt in LAYERED_FORMATS:
+        from zoo3d.freeview.cache import cache_inversion
+        from zoo3d.freeview.commands import write_cache
+
+        cache = cache_inversion(inverter, result, texture_resolution)
+        click.echo(write_cache(cache, name, f"inversion '{shown_name(str(folder))}'", out, texture_resolution))
+        return
+    gen, rep = inversion_generator(inverter, result), result.representation
+    with torch.no_grad():
+        _refuse_layers_only(rep, gen, name)
+        mesh = extract_mesh(rep, resolution=resolution, level=level, chunk=chunk, colors=not no_colors,
+                            device=getattr(gen, "device", None), dtype=getattr(gen, "dtype", None))
+    _write(mesh, out, fmt)
+
+
+def _write(mesh, out: str, fmt: str) -> None:
+    from zoo3d.mesh import write_mesh
+
     path = write_mesh(mesh, out, fmt)
     click.echo(f"Wrote {counted(mesh.num_vertices, 'vertex', 'vertices')} and {counted(mesh.num_faces, 'face')} "
                f"({fmt}) to {shown_name(str(path))}.")

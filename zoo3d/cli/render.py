@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 from zoo3d.cli.paths import UserPath
-from zoo3d.cli.sample import ANGLE, PSI, load_for_cli, model_options, typed_options
+from zoo3d.cli.sample import ANGLE, PSI, load_for_cli, model_options, refuse_beside_inversion, typed_options
 from zoo3d.errors import UserError, counted
 
 
@@ -23,17 +23,6 @@ def _check_frames(frames: int, depth: str, height: int, width: int) -> None:
 
     check_images(f"--frames {frames}", frames * (2 if depth == "separate" else 1), height,
                  width * (2 if depth == "side" else 1), "frames")
-
-
-def _refuse_beside_inversion(run: str | None) -> None:
-    """Refuse, in one sentence, what chooses the weights or the instance where --inversion brings its own."""
-    typed = (["RUN"] if run is not None else []) + typed_options("model", "no_ema", "seed", "psi", "cached",
-                                                                   "rasterizer")
-    if typed:
-        one = len(typed) == 1
-        raise UserError(f"{', '.join(typed)} {'does' if one else 'do'} not apply to --inversion, which renders the "
-                        f"inverted image with the weights it was inverted with (the run and EMA its header names, its "
-                        f"own latent, no textured-mesh cache); leave {'it' if one else 'them'} out.")
 
 
 def _trajectory(trajectory: str, frames: int, yaw_range: float, pitch_range: float, yaw: float, pitch: float,
@@ -81,7 +70,9 @@ def render(run, model, no_ema, device, seed, frames, trajectory, yaw_range, pitc
     from zoo3d.train.sampling import render_views, seed_latents
 
     if inversion is not None:
-        _refuse_beside_inversion(run)
+        refuse_beside_inversion(run, ("model", "no_ema", "seed", "psi", "cached", "rasterizer"),
+                                "renders the inverted image with the weights it was inverted with (the run and EMA "
+                                "its header names, its own latent, no textured-mesh cache)")
     if rasterizer != "auto" and not cached:
         raise UserError(f"--rasterizer {rasterizer} draws the cached layers; add --cached (without it the model "
                         "itself renders every frame).")

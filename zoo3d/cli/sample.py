@@ -106,6 +106,16 @@ def typed_options(*names: str) -> list[str]:
             if ctx.get_parameter_source(name) == click.core.ParameterSource.COMMANDLINE]
 
 
+def refuse_beside_inversion(run: str | None, names: tuple[str, ...], does: str) -> None:
+    """Refuse, in one sentence, ``RUN`` and the options among ``names`` typed beside ``--inversion``, which ``does``
+    (``renders the inverted image with ...``) with the weights and latent the inversion brings."""
+    typed = (["RUN"] if run is not None else []) + typed_options(*names)
+    if typed:
+        one = len(typed) == 1
+        raise UserError(f"{', '.join(typed)} {'does' if one else 'do'} not apply to --inversion, which {does}; leave "
+                        f"{'it' if one else 'them'} out.")
+
+
 def load_for_cli(run: str | None, model: str | None, device: str, no_ema: bool):
     from zoo3d.runs import load_model
 

@@ -38,8 +38,8 @@ from zoo3d.freeview.protocol import SupportsManifoldCache, TexturedLayers
 from zoo3d.render.gridding import bg_map, grid_manifolds
 from zoo3d.render.texture import magnified
 
-__all__ = ["ManifoldCache", "MeshLayer", "build_cache", "cache_instance", "cache_summary", "grid_faces",
-           "texture_uv"]
+__all__ = ["ManifoldCache", "MeshLayer", "build_cache", "cache_instance", "cache_inversion", "cache_representation", "cache_summary",
+           "grid_faces", "texture_uv"]
 
 #: Background plane texture coordinates covered by its mesh: |u| <= 1 is the texture, 1 < |u| <= 1.25
 #: its mirror image (world half-width 0.24 tan(0.75) + 0.12 = 0.34, past every view of the camera prior).
@@ -233,18 +233,46 @@ def cache_instance(generator, seed: int, psi: float = 0.7, camera: Camera | None
     """
     from zoo3d.train.sampling import seed_latents
 
+    _require_layers(generator)
+    device = generator.device
+    camera = (camera or generator.camera_prior.frontal()).to(device=device)
+    rep = generator.represent(seed_latents([seed], generator.z_dim, device, getattr(generator, "dtype", None)), psi=psi)
+    return cache_representation(generator, rep, camera, texture_resolution, {"seed": int(seed), "psi": float(psi)})
+
+
+@torch.no_grad()
+def cache_representation(generator, representation, camera: Camera, texture_resolution: int | None = None,
+                         meta: dict | None = None) -> ManifoldCache:
+    """The cache of ``generator``'s batch-1 ``representation`` (a seed's, an inversion's), its view-dependent colours
+    baked for ``camera``; ``meta`` (with the generator's camera prior added) goes with it into a glTF file.
+    Raises UserError when the generator does not implement :class:`SupportsManifoldCache`."""
+    _require_layers(generator)
+    camera = camera.to(device=generator.device)
+    layers = generator.textured_layers(representation, camera, texture_resolution)
+    return build_cache(layers, camera, {**(meta or {}), "camera_prior": generator.camera_prior.model_dump()})
+
+
+@torch.no_grad()
+def cache_inversion(inverter, result, texture_resolution: int | None = None) -> ManifoldCache:
+    """The cache of an inversion :func:`zoo3d.invert.load_inversion` loaded: its representation, drawn by its
+    generator (PTI's tuned copy, or the inverter's), with view-dependent colours baked for its input view."""
+    from zoo3d.invert.saved import inversion_generator
+
+    header = result.extras.get("header", {})
+    generator = inversion_generator(inverter, result)
+    if generator is None:
+        raise UserError(f"The inverter of model '{header.get('model')}' names no generator (its .generator), so the "
+                        f"inversion cannot be cached as textured layers.")
+    return cache_representation(generator, result.representation, result.cameras[:1], texture_resolution,
+                                {"image": header.get("image")})
+
+
+def _require_layers(generator) -> None:
     if not isinstance(generator, SupportsManifoldCache):
         raise UserError(f"{type(generator).__name__} cannot be cached as textured layers: it does not implement "
                         "textured_layers() of zoo3d.freeview.SupportsManifoldCache, as the radiance-manifold models "
                         "gram, gram_hd and gram_inverter do (docs/freeview.md; zoo3d render without --cached, and "
                         "zoo3d export --format ply|obj, work for every model).")
-    device = generator.device
-    prior = generator.camera_prior
-    camera = (camera or prior.frontal()).to(device=device)
-    rep = generator.represent(seed_latents([seed], generator.z_dim, device, getattr(generator, "dtype", None)), psi=psi)
-    layers = generator.textured_layers(rep, camera, texture_resolution)
-    meta = {"seed": int(seed), "psi": float(psi), "camera_prior": prior.model_dump()}
-    return build_cache(layers, camera, meta)
 
 
 def cache_summary(cache: ManifoldCache) -> str:

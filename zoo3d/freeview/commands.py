@@ -11,13 +11,21 @@ from zoo3d.errors import UserError, shell_word
 
 def export_gltf(generator, model: str, seed: int, psi: float, out: str | Path, texture_resolution=None) -> str:
     """Cache seed ``seed`` and write it to ``out`` (.glb or .gltf); returns the line to print."""
-    from zoo3d.freeview.cache import cache_instance, cache_summary
-    from zoo3d.freeview.gltf import write_gltf
+    from zoo3d.freeview.cache import cache_instance
 
     cache = cache_instance(generator, seed, psi=psi, texture_resolution=texture_resolution)
+    return write_cache(cache, model, f"seed {seed}", out, texture_resolution)
+
+
+def write_cache(cache, model: str, what: str, out: str | Path, texture_resolution=None) -> str:
+    """Write ``cache`` of ``model`` (``what``: ``seed 3``, ``inversion 'inv/face'``) to ``out`` (.glb or .gltf);
+    returns the line to print."""
+    from zoo3d.freeview.cache import cache_summary
+    from zoo3d.freeview.gltf import write_gltf
+
     cache.meta["model"] = model
     path = write_gltf(cache, out)
-    line = f"Wrote {cache_summary(cache)} (seed {seed}) to {path}."
+    line = f"Wrote {cache_summary(cache)} ({what}) to {path}."
     if texture_resolution and cache.map_resolution and cache.map_resolution != texture_resolution:
         # the protocol lets models with maps of their own ignore the request; say so rather than drop it
         line += (f"\nnote: model '{model}' keeps its own {cache.map_resolution}-pixel maps; "

@@ -31,8 +31,8 @@ from zoo3d.cameras import Camera
 from zoo3d.core.inverter import InversionResult, Inverter
 from zoo3d.errors import UserError, counted
 
-__all__ = ["INVERSION_FILE", "inversion_file", "load_inversion", "read_inversion", "saves_state",
-           "single_pass_inverter", "write_inversion"]
+__all__ = ["INVERSION_FILE", "inversion_file", "inversion_generator", "load_inversion", "read_inversion",
+           "saves_state", "single_pass_inverter", "write_inversion"]
 
 #: the file's name in an image's output folder
 INVERSION_FILE = "inversion.safetensors"
@@ -55,6 +55,12 @@ def single_pass_inverter(loaded):
     gen = loaded.generator
     single = loaded.plugin.build_inverter(loaded.config, {**loaded.modules, "generator": gen})
     return None if single is None else single.to(gen.device).eval()
+
+
+def inversion_generator(inverter: Inverter, result: InversionResult):
+    """The generator that draws ``result``: PTI's tuned copy (``result.generator``), else the inverter's own
+    (``inverter.generator``, as zoo3d's inverters have); None for an inverter that names none."""
+    return result.generator if result.generator is not None else getattr(inverter, "generator", None)
 
 
 def write_inversion(path: str | Path, inverter: Inverter, result: InversionResult, header: dict,
