@@ -281,3 +281,36 @@ def test_a_ply_of_a_saved_inversion_is_refused_as_a_seeds_is(trained_run, portra
         "SDF nor a density field and offers no mesh_field(points); export its textured manifold layers with "
         "--out NAME.glb (or .gltf).")
     assert not (tmp_path / "head.ply").exists()
+
+
+def test_render_cached_of_a_saved_inversion_rasterizes_its_cache_around_the_input_view(trained_run, portrait, tmp_path,
+                                                                                      single_thread):
+    """``zoo3d render --inversion --cached`` draws the frames of the inversion's cache (as export writes it), along
+    the sweep around its input view, at the resolution it was inverted at."""
+    from PIL import Image
+
+    from zoo3d.cameras import yaw_sweep
+    from zoo3d.cli.main import cli
+    from zoo3d.freeview.cache import build_cache, cache_summary
+    from zoo3d.freeview.render import CachedRenderer
+    from zoo3d.imageio import to_uint8
+    from zoo3d.invert import load_inversion
+
+    folder = _invert_to(trained_run, portrait, tmp_path / "inv")
+    res = CliRunner().invoke(cli, ["render", "--inversion", str(folder), "--cached", "--rasterizer", "torch",
+                                   "--trajectory", "yaw-sweep", "--frames", "3", "--yaw-range", "0.3", "--out",
+                                   str(tmp_path / "sweep"), "--device", "cpu"])
+    assert res.exit_code == 0, res.output
+    frames = [np.asarray(Image.open(f).convert("RGB")) for f in sorted((tmp_path / "sweep").iterdir())]
+    inverter, result = load_inversion(folder, "cpu")
+    angles = {k: float(v[0]) for k, v in result.cameras.to_angles().items()}
+    cams = yaw_sweep(3, yaw_range=0.3, pitch=angles["pitch"], radius=angles["radius"], fov=angles["fov"],
+                     yaw_center=angles["yaw"])
+    with torch.no_grad():
+        cache = build_cache(inverter.generator.textured_layers(result.representation, result.cameras[:1]))
+        want = CachedRenderer(cache, "torch").render(cams, (16, 16)).rgb
+    assert [f.shape for f in frames] == [(16, 16, 3)] * 3
+    assert all(np.array_equal(got, to_uint8(w)) for got, w in zip(frames, want))
+    assert not np.array_equal(frames[0], frames[2])  # the sweep's ends are other views
+    assert res.output.startswith(f"Wrote 3 frames of inversion '{folder}' (yaw-sweep around its input view) to "
+                                 f"{tmp_path / 'sweep'}. (cached: {cache_summary(cache)}; torch rasterizer, ")

@@ -178,8 +178,7 @@ def test_runs_and_inversions_moved_together_are_found_again_and_an_inversion_mov
 
 
 @pytest.mark.parametrize("args, named", [
-    (["--seed", "3"], "--seed does"), (["--psi", "0.5"], "--psi does"), (["--cached"], "--cached does"),
-    (["--no-ema"], "--no-ema does"), (["--rasterizer", "torch"], "--rasterizer does"),
+    (["--seed", "3"], "--seed does"), (["--psi", "0.5"], "--psi does"), (["--no-ema"], "--no-ema does"),
     (["RUN", "--model", "toy"], "RUN, --model do")])
 def test_options_choosing_another_instance_or_weights_are_refused_beside_an_inversion(toy, run, capsys, args, named):
     args = [str(run) if a == "RUN" else a for a in args]
@@ -188,6 +187,17 @@ def test_options_choosing_another_instance_or_weights_are_refused_beside_an_inve
     assert err.startswith(f"Error: {named} not apply to --inversion, which renders the inverted image with the weights it "
                           f"was inverted with")
     assert not (toy / "x.gif").exists()
+
+
+def test_cached_of_an_inversion_whose_model_has_no_manifolds_is_refused_as_a_seeds_is(photo, run, capsys):
+    folder = _invert(photo, run)
+    capsys.readouterr()
+    assert zoo3d("render", "--inversion", folder, "--cached", "--frames", "2", "--out", "x.gif") == 2
+    assert one_line_error(capsys.readouterr().err) == (
+        "Error: ToyGenerator cannot be cached as textured layers: it does not implement textured_layers() of "
+        "zoo3d.freeview.SupportsManifoldCache, as the radiance-manifold models gram, gram_hd and gram_inverter do "
+        "(docs/freeview.md; zoo3d render without --cached, and zoo3d export --format ply|obj, work for every model).")
+    assert not (photo.parent / "x.gif").exists()
 
 
 @pytest.mark.parametrize("args, message", [

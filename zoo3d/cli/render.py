@@ -55,7 +55,8 @@ def _trajectory(trajectory: str, frames: int, yaw_range: float, pitch_range: flo
               help="Depth view (near white, far and nothing hit black): next to the colour frames, or as its own "
                    "animation (<out>_depth).")
 @click.option("--cached", is_flag=True,
-              help="Render from the seed's textured-mesh cache with a rasterizer (GRAM, GRAM-HD, GRAMInverter).")
+              help="Render from the seed's (or the inversion's) textured-mesh cache with a rasterizer (GRAM, GRAM-HD, "
+                   "GRAMInverter).")
 @click.option("--rasterizer", type=click.Choice(["auto", "gl", "torch"]), default="auto", show_default=True,
               help="With --cached: GL (moderngl, headless EGL), pure torch, or GL when available.")
 @click.option("--inversion", type=UserPath(exists=True),
@@ -70,9 +71,9 @@ def render(run, model, no_ema, device, seed, frames, trajectory, yaw_range, pitc
     from zoo3d.train.sampling import render_views, seed_latents
 
     if inversion is not None:
-        refuse_beside_inversion(run, ("model", "no_ema", "seed", "psi", "cached", "rasterizer"),
+        refuse_beside_inversion(run, ("model", "no_ema", "seed", "psi"),
                                 "renders the inverted image with the weights it was inverted with (the run and EMA "
-                                "its header names, its own latent, no textured-mesh cache)")
+                                "its header names, its own latent)")
     if rasterizer != "auto" and not cached:
         raise UserError(f"--rasterizer {rasterizer} draws the cached layers; add --cached (without it the model "
                         "itself renders every frame).")
@@ -85,7 +86,8 @@ def render(run, model, no_ema, device, seed, frames, trajectory, yaw_range, pitc
         check_animation_target(_depth_path(Path(out)), fps)
     res = (resolution, resolution) if resolution else None
     if inversion is not None:
-        _render_inversion(inversion, device, frames, trajectory, yaw_range, pitch_range, fps, res, depth, out)
+        _render_inversion(inversion, device, frames, trajectory, yaw_range, pitch_range, fps, res, depth, out,
+                          rasterizer if cached else None)
         return
     loaded = load_for_cli(run, model, device, no_ema)
     gen = loaded.generator
@@ -130,9 +132,10 @@ def _save_views(views, model: str, depth: str, out: str, fps: int) -> list[Path]
 
 
 def _render_inversion(folder: str, device: str, frames: int, trajectory: str, yaw_range: float, pitch_range: float,
-                      fps: int, res: tuple[int, int] | None, depth: str, out: str) -> None:
+                      fps: int, res: tuple[int, int] | None, depth: str, out: str, rasterizer: str | None) -> None:
     """``zoo3d render --inversion``: the inversion in ``folder`` along ``trajectory`` around its input view (at its
-    radius and fov), at ``res`` or the resolution it was inverted at, each frame as the turntable's are drawn."""
+    radius and fov), at ``res`` or the resolution it was inverted at, each frame as the turntable's are drawn, or with
+    ``rasterizer`` (``--cached``) from its textured-mesh cache, baked for the input view."""
     from zoo3d.invert.outputs import render_each
     from zoo3d.invert.saved import load_inversion
 
@@ -144,7 +147,18 @@ def _render_inversion(folder: str, device: str, frames: int, trajectory: str, ya
     angles = {k: float(v[0]) for k, v in result.cameras[0].to_angles().items()}
     cams = _trajectory(trajectory, frames, yaw_range, pitch_range, angles["yaw"], angles["pitch"], angles["radius"],
                        angles["fov"])
-    views = render_each(inverter, result, cams, size, need_depth=depth != "none")
+    note = ""
+    if rasterizer is not None:
+        from zoo3d.freeview.cache import cache_inversion
+        from zoo3d.freeview.commands import render_cache
+        from zoo3d.invert.saved import inversion_generator
+
+        cache = cache_inversion(inverter, result)
+        size = size or tuple(inversion_generator(inverter, result).resolution)
+        views, note = render_cache(cache, cams.to(cache.device), size, rasterizer, depth != "none")
+        note = f" ({note})"
+    else:
+        views = render_each(inverter, result, cams, size, need_depth=depth != "none")
     written = _save_views(views, header.get("model"), depth, out, fps)
     click.echo(f"Wrote {counted(frames, 'frame')} of inversion '{folder}' ({trajectory} around its input view) to "
-               f"{', '.join(map(str, written))}.")
+               f"{', '.join(map(str, written))}.{note}")

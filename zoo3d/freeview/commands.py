@@ -35,19 +35,25 @@ def write_cache(cache, model: str, what: str, out: str | Path, texture_resolutio
 
 def render_cached(generator, seed: int, cameras, psi: float, resolution, rasterizer: str = "auto",
                   depth: bool = False):
-    """Frames of seed ``seed`` from its cache: (RenderOutput with rgb (and depth when asked) in the generator's
+    """Frames of seed ``seed`` from its cache (:func:`render_cache`), at ``resolution`` or the generator's."""
+    from zoo3d.freeview.cache import cache_instance
+
+    cache = cache_instance(generator, seed, psi=psi)
+    return render_cache(cache, cameras, resolution or generator.resolution, rasterizer, depth)
+
+
+def render_cache(cache, cameras, resolution, rasterizer: str = "auto", depth: bool = False):
+    """Frames of ``cache`` (a seed's, an inversion's): (RenderOutput with rgb (and depth when asked) in the generator's
     conventions, a note for the summary line: the rasterizer and its time per frame). A cache without a background
     layer also gives ``extras["picture_depth"]`` (:func:`zoo3d.imageio.picture_depth`): its depth, ``sum w t`` of the
     manifolds alone, fades to 0 where they are part transparent."""
-    from zoo3d.freeview.cache import cache_instance, cache_summary
+    from zoo3d.freeview.cache import cache_summary
     from zoo3d.freeview.render import CachedRenderer
 
-    cache = cache_instance(generator, seed, psi=psi)
     renderer = CachedRenderer(cache, rasterizer)
-    res = resolution or generator.resolution
     try:
         start = time.perf_counter()
-        out = renderer.render(cameras, res, depth=depth)
+        out = renderer.render(cameras, resolution, depth=depth)
         per_frame = (time.perf_counter() - start) / max(1, len(cameras))
     finally:
         renderer.close()
