@@ -120,3 +120,26 @@ def test_the_printed_url_is_the_real_servers_and_a_taken_port_is_one_sentence(mo
     assert code == 2 and "Traceback" not in err
     assert err.strip() == (f"Error: Cannot listen on 127.0.0.1:{busy} ({os.strerror(errno.EADDRINUSE)}); "
                            "pass another --port, or 0.")
+
+
+def test_an_inversion_is_served_from_its_folder_on_the_device_asked(viewer, monkeypatch, capsys, tmp_path):
+    """``view --inversion`` hands the folder and device to the inversion's scene source, not to a run's."""
+    (tmp_path / "face").mkdir()
+    monkeypatch.setattr("zoo3d.freeview.commands.inversion_source",
+                        lambda folder, device: viewer.update(inversion=(folder, device)) or "the inversion")
+    code, out, err = zoo3d(capsys, "view", "--inversion", str(tmp_path / "face"), "--device", "cpu", "--port", "0")
+    assert code == 0, err
+    assert viewer["inversion"] == (str(tmp_path / "face"), "cpu") and viewer["serving"] == "the inversion"
+    assert "run" not in viewer and "load" not in viewer
+
+
+@pytest.mark.parametrize("args, named", [(["--seed", "3"], "--seed does"), (["--psi", "0.5"], "--psi does"),
+                                         (["runs/r", "--model", "gram", "--no-ema"], "RUN, --model, --no-ema do")])
+def test_what_chooses_another_instance_is_refused_beside_an_inversion(viewer, capsys, tmp_path, args, named):
+    (tmp_path / "face").mkdir()
+    code, out, err = zoo3d(capsys, "view", "--inversion", str(tmp_path / "face"), *args)
+    assert code == 2 and "server" not in viewer  # before the port is taken
+    one = named.endswith("does")
+    assert err.strip() == (f"Error: {named} not apply to --inversion, which shows the inverted image with the weights it "
+                           f"was inverted with (the run and EMA its header names, its own latent); leave "
+                           f"{'it' if one else 'them'} out.")

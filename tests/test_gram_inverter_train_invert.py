@@ -1,9 +1,11 @@
-"""End to end: a micro GRAMInverter trains through all three stages, then `zoo3d invert` writes its outputs."""
+"""End to end: a micro GRAMInverter trains through all three stages, then `zoo3d invert` writes its outputs, whose saved
+inversion `zoo3d render`, `zoo3d export` and `zoo3d view` take again (`--inversion`)."""
 
 from __future__ import annotations
 
 import json
 import math
+import re
 
 import numpy as np
 import pytest
@@ -314,3 +316,27 @@ def test_render_cached_of_a_saved_inversion_rasterizes_its_cache_around_the_inpu
     assert not np.array_equal(frames[0], frames[2])  # the sweep's ends are other views
     assert res.output.startswith(f"Wrote 3 frames of inversion '{folder}' (yaw-sweep around its input view) to "
                                  f"{tmp_path / 'sweep'}. (cached: {cache_summary(cache)}; torch rasterizer, ")
+
+
+def test_the_viewer_of_a_saved_inversion_serves_what_export_writes_opening_at_its_input_view(trained_run, portrait,
+                                                                                           tmp_path, single_thread):
+    """``zoo3d view --inversion``'s one scene is the file ``zoo3d export --inversion`` writes, byte for byte; the page
+    opens at the input view, within the run's camera prior, and has no other seed to make."""
+    from zoo3d.cli.main import cli
+    from zoo3d.freeview.commands import inversion_source
+    from zoo3d.freeview.server import SceneError, view_info
+    from zoo3d.runs import load_model
+
+    folder = _invert_to(trained_run, portrait, tmp_path / "inv", "--pose", "0.2,-0.05")
+    res = CliRunner().invoke(cli, ["export", "--inversion", str(folder), "--out", str(tmp_path / "head.glb"),
+                                   "--device", "cpu"])
+    assert res.exit_code == 0, res.output
+    source = inversion_source(str(folder), "cpu")
+    assert source.glb(None) == (tmp_path / "head.glb").read_bytes()
+    info = source.info()
+    assert info["centre_view"] == pytest.approx({"yaw": 0.2, "pitch": -0.05}, abs=1e-6)
+    prior = view_info(load_model(str(trained_run), device="cpu").generator.camera_prior)
+    assert (info["camera_prior"], info["view_limits"]) == (prior["camera_prior"], prior["view_limits"])
+    assert (info["seed"], info["can_generate"], info["source"]) == (None, False, f"inversion {folder}")
+    with pytest.raises(SceneError, match=re.escape(f"This viewer shows inversion '{folder}'; it cannot make other seeds.")):
+        source.glb(3)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from zoo3d.errors import UserError, shell_word
+from zoo3d.errors import UserError, shell_word, shown_name
 
 
 def export_gltf(generator, model: str, seed: int, psi: float, out: str | Path, texture_resolution=None) -> str:
@@ -103,3 +103,22 @@ def viewer_source(run: str | None, loaded_factory, seed: int, psi: float, given:
     source = GeneratorSource(gen, seed=seed, psi=psi, label=label, model=loaded.spec.name)
     source.glb(seed)  # the first scene before serving: a failure is reported now, not in the browser
     return source
+
+
+def inversion_source(folder: str, device: str = "auto"):
+    """The viewer's scene of the inversion in ``folder`` (an image's folder zoo3d invert wrote), loaded as
+    ``zoo3d render --inversion`` loads it: its cache (:func:`zoo3d.freeview.cache.cache_inversion`) as one scene,
+    opening at its input view, within its generator's camera prior."""
+    from zoo3d.freeview.cache import cache_inversion
+    from zoo3d.freeview.gltf import glb_bytes
+    from zoo3d.freeview.server import SceneSource
+    from zoo3d.invert.saved import inversion_generator, load_inversion
+
+    inverter, result = load_inversion(folder, device)
+    cache = cache_inversion(inverter, result)
+    cache.meta["model"] = result.extras["header"].get("model")
+    angles = result.cameras[0].to_angles()
+    shown = shown_name(str(folder))
+    return SceneSource(glb_bytes(cache), inversion_generator(inverter, result).camera_prior, None,
+                       f"inversion {shown}", f"inversion '{shown}'",
+                       centre={"yaw": float(angles["yaw"][0]), "pitch": float(angles["pitch"][0])})

@@ -7,7 +7,8 @@ Routes (GET/HEAD only; anything else is 404, or 405 for other methods):
 * ``/api/info`` — JSON: camera prior, the yaw and pitch ranges to orbit in, the view to open at, default seed,
   whether other seeds can be generated, a source label;
 * ``/scene.glb[?seed=S]`` — the scene as GLB: made from the generator for seed S (default: the one given on
-  the command line), or the ``.glb`` file the viewer was started with (which has no other seed).
+  the command line), or the one scene the viewer was started with (a ``.glb`` file, an inversion's cache), which
+  has no other seed.
 
 Scenes are made one at a time (a lock around the generator) and the last few are kept.
 A client that has gone (a page closed or reloaded) is dropped without a word, while its request is read or answered.
@@ -29,7 +30,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 from zoo3d.errors import UserError
 from zoo3d.limits import MAX_VIEWER_SEED
 
-__all__ = ["FileSource", "GeneratorSource", "STATIC_ROOT", "make_server"]
+__all__ = ["FileSource", "GeneratorSource", "STATIC_ROOT", "SceneSource", "make_server"]
 
 STATIC_ROOT = Path(__file__).resolve().parent / "static"
 #: A seed as the page sends it: decimal digits in ASCII, after an optional sign.
@@ -116,23 +117,38 @@ def _file_meta(doc: dict, path: Path):
                     f"zoo3d export.")
 
 
-class FileSource:
+class SceneSource:
+    """One scene made before serving (GLB bytes): the page's seed box is off and no other seed is made.
+
+    ``source``: the label the page shows; ``shows``: what a request for another seed is told this viewer shows;
+    ``centre``: the view (``yaw``, ``pitch``) to open at, where it is not the prior's centre view."""
+
+    def __init__(self, data: bytes, prior, seed: int | None, source: str, shows: str, centre: dict | None = None):
+        self._data, self._prior, self.seed, self.source, self.shows = data, prior, seed, source, shows
+        self._centre = centre
+
+    def info(self) -> dict:
+        info = view_info(self._prior)
+        if self._centre is not None:
+            info["centre_view"] = dict(self._centre)
+        return {**info, "seed": self.seed, "can_generate": False, "source": self.source}
+
+    def glb(self, seed: int | None) -> bytes:
+        if seed is not None and seed != self.seed:
+            raise SceneError(f"This viewer shows {self.shows}; it cannot make other seeds.")
+        return self._data
+
+
+class FileSource(SceneSource):
     """One ``.glb`` file written by ``zoo3d export`` (its camera prior is read from ``asset.extras.zoo3d``)."""
 
     def __init__(self, path: str | Path):
         from zoo3d.freeview.gltf import read_glb_json
 
         self.path = Path(path)
-        self._data = self.path.read_bytes()
-        self._prior, self.seed = _file_meta(read_glb_json(self._data, self.path), self.path)
-
-    def info(self) -> dict:
-        return {**view_info(self._prior), "seed": self.seed, "can_generate": False, "source": self.path.name}
-
-    def glb(self, seed: int | None) -> bytes:
-        if seed is not None and seed != self.seed:
-            raise SceneError(f"This viewer shows the file {self.path.name}; it cannot make other seeds.")
-        return self._data
+        data = self.path.read_bytes()
+        prior, seed = _file_meta(read_glb_json(data, self.path), self.path)
+        super().__init__(data, prior, seed, self.path.name, f"the file {self.path.name}")
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -225,7 +241,7 @@ class _Handler(BaseHTTPRequestHandler):
 
 
 def make_server(source, port: int = 0, host: str = "127.0.0.1") -> ThreadingHTTPServer:
-    """A server for ``source`` (a :class:`GeneratorSource` or :class:`FileSource`) on host:port (0: any free
+    """A server for ``source`` (a :class:`GeneratorSource` or :class:`SceneSource`) on host:port (0: any free
     port); ``server.server_address`` tells which. Call ``serve_forever()``; ``shutdown()`` from another thread.
     ``source`` may be None and set as ``server.source`` before serving: the port is taken at once, so a command can
     refuse a busy one before it loads a model."""
