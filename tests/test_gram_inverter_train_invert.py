@@ -340,3 +340,28 @@ def test_the_viewer_of_a_saved_inversion_serves_what_export_writes_opening_at_it
     assert (info["seed"], info["can_generate"], info["source"]) == (None, False, f"inversion {folder}")
     with pytest.raises(SceneError, match=re.escape(f"This viewer shows inversion '{folder}'; it cannot make other seeds.")):
         source.glb(3)
+
+
+
+def test_an_exported_inversion_holds_its_input_view_where_a_viewer_of_the_file_opens_and_its_camera_stands(
+        trained_run, portrait, tmp_path, single_thread):
+    from zoo3d.cameras import Camera
+    from zoo3d.cli.main import cli
+    from zoo3d.freeview.gltf import read_glb_json
+    from zoo3d.freeview.server import FileSource
+
+    folder = _invert_to(trained_run, portrait, tmp_path / "inv", "--pose", "-0.25,0.1")
+    res = CliRunner().invoke(cli, ["export", "--inversion", str(folder), "--out", str(tmp_path / "head.glb"),
+                                   "--device", "cpu"])
+    assert res.exit_code == 0, res.output
+    doc = read_glb_json((tmp_path / "head.glb").read_bytes())
+    view = doc["asset"]["extras"]["zoo3d"]["input_view"]
+    prior = doc["asset"]["extras"]["zoo3d"]["camera_prior"]
+    assert view == pytest.approx({"yaw": -0.25, "pitch": 0.1, "radius": prior["radius"], "fov": prior["fov"]},
+                                 abs=1e-6)
+    node, (camera,) = doc["nodes"][-1], doc["cameras"]
+    assert (node["name"], camera["name"]) == ("camera_input_view", "input_view")
+    want = Camera.from_angles(-0.25, 0.1, prior["radius"], prior["fov"]).cam2world[0, :3, 3].double().numpy()
+    assert np.allclose(node["translation"], want, rtol=0, atol=1e-6)
+    assert FileSource(tmp_path / "head.glb").info()["centre_view"] == pytest.approx({"yaw": -0.25, "pitch": 0.1},
+                                                                                   abs=1e-6)

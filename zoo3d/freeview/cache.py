@@ -255,7 +255,9 @@ def cache_representation(generator, representation, camera: Camera, texture_reso
 @torch.no_grad()
 def cache_inversion(inverter, result, texture_resolution: int | None = None) -> ManifoldCache:
     """The cache of an inversion :func:`zoo3d.invert.load_inversion` loaded: its representation, drawn by its
-    generator (PTI's tuned copy, or the inverter's), with view-dependent colours baked for its input view."""
+    generator (PTI's tuned copy, or the inverter's), with view-dependent colours baked for its input view, which
+    ``meta["input_view"]`` holds (``yaw``, ``pitch``, ``radius``, ``fov``: a glTF file's camera, the viewer's first
+    view)."""
     from zoo3d.invert.saved import inversion_generator
 
     header = result.extras.get("header", {})
@@ -263,8 +265,9 @@ def cache_inversion(inverter, result, texture_resolution: int | None = None) -> 
     if generator is None:
         raise UserError(f"The inverter of model '{header.get('model')}' names no generator (its .generator), so the "
                         f"inversion cannot be cached as textured layers.")
+    view = {k: float(v[0]) for k, v in result.cameras[:1].to_angles().items()}
     return cache_representation(generator, result.representation, result.cameras[:1], texture_resolution,
-                                {"image": header.get("image")})
+                                {"image": header.get("image"), "input_view": view})
 
 
 def _require_layers(generator) -> None:

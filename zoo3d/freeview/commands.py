@@ -117,8 +117,6 @@ def inversion_source(folder: str, device: str = "auto"):
     inverter, result = load_inversion(folder, device)
     cache = cache_inversion(inverter, result)
     cache.meta["model"] = result.extras["header"].get("model")
-    angles = result.cameras[0].to_angles()
-    shown = shown_name(str(folder))
+    view, shown = cache.meta["input_view"], shown_name(str(folder))
     return SceneSource(glb_bytes(cache), inversion_generator(inverter, result).camera_prior, None,
-                       f"inversion {shown}", f"inversion '{shown}'",
-                       centre={"yaw": float(angles["yaw"][0]), "pitch": float(angles["pitch"][0])})
+                       f"inversion {shown}", f"inversion '{shown}'", centre={k: view[k] for k in ("yaw", "pitch")})

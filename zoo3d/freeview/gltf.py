@@ -11,9 +11,11 @@ What the file holds (standard glTF 2.0 only; written by hand, no dependency):
 * per layer one PNG texture (RGBA for manifolds, RGB for the background), sampled linearly, clamped to the
   edge; materials with ``alphaMode`` ``BLEND`` (manifolds) or ``OPAQUE`` (background), metallic 0,
   roughness 1, and ``KHR_materials_unlit`` (used, not required) so viewers show the radiance as baked;
-* a perspective camera node at the camera prior's mean pose (vertical fov of the prior);
+* a perspective camera node at the camera prior's mean pose (vertical fov of the prior), or for an inversion's cache
+  at its input view (``input_view`` below);
 * ``asset.extras.zoo3d``: the cache's metadata (model, seed, psi, camera prior, and ``backdrop``: the rgb behind
-  every layer, white for a model with a white background).
+  every layer, white for a model with a white background; an inversion's has ``image`` and ``input_view``, the
+  ``yaw``, ``pitch``, ``radius`` and ``fov`` of the view it was inverted from, in place of seed and psi).
 
 Texture values are GRAM's display values, which viewers read as sRGB: a layer alone looks as in zoo3d, but
 viewers that blend in linear light composite semi-transparent layers slightly differently from GRAM's rule;
@@ -63,16 +65,21 @@ def _quaternion(m: np.ndarray) -> list[float]:
     return [x, y, z, w]
 
 
-def _camera_node(prior: dict | None) -> tuple[dict, dict]:
-    """A glTF perspective camera and its node at the prior's mean pose (GL camera: looks along local -Z, +Y up)."""
-    from zoo3d.cameras import CameraPrior
+def _camera_node(prior: dict | None, view: dict | None = None) -> tuple[dict, dict]:
+    """A glTF perspective camera and its node at the prior's mean pose, or at an inversion's input ``view`` (its
+    ``yaw``, ``pitch``, ``radius`` and ``fov``) (GL camera: looks along local -Z, +Y up)."""
+    from zoo3d.cameras import Camera, CameraPrior
 
     p = CameraPrior(**(prior or {}))
-    cam = p.frontal().cam2world[0].double().numpy()
+    if view is None:
+        cam, fov, name = p.frontal().cam2world[0].double().numpy(), p.fov, "prior_mean"
+    else:
+        pose = Camera.from_angles(view["yaw"], view["pitch"], view["radius"], view["fov"])
+        cam, fov, name = pose.cam2world[0].double().numpy(), view["fov"], "input_view"
     rot = cam[:3, :3] @ np.diag([1.0, -1.0, -1.0])  # OpenCV (right, down, forward) -> GL (right, up, backward)
-    camera = {"type": "perspective", "name": "prior_mean",
-              "perspective": {"yfov": math.radians(p.fov), "aspectRatio": 1.0, "znear": 0.05, "zfar": 100.0}}
-    node = {"name": "camera_prior_mean", "camera": 0, "translation": cam[:3, 3].tolist(), "rotation": _quaternion(rot)}
+    camera = {"type": "perspective", "name": name,
+              "perspective": {"yfov": math.radians(fov), "aspectRatio": 1.0, "znear": 0.05, "zfar": 100.0}}
+    node = {"name": f"camera_{name}", "camera": 0, "translation": cam[:3, 3].tolist(), "rotation": _quaternion(rot)}
     return camera, node
 
 
@@ -124,7 +131,7 @@ def gltf_document(cache) -> tuple[dict, bytes]:
                       "extras": {"zoo3d": {"draw_order": len(nodes), "layer": k, "opaque": lay.opaque}}})
     if not meshes:
         raise UserError("The cache holds no triangles (no manifold is hit on its grid); nothing to export.")
-    camera, cam_node = _camera_node(cache.meta.get("camera_prior"))
+    camera, cam_node = _camera_node(cache.meta.get("camera_prior"), cache.meta.get("input_view"))
     cam_node["camera"] = 0
     nodes.append(cam_node)
     meta = {"layers_front_to_back": [lay.name for lay in cache.layers], "extent": cache.extent,

@@ -17,6 +17,7 @@ A client that has gone (a page closed or reloaded) is dropped without a word, wh
 from __future__ import annotations
 
 import json
+import math
 import re
 import sys
 import threading
@@ -86,8 +87,16 @@ def _is_rgb(value) -> bool:
             and all(isinstance(c, (int, float)) and not isinstance(c, bool) and 0 <= c <= 1 for c in value))
 
 
+def _is_view(value) -> bool:
+    """An object with a finite ``yaw`` and ``pitch``, as export writes an inversion's ``input_view``."""
+    return isinstance(value, dict) and all(
+        isinstance(value.get(k), (int, float)) and not isinstance(value.get(k), bool) and math.isfinite(value[k])
+        for k in ("yaw", "pitch"))
+
+
 def _file_meta(doc: dict, path: Path):
-    """The camera prior and seed a ``zoo3d export`` file holds in ``asset.extras.zoo3d`` (and its backdrop, checked).
+    """The camera prior, seed and first view (an inversion's ``input_view``, else None: the prior's centre view) a
+    ``zoo3d export`` file holds in ``asset.extras.zoo3d`` (and its backdrop, checked).
 
     glTF lets ``extras`` be any value, so a file without zoo3d's object opens at the default prior (as one without
     extras does); zoo3d's own metadata, where it is there, must be what export writes: the page would otherwise
@@ -101,14 +110,17 @@ def _file_meta(doc: dict, path: Path):
     meta = extras.get("zoo3d", {}) if isinstance(extras, dict) else {}
     where, why = "asset.extras.zoo3d", "not an object"
     if isinstance(meta, dict):
-        seed, backdrop = meta.get("seed"), meta.get("backdrop")
+        seed, backdrop, view = meta.get("seed"), meta.get("backdrop"), meta.get("input_view")
         if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
             where, why = where + ".seed", f"{seed!r} is not a whole number"
         elif backdrop is not None and not _is_rgb(backdrop):  # the page clears to it: "white" drew black
             where, why = where + ".backdrop", f"{backdrop!r} is not three numbers from 0 to 1"
+        elif view is not None and not _is_view(view):
+            where, why = where + ".input_view", f"{view!r} is no view (a finite yaw and pitch)"
         else:
+            centre = None if view is None else {"yaw": float(view["yaw"]), "pitch": float(view["pitch"])}
             try:
-                return CameraPrior.model_validate(meta.get("camera_prior", {})), seed
+                return CameraPrior.model_validate(meta.get("camera_prior", {})), seed, centre
             except ValidationError as exc:
                 err = exc.errors()[0]
                 where += ".camera_prior" + "".join(f".{part}" for part in err["loc"])
@@ -140,15 +152,16 @@ class SceneSource:
 
 
 class FileSource(SceneSource):
-    """One ``.glb`` file written by ``zoo3d export`` (its camera prior is read from ``asset.extras.zoo3d``)."""
+    """One ``.glb`` file written by ``zoo3d export`` (its camera prior, and an inversion's input view to open at, are
+    read from ``asset.extras.zoo3d``)."""
 
     def __init__(self, path: str | Path):
         from zoo3d.freeview.gltf import read_glb_json
 
         self.path = Path(path)
         data = self.path.read_bytes()
-        prior, seed = _file_meta(read_glb_json(data, self.path), self.path)
-        super().__init__(data, prior, seed, self.path.name, f"the file {self.path.name}")
+        prior, seed, centre = _file_meta(read_glb_json(data, self.path), self.path)
+        super().__init__(data, prior, seed, self.path.name, f"the file {self.path.name}", centre)
 
 
 class _Handler(BaseHTTPRequestHandler):
