@@ -332,3 +332,29 @@ def test_a_generator_without_the_protocol_is_refused_in_one_sentence():
                               "of zoo3d.freeview.SupportsManifoldCache, as the radiance-manifold models gram, gram_hd "
                               "and gram_inverter do (docs/freeview.md; zoo3d render without --cached, and zoo3d "
                               "export --format ply|obj, work for every model).")
+
+
+def test_cache_inversion_bakes_the_representation_for_the_input_view_with_the_generator_that_draws_it():
+    """PTI's tuned copy (``result.generator``) before the inverter's own; the input view in the metadata; an inverter
+    that names no generator is refused in one sentence."""
+    from types import SimpleNamespace
+
+    from zoo3d.core.inverter import InversionResult
+    from zoo3d.freeview.cache import cache_inversion
+
+    own, tuned = StandIn(), StandIn()
+    cams = Camera.from_angles(torch.tensor([0.3, -0.2]), torch.tensor([-0.1, 0.05]), 1.2, 13.0)
+    result = InversionResult("inverted rep", cams, extras={"header": {"model": "stand_in", "image": "face.png"}})
+    cache = cache_inversion(SimpleNamespace(generator=own), result, texture_resolution=16)
+    (_, rep, camera, res), = own.calls
+    assert rep == "inverted rep" and res == 16 and torch.equal(camera.cam2world, cams.cam2world[:1])
+    assert cache.meta == {"image": "face.png", "camera_prior": own.camera_prior.model_dump(),
+                          "input_view": pytest.approx({"yaw": 0.3, "pitch": -0.1, "radius": 1.2, "fov": 13.0})}
+    result.generator = tuned
+    cache_inversion(SimpleNamespace(generator=own), result)
+    assert len(own.calls) == 1 and tuned.calls[0][1] == "inverted rep"
+    result.generator = None
+    with pytest.raises(UserError) as err:
+        cache_inversion(SimpleNamespace(), result)
+    assert str(err.value) == ("The inverter of model 'stand_in' names no generator (its .generator), so the inversion "
+                              "cannot be cached as textured layers.")
