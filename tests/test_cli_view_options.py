@@ -140,6 +140,6 @@ def test_what_chooses_another_instance_is_refused_beside_an_inversion(viewer, ca
     code, out, err = zoo3d(capsys, "view", "--inversion", str(tmp_path / "face"), *args)
     assert code == 2 and "server" not in viewer  # before the port is taken
     one = named.endswith("does")
-    assert err.strip() == (f"Error: {named} not apply to --inversion, which shows the inverted image with the weights it "
-                           f"was inverted with (the run and EMA its header names, its own latent); leave "
+    assert err.strip() == (f"Error: {named} not apply to --inversion, which shows the inverted image with the weights "
+                           f"it was inverted with (the run and EMA its header names, its own latent); leave "
                            f"{'it' if one else 'them'} out.")

@@ -338,7 +338,8 @@ def test_the_viewer_of_a_saved_inversion_serves_what_export_writes_opening_at_it
     prior = view_info(load_model(str(trained_run), device="cpu").generator.camera_prior)
     assert (info["camera_prior"], info["view_limits"]) == (prior["camera_prior"], prior["view_limits"])
     assert (info["seed"], info["can_generate"], info["source"]) == (None, False, f"inversion {folder}")
-    with pytest.raises(SceneError, match=re.escape(f"This viewer shows inversion '{folder}'; it cannot make other seeds.")):
+    refusal = f"This viewer shows inversion '{folder}'; it cannot make other seeds."
+    with pytest.raises(SceneError, match=re.escape(refusal)):
         source.glb(3)
 
 

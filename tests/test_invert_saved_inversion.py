@@ -21,7 +21,8 @@ from cli_toy import generator, train_toy_run, zoo3d
 from cli_toy import toy  # noqa: F401 (a fixture)
 from test_invert_cli import toy_image  # noqa: F401 (a fixture)
 from conftest import one_line_error
-from toy_model import REAL_COLOUR, render_spheres
+import toy_model
+from toy_model import CENTRE, REAL_COLOUR, render_spheres
 from zoo3d.cameras import Camera
 from zoo3d.errors import UserError
 from zoo3d.imageio import save_image, to_uint8
@@ -198,6 +199,40 @@ def test_cached_of_an_inversion_whose_model_has_no_manifolds_is_refused_as_a_see
         "zoo3d.freeview.SupportsManifoldCache, as the radiance-manifold models gram, gram_hd and gram_inverter do "
         "(docs/freeview.md; zoo3d render without --cached, and zoo3d export --format ply|obj, work for every model).")
     assert not (photo.parent / "x.gif").exists()
+
+
+class _MeshableSpheres(dict):
+    """The toy's representation (a dict of colour and radius), offering mesh_field: the ball of its radius at CENTRE."""
+
+    bounds = 0.15
+
+    def mesh_field(self, points):
+        centre = torch.tensor(CENTRE, dtype=points.dtype, device=points.device)
+        return self["radius"][:, None] - (points - centre).norm(dim=-1), 0.0
+
+
+def test_a_ply_export_of_an_inversion_meshes_the_representation_its_saved_latent_gives(photo, run, capsys,
+                                                                                     monkeypatch):
+    from zoo3d.mesh import extract_mesh, read_ply
+
+    real = toy_model.ToyGenerator.represent
+    monkeypatch.setattr(toy_model.ToyGenerator, "represent",
+                        lambda self, z, psi=1.0: _MeshableSpheres(real(self, z, psi)))
+    folder = _invert(photo, run)
+    capsys.readouterr()
+    assert zoo3d("export", "--inversion", folder, "--resolution", "16", "--level", "0.002", "--no-colors", "--out",
+                 "ball.ply") == 0
+    mesh = read_ply(photo.parent / "ball.ply")
+    assert capsys.readouterr().out == (f"Wrote {mesh.num_vertices} vertices and {mesh.num_faces} faces (ply) to "
+                                       f"ball.ply.\n")
+    inverter, result = load_inversion(folder, "cpu")
+    want = extract_mesh(result.representation, resolution=16, level=0.002, colors=False)
+    assert np.array_equal(mesh.faces, want.faces) and np.abs(mesh.vertices - want.vertices).max() <= 1e-6
+    reach = np.linalg.norm(mesh.vertices - np.array(CENTRE), axis=1).max()  # the ball of the saved latent's radius
+    assert reach == pytest.approx(float(result.representation["radius"][0]) - 0.002, abs=1e-3)
+    start = inverter.restore({"latent": torch.zeros_like(result.latent)}, result.cameras).representation
+    other = extract_mesh(start, resolution=16, level=0.002, colors=False)  # the latent before the steps moved it
+    assert other.vertices.shape != mesh.vertices.shape or np.abs(other.vertices - mesh.vertices).max() > 1e-5
 
 
 @pytest.mark.parametrize("args, message", [

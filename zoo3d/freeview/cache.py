@@ -38,8 +38,8 @@ from zoo3d.freeview.protocol import SupportsManifoldCache, TexturedLayers
 from zoo3d.render.gridding import bg_map, grid_manifolds
 from zoo3d.render.texture import magnified
 
-__all__ = ["ManifoldCache", "MeshLayer", "build_cache", "cache_instance", "cache_inversion", "cache_representation", "cache_summary",
-           "grid_faces", "texture_uv"]
+__all__ = ["ManifoldCache", "MeshLayer", "build_cache", "cache_instance", "cache_inversion", "cache_representation",
+           "cache_summary", "grid_faces", "texture_uv"]
 
 #: Background plane texture coordinates covered by its mesh: |u| <= 1 is the texture, 1 < |u| <= 1.25
 #: its mirror image (world half-width 0.24 tan(0.75) + 0.12 = 0.34, past every view of the camera prior).
