@@ -1,7 +1,7 @@
 """``zoo3d export --inversion DIR/<image name>``: what chooses the weights or the instance, which the inversion brings
 (RUN, --model, --no-ema, --seed, --psi), is refused in one sentence naming what was typed, before anything loads or is
-written. The exported layers themselves are checked against Python's on a trained GRAMInverter run in
-test_gram_inverter_train_invert.py."""
+written; neither a run nor an inversion is one sentence that names both (also for render and view). The exported layers
+themselves are checked against Python's on a trained GRAMInverter run in test_gram_inverter_train_invert.py."""
 
 from __future__ import annotations
 
@@ -34,3 +34,11 @@ def test_what_chooses_another_instance_is_refused_beside_an_inversion(here, caps
     assert zoo3d("export", "--inversion", "inv/face", *args, "--out", out) == 2
     assert one_line_error(capsys.readouterr().err) == "Error: " + said
     assert sorted(p.name for p in here.iterdir()) == ["inv"]
+
+
+@pytest.mark.parametrize("command", [["export", "--out", "head.glb"], ["render", "--out", "turn.gif"], ["view"]])
+def test_neither_a_run_nor_an_inversion_is_one_sentence_naming_both(here, capsys, command):
+    assert zoo3d(*command) == 2
+    assert one_line_error(capsys.readouterr().err) == (
+        "Error: Give a run folder, a checkpoint file or a model name (or --model NAME), or an image's folder that "
+        "zoo3d invert wrote (--inversion DIR/<image name>).")

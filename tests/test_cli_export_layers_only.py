@@ -29,8 +29,8 @@ def here(tmp_path, monkeypatch, single_thread):
 def _load(monkeypatch, generator, name):
     from zoo3d.cli import export
 
-    monkeypatch.setattr(export, "load_for_cli", lambda *a: SimpleNamespace(generator=generator,
-                                                                          spec=SimpleNamespace(name=name)))
+    monkeypatch.setattr(export, "load_for_cli", lambda *a, **k: SimpleNamespace(generator=generator,
+                                                                               spec=SimpleNamespace(name=name)))
 
 
 @pytest.mark.parametrize("out", ["head.ply", "head.OBJ"])

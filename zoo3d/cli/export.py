@@ -91,7 +91,7 @@ def export(run, model, no_ema, device, seed, fmt, resolution, level, psi, no_col
     if inversion is not None:
         _export_inversion(inversion, device, fmt, resolution, level, no_colors, chunk, texture_resolution, out)
         return
-    loaded = load_for_cli(run, model, device, no_ema)
+    loaded = load_for_cli(run, model, device, no_ema, inversion=True)
     gen = loaded.generator
     if fmt in LAYERED_FORMATS:
         from zoo3d.freeview.commands import export_gltf

@@ -89,7 +89,7 @@ def render(run, model, no_ema, device, seed, frames, trajectory, yaw_range, pitc
         _render_inversion(inversion, device, frames, trajectory, yaw_range, pitch_range, fps, res, depth, out,
                           rasterizer if cached else None)
         return
-    loaded = load_for_cli(run, model, device, no_ema)
+    loaded = load_for_cli(run, model, device, no_ema, inversion=True)
     gen = loaded.generator
     _check_frames(frames, depth, *(res or tuple(gen.resolution)))
     prior = gen.camera_prior

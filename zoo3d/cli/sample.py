@@ -116,11 +116,14 @@ def refuse_beside_inversion(run: str | None, names: tuple[str, ...], does: str) 
                         f"{'it' if one else 'them'} out.")
 
 
-def load_for_cli(run: str | None, model: str | None, device: str, no_ema: bool):
+def load_for_cli(run: str | None, model: str | None, device: str, no_ema: bool, inversion: bool = False):
+    """The model RUN or --model names; ``inversion``: the command also takes ``--inversion``, which the refusal of
+    neither names."""
     from zoo3d.runs import load_model
 
     if run is None and model is None:
-        raise UserError("Give a run folder, a checkpoint file or a model name (or --model NAME).")
+        also = ", or an image's folder that zoo3d invert wrote (--inversion DIR/<image name>)" if inversion else ""
+        raise UserError(f"Give a run folder, a checkpoint file or a model name (or --model NAME){also}.")
     return load_model(run, model=model, device=device, ema=not no_ema)
 
 

@@ -44,8 +44,10 @@ def view(run, model, no_ema, device, seed, psi, port, inversion):
         if inversion is not None:
             server.source = commands.inversion_source(inversion, device)
         else:
-            server.source = commands.viewer_source(run, lambda: load_for_cli(run, model, device, no_ema), seed, psi,
-                                                   given)
+            def loaded():
+                return load_for_cli(run, model, device, no_ema, inversion=True)
+
+            server.source = commands.viewer_source(run, loaded, seed, psi, given)
         click.echo(f"zoo3d viewer at {url_of(server)} (Ctrl-C to stop)", nl=True)
         try:
             server.serve_forever()
