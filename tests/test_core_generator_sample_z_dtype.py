@@ -43,3 +43,25 @@ def test_a_bf16_generators_latents_are_the_float32_ones_rounded_to_bf16():
     z32 = gen.sample_z(3, generator=torch.Generator().manual_seed(5))
     z16 = gen.to(torch.bfloat16).sample_z(3, generator=torch.Generator().manual_seed(5))
     assert z16.dtype == torch.bfloat16 and torch.equal(z16, z32.to(torch.bfloat16))
+
+
+
+def test_a_float64_default_dtype_draws_the_same_latents_as_float32():
+    """A script that sets ``torch.set_default_dtype(torch.float64)`` still gets the float32 instances from
+    ``sample_z`` and ``seed_latents`` (a float64 draw gives other numbers from the same seed)."""
+    from zoo3d.train.sampling import seed_latents
+
+    spec = get_model_spec("gram")
+    plugin = spec.load()
+    gen = plugin.build(load_run_config(plugin.config_class, spec.name, spec.presets_dir, "tiny"))["generator"]
+    expected = torch.randn(3, gen.z_dim, generator=torch.Generator().manual_seed(5))
+    row = torch.randn(1, gen.z_dim, generator=torch.Generator().manual_seed(7))
+    previous = torch.get_default_dtype()
+    torch.set_default_dtype(torch.float64)
+    try:
+        drawn = gen.sample_z(3, generator=torch.Generator().manual_seed(5))
+        seeded = seed_latents([7], gen.z_dim)
+    finally:
+        torch.set_default_dtype(previous)
+    assert torch.equal(drawn, expected)
+    assert torch.equal(seeded.float(), row)

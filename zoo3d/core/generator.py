@@ -34,7 +34,7 @@ class Generator(torch.nn.Module, ABC):
         """(n, z_dim) standard-normal latents in the generator's dtype, on ``device`` (default: the generator's).
         They are drawn in float32 on the CPU, so a seeded ``generator`` draws the same latents in every dtype."""
         device = device if device is not None else self.device
-        return torch.randn(n, self.z_dim, generator=generator).to(device=device, dtype=self.dtype)
+        return torch.randn(n, self.z_dim, generator=generator, dtype=torch.float32).to(device=device, dtype=self.dtype)
 
     def sample_cameras(self, n: int, generator: torch.Generator | None = None, device=None) -> Camera:
         """A :class:`Camera` of ``n`` poses drawn from :attr:`camera_prior` (``generator`` seeds the draws), on

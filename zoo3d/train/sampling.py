@@ -22,7 +22,7 @@ def seed_latents(seeds: Sequence[int], z_dim: int, device: torch.device | str = 
                  dtype: torch.dtype | None = None) -> Tensor:
     """(len(seeds), z_dim) standard-normal latents, one reproducible row per seed (drawn in float32 on the CPU,
     so a seed is the same instance on every device and in every dtype)."""
-    rows = [torch.randn(1, z_dim, generator=torch.Generator().manual_seed(int(s))) for s in seeds]
+    rows = [torch.randn(1, z_dim, generator=torch.Generator().manual_seed(int(s)), dtype=torch.float32) for s in seeds]
     return torch.cat(rows).to(device=device, dtype=dtype)
 
 
