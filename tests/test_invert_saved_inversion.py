@@ -329,8 +329,8 @@ def test_an_image_folder_or_its_inversion_given_as_a_run_is_pointed_at_render_in
     assert zoo3d("render", "inv/sphere", "--out", "x.gif") == 2  # it said: give 'inv/sphere/inversion.safetensors'
     assert one_line_error(capsys.readouterr().err) == (
         "Error: 'inv/sphere' is an image's folder that zoo3d invert wrote, not a run; render its inversion with "
-        "`zoo3d render --inversion inv/sphere --out FILE`.")
+        "`zoo3d render --inversion inv/sphere --out FILE` (export and view take --inversion too).")
     assert zoo3d("sample", "inv/sphere/inversion.safetensors", "--out", "x.png") == 2
     assert one_line_error(capsys.readouterr().err) == (
         "Error: 'inv/sphere/inversion.safetensors' is an inversion that zoo3d invert saved, not a checkpoint; render "
-        "it with `zoo3d render --inversion inv/sphere --out FILE`.")
+        "it with `zoo3d render --inversion inv/sphere --out FILE` (export and view take --inversion too).")
