@@ -133,9 +133,9 @@ def read_inversion(path: str | Path) -> tuple[dict, dict[str, Tensor], Path]:
         header = json.loads(meta[HEADER_KEY])
     except (KeyError, ValueError):
         header = None
-    if not isinstance(header, dict) or "camera" not in tensors or "state.latent" not in tensors:
-        raise UserError(f"'{file}' is not an inversion zoo3d invert wrote (no '{HEADER_KEY}' header, camera and "
-                        f"latent in it).")
+    if not isinstance(header, dict) or "camera" not in tensors:  # the state's names are the inverter's own
+        raise UserError(f"'{file}' is not an inversion zoo3d invert wrote (no '{HEADER_KEY}' header and camera in "
+                        f"it).")
     if header.get("format") != FORMAT:
         raise UserError(f"Inversion '{file}' is in format {header.get('format')}, which this zoo3d does not read (it "
                         f"reads format {FORMAT}); invert the image again with it.")

@@ -1,0 +1,58 @@
+"""A plugin's single-pass inverter saves its state under names of its own (``Inverter.state``): ``zoo3d render
+--inversion`` reads the file back and hands ``restore`` the same tensors, whatever the names (docs/plugins.md,
+Single-pass inversion)."""
+
+from __future__ import annotations
+
+import torch
+
+import toy_model
+from conftest import run_in_process as zoo3d
+from test_cli_invert_options import sphere  # noqa: F401 (a fixture)
+from test_invert_cli import toy_image  # noqa: F401 (a fixture)
+from zoo3d.core.inverter import InversionResult, Inverter
+from zoo3d.errors import UserError
+
+
+class NamedStateInverter(Inverter):
+    """Inverts every image into the latent z = 0.5 and saves it as 'code', not 'latent'."""
+
+    def __init__(self, generator, restored):
+        super().__init__()
+        self.generator, self.restored = generator, restored
+
+    def invert(self, images, cameras=None):
+        z = torch.full((images.shape[0], self.generator.z_dim), 0.5)
+        return InversionResult(self.generator.represent(z), cameras, latent=z)
+
+    def render(self, result, cameras, resolution=None):
+        return self.generator.render(result.representation, cameras, resolution)
+
+    def state(self, result):
+        return {"code": result.latent}
+
+    def restore(self, state, cameras):
+        self.restored.append(state)
+        return InversionResult(self.generator.represent(state["code"]), cameras, latent=state["code"])
+
+
+def test_render_inversion_restores_a_state_saved_under_the_inverters_own_names(sphere, monkeypatch, tmp_path,
+                                                                                capsys):
+    from zoo3d.eval import image_metrics
+
+    def no_lpips(device):  # its import alone takes seconds; the scores are not what is tested
+        raise UserError("LPIPS is left out here.")
+
+    monkeypatch.setattr(image_metrics, "load_lpips", no_lpips)
+    restored = []
+    monkeypatch.setattr(toy_model.ProceduralToy, "build_inverter",
+                        lambda self, config, modules: NamedStateInverter(modules["generator"], restored))
+    code, _, err = zoo3d(capsys, "invert", "sphere.png", "--model", "toy_procedural", "--pose", "0.1,0", "--frames",
+                         "2", "--out", "o")
+    assert code == 0, err
+    assert (tmp_path / "o" / "sphere" / "inversion.safetensors").is_file()
+    code, out, err = zoo3d(capsys, "render", "--inversion", "o/sphere", "--frames", "2", "--out", "again.gif")
+    assert code == 0, err
+    assert [sorted(s) for s in restored] == [["code"]]
+    assert torch.equal(restored[0]["code"], torch.full_like(restored[0]["code"], 0.5))
+    assert (tmp_path / "again.gif").is_file()
