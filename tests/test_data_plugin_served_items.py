@@ -2,7 +2,9 @@
 'image' (3, R, R) floats in [-1, 1] at the asked resolution, and 'camera' the 25-vector), is refused in one sentence
 naming the dataset and its plugin before a run folder exists (train) and before it is scored against (compare),
 not a traceback inside the first batch or a run trained on 8-bit values or images of another size; a ValueError
-its factory raises for the options given is one sentence naming them, as a model's constructor's is."""
+its factory raises for the options given is one sentence naming them, as a model's constructor's is, and so is an
+OSError of the factory or of the first item (a file that is not there); any other exception there is the plugin's
+fault, named with the line it was raised at."""
 
 from __future__ import annotations
 
@@ -15,7 +17,7 @@ import torch
 
 from conftest import one_line_error, run_in_process
 from zoo3d.config import DataConfig
-from zoo3d.errors import PluginError
+from zoo3d.errors import PluginError, UserError
 
 PLUGIN = '''
 import torch
@@ -76,6 +78,10 @@ class Served:
             camera[3] = float("nan")
         elif how == "unposed":
             return {"image": image}
+        elif how == "gone":  # an image file its list names, not there
+            open("absent.png", "rb")
+        elif how == "broken":  # a fault of the plugin's own code
+            camera = camera.reshape(7, -1)
         return {"image": image, "camera": camera}
 
     def cameras(self):
@@ -98,6 +104,10 @@ def build(cfg, resolution, query="", camera_prior=None, seed=0):
     if int(options.get("count", 4)) < 1:
         raise ValueError("count must be at least 1.")
     how = options.get("how", "good")
+    if "list" in options:
+        open(options["list"]).read()
+    if how == "keys":
+        options["path"]  # a KeyError where a missing option wanted its own refusal
     return None if how == "none" else Served(how, resolution)
 '''
 
@@ -219,8 +229,6 @@ def test_a_numpy_camera_that_passes_is_batched_as_the_25_numbers(served):
 
 
 def test_an_empty_dataset_is_refused_as_empty_not_read(served):
-    from zoo3d.errors import UserError
-
     with pytest.raises(UserError, match=r"^Dataset 'served\?how=empty' is empty\.$"):
         check("served?how=empty")
     assert served.READS == []
@@ -260,6 +268,33 @@ def test_a_value_error_of_the_factory_names_the_dataset_its_plugin_and_the_optio
     assert code == 2 and one_line_error(err) == (f"Error: Dataset 'served' from plugin 'dataset_served_plugin' cannot "
                                                  f"be built at 32 px with the options '{query}': {error}.")
     assert not (in_tmp / "run").exists()
+
+
+def test_a_file_the_options_name_or_the_first_item_reads_that_is_not_there_is_one_sentence_naming_it(served, in_tmp,
+                                                                                                    capsys):
+    code, _, err = run_in_process(capsys, "train", "gram", "--preset", "tiny", "--steps", "1",
+                                  "--data", "served?list=cams.txt", "--out", in_tmp / "run")
+    assert code == 2 and one_line_error(err) == ("Error: Dataset 'served' from plugin 'dataset_served_plugin' cannot "
+                                                 "be built at 32 px with the options 'list=cams.txt': No such file or "
+                                                 "directory: 'cams.txt'.")
+    assert not (in_tmp / "run").exists()
+    with pytest.raises(UserError) as refused:
+        check("served?how=gone")
+    assert str(refused.value) == ("Dataset 'served' from plugin 'dataset_served_plugin' cannot read its first item: No "
+                                  "such file or directory: 'absent.png'.")
+
+
+@pytest.mark.parametrize("query, what", [
+    ("how=keys", r"failed to build at 8 px with the options 'how=keys': KeyError: 'path' \(.*dataset_served_plugin.py:\d+\); "
+                 r"a factory refuses options it cannot take with zoo3d.errors.UserError in one sentence \(docs/data.md, "
+                 r"Dataset plugins\)"),
+    ("how=broken", r"failed to read its first item, ds\[0\]: RuntimeError: shape '\[7, -1\]' is invalid for input of "
+                   r"size 25 \(.*dataset_served_plugin.py:\d+\)"),
+])
+def test_a_fault_of_the_factory_or_of_its_first_item_is_one_sentence_naming_the_plugin_and_the_line(served, query,
+                                                                                                    what):
+    with pytest.raises(PluginError, match=rf"^Dataset 'served' from plugin 'dataset_served_plugin' {what}\.$"):
+        check(f"served?{query}")
 
 
 def test_cameras_that_are_no_camera_name_the_dataset_before_a_run_checks_its_labels(served):

@@ -322,15 +322,35 @@ class DatasetSpec(_Spec):
         return obj
 
     def build(self, cfg, resolution: int, query: str = "", camera_prior=None, seed: int = 0) -> Any:
-        """The dataset, from the factory called the one way every caller calls it. A ValueError from the factory
-        comes from the options the user gave (``int("ten")`` of ``?count=ten``): it is one sentence naming the
-        dataset, its plugin and the options, as a model's is (:func:`zoo3d.core.model.build_modules`)."""
-        from zoo3d.errors import UserError
+        """The dataset, from the factory called the one way every caller calls it. A ValueError or an OSError from
+        the factory comes from the options the user gave (``int("ten")`` of ``?count=ten``, a folder that is not
+        there): it is one sentence naming the dataset, its plugin and the options, as a model's is
+        (:func:`zoo3d.core.model.build_modules`). Any other exception is a fault of the factory: a
+        :class:`PluginError` naming the dataset, its plugin, the error and where it was raised."""
+        from zoo3d.errors import PluginError, UserError
 
         factory = self.load()
+        options = f"the options '{query}'" if query else "no options"
         try:
             return factory(cfg, resolution, query=query, camera_prior=camera_prior, seed=seed)
-        except ValueError as exc:
-            options = f"the options '{query}'" if query else "no options"
+        except UserError:
+            raise
+        except (ValueError, OSError) as exc:
             raise UserError(f"Dataset '{self.name}' from {self._where()} cannot be built at {resolution} px with "
-                            f"{options}: {str(exc).rstrip('.')}.") from None
+                            f"{options}: {option_reason(exc)}.") from None
+        except Exception as exc:  # noqa: BLE001 - the plugin's own code failed: named in one sentence, not raised raw
+            raise PluginError(f"Dataset '{self.name}' from {self._where()} failed to build at {resolution} px with "
+                              f"{options}: {describe_exception(exc)}; a factory refuses options it cannot take with "
+                              f"zoo3d.errors.UserError in one sentence ({DATASET_DOCS}).") from None
+
+
+#: where a dataset's refusal sends the plugin's author
+DATASET_DOCS = "docs/data.md, Dataset plugins"
+
+
+def option_reason(exc: ValueError | OSError) -> str:
+    """Why a dataset plugin refused the options it was given, as the words after a colon: a ValueError's message, or
+    an OSError's reason and file (``No such file or directory: '/data/cams.txt'``, not ``[Errno 2] …``)."""
+    if isinstance(exc, OSError) and exc.strerror:
+        return f"{exc.strerror}: '{exc.filename}'" if exc.filename else exc.strerror
+    return str(exc).rstrip(".") or type(exc).__name__

@@ -83,7 +83,7 @@ def check_served(dataset: Any, spec: str, resolution: int, cameras: bool = True)
     if len(dataset) == 0:
         return
     picks = spread(len(dataset), SERVED_PROBES)
-    items = read_items(dataset, picks)
+    items = read_probes(dataset, picks, who)
     for index, item in zip(picks, items):
         if problem := item_problem(item, resolution):
             where = f", at item {index}," if index else ""  # the first item's refusals read as they always have
@@ -136,6 +136,31 @@ def batch_problem(indices: list[int], items: list) -> str:
             return (f"serves item {index} with an 'image' of shape {other} where item {indices[0]} has {shape}; "
                     f"serve every image at the resolution zoo3d asks for (docs/data.md, Dataset plugins)")
     return ""
+
+
+def read_probes(dataset: Any, picks: list[int], who: str) -> list:
+    """:func:`read_items` of ``picks``; where reading raises, one sentence naming the dataset (``who``), the item and
+    why: an OSError (a file its folder lacks) as the user's, any other exception as the plugin's fault, with the file
+    and line it came from."""
+    many = getattr(dataset, "__getitems__", None)
+    if callable(many):
+        return _guarded(lambda: list(many(picks)), who, f"its items {list(picks)}", f"ds.__getitems__({list(picks)})")
+    return [_guarded(lambda i=i: dataset[i], who, "its first item" if i == 0 else f"its item {i}", f"ds[{i}]")
+            for i in picks]
+
+
+def _guarded(read, who: str, what: str, call: str) -> Any:
+    from zoo3d.errors import UserError
+    from zoo3d.specs import describe_exception, option_reason
+
+    try:
+        return read()
+    except UserError:
+        raise
+    except OSError as exc:
+        raise UserError(f"{who} cannot read {what}: {option_reason(exc)}.") from None
+    except Exception as exc:  # noqa: BLE001 - the plugin's own code failed: named in one sentence, not raised raw
+        raise PluginError(f"{who} failed to read {what}, {call}: {describe_exception(exc)}.") from None
 
 
 def item_problem(item: Any, resolution: int) -> str:
