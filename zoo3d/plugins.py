@@ -24,6 +24,8 @@ from zoo3d.errors import DuplicateNameError, PluginError, UserError, closest
 from zoo3d.specs import DatasetSpec, MetricSpec, ModelSpec, _Spec, normalize_name
 
 PROJECT = "zoo3d"
+#: the side, in pixels, at which ``zoo3d plugins --check`` builds a plugin's dataset and reads its first item
+CHECK_RESOLUTION = 32
 ENTRY_POINT_GROUP = "zoo3d"
 hookspec = pluggy.HookspecMarker(PROJECT)
 
@@ -324,10 +326,29 @@ class PluginHost:
                        "status": "ok", "error": None}
                 try:
                     spec.load()
+                    if registry is self.datasets and spec.source != PROJECT:
+                        self._check_dataset_built(spec)
                 except UserError as exc:
                     row["status"], row["error"] = "error", str(exc)
                 rows.append(row)
         return rows
+
+    def _check_dataset_built(self, spec: DatasetSpec) -> None:
+        """Build a plugin's dataset as ``zoo3d compare --data NAME`` does (no options, no camera prior), at
+        :data:`CHECK_RESOLUTION` px, and read its first item (:func:`zoo3d.data.served.check_dataset`): a fault of its code, or an item zoo3d cannot
+        read, raises a :class:`PluginError`; a refusal of its own of the options left out (a UserError, a ValueError
+        or an OSError: a folder to name) passes, as those options are the user's. zoo3d's own datasets are tested to
+        serve what they should (the first synthetic head alone is a render of a second or more)."""
+        from zoo3d.config import DataConfig
+        from zoo3d.data.served import check_dataset
+
+        try:
+            dataset = spec.build(DataConfig(spec=spec.name), CHECK_RESOLUTION)
+            check_dataset(dataset, self.datasets.named(spec.name, spec), CHECK_RESOLUTION)
+        except PluginError:
+            raise
+        except UserError:
+            pass
 
     def check_presets(self) -> list[dict[str, Any]]:
         """Read every preset of every model whose factory imports as ``zoo3d train --preset NAME`` reads it

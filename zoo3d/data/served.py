@@ -76,7 +76,12 @@ def check_served(dataset: Any, spec: str, resolution: int, cameras: bool = True)
     registered = datasets.owner(name)  # a registered name comes first, as it is built
     if registered is None or registered.source == PROJECT:
         return
-    who = datasets.named(name, registered)
+    check_dataset(dataset, datasets.named(name, registered), resolution)
+
+
+def check_dataset(dataset: Any, who: str, resolution: int) -> None:
+    """:func:`check_served`'s checks of a plugin's ``dataset``, which refusals call ``who`` (``Dataset 'discs' from
+    plugin 'zoo3d_discs'``): a dataset, whose first item, where it has one, is what ``resolution`` asks for."""
     if not (hasattr(dataset, "__len__") and hasattr(dataset, "__getitem__")):
         raise PluginError(f"{who}: its factory returned a {type(dataset).__name__}, not a dataset (an object with "
                           f"len() and ds[i]); return the dataset (docs/data.md, Dataset plugins).")
