@@ -198,6 +198,41 @@ def test_single_pass_refusals_are_one_sentence_before_anything_is_written(single
     assert not (tmp_path / "o").exists() and all(m.calls == [] for m in made)
 
 
+def test_an_inverter_that_does_not_say_it_has_a_pose_head_is_given_the_pose_or_asks_for_it(sphere, monkeypatch,
+                                                                                            tmp_path, capsys):
+    from zoo3d.core import Inverter
+    from zoo3d.errors import UserError
+    from zoo3d.eval import image_metrics
+
+    class PoseNeeded(Inverter):  # says nothing of a pose head, as a plugin's inverter written from the interface
+        def __init__(self, generator):
+            super().__init__()
+            self.generator, self.given = generator, []
+
+        def invert(self, images, cameras=None):
+            self.given.append(cameras)
+            return InversionResult(self.generator.represent(torch.zeros(1, self.generator.z_dim)), cameras)
+
+        def render(self, result, cameras, resolution=None):
+            return self.generator.render(result.representation, cameras, resolution)
+
+    def no_lpips(device):  # its import alone takes seconds; the scores are not what is tested
+        raise UserError("LPIPS is left out here.")
+
+    monkeypatch.setattr(image_metrics, "load_lpips", no_lpips)
+    made = []
+    monkeypatch.setattr(toy_model.ProceduralToy, "build_inverter",
+                        lambda self, config, modules: made.append(PoseNeeded(modules["generator"])) or made[-1])
+    code, _, err = zoo3d(capsys, "invert", "sphere.png", "--model", "toy_procedural", "--out", "o")
+    assert code == 2 and err.strip() == ("Error: Model 'toy_procedural' has no pose head, so the input pose must be "
+                                         "given (--pose yaw,pitch).")
+    assert not (tmp_path / "o").exists() and made[0].given == []
+    code, _, err = zoo3d(capsys, "invert", "sphere.png", "--model", "toy_procedural", "--pose", "-0.1,0", "--frames",
+                         "2", "--out", "o")
+    assert code == 0, err
+    assert made[1].given[0].to_angles()["yaw"][0].item() == pytest.approx(-0.1, abs=1e-5)
+
+
 def test_an_image_that_cannot_be_read_is_named_with_the_first_line_of_the_reason(sphere, tmp_path, capsys):
     bad = tmp_path / "bad.png"
     bad.write_bytes(b"not an image at all")

@@ -279,7 +279,7 @@ def invert(images, model, ckpt, method, pose, out, steps, tune_steps, space, rec
         inverter = OptimizationInverter(gen, search, pose_estimator=estimator)
         if steps or tune_steps:
             inverter.perceptual  # noqa: B018 - built now (LPIPS reads its weights), not in the first image's time
-    if angles is None and method == "single" and not getattr(inverter, "has_pose_head", True):
+    if angles is None and method == "single" and not getattr(inverter, "has_pose_head", False):
         raise UserError(f"Model '{loaded.spec.name}' has no pose head, so the input pose must be given "
                         f"(--pose yaw,pitch).")
     if angles is None and method == "optimize" and inverter.pose_estimator is None:

@@ -36,14 +36,19 @@ class InversionResult:
 class Inverter(torch.nn.Module, ABC):
     """Inverts images (B, 3, H, W) in [-1, 1] into 3D.
 
-    ``cameras`` may be None when the inverter can estimate the pose; otherwise it must say so
-    with a clear error. ``render`` draws the result from any cameras.
+    ``cameras`` may be None when the inverter can estimate the pose: it then sets ``has_pose_head`` True and
+    implements ``estimate_cameras(images) -> Camera``, and ``zoo3d invert`` without ``--pose`` passes None; an
+    inverter without one (the default) is always given the cameras (``zoo3d invert`` asks for ``--pose``).
+    ``render`` draws the result from any cameras.
 
     An inverter whose results can be saved (``zoo3d invert``'s ``inversion.safetensors``, rendered again by
     ``zoo3d render --inversion`` and loaded by :func:`zoo3d.invert.load_inversion`) overrides ``state`` and
     ``restore``: ``restore(state(result), result.cameras)`` on an inverter built from the same weights renders as
     ``result`` does, pixel for pixel. One that does not is still inverted; its results are not saved.
     """
+
+    #: True when ``estimate_cameras(images)`` gives the input views' cameras, so ``invert`` takes ``cameras=None``
+    has_pose_head: bool = False
 
     @abstractmethod
     def invert(self, images: Tensor, cameras: Camera | None = None) -> InversionResult: ...
