@@ -13,6 +13,12 @@ class PluginError(UserError):
     """A plugin that cannot be used (broken import, duplicate name)."""
 
 
+class RecipeError(PluginError, ValueError):
+    """A model plugin's modules or recipe that the training engine cannot run (``build()`` without a generator, a
+    phase naming no optimiser of its stage, a module path the model lacks, a loss that is no ``LossResult``): one
+    sentence, as every PluginError; a ValueError too, as these were before they were told as one."""
+
+
 class DuplicateNameError(PluginError):
     """Two plugins registered the same (normalised) name."""
 

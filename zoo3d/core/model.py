@@ -21,7 +21,7 @@ from torch import Tensor
 
 from zoo3d.cameras import Camera
 from zoo3d.config import RunConfig, StageConfig
-from zoo3d.errors import ConfigError
+from zoo3d.errors import ConfigError, RecipeError
 
 
 @dataclass
@@ -284,11 +284,24 @@ def build_modules(plugin: ModelPlugin, config: RunConfig) -> dict[str, torch.nn.
         raise ConfigError(f"Invalid config: the model cannot be built with it: {str(exc).rstrip('.')}.") from None
 
 
+def run_phase(phase: Phase, ctx: StepContext) -> LossResult:
+    """``phase.loss(ctx)``, as the engine calls it: a return that is no :class:`LossResult`, or whose ``loss`` is no
+    tensor, is a :class:`RecipeError` naming the phase and its stage (it failed on ``.loss`` with a traceback)."""
+    result = phase.loss(ctx)
+    what = (f"a {type(result).__name__}" if not isinstance(result, LossResult) else
+            None if isinstance(result.loss, Tensor) else f"a LossResult whose loss is a {type(result.loss).__name__}")
+    if what is not None:
+        raise RecipeError(f"Phase '{phase.name}' of stage '{ctx.stage.name}' returned {what} from its loss; a phase's "
+                          f"loss returns zoo3d.core.LossResult(loss=<a tensor to minimise>, logs={{name: number}}) "
+                          f"(docs/plugins.md, The model interface).")
+    return result
+
+
 def resolve_module(modules: dict[str, torch.nn.Module], dotted: str) -> torch.nn.Module:
     """The module a recipe's dotted path names in ``modules`` (as :func:`build_modules` returns them):
     ``"generator.mapping"`` is ``modules["generator"].mapping``. A ValueError names the modules there are when the
-    first part names none; an AttributeError (``get_submodule``'s) when a later part does not exist."""
+    first part names none (a :class:`RecipeError`); an AttributeError (``get_submodule``'s) when a later part does not exist."""
     head, _, rest = dotted.partition(".")
     if head not in modules:
-        raise ValueError(f"The recipe names module '{dotted}', but the model has only: {', '.join(modules)}.")
+        raise RecipeError(f"The recipe names module '{dotted}', but the model has only: {', '.join(modules)}.")
     return modules[head].get_submodule(rest) if rest else modules[head]

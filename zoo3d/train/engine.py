@@ -12,6 +12,7 @@ in :mod:`zoo3d.train.batch_groups`.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import math
 import signal
@@ -26,9 +27,10 @@ import torch
 from torch import Tensor
 
 from zoo3d.config import RunConfig
-from zoo3d.core.model import ModelPlugin, OptimizerSpec, Stage, StepContext, build_modules, resolve_module
+from zoo3d.core.model import (ModelPlugin, OptimizerSpec, Stage, StepContext, build_modules, resolve_module,
+                              run_phase)
 from zoo3d.devices import device_label, resolve_device
-from zoo3d.errors import ConfigError, PluginError, UserError, counted, tell
+from zoo3d.errors import ConfigError, PluginError, RecipeError, UserError, counted, tell
 from zoo3d.fileio import append_line
 from zoo3d.host_memory import keep_freed_host_memory
 from zoo3d.train import checkpoint as ckpt
@@ -161,7 +163,7 @@ def check_module_paths(stages: list[Stage], modules: dict[str, torch.nn.Module],
             try:
                 resolve_module(modules, path)
             except AttributeError:
-                raise ValueError(f"Stage '{s.name}' names module '{path}', which the model does not have.") from None
+                raise RecipeError(f"Stage '{s.name}' names module '{path}', which the model does not have.") from None
         for path in sorted({p for spec in s.optimizers.values() for p in spec.module_lr}):
             _check_module_lr_path(s, path, modules, model_name)
 
@@ -219,7 +221,7 @@ def _param_groups(params: list[torch.nn.Parameter], spec: OptimizerSpec,
         try:
             module = resolve_module(modules, path)
         except AttributeError:
-            raise ValueError(f"module_lr names '{path}', which is not a module of this model.") from None
+            raise RecipeError(f"module_lr names '{path}', which is not a module of this model.") from None
         owner.update({id(p): path for p in module.parameters()})
     groups = [{"params": [p for p in params if id(p) not in owner]}]
     for path in sorted(spec.module_lr):
@@ -407,7 +409,7 @@ class Trainer:
         torch.manual_seed(config.train.seed)
         self.modules: dict[str, torch.nn.Module] = build_modules(plugin, config)
         if "generator" not in self.modules:
-            raise ValueError(f"Model '{model_name}': build() must return a 'generator' module.")
+            raise RecipeError(f"Model '{model_name}': build() must return a 'generator' module.")
         check_module_paths(self.stages, self.modules, self.model_name)
         for m in self.modules.values():
             m.to(self.device).train()
@@ -444,7 +446,7 @@ class Trainer:
         for s in self.stages:
             for ph in s.phases:
                 if ph.optimizer not in s.optimizers:
-                    raise ValueError(f"Stage '{s.name}', phase '{ph.name}' uses optimizer '{ph.optimizer}', "
+                    raise RecipeError(f"Stage '{s.name}', phase '{ph.name}' uses optimizer '{ph.optimizer}', "
                                      f"which the stage does not define ({', '.join(s.optimizers) or 'none'}).")
 
     def check_new_run(self) -> None:
@@ -538,7 +540,7 @@ class Trainer:
                         seen.add(id(p))
                         params.append(p)
             if not params:
-                raise ValueError(f"Optimizer '{name}' of stage '{stage.name}' has no trainable parameters "
+                raise RecipeError(f"Optimizer '{name}' of stage '{stage.name}' has no trainable parameters "
                                  f"(modules {spec.modules}, frozen {stage.frozen}).")
             self._params[name] = params
             self.optimizers[name] = torch.optim.Adam(_param_groups(params, spec, self.modules), lr=spec.lr,
@@ -635,7 +637,8 @@ class Trainer:
                 for i, (part, weight) in enumerate(chunks):
                     running.begin_chunk(i)
                     with self.autocast():  # gradients averaged over processes at the last chunk
-                        result = self.sync.loss(phase.optimizer, phase.loss, part, sync=i == len(chunks) - 1)
+                        result = self.sync.loss(phase.optimizer, functools.partial(run_phase, phase), part,
+                                                sync=i == len(chunks) - 1)
                     part_loss = result.loss.float() if len(chunks) == 1 else result.loss.float() * weight
                     (scaler.scale(part_loss) if scaler is not None else part_loss).backward()
                     loss = part_loss.detach() if loss is None else loss + part_loss.detach()

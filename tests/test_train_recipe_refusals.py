@@ -1,0 +1,64 @@
+"""A model plugin's recipe or modules that the engine cannot run are one sentence and exit status 2 from ``zoo3d
+train``, not a traceback: a phase naming an optimiser its stage does not define, a module path the model lacks,
+``build()`` without a generator, and a phase whose loss returns something other than a ``LossResult`` (a bare tensor,
+a LossResult of a float), which is told at the step that runs it (docs/plugins.md, The model interface)."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+import torch
+
+import toy_model
+from conftest import one_line_error, run_in_process
+from zoo3d.core import LossResult, Phase
+
+
+def _train(capsys, toy) -> tuple[int, str]:
+    code, _, err = run_in_process(capsys, "train", "toy", "--steps", "1", "--quiet", "--out", toy / "run")
+    return code, err
+
+
+def _recipe(change):
+    """The toy model's stages with ``change(stage) -> stage`` applied to each."""
+    real = toy_model.ToyModel.stages
+    return lambda self, config: [change(s) for s in real(self, config)]
+
+
+@pytest.mark.parametrize("change, sentence", [
+    (lambda s: dataclasses.replace(s, phases=[dataclasses.replace(s.phases[0], optimizer="gen")]),
+     "Error: Stage 'main', phase '{phase}' uses optimizer 'gen', which the stage does not define ({optimizers})."),
+    (lambda s: dataclasses.replace(s, frozen=["gen.net"]),
+     "Error: The recipe names module 'gen.net', but the model has only: generator, disc."),
+    (lambda s: dataclasses.replace(s, frozen=["generator.nett"]),
+     "Error: Stage 'main' names module 'generator.nett', which the model does not have."),
+])
+def test_a_recipe_the_engine_cannot_run_is_one_sentence_before_the_run_folder(toy, monkeypatch, capsys, change,
+                                                                              sentence):
+    stage = toy_model.ToyModel().stages(toy_model.ToyModel.config_class())[0]
+    monkeypatch.setattr(toy_model.ToyModel, "stages", _recipe(change))
+    code, err = _train(capsys, toy)
+    assert code == 2 and one_line_error(err) == sentence.format(phase=stage.phases[0].name,
+                                                                optimizers=", ".join(stage.optimizers))
+    assert not (toy / "run").exists()
+
+
+def test_build_without_a_generator_is_one_sentence(toy, monkeypatch, capsys):
+    monkeypatch.setattr(toy_model.ToyModel, "build", lambda self, config: {"gen": torch.nn.Linear(1, 1)})
+    code, err = _train(capsys, toy)
+    assert code == 2 and one_line_error(err) == "Error: Model 'toy': build() must return a 'generator' module."
+
+
+@pytest.mark.parametrize("loss, what", [
+    (lambda ctx: torch.zeros((), requires_grad=True), "a Tensor"),
+    (lambda ctx: LossResult(0.5), "a LossResult whose loss is a float"),
+])
+def test_a_phase_whose_loss_is_no_loss_result_is_named_at_its_step(toy, monkeypatch, capsys, loss, what):
+    monkeypatch.setattr(toy_model.ToyModel, "stages", _recipe(
+        lambda s: dataclasses.replace(s, phases=[Phase("plain", s.phases[0].optimizer, loss)])))
+    code, err = _train(capsys, toy)
+    assert code == 2 and one_line_error(err) == (
+        f"Error: Phase 'plain' of stage 'main' returned {what} from its loss; a phase's loss returns "
+        f"zoo3d.core.LossResult(loss=<a tensor to minimise>, logs={{name: number}}) (docs/plugins.md, The model "
+        f"interface).")
