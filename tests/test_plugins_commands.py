@@ -187,3 +187,11 @@ def test_a_plugin_whose_model_builds_on_a_refused_plugins_model_loses_its_comman
     assert "on_shadow" not in h.models and dependent.registered == {}
     assert sorted(cli.commands) == ["independent"]
     assert list(cli.get_command(None, "data").commands) == ["synth"]
+
+
+def test_each_plugin_lists_the_commands_it_added_beside_what_it_registered(host):
+    h = host(fake_plugin("first_plugin", adds("hello", sub=["faces"]), [ModelSpec(name="first", factory="x:y")]),
+             fake_plugin("quiet_plugin", models=[ModelSpec(name="quiet", factory="x:y")]))
+    h.add_commands(root())
+    assert h.plugins["first_plugin"].as_dict()["registered"] == {"models": ["first"], "commands": ["hello", "data faces"]}
+    assert h.plugins["quiet_plugin"].as_dict()["registered"] == {"models": ["quiet"]}

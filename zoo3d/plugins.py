@@ -271,7 +271,7 @@ class PluginHost:
         """Take back every spec a plugin registered (it failed after registering: a plugin is used whole or not)."""
         registries = {"models": self.models, "metrics": self.metrics, "datasets": self.datasets}
         for kind, names in info.registered.items():
-            for name in names:
+            for name in names if kind in registries else ():  # its commands are taken back by add_commands
                 registries[kind].remove(registries[kind].get(name))
         info.registered = {}
 
@@ -514,6 +514,9 @@ class PluginHost:
             if self.plugins[name].status != "ok":
                 for group, command in commands:
                     group.commands.pop(command, None)
+            elif commands:  # listed by `zoo3d plugins` beside its models, as the command line calls them
+                self.plugins[name].registered["commands"] = [
+                    command if group is cli else f"{group.name} {command}" for group, command in commands]
 
 
 _HOST: PluginHost | None = None
