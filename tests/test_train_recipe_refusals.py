@@ -1,7 +1,8 @@
 """A model plugin's recipe or modules that the engine cannot run are one sentence and exit status 2 from ``zoo3d
 train``, not a traceback: a phase naming an optimiser its stage does not define, a module path the model lacks,
-``build()`` without a generator, and a phase whose loss returns something other than a ``LossResult`` (a bare tensor,
-a LossResult of a float), which is told at the step that runs it (docs/plugins.md, The model interface)."""
+``build()`` without a generator or with one that is no ``zoo3d.core.Generator``, and a phase whose loss returns
+something other than a ``LossResult`` (a bare tensor, a LossResult of a float), which is told at the step that runs
+it (docs/plugins.md, The model interface)."""
 
 from __future__ import annotations
 
@@ -44,10 +45,17 @@ def test_a_recipe_the_engine_cannot_run_is_one_sentence_before_the_run_folder(to
     assert not (toy / "run").exists()
 
 
-def test_build_without_a_generator_is_one_sentence(toy, monkeypatch, capsys):
-    monkeypatch.setattr(toy_model.ToyModel, "build", lambda self, config: {"gen": torch.nn.Linear(1, 1)})
+@pytest.mark.parametrize("modules, sentence", [
+    ({"gen": torch.nn.Linear(1, 1)}, "Model 'toy': build() must return a 'generator' module."),
+    ({"generator": torch.nn.Linear(1, 1)}, "Model 'toy': build()'s 'generator' is a Linear, not a zoo3d.core.Generator; "
+                                           "subclass it (docs/plugins.md, The model interface)."),
+])
+def test_build_without_a_generator_is_one_sentence_before_the_run_folder(toy, monkeypatch, capsys, modules,
+                                                                          sentence):
+    monkeypatch.setattr(toy_model.ToyModel, "build", lambda self, config: modules)
     code, err = _train(capsys, toy)
-    assert code == 2 and one_line_error(err) == "Error: Model 'toy': build() must return a 'generator' module."
+    assert code == 2 and one_line_error(err) == f"Error: {sentence}"
+    assert not (toy / "run").exists()
 
 
 @pytest.mark.parametrize("loss, what", [

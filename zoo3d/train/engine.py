@@ -27,6 +27,7 @@ import torch
 from torch import Tensor
 
 from zoo3d.config import RunConfig
+from zoo3d.core.generator import Generator
 from zoo3d.core.model import (ModelPlugin, OptimizerSpec, Stage, StepContext, build_modules, resolve_module,
                               run_phase)
 from zoo3d.devices import device_label, resolve_device
@@ -410,6 +411,10 @@ class Trainer:
         self.modules: dict[str, torch.nn.Module] = build_modules(plugin, config)
         if "generator" not in self.modules:
             raise RecipeError(f"Model '{model_name}': build() must return a 'generator' module.")
+        if not isinstance(self.modules["generator"], Generator):  # sample_z, sample_cameras, camera_prior, ...
+            raise RecipeError(f"Model '{model_name}': build()'s 'generator' is a "
+                              f"{type(self.modules['generator']).__name__}, not a zoo3d.core.Generator; subclass it "
+                              f"(docs/plugins.md, The model interface).")
         check_module_paths(self.stages, self.modules, self.model_name)
         for m in self.modules.values():
             m.to(self.device).train()
