@@ -105,7 +105,8 @@ def test_a_missing_stage_is_named_with_the_stages_there_are():
     cfg = ToyRunConfig(stages=[StageConfig(name=n, steps=1, batch_size=1, lr={"g": 1.0}) for n in ("a", "b")])
     with pytest.raises(KeyError) as err:
         cfg.stage("c")
-    assert err.value.args == ("No stage 'c' in this config (stages: a, b).",)
+    assert str(err.value) == ("No stage 'c' in this config (stages: a, b); the model's recipe reads it, so name the "
+                              "stages as its presets do.")
 
 
 # ------------------------------------------------------------------------------------------------ presets

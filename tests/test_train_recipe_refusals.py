@@ -70,3 +70,15 @@ def test_a_phase_whose_loss_is_no_loss_result_is_named_at_its_step(toy, monkeypa
         f"Error: Phase 'plain' of stage 'main' returned {what} from its loss; a phase's loss returns "
         f"zoo3d.core.LossResult(loss=<a tensor to minimise>, logs={{name: number}}) (docs/plugins.md, The model "
         f"interface).")
+
+
+def test_a_stage_the_recipe_reads_that_the_config_lacks_is_one_sentence(toy, monkeypatch, capsys):
+    class UnnamedStages(toy_model.ToyConfig):  # a model whose config fixes no stage names, as the docs' minimal one
+        stage_names = ()
+
+    monkeypatch.setattr(toy_model.ToyModel, "config_class", UnnamedStages)
+    code, _, err = run_in_process(capsys, "train", "toy", "--steps", "1", "--quiet", "--out", toy / "run", "--set",
+                                  "stages=[{name: gan, steps: 2, batch_size: 4, lr: {G: 1.0e-3, D: 1.0e-3}}]")
+    assert code == 2 and one_line_error(err) == ("Error: No stage 'main' in this config (stages: gan); the model's "
+                                                 "recipe reads it, so name the stages as its presets do.")
+    assert not (toy / "run").exists()

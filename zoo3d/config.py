@@ -31,6 +31,13 @@ from zoo3d.errors import ConfigError, closest
 MAX_SEED = 2**63 - 1
 
 
+class MissingStage(ConfigError, KeyError):
+    """A stage the recipe reads that the config does not have: one sentence, as every ConfigError (a KeyError too,
+    which it was, but printed without KeyError's quotes)."""
+
+    __str__ = ConfigError.__str__
+
+
 class DataConfig(Config):
     """Where real images come from and how they are prepared.
 
@@ -379,11 +386,13 @@ class RunConfig(Config):
         return self
 
     def stage(self, name: str) -> StageConfig:
-        """The stage called ``name``."""
+        """The stage called ``name``; a :class:`MissingStage` (one sentence, and a KeyError) where there is none (a
+        ``--config`` whose stages are named otherwise, for a model whose config sets no ``stage_names``)."""
         for s in self.stages:
             if s.name == name:
                 return s
-        raise KeyError(f"No stage '{name}' in this config (stages: {', '.join(s.name for s in self.stages)}).")
+        raise MissingStage(f"No stage '{name}' in this config (stages: {', '.join(s.name for s in self.stages)}); "
+                           f"the model's recipe reads it, so name the stages as its presets do.")
 
     def unread_keys(self) -> dict[str, str]:
         """Keys (dotted, a stage named ``stages.<name>``) this config holds and its recipe does not read, each with
