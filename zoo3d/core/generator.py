@@ -9,7 +9,7 @@ from torch import Tensor
 
 from zoo3d.cameras import Camera, CameraPrior
 from zoo3d.core.outputs import RenderOutput
-from zoo3d.errors import counted
+from zoo3d.errors import PluginError, counted
 
 
 class Generator(torch.nn.Module, ABC):
@@ -56,10 +56,16 @@ class Generator(torch.nn.Module, ABC):
         whose 2D upsampler ends in a linear layer, the tri-plane model's and StyleSDF's as upstream, strays a little
         outside, so clamp before showing), ``depth`` (B, 1, H, W) distance along each ray where the model renders
         one (None otherwise), and the rest its renderer gives; H x W is ``resolution`` or :attr:`resolution`. One
-        camera per latent, else ``ValueError`` (:func:`check_one_camera_each`).
+        camera per latent, else ``ValueError`` (:func:`check_one_camera_each`); a ``render`` that returns no
+        ``rgb`` tensor (the bare image) is a :class:`zoo3d.errors.PluginError` naming the class.
         """
         check_one_camera_each(z, cameras)
-        return self.render(self.represent(z, psi), cameras, resolution)
+        out = self.render(self.represent(z, psi), cameras, resolution)
+        if not isinstance(getattr(out, "rgb", None), Tensor):  # every command reads out.rgb
+            raise PluginError(f"{type(self).__name__}.render returned a {type(out).__name__} without an rgb tensor; "
+                              f"return a zoo3d.core.RenderOutput (rgb (B, 3, H, W) in [-1, 1], depth, alpha, ...; "
+                              f"docs/plugins.md, The model interface).")
+        return out
 
     @property
     def device(self) -> torch.device:
