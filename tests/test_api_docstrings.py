@@ -17,6 +17,7 @@ from zoo3d.eval.harness import compare_models, load_eval_model, load_metrics
 from zoo3d.eval.metric import instance_latent, render_instance
 from zoo3d.eval.protocol import make_protocol
 from zoo3d.launch import train_model
+from zoo3d.nn.discriminators import minibatch_stddev
 from zoo3d.plugins import get_model_spec
 from zoo3d.runs import load_model, resolve_checkpoint
 
@@ -42,6 +43,7 @@ DOCUMENTED = [
     (check_dataset, "CheckReport"),
     (render_instance, '"rgb": (V, 3, R, R) in [-1, 1]'),
     (instance_latent, "z (1, z_dim)"),
+    (minibatch_stddev, "MinibatchStd"),  # the layer a plugin's discriminator takes for the engine's group check
 ]
 
 

@@ -158,7 +158,10 @@ def mbstd_group(batch: int, group_size: int) -> int:
 def minibatch_stddev(x: Tensor, group_size: int = 4, num_channels: int = 1, eps: float = 1e-8) -> Tensor:
     """Append the mean std over groups of samples as ``num_channels`` extra feature maps; (B, C, H, W) -> (B, C + F, H, W).
 
-    The group is the largest divisor of B not above ``group_size`` (so odd batches still work).
+    The group is the largest divisor of B not above ``group_size`` (so odd batches still work). A discriminator
+    takes it through the layer :class:`MinibatchStd`, which the training engine finds among the modules a stage trains
+    to refuse a ``train.micro_batch`` or a process's share that would group one image at a time (a map of 0); called
+    directly, as here, the group is invisible to that check.
     """
     b, c, h, w = x.shape
     g = mbstd_group(b, group_size)
