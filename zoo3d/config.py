@@ -391,6 +391,10 @@ class RunConfig(Config):
         for s in self.stages:
             if s.name == name:
                 return s
+        if not self.stages:  # the class's default holds none: a plugin's config_class left at RunConfig, say
+            raise MissingStage(f"No stage '{name}' in this config, which has no stages; the model's config class "
+                               f"({type(self).__name__}) gives its recipe's stages as the default of its stages field "
+                               f"(docs/plugins.md, Configs and presets).")
         raise MissingStage(f"No stage '{name}' in this config (stages: {', '.join(s.name for s in self.stages)}); "
                            f"the model's recipe reads it, so name the stages as its presets do.")
 

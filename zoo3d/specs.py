@@ -156,6 +156,21 @@ class ModelSpec(_Spec):
 
     name_tuples = ("aliases", "requires", "roles")
 
+    def load(self) -> Any:
+        """The model plugin, checked to give a ``config_class`` that is a :class:`zoo3d.config.RunConfig` subclass
+        (every command reads its config through it), so a missing or wrong one is one sentence here and a failed row
+        of ``zoo3d plugins --check``, not a TypeError traceback from ``zoo3d train``."""
+        from zoo3d.config import RunConfig
+        from zoo3d.errors import PluginError
+
+        obj = super().load()
+        config = getattr(obj, "config_class", None)
+        if not (isinstance(config, type) and issubclass(config, RunConfig)):
+            raise PluginError(f"Model '{self.name}' from {self._where()}: '{self._target()}' gives config_class "
+                              f"{config!r}, not a zoo3d.config.RunConfig subclass; set config_class to the model's "
+                              f"config class (docs/plugins.md, Configs and presets).")
+        return obj
+
     def problem(self) -> str | None:
         """Besides :meth:`_Spec.problem`, a ``kind`` or a role zoo3d does not know: a misspelt one would otherwise
         be kept without a word, and the model listed wrongly or left out of the command that plays the role."""
