@@ -12,6 +12,11 @@ from typing import Literal, Protocol, runtime_checkable
 
 from torch import Tensor
 
+from zoo3d.errors import PluginError, closest
+
+#: what a :class:`FieldRepresentation`'s ``kind`` may be
+FIELD_KINDS = ("density", "sdf")
+
 
 @dataclass
 class Radiance:
@@ -73,3 +78,15 @@ class FieldRepresentation(Protocol):
     bounds: float
 
     def query(self, points: Tensor, dirs: Tensor) -> Radiance: ...
+
+
+def check_field_kind(representation) -> None:
+    """Refuse, in one sentence naming its class, a field whose ``kind`` is neither ``"density"`` nor ``"sdf"``: a
+    misspelt ``"densty"`` was rendered as an SDF and refused for a missing ``sdf_sharpness`` it never meant to have."""
+    kind = getattr(representation, "kind", None)
+    if kind not in FIELD_KINDS:
+        hint = closest(str(kind), FIELD_KINDS, n=1)
+        did = f" (did you mean '{hint[0]}'?)" if hint else ""
+        raise PluginError(f"{type(representation).__name__}.kind is {kind!r}, and a field's kind is 'density' or "
+                          f"'sdf'{did}; the volume renderer turns the one into opacity by density, the other by signed "
+                          f"distance (docs/plugins.md, The model interface).")

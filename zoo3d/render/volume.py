@@ -36,6 +36,7 @@ from torch import Tensor
 from zoo3d.cameras import Camera
 from zoo3d.core.outputs import RenderOutput
 from zoo3d.core.renderer import Renderer
+from zoo3d.core.representation import check_field_kind
 from zoo3d.errors import UserError
 from zoo3d.render.composite import composite, compositing_weights, weighted_sum
 from zoo3d.render.intersect import intersect_plane_z
@@ -189,6 +190,7 @@ class VolumeRenderer(Renderer):
                draws: SampleDraws | None = None) -> RenderOutput:
         """Render B instances (one camera each) at (H, W); ``generator`` seeds the sample jitter,
         ``draws`` replaces the random draws altogether."""
+        check_field_kind(rep)
         H, W = resolve_resolution(resolution, cameras)
         origins, dirs = cameras.rays(H, W)
         B, P = origins.shape[:2]
