@@ -1,13 +1,14 @@
 """A plugin's single-pass inverter saves its state under names of its own (``Inverter.state``): ``zoo3d render
---inversion`` reads the file back and hands ``restore`` the same tensors, whatever the names (docs/plugins.md,
-Single-pass inversion)."""
+--inversion`` reads the file back and hands ``restore`` the same tensors, whatever the names; a state holding what
+the file cannot (a number) is named in one sentence (docs/plugins.md, Single-pass inversion)."""
 
 from __future__ import annotations
 
+import pytest
 import torch
 
 import toy_model
-from conftest import run_in_process as zoo3d
+from conftest import one_line_error, run_in_process as zoo3d
 from test_cli_invert_options import sphere  # noqa: F401 (a fixture)
 from test_invert_cli import toy_image  # noqa: F401 (a fixture)
 from zoo3d.core.inverter import InversionResult, Inverter
@@ -17,9 +18,9 @@ from zoo3d.errors import UserError
 class NamedStateInverter(Inverter):
     """Inverts every image into the latent z = 0.5 and saves it as 'code', not 'latent'."""
 
-    def __init__(self, generator, restored):
+    def __init__(self, generator, restored, extra=None):
         super().__init__()
-        self.generator, self.restored = generator, restored
+        self.generator, self.restored, self.extra = generator, restored, extra or {}
 
     def invert(self, images, cameras=None):
         z = torch.full((images.shape[0], self.generator.z_dim), 0.5)
@@ -29,21 +30,25 @@ class NamedStateInverter(Inverter):
         return self.generator.render(result.representation, cameras, resolution)
 
     def state(self, result):
-        return {"code": result.latent}
+        return {"code": result.latent, **self.extra}
 
     def restore(self, state, cameras):
         self.restored.append(state)
         return InversionResult(self.generator.represent(state["code"]), cameras, latent=state["code"])
 
 
-def test_render_inversion_restores_a_state_saved_under_the_inverters_own_names(sphere, monkeypatch, tmp_path,
-                                                                                capsys):
+@pytest.fixture
+def no_lpips(monkeypatch):
     from zoo3d.eval import image_metrics
 
-    def no_lpips(device):  # its import alone takes seconds; the scores are not what is tested
+    def absent(device):  # its import alone takes seconds; the scores are not what is tested
         raise UserError("LPIPS is left out here.")
 
-    monkeypatch.setattr(image_metrics, "load_lpips", no_lpips)
+    monkeypatch.setattr(image_metrics, "load_lpips", absent)
+
+
+def test_render_inversion_restores_a_state_saved_under_the_inverters_own_names(sphere, no_lpips, monkeypatch,
+                                                                                tmp_path, capsys):
     restored = []
     monkeypatch.setattr(toy_model.ProceduralToy, "build_inverter",
                         lambda self, config, modules: NamedStateInverter(modules["generator"], restored))
@@ -56,3 +61,14 @@ def test_render_inversion_restores_a_state_saved_under_the_inverters_own_names(s
     assert [sorted(s) for s in restored] == [["code"]]
     assert torch.equal(restored[0]["code"], torch.full_like(restored[0]["code"], 0.5))
     assert (tmp_path / "again.gif").is_file()
+
+
+def test_a_state_that_holds_a_number_is_named_in_one_sentence(sphere, no_lpips, monkeypatch, tmp_path, capsys):
+    monkeypatch.setattr(toy_model.ProceduralToy, "build_inverter", lambda self, config, modules: NamedStateInverter(
+        modules["generator"], [], extra={"psi": 0.7}))
+    code, _, err = zoo3d(capsys, "invert", "sphere.png", "--model", "toy_procedural", "--pose", "0.1,0", "--frames",
+                         "2", "--out", "o")
+    assert code == 2 and one_line_error(err) == (
+        "Error: NamedStateInverter.state returned 'psi' as a float; the file holds tensors by text names, so give it "
+        "as one (torch.tensor(value)) (docs/plugins.md, Single-pass inversion).")
+    assert not (tmp_path / "o" / "sphere" / "inversion.safetensors").exists()

@@ -31,8 +31,8 @@ from zoo3d.cameras import Camera
 from zoo3d.core.inverter import InversionResult, Inverter
 from zoo3d.errors import UserError, counted
 
-__all__ = ["INVERSION_FILE", "inversion_file", "inversion_generator", "load_inversion", "read_inversion",
-           "saves_state", "single_pass_inverter", "write_inversion"]
+__all__ = ["INVERSION_FILE", "check_state", "inversion_file", "inversion_generator", "load_inversion",
+           "read_inversion", "saves_state", "single_pass_inverter", "write_inversion"]
 
 #: the file's name in an image's output folder
 INVERSION_FILE = "inversion.safetensors"
@@ -74,6 +74,7 @@ def write_inversion(path: str | Path, inverter: Inverter, result: InversionResul
     state = inverter.state(result)
     if state is None:
         return None
+    check_state(inverter, state)
     tensors = {"camera": result.cameras.to_eg3d(), **{f"state.{name}": t for name, t in state.items()}}
     if header.get("checkpoint") is not None:  # found again where the runs and the inversions moved together
         try:
@@ -82,6 +83,22 @@ def write_inversion(path: str | Path, inverter: Inverter, result: InversionResul
         except ValueError:  # another drive (Windows): no relative path
             pass
     return write_safetensors(tensors, {HEADER_KEY: json_text({"format": FORMAT, **header}, indent=None)}, Path(path))
+
+
+def check_state(inverter, state) -> None:
+    """Refuse, in one sentence naming the inverter's class, a ``state`` that is no dict of tensors by text names
+    (a number, a list beside the latent), which the file cannot hold: it was an AttributeError traceback."""
+    from zoo3d.errors import PluginError
+
+    where = f"{type(inverter).__name__}.state"
+    if not isinstance(state, dict):
+        raise PluginError(f"{where} returned a {type(state).__name__}; it returns the tensors that rebuild the result "
+                          f"by name, {{'latent': tensor, ...}} (docs/plugins.md, Single-pass inversion).")
+    for name, value in state.items():
+        if not isinstance(name, str) or not isinstance(value, torch.Tensor):
+            raise PluginError(f"{where} returned {name!r} as a {type(value).__name__}; the file holds tensors by text "
+                              f"names, so give it as one (torch.tensor(value)) (docs/plugins.md, Single-pass "
+                              f"inversion).")
 
 
 def inversion_file(path: str | Path) -> Path:
