@@ -335,8 +335,8 @@ class PluginHost:
 
     def _check_dataset_built(self, spec: DatasetSpec) -> None:
         """Build a plugin's dataset as ``zoo3d compare --data NAME`` does (no options, no camera prior), at
-        :data:`CHECK_RESOLUTION` px, and read its first item (:func:`zoo3d.data.served.check_dataset`): a fault of its code, or an item zoo3d cannot
-        read, raises a :class:`PluginError`; a refusal of its own of the options left out (a UserError, a ValueError
+        :data:`CHECK_RESOLUTION` px, and read the items :func:`zoo3d.data.served.check_dataset` reads: a fault of its
+        code, or an item zoo3d cannot read, raises a :class:`PluginError`; a refusal of its own of the options left out (a UserError, a ValueError
         or an OSError: a folder to name) passes, as those options are the user's. zoo3d's own datasets are tested to
         serve what they should (the first synthetic head alone is a render of a second or more)."""
         from zoo3d.config import DataConfig
@@ -344,7 +344,7 @@ class PluginHost:
 
         try:
             dataset = spec.build(DataConfig(spec=spec.name), CHECK_RESOLUTION)
-            check_dataset(dataset, self.datasets.named(spec.name, spec), CHECK_RESOLUTION)
+            check_dataset(dataset, self.datasets.named(spec.name, spec), CHECK_RESOLUTION, spec.name)
         except PluginError:
             raise
         except UserError:

@@ -76,12 +76,13 @@ def check_served(dataset: Any, spec: str, resolution: int, cameras: bool = True)
     registered = datasets.owner(name)  # a registered name comes first, as it is built
     if registered is None or registered.source == PROJECT:
         return
-    check_dataset(dataset, datasets.named(name, registered), resolution)
+    check_dataset(dataset, datasets.named(name, registered), resolution, spec, cameras)
 
 
-def check_dataset(dataset: Any, who: str, resolution: int) -> None:
-    """:func:`check_served`'s checks of a plugin's ``dataset``, which refusals call ``who`` (``Dataset 'discs' from
-    plugin 'zoo3d_discs'``): a dataset, whose first item, where it has one, is what ``resolution`` asks for."""
+def check_dataset(dataset: Any, who: str, resolution: int, spec: str, cameras: bool = True) -> None:
+    """:func:`check_served`'s checks of a plugin's ``dataset`` built from ``spec``, which refusals call ``who``
+    (``Dataset 'discs' from plugin 'zoo3d_discs'``): a dataset whose items read, where it has any, are what
+    ``resolution`` asks for, and with ``cameras`` stack into one batch with every item's camera finite."""
     if not (hasattr(dataset, "__len__") and hasattr(dataset, "__getitem__")):
         raise PluginError(f"{who}: its factory returned a {type(dataset).__name__}, not a dataset (an object with "
                           f"len() and ds[i]); return the dataset (docs/data.md, Dataset plugins).")
