@@ -885,6 +885,10 @@ class Trainer:
                 if _kept_record(line, step, rollback, open_window)]
         ckpt.write_text_atomic(path, "".join(line + "\n" for line in kept))
 
+    def _grid_path(self) -> Path:
+        """``samples/step_<N>.png`` of the current step."""
+        return self.run_dir / SAMPLES_DIR / f"step_{self.step:09d}.png"
+
     def write_samples(self) -> Path:
         """``samples/step_<N>.png``: EMA generator, fixed seeds, rows at -yaw, frontal, +yaw."""
         gen = self.ema
@@ -892,8 +896,14 @@ class Trainer:
         images = sample_grid_images(gen, self.config.train.sample_seeds, self.config.train.sample_truncation, yaws)
         from zoo3d.imageio import save_grid
 
-        return save_grid(images, self.run_dir / SAMPLES_DIR / f"step_{self.step:09d}.png",
-                         nrow=len(self.config.train.sample_seeds))
+        return save_grid(images, self._grid_path(), nrow=len(self.config.train.sample_seeds))
+
+    def _draw_missing_final_grid(self) -> None:
+        """A resume with nothing to train draws the run's final grid where it is missing: the run ended at this
+        step, but writing its grid, the last thing a run writes, after its last checkpoint, failed (a full disk),
+        and the sentence that stopped it sent the user to this resume."""
+        if self.world.is_main and not self._grid_path().is_file():
+            tell(f"{self.run_dir}: drew the run's final sample grid, {self.write_samples()}, which was missing.")
 
     # ------------------------------------------------------------------ the loop
     def _resume(self, path: str | Path) -> None:
@@ -953,6 +963,7 @@ class Trainer:
                     self.start_step = self.step  # at or past the cap: nothing to train
                     if self._log_sums:  # but the run ends here, inside a log window: its stage's last record
                         self._flush_logs(self.stages[min(self.stage_index, len(self.stages) - 1)], None)
+                    self._draw_missing_final_grid()
                     return self._result("done")
             self.check_batches()
         self.start_step = self.step
