@@ -18,7 +18,7 @@ import math
 import signal
 import sys
 import time
-from contextlib import nullcontext
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -335,6 +335,22 @@ def _scaled_step(scaler: torch.amp.GradScaler, opt: torch.optim.Optimizer) -> bo
     scaler.step(opt)
     scaler.update()
     return scaler.get_scale() >= before
+
+
+@contextmanager
+def _rates_in_range(opt: torch.optim.Optimizer, stage: str, role: str):
+    """A learning rate too large for the weights' type (1e39 past float32's largest number) stops Adam's step in
+    torch's RuntimeError about an overflow, a traceback: said as the rate at fault instead."""
+    try:
+        yield
+    except RuntimeError as exc:
+        if "without overflow" not in str(exc):
+            raise
+        group = max(opt.param_groups, key=lambda g: g["lr"])
+        dtype = str(group["params"][0].dtype).removeprefix("torch.")
+        key = f"module_lr.{group['module']}" if "module" in group else f"lr.{role}"
+        raise ConfigError(f"stages.{stage}.{key}: Adam cannot step {dtype} weights at a learning rate of "
+                          f"{group['lr']:g} (its update overflows {dtype}); give a smaller one.") from None
 
 
 def _record_step(line: str) -> float:
@@ -664,11 +680,12 @@ class Trainer:
                     raise _NonFinite(phase.name, "gradient")
                 if spec.grad_clip is not None and grads:
                     torch.nn.utils.clip_grads_with_norm_(params, spec.grad_clip, norm)
-                if scaler is not None:
-                    stepped = _scaled_step(scaler, opt)
-                else:
-                    opt.step()
-                    stepped = True
+                with _rates_in_range(opt, stage.name, phase.optimizer):
+                    if scaler is not None:
+                        stepped = _scaled_step(scaler, opt)
+                    else:
+                        opt.step()
+                        stepped = True
                 generator_stepped |= stepped and phase.optimizer in self._generator_optimizers
                 logs[f"loss.{phase.name}"] = loss.detach()
                 logs[f"grad_norm.{phase.name}"] = norm.detach()
