@@ -38,6 +38,14 @@ class CheckpointError(UserError):
     """A checkpoint that cannot be used (missing, truncated, pickle, another model, ...)."""
 
 
+class NonFiniteCheckpoint(CheckpointError):
+    """A checkpoint with NaN or Inf in a weight: ``finding`` says which, the message adds what to do (``advice``)."""
+
+    def __init__(self, finding: str, advice: str = "it cannot be used, take an earlier checkpoint"):
+        super().__init__(f"{finding}; {advice}.")
+        self.finding = finding
+
+
 # ------------------------------------------------------------------------------- writing
 
 def _cpu_copy(t: Tensor) -> Tensor:
@@ -174,6 +182,22 @@ def find_checkpoint(run_dir: Path) -> tuple[Path | None, str | None]:
     if latest_error is not None:  # nothing to fall back to: say what is wrong with the one there is
         raise latest_error
     return None, None
+
+
+def checkpoint_before(run_dir: Path, path: Path) -> Path | None:
+    """The run's newest ``checkpoints/step_<N>.safetensors`` below ``path``'s step whose header loads, or None."""
+    own = _STEP_NAME.match(Path(path).name)
+    below = int(own.group(1)) if own else None
+    for candidate in list_checkpoints(run_dir):  # newest first
+        if candidate.resolve() == Path(path).resolve() or \
+                below is not None and int(_STEP_NAME.match(candidate.name).group(1)) >= below:
+            continue
+        try:
+            read_metadata(candidate)
+        except CheckpointError:
+            continue
+        return candidate
+    return None
 
 
 def _rel(path: Path, run_dir: Path) -> str:
@@ -399,8 +423,8 @@ def check_finite(tensors: dict[str, Tensor], source: str) -> None:
     for name, t in tensors.items():
         if name.startswith(FINITE_PREFIXES) and t.is_floating_point() and not bool(torch.isfinite(t).all()):
             bad = int((~torch.isfinite(t)).sum())
-            raise CheckpointError(f"Checkpoint '{source}' holds non-finite values (NaN or Inf) in tensor '{name}' "
-                                  f"({bad} of {t.numel()} values); it cannot be used, take an earlier checkpoint.")
+            raise NonFiniteCheckpoint(f"Checkpoint '{source}' holds non-finite values (NaN or Inf) in tensor "
+                                      f"'{name}' ({bad} of {t.numel()} values)")
 
 
 def _expected_size(path: Path) -> int:

@@ -924,7 +924,15 @@ class Trainer:
 
     # ------------------------------------------------------------------ the loop
     def _resume(self, path: str | Path) -> None:
-        tensors, meta = ckpt.read_checkpoint(path, device="cpu")
+        try:
+            tensors, meta = ckpt.read_checkpoint(path, device="cpu")
+        except ckpt.NonFiniteCheckpoint as exc:  # --resume takes no checkpoint: say how to reach the one before
+            earlier = ckpt.checkpoint_before(self.run_dir, Path(path))
+            folder = Path(path).parent  # named as the path is: the earlier one beside it
+            advice = (f"--resume continues from the checkpoint before it, '{folder / earlier.name}', once it is moved "
+                      f"out of '{folder}'" if earlier is not None else
+                      "the run has no earlier checkpoint to continue from, so start it again in a new --out")
+            raise ckpt.NonFiniteCheckpoint(exc.finding, f"the run cannot continue from it: {advice}") from None
         if "zoo3d.step" not in meta:  # a file sample can still read, but no point to continue a run from
             raise ckpt.CheckpointError(f"Checkpoint '{path}' has no 'zoo3d.step' in its metadata, so training "
                                        f"cannot continue from it; the file was not written by zoo3d or was edited.")
