@@ -219,6 +219,20 @@ def test_an_output_is_refused_before_any_work_where_the_nearest_folder_is_not_wr
         check_can_create(tmp_path / "a")  # a file in tmp_path
 
 
+def test_an_output_on_a_read_only_file_system_is_said_to_be_so_not_a_permission(tmp_path, monkeypatch):
+    """access() refuses writing on a read-only mount whatever the permission bits; 'permission denied' sent the user
+    to chmod, which cannot help there."""
+    real_statvfs = os.statvfs
+    monkeypatch.setattr(os, "access", lambda p, mode: Path(p) != tmp_path)
+    monkeypatch.setattr(os, "statvfs", lambda p: type("Mount", (), {"f_flag": real_statvfs(p).f_flag | os.ST_RDONLY})
+                        if Path(p) == tmp_path else real_statvfs(p))
+    with pytest.raises(WriteError) as err:
+        check_can_create(tmp_path / "runs" / "a", "run folder", folder=True)
+    assert str(err.value) == f"Cannot write run folder '{tmp_path / 'runs' / 'a'}': '{tmp_path}' is on a read-only " \
+                             f"file system."
+    assert err.value.reason == "the file system is read-only"
+
+
 def test_a_staging_folder_is_moved_into_place_or_leaves_nothing(tmp_path):
     stale = tmp_path / f".synth.tmp-{dead_pid()}"
     stale.mkdir()

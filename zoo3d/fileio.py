@@ -217,8 +217,20 @@ def check_can_create(path: str | Path, what: str = "", folder: bool = False) -> 
         raise WriteError(f"Cannot write {label}'{shown_name(str(path))}': '{shown_name(str(nearest))}' is a file, not "
                          f"a folder.")
     if not os.access(nearest, os.W_OK | os.X_OK):
+        if _on_read_only_file_system(nearest):  # access() refuses it too: no permission bits would help
+            raise WriteError(f"Cannot write {label}'{shown_name(str(path))}': '{shown_name(str(nearest))}' is on a "
+                             f"read-only file system.", _STORAGE_ERRORS[errno.EROFS])
         raise WriteError(f"Cannot write {label}'{shown_name(str(path))}': permission denied in "
                          f"'{shown_name(str(nearest))}'.", "permission denied")
+
+
+def _on_read_only_file_system(folder: Path) -> bool:
+    """Whether ``folder`` lies on a file system mounted read-only (a snapshot, an ``ro`` mount, a read-only bind
+    mount in a container)."""
+    try:
+        return bool(os.statvfs(folder).f_flag & os.ST_RDONLY)
+    except (OSError, AttributeError):  # no statvfs (Windows): said as the permission it is there
+        return False
 
 
 def write_target(path: str | Path) -> Path:
