@@ -81,6 +81,20 @@ def test_an_out_that_is_a_file_is_refused(toy):
     assert (toy / "f").read_text() == "x" and _nothing_written(toy)
 
 
+def test_an_out_below_a_file_is_refused_naming_the_file_before_the_model_is_built(toy, monkeypatch):
+    (toy / "notes.txt").write_text("x")
+
+    def never(*args, **kwargs):
+        raise AssertionError("the model was built although --out cannot be made")
+
+    monkeypatch.setattr("zoo3d.train.engine.Trainer.__init__", never)
+    with pytest.raises(UserError) as caught:  # it was "Cannot create or lock run folder …: not a directory."
+        train_model("toy", steps=1, out=toy / "notes.txt" / "run", progress=False)
+    assert str(caught.value) == (f"Cannot write run folder '{toy / 'notes.txt' / 'run'}': '{toy / 'notes.txt'}' is a "
+                                 f"file, not a folder.")
+    assert (toy / "notes.txt").read_text() == "x" and _nothing_written(toy)
+
+
 @pytest.mark.parametrize("names, shown", [
     (["0.png", "1.png", "2.png"], "0.png, 1.png, 2.png"),
     (["0.png", "1.png", "2.png", "3.png", "4.png"], "0.png, 1.png, 2.png, … (5 entries)"),

@@ -45,7 +45,7 @@ def plan_run(model: str, *, data: str | os.PathLike | None = None, preset: str |
     Reads only (the same answer in every process of a run); nothing is created.
     """
     from zoo3d.config import load_run_config
-    from zoo3d.fileio import refuse_dangling_link
+    from zoo3d.fileio import check_can_create
     from zoo3d.plugins import get_model_spec
     from zoo3d.runs import RunLock, find_runs, holds_run, run_contents, runs_root
 
@@ -86,9 +86,11 @@ def plan_run(model: str, *, data: str | os.PathLike | None = None, preset: str |
     _anchor_data_folder(config)
     if out is not None:
         run_dir = Path(out)
-        refuse_dangling_link(run_dir, "run folder")  # said now, not as 'file exists' after the modules are built
         if run_dir.exists() and not run_dir.is_dir():
             raise UserError(f"--out '{run_dir}' is a file, not a folder.")
+        # said now, not as 'file exists' or 'not a directory' after the modules are built: a symbolic link leading
+        # nowhere, a file on the way (--out notes.txt/run), a folder that cannot be written into
+        check_can_create(run_dir, "run folder", folder=True)
         if holds_run(run_dir):  # checked again under the lock: this early check only spares work
             RunLock(run_dir).refuse_if_held()  # a run writing there now: "in use", not "add --resume"
             raise _holds_run_error(run_dir, run_contents(run_dir))
