@@ -1,22 +1,25 @@
-"""A run stopped by a checkpoint it could not write says what lets the printed command continue it: free some space
-for a full disk, make the folder writable where writing was refused (docs/errors.md), not space for every reason."""
+"""A run stopped by a checkpoint it could not write says what lets the printed command continue it: room for a
+checkpoint as large as its last in the folder, with what the folder has free, for a full disk; free some space for a
+quota; make the folder writable where writing was refused (docs/errors.md), not space for every reason."""
 
 from __future__ import annotations
 
 import errno
 import os
+import shutil
 
 import pytest
 
 from conftest import run_in_process
 from toy_model import use_toy
+from zoo3d.limits import byte_size
 from zoo3d.train.checkpoint import checkpoint_name
 
 pytestmark = pytest.mark.usefixtures("single_thread")
 
 
 @pytest.mark.parametrize("code,remedy", [
-    (errno.ENOSPC, "free some space"),
+    (errno.ENOSPC, "make room for a checkpoint of {size} in '{folder}', which has 1.5 MiB free,"),
     (errno.EDQUOT, "free some space"),
     (errno.EACCES, "make the folder writable"),
     (errno.EROFS, "make the folder writable"),
@@ -37,11 +40,13 @@ def test_the_second_checkpoint_refused_names_the_first_and_what_to_do_before_con
         return save(tensors, filename, metadata=metadata)
 
     monkeypatch.setattr(safetensors.torch, "save_file", second_refused)
+    monkeypatch.setattr(shutil, "disk_usage", lambda path: type("Usage", (), {"free": 3 * 2**19}))
     run = tmp_path / "run"
     status, _, err = run_in_process(capsys, "train", "toy", "--out", run, "--steps", "2", "--quiet",
                                     "--set", "train.checkpoint_every=1")
     assert status == 2
     first = run / "checkpoints" / checkpoint_name(1)
+    remedy = remedy.format(size=byte_size(first.stat().st_size), folder=first.parent)
     assert f"(the last checkpoint, '{first}', is intact; {remedy} and continue with `zoo3d train toy --out {run} " \
            f"--resume --steps 2`)." in err
     assert first.is_file() and not (run / "checkpoints" / checkpoint_name(2)).exists()

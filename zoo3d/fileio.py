@@ -33,9 +33,11 @@ from zoo3d.errors import UserError, shown_name
 
 _TEMP = re.compile(r"^\.(?P<name>.+)\.tmp-(?P<pid>\d+)$")
 
+#: what the user is told of a write that found no room left (ENOSPC)
+DISK_FULL = "the disk is full"
 #: errno values that mean "the storage refused the write", with what the user is told.
 _STORAGE_ERRORS = {
-    errno.ENOSPC: "the disk is full",
+    errno.ENOSPC: DISK_FULL,
     errno.EDQUOT: "the disk quota is exceeded",
     errno.EROFS: "the file system is read-only",
     errno.EACCES: "permission denied",

@@ -203,7 +203,7 @@ def train_model(model: str, *, data: str | os.PathLike | None = None, preset: st
     import torch
 
     from zoo3d.devices import float32_default
-    from zoo3d.fileio import WriteError, clean_stale_temps, storage_remedy
+    from zoo3d.fileio import WriteError, clean_stale_temps
     from zoo3d.runs import RunLock
     from zoo3d.train.checkpoint import CHECKPOINT_DIR
     from zoo3d.train.data import check_stage_data
@@ -264,7 +264,7 @@ def train_model(model: str, *, data: str | os.PathLike | None = None, preset: st
                 except WriteError as exc:
                     last = trainer.last_checkpoint
                     again = resume_command(spec.name, run_dir, world, steps, device)
-                    kept = (f"the last checkpoint, '{last}', is intact; {storage_remedy(exc.reason)} and continue with "
+                    kept = (f"the last checkpoint, '{last}', is intact; {_remedy(exc.reason, last)} and continue with "
                             f"`{again}`" if last else "no checkpoint had been written")
                     what = str(exc).rstrip(".")
                     raise WriteError(f"Training stopped at step {trainer.step}: {what[:1].lower() + what[1:]} "
@@ -308,6 +308,23 @@ def cpu_preset_note(plan: RunPlan, preset: str | None, config_file: str | None, 
 def _stage_position(meta: dict[str, str]) -> tuple[int, int]:
     """(stage index, global step) of a checkpoint's metadata; (0, 0) for a run from the start (empty)."""
     return int(meta.get("zoo3d.stage_index", "0")), int(meta.get("zoo3d.step", "0"))
+
+
+def _remedy(reason: str, last: Path) -> str:
+    """What to do before continuing a run a failed write stopped (:func:`zoo3d.fileio.storage_remedy`); for a full
+    disk, how much: the size of the run's last checkpoint (the next one is as large) and what its folder has free."""
+    import shutil
+
+    from zoo3d.fileio import DISK_FULL, storage_remedy
+    from zoo3d.limits import byte_size
+
+    if reason != DISK_FULL:
+        return storage_remedy(reason)
+    try:
+        size, free = last.stat().st_size, shutil.disk_usage(last.parent).free
+    except OSError:
+        return storage_remedy(reason)
+    return f"make room for a checkpoint of {byte_size(size)} in '{last.parent}', which has {byte_size(free)} free,"
 
 
 def resume_command(model: str, run_dir, world, steps: int | None, device: str | None) -> str:
