@@ -35,3 +35,5 @@ def test_a_run_whose_latest_names_a_cut_off_checkpoint_is_not_sent_to_resume(toy
     again = _said(capsys, "train", "toy", "--out", "run", "--resume", "--quiet")
     rel = named.relative_to(run.resolve())  # --resume: the file latest names is broken
     assert again.startswith("Error: Checkpoint '") and f"{rel}' is truncated or corrupt (" in again, again
+    assert again.endswith("); the run has no other checkpoint to continue from, so start a new run in another "
+                          "folder."), again  # what to do, as a run with no checkpoint at all is told

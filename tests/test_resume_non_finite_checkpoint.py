@@ -50,6 +50,6 @@ def test_a_run_whose_only_checkpoint_is_non_finite_is_told_to_start_again(toy, c
     _spoil(toy / "run" / "checkpoints" / "step_000000002.safetensors")
     code, _, err = zoo3d(capsys, "train", "toy", "--out", "run", "--resume", "--steps", "4", "--quiet")
     assert code == 2 and one_line_error(err).endswith(
-        "; the run cannot continue from it: the run has no earlier checkpoint to continue from, so start it again "
-        "in a new --out.")
+        "; the run cannot continue from it: the run has no earlier checkpoint to continue from, so start a new run "
+        "in another folder.")
 

@@ -411,9 +411,13 @@ def _resume_point(plugin, model_name: str, run_dir: Path, lead: bool = True,
     """
     from zoo3d.errors import tell
     from zoo3d.runs import config_from_checkpoint, run_contents
-    from zoo3d.train.checkpoint import find_checkpoint, read_metadata, set_latest
+    from zoo3d.train.checkpoint import CheckpointError, find_checkpoint, read_metadata, set_latest
 
-    resume_from, note = find_checkpoint(run_dir)
+    try:
+        resume_from, note = find_checkpoint(run_dir)
+    except CheckpointError as exc:  # the one checkpoint 'latest' names is cut off or corrupt, and there is no other
+        raise CheckpointError(f"{str(exc).rstrip('.')}; the run has no other checkpoint to continue from, so start a "
+                              f"new run in another folder.") from None
     if resume_from is None:
         what = ", ".join(run_contents(run_dir)) or "nothing"
         raise UserError(f"Cannot resume '{run_dir}': it has no loadable checkpoint (it holds: {what}); start a new "

@@ -931,7 +931,7 @@ class Trainer:
             folder = Path(path).parent  # named as the path is: the earlier one beside it
             advice = (f"--resume continues from the checkpoint before it, '{folder / earlier.name}', once it is moved "
                       f"out of '{folder}'" if earlier is not None else
-                      "the run has no earlier checkpoint to continue from, so start it again in a new --out")
+                      "the run has no earlier checkpoint to continue from, so start a new run in another folder")
             raise ckpt.NonFiniteCheckpoint(exc.finding, f"the run cannot continue from it: {advice}") from None
         if "zoo3d.step" not in meta:  # a file sample can still read, but no point to continue a run from
             raise ckpt.CheckpointError(f"Checkpoint '{path}' has no 'zoo3d.step' in its metadata, so training "
