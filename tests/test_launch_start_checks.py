@@ -272,7 +272,8 @@ def test_a_full_disk_mid_run_names_the_intact_checkpoint_and_the_command_that_co
     with pytest.raises(WriteError) as caught:
         train_model("toy", out=toy / "other", steps=2, progress=False)
     assert str(caught.value) == ("Training stopped at step 0: cannot write checkpoint 'c': the disk is full (no "
-                                 "checkpoint had been written).")
+                                 f"checkpoint had been written: free some space, then delete '{toy / 'other'}' and "
+                                 f"start the run again).")  # --resume cannot continue it, and a new run refuses it
 
 
 def test_stale_temp_files_of_a_killed_run_are_removed_when_it_resumes(toy):

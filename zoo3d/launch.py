@@ -203,7 +203,7 @@ def train_model(model: str, *, data: str | os.PathLike | None = None, preset: st
     import torch
 
     from zoo3d.devices import float32_default
-    from zoo3d.fileio import WriteError, clean_stale_temps
+    from zoo3d.fileio import WriteError, clean_stale_temps, storage_remedy
     from zoo3d.runs import RunLock
     from zoo3d.train.checkpoint import CHECKPOINT_DIR
     from zoo3d.train.data import check_stage_data
@@ -264,8 +264,10 @@ def train_model(model: str, *, data: str | os.PathLike | None = None, preset: st
                 except WriteError as exc:
                     last = trainer.last_checkpoint
                     again = resume_command(spec.name, run_dir, world, steps, device)
+                    # with no checkpoint --resume cannot continue the run, and a new run refuses its folder
                     kept = (f"the last checkpoint, '{last}', is intact; {_remedy(exc.reason, last)} and continue with "
-                            f"`{again}`" if last else "no checkpoint had been written")
+                            f"`{again}`" if last else f"no checkpoint had been written: {storage_remedy(exc.reason)}, "
+                            f"then delete '{run_dir}' and start the run again")
                     what = str(exc).rstrip(".")
                     raise WriteError(f"Training stopped at step {trainer.step}: {what[:1].lower() + what[1:]} "
                                      f"({kept}).", exc.reason) from None
