@@ -349,8 +349,10 @@ def _rates_in_range(opt: torch.optim.Optimizer, stage: str, role: str):
         group = max(opt.param_groups, key=lambda g: g["lr"])
         dtype = str(group["params"][0].dtype).removeprefix("torch.")
         key = f"module_lr.{group['module']}" if "module" in group else f"lr.{role}"
-        raise ConfigError(f"stages.{stage}.{key}: Adam cannot step {dtype} weights at a learning rate of "
-                          f"{group['lr']:g} (its update overflows {dtype}); give a smaller one.") from None
+        error = ConfigError(f"stages.{stage}.{key}: Adam cannot step {dtype} weights at a learning rate of "
+                            f"{group['lr']:g} (its update overflows {dtype}); give a smaller one.")
+        error.every_rank = True  # every process steps at the same rate: rank 0 says it once
+        raise error from None
 
 
 def _record_step(line: str) -> float:
