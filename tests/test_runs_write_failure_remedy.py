@@ -1,6 +1,7 @@
 """A run stopped by a checkpoint it could not write says what lets the printed command continue it: room for a
 checkpoint as large as its last in the folder, with what the folder has free, for a full disk; free some space for a
-quota; make the folder writable where writing was refused (docs/errors.md), not space for every reason."""
+quota; make the folder writable where writing was refused; a larger file-size limit for a file too large (a job's
+`ulimit -f`, a FAT32 drive) (docs/errors.md), not space for every reason."""
 
 from __future__ import annotations
 
@@ -23,7 +24,7 @@ pytestmark = pytest.mark.usefixtures("single_thread")
     (errno.EDQUOT, "free some space"),
     (errno.EACCES, "make the folder writable"),
     (errno.EROFS, "make the folder writable"),
-    (errno.EFBIG, "fix that"),
+    (errno.EFBIG, "raise the file-size limit (`ulimit -f`) or move to a file system that takes larger files"),
 ])
 def test_the_second_checkpoint_refused_names_the_first_and_what_to_do_before_continuing(monkeypatch, tmp_path, capsys,
                                                                                         code, remedy):

@@ -62,12 +62,16 @@ def storage_reason(exc: OSError) -> str:
 #: what lets a write that failed for a reason of :data:`_STORAGE_ERRORS` go through next time
 _REMEDIES = {_STORAGE_ERRORS[errno.ENOSPC]: "free some space", _STORAGE_ERRORS[errno.EDQUOT]: "free some space",
              _STORAGE_ERRORS[errno.EROFS]: "make the folder writable",
-             _STORAGE_ERRORS[errno.EACCES]: "make the folder writable"}
+             _STORAGE_ERRORS[errno.EACCES]: "make the folder writable",
+             # a FAT32 drive's 4 GiB a file, or a job's file-size limit (ulimit -f, a scheduler's)
+             _STORAGE_ERRORS[errno.EFBIG]: "raise the file-size limit (`ulimit -f`) or move to a file system that "
+                                           "takes larger files"}
 
 
 def storage_remedy(reason: str) -> str:
     """What to do about a write that failed for ``reason`` (:func:`storage_reason`'s words), as a clause: 'free some
-    space' for a full disk, 'make the folder writable' for a refused one, else 'fix that'."""
+    space' for a full disk, 'make the folder writable' for a refused one, a larger file-size limit for a file too
+    large, else 'fix that'."""
     return _REMEDIES.get(reason, "fix that")
 
 
