@@ -481,8 +481,8 @@ def test_the_rollback_limit_counts_failures_since_the_last_checkpoint(toy):
         trainer.run()
     assert str(err.value) == (
         "Training diverged: non-finite loss in phase 'G' at step 2 kept coming back after 2 rollbacks; no "
-        "checkpoint had been written yet (try a lower learning rate, a smaller R1 gamma or stronger gradient "
-        "clipping).")
+        f"checkpoint had been written yet, so delete '{toy / 'run'}' and start the run again (try a lower learning "
+        "rate, a smaller R1 gamma or stronger gradient clipping).")  # the same command then refuses the folder
     events = [r for r in _records(toy / "run") if "event" in r]
     assert [(e["rollback"], e["restored_step"]) for e in events] == [(1, 0), (2, 0), (3, 0)]
     plugin = Recipe()
