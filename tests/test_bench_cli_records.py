@@ -218,3 +218,25 @@ def test_suites_are_the_public_modules_with_a_run(monkeypatch):
         monkeypatch.setitem(sys.modules, module.__name__, module)
     monkeypatch.setattr(pkgutil, "iter_modules", lambda path: [types.SimpleNamespace(name=n) for n in fakes])
     assert bench_cli.available_suites() == ["alpha", "zeta"]
+
+
+@pytest.mark.parametrize("to_stdout", [False, True])
+def test_a_suite_whose_records_are_not_whole_has_them_written_and_the_command_ends_naming_it(monkeypatch, tmp_path,
+                                                                                            to_stdout):
+    """A suite raising Incomplete (``zoo``: a metric failed on a model) keeps its records; the suites after it run;
+    the sentence is the last line, and the status 1."""
+    from zoo3d.benchmarks import Incomplete
+
+    calls = _suites(monkeypatch, after={"records": [{"name": "b"}]})
+    module = types.ModuleType("zoo3d.benchmarks.partial")
+    module.run = lambda device, quick: calls.append(("partial", device, quick)) or (_ for _ in ()).throw(
+        Incomplete("breaks of x failed; the rest is in zoo.md.", [{"name": "a", "failed": "breaks"}]))
+    monkeypatch.setitem(sys.modules, module.__name__, module)
+    monkeypatch.setattr(bench_cli, "available_suites", lambda: ["partial", "after"])
+    out = "-" if to_stdout else str(tmp_path / "bench.json")
+    result = CliRunner().invoke(bench_cli.bench, ["partial", "after", "--device", "cpu", "--json", out])
+    assert result.exit_code == 1 and [c[0] for c in calls] == ["partial", "after"]
+    assert result.output.splitlines()[-1] == "Error: partial: breaks of x failed; the rest is in zoo.md."
+    text = result.output[result.output.index("["):result.output.rindex("]") + 1] if to_stdout else open(out).read()
+    assert [{k: v for k, v in r.items() if k != "environment"} for r in json.loads(text)] == [
+        {"suite": "partial", "name": "a", "failed": "breaks"}, {"suite": "after", "name": "b"}]

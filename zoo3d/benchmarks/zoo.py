@@ -9,7 +9,9 @@ Each step is the command a user would type, run in a fresh process:
 3. ``zoo3d compare --models CONTROLS,MODELS --ckpt ...`` on the metrics, one protocol (the controls: the
    models declaring ``bench:zoo-control``, the consistent and inconsistent oracles);
 4. ``OUT/zoo.md``: the table (mean ± std over instances), steps and training time reached by each
-   model, whether it is strictly 3D-consistent, and the images.
+   model, whether it is strictly 3D-consistent, and the images. A comparison in which a metric failed on a model
+   (``zoo3d compare`` exits 1 after writing its reports) is kept: its cells read ``failed``, and once the table
+   and the records are written the suite raises :class:`zoo3d.benchmarks.Incomplete` naming the failure.
 
 Configured through the environment (``zoo3d bench`` passes only ``--device`` and ``--quick``):
 
@@ -370,13 +372,22 @@ def _stopping_children(pool: ThreadPoolExecutor | None = None):
         raise
 
 
+class ChildFailed(UserError):
+    """A child command that exited with another status than 0: the sentence names it, its status and the last line
+    of its stderr; ``returncode`` is that status."""
+
+    def __init__(self, message: str, returncode: int):
+        super().__init__(message)
+        self.returncode = returncode
+
+
 def _run(cmd: list[str], what: str, env: dict[str, str] | None = None) -> None:
     proc = _children.start(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
     _, err = proc.communicate()  # interrupted in the main thread, proc stays live for the stop to end it
     _children.ended(proc)
     if proc.returncode != 0:
         tail = (err.strip().splitlines() or ["no output"])[-1]
-        raise UserError(f"{what} failed (exit {proc.returncode}): {tail}")
+        raise ChildFailed(f"{what} failed (exit {proc.returncode}): {tail}", proc.returncode)
 
 
 def training_record_path(run_dir: Path) -> Path:
@@ -536,6 +547,28 @@ def _compare_cmd(names: list[str], runs: dict[str, Path], s: ZooSettings, device
     return cmd
 
 
+def _compare(cmd: list[str], what: str, json_path: Path, jobs: int) -> None:
+    """Run one ``zoo3d compare``. Its exit status 1 with ``json_path`` written anew is a comparison in which a metric
+    failed on a model and every other cell was scored: the result is kept (its cells say ``failed``, and the run
+    ends naming them, :func:`failures`); any other failure stops the run as ever."""
+    before = _stamp(json_path)
+    try:
+        _run(cmd, what, child_env(jobs))
+    except ChildFailed as exc:
+        if exc.returncode != 1 or _stamp(json_path) in (None, before):  # no results of this run to keep
+            raise
+
+
+def _stamp(path: Path) -> tuple[int, int] | None:
+    """(inode, modification time in ns) of ``path``, None where it is missing: a report written anew (atomically,
+    so under a new inode) differs from the one an earlier invocation left there."""
+    try:
+        st = path.stat()
+    except FileNotFoundError:
+        return None
+    return st.st_ino, st.st_mtime_ns
+
+
 def compare_all(runs: dict[str, Path], s: ZooSettings, device: str) -> dict:
     """``zoo3d compare`` over the controls and the trained models; returns its JSON result.
 
@@ -546,12 +579,13 @@ def compare_all(runs: dict[str, Path], s: ZooSettings, device: str) -> dict:
     names = [*controls(), *runs]
     groups = split_models(names, s.jobs)
     if len(groups) == 1:
-        _run(_compare_cmd(names, runs, s, device, "compare"), "zoo3d compare", child_env(s.jobs))
+        _compare(_compare_cmd(names, runs, s, device, "compare"), "zoo3d compare", s.out / "compare.json", s.jobs)
         return json.loads((s.out / "compare.json").read_text())
     stems = [f"compare-part{i}" for i in range(len(groups))]
 
     def compare_part(group: list[str], stem: str) -> None:
-        _run(_compare_cmd(group, runs, s, device, stem), f"zoo3d compare ({stem})", child_env(s.jobs))
+        _compare(_compare_cmd(group, runs, s, device, stem), f"zoo3d compare ({stem})", s.out / f"{stem}.json",
+                 s.jobs)
 
     with ThreadPoolExecutor(len(groups)) as pool, _stopping_children(pool):
         list(pool.map(compare_part, groups, stems))  # list(): re-raise a part's failure here
@@ -612,6 +646,11 @@ def zoo_table(result: dict, trained: dict[str, dict], images: dict[str, dict[str
               "the instances of `neus`, `epi` and `depth` (count in brackets); `swd`, `diversity`, `detail`, `fid` "
               "and `kid` are one value over the protocol's image set (1), and `speed` is over its timed repeats. "
               "Rows without a preset are the calibration models, scenes of known consistency (docs/metrics.md)."]
+    from zoo3d.eval.harness import failures
+
+    failed = failures(result)
+    if failed:  # the cells read "failed"; why, beside the table (the comparison's reports say it too)
+        lines += ["", "Failed in the comparison (the other cells were scored): " + "; ".join(failed) + "."]
     ran = {n: f"{t.get('device', '?')}, {t.get('threads', '?')} threads" for n, t in trained.items()}
     if len(set(ran.values())) > 1:  # a resume may mix trainings made with different ZOO3D_ZOO_JOBS
         lines += ["", "Trainings ran on: " + "; ".join(f"{n} {r}" for n, r in ran.items()) + "."]
@@ -706,6 +745,20 @@ def _run_suite(s: ZooSettings, device: str, quick: bool) -> list[dict]:
                 rec[key + "_n"] = entry.get("n")
                 if entry.get("comparable") is False:
                     rec[key + "_comparable"] = False
+        failed_keys = [key for key, entry in row.items() if entry.get("failed")]
+        if failed_keys:
+            rec["failed"] = ", ".join(failed_keys)
         records.append(rec)
     _say(f"wrote {s.out / 'zoo.md'} ({wall / 60:.1f} min)")
+    from zoo3d.benchmarks import Incomplete
+    from zoo3d.eval.harness import failures
+
+    failed = failures(result)
+    if failed:
+        from zoo3d.errors import counted
+
+        more = f" (and {counted(len(failed) - 1, 'other failure')})" if len(failed) > 1 else ""
+        raise Incomplete(f"zoo3d compare failed on {failed[0]}{more}; the other cells, the samples and the trainings "
+                         f"are in {s.out / 'zoo.md'}, and ZOO3D_ZOO_OUT={shell_word(str(s.out))} ZOO3D_ZOO_RESUME=1 "
+                         f"redoes the comparison without training again.", records)
     return records

@@ -1,7 +1,8 @@
 """``zoo3d bench``: run benchmark suites and write their records as JSON.
 
 A suite is a module ``zoo3d.benchmarks.<name>`` with ``run(device: str, quick: bool) -> list[dict]``;
-one with ``RUN_BY_DEFAULT = False`` (hours of work) runs only when named. Modules there without ``run``
+one with ``RUN_BY_DEFAULT = False`` (hours of work) runs only when named; one whose records are not whole raises
+:class:`zoo3d.benchmarks.Incomplete` with them, and the command ends with its sentence and exit status 1. Modules there without ``run``
 (``source``, the digest of the code that ran; ``children``, a failed measuring process's record) are helpers, not
 suites.
 """
@@ -11,6 +12,7 @@ from __future__ import annotations
 import importlib
 import os
 import pkgutil
+import sys
 
 import click
 
@@ -49,14 +51,22 @@ def bench(suites, device, quick, json_out):
     for s in suites:
         if s not in known:
             raise UserError(f"Unknown benchmark suite '{s}'; available: {', '.join(known) or 'none'}.")
+    from zoo3d.benchmarks import Incomplete
+
     dev = str(resolve_device(device))
     load_start = load_average()
     records: list[dict] = []
+    incomplete: list[str] = []  # the sentence of each suite whose records are not whole, said after they are written
     for name in suites or known:
         module = importlib.import_module(f"zoo3d.benchmarks.{name}")
         if not suites and not getattr(module, "RUN_BY_DEFAULT", True):
             continue
-        for rec in module.run(dev, quick):
+        try:
+            got = module.run(dev, quick)
+        except Incomplete as exc:
+            got = exc.records
+            incomplete.append(f"{name}: {exc}")
+        for rec in got:
             records.append({"suite": name, **rec})
     from zoo3d.benchmarks.source import environment
 
@@ -76,9 +86,13 @@ def bench(suites, device, quick, json_out):
         text = json_text([{**r, "environment": env} for r in records])
         if json_out == "-":
             click.echo(text)
-            return
-        write_text_atomic(json_out, text, "benchmark records")
-        console.print(f"wrote {counted(len(records), 'record')} to {json_out}", markup=False)  # a path as written
+        else:
+            write_text_atomic(json_out, text, "benchmark records")
+            console.print(f"wrote {counted(len(records), 'record')} to {json_out}", markup=False)  # a path as written
+    for line in incomplete:  # last, after the records: what a script and a reader of the end of a log see
+        click.secho(f"Error: {line}", fg="red", err=True)
+    if incomplete:
+        sys.exit(1)
 
 
 def load_average() -> float | None:
