@@ -1,5 +1,5 @@
-"""``ZOO3D_BENCH_CPU_MEM_GB`` (docs/testing.md: on a CPU, the memory a measuring process of ``models`` or ``peers``
-may add after its set-up) is a positive number of GB; anything else is refused in one sentence with exit status 2
+"""``ZOO3D_BENCH_CPU_MEM_GB`` (docs/testing.md: on a CPU, the memory a measuring process of ``models``, ``peers`` or
+``render`` may add after its set-up) is a positive number of GB; anything else is refused in one sentence with exit status 2
 before the first record's process starts, instead of failing in every one of them (or, at 0, capping each below
 what it holds and reporting OOM)."""
 
@@ -9,15 +9,17 @@ import pytest
 
 from conftest import run_in_process
 from peers_stand_in import name_checkout, stand_in_children
-from zoo3d.benchmarks import models, peers
+from zoo3d.benchmarks import children, models, peers, render
 from zoo3d.errors import UserError
 
 
 @pytest.fixture
 def started(monkeypatch, tmp_path):
-    """Stand-ins for the measuring processes of both suites (GRAM's checkout named for peers); what they were
-    asked for."""
+    """Stand-ins for the measuring processes of the suites (GRAM's checkout named for peers); what they were asked
+    for."""
     calls = []
+    monkeypatch.setattr(render, "_measure_isolated", lambda *args: calls.append(args) or {
+        "renderer": args[0], "resolution": args[1], "total_s": 1.0, "status": "ok"})
     monkeypatch.setattr(models, "_measure_isolated", lambda *args: calls.append(args) or {
         "model": args[0], "resolution": args[1], "device": "cpu", "mode": args[3], "time_s": 1.0,
         "peak_mem_mb": 1.0, "status": "ok"})
@@ -29,7 +31,7 @@ def started(monkeypatch, tmp_path):
     return calls
 
 
-@pytest.mark.parametrize("suite", ["models", "peers"])
+@pytest.mark.parametrize("suite", ["models", "peers", "render"])
 @pytest.mark.parametrize("value, message", [
     ("12GB", "ZOO3D_BENCH_CPU_MEM_GB must be a number of GB, not '12GB'."),
     ("0", "ZOO3D_BENCH_CPU_MEM_GB must be a positive number of GB, not 0."),
@@ -49,14 +51,14 @@ def test_the_cap_is_the_number_given_or_the_default(monkeypatch, value, gigabyte
         monkeypatch.delenv("ZOO3D_BENCH_CPU_MEM_GB", raising=False)
     else:
         monkeypatch.setenv("ZOO3D_BENCH_CPU_MEM_GB", value)
-    assert models.memory_cap_gb(12) == gigabytes
+    assert children.memory_cap_gb(12) == gigabytes
 
 
 @pytest.mark.parametrize("value", ["inf", "nan"])
 def test_a_cap_of_no_size_is_refused(monkeypatch, value):
     monkeypatch.setenv("ZOO3D_BENCH_CPU_MEM_GB", value)
     with pytest.raises(UserError, match="must be a positive number of GB"):
-        models.memory_cap_gb(14)
+        children.memory_cap_gb(14)
 
 
 def test_on_cuda_the_cap_is_not_read(started, monkeypatch):

@@ -55,7 +55,7 @@ def stand_in(monkeypatch):
     clock = _Clock()
     monkeypatch.setattr(bench, "time", types.SimpleNamespace(perf_counter=clock.perf_counter))
     caps, built = [], []
-    monkeypatch.setattr(bench, "_cap_address_space", caps.append)
+    monkeypatch.setattr(bench, "cap_address_space", caps.append)
     rss = iter([1000.0, 1250.56])
     monkeypatch.setattr(bench, "_peak_rss_mb", lambda: next(rss))
 
@@ -131,7 +131,7 @@ def test_the_cap_is_set_from_the_address_space_the_process_has(monkeypatch):
     monkeypatch.setattr(bench.resource, "setrlimit", lambda which, pair: limits.append((which, pair)))
     with open("/proc/self/status") as fh:
         vm = next(int(line.split()[1]) * 1024 for line in fh if line.startswith("VmSize:"))
-    bench._cap_address_space(2.5)
+    bench.cap_address_space(2.5)
     ((which, (soft, hard)),) = limits
     assert which == resource.RLIMIT_AS and soft == hard
     assert abs(soft - (vm + int(2.5 * 2**30))) < 2**20  # VmSize is in KiB: a KiB of 1025 bytes is off by MiBs

@@ -91,7 +91,7 @@ def test_a_cuda_measurement_times_the_work_after_one_untimed_call(monkeypatch, t
         return (lambda: done.append(len(done)) or len(done)), (lambda result: {"result": result})
 
     monkeypatch.setattr(ours, "prepare", prepare)
-    monkeypatch.setattr(worker, "_cap_address_space", lambda gb: None)
+    monkeypatch.setattr(worker, "cap_address_space", lambda gb: None)
     for fn, value in (("synchronize", None), ("reset_peak_memory_stats", None), ("max_memory_allocated", 0)):
         monkeypatch.setattr(torch.cuda, fn, lambda *a, value=value: value)
     out = worker.measure(name, "zoo3d", tmp_path, device)

@@ -270,8 +270,8 @@ def test_a_record_in_a_fresh_process_is_measures_record_and_a_failing_child_is_r
     of that status with the last line of its error (killed: OOM), where it raised and lost the suite's records."""
     seen = []
 
-    def fake_measure(renderer, resolution, device, repeats):
-        return {"renderer": renderer, "resolution": resolution, "device": device, "repeats": repeats}
+    def fake_measure(renderer, resolution, device, repeats, cap_gb=None):
+        return {"renderer": renderer, "resolution": resolution, "device": device, "repeats": repeats, "cap": cap_gb}
 
     def fake_run(argv, **kwargs):
         seen.append(kwargs)
@@ -285,9 +285,12 @@ def test_a_record_in_a_fresh_process_is_measures_record_and_a_failing_child_is_r
 
     monkeypatch.setattr(bench, "measure", fake_measure)
     monkeypatch.setattr(bench.subprocess, "run", fake_run)
+    monkeypatch.delenv("ZOO3D_BENCH_CPU_MEM_GB", raising=False)
     assert bench._measure_isolated("volume", 128, "cpu", 3) == {"renderer": "volume", "resolution": 128,
-                                                                 "device": "cpu", "repeats": 3}
+                                                                 "device": "cpu", "repeats": 3, "cap": 12}
     assert seen == [{"capture_output": True, "text": True, "check": False}]
+    monkeypatch.setenv("ZOO3D_BENCH_CPU_MEM_GB", "0.5")  # the child reads the cap the suite runs under
+    assert bench._measure_isolated("volume", 64, "cpu", 1)["cap"] == 0.5
 
     monkeypatch.setattr(bench.subprocess, "run", lambda argv, **kw: subprocess.CompletedProcess(
         argv, 1, "", "Traceback (most recent call last):\n  ...\nMemoryError: out of memory"))
@@ -341,3 +344,52 @@ def test_the_peak_resident_size_is_read_in_kib_on_linux_and_bytes_on_macos(platf
     monkeypatch.setattr(bench.sys, "platform", platform)
     monkeypatch.setattr(bench.resource, "getrusage", lambda who: types.SimpleNamespace(ru_maxrss=3 * 2**20))
     assert bench._peak_rss_mb() == expected
+
+
+def test_a_capped_record_caps_its_process_after_the_warm_up_and_a_refused_render_is_oom(monkeypatch):
+    """On a CPU the cap is set once the warm-up has rendered (the set-up's memory is not counted); an allocation
+    the cap refuses in a timed render makes a record of status OOM with the error's first line. Without cap_gb (a
+    caller's own process) and on CUDA nothing is capped."""
+    seen, _ = _stand_in_renderers(monkeypatch, [(1.0, 1.0), (1.0, 3.0)] * 2)
+    caps = []
+    monkeypatch.setattr(bench, "cap_address_space", lambda gb: caps.append((gb, len(seen))))
+    rec = bench.measure("volume", 32, "cpu", 1, cap_gb=2.5)
+    assert caps == [(2.5, 1)] and rec["status"] == "ok" and rec["total_s"] == 4.0  # after the warm-up's render
+    bench.measure("volume", 32, "cpu", 1)
+    assert caps == [(2.5, 1)]
+
+    def refused(self, rep, cams, size):
+        if size != (16, 16):  # the warm-up renders; the record's render is refused
+            raise RuntimeError("[enforce fail at alloc_cpu.cpp:117] err == 0. DefaultCPUAllocator: can't allocate "
+                               "memory: you tried to allocate 5368709120 bytes.\nmore")
+
+    import zoo3d.render as render_pkg
+
+    monkeypatch.setattr(render_pkg.VolumeRenderer, "render", refused)
+    assert bench.measure("volume", 64, "cpu", 3, cap_gb=1.0) == {
+        "renderer": "volume", "resolution": 64, "device": "cpu", "batch": 1, "total_s": None, "network_s": None,
+        "overhead_fraction": None, "peak_mem_mb": None, "repeats": 3, "status": "OOM",
+        "note": "[enforce fail at alloc_cpu.cpp:117] err == 0. DefaultCPUAllocator: can't allocate memory: you tried "
+                "to allocate 5368709120 bytes."}
+
+
+def test_an_error_that_is_no_allocation_is_raised(monkeypatch):
+    _stand_in_renderers(monkeypatch, [(1.0, 1.0)])
+    monkeypatch.setattr(bench, "cap_address_space", lambda gb: None)
+    import zoo3d.render as render_pkg
+
+    def broken(self, rep, cams, size):
+        if size != (16, 16):
+            raise RuntimeError("shape mismatch")
+
+    monkeypatch.setattr(render_pkg.ManifoldRenderer, "render", broken)
+    with pytest.raises(RuntimeError, match="shape mismatch"):
+        bench.measure("manifold", 64, "cpu", 1, cap_gb=1.0)
+
+
+@pytest.mark.slow
+def test_a_record_over_the_cap_is_reported_oom_by_its_own_process(monkeypatch):
+    """End to end: a 64² volume render in a fresh process under a 10 MB cap (its rays alone take more)."""
+    monkeypatch.setenv("ZOO3D_BENCH_CPU_MEM_GB", "0.01")
+    rec = bench._measure_isolated("volume", 64, "cpu", 1)
+    assert rec["status"] == "OOM" and rec["total_s"] is None and "alloc" in rec["note"].lower()

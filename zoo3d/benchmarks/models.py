@@ -35,7 +35,7 @@ import time
 
 import torch
 
-from zoo3d.benchmarks.children import failure
+from zoo3d.benchmarks.children import cap_address_space, failure, memory_cap_gb, oom_note, out_of_memory
 
 ROLE = "bench:models"
 
@@ -64,31 +64,6 @@ def build(model: str, resolution: int):
     return plugin.benchmark_generator(plugin.config_class(), resolution)
 
 
-def memory_cap_gb(default: float) -> float:
-    """``ZOO3D_BENCH_CPU_MEM_GB`` (unset or empty: ``default``), the GB a measuring process on a CPU may add after
-    its set-up. Anything but a positive number is refused: read in each child, it would fail every record (or,
-    at 0, cap every one below what it already holds and report it as OOM)."""
-    from zoo3d.errors import UserError
-
-    text = os.environ.get("ZOO3D_BENCH_CPU_MEM_GB", "").strip()
-    if not text:
-        return default
-    try:
-        value = float(text)
-    except ValueError:
-        raise UserError(f"ZOO3D_BENCH_CPU_MEM_GB must be a number of GB, not '{text}'.") from None
-    if not 0 < value < float("inf"):
-        raise UserError(f"ZOO3D_BENCH_CPU_MEM_GB must be a positive number of GB, not {text}.")
-    return value
-
-
-def _cap_address_space(gigabytes: float) -> None:
-    with open("/proc/self/status") as fh:
-        vm = next(int(line.split()[1]) * 1024 for line in fh if line.startswith("VmSize:"))
-    limit = vm + int(gigabytes * 2**30)
-    resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
-
-
 def measure(model: str, resolution: int, device: str, mode: str, repeats: int) -> dict:
     """Time (s per image) and peak memory of one batch-1 render; OOM is caught and reported."""
     dev = torch.device(device)
@@ -98,7 +73,7 @@ def measure(model: str, resolution: int, device: str, mode: str, repeats: int) -
     z = gen.sample_z(1, generator=torch.Generator().manual_seed(0), device=dev)
     cams = gen.sample_cameras(1, generator=torch.Generator().manual_seed(1), device=dev)
     if dev.type == "cpu":
-        _cap_address_space(memory_cap_gb(12))
+        cap_address_space(memory_cap_gb(12))
     else:
         torch.cuda.reset_peak_memory_stats(dev)
     rss_before = _peak_rss_mb()
@@ -114,10 +89,9 @@ def measure(model: str, resolution: int, device: str, mode: str, repeats: int) -
                 times.append(time.perf_counter() - t0)
             del out
     except (torch.OutOfMemoryError, MemoryError, RuntimeError) as exc:
-        if isinstance(exc, RuntimeError) and "alloc" not in str(exc).lower() and "memory" not in str(exc).lower():
+        if not out_of_memory(exc):
             raise
-        return {**record, "time_s": None, "peak_mem_mb": None, "status": "OOM",
-                "note": str(exc).strip().splitlines()[0][:160]}
+        return {**record, "time_s": None, "peak_mem_mb": None, "status": "OOM", "note": oom_note(exc)}
     peak = torch.cuda.max_memory_allocated(dev) / 2**20 if dev.type == "cuda" else _peak_rss_mb() - rss_before
     return {**record, "time_s": round(statistics.median(times), 4), "peak_mem_mb": round(peak, 1), "status": "ok",
             "note": f"median of {len(times)}"}

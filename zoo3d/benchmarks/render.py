@@ -12,7 +12,10 @@ and 7 summed rgb heads (the last on the view-dependent colour FiLM layer).
 
 Method: inference (no graph), batch 1, median of ``repeats`` renders after one warm-up render
 (at 16^2 on CPU, full size on CUDA); ``status`` ``ok``, or on a CPU ``OOM`` / ``error`` with a ``note`` when
-the record's process failed (no times then, and no ``speedup_vs_naive`` for that resolution).
+the record's process failed (no times then, and no ``speedup_vs_naive`` for that resolution). On a CPU the
+record's process caps its address space after the warm-up at what it holds plus ``ZOO3D_BENCH_CPU_MEM_GB`` (a
+positive number, default 12), as ``models`` does: a render that would exhaust the machine fails with an
+allocation error, reported as ``OOM`` (zoo3d.benchmarks.children).
 ``network_s`` is the summed wall time of the network forward calls, each bracketed by a device
 synchronise (so CUDA work is attributed to the call that queued it); ``overhead_fraction`` =
 (total - network) / total is everything the renderer does around the networks. ``peak_mem_mb``:
@@ -34,7 +37,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from zoo3d.benchmarks.children import failure
+from zoo3d.benchmarks.children import cap_address_space, failure, memory_cap_gb, oom_note, out_of_memory
 from zoo3d.core.representation import Radiance
 
 RESOLUTIONS = (64, 128, 256)
@@ -144,8 +147,14 @@ class BenchField:
         return Radiance(rgb=rgb, sigma=sigma)
 
 
-def measure(renderer_name: str, resolution: int, device: str, repeats: int) -> dict:
-    """One record: total and network seconds per image, overhead fraction, peak memory."""
+#: ``ZOO3D_BENCH_CPU_MEM_GB``'s default: the GB a record's process on a CPU may add after its warm-up
+CPU_MEM_GB = 12
+
+
+def measure(renderer_name: str, resolution: int, device: str, repeats: int, cap_gb: float | None = None) -> dict:
+    """One record: total and network seconds per image, overhead fraction, peak memory. ``cap_gb``: on a CPU, cap
+    this process's address space after the warm-up at what it holds plus that many GB (the fresh process of
+    :func:`_measure_isolated` does; never a caller's own), and report a render the cap refuses as ``OOM``."""
     from zoo3d.cameras import Camera
     from zoo3d.render import ManifoldRenderer, VolumeRenderer
 
@@ -173,10 +182,17 @@ def measure(renderer_name: str, resolution: int, device: str, repeats: int) -> d
 
         # warm-up (lazy kernel selection, thread pools); small on CPU where a full render takes minutes
         run_once(resolution if dev.type == "cuda" else min(resolution, 16))
+        if cap_gb is not None and dev.type == "cpu":
+            cap_address_space(cap_gb)
         rss_before = _peak_rss_mb()
         if dev.type == "cuda":
             torch.cuda.reset_peak_memory_stats(dev)
-        runs = [run_once(resolution) for _ in range(repeats)]
+        try:
+            runs = [run_once(resolution) for _ in range(repeats)]
+        except (torch.OutOfMemoryError, MemoryError, RuntimeError) as exc:
+            if not out_of_memory(exc):
+                raise
+            return {**_unmeasured(renderer_name, resolution, device, repeats), "status": "OOM", "note": oom_note(exc)}
         peak = torch.cuda.max_memory_allocated(dev) / 2**20 if dev.type == "cuda" else _peak_rss_mb() - rss_before
     total = statistics.median(r[0] for r in runs)
     network = statistics.median(r[1] for r in runs)
@@ -197,19 +213,28 @@ def _peak_rss_mb() -> float:
 def _measure_isolated(renderer_name: str, resolution: int, device: str, repeats: int) -> dict:
     """Run :func:`measure` in a fresh interpreter so the peak RSS it reports is its own; a process that fails
     (killed out of memory at 256², say) gives a record of that status, and the suite goes on."""
-    code = ("import json, sys; from zoo3d.benchmarks.render import measure; "
-            f"print(json.dumps(measure({renderer_name!r}, {resolution}, {device!r}, {repeats})))")
+    code = ("import json, sys; from zoo3d.benchmarks.children import memory_cap_gb; "
+            "from zoo3d.benchmarks.render import CPU_MEM_GB, measure; "
+            f"print(json.dumps(measure({renderer_name!r}, {resolution}, {device!r}, {repeats}, "
+            "cap_gb=memory_cap_gb(CPU_MEM_GB))))")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
     if done.returncode == 0:
         return json.loads(done.stdout.strip().splitlines()[-1])
+    return {**_unmeasured(renderer_name, resolution, device, repeats), **failure(done)}
+
+
+def _unmeasured(renderer_name: str, resolution: int, device: str, repeats: int) -> dict:
+    """A record without times or memory: its ``status`` and ``note`` are added by the caller."""
     return {"renderer": renderer_name, "resolution": resolution, "device": device, "batch": 1, "total_s": None,
-            "network_s": None, "overhead_fraction": None, "peak_mem_mb": None, "repeats": repeats, **failure(done)}
+            "network_s": None, "overhead_fraction": None, "peak_mem_mb": None, "repeats": repeats}
 
 
 def run(device: str, quick: bool) -> list[dict]:
     """Records for both renderers at 64^2, 128^2, 256^2 (quick: 64^2 and 128^2, one repeat). A line on stderr as
     each measurement starts: the whole suite takes most of an hour on a CPU, which would otherwise pass in silence."""
     resolutions = RESOLUTIONS[:2] if quick else RESOLUTIONS
+    if device == "cpu":
+        memory_cap_gb(CPU_MEM_GB)  # a bad cap is refused here, not in every record's process
     records = []
     count, total = 0, 2 * len(resolutions)
     for res in resolutions:

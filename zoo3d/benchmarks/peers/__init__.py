@@ -245,7 +245,7 @@ def run(device: str, quick: bool) -> list[dict]:
     repeats = {r.name: _repeats(r, quick) for r in records}  # a bad count is refused now, not hours in
     _check_settings(records)
     if not device.startswith("cuda"):
-        from zoo3d.benchmarks.models import memory_cap_gb
+        from zoo3d.benchmarks.children import memory_cap_gb
 
         memory_cap_gb(14)  # likewise the cap, which each measuring process reads
     _check_checkouts(records)

@@ -16,12 +16,13 @@ from __future__ import annotations
 import gc
 import json
 import os
-import resource
 import sys
 import time
 from pathlib import Path
 
 import torch
+
+from zoo3d.benchmarks.children import cap_address_space, memory_cap_gb, oom_note, out_of_memory
 
 
 def _status_mb(field: str) -> float:
@@ -38,14 +39,7 @@ def _reset_peak_rss() -> bool:
         return False
 
 
-def _cap_address_space(gigabytes: float) -> None:
-    vm = int(_status_mb("VmSize") * 2**20)
-    limit = vm + int(gigabytes * 2**30)
-    resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
-
-
 def measure(name: str, side: str, workdir: Path, device: str) -> dict:
-    from zoo3d.benchmarks.models import memory_cap_gb
     from zoo3d.benchmarks.peers import authors, ours
     from zoo3d.benchmarks.peers.records import by_name
 
@@ -65,7 +59,7 @@ def measure(name: str, side: str, workdir: Path, device: str) -> dict:
         torch.cuda.synchronize(dev)
         torch.cuda.reset_peak_memory_stats(dev)
     else:
-        _cap_address_space(memory_cap_gb(14))
+        cap_address_space(memory_cap_gb(14))
         exact = _reset_peak_rss()
         base = _status_mb("VmRSS") if exact else _status_mb("VmHWM")
     load = os.getloadavg()[0]
@@ -76,10 +70,9 @@ def measure(name: str, side: str, workdir: Path, device: str) -> dict:
             torch.cuda.synchronize(dev)
         seconds = time.perf_counter() - t0
     except (torch.OutOfMemoryError, MemoryError, RuntimeError) as exc:
-        text = str(exc).lower()
-        if isinstance(exc, RuntimeError) and "alloc" not in text and "memory" not in text:
+        if not out_of_memory(exc):
             raise
-        return {**out, "status": "OOM", "note": str(exc).strip().splitlines()[0][:160]}
+        return {**out, "status": "OOM", "note": oom_note(exc)}
     peak = (torch.cuda.max_memory_allocated(dev) / 2**20 if dev.type == "cuda"
             else _status_mb("VmHWM") - base)
     out.update({"status": "ok", "time_s": round(seconds, 3), "wall_s": round(seconds, 3), "peak_mb": round(peak, 1),
