@@ -95,6 +95,7 @@ def test_the_json_records_carry_their_suite_and_where_they_were_taken(monkeypatc
     with open("/proc/cpuinfo") as fh:
         cpu = next(line.split(":", 1)[1].strip() for line in fh if line.startswith("model name"))
     load = env.pop("load_avg_1min")
+    assert env.pop("command").endswith(f"zoo3d bench first second --device cpu --json {out}")
     assert env.pop("quick") is False and env.pop("zoo3d_settings") == {
         k: v for k, v in sorted(os.environ.items()) if k.startswith("ZOO3D_")}
     assert env == {"python": platform.python_version(), "torch": torch.__version__, "cpu": cpu,
@@ -125,6 +126,7 @@ def test_the_table_is_followed_by_where_it_ran_and_the_load_before_and_after(mon
     (record,) = json.loads(out.read_text())
     env = record["environment"]
     assert env.pop("zoo3d_settings") == {k: v for k, v in sorted(os.environ.items()) if k.startswith("ZOO3D_")}
+    assert env.pop("command").endswith(f"zoo3d bench one --device cpu --json {out}")
     assert env == {"cpu": "Chip X", "torch_threads": 1, "usable_cores": 2, "source_digest": "d",
                    "load_avg_1min": {"start": 1.5, "end": 3.25}, "quick": False}
 
@@ -240,3 +242,20 @@ def test_a_suite_whose_records_are_not_whole_has_them_written_and_the_command_en
     text = result.output[result.output.index("["):result.output.rindex("]") + 1] if to_stdout else open(out).read()
     assert [{k: v for k, v in r.items() if k != "environment"} for r in json.loads(text)] == [
         {"suite": "partial", "name": "a", "failed": "breaks"}, {"suite": "after", "name": "b"}]
+
+
+def test_the_table_is_headed_by_the_command_that_took_it_and_the_records_carry_it(monkeypatch, machine, tmp_path):
+    """The settings the suites read first (a value with a space quoted), then the suites and options as given."""
+    for name in [k for k in os.environ if k.startswith("ZOO3D_")]:
+        monkeypatch.delenv(name)
+    monkeypatch.setenv("ZOO3D_UPSTREAM_GRAM", "/src/my GRAM")
+    monkeypatch.setenv("ZOO3D_BENCH_CPU_MEM_GB", "4")
+    _suites(monkeypatch, one={"records": [{"name": "a"}]}, two={"records": [{"name": "b"}]})
+    out = tmp_path / "bench.json"
+    result = _invoke("two", "one", "--quick", "--json", str(out))
+    command = (f"ZOO3D_BENCH_CPU_MEM_GB=4 ZOO3D_UPSTREAM_GRAM='/src/my GRAM' zoo3d bench two one --quick --device auto "
+               f"--json {out}")
+    assert result.exit_code == 0, result.output
+    assert result.output.splitlines()[0] == f"command: {command}"
+    assert {r["environment"]["command"] for r in json.loads(out.read_text())} == {command}
+    assert bench_cli.bench_command((), "cpu", False, None, {}) == "zoo3d bench --device cpu"

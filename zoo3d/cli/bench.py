@@ -71,13 +71,15 @@ def bench(suites, device, quick, json_out):
     from zoo3d.benchmarks.source import environment
 
     # where the records were taken, how loaded the machine was while they were and how they were asked for (a
-    # --quick smoke run, the ZOO3D_* settings the suites read): printed under the table and written with each record
-    # (a consumer may read one record alone)
+    # --quick smoke run, the ZOO3D_* settings the suites read, the command): printed around the table (the command
+    # above it, the machine under it) and written with each record (a consumer may read one record alone)
+    settings = {k: v for k, v in sorted(os.environ.items()) if k.startswith("ZOO3D_")}
     env = {**environment(dev), "load_avg_1min": {"start": load_start, "end": load_average()}, "quick": quick,
-           "zoo3d_settings": {k: v for k, v in sorted(os.environ.items()) if k.startswith("ZOO3D_")}}
+           "zoo3d_settings": settings, "command": bench_command(suites, device, quick, json_out, settings)}
     # `--json -` is stdout, the Unix way (it wrote a file named '-'): the JSON alone there, the table on stderr
     console = Console(stderr=json_out == "-")
     if records:
+        console.print(f"command: {env['command']}", markup=False, highlight=False, soft_wrap=True)
         print_records(console, records)
         console.print(ran_on(env), markup=False, highlight=False)
     if json_out:
@@ -93,6 +95,16 @@ def bench(suites, device, quick, json_out):
         click.secho(f"Error: {line}", fg="red", err=True)
     if incomplete:
         sys.exit(1)
+
+
+def bench_command(suites, device: str, quick: bool, json_out: str | None, settings: dict[str, str]) -> str:
+    """The command that took the records, as a user would type it again: the ``ZOO3D_*`` settings the suites read,
+    then ``zoo3d bench`` with the suites and options given (``--device`` as given, ``auto`` included)."""
+    from zoo3d.errors import shell_line, shell_word
+
+    words = ["zoo3d", "bench", *suites, *(["--quick"] if quick else []), "--device", device,
+             *(["--json", json_out] if json_out else [])]
+    return " ".join([f"{k}={shell_word(v)}" for k, v in settings.items()] + [shell_line(words)])
 
 
 def load_average() -> float | None:
