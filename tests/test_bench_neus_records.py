@@ -2,7 +2,8 @@
 instance) with a stand-in fit: the views are the consistent textured sphere rendered at 64² from the protocol's 30-view
 yaw sweep, the fit is the protocol's settings but for its iterations (10 quick, 50 otherwise) after a 2-iteration
 warm-up, ``s_per_iter`` = fit seconds / iterations and ``s_per_instance_est`` = that x the protocol's own iterations
-(800 ``small``, 20 000 ``paper``), computed here by hand."""
+(800 ``small``, 20 000 ``paper``), computed here by hand; each record names the resolution, views and iterations
+it timed and the iterations its estimate assumes."""
 
 from __future__ import annotations
 
@@ -32,11 +33,13 @@ def test_each_protocol_is_a_record_of_a_timed_fit_of_the_textured_sphere(quick, 
     records = bench.run("cpu", quick)
 
     iterations = 10 if quick else 50
-    expected = [{"protocol": "small", "device": "cpu", "rays_per_iter": 512, "samples_per_ray": 16 + 16,
-                 "s_per_iter": 3.0 / iterations, "s_per_instance_est": 3.0 / iterations * 800}]
+    expected = [{"protocol": "small", "device": "cpu", "resolution": 64, "views": 30, "rays_per_iter": 512,
+                 "samples_per_ray": 16 + 16, "iterations_timed": iterations, "s_per_iter": 3.0 / iterations,
+                 "iterations_per_instance": 800, "s_per_instance_est": 3.0 / iterations * 800}]
     if not quick:
-        expected.append({"protocol": "paper", "device": "cpu", "rays_per_iter": 2048, "samples_per_ray": 64 + 64,
-                         "s_per_iter": 6.0 / iterations, "s_per_instance_est": 6.0 / iterations * 20000})
+        expected.append({"protocol": "paper", "device": "cpu", "resolution": 64, "views": 30, "rays_per_iter": 2048,
+                         "samples_per_ray": 64 + 64, "iterations_timed": iterations, "s_per_iter": 6.0 / iterations,
+                         "iterations_per_instance": 20000, "s_per_instance_est": 6.0 / iterations * 20000})
     assert records == [{k: pytest.approx(v) if isinstance(v, float) else v for k, v in r.items()} for r in expected]
 
     for i, name in enumerate(["small"] if quick else ["small", "paper"]):
