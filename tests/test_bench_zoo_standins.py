@@ -366,6 +366,9 @@ def test_the_header_states_the_budget_there_was_and_which_trainings_were_reused(
     assert header(zoo.ZooSettings(models=[], out=tmp_path, minutes=0, steps=2)) == (
         "Device `cuda`, data `synthetic:heads`, protocol `small`, training budget 2 steps per model; whole run "
         "70.7 min.")
+    assert "training budget 1 step per model;" in header(zoo.ZooSettings(models=[], out=tmp_path, minutes=0, steps=1))
+    assert "budget 9.5 min or 1 step per model;" in header(zoo.ZooSettings(models=[], out=tmp_path, minutes=9.5,
+                                                                           steps=1))
     assert header(zoo.ZooSettings(models=[], out=tmp_path, minutes=12.5, steps=None, data="ffhq",
                                   protocol="paper"), reused=["gram", "stylesdf"]) == (
         "Device `cuda`, data `ffhq`, protocol `paper`, training budget 12.5 min per model; whole run 70.7 min "

@@ -613,7 +613,9 @@ def _headline_order(row: dict) -> tuple:
 
 
 def _budget(s: ZooSettings) -> str:
-    parts = ([f"{s.minutes:g} min"] if s.minutes > 0 else []) + ([f"{s.steps} steps"] if s.steps else [])
+    from zoo3d.errors import counted
+
+    parts = ([f"{s.minutes:g} min"] if s.minutes > 0 else []) + ([counted(s.steps, "step")] if s.steps else [])
     return " or ".join(parts)
 
 
