@@ -247,3 +247,19 @@ def test_the_models_are_those_with_the_role_built_from_their_config_defaults(mon
         load=lambda: plugin))
     assert bench.build("anything", 256) == "generator" and names == ["anything"]
     assert isinstance(made[0][0], Config) and made[0][1] == 256
+
+
+def test_each_record_is_announced_on_stderr_as_it_starts(monkeypatch, capsys):
+    """On a CPU the suite takes many minutes, a cold paper-size render each: a line as each record starts."""
+    monkeypatch.setattr(bench, "plan", lambda device, quick: [("gram", 128, "nograd"), ("gram_hd", 256, "graph")])
+    monkeypatch.setattr(bench, "bases", lambda: {})
+    monkeypatch.setattr(bench, "_measure_isolated", lambda model, res, device, mode, repeats: (
+        print("measured", file=sys.stderr), {"model": model, "resolution": res, "device": device, "mode": mode,
+                                             "status": "ok"})[1])
+    bench.run("cpu", quick=True)
+    assert capsys.readouterr().err.splitlines() == [
+        "models: 1/2: gram at 128x128, inference (nograd), 1 render", "measured",
+        "models: 2/2: gram_hd at 256x256, with the training graph (graph), 1 render", "measured"]
+    bench.run("cuda", quick=False)
+    assert capsys.readouterr().err.splitlines()[0] == \
+        "models: 1/2: gram at 128x128, inference (nograd), 5 renders after a warm-up"

@@ -38,6 +38,8 @@ import torch
 from zoo3d.benchmarks.children import cap_address_space, failure, memory_cap_gb, oom_note, out_of_memory
 
 ROLE = "bench:models"
+#: what each mode measures, as the progress lines say it
+MODES = {"nograd": "inference (nograd)", "graph": "with the training graph (graph)"}
 
 
 def _sync(device: torch.device) -> None:
@@ -156,5 +158,13 @@ def run(device: str, quick: bool) -> list[dict]:
     if torch.device(device).type == "cpu":
         memory_cap_gb(12)  # a bad cap is refused here, not in every record's process
     repeats = 1 if quick or device == "cpu" else 5
-    records = [_measure_isolated(m, r, device, mode, repeats) for m, r, mode in plan(device, quick)]
+    jobs = plan(device, quick)
+    records = []
+    for i, (m, r, mode) in enumerate(jobs, 1):  # said as each starts: on a CPU one record takes minutes
+        from zoo3d.errors import counted
+
+        warm = " after a warm-up" if torch.device(device).type == "cuda" else ""
+        print(f"models: {i}/{len(jobs)}: {m} at {r}x{r}, {MODES[mode]}, {counted(repeats, 'render')}{warm}",
+              file=sys.stderr, flush=True)
+        records.append(_measure_isolated(m, r, device, mode, repeats))
     return records + ratios(records)
