@@ -431,7 +431,7 @@ def test_the_records_carry_the_training_the_flags_and_every_metric_with_its_spre
     assert lines[3] == (f"ZOO3D_ZOO_METRICS=epi ZOO3D_ZOO_MODELS=gram,stylesdf ZOO3D_ZOO_OUT={out} "
                         "zoo3d bench zoo --quick --device cpu")
     assert lines[6] == ("Device `cpu`, data `synthetic:heads`, protocol `small`, training budget 2 steps per model; "
-                        "whole run 0.0 min.")  # stand-ins take no time
+                        "whole run 0.0 min. `--quick`: a smoke run of the harness, not a record.")  # stand-ins: no time
     assert f"zoo: wrote {out / 'zoo.md'} (0.0 min)\n" in capsys.readouterr().err
     with pytest.raises(UserError, match=f"^{re.escape(str(out))} already holds a zoo table; set ZOO3D_ZOO_OUT to a "
                                         "new folder, or ZOO3D_ZOO_RESUME=1"):

@@ -620,9 +620,10 @@ def _budget(s: ZooSettings) -> str:
 
 
 def zoo_table(result: dict, trained: dict[str, dict], images: dict[str, dict[str, str]], s: ZooSettings,
-              wall_s: float, device: str, command: str, reused: list[str] | None = None) -> str:
+              wall_s: float, device: str, command: str, reused: list[str] | None = None, quick: bool = False) -> str:
     """The Markdown of ``zoo.md``: one row per model, one column per metric key, then the images.
-    ``reused``: the models whose training an earlier invocation did (``ZOO3D_ZOO_RESUME``)."""
+    ``reused``: the models whose training an earlier invocation did (``ZOO3D_ZOO_RESUME``); ``quick``: a
+    ``--quick`` run, which the header calls a smoke run (its table is no record to quote)."""
     models = result["models"]
     keys = list(dict.fromkeys(k for r in models.values() for k in r if not k.endswith("_seconds")))
     from zoo3d.eval.harness import direction_arrow
@@ -632,7 +633,8 @@ def zoo_table(result: dict, trained: dict[str, dict], images: dict[str, dict[str
              f"Device `{device}`, data `{s.data}`, protocol `{s.protocol}`, training budget {_budget(s)} per "
              f"model; whole run {wall_s / 60:.1f} min" + (
                  f" (without the trainings of {', '.join(reused)}, done by an earlier invocation in this folder; "
-                 f"their minutes are in the table)." if reused else "."), "",
+                 f"their minutes are in the table)." if reused else ".") + (
+                 " `--quick`: a smoke run of the harness, not a record." if quick else ""), "",
              "| model | 3D-consistent | preset | steps | train min | " + " | ".join(k + arrow[k] for k in keys) + " |",
              "|---" * (5 + len(keys)) + "|"]
     for name, row in sorted(models.items(), key=lambda item: _headline_order(item[1])):
@@ -733,7 +735,7 @@ def _run_suite(s: ZooSettings, device: str, quick: bool) -> list[dict]:
 
     env = " ".join(f"{k}={v}" for k, v in sorted(os.environ.items()) if k.startswith("ZOO3D_ZOO_"))
     command = (env + " " if env else "") + "zoo3d bench zoo" + (" --quick" if quick else "") + f" --device {device}"
-    table = zoo_table(result, trained, pictures, s, wall, device, command, reused=reused)
+    table = zoo_table(result, trained, pictures, s, wall, device, command, reused=reused, quick=quick)
     write_text_atomic(s.out / "zoo.md", table, "zoo table")
     records = []
     for name, row in result["models"].items():
