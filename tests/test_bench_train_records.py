@@ -77,10 +77,14 @@ def stand_ins(monkeypatch):
 
 
 @pytest.mark.parametrize("quick, warmup, g1_steps, g2_steps", [(True, 1, 4, 2), (False, 2, 12, 10)])
-def test_each_stage_is_a_record_of_its_timed_steps(stand_ins, quick, warmup, g1_steps, g2_steps):
-    """quick: 1 warm-up, 2 timed (g1's period 4 -> 4 steps); otherwise 2 warm-up, 10 timed (g1 -> 12)."""
+def test_each_stage_is_a_record_of_its_timed_steps(stand_ins, quick, warmup, g1_steps, g2_steps, capsys):
+    """quick: 1 warm-up, 2 timed (g1's period 4 -> 4 steps); otherwise 2 warm-up, 10 timed (g1 -> 12). A line on
+    stderr as each stage starts."""
     stand_ins.clock.warmup = warmup
     records = bench.run("cpu", quick)
+    warm = f"{warmup} warm-up step{'s' * (warmup != 1)}"
+    assert capsys.readouterr().err.splitlines() == [f"train: toy, stage g1: {warm}, then {g1_steps} timed steps",
+                                                    f"train: toy, stage g2: {warm}, then {g2_steps} timed steps"]
     common = {"model": "toy", "preset": "tiny", "device": "cpu", "peak_mem_mb": 12.5}
     assert records == [
         {"model": "broken", "device": "cpu", "error": "this model has nothing to train"},

@@ -3,12 +3,14 @@
 For each model and each stage of its recipe (entered as training would, with ``on_start``): run
 warm-up steps, then time steps (device synchronised; the step counter advances, so lazy phases run on
 their own steps and the count timed is a whole number of their period) and report ms per step,
-images per second (none for a stage that reads no images) and peak GPU memory. Checkpoint-free models are skipped. Runs in a temporary folder.
+images per second (none for a stage that reads no images) and peak GPU memory. Checkpoint-free models are skipped. Runs in a temporary folder;
+a line on stderr as each stage starts.
 """
 
 from __future__ import annotations
 
 import math
+import sys
 import tempfile
 import time
 
@@ -33,6 +35,7 @@ def run(device: str, quick: bool) -> list[dict]:
 
     from zoo3d.config import load_run_config
     from zoo3d.devices import peak_memory_mb
+    from zoo3d.errors import counted
     from zoo3d.train.engine import Trainer
 
     warmup, timed = (1, 2) if quick else (2, 10)
@@ -49,6 +52,9 @@ def run(device: str, quick: bool) -> list[dict]:
                 records.append({"model": spec.name, "device": device, "error": str(exc).splitlines()[0]})
                 continue
             for stage in trainer.stages:
+                # said as each starts: a CPU run passes minutes in every model's stages
+                print(f"train: {spec.name}, stage {stage.name}: {counted(warmup, 'warm-up step')}, then "
+                      f"{counted(timed_steps(stage, timed), 'timed step')}", file=sys.stderr, flush=True)
                 trainer.enter_stage(stage)
                 seconds, steps = time_stage(trainer, stage, warmup, timed, dev)
                 records.append({"model": spec.name, "preset": "tiny", "stage": stage.name, "device": device,
@@ -65,14 +71,19 @@ def lazy_period(stage) -> int:
     return math.lcm(*(phase.every for phase in stage.phases))
 
 
+def timed_steps(stage, timed: int) -> int:
+    """``timed`` rounded up to a whole number of the stage's :func:`lazy_period`."""
+    period = lazy_period(stage)
+    return -(-timed // period) * period
+
+
 def time_stage(trainer, stage, warmup: int, timed: int, device) -> tuple[float, int]:
     """Seconds a step of ``stage`` (already entered) after ``warmup`` steps, and the steps timed: ``timed``
     rounded up to a whole number of :func:`lazy_period`, so a lazy phase counts at its own frequency. The
     device's peak memory is reset after the warm-up."""
     from zoo3d.devices import reset_peak_memory, synchronize
 
-    period = lazy_period(stage)
-    steps = -(-timed // period) * period
+    steps = timed_steps(stage, timed)
     for _ in range(warmup):
         trainer.bench_step(stage)
     synchronize(device)
