@@ -12,6 +12,7 @@ from __future__ import annotations
 import io
 import json
 from contextlib import redirect_stderr, redirect_stdout
+from pathlib import Path
 
 import pytest
 
@@ -111,3 +112,26 @@ def test_a_comparison_that_wrote_no_results_still_stops_the_run(zoo_run, monkeyp
     with pytest.raises(UserError, match=r"^zoo3d compare failed \(exit 1\): KeyError: 'x'$"):
         zoo.run("cpu", quick=False)
     assert not (zoo_run / "zoo.md").exists()
+
+
+def test_a_split_comparison_keeps_the_parts_whose_metric_failed_and_merges_them(tmp_path, monkeypatch):
+    """ZOO3D_ZOO_JOBS=2: each part that exits 1 having written its JSON is kept; the merged result holds the failure."""
+    from test_bench_zoo_standins import _part
+
+    def run(cmd, what, env=None):
+        names = cmd[cmd.index("--models") + 1].split(",")
+        part = _part(names, {"name": "small"})
+        if "oracle_inconsistent" in names:
+            part["models"]["oracle_inconsistent"]["epi"] = {"mean": None, "std": None, "n": 0, "failed": "boom"}
+        Path(cmd[cmd.index("--json") + 1]).write_text(json.dumps(part))
+        if "oracle_inconsistent" in names:
+            raise zoo.ChildFailed(f"{what} failed (exit 1): Error: epi of oracle_inconsistent: boom", 1)
+
+    monkeypatch.setattr(zoo, "_run", run)
+    monkeypatch.setattr(zoo, "controls", lambda: ["oracle", "oracle_inconsistent"])
+    runs = {"gram": tmp_path / "runs" / "gram"}
+    result = zoo.compare_all(runs, zoo.ZooSettings(models=["gram"], out=tmp_path, metrics=["epi"], jobs=2), "cpu")
+    assert list(result["models"]) == ["oracle", "oracle_inconsistent", "gram"]
+    assert harness.failures(result) == ["epi of oracle_inconsistent: boom"]
+    assert json.loads((tmp_path / "compare.json").read_text())["models"]["oracle_inconsistent"]["epi"]["failed"] == \
+        "boom"
