@@ -180,14 +180,15 @@ def test_no_records_print_no_table_and_a_json_file_of_none(monkeypatch, tmp_path
     assert result.output.split() == ["wrote", "0", "records", "to", str(out)]
 
 
-def test_a_json_file_that_cannot_be_written_is_named_as_the_benchmark_records(monkeypatch, tmp_path):
-    _suites(monkeypatch, one={"records": [{"x": 1}]})
+def test_a_json_file_that_cannot_be_written_is_named_as_the_benchmark_records_before_any_suite(monkeypatch, tmp_path):
+    calls = _suites(monkeypatch, one={"records": [{"x": 1}]})
     (tmp_path / "file").write_text("")
     out = tmp_path / "file" / "bench.json"
     result = _invoke("one", "--device", "cpu", "--json", str(out))
     assert result.exit_code != 0
     assert str(result.exception) == (f"Cannot write benchmark records '{out}': '{tmp_path / 'file'}' is a file, "
                                      "not a folder.")
+    assert calls == []  # refused before the suites ran, not after their hours
 
 
 def test_the_printed_table_has_every_flat_field_in_first_seen_order(monkeypatch):

@@ -43,10 +43,13 @@ def bench(suites, device, quick, json_out):
 
     from zoo3d.devices import resolve_device
 
-    if json_out:  # before the suites run, not after
+    if json_out:  # before the suites run (an hour for render on a CPU, hours for zoo), not after
         from zoo3d.cli.compare import check_not_suffix_alone
+        from zoo3d.fileio import check_can_create
 
         check_not_suffix_alone("--json records", json_out, ("json",), "bench")
+        if json_out != "-":
+            check_can_create(json_out, "benchmark records")
     known = available_suites()
     for s in suites:
         if s not in known:
