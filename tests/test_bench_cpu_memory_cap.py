@@ -1,7 +1,7 @@
 """``ZOO3D_BENCH_CPU_MEM_GB`` (docs/testing.md: on a CPU, the memory a measuring process of ``models``, ``peers`` or
-``render`` may add after its set-up) is a positive number of GB; anything else is refused in one sentence with exit status 2
-before the first record's process starts, instead of failing in every one of them (or, at 0, capping each below
-what it holds and reporting OOM)."""
+``render`` may add after its set-up) is a positive number of GB; anything else is refused in one sentence with exit
+status 2 before the first record's process starts, instead of failing in every one of them (or, at 0, capping each
+below what it holds and reporting OOM)."""
 
 from __future__ import annotations
 

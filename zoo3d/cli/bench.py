@@ -2,9 +2,9 @@
 
 A suite is a module ``zoo3d.benchmarks.<name>`` with ``run(device: str, quick: bool) -> list[dict]``;
 one with ``RUN_BY_DEFAULT = False`` (hours of work) runs only when named; one whose records are not whole raises
-:class:`zoo3d.benchmarks.Incomplete` with them, and the command ends with its sentence and exit status 1. Modules there without ``run``
-(``source``, the digest of the code that ran; ``children``, a failed measuring process's record) are helpers, not
-suites.
+:class:`zoo3d.benchmarks.Incomplete` with them, and the command ends with its sentence and exit status 1. Modules
+there without ``run`` (``source``, the digest of the code that ran; ``children``, the memory cap of a measuring
+process and a failed one's record) are helpers, not suites.
 """
 
 from __future__ import annotations
