@@ -795,7 +795,7 @@ TARGETS: dict[str, list[str]] = {
     # the benchmark suites' records, with stand-in networks, clocks and children
     "zoo3d/benchmarks/render.py": ["tests/test_render_bench.py", "tests/test_bench_render_records.py"],
     "zoo3d/benchmarks/children.py": ["tests/test_bench_render_records.py", "tests/test_bench_models_records.py",
-                                     "tests/test_bench_peers_run.py"],
+                                     "tests/test_bench_peers_run.py", "tests/test_bench_cpu_memory_cap.py"],
     "zoo3d/benchmarks/models.py": ["tests/test_model_roles.py", "tests/test_bench_models_records.py",
                                    "tests/test_bench_cpu_memory_cap.py", "tests/test_bench_models_base_failed.py"],
     "zoo3d/benchmarks/train.py": ["tests/test_train_engine_wiring.py", "tests/test_bench_train_records.py"],
