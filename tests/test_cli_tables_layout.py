@@ -68,3 +68,13 @@ def test_with_two_prose_columns_no_word_is_split_at_any_width_the_table_fits_in(
         assert [cell for cell in error_cells if cell] == ["abcdefghijklmnopqrst"], (width, error_cells)
         words = [word for line in lines if line.startswith("│") for word in _cells(line)[1].split()]
         assert words == ["word"] * 15, width
+
+
+def test_a_title_wider_than_the_table_is_one_line_above_it():
+    """compare's title names the settings changed from the protocol; above a table of one metric rich wrapped it
+    to the table's width, four centred lines of a sentence metrics.md quotes as one."""
+    title = "zoo3d compare (small protocol changed to neus.iterations=50, epi_frames=10; 4 instances)"
+    lines = _print(200, title=title)
+    assert lines[0] == title and len(title) > FULL_WIDTH
+    assert lines[1].startswith("┏") and max(len(line) for line in lines[1:]) == FULL_WIDTH
+    assert [_cells(line) for line in lines if line.startswith("│")] == ROWS

@@ -29,14 +29,16 @@ def print_fitting_table(console, columns: list[str], rows: list[list[str]], titl
     for row in rows:
         table.add_row(*row)
     unbounded = console.options.update(width=2**20)  # measured as if the console were endless
-    if Measurement.get(console, unbounded, table).maximum <= console.width:
-        console.print(table)
+    natural = Measurement.get(console, unbounded, table).maximum
+    if natural <= console.width:
+        _print_titled(console, table, natural)
         return
     ranges = _width_ranges(columns, rows, prose) if prose else []
     if prose and _table_width(ranges) <= console.width:
-        for column, width in zip(table.columns, _fitted_widths(ranges, columns, prose, console.width)):
+        widths = _fitted_widths(ranges, columns, prose, console.width)
+        for column, width in zip(table.columns, widths):
             column.width = width
-        console.print(table)
+        _print_titled(console, table, 1 + sum(width + 3 for width in widths))
         return
     if title:
         console.print(title)
@@ -46,6 +48,18 @@ def print_fitting_table(console, columns: list[str], rows: list[list[str]], titl
             if value != "":
                 one.add_row(column, value)
         console.print(one)
+
+
+def _print_titled(console, table, width: int) -> None:
+    """``table``, drawn ``width`` columns wide, under its title: rich wraps a title to the table's width, so a title
+    wider than the table (compare's, naming its protocol's changed settings, above a table of one or two metrics)
+    is printed on a line of its own above it, whole, as above the field/value tables."""
+    from rich.cells import cell_len
+
+    if table.title is not None and cell_len(str(table.title)) > width:
+        console.print(table.title)
+        table.title = None
+    console.print(table)
 
 
 def _table_width(ranges: list[tuple[int, int]]) -> int:
