@@ -78,3 +78,11 @@ def test_a_title_wider_than_the_table_is_one_line_above_it():
     assert lines[0] == title and len(title) > FULL_WIDTH
     assert lines[1].startswith("┏") and max(len(line) for line in lines[1:]) == FULL_WIDTH
     assert [_cells(line) for line in lines if line.startswith("│")] == ROWS
+
+
+def test_a_title_wider_than_the_console_is_one_line_above_the_field_value_tables():
+    """In a log file, which rich takes as 80 columns, the title was broken where the console ended."""
+    title = "zoo3d compare (small protocol changed to neus.iterations=50, epi_frames=10; 4 instances)"
+    lines = _print(FULL_WIDTH - 1, title=title)
+    assert lines[0] == title and len(title) > FULL_WIDTH
+    assert [_cells(line) for line in lines if line.startswith("┃")] == [["field", "value"]] * len(ROWS)

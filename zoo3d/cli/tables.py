@@ -41,7 +41,7 @@ def print_fitting_table(console, columns: list[str], rows: list[list[str]], titl
         _print_titled(console, table, 1 + sum(width + 3 for width in widths))
         return
     if title:
-        console.print(title)
+        console.print(title, soft_wrap=True)
     for row in rows:
         one = Table("field", "value")
         for column, value in zip(columns, row):
@@ -57,7 +57,7 @@ def _print_titled(console, table, width: int) -> None:
     from rich.cells import cell_len
 
     if table.title is not None and cell_len(str(table.title)) > width:
-        console.print(table.title)
+        console.print(table.title, soft_wrap=True)
         table.title = None
     console.print(table)
 
