@@ -492,3 +492,14 @@ def test_from_angles_refuses_angles_of_more_than_one_dimension_in_one_sentence()
     with pytest.raises(ValueError, match=r"one value per camera .* broadcast to shape \(3, 3\)"):  # (3, 1) with (3,)
         Camera.from_angles(torch.zeros(3, 1), torch.zeros(3))
     assert len(Camera.from_angles(torch.zeros(3), 0.1)) == 3
+
+
+def test_a_frontal_cameras_yaw_reads_as_zero_not_minus_zero():
+    """``to_angles`` of a yaw-0 camera gives +0.0, so what records it (an inversion's metrics.json pose) writes 0.0,
+    not the -0.0 of atan2(-0.0, z)."""
+    import json
+
+    angles = Camera.from_angles(torch.tensor([0.0, 0.3]), torch.tensor([0.0, 0.0]), radius=1.0).to_angles()
+    assert json.dumps([float(v) for v in angles["yaw"]]).startswith("[0.0, ")
+    assert math.copysign(1.0, float(angles["yaw"][0])) == 1.0
+    assert float(angles["yaw"][1]) == pytest.approx(0.3, abs=1e-6)

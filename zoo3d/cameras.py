@@ -251,7 +251,7 @@ class Camera:
         d = self.origins - tgt
         radius = d.norm(dim=-1)
         pitch = torch.asin((d[:, 1] / radius).clamp(-1.0, 1.0))
-        yaw = torch.atan2(-d[:, 0], d[:, 2])
+        yaw = torch.atan2(-d[:, 0], d[:, 2]) + 0.0  # + 0.0: a frontal camera's -0.0 (atan2 of -0.0) read as 0.0
         return {"yaw": yaw, "pitch": pitch, "radius": radius, "fov": self.fov}
 
     def to_gram(self) -> tuple[Tensor, Tensor]:
