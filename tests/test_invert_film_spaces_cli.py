@@ -1,7 +1,8 @@
 """``zoo3d invert --method optimize`` into pi-GAN searches W+ (its mapping network's per-layer frequencies and phases,
-as pi-GAN's own inversion does): ``--space w+`` and ``auto`` invert there, the saved inversion keeps the W+ code and
-``zoo3d render --inversion`` draws its reconstruction again; ``--space w``, one w broadcast to every layer, is no space
-of the model and is refused in one sentence. The model: a 2-step pi-GAN run of 8-wide layers (the format-1 fixture)."""
+as pi-GAN's own inversion does): ``--space w+`` and ``auto`` invert there, the saved inversion keeps the W+ code and,
+loaded as ``zoo3d render --inversion`` loads it, draws its reconstruction again; ``--space w``, one w broadcast to
+every layer, is no space of the model and is refused in one sentence. The model: a 2-step pi-GAN run of 8-wide
+layers (the format-1 fixture)."""
 
 from __future__ import annotations
 
