@@ -181,8 +181,9 @@ def test_optimisation_takes_its_pose_from_the_single_pass_inverters_pose_head(si
 
 
 @pytest.mark.parametrize("pose_head, args, sentence", [
-    (True, ["--steps", "5", "--space", "w"], "--steps, --space set the latent optimisation; add --method optimize "
-                                             "(the single-pass inverter has no steps)."),
+    (True, ["--steps", "5", "--space", "w", "--recipe", "pigan"], "--steps, --space, --recipe set the latent "
+                                                                  "optimisation; add --method optimize (the "
+                                                                  "single-pass inverter has no steps)."),
     (True, ["--method", "single", "--tune-steps", "0"], "--tune-steps set the latent optimisation; add --method "
                                                         "optimize (the single-pass inverter has no steps)."),
     (False, [], "Model 'toy_procedural' has no pose head, so the input pose must be given (--pose yaw,pitch)."),
