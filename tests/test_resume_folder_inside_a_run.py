@@ -22,3 +22,13 @@ def test_a_folder_inside_a_run_given_to_resume_names_the_run(toy, capsys, inside
                                    f"give that run folder as --out.")
     code, out, err = zoo3d(capsys, "train", "toy", "--out", "run", "--resume", "--quiet")
     assert code == 0 and out.startswith("Trained 6 steps (4 in this run)"), (out, err)
+
+
+def test_a_samples_folder_whose_parent_holds_nothing_else_of_a_run_is_no_runs(toy, capsys):
+    """Images in ``photos/samples``: the folder given is all ``photos`` holds, so ``photos`` is no run to name."""
+    (toy / "photos" / "samples").mkdir(parents=True)
+    (toy / "photos" / "samples" / "0.png").write_bytes(b"")
+    code, _, err = zoo3d(capsys, "train", "toy", "--out", "photos/samples", "--resume", "--quiet")
+    assert code == 2
+    assert one_line_error(err) == ("Error: Cannot resume 'photos/samples': it has no loadable checkpoint (it holds: "
+                                   "nothing); start a new run in another folder.")
