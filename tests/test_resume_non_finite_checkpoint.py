@@ -53,3 +53,18 @@ def test_a_run_whose_only_checkpoint_is_non_finite_is_told_to_start_again(toy, c
         "; the run cannot continue from it: the run has no earlier checkpoint to continue from, so start a new run "
         "in another folder.")
 
+
+
+def test_the_checkpoint_named_before_a_non_finite_one_is_one_the_resume_can_load(toy, capsys):
+    """A cut-off checkpoint between them is passed over, as the resume after the move passes over it."""
+    train_model("toy", out=toy / "run", overrides=["train.checkpoint_every=2"], progress=False)  # steps 2, 4, 6
+    folder = toy / "run" / "checkpoints"
+    (folder / "step_000000004.safetensors").write_bytes(b"cut off")
+    _spoil(folder / "step_000000006.safetensors")
+    code, _, err = zoo3d(capsys, "train", "toy", "--out", "run", "--resume", "--quiet")
+    assert code == 2 and one_line_error(err).endswith(
+        f"--resume continues from the checkpoint before it, '{folder / 'step_000000002.safetensors'}', once it is "
+        f"moved out of '{folder}'."), err
+    shutil.move(folder / "step_000000006.safetensors", toy / "step_000000006.safetensors")
+    code, out, err = zoo3d(capsys, "train", "toy", "--out", "run", "--resume", "--quiet")
+    assert code == 0 and out.startswith("Trained 6 steps (4 in this run)"), (out, err)
