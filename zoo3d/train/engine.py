@@ -338,9 +338,11 @@ def _scaled_step(scaler: torch.amp.GradScaler, opt: torch.optim.Optimizer) -> bo
 
 
 @contextmanager
-def _rates_in_range(opt: torch.optim.Optimizer, stage: str, role: str):
+def _rates_in_range(opt: torch.optim.Optimizer, stage: str, role: str, configs: list | tuple = ()):
     """A learning rate too large for the weights' type (1e39 past float32's largest number) stops Adam's step in
-    torch's RuntimeError about an overflow, a traceback: said as the rate at fault instead."""
+    torch's RuntimeError about an overflow, a traceback: said as the rate at fault instead, as ``configs`` (the run's
+    stage configs) give it where the stage's is among them (the optimiser's own rate may be scaled from it: lazy
+    regularisation's lr x c)."""
     try:
         yield
     except RuntimeError as exc:
@@ -348,9 +350,12 @@ def _rates_in_range(opt: torch.optim.Optimizer, stage: str, role: str):
             raise
         group = max(opt.param_groups, key=lambda g: g["lr"])
         dtype = str(group["params"][0].dtype).removeprefix("torch.")
-        key = f"module_lr.{group['module']}" if "module" in group else f"lr.{role}"
+        module = group.get("module")
+        key = f"module_lr.{module}" if module else f"lr.{role}"
+        given = next((c.module_lr.get(module) if module else c.lr.get(role) for c in configs if c.name == stage), None)
         error = ConfigError(f"stages.{stage}.{key}: Adam cannot step {dtype} weights at a learning rate of "
-                            f"{group['lr']:g} (its update overflows {dtype}); give a smaller one.")
+                            f"{group['lr'] if given is None else given:g} (its update overflows {dtype}); give a "
+                            f"smaller one.")
         error.every_rank = True  # every process steps at the same rate: rank 0 says it once
         raise error from None
 
@@ -682,7 +687,7 @@ class Trainer:
                     raise _NonFinite(phase.name, "gradient")
                 if spec.grad_clip is not None and grads:
                     torch.nn.utils.clip_grads_with_norm_(params, spec.grad_clip, norm)
-                with _rates_in_range(opt, stage.name, phase.optimizer):
+                with _rates_in_range(opt, stage.name, phase.optimizer, getattr(self.config, "stages", ())):
                     if scaler is not None:
                         stepped = _scaled_step(scaler, opt)
                     else:
