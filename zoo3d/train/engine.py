@@ -852,7 +852,8 @@ class Trainer:
         self._write_metrics({"event": "nan_rollback", "step": failed_step, "phase": err.phase, "what": err.what,
                              "restored_step": restored, "rollback": self._rollbacks})
         if diverged:
-            where = (f"; the last good checkpoint is {self.last_checkpoint}" if self.last_checkpoint  # a new run
+            # with no checkpoint (a new run) --resume cannot continue it, and the same command refuses its folder
+            where = (f"; the last good checkpoint is {self.last_checkpoint}" if self.last_checkpoint
                      else f"; no checkpoint had been written yet, so delete '{self.run_dir}' and start the run again")
             raise TrainingDiverged(
                 f"Training diverged: {err} at step {failed_step} kept coming back after {limit} rollbacks{where} "
