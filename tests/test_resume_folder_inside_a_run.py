@@ -4,6 +4,8 @@ and to start a new run (docs/errors.md, "Run folders")."""
 
 from __future__ import annotations
 
+import shutil
+
 import pytest
 
 from conftest import one_line_error
@@ -32,3 +34,17 @@ def test_a_samples_folder_whose_parent_holds_nothing_else_of_a_run_is_no_runs(to
     assert code == 2
     assert one_line_error(err) == ("Error: Cannot resume 'photos/samples': it has no loadable checkpoint (it holds: "
                                    "nothing); start a new run in another folder.")
+
+
+def test_a_checkpoints_folder_is_a_runs_where_the_run_kept_nothing_else(toy, capsys):
+    """Checkpoints copied without the rest of their run (no config.yaml, latest, metrics or samples) are still a run
+    that --resume continues."""
+    train_model("toy", out=toy / "run", steps=2, progress=False)
+    for name in ("config.yaml", "latest", "metrics.jsonl"):
+        (toy / "run" / name).unlink()
+    shutil.rmtree(toy / "run" / "samples")
+    code, _, err = zoo3d(capsys, "train", "toy", "--out", "run/checkpoints", "--resume", "--quiet")
+    assert code == 2 and one_line_error(err) == ("Error: Cannot resume 'run/checkpoints': it is the checkpoints "
+                                                 "folder of run 'run'; give that run folder as --out.")
+    code, out, err = zoo3d(capsys, "train", "toy", "--out", "run", "--resume", "--quiet")
+    assert code == 0 and out.startswith("Trained 6 steps (4 in this run)"), (out, err)
