@@ -1,8 +1,9 @@
 """The command synopses at the top of docs/training.md and docs/metrics.md against the commands' options.
 
 A synopsis is where a reader looks for what a command takes: every option a command shows in `--help` is in its
-page's synopsis (`invert --keep-geometry`, `sample --no-ema` and `render --cached` were not), and a number the
-synopsis gives as an option's value (`[--frames 60]`) is the option's default.
+page's synopsis (`invert --keep-geometry`, `sample --no-ema` and `render --cached` were not), every option the
+synopsis names is one the command takes, and a number the synopsis gives as an option's value (`[--frames 60]`) is
+the option's default.
 """
 
 from __future__ import annotations
@@ -34,6 +35,11 @@ def synopsis(page: str) -> dict[str, str]:
     return commands
 
 
+def named_options(text: str) -> set[str]:
+    """The long options a synopsis line names (`--cached`, `--rasterizer`), not words that merely hold a dash."""
+    return set(re.findall(r"(?<![\w-])(--[a-z][\w-]*)", text))
+
+
 def shown_options(name: str) -> dict[str, click.Parameter]:
     """The options `zoo3d NAME --help` lists, by their long name."""
     command = cli.get_command(click.Context(cli), name)
@@ -55,9 +61,15 @@ def test_the_synopses_are_read_whole():
 
 @pytest.mark.parametrize("page,name", CASES, ids=[f"{p}:{n}" for p, n in CASES])
 def test_the_synopsis_names_every_option_the_command_shows(page, name):
-    text = synopsis(page)[name]
-    named = set(re.findall(r"(?<![\w-])(--[a-z][\w-]*)", text))
-    assert sorted(set(shown_options(name)) - named - {"--help"}) == []
+    assert sorted(set(shown_options(name)) - named_options(synopsis(page)[name]) - {"--help"}) == []
+
+
+@pytest.mark.parametrize("page", sorted(PAGES))
+def test_every_option_a_synopsis_names_is_one_its_command_takes(page):
+    # the other way round: an option renamed or dropped since stays in the page as one the reader's shell refuses;
+    # training.md's export and view lines (an inverted image's) are held to their commands here too
+    stale = {name: sorted(named_options(text) - set(shown_options(name))) for name, text in synopsis(page).items()}
+    assert {name: options for name, options in stale.items() if options} == {}
 
 
 @pytest.mark.parametrize("page,name", CASES, ids=[f"{p}:{n}" for p, n in CASES])
