@@ -41,9 +41,12 @@ def test_the_pages_json_example_has_the_keys_compare_writes(tmp_path, monkeypatc
     assert code == 0, err
     written = json.loads((tmp_path / "out.json").read_text())
     text = example()
-    top = keys_at(text)
-    assert top == {"models", "protocol", "provenance", "higher_is_better", "notes", "evidence"}
-    assert sorted(top - set(written) - {"evidence"}) == []   # evidence: with --markdown only
+    # the top-level blocks both ways: `evidence` is written (empty) without --markdown too
+    assert keys_at(text) == set(written) == {"models", "protocol", "provenance", "higher_is_better", "notes",
+                                             "evidence"}
+    # a metric's entry: the summary keys the page shows for neus_detail_gain are epi's too (epi adds its frames)
+    summary = keys_of(text, "neus_detail_gain")
+    assert summary == {"mean", "std", "n", "values"} and sorted(summary - set(written["models"]["oracle"]["epi"])) == []
     protocol = keys_of(text, "protocol")
     assert len(protocol) > 10 and sorted(protocol - set(written["protocol"])) == []
     provenance = keys_of(text, "provenance")
