@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import io
 
+import pytest
 from rich.console import Console
 
 from zoo3d.cli.tables import _table_width, _width_ranges, print_fitting_table
@@ -70,19 +71,34 @@ def test_with_two_prose_columns_no_word_is_split_at_any_width_the_table_fits_in(
         assert words == ["word"] * 15, width
 
 
-def test_a_title_wider_than_the_table_is_one_line_above_it():
+#: compare's title of changed settings: 88 columns, wider than the table (69) and than a log file's 80
+LONG_TITLE = "zoo3d compare (small protocol changed to neus.iterations=50, epi_frames=10; 4 instances)"
+
+
+@pytest.mark.parametrize("width", [200, 80], ids=["wide-console", "log-file"])
+def test_a_title_wider_than_the_table_is_one_line_above_it(width):
     """compare's title names the settings changed from the protocol; above a table of one metric rich wrapped it
-    to the table's width, four centred lines of a sentence metrics.md quotes as one."""
-    title = "zoo3d compare (small protocol changed to neus.iterations=50, epi_frames=10; 4 instances)"
-    lines = _print(200, title=title)
-    assert lines[0] == title and len(title) > FULL_WIDTH
+    to the table's width, four centred lines of a sentence metrics.md quotes as one. In a log file (80 columns, which
+    the table fits and the title does not) it was broken where the console ended."""
+    lines = _print(width, title=LONG_TITLE)
+    assert lines[0] == LONG_TITLE and FULL_WIDTH < 80 < len(LONG_TITLE)
     assert lines[1].startswith("┏") and max(len(line) for line in lines[1:]) == FULL_WIDTH
     assert [_cells(line) for line in lines if line.startswith("│")] == ROWS
 
 
+def test_a_title_wider_than_a_table_of_fitted_prose_columns_is_one_line_above_it():
+    """The table whose prose columns were narrowed to fit the console takes its title the same way."""
+    columns, rows = ["name", "registered", "error"], [["x", " ".join(["word"] * 15), "abcdefghijklmnopqrst"]]
+    width = _table_width(_width_ranges(columns, rows, ("registered", "error"))) + 10
+    out = io.StringIO()
+    print_fitting_table(Console(file=out, width=width), columns, rows, title=LONG_TITLE, prose=("registered", "error"))
+    lines = out.getvalue().splitlines()
+    assert lines[0] == LONG_TITLE and lines[1].startswith("┏") and max(len(line) for line in lines[1:]) <= width
+    assert [word for line in lines if line.startswith("│") for word in _cells(line)[1].split()] == ["word"] * 15
+
+
 def test_a_title_wider_than_the_console_is_one_line_above_the_field_value_tables():
     """In a log file, which rich takes as 80 columns, the title was broken where the console ended."""
-    title = "zoo3d compare (small protocol changed to neus.iterations=50, epi_frames=10; 4 instances)"
-    lines = _print(FULL_WIDTH - 1, title=title)
-    assert lines[0] == title and len(title) > FULL_WIDTH
+    lines = _print(FULL_WIDTH - 1, title=LONG_TITLE)
+    assert lines[0] == LONG_TITLE
     assert [_cells(line) for line in lines if line.startswith("┃")] == [["field", "value"]] * len(ROWS)
