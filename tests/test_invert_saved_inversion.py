@@ -326,11 +326,15 @@ def test_a_checkpoint_free_models_inversion_is_drawn_by_the_model_built_afresh_u
 def test_an_image_folder_or_its_inversion_given_as_a_run_is_pointed_at_render_inversion(photo, run, capsys):
     _invert(photo, run)
     capsys.readouterr()
-    assert zoo3d("render", "inv/sphere", "--out", "x.gif") == 2  # it said: give 'inv/sphere/inversion.safetensors'
-    assert one_line_error(capsys.readouterr().err) == (
-        "Error: 'inv/sphere' is an image's folder that zoo3d invert wrote, not a run; render its inversion with "
-        "`zoo3d render --inversion inv/sphere --out FILE` (export and view take --inversion too).")
+    # every command that takes a run says it (errors.md): render's, export's and view's, invert's --ckpt
+    for args in (("render", "inv/sphere", "--out", "x.gif"), ("export", "inv/sphere", "--out", "x.ply"),
+                 ("view", "inv/sphere"), ("invert", photo, "--model", "toy", "--ckpt", "inv/sphere", "--out", "inv2")):
+        assert zoo3d(*args) == 2  # it said: give 'inv/sphere/inversion.safetensors'
+        assert one_line_error(capsys.readouterr().err) == (
+            "Error: 'inv/sphere' is an image's folder that zoo3d invert wrote, not a run; render its inversion with "
+            "`zoo3d render --inversion inv/sphere --out FILE` (export and view take --inversion too)."), args[0]
     assert zoo3d("sample", "inv/sphere/inversion.safetensors", "--out", "x.png") == 2
     assert one_line_error(capsys.readouterr().err) == (
         "Error: 'inv/sphere/inversion.safetensors' is an inversion that zoo3d invert saved, not a checkpoint; render "
         "it with `zoo3d render --inversion inv/sphere --out FILE` (export and view take --inversion too).")
+    assert not (photo.parent / "inv2").exists()  # refused before anything was written

@@ -359,8 +359,8 @@ def _refuse_a_folder_of_checkpoints(folder: Path) -> None:
 
     if (folder / INVERSION_FILE).is_file():  # an image's folder that zoo3d invert wrote: its file is no checkpoint
         raise UserError(f"'{folder}' is an image's folder that zoo3d invert wrote, not a run; render its inversion "
-                        f"with `zoo3d render --inversion {shell_word(str(folder))} --out FILE` (export and view take --inversion "
-                        f"too).")
+                        f"with `zoo3d render --inversion {shell_word(str(folder))} --out FILE` (export and view take "
+                        f"--inversion too).")
     if folder.name == CHECKPOINT_DIR and list_checkpoints(folder.parent):
         raise UserError(f"'{folder}' is the checkpoints folder of run '{folder.parent}'; give the run folder (its "
                         f"latest checkpoint) or one checkpoint file, such as '{list_checkpoints(folder.parent)[0]}'.")

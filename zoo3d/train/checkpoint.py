@@ -373,8 +373,8 @@ def read_metadata(path: str | Path) -> dict[str, str]:
 
         if HEADER_KEY in meta:
             raise CheckpointError(f"'{path}' is an inversion that zoo3d invert saved, not a checkpoint; render it with "
-                                  f"`zoo3d render --inversion {shell_word(str(path.parent))} --out FILE` (export and view take "
-                                  f"--inversion too).")
+                                  f"`zoo3d render --inversion {shell_word(str(path.parent))} --out FILE` (export and "
+                                  f"view take --inversion too).")
         raise CheckpointError(f"'{path}' is a safetensors file but not a zoo3d checkpoint (no 'zoo3d.model' "
                               f"in its metadata).")
     size = path.stat().st_size
