@@ -2,8 +2,8 @@
 
 A synopsis is where a reader looks for what a command takes: every option a command shows in `--help` is in its
 page's synopsis (`invert --keep-geometry`, `sample --no-ema` and `render --cached` were not), every option the
-synopsis names is one the command takes, and a number the synopsis gives as an option's value (`[--frames 60]`) is
-the option's default.
+synopsis names is one the command takes, a number the synopsis gives as an option's value (`[--frames 60]`) is
+the option's default, and an option of a few choices has them all listed (`--space auto|z|w|w+`).
 """
 
 from __future__ import annotations
@@ -78,3 +78,13 @@ def test_a_number_the_synopsis_gives_an_option_is_its_default(page, name):
     for option, value in re.findall(r"\[(--[a-z][\w-]*) (-?[\d.]+)\]", synopsis(page)[name]):
         default = options[option].default
         assert float(value) == float(default), f"{name} {option}: the synopsis says {value}, the default is {default}"
+
+
+@pytest.mark.parametrize("page,name", CASES, ids=[f"{p}:{n}" for p, n in CASES])
+def test_an_option_of_a_few_choices_lists_them_all_in_the_synopsis(page, name):
+    text = synopsis(page)[name]
+    for option, param in shown_options(name).items():
+        if isinstance(param.type, click.Choice):
+            listed = re.findall(rf"{re.escape(option)} ([\w+-]+(?:\|[\w+-]+)+)", text)
+            assert listed and all(choices.split("|") == list(param.type.choices) for choices in listed), (
+                f"{name} {option}: the synopsis lists {listed}, the command takes {list(param.type.choices)}")
