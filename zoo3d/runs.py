@@ -353,14 +353,12 @@ def _refuse_a_folder_of_checkpoints(folder: Path) -> None:
     """A folder given as a run that holds checkpoint files itself (a run's ``checkpoints/``, reached by tab
     completion, or a folder of downloaded ones) was refused as a run that "holds: nothing": say what it is and which
     file or folder to give instead."""
-    from zoo3d.errors import shell_word
-    from zoo3d.invert.saved import INVERSION_FILE
+    from zoo3d.invert.saved import INVERSION_FILE, commands_for
     from zoo3d.train.checkpoint import CHECKPOINT_DIR, SUFFIX, list_checkpoints
 
     if (folder / INVERSION_FILE).is_file():  # an image's folder that zoo3d invert wrote: its file is no checkpoint
         raise UserError(f"'{folder}' is an image's folder that zoo3d invert wrote, not a run; render its inversion "
-                        f"with `zoo3d render --inversion {shell_word(str(folder))} --out FILE` (export and view take "
-                        f"--inversion too).")
+                        f"with {commands_for(folder)}.")
     if folder.name == CHECKPOINT_DIR and list_checkpoints(folder.parent):
         raise UserError(f"'{folder}' is the checkpoints folder of run '{folder.parent}'; give the run folder (its "
                         f"latest checkpoint) or one checkpoint file, such as '{list_checkpoints(folder.parent)[0]}'.")

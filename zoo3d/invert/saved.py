@@ -31,8 +31,8 @@ from zoo3d.cameras import Camera
 from zoo3d.core.inverter import InversionResult, Inverter
 from zoo3d.errors import UserError, counted
 
-__all__ = ["INVERSION_FILE", "check_state", "inversion_file", "inversion_generator", "load_inversion",
-           "read_inversion", "saves_state", "single_pass_inverter", "write_inversion"]
+__all__ = ["INVERSION_FILE", "check_state", "commands_for", "inversion_file", "inversion_generator",
+           "load_inversion", "read_inversion", "saves_state", "single_pass_inverter", "write_inversion"]
 
 #: the file's name in an image's output folder
 INVERSION_FILE = "inversion.safetensors"
@@ -83,6 +83,15 @@ def write_inversion(path: str | Path, inverter: Inverter, result: InversionResul
         except ValueError:  # another drive (Windows): no relative path
             pass
     return write_safetensors(tensors, {HEADER_KEY: json_text({"format": FORMAT, **header}, indent=None)}, Path(path))
+
+
+def commands_for(folder: str | Path) -> str:
+    """The commands that take the inversion in ``folder``, as a refusal of it given as a run or a checkpoint names
+    them."""
+    from zoo3d.errors import shell_word
+
+    return (f"`zoo3d render --inversion {shell_word(str(folder))} --out FILE` (export and view take --inversion "
+            f"too)")
 
 
 def check_state(inverter, state) -> None:

@@ -368,13 +368,11 @@ def read_metadata(path: str | Path) -> dict[str, str]:
     except Exception as exc:  # safetensors raises its own error types for every header problem
         raise CheckpointError(f"Checkpoint '{path}' is truncated or corrupt ({_first_line(exc)}).") from None
     if "zoo3d.model" not in meta:
-        from zoo3d.errors import shell_word
-        from zoo3d.invert.saved import HEADER_KEY
+        from zoo3d.invert.saved import HEADER_KEY, commands_for
 
         if HEADER_KEY in meta:
             raise CheckpointError(f"'{path}' is an inversion that zoo3d invert saved, not a checkpoint; render it with "
-                                  f"`zoo3d render --inversion {shell_word(str(path.parent))} --out FILE` (export and "
-                                  f"view take --inversion too).")
+                                  f"{commands_for(path.parent)}.")
         raise CheckpointError(f"'{path}' is a safetensors file but not a zoo3d checkpoint (no 'zoo3d.model' "
                               f"in its metadata).")
     size = path.stat().st_size
