@@ -202,13 +202,19 @@ def test_cached_of_an_inversion_whose_model_has_no_manifolds_is_refused_as_a_see
 
 
 class _MeshableSpheres(dict):
-    """The toy's representation (a dict of colour and radius), offering mesh_field: the ball of its radius at CENTRE."""
+    """The toy's representation (a dict of colour and radius), offering mesh_field: the ball of its radius at CENTRE,
+    and query: its colour (in [-1, 1]) as rgb in [0, 1] everywhere."""
 
     bounds = 0.15
 
     def mesh_field(self, points):
         centre = torch.tensor(CENTRE, dtype=points.dtype, device=points.device)
         return self["radius"][:, None] - (points - centre).norm(dim=-1), 0.0
+
+    def query(self, points, dirs):
+        from types import SimpleNamespace
+
+        return SimpleNamespace(rgb=((self["colour"][:, None] + 1) / 2).expand(*points.shape[:2], 3))
 
 
 def test_a_ply_export_of_an_inversion_meshes_the_representation_its_saved_latent_gives(photo, run, capsys,
@@ -233,6 +239,11 @@ def test_a_ply_export_of_an_inversion_meshes_the_representation_its_saved_latent
     start = inverter.restore({"latent": torch.zeros_like(result.latent)}, result.cameras).representation
     other = extract_mesh(start, resolution=16, level=0.002, colors=False)  # the latent before the steps moved it
     assert other.vertices.shape != mesh.vertices.shape or np.abs(other.vertices - mesh.vertices).max() > 1e-5
+    assert mesh.colors is None  # --no-colors
+    assert zoo3d("export", "--inversion", folder, "--resolution", "16", "--level", "0.002", "--out", "rgb.ply") == 0
+    coloured = read_ply(photo.parent / "rgb.ply")  # every vertex the saved latent's colour
+    rgb = np.tile(np.round((result.representation["colour"][0].numpy() + 1) / 2 * 255), (mesh.num_vertices, 1))
+    assert np.array_equal(coloured.vertices, mesh.vertices) and np.array_equal(coloured.colors, rgb)
 
 
 @pytest.mark.parametrize("args, message", [
