@@ -183,6 +183,8 @@ def _edit_zoo3d(key, value):
     (_edit_zoo3d("seed", "3"), "seed: '3' is not a whole number"),
     (_edit_zoo3d("input_view", {"yaw": 0.1}), "input_view: {'yaw': 0.1} is no view (a finite yaw and pitch)"),
     (_edit_zoo3d("input_view", {"yaw": float("nan"), "pitch": 0}), "input_view: {'yaw': nan, 'pitch': 0} is no view"),
+    (_edit_zoo3d("input_view", {"yaw": True, "pitch": 0}), "input_view: {'yaw': True, 'pitch': 0} is no view"),
+    (_edit_zoo3d("input_view", [0.2, -0.05]), "input_view: [0.2, -0.05] is no view"),
     (lambda extras: {"zoo3d": []}, ": not an object"),
 ])
 def test_a_glb_whose_zoo3d_metadata_is_malformed_is_refused_naming_the_file(glb, tmp_path, edit, problem):
