@@ -343,7 +343,6 @@ def test_the_viewer_of_a_saved_inversion_serves_what_export_writes_opening_at_it
         source.glb(3)
 
 
-
 def test_an_exported_inversion_holds_its_input_view_where_a_viewer_of_the_file_opens_and_its_camera_stands(
         trained_run, portrait, tmp_path, single_thread):
     from zoo3d.cameras import Camera
