@@ -1,8 +1,8 @@
 """A model plugin's recipe or modules that the engine cannot run are one sentence and exit status 2 from ``zoo3d
-train``, not a traceback: a phase naming an optimiser its stage does not define, a module path the model lacks,
-``build()`` without a generator or with one that is no ``zoo3d.core.Generator``, and a phase whose loss returns
-something other than a ``LossResult`` (a bare tensor, a LossResult of a float), which is told at the step that runs
-it (docs/plugins.md, The model interface)."""
+train``, not a traceback: a phase naming an optimiser its stage does not define, a module path the model lacks, an
+optimiser whose modules the stage freezes, ``build()`` without a generator or with one that is no
+``zoo3d.core.Generator``, and a phase whose loss returns something other than a ``LossResult`` (a bare tensor, a
+LossResult of a float), which is told at the step that runs it (docs/plugins.md, The model interface)."""
 
 from __future__ import annotations
 
@@ -34,6 +34,8 @@ def _recipe(change):
      "Error: The recipe names module 'gen.net', but the model has only: generator, disc."),
     (lambda s: dataclasses.replace(s, frozen=["generator.nett"]),
      "Error: Stage 'main' names module 'generator.nett', which the model does not have."),
+    (lambda s: dataclasses.replace(s, frozen=["disc"]),
+     "Error: Optimizer 'D' of stage 'main' has no trainable parameters (modules ['disc'], frozen ['disc'])."),
 ])
 def test_a_recipe_the_engine_cannot_run_is_one_sentence_before_the_run_folder(toy, monkeypatch, capsys, change,
                                                                               sentence):

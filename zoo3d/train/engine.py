@@ -140,6 +140,23 @@ def _stepped_parameters(stage: Stage, role: str, modules: dict[str, torch.nn.Mod
             if wanted_grad.get(id(p), True) and id(p) not in frozen}
 
 
+def check_optimizers_train(stages: list[Stage], modules: dict[str, torch.nn.Module],
+                           wanted_grad: dict[int, bool]) -> None:
+    """Every optimiser of every stage steps some parameter: one whose modules the stage freezes (or the model builds
+    fixed) is the sentence :meth:`Trainer._build_optimizers` gives, said before the run folder rather than when the
+    stage begins."""
+    for s in stages:
+        for role, spec in s.optimizers.items():
+            if not _stepped_parameters(s, role, modules, wanted_grad):
+                raise RecipeError(no_trainable_parameters(role, s, spec))
+
+
+def no_trainable_parameters(role: str, stage: Stage, spec: OptimizerSpec) -> str:
+    """The sentence for an optimiser of ``stage`` left with nothing to train."""
+    return (f"Optimizer '{role}' of stage '{stage.name}' has no trainable parameters (modules {spec.modules}, "
+            f"frozen {stage.frozen}).")
+
+
 def check_kept_state_shared(stages: list[Stage], modules: dict[str, torch.nn.Module],
                             wanted_grad: dict[int, bool]) -> None:
     """A stage that keeps the previous stage's Adam state must step some parameter that stage's optimiser of the same
@@ -198,8 +215,9 @@ def check_new_run_modules(stages: list[Stage], modules: dict[str, torch.nn.Modul
                           config: RunConfig, world: World, lengths: list[int],
                           wanted_grad: dict[int, bool] | None = None) -> None:
     """What a new run refuses in its stages once the modules are built (:meth:`Trainer.check_new_run`), in this
-    order: a module path no module answers to, a stage setting with nothing to act on, a ``module_lr`` that nothing
-    trains at, a ``train.micro_batch`` below a minibatch-stddev group (``lengths``: the steps each stage trains).
+    order: a module path no module answers to, a stage setting with nothing to act on, an optimiser with nothing to
+    train, a ``module_lr`` that nothing trains at, a ``train.micro_batch`` below a minibatch-stddev group
+    (``lengths``: the steps each stage trains).
     ``modules`` as ``build()`` returned them; they may live on the meta device (``zoo3d train --nproc`` checks them
     once, before it starts the processes, without building the weights). ``wanted_grad``: which parameters the model
     builds trainable, by id (default: as ``modules`` hold them now)."""
@@ -207,6 +225,7 @@ def check_new_run_modules(stages: list[Stage], modules: dict[str, torch.nn.Modul
     check_stage_settings_apply(stages)
     if wanted_grad is None:
         wanted_grad = {id(p): p.requires_grad for m in modules.values() for p in m.parameters()}
+    check_optimizers_train(stages, modules, wanted_grad)
     check_kept_state_shared(stages, modules, wanted_grad)
     for s in stages:
         check_module_lr_trains(s, modules, wanted_grad)
@@ -568,8 +587,7 @@ class Trainer:
                         seen.add(id(p))
                         params.append(p)
             if not params:
-                raise RecipeError(f"Optimizer '{name}' of stage '{stage.name}' has no trainable parameters "
-                                 f"(modules {spec.modules}, frozen {stage.frozen}).")
+                raise RecipeError(no_trainable_parameters(name, stage, spec))
             self._params[name] = params
             self.optimizers[name] = torch.optim.Adam(_param_groups(params, spec, self.modules), lr=spec.lr,
                                                      betas=tuple(spec.betas), eps=spec.eps,
