@@ -1,6 +1,7 @@
 """A plugin's single-pass inverter saves its state under names of its own (``Inverter.state``): ``zoo3d render
---inversion`` reads the file back and hands ``restore`` the same tensors, whatever the names; a state holding what
-the file cannot (a number) is named in one sentence (docs/plugins.md, Single-pass inversion)."""
+--inversion`` reads the file back and hands ``restore`` the same tensors, whatever the names; a state the file cannot
+hold (a number beside the latent, a bare tensor, a name that is no text) is named in one sentence (docs/plugins.md,
+Single-pass inversion)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,8 @@ from conftest import one_line_error, run_in_process as zoo3d
 from test_cli_invert_options import sphere  # noqa: F401 (a fixture)
 from test_invert_cli import toy_image  # noqa: F401 (a fixture)
 from zoo3d.core.inverter import InversionResult, Inverter
-from zoo3d.errors import UserError
+from zoo3d.errors import PluginError, UserError
+from zoo3d.invert.saved import check_state
 
 
 class NamedStateInverter(Inverter):
@@ -72,3 +74,16 @@ def test_a_state_that_holds_a_number_is_named_in_one_sentence(sphere, no_lpips, 
         "Error: NamedStateInverter.state returned 'psi' as a float; the file holds tensors by text names, so give it "
         "as one (torch.tensor(value)) (docs/plugins.md, Single-pass inversion).")
     assert not (tmp_path / "o" / "sphere" / "inversion.safetensors").exists()
+
+
+@pytest.mark.parametrize("state, sentence", [
+    (torch.zeros(1, 2), "NamedStateInverter.state returned a Tensor; it returns the tensors that rebuild the result by "
+                        "name, {'latent': tensor, ...} (docs/plugins.md, Single-pass inversion)."),
+    ({0: torch.zeros(1, 2)}, "NamedStateInverter.state returned the name 0, a int; the file holds tensors by text "
+                             "names, so name each with a str (docs/plugins.md, Single-pass inversion)."),
+])
+def test_a_state_that_is_no_dict_of_named_tensors_is_named_in_one_sentence(state, sentence):
+    with pytest.raises(PluginError) as refused:
+        check_state(NamedStateInverter(None, []), state)
+    assert str(refused.value) == sentence
+    check_state(NamedStateInverter(None, []), {"code": torch.zeros(1, 2)})  # the names are the inverter's own

@@ -29,7 +29,7 @@ from torch import Tensor
 
 from zoo3d.cameras import Camera
 from zoo3d.core.inverter import InversionResult, Inverter
-from zoo3d.errors import UserError, counted
+from zoo3d.errors import PluginError, UserError, counted
 
 __all__ = ["INVERSION_FILE", "check_state", "commands_for", "inversion_file", "inversion_generator",
            "load_inversion", "read_inversion", "saves_state", "single_pass_inverter", "write_inversion"]
@@ -96,15 +96,17 @@ def commands_for(folder: str | Path) -> str:
 
 def check_state(inverter, state) -> None:
     """Refuse, in one sentence naming the inverter's class, a ``state`` that is no dict of tensors by text names
-    (a number, a list beside the latent), which the file cannot hold: it was an AttributeError traceback."""
-    from zoo3d.errors import PluginError
-
+    (a number, a list beside the latent, a name that is no text), which the file cannot hold: it was an
+    AttributeError traceback."""
     where = f"{type(inverter).__name__}.state"
     if not isinstance(state, dict):
         raise PluginError(f"{where} returned a {type(state).__name__}; it returns the tensors that rebuild the result "
                           f"by name, {{'latent': tensor, ...}} (docs/plugins.md, Single-pass inversion).")
     for name, value in state.items():
-        if not isinstance(name, str) or not isinstance(value, torch.Tensor):
+        if not isinstance(name, str):
+            raise PluginError(f"{where} returned the name {name!r}, a {type(name).__name__}; the file holds tensors "
+                              f"by text names, so name each with a str (docs/plugins.md, Single-pass inversion).")
+        if not isinstance(value, torch.Tensor):
             raise PluginError(f"{where} returned {name!r} as a {type(value).__name__}; the file holds tensors by text "
                               f"names, so give it as one (torch.tensor(value)) (docs/plugins.md, Single-pass "
                               f"inversion).")
