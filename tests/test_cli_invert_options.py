@@ -27,6 +27,18 @@ def sphere(toy_image, monkeypatch, tmp_path):
 
 
 @pytest.fixture
+def no_lpips(monkeypatch):
+    """LPIPS left out (its import alone takes seconds), for tests whose scores are not what they test."""
+    from zoo3d.errors import UserError
+    from zoo3d.eval import image_metrics
+
+    def absent(device):
+        raise UserError("LPIPS is left out here.")
+
+    monkeypatch.setattr(image_metrics, "load_lpips", absent)
+
+
+@pytest.fixture
 def recorded(monkeypatch):
     """Every OptimizationInverter the command builds, every load_model call's keywords, every outputs call's."""
     import zoo3d.invert as invert
@@ -199,11 +211,10 @@ def test_single_pass_refusals_are_one_sentence_before_anything_is_written(single
     assert not (tmp_path / "o").exists() and all(m.calls == [] for m in made)
 
 
-def test_an_inverter_that_does_not_say_it_has_a_pose_head_is_given_the_pose_or_asks_for_it(sphere, monkeypatch,
-                                                                                            tmp_path, capsys):
+def test_an_inverter_that_does_not_say_it_has_a_pose_head_is_given_the_pose_or_asks_for_it(sphere, no_lpips,
+                                                                                            monkeypatch, tmp_path,
+                                                                                            capsys):
     from zoo3d.core import Inverter
-    from zoo3d.errors import UserError
-    from zoo3d.eval import image_metrics
 
     class PoseNeeded(Inverter):  # says nothing of a pose head, as a plugin's inverter written from the interface
         def __init__(self, generator):
@@ -217,10 +228,6 @@ def test_an_inverter_that_does_not_say_it_has_a_pose_head_is_given_the_pose_or_a
         def render(self, result, cameras, resolution=None):
             return self.generator.render(result.representation, cameras, resolution)
 
-    def no_lpips(device):  # its import alone takes seconds; the scores are not what is tested
-        raise UserError("LPIPS is left out here.")
-
-    monkeypatch.setattr(image_metrics, "load_lpips", no_lpips)
     made = []
     monkeypatch.setattr(toy_model.ProceduralToy, "build_inverter",
                         lambda self, config, modules: made.append(PoseNeeded(modules["generator"])) or made[-1])

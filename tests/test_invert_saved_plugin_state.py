@@ -10,10 +10,10 @@ import torch
 
 import toy_model
 from conftest import one_line_error, run_in_process as zoo3d
-from test_cli_invert_options import sphere  # noqa: F401 (a fixture)
+from test_cli_invert_options import no_lpips, sphere  # noqa: F401 (fixtures)
 from test_invert_cli import toy_image  # noqa: F401 (a fixture)
 from zoo3d.core.inverter import InversionResult, Inverter
-from zoo3d.errors import PluginError, UserError
+from zoo3d.errors import PluginError
 from zoo3d.invert.saved import check_state
 
 
@@ -37,16 +37,6 @@ class NamedStateInverter(Inverter):
     def restore(self, state, cameras):
         self.restored.append(state)
         return InversionResult(self.generator.represent(state["code"]), cameras, latent=state["code"])
-
-
-@pytest.fixture
-def no_lpips(monkeypatch):
-    from zoo3d.eval import image_metrics
-
-    def absent(device):  # its import alone takes seconds; the scores are not what is tested
-        raise UserError("LPIPS is left out here.")
-
-    monkeypatch.setattr(image_metrics, "load_lpips", absent)
 
 
 def test_render_inversion_restores_a_state_saved_under_the_inverters_own_names(sphere, no_lpips, monkeypatch,
