@@ -35,3 +35,13 @@ def test_a_kind_that_is_neither_density_nor_sdf_is_named():
                                   "by signed distance (docs/plugins.md, The model interface).")
     out = renderer.render(Fog(), camera, (2, 2))  # spelt right, it renders: the same grey on every pixel
     assert torch.allclose(out.rgb, out.rgb[:, :, :1, :1].expand_as(out.rgb))
+
+
+@pytest.mark.parametrize("sampling", ["sections", "eg3d"])
+def test_render_rays_refuses_it_too(sampling):
+    """``render_rays`` is public (a plugin's own ray batches), so it checks the kind itself, under either sampling."""
+    renderer = VolumeRenderer(num_samples=4, sampling=sampling)
+    origins, dirs = torch.tensor([[[0.0, 0.0, 1.0]]]), torch.tensor([[[0.0, 0.0, -1.0]]])
+    with pytest.raises(PluginError, match=r"^Fog.kind is 'sdff', and a field's kind is 'density' or 'sdf' \(did you "
+                                          r"mean 'sdf'\?\)"):
+        renderer.render_rays(Fog(kind="sdff"), origins, dirs)

@@ -190,7 +190,6 @@ class VolumeRenderer(Renderer):
                draws: SampleDraws | None = None) -> RenderOutput:
         """Render B instances (one camera each) at (H, W); ``generator`` seeds the sample jitter,
         ``draws`` replaces the random draws altogether."""
-        check_field_kind(rep)
         H, W = resolve_resolution(resolution, cameras)
         origins, dirs = cameras.rays(H, W)
         B, P = origins.shape[:2]
@@ -238,8 +237,10 @@ class VolumeRenderer(Renderer):
         ``stretch`` (B, p, 1): the length of ``dirs`` when they are not unit vectors but have unit depth
         along the viewing axis (``depth_along="axis"``: near/far and samples are depths); ``view_dirs`` (B, p, 3): the directions the
         field sees instead of ``dirs``; ``draws``: see :class:`SampleDraws`. ``raw`` is the field's
-        raw density or SDF value at each sample.
+        raw density or SDF value at each sample. A field whose ``kind`` is neither is refused
+        (:func:`zoo3d.core.representation.check_field_kind`).
         """
+        check_field_kind(rep)
         if self.sampling == "eg3d":
             return self._render_rays_eg3d(rep, origins, dirs, generator, draws or SampleDraws())
         B, p, _ = origins.shape
