@@ -73,6 +73,15 @@ def test_the_stages_ahead_skip_what_the_checkpoint_finished():
         Trainer.check_batches(trainer)
 
 
+def test_the_lengths_ahead_of_a_run_not_resumed_are_its_lengths():
+    from zoo3d.train.schedule import lengths_ahead
+
+    assert lengths_ahead([1, 3, 0, 2]) == [1, 3, 0, 2]  # from step 0 of stage 0 every stage is still to train
+    assert lengths_ahead([1, 3, 2], 1) == [0, 3, 2]
+    assert lengths_ahead([1, 3, 2], step=1) == [0, 3, 2]  # stage 0 ends at step 1
+    assert lengths_ahead([1, 3, 2], 1, 4) == [0, 0, 2]
+
+
 def test_more_processes_may_resume_a_run_whose_small_batch_stage_is_done(tmp_path, capsys):
     from zoo3d.launch import check_launch
 
