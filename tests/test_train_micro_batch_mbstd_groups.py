@@ -242,6 +242,26 @@ def test_a_resume_with_its_own_count_is_asked_about_the_stages_it_has_not_begun(
         _resumed(5, 2, 2, (0, 0), batches=(12, 8))  # a checkpoint at the start of 'main' has not begun it
 
 
+def test_a_resume_with_one_process_names_the_count_that_keeps_the_groups():
+    """A run of 4 processes, 3 images each in one chunk of 3 (a share of 3 is grouped whole), resumed with one: its 12
+    in chunks of 3 break groups of 4, as 6 (3 + 3) and 4 (2 + 2) a process would."""
+    with pytest.raises(UserError) as err:
+        _resumed(3, 1, 4, (0, 5))
+    assert str(err.value) == (
+        "'c.st' trains on with train.micro_batch=3, which cuts the batch of 12 of stage 'main' with 1 process into "
+        "chunks of 3, fewer than the 4 images that 'critic' groups for its minibatch standard deviation; a resume keeps "
+        "the run's train.micro_batch, so resume it with 4 processes.")
+
+
+def test_a_resume_leaving_one_process_a_prime_batch_says_to_start_a_new_run_with_another_batch():
+    """Stage 'second' takes 5 images: one process groups them one at a time, two cannot share them."""
+    with pytest.raises(UserError) as err:
+        _resumed(None, 1, 2, (0, 5), batches=(12, 5))
+    assert str(err.value) == (
+        f"'c.st' trains on with 1 process, and stage 'second' trains on a batch of 5 images, {_ONES}; no count of "
+        f"processes up to 2 keeps the groups: start a new run with another batch {_ALIKE}")
+
+
 def test_a_resume_no_count_of_processes_keeps_says_to_start_a_new_run():
     """Chunks of 1 break every group at every count up to 4 (three do not divide the batch of 8)."""
     with pytest.raises(UserError) as err:
@@ -267,6 +287,32 @@ def test_chunks_grouped_one_image_at_a_time_are_refused_naming_the_micro_batch_t
                              f"give train.micro_batch=4 {_ALIKE}"
 
 
+def test_the_chunk_named_is_the_one_grouped_one_image_at_a_time_not_the_smallest():
+    """9 in chunks of at most 5 are 5 + 4: the 4 keep a group of 4, the 5 are grouped one image at a time; only the
+    whole batch (groups of 3) keeps them."""
+    with pytest.raises(ConfigError) as err:
+        check_micro_batch_groups([_stage(9)], [10], MODULES, 5, World(), "global")
+    assert str(err.value) == f"train.micro_batch=5 cuts the batch of 9 of stage 'main' into chunks of 5, {_ONES}; " \
+                             f"give train.micro_batch=9 or more {_ALIKE}"
+
+
+def test_every_module_a_stage_trains_is_asked_and_a_group_of_two_is_kept():
+    """'low' groups 2 and 'critic' 4, trained by one optimiser: chunks of 2 keep 'low' and break 'critic', chunks of 1
+    break 'low' first."""
+    modules = {"generator": nn.Linear(2, 2), "low": _Critic(2), "critic": _Critic(4)}
+    stage = dataclasses.replace(_stage(8), optimizers={"D": OptimizerSpec(["low", "critic"], 1e-3),
+                                                       "G": OptimizerSpec(["generator"], 1e-3)})
+    with pytest.raises(ConfigError, match=r"^train.micro_batch=2 cuts the batch of 8 of stage 'main' into chunks of "
+                                          r"2, fewer than the 4 images that 'critic' groups .* give "
+                                          r"train.micro_batch=4 or more "):
+        check_micro_batch_groups([stage], [10], modules, 2, World(), "global")
+    with pytest.raises(ConfigError, match=r"^train.micro_batch=1 cuts the batch of 8 of stage 'main' into chunks of "
+                                          r"1, fewer than the 2 images that 'low' groups .* give "
+                                          r"train.micro_batch=2 \("):  # chunks of 3 (3 + 3 + 2) group 'low' one by one
+        check_micro_batch_groups([stage], [10], modules, 1, World(), "global")
+    check_micro_batch_groups([stage], [10], modules, 4, World(), "global")
+
+
 @pytest.mark.parametrize("batch, size, scope, micro, said", [
     (4, 4, "global", None, f"Stage 'main' gives each of its 4 processes 1 image, {_LONE}; train it with 1 or 2 "
                            f"processes, or give a stages.main.batch_size that is a multiple of 8 {_ALIKE}"),
@@ -278,9 +324,12 @@ def test_chunks_grouped_one_image_at_a_time_are_refused_naming_the_micro_batch_t
                            f"{_ALIKE}"),
     (10, 2, "global", None, f"Stage 'main' gives each of its 2 processes 5 images, {_ONES}; train it with 1 process, "
                             f"or give a stages.main.batch_size that is a multiple of 4 {_ALIKE}"),
+    (20, 4, "global", None, f"Stage 'main' gives each of its 4 processes 5 images, {_ONES}; train it with 1 or 2 "
+                            f"processes, or give a stages.main.batch_size that is a multiple of 8 {_ALIKE}"),  # not 5
     (7, 1, "global", None, f"Stage 'main' trains on a batch of 7 images, {_ONES}; give an even stages.main.batch_size "
                            f"{_ALIKE}"),
-], ids=["four-processes", "split-anyway", "per-process", "one-process", "prime-shares", "prime-batch"])
+], ids=["four-processes", "split-anyway", "per-process", "one-process", "prime-shares", "prime-shares-fewer",
+        "prime-batch"])
 def test_a_share_of_one_image_under_a_group_is_refused_naming_what_gives_each_process_two(batch, size, scope, micro,
                                                                                           said):
     """EG3D's train.py refuses --batch-gpu 1 under --mbstd-group 4; a share of one grouped whole has std 0."""
