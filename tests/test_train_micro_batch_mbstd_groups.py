@@ -7,6 +7,7 @@ constant stddev map (one image per group: std 0), no longer the whole step in di
 from __future__ import annotations
 
 import dataclasses
+from pathlib import Path
 
 import pytest
 import torch
@@ -145,6 +146,36 @@ def test_nproc_asks_only_the_stages_the_step_cap_leaves_steps_to(toy, monkeypatc
     check_launch(2, "toy", device="cpu", steps=1, overrides=later)
     with pytest.raises(ConfigError, match=r"^train.micro_batch=2 cuts the per-process batch of 4 of stage 'second' "):
         check_launch(2, "toy", device="cpu", steps=2, overrides=later)
+
+
+def test_a_resume_into_the_stage_its_step_cap_left_unchecked_is_refused_before_it_trains(toy, monkeypatch,  # noqa: F811
+                                                                                           capsys):
+    """A run of ``--steps 1`` (stage 'first', 2 images a process, grouped whole) resumed with ``--steps 3`` (2 steps
+    in 'second', 4 a process in chunks of 2), by one process and by ``--nproc 2``'s check of a run two processes
+    wrote. Before, the resume trained 'second' in chunks of 2, which a new run of ``--steps 3`` is refused for."""
+    import zoo3d.train.checkpoint as checkpoint
+
+    monkeypatch.setattr(get_model_spec("toy"), "factory", _GroupedSecondStage)
+    args = ["train", "toy", "--quiet", "--device", "cpu", "--out", "run"]
+    code, stdout, err = run_in_process(capsys, *args, "--steps", "1", "--set", "toy.stages=2", "--set",
+                                       "train.micro_batch=2", "--set", "train.batch_scope=per_process")
+    assert code == 0, stdout + err
+    written = Path("run") / "checkpoints" / "step_000000001.safetensors"
+    code, stdout, err = run_in_process(capsys, *args, "--steps", "3", "--resume")
+    assert code == 2, stdout + err
+    assert one_line_error(err) == (
+        f"Error: '{written.resolve()}' trains on with train.micro_batch=2, which cuts the batch of 4 of stage 'second' "
+        f"with 1 process into chunks of 2, fewer than the 4 images that 'disc' groups for its minibatch standard "
+        f"deviation; a resume keeps the run's train.micro_batch, so start a new run with a larger train.micro_batch.")
+    assert [p.name for p in written.parent.iterdir()] == [written.name]
+    read = checkpoint.read_metadata  # as if two processes had written it
+    monkeypatch.setattr(checkpoint, "read_metadata", lambda path: {**read(path), "zoo3d.world_size": "2"})
+    with pytest.raises(UserError) as err:
+        check_launch(2, "toy", device="cpu", steps=3, out="run", resume=True)
+    assert str(err.value).endswith(
+        "cuts the per-process batch of 4 of stage 'second' with 2 processes into chunks of 2, fewer than the 4 images "
+        "that 'disc' groups for its minibatch standard deviation; a resume keeps the run's train.micro_batch, so no "
+        "count of processes up to 2 keeps the groups: start a new run with a larger train.micro_batch.")
 
 
 @pytest.mark.slow

@@ -624,7 +624,7 @@ def check_launch(nproc: int, model: str, *, device: str | None = None, steps: in
     stages = list(plan.plugin.stages(config))
     lengths = split_steps([s.steps for s in stages], steps)
     check_batches_ahead(stages, lengths, world, config.train.batch_scope, *at)
-    if written_by != nproc:  # a train.micro_batch, or a share of one image, may break a minibatch-stddev group
+    if plan.resume:  # a train.micro_batch, or a share of one image, may break a minibatch-stddev group
         from zoo3d.train.batch_groups import check_resumed_micro_batch
 
         if (modules := _meta_modules(plan, config)) is not None:  # else the processes check it as they resume

@@ -2,8 +2,9 @@
 minibatch-stddev layer (:class:`zoo3d.nn.discriminators.MinibatchStd`) of a module a stage trains, as StyleGAN2-ADA
 and EG3D refuse a ``--batch-gpu`` below ``--mbstd-group``: a chunk of one image has a standard deviation of 0, and
 the split step would no longer be the whole step in distribution. A new run is checked by
-:func:`check_micro_batch_groups`, a resume with another number of processes by :func:`check_resumed_micro_batch`;
-both say what keeps the groups. See docs/training.md (Micro-batches)."""
+:func:`check_micro_batch_groups`, a resume (with another number of processes, or into stages a run stopped by
+``--steps`` was not checked for) by :func:`check_resumed_micro_batch`; both say what keeps the groups. See
+docs/training.md (Micro-batches)."""
 
 from __future__ import annotations
 
@@ -195,10 +196,10 @@ def check_resumed_micro_batch(stages: list[Stage], lengths: list[int], modules: 
         return
     most = max(world.size, written_by)
     counts = _counts_that_keep(stages, ahead, modules, micro_batch, scope, most)
+    none = f"no count of processes up to {most} keeps the groups: " if most > 1 else ""
     remedy = (f"resume it with {_processes(counts)}" if counts else
-              f"no count of processes up to {most} keeps the groups: start a new run with a larger train.micro_batch"
-              if broken.need is not None else
-              f"no count of processes up to {most} keeps the groups: start a new run with another batch")
+              f"{none}start a new run with a larger train.micro_batch" if broken.need is not None else
+              f"{none}start a new run with another batch")
     if broken.need is None:
         raise UserError(f"'{path}' trains on with {counted(world.size, 'process', 'processes')}, and "
                         f"{_lone_image(broken, world)}; {remedy} (StyleGAN2-ADA and EG3D refuse a "

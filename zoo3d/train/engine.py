@@ -968,6 +968,9 @@ class Trainer:
         written_by = int(meta.get("zoo3d.world_size", "1"))
         if written_by != self.world.size:
             self._check_world_change(path, written_by)
+        else:  # the stages a run stopped by --steps before them was not checked for
+            check_resumed_micro_batch(self.stages, self.lengths, self.modules, self.config, self.world,
+                                      (self.stage_index, self.step), path, written_by)
         self.last_checkpoint = Path(path)
         # The rollback point: the checkpoint, with this process's own streams as they now stand.
         own_streams = {**ckpt.rng_tensors(self.device), "rng.train": self.rng.get_state()}
