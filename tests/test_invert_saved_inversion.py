@@ -3,14 +3,17 @@
 as inverted) it draws reconstruction.png's pixels at the input view, ``zoo3d render --inversion`` draws the
 turntable's frames at the same yaws, PTI's tuned weights come back. Refused in one sentence: a checkpoint changed or
 gone since (or a trained run where the model was built without one), the options that choose another instance, frames
-beyond the bounds, and what is not one image's inversion (the folder of every image, a picture beside it, a file of a
-later format, a folder inverted before the inversion was saved)."""
+beyond the bounds, what is not one image's inversion (the folder of every image, a picture beside it, a file of a
+later format, a folder inverted before the inversion was saved), and a single-pass inversion of a model that builds no
+single-pass inverter. A recorded checkpoint that still exists is taken before one at its place relative to the
+inversion."""
 
 from __future__ import annotations
 
 import json
 import os
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -141,6 +144,7 @@ def test_an_inversion_of_the_raw_generator_is_drawn_by_it_again(photo, run):
 def test_a_checkpoint_changed_or_gone_since_is_refused_in_one_sentence(photo, run, capsys):
     from safetensors.torch import load_file, save_file
 
+    from zoo3d.runs import file_sha256
     from zoo3d.train.checkpoint import read_metadata
 
     copy = shutil.copytree(run, photo.parent / "copy")
@@ -148,11 +152,14 @@ def test_a_checkpoint_changed_or_gone_since_is_refused_in_one_sentence(photo, ru
     checkpoint = (copy / "checkpoints" / "step_000000002.safetensors").resolve()
     tensors, meta = load_file(checkpoint), read_metadata(checkpoint)
     name = next(k for k in tensors if k.startswith("generator."))
+    recorded = file_sha256(checkpoint)
     save_file({**tensors, name: tensors[name] + 1}, checkpoint, metadata=meta)  # other weights, a valid checkpoint
     capsys.readouterr()
     assert zoo3d("render", "--inversion", folder, "--out", "again.gif") == 2
-    assert one_line_error(capsys.readouterr().err).startswith(
-        f"Error: Checkpoint '{checkpoint}' has changed since inversion '{folder / 'inversion.safetensors'}' was made with it")
+    assert one_line_error(capsys.readouterr().err) == (
+        f"Error: Checkpoint '{checkpoint}' has changed since inversion '{folder / 'inversion.safetensors'}' was made "
+        f"with it (sha256 {file_sha256(checkpoint)[:12]}…, not {recorded[:12]}…), so it would render another scene; "
+        f"invert the image again.")
     assert not (photo.parent / "again.gif").exists()
     _invert(photo, copy, "--resume")  # its metrics.json names the old weights' hash: inverted again, not passed over
     assert "already inverted" not in capsys.readouterr().err
@@ -164,8 +171,23 @@ def test_a_checkpoint_changed_or_gone_since_is_refused_in_one_sentence(photo, ru
 
 
 def test_runs_and_inversions_moved_together_are_found_again_and_an_inversion_moved_alone_is_refused(photo, run):
+    from safetensors.torch import load_file, save_file
+
+    from zoo3d.train.checkpoint import read_metadata
+
     copy = shutil.copytree(run, photo.parent / "project" / "runs" / "toy")
     _invert(photo, copy)
+    recorded = load_inversion(photo.parent / "inv" / "sphere", "cpu")[1].extras["header"]["checkpoint"]
+    # a copy of both beside the first, whose run trained on: the recorded checkpoint, still there, is the one taken
+    shutil.copytree(photo.parent / "inv", photo.parent / "other" / "inv")
+    shutil.copytree(copy, photo.parent / "other" / "project" / "runs" / "toy")
+    retrained = photo.parent / "other" / "project" / "runs" / "toy" / "checkpoints" / Path(recorded).name
+    tensors = load_file(retrained)
+    save_file({name: t + 1 for name, t in tensors.items()}, retrained, metadata=read_metadata(retrained))
+    inverter, _ = load_inversion(photo.parent / "other" / "inv" / "sphere", "cpu")
+    first = generator(copy).state_dict()
+    assert all(torch.equal(t, first[name]) for name, t in inverter.generator.state_dict().items())
+    shutil.rmtree(photo.parent / "other")
     moved = photo.parent / "elsewhere"  # runs and inversions moved together: the absolute path is gone
     moved.mkdir()
     for name in ("project", "inv"):
@@ -174,8 +196,11 @@ def test_runs_and_inversions_moved_together_are_found_again_and_an_inversion_mov
     inverter, result = load_inversion(folder, "cpu")
     assert np.array_equal(to_uint8(inverter.render(result, result.cameras).rgb[0]), _png(folder / "reconstruction.png"))
     alone = shutil.move(folder, photo.parent / "alone")  # the inversion without its runs beside it
-    with pytest.raises(UserError, match=r"which no longer exists \(nor at its place relative to the inversion\)"):
+    with pytest.raises(UserError) as err:
         load_inversion(alone)
+    assert str(err.value) == (  # the checkpoint as recorded, not the place it was looked for beside the inversion
+        f"Inversion '{Path(alone) / 'inversion.safetensors'}' was made with checkpoint '{recorded}', which no longer "
+        f"exists (nor at its place relative to the inversion); invert the image again with a checkpoint that does.")
 
 
 @pytest.mark.parametrize("args, named", [
@@ -296,6 +321,11 @@ def test_a_picture_beside_the_inversion_or_a_later_format_of_it_is_refused_in_on
     with pytest.raises(UserError, match=r"^Inversion '.*' is in format 2, which this zoo3d does not read \(it reads "
                                         r"format 1\); invert the image again with it\.$"):
         load_inversion(folder, "cpu")
+    save_file(load_file(file), file, metadata={**meta, "zoo3d.inversion": json.dumps({**header, "method": "single"})})
+    with pytest.raises(UserError) as err:  # as if the toy had built a single-pass inverter then
+        load_inversion(folder, "cpu")
+    assert str(err.value) == f"Inversion '{file}' was made by the single-pass inverter of model 'toy', which no " \
+                             f"longer builds one; invert the image again with --method optimize."
 
 
 def test_an_image_folder_without_its_inversion_is_refused_by_render_and_inverted_again_by_resume(photo, run, capsys):
