@@ -4,9 +4,10 @@ as inverted) it draws reconstruction.png's pixels at the input view, ``zoo3d ren
 turntable's frames at the same yaws, PTI's tuned weights come back. Refused in one sentence: a checkpoint changed or
 gone since (or a trained run where the model was built without one), the options that choose another instance, frames
 beyond the bounds, what is not one image's inversion (the folder of every image, a picture beside it, a file of a
-later format, a folder inverted before the inversion was saved), and a single-pass inversion of a model that builds no
-single-pass inverter. A recorded checkpoint that still exists is taken before one at its place relative to the
-inversion."""
+later format, a folder inverted before the inversion was saved, a path gone or holding none, a pickle, a file cut
+short), and a single-pass inversion of a model that builds no single-pass inverter. A recorded checkpoint that still
+exists is taken before one at its place relative to the inversion; a safetensors inversion under another name is read
+by its header."""
 
 from __future__ import annotations
 
@@ -30,6 +31,7 @@ from zoo3d.cameras import Camera
 from zoo3d.errors import UserError
 from zoo3d.imageio import save_image, to_uint8
 from zoo3d.invert import load_inversion
+from zoo3d.invert.saved import read_inversion
 
 #: the input pose given to invert, and the turntable's half range
 POSE, YAW_RANGE = (0.25, 0.1), 0.3
@@ -313,6 +315,8 @@ def test_a_picture_beside_the_inversion_or_a_later_format_of_it_is_refused_in_on
         "Error: 'inv/sphere/reconstruction.png' is not an inversion zoo3d invert wrote (not a safetensors file); give "
         "its folder, 'inv/sphere'.")
     file = folder / "inversion.safetensors"
+    renamed = shutil.copy(file, folder / "kept.bak")  # a safetensors file under another name is read by its header
+    assert read_inversion(renamed)[0]["model"] == "toy"
     with safe_open(str(file), framework="pt") as fh:
         meta = fh.metadata()
     header = json.loads(meta["zoo3d.inversion"])
@@ -326,6 +330,27 @@ def test_a_picture_beside_the_inversion_or_a_later_format_of_it_is_refused_in_on
         load_inversion(folder, "cpu")
     assert str(err.value) == f"Inversion '{file}' was made by the single-pass inverter of model 'toy', which no " \
                              f"longer builds one; invert the image again with --method optimize."
+
+
+def test_a_path_that_holds_no_inversion_is_refused_in_one_sentence(tmp_path):
+    with pytest.raises(UserError) as err:
+        read_inversion(tmp_path / "gone")
+    assert str(err.value) == f"Inversion '{tmp_path / 'gone'}' does not exist; give an image's folder that zoo3d " \
+                             f"invert wrote (DIR/<image name>)."
+    with pytest.raises(UserError) as err:
+        read_inversion(tmp_path)
+    assert str(err.value) == f"Folder '{tmp_path}' holds no inversion.safetensors; give an image's folder that zoo3d " \
+                             f"invert wrote (DIR/<image name>)."
+    file = tmp_path / "inversion.safetensors"
+    torch.save({"latent": torch.zeros(2)}, file)
+    with pytest.raises(UserError) as err:
+        read_inversion(tmp_path)
+    assert str(err.value) == f"'{file}' is a pickle-based file, not an inversion zoo3d invert wrote; zoo3d loads only " \
+                             f".safetensors files, because unpickling a file can run arbitrary code."
+    file.write_bytes(b"\x40\x00\x00")  # cut short: not a picture beside the inversion, but the inversion damaged
+    with pytest.raises(UserError, match=r"^Inversion '.*inversion.safetensors' is truncated or corrupt \(.+\); invert "
+                                        r"the image again\.$"):
+        read_inversion(tmp_path)
 
 
 def test_an_image_folder_without_its_inversion_is_refused_by_render_and_inverted_again_by_resume(photo, run, capsys):
