@@ -353,6 +353,30 @@ def test_a_path_that_holds_no_inversion_is_refused_in_one_sentence(tmp_path):
         read_inversion(tmp_path)
 
 
+def test_the_checkpoint_relative_to_the_inversion_starts_where_the_file_will_lie(tmp_path):
+    """Written in a staging folder two levels above the image's folder it is moved to, the relative path is the image
+    folder's; without ``folder``, the file's own."""
+    from zoo3d.core.inverter import InversionResult
+    from zoo3d.invert.saved import write_inversion
+
+    class Latent:
+        def state(self, result):
+            return {"latent": result.latent}
+
+    tmp_path = tmp_path.resolve()  # the header's checkpoint is absolute and resolved, as invert writes it
+    result = InversionResult(None, Camera.from_angles(0.1, 0.2, 1.2, 13.0), latent=torch.ones(1, 3))
+    checkpoint = tmp_path / "runs" / "toy" / "checkpoints" / "step_000000002.safetensors"
+    header = {"model": "toy", "checkpoint": str(checkpoint)}
+    staged = tmp_path / "staging.tmp" / "inversion.safetensors"
+    staged.parent.mkdir()
+    write_inversion(staged, Latent(), result, header, folder=tmp_path / "inv" / "a" / "sphere")
+    assert read_inversion(staged)[0]["checkpoint_from_here"] == "../../../runs/toy/checkpoints/step_000000002.safetensors"
+    write_inversion(staged, Latent(), result, header)
+    written, tensors, _ = read_inversion(staged)
+    assert written == {"format": 1, **header, "checkpoint_from_here": "../runs/toy/checkpoints/step_000000002.safetensors"}
+    assert torch.equal(tensors["state.latent"], torch.ones(1, 3))
+
+
 def test_an_image_folder_without_its_inversion_is_refused_by_render_and_inverted_again_by_resume(photo, run, capsys):
     folder = _invert(photo, run)
     (folder / "inversion.safetensors").unlink()  # as an inversion made before invert saved one
