@@ -99,7 +99,8 @@ DESELECT: dict[str, list[str]] = {
     "zoo3d/benchmarks/zoo.py": _REAL_ZOO_TRAININGS,
     "zoo3d/cli/bench.py": _REAL_ZOO_TRAININGS,
     # reads README.md, which the layout does not keep; the docs/training.md checks of the step split stay
-    "zoo3d/train/schedule.py": ["tests/test_docs_training.py::test_readmes_demo_paragraph_is_the_demo_and_tiny_presets"],
+    "zoo3d/train/schedule.py": [
+        "tests/test_docs_training.py::test_readmes_demo_paragraph_is_the_demo_and_tiny_presets"],
     # both start worker processes that import the mutated module outside mutmut's run; 10-75 s each
     "zoo3d/benchmarks/data.py": [f"tests/test_data_bench.py::{name}" for name in (
         "test_quick_suite_counts_images_and_adds_worker_and_stream_records",

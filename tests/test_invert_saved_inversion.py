@@ -348,15 +348,15 @@ def test_a_path_that_holds_no_inversion_is_refused_in_one_sentence(tmp_path):
     torch.save({"latent": torch.zeros(2)}, file)
     with pytest.raises(UserError) as err:
         read_inversion(tmp_path)
-    assert str(err.value) == f"'{file}' is a pickle-based file, not an inversion zoo3d invert wrote; zoo3d loads only " \
-                             f".safetensors files, because unpickling a file can run arbitrary code."
+    assert str(err.value) == f"'{file}' is a pickle-based file, not an inversion zoo3d invert wrote; zoo3d loads " \
+                             f"only .safetensors files, because unpickling a file can run arbitrary code."
     file.write_bytes(b"\x40\x00\x00")  # cut short: not a picture beside the inversion, but the inversion damaged
     with pytest.raises(Exception) as raised:
         safe_open(str(file), framework="pt")
     with pytest.raises(UserError) as err:
         read_inversion(tmp_path)
-    assert str(err.value) == f"Inversion '{file}' is truncated or corrupt ({str(raised.value).strip().splitlines()[0]}); " \
-                             f"invert the image again."
+    first = str(raised.value).strip().splitlines()[0]  # safetensors' own words
+    assert str(err.value) == f"Inversion '{file}' is truncated or corrupt ({first}); invert the image again."
     save_file({"camera": torch.zeros(1, 25), "state.latent": torch.zeros(1, 3)}, file)  # no zoo3d.inversion header
     with pytest.raises(UserError) as err:
         read_inversion(tmp_path)
@@ -387,10 +387,11 @@ def test_the_checkpoint_relative_to_the_inversion_starts_where_the_file_will_lie
     staged = tmp_path / "staging.tmp" / "inversion.safetensors"
     staged.parent.mkdir()
     write_inversion(staged, Latent(), result, header, folder=tmp_path / "inv" / "a" / "sphere")
-    assert read_inversion(staged)[0]["checkpoint_from_here"] == "../../../runs/toy/checkpoints/step_000000002.safetensors"
+    relative = "runs/toy/checkpoints/step_000000002.safetensors"
+    assert read_inversion(staged)[0]["checkpoint_from_here"] == f"../../../{relative}"
     write_inversion(staged, Latent(), result, header)
     written, tensors, _ = read_inversion(staged)
-    assert written == {"format": 1, **header, "checkpoint_from_here": "../runs/toy/checkpoints/step_000000002.safetensors"}
+    assert written == {"format": 1, **header, "checkpoint_from_here": f"../{relative}"}
     assert torch.equal(tensors["state.latent"], torch.ones(1, 3))
 
 

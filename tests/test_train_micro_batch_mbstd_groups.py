@@ -280,8 +280,8 @@ def test_a_resume_with_one_process_names_the_count_that_keeps_the_groups():
         _resumed(3, 1, 4, (0, 5))
     assert str(err.value) == (
         "'c.st' trains on with train.micro_batch=3, which cuts the batch of 12 of stage 'main' with 1 process into "
-        "chunks of 3, fewer than the 4 images that 'critic' groups for its minibatch standard deviation; a resume keeps "
-        "the run's train.micro_batch, so resume it with 4 processes.")
+        "chunks of 3, fewer than the 4 images that 'critic' groups for its minibatch standard deviation; a resume "
+        "keeps the run's train.micro_batch, so resume it with 4 processes.")
 
 
 def test_a_resume_leaving_one_process_a_prime_batch_says_to_start_a_new_run_with_another_batch():
