@@ -157,6 +157,8 @@ def score(value, returns, metric="returns"):
     ({"returns": torch.tensor(0.5)}, "tensor(0.5000) for 'returns'"),
     ({"returns": {0: 1.0, 1: 2.0}}, "{0: 1.0, 1: 2.0} for 'returns'"),  # by seed: its values would be the seeds
     ({"returns": ["0.5"] * 20}, "a list for 'returns'"),
+    ({"returns": "x" * 38}, f"'{'x' * 38}' for 'returns'"),  # shown up to 40 characters
+    ({"returns": "x" * 39}, "a str for 'returns'"),  # its type beyond
     ({"returns": [1.0], 0: [2.0]}, "a key that is no text (0)"),
     ({"returns": [1.0], None: [2.0]}, "a key that is no text (None)"),
     ({"returns": [1.0], "_meta": 3}, "a '_meta' that is a int, not a dict"),
