@@ -25,11 +25,12 @@ from zoo3d.eval.metric import EvalModel, Metric
 
 
 class Breaks(Metric):
-    """1 per instance, and on ``oracle_inconsistent`` an out-of-memory error."""
+    """1 per instance, and on the models in ``fails_on`` an out-of-memory error."""
     name, keys, higher_is_better = "breaks", ("breaks",), True
+    fails_on = ("oracle_inconsistent",)
 
     def evaluate(self, model, ctx):
-        if model.name == "oracle_inconsistent":
+        if model.name in self.fails_on:
             raise RuntimeError("out of memory")
         ctx.advance(len(ctx.seeds))
         return {"breaks": [1.0] * len(ctx.seeds)}
@@ -37,6 +38,11 @@ class Breaks(Metric):
 
 WHERE = f"({__file__}:{Breaks.evaluate.__code__.co_firstlineno + 2})"
 FAILURE = f"breaks of oracle_inconsistent: RuntimeError: out of memory {WHERE}"
+
+
+def failure(model: str) -> str:
+    """What the comparison says of ``breaks`` failing on ``model``."""
+    return FAILURE.replace("oracle_inconsistent", model, 1)
 
 
 class InProcess:
@@ -98,20 +104,38 @@ def test_the_table_records_and_samples_are_kept_and_the_run_ends_naming_the_fail
     assert f"wrote 4 records to {zoo_run / 'records.json'}" in stdout
 
 
-def test_a_comparison_that_wrote_no_results_still_stops_the_run(zoo_run, monkeypatch):
-    """Exit status 1 without a new compare.json (a crash; or the report an earlier invocation left) is no result."""
+@pytest.mark.parametrize("earlier_report, code, writes", [(True, 1, False), (False, 1, False), (False, -9, True)],
+                         ids=["exit-1-an-earlier-report", "exit-1-no-report", "killed-after-its-report"])
+def test_a_comparison_that_wrote_no_results_or_ended_otherwise_still_stops_the_run(zoo_run, monkeypatch, earlier_report,
+                                                                                   code, writes):
+    """Exit status 1 without a new compare.json (the report an earlier invocation left; or none, a crash) is no result;
+    nor is any other status than 1, even after a report was written (killed while writing compare.md)."""
     zoo_run.mkdir()
-    (zoo_run / "compare.json").write_text("{}")
+    if earlier_report:
+        (zoo_run / "compare.json").write_text("{}")
     monkeypatch.setattr(harness, "load_metrics", lambda names: {"breaks": Breaks()} if names == ["breaks"] else {})
 
     class Crashes(InProcess):
         def __init__(self, cmd):
-            self.returncode, self.err = (1, "KeyError: 'x'") if cmd[3] == "compare" else (0, "")
+            self.returncode, self.err = (code, "KeyError: 'x'") if cmd[3] == "compare" else (0, "")
+            if cmd[3] == "compare" and writes:
+                Path(cmd[cmd.index("--json") + 1]).write_text("{}")
 
     monkeypatch.setattr(zoo.Children, "start", lambda self, cmd, **kwargs: Crashes(cmd))
-    with pytest.raises(UserError, match=r"^zoo3d compare failed \(exit 1\): KeyError: 'x'$"):
+    with pytest.raises(UserError, match=rf"^zoo3d compare failed \(exit {code}\): KeyError: 'x'$"):
         zoo.run("cpu", quick=False)
     assert not (zoo_run / "zoo.md").exists()
+
+
+def test_more_than_one_failure_is_counted_after_the_first(zoo_run, capsys, monkeypatch):
+    """The last line names the first failure and counts the others; zoo.md names them all."""
+    monkeypatch.setattr(Breaks, "fails_on", ("gram", "oracle"))
+    code, _, err = run_in_process(capsys, "bench", "zoo", "--device", "cpu")
+    assert code == 1 and "Traceback" not in err, err
+    first, second = failure("oracle"), failure("gram")
+    assert err.splitlines()[-1].startswith(f"Error: zoo: zoo3d compare failed on {first} (and 1 other failure); the ")
+    assert f"Failed in the comparison (the other cells were scored): {first}; {second}." in \
+        (zoo_run / "zoo.md").read_text().splitlines()
 
 
 def test_a_split_comparison_keeps_the_parts_whose_metric_failed_and_merges_them(tmp_path, monkeypatch):
