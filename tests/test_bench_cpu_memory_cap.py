@@ -18,8 +18,9 @@ def started(monkeypatch, tmp_path):
     """Stand-ins for the measuring processes of the suites (GRAM's checkout named for peers); what they were asked
     for."""
     calls = []
-    monkeypatch.setattr(render, "_measure_isolated", lambda *args: calls.append(args) or {
-        "renderer": args[0], "resolution": args[1], "total_s": 1.0, "status": "ok"})
+    for name in ("_measure_isolated", "measure"):  # render measures in a fresh process on a CPU only
+        monkeypatch.setattr(render, name, lambda *args: calls.append(args) or {
+            "renderer": args[0], "resolution": args[1], "total_s": 1.0, "status": "ok"})
     monkeypatch.setattr(models, "_measure_isolated", lambda *args: calls.append(args) or {
         "model": args[0], "resolution": args[1], "device": "cpu", "mode": args[3], "time_s": 1.0,
         "peak_mem_mb": 1.0, "status": "ok"})
@@ -61,7 +62,11 @@ def test_a_cap_of_no_size_is_refused(monkeypatch, value):
         children.memory_cap_gb(14)
 
 
-def test_on_cuda_the_cap_is_not_read(started, monkeypatch):
+@pytest.mark.parametrize("suite", ["models", "peers", "render"])
+def test_on_cuda_the_cap_is_not_read(started, monkeypatch, suite):
     monkeypatch.setenv("ZOO3D_BENCH_CPU_MEM_GB", "lots")
-    rows = peers.run("cuda", quick=True)
-    assert [r["record"] for r in rows] == ["gram.inference.32"] and started == ["gram.inference.32"] * 2
+    {"models": models, "peers": peers, "render": render}[suite].run("cuda", quick=True)
+    assert started == {
+        "models": [(m, r, "cuda", mode, 1) for m, r, mode in models.plan("cuda", True)],
+        "peers": ["gram.inference.32"] * 2,
+        "render": [(name, res, "cuda", 1) for res in (64, 128) for name in ("manifold", "volume")]}[suite]
