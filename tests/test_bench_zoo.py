@@ -296,7 +296,7 @@ def test_the_table_sorts_by_the_headline_and_the_records_carry_what_the_table_sh
     path = zoo.training_record_path(tmp_path / "runs" / "pigan")
     path.write_text(json.dumps({**json.loads(path.read_text()), "threads": "1"}))
     zoo.run("cpu", quick=False)
-    assert "Trainings ran on: gram cpu, 2 threads; pigan cpu, 1 threads." in (tmp_path / "zoo.md").read_text()
+    assert "Trainings ran on: gram cpu, 2 threads; pigan cpu, 1 thread." in (tmp_path / "zoo.md").read_text()
 
 
 def test_the_cores_shared_out_are_those_this_process_may_use(monkeypatch):

@@ -377,7 +377,7 @@ def test_the_header_states_the_budget_there_was_and_which_trainings_were_reused(
     mixed = {**TRAINED, "stylesdf": {**TRAINED["stylesdf"], "threads": "1"}}
     text = zoo.zoo_table(RESULT, mixed, IMAGES, zoo.ZooSettings(models=[], out=tmp_path), 60.0, "cpu", "c")
     lines = text.splitlines()
-    at = lines.index("Trainings ran on: gram cpu, 2 threads; stylesdf cpu, 1 threads.")
+    at = lines.index("Trainings ran on: gram cpu, 2 threads; stylesdf cpu, 1 thread.")
     assert lines[0] == "# The zoo on one protocol" and lines[at - 1] == "" and lines[at - 2].startswith("Rows sorted")
     assert header(zoo.ZooSettings(models=[], out=tmp_path, minutes=0.5, steps=None)).startswith(
         "Device `cuda`, data `synthetic:heads`, protocol `small`, training budget 0.5 min per model;")

@@ -655,7 +655,12 @@ def zoo_table(result: dict, trained: dict[str, dict], images: dict[str, dict[str
     failed = failures(result)
     if failed:  # the cells read "failed"; why, beside the table (the comparison's reports say it too)
         lines += ["", "Failed in the comparison (the other cells were scored): " + "; ".join(failed) + "."]
-    ran = {n: f"{t.get('device', '?')}, {t.get('threads', '?')} threads" for n, t in trained.items()}
+
+    def ran_on(t: dict) -> str:  # threads: the training's OMP_NUM_THREADS as text, '?' in a record without it
+        threads = str(t.get("threads", "?"))
+        return f"{t.get('device', '?')}, {threads} thread{'' if threads == '1' else 's'}"
+
+    ran = {n: ran_on(t) for n, t in trained.items()}
     if len(set(ran.values())) > 1:  # a resume may mix trainings made with different ZOO3D_ZOO_JOBS
         lines += ["", "Trainings ran on: " + "; ".join(f"{n} {r}" for n, r in ran.items()) + "."]
     lines += [""]
