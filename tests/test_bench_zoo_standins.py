@@ -387,7 +387,7 @@ def test_the_header_states_the_budget_there_was_and_which_trainings_were_reused(
 
 
 def test_the_records_carry_the_training_the_flags_and_every_metric_with_its_spread(tmp_path, monkeypatch, capsys):
-    out = tmp_path / "new" / "zoo"  # made with its parents
+    out = tmp_path / "new" / "zoo run"  # made with its parents; quoted in the command zoo.md shows
     monkeypatch.setenv("ZOO3D_ZOO_MODELS", "gram,stylesdf")
     monkeypatch.setenv("ZOO3D_ZOO_OUT", str(out))
     monkeypatch.setenv("ZOO3D_ZOO_METRICS", "epi")
@@ -428,7 +428,7 @@ def test_the_records_carry_the_training_the_flags_and_every_metric_with_its_spre
     assert "neus_detail_gain" not in by_model["stylesdf"] and "depth" not in by_model["stylesdf"]  # no value: no key
     assert by_model["stylesdf"]["swd"] == 63.1
     lines = (out / "zoo.md").read_text().splitlines()
-    assert lines[3] == (f"ZOO3D_ZOO_METRICS=epi ZOO3D_ZOO_MODELS=gram,stylesdf ZOO3D_ZOO_OUT={out} "
+    assert lines[3] == (f"ZOO3D_ZOO_METRICS=epi ZOO3D_ZOO_MODELS=gram,stylesdf ZOO3D_ZOO_OUT='{out}' "
                         "zoo3d bench zoo --quick --device cpu")
     assert lines[6] == ("Device `cpu`, data `synthetic:heads`, protocol `small`, training budget 2 steps per model; "
                         "whole run 0.0 min. `--quick`: a smoke run of the harness, not a record.")  # stand-ins: no time

@@ -738,7 +738,7 @@ def _run_suite(s: ZooSettings, device: str, quick: bool) -> list[dict]:
     wall = time.monotonic() - t0
     from zoo3d.fileio import write_text_atomic
 
-    env = " ".join(f"{k}={v}" for k, v in sorted(os.environ.items()) if k.startswith("ZOO3D_ZOO_"))
+    env = " ".join(f"{k}={shell_word(v)}" for k, v in sorted(os.environ.items()) if k.startswith("ZOO3D_ZOO_"))
     command = (env + " " if env else "") + "zoo3d bench zoo" + (" --quick" if quick else "") + f" --device {device}"
     table = zoo_table(result, trained, pictures, s, wall, device, command, reused=reused, quick=quick)
     write_text_atomic(s.out / "zoo.md", table, "zoo table")
