@@ -1,11 +1,13 @@
 """``ZOO3D_BENCH_CPU_MEM_GB`` (docs/testing.md: on a CPU, the memory a measuring process of ``models``, ``peers`` or
 ``render`` may add after its set-up) is a positive number of GB; anything else is refused in one sentence with exit
 status 2 before the first record's process starts, instead of failing in every one of them (or, at 0, capping each
-below what it holds and reporting OOM)."""
+below what it holds and reporting OOM). Under the cap, an allocation that failed is told from other errors once, in
+``zoo3d.benchmarks.children``, for the three suites: its record reads ``OOM`` with the error's first line."""
 
 from __future__ import annotations
 
 import pytest
+import torch
 
 from conftest import run_in_process
 from peers_stand_in import name_checkout, stand_in_children
@@ -70,3 +72,22 @@ def test_on_cuda_the_cap_is_not_read(started, monkeypatch, suite):
         "models": [(m, r, "cuda", mode, 1) for m, r, mode in models.plan("cuda", True)],
         "peers": ["gram.inference.32"] * 2,
         "render": [(name, res, "cuda", 1) for res in (64, 128) for name in ("manifold", "volume")]}[suite]
+
+
+@pytest.mark.parametrize("error, oom", [
+    (MemoryError("cannot allocate 2 GiB"), True),
+    (torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2 GiB"), True),
+    (RuntimeError("[enforce fail at alloc_cpu.cpp:117] DefaultCPUAllocator: can't allocate memory: you tried"), True),
+    (RuntimeError("could not allocate 8589934592 bytes"), True),
+    (RuntimeError("CUDA out of Memory. Tried to allocate"), True),
+    (RuntimeError("mat1 and mat2 shapes cannot be multiplied"), False),
+    (ValueError("not enough memory for the table"), False),  # only a RuntimeError is read for its words
+])
+def test_a_failed_allocation_is_told_from_other_errors(error, oom):
+    assert children.out_of_memory(error) is oom
+
+
+def test_an_oom_note_is_the_errors_first_line_cut_at_160_characters():
+    assert children.oom_note(MemoryError("cannot allocate 2 GiB\nsecond line")) == "cannot allocate 2 GiB"
+    assert children.oom_note(RuntimeError("  " + "x" * 300)) == "x" * 160
+    assert children.oom_note(MemoryError()) == "MemoryError"  # no message: the error's name
