@@ -155,14 +155,15 @@ def ratios(records: list[dict], base_of: dict[str, str] | None = None) -> list[d
 
 
 def run(device: str, quick: bool) -> list[dict]:
+    """The records of :func:`plan`, each in a fresh process, then :func:`ratios`; a line on stderr as each starts."""
+    from zoo3d.errors import counted
+
     if torch.device(device).type == "cpu":
         memory_cap_gb(12)  # a bad cap is refused here, not in every record's process
     repeats = 1 if quick or device == "cpu" else 5
     jobs = plan(device, quick)
     records = []
     for i, (m, r, mode) in enumerate(jobs, 1):  # said as each starts: on a CPU one record takes minutes
-        from zoo3d.errors import counted
-
         warm = " after a warm-up" if torch.device(device).type == "cuda" else ""
         print(f"models: {i}/{len(jobs)}: {m} at {r}x{r}, {MODES[mode]}, {counted(repeats, 'render')}{warm}",
               file=sys.stderr, flush=True)
