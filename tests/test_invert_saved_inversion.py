@@ -360,8 +360,8 @@ def test_a_path_that_holds_no_inversion_is_refused_in_one_sentence(tmp_path):
     save_file({"camera": torch.zeros(1, 25), "state.latent": torch.zeros(1, 3)}, file)  # no zoo3d.inversion header
     with pytest.raises(UserError) as err:
         read_inversion(tmp_path)
-    assert str(err.value) == f"'{file}' is not an inversion zoo3d invert wrote (no 'zoo3d.inversion' header, camera " \
-                             f"and latent in it)."
+    assert str(err.value) == f"'{file}' is not an inversion zoo3d invert wrote (no 'zoo3d.inversion' header and " \
+                             f"camera in it)."
     picture = tmp_path / "other" / "photo.png"  # a picture with no inversion beside it: no folder to point at
     picture.parent.mkdir()
     save_image(torch.zeros(3, 4, 4), picture)
