@@ -48,3 +48,21 @@ def test_a_checkpoints_folder_is_a_runs_where_the_run_kept_nothing_else(toy, cap
                                                  "folder of run 'run'; give that run folder as --out.")
     code, out, err = zoo3d(capsys, "train", "toy", "--out", "run", "--resume", "--quiet")
     assert code == 0 and out.startswith("Trained 6 steps (4 in this run)"), (out, err)
+
+
+def test_photos_named_samples_beside_another_tools_config_are_no_runs(toy, capsys):
+    """A folder above ``samples/`` is a run's only where it holds checkpoints or a ``config.yaml`` naming a model: a
+    project's own ``config.yaml`` and log beside its photos were read as a run, which --resume then called the run to
+    give."""
+    (toy / "photos" / "samples").mkdir(parents=True)
+    (toy / "photos" / "samples" / "0.png").write_bytes(b"")
+    (toy / "photos" / "config.yaml").write_text("model: {backbone: resnet50}\n")
+    (toy / "photos" / "metrics.jsonl").write_text("{}\n")
+    code, _, err = zoo3d(capsys, "train", "toy", "--out", "photos/samples", "--resume", "--quiet")
+    assert code == 2
+    assert one_line_error(err) == ("Error: Cannot resume 'photos/samples': it has no loadable checkpoint (it holds: "
+                                   "nothing); start a new run in another folder.")
+    code, _, err = zoo3d(capsys, "sample", "photos/samples", "--seeds", "0", "--out", "grid.png")
+    assert code == 2
+    assert one_line_error(err) == ("Error: Run folder 'photos/samples' has no checkpoint yet (none that loads; it "
+                                   "holds: nothing).")

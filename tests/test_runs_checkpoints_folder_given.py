@@ -64,3 +64,24 @@ def test_loose_checkpoints_in_a_folder_named_checkpoints_name_the_newest(toy_run
     assert code == 2
     assert err.strip() == (f"Error: '{loose}' holds checkpoint files but no run (no config.yaml, checkpoints/ or "
                            f"latest); give one checkpoint file, such as '{newest}'."), err
+
+
+def test_a_runs_samples_folder_names_the_run_as_resume_does(toy_run, capsys):
+    """``zoo3d sample RUN/samples`` said the folder was a run that "holds: nothing", where ``train --resume`` given the
+    same folder named the run: both ask :func:`zoo3d.runs.run_above`."""
+    folder = toy_run.run_dir / "samples"
+    code, out, err = zoo3d(capsys, "sample", folder, "--seeds", "0", "--out", toy_run.run_dir.parent / "grid.png")
+    assert code == 2 and out == "", err
+    assert err.strip() == (f"Error: '{folder}' is the samples folder of run '{toy_run.run_dir}'; give the run folder "
+                           f"(its latest checkpoint) or one checkpoint file, such as "
+                           f"'{folder.parent / 'checkpoints' / 'step_000000002.safetensors'}'."), err
+
+
+def test_a_runs_folder_before_its_first_checkpoint_is_named_with_what_the_run_holds(toy_run, capsys):
+    shutil.rmtree(toy_run.run_dir / "checkpoints")
+    (toy_run.run_dir / "latest").unlink()
+    folder = toy_run.run_dir / "samples"
+    code, _, err = zoo3d(capsys, "sample", folder, "--seeds", "0", "--out", toy_run.run_dir.parent / "grid.png")
+    assert code == 2
+    assert err.strip() == (f"Error: '{folder}' is the samples folder of run '{toy_run.run_dir}', which has no "
+                           f"checkpoint yet (it holds: config.yaml, metrics.jsonl, samples/ (1 file))."), err

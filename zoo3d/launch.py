@@ -412,8 +412,8 @@ def _resume_point(plugin, model_name: str, run_dir: Path, lead: bool = True,
     the same file and config.
     """
     from zoo3d.errors import tell
-    from zoo3d.runs import RUN_ARTEFACTS, config_from_checkpoint, run_contents
-    from zoo3d.train.checkpoint import CheckpointError, find_checkpoint, list_checkpoints, read_metadata, set_latest
+    from zoo3d.runs import config_from_checkpoint, run_above, run_contents
+    from zoo3d.train.checkpoint import CheckpointError, find_checkpoint, read_metadata, set_latest
 
     try:
         resume_from, note = find_checkpoint(run_dir)
@@ -421,13 +421,9 @@ def _resume_point(plugin, model_name: str, run_dir: Path, lead: bool = True,
         raise CheckpointError(f"{str(exc).rstrip('.')}; the run has no other checkpoint to continue from, so start a "
                               f"new run in another folder.") from None
     if resume_from is None:
-        run, name = Path(run_dir).parent, Path(run_dir).name
-        # the run's checkpoints/, reached by tab completion: the folder above holds a run besides this folder, or
-        # its checkpoints (a 'samples' folder of images alone is no run's)
-        if name in RUN_ARTEFACTS and (list_checkpoints(run) or
-                                      any(label.split("/")[0] != name for label in run_contents(run))):
-            raise UserError(f"Cannot resume '{run_dir}': it is the {name} folder of run '{run}'; give that run "
-                            f"folder as --out.")
+        if (run := run_above(run_dir)) is not None:  # the run's checkpoints/ or samples/, reached by tab completion
+            raise UserError(f"Cannot resume '{run_dir}': it is the {Path(run_dir).name} folder of run '{run}'; give "
+                            f"that run folder as --out.")
         what = ", ".join(run_contents(run_dir)) or "nothing"
         raise UserError(f"Cannot resume '{run_dir}': it has no loadable checkpoint (it holds: {what}); start a new "
                         f"run in another folder.")

@@ -82,6 +82,20 @@ def holds_run(run_dir: Path) -> bool:
     return bool(run_contents(run_dir))
 
 
+def run_above(folder: Path) -> Path | None:
+    """The run whose ``checkpoints/`` or ``samples/`` folder ``folder`` is (given where the run was meant, reached by
+    tab completion), else None. The folder above is a run where it holds the run's checkpoints
+    (``checkpoints/step_<N>.safetensors``, also with nothing else of the run kept) or a ``config.yaml`` naming a model:
+    a folder of photos named ``samples/``, beside other files or another tool's ``config.yaml``, is no run's."""
+    from zoo3d.train.checkpoint import CHECKPOINT_DIR, list_checkpoints
+
+    folder = Path(folder)
+    if folder.name not in (CHECKPOINT_DIR, "samples"):
+        return None
+    run = folder.parent
+    return run if list_checkpoints(run) or _run_model(run) is not None else None
+
+
 class RunLockedError(UserError):
     """Another process is writing to the run folder."""
 
@@ -350,22 +364,26 @@ def run_checkpoint(run_dir: Path) -> Path:
 
 
 def _refuse_a_folder_of_checkpoints(folder: Path) -> None:
-    """A folder given as a run that holds checkpoint files itself (a run's ``checkpoints/``, reached by tab
-    completion, or a folder of downloaded ones) was refused as a run that "holds: nothing": say what it is and which
-    file or folder to give instead."""
+    """A folder given as a run that is part of one (a run's ``checkpoints/`` or ``samples/``, reached by tab
+    completion: :func:`run_above`) or holds checkpoint files itself (a folder of downloaded ones) was refused as a run
+    that "holds: nothing": say what it is and which file or folder to give instead."""
     from zoo3d.invert.saved import INVERSION_FILE, commands_for
-    from zoo3d.train.checkpoint import CHECKPOINT_DIR, SUFFIX, list_checkpoints
+    from zoo3d.train.checkpoint import SUFFIX, list_checkpoints
 
     if (folder / INVERSION_FILE).is_file():  # an image's folder that zoo3d invert wrote: its file is no checkpoint
         raise UserError(f"'{folder}' is an image's folder that zoo3d invert wrote, not a run; render its inversion "
                         f"with {commands_for(folder)}.")
-    if folder.name == CHECKPOINT_DIR and list_checkpoints(folder.parent):
-        raise UserError(f"'{folder}' is the checkpoints folder of run '{folder.parent}'; give the run folder (its "
-                        f"latest checkpoint) or one checkpoint file, such as '{list_checkpoints(folder.parent)[0]}'.")
+    run = run_above(folder)
+    part = f"'{folder}' is the {folder.name} folder of run '{run}'"
+    if run is not None and (newest := list_checkpoints(run)):
+        raise UserError(f"{part}; give the run folder (its latest checkpoint) or one checkpoint file, such as "
+                        f"'{newest[0]}'.")
     held = sorted((p for p in folder.glob(f"*{SUFFIX}") if p.is_file()), key=lambda p: (p.stat().st_mtime, p.name))
     if held:
         raise UserError(f"'{folder}' holds checkpoint files but no run (no config.yaml, checkpoints/ or latest); "
                         f"give one checkpoint file, such as '{held[-1]}'.")
+    if run is not None:
+        raise UserError(f"{part}, which has no checkpoint yet (it holds: {', '.join(run_contents(run))}).")
 
 
 def file_sha256(path: Path) -> str:
