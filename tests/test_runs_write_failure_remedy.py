@@ -51,3 +51,69 @@ def test_the_second_checkpoint_refused_names_the_first_and_what_to_do_before_con
     assert f"(the last checkpoint, '{first}', is intact; {remedy} and continue with `zoo3d train toy --out {run} " \
            f"--resume --steps 2`)." in err
     assert first.is_file() and not (run / "checkpoints" / checkpoint_name(2)).exists()
+
+
+def _full_disk_for(monkeypatch, failing):
+    """Pillow's save (the sample grids) refused for a full disk; free space read as 1.5 MiB."""
+    from PIL import Image
+
+    def full(self, fp, *args, **kwargs):
+        if failing(fp):
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(fp))
+        return real(self, fp, *args, **kwargs)
+
+    real = Image.Image.save
+    monkeypatch.setattr(Image.Image, "save", full)
+    monkeypatch.setattr(shutil, "disk_usage", lambda path: type("Usage", (), {"free": 3 * 2**19}))
+
+
+def test_a_full_disk_at_the_final_grid_asks_room_for_the_grid_the_resume_writes(toy, monkeypatch, capsys):
+    """The final grid is written after the run's last checkpoint, and the resume draws only it: the sentence asked for
+    room for another checkpoint."""
+    _full_disk_for(monkeypatch, lambda fp: True)
+    status, _, err = run_in_process(capsys, "train", "toy", "--out", "run", "--steps", "3", "--quiet")
+    assert status == 2
+    assert err.strip().endswith(f"(the last checkpoint, 'run/checkpoints/{checkpoint_name(3)}', is intact; make room "
+                                f"for the run's final sample grid in 'run/samples', which has 1.5 MiB free, and "
+                                f"continue with `zoo3d train toy --out run --resume --steps 3`)."), err
+
+
+def test_a_grid_due_before_the_last_checkpoint_still_asks_room_for_a_checkpoint(toy, monkeypatch, capsys):
+    """A grid due at the last step (train.sample_every) is drawn before that step's checkpoint: the resume trains the
+    step again and writes its checkpoint, so the room asked for is a checkpoint's."""
+    _full_disk_for(monkeypatch, lambda fp: True)
+    status, _, err = run_in_process(capsys, "train", "toy", "--out", "run", "--steps", "3", "--quiet",
+                                    "--set", "train.sample_every=3", "--set", "train.checkpoint_every=1")
+    assert status == 2
+    last = toy / "run" / "checkpoints" / checkpoint_name(2)
+    assert err.strip().endswith(f"(the last checkpoint, 'run/checkpoints/{checkpoint_name(2)}', is intact; make room "
+                                f"for a checkpoint of {byte_size(last.stat().st_size)} in 'run/checkpoints', which "
+                                f"has 1.5 MiB free, and continue with `zoo3d train toy --out run --resume --steps 3`)."), err
+
+
+@pytest.mark.parametrize("failed", ["image", "checkpoint"])
+def test_free_space_that_cannot_be_read_gives_the_plain_remedy(toy, monkeypatch, capsys, failed):
+    """Where the folder's free space cannot be read (a network file system that refuses statvfs), a full disk is
+    answered 'free some space', as a quota is, with nothing invented."""
+    import safetensors.torch
+
+    _full_disk_for(monkeypatch, lambda fp: failed == "image")
+    save, writes = safetensors.torch.save_file, []
+
+    def second_refused(tensors, filename, metadata=None):
+        writes.append(filename)
+        if failed == "checkpoint" and len(writes) == 2:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), filename)
+        return save(tensors, filename, metadata=metadata)
+
+    def unreadable(path):
+        raise OSError(errno.EIO, os.strerror(errno.EIO), str(path))
+
+    monkeypatch.setattr(safetensors.torch, "save_file", second_refused)
+    monkeypatch.setattr(shutil, "disk_usage", unreadable)
+    status, _, err = run_in_process(capsys, "train", "toy", "--out", "run", "--steps", "2", "--quiet",
+                                    "--set", "train.checkpoint_every=1")
+    assert status == 2
+    last = {"image": 2, "checkpoint": 1}[failed]
+    assert err.strip().endswith(f"(the last checkpoint, 'run/checkpoints/{checkpoint_name(last)}', is intact; free "
+                                f"some space and continue with `zoo3d train toy --out run --resume --steps 2`)."), err

@@ -47,11 +47,13 @@ _STORAGE_ERRORS = {
 
 
 class WriteError(UserError):
-    """A file could not be written (disk full, read-only folder, no permission, ...); ``reason`` says why."""
+    """A file could not be written (disk full, read-only folder, no permission, ...); ``reason`` says why, ``path`` is
+    the file that failed where it is known (:func:`write_error`)."""
 
-    def __init__(self, message: str, reason: str = ""):
+    def __init__(self, message: str, reason: str = "", path: str | Path | None = None):
         super().__init__(message)
         self.reason = reason or message
+        self.path = None if path is None else Path(path)
 
 
 def storage_reason(exc: OSError) -> str:
@@ -84,7 +86,8 @@ def write_error(path: str | Path, exc: OSError | WriteError, what: str = "") -> 
     storage's error, or the error of a file written on the way to ``path`` (its reason is kept)."""
     label = f"{what} " if what else ""
     reason = exc.reason if isinstance(exc, WriteError) else storage_reason(exc)
-    return WriteError(f"Cannot write {label}'{shown_name(str(path))}': {reason}; nothing was half-written.", reason)
+    return WriteError(f"Cannot write {label}'{shown_name(str(path))}': {reason}; nothing was half-written.", reason,
+                      path)
 
 
 #: the longest file name most file systems take, in bytes (ext4, XFS, Btrfs, APFS, NTFS in UTF-16 units)

@@ -265,7 +265,8 @@ def train_model(model: str, *, data: str | os.PathLike | None = None, preset: st
                     last = trainer.last_checkpoint
                     again = resume_command(spec.name, run_dir, world, steps, device)
                     # with no checkpoint --resume cannot continue the run, and a new run refuses its folder
-                    kept = (f"the last checkpoint, '{last}', is intact; {_remedy(exc.reason, last)} and continue with "
+                    kept = (f"the last checkpoint, '{last}', is intact; "
+                            f"{_remedy(exc.reason, last, _final_grid(trainer, exc))} and continue with "
                             f"`{again}`" if last else f"no checkpoint had been written: {storage_remedy(exc.reason)}, "
                             f"then delete '{run_dir}' and start the run again")
                     what = str(exc).rstrip(".")
@@ -312,9 +313,23 @@ def _stage_position(meta: dict[str, str]) -> tuple[int, int]:
     return int(meta.get("zoo3d.stage_index", "0")), int(meta.get("zoo3d.step", "0"))
 
 
-def _remedy(reason: str, last: Path) -> str:
+def _final_grid(trainer, exc) -> Path | None:
+    """The run's final sample grid where it is the write ``exc`` failed: the grid of the run's last step, written
+    after the checkpoint of that step, so the resume the stop points to trains nothing and draws only it. None for
+    any other write (a grid due before the step's checkpoint is written again by a resume that trains that step)."""
+    from zoo3d.train.checkpoint import checkpoint_name
+    from zoo3d.train.engine import SAMPLES_DIR
+
+    last = trainer.last_checkpoint
+    done = trainer.step >= trainer.total_steps and last is not None and last.name == checkpoint_name(trainer.step)
+    return exc.path if done and exc.path is not None and exc.path.parent.name == SAMPLES_DIR else None
+
+
+def _remedy(reason: str, last: Path, grid: Path | None = None) -> str:
     """What to do before continuing a run a failed write stopped (:func:`zoo3d.fileio.storage_remedy`); for a full
-    disk, how much: the size of the run's last checkpoint (the next one is as large) and what its folder has free."""
+    disk, how much: the size of the run's last checkpoint (the next one is as large) and what its folder has free, or,
+    where the write that failed is the run's final sample grid ``grid`` (the resume writes only that), room for it in
+    its folder. Where a size or the free space cannot be read, the plain remedy."""
     import shutil
 
     from zoo3d.fileio import DISK_FULL, storage_remedy
@@ -323,6 +338,9 @@ def _remedy(reason: str, last: Path) -> str:
     if reason != DISK_FULL:
         return storage_remedy(reason)
     try:
+        if grid is not None:
+            return (f"make room for the run's final sample grid in '{grid.parent}', which has "
+                    f"{byte_size(shutil.disk_usage(grid.parent).free)} free,")
         size, free = last.stat().st_size, shutil.disk_usage(last.parent).free
     except OSError:
         return storage_remedy(reason)
