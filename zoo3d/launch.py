@@ -490,11 +490,13 @@ def resumed_config(plugin, model_name: str, run_dir: Path, config, meta: dict[st
 
     Any other key ``config.yaml`` no longer holds as the checkpoint does is refused, naming up to three keys with both
     values: the resume would train on under the checkpoint's config, and the file would misdescribe the run. A comment
-    or another YAML spelling of the same values is no edit; a folder without the file passes (the checkpoint alone is
-    the run). The lead process says what changed and, for ``--set``, writes the new config to ``config.yaml``."""
+    or another YAML spelling of the same values is no edit; a file that cannot be read (not YAML, not a mapping) is
+    refused, saying that the resume reads it and how to put it right. A folder without the file passes (the checkpoint
+    alone is the run), and the lead process writes it again from the config the run trains on. The lead process says
+    what changed and, for ``--set``, writes the new config to ``config.yaml``."""
     from zoo3d.config import apply_overrides, dump_config, set_value
     from zoo3d.config_base import read_yaml, validate
-    from zoo3d.errors import tell
+    from zoo3d.errors import ConfigError, tell
     from zoo3d.fileio import write_text_atomic
     from zoo3d.runs import CONFIG_FILE
 
@@ -503,7 +505,12 @@ def resumed_config(plugin, model_name: str, run_dir: Path, config, meta: dict[st
     lengths = _stage_lengths(config)
     path = Path(run_dir) / CONFIG_FILE
     if path.is_file():
-        written = read_yaml(path, "Run config", escapes_meant=True)  # as zoo3d wrote it
+        try:
+            written = read_yaml(path, "Run config", escapes_meant=True)  # as zoo3d wrote it
+        except ConfigError as exc:
+            raise ConfigError(f"{str(exc).rstrip('.')}; --resume reads it for the stage lengths edited there (the rest "
+                              f"of the run's config comes from its checkpoint), so fix it, or delete it and --resume "
+                              f"writes it again from the checkpoint's config.") from None
         try:  # compared as the model reads it: an older shape, or a default left out, is no edit
             written = type(config).model_validate(plugin.config_class.upgrade_stored(written)).model_dump(mode="json")
         except Exception:  # noqa: BLE001 - a value the model refuses is an edit too, compared as written
@@ -523,8 +530,12 @@ def resumed_config(plugin, model_name: str, run_dir: Path, config, meta: dict[st
         before = copy.deepcopy(wanted)
         if any(key not in lengths for key, _, _ in differing_keys(before, apply_overrides(wanted, [item]))):
             raise _resume_set_refused(item)
+    # the run folder's record of its run, by which `zoo3d train MODEL --resume` and `zoo3d sample MODEL` find it
+    missing = lead and not (path.exists() or path.is_symlink())
     changed = differing_keys(stored, wanted)
     if not changed:
+        if missing:
+            write_text_atomic(path, dump_config(config), "run config")
         return config
     resumed = validate(type(config), wanted)
     _refuse_stages_behind(plugin, config, resumed, meta, path)
@@ -532,7 +543,7 @@ def resumed_config(plugin, model_name: str, run_dir: Path, config, meta: dict[st
         before, after = (sum(s.steps for s in plugin.stages(c)) for c in (config, resumed))
         said = ", ".join(f"{key} {there} -> {here}" for key, there, here in changed)
         tell(f"{run_dir}: the run trains on with {said} (its recipe: {before} -> {after} steps).")
-        if stage_steps:
+        if stage_steps or missing:
             write_text_atomic(path, dump_config(resumed), "run config")
     return resumed
 

@@ -1,0 +1,36 @@
+"""``zoo3d train MODEL --out RUN --resume`` where the run's ``config.yaml`` cannot be read (an editor left it half
+edited) said ``Run config 'RUN/config.yaml' is not valid YAML at line N.`` and no more: not that the resume reads
+that file (for the stage lengths edited there; the rest of the config is the checkpoint's), nor that the file can be
+deleted, the resume then writing it again from the checkpoint's config (docs/training.md, "Resume")."""
+
+from __future__ import annotations
+
+import pytest
+
+from conftest import one_line_error
+from conftest import run_in_process as zoo3d
+from zoo3d.launch import train_model
+
+pytestmark = pytest.mark.usefixtures("single_thread")
+
+REMEDY = ("; --resume reads it for the stage lengths edited there (the rest of the run's config comes from its "
+          "checkpoint), so fix it, or delete it and --resume writes it again from the checkpoint's config.")
+
+
+@pytest.mark.parametrize("text,said", [
+    ("model: toy\ntrain: {seed: 1\n", "is not valid YAML at line 3"),
+    ("- model\n- toy\n", "must hold a mapping of keys to values"),
+])
+def test_an_unreadable_run_config_names_the_resume_reading_it_and_the_way_back(toy, capsys, text, said):
+    train_model("toy", out=toy / "run", steps=2, progress=False)
+    config = toy / "run" / "config.yaml"
+    began = config.read_bytes()
+    config.write_text(text)
+    code, _, err = zoo3d(capsys, "train", "toy", "--out", "run", "--resume", "--quiet")
+    assert code == 2
+    assert one_line_error(err) == f"Error: Run config 'run/config.yaml' {said}{REMEDY}"
+    config.unlink()  # as the sentence says
+    code, out, err = zoo3d(capsys, "train", "toy", "--out", "run", "--resume", "--steps", "3", "--quiet")
+    assert code == 0 and out.startswith("Trained 3 steps (1 in this run)"), (out, err)
+    assert config.read_bytes() == began
+
