@@ -34,3 +34,17 @@ def test_an_unreadable_run_config_names_the_resume_reading_it_and_the_way_back(t
     assert code == 0 and out.startswith("Trained 3 steps (1 in this run)"), (out, err)
     assert config.read_bytes() == began
 
+
+
+def test_a_run_whose_config_cannot_be_read_is_still_found_by_its_model(toy, capsys):
+    """A run under the runs root is found by its model through its checkpoint's header where its ``config.yaml`` is
+    not YAML or gone: ``zoo3d train toy --resume`` said there was no run of toy to resume, ``zoo3d sample toy`` that
+    none was found, though the run's checkpoint was whole."""
+    run = train_model("toy", steps=2, progress=False).run_dir
+    (run / "config.yaml").write_text("model: toy\ntrain: {seed: 1\n")
+    code, _, err = zoo3d(capsys, "train", "toy", "--resume", "--quiet")
+    assert code == 2
+    assert one_line_error(err) == f"Error: Run config '{run / 'config.yaml'}' is not valid YAML at line 3{REMEDY}"
+    (run / "config.yaml").unlink()
+    code, out, err = zoo3d(capsys, "sample", "toy", "--seeds", "0", "--out", "grid.png")
+    assert code == 0 and (toy / "grid.png").is_file(), err

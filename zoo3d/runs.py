@@ -253,13 +253,26 @@ if hasattr(os, "register_at_fork"):
 
 
 def _run_model(run_dir: Path) -> str | None:
+    """The model of the run in ``run_dir``, by its ``config.yaml``, or, where that file is gone or cannot be read (an
+    edit left half done), by its newest checkpoint's header; None for a folder that is no zoo3d run."""
     cfg = run_dir / CONFIG_FILE
     try:
         data = yaml.safe_load(cfg.read_text()) or {}
     except (OSError, ValueError, yaml.YAMLError):  # ValueError: a file that is not UTF-8 text (another tool's)
-        return None
+        return _checkpoint_model(run_dir)
     model = data.get("model") if isinstance(data, dict) else None
     return model if isinstance(model, str) else None  # another tool's config (a `model:` mapping) names no model
+
+
+def _checkpoint_model(run_dir: Path) -> str | None:
+    """The model named in the header of ``run_dir``'s newest checkpoint, or None (no checkpoint, or none zoo3d's)."""
+    from zoo3d.train.checkpoint import CheckpointError, list_checkpoints, read_latest, read_metadata
+
+    newest = read_latest(run_dir) or next(iter(list_checkpoints(run_dir)), None)
+    try:
+        return read_metadata(newest)["zoo3d.model"] if newest is not None else None
+    except (CheckpointError, OSError):
+        return None
 
 
 def find_runs(model: str, root: Path | None = None) -> list[Path]:
