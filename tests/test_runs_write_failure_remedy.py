@@ -88,7 +88,8 @@ def test_a_grid_due_before_the_last_checkpoint_still_asks_room_for_a_checkpoint(
     last = toy / "run" / "checkpoints" / checkpoint_name(2)
     assert err.strip().endswith(f"(the last checkpoint, 'run/checkpoints/{checkpoint_name(2)}', is intact; make room "
                                 f"for a checkpoint of {byte_size(last.stat().st_size)} in 'run/checkpoints', which "
-                                f"has 1.5 MiB free, and continue with `zoo3d train toy --out run --resume --steps 3`)."), err
+                                f"has 1.5 MiB free, and continue with `zoo3d train toy --out run --resume "
+                                f"--steps 3`)."), err
 
 
 @pytest.mark.parametrize("failed", ["image", "checkpoint"])
