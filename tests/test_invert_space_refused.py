@@ -1,4 +1,4 @@
-"""``zoo3d invert --method optimize --space w|w+`` into a model whose generator has no W space (GRAM-HD, StyleSDF, the
+"""``zoo3d invert --method optimize --space w|w+`` into a model whose generator has no W space (GRAM-HD, the
 toy) is refused in one sentence naming the model, the spaces it has and what to give, before any image is read or
 anything is written."""
 

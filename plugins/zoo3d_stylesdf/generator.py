@@ -13,6 +13,7 @@ from zoo3d.render.volume import VolumeRenderer
 
 from .config import StyleSDFConfig
 from .decoder import StyleSDFDecoder
+from .latents import StyleSDFLatentSpaces
 from .network import StyleSDFField, StyleSDFMapping, StyleSDFNetwork
 
 
@@ -36,13 +37,14 @@ class StyleSDFVolume(nn.Module):
         self.sdf_sharpness = nn.Parameter(torch.tensor(float(sharpness_init)))
 
 
-class StyleSDFGenerator(Generator):
+class StyleSDFGenerator(StyleSDFLatentSpaces, Generator):
     """z (B, z_dim) -> StyleSDFField -> VolumeRenderer (sdf_mode "stylesdf") [-> decoder].
 
     Stage 1 renders rgb/features at ``renderer.resolution``. Once stage 2 has started
     (``decoder_active`` is set; it is saved with checkpoints), ``render`` feeds the rendered
     feature map and the style to the decoder and returns its high-resolution image with the raw
     volume render in ``RenderOutput.raw``; the model is then not strictly 3D-consistent.
+    It is inverted in z, W (before the decoder renders) and W+ (:mod:`zoo3d_stylesdf.latents`).
     """
 
     def __init__(self, cfg: StyleSDFConfig):
@@ -76,8 +78,13 @@ class StyleSDFGenerator(Generator):
         return self.render_resolution
 
     @property
+    def decoder_renders(self) -> bool:
+        """Whether ``render`` decodes the volume render (the model has a decoder and stage 2 has begun)."""
+        return self.decoder is not None and bool(self.decoder_active)
+
+    @property
     def strictly_3d_consistent(self) -> bool:  # type: ignore[override]
-        return not (self.decoder is not None and bool(self.decoder_active))
+        return not self.decoder_renders
 
     @torch.no_grad()
     def truncation_centres(self, num_samples: int = 10000, seed: int = 0) -> tuple[Tensor, Tensor | None]:
@@ -99,7 +106,13 @@ class StyleSDFGenerator(Generator):
         w = self.volume.mapping(z)
         if psi != 1.0:
             w = torch.lerp(self.truncation_centres()[0], w, psi)
-        return StyleSDFField(self.volume.network, w, self.volume.sdf_sharpness, self.bounds, psi=psi)
+        return self.field_of(w, psi=psi)
+
+    def field_of(self, w: Tensor, psi: float = 1.0, decoder_ws: Tensor | None = None) -> StyleSDFField:
+        """The scenes of renderer w (B, z_dim), or one per FiLM layer (B, depth + 1, z_dim); ``decoder_ws``
+        (B, decoder num_ws, decoder w_dim): the decoder's own codes, read in place of its mapping of w."""
+        return StyleSDFField(self.volume.network, w, self.volume.sdf_sharpness, self.bounds, psi=psi,
+                             decoder_ws=decoder_ws)
 
     def render_volume(self, rep: StyleSDFField, cameras: Camera, resolution=None) -> RenderOutput:
         """The stage-1 render: rgb in [-1, 1], depth, alpha and the (B, width, h, w) feature map."""
@@ -107,13 +120,16 @@ class StyleSDFGenerator(Generator):
         return self.renderer.render(rep, cameras, resolution or self.render_resolution)
 
     def render(self, rep: StyleSDFField, cameras: Camera, resolution: tuple[int, int] | None = None) -> RenderOutput:
-        if self.decoder is None or not bool(self.decoder_active):
+        if not self.decoder_renders:
             return self.render_volume(rep, cameras, resolution)
         raw = self.render_volume(rep, cameras)
         # fresh noise while training; the fixed per-layer noise maps otherwise, so a seed renders the same every time
-        centre = self.truncation_centres()[1] if rep.psi != 1.0 else None
-        rgb = self.decoder(raw.features, rep.w, noise_mode="random" if self.training else "const", psi=rep.psi,
-                           centre=centre)
+        noise_mode = "random" if self.training else "const"
+        if rep.decoder_ws is not None:
+            rgb = self.decoder.synthesis(rep.decoder_ws, raw.features, noise_mode=noise_mode)
+        else:
+            centre = self.truncation_centres()[1] if rep.psi != 1.0 else None
+            rgb = self.decoder(raw.features, rep.w, noise_mode=noise_mode, psi=rep.psi, centre=centre)
         if resolution is not None:
             rgb = resize(rgb, tuple(resolution))
         return RenderOutput(rgb=rgb, raw=raw)

@@ -60,7 +60,8 @@ class StyleSDFNetwork(nn.Module):
         w_dim: style size. depth: FiLM-SIREN trunk layers (8). width: hidden/feature size (256).
         input_scale: points are multiplied by it before the trunk (2 / (far - near)).
 
-    film(w) -> (freq, phase), each (B, depth + 1, width) (the last slice drives the view layer).
+    film(w) -> (freq, phase), each (B, depth + 1, width) (the last slice drives the view layer); w is one
+    (B, w_dim) for all, or (B, depth + 1, w_dim), one per layer (W+).
     forward(points (B, P, 3) world, dirs (B, P, 3), freq, phase) -> sdf (B, P, 1) world units,
     rgb (B, P, 3) in [0, 1], features (B, P, width).
     """
@@ -84,8 +85,10 @@ class StyleSDFNetwork(nn.Module):
         self.input_scale, self.depth, self.width = input_scale, depth, width
 
     def film(self, w: Tensor) -> tuple[Tensor, Tensor]:
-        freq = torch.stack([15.0 * lin(w) + 30.0 for lin in self.film_freq], dim=1)
-        phase = torch.stack([0.25 * lin(w) for lin in self.film_phase], dim=1)
+        """w (B, w_dim), read by every layer, or one per layer (B, depth + 1, w_dim) -> (freq, phase)."""
+        per_layer = [w[:, i] for i in range(self.depth + 1)] if w.dim() == 3 else [w] * (self.depth + 1)
+        freq = torch.stack([15.0 * lin(x) + 30.0 for lin, x in zip(self.film_freq, per_layer)], dim=1)
+        phase = torch.stack([0.25 * lin(x) for lin, x in zip(self.film_phase, per_layer)], dim=1)
         return freq, phase
 
     def sdf(self, points: Tensor, freq: Tensor, phase: Tensor) -> tuple[Tensor, Tensor]:
@@ -105,14 +108,17 @@ class StyleSDFField:
     ``sdf_sharpness`` is the learnable alpha of sigma = sigmoid(-d / alpha) / alpha (a 0-d tensor
     parameter shared by all instances). With ``record = True`` every query keeps its points (as
     gradient leaves) and SDF values in ``recorded`` so the eikonal and minimal-surface losses can
-    be taken at the renderer's own samples (as upstream).
+    be taken at the renderer's own samples (as upstream). ``w`` is (B, w_dim), or one per FiLM layer
+    (B, depth + 1, w_dim); ``decoder_ws`` (B, decoder num_ws, decoder w_dim), where given, are the decoder's own
+    codes (W+), read in place of its mapping of ``w``.
     """
 
     kind = "sdf"
 
     def __init__(self, network: StyleSDFNetwork, w: Tensor, sdf_sharpness: Tensor, bounds: float,
-                 record: bool = False, psi: float = 1.0):
+                 record: bool = False, psi: float = 1.0, decoder_ws: Tensor | None = None):
         self.network, self.w, self.sdf_sharpness, self.bounds = network, w, sdf_sharpness, bounds
+        self.decoder_ws = decoder_ws
         self.psi = psi  # the truncation w was made with (the decoder truncates its own w by it too)
         self.freq, self.phase = network.film(w)
         self.record = record

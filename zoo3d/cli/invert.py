@@ -189,13 +189,13 @@ def _refuse_unfit_optimisation(model: str, gen, space: str, tune_steps: int, kee
     """Refuse, in one sentence naming ``model``, a --space its generator has not and a --keep-geometry it cannot
     honour (no PTI to keep the geometry in, or no geometry apart from the rest), before any image is read."""
     from zoo3d.invert import available_spaces, keeps_geometry
-    from zoo3d.invert.latent import LAYER_WS, layer_ws_only
+    from zoo3d.invert.latent import layer_ws_only, no_w_reason
 
     if keep_geometry and tune_steps == 0:
         raise UserError("--keep-geometry sets what PTI's tuning steps keep, and --tune-steps is 0 (no tuning); "
                         "give --tune-steps N, or leave --keep-geometry out.")
     if space not in ("auto", *available_spaces(gen)):
-        why = (f"{LAYER_WS}; give --space w+, z or auto" if layer_ws_only(gen) else
+        why = (f"{no_w_reason(gen)}; give --space w+, z or auto" if layer_ws_only(gen) else
                "its generator exposes no W space (zoo3d.invert.SupportsLatentSpaces); give --space z or auto")
         raise UserError(f"Model '{model}' can be inverted in {' and '.join(available_spaces(gen))} only, not --space "
                         f"{space}: {why}.")

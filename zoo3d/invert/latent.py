@@ -16,7 +16,8 @@ from torch import Tensor
 
 from zoo3d.errors import UserError
 
-__all__ = ["SupportsLatentSpaces", "LatentSpace", "available_spaces", "layer_ws_only", "resolve_space"]
+__all__ = ["SupportsLatentSpaces", "LatentSpace", "available_spaces", "layer_ws_only", "no_w_reason",
+           "resolve_space"]
 
 SPACES = ("z", "w", "w+")
 #: why a generator with W+ and no W (:func:`layer_ws_only`) refuses ``w``
@@ -31,6 +32,7 @@ class SupportsLatentSpaces(Protocol):  # pragma: no mutate block (stubs; isinsta
         w_dim: size of one style vector w. num_ws: how many style vectors a W+ code has.
         latent_spaces (optional): the spaces it is inverted in, of ``("z", "w", "w+")`` (default all three);
             ``("z", "w+")`` where no single w broadcast to every layer is a code the mapping gives.
+        no_single_w (optional): why it has no W, said in the refusal of ``w`` (default :data:`LAYER_WS`).
     Methods:
         map_latent(z (B, z_dim), psi=1.0) -> W+ (B, num_ws, w_dim): the mapping network, broadcast.
         mean_latent() -> (1, w_dim), or (1, num_ws, w_dim) where each layer's w has a mean of its own: the average
@@ -62,13 +64,19 @@ def layer_ws_only(generator) -> bool:
     return "w+" in spaces and "w" not in spaces
 
 
+def no_w_reason(generator) -> str:
+    """Why ``generator`` (W+ and no W: :func:`layer_ws_only`) has no single w: its ``no_single_w``, else
+    :data:`LAYER_WS`."""
+    return getattr(generator, "no_single_w", LAYER_WS)
+
+
 def resolve_space(generator, space: str) -> str:
     """``auto`` -> ``w+`` where available, else ``z``; an unavailable space is a UserError."""
     spaces = available_spaces(generator)
     if space == "auto":
         return "w+" if "w+" in spaces else "z"
     if space not in spaces:
-        why = (LAYER_WS if layer_ws_only(generator) and space == "w" else
+        why = (no_w_reason(generator) if layer_ws_only(generator) and space == "w" else
                "W/W+ need a mapping network exposed through zoo3d.invert.SupportsLatentSpaces")
         raise UserError(f"This generator can be inverted in {', '.join(spaces)} only, not '{space}' ({why}).")
     return space
