@@ -25,6 +25,7 @@ from urllib.parse import parse_qsl
 
 from zoo3d import hookimpl
 from zoo3d.cameras import Camera
+from zoo3d.errors import UserError
 from zoo3d.specs import DatasetSpec
 
 READS = []
@@ -33,9 +34,11 @@ READS = []
 class Served:
     def __init__(self, how, resolution):
         self.how, self.resolution = how, resolution
+        if how == "many":  # items read in one call (as a batch of the run reads them), which fails
+            self.__getitems__ = lambda indices: torch.ones(2).reshape(3)
 
     def __len__(self):
-        return {"empty": 0, "lastbare": 20, "lastdouble": 20}.get(self.how, 4)
+        return {"empty": 0, "lastbare": 20, "lastdouble": 20, "firstbare": 20}.get(self.how, 4)
 
     def __getitem__(self, i):
         READS.append(i)
@@ -44,6 +47,8 @@ class Served:
         camera = torch.arange(25.0)
         if how.startswith("last") and i == 19:  # the last item of 20 alone is unlike the others
             how = how[len("last"):]
+        if how.startswith("first") and i == 0:  # the first item of 20 alone is unlike the others
+            how = how[len("first"):]
         if how == "bare":
             return {"image": image}
         if how == "hwc":
@@ -80,6 +85,8 @@ class Served:
             return {"image": image}
         elif how == "gone":  # an image file its list names, not there
             open("absent.png", "rb")
+        elif how == "refuses":  # the plugin's own sentence
+            raise UserError("Item 0's image is in a format this plugin reads only with ?decoder=exr.")
         elif how == "broken":  # a fault of the plugin's own code
             camera = camera.reshape(7, -1)
         return {"image": image, "camera": camera}
@@ -91,6 +98,8 @@ class Served:
             labels = labels[:3]
         elif self.how == "nancameras":
             labels[2, 7] = float("inf")
+        elif self.how == "nanfocal":
+            labels[1, 20] = float("nan")
         return labels if self.how == "labels" else Camera.from_eg3d(labels)
 
 
@@ -159,6 +168,7 @@ def test_a_served_item_zoo3d_cannot_read_is_one_sentence_naming_the_dataset_and_
     ("fewcameras", ": its cameras() holds 3 cameras for its 4 items; return every item's camera, in index order"),
     ("nancameras", ": its cameras() gives item 2 a camera with NaN or infinite values; every served item needs a "
                    "finite camera"),
+    ("nanfocal", ": its cameras() gives item 1 a camera with NaN or infinite values"),
     ("unposed", " serves item 0 without a 'camera' where its cameras() gives it one; serve each item's camera with "
                 "it, or offer no cameras() for data without poses"),
 ])
@@ -194,6 +204,8 @@ def test_a_dataset_as_the_docs_describe_it_passes_reading_its_items(served, quer
     ("lastdouble", "serves, at item 19, an 'image' of shape (3, 16, 16) where zoo3d asked for (3, 8, 8); " + WHAT),
     ("lastbare", "serves item 19 without a 'camera' where item 0 has one; serve a camera with every item or with "
                  "none, as a batch is stacked from items of either kind"),
+    ("firstbare", "serves item 0 without a 'camera' where item 3 has one; serve a camera with every item or with "
+                  "none"),
 ])
 def test_an_item_past_the_first_unlike_it_is_refused_naming_it_reading_a_stated_sample(served, how, problem):
     with pytest.raises(PluginError) as refused:
@@ -290,11 +302,19 @@ def test_a_file_the_options_name_or_the_first_item_reads_that_is_not_there_is_on
                  r"Dataset plugins\)"),
     ("how=broken", r"failed to read its first item, ds\[0\]: RuntimeError: shape '\[7, -1\]' is invalid for input of "
                    r"size 25 \(.*dataset_served_plugin.py:\d+\)"),
+    ("how=many", r"failed to read its items \[0, 1, 2, 3\], ds.__getitems__\(\[0, 1, 2, 3\]\): RuntimeError: shape "
+                 r"'\[3\]' is invalid for input of size 2 \(.*dataset_served_plugin.py:\d+\)"),
 ])
 def test_a_fault_of_the_factory_or_of_its_first_item_is_one_sentence_naming_the_plugin_and_the_line(served, query,
                                                                                                     what):
     with pytest.raises(PluginError, match=rf"^Dataset 'served' from plugin 'dataset_served_plugin' {what}\.$"):
         check(f"served?{query}")
+
+
+def test_a_refusal_the_plugin_words_itself_while_reading_an_item_is_shown_as_it_wrote_it(served):
+    with pytest.raises(UserError) as refused:
+        check("served?how=refuses")
+    assert str(refused.value) == "Item 0's image is in a format this plugin reads only with ?decoder=exr."
 
 
 def test_cameras_that_are_no_camera_name_the_dataset_before_a_run_checks_its_labels(served):
