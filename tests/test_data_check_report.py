@@ -235,5 +235,6 @@ def test_a_field_of_view_in_radians_or_a_focal_length_in_pixels_is_noted_not_a_p
         "2 image(s) have a vertical field of view under 3 degrees (first: 0.png, 0.69 degrees): a frame's 'fov' is in "
         "degrees, not radians, and a camera's focal length is a fraction of the image size (fx/W, fy/H), not pixels"]
     frames[0]["fov"], frames[1]["camera"] = 39.5, _camera(0.1, 0.0)  # 0.69 radians in degrees; EG3D's 12 degrees
+    frames[2]["fov"] = 3.4  # a 400 mm lens on a full-frame camera: narrow, and on purpose
     (tmp_path / "poses.json").write_text(json.dumps({"frames": frames}))
     assert check_dataset(tmp_path).notes == []
