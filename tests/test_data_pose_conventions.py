@@ -418,6 +418,7 @@ def test_camera_problem_limits(change, why):
                                           "by the image size)"),
                                 ("b.PNG", "missing pose (the image is not listed in dataset.json)")], []),
     ({"labels": {"a.png": "V", "./b.PNG": "V"}}, [], ["a.png", "b.PNG"]),  # EG3D's loader reads dict(labels)
+    ({"labels": {"a.png": True, "./b.PNG": "V"}}, [("a.png", "missing pose (label is not 25 numbers)")], ["b.PNG"]),
     ({"labels": [["a.png"], [5], ["../a.png", "V"], ["b.PNG", "V"]]},
      [("dataset.json#0", "label entry must be [file, 25 numbers]"),
       ("dataset.json#1", "label entry must be [file, 25 numbers]"),
