@@ -1,7 +1,8 @@
 """``zoo3d plugins --check`` builds every plugin dataset as ``zoo3d compare --data NAME`` builds it, without options,
-and reads its first item: a factory that fails in its own code, returns no dataset or serves an item zoo3d cannot
-read is a failed ``dataset`` row with the sentence ``zoo3d train`` would stop with, exit status 1; one that refuses
-to be built without the options it needs (a UserError of its own) passes, as those options are the user's."""
+and checks it as ``zoo3d train`` does (items spread over it, their batch, its cameras()): a factory that fails in its
+own code, returns no dataset, serves an item zoo3d cannot read or cameras() that are no Camera is a failed ``dataset``
+row with the sentence ``zoo3d train`` would stop with, exit status 1; one that refuses to be built without the options
+it needs (a UserError of its own) passes, as those options are the user's."""
 
 from __future__ import annotations
 
@@ -26,14 +27,20 @@ BUILT = []
 
 
 class Flat:
-    def __init__(self, resolution, dtype=torch.float32):
-        self.resolution, self.dtype = resolution, dtype
+    def __init__(self, resolution, dtype=torch.float32, count=2):
+        self.resolution, self.dtype, self.count = resolution, dtype, count
 
     def __len__(self):
-        return 2
+        return self.count
 
     def __getitem__(self, i):
-        return {"image": torch.zeros(3, self.resolution, self.resolution, dtype=self.dtype), "camera": torch.zeros(25)}
+        image = torch.zeros(3, self.resolution, self.resolution, dtype=self.dtype)
+        return {"image": image} if i == 9 else {"image": image, "camera": torch.zeros(25)}
+
+
+class LabelCameras(Flat):
+    def cameras(self):
+        return torch.zeros(2, 25)
 
 
 def good(cfg, resolution, query="", camera_prior=None, seed=0):
@@ -59,10 +66,19 @@ def bytes_(cfg, resolution, query="", camera_prior=None, seed=0):
     return Flat(resolution, torch.uint8)
 
 
+def last_bare(cfg, resolution, query="", camera_prior=None, seed=0):
+    return Flat(resolution, count=10)  # its last item alone has no camera
+
+
+def labels(cfg, resolution, query="", camera_prior=None, seed=0):
+    return LabelCameras(resolution)
+
+
 @hookimpl
 def zoo3d_register_datasets(register):
     for name, factory in (("good", "good"), ("needs_path", "needs_path"), ("faulty", "faulty"),
-                          ("nothing", "nothing"), ("bytes", "bytes_")):
+                          ("nothing", "nothing"), ("bytes", "bytes_"), ("last_bare", "last_bare"),
+                          ("labels", "labels")):
         register(DatasetSpec(name=name, factory=f"clp_datasets_plugin:{factory}"))
 '''
 
@@ -78,12 +94,13 @@ def datasets(tmp_path, monkeypatch):
     sys.modules.pop("clp_datasets_plugin", None)
 
 
-def test_each_plugin_dataset_is_built_without_options_and_its_first_item_read(datasets, capsys):
+def test_each_plugin_dataset_is_built_without_options_and_checked_as_a_run_checks_it(datasets, capsys):
     code, out, _ = zoo3d(capsys, "plugins", "--check", "--json")
     rows = {r["name"]: r for r in json.loads(out)["factories"] if r["plugin"] == "clp_datasets_plugin"}
     assert code == 1
     assert {name: r["status"] for name, r in rows.items()} == {
-        "good": "ok", "needs_path": "ok", "faulty": "error", "nothing": "error", "bytes": "error"}
+        "good": "ok", "needs_path": "ok", "faulty": "error", "nothing": "error", "bytes": "error",
+        "last_bare": "error", "labels": "error"}
     assert datasets.BUILT == [("good", 32, "", None)]
     named = "Dataset '{}' from plugin 'clp_datasets_plugin'"
     assert re.fullmatch(re.escape(named.format("faulty")) + r" failed to build at 32 px with no options: KeyError: "
@@ -94,6 +111,10 @@ def test_each_plugin_dataset_is_built_without_options_and_its_first_item_read(da
                                         "(an object with len() and ds[i]); return the dataset (docs/data.md, Dataset "
                                         "plugins).")
     assert rows["bytes"]["error"].startswith(named.format("bytes") + " serves an 'image' of dtype torch.uint8; ")
+    assert rows["last_bare"]["error"].startswith(named.format("last_bare") + " serves item 9 without a 'camera' where "
+                                                 "item 0 has one; ")
+    assert rows["labels"]["error"].startswith(named.format("labels") + ": its cameras() returned a Tensor, not a "
+                                              "zoo3d.cameras.Camera; ")
 
 
 def test_zoo3ds_own_dataset_is_not_built_by_the_check(capsys, monkeypatch):
