@@ -24,7 +24,7 @@ from zoo3d.errors import DuplicateNameError, PluginError, UserError, closest
 from zoo3d.specs import DatasetSpec, MetricSpec, ModelSpec, _Spec, normalize_name
 
 PROJECT = "zoo3d"
-#: the side, in pixels, at which ``zoo3d plugins --check`` builds a plugin's dataset and reads its first item
+#: the side, in pixels, at which ``zoo3d plugins --check`` builds a plugin's dataset and checks its items
 CHECK_RESOLUTION = 32
 ENTRY_POINT_GROUP = "zoo3d"
 hookspec = pluggy.HookspecMarker(PROJECT)
@@ -335,10 +335,11 @@ class PluginHost:
 
     def _check_dataset_built(self, spec: DatasetSpec) -> None:
         """Build a plugin's dataset as ``zoo3d compare --data NAME`` does (no options, no camera prior), at
-        :data:`CHECK_RESOLUTION` px, and read the items :func:`zoo3d.data.served.check_dataset` reads: a fault of its
-        code, or an item zoo3d cannot read, raises a :class:`PluginError`; a refusal of its own of the options left out (a UserError, a ValueError
-        or an OSError: a folder to name) passes, as those options are the user's. zoo3d's own datasets are tested to
-        serve what they should (the first synthetic head alone is a render of a second or more)."""
+        :data:`CHECK_RESOLUTION` px, and check it as a run does (:func:`zoo3d.data.served.check_dataset`: items spread
+        over it, their batch, its ``cameras()``): a fault of its code, or an item or camera zoo3d cannot use, raises a
+        :class:`PluginError`; a refusal of its own of the options left out (a UserError, a ValueError or an OSError: a
+        folder to name) passes, as those options are the user's. zoo3d's own datasets are tested to serve what they
+        should (the first synthetic head alone is a render of a second or more)."""
         from zoo3d.config import DataConfig
         from zoo3d.data.served import check_dataset
 
