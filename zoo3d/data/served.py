@@ -204,11 +204,11 @@ def _unstacked(value: Any, key: str) -> str:
     tensor, a numpy array, which the loader makes one, or a number): numbers in a list (a list of the 25 camera
     numbers collates into 25 tensors, on which the first batch raised an AttributeError) or no numbers at all (a zoo3d
     Camera, text)."""
-    named = f"{'an' if key == 'image' else 'a'} '{key}' of type {type(value).__name__}"
+    typed = f"{'an' if key == 'image' else 'a'} '{key}' of type {type(value).__name__}"
     if isinstance(value, (list, tuple)):
-        return f"{named}, which batches do not stack (give a tensor: torch.tensor({key}))"
+        return f"{typed}, which batches do not stack (give a tensor: torch.tensor({key}))"
     try:
         torch.as_tensor(value)
     except (TypeError, ValueError, RuntimeError):  # no numbers to count
-        return named
+        return typed
     return ""
