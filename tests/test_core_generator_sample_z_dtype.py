@@ -45,7 +45,6 @@ def test_a_bf16_generators_latents_are_the_float32_ones_rounded_to_bf16():
     assert z16.dtype == torch.bfloat16 and torch.equal(z16, z32.to(torch.bfloat16))
 
 
-
 def test_a_float64_default_dtype_draws_the_same_latents_as_float32():
     """A script that sets ``torch.set_default_dtype(torch.float64)`` still gets the float32 instances from
     ``sample_z`` and ``seed_latents`` (a float64 draw gives other numbers from the same seed)."""
