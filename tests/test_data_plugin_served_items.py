@@ -38,7 +38,7 @@ class Served:
             self.__getitems__ = lambda indices: torch.ones(2).reshape(3)
 
     def __len__(self):
-        return {"empty": 0, "lastbare": 20, "lastdouble": 20, "firstbare": 20}.get(self.how, 4)
+        return {"empty": 0, "lastbare": 20, "lastdouble": 20, "firstbare": 20, "lastgone": 20}.get(self.how, 4)
 
     def __getitem__(self, i):
         READS.append(i)
@@ -282,8 +282,8 @@ def test_a_value_error_of_the_factory_names_the_dataset_its_plugin_and_the_optio
     assert not (in_tmp / "run").exists()
 
 
-def test_a_file_the_options_name_or_the_first_item_reads_that_is_not_there_is_one_sentence_naming_it(served, in_tmp,
-                                                                                                    capsys):
+def test_a_file_the_options_name_or_an_item_reads_that_is_not_there_is_one_sentence_naming_it(served, in_tmp,
+                                                                                                 capsys):
     code, _, err = run_in_process(capsys, "train", "gram", "--preset", "tiny", "--steps", "1",
                                   "--data", "served?list=cams.txt", "--out", in_tmp / "run")
     assert code == 2 and one_line_error(err) == ("Error: Dataset 'served' from plugin 'dataset_served_plugin' cannot "
@@ -293,6 +293,10 @@ def test_a_file_the_options_name_or_the_first_item_reads_that_is_not_there_is_on
     with pytest.raises(UserError) as refused:
         check("served?how=gone")
     assert str(refused.value) == ("Dataset 'served' from plugin 'dataset_served_plugin' cannot read its first item: No "
+                                  "such file or directory: 'absent.png'.")
+    with pytest.raises(UserError) as refused:
+        check("served?how=lastgone")
+    assert str(refused.value) == ("Dataset 'served' from plugin 'dataset_served_plugin' cannot read its item 19: No "
                                   "such file or directory: 'absent.png'.")
 
 
