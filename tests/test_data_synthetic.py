@@ -9,7 +9,7 @@ from zoo3d.cameras import Camera, CameraPrior
 from zoo3d.config import DataConfig
 from zoo3d.data import build_dataset
 from zoo3d.data.head_model import BACKGROUND_Z, HeadParams, head_sdf
-from zoo3d.data.synthetic import SyntheticHeads, render_heads, sample_head_params
+from zoo3d.data.synthetic import SyntheticHeads, instance_params_and_camera, render_heads, sample_head_params
 
 
 def _ray_sphere(origins, dirs, centre, radius):
@@ -214,3 +214,19 @@ def test_the_cache_option_takes_on_off_words_and_refuses_anything_else():
         parse_options({"cache": "maybe"})
     with pytest.raises(UserError, match="'count=ten' .* not a valid int"):
         parse_options({"count": "ten"})
+
+
+def test_a_float64_default_dtype_draws_the_same_heads_and_cameras():
+    """torch draws other numbers in float64 than in float32: under a notebook's float64 default, ``synthetic:heads``
+    served other heads, seen from other cameras, for the same seed and index."""
+    single, cams = instance_params_and_camera(0, [0, 5])
+    previous = torch.get_default_dtype()
+    torch.set_default_dtype(torch.float64)
+    try:
+        double, cams64 = instance_params_and_camera(0, [0, 5])
+    finally:
+        torch.set_default_dtype(previous)
+    assert double.geometry.dtype == torch.float64
+    torch.testing.assert_close(double.geometry, single.geometry.double(), rtol=0, atol=1e-5)
+    torch.testing.assert_close(double.noise_phase, single.noise_phase.double(), rtol=0, atol=1e-5)
+    torch.testing.assert_close(cams64.cam2world, cams.cam2world.to(cams64.cam2world.dtype), rtol=0, atol=1e-5)

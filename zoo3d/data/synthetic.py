@@ -132,11 +132,12 @@ def _bounds(o: Tensor, d: Tensor) -> tuple[Tensor, Tensor]:
 
 def _instance_draws(seed: int, indices, prior: CameraPrior) -> tuple[Tensor, Camera]:
     """The head latents (B, HEAD_LATENT_DIM) and cameras of instances ``indices``: each drawn from a generator
-    seeded by ``(seed, index)``, its latent first, then its camera from ``prior``."""
+    seeded by ``(seed, index)``, its latent first, then its camera from ``prior``. The latents are drawn in float32
+    and cast to torch's default dtype, as the prior draws its angles, so a seed is the same head under any default."""
     latents, yaws, pitches = [], [], []
     for i in indices:
         g = torch.Generator().manual_seed(stable_hash(seed, int(i)))
-        latents.append(torch.randn(1, HEAD_LATENT_DIM, generator=g))
+        latents.append(torch.randn(1, HEAD_LATENT_DIM, generator=g, dtype=torch.float32).to(torch.get_default_dtype()))
         yaw, pitch = prior.sample_angles(1, generator=g)
         yaws.append(yaw)
         pitches.append(pitch)
