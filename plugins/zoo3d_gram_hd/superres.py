@@ -174,7 +174,7 @@ class StyleRRDBNet(nn.Module):
     def compute_style_average(self, num_samples: int = 10000, generator: torch.Generator | None = None) -> Tensor:
         """Set ``style_avg`` to the mean style over z ~ N(0, I) and return it."""
         p = self.mapping[0].weight
-        z = torch.randn(num_samples, self.z_dim, generator=generator,
+        z = torch.randn(num_samples, self.z_dim, generator=generator, dtype=torch.float32,
                         device="cpu" if generator is None else generator.device).to(p)
         self.style_avg.copy_(self.mapping(z).mean(0))
         return self.style_avg

@@ -150,7 +150,8 @@ class EfficientGramGenerator(Generator):
         key = tuple((p.data_ptr(), p._version, p.device, p.dtype) for p in params)
         if self._mean_cache is None or self._mean_cache[0] != key:
             rng = torch.Generator().manual_seed(_MEAN_W_SEED)
-            z = torch.randn(self.config.truncation_samples, self.z_dim, generator=rng).to(params[0])
+            z = torch.randn(self.config.truncation_samples, self.z_dim, generator=rng,
+                            dtype=torch.float32).to(params[0])
             with torch.no_grad():
                 mean = self.mapping(z, update_w_avg=False).mean(0, keepdim=True)
             self._mean_cache = (key, mean)

@@ -96,7 +96,8 @@ class StyleSDFGenerator(StyleSDFLatentSpaces, Generator):
             params += list(self.decoder.mapping.parameters())
         key = (params[0].device, params[0].dtype, num_samples, seed, tuple(p._version for p in params))
         if self._centres is None or self._centres[0] != key:
-            z = torch.randn(num_samples, self.z_dim, generator=torch.Generator().manual_seed(seed)).to(params[0])
+            z = torch.randn(num_samples, self.z_dim, generator=torch.Generator().manual_seed(seed),
+                            dtype=torch.float32).to(params[0])
             w = self.volume.mapping(z)
             dec = self.decoder.mapping(w).mean(0, keepdim=True) if self.decoder is not None else None
             self._centres = (key, (w.mean(0, keepdim=True), dec))

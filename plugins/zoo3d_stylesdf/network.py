@@ -49,7 +49,8 @@ class StyleSDFMapping(nn.Module):
     def average(self, num_samples: int = 10000, seed: int = 0) -> Tensor:  # noqa: D401
         """Mean w (1, z_dim) over ``num_samples`` fixed latents (the truncation centre)."""
         p = self.net[0].weight
-        z = torch.randn(num_samples, self.z_dim, generator=torch.Generator().manual_seed(seed)).to(p)
+        z = torch.randn(num_samples, self.z_dim, generator=torch.Generator().manual_seed(seed),
+                        dtype=torch.float32).to(p)
         return self(z).mean(0, keepdim=True)
 
 

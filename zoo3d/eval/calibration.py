@@ -77,7 +77,7 @@ def view_noise(cameras: Camera, channels: int, h: int, w: int) -> Tensor:
     out = []
     for vec in cameras.to_eg3d().detach().cpu().double():
         key = stable_hash(0x5EED, *[int(round(float(x) * 1e6)) for x in vec[:16]])
-        out.append(torch.randn(channels, h, w, generator=torch.Generator().manual_seed(key)))
+        out.append(torch.randn(channels, h, w, generator=torch.Generator().manual_seed(key), dtype=torch.float32))
     return torch.stack(out).to(device=cameras.device, dtype=cameras.dtype)
 
 

@@ -43,7 +43,8 @@ class StandInExtractor(nn.Module):
         for a, b in zip(chans[:-1], chans[1:]):
             conv = nn.Conv2d(a, b, 3, stride=2, padding=1)
             with torch.no_grad():
-                conv.weight.copy_(torch.randn(conv.weight.shape, generator=gen) * (2.0 / (a * 9)) ** 0.5)
+                draw = torch.randn(conv.weight.shape, generator=gen, dtype=torch.float32)
+                conv.weight.copy_(draw * (2.0 / (a * 9)) ** 0.5)
                 conv.bias.zero_()
             self.convs.append(conv)
         self.requires_grad_(False)

@@ -85,7 +85,7 @@ def sliced_wasserstein(a: Tensor, b: Tensor, generator: torch.Generator) -> Tens
     """SWD between two equal-size descriptor sets (N, D): mean over REPEATS x DIRECTIONS projections."""
     results = []
     for _ in range(REPEATS):
-        dirs = torch.randn(a.shape[1], DIRECTIONS, generator=generator).to(a.device, a.dtype)
+        dirs = torch.randn(a.shape[1], DIRECTIONS, generator=generator, dtype=torch.float32).to(a.device, a.dtype)
         dirs = dirs / dirs.norm(dim=0, keepdim=True)
         pa, _ = torch.sort(a @ dirs, dim=0)
         pb, _ = torch.sort(b @ dirs, dim=0)

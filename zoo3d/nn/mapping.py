@@ -88,7 +88,7 @@ class MappingNetwork(nn.Module):
                       generator: torch.Generator | None = None) -> Tensor:
         """Set ``w_avg`` to the mean w over ``num_samples`` z ~ N(0, I) (c repeated if given) and return it."""
         p = self.layers[0].weight
-        z = torch.randn(num_samples, max(self.z_dim, 1), generator=generator,
+        z = torch.randn(num_samples, max(self.z_dim, 1), generator=generator, dtype=torch.float32,
                         device="cpu" if generator is None else generator.device).to(p)
         if c is not None:
             c = c.to(p).expand(num_samples, -1) if c.shape[0] == 1 else c

@@ -228,7 +228,8 @@ class PiGanMappingNetwork(nn.Module):
         done = 0
         while done < num_samples:
             n = min(batch_size, num_samples - done)
-            z = torch.randn(n, self.z_dim, generator=generator, device="cpu" if generator is None else generator.device)
+            z = torch.randn(n, self.z_dim, generator=generator, dtype=torch.float32,
+                            device="cpu" if generator is None else generator.device)
             sums = [t.sum(0, keepdim=True) for t in outputs(z.to(p))]
             totals = sums if totals is None else [a + b for a, b in zip(totals, sums)]
             done += n
