@@ -494,17 +494,22 @@ class CameraPrior(BaseModel):
             pitch = _area_uniform_pitch(pitch)
         return yaw, pitch
 
-    def view_limits(self, spread: float = 2.0) -> dict[str, list[float]]:
+    def view_limits(self, spread: float = 2.0, include: dict | None = None) -> dict[str, list[float]]:
         """The yaw and pitch ranges an interactive view keeps to: a Gaussian prior's mean +- ``spread`` std, a
-        uniform prior's support (for ``spherical_uniform`` the pitches its area-uniform draw reaches). Pitch stays
-        0.01 inside +-pi/2, where a look-at camera with y up would turn over the pole."""
+        uniform prior's support (for ``spherical_uniform`` the pitches its area-uniform draw reaches), widened to
+        take in the view ``include`` (its ``yaw`` and ``pitch``: an inversion's input view, which may lie outside
+        the prior). Pitch stays 0.01 inside +-pi/2, where a look-at camera with y up would turn over the pole."""
         k = spread if self.distribution == "gaussian" else 1.0
         lo, hi = self.pitch_mean - k * self.pitch_std, self.pitch_mean + k * self.pitch_std
         if self.distribution == "spherical_uniform":
             lo, hi = _area_uniform_pitch(torch.tensor([lo, hi], dtype=torch.float64)).tolist()
+        limits = {"yaw": [self.yaw_mean - k * self.yaw_std, self.yaw_mean + k * self.yaw_std], "pitch": [lo, hi]}
+        if include is not None:
+            for key, (low, high) in limits.items():
+                limits[key] = [min(low, float(include[key])), max(high, float(include[key]))]
         edge = math.pi / 2 - 0.01
-        return {"yaw": [self.yaw_mean - k * self.yaw_std, self.yaw_mean + k * self.yaw_std],
-                "pitch": [max(lo, -edge), min(hi, edge)]}
+        limits["pitch"] = [max(limits["pitch"][0], -edge), min(limits["pitch"][1], edge)]
+        return limits
 
     @property
     def centre_pitch(self) -> float:

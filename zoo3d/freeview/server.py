@@ -44,11 +44,13 @@ class SceneError(Exception):
     """A request the source cannot answer (HTTP 400 with this message)."""
 
 
-def view_info(prior) -> dict:
+def view_info(prior, centre: dict | None = None) -> dict:
     """What the page needs of a camera prior: the prior, the ranges to orbit in and the view it opens at
-    (``centre_view``: ``yaw_mean`` and ``centre_pitch``, the view ``zoo3d sample`` and ``render`` look from)."""
-    return {"camera_prior": prior.model_dump(), "view_limits": prior.view_limits(),
-            "centre_view": {"yaw": prior.yaw_mean, "pitch": prior.centre_pitch}}
+    (``centre_view``: ``centre``, an inversion's input view, which the ranges are widened to take in, so that the page
+    opens there; else ``yaw_mean`` and ``centre_pitch``, the view ``zoo3d sample`` and ``render`` look from)."""
+    centre = {"yaw": prior.yaw_mean, "pitch": prior.centre_pitch} if centre is None else dict(centre)
+    return {"camera_prior": prior.model_dump(), "view_limits": prior.view_limits(include=centre),
+            "centre_view": centre}
 
 
 class GeneratorSource:
@@ -140,10 +142,8 @@ class SceneSource:
         self._centre = centre
 
     def info(self) -> dict:
-        info = view_info(self._prior)
-        if self._centre is not None:
-            info["centre_view"] = dict(self._centre)
-        return {**info, "seed": self.seed, "can_generate": False, "source": self.source}
+        return {**view_info(self._prior, self._centre), "seed": self.seed, "can_generate": False,
+                "source": self.source}
 
     def glb(self, seed: int | None) -> bytes:
         if seed is not None and seed != self.seed:

@@ -23,7 +23,7 @@ function say(text, isError = false) {
 const info = await (await fetch('api/info')).json();
 const prior = info.camera_prior;
 // orbit within the prior (the server's CameraPrior.view_limits: mean +- 2 std for a Gaussian prior, the
-// support of a uniform one, pitch inside +-pi/2)
+// support of a uniform one, widened to take in an inversion's input view, pitch inside +-pi/2)
 const limits = info.view_limits;
 const clamp = (v, [lo, hi]) => Math.min(hi, Math.max(lo, v));
 // a value that is not a finite number (?yaw=abc, ?size=) is no value: NaN showed "yaw NaN" on a 0 x 0 canvas
@@ -32,7 +32,8 @@ const numberParam = (name, fallback) => {
   const value = text === '' ? NaN : Number(text);
   return Number.isFinite(value) ? value : fallback;
 };
-// open at the prior's centre view (for CARLA's area-uniform prior, pitch 0.556, not the raw pitch_mean)
+// open at the centre view: the prior's (for CARLA's area-uniform prior, pitch 0.556, not the raw pitch_mean), or an
+// inversion's input view
 state.yaw = clamp(numberParam('yaw', info.centre_view.yaw), limits.yaw);
 state.pitch = clamp(numberParam('pitch', info.centre_view.pitch), limits.pitch);
 
