@@ -256,7 +256,7 @@ def test_export_of_a_saved_inversion_is_the_cache_of_its_representation(trained_
     assert res.exit_code == 0, res.output
     data = (tmp_path / "head.glb").read_bytes()
     meta = read_glb_json(data)["asset"]["extras"]["zoo3d"]
-    assert (meta["model"], meta["image"], "seed" in meta) == ("gram_inverter", str(portrait), False)
+    assert (meta["model"], meta["image"], "seed" in meta) == ("gram_inverter", portrait.name, False)
     inverter, result = load_inversion(folder, "cpu")
     drawn_by = result.generator if method else inverter.generator
     assert (result.generator is not None) == bool(method)

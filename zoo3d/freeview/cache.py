@@ -257,7 +257,10 @@ def cache_inversion(inverter, result, texture_resolution: int | None = None) -> 
     """The cache of an inversion :func:`zoo3d.invert.load_inversion` loaded: its representation, drawn by its
     generator (PTI's tuned copy, or the inverter's), with view-dependent colours baked for its input view, which
     ``meta["input_view"]`` holds (``yaw``, ``pitch``, ``radius``, ``fov``: a glTF file's camera, the viewer's first
-    view)."""
+    view). ``meta["image"]`` is the photo's file name alone: the header's path (absolute, as given to ``zoo3d
+    invert``) would tell whoever is given the file where the photo lay on this machine, and no reader needs it."""
+    from pathlib import PureWindowsPath
+
     from zoo3d.invert.saved import inversion_generator
 
     header = result.extras.get("header", {})
@@ -266,8 +269,10 @@ def cache_inversion(inverter, result, texture_resolution: int | None = None) -> 
         raise UserError(f"The inverter of model '{header.get('model')}' names no generator (its .generator), so the "
                         f"inversion cannot be cached as textured layers.")
     view = {k: float(v[0]) for k, v in result.cameras[:1].to_angles().items()}
+    image = header.get("image")
+    name = PureWindowsPath(image).name if isinstance(image, str) else None  # either separator: made on any system
     return cache_representation(generator, result.representation, result.cameras[:1], texture_resolution,
-                                {"image": header.get("image"), "input_view": view})
+                                {"image": name, "input_view": view})
 
 
 def _require_layers(generator) -> None:

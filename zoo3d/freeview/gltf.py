@@ -14,8 +14,9 @@ What the file holds (standard glTF 2.0 only; written by hand, no dependency):
 * a perspective camera node at the camera prior's mean pose (vertical fov of the prior), or for an inversion's cache
   at its input view (``input_view`` below);
 * ``asset.extras.zoo3d``: the cache's metadata (model, seed, psi, camera prior, and ``backdrop``: the rgb behind
-  every layer, white for a model with a white background; an inversion's has ``image`` and ``input_view``, the
-  ``yaw``, ``pitch``, ``radius`` and ``fov`` of the view it was inverted from, in place of seed and psi).
+  every layer, white for a model with a white background; an inversion's has ``image``, the photo's file name, and
+  ``input_view``, the ``yaw``, ``pitch``, ``radius`` and ``fov`` of the view it was inverted from, in place of seed and
+  psi). No path of the machine that wrote it (the photo's folder, the checkpoint, the run) is written.
 
 Texture values are GRAM's display values, which viewers read as sRGB: a layer alone looks as in zoo3d, but
 viewers that blend in linear light composite semi-transparent layers slightly differently from GRAM's rule;
