@@ -137,13 +137,17 @@ def _render_inversion(folder: str, device: str, frames: int, trajectory: str, ya
     radius and fov), at ``res`` or the resolution it was inverted at, each frame as the turntable's are drawn, or with
     ``rasterizer`` (``--cached``) from its textured-mesh cache, baked for the input view."""
     from zoo3d.invert.outputs import render_each
-    from zoo3d.invert.saved import load_inversion
+    from zoo3d.invert.saved import inversion_generator, load_inversion
 
     inverter, result = load_inversion(folder, device)
     header = result.extras["header"]
     size = res or (tuple(header["resolution"]) if header.get("resolution") else None)  # None: the inverter's own
-    if size is not None:
-        _check_frames(frames, depth, *size)
+    # the frames' size as drawn: the generator's own where neither --resolution nor the header gives one (a header
+    # written without it), which the inverter and the cache draw at; the bounds are checked at that size
+    generator = inversion_generator(inverter, result)
+    drawn = size or (tuple(generator.resolution) if getattr(generator, "resolution", None) is not None else None)
+    if drawn is not None:
+        _check_frames(frames, depth, *drawn)
     angles = {k: float(v[0]) for k, v in result.cameras[0].to_angles().items()}
     cams = _trajectory(trajectory, frames, yaw_range, pitch_range, angles["yaw"], angles["pitch"], angles["radius"],
                        angles["fov"])
@@ -151,11 +155,9 @@ def _render_inversion(folder: str, device: str, frames: int, trajectory: str, ya
     if rasterizer is not None:
         from zoo3d.freeview.cache import cache_inversion
         from zoo3d.freeview.commands import render_cache
-        from zoo3d.invert.saved import inversion_generator
 
         cache = cache_inversion(inverter, result)
-        size = size or tuple(inversion_generator(inverter, result).resolution)
-        views, note = render_cache(cache, cams.to(cache.device), size, rasterizer, depth != "none")
+        views, note = render_cache(cache, cams.to(cache.device), drawn, rasterizer, depth != "none")
         note = f" ({note})"
     else:
         views = render_each(inverter, result, cams, size, need_depth=depth != "none")
