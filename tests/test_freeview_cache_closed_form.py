@@ -334,6 +334,24 @@ def test_a_generator_without_the_protocol_is_refused_in_one_sentence():
                               "export --format ply|obj, work for every model).")
 
 
+def test_a_cache_names_its_model_in_the_file_it_is_written_to_from_python_as_from_the_commands(tmp_path):
+    """The model's name goes into a cache's metadata where the cache is made (cache_inversion: the header's;
+    cache_instance: the one given), so the documented ``write_gltf(cache_inversion(inverter, inv), path)`` writes it as
+    ``zoo3d export`` does, where only the commands added it by hand."""
+    from types import SimpleNamespace
+
+    from zoo3d.core.inverter import InversionResult
+    from zoo3d.freeview.cache import cache_inversion
+    from zoo3d.freeview.gltf import read_glb_json, write_gltf
+
+    result = InversionResult("inverted rep", Camera.from_angles(0.3, 0.0, 1.0, 12.0),
+                             extras={"header": {"model": "gram", "image": "face.png"}})
+    write_gltf(cache_inversion(SimpleNamespace(generator=StandIn()), result), tmp_path / "face.glb")
+    assert read_glb_json((tmp_path / "face.glb").read_bytes())["asset"]["extras"]["zoo3d"]["model"] == "gram"
+    assert cache_instance(StandIn(), 3, model="gram_hd").meta["model"] == "gram_hd"
+    assert "model" not in cache_instance(StandIn(), 3).meta  # none given: none made up
+
+
 def test_cache_inversion_bakes_the_representation_for_the_input_view_with_the_generator_that_draws_it():
     """PTI's tuned copy (``result.generator``) before the inverter's own; the input view in the metadata; an inverter
     that names no generator is refused in one sentence."""
@@ -348,7 +366,7 @@ def test_cache_inversion_bakes_the_representation_for_the_input_view_with_the_ge
     cache = cache_inversion(SimpleNamespace(generator=own), result, texture_resolution=16)
     (_, rep, camera, res), = own.calls
     assert rep == "inverted rep" and res == 16 and torch.equal(camera.cam2world, cams.cam2world[:1])
-    assert cache.meta == {"image": "face.png", "camera_prior": own.camera_prior.model_dump(),
+    assert cache.meta == {"model": "stand_in", "image": "face.png", "camera_prior": own.camera_prior.model_dump(),
                           "input_view": pytest.approx({"yaw": 0.3, "pitch": -0.1, "radius": 1.2, "fov": 13.0})}
     result.generator = tuned
     cache_inversion(SimpleNamespace(generator=own), result)

@@ -278,9 +278,9 @@ def recorded(monkeypatch):
     """GeneratorSource's cache and GLB writer replaced by recorders: the GLB says which seed, psi and model."""
     calls = []
 
-    def cache_instance(generator, seed, psi):
+    def cache_instance(generator, seed, psi, model=None):
         calls.append((generator, seed, psi))
-        return SimpleNamespace(meta={"seed": seed, "psi": psi})
+        return SimpleNamespace(meta={"seed": seed, "psi": psi, "model": model})
 
     monkeypatch.setattr("zoo3d.freeview.cache.cache_instance", cache_instance)
     monkeypatch.setattr("zoo3d.freeview.gltf.glb_bytes", lambda cache: json.dumps(cache.meta).encode())
@@ -315,7 +315,7 @@ def test_two_requests_for_one_new_seed_make_it_once(monkeypatch):
     """Scenes are made one at a time: the second request waits for the first's scene instead of making its own."""
     inside, release, calls = threading.Event(), threading.Event(), []
 
-    def cache_instance(generator, seed, psi):
+    def cache_instance(generator, seed, psi, model=None):
         calls.append(seed)
         inside.set()
         release.wait(10)

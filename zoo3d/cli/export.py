@@ -123,7 +123,7 @@ def _export_inversion(folder: str, device: str, fmt: str, resolution: int, level
         from zoo3d.freeview.commands import write_cache
 
         cache = cache_inversion(inverter, result, texture_resolution)
-        click.echo(write_cache(cache, name, f"inversion '{shown_name(str(folder))}'", out, texture_resolution))
+        click.echo(write_cache(cache, f"inversion '{shown_name(str(folder))}'", out, texture_resolution))
         return
     gen, rep = inversion_generator(inverter, result), result.representation
     with torch.no_grad():

@@ -225,10 +225,11 @@ def build_cache(layers: TexturedLayers, bake_camera: Camera | None = None, meta:
 
 @torch.no_grad()
 def cache_instance(generator, seed: int, psi: float = 0.7, camera: Camera | None = None,
-                   texture_resolution: int | None = None) -> ManifoldCache:
+                   texture_resolution: int | None = None, model: str | None = None) -> ManifoldCache:
     """The cache of seed ``seed`` of ``generator`` (the latent ``zoo3d sample`` uses for that seed).
 
-    ``camera`` (default: the prior's frontal camera) is the view whose view-dependent colours are baked.
+    ``camera`` (default: the prior's frontal camera) is the view whose view-dependent colours are baked; ``model``, the
+    model's name, goes into ``meta`` (a glTF file's, the viewer's label) where given.
     Raises UserError when the generator does not implement :class:`SupportsManifoldCache`.
     """
     from zoo3d.train.sampling import seed_latents
@@ -237,7 +238,8 @@ def cache_instance(generator, seed: int, psi: float = 0.7, camera: Camera | None
     device = generator.device
     camera = (camera or generator.camera_prior.frontal()).to(device=device)
     rep = generator.represent(seed_latents([seed], generator.z_dim, device, getattr(generator, "dtype", None)), psi=psi)
-    return cache_representation(generator, rep, camera, texture_resolution, {"seed": int(seed), "psi": float(psi)})
+    meta = {**({"model": model} if model is not None else {}), "seed": int(seed), "psi": float(psi)}
+    return cache_representation(generator, rep, camera, texture_resolution, meta)
 
 
 @torch.no_grad()
@@ -257,8 +259,9 @@ def cache_inversion(inverter, result, texture_resolution: int | None = None) -> 
     """The cache of an inversion :func:`zoo3d.invert.load_inversion` loaded: its representation, drawn by its
     generator (PTI's tuned copy, or the inverter's), with view-dependent colours baked for its input view, which
     ``meta["input_view"]`` holds (``yaw``, ``pitch``, ``radius``, ``fov``: a glTF file's camera, the viewer's first
-    view). ``meta["image"]`` is the photo's file name alone: the header's path (absolute, as given to ``zoo3d
-    invert``) would tell whoever is given the file where the photo lay on this machine, and no reader needs it."""
+    view), ``meta["model"]`` the model its header names. ``meta["image"]`` is the photo's file name alone: the
+    header's path (absolute, as given to ``zoo3d invert``) would tell whoever is given the file where the photo lay on
+    this machine, and no reader needs it."""
     from pathlib import PureWindowsPath
 
     from zoo3d.invert.saved import inversion_generator
@@ -272,7 +275,7 @@ def cache_inversion(inverter, result, texture_resolution: int | None = None) -> 
     image = header.get("image")
     name = PureWindowsPath(image).name if isinstance(image, str) else None  # either separator: made on any system
     return cache_representation(generator, result.representation, result.cameras[:1], texture_resolution,
-                                {"image": name, "input_view": view})
+                                {"model": header.get("model"), "image": name, "input_view": view})
 
 
 def _require_layers(generator) -> None:

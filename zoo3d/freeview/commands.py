@@ -13,17 +13,18 @@ def export_gltf(generator, model: str, seed: int, psi: float, out: str | Path, t
     """Cache seed ``seed`` and write it to ``out`` (.glb or .gltf); returns the line to print."""
     from zoo3d.freeview.cache import cache_instance
 
-    cache = cache_instance(generator, seed, psi=psi, texture_resolution=texture_resolution)
-    return write_cache(cache, model, f"seed {seed}", out, texture_resolution)
+    cache = cache_instance(generator, seed, psi=psi, texture_resolution=texture_resolution, model=model)
+    return write_cache(cache, f"seed {seed}", out, texture_resolution)
 
 
-def write_cache(cache, model: str, what: str, out: str | Path, texture_resolution=None) -> str:
-    """Write ``cache`` of ``model`` (``what``: ``seed 3``, ``inversion 'inv/face'``) to ``out`` (.glb or .gltf);
-    returns the line to print."""
+def write_cache(cache, what: str, out: str | Path, texture_resolution=None) -> str:
+    """Write ``cache`` (``what``: ``seed 3``, ``inversion 'inv/face'``; its model named in its ``meta``, as
+    :func:`~zoo3d.freeview.cache.cache_instance` and :func:`~zoo3d.freeview.cache.cache_inversion` make it) to ``out``
+    (.glb or .gltf); returns the line to print."""
     from zoo3d.freeview.cache import cache_summary
     from zoo3d.freeview.gltf import write_gltf
 
-    cache.meta["model"] = model
+    model = cache.meta.get("model")
     path = write_gltf(cache, out)
     line = f"Wrote {cache_summary(cache)} ({what}) to {path}."
     if texture_resolution and cache.map_resolution and cache.map_resolution != texture_resolution:
@@ -116,7 +117,6 @@ def inversion_source(folder: str, device: str = "auto"):
 
     inverter, result = load_inversion(folder, device)
     cache = cache_inversion(inverter, result)
-    cache.meta["model"] = result.extras["header"].get("model")
     view, shown = cache.meta["input_view"], shown_name(str(folder))
     return SceneSource(glb_bytes(cache), inversion_generator(inverter, result).camera_prior, None,
                        f"inversion {shown}", f"inversion '{shown}'", centre={k: view[k] for k in ("yaw", "pitch")})

@@ -74,8 +74,7 @@ class GeneratorSource:
         seed = self.seed if seed is None else seed
         with self._lock:
             if seed not in self._scenes:
-                cache = cache_instance(self.generator, seed, psi=self.psi)
-                cache.meta["model"] = self.model
+                cache = cache_instance(self.generator, seed, psi=self.psi, model=self.model)
                 self._scenes[seed] = glb_bytes(cache)
                 while len(self._scenes) > self._keep:
                     self._scenes.popitem(last=False)
