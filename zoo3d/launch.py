@@ -725,17 +725,19 @@ def _agent_takes_signal_list() -> bool:
 
 def _check_new_run_built(plan: RunPlan, config, stages, world, lengths) -> None:
     """What every process refuses in a new run once it has built the modules, in the same order: a config the model
-    cannot be built with, a ``module_lr`` path that is no module or that a stage freezes, a stage setting with
-    nothing to act on, a ``train.micro_batch`` that splits a minibatch-stddev group of ``world``'s shares in a stage
-    that trains (``lengths``: its steps), a dataset a stage cannot read, what the plugin checks outside the config
-    (GRAM-HD's ``generator.lowres_run``). The modules are built on the meta device: shapes without weights, so a
+    cannot be built with, a build without a ``generator`` or with one that is no zoo3d.core.Generator, a
+    ``module_lr`` path that is no module or that a stage freezes, a stage setting with nothing to act on, a
+    ``train.micro_batch`` that splits a minibatch-stddev group of ``world``'s shares in a stage that trains
+    (``lengths``: its steps), a dataset a stage cannot read, what the plugin checks outside the config (GRAM-HD's
+    ``generator.lowres_run``). The modules are built on the meta device: shapes without weights, so a
     paper preset costs no memory (about 3 s on 2 CPU cores, most of it the import of torch._dynamo, which the meta
     build pulls in). What cannot be judged on the meta device is left to the processes' own checks."""
     from zoo3d.train.data import check_stage_data
-    from zoo3d.train.engine import check_new_run_modules
+    from zoo3d.train.engine import check_generator, check_new_run_modules
 
     modules = _meta_modules(plan, config)
     if modules is not None:
+        check_generator(modules, plan.spec.name)
         check_new_run_modules(stages, modules, plan.spec.name, config, world, lengths)
     check_stage_data(config, stages)
     if modules is not None:

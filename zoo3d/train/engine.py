@@ -211,6 +211,16 @@ def _check_module_lr_path(stage: Stage, path: str, modules: dict[str, torch.nn.M
                           f"'{path}' ({_children_on_path(modules, path)}).") from None
 
 
+def check_generator(modules: dict[str, torch.nn.Module], model_name: str) -> None:
+    """Refuse ``build()``'s modules without a ``generator``, or with one that is no :class:`zoo3d.core.Generator`
+    (the engine asks it for sample_z, sample_cameras, camera_prior, ...); the modules may live on the meta device."""
+    if "generator" not in modules:
+        raise RecipeError(f"Model '{model_name}': build() must return a 'generator' module.")
+    if not isinstance(modules["generator"], Generator):
+        raise RecipeError(f"Model '{model_name}': build()'s 'generator' is a {type(modules['generator']).__name__}, "
+                          f"not a zoo3d.core.Generator; subclass it (docs/plugins.md, The model interface).")
+
+
 def check_new_run_modules(stages: list[Stage], modules: dict[str, torch.nn.Module], model_name: str,
                           config: RunConfig, world: World, lengths: list[int],
                           wanted_grad: dict[int, bool] | None = None) -> None:
@@ -451,12 +461,7 @@ class Trainer:
 
         torch.manual_seed(config.train.seed)
         self.modules: dict[str, torch.nn.Module] = build_modules(plugin, config)
-        if "generator" not in self.modules:
-            raise RecipeError(f"Model '{model_name}': build() must return a 'generator' module.")
-        if not isinstance(self.modules["generator"], Generator):  # sample_z, sample_cameras, camera_prior, ...
-            raise RecipeError(f"Model '{model_name}': build()'s 'generator' is a "
-                              f"{type(self.modules['generator']).__name__}, not a zoo3d.core.Generator; subclass it "
-                              f"(docs/plugins.md, The model interface).")
+        check_generator(self.modules, model_name)
         check_module_paths(self.stages, self.modules, self.model_name)
         for m in self.modules.values():
             m.to(self.device).train()
