@@ -23,6 +23,7 @@ from zoo3d.train import engine
 from zoo3d.train.distributed import GradientSync, World, stream_seed
 from zoo3d.train.engine import Trainer, TrainingDiverged, _record_step
 from zoo3d.train.schedule import split_steps
+from zoo3d.train.signals import stop_notice
 
 
 @pytest.fixture
@@ -521,7 +522,7 @@ def test_a_signal_during_a_step_ends_the_run_after_it_with_a_checkpoint(toy, mon
     result = trainer.run()
     path = toy / "run" / "checkpoints" / "step_000000002.safetensors"
     assert (result.status, result.signal, result.step, result.checkpoint) == ("interrupted", "SIGINT", 2, path)
-    assert logged == [f"Received SIGINT: saved {path} at step 2."]
+    assert logged == [stop_notice(signal.SIGINT, finishing=False), f"Received SIGINT: saved {path} at step 2."]
     assert ckpt.read_latest(toy / "run") == path
     # step 2's grid is drawn too: the resumed run starts after step 2 and would never draw it
     assert sorted(p.name for p in (toy / "run" / "samples").iterdir()) == ["step_000000001.png", "step_000000002.png"]
@@ -669,6 +670,26 @@ def test_a_signal_any_process_received_stops_this_one(two_processes):
     result = _trainer(Recipe(), two_processes / "run", steps=5, world=world).run()
     assert (result.status, result.signal, result.step) == ("interrupted", "SIGTERM", 2)
     assert result.checkpoint == two_processes / "run" / "checkpoints" / "step_000000002.safetensors"
+
+
+def test_only_rank_zero_says_as_a_signal_arrives_that_the_run_stops_after_the_step(two_processes, monkeypatch):
+    """Under --nproc the launcher passes the signal on to every process: it is said once, not once per process."""
+    import signal
+
+    log = lambda ctx: signal.raise_signal(signal.SIGINT) or {} if ctx.step == 1 else {}  # noqa: E731
+
+    def recipe(self, config):
+        return [Stage("main", 4, self.phases(config, log), self.optimizers(config), 16, 4)]
+
+    logged = {}
+    for rank in (0, 1):
+        said = logged[rank] = []
+        monkeypatch.setattr(RecordedProgress, "log", lambda self, message, style=None: said.append(message))
+        result = _trainer(Recipe(recipe), two_processes / f"rank{rank}", steps=4,
+                          world=MirrorWorld(rank=rank, size=2)).run()
+        assert (result.status, result.step) == ("interrupted", 2)
+    assert stop_notice(signal.SIGINT, finishing=False) == logged[0][0]
+    assert [m for m in logged[1] if not m.startswith("Received SIGINT: saved")] == []
 
 
 def test_a_batch_the_processes_cannot_share_is_refused_before_the_build(toy):

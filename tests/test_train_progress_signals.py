@@ -161,6 +161,17 @@ def test_both_signals_are_caught_while_active_and_the_handlers_put_back(recorded
         assert signal.getsignal(signal.SIGINT) is record and signal.getsignal(signal.SIGTERM) is record
 
 
+def test_only_the_first_signal_is_announced_as_it_arrives(recorded_handlers):
+    record, seen = recorded_handlers
+    said: list[int] = []
+    with StopRequest(said.append) as stop:
+        signal.raise_signal(signal.SIGTERM)
+        assert said == [signal.SIGTERM] and stop.name == "SIGTERM"  # at once, not when the step ends
+        signal.raise_signal(signal.SIGINT)  # another kind: ignored, and not announced again
+        signal.raise_signal(signal.SIGTERM)  # the second of the kind goes through to the previous handler
+    assert said == [signal.SIGTERM] and seen == [signal.SIGTERM]
+
+
 def _exit_code_in_a_child(body) -> int:
     """Run ``body`` in a forked child: a signal that reaches the default action ends the child, not the tests."""
     pid = os.fork()

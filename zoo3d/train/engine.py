@@ -43,7 +43,7 @@ from zoo3d.train.ema import copy_into_ema, make_ema, update_ema
 from zoo3d.train.progress import TrainProgress
 from zoo3d.train.sampling import sample_grid_images, yaw_rows
 from zoo3d.train.schedule import split_steps, stage_ends, stages_ahead
-from zoo3d.train.signals import StopRequest
+from zoo3d.train.signals import StopRequest, stop_notice
 
 METRICS_FILE = "metrics.jsonl"
 SAMPLES_DIR = "samples"
@@ -1027,7 +1027,8 @@ class Trainer:
             self.check_batches()
         self.start_step = self.step
         cfg, main = self.config.train, self.world.is_main
-        with StopRequest() as stop, TrainProgress(self.total_steps, self.step, self.show_progress) as progress, \
+        with TrainProgress(self.total_steps, self.step, self.show_progress) as progress, \
+                StopRequest(functools.partial(self._say_stopping, progress) if main else None) as stop, \
                 stop_on_lost_peers(self.world):
             ends = stage_ends(self.lengths)
             while self.stage_index < len(self.stages):
@@ -1091,6 +1092,11 @@ class Trainer:
                 progress.log(f"Received {name}: saved {self.last_checkpoint} at step {self.step}.")
                 return self._result("interrupted", name, complete=True)
         return self._result("done")
+
+    def _say_stopping(self, progress: TrainProgress, signum: int) -> None:
+        """Rank 0's word on the first signal, as it arrives (under ``--nproc`` the launcher passes it on to every
+        process: said once)."""
+        progress.log(stop_notice(signum, finishing=self.step >= self.total_steps))
 
     def _result(self, status: str, signal_name: str = "", complete: bool = False) -> TrainResult:
         return TrainResult(self.run_dir, self.step, status, self.last_checkpoint, signal_name, rank=self.world.rank,

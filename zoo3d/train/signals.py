@@ -8,6 +8,7 @@ import signal
 import threading
 from pathlib import Path
 from types import FrameType
+from typing import Callable
 
 
 class StopRequest:
@@ -16,12 +17,15 @@ class StopRequest:
     A second signal of the same kind falls through to the previous handler, so a user who
     presses Ctrl-C twice still gets out (checkpoint writes are atomic either way); one of the other
     kind is ignored, since the stop it asks for is already under way (until one has gone through).
+    ``announce(signum)``, where given, is called on the first signal, as it arrives: a step can take minutes, and a
+    user who sees nothing happen presses Ctrl-C again.
     """
 
     SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
-    def __init__(self) -> None:
+    def __init__(self, announce: Callable[[int], None] | None = None) -> None:
         self.signum: int | None = None
+        self._announce = announce
         self._passed = False
         self._previous: dict[int, object] = {}
 
@@ -45,6 +49,8 @@ class StopRequest:
     def _handle(self, signum: int, frame: FrameType | None) -> None:
         if self.signum is None:
             self.signum = signum
+            if self._announce is not None:
+                self._announce(signum)
             return
         if signum != self.signum and not self._passed:  # another kind (a scheduler's SIGTERM after Ctrl-C)
             return
@@ -59,6 +65,18 @@ class StopRequest:
     @property
     def name(self) -> str:
         return signal.Signals(self.signum).name if self.signum is not None else ""
+
+
+def stop_notice(signum: int, finishing: bool) -> str:
+    """What the first SIGINT/SIGTERM of a run is told as it arrives (``finishing``: after the run's last step, while
+    its last checkpoint and final grid are written); the stop itself waits for the step to end."""
+    name = signal.Signals(signum).name
+    again = "Ctrl-C" if signum == signal.SIGINT else name
+    if finishing:
+        return (f"Received {name}: the run stops once its last checkpoint and sample grid are written; a second "
+                f"{again} stops it at once.")
+    return (f"Received {name}: the run stops after the current step, once it has written a checkpoint there; a second "
+            f"{again} stops it at once, keeping only the checkpoints written before.")
 
 
 class LauncherStop:
