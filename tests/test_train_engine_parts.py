@@ -692,6 +692,31 @@ def test_only_rank_zero_says_as_a_signal_arrives_that_the_run_stops_after_the_st
     assert [m for m in logged[1] if not m.startswith("Received SIGINT: saved")] == []
 
 
+def test_a_scheduler_signal_and_the_launchers_copy_of_it_stop_a_process_once_with_a_checkpoint(two_processes):
+    """A scheduler's SIGTERM reaches every process of the job and the launcher passes its own on too: the second,
+    soon after the first, ended the process at once, without a checkpoint."""
+    import signal
+
+    def log(ctx):
+        if ctx.step == 1:
+            signal.raise_signal(signal.SIGTERM)  # the scheduler's
+            signal.raise_signal(signal.SIGTERM)  # the launcher's copy
+        return {}
+
+    def recipe(self, config):
+        return [Stage("main", 4, self.phases(config, log), self.optimizers(config), 16, 4)]
+
+    seen = []
+    before = signal.signal(signal.SIGTERM, lambda signum, frame: seen.append(signum))  # in place of the default action
+    try:
+        result = _trainer(Recipe(recipe), two_processes / "run", steps=4, world=MirrorWorld(rank=0, size=2)).run()
+    finally:
+        signal.signal(signal.SIGTERM, before)
+    assert seen == []
+    assert (result.status, result.signal, result.step) == ("interrupted", "SIGTERM", 2)
+    assert result.checkpoint == two_processes / "run" / "checkpoints" / "step_000000002.safetensors"
+
+
 def test_a_batch_the_processes_cannot_share_is_refused_before_the_build(toy):
     built = []
     plugin = Recipe(build=lambda config: built.append(1) or ToyModel().build(config))

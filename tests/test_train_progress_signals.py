@@ -13,6 +13,7 @@ import pytest
 from rich.console import Console
 
 from zoo3d.train import progress as progress_module
+from zoo3d.train import signals as signals_module
 from zoo3d.train.progress import TrainProgress
 from zoo3d.train.signals import StopRequest
 
@@ -170,6 +171,25 @@ def test_only_the_first_signal_is_announced_as_it_arrives(recorded_handlers):
         signal.raise_signal(signal.SIGINT)  # another kind: ignored, and not announced again
         signal.raise_signal(signal.SIGTERM)  # the second of the kind goes through to the previous handler
     assert said == [signal.SIGTERM] and seen == [signal.SIGTERM]
+
+
+def test_the_same_signal_again_within_same_stop_s_is_the_same_stop(recorded_handlers, monkeypatch):
+    """A scheduler's SIGTERM to every process of a job, then the launcher's copy of it: one stop, not two."""
+    record, seen = recorded_handlers
+    clock = types.SimpleNamespace(now=50.0)
+    monkeypatch.setattr(signals_module, "time", types.SimpleNamespace(monotonic=lambda: clock.now))
+    with StopRequest(same_stop_s=2.0) as stop:
+        signal.raise_signal(signal.SIGTERM)
+        clock.now = 51.9
+        signal.raise_signal(signal.SIGTERM)  # 1.9 s on: the same stop
+        assert seen == [] and stop.name == "SIGTERM"
+        clock.now = 52.0
+        signal.raise_signal(signal.SIGTERM)  # 2 s on: a second stop, at once
+        assert seen == [signal.SIGTERM]
+    with StopRequest() as stop:  # one process: a second signal goes through however soon
+        signal.raise_signal(signal.SIGINT)
+        signal.raise_signal(signal.SIGINT)
+    assert seen == [signal.SIGTERM, signal.SIGINT]
 
 
 def _exit_code_in_a_child(body) -> int:

@@ -43,7 +43,7 @@ from zoo3d.train.ema import copy_into_ema, make_ema, update_ema
 from zoo3d.train.progress import TrainProgress
 from zoo3d.train.sampling import sample_grid_images, yaw_rows
 from zoo3d.train.schedule import split_steps, stage_ends, stages_ahead
-from zoo3d.train.signals import StopRequest, stop_notice
+from zoo3d.train.signals import SAME_STOP_S, StopRequest, stop_notice
 
 METRICS_FILE = "metrics.jsonl"
 SAMPLES_DIR = "samples"
@@ -1028,7 +1028,8 @@ class Trainer:
         self.start_step = self.step
         cfg, main = self.config.train, self.world.is_main
         with TrainProgress(self.total_steps, self.step, self.show_progress) as progress, \
-                StopRequest(functools.partial(self._say_stopping, progress) if main else None) as stop, \
+                StopRequest(functools.partial(self._say_stopping, progress) if main else None,
+                            same_stop_s=SAME_STOP_S if self.world.size > 1 else 0.0) as stop, \
                 stop_on_lost_peers(self.world):
             ends = stage_ends(self.lengths)
             while self.stage_index < len(self.stages):

@@ -6,9 +6,15 @@ from __future__ import annotations
 import os
 import signal
 import threading
+import time
 from pathlib import Path
 from types import FrameType
 from typing import Callable
+
+
+SAME_STOP_S = 2.0
+"""Within this many seconds of the first, a process of a run of several takes a second signal of the same kind for
+the same stop (:class:`StopRequest`); the launcher's copy of a scheduler's signal follows it within milliseconds."""
 
 
 class StopRequest:
@@ -19,13 +25,17 @@ class StopRequest:
     kind is ignored, since the stop it asks for is already under way (until one has gone through).
     ``announce(signum)``, where given, is called on the first signal, as it arrives: a step can take minutes, and a
     user who sees nothing happen presses Ctrl-C again.
+    ``same_stop_s``: a second signal of the kind within this many seconds of the first is the same stop, and ignored
+    (:data:`SAME_STOP_S` in a process of a run of several: a scheduler's SIGTERM reaches every process of the job, and
+    the launcher passes its own on to each of them as well, which ended the process at once, without a checkpoint).
     """
 
     SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
-    def __init__(self, announce: Callable[[int], None] | None = None) -> None:
+    def __init__(self, announce: Callable[[int], None] | None = None, same_stop_s: float = 0.0) -> None:
         self.signum: int | None = None
         self._announce = announce
+        self._same_stop_s, self._first_at = same_stop_s, 0.0
         self._passed = False
         self._previous: dict[int, object] = {}
 
@@ -48,11 +58,13 @@ class StopRequest:
 
     def _handle(self, signum: int, frame: FrameType | None) -> None:
         if self.signum is None:
-            self.signum = signum
+            self.signum, self._first_at = signum, time.monotonic()
             if self._announce is not None:
                 self._announce(signum)
             return
         if signum != self.signum and not self._passed:  # another kind (a scheduler's SIGTERM after Ctrl-C)
+            return
+        if not self._passed and time.monotonic() - self._first_at < self._same_stop_s:  # the first one again
             return
         self._passed = True  # from here on every signal goes through
         self._put_back(signum)
