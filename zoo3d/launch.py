@@ -702,15 +702,29 @@ def launch_processes(nproc: int, args: list[str], *, script: str | None = None) 
         with stop:
             torchrun.run(torchrun.parse_args(argv))
     except SignalException as exc:  # this process was signalled; the agent passed it on to the workers
+        name = signal.Signals(int(exc.sigval)).name
         if stop.killed:
-            name = signal.Signals(int(exc.sigval)).name
             killed = counted(len(stop.killed), "training process", "training processes")
             print(f"Stopped by a second {name}: the launcher killed the {killed} at once; --resume continues from "
                   f"the run's newest whole checkpoint, if it has one.", file=sys.stderr, flush=True)
+        elif (limit := _shutdown_timeout()) is not None and stop.waited() >= limit:  # the agent's SIGKILL
+            print(f"Stopped by {name}: the training processes had not ended {limit} s after it "
+                  f"(TORCH_ELASTIC_SHUTDOWN_TIMEOUT) and were killed; --resume continues from the run's newest whole "
+                  f"checkpoint, if it has one (raise TORCH_ELASTIC_SHUTDOWN_TIMEOUT above a step and a checkpoint "
+                  f"write).", file=sys.stderr, flush=True)
         return 128 + int(exc.sigval)
     except ChildFailedError as exc:
         return _failed(exc, nproc)
     return 0
+
+
+def _shutdown_timeout() -> int | None:
+    """The seconds torchrun's agent gives its processes after passing a signal on, then SIGKILL (as torch reads
+    ``TORCH_ELASTIC_SHUTDOWN_TIMEOUT``); None for a value it does not take as one."""
+    try:
+        return int(os.environ.get("TORCH_ELASTIC_SHUTDOWN_TIMEOUT", "30"))
+    except ValueError:
+        return None
 
 
 def _agent_takes_signal_list() -> bool:

@@ -110,6 +110,7 @@ class LauncherStop:
 
     def __init__(self, stop) -> None:
         self.signum: int | None = None
+        self._first_at = 0.0
         self.killed: list[int] = []
         self._stop = stop
         self._previous: dict[int, object] = {}
@@ -128,10 +129,14 @@ class LauncherStop:
 
     def _handle(self, signum: int, frame: FrameType | None) -> None:
         if self.signum is None:
-            self.signum = signum
+            self.signum, self._first_at = signum, time.monotonic()
             raise self._stop(signal.Signals(signum))
         if signum == self.signum:
             self.killed += kill_process_groups(started_group_leaders())
+
+    def waited(self) -> float:
+        """Seconds since the first signal."""
+        return time.monotonic() - self._first_at
 
 
 def started_group_leaders(parent: int | None = None) -> list[int]:
