@@ -20,14 +20,14 @@ the same stop (:class:`StopRequest`); the launcher's copy of a scheduler's signa
 class StopRequest:
     """Catches SIGINT and SIGTERM while active; ``signum`` is the first one received (or None).
 
-    A second signal of the same kind falls through to the previous handler, so a user who
-    presses Ctrl-C twice still gets out (checkpoint writes are atomic either way); one of the other
+    A second signal of the same kind (``same_stop_s`` or more after the first) falls through to the previous handler,
+    so a user who presses Ctrl-C twice still gets out (checkpoint writes are atomic either way); one of the other
     kind is ignored, since the stop it asks for is already under way (until one has gone through).
     ``announce(signum)``, where given, is called on the first signal, as it arrives: a step can take minutes, and a
     user who sees nothing happen presses Ctrl-C again.
     ``same_stop_s``: a second signal of the kind within this many seconds of the first is the same stop, and ignored
     (:data:`SAME_STOP_S` in a process of a run of several: a scheduler's SIGTERM reaches every process of the job, and
-    the launcher passes its own on to each of them as well, which ended the process at once, without a checkpoint).
+    the launcher passes its own on to each of them as well; one stop, with its checkpoint, not two).
     """
 
     SIGNALS = (signal.SIGINT, signal.SIGTERM)
