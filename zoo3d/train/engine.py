@@ -1065,10 +1065,14 @@ class Trainer:
                         shown = losses_first(self._flush_logs(stage, progress))
                     progress.advance(self.step, stage.name, losses=shown,
                                      window=lambda: losses_first(self._window_means()))
-                    signum = self.world.agreed_signal(stop.signum)  # a signal to any process stops them all
+                    if cfg.checkpoint_every and self.step % cfg.checkpoint_every == 0:
+                        self.save_checkpoint()
+                    # a signal to any process stops them all; one during the write above stops them here
+                    signum = self.world.agreed_signal(stop.signum)
                     sample_due = main and cfg.sample_every and self.step % cfg.sample_every == 0
                     if signum:
-                        path, name = self.save_checkpoint(), signal.Signals(signum).name
+                        path = self.last_checkpoint if self._saved_this_step() else self.save_checkpoint()
+                        name = signal.Signals(signum).name
                         progress.log(f"Received {name}: saved {path} at step {self.step}.")
                         complete = not stages_ahead(self.stages, self.lengths, self.stage_index, self.step)
                         # the resumed run starts after this step, so its grid is drawn now; after the run's last
@@ -1078,9 +1082,7 @@ class Trainer:
                         return self._result("interrupted", name, complete=complete)
                     if sample_due:
                         self.write_samples()
-                    if cfg.checkpoint_every and self.step % cfg.checkpoint_every == 0:
-                        self.save_checkpoint()
-                if self.last_checkpoint is None or self.last_checkpoint.name != ckpt.checkpoint_name(self.step):
+                if not self._saved_this_step():
                     self.save_checkpoint()  # every stage ends with a checkpoint
                 self.stage_index, self.stage_step = self.stage_index + 1, 0
             if main and not (cfg.sample_every and self.step % cfg.sample_every == 0):
@@ -1093,6 +1095,9 @@ class Trainer:
                 progress.log(f"Received {name}: saved {self.last_checkpoint} at step {self.step}.")
                 return self._result("interrupted", name, complete=True)
         return self._result("done")
+
+    def _saved_this_step(self) -> bool:
+        return self.last_checkpoint is not None and self.last_checkpoint.name == ckpt.checkpoint_name(self.step)
 
     def _say_stopping(self, progress: TrainProgress, signum: int) -> None:
         """Rank 0's word on the first signal, as it arrives (under ``--nproc`` the launcher passes it on to every

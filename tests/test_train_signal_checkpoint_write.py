@@ -1,0 +1,33 @@
+"""A signal that lands while a periodic checkpoint is being written stops the run there, on the checkpoint just
+written (whole: the handler only notes it). The run trained one more step and wrote another checkpoint first, a whole
+step's wait (minutes, on a CPU at a paper preset) after the user had been told it stops after the current step."""
+
+from __future__ import annotations
+
+import signal
+
+import pytest
+import safetensors.torch
+
+from conftest import run_in_process
+
+pytestmark = pytest.mark.usefixtures("single_thread")
+
+
+def test_a_signal_during_a_periodic_checkpoint_write_stops_the_run_on_it(toy, capsys, monkeypatch):
+    real, written = safetensors.torch.save_file, []
+
+    def save_file(tensors, filename, metadata=None):
+        real(tensors, filename, metadata=metadata)
+        written.append(metadata["zoo3d.step"])
+        if metadata["zoo3d.step"] == "2":
+            signal.raise_signal(signal.SIGINT)
+
+    monkeypatch.setattr(safetensors.torch, "save_file", save_file)
+    code, out, err = run_in_process(capsys, "train", "toy", "--out", "r", "--quiet",
+                                    "--set", "train.checkpoint_every=2")
+    assert (code, out) == (130, "")
+    assert err == ("Stopped by SIGINT at step 2; checkpoint r/checkpoints/step_000000002.safetensors. Continue with: "
+                   "zoo3d train toy --out r --resume\n")
+    assert written == ["2"]  # written once, and no step 3
+    assert sorted(p.name for p in (toy / "r" / "checkpoints").iterdir()) == ["step_000000002.safetensors"]
