@@ -51,8 +51,29 @@ def test_frames_beyond_the_memory_budget_are_refused_at_the_size_they_would_be_d
         f"the {byte_size(1000)} a command may hold (half the memory available now); ask for fewer or smaller frames.")
 
 
-def test_more_frames_than_one_output_holds_are_refused_for_a_header_without_a_resolution(inversion, capsys):
+def test_more_frames_than_one_output_holds_are_refused_for_a_header_without_a_resolution(inversion, monkeypatch,
+                                                                                           capsys):
+    def drawn(*args, **kwargs):  # a missed check would draw all 10,001 frames (minutes) before the output refused them
+        raise AssertionError("frames were drawn")
+
+    monkeypatch.setattr("zoo3d.freeview.commands.render_cache", drawn)
     assert zoo3d("render", "--inversion", "inv/face", "--cached", "--frames", "10001", "--out", "turn.gif") == 2
     assert one_line_error(capsys.readouterr().err) == (
         "Error: --frames 10001 asks for 10,001; at most 10,000 frames fit in one output (split the work over several "
         "commands).")
+
+
+@pytest.mark.parametrize("recorded, given, side",
+                         [(None, [], 64), ([48, 48], [], 48), (None, ["--resolution", "40"], 40)],
+                         ids=["generator's", "inverted-at", "given"])
+def test_cached_frames_within_the_bounds_are_drawn_at_the_size_checked(inversion, monkeypatch, capsys, recorded, given,
+                                                                       side):
+    from PIL import Image
+
+    monkeypatch.setattr("zoo3d.limits.memory_budget", lambda: 1 << 30)
+    if recorded is not None:
+        inversion["resolution"] = recorded
+    assert zoo3d("render", "--inversion", "inv/face", "--cached", "--rasterizer", "torch", "--frames", "2", *given,
+                 "--out", "turn.gif") == 0, capsys.readouterr().err
+    with Image.open("turn.gif") as gif:
+        assert (gif.size, gif.n_frames) == ((side, side), 2)
