@@ -1,9 +1,9 @@
 """StyleSDF's W and W+ (royorel/StyleSDF ``model.py``): the renderer's mapping gives one w that each FiLM-SIREN
 layer reads through an affine of its own; the decoder's mapping, fed that w, gives the w its StyleGAN2 layers read.
 A W+ code is the renderer's depth + 1 codes then, while the decoder renders, the decoder's, each in a row of the wider
-size (the rest zeros). The code of a z renders that z's pixels exactly, truncated or not; the mean is both mappings'
-mean over the seeded latents (StyleSDF's ``mean_latent``); W is offered only without the decoder; a short W+ search
-fits a render of the same generator."""
+size (the rest zeros), each row read by its own layer and the zeros by none. The code of a z renders that z's pixels
+exactly, truncated or not; the mean is both mappings' mean over the seeded latents (StyleSDF's ``mean_latent``); W is
+offered only without the decoder; a short W+ search fits a render of the same generator."""
 
 from __future__ import annotations
 
@@ -18,9 +18,9 @@ from zoo3d.invert import OptimizationInverter, OptimizeSettings, SupportsLatentS
 RENDERER_CODES = 3  # depth 2 + the view layer
 
 
-def generator(decoder: bool):
-    """z 8, decoder w 12 (wider, as upstream's 512 against 256), the decoder rendering or not."""
-    gen = _generator("generator.decoder.w_dim=12").eval()
+def generator(decoder: bool, decoder_w: int = 12):
+    """z 8, decoder w 12 (wider, as upstream's 512 against 256) unless given, the decoder rendering or not."""
+    gen = _generator(f"generator.decoder.w_dim={decoder_w}").eval()
     gen.decoder_active.fill_(decoder)
     return gen
 
@@ -39,19 +39,40 @@ def test_the_w_plus_code_of_a_z_renders_its_pixels_exactly(decoder, psi):
     assert not torch.allclose(other, want)  # the codes are read, not the latents left behind
 
 
-@pytest.mark.parametrize("decoder", [False, True])
-def test_the_codes_are_the_renderer_w_per_film_layer_then_the_decoder_w_per_decoder_layer(decoder):
-    gen = generator(decoder)
+@pytest.mark.parametrize("decoder, decoder_w, w_dim", [(False, 12, 8), (True, 12, 12), (True, 4, 8)])
+def test_the_codes_are_the_renderer_w_per_film_layer_then_the_decoder_w_per_decoder_layer(decoder, decoder_w, w_dim):
+    gen = generator(decoder, decoder_w)
     assert isinstance(gen, SupportsLatentSpaces)
     n_dec = gen.decoder.synthesis.num_ws if decoder else 0
-    assert (gen.num_ws, gen.w_dim) == (RENDERER_CODES + n_dec, 12 if decoder else 8)
+    assert (gen.num_ws, gen.w_dim) == (RENDERER_CODES + n_dec, w_dim)  # rows as wide as the wider w
     z = torch.randn(2, gen.z_dim)
     with torch.no_grad():
         ws, w = gen.map_latent(z), gen.volume.mapping(z)
         assert torch.equal(ws[:, :RENDERER_CODES, :8], w[:, None].expand(-1, RENDERER_CODES, -1))
+        assert not ws[:, :RENDERER_CODES, 8:].any()  # a narrower renderer row padded with zeros
         if decoder:
-            assert torch.equal(ws[:, RENDERER_CODES:], gen.decoder.mapping(w)[:, None].expand(-1, n_dec, -1))
-            assert not ws[:, :RENDERER_CODES, 8:].any()  # the narrower renderer rows padded with zeros
+            assert torch.equal(ws[:, RENDERER_CODES:, :decoder_w],
+                               gen.decoder.mapping(w)[:, None].expand(-1, n_dec, -1))
+            assert not ws[:, RENDERER_CODES:, decoder_w:].any()  # and a narrower decoder row
+
+
+@pytest.mark.parametrize("decoder, decoder_w", [(False, 12), (True, 12), (True, 4)])
+def test_each_row_of_a_w_plus_code_is_read_by_its_own_layer_and_the_padding_by_none(decoder, decoder_w):
+    gen = generator(decoder, decoder_w)
+    ws = torch.randn(2, gen.num_ws, gen.w_dim, generator=torch.Generator().manual_seed(5))  # every row its own
+    net, cam = gen.volume.network, Camera.from_angles([0.2, -0.3], -0.1, 1.0, 12.0)
+    padded = ws.clone()
+    padded[:, :RENDERER_CODES, 8:] = 7.0
+    if decoder:
+        padded[:, RENDERER_CODES:, decoder_w:] = 7.0
+    with torch.no_grad():
+        rep = gen.represent_ws(ws)
+        for i in range(RENDERER_CODES):  # the trunk layers in order, then the view layer
+            torch.testing.assert_close(rep.freq[:, i], 15 * net.film_freq[i](ws[:, i, :8]) + 30)
+            torch.testing.assert_close(rep.phase[:, i], 0.25 * net.film_phase[i](ws[:, i, :8]))
+        if decoder:  # the decoder's rows in its synthesis order
+            assert torch.equal(rep.decoder_ws, ws[:, RENDERER_CODES:, :decoder_w])
+        assert torch.equal(gen.render(gen.represent_ws(padded), cam).rgb, gen.render(rep, cam).rgb)
 
 
 @pytest.mark.parametrize("decoder", [False, True])
