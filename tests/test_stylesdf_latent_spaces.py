@@ -121,3 +121,7 @@ def test_a_short_w_plus_optimisation_fits_a_render_of_the_same_generator():
     assert result.extras["space"] == "w+" and result.latent.shape == (1, gen.num_ws, gen.w_dim)
     losses = result.extras["losses"]
     assert losses[-1] < 0.5 * losses[0]
+    with torch.no_grad():
+        moved = (result.latent - gen.mean_latent()).abs().amax(-1)[0]
+    assert (moved > 0).all(), moved  # from the mean, every FiLM layer's code searched and every decoder layer's
+    assert not result.latent[0, :RENDERER_CODES, 8:].any()  # and the padding, which nothing reads, not
