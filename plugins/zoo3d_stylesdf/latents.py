@@ -37,24 +37,29 @@ class StyleSDFLatentSpaces:
 
     @property
     def latent_spaces(self) -> tuple[str, ...]:
+        """z, W and W+ while the decoder does not render; z and W+ once it does (no single w is both mappings')."""
         return ("z", "w+") if self.decoder_renders else ("z", "w", "w+")
 
     @property
-    def _widths(self) -> tuple[int, int]:
-        """(renderer codes, decoder codes) of a W+ code."""
+    def _row_counts(self) -> tuple[int, int]:
+        """How many rows of a W+ code are the renderer's (``depth + 1``) and the decoder's (its ``num_ws``, 0 while it
+        does not render)."""
         return self.volume.network.depth + 1, self.decoder.synthesis.num_ws if self.decoder_renders else 0
 
     @property
     def w_dim(self) -> int:
+        """The width of a W+ row: the renderer's w (z_dim), or, while the decoder renders, the wider of it and the
+        decoder's."""
         return max(self.z_dim, self.decoder.mapping.w_dim) if self.decoder_renders else self.z_dim
 
     @property
     def num_ws(self) -> int:
-        return sum(self._widths)
+        """The rows of a W+ code: the renderer's, then the decoder's."""
+        return sum(self._row_counts)
 
     def _pack(self, w: Tensor, decoder_w: Tensor | None) -> Tensor:
         """Renderer w (B, z_dim) [and decoder w (B, decoder w_dim)] -> W+ (B, num_ws, w_dim), each broadcast."""
-        n_r, n_d = self._widths
+        n_r, n_d = self._row_counts
         ws = w.new_zeros(w.shape[0], n_r + n_d, self.w_dim)
         ws[:, :n_r, :w.shape[1]] = w[:, None]
         if n_d:
@@ -84,6 +89,6 @@ class StyleSDFLatentSpaces:
         """W+ (B, num_ws, w_dim) -> the scene whose FiLM layers and decoder layers read these codes."""
         if ws.dim() != 3 or tuple(ws.shape[1:]) != (self.num_ws, self.w_dim):
             raise ValueError(f"expected W+ codes (B, {self.num_ws}, {self.w_dim}), got {tuple(ws.shape)}")
-        n_r, n_d = self._widths
+        n_r, n_d = self._row_counts
         decoder_ws = ws[:, n_r:, :self.decoder.mapping.w_dim] if n_d else None
         return self.field_of(ws[:, :n_r, :self.z_dim], decoder_ws=decoder_ws)
