@@ -18,17 +18,22 @@ from zoo3d.invert import OptimizationInverter, OptimizeSettings, SupportsLatentS
 RENDERER_CODES = 3  # depth 2 + the view layer
 
 
-def generator(decoder: bool, decoder_w: int = 12):
-    """z 8, decoder w 12 (wider, as upstream's 512 against 256) unless given, the decoder rendering or not."""
+def generator(decoder: bool | None, decoder_w: int = 12):
+    """z 8, decoder w 12 (wider, as upstream's 512 against 256) unless given, the decoder rendering or not (None: a
+    model without one)."""
+    if decoder is None:
+        return _generator("generator.decoder.enabled=false").eval()
     gen = _generator(f"generator.decoder.w_dim={decoder_w}").eval()
     gen.decoder_active.fill_(decoder)
     return gen
 
 
-@pytest.mark.parametrize("decoder", [False, True])
+@pytest.mark.parametrize("decoder", [None, False, True])
 @pytest.mark.parametrize("psi", [1.0, 0.7])
 def test_the_w_plus_code_of_a_z_renders_its_pixels_exactly(decoder, psi):
     gen = generator(decoder)
+    assert (gen.num_ws, available_spaces(gen)) == ((RENDERER_CODES, ("z", "w", "w+")) if not decoder else
+                                                   (RENDERER_CODES + gen.decoder.synthesis.num_ws, ("z", "w+")))
     z = torch.randn(2, gen.z_dim, generator=torch.Generator().manual_seed(3))
     cam = Camera.from_angles([0.2, -0.3], -0.1, 1.0, 12.0)
     with torch.no_grad():
@@ -94,6 +99,17 @@ def test_the_mean_w_is_both_mappings_mean_over_the_seeded_latents_and_truncation
             dec_near = torch.lerp(dec_mean, gen.decoder.mapping(near[:, 0, :8]), 0.7)
         torch.testing.assert_close(mean[0, RENDERER_CODES:], dec_mean.expand(gen.num_ws - RENDERER_CODES, -1))
         torch.testing.assert_close(near[:, RENDERER_CODES:], dec_near[:, None].expand_as(near[:, RENDERER_CODES:]))
+
+
+def test_a_code_of_the_volume_stage_is_refused_once_the_decoder_renders_naming_both_shapes():
+    gen = generator(False)
+    ws = gen.map_latent(torch.randn(2, gen.z_dim))
+    gen.decoder_active.fill_(True)
+    n = RENDERER_CODES + gen.decoder.synthesis.num_ws
+    for code in (ws, ws[:, :, None]):  # a W+ code of too few rows; one of too many dimensions
+        with pytest.raises(ValueError) as err:
+            gen.represent_ws(code)
+        assert str(err.value) == f"expected W+ codes (B, {n}, 12), got {tuple(code.shape)}"
 
 
 def test_w_is_offered_until_the_decoder_renders():
