@@ -382,9 +382,12 @@ TARGETS: dict[str, list[str]] = {
     # fixture (scored without test_stylesdf_model.py, which then held the 4000-step sphere fit that now has its
     # own file)
     "plugins/zoo3d_stylesdf/network.py": ["tests/test_stylesdf_network.py", "tests/test_stylesdf_generator.py",
-                                          "tests/test_parity_stylesdf.py"],
+                                          "tests/test_parity_stylesdf.py", "tests/test_stylesdf_latent_spaces.py"],
     "plugins/zoo3d_stylesdf/generator.py": ["tests/test_stylesdf_generator.py", "tests/test_stylesdf_network.py",
-                                            "tests/test_parity_stylesdf.py", "tests/test_stylesdf_sharpness_sign.py"],
+                                            "tests/test_parity_stylesdf.py", "tests/test_stylesdf_sharpness_sign.py",
+                                            "tests/test_stylesdf_latent_spaces.py"],
+    # StyleSDF's W and W+: each code against the render of its z, the rows each layer reads, the seeded means
+    "plugins/zoo3d_stylesdf/latents.py": ["tests/test_stylesdf_latent_spaces.py"],
     # the synthetic heads: the sphere tracer against closed forms, the render wiring on a sphere head, every
     # option of synthetic:heads, the head family's invariants (head_model.py: ~1000 mutants, slow)
     "zoo3d/data/sphere_trace.py": ["tests/test_data_sphere_trace_closed_form.py", "tests/test_data_synthetic_render.py",
