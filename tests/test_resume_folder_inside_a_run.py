@@ -26,16 +26,6 @@ def test_a_folder_inside_a_run_given_to_resume_names_the_run(toy, capsys, inside
     assert code == 0 and out.startswith("Trained 6 steps (4 in this run)"), (out, err)
 
 
-def test_a_samples_folder_whose_parent_holds_nothing_else_of_a_run_is_no_runs(toy, capsys):
-    """Images in ``photos/samples``: the folder given is all ``photos`` holds, so ``photos`` is no run to name."""
-    (toy / "photos" / "samples").mkdir(parents=True)
-    (toy / "photos" / "samples" / "0.png").write_bytes(b"")
-    code, _, err = zoo3d(capsys, "train", "toy", "--out", "photos/samples", "--resume", "--quiet")
-    assert code == 2
-    assert one_line_error(err) == ("Error: Cannot resume 'photos/samples': it has no loadable checkpoint (it holds: "
-                                   "nothing); start a new run in another folder.")
-
-
 def test_a_checkpoints_folder_is_a_runs_where_the_run_kept_nothing_else(toy, capsys):
     """Checkpoints copied without the rest of their run (no config.yaml, latest, metrics or samples) are still a run
     that --resume continues."""
@@ -50,14 +40,16 @@ def test_a_checkpoints_folder_is_a_runs_where_the_run_kept_nothing_else(toy, cap
     assert code == 0 and out.startswith("Trained 6 steps (4 in this run)"), (out, err)
 
 
-def test_photos_named_samples_beside_another_tools_config_are_no_runs(toy, capsys):
-    """A folder above ``samples/`` is a run's only where it holds checkpoints or a ``config.yaml`` naming a model: a
-    project's own ``config.yaml`` and log beside its photos were read as a run, which --resume then called the run to
-    give."""
+@pytest.mark.parametrize("beside", [{}, {"config.yaml": "model: {backbone: resnet50}\n", "metrics.jsonl": "{}\n"}],
+                         ids=["alone", "another-tools-config"])
+def test_photos_named_samples_are_no_runs(toy, capsys, beside):
+    """A folder above ``samples/`` is a run's only where it holds checkpoints or a ``config.yaml`` naming a model:
+    images in ``photos/samples``, alone or beside a project's own ``config.yaml`` and log (read as a run, which
+    --resume then called the run to give), are no run's."""
     (toy / "photos" / "samples").mkdir(parents=True)
     (toy / "photos" / "samples" / "0.png").write_bytes(b"")
-    (toy / "photos" / "config.yaml").write_text("model: {backbone: resnet50}\n")
-    (toy / "photos" / "metrics.jsonl").write_text("{}\n")
+    for name, text in beside.items():
+        (toy / "photos" / name).write_text(text)
     code, _, err = zoo3d(capsys, "train", "toy", "--out", "photos/samples", "--resume", "--quiet")
     assert code == 2
     assert one_line_error(err) == ("Error: Cannot resume 'photos/samples': it has no loadable checkpoint (it holds: "
