@@ -136,7 +136,7 @@ def test_a_full_disk_during_data_synth_leaves_no_half_written_dataset(toy, capsy
             "Cannot write dataset 'd': the disk is full")
     assert not [p for p in toy.iterdir() if p.name != "runs"]
     monkeypatch.setattr(shutil, "disk_usage", lambda p: shutil._ntuple_diskusage(10, 10, 10))
-    refused(capsys, ("data", "synth", "--out", "d", "--count", "4"), "needs at least 0.1 MiB in 'd', but only 0.0 KiB "
+    refused(capsys, ("data", "synth", "--out", "d", "--count", "4"), "needs at least 0.1 MiB in 'd', but only 10 bytes "
             "are free")  # a nearly full disk in MiB: it said "needs at least 0.0 GiB ... only 0.0 GiB"
 
 

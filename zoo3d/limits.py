@@ -51,11 +51,13 @@ def _over_budget(budget: int) -> str:
 
 
 def byte_size(n: float) -> str:
-    """Bytes for a sentence: GiB from 1 GiB on, MiB below, KiB where MiB would read 0.0 (a small budget, a nearly full
-    disk or a tiny model's checkpoint is not '0.0 GiB' or '0.0 MiB')."""
+    """Bytes for a sentence: GiB from 1 GiB on, MiB below, KiB where MiB would read 0.0, and whole bytes below 1 KiB
+    (a small budget, a nearly full disk or a tiny model's checkpoint is not '0.0 GiB', '0.0 MiB' or '0.0 KiB')."""
     if n >= 2**30:
         return f"{n / 2**30:.1f} GiB"
-    return f"{n / 2**20:.1f} MiB" if n >= 0.05 * 2**20 else f"{n / 2**10:.1f} KiB"
+    if n >= 0.05 * 2**20:
+        return f"{n / 2**20:.1f} MiB"
+    return f"{n / 2**10:.1f} KiB" if n >= 2**10 else f"{n:.0f} bytes"
 
 
 def check_count(option: str, value: int, maximum: int, why: str) -> int:
