@@ -35,7 +35,6 @@ def test_an_unreadable_run_config_names_the_resume_reading_it_and_the_way_back(t
     assert config.read_bytes() == began
 
 
-
 def test_a_run_whose_config_cannot_be_read_is_still_found_by_its_model(toy, capsys):
     """A run under the runs root is found by its model through its checkpoint's header where its ``config.yaml`` is
     not YAML or gone: ``zoo3d train toy --resume`` said there was no run of toy to resume, ``zoo3d sample toy`` that
@@ -48,3 +47,14 @@ def test_a_run_whose_config_cannot_be_read_is_still_found_by_its_model(toy, caps
     (run / "config.yaml").unlink()
     code, out, err = zoo3d(capsys, "sample", "toy", "--seeds", "0", "--out", "grid.png")
     assert code == 0 and (toy / "grid.png").is_file(), err
+
+
+def test_a_run_without_config_or_latest_is_found_by_its_newest_step_checkpoint(toy, capsys):
+    """With ``config.yaml`` and ``latest`` both gone (the run's ``checkpoints/`` copied alone), the model is the one the
+    highest-step checkpoint names, and ``zoo3d train toy --resume`` continues that run."""
+    run = train_model("toy", steps=2, progress=False).run_dir
+    for name in ("config.yaml", "latest"):
+        (run / name).unlink()
+    code, out, err = zoo3d(capsys, "train", "toy", "--resume", "--steps", "3", "--quiet")
+    assert code == 0 and out.startswith("Trained 3 steps (1 in this run)"), (out, err)
+    assert (run / "config.yaml").is_file() and (run / "checkpoints" / "step_000000003.safetensors").is_file()
