@@ -266,19 +266,26 @@ def _run_model(run_dir: Path) -> str | None:
 
 def _checkpoint_model(run_dir: Path) -> str | None:
     """The model named in the header of ``run_dir``'s newest checkpoint, or None (no checkpoint, or none zoo3d's)."""
-    from zoo3d.train.checkpoint import CheckpointError, list_checkpoints, read_latest, read_metadata
+    from zoo3d.train.checkpoint import CheckpointError, read_metadata
 
-    newest = read_latest(run_dir) or next(iter(list_checkpoints(run_dir)), None)
+    newest = _newest_checkpoint(run_dir)
     try:
         return read_metadata(newest)["zoo3d.model"] if newest is not None else None
     except (CheckpointError, OSError):
         return None
 
 
+def _newest_checkpoint(run_dir: Path) -> Path | None:
+    """The checkpoint ``latest`` names, or where it is gone or dangling the highest-step file in ``checkpoints/``;
+    None without either (no header is read)."""
+    from zoo3d.train.checkpoint import list_checkpoints, read_latest
+
+    return read_latest(run_dir) or next(iter(list_checkpoints(run_dir)), None)
+
+
 def find_runs(model: str, root: Path | None = None) -> list[Path]:
     """Runs of ``model`` (any spelling or alias) under the root that have a checkpoint, newest first."""
     from zoo3d.plugins import model_key
-    from zoo3d.train.checkpoint import list_checkpoints, read_latest
 
     root = Path(root) if root is not None else runs_root()
     if not root.is_dir():
@@ -289,7 +296,7 @@ def find_runs(model: str, root: Path | None = None) -> list[Path]:
         name = _run_model(d) if d.is_dir() else None
         if name is None or model_key(name) != wanted:
             continue
-        newest = read_latest(d) or next(iter(list_checkpoints(d)), None)  # a dangling 'latest' still counts
+        newest = _newest_checkpoint(d)
         if newest is not None:
             found.append((newest.stat().st_mtime, d))
     return [d for _, d in sorted(found, key=lambda t: t[0], reverse=True)]
