@@ -10,6 +10,7 @@ import pytest
 from conftest import one_line_error
 from conftest import run_in_process as zoo3d
 from zoo3d.launch import train_model
+from zoo3d.runs import find_runs
 
 pytestmark = pytest.mark.usefixtures("single_thread")
 
@@ -35,15 +36,19 @@ def test_an_unreadable_run_config_names_the_resume_reading_it_and_the_way_back(t
     assert config.read_bytes() == began
 
 
-def test_a_run_whose_config_cannot_be_read_is_still_found_by_its_model(toy, capsys):
+@pytest.mark.parametrize("text,said", [
+    ("model: toy\ntrain: {seed: 1\n", "is not valid YAML at line 3"),
+    ("- model\n- toy\n", "must hold a mapping of keys to values"),
+])
+def test_a_run_whose_config_cannot_be_read_is_still_found_by_its_model(toy, capsys, text, said):
     """A run under the runs root is found by its model through its checkpoint's header where its ``config.yaml`` is
-    not YAML or gone: ``zoo3d train toy --resume`` said there was no run of toy to resume, ``zoo3d sample toy`` that
-    none was found, though the run's checkpoint was whole."""
+    not YAML, not a mapping, or gone: ``zoo3d train toy --resume`` said there was no run of toy to resume, ``zoo3d
+    sample toy`` that none was found, though the run's checkpoint was whole."""
     run = train_model("toy", steps=2, progress=False).run_dir
-    (run / "config.yaml").write_text("model: toy\ntrain: {seed: 1\n")
+    (run / "config.yaml").write_text(text)
     code, _, err = zoo3d(capsys, "train", "toy", "--resume", "--quiet")
     assert code == 2
-    assert one_line_error(err) == f"Error: Run config '{run / 'config.yaml'}' is not valid YAML at line 3{REMEDY}"
+    assert one_line_error(err) == f"Error: Run config '{run / 'config.yaml'}' {said}{REMEDY}"
     (run / "config.yaml").unlink()
     code, out, err = zoo3d(capsys, "sample", "toy", "--seeds", "0", "--out", "grid.png")
     assert code == 0 and (toy / "grid.png").is_file(), err
@@ -58,3 +63,13 @@ def test_a_run_without_config_or_latest_is_found_by_its_newest_step_checkpoint(t
     code, out, err = zoo3d(capsys, "train", "toy", "--resume", "--steps", "3", "--quiet")
     assert code == 0 and out.startswith("Trained 3 steps (1 in this run)"), (out, err)
     assert (run / "config.yaml").is_file() and (run / "checkpoints" / "step_000000003.safetensors").is_file()
+
+
+def test_an_emptied_run_config_still_names_the_run_by_its_checkpoint(toy):
+    """An editor that emptied ``config.yaml`` leaves the run found by its checkpoint's model, where an empty file read
+    as a config without a model passed the run over."""
+    run = train_model("toy", steps=2, progress=False).run_dir
+    (run / "config.yaml").write_text("")
+    assert find_runs("toy") == [run]
+    (run / "config.yaml").write_text("model: {backbone: resnet50}\n")  # another tool's: passed over, as before
+    assert find_runs("toy") == []

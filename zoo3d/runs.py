@@ -253,14 +253,17 @@ if hasattr(os, "register_at_fork"):
 
 
 def _run_model(run_dir: Path) -> str | None:
-    """The model of the run in ``run_dir``, by its ``config.yaml``, or, where that file is gone or cannot be read (an
-    edit left half done), by its newest checkpoint's header; None for a folder that is no zoo3d run."""
+    """The model of the run in ``run_dir``, by its ``config.yaml``, or, where that file is gone or cannot be read as a
+    config (an edit left half done: not YAML, empty, a list), by its newest checkpoint's header; None for a folder
+    that is no zoo3d run."""
     cfg = run_dir / CONFIG_FILE
     try:
-        data = yaml.safe_load(cfg.read_text()) or {}
+        data = yaml.safe_load(cfg.read_text())
     except (OSError, ValueError, yaml.YAMLError):  # ValueError: a file that is not UTF-8 text (another tool's)
         return _checkpoint_model(run_dir)
-    model = data.get("model") if isinstance(data, dict) else None
+    if not isinstance(data, dict):  # no config at all, as --resume refuses it ("must hold a mapping")
+        return _checkpoint_model(run_dir)
+    model = data.get("model")
     return model if isinstance(model, str) else None  # another tool's config (a `model:` mapping) names no model
 
 
