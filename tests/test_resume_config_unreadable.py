@@ -21,6 +21,7 @@ REMEDY = ("; --resume reads it for the stage lengths edited there (the rest of t
 @pytest.mark.parametrize("text,said", [
     ("model: toy\ntrain: {seed: 1\n", "is not valid YAML at line 3"),
     ("- model\n- toy\n", "must hold a mapping of keys to values"),
+    ("", "is empty"),
 ])
 def test_an_unreadable_run_config_names_the_resume_reading_it_and_the_way_back(toy, capsys, text, said):
     train_model("toy", out=toy / "run", steps=2, progress=False)

@@ -490,10 +490,10 @@ def resumed_config(plugin, model_name: str, run_dir: Path, config, meta: dict[st
 
     Any other key ``config.yaml`` no longer holds as the checkpoint does is refused, naming up to three keys with both
     values: the resume would train on under the checkpoint's config, and the file would misdescribe the run. A comment
-    or another YAML spelling of the same values is no edit; a file that cannot be read (not YAML, not a mapping) is
-    refused, saying that the resume reads it and how to put it right. A folder without the file passes (the checkpoint
-    alone is the run), and the lead process writes it again from the config the run trains on. The lead process says
-    what changed and, for ``--set``, writes the new config to ``config.yaml``."""
+    or another YAML spelling of the same values is no edit; a file that cannot be read (not YAML, not a mapping,
+    empty) is refused, saying that the resume reads it and how to put it right. A folder without the file passes (the
+    checkpoint alone is the run), and the lead process writes it again from the config the run trains on. The lead
+    process says what changed and, for ``--set``, writes the new config to ``config.yaml``."""
     from zoo3d.config import apply_overrides, dump_config, set_value
     from zoo3d.config_base import read_yaml, validate
     from zoo3d.errors import ConfigError, tell
@@ -505,12 +505,14 @@ def resumed_config(plugin, model_name: str, run_dir: Path, config, meta: dict[st
     lengths = _stage_lengths(config)
     path = Path(run_dir) / CONFIG_FILE
     if path.is_file():
+        way_back = ("--resume reads it for the stage lengths edited there (the rest of the run's config comes from its "
+                    "checkpoint), so fix it, or delete it and --resume writes it again from the checkpoint's config.")
         try:
             written = read_yaml(path, "Run config", escapes_meant=True)  # as zoo3d wrote it
         except ConfigError as exc:
-            raise ConfigError(f"{str(exc).rstrip('.')}; --resume reads it for the stage lengths edited there (the rest "
-                              f"of the run's config comes from its checkpoint), so fix it, or delete it and --resume "
-                              f"writes it again from the checkpoint's config.") from None
+            raise ConfigError(f"{str(exc).rstrip('.')}; {way_back}") from None
+        if not written:  # an editor's save cut short: no key of the run left to compare
+            raise ConfigError(f"Run config '{path}' is empty; {way_back}")
         try:  # compared as the model reads it: an older shape, or a default left out, is no edit
             written = type(config).model_validate(plugin.config_class.upgrade_stored(written)).model_dump(mode="json")
         except Exception:  # noqa: BLE001 - a value the model refuses is an edit too, compared as written
