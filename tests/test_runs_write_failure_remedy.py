@@ -78,12 +78,16 @@ def test_a_full_disk_at_the_final_grid_asks_room_for_the_grid_the_resume_writes(
                                 f"continue with `zoo3d train toy --out run --resume --steps 3`)."), err
 
 
-def test_a_grid_due_before_the_last_checkpoint_still_asks_room_for_a_checkpoint(toy, monkeypatch, capsys):
-    """A grid due at the last step (train.sample_every) is drawn before that step's checkpoint: the resume trains the
-    step again and writes its checkpoint, so the room asked for is a checkpoint's."""
+@pytest.mark.parametrize("sample_every, checkpoint_every", [(3, 2), (2, 1)], ids=["last-step", "mid-run"])
+def test_a_grid_other_than_the_final_one_asks_room_for_a_checkpoint(toy, monkeypatch, capsys, sample_every,
+                                                                    checkpoint_every):
+    """A grid the resume writes again along with a checkpoint asks room for a checkpoint: one due at the last step
+    where no periodic checkpoint falls there is drawn before the stage's closing checkpoint (the resume trains that
+    step again), and one mid-run follows its step's checkpoint, but the resume trains the steps after it."""
     _full_disk_for(monkeypatch, lambda fp: True)
     status, _, err = run_in_process(capsys, "train", "toy", "--out", "run", "--steps", "3", "--quiet",
-                                    "--set", "train.sample_every=3", "--set", "train.checkpoint_every=1")
+                                    "--set", f"train.sample_every={sample_every}",
+                                    "--set", f"train.checkpoint_every={checkpoint_every}")
     assert status == 2
     last = toy / "run" / "checkpoints" / checkpoint_name(2)
     assert err.strip().endswith(f"(the last checkpoint, 'run/checkpoints/{checkpoint_name(2)}', is intact; make room "
