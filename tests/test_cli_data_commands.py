@@ -88,9 +88,10 @@ def test_synth_eg3d_format_without_depth_writes_dataset_json_and_images_only(tmp
         assert np.abs(np.asarray(Image.open(out / name), dtype=int) - images[i]).max() <= 1
 
 
-@pytest.mark.parametrize("depth, bytes_per_pixel", [([], 4.5), (["--no-depth"], 0.5)])
+@pytest.mark.parametrize("depth, bytes_per_pixel, needed, free", [([], 4.5, "51.0 KiB", "51.0 KiB"),
+                                                                   (["--no-depth"], 0.5, "7.2 KiB", "7.2 KiB")])
 def test_synth_needs_count_times_pixels_times_bytes_plus_256_a_head_free_on_the_nearest_existing_folder(
-        tmp_path, monkeypatch, capsys, depth, bytes_per_pixel):
+        tmp_path, monkeypatch, capsys, depth, bytes_per_pixel, needed, free):
     import zoo3d.cli.data as data_cli
 
     monkeypatch.setattr(data_cli, "_synth_into", lambda out, *a: out.mkdir(parents=True))
@@ -100,9 +101,7 @@ def test_synth_needs_count_times_pixels_times_bytes_plus_256_a_head_free_on_the_
     _free(monkeypatch, int(need) - 1, seen)
     code, _, err = zoo3d(capsys, "data", "synth", "--out", out, "--count", "7", "--resolution", "40", *depth)
     assert code == 2 and seen == [tmp_path]
-    mib = lambda n: f"{n / 2**20:.1f} MiB"  # noqa: E731
-    assert err.strip() == (f"Error: --count 7 at 40x40 needs at least {mib(need)} in '{out}', but only "
-                           f"{mib(int(need) - 1)} are free.")
+    assert err.strip() == f"Error: --count 7 at 40x40 needs at least {needed} in '{out}', but only {free} are free."
     assert not (tmp_path / "a").exists()
     assert need == int(need)
     _free(monkeypatch, int(need))  # exactly what it needs is enough
