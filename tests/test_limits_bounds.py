@@ -70,7 +70,7 @@ def test_a_mesh_grid_that_fills_the_budget_exactly_fits_and_one_byte_less_is_ref
 @pytest.mark.parametrize("n, text", [(GIB, "1.0 GiB"), (GIB - MIB, "1023.0 MiB"), (3 * MIB / 2, "1.5 MiB"),
                                      (5 * GIB / 4, "1.2 GiB"), (MIB - 1, "1.0 MiB"), (52 * 1024, "0.1 MiB"),
                                      (51 * 1024, "51.0 KiB"), (1024, "1.0 KiB"), (1023, "1023 bytes"),
-                                     (0, "0 bytes")])
+                                     (1, "1 byte"), (0, "0 bytes")])
 def test_byte_sizes_switch_to_gib_at_one_gib_to_kib_where_mib_would_read_zero_and_to_bytes_below_a_kib(n, text):
     assert limits.byte_size(n) == text
 

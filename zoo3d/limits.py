@@ -57,7 +57,9 @@ def byte_size(n: float) -> str:
         return f"{n / 2**30:.1f} GiB"
     if n >= 0.05 * 2**20:
         return f"{n / 2**20:.1f} MiB"
-    return f"{n / 2**10:.1f} KiB" if n >= 2**10 else f"{n:.0f} bytes"
+    if n >= 2**10:
+        return f"{n / 2**10:.1f} KiB"
+    return "1 byte" if n == 1 else f"{n:.0f} bytes"
 
 
 def check_count(option: str, value: int, maximum: int, why: str) -> int:
