@@ -44,3 +44,19 @@ def test_processes_killed_at_the_shutdown_timeout_are_said(monkeypatch, capsys, 
     finally:
         signal.signal(signal.SIGTERM, previous)
     assert capsys.readouterr().err == said
+
+
+def test_a_signal_the_agent_took_itself_is_not_said_killed(monkeypatch, capsys):
+    """SIGHUP and SIGQUIT are the agent's own to pass on: the launcher never saw them arrive, and cannot say how long
+    the processes took (its clock for them started at 0, so any run read as one killed at the timeout)."""
+    monkeypatch.setattr(signals, "time", types.SimpleNamespace(monotonic=lambda: 1000.0))
+    monkeypatch.setenv("TORCH_ELASTIC_SHUTDOWN_TIMEOUT", "5")
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    monkeypatch.setenv(PLUGIN_NOTES_SAID, "1")
+
+    def agent(args):
+        raise SignalException("Process 1 got signal: 1", sigval=signal.SIGHUP)
+
+    monkeypatch.setattr(torchrun, "run", agent)
+    assert launch_processes(2, ["train", "toy"]) == 129
+    assert capsys.readouterr().err == ""

@@ -135,8 +135,9 @@ class LauncherStop:
             self.killed += kill_process_groups(started_group_leaders())
 
     def waited(self) -> float:
-        """Seconds since the first signal."""
-        return time.monotonic() - self._first_at
+        """Seconds since the first SIGINT/SIGTERM this handler took; 0 before one (a signal the agent took itself,
+        SIGHUP or SIGQUIT, or any under an older torch's own handler, was not timed here)."""
+        return time.monotonic() - self._first_at if self.signum is not None else 0.0
 
 
 def started_group_leaders(parent: int | None = None) -> list[int]:
