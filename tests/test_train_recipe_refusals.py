@@ -47,27 +47,15 @@ def test_a_recipe_the_engine_cannot_run_is_one_sentence_before_the_run_folder(to
     assert not (toy / "run").exists()
 
 
+@pytest.mark.parametrize("nproc", [(), ("--nproc", "2")])
 @pytest.mark.parametrize("modules, sentence", [
     ({"gen": torch.nn.Linear(1, 1)}, "Model 'toy': build() must return a 'generator' module."),
     ({"generator": torch.nn.Linear(1, 1)}, "Model 'toy': build()'s 'generator' is a Linear, not a zoo3d.core.Generator; "
                                            "subclass it (docs/plugins.md, The model interface)."),
 ])
-def test_build_without_a_generator_is_one_sentence_before_the_run_folder(toy, monkeypatch, capsys, modules,
-                                                                          sentence):
-    monkeypatch.setattr(toy_model.ToyModel, "build", lambda self, config: modules)
-    code, err = _train(capsys, toy)
-    assert code == 2 and one_line_error(err) == f"Error: {sentence}"
-    assert not (toy / "run").exists()
-
-
-@pytest.mark.parametrize("modules, sentence", [
-    ({"gen": torch.nn.Linear(1, 1)}, "Model 'toy': build() must return a 'generator' module."),
-    ({"generator": torch.nn.Linear(1, 1)}, "Model 'toy': build()'s 'generator' is a Linear, not a zoo3d.core.Generator; "
-                                           "subclass it (docs/plugins.md, The model interface)."),
-])
-def test_nproc_refuses_build_without_a_generator_once_before_starting_the_processes(toy, monkeypatch, capsys, modules,
-                                                                                    sentence):
-    """As one process refuses it; before, --nproc started its processes and each one printed the sentence."""
+def test_build_without_a_generator_is_one_sentence_before_the_run_folder(toy, monkeypatch, capsys, modules, sentence,
+                                                                          nproc):
+    """Under --nproc, said once before the processes start, as one process says it (each process printed it)."""
     import zoo3d.launch
 
     def launch_processes(nproc, args):
@@ -75,8 +63,7 @@ def test_nproc_refuses_build_without_a_generator_once_before_starting_the_proces
 
     monkeypatch.setattr(zoo3d.launch, "launch_processes", launch_processes)
     monkeypatch.setattr(toy_model.ToyModel, "build", lambda self, config: modules)
-    code, _, err = run_in_process(capsys, "train", "toy", "--steps", "1", "--quiet", "--out", toy / "run",
-                                  "--nproc", "2")
+    code, _, err = run_in_process(capsys, "train", "toy", "--steps", "1", "--quiet", "--out", toy / "run", *nproc)
     assert code == 2 and one_line_error(err) == f"Error: {sentence}"
     assert not (toy / "run").exists()
 
