@@ -1,6 +1,7 @@
-"""A signal that lands while a periodic checkpoint is being written stops the run there, on the checkpoint just
-written (whole: the handler only notes it). The run trained one more step and wrote another checkpoint first, a whole
-step's wait (minutes, on a CPU at a paper preset) after the user had been told it stops after the current step."""
+"""A signal that lands while a periodic or stage-end checkpoint is being written stops the run there, on the
+checkpoint just written (whole: the handler only notes it). The run trained one more step and wrote another checkpoint
+first, a whole step's wait (minutes, on a CPU at a paper preset) after the user had been told it stops after the
+current step."""
 
 from __future__ import annotations
 
@@ -31,3 +32,30 @@ def test_a_signal_during_a_periodic_checkpoint_write_stops_the_run_on_it(toy, ca
                    "zoo3d train toy --out r --resume\n")
     assert written == ["2"]  # written once, and no step 3
     assert sorted(p.name for p in (toy / "r" / "checkpoints").iterdir()) == ["step_000000002.safetensors"]
+
+
+def test_a_signal_during_a_stage_end_checkpoint_write_stops_the_run_on_it(toy, capsys, monkeypatch):
+    """The checkpoint every stage ends with, as the periodic one: the run went on into the next stage for a step."""
+    import dataclasses
+
+    import toy_model
+
+    real_stages = toy_model.ToyModel.stages
+    monkeypatch.setattr(toy_model.ToyModel, "stages", lambda self, config: [
+        dataclasses.replace(s, steps=n, name=name) for s in real_stages(self, config)[:1]
+        for name, n in (("first", 2), ("second", 2))])
+    real, written = safetensors.torch.save_file, []
+
+    def save_file(tensors, filename, metadata=None):
+        real(tensors, filename, metadata=metadata)
+        written.append(metadata["zoo3d.step"])
+        if metadata["zoo3d.step"] == "2":
+            signal.raise_signal(signal.SIGINT)
+
+    monkeypatch.setattr(safetensors.torch, "save_file", save_file)
+    code, out, err = run_in_process(capsys, "train", "toy", "--out", "r", "--quiet",
+                                    "--set", "train.checkpoint_every=0")
+    assert (code, out) == (130, "")
+    assert err == ("Stopped by SIGINT at step 2; checkpoint r/checkpoints/step_000000002.safetensors. Continue with: "
+                   "zoo3d train toy --out r --resume\n")
+    assert written == ["2"]  # written once, and no step 3

@@ -1065,8 +1065,8 @@ class Trainer:
                         shown = losses_first(self._flush_logs(stage, progress))
                     progress.advance(self.step, stage.name, losses=shown,
                                      window=lambda: losses_first(self._window_means()))
-                    if cfg.checkpoint_every and self.step % cfg.checkpoint_every == 0:
-                        self.save_checkpoint()
+                    if self.step == end or (cfg.checkpoint_every and self.step % cfg.checkpoint_every == 0):
+                        self.save_checkpoint()  # every stage ends with a checkpoint
                     # a signal to any process stops them all; one during the write above stops them here
                     signum = self.world.agreed_signal(stop.signum)
                     sample_due = main and cfg.sample_every and self.step % cfg.sample_every == 0
@@ -1082,8 +1082,6 @@ class Trainer:
                         return self._result("interrupted", name, complete=complete)
                     if sample_due:
                         self.write_samples()
-                if not self._saved_this_step():
-                    self.save_checkpoint()  # every stage ends with a checkpoint
                 self.stage_index, self.stage_step = self.stage_index + 1, 0
             if main and not (cfg.sample_every and self.step % cfg.sample_every == 0):
                 self.write_samples()
@@ -1097,6 +1095,8 @@ class Trainer:
         return self._result("done")
 
     def _saved_this_step(self) -> bool:
+        """Whether the run's newest checkpoint is this step's (a periodic or stage-end one, written before the step's
+        signal check)."""
         return self.last_checkpoint is not None and self.last_checkpoint.name == ckpt.checkpoint_name(self.step)
 
     def _say_stopping(self, progress: TrainProgress, signum: int) -> None:
