@@ -21,11 +21,18 @@ KILLED = ("Stopped by SIGTERM: the training processes had not ended 5 s after it
           "TORCH_ELASTIC_SHUTDOWN_TIMEOUT above a step and a checkpoint write).")
 
 
-@pytest.mark.parametrize("waited, said", [(4.9, ""), (5.0, KILLED + "\n")])
-def test_processes_killed_at_the_shutdown_timeout_are_said(monkeypatch, capsys, waited, said):
+@pytest.mark.parametrize("timeout, waited, said", [
+    ("5", 4.9, ""), ("5", 5.0, KILLED + "\n"),
+    (None, 30.0, KILLED.replace(" 5 s ", " 30 s ") + "\n"),  # torch's default
+    ("soon", 1e6, ""),  # no number: the launcher cannot tell what the agent did
+])
+def test_processes_killed_at_the_shutdown_timeout_are_said(monkeypatch, capsys, timeout, waited, said):
     clock = types.SimpleNamespace(now=10.0)
     monkeypatch.setattr(signals, "time", types.SimpleNamespace(monotonic=lambda: clock.now))
-    monkeypatch.setenv("TORCH_ELASTIC_SHUTDOWN_TIMEOUT", "5")
+    if timeout is None:
+        monkeypatch.delenv("TORCH_ELASTIC_SHUTDOWN_TIMEOUT", raising=False)
+    else:
+        monkeypatch.setenv("TORCH_ELASTIC_SHUTDOWN_TIMEOUT", timeout)
     monkeypatch.setenv("OMP_NUM_THREADS", "1")
     monkeypatch.setenv(PLUGIN_NOTES_SAID, "1")
     previous = signal.signal(signal.SIGTERM, signal.SIG_DFL)  # not ignored: the launcher takes it
