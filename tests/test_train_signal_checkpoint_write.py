@@ -1,7 +1,7 @@
-"""A signal that lands while a periodic or stage-end checkpoint is being written stops the run there, on the
-checkpoint just written (whole: the handler only notes it). The run trained one more step and wrote another checkpoint
-first, a whole step's wait (minutes, on a CPU at a paper preset) after the user had been told it stops after the
-current step."""
+"""A signal that lands while a periodic or stage-end checkpoint (or a periodic sample grid) is being written stops the
+run there, on the checkpoint just written (whole: the handler only notes it). The run trained one more step and wrote
+another checkpoint first, a whole step's wait (minutes, on a CPU at a paper preset) after the user had been told it
+stops after the current step."""
 
 from __future__ import annotations
 
@@ -59,3 +59,25 @@ def test_a_signal_during_a_stage_end_checkpoint_write_stops_the_run_on_it(toy, c
     assert err == ("Stopped by SIGINT at step 2; checkpoint r/checkpoints/step_000000002.safetensors. Continue with: "
                    "zoo3d train toy --out r --resume\n")
     assert written == ["2"]  # written once, and no step 3
+
+
+def test_a_signal_while_a_sample_grid_is_drawn_stops_the_run_after_it(toy, capsys, monkeypatch):
+    """A ``train.sample_every`` grid, as a periodic checkpoint: the run trained one more step first."""
+    from zoo3d.train import engine
+
+    real, drawn = engine.Trainer.write_samples, []
+
+    def write_samples(self):
+        path = real(self)
+        drawn.append(self.step)
+        if self.step == 2:
+            signal.raise_signal(signal.SIGINT)
+        return path
+
+    monkeypatch.setattr(engine.Trainer, "write_samples", write_samples)
+    code, out, err = run_in_process(capsys, "train", "toy", "--out", "r", "--quiet",
+                                    "--set", "train.checkpoint_every=0", "--set", "train.sample_every=2")
+    assert (code, out) == (130, "")
+    assert err == ("Stopped by SIGINT at step 2; checkpoint r/checkpoints/step_000000002.safetensors. Continue with: "
+                   "zoo3d train toy --out r --resume\n")
+    assert drawn == [2]  # drawn once, and no step 3

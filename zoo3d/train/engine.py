@@ -1067,21 +1067,21 @@ class Trainer:
                                      window=lambda: losses_first(self._window_means()))
                     if self.step == end or (cfg.checkpoint_every and self.step % cfg.checkpoint_every == 0):
                         self.save_checkpoint()  # every stage ends with a checkpoint
-                    # a signal to any process stops them all; one during the write above stops them here
-                    signum = self.world.agreed_signal(stop.signum)
                     sample_due = main and cfg.sample_every and self.step % cfg.sample_every == 0
+                    if sample_due:
+                        self.write_samples()
+                    # a signal to any process stops them all; one during the writes above stops them here
+                    signum = self.world.agreed_signal(stop.signum)
                     if signum:
                         path = self.last_checkpoint if self._saved_this_step() else self.save_checkpoint()
                         name = signal.Signals(signum).name
                         progress.log(f"Received {name}: saved {path} at step {self.step}.")
                         complete = not stages_ahead(self.stages, self.lengths, self.stage_index, self.step)
-                        # the resumed run starts after this step, so its grid is drawn now; after the run's last
-                        # step no resumed run trains (or draws) anything, so the run's final grid is drawn too
-                        if sample_due or (main and complete):
+                        # the resumed run starts after this step, so its grid is drawn now (above, where due); after
+                        # the run's last step no resumed run trains (or draws) anything, so the final grid is drawn too
+                        if main and complete and not sample_due:
                             self.write_samples()
                         return self._result("interrupted", name, complete=complete)
-                    if sample_due:
-                        self.write_samples()
                 self.stage_index, self.stage_step = self.stage_index + 1, 0
             if main and not (cfg.sample_every and self.step % cfg.sample_every == 0):
                 self.write_samples()
