@@ -141,6 +141,13 @@ def check(spec: str, resolution: int = 8) -> None:
     check_stage_data(config, [SimpleNamespace(resolution=resolution)])
 
 
+def refusal(how: str) -> str:
+    """The sentence :func:`check` refuses ``served?how=HOW`` with (a PluginError)."""
+    with pytest.raises(PluginError) as refused:
+        check(f"served?how={how}")
+    return str(refused.value)
+
+
 @pytest.mark.parametrize("how, problem", [
     ("hwc", "serves an 'image' of shape (8, 8, 3) where zoo3d asked for (3, 8, 8)"),
     ("double", "serves an 'image' of shape (3, 16, 16) where zoo3d asked for (3, 8, 8)"),
@@ -156,10 +163,8 @@ def check(spec: str, resolution: int = 8) -> None:
     ("listimage", "serves an 'image' of type list, which batches do not stack (give a tensor: torch.tensor(image))"),
 ])
 def test_a_served_item_zoo3d_cannot_read_is_one_sentence_naming_the_dataset_and_plugin(served, how, problem):
-    with pytest.raises(PluginError) as refused:
-        check(f"served?how={how}")
-    assert str(refused.value) == (f"Dataset 'served' from plugin 'dataset_served_plugin' {problem}; {WHAT}, and, for posed "
-                                  f"data, 'camera', the EG3D 25-vector (docs/data.md, Dataset plugins).")
+    assert refusal(how) == (f"Dataset 'served' from plugin 'dataset_served_plugin' {problem}; {WHAT}, and, for posed "
+                            f"data, 'camera', the EG3D 25-vector (docs/data.md, Dataset plugins).")
 
 
 @pytest.mark.parametrize("how, problem", [
@@ -173,9 +178,7 @@ def test_a_served_item_zoo3d_cannot_read_is_one_sentence_naming_the_dataset_and_
                 "it, or offer no cameras() for data without poses"),
 ])
 def test_cameras_that_cannot_train_are_refused_before_the_run_for_every_item_cameras_gives(served, how, problem):
-    with pytest.raises(PluginError) as refused:
-        check(f"served?how={how}")
-    assert str(refused.value).startswith(f"Dataset 'served' from plugin 'dataset_served_plugin'{problem}")
+    assert refusal(how).startswith(f"Dataset 'served' from plugin 'dataset_served_plugin'{problem}")
 
 
 @pytest.mark.parametrize("how", ["lastbare", "unposed", "fewcameras", "nancameras"])
@@ -208,9 +211,7 @@ def test_a_dataset_as_the_docs_describe_it_passes_reading_its_items(served, quer
                   "none"),
 ])
 def test_an_item_past_the_first_unlike_it_is_refused_naming_it_reading_a_stated_sample(served, how, problem):
-    with pytest.raises(PluginError) as refused:
-        check(f"served?how={how}")
-    assert str(refused.value).startswith(f"Dataset 'served' from plugin 'dataset_served_plugin' {problem}")
+    assert refusal(how).startswith(f"Dataset 'served' from plugin 'dataset_served_plugin' {problem}")
     assert served.READS == [0, 3, 5, 8, 11, 14, 16, 19]  # 8 items spread evenly, the first and the last among them
 
 
