@@ -56,9 +56,7 @@ def export(run, model, no_ema, device, seed, fmt, resolution, level, psi, no_col
     from zoo3d.train.sampling import seed_latents
 
     if inversion is not None:
-        refuse_beside_inversion(run, ("model", "no_ema", "seed", "psi"),
-                                "exports the inverted image with the weights it was inverted with (the run and EMA "
-                                "its header names, its own latent)")
+        refuse_beside_inversion(run, "exports")
     name, shown = Path(out).name, shown_name(str(out))  # a '\r' printed raw moves the cursor back over the sentence
     if name.startswith(".") and name.count(".") == 1 and name[1:].lower() in FORMATS:
         raise UserError(f"Cannot write a mesh to '{shown}': the file name is the suffix alone; name it, e.g. "

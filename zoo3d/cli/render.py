@@ -71,9 +71,7 @@ def render(run, model, no_ema, device, seed, frames, trajectory, yaw_range, pitc
     from zoo3d.train.sampling import render_views, seed_latents
 
     if inversion is not None:
-        refuse_beside_inversion(run, ("model", "no_ema", "seed", "psi"),
-                                "renders the inverted image with the weights it was inverted with (the run and EMA "
-                                "its header names, its own latent)")
+        refuse_beside_inversion(run, "renders")
     if rasterizer != "auto" and not cached:
         raise UserError(f"--rasterizer {rasterizer} draws the cached layers; add --cached (without it the model "
                         "itself renders every frame).")

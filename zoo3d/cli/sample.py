@@ -106,14 +106,16 @@ def typed_options(*names: str) -> list[str]:
             if ctx.get_parameter_source(name) == click.core.ParameterSource.COMMANDLINE]
 
 
-def refuse_beside_inversion(run: str | None, names: tuple[str, ...], does: str) -> None:
-    """Refuse, in one sentence, ``RUN`` and the options among ``names`` typed beside ``--inversion``, which ``does``
-    (``renders the inverted image with ...``) with the weights and latent the inversion brings."""
-    typed = (["RUN"] if run is not None else []) + typed_options(*names)
+def refuse_beside_inversion(run: str | None, verb: str) -> None:
+    """Refuse, in one sentence, ``RUN``, ``--model``, ``--no-ema``, ``--seed`` and ``--psi`` typed beside
+    ``--inversion``, which ``verb`` (``renders``, ``exports``, ``shows``) the inverted image with the weights and
+    latent the inversion brings."""
+    typed = (["RUN"] if run is not None else []) + typed_options("model", "no_ema", "seed", "psi")
     if typed:
         one = len(typed) == 1
-        raise UserError(f"{', '.join(typed)} {'does' if one else 'do'} not apply to --inversion, which {does}; leave "
-                        f"{'it' if one else 'them'} out.")
+        raise UserError(f"{', '.join(typed)} {'does' if one else 'do'} not apply to --inversion, which {verb} the "
+                        f"inverted image with the weights it was inverted with (the run and EMA its header names, its "
+                        f"own latent); leave {'it' if one else 'them'} out.")
 
 
 def load_for_cli(run: str | None, model: str | None, device: str, no_ema: bool, inversion: bool = False):

@@ -32,9 +32,7 @@ def view(run, model, no_ema, device, seed, psi, port, inversion):
     from zoo3d.freeview.server import make_server, url_of
 
     if inversion is not None:
-        refuse_beside_inversion(run, ("model", "no_ema", "seed", "psi"),
-                                "shows the inverted image with the weights it was inverted with (the run and EMA its "
-                                "header names, its own latent)")
+        refuse_beside_inversion(run, "shows")
     given = typed_options("model", "seed", "psi", "no_ema")
     try:  # the port first: a busy one is refused before the model loads and the first scene is made
         server = make_server(None, port)
