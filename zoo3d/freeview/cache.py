@@ -234,12 +234,11 @@ def cache_instance(generator, seed: int, psi: float = 0.7, camera: Camera | None
     """
     from zoo3d.train.sampling import seed_latents
 
-    _require_layers(generator)
-    device = generator.device
-    camera = (camera or generator.camera_prior.frontal()).to(device=device)
-    rep = generator.represent(seed_latents([seed], generator.z_dim, device, getattr(generator, "dtype", None)), psi=psi)
+    _require_layers(generator)  # before the representation is made
+    z = seed_latents([seed], generator.z_dim, generator.device, getattr(generator, "dtype", None))
     meta = {**({"model": model} if model is not None else {}), "seed": int(seed), "psi": float(psi)}
-    return cache_representation(generator, rep, camera, texture_resolution, meta)
+    return cache_representation(generator, generator.represent(z, psi=psi), camera or generator.camera_prior.frontal(),
+                                texture_resolution, meta)
 
 
 @torch.no_grad()
